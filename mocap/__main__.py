@@ -1,0 +1,5 @@
+import sys
+
+from mocap.cli import main
+
+sys.exit(main())

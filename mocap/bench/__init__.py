@@ -1,0 +1,1 @@
+"""Benchmarks (``mocap bench NAME``): print a table, write JSON. Not timed tests."""

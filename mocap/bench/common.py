@@ -1,0 +1,66 @@
+"""Measuring helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def measure(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Run ``fn``; return (result, wall seconds, peak traced memory in MB)."""
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        out = fn()
+    finally:
+        seconds = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return out, seconds, peak / 1e6
+
+
+def position_errors(X: np.ndarray, truth: np.ndarray) -> dict:
+    """MPJPE, 95th percentile (mm) and the share of points reconstructed, for (F, J, 3) arrays."""
+    e = np.linalg.norm(X - truth, axis=-1)
+    ok = np.isfinite(e)
+    return {"mpjpe_mm": float(np.mean(e[ok]) * 1000) if ok.any() else float("nan"),
+            "p95_mm": float(np.percentile(e[ok], 95) * 1000) if ok.any() else float("nan"),
+            "reconstructed": float(ok.mean())}
+
+
+def bone_std_mm(X: np.ndarray, bones) -> float:
+    """Mean over bones of the standard deviation of the bone's length across frames (mm)."""
+    stds = []
+    for a, b in bones:
+        n = np.linalg.norm(X[:, a] - X[:, b], axis=-1)
+        n = n[np.isfinite(n)]
+        if n.size > 1:
+            stds.append(np.std(n))
+    return float(np.mean(stds) * 1000) if stds else float("nan")
+
+
+def print_table(rows: list[dict], columns: list[tuple[str, str, str]], out=None) -> str:
+    """columns: (key, header, format). Returns the text (and prints it to ``out`` when given)."""
+    cells = [[h for _, h, _ in columns]]
+    for r in rows:
+        cells.append([("—" if r.get(k) is None else format(r[k], f)) if f else str(r.get(k, "")) for k, _, f in columns])
+    widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
+    lines = ["  ".join(c[i].ljust(widths[i]) if i == 0 else c[i].rjust(widths[i]) for i in range(len(c)))
+             for c in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    text = "\n".join(lines)
+    if out is not None:
+        print(text, file=out)
+    return text
+
+
+def write_json(data: dict, path: str | Path | None) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(data, indent=2, default=float))

@@ -1,0 +1,148 @@
+"""``mocap bench triangulation``: accuracy and cost of 3D reconstruction on synthetic ground truth.
+
+One take is generated (CMU clip → BlazePose keypoints → ring of cameras → noise, outliers,
+dropouts) and every method runs on the identical 2D input: plain DLT, robust subset search,
+robust + 6 Hz Butterworth (Pose2Sim's recipe), refine, the oracle (refine started from the truth
+with the injected outliers removed) and, when installed, aniposelib's triangulate,
+triangulate_ransac and triangulate_optim.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mocap.bench.common import bone_std_mm, measure, position_errors
+from mocap.filters import butterworth, interpolate_gaps
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.optim.refine import RefineConfig
+from mocap.stages import refine, triangulate
+from mocap.synth import CorruptionSpec, RigSpec, make_take
+from mocap.types import Points3D
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    bvh: str = ""
+    frames: int = 2000
+    fps: float = 60.0
+    cameras: int = 4
+    noise_px: float = 2.0
+    outliers: float = 0.05
+    dropouts: float = 0.10
+    swaps: float = 0.0
+    seed: int = 0
+    peers: str = "all"  # none | fast (triangulate, optim) | all (+ ransac, optim after ransac)
+    butterworth_hz: float = 6.0
+
+
+def _anipose_group(rig):
+    from aniposelib.cameras import Camera as ACamera
+    from aniposelib.cameras import CameraGroup, FisheyeCamera
+
+    from mocap.geometry.rotations import matrix_to_axis_angle
+
+    cams = []
+    for c in rig.cameras:
+        cls = FisheyeCamera if c.model == "fisheye" else ACamera
+        cams.append(cls(matrix=c.K, dist=c.dist, size=c.size, rvec=matrix_to_axis_angle(c.R), tvec=c.t, name=c.name))
+    return CameraGroup(cams)
+
+
+def _row(name: str, X: np.ndarray, truth: np.ndarray, bones, seconds: float, mem: float, **extra) -> dict:
+    return {"method": name, **position_errors(X, truth), "bone_std_mm": bone_std_mm(X, bones),
+            "seconds": seconds, "peak_mb": mem, **extra}
+
+
+def run(cfg: BenchConfig, progress=None) -> dict:
+    take = make_take(cfg.bvh, cfg.frames, cfg.fps, RigSpec(n_cameras=cfg.cameras),
+                     CorruptionSpec(cfg.noise_px, cfg.outliers, cfg.dropouts, swaps=cfg.swaps, seed=cfg.seed))
+    rig, kp, truth = take.rig, take.keypoints, take.truth
+    bones = get_keypoint_set(kp.keypoint_set).bones
+    rows = []
+    step = progress or (lambda name: None)
+
+    step("DLT")
+    plain, s, m = measure(lambda: triangulate.run(rig, kp, triangulate.Config(max_reproj_px=None)))
+    rows.append(_row("DLT (all views, weighted)", plain.xyz[:, 0], truth, bones, s, m))
+    step("robust")
+    robust, s, m = measure(lambda: triangulate.run(rig, kp, triangulate.Config()))
+    rows.append(_row("robust (camera-subset search)", robust.xyz[:, 0], truth, bones, s, m))
+    step("robust + Butterworth")
+    smooth, s2, m2 = measure(lambda: butterworth(interpolate_gaps(robust.xyz[:, 0], 30), cfg.fps, cfg.butterworth_hz))
+    rows.append(_row(f"robust + Butterworth {cfg.butterworth_hz:g} Hz", smooth, truth, bones, s + s2, max(m, m2)))
+    step("refine")
+    (refined, summaries), s3, m3 = measure(lambda: refine.run(rig, kp, robust, refine.Config()))
+    rows.append(_row("refine (robust init, excl. init)", refined.xyz[:, 0], truth, bones, s3, m3,
+                     iterations=summaries[0].iterations, noise_px_estimated=summaries[0].noise_px,
+                     usable=summaries[0].usable))
+    rows.append(_row("refine incl. robust init", refined.xyz[:, 0], truth, bones, s + s3, max(m, m3)))
+    step("oracle")
+    clean = kp.data.copy()
+    clean[:, :, 0][take.masks["outlier"]] = np.nan
+    from mocap.types import Keypoints2D
+
+    kp_clean = Keypoints2D(clean, kp.camera_names, kp.keypoint_set, kp.fps)
+    F, J = truth.shape[:2]
+    gt_init = Points3D(truth[:, None], np.zeros((F, 1, J)), np.ones((F, 1, J, len(rig)), bool), rig.names,
+                       kp.keypoint_set, kp.fps)
+    oracle_cfg = refine.Config(solver=RefineConfig(noise_px=cfg.noise_px, loss="l2"))
+    (oracle, _), s4, m4 = measure(lambda: refine.run(rig, kp_clean, gt_init, oracle_cfg))
+    rows.append(_row("oracle (refine from truth, outliers known)", oracle.xyz[:, 0], truth, bones, s4, m4))
+
+    peers = {}
+    if cfg.peers != "none":
+        try:
+            group = _anipose_group(rig)
+        except ImportError:
+            log.warning("aniposelib is not installed (pip install -e '.[bench]'): peer rows skipped")
+            group = None
+        if group is not None:
+            pts = np.moveaxis(kp.xy[:, :, 0], 1, 0)  # (C, F, J, 2)
+            pts = np.where(triangulate.observation_weights(kp, 0.2)[:, :, 0][..., None].transpose(1, 0, 2, 3) > 0,
+                           pts, np.nan)
+            flat = pts.reshape(len(rig), -1, 2)
+            kw = {"constraints": [list(b) for b in bones]}
+            step("aniposelib triangulate")
+            X, s, m = measure(lambda: group.triangulate(flat))
+            rows.append(_row("aniposelib triangulate", X.reshape(F, J, 3), truth, bones, s, m))
+            step("aniposelib triangulate_optim")
+            X, s, m = measure(lambda: group.triangulate_optim(pts, init_ransac=False, **kw))
+            rows.append(_row("aniposelib triangulate_optim", X, truth, bones, s, m))
+            peers["optim_seconds"], peers["optim_mpjpe"] = s, rows[-1]["mpjpe_mm"]
+            if cfg.peers == "all":
+                step("aniposelib triangulate_ransac")
+                (X, _, p2ds, _), s, m = measure(lambda: group.triangulate_ransac(flat))
+                rows.append(_row("aniposelib triangulate_ransac", X.reshape(F, J, 3), truth, bones, s, m))
+                step("aniposelib optim after ransac")
+                X2, s2, m2 = measure(lambda: group.optim_points(p2ds.reshape(pts.shape), X.reshape(F, J, 3), **kw))
+                rows.append(_row("aniposelib triangulate_optim (RANSAC init, excl. init)", X2, truth, bones, s2, m2))
+                if rows[-1]["mpjpe_mm"] < peers["optim_mpjpe"]:
+                    peers["optim_seconds"], peers["optim_mpjpe"] = s2, rows[-1]["mpjpe_mm"]
+    ref = next(r for r in rows if r["method"].startswith("refine (robust"))
+    orc = next(r for r in rows if r["method"].startswith("oracle"))
+    ratios = {"refine_over_oracle": ref["mpjpe_mm"] / orc["mpjpe_mm"]}
+    if peers:
+        ratios["refine_over_best_anipose_optim_mpjpe"] = ref["mpjpe_mm"] / peers["optim_mpjpe"]
+        ratios["refine_over_best_anipose_optim_time"] = (ref["seconds"]) / peers["optim_seconds"]
+    return {"config": asdict(cfg), "machine": {"python": platform.python_version(), "cpus": _cpus()},
+            "rows": rows, "ratios": ratios, "refine_summary": asdict(summaries[0])}
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def default_bvh() -> Path | None:
+    from mocap.data import shared_data_dir
+
+    root = shared_data_dir()
+    return root / "bvh" / "cmu_01_03.bvh" if root else None

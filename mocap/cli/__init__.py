@@ -1,0 +1,195 @@
+"""Command line: ``mocap STAGE SESSION [options]``. The CLI owns all terminal output."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from mocap import __version__
+
+log = logging.getLogger("mocap")
+
+STAGES_HELP = """pipeline stages (in order):
+  triangulate   2D keypoints + rig → 3D points (robust DLT)
+  refine        bundle-adjusted smoothing of the 3D points against all 2D evidence
+other commands:
+  synth         synthetic sessions with ground truth
+  bench         benchmarks (print a table, write JSON)
+  demo          run the pipeline on the sample session
+not yet available: calibrate, detect, fit, retarget, export, run
+"""
+
+
+def _session_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("session", type=Path, help="session folder (see README: session layout)")
+    p.add_argument("--overwrite", action="store_true", help="redo the stage even if its output exists")
+    p.add_argument("--config", type=Path, help="TOML file with [triangulate] / [refine] tables")
+
+
+def _load_tables(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    from mocap.config_files import check_keys, read_toml
+
+    table = read_toml(path)
+    check_keys(table, {"triangulate", "refine"}, str(path))
+    return table
+
+
+def _triangulate_cfg(args):
+    from mocap.config import config_from_dict
+    from mocap.stages import triangulate
+
+    cfg = config_from_dict(triangulate.Config, _load_tables(args.config).get("triangulate", {}),
+                           f"{args.config} [triangulate]")
+    if getattr(args, "max_reproj_px", None) is not None:
+        cfg = replace(cfg, max_reproj_px=args.max_reproj_px or None)
+    return cfg
+
+
+def _refine_cfg(args):
+    from mocap.config import config_from_dict
+    from mocap.optim.refine import RefineConfig
+    from mocap.stages import refine
+
+    table = dict(_load_tables(args.config).get("refine", {}))
+    stage = {k: table.pop(k) for k in ("min_score", "bones") if k in table}
+    solver = config_from_dict(RefineConfig, table, f"{args.config} [refine]")
+    over = {k: getattr(args, k) for k in ("noise_px", "accel_sigma", "bone_sigma") if getattr(args, k) is not None}
+    base = config_from_dict(refine.Config, stage, f"{args.config} [refine]")
+    return replace(base, solver=replace(solver, **over))
+
+
+def cmd_triangulate(args) -> int:
+    from mocap.stages import triangulate
+
+    out = triangulate.main(args.session, _triangulate_cfg(args), overwrite=args.overwrite)
+    print(f"3D points: {out}")
+    return 0
+
+
+def cmd_refine(args) -> int:
+    from mocap.io.hdf5 import read_points3d
+    from mocap.stages import refine
+
+    out = refine.main(args.session, _refine_cfg(args), overwrite=args.overwrite)
+    for s in read_points3d(out).info.get("summaries", []):
+        print(f"refine: {s['iterations']} iterations, σ {s['noise_px']:.2f}px, RMS {s['rms_px']:.2f}px, "
+              f"{s['rejected']}/{s['observations']} rejected, {'usable' if s['usable'] else 'NOT usable'}: "
+              f"{s['message']}")
+    print(f"3D points: {out}")
+    return 0
+
+
+def cmd_synth_keypoints(args) -> int:
+    from mocap.synth import CorruptionSpec, RigSpec, make_take, write_session
+
+    take = make_take(args.bvh, args.frames, args.fps, RigSpec(n_cameras=args.cameras),
+                     CorruptionSpec(args.noise_px, args.outliers, args.dropouts, swaps=args.swaps, seed=args.seed))
+    out = write_session(take, args.out, json_2d=not args.hdf5)
+    print(f"session written: {out} ({take.truth.shape[0]} frames, {len(take.rig)} cameras)")
+    return 0
+
+
+def cmd_bench_triangulation(args) -> int:
+    from mocap.bench.common import print_table, write_json
+    from mocap.bench.triangulation import BenchConfig, default_bvh, run
+
+    bvh = args.bvh or default_bvh()
+    if bvh is None:
+        print("no BVH clip: pass --bvh FILE or set MOCAP_SHARED_DATA", file=sys.stderr)
+        return 2
+    cfg = BenchConfig(str(bvh), args.frames, args.fps, args.cameras, args.noise_px, args.outliers, args.dropouts,
+                      args.swaps, args.seed, args.peers)
+    result = run(cfg, progress=lambda name: print(f"… {name}", file=sys.stderr, flush=True))
+    print(f"triangulation benchmark: {cfg.frames} frames × {cfg.cameras} cameras, σ {cfg.noise_px}px, "
+          f"{cfg.outliers:.0%} outliers, {cfg.dropouts:.0%} dropouts, {result['machine']['cpus']} CPUs")
+    print_table(result["rows"], [("method", "method", ""), ("mpjpe_mm", "MPJPE mm", ".2f"),
+                                 ("p95_mm", "P95 mm", ".2f"), ("bone_std_mm", "bone std mm", ".2f"),
+                                 ("reconstructed", "recon.", ".1%"), ("seconds", "time s", ".2f"),
+                                 ("peak_mb", "peak MB", ".0f")], out=sys.stdout)
+    for k, v in result["ratios"].items():
+        print(f"{k}: {v:.3f}")
+    write_json(result, args.json)
+    if args.json:
+        print(f"JSON: {args.json}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from mocap.demo import run_demo
+
+    return run_demo(args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mocap", description="Multi-camera markerless motion capture.",
+                                epilog=STAGES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"mocap {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("triangulate", help="2D keypoints + rig → 3D points")
+    _session_arg(t)
+    t.add_argument("--max-reproj-px", type=float, help="drop views beyond this error (0: plain DLT)")
+    t.set_defaults(func=cmd_triangulate)
+
+    r = sub.add_parser("refine", help="bundle-adjusted smoothing of the 3D points")
+    _session_arg(r)
+    r.add_argument("--noise-px", type=float, help="2D noise σ in pixels (default: estimated)")
+    r.add_argument("--accel-sigma", type=float, help="typical joint acceleration, m/s² (smaller: smoother)")
+    r.add_argument("--bone-sigma", type=float, help="allowed bone-length variation, m")
+    r.set_defaults(func=cmd_refine)
+
+    s = sub.add_parser("synth", help="synthetic sessions with ground truth")
+    ssub = s.add_subparsers(dest="what", metavar="WHAT", required=True)
+    k = ssub.add_parser("keypoints", help="BVH clip → virtual ring rig → corrupted 2D keypoints session")
+    k.add_argument("out", type=Path)
+    k.add_argument("--bvh", type=Path, required=True)
+    _take_args(k, frames=None)
+    k.add_argument("--hdf5", action="store_true", help="write pose2d.h5 instead of OpenPose JSON")
+    k.set_defaults(func=cmd_synth_keypoints)
+
+    b = sub.add_parser("bench", help="benchmarks")
+    bsub = b.add_subparsers(dest="what", metavar="NAME", required=True)
+    bt = bsub.add_parser("triangulation", help="triangulation and refine against ground truth and peers")
+    bt.add_argument("--bvh", type=Path, help="motion clip (default: CMU 01_03 from the shared data)")
+    _take_args(bt, frames=2000)
+    bt.add_argument("--peers", choices=["none", "fast", "all"], default="all",
+                    help="aniposelib rows: fast skips RANSAC (minutes at 2,000 frames)")
+    bt.add_argument("--json", type=Path, help="write the results here")
+    bt.set_defaults(func=cmd_bench_triangulation)
+
+    d = sub.add_parser("demo", help="run the pipeline on the sample session")
+    d.add_argument("--out", type=Path, default=Path("demo_output"), help="where to write the session")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def _take_args(p: argparse.ArgumentParser, frames: int | None) -> None:
+    p.add_argument("--frames", type=int, default=frames, help="number of frames (default: whole clip)")
+    p.add_argument("--fps", type=float, default=60.0)
+    p.add_argument("--cameras", type=int, default=4)
+    p.add_argument("--noise-px", type=float, default=2.0)
+    p.add_argument("--outliers", type=float, default=0.05)
+    p.add_argument("--dropouts", type=float, default=0.10)
+    p.add_argument("--swaps", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

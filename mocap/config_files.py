@@ -1,0 +1,47 @@
+"""Locating and reading the preset files under ``configs/`` (data, not code).
+
+The folder is found next to the package (a checkout or editable install) or at ``$MOCAP_CONFIGS``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+
+def configs_dir() -> Path:
+    env = os.environ.get("MOCAP_CONFIGS")
+    path = Path(env) if env else Path(__file__).resolve().parents[1] / "configs"
+    if not path.is_dir():
+        raise FileNotFoundError(f"preset folder {path} not found (set MOCAP_CONFIGS to the project's configs/ folder)")
+    return path
+
+
+def preset_names(kind: str) -> list[str]:
+    return sorted(p.stem for p in (configs_dir() / kind).glob("*.toml"))
+
+
+def read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: not valid TOML: {e}") from None
+
+
+def load_preset(kind: str, name: str) -> tuple[dict, Path]:
+    """Read ``configs/<kind>/<name>.toml`` (or a path to a TOML file) → (table, path)."""
+    path = Path(name)
+    if path.suffix != ".toml":
+        path = configs_dir() / kind / f"{name}.toml"
+    if not path.is_file():
+        raise ValueError(f"unknown {kind} preset {name!r}: expected one of {preset_names(kind)} or a .toml file")
+    return read_toml(path), path
+
+
+def check_keys(table: dict, allowed: set[str], where: str) -> None:
+    """Raise naming the first key of ``table`` that is not in ``allowed``."""
+    for key in table:
+        if key not in allowed:
+            raise ValueError(f"{where}: unknown key {key!r} (expected one of {sorted(allowed)})")

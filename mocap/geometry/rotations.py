@@ -1,0 +1,157 @@
+"""Rotation conversions, batched over leading dimensions.
+
+Quaternions are (w, x, y, z), unit norm. Rotation matrices act on column vectors (``R @ v``).
+Euler angles: ``order`` names the axes in the order the matrices are multiplied, so
+``euler_to_matrix(a, "ZXY") == Rz(a[0]) @ Rx(a[1]) @ Ry(a[2])`` (intrinsic rotations, as BVH
+channel lists are read).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.geometry._checks import check_trailing
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(..., 4) wxyz → (..., 3, 3). The quaternion is normalised first."""
+    q = check_trailing("quaternion", q, (4,))
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack(
+        [
+            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        ],
+        axis=-1,
+    ).reshape(q.shape[:-1] + (3, 3))
+
+
+def matrix_to_quat(R: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) → (..., 4) wxyz with w ≥ 0 (numerically stable branch selection)."""
+    R = check_trailing("rotation matrix", R, (3, 3))
+    m = R.reshape(-1, 3, 3)
+    tr = np.trace(m, axis1=1, axis2=2)
+    diag = np.stack([tr, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], axis=1)
+    best = np.argmax(diag, axis=1)
+    q = np.empty((m.shape[0], 4))
+    for case in range(4):
+        s = best == case
+        if not s.any():
+            continue
+        a = m[s]
+        if case == 0:
+            r = np.sqrt(1.0 + tr[s]) * 2
+            q[s] = np.stack([0.25 * r, (a[:, 2, 1] - a[:, 1, 2]) / r,
+                             (a[:, 0, 2] - a[:, 2, 0]) / r, (a[:, 1, 0] - a[:, 0, 1]) / r], 1)
+        elif case == 1:
+            r = np.sqrt(1.0 + a[:, 0, 0] - a[:, 1, 1] - a[:, 2, 2]) * 2
+            q[s] = np.stack([(a[:, 2, 1] - a[:, 1, 2]) / r, 0.25 * r,
+                             (a[:, 0, 1] + a[:, 1, 0]) / r, (a[:, 0, 2] + a[:, 2, 0]) / r], 1)
+        elif case == 2:
+            r = np.sqrt(1.0 + a[:, 1, 1] - a[:, 0, 0] - a[:, 2, 2]) * 2
+            q[s] = np.stack([(a[:, 0, 2] - a[:, 2, 0]) / r, (a[:, 0, 1] + a[:, 1, 0]) / r,
+                             0.25 * r, (a[:, 1, 2] + a[:, 2, 1]) / r], 1)
+        else:
+            r = np.sqrt(1.0 + a[:, 2, 2] - a[:, 0, 0] - a[:, 1, 1]) * 2
+            q[s] = np.stack([(a[:, 1, 0] - a[:, 0, 1]) / r, (a[:, 0, 2] + a[:, 2, 0]) / r,
+                             (a[:, 1, 2] + a[:, 2, 1]) / r, 0.25 * r], 1)
+    q *= np.where(q[:, :1] < 0, -1.0, 1.0)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    return q.reshape(R.shape[:-2] + (4,))
+
+
+def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a ⊗ b of (..., 4) wxyz quaternions (broadcasting)."""
+    a = check_trailing("quaternion a", a, (4,))
+    b = check_trailing("quaternion b", b, (4,))
+    aw, ax, ay, az = np.moveaxis(a, -1, 0)
+    bw, bx, by, bz = np.moveaxis(b, -1, 0)
+    return np.stack([
+        aw * bw - ax * bx - ay * by - az * bz,
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+    ], axis=-1)
+
+
+def quat_conjugate(q: np.ndarray) -> np.ndarray:
+    """Inverse of a unit quaternion."""
+    q = check_trailing("quaternion", q, (4,))
+    return q * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def quat_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Flip signs along ``axis`` (time) so consecutive quaternions have a positive dot product."""
+    q = check_trailing("quaternion", q, (4,)).copy()
+    q = np.moveaxis(q, axis, 0)
+    for i in range(1, q.shape[0]):
+        flip = np.sum(q[i] * q[i - 1], axis=-1, keepdims=True) < 0
+        q[i] = np.where(flip, -q[i], q[i])
+    return np.moveaxis(q, 0, axis)
+
+
+def axis_angle_to_matrix(v: np.ndarray) -> np.ndarray:
+    """Rodrigues: (..., 3) rotation vectors (angle = norm, radians) → (..., 3, 3)."""
+    v = check_trailing("axis-angle", v, (3,))
+    theta = np.linalg.norm(v, axis=-1)[..., None, None]
+    k = np.zeros(v.shape[:-1] + (3, 3))
+    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
+    k = k - np.swapaxes(k, -1, -2)
+    small = theta < 1e-8
+    th = np.where(small, 1.0, theta)
+    a = np.where(small, 1.0 - theta**2 / 6, np.sin(th) / th)
+    b = np.where(small, 0.5 - theta**2 / 24, (1 - np.cos(th)) / th**2)
+    return np.eye(3) + a * k + b * (k @ k)
+
+
+def matrix_to_axis_angle(R: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) → (..., 3) rotation vectors, via quaternions (stable near 0 and π)."""
+    q = matrix_to_quat(R)
+    w = np.clip(q[..., 0], -1.0, 1.0)
+    s = np.linalg.norm(q[..., 1:], axis=-1)
+    angle = 2 * np.arctan2(s, w)
+    scale = np.where(s < 1e-12, 2.0, angle / np.where(s < 1e-12, 1.0, s))
+    return q[..., 1:] * scale[..., None]
+
+
+def _axis_matrix(axis: str, angle: np.ndarray) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    one, zero = np.ones_like(angle), np.zeros_like(angle)
+    rows = {
+        "X": [one, zero, zero, zero, c, -s, zero, s, c],
+        "Y": [c, zero, s, zero, one, zero, -s, zero, c],
+        "Z": [c, -s, zero, s, c, zero, zero, zero, one],
+    }[axis]
+    return np.stack(rows, axis=-1).reshape(angle.shape + (3, 3))
+
+
+def euler_to_matrix(angles: np.ndarray, order: str) -> np.ndarray:
+    """(..., 3) angles in radians, applied as ``R_order[0] @ R_order[1] @ R_order[2]``."""
+    angles = check_trailing("euler angles", angles, (3,))
+    order = order.upper()
+    if sorted(order) != ["X", "Y", "Z"]:
+        raise ValueError(f"euler order must be a permutation of XYZ, got {order!r}")
+    R = _axis_matrix(order[0], angles[..., 0])
+    for i in (1, 2):
+        R = R @ _axis_matrix(order[i], angles[..., i])
+    return R
+
+
+def matrix_to_euler(R: np.ndarray, order: str) -> np.ndarray:
+    """Inverse of :func:`euler_to_matrix` (middle angle in [-π/2, π/2])."""
+    R = check_trailing("rotation matrix", R, (3, 3))
+    order = order.upper()
+    if sorted(order) != ["X", "Y", "Z"]:
+        raise ValueError(f"euler order must be a permutation of XYZ, got {order!r}")
+    i, j, k = ("XYZ".index(a) for a in order)
+    sign = 1.0 if (j - i) % 3 == 1 else -1.0
+    mid = np.arcsin(np.clip(sign * R[..., i, k], -1.0, 1.0))
+    first = np.arctan2(-sign * R[..., j, k], R[..., k, k])
+    last = np.arctan2(-sign * R[..., i, j], R[..., i, i])
+    gimbal = np.abs(np.cos(mid)) < 1e-9
+    if np.any(gimbal):
+        first = np.where(gimbal, np.arctan2(sign * R[..., k, j], R[..., j, j]), first)
+        last = np.where(gimbal, 0.0, last)
+    return np.stack([first, mid, last], axis=-1)

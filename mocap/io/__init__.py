@@ -1,0 +1,1 @@
+"""File formats. This package is the only place that knows them."""

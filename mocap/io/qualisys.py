@@ -1,0 +1,63 @@
+"""Qualisys QTM calibration export (``.qca.txt``, XML).
+
+Per camera: ``transform`` holds the camera centre (x, y, z, mm) and a rotation whose rows are the
+camera axes in the world with y up and z backwards (so OpenCV's ``R = diag(1, -1, -1) @ rows``);
+``intrinsic`` holds focal lengths and principal point in sub-pixel units (÷ 64 for pixels),
+radial k1..k3 and tangential p1, p2; ``fov_video`` gives the image rectangle.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from mocap.types import Camera, Rig
+
+SUBPIXEL = 64.0
+FLIP = np.diag([1.0, -1.0, -1.0])
+
+
+def read_qualisys(path: str | Path) -> Rig:
+    path = Path(path)
+    try:
+        root = ET.parse(path).getroot()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"calibration file {path} does not exist") from None
+    except ET.ParseError as e:
+        raise ValueError(f"{path}: not a Qualisys calibration (XML error: {e})") from None
+    cams = []
+    for i, cam in enumerate(root.iter("camera")):
+        name = cam.get("serial") or f"cam{i + 1:02d}"
+        where = f"{path}: camera {name!r}"
+        tr, intr, fov = cam.find("transform"), cam.find("intrinsic"), cam.find("fov_video")
+        if tr is None or intr is None or fov is None:
+            raise ValueError(f"{where}: needs <transform>, <intrinsic> and <fov_video>")
+        if cam.get("viewrotation", "0") not in ("0", ""):
+            raise ValueError(f"{where}: viewrotation={cam.get('viewrotation')} is not supported")
+        try:
+            rows = np.array([[float(tr.get(f"r{a}{b}")) for b in "123"] for a in "123"])
+            centre = np.array([float(tr.get(k)) for k in "xyz"]) / 1000.0
+            f = lambda k: float(intr.get(k, "0"))  # noqa: E731
+            left, top = int(fov.get("left")), int(fov.get("top"))
+            width, height = int(fov.get("right")) - left + 1, int(fov.get("bottom")) - top + 1
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: missing or malformed attribute ({e})") from None
+        K = np.array([[f("focalLengthU") / SUBPIXEL, f("skew"), f("centerPointU") / SUBPIXEL - left],
+                      [0.0, f("focalLengthV") / SUBPIXEL, f("centerPointV") / SUBPIXEL - top],
+                      [0.0, 0.0, 1.0]])
+        dist = [f("radialDistortion1"), f("radialDistortion2"), f("tangentalDistortion1"),
+                f("tangentalDistortion2"), f("radialDistortion3")]
+        R = FLIP @ rows
+        U, _, Vt = np.linalg.svd(R)  # re-orthonormalise the printed digits
+        R = U @ Vt
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = R, -R @ centre
+        try:
+            cams.append(Camera(name, K, dist, T, (width, height)))
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+    if not cams:
+        raise ValueError(f"{path}: no <camera> entries found")
+    return Rig(tuple(cams))

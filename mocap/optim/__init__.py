@@ -1,0 +1,1 @@
+"""Sparse least-squares solvers: what is free, how to solve, and a summary of the result."""

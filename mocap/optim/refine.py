@@ -1,0 +1,324 @@
+"""Bundle-adjusted smoothing of 3D joint trajectories with the cameras fixed.
+
+Free: every joint position of one person at every frame (joints never seen are left out), and the
+length of each bone of the keypoint set. Cost:
+
+    Σ_obs  score · ρ(|π_c(X_tj) − u_tcj|² / σ²)              reprojection, pixels, robust loss ρ
+  + Σ_tj  |(X_t+1 − 2X_t + X_t−1) · fps² / accel_sigma|²       acceleration prior, m/s²
+  + Σ_t,bone ((|X_ta − X_tb| − L_bone) / bone_sigma)²          constant bone lengths, metres
+
+Solved by Levenberg-Marquardt. The normal matrix is banded in time for each joint (bandwidth 8 in
+joint-major order) plus rank-one bone couplings between joints at equal frames; each step is a
+conjugate-gradient solve preconditioned by the banded Cholesky factor of the per-joint blocks, so
+time and memory grow linearly with the number of frames. Bone lengths are re-estimated as the
+median segment length before every step (block-coordinate descent).
+
+Two passes: a robust pass (Cauchy or Huber loss), then observations whose residual exceeds
+``outlier_sigma`` σ are dropped and the least-squares problem is solved again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from mocap.geometry.camera import project
+from mocap.optim.banded import BandedPreconditioner, band_matvec, pcg, second_difference_gram
+from mocap.types import Rig
+
+log = logging.getLogger(__name__)
+RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |r| for 2D Gaussian r with unit σ per axis
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    noise_px: float | None = None  # σ of 2D keypoint noise per axis; None: estimated from residuals
+    accel_sigma: float = 15.0  # m/s²: typical joint acceleration; smaller is smoother
+    bone_sigma: float = 0.01  # m: allowed variation of a bone's length
+    loss: str = "cauchy"  # robust loss of the first pass: cauchy | huber | l2
+    loss_scale: float = 2.0  # where the robust loss bends, in σ
+    outlier_sigma: float = 3.5  # residuals beyond this many σ are dropped before the final pass
+    max_iterations: int = 12  # per pass
+    tolerance: float = 1e-5  # stop when the relative cost decrease is smaller
+    max_gap_frames: int = 30  # longer runs with no view of a joint are NaN in the output
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("cauchy", "huber", "l2"):
+            raise ValueError(f"refine: loss must be cauchy, huber or l2, got {self.loss!r}")
+        for name in ("accel_sigma", "bone_sigma", "loss_scale", "outlier_sigma"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"refine: {name} must be positive, got {getattr(self, name)}")
+        if self.noise_px is not None and not self.noise_px > 0:
+            raise ValueError(f"refine: noise_px must be positive, got {self.noise_px}")
+
+
+@dataclass(frozen=True)
+class RefineSummary:
+    iterations: int
+    initial_cost: float
+    final_cost: float
+    noise_px: float
+    observations: int
+    rejected: int
+    rms_px: float
+    cg_iterations: int
+    seconds: float
+    usable: bool
+    message: str
+
+    def __str__(self) -> str:
+        return (f"refine: {self.iterations} iterations, cost {self.initial_cost:.4g} → {self.final_cost:.4g}, "
+                f"σ={self.noise_px:.2f}px, RMS {self.rms_px:.2f}px, {self.rejected}/{self.observations} "
+                f"observations rejected, {self.seconds:.2f}s — {'usable' if self.usable else 'NOT usable'}: "
+                f"{self.message}")
+
+
+def _rho(s2: np.ndarray, loss: str, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """Loss value and derivative (IRLS weight) of squared normalised residuals."""
+    if loss == "l2":
+        return s2, np.ones_like(s2)
+    c2 = c * c
+    if loss == "cauchy":
+        return c2 * np.log1p(s2 / c2), 1.0 / (1.0 + s2 / c2)
+    s = np.sqrt(s2)
+    big = s > c
+    return np.where(big, 2 * c * s - c2, s2), np.where(big, c / np.maximum(s, 1e-300), 1.0)
+
+
+class _Problem:
+    """One person's trajectory problem restricted to the joints that have observations."""
+
+    def __init__(self, rig: Rig, uv, w, bones, fps: float, cfg: RefineConfig):
+        self.rig, self.cfg = rig, cfg
+        self.T, self.C, J = w.shape
+        ok = np.isfinite(w) & (w > 0) & np.all(np.isfinite(uv), axis=-1)
+        self.active = np.flatnonzero(ok.any(axis=(0, 1)))
+        remap = {j: i for i, j in enumerate(self.active)}
+        self.uv = np.nan_to_num(uv[:, :, self.active])
+        self.w = np.where(ok, w, 0.0)[:, :, self.active]  # (T, C, Ja)
+        self.bones = [(remap[a], remap[b]) for a, b in bones if a in remap and b in remap]
+        self.lam2 = (fps**2 / cfg.accel_sigma) ** 2
+        self.gram = second_difference_gram(self.T) * self.lam2
+        self.sb = 1.0 / cfg.bone_sigma**2
+        self.lengths = np.zeros(len(self.bones))
+
+    @property
+    def n_joints(self) -> int:
+        return self.active.size
+
+    def project(self, X: np.ndarray, jacobian: bool):
+        """Residuals (T, C, Ja, 2) in pixels and, optionally, their Jacobians (T, C, Ja, 2, 3)."""
+        out = [project(cam, X, jacobian=jacobian) for cam in self.rig.cameras]
+        if not jacobian:
+            return np.stack(out, axis=1) - self.uv, None
+        r = np.stack([o[0] for o in out], axis=1) - self.uv
+        return r, np.stack([o[1] for o in out], axis=1)
+
+    def update_lengths(self, X: np.ndarray) -> None:
+        seen = self.w.sum(axis=1) > 0
+        for i, (a, b) in enumerate(self.bones):
+            n = np.linalg.norm(X[:, a] - X[:, b], axis=-1)
+            both = seen[:, a] & seen[:, b]
+            self.lengths[i] = np.median(n[both] if both.any() else n)
+
+    def cost(self, X: np.ndarray, r: np.ndarray, wobs: np.ndarray, sigma: float, loss: str) -> float:
+        """Total cost at X given its residuals r (from :meth:`project`)."""
+        s2 = np.sum(r * r, axis=-1) / sigma**2
+        use = wobs > 0
+        rho, _ = _rho(np.where(use & np.isfinite(s2), s2, 0.0), loss, self.cfg.loss_scale)
+        data = np.sum(wobs * rho) + np.sum(use & ~np.isfinite(s2)) * 1e12  # behind a camera: forbidden
+        acc = X[2:] - 2 * X[1:-1] + X[:-2]
+        smooth = np.sum(acc**2) * self.lam2
+        bone = sum(np.sum((np.linalg.norm(X[:, a] - X[:, b], axis=-1) - L) ** 2)
+                   for (a, b), L in zip(self.bones, self.lengths, strict=True)) * self.sb
+        return float(data + smooth + bone)
+
+    def linearize(self, X: np.ndarray, r: np.ndarray, Jp: np.ndarray, wobs: np.ndarray, sigma: float, loss: str):
+        """Gradient (Ja·T·3,), banded block-diagonal part (9, Ja·T·3), bone couplings."""
+        T, Ja = self.T, self.n_joints
+        s2 = np.sum(r * r, axis=-1) / sigma**2
+        good = (wobs > 0) & np.isfinite(s2)
+        _, drho = _rho(np.where(good, s2, 0.0), loss, self.cfg.loss_scale)
+        W = np.where(good, wobs * drho, 0.0) / sigma**2  # (T, C, Ja)
+        r = np.where(good[..., None], r, 0.0)
+        Jp = np.where(good[..., None, None], Jp, 0.0)
+        Wr = W[..., None] * r  # (T, C, Ja, 2)
+        g = np.moveaxis(np.sum(Jp[..., 0, :] * Wr[..., 0:1] + Jp[..., 1, :] * Wr[..., 1:2], axis=1), 1, 0)
+        Hb = np.zeros((Ja, T, 3, 3))
+        for i in range(3):
+            for k in range(i, 3):
+                h = np.sum(W * (Jp[..., 0, i] * Jp[..., 0, k] + Jp[..., 1, i] * Jp[..., 1, k]), axis=1)
+                Hb[:, :, i, k] = Hb[:, :, k, i] = h.T
+        couplings = []
+        for (a, b), L in zip(self.bones, self.lengths, strict=True):
+            d = X[:, a] - X[:, b]
+            n = np.maximum(np.linalg.norm(d, axis=-1), 1e-9)
+            u = d / n[:, None]
+            res = (n - L) * self.sb
+            g[a] += u * res[:, None]
+            g[b] -= u * res[:, None]
+            uu = u[:, :, None] * u[:, None, :] * self.sb
+            Hb[a] += uu
+            Hb[b] += uu
+            couplings.append((a, b, u * np.sqrt(self.sb)))
+        g += self._smooth_matvec(np.moveaxis(X, 1, 0))
+        ab = np.zeros((9, Ja, T, 3))
+        for d in range(3):
+            for k in range(3 - d):
+                ab[d, :, :, k] = Hb[:, :, k + d, k]
+        ab[0] += self.gram[0][None, :, None]
+        ab[3] += self.gram[1][None, :, None]
+        ab[6] += self.gram[2][None, :, None]
+        return g.ravel(), ab.reshape(9, -1), couplings
+
+    def _smooth_matvec(self, V: np.ndarray) -> np.ndarray:
+        G = self.gram
+        out = G[0][None, :, None] * V
+        out[:, 1:] += G[1][None, :-1, None] * V[:, :-1]
+        out[:, :-1] += G[1][None, :-1, None] * V[:, 1:]
+        out[:, 2:] += G[2][None, :-2, None] * V[:, :-2]
+        out[:, :-2] += G[2][None, :-2, None] * V[:, 2:]
+        return out
+
+    def solve(self, g, ab, couplings, mu: float) -> tuple[np.ndarray, int]:
+        ab = ab.copy()
+        ab[0] += mu * ab[0] + 1e-12 * (np.mean(ab[0]) + 1.0)
+        shape = (self.n_joints, self.T, 3)
+
+        def matvec(v: np.ndarray) -> np.ndarray:
+            y = band_matvec(ab, v).reshape(shape)
+            V = v.reshape(shape)
+            for a, b, Bu in couplings:
+                y[a] -= Bu * np.sum(Bu * V[b], axis=-1, keepdims=True)
+                y[b] -= Bu * np.sum(Bu * V[a], axis=-1, keepdims=True)
+            return y.ravel()
+
+        delta, iters = pcg(matvec, -g, BandedPreconditioner(ab), rtol=1e-3, max_iter=100)
+        return delta.reshape(shape).transpose(1, 0, 2), iters
+
+
+def _noise_from_residuals(r: np.ndarray, use: np.ndarray) -> float:
+    norms = np.linalg.norm(r, axis=-1)[use]
+    norms = norms[np.isfinite(norms)]
+    return float(np.median(norms) / RAYLEIGH_MEDIAN) if norms.size else 1.0
+
+
+def _fill_gaps(X: np.ndarray) -> np.ndarray:
+    """Linear interpolation over NaN frames (constant beyond the ends), per joint and axis."""
+    X = X.copy()
+    t = np.arange(X.shape[0])
+    for j in range(X.shape[1]):
+        ok = np.all(np.isfinite(X[:, j]), axis=-1)
+        if ok.any() and not ok.all():
+            for k in range(3):
+                X[:, j, k] = np.interp(t, t[ok], X[ok, j, k])
+    return X
+
+
+def _long_gaps(seen: np.ndarray, max_gap: int) -> np.ndarray:
+    """(T, J) True inside runs of unseen frames longer than ``max_gap`` (and at unseen ends)."""
+    out = np.zeros_like(seen)
+    T = seen.shape[0]
+    for j in range(seen.shape[1]):
+        idx = np.flatnonzero(seen[:, j])
+        if idx.size == 0:
+            out[:, j] = True
+            continue
+        edges = np.concatenate([[-1], idx, [T]])
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            if b - a - 1 > max_gap or (b - a > 1 and (a < 0 or b >= T) and b - a - 1 > max_gap // 2):
+                out[a + 1 : b, j] = True
+    return out
+
+
+def _run_pass(prob: _Problem, X, wobs, sigma, loss, cfg):
+    mu, iters, cg_total = 1e-4, 0, 0
+    prob.update_lengths(X)
+    r, Jp = prob.project(X, jacobian=True)
+    cost = first = prob.cost(X, r, wobs, sigma, loss)
+    for _ in range(cfg.max_iterations):
+        g, ab, couplings = prob.linearize(X, r, Jp, wobs, sigma, loss)
+        while True:
+            delta, cg = prob.solve(g, ab, couplings, mu)
+            cg_total += cg
+            Xn = X + delta
+            rn, Jn = prob.project(Xn, jacobian=True)
+            new = prob.cost(Xn, rn, wobs, sigma, loss)
+            if new <= cost or mu > 1e6:
+                break
+            mu *= 10
+        iters += 1
+        if new > cost:
+            break
+        decrease = (cost - new) / max(cost, 1e-300)
+        X, r, Jp = Xn, rn, Jn
+        mu = max(mu / 3, 1e-8)
+        prob.update_lengths(X)
+        cost = prob.cost(X, r, wobs, sigma, loss)
+        if decrease < cfg.tolerance or np.max(np.abs(delta)) < 1e-5:
+            break
+    return X, first, cost, iters, cg_total
+
+
+def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones, fps: float,
+                  cfg: RefineConfig = RefineConfig()):
+    """Refine one person's trajectories.
+
+    uv: (T, C, J, 2) pixels, NaN when missing. w: (T, C, J) confidences. X0: (T, J, 3) start,
+    NaN where unknown. bones: (a, b) joint index pairs. Returns X (T, J, 3), mean reprojection
+    error of the kept views (T, J), kept views (T, J, C) and a :class:`RefineSummary`.
+    """
+    t0 = time.perf_counter()
+    T, C, J = w.shape
+    if uv.shape != (T, C, J, 2) or X0.shape != (T, J, 3) or C != len(rig):
+        raise ValueError(f"refine: shapes disagree: uv {uv.shape}, w {w.shape}, X0 {X0.shape}, rig of {len(rig)}")
+    prob = _Problem(rig, uv, w, bones, fps, cfg)
+    X = _fill_gaps(X0[:, prob.active])
+    if not np.all(np.isfinite(X)):  # joints seen but never triangulated start at the body's centre
+        if not np.any(np.isfinite(X)):
+            raise ValueError("refine: no joint could be triangulated; check calibration and detections")
+        X = np.where(np.isfinite(X), X, np.nanmedian(X.reshape(-1, 3), axis=0))
+    wobs = prob.w.copy()
+    r, _ = prob.project(X, jacobian=False)
+    sigma = cfg.noise_px or _noise_from_residuals(r, wobs > 0)
+    X, first, _, it1, cg1 = _run_pass(prob, X, wobs, sigma, cfg.loss, cfg)
+    r, _ = prob.project(X, jacobian=False)
+    if cfg.noise_px is None:
+        sigma = _noise_from_residuals(r, wobs > 0)
+    norms = np.linalg.norm(r, axis=-1)
+    keep = (wobs > 0) & (norms <= cfg.outlier_sigma * sigma)
+    wobs = np.where(keep, wobs, 0.0)
+    X, _, final, it2, cg2 = _run_pass(prob, X, wobs, sigma, "l2", cfg)
+    r, _ = prob.project(X, jacobian=False)
+    norms = np.linalg.norm(r, axis=-1)
+
+    out = np.full((T, J, 3), np.nan)
+    out[:, prob.active] = X
+    seen = np.zeros((T, J), bool)
+    seen[:, prob.active] = keep.any(axis=1)
+    out[_long_gaps(seen, cfg.max_gap_frames)] = np.nan
+    views = np.zeros((T, J, C), bool)
+    views[:, prob.active] = np.moveaxis(keep, 1, 2)
+    err = np.full((T, J), np.nan)
+    with np.errstate(invalid="ignore"):
+        err[:, prob.active] = np.where(keep, norms, 0).sum(1) / keep.sum(1)
+    n_obs = int(np.sum(prob.w > 0))
+    rejected = n_obs - int(keep.sum())
+    rms = float(np.sqrt(np.mean(norms[keep] ** 2))) if keep.any() else float("nan")
+    problems = []
+    if rejected > 0.3 * max(n_obs, 1):
+        problems.append(f"{rejected / n_obs:.0%} of observations rejected (calibration or detection problem?)")
+    if not np.isfinite(final):
+        problems.append("cost is not finite")
+    if rms > 3 * sigma:
+        problems.append(f"RMS {rms:.1f}px is large against σ {sigma:.1f}px")
+    summary = RefineSummary(
+        iterations=it1 + it2, initial_cost=first, final_cost=final, noise_px=sigma, observations=n_obs,
+        rejected=rejected, rms_px=rms, cg_iterations=cg1 + cg2, seconds=time.perf_counter() - t0,
+        usable=not problems, message="; ".join(problems) or "converged",
+    )
+    log.info("%s", summary)
+    return out, err, views, summary

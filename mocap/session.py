@@ -1,0 +1,103 @@
+"""A capture session on disk. Layout::
+
+    SESSION/
+      session.toml              take metadata: fps, keypoint_set (optional)
+      calibration/rig.toml      the rig (or calibration/*.toml Anipose/Pose2Sim, *.qca.txt, *.yml)
+      videos/<camera>.mp4       camera videos
+      pose2d.h5                 2D keypoints (project HDF5), or
+      pose2d/<camera>/*.json    2D keypoints as OpenPose JSON, one folder per camera
+      points3d/<stage>.h5       3D points (triangulated, refined) and a .trc per person
+      groundtruth/points3d.h5   synthetic sessions only
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mocap.config_files import check_keys, read_toml
+from mocap.io.hdf5 import read_keypoints2d
+from mocap.io.openpose import read_openpose
+from mocap.io.rig_files import read_rig
+from mocap.types import Keypoints2D, Rig
+
+RIG_PATTERNS = ("rig.toml", "*.toml", "*.qca.txt", "intri.yml", "*.yml", "*.yaml")
+
+
+@dataclass(frozen=True)
+class Session:
+    root: Path
+
+    def __post_init__(self) -> None:
+        root = Path(self.root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"session folder {root} does not exist")
+        object.__setattr__(self, "root", root)
+
+    @property
+    def calibration_dir(self) -> Path:
+        return self.root / "calibration"
+
+    @property
+    def pose2d_h5(self) -> Path:
+        return self.root / "pose2d.h5"
+
+    @property
+    def pose2d_json(self) -> Path:
+        return self.root / "pose2d"
+
+    @property
+    def points3d_dir(self) -> Path:
+        return self.root / "points3d"
+
+    @property
+    def groundtruth_dir(self) -> Path:
+        return self.root / "groundtruth"
+
+    def points3d(self, stage: str) -> Path:
+        return self.points3d_dir / f"{stage}.h5"
+
+    def metadata(self) -> dict:
+        path = self.root / "session.toml"
+        if not path.is_file():
+            return {}
+        table = read_toml(path)
+        check_keys(table, {"fps", "keypoint_set", "description"}, str(path))
+        return table
+
+    def rig_path(self) -> Path:
+        for pattern in RIG_PATTERNS:
+            found = sorted(self.calibration_dir.glob(pattern))
+            if found:
+                return found[0]
+        raise FileNotFoundError(f"session {self.root}: no calibration found in {self.calibration_dir} "
+                                f"(expected one of {', '.join(RIG_PATTERNS)})")
+
+    def rig(self) -> Rig:
+        return read_rig(self.rig_path())
+
+    def keypoints2d(self, rig: Rig | None = None) -> Keypoints2D:
+        """2D keypoints from ``pose2d.h5`` or the OpenPose folders, checked against the rig."""
+        rig = rig or self.rig()
+        meta = self.metadata()
+        if self.pose2d_h5.is_file():
+            kp, source = read_keypoints2d(self.pose2d_h5), self.pose2d_h5
+        elif self.pose2d_json.is_dir():
+            kp = read_openpose(self.pose2d_json, rig.names, float(meta.get("fps", 30.0)), meta.get("keypoint_set"))
+            source = self.pose2d_json
+        else:
+            raise FileNotFoundError(f"session {self.root}: no 2D keypoints ({self.pose2d_h5.name} or "
+                                    f"{self.pose2d_json.name}/<camera>/*.json)")
+        check_cameras(kp, rig, source, self.rig_path())
+        return kp
+
+
+def check_cameras(kp: Keypoints2D, rig: Rig, source: Path | str, rig_source: Path | str) -> None:
+    """Raise when the keypoints' cameras are not the rig's, naming both files and the cameras."""
+    if tuple(kp.camera_names) != tuple(rig.names):
+        missing = [c for c in kp.camera_names if c not in rig.names]
+        unused = [c for c in rig.names if c not in kp.camera_names]
+        raise ValueError(
+            f"{source}: keypoint cameras {list(kp.camera_names)} do not match rig {rig_source} cameras "
+            f"{list(rig.names)}" + (f"; not in the rig: {missing}" if missing else "")
+            + (f"; no keypoints for: {unused}" if unused else ""))

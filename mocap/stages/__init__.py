@@ -1,0 +1,1 @@
+"""Pipeline stages. Each module has a typed ``Config``, a pure ``run`` and a file-level ``main``."""

@@ -1,0 +1,62 @@
+"""Stage: bundle-adjusted smoothing of triangulated points against all 2D evidence."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mocap.io.hdf5 import read_points3d
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.optim.refine import RefineConfig, RefineSummary, refine_person
+from mocap.session import Session
+from mocap.stages import triangulate
+from mocap.types import Keypoints2D, Points3D, Rig
+
+log = logging.getLogger(__name__)
+STAGE = "refined"
+
+
+@dataclass(frozen=True)
+class Config:
+    solver: RefineConfig = field(default_factory=RefineConfig)
+    min_score: float = 0.2  # detections below this confidence are ignored
+    bones: bool = True  # constant bone-length term for the keypoint set's bones
+
+
+def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tuple[Points3D, list[RefineSummary]]:
+    F, C, P, J = kp.shape
+    if init.xyz.shape != (F, P, J, 3):
+        raise ValueError(f"refine: initial points {init.xyz.shape} do not match keypoints {(F, P, J, 3)}")
+    bones = get_keypoint_set(kp.keypoint_set).bones if cfg.bones else ()
+    w = triangulate.observation_weights(kp, cfg.min_score)
+    xyz = np.full((F, P, J, 3), np.nan)
+    err = np.full((F, P, J), np.nan)
+    views = np.zeros((F, P, J, C), bool)
+    summaries = []
+    for p in range(P):
+        if not np.any(np.isfinite(init.xyz[:, p])):
+            log.warning("person %d has no triangulated point; left empty", p)
+            continue
+        xyz[:, p], err[:, p], views[:, p], s = refine_person(
+            rig, kp.xy[:, :, p], w[:, :, p], init.xyz[:, p], bones, kp.fps, cfg.solver)
+        summaries.append(s)
+    info = {"stage": STAGE, "config": asdict(cfg), "summaries": [asdict(s) for s in summaries]}
+    return Points3D(xyz, err, views, rig.names, kp.keypoint_set, kp.fps, info), summaries
+
+
+def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool = False) -> Path:
+    session = session if isinstance(session, Session) else Session(Path(session))
+    out = session.points3d(STAGE)
+    if out.exists() and not overwrite:
+        log.info("%s exists, skipping refinement", out)
+        return out
+    init = read_points3d(triangulate.main(session))
+    rig = session.rig()
+    points, summaries = run(rig, session.keypoints2d(rig), init, cfg)
+    for s in summaries:
+        if not s.usable:
+            log.warning("%s", s)
+    return triangulate.write_outputs(points, out)

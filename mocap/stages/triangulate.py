@@ -1,0 +1,75 @@
+"""Stage: 2D keypoints + rig → 3D points (robust, confidence-weighted DLT)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mocap.geometry.triangulation import triangulate
+from mocap.io.hdf5 import write_points3d
+from mocap.io.trc import write_trc
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.session import Session
+from mocap.types import Keypoints2D, Points3D, Rig
+
+log = logging.getLogger(__name__)
+STAGE = "triangulated"
+
+
+@dataclass(frozen=True)
+class Config:
+    min_views: int = 2  # fewer views → NaN
+    min_score: float = 0.2  # detections below this confidence are ignored
+    max_reproj_px: float | None = 15.0  # views beyond this reprojection error are dropped; None: plain DLT
+
+    def __post_init__(self) -> None:
+        if self.min_views < 2:
+            raise ValueError(f"triangulate: min_views must be ≥ 2, got {self.min_views}")
+        if self.max_reproj_px is not None and not self.max_reproj_px > 0:
+            raise ValueError(f"triangulate: max_reproj_px must be positive, got {self.max_reproj_px}")
+
+
+def observation_weights(kp: Keypoints2D, min_score: float) -> np.ndarray:
+    """(F, C, P, J) weights: the score where a detection is usable, else 0."""
+    s = kp.score
+    ok = np.isfinite(s) & (s >= min_score) & np.all(np.isfinite(kp.xy), axis=-1)
+    return np.where(ok, np.maximum(s, 1e-6), 0.0)
+
+
+def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> Points3D:
+    if tuple(kp.camera_names) != rig.names:
+        raise ValueError(f"triangulate: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
+    F, C, P, J = kp.shape
+    uv = np.moveaxis(kp.xy, 1, 3).reshape(-1, C, 2)  # (F·P·J, C, 2)
+    w = np.moveaxis(observation_weights(kp, cfg.min_score), 1, 3).reshape(-1, C)
+    t0 = time.perf_counter()
+    X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views, max_reproj_px=cfg.max_reproj_px)
+    log.info("triangulated %d points in %.2fs (%.1f%% reconstructed)", X.shape[0], time.perf_counter() - t0,
+             100 * np.mean(np.isfinite(X[:, 0])))
+    return Points3D(X.reshape(F, P, J, 3), err.reshape(F, P, J), views.reshape(F, P, J, C), rig.names,
+                    kp.keypoint_set, kp.fps, {"stage": STAGE, "config": asdict(cfg)})
+
+
+def write_outputs(points: Points3D, path: Path) -> Path:
+    """HDF5 plus one TRC per person beside it."""
+    write_points3d(points, path)
+    names = get_keypoint_set(points.keypoint_set).joints
+    P = points.xyz.shape[1]
+    for p in range(P):
+        suffix = "" if P == 1 else f"_person{p}"
+        write_trc(path.with_name(f"{path.stem}{suffix}.trc"), points.xyz[:, p], names, points.fps)
+    return path
+
+
+def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool = False) -> Path:
+    session = session if isinstance(session, Session) else Session(Path(session))
+    out = session.points3d(STAGE)
+    if out.exists() and not overwrite:
+        log.info("%s exists, skipping triangulation", out)
+        return out
+    rig = session.rig()
+    return write_outputs(run(rig, session.keypoints2d(rig), cfg), out)

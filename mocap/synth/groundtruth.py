@@ -1,0 +1,232 @@
+"""Ground truth from mocap clips: world keypoints, a virtual camera ring, corrupted detections.
+
+World frame: metres, Z up; a source skeleton's rest pose faces −Y (its left is +X).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mocap.config_files import check_keys, load_preset
+from mocap.io.bvh import read_bvh
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.types import Camera, Keypoints2D, Motion, Rig
+
+log = logging.getLogger(__name__)
+_AXES = {"+x": (1, 0, 0), "-x": (-1, 0, 0), "+y": (0, 1, 0), "-y": (0, -1, 0), "+z": (0, 0, 1), "-z": (0, 0, -1)}
+
+
+@dataclass(frozen=True)
+class MarkerMap:
+    """Keypoints as joints + offsets of a source skeleton. offsets: (K, 3) in the joint frame."""
+
+    keypoint_set: str
+    joints: tuple[str, ...]
+    offsets: np.ndarray
+    to_world: np.ndarray  # (3, 3) source axes → Z-up world
+    scale: float
+
+
+def load_marker_map(name: str = "cmu_blazepose33") -> MarkerMap:
+    table, path = load_preset("synth", name)
+    check_keys(table, {"keypoint_set", "scale", "rest_axes", "keypoints"}, str(path))
+    kps = get_keypoint_set(table["keypoint_set"])
+    axes = table["rest_axes"]
+    try:
+        M = np.array([_AXES[axes["left"]], _AXES[axes["forward"]], _AXES[axes["up"]]], float).T
+    except KeyError as e:
+        raise ValueError(f"{path}: rest_axes needs left/forward/up as one of {sorted(_AXES)}: {e}") from None
+    if abs(np.linalg.det(M)) != 1:
+        raise ValueError(f"{path}: rest_axes must be three different axes")
+    world = np.array([[1.0, 0, 0], [0, -1.0, 0], [0, 0, 1.0]])  # left → +X, forward → −Y, up → +Z
+    entries = table["keypoints"]
+    missing = [k for k in kps.joints if k not in entries]
+    unknown = [k for k in entries if k not in kps.joints]
+    if missing or unknown:
+        raise ValueError(f"{path}: keypoints missing {missing}, not in {kps.name}: {unknown}")
+    joints, offsets = [], []
+    for k in kps.joints:
+        check_keys(entries[k], {"joint", "offset"}, f"{path} [keypoints.{k}]")
+        joints.append(entries[k]["joint"])
+        offsets.append(M @ np.asarray(entries[k].get("offset", [0.0, 0.0, 0.0]), float))
+    return MarkerMap(kps.name, tuple(joints), np.array(offsets), world @ np.linalg.inv(M), float(table["scale"]))
+
+
+def keypoints_from_motion(motion: Motion, mm: MarkerMap) -> np.ndarray:
+    """World keypoints (F, K, 3) of a motion whose positions are already in metres."""
+    Rw, pw = motion.fk()
+    idx = [motion.skeleton.index(j) for j in mm.joints]
+    local = pw[:, idx] + np.einsum("fkij,kj->fki", Rw[:, idx], mm.offsets)
+    return local @ mm.to_world.T
+
+
+@dataclass(frozen=True)
+class RigSpec:
+    n_cameras: int = 4
+    radius: float | None = None  # m; None: 3 m beyond the farthest point of the motion
+    height: float = 1.8  # mean camera height (m)
+    height_spread: float = 0.6  # cameras alternate between height ± spread/2
+    size: tuple[int, int] = (1920, 1080)
+    focal_px: float | None = None  # None: the whole motion fills 85% of every image
+    dist: tuple[float, ...] = (-0.08, 0.02, 0.0005, -0.0005, 0.0)
+    model: str = "pinhole"
+    start_angle_deg: float = 30.0
+
+
+def _look_at(centre: np.ndarray, target: np.ndarray) -> np.ndarray:
+    z = target - centre
+    z /= np.linalg.norm(z)
+    x = np.cross(z, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    T = np.eye(4)
+    T[:3, :3] = np.stack([x, y, z])
+    T[:3, 3] = -T[:3, :3] @ centre
+    return T
+
+
+def ring_rig(spec: RigSpec, points: np.ndarray) -> Rig:
+    """A ring of cameras around the motion ``points`` (..., 3), all looking at its centre."""
+    pts = points.reshape(-1, 3)
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    lo, hi = pts.min(0), pts.max(0)
+    target = (lo + hi) / 2
+    reach = np.max(np.linalg.norm(pts[:, :2] - target[:2], axis=1))
+    radius = spec.radius or reach + 3.0
+    W, H = spec.size
+    poses = []
+    for i in range(spec.n_cameras):
+        a = np.radians(spec.start_angle_deg) + 2 * np.pi * i / spec.n_cameras
+        h = spec.height + spec.height_spread * (0.5 if i % 2 else -0.5)
+        centre = np.array([target[0] + radius * np.cos(a), target[1] + radius * np.sin(a), h])
+        poses.append(_look_at(centre, target))
+    focal = spec.focal_px
+    if focal is None:
+        sample = pts[:: max(1, len(pts) // 20000)]
+        extent = []
+        for T in poses:
+            Xc = sample @ T[:3, :3].T + T[:3, 3]
+            xy = np.abs(Xc[:, :2] / Xc[:, 2:])
+            extent.append(min(0.85 * W / 2 / xy[:, 0].max(), 0.85 * H / 2 / xy[:, 1].max()))
+        focal = float(min(extent))
+    K = np.array([[focal, 0.0, (W - 1) / 2], [0.0, focal, (H - 1) / 2], [0.0, 0.0, 1.0]])
+    return Rig(tuple(Camera(f"cam{i + 1:02d}", K, np.array(spec.dist, float), T, spec.size, spec.model)
+                     for i, T in enumerate(poses)))
+
+
+@dataclass(frozen=True)
+class CorruptionSpec:
+    noise_px: float = 2.0  # Gaussian σ per axis
+    outliers: float = 0.05  # fraction of observations moved to a random place in the image
+    dropouts: float = 0.10  # fraction of observations missing, in runs per camera and joint
+    dropout_mean_frames: float = 10.0
+    swaps: float = 0.0  # fraction of (frame, camera) with left and right exchanged, in runs
+    swap_mean_frames: float = 5.0
+    seed: int = 0
+
+
+def _runs(rng: np.random.Generator, n: int, fraction: float, mean_len: float) -> np.ndarray:
+    """Boolean mask of length n covering about ``fraction`` of it with runs of random length."""
+    mask = np.zeros(n, bool)
+    if fraction <= 0:
+        return mask
+    target = fraction * n
+    while mask.sum() < target:
+        length = max(1, int(rng.exponential(mean_len)))
+        start = rng.integers(0, n)
+        mask[start : start + length] = True
+    return mask
+
+
+def corrupt(uv: np.ndarray, rig: Rig, keypoint_set: str, spec: CorruptionSpec) -> tuple[np.ndarray, dict]:
+    """uv: (F, C, J, 2) exact projections (NaN where invisible) → data (F, C, 1, J, 3), masks."""
+    rng = np.random.default_rng(spec.seed)
+    F, C, J, _ = uv.shape
+    obs = uv + rng.normal(0.0, spec.noise_px, uv.shape)
+    swapped = np.zeros((F, C), bool)
+    if spec.swaps > 0:
+        perm = get_keypoint_set(keypoint_set).flip_permutation
+        for c in range(C):
+            swapped[:, c] = _runs(rng, F, spec.swaps, spec.swap_mean_frames)
+            obs[swapped[:, c], c] = obs[swapped[:, c], c][:, perm]
+    outlier = rng.random((F, C, J)) < spec.outliers
+    sizes = np.array([cam.size for cam in rig.cameras], float)  # (C, 2)
+    random_xy = rng.random((F, C, J, 2)) * sizes[None, :, None, :]
+    obs = np.where(outlier[..., None], random_xy, obs)
+    dropped = np.zeros((F, C, J), bool)
+    for c in range(C):
+        for j in range(J):
+            dropped[:, c, j] = _runs(rng, F, spec.dropouts, spec.dropout_mean_frames)
+    visible = np.all(np.isfinite(uv), axis=-1)
+    inside = np.all((obs >= -0.5) & (obs <= sizes[None, :, None, :] - 0.5), axis=-1)
+    present = visible & ~dropped & inside
+    score = np.where(outlier, rng.uniform(0.3, 0.9, outlier.shape), rng.uniform(0.6, 1.0, outlier.shape))
+    data = np.concatenate([obs, score[..., None]], axis=-1)
+    data[~present] = np.nan
+    masks = {"outlier": outlier & present, "dropped": dropped, "swapped": swapped, "visible": visible}
+    return data[:, :, None], masks
+
+
+@dataclass(frozen=True)
+class SyntheticTake:
+    rig: Rig
+    keypoints: Keypoints2D
+    truth: np.ndarray  # (F, J, 3) world keypoints of the single performer
+    masks: dict = field(default_factory=dict)
+
+
+def load_clip(bvh: str | Path, mm: MarkerMap, fps: float, n_frames: int | None = None, start: int = 0) -> np.ndarray:
+    """World keypoints of a BVH clip resampled to ``fps`` (integer stride), optionally looped
+    back and forth to reach ``n_frames``."""
+    motion = read_bvh(bvh, scale=mm.scale)
+    stride = motion.fps / fps
+    if abs(stride - round(stride)) > 1e-3 or round(stride) < 1:
+        raise ValueError(f"{bvh}: clip runs at {motion.fps:.3f} fps; {fps} fps needs an integer frame stride")
+    pts = keypoints_from_motion(motion, mm)[start :: int(round(stride))]
+    if n_frames is not None:
+        while len(pts) < n_frames:  # ping-pong keeps the trajectory continuous
+            pts = np.concatenate([pts, pts[::-1][1:]])
+        pts = pts[:n_frames]
+    return pts
+
+
+def make_take(bvh: str | Path, n_frames: int | None = None, fps: float = 60.0, rig_spec: RigSpec = RigSpec(),
+              corruption: CorruptionSpec = CorruptionSpec(), marker_map: str = "cmu_blazepose33") -> SyntheticTake:
+    mm = load_marker_map(marker_map)
+    truth = load_clip(bvh, mm, fps, n_frames)
+    rig = ring_rig(rig_spec, truth)
+    uv = np.moveaxis(rig.project(truth), 0, 1)  # (F, C, J, 2)
+    data, masks = corrupt(uv, rig, mm.keypoint_set, corruption)
+    kp = Keypoints2D(data, rig.names, mm.keypoint_set, fps)
+    log.info("synthetic take: %d frames, %d cameras, %d keypoints", *truth.shape[:1], len(rig), truth.shape[1])
+    return SyntheticTake(rig, kp, truth, masks)
+
+
+def write_session(take: SyntheticTake, root: str | Path, json_2d: bool = True) -> Path:
+    """Write a session folder: rig, 2D keypoints (OpenPose JSON or HDF5), ground truth."""
+    import tomli_w
+
+    from mocap.io.hdf5 import write_keypoints2d, write_points3d
+    from mocap.io.openpose import write_openpose
+    from mocap.io.rig_files import write_rig
+    from mocap.types import Points3D
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    kp = take.keypoints
+    (root / "session.toml").write_text(tomli_w.dumps(
+        {"fps": kp.fps, "keypoint_set": kp.keypoint_set, "description": "synthetic take (mocap.synth)"}))
+    write_rig(take.rig, root / "calibration" / "rig.toml")
+    if json_2d:
+        write_openpose(kp, root / "pose2d")
+    else:
+        write_keypoints2d(kp, root / "pose2d.h5")
+    F, J, _ = take.truth.shape
+    gt = Points3D(take.truth[:, None], np.zeros((F, 1, J)), np.ones((F, 1, J, len(take.rig)), bool),
+                  take.rig.names, kp.keypoint_set, kp.fps, {"source": "ground truth"})
+    write_points3d(gt, root / "groundtruth" / "points3d.h5")
+    return root
