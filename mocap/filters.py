@@ -50,12 +50,13 @@ def butterworth(x: np.ndarray, fps: float, cutoff_hz: float, order: int = 4) -> 
     if not 0 < cutoff_hz < fps / 2:
         raise ValueError(f"butterworth: cut-off must be in (0, {fps / 2}) Hz (Nyquist), got {cutoff_hz}")
     sos = butter(order, cutoff_hz, btype="low", fs=fps, output="sos")
-    pad = 3 * (2 * len(sos) + 1)
+    min_len = 3 * (2 * len(sos) + 1)
+    settle = int(round(3 * fps / cutoff_hz))  # odd-extension padding over ~3 periods of the cut-off
     cols = _columns(x).copy()
     for c in range(cols.shape[1]):
         for a, b in _segments(np.isfinite(cols[:, c])):
-            if b - a > pad:
-                cols[a:b, c] = sosfiltfilt(sos, cols[a:b, c])
+            if b - a > min_len:
+                cols[a:b, c] = sosfiltfilt(sos, cols[a:b, c], padlen=min(b - a - 1, max(min_len, settle)))
     return cols.reshape(np.shape(x))
 
 

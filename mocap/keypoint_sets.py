@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from mocap.config_files import check_keys, load_preset, preset_names
 from mocap.types import KeypointSet
@@ -14,7 +14,7 @@ def mirror_name(name: str) -> str:
     return swapped
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_keypoint_set(name: str) -> KeypointSet:
     """Load a keypoint set by preset name (``blazepose33``) or TOML path."""
     if name not in preset_names("keypoints") and not name.endswith(".toml"):

@@ -83,6 +83,12 @@ class Session:
         if self.pose2d_h5.is_file():
             kp, source = read_keypoints2d(self.pose2d_h5), self.pose2d_h5
         elif self.pose2d_json.is_dir():
+            folders = sorted(p.name.removesuffix("_json") for p in self.pose2d_json.iterdir() if p.is_dir())
+            if sorted(rig.names) != folders:
+                raise ValueError(
+                    f"{self.pose2d_json}: camera folders {folders} do not match rig {self.rig_path()} cameras "
+                    f"{list(rig.names)}; not in the rig: {sorted(set(folders) - set(rig.names))}; "
+                    f"no keypoints for: {sorted(set(rig.names) - set(folders))}")
             kp = read_openpose(self.pose2d_json, rig.names, float(meta.get("fps", 30.0)), meta.get("keypoint_set"))
             source = self.pose2d_json
         else:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import threading
 import time
-import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,17 +14,48 @@ from typing import Any
 import numpy as np
 
 
-def measure(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """Run ``fn``; return (result, wall seconds, peak traced memory in MB)."""
-    tracemalloc.start()
-    t0 = time.perf_counter()
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _child(fn: Callable[[], Any], conn) -> None:
+    rss0 = peak = _rss_mb()
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.005):
+            peak = max(peak, _rss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     try:
+        t0 = time.perf_counter()
         out = fn()
-    finally:
         seconds = time.perf_counter() - t0
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    return out, seconds, peak / 1e6
+        done.set()
+        sampler.join()
+        conn.send(("ok", out, seconds, max(peak, _rss_mb()) - rss0))
+    except Exception as e:  # noqa: BLE001 - handed to the parent, which re-raises
+        conn.send(("error", f"{type(e).__name__}: {e}", 0.0, 0.0))
+
+
+def measure(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Run ``fn`` in a forked process; return (result, wall seconds, peak extra resident MB).
+
+    A fresh process per method keeps the memory figures apart and the timings free of
+    instrumentation overhead; the RSS is sampled every 5 ms.
+    """
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(fn, send))
+    proc.start()
+    status, out, seconds, mem = recv.recv()
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(f"benchmarked method failed: {out}")
+    return out, seconds, mem
 
 
 def position_errors(X: np.ndarray, truth: np.ndarray) -> dict:
@@ -49,7 +82,8 @@ def print_table(rows: list[dict], columns: list[tuple[str, str, str]], out=None)
     """columns: (key, header, format). Returns the text (and prints it to ``out`` when given)."""
     cells = [[h for _, h, _ in columns]]
     for r in rows:
-        cells.append([("—" if r.get(k) is None else format(r[k], f)) if f else str(r.get(k, "")) for k, _, f in columns])
+        cells.append([("—" if r.get(k) is None else format(r[k], f)) if f else str(r.get(k, ""))
+                      for k, _, f in columns])
     widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
     lines = ["  ".join(c[i].ljust(widths[i]) if i == 0 else c[i].rjust(widths[i]) for i in range(len(c)))
              for c in cells]

@@ -38,12 +38,13 @@ def _open(path: Path, fmt: str) -> h5py.File:
         f = h5py.File(path, "r")
     except OSError as e:
         raise ValueError(f"{path}: not an HDF5 file ({e})") from None
-    if f.attrs.get("format") != fmt:
+    found, version = f.attrs.get("format"), int(f.attrs.get("version", 0))
+    if found != fmt:
         f.close()
-        raise ValueError(f"{path}: not a {fmt} file (format attribute {f.attrs.get('format')!r})")
-    if int(f.attrs.get("version", 0)) > VERSION:
+        raise ValueError(f"{path}: not a {fmt} file (format attribute {found!r})")
+    if version > VERSION:
         f.close()
-        raise ValueError(f"{path}: schema version {f.attrs['version']} is newer than this program ({VERSION})")
+        raise ValueError(f"{path}: schema version {version} is newer than this program ({VERSION})")
     return f
 
 

@@ -39,11 +39,13 @@ def read_qualisys(path: str | Path) -> Rig:
         try:
             rows = np.array([[float(tr.get(f"r{a}{b}")) for b in "123"] for a in "123"])
             centre = np.array([float(tr.get(k)) for k in "xyz"]) / 1000.0
-            f = lambda k: float(intr.get(k, "0"))  # noqa: E731
             left, top = int(fov.get("left")), int(fov.get("top"))
             width, height = int(fov.get("right")) - left + 1, int(fov.get("bottom")) - top + 1
         except (TypeError, ValueError) as e:
             raise ValueError(f"{where}: missing or malformed attribute ({e})") from None
+        def f(key: str, intr=intr) -> float:
+            return float(intr.get(key, "0"))
+
         K = np.array([[f("focalLengthU") / SUBPIXEL, f("skew"), f("centerPointU") / SUBPIXEL - left],
                       [0.0, f("focalLengthV") / SUBPIXEL, f("centerPointV") / SUBPIXEL - top],
                       [0.0, 0.0, 1.0]])

@@ -22,6 +22,7 @@ takes millimetres when the cameras sit more than 50 units from the origin on ave
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 
@@ -99,13 +100,35 @@ def _from_own(path: Path, data: dict) -> Rig:
     return Rig(tuple(cams))
 
 
+def _toml(value) -> str:
+    """Inline TOML for the scalars and (nested) lists of a rig; floats keep every digit (repr)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return tomli_w.dumps({"v": value})[4:].strip()
+    return "[" + ", ".join(_toml(v) for v in value) + "]"
+
+
 def write_rig(rig: Rig, path: str | Path) -> Path:
-    """Write the project's rig TOML (lossless)."""
-    data = {"format": FORMAT, "version": VERSION, "cameras": [
-        {"name": c.name, "model": c.model, "size": list(c.size), "K": c.K.tolist(), "dist": c.dist.tolist(),
-         "rotation": c.R.tolist(), "translation": c.t.tolist()} for c in rig.cameras]}
-    text = "# Camera rig: cam_from_world extrinsics (metres), OpenCV intrinsics and distortion.\n"
-    return atomic_write_text(Path(path), text + tomli_w.dumps(data))
+    """Write the project's rig TOML (lossless, one camera table each, matrices row by row)."""
+    lines = ["# Camera rig: cam_from_world extrinsics (metres), OpenCV intrinsics and distortion.",
+             f'format = "{FORMAT}"', f"version = {VERSION}"]
+    for c in rig.cameras:
+        lines += ["", "[[cameras]]", f"name = {_toml(c.name)}", f"model = {_toml(c.model)}",
+                  f"size = {_toml([int(v) for v in c.size])}",
+                  "K = [" + ",\n     ".join(_toml(row) for row in c.K.tolist()) + "]",
+                  f"dist = {_toml(c.dist.tolist())}",
+                  "rotation = [" + ",\n            ".join(_toml(row) for row in c.R.tolist()) + "]",
+                  f"translation = {_toml(c.t.tolist())}"]
+    return atomic_write_text(Path(path), "\n".join(lines) + "\n")
 
 
 def read_anipose_toml(path: str | Path, length_unit: str = "auto") -> Rig:

@@ -273,7 +273,7 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
     """
     t0 = time.perf_counter()
     T, C, J = w.shape
-    if uv.shape != (T, C, J, 2) or X0.shape != (T, J, 3) or C != len(rig):
+    if uv.shape != (T, C, J, 2) or X0.shape != (T, J, 3) or len(rig) != C:
         raise ValueError(f"refine: shapes disagree: uv {uv.shape}, w {w.shape}, X0 {X0.shape}, rig of {len(rig)}")
     prob = _Problem(rig, uv, w, bones, fps, cfg)
     X = _fill_gaps(X0[:, prob.active])

@@ -1,0 +1,74 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import toy_take
+
+from mocap.cli import main
+from mocap.io.hdf5 import read_points3d, write_points3d
+from mocap.io.openpose import write_openpose
+from mocap.io.rig_files import write_rig
+from mocap.io.trc import read_trc
+from mocap.types import Points3D
+
+
+@pytest.fixture
+def session(tmp_path):
+    rig, kp, truth, _ = toy_take(frames=120, seed=5)
+    root = tmp_path / "take"
+    write_rig(rig, root / "calibration" / "rig.toml")
+    write_openpose(kp, root / "pose2d")
+    (root / "session.toml").write_text('fps = 60.0\nkeypoint_set = "coco17"\n')
+    F, J = truth.shape[:2]
+    write_points3d(Points3D(truth[:, None], np.zeros((F, 1, J)), np.ones((F, 1, J, 4), bool), rig.names, "coco17",
+                            60.0), root / "groundtruth" / "points3d.h5")
+    return root, truth
+
+
+def test_help_lists_the_stages():
+    out = subprocess.run([sys.executable, "-m", "mocap", "--help"], capture_output=True, text=True, check=True).stdout
+    for word in ("triangulate", "refine", "bench", "demo", "synth"):
+        assert word in out
+
+
+def test_triangulate_then_refine_writes_hdf5_and_trc(session, capsys):
+    root, truth = session
+    assert main(["refine", str(root)]) == 0  # runs triangulate first
+    out = capsys.readouterr().out
+    assert "usable" in out and "refined.h5" in out
+    tri = read_points3d(root / "points3d" / "triangulated.h5")
+    ref = read_points3d(root / "points3d" / "refined.h5")
+    e_tri = np.nanmean(np.linalg.norm(tri.xyz[:, 0] - truth, axis=-1))
+    e_ref = np.nanmean(np.linalg.norm(ref.xyz[:, 0] - truth, axis=-1))
+    assert e_ref < e_tri and e_ref < 0.01
+    xyz, names, fps = read_trc(root / "points3d" / "refined.trc")
+    assert names[0] == "nose" and fps == 60.0 and np.allclose(xyz, ref.xyz[:, 0], atol=1e-6)
+    stamp = (root / "points3d" / "refined.h5").stat().st_mtime_ns
+    assert main(["refine", str(root)]) == 0  # output exists: skipped
+    assert (root / "points3d" / "refined.h5").stat().st_mtime_ns == stamp
+    assert main(["refine", str(root), "--overwrite", "--accel-sigma", "5"]) == 0
+    assert read_points3d(root / "points3d" / "refined.h5").info["config"]["solver"]["accel_sigma"] == 5.0
+
+
+def test_config_file_unknown_key_is_named(session, tmp_path, capsys):
+    root, _ = session
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text("[refine]\naccel_sigma = 10.0\nsmoothness = 3\n")
+    assert main(["refine", str(root), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "cfg.toml [refine]: unknown key 'smoothness'" in err
+    cfg.write_text("[triangulate]\nmax_reproj_px = 'big'\n")
+    assert main(["triangulate", str(root), "--config", str(cfg)]) == 2
+    assert "max_reproj_px: expected float" in capsys.readouterr().err
+    cfg.write_text("[triangulate]\nmin_views = 3\n")
+    assert main(["triangulate", str(root), "--config", str(cfg)]) == 0
+    assert read_points3d(root / "points3d" / "triangulated.h5").info["config"]["min_views"] == 3
+
+
+def test_missing_inputs_are_clear_errors(tmp_path, capsys):
+    assert main(["triangulate", str(tmp_path / "nowhere")]) == 2
+    assert "session folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["triangulate", str(tmp_path / "empty")]) == 2
+    assert "no calibration found" in capsys.readouterr().err

@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+from conftest import toy_take
+
+from mocap.optim.refine import RefineConfig, refine_person
+from mocap.stages import refine, triangulate
+from mocap.types import Keypoints2D, Points3D
+
+
+def mpjpe(X, truth):
+    return float(np.nanmean(np.linalg.norm(X - truth, axis=-1)))
+
+
+def bone_std(X, bones):
+    return np.mean([np.nanstd(np.linalg.norm(X[:, a] - X[:, b], axis=-1)) for a, b in bones])
+
+
+@pytest.fixture(scope="module")
+def take():
+    return toy_take(frames=400, noise_px=2.0, outliers=0.05, dropouts=0.1, seed=3)
+
+
+@pytest.fixture(scope="module")
+def solved(take):
+    rig, kp, truth, masks = take
+    tri = triangulate.run(rig, kp)
+    ref, summaries = refine.run(rig, kp, tri)
+    return tri, ref, summaries
+
+
+def test_refine_beats_triangulation_and_nears_the_oracle(take, solved, coco):
+    rig, kp, truth, masks = take
+    tri, ref, (summary,) = solved
+    clean = kp.data.copy()
+    clean[:, :, 0][masks["outlier"]] = np.nan
+    kp_clean = Keypoints2D(clean, kp.camera_names, kp.keypoint_set, kp.fps)
+    F, J = truth.shape[:2]
+    start = Points3D(truth[:, None], np.zeros((F, 1, J)), np.ones((F, 1, J, len(rig)), bool), rig.names,
+                     "coco17", kp.fps)
+    oracle, _ = refine.run(rig, kp_clean, start, refine.Config(solver=RefineConfig(noise_px=2.0, loss="l2")))
+    e_tri, e_ref, e_orc = (mpjpe(p.xyz[:, 0], truth) for p in (tri, ref, oracle))
+    assert e_ref < 0.7 * e_tri
+    assert e_ref < 1.15 * e_orc
+    assert bone_std(ref.xyz[:, 0], coco.bones) < 0.5 * bone_std(tri.xyz[:, 0], coco.bones)
+    assert np.all(np.isfinite(ref.xyz))
+    assert summary.usable and summary.iterations > 0 and summary.final_cost < summary.initial_cost
+    assert 1.6 < summary.noise_px < 2.4  # estimated from the residuals
+    injected = int(masks["outlier"].sum())
+    assert injected <= summary.rejected < 1.5 * injected
+
+
+def test_refine_keeps_views_consistent_with_outliers(take, solved):
+    rig, kp, truth, masks = take
+    _, ref, _ = solved
+    kept = np.moveaxis(ref.views[:, 0], 2, 1)  # (F, C, J)
+    assert kept[masks["outlier"]].mean() < 0.02
+    present = np.isfinite(kp.data[:, :, 0, :, 0]) & ~masks["outlier"]
+    assert kept[present].mean() > 0.98
+    assert np.nanmedian(ref.reproj_err) < 3.0
+
+
+def test_long_gaps_become_nan_and_short_gaps_are_filled(take):
+    rig, kp, truth, _ = take
+    data = kp.data.copy()
+    data[100:110, :, :, 5] = np.nan  # 10 frames unseen by every camera
+    data[200:300, :, :, 9] = np.nan  # 100 frames
+    kp2 = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    pts, _ = refine.run(rig, kp2, triangulate.run(rig, kp2), refine.Config(solver=RefineConfig(max_gap_frames=30)))
+    X = pts.xyz[:, 0]
+    assert np.all(np.isfinite(X[100:110, 5]))
+    assert np.linalg.norm(X[100:110, 5] - truth[100:110, 5], axis=-1).max() < 0.05
+    assert np.all(np.isnan(X[200:300, 9])) and np.all(np.isfinite(X[:200, 9]))
+    assert not pts.views[200:300, 0, 9].any()
+
+
+def test_persons_without_points_stay_empty(take):
+    rig, kp, _, _ = take
+    data = np.concatenate([kp.data, np.full_like(kp.data, np.nan)], axis=2)
+    kp2 = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    pts, summaries = refine.run(rig, kp2, triangulate.run(rig, kp2))
+    assert len(summaries) == 1
+    assert np.all(np.isnan(pts.xyz[:, 1])) and np.all(np.isfinite(pts.xyz[:, 0]))
+
+
+def test_bad_configuration_and_shapes_are_reported(take):
+    rig, kp, truth, _ = take
+    with pytest.raises(ValueError, match="loss must be cauchy, huber or l2, got 'tukey'"):
+        RefineConfig(loss="tukey")
+    with pytest.raises(ValueError, match="accel_sigma must be positive"):
+        RefineConfig(accel_sigma=0)
+    with pytest.raises(ValueError, match="shapes disagree"):
+        refine_person(rig, kp.xy[:, :, 0], kp.score[:, :, 0], truth[:10], [], kp.fps)
+
+
+@pytest.mark.parametrize("loss", ["huber", "cauchy"])
+def test_losses_and_fixed_noise(take, loss):
+    rig, kp, truth, _ = take
+    tri = triangulate.run(rig, kp)
+    pts, (s,) = refine.run(rig, kp, tri, refine.Config(solver=RefineConfig(loss=loss, noise_px=2.0)))
+    assert s.noise_px == 2.0
+    assert mpjpe(pts.xyz[:, 0], truth) < 0.7 * mpjpe(tri.xyz[:, 0], truth)

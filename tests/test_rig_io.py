@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+
+from mocap.io.opencv_yaml import read_opencv_yaml, write_opencv_yaml
+from mocap.io.rig_files import read_anipose_toml, read_rig, write_anipose_toml, write_rig
+from mocap.synth import RigSpec, ring_rig
+from mocap.types import Camera, Rig
+
+
+@pytest.fixture
+def rig():
+    pts = np.random.default_rng(0).uniform(-1, 1, size=(100, 3)) + [0, 0, 1]
+    base = ring_rig(RigSpec(n_cameras=3), pts)
+    fish = base[2]
+    fish = Camera("wide", fish.K, [0.01, -0.002, 0.0003, -0.00004], fish.cam_from_world, fish.size, "fisheye")
+    return Rig((base[0], base[1], fish))
+
+
+def same_projection(a: Rig, b: Rig, atol=1e-9):
+    X = np.random.default_rng(1).uniform(-1, 1, size=(50, 3)) + [0, 0, 1]
+    return a.names == b.names and np.allclose(a.project(X), b.project(X), atol=atol)
+
+
+def test_own_format_round_trips_losslessly(rig, tmp_path):
+    path = write_rig(rig, tmp_path / "rig.toml")
+    back = read_rig(path)
+    for a, b in zip(rig, back, strict=True):
+        assert a.name == b.name and a.model == b.model and a.size == b.size
+        assert np.array_equal(a.K, b.K) and np.array_equal(a.dist, b.dist)
+        assert np.array_equal(a.cam_from_world, b.cam_from_world)
+    assert path.read_text().startswith("# Camera rig")
+
+
+@pytest.mark.parametrize("unit", ["m", "mm"])
+def test_anipose_toml_round_trips(rig, tmp_path, unit):
+    path = write_anipose_toml(rig, tmp_path / "calibration.toml", length_unit=unit)
+    assert same_projection(read_rig(path), rig)
+    assert same_projection(read_anipose_toml(path, length_unit=unit), rig)
+
+
+def test_anipose_toml_loads_in_aniposelib(rig, tmp_path):
+    aniposelib = pytest.importorskip("aniposelib.cameras")
+    pinhole = Rig(rig.cameras[:2])
+    path = write_anipose_toml(pinhole, tmp_path / "calibration.toml")
+    group = aniposelib.CameraGroup.load(str(path))
+    X = np.random.default_rng(2).uniform(-1, 1, size=(20, 3)) + [0, 0, 1]
+    assert np.allclose(group.project(X), pinhole.project(X), atol=1e-6)
+
+
+def test_opencv_yaml_round_trips(rig, tmp_path):
+    path = write_opencv_yaml(rig, tmp_path / "rig.yml")
+    assert same_projection(read_rig(path), rig, atol=1e-6)
+    assert read_opencv_yaml(path)[2].model == "fisheye"
+
+
+def test_bad_focal_length_in_file_names_file_and_camera(rig, tmp_path):
+    path = write_rig(rig, tmp_path / "rig.toml")
+    text = path.read_text()
+    first_fx = repr(float(rig[0].K[0, 0]))
+    path.write_text(text.replace(first_fx, "nan", 1))
+    with pytest.raises(ValueError, match=r"rig\.toml: camera 'cam01'.*focal length must be positive and finite"):
+        read_rig(path)
+    path.write_text(text.replace(first_fx, "-1.0", 1))
+    with pytest.raises(ValueError, match=r"rig\.toml: camera 'cam01'.*focal length must be positive"):
+        read_rig(path)
+
+
+def test_unknown_and_missing_keys_are_named(rig, tmp_path):
+    path = write_rig(rig, tmp_path / "rig.toml")
+    path.write_text(path.read_text().replace('model = "pinhole"', 'model = "pinhole"\nlens = 3', 1))
+    with pytest.raises(ValueError, match="camera 'cam01': unknown key 'lens'"):
+        read_rig(path)
+    (tmp_path / "other.toml").write_text("a = 1\n")
+    with pytest.raises(ValueError, match="other.toml: not a rig file"):
+        read_rig(tmp_path / "other.toml")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_rig(tmp_path / "missing.toml")
+
+
+@pytest.mark.shared_data
+def test_qualisys_demo_calibration_faces_the_volume(shared_data):
+    rig = read_rig(shared_data / "pose2sim_demo" / "calibration" / "Calib.qca.txt")
+    assert rig.names == ("cam01", "cam02", "cam03", "cam04")
+    for cam in rig:
+        assert cam.size in ((1088, 1920),)
+        assert 1600 < cam.K[0, 0] < 1750  # 9.3 mm lens on the sensor: ~1680 px
+        for point in ([0, 0, 0], [0, 0, 1.0]):
+            u, v = cam.project(np.array(point, float))
+            assert 0 <= u < cam.size[0] and 0 <= v < cam.size[1], (cam.name, point, u, v)
+        # Z is up: a point above the origin appears higher in the image
+        assert cam.project(np.array([0, 0, 1.0]))[1] < cam.project(np.zeros(3))[1]
+        assert 2.0 < np.linalg.norm(cam.center) < 6.0
+
+
+@pytest.mark.shared_data
+def test_qualisys_rig_round_trips_through_every_format(shared_data, tmp_path):
+    rig = read_rig(shared_data / "pose2sim_demo" / "calibration" / "Calib.qca.txt")
+    for path in (write_rig(rig, tmp_path / "rig.toml"), write_anipose_toml(rig, tmp_path / "anipose.toml"),
+                 write_opencv_yaml(rig, tmp_path / "intri.yml")):
+        assert same_projection(read_rig(path), rig, atol=1e-6)
+
+
+def test_malformed_qualisys_file_is_reported(tmp_path):
+    bad = tmp_path / "Calib.qca.txt"
+    bad.write_text("<calibration><cameras><camera serial='c1'></camera></cameras></calibration>")
+    with pytest.raises(ValueError, match=r"camera 'c1': needs <transform>"):
+        read_rig(bad)
+    bad.write_text("not xml")
+    with pytest.raises(ValueError, match="not a Qualisys calibration"):
+        read_rig(bad)
