@@ -109,13 +109,9 @@ class _Problem:
     def n_joints(self) -> int:
         return self.active.size
 
-    def project(self, X: np.ndarray, jacobian: bool):
-        """Residuals (T, C, Ja, 2) in pixels and, optionally, their Jacobians (T, C, Ja, 2, 3)."""
-        out = [project(cam, X, jacobian=jacobian) for cam in self.rig.cameras]
-        if not jacobian:
-            return np.stack(out, axis=1) - self.uv, None
-        r = np.stack([o[0] for o in out], axis=1) - self.uv
-        return r, np.stack([o[1] for o in out], axis=1)
+    def residuals(self, X: np.ndarray) -> np.ndarray:
+        """Reprojection residuals (T, C, Ja, 2) in pixels."""
+        return np.stack([project(cam, X) for cam in self.rig.cameras], axis=1) - self.uv
 
     def update_lengths(self, X: np.ndarray) -> None:
         seen = self.w.sum(axis=1) > 0
@@ -125,7 +121,7 @@ class _Problem:
             self.lengths[i] = np.median(n[both] if both.any() else n)
 
     def cost(self, X: np.ndarray, r: np.ndarray, wobs: np.ndarray, sigma: float, loss: str) -> float:
-        """Total cost at X given its residuals r (from :meth:`project`)."""
+        """Total cost at X given its residuals r (from :meth:`residuals`)."""
         s2 = np.sum(r * r, axis=-1) / sigma**2
         use = wobs > 0
         rho, _ = _rho(np.where(use & np.isfinite(s2), s2, 0.0), loss, self.cfg.loss_scale)
@@ -136,22 +132,30 @@ class _Problem:
                    for (a, b), L in zip(self.bones, self.lengths, strict=True)) * self.sb
         return float(data + smooth + bone)
 
-    def linearize(self, X: np.ndarray, r: np.ndarray, Jp: np.ndarray, wobs: np.ndarray, sigma: float, loss: str):
-        """Gradient (Ja·T·3,), banded block-diagonal part (9, Ja·T·3), bone couplings."""
+    def linearize(self, X: np.ndarray, wobs: np.ndarray, sigma: float, loss: str):
+        """Gradient (Ja·T·3,), banded block-diagonal part (9, Ja·T·3), bone couplings.
+
+        Cameras are visited one at a time so that no (T, C, J, 2, 3) Jacobian is ever stored.
+        """
         T, Ja = self.T, self.n_joints
-        s2 = np.sum(r * r, axis=-1) / sigma**2
-        good = (wobs > 0) & np.isfinite(s2)
-        _, drho = _rho(np.where(good, s2, 0.0), loss, self.cfg.loss_scale)
-        W = np.where(good, wobs * drho, 0.0) / sigma**2  # (T, C, Ja)
-        r = np.where(good[..., None], r, 0.0)
-        Jp = np.where(good[..., None, None], Jp, 0.0)
-        Wr = W[..., None] * r  # (T, C, Ja, 2)
-        g = np.moveaxis(np.sum(Jp[..., 0, :] * Wr[..., 0:1] + Jp[..., 1, :] * Wr[..., 1:2], axis=1), 1, 0)
-        Hb = np.zeros((Ja, T, 3, 3))
-        for i in range(3):
-            for k in range(i, 3):
-                h = np.sum(W * (Jp[..., 0, i] * Jp[..., 0, k] + Jp[..., 1, i] * Jp[..., 1, k]), axis=1)
-                Hb[:, :, i, k] = Hb[:, :, k, i] = h.T
+        g = np.zeros((T, Ja, 3))
+        H = np.zeros((T, Ja, 3, 3))
+        for c, cam in enumerate(self.rig.cameras):
+            uv, Jp = project(cam, X, jacobian=True)  # (T, Ja, 2), (T, Ja, 2, 3)
+            r = uv - self.uv[:, c]
+            s2 = np.sum(r * r, axis=-1) / sigma**2
+            good = (wobs[:, c] > 0) & np.isfinite(s2)
+            _, drho = _rho(np.where(good, s2, 0.0), loss, self.cfg.loss_scale)
+            W = np.where(good, wobs[:, c] * drho, 0.0) / sigma**2  # (T, Ja)
+            Jp = np.where(good[..., None, None], Jp, 0.0)
+            Wr = np.where(good[..., None], r, 0.0) * W[..., None]
+            g += Jp[..., 0, :] * Wr[..., 0:1] + Jp[..., 1, :] * Wr[..., 1:2]
+            for i in range(3):
+                for k in range(i, 3):
+                    H[..., i, k] += W * (Jp[..., 0, i] * Jp[..., 0, k] + Jp[..., 1, i] * Jp[..., 1, k])
+        H += np.triu(H, 1).swapaxes(-1, -2)  # only the upper triangle was accumulated
+        g = np.ascontiguousarray(np.moveaxis(g, 1, 0))
+        Hb = np.ascontiguousarray(np.moveaxis(H, 1, 0))
         couplings = []
         for (a, b), L in zip(self.bones, self.lengths, strict=True):
             d = X[:, a] - X[:, b]
@@ -237,15 +241,14 @@ def _long_gaps(seen: np.ndarray, max_gap: int) -> np.ndarray:
 def _run_pass(prob: _Problem, X, wobs, sigma, loss, cfg):
     mu, iters, cg_total = 1e-4, 0, 0
     prob.update_lengths(X)
-    r, Jp = prob.project(X, jacobian=True)
-    cost = first = prob.cost(X, r, wobs, sigma, loss)
+    cost = first = prob.cost(X, prob.residuals(X), wobs, sigma, loss)
     for _ in range(cfg.max_iterations):
-        g, ab, couplings = prob.linearize(X, r, Jp, wobs, sigma, loss)
+        g, ab, couplings = prob.linearize(X, wobs, sigma, loss)
         while True:
             delta, cg = prob.solve(g, ab, couplings, mu)
             cg_total += cg
             Xn = X + delta
-            rn, Jn = prob.project(Xn, jacobian=True)
+            rn = prob.residuals(Xn)
             new = prob.cost(Xn, rn, wobs, sigma, loss)
             if new <= cost or mu > 1e6:
                 break
@@ -254,10 +257,10 @@ def _run_pass(prob: _Problem, X, wobs, sigma, loss, cfg):
         if new > cost:
             break
         decrease = (cost - new) / max(cost, 1e-300)
-        X, r, Jp = Xn, rn, Jn
+        X = Xn
         mu = max(mu / 3, 1e-8)
         prob.update_lengths(X)
-        cost = prob.cost(X, r, wobs, sigma, loss)
+        cost = prob.cost(X, rn, wobs, sigma, loss)
         if decrease < cfg.tolerance or np.max(np.abs(delta)) < 1e-5:
             break
     return X, first, cost, iters, cg_total
@@ -282,17 +285,17 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
             raise ValueError("refine: no joint could be triangulated; check calibration and detections")
         X = np.where(np.isfinite(X), X, np.nanmedian(X.reshape(-1, 3), axis=0))
     wobs = prob.w.copy()
-    r, _ = prob.project(X, jacobian=False)
+    r = prob.residuals(X)
     sigma = cfg.noise_px or _noise_from_residuals(r, wobs > 0)
     X, first, _, it1, cg1 = _run_pass(prob, X, wobs, sigma, cfg.loss, cfg)
-    r, _ = prob.project(X, jacobian=False)
+    r = prob.residuals(X)
     if cfg.noise_px is None:
         sigma = _noise_from_residuals(r, wobs > 0)
     norms = np.linalg.norm(r, axis=-1)
     keep = (wobs > 0) & (norms <= cfg.outlier_sigma * sigma)
     wobs = np.where(keep, wobs, 0.0)
     X, _, final, it2, cg2 = _run_pass(prob, X, wobs, sigma, "l2", cfg)
-    r, _ = prob.project(X, jacobian=False)
+    r = prob.residuals(X)
     norms = np.linalg.norm(r, axis=-1)
 
     out = np.full((T, J, 3), np.nan)

@@ -1,0 +1,160 @@
+"""Calibration boards defined as data (``configs/boards/*.toml``) and rendered at physical scale.
+
+Corner ids and object points (metres, board frame: x along the rows of squares, y along the
+columns, z into the board, origin at the first inner corner):
+
+* checkerboard: ``corners_x × corners_y`` inner corners, id = row · corners_x + column, the order
+  of OpenCV's ``findChessboardCorners``. Boards whose pattern looks the same turned by 180°
+  (corners_x + corners_y even) or 90° (square) cannot tell one end from the other and are refused.
+* ChArUco: the ``(squares_x − 1) × (squares_y − 1)`` inner chessboard corners, ids as OpenCV's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mocap.config_files import check_keys, load_preset
+
+PAPER_MM = {"a4": (210.0, 297.0), "a3": (297.0, 420.0), "a2": (420.0, 594.0), "a1": (594.0, 841.0),
+            "a0": (841.0, 1189.0), "letter": (215.9, 279.4), "tabloid": (279.4, 431.8)}
+CHARUCO_KEYS = {"type", "dictionary", "squares_x", "squares_y", "square_size", "marker_size", "legacy"}
+CHECKER_KEYS = {"type", "corners_x", "corners_y", "square_size"}
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    type: str  # "charuco" | "checkerboard"
+    squares_x: int
+    squares_y: int
+    square_size: float  # metres
+    marker_size: float = 0.0  # metres (ChArUco)
+    dictionary: str = ""
+    legacy: bool = False
+
+    def __post_init__(self) -> None:
+        where = f"board {self.name!r}"
+        if self.type not in ("charuco", "checkerboard"):
+            raise ValueError(f"{where}: type must be charuco or checkerboard, got {self.type!r}")
+        if self.squares_x < 3 or self.squares_y < 3:
+            raise ValueError(f"{where}: needs at least 3 x 3 squares (2 x 2 inner corners)")
+        if not self.square_size > 0:
+            raise ValueError(f"{where}: square_size must be positive (metres), got {self.square_size}")
+        if self.type == "charuco":
+            if not 0 < self.marker_size < self.square_size:
+                raise ValueError(f"{where}: marker_size must be between 0 and square_size, got {self.marker_size}")
+            if not hasattr(cv2.aruco, self.dictionary):
+                raise ValueError(f"{where}: unknown ArUco dictionary {self.dictionary!r} (e.g. DICT_4X4_50)")
+        else:
+            cx, cy = self.squares_x - 1, self.squares_y - 1
+            if cx == cy:
+                raise ValueError(f"{where}: a square checkerboard ({cx} x {cy} inner corners) is ambiguous under "
+                                 "rotation; use different numbers of corners along x and y")
+            if (cx + cy) % 2 == 0:
+                raise ValueError(f"{where}: a {cx} x {cy} checkerboard looks the same turned by 180°; use one even "
+                                 "and one odd number of inner corners (e.g. 9 x 6)")
+
+    @property
+    def corners_x(self) -> int:
+        return self.squares_x - 1
+
+    @property
+    def corners_y(self) -> int:
+        return self.squares_y - 1
+
+    @property
+    def n_corners(self) -> int:
+        return self.corners_x * self.corners_y
+
+    @cached_property
+    def object_points(self) -> np.ndarray:
+        """(n_corners, 3) corner positions in the board frame (metres)."""
+        j, i = np.divmod(np.arange(self.n_corners), self.corners_x)
+        return np.stack([i * self.square_size, j * self.square_size, np.zeros(self.n_corners)], axis=1)
+
+    @property
+    def size_m(self) -> tuple[float, float]:
+        return self.squares_x * self.square_size, self.squares_y * self.square_size
+
+    def cv_charuco(self):
+        board = cv2.aruco.CharucoBoard((self.squares_x, self.squares_y), self.square_size, self.marker_size,
+                                       cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary)))
+        board.setLegacyPattern(self.legacy)
+        return board
+
+    def image(self, px_per_square: int) -> np.ndarray:
+        """The board pattern alone, ``px_per_square`` pixels per square, white background, uint8."""
+        w, h = self.squares_x * px_per_square, self.squares_y * px_per_square
+        if self.type == "charuco":
+            return self.cv_charuco().generateImage((w, h), marginSize=0, borderBits=1)
+        ii, jj = np.meshgrid(np.arange(w) // px_per_square, np.arange(h) // px_per_square)
+        # the square inside inner corners 0, 1, corners_x, corners_x + 1 (square (1, 1)) is black
+        return np.where((ii + jj) % 2 == 0, 0, 255).astype(np.uint8)
+
+    def render(self, dpi: float = 300.0, paper: str | tuple[float, float] | None = None) -> np.ndarray:
+        """Printable image at exact physical scale for ``dpi``, centred on ``paper`` (name or mm)."""
+        px_per_m = dpi / 0.0254
+        px_per_square = self.square_size * px_per_m
+        if abs(px_per_square - round(px_per_square)) > 1e-6 * px_per_square:
+            raise ValueError(f"board {self.name!r}: {self.square_size * 1000:g} mm squares are not a whole number "
+                             f"of pixels at {dpi:g} dpi ({px_per_square:.3f}); choose a dpi that makes it one")
+        pattern = self.image(int(round(px_per_square)))
+        if paper is None:
+            margin = int(round(0.01 * px_per_m))
+            return cv2.copyMakeBorder(pattern, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)
+        w_mm, h_mm = PAPER_MM[paper.lower()] if isinstance(paper, str) else paper
+        W, H = int(round(w_mm / 1000 * px_per_m)), int(round(h_mm / 1000 * px_per_m))
+        if pattern.shape[1] > W or pattern.shape[0] > H:
+            if pattern.shape[0] <= W and pattern.shape[1] <= H:
+                W, H = H, W  # landscape
+            else:
+                raise ValueError(f"board {self.name!r} ({self.size_m[0] * 1000:.0f} x {self.size_m[1] * 1000:.0f} mm) "
+                                 f"does not fit on {paper} paper ({w_mm:g} x {h_mm:g} mm)")
+        page = np.full((H, W), 255, np.uint8)
+        y0, x0 = (H - pattern.shape[0]) // 2, (W - pattern.shape[1]) // 2
+        page[y0 : y0 + pattern.shape[0], x0 : x0 + pattern.shape[1]] = pattern
+        return page
+
+
+def load_board(name: str) -> Board:
+    """Load a board preset by name (``charuco_a4``) or from a TOML file."""
+    table, path = load_preset("boards", name)
+    kind = table.get("type")
+    if kind == "charuco":
+        check_keys(table, CHARUCO_KEYS, str(path))
+        missing = CHARUCO_KEYS - set(table) - {"legacy"}
+    elif kind == "checkerboard":
+        check_keys(table, CHECKER_KEYS, str(path))
+        missing = CHECKER_KEYS - set(table)
+    else:
+        raise ValueError(f"{path}: type must be \"charuco\" or \"checkerboard\", got {kind!r}")
+    if missing:
+        raise ValueError(f"{path}: missing {sorted(missing)}")
+    try:
+        if kind == "charuco":
+            return Board(Path(path).stem, kind, int(table["squares_x"]), int(table["squares_y"]),
+                         float(table["square_size"]), float(table["marker_size"]), str(table["dictionary"]),
+                         bool(table.get("legacy", False)))
+        return Board(Path(path).stem, kind, int(table["corners_x"]) + 1, int(table["corners_y"]) + 1,
+                     float(table["square_size"]))
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def save_board_image(board: Board, path: str | Path, dpi: float = 300.0, paper: str | None = None) -> Path:
+    """PNG or PDF at exact physical scale (the PNG carries the dpi so printers keep the size)."""
+    from PIL import Image
+
+    path = Path(path)
+    img = Image.fromarray(board.render(dpi, paper))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".pdf":
+        img.save(path, "PDF", resolution=dpi)
+    else:
+        img.save(path, dpi=(dpi, dpi))
+    return path

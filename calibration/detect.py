@@ -1,0 +1,168 @@
+"""Board detection in images and videos, one camera per worker thread (OpenCV releases the GIL).
+
+A camera's board views come back as :class:`Detections`: ``corners`` (V, n_corners, 2) pixels
+with NaN for corners not seen, and the frame number of each view.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from calibration.boards import Board
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+SUBPIX = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3)
+
+
+@dataclass(frozen=True)
+class Detections:
+    camera: str
+    image_size: tuple[int, int]  # width, height
+    frames: np.ndarray  # (V,) frame numbers of the views with a board
+    corners: np.ndarray  # (V, n_corners, 2) pixels, NaN where a corner was not seen
+    searched: int  # frames searched
+    foreign_ids: tuple[int, ...] = ()  # ArUco ids seen that the board does not have
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.sum(np.isfinite(self.corners[..., 0]), axis=1)
+
+
+def _orient_checkerboard(board: Board, gray: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Put OpenCV's corner list in the board's order: not mirrored, first interior square black."""
+    cx, cy = board.corners_x, board.corners_y
+    grid = pts.reshape(cy, cx, 2)
+    a, b = grid[0, 1] - grid[0, 0], grid[1, 0] - grid[0, 0]
+    if a[0] * b[1] - a[1] * b[0] < 0:  # mirrored listing
+        grid = grid[:, ::-1]
+
+    def shade(q: np.ndarray) -> float:
+        centre = q.mean(axis=0)
+        r = max(1, int(0.15 * np.min(np.linalg.norm(q - centre, axis=1))))
+        x, y = int(round(centre[0])), int(round(centre[1]))
+        patch = gray[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
+        return float(patch.mean()) if patch.size else 0.0
+
+    first = shade(np.array([grid[0, 0], grid[0, 1], grid[1, 0], grid[1, 1]]))
+    last = shade(np.array([grid[-1, -1], grid[-1, -2], grid[-2, -1], grid[-2, -2]]))
+    if first > last:  # the first interior square must be the dark one: turned by 180°
+        grid = grid[::-1, ::-1]
+    return grid.reshape(-1, 2)
+
+
+def detect_board(board: Board, gray: np.ndarray, min_corners: int = 6) -> tuple[np.ndarray | None, list[int]]:
+    """Corners (n_corners, 2) with NaN where unseen, or None; plus ArUco ids foreign to the board."""
+    out = np.full((board.n_corners, 2), np.nan)
+    if board.type == "checkerboard":
+        size = (board.corners_x, board.corners_y)
+        found, pts = cv2.findChessboardCornersSB(gray, size, flags=cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY)
+        if not found:
+            found, pts = cv2.findChessboardCorners(gray, size, flags=cv2.CALIB_CB_ADAPTIVE_THRESH
+                                                   | cv2.CALIB_CB_NORMALIZE_IMAGE)
+            if not found:
+                return None, []
+            pts = cv2.cornerSubPix(gray, pts, (5, 5), (-1, -1), SUBPIX)
+        return _orient_checkerboard(board, gray, pts.reshape(-1, 2).astype(float)), []
+    cv_board = board.cv_charuco()
+    corners, ids, _, marker_ids = cv2.aruco.CharucoDetector(cv_board).detectBoard(gray)
+    foreign: list[int] = []
+    if marker_ids is not None:
+        known = set(np.asarray(cv_board.getIds()).ravel().tolist())
+        foreign = sorted(set(marker_ids.ravel().tolist()) - known)
+    if ids is None or len(ids) < min_corners:
+        return None, foreign
+    out[ids.ravel()] = corners.reshape(-1, 2)
+    return out, foreign
+
+
+def camera_name(path: Path) -> str:
+    """``cam01.mp4`` → cam01; Pose2Sim folders ``int_cam01_img`` / ``ext_cam01`` → cam01."""
+    stem = path.stem if path.is_file() else path.name
+    return re.sub(r"(_img|_images|_ext|_int)$", "", re.sub(r"^(int|ext)_", "", stem))
+
+
+def frame_count(source: Path) -> int:
+    if source.is_dir():
+        return sum(1 for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    cap = cv2.VideoCapture(str(source))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    return n
+
+
+def read_frames(source: Path, stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame number, grey image) for every ``stride``-th frame of a video or image folder."""
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{source}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        for i, f in enumerate(files):
+            if i % stride == 0:
+                img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+                if img is None:
+                    raise ValueError(f"{f}: unreadable image")
+                yield i, img
+        return
+    cap = cv2.VideoCapture(str(source))
+    if not cap.isOpened():
+        raise ValueError(f"{source}: cannot open video")
+    i = 0
+    try:
+        while True:
+            ok = cap.grab()
+            if not ok:
+                break
+            if i % stride == 0:
+                ok, frame = cap.retrieve()
+                if not ok:
+                    raise ValueError(f"{source}: cannot decode frame {i} (last good frame {i - 1})")
+                yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            i += 1
+    finally:
+        cap.release()
+
+
+def detect_source(board: Board, source: Path, camera: str, stride: int = 1, min_corners: int = 6,
+                  position: int = 0) -> Detections:
+    frames, corners, foreign = [], [], set()
+    size, searched = None, 0
+    total = frame_count(source)
+    with tqdm(total=(total + stride - 1) // stride or None, desc=f"{camera:>10}", position=position, leave=False,
+              unit="frame", disable=None) as bar:
+        for i, gray in read_frames(source, stride):
+            size = size or (gray.shape[1], gray.shape[0])
+            searched += 1
+            pts, bad = detect_board(board, gray, min_corners)
+            foreign.update(bad)
+            if pts is not None:
+                frames.append(i)
+                corners.append(pts)
+            bar.update(1)
+    if size is None:
+        raise ValueError(f"camera {camera!r}: {source} holds no frames")
+    arr = np.array(corners) if corners else np.zeros((0, board.n_corners, 2))
+    log.info("camera %s: board in %d of %d frames searched", camera, len(frames), searched)
+    return Detections(camera, size, np.array(frames, int), arr, searched, tuple(sorted(foreign)))
+
+
+def detect_all(board: Board, sources: dict[str, Path], stride: int = 1, min_corners: int = 6,
+               workers: int | None = None) -> dict[str, Detections]:
+    """Detect the board in every camera's source in parallel (one thread per camera)."""
+    import os
+
+    workers = workers or min(len(sources), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {cam: pool.submit(detect_source, board, src, cam, stride, min_corners, i)
+                   for i, (cam, src) in enumerate(sources.items())}
+        return {cam: f.result() for cam, f in futures.items()}
