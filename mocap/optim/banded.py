@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.linalg import cho_solve_banded, cholesky_banded
+from scipy.linalg import lapack
 
 
 def band_matvec(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -35,13 +35,19 @@ def second_difference_gram(T: int) -> np.ndarray:
 
 
 class BandedPreconditioner:
-    """Cholesky factor of a banded SPD matrix, applied as M⁻¹ r."""
+    """Cholesky factor of a banded SPD matrix, applied as M⁻¹ r (LAPACK pbtrf / pbtrs)."""
 
     def __init__(self, ab: np.ndarray):
-        self.factor = cholesky_banded(ab, lower=True, check_finite=False)
+        factor, info = lapack.dpbtrf(np.array(ab, order="F"), lower=1, overwrite_ab=1)  # ab stays intact
+        if info != 0:
+            raise np.linalg.LinAlgError(f"banded Cholesky failed (LAPACK info {info}): matrix not positive definite")
+        self.factor = factor
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
-        return cho_solve_banded((self.factor, True), r, check_finite=False)
+        x, info = lapack.dpbtrs(self.factor, r.copy(), lower=1, overwrite_b=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"banded solve failed (LAPACK info {info})")
+        return x
 
 
 def pcg(

@@ -30,6 +30,7 @@ from mocap.optim.banded import BandedPreconditioner, band_matvec, pcg, second_di
 from mocap.types import Rig
 
 log = logging.getLogger(__name__)
+CHUNK = 512  # frames per block when evaluating projections
 RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |r| for 2D Gaussian r with unit σ per axis
 
 
@@ -42,7 +43,8 @@ class RefineConfig:
     loss_scale: float = 2.0  # where the robust loss bends, in σ
     outlier_sigma: float = 3.5  # residuals beyond this many σ are dropped before the final pass
     max_iterations: int = 12  # per pass
-    tolerance: float = 1e-5  # stop when the relative cost decrease is smaller
+    tolerance: float = 1e-5  # final pass: stop when the relative cost decrease is smaller
+    robust_tolerance: float = 1e-3  # robust pass: only has to separate inliers from outliers
     max_gap_frames: int = 30  # longer runs with no view of a joint are NaN in the output
 
     def __post_init__(self) -> None:
@@ -111,7 +113,12 @@ class _Problem:
 
     def residuals(self, X: np.ndarray) -> np.ndarray:
         """Reprojection residuals (T, C, Ja, 2) in pixels."""
-        return np.stack([project(cam, X) for cam in self.rig.cameras], axis=1) - self.uv
+        r = np.empty_like(self.uv)
+        for t0 in range(0, self.T, CHUNK):
+            t1 = min(t0 + CHUNK, self.T)
+            for c, cam in enumerate(self.rig.cameras):
+                r[t0:t1, c] = project(cam, X[t0:t1]) - self.uv[t0:t1, c]
+        return r
 
     def update_lengths(self, X: np.ndarray) -> None:
         seen = self.w.sum(axis=1) > 0
@@ -140,19 +147,22 @@ class _Problem:
         T, Ja = self.T, self.n_joints
         g = np.zeros((T, Ja, 3))
         H = np.zeros((T, Ja, 3, 3))
-        for c, cam in enumerate(self.rig.cameras):
-            uv, Jp = project(cam, X, jacobian=True)  # (T, Ja, 2), (T, Ja, 2, 3)
-            r = uv - self.uv[:, c]
-            s2 = np.sum(r * r, axis=-1) / sigma**2
-            good = (wobs[:, c] > 0) & np.isfinite(s2)
-            _, drho = _rho(np.where(good, s2, 0.0), loss, self.cfg.loss_scale)
-            W = np.where(good, wobs[:, c] * drho, 0.0) / sigma**2  # (T, Ja)
-            Jp = np.where(good[..., None, None], Jp, 0.0)
-            Wr = np.where(good[..., None], r, 0.0) * W[..., None]
-            g += Jp[..., 0, :] * Wr[..., 0:1] + Jp[..., 1, :] * Wr[..., 1:2]
-            for i in range(3):
-                for k in range(i, 3):
-                    H[..., i, k] += W * (Jp[..., 0, i] * Jp[..., 0, k] + Jp[..., 1, i] * Jp[..., 1, k])
+        for t0 in range(0, T, CHUNK):  # chunks of frames keep the temporaries in cache
+            ts = slice(t0, min(t0 + CHUNK, T))
+            for c, cam in enumerate(self.rig.cameras):
+                uv, Jp = project(cam, X[ts], jacobian=True)  # (t, Ja, 2), (t, Ja, 2, 3)
+                r = uv - self.uv[ts, c]
+                s2 = np.sum(r * r, axis=-1) / sigma**2
+                good = (wobs[ts, c] > 0) & np.isfinite(s2)
+                _, drho = _rho(np.where(good, s2, 0.0), loss, self.cfg.loss_scale)
+                W = np.where(good, wobs[ts, c] * drho, 0.0) / sigma**2  # (t, Ja)
+                Jp = np.where(good[..., None, None], Jp, 0.0)
+                Wr = np.where(good[..., None], r, 0.0) * W[..., None]
+                g[ts] += Jp[..., 0, :] * Wr[..., 0:1] + Jp[..., 1, :] * Wr[..., 1:2]
+                Hs = H[ts]
+                for i in range(3):
+                    for k in range(i, 3):
+                        Hs[..., i, k] += W * (Jp[..., 0, i] * Jp[..., 0, k] + Jp[..., 1, i] * Jp[..., 1, k])
         H += np.triu(H, 1).swapaxes(-1, -2)  # only the upper triangle was accumulated
         g = np.ascontiguousarray(np.moveaxis(g, 1, 0))
         Hb = np.ascontiguousarray(np.moveaxis(H, 1, 0))
@@ -238,7 +248,7 @@ def _long_gaps(seen: np.ndarray, max_gap: int) -> np.ndarray:
     return out
 
 
-def _run_pass(prob: _Problem, X, wobs, sigma, loss, cfg):
+def _run_pass(prob: _Problem, X, wobs, sigma, loss, cfg, tolerance: float):
     mu, iters, cg_total = 1e-4, 0, 0
     prob.update_lengths(X)
     cost = first = prob.cost(X, prob.residuals(X), wobs, sigma, loss)
@@ -261,7 +271,10 @@ def _run_pass(prob: _Problem, X, wobs, sigma, loss, cfg):
         mu = max(mu / 3, 1e-8)
         prob.update_lengths(X)
         cost = prob.cost(X, rn, wobs, sigma, loss)
-        if decrease < cfg.tolerance or np.max(np.abs(delta)) < 1e-5:
+        step = float(np.sqrt(np.mean(delta**2)))
+        log.debug("refine %s: iteration %d, cost %.6g (−%.2e), rms step %.2e m, %d CG", loss, iters, cost,
+                  decrease, step, cg)
+        if decrease < tolerance or step < 1e-6:
             break
     return X, first, cost, iters, cg_total
 
@@ -287,14 +300,14 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
     wobs = prob.w.copy()
     r = prob.residuals(X)
     sigma = cfg.noise_px or _noise_from_residuals(r, wobs > 0)
-    X, first, _, it1, cg1 = _run_pass(prob, X, wobs, sigma, cfg.loss, cfg)
+    X, first, _, it1, cg1 = _run_pass(prob, X, wobs, sigma, cfg.loss, cfg, cfg.robust_tolerance)
     r = prob.residuals(X)
     if cfg.noise_px is None:
         sigma = _noise_from_residuals(r, wobs > 0)
     norms = np.linalg.norm(r, axis=-1)
     keep = (wobs > 0) & (norms <= cfg.outlier_sigma * sigma)
     wobs = np.where(keep, wobs, 0.0)
-    X, _, final, it2, cg2 = _run_pass(prob, X, wobs, sigma, "l2", cfg)
+    X, _, final, it2, cg2 = _run_pass(prob, X, wobs, sigma, "l2", cfg, cfg.tolerance)
     r = prob.residuals(X)
     norms = np.linalg.norm(r, axis=-1)
 
