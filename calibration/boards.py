@@ -100,10 +100,15 @@ class Board:
         """Printable image at exact physical scale for ``dpi``, centred on ``paper`` (name or mm)."""
         px_per_m = dpi / 0.0254
         px_per_square = self.square_size * px_per_m
-        if abs(px_per_square - round(px_per_square)) > 1e-6 * px_per_square:
-            raise ValueError(f"board {self.name!r}: {self.square_size * 1000:g} mm squares are not a whole number "
-                             f"of pixels at {dpi:g} dpi ({px_per_square:.3f}); choose a dpi that makes it one")
-        pattern = self.image(int(round(px_per_square)))
+        if px_per_square < 20:
+            raise ValueError(f"board {self.name!r}: {dpi:g} dpi gives {px_per_square:.1f} px per square; "
+                             "use a higher dpi")
+        if abs(px_per_square - round(px_per_square)) < 1e-9:
+            pattern = self.image(int(round(px_per_square)))
+        else:  # render finer, then area-average to the exact size: the whole board is within half a pixel
+            fine = self.image(4 * int(np.ceil(px_per_square)))
+            size = (int(round(self.squares_x * px_per_square)), int(round(self.squares_y * px_per_square)))
+            pattern = cv2.resize(fine, size, interpolation=cv2.INTER_AREA)
         if paper is None:
             margin = int(round(0.01 * px_per_m))
             return cv2.copyMakeBorder(pattern, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)

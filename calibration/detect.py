@@ -22,7 +22,7 @@ from calibration.boards import Board
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
-SUBPIX = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3)
+SUBPIX = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4)
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,33 @@ class Detections:
         return np.sum(np.isfinite(self.corners[..., 0]), axis=1)
 
 
-def _orient_checkerboard(board: Board, gray: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """Put OpenCV's corner list in the board's order: not mirrored, first interior square black."""
-    cx, cy = board.corners_x, board.corners_y
-    grid = pts.reshape(cy, cx, 2)
-    a, b = grid[0, 1] - grid[0, 0], grid[1, 0] - grid[0, 0]
-    if a[0] * b[1] - a[1] * b[0] < 0:  # mirrored listing
-        grid = grid[:, ::-1]
+def _grid_fit(board: Board, grid: np.ndarray) -> float:
+    """Largest deviation (px) of a corner listing from the homography of the board plane."""
+    obj = np.ascontiguousarray(board.object_points[:, :2], dtype=np.float64)
+    img = np.ascontiguousarray(grid.reshape(-1, 2), dtype=np.float64)
+    H, _ = cv2.findHomography(obj, img)
+    if H is None:
+        return np.inf
+    return float(np.max(np.linalg.norm(cv2.perspectiveTransform(obj[None], H)[0] - img, axis=1)))
+
+
+def _orient_checkerboard(board: Board, gray: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
+    """Put a checkerboard corner listing in the board's order, or None when it is not a grid.
+
+    Detectors may list the corners from any end and, rarely, mirrored; the listing kept is the one
+    that is a planar grid (homography fit), not mirrored, and whose first interior square is dark.
+    """
+    grid = pts.reshape(board.corners_y, board.corners_x, 2)
+    candidates = [grid, grid[:, ::-1], grid[::-1, :], grid[::-1, ::-1]]
+    good = []
+    for g in candidates:
+        a, b = g[0, 1] - g[0, 0], g[1, 0] - g[0, 0]
+        if a[0] * b[1] - a[1] * b[0] > 0:  # same handedness as the board seen from its front
+            good.append((_grid_fit(board, g), g))
+    fit, grid = min(good, key=lambda x: x[0])
+    spacing = np.median(np.linalg.norm(np.diff(grid, axis=1), axis=-1))
+    if not fit < 0.3 * spacing:  # a wrong listing is off by whole squares; lens distortion bends far less
+        return None
 
     def shade(q: np.ndarray) -> float:
         centre = q.mean(axis=0)
@@ -67,13 +87,14 @@ def detect_board(board: Board, gray: np.ndarray, min_corners: int = 6) -> tuple[
     if board.type == "checkerboard":
         size = (board.corners_x, board.corners_y)
         found, pts = cv2.findChessboardCornersSB(gray, size, flags=cv2.CALIB_CB_EXHAUSTIVE | cv2.CALIB_CB_ACCURACY)
-        if not found:
+        oriented = _orient_checkerboard(board, gray, pts.reshape(-1, 2).astype(float)) if found else None
+        if oriented is None:  # the sector-based detector sometimes lists a broken grid: try the classic one
             found, pts = cv2.findChessboardCorners(gray, size, flags=cv2.CALIB_CB_ADAPTIVE_THRESH
                                                    | cv2.CALIB_CB_NORMALIZE_IMAGE)
-            if not found:
-                return None, []
-            pts = cv2.cornerSubPix(gray, pts, (5, 5), (-1, -1), SUBPIX)
-        return _orient_checkerboard(board, gray, pts.reshape(-1, 2).astype(float)), []
+            if found:
+                pts = cv2.cornerSubPix(gray, pts, (5, 5), (-1, -1), SUBPIX)
+                oriented = _orient_checkerboard(board, gray, pts.reshape(-1, 2).astype(float))
+        return oriented, []
     cv_board = board.cv_charuco()
     corners, ids, _, marker_ids = cv2.aruco.CharucoDetector(cv_board).detectBoard(gray)
     foreign: list[int] = []
@@ -82,7 +103,14 @@ def detect_board(board: Board, gray: np.ndarray, min_corners: int = 6) -> tuple[
         foreign = sorted(set(marker_ids.ravel().tolist()) - known)
     if ids is None or len(ids) < min_corners:
         return None, foreign
-    out[ids.ravel()] = corners.reshape(-1, 2)
+    # OpenCV refines ChArUco corners with windows wide enough to reach the markers, which biases them
+    # (half a pixel on sharp images); refine again with a window well inside the squares.
+    pts = corners.reshape(-1, 2).astype(np.float32)
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+    d[d == 0] = np.inf
+    win = int(np.clip(0.12 * np.median(d.min(axis=1)), 2, 5))
+    pts = cv2.cornerSubPix(gray, pts[:, None].copy(), (win, win), (-1, -1), SUBPIX).reshape(-1, 2)
+    out[ids.ravel()] = pts
     return out, foreign
 
 

@@ -17,7 +17,7 @@ from calibration.detect import Detections, detect_board
 from mocap.geometry.camera import pixels_to_normalised
 from mocap.geometry.rotations import axis_angle_to_matrix
 from mocap.synth import RigSpec, ring_rig
-from mocap.types import Rig
+from mocap.types import Camera, Rig
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,21 @@ def board_trajectory(board: Board, spec: BoardTakeSpec) -> np.ndarray:
 
 
 def make_rig(spec: BoardTakeSpec) -> Rig:
+    """Ring of cameras; like real ones, each has its principal point off the image centre (σ 1% of
+    the width) and slightly non-square pixels."""
     volume = np.array([[-1.0, -1.0, 0.4], [1.0, 1.0, 2.0]])
     W, H = spec.size
-    return ring_rig(RigSpec(n_cameras=spec.n_cameras, radius=spec.radius, height=1.6, height_spread=0.6,
+    ring = ring_rig(RigSpec(n_cameras=spec.n_cameras, radius=spec.radius, height=1.6, height_spread=0.6,
                             size=spec.size, focal_px=0.55 * W, dist=spec.dist, model=spec.model), volume)
+    rng = np.random.default_rng(spec.seed + 10)
+    cams = []
+    for c in ring:
+        K = c.K.copy()
+        K[0, 2] += rng.normal(0, 0.01 * W)
+        K[1, 2] += rng.normal(0, 0.01 * W)
+        K[1, 1] *= 1 + rng.normal(0, 0.001)
+        cams.append(Camera(c.name, K, c.dist, c.cam_from_world, c.size, c.model))
+    return Rig(tuple(cams))
 
 
 def project_take(board: Board, rig: Rig, poses: np.ndarray, spec: BoardTakeSpec) -> dict[str, Detections]:

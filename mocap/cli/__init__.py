@@ -13,13 +13,15 @@ from mocap import __version__
 log = logging.getLogger("mocap")
 
 STAGES_HELP = """pipeline stages (in order):
+  calibrate     board videos → calibrated rig (intrinsics, extrinsics, bundle adjustment)
   triangulate   2D keypoints + rig → 3D points (robust DLT)
   refine        bundle-adjusted smoothing of the 3D points against all 2D evidence
 other commands:
   synth         synthetic sessions with ground truth
   bench         benchmarks (print a table, write JSON)
+  calibration   calibration tools (printable boards)
   demo          run the pipeline on the sample session
-not yet available: calibrate, detect, fit, retarget, export, run
+not yet available: detect, fit, retarget, export, run
 """
 
 
@@ -166,7 +168,20 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the pipeline on the sample session")
     d.add_argument("--out", type=Path, default=Path("demo_output"), help="where to write the session")
     d.set_defaults(func=cmd_demo)
+    _load_plugins({"root": sub, "bench": bsub})
     return p
+
+
+def _load_plugins(parsers: dict) -> None:
+    """Commands of other packages (``calibration``) registered through the ``mocap.commands`` entry point,
+    so that ``mocap`` itself never imports them."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="mocap.commands"):
+        try:
+            ep.load()(parsers)
+        except ImportError as e:
+            log.warning("command plugin %s unavailable: %s", ep.name, e)
 
 
 def _take_args(p: argparse.ArgumentParser, frames: int | None) -> None:

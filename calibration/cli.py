@@ -1,0 +1,101 @@
+"""``mocap calibrate``, ``mocap calibration board`` and ``mocap bench calibration`` (registered
+into the mocap command line through the ``mocap.commands`` entry point)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(parsers: dict[str, argparse._SubParsersAction]) -> None:
+    root, bench = parsers["root"], parsers["bench"]
+    c = root.add_parser("calibrate", help="calibrate the rig from board videos (see README: calibration)")
+    c.add_argument("session", type=Path)
+    c.add_argument("--board", help="board preset or TOML (default: SESSION/calibration/board.toml)")
+    c.add_argument("--model", choices=["pinhole", "fisheye"], default="pinhole")
+    c.add_argument("--stride", type=int, default=1, help="search every N-th frame")
+    c.add_argument("--world", default="camera",
+                   help="world frame: camera (first camera, Z up), camera:NAME, or board:FRAME (board on the floor)")
+    c.add_argument("--intrinsics-only", action="store_true", help="only intrinsics, one camera at a time")
+    c.add_argument("--intrinsics", type=Path, help="rig file whose intrinsics are kept; solve extrinsics only")
+    c.add_argument("--free", help="comma-separated intrinsics refined in the bundle adjustment "
+                                  "(default fx,fy,cx,cy,k1,k2,p1,p2,k3)")
+    c.add_argument("--overwrite", action="store_true")
+    c.set_defaults(func=cmd_calibrate)
+
+    tools = root.add_parser("calibration", help="calibration tools")
+    tsub = tools.add_subparsers(dest="what", metavar="TOOL", required=True)
+    b = tsub.add_parser("board", help="render a printable board at exact physical scale")
+    b.add_argument("name", help="board preset (configs/boards) or TOML file")
+    b.add_argument("--out", type=Path, required=True, help="PNG or PDF")
+    b.add_argument("--dpi", type=float, default=300.0)
+    b.add_argument("--paper", help="a4, a3, a2, a1, a0, letter, tabloid (default: board size + 1 cm margin)")
+    b.set_defaults(func=cmd_board)
+
+    bc = bench.add_parser("calibration", help="rig calibration against ground truth and aniposelib")
+    bc.add_argument("--board", default="charuco_a1")
+    bc.add_argument("--cameras", type=int, default=6)
+    bc.add_argument("--frames", type=int, default=300)
+    bc.add_argument("--project", action="store_true", help="projected corners with noise instead of rendered images")
+    bc.add_argument("--noise-px", type=float, default=0.3, help="noise of projected corners")
+    bc.add_argument("--no-peers", action="store_true")
+    bc.add_argument("--seed", type=int, default=0)
+    bc.add_argument("--json", type=Path)
+    bc.set_defaults(func=cmd_bench)
+
+
+def cmd_board(args) -> int:
+    from calibration.boards import load_board, save_board_image
+
+    board = load_board(args.name)
+    out = save_board_image(board, args.out, args.dpi, args.paper)
+    w, h = board.size_m
+    print(f"{board.name}: {w * 1000:.0f} x {h * 1000:.0f} mm pattern at {args.dpi:g} dpi → {out} "
+          "(print at 100% / actual size, then measure a square)")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from calibration.bundle import BundleConfig
+    from calibration.calibrate import CalibrateConfig
+    from calibration.stage import main
+
+    bundle = BundleConfig(free_intrinsics=tuple(args.free.split(","))) if args.free else BundleConfig()
+    cfg = CalibrateConfig(model=args.model, world=args.world, bundle=bundle)
+    out = main(args.session, cfg, board=args.board, stride=args.stride, intrinsics_only=args.intrinsics_only,
+               intrinsics_rig=args.intrinsics, overwrite=args.overwrite)
+    print(f"rig: {out}")
+    report = out.parent / "report" / "report.json"
+    if report.exists():
+        import json
+
+        data = json.loads(report.read_text())
+        for name, cam in data["cameras"].items():
+            rms = cam["rms_px"] if cam["rms_px"] is not None else cam["intrinsics_rms_px"]
+            print(f"  {name}: RMS {rms:.3f} px, {cam['views_used']} views, f = {cam['fx']:.1f} px")
+        print(f"{'usable' if data['usable'] else 'NOT usable'}: {data['message']} — report: {report.parent}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from calibration.bench import CalibBenchConfig, run
+    from mocap.bench.common import print_table, write_json
+
+    cfg = CalibBenchConfig(args.board, args.cameras, args.frames, not args.project, args.noise_px, seed=args.seed,
+                           peers=not args.no_peers)
+    result = run(cfg, progress=lambda s: print(f"… {s}", file=sys.stderr, flush=True))
+    print(f"calibration benchmark: {cfg.cameras} cameras, {cfg.frames} frames, board {cfg.board}, "
+          f"{'rendered images' if cfg.render else f'projected corners σ {cfg.noise_px}px'}; views per camera "
+          f"{result['views']}, detection {result['detect_seconds']:.1f}s, final RMS {result['rms_px']:.3f}px")
+    print_table(result["rows"], [("method", "method", ""), ("centre_mm_mean", "centre mm", ".2f"),
+                                 ("centre_mm_max", "max", ".2f"), ("rotation_deg_mean", "rot deg", ".3f"),
+                                 ("rotation_deg_max", "max", ".3f"), ("focal_pct_mean", "focal %", ".3f"),
+                                 ("focal_pct_max", "max", ".3f"), ("seconds", "time s", ".1f")], out=sys.stdout)
+    for k, v in result.get("ratios", {}).items():
+        print(f"mocap / aniposelib {k}: {v:.3f}")
+    write_json(result, args.json)
+    return 0

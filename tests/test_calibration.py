@@ -1,0 +1,209 @@
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from calibration.boards import Board, load_board, save_board_image
+from calibration.calibrate import CalibrateConfig, calibrate
+from calibration.compare import rig_errors
+from calibration.detect import Detections, detect_board, detect_source
+from calibration.intrinsics import calibrate_intrinsics
+from calibration.synthetic import BoardTakeSpec, board_trajectory, make_rig, project_take, render_view
+from mocap.cli import main as cli
+from mocap.io.rig_files import read_rig
+
+
+@pytest.fixture(scope="module")
+def take():
+    board = load_board("charuco_a1")
+    spec = BoardTakeSpec(n_cameras=5, frames=200, size=(1280, 720), noise_px=0.3, seed=4)
+    rig = make_rig(spec)
+    poses = board_trajectory(board, spec)
+    return board, spec, rig, poses, project_take(board, rig, poses, spec)
+
+
+def test_board_presets_and_validation(tmp_path):
+    b = load_board("charuco_a4")
+    assert b.n_corners == 4 * 6 and np.allclose(b.object_points[5], [0.035, 0.035, 0])
+    c = load_board("checkerboard_9x6_25mm")
+    assert (c.corners_x, c.corners_y, c.n_corners) == (9, 6, 54)
+    with pytest.raises(ValueError, match="looks the same turned by 180°"):
+        Board("sym", "checkerboard", 9, 7, 0.02)
+    with pytest.raises(ValueError, match="unknown ArUco dictionary 'DICT_9X9_1'"):
+        Board("b", "charuco", 5, 7, 0.04, 0.03, "DICT_9X9_1")
+    bad = tmp_path / "b.toml"
+    bad.write_text('type = "charuco"\ndictionary = "DICT_4X4_50"\nsquares_x = 5\nsquares_y = 7\nsquare_size = 0.04\n'
+                   'marker_size = 0.03\nthickness = 2\n')
+    with pytest.raises(ValueError, match="unknown key 'thickness'"):
+        load_board(str(bad))
+    with pytest.raises(ValueError, match="unknown boards preset 'nope'"):
+        load_board("nope")
+
+
+def test_printable_board_has_exact_physical_size(tmp_path):
+    from PIL import Image
+
+    board = load_board("charuco_a4")
+    path = save_board_image(board, tmp_path / "board.png", dpi=300, paper="a4")
+    img = Image.open(path)
+    assert img.size == (2480, 3508) and abs(img.info["dpi"][0] - 300) < 0.01
+    gray = np.asarray(img)
+    found, _ = detect_board(board, gray)
+    assert found is not None and np.isfinite(found).all()
+    spacing = np.linalg.norm(np.diff(found[: board.corners_x], axis=0), axis=1)
+    assert np.allclose(spacing, 0.035 / 0.0254 * 300, atol=0.3)  # 35 mm at 300 dpi = 413.4 px
+    with pytest.raises(ValueError, match="does not fit on a4"):
+        load_board("charuco_a1").render(300, "a4")
+
+
+def test_rendered_views_are_detected_to_subpixel_accuracy(take):
+    board, spec, rig, poses, _ = take
+    cam = rig[0]
+    rng = np.random.default_rng(0)
+    errors = []
+    for T in poses[::5]:
+        X = board.object_points @ T[:3, :3].T + T[:3, 3]
+        if np.dot(cam.center - T[:3, 3], T[:3, 2]) >= 0 or np.isnan(cam.project(X)).any():
+            continue
+        pts, _ = detect_board(board, render_view(board, cam, T, rng))
+        if pts is not None:
+            errors.append(np.linalg.norm(pts - cam.project(X), axis=1))
+    errors = np.concatenate(errors)
+    assert len(errors) > 100
+    assert np.nanmedian(errors) < 0.25 and np.nanpercentile(errors, 90) < 0.6
+
+
+def test_checkerboard_orientation_is_consistent_when_turned():
+    board = load_board("checkerboard_9x6_25mm")
+    img = cv2.copyMakeBorder(board.image(40), 60, 60, 60, 60, cv2.BORDER_CONSTANT, value=255)
+    img = cv2.GaussianBlur(img, (0, 0), 0.7)
+    a, _ = detect_board(board, img)
+    b, _ = detect_board(board, cv2.rotate(img, cv2.ROTATE_180))
+    h, w = img.shape
+    b_back = np.stack([w - 1 - b[:, 0], h - 1 - b[:, 1]], axis=1)  # undo the rotation
+    assert np.allclose(a, b_back, atol=0.1)
+
+
+def test_bundle_adjustment_recovers_the_rig(take):
+    board, spec, rig, poses, dets = take
+    cal = calibrate(board, dets, CalibrateConfig())
+    e = rig_errors(cal.rig, rig)
+    assert cal.summary.usable, cal.summary.message
+    assert abs(cal.summary.final_rms_px - np.sqrt(2) * spec.noise_px) < 0.05  # residuals at the noise level
+    # the solution fits the detections at least as well as the true rig and board poses do
+    truth_err = [np.linalg.norm(rig[n].project(board.object_points @ poses[f][:3, :3].T + poses[f][:3, 3]) - uv, axis=1)
+                 for n, d in dets.items() for f, uv in zip(d.frames, d.corners, strict=True)]
+    truth_rms = np.sqrt(np.nanmean(np.concatenate(truth_err) ** 2))
+    assert cal.summary.final_rms_px <= truth_rms + 1e-4
+    # what that leaves is the information in 200 frames of a small board at 0.3 px
+    assert e["centre_mm"].max() < 5 and e["rotation_deg"].max() < 0.5 and e["focal_pct"].max() < 0.2
+    for cam, truth in zip(cal.rig, rig, strict=True):
+        assert np.allclose(cam.K[:2, 2], truth.K[:2, 2], atol=8.0)  # true principal points are ~13 px off-centre
+    # world frame "camera": origin at the first camera, Z up along its image up
+    c0 = cal.rig[0]
+    assert np.allclose(c0.center, 0, atol=1e-9) and c0.R[1] @ [0, 0, 1] < -0.99
+
+
+def test_fixed_intrinsics_and_board_world_frame(take):
+    board, spec, rig, poses, dets = take
+    cal = calibrate(board, dets, CalibrateConfig(world=f"board:{dets['cam01'].frames[0]}"),
+                    intrinsics={c.name: c for c in rig})
+    for cam, truth in zip(cal.rig, rig, strict=True):
+        assert np.array_equal(cam.K, truth.K) and np.array_equal(cam.dist, truth.dist)
+    assert rig_errors(cal.rig, rig)["centre_mm"].max() < 5
+    up = [c.R.T @ [0, 0, 1] for c in cal.rig]  # board frame as the floor: cameras sit above it (z > 0)
+    assert all(np.isfinite(u).all() for u in up)
+
+
+def test_errors_name_the_camera(take):
+    board, spec, rig, poses, dets = take
+    empty = dict(dets)
+    empty["cam03"] = Detections("cam03", (1280, 720), np.zeros(0, int), np.zeros((0, board.n_corners, 2)), 123)
+    with pytest.raises(ValueError, match=r"camera 'cam03': board 'charuco_a1' never detected in 123 frames searched"):
+        calibrate(board, empty)
+    wrong = dict(empty)
+    wrong["cam03"] = Detections("cam03", (1280, 720), np.zeros(0, int), np.zeros((0, board.n_corners, 2)), 10,
+                                foreign_ids=(40, 41))
+    with pytest.raises(ValueError, match="does not match the printed board"):
+        calibrate(board, wrong)
+    few = dict(dets)
+    d = dets["cam02"]
+    few["cam02"] = Detections("cam02", d.image_size, d.frames[:3], d.corners[:3], d.searched)
+    with pytest.raises(ValueError, match="camera 'cam02': only 3 board views"):
+        calibrate(board, few)
+    lonely = dict(dets)
+    d = dets["cam04"]
+    shift = d.frames + 10_000  # never simultaneous with anybody
+    lonely["cam04"] = Detections("cam04", d.image_size, shift, d.corners, d.searched)
+    with pytest.raises(ValueError, match=r"cameras \['cam04'\] never share a board view"):
+        calibrate(board, lonely)
+
+
+def write_rendered_session(root, n_frames=60):
+    board = load_board("charuco_a1")
+    spec = BoardTakeSpec(n_cameras=4, frames=n_frames, radius=2.0, size=(1280, 720), seed=2)
+    rig = make_rig(spec)
+    poses = board_trajectory(board, spec)
+    rng = np.random.default_rng(1)
+    for cam in rig:
+        folder = root / "calibration" / "board" / cam.name
+        folder.mkdir(parents=True)
+        for f, T in enumerate(poses):
+            visible = np.dot(cam.center - T[:3, 3], T[:3, 2]) < 0
+            img = render_view(board, cam, T, rng) if visible else np.full((720, 1280), 110, np.uint8)
+            cv2.imwrite(str(folder / f"{f:05d}.png"), img)
+    return board, rig
+
+
+def test_calibrate_command_on_rendered_session(tmp_path, capsys):
+    board, truth = write_rendered_session(tmp_path)
+    assert cli(["calibrate", str(tmp_path), "--board", "charuco_a1"]) == 0
+    out = capsys.readouterr().out
+    assert "cam01: RMS" in out and "usable" in out
+    rig = read_rig(tmp_path / "calibration" / "rig.toml")
+    assert rig.names == truth.names
+    assert rig_errors(rig, truth)["centre_mm"].max() < 30  # 60 frames, 4 cameras: a small take
+    for name in ("report.json", "residuals.png", "layout.png"):
+        assert (tmp_path / "calibration" / "report" / name).stat().st_size > 0
+    assert read_rig(tmp_path / "calibration" / "calibration.toml").names == truth.names
+    # a second run does nothing
+    stamp = (tmp_path / "calibration" / "rig.toml").stat().st_mtime_ns
+    assert cli(["calibrate", str(tmp_path), "--board", "charuco_a1"]) == 0
+    assert (tmp_path / "calibration" / "rig.toml").stat().st_mtime_ns == stamp
+
+
+def test_calibrate_command_refuses_bad_takes(tmp_path, capsys):
+    write_rendered_session(tmp_path, n_frames=12)
+    (tmp_path / "calibration" / "board" / "cam02" / "00011.png").unlink()
+    assert cli(["calibrate", str(tmp_path), "--board", "charuco_a1"]) == 2
+    assert "different lengths" in capsys.readouterr().err
+    assert not (tmp_path / "calibration" / "rig.toml").exists()
+    assert cli(["calibrate", str(tmp_path)]) == 2
+    assert "pass --board NAME" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_real_checkerboard_photos_match_reference_focal(shared_data, tmp_path):
+    board = load_board("checkerboard_9x6_25mm")
+    for side in ("left", "right"):
+        folder = tmp_path / side
+        folder.mkdir()
+        for p in (shared_data / "calib_stereo").glob(f"{side}*.jpg"):
+            shutil.copy(p, folder)
+        det = detect_source(board, folder, side)
+        assert len(det.frames) == 13
+        intr = calibrate_intrinsics(board, det)
+        assert abs(intr.K[0, 0] / 534.80 - 1) < 0.005, (side, intr.K[0, 0])
+        assert intr.rms_px < 0.5
+
+
+@pytest.mark.shared_data
+def test_pose2sim_intrinsics_agree_with_qualisys(shared_data):
+    board = load_board("checkerboard_4x7_60mm")
+    qualisys = read_rig(shared_data / "pose2sim_demo" / "calibration" / "Calib.qca.txt")
+    for folder in sorted((shared_data / "pose2sim_demo" / "calibration" / "intrinsics").iterdir()):
+        det = detect_source(board, folder, folder.name)
+        intr = calibrate_intrinsics(board, det, min_views=3)
+        name = folder.name.removeprefix("int_").removesuffix("_img")
+        assert abs(intr.K[0, 0] / qualisys[name].K[0, 0] - 1) < 0.02, (name, intr.K[0, 0], qualisys[name].K[0, 0])
