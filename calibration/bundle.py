@@ -154,6 +154,13 @@ def _step(prob: _Problem, xc, xb, w, free: np.ndarray, mu: float):
     return dc, db
 
 
+def squared_errors(cameras: list[Camera], board_poses: np.ndarray, obj: np.ndarray, obs: Observations) -> np.ndarray:
+    """Squared reprojection error (M,) of every observation, px²."""
+    xb = np.zeros((len(board_poses), NB))
+    xb[:, :3], xb[:, 3:] = matrix_to_axis_angle(board_poses[:, :3, :3]), board_poses[:, :3, 3]
+    return np.sum(_Problem(cameras, obj, obs).residuals(_pack(cameras), xb) ** 2, axis=1)
+
+
 def bundle_adjust(cameras: list[Camera], board_poses: np.ndarray, obj: np.ndarray, obs: Observations,
                   reference: int = 0, cfg: BundleConfig = BundleConfig()):
     """Refine cameras (cam_from_ref) and board poses (ref_from_board, (V, 4, 4)).

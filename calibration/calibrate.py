@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from calibration.boards import Board
-from calibration.bundle import BundleConfig, BundleSummary, Observations, bundle_adjust
+from calibration.bundle import BundleConfig, BundleSummary, Observations, bundle_adjust, squared_errors
 from calibration.detect import Detections
-from calibration.extrinsics import _inverse, board_poses, initial_board_poses, initial_rig
+from calibration.extrinsics import board_poses, initial_board_poses, initial_rig, inverse
 from calibration.intrinsics import Intrinsics, calibrate_intrinsics
 from mocap.types import Camera, Rig
 
@@ -99,17 +99,10 @@ def calibrate(board: Board, dets: dict[str, Detections], cfg: CalibrateConfig = 
     cams, bposes, keep, summary = bundle_adjust(cams, np.stack([boards0[f] for f in frames]),
                                                 board.object_points, obs, reference, bcfg)
     world_from_ref = _world_frame(cfg.world, cams, names, bposes, frames)
-    ref_from_world = _inverse(world_from_ref)
+    ref_from_world = inverse(world_from_ref)
     rig = Rig(tuple(c.with_pose(c.cam_from_world @ ref_from_world) for c in cams))
     view_rms: dict[str, dict[int, float]] = {n: {} for n in names}
-    from calibration.bundle import _pack, _Problem
-
-    prob = _Problem(cams, board.object_points, obs)
-    xb = np.zeros((len(bposes), 6))
-    from mocap.geometry.rotations import matrix_to_axis_angle
-
-    xb[:, :3], xb[:, 3:] = matrix_to_axis_angle(bposes[:, :3, :3]), bposes[:, :3, 3]
-    err = np.sum(prob.residuals(_pack(cams), xb) ** 2, axis=1)
+    err = squared_errors(cams, bposes, board.object_points, obs)
     for c, n in enumerate(names):
         for v in np.unique(obs.view[obs.cam == c]):
             m = (obs.cam == c) & (obs.view == v) & keep
@@ -130,7 +123,7 @@ def _world_frame(spec: str, cams: list[Camera], names: list[str], bposes: np.nda
         ref_from_board = bposes[int(np.flatnonzero(frames == f)[0])]
         # board lying face up: its z points into the floor → world axes x, −y, −z of the board
         flip = np.diag([1.0, -1.0, -1.0, 1.0])
-        return flip @ _inverse(ref_from_board)
+        return flip @ inverse(ref_from_board)
     if kind == "camera":
         name = arg or names[0]
         if name not in names:

@@ -37,7 +37,7 @@ def board_poses(board: Board, det: Detections, cam: Camera, min_corners: int = 6
     return poses
 
 
-def _inverse(T: np.ndarray) -> np.ndarray:
+def inverse(T: np.ndarray) -> np.ndarray:
     out = np.eye(4)
     out[:3, :3] = T[:3, :3].T
     out[:3, 3] = -T[:3, :3].T @ T[:3, 3]
@@ -81,7 +81,7 @@ def initial_rig(poses: dict[str, dict[int, np.ndarray]], min_shared: int = 3) ->
         a, b, _ = best
         new, old = (b, a) if a in tree else (a, b)
         frames = shared[(a, b)] if (a, b) in shared else shared[(b, a)]
-        new_from_old = average_pose([poses[new][f] @ _inverse(poses[old][f]) for f in frames])
+        new_from_old = average_pose([poses[new][f] @ inverse(poses[old][f]) for f in frames])
         tree[new] = new_from_old @ tree[old]
         log.info("camera %s placed from %s over %d shared views", new, old, len(frames))
     return {n: tree[n] for n in names}
@@ -92,5 +92,5 @@ def initial_board_poses(poses: dict[str, dict[int, np.ndarray]], rig: dict[str, 
     per_frame: dict[int, list[np.ndarray]] = {}
     for cam, views in poses.items():
         for f, T in views.items():
-            per_frame.setdefault(f, []).append(_inverse(rig[cam]) @ T)
+            per_frame.setdefault(f, []).append(inverse(rig[cam]) @ T)
     return {f: average_pose(v) for f, v in sorted(per_frame.items())}

@@ -102,21 +102,48 @@ def project_take(board: Board, rig: Rig, poses: np.ndarray, spec: BoardTakeSpec)
     return out
 
 
-def camera_rays(cam) -> np.ndarray:
-    """(H, W, 2) undistorted normalised coordinates of every pixel centre."""
+def camera_rays(cam, supersample: int = 2) -> np.ndarray:
+    """(s·H, s·W, 2) undistorted normalised coordinates of the centres of s × s sub-pixels."""
     W, H = cam.size
-    u, v = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
+    s = supersample
+    u, v = np.meshgrid((np.arange(s * W) + 0.5) / s - 0.5, (np.arange(s * H) + 0.5) / s - 0.5)
     return pixels_to_normalised(cam, np.stack([u, v], axis=-1))
 
 
 def render_view(board: Board, cam, T: np.ndarray, rng: np.random.Generator, rays: np.ndarray | None = None,
                 px_per_square: int = 60, blur: float = 0.8, noise: float = 3.0, occlude: bool = False) -> np.ndarray:
-    """Grey image of the board seen by ``cam`` at world_from_board ``T``, lens distortion included."""
+    """Grey image of the board seen by ``cam`` at world_from_board ``T``, lens distortion included.
+
+    Each pixel integrates the sub-pixel samples of ``rays`` (see :func:`camera_rays`), as a sensor does."""
+    W, H = cam.size
+    xn = camera_rays(cam) if rays is None else rays
+    ss = xn.shape[1] // W  # supersampling factor
+    # only the pixels around the board are rendered: its outline (sampled densely, distortion bends it)
+    tx, ty = np.linspace(-1.0, board.corners_x, 24), np.linspace(-1.0, board.corners_y, 24)  # in squares
+    outline = np.concatenate([np.stack([tx, np.full(24, v)], 1) for v in (-1.0, board.corners_y)]
+                             + [np.stack([np.full(24, u), ty], 1) for u in (-1.0, board.corners_x)])
+    X = np.concatenate([outline * board.square_size, np.zeros((len(outline), 1))], 1) @ T[:3, :3].T + T[:3, 3]
+    uv = cam.project(X)
+    img = np.full((H, W), 110.0, np.float32)
+    if np.isfinite(uv).all():
+        x0, y0 = np.maximum(np.floor(uv.min(0)).astype(int) - 4, 0)
+        x1, y1 = np.minimum(np.ceil(uv.max(0)).astype(int) + 5, [W, H])
+    else:
+        x0, y0, x1, y1 = 0, 0, W, H
+    if x1 > x0 and y1 > y0:
+        img[y0:y1, x0:x1] = _render_region(board, cam, T, xn[ss * y0 : ss * y1, ss * x0 : ss * x1], px_per_square, ss)
+    if occlude:
+        x0, y0 = rng.integers(0, W), rng.integers(0, H)
+        cv2.circle(img, (int(x0), int(y0)), int(0.08 * W), 60.0, -1)
+    img = cv2.GaussianBlur(img, (0, 0), blur)
+    img += rng.normal(0, noise, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _render_region(board: Board, cam, T: np.ndarray, xn: np.ndarray, px_per_square: int, ss: int) -> np.ndarray:
     texture = board.image(px_per_square)
     margin = px_per_square  # white border of one square around the pattern
     texture = cv2.copyMakeBorder(texture, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)
-    W, H = cam.size
-    xn = camera_rays(cam) if rays is None else rays
     board_from_cam = np.linalg.inv(cam.cam_from_world @ T)
     o = board_from_cam[:3, 3]
     d = np.concatenate([xn, np.ones(xn.shape[:-1] + (1,))], axis=-1) @ board_from_cam[:3, :3].T
@@ -125,15 +152,10 @@ def render_view(board: Board, cam, T: np.ndarray, rng: np.random.Generator, rays
     # board frame origin = first inner corner = one square in from the pattern's corner
     map_x = ((bx / board.square_size + 1) * px_per_square + margin - 0.5).astype(np.float32)
     map_y = ((by / board.square_size + 1) * px_per_square + margin - 0.5).astype(np.float32)
-    img = cv2.remap(texture, map_x, map_y, cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_CONSTANT, borderValue=110)
+    img = cv2.remap(texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=110)
     img = np.where(s > 0, img, 110).astype(np.float32)
-    if occlude:
-        x0, y0 = rng.integers(0, W), rng.integers(0, H)
-        cv2.circle(img, (int(x0), int(y0)), int(0.08 * W), 60.0, -1)
-    img = cv2.GaussianBlur(img, (0, 0), blur)
-    img += rng.normal(0, noise, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    h, w = img.shape[0] // ss, img.shape[1] // ss
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA) if ss > 1 else img
 
 
 def render_take(board: Board, rig: Rig, poses: np.ndarray, spec: BoardTakeSpec) -> dict[str, Detections]:
