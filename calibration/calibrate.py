@@ -42,7 +42,7 @@ class Calibration:
 def check_detections(dets: dict[str, Detections], board: Board) -> None:
     """Clear errors for boards never found or ids that do not belong to the board."""
     for cam, d in dets.items():
-        if d.foreign_ids and len(d.frames) == 0:
+        if d.foreign_ids and (len(d.frames) == 0 or d.foreign_frames > 0.2 * max(len(d.frames), 1)):
             raise ValueError(f"camera {cam!r}: markers {list(d.foreign_ids)[:10]} were seen but board "
                              f"{board.name!r} has no such ids: the board definition does not match the printed "
                              "board (dictionary, squares, legacy pattern?)")

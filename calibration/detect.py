@@ -33,6 +33,7 @@ class Detections:
     corners: np.ndarray  # (V, n_corners, 2) pixels, NaN where a corner was not seen
     searched: int  # frames searched
     foreign_ids: tuple[int, ...] = ()  # ArUco ids seen that the board does not have
+    foreign_frames: int = 0  # frames where such ids were seen
 
     @property
     def counts(self) -> np.ndarray:
@@ -164,7 +165,7 @@ def read_frames(source: Path, stride: int = 1) -> Iterator[tuple[int, np.ndarray
 def detect_source(board: Board, source: Path, camera: str, stride: int = 1, min_corners: int = 6,
                   position: int = 0) -> Detections:
     frames, corners, foreign = [], [], set()
-    size, searched = None, 0
+    size, searched, foreign_frames = None, 0, 0
     total = frame_count(source)
     with tqdm(total=(total + stride - 1) // stride or None, desc=f"{camera:>10}", position=position, leave=False,
               unit="frame", disable=None) as bar:
@@ -173,6 +174,7 @@ def detect_source(board: Board, source: Path, camera: str, stride: int = 1, min_
             searched += 1
             pts, bad = detect_board(board, gray, min_corners)
             foreign.update(bad)
+            foreign_frames += bool(bad)
             if pts is not None:
                 frames.append(i)
                 corners.append(pts)
@@ -181,7 +183,7 @@ def detect_source(board: Board, source: Path, camera: str, stride: int = 1, min_
         raise ValueError(f"camera {camera!r}: {source} holds no frames")
     arr = np.array(corners) if corners else np.zeros((0, board.n_corners, 2))
     log.info("camera %s: board in %d of %d frames searched", camera, len(frames), searched)
-    return Detections(camera, size, np.array(frames, int), arr, searched, tuple(sorted(foreign)))
+    return Detections(camera, size, np.array(frames, int), arr, searched, tuple(sorted(foreign)), foreign_frames)
 
 
 def detect_all(board: Board, sources: dict[str, Path], stride: int = 1, min_corners: int = 6,

@@ -183,6 +183,11 @@ def test_calibrate_command_refuses_bad_takes(tmp_path, capsys):
     assert not (tmp_path / "calibration" / "rig.toml").exists()
     assert cli(["calibrate", str(tmp_path)]) == 2
     assert "pass --board NAME" in capsys.readouterr().err
+    (tmp_path / "calibration" / "board" / "cam01" / "00011.png").unlink()  # same lengths again
+    (tmp_path / "calibration" / "board" / "cam03" / "00011.png").unlink()
+    (tmp_path / "calibration" / "board" / "cam04" / "00011.png").unlink()
+    assert cli(["calibrate", str(tmp_path), "--board", "charuco_a4"]) == 2  # the A1 board was filmed
+    assert "does not match the printed board" in capsys.readouterr().err
 
 
 @pytest.mark.shared_data
