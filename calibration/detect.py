@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,9 @@ import numpy as np
 from tqdm import tqdm
 
 from calibration.boards import Board
+from mocap.io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe, read_frames  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 SUBPIX = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4)
 
 
@@ -122,44 +120,7 @@ def camera_name(path: Path) -> str:
 
 
 def frame_count(source: Path) -> int:
-    if source.is_dir():
-        return sum(1 for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    cap = cv2.VideoCapture(str(source))
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    cap.release()
-    return n
-
-
-def read_frames(source: Path, stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame number, grey image) for every ``stride``-th frame of a video or image folder."""
-    if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise ValueError(f"{source}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        for i, f in enumerate(files):
-            if i % stride == 0:
-                img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
-                if img is None:
-                    raise ValueError(f"{f}: unreadable image")
-                yield i, img
-        return
-    cap = cv2.VideoCapture(str(source))
-    if not cap.isOpened():
-        raise ValueError(f"{source}: cannot open video")
-    i = 0
-    try:
-        while True:
-            ok = cap.grab()
-            if not ok:
-                break
-            if i % stride == 0:
-                ok, frame = cap.retrieve()
-                if not ok:
-                    raise ValueError(f"{source}: cannot decode frame {i} (last good frame {i - 1})")
-                yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            i += 1
-    finally:
-        cap.release()
+    return probe(source).frames
 
 
 def detect_source(board: Board, source: Path, camera: str, stride: int = 1, min_corners: int = 6,
@@ -169,7 +130,7 @@ def detect_source(board: Board, source: Path, camera: str, stride: int = 1, min_
     total = frame_count(source)
     with tqdm(total=(total + stride - 1) // stride or None, desc=f"{camera:>10}", position=position, leave=False,
               unit="frame", disable=None) as bar:
-        for i, gray in read_frames(source, stride):
+        for i, gray in read_frames(source, stride, grey=True):
             size = size or (gray.shape[1], gray.shape[0])
             searched += 1
             pts, bad = detect_board(board, gray, min_corners)

@@ -1,0 +1,93 @@
+"""Camera footage: videos (anything OpenCV / FFmpeg reads) and image folders.
+
+Errors name the file: a video that cannot be opened, or one that stops decoding before the frame
+count its header promises (with the last good frame).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+
+
+@dataclass(frozen=True)
+class FootageInfo:
+    path: Path
+    frames: int
+    fps: float | None  # None for image folders
+    size: tuple[int, int]  # width, height
+
+
+def image_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def probe(source: str | Path) -> FootageInfo:
+    """Frame count, frame rate and image size of a video or image folder."""
+    source = Path(source)
+    if source.is_dir():
+        files = image_files(source)
+        first = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
+        if first is None:
+            raise ValueError(f"{files[0]}: unreadable image")
+        return FootageInfo(source, len(files), None, (first.shape[1], first.shape[0]))
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} does not exist")
+    cap = cv2.VideoCapture(str(source))
+    try:
+        if not cap.isOpened():
+            raise ValueError(f"{source}: cannot open video (unsupported or corrupt file)")
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
+        size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        cap.release()
+    if frames <= 0 or min(size) <= 0:
+        raise ValueError(f"{source}: the video reports no frames")
+    return FootageInfo(source, frames, fps, size)
+
+
+def read_frames(source: str | Path, stride: int = 1, start: int = 0, stop: int | None = None,
+                grey: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame number, image) for every ``stride``-th frame in [start, stop) of a video or image folder.
+
+    A video that ends before its header's frame count raises, naming the last good frame."""
+    source = Path(source)
+    if stride < 1:
+        raise ValueError(f"stride must be ≥ 1, got {stride}")
+    flag = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR
+    if source.is_dir():
+        files = image_files(source)
+        for i in range(start, len(files) if stop is None else min(stop, len(files)), stride):
+            img = cv2.imread(str(files[i]), flag)
+            if img is None:
+                raise ValueError(f"{files[i]}: unreadable image")
+            yield i, img
+        return
+    info = probe(source)
+    end = info.frames if stop is None else min(stop, info.frames)
+    cap = cv2.VideoCapture(str(source))
+    try:
+        if start:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+        for i in range(start, end):
+            if not cap.grab():
+                raise ValueError(f"{source}: truncated or corrupt video: frame {i} of {info.frames} cannot be read "
+                                 f"(last good frame {i - 1})")
+            if (i - start) % stride == 0:
+                ok, frame = cap.retrieve()
+                if not ok:
+                    raise ValueError(f"{source}: cannot decode frame {i} (last good frame {i - 1})")
+                yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if grey else frame
+    finally:
+        cap.release()

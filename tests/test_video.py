@@ -1,0 +1,54 @@
+import cv2
+import numpy as np
+import pytest
+
+from mocap.io.video import probe, read_frames
+
+
+def write_video(path, n=30, size=(160, 120), fps=25.0):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for i in range(n):
+        img = np.full((size[1], size[0], 3), 40, np.uint8)
+        cv2.putText(img, str(i), (10, 80), cv2.FONT_HERSHEY_SIMPLEX, 2, (255, 255, 255), 3)
+        writer.write(img)
+    writer.release()
+    return path
+
+
+def test_probe_and_stride(tmp_path):
+    path = write_video(tmp_path / "cam01.avi")
+    info = probe(path)
+    assert info.frames == 30 and info.size == (160, 120) and abs(info.fps - 25.0) < 1e-6
+    frames = [i for i, _ in read_frames(path, stride=4, start=2, stop=20)]
+    assert frames == [2, 6, 10, 14, 18]
+    _, grey = next(read_frames(path, grey=True))
+    assert grey.ndim == 2
+
+
+def test_image_folder(tmp_path):
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), np.full((10, 20), i, np.uint8))
+    info = probe(tmp_path)
+    assert info.frames == 5 and info.fps is None and info.size == (20, 10)
+    assert [int(img[0, 0, 0]) for _, img in read_frames(tmp_path, stride=2)] == [0, 2, 4]
+
+
+def test_truncated_video_names_file_and_last_good_frame(tmp_path):
+    path = write_video(tmp_path / "cam02.avi", n=40)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * 0.5)])
+    with pytest.raises(ValueError, match=r"cam02.avi: .*last good frame \d+"):
+        for _ in read_frames(path):
+            pass
+
+
+def test_unreadable_files(tmp_path):
+    bad = tmp_path / "cam03.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(ValueError, match="cam03.mp4: cannot open video"):
+        probe(bad)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        probe(tmp_path / "missing.mp4")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty: no images"):
+        probe(tmp_path / "empty")
