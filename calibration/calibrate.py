@@ -4,7 +4,7 @@ world frame. Pure: takes detections, returns the rig and everything the report n
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -91,8 +91,7 @@ def calibrate(board: Board, dets: dict[str, Detections], cfg: CalibrateConfig = 
     if intrinsics:
         fixed = [n for n in names if n in intrinsics]
         if len(fixed) == len(names):
-            bcfg = BundleConfig(free_intrinsics=(), loss_scale_px=bcfg.loss_scale_px,
-                                outlier_sigma=bcfg.outlier_sigma, max_iterations=bcfg.max_iterations)
+            bcfg = replace(bcfg, free_intrinsics=())
         elif fixed:
             log.warning("intrinsics given for %s only; all intrinsics are refined", fixed)
     reference = names.index(max(names, key=lambda n: np.allclose(rig0[n], np.eye(4))))
