@@ -83,7 +83,7 @@ def cmd_calibrate(args) -> int:
 
 def cmd_bench(args) -> int:
     from calibration.bench import CalibBenchConfig, run
-    from mocap.bench.common import print_table, write_json
+    from mocap.bench.common import format_table, write_json
 
     cfg = CalibBenchConfig(args.board, args.cameras, args.frames, not args.project, args.noise_px, seed=args.seed,
                            peers=not args.no_peers)
@@ -91,10 +91,10 @@ def cmd_bench(args) -> int:
     print(f"calibration benchmark: {cfg.cameras} cameras, {cfg.frames} frames, board {cfg.board}, "
           f"{'rendered images' if cfg.render else f'projected corners σ {cfg.noise_px}px'}; views per camera "
           f"{result['views']}, detection {result['detect_seconds']:.1f}s, final RMS {result['rms_px']:.3f}px")
-    print_table(result["rows"], [("method", "method", ""), ("centre_mm_mean", "centre mm", ".2f"),
-                                 ("centre_mm_max", "max", ".2f"), ("rotation_deg_mean", "rot deg", ".3f"),
-                                 ("rotation_deg_max", "max", ".3f"), ("focal_pct_mean", "focal %", ".3f"),
-                                 ("focal_pct_max", "max", ".3f"), ("seconds", "time s", ".1f")], out=sys.stdout)
+    print(format_table(result["rows"], [("method", "method", ""), ("centre_mm_mean", "centre mm", ".2f"),
+                                        ("centre_mm_max", "max", ".2f"), ("rotation_deg_mean", "rot deg", ".3f"),
+                                        ("rotation_deg_max", "max", ".3f"), ("focal_pct_mean", "focal %", ".3f"),
+                                        ("focal_pct_max", "max", ".3f"), ("seconds", "time s", ".1f")]))
     for k, v in result.get("ratios", {}).items():
         print(f"mocap / aniposelib {k}: {v:.3f}")
     write_json(result, args.json)

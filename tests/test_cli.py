@@ -72,3 +72,24 @@ def test_missing_inputs_are_clear_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["triangulate", str(tmp_path / "empty")]) == 2
     assert "no calibration found" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_bench_triangulation_prints_table_and_json(shared_data, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "triangulation", "--frames", "120", "--peers", "none", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "refine (robust init" in text and "oracle" in text and "refine_over_oracle" in text
+    data = json.loads(out.read_text())
+    rows = {r["method"]: r for r in data["rows"]}
+    assert rows["refine (robust init, excl. init)"]["mpjpe_mm"] < rows["robust (camera-subset search)"]["mpjpe_mm"]
+
+
+def test_bench_calibration_runs_on_projected_corners(tmp_path, capsys):
+    out = tmp_path / "calib.json"
+    assert main(["bench", "calibration", "--project", "--frames", "60", "--cameras", "4", "--no-peers",
+                 "--json", str(out)]) == 0
+    assert "mocap (intrinsics + full bundle adjustment)" in capsys.readouterr().out
+    assert out.stat().st_size > 0

@@ -78,8 +78,8 @@ def bone_std_mm(X: np.ndarray, bones) -> float:
     return float(np.mean(stds) * 1000) if stds else float("nan")
 
 
-def print_table(rows: list[dict], columns: list[tuple[str, str, str]], out=None) -> str:
-    """columns: (key, header, format). Returns the text (and prints it to ``out`` when given)."""
+def format_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
+    """A plain-text table; columns: (key, header, format)."""
     cells = [[h for _, h, _ in columns]]
     for r in rows:
         cells.append([("—" if r.get(k) is None else format(r[k], f)) if f else str(r.get(k, ""))
@@ -88,10 +88,7 @@ def print_table(rows: list[dict], columns: list[tuple[str, str, str]], out=None)
     lines = ["  ".join(c[i].ljust(widths[i]) if i == 0 else c[i].rjust(widths[i]) for i in range(len(c)))
              for c in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    text = "\n".join(lines)
-    if out is not None:
-        print(text, file=out)
-    return text
+    return "\n".join(lines)
 
 
 def write_json(data: dict, path: str | Path | None) -> None:

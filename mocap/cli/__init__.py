@@ -97,7 +97,7 @@ def cmd_synth_keypoints(args) -> int:
 
 
 def cmd_bench_triangulation(args) -> int:
-    from mocap.bench.common import print_table, write_json
+    from mocap.bench.common import format_table, write_json
     from mocap.bench.triangulation import BenchConfig, default_bvh, run
 
     bvh = args.bvh or default_bvh()
@@ -109,10 +109,10 @@ def cmd_bench_triangulation(args) -> int:
     result = run(cfg, progress=lambda name: print(f"… {name}", file=sys.stderr, flush=True))
     print(f"triangulation benchmark: {cfg.frames} frames × {cfg.cameras} cameras, σ {cfg.noise_px}px, "
           f"{cfg.outliers:.0%} outliers, {cfg.dropouts:.0%} dropouts, {result['machine']['cpus']} CPUs")
-    print_table(result["rows"], [("method", "method", ""), ("mpjpe_mm", "MPJPE mm", ".2f"),
-                                 ("p95_mm", "P95 mm", ".2f"), ("bone_std_mm", "bone std mm", ".2f"),
-                                 ("reconstructed", "recon.", ".1%"), ("seconds", "time s", ".2f"),
-                                 ("peak_mb", "peak MB", ".0f")], out=sys.stdout)
+    print(format_table(result["rows"], [("method", "method", ""), ("mpjpe_mm", "MPJPE mm", ".2f"),
+                                        ("p95_mm", "P95 mm", ".2f"), ("bone_std_mm", "bone std mm", ".2f"),
+                                        ("reconstructed", "recon.", ".1%"), ("seconds", "time s", ".2f"),
+                                        ("peak_mb", "peak MB", ".0f")]))
     for k, v in result["ratios"].items():
         print(f"{k}: {v:.3f}")
     write_json(result, args.json)
@@ -124,7 +124,9 @@ def cmd_bench_triangulation(args) -> int:
 def cmd_demo(args) -> int:
     from mocap.demo import run_demo
 
-    return run_demo(args.out)
+    lines, ok = run_demo(args.out)
+    print("\n".join(lines))
+    return 0 if ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
