@@ -21,7 +21,8 @@ from mocap.io.openpose import read_openpose
 from mocap.io.rig_files import read_rig
 from mocap.types import Keypoints2D, Rig
 
-RIG_PATTERNS = ("rig.toml", "*.toml", "*.qca.txt", "intri.yml", "*.yml", "*.yaml")
+# first match wins: ours, Anipose's, Pose2Sim's (Calib*.toml), Qualisys, OpenCV / EasyMocap
+RIG_PATTERNS = ("rig.toml", "calibration.toml", "[Cc]alib*.toml", "*.qca.txt", "intri.yml", "*.yml", "*.yaml")
 
 
 @dataclass(frozen=True)

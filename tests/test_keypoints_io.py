@@ -125,3 +125,17 @@ def test_keypoint_shapes_and_camera_mismatch(take, tmp_path):
     write_keypoints2d(kp, session / "pose2d.h5")
     with pytest.raises(ValueError, match=r"pose2d.h5: keypoint cameras .* do not match rig .*in the rig: \['cam04'"):
         Session(session).keypoints2d()
+
+
+def test_session_finds_peer_calibrations(take, tmp_path):
+    from mocap.io.rig_files import write_anipose_toml
+
+    rig = take[0]
+    calib = tmp_path / "calibration"
+    calib.mkdir()
+    (calib / "board.toml").write_text('type = "checkerboard"\ncorners_x = 9\ncorners_y = 6\nsquare_size = 0.025\n')
+    write_anipose_toml(rig, calib / "Calib_scene.toml")
+    assert Session(tmp_path).rig_path().name == "Calib_scene.toml"
+    assert Session(tmp_path).rig().names == rig.names
+    write_rig(rig, calib / "rig.toml")
+    assert Session(tmp_path).rig_path().name == "rig.toml"
