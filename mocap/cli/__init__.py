@@ -14,6 +14,7 @@ log = logging.getLogger("mocap")
 
 STAGES_HELP = """pipeline stages (in order):
   calibrate     board videos → calibrated rig (intrinsics, extrinsics, bundle adjustment)
+  detect        camera videos → 2D keypoints (BlazePose, resumable)
   triangulate   2D keypoints + rig → 3D points (robust DLT)
   refine        bundle-adjusted smoothing of the 3D points against all 2D evidence
 other commands:
@@ -21,7 +22,7 @@ other commands:
   bench         benchmarks (print a table, write JSON)
   calibration   calibration tools (printable boards)
   demo          run the pipeline on the sample session
-not yet available: detect, fit, retarget, export, run
+not yet available: fit, retarget, export, run
 """
 
 
@@ -63,6 +64,16 @@ def _refine_cfg(args):
     over = {k: getattr(args, k) for k in ("noise_px", "accel_sigma", "bone_sigma") if getattr(args, k) is not None}
     base = config_from_dict(refine.Config, stage, f"{args.config} [refine]")
     return replace(base, solver=replace(solver, **over))
+
+
+def cmd_detect(args) -> int:
+    from mocap.stages import detect
+
+    cfg = detect.Config(variant=args.variant, model_path=args.model or "", num_poses=args.persons, stride=args.stride,
+                        start=args.start, stop=args.stop, workers=args.workers)
+    out = detect.main(args.session, cfg, overwrite=args.overwrite)
+    print(f"2D keypoints: {out}")
+    return 0
 
 
 def cmd_triangulate(args) -> int:
@@ -135,6 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"mocap {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    dt = sub.add_parser("detect", help="camera videos → 2D keypoints (BlazePose)")
+    dt.add_argument("session", type=Path, help="session folder with videos/<camera>.mp4")
+    dt.add_argument("--overwrite", action="store_true", help="start again instead of resuming")
+    dt.add_argument("--variant", choices=["lite", "full", "heavy"], default="full")
+    dt.add_argument("--model", help="landmark .tflite for the lite/heavy variants")
+    dt.add_argument("--persons", type=int, default=1, help="people detected per frame")
+    dt.add_argument("--stride", type=int, default=1)
+    dt.add_argument("--start", type=int, default=0)
+    dt.add_argument("--stop", type=int)
+    dt.add_argument("--workers", type=int, default=0, help="processes (default: one per camera, ≤ cores)")
+    dt.set_defaults(func=cmd_detect)
 
     t = sub.add_parser("triangulate", help="2D keypoints + rig → 3D points")
     _session_arg(t)

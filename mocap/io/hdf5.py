@@ -93,3 +93,35 @@ def read_points3d(path: str | Path) -> Points3D:
         return Points3D(f["xyz"][()], f["reproj_err"][()].astype(float), f["views"][()],
                         tuple(_strings(f.attrs["camera_names"])), str(f.attrs["keypoint_set"]),
                         float(f.attrs["fps"]), json.loads(f.attrs.get("info", "{}")))
+
+
+def create_keypoints2d(path: str | Path, frames: int, camera_names: list[str] | tuple[str, ...], persons: int,
+                       keypoint_set: str, fps: float, config: dict | None = None) -> Path:
+    """An empty (all NaN, no camera complete) 2D file to be filled camera by camera."""
+    joints = get_keypoint_set(keypoint_set).joints
+    C, J = len(camera_names), len(joints)
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update(format="mocap-pose2d", version=VERSION, keypoint_set=keypoint_set, fps=fps,
+                           joint_names=list(joints), camera_names=list(camera_names),
+                           config=json.dumps(config or {}, sort_keys=True))
+            f.create_dataset("keypoints", shape=(frames, C, persons, J, 3), dtype=np.float32, fillvalue=np.nan,
+                             compression="gzip", chunks=(max(1, min(frames, 256)), 1, persons, J, 3))
+            f.create_dataset("complete", data=np.zeros(C, bool))
+
+    return atomic_write(Path(path), write)
+
+
+def keypoints2d_status(path: str | Path) -> tuple[np.ndarray, dict]:
+    """(per-camera completion (C,), the config the file was started with)."""
+    with _open(Path(path), "mocap-pose2d") as f:
+        return f["complete"][()], json.loads(f.attrs.get("config", "{}"))
+
+
+def write_camera(path: str | Path, camera: int, data: np.ndarray) -> None:
+    """Store one camera's detections (F, P, J, 3), then mark it complete (in that order)."""
+    with h5py.File(path, "r+") as f:
+        f["keypoints"][:, camera] = data.astype(np.float32)
+        f.flush()
+        f["complete"][camera] = True

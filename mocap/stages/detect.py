@@ -1,0 +1,160 @@
+"""Stage: camera videos → 2D keypoints (``pose2d.h5``), one worker process per camera.
+
+Each worker decodes its video on a reader thread while the detector runs, so decoding overlaps
+inference. Finished cameras are written to ``pose2d.h5`` and marked complete at once: an
+interrupted run resumes with the cameras still missing; ``overwrite`` starts again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from mocap.io.hdf5 import create_keypoints2d, keypoints2d_status, write_camera
+from mocap.io.video import VIDEO_SUFFIXES, FootageInfo, probe, read_frames
+from mocap.session import Session
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Config:
+    detector: str = "blazepose"
+    variant: str = "full"  # blazepose: lite | full | heavy
+    model_path: str = ""  # landmark model file for variants mediapipe does not ship
+    num_poses: int = 1  # persons per frame (the persons axis)
+    stride: int = 1
+    start: int = 0
+    stop: int | None = None
+    workers: int = 0  # 0: one per camera, at most one per core
+
+
+def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """camera → video in ``folder`` (file stem = camera name), in the rig's camera order when given."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"video folder {folder} does not exist")
+    found = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES}
+    if not found:
+        raise ValueError(f"{folder}: no camera videos ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    if cameras is None:
+        return found
+    missing = [c for c in cameras if c not in found]
+    if missing:
+        raise ValueError(f"{folder}: no video for cameras {missing} of the rig (found {sorted(found)})")
+    return {c: found[c] for c in cameras}
+
+
+def check_footage(infos: dict[str, FootageInfo]) -> tuple[int, float]:
+    """Common (frame count, fps); a clear error when the cameras disagree."""
+    fps = {c: i.fps for c, i in infos.items()}
+    frames = {c: i.frames for c, i in infos.items()}
+    ref = next(iter(fps.values()))
+    if any(f is None or abs(f - ref) > 1e-3 * ref for f in fps.values()):
+        raise ValueError(f"cameras record at different frame rates {fps}; synchronised videos are expected")
+    if len(set(frames.values())) > 1:
+        raise ValueError(f"cameras have different frame counts {frames}; trim the videos to the same frames")
+    return next(iter(frames.values())), float(ref)
+
+
+def detect_video(camera: str, path: Path, cfg: Config, position: int = 0) -> tuple[str, np.ndarray, dict]:
+    """Run the detector on one video. Returns (camera, (F, P, J, 3), timings)."""
+    from mocap.detect import get_detector
+
+    info = probe(path)
+    stop = info.frames if cfg.stop is None else min(cfg.stop, info.frames)
+    indices = list(range(cfg.start, stop, cfg.stride))
+    detector = get_detector(cfg.detector, variant=cfg.variant, model_path=cfg.model_path or None,
+                            num_poses=cfg.num_poses)
+    frames: queue.Queue = queue.Queue(maxsize=16)
+    decode_s = 0.0
+
+    def reader() -> None:
+        nonlocal decode_s
+        try:
+            t = time.perf_counter()
+            for item in read_frames(path, cfg.stride, cfg.start, stop):
+                decode_s += time.perf_counter() - t
+                frames.put(item)
+                t = time.perf_counter()
+            frames.put(None)
+        except ValueError as e:
+            frames.put(e)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    out = None
+    infer_s = 0.0
+    with tqdm(total=len(indices), desc=f"{camera:>10}", position=position, leave=False, unit="frame",
+              disable=None) as bar:
+        k = 0
+        while (item := frames.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            i, img = item
+            t = time.perf_counter()
+            det = detector(img, int(round(i * 1000.0 / (info.fps or 30.0))))
+            infer_s += time.perf_counter() - t
+            if out is None:
+                out = np.full((len(indices),) + det.shape, np.nan)
+            out[k] = det
+            k += 1
+            bar.update(1)
+    detector.close()
+    thread.join()
+    if out is None:
+        raise ValueError(f"camera {camera!r}: {path} gave no frames")
+    return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s}
+
+
+def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool = False) -> Path:
+    session = session if isinstance(session, Session) else Session(Path(session))
+    try:
+        cameras = session.rig().names
+    except FileNotFoundError:
+        cameras = None
+    videos = find_videos(session.root / "videos", cameras)
+    infos = {c: probe(p) for c, p in videos.items()}
+    n_frames, fps = check_footage(infos)
+    stop = n_frames if cfg.stop is None else min(cfg.stop, n_frames)
+    F = len(range(cfg.start, stop, cfg.stride))
+    out = session.pose2d_h5
+    config = asdict(cfg)
+    if out.exists() and not overwrite:
+        complete, started = keypoints2d_status(out)
+        if started != config:
+            raise ValueError(f"{out} was started with another detection config {started}; use --overwrite")
+    else:
+        from mocap.detect import get_detector  # noqa: F401  (fail here on a bad detector name, not in a worker)
+
+        if cfg.detector != "blazepose":
+            raise ValueError(f"unknown detector {cfg.detector!r}")
+        create_keypoints2d(out, F, list(videos), cfg.num_poses, "blazepose33", fps / cfg.stride, config)
+        complete = np.zeros(len(videos), bool)
+    pending = [c for c, done in zip(videos, complete, strict=True) if not done]
+    if not pending:
+        log.info("%s complete, skipping detection", out)
+        return out
+    workers = cfg.workers or min(len(pending), os.cpu_count() or 1)
+    names = list(videos)
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(detect_video, c, videos[c], cfg, i) for i, c in enumerate(pending)]
+        for fut in as_completed(futures):
+            cam, data, stats = fut.result()
+            write_camera(out, names.index(cam), data)
+            seen = np.mean(np.isfinite(data[:, 0, 0, 0]))
+            log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
+                     stats["frames"], 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
+                     1000 * stats["infer_s"] / stats["frames"])
+    log.info("detection of %d cameras took %.1fs", len(pending), time.perf_counter() - t0)
+    return out

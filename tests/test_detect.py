@@ -1,0 +1,112 @@
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from mocap.cli import main as cli
+from mocap.io.hdf5 import keypoints2d_status, read_keypoints2d, read_points3d
+from mocap.stages import detect
+
+
+def blank_video(path, n=12, size=(320, 240), fps=30.0):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for _ in range(n):
+        writer.write(np.full((size[1], size[0], 3), 90, np.uint8))
+    writer.release()
+    return path
+
+
+def test_frames_without_anybody_are_nan(tmp_path):
+    (tmp_path / "videos").mkdir()
+    for cam in ("a", "b"):
+        blank_video(tmp_path / "videos" / f"{cam}.avi")
+    out = detect.main(tmp_path, detect.Config(workers=1))
+    kp = read_keypoints2d(out)
+    assert kp.shape == (12, 2, 1, 33) and kp.keypoint_set == "blazepose33" and kp.fps == 30.0
+    assert np.all(np.isnan(kp.data))
+    assert keypoints2d_status(out)[0].all()
+
+
+def test_footage_problems_are_named(tmp_path):
+    (tmp_path / "videos").mkdir()
+    with pytest.raises(ValueError, match="no camera videos"):
+        detect.main(tmp_path)
+    blank_video(tmp_path / "videos" / "a.avi", n=12)
+    blank_video(tmp_path / "videos" / "b.avi", n=10)
+    with pytest.raises(ValueError, match=r"different frame counts \{'a': 12, 'b': 10\}"):
+        detect.main(tmp_path)
+    blank_video(tmp_path / "videos" / "b.avi", n=12, fps=25.0)
+    with pytest.raises(ValueError, match="different frame rates"):
+        detect.main(tmp_path)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        detect.detect_video("a", tmp_path / "videos" / "a.avi", detect.Config(variant="huge"))
+    with pytest.raises(FileNotFoundError, match="mediapipe 0.10.21 ships only 'full'"):
+        detect.detect_video("a", tmp_path / "videos" / "a.avi", detect.Config(variant="heavy"))
+
+
+def p2s_session(shared_data, tmp_path):
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "calibration").mkdir()
+    for cam in ("cam01", "cam02", "cam03", "cam04"):
+        (tmp_path / "videos" / f"{cam}.mp4").symlink_to(shared_data / "pose2sim_demo" / "videos" / f"{cam}.mp4")
+    shutil.copy(shared_data / "pose2sim_demo" / "calibration" / "Calib.qca.txt", tmp_path / "calibration")
+    return tmp_path
+
+
+@pytest.mark.shared_data
+def test_real_footage_detects_and_agrees_with_the_qualisys_calibration(shared_data, tmp_path, capsys):
+    session = p2s_session(shared_data, tmp_path)
+    assert cli(["detect", str(session)]) == 0
+    kp = read_keypoints2d(session / "pose2d.h5")
+    assert kp.shape == (100, 4, 1, 33)
+    seen = np.isfinite(kp.data[:, :, 0, 0, 0]).mean(axis=0)
+    assert np.all(seen >= 0.99), seen
+    assert cli(["triangulate", str(session)]) == 0
+    pts = read_points3d(session / "points3d" / "triangulated.h5")
+    assert np.nanmedian(pts.reproj_err) <= 8.0
+    assert np.isfinite(pts.xyz[..., 0]).mean() > 0.99
+    height = np.nanmedian(np.nanmax(pts.xyz[:, 0, :, 2], axis=1) - np.nanmin(pts.xyz[:, 0, :, 2], axis=1))
+    assert 1.3 < height < 2.1  # a standing person, in metres, Z up
+
+
+@pytest.mark.shared_data
+def test_interrupted_detection_resumes_with_missing_cameras(shared_data, tmp_path, monkeypatch):
+    session = p2s_session(shared_data, tmp_path)
+    cfg = detect.Config(stop=10)
+    out = detect.main(session, cfg)
+    first = read_keypoints2d(out).data
+    with __import__("h5py").File(out, "r+") as f:  # as if the run had stopped before cam03 and cam04
+        f["complete"][2:] = False
+        f["keypoints"][:, 2:] = np.nan
+    calls = []
+    real = detect.detect_video
+    monkeypatch.setattr(detect, "ProcessPoolExecutor", _InlinePool)
+    monkeypatch.setattr(detect, "detect_video", lambda cam, *a, **k: calls.append(cam) or real(cam, *a, **k))
+    detect.main(session, cfg)
+    assert calls == ["cam03", "cam04"]
+    assert np.allclose(read_keypoints2d(out).data, first, equal_nan=True, atol=1e-3)
+    with pytest.raises(ValueError, match="started with another detection config"):
+        detect.main(session, detect.Config(stop=20))
+    detect.main(session, detect.Config(stop=20), overwrite=True)
+    assert read_keypoints2d(out).shape[0] == 20
+
+
+class _InlinePool:
+    """Runs submitted work in this process (so a test can count the calls)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        fut = Future()
+        fut.set_result(fn(*args))
+        return fut
