@@ -110,3 +110,26 @@ class _InlinePool:
         fut = Future()
         fut.set_result(fn(*args))
         return fut
+
+
+def test_overlay_video_is_written(tmp_path):
+    (tmp_path / "videos").mkdir()
+    blank_video(tmp_path / "videos" / "a.avi", n=8)
+    detect.main(tmp_path, detect.Config(workers=1, overlay=True))
+    review = tmp_path / "review" / "a_pose2d.mp4"
+    cap = cv2.VideoCapture(str(review))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
+    assert not list((tmp_path / "review").glob(".*part*"))
+
+
+def test_drawing_skips_missing_and_low_score_points():
+    from mocap.detect.overlay import draw_keypoints
+    from mocap.keypoint_sets import get_keypoint_set
+
+    img = np.zeros((100, 100, 3), np.uint8)
+    people = np.full((1, 33, 3), np.nan)
+    people[0, 11] = [20, 20, 0.9]  # left shoulder
+    people[0, 13] = [80, 80, 0.9]  # left elbow: a limb is drawn
+    people[0, 15] = [50, 10, 0.1]  # left wrist: too unsure
+    draw_keypoints(img, people, get_keypoint_set("blazepose33"))
+    assert img[50, 50].any() and not img[10, 50].any()

@@ -70,7 +70,7 @@ def cmd_detect(args) -> int:
     from mocap.stages import detect
 
     cfg = detect.Config(variant=args.variant, model_path=args.model or "", num_poses=args.persons, stride=args.stride,
-                        start=args.start, stop=args.stop, workers=args.workers)
+                        start=args.start, stop=args.stop, workers=args.workers, overlay=args.overlay)
     out = detect.main(args.session, cfg, overwrite=args.overwrite)
     print(f"2D keypoints: {out}")
     return 0
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     dt.add_argument("--start", type=int, default=0)
     dt.add_argument("--stop", type=int)
     dt.add_argument("--workers", type=int, default=0, help="processes (default: one per camera, ≤ cores)")
+    dt.add_argument("--overlay", action="store_true", help="also write review/<camera>_pose2d.mp4")
     dt.set_defaults(func=cmd_detect)
 
     t = sub.add_parser("triangulate", help="2D keypoints + rig → 3D points")

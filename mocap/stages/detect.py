@@ -37,6 +37,7 @@ class Config:
     start: int = 0
     stop: int | None = None
     workers: int = 0  # 0: one per camera, at most one per core
+    overlay: bool = False  # also write review/<camera>.mp4 with the detections drawn
 
 
 def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[str, Path]:
@@ -66,9 +67,13 @@ def check_footage(infos: dict[str, FootageInfo]) -> tuple[int, float]:
     return next(iter(frames.values())), float(ref)
 
 
-def detect_video(camera: str, path: Path, cfg: Config, position: int = 0) -> tuple[str, np.ndarray, dict]:
-    """Run the detector on one video. Returns (camera, (F, P, J, 3), timings)."""
+def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
+                 overlay: Path | None = None) -> tuple[str, np.ndarray, dict]:
+    """Run the detector on one video. Returns (camera, (F, P, J, 3), timings); with ``overlay``, also
+    writes that review video."""
     from mocap.detect import get_detector
+    from mocap.detect.overlay import OverlayWriter, draw_keypoints
+    from mocap.keypoint_sets import get_keypoint_set
 
     info = probe(path)
     stop = info.frames if cfg.stop is None else min(cfg.stop, info.frames)
@@ -94,6 +99,8 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0) -> tup
     thread.start()
     out = None
     infer_s = 0.0
+    review = OverlayWriter(overlay, (info.fps or 30.0) / cfg.stride, info.size) if overlay else None
+    kps = get_keypoint_set(detector.keypoint_set)
     with tqdm(total=len(indices), desc=f"{camera:>10}", position=position, leave=False, unit="frame",
               disable=None) as bar:
         k = 0
@@ -107,10 +114,14 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0) -> tup
             if out is None:
                 out = np.full((len(indices),) + det.shape, np.nan)
             out[k] = det
+            if review is not None:
+                review.write(draw_keypoints(img, det, kps))
             k += 1
             bar.update(1)
     detector.close()
     thread.join()
+    if review is not None:
+        review.close()
     if out is None:
         raise ValueError(f"camera {camera!r}: {path} gave no frames")
     return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s}
@@ -148,7 +159,9 @@ def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool 
     names = list(videos)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(detect_video, c, videos[c], cfg, i) for i, c in enumerate(pending)]
+        futures = [pool.submit(detect_video, c, videos[c], cfg, i,
+                               session.root / "review" / f"{c}_pose2d.mp4" if cfg.overlay else None)
+                   for i, c in enumerate(pending)]
         for fut in as_completed(futures):
             cam, data, stats = fut.result()
             write_camera(out, names.index(cam), data)
