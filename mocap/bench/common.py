@@ -14,9 +14,17 @@ from typing import Any
 import numpy as np
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+def _rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process and all its descendants (worker pools included), MB."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            total = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                total += sum(_rss_mb(child) for child in f.read().split())
+    except OSError:  # a child that just ended
+        return 0.0
+    return total
 
 
 def _child(fn: Callable[[], Any], conn) -> None:

@@ -132,6 +132,29 @@ def cmd_bench_triangulation(args) -> int:
     return 0
 
 
+def cmd_bench_detect(args) -> int:
+    from mocap.bench.common import format_table, write_json
+    from mocap.bench.detect import DetectBenchConfig, default_videos, run
+
+    videos = args.videos or default_videos()
+    if videos is None:
+        print("no videos: pass --videos FOLDER or set MOCAP_SHARED_DATA", file=sys.stderr)
+        return 2
+    cfg = DetectBenchConfig(str(videos), args.variant, args.model or "", args.stop)
+    result = run(cfg, progress=lambda s: print(f"… {s}", file=sys.stderr, flush=True))
+    print(f"detection benchmark: BlazePose {cfg.variant}, {result['cores']} cores, videos {videos}")
+    print(format_table(result["rows"], [("camera", "camera", ""), ("frames", "frames", "d"),
+                                        ("inference_ms", "inference ms/frame", ".1f"),
+                                        ("decode_ms", "decode ms/frame", ".1f"), ("fps", "frames/s", ".1f"),
+                                        ("wall_s", "wall s", ".2f"), ("peak_mb", "peak MB", ".0f")]))
+    p = result["parallel"]
+    print(f"all cameras in parallel: {p['wall_s']:.2f} s ({p['fps']:.1f} frames/s, peak {p['peak_mb']:.0f} MB); "
+          f"ideal (sum of inference ÷ cores) {p['ideal_s']:.2f} s → {p['wall_over_ideal']:.2f}×; "
+          f"one process after the other {p['sequential_wall_s']:.2f} s")
+    write_json(result, args.json)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from mocap.demo import run_demo
 
@@ -190,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="aniposelib rows: fast skips RANSAC (minutes at 2,000 frames)")
     bt.add_argument("--json", type=Path, help="write the results here")
     bt.set_defaults(func=cmd_bench_triangulation)
+
+    bd = bsub.add_parser("detect", help="detector throughput and parallel efficiency")
+    bd.add_argument("--videos", type=Path, help="folder of camera videos (default: the shared Pose2Sim demo)")
+    bd.add_argument("--variant", choices=["lite", "full", "heavy"], default="full")
+    bd.add_argument("--model", help="landmark .tflite for lite/heavy")
+    bd.add_argument("--stop", type=int, help="frames per camera")
+    bd.add_argument("--json", type=Path)
+    bd.set_defaults(func=cmd_bench_detect)
 
     d = sub.add_parser("demo", help="run the pipeline on the sample session")
     d.add_argument("--out", type=Path, default=Path("demo_output"), help="where to write the session")
