@@ -45,7 +45,7 @@ def run(cfg: DetectBenchConfig, progress=None) -> dict:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "videos").mkdir()
-        for cam, path in videos.items():
+        for path in videos.values():
             (Path(tmp) / "videos" / path.name).symlink_to(path.resolve())
         _, parallel_s, parallel_mb = measure(lambda: detect.main(tmp, dcfg))
         shutil.rmtree(Path(tmp) / "videos")

@@ -55,7 +55,8 @@ def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool 
         return out
     init = read_points3d(triangulate.main(session))
     rig = session.rig()
-    points, summaries = run(rig, session.keypoints2d(rig), init, cfg)
+    single = init.info.get("config", {}).get("single_performer", True)  # the same people as the initial points
+    points, summaries = run(rig, triangulate.session_keypoints(session, rig, single), init, cfg)
     for s in summaries:
         if not s.usable:
             log.warning("%s", s)

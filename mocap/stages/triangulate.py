@@ -25,6 +25,7 @@ class Config:
     min_views: int = 2  # fewer views → NaN
     min_score: float = 0.2  # detections below this confidence are ignored
     max_reproj_px: float | None = 15.0  # views beyond this reprojection error are dropped; None: plain DLT
+    single_performer: bool = True  # several people per view: keep the one consistent across views and time
 
     def __post_init__(self) -> None:
         if self.min_views < 2:
@@ -65,6 +66,16 @@ def write_outputs(points: Points3D, path: Path) -> Path:
     return path
 
 
+def session_keypoints(session: Session, rig: Rig, single_performer: bool = True) -> Keypoints2D:
+    """The session's 2D keypoints; with several people per view, only the performer when asked."""
+    kp = session.keypoints2d(rig)
+    if single_performer and kp.shape[2] > 1:
+        from mocap.detect.select import select_performer
+
+        kp = select_performer(rig, kp)
+    return kp
+
+
 def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool = False) -> Path:
     session = session if isinstance(session, Session) else Session(Path(session))
     out = session.points3d(STAGE)
@@ -72,4 +83,4 @@ def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool 
         log.info("%s exists, skipping triangulation", out)
         return out
     rig = session.rig()
-    return write_outputs(run(rig, session.keypoints2d(rig), cfg), out)
+    return write_outputs(run(rig, session_keypoints(session, rig, cfg.single_performer), cfg), out)

@@ -1,0 +1,82 @@
+"""Single-performer selection when a detector reports several people per view.
+
+For every pair of cameras and every pair of candidates, the candidates are triangulated from those
+two views alone; their median reprojection error (px) says whether they are the same person. Each
+frame then keeps, per camera, the candidate that agrees best with the other cameras' picks, seeded by
+the most consistent pair, with a penalty for moving the performer's centre far from the previous
+frame. A camera none of whose candidates agrees with the others gets no detection (NaN). Bystanders
+seen by one camera only can never be consistent, and a bystander seen by several is rejected by the
+temporal term once the performer is locked on.
+"""
+
+from __future__ import annotations
+
+import warnings
+from itertools import combinations
+
+import numpy as np
+
+from mocap.geometry.triangulation import dlt, normalise_observations
+from mocap.types import Keypoints2D, Rig
+
+
+def pair_costs(rig: Rig, kp: Keypoints2D, min_score: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """cost (F, C, P, C, P): median two-view reprojection error of candidate pairs (inf when unknown);
+    centre (F, C, P, C, P, 3): the pair's triangulated body centre."""
+    F, C, P, J = kp.shape
+    xy = np.where((kp.score >= min_score)[..., None], kp.xy, np.nan)
+    xn = normalise_observations(rig, np.moveaxis(xy, 1, -2).reshape(-1, C, 2)).reshape(F, P, J, C, 2)
+    Ps = np.stack([c.cam_from_world for c in rig])
+    cost = np.full((F, C, P, C, P), np.inf)
+    centre = np.full((F, C, P, C, P, 3), np.nan)
+    for a, b in combinations(range(C), 2):
+        for i in range(P):
+            for j in range(P):
+                obs = np.full((F, J, C, 2), np.nan)
+                obs[:, :, a], obs[:, :, b] = xn[:, i, :, a], xn[:, j, :, b]
+                w = np.isfinite(obs[..., 0]).astype(float)
+                X = dlt(Ps, obs.reshape(-1, C, 2), w.reshape(-1, C)).reshape(F, J, 3)
+                err = []
+                for cam, cand in ((a, i), (b, j)):
+                    uv = rig[cam].project(X)
+                    err.append(np.linalg.norm(uv - xy[:, cam, cand], axis=-1))
+                with warnings.catch_warnings():  # frames where a candidate is missing: all-NaN medians
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    e = np.nanmedian(np.maximum(err[0], err[1]), axis=1)
+                    mid = np.nanmedian(X, axis=1)
+                enough = np.sum(np.isfinite(err[0]) & np.isfinite(err[1]), axis=1) >= max(3, J // 4)
+                e = np.where(enough & np.isfinite(e), e, np.inf)
+                cost[:, a, i, b, j] = cost[:, b, j, a, i] = e
+                centre[:, a, i, b, j] = centre[:, b, j, a, i] = mid
+    return cost, centre
+
+
+def select_performer(rig: Rig, kp: Keypoints2D, max_error_px: float = 25.0, max_step_m: float = 0.5,
+                     min_score: float = 0.3) -> Keypoints2D:
+    """Keep one person per camera and frame: the performer. Returns keypoints with one person."""
+    F, C, P, J = kp.shape
+    if P == 1:
+        return kp
+    cost, centre = pair_costs(rig, kp, min_score)
+    out = np.full((F, C, 1, J, 3), np.nan)
+    previous = None
+    for f in range(F):
+        c = cost[f].copy()
+        if previous is not None:  # moving the performer far between frames costs as much as a bad match
+            jump = np.linalg.norm(centre[f] - previous, axis=-1)
+            c = c + np.where(np.isfinite(jump), max_error_px * np.clip(jump / max_step_m, 0, 4), 0)
+        if not np.isfinite(c).any() or c.min() > max_error_px * 2:
+            continue
+        a, i, b, j = np.unravel_index(np.argmin(c), c.shape)
+        picks = {a: i, b: j}
+        for cam in range(C):
+            if cam in picks:
+                continue
+            scores = [np.mean([cost[f, cam, k, o, picks[o]] for o in picks]) for k in range(P)]
+            k = int(np.argmin(scores))
+            if scores[k] <= max_error_px:
+                picks[cam] = k
+        for cam, k in picks.items():
+            out[f, cam, 0] = kp.data[f, cam, k]
+        previous = centre[f, a, i, b, j]
+    return Keypoints2D(out, kp.camera_names, kp.keypoint_set, kp.fps)

@@ -1,0 +1,58 @@
+import numpy as np
+from conftest import toy_motion
+
+from mocap.detect.select import select_performer
+from mocap.synth import RigSpec, ring_rig
+from mocap.types import Keypoints2D
+
+
+def crowded_take():
+    rng = np.random.default_rng(0)
+    F = 60
+    performer = toy_motion(F)
+    bystander = performer[0][None] + np.array([2.5, -1.5, 0.0])  # someone standing still nearby
+    bystander = np.repeat(bystander, F, axis=0)
+    rig = ring_rig(RigSpec(n_cameras=4, radius=6.0), np.concatenate([performer, bystander], axis=1))
+    uv_p = np.moveaxis(rig.project(performer), 0, 1)  # (F, C, J, 2)
+    uv_b = np.moveaxis(rig.project(bystander), 0, 1)
+    noise = lambda a: a + rng.normal(0, 1.5, a.shape)  # noqa: E731
+    data = np.full((F, 4, 3, 17, 3), np.nan)
+    order = np.array([rng.permutation(3) for _ in range(F * 4)]).reshape(F, 4, 3)
+    ghost = rng.uniform(0, 1000, (F, 4, 17, 2))  # a third, inconsistent candidate (a false detection)
+    for f in range(F):
+        for c in range(4):
+            cands = [noise(uv_p[f, c]), noise(uv_b[f, c]), ghost[f, c]]
+            for slot, k in enumerate(order[f, c]):
+                data[f, c, slot, :, :2] = cands[k]
+                data[f, c, slot, :, 2] = 0.9
+    return rig, Keypoints2D(data, rig.names, "coco17", 60.0), performer, uv_p
+
+
+def test_performer_is_kept_and_bystanders_dropped():
+    rig, kp, performer, uv_p = crowded_take()
+    F = kp.shape[0]
+    picked = select_performer(rig, kp)
+    assert picked.shape == (F, 4, 1, 17)
+    err = np.linalg.norm(picked.xy[:, :, 0] - uv_p, axis=-1)
+    assert np.nanmedian(err) < 5 and np.mean(np.isfinite(err)) > 0.95
+    assert np.nanmax(err) < 20  # never the bystander or the ghost
+
+
+def test_single_person_passes_through():
+    kp = Keypoints2D(np.zeros((2, 2, 1, 17, 3)), ("a", "b"), "coco17", 30.0)
+    assert select_performer(None, kp) is kp
+
+
+def test_triangulate_stage_follows_the_performer(tmp_path):
+    from mocap.cli import main
+    from mocap.io.hdf5 import read_points3d, write_keypoints2d
+    from mocap.io.rig_files import write_rig
+
+    rig, kp, performer, _ = crowded_take()
+    write_rig(rig, tmp_path / "calibration" / "rig.toml")
+    write_keypoints2d(kp, tmp_path / "pose2d.h5")
+    assert main(["refine", str(tmp_path)]) == 0
+    for stage in ("triangulated", "refined"):
+        pts = read_points3d(tmp_path / "points3d" / f"{stage}.h5")
+        assert pts.xyz.shape[1] == 1
+        assert np.nanmedian(np.linalg.norm(pts.xyz[:, 0] - performer, axis=-1)) < 0.02
