@@ -69,8 +69,9 @@ def _refine_cfg(args):
 def cmd_detect(args) -> int:
     from mocap.stages import detect
 
-    cfg = detect.Config(variant=args.variant, model_path=args.model or "", num_poses=args.persons, stride=args.stride,
-                        start=args.start, stop=args.stop, workers=args.workers, overlay=args.overlay)
+    cfg = detect.Config(detector=args.detector, variant=args.variant, model_path=args.model or "",
+                        num_poses=args.persons, stride=args.stride, start=args.start, stop=args.stop,
+                        workers=args.workers, overlay=args.overlay)
     out = detect.main(args.session, cfg, overwrite=args.overwrite)
     print(f"2D keypoints: {out}")
     return 0
@@ -173,8 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     dt = sub.add_parser("detect", help="camera videos → 2D keypoints (BlazePose)")
     dt.add_argument("session", type=Path, help="session folder with videos/<camera>.mp4")
     dt.add_argument("--overwrite", action="store_true", help="start again instead of resuming")
-    dt.add_argument("--variant", choices=["lite", "full", "heavy"], default="full")
-    dt.add_argument("--model", help="landmark .tflite for the lite/heavy variants")
+    dt.add_argument("--detector", choices=["blazepose", "onnx"], default="blazepose")
+    dt.add_argument("--variant", choices=["lite", "full", "heavy"], default="full", help="BlazePose model")
+    dt.add_argument("--model", help="BlazePose lite/heavy landmark .tflite, or the RTMPose / RTMO .onnx file")
     dt.add_argument("--persons", type=int, default=1, help="people detected per frame")
     dt.add_argument("--stride", type=int, default=1)
     dt.add_argument("--start", type=int, default=0)

@@ -21,7 +21,7 @@ class Detector(Protocol):
     def close(self) -> None: ...
 
 
-DETECTORS = ("blazepose",)
+DETECTORS = ("blazepose", "onnx")
 
 
 def get_detector(name: str, **options) -> Detector:
@@ -29,4 +29,8 @@ def get_detector(name: str, **options) -> Detector:
         from mocap.detect.blazepose import BlazePose
 
         return BlazePose(**options)
+    if name == "onnx":
+        from mocap.detect.onnx import OnnxPose
+
+        return OnnxPose(**options)
     raise ValueError(f"unknown detector {name!r}: expected one of {list(DETECTORS)}")

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Config:
-    detector: str = "blazepose"
+    detector: str = "blazepose"  # blazepose | onnx (RTMPose / RTMO file in model_path)
     variant: str = "full"  # blazepose: lite | full | heavy
     model_path: str = ""  # landmark model file for variants mediapipe does not ship
     num_poses: int = 1  # persons per frame (the persons axis)
@@ -145,11 +145,13 @@ def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool 
         if started != config:
             raise ValueError(f"{out} was started with another detection config {started}; use --overwrite")
     else:
-        from mocap.detect import get_detector  # noqa: F401  (fail here on a bad detector name, not in a worker)
+        from mocap.detect import get_detector
 
-        if cfg.detector != "blazepose":
-            raise ValueError(f"unknown detector {cfg.detector!r}")
-        create_keypoints2d(out, F, list(videos), cfg.num_poses, "blazepose33", fps / cfg.stride, config)
+        probe_detector = get_detector(cfg.detector, variant=cfg.variant, model_path=cfg.model_path or None,
+                                      num_poses=cfg.num_poses)  # fails here, not in a worker, on a bad model
+        keypoint_set = probe_detector.keypoint_set
+        probe_detector.close()
+        create_keypoints2d(out, F, list(videos), cfg.num_poses, keypoint_set, fps / cfg.stride, config)
         complete = np.zeros(len(videos), bool)
     pending = [c for c, done in zip(videos, complete, strict=True) if not done]
     if not pending:
