@@ -133,3 +133,16 @@ def test_drawing_skips_missing_and_low_score_points():
     people[0, 15] = [50, 10, 0.1]  # left wrist: too unsure
     draw_keypoints(img, people, get_keypoint_set("blazepose33"))
     assert img[50, 50].any() and not img[10, 50].any()
+
+
+def test_rig_camera_without_video_is_named(tmp_path):
+    from mocap.io.rig_files import write_rig
+    from mocap.synth import RigSpec, ring_rig
+
+    rig = ring_rig(RigSpec(n_cameras=3), np.random.default_rng(0).uniform(-1, 1, (50, 3)))
+    write_rig(rig, tmp_path / "calibration" / "rig.toml")
+    (tmp_path / "videos").mkdir()
+    blank_video(tmp_path / "videos" / "cam01.avi")
+    blank_video(tmp_path / "videos" / "cam03.avi")
+    with pytest.raises(ValueError, match=r"no video for cameras \['cam02'\] of the rig"):
+        detect.main(tmp_path)

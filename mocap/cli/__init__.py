@@ -143,7 +143,8 @@ def cmd_bench_detect(args) -> int:
         return 2
     cfg = DetectBenchConfig(str(videos), args.variant, args.model or "", args.stop)
     result = run(cfg, progress=lambda s: print(f"… {s}", file=sys.stderr, flush=True))
-    print(f"detection benchmark: BlazePose {cfg.variant}, {result['cores']} cores, videos {videos}")
+    print(f"detection benchmark: BlazePose {cfg.variant}, {result['cores']} cores, videos {videos}; "
+          "per-camera rows run alone on one core")
     print(format_table(result["rows"], [("camera", "camera", ""), ("frames", "frames", "d"),
                                         ("inference_ms", "inference ms/frame", ".1f"),
                                         ("decode_ms", "decode ms/frame", ".1f"), ("fps", "frames/s", ".1f"),

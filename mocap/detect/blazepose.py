@@ -34,6 +34,13 @@ def landmark_model(variant: str, model_path: str | Path | None = None) -> Path:
             raise FileNotFoundError(f"blazepose: model file {path} does not exist")
         return path
     path = _package_dir() / "modules" / "pose_landmark" / f"pose_landmark_{variant}.tflite"
+    if not path.is_file():  # online, mediapipe fetches its own copy; offline this fails and we say what to do
+        try:
+            from mediapipe.python.solutions import download_utils
+
+            download_utils.download_oss_model(f"mediapipe/modules/pose_landmark/pose_landmark_{variant}.tflite")
+        except (OSError, ValueError, ConnectionError) as e:
+            log.info("could not download the %s model: %s", variant, e)
     if not path.is_file():
         raise FileNotFoundError(
             f"blazepose: the {variant} model is not in the mediapipe package ({path}); mediapipe 0.10.21 ships only "
