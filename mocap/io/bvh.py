@@ -1,4 +1,4 @@
-"""BVH motion files (reader). End sites become joints named ``<parent>_end`` with no channels.
+"""BVH motion files. End sites become joints named ``<parent>_end`` with no channels (and back).
 
 Rotations are read in the order the CHANNELS line lists them (``Zrotation Xrotation Yrotation``
 → ``Rz @ Rx @ Ry``). Positions stay in the file's units and axes; :func:`read_bvh` can scale
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.geometry.rotations import euler_to_matrix, matrix_to_quat, quat_continuous
+from mocap.geometry.rotations import euler_to_matrix, matrix_to_euler, matrix_to_quat, quat_continuous, quat_to_matrix
+from mocap.io.atomic import atomic_write_text
 from mocap.types import Motion, Skeleton
 
 
@@ -111,3 +112,54 @@ def read_bvh(path: str | Path, scale: float = 1.0) -> Motion:
             rot[:, j] = quat_continuous(matrix_to_quat(euler_to_matrix(angles, rot_axes)))
     skeleton = Skeleton(tuple(names), np.array(parents), np.asarray(offsets) * scale)
     return Motion(skeleton, rot, root * scale, fps=1.0 / frame_time)
+
+
+def _num(v: float, decimals: int) -> str:
+    text = f"{v:.{decimals}f}"
+    return "0." + "0" * decimals if text.lstrip("-").strip("0.") == "" else text
+
+
+def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: int = 6) -> Path:
+    """Write ``motion`` as BVH in its own axes and units (see :mod:`mocap.motion` to change them).
+
+    The root has position and rotation channels, every other joint rotations only, in ``order``.
+    Leaf joints named ``*_end`` are written as End Sites; other leaves get a zero End Site."""
+    order = order.upper()
+    if sorted(order) != ["X", "Y", "Z"]:
+        raise ValueError(f"BVH rotation order must be a permutation of XYZ, got {order!r}")
+    sk = motion.skeleton
+    J = len(sk.joint_names)
+    children: list[list[int]] = [[] for _ in range(J)]
+    for j in range(1, J):
+        children[sk.parents[j]].append(j)
+    end_site = [not children[j] and j > 0 and sk.joint_names[j].endswith("_end") for j in range(J)]
+    rot = [f"{a}rotation" for a in order]
+    lines = ["HIERARCHY"]
+    channel_joints: list[int] = []
+
+    def offset(j: int) -> str:
+        return "OFFSET " + " ".join(_num(v, decimals) for v in sk.offsets[j])
+
+    def emit(j: int, depth: int) -> None:
+        pad = "\t" * depth
+        if end_site[j]:
+            lines.extend([f"{pad}End Site", f"{pad}{{", f"{pad}\t{offset(j)}", f"{pad}}}"])
+            return
+        kind = "ROOT" if j == 0 else "JOINT"
+        lines.extend([f"{pad}{kind} {sk.joint_names[j]}", f"{pad}{{", f"{pad}\t{offset(j)}"])
+        chans = (["Xposition", "Yposition", "Zposition"] if j == 0 else []) + rot
+        lines.append(f"{pad}\tCHANNELS {len(chans)} " + " ".join(chans))
+        channel_joints.append(j)
+        for c in children[j]:
+            emit(c, depth + 1)
+        if not children[j]:
+            lines.extend([f"{pad}\tEnd Site", f"{pad}\t{{", f"{pad}\t\tOFFSET " + " ".join([_num(0, decimals)] * 3),
+                          f"{pad}\t}}"])
+        lines.append(f"{pad}}}")
+
+    emit(0, 0)
+    euler = np.degrees(matrix_to_euler(quat_to_matrix(motion.rotations[:, channel_joints]), order))
+    values = np.concatenate([motion.root_positions, euler.reshape(motion.n_frames, -1)], axis=1)
+    lines += ["MOTION", f"Frames: {motion.n_frames}", f"Frame Time: {1.0 / motion.fps:.7f}"]
+    lines += [" ".join(_num(v, decimals) for v in row) for row in values]
+    return atomic_write_text(Path(path), "\n".join(lines) + "\n")
