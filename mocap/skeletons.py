@@ -1,0 +1,101 @@
+"""Skeletons as data (``configs/skeletons/*.toml``): joints, rest offsets, joint types and limits,
+and the weights that place each joint centre from a keypoint set's points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mocap.config_files import check_keys, load_preset
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.types import Skeleton
+
+JOINT_KEYS = {"parent", "offset", "type", "axis", "limits"}
+
+
+@dataclass(frozen=True)
+class JointSpec:
+    type: str = "ball"  # ball | hinge
+    axis: tuple[float, float, float] | None = None  # hinge axis in the joint's rest frame
+    limits_deg: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class SkeletonSpec:
+    name: str
+    skeleton: Skeleton
+    joints: dict[str, JointSpec]
+    mappings: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+    def mapping_matrix(self, keypoint_set: str) -> tuple[np.ndarray, np.ndarray]:
+        """(W (J, K), mapped (J,) bool): joint centres = W @ keypoints for the joints the set places."""
+        if keypoint_set not in self.mappings:
+            raise ValueError(f"skeleton {self.name!r} has no mapping for keypoint set {keypoint_set!r} "
+                             f"(has {sorted(self.mappings)})")
+        kps = get_keypoint_set(keypoint_set)
+        names = self.skeleton.joint_names
+        W = np.zeros((len(names), len(kps.joints)))
+        for joint, weights in self.mappings[keypoint_set].items():
+            for kp, w in weights.items():
+                W[names.index(joint), kps.index(kp)] = w
+        return W, W.sum(axis=1) > 0
+
+
+def load_skeleton(name: str = "body22") -> SkeletonSpec:
+    """Load and check a skeleton preset (or TOML file)."""
+    table, path = load_preset("skeletons", name)
+    check_keys(table, {"name", "joints", "mappings"}, str(path))
+    joints = table.get("joints", {})
+    if not joints:
+        raise ValueError(f"{path}: no [joints]")
+    for j, spec in joints.items():
+        check_keys(spec, JOINT_KEYS, f"{path} [joints.{j}]")
+        parent = spec.get("parent")
+        if parent is not None and parent not in joints:
+            raise ValueError(f"{path}: joint {j!r} has parent {parent!r}, which is not a joint")
+    roots = [j for j, s in joints.items() if s.get("parent") is None]
+    if len(roots) != 1:
+        raise ValueError(f"{path}: exactly one joint must have no parent (the root), found {roots}")
+    order: list[str] = []
+    placed: set[str] = set()
+    pending = dict(joints)
+    while pending:  # parents before children; whatever cannot be placed is part of a cycle
+        ready = [j for j, s in pending.items() if s.get("parent") is None or s.get("parent") in placed]
+        if not ready:
+            raise ValueError(f"{path}: the parents of joints {sorted(pending)} form a cycle")
+        for j in ready:
+            order.append(j)
+            placed.add(j)
+            del pending[j]
+    offsets = np.array([joints[j].get("offset", [0.0, 0.0, 0.0]) for j in order], float)
+    for j, off in zip(order[1:], offsets[1:], strict=True):
+        if np.linalg.norm(off) < 1e-6:
+            raise ValueError(f"{path}: joint {j!r} has a zero-length bone (offset {off.tolist()})")
+    parents = np.array([-1] + [order.index(joints[j]["parent"]) for j in order[1:]])
+    specs = {}
+    for j in order:
+        s = joints[j]
+        kind = s.get("type", "ball")
+        if kind not in ("ball", "hinge"):
+            raise ValueError(f"{path}: joint {j!r}: type must be ball or hinge, got {kind!r}")
+        if kind == "hinge" and "axis" not in s:
+            raise ValueError(f"{path}: hinge joint {j!r} needs an axis")
+        specs[j] = JointSpec(kind, tuple(s["axis"]) if "axis" in s else None,
+                             tuple(s["limits"]) if "limits" in s else None)
+    mappings = table.get("mappings", {})
+    for set_name, mapping in mappings.items():
+        try:
+            kps = get_keypoint_set(set_name)
+        except ValueError as e:
+            raise ValueError(f"{path}: [mappings.{set_name}]: {e}") from None
+        for joint, weights in mapping.items():
+            if joint not in joints:
+                raise ValueError(f"{path}: [mappings.{set_name}] maps unknown joint {joint!r}")
+            for kp in weights:
+                if kp not in kps.joints:
+                    raise ValueError(f"{path}: [mappings.{set_name}.{joint}] keypoint {kp!r} is not in {set_name}")
+            if abs(sum(weights.values()) - 1.0) > 1e-6:
+                raise ValueError(f"{path}: [mappings.{set_name}.{joint}] weights sum to {sum(weights.values())}, not 1")
+    return SkeletonSpec(table.get("name", Path(path).stem), Skeleton(tuple(order), parents, offsets), specs, mappings)
