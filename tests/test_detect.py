@@ -146,3 +146,13 @@ def test_rig_camera_without_video_is_named(tmp_path):
     blank_video(tmp_path / "videos" / "cam03.avi")
     with pytest.raises(ValueError, match=r"no video for cameras \['cam02'\] of the rig"):
         detect.main(tmp_path)
+
+
+def test_truncated_video_stops_detection_with_its_name(tmp_path):
+    (tmp_path / "videos").mkdir()
+    path = blank_video(tmp_path / "videos" / "a.avi", n=40)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"a.avi: .*last good frame \d+"):
+        detect.main(tmp_path, detect.Config(workers=1, overlay=True))
+    assert not list((tmp_path / "review").glob(".*part*"))  # no half-written review video
+    assert not keypoints2d_status(tmp_path / "pose2d.h5")[0].any()  # nothing marked complete

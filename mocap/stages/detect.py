@@ -59,8 +59,11 @@ def check_footage(infos: dict[str, FootageInfo]) -> tuple[int, float]:
     """Common (frame count, fps); a clear error when the cameras disagree."""
     fps = {c: i.fps for c, i in infos.items()}
     frames = {c: i.frames for c, i in infos.items()}
+    unknown = [c for c, f in fps.items() if f is None]
+    if unknown:
+        raise ValueError(f"cameras {unknown}: the video does not report its frame rate")
     ref = next(iter(fps.values()))
-    if any(f is None or abs(f - ref) > 1e-3 * ref for f in fps.values()):
+    if any(abs(f - ref) > 1e-3 * ref for f in fps.values()):
         raise ValueError(f"cameras record at different frame rates {fps}; synchronised videos are expected")
     if len(set(frames.values())) > 1:
         raise ValueError(f"cameras have different frame counts {frames}; trim the videos to the same frames")
@@ -101,27 +104,31 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
     infer_s = 0.0
     review = OverlayWriter(overlay, (info.fps or 30.0) / cfg.stride, info.size) if overlay else None
     kps = get_keypoint_set(detector.keypoint_set)
-    with tqdm(total=len(indices), desc=f"{camera:>10}", position=position, leave=False, unit="frame",
-              disable=None) as bar:
-        k = 0
-        while (item := frames.get()) is not None:
-            if isinstance(item, Exception):
-                raise item
-            i, img = item
-            t = time.perf_counter()
-            det = detector(img, int(round(i * 1000.0 / (info.fps or 30.0))))
-            infer_s += time.perf_counter() - t
-            if out is None:
-                out = np.full((len(indices),) + det.shape, np.nan)
-            out[k] = det
-            if review is not None:
-                review.write(draw_keypoints(img, det, kps))
-            k += 1
-            bar.update(1)
-    detector.close()
+    ok = False
+    try:
+        with tqdm(total=len(indices), desc=f"{camera:>10}", position=position, leave=False, unit="frame",
+                  disable=None) as bar:
+            k = 0
+            while (item := frames.get()) is not None:
+                if isinstance(item, Exception):
+                    raise item
+                i, img = item
+                t = time.perf_counter()
+                det = detector(img, int(round(i * 1000.0 / (info.fps or 30.0))))
+                infer_s += time.perf_counter() - t
+                if out is None:
+                    out = np.full((len(indices),) + det.shape, np.nan)
+                out[k] = det
+                if review is not None:
+                    review.write(draw_keypoints(img, det, kps))
+                k += 1
+                bar.update(1)
+        ok = True
+    finally:
+        detector.close()
+        if review is not None:
+            review.close(ok)
     thread.join()
-    if review is not None:
-        review.close()
     if out is None:
         raise ValueError(f"camera {camera!r}: {path} gave no frames")
     return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s}
