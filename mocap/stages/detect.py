@@ -171,12 +171,15 @@ def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool 
         futures = [pool.submit(detect_video, c, videos[c], cfg, i,
                                session.root / "review" / f"{c}_pose2d.mp4" if cfg.overlay else None)
                    for i, c in enumerate(pending)]
+        overall = tqdm(total=len(pending), desc="   cameras", unit="camera", position=len(pending), disable=None)
         for fut in as_completed(futures):
             cam, data, stats = fut.result()
             write_camera(out, names.index(cam), data)
+            overall.update(1)
             seen = np.mean(np.isfinite(data[:, 0, 0, 0]))
             log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
                      stats["frames"], 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
                      1000 * stats["infer_s"] / stats["frames"])
+        overall.close()
     log.info("detection of %d cameras took %.1fs", len(pending), time.perf_counter() - t0)
     return out
