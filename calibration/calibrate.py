@@ -69,7 +69,7 @@ def calibrate(board: Board, dets: dict[str, Detections], cfg: CalibrateConfig = 
             i = intr[name]
             cams0[name] = Camera(name, i.K, i.dist, np.eye(4), i.size, i.model)
     poses = {n: board_poses(board, dets[n], cams0[n], cfg.min_corners) for n in names}
-    rig0 = initial_rig(poses, cfg.min_shared_views)
+    rig0, root = initial_rig(poses, cfg.min_shared_views)
     boards0 = initial_board_poses(poses, rig0)
     frames = np.array(sorted(boards0))
     frame_index = {f: i for i, f in enumerate(frames)}
@@ -94,7 +94,7 @@ def calibrate(board: Board, dets: dict[str, Detections], cfg: CalibrateConfig = 
             bcfg = replace(bcfg, free_intrinsics=())
         elif fixed:
             log.warning("intrinsics given for %s only; all intrinsics are refined", fixed)
-    reference = names.index(max(names, key=lambda n: np.allclose(rig0[n], np.eye(4))))
+    reference = names.index(root)
     cams, bposes, keep, summary = bundle_adjust(cams, np.stack([boards0[f] for f in frames]),
                                                 board.object_points, obs, reference, bcfg)
     world_from_ref = _world_frame(cfg.world, cams, names, bposes, frames)

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from calibration.boards import Board
-from mocap.io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe, read_frames  # noqa: F401 (re-exported)
+from mocap.io.video import probe, read_frames
 
 log = logging.getLogger(__name__)
 SUBPIX = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4)
@@ -119,15 +119,11 @@ def camera_name(path: Path) -> str:
     return re.sub(r"(_img|_images|_ext|_int)$", "", re.sub(r"^(int|ext)_", "", stem))
 
 
-def frame_count(source: Path) -> int:
-    return probe(source).frames
-
-
 def detect_source(board: Board, source: Path, camera: str, stride: int = 1, min_corners: int = 6,
                   position: int = 0) -> Detections:
     frames, corners, foreign = [], [], set()
     size, searched, foreign_frames = None, 0, 0
-    total = frame_count(source)
+    total = probe(source).frames
     with tqdm(total=(total + stride - 1) // stride or None, desc=f"{camera:>10}", position=position, leave=False,
               unit="frame", disable=None) as bar:
         for i, gray in read_frames(source, stride, grey=True):

@@ -61,8 +61,8 @@ def average_pose(Ts: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def initial_rig(poses: dict[str, dict[int, np.ndarray]], min_shared: int = 3) -> dict[str, np.ndarray]:
-    """cam_from_ref (4, 4) for every camera, the reference being the best-connected camera."""
+def initial_rig(poses: dict[str, dict[int, np.ndarray]], min_shared: int = 3) -> tuple[dict[str, np.ndarray], str]:
+    """(cam_from_ref (4, 4) for every camera, the reference camera: the best-connected one)."""
     names = list(poses)
     shared = {(a, b): sorted(set(poses[a]) & set(poses[b])) for a, b in combinations(names, 2)}
     weight = {k: len(v) for k, v in shared.items() if len(v) >= min_shared}
@@ -84,7 +84,7 @@ def initial_rig(poses: dict[str, dict[int, np.ndarray]], min_shared: int = 3) ->
         new_from_old = average_pose([poses[new][f] @ inverse(poses[old][f]) for f in frames])
         tree[new] = new_from_old @ tree[old]
         log.info("camera %s placed from %s over %d shared views", new, old, len(frames))
-    return {n: tree[n] for n in names}
+    return {n: tree[n] for n in names}, root
 
 
 def initial_board_poses(poses: dict[str, dict[int, np.ndarray]], rig: dict[str, np.ndarray]) -> dict[int, np.ndarray]:

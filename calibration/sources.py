@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from calibration.detect import IMAGE_SUFFIXES, VIDEO_SUFFIXES, camera_name, frame_count
+from calibration.detect import camera_name
+from mocap.io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe
 
 
 def find_sources(folder: Path) -> dict[str, Path]:
@@ -36,7 +37,7 @@ def find_sources(folder: Path) -> dict[str, Path]:
 
 def check_same_length(sources: dict[str, Path]) -> None:
     """A synchronised take has the same number of frames in every camera."""
-    counts = {cam: frame_count(p) for cam, p in sources.items()}
+    counts = {cam: probe(p).frames for cam, p in sources.items()}
     if len(set(counts.values())) > 1:
         raise ValueError(f"calibration videos have different lengths {counts}: the board take must be recorded "
                          "synchronised by every camera (trim them to the same frames)")
