@@ -29,3 +29,42 @@ def scale_motion(motion: Motion, factor: float) -> Motion:
     sk = motion.skeleton
     return Motion(Skeleton(sk.joint_names, sk.parents, sk.offsets * factor), motion.rotations,
                   motion.root_positions * factor, motion.fps)
+
+
+def motion_from_world(skeleton: Skeleton, world_rotations: np.ndarray, root_positions: np.ndarray,
+                      fps: float) -> Motion:
+    """The exact inverse of :meth:`Motion.fk`: local rotations from world rotations (F, J, 3, 3).
+
+    Local rotation of joint j = Rw[parent]ᵀ Rw[j]; quaternions are made sign-continuous in time."""
+    Rw = np.asarray(world_rotations, float)
+    J = len(skeleton.joint_names)
+    if Rw.ndim != 4 or Rw.shape[1:] != (J, 3, 3):
+        raise ValueError(f"motion_from_world: expected world rotations (frames, {J}, 3, 3), got {Rw.shape}")
+    local = Rw.copy()
+    par = skeleton.parents
+    local[:, 1:] = np.swapaxes(Rw[:, par[1:]], -1, -2) @ Rw[:, 1:]
+    q = quat_continuous(matrix_to_quat(local), axis=0)
+    return Motion(skeleton, q, root_positions, fps)
+
+
+def fill_gaps(motion: Motion) -> tuple[Motion, int]:
+    """Frames with NaN (gaps) filled: rotations by slerp and root by linear interpolation between the
+    nearest valid frames, held at the ends. Returns the motion and how many frames were filled."""
+    bad = ~np.isfinite(motion.rotations).all(axis=(1, 2)) | ~np.isfinite(motion.root_positions).all(axis=1)
+    if not bad.any():
+        return motion, 0
+    good = np.flatnonzero(~bad)
+    if good.size == 0:
+        raise ValueError("motion has no valid frame to fill gaps from")
+    q = motion.rotations.copy()
+    root = motion.root_positions.copy()
+    for f in np.flatnonzero(bad):
+        k = np.searchsorted(good, f)
+        a, b = good[max(k - 1, 0)], good[min(k, good.size - 1)]
+        t = 0.0 if a == b else (f - a) / (b - a)
+        qa, qb = q[a], q[b]
+        qb = np.where(np.sum(qa * qb, axis=-1, keepdims=True) < 0, -qb, qb)
+        mix = (1 - t) * qa + t * qb  # nlerp: close to slerp for the short gaps a fit leaves
+        q[f] = mix / np.linalg.norm(mix, axis=-1, keepdims=True)
+        root[f] = (1 - t) * root[a] + t * root[b]
+    return Motion(motion.skeleton, q, root, motion.fps), int(bad.sum())

@@ -28,6 +28,7 @@ class SkeletonSpec:
     skeleton: Skeleton
     joints: dict[str, JointSpec]
     mappings: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    vectors: dict[str, list[dict]] = field(default_factory=dict)
 
     def mapping_matrix(self, keypoint_set: str) -> tuple[np.ndarray, np.ndarray]:
         """(W (J, K), mapped (J,) bool): joint centres = W @ keypoints for the joints the set places."""
@@ -43,37 +44,78 @@ class SkeletonSpec:
         return W, W.sum(axis=1) > 0
 
 
-def load_skeleton(name: str = "body22") -> SkeletonSpec:
-    """Load and check a skeleton preset (or TOML file)."""
-    table, path = load_preset("skeletons", name)
-    check_keys(table, {"name", "joints", "mappings"}, str(path))
-    joints = table.get("joints", {})
+    def vector_matrices(self, keypoint_set: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Orientation vectors of a keypoint set: (joint index (V,), A (V, K), rest unit directions (V, 3));
+        observed vector v = A @ keypoints should equal Rw[joint] @ rest."""
+        kps = get_keypoint_set(keypoint_set)
+        entries = self.vectors.get(keypoint_set, [])
+        idx = np.array([self.skeleton.index(v["joint"]) for v in entries], int)
+        A = np.zeros((len(entries), len(kps.joints)))
+        rest = np.zeros((len(entries), 3))
+        for i, v in enumerate(entries):
+            for kp, w in v["to"].items():
+                A[i, kps.index(kp)] += w
+            for kp, w in v["from"].items():
+                A[i, kps.index(kp)] -= w
+            rest[i] = np.asarray(v["rest"], float) / np.linalg.norm(v["rest"])
+        return idx, A, rest
+
+
+def _check_weights(weights: dict, kps, where: str) -> None:
+    if not isinstance(weights, dict) or not weights:
+        raise ValueError(f"{where}: expected a table of keypoint weights, got {weights!r}")
+    for kp in weights:
+        if kp not in kps.joints:
+            raise ValueError(f"{where}: keypoint {kp!r} is not in {kps.name}")
+    if abs(sum(weights.values()) - 1.0) > 1e-6:
+        raise ValueError(f"{where}: weights sum to {sum(weights.values())}, not 1")
+
+
+def tree_from_table(joints: dict, where: str, allow_zero_bones: bool = False
+                    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Order a ``{name: {parent, offset}}`` table parents-first → (names, parents, offsets); refuses a
+    missing parent, several roots, cycles and (unless allowed) zero-length bones, naming them."""
     if not joints:
-        raise ValueError(f"{path}: no [joints]")
+        raise ValueError(f"{where}: no [joints]")
     for j, spec in joints.items():
-        check_keys(spec, JOINT_KEYS, f"{path} [joints.{j}]")
         parent = spec.get("parent")
         if parent is not None and parent not in joints:
-            raise ValueError(f"{path}: joint {j!r} has parent {parent!r}, which is not a joint")
+            raise ValueError(f"{where}: joint {j!r} has parent {parent!r}, which is not a joint")
     roots = [j for j, s in joints.items() if s.get("parent") is None]
     if len(roots) != 1:
-        raise ValueError(f"{path}: exactly one joint must have no parent (the root), found {roots}")
+        raise ValueError(f"{where}: exactly one joint must have no parent (the root), found {roots}")
     order: list[str] = []
     placed: set[str] = set()
     pending = dict(joints)
     while pending:  # parents before children; whatever cannot be placed is part of a cycle
         ready = [j for j, s in pending.items() if s.get("parent") is None or s.get("parent") in placed]
         if not ready:
-            raise ValueError(f"{path}: the parents of joints {sorted(pending)} form a cycle")
+            raise ValueError(f"{where}: the parents of joints {sorted(pending)} form a cycle")
         for j in ready:
             order.append(j)
             placed.add(j)
             del pending[j]
     offsets = np.array([joints[j].get("offset", [0.0, 0.0, 0.0]) for j in order], float)
-    for j, off in zip(order[1:], offsets[1:], strict=True):
-        if np.linalg.norm(off) < 1e-6:
-            raise ValueError(f"{path}: joint {j!r} has a zero-length bone (offset {off.tolist()})")
+    if offsets.shape != (len(order), 3):
+        raise ValueError(f"{where}: every offset must be [x, y, z]")
+    if not allow_zero_bones:
+        for j, off in zip(order[1:], offsets[1:], strict=True):
+            if np.linalg.norm(off) < 1e-6:
+                raise ValueError(f"{where}: joint {j!r} has a zero-length bone (offset {off.tolist()})")
     parents = np.array([-1] + [order.index(joints[j]["parent"]) for j in order[1:]])
+    return order, parents, offsets
+
+
+def load_skeleton(name: str = "body22") -> SkeletonSpec:
+    """Load and check a skeleton preset (or TOML file)."""
+    table, path = load_preset("skeletons", name)
+    check_keys(table, {"name", "joints", "mappings", "vectors"}, str(path))
+    joints = table.get("joints", {})
+    if not joints:
+        raise ValueError(f"{path}: no [joints]")
+    for j, spec in joints.items():
+        check_keys(spec, JOINT_KEYS, f"{path} [joints.{j}]")
+    order, parents, offsets = tree_from_table(joints, str(path))
     specs = {}
     for j in order:
         s = joints[j]
@@ -93,9 +135,20 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
         for joint, weights in mapping.items():
             if joint not in joints:
                 raise ValueError(f"{path}: [mappings.{set_name}] maps unknown joint {joint!r}")
-            for kp in weights:
-                if kp not in kps.joints:
-                    raise ValueError(f"{path}: [mappings.{set_name}.{joint}] keypoint {kp!r} is not in {set_name}")
-            if abs(sum(weights.values()) - 1.0) > 1e-6:
-                raise ValueError(f"{path}: [mappings.{set_name}.{joint}] weights sum to {sum(weights.values())}, not 1")
-    return SkeletonSpec(table.get("name", Path(path).stem), Skeleton(tuple(order), parents, offsets), specs, mappings)
+            _check_weights(weights, kps, f"{path}: [mappings.{set_name}.{joint}]")
+    vectors = table.get("vectors", {})
+    for set_name, entries in vectors.items():
+        if set_name not in mappings:
+            raise ValueError(f"{path}: [vectors.{set_name}] but no [mappings.{set_name}]")
+        kps = get_keypoint_set(set_name)
+        for i, v in enumerate(entries):
+            where = f"{path}: vectors.{set_name}[{i}]"
+            check_keys(v, {"joint", "from", "to", "rest"}, where)
+            if v.get("joint") not in joints:
+                raise ValueError(f"{where}: unknown joint {v.get('joint')!r}")
+            _check_weights(v.get("from"), kps, where + " from")
+            _check_weights(v.get("to"), kps, where + " to")
+            if np.asarray(v.get("rest", [0, 0, 0]), float).shape != (3,) or np.linalg.norm(v["rest"]) < 1e-9:
+                raise ValueError(f"{where}: rest must be a non-zero 3-vector")
+    return SkeletonSpec(table.get("name", Path(path).stem), Skeleton(tuple(order), parents, offsets), specs,
+                        mappings, vectors)

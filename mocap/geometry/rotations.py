@@ -155,3 +155,52 @@ def matrix_to_euler(R: np.ndarray, order: str) -> np.ndarray:
         first = np.where(gimbal, np.arctan2(sign * R[..., k, j], R[..., j, j]), first)
         last = np.where(gimbal, 0.0, last)
     return np.stack([first, mid, last], axis=-1)
+
+
+def matrix_to_6d(R: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) → (..., 6): the first two columns, stacked (Zhou et al. 2019)."""
+    R = check_trailing("rotation matrix", R, (3, 3))
+    return np.concatenate([R[..., :, 0], R[..., :, 1]], axis=-1)
+
+
+def sixd_to_matrix(d6: np.ndarray) -> np.ndarray:
+    """(..., 6) → (..., 3, 3) by Gram-Schmidt; the inverse of :func:`matrix_to_6d` on rotations."""
+    d6 = check_trailing("6D rotation", d6, (6,))
+    a = d6[..., :3] / np.linalg.norm(d6[..., :3], axis=-1, keepdims=True)
+    b = d6[..., 3:] - np.sum(a * d6[..., 3:], axis=-1, keepdims=True) * a
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    return np.stack([a, b, np.cross(a, b)], axis=-1)
+
+
+def rotation_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(..., 3, 3): the smallest rotation taking direction ``u`` onto direction ``v`` (..., 3)."""
+    u = check_trailing("direction", u, (3,))
+    v = check_trailing("direction", v, (3,))
+    u = u / np.linalg.norm(u, axis=-1, keepdims=True)
+    v = v / np.linalg.norm(v, axis=-1, keepdims=True)
+    axis = np.cross(u, v)
+    s = np.linalg.norm(axis, axis=-1, keepdims=True)
+    c = np.sum(u * v, axis=-1, keepdims=True)
+    # opposite directions: any axis perpendicular to u
+    perp = np.cross(u, np.where(np.abs(u[..., :1]) < 0.9, [1.0, 0, 0], [0, 1.0, 0]))
+    perp = perp / np.linalg.norm(perp, axis=-1, keepdims=True)
+    axis = np.where(s > 1e-9, axis / np.maximum(s, 1e-12), perp)
+    return axis_angle_to_matrix(axis * np.arctan2(s, c))
+
+
+def geodesic_deg(Ra: np.ndarray, Rb: np.ndarray) -> np.ndarray:
+    """Angle (degrees) of the rotation taking ``Rb`` to ``Ra`` (..., 3, 3)."""
+    tr = np.einsum("...ij,...ij->...", Ra, Rb)
+    return np.degrees(np.arccos(np.clip((tr - 1) / 2, -1.0, 1.0)))
+
+
+def so3_log_jacobian_inv(phi: np.ndarray) -> np.ndarray:
+    """(..., 3) → (..., 3, 3): d log(exp(δ) R) / dδ at δ = 0 for R = exp(phi) (left Jacobian inverse)."""
+    theta = np.linalg.norm(phi, axis=-1)[..., None, None]
+    k = np.zeros(phi.shape[:-1] + (3, 3))
+    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -phi[..., 2], phi[..., 1], -phi[..., 0]
+    k = k - np.swapaxes(k, -1, -2)
+    small = theta < 1e-6
+    th = np.where(small, 1.0, theta)
+    c = np.where(small, 1.0 / 12, (1.0 / th**2) - (1 + np.cos(th)) / (2 * th * np.sin(np.minimum(th, np.pi - 1e-6))))
+    return np.eye(3) - 0.5 * k + c * (k @ k)
