@@ -1,0 +1,117 @@
+"""Subject bone lengths, estimated once per take from joint-centre trajectories.
+
+Every pair of mapped joints joined by a path of unmapped joints (hip → knee, neck → shoulder,
+hips → neck through the spine) gives a robust distance: the median over frames. The bone lengths are
+the rest skeleton's scaled per bone, so that each pair's rest distance matches; a weak prior keeps
+bones that no pair measures (and the split between spine bones) at the skeleton's proportions, scaled
+to the subject. With ``symmetric`` a left bone and its right twin share one length.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from mocap.types import Skeleton
+
+log = logging.getLogger(__name__)
+
+
+def rest_positions(sk: Skeleton) -> np.ndarray:
+    """(J, 3) world positions at rest (every rotation identity, root at the origin)."""
+    p = np.zeros((len(sk.joint_names), 3))
+    for j in range(1, len(p)):
+        p[j] = p[sk.parents[j]] + sk.offsets[j]
+    return p
+
+
+def _path(sk: Skeleton, a: int, b: int) -> tuple[list[int], list[int]]:
+    """Bones (child joint indices) going up from a and from b to their common ancestor."""
+    def chain(j: int) -> list[int]:
+        out = [j]
+        while sk.parents[out[-1]] >= 0:
+            out.append(int(sk.parents[out[-1]]))
+        return out
+    ca, cb = chain(a), chain(b)
+    common = next(j for j in ca if j in cb)
+    return ca[:ca.index(common)], cb[:cb.index(common)]
+
+
+def measured_pairs(sk: Skeleton, mapped: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs of mapped joints whose tree path has only unmapped joints inside."""
+    J = len(sk.joint_names)
+    pairs = []
+    for a in range(J):
+        for b in range(a + 1, J):
+            if not (mapped[a] and mapped[b]):
+                continue
+            up_a, up_b = _path(sk, a, b)
+            common = int(sk.parents[up_a[-1]]) if up_a else a
+            inner = (set(up_a[1:]) | set(up_b[1:]) | {common}) - {a, b}
+            if not any(mapped[i] for i in inner):
+                pairs.append((a, b))
+    return pairs
+
+
+def twin(name: str) -> str | None:
+    for a, b in (("Left", "Right"), ("Right", "Left"), ("left", "right"), ("right", "left"),
+                 ("_l", "_r"), ("_r", "_l")):
+        if a in name:
+            return name.replace(a, b, 1)
+    return None
+
+
+def estimate_bone_lengths(sk: Skeleton, centres: np.ndarray, mapped: np.ndarray,
+                          symmetric: bool = True) -> tuple[Skeleton, list[str]]:
+    """Scale the bones of ``sk`` to the subject. centres: (F, J, 3) joint centres (NaN where unknown).
+    Returns the subject skeleton and the mapped joints never seen in the take."""
+    J = len(sk.joint_names)
+    seen = np.isfinite(centres).all(axis=2).any(axis=0)
+    unseen = [sk.joint_names[j] for j in range(J) if mapped[j] and not seen[j]]
+    pairs, dists = [], []
+    for a, b in measured_pairs(sk, mapped):
+        d = np.linalg.norm(centres[:, a] - centres[:, b], axis=1)
+        d = d[np.isfinite(d)]
+        if d.size:
+            pairs.append((a, b))
+            dists.append(float(np.median(d)))
+    # one variable per bone (child joint 1..J-1), shared between left/right twins
+    var = np.arange(J)
+    if symmetric:
+        for j in range(1, J):
+            t = twin(sk.joint_names[j])
+            if t in sk.joint_names and sk.index(t) < j:
+                var[j] = var[sk.index(t)]
+    rest_len = np.linalg.norm(sk.offsets, axis=1)
+    rest = rest_positions(sk)
+    if not pairs:
+        raise ValueError("cannot estimate bone lengths: no two connected joints are ever seen together")
+    ratios = [d / max(np.linalg.norm(rest[a] - rest[b]), 1e-6) for (a, b), d in zip(pairs, dists, strict=True)]
+    s0 = float(np.log(np.median(ratios)))
+    paths = [_path(sk, a, b) for a, b in pairs]
+    uniq = np.unique(var[1:])
+
+    def lengths(x: np.ndarray) -> np.ndarray:
+        full = np.zeros(J)
+        full[uniq] = x
+        return np.exp(full[var])
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        scale = lengths(x)
+        r = []
+        for (up_a, up_b), d in zip(paths, dists, strict=True):
+            v = sum((scale[j] * sk.offsets[j] for j in up_a), np.zeros(3))
+            v = v - sum((scale[j] * sk.offsets[j] for j in up_b), np.zeros(3))
+            r.append((np.linalg.norm(v) - d) / 0.005)
+        return np.concatenate([r, (x - s0) / 0.3])
+
+    sol = least_squares(residuals, np.full(uniq.size, s0), method="lm")
+    scale = lengths(sol.x)
+    scale[0] = 1.0
+    subject = Skeleton(sk.joint_names, sk.parents, sk.offsets * scale[:, None])
+    log.info("bone lengths from %d joint pairs; overall scale %.3f of the preset; bones (m): %s", len(pairs),
+             np.exp(s0), ", ".join(f"{n} {v:.3f}" for n, v in zip(sk.joint_names[1:], rest_len[1:] * scale[1:],
+                                                                    strict=True)))
+    return subject, unseen

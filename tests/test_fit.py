@@ -1,0 +1,124 @@
+import logging
+
+import numpy as np
+import pytest
+from body_synth import blazepose_keypoints, body_motion
+
+from mocap.fit import FitConfig, _combine, fit_motion
+from mocap.fit.smooth import estimate_noise, smooth_trajectories
+from mocap.geometry.rotations import geodesic_deg
+from mocap.motion import motion_from_world
+from mocap.skeletons import load_skeleton
+
+LIMBS = ["LeftUpLeg", "LeftLeg", "RightUpLeg", "RightLeg", "LeftArm", "LeftForeArm", "RightArm", "RightForeArm",
+         "LeftHand", "RightHand", "Head", "LeftFoot", "RightFoot"]
+
+
+def _centres(kp):
+    W, mapped = load_skeleton().mapping_matrix("blazepose33")
+    return _combine(W, kp)[:, mapped], mapped
+
+
+def test_fk_inverse_is_exact():
+    m = body_motion(50)
+    Rw, p = m.fk()
+    back = motion_from_world(m.skeleton, Rw, m.root_positions, m.fps)
+    Rw2, p2 = back.fk()
+    assert np.abs(p2 - p).max() < 1e-12 and np.abs(Rw2 - Rw).max() < 1e-12
+
+
+def test_noiseless_fit_recovers_positions_bones_and_limb_orientations():
+    truth = body_motion(200)
+    kp = blazepose_keypoints(truth)
+    motion, summary = fit_motion(kp, "blazepose33", truth.fps, FitConfig(smooth=False))
+    centres, mapped = _centres(kp)
+    Rw, p = motion.fk()
+    assert np.abs(p[:, mapped] - centres).max() < 3e-3, summary
+    bone_fit = np.linalg.norm(motion.skeleton.offsets, axis=1)
+    bone_true = np.linalg.norm(truth.skeleton.offsets, axis=1)
+    names = motion.skeleton.joint_names
+    for n in ["LeftLeg", "LeftFoot", "RightForeArm", "RightHand", "LeftUpLeg"]:
+        assert abs(bone_fit[names.index(n)] - bone_true[names.index(n)]) < 2e-3, n
+    Rt, _ = truth.fk()
+    idx = [names.index(n) for n in LIMBS]
+    assert np.median(geodesic_deg(Rw[:, idx], Rt[:, idx])) < 1.0
+    assert np.percentile(geodesic_deg(Rw[:, idx], Rt[:, idx]), 95) < 3.0
+    # quaternions are sign-continuous
+    q = motion.rotations
+    assert np.all(np.sum(q[1:] * q[:-1], axis=-1) > 0)
+
+
+def test_noisy_fit_is_well_below_the_input_error():
+    truth = body_motion(480, fps=100.0)
+    kp = blazepose_keypoints(truth)
+    rng = np.random.default_rng(1)
+    noisy = kp + rng.normal(scale=0.01, size=kp.shape)
+    motion, _ = fit_motion(noisy, "blazepose33", truth.fps)
+    centres, mapped = _centres(kp)
+    noisy_c, _ = _centres(noisy)
+    _, p = motion.fk()
+    err = np.linalg.norm(p[:, mapped] - centres, axis=2).mean()
+    err_in = np.linalg.norm(noisy_c - centres, axis=2).mean()
+    assert err < 0.6 * err_in, (err, err_in)
+
+
+def test_limb_never_seen_is_named_and_the_rest_is_fitted(caplog):
+    truth = body_motion(120)
+    kp = blazepose_keypoints(truth)
+    from mocap.keypoint_sets import get_keypoint_set
+
+    kps = get_keypoint_set("blazepose33")
+    for name in ["left_elbow", "left_wrist", "left_index", "left_pinky", "left_thumb"]:
+        kp[:, kps.index(name)] = np.nan
+    with caplog.at_level(logging.WARNING):
+        motion, summary = fit_motion(kp, "blazepose33", truth.fps, FitConfig(smooth=False))
+    assert summary.unseen_joints == ["LeftForeArm", "LeftHand"]
+    assert "LeftForeArm" in caplog.text and "LeftHand" in caplog.text
+    _, p = motion.fk()
+    names = motion.skeleton.joint_names
+    _, pt = truth.fk()
+    for n in ["RightHand", "LeftFoot", "LeftArm"]:
+        assert np.abs(p[:, names.index(n)] - pt[:, names.index(n)]).max() < 3e-3, n
+    assert np.isfinite(motion.rotations).all()
+
+
+def test_all_nan_frames_stay_gaps():
+    truth = body_motion(120)
+    kp = blazepose_keypoints(truth)
+    kp[40:45] = np.nan
+    motion, summary = fit_motion(kp, "blazepose33", truth.fps, FitConfig(smooth=False))
+    assert np.isnan(motion.rotations[40:45]).all() and np.isnan(motion.root_positions[40:45]).all()
+    assert np.isfinite(motion.rotations[:40]).all() and np.isfinite(motion.rotations[45:]).all()
+    assert summary.gap_frames == 5 and summary.fitted_frames == 115
+
+
+def test_bad_input_shapes_are_named():
+    with pytest.raises(ValueError, match=r"expected keypoints \(frames, 33, 3\) for blazepose33, got \(10, 17, 3\)"):
+        fit_motion(np.zeros((10, 17, 3)), "blazepose33", 30.0)
+    with pytest.raises(ValueError, match="no mapping for keypoint set 'nope'"):
+        fit_motion(np.zeros((10, 17, 3)), "nope", 30.0)
+
+
+def test_smoother_removes_noise_and_bridges_short_gaps_only():
+    t = np.arange(600) / 120.0
+    x = np.stack([np.sin(2 * np.pi * 0.7 * t), np.cos(2 * np.pi * 0.4 * t), 0.2 * t], axis=1)[:, None]
+    rng = np.random.default_rng(0)
+    y = x + rng.normal(scale=0.01, size=x.shape)
+    assert abs(estimate_noise(y) - 0.01) < 0.0015
+    y[100:130] = np.nan  # 0.25 s: bridged
+    y[300:420] = np.nan  # 1 s: stays missing
+    s = smooth_trajectories(y, 120.0, 0.01, 15.0, max_gap_s=0.5)
+    assert np.isfinite(s[100:130]).all() and np.isnan(s[300:420]).all()
+    ok = np.isfinite(s[:, 0, 0])
+    assert np.abs(s[ok] - x[ok]).mean() < 0.4 * np.abs(y[np.isfinite(y)] - x[np.isfinite(y)]).mean()
+
+
+@pytest.mark.shared_data
+def test_fit_bench_on_a_cmu_clip(shared_data):
+    from mocap.bench.fit import FitBenchConfig, run
+
+    r = run(FitBenchConfig(bvh=str(shared_data / "bvh" / "cmu_01_03.bvh"), frames=900))
+    assert r["ratio_to_input_mpjpe"] < 0.6, r["mpjpe_mm"]
+    assert r["per_joint_angle"]["LeftLeg"]["local_deg_median"] < 3.0  # knees: a hinge in both skeletons
+    assert r["per_joint_angle"]["LeftUpLeg"]["world_deg_median"] < 3.0
+    assert r["world_angle_deg_median"] < 8.0
