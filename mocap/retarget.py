@@ -1,0 +1,246 @@
+"""Retargeting a motion onto another skeleton (game rigs given as data in ``configs/rigs``), and
+foot locking.
+
+Both skeletons have a T-pose rest in the project's world frame (metres, Z up, facing −Y) with every
+rest rotation the identity. Each mapped target joint t follows a source joint s: its world rotation is
+G_t = G_s · A_t, where A_t turns the target's rest bone directions onto the source's (Kabsch over the
+directions to mapped children; the identity when both rests agree), so bones point the same way.
+Unmapped target joints keep their parent's orientation. The root moves by the source root's path,
+scaled by the ratio of hip heights (leg length).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from mocap.config_files import check_keys, load_preset
+from mocap.fit.bones import rest_positions
+from mocap.fit.ik import _kabsch
+from mocap.geometry.rotations import rotation_between
+from mocap.motion import motion_from_world
+from mocap.skeletons import tree_from_table
+from mocap.types import Motion, Skeleton
+
+log = logging.getLogger(__name__)
+UNITS = {"m": 1.0, "cm": 100.0, "cmu": 1 / 0.056444}
+
+
+@dataclass(frozen=True)
+class TargetRig:
+    name: str
+    skeleton: Skeleton
+    source: dict[str, str]  # target joint → source joint
+    units: str = "m"  # preferred export unit: m | cm | cmu
+    up: str = "z"  # preferred export up axis: z | y
+
+    @property
+    def unit_scale(self) -> float:
+        return UNITS[self.units]
+
+
+def load_target_rig(name: str) -> TargetRig:
+    """A target rig preset (``mixamo``, ``ue5``, ``unity``, ``cmu``) or a TOML file."""
+    table, path = load_preset("rigs", name)
+    check_keys(table, {"name", "units", "up", "joints"}, str(path))
+    joints = table.get("joints", {})
+    for j, spec in joints.items():
+        check_keys(spec, {"parent", "offset", "source"}, f"{path} [joints.{j}]")
+    order, parents, offsets = tree_from_table(joints, str(path), allow_zero_bones=True)
+    units, up = table.get("units", "m"), table.get("up", "z")
+    if units not in UNITS or up not in ("y", "z"):
+        raise ValueError(f"{path}: units must be one of {sorted(UNITS)} and up 'y' or 'z', got {units!r}, {up!r}")
+    source = {j: joints[j]["source"] for j in order if "source" in joints[j]}
+    return TargetRig(table.get("name", path.stem), Skeleton(tuple(order), parents, offsets), source, units, up)
+
+
+def _aim_vectors(sk: Skeleton, j: int, mapped: set[int]) -> list[int]:
+    """The first mapped joint down each branch below j."""
+    out = []
+    for c in np.flatnonzero(sk.parents == j):
+        out += [int(c)] if int(c) in mapped else _aim_vectors(sk, int(c), mapped)
+    return out
+
+
+def rest_alignment(source: Skeleton, target: Skeleton, source_of: dict[str, str]) -> dict[int, np.ndarray]:
+    """A_t (3×3) for every mapped target joint: turns its rest bone directions onto the source's.
+    The directions go to the first mapped joint down each branch (past joints that sit at the same
+    place in either rest pose)."""
+    tmap = {target.index(t): source.index(s) for t, s in source_of.items()}
+    rt, rs = rest_positions(target), rest_positions(source)
+    out = {}
+    for t, s in tmap.items():
+        pairs = []
+        todo = _aim_vectors(target, t, set(tmap))
+        while todo:
+            a = todo.pop(0)
+            u, v = rt[a] - rt[t], rs[tmap[a]] - rs[s]
+            if min(np.linalg.norm(u), np.linalg.norm(v)) < 1e-6:
+                todo += _aim_vectors(target, a, set(tmap))
+                continue
+            pairs.append((u / np.linalg.norm(u), v / np.linalg.norm(v)))
+        if not pairs:
+            out[t] = np.eye(3)
+        elif len(pairs) == 1:
+            out[t] = rotation_between(pairs[0][0], pairs[0][1])
+        else:
+            q, o = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+            out[t] = _kabsch(q, o[None], np.ones((1, len(pairs))))[0]
+    return out
+
+
+def hip_height(sk: Skeleton) -> float:
+    """Height of the root above the lowest joint at rest (a leg length)."""
+    p = rest_positions(sk)
+    return float(p[0, 2] - p[:, 2].min())
+
+
+def retarget(motion: Motion, target: Skeleton, source_of: dict[str, str], scale_root: bool = True) -> Motion:
+    """``motion`` played by ``target``; ``source_of`` maps target joint names to source joint names."""
+    src = motion.skeleton
+    missing = [s for s in source_of.values() if s not in src.joint_names]
+    if missing:
+        raise ValueError(f"retarget: the source skeleton has no joints {missing}")
+    unknown = [t for t in source_of if t not in target.joint_names]
+    if unknown:
+        raise ValueError(f"retarget: the target skeleton has no joints {unknown}")
+    root_name = target.joint_names[0]
+    if root_name not in source_of:
+        raise ValueError(f"retarget: the target's root {root_name!r} must follow a source joint")
+    A = rest_alignment(src, target, source_of)
+    Gs, ps = motion.fk()
+    F, J = motion.n_frames, len(target.joint_names)
+    G = np.empty((F, J, 3, 3))
+    for t in range(J):
+        name = target.joint_names[t]
+        if name in source_of:
+            G[:, t] = Gs[:, src.index(source_of[name])] @ A[t]
+        else:
+            G[:, t] = G[:, target.parents[t]]
+    scale = hip_height(target) / hip_height(src) if scale_root else 1.0
+    root = ps[:, src.index(source_of[root_name])] * scale
+    return motion_from_world(target, G, root, motion.fps)
+
+
+def retarget_to_rig(motion: Motion, rig: TargetRig, foot_lock_cfg: FootLock | None = None) -> Motion:
+    """Retarget a body22 motion onto a preset rig, then lock planted feet (unless ``foot_lock_cfg`` is None)."""
+    out = retarget(motion, rig.skeleton, rig.source)
+    if foot_lock_cfg is not None:
+        by_source = {s: t for t, s in rig.source.items()}
+        legs = []
+        for side in ("Left", "Right"):
+            chain = [by_source.get(f"{side}{n}") for n in ("UpLeg", "Leg", "Foot", "ToeBase")]
+            if None in chain[:3]:
+                log.warning("rig %s: no %s leg mapped, its foot is not locked", rig.name, side.lower())
+                continue
+            legs.append(tuple(rig.skeleton.index(c) if c else -1 for c in chain))
+        out, _ = foot_lock(out, legs, foot_lock_cfg)
+    return out
+
+
+@dataclass(frozen=True)
+class FootLock:
+    height_m: float = 0.04  # a foot within this of its lowest height (robust) may be planted
+    speed_m_s: float = 0.3  # ... and moving slower than this
+    min_duration_s: float = 0.08
+    blend_s: float = 0.1  # ease in and out of a lock
+
+
+def foot_contacts(pos: np.ndarray, fps: float, cfg: FootLock = FootLock()) -> np.ndarray:
+    """(F,) bool: a foot point (F, 3) is planted (near its floor height and slow)."""
+    floor = np.nanpercentile(pos[:, 2], 2)
+    speed = np.zeros(len(pos))
+    speed[1:] = np.linalg.norm(np.diff(pos[:, :2], axis=0), axis=1) * fps
+    c = (pos[:, 2] < floor + cfg.height_m) & (speed < cfg.speed_m_s)
+    # drop contacts shorter than min_duration
+    n = max(int(round(cfg.min_duration_s * fps)), 1)
+    out = np.zeros_like(c)
+    f = 0
+    while f < len(c):
+        if c[f]:
+            e = f
+            while e < len(c) and c[e]:
+                e += 1
+            if e - f >= n:
+                out[f:e] = True
+            f = e
+        else:
+            f += 1
+    return out
+
+
+def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
+    edges = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+
+
+def foot_lock(motion: Motion, legs: list[tuple[int, int, int, int]], cfg: FootLock = FootLock()
+              ) -> tuple[Motion, dict[str, float]]:
+    """Hold each planted foot still. The ankle of every contact is pinned where it landed (easing back
+    onto its own path over ``blend_s`` after lift-off); the hip–knee–ankle chain is solved analytically
+    (the knee stays in its bend plane, the foot keeps its world orientation). legs: (hip, knee, ankle,
+    toe or -1) joint indices. Returns the motion and, per ankle, the mean horizontal slide during
+    contacts after (``name``) and before (``name before``), in mm per frame."""
+    sk = motion.skeleton
+    G, p = motion.fk()
+    G = G.copy()
+    stats = {}
+    nb = max(int(round(cfg.blend_s * motion.fps)), 1)
+    for hip, knee, ankle, toe in legs:
+        point = p[:, toe] if toe >= 0 else p[:, ankle]
+        contact = foot_contacts(point, motion.fps, cfg)
+        target = p[:, ankle].copy()
+        weight = np.zeros(motion.n_frames)
+        for a, b in _segments(contact):
+            # pinned where it landed; after lift-off the foot eases back onto its own path
+            end = min(b + nb, motion.n_frames)
+            target[a:end] = p[a, ankle]
+            weight[a:b] = 1.0
+            weight[b:end] = np.maximum(weight[b:end], 1.0 - np.arange(1, end - b + 1) / (nb + 1))
+        goal = p[:, ankle] + weight[:, None] * (target - p[:, ankle])
+        before = _slide(p[:, ankle], contact)
+        l1 = np.linalg.norm(sk.offsets[knee])
+        l2 = np.linalg.norm(sk.offsets[ankle])
+        h, k, an = p[:, hip], p[:, knee], p[:, ankle]
+        d_vec = goal - h
+        d = np.clip(np.linalg.norm(d_vec, axis=1), abs(l1 - l2) + 1e-4, l1 + l2 - 1e-4)
+        e = d_vec / np.maximum(np.linalg.norm(d_vec, axis=1, keepdims=True), 1e-9)
+        pole = (k - h) - np.sum((k - h) * e, axis=1, keepdims=True) * e
+        pole = pole / np.maximum(np.linalg.norm(pole, axis=1, keepdims=True), 1e-9)
+        cos_a = np.clip((l1**2 + d**2 - l2**2) / (2 * l1 * d), -1, 1)
+        k_new = h + l1 * (cos_a[:, None] * e + np.sqrt(1 - cos_a**2)[:, None] * pole)
+        R1 = rotation_between(k - h, k_new - h)
+        R2 = rotation_between(np.einsum("fij,fj->fi", R1, an - k), h + e * d[:, None] - k_new)
+        foot_world = G[:, ankle].copy()
+        sub = [j for j in range(len(sk.joint_names)) if _is_below(sk, j, hip)]
+        G[:, hip] = R1 @ G[:, hip]
+        for j in sub:
+            if j == ankle or _is_below(sk, j, ankle):
+                continue
+            G[:, j] = (R2 @ R1 @ G[:, j]) if _is_below(sk, j, knee) or j == knee else R1 @ G[:, j]
+        G[:, ankle] = foot_world
+        locked = motion_from_world(sk, G, motion.root_positions, motion.fps)
+        _, p = locked.fk()
+        stats[sk.joint_names[ankle]] = (before, _slide(p[:, ankle], contact))
+    out = motion_from_world(sk, G, motion.root_positions, motion.fps)
+    for name, (b, a) in stats.items():
+        log.info("foot lock %s: slide during contact %.2f → %.2f mm/frame", name, b, a)
+    return out, {k: v[1] for k, v in stats.items()} | {k + " before": v[0] for k, v in stats.items()}
+
+
+def _is_below(sk: Skeleton, j: int, ancestor: int) -> bool:
+    k = sk.parents[j]
+    while k >= 0:
+        if k == ancestor:
+            return True
+        k = sk.parents[k]
+    return False
+
+
+def _slide(pos: np.ndarray, contact: np.ndarray) -> float:
+    both = contact[1:] & contact[:-1]
+    if not both.any():
+        return 0.0
+    return float(np.linalg.norm(np.diff(pos[:, :2], axis=0), axis=1)[both].mean() * 1000)

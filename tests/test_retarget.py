@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+from body_synth import body_motion
+
+from mocap.fit.bones import rest_positions
+from mocap.geometry.rotations import axis_angle_to_matrix
+from mocap.motion import motion_from_world
+from mocap.retarget import FootLock, foot_contacts, foot_lock, hip_height, load_target_rig, retarget_to_rig
+
+
+def _aim(sk, j):
+    kids = [c for c in range(len(sk.joint_names)) if sk.parents[c] == j and np.linalg.norm(sk.offsets[c]) > 1e-6]
+    return kids[0] if len(kids) == 1 else None
+
+
+@pytest.mark.parametrize("rig_name", ["mixamo", "ue5", "unity", "cmu"])
+def test_retargeted_bones_point_where_the_source_bones_point(rig_name):
+    src = body_motion(60)
+    rig = load_target_rig(rig_name)
+    out = retarget_to_rig(src, rig, None)
+    assert out.skeleton.joint_names == rig.skeleton.joint_names and out.n_frames == src.n_frames
+    _, ps = src.fk()
+    _, pt = out.fk()
+    checked = 0
+    for t, s in rig.source.items():
+        ti, si = rig.skeleton.index(t), src.skeleton.index(s)
+        a = _aim(rig.skeleton, ti)
+        if a is None or rig.skeleton.joint_names[a] not in rig.source:
+            continue
+        sa = src.skeleton.index(rig.source[rig.skeleton.joint_names[a]])
+        if sa in (si,) or src.skeleton.parents[sa] != si:
+            continue  # only bones that are bones in both skeletons
+        u = pt[:, a] - pt[:, ti]
+        v = ps[:, sa] - ps[:, si]
+        cos = np.sum(u * v, axis=1) / np.linalg.norm(u, axis=1) / np.linalg.norm(v, axis=1)
+        assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 0.5, (t, s)
+        checked += 1
+    assert checked >= 10
+    # root motion scaled by leg length
+    ratio = hip_height(rig.skeleton) / hip_height(src.skeleton)
+    assert np.allclose(out.root_positions, src.root_positions * ratio)
+
+
+def test_rig_files_are_checked(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[joints]\nroot = { offset = [0, 0, 0], source = "Hips", colour = 1 }\n')
+    with pytest.raises(ValueError, match="unknown key 'colour'"):
+        load_target_rig(str(bad))
+    bad.write_text('name = "x"\n[joints]\nroot = { offset = [0, 0, 0], source = "Hips" }\n'
+                   'arm = { parent = "root", offset = [0.1, 0, 0], source = "NoSuchJoint" }\n')
+    with pytest.raises(ValueError, match=r"source skeleton has no joints \['NoSuchJoint'\]"):
+        retarget_to_rig(body_motion(5), load_target_rig(str(bad)), None)
+
+
+def _stepping_motion(fps=60.0, frames=240):
+    """body22 stepping in place while the whole body drifts 6 cm per second: planted feet slide."""
+    m = body_motion(frames, fps)
+    sk = m.skeleton
+    t = np.arange(frames) / fps
+    J = len(sk.joint_names)
+    rv = np.zeros((frames, J, 3))
+    # alternate the legs: a lift (hip flexion + knee bend) half of each 1 s cycle
+    for side, phase in (("Left", 0.0), ("Right", 0.5)):
+        lift = np.clip(np.sin(2 * np.pi * (t + phase)), 0, None)
+        rv[:, sk.index(f"{side}UpLeg"), 0] = -0.6 * lift
+        rv[:, sk.index(f"{side}Leg"), 0] = 1.2 * lift
+    G = axis_angle_to_matrix(rv)
+    Gw = np.empty_like(G)
+    for j in range(J):
+        Gw[:, j] = G[:, j] if sk.parents[j] < 0 else Gw[:, sk.parents[j]] @ G[:, j]
+    hip = -rest_positions(sk)[:, 2].min()
+    root = np.stack([0.06 * t, np.zeros_like(t), np.full_like(t, hip)], axis=1)
+    return motion_from_world(sk, Gw, root, fps)
+
+
+def test_foot_lock_stops_planted_feet_sliding():
+    m = _stepping_motion()
+    sk = m.skeleton
+    legs = [tuple(sk.index(f"{s}{n}") for n in ("UpLeg", "Leg", "Foot", "ToeBase")) for s in ("Left", "Right")]
+    _, p = m.fk()
+    contact = foot_contacts(p[:, sk.index("LeftToeBase")], m.fps, FootLock())
+    assert 0.3 < contact.mean() < 0.7
+    locked, stats = foot_lock(m, legs, FootLock())
+    assert stats["LeftFoot before"] > 0.8  # 1 mm per frame of slide
+    assert stats["LeftFoot"] < 0.25 * stats["LeftFoot before"]
+    assert stats["RightFoot"] < 0.25 * stats["RightFoot before"]
+    # bones keep their lengths, the root and the upper body are untouched
+    _, pl = locked.fk()
+    assert np.allclose(locked.skeleton.offsets, sk.offsets)
+    assert np.abs(pl[:, sk.index("Head")] - p[:, sk.index("Head")]).max() < 1e-9
