@@ -7,6 +7,9 @@
       pose2d.h5                 2D keypoints (project HDF5), or
       pose2d/<camera>/*.json    2D keypoints as OpenPose JSON, one folder per camera
       points3d/<stage>.h5       3D points (triangulated, refined) and a .trc per person
+      motion/body22.npz         fitted skeleton motion (capture file: see mocap.io.capture)
+      motion/<rig>.npz          the motion retargeted onto a game rig (mixamo, ue5, unity, cmu)
+      export/<session>_<rig>.bvh|fbx|glb|trc   animation files
       groundtruth/points3d.h5   synthetic sessions only
 """
 
@@ -54,6 +57,17 @@ class Session:
     @property
     def groundtruth_dir(self) -> Path:
         return self.root / "groundtruth"
+
+    @property
+    def motion_dir(self) -> Path:
+        return self.root / "motion"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.root / "export"
+
+    def motion(self, name: str) -> Path:
+        return self.motion_dir / f"{name}.npz"
 
     def points3d(self, stage: str) -> Path:
         return self.points3d_dir / f"{stage}.h5"

@@ -17,12 +17,15 @@ STAGES_HELP = """pipeline stages (in order):
   detect        camera videos → 2D keypoints (BlazePose, resumable)
   triangulate   2D keypoints + rig → 3D points (robust DLT)
   refine        bundle-adjusted smoothing of the 3D points against all 2D evidence
+  fit           3D points → subject skeleton + joint rotations (motion/body22.npz)
+  retarget      fitted motion → game rig (mixamo, ue5, unity, cmu), feet locked
+  export        BVH / FBX / GLB / TRC files
 other commands:
   synth         synthetic sessions with ground truth
   bench         benchmarks (print a table, write JSON)
   calibration   calibration tools (printable boards)
   demo          run the pipeline on the sample session
-not yet available: fit, retarget, export, run
+not yet available: run
 """
 
 
@@ -157,6 +160,74 @@ def cmd_bench_detect(args) -> int:
     return 0
 
 
+def cmd_fit(args) -> int:
+    from mocap.fit import FitConfig
+    from mocap.stages import fit
+
+    solver = FitConfig(skeleton=args.skeleton, symmetric=args.symmetric)
+    out = fit.main(args.session, fit.Config(solver=solver, source=args.source, person=args.person), args.overwrite)
+    print(f"motion: {out}")
+    return 0
+
+
+def cmd_retarget(args) -> int:
+    from mocap.stages import retarget
+
+    out = retarget.main(args.session, retarget.Config(target=args.target, foot_lock=not args.no_foot_lock),
+                        args.overwrite)
+    print(f"motion: {out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from mocap.stages import export
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    bad = [f for f in formats if f not in export.FORMATS]
+    if bad:
+        raise ValueError(f"--format: unknown {bad} (expected some of {', '.join(export.FORMATS)})")
+    motion = args.target or "body22"
+    if args.target:
+        from mocap.retarget import load_target_rig
+
+        motion = load_target_rig(args.target).name
+        from mocap.stages import retarget
+
+        retarget.main(args.session, retarget.Config(target=args.target))
+    outs = export.main(args.session, export.Config(formats=formats, motion=motion, units=args.units, up=args.up),
+                       args.overwrite)
+    print("\n".join(str(o) for o in outs))
+    return 0
+
+
+def cmd_bench_fit(args) -> int:
+    from mocap.bench.common import format_table, write_json
+    from mocap.bench.fit import FitBenchConfig, run
+    from mocap.bench.triangulation import default_bvh
+
+    bvh = args.bvh or default_bvh()
+    if bvh is None:
+        raise FileNotFoundError("no --bvh given and no shared data folder (../shared/data) to take CMU 01_03 from")
+    cfg = FitBenchConfig(bvh=str(bvh), frames=args.frames or 0, noise_mm=args.noise_mm, dropouts=args.dropouts,
+                         seed=args.seed)
+    r = run(cfg)
+    print(f"fit benchmark: {r['frames']} frames at {r['fps_clip']:.0f} fps, 3D noise σ {cfg.noise_mm} mm per "
+          f"coordinate, {cfg.dropouts:.0%} dropouts")
+    names = list(r["per_joint_angle"]) + [n for n in r["per_joint_mm"] if n not in r["per_joint_angle"]]
+    rows = [{"joint": n, "mm": r["per_joint_mm"].get(n),
+             "local": r["per_joint_angle"].get(n, {}).get("local_deg_median"),
+             "world": r["per_joint_angle"].get(n, {}).get("world_deg_median")} for n in names]
+    print(format_table(rows, [("joint", "joint", "s"), ("mm", "position mm", ".1f"),
+                              ("local", "joint angle °", ".1f"), ("world", "segment angle °", ".1f")]))
+    print(f"\ninput error {r['input_mpjpe_mm']:.1f} mm → fit {r['mpjpe_mm']:.1f} mm (P95 {r['p95_mm']:.1f}); "
+          f"{r['ratio_to_sigma']:.2f} × σ, {r['ratio_to_input_mpjpe']:.2f} × the input error")
+    print(f"joint angle median {r['joint_angle_deg_median']:.1f}° (raw, rest definitions not aligned: "
+          f"{r['raw_joint_angle_deg_median']:.1f}°); segment orientation median {r['world_angle_deg_median']:.1f}°")
+    print(f"speed {r['frames_per_second']:.0f} frames/s ({r['seconds']:.2f} s)")
+    write_json(r, args.json)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from mocap.demo import run_demo
 
@@ -198,6 +269,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--bone-sigma", type=float, help="allowed bone-length variation, m")
     r.set_defaults(func=cmd_refine)
 
+    ft = sub.add_parser("fit", help="3D points → skeleton motion (motion/body22.npz)")
+    ft.add_argument("session", type=Path)
+    ft.add_argument("--overwrite", action="store_true")
+    ft.add_argument("--skeleton", default="body22", help="skeleton preset or TOML file")
+    ft.add_argument("--source", default="refined", choices=["refined", "triangulated"])
+    ft.add_argument("--person", type=int, default=0)
+    ft.add_argument("--symmetric", action="store_true", help="left and right bones share one length")
+    ft.set_defaults(func=cmd_fit)
+
+    rt = sub.add_parser("retarget", help="fitted motion → game rig (motion/<rig>.npz)")
+    rt.add_argument("session", type=Path)
+    rt.add_argument("--target", default="mixamo", help="mixamo | ue5 | unity | cmu | rig TOML")
+    rt.add_argument("--no-foot-lock", action="store_true")
+    rt.add_argument("--overwrite", action="store_true")
+    rt.set_defaults(func=cmd_retarget)
+
+    ex = sub.add_parser("export", help="BVH / FBX / GLB / TRC files (export/)")
+    ex.add_argument("session", type=Path)
+    ex.add_argument("--format", default="bvh,fbx", help="comma-separated: bvh,fbx,glb,trc")
+    ex.add_argument("--target", help="export the motion retargeted to this rig (default: the fitted skeleton)")
+    ex.add_argument("--units", choices=["m", "cm", "cmu"], help="BVH units (default: the rig's)")
+    ex.add_argument("--up", choices=["y", "z"], help="up axis (default: the rig's; y for the fitted skeleton)")
+    ex.add_argument("--overwrite", action="store_true")
+    ex.set_defaults(func=cmd_export)
+
     s = sub.add_parser("synth", help="synthetic sessions with ground truth")
     ssub = s.add_subparsers(dest="what", metavar="WHAT", required=True)
     k = ssub.add_parser("keypoints", help="BVH clip → virtual ring rig → corrupted 2D keypoints session")
@@ -224,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--stop", type=int, help="frames per camera")
     bd.add_argument("--json", type=Path)
     bd.set_defaults(func=cmd_bench_detect)
+
+    bf = bsub.add_parser("fit", help="skeleton fit against mocap ground truth (position, joint angles, speed)")
+    bf.add_argument("--bvh", type=Path, help="motion clip (default: CMU 01_03 from the shared data)")
+    bf.add_argument("--frames", type=int, help="frames (default: the whole clip)")
+    bf.add_argument("--noise-mm", type=float, default=10.0, help="3D noise σ per coordinate")
+    bf.add_argument("--dropouts", type=float, default=0.10)
+    bf.add_argument("--seed", type=int, default=0)
+    bf.add_argument("--json", type=Path)
+    bf.set_defaults(func=cmd_bench_fit)
 
     d = sub.add_parser("demo", help="run the pipeline on the sample session")
     d.add_argument("--out", type=Path, default=Path("demo_output"), help="where to write the session")
@@ -265,6 +370,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

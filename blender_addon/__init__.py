@@ -1,0 +1,1 @@
+"""Mocap add-on placeholder (operators and panel are registered in a later step)."""

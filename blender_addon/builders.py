@@ -1,0 +1,179 @@
+"""Scene builders over bpy: armatures with baked animation, cameras, keypoints, retargeting, export.
+
+Pure functions of a capture dict (see :mod:`.capture_format`) and the current scene; the operators
+in ``__init__`` and the pipeline's headless exports both call these. Blender's world is the
+pipeline's: metres, Z up. Every joint's rest rotation is the identity in the pipeline; a Blender
+bone points from its joint towards a child, so a local rotation R becomes the pose basis Bᵀ R B
+(B: the bone's rest matrix in armature space).
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from .capture_format import matrix_to_quat, quat_to_matrix, rest_positions
+
+# Blender 4.4+ has layered actions (Action.fcurves is gone in 5.0); 4.2 has the legacy API
+try:
+    from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
+except ImportError:  # Blender < 4.4
+    action_ensure_channelbag_for_slot = None
+
+
+def _bone_tails(names: list[str], parents: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """A tail for each bone: towards the child most in line with the bone's parent (up for the root)."""
+    rest = rest_positions(parents, offsets)
+    J = len(names)
+    direction = np.zeros((J, 3))
+    tails = np.zeros((J, 3))
+    for j in range(J):
+        up = direction[parents[j]] if parents[j] >= 0 else np.array([0.0, 0.0, 1.0])
+        kids = [c for c in range(J) if parents[c] == j and np.linalg.norm(offsets[c]) > 1e-6]
+        if kids:
+            best = max(kids, key=lambda c: float(offsets[c] @ up) / np.linalg.norm(offsets[c]))
+            d, length = offsets[best] / np.linalg.norm(offsets[best]), np.linalg.norm(offsets[best])
+        else:
+            own = np.linalg.norm(offsets[j])
+            d = offsets[j] / own if own > 1e-6 else (up if np.linalg.norm(up) > 0 else np.array([0.0, 0.0, 1.0]))
+            length = max(0.5 * own, 0.05)
+        direction[j] = d
+        tails[j] = rest[j] + d * max(length, 0.01)
+    return tails
+
+
+def _fcurves(action, obj):
+    if action_ensure_channelbag_for_slot is None:
+        obj.animation_data.action = action
+        return action.fcurves
+    slot = action.slots.new(id_type="OBJECT", name=obj.name)
+    obj.animation_data.action = action
+    obj.animation_data.action_slot = slot
+    return action_ensure_channelbag_for_slot(action, slot).fcurves
+
+
+def _set_curve(curves, path: str, index: int, frames: np.ndarray, values: np.ndarray, group: str) -> None:
+    fc = curves.new(path, index=index)
+    fc.keyframe_points.add(len(frames))
+    fc.keyframe_points.foreach_set("co", np.column_stack([frames, values]).astype(np.float32).ravel())
+    fc.keyframe_points.foreach_set("interpolation", np.ones(len(frames), dtype=np.int32))  # LINEAR
+    fc.update()
+    del group
+
+
+def build_armature(cap: dict, name: str = "mocap", frame_start: int = 1, context=None) -> bpy.types.Object:
+    """An armature in the T-pose rest with the capture's animation baked on every frame."""
+    context = context or bpy.context
+    names, parents, offsets = cap["joint_names"], np.asarray(cap["parents"]), np.asarray(cap["offsets"], float)
+    rest = rest_positions(parents, offsets)
+    tails = _bone_tails(names, parents, offsets)
+    arm = bpy.data.armatures.new(name)
+    obj = bpy.data.objects.new(name, arm)
+    context.scene.collection.objects.link(obj)
+    context.view_layer.objects.active = obj
+    prev_mode = obj.mode
+    bpy.ops.object.mode_set(mode="EDIT")
+    bones = []
+    for j, n in enumerate(names):
+        eb = arm.edit_bones.new(n)
+        eb.head, eb.tail, eb.roll = rest[j].tolist(), tails[j].tolist(), 0.0
+        eb.use_connect = False
+        if parents[j] >= 0:
+            eb.parent = bones[parents[j]]
+        bones.append(eb)
+    bpy.ops.object.mode_set(mode="OBJECT" if prev_mode == "EDIT" else prev_mode)
+    B = np.array([np.array(arm.bones[n].matrix_local)[:3, :3] for n in names])  # (J, 3, 3)
+    R = quat_to_matrix(np.asarray(cap["rotations"], float))  # (F, J, 3, 3)
+    basis = np.swapaxes(B, -1, -2)[None] @ R @ B[None]
+    q = matrix_to_quat(basis)
+    root_loc = (np.asarray(cap["root_positions"], float) - rest[0]) @ B[0]  # Bᵀ (p − head)
+    F = q.shape[0]
+    frames = np.arange(frame_start, frame_start + F, dtype=float)
+    obj.animation_data_create()
+    action = bpy.data.actions.new(f"{name}_action")
+    curves = _fcurves(action, obj)
+    for j, n in enumerate(names):
+        pb = obj.pose.bones[n]
+        pb.rotation_mode = "QUATERNION"
+        for i in range(4):
+            _set_curve(curves, f'pose.bones["{n}"].rotation_quaternion', i, frames, q[:, j, i], n)
+    for i in range(3):
+        _set_curve(curves, f'pose.bones["{names[0]}"].location', i, frames, root_loc[:, i], names[0])
+    scene = context.scene
+    fps = float(cap["fps"])
+    scene.render.fps = max(int(round(fps)), 1)
+    scene.render.fps_base = scene.render.fps / fps
+    scene.frame_start, scene.frame_end = frame_start, frame_start + F - 1
+    obj["mocap_fps"] = fps
+    return obj
+
+
+def joint_world_positions(obj, frames: list[int], context=None) -> np.ndarray:
+    """(len(frames), bones, 3) world positions of every bone head (in armature bone order)."""
+    scene = (context or bpy.context).scene
+    out = []
+    for f in frames:
+        scene.frame_set(f)
+        mw = np.array(obj.matrix_world)
+        heads = np.array([np.array(pb.head) for pb in obj.pose.bones])
+        out.append(heads @ mw[:3, :3].T + mw[:3, 3])
+    return np.array(out)
+
+
+def add_cameras(cap: dict, collection_name: str = "mocap cameras", context=None) -> list:
+    """Blender cameras matching the rig: focal and sensor from K, principal point as shift."""
+    context = context or bpy.context
+    if "camera_names" not in cap:
+        return []
+    coll = bpy.data.collections.new(collection_name)
+    context.scene.collection.children.link(coll)
+    flip = np.diag([1.0, -1.0, -1.0])  # OpenCV camera (x right, y down, z forward) → Blender (y up, −z forward)
+    cams = []
+    for name, K, pose, size in zip(cap["camera_names"], cap["camera_K"], cap["camera_pose"], cap["camera_size"],
+                                   strict=True):
+        w, h = int(size[0]), int(size[1])
+        data = bpy.data.cameras.new(name)
+        data.sensor_fit = "HORIZONTAL"
+        data.sensor_width = 36.0
+        data.lens = K[0, 0] / w * data.sensor_width
+        data.shift_x = -(K[0, 2] - (w - 1) / 2) / w
+        data.shift_y = (K[1, 2] - (h - 1) / 2) / w
+        obj = bpy.data.objects.new(name, data)
+        R, t = pose[:3, :3], pose[:3, 3]
+        M = np.eye(4)
+        M[:3, :3] = R.T @ flip
+        M[:3, 3] = -R.T @ t
+        obj.matrix_world = Matrix(M.tolist())
+        coll.objects.link(obj)
+        cams.append(obj)
+    scene = context.scene
+    scene.render.resolution_x, scene.render.resolution_y = int(cap["camera_size"][0][0]), int(cap["camera_size"][0][1])
+    scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
+    return cams
+
+
+def add_points(cap: dict, name: str = "mocap keypoints", frame_start: int = 1, context=None) -> list:
+    """One animated empty per 3D keypoint (hidden while the keypoint is missing)."""
+    context = context or bpy.context
+    if "points" not in cap:
+        return []
+    coll = bpy.data.collections.new(name)
+    context.scene.collection.children.link(coll)
+    pts = np.asarray(cap["points"], float)
+    frames = np.arange(frame_start, frame_start + len(pts), dtype=float)
+    out = []
+    for k, n in enumerate(cap["point_names"]):
+        e = bpy.data.objects.new(n, None)
+        e.empty_display_type, e.empty_display_size = "SPHERE", 0.02
+        coll.objects.link(e)
+        e.animation_data_create()
+        curves = _fcurves(bpy.data.actions.new(f"{n}_action"), e)
+        xyz = np.where(np.isfinite(pts[:, k]), pts[:, k], np.nan)
+        good = np.isfinite(xyz).all(axis=1)
+        if not good.any():
+            continue
+        for i in range(3):
+            _set_curve(curves, "location", i, frames[good], xyz[good, i], n)
+        out.append(e)
+    return out
