@@ -1,1 +1,225 @@
-"""Mocap add-on placeholder (operators and panel are registered in a later step)."""
+"""Mocap add-on: import captures of the mocap pipeline as animated armatures (with the calibrated
+cameras and the 3D keypoints), import its BVH / FBX with the right axes and scale, retarget onto a
+rig already in the scene (Mixamo, Rigify metarig, UE5, Unity, CMU or a custom map) and export.
+
+Operators are thin: the work is in :mod:`.builders` and :mod:`.retarget`; errors are reported in
+Blender with the reason. Needs nothing beyond what Blender ships (numpy)."""
+
+from __future__ import annotations
+
+import json
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from .builders import add_cameras, add_points, build_armature
+from .capture_format import CaptureError, read_capture
+from .retarget import RetargetError, preset_maps, retarget_armature
+
+bl_info = {
+    "name": "Mocap Importer",
+    "author": "mocap developers",
+    "version": (0, 1, 0),
+    "blender": (4, 2, 0),
+    "location": "View3D > Sidebar > Mocap",
+    "description": "Import motion captures of the mocap pipeline, retarget onto rigs, export",
+    "category": "Animation",
+}
+CUSTOM_MAP_TEXT = "mocap_bone_map.json"
+
+
+def _armature_poll(_self, obj) -> bool:
+    return obj.type == "ARMATURE"
+
+
+PRESET_ITEMS = [(k.upper(), k, f"bone names of the {k} preset") for k in preset_maps()] + [
+    ("CUSTOM", "custom", f"the JSON map in the text block {CUSTOM_MAP_TEXT!r}")]
+
+
+class MOCAP_OT_import_capture(bpy.types.Operator, ImportHelper):
+    """Import a capture (.npz written by the mocap pipeline) as an animated armature"""
+
+    bl_idname = "mocap.import_capture"
+    bl_label = "Import Capture"
+    bl_options = {"REGISTER", "UNDO"}
+    filename_ext = ".npz"
+    filter_glob: StringProperty(default="*.npz", options={"HIDDEN"})
+    cameras: BoolProperty(name="Cameras", description="Add the calibrated cameras", default=True)
+    videos: BoolProperty(name="Videos as backgrounds", description="Show each camera's video behind it", default=True)
+    keypoints: BoolProperty(name="Keypoints", description="Add the 3D keypoints as empties", default=False)
+
+    def execute(self, context):
+        try:
+            cap = read_capture(self.filepath)
+        except CaptureError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        name = bpy.path.display_name_from_filepath(self.filepath)
+        obj = build_armature(cap, name, context=context)
+        n_cams = len(add_cameras(cap, f"{name} cameras", context=context, videos=self.videos)) if self.cameras else 0
+        n_pts = len(add_points(cap, f"{name} keypoints", context=context)) if self.keypoints else 0
+        context.scene.mocap_source = obj
+        self.report({"INFO"}, f"{name}: {len(cap['joint_names'])} joints, {len(cap['rotations'])} frames at "
+                              f"{float(cap['fps']):g} fps, {n_cams} cameras, {n_pts} keypoints")
+        return {"FINISHED"}
+
+
+class MOCAP_OT_import_animation(bpy.types.Operator, ImportHelper):
+    """Import a BVH or FBX written by the mocap pipeline with its axes and units"""
+
+    bl_idname = "mocap.import_animation"
+    bl_label = "Import BVH / FBX"
+    bl_options = {"REGISTER", "UNDO"}
+    filter_glob: StringProperty(default="*.bvh;*.fbx", options={"HIDDEN"})
+    up: EnumProperty(name="Up axis", items=[("Y", "Y up", "BVH / FBX default"), ("Z", "Z up", "UE5 preset")],
+                     default="Y")
+    units: EnumProperty(name="BVH units", items=[("M", "metres", ""), ("CM", "centimetres", "")], default="M")
+
+    def execute(self, context):
+        axes = {"axis_forward": "-Z", "axis_up": "Y"} if self.up == "Y" else {"axis_forward": "Y", "axis_up": "Z"}
+        path = self.filepath.lower()
+        try:
+            if path.endswith(".bvh"):
+                bpy.ops.import_anim.bvh(filepath=self.filepath, global_scale=0.01 if self.units == "CM" else 1.0,
+                                        update_scene_fps=True, update_scene_duration=True, **axes)
+            elif path.endswith(".fbx"):
+                bpy.ops.import_scene.fbx(filepath=self.filepath, automatic_bone_orientation=False,
+                                         ignore_leaf_bones=False, **axes)
+            else:
+                self.report({"ERROR"}, f"{self.filepath}: expected a .bvh or .fbx file")
+                return {"CANCELLED"}
+        except RuntimeError as e:
+            self.report({"ERROR"}, f"{self.filepath}: import failed: {e}")
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+def _bone_map(context, preset: str) -> dict[str, str]:
+    if preset != "CUSTOM":
+        return preset_maps()[preset.lower()]
+    text = bpy.data.texts.get(CUSTOM_MAP_TEXT)
+    if text is None:
+        raise RetargetError(f"no text block {CUSTOM_MAP_TEXT!r}: use 'Edit Map' to create one")
+    try:
+        m = json.loads(text.as_string())
+    except json.JSONDecodeError as e:
+        raise RetargetError(f"{CUSTOM_MAP_TEXT}: not valid JSON ({e})") from None
+    if not isinstance(m, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in m.items()):
+        raise RetargetError(f"{CUSTOM_MAP_TEXT}: expected {{\"target bone\": \"source bone\", ...}}")
+    return m
+
+
+class MOCAP_OT_retarget(bpy.types.Operator):
+    """Bake the source armature's motion onto the target rig, bone by bone through the map"""
+
+    bl_idname = "mocap.retarget"
+    bl_label = "Retarget"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        scene = context.scene
+        try:
+            bone_map = _bone_map(context, scene.mocap_preset)
+            action = retarget_armature(scene.mocap_source, scene.mocap_target, bone_map, context=context)
+        except RetargetError as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        first, last = (int(round(v)) for v in action.frame_range)
+        self.report({"INFO"}, f"baked {action.name} (frames {first}–{last})")
+        return {"FINISHED"}
+
+
+class MOCAP_OT_edit_map(bpy.types.Operator):
+    """Copy the chosen preset into the text block of the custom map, to edit it in the Text Editor"""
+
+    bl_idname = "mocap.edit_map"
+    bl_label = "Edit Map"
+
+    def execute(self, context):
+        preset = context.scene.mocap_preset
+        base = {} if preset == "CUSTOM" else preset_maps()[preset.lower()]
+        text = bpy.data.texts.get(CUSTOM_MAP_TEXT) or bpy.data.texts.new(CUSTOM_MAP_TEXT)
+        if base or not text.as_string().strip():
+            text.from_string(json.dumps(base, indent=1))
+        context.scene.mocap_preset = "CUSTOM"
+        self.report({"INFO"}, f"edit the text block {CUSTOM_MAP_TEXT!r}, then Retarget")
+        return {"FINISHED"}
+
+
+class MOCAP_OT_export(bpy.types.Operator, ExportHelper):
+    """Export the selected armature's animation (FBX without leaf bones, or GLB), every frame baked"""
+
+    bl_idname = "mocap.export"
+    bl_label = "Export Animation"
+    filename_ext = ".fbx"
+    filter_glob: StringProperty(default="*.fbx;*.glb", options={"HIDDEN"})
+    format: EnumProperty(name="Format", items=[("FBX", "FBX", ""), ("GLB", "glTF binary", "")], default="FBX")
+
+    def execute(self, context):
+        obj = context.active_object
+        if obj is None or obj.type != "ARMATURE":
+            self.report({"ERROR"}, "select the armature to export")
+            return {"CANCELLED"}
+        for o in context.scene.objects:
+            o.select_set(o == obj)
+        path = bpy.path.ensure_ext(self.filepath, ".fbx" if self.format == "FBX" else ".glb")
+        if self.format == "FBX":
+            bpy.ops.export_scene.fbx(filepath=path, use_selection=True, object_types={"ARMATURE"},
+                                     add_leaf_bones=False, bake_anim=True, bake_anim_use_all_bones=True,
+                                     bake_anim_simplify_factor=0.0, bake_anim_use_nla_strips=False,
+                                     bake_anim_use_all_actions=False)
+        else:
+            bpy.ops.export_scene.gltf(filepath=path, export_format="GLB", use_selection=True,
+                                      export_animations=True, export_force_sampling=True)
+        self.report({"INFO"}, f"wrote {path}")
+        return {"FINISHED"}
+
+
+class MOCAP_PT_panel(bpy.types.Panel):
+    bl_label = "Mocap"
+    bl_idname = "MOCAP_PT_panel"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Mocap"
+
+    def draw(self, context):
+        layout, scene = self.layout, context.scene
+        col = layout.column(align=True)
+        col.label(text="Import")
+        col.operator(MOCAP_OT_import_capture.bl_idname, icon="ARMATURE_DATA")
+        col.operator(MOCAP_OT_import_animation.bl_idname, icon="IMPORT")
+        col = layout.column(align=True)
+        col.label(text="Retarget")
+        col.prop(scene, "mocap_source", text="Source")
+        col.prop(scene, "mocap_target", text="Target")
+        row = col.row(align=True)
+        row.prop(scene, "mocap_preset", text="Map")
+        row.operator(MOCAP_OT_edit_map.bl_idname, text="", icon="TEXT")
+        col.operator(MOCAP_OT_retarget.bl_idname, icon="CON_ARMATURE")
+        layout.operator(MOCAP_OT_export.bl_idname, icon="EXPORT")
+
+
+CLASSES = (MOCAP_OT_import_capture, MOCAP_OT_import_animation, MOCAP_OT_retarget, MOCAP_OT_edit_map,
+           MOCAP_OT_export, MOCAP_PT_panel)
+
+
+def _menu_import(self, _context):
+    self.layout.operator(MOCAP_OT_import_capture.bl_idname, text="Mocap capture (.npz)")
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.mocap_source = PointerProperty(type=bpy.types.Object, poll=_armature_poll, name="Source")
+    bpy.types.Scene.mocap_target = PointerProperty(type=bpy.types.Object, poll=_armature_poll, name="Target")
+    bpy.types.Scene.mocap_preset = EnumProperty(items=PRESET_ITEMS, name="Bone map", default="MIXAMO")
+    bpy.types.TOPBAR_MT_file_import.append(_menu_import)
+
+
+def unregister():
+    bpy.types.TOPBAR_MT_file_import.remove(_menu_import)
+    for name in ("mocap_source", "mocap_target", "mocap_preset"):
+        delattr(bpy.types.Scene, name)
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

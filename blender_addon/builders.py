@@ -9,6 +9,8 @@ bone points from its joint towards a child, so a local rotation R becomes the po
 
 from __future__ import annotations
 
+import os
+
 import bpy
 import numpy as np
 from mathutils import Matrix
@@ -121,8 +123,9 @@ def joint_world_positions(obj, frames: list[int], context=None) -> np.ndarray:
     return np.array(out)
 
 
-def add_cameras(cap: dict, collection_name: str = "mocap cameras", context=None) -> list:
-    """Blender cameras matching the rig: focal and sensor from K, principal point as shift."""
+def add_cameras(cap: dict, collection_name: str = "mocap cameras", context=None, videos: bool = True) -> list:
+    """Blender cameras matching the rig: focal and sensor from K, principal point as shift (lens
+    distortion is not modelled by Blender cameras); each camera's video as its background."""
     context = context or bpy.context
     if "camera_names" not in cap:
         return []
@@ -130,8 +133,9 @@ def add_cameras(cap: dict, collection_name: str = "mocap cameras", context=None)
     context.scene.collection.children.link(coll)
     flip = np.diag([1.0, -1.0, -1.0])  # OpenCV camera (x right, y down, z forward) → Blender (y up, −z forward)
     cams = []
-    for name, K, pose, size in zip(cap["camera_names"], cap["camera_K"], cap["camera_pose"], cap["camera_size"],
-                                   strict=True):
+    paths = list(cap.get("camera_videos", [""] * len(cap["camera_names"])))
+    for name, K, pose, size, video in zip(cap["camera_names"], cap["camera_K"], cap["camera_pose"],
+                                          cap["camera_size"], paths, strict=True):
         w, h = int(size[0]), int(size[1])
         data = bpy.data.cameras.new(name)
         data.sensor_fit = "HORIZONTAL"
@@ -146,6 +150,11 @@ def add_cameras(cap: dict, collection_name: str = "mocap cameras", context=None)
         M[:3, 3] = -R.T @ t
         obj.matrix_world = Matrix(M.tolist())
         coll.objects.link(obj)
+        if videos and video and os.path.isfile(str(video)):
+            clip = bpy.data.movieclips.load(str(video))
+            data.show_background_images = True
+            bg = data.background_images.new()
+            bg.source, bg.clip = "MOVIE_CLIP", clip
         cams.append(obj)
     scene = context.scene
     scene.render.resolution_x, scene.render.resolution_y = int(cap["camera_size"][0][0]), int(cap["camera_size"][0][1])

@@ -37,8 +37,9 @@ def read_capture(path: str) -> dict:
     cap["rotations"], cap["root_positions"] = _hold_gaps(cap["rotations"], cap["root_positions"])
     if "point_names" in cap:
         cap["point_names"] = [str(n) for n in cap["point_names"]]
-    if "camera_names" in cap:
-        cap["camera_names"] = [str(n) for n in cap["camera_names"]]
+    for key in ("camera_names", "camera_videos"):
+        if key in cap:
+            cap[key] = [str(n) for n in cap[key]]
     return cap
 
 

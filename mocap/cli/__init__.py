@@ -24,6 +24,7 @@ other commands:
   synth         synthetic sessions with ground truth
   bench         benchmarks (print a table, write JSON)
   calibration   calibration tools (printable boards)
+  blender-addon the Blender add-on as an installable zip
   demo          run the pipeline on the sample session
 not yet available: run
 """
@@ -228,6 +229,14 @@ def cmd_bench_fit(args) -> int:
     return 0
 
 
+def cmd_blender_addon(args) -> int:
+    from mocap.addon import build_zip
+
+    out = build_zip(args.zip)
+    print(f"add-on: {out} (Blender 4.2+: Edit > Preferences > Add-ons > Install from Disk)")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from mocap.demo import run_demo
 
@@ -329,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--seed", type=int, default=0)
     bf.add_argument("--json", type=Path)
     bf.set_defaults(func=cmd_bench_fit)
+
+    ba = sub.add_parser("blender-addon", help="package the Blender add-on")
+    ba.add_argument("--zip", type=Path, default=Path("mocap_importer.zip"), help="where to write the zip")
+    ba.set_defaults(func=cmd_blender_addon)
 
     d = sub.add_parser("demo", help="run the pipeline on the sample session")
     d.add_argument("--out", type=Path, default=Path("demo_output"), help="where to write the session")

@@ -8,7 +8,7 @@ nothing but numpy (no h5py inside Blender). Arrays only, no pickles:
     joint_names (J,) str, parents (J,) int, offsets (J, 3) m, rotations (F, J, 4) wxyz local,
     root_positions (F, 3) m, fps ()           Z up, metres, rest = T-pose with identity rotations
     camera_names (C,), camera_K (C, 3, 3), camera_dist (C, 5), camera_pose (C, 4, 4) cam_from_world,
-    camera_size (C, 2)                        optional
+    camera_size (C, 2), camera_videos (C,)    optional (video paths may be empty strings)
     points (F, K, 3), point_names (K,)        optional, NaN = missing
 """
 
@@ -27,7 +27,8 @@ SCHEMA_VERSION = 1
 
 
 def write_capture(path: str | Path, motion: Motion, rig: Rig | None = None, points: np.ndarray | None = None,
-                  point_names: list[str] | tuple[str, ...] | None = None) -> Path:
+                  point_names: list[str] | tuple[str, ...] | None = None,
+                  videos: list[str] | None = None) -> Path:
     sk = motion.skeleton
     data = {
         "kind": np.array(KIND), "schema_version": np.array(SCHEMA_VERSION),
@@ -42,6 +43,7 @@ def write_capture(path: str | Path, motion: Motion, rig: Rig | None = None, poin
             "camera_dist": np.stack([np.pad(c.dist[:5], (0, max(0, 5 - len(c.dist[:5])))) for c in rig]),
             "camera_pose": np.stack([c.cam_from_world for c in rig]),
             "camera_size": np.array([c.size for c in rig], dtype=np.int32),
+            "camera_videos": np.array(videos if videos is not None else [""] * len(rig), dtype=str),
         }
     if points is not None:
         if point_names is None or np.shape(points)[1] != len(point_names):

@@ -59,4 +59,8 @@ def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool 
     except (FileNotFoundError, ValueError):
         rig = None
     names = get_keypoint_set(points.keypoint_set).joints
-    return write_capture(out, motion, rig, np.asarray(points.xyz[:, cfg.person]), names)
+    videos = None
+    if rig is not None:  # the cameras' videos, for the Blender add-on's camera backgrounds
+        found = {p.stem: str(p.resolve()) for p in sorted((session.root / "videos").glob("*")) if p.is_file()}
+        videos = [found.get(c, "") for c in rig.names]
+    return write_capture(out, motion, rig, np.asarray(points.xyz[:, cfg.person]), names, videos)

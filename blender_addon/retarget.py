@@ -1,0 +1,146 @@
+"""Retargeting onto an armature already in the scene, by bone maps (target bone → source bone).
+
+Works in world space on the evaluated poses: each mapped target bone turns by the same world rotation
+(from its rest) as its source bone, after its rest direction is aligned with the source bone's rest
+direction (so T-pose and A-pose rigs both work); unmapped bones follow their parent; the root moves
+with the source root, scaled by the ratio of hip heights. The result is baked as keyframes on every
+frame (one action on the target).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from .builders import _fcurves, _set_curve
+from .capture_format import matrix_to_quat
+
+MAPS_FILE = Path(__file__).with_name("bone_maps.json")
+
+
+class RetargetError(ValueError):
+    """Raised with a message for the user (missing bones, wrong objects)."""
+
+
+def preset_maps() -> dict[str, dict[str, str]]:
+    """Preset maps (target bone → pipeline body22 joint), generated from ``configs/rigs``."""
+    return json.loads(MAPS_FILE.read_text())
+
+
+def _rot(m) -> np.ndarray:
+    a = np.array(m, float)[:3, :3]
+    u, _, vt = np.linalg.svd(a)
+    return u @ vt
+
+
+def _between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    u, v = u / np.linalg.norm(u), v / np.linalg.norm(v)
+    axis, c = np.cross(u, v), float(u @ v)
+    s = np.linalg.norm(axis)
+    if s < 1e-9:
+        if c > 0:
+            return np.eye(3)
+        axis = np.cross(u, [1.0, 0, 0] if abs(u[0]) < 0.9 else [0, 1.0, 0])
+        axis, s, c = axis / np.linalg.norm(axis), 0.0, -1.0
+        K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        return np.eye(3) + 2 * K @ K
+    k = axis / s
+    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + s * K + (1 - c) * K @ K
+
+
+def check_map(source, target, bone_map: dict[str, str]) -> dict[str, str]:
+    """The usable part of a map; raises naming the bones the target lacks (or the source lacks)."""
+    if source is None or source.type != "ARMATURE" or target is None or target.type != "ARMATURE":
+        raise RetargetError("choose a source and a target armature")
+    if source == target:
+        raise RetargetError("source and target are the same armature")
+    missing_t = sorted(t for t in bone_map if t not in target.data.bones)
+    if missing_t:
+        raise RetargetError(f"target armature {target.name!r} is missing mapped bones: {', '.join(missing_t)}")
+    missing_s = sorted({s for s in bone_map.values() if s not in source.data.bones})
+    if missing_s:
+        raise RetargetError(f"source armature {source.name!r} is missing mapped bones: {', '.join(missing_s)}")
+    return bone_map
+
+
+def _hip_height(obj, root: str) -> float:
+    mw = np.array(obj.matrix_world)
+    heads = np.array([np.array(b.head_local) for b in obj.data.bones]) @ mw[:3, :3].T + mw[:3, 3]
+    r = np.array(obj.data.bones[root].head_local) @ mw[:3, :3].T + mw[:3, 3]
+    return float(r[2] - heads[:, 2].min())
+
+
+def retarget_armature(source, target, bone_map: dict[str, str], frame_start: int | None = None,
+                      frame_end: int | None = None, context=None):
+    """Bake the source armature's animation onto ``target`` (an action keyed on every frame)."""
+    context = context or bpy.context
+    scene = context.scene
+    bone_map = check_map(source, target, bone_map)
+    fs, fe = scene.frame_start, scene.frame_end
+    ad = source.animation_data
+    if ad is not None and ad.action is not None:  # the source's own range, whatever the scene says
+        fs, fe = (int(round(v)) for v in ad.action.frame_range)
+    fs = fs if frame_start is None else frame_start
+    fe = fe if frame_end is None else frame_end
+    if fe < fs:
+        raise RetargetError("the frame range is empty")
+    tb = target.data.bones
+    order = [b.name for b in tb]  # parents come before children in Blender's bone list
+    tw, sw = _rot(target.matrix_world), _rot(source.matrix_world)
+    t_rest = {n: tw @ _rot(tb[n].matrix_local) for n in order}  # world rest orientation of each bone
+    s_rest = {n: sw @ _rot(source.data.bones[n].matrix_local) for n in set(bone_map.values())}
+    # rest alignment: turn the target bone's rest direction (its Y axis) onto the source bone's
+    align = {t: _between(t_rest[t][:, 1], s_rest[s][:, 1]) for t, s in bone_map.items()}
+    roots = [n for n in order if tb[n].parent is None]
+    root = roots[0]
+    src_root = bone_map.get(root)
+    if src_root is None:
+        raise RetargetError(f"the target's root bone {root!r} must be mapped")
+    scale = _hip_height(target, root) / max(_hip_height(source, src_root), 1e-6)
+    t_mw, t_mw_inv = np.array(target.matrix_world), np.linalg.inv(np.array(target.matrix_world))
+    s_mw = np.array(source.matrix_world)
+    s_root_rest = s_mw[:3, :3] @ np.array(source.data.bones[src_root].head_local) + s_mw[:3, 3]
+    t_root_rest = np.array(tb[root].head_local)
+    frames = np.arange(fs, fe + 1)
+    quats = {n: np.zeros((len(frames), 3, 3)) for n in order}
+    loc = np.zeros((len(frames), 3))
+    for i, f in enumerate(frames):
+        scene.frame_set(int(f))
+        pose = {}
+        for n in order:
+            b = tb[n]
+            if n in bone_map:
+                sp = source.pose.bones[bone_map[n]]
+                world = sw @ _rot(sp.matrix) @ _rot(source.data.bones[bone_map[n]].matrix_local).T @ sw.T
+                pose[n] = world @ align[n] @ t_rest[n]
+            elif b.parent is not None:
+                pose[n] = pose[b.parent.name] @ t_rest[b.parent.name].T @ t_rest[n]
+            else:
+                pose[n] = t_rest[n]
+            if b.parent is None:
+                basis = t_rest[n].T @ pose[n]
+            else:
+                local_rest = t_rest[b.parent.name].T @ t_rest[n]
+                basis = local_rest.T @ pose[b.parent.name].T @ pose[n]
+            quats[n][i] = basis
+        head = s_mw[:3, :3] @ np.array(source.pose.bones[src_root].head) + s_mw[:3, 3]
+        want = t_mw_inv[:3, :3] @ (scale * (head - s_root_rest) + (t_mw[:3, :3] @ t_root_rest + t_mw[:3, 3])) \
+            + t_mw_inv[:3, 3]
+        loc[i] = _rot(tb[root].matrix_local).T @ (want - t_root_rest)
+    if target.animation_data is None:
+        target.animation_data_create()
+    action = bpy.data.actions.new(f"{target.name}_retargeted")
+    curves = _fcurves(action, target)
+    fl = frames.astype(float)
+    for n in order:
+        q = matrix_to_quat(quats[n])
+        target.pose.bones[n].rotation_mode = "QUATERNION"
+        for k in range(4):
+            _set_curve(curves, f'pose.bones["{n}"].rotation_quaternion', k, fl, q[:, k], n)
+    for k in range(3):
+        _set_curve(curves, f'pose.bones["{root}"].location', k, fl, loc[:, k], root)
+    return action

@@ -1,0 +1,169 @@
+"""The Blender add-on, driven headless through bpy in this process."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from body_synth import body_motion
+
+bpy = pytest.importorskip("bpy")
+
+import blender_addon  # noqa: E402
+from blender_addon.builders import build_armature, joint_world_positions  # noqa: E402
+from blender_addon.capture_format import read_capture as addon_read  # noqa: E402
+from blender_addon.retarget import RetargetError, preset_maps, retarget_armature  # noqa: E402
+from mocap.addon import ADDON_DIR, bone_maps, build_zip  # noqa: E402
+from mocap.io.capture import write_capture  # noqa: E402
+from mocap.synth import RigSpec, ring_rig  # noqa: E402
+from mocap.types import Camera, Rig  # noqa: E402
+
+
+@pytest.fixture
+def addon():
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    blender_addon.register()
+    yield
+    blender_addon.unregister()
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory):
+    m = body_motion(60, fps=30.0)
+    _, p = m.fk()
+    rig = ring_rig(RigSpec(n_cameras=3, size=(640, 480)), p.reshape(-1, 3))
+    # principal points off-centre, as real cameras have them
+    rig = Rig(tuple(Camera(c.name, c.K + np.array([[0, 0, 7.0 * i], [0, 0, -5.0 * i], [0, 0, 0]]), np.zeros(5),
+                           c.cam_from_world, c.size) for i, c in enumerate(rig)))
+    path = tmp_path_factory.mktemp("cap") / "take.npz"
+    write_capture(path, m, rig, p[:, :5], ["a", "b", "c", "d", "e"])
+    return path, m, rig
+
+
+def test_register_unregister_cleanly():
+    for _ in range(2):
+        blender_addon.register()
+        assert hasattr(bpy.ops.mocap, "import_capture") and hasattr(bpy.types.Scene, "mocap_target")
+        blender_addon.unregister()
+        assert not hasattr(bpy.types.Scene, "mocap_target")
+
+
+def test_import_capture_matches_the_pipeline(addon, capture):
+    path, m, _ = capture
+    assert bpy.ops.mocap.import_capture(filepath=str(path), cameras=True, keypoints=True) == {"FINISHED"}
+    arm = bpy.context.scene.mocap_source
+    assert arm.type == "ARMATURE" and len(arm.data.bones) == len(m.skeleton.joint_names)
+    scene = bpy.context.scene
+    assert (scene.frame_start, scene.frame_end) == (1, m.n_frames)
+    assert abs(scene.render.fps / scene.render.fps_base - m.fps) < 1e-6
+    frames = [1, 17, 42, m.n_frames]
+    pos = joint_world_positions(arm, frames)
+    _, p = m.fk()
+    names = [b.name for b in arm.pose.bones]
+    for j in ["Hips", "LeftHand", "RightFoot", "Head", "LeftToeBase"]:
+        err = np.abs(pos[:, names.index(j)] - p[np.array(frames) - 1, m.skeleton.index(j)]).max()
+        assert err < 1e-3, (j, err)
+    assert len([o for o in scene.objects if o.type == "CAMERA"]) == 3
+    assert len([o for o in scene.objects if o.type == "EMPTY"]) == 5
+
+
+def test_blender_cameras_project_like_the_rig(addon, capture):
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    path, m, rig = capture
+    bpy.ops.mocap.import_capture(filepath=str(path), cameras=True)
+    scene = bpy.context.scene
+    _, p = m.fk()
+    X = p[::7].reshape(-1, 3)[:40]
+    for cam in rig:
+        obj = bpy.data.objects[cam.name]
+        W, H = cam.size
+        uv = cam.project(X)
+        for x, (u, v) in zip(X, uv, strict=True):
+            n = world_to_camera_view(scene, obj, Vector(x.tolist()))
+            ub, vb = n.x * W - 0.5, (1 - n.y) * H - 0.5
+            assert abs(ub - u) < 0.5 and abs(vb - v) < 0.5, (cam.name, ub - u, vb - v)
+
+
+def _mixamo_target(src_motion, scale_object=0.01):
+    """A Mixamo-named armature with the source's proportions, in centimetres under a 0.01 object scale."""
+    sk = src_motion.skeleton
+    inv = {s: t for t, s in preset_maps()["mixamo"].items()}
+    cap = {"joint_names": [inv[n] for n in sk.joint_names], "parents": sk.parents, "offsets": sk.offsets * 100,
+           "rotations": np.tile([1.0, 0, 0, 0], (1, len(sk.joint_names), 1)), "root_positions": np.zeros((1, 3)),
+           "fps": np.array(src_motion.fps)}
+    obj = build_armature(cap, "mixamo_rig")
+    obj.animation_data_clear()
+    obj.scale = (scale_object,) * 3
+    return obj
+
+
+def test_retarget_onto_a_mixamo_rig_keeps_end_effectors(addon, capture):
+    path, m, _ = capture
+    bpy.ops.mocap.import_capture(filepath=str(path), cameras=False)
+    scene = bpy.context.scene
+    src = scene.mocap_source
+    scene.mocap_target = _mixamo_target(m)
+    scene.mocap_preset = "MIXAMO"
+    assert bpy.ops.mocap.retarget() == {"FINISHED"}
+    frames = [1, 20, 45, 60]
+    ps = joint_world_positions(src, frames)
+    pt = joint_world_positions(scene.mocap_target, frames)
+    sn = [b.name for b in src.pose.bones]
+    tn = [b.name for b in scene.mocap_target.pose.bones]
+    for s in ["LeftHand", "RightHand", "LeftFoot", "RightFoot", "Head"]:
+        t = "mixamorig:" + s
+        err = np.linalg.norm(pt[:, tn.index(t)] - ps[:, sn.index(s)], axis=1).max()
+        assert err < 0.02, (s, err)
+
+
+def test_bad_inputs_are_reported(addon, capture, tmp_path):
+    path, m, _ = capture
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(RuntimeError, match="not a mocap capture file"):
+        bpy.ops.mocap.import_capture(filepath=str(tmp_path / "other.npz"))
+    z = dict(np.load(path))
+    z["schema_version"] = np.array(7)
+    np.savez(tmp_path / "new.npz", **z)
+    with pytest.raises(RuntimeError, match="schema version 7 is newer than this add-on reads"):
+        bpy.ops.mocap.import_capture(filepath=str(tmp_path / "new.npz"))
+    z = dict(np.load(path))
+    z["rotations"], z["root_positions"] = z["rotations"][:0], z["root_positions"][:0]
+    np.savez(tmp_path / "empty.npz", **z)
+    with pytest.raises(RuntimeError, match="zero frames"):
+        bpy.ops.mocap.import_capture(filepath=str(tmp_path / "empty.npz"))
+    bpy.ops.mocap.import_capture(filepath=str(path), cameras=False)
+    scene = bpy.context.scene
+    target = _mixamo_target(m)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    arm = target.data
+    bpy.context.view_layer.objects.active = target
+    bpy.ops.object.mode_set(mode="EDIT")
+    arm.edit_bones.remove(arm.edit_bones["mixamorig:LeftHand"])
+    bpy.ops.object.mode_set(mode="OBJECT")
+    scene.mocap_target = target
+    with pytest.raises(RuntimeError, match="missing mapped bones: mixamorig:LeftHand"):
+        bpy.ops.mocap.retarget()
+    with pytest.raises(RetargetError, match="missing mapped bones"):
+        retarget_armature(scene.mocap_source, target, preset_maps()["mixamo"])
+
+
+def test_addon_zip_and_bone_maps_are_in_sync(tmp_path):
+    assert json.loads((ADDON_DIR / "bone_maps.json").read_text()) == bone_maps()
+    out = build_zip(tmp_path / "addon.zip")
+    names = zipfile.ZipFile(out).namelist()
+    for f in ["__init__.py", "builders.py", "retarget.py", "capture_format.py", "bone_maps.json",
+              "blender_manifest.toml"]:
+        assert f"mocap_importer/{f}" in names
+    import re
+
+    code = "".join(zipfile.ZipFile(out).read(n).decode() for n in names if n.endswith(".py"))
+    assert not re.search(r"\bpip\b|ensurepip|subprocess", code)  # never installs anything
+
+
+def test_addon_reader_matches_the_pipeline_writer(capture):
+    path, m, _ = capture
+    cap = addon_read(str(path))
+    assert cap["joint_names"] == list(m.skeleton.joint_names)
+    assert np.array_equal(cap["rotations"], m.rotations)
