@@ -70,3 +70,15 @@ def main(session: str | Path, cfg: CalibrateConfig | None = None, board: str | N
     if not cal.summary.usable:
         log.warning("calibration is NOT usable: %s", cal.summary.message)
     return write_rig(cal.rig, out)
+
+
+def pipeline_stage(session: str | Path, table: dict, overwrite: bool = False) -> Path:
+    """The ``calibrate`` stage of ``mocap run`` (registered through the ``mocap.stages`` entry point).
+    ``[calibrate]`` keys: board, stride, model, world, free (list of intrinsics refined)."""
+    from calibration.bundle import BundleConfig
+    from mocap.config_files import check_keys
+
+    check_keys(table, {"board", "stride", "model", "world", "free"}, "[calibrate]")
+    bundle = BundleConfig(free_intrinsics=tuple(table["free"])) if "free" in table else BundleConfig()
+    cfg = CalibrateConfig(model=table.get("model", "pinhole"), world=table.get("world", "camera"), bundle=bundle)
+    return main(session, cfg, board=table.get("board"), stride=int(table.get("stride", 1)), overwrite=overwrite)

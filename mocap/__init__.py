@@ -15,4 +15,19 @@ from mocap.types import Camera, Keypoints2D, KeypointSet, Motion, Points3D, Rig,
 
 __version__ = "0.1.0"
 
-__all__ = ["Camera", "Rig", "Keypoints2D", "Points3D", "KeypointSet", "Skeleton", "Motion", "__version__"]
+__all__ = ["Camera", "Rig", "Keypoints2D", "Points3D", "KeypointSet", "Skeleton", "Motion", "run", "__version__"]
+
+
+def run(session, config=None, **kwargs):
+    """The whole pipeline on a session folder (``mocap run``); see :func:`mocap.pipeline.run`.
+    ``config``: a PipelineConfig, or a path to a TOML file; keyword arguments: sets, from_stage."""
+    from pathlib import Path
+
+    from mocap.pipeline import PipelineConfig
+    from mocap.pipeline import run as _run
+
+    if isinstance(config, str | Path):
+        return _run(session, config_path=config, **kwargs)
+    if config is not None and not isinstance(config, PipelineConfig):
+        raise TypeError(f"config must be a PipelineConfig or a TOML path, got {type(config).__name__}")
+    return _run(session, config, **kwargs)

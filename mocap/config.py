@@ -20,6 +20,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint) and isinstance(value, dict):
         return config_from_dict(hint, value, where)
+    if (hint is dict or origin is dict) and isinstance(value, dict):
+        return value
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):

@@ -1,43 +1,60 @@
-"""``mocap demo``: the pipeline on a sample session, with its accuracy against ground truth.
+"""``mocap demo``: the whole pipeline on a sample session, with its accuracy against ground truth.
 
-Until the embedded rendered sample exists, the demo builds a synthetic keypoint session from a
-CMU clip of the shared data folder (when present).
+The sample is the embedded rendered session (``mocap/data/sample``) when this checkout has it;
+otherwise a synthetic keypoint session built from a CMU clip of the shared data folder.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
-import numpy as np
-
 log = logging.getLogger(__name__)
+SAMPLE = Path(__file__).resolve().parent / "data" / "sample"
+
+
+def _prepare(out: Path) -> Path | None:
+    if (SAMPLE / "calibration").is_dir():
+        session = out / "sample"
+        if not session.exists():
+            shutil.copytree(SAMPLE, session)
+        return session
+    from mocap.bench.triangulation import default_bvh
+
+    bvh = default_bvh()
+    if bvh is None or not bvh.is_file():
+        return None
+    from mocap.synth import make_take, write_session
+
+    session = out / "synthetic_cmu_01_03"
+    if not (session / "session.toml").exists():
+        write_session(make_take(bvh, 600), session, json_2d=False)
+    return session
 
 
 def run_demo(out: Path) -> tuple[list[str], bool]:
     """Run the demo; returns the lines to show the user and whether it succeeded."""
-    from mocap.bench.common import position_errors
-    from mocap.bench.triangulation import default_bvh
-    from mocap.io.hdf5 import read_points3d
-    from mocap.stages import refine, triangulate
-    from mocap.synth import make_take, write_session
+    from mocap.pipeline import run
 
-    bvh = default_bvh()
-    if bvh is None or not bvh.is_file():
-        return ["mocap demo: the embedded sample session is not yet available in this version; with the shared "
-                "data folder present (../shared/data or $MOCAP_SHARED_DATA) the demo runs on a synthetic session "
-                "built from a CMU clip."], True
-    session = out / "synthetic_cmu_01_03"
-    if not (session / "session.toml").exists():
-        write_session(make_take(bvh, 600), session)
-    tri = read_points3d(triangulate.main(session))
-    ref = read_points3d(refine.main(session))
-    truth = read_points3d(session / "groundtruth" / "points3d.h5").xyz[:, 0]
-    lines = []
-    for name, pts in (("triangulated", tri), ("refined", ref)):
-        e = position_errors(pts.xyz[:, 0], truth)
-        lines.append(f"{name:>12}: MPJPE {e['mpjpe_mm']:.1f} mm, P95 {e['p95_mm']:.1f} mm, "
-                     f"{e['reconstructed']:.0%} of points reconstructed")
-    lines.append(f"3D points (HDF5 + TRC): {session / 'points3d'}")
-    lines.append("FBX/BVH export and the HTML report arrive with the skeleton and pipeline issues.")
-    return lines, bool(np.isfinite(ref.xyz).any())
+    session = _prepare(Path(out))
+    if session is None:
+        return ["mocap demo: no sample session in this checkout and no shared data folder (../shared/data or "
+                "$MOCAP_SHARED_DATA) to build one from."], False
+    r = run(session)
+    m = r.metrics or {}
+    lines = [f"session: {session}", ""]
+    lines += [f"{k:>12}: {v}" + (f" ({r.timings[k]:.2f} s)" if v == "ran" else "") for k, v in r.status.items()]
+    lines.append("")
+    lines += [f"animation: {p}" for p in r.outputs.get("export", [])]
+    lines.append(f"report:    {session / 'report' / 'report.html'}")
+    if m:
+        rp = m["reprojection_px"]
+        lines.append(f"quality:   reprojection median {rp['median']:.2f} px, bone-length CV "
+                     f"{m['bone_length_cv']['mean']:.2%}, {m['reconstructed']['frames_all_joints']:.0%} of frames "
+                     "complete")
+    if "groundtruth" in m:
+        g = m["groundtruth"]
+        lines.append(f"accuracy:  {g['mpjpe_mm']:.1f} mm mean joint error against the ground truth "
+                     f"(P95 {g['p95_mm']:.1f} mm)")
+    return lines, bool(r.outputs.get("export"))

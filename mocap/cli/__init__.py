@@ -12,7 +12,9 @@ from mocap import __version__
 
 log = logging.getLogger("mocap")
 
-STAGES_HELP = """pipeline stages (in order):
+STAGES_HELP = """one command:
+  run           every stage below, cached: videos (or 2D keypoints) → animation files + report
+pipeline stages (in order):
   calibrate     board videos → calibrated rig (intrinsics, extrinsics, bundle adjustment)
   detect        camera videos → 2D keypoints (BlazePose, resumable)
   triangulate   2D keypoints + rig → 3D points (robust DLT)
@@ -21,12 +23,12 @@ STAGES_HELP = """pipeline stages (in order):
   retarget      fitted motion → game rig (mixamo, ue5, unity, cmu), feet locked
   export        BVH / FBX / GLB / TRC files
 other commands:
+  view          3D view of a session (window, or PNG / MP4 when headless)
   synth         synthetic sessions with ground truth
   bench         benchmarks (print a table, write JSON)
   calibration   calibration tools (printable boards)
   blender-addon the Blender add-on as an installable zip
   demo          run the pipeline on the sample session
-not yet available: run
 """
 
 
@@ -195,7 +197,7 @@ def cmd_export(args) -> int:
         from mocap.stages import retarget
 
         retarget.main(args.session, retarget.Config(target=args.target))
-    outs = export.main(args.session, export.Config(formats=formats, motion=motion, units=args.units, up=args.up),
+    outs = export.main(args.session, export.Config(formats=formats, motions=(motion,), units=args.units, up=args.up),
                        args.overwrite)
     print("\n".join(str(o) for o in outs))
     return 0
@@ -226,6 +228,34 @@ def cmd_bench_fit(args) -> int:
           f"{r['raw_joint_angle_deg_median']:.1f}°); segment orientation median {r['world_angle_deg_median']:.1f}°")
     print(f"speed {r['frames_per_second']:.0f} frames/s ({r['seconds']:.2f} s)")
     write_json(r, args.json)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from mocap.bench.common import format_table
+    from mocap.pipeline import run
+
+    r = run(args.session, config_path=args.config, sets=args.set or [], from_stage=args.from_stage)
+    rows = [{"stage": k, "status": v, "s": r.timings.get(k, 0.0)} for k, v in r.status.items()]
+    print(format_table(rows, [("stage", "stage", "s"), ("status", "status", "s"), ("s", "seconds", ".2f")]))
+    print(f"total {sum(r.timings.values()):.2f} s; log {r.log_file}")
+    for stage in ("export", "report"):
+        for path in r.outputs.get(stage, []):
+            print(f"{stage}: {path}")
+    m = r.metrics
+    if m:
+        rp = m["reprojection_px"]
+        print(f"quality: reprojection median {rp['median']:.2f} px, bone-length CV {m['bone_length_cv']['mean']:.2%}, "
+              f"{m['reconstructed']['frames_all_joints']:.0%} of frames complete")
+    return 0
+
+
+def cmd_view(args) -> int:
+    from mocap.view import view
+
+    out = view(args.session, out=args.out, frames=args.frames, turntable=args.turntable)
+    if out:
+        print(f"rendered: {out}")
     return 0
 
 
@@ -277,6 +307,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--accel-sigma", type=float, help="typical joint acceleration, m/s² (smaller: smoother)")
     r.add_argument("--bone-sigma", type=float, help="allowed bone-length variation, m")
     r.set_defaults(func=cmd_refine)
+
+    rn = sub.add_parser("run", help="the whole pipeline, cached (see README: mocap run)")
+    rn.add_argument("session", type=Path)
+    rn.add_argument("--config", type=Path, help="TOML with one table per stage (overrides SESSION/mocap.toml)")
+    rn.add_argument("--set", action="append", metavar="STAGE.KEY=VALUE", help="override one setting (repeatable)")
+    rn.add_argument("--from", dest="from_stage", metavar="STAGE", help="redo this stage and every later one")
+    rn.set_defaults(func=cmd_run)
+
+    vw = sub.add_parser("view", help="3D view of the session's skeleton (headless: PNG frames / MP4)")
+    vw.add_argument("session", type=Path)
+    vw.add_argument("--out", type=Path, help="render to this .mp4 or folder of PNGs instead of a window")
+    vw.add_argument("--frames", type=int, default=0, help="frames to render (default: all)")
+    vw.add_argument("--turntable", action="store_true", help="orbit the camera around one frame")
+    vw.set_defaults(func=cmd_view)
 
     ft = sub.add_parser("fit", help="3D points → skeleton motion (motion/body22.npz)")
     ft.add_argument("session", type=Path)

@@ -135,10 +135,12 @@ def _damped_step(Jd: np.ndarray, rd: np.ndarray, blocks: list[tuple[int, np.ndar
     for rows that touch only w columns (the priors), added block by block. Uses torch's batched
     Cholesky when torch is installed (~2.5× numpy's LU here). Returns δ and the decrease of Σr² the
     linear model predicts."""
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    torch = None
+    if len(Jd) >= 1000:  # below that numpy is quicker than importing torch
+        try:
+            import torch
+        except ImportError:
+            torch = None
     n = Jd.shape[2]
     if torch is not None:
         Jt = torch.from_numpy(Jd)

@@ -38,6 +38,7 @@ class Config:
     stop: int | None = None
     workers: int = 0  # 0: one per camera, at most one per core
     overlay: bool = False  # also write review/<camera>.mp4 with the detections drawn
+    max_length_difference_s: float = 2.0  # cameras may differ this much in length (sync aligns them)
 
 
 def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[str, Path]:
@@ -55,8 +56,9 @@ def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[st
     return {c: found[c] for c in cameras}
 
 
-def check_footage(infos: dict[str, FootageInfo]) -> tuple[int, float]:
-    """Common (frame count, fps); a clear error when the cameras disagree."""
+def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0) -> tuple[int, float]:
+    """(the longest camera's frame count, the common fps); a clear error when the frame rates differ or
+    the lengths differ by more than ``max_difference_s`` (what synchronisation can still explain)."""
     fps = {c: i.fps for c, i in infos.items()}
     frames = {c: i.frames for c, i in infos.items()}
     unknown = [c for c, f in fps.items() if f is None]
@@ -65,9 +67,14 @@ def check_footage(infos: dict[str, FootageInfo]) -> tuple[int, float]:
     ref = next(iter(fps.values()))
     if any(abs(f - ref) > 1e-3 * ref for f in fps.values()):
         raise ValueError(f"cameras record at different frame rates {fps}; synchronised videos are expected")
-    if len(set(frames.values())) > 1:
-        raise ValueError(f"cameras have different frame counts {frames}; trim the videos to the same frames")
-    return next(iter(frames.values())), float(ref)
+    spread = max(frames.values()) - min(frames.values())
+    if spread > max_difference_s * ref:
+        raise ValueError(f"cameras have different frame counts {frames}: {spread} frames apart, more than the "
+                         f"{max_difference_s:g} s synchronisation can explain; trim the videos to the same take")
+    if spread:
+        log.warning("cameras differ in length by %d frames %s; shorter ones are padded as missing, sync aligns them",
+                    spread, frames)
+    return max(frames.values()), float(ref)
 
 
 def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
@@ -142,7 +149,7 @@ def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool 
         cameras = None
     videos = find_videos(session.root / "videos", cameras)
     infos = {c: probe(p) for c, p in videos.items()}
-    n_frames, fps = check_footage(infos)
+    n_frames, fps = check_footage(infos, cfg.max_length_difference_s)
     stop = n_frames if cfg.stop is None else min(cfg.stop, n_frames)
     F = len(range(cfg.start, stop, cfg.stride))
     out = session.pose2d_h5
@@ -174,6 +181,8 @@ def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool 
         overall = tqdm(total=len(pending), desc="   cameras", unit="camera", position=len(pending), disable=None)
         for fut in as_completed(futures):
             cam, data, stats = fut.result()
+            if len(data) < F:  # a shorter camera: the missing end stays NaN
+                data = np.concatenate([data, np.full((F - len(data),) + data.shape[1:], np.nan, data.dtype)])
             write_camera(out, names.index(cam), data)
             overall.update(1)
             seen = np.mean(np.isfinite(data[:, 0, 0, 0]))

@@ -30,7 +30,7 @@ FORMATS = ("bvh", "fbx", "glb", "trc")
 @dataclass(frozen=True)
 class Config:
     formats: tuple[str, ...] = ("bvh", "fbx")
-    motion: str = "body22"  # motion/<name>.npz: body22 (the fit) or a retargeted rig
+    motions: tuple[str, ...] = ()  # motion/<name>.npz to export; () = body22 (in mocap run: and the retarget target)
     bvh_order: str = "ZXY"
     units: str | None = None  # m | cm | cmu; None: the rig's preference (m for the fitted skeleton)
     up: str | None = None  # y | z; None: the rig's preference (y for BVH of the fitted skeleton)
@@ -84,25 +84,31 @@ def blender_export(motion: Motion, path: Path, up: str = "y") -> Path:
         return atomic_write(path, write)
 
 
+def outputs(session: Session, cfg: Config) -> list[Path]:
+    return [session.export_dir / f"{session.root.name}_{m}.{fmt}" for m in cfg.motions or ("body22",)
+            for fmt in cfg.formats]
+
+
 def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool = False) -> list[Path]:
     session = session if isinstance(session, Session) else Session(Path(session))
-    src = session.motion(cfg.motion)
-    if not src.is_file():
-        from mocap.stages import fit, retarget
-
-        src = fit.main(session) if cfg.motion == "body22" else retarget.main(session, retarget.Config(cfg.motion))
-    units, up = _preferences(cfg.motion)
-    units, up = cfg.units or units, cfg.up or up
     outs = []
-    motion = None
-    for fmt in cfg.formats:
-        out = session.export_dir / f"{session.root.name}_{cfg.motion}.{fmt}"
-        outs.append(out)
-        if out.exists() and not overwrite:
-            log.info("%s exists, skipping", out)
-            continue
-        if motion is None:
-            motion, _ = read_capture(src)
-        write_motion(motion, out, fmt, units, up, cfg.bvh_order)
-        log.info("wrote %s", out)
+    for name in cfg.motions or ("body22",):
+        src = session.motion(name)
+        if not src.is_file():
+            from mocap.stages import fit, retarget
+
+            src = fit.main(session) if name == "body22" else retarget.main(session, retarget.Config(name))
+        units, up = _preferences(name)
+        units, up = cfg.units or units, cfg.up or up
+        motion = None
+        for fmt in cfg.formats:
+            out = session.export_dir / f"{session.root.name}_{name}.{fmt}"
+            outs.append(out)
+            if out.exists() and not overwrite:
+                log.info("%s exists, skipping", out)
+                continue
+            if motion is None:
+                motion, _ = read_capture(src)
+            write_motion(motion, out, fmt, units, up, cfg.bvh_order)
+            log.info("wrote %s", out)
     return outs

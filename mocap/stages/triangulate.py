@@ -67,8 +67,15 @@ def write_outputs(points: Points3D, path: Path) -> Path:
 
 
 def session_keypoints(session: Session, rig: Rig, single_performer: bool = True) -> Keypoints2D:
-    """The session's 2D keypoints; with several people per view, only the performer when asked."""
+    """The session's 2D keypoints, aligned in time by ``sync.json`` when present; with several people
+    per view, only the performer when asked."""
+    from mocap.stages.sync import apply_offsets, read_offsets
+
     kp = session.keypoints2d(rig)
+    offsets = read_offsets(session)
+    if any(abs(v) > 1e-9 for v in offsets.values()):
+        log.info("applying camera time offsets %s (frames)", {k: round(v, 2) for k, v in offsets.items()})
+        kp = apply_offsets(kp, offsets)
     if single_performer and kp.shape[2] > 1:
         from mocap.detect.select import select_performer
 

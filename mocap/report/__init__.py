@@ -1,0 +1,177 @@
+"""Quality report of a session: ``report/metrics.json``, ``report/report.html`` (plots inline, no
+network) and ``review/<camera>_reprojected.mp4`` (the 3D skeleton projected over each video)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+import numpy as np
+
+from mocap.io.atomic import atomic_write_text
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.report import svg
+from mocap.report.metrics import bone_lengths, compute, reprojection
+from mocap.session import Session
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Config:
+    overlay_videos: bool = True  # review/<camera>_reprojected.mp4
+    snapshots: int = 4  # 3D skeleton views in the HTML
+    person: int = 0
+
+
+def outputs(session: Session, cfg: Config) -> list[Path]:
+    return [session.root / "report" / "metrics.json", session.root / "report" / "report.html"]
+
+
+def _groundtruth(session: Session, pts) -> dict | None:
+    path = session.groundtruth_dir / "points3d.h5"
+    if not path.is_file():
+        return None
+    from mocap.io.hdf5 import read_points3d
+
+    truth = read_points3d(path).xyz[:, 0]
+    X = pts.xyz[:, 0]
+    e = np.linalg.norm(X - truth, axis=-1)
+    return {"mpjpe_mm": float(np.nanmean(e) * 1000), "p95_mm": float(np.nanpercentile(e, 95) * 1000)}
+
+
+def build(session: Session, timings: dict[str, float] | None = None, extra: dict | None = None,
+          cfg: Config = Config()) -> dict:
+    """Compute the metrics and write the report files; returns the metrics."""
+    from mocap.io.hdf5 import read_points3d
+    from mocap.stages import triangulate
+    from mocap.stages.sync import read_offsets
+
+    rig = session.rig()
+    kp = triangulate.session_keypoints(session, rig)
+    src = session.points3d("refined") if session.points3d("refined").is_file() else session.points3d("triangulated")
+    pts = read_points3d(src)
+    metrics = compute(rig, kp, pts, cfg.person)
+    metrics["points_source"] = src.name
+    metrics["timings_s"] = timings or {}
+    metrics["sync_offsets_frames"] = read_offsets(session)
+    gt = _groundtruth(session, pts)
+    if gt:
+        metrics["groundtruth"] = gt
+    metrics |= extra or {}
+    out = session.root / "report"
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, default=float))
+    atomic_write_text(out / "report.html", _html(session, rig, kp, pts, metrics, cfg))
+    if cfg.overlay_videos:
+        metrics["overlay_videos"] = [str(p) for p in overlay_videos(session, rig, pts, read_offsets(session), cfg)]
+    return metrics
+
+
+def overlay_videos(session: Session, rig, pts, offsets: dict[str, float], cfg: Config) -> list[Path]:
+    """The refined 3D skeleton projected over each camera's video (with its sync offset)."""
+    from mocap.detect.overlay import OverlayWriter
+    from mocap.io.video import probe, read_frames
+    from mocap.stages.detect import find_videos
+
+    try:
+        videos = find_videos(session.root / "videos", rig.names)
+    except (FileNotFoundError, ValueError):
+        return []
+    kps = get_keypoint_set(pts.keypoint_set)
+    X = pts.xyz[:, cfg.person]
+    out = []
+    for cam in rig:
+        info = probe(videos[cam.name])
+        uv = cam.project(X.reshape(-1, 3)).reshape(X.shape[0], -1, 2)
+        path = session.root / "review" / f"{cam.name}_reprojected.mp4"
+        writer = OverlayWriter(path, info.fps or pts.fps, _frame_size(videos[cam.name]))
+        ok = False
+        try:
+            import cv2
+
+            for i, img in read_frames(videos[cam.name]):
+                t = int(round(i - offsets.get(cam.name, 0.0)))
+                if 0 <= t < len(uv):
+                    p = uv[t]
+                    good = np.isfinite(p).all(axis=1)
+                    q = np.round(np.nan_to_num(p)).astype(int)
+                    for a, b in kps.limbs:
+                        if good[a] and good[b]:
+                            cv2.line(img, tuple(q[a]), tuple(q[b]), (0, 220, 0), 3, cv2.LINE_AA)
+                cv2.putText(img, f"{cam.name} frame {i}", (20, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
+                writer.write(img)
+            ok = True
+        finally:
+            writer.close(ok)
+        out.append(path)
+    return out
+
+
+def _frame_size(video: Path) -> tuple[int, int]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    try:
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        cap.release()
+    return w, h
+
+
+def _html(session: Session, rig, kp, pts, m: dict, cfg: Config) -> str:
+    err = reprojection(rig, kp, pts, person=cfg.person)  # (F, C, J)
+    fps = pts.fps
+    per_cam = {}
+    for i, c in enumerate(rig.names):
+        e = err[:, i]
+        ok = np.isfinite(e).any(axis=1)
+        per_cam[c] = np.full(len(e), np.nan)
+        per_cam[c][ok] = np.nanmedian(e[ok], axis=1)
+    names, L = bone_lengths(pts, cfg.person)
+    kps = get_keypoint_set(pts.keypoint_set)
+    X = pts.xyz[:, cfg.person]
+    frames = np.linspace(0, len(X) - 1, cfg.snapshots).round().astype(int)
+    snaps = "".join(svg.skeleton(X[f], kps.limbs, f"frame {f} ({view})", view=view)
+                    for f in frames for view in ("front",))
+    rp = m["reprojection_px"]
+    usable = rp["median"] <= 8 and m["bone_length_cv"]["mean"] <= 0.05 and m["reconstructed"]["points"] >= 0.9
+    rows = [("reprojection error, median / P95 (all detections)", f"{rp['median']:.2f} / {rp['p95']:.2f} px"),
+            ("reprojection error, median over the views kept", f"{rp['median_views_used']:.2f} px "
+             f"({rp['views_used_share']:.0%} of detections kept)"),
+            ("frames with every joint", f"{m['reconstructed']['frames_all_joints']:.1%}"),
+            ("points reconstructed", f"{m['reconstructed']['points']:.1%}"),
+            ("bone-length CV, mean / max", f"{m['bone_length_cv']['mean']:.2%} / {m['bone_length_cv']['max']:.2%}"),
+            ("jitter (mean acceleration)", f"{m['jitter_mean_accel_m_s2']:.2f} m/s²")]
+    if "groundtruth" in m:
+        rows.append(("error against ground truth (MPJPE / P95)",
+                     f"{m['groundtruth']['mpjpe_mm']:.1f} / {m['groundtruth']['p95_mm']:.1f} mm"))
+    if m.get("sync_offsets_frames"):
+        rows.append(("camera time offsets (frames)",
+                     ", ".join(f"{k} {v:+.2f}" for k, v in m["sync_offsets_frames"].items())))
+    table = "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows)
+    timing = "".join(f"<tr><td>{escape(k)}</td><td>{v:.2f} s</td></tr>" for k, v in m.get("timings_s", {}).items())
+    videos = "".join(f'<li><a href="../review/{c}_reprojected.mp4">{c}</a></li>' for c in rig.names) \
+        if cfg.overlay_videos and (session.root / "videos").is_dir() else ""
+    verdict = ("<p class=ok>Looks usable.</p>" if usable else
+               "<p class=bad>Check before use: the reprojection error, bone-length variation or coverage is "
+               "beyond what a good capture gives (8 px, 5 %, 90 %).</p>")
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>mocap report: {escape(session.root.name)}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}} td{{padding:2px 12px}}
+.ok{{color:#080;font-weight:bold}} .bad{{color:#b00;font-weight:bold}} svg{{margin:4px}}</style></head><body>
+<h1>{escape(session.root.name)}</h1>
+<p>{m['frames']} frames at {fps:g} fps, cameras {', '.join(rig.names)}; 3D points: {escape(m['points_source'])}.</p>
+{verdict}<table>{table}</table>
+<h2>Reprojection error per camera over time</h2>
+{svg.lines(per_cam, "median over joints", "time (s)", "pixels", 1 / fps)}
+<h2>Reprojection error per joint</h2>
+{svg.bars(rp['per_joint_median'], "median over frames and cameras", "px")}
+<h2>Bone lengths over time</h2>
+{svg.lines({n: L[:, i] * 100 for i, n in enumerate(names)}, "keypoint-set bones", "time (s)", "cm", 1 / fps)}
+<h2>3D skeleton</h2>{snaps}
+<h2>Review videos</h2><ul>{videos or '<li>(no camera videos in this session)</li>'}</ul>
+<h2>Stage timings</h2><table>{timing}</table>
+<h2>Versions</h2><p>{escape(', '.join(f'{k} {v}' for k, v in m['versions'].items()))}</p>
+</body></html>"""

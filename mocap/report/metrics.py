@@ -1,0 +1,77 @@
+"""Quality metrics of a processed session (``report/metrics.json``)."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+import numpy as np
+
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.types import Keypoints2D, Points3D, Rig
+
+
+def reprojection(rig: Rig, kp: Keypoints2D, pts: Points3D, min_score: float = 0.2, person: int = 0) -> np.ndarray:
+    """(F, C, J) reprojection error in pixels of the 3D points against the 2D detections (NaN where either
+    is missing or the detection is below ``min_score``)."""
+    X = pts.xyz[:, person]  # (F, J, 3)
+    uv = rig.project(X.reshape(-1, 3)).reshape((len(rig),) + X.shape[:2] + (2,))  # (C, F, J, 2)
+    uv = np.moveaxis(uv, 0, 1)
+    obs = kp.xy[:, :, person]
+    ok = np.isfinite(kp.score[:, :, person]) & (kp.score[:, :, person] >= min_score)
+    e = np.linalg.norm(uv - obs, axis=-1)
+    return np.where(ok, e, np.nan)
+
+
+def bone_lengths(pts: Points3D, person: int = 0) -> tuple[list[str], np.ndarray]:
+    """Names and (F, B) lengths of the keypoint set's bones."""
+    kps = get_keypoint_set(pts.keypoint_set)
+    X = pts.xyz[:, person]
+    names, L = [], []
+    for a, b in kps.bones:
+        names.append(f"{kps.joints[a]}–{kps.joints[b]}")
+        L.append(np.linalg.norm(X[:, a] - X[:, b], axis=1))
+    return names, np.array(L).T
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("mocap", "numpy", "scipy", "opencv-contrib-python", "h5py", "torch", "mediapipe", "bpy", "open3d"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0) -> dict:
+    err = reprojection(rig, kp, pts, person=person)
+    used = np.moveaxis(pts.views[:, person], 2, 1) if pts.views is not None else None  # (F, C, J)
+    err_used = np.where(used, err, np.nan) if used is not None and used.shape == err.shape else err
+    kps = get_keypoint_set(pts.keypoint_set)
+    X = pts.xyz[:, person]
+    present = np.isfinite(X).all(axis=2)  # (F, J)
+    names, L = bone_lengths(pts, person)
+    cv = np.nanstd(L, axis=0) / np.nanmean(L, axis=0)
+    acc = np.diff(X, n=2, axis=0) * pts.fps**2
+    acc_norm = np.linalg.norm(acc, axis=2)
+    return {
+        "frames": int(X.shape[0]), "fps": float(pts.fps), "cameras": list(rig.names),
+        "reprojection_px": {
+            "median": float(np.nanmedian(err)), "mean": float(np.nanmean(err)),
+            "median_views_used": float(np.nanmedian(err_used)),  # over the views the solver kept
+            "views_used_share": float(np.isfinite(err_used).sum() / max(np.isfinite(err).sum(), 1)),
+            "p95": float(np.nanpercentile(err, 95)) if np.isfinite(err).any() else float("nan"),
+            "per_camera_median": {c: float(np.nanmedian(err[:, i])) for i, c in enumerate(rig.names)},
+            "per_joint_median": {j: float(np.nanmedian(err[:, :, k])) for k, j in enumerate(kps.joints)},
+        },
+        "reconstructed": {
+            "frames_all_joints": float(present.all(axis=1).mean()),
+            "frames_any_joint": float(present.any(axis=1).mean()),
+            "points": float(present.mean()),
+        },
+        "bone_length_cv": {"mean": float(np.nanmean(cv)), "max": float(np.nanmax(cv)),
+                           "per_bone": {n: float(c) for n, c in zip(names, cv, strict=True)}},
+        "jitter_mean_accel_m_s2": float(np.nanmean(acc_norm)),
+        "versions": versions(),
+    }

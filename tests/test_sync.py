@@ -1,0 +1,83 @@
+import json
+
+import numpy as np
+import pytest
+from body_synth import blazepose_keypoints, body_motion
+
+from mocap.stages import sync
+from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
+from mocap.types import Keypoints2D
+
+
+def _take(shifts: dict[int, float], frames=360, fps=60.0, noise_px=0.5):
+    m = body_motion(frames, fps)
+    X = blazepose_keypoints(m)
+    rig = ring_rig(RigSpec(n_cameras=4), X.reshape(-1, 3))
+    uv = np.moveaxis(rig.project(X), 0, 1)  # (F, C, J, 2)
+    data, _ = corrupt(uv, rig, "blazepose33", CorruptionSpec(noise_px, 0.0, 0.02, seed=1))
+    for c, d in shifts.items():  # camera c lags by d frames: it sees at t + d what the others see at t
+        data[:, c] = sync.shift_tracks(data[:, c], -d)
+    return rig, Keypoints2D(data, rig.names, "blazepose33", fps)
+
+
+def test_recovers_integer_and_fractional_offsets():
+    rig, kp = _take({1: 4.0, 3: -2.35})
+    r = sync.run(rig, kp)
+    off = r["offsets_frames"]
+    assert abs(off["cam02"] - 4.0) < 0.1, off
+    assert abs(off["cam04"] + 2.35) < 0.1, off
+    assert abs(off["cam03"]) < 0.1, off
+    # applying the offsets brings the tracks back into line
+    aligned = sync.apply_offsets(kp, off)
+    _, ref = _take({})
+    e = np.nanmedian(np.abs(aligned.xy[20:-20] - ref.xy[20:-20]))
+    assert e < 1.0
+
+
+def test_audio_offsets_from_wav_files(tmp_path):
+    from scipy.io import wavfile
+
+    rate, fps = 8000, 30.0
+    rng = np.random.default_rng(0)
+    base = np.zeros(rate * 6)
+    for t in rng.uniform(0.5, 5.0, 12):  # claps
+        i = int(t * rate)
+        base[i:i + 400] += rng.normal(size=400) * np.exp(-np.arange(400) / 80)
+    shifts = {"a": 0.0, "b": 0.4, "c": -0.25}  # seconds: b hears everything 0.4 s later
+    paths = {}
+    for name, s in shifts.items():
+        x = np.roll(base, int(s * rate)) + rng.normal(scale=0.01, size=base.size)
+        paths[name] = tmp_path / f"{name}.wav"
+        wavfile.write(paths[name], rate, (x * 10000).astype(np.int16))
+    off = sync.audio_offsets(paths, fps, 2.0)
+    for name, s in shifts.items():
+        assert abs(off[name] - s * fps) < 0.1, off
+
+
+@pytest.mark.shared_data
+def test_real_demo_shifted_camera_is_recovered(shared_data, tmp_path):
+    from test_detect import p2s_session
+
+    from mocap.io.hdf5 import read_keypoints2d, write_keypoints2d
+    from mocap.stages import detect, triangulate
+
+    session = p2s_session(shared_data, tmp_path)
+    kp = read_keypoints2d(detect.main(session))
+    rig = triangulate.Session(session).rig()
+    base = sync.run(rig, kp)
+    data = kp.data.copy()
+    data[:, 1] = sync.shift_tracks(kp.data[:, 1], -5)  # cam02 five frames late
+    write_keypoints2d(Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps), session / "pose2d.h5")
+    out = sync.main(session)
+    r = json.loads(out.read_text())
+    assert r["applied"]
+    off = r["offsets_frames"]
+    assert abs(off["cam02"] - base["coarse_frames"]["cam02"] - 5) < 0.5, (off, base)
+    for c in ("cam03", "cam04"):  # the cameras that were not moved keep their estimates
+        assert abs(off[c] - base["coarse_frames"][c]) < 1.0, (off, base)
+    shifted = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    synced = triangulate.session_keypoints(triangulate.Session(session), rig)
+    cfg = sync.Config()
+    e_shifted, e_synced = sync._triangulation_error(rig, shifted, cfg), sync._triangulation_error(rig, synced, cfg)
+    e_original = sync._triangulation_error(rig, kp, cfg)
+    assert e_synced < 0.8 * e_shifted and e_synced < 1.1 * e_original, (e_shifted, e_synced, e_original)
