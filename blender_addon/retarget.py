@@ -3,8 +3,8 @@
 Works in world space on the evaluated poses: each mapped target bone turns by the same world rotation
 (from its rest) as its source bone, after its rest direction is aligned with the source bone's rest
 direction (so T-pose and A-pose rigs both work); unmapped bones follow their parent; the root moves
-with the source root, scaled by the ratio of hip heights. The result is baked as keyframes on every
-frame (one action on the target).
+with the source root, scaled by the ratio of hip heights (both worlds have their floor at z = 0 and
+their characters facing the same way at rest). The result is baked as keyframes on every frame.
 """
 
 from __future__ import annotations
@@ -67,6 +67,24 @@ def check_map(source, target, bone_map: dict[str, str]) -> dict[str, str]:
     return bone_map
 
 
+def _scale(obj) -> float:
+    return float(np.cbrt(abs(np.linalg.det(np.array(obj.matrix_world)[:3, :3]))))
+
+
+def _leg_bones(bone_map: dict[str, str]) -> tuple[list[str], list[str]] | None:
+    by_source = {v: k for k, v in bone_map.items()}
+    chain = ["LeftUpLeg", "LeftLeg", "LeftFoot"]
+    if all(c in by_source for c in chain):
+        return [by_source[c] for c in chain], chain
+    return None
+
+
+def _leg_length(obj, bones: list[str]) -> float:
+    mw = np.array(obj.matrix_world)
+    p = [mw[:3, :3] @ np.array(obj.data.bones[b].head_local) + mw[:3, 3] for b in bones]
+    return float(np.linalg.norm(p[1] - p[0]) + np.linalg.norm(p[2] - p[1]))
+
+
 def _hip_height(obj, root: str) -> float:
     mw = np.array(obj.matrix_world)
     heads = np.array([np.array(b.head_local) for b in obj.data.bones]) @ mw[:3, :3].T + mw[:3, 3]
@@ -93,17 +111,31 @@ def retarget_armature(source, target, bone_map: dict[str, str], frame_start: int
     tw, sw = _rot(target.matrix_world), _rot(source.matrix_world)
     t_rest = {n: tw @ _rot(tb[n].matrix_local) for n in order}  # world rest orientation of each bone
     s_rest = {n: sw @ _rot(source.data.bones[n].matrix_local) for n in set(bone_map.values())}
-    # rest alignment: turn the target bone's rest direction (its Y axis) onto the source bone's
-    align = {t: _between(t_rest[t][:, 1], s_rest[s][:, 1]) for t, s in bone_map.items()}
+    # rest alignment: turn the target bone's rest direction (its Y axis) onto the source bone's; a bone
+    # shorter than 5 mm has no direction and takes the alignment of its nearest aligned ancestor
+    align = {}
+    for t in order:
+        if t not in bone_map:
+            continue
+        if tb[t].length * _scale(target) >= 0.005:
+            align[t] = _between(t_rest[t][:, 1], s_rest[bone_map[t]][:, 1])
+            continue
+        a = tb[t].parent
+        while a is not None and a.name not in align:
+            a = a.parent
+        align[t] = align[a.name] if a is not None else np.eye(3)
     roots = [n for n in order if tb[n].parent is None]
     root = roots[0]
     src_root = bone_map.get(root)
     if src_root is None:
         raise RetargetError(f"the target's root bone {root!r} must be mapped")
-    scale = _hip_height(target, root) / max(_hip_height(source, src_root), 1e-6)
-    t_mw, t_mw_inv = np.array(target.matrix_world), np.linalg.inv(np.array(target.matrix_world))
+    legs = _leg_bones(bone_map)
+    if legs is not None:  # hip → knee → ankle of the left leg, in both armatures
+        scale = _leg_length(target, legs[0]) / max(_leg_length(source, legs[1]), 1e-6)
+    else:
+        scale = _hip_height(target, root) / max(_hip_height(source, src_root), 1e-6)
+    t_mw_inv = np.linalg.inv(np.array(target.matrix_world))
     s_mw = np.array(source.matrix_world)
-    s_root_rest = s_mw[:3, :3] @ np.array(source.data.bones[src_root].head_local) + s_mw[:3, 3]
     t_root_rest = np.array(tb[root].head_local)
     frames = np.arange(fs, fe + 1)
     quats = {n: np.zeros((len(frames), 3, 3)) for n in order}
@@ -128,8 +160,8 @@ def retarget_armature(source, target, bone_map: dict[str, str], frame_start: int
                 basis = local_rest.T @ pose[b.parent.name].T @ pose[n]
             quats[n][i] = basis
         head = s_mw[:3, :3] @ np.array(source.pose.bones[src_root].head) + s_mw[:3, 3]
-        want = t_mw_inv[:3, :3] @ (scale * (head - s_root_rest) + (t_mw[:3, :3] @ t_root_rest + t_mw[:3, 3])) \
-            + t_mw_inv[:3, 3]
+        # the floor is z = 0 in both worlds: the root's height above it, and its path, scale by leg length
+        want = t_mw_inv[:3, :3] @ (scale * head) + t_mw_inv[:3, 3]
         loc[i] = _rot(tb[root].matrix_local).T @ (want - t_root_rest)
     if target.animation_data is None:
         target.animation_data_create()

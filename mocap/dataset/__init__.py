@@ -1,0 +1,26 @@
+"""Datasets: many takes in one HDF5 file, built locally or on a Dask cluster, read as windows.
+
+Layout (``schema_version`` 1)::
+
+    /                         attrs: schema_version, kind="mocap-dataset"
+    /takes/<id>/              one complete take (attrs: fps, keypoint_set, keypoint_names, camera_names,
+                              joint_names, session, config (TOML), versions (JSON), frames)
+        keypoints2d           (F, C, K, 3) x, y, score (float32, or float16 with --float16)
+        points3d              (F, K, 3) refined 3D keypoints, metres, Z up (NaN = missing)
+        reproj_err            (F, K) pixels
+        rotations             (F, J, 4) fitted local joint rotations, wxyz
+        root_positions        (F, 3)
+        skeleton/parents (J,), skeleton/offsets (J, 3)
+        cameras/K (C,3,3), cameras/dist (C,5), cameras/cam_from_world (C,4,4), cameras/size (C,2)
+        groundtruth/points3d  (F, K, 3) synthetic takes only (and groundtruth/rig_joints, ...)
+    /_incomplete/<id>         a take being written (never read; removed by the next build)
+    /log                      one JSON line per event (take committed, take failed with its error)
+    /index/                   contiguous copies for fast random windows: points3d (N, K, 3),
+                              rotations (N, J, 4), take_start (T+1,), take_ids (T,)
+
+Every per-take dataset is chunked along frames and compressed; /index is contiguous (memory-mapped
+by the reader). A take appears under /takes only once it is complete.
+"""
+
+KIND = "mocap-dataset"
+SCHEMA_VERSION = 1

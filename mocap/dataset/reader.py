@@ -1,0 +1,93 @@
+"""Reading a dataset as windows of T frames: random access through memory maps of /index.
+
+``Windows`` is a plain sequence (numpy); ``TorchWindows`` wraps it as a ``torch.utils.data.Dataset``
+(each DataLoader worker opens its own maps). ``iter_batches`` is a shuffled numpy iterator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from mocap.dataset import KIND, SCHEMA_VERSION
+
+
+class Windows:
+    """All windows [s, s + T) inside single takes (every ``stride`` frames)."""
+
+    def __init__(self, path: str | Path, length: int = 32, stride: int = 1, fields: tuple[str, ...] = ("points3d",)):
+        self.path, self.length, self.fields = Path(path), int(length), tuple(fields)
+        with h5py.File(self.path, "r") as f:
+            if f.attrs.get("kind") != KIND:
+                raise ValueError(f"{path}: not a mocap dataset")
+            if int(f.attrs["schema_version"]) > SCHEMA_VERSION:
+                raise ValueError(f"{path}: dataset schema version {int(f.attrs['schema_version'])} is newer than "
+                                 f"this mocap reads ({SCHEMA_VERSION})")
+            if "index" not in f:
+                raise ValueError(f"{path}: no /index (the build did not finish; run mocap dataset build again)")
+            self.take_ids = [t.decode() if isinstance(t, bytes) else str(t) for t in f["index/take_ids"][()]]
+            starts = f["index/take_start"][()]
+            self._layout = {}
+            for name in self.fields:
+                ds = f["index"][name]
+                offset = ds.id.get_offset()
+                if offset is None:
+                    raise ValueError(f"{path}: /index/{name} is not contiguous")
+                self._layout[name] = (offset, ds.shape, ds.dtype)
+        firsts = [np.arange(a, b - self.length + 1, stride) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        self.starts = np.concatenate(firsts) if firsts else np.zeros(0, int)
+        self.take_of = np.concatenate([np.full(len(x), i) for i, x in enumerate(firsts)]) if firsts else self.starts
+        self._maps = None
+
+    def _open(self) -> dict:
+        if self._maps is None:
+            self._maps = {n: np.memmap(self.path, dtype=d, mode="r", offset=o, shape=s)
+                          for n, (o, s, d) in self._layout.items()}
+        return self._maps
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        s = self.starts[i]
+        maps = self._open()
+        return {n: np.array(m[s:s + self.length]) for n, m in maps.items()}
+
+    def batch(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """(B, T, ...) arrays for window indices ``idx``."""
+        maps = self._open()
+        rows = self.starts[np.asarray(idx)][:, None] + np.arange(self.length)
+        return {n: m[rows] for n, m in maps.items()}
+
+    def __getstate__(self):  # picklable for DataLoader workers: maps reopen lazily
+        state = dict(self.__dict__)
+        state["_maps"] = None
+        return state
+
+
+def iter_batches(path: str | Path, length: int = 32, batch: int = 64, shuffle: bool = True, seed: int = 0,
+                 fields: tuple[str, ...] = ("points3d",)) -> Iterator[dict[str, np.ndarray]]:
+    w = Windows(path, length, fields=fields)
+    order = np.random.default_rng(seed).permutation(len(w)) if shuffle else np.arange(len(w))
+    for k in range(0, len(order), batch):
+        yield w.batch(order[k:k + batch])
+
+
+def torch_dataset(path: str | Path, length: int = 32, stride: int = 1, fields: tuple[str, ...] = ("points3d",)):
+    """A ``torch.utils.data.Dataset`` of windows (dicts of float tensors)."""
+    import torch
+    from torch.utils.data import Dataset
+
+    class TorchWindows(Dataset):
+        def __init__(self):
+            self.windows = Windows(path, length, stride, fields)
+
+        def __len__(self):
+            return len(self.windows)
+
+        def __getitem__(self, i):
+            return {k: torch.from_numpy(v) for k, v in self.windows[i].items()}
+
+    return TorchWindows()

@@ -1,0 +1,62 @@
+"""``mocap dataset synth``: randomised synthetic takes (clip segments, camera layouts, noise; or renders
+with ``pixels``) written as sessions beside the dataset, then built into it like real ones."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from mocap.dataset.build import BuildConfig, BuildSummary, build
+
+log = logging.getLogger(__name__)
+
+
+def make_sessions(n: int, folder: Path, bvhs: list[Path], seed: int = 0, pixels: bool = False,
+                  seconds: float = 4.0) -> list[Path]:
+    """Session folders synth_00000 ... (kept, so a re-run reuses them): take k uses seed + k."""
+    from mocap.io.bvh import read_bvh
+    from mocap.synth import CorruptionSpec, RigSpec, make_take, write_session
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lengths = {b: read_bvh(b).n_frames / read_bvh(b).fps for b in bvhs}
+    out = []
+    for k in range(n):
+        session = folder / f"synth_{k:05d}"
+        out.append(session)
+        done = (session / "session.toml").is_file() and ((session / "videos").is_dir() or
+                                                        (session / "pose2d.h5").is_file())
+        if done:
+            continue
+        rng = np.random.default_rng(seed + k)
+        bvh = bvhs[int(rng.integers(len(bvhs)))]
+        start = float(rng.uniform(0, max(lengths[bvh] - seconds - 0.1, 0.0)))
+        cams = int(rng.integers(3, 7))
+        radius = float(rng.uniform(2.5, 4.5))
+        if pixels:
+            from mocap.synth.render import RenderSpec, render_session
+
+            render_session(RenderSpec(str(bvh), start_s=start, seconds=seconds, cameras=cams, radius=radius,
+                                      seed=seed + k, board_frames=30), session)
+            continue
+        fps = float(rng.choice([30.0, 60.0]))
+        take = make_take(bvh, None, fps, RigSpec(n_cameras=cams, radius=radius, height=float(rng.uniform(1.4, 2.2)),
+                                                  start_angle_deg=float(rng.uniform(0, 360))),
+                         CorruptionSpec(noise_px=float(rng.uniform(1, 3)), outliers=float(rng.uniform(0, 0.05)),
+                                        dropouts=float(rng.uniform(0, 0.1)), seed=seed + k))
+        first = int(start * fps)
+        take = type(take)(take.rig, type(take.keypoints)(take.keypoints.data[first:first + int(seconds * fps)],
+                                                         take.keypoints.camera_names, take.keypoints.keypoint_set,
+                                                         fps),
+                          take.truth[first:first + int(seconds * fps)],
+                          {k2: v[first:first + int(seconds * fps)] for k2, v in take.masks.items()})
+        write_session(take, session, json_2d=False)
+    return out
+
+
+def synth(n: int, out: str | Path, bvhs: list[Path], seed: int = 0, pixels: bool = False, workers: int = 0,
+          scheduler: str | None = None, cfg: BuildConfig | None = None) -> BuildSummary:
+    out = Path(out)
+    sessions = make_sessions(n, out.with_name(out.stem + "_takes"), bvhs, seed, pixels)
+    return build(sessions, out, cfg or BuildConfig(), workers, scheduler)

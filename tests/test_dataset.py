@@ -1,0 +1,104 @@
+import json
+
+import h5py
+import numpy as np
+import pytest
+from pipeline_synth import synthetic_session
+
+from mocap.cli import main as cli
+from mocap.dataset.build import BuildConfig, build, info, take_id
+from mocap.dataset.reader import Windows, iter_batches, torch_dataset
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory):
+    root = tmp_path_factory.mktemp("takes")
+    good = [synthetic_session(root / f"take{i}", frames=60 + 20 * i, seed=i) for i in range(2)]
+    broken = root / "broken"
+    (broken / "calibration").mkdir(parents=True)
+    return good, broken
+
+
+def _content(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        for t in f["takes"]:
+            g = f["takes"][t]
+            out[t] = {k: g[k][()] for k in ("keypoints2d", "points3d", "rotations", "groundtruth/points3d")}
+            out[t]["attrs"] = {k: v for k, v in g.attrs.items() if k != "versions"}
+    return out
+
+
+def test_build_commits_takes_logs_failures_and_reads_back(sessions, tmp_path):
+    good, broken = sessions
+    out = tmp_path / "ds.h5"
+    s = build(good + [broken], out, BuildConfig(float16_2d=True), workers=1)
+    assert sorted(s.committed) == sorted(take_id(g) for g in good)
+    assert list(s.failed) == [take_id(broken)] and "missing calibration" in s.failed[take_id(broken)]
+    i = info(out)
+    assert i["takes"] == 2 and i["frames"] == 60 + 80 and i["synthetic"] == 2 and i["schema_version"] == 1
+    assert i["failed"][0]["take"] == take_id(broken)
+    with h5py.File(out, "r") as f:
+        g = f["takes"][take_id(good[1])]
+        assert g["keypoints2d"].dtype == np.float16 and g["keypoints2d"].shape == (80, 4, 33, 3)
+        assert g["points3d"].chunks[0] == 80 and g["points3d"].compression == "gzip"
+        assert json.loads(g.attrs["camera_names"]) == ["cam01", "cam02", "cam03", "cam04"]
+        assert g.attrs["fps"] == 30.0 and "[refine]" in g.attrs["config"]
+        assert np.nanmean(np.linalg.norm(g["points3d"][()] - g["groundtruth/points3d"][()], axis=-1)) < 0.03
+        first = f["takes"][sorted(f["takes"])[0]]["points3d"][()]
+    # windows: every window inside one take, equal to the take's own frames
+    w = Windows(out, length=32)
+    assert len(w) == (60 - 31) + (80 - 31)
+    assert np.allclose(w[0]["points3d"], first[:32], equal_nan=True)
+    b = next(iter_batches(out, 32, batch=8))
+    assert b["points3d"].shape == (8, 32, 33, 3)
+    ds = torch_dataset(out, 16, fields=("points3d", "rotations"))
+    item = ds[3]
+    assert tuple(item["points3d"].shape) == (16, 33, 3) and tuple(item["rotations"].shape) == (16, 22, 4)
+    # a second build skips what is there
+    again = build(good, out, workers=1)
+    assert again.committed == [] and sorted(again.skipped) == sorted(take_id(g) for g in good)
+
+
+def test_interrupted_build_gives_the_same_file_content(sessions, tmp_path):
+    good, _ = sessions
+    whole, parts = tmp_path / "whole.h5", tmp_path / "parts.h5"
+    build(good, whole, workers=1)
+    build(good[:1], parts, workers=1)
+    with h5py.File(parts, "a") as f:  # as if the writer died half-way through the second take
+        g = f.require_group("_incomplete").create_group(take_id(good[1]))
+        g.create_dataset("points3d", data=np.zeros((3, 33, 3)))
+    with h5py.File(parts, "r") as f:
+        assert take_id(good[1]) not in f["takes"]  # never visible before its commit
+    build(good, parts, workers=1)
+    a, b = _content(whole), _content(parts)
+    assert a.keys() == b.keys()
+    for t in a:
+        for k in a[t]:
+            if k == "attrs":
+                assert a[t][k].keys() == b[t][k].keys()
+            else:
+                assert np.array_equal(a[t][k], b[t][k], equal_nan=True), (t, k)
+    with h5py.File(parts, "r") as f:
+        assert "_incomplete" not in f
+
+
+def test_dask_local_cluster(sessions, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    good, _ = sessions
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        s = build(good, tmp_path / "dask.h5", scheduler=c.scheduler_address)
+    assert sorted(s.committed) == sorted(take_id(g) for g in good)
+
+
+def test_cli_info_and_bad_file(sessions, tmp_path, capsys):
+    good, _ = sessions
+    out = tmp_path / "c.h5"
+    assert cli(["dataset", "build", str(good[0]), "--out", str(out), "--workers", "1"]) == 0
+    assert cli(["dataset", "info", str(out)]) == 0
+    assert '"takes": 1' in capsys.readouterr().out
+    bad = tmp_path / "x.h5"
+    with h5py.File(bad, "w") as f:
+        f.attrs["kind"] = "something-else"
+    assert cli(["dataset", "info", str(bad)]) == 2
+    assert "not a mocap dataset" in capsys.readouterr().err
