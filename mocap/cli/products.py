@@ -1,0 +1,266 @@
+"""Commands for the products of a capture: skeleton fit, retargeting, export, the Blender add-on,
+rendered synthetic takes, datasets, and their benchmarks (parsers added by :func:`add_commands`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def cmd_fit(args) -> int:
+    from mocap.fit import FitConfig
+    from mocap.stages import fit
+
+    solver = FitConfig(skeleton=args.skeleton, symmetric=args.symmetric)
+    out = fit.main(args.session, fit.Config(solver=solver, source=args.source, person=args.person), args.overwrite)
+    print(f"motion: {out}")
+    return 0
+
+
+def cmd_retarget(args) -> int:
+    from mocap.stages import retarget
+
+    out = retarget.main(args.session, retarget.Config(target=args.target, foot_lock=not args.no_foot_lock),
+                        args.overwrite)
+    print(f"motion: {out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from mocap.stages import export
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    bad = [f for f in formats if f not in export.FORMATS]
+    if bad:
+        raise ValueError(f"--format: unknown {bad} (expected some of {', '.join(export.FORMATS)})")
+    motion = args.target or "body22"
+    if args.target:
+        from mocap.retarget import load_target_rig
+
+        motion = load_target_rig(args.target).name
+        from mocap.stages import retarget
+
+        retarget.main(args.session, retarget.Config(target=args.target))
+    outs = export.main(args.session, export.Config(formats=formats, motions=(motion,), units=args.units, up=args.up),
+                       args.overwrite)
+    print("\n".join(str(o) for o in outs))
+    return 0
+
+
+def cmd_bench_fit(args) -> int:
+    from mocap.bench.common import format_table, write_json
+    from mocap.bench.fit import FitBenchConfig, run
+    from mocap.bench.triangulation import default_bvh
+
+    bvh = args.bvh or default_bvh()
+    if bvh is None:
+        raise FileNotFoundError("no --bvh given and no shared data folder (../shared/data) to take CMU 01_03 from")
+    cfg = FitBenchConfig(bvh=str(bvh), frames=args.frames or 0, noise_mm=args.noise_mm, dropouts=args.dropouts,
+                         seed=args.seed)
+    r = run(cfg)
+    print(f"fit benchmark: {r['frames']} frames at {r['fps_clip']:.0f} fps, 3D noise σ {cfg.noise_mm} mm per "
+          f"coordinate, {cfg.dropouts:.0%} dropouts")
+    names = list(r["per_joint_angle"]) + [n for n in r["per_joint_mm"] if n not in r["per_joint_angle"]]
+    rows = [{"joint": n, "mm": r["per_joint_mm"].get(n),
+             "local": r["per_joint_angle"].get(n, {}).get("local_deg_median"),
+             "world": r["per_joint_angle"].get(n, {}).get("world_deg_median")} for n in names]
+    print(format_table(rows, [("joint", "joint", "s"), ("mm", "position mm", ".1f"),
+                              ("local", "joint angle °", ".1f"), ("world", "segment angle °", ".1f")]))
+    print(f"\ninput error {r['input_mpjpe_mm']:.1f} mm → fit {r['mpjpe_mm']:.1f} mm (P95 {r['p95_mm']:.1f}); "
+          f"{r['ratio_to_sigma']:.2f} × σ, {r['ratio_to_input_mpjpe']:.2f} × the input error")
+    print(f"joint angle median {r['joint_angle_deg_median']:.1f}° (raw, rest definitions not aligned: "
+          f"{r['raw_joint_angle_deg_median']:.1f}°); segment orientation median {r['world_angle_deg_median']:.1f}°")
+    print(f"speed {r['frames_per_second']:.0f} frames/s ({r['seconds']:.2f} s)")
+    write_json(r, args.json)
+    return 0
+
+
+def cmd_synth_render(args) -> int:
+    from mocap.bench.triangulation import default_bvh
+    from mocap.synth.render import RenderSpec, render_session
+
+    bvh = args.bvh or default_bvh()
+    if bvh is None:
+        raise FileNotFoundError("no --bvh given and no shared data folder to take CMU 01_03 from")
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size: expected WIDTHxHEIGHT, got {args.size!r}") from None
+    spec = RenderSpec(str(bvh), start_s=args.start, seconds=args.seconds, fps=args.fps, cameras=args.cameras,
+                      radius=args.radius, size=(w, h), samples=args.samples, board_frames=args.board_frames,
+                      seed=args.seed)
+    out = render_session(spec, args.out)
+    print(f"session: {out} (run: mocap run {out})")
+    return 0
+
+
+def cmd_dataset(args) -> int:
+    import json
+
+    from mocap.dataset.build import BuildConfig, build, info
+
+    if args.what == "info":
+        i = info(args.file)
+        per = i.pop("per_take_frames")
+        print(json.dumps(i, indent=1))
+        print(f"{len(per)} takes: " + ", ".join(f"{k} ({v} frames)" for k, v in list(per.items())[:20])
+              + (" ..." if len(per) > 20 else ""))
+        return 0
+    cfg = BuildConfig(float16_2d=args.float16)
+    if args.what == "build":
+        s = build(args.sessions, args.out, cfg, args.workers, args.scheduler, progress=print)
+    else:
+        from mocap.bench.triangulation import default_bvh
+        from mocap.dataset.synth import synth
+
+        bvhs = args.bvh or ([default_bvh().parent / n for n in ("cmu_01_01.bvh", "cmu_01_03.bvh")]
+                            if default_bvh() else [])
+        if not bvhs:
+            raise FileNotFoundError("no --bvh clips given and no shared data folder with CMU clips")
+        s = synth(args.takes, args.out, bvhs, args.seed, args.pixels, args.workers, args.scheduler, cfg)
+    hours = s.compute_seconds / 3600
+    rate = len(s.committed) / hours if hours > 0 else float("nan")
+    print(f"{args.out}: {len(s.committed)} takes committed, {len(s.skipped)} already there, {len(s.failed)} failed "
+          f"in {s.seconds:.1f} s ({rate:.0f} takes per hour per core)")
+    for tid, err in s.failed.items():
+        print(f"  failed {tid}: {err}")
+    return 0 if not s.failed else 1
+
+
+def cmd_blender_addon(args) -> int:
+    from mocap.addon import build_zip
+
+    out = build_zip(args.zip)
+    print(f"add-on: {out} (Blender 4.2+: Edit > Preferences > Add-ons > Install from Disk)")
+    return 0
+
+
+def cmd_bench_e2e(args) -> int:
+    from mocap.bench.common import write_json
+    from mocap.bench.e2e import E2EConfig, run
+
+    session = args.session
+    if session is None:
+        from mocap.demo import SAMPLE
+
+        if not (SAMPLE / "calibration").is_dir():
+            raise FileNotFoundError("no --session given and no embedded sample: render one with mocap synth render")
+        session = SAMPLE
+    r = run(E2EConfig(str(session), str(args.work) if args.work else ""))
+    c = r["calibration_summary"]
+    print(f"end to end from pixels: {r['frames']} frames × {r['cameras']} cameras, {r['seconds_total']:.1f} s")
+    print(f"  calibration: centres {c['centre_mm']:.1f} mm, rotations {c['rotation_deg']:.3f}°, focal "
+          f"{c['focal_pct']:.2f} % (mean over cameras)")
+    print(f"  3D keypoints: MPJPE raw {r['mpjpe_raw_mm']:.1f} mm, bias-corrected {r['mpjpe_bias_corrected_mm']:.1f} mm"
+          f"; reprojection median {r['reprojection_px_median']:.2f} px")
+    print(f"  joint angles (limb segments): median {r['joint_angle_deg_median']:.1f}°")
+    for k, v in r["per_keypoint_raw_mm"].items():
+        print(f"    {k:>15}: {v:.1f} mm")
+    write_json(r, args.json)
+    return 0
+
+
+def cmd_bench_dataset(args) -> int:
+    from mocap.bench.common import write_json
+    from mocap.bench.dataset import DatasetBenchConfig, run
+
+    cfg = DatasetBenchConfig(out=str(args.file), size_gb=args.size_gb, length=args.length, reads=args.reads)
+    r = run(cfg)
+    print(f"dataset reader: {r['file_gb']:.2f} GB file ({r['index_gb']:.2f} GB of 3D keypoints), {r['windows']} "
+          f"windows of {cfg.length} frames × 33 keypoints")
+    for label in ("cold", "warm"):
+        print(f"  {label:>4} cache: {r[label]['windows_per_s_single']:,.0f} windows/s one by one, "
+              f"{r[label]['windows_per_s_batched']:,.0f} windows/s in batches of {cfg.batch}")
+    write_json(r, args.json)
+    if not args.keep:
+        Path(cfg.out).unlink(missing_ok=True)
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersAction,
+                 bsub: argparse._SubParsersAction) -> None:
+    ft = sub.add_parser("fit", help="3D points → skeleton motion (motion/body22.npz)")
+    ft.add_argument("session", type=Path)
+    ft.add_argument("--overwrite", action="store_true")
+    ft.add_argument("--skeleton", default="body22", help="skeleton preset or TOML file")
+    ft.add_argument("--source", default="refined", choices=["refined", "triangulated"])
+    ft.add_argument("--person", type=int, default=0)
+    ft.add_argument("--symmetric", action="store_true", help="left and right bones share one length")
+    ft.set_defaults(func=cmd_fit)
+
+    rt = sub.add_parser("retarget", help="fitted motion → game rig (motion/<rig>.npz)")
+    rt.add_argument("session", type=Path)
+    rt.add_argument("--target", default="mixamo", help="mixamo | ue5 | unity | cmu | rig TOML")
+    rt.add_argument("--no-foot-lock", action="store_true")
+    rt.add_argument("--overwrite", action="store_true")
+    rt.set_defaults(func=cmd_retarget)
+
+    ex = sub.add_parser("export", help="BVH / FBX / GLB / TRC files (export/)")
+    ex.add_argument("session", type=Path)
+    ex.add_argument("--format", default="bvh,fbx", help="comma-separated: bvh,fbx,glb,trc")
+    ex.add_argument("--target", help="export the motion retargeted to this rig (default: the fitted skeleton)")
+    ex.add_argument("--units", choices=["m", "cm", "cmu"], help="BVH units (default: the rig's)")
+    ex.add_argument("--up", choices=["y", "z"], help="up axis (default: the rig's; y for the fitted skeleton)")
+    ex.add_argument("--overwrite", action="store_true")
+    ex.set_defaults(func=cmd_export)
+
+    rr = ssub.add_parser("render", help="BVH clip → realistic character rendered by a camera ring (bpy, Cycles)")
+    rr.add_argument("out", type=Path)
+    rr.add_argument("--bvh", type=Path, help="motion clip (default: CMU 01_03 from the shared data)")
+    rr.add_argument("--start", type=float, default=0.0, help="seconds into the clip")
+    rr.add_argument("--seconds", type=float, default=2.5)
+    rr.add_argument("--fps", type=float, default=30.0)
+    rr.add_argument("--cameras", type=int, default=4)
+    rr.add_argument("--radius", type=float, default=3.0, help="camera ring radius (m)")
+    rr.add_argument("--size", default="640x480", help="image size WxH")
+    rr.add_argument("--samples", type=int, default=12, help="Cycles samples per pixel")
+    rr.add_argument("--board-frames", type=int, default=40, help="frames of the calibration take")
+    rr.add_argument("--seed", type=int, default=0)
+    rr.set_defaults(func=cmd_synth_render)
+
+    bf = bsub.add_parser("fit", help="skeleton fit against mocap ground truth (position, joint angles, speed)")
+    bf.add_argument("--bvh", type=Path, help="motion clip (default: CMU 01_03 from the shared data)")
+    bf.add_argument("--frames", type=int, help="frames (default: the whole clip)")
+    bf.add_argument("--noise-mm", type=float, default=10.0, help="3D noise σ per coordinate")
+    bf.add_argument("--dropouts", type=float, default=0.10)
+    bf.add_argument("--seed", type=int, default=0)
+    bf.add_argument("--json", type=Path)
+    bf.set_defaults(func=cmd_bench_fit)
+
+    ds = sub.add_parser("dataset", help="HDF5 datasets of many takes")
+    dsub = ds.add_subparsers(dest="what", metavar="WHAT", required=True)
+    db = dsub.add_parser("build", help="sessions (real or synthetic) → one HDF5 file")
+    db.add_argument("sessions", nargs="+", type=Path)
+    dy = dsub.add_parser("synth", help="randomised synthetic takes straight into a dataset")
+    dy.add_argument("--takes", type=int, required=True)
+    dy.add_argument("--bvh", type=Path, action="append", help="clips to sample (default: the shared CMU clips)")
+    dy.add_argument("--pixels", action="store_true", help="render each take (bpy) instead of synthetic 2D")
+    dy.add_argument("--seed", type=int, default=0)
+    for p_ in (db, dy):
+        p_.add_argument("--out", type=Path, required=True)
+        p_.add_argument("--float16", action="store_true", help="store 2D keypoints as float16")
+        p_.add_argument("--workers", type=int, default=0, help="local processes (default: one per core)")
+        p_.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): run the takes on that cluster")
+        p_.set_defaults(func=cmd_dataset)
+    di = dsub.add_parser("info", help="summary of a dataset file")
+    di.add_argument("file", type=Path)
+    di.set_defaults(func=cmd_dataset)
+
+    ba = sub.add_parser("blender-addon", help="package the Blender add-on")
+    ba.add_argument("--zip", type=Path, default=Path("mocap_importer.zip"), help="where to write the zip")
+    ba.set_defaults(func=cmd_blender_addon)
+
+    be = bsub.add_parser("e2e", help="pipeline from pixels on a rendered take against its ground truth")
+    be.add_argument("--session", type=Path, help="rendered session (default: the embedded sample)")
+    be.add_argument("--work", type=Path, help="where to run it (default: SESSION_e2e beside it)")
+    be.add_argument("--json", type=Path)
+    be.set_defaults(func=cmd_bench_e2e)
+
+    bs = bsub.add_parser("dataset", help="random window reads from a dataset file larger than memory caches")
+    bs.add_argument("--file", type=Path, default=Path("bench_dataset.h5"), help="where to write the test file")
+    bs.add_argument("--size-gb", type=float, default=2.0)
+    bs.add_argument("--length", type=int, default=32)
+    bs.add_argument("--reads", type=int, default=50000)
+    bs.add_argument("--keep", action="store_true", help="keep the file")
+    bs.add_argument("--json", type=Path)
+    bs.set_defaults(func=cmd_bench_dataset)
