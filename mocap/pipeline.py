@@ -140,15 +140,17 @@ class Stage:
 
 def _calibrate_needed(s: Session, c: PipelineConfig) -> str | None:
     rig = _rig_file(s)
-    if rig is not None and rig.name != "rig.toml":
-        return f"rig given ({rig.name})"
-    if rig is not None and not (s.calibration_dir / "board").exists():
-        return "rig given"
-    if rig is None and not (s.calibration_dir / "board").exists():
+    board = (s.calibration_dir / "board").exists()
+    if rig is None and not board:
         raise FileNotFoundError(f"session {s.root}: missing calibration: put a rig file in {s.calibration_dir} "
                                 f"(rig.toml, calibration.toml, Calib*.toml, *.qca.txt, intri.yml) or the board "
                                 f"take in {s.calibration_dir / 'board'}/<camera>.mp4 to calibrate")
-    return None
+    if rig is None:
+        return None
+    ours = _load_state(s).get("calibrate", {}).get("status") in ("done", "started")
+    if board and rig.name == "rig.toml" and ours:
+        return None  # a rig this pipeline calibrated: redone when the board take or the settings change
+    return f"rig given ({rig.name})"  # never overwrite a rig the user brought
 
 
 def _run_calibrate(s: Session, c: PipelineConfig, overwrite: bool):

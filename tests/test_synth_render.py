@@ -20,7 +20,7 @@ def test_render_a_tiny_take(shared_data, tmp_path):
     assert not (out / "calibration" / "rig.toml").exists() and (out / "calibration" / "board.toml").is_file()
     for cam in rig:
         info = probe(out / "videos" / f"{cam.name}.mp4")
-        assert info.frames == 3 and info.size == (240, 320) and info.fps == 30.0
+        assert info.frames == 3 and info.size == (320, 240) and info.fps == 30.0
         assert probe(out / "calibration" / "board" / f"{cam.name}.mp4").frames == 2
     gt = np.load(out / "groundtruth" / "rig_joints.npz")
     names = list(gt["names"])

@@ -152,7 +152,8 @@ def cmd_bench_e2e(args) -> int:
     print(f"  calibration: centres {c['centre_mm']:.1f} mm, rotations {c['rotation_deg']:.3f}°, focal "
           f"{c['focal_pct']:.2f} % (mean over cameras)")
     print(f"  3D keypoints: MPJPE raw {r['mpjpe_raw_mm']:.1f} mm, bias-corrected {r['mpjpe_bias_corrected_mm']:.1f} mm"
-          f"; reprojection median {r['reprojection_px_median']:.2f} px")
+          f" ({r['mpjpe_body_bias_corrected_mm']:.1f} mm with the offsets in the body's frame); reprojection"
+          f" median {r['reprojection_px_median']:.2f} px")
     print(f"  joint angles (limb segments): median {r['joint_angle_deg_median']:.1f}°")
     for k, v in r["per_keypoint_raw_mm"].items():
         print(f"    {k:>15}: {v:.1f} mm")

@@ -103,19 +103,21 @@ def distort_maps(cam: Camera, K_render: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def board_poses(n: int, rng: np.random.Generator, cameras: Rig, centre_height: float = 1.1) -> np.ndarray:
-    """(n, 4, 4) world_from_board: the board moves around the volume, turned towards the camera ring
-    in turn (tilted up to 25°), so that every camera sees it from several angles."""
+    """(n, 4, 4) world_from_board: the board moves around the volume, turned in turn towards each pair of
+    neighbouring cameras of the ring (halfway between them, tilted up to 15°), so that every camera
+    sees it from several angles and always together with a neighbour (what extrinsics need)."""
     out = np.zeros((n, 4, 4))
     centres = np.array([c.center for c in cameras])
+    order = np.argsort(np.arctan2(centres[:, 1], centres[:, 0]))  # around the ring
     for i in range(n):
-        target = centres[i % len(centres)]
-        pos = np.array([*rng.uniform(-0.6, 0.6, 2), centre_height + rng.uniform(-0.35, 0.35)])
-        normal = target - pos
+        a, b = centres[order[i % len(order)]], centres[order[(i + 1) % len(order)]]
+        pos = np.array([*rng.uniform(-0.5, 0.5, 2), centre_height + rng.uniform(-0.3, 0.3)])
+        normal = (a - pos) / np.linalg.norm(a - pos) + (b - pos) / np.linalg.norm(b - pos)
         normal[2] *= 0.3
         normal /= np.linalg.norm(normal)
         T = _look_at(pos, pos - normal)  # camera-like frame looking away from the target: z = -normal
         R = T[:3, :3].T @ np.diag([1.0, -1.0, -1.0])  # columns: x right, y up, z towards the target
-        tilt = rng.uniform(-np.radians(25), np.radians(25), 2)
+        tilt = rng.uniform(-np.radians(15), np.radians(15), 2)
         from mocap.geometry.rotations import axis_angle_to_matrix
 
         R = R @ axis_angle_to_matrix(np.array([tilt[0], tilt[1], rng.uniform(-0.3, 0.3)]))
@@ -168,8 +170,10 @@ def _videos(rig: Rig, K_render: dict, frames_dir: Path, out_dir: Path, fps: floa
             writer.close(ok)
 
 
-def render_session(spec: RenderSpec, out: str | Path, keep_frames: bool = False) -> Path:
-    """Render a complete synthetic session into ``out``."""
+def render_session(spec: RenderSpec, out: str | Path, keep_frames: bool = False,
+                   parts: tuple[str, ...] = ("take", "board")) -> Path:
+    """Render a synthetic session into ``out``: the take, the calibration board take, or both (a part
+    rendered alone reuses the rig in ``out/groundtruth``)."""
     import tomli_w
 
     from mocap.data import shared_data_dir
@@ -187,6 +191,10 @@ def render_session(spec: RenderSpec, out: str | Path, keep_frames: bool = False)
     _, joints = motion.fk()
     rig = ring_rig(RigSpec(n_cameras=spec.cameras, radius=spec.radius, height=spec.height,
                            height_spread=spec.height_spread, size=spec.size, dist=spec.dist), joints.reshape(-1, 3))
+    if "take" not in parts:
+        from mocap.io.rig_files import read_rig
+
+        rig = read_rig(out / "groundtruth" / "rig.toml")
     sizes = {c.name: render_size(c) for c in rig}
     rsize = (max(s[0][0] for s in sizes.values()), max(s[0][1] for s in sizes.values()))
     K_render = {}
@@ -204,23 +212,26 @@ def render_session(spec: RenderSpec, out: str | Path, keep_frames: bool = False)
     with tempfile.TemporaryDirectory(prefix="mocap_render_") as tmp:
         work = Path(tmp) if not keep_frames else out / ".render"
         work.mkdir(parents=True, exist_ok=True)
+        table, img = _board(spec.board)
+        if "board" in parts:
+            cv2.imwrite(str(work / "board.png"), img)
+            size_m = [table["squares_x"] * table["square_size"], table["squares_y"] * table["square_size"]]
+            poses = board_poses(spec.board_frames, np.random.default_rng(spec.seed), rig)
+            _blender(base | {"kind": "board", "floor": None, "frames": spec.board_frames, "out": str(work / "board"),
+                             "board": {"image": str(work / "board.png"), "size_m": size_m, "poses": poses.tolist()}},
+                     work)
+            _videos(rig, K_render, work / "board", out / "calibration" / "board", spec.fps)
+            (out / "calibration" / "board.toml").write_text(tomli_w.dumps(table))
+        if "take" not in parts:
+            return out
         write_capture(work / "motion.npz", motion)
         log.info("rendering %d frames × %d cameras at %dx%d (render %dx%d)", motion.n_frames, len(rig), *spec.size,
                  *rsize)
         _blender(base | {"kind": "take", "motion": str(work / "motion.npz"), "bone_map": character["retarget"],
                          "frames": motion.n_frames, "out": str(work / "take")}, work)
-        table, img = _board(spec.board)
-        cv2.imwrite(str(work / "board.png"), img)
-        size_m = [table["squares_x"] * table["square_size"], table["squares_y"] * table["square_size"]]
-        poses = board_poses(spec.board_frames, np.random.default_rng(spec.seed), rig)
-        _blender(base | {"kind": "board", "floor": None, "frames": spec.board_frames, "out": str(work / "board"),
-                         "board": {"image": str(work / "board.png"), "size_m": size_m, "poses": poses.tolist()}},
-                 work)
         _videos(rig, K_render, work / "take", out / "videos", spec.fps)
-        _videos(rig, K_render, work / "board", out / "calibration" / "board", spec.fps)
         gt = np.load(work / "take" / "groundtruth.npz")
         names, heads, visible = list(gt["names"]), gt["heads"], gt["visible"]
-    (out / "calibration" / "board.toml").write_text(tomli_w.dumps(table))
     meta = {"fps": spec.fps, "keypoint_set": "blazepose33",
             "description": f"rendered synthetic take ({Path(spec.bvh).name})"}
     (out / "session.toml").write_text(tomli_w.dumps(meta))
