@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Config:
     solver: FitConfig = field(default_factory=FitConfig)
-    source: str = "refined"  # points3d stage to fit (falls back to "triangulated")
+    source: str = "refined"  # points3d stage to fit (refined: refine runs first when its output is missing)
     person: int = 0
 
 
