@@ -167,3 +167,20 @@ def test_addon_reader_matches_the_pipeline_writer(capture):
     cap = addon_read(str(path))
     assert cap["joint_names"] == list(m.skeleton.joint_names)
     assert np.array_equal(cap["rotations"], m.rotations)
+
+
+def test_camera_videos_become_backgrounds(addon, capture, tmp_path):
+    import cv2
+
+    path, m, rig = capture
+    video = tmp_path / "cam.mp4"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (64, 48))
+    for _ in range(5):
+        w.write(np.zeros((48, 64, 3), np.uint8))
+    w.release()
+    with_video = tmp_path / "take_video.npz"
+    write_capture(with_video, m, rig, videos=[str(video), "", str(tmp_path / "missing.mp4")])
+    assert bpy.ops.mocap.import_capture(filepath=str(with_video), cameras=True, videos=True) == {"FINISHED"}
+    bgs = [len(bpy.data.objects[c.name].data.background_images) for c in rig]
+    assert bgs == [1, 0, 0]  # an absent or missing video is simply not shown
+    assert bpy.data.objects[rig[0].name].data.background_images[0].clip.filepath.endswith("cam.mp4")
