@@ -285,6 +285,10 @@ def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool 
         return out
     rig = session.rig()
     kp = session.keypoints2d(rig)
+    if kp.shape[2] > 1:  # several people per view: synchronise on the performer, not on a bystander
+        from mocap.detect.select import select_performer
+
+        kp = select_performer(rig, kp)
     wavs = {c: session.root / "videos" / f"{c}.wav" for c in rig.names}
     audio = wavs if all(p.is_file() for p in wavs.values()) else None
     if not cfg.enabled:
