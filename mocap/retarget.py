@@ -18,7 +18,7 @@ import numpy as np
 
 from mocap.config_files import check_keys, load_preset
 from mocap.fit.bones import rest_positions
-from mocap.fit.ik import _kabsch
+from mocap.geometry.align import kabsch
 from mocap.geometry.rotations import rotation_between
 from mocap.motion import motion_from_world
 from mocap.skeletons import tree_from_table
@@ -87,7 +87,7 @@ def rest_alignment(source: Skeleton, target: Skeleton, source_of: dict[str, str]
             out[t] = rotation_between(pairs[0][0], pairs[0][1])
         else:
             q, o = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-            out[t] = _kabsch(q, o[None], np.ones((1, len(pairs))))[0]
+            out[t] = kabsch(q, o[None], np.ones((1, len(pairs))))[0]
     return out
 
 

@@ -296,17 +296,20 @@ class Motion:
         """Forward kinematics: world rotations (F, J, 3, 3) and positions (F, J, 3)."""
         from mocap.geometry.rotations import quat_to_matrix
 
-        local = quat_to_matrix(self.rotations)
-        sk = self.skeleton
-        F, J = self.rotations.shape[:2]
-        Rw = np.empty((F, J, 3, 3))
-        pw = np.empty((F, J, 3))
-        for j in range(J):
-            p = sk.parents[j]
-            if p < 0:
-                Rw[:, j] = local[:, j]
-                pw[:, j] = self.root_positions
-            else:
-                Rw[:, j] = Rw[:, p] @ local[:, j]
-                pw[:, j] = pw[:, p] + Rw[:, p] @ sk.offsets[j]
-        return Rw, pw
+        return forward_kinematics(self.skeleton, quat_to_matrix(self.rotations), self.root_positions)
+
+
+def forward_kinematics(sk: Skeleton, local: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local rotation matrices (F, J, 3, 3) and root positions (F, 3) → world rotations (F, J, 3, 3)
+    and world positions (F, J, 3), parents first."""
+    F, J = local.shape[:2]
+    Rw = np.empty_like(local)
+    pw = np.empty((F, J, 3))
+    for j in range(J):
+        p = sk.parents[j]
+        if p < 0:
+            Rw[:, j], pw[:, j] = local[:, j], root
+        else:
+            Rw[:, j] = Rw[:, p] @ local[:, j]
+            pw[:, j] = pw[:, p] + Rw[:, p] @ sk.offsets[j]
+    return Rw, pw

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.config_files import load_preset
-from mocap.geometry.align import rigid_align
+from mocap.geometry.align import rig_alignment
 from mocap.io.hdf5 import read_points3d
 from mocap.io.rig_files import read_rig
 from mocap.keypoint_sets import get_keypoint_set
@@ -63,8 +63,7 @@ def run(cfg: E2EConfig) -> dict:
     total = time.perf_counter() - t0
     true_rig = read_rig(work / "groundtruth" / "rig.toml")
     rig = read_rig(work / "calibration" / "rig.toml")
-    names = [n for n in true_rig.names if n in rig.names]
-    R, t = rigid_align(np.array([rig[n].center for n in names]), np.array([true_rig[n].center for n in names]))
+    R, t, names = rig_alignment(rig, true_rig)
     calib = {}
     for n in names:
         c, g = rig[n], true_rig[n]

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mocap.geometry.align import kabsch
 from mocap.geometry.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
     rotation_between,
+    skew,
     so3_log_jacobian_inv,
 )
-from mocap.types import Skeleton
+from mocap.types import Skeleton, forward_kinematics
 
 
 @dataclass(frozen=True)
@@ -36,41 +38,11 @@ class IKProblem:
     limit_sigma: float = 0.02  # rad: hinge limits
 
 
-def _skew(v: np.ndarray) -> np.ndarray:
-    k = np.zeros(v.shape[:-1] + (3, 3))
-    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
-    return k - np.swapaxes(k, -1, -2)
-
-
-def _fk(sk: Skeleton, local: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    F, J = local.shape[:2]
-    G = np.empty_like(local)
-    p = np.empty((F, J, 3))
-    for j in range(J):
-        par = sk.parents[j]
-        if par < 0:
-            G[:, j], p[:, j] = local[:, j], root
-        else:
-            G[:, j] = G[:, par] @ local[:, j]
-            p[:, j] = p[:, par] + G[:, par] @ sk.offsets[j]
-    return G, p
-
-
 def _hinge_angle(axis: np.ndarray, q: np.ndarray, o: np.ndarray) -> np.ndarray:
     """Angle about ``axis`` that best turns q (3,) towards o (F, 3) (both in the parent frame)."""
     qp = q - axis * (axis @ q)
     op = o - np.outer(o @ axis, axis)
     return np.arctan2(np.cross(qp, op) @ axis, op @ qp)
-
-
-def _kabsch(q: np.ndarray, o: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Rotations (F, 3, 3) minimising Σ w |R q − o|². q: (N, 3) rest; o: (F, N, 3); w: (F, N)."""
-    H = np.einsum("fn,ni,fnj->fij", w, q, o)
-    U, _, Vt = np.linalg.svd(H)
-    d = np.sign(np.linalg.det(np.swapaxes(Vt, -1, -2) @ np.swapaxes(U, -1, -2)))
-    D = np.tile(np.eye(3), (len(H), 1, 1))
-    D[:, 2, 2] = d
-    return np.swapaxes(Vt, -1, -2) @ D @ np.swapaxes(U, -1, -2)
 
 
 def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +87,7 @@ def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray) -> tuple[np.nda
                 # Kabsch in world space; the parent's axes, weighted lightly, settle degenerate frames
                 qq = np.concatenate([q, np.eye(3) * 1e-3], axis=0)
                 oo = np.concatenate([o, np.swapaxes(Gp, -1, -2) * 1e-3], axis=1)
-                Gj = _kabsch(qq, oo, np.concatenate([w, np.ones((F, 3))], axis=1))
+                Gj = kabsch(qq, oo, np.concatenate([w, np.ones((F, 3))], axis=1))
                 one = w.sum(axis=1) == 1  # a single direction: the smallest turn from the parent's frame
                 if one.any():
                     k = np.argmax(w[one], axis=1)
@@ -213,7 +185,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
 
     def residuals(sel, local, root):
         F = len(sel)
-        G, p = _fk(sk, local, root)
+        G, p = forward_kinematics(sk, local, root)
         rp = (p - y[sel]) * sy[sel][..., None]
         rv = (np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest) - vecs[sel]) * sv[sel][..., None]
         phi = matrix_to_axis_angle(local[:, balls])
@@ -239,7 +211,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
 
         def turn(k, lever):  # d(point)/d(params of k) for a point at lever (F, 3) from joint k
             c = L.col[k]
-            return c, (np.cross(waxis[k], lever)[..., None] if k in hinge else -_skew(lever))
+            return c, (np.cross(waxis[k], lever)[..., None] if k in hinge else -skew(lever))
 
         for d in range(J):
             rows = slice(3 * d, 3 * d + 3)
@@ -309,7 +281,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         if sel.size == 0:
             break
         r, G, p, phi, theta = residuals(sel, local[sel], root[sel])
-    _, p = _fk(sk, local, root)
+    _, p = forward_kinematics(sk, local, root)
     n = np.maximum(wy.sum(axis=1), 1)
     rms = np.sqrt(np.sum(wy * np.sum((p - y) ** 2, axis=2), axis=1) / n)
     return local, root, rms

@@ -1,8 +1,23 @@
-"""Rigid alignment of point sets."""
+"""Rotations and rigid transforms that best align point or direction sets (Kabsch / Umeyama)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from mocap.types import Rig
+
+
+def kabsch(q: np.ndarray, o: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Rotations (F, 3, 3) minimising Σ w |R q − o|². q: (N, 3); o: (F, N, 3); w: (F, N)."""
+    H = np.einsum("fn,ni,fnj->fij", w, q, o)
+    U, _, Vt = np.linalg.svd(H)
+    d = np.sign(np.linalg.det(np.swapaxes(Vt, -1, -2) @ np.swapaxes(U, -1, -2)))
+    D = np.tile(np.eye(3), (len(H), 1, 1))
+    D[:, 2, 2] = d
+    return np.swapaxes(Vt, -1, -2) @ D @ np.swapaxes(U, -1, -2)
 
 
 def rigid_align(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -11,7 +26,13 @@ def rigid_align(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarra
     if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 3 or len(src) < 3:
         raise ValueError(f"rigid_align: expected two (N ≥ 3, 3) arrays, got {src.shape} and {dst.shape}")
     ms, md = src.mean(axis=0), dst.mean(axis=0)
-    U, _, Vt = np.linalg.svd((dst - md).T @ (src - ms))
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
-    R = U @ D @ Vt
+    R = kabsch(src - ms, (dst - md)[None], np.ones((1, len(src))))[0]
     return R, md - R @ ms
+
+
+def rig_alignment(rig: Rig, truth: Rig) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(R, t, cameras): the rigid transform taking ``rig``'s world frame onto ``truth``'s, from the
+    centres of the cameras both have (a calibrated rig has its own world frame; the board gives scale)."""
+    names = [n for n in truth.names if n in rig.names]
+    R, t = rigid_align(np.array([rig[n].center for n in names]), np.array([truth[n].center for n in names]))
+    return R, t, names

@@ -92,13 +92,18 @@ def quat_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.moveaxis(q, 0, axis)
 
 
+def skew(v: np.ndarray) -> np.ndarray:
+    """(..., 3) → (..., 3, 3) cross-product matrices: ``skew(v) @ u == cross(v, u)``."""
+    k = np.zeros(v.shape[:-1] + (3, 3))
+    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
+    return k - np.swapaxes(k, -1, -2)
+
+
 def axis_angle_to_matrix(v: np.ndarray) -> np.ndarray:
     """Rodrigues: (..., 3) rotation vectors (angle = norm, radians) → (..., 3, 3)."""
     v = check_trailing("axis-angle", v, (3,))
     theta = np.linalg.norm(v, axis=-1)[..., None, None]
-    k = np.zeros(v.shape[:-1] + (3, 3))
-    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
-    k = k - np.swapaxes(k, -1, -2)
+    k = skew(v)
     small = theta < 1e-8
     th = np.where(small, 1.0, theta)
     a = np.where(small, 1.0 - theta**2 / 6, np.sin(th) / th)
@@ -197,9 +202,7 @@ def geodesic_deg(Ra: np.ndarray, Rb: np.ndarray) -> np.ndarray:
 def so3_log_jacobian_inv(phi: np.ndarray) -> np.ndarray:
     """(..., 3) → (..., 3, 3): d log(exp(δ) R) / dδ at δ = 0 for R = exp(phi) (left Jacobian inverse)."""
     theta = np.linalg.norm(phi, axis=-1)[..., None, None]
-    k = np.zeros(phi.shape[:-1] + (3, 3))
-    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -phi[..., 2], phi[..., 1], -phi[..., 0]
-    k = k - np.swapaxes(k, -1, -2)
+    k = skew(phi)
     small = theta < 1e-6
     th = np.where(small, 1.0, theta)
     c = np.where(small, 1.0 / 12, (1.0 / th**2) - (1 + np.cos(th)) / (2 * th * np.sin(np.minimum(th, np.pi - 1e-6))))

@@ -43,13 +43,12 @@ def _groundtruth(session: Session, pts) -> dict | None:
     true_rig = session.groundtruth_dir / "rig.toml"
     aligned = False
     if true_rig.is_file() and session.rig_path() != true_rig:  # a calibrated rig has its own world frame
-        from mocap.geometry.align import rigid_align
+        from mocap.geometry.align import rig_alignment
         from mocap.io.rig_files import read_rig
 
         rig, truth_rig = session.rig(), read_rig(true_rig)
-        names = [n for n in truth_rig.names if n in rig.names]
-        if len(names) >= 3:
-            R, t = rigid_align(np.array([rig[n].center for n in names]), np.array([truth_rig[n].center for n in names]))
+        if len([n for n in truth_rig.names if n in rig.names]) >= 3:
+            R, t, _ = rig_alignment(rig, truth_rig)
             X = X @ R.T + t
             aligned = True
     e = np.linalg.norm(X - truth, axis=-1)
@@ -110,7 +109,7 @@ def overlay_videos(session: Session, rig, pts, offsets: dict[str, float], cfg: C
         info = probe(videos[cam.name])
         uv = cam.project(X.reshape(-1, 3)).reshape(X.shape[0], -1, 2)
         path = session.root / "review" / f"{cam.name}_reprojected.mp4"
-        writer = OverlayWriter(path, info.fps or pts.fps, _frame_size(videos[cam.name]))
+        writer = OverlayWriter(path, info.fps or pts.fps, info.size)
         ok = False
         try:
             import cv2
@@ -131,17 +130,6 @@ def overlay_videos(session: Session, rig, pts, offsets: dict[str, float], cfg: C
             writer.close(ok)
         out.append(path)
     return out
-
-
-def _frame_size(video: Path) -> tuple[int, int]:
-    import cv2
-
-    cap = cv2.VideoCapture(str(video))
-    try:
-        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    finally:
-        cap.release()
-    return w, h
 
 
 def _html(session: Session, rig, kp, pts, m: dict, cfg: Config) -> str:
