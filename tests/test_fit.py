@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from body_synth import blazepose_keypoints, body_motion
 
-from mocap.fit import FitConfig, _combine, fit_motion
+from mocap.fit import FitConfig, combine_keypoints, fit_motion
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
 from mocap.geometry.rotations import geodesic_deg
 from mocap.motion import motion_from_world
@@ -16,7 +16,7 @@ LIMBS = ["LeftUpLeg", "LeftLeg", "RightUpLeg", "RightLeg", "LeftArm", "LeftForeA
 
 def _centres(kp):
     W, mapped = load_skeleton().mapping_matrix("blazepose33")
-    return _combine(W, kp)[:, mapped], mapped
+    return combine_keypoints(W, kp)[:, mapped], mapped
 
 
 def test_fk_inverse_is_exact():

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mocap.fit import FitConfig, _combine, fit_motion
+from mocap.fit import FitConfig, combine_keypoints, fit_motion
 from mocap.geometry.rotations import geodesic_deg, quat_to_matrix
 from mocap.io.bvh import read_bvh
 from mocap.motion import change_axes
@@ -51,8 +51,8 @@ def run(cfg: FitBenchConfig) -> dict:
         noisy[_runs(rng, F, cfg.dropouts, cfg.dropout_mean_frames), k] = np.nan
     spec = load_skeleton("body22")
     W, mapped = spec.mapping_matrix(mm.keypoint_set)
-    truth_c = _combine(W, kp)[:, mapped]
-    noisy_c = _combine(W, noisy)[:, mapped]
+    truth_c = combine_keypoints(W, kp)[:, mapped]
+    noisy_c = combine_keypoints(W, noisy)[:, mapped]
     t0 = time.perf_counter()
     motion, summary = fit_motion(noisy, mm.keypoint_set, clip.fps, FitConfig(), spec)
     seconds = time.perf_counter() - t0

@@ -55,7 +55,7 @@ class FitSummary:
         return self.fitted_frames > 0 and self.rms_mm_median < 50.0
 
 
-def _combine(W: np.ndarray, kp: np.ndarray) -> np.ndarray:
+def combine_keypoints(W: np.ndarray, kp: np.ndarray) -> np.ndarray:
     """(F, K, 3) keypoints → (F, N, 3) weighted sums; NaN where any contributing keypoint is missing."""
     used = W != 0
     bad = ~np.isfinite(kp).all(axis=2)  # (F, K)
@@ -81,13 +81,13 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     noise = cfg.noise_mm / 1000 if cfg.noise_mm else estimate_noise(pts)
     if cfg.smooth and F >= 3 and np.isfinite(noise) and noise > 0:
         pts = smooth_trajectories(pts, fps, noise, cfg.accel_sigma, cfg.max_gap_s)
-    y = _combine(W, pts)
+    y = combine_keypoints(W, pts)
     y[:, ~mapped] = np.nan
     sk, unseen = estimate_bone_lengths(spec.skeleton, y, mapped, cfg.symmetric)
     if unseen:
         log.warning("never seen in this take, kept at rest: %s", ", ".join(unseen))
     vj, A, vrest = spec.vector_matrices(keypoint_set)
-    vecs = _combine(A, pts)
+    vecs = combine_keypoints(A, pts)
     norm = np.linalg.norm(vecs, axis=2, keepdims=True)
     vecs = np.where(norm > 1e-4, vecs / np.maximum(norm, 1e-12), np.nan)
     conf = np.ones(pts.shape[:2]) if weights is None else np.clip(np.asarray(weights, float), 0, 1)

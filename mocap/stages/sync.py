@@ -4,8 +4,8 @@ Offset d_c (frames, sub-frame): what the reference camera sees at frame t, camer
 1. Coarse: the integer lag at which camera c's 2D keypoints best satisfy the epipolar geometry with
    the reference camera's (median distance to the epipolar lines; a moving person makes a sharp
    minimum), or cross-correlation of the audio envelopes when every camera has ``videos/<camera>.wav``.
-   (Keypoint-speed cross-correlation, the usual recipe, is kept as ``speed_signal``/``correlation_lag``
-   but locks onto the wrong period for repetitive motion such as walking.)
+   (Keypoint-speed cross-correlation, the usual recipe, locked onto the wrong period for repetitive
+   motion in our tests, so it is not used.)
 2. Fine: a golden-section search within ±1 frame on the same epipolar error, with camera c's tracks
    interpolated in time (the two-view reprojection error; it needs only the reference camera, so the
    cameras do not depend on each other). Optional sweeps then minimise camera c's reprojection error
@@ -41,32 +41,6 @@ class Config:
     min_gain: float = 0.95  # offsets are applied only if they cut the median triangulation error by 5 %
 
 
-def speed_signal(xy: np.ndarray) -> np.ndarray:
-    """(F, J, 2) one person's keypoints in one camera → (F,) speed, normalised by the person's size."""
-    v = np.linalg.norm(np.diff(xy, axis=0), axis=2)  # (F-1, J)
-    size = np.nanmedian(np.nanmax(xy[..., 1], axis=1) - np.nanmin(xy[..., 1], axis=1))
-    s = np.nanmedian(v, axis=1) / (size if np.isfinite(size) and size > 0 else 1.0)
-    return np.concatenate([[np.nan], s])
-
-
-def correlation_lag(ref: np.ndarray, sig: np.ndarray, max_lag: int) -> tuple[int, float]:
-    """Integer lag d maximising the Pearson correlation of ref[t] and sig[t + d] (NaN-aware)."""
-    best, best_r = 0, -np.inf
-    F = len(ref)
-    for d in range(-max_lag, max_lag + 1):
-        a = ref[max(0, -d):F - max(0, d)]
-        b = sig[max(0, d):F + min(0, d)]
-        ok = np.isfinite(a) & np.isfinite(b)
-        if ok.sum() < max(10, F // 5):
-            continue
-        a, b = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
-        den = np.sqrt((a * a).sum() * (b * b).sum())
-        r = float((a * b).sum() / den) if den > 0 else -np.inf
-        if r > best_r:
-            best, best_r = d, r
-    return best, best_r
-
-
 def _normalised(rig: Rig, c: int, xy: np.ndarray) -> np.ndarray:
     from mocap.geometry.camera import pixels_to_normalised
 
@@ -82,11 +56,6 @@ def _essential(rig: Rig, i: int, j: int) -> np.ndarray:
 def _epi(E: np.ndarray, ni: np.ndarray, nj: np.ndarray, focal: float) -> np.ndarray:
     line = ni @ E.T
     return np.abs(np.sum(nj * line, axis=-1)) / np.linalg.norm(line[..., :2], axis=-1) * focal
-
-
-def epipolar_error(rig: Rig, i: int, j: int, xy_i: np.ndarray, xy_j: np.ndarray) -> np.ndarray:
-    """Distance (pixels of camera j) of each point xy_j (..., 2) from the epipolar line of xy_i."""
-    return _epi(_essential(rig, i, j), _normalised(rig, i, xy_i), _normalised(rig, j, xy_j), rig[j].K[0, 0])
 
 
 def epipolar_lag(rig: Rig, xy: np.ndarray, c: int, max_lag: int, ref: int = 0) -> tuple[float, float]:

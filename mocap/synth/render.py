@@ -25,6 +25,7 @@ import numpy as np
 
 from mocap.config_files import load_preset
 from mocap.geometry.camera import undistort
+from mocap.geometry.rotations import axis_angle_to_matrix
 from mocap.io.bvh import read_bvh
 from mocap.io.capture import write_capture
 from mocap.motion import change_axes
@@ -118,8 +119,6 @@ def board_poses(n: int, rng: np.random.Generator, cameras: Rig, centre_height: f
         T = _look_at(pos, pos - normal)  # camera-like frame looking away from the target: z = -normal
         R = T[:3, :3].T @ np.diag([1.0, -1.0, -1.0])  # columns: x right, y up, z towards the target
         tilt = rng.uniform(-np.radians(15), np.radians(15), 2)
-        from mocap.geometry.rotations import axis_angle_to_matrix
-
         R = R @ axis_angle_to_matrix(np.array([tilt[0], tilt[1], rng.uniform(-0.3, 0.3)]))
         out[i, :3, :3], out[i, :3, 3], out[i, 3, 3] = R, pos, 1.0
     return out
