@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mocap.io.atomic import part_name, sweep_once
 from mocap.types import KeypointSet
 
 COLOURS = [(0, 200, 255), (255, 120, 0), (80, 220, 80), (220, 80, 220), (255, 255, 0)]  # BGR, one per person
@@ -34,7 +35,8 @@ class OverlayWriter:
     def __init__(self, path: Path, fps: float, size: tuple[int, int]):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
+        sweep_once(self.path.parent)
+        self.tmp = self.path.with_name(part_name(self.path, keep_suffix=True))  # cv2 picks the container by suffix
         self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         if not self.writer.isOpened():
             raise ValueError(f"{self.path}: cannot write video")
