@@ -9,13 +9,14 @@ import warnings
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
 from mocap.io.atomic import atomic_write_text
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.report import svg
-from mocap.report.metrics import bone_lengths, compute, reprojection
+from mocap.report.metrics import bone_lengths, compute, describe, reprojection, verdict
 from mocap.session import Session
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,9 @@ class Config:
     overlay_videos: bool = True  # review/<camera>_reprojected.mp4
     snapshots: int = 4  # 3D skeleton views in the HTML
     person: int = 0
+    max_reprojection_px: float = 8.0  # the verdict: median reprojection error over all detections
+    max_bone_length_cv: float = 0.05  # mean coefficient of variation of the bone lengths
+    min_points_reconstructed: float = 0.9  # share of (frame, keypoint) points in 3D
 
 
 def outputs(session: Session, cfg: Config) -> list[Path]:
@@ -84,6 +88,10 @@ def build(session: Session, timings: dict[str, float] | None = None, extra: dict
     if gt:
         metrics["groundtruth"] = gt
     metrics |= extra or {}
+    metrics["verdict"] = verdict(metrics, cfg.max_reprojection_px, cfg.max_bone_length_cv,
+                                 cfg.min_points_reconstructed)
+    if metrics["verdict"]["failed"]:
+        log.warning("report verdict: %s", metrics["verdict"]["summary"])
     out = session.root / "report"
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, default=float))
     atomic_write_text(out / "report.html", _html(session, rig, kp, pts, metrics, cfg))
@@ -148,7 +156,6 @@ def _html(session: Session, rig, kp, pts, m: dict, cfg: Config) -> str:
     snaps = "".join(svg.skeleton(X[f], kps.limbs, f"frame {f} ({view})", view=view)
                     for f in frames for view in ("front",))
     rp = m["reprojection_px"]
-    usable = rp["median"] <= 8 and m["bone_length_cv"]["mean"] <= 0.05 and m["reconstructed"]["points"] >= 0.9
     rows = [("reprojection error, median / P95 (all detections)", f"{rp['median']:.2f} / {rp['p95']:.2f} px"),
             ("reprojection error, median over the views kept", f"{rp['median_views_used']:.2f} px "
              f"({rp['views_used_share']:.0%} of detections kept)"),
@@ -164,17 +171,19 @@ def _html(session: Session, rig, kp, pts, m: dict, cfg: Config) -> str:
                      ", ".join(f"{k} {v:+.2f}" for k, v in m["sync_offsets_frames"].items())))
     table = "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows)
     timing = "".join(f"<tr><td>{escape(k)}</td><td>{v:.2f} s</td></tr>" for k, v in m.get("timings_s", {}).items())
-    videos = "".join(f'<li><a href="../review/{c}_reprojected.mp4">{c}</a></li>' for c in rig.names) \
-        if cfg.overlay_videos and (session.root / "videos").is_dir() else ""
-    verdict = ("<p class=ok>Looks usable.</p>" if usable else
-               "<p class=bad>Check before use: the reprojection error, bone-length variation or coverage is "
-               "beyond what a good capture gives (8 px, 5 %, 90 %).</p>")
+    videos = "".join(f'<li><a href="../review/{escape(quote(c + "_reprojected.mp4"))}">{escape(c)}</a></li>'
+                     for c in rig.names) if cfg.overlay_videos and (session.root / "videos").is_dir() else ""
+    cams = escape(", ".join(rig.names))
+    failed = m["verdict"]["failed"]
+    verdict_html = ("<p class=ok>PASS: looks usable.</p>" if not failed else
+                    "<p class=bad>FAIL: " + escape("; ".join(describe(f) for f in failed)) + ".</p>"
+                    "<p>Check before use: these are beyond what a good capture gives.</p>")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>mocap report: {escape(session.root.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}} td{{padding:2px 12px}}
 .ok{{color:#080;font-weight:bold}} .bad{{color:#b00;font-weight:bold}} svg{{margin:4px}}</style></head><body>
 <h1>{escape(session.root.name)}</h1>
-<p>{m['frames']} frames at {fps:g} fps, cameras {', '.join(rig.names)}; 3D points: {escape(m['points_source'])}.</p>
-{verdict}<table>{table}</table>
+<p>{m['frames']} frames at {fps:g} fps, cameras {cams}; 3D points: {escape(m['points_source'])}.</p>
+{verdict_html}<table>{table}</table>
 <h2>Reprojection error per camera over time</h2>
 {svg.lines(per_cam, "median over joints", "time (s)", "pixels", 1 / fps)}
 <h2>Reprojection error per joint</h2>

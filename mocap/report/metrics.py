@@ -75,3 +75,36 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0) -> dict:
         "jitter_mean_accel_m_s2": float(np.nanmean(acc_norm)),
         "versions": versions(),
     }
+
+
+def verdict(m: dict, max_reprojection_px: float, max_bone_length_cv: float, min_points: float) -> dict:
+    """Whether the capture looks usable, and each check that failed with its value and threshold
+    (a metric that could not be computed, NaN, fails)."""
+    checks = [("reprojection_px.median", "median reprojection", m["reprojection_px"]["median"], ">",
+               max_reprojection_px, "px"),
+              ("bone_length_cv.mean", "mean bone-length variation", m["bone_length_cv"]["mean"], ">",
+               max_bone_length_cv, "fraction"),
+              ("reconstructed.points", "points reconstructed", m["reconstructed"]["points"], "<", min_points,
+               "fraction")]
+    failed = []
+    for metric, label, value, op, threshold, unit in checks:
+        value = float(value)
+        bad = not np.isfinite(value) or (value > threshold if op == ">" else value < threshold)
+        if bad:
+            failed.append({"metric": metric, "label": label, "value": value, "comparison": op,
+                           "threshold": float(threshold), "unit": unit})
+    return {"usable": not failed, "failed": failed,
+            "summary": "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)}
+
+
+def describe(check: dict) -> str:
+    """'median reprojection 14.2 px > 8 px' ('points reconstructed 85% < 90%' for shares)."""
+    def fmt(x: float) -> str:
+        if check["unit"] == "px":
+            return f"{x:.3g} px"
+        return f"{x:.1%}" if check["metric"].startswith("reconstructed") else f"{x:.2%}"
+
+    if not np.isfinite(check["value"]):
+        needed = "at most" if check["comparison"] == ">" else "at least"
+        return f"{check['label']} could not be computed (needs {needed} {fmt(check['threshold'])})"
+    return f"{check['label']} {fmt(check['value'])} {check['comparison']} {fmt(check['threshold'])}"
