@@ -18,6 +18,9 @@ import h5py
 import numpy as np
 
 from mocap.dataset import KIND, SCHEMA_VERSION
+from mocap.dataset.store import Writer, info, new_event, open_dataset, write_arrays, write_index
+
+__all__ = ["BuildConfig", "BuildSummary", "build", "check_output", "info", "take_arrays", "take_id"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,7 @@ class BuildConfig:
     compression: str = "gzip"
     level: int = 4
     sets: tuple[str, ...] = ("export.formats=[]", "report.overlay_videos=false")  # pipeline overrides
+    commit_every_s: float = 60.0  # rewrite the dataset with the takes done so far at most this often (and at the end)
 
 
 @dataclass
@@ -103,84 +107,71 @@ def _task(job: tuple[str, str, tuple[str, ...]]) -> tuple[str, dict | None, str 
 
 
 def _open(out: Path) -> h5py.File:
+    """Open (or create) a dataset file for writing in place. Not crash-safe: for scratch files (benchmarks);
+    builds go through :class:`mocap.dataset.store.Writer`."""
+    if Path(out).exists():
+        open_dataset(out).close()
     f = h5py.File(out, "a")
-    if f.attrs.get("kind", KIND) != KIND:
-        f.close()
-        raise ValueError(f"{out}: not a mocap dataset (kind {f.attrs.get('kind')!r})")
-    version = int(f.attrs.get("schema_version", SCHEMA_VERSION))
-    if version > SCHEMA_VERSION:
-        f.close()
-        raise ValueError(f"{out}: dataset schema version {version} is newer than this mocap writes ({SCHEMA_VERSION})")
     f.attrs["kind"], f.attrs["schema_version"] = KIND, SCHEMA_VERSION
     f.require_group("takes")
-    if "_incomplete" in f:  # leftovers of an interrupted build
-        del f["_incomplete"]
     return f
 
 
-def log_event(f: h5py.File, event: dict) -> None:
-    line = json.dumps(event | {"time": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    if "log" not in f:
-        f.create_dataset("log", (0,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(64,))
-    ds = f["log"]
-    ds.resize((ds.shape[0] + 1,))
-    ds[-1] = line
-
-
 def write_take(f: h5py.File, tid: str, data: dict, cfg: BuildConfig) -> None:
-    """Write under /_incomplete/<id>, then move to /takes/<id> (the commit)."""
-    tmp = f.require_group("_incomplete").create_group(tid)
-    for name, arr in data["arrays"].items():
-        arr = np.asarray(arr)
-        if name == "keypoints2d" and cfg.float16_2d:
-            arr = arr.astype(np.float16)
-        elif arr.dtype.kind == "f":
-            arr = arr.astype(np.float32)
-        kw = {}
-        if arr.ndim >= 1 and arr.shape[0] > 1 and name.split("/")[0] not in ("cameras", "skeleton"):
-            kw = {"chunks": (min(cfg.chunk_frames, arr.shape[0]),) + arr.shape[1:],
-                  "compression": cfg.compression, "compression_opts": cfg.level if cfg.compression == "gzip" else None}
-        tmp.create_dataset(name, data=arr, **kw)
-    for k, v in data["attrs"].items():
-        tmp.attrs[k] = v
-    f.flush()
-    f.move(f"_incomplete/{tid}", f"takes/{tid}")
-    if len(f["_incomplete"]) == 0:
-        del f["_incomplete"]
-    f.flush()
+    """Write one take into an open file (see :func:`_open`)."""
+    write_arrays(f["takes"].create_group(tid), data, cfg)
+
+
+def build_index(f: h5py.File) -> None:
+    write_index(f)
+
+
+def check_output(sessions: Iterable[str | Path], out: str | Path) -> None:
+    """Refuse an output that is one of the inputs or lies inside an input session folder."""
+    o = Path(out).resolve()
+    for s in sessions:
+        p = Path(s).resolve()
+        if o == p or p in o.parents:
+            raise ValueError(f"output {out} is inside input session {s}: the dataset would be written into an "
+                             "input; choose an output outside every session folder")
 
 
 def build(sessions: list[str | Path], out: str | Path, cfg: BuildConfig = BuildConfig(), workers: int = 0,
           scheduler: str | None = None, progress: Callable[[str], None] | None = None) -> BuildSummary:
-    """Add every session not already in ``out`` as a take (local process pool, or a Dask cluster)."""
+    """Add every session not already in ``out`` as a take (local process pool, or a Dask cluster).
+
+    Crash-safe (see :mod:`mocap.dataset.store`): killed at any instant, ``out`` holds the takes of its
+    last commit, and a re-run skips every take that was complete."""
     out = Path(out)
+    check_output(sessions, out)
+    if out.is_dir():
+        raise ValueError(f"output {out} is a folder; give a file name such as {out / 'data.h5'}")
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     summary = BuildSummary(out)
-    with _open(out) as f:
-        done = set(f["takes"])
-    jobs = []
-    for s in sessions:
-        tid = take_id(s)
-        if tid in done:
-            summary.skipped.append(tid)
-        else:
-            jobs.append((tid, str(Path(s).resolve()), tuple(cfg.sets)))
-    results = _run_jobs(jobs, workers, scheduler)
-    with _open(out) as f:
-        for tid, data, err, seconds in results:
+    with Writer(out) as w:
+        done = w.done()
+        jobs = []
+        for s in sessions:
+            tid = take_id(s)
+            if tid in done:
+                summary.skipped.append(tid)
+            else:
+                jobs.append((tid, str(Path(s).resolve()), tuple(cfg.sets)))
+        for tid, data, err, seconds in _run_jobs(jobs, workers, scheduler):
             summary.compute_seconds += seconds
             if err is not None:
                 summary.failed[tid] = err.splitlines()[0]
-                log_event(f, {"take": tid, "status": "failed", "error": err})
+                w.log_event(new_event(take=tid, status="failed", error=err))
                 log.warning("take %s failed: %s", tid, err.splitlines()[0])
             else:
-                write_take(f, tid, data, cfg)
+                w.add_take(tid, data, cfg, new_event(take=tid, status="committed", seconds=round(seconds, 2)))
                 summary.committed.append(tid)
-                log_event(f, {"take": tid, "status": "committed", "seconds": round(seconds, 2)})
+                if w.commit_due(cfg.commit_every_s):
+                    w.commit()
             if progress:
                 progress(f"{tid}: {'failed' if err else 'committed'}")
-        build_index(f)
+        w.commit()
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -206,39 +197,3 @@ def _run_jobs(jobs: list, workers: int, scheduler: str | None):
     with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
         for fut in as_completed([pool.submit(_task, j) for j in jobs]):
             yield fut.result()
-
-
-def build_index(f: h5py.File) -> None:
-    """Contiguous copies of points3d and rotations over all takes (sorted by id) for the reader."""
-    if "index" in f:
-        del f["index"]
-    ids = sorted(f["takes"])
-    g = f.create_group("index")
-    g.create_dataset("take_ids", data=np.array(ids, dtype=h5py.string_dtype()))
-    lengths = [f["takes"][t]["points3d"].shape[0] for t in ids]
-    g.create_dataset("take_start", data=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-    for name in ("points3d", "rotations"):
-        if not ids:
-            continue
-        shape = (int(sum(lengths)),) + f["takes"][ids[0]][name].shape[1:]
-        ds = g.create_dataset(name, shape=shape, dtype=np.float32)  # contiguous: memory-mapped by readers
-        pos = 0
-        for t, n in zip(ids, lengths, strict=True):
-            ds[pos:pos + n] = f["takes"][t][name][()]
-            pos += n
-
-
-def info(path: str | Path) -> dict:
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("kind") != KIND:
-            raise ValueError(f"{path}: not a mocap dataset")
-        takes = f["takes"]
-        frames = {t: int(takes[t].attrs["frames"]) for t in takes}
-        events = [json.loads(x) for x in f["log"].asstr()[()]] if "log" in f else []
-        return {"schema_version": int(f.attrs["schema_version"]), "takes": len(frames),
-                "frames": int(sum(frames.values())),
-                "fps": sorted({float(takes[t].attrs["fps"]) for t in takes}),
-                "keypoint_sets": sorted({str(takes[t].attrs["keypoint_set"]) for t in takes}),
-                "synthetic": sum("groundtruth" in takes[t] for t in takes),
-                "failed": [e for e in events if e.get("status") == "failed"],
-                "size_mb": Path(path).stat().st_size / 1e6, "per_take_frames": frames}
