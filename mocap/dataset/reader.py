@@ -8,10 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from mocap.dataset import KIND, SCHEMA_VERSION
+from mocap.dataset.store import INDEX_FIELDS, open_dataset
+
+
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class Windows:
@@ -19,18 +23,16 @@ class Windows:
 
     def __init__(self, path: str | Path, length: int = 32, stride: int = 1, fields: tuple[str, ...] = ("points3d",)):
         self.path, self.length, self.fields = Path(path), int(length), tuple(fields)
-        with h5py.File(self.path, "r") as f:
-            if f.attrs.get("kind") != KIND:
-                raise ValueError(f"{path}: not a mocap dataset")
-            if int(f.attrs["schema_version"]) > SCHEMA_VERSION:
-                raise ValueError(f"{path}: dataset schema version {int(f.attrs['schema_version'])} is newer than "
-                                 f"this mocap reads ({SCHEMA_VERSION})")
+        self._identity = _identity(self.path)  # a build replaces the file: maps must never read another one
+        with open_dataset(self.path) as f:
             if "index" not in f:
                 raise ValueError(f"{path}: no /index (the build did not finish; run mocap dataset build again)")
             self.take_ids = [t.decode() if isinstance(t, bytes) else str(t) for t in f["index/take_ids"][()]]
             starts = f["index/take_start"][()]
             self._layout = {}
-            for name in self.fields:
+            for name in self.fields if self.take_ids else ():  # an empty dataset has no windows
+                if name not in f["index"]:
+                    raise ValueError(f"{path}: no /index/{name} (fields: {', '.join(INDEX_FIELDS)})")
                 ds = f["index"][name]
                 offset = ds.id.get_offset()
                 if offset is None:
@@ -43,6 +45,9 @@ class Windows:
 
     def _open(self) -> dict:
         if self._maps is None:
+            if _identity(self.path) != self._identity:
+                raise RuntimeError(f"{self.path}: the dataset was rewritten (by a build) since it was opened; "
+                                   "open it again")
             self._maps = {n: np.memmap(self.path, dtype=d, mode="r", offset=o, shape=s)
                           for n, (o, s, d) in self._layout.items()}
         return self._maps
