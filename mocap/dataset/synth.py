@@ -4,6 +4,8 @@ with ``pixels``) written as sessions beside the dataset, then built into it like
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,10 @@ log = logging.getLogger(__name__)
 
 def make_sessions(n: int, folder: Path, bvhs: list[Path], seed: int = 0, pixels: bool = False,
                   seconds: float = 4.0) -> list[Path]:
-    """Session folders synth_00000 ... (kept, so a re-run reuses them): take k uses seed + k."""
+    """Session folders synth_00000 ... (kept, so a re-run reuses them): take k uses seed + k.
+
+    Each session is written (or rendered) under a temporary name and renamed when complete, so a killed
+    run never leaves a session that looks done and is not."""
     from mocap.io.bvh import read_bvh
     from mocap.synth import CorruptionSpec, RigSpec, make_take, write_session
 
@@ -25,10 +30,13 @@ def make_sessions(n: int, folder: Path, bvhs: list[Path], seed: int = 0, pixels:
     for k in range(n):
         session = folder / f"synth_{k:05d}"
         out.append(session)
-        done = (session / "session.toml").is_file() and ((session / "videos").is_dir() or
-                                                        (session / "pose2d.h5").is_file())
+        done = (session / "session.toml").is_file() and (session / "groundtruth").is_dir() and (
+            (session / "videos").is_dir() or (session / "pose2d.h5").is_file())
         if done:
             continue
+        tmp = folder / f".{session.name}.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)  # left by a killed run
         rng = np.random.default_rng(seed + k)
         bvh = bvhs[int(rng.integers(len(bvhs)))]
         start = float(rng.uniform(0, max(lengths[bvh] - seconds - 0.1, 0.0)))
@@ -38,7 +46,8 @@ def make_sessions(n: int, folder: Path, bvhs: list[Path], seed: int = 0, pixels:
             from mocap.synth.render import RenderSpec, render_session
 
             render_session(RenderSpec(str(bvh), start_s=start, seconds=seconds, cameras=cams, radius=radius,
-                                      seed=seed + k, board_frames=30), session)
+                                      seed=seed + k, board_frames=30), tmp)
+            _publish(tmp, session)
             continue
         fps = float(rng.choice([30.0, 60.0]))
         take = make_take(bvh, None, fps, RigSpec(n_cameras=cams, radius=radius, height=float(rng.uniform(1.4, 2.2)),
@@ -51,8 +60,15 @@ def make_sessions(n: int, folder: Path, bvhs: list[Path], seed: int = 0, pixels:
                                                          fps),
                           take.truth[first:first + int(seconds * fps)],
                           {k2: v[first:first + int(seconds * fps)] for k2, v in take.masks.items()})
-        write_session(take, session, json_2d=False)
+        write_session(take, tmp, json_2d=False)
+        _publish(tmp, session)
     return out
+
+
+def _publish(tmp: Path, session: Path) -> None:
+    if session.exists():
+        shutil.rmtree(session)  # an incomplete session written in place by an earlier version
+    os.replace(tmp, session)
 
 
 def synth(n: int, out: str | Path, bvhs: list[Path], seed: int = 0, pixels: bool = False, workers: int = 0,
