@@ -3,10 +3,16 @@
 Rotations are read in the order the CHANNELS line lists them (``Zrotation Xrotation Yrotation``
 → ``Rz @ Rx @ Ry``). Positions stay in the file's units and axes; :func:`read_bvh` can scale
 them. The root's world position is its position channels (its OFFSET when it has none).
+
+The reader accepts what Blender's importer accepts (CRLF or CR line endings, tabs, a byte-order
+mark, more data rows than ``Frames:`` announces: the extras are ignored with a warning) and refuses
+anything else with a ``ValueError`` naming the file and the line.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,78 +21,222 @@ from mocap.geometry.rotations import euler_to_matrix, matrix_to_euler, matrix_to
 from mocap.io.atomic import atomic_write_text
 from mocap.types import Motion, Skeleton
 
+log = logging.getLogger(__name__)
+_CHANNELS = {f"{a}{kind}" for a in "xyz" for kind in ("position", "rotation")}
 
-def read_bvh(path: str | Path, scale: float = 1.0) -> Motion:
-    """Read a BVH file into a :class:`Motion` (positions multiplied by ``scale``)."""
-    path = Path(path)
+
+class _Tokens:
+    """Whitespace-separated tokens of the hierarchy, each with its 1-based line number."""
+
+    def __init__(self, path: Path, lines: list[str]):
+        self.path = path
+        self.items = [(tok, n + 1) for n, line in enumerate(lines) for tok in line.split()]
+        self.i = 0
+
+    def fail(self, msg: str, line: int | None = None):
+        if line is None:
+            line = self.items[min(self.i, len(self.items) - 1)][1] if self.items else 1
+        raise ValueError(f"{self.path}: line {line}: not a valid BVH file: {msg}")
+
+    def peek(self) -> str | None:
+        return self.items[self.i][0] if self.i < len(self.items) else None
+
+    def take(self, what: str) -> tuple[str, int]:
+        if self.i >= len(self.items):
+            last = self.items[-1] if self.items else ("", 1)
+            self.fail(f"file ends after {last[0]!r} where {what} was expected (truncated file?)", last[1])
+        self.i += 1
+        return self.items[self.i - 1]
+
+    def number(self, what: str, kind=float):
+        tok, line = self.take(what)
+        try:
+            value = kind(tok)
+        except ValueError:
+            self.fail(f"{what} must be {'an integer' if kind is int else 'a number'}, got {tok!r}", line)
+        if not math.isfinite(value):
+            self.fail(f"{what} must be finite, got {tok!r}", line)
+        return value
+
+
+def _decode(path: Path) -> list[str]:
     try:
-        tokens = path.read_text().split()
-    except (OSError, UnicodeDecodeError) as e:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such BVH file") from None
+    except OSError as e:
         raise ValueError(f"{path}: cannot read BVH: {e}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    if "\0" in text:
+        raise ValueError(f"{path}: not a BVH file (binary data)")
+    return text.splitlines()
+
+
+def _header_end(lines: list[str]) -> int:
+    """Number of lines up to and including ``Frame Time:`` (all of them when it is not found)."""
+    motion = next((k for k, ln in enumerate(lines) if ln.split()[:1] == ["MOTION"]), None)
+    if motion is None:
+        return len(lines)
+    for k in range(motion + 1, min(motion + 4, len(lines))):
+        if lines[k].lstrip().startswith("Frame") and "Time" in lines[k]:
+            return k + 1
+    return min(motion + 3, len(lines))
+
+
+def _hierarchy(tk: _Tokens):
+    """Parse HIERARCHY … up to MOTION → names, parents, offsets, channels (index of MOTION token)."""
     names: list[str] = []
     parents: list[int] = []
     offsets: list[list[float]] = []
     channels: list[list[str]] = []
     stack: list[int] = []
-    i = 0
-
-    def fail(msg: str):
-        raise ValueError(f"{path}: not a valid BVH file: {msg} (token {i})")
-
-    if not tokens or tokens[0] != "HIERARCHY":
-        fail("missing HIERARCHY")
-    i = 1
+    opened: list[int] = []  # line of each open '{'
     pending: int | None = None
-    while i < len(tokens) and tokens[i] != "MOTION":
-        tok = tokens[i]
+    tok, line = tk.take("HIERARCHY")
+    if tok != "HIERARCHY":
+        tk.fail(f"expected HIERARCHY, got {tok!r}", line)
+    while tk.peek() != "MOTION":
+        tok, line = tk.take("a joint, '}' or MOTION")
         if tok in ("ROOT", "JOINT"):
-            names.append(tokens[i + 1])
-            parents.append(stack[-1] if stack else -1)
-            offsets.append([0.0, 0.0, 0.0])
-            channels.append([])
-            pending = len(names) - 1
-            i += 2
-        elif tok == "End" and tokens[i + 1] == "Site":
+            name, _ = tk.take(f"a joint name after {tok}")
+            if tok == "ROOT" and (stack or names):
+                tk.fail("only one ROOT is supported, and it must come first", line)
+            if tok == "JOINT" and not stack:
+                tk.fail(f"JOINT {name!r} outside any joint's braces", line)
+            if name in names:
+                tk.fail(f"joint name {name!r} is used twice", line)
+            parent = stack[-1] if stack else -1
+        elif tok == "End":
+            site, _ = tk.take("'Site' after 'End'")
+            if site != "Site":
+                tk.fail(f"expected 'End Site', got 'End {site}'", line)
             if not stack:
-                fail("End Site outside a joint")
-            names.append(f"{names[stack[-1]]}_end")
-            parents.append(stack[-1])
-            offsets.append([0.0, 0.0, 0.0])
-            channels.append([])
-            pending = len(names) - 1
-            i += 2
+                tk.fail("End Site outside a joint", line)
+            name, parent = f"{names[stack[-1]]}_end", stack[-1]
         elif tok == "{":
             if pending is None:
-                fail("unexpected '{'")
+                tk.fail("unexpected '{'", line)
             stack.append(pending)
+            opened.append(line)
             pending = None
-            i += 1
+            continue
         elif tok == "}":
-            if not stack:
-                fail("unbalanced '}'")
+            if not stack or pending is not None:
+                tk.fail("unbalanced '}'", line)
             stack.pop()
-            i += 1
-        elif tok == "OFFSET":
-            offsets[stack[-1]] = [float(v) for v in tokens[i + 1 : i + 4]]
-            i += 4
-        elif tok == "CHANNELS":
-            n = int(tokens[i + 1])
-            channels[stack[-1]] = tokens[i + 2 : i + 2 + n]
-            i += 2 + n
+            opened.pop()
+            continue
+        elif tok in ("OFFSET", "CHANNELS"):
+            if not stack or pending is not None:
+                tk.fail(f"{tok} outside a joint's braces", line)
+            j = stack[-1]
+            if tok == "OFFSET":
+                offsets[j] = [tk.number(f"OFFSET value of {names[j]!r}") for _ in range(3)]
+            else:
+                n = tk.number(f"CHANNELS count of {names[j]!r}", int)
+                if not 0 <= n <= 6:
+                    tk.fail(f"joint {names[j]!r}: CHANNELS count must be 0 to 6, got {n}", line)
+                chans = [tk.take(f"{n} channel names for {names[j]!r}")[0] for _ in range(n)]
+                bad = [c for c in chans if c.lower() not in _CHANNELS]
+                if bad:
+                    tk.fail(f"joint {names[j]!r}: unknown channel {bad[0]!r} (expected X/Y/Z position/rotation)",
+                            line)
+                channels[j] = chans
+            continue
         else:
-            fail(f"unexpected {tok!r}")
-    if i >= len(tokens) or not names:
-        fail("missing MOTION section")
+            tk.fail(f"unexpected {tok!r}", line)
+        if pending is not None:
+            tk.fail(f"{tok} before the '{{' of {names[pending]!r}", line)
+        names.append(name)
+        parents.append(parent)
+        offsets.append([0.0, 0.0, 0.0])
+        channels.append([])
+        pending = len(names) - 1
+    if pending is not None or stack:
+        j = pending if pending is not None else stack[-1]
+        where = f"opened on line {opened[-1]}" if pending is None else "never opened"
+        tk.fail(f"MOTION inside the braces of {names[j]!r} ({where}): the hierarchy is truncated")
+    if not names:
+        tk.fail("no ROOT joint before MOTION")
+    return names, parents, offsets, channels
+
+
+def _motion_header(tk: _Tokens) -> tuple[int, float, int]:
+    """MOTION / Frames: N / Frame Time: dt → (N, dt, line of Frame Time)."""
+    tk.take("MOTION")
+    tok, line = tk.take("'Frames:'")
+    if tok == "Frames:":
+        n = tk.number("Frames", int)
+    elif tok.startswith("Frames:"):
+        tk.i -= 1
+        tk.items[tk.i] = (tok[7:], line)
+        n = tk.number("Frames", int)
+    else:
+        tk.fail(f"expected 'Frames:' after MOTION, got {tok!r}", line)
+    if n <= 0:
+        tk.fail(f"Frames: {n}: the file holds no motion", line)
+    tok, line = tk.take("'Frame Time:'")
+    tok2, _ = tk.take("'Frame Time:'")
+    if tok != "Frame" or not tok2.startswith("Time:"):
+        tk.fail(f"expected 'Frame Time:', got {tok!r}", line)
+    if tok2 != "Time:":
+        tk.i -= 1
+        tk.items[tk.i] = (tok2[5:], line)
+    dt = tk.number("Frame Time", float)
+    if dt <= 0:
+        tk.fail(f"Frame Time must be positive (seconds per frame), got {dt:g}", line)
+    return n, dt, line
+
+
+def _values(path: Path, lines: list[str], first: int, n_frames: int, n_ch: int) -> np.ndarray:
+    """Data rows from line index ``first`` on → (n_frames, n_ch); line numbers in errors are 1-based."""
+    rows = [(k + 1, ln.split()) for k, ln in enumerate(lines[first:], start=first) if ln.strip()]
+    if len(rows) < n_frames:
+        raise ValueError(f"{path}: Frames: says {n_frames} but the file has {len(rows)} data rows "
+                         f"(truncated file?)")
+    if len(rows) > n_frames:
+        log.warning("%s: %d data rows after the %d that Frames: announces (from line %d); ignored",
+                    path, len(rows) - n_frames, n_frames, rows[n_frames][0])
+        rows = rows[:n_frames]
+    for line, row in rows:
+        if len(row) != n_ch:
+            raise ValueError(f"{path}: line {line}: expected {n_ch} values (one per channel), got {len(row)}")
     try:
-        n_frames = int(tokens[i + 2])
-        frame_time = float(tokens[i + 5])
-        values = np.asarray(tokens[i + 6 :], dtype=float)
-    except (IndexError, ValueError):
-        fail("malformed MOTION header")
+        values = np.array([row for _, row in rows], dtype=float)
+    except ValueError:
+        for line, row in rows:
+            for v in row:
+                try:
+                    float(v)
+                except ValueError:
+                    raise ValueError(f"{path}: line {line}: value {v!r} is not a number") from None
+        raise
+    bad = ~np.isfinite(values)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(f"{path}: line {rows[r][0]}: value {rows[r][1][c]!r} is not a finite number")
+    return values.reshape(n_frames, n_ch)
+
+
+def read_bvh(path: str | Path, scale: float = 1.0) -> Motion:
+    """Read a BVH file into a :class:`Motion` (positions multiplied by ``scale``)."""
+    path = Path(path)
+    lines = _decode(path)
+    tk = _Tokens(path, lines[: _header_end(lines)])
+    if not tk.items:
+        raise ValueError(f"{path}: empty file, not a BVH file")
+    names, parents, offsets, channels = _hierarchy(tk)
+    n_frames, frame_time, header_line = _motion_header(tk)
     n_ch = sum(len(c) for c in channels)
-    if values.size != n_frames * n_ch:
-        fail(f"expected {n_frames} frames × {n_ch} channels = {n_frames * n_ch} values, got {values.size}")
-    values = values.reshape(n_frames, n_ch)
+    if n_ch == 0:
+        raise ValueError(f"{path}: no joint has CHANNELS: the file holds no motion")
+    # the data rows start on the line after Frame Time (a value left on that line is not allowed)
+    if tk.i < len(tk.items) and tk.items[tk.i][1] == header_line:
+        tk.fail(f"unexpected {tk.items[tk.i][0]!r} after the Frame Time value", header_line)
+    values = _values(path, lines, header_line, n_frames, n_ch)
 
     J = len(names)
     rot = np.zeros((n_frames, J, 4))
@@ -105,8 +255,8 @@ def read_bvh(path: str | Path, scale: float = 1.0) -> Motion:
                 if c.lower().endswith("position"):
                     root[:, "XYZ".index(c[0].upper())] = block[:, k]
         if rot_axes:
-            if len(rot_axes) != 3:
-                raise ValueError(f"{path}: joint {names[j]!r} needs 3 rotation channels, has {rot_axes!r}")
+            if len(rot_axes) != 3 or len(set(rot_axes)) != 3:
+                raise ValueError(f"{path}: joint {names[j]!r} needs 3 different rotation channels, has {rot_axes!r}")
             angles = np.radians(np.stack([block[:, k] for k, c in enumerate(chans)
                                           if c.lower().endswith("rotation")], axis=1))
             rot[:, j] = quat_continuous(matrix_to_quat(euler_to_matrix(angles, rot_axes)))
