@@ -8,12 +8,14 @@ Blender with the reason. Needs nothing beyond what Blender ships (numpy)."""
 from __future__ import annotations
 
 import json
+import os
+import re
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from .builders import add_cameras, add_points, build_armature
+from .builders import add_cameras, add_points, build_armature, export_animation
 from .capture_format import CaptureError, read_capture
 from .retarget import RetargetError, preset_maps, retarget_armature
 
@@ -27,6 +29,29 @@ bl_info = {
     "category": "Animation",
 }
 CUSTOM_MAP_TEXT = "mocap_bone_map.json"
+
+
+# what can go wrong in an operator, reported in Blender with the reason rather than a traceback
+FAILURES = (CaptureError, RetargetError, RuntimeError, ValueError, KeyError, IndexError, TypeError, OSError)
+
+
+def _reason(e: BaseException) -> str:
+    """One line for the user: the last line of an error (bpy.ops errors carry the callee's traceback)."""
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip() and not ln.startswith("Location:")]
+    raised = [ln for ln in lines if re.match(r"^[A-Za-z_.]*(Error|Exception)\b", ln)]
+    text = (raised or lines or [type(e).__name__])[-1]
+    if isinstance(e, KeyError):
+        text = f"missing {text}"
+    return text.removeprefix("Error: ")
+
+
+def _failed(op, path: str, what: str, e: BaseException) -> set[str]:
+    reason = _reason(e)
+    if path and reason.startswith(path):  # the message names the file already
+        op.report({"ERROR"}, reason)
+    else:
+        op.report({"ERROR"}, f"{path}: {what}: {reason}" if path else f"{what}: {reason}")
+    return {"CANCELLED"}
 
 
 def _armature_poll(_self, obj) -> bool:
@@ -50,15 +75,21 @@ class MOCAP_OT_import_capture(bpy.types.Operator, ImportHelper):
     keypoints: BoolProperty(name="Keypoints", description="Add the 3D keypoints as empties", default=False)
 
     def execute(self, context):
+        if not os.path.isfile(self.filepath):
+            self.report({"ERROR"}, f"{self.filepath}: no such file")
+            return {"CANCELLED"}
         try:
             cap = read_capture(self.filepath)
-        except CaptureError as e:
-            self.report({"ERROR"}, str(e))
-            return {"CANCELLED"}
+        except FAILURES as e:
+            return _failed(self, self.filepath, "cannot read the capture", e)
         name = bpy.path.display_name_from_filepath(self.filepath)
-        obj = build_armature(cap, name, context=context)
-        n_cams = len(add_cameras(cap, f"{name} cameras", context=context, videos=self.videos)) if self.cameras else 0
-        n_pts = len(add_points(cap, f"{name} keypoints", context=context)) if self.keypoints else 0
+        try:
+            obj = build_armature(cap, name, context=context)
+            n_cams = len(add_cameras(cap, f"{name} cameras", context=context, videos=self.videos)) \
+                if self.cameras else 0
+            n_pts = len(add_points(cap, f"{name} keypoints", context=context)) if self.keypoints else 0
+        except FAILURES as e:
+            return _failed(self, self.filepath, "cannot build the scene from the capture", e)
         context.scene.mocap_source = obj
         self.report({"INFO"}, f"{name}: {len(cap['joint_names'])} joints, {len(cap['rotations'])} frames at "
                               f"{float(cap['fps']):g} fps, {n_cams} cameras, {n_pts} keypoints")
@@ -79,6 +110,9 @@ class MOCAP_OT_import_animation(bpy.types.Operator, ImportHelper):
     def execute(self, context):
         axes = {"axis_forward": "-Z", "axis_up": "Y"} if self.up == "Y" else {"axis_forward": "Y", "axis_up": "Z"}
         path = self.filepath.lower()
+        if not os.path.isfile(self.filepath):
+            self.report({"ERROR"}, f"{self.filepath}: no such file")
+            return {"CANCELLED"}
         try:
             if path.endswith(".bvh"):
                 bpy.ops.import_anim.bvh(filepath=self.filepath, global_scale=0.01 if self.units == "CM" else 1.0,
@@ -89,9 +123,8 @@ class MOCAP_OT_import_animation(bpy.types.Operator, ImportHelper):
             else:
                 self.report({"ERROR"}, f"{self.filepath}: expected a .bvh or .fbx file")
                 return {"CANCELLED"}
-        except RuntimeError as e:
-            self.report({"ERROR"}, f"{self.filepath}: import failed: {e}")
-            return {"CANCELLED"}
+        except FAILURES as e:
+            return _failed(self, self.filepath, "Blender's importer could not read it", e)
         return {"FINISHED"}
 
 
@@ -125,6 +158,8 @@ class MOCAP_OT_retarget(bpy.types.Operator):
         except RetargetError as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
+        except FAILURES as e:
+            return _failed(self, "", "retargeting failed", e)
         first, last = (int(round(v)) for v in action.frame_range)
         self.report({"INFO"}, f"baked {action.name} (frames {first}–{last})")
         return {"FINISHED"}
@@ -161,17 +196,11 @@ class MOCAP_OT_export(bpy.types.Operator, ExportHelper):
         if obj is None or obj.type != "ARMATURE":
             self.report({"ERROR"}, "select the armature to export")
             return {"CANCELLED"}
-        for o in context.scene.objects:
-            o.select_set(o == obj)
         path = bpy.path.ensure_ext(self.filepath, ".fbx" if self.format == "FBX" else ".glb")
-        if self.format == "FBX":
-            bpy.ops.export_scene.fbx(filepath=path, use_selection=True, object_types={"ARMATURE"},
-                                     add_leaf_bones=False, bake_anim=True, bake_anim_use_all_bones=True,
-                                     bake_anim_simplify_factor=0.0, bake_anim_use_nla_strips=False,
-                                     bake_anim_use_all_actions=False)
-        else:
-            bpy.ops.export_scene.gltf(filepath=path, export_format="GLB", use_selection=True,
-                                      export_animations=True, export_force_sampling=True)
+        try:
+            export_animation(obj, path, context=context)
+        except FAILURES as e:
+            return _failed(self, path, "export failed", e)
         self.report({"INFO"}, f"wrote {path}")
         return {"FINISHED"}
 

@@ -10,6 +10,8 @@ bone points from its joint towards a child, so a local rotation R becomes the po
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from pathlib import Path
 
 import bpy
 import numpy as np
@@ -19,9 +21,9 @@ from .capture_format import matrix_to_quat, quat_to_matrix, rest_positions
 
 # Blender 4.4+ has layered actions (Action.fcurves is gone in 5.0); 4.2 has the legacy API
 try:
-    from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
+    from bpy_extras.anim_utils import action_ensure_channelbag_for_slot, action_get_channelbag_for_slot
 except ImportError:  # Blender < 4.4
-    action_ensure_channelbag_for_slot = None
+    action_ensure_channelbag_for_slot = action_get_channelbag_for_slot = None
 
 
 def _bone_tails(names: list[str], parents: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -186,3 +188,74 @@ def add_points(cap: dict, name: str = "mocap keypoints", frame_start: int = 1, c
             _set_curve(curves, "location", i, frames[good], xyz[good, i], n)
         out.append(e)
     return out
+
+
+def _object_fcurves(obj) -> list:
+    ad = obj.animation_data
+    if ad is None or ad.action is None:
+        return []
+    if action_get_channelbag_for_slot is None:
+        return list(ad.action.fcurves)
+    bag = action_get_channelbag_for_slot(ad.action, ad.action_slot)
+    return list(bag.fcurves) if bag is not None else []
+
+
+def _shift_keys(curves: list, delta: float) -> None:
+    for fc in curves:
+        n = len(fc.keyframe_points)
+        for prop in ("co", "handle_left", "handle_right"):
+            v = np.empty(2 * n, dtype=np.float32)
+            fc.keyframe_points.foreach_get(prop, v)
+            v[0::2] += delta
+            fc.keyframe_points.foreach_set(prop, v)
+        fc.update()
+
+
+@contextmanager
+def first_frame_at_zero(obj, context=None):
+    """While inside, the scene range and ``obj``'s keys are shifted so that the scene's first frame is
+    frame 0. Blender's FBX exporter writes frame f at time f / fps, and FBX readers (Blender's importer
+    included, which adds its one-frame offset) take time 0 as the first frame: exported from frame 1,
+    an FBX would start at frame 2 where the BVH and glTF start at frame 1."""
+    scene = (context or bpy.context).scene
+    start, end = scene.frame_start, scene.frame_end
+    curves = _object_fcurves(obj)
+    delta = -float(start)
+    if delta:
+        _shift_keys(curves, delta)
+        scene.frame_start, scene.frame_end = 0, end - start
+    try:
+        yield
+    finally:
+        if delta:
+            _shift_keys(curves, -delta)
+            scene.frame_end, scene.frame_start = end, start
+
+
+def _axes(up: str) -> dict:
+    return {"axis_forward": "-Z", "axis_up": "Y"} if up == "y" else {"axis_forward": "Y", "axis_up": "Z"}
+
+
+def export_animation(obj, path: str, up: str = "y", context=None) -> str:
+    """Export ``obj`` (an armature) with its animation baked on every frame of the scene range: FBX
+    without leaf bones, or glTF (GLB); the first frame of the scene is the first frame of the file
+    (FBX time 0, as BVH and glTF), so every export reimports on one timeline from frame 1."""
+    context = context or bpy.context
+    for o in context.scene.objects:
+        o.select_set(o == obj)
+    context.view_layer.objects.active = obj
+    suffix = Path(path).suffix.lower()
+    if suffix == ".fbx":
+        with first_frame_at_zero(obj, context):
+            bpy.ops.export_scene.fbx(
+                filepath=path, use_selection=True, object_types={"ARMATURE"}, add_leaf_bones=False, bake_anim=True,
+                bake_anim_use_all_bones=True, bake_anim_use_nla_strips=False, bake_anim_use_all_actions=False,
+                bake_anim_force_startend_keying=True, bake_anim_step=1.0, bake_anim_simplify_factor=0.0,
+                primary_bone_axis="Y", secondary_bone_axis="X", **_axes(up))
+    elif suffix in (".glb", ".gltf"):
+        bpy.ops.export_scene.gltf(filepath=path, export_format="GLB" if suffix == ".glb" else "GLTF_SEPARATE",
+                                  use_selection=True, export_animations=True, export_force_sampling=True,
+                                  export_yup=(up == "y"))
+    else:
+        raise ValueError(f"{path}: can export .fbx or .glb, not {suffix!r}")
+    return path

@@ -4,6 +4,9 @@ The writer is ``mocap.io.capture``; both sides check ``kind`` and ``schema_versi
 
 from __future__ import annotations
 
+import zipfile
+import zlib
+
 import numpy as np
 
 KIND = "mocap-capture"
@@ -14,43 +17,99 @@ class CaptureError(ValueError):
     """A file that is not a usable capture; the message says why, for the user."""
 
 
+REQUIRED = ("kind", "schema_version", "joint_names", "parents", "offsets", "rotations", "root_positions", "fps")
+CAMERA_KEYS = ("camera_names", "camera_K", "camera_pose", "camera_size")  # all of them, or none
+POINT_KEYS = ("points", "point_names")
+
+
 def read_capture(path: str) -> dict:
+    """The arrays of a capture file, checked: any problem raises :class:`CaptureError` naming the file
+    and what is wrong (a missing array, a wrong shape), never a bare KeyError from deep inside."""
     try:
         z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise CaptureError(f"{path}: not a capture file ({e})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise CaptureError(f"{path}: not a capture file (a single array, not an .npz archive)")
     with z:
         if "kind" not in z.files or str(z["kind"]) != KIND:
             raise CaptureError(f"{path}: not a mocap capture file (expected kind {KIND!r})")
-        version = int(z["schema_version"])
-        if version > SCHEMA_VERSION:
-            raise CaptureError(f"{path}: capture schema version {version} is newer than this add-on reads "
-                               f"({SCHEMA_VERSION}); update the add-on")
-        cap = {k: z[k] for k in z.files}
+        missing = [k for k in REQUIRED if k not in z.files]
+        if missing:
+            raise CaptureError(f"{path}: the capture file lacks the array(s) {', '.join(missing)}; "
+                               "write it again with the pipeline (mocap fit)")
+        try:
+            cap = {k: z[k] for k in z.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+            raise CaptureError(f"{path}: damaged capture file ({e})") from None
+    try:
+        version = int(cap["schema_version"])
+    except (TypeError, ValueError):
+        raise CaptureError(f"{path}: schema_version is not a number") from None
+    if version > SCHEMA_VERSION:
+        raise CaptureError(f"{path}: capture schema version {version} is newer than this add-on reads "
+                           f"({SCHEMA_VERSION}); update the add-on")
+    _check_shapes(path, cap)
     cap["joint_names"] = [str(n) for n in cap["joint_names"]]
-    F, J = cap["rotations"].shape[:2]
-    if F == 0:
-        raise CaptureError(f"{path}: the capture has zero frames")
-    if len(cap["joint_names"]) != J or cap["offsets"].shape != (J, 3) or cap["root_positions"].shape != (F, 3):
-        raise CaptureError(f"{path}: inconsistent arrays (joints {J}, names {len(cap['joint_names'])}, "
-                           f"offsets {cap['offsets'].shape}, root {cap['root_positions'].shape})")
-    cap["rotations"], cap["root_positions"] = _hold_gaps(cap["rotations"], cap["root_positions"])
-    if "point_names" in cap:
-        cap["point_names"] = [str(n) for n in cap["point_names"]]
-    for key in ("camera_names", "camera_videos"):
+    cap["rotations"], cap["root_positions"] = _hold_gaps(path, cap["rotations"], cap["root_positions"])
+    for key in ("point_names", "camera_names", "camera_videos"):
         if key in cap:
             cap[key] = [str(n) for n in cap[key]]
     return cap
 
 
-def _hold_gaps(q: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_shapes(path: str, cap: dict) -> None:
+    def bad(what: str) -> CaptureError:
+        return CaptureError(f"{path}: {what}")
+
+    q, names, parents = cap["rotations"], cap["joint_names"], cap["parents"]
+    if q.ndim != 3 or q.shape[2] != 4:
+        raise bad(f"rotations should be (frames, joints, 4) quaternions, got shape {q.shape}")
+    F, J = q.shape[:2]
+    if F == 0:
+        raise bad("the capture has zero frames")
+    if J == 0:
+        raise bad("the capture has no joints")
+    if names.shape != (J,) or cap["offsets"].shape != (J, 3) or cap["root_positions"].shape != (F, 3) \
+            or parents.shape != (J,):
+        raise bad(f"inconsistent arrays (joints {J}, names {names.shape}, parents {parents.shape}, "
+                  f"offsets {cap['offsets'].shape}, root {cap['root_positions'].shape})")
+    if not np.issubdtype(parents.dtype, np.integer) or parents[0] != -1 or \
+            any(not 0 <= parents[j] < j for j in range(1, J)):
+        raise bad("parents should list each joint's parent before it, -1 for the root")
+    fps = cap["fps"]
+    if fps.shape != () or not np.issubdtype(fps.dtype, np.number) or not np.isfinite(fps) or float(fps) <= 0:
+        raise bad(f"fps should be one positive number, got {fps!r}")
+    present = [k for k in CAMERA_KEYS if k in cap]
+    if present and len(present) < len(CAMERA_KEYS):
+        raise bad(f"camera arrays incomplete: lacks {', '.join(k for k in CAMERA_KEYS if k not in cap)}")
+    if present:
+        C = len(cap["camera_names"])
+        shapes = {"camera_K": (C, 3, 3), "camera_size": (C, 2)}
+        for k, shape in shapes.items():
+            if cap[k].shape != shape:
+                raise bad(f"{k} should have shape {shape}, got {cap[k].shape}")
+        if cap["camera_pose"].shape not in ((C, 3, 4), (C, 4, 4)):
+            raise bad(f"camera_pose should have shape ({C}, 4, 4), got {cap['camera_pose'].shape}")
+        if "camera_videos" in cap and len(cap["camera_videos"]) != C:
+            raise bad(f"camera_videos has {len(cap['camera_videos'])} entries for {C} cameras")
+    present = [k for k in POINT_KEYS if k in cap]
+    if present and len(present) < len(POINT_KEYS):
+        raise bad(f"keypoint arrays incomplete: lacks {', '.join(k for k in POINT_KEYS if k not in cap)}")
+    if present:
+        K = len(cap["point_names"])
+        if cap["points"].shape != (F, K, 3):
+            raise bad(f"points should have shape ({F}, {K}, 3), got {cap['points'].shape}")
+
+
+def _hold_gaps(path: str, q: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Frames with NaN (gaps in the fit) take the previous valid frame (the first valid one at the start)."""
     bad = ~(np.isfinite(q).all(axis=(1, 2)) & np.isfinite(root).all(axis=1))
     if not bad.any():
         return q, root
     good = np.flatnonzero(~bad)
     if good.size == 0:
-        raise CaptureError("the capture has no valid frame")
+        raise CaptureError(f"{path}: the capture has no valid frame (every rotation or root position is NaN)")
     idx = np.maximum.accumulate(np.where(bad, 0, np.arange(len(q))))
     idx[: good[0]] = good[0]
     return q[idx], root[idx]

@@ -16,7 +16,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .builders import build_armature, joint_world_positions
+from .builders import _axes, build_armature, export_animation, joint_world_positions
 from .capture_format import read_capture
 
 
@@ -24,30 +24,10 @@ def _empty_scene() -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
 
 
-def _axes(up: str) -> dict:
-    return {"axis_forward": "-Z", "axis_up": "Y"} if up == "y" else {"axis_forward": "Y", "axis_up": "Z"}
-
-
 def export(capture: str, out: str, up: str = "y") -> None:
     _empty_scene()
-    cap = read_capture(capture)
-    obj = build_armature(cap, Path(out).stem)
-    for o in bpy.context.scene.objects:
-        o.select_set(o == obj)
-    bpy.context.view_layer.objects.active = obj
-    suffix = Path(out).suffix.lower()
-    if suffix == ".fbx":
-        bpy.ops.export_scene.fbx(
-            filepath=out, use_selection=True, object_types={"ARMATURE"}, add_leaf_bones=False, bake_anim=True,
-            bake_anim_use_all_bones=True, bake_anim_use_nla_strips=False, bake_anim_use_all_actions=False,
-            bake_anim_force_startend_keying=True, bake_anim_step=1.0, bake_anim_simplify_factor=0.0,
-            primary_bone_axis="Y", secondary_bone_axis="X", **_axes(up))
-    elif suffix in (".glb", ".gltf"):
-        bpy.ops.export_scene.gltf(filepath=out, export_format="GLB" if suffix == ".glb" else "GLTF_SEPARATE",
-                                  use_selection=True, export_animations=True, export_force_sampling=True,
-                                  export_yup=(up == "y"))
-    else:
-        raise ValueError(f"{out}: can export .fbx or .glb, not {suffix!r}")
+    obj = build_armature(read_capture(capture), Path(out).stem)
+    export_animation(obj, out, up)
 
 
 def import_file(path: str, up: str = "y", fps: float | None = None):

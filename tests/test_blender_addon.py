@@ -184,3 +184,74 @@ def test_camera_videos_become_backgrounds(addon, capture, tmp_path):
     bgs = [len(bpy.data.objects[c.name].data.background_images) for c in rig]
     assert bgs == [1, 0, 0]  # an absent or missing video is simply not shown
     assert bpy.data.objects[rig[0].name].data.background_images[0].clip.filepath.endswith("cam.mp4")
+
+
+def _positions(path, tmp_path, fps):
+    import subprocess
+    import sys
+
+    out = tmp_path / f"{path.name}.positions.npz"
+    r = subprocess.run([sys.executable, "-m", "blender_addon.headless", "positions", str(path), str(out),
+                        "--fps", str(fps)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return np.load(out)
+
+
+def test_every_export_starts_at_frame_one(addon, capture, tmp_path):
+    """BVH, FBX and GLB, from the pipeline and from the add-on's Export, reimport on one timeline: frame 1."""
+    from mocap.stages.export import write_motion
+
+    path, m, _ = capture
+    _, p = m.fk()
+    bpy.ops.mocap.import_capture(filepath=str(path), cameras=False)
+    arm = bpy.context.scene.mocap_source
+    bpy.context.view_layer.objects.active = arm
+    files = [write_motion(m, tmp_path / f"pipeline.{fmt}", fmt, units="m", up="y") for fmt in ("bvh", "fbx", "glb")]
+    for fmt in ("FBX", "GLB"):
+        out = tmp_path / f"addon.{fmt.lower()}"
+        assert bpy.ops.mocap.export(filepath=str(out), format=fmt) == {"FINISHED"}
+        files.append(out)
+    scene = bpy.context.scene
+    assert (scene.frame_start, scene.frame_end) == (1, m.n_frames)  # the scene is left as it was
+    assert np.allclose(joint_world_positions(arm, [1])[0][0], p[0, 0], atol=1e-4)  # and its keys too
+    for f in files:
+        z = _positions(f, tmp_path, m.fps)
+        assert int(z["frame_start"]) == 1, f.name
+        names = list(z["names"])
+        pos = z["positions"][:, [names.index(n) for n in m.skeleton.joint_names]]
+        assert pos.shape[0] == m.n_frames and np.abs(pos - p).max() < 1e-3, f.name
+
+
+def test_broken_captures_are_reported_not_raised(addon, capture, tmp_path):
+    """Every failure of an import is an error report naming the file and the problem, never a traceback."""
+    path, _, _ = capture
+    full = dict(np.load(path))
+    cases = {
+        "no_rotations": ({k: v for k, v in full.items() if k != "rotations"}, "lacks the array.*rotations"),
+        "no_fps": ({k: v for k, v in full.items() if k not in ("fps", "parents")}, "lacks the array.*parents, fps"),
+        "bad_shape": (full | {"rotations": full["rotations"][..., :3]}, "rotations should be"),
+        "bad_parents": (full | {"parents": full["parents"][::-1].copy()}, "parents should list"),
+        "half_cameras": ({k: v for k, v in full.items() if k != "camera_K"}, "camera arrays incomplete.*camera_K"),
+        "bad_points": (full | {"points": np.zeros((2, 1, 3)), "point_names": np.array(["a"])}, "points should"),
+        "all_nan": (full | {"rotations": full["rotations"] * np.nan}, "no valid frame"),
+    }
+    for name, (arrays, message) in cases.items():
+        f = tmp_path / f"{name}.npz"
+        np.savez(f, **arrays)
+        with pytest.raises(RuntimeError) as e:
+            bpy.ops.mocap.import_capture(filepath=str(f))
+        text = str(e.value)
+        assert str(f) in text and "Traceback" not in text and "KeyError" not in text, text
+        assert __import__("re").search(message, text), (name, text)
+    (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    np.save(tmp_path / "single.npy", np.zeros(3))
+    for f in [tmp_path / "garbage.npz", tmp_path / "missing.npz", tmp_path / "single.npy"]:
+        with pytest.raises(RuntimeError, match=f"{f}: (not a capture file|no such file)") as e:
+            bpy.ops.mocap.import_capture(filepath=str(f))
+        assert "Traceback" not in str(e.value)
+    (tmp_path / "broken.bvh").write_text("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0\n")
+    for f in [tmp_path / "broken.bvh", tmp_path / "missing.fbx"]:
+        with pytest.raises(RuntimeError, match=f"{f}: (no such file|Blender's importer could not read it: "
+                                                 "IndexError)") as e:
+            bpy.ops.mocap.import_animation(filepath=str(f))
+        assert "Traceback" not in str(e.value) and "Location" not in str(e.value), str(e.value)
