@@ -58,8 +58,12 @@ def load_marker_map(name: str = "cmu_blazepose33") -> MarkerMap:
 
 def keypoints_from_motion(motion: Motion, mm: MarkerMap) -> np.ndarray:
     """World keypoints (F, K, 3) of a motion whose positions are already in metres."""
+    names = motion.skeleton.joint_names
+    missing = sorted(set(mm.joints) - set(names))
+    if missing:
+        raise ValueError(f"the marker map needs joints the motion does not have: {missing}; joints: {list(names)}")
     Rw, pw = motion.fk()
-    idx = [motion.skeleton.index(j) for j in mm.joints]
+    idx = [names.index(j) for j in mm.joints]
     local = pw[:, idx] + np.einsum("fkij,kj->fki", Rw[:, idx], mm.offsets)
     return local @ mm.to_world.T
 
@@ -179,25 +183,55 @@ class SyntheticTake:
     masks: dict = field(default_factory=dict)
 
 
-def load_clip(bvh: str | Path, mm: MarkerMap, fps: float, n_frames: int | None = None, start: int = 0) -> np.ndarray:
-    """World keypoints of a BVH clip resampled to ``fps`` (integer stride), optionally looped
-    back and forth to reach ``n_frames``."""
-    motion = read_bvh(bvh, scale=mm.scale)
-    stride = motion.fps / fps
-    if abs(stride - round(stride)) > 1e-3 or round(stride) < 1:
-        raise ValueError(f"{bvh}: clip runs at {motion.fps:.3f} fps; {fps} fps needs an integer frame stride")
-    pts = keypoints_from_motion(motion, mm)[start :: int(round(stride))]
+def clip_points(motion: Motion, mm: MarkerMap, fps: float, n_frames: int | None = None, start: int = 0,
+                where: str = "clip") -> np.ndarray:
+    """World keypoints (F, K, 3) of a motion in metres from source frame ``start`` on, resampled to
+    ``fps``, optionally looped back and forth to reach ``n_frames``."""
+    from mocap.synth.bvh_map import resample
+
+    if n_frames is not None and n_frames < 1:
+        raise ValueError(f"{where}: n_frames must be at least 1, got {n_frames}")
+    if not 0 <= start < motion.n_frames:
+        raise ValueError(f"{where}: start frame {start} is outside the clip's {motion.n_frames} frames")
+    motion = Motion(motion.skeleton, motion.rotations[start:], motion.root_positions[start:], motion.fps)
+    if abs(motion.fps / fps - round(motion.fps / fps)) > 1e-3:
+        log.info("%s: resampling %.3f fps to %g fps", where, motion.fps, fps)
+    pts = keypoints_from_motion(resample(motion, fps), mm)
     if n_frames is not None:
+        if len(pts) == 1:
+            pts = np.repeat(pts, n_frames, axis=0)
         while len(pts) < n_frames:  # ping-pong keeps the trajectory continuous
             pts = np.concatenate([pts, pts[::-1][1:]])
         pts = pts[:n_frames]
     return pts
 
 
+def load_clip(bvh: str | Path, mm: MarkerMap | str = "auto", fps: float = 60.0, n_frames: int | None = None,
+              start: int = 0) -> np.ndarray:
+    """World keypoints of a BVH clip resampled to ``fps`` (see :func:`clip_points`); ``mm``: a marker
+    map, a preset name, or ``"auto"`` (see :func:`mocap.synth.bvh_map.load_motion`)."""
+    from mocap.motion import scale_motion
+    from mocap.synth.bvh_map import load_motion, missing_joints
+
+    if isinstance(mm, MarkerMap):
+        motion = read_bvh(bvh)
+        missing = missing_joints(motion.skeleton, mm)
+        if missing:
+            raise ValueError(f"{bvh}: the marker map needs joints the file does not have: {missing}; "
+                             f"joints in the file: {list(motion.skeleton.joint_names)}")
+        motion = scale_motion(motion, mm.scale)
+    else:
+        motion, mm = load_motion(bvh, mm)
+    return clip_points(motion, mm, fps, n_frames, start, str(bvh))
+
+
 def make_take(bvh: str | Path, n_frames: int | None = None, fps: float = 60.0, rig_spec: RigSpec = RigSpec(),
-              corruption: CorruptionSpec = CorruptionSpec(), marker_map: str = "cmu_blazepose33") -> SyntheticTake:
-    mm = load_marker_map(marker_map)
-    truth = load_clip(bvh, mm, fps, n_frames)
+              corruption: CorruptionSpec = CorruptionSpec(), marker_map: str = "auto") -> SyntheticTake:
+    """A synthetic take from any BVH clip (CMU, Mixamo or other joint names, any frame rate)."""
+    from mocap.synth.bvh_map import load_motion
+
+    motion, mm = load_motion(bvh, marker_map)
+    truth = clip_points(motion, mm, fps, n_frames, 0, str(bvh))
     rig = ring_rig(rig_spec, truth)
     uv = np.moveaxis(rig.project(truth), 0, 1)  # (F, C, J, 2)
     data, masks = corrupt(uv, rig, mm.keypoint_set, corruption)
