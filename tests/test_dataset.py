@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import h5py
@@ -8,6 +9,7 @@ from pipeline_synth import synthetic_session
 from mocap.cli import main as cli
 from mocap.dataset.build import BuildConfig, build, info, take_id
 from mocap.dataset.reader import Windows, iter_batches, torch_dataset
+from mocap.dataset.store import pending_dir
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +67,18 @@ def test_interrupted_build_gives_the_same_file_content(sessions, tmp_path):
     whole, parts = tmp_path / "whole.h5", tmp_path / "parts.h5"
     build(good, whole, workers=1)
     build(good[:1], parts, workers=1)
-    with h5py.File(parts, "a") as f:  # as if the writer died half-way through the second take
+    with h5py.File(parts, "a") as f:  # a file of an earlier version whose writer died half-way through a take
         g = f.require_group("_incomplete").create_group(take_id(good[1]))
         g.create_dataset("points3d", data=np.zeros((3, 33, 3)))
+    pending = pending_dir(parts)  # and what a writer killed now leaves: half a take file, half a dataset
+    pending.mkdir()
+    (pending / f".{take_id(good[1])}.h5.tmp-99").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    (tmp_path / ".parts.h5.tmp-99").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     with h5py.File(parts, "r") as f:
         assert take_id(good[1]) not in f["takes"]  # never visible before its commit
     build(good, parts, workers=1)
     a, b = _content(whole), _content(parts)
-    assert a.keys() == b.keys()
+    assert a.keys() == b.keys() and len(a) == 2
     for t in a:
         for k in a[t]:
             if k == "attrs":
@@ -81,6 +87,7 @@ def test_interrupted_build_gives_the_same_file_content(sessions, tmp_path):
                 assert np.array_equal(a[t][k], b[t][k], equal_nan=True), (t, k)
     with h5py.File(parts, "r") as f:
         assert "_incomplete" not in f
+    assert not pending.exists() and not (tmp_path / ".parts.h5.tmp-99").exists()
 
 
 def test_dask_local_cluster(sessions, tmp_path):
@@ -102,3 +109,63 @@ def test_cli_info_and_bad_file(sessions, tmp_path, capsys):
         f.attrs["kind"] = "something-else"
     assert cli(["dataset", "info", str(bad)]) == 2
     assert "not a mocap dataset" in capsys.readouterr().err
+
+
+def _digest(path):
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def test_an_output_inside_an_input_is_refused(sessions, tmp_path, capsys):
+    good, _ = sessions
+    target = good[0] / "pose2d.h5"
+    before = _digest(target)
+    with pytest.raises(ValueError, match="inside input session") as e:
+        build(good, target, workers=1)
+    assert str(target) in str(e.value) and str(good[0]) in str(e.value)
+    with pytest.raises(ValueError, match="inside input session"):
+        build([target], target, workers=1)  # the output is an input file
+    with pytest.raises(ValueError, match="inside input session"):
+        build(good, good[1] / "sub" / ".." / "new.h5", workers=1)
+    assert cli(["dataset", "build", str(good[0]), "--out", str(target), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and str(good[0]) in err and "Traceback" not in err
+    assert _digest(target) == before and not pending_dir(target).exists()
+    assert not (good[1] / "new.h5").exists()
+
+
+def test_an_existing_file_that_is_not_a_dataset_is_never_overwritten(sessions, tmp_path):
+    good, _ = sessions
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = np.arange(3)
+    before = _digest(other)
+    with pytest.raises(ValueError, match="not a mocap dataset"):
+        build(good, other, workers=1)
+    assert _digest(other) == before
+
+
+@pytest.mark.parametrize("kind", ["random", "empty", "hdf5", "no_takes", "truncated"])
+def test_info_on_a_file_that_is_not_a_dataset(tmp_path, capsys, kind):
+    bad = tmp_path / f"{kind}.h5"
+    if kind == "random":
+        bad.write_bytes(np.random.default_rng(0).bytes(5000))
+    elif kind == "empty":
+        bad.write_bytes(b"")
+    elif kind in ("hdf5", "no_takes"):
+        with h5py.File(bad, "w") as f:
+            f["points"] = np.zeros(3)
+            if kind == "no_takes":
+                f.attrs["kind"], f.attrs["schema_version"] = "mocap-dataset", 1
+    else:
+        with h5py.File(bad, "w") as f:
+            f.attrs["kind"], f.attrs["schema_version"] = "mocap-dataset", 1
+            f.create_group("takes").create_group("t").attrs["frames"] = 3
+            f["pad"] = np.zeros(10000)
+        bad.write_bytes(bad.read_bytes()[:3000])
+    with pytest.raises(ValueError, match=str(bad)):
+        info(bad)
+    with pytest.raises(ValueError, match=str(bad)):
+        Windows(bad, 8)
+    assert cli(["dataset", "info", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "Traceback" not in err

@@ -1,0 +1,213 @@
+"""``kill -9`` at random instants during dataset builds: the file always opens, lists only complete takes,
+loses no committed take or event, and the next run completes it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from mocap.dataset.build import info, take_id
+from mocap.dataset.reader import Windows
+from mocap.dataset.store import pending_dir, read_events
+
+# Fake takes (no pipeline): deterministic arrays per session name, big enough that writes take time;
+# every seventh take fails, so failures are logged too. Run in the test and in the killed subprocesses.
+FAKE = '''
+import numpy as np
+from pathlib import Path
+
+def fake_take_arrays(session, sets=()):
+    k = int(Path(session).name.split("_")[1])
+    if k % 7 == 3:
+        raise RuntimeError(f"take {k} always fails")
+    rng = np.random.default_rng(k)
+    F = 150 + 23 * (k % 5)
+    return {"arrays": {"keypoints2d": rng.normal(size=(F, 4, 33, 3)), "points3d": rng.normal(size=(F, 33, 3)),
+                       "rotations": rng.normal(size=(F, 22, 4)), "root_positions": rng.normal(size=(F, 3)),
+                       "skeleton/parents": np.arange(22) - 1},
+            "attrs": {"frames": F, "fps": 30.0, "keypoint_set": "blazepose33", "session": str(session)}}
+'''
+SCRIPT = FAKE + '''
+import sys
+import mocap.dataset.build as b
+b.take_arrays = fake_take_arrays
+out, n = sys.argv[1], int(sys.argv[2])
+sessions = [Path(out).parent / "sessions" / f"take_{k:03d}" for k in range(n)]
+print("ready", flush=True)
+b.build(sessions, out, b.BuildConfig(commit_every_s=float(sys.argv[3]), compression="lzf"), workers=1)
+'''
+ns: dict = {}
+exec(FAKE, ns)  # noqa: S102 — the test's own source text, shared with the subprocess
+fake_take_arrays = ns["fake_take_arrays"]
+N = 52
+FAILING = {k for k in range(N) if k % 7 == 3}
+
+
+def _sessions(root: Path, n: int) -> list[Path]:
+    return [root / "sessions" / f"take_{k:03d}" for k in range(n)]
+
+
+def _check(out: Path, reference: dict) -> set[str]:
+    """The dataset opens, each listed take equals the reference, the index and log are consistent."""
+    i = info(out)
+    listed = set(i["per_take_frames"])
+    assert listed <= set(reference)
+    with h5py.File(out, "r") as f:
+        for t in listed:
+            g = f["takes"][t]
+            for name, arr in reference[t].items():
+                assert np.array_equal(g[name][()], arr), (t, name)
+        events = [json.loads(x) for x in f["log"].asstr()[()]]
+    committed = [e["take"] for e in events if e["status"] == "committed"]
+    assert sorted(committed) == sorted(listed)  # one event per take in the file: none lost, none doubled
+    if listed:
+        w = Windows(out, 16)
+        assert len(w) == sum(n - 15 for n in i["per_take_frames"].values())
+        assert w.batch(np.arange(len(w)))["points3d"].shape == (len(w), 16, 33, 3)
+    for p in pending_dir(out).glob("*.h5"):  # takes waiting for the next commit are complete files
+        if not p.name.startswith("."):
+            with h5py.File(p, "r") as f:
+                assert np.array_equal(f["points3d"][()], reference[p.stem]["points3d"])
+    read_events(pending_dir(out) / "events.jsonl")
+    return listed
+
+
+def _reference(root: Path) -> dict:
+    """take id → the arrays it must hold (float32, as stored), for the takes that do not fail."""
+    ref = {}
+    for k, s in enumerate(_sessions(root, N)):
+        if k not in FAILING:
+            a = fake_take_arrays(s)["arrays"]
+            ref[take_id(s)] = {n: (v.astype(np.float32) if v.dtype.kind == "f" else v) for n, v in a.items()}
+    return ref
+
+
+@pytest.mark.slow
+def test_random_kills_never_damage_the_dataset(tmp_path):
+    ref = _reference(tmp_path)
+    out = tmp_path / "data.h5"
+    rng = np.random.default_rng(13)
+    dmax, killed, seen = 0.4, 0, set()
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    for i in range(16):
+        n = min(N, 6 + 3 * i)
+        p = subprocess.Popen([sys.executable, "-c", SCRIPT, str(out), str(n), "0"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env=env)
+        assert p.stdout.readline().strip() == b"ready"
+        time.sleep(float(rng.uniform(0, dmax)))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            killed += 1
+            dmax *= 1.2
+        else:
+            dmax *= 0.6  # it finished first: kill earlier next time
+        p.wait()
+        if out.exists():
+            listed = _check(out, ref)
+            assert seen <= listed  # a committed take is never lost
+            seen = listed
+        else:
+            assert not seen
+    assert killed >= 8, f"only {killed} of 16 runs were killed"
+    # a final run completes everything
+    r = subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(N), "60"], capture_output=True, env=env)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    listed = _check(out, ref)
+    assert listed == set(ref)
+    assert not pending_dir(out).exists()
+    failed = {e["take"] for e in info(out)["failed"]}
+    assert failed == {take_id(s) for k, s in enumerate(_sessions(tmp_path, N)) if k in FAILING}
+
+
+class Crash(BaseException):
+    """Stands for a kill: nothing after it runs (no except clause catches it)."""
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    import mocap.dataset.build as b
+
+    monkeypatch.setattr(b, "take_arrays", fake_take_arrays)
+    return b
+
+
+def _committed_events(out: Path) -> list[str]:
+    with h5py.File(out, "r") as f:
+        return sorted(json.loads(x)["take"] for x in f["log"].asstr()[()] if '"committed"' in x)
+
+
+def test_crash_between_take_file_and_its_event_keeps_the_event(fake, tmp_path, monkeypatch):
+    import mocap.dataset.store as store
+
+    out, sessions = tmp_path / "d.h5", _sessions(tmp_path, 3)
+    real = store.Writer.log_event
+
+    def log_event(self, event):
+        if event["status"] == "committed" and event["take"] == take_id(sessions[1]):
+            raise Crash
+        real(self, event)
+
+    monkeypatch.setattr(store.Writer, "log_event", log_event)
+    with pytest.raises(Crash):
+        fake.build(sessions, out, fake.BuildConfig(commit_every_s=1e9), workers=1)
+    monkeypatch.setattr(store.Writer, "log_event", real)
+    assert info(out)["takes"] == 0 and len(info(out)["pending"]) == 2  # two complete takes wait
+    s = fake.build(sessions, out, workers=1)
+    assert s.committed == [take_id(sessions[2])] and len(s.skipped) == 2  # nothing computed twice
+    assert _committed_events(out) == sorted(take_id(x) for x in sessions)
+    _check(out, _reference(tmp_path))
+
+
+def test_crash_after_the_commit_before_the_clean_up_adds_nothing_twice(fake, tmp_path, monkeypatch):
+    import mocap.dataset.store as store
+
+    out, sessions = tmp_path / "d.h5", _sessions(tmp_path, 5)
+    real = os.replace
+
+    def replace(src, dst):
+        real(src, dst)
+        if Path(dst) == out and info(out)["takes"] == 3:
+            raise Crash
+
+    monkeypatch.setattr(store.os, "replace", replace)
+    with pytest.raises(Crash):
+        fake.build(sessions[:4], out, fake.BuildConfig(commit_every_s=1e9), workers=1)
+    monkeypatch.setattr(store.os, "replace", real)
+    assert info(out)["takes"] == 3 and (pending_dir(out) / "events.jsonl").is_file()  # not cleaned up
+    fake.build(sessions, out, workers=1)
+    assert _committed_events(out) == sorted(take_id(s) for i, s in enumerate(sessions) if i not in FAILING)
+    assert len(info(out)["failed"]) == 2  # take 3 failed in each run, each failure once
+    _check(out, _reference(tmp_path))
+
+
+def test_torn_log_line_and_stale_temporaries_are_cleaned(fake, tmp_path):
+    out, sessions = tmp_path / "d.h5", _sessions(tmp_path, 3)
+    fake.build(sessions[:1], out, workers=1)
+    pend = pending_dir(out)
+    pend.mkdir()
+    (pend / "events.jsonl").write_text('{"id": "a", "take": "x", "status": "failed"}\n{"id": "b", "ta')
+    (pend / ".take_009-x.h5.tmp-1").write_bytes(b"half a take")
+    (tmp_path / ".d.h5.tmp-1").write_bytes(b"half a dataset")
+    assert [e["id"] for e in info(out)["failed"]] == ["a"]
+    fake.build(sessions, out, workers=1)
+    assert not pend.exists() and not (tmp_path / ".d.h5.tmp-1").exists()
+    i = info(out)
+    assert i["takes"] == 3 and [e["take"] for e in i["failed"]] == ["x"]
+    _check(out, _reference(tmp_path))
+
+
+def test_one_writer_at_a_time(fake, tmp_path):
+    from mocap.dataset.store import Writer
+
+    out = tmp_path / "d.h5"
+    with Writer(out), pytest.raises(RuntimeError, match="another build is writing"):
+        fake.build(_sessions(tmp_path, 1), out, workers=1)
+    fake.build(_sessions(tmp_path, 1), out, workers=1)
+    assert info(out)["takes"] == 1
