@@ -13,13 +13,17 @@ Layout (``schema_version`` 1)::
         skeleton/parents (J,), skeleton/offsets (J, 3)
         cameras/K (C,3,3), cameras/dist (C,5), cameras/cam_from_world (C,4,4), cameras/size (C,2)
         groundtruth/points3d  (F, K, 3) synthetic takes only (and groundtruth/rig_joints, ...)
-    /_incomplete/<id>         a take being written (never read; removed by the next build)
-    /log                      one JSON line per event (take committed, take failed with its error)
+    /log                      one JSON line per event (id, take, status committed | failed, error, time)
     /index/                   contiguous copies for fast random windows: points3d (N, K, 3),
                               rotations (N, J, 4), take_start (T+1,), take_ids (T,)
 
 Every per-take dataset is chunked along frames and compressed; /index is contiguous (memory-mapped
-by the reader). A take appears under /takes only once it is complete.
+by the reader).
+
+The file is never changed in place (see :mod:`mocap.dataset.store`): during a build, complete takes
+wait as ``<file>.pending/<id>.h5`` and events in ``<file>.pending/events.jsonl`` (fsynced); a commit
+writes the whole new file under a temporary name and renames it over the old one. A ``kill -9`` at
+any instant leaves the last committed file, and the next build picks up the waiting takes.
 """
 
 KIND = "mocap-dataset"
