@@ -211,3 +211,61 @@ def test_one_writer_at_a_time(fake, tmp_path):
         fake.build(_sessions(tmp_path, 1), out, workers=1)
     fake.build(_sessions(tmp_path, 1), out, workers=1)
     assert info(out)["takes"] == 1
+
+
+def _kill_cli_runs(args: list[str], out: Path, kills: int, seed: int, delays: tuple[float, float]) -> int:
+    """Start ``python -m mocap ARGS`` ``kills`` times, SIGKILL each after a seeded random delay and check the
+    dataset after each kill; the number of runs that were still going when killed."""
+    rng = np.random.default_rng(seed)
+    killed, seen = 0, set()
+    for _ in range(kills):
+        p = subprocess.Popen([sys.executable, "-m", "mocap", *args], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        time.sleep(float(rng.uniform(*delays)))
+        killed += p.poll() is None
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        if out.exists():
+            i = info(out)
+            with h5py.File(out, "r") as f:  # every listed take reads back whole
+                for t in i["per_take_frames"]:
+                    g = f["takes"][t]
+                    assert g["points3d"][()].shape[0] == g.attrs["frames"] == i["per_take_frames"][t]
+                    for name in ("keypoints2d", "rotations", "groundtruth/points3d"):
+                        g[name][()]
+            assert seen <= set(i["per_take_frames"])
+            seen = set(i["per_take_frames"])
+    return killed
+
+
+@pytest.mark.slow
+def test_cli_build_killed_at_random_instants_resumes_to_the_same_dataset(tmp_path):
+    from pipeline_synth import synthetic_session
+
+    sessions = [str(synthetic_session(tmp_path / f"s{i}", frames=40, seed=i)) for i in range(5)]
+    out = tmp_path / "data.h5"
+    args = ["dataset", "build", *sessions, "--out", str(out), "--workers", "1"]
+    assert _kill_cli_runs(args, out, kills=6, seed=7, delays=(0.3, 2.5)) >= 3
+    assert subprocess.run([sys.executable, "-m", "mocap", *args], capture_output=True).returncode == 0
+    assert info(out)["takes"] == 5 and not pending_dir(out).exists()
+    fresh = tmp_path / "fresh.h5"  # the same sessions (their pipeline outputs are cached) built without kills
+    assert subprocess.run([sys.executable, "-m", "mocap", *args[:-4], "--out", str(fresh), "--workers", "1"],
+                          capture_output=True).returncode == 0
+    with h5py.File(out, "r") as a, h5py.File(fresh, "r") as b:
+        assert sorted(a["takes"]) == sorted(b["takes"])
+        for t in a["takes"]:
+            for name in ("keypoints2d", "points3d", "rotations", "groundtruth/points3d"):
+                assert np.array_equal(a["takes"][t][name][()], b["takes"][t][name][()], equal_nan=True), (t, name)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_cli_synth_killed_at_random_instants_completes(tmp_path, shared_data):
+    out = tmp_path / "data.h5"
+    args = ["dataset", "synth", "--takes", "2", "--out", str(out), "--workers", "1", "--seed", "3",
+            "--bvh", str(shared_data / "bvh" / "cmu_01_01.bvh")]
+    _kill_cli_runs(args, out, kills=3, seed=11, delays=(0.5, 4.0))
+    r = subprocess.run([sys.executable, "-m", "mocap", *args], capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    i = info(out)
+    assert i["takes"] == 2 and i["synthetic"] == 2 and not i["pending"]
