@@ -269,3 +269,37 @@ def test_cli_synth_killed_at_random_instants_completes(tmp_path, shared_data):
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     i = info(out)
     assert i["takes"] == 2 and i["synthetic"] == 2 and not i["pending"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(), reason="needs Linux /proc")
+def test_killed_build_leaves_no_worker_processes(tmp_path):
+    from pipeline_synth import synthetic_session
+
+    sessions = [str(synthetic_session(tmp_path / f"s{i}", frames=40, seed=i)) for i in range(4)]
+    args = ["dataset", "build", *sessions, "--out", str(tmp_path / "d.h5"), "--workers", "2"]
+    p = subprocess.Popen([sys.executable, "-m", "mocap", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: list[int] = []
+    t0 = time.monotonic()
+    while len(children) < 3 and time.monotonic() - t0 < 20:  # two workers and the resource tracker
+        time.sleep(0.1)
+        text = Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text()
+        children = [int(c) for c in text.split()]
+    time.sleep(0.3)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert len(children) >= 2
+    t0 = time.monotonic()
+    while any(_alive(c) for c in children) and time.monotonic() - t0 < 5:
+        time.sleep(0.1)
+    left = [c for c in children if _alive(c)]
+    for c in left:  # do not leave them behind if the test fails
+        os.kill(c, signal.SIGKILL)
+    assert not left, "worker processes outlived the killed build"

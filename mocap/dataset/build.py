@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -176,6 +177,18 @@ def build(sessions: list[str | Path], out: str | Path, cfg: BuildConfig = BuildC
     return summary
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initialiser: end this worker when the build process is gone (killed with -9, it cannot
+    stop its workers, which would otherwise wait for work forever)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def _run_jobs(jobs: list, workers: int, scheduler: str | None):
     """Yield task results as they finish: Dask distributed when a scheduler is given, else processes."""
     if not jobs:
@@ -194,6 +207,7 @@ def _run_jobs(jobs: list, workers: int, scheduler: str | None):
         for job in jobs:
             yield _task(job)
         return
-    with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_exit_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         for fut in as_completed([pool.submit(_task, j) for j in jobs]):
             yield fut.result()
