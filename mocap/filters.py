@@ -4,6 +4,11 @@
 * :func:`one_euro`: the adaptive causal filter of Casiez et al. (CHI 2012), restarted after gaps;
 * :func:`hampel`: replaces samples further than ``n_sigmas`` robust σ from the running median;
 * :func:`interpolate_gaps`: linear interpolation of NaN runs up to ``max_gap`` frames.
+
+Gaps are handled in one place for the whole project: :func:`gap_brackets` (the known frames around
+every frame) and :func:`bridged` (which missing frames lie in a gap short enough to fill) serve
+:func:`interpolate_gaps`, the refinement's start and output, the smoother's output and the slerp of
+:func:`mocap.motion.fill_gaps`.
 """
 
 from __future__ import annotations
@@ -25,20 +30,61 @@ def _columns(x: np.ndarray) -> np.ndarray:
     return x.reshape(x.shape[0], -1)
 
 
-def interpolate_gaps(x: np.ndarray, max_gap: int) -> np.ndarray:
-    """Fill NaN runs of at most ``max_gap`` frames between two known samples by linear interpolation."""
-    cols = _columns(x).copy()
-    t = np.arange(cols.shape[0])
-    for c in range(cols.shape[1]):
-        v = cols[:, c]
-        ok = np.isfinite(v)
-        if ok.sum() < 2 or ok.all():
-            continue
-        filled = np.interp(t, t[ok], v[ok])
-        for a, b in _segments(~ok):
-            if a > 0 and b < len(v) and b - a <= max_gap:
-                v[a:b] = filled[a:b]
-    return cols.reshape(np.shape(x))
+def _neighbours(finite: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame numbers (T, 1, ...), last finite frame at or before each frame (-1: none), first at or
+    after (T: none)."""
+    finite = np.asarray(finite, bool)
+    T = finite.shape[0]
+    t = np.arange(T).reshape((T,) + (1,) * (finite.ndim - 1))
+    a = np.maximum.accumulate(np.where(finite, t, -1), axis=0)
+    b = np.flip(np.minimum.accumulate(np.flip(np.where(finite, t, T), axis=0), axis=0), axis=0)
+    return t, a, b
+
+
+def gap_brackets(finite: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The known frames around every frame, per column of ``finite`` (T, ...).
+
+    Returns ``a``, ``b`` (int, shaped like ``finite``): the last finite frame at or before t and the
+    first at or after t. Frames before the first or after the last finite frame get that frame as
+    both ends (held); columns with no finite frame get -1 and T. ``s`` = (t − a) / (b − a), 0 when
+    a = b, is the interpolation weight: x(t) = x[a] + (x[b] − x[a]) · s.
+    """
+    t, a, b = _neighbours(finite)
+    T = len(t)
+    a, b = np.where((a < 0) & (b < T), b, a), np.where((b >= T) & (a >= 0), a, b)
+    s = np.where(b > a, (t - a) / np.maximum(b - a, 1), 0.0)
+    return a, b, s
+
+
+def bridged(finite: np.ndarray, max_gap: int | None, max_end_gap: int | None = 0) -> np.ndarray:
+    """Frames (T, ...) that are finite or inside a gap short enough to fill: at most ``max_gap`` frames
+    between two finite frames, at most ``max_end_gap`` before the first or after the last one (None:
+    any length). Columns with no finite frame have none."""
+    finite = np.asarray(finite, bool)
+    t, a, b = _neighbours(finite)
+    T = len(t)
+    inner = T if max_gap is None else max_gap
+    end = T if max_end_gap is None else max_end_gap
+    interior = (a >= 0) & (b < T) & (b - a - 1 <= inner)
+    start = (a < 0) & (b < T) & (b <= end)
+    tail = (b >= T) & (a >= 0) & (T - 1 - a <= end)
+    return finite | interior | start | tail
+
+
+def interpolate_gaps(x: np.ndarray, max_gap: int | None, max_end_gap: int | None = 0) -> np.ndarray:
+    """Fill NaN runs of at most ``max_gap`` frames between two known samples by linear interpolation,
+    and runs of at most ``max_end_gap`` frames at either end by the nearest sample (None: any length).
+    Each column (every entry after the time axis) on its own."""
+    cols = _columns(x)
+    ok = np.isfinite(cols)
+    fill = bridged(ok, max_gap, max_end_gap) & ~ok
+    if not fill.any():
+        return cols.copy().reshape(np.shape(x))
+    a, b, s = gap_brackets(ok)
+    xa = np.take_along_axis(cols, np.maximum(a, 0), axis=0)
+    xb = np.take_along_axis(cols, np.maximum(b, 0).clip(max=len(cols) - 1), axis=0)
+    out = np.where(fill, xa + (xb - xa) * s, cols)
+    return out.reshape(np.shape(x))
 
 
 def butterworth(x: np.ndarray, fps: float, cutoff_hz: float, order: int = 4) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mocap.filters import gap_brackets
 from mocap.geometry.rotations import matrix_to_quat, quat_continuous, quat_to_matrix
 from mocap.types import Motion, Skeleton
 
@@ -53,18 +54,15 @@ def fill_gaps(motion: Motion) -> tuple[Motion, int]:
     bad = ~np.isfinite(motion.rotations).all(axis=(1, 2)) | ~np.isfinite(motion.root_positions).all(axis=1)
     if not bad.any():
         return motion, 0
-    good = np.flatnonzero(~bad)
-    if good.size == 0:
+    if bad.all():
         raise ValueError("motion has no valid frame to fill gaps from")
+    a, b, t = gap_brackets(~bad)
+    a, b, t = a[bad], b[bad], t[bad][:, None]
+    qa, qb = motion.rotations[a], motion.rotations[b]
+    qb = np.where(np.sum(qa * qb, axis=-1, keepdims=True) < 0, -qb, qb)
+    mix = (1 - t[..., None]) * qa + t[..., None] * qb  # nlerp: close to slerp for the short gaps a fit leaves
     q = motion.rotations.copy()
     root = motion.root_positions.copy()
-    for f in np.flatnonzero(bad):
-        k = np.searchsorted(good, f)
-        a, b = good[max(k - 1, 0)], good[min(k, good.size - 1)]
-        t = 0.0 if a == b else (f - a) / (b - a)
-        qa, qb = q[a], q[b]
-        qb = np.where(np.sum(qa * qb, axis=-1, keepdims=True) < 0, -qb, qb)
-        mix = (1 - t) * qa + t * qb  # nlerp: close to slerp for the short gaps a fit leaves
-        q[f] = mix / np.linalg.norm(mix, axis=-1, keepdims=True)
-        root[f] = (1 - t) * root[a] + t * root[b]
+    q[bad] = mix / np.linalg.norm(mix, axis=-1, keepdims=True)
+    root[bad] = (1 - t) * root[a] + t * root[b]
     return Motion(motion.skeleton, q, root, motion.fps), int(bad.sum())

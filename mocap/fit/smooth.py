@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import solveh_banded
 
+from mocap.filters import bridged
+from mocap.optim.banded import acceleration_prior
+
 
 def estimate_noise(x: np.ndarray) -> float:
     """Robust noise σ (same unit as ``x``, shape (F, ...)) from second differences: the MAD of
@@ -20,18 +23,6 @@ def estimate_noise(x: np.ndarray) -> float:
     if d2.size < 10:
         return float("nan")
     return float(np.median(np.abs(d2 - np.median(d2))) / 0.6745 / np.sqrt(6))
-
-
-def _gap_mask(finite: np.ndarray, max_gap: int) -> np.ndarray:
-    """Frames that are observed or inside a gap of at most ``max_gap`` frames between observations."""
-    keep = finite.copy()
-    idx = np.flatnonzero(finite)
-    if idx.size == 0:
-        return keep
-    for a, b in zip(idx[:-1], idx[1:], strict=True):
-        if 1 < b - a <= max_gap + 1:
-            keep[a + 1:b] = True
-    return keep
 
 
 def smooth_trajectories(y: np.ndarray, fps: float, noise_sigma: float, accel_sigma: float,
@@ -44,26 +35,17 @@ def smooth_trajectories(y: np.ndarray, fps: float, noise_sigma: float, accel_sig
     out = np.full_like(y, np.nan)
     if F < 3:
         return y.copy()
-    lam = fps**4 / accel_sigma**2 * noise_sigma**2  # relative weight of the acceleration prior
-    # D2ᵀD2 in upper banded form (3 rows): diagonals 0, 1, 2
-    main = np.full(F, 6.0)
-    main[[0, -1]] = 1.0
-    main[[1, -2]] = 5.0
-    off1 = np.full(F - 1, -4.0)
-    off1[[0, -1]] = -2.0
-    off2 = np.ones(F - 2)
+    prior = acceleration_prior(F, fps, accel_sigma) * noise_sigma**2  # relative to the data term's 1/σ²
     max_gap = int(round(max_gap_s * fps))
     for k in range(y.shape[1]):
         finite = np.isfinite(y[:, k]).all(axis=1)
         if finite.sum() < 2:
             out[finite, k] = y[finite, k]
             continue
-        ab = np.zeros((3, F))
-        ab[2] = lam * main + finite
-        ab[1, 1:] = lam * off1
-        ab[0, 2:] = lam * off2
+        ab = prior.copy()
+        ab[0] += finite
         rhs = np.where(finite[:, None], y[:, k], 0.0)
-        x = solveh_banded(ab, rhs, check_finite=False)
-        keep = _gap_mask(finite, max_gap)
+        x = solveh_banded(ab, rhs, lower=True, check_finite=False)
+        keep = bridged(finite, max_gap)
         out[keep, k] = x[keep]
     return out

@@ -34,6 +34,13 @@ def second_difference_gram(T: int) -> np.ndarray:
     return np.stack([diag, off1, off2])
 
 
+def acceleration_prior(T: int, fps: float, accel_sigma: float) -> np.ndarray:
+    """The acceleration prior's normal matrix, banded (3, T) as above: Σ_t |ẍ_t / accel_sigma|² with
+    ẍ_t = (x_t+1 − 2 x_t + x_t−1) · fps² equals xᵀ H x for each coordinate. One matrix for the
+    refinement (:mod:`mocap.optim.refine`) and the smoother (:mod:`mocap.fit.smooth`)."""
+    return second_difference_gram(T) * (fps**2 / accel_sigma) ** 2
+
+
 class BandedPreconditioner:
     """Cholesky factor of a banded SPD matrix, applied as M⁻¹ r (LAPACK pbtrf / pbtrs)."""
 
