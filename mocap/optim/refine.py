@@ -13,8 +13,10 @@ conjugate-gradient solve preconditioned by the banded Cholesky factor of the per
 time and memory grow linearly with the number of frames. Bone lengths are re-estimated as the
 median segment length before every step (block-coordinate descent).
 
-Two passes: a robust pass (Cauchy or Huber loss), then observations whose residual exceeds
-``outlier_sigma`` σ are dropped and the least-squares problem is solved again.
+Two passes (the schedule of :func:`mocap.optim.lm.robust_then_refit`, the driver shared with
+calibration's bundle adjustment): a robust pass (Cauchy or Huber loss), then observations whose
+residual exceeds ``outlier_sigma`` σ are dropped and the least-squares problem is solved again.
+Summary: iterations, costs, σ, RMS, rejected observations and ``usable`` with the reason if not.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mocap.filters import bridged, interpolate_gaps
 from mocap.geometry.camera import project
-from mocap.optim.banded import BandedPreconditioner, band_matvec, pcg, second_difference_gram
+from mocap.optim.banded import BandedPreconditioner, acceleration_prior, band_matvec, pcg
+from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.types import Rig
 
 log = logging.getLogger(__name__)
 CHUNK = 512  # frames per block when evaluating projections
-RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |r| for 2D Gaussian r with unit σ per axis
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ def _rho(s2: np.ndarray, loss: str, c: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Problem:
-    """One person's trajectory problem restricted to the joints that have observations."""
+    """One person's trajectory problem restricted to the joints that have observations; the
+    :class:`mocap.optim.lm.RobustProblem` of the driver, with x the positions (T, Ja, 3)."""
 
     def __init__(self, rig: Rig, uv, w, bones, fps: float, cfg: RefineConfig):
         self.rig, self.cfg = rig, cfg
@@ -103,48 +107,63 @@ class _Problem:
         self.w = np.where(ok, w, 0.0)[:, :, self.active]  # (T, C, Ja)
         self.bones = [(remap[a], remap[b]) for a, b in bones if a in remap and b in remap]
         self.lam2 = (fps**2 / cfg.accel_sigma) ** 2
-        self.gram = second_difference_gram(self.T) * self.lam2
+        self.gram = acceleration_prior(self.T, fps, cfg.accel_sigma)
         self.sb = 1.0 / cfg.bone_sigma**2
         self.lengths = np.zeros(len(self.bones))
+        self.wobs, self.sigma, self.loss = self.w, 1.0, cfg.loss  # the current pass, see set_pass
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # (x, its residuals) of the last cost
 
     @property
     def n_joints(self) -> int:
         return self.active.size
 
     def residuals(self, X: np.ndarray) -> np.ndarray:
-        """Reprojection residuals (T, C, Ja, 2) in pixels."""
+        """Reprojection residuals (T, C, Ja, 2) in pixels; the last ones are reused when asked again
+        for the same array (the cost of an accepted step, then its residual norms)."""
+        if self._last is not None and self._last[0] is X:
+            return self._last[1]
         r = np.empty_like(self.uv)
         for t0 in range(0, self.T, CHUNK):
             t1 = min(t0 + CHUNK, self.T)
             for c, cam in enumerate(self.rig.cameras):
                 r[t0:t1, c] = project(cam, X[t0:t1]) - self.uv[t0:t1, c]
+        self._last = (X, r)
         return r
 
-    def update_lengths(self, X: np.ndarray) -> None:
+    def residual_norms(self, X: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(self.residuals(X), axis=-1)
+
+    def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
+        self.wobs = np.where(keep, self.w, 0.0)
+        self.sigma, self.loss = sigma, self.cfg.loss if robust else "l2"
+
+    def update(self, X: np.ndarray) -> None:
+        """Bone lengths: the median segment length over the frames that see both ends."""
         seen = self.w.sum(axis=1) > 0
         for i, (a, b) in enumerate(self.bones):
             n = np.linalg.norm(X[:, a] - X[:, b], axis=-1)
             both = seen[:, a] & seen[:, b]
             self.lengths[i] = np.median(n[both] if both.any() else n)
 
-    def cost(self, X: np.ndarray, r: np.ndarray, wobs: np.ndarray, sigma: float, loss: str) -> float:
-        """Total cost at X given its residuals r (from :meth:`residuals`)."""
-        s2 = np.sum(r * r, axis=-1) / sigma**2
-        use = wobs > 0
-        rho, _ = _rho(np.where(use & np.isfinite(s2), s2, 0.0), loss, self.cfg.loss_scale)
-        data = np.sum(wobs * rho) + np.sum(use & ~np.isfinite(s2)) * 1e12  # behind a camera: forbidden
+    def cost(self, X: np.ndarray) -> float:
+        """Total cost of the current pass at X."""
+        s2 = np.sum(self.residuals(X) ** 2, axis=-1) / self.sigma**2
+        use = self.wobs > 0
+        rho, _ = _rho(np.where(use & np.isfinite(s2), s2, 0.0), self.loss, self.cfg.loss_scale)
+        data = np.sum(self.wobs * rho) + np.sum(use & ~np.isfinite(s2)) * 1e12  # behind a camera: forbidden
         acc = X[2:] - 2 * X[1:-1] + X[:-2]
         smooth = np.sum(acc**2) * self.lam2
         bone = sum(np.sum((np.linalg.norm(X[:, a] - X[:, b], axis=-1) - L) ** 2)
                    for (a, b), L in zip(self.bones, self.lengths, strict=True)) * self.sb
         return float(data + smooth + bone)
 
-    def linearize(self, X: np.ndarray, wobs: np.ndarray, sigma: float, loss: str):
+    def linearize(self, X: np.ndarray):
         """Gradient (Ja·T·3,), banded block-diagonal part (9, Ja·T·3), bone couplings.
 
         Cameras are visited one at a time so that no (T, C, J, 2, 3) Jacobian is ever stored.
         """
         T, Ja = self.T, self.n_joints
+        wobs, sigma, loss = self.wobs, self.sigma, self.loss
         g = np.zeros((T, Ja, 3))
         H = np.zeros((T, Ja, 3, 3))
         for t0 in range(0, T, CHUNK):  # chunks of frames keep the temporaries in cache
@@ -197,7 +216,8 @@ class _Problem:
         out[:, :-2] += G[2][None, :-2, None] * V[:, 2:]
         return out
 
-    def solve(self, g, ab, couplings, mu: float) -> tuple[np.ndarray, int]:
+    def solve(self, lin, mu: float) -> tuple[np.ndarray, int]:
+        g, ab, couplings = lin
         ab = ab.copy()
         ab[0] += mu * ab[0] + 1e-12 * (np.mean(ab[0]) + 1.0)
         shape = (self.n_joints, self.T, 3)
@@ -214,71 +234,6 @@ class _Problem:
         return delta.reshape(shape).transpose(1, 0, 2), iters
 
 
-def _noise_from_residuals(r: np.ndarray, use: np.ndarray) -> float:
-    norms = np.linalg.norm(r, axis=-1)[use]
-    norms = norms[np.isfinite(norms)]
-    return float(np.median(norms) / RAYLEIGH_MEDIAN) if norms.size else 1.0
-
-
-def _fill_gaps(X: np.ndarray) -> np.ndarray:
-    """Linear interpolation over NaN frames (constant beyond the ends), per joint and axis."""
-    X = X.copy()
-    t = np.arange(X.shape[0])
-    for j in range(X.shape[1]):
-        ok = np.all(np.isfinite(X[:, j]), axis=-1)
-        if ok.any() and not ok.all():
-            for k in range(3):
-                X[:, j, k] = np.interp(t, t[ok], X[ok, j, k])
-    return X
-
-
-def _long_gaps(seen: np.ndarray, max_gap: int) -> np.ndarray:
-    """(T, J) True inside runs of unseen frames longer than ``max_gap`` (and at unseen ends)."""
-    out = np.zeros_like(seen)
-    T = seen.shape[0]
-    for j in range(seen.shape[1]):
-        idx = np.flatnonzero(seen[:, j])
-        if idx.size == 0:
-            out[:, j] = True
-            continue
-        edges = np.concatenate([[-1], idx, [T]])
-        for a, b in zip(edges[:-1], edges[1:], strict=True):
-            if b - a - 1 > max_gap or (b - a > 1 and (a < 0 or b >= T) and b - a - 1 > max_gap // 2):
-                out[a + 1 : b, j] = True
-    return out
-
-
-def _run_pass(prob: _Problem, X, wobs, sigma, loss, cfg, tolerance: float):
-    mu, iters, cg_total = 1e-4, 0, 0
-    prob.update_lengths(X)
-    cost = first = prob.cost(X, prob.residuals(X), wobs, sigma, loss)
-    for _ in range(cfg.max_iterations):
-        g, ab, couplings = prob.linearize(X, wobs, sigma, loss)
-        while True:
-            delta, cg = prob.solve(g, ab, couplings, mu)
-            cg_total += cg
-            Xn = X + delta
-            rn = prob.residuals(Xn)
-            new = prob.cost(Xn, rn, wobs, sigma, loss)
-            if new <= cost or mu > 1e6:
-                break
-            mu *= 10
-        iters += 1
-        if new > cost:
-            break
-        decrease = (cost - new) / max(cost, 1e-300)
-        X = Xn
-        mu = max(mu / 3, 1e-8)
-        prob.update_lengths(X)
-        cost = prob.cost(X, rn, wobs, sigma, loss)
-        step = float(np.sqrt(np.mean(delta**2)))
-        log.debug("refine %s: iteration %d, cost %.6g (−%.2e), rms step %.2e m, %d CG", loss, iters, cost,
-                  decrease, step, cg)
-        if decrease < tolerance or step < 1e-6:
-            break
-    return X, first, cost, iters, cg_total
-
-
 def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones, fps: float,
                   cfg: RefineConfig = RefineConfig()):
     """Refine one person's trajectories.
@@ -292,30 +247,22 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
     if uv.shape != (T, C, J, 2) or X0.shape != (T, J, 3) or len(rig) != C:
         raise ValueError(f"refine: shapes disagree: uv {uv.shape}, w {w.shape}, X0 {X0.shape}, rig of {len(rig)}")
     prob = _Problem(rig, uv, w, bones, fps, cfg)
-    X = _fill_gaps(X0[:, prob.active])
+    X = interpolate_gaps(X0[:, prob.active], None, None)
     if not np.all(np.isfinite(X)):  # joints seen but never triangulated start at the body's centre
         if not np.any(np.isfinite(X)):
             raise ValueError("refine: no joint could be triangulated; check calibration and detections")
         X = np.where(np.isfinite(X), X, np.nanmedian(X.reshape(-1, 3), axis=0))
-    wobs = prob.w.copy()
-    r = prob.residuals(X)
-    sigma = cfg.noise_px or _noise_from_residuals(r, wobs > 0)
-    X, first, _, it1, cg1 = _run_pass(prob, X, wobs, sigma, cfg.loss, cfg, cfg.robust_tolerance)
-    r = prob.residuals(X)
-    if cfg.noise_px is None:
-        sigma = _noise_from_residuals(r, wobs > 0)
-    norms = np.linalg.norm(r, axis=-1)
-    keep = (wobs > 0) & (norms <= cfg.outlier_sigma * sigma)
-    wobs = np.where(keep, wobs, 0.0)
-    X, _, final, it2, cg2 = _run_pass(prob, X, wobs, sigma, "l2", cfg, cfg.tolerance)
-    r = prob.residuals(X)
-    norms = np.linalg.norm(r, axis=-1)
+    schedule = Schedule(LMSettings(cfg.max_iterations, cfg.robust_tolerance, min_step=1e-6),
+                        LMSettings(cfg.max_iterations, cfg.tolerance, min_step=1e-6), cfg.outlier_sigma, cfg.noise_px)
+    fit = robust_then_refit(prob, X, prob.w > 0, schedule, "refine")
+    X, keep, sigma, final = fit.x, fit.keep, fit.sigma, fit.final.final_cost
+    norms = prob.residual_norms(X)
 
     out = np.full((T, J, 3), np.nan)
     out[:, prob.active] = X
     seen = np.zeros((T, J), bool)
     seen[:, prob.active] = keep.any(axis=1)
-    out[_long_gaps(seen, cfg.max_gap_frames)] = np.nan
+    out[~bridged(seen, cfg.max_gap_frames, cfg.max_gap_frames // 2)] = np.nan
     views = np.zeros((T, J, C), bool)
     views[:, prob.active] = np.moveaxis(keep, 1, 2)
     err = np.full((T, J), np.nan)
@@ -332,8 +279,9 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
     if rms > 3 * sigma:
         problems.append(f"RMS {rms:.1f}px is large against σ {sigma:.1f}px")
     summary = RefineSummary(
-        iterations=it1 + it2, initial_cost=first, final_cost=final, noise_px=sigma, observations=n_obs,
-        rejected=rejected, rms_px=rms, cg_iterations=cg1 + cg2, seconds=time.perf_counter() - t0,
+        iterations=fit.iterations, initial_cost=fit.robust.initial_cost, final_cost=final, noise_px=sigma,
+        observations=n_obs, rejected=rejected, rms_px=rms, cg_iterations=fit.inner_iterations,
+        seconds=time.perf_counter() - t0,
         usable=not problems, message="; ".join(problems) or "converged",
     )
     log.info("%s", summary)
