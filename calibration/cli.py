@@ -1,5 +1,5 @@
-"""``mocap calibrate``, ``mocap calibration board`` and ``mocap bench calibration`` (registered
-into the mocap command line through the ``mocap.commands`` entry point)."""
+"""``mocap calibration board`` and ``mocap bench calibration`` (registered into the mocap command line
+through the ``mocap.commands`` entry point). ``mocap calibrate`` is the calibrate stage's command."""
 
 from __future__ import annotations
 
@@ -13,20 +13,6 @@ log = logging.getLogger(__name__)
 
 def register(parsers: dict[str, argparse._SubParsersAction]) -> None:
     root, bench = parsers["root"], parsers["bench"]
-    c = root.add_parser("calibrate", help="calibrate the rig from board videos (see README: calibration)")
-    c.add_argument("session", type=Path)
-    c.add_argument("--board", help="board preset or TOML (default: SESSION/calibration/board.toml)")
-    c.add_argument("--model", choices=["pinhole", "fisheye"], default="pinhole")
-    c.add_argument("--stride", type=int, default=1, help="search every N-th frame")
-    c.add_argument("--world", default="camera",
-                   help="world frame: camera (first camera, Z up), camera:NAME, or board:FRAME (board on the floor)")
-    c.add_argument("--intrinsics-only", action="store_true", help="only intrinsics, one camera at a time")
-    c.add_argument("--intrinsics", type=Path, help="rig file whose intrinsics are kept; solve extrinsics only")
-    c.add_argument("--free", help="comma-separated intrinsics refined in the bundle adjustment "
-                                  "(default fx,fy,cx,cy,k1,k2,p1,p2,k3)")
-    c.add_argument("--overwrite", action="store_true")
-    c.set_defaults(func=cmd_calibrate)
-
     tools = root.add_parser("calibration", help="calibration tools")
     tsub = tools.add_subparsers(dest="what", metavar="TOOL", required=True)
     b = tsub.add_parser("board", help="render a printable board at exact physical scale")
@@ -56,28 +42,6 @@ def cmd_board(args) -> int:
     w, h = board.size_m
     print(f"{board.name}: {w * 1000:.0f} x {h * 1000:.0f} mm pattern at {args.dpi:g} dpi → {out} "
           "(print at 100% / actual size, then measure a square)")
-    return 0
-
-
-def cmd_calibrate(args) -> int:
-    from calibration.bundle import BundleConfig
-    from calibration.calibrate import CalibrateConfig
-    from calibration.stage import main
-
-    bundle = BundleConfig(free_intrinsics=tuple(args.free.split(","))) if args.free else BundleConfig()
-    cfg = CalibrateConfig(model=args.model, world=args.world, bundle=bundle)
-    out = main(args.session, cfg, board=args.board, stride=args.stride, intrinsics_only=args.intrinsics_only,
-               intrinsics_rig=args.intrinsics, overwrite=args.overwrite)
-    print(f"rig: {out}")
-    report = out.parent / "report" / "report.json"
-    if report.exists():
-        import json
-
-        data = json.loads(report.read_text())
-        for name, cam in data["cameras"].items():
-            rms = cam["rms_px"] if cam["rms_px"] is not None else cam["intrinsics_rms_px"]
-            print(f"  {name}: RMS {rms:.3f} px, {cam['views_used']} views, f = {cam['fx']:.1f} px")
-        print(f"{'usable' if data['usable'] else 'NOT usable'}: {data['message']} — report: {report.parent}")
     return 0
 
 

@@ -1,8 +1,14 @@
-"""File-level calibration of a session: find footage, detect, calibrate, write rig + report."""
+"""Stage ``calibrate`` (a plugin of the mocap pipeline through the ``mocap.stages`` entry point): find
+the board take, detect, calibrate, write ``calibration/rig.toml`` + ``calibration.toml`` + ``report/``.
+
+It runs only when the session has a board take and no rig file, or a rig this stage wrote (redone when
+the take or the settings change); a rig the user brought is never overwritten.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +19,117 @@ from calibration.detect import detect_all
 from calibration.intrinsics import calibrate_intrinsics
 from calibration.sources import check_same_length, find_sources
 from mocap.io.rig_files import read_rig, write_anipose_toml, write_rig
+from mocap.session import Session
+from mocap.stages import Flag
 from mocap.types import Camera, Rig
 
 log = logging.getLogger(__name__)
+NAME = "calibrate"
+HELP = "board videos → calibrated rig (intrinsics, extrinsics, bundle adjustment)"
 
 
-def main(session: str | Path, cfg: CalibrateConfig | None = None, board: str | None = None, stride: int = 1,
-         intrinsics_only: bool = False, intrinsics_rig: str | Path | None = None, overwrite: bool = False) -> Path:
+@dataclass(frozen=True)
+class Config:
+    board: str = ""  # board preset (configs/boards) or TOML; "": SESSION/calibration/board.toml
+    stride: int = 1  # search every N-th frame
+    model: str = "pinhole"  # pinhole | fisheye
+    world: str = "camera"  # camera (first camera, Z up), camera:NAME, or board:FRAME (board on the floor)
+    free: tuple[str, ...] = ()  # intrinsics refined in the bundle adjustment; (): fx,fy,cx,cy,k1,k2,p1,p2,k3
+    intrinsics_only: bool = False  # only intrinsics, one camera at a time (writes calibration/intrinsics.toml)
+    intrinsics: str = ""  # a rig file whose intrinsics are kept: solve the extrinsics only
+
+    def __post_init__(self) -> None:
+        if self.model not in ("pinhole", "fisheye"):
+            raise ValueError(f"calibrate: model must be pinhole or fisheye, got {self.model!r}")
+        if self.stride < 1:
+            raise ValueError(f"calibrate: stride must be ≥ 1, got {self.stride}")
+
+
+FLAGS = (Flag("--board", "board", "board preset or TOML (default: SESSION/calibration/board.toml)", str),
+         Flag("--model", "model", "camera model", str, choices=("pinhole", "fisheye")),
+         Flag("--stride", "stride", "search every N-th frame", int),
+         Flag("--world", "world", "world frame: camera, camera:NAME, or board:FRAME (board on the floor)", str),
+         Flag("--intrinsics-only", "intrinsics_only", "only intrinsics, one camera at a time"),
+         Flag("--intrinsics", "intrinsics", "rig file whose intrinsics are kept; solve extrinsics only", str),
+         Flag("--free", "free", "comma-separated intrinsics refined in the bundle adjustment",
+              lambda text: [f.strip() for f in text.split(",") if f.strip()]))
+
+
+def _rig_file(s: Session) -> Path | None:
+    try:
+        return s.rig_path()
+    except FileNotFoundError:
+        return None
+
+
+def needed(s: Session, settings) -> str | None:
+    from mocap.pipeline import load_state
+
+    cfg = settings.calibrate
+    rig = _rig_file(s)
+    board = (s.calibration_dir / "board").exists()
+    if rig is None and not board:
+        raise FileNotFoundError(f"session {s.root}: missing calibration: put a rig file in {s.calibration_dir} "
+                                f"(rig.toml, calibration.toml, Calib*.toml, *.qca.txt, intri.yml) or the board "
+                                f"take in {s.calibration_dir / 'board'}/<camera>.mp4 to calibrate")
+    if rig is None or cfg.intrinsics_only:
+        return None
+    ours = load_state(s).get(NAME, {}).get("status") in ("done", "started")
+    if board and rig.name == "rig.toml" and ours:
+        return None  # a rig this pipeline calibrated: redone when the board take or the settings change
+    return f"rig given ({rig.name})"  # never overwrite a rig the user brought
+
+
+def inputs(s: Session, settings) -> list[Path]:
+    cfg = settings.calibrate
+    extra = [Path(p) for p in (cfg.board, cfg.intrinsics) if p.endswith((".toml", ".yml", ".txt"))]
+    board_file = [p for p in [s.calibration_dir / "board.toml"] if p.exists()]
+    take = [s.calibration_dir / "board"]
+    intr = [p for p in [s.calibration_dir / "intrinsics"] if p.is_dir()]
+    return take + intr + board_file + extra
+
+
+def outputs(s: Session, settings) -> list[Path]:
+    return [s.calibration_dir / ("intrinsics.toml" if settings.calibrate.intrinsics_only else "rig.toml")]
+
+
+def run(board, detections: dict, cfg: CalibrateConfig, given: dict | None = None):
+    """The pure computation: see :func:`calibration.calibrate.calibrate`."""
+    return calibrate(board, detections, cfg, given)
+
+
+def summary(s: Session, settings) -> list[str]:
+    """Lines for the terminal after ``mocap calibrate``: per-camera RMS and the verdict."""
+    import json
+
+    report = s.calibration_dir / "report" / "report.json"
+    if not report.is_file():
+        return []
+    data = json.loads(report.read_text())
+    lines = []
+    for name, cam in data["cameras"].items():
+        rms = cam["rms_px"] if cam["rms_px"] is not None else cam["intrinsics_rms_px"]
+        lines.append(f"  {name}: RMS {rms:.3f} px, {cam['views_used']} views, f = {cam['fx']:.1f} px")
+    lines.append(f"{'usable' if data['usable'] else 'NOT usable'}: {data['message']} — report: {report.parent}")
+    return lines
+
+
+def main(session: str | Path | Session, settings=None, overwrite: bool = False) -> Path:
+    """``settings``: the pipeline's Settings, or this stage's Config."""
+    from calibration.bundle import BundleConfig
+    from mocap.settings import as_settings
+
+    c = as_settings(settings).calibrate
+    bundle = BundleConfig(free_intrinsics=tuple(c.free)) if c.free else BundleConfig()
+    cfg = CalibrateConfig(model=c.model, world=c.world, bundle=bundle)
+    root = session.root if isinstance(session, Session) else Path(session)
+    return calibrate_session(root, cfg, c.board or None, c.stride, c.intrinsics_only, c.intrinsics or None,
+                             overwrite)
+
+
+def calibrate_session(session: str | Path, cfg: CalibrateConfig | None = None, board: str | None = None,
+                      stride: int = 1, intrinsics_only: bool = False, intrinsics_rig: str | Path | None = None,
+                      overwrite: bool = False) -> Path:
     """Write ``calibration/rig.toml`` (+ ``calibration.toml`` for Anipose/Pose2Sim and ``report/``).
 
     Everything is computed before anything is written, so a failure leaves no half-written rig."""
@@ -62,7 +172,7 @@ def main(session: str | Path, cfg: CalibrateConfig | None = None, board: str | N
         for name, d in idets.items():
             i = calibrate_intrinsics(b, d, cfg.model, cfg.max_intrinsic_views, cfg.min_intrinsic_views)
             given[name] = Camera(name, i.K, i.dist, np.eye(4), i.size, i.model)
-    cal = calibrate(b, dets, cfg, given)
+    cal = run(b, dets, cfg, given)
     from calibration.report import write_report
 
     write_report(cal, root / "report")
@@ -70,15 +180,3 @@ def main(session: str | Path, cfg: CalibrateConfig | None = None, board: str | N
     if not cal.summary.usable:
         log.warning("calibration is NOT usable: %s", cal.summary.message)
     return write_rig(cal.rig, out)
-
-
-def pipeline_stage(session: str | Path, table: dict, overwrite: bool = False) -> Path:
-    """The ``calibrate`` stage of ``mocap run`` (registered through the ``mocap.stages`` entry point).
-    ``[calibrate]`` keys: board, stride, model, world, free (list of intrinsics refined)."""
-    from calibration.bundle import BundleConfig
-    from mocap.config_files import check_keys
-
-    check_keys(table, {"board", "stride", "model", "world", "free"}, "[calibrate]")
-    bundle = BundleConfig(free_intrinsics=tuple(table["free"])) if "free" in table else BundleConfig()
-    cfg = CalibrateConfig(model=table.get("model", "pinhole"), world=table.get("world", "camera"), bundle=bundle)
-    return main(session, cfg, board=table.get("board"), stride=int(table.get("stride", 1)), overwrite=overwrite)

@@ -53,7 +53,10 @@ def load_target_rig(name: str) -> TargetRig:
     if units not in UNITS or up not in ("y", "z"):
         raise ValueError(f"{path}: units must be one of {sorted(UNITS)} and up 'y' or 'z', got {units!r}, {up!r}")
     source = {j: joints[j]["source"] for j in order if "source" in joints[j]}
-    return TargetRig(table.get("name", path.stem), Skeleton(tuple(order), parents, offsets), source, units, up)
+    from mocap.session import safe_name
+
+    name = safe_name(table.get("name", path.stem), "rig name", path)  # it names motion/<name>.npz and exports
+    return TargetRig(name, Skeleton(tuple(order), parents, offsets), source, units, up)
 
 
 def _aim_vectors(sk: Skeleton, j: int, mapped: set[int]) -> list[int]:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,11 +67,44 @@ class Session:
     def export_dir(self) -> Path:
         return self.root / "export"
 
+    @property
+    def metadata_file(self) -> Path:
+        return self.root / "session.toml"
+
+    @property
+    def sync_file(self) -> Path:
+        return self.root / "sync.json"
+
     def motion(self, name: str) -> Path:
-        return self.motion_dir / f"{name}.npz"
+        return self.motion_dir / f"{safe_name(name, 'motion name')}.npz"
 
     def points3d(self, stage: str) -> Path:
-        return self.points3d_dir / f"{stage}.h5"
+        return self.points3d_dir / f"{safe_name(stage, 'points3d name')}.h5"
+
+    def videos(self) -> list[Path]:
+        from mocap.io.video import VIDEO_SUFFIXES
+
+        d = self.root / "videos"
+        return sorted(p for p in d.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES) if d.is_dir() else []
+
+    def rig_input(self) -> Path:
+        """The rig file, or (when there is none yet) the one the calibrate stage would write."""
+        try:
+            return self.rig_path()
+        except FileNotFoundError:
+            return self.calibration_dir / "rig.toml"
+
+    def pose2d_input(self) -> Path:
+        """The 2D keypoints: pose2d.h5, the OpenPose folder, or (neither yet) pose2d.h5 as detect writes it."""
+        return self.pose2d_json if not self.pose2d_h5.is_file() and self.pose2d_json.is_dir() else self.pose2d_h5
+
+    def keypoint_inputs(self, synced: bool = True) -> list[Path]:
+        """What reading the 2D keypoints depends on: the keypoints, the rig, session.toml (fps, keypoint
+        set) when present and, with ``synced``, the camera offsets when present."""
+        out = [self.rig_input(), self.pose2d_input()]
+        out += [p for p in [self.metadata_file] if p.is_file()]
+        out += [p for p in [self.sync_file] if synced and p.is_file()]
+        return out
 
     def metadata(self) -> dict:
         path = self.root / "session.toml"
@@ -111,6 +145,20 @@ class Session:
                                     f"{self.pose2d_json.name}/<camera>/*.json)")
         check_cameras(kp, rig, source, self.rig_path())
         return kp
+
+
+_SAFE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}")
+
+
+def safe_name(name: str, what: str = "name", source: str | Path | None = None) -> str:
+    """``name`` when it can be a file name (letters, digits, ``_ . + -``, not starting with a dot, no
+    ``..``); otherwise a ValueError naming where it came from. Names read from user files (rig names,
+    camera names, skeleton names) become paths only through this."""
+    if not isinstance(name, str) or not _SAFE.fullmatch(name) or ".." in name:
+        where = f"{source}: " if source else ""
+        raise ValueError(f"{where}{what} {name!r} cannot be used in a file name: use letters, digits, '_', '-', "
+                         "'.', '+' (not starting with '.', no '..', at most 128 characters)")
+    return name
 
 
 def check_cameras(kp: Keypoints2D, rig: Rig, source: Path | str, rig_source: Path | str) -> None:

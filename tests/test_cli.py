@@ -34,7 +34,11 @@ def test_help_lists_the_stages():
 
 def test_triangulate_then_refine_writes_hdf5_and_trc(session, capsys):
     root, truth = session
-    assert main(["refine", str(root)]) == 0  # runs triangulate first
+    assert main(["refine", str(root)]) == 2  # a stage never runs another: it names the one that makes its input
+    assert "triangulated.h5 is missing; the triangulate stage makes it: run `mocap triangulate" in \
+        capsys.readouterr().err
+    assert main(["triangulate", str(root)]) == 0
+    assert main(["refine", str(root)]) == 0
     out = capsys.readouterr().out
     assert "usable" in out and "refined.h5" in out
     tri = read_points3d(root / "points3d" / "triangulated.h5")
@@ -45,7 +49,8 @@ def test_triangulate_then_refine_writes_hdf5_and_trc(session, capsys):
     xyz, names, fps = read_trc(root / "points3d" / "refined.trc")
     assert names[0] == "nose" and fps == 60.0 and np.allclose(xyz, ref.xyz[:, 0], atol=1e-6)
     stamp = (root / "points3d" / "refined.h5").stat().st_mtime_ns
-    assert main(["refine", str(root)]) == 0  # output exists: skipped
+    assert main(["refine", str(root)]) == 0  # up to date: skipped
+    assert "up to date" in capsys.readouterr().out
     assert (root / "points3d" / "refined.h5").stat().st_mtime_ns == stamp
     assert main(["refine", str(root), "--overwrite", "--accel-sigma", "5"]) == 0
     assert read_points3d(root / "points3d" / "refined.h5").info["config"]["solver"]["accel_sigma"] == 5.0
@@ -71,7 +76,7 @@ def test_missing_inputs_are_clear_errors(tmp_path, capsys):
     assert "session folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["triangulate", str(tmp_path / "empty")]) == 2
-    assert "no calibration found" in capsys.readouterr().err
+    assert "calibration/rig.toml is missing; the calibrate stage makes it" in capsys.readouterr().err
 
 
 @pytest.mark.shared_data

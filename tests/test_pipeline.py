@@ -36,10 +36,10 @@ def test_run_all_stages_then_nothing_to_do(session):
 
 def test_changed_setting_reruns_that_stage_and_what_follows(session):
     run(session, sets=FAST, progress=False)
-    r = run(session, sets=FAST + ["refine.solver.accel_sigma=25"], progress=False)
+    r = run(session, sets=FAST + ["refine.accel_sigma=25"], progress=False)
     assert r.status["triangulate"] == "skipped"
     assert r.ran == ["refine", "fit", "retarget", "export", "report"]
-    r = run(session, sets=FAST + ["refine.solver.accel_sigma=25"], from_stage="retarget", progress=False)
+    r = run(session, sets=FAST + ["refine.accel_sigma=25"], from_stage="retarget", progress=False)
     assert r.ran == ["retarget", "export", "report"]
 
 
@@ -56,7 +56,8 @@ def test_config_errors_name_the_key_and_the_file(tmp_path, session):
         load_config(Session(session))
     with pytest.raises(ValueError, match="expected stage.key=value"):
         parse_set("accel_sigma")
-    assert parse_set("refine.solver.accel_sigma=20") == {"refine": {"solver": {"accel_sigma": 20}}}
+    assert parse_set("refine.accel_sigma=20") == {"refine": {"accel_sigma": 20}}
+    assert parse_set("retarget.lock.height_m=0.05") == {"retarget": {"lock": {"height_m": 0.05}}}
     assert parse_set("retarget.target=ue5") == {"retarget": {"target": "ue5"}}
 
 

@@ -5,24 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from mocap import __version__
 
 log = logging.getLogger("mocap")
 
-STAGES_HELP = """one command:
-  run           every stage below, cached: videos (or 2D keypoints) → animation files + report
-pipeline stages (in order):
-  calibrate     board videos → calibrated rig (intrinsics, extrinsics, bundle adjustment)
-  detect        camera videos → 2D keypoints (BlazePose, resumable)
-  triangulate   2D keypoints + rig → 3D points (robust DLT)
-  refine        bundle-adjusted smoothing of the 3D points against all 2D evidence
-  fit           3D points → subject skeleton + joint rotations (motion/body22.npz)
-  retarget      fitted motion → game rig (mixamo, ue5, unity, cmu), feet locked
-  export        BVH / FBX / GLB / TRC files
-other commands:
+OTHER_HELP = """other commands:
+  run           every stage, cached: videos (or 2D keypoints) → animation files + report
+  config        the settings of a session (mocap config show SESSION)
   view          3D view of a session (window, or PNG / MP4 when headless)
   synth         synthetic sessions with ground truth
   bench         benchmarks (print a table, write JSON)
@@ -33,76 +24,12 @@ other commands:
 """
 
 
-def _session_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("session", type=Path, help="session folder (see README: session layout)")
-    p.add_argument("--overwrite", action="store_true", help="redo the stage even if its output exists")
-    p.add_argument("--config", type=Path, help="TOML file with [triangulate] / [refine] tables")
+def _epilog() -> str:
+    from mocap import stages
 
-
-def _load_tables(path: Path | None) -> dict:
-    if path is None:
-        return {}
-    from mocap.config_files import check_keys, read_toml
-
-    table = read_toml(path)
-    check_keys(table, {"triangulate", "refine"}, str(path))
-    return table
-
-
-def _triangulate_cfg(args):
-    from mocap.config import config_from_dict
-    from mocap.stages import triangulate
-
-    cfg = config_from_dict(triangulate.Config, _load_tables(args.config).get("triangulate", {}),
-                           f"{args.config} [triangulate]")
-    if getattr(args, "max_reproj_px", None) is not None:
-        cfg = replace(cfg, max_reproj_px=args.max_reproj_px or None)
-    return cfg
-
-
-def _refine_cfg(args):
-    from mocap.config import config_from_dict
-    from mocap.optim.refine import RefineConfig
-    from mocap.stages import refine
-
-    table = dict(_load_tables(args.config).get("refine", {}))
-    stage = {k: table.pop(k) for k in ("min_score", "bones") if k in table}
-    solver = config_from_dict(RefineConfig, table, f"{args.config} [refine]")
-    over = {k: getattr(args, k) for k in ("noise_px", "accel_sigma", "bone_sigma") if getattr(args, k) is not None}
-    base = config_from_dict(refine.Config, stage, f"{args.config} [refine]")
-    return replace(base, solver=replace(solver, **over))
-
-
-def cmd_detect(args) -> int:
-    from mocap.stages import detect
-
-    cfg = detect.Config(detector=args.detector, variant=args.variant, model_path=args.model or "",
-                        num_poses=args.persons, stride=args.stride, start=args.start, stop=args.stop,
-                        workers=args.workers, overlay=args.overlay)
-    out = detect.main(args.session, cfg, overwrite=args.overwrite)
-    print(f"2D keypoints: {out}")
-    return 0
-
-
-def cmd_triangulate(args) -> int:
-    from mocap.stages import triangulate
-
-    out = triangulate.main(args.session, _triangulate_cfg(args), overwrite=args.overwrite)
-    print(f"3D points: {out}")
-    return 0
-
-
-def cmd_refine(args) -> int:
-    from mocap.io.hdf5 import read_points3d
-    from mocap.stages import refine
-
-    out = refine.main(args.session, _refine_cfg(args), overwrite=args.overwrite)
-    for s in read_points3d(out).info.get("summaries", []):
-        print(f"refine: {s['iterations']} iterations, σ {s['noise_px']:.2f}px, RMS {s['rms_px']:.2f}px, "
-              f"{s['rejected']}/{s['observations']} rejected, {'usable' if s['usable'] else 'NOT usable'}: "
-              f"{s['message']}")
-    print(f"3D points: {out}")
-    return 0
+    lines = ["pipeline stages (in order; each is also a command: mocap STAGE SESSION):"]
+    lines += [f"  {m.NAME:<13} {getattr(m, 'HELP', '')}" for m in stages.stages()]
+    return "\n".join(lines) + "\n" + OTHER_HELP
 
 
 def cmd_synth_keypoints(args) -> int:
@@ -164,25 +91,6 @@ def cmd_bench_detect(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
-    from mocap.bench.common import format_table
-    from mocap.pipeline import run
-
-    r = run(args.session, config_path=args.config, sets=args.set or [], from_stage=args.from_stage)
-    rows = [{"stage": k, "status": v, "s": r.timings.get(k, 0.0)} for k, v in r.status.items()]
-    print(format_table(rows, [("stage", "stage", "s"), ("status", "status", "s"), ("s", "seconds", ".2f")]))
-    print(f"total {sum(r.timings.values()):.2f} s; log {r.log_file}")
-    for stage in ("export", "report"):
-        for path in r.outputs.get(stage, []):
-            print(f"{stage}: {path}")
-    m = r.metrics
-    if m:
-        rp = m["reprojection_px"]
-        print(f"quality: reprojection median {rp['median']:.2f} px, bone-length CV {m['bone_length_cv']['mean']:.2%}, "
-              f"{m['reconstructed']['frames_all_joints']:.0%} of frames complete")
-    return 0
-
-
 def cmd_view(args) -> int:
     from mocap.view import view
 
@@ -202,43 +110,14 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mocap", description="Multi-camera markerless motion capture.",
-                                epilog=STAGES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"mocap {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    dt = sub.add_parser("detect", help="camera videos → 2D keypoints (BlazePose)")
-    dt.add_argument("session", type=Path, help="session folder with videos/<camera>.mp4")
-    dt.add_argument("--overwrite", action="store_true", help="start again instead of resuming")
-    dt.add_argument("--detector", choices=["blazepose", "onnx"], default="blazepose")
-    dt.add_argument("--variant", choices=["lite", "full", "heavy"], default="full", help="BlazePose model")
-    dt.add_argument("--model", help="BlazePose lite/heavy landmark .tflite, or the RTMPose / RTMO .onnx file")
-    dt.add_argument("--persons", type=int, default=1, help="people detected per frame")
-    dt.add_argument("--stride", type=int, default=1)
-    dt.add_argument("--start", type=int, default=0)
-    dt.add_argument("--stop", type=int)
-    dt.add_argument("--workers", type=int, default=0, help="processes (default: one per camera, ≤ cores)")
-    dt.add_argument("--overlay", action="store_true", help="also write review/<camera>_pose2d.mp4")
-    dt.set_defaults(func=cmd_detect)
+    from mocap.cli.stages import add_stage_commands
 
-    t = sub.add_parser("triangulate", help="2D keypoints + rig → 3D points")
-    _session_arg(t)
-    t.add_argument("--max-reproj-px", type=float, help="drop views beyond this error (0: plain DLT)")
-    t.set_defaults(func=cmd_triangulate)
-
-    r = sub.add_parser("refine", help="bundle-adjusted smoothing of the 3D points")
-    _session_arg(r)
-    r.add_argument("--noise-px", type=float, help="2D noise σ in pixels (default: estimated)")
-    r.add_argument("--accel-sigma", type=float, help="typical joint acceleration, m/s² (smaller: smoother)")
-    r.add_argument("--bone-sigma", type=float, help="allowed bone-length variation, m")
-    r.set_defaults(func=cmd_refine)
-
-    rn = sub.add_parser("run", help="the whole pipeline, cached (see README: mocap run)")
-    rn.add_argument("session", type=Path)
-    rn.add_argument("--config", type=Path, help="TOML with one table per stage (overrides SESSION/mocap.toml)")
-    rn.add_argument("--set", action="append", metavar="STAGE.KEY=VALUE", help="override one setting (repeatable)")
-    rn.add_argument("--from", dest="from_stage", metavar="STAGE", help="redo this stage and every later one")
-    rn.set_defaults(func=cmd_run)
+    add_stage_commands(sub)
 
     vw = sub.add_parser("view", help="3D view of the session's skeleton (headless: PNG frames / MP4)")
     vw.add_argument("session", type=Path)
@@ -318,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing half-written was left; run the same command again to resume", file=sys.stderr)
+        return 130

@@ -1,50 +1,11 @@
-"""Commands for the products of a capture: skeleton fit, retargeting, export, the Blender add-on,
-rendered synthetic takes, datasets, and their benchmarks (parsers added by :func:`add_commands`)."""
+"""Commands for the products of a capture: the Blender add-on, rendered synthetic takes, datasets,
+and benchmarks (parsers added by :func:`add_commands`). The stage commands (fit, retarget, export, ...)
+are made from the stage modules in :mod:`mocap.cli.stages`."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-
-def cmd_fit(args) -> int:
-    from mocap.fit import FitConfig
-    from mocap.stages import fit
-
-    solver = FitConfig(skeleton=args.skeleton, symmetric=args.symmetric)
-    out = fit.main(args.session, fit.Config(solver=solver, source=args.source, person=args.person), args.overwrite)
-    print(f"motion: {out}")
-    return 0
-
-
-def cmd_retarget(args) -> int:
-    from mocap.stages import retarget
-
-    out = retarget.main(args.session, retarget.Config(target=args.target, foot_lock=not args.no_foot_lock),
-                        args.overwrite)
-    print(f"motion: {out}")
-    return 0
-
-
-def cmd_export(args) -> int:
-    from mocap.stages import export
-
-    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    bad = [f for f in formats if f not in export.FORMATS]
-    if bad:
-        raise ValueError(f"--format: unknown {bad} (expected some of {', '.join(export.FORMATS)})")
-    motion = args.target or "body22"
-    if args.target:
-        from mocap.retarget import load_target_rig
-
-        motion = load_target_rig(args.target).name
-        from mocap.stages import retarget
-
-        retarget.main(args.session, retarget.Config(target=args.target))
-    outs = export.main(args.session, export.Config(formats=formats, motions=(motion,), units=args.units, up=args.up),
-                       args.overwrite)
-    print("\n".join(str(o) for o in outs))
-    return 0
 
 
 def cmd_bench_fit(args) -> int:
@@ -180,31 +141,6 @@ def cmd_bench_dataset(args) -> int:
 
 def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersAction,
                  bsub: argparse._SubParsersAction) -> None:
-    ft = sub.add_parser("fit", help="3D points → skeleton motion (motion/body22.npz)")
-    ft.add_argument("session", type=Path)
-    ft.add_argument("--overwrite", action="store_true")
-    ft.add_argument("--skeleton", default="body22", help="skeleton preset or TOML file")
-    ft.add_argument("--source", default="refined", choices=["refined", "triangulated"])
-    ft.add_argument("--person", type=int, default=0)
-    ft.add_argument("--symmetric", action="store_true", help="left and right bones share one length")
-    ft.set_defaults(func=cmd_fit)
-
-    rt = sub.add_parser("retarget", help="fitted motion → game rig (motion/<rig>.npz)")
-    rt.add_argument("session", type=Path)
-    rt.add_argument("--target", default="mixamo", help="mixamo | ue5 | unity | cmu | rig TOML")
-    rt.add_argument("--no-foot-lock", action="store_true")
-    rt.add_argument("--overwrite", action="store_true")
-    rt.set_defaults(func=cmd_retarget)
-
-    ex = sub.add_parser("export", help="BVH / FBX / GLB / TRC files (export/)")
-    ex.add_argument("session", type=Path)
-    ex.add_argument("--format", default="bvh,fbx", help="comma-separated: bvh,fbx,glb,trc")
-    ex.add_argument("--target", help="export the motion retargeted to this rig (default: the fitted skeleton)")
-    ex.add_argument("--units", choices=["m", "cm", "cmu"], help="BVH units (default: the rig's)")
-    ex.add_argument("--up", choices=["y", "z"], help="up axis (default: the rig's; y for the fitted skeleton)")
-    ex.add_argument("--overwrite", action="store_true")
-    ex.set_defaults(func=cmd_export)
-
     rr = ssub.add_parser("render", help="BVH clip → realistic character rendered by a camera ring (bpy, Cycles)")
     rr.add_argument("out", type=Path)
     rr.add_argument("--bvh", type=Path, help="motion clip (default: CMU 01_03 from the shared data)")

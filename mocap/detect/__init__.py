@@ -21,16 +21,31 @@ class Detector(Protocol):
     def close(self) -> None: ...
 
 
-DETECTORS = ("blazepose", "onnx")
+# name → "module:class"; a detector class is made with the detect stage's options (variant, model_path,
+# num_poses). Another package adds one through the ``mocap.detectors`` entry point (name = "module:class").
+DETECTORS: dict[str, str] = {
+    "blazepose": "mocap.detect.blazepose:BlazePose",
+    "onnx": "mocap.detect.onnx:OnnxPose",
+}
+
+
+def register_detector(name: str, target: str) -> None:
+    """Add a detector: ``target`` is ``"package.module:Class"``, imported when first used."""
+    DETECTORS[name] = target
+
+
+def detector_names() -> tuple[str, ...]:
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="mocap.detectors"):
+        DETECTORS.setdefault(ep.name, ep.value)
+    return tuple(DETECTORS)
 
 
 def get_detector(name: str, **options) -> Detector:
-    if name == "blazepose":
-        from mocap.detect.blazepose import BlazePose
+    import importlib
 
-        return BlazePose(**options)
-    if name == "onnx":
-        from mocap.detect.onnx import OnnxPose
-
-        return OnnxPose(**options)
-    raise ValueError(f"unknown detector {name!r}: expected one of {list(DETECTORS)}")
+    if name not in detector_names():
+        raise ValueError(f"unknown detector {name!r}: expected one of {list(DETECTORS)}")
+    module, cls = DETECTORS[name].split(":")
+    return getattr(importlib.import_module(module), cls)(**options)

@@ -1,8 +1,10 @@
 """Stage: camera videos → 2D keypoints (``pose2d.h5``), one worker process per camera.
 
 Each worker decodes its video on a reader thread while the detector runs, so decoding overlaps
-inference. Finished cameras are written to ``pose2d.h5`` and marked complete at once: an
-interrupted run resumes with the cameras still missing; ``overwrite`` starts again.
+inference. Finished cameras are written to ``.mocap/pose2d.partial.h5`` and marked complete at once;
+when every camera is done, that file replaces ``pose2d.h5``. So an interrupted or failing run never
+touches the previous ``pose2d.h5``, and the next run resumes with the cameras still missing;
+``overwrite`` starts the partial file again.
 """
 
 from __future__ import annotations
@@ -23,22 +25,76 @@ from tqdm import tqdm
 from mocap.io.hdf5 import create_keypoints2d, keypoints2d_status, write_camera
 from mocap.io.video import VIDEO_SUFFIXES, FootageInfo, probe, read_frames
 from mocap.session import Session
+from mocap.stages import Flag
 
 log = logging.getLogger(__name__)
+NAME = "detect"
+HELP = "camera videos → 2D keypoints (BlazePose, ONNX RTMPose/RTMO; resumable)"
+RESUMABLE = True
 
 
 @dataclass(frozen=True)
 class Config:
-    detector: str = "blazepose"  # blazepose | onnx (RTMPose / RTMO file in model_path)
+    detector: str = "blazepose"  # a registered detector: blazepose | onnx (RTMPose / RTMO file in model_path)
     variant: str = "full"  # blazepose: lite | full | heavy
     model_path: str = ""  # landmark model file for variants mediapipe does not ship
-    num_poses: int = 1  # persons per frame (the persons axis)
+    persons: int = 1  # people detected per frame (the persons axis, read by every later stage)
     stride: int = 1
     start: int = 0
     stop: int | None = None
     workers: int = 0  # 0: one per camera, at most one per core
     overlay: bool = False  # also write review/<camera>.mp4 with the detections drawn
     max_length_difference_s: float = 2.0  # cameras may differ this much in length (sync aligns them)
+
+    def __post_init__(self) -> None:
+        from mocap.detect import detector_names
+
+        if self.detector not in detector_names():
+            raise ValueError(f"detect: unknown detector {self.detector!r} (expected one of {list(detector_names())})")
+        if self.persons < 1:
+            raise ValueError(f"detect: persons must be at least 1, got {self.persons}")
+        if self.stride < 1 or self.start < 0 or (self.stop is not None and self.stop <= self.start):
+            raise ValueError(f"detect: need stride ≥ 1, start ≥ 0 and stop > start, got stride {self.stride}, "
+                             f"start {self.start}, stop {self.stop}")
+
+
+def _detectors() -> tuple[str, ...]:
+    from mocap.detect import detector_names
+
+    return tuple(detector_names())
+
+
+FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=_detectors()),
+         Flag("--variant", "variant", "BlazePose model", str, choices=("lite", "full", "heavy")),
+         Flag("--model", "model_path", "BlazePose lite/heavy landmark .tflite, or the RTMPose / RTMO .onnx file", str),
+         Flag("--persons", "persons", "people detected per frame", int),
+         Flag("--stride", "stride", "every N-th frame", int),
+         Flag("--start", "start", "first frame", int),
+         Flag("--stop", "stop", "stop before this frame", int),
+         Flag("--workers", "workers", "processes (default: one per camera, ≤ cores)", int),
+         Flag("--overlay", "overlay", "also write review/<camera>_pose2d.mp4"))
+
+
+def needed(session: Session, settings) -> str | None:
+    if session.videos():
+        return None
+    if session.pose2d_h5.is_file() or session.pose2d_json.is_dir():
+        return "2D keypoints given"
+    raise FileNotFoundError(f"session {session.root}: no camera videos in {session.root / 'videos'} and no 2D "
+                            f"keypoints ({session.pose2d_h5.name} or {session.pose2d_json.name}/)")
+
+
+def inputs(session: Session, settings) -> list[Path]:
+    rig = session.rig_input()
+    return session.videos() + ([rig] if rig.is_file() else [])
+
+
+def outputs(session: Session, settings) -> list[Path]:
+    return [session.pose2d_h5]
+
+
+def partial_path(session: Session) -> Path:
+    return session.root / ".mocap" / "pose2d.partial.h5"
 
 
 def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[str, Path]:
@@ -89,7 +145,7 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
     stop = info.frames if cfg.stop is None else min(cfg.stop, info.frames)
     indices = list(range(cfg.start, stop, cfg.stride))
     detector = get_detector(cfg.detector, variant=cfg.variant, model_path=cfg.model_path or None,
-                            num_poses=cfg.num_poses)
+                            num_poses=cfg.persons)
     frames: queue.Queue = queue.Queue(maxsize=16)
     decode_s = 0.0
 
@@ -141,8 +197,15 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
     return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s}
 
 
-def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool = False) -> Path:
+run = detect_video  # the computation of one camera's video; main spreads cameras over processes
+
+
+def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
+    """``settings``: the pipeline's Settings, or this stage's Config. ``overwrite=False`` resumes."""
+    from mocap.settings import as_settings
+
     session = session if isinstance(session, Session) else Session(Path(session))
+    cfg = as_settings(settings).detect
     try:
         cameras = session.rig().names
     except FileNotFoundError:
@@ -154,23 +217,27 @@ def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool 
     F = len(range(cfg.start, stop, cfg.stride))
     out = session.pose2d_h5
     config = asdict(cfg)
-    if out.exists() and not overwrite:
-        complete, started = keypoints2d_status(out)
+    work = partial_path(session)
+    if not overwrite and not work.exists() and out.exists():
+        work = out  # a finished file (or one from before partial files): resumed in place
+    if work.exists() and not overwrite:
+        complete, started = keypoints2d_status(work)
         if started != config:
-            raise ValueError(f"{out} was started with another detection config {started}; use --overwrite")
+            raise ValueError(f"{work} was started with another detection config {started}; use --overwrite")
     else:
         from mocap.detect import get_detector
 
         probe_detector = get_detector(cfg.detector, variant=cfg.variant, model_path=cfg.model_path or None,
-                                      num_poses=cfg.num_poses)  # fails here, not in a worker, on a bad model
+                                      num_poses=cfg.persons)  # fails here, not in a worker, on a bad model
         keypoint_set = probe_detector.keypoint_set
         probe_detector.close()
-        create_keypoints2d(out, F, list(videos), cfg.num_poses, keypoint_set, fps / cfg.stride, config)
+        work.parent.mkdir(parents=True, exist_ok=True)
+        create_keypoints2d(work, F, list(videos), cfg.persons, keypoint_set, fps / cfg.stride, config)
         complete = np.zeros(len(videos), bool)
     pending = [c for c, done in zip(videos, complete, strict=True) if not done]
     if not pending:
         log.info("%s complete, skipping detection", out)
-        return out
+        return _finish(work, out)
     workers = cfg.workers or min(len(pending), os.cpu_count() or 1)
     names = list(videos)
     t0 = time.perf_counter()
@@ -183,7 +250,7 @@ def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool 
             cam, data, stats = fut.result()
             if len(data) < F:  # a shorter camera: the missing end stays NaN
                 data = np.concatenate([data, np.full((F - len(data),) + data.shape[1:], np.nan, data.dtype)])
-            write_camera(out, names.index(cam), data)
+            write_camera(work, names.index(cam), data)
             overall.update(1)
             seen = np.mean(np.isfinite(data[:, 0, 0, 0]))
             log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
@@ -191,4 +258,11 @@ def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool 
                      1000 * stats["infer_s"] / stats["frames"])
         overall.close()
     log.info("detection of %d cameras took %.1fs", len(pending), time.perf_counter() - t0)
+    return _finish(work, out)
+
+
+def _finish(work: Path, out: Path) -> Path:
+    """Every camera is done: the partial file becomes ``pose2d.h5`` (one rename)."""
+    if work != out:
+        os.replace(work, out)
     return out

@@ -1,39 +1,74 @@
-"""Stage: animation files from a motion (``export/<session>_<motion>.<ext>``).
+"""Stage: animation files from the motions (``export/<session>_<motion>.<ext>``).
 
-BVH is written here (rotation order, units and up axis of the target rig, T-pose in the offsets,
-positions on the root only); TRC holds the joint positions; FBX and glTF/GLB are built by Blender
-(bpy) in a child process: an armature with the animation baked on every frame, no leaf bones.
+The formats come from the exporter registry (:mod:`mocap.io.exporters`: bvh, fbx, glb, trc, c3d).
+Which motions: ``export.motions``, by default the fitted skeleton (``fit.skeleton``) and the
+retarget target (``retarget.target``). Units and up axis follow each rig's preference unless set.
+Every file starts at frame 1.
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mocap.io.atomic import atomic_write
-from mocap.io.bvh import write_bvh
-from mocap.io.capture import read_capture, write_capture
-from mocap.io.trc import write_trc
-from mocap.motion import Z_UP_TO_Y_UP, change_axes, fill_gaps, scale_motion
-from mocap.retarget import UNITS, load_target_rig
-from mocap.session import Session
+from mocap.io import exporters
+from mocap.io.capture import read_capture
+from mocap.motion import fill_gaps
+from mocap.retarget import load_target_rig
+from mocap.session import Session, safe_name
+from mocap.stages import Flag
+from mocap.stages.fit import skeleton_name
+from mocap.stages.retarget import target_name
 from mocap.types import Motion
 
 log = logging.getLogger(__name__)
-FORMATS = ("bvh", "fbx", "glb", "trc")
+NAME = "export"
+HELP = "animation files: " + " / ".join(n.upper() for n in exporters.names())
 
 
 @dataclass(frozen=True)
 class Config:
-    formats: tuple[str, ...] = ("bvh", "fbx")
-    motions: tuple[str, ...] = ()  # motion/<name>.npz to export; () = body22 (in mocap run: and the retarget target)
+    formats: tuple[str, ...] = ("bvh", "fbx")  # any of the registered exporters (mocap export --help)
+    motions: tuple[str, ...] = ()  # motion/<name>.npz to export; (): the fitted skeleton and the retarget target
     bvh_order: str = "ZXY"
     units: str | None = None  # m | cm | cmu; None: the rig's preference (m for the fitted skeleton)
-    up: str | None = None  # y | z; None: the rig's preference (y for BVH of the fitted skeleton)
+    up: str | None = None  # y | z; None: the rig's preference (y for the fitted skeleton)
+
+    def __post_init__(self) -> None:
+        for f in self.formats:
+            exporters.get(f)
+        for m in self.motions:
+            safe_name(m, "export.motions entry")
+        if self.up not in (None, "y", "z"):
+            raise ValueError(f"export: up must be 'y' or 'z', got {self.up!r}")
+
+
+def _formats(text: str) -> list[str]:
+    return [f.strip() for f in text.split(",") if f.strip()]
+
+
+FLAGS = (Flag("--format", "formats", "comma-separated: " + ", ".join(exporters.names()), _formats),
+         Flag("--motions", "motions", "comma-separated motion names (default: the fit and the retarget target)",
+              _formats),
+         Flag("--units", "units", "m | cm | cmu", str, choices=("m", "cm", "cmu")),
+         Flag("--up", "up", "y | z", str, choices=("y", "z")))
+
+
+def motions(settings) -> tuple[str, ...]:
+    return settings.export.motions or (skeleton_name(settings), target_name(settings))
+
+
+def inputs(session: Session, settings) -> list[Path]:
+    return [session.motion(m) for m in motions(settings)]
+
+
+def path_of(session: Session, motion: str, fmt: str) -> Path:
+    return session.export_dir / f"{safe_name(session.root.name, 'session name')}_{motion}{exporters.get(fmt).suffix}"
+
+
+def outputs(session: Session, settings) -> list[Path]:
+    return [path_of(session, m, f) for m in motions(settings) for f in settings.export.formats]
 
 
 def _preferences(name: str) -> tuple[str, str]:
@@ -44,71 +79,43 @@ def _preferences(name: str) -> tuple[str, str]:
         return "m", "y"
 
 
-def write_motion(motion: Motion, path: Path, fmt: str, units: str = "m", up: str = "y", order: str = "ZXY") -> Path:
+def write_motion(motion: Motion, path: Path, fmt: str, units: str = "m", up: str = "y", order: str = "ZXY",
+                 extra: dict | None = None) -> Path:
     """One animation file. Gaps (NaN frames) are filled by interpolation first."""
-    if fmt not in FORMATS:
-        raise ValueError(f"export: unknown format {fmt!r} (expected one of {FORMATS})")
+    exporter = exporters.get(fmt)
     motion, filled = fill_gaps(motion)
     if filled:
         log.warning("%s: %d frames without a fit were interpolated", path.name, filled)
-    if fmt == "bvh":
-        m = change_axes(motion, Z_UP_TO_Y_UP) if up == "y" else motion
-        return write_bvh(scale_motion(m, UNITS[units]), path, order=order)
-    if fmt == "trc":
-        _, p = motion.fk()
-        return write_trc(path, p, motion.skeleton.joint_names, motion.fps, y_up=(up == "y"))
-    return blender_export(motion, path, up)
+    return exporter.write(motion, extra or {}, Path(path), exporters.Options(units, up, order))
 
 
-def blender_export(motion: Motion, path: Path, up: str = "y") -> Path:
-    """FBX / GLB through bpy in a child process (bpy's state never touches this process)."""
-    try:
-        import importlib.util
-
-        if importlib.util.find_spec("bpy") is None:
-            raise ImportError
-    except ImportError:
-        raise RuntimeError(f"exporting {path.suffix} needs Blender's Python module: pip install 'mocap[blender]' "
-                           "(bpy 5.0.1, Python 3.11)") from None
-    with tempfile.TemporaryDirectory() as tmp:
-        cap = write_capture(Path(tmp) / "motion.npz", motion)
-
-        def write(part: Path) -> None:
-            target = part.with_suffix(path.suffix)  # exporters insist on the extension
-            r = subprocess.run([sys.executable, "-m", "blender_addon.headless", "export", str(cap), str(target),
-                                "--up", up], capture_output=True, text=True)
-            if r.returncode != 0 or not target.is_file():
-                raise RuntimeError(f"Blender export of {path.name} failed: {r.stderr.strip()[-1500:]}")
-            target.replace(part)
-
-        return atomic_write(path, write)
+def run(motion: Motion, extra: dict, path: Path, fmt: str, options: exporters.Options) -> Path:
+    return write_motion(motion, path, fmt, options.units, options.up, options.order, extra)
 
 
-def outputs(session: Session, cfg: Config) -> list[Path]:
-    return [session.export_dir / f"{session.root.name}_{m}.{fmt}" for m in cfg.motions or ("body22",)
-            for fmt in cfg.formats]
+def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> list[Path]:
+    """``settings``: the pipeline's Settings, or this stage's Config."""
+    from mocap.settings import as_settings
 
-
-def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool = False) -> list[Path]:
     session = session if isinstance(session, Session) else Session(Path(session))
+    settings = as_settings(settings)
+    cfg = settings.export
     outs = []
-    for name in cfg.motions or ("body22",):
+    for name in motions(settings):
         src = session.motion(name)
         if not src.is_file():
-            from mocap.stages import fit, retarget
-
-            src = fit.main(session) if name == "body22" else retarget.main(session, retarget.Config(name))
+            raise FileNotFoundError(f"export: {src} is missing; the fit stage (or retarget, for a game rig) makes "
+                                    f"it (mocap run {session.root})")
         units, up = _preferences(name)
         units, up = cfg.units or units, cfg.up or up
-        motion = None
+        loaded = None
         for fmt in cfg.formats:
-            out = session.export_dir / f"{session.root.name}_{name}.{fmt}"
+            out = path_of(session, name, fmt)
             outs.append(out)
             if out.exists() and not overwrite:
                 log.info("%s exists, skipping", out)
                 continue
-            if motion is None:
-                motion, _ = read_capture(src)
-            write_motion(motion, out, fmt, units, up, cfg.bvh_order)
+            loaded = loaded or read_capture(src)
+            run(loaded[0], loaded[1], out, fmt, exporters.Options(units, up, cfg.bvh_order))
             log.info("wrote %s", out)
     return outs

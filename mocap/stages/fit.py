@@ -3,26 +3,55 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from mocap.config import inline
 from mocap.fit import FitConfig, FitSummary, fit_motion
 from mocap.io.capture import write_capture
 from mocap.io.hdf5 import read_points3d
 from mocap.keypoint_sets import get_keypoint_set
-from mocap.session import Session
+from mocap.session import Session, safe_name
+from mocap.stages import Flag
 from mocap.types import Motion, Points3D
 
 log = logging.getLogger(__name__)
+NAME = "fit"
+HELP = "3D points → subject skeleton + joint rotations (motion/<skeleton>.npz)"
 
 
 @dataclass(frozen=True)
 class Config:
-    solver: FitConfig = field(default_factory=FitConfig)
-    source: str = "refined"  # points3d stage to fit (refined: refine runs first when its output is missing)
+    solver: FitConfig = inline(FitConfig)  # its keys are fit's: fit.skeleton, fit.accel_sigma, ...
+    source: str = "refined"  # the 3D points fitted: points3d/<source>.h5 (refined | triangulated)
     person: int = 0
+
+    def __post_init__(self) -> None:
+        safe_name(self.source, "fit.source")
+
+
+FLAGS = (Flag("--skeleton", "skeleton", "skeleton preset or TOML file (default body22)", str),
+         Flag("--source", "source", "3D points to fit", str, choices=("refined", "triangulated")),
+         Flag("--symmetric", "symmetric", "left and right bones share their lengths"),
+         Flag("--person", "person", "person index", int))
+
+
+def skeleton_name(settings) -> str:
+    """The fitted motion's name (``body22``): the stem of ``fit.skeleton``, which retarget, export, the
+    report and the view follow."""
+    return safe_name(Path(settings.fit.solver.skeleton).stem, "skeleton name", settings.fit.solver.skeleton)
+
+
+def inputs(session: Session, settings) -> list[Path]:
+    skeleton = Path(settings.fit.solver.skeleton)
+    rig = [p for p in [session.rig_input()] if p.is_file()]  # the capture file carries the cameras
+    return [session.points3d(settings.fit.source)] + ([skeleton] if skeleton.suffix == ".toml" else []) + rig
+
+
+def outputs(session: Session, settings) -> list[Path]:
+    return [session.motion(skeleton_name(settings))]
 
 
 def run(points: Points3D, cfg: Config = Config()) -> tuple[Motion, FitSummary]:
@@ -37,19 +66,22 @@ def run(points: Points3D, cfg: Config = Config()) -> tuple[Motion, FitSummary]:
     return fit_motion(xyz, points.keypoint_set, points.fps, solver)
 
 
-def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool = False) -> Path:
+def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
+    """``settings``: the pipeline's Settings, or this stage's Config."""
+    from mocap.settings import as_settings
+
     session = session if isinstance(session, Session) else Session(Path(session))
-    out = session.motion(Path(cfg.solver.skeleton).stem)
+    settings = as_settings(settings)
+    cfg = settings.fit
+    out = session.motion(skeleton_name(settings))
     if out.exists() and not overwrite:
         log.info("%s exists, skipping the fit", out)
         return out
     src = session.points3d(cfg.source)
     if not src.is_file():
-        from mocap.stages import refine
-
-        src = refine.main(session) if cfg.source == "refined" else src
-    if not src.is_file():
-        raise FileNotFoundError(f"session {session.root}: no 3D points {src} (run triangulate / refine first)")
+        maker = {"refined": "refine", "triangulated": "triangulate"}.get(cfg.source)
+        raise FileNotFoundError(f"fit: {src} is missing" + (f"; the {maker} stage makes it (mocap {maker} "
+                                                             f"{session.root})" if maker else ""))
     points = read_points3d(src)
     motion, summary = run(points, cfg)
     if not summary.usable:

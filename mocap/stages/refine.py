@@ -3,27 +3,43 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mocap.config import inline
 from mocap.io.hdf5 import read_points3d
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.optim.refine import RefineConfig, RefineSummary, refine_person
 from mocap.session import Session
-from mocap.stages import triangulate
+from mocap.stages import Flag, triangulate
 from mocap.types import Keypoints2D, Points3D, Rig
 
 log = logging.getLogger(__name__)
-STAGE = "refined"
+NAME = "refine"
+HELP = "bundle-adjusted smoothing of the 3D points against all 2D evidence"
+STAGE = "refined"  # the output's name: points3d/refined.h5
 
 
 @dataclass(frozen=True)
 class Config:
-    solver: RefineConfig = field(default_factory=RefineConfig)
+    solver: RefineConfig = inline(RefineConfig)  # its keys are refine's: refine.accel_sigma, refine.noise_px, ...
     min_score: float = 0.2  # detections below this confidence are ignored
     bones: bool = True  # constant bone-length term for the keypoint set's bones
+
+
+FLAGS = (Flag("--noise-px", "noise_px", "2D noise σ in pixels (default: estimated)", float),
+         Flag("--accel-sigma", "accel_sigma", "typical joint acceleration, m/s² (smaller: smoother)", float),
+         Flag("--bone-sigma", "bone_sigma", "allowed bone-length variation, m", float))
+
+
+def inputs(session: Session, settings) -> list[Path]:
+    return session.keypoint_inputs() + [session.points3d(triangulate.STAGE)]
+
+
+def outputs(session: Session, settings) -> list[Path]:
+    return [session.points3d(STAGE)]
 
 
 def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tuple[Points3D, list[RefineSummary]]:
@@ -47,13 +63,31 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     return Points3D(xyz, err, views, rig.names, kp.keypoint_set, kp.fps, info), summaries
 
 
-def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool = False) -> Path:
+def summary(session: Session, settings) -> list[str]:
+    """Lines for the terminal after ``mocap refine``."""
+    path = session.points3d(STAGE)
+    if not path.is_file():
+        return []
+    return [f"refine: {s['iterations']} iterations, σ {s['noise_px']:.2f}px, RMS {s['rms_px']:.2f}px, "
+            f"{s['rejected']}/{s['observations']} rejected, {'usable' if s['usable'] else 'NOT usable'}: "
+            f"{s['message']}" for s in read_points3d(path).info.get("summaries", [])]
+
+
+def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
+    """``settings``: the pipeline's Settings, or this stage's Config."""
+    from mocap.settings import as_settings
+
     session = session if isinstance(session, Session) else Session(Path(session))
+    cfg = as_settings(settings).refine
     out = session.points3d(STAGE)
     if out.exists() and not overwrite:
         log.info("%s exists, skipping refinement", out)
         return out
-    init = read_points3d(triangulate.main(session))
+    src = session.points3d(triangulate.STAGE)
+    if not src.is_file():
+        raise FileNotFoundError(f"refine: {src} is missing; the triangulate stage makes it "
+                                f"(mocap triangulate {session.root})")
+    init = read_points3d(src)
     rig = session.rig()
     single = init.info.get("config", {}).get("single_performer", True)  # the same people as the initial points
     points, summaries = run(rig, triangulate.session_keypoints(session, rig, single), init, cfg)

@@ -24,9 +24,12 @@ import numpy as np
 from mocap.geometry.triangulation import triangulate
 from mocap.io.atomic import atomic_write_text
 from mocap.session import Session
+from mocap.stages import Flag
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
+NAME = "sync"
+HELP = "camera time offsets (epipolar lag search, sub-frame; or audio), kept only when they help"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,22 @@ class Config:
     audio: bool = True  # use videos/<camera>.wav when every camera has one
     min_score: float = 0.2
     min_gain: float = 0.95  # offsets are applied only if they cut the median triangulation error by 5 %
+
+
+FLAGS = (Flag("--off", "enabled", "no synchronisation: the cameras are hardware-synchronised", value=False),
+         Flag("--max-offset-s", "max_offset_s", "largest offset searched, s", float))
+
+
+def _wavs(session: Session) -> list[Path]:
+    return sorted((session.root / "videos").glob("*.wav"))
+
+
+def inputs(session: Session, settings) -> list[Path]:
+    return session.keypoint_inputs(synced=False) + _wavs(session)
+
+
+def outputs(session: Session, settings) -> list[Path]:
+    return [session.sync_file]
 
 
 def _normalised(rig: Rig, c: int, xy: np.ndarray) -> np.ndarray:
@@ -246,9 +265,13 @@ def read_offsets(session: Session) -> dict[str, float]:
     return {k: float(v) for k, v in json.loads(path.read_text())["offsets_frames"].items()}
 
 
-def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool = False) -> Path:
+def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
+    """``settings``: the pipeline's Settings, or this stage's Config."""
+    from mocap.settings import as_settings
+
     session = session if isinstance(session, Session) else Session(Path(session))
-    out = session.root / "sync.json"
+    cfg = as_settings(settings).sync
+    out = session.sync_file
     if out.exists() and not overwrite:
         log.info("%s exists, skipping synchronisation", out)
         return out

@@ -14,24 +14,38 @@ from mocap.io.hdf5 import write_points3d
 from mocap.io.trc import write_trc
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.session import Session
+from mocap.stages import Flag
 from mocap.types import Keypoints2D, Points3D, Rig
 
 log = logging.getLogger(__name__)
-STAGE = "triangulated"
+NAME = "triangulate"
+HELP = "2D keypoints + rig → 3D points (robust DLT)"
+STAGE = "triangulated"  # the output's name: points3d/triangulated.h5
 
 
 @dataclass(frozen=True)
 class Config:
     min_views: int = 2  # fewer views → NaN
     min_score: float = 0.2  # detections below this confidence are ignored
-    max_reproj_px: float | None = 15.0  # views beyond this reprojection error are dropped; None: plain DLT
+    max_reproj_px: float | None = 15.0  # views beyond this reprojection error are dropped; 0: plain DLT
     single_performer: bool = True  # several people per view: keep the one consistent across views and time
 
     def __post_init__(self) -> None:
         if self.min_views < 2:
             raise ValueError(f"triangulate: min_views must be ≥ 2, got {self.min_views}")
-        if self.max_reproj_px is not None and not self.max_reproj_px > 0:
-            raise ValueError(f"triangulate: max_reproj_px must be positive, got {self.max_reproj_px}")
+        if self.max_reproj_px is not None and not self.max_reproj_px >= 0:
+            raise ValueError(f"triangulate: max_reproj_px must be positive (0: plain DLT), got {self.max_reproj_px}")
+
+
+FLAGS = (Flag("--max-reproj-px", "max_reproj_px", "drop views beyond this error (0: plain DLT)", float),)
+
+
+def inputs(session: Session, settings) -> list[Path]:
+    return session.keypoint_inputs()
+
+
+def outputs(session: Session, settings) -> list[Path]:
+    return [session.points3d(STAGE)]
 
 
 def observation_weights(kp: Keypoints2D, min_score: float) -> np.ndarray:
@@ -48,7 +62,7 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> Points3D:
     uv = np.moveaxis(kp.xy, 1, 3).reshape(-1, C, 2)  # (F·P·J, C, 2)
     w = np.moveaxis(observation_weights(kp, cfg.min_score), 1, 3).reshape(-1, C)
     t0 = time.perf_counter()
-    X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views, max_reproj_px=cfg.max_reproj_px)
+    X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views, max_reproj_px=cfg.max_reproj_px or None)
     log.info("triangulated %d points in %.2fs (%.1f%% reconstructed)", X.shape[0], time.perf_counter() - t0,
              100 * np.mean(np.isfinite(X[:, 0])))
     return Points3D(X.reshape(F, P, J, 3), err.reshape(F, P, J), views.reshape(F, P, J, C), rig.names,
@@ -83,8 +97,12 @@ def session_keypoints(session: Session, rig: Rig, single_performer: bool = True)
     return kp
 
 
-def main(session: Session | str | Path, cfg: Config = Config(), overwrite: bool = False) -> Path:
+def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
+    """``settings``: the pipeline's Settings, or this stage's Config."""
+    from mocap.settings import as_settings
+
     session = session if isinstance(session, Session) else Session(Path(session))
+    cfg = as_settings(settings).triangulate
     out = session.points3d(STAGE)
     if out.exists() and not overwrite:
         log.info("%s exists, skipping triangulation", out)

@@ -1,0 +1,158 @@
+"""The commands made from the stage modules: ``mocap STAGE SESSION``, ``mocap run`` and ``mocap config``.
+
+Every stage command and ``mocap run`` read the settings through one loader (:mod:`mocap.settings`):
+``--config FILE``, ``--set stage.key=value`` and the stage's flags, each flag being one documented key
+(``mocap detect --persons 2`` is ``--set detect.persons=2``). What a command sets is kept for the later
+commands on the session, and a stage command goes through the same cached runner as ``mocap run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mocap import stages as registry
+
+SET_HELP = ("override one setting, e.g. refine.accel_sigma=20 or export.formats=['bvh','glb'] (TOML values; "
+            "bare words are strings; repeatable). Kept for later commands on this session")
+
+
+def toml_value(value) -> str:
+    import tomli_w
+
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+
+
+def _flag_sets(module, args) -> list[str]:
+    out = []
+    for f in getattr(module, "FLAGS", ()):
+        v = getattr(args, _dest(f))
+        if v is not None:
+            out.append(f"{module.NAME}.{f.key}={toml_value(v)}")
+    return out
+
+
+def _dest(flag) -> str:
+    return "flag_" + flag.flag.lstrip("-").replace("-", "_")
+
+
+def _settings_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="TOML file with one table per stage ([refine] accel_sigma = 20)")
+    p.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help=SET_HELP)
+
+
+def add_stage_commands(sub: argparse._SubParsersAction) -> None:
+    for module in registry.stages():
+        p = sub.add_parser(module.NAME, help=getattr(module, "HELP", ""),
+                           description=f"{getattr(module, 'HELP', '')}. Each flag sets one key of "
+                                       f"[{module.NAME}] (mocap config show SESSION lists them all).")
+        p.add_argument("session", type=Path, help="session folder (see README: session layout)")
+        p.add_argument("--overwrite", action="store_true", help="redo the stage even if it is up to date")
+        _settings_args(p)
+        for f in getattr(module, "FLAGS", ()):
+            text = f"{f.help} (= --set {module.NAME}.{f.key}=…)" if f.type else \
+                f"{f.help} (= --set {module.NAME}.{f.key}={toml_value(f.value)})"
+            kw = {"dest": _dest(f), "help": text, **f.kwargs}
+            if f.type is not None:
+                kw.setdefault("metavar", f.key.upper())
+            if f.type is None:
+                p.add_argument(f.flag, action="store_const", const=f.value, default=None, **kw)
+            else:
+                p.add_argument(f.flag, type=f.type, default=None, choices=f.choices or None, **kw)
+        p.set_defaults(func=cmd_stage, stage=module.NAME)
+
+    rn = sub.add_parser("run", help="the whole pipeline, cached (see README: mocap run)",
+                        description="Run every stage that is out of date: " + " → ".join(registry.names()),
+                        epilog="Settable keys, their defaults and current values: mocap config show SESSION.")
+    rn.add_argument("session", type=Path)
+    _settings_args(rn)
+    rn.add_argument("--from", dest="from_stage", metavar="STAGE", choices=registry.names(),
+                    help="redo this stage and every later one: " + ", ".join(registry.names()))
+    rn.set_defaults(func=cmd_run)
+
+    cf = sub.add_parser("config", help="show the settings of a session (every key, default, value, source)")
+    csub = cf.add_subparsers(dest="what", metavar="WHAT", required=True)
+    sh = csub.add_parser("show", help="every key with its default, its value and where the value comes from")
+    sh.add_argument("session", type=Path, nargs="?", help="session folder (default: only the defaults)")
+    _settings_args(sh)
+    sh.set_defaults(func=cmd_config_show)
+    un = csub.add_parser("forget", help="drop settings kept from earlier commands (a key, or a stage)")
+    un.add_argument("session", type=Path)
+    un.add_argument("keys", nargs="+", metavar="KEY", help="e.g. detect.persons, or detect for the whole stage")
+    un.set_defaults(func=cmd_config_forget)
+
+
+def _command() -> str:
+    return " ".join(["mocap"] + sys.argv[1:])
+
+
+def cmd_stage(args) -> int:
+    from mocap.pipeline import run
+
+    module = registry.get(args.stage)
+    sets = _flag_sets(module, args) + list(args.set)
+    r = run(args.session, config_path=args.config, sets=sets, only=[module.NAME], force=args.overwrite,
+            command=_command())
+    status = r.status.get(module.NAME, "")
+    if status == "skipped":
+        status = "up to date (nothing changed since its last run; --overwrite redoes it)"
+    print(f"{module.NAME}: {status}" + (f" in {r.timings[module.NAME]:.2f} s" if status == "ran" else ""))
+    summary = getattr(module, "summary", None)
+    if summary is not None:
+        from mocap.session import Session
+        from mocap.settings import load_config
+
+        s = Session(args.session)
+        for line in summary(s, load_config(s, args.config)[0]):
+            print(line)
+    for path in r.outputs.get(module.NAME, []):
+        print(f"  {path}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from mocap.bench.common import format_table
+    from mocap.pipeline import run
+
+    r = run(args.session, config_path=args.config, sets=args.set, from_stage=args.from_stage, command=_command())
+    rows = [{"stage": k, "status": v, "s": r.timings.get(k, 0.0)} for k, v in r.status.items()]
+    print(format_table(rows, [("stage", "stage", "s"), ("status", "status", "s"), ("s", "seconds", ".2f")]))
+    print(f"total {sum(r.timings.values()):.2f} s; log {r.log_file}")
+    for stage in ("export", "report"):
+        for path in r.outputs.get(stage, []):
+            print(f"{stage}: {path}")
+    m = r.metrics
+    if m:
+        rp = m["reprojection_px"]
+        print(f"quality: reprojection median {rp['median']:.2f} px, bone-length CV {m['bone_length_cv']['mean']:.2%}, "
+              f"{m['reconstructed']['frames_all_joints']:.0%} of frames complete")
+        verdict = m.get("verdict", {})
+        if verdict.get("failed"):
+            print(f"verdict: {verdict.get('summary', 'failed')}")
+    return 0
+
+
+def cmd_config_show(args) -> int:
+    from mocap.bench.common import format_table
+    from mocap.settings import resolve, show, sources
+
+    root = args.session
+    if root is not None and not root.is_dir():
+        raise FileNotFoundError(f"session folder {root} does not exist")
+    settings, origin = resolve(sources(root, args.config, args.set))
+    rows = show(settings, origin)
+    for r in rows:
+        for k in ("default", "value"):
+            r[k] = "—" if r[k] is None else toml_value(r[k])
+    print(format_table(rows, [("key", "key", "s"), ("default", "default", "s"), ("value", "value", "s"),
+                              ("source", "source", "s")]))
+    return 0
+
+
+def cmd_config_forget(args) -> int:
+    from mocap.settings import forget
+
+    gone = forget(args.session, args.keys)
+    print("forgot: " + (", ".join(gone) if gone else "nothing (no such kept setting)"))
+    return 0

@@ -1,0 +1,55 @@
+"""Stage: the quality report (``report/metrics.json``, ``report/report.html``, reprojected videos).
+
+The computation and the page live in :mod:`mocap.report`; this module is its stage contract. Each
+stage's time is the one recorded by its last complete run (``.mocap/state.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from mocap import report
+from mocap.session import Session
+from mocap.stages import Flag
+from mocap.stages.fit import skeleton_name
+
+log = logging.getLogger(__name__)
+NAME = "report"
+HELP = "quality report: metrics.json, report.html, reprojected videos"
+Config = report.Config
+FLAGS = (Flag("--no-videos", "overlay_videos", "skip review/<camera>_reprojected.mp4", value=False),)
+
+
+def inputs(session: Session, settings) -> list[Path]:
+    points = [session.points3d(n) for n in ("refined", "triangulated") if session.points3d(n).is_file()]
+    motion = [p for p in [session.motion(skeleton_name(settings))] if p.is_file()]
+    truth = [p for p in [session.groundtruth_dir] if p.exists()]
+    videos = session.videos() if settings.report.overlay_videos else []
+    return session.keypoint_inputs() + (points or [session.points3d("triangulated")]) + motion + truth + videos
+
+
+def outputs(session: Session, settings) -> list[Path]:
+    return report.outputs(session, settings.report)
+
+
+def run(session: Session, timings: dict[str, float], cfg: Config | None = None) -> dict:
+    return report.build(session, timings, cfg=cfg or Config())
+
+
+def stage_seconds(session: Session) -> dict[str, float]:
+    path = session.root / ".mocap" / "state.json"
+    try:
+        state = json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError:
+        state = {}
+    return {k: float(v.get("seconds", 0.0)) for k, v in state.items() if isinstance(v, dict) and k != NAME}
+
+
+def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> dict:
+    """``settings``: the pipeline's Settings, or this stage's Config. Returns the metrics."""
+    from mocap.settings import as_settings
+
+    session = session if isinstance(session, Session) else Session(Path(session))
+    return run(session, stage_seconds(session), as_settings(settings).report)
