@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mocap.quiet import native_stderr_to_log
 from mocap.session import Session
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,8 @@ def _lineset(X: np.ndarray, segs: list[tuple[int, int]], ls=None):
 def view(session: str | Path, out: str | Path | None = None, frames: int = 0, turntable: bool = False,
          size: tuple[int, int] = (960, 720)) -> Path | None:
     """Open a window (when a display exists and ``out`` is None) or render to ``out`` (.mp4 or a folder)."""
-    import open3d as o3d
+    with native_stderr_to_log(log):
+        import open3d as o3d
 
     s = Session(Path(session))
     P, segs, fps = _skeleton(s)
@@ -95,9 +97,14 @@ def view(session: str | Path, out: str | Path | None = None, frames: int = 0, tu
         out = s.root / "review" / ("turntable.mp4" if turntable else "view.mp4")
         log.info("no display: rendering to %s", out)
     vis = o3d.visualization.Visualizer()
-    if not vis.create_window(window_name=f"mocap: {s.root.name}", width=size[0], height=size[1],
-                             visible=out is None):
-        raise RuntimeError("open3d could not open a window or an offscreen (EGL) context")
+    # "error: XDG_RUNTIME_DIR is invalid", "GLFW Error: Failed to detect any supported platform", "falling back
+    # to EGL": printed on success; Open3D's own messages below errors are dropped, the rest goes to the log
+    with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error), native_stderr_to_log(log):
+        opened = vis.create_window(window_name=f"mocap: {s.root.name}", width=size[0], height=size[1],
+                                   visible=out is None)
+    if not opened:
+        raise RuntimeError("open3d could not open a window or an offscreen (EGL) context (run mocap -v to see what "
+                           "the graphics libraries said)")
     for g in static:
         vis.add_geometry(g)
     mid = len(P) // 2

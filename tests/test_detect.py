@@ -1,4 +1,10 @@
+import logging
+import os
+import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -156,4 +162,126 @@ def test_truncated_video_stops_detection_with_its_name(tmp_path):
     with pytest.raises(ValueError, match=r"a.avi: .*last good frame \d+"):
         detect.main(tmp_path, detect.Config(workers=1, overlay=True))
     assert not list((tmp_path / "review").glob(".*part*"))  # no half-written review video
-    assert not keypoints2d_status(tmp_path / "pose2d.h5")[0].any()  # nothing marked complete
+    for f in [tmp_path / "pose2d.h5", *tmp_path.glob(".mocap/*.h5")]:  # the result, or the partial one
+        assert not f.exists() or not keypoints2d_status(f)[0].any()  # nothing marked complete
+
+
+NATIVE_CHATTER = re.compile(r"absl::|XNNPACK|TensorFlow Lite|GPU su[p]+ort|inference_feedback|landmark_projection|"
+                            r"^[IWE]\d{4} |XDG_RUNTIME_DIR|GLFW|\[Open3D|error:", re.MULTILINE)
+
+
+def _run_quietly(code: str, tmp_path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "GLOG_minloglevel",
+                                                           "TF_CPP_MIN_LOG_LEVEL")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+@pytest.mark.shared_data
+def test_detector_native_chatter_goes_to_the_log_not_the_terminal(shared_data, tmp_path):
+    video = shared_data / "pose2sim_demo" / "videos" / "cam01.mp4"
+    r = _run_quietly(f"""
+import logging, sys
+from mocap.detect import get_detector
+from mocap.io.video import read_frames
+logging.basicConfig(level=logging.DEBUG)
+logging.getLogger().handlers[0].setLevel(logging.INFO)  # as mocap run: INFO on the terminal, DEBUG in its log
+logging.getLogger().addHandler(logging.FileHandler("run.log"))
+d = get_detector("blazepose", variant="full")
+found = sum(bool((d(img, int(i * 1000 / 60))[..., 2] > 0.5).any()) for i, img in read_frames({str(video)!r}, 1, 0, 5))
+d.close()
+print("found", found)
+""", tmp_path)
+    assert "found 5" in r.stdout
+    assert not NATIVE_CHATTER.search(r.stderr + r.stdout), r.stderr
+    assert "XNNPACK" in (tmp_path / "run.log").read_text()  # still in the run's log, at DEBUG
+
+
+def test_view_native_chatter_goes_to_the_log_not_the_terminal(tmp_path):
+    pytest.importorskip("open3d")
+    r = _run_quietly("""
+import logging
+from pathlib import Path
+from pipeline_synth import synthetic_session
+from mocap.session import Session
+from mocap.stages.triangulate import run, write_outputs
+from mocap.view import view
+logging.basicConfig(level=logging.INFO)
+s = Session(synthetic_session(Path("take"), frames=8))
+rig = s.rig()
+write_outputs(run(rig, s.keypoints2d(rig)), s.points3d("triangulated"))
+print("wrote", view(s.root, out=Path("frames"), frames=2))
+""", tmp_path)
+    assert "wrote" in r.stdout and len(list((tmp_path / "frames").glob("*.png"))) == 2
+    assert not NATIVE_CHATTER.search(r.stderr + r.stdout), r.stderr + r.stdout
+
+
+def test_native_stderr_is_forwarded_to_the_logger(capfd, caplog):
+    from mocap.quiet import native_stderr_to_log
+
+    logger = logging.getLogger("mocap.test.native")
+    with caplog.at_level(logging.DEBUG, logger="mocap.test.native"), native_stderr_to_log(logger):
+        os.write(2, b"I0000 noise from C\n")
+        with native_stderr_to_log(logger):  # nested: one redirection
+            os.write(2, b"E0000 a real error\n")
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert "noise" not in err and "real error" not in err and "after" in err
+    levels = {r.getMessage(): r.levelno for r in caplog.records if r.name == "mocap.test.native"}
+    assert levels == {"native: I0000 noise from C": logging.DEBUG, "native: E0000 a real error": logging.WARNING}
+
+
+def test_missing_model_is_refused_without_downloading(monkeypatch, tmp_path):
+    import socket
+
+    import mediapipe
+    from mediapipe.python.solutions import download_utils
+
+    from mocap.detect import blazepose
+
+    pkg = Path(mediapipe.__file__).parent
+
+    def files():
+        return {p: p.stat().st_mtime_ns for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"tried to reach the network / download: {args}")
+
+    before = files()
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(download_utils, "download_oss_model", no_network)
+    monkeypatch.setenv("MOCAP_CACHE", str(tmp_path / "cache"))
+    folder = pkg / "modules" / "pose_landmark"
+    missing = [v for v in blazepose.VARIANTS if not (folder / f"pose_landmark_{v}.tflite").is_file()]
+    assert missing, "every variant is in the mediapipe package: nothing to refuse"
+    for variant in missing:
+        with pytest.raises(FileNotFoundError, match=rf"the {variant} landmark model is not installed.*downloads "
+                                                    rf"nothing\. Pass the file with --model pose_landmark_{variant}"):
+            blazepose.landmark_model(variant)
+        with pytest.raises(FileNotFoundError, match=f"--model pose_landmark_{variant}.tflite"):
+            detect.detect_video("a", blank_video(tmp_path / "a.avi"), detect.Config(variant=variant))
+    with pytest.raises(FileNotFoundError, match="nope.tflite does not exist"):
+        blazepose.landmark_model("heavy", tmp_path / "nope.tflite")
+    assert files() == before  # nothing written into the mediapipe package
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.shared_data
+def test_heavy_model_from_a_file(shared_data, tmp_path, monkeypatch):
+    from mocap.detect.blazepose import BlazePose
+    from mocap.io.video import read_frames
+
+    monkeypatch.setenv("MOCAP_CACHE", str(tmp_path / "cache"))
+    model = shared_data / "models" / "pose_landmark_heavy.tflite"
+    det = BlazePose("heavy", model_path=model)
+    try:
+        _, img = next(iter(read_frames(shared_data / "pose2sim_demo" / "videos" / "cam01.mp4", 1, 0, 1)))
+        assert (det(img, 0)[0, :, 2] > 0.5).sum() > 20
+    finally:
+        det.close()
+    bundles = list((tmp_path / "cache" / "models").iterdir())
+    assert len(bundles) == 1 and bundles[0].name.startswith("pose_landmarker_heavy_")  # no part left over

@@ -14,43 +14,60 @@ from pathlib import Path
 
 import numpy as np
 
+from mocap.io.atomic import atomic_write
+from mocap.quiet import native_stderr_to_log, quiet_environment
+
 log = logging.getLogger(__name__)
 VARIANTS = ("lite", "full", "heavy")
 
 
+def _import_mediapipe():
+    quiet_environment()
+    with native_stderr_to_log(log):
+        import mediapipe
+
+    return mediapipe
+
+
 def _package_dir() -> Path:
-    import mediapipe
+    mediapipe = _import_mediapipe()
 
     return Path(os.path.dirname(mediapipe.__file__))
 
 
+def _mediapipe_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("mediapipe")
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
 def landmark_model(variant: str, model_path: str | Path | None = None) -> Path:
-    """The landmark tflite for a variant: the given file, or the one in the mediapipe package."""
+    """The landmark tflite for a variant: the given file, or the one in the mediapipe package.
+
+    Nothing is ever downloaded (mediapipe would fetch lite / heavy at run time, without a checksum
+    and not atomically): without the file, this says which file to pass."""
     if variant not in VARIANTS:
         raise ValueError(f"blazepose: variant must be one of {VARIANTS}, got {variant!r}")
     if model_path:
         path = Path(model_path)
         if not path.is_file():
-            raise FileNotFoundError(f"blazepose: model file {path} does not exist")
+            raise FileNotFoundError(f"blazepose: model file {path} does not exist (--model / detect.model_path)")
         return path
     path = _package_dir() / "modules" / "pose_landmark" / f"pose_landmark_{variant}.tflite"
-    if not path.is_file():  # online, mediapipe fetches its own copy; offline this fails and we say what to do
-        try:
-            from mediapipe.python.solutions import download_utils
-
-            download_utils.download_oss_model(f"mediapipe/modules/pose_landmark/pose_landmark_{variant}.tflite")
-        except (OSError, ValueError, ConnectionError) as e:
-            log.info("could not download the %s model: %s", variant, e)
     if not path.is_file():
         raise FileNotFoundError(
-            f"blazepose: the {variant} model is not in the mediapipe package ({path}); mediapipe 0.10.21 ships only "
-            f"'full'. Pass model_path=<pose_landmark_{variant}.tflite> (e.g. the heavy model of the npm package "
-            "@mediapipe/pose) or use variant='full'")
+            f"blazepose: the {variant} landmark model is not installed: mediapipe {_mediapipe_version()} ships only "
+            f"'full', and mocap downloads nothing. Pass the file with --model pose_landmark_{variant}.tflite "
+            f"(detect.model_path in mocap.toml; e.g. from the npm package @mediapipe/pose), or use --variant full")
     return path
 
 
 def build_bundle(variant: str = "full", model_path: str | Path | None = None, cache: Path | None = None) -> Path:
     """Write (once) the PoseLandmarker bundle for ``variant`` and return its path."""
+    _import_mediapipe()
     from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer, model_asset_bundle_utils
 
     landmarks = landmark_model(variant, model_path)
@@ -70,13 +87,10 @@ def build_bundle(variant: str = "full", model_path: str | Path | None = None, ca
         model, _ = writer.populate()
         return model
 
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.part")
-    model_asset_bundle_utils.create_model_asset_bundle({
-        "pose_detector.tflite": with_metadata(blobs[detector], 127.5, 127.5, "pose_detector"),
-        "pose_landmarks_detector.tflite": with_metadata(blobs[landmarks], 0.0, 255.0, "pose_landmarks_detector"),
-    }, str(tmp))
-    os.replace(tmp, out)
+    files = {"pose_detector.tflite": with_metadata(blobs[detector], 127.5, 127.5, "pose_detector"),
+             "pose_landmarks_detector.tflite": with_metadata(blobs[landmarks], 0.0, 255.0, "pose_landmarks_detector")}
+    with native_stderr_to_log(log):
+        atomic_write(out, lambda tmp: model_asset_bundle_utils.create_model_asset_bundle(files, str(tmp)))
     log.info("built %s", out)
     return out
 
@@ -86,7 +100,7 @@ class BlazePose:
 
     def __init__(self, variant: str = "full", model_path: str | Path | None = None, num_poses: int = 1,
                  min_detection: float = 0.5, min_tracking: float = 0.5):
-        import mediapipe as mp
+        mp = _import_mediapipe()
         from mediapipe.tasks.python import BaseOptions, vision
 
         self._mp = mp
@@ -95,12 +109,14 @@ class BlazePose:
             base_options=BaseOptions(model_asset_path=str(build_bundle(variant, model_path))),
             running_mode=vision.RunningMode.VIDEO, num_poses=num_poses,
             min_pose_detection_confidence=min_detection, min_tracking_confidence=min_tracking)
-        self._landmarker = vision.PoseLandmarker.create_from_options(options)
+        with native_stderr_to_log(log):  # "GPU support is not available", "Created TensorFlow Lite XNNPACK ..."
+            self._landmarker = vision.PoseLandmarker.create_from_options(options)
 
     def __call__(self, image_bgr: np.ndarray, timestamp_ms: int) -> np.ndarray:
         rgb = np.ascontiguousarray(image_bgr[..., ::-1])
-        result = self._landmarker.detect_for_video(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb),
-                                                   int(timestamp_ms))
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
+        with native_stderr_to_log(log):  # the graph's first frames warn about things only mediapipe could fix
+            result = self._landmarker.detect_for_video(image, int(timestamp_ms))
         h, w = image_bgr.shape[:2]
         out = np.full((self.num_poses, 33, 3), np.nan)
         for p, landmarks in enumerate(result.pose_landmarks[: self.num_poses]):
@@ -108,4 +124,5 @@ class BlazePose:
         return out
 
     def close(self) -> None:
-        self._landmarker.close()
+        with native_stderr_to_log(log):
+            self._landmarker.close()
