@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from mocap.keypoint_sets import keypoint_set_for_count
+from mocap.quiet import native_stderr_to_log
 
 log = logging.getLogger(__name__)
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)
@@ -30,8 +31,11 @@ class OnnxPose:
         path = Path(model_path or "")
         if not path.is_file():
             raise FileNotFoundError(f"onnx detector: model file {path} does not exist (set model_path)")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: graph-optimisation notes are nothing the user can act on
         try:
-            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            with native_stderr_to_log(log):
+                self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise ValueError(f"{path}: not a loadable ONNX model: {e}") from None
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
