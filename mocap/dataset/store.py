@@ -328,6 +328,7 @@ def info(path: str | Path) -> dict:
     pend = pending_dir(path)
     ids = {e.get("id") for e in events}
     events += [e for e in read_events(pend / EVENTS) if e.get("id") not in ids]
-    waiting = sorted(p.stem for p in pend.glob("*.h5") if not _is_tmp(p) and p.stem not in frames)
+    waiting = [p for p in pend.glob("*.h5") if not _is_tmp(p) and p.stem not in frames]
     return out | {"failed": [e for e in events if e.get("status") == "failed"],
-                  "pending": waiting, "size_mb": path.stat().st_size / 1e6, "per_take_frames": frames}
+                  "pending": len(waiting),  # complete takes that the next commit (or build) adds
+                  "size_mb": path.stat().st_size / 1e6, "per_take_frames": frames}
