@@ -57,20 +57,25 @@ def test_part_names_carry_the_pid(tmp_path):
 
 def test_stale_parts_of_dead_processes_are_removed(tmp_path):
     target = tmp_path / "take.h5"
-    dead = tmp_path / part_name(target, pid=_dead_pid())
-    dead.write_bytes(b"half a file")
-    dead_video = tmp_path / part_name(tmp_path / "cam1.mp4", pid=_dead_pid(), keep_suffix=True)
-    dead_video.write_bytes(b"half a video")
+    old = time.time() - atomic.GRACE_S - 5
+
+    def stale(path, content):
+        path.write_bytes(content)
+        os.utime(path, (old, old))
+        return path
+
+    dead = stale(tmp_path / part_name(target, pid=_dead_pid()), b"half a file")
+    dead_video = stale(tmp_path / part_name(tmp_path / "cam1.mp4", pid=_dead_pid(), keep_suffix=True), b"half")
+    dead_recent = tmp_path / part_name(target, pid=_dead_pid())  # maybe another machine's pid, still writing
+    dead_recent.write_bytes(b"recent")
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live = tmp_path / part_name(target, pid=sleeper.pid)  # another process still writing
-        live.write_bytes(b"in progress")
-        own = tmp_path / part_name(target)  # this process, e.g. another thread
-        own.write_bytes(b"in progress")
+        live = stale(tmp_path / part_name(target, pid=sleeper.pid), b"in progress")  # another process
+        own = stale(tmp_path / part_name(target), b"in progress")  # this process, e.g. another thread
         legacy_old = tmp_path / ".take.h5.ab_cd123.part"  # tempfile.mkstemp name of earlier versions
         legacy_old.write_bytes(b"old")
-        old = time.time() - atomic.LEGACY_MAX_AGE_S - 60
-        os.utime(legacy_old, (old, old))
+        older = time.time() - atomic.LEGACY_MAX_AGE_S - 60
+        os.utime(legacy_old, (older, older))
         legacy_new = tmp_path / ".take.h5.zz_yy987.part"
         legacy_new.write_bytes(b"recent")
         unrelated = tmp_path / ".hidden.part.notes"
@@ -79,8 +84,10 @@ def test_stale_parts_of_dead_processes_are_removed(tmp_path):
         atomic_write_text(target, "data")
         assert target.read_text() == "data"
         assert not dead.exists() and not dead_video.exists() and not legacy_old.exists()
-        assert live.exists() and own.exists() and legacy_new.exists() and unrelated.exists()
+        assert live.exists() and own.exists() and legacy_new.exists() and unrelated.exists() and dead_recent.exists()
     finally:
         sleeper.kill()
         sleeper.wait()
     assert remove_stale_parts(tmp_path) == [live]  # its process is gone now
+    os.utime(dead_recent, (old, old))
+    assert remove_stale_parts(tmp_path) == [dead_recent]

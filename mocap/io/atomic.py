@@ -3,7 +3,8 @@
 The temporary file is ``.{name}.{pid}.{random}.part``, created with mode 0666 so that the user's
 umask applies to the result like to any other file (``tempfile.mkstemp`` would leave it 0600).
 A process killed while writing leaves its part behind; the first write into a folder in a process
-removes the parts there whose writing process no longer exists.
+removes the parts there whose writing process no longer exists (and that have not changed for a
+minute: on a disk shared between machines, the pid may be another machine's).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 _PART = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\.part(\.[A-Za-z0-9]+)?$")
 _LEGACY_PART = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part$")  # tempfile.mkstemp names of earlier versions
+GRACE_S = 60.0  # a part of a dead process is removed once unchanged this long
 LEGACY_MAX_AGE_S = 24 * 3600.0  # a legacy part carries no pid: removed once it is a day old
 _swept: set[str] = set()
 _swept_lock = threading.Lock()
@@ -51,8 +53,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def remove_stale_parts(folder: Path) -> list[Path]:
-    """Remove the ``.*.part`` files in ``folder`` left by processes that no longer exist (and parts
-    without a pid older than :data:`LEGACY_MAX_AGE_S`); returns what was removed."""
+    """Remove the ``.*.part`` files in ``folder`` left by processes that no longer exist, unchanged for
+    :data:`GRACE_S` (and parts without a pid older than :data:`LEGACY_MAX_AGE_S`); returns what was removed."""
     removed = []
     now = time.time()
     try:
@@ -65,8 +67,9 @@ def remove_stale_parts(folder: Path) -> list[Path]:
             continue
         m = _PART.match(name)
         try:
-            if m:
-                stale = not pid_alive(int(m["pid"]))
+            if m:  # a pid that does not exist here, and no write for a while (another host on a shared disk)
+                stale = not pid_alive(int(m["pid"])) and \
+                    now - entry.stat(follow_symlinks=False).st_mtime > GRACE_S
             elif _LEGACY_PART.match(name):
                 stale = now - entry.stat(follow_symlinks=False).st_mtime > LEGACY_MAX_AGE_S
             else:
