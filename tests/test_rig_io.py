@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -107,4 +109,116 @@ def test_malformed_qualisys_file_is_reported(tmp_path):
         read_rig(bad)
     bad.write_text("not xml")
     with pytest.raises(ValueError, match="not a Qualisys calibration"):
+        read_rig(bad)
+
+
+# --- malformed rig files (issue 13): ValueError naming the file and the key or camera --------------
+
+def _edit(path, old, new, count=1):
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, count))
+    return path
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("version = 1", 'version = "one"', "version must be a whole number, got 'one'"),
+    ("version = 1", "version = 7", "rig format version 7 is newer"),
+    ("version = 1", "version = 1\nunits = 'mm'", "unknown key 'units'"),
+    ('name = "cam01"', "name = 3.5", r"camera name 3\.5 must be a string"),
+    ("translation = [", "translation = [1.0, ", r"camera 'cam01': translation must have shape \(3,\), got \(4,\)"),
+    ("rotation = [", "rotation = [[1.0, 0.0, 0.0], ", r"'cam01': rotation must have shape \(3, 3\), got \(4, 3\)"),
+    ("K = [[", "K = [[1.0, ", r"camera 'cam01': K must be numbers of shape \(3, 3\)"),
+    ("size = [1920", 'size = ["wide"', r"camera 'cam01': size must be numbers of shape \(2,\)"),
+    ("size = [1920", "size = [-5", r"camera 'cam01': size must be two positive whole numbers"),
+    ("size = [1920", "size = [1920.5", r"camera 'cam01': size must be two positive whole numbers"),
+    ('model = "pinhole"', "model = 4", "camera 'cam01': model must be a string"),
+    ('model = "pinhole"', 'model = "orthographic"', "camera 'cam01': unknown model 'orthographic'"),
+    ("dist = [", 'dist = ["k1", ', "camera 'cam01': dist must be a list of numbers"),
+    ("dist = [", "dist = [nan, ", "camera 'cam01': dist contains NaN"),
+    ('name = "cam02"', 'name = "cam01"', "camera names must be unique, repeated: \\['cam01'\\]"),
+])
+def test_malformed_own_rig_is_named(rig, tmp_path, old, new, message):
+    path = _edit(write_rig(rig, tmp_path / "rig.toml"), old, new)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: .*{message}"):
+        read_rig(path)
+
+
+def test_missing_rotation_and_zero_focal(rig, tmp_path):
+    path = tmp_path / "rig.toml"
+    path.write_text('format = "mocap-rig"\nversion = 1\ncameras = 5\n')
+    with pytest.raises(ValueError, match=r"rig\.toml: cameras must be an array of tables \(\[\[cameras\]\]\), got 5"):
+        read_rig(path)
+    path = write_rig(rig, tmp_path / "rig.toml")
+    text = path.read_text()
+    start = text.index("rotation = [")
+    path.write_text(text[:start] + text[text.index("translation", start):])
+    with pytest.raises(ValueError, match=r"rig\.toml: camera 'cam01': missing \['rotation'\]"):
+        read_rig(path)
+    path.write_text(text.replace(repr(float(rig[0].K[0, 0])), "0.0", 1))
+    with pytest.raises(ValueError, match=r"rig\.toml: camera 'cam01': .*focal length must be positive"):
+        read_rig(path)
+
+
+@pytest.mark.parametrize("bad", ["", "../evil", "a/b", "a\\\\b", ".hidden", "x..y", "nul\\u0000", " padded"])
+def test_unsafe_camera_names_are_refused(rig, tmp_path, bad):
+    path = _edit(write_rig(rig, tmp_path / "rig.toml"), 'name = "cam02"', f'name = "{bad}"')
+    with pytest.raises(ValueError, match=r"rig\.toml: \[\[cameras\]\] #2: camera name .* (not a safe file name|"
+                                         r"must be non-empty)"):
+        read_rig(path)
+    anipose = write_anipose_toml(rig, tmp_path / "calibration.toml")
+    _edit(anipose, 'name = "cam02"', f'name = "{bad}"')
+    with pytest.raises(ValueError, match=r"calibration\.toml: \[cam_1\]: camera name"):
+        read_rig(anipose)
+
+
+def test_malformed_anipose_toml_is_named(rig, tmp_path):
+    path = write_anipose_toml(rig, tmp_path / "calibration.toml")
+    text = path.read_text()
+    for old, new, message in (("fisheye = false", 'fisheye = "no"', "fisheye must be true or false"),
+                              ("rotation = [", "rotation = [1.0, ", "rotation must be a Rodrigues vector"),
+                              ("translation = [", 'translation = ["x", ', r"translation must be numbers of shape"),
+                              ("matrix = [", "matrix = [[1.0], ", r"matrix must be numbers of shape \(3, 3\)"),
+                              ("size = [", "size = [0, ", r"size must have shape \(2,\), got \(3,\)")):
+        path.write_text(text.replace(old, new, 1))
+        with pytest.raises(ValueError, match=rf"calibration\.toml: camera 'cam01' \(\[cam_0\]\): {message}"):
+            read_rig(path)
+    path.write_bytes(b"\xff\xfe garbage \x00")
+    with pytest.raises(ValueError, match=r"calibration\.toml: not valid TOML"):
+        read_rig(path)
+    (tmp_path / "folder.toml").mkdir()
+    with pytest.raises(ValueError, match=r"folder\.toml: cannot read the rig file"):
+        read_rig(tmp_path / "folder.toml")
+
+
+def test_malformed_opencv_yaml_is_named(rig, tmp_path):
+    path = write_opencv_yaml(rig, tmp_path / "intri.yml")
+    text = path.read_text()
+    path.write_text("names: [1, 2\nK: :\n")
+    with pytest.raises(ValueError, match=r"intri\.yml: not an OpenCV YAML file"):
+        read_rig(path)
+    path.write_text(text.replace('- "cam02"', '- "../cam02"').replace("- cam02", "- ../cam02"))
+    with pytest.raises(ValueError, match=r"intri\.yml: names\[1\]: camera name '\.\./cam02' is not a safe file name"):
+        read_rig(path)
+    path.write_text(text[: text.index("T_cam01")] + "T_cam01: [1.0, 2.0]\n" + text[text.index("K_cam02"):])
+    with pytest.raises(ValueError, match=r"intri\.yml: camera 'cam01': T_cam01 must have 3 numbers"):
+        read_rig(path)
+    with pytest.raises(FileNotFoundError, match=r"nothere\.yml: calibration file does not exist"):
+        read_rig(tmp_path / "nothere.yml")
+
+
+@pytest.mark.shared_data
+def test_malformed_qualisys_values_are_named(shared_data, tmp_path):
+    src = (shared_data / "pose2sim_demo" / "calibration" / "Calib.qca.txt").read_text()
+    bad = tmp_path / "Calib.qca.txt"
+    first = re.search(r'focalLengthU="([^"]+)"', src).group(1)
+    bad.write_text(src.replace(f'focalLengthU="{first}"', 'focalLengthU="wide"', 1))
+    with pytest.raises(ValueError, match=r"Calib\.qca\.txt: camera '.*': <intrinsic> focalLengthU='wide' is not a"):
+        read_rig(bad)
+    bad.write_text(src.replace(f'focalLengthU="{first}"', 'focalLengthU="nan"', 1))
+    with pytest.raises(ValueError, match=r"Calib\.qca\.txt: camera '.*': focal length must be positive and finite"):
+        read_rig(bad)
+    serial = re.search(r'serial="([^"]+)"', src).group(1)
+    bad.write_text(src.replace(f'serial="{serial}"', 'serial="../x"', 1))
+    with pytest.raises(ValueError, match=r"Calib\.qca\.txt: <camera> #1 serial: camera name '\.\./x' is not a safe"):
         read_rig(bad)

@@ -15,64 +15,103 @@ import numpy as np
 
 from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from mocap.io.atomic import atomic_write
+from mocap.io.rig_files import check_camera_name
 from mocap.types import Camera, Rig
 
 
 def _open(path: Path) -> cv2.FileStorage:
     if not path.is_file():
-        raise FileNotFoundError(f"calibration file {path} does not exist")
+        raise FileNotFoundError(f"{path}: calibration file does not exist")
     try:
         fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
     except cv2.error as e:
         raise ValueError(f"{path}: not an OpenCV YAML file: {e}") from None
+    except SystemError:  # how OpenCV's parser reports some malformed files
+        raise ValueError(f"{path}: not an OpenCV YAML file (OpenCV cannot parse it)") from None
     if not fs.isOpened():
         raise ValueError(f"{path}: not an OpenCV YAML file")
     return fs
 
 
-def _names(fs: cv2.FileStorage) -> list[str]:
+def _names(path: Path, fs: cv2.FileStorage) -> list[str]:
     node = fs.getNode("names")
-    return [node.at(i).string() for i in range(node.size())] if not node.empty() else []
+    if node.empty() or node.isNone():
+        return []
+    if not node.isSeq():
+        raise ValueError(f"{path}: 'names' must be a list of camera names")
+    names = []
+    for i in range(node.size()):
+        item = node.at(i)
+        if not item.isString():
+            raise ValueError(f"{path}: 'names' entry {i + 1} is not a string")
+        names.append(check_camera_name(path, item.string(), f"names[{i}]"))
+    return names
+
+
+def _mat(path: Path, store: cv2.FileStorage, key: str, where: str, sizes: tuple[int, ...]) -> np.ndarray | None:
+    """The matrix stored under ``key`` (None when absent), flat, with one of ``sizes`` numbers, finite."""
+    node = store.getNode(key)
+    if node.empty() or node.isNone():
+        return None
+    if node.isSeq():
+        items = [node.at(i) for i in range(node.size())]
+        m = np.asarray([v.real() if v.isReal() or v.isInt() else np.nan for v in items], float)
+    else:
+        m = node.mat()
+        if m is None:
+            raise ValueError(f"{path}: {where}: {key} is not a matrix")
+        m = np.asarray(m, float)
+    if m.size not in sizes:
+        raise ValueError(f"{path}: {where}: {key} must have {' or '.join(map(str, sizes))} numbers, got shape "
+                         f"{m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{path}: {where}: {key} contains NaN or infinity: {m.ravel().tolist()}")
+    return m.ravel()
 
 
 def read_opencv_yaml(path: str | Path, extri: str | Path | None = None) -> Rig:
     path = Path(path)
     fs = _open(path)
-    names = _names(fs)
+    names = _names(path, fs)
     if not names:
         raise ValueError(f"{path}: no 'names' list of cameras")
     other = Path(extri) if extri else path.with_name("extri.yml")
-    fs_ext = _open(other) if (extri or (path.name == "intri.yml" and other.is_file())) else fs
+    ext_path = other if (extri or (path.name == "intri.yml" and other.is_file())) else path
+    fs_ext = _open(other) if ext_path != path else fs
     cams = []
     for n in names:
-        def mat(store, key):
-            m = store.getNode(key).mat()
-            return None if m is None else np.asarray(m, float)
-
-        K, dist = mat(fs, f"K_{n}"), mat(fs, f"dist_{n}")
+        where = f"camera {n!r}"
+        K = _mat(path, fs, f"K_{n}", where, (9,))
         if K is None:
-            raise ValueError(f"{path}: camera {n!r}: missing K_{n}")
-        R = mat(fs_ext, f"Rot_{n}")
+            raise ValueError(f"{path}: {where}: missing K_{n}")
+        dist = _mat(path, fs, f"dist_{n}", where, (4, 5, 8, 12, 14))
+        R = _mat(ext_path, fs_ext, f"Rot_{n}", where, (9,))
         if R is None:
-            rvec = mat(fs_ext, f"R_{n}")
+            rvec = _mat(ext_path, fs_ext, f"R_{n}", where, (3,))
             if rvec is None:
-                raise ValueError(f"{path}: camera {n!r}: missing R_{n} / Rot_{n} extrinsics")
-            R = axis_angle_to_matrix(rvec.ravel())
-        t = mat(fs_ext, f"T_{n}")
+                raise ValueError(f"{ext_path}: {where}: missing R_{n} / Rot_{n} extrinsics")
+            R = axis_angle_to_matrix(rvec).ravel()
+        t = _mat(ext_path, fs_ext, f"T_{n}", where, (3,))
         if t is None:
-            raise ValueError(f"{path}: camera {n!r}: missing T_{n}")
-        size = mat(fs, f"size_{n}")
+            raise ValueError(f"{ext_path}: {where}: missing T_{n}")
+        K = K.reshape(3, 3)
+        size = _mat(path, fs, f"size_{n}", where, (2,))
         if size is None:  # EasyMocap omits it: assume the principal point is the image centre
             size = np.round(2 * K[:2, 2] + 1)
-        model = fs.getNode(f"model_{n}").string() or "pinhole"
+        if np.any(size <= 0) or np.any(size != np.round(size)):
+            raise ValueError(f"{path}: {where}: size_{n} must be two positive whole numbers, got {size.tolist()}")
+        model_node = fs.getNode(f"model_{n}")
+        model = (model_node.string() if model_node.isString() else "") or "pinhole"
         T = np.eye(4)
-        T[:3, :3], T[:3, 3] = R, t.ravel()
+        T[:3, :3], T[:3, 3] = R.reshape(3, 3), t
         try:
-            cams.append(Camera(n, K, np.zeros(5) if dist is None else dist.ravel(), T,
-                               tuple(int(v) for v in size.ravel()[:2]), model))
+            cams.append(Camera(n, K, np.zeros(5) if dist is None else dist, T, (int(size[0]), int(size[1])), model))
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
-    return Rig(tuple(cams))
+    try:
+        return Rig(tuple(cams))
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 def write_opencv_yaml(rig: Rig, path: str | Path) -> Path:

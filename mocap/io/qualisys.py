@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mocap.io.rig_files import check_camera_name
 from mocap.types import Camera, Rig
 
 SUBPIXEL = 64.0
@@ -27,9 +28,11 @@ def read_qualisys(path: str | Path) -> Rig:
         raise FileNotFoundError(f"calibration file {path} does not exist") from None
     except ET.ParseError as e:
         raise ValueError(f"{path}: not a Qualisys calibration (XML error: {e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read the calibration file: {e}") from None
     cams = []
     for i, cam in enumerate(root.iter("camera")):
-        name = cam.get("serial") or f"cam{i + 1:02d}"
+        name = check_camera_name(path, cam.get("serial") or f"cam{i + 1:02d}", f"<camera> #{i + 1} serial")
         where = f"{path}: camera {name!r}"
         tr, intr, fov = cam.find("transform"), cam.find("intrinsic"), cam.find("fov_video")
         if tr is None or intr is None or fov is None:
@@ -43,8 +46,14 @@ def read_qualisys(path: str | Path) -> Rig:
             width, height = int(fov.get("right")) - left + 1, int(fov.get("bottom")) - top + 1
         except (TypeError, ValueError) as e:
             raise ValueError(f"{where}: missing or malformed attribute ({e})") from None
-        def f(key: str, intr=intr) -> float:
-            return float(intr.get(key, "0"))
+        if not (np.all(np.isfinite(rows)) and np.all(np.isfinite(centre))):
+            raise ValueError(f"{where}: <transform> contains NaN or infinity")
+
+        def f(key: str, intr=intr, where=where) -> float:
+            try:
+                return float(intr.get(key, "0"))
+            except ValueError:
+                raise ValueError(f"{where}: <intrinsic> {key}={intr.get(key)!r} is not a number") from None
 
         K = np.array([[f("focalLengthU") / SUBPIXEL, f("skew"), f("centerPointU") / SUBPIXEL - left],
                       [0.0, f("focalLengthV") / SUBPIXEL, f("centerPointV") / SUBPIXEL - top],
@@ -54,6 +63,8 @@ def read_qualisys(path: str | Path) -> Rig:
         R = FLIP @ rows
         U, _, Vt = np.linalg.svd(R)  # re-orthonormalise the printed digits
         R = U @ Vt
+        if np.linalg.det(R) < 0 or not np.allclose(R, FLIP @ rows, atol=1e-2):
+            raise ValueError(f"{where}: <transform> r11..r33 is not a rotation matrix")
         T = np.eye(4)
         T[:3, :3], T[:3, 3] = R, -R @ centre
         try:
@@ -62,4 +73,7 @@ def read_qualisys(path: str | Path) -> Rig:
             raise ValueError(f"{path}: {e}") from None
     if not cams:
         raise ValueError(f"{path}: no <camera> entries found")
-    return Rig(tuple(cams))
+    try:
+        return Rig(tuple(cams))
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None

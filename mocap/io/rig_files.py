@@ -43,9 +43,59 @@ def _read(path: Path) -> dict:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise FileNotFoundError(f"rig file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
+        raise FileNotFoundError(f"{path}: rig file does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the rig file: {e}") from None
+
+
+def check_camera_name(path: Path | str, name, where: str = "") -> str:
+    """A camera name that is safe as a file name (camera names become video and keypoint file names)."""
+    prefix = f"{path}: {where + ': ' if where else ''}camera name {name!r}"
+    if isinstance(name, bool) or not isinstance(name, str | int):
+        raise ValueError(f"{prefix} must be a string")
+    name = str(name)
+    if not name or name.strip() != name:
+        raise ValueError(f"{prefix} must be non-empty, without leading or trailing spaces")
+    if any(c in name for c in "/\\\0") or ".." in name or name.startswith("."):
+        raise ValueError(f"{prefix} is not a safe file name (no '/', '\\', '..', NUL or leading '.')")
+    if any(ord(c) < 32 for c in name):
+        raise ValueError(f"{prefix} contains control characters")
+    return name
+
+
+def matrix(path: Path | str, where: str, key: str, value, shape: tuple[int, ...], finite: bool = True) -> np.ndarray:
+    """``value`` as a (finite) float array of ``shape`` (a row or column vector is accepted for 1-D)."""
+    try:
+        a = np.asarray(value, dtype=float)
+    except (ValueError, TypeError):
+        raise ValueError(f"{path}: {where}: {key} must be numbers of shape {shape}, got {value!r}") from None
+    if len(shape) == 1 and a.size == shape[0]:
+        a = a.reshape(shape)
+    if a.shape != shape:
+        raise ValueError(f"{path}: {where}: {key} must have shape {shape}, got {a.shape}")
+    if finite and not np.all(np.isfinite(a)):
+        raise ValueError(f"{path}: {where}: {key} contains NaN or infinity: {a.tolist()}")
+    return a
+
+
+def vector(path: Path | str, where: str, key: str, value) -> np.ndarray:
+    """``value`` as a flat finite float array of any length."""
+    try:
+        a = np.asarray(value, dtype=float).ravel()
+    except (ValueError, TypeError):
+        raise ValueError(f"{path}: {where}: {key} must be a list of numbers, got {value!r}") from None
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{path}: {where}: {key} contains NaN or infinity: {a.tolist()}")
+    return a
+
+
+def _size(path: Path, where: str, value) -> tuple[int, int]:
+    a = matrix(path, where, "size", value, (2,))
+    if np.any(a != np.round(a)) or np.any(a <= 0):
+        raise ValueError(f"{path}: {where}: size must be two positive whole numbers (width, height), got {value!r}")
+    return int(a[0]), int(a[1])
 
 
 def _camera(path: Path, where: str, **kw) -> Camera:
@@ -75,12 +125,28 @@ def read_rig(path: str | Path) -> Rig:
     raise ValueError(f"{path}: not a rig file (expected format = \"{FORMAT}\" or Anipose [cam_N] tables)")
 
 
+def _rig(path: Path, cams: list[Camera]) -> Rig:
+    try:
+        return Rig(tuple(cams))
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
 def _from_own(path: Path, data: dict) -> Rig:
-    if data.get("version", VERSION) > VERSION:
-        raise ValueError(f"{path}: rig format version {data['version']} is newer than this program ({VERSION})")
+    version = data.get("version", VERSION)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"{path}: version must be a whole number, got {version!r}")
+    if version > VERSION:
+        raise ValueError(f"{path}: rig format version {version} is newer than this program ({VERSION})")
+    unknown = set(data) - {"format", "version", "cameras"}
+    if unknown:
+        raise ValueError(f"{path}: unknown key {sorted(unknown)[0]!r} (expected format, version, [[cameras]])")
+    tables = data.get("cameras", [])
+    if not isinstance(tables, list) or not all(isinstance(c, dict) for c in tables):
+        raise ValueError(f"{path}: cameras must be an array of tables ([[cameras]]), got {tables!r}")
     cams = []
     allowed = {"name", "model", "size", "K", "dist", "rotation", "translation"}
-    for i, c in enumerate(data.get("cameras", [])):
+    for i, c in enumerate(tables):
         where = f"camera {c.get('name', i)!r}"
         unknown = set(c) - allowed
         if unknown:
@@ -88,16 +154,19 @@ def _from_own(path: Path, data: dict) -> Rig:
         missing = allowed - set(c) - {"model"}
         if missing:
             raise ValueError(f"{path}: {where}: missing {sorted(missing)}")
+        name = check_camera_name(path, c["name"], f"[[cameras]] #{i + 1}")
+        model = c.get("model", "pinhole")
+        if not isinstance(model, str):
+            raise ValueError(f"{path}: {where}: model must be a string, got {model!r}")
         T = np.eye(4)
-        try:
-            T[:3, :3], T[:3, 3] = np.asarray(c["rotation"], float), np.asarray(c["translation"], float)
-        except ValueError as e:
-            raise ValueError(f"{path}: {where}: bad rotation/translation: {e}") from None
-        cams.append(_camera(path, where, name=str(c["name"]), K=c["K"], dist=c["dist"], cam_from_world=T,
-                            size=tuple(c["size"]), model=c.get("model", "pinhole")))
+        T[:3, :3] = matrix(path, where, "rotation", c["rotation"], (3, 3))
+        T[:3, 3] = matrix(path, where, "translation", c["translation"], (3,))
+        cams.append(_camera(path, where, name=name, K=matrix(path, where, "K", c["K"], (3, 3), finite=False),
+                            dist=vector(path, where, "dist", c["dist"]), cam_from_world=T,
+                            size=_size(path, where, c["size"]), model=model))
     if not cams:
         raise ValueError(f"{path}: rig has no [[cameras]]")
-    return Rig(tuple(cams))
+    return _rig(path, cams)
 
 
 def _toml(value) -> str:
@@ -134,6 +203,8 @@ def write_rig(rig: Rig, path: str | Path) -> Path:
 def read_anipose_toml(path: str | Path, length_unit: str = "auto") -> Rig:
     """Read the calibration TOML written by aniposelib, Anipose, Pose2Sim or FreeMoCap."""
     path = Path(path)
+    if length_unit != "auto" and length_unit not in UNITS:
+        raise ValueError(f"length_unit must be auto or one of {sorted(UNITS)}, got {length_unit!r}")
     data = _read(path)
     tables = [(k, v) for k, v in data.items() if k != "metadata" and isinstance(v, dict)]
     if not tables:
@@ -144,26 +215,34 @@ def read_anipose_toml(path: str | Path, length_unit: str = "auto") -> Rig:
         missing = {"matrix", "distortions", "rotation", "translation", "size"} - set(c)
         if missing:
             raise ValueError(f"{path}: {where}: missing {sorted(missing)}")
-        raw.append((key, c, where))
-    centres = []
-    for _, c, _ in raw:
-        R = axis_angle_to_matrix(np.asarray(c["rotation"], float))
-        centres.append(np.linalg.norm(-R.T @ np.asarray(c["translation"], float)))
+        name = check_camera_name(path, c.get("name", key), f"[{key}]")
+        R = _rodrigues(path, where, c["rotation"])
+        t = matrix(path, where, "translation", c["translation"], (3,))
+        fisheye = c.get("fisheye", False)
+        if not isinstance(fisheye, bool):
+            raise ValueError(f"{path}: {where}: fisheye must be true or false, got {fisheye!r}")
+        raw.append((name, c, where, R, t, fisheye))
     if length_unit == "auto":
+        centres = [np.linalg.norm(-R.T @ t) for _, _, _, R, t, _ in raw]
         length_unit = "mm" if np.mean(centres) > 50 else "m"
-    if length_unit not in UNITS:
-        raise ValueError(f"length_unit must be auto or one of {sorted(UNITS)}, got {length_unit!r}")
     scale = UNITS[length_unit]
     cams = []
-    for key, c, where in raw:
+    for name, c, where, R, t, fisheye in raw:
         T = np.eye(4)
-        T[:3, :3] = axis_angle_to_matrix(np.asarray(c["rotation"], float))
-        T[:3, 3] = np.asarray(c["translation"], float) * scale
-        fisheye = bool(c.get("fisheye", False))
-        cams.append(_camera(path, where, name=str(c.get("name", key)), K=c["matrix"], dist=c["distortions"],
-                            cam_from_world=T, size=tuple(int(v) for v in c["size"]),
+        T[:3, :3], T[:3, 3] = R, t * scale
+        cams.append(_camera(path, where, name=name, K=matrix(path, where, "matrix", c["matrix"], (3, 3), finite=False),
+                            dist=vector(path, where, "distortions", c["distortions"]),
+                            cam_from_world=T, size=_size(path, where, c["size"]),
                             model="fisheye" if fisheye else "pinhole"))
-    return Rig(tuple(cams))
+    return _rig(path, cams)
+
+
+def _rodrigues(path: Path, where: str, value) -> np.ndarray:
+    v = vector(path, where, "rotation", value)
+    if v.size not in (3, 9):
+        raise ValueError(f"{path}: {where}: rotation must be a Rodrigues vector (3 numbers) or a 3x3 matrix, "
+                         f"got {v.size} numbers")
+    return axis_angle_to_matrix(v) if v.size == 3 else v.reshape(3, 3)
 
 
 def write_anipose_toml(rig: Rig, path: str | Path, length_unit: str = "m") -> Path:
