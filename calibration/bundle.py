@@ -3,11 +3,15 @@
 Free: per camera the extrinsics (rotation vector, translation) and the intrinsics named in
 ``BundleConfig.free_intrinsics`` (fx, fy, cx, cy and the distortion terms); per board view its
 pose. Fixed gauge: the reference camera's extrinsics; the scale comes from the board.
-Cost: Σ ρ(|reprojection error|²) in pixels, a robust pass, then observations beyond
-``outlier_sigma`` robust σ are dropped and the least-squares problem is solved again.
-Solver: Levenberg-Marquardt on the normal equations with the board poses eliminated (Schur
-complement), so each step solves one small dense system of size 15 × cameras. Jacobians by central
-differences, evaluated for every observation at once.
+Cost: Σ ρ(|reprojection error|²) in pixels, a robust pass (Huber, as iteratively reweighted least
+squares: weights from the residuals at the start of each step), then observations beyond
+``outlier_sigma`` robust σ are dropped and the least-squares problem is solved again — the schedule of
+:func:`mocap.optim.lm.robust_then_refit`, the driver shared with the trajectory refinement.
+Solver: Levenberg-Marquardt (Marquardt scaling of the diagonal) on the normal equations with the board
+poses eliminated (Schur complement), so each step solves one small dense system of size 15 × cameras.
+Jacobians by central differences, evaluated for every observation at once.
+Summary: iterations (damped steps tried), RMS before and after, per camera, rejected observations
+and ``usable`` with the reason if not.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 
 from mocap.geometry.camera import distort
 from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.types import Camera
 
 log = logging.getLogger(__name__)
@@ -33,7 +38,7 @@ class BundleConfig:
     free_intrinsics: tuple[str, ...] = ("fx", "fy", "cx", "cy", "k1", "k2", "p1", "p2", "k3")
     loss_scale_px: float = 1.0  # Huber threshold of the robust pass
     outlier_sigma: float = 5.0
-    max_iterations: int = 50
+    max_iterations: int = 50  # linearisations per pass
     tolerance: float = 1e-10
 
 
@@ -80,10 +85,80 @@ def _unpack(x: np.ndarray, cameras: list[Camera]) -> list[Camera]:
 
 
 class _Problem:
-    def __init__(self, cameras: list[Camera], obj: np.ndarray, obs: Observations):
+    """The :class:`mocap.optim.lm.RobustProblem` of the driver: x is the cameras' parameters (C, NC)
+    then the board poses (V, NB), flattened."""
+
+    def __init__(self, cameras: list[Camera], obj: np.ndarray, obs: Observations,
+                 free: np.ndarray | None = None, loss_scale: float = 1.0):
         self.cameras, self.obj, self.obs = cameras, obj, obs
         self.models = [c.model for c in cameras]
         self.skew = np.array([c.K[0, 1] for c in cameras])
+        self.free = np.ones((len(cameras), NC), bool) if free is None else free
+        self.loss_scale = loss_scale
+        self.robust, self.keep = False, np.ones(len(obs.cam), bool)
+        self.w = self.keep.astype(float)
+
+    def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = self.free.size
+        return x[:n].reshape(-1, NC), x[n:].reshape(-1, NB)
+
+    # the driver's protocol
+    def residual_norms(self, x: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(self.residuals(*self.split(x)), axis=1)
+
+    def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
+        self.robust, self.keep = robust, keep
+
+    def update(self, x: np.ndarray) -> None:
+        """IRLS weights of the robust pass (Huber) from the residuals at x; 1 in the final pass."""
+        if self.robust:
+            n = self.residual_norms(x)
+            self.w = self.keep * np.minimum(1.0, self.loss_scale / np.maximum(n, 1e-12))
+        else:
+            self.w = self.keep * 1.0
+
+    def cost(self, x: np.ndarray) -> float:
+        return float(np.sum(self.w * self.residual_norms(x) ** 2))
+
+    def linearize(self, x: np.ndarray):
+        """Normal equations with the current weights: camera, board and cross blocks, gradients."""
+        o, w, free = self.obs, self.w, self.free
+        xc, xb = self.split(x)
+        C, V = xc.shape[0], xb.shape[0]
+        r = self.residuals(xc, xb)
+        Jc, Jb = self.jacobians(xc, xb)
+        Jc = Jc * free[o.cam][:, None, :]
+        wJc, wJb = Jc * w[:, None, None], Jb * w[:, None, None]
+        Hcc = np.zeros((C, NC, NC))
+        np.add.at(Hcc, o.cam, np.einsum("mki,mkj->mij", wJc, Jc))
+        Hbb = np.zeros((V, NB, NB))
+        np.add.at(Hbb, o.view, np.einsum("mki,mkj->mij", wJb, Jb))
+        Hcb = np.zeros((V, C, NC, NB))
+        np.add.at(Hcb, (o.view, o.cam), np.einsum("mki,mkj->mij", wJc, Jb))
+        gc = np.zeros((C, NC))
+        np.add.at(gc, o.cam, np.einsum("mki,mk->mi", wJc, r))
+        gb = np.zeros((V, NB))
+        np.add.at(gb, o.view, np.einsum("mki,mk->mi", wJb, r))
+        return Hcc, Hbb, Hcb, gc, gb
+
+    def solve(self, lin, mu: float) -> tuple[np.ndarray, int]:
+        """One damped Gauss-Newton step with the board poses eliminated."""
+        Hcc, Hbb, Hcb, gc, gb = lin
+        free = self.free
+        C = Hcc.shape[0]
+        Hcc = Hcc + mu * np.einsum("cii->ci", Hcc)[:, :, None] * np.eye(NC)
+        for c in range(C):  # fixed parameters: identity rows keep the system regular, steps stay 0
+            Hcc[c][~free[c], ~free[c]] = 1.0
+        Hbb = Hbb + (mu * np.einsum("vii->vi", Hbb) + 1e-12)[:, :, None] * np.eye(NB)
+        Hbb_inv = np.linalg.inv(Hbb)
+        Y = np.einsum("vcij,vjk->vcik", Hcb, Hbb_inv)
+        S = -np.einsum("vcik,vdlk->cidl", Y, Hcb)
+        for c in range(C):
+            S[c, :, c, :] += Hcc[c]
+        rhs = -gc + np.einsum("vcik,vk->ci", Y, gb)
+        dc = np.linalg.solve(S.reshape(C * NC, C * NC), rhs.ravel()).reshape(C, NC) * free
+        db = np.einsum("vij,vj->vi", Hbb_inv, -gb - np.einsum("vcij,ci->vj", Hcb, dc))
+        return np.concatenate([dc.ravel(), db.ravel()]), 0
 
     def residuals(self, xc: np.ndarray, xb: np.ndarray) -> np.ndarray:
         o = self.obs
@@ -121,39 +196,6 @@ class _Problem:
         return Jc, Jb
 
 
-def _step(prob: _Problem, xc, xb, w, free: np.ndarray, mu: float):
-    """One damped Gauss-Newton step with the board poses eliminated."""
-    o = prob.obs
-    C, V = xc.shape[0], xb.shape[0]
-    r = prob.residuals(xc, xb)
-    Jc, Jb = prob.jacobians(xc, xb)
-    Jc = Jc * free[o.cam][:, None, :]
-    wJc, wJb = Jc * w[:, None, None], Jb * w[:, None, None]
-    Hcc = np.zeros((C, NC, NC))
-    np.add.at(Hcc, o.cam, np.einsum("mki,mkj->mij", wJc, Jc))
-    Hbb = np.zeros((V, NB, NB))
-    np.add.at(Hbb, o.view, np.einsum("mki,mkj->mij", wJb, Jb))
-    Hcb = np.zeros((V, C, NC, NB))
-    np.add.at(Hcb, (o.view, o.cam), np.einsum("mki,mkj->mij", wJc, Jb))
-    gc = np.zeros((C, NC))
-    np.add.at(gc, o.cam, np.einsum("mki,mk->mi", wJc, r))
-    gb = np.zeros((V, NB))
-    np.add.at(gb, o.view, np.einsum("mki,mk->mi", wJb, r))
-    Hcc += mu * np.einsum("cii->ci", Hcc)[:, :, None] * np.eye(NC)
-    for c in range(C):  # fixed parameters: identity rows keep the system regular, steps stay 0
-        Hcc[c][~free[c], ~free[c]] = 1.0
-    Hbb += (mu * np.einsum("vii->vi", Hbb) + 1e-12)[:, :, None] * np.eye(NB)
-    Hbb_inv = np.linalg.inv(Hbb)
-    Y = np.einsum("vcij,vjk->vcik", Hcb, Hbb_inv)
-    S = -np.einsum("vcik,vdlk->cidl", Y, Hcb)
-    for c in range(C):
-        S[c, :, c, :] += Hcc[c]
-    rhs = -gc + np.einsum("vcik,vk->ci", Y, gb)
-    dc = np.linalg.solve(S.reshape(C * NC, C * NC), rhs.ravel()).reshape(C, NC) * free
-    db = np.einsum("vij,vj->vi", Hbb_inv, -gb - np.einsum("vcij,ci->vj", Hcb, dc))
-    return dc, db
-
-
 def squared_errors(cameras: list[Camera], board_poses: np.ndarray, obj: np.ndarray, obs: Observations) -> np.ndarray:
     """Squared reprojection error (M,) of every observation, px²."""
     xb = np.zeros((len(board_poses), NB))
@@ -167,7 +209,6 @@ def bundle_adjust(cameras: list[Camera], board_poses: np.ndarray, obj: np.ndarra
 
     Returns (cameras, board poses, kept-observation mask, summary)."""
     t0 = time.perf_counter()
-    prob = _Problem(cameras, obj, obs)
     xc = _pack(cameras)
     xb = np.zeros((len(board_poses), NB))
     xb[:, :3] = matrix_to_axis_angle(board_poses[:, :3, :3])
@@ -182,32 +223,14 @@ def bundle_adjust(cameras: list[Camera], board_poses: np.ndarray, obj: np.ndarra
     unknown = set(cfg.free_intrinsics) - {"fx", "fy", "cx", "cy", "k1", "k2", "k3", "k4", "p1", "p2"}
     if unknown:
         raise ValueError(f"bundle adjustment: unknown intrinsic parameters {sorted(unknown)}")
-    keep = np.ones(len(obs.cam), bool)
-    initial = float(np.sqrt(np.mean(np.sum(prob.residuals(xc, xb) ** 2, axis=1))))
-    iterations = 0
-    for robust in (True, False):
-        mu = 1e-3
-        for _ in range(cfg.max_iterations):
-            r = prob.residuals(xc, xb)
-            n = np.linalg.norm(r, axis=1)
-            w = keep * (np.minimum(1.0, cfg.loss_scale_px / np.maximum(n, 1e-12)) if robust else 1.0)
-            cost = np.sum(w * n**2)
-            dc, db = _step(prob, xc, xb, w, free, mu)
-            iterations += 1
-            n_new = np.linalg.norm(prob.residuals(xc + dc, xb + db), axis=1)
-            new = np.sum(w * n_new**2)
-            if new < cost:
-                xc, xb, mu = xc + dc, xb + db, max(mu / 3, 1e-9)
-                if (cost - new) < cfg.tolerance * cost:
-                    break
-            else:
-                mu *= 10
-                if mu > 1e8:
-                    break
-        if robust:
-            n = np.linalg.norm(prob.residuals(xc, xb), axis=1)
-            sigma = np.median(n[keep]) / np.sqrt(2 * np.log(2))  # |r| of a 2D Gaussian: median 1.1774 σ
-            keep = keep & (n <= max(cfg.outlier_sigma * sigma, 1e-6))
+    prob = _Problem(cameras, obj, obs, free, cfg.loss_scale_px)
+    schedule = Schedule(LMSettings(cfg.max_iterations, cfg.tolerance, 1e-3, 1e-9, 1e7),
+                        LMSettings(cfg.max_iterations, cfg.tolerance, 1e-3, 1e-9, 1e7), cfg.outlier_sigma)
+    fit = robust_then_refit(prob, np.concatenate([xc.ravel(), xb.ravel()]), np.ones(len(obs.cam), bool),
+                            schedule, "bundle adjustment")
+    xc, xb = prob.split(fit.x)
+    keep, iterations = fit.keep, fit.solves
+    initial = float(np.sqrt(np.mean(fit.initial_norms**2)))
     r = prob.residuals(xc, xb)
     n2 = np.sum(r**2, axis=1)
     final = float(np.sqrt(np.mean(n2[keep])))
