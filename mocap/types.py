@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mocap.geometry.camera import DIST_SIZES
+from mocap.geometry.camera import project as project_points
+from mocap.geometry.rotations import quat_to_matrix
 
 
 def _array(value, shape: tuple[int | None, ...], what: str, dtype=float) -> np.ndarray:
@@ -93,9 +95,7 @@ class Camera:
 
     def project(self, X: np.ndarray) -> np.ndarray:
         """World points (..., 3) → pixels (..., 2), NaN behind the camera."""
-        from mocap.geometry.camera import project
-
-        return project(self, X)
+        return project_points(self, X)
 
     def with_pose(self, cam_from_world: np.ndarray) -> Camera:
         return Camera(self.name, self.K, self.dist, cam_from_world, self.size, self.model)
@@ -294,8 +294,6 @@ class Motion:
 
     def fk(self) -> tuple[np.ndarray, np.ndarray]:
         """Forward kinematics: world rotations (F, J, 3, 3) and positions (F, J, 3)."""
-        from mocap.geometry.rotations import quat_to_matrix
-
         return forward_kinematics(self.skeleton, quat_to_matrix(self.rotations), self.root_positions)
 
 

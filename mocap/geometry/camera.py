@@ -7,20 +7,29 @@ Models:
 
 Normalised coordinates are ``(x/z, y/z)`` in the camera frame before distortion. Pixels follow
 ``u = K @ [x_d, y_d, 1]``, with the centre of the top-left pixel at (0, 0).
+
+The functions take any object with the attributes of :class:`CameraModel` (:class:`mocap.types.Camera`
+has them); this module does not import :mod:`mocap.types`, which imports it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from mocap.geometry._checks import check_trailing
 
-if TYPE_CHECKING:
-    from mocap.types import Camera
-
 DIST_SIZES = {"pinhole": 5, "fisheye": 4}
+
+
+class CameraModel(Protocol):
+    """What projection needs of a camera: K (3, 3), dist, cam_from_world (4, 4), model."""
+
+    K: np.ndarray
+    dist: np.ndarray
+    cam_from_world: np.ndarray
+    model: str
 
 
 def distort(xy: np.ndarray, dist: np.ndarray, model: str) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +88,7 @@ def undistort(xy_d: np.ndarray, dist: np.ndarray, model: str, iterations: int = 
     return xy
 
 
-def pixels_to_normalised(cam: Camera, uv: np.ndarray) -> np.ndarray:
+def pixels_to_normalised(cam: CameraModel, uv: np.ndarray) -> np.ndarray:
     """Undistorted normalised coordinates of pixel observations (..., 2)."""
     uv = check_trailing("pixels", uv, (2,))
     Kinv = np.linalg.inv(cam.K)
@@ -87,7 +96,7 @@ def pixels_to_normalised(cam: Camera, uv: np.ndarray) -> np.ndarray:
     return undistort(xy_d, cam.dist, cam.model)
 
 
-def project(cam: Camera, X: np.ndarray, jacobian: bool = False):
+def project(cam: CameraModel, X: np.ndarray, jacobian: bool = False):
     """Project world points (..., 3) to pixels (..., 2); NaN where the point is not in front.
 
     With ``jacobian=True`` also returns d(pixel)/d(X_world), shape (..., 2, 3).
