@@ -260,7 +260,7 @@ def _log_to_file(s: Session) -> logging.FileHandler:
     logs.mkdir(parents=True, exist_ok=True)
     h = logging.FileHandler(logs / f"run-{datetime.now():%Y%m%d-%H%M%S}.log")
     h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    h.setLevel(logging.DEBUG)
+    h.setLevel(logging.DEBUG)  # the file keeps what the terminal leaves out (native libraries' chatter)
     for name in ("mocap", "calibration"):
         lg = logging.getLogger(name)
         lg.addHandler(h)

@@ -86,11 +86,11 @@ def test_cli_fit_retarget_export(tmp_path, capsys):
     assert cli(["fit", str(session)]) == 0
     assert (session / "motion" / "body22.npz").is_file()
     assert cli(["retarget", str(session), "--target", "mixamo"]) == 0
-    assert cli(["export", str(session), "--target", "mixamo", "--format", "bvh,trc"]) == 0
+    assert cli(["export", str(session), "--motions", "mixamo", "--format", "bvh,trc"]) == 0
     bvh = session / "export" / "take_mixamo.bvh"
     m = read_bvh(bvh)
     assert m.n_frames == 90 and "mixamorig:LeftForeArm" in m.skeleton.joint_names
     # centimetres (the rig's unit): the root moves 0.74 m along x, scaled by the rig's leg length
     assert 60 < np.ptp(m.root_positions[:, 0]) < 90
     assert cli(["export", str(session), "--format", "xyz"]) == 2
-    assert "unknown ['xyz']" in capsys.readouterr().err
+    assert "unknown format 'xyz'" in capsys.readouterr().err

@@ -187,11 +187,24 @@ def _take_args(p: argparse.ArgumentParser, frames: int | None) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def _setup_logging(verbose: bool) -> None:
+    """The terminal gets this project's INFO lines (DEBUG with -v) and other libraries' warnings; the
+    run's log file (SESSION/logs) also gets the DEBUG lines, e.g. the native libraries' chatter."""
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for name in ("mocap", "calibration"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    args.command_line = " ".join(["mocap"] + list(sys.argv[1:] if argv is None else argv))
+    _setup_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -9,7 +9,6 @@ commands on the session, and a stage command goes through the same cached runner
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from mocap import stages as registry
@@ -83,17 +82,13 @@ def add_stage_commands(sub: argparse._SubParsersAction) -> None:
     un.set_defaults(func=cmd_config_forget)
 
 
-def _command() -> str:
-    return " ".join(["mocap"] + sys.argv[1:])
-
-
 def cmd_stage(args) -> int:
     from mocap.pipeline import run
 
     module = registry.get(args.stage)
     sets = _flag_sets(module, args) + list(args.set)
     r = run(args.session, config_path=args.config, sets=sets, only=[module.NAME], force=args.overwrite,
-            command=_command())
+            command=args.command_line)
     status = r.status.get(module.NAME, "")
     if status == "skipped":
         status = "up to date (nothing changed since its last run; --overwrite redoes it)"
@@ -115,7 +110,7 @@ def cmd_run(args) -> int:
     from mocap.bench.common import format_table
     from mocap.pipeline import run
 
-    r = run(args.session, config_path=args.config, sets=args.set, from_stage=args.from_stage, command=_command())
+    r = run(args.session, config_path=args.config, sets=args.set, from_stage=args.from_stage, command=args.command_line)
     rows = [{"stage": k, "status": v, "s": r.timings.get(k, 0.0)} for k, v in r.status.items()]
     print(format_table(rows, [("stage", "stage", "s"), ("status", "status", "s"), ("s", "seconds", ".2f")]))
     print(f"total {sum(r.timings.values()):.2f} s; log {r.log_file}")

@@ -62,7 +62,7 @@ def take_arrays(session: str | Path, sets: Iterable[str] = ()) -> dict:
     from mocap.stages.sync import read_offsets
 
     s = Session(Path(session))
-    run(s, sets=list(sets), progress=False)
+    run(s, sets=list(sets), progress=False, remember=False)  # the build's own overrides, not the session's
     rig = s.rig()
     kp = s.keypoints2d(rig)
     pts = read_points3d(s.points3d("refined"))

@@ -1,0 +1,202 @@
+"""The stage contract: one list of stage modules, one settings dialect, kept flags, stale outputs,
+the session lock, failures logged, names checked before they become paths."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from pipeline_synth import synthetic_session
+
+from mocap import stages
+from mocap.cli import main as cli
+from mocap.config import keys
+from mocap.io.hdf5 import read_points3d
+from mocap.pipeline import run, session_lock
+from mocap.session import Session
+from mocap.settings import Settings, load_config
+
+FAST = ["export.formats=['bvh', 'trc']", "report.overlay_videos=false"]
+
+
+@pytest.fixture
+def session(tmp_path):
+    return synthetic_session(tmp_path / "take")
+
+
+def test_every_stage_module_holds_the_contract_and_its_flags_name_real_keys(session):
+    s = Session(session)
+    settings = Settings()
+    assert stages.names() == stages.ORDER
+    for m in stages.stages():
+        assert set(stages.REQUIRED) <= set(dir(m)), m.__name__
+        assert hasattr(settings, m.NAME)
+        for flag in getattr(m, "FLAGS", ()):
+            assert flag.key in keys(m.Config), f"{m.NAME} {flag.flag} → unknown key {flag.key}"
+        assert all(isinstance(p, type(session)) for p in m.outputs(s, settings))
+
+
+def test_one_dialect_for_stage_commands_and_run(session, tmp_path, capsys):
+    cfg = tmp_path / "x.toml"
+    cfg.write_text("[refine]\naccel_sigma = 12.0\n[triangulate]\nmin_views = 3\n")
+    for stage in ("sync", "triangulate", "refine"):
+        assert cli([stage, str(session), "--config", str(cfg)]) == 0
+    assert read_points3d(session / "points3d" / "triangulated.h5").info["config"]["min_views"] == 3
+    assert read_points3d(session / "points3d" / "refined.h5").info["config"]["solver"]["accel_sigma"] == 12.0
+    r = run(session, config_path=cfg, sets=FAST, progress=False)  # the same file means the same thing
+    assert r.status["sync"] == r.status["triangulate"] == r.status["refine"] == "skipped"
+    assert r.ran == ["fit", "retarget", "export", "report"]
+
+
+def test_flags_are_keys_and_are_kept_for_later_commands(session, capsys):
+    assert cli(["triangulate", str(session), "--max-reproj-px", "9"]) == 0
+    assert load_config(Session(session))[0].triangulate.max_reproj_px == 9.0
+    kept = json.loads((session / ".mocap" / "settings.json").read_text())
+    assert kept["triangulate.max_reproj_px"]["value"] == 9.0 and "--max-reproj-px 9" in kept[
+        "triangulate.max_reproj_px"]["from"]
+    r = run(session, sets=FAST, progress=False)
+    assert r.status["triangulate"] == "ran"  # sync ran first and wrote its offsets; the kept setting is used
+    assert read_points3d(session / "points3d" / "triangulated.h5").info["config"]["max_reproj_px"] == 9.0
+    assert cli(["config", "show", str(session)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.strip().startswith("triangulate.max_reproj_px"))
+    assert "15.0" in line and "9.0" in line and "settings.json" in line
+    assert "refine.accel_sigma" in out and "detect.persons" in out and "export.formats" in out
+    assert cli(["config", "forget", str(session), "triangulate"]) == 0
+    assert load_config(Session(session))[0].triangulate.max_reproj_px == 15.0
+
+
+def test_a_failing_command_keeps_nothing(session, capsys):
+    assert cli(["triangulate", str(session), "--set", "triangulate.min_views=1"]) == 2
+    assert "min_views must be ≥ 2" in capsys.readouterr().err
+    assert not (session / ".mocap" / "settings.json").exists()
+
+
+def test_an_output_made_under_other_settings_is_stale(session, capsys):
+    run(session, sets=FAST, progress=False)
+    assert cli(["refine", str(session), "--overwrite", "--accel-sigma", "3"]) == 0
+    r = run(session, progress=False)  # the kept accel_sigma: refine is current, what follows is redone
+    assert r.status["refine"] == "skipped" and r.status["fit"] == "ran"
+    assert "accel_sigma = 3.0" in (session / "config.resolved.toml").read_text()
+    r = run(session, sets=["refine.accel_sigma=15"], progress=False)
+    assert r.status["refine"] == "ran"
+
+
+def test_session_metadata_is_in_the_fingerprint(session):
+    run(session, sets=FAST, progress=False)
+    bvh = session / "export" / "take_body22.bvh"
+    assert "Frame Time: 0.0333333" in bvh.read_text()
+    meta = session / "session.toml"
+    meta.write_text(meta.read_text().replace("fps = 30.0", "fps = 60.0"))
+    from mocap.io.hdf5 import read_keypoints2d
+
+    if read_keypoints2d(session / "pose2d.h5").fps == 30.0:  # the file states its own rate: session.toml is
+        pytest.skip("pose2d.h5 carries its frame rate")  # read for OpenPose folders
+    r = run(session, progress=False)
+    assert "sync" in r.ran
+
+
+def test_openpose_session_follows_session_toml_fps(tmp_path):
+    from mocap.io.hdf5 import read_keypoints2d
+    from mocap.io.openpose import write_openpose
+
+    root = synthetic_session(tmp_path / "op")
+    kp = read_keypoints2d(root / "pose2d.h5")
+    (root / "pose2d.h5").unlink()
+    write_openpose(kp, root / "pose2d")
+    (root / "session.toml").write_text('fps = 30.0\nkeypoint_set = "blazepose33"\n')
+    run(root, sets=FAST, progress=False)
+    assert "Frame Time: 0.0333333" in (root / "export" / "op_body22.bvh").read_text()
+    (root / "session.toml").write_text('fps = 60.0\nkeypoint_set = "blazepose33"\n')
+    r = run(root, progress=False)
+    assert {"sync", "triangulate", "refine", "fit", "export"} <= set(r.ran)
+    assert "Frame Time: 0.0166667" in (root / "export" / "op_body22.bvh").read_text()
+
+
+def test_skeleton_and_target_flow_to_retarget_and_export(session):
+    r = run(session, sets=FAST + ["retarget.target=ue5"], progress=False)
+    assert r.status["export"] == "ran"
+    assert (session / "motion" / "ue5.npz").is_file() and (session / "export" / "take_ue5.bvh").is_file()
+    assert (session / "export" / "take_body22.trc").is_file()
+
+
+def test_missing_input_names_the_stage_that_makes_it(session, capsys):
+    assert cli(["fit", str(session)]) == 2
+    assert "refined.h5 is missing; the refine stage makes it: run `mocap refine" in capsys.readouterr().err
+    assert cli(["export", str(session)]) == 2
+    assert "the fit stage makes it" in capsys.readouterr().err
+
+
+def test_c3d_export_holds_keypoints_and_joint_centres(session):
+    from mocap.io.c3d import read_c3d
+    from mocap.io.capture import read_capture
+
+    run(session, sets=["export.formats=['c3d']", "report.overlay_videos=false"], progress=False)
+    labels, xyz, fps = read_c3d(session / "export" / "take_body22.c3d")
+    motion, extra = read_capture(session / "motion" / "body22.npz")
+    names = list(extra["point_names"])
+    assert fps == motion.fps == 30.0 and labels[: len(names)] == names
+    assert labels[len(names):] == [f"J_{n}" for n in motion.skeleton.joint_names]
+    _, joints = motion.fk()
+    assert np.allclose(xyz[:, len(names):], joints, atol=1e-4, equal_nan=True)
+    assert np.allclose(xyz[:, : len(names)], extra["points"], atol=1e-4, equal_nan=True)
+    assert np.isnan(xyz).any() == np.isnan(extra["points"]).any()
+    labels, xyz, _ = read_c3d(session / "export" / "take_mixamo.c3d")  # a retargeted rig: joint centres only
+    assert all(n.startswith("J_") for n in labels)
+
+
+def test_unknown_format_and_detector_come_from_the_registries(session, capsys):
+    assert cli(["export", str(session), "--format", "bvh,obj"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown format 'obj'" in err and "c3d" in err
+    with pytest.raises(SystemExit):
+        cli(["detect", str(session), "--detector", "openpose"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'openpose'" in err and "blazepose" in err and "onnx" in err
+
+
+def test_target_rig_names_cannot_leave_the_session(session, tmp_path, capsys):
+    run(session, sets=FAST, progress=False)
+    for name in ("../../x", "/tmp/abs", ".hidden", "a/b"):
+        rig = tmp_path / "evil.toml"
+        rig.write_text((__import__("mocap").config_files.configs_dir() / "rigs" / "mixamo.toml").read_text()
+                       .replace('name = "mixamo"', f'name = "{name}"'))
+        assert cli(["retarget", str(session), "--target", str(rig)]) == 2
+        assert "cannot be used in a file name" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists() and not list(tmp_path.glob("*.npz"))
+
+
+def test_a_second_command_on_a_busy_session_is_refused(session, capsys):
+    with session_lock(Session(session), "mocap run (test)"):
+        assert cli(["triangulate", str(session)]) == 2
+    err = capsys.readouterr().err
+    assert "is busy: `mocap run (test)` (pid" in err
+    assert cli(["triangulate", str(session)]) == 0  # released
+
+
+def test_failures_reach_the_log_and_ctrl_c_is_one_line(session, monkeypatch, capsys):
+    from mocap.stages import refine
+
+    def boom(*a, **k):
+        raise ValueError("refine exploded on purpose")
+
+    monkeypatch.setattr(refine, "main", boom)
+    assert cli(["run", str(session), *sum([["--set", x] for x in FAST], [])]) == 2
+    log = max((session / "logs").glob("run-*.log")).read_text()
+    assert "stage refine failed: refine exploded on purpose" in log
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(refine, "main", interrupt)
+    assert cli(["run", str(session)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("interrupted") and not any("Traceback" in x for x in err)
+
+
+def test_run_help_lists_stages_and_points_to_the_keys():
+    out = subprocess.run([sys.executable, "-m", "mocap", "run", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "calibrate, detect, sync, triangulate, refine, fit, retarget, export, report" in " ".join(out.split())
+    assert "mocap config show" in out and "export.formats=['bvh','glb']" in " ".join(out.split())
