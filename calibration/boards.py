@@ -26,6 +26,11 @@ CHARUCO_KEYS = {"type", "dictionary", "squares_x", "squares_y", "square_size", "
 CHECKER_KEYS = {"type", "corners_x", "corners_y", "square_size"}
 
 
+def aruco_dictionaries() -> list[str]:
+    """The predefined ArUco dictionary names of this OpenCV (``DICT_4X4_50`` ...)."""
+    return sorted(n for n in dir(cv2.aruco) if n.startswith("DICT_") and isinstance(getattr(cv2.aruco, n), int))
+
+
 @dataclass(frozen=True)
 class Board:
     name: str
@@ -48,8 +53,9 @@ class Board:
         if self.type == "charuco":
             if not 0 < self.marker_size < self.square_size:
                 raise ValueError(f"{where}: marker_size must be between 0 and square_size, got {self.marker_size}")
-            if not hasattr(cv2.aruco, self.dictionary):
-                raise ValueError(f"{where}: unknown ArUco dictionary {self.dictionary!r} (e.g. DICT_4X4_50)")
+            if self.dictionary not in aruco_dictionaries():
+                raise ValueError(f"{where}: unknown ArUco dictionary {self.dictionary!r}; expected one of "
+                                 f"{aruco_dictionaries()}")
         else:
             cx, cy = self.squares_x - 1, self.squares_y - 1
             if cx == cy:
@@ -126,9 +132,25 @@ class Board:
         return page
 
 
+def _typed(path, table: dict, key: str, kind: type):
+    value = table[key]
+    ok = isinstance(value, kind) and not isinstance(value, bool) if kind is not bool else isinstance(value, bool)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok, value = True, float(value)
+    if not ok:
+        what = {int: "a whole number", float: "a number (metres)", str: "a string", bool: "true or false"}[kind]
+        raise ValueError(f"{path}: {key} must be {what}, got {value!r}")
+    if kind in (int, float) and not 0 < value < float("inf"):
+        raise ValueError(f"{path}: {key} must be positive, got {value!r}")
+    return value
+
+
 def load_board(name: str) -> Board:
     """Load a board preset by name (``charuco_a4``) or from a TOML file."""
-    table, path = load_preset("boards", name)
+    try:
+        table, path = load_preset("boards", name)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{name}: cannot read the board file: {e}") from None
     kind = table.get("type")
     if kind == "charuco":
         check_keys(table, CHARUCO_KEYS, str(path))
@@ -142,13 +164,18 @@ def load_board(name: str) -> Board:
         raise ValueError(f"{path}: missing {sorted(missing)}")
     try:
         if kind == "charuco":
-            return Board(Path(path).stem, kind, int(table["squares_x"]), int(table["squares_y"]),
-                         float(table["square_size"]), float(table["marker_size"]), str(table["dictionary"]),
-                         bool(table.get("legacy", False)))
-        return Board(Path(path).stem, kind, int(table["corners_x"]) + 1, int(table["corners_y"]) + 1,
-                     float(table["square_size"]))
+            dictionary = _typed(path, table, "dictionary", str)
+            if dictionary not in aruco_dictionaries():
+                raise ValueError(f"{path}: unknown ArUco dictionary {dictionary!r}; expected one of "
+                                 f"{aruco_dictionaries()}")
+            legacy = _typed(path, table, "legacy", bool) if "legacy" in table else False
+            return Board(Path(path).stem, kind, _typed(path, table, "squares_x", int),
+                         _typed(path, table, "squares_y", int), _typed(path, table, "square_size", float),
+                         _typed(path, table, "marker_size", float), dictionary, legacy)
+        return Board(Path(path).stem, kind, _typed(path, table, "corners_x", int) + 1,
+                     _typed(path, table, "corners_y", int) + 1, _typed(path, table, "square_size", float))
     except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise ValueError(str(e) if str(e).startswith(str(path)) else f"{path}: {e}") from None
 
 
 def save_board_image(board: Board, path: str | Path, dpi: float = 300.0, paper: str | None = None) -> Path:

@@ -122,3 +122,209 @@ def test_bvh_unreadable_files(tmp_path):
     (tmp_path / "bin.bvh").write_bytes(b"\x00\x01\x02HIERARCHY")
     with pytest.raises(ValueError, match=r"bin\.bvh: not a BVH file \(binary data\)"):
         read_bvh(tmp_path / "bin.bvh")
+
+
+# --- capture .npz -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def capture(tmp_path):
+    from mocap.io.capture import write_capture
+
+    m = toy_motion(frames=4)
+    return write_capture(tmp_path / "body22.npz", m, points=np.zeros((4, 2, 3)), point_names=["a", "b"])
+
+
+def _resave(tmp_path, capture, name="bad.npz", drop=(), **changes):
+    z = dict(np.load(capture))
+    for k in drop:
+        del z[k]
+    z.update(changes)
+    np.savez(tmp_path / name, **z)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"drop": ["rotations"]}, "capture file has no array 'rotations'"),
+    ({"fps": np.array(0.0)}, "array 'fps' must be positive and finite, got 0.0"),
+    ({"fps": np.array(-30.0)}, "array 'fps' must be positive and finite"),
+    ({"fps": np.array(np.nan)}, "array 'fps' must be positive and finite, got nan"),
+    ({"fps": np.array("fast")}, "array 'fps' has dtype <U4, expected numbers"),
+    ({"rotations": np.zeros((4, 3, 4))}, r"array 'rotations' has shape \(4, 3, 4\), expected \(4, 7, 4\)"),
+    ({"rotations": np.zeros((4, 7))}, r"array 'rotations' has shape \(4, 7\), expected 3 dimensions"),
+    ({"root_positions": np.zeros((5, 3))}, r"array 'root_positions' has shape \(5, 3\), expected \(4, 3\)"),
+    ({"parents": np.array([0, 0, 1, 2, 1, 4, 5])}, "skeleton: joint 0 must be the only root"),
+    ({"offsets": np.full((7, 3), np.nan)}, "array 'offsets' contains NaN"),
+    ({"points": np.zeros((4, 3, 3))}, r"array 'points' has shape \(4, 3, 3\), expected \(4, 2, 3\)"),
+    ({"camera_K": np.zeros((2, 3, 3))}, r"camera arrays \['camera_K'\] without 'camera_names'"),
+    ({"joint_names": np.array([1, 2])}, "array 'joint_names' has dtype int64, expected strings"),
+])
+def test_malformed_capture_is_named(tmp_path, capture, change, message):
+    from mocap.io.capture import read_capture
+
+    path = _resave(tmp_path, capture, **change)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: {message}"):
+        read_capture(path)
+
+
+def test_garbage_and_truncated_capture(tmp_path, capture):
+    from mocap.io.capture import read_capture
+
+    data = capture.read_bytes()
+    for name, content in (("trunc.npz", data[: len(data) // 2]), ("junk.npz", b"not a zip at all"),
+                          ("empty.npz", b"")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=rf"{re.escape(name)}: (not a capture file|array .* cannot be read)"):
+            read_capture(tmp_path / name)
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(ValueError, match=r"one\.npy: not a capture file \(a single \.npy array"):
+        read_capture(tmp_path / "one.npy")
+    obj = _resave(tmp_path, capture, "obj.npz", rotations=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match=r"obj\.npz: array 'rotations' cannot be read \(ValueError: Object arrays"):
+        read_capture(obj)  # never unpickled
+    with pytest.raises(FileNotFoundError, match=r"none\.npz: capture file does not exist"):
+        read_capture(tmp_path / "none.npz")
+
+
+# --- pose2d.h5 / points3d .h5 -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def take():
+    from conftest import toy_take
+
+    return toy_take(frames=6, seed=2)
+
+
+def _h5_edit(src, dst, fn):
+    import shutil
+
+    import h5py
+
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+") as f:
+        fn(f)
+    return dst
+
+
+def _replace(name, value):
+    def fn(f):
+        del f[name]
+        f[name] = value
+    return fn
+
+
+def test_malformed_pose2d_h5_fails_at_read_time(tmp_path, take):
+    from mocap.io.hdf5 import read_keypoints2d, write_keypoints2d
+
+    _, kp, _, _ = take
+    good = write_keypoints2d(kp, tmp_path / "good.h5")
+    F, C, P, J = kp.shape
+    cases = [
+        (lambda f: f.__delitem__("keypoints"), "dataset 'keypoints' is missing"),
+        (_replace("keypoints", np.zeros((F, C, J, 3))), r"dataset 'keypoints' has shape .*expected 5 dimensions"),
+        (_replace("keypoints", np.zeros((F, C, P, J, 2))), r"dataset 'keypoints' has shape .*\(frames, cameras"),
+        (_replace("keypoints", np.zeros((F, C, P, J + 1, 3))), f"keypoint set 'coco17' has 17 joints but the data "
+                                                               f"has {J + 1}"),
+        (_replace("keypoints", np.array([b"x"] * 3)), "dataset 'keypoints' has dtype |S1, expected numbers"),
+        (lambda f: f.attrs.__setitem__("camera_names", ["a", "b"]), f"2 camera names .* but the data has {C}"),
+        (lambda f: f.attrs.__setitem__("camera_names", ["a", "../x", "c", "d"]),
+         "attribute camera_names: camera name '../x' is not"),
+        (lambda f: f.attrs.__setitem__("fps", -1.0), "attribute fps must be positive and finite"),
+        (lambda f: f.attrs.__delitem__("keypoint_set"), "attribute 'keypoint_set' is missing"),
+        (lambda f: f.attrs.__setitem__("keypoint_set", "body99"), "attribute keypoint_set: unknown keypoint set"),
+        (lambda f: f.attrs.__setitem__("version", "two"), "attribute 'version' must be an integer"),
+        (_replace("complete", np.ones(C + 1, bool)), r"dataset 'complete' has shape \(5,\), expected \(4,\)"),
+    ]
+    for k, (fn, message) in enumerate(cases):
+        path = _h5_edit(good, tmp_path / f"pose2d_{k}.h5", fn)
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: {message}"):
+            read_keypoints2d(path)
+    (tmp_path / "garbage.h5").write_bytes(b"\x89HDF\r\n garbage")
+    with pytest.raises(ValueError, match=r"garbage\.h5: not an HDF5 file"):
+        read_keypoints2d(tmp_path / "garbage.h5")
+    with pytest.raises(FileNotFoundError, match=r"absent\.h5: file does not exist"):
+        read_keypoints2d(tmp_path / "absent.h5")
+
+
+def test_malformed_points3d_h5_fails_at_read_time(tmp_path, take):
+    from mocap.io.hdf5 import read_points3d, write_points3d
+    from mocap.types import Points3D
+
+    rig, kp, truth, _ = take
+    F, J = truth.shape[:2]
+    pts = Points3D(truth[:, None], np.zeros((F, 1, J)), np.ones((F, 1, J, 4), bool), rig.names, "coco17", kp.fps)
+    good = write_points3d(pts, tmp_path / "good.h5")
+    cases = [
+        (lambda f: f.__delitem__("views"), "dataset 'views' is missing"),
+        (_replace("xyz", np.zeros((F, J, 3))), "dataset 'xyz' has shape .*expected 4 dimensions"),
+        (_replace("reproj_err", np.zeros((F, 1, J + 1))), rf"dataset 'reproj_err' has shape \({F}, 1, {J + 1}\)"),
+        (_replace("views", np.ones((F, 1, J, 3), bool)), "3 camera names .* but the data has 3 cameras|4 camera names"),
+        (_replace("views", np.full((F, 1, J, 4), 0.5)), "dataset 'views' has dtype float64, expected booleans"),
+        (lambda f: f.attrs.__setitem__("info", "{not json"), "attribute info is not JSON"),
+    ]
+    for k, (fn, message) in enumerate(cases):
+        path = _h5_edit(good, tmp_path / f"p3_{k}.h5", fn)
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: {message}"):
+            read_points3d(path)
+
+
+# --- calibration board TOML -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("line,message", [
+    ('dictionary = "CharucoBoard"', r"unknown ArUco dictionary 'CharucoBoard'; expected one of \[.*'DICT_4X4_50'"),
+    ('dictionary = "DICT_9X9_9"', "unknown ArUco dictionary 'DICT_9X9_9'"),
+    ("dictionary = 4", "dictionary must be a string, got 4"),
+    ("square_size = -0.04", "square_size must be positive, got -0.04"),
+    ("square_size = 0", "square_size must be positive, got 0"),
+    ('square_size = "4cm"', r"square_size must be a number \(metres\), got '4cm'"),
+    ("squares_x = 5.5", "squares_x must be a whole number, got 5.5"),
+    ("squares_x = true", "squares_x must be a whole number, got True"),
+    ("marker_size = 0.05", "board 'board': marker_size must be between 0 and square_size"),
+    ('legacy = "yes"', "legacy must be true or false"),
+])
+def test_malformed_board_toml_is_named(tmp_path, line, message):
+    from calibration.boards import load_board
+
+    table = {"type": '"charuco"', "dictionary": '"DICT_4X4_50"', "squares_x": "5", "squares_y": "7",
+             "square_size": "0.04", "marker_size": "0.03"}
+    key = line.split(" = ")[0]
+    table[key] = line.split(" = ", 1)[1]
+    path = tmp_path / "board.toml"
+    path.write_text("".join(f"{k} = {v}\n" for k, v in table.items()))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: {message}"):
+        load_board(str(path))
+
+
+def test_malformed_checkerboard_toml_is_named(tmp_path):
+    from calibration.boards import load_board
+
+    path = tmp_path / "checker.toml"
+    path.write_text('type = "checkerboard"\ncorners_x = [9]\ncorners_y = 6\nsquare_size = 0.025\n')
+    with pytest.raises(ValueError, match=r"checker\.toml: corners_x must be a whole number, got \[9\]"):
+        load_board(str(path))
+    path.write_bytes(b'type = "checkerboard\n\xff')
+    with pytest.raises(ValueError, match=r"checker\.toml: (not valid TOML|cannot read)"):
+        load_board(str(path))
+
+
+# --- OpenPose JSON ------------------------------------------------------------------------------------
+
+def test_malformed_openpose_json_names_the_file(tmp_path, take):
+    from mocap.io.openpose import read_openpose, write_openpose
+
+    rig, kp, _, _ = take
+    root = tmp_path / "pose2d"
+    bad = root / "cam02" / "cam02_000000000003_keypoints.json"
+    for content, message in (('{"people": {"a": 1}}', "malformed OpenPose JSON: TypeError: 'people' must be a list"),
+                             ('{"peeple": []}', "malformed OpenPose JSON: KeyError"),
+                             ('{"people": [{"pose_keypoints_2d": [1, 2]}]}', "pose_keypoints_2d length 2 is not a"),
+                             ('{"people": [{"pose_keypoints_2d": [1, 2, 0.9]}]}', "1 keypoints per person, but "),
+                             ('{"people": [{"pose_keypoints_2d": ["a", 2, 3]}]}', "malformed OpenPose JSON"),
+                             ("\x00\x01", "malformed OpenPose JSON")):
+        write_openpose(kp, root)
+        bad.write_text(content)
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(bad))}: camera 'cam02': {message}"):
+            read_openpose(root, rig.names, kp.fps)
+    for f in root.glob("*/*.json"):
+        f.write_text('{"people": [{"pose_keypoints_2d": [1, 2, 0.9, 3, 4, 0.9]}]}')
+    with pytest.raises(ValueError, match=r"cam01_000000000000_keypoints\.json: no known keypoint set has 2 joints"):
+        read_openpose(root, rig.names, kp.fps)

@@ -15,6 +15,8 @@ nothing but numpy (no h5py inside Blender). Arrays only, no pickles:
 from __future__ import annotations
 
 import io
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -58,21 +60,89 @@ def write_capture(path: str | Path, motion: Motion, rig: Rig | None = None, poin
     return atomic_write(Path(path), write)
 
 
+OPTIONAL = {"camera_names": (1, "U"), "camera_K": (3, "f"), "camera_dist": (2, "f"), "camera_pose": (3, "f"),
+            "camera_size": (2, "f"), "camera_videos": (1, "U"), "points": (3, "f"), "point_names": (1, "U")}
+
+
+def _array(path: Path, z, name: str, ndim: int, kind: str) -> np.ndarray:
+    """Array ``name`` of rank ``ndim``: numbers (kind 'f', 'i' integers) or strings ('U')."""
+    if name not in z.files:
+        raise ValueError(f"{path}: capture file has no array {name!r}")
+    try:
+        a = z[name]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise ValueError(f"{path}: array {name!r} cannot be read ({type(e).__name__}: {e})") from None
+    kinds = {"f": "fiub", "i": "iu", "U": "US"}[kind]
+    if a.dtype.kind not in kinds:
+        what = {"f": "numbers", "i": "integers", "U": "strings"}[kind]
+        raise ValueError(f"{path}: array {name!r} has dtype {a.dtype}, expected {what}")
+    if a.ndim != ndim:
+        raise ValueError(f"{path}: array {name!r} has shape {a.shape}, expected {ndim} dimensions")
+    return a
+
+
+def _shape(path: Path, name: str, a: np.ndarray, expected: tuple) -> None:
+    if a.shape != expected:
+        raise ValueError(f"{path}: array {name!r} has shape {a.shape}, expected {expected}")
+
+
 def read_capture(path: str | Path) -> tuple[Motion, dict]:
-    """The motion and a dict of the optional parts (``camera_*``, ``points``, ``point_names``)."""
+    """The motion and a dict of the optional parts (``camera_*``, ``points``, ``point_names``).
+
+    A malformed file raises ValueError naming the file and the array (no pickles are ever loaded)."""
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: capture file does not exist")
     try:
         z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path}: not a capture file ({e})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: not a capture file (a single .npy array, not an .npz archive)")
     with z:
-        if "kind" not in z.files or str(z["kind"]) != KIND:
+        if "kind" not in z.files or str(_array(path, z, "kind", 0, "U")) != KIND:
             raise ValueError(f"{path}: not a capture file (no kind={KIND!r})")
-        version = int(z["schema_version"])
+        version = int(_array(path, z, "schema_version", 0, "i"))
         if version > SCHEMA_VERSION:
             raise ValueError(f"{path}: capture schema version {version} is newer than this mocap reads "
                              f"({SCHEMA_VERSION}); update mocap")
-        sk = Skeleton(tuple(str(n) for n in z["joint_names"]), z["parents"], z["offsets"])
-        motion = Motion(sk, z["rotations"], z["root_positions"], float(z["fps"]))
-        extra = {k: z[k] for k in z.files if k.startswith("camera_") or k.startswith("point")}
+        names = _array(path, z, "joint_names", 1, "U")
+        J = len(names)
+        parents = _array(path, z, "parents", 1, "i")
+        offsets = _array(path, z, "offsets", 2, "f")
+        rotations = _array(path, z, "rotations", 3, "f")
+        root = _array(path, z, "root_positions", 2, "f")
+        fps = float(_array(path, z, "fps", 0, "f"))
+        _shape(path, "parents", parents, (J,))
+        _shape(path, "offsets", offsets, (J, 3))
+        F = rotations.shape[0]
+        _shape(path, "rotations", rotations, (F, J, 4))
+        _shape(path, "root_positions", root, (F, 3))
+        if not (np.isfinite(fps) and fps > 0):
+            raise ValueError(f"{path}: array 'fps' must be positive and finite, got {fps}")
+        if not np.all(np.isfinite(offsets)):
+            raise ValueError(f"{path}: array 'offsets' contains NaN or infinity")
+        try:
+            sk = Skeleton(tuple(str(n) for n in names), parents, offsets)
+            motion = Motion(sk, rotations, root, fps)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+        extra = {k: _array(path, z, k, *OPTIONAL[k]) for k in z.files if k in OPTIONAL}
+    _check_extra(path, extra, F)
     return motion, extra
+
+
+def _check_extra(path: Path, extra: dict, F: int) -> None:
+    cams = [k for k in extra if k.startswith("camera_")]
+    if cams:
+        if "camera_names" not in extra:
+            raise ValueError(f"{path}: camera arrays {cams} without 'camera_names'")
+        C = len(extra["camera_names"])
+        for key, shape in (("camera_K", (C, 3, 3)), ("camera_dist", (C, 5)), ("camera_pose", (C, 4, 4)),
+                           ("camera_size", (C, 2)), ("camera_videos", (C,))):
+            if key in extra:
+                _shape(path, key, extra[key], shape)
+    if ("points" in extra) != ("point_names" in extra):
+        raise ValueError(f"{path}: 'points' and 'point_names' come together")
+    if "points" in extra:
+        _shape(path, "points", extra["points"], (F, len(extra["point_names"]), 3))

@@ -25,6 +25,7 @@ import h5py
 import numpy as np
 
 from mocap.io.atomic import atomic_write
+from mocap.io.rig_files import check_camera_name
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.types import Keypoints2D, Points3D
 
@@ -33,19 +34,70 @@ VERSION = 1
 
 def _open(path: Path, fmt: str) -> h5py.File:
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
+        raise FileNotFoundError(f"{path}: file does not exist")
     try:
         f = h5py.File(path, "r")
     except OSError as e:
         raise ValueError(f"{path}: not an HDF5 file ({e})") from None
-    found, version = f.attrs.get("format"), int(f.attrs.get("version", 0))
-    if found != fmt:
+    try:
+        found, version = f.attrs.get("format"), f.attrs.get("version", 0)
+        if isinstance(found, bytes):
+            found = found.decode(errors="replace")
+        if found != fmt:
+            raise ValueError(f"{path}: not a {fmt} file (format attribute {found!r})")
+        if np.ndim(version) != 0 or not np.issubdtype(np.asarray(version).dtype, np.integer):
+            raise ValueError(f"{path}: attribute 'version' must be an integer, got {version!r}")
+        if int(version) > VERSION:
+            raise ValueError(f"{path}: schema version {int(version)} is newer than this program ({VERSION})")
+    except (ValueError, OSError) as e:
         f.close()
-        raise ValueError(f"{path}: not a {fmt} file (format attribute {found!r})")
-    if version > VERSION:
-        f.close()
-        raise ValueError(f"{path}: schema version {version} is newer than this program ({VERSION})")
+        raise ValueError(str(e) if str(e).startswith(str(path)) else f"{path}: unreadable attributes ({e})") from None
     return f
+
+
+def _dataset(path: Path, f: h5py.File, name: str, ndim: int, kind: str = "f") -> np.ndarray:
+    """Dataset ``name`` read whole, checked for rank and dtype kind ('f' numbers, 'b' booleans)."""
+    if name not in f or not isinstance(f[name], h5py.Dataset):
+        raise ValueError(f"{path}: dataset {name!r} is missing")
+    d = f[name]
+    ok = d.dtype.kind in ("f", "i", "u") if kind == "f" else d.dtype.kind in ("b", "i", "u")
+    if not ok:
+        expected = "numbers" if kind == "f" else "booleans"
+        raise ValueError(f"{path}: dataset {name!r} has dtype {d.dtype}, expected {expected}")
+    if d.ndim != ndim:
+        raise ValueError(f"{path}: dataset {name!r} has shape {d.shape}, expected {ndim} dimensions")
+    try:
+        return d[()]
+    except OSError as e:  # a truncated or corrupt file
+        raise ValueError(f"{path}: dataset {name!r} cannot be read ({e})") from None
+
+
+def _attrs(path: Path, f: h5py.File, n_cameras: int, n_joints: int) -> tuple[tuple[str, ...], str, float]:
+    """(camera names, keypoint set, fps) from the attributes, checked against the data's sizes."""
+    for key in ("camera_names", "keypoint_set", "fps"):
+        if key not in f.attrs:
+            raise ValueError(f"{path}: attribute {key!r} is missing")
+    raw = f.attrs["camera_names"]
+    names = tuple(_strings(np.atleast_1d(raw)))
+    if len(names) != n_cameras:
+        raise ValueError(f"{path}: {len(names)} camera names {list(names)} but the data has {n_cameras} cameras")
+    for n in names:
+        check_camera_name(path, n, "attribute camera_names")
+    ks = f.attrs["keypoint_set"]
+    ks = ks.decode(errors="replace") if isinstance(ks, bytes) else str(ks)
+    try:
+        joints = get_keypoint_set(ks).joints
+    except (ValueError, OSError) as e:
+        raise ValueError(f"{path}: attribute keypoint_set: {e}") from None
+    if len(joints) != n_joints:
+        raise ValueError(f"{path}: keypoint set {ks!r} has {len(joints)} joints but the data has {n_joints}")
+    try:
+        fps = float(f.attrs["fps"])
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: attribute fps must be a number, got {f.attrs['fps']!r}") from None
+    if not (np.isfinite(fps) and fps > 0):
+        raise ValueError(f"{path}: attribute fps must be positive and finite, got {fps}")
+    return names, ks, fps
 
 
 def _strings(values) -> list[str]:
@@ -68,10 +120,19 @@ def write_keypoints2d(kp: Keypoints2D, path: str | Path, complete: np.ndarray | 
 
 
 def read_keypoints2d(path: str | Path) -> Keypoints2D:
+    """Read and check a ``pose2d.h5`` (ValueError naming the file and the dataset when malformed)."""
     path = Path(path)
     with _open(path, "mocap-pose2d") as f:
-        return Keypoints2D(f["keypoints"][()].astype(float), tuple(_strings(f.attrs["camera_names"])),
-                           str(f.attrs["keypoint_set"]), float(f.attrs["fps"]))
+        data = _dataset(path, f, "keypoints", 5)
+        if data.shape[-1] != 3:
+            raise ValueError(f"{path}: dataset 'keypoints' has shape {data.shape}, expected "
+                             "(frames, cameras, persons, joints, 3)")
+        names, ks, fps = _attrs(path, f, data.shape[1], data.shape[3])
+        if "complete" in f:
+            complete = _dataset(path, f, "complete", 1, "b")
+            if complete.shape != (data.shape[1],):
+                raise ValueError(f"{path}: dataset 'complete' has shape {complete.shape}, expected ({data.shape[1]},)")
+        return Keypoints2D(data.astype(float), names, ks, fps)
 
 
 def write_points3d(points: Points3D, path: str | Path) -> Path:
@@ -88,11 +149,26 @@ def write_points3d(points: Points3D, path: str | Path) -> Path:
 
 
 def read_points3d(path: str | Path) -> Points3D:
+    """Read and check a ``points3d/*.h5`` (ValueError naming the file and the dataset when malformed)."""
     path = Path(path)
     with _open(path, "mocap-points3d") as f:
-        return Points3D(f["xyz"][()], f["reproj_err"][()].astype(float), f["views"][()],
-                        tuple(_strings(f.attrs["camera_names"])), str(f.attrs["keypoint_set"]),
-                        float(f.attrs["fps"]), json.loads(f.attrs.get("info", "{}")))
+        xyz = _dataset(path, f, "xyz", 4)
+        if xyz.shape[-1] != 3:
+            raise ValueError(f"{path}: dataset 'xyz' has shape {xyz.shape}, expected (frames, persons, joints, 3)")
+        err = _dataset(path, f, "reproj_err", 3)
+        views = _dataset(path, f, "views", 4, "b")
+        if err.shape != xyz.shape[:3]:
+            raise ValueError(f"{path}: dataset 'reproj_err' has shape {err.shape}, expected {xyz.shape[:3]}")
+        if views.shape[:3] != xyz.shape[:3]:
+            raise ValueError(f"{path}: dataset 'views' has shape {views.shape}, expected {xyz.shape[:3]} + (cameras,)")
+        names, ks, fps = _attrs(path, f, views.shape[3], xyz.shape[2])
+        try:
+            info = json.loads(f.attrs.get("info", "{}"))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: attribute info is not JSON ({e})") from None
+        if not isinstance(info, dict):
+            raise ValueError(f"{path}: attribute info must be a JSON object")
+        return Points3D(xyz.astype(float), err.astype(float), views.astype(bool), names, ks, fps, info)
 
 
 def create_keypoints2d(path: str | Path, frames: int, camera_names: list[str] | tuple[str, ...], persons: int,

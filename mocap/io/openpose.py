@@ -44,13 +44,15 @@ def _read_people(path: Path, camera: str) -> list[np.ndarray]:
     try:
         data = json.loads(path.read_text())
         people = data["people"]
+        if not isinstance(people, list):
+            raise TypeError(f"'people' must be a list, got {type(people).__name__}")
         arrays = [np.asarray(p["pose_keypoints_2d"], float) for p in people]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"camera {camera!r}: malformed OpenPose JSON {path}: {type(e).__name__}: {e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, OSError) as e:
+        raise ValueError(f"{path}: camera {camera!r}: malformed OpenPose JSON: {type(e).__name__}: {e}") from None
     for a in arrays:
         if a.ndim != 1 or a.size % 3:
-            raise ValueError(f"camera {camera!r}: {path}: pose_keypoints_2d length {a.size} is not a multiple of 3")
-    return arrays
+            raise ValueError(f"{path}: camera {camera!r}: pose_keypoints_2d length {a.size} is not a multiple of 3")
+    return [a for a in arrays if a.size]  # an empty list: a person without body keypoints
 
 
 def read_openpose(root: str | Path, camera_names: list[str] | tuple[str, ...], fps: float,
@@ -62,16 +64,22 @@ def read_openpose(root: str | Path, camera_names: list[str] | tuple[str, ...], f
     if len(set(counts.values())) > 1:
         raise ValueError(f"{root}: cameras have different frame counts: {counts}")
     frames = {c: [_read_people(p, c) for p in files] for c, files in per_cam.items()}
-    sizes = {a.size for fr in frames.values() for people in fr for a in people}
-    if not sizes:
+    found = [(a.size // 3, per_cam[c][f], c) for c, fr in frames.items() for f, people in enumerate(fr)
+             for a in people]
+    if not found:
         raise ValueError(f"{root}: no person detected in any frame of any camera")
-    if len(sizes) > 1:
-        raise ValueError(f"{root}: keypoint counts differ between files: {sorted(s // 3 for s in sizes)}")
-    J = sizes.pop() // 3
-    name = keypoint_set or keypoint_set_for_count(J)
-    expected = len(get_keypoint_set(name).joints)
+    J, first, _ = found[0]
+    odd = next(((n, p, c) for n, p, c in found if n != J), None)
+    if odd is not None:
+        raise ValueError(f"{odd[1]}: camera {odd[2]!r}: {odd[0]} keypoints per person, but {first} has {J}")
+    try:
+        name = keypoint_set or keypoint_set_for_count(J)
+        expected = len(get_keypoint_set(name).joints)
+    except ValueError as e:
+        raise ValueError(f"{first}: {e}") from None
     if expected != J:
-        raise ValueError(f"{root}: files have {J} keypoints but keypoint set {name!r} has {expected}")
+        raise ValueError(f"{root}: files have {J} keypoints but keypoint set {name!r} has {expected} "
+                         f"(e.g. {first})")
     P = max(len(people) for fr in frames.values() for people in fr)
     P = min(P, max_persons) if max_persons else P
     F = next(iter(counts.values()))
