@@ -17,10 +17,14 @@ log = logging.getLogger(__name__)
 
 def _skeleton(session: Session) -> tuple[np.ndarray, list[tuple[int, int]], float]:
     """(F, N, 3) points, the segments joining them, fps: the fitted skeleton, else the 3D keypoints."""
-    if session.motion("body22").is_file():
+    from mocap.settings import load_config
+    from mocap.stages.fit import skeleton_name
+
+    fitted = session.motion(skeleton_name(load_config(session)[0]))  # the session's fit.skeleton
+    if fitted.is_file():
         from mocap.io.capture import read_capture
 
-        m, _ = read_capture(session.motion("body22"))
+        m, _ = read_capture(fitted)
         _, p = m.fk()
         return p, [(int(m.skeleton.parents[j]), j) for j in range(1, len(p[0]))], m.fps
     from mocap.io.hdf5 import read_points3d

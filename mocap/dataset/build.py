@@ -62,11 +62,12 @@ def take_arrays(session: str | Path, sets: Iterable[str] = ()) -> dict:
     from mocap.stages.sync import read_offsets
 
     s = Session(Path(session))
-    run(s, sets=list(sets), progress=False, remember=False)  # the build's own overrides, not the session's
+    r = run(s, sets=list(sets), progress=False, remember=False)  # the build's own overrides, not the session's
     rig = s.rig()
     kp = s.keypoints2d(rig)
     pts = read_points3d(s.points3d("refined"))
-    motion, _ = read_capture(s.motion("body22"))
+    fitted = next(p for p in r.outputs["fit"] if p.endswith(".npz"))  # motion/<fit.skeleton>.npz
+    motion, _ = read_capture(fitted)
     arrays = {
         "keypoints2d": kp.data[:, :, 0], "points3d": pts.xyz[:, 0], "reproj_err": pts.reproj_err[:, 0],
         "rotations": motion.rotations, "root_positions": motion.root_positions,
