@@ -200,3 +200,35 @@ def test_run_help_lists_stages_and_points_to_the_keys():
                          check=True).stdout
     assert "calibrate, detect, sync, triangulate, refine, fit, retarget, export, report" in " ".join(out.split())
     assert "mocap config show" in out and "export.formats=['bvh','glb']" in " ".join(out.split())
+
+
+def test_a_failing_detection_keeps_the_previous_2d(tmp_path, monkeypatch):
+    from test_detect import _InlinePool, blank_video
+
+    from mocap.stages import detect
+
+    (tmp_path / "videos").mkdir()
+    for cam in ("a", "b"):
+        blank_video(tmp_path / "videos" / f"{cam}.avi")
+    out = detect.main(tmp_path, detect.Config(workers=1))
+    before = out.read_bytes()
+    real = detect.detect_video
+
+    def second_camera_fails(cam, *a, **k):
+        if cam == "b":
+            raise ValueError("camera 'b': decoder gave up")
+        return real(cam, *a, **k)
+
+    monkeypatch.setattr(detect, "ProcessPoolExecutor", _InlinePool)
+    monkeypatch.setattr(detect, "detect_video", second_camera_fails)
+    with pytest.raises(ValueError, match="decoder gave up"):
+        detect.main(tmp_path, detect.Config(workers=1, stride=2), overwrite=True)
+    assert out.read_bytes() == before  # the earlier 2D is untouched; the new run waits in the partial file
+    partial = tmp_path / ".mocap" / "pose2d.partial.h5"
+    assert partial.is_file()
+    monkeypatch.setattr(detect, "detect_video", real)
+    detect.main(tmp_path, detect.Config(workers=1, stride=2))  # resumes with camera b, then replaces pose2d.h5
+    assert not partial.exists()
+    from mocap.io.hdf5 import read_keypoints2d
+
+    assert read_keypoints2d(out).shape[0] == 6
