@@ -25,7 +25,6 @@ import h5py
 import numpy as np
 
 from mocap.io.atomic import atomic_write
-from mocap.io.rig_files import check_camera_name
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.types import Keypoints2D, Points3D
 
@@ -81,8 +80,6 @@ def _attrs(path: Path, f: h5py.File, n_cameras: int, n_joints: int) -> tuple[tup
     names = tuple(_strings(np.atleast_1d(raw)))
     if len(names) != n_cameras:
         raise ValueError(f"{path}: {len(names)} camera names {list(names)} but the data has {n_cameras} cameras")
-    for n in names:
-        check_camera_name(path, n, "attribute camera_names")
     ks = f.attrs["keypoint_set"]
     ks = ks.decode(errors="replace") if isinstance(ks, bytes) else str(ks)
     try:
