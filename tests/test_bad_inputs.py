@@ -326,3 +326,27 @@ def test_malformed_openpose_json_names_the_file(tmp_path, take):
         f.write_text('{"people": [{"pose_keypoints_2d": [1, 2, 0.9, 3, 4, 0.9]}]}')
     with pytest.raises(ValueError, match=r"cam01_000000000000_keypoints\.json: no known keypoint set has 2 joints"):
         read_openpose(root, rig.names, kp.fps)
+
+
+# --- TRC ------------------------------------------------------------------------------------------------
+
+def test_malformed_trc_names_file_and_line(tmp_path):
+    from mocap.io.trc import read_trc, write_trc
+
+    path = write_trc(tmp_path / "a.trc", np.zeros((3, 2, 3)), ["a", "b"], 30.0)
+    text = path.read_text()
+    lines = text.split("\n")
+    lines[6] = "1\t0.0\tx\t0\t0\t0\t0\t0"
+    path.write_text("\n".join(lines))
+    with pytest.raises(ValueError, match=r"a\.trc: line 7: could not convert string to float: 'x'"):
+        read_trc(path)
+    lines[6] = "1\t0.0\t1.0"
+    path.write_text("\n".join(lines))
+    with pytest.raises(ValueError, match=r"a\.trc: line 7: expected 6 coordinates, got 1"):
+        read_trc(path)
+    path.write_text(text.replace("\tm\t", "\tfeet\t", 1))
+    with pytest.raises(ValueError, match=r"a\.trc: line 3: Units must be m or mm, got 'feet'"):
+        read_trc(path)
+    path.write_text("junk")
+    with pytest.raises(ValueError, match=r"a\.trc: not a TRC file"):
+        read_trc(path)

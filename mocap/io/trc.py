@@ -42,14 +42,34 @@ def write_trc(path: str | Path, xyz: np.ndarray, names: list[str] | tuple[str, .
 def read_trc(path: str | Path, y_up: bool = True) -> tuple[np.ndarray, list[str], float]:
     """Returns (xyz (F, J, 3) metres in the Z-up world, marker names, fps)."""
     path = Path(path)
-    lines = path.read_text().splitlines()
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: TRC file does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read the TRC file: {e}") from None
     try:
         header = dict(zip(lines[1].split("\t"), lines[2].split("\t"), strict=False))
         fps, units = float(header["DataRate"]), header["Units"]
         names = [n for n in lines[3].split("\t")[2:] if n]
-        rows = [ln.split("\t") for ln in lines[5:] if ln.strip()]
     except (IndexError, KeyError, ValueError) as e:
-        raise ValueError(f"{path}: not a TRC file ({e})") from None
-    data = np.array([[float(v) if v else np.nan for v in r[2:2 + 3 * len(names)]] for r in rows])
-    xyz = data.reshape(len(rows), len(names), 3) / {"m": 1.0, "mm": 1000.0}[units]
+        raise ValueError(f"{path}: not a TRC file ({type(e).__name__}: {e})") from None
+    if not (np.isfinite(fps) and fps > 0):
+        raise ValueError(f"{path}: line 3: DataRate must be positive, got {fps}")
+    if units not in ("m", "mm"):
+        raise ValueError(f"{path}: line 3: Units must be m or mm, got {units!r}")
+    if not names:
+        raise ValueError(f"{path}: line 4: no marker names")
+    data = []
+    for n, line in enumerate(lines[5:], start=6):
+        if not line.strip():
+            continue
+        fields = line.split("\t")[2:2 + 3 * len(names)]
+        if len(fields) != 3 * len(names):
+            raise ValueError(f"{path}: line {n}: expected {3 * len(names)} coordinates, got {len(fields)}")
+        try:
+            data.append([float(v) if v.strip() else np.nan for v in fields])
+        except ValueError as e:
+            raise ValueError(f"{path}: line {n}: {e}") from None
+    xyz = np.array(data, float).reshape(len(data), len(names), 3) / {"m": 1.0, "mm": 1000.0}[units]
     return (xyz @ Z_TO_Y_UP if y_up else xyz), names, fps
