@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from mocap import __version__
@@ -187,29 +188,40 @@ def _take_args(p: argparse.ArgumentParser, frames: int | None) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
-def _setup_logging(verbose: bool) -> None:
+@contextmanager
+def _logging(verbose: bool):
     """The terminal gets this project's INFO lines (DEBUG with -v) and other libraries' warnings; the
-    run's log file (SESSION/logs) also gets the DEBUG lines, e.g. the native libraries' chatter."""
-    handler = logging.StreamHandler()
+    run's log file (SESSION/logs) also gets the DEBUG lines, e.g. the native libraries' chatter. Undone
+    when the command returns (``main`` may be called many times in one process)."""
+    handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.DEBUG if verbose else logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
+    ours = [logging.getLogger(n) for n in ("mocap", "calibration")]
+    saved = (root.level, [lg.level for lg in ours])
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    for name in ("mocap", "calibration"):
-        logging.getLogger(name).setLevel(logging.DEBUG)
+    for lg in ours:
+        lg.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        for lg, level in zip(ours, saved[1], strict=True):
+            lg.setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.command_line = " ".join(["mocap"] + list(sys.argv[1:] if argv is None else argv))
-    _setup_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
     try:
-        return args.func(args)
+        with _logging(args.verbose):
+            return args.func(args)
     except (ValueError, FileNotFoundError, KeyError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

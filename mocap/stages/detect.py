@@ -149,17 +149,32 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
     frames: queue.Queue = queue.Queue(maxsize=16)
     decode_s = 0.0
 
+    halt = threading.Event()  # the detector stopped early (an error, Ctrl-C): the reader ends too
+
+    def put(item) -> bool:
+        while not halt.is_set():
+            try:
+                frames.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def reader() -> None:
         nonlocal decode_s
+        source = read_frames(path, cfg.stride, cfg.start, stop)
         try:
             t = time.perf_counter()
-            for item in read_frames(path, cfg.stride, cfg.start, stop):
+            for item in source:
                 decode_s += time.perf_counter() - t
-                frames.put(item)
+                if not put(item):
+                    return
                 t = time.perf_counter()
-            frames.put(None)
+            put(None)
         except ValueError as e:
-            frames.put(e)
+            put(e)
+        finally:
+            source.close()  # releases the decoder in this thread
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
@@ -176,6 +191,8 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
                 if isinstance(item, Exception):
                     raise item
                 i, img = item
+                if _stop_requested:
+                    raise KeyboardInterrupt
                 t = time.perf_counter()
                 det = detector(img, int(round(i * 1000.0 / (info.fps or 30.0))))
                 infer_s += time.perf_counter() - t
@@ -188,10 +205,11 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
                 bar.update(1)
         ok = True
     finally:
+        halt.set()
+        thread.join()
         detector.close()
         if review is not None:
             review.close(ok)
-    thread.join()
     if out is None:
         raise ValueError(f"camera {camera!r}: {path} gave no frames")
     return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s}
@@ -241,24 +259,61 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     workers = cfg.workers or min(len(pending), os.cpu_count() or 1)
     names = list(videos)
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                             initializer=_worker_init) as pool:
         futures = [pool.submit(detect_video, c, videos[c], cfg, i,
                                session.root / "review" / f"{c}_pose2d.mp4" if cfg.overlay else None)
                    for i, c in enumerate(pending)]
         overall = tqdm(total=len(pending), desc="   cameras", unit="camera", position=len(pending), disable=None)
-        for fut in as_completed(futures):
-            cam, data, stats = fut.result()
-            if len(data) < F:  # a shorter camera: the missing end stays NaN
-                data = np.concatenate([data, np.full((F - len(data),) + data.shape[1:], np.nan, data.dtype)])
-            write_camera(work, names.index(cam), data)
-            overall.update(1)
-            seen = np.mean(np.isfinite(data[:, 0, 0, 0]))
-            log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
-                     stats["frames"], 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
-                     1000 * stats["infer_s"] / stats["frames"])
+        try:
+            _collect(futures, work, names, F, overall)
+        except KeyboardInterrupt:
+            _stop(pool)
+            raise
         overall.close()
     log.info("detection of %d cameras took %.1fs", len(pending), time.perf_counter() - t0)
     return _finish(work, out)
+
+
+_stop_requested = False  # set in a worker process by Ctrl-C
+
+
+def _worker_init() -> None:
+    """Ctrl-C reaches the whole process group: a worker only notes it, ends its camera at the next frame
+    and stays quiet (no traceback per worker); the main process reports it once."""
+    import signal
+
+    def request_stop(signum, frame) -> None:
+        global _stop_requested
+        _stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+
+
+def _stop(pool) -> None:
+    """Ctrl-C: drop the cameras not started and wait for the running ones to stop at their next frame
+    (they are not marked complete, so the next run redoes them). Workers are told again in case the
+    signal reached only this process."""
+    import signal
+
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGINT)
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _collect(futures, work: Path, names: list[str], F: int, overall) -> None:
+    """Write each camera as its worker finishes, and mark it complete."""
+    for fut in as_completed(futures):
+        cam, data, stats = fut.result()
+        if len(data) < F:  # a shorter camera: the missing end stays NaN
+            data = np.concatenate([data, np.full((F - len(data),) + data.shape[1:], np.nan, data.dtype)])
+        write_camera(work, names.index(cam), data)
+        overall.update(1)
+        seen = np.mean(np.isfinite(data[:, 0, 0, 0]))
+        log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
+                 stats["frames"], 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
+                 1000 * stats["infer_s"] / stats["frames"])
 
 
 def _finish(work: Path, out: Path) -> Path:
