@@ -258,3 +258,56 @@ def test_ctrl_c_during_detection_stops_every_worker_with_one_line(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "pose2d.h5").is_file() and not partial.exists()
+
+
+NEW_STAGE = '''
+from dataclasses import dataclass
+from mocap.stages import Flag
+from mocap.stages.fit import skeleton_name
+
+NAME = "hello"
+HELP = "writes a greeting beside the fitted motion"
+
+@dataclass(frozen=True)
+class Config:
+    greeting: str = "hello"
+
+FLAGS = (Flag("--greeting", "greeting", "what to write", str),)
+
+def inputs(session, settings):
+    return [session.motion(skeleton_name(settings))]
+
+def outputs(session, settings):
+    return [session.root / "hello.txt"]
+
+def run(text):
+    return text.upper()
+
+def main(session, settings=None, overwrite=False):
+    out = session.root / "hello.txt"
+    out.write_text(run(settings.hello.greeting))
+    return out
+'''
+
+
+def test_a_new_stage_is_one_module_and_one_line(session):
+    """The module above, and its name in ORDER: the command, the settings table, the fingerprint and its
+    place in mocap run follow (in a child process, as the Settings class is built at import)."""
+    code = f'''
+import sys, types
+import mocap.stages as st
+module = types.ModuleType("mocap.stages.hello")
+exec({NEW_STAGE!r}, module.__dict__)
+sys.modules["mocap.stages.hello"] = module
+st.ORDER = st.ORDER[:-1] + ("hello",) + st.ORDER[-1:]
+from mocap.cli import main
+assert main(["run", sys.argv[1], "--set", "export.formats=['bvh']", "--set", "report.overlay_videos=false"]) == 0
+assert open(sys.argv[1] + "/hello.txt").read() == "HELLO"
+assert main(["hello", sys.argv[1], "--greeting", "bonjour"]) == 0
+assert open(sys.argv[1] + "/hello.txt").read() == "BONJOUR"
+from mocap.pipeline import run
+r = run(sys.argv[1], progress=False)
+assert r.status["hello"] == "skipped" and list(r.status)[-2:] == ["hello", "report"], r.status
+'''
+    p = subprocess.run([sys.executable, "-c", code, str(session)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
