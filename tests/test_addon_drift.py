@@ -2,8 +2,7 @@
 numpy); these tests hold the copies to the library so that they cannot drift apart.
 
 ``capture_format.py`` has no bpy import and is loaded from its file; the retargeting comparison needs
-bpy and is skipped without it. Known differences are marked ``xfail(strict=True)``: when one is
-fixed the test passes unexpectedly and fails, so the mark is removed with the fix.
+bpy and is skipped without it. They agree within 1 mm.
 """
 
 import importlib.util
@@ -159,13 +158,7 @@ def retargeted(addon_retarget, tmp_path_factory):
     return out
 
 
-KNOWN_POSE_DRIFT = pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "rest alignment of a bone whose children are unmapped: the add-on turns the bone's own axis onto the "
-    "source bone's, the library aims at mapped descendants only (mixamo toes: 3 cm, ue5 head: 1.2 cm)"))
-
-
-@pytest.mark.parametrize("preset", [pytest.param("mixamo", marks=KNOWN_POSE_DRIFT),
-                                    pytest.param("ue5", marks=KNOWN_POSE_DRIFT), "unity", "cmu"])
+@pytest.mark.parametrize("preset", ["mixamo", "ue5", "unity", "cmu"])
 def test_retargeted_pose_agrees(retargeted, preset):
     """Every target joint relative to the root, add-on vs library, within 1 mm."""
     pa, pl = retargeted[preset]
@@ -173,9 +166,6 @@ def test_retargeted_pose_agrees(retargeted, preset):
     assert err.max() < 1e-3, err.max()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "root path scale: the add-on scales by the ratio of left-leg lengths (hip-knee-ankle), the library by "
-    "the ratio of hip heights (2.5 cm apart on this clip for mixamo, ue5, unity; 2 mm for cmu)"))
 @pytest.mark.parametrize("preset", ["mixamo", "ue5", "unity", "cmu"])
 def test_retargeted_root_path_agrees(retargeted, preset):
     pa, pl = retargeted[preset]
