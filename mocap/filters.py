@@ -17,8 +17,8 @@ import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
 
-def _segments(finite: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) runs where ``finite`` (T,) is True."""
+def runs(finite: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) runs where ``finite`` (T,) is True (gaps, contacts, ...)."""
     edges = np.diff(np.concatenate([[0], finite.astype(np.int8), [0]]))
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
 
@@ -100,7 +100,7 @@ def butterworth(x: np.ndarray, fps: float, cutoff_hz: float, order: int = 4) -> 
     settle = int(round(3 * fps / cutoff_hz))  # odd-extension padding over ~3 periods of the cut-off
     cols = _columns(x).copy()
     for c in range(cols.shape[1]):
-        for a, b in _segments(np.isfinite(cols[:, c])):
+        for a, b in runs(np.isfinite(cols[:, c])):
             if b - a > min_len:
                 cols[a:b, c] = sosfiltfilt(sos, cols[a:b, c], padlen=min(b - a - 1, max(min_len, settle)))
     return cols.reshape(np.shape(x))

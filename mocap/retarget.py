@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap.config_files import check_keys, load_preset
+from mocap.filters import runs
 from mocap.fit.bones import rest_positions
 from mocap.geometry.align import kabsch
 from mocap.geometry.rotations import rotation_between
@@ -174,11 +175,6 @@ def foot_contacts(pos: np.ndarray, fps: float, cfg: FootLock = FootLock()) -> np
     return out
 
 
-def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
-    edges = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
-
-
 def foot_lock(motion: Motion, legs: list[tuple[int, int, int, int]], cfg: FootLock = FootLock()
               ) -> tuple[Motion, dict[str, float]]:
     """Hold each planted foot still. The ankle of every contact is pinned where it landed (easing back
@@ -196,7 +192,7 @@ def foot_lock(motion: Motion, legs: list[tuple[int, int, int, int]], cfg: FootLo
         contact = foot_contacts(point, motion.fps, cfg)
         target = p[:, ankle].copy()
         weight = np.zeros(motion.n_frames)
-        for a, b in _segments(contact):
+        for a, b in runs(contact):
             # pinned where it landed; after lift-off the foot eases back onto its own path
             end = min(b + nb, motion.n_frames)
             target[a:end] = p[a, ankle]
