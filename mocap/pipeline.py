@@ -122,9 +122,63 @@ def session_lock(s: Session, command: str):
                                "run this again") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"`{command}` (pid {os.getpid()}, started {datetime.now():%Y-%m-%d %H:%M:%S})".encode(), 0)
+        _remove_dead_parts(s.root)
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _remove_dead_parts(root: Path) -> None:
+    """Every writer in a session holds its lock, so with the lock taken, a temporary ``.*.part`` file
+    left in the session is a killed command's: remove it (otherwise a folder nobody writes to again
+    would keep it forever)."""
+    for part in root.rglob(".*.part"):
+        if part.is_file():
+            log.debug("removing %s, left by a command that was killed", part)
+            part.unlink(missing_ok=True)
+
+
+@contextmanager
+def _ctrl_c_never_lost():
+    """A Ctrl-C whose KeyboardInterrupt is raised inside a callback Python cannot propagate from (a weakref
+    finaliser, e.g. h5py freeing an object) is printed as "Exception ignored" and lost. Note every
+    Ctrl-C in a flag as well, and stop at the next check (:func:`_check_interrupt`)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    state = {"hit": False}
+    previous_hook = sys.unraisablehook
+
+    def on_sigint(signum, frame):
+        state["hit"] = True
+        raise KeyboardInterrupt
+
+    def unraisable(info):
+        if info.exc_type is KeyboardInterrupt:
+            state["hit"] = True
+            return
+        previous_hook(info)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    sys.unraisablehook = unraisable
+    _interrupt_flags.append(state)
+    try:
+        yield
+    finally:
+        _interrupt_flags.remove(state)
+        sys.unraisablehook = previous_hook
+        signal.signal(signal.SIGINT, previous)
+
+
+_interrupt_flags: list[dict] = []
+
+
+def _check_interrupt() -> None:
+    if any(f["hit"] for f in _interrupt_flags):
+        raise KeyboardInterrupt
 
 
 # ----- the runner ---------------------------------------------------------------------------------
@@ -169,7 +223,7 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
             raise ValueError(f"unknown stage {n!r} (stages: {', '.join(names)})")
     first_forced = names.index(from_stage) if from_stage else len(names)
     result = RunResult(s.root)
-    with session_lock(s, command or _command_line()):
+    with session_lock(s, command or _command_line()), _ctrl_c_never_lost():
         handler = _log_to_file(s)
         result.log_file = Path(handler.baseFilename)
         state = load_state(s)
@@ -201,6 +255,7 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
 
 
 def _one_stage(module, s: Session, settings, state: dict, result: RunResult, forced: bool) -> None:
+    _check_interrupt()
     name = module.NAME
     needed = getattr(module, "needed", None)
     reason = needed(s, settings) if needed else None
@@ -223,6 +278,7 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     log.info("stage %s: %s", name, "resuming" if resume else "running")
     t0 = time.perf_counter()
     out = module.main(s, settings, not resume)
+    _check_interrupt()  # a Ctrl-C swallowed inside the stage stops here, before the stage is marked done
     dt = time.perf_counter() - t0
     result.status[name], result.timings[name] = "ran", dt
     result.outputs[name] = [str(p) for p in module.outputs(s, settings)]
