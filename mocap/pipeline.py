@@ -267,7 +267,10 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     key = _key(module, settings, inputs, s.root)
     outs = module.outputs(s, settings)
     prev = state.get(name, {})
-    if not forced and prev.get("key") == key and prev.get("status") == "done" and all(p.exists() for p in outs):
+    # skipped only when its outputs are still the ones it wrote (not remade by hand, or by Python code
+    # that went around the runner, under other settings)
+    if not forced and prev.get("key") == key and prev.get("status") == "done" and all(p.exists() for p in outs) \
+            and prev.get("outputs") == _fingerprint(outs, s.root):
         result.status[name], result.timings[name] = "skipped", 0.0
         result.outputs[name] = [str(p) for p in outs]
         return
@@ -284,7 +287,8 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     result.outputs[name] = [str(p) for p in module.outputs(s, settings)]
     if name == "report" and isinstance(out, dict):
         result.metrics = out
-    state[name] = {"key": key, "status": "done", "seconds": dt, "finished": datetime.now().isoformat()}
+    state[name] = {"key": key, "status": "done", "seconds": dt, "finished": datetime.now().isoformat(),
+                   "outputs": _fingerprint(module.outputs(s, settings), s.root)}
     _save_state(s, state)
     log.info("stage %s done in %.2f s", name, dt)
 

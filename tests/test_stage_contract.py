@@ -311,3 +311,13 @@ assert r.status["hello"] == "skipped" and list(r.status)[-2:] == ["hello", "repo
 '''
     p = subprocess.run([sys.executable, "-c", code, str(session)], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
+
+
+def test_an_output_remade_around_the_runner_is_not_taken_for_current(session):
+    from mocap.stages import refine
+
+    run(session, sets=FAST, progress=False)
+    refine.main(session, refine.Config(bones=False), overwrite=True)  # Python code, other settings
+    r = run(session, progress=False)
+    assert r.status["refine"] == "ran"  # its output is the same file again, so fit may stay as it was
+    assert read_points3d(session / "points3d" / "refined.h5").info["config"]["bones"] is True
