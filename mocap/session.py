@@ -15,9 +15,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from mocap.config_files import check_keys, read_toml
 from mocap.io.hdf5 import read_keypoints2d
@@ -112,6 +115,18 @@ class Session:
             return {}
         table = read_toml(path)
         check_keys(table, {"fps", "keypoint_set", "description"}, str(path))
+        fps = table.get("fps", 30.0)
+        if isinstance(fps, bool) or not isinstance(fps, int | float) or not (math.isfinite(fps) and fps > 0):
+            raise ValueError(f"{path}: fps must be a positive number of frames per second, got {fps!r}")
+        if "keypoint_set" in table:
+            from mocap.config_files import preset_names
+
+            ks = table["keypoint_set"]
+            if not isinstance(ks, str) or (ks not in preset_names("keypoints") and not ks.endswith(".toml")):
+                raise ValueError(f"{path}: keypoint_set must be one of {preset_names('keypoints')} (or a .toml "
+                                 f"file), got {ks!r}")
+        if not isinstance(table.get("description", ""), str):
+            raise ValueError(f"{path}: description must be a string")
         return table
 
     def rig_path(self) -> Path:
@@ -144,6 +159,11 @@ class Session:
             raise FileNotFoundError(f"session {self.root}: no 2D keypoints ({self.pose2d_h5.name} or "
                                     f"{self.pose2d_json.name}/<camera>/*.json)")
         check_cameras(kp, rig, source, self.rig_path())
+        if meta.get("keypoint_set", kp.keypoint_set) != kp.keypoint_set:
+            raise ValueError(f"{source}: keypoint set {kp.keypoint_set!r} differs from {self.metadata_file}'s "
+                             f"keypoint_set = {meta['keypoint_set']!r}")
+        if not np.isfinite(kp.xy).any():
+            raise ValueError(f"{source}: no detection in any frame of any camera ({kp.shape[0]} frames)")
         return kp
 
 

@@ -146,6 +146,9 @@ def build(sessions: list[str | Path], out: str | Path, cfg: BuildConfig = BuildC
     last commit, and a re-run skips every take that was complete."""
     out = Path(out)
     check_output(sessions, out)
+    missing = [str(s) for s in sessions if not Path(s).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"dataset build: no session folder {', '.join(missing)}")
     if out.is_dir():
         raise ValueError(f"output {out} is a folder; give a file name such as {out / 'data.h5'}")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,11 +21,14 @@ def make_sessions(n: int, folder: Path, bvhs: list[Path], seed: int = 0, pixels:
 
     Each session is written (or rendered) under a temporary name and renamed when complete, so a killed
     run never leaves a session that looks done and is not."""
-    from mocap.io.bvh import read_bvh
     from mocap.synth import CorruptionSpec, RigSpec, make_take, write_session
+    from mocap.synth.bvh_map import load_motion
 
+    lengths = {}
+    for b in bvhs:  # every clip is read and mapped before anything is written
+        clip, _ = load_motion(b)
+        lengths[b] = clip.n_frames / clip.fps
     folder.mkdir(parents=True, exist_ok=True)
-    lengths = {b: read_bvh(b).n_frames / read_bvh(b).fps for b in bvhs}
     out = []
     for k in range(n):
         session = folder / f"synth_{k:05d}"

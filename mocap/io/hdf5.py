@@ -129,6 +129,12 @@ def read_keypoints2d(path: str | Path) -> Keypoints2D:
             complete = _dataset(path, f, "complete", 1, "b")
             if complete.shape != (data.shape[1],):
                 raise ValueError(f"{path}: dataset 'complete' has shape {complete.shape}, expected ({data.shape[1]},)")
+        if data.shape[0] == 0:
+            raise ValueError(f"{path}: dataset 'keypoints' has 0 frames")
+        if np.isinf(data).any():  # missing is NaN; an infinite coordinate or score is a broken file
+            bad = np.argwhere(np.isinf(data))[0]
+            raise ValueError(f"{path}: dataset 'keypoints' holds infinite values (first at frame {bad[0]}, "
+                             f"camera {names[bad[1]]!r}); missing detections must be NaN")
         return Keypoints2D(data.astype(float), names, ks, fps)
 
 

@@ -52,6 +52,8 @@ def _read_people(path: Path, camera: str) -> list[np.ndarray]:
     for a in arrays:
         if a.ndim != 1 or a.size % 3:
             raise ValueError(f"{path}: camera {camera!r}: pose_keypoints_2d length {a.size} is not a multiple of 3")
+        if np.isinf(a).any() or np.isnan(a).any():
+            raise ValueError(f"{path}: camera {camera!r}: pose_keypoints_2d holds non-finite numbers")
     return [a for a in arrays if a.size]  # an empty list: a person without body keypoints
 
 

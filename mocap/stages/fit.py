@@ -29,7 +29,13 @@ class Config:
     person: int = 0
 
     def __post_init__(self) -> None:
+        from mocap.config_files import preset_names
+
         safe_name(self.source, "fit.source")
+        sk = self.solver.skeleton
+        if not sk.endswith(".toml") and sk not in preset_names("skeletons"):
+            raise ValueError(f"fit.skeleton: unknown skeleton {sk!r}: expected one of {preset_names('skeletons')} "
+                             "or a .toml file")
 
 
 FLAGS = (Flag("--skeleton", "skeleton", "skeleton preset or TOML file (default body22)", str),
@@ -83,6 +89,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         raise FileNotFoundError(f"fit: {src} is missing" + (f"; the {maker} stage makes it (mocap {maker} "
                                                              f"{session.root})" if maker else ""))
     points = read_points3d(src)
+    if not 0 <= cfg.person < points.xyz.shape[1] or not np.isfinite(points.xyz[:, cfg.person]).any():
+        raise ValueError(f"{src}: no 3D point of person {cfg.person} in any frame; nothing to fit")
     motion, summary = run(points, cfg)
     if not summary.usable:
         log.warning("fit looks unusable: %s", summary)

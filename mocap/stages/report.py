@@ -13,7 +13,6 @@ from pathlib import Path
 from mocap import report
 from mocap.session import Session
 from mocap.stages import Flag
-from mocap.stages.fit import skeleton_name
 
 log = logging.getLogger(__name__)
 NAME = "report"
@@ -24,10 +23,9 @@ FLAGS = (Flag("--no-videos", "overlay_videos", "skip review/<camera>_reprojected
 
 def inputs(session: Session, settings) -> list[Path]:
     points = [session.points3d(n) for n in ("refined", "triangulated") if session.points3d(n).is_file()]
-    motion = [p for p in [session.motion(skeleton_name(settings))] if p.is_file()]
     truth = [p for p in [session.groundtruth_dir] if p.exists()]
     videos = session.videos() if settings.report.overlay_videos else []
-    return session.keypoint_inputs() + (points or [session.points3d("triangulated")]) + motion + truth + videos
+    return session.keypoint_inputs() + (points or [session.points3d("triangulated")]) + truth + videos
 
 
 def outputs(session: Session, settings) -> list[Path]:
