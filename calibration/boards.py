@@ -24,6 +24,8 @@ PAPER_MM = {"a4": (210.0, 297.0), "a3": (297.0, 420.0), "a2": (420.0, 594.0), "a
             "a0": (841.0, 1189.0), "letter": (215.9, 279.4), "tabloid": (279.4, 431.8)}
 CHARUCO_KEYS = {"type", "dictionary", "squares_x", "squares_y", "square_size", "marker_size", "legacy"}
 CHECKER_KEYS = {"type", "corners_x", "corners_y", "square_size"}
+MAX_SQUARES = 1000  # per side: far beyond any printable board (the image would not fit in memory)
+MAX_SQUARE_SIZE = 2.0  # metres
 
 
 def aruco_dictionaries() -> list[str]:
@@ -132,7 +134,7 @@ class Board:
         return page
 
 
-def _typed(path, table: dict, key: str, kind: type):
+def _typed(path, table: dict, key: str, kind: type, most: float | None = None):
     value = table[key]
     ok = isinstance(value, kind) and not isinstance(value, bool) if kind is not bool else isinstance(value, bool)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -142,6 +144,9 @@ def _typed(path, table: dict, key: str, kind: type):
         raise ValueError(f"{path}: {key} must be {what}, got {value!r}")
     if kind in (int, float) and not 0 < value < float("inf"):
         raise ValueError(f"{path}: {key} must be positive, got {value!r}")
+    if most is not None and value > most:
+        unit = " m" if kind is float else ""
+        raise ValueError(f"{path}: {key} = {value!r} is not a plausible board (at most {most:g}{unit})")
     return value
 
 
@@ -169,11 +174,13 @@ def load_board(name: str) -> Board:
                 raise ValueError(f"{path}: unknown ArUco dictionary {dictionary!r}; expected one of "
                                  f"{aruco_dictionaries()}")
             legacy = _typed(path, table, "legacy", bool) if "legacy" in table else False
-            return Board(Path(path).stem, kind, _typed(path, table, "squares_x", int),
-                         _typed(path, table, "squares_y", int), _typed(path, table, "square_size", float),
-                         _typed(path, table, "marker_size", float), dictionary, legacy)
-        return Board(Path(path).stem, kind, _typed(path, table, "corners_x", int) + 1,
-                     _typed(path, table, "corners_y", int) + 1, _typed(path, table, "square_size", float))
+            return Board(Path(path).stem, kind, _typed(path, table, "squares_x", int, MAX_SQUARES),
+                         _typed(path, table, "squares_y", int, MAX_SQUARES),
+                         _typed(path, table, "square_size", float, MAX_SQUARE_SIZE),
+                         _typed(path, table, "marker_size", float, MAX_SQUARE_SIZE), dictionary, legacy)
+        return Board(Path(path).stem, kind, _typed(path, table, "corners_x", int, MAX_SQUARES - 1) + 1,
+                     _typed(path, table, "corners_y", int, MAX_SQUARES - 1) + 1,
+                     _typed(path, table, "square_size", float, MAX_SQUARE_SIZE))
     except ValueError as e:
         raise ValueError(str(e) if str(e).startswith(str(path)) else f"{path}: {e}") from None
 

@@ -21,9 +21,21 @@ def get_keypoint_set(name: str) -> KeypointSet:
         raise ValueError(f"unknown keypoint set {name!r}: expected one of {preset_names('keypoints')}")
     table, path = load_preset("keypoints", name)
     check_keys(table, {"name", "joints", "limbs", "bones"}, str(path))
-    joints = tuple(table["joints"])
-    if len(set(joints)) != len(joints):
-        raise ValueError(f"{path}: joint names repeat")
+    set_name = table.get("name", path.stem)
+    if not isinstance(set_name, str) or not set_name:
+        raise ValueError(f"{path}: name must be a non-empty string, got {set_name!r}")
+    raw = table.get("joints")
+    if not isinstance(raw, list) or not raw or not all(isinstance(n, str) and n for n in raw):
+        raise ValueError(f"{path}: joints must be a non-empty list of joint names (strings), got {raw!r}")
+    joints = tuple(raw)
+    repeated = sorted({n for n in joints if joints.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{path}: joint names repeat: {repeated}")
+    for kind in ("limbs", "bones"):
+        value = table.get(kind, [])
+        if not isinstance(value, list) or not all(
+                isinstance(p, list) and len(p) == 2 and all(isinstance(n, str) for n in p) for p in value):
+            raise ValueError(f"{path}: {kind} must be a list of [joint, joint] name pairs, got {value!r}")
 
     def idx(pair: list[str], kind: str) -> tuple[int, int]:
         for n in pair:
@@ -37,7 +49,7 @@ def get_keypoint_set(name: str) -> KeypointSet:
         if m != n and m in joints and i < joints.index(m):
             pairs.append((i, joints.index(m)))
     return KeypointSet(
-        name=table.get("name", path.stem),
+        name=set_name,
         joints=joints,
         pairs=tuple(pairs),
         limbs=tuple(idx(p, "limbs") for p in table.get("limbs", [])),

@@ -22,7 +22,7 @@ from mocap.fit.bones import rest_positions
 from mocap.geometry.align import kabsch
 from mocap.geometry.rotations import rotation_between
 from mocap.motion import motion_from_world
-from mocap.skeletons import tree_from_table
+from mocap.skeletons import check_joint_tables, load_skeleton, tree_from_table
 from mocap.types import Motion, Skeleton
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,14 @@ def load_target_rig(name: str) -> TargetRig:
     table, path = load_preset("rigs", name)
     check_keys(table, {"name", "units", "up", "joints"}, str(path))
     joints = table.get("joints", {})
-    for j, spec in joints.items():
-        check_keys(spec, {"parent", "offset", "source"}, f"{path} [joints.{j}]")
+    check_joint_tables(joints, str(path), {"parent", "offset", "source"})
     order, parents, offsets = tree_from_table(joints, str(path), allow_zero_bones=True)
+    known = load_skeleton("body22").skeleton.joint_names  # the skeleton the fit solves: what sources name
+    for j in order:
+        src = joints[j].get("source")
+        if src is not None and (not isinstance(src, str) or src not in known):
+            raise ValueError(f"{path}: joint {j!r}: source {src!r} is not a joint of the body22 skeleton "
+                             f"(expected one of {list(known)})")
     units, up = table.get("units", "m"), table.get("up", "z")
     if units not in UNITS or up not in ("y", "z"):
         raise ValueError(f"{path}: units must be one of {sorted(UNITS)} and up 'y' or 'z', got {units!r}, {up!r}")

@@ -71,14 +71,37 @@ def _check_weights(weights: dict, kps, where: str) -> None:
         raise ValueError(f"{where}: weights sum to {sum(weights.values())}, not 1")
 
 
+def _numbers(value, n: int, where: str, key: str) -> np.ndarray:
+    """``value`` as ``n`` finite floats, or an error naming ``where`` (file and joint) and ``key``."""
+    ok = isinstance(value, list) and len(value) == n and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    a = np.asarray(value, float) if ok else None
+    if a is None or not np.all(np.isfinite(a)):
+        raise ValueError(f"{where}: {key} must be {n} finite numbers, got {value!r}")
+    return a
+
+
+def check_joint_tables(joints, where: str, keys: set[str] | None = None) -> None:
+    """``joints`` is a non-empty table of tables (with only ``keys``, when given), or an error naming ``where``."""
+    if not isinstance(joints, dict) or not joints:
+        raise ValueError(f"{where}: no [joints]")
+    for j, spec in joints.items():
+        if not isinstance(spec, dict):
+            raise ValueError(f"{where}: joint {j!r} must be a table ({{ parent = ..., offset = [x, y, z] }}), "
+                             f"got {spec!r}")
+        if keys is not None:
+            check_keys(spec, keys, f"{where} [joints.{j}]")
+
+
 def tree_from_table(joints: dict, where: str, allow_zero_bones: bool = False
                     ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Order a ``{name: {parent, offset}}`` table parents-first → (names, parents, offsets); refuses a
     missing parent, several roots, cycles and (unless allowed) zero-length bones, naming them."""
-    if not joints:
-        raise ValueError(f"{where}: no [joints]")
+    check_joint_tables(joints, where)
     for j, spec in joints.items():
         parent = spec.get("parent")
+        if parent is not None and not isinstance(parent, str):
+            raise ValueError(f"{where}: joint {j!r}: parent must be a joint name, got {parent!r}")
         if parent is not None and parent not in joints:
             raise ValueError(f"{where}: joint {j!r} has parent {parent!r}, which is not a joint")
     roots = [j for j, s in joints.items() if s.get("parent") is None]
@@ -95,9 +118,8 @@ def tree_from_table(joints: dict, where: str, allow_zero_bones: bool = False
             order.append(j)
             placed.add(j)
             del pending[j]
-    offsets = np.array([joints[j].get("offset", [0.0, 0.0, 0.0]) for j in order], float)
-    if offsets.shape != (len(order), 3):
-        raise ValueError(f"{where}: every offset must be [x, y, z]")
+    offsets = np.array([_numbers(joints[j].get("offset", [0.0, 0.0, 0.0]), 3, f"{where}: joint {j!r}", "offset")
+                        for j in order]).reshape(len(order), 3)
     if not allow_zero_bones:
         for j, off in zip(order[1:], offsets[1:], strict=True):
             if np.linalg.norm(off) < 1e-6:
@@ -111,10 +133,7 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
     table, path = load_preset("skeletons", name)
     check_keys(table, {"name", "joints", "mappings", "vectors"}, str(path))
     joints = table.get("joints", {})
-    if not joints:
-        raise ValueError(f"{path}: no [joints]")
-    for j, spec in joints.items():
-        check_keys(spec, JOINT_KEYS, f"{path} [joints.{j}]")
+    check_joint_tables(joints, str(path), JOINT_KEYS)
     order, parents, offsets = tree_from_table(joints, str(path))
     specs = {}
     for j in order:
@@ -124,8 +143,19 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
             raise ValueError(f"{path}: joint {j!r}: type must be ball or hinge, got {kind!r}")
         if kind == "hinge" and "axis" not in s:
             raise ValueError(f"{path}: hinge joint {j!r} needs an axis")
-        specs[j] = JointSpec(kind, tuple(s["axis"]) if "axis" in s else None,
-                             tuple(s["limits"]) if "limits" in s else None)
+        axis = limits = None
+        if "axis" in s:
+            axis = _numbers(s["axis"], 3, f"{path}: joint {j!r}", "axis")
+            if np.linalg.norm(axis) < 1e-9:
+                raise ValueError(f"{path}: joint {j!r}: axis must not be zero, got {s['axis']!r}")
+            axis = tuple(float(v) for v in axis)
+        if "limits" in s:
+            lo, hi = _numbers(s["limits"], 2, f"{path}: joint {j!r}", "limits (degrees, [low, high])")
+            if not lo < hi:
+                raise ValueError(f"{path}: joint {j!r}: limits must be [low, high] with low < high, "
+                                 f"got {s['limits']!r}")
+            limits = (float(lo), float(hi))
+        specs[j] = JointSpec(kind, axis, limits)
     mappings = table.get("mappings", {})
     for set_name, mapping in mappings.items():
         try:

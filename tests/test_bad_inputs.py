@@ -278,6 +278,9 @@ def test_malformed_points3d_h5_fails_at_read_time(tmp_path, take):
     ("squares_x = true", "squares_x must be a whole number, got True"),
     ("marker_size = 0.05", "board 'board': marker_size must be between 0 and square_size"),
     ('legacy = "yes"', "legacy must be true or false"),
+    ("squares_x = 100000000", r"squares_x = 100000000 is not a plausible board \(at most 1000\)"),
+    ("squares_y = 1001", r"squares_y = 1001 is not a plausible board"),
+    ("square_size = 50.0", r"square_size = 50.0 is not a plausible board \(at most 2 m\)"),
 ])
 def test_malformed_board_toml_is_named(tmp_path, line, message):
     from calibration.boards import load_board
@@ -302,6 +305,32 @@ def test_malformed_checkerboard_toml_is_named(tmp_path):
     path.write_bytes(b'type = "checkerboard\n\xff')
     with pytest.raises(ValueError, match=r"checker\.toml: (not valid TOML|cannot read)"):
         load_board(str(path))
+
+
+def test_huge_checkerboard_is_refused(tmp_path):
+    from calibration.boards import load_board
+
+    path = tmp_path / "checker.toml"
+    path.write_text('type = "checkerboard"\ncorners_x = 9\ncorners_y = 1000\nsquare_size = 0.025\n')
+    with pytest.raises(ValueError, match=r"checker\.toml: corners_y = 1000 is not a plausible board \(at most 999\)"):
+        load_board(str(path))
+
+
+# --- rig TOML: image sizes ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", ["[9223372036854775807, 9223372036854775807]", "[1280, 100001]", "[1e30, 720]"])
+def test_absurd_rig_image_size_is_named(tmp_path, size):
+    from mocap.io.rig_files import read_rig, write_rig
+    from mocap.types import Camera, Rig
+
+    K = np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
+    T = np.eye(4)
+    T[2, 3] = 3.0
+    path = write_rig(Rig((Camera("cam01", K, np.zeros(5), T, (1280, 720), "pinhole"),)), tmp_path / "rig.toml")
+    path.write_text(path.read_text().replace("size = [1280, 720]", f"size = {size}"))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: camera 'cam01': size .* is not a plausible "
+                                         r"image size \(at most 100000 px per side\)"):
+        read_rig(path)
 
 
 # --- OpenPose JSON ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,9 @@ from mocap.quiet import native_stderr_to_log, quiet_environment
 
 log = logging.getLogger(__name__)
 VARIANTS = ("lite", "full", "heavy")
+# what mediapipe's flatbuffer readers raise on a file that is not a tflite model: struct.error past the
+# buffer's end, AttributeError / TypeError on a missing table (None), IndexError, ValueError, RuntimeError
+BAD_MODEL = (struct.error, ValueError, RuntimeError, AttributeError, IndexError, TypeError)
 
 
 def _import_mediapipe():
@@ -87,8 +91,13 @@ def build_bundle(variant: str = "full", model_path: str | Path | None = None, ca
         model, _ = writer.populate()
         return model
 
+    try:
+        landmarks_blob = with_metadata(blobs[landmarks], 0.0, 255.0, "pose_landmarks_detector")
+    except BAD_MODEL as e:
+        raise ValueError(f"blazepose: {landmarks}: not a usable tflite landmark model "
+                         f"({e})") from None
     files = {"pose_detector.tflite": with_metadata(blobs[detector], 127.5, 127.5, "pose_detector"),
-             "pose_landmarks_detector.tflite": with_metadata(blobs[landmarks], 0.0, 255.0, "pose_landmarks_detector")}
+             "pose_landmarks_detector.tflite": landmarks_blob}
     with native_stderr_to_log(log):
         atomic_write(out, lambda tmp: model_asset_bundle_utils.create_model_asset_bundle(files, str(tmp)))
     log.info("built %s", out)
@@ -109,8 +118,13 @@ class BlazePose:
             base_options=BaseOptions(model_asset_path=str(build_bundle(variant, model_path))),
             running_mode=vision.RunningMode.VIDEO, num_poses=num_poses,
             min_pose_detection_confidence=min_detection, min_tracking_confidence=min_tracking)
-        with native_stderr_to_log(log):  # "GPU support is not available", "Created TensorFlow Lite XNNPACK ..."
-            self._landmarker = vision.PoseLandmarker.create_from_options(options)
+        try:
+            with native_stderr_to_log(log):  # "GPU support is not available", "Created TensorFlow Lite XNNPACK ..."
+                self._landmarker = vision.PoseLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as e:
+            if not model_path:
+                raise
+            raise ValueError(f"blazepose: {model_path}: mediapipe cannot use this landmark model: {e}") from None
 
     def __call__(self, image_bgr: np.ndarray, timestamp_ms: int) -> np.ndarray:
         rgb = np.ascontiguousarray(image_bgr[..., ::-1])

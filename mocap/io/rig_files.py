@@ -91,10 +91,16 @@ def vector(path: Path | str, where: str, key: str, value) -> np.ndarray:
     return a
 
 
+MAX_SIZE = 100_000  # px per side: far beyond any camera sensor, and well within an int32
+
+
 def _size(path: Path, where: str, value) -> tuple[int, int]:
     a = matrix(path, where, "size", value, (2,))
     if np.any(a != np.round(a)) or np.any(a <= 0):
         raise ValueError(f"{path}: {where}: size must be two positive whole numbers (width, height), got {value!r}")
+    if np.any(a > MAX_SIZE):
+        raise ValueError(f"{path}: {where}: size {value!r} is not a plausible image size "
+                         f"(at most {MAX_SIZE} px per side)")
     return int(a[0]), int(a[1])
 
 
