@@ -22,7 +22,7 @@ from mocap.fit.bones import rest_positions
 from mocap.geometry.align import kabsch
 from mocap.geometry.rotations import rotation_between
 from mocap.motion import motion_from_world
-from mocap.skeletons import check_joint_tables, load_skeleton, tree_from_table
+from mocap.skeletons import check_joint_tables, tree_from_table
 from mocap.types import Motion, Skeleton
 
 log = logging.getLogger(__name__)
@@ -42,19 +42,20 @@ class TargetRig:
         return UNITS[self.units]
 
 
-def load_target_rig(name: str) -> TargetRig:
-    """A target rig preset (``mixamo``, ``ue5``, ``unity``, ``cmu``) or a TOML file."""
+def load_target_rig(name: str, source_joints: tuple[str, ...] | list[str] | None = None) -> TargetRig:
+    """A target rig preset (``mixamo``, ``ue5``, ``unity``, ``cmu``) or a TOML file. With
+    ``source_joints`` (the joints of the skeleton it will play, e.g. the fitted motion's), every
+    ``source`` must be one of them."""
     table, path = load_preset("rigs", name)
     check_keys(table, {"name", "units", "up", "joints"}, str(path))
     joints = table.get("joints", {})
     check_joint_tables(joints, str(path), {"parent", "offset", "source"})
     order, parents, offsets = tree_from_table(joints, str(path), allow_zero_bones=True)
-    known = load_skeleton("body22").skeleton.joint_names  # the skeleton the fit solves: what sources name
     for j in order:
         src = joints[j].get("source")
-        if src is not None and (not isinstance(src, str) or src not in known):
-            raise ValueError(f"{path}: joint {j!r}: source {src!r} is not a joint of the body22 skeleton "
-                             f"(expected one of {list(known)})")
+        if src is not None and (not isinstance(src, str) or (source_joints is not None and src not in source_joints)):
+            raise ValueError(f"{path}: joint {j!r}: source {src!r} is not a joint of the skeleton it plays "
+                             f"(expected one of {list(source_joints or [])})")
     units, up = table.get("units", "m"), table.get("up", "z")
     if units not in UNITS or up not in ("y", "z"):
         raise ValueError(f"{path}: units must be one of {sorted(UNITS)} and up 'y' or 'z', got {units!r}, {up!r}")

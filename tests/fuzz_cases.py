@@ -835,18 +835,6 @@ case("dataset_build_missing_session", "dataset", _build_missing_session, ("nosuc
 # ----- library bugs these cases still show (issue 13); the lead removes an entry when it is fixed ----------------
 
 XFAIL = {
-    'rig_size_huge': 'rig reader accepts size = [2**63-1, ...]; fit then dies with OverflowError (traceback) in write_capture (camera_size int32); mocap.io.rig_files._size should bound the size',
-    'board_squares_huge': 'load_board accepts squares_x = 100000000; save_board_image dies in OpenCV (std::bad_alloc -> SystemError traceback)',
-    'skeleton_offset_short': "tree_from_table: offset [0.0, 0.0] gives numpy 'inhomogeneous shape' error without the file or joint named",
-    'skeleton_offset_string': "tree_from_table: offset = 'up' gives numpy 'inhomogeneous shape' error without the file or joint named",
-    'target_offset_short': "tree_from_table (load_target_rig): offset [0.0, 0.0] gives numpy 'inhomogeneous shape' error without the file or joint named",
-    'target_offset_string': "tree_from_table (load_target_rig): offset = 'up' gives numpy error without the file or joint named",
-    'skeleton_limits_string': "load_skeleton accepts limits = 'wide'; fit dies with TypeError (ufunc 'radians') traceback",
-    'skeleton_axis_zero': "load_skeleton accepts a zero hinge axis; fit fails with 'SVD did not converge' (no file / joint named)",
-    'target_source_unknown': 'load_target_rig does not check `source` names; retarget fails with "retarget: the source skeleton has no joints [\'Tail\']" without naming the rig file',
-    'keypoints_repeat_joint': "get_keypoint_set: 'joint names repeat' does not say which joint",
-    'keypoints_joints_int': "get_keypoint_set: joints = 5 -> TypeError 'int' object is not iterable (traceback)",
-    'detect_tflite_garbage_model': 'detect --variant heavy --model garbage.tflite: struct.error traceback from mediapipe metadata writer (mocap.detect.blazepose); should name the model file',
 }
 for _c in CASES:
     _c.xfail = XFAIL.get(_c.id, _c.xfail)

@@ -50,6 +50,9 @@ def test_rig_files_are_checked(tmp_path):
                    'arm = { parent = "root", offset = [0.1, 0, 0], source = "NoSuchJoint" }\n')
     with pytest.raises(ValueError, match=r"source skeleton has no joints \['NoSuchJoint'\]"):
         retarget_to_rig(body_motion(5), load_target_rig(str(bad)), None)
+    with pytest.raises(ValueError, match=r"bad\.toml: joint 'arm': source 'NoSuchJoint' is not a joint of the "
+                                         r"skeleton it plays \(expected one of \['Hips'"):
+        load_target_rig(str(bad), body_motion(5).skeleton.joint_names)
 
 
 def _stepping_motion(fps=60.0, frames=240):

@@ -85,8 +85,8 @@ Chest = { parent = "Root", offset = [0.0, 0.0, 0.3], source = "Spine" }
 
 @pytest.mark.parametrize("old, new, message", [
     ('source = "Spine"', 'source = "Tail"',
-     r"joint 'Chest': source 'Tail' is not a joint of the body22 skeleton \(expected one of \['Hips', "),
-    ('source = "Spine"', "source = 3", r"joint 'Chest': source 3 is not a joint of the body22 skeleton"),
+     r"joint 'Chest': source 'Tail' is not a joint of the skeleton it plays \(expected one of \['Hips', "),
+    ('source = "Spine"', "source = 3", r"joint 'Chest': source 3 is not a joint of the skeleton it plays"),
     ("[0.0, 0.0, 0.3]", "[0.0, 0.3]", r"joint 'Chest': offset must be 3 finite numbers, got \[0\.0, 0\.3\]"),
     ("[0.0, 0.0, 0.3]", '"up"', r"joint 'Chest': offset must be 3 finite numbers, got 'up'"),
 ])
@@ -98,7 +98,7 @@ def test_bad_target_rig_names_file_and_joint(tmp_path, old, new, message):
     assert load_target_rig(str(path)).source == {"Root": "Hips", "Chest": "Spine"}
     path.write_text(RIG.replace(old, new))
     with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: {message}"):
-        load_target_rig(str(path))
+        load_target_rig(str(path), load_skeleton("body22").skeleton.joint_names)
 
 
 KEYPOINTS = '''name = "myset"

@@ -44,7 +44,8 @@ def outputs(session: Session, settings) -> list[Path]:
 
 
 def run(motion: Motion, cfg: Config = Config()) -> Motion:
-    return retarget_to_rig(motion, load_target_rig(cfg.target), cfg.lock if cfg.foot_lock else None)
+    rig = load_target_rig(cfg.target, motion.skeleton.joint_names)  # its sources must be the motion's joints
+    return retarget_to_rig(motion, rig, cfg.lock if cfg.foot_lock else None)
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
