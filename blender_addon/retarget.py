@@ -1,12 +1,15 @@
 """Retargeting onto an armature already in the scene, by bone maps (target bone → source bone).
 
 Works in world space on the evaluated poses: each mapped target bone turns by the same world rotation
-(from its rest) as its source bone, after its rest directions are aligned with the source's (so T-pose
-and A-pose rigs both work); unmapped bones follow their parent; the root moves with the source root,
-scaled by the ratio of hip heights (both worlds have their floor at z = 0 and their characters facing
-the same way at rest). The result is baked as keyframes on every frame. The rules are the library's
-(``mocap.retarget``: ``rest_alignment``, ``hip_height``), written again with numpy only; a test holds
-the two to the same result.
+(from its rest) as its source bone, after its rest direction is aligned with the source bone's rest
+direction (so T-pose and A-pose rigs both work); unmapped bones follow their parent; the root moves
+with the source root, scaled by the ratio of hip heights (both worlds have their floor at z = 0 and
+their characters facing the same way at rest). The result is baked as keyframes on every frame.
+
+The library (``mocap.retarget``) scales the root the same way; its rest alignment differs on purpose:
+its rigs are joints without axes, so it aims each joint at the mapped joints below it, while a Blender
+bone has its own axis, which this module uses (A-pose rigs with helper bones, such as the MakeHuman
+character of the rendered takes, need it). tests/test_addon_drift.py holds the two to each other.
 """
 
 from __future__ import annotations
@@ -69,48 +72,8 @@ def check_map(source, target, bone_map: dict[str, str]) -> dict[str, str]:
     return bone_map
 
 
-def _kabsch(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """The rotation minimising Σ |R u_i − v_i|² (u, v: (N, 3) unit directions)."""
-    U, _, Vt = np.linalg.svd(u.T @ v)
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(Vt.T @ U.T))])
-    return Vt.T @ D @ U.T
-
-
-def _aims(bone, mapped: set[str]) -> list:
-    """The first mapped bone down each branch below ``bone``."""
-    out = []
-    for c in bone.children:
-        out += [c] if c.name in mapped else _aims(c, mapped)
-    return out
-
-
-def _rest_alignment(source, target, bone_map: dict[str, str]) -> dict[str, np.ndarray]:
-    """World rotation per mapped target bone turning its rest directions onto the source's: toward the
-    first mapped bone down each branch (past bones at the same place in either rest); identity when
-    none (``mocap.retarget.rest_alignment``)."""
-    def heads(obj) -> dict[str, np.ndarray]:
-        mw = np.array(obj.matrix_world)
-        return {b.name: mw[:3, :3] @ np.array(b.head_local) + mw[:3, 3] for b in obj.data.bones}
-
-    ht, hs = heads(target), heads(source)
-    tb, mapped = target.data.bones, set(bone_map)
-    out = {}
-    for t in bone_map:
-        pairs, todo = [], _aims(tb[t], mapped)
-        while todo:
-            a = todo.pop(0)
-            u, v = ht[a.name] - ht[t], hs[bone_map[a.name]] - hs[bone_map[t]]
-            if min(np.linalg.norm(u), np.linalg.norm(v)) < 1e-6:
-                todo += _aims(a, mapped)
-                continue
-            pairs.append((u / np.linalg.norm(u), v / np.linalg.norm(v)))
-        if not pairs:
-            out[t] = np.eye(3)
-        elif len(pairs) == 1:
-            out[t] = _between(*pairs[0])
-        else:
-            out[t] = _kabsch(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
-    return out
+def _scale(obj) -> float:
+    return float(np.cbrt(abs(np.linalg.det(np.array(obj.matrix_world)[:3, :3]))))
 
 
 def _hip_height(obj, root: str) -> float:
@@ -138,13 +101,26 @@ def retarget_armature(source, target, bone_map: dict[str, str], frame_start: int
     order = [b.name for b in tb]  # parents come before children in Blender's bone list
     tw, sw = _rot(target.matrix_world), _rot(source.matrix_world)
     t_rest = {n: tw @ _rot(tb[n].matrix_local) for n in order}  # world rest orientation of each bone
-    align = _rest_alignment(source, target, bone_map)
+    s_rest = {n: sw @ _rot(source.data.bones[n].matrix_local) for n in set(bone_map.values())}
+    # rest alignment: turn the target bone's rest direction (its Y axis) onto the source bone's; a bone
+    # shorter than 5 mm has no direction and takes the alignment of its nearest aligned ancestor
+    align = {}
+    for t in order:
+        if t not in bone_map:
+            continue
+        if tb[t].length * _scale(target) >= 0.005:
+            align[t] = _between(t_rest[t][:, 1], s_rest[bone_map[t]][:, 1])
+            continue
+        a = tb[t].parent
+        while a is not None and a.name not in align:
+            a = a.parent
+        align[t] = align[a.name] if a is not None else np.eye(3)
     roots = [n for n in order if tb[n].parent is None]
     root = roots[0]
     src_root = bone_map.get(root)
     if src_root is None:
         raise RetargetError(f"the target's root bone {root!r} must be mapped")
-    scale = _hip_height(target, root) / max(_hip_height(source, src_root), 1e-6)
+    scale = _hip_height(target, root) / max(_hip_height(source, src_root), 1e-6)  # as mocap.retarget
     t_mw_inv = np.linalg.inv(np.array(target.matrix_world))
     s_mw = np.array(source.matrix_world)
     t_root_rest = np.array(tb[root].head_local)
