@@ -197,6 +197,7 @@ def _positions(path, tmp_path, fps):
     return np.load(out)
 
 
+@pytest.mark.slow
 def test_every_export_starts_at_frame_one(addon, capture, tmp_path):
     """BVH, FBX and GLB, from the pipeline and from the add-on's Export, reimport on one timeline: frame 1."""
     from mocap.stages.export import write_motion

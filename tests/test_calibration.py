@@ -41,6 +41,7 @@ def test_board_presets_and_validation(tmp_path):
         load_board("nope")
 
 
+@pytest.mark.slow
 def test_printable_board_has_exact_physical_size(tmp_path):
     from PIL import Image
 
@@ -57,6 +58,7 @@ def test_printable_board_has_exact_physical_size(tmp_path):
         load_board("charuco_a1").render(300, "a4")
 
 
+@pytest.mark.slow
 def test_rendered_views_are_detected_to_subpixel_accuracy(take):
     board, spec, rig, poses, _ = take
     cam = rig[0]
@@ -86,6 +88,7 @@ def test_checkerboard_orientation_is_consistent_when_turned():
     assert np.allclose(a, b_back, atol=0.1)
 
 
+@pytest.mark.slow
 def test_bundle_adjustment_recovers_the_rig(take):
     board, spec, rig, poses, dets = take
     cal = calibrate(board, dets, CalibrateConfig())
@@ -106,6 +109,7 @@ def test_bundle_adjustment_recovers_the_rig(take):
     assert np.allclose(c0.center, 0, atol=1e-9) and c0.R[1] @ [0, 0, 1] < -0.99
 
 
+@pytest.mark.slow
 def test_fixed_intrinsics_and_board_world_frame(take):
     board, spec, rig, poses, dets = take
     cal = calibrate(board, dets, CalibrateConfig(world=f"board:{dets['cam01'].frames[0]}"),
@@ -117,6 +121,7 @@ def test_fixed_intrinsics_and_board_world_frame(take):
     assert all(np.isfinite(u).all() for u in up)
 
 
+@pytest.mark.slow
 def test_errors_name_the_camera(take):
     board, spec, rig, poses, dets = take
     empty = dict(dets)
@@ -158,6 +163,7 @@ def write_rendered_session(root, n_frames=120):
     return board, rig
 
 
+@pytest.mark.slow
 def test_calibrate_command_on_rendered_session(tmp_path, capsys):
     board, truth = write_rendered_session(tmp_path)
     assert cli(["calibrate", str(tmp_path), "--board", "charuco_a1"]) == 0
@@ -175,6 +181,7 @@ def test_calibrate_command_on_rendered_session(tmp_path, capsys):
     assert (tmp_path / "calibration" / "rig.toml").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_calibrate_command_refuses_bad_takes(tmp_path, capsys):
     write_rendered_session(tmp_path, n_frames=12)
     (tmp_path / "calibration" / "board" / "cam02" / "00011.png").unlink()
@@ -190,6 +197,7 @@ def test_calibrate_command_refuses_bad_takes(tmp_path, capsys):
     assert "does not match the printed board" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_real_checkerboard_photos_match_reference_focal(shared_data, tmp_path):
     board = load_board("checkerboard_9x6_25mm")
@@ -205,6 +213,7 @@ def test_real_checkerboard_photos_match_reference_focal(shared_data, tmp_path):
         assert intr.rms_px < 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_pose2sim_intrinsics_agree_with_qualisys(shared_data):
     board = load_board("checkerboard_4x7_60mm")

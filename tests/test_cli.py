@@ -92,6 +92,7 @@ def test_bench_triangulation_prints_table_and_json(shared_data, tmp_path, capsys
     assert rows["refine (robust init, excl. init)"]["mpjpe_mm"] < rows["robust (camera-subset search)"]["mpjpe_mm"]
 
 
+@pytest.mark.slow
 def test_bench_calibration_runs_on_projected_corners(tmp_path, capsys):
     out = tmp_path / "calib.json"
     assert main(["bench", "calibration", "--project", "--frames", "60", "--cameras", "4", "--no-peers",

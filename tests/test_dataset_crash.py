@@ -51,7 +51,10 @@ FAILING = {k for k in range(N) if k % 7 == 3}
 
 
 def _sessions(root: Path, n: int) -> list[Path]:
-    return [root / "sessions" / f"take_{k:03d}" for k in range(n)]
+    out = [root / "sessions" / f"take_{k:03d}" for k in range(n)]
+    for p in out:  # build refuses session folders that do not exist
+        p.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def _check(out: Path, reference: dict) -> set[str]:

@@ -61,6 +61,7 @@ def p2s_session(shared_data, tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_real_footage_detects_and_agrees_with_the_qualisys_calibration(shared_data, tmp_path, capsys):
     session = p2s_session(shared_data, tmp_path)
@@ -77,6 +78,7 @@ def test_real_footage_detects_and_agrees_with_the_qualisys_calibration(shared_da
     assert 1.3 < height < 2.1  # a standing person, in metres, Z up
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_interrupted_detection_resumes_with_missing_cameras(shared_data, tmp_path, monkeypatch):
     session = p2s_session(shared_data, tmp_path)
@@ -200,6 +202,7 @@ print("found", found)
     assert "XNNPACK" in (tmp_path / "run.log").read_text()  # still in the run's log, at DEBUG
 
 
+@pytest.mark.slow
 def test_view_native_chatter_goes_to_the_log_not_the_terminal(tmp_path):
     pytest.importorskip("open3d")
     r = _run_quietly("""

@@ -34,6 +34,7 @@ def fitted():
     return motion
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["fbx", "glb", "bvh"])
 def test_blender_reimports_exports_exactly(fitted, fmt, tmp_path):
     path = write_motion(fitted, tmp_path / f"take.{fmt}", fmt, units="m", up="y")
@@ -45,6 +46,7 @@ def test_blender_reimports_exports_exactly(fitted, fmt, tmp_path):
     assert np.abs(pos[:, idx] - p).max() < 1e-3
 
 
+@pytest.mark.slow
 def test_retargeted_fbx_in_centimetres_keeps_rig_names(fitted, tmp_path):
     rig = load_target_rig("ue5")
     m = retarget_to_rig(fitted, rig)
@@ -76,6 +78,7 @@ def test_capture_file_round_trip_and_refusals(fitted, tmp_path):
         read_capture(tmp_path / "new.npz")
 
 
+@pytest.mark.slow
 def test_cli_fit_retarget_export(tmp_path, capsys):
     truth = body_motion(90, fps=30.0)
     kp = blazepose_keypoints(truth) + np.random.default_rng(0).normal(scale=0.005, size=(90, 33, 3))

@@ -27,6 +27,7 @@ def test_fk_inverse_is_exact():
     assert np.abs(p2 - p).max() < 1e-12 and np.abs(Rw2 - Rw).max() < 1e-12
 
 
+@pytest.mark.slow
 def test_noiseless_fit_recovers_positions_bones_and_limb_orientations():
     truth = body_motion(200)
     kp = blazepose_keypoints(truth)
@@ -48,6 +49,7 @@ def test_noiseless_fit_recovers_positions_bones_and_limb_orientations():
     assert np.all(np.sum(q[1:] * q[:-1], axis=-1) > 0)
 
 
+@pytest.mark.slow
 def test_noisy_fit_is_well_below_the_input_error():
     truth = body_motion(480, fps=100.0)
     kp = blazepose_keypoints(truth)
@@ -113,6 +115,7 @@ def test_smoother_removes_noise_and_bridges_short_gaps_only():
     assert np.abs(s[ok] - x[ok]).mean() < 0.4 * np.abs(y[np.isfinite(y)] - x[np.isfinite(y)]).mean()
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_fit_bench_on_a_cmu_clip(shared_data):
     from mocap.bench.fit import FitBenchConfig, run

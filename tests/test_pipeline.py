@@ -121,6 +121,7 @@ def test_view_renders_headless(session, monkeypatch):
     assert mp4.suffix == ".mp4" and mp4.stat().st_size > 1000
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_real_footage_end_to_end(shared_data, tmp_path):
     from test_detect import p2s_session

@@ -16,6 +16,7 @@ def e2e(tmp_path_factory):
     return run(E2EConfig(str(SAMPLE), str(tmp_path_factory.mktemp("sample") / "work")))
 
 
+@pytest.mark.slow
 def test_sample_from_pixels_accuracy(e2e):
     assert e2e["timings_s"]["calibrate"] > 0 and e2e["timings_s"]["detect"] > 0  # calibrated and detected here
     c = e2e["calibration_summary"]

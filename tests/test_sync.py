@@ -54,6 +54,7 @@ def test_audio_offsets_from_wav_files(tmp_path):
         assert abs(off[name] - s * fps) < 0.1, off
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_real_demo_shifted_camera_is_recovered(shared_data, tmp_path):
     from test_detect import p2s_session

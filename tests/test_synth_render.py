@@ -9,6 +9,7 @@ from mocap.io.video import probe, read_frames
 pytest.importorskip("bpy")
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_render_a_tiny_take(shared_data, tmp_path):
     from mocap.synth.render import RenderSpec, render_session
