@@ -57,7 +57,7 @@ def test_user_strings_are_escaped_in_the_html(evil_report):
     _no_markup_from_user(html)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the camera name is shown, as text
     assert "cam &amp; co" in html and "take&lt;b&gt;&amp;" in html and "&lt;i&gt;stage&lt;/i&gt;" in html
-    assert metrics["cameras"][0] == EVIL  # the data keeps the names as they are
+    assert list(metrics["cameras"])[0] == EVIL  # the data keeps the names as they are
 
 
 def test_svg_text_and_attributes_are_escaped():

@@ -119,9 +119,17 @@ def cmd_run(args) -> int:
             print(f"{stage}: {path}")
     m = r.metrics
     if m:
+        from mocap.report.cameras import flag_text
+
         rp = m["reprojection_px"]
-        print(f"quality: reprojection median {rp['median']:.2f} px, bone-length CV {m['bone_length_cv']['mean']:.2%}, "
-              f"{m['reconstructed']['frames_all_joints']:.0%} of frames complete")
+        cams = m.get("cameras") if isinstance(m.get("cameras"), dict) else {}
+        flagged = {k: c for k, c in cams.items() if c.get("flagged")}
+        worst = "".join(f" ({k} {'median' if c['flag']['stat'] == 'median_px' else 'P95'} {c['flag']['value']:.1f} px:"
+                        " FLAGGED)" for k, c in flagged.items())
+        print(f"quality: reprojection median {rp['median']:.2f} px{worst}, bone-length CV "
+              f"{m['bone_length_cv']['mean']:.2%}, {m['reconstructed']['frames_all_joints']:.0%} of frames complete")
+        for k, c in flagged.items():
+            print(f"camera flagged: {flag_text(k, c)}\n  hint: {c.get('hint')}")
         verdict = m.get("verdict", {})
         if verdict.get("failed"):
             print(f"verdict: {verdict.get('summary', 'failed')}")

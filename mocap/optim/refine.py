@@ -35,6 +35,8 @@ from mocap.types import Rig
 
 log = logging.getLogger(__name__)
 CHUNK = 512  # frames per block when evaluating projections
+RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |r|, r a 2D Gaussian of unit σ per axis
+BODY_NOISE_SHARE = 0.01  # a keypoint detector's error floor, as a share of the person's size in the image
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,28 @@ class _Problem:
         return delta.reshape(shape).transpose(1, 0, 2), iters
 
 
+def detection_noise(uv: np.ndarray, w: np.ndarray, proj: np.ndarray) -> tuple[float, str]:
+    """σ per axis that the 2D detections can explain, estimated without the 3D fit's residuals (which
+    absorb any disagreement between views): the larger of the tracks' frame-to-frame jitter (second
+    differences of each camera's keypoints, robustly) and a detector's floor of
+    :data:`BODY_NOISE_SHARE` of the person's size in the images (``proj``: (C, T, J, 2) projections of
+    the fitted points). uv: (T, C, J, 2), w: (T, C, J). Returns (σ, how it was found)."""
+    seen = (w > 0) & np.isfinite(uv).all(axis=-1)
+    d = np.linalg.norm(uv[2:] - 2 * uv[1:-1] + uv[:-2], axis=-1)[seen[2:] & seen[1:-1] & seen[:-2]]
+    jitter = float(np.median(d) / (np.sqrt(6) * RAYLEIGH_MEDIAN)) if d.size else float("nan")
+    p = np.where(np.moveaxis(seen, 1, 0)[..., None], proj, np.nan)  # (C, T, J, 2)
+    enough = np.isfinite(p[..., 0]).sum(axis=-1) >= 3
+    size = float("nan")
+    if enough.any():
+        with np.errstate(invalid="ignore"):
+            extent = np.nanmax(p[enough], axis=1) - np.nanmin(p[enough], axis=1)
+        size = float(np.median(np.linalg.norm(extent, axis=-1)))
+    floor = BODY_NOISE_SHARE * size
+    noise = float(np.nanmax([jitter, floor])) if np.isfinite([jitter, floor]).any() else float("nan")
+    return noise, (f"the larger of the 2D tracks' frame-to-frame jitter, {jitter:.1f}px, and "
+                   f"{BODY_NOISE_SHARE:.0%} of the person's {size:.0f}px size in the images")
+
+
 def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones, fps: float,
                   cfg: RefineConfig = RefineConfig()):
     """Refine one person's trajectories.
@@ -278,6 +302,11 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
         problems.append("cost is not finite")
     if rms > 3 * sigma:
         problems.append(f"RMS {rms:.1f}px is large against σ {sigma:.1f}px")
+    noise, why = detection_noise(uv[:, :, prob.active], prob.w, rig.project(X))
+    if np.isfinite(noise) and rms > 3 * noise and not rms > 3 * sigma:
+        problems.append(f"RMS {rms:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
+                        "disagree — another person's keypoints in this person's slot (mixed identities), "
+                        "left/right swaps, or a camera's calibration or sync")
     summary = RefineSummary(
         iterations=fit.iterations, initial_cost=fit.robust.initial_cost, final_cost=final, noise_px=sigma,
         observations=n_obs, rejected=rejected, rms_px=rms, cg_iterations=fit.inner_iterations,

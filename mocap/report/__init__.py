@@ -16,6 +16,7 @@ import numpy as np
 from mocap.io.atomic import atomic_write_text
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.report import svg
+from mocap.report.cameras import flag_text
 from mocap.report.metrics import bone_lengths, compute, describe, reprojection, verdict
 from mocap.session import Session
 
@@ -30,6 +31,11 @@ class Config:
     max_reprojection_px: float = 8.0  # the verdict: median reprojection error over all detections
     max_bone_length_cv: float = 0.05  # mean coefficient of variation of the bone lengths
     min_points_reconstructed: float = 0.9  # share of (frame, keypoint) points in 3D
+    camera_flag_ratio: float = 2.5  # a camera whose median (or P95) error is above this × the others' is flagged
+
+    def __post_init__(self) -> None:
+        if not self.camera_flag_ratio > 1:
+            raise ValueError(f"report: camera_flag_ratio must be above 1, got {self.camera_flag_ratio}")
 
 
 def outputs(session: Session, cfg: Config) -> list[Path]:
@@ -69,6 +75,18 @@ def _groundtruth(session: Session, pts) -> dict | None:
             "aligned_by_camera_centres": aligned}
 
 
+def _swaps_repaired(session: Session, pts) -> dict | None:
+    """{camera: left/right swaps repaired} from the points' info, or the triangulated points' (where the
+    repair runs) when the refined ones do not carry it; None when no repair ran."""
+    from mocap.io.hdf5 import read_points3d
+
+    found = pts.info.get("swaps_repaired")
+    tri = session.points3d("triangulated")
+    if not isinstance(found, dict) and tri.is_file() and pts.info.get("stage") != "triangulated":
+        found = read_points3d(tri).info.get("swaps_repaired")
+    return found if isinstance(found, dict) else None
+
+
 def build(session: Session, timings: dict[str, float] | None = None, extra: dict | None = None,
           cfg: Config = Config()) -> dict:
     """Compute the metrics and write the report files; returns the metrics."""
@@ -80,10 +98,11 @@ def build(session: Session, timings: dict[str, float] | None = None, extra: dict
     kp = triangulate.session_keypoints(session, rig)
     src = session.points3d("refined") if session.points3d("refined").is_file() else session.points3d("triangulated")
     pts = read_points3d(src)
-    metrics = compute(rig, kp, pts, cfg.person)
+    offsets = read_offsets(session)
+    metrics = compute(rig, kp, pts, cfg.person, offsets, cfg.camera_flag_ratio, _swaps_repaired(session, pts))
     metrics["points_source"] = src.name
     metrics["timings_s"] = timings or {}
-    metrics["sync_offsets_frames"] = read_offsets(session)
+    metrics["sync_offsets_frames"] = offsets
     gt = _groundtruth(session, pts)
     if gt:
         metrics["groundtruth"] = gt
@@ -92,6 +111,9 @@ def build(session: Session, timings: dict[str, float] | None = None, extra: dict
                                  cfg.min_points_reconstructed)
     if metrics["verdict"]["failed"]:
         log.warning("report verdict: %s", metrics["verdict"]["summary"])
+    for name, row in metrics["cameras"].items():
+        if row["flagged"]:
+            log.warning("camera flagged: %s; %s", flag_text(name, row), row["hint"])
     out = session.root / "report"
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, default=float))
     atomic_write_text(out / "report.html", _html(session, rig, kp, pts, metrics, cfg))
@@ -140,6 +162,23 @@ def overlay_videos(session: Session, rig, pts, offsets: dict[str, float], cfg: C
     return out
 
 
+def _camera_rows(cameras: dict[str, dict]) -> str:
+    """One escaped table row per camera; a flagged camera in red with what fired and what to check."""
+    def num(x, f: str) -> str:
+        return "—" if x is None or not np.isfinite(x) else format(x, f)
+
+    out = []
+    for name, r in cameras.items():
+        cells = [name, num(r["median_px"], ".1f"), num(r.get("ratio_to_others"), ".2f") + "×",
+                 num(r["p95_px"], ".1f"), str(r["detections"]),
+                 num(r["kept_share"], ".0%"), f"{r['sync_offset_frames']:+.2f}",
+                 "—" if r["swaps_repaired"] is None else str(r["swaps_repaired"]),
+                 f"FLAGGED: {flag_text(name, r)}. {r['hint']}" if r["flagged"] else "ok"]
+        cls = " class=bad" if r["flagged"] else ""
+        out.append(f"<tr{cls}>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+    return "".join(out)
+
+
 def _html(session: Session, rig, kp, pts, m: dict, cfg: Config) -> str:
     err = reprojection(rig, kp, pts, person=cfg.person)  # (F, C, J)
     fps = pts.fps
@@ -170,6 +209,7 @@ def _html(session: Session, rig, kp, pts, m: dict, cfg: Config) -> str:
         rows.append(("camera time offsets (frames)",
                      ", ".join(f"{k} {v:+.2f}" for k, v in m["sync_offsets_frames"].items())))
     table = "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows)
+    camera_rows = _camera_rows(m["cameras"])
     timing = "".join(f"<tr><td>{escape(k)}</td><td>{v:.2f} s</td></tr>" for k, v in m.get("timings_s", {}).items())
     videos = "".join(f'<li><a href="../review/{escape(quote(c + "_reprojected.mp4"))}">{escape(c)}</a></li>'
                      for c in rig.names) if cfg.overlay_videos and (session.root / "videos").is_dir() else ""
@@ -184,6 +224,11 @@ def _html(session: Session, rig, kp, pts, m: dict, cfg: Config) -> str:
 <h1>{escape(session.root.name)}</h1>
 <p>{m['frames']} frames at {fps:g} fps, cameras {cams}; 3D points: {escape(m['points_source'])}.</p>
 {verdict_html}<table>{table}</table>
+<h2>Cameras</h2>
+<p>Error over all detections of each camera; a camera far above the others is flagged with what to check
+(from the time profile of its error).</p>
+<table><tr><td>camera</td><td>median px</td><td>median / others'</td><td>P95 px</td><td>detections</td>
+<td>kept</td><td>sync offset (frames)</td><td>swaps repaired</td><td>flag</td></tr>{camera_rows}</table>
 <h2>Reprojection error per camera over time</h2>
 {svg.lines(per_cam, "median over joints", "time (s)", "pixels", 1 / fps)}
 <h2>Reprojection error per joint</h2>

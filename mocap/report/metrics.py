@@ -8,6 +8,7 @@ from importlib import metadata
 import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
+from mocap.report.cameras import camera_table
 from mocap.types import Keypoints2D, Points3D, Rig
 
 
@@ -44,7 +45,9 @@ def versions() -> dict[str, str]:
     return out
 
 
-def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0) -> dict:
+def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: dict | None = None,
+            camera_flag_ratio: float = 2.5, swaps_repaired: dict | None = None) -> dict:
+    """The metrics; ``cameras`` is the per-camera table (:func:`mocap.report.cameras.camera_table`)."""
     err = reprojection(rig, kp, pts, person=person)
     used = np.moveaxis(pts.views[:, person], 2, 1) if pts.views is not None else None  # (F, C, J)
     err_used = np.where(used, err, np.nan) if used is not None and used.shape == err.shape else err
@@ -56,7 +59,8 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0) -> dict:
     acc = np.diff(X, n=2, axis=0) * pts.fps**2
     acc_norm = np.linalg.norm(acc, axis=2)
     return {
-        "frames": int(X.shape[0]), "fps": float(pts.fps), "cameras": list(rig.names),
+        "frames": int(X.shape[0]), "fps": float(pts.fps),
+        "cameras": camera_table(rig, kp, pts, person, offsets, camera_flag_ratio, swaps_repaired),
         "reprojection_px": {
             "median": float(np.nanmedian(err)), "mean": float(np.nanmean(err)),
             "median_views_used": float(np.nanmedian(err_used)),  # over the views the solver kept
@@ -79,7 +83,8 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0) -> dict:
 
 def verdict(m: dict, max_reprojection_px: float, max_bone_length_cv: float, min_points: float) -> dict:
     """Whether the capture looks usable, and each check that failed with its value and threshold
-    (a metric that could not be computed, NaN, fails)."""
+    (a metric that could not be computed, NaN, fails). Each camera flagged in ``m["cameras"]`` fails
+    too, named, so that a healthy overall median never hides a broken camera."""
     checks = [("reprojection_px.median", "median reprojection", m["reprojection_px"]["median"], ">",
                max_reprojection_px, "px"),
               ("bone_length_cv.mean", "mean bone-length variation", m["bone_length_cv"]["mean"], ">",
@@ -93,6 +98,14 @@ def verdict(m: dict, max_reprojection_px: float, max_bone_length_cv: float, min_
         if bad:
             failed.append({"metric": metric, "label": label, "value": value, "comparison": op,
                            "threshold": float(threshold), "unit": unit})
+    cameras = m.get("cameras")
+    for name, row in (cameras.items() if isinstance(cameras, dict) else ()):
+        flag = row.get("flag") if row.get("flagged") else None
+        if flag:
+            what = "median" if flag["stat"] == "median_px" else "P95"
+            failed.append({"metric": f"cameras.{name}.{flag['stat']}", "label": f"camera {name} {what} reprojection",
+                           "value": float(flag["value"]), "comparison": ">", "threshold": float(flag["threshold"]),
+                           "unit": "px", "note": f"{flag['ratio']:g} × the other cameras' {flag['reference']:.3g} px"})
     return {"usable": not failed, "failed": failed,
             "summary": "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)}
 
@@ -107,4 +120,5 @@ def describe(check: dict) -> str:
     if not np.isfinite(check["value"]):
         needed = "at most" if check["comparison"] == ">" else "at least"
         return f"{check['label']} could not be computed (needs {needed} {fmt(check['threshold'])})"
-    return f"{check['label']} {fmt(check['value'])} {check['comparison']} {fmt(check['threshold'])}"
+    note = f" ({check['note']})" if check.get("note") else ""
+    return f"{check['label']} {fmt(check['value'])} {check['comparison']} {fmt(check['threshold'])}{note}"

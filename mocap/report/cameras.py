@@ -1,0 +1,172 @@
+"""Per-camera quality: error statistics, a flag for a camera far worse than the others, and a hint of
+what to check, derived from the time profile of that camera's error (never from its name).
+
+A camera is flagged when its median reprojection error over all its detections is more than
+``ratio`` × the median of the other cameras' medians, or its P95 more than 2 × ``ratio`` × the median
+of their P95s with bursts of frames bad as a whole (swaps, another person). The hint reads the per-frame error:
+
+* the observations fit better with left and right exchanged in most bad frames → left/right swaps;
+* the bad frames' error is a large part of the body's size in the image → another person;
+* the error follows the speed of the motion → sync (a time offset);
+* the error is high in most frames → the calibration pose (or a camera moved);
+* otherwise bursts of bad frames → another person or failed detections in those frames.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.types import Keypoints2D, Points3D, Rig
+
+MIN_SCORE = 0.2  # detections below this score are not scored (as in metrics.reprojection)
+FLOOR_PX = 1.0  # a reference error below this is taken as this: ratios of sub-pixel errors mean nothing
+MOST = 0.5  # share of the bad frames that makes a pattern (flipped fits better; bad in most frames)
+WRONG_PERSON_SIZE = 0.25  # bad frames' error as a share of the body's size in the image
+P95_FACTOR = 2.0  # the P95 rule's ratio is this × the median's: a tail varies more, and a camera with a
+# wrong pose drags the 3D points enough to raise the others' tails about 3×, but not their medians
+MIN_BAD_FRAMES = 5  # a P95 flag needs at least this many frames (and 5 %) whose median error is beyond the cutoff
+SPEED_CORRELATION = 0.5  # rank correlation of per-frame error and image speed that says "sync"
+
+
+def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 10:
+        return float("nan")
+    ra, rb = np.argsort(np.argsort(a[ok])).astype(float), np.argsort(np.argsort(b[ok])).astype(float)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = np.sqrt((ra**2).sum() * (rb**2).sum())
+    return float((ra * rb).sum() / den) if den > 0 else float("nan")
+
+
+def _per_frame(e: np.ndarray, min_joints: int = 3) -> np.ndarray:
+    """(F, J) → (F,) median over joints, NaN for frames with fewer than ``min_joints`` values."""
+    out = np.full(len(e), np.nan)
+    ok = np.isfinite(e).sum(axis=1) >= min_joints
+    if ok.any():
+        out[ok] = np.nanmedian(e[ok], axis=1)
+    return out
+
+
+def frame_runs(frames: np.ndarray, limit: int = 3) -> str:
+    """[3, 4, 5, 9] → '3–5, 9' (at most ``limit`` runs, the longest, in time order)."""
+    frames = np.asarray(frames, int)
+    if frames.size == 0:
+        return ""
+    cut = np.flatnonzero(np.diff(frames) > 1) + 1
+    runs = [(int(r[0]), int(r[-1])) for r in np.split(frames, cut)]
+    more = len(runs) > limit
+    runs = sorted(sorted(runs, key=lambda r: r[0] - r[1])[:limit])
+    text = ", ".join(f"{a}–{b}" if b > a else f"{a}" for a, b in runs)
+    return text + (", …" if more else "")
+
+
+def _profile(err: np.ndarray, err_flip: np.ndarray | None, obs: np.ndarray, speed: np.ndarray,
+             cutoff: float) -> dict:
+    """Time profile of one camera's error. err, err_flip: (F, J); obs: (F, J, 2); speed: (F, J), the
+    image speed of each joint (pixels per frame) — a time offset makes the error of each joint follow
+    its speed, a pose error does not."""
+    e = _per_frame(err)
+    seen = np.isfinite(e)
+    bad = seen & (e > cutoff)
+    n_bad = int(bad.sum())
+    flip_better = float("nan")
+    if err_flip is not None and n_bad:
+        ef = _per_frame(err_flip)
+        flip_better = float(np.mean(ef[bad] < 0.5 * e[bad]))
+    extent = np.nanmax(obs, axis=1) - np.nanmin(obs, axis=1) if np.isfinite(obs).any() else np.full((1, 2), np.nan)
+    size = float(np.nanmedian(np.linalg.norm(extent, axis=-1))) if np.isfinite(extent).any() else float("nan")
+    return {"bad_frames_share": float(n_bad / max(seen.sum(), 1)),
+            "bad_frames": frame_runs(np.flatnonzero(bad)),
+            "flip_fits_better_share": flip_better,
+            "bad_error_to_body_size": float(np.median(e[bad]) / size) if n_bad and size > 0 else float("nan"),
+            "speed_correlation": _rank_corr(err.ravel(), speed.ravel())}
+
+
+def hint(p: dict) -> str:
+    """What to check for a flagged camera, from its error's time profile (:func:`_profile`)."""
+    share, frames = p["bad_frames_share"], p["bad_frames"]
+    if not frames:
+        return ("scattered large errors (no frame is bad as a whole): outlier detections or a few joints "
+                "this camera sees badly? (check the review video)")
+    if p["flip_fits_better_share"] >= MOST:
+        return (f"left/right swaps? in {p['flip_fits_better_share']:.0%} of its bad frames ({frames}) the "
+                "detections fit better with left and right exchanged: check the detector's left/right labels")
+    if p["bad_error_to_body_size"] >= WRONG_PERSON_SIZE:
+        return (f"wrong person? in its bad frames ({frames}) the error is {p['bad_error_to_body_size']:.0%} of "
+                "the body's size in this view: the detections may be of another person")
+    if p["speed_correlation"] >= SPEED_CORRELATION:
+        return (f"sync? its error grows with the speed of the motion (rank correlation "
+                f"{p['speed_correlation']:.2f}): check this camera's time offset")
+    if share >= MOST:
+        return (f"calibration? its error is high in {share:.0%} of frames, steadily and whatever the speed: "
+                "check this camera's calibration pose (or whether it moved)")
+    return (f"error in bursts ({share:.0%} of frames: {frames}): wrong person or failed detections in "
+            "those frames? (check the review video)")
+
+
+def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: dict | None = None,
+                 ratio: float = 2.5, swaps_repaired: dict | None = None) -> dict[str, dict]:
+    """{camera: median_px, p95_px, detections, kept_share, sync_offset_frames, swaps_repaired (None when
+    no repair ran; default: ``pts.info["swaps_repaired"]``), ratio_to_others, flagged, flag (the rule
+    that fired), hint (what to check; None when not flagged), profile (what the hint was read from)}."""
+    X = pts.xyz[:, person]  # (F, J, 3)
+    F, J = X.shape[:2]
+    uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape((len(rig), F, J, 2)), 0, 1)  # (F, C, J, 2)
+    obs = kp.xy[:, :, person]
+    score = kp.score[:, :, person]
+    det = np.isfinite(score) & (score >= MIN_SCORE) & np.isfinite(obs).all(axis=-1)
+    err = np.where(det, np.linalg.norm(uv - obs, axis=-1), np.nan)
+    flip = get_keypoint_set(pts.keypoint_set).flip_permutation
+    err_flip = np.where(det[:, :, flip], np.linalg.norm(uv - obs[:, :, flip], axis=-1), np.nan) \
+        if len(flip) == J and np.any(flip != np.arange(J)) else None
+    used = np.moveaxis(pts.views[:, person], 2, 1) if pts.views is not None else None
+    used = used if used is not None and used.shape == err.shape else None
+    with np.errstate(invalid="ignore"):
+        speed = np.linalg.norm(np.gradient(uv, axis=0), axis=-1) if F > 1 else np.zeros((F,) + uv.shape[1:3])
+    swaps = swaps_repaired if swaps_repaired is not None else pts.info.get("swaps_repaired")
+    swaps = swaps if isinstance(swaps, dict) else None
+    offsets = offsets or {}
+    rows: dict[str, dict] = {}
+    for i, name in enumerate(rig.names):
+        e = err[:, i]
+        n = int(np.isfinite(e).sum())
+        rows[name] = {
+            "median_px": float(np.nanmedian(e)) if n else float("nan"),
+            "p95_px": float(np.nanpercentile(e, 95)) if n else float("nan"),
+            "detections": int(det[:, i].sum()),
+            "kept_share": float(np.isfinite(np.where(used[:, i], e, np.nan)).sum() / n)
+            if used is not None and n else float("nan"),
+            "sync_offset_frames": float(offsets.get(name, 0.0)),
+            "swaps_repaired": int(swaps[name]) if swaps is not None and name in swaps else None,
+            "ratio_to_others": float("nan"), "flagged": False, "flag": None, "hint": None}
+    for i, name in enumerate(rig.names):
+        row = rows[name]
+        others_med = [r["median_px"] for k, r in rows.items() if k != name and np.isfinite(r["median_px"])]
+        if not others_med or not np.isfinite(row["median_px"]):
+            continue
+        row["ratio_to_others"] = row["median_px"] / max(float(np.median(others_med)), FLOOR_PX)
+        cutoff = ratio * max(float(np.median(others_med)), FLOOR_PX)
+        p = _profile(err[:, i], None if err_flip is None else err_flip[:, i], obs[:, i], speed[:, i], cutoff)
+        bad_frames = p["bad_frames_share"] * np.isfinite(_per_frame(err[:, i])).sum()
+        for stat in ("median_px", "p95_px"):
+            others = [r[stat] for k, r in rows.items() if k != name and np.isfinite(r[stat])]
+            ref = float(np.median(others))
+            threshold = (ratio if stat == "median_px" else P95_FACTOR * ratio) * max(ref, FLOOR_PX)
+            # P95 alone flags bursts: it needs frames bad as a whole, not a tail pulled up by another camera
+            if row[stat] > threshold and (stat == "median_px" or bad_frames >= max(MIN_BAD_FRAMES, 0.05 * F)):
+                row["flagged"] = True
+                row["flag"] = {"stat": stat, "value": row[stat], "threshold": threshold, "reference": ref,
+                               "ratio": threshold / max(ref, FLOOR_PX)}
+                row["profile"] = p
+                row["hint"] = hint(p)
+                break
+    return rows
+
+
+def flag_text(name: str, row: dict) -> str:
+    """'cam03: median 23.6 px > 2.5 × 9.40 px (the other cameras)'."""
+    f = row["flag"]
+    what = "median" if f["stat"] == "median_px" else "P95"
+    return (f"{name}: {what} {f['value']:.3g} px > {f['ratio']:g} × {f['reference']:.3g} px "
+            f"(the other cameras' {what})")

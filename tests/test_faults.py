@@ -1,0 +1,189 @@
+"""Fault reporting: a camera far worse than the others is flagged (metrics.json, report.html, the
+``mocap run`` summary, the verdict) with a hint read from its error's time profile; refine is not
+``usable`` when its RMS is far above what the detections' noise explains (mixed identities)."""
+
+import json
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+from body_synth import blazepose_keypoints, body_motion
+
+from mocap import report
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.report.cameras import frame_runs
+from mocap.report.metrics import describe, verdict
+from mocap.session import Session
+from mocap.stages import refine, triangulate
+from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
+from mocap.synth.groundtruth import SyntheticTake, write_session
+from mocap.types import Keypoints2D, Rig
+
+FRAMES, FPS = 120, 30.0
+
+
+def _observe(kind: str, frames: int = FRAMES):
+    """A 4-camera take with one fault in one camera: (rig the session is given, keypoints, truth)."""
+    A = blazepose_keypoints(body_motion(frames, FPS))
+    B = blazepose_keypoints(body_motion(frames, FPS, seed=1)) + np.array([1.2, 0.6, 0.0])  # a second person
+    rig = ring_rig(RigSpec(n_cameras=4, size=(1280, 720)), np.concatenate([A, B]).reshape(-1, 3))
+    uv = np.moveaxis(rig.project(A), 0, 1)  # (F, C, J, 2)
+    if kind == "sync":  # cam04 runs 4 frames ahead
+        uv[:, 3] = rig.cameras[3].project(np.concatenate([A[4:], np.repeat(A[-1:], 4, axis=0)]))
+    elif kind == "person":  # cam02 follows the other person in frames 30-59
+        uv[30:60, 1] = rig.cameras[1].project(B[30:60])
+    elif kind == "mixed":  # cam03 and cam04 follow the other person throughout: identities mixed
+        uv[:, 2:] = np.moveaxis(rig.project(B), 0, 1)[:, 2:]
+    data, masks = corrupt(uv, rig, "blazepose33", CorruptionSpec(1.0, 0.02, 0.05, seed=0))
+    if kind == "swaps":  # cam02 has left and right exchanged in frames 40-69
+        data[40:70, 1, 0] = data[40:70, 1, 0][:, get_keypoint_set("blazepose33").flip_permutation]
+    given = rig
+    if kind == "calibration":  # cam03's pose is off by 3°
+        cam = rig.cameras[2]
+        pose = cam.cam_from_world.copy()
+        pose[:3, :3] = cv2.Rodrigues(np.radians(3.0) * np.array([0.3, 1.0, 0.2]) / 1.063)[0] @ pose[:3, :3]
+        given = Rig(tuple(cam.with_pose(pose) if i == 2 else c for i, c in enumerate(rig.cameras)))
+    return given, Keypoints2D(data, rig.names, "blazepose33", FPS), A, masks
+
+
+def _report(root, kind: str, info: dict | None = None) -> tuple[Session, dict]:
+    """The report of a take whose 2D faults were not repaired (``info``: what the triangulated points say)."""
+    rig, kp, truth, masks = _observe(kind)
+    session = Session(write_session(SyntheticTake(rig, kp, truth, masks), root / kind, json_2d=False))
+    tri = triangulate.run(rig, kp)
+    tri.info["config"] = {**tri.info.get("config", {}), "repair_swaps": False}  # the report reads the 2D as given
+    tri.info.update(info or {})
+    triangulate.write_outputs(tri, session.points3d("triangulated"))
+    points, _ = refine.run(rig, kp, tri)
+    triangulate.write_outputs(points, session.points3d("refined"))
+    return session, report.build(session, cfg=report.Config(overlay_videos=False))
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults")
+    cache = {}
+
+    def get(kind):
+        if kind not in cache:
+            cache[kind] = _report(root, kind, {"swaps_repaired": {"cam01": 0, "cam02": 7}} if kind == "swaps" else None)
+        return cache[kind]
+    return get
+
+
+def _flagged(m: dict) -> dict[str, dict]:
+    return {k: c for k, c in m["cameras"].items() if c["flagged"]}
+
+
+def test_a_clean_take_flags_no_camera(reports):
+    session, m = reports("clean")
+    assert list(m["cameras"]) == ["cam01", "cam02", "cam03", "cam04"]
+    assert _flagged(m) == {} and m["verdict"]["usable"], m["verdict"]
+    for c in m["cameras"].values():
+        assert set(c) >= {"median_px", "p95_px", "detections", "kept_share", "sync_offset_frames", "swaps_repaired",
+                          "flagged", "hint"}
+        assert c["median_px"] < 1.5 and c["p95_px"] < 5 and c["detections"] > 3000 and c["kept_share"] > 0.9
+        assert c["swaps_repaired"] is None and c["hint"] is None and c["sync_offset_frames"] == 0.0
+    on_disk = json.loads((session.root / "report" / "metrics.json").read_text())
+    assert on_disk["cameras"]["cam01"]["flagged"] is False
+    html = (session.root / "report" / "report.html").read_text()
+    assert "<h2>Cameras</h2>" in html and "FLAGGED" not in html and "<td>—</td>" in html  # no swap repair ran
+
+
+def test_a_camera_with_a_wrong_pose_is_flagged_with_a_calibration_hint(reports):
+    session, m = reports("calibration")
+    assert list(_flagged(m)) == ["cam03"], {k: (c["median_px"], c["p95_px"]) for k, c in m["cameras"].items()}
+    cam = m["cameras"]["cam03"]
+    assert cam["flag"]["stat"] == "median_px" and cam["median_px"] > 2.5 * cam["flag"]["reference"]
+    assert cam["hint"].startswith("calibration?") and cam["profile"]["bad_frames_share"] > 0.8
+    failed = [f for f in m["verdict"]["failed"] if f["metric"].startswith("cameras.")]
+    assert [f["metric"] for f in failed] == ["cameras.cam03.median_px"] and not m["verdict"]["usable"]
+    assert "camera cam03 median reprojection" in m["verdict"]["summary"]
+    assert m["reprojection_px"]["median"] < 8  # the healthy overall median that must not hide cam03
+    html = (session.root / "report" / "report.html").read_text()
+    assert "FLAGGED: cam03: median" in html and "calibration?" in html and "FAIL: camera cam03" in html
+
+
+def test_a_burst_of_left_right_swaps_is_flagged_with_a_swap_hint(reports):
+    session, m = reports("swaps")
+    assert list(_flagged(m)) == ["cam02"]
+    cam = m["cameras"]["cam02"]
+    assert cam["flag"]["stat"] == "p95_px" and cam["hint"].startswith("left/right swaps?")
+    assert cam["profile"]["bad_frames"] == "40–69", cam["profile"]
+    assert cam["swaps_repaired"] == 7 and m["cameras"]["cam01"]["swaps_repaired"] == 0
+    assert m["cameras"]["cam03"]["swaps_repaired"] is None
+    html = (session.root / "report" / "report.html").read_text()
+    assert "<td>7</td>" in html and "left/right swaps?" in html
+
+
+def test_a_time_offset_gets_a_sync_hint(reports):
+    _, m = reports("sync")
+    assert list(_flagged(m)) == ["cam04"]
+    assert m["cameras"]["cam04"]["hint"].startswith("sync?"), m["cameras"]["cam04"]["profile"]
+
+
+def test_another_person_in_a_burst_gets_a_wrong_person_hint(reports):
+    _, m = reports("person")
+    assert list(_flagged(m)) == ["cam02"]
+    cam = m["cameras"]["cam02"]
+    assert cam["hint"].startswith("wrong person?") and cam["profile"]["bad_frames"] == "30–59", cam["profile"]
+
+
+def test_refine_is_not_usable_when_identities_are_mixed():
+    for kind, usable in (("clean", True), ("mixed", False)):
+        rig, kp, _, _ = _observe(kind, frames=60)
+        _, (s,) = refine.run(rig, kp, triangulate.run(rig, kp))
+        assert s.usable is usable, s
+    assert s.rms_px > 20 and "detection noise" in s.message and "mixed identities" in s.message
+
+
+def test_the_verdict_names_a_flagged_camera_whatever_the_median():
+    row = {"flagged": True, "flag": {"stat": "median_px", "value": 23.6, "threshold": 23.5, "reference": 9.4,
+                                     "ratio": 2.5}}
+    m = {"reprojection_px": {"median": 5.0}, "bone_length_cv": {"mean": 0.01}, "reconstructed": {"points": 1.0},
+         "cameras": {"cam01": {"flagged": False}, "cam03": row}}
+    v = verdict(m, 8, 0.05, 0.9)
+    assert not v["usable"] and [f["metric"] for f in v["failed"]] == ["cameras.cam03.median_px"]
+    assert describe(v["failed"][0]) == \
+        "camera cam03 median reprojection 23.6 px > 23.5 px (2.5 × the other cameras' 9.4 px)"
+    assert v["summary"] == "FAIL: " + describe(v["failed"][0])
+
+
+def test_frame_runs():
+    assert frame_runs(np.array([3, 4, 5, 9])) == "3–5, 9"
+    assert frame_runs(np.array([0, 2, 4, 6, 7, 8, 9])) == "0, 2, 6–9, …"
+    assert frame_runs(np.array([], int)) == ""
+
+
+def test_mocap_run_prints_the_flagged_camera_after_the_quality_line(monkeypatch, capsys):
+    from mocap import pipeline
+    from mocap.cli.stages import cmd_run
+
+    row = {"median_px": 23.6, "flagged": True, "hint": "calibration? check it",
+           "flag": {"stat": "median_px", "value": 23.6, "threshold": 23.5, "reference": 9.4, "ratio": 2.5}}
+    metrics = {"reprojection_px": {"median": 9.1}, "bone_length_cv": {"mean": 0.013},
+               "reconstructed": {"frames_all_joints": 1.0},
+               "cameras": {"cam01": {"median_px": 9.4, "flagged": False}, "cam03": row},
+               "verdict": {"failed": [{}], "summary": "FAIL: camera cam03 median reprojection 23.6 px > 23.5 px"}}
+    result = SimpleNamespace(status={"report": "ran"}, timings={"report": 0.1}, log_file="log", outputs={},
+                             metrics=metrics)
+    monkeypatch.setattr(pipeline, "run", lambda *a, **k: result)
+    assert cmd_run(SimpleNamespace(session="s", config=None, set=[], from_stage=None, command_line="mocap run s")) == 0
+    out = capsys.readouterr().out.splitlines()
+    quality = next(i for i, line in enumerate(out) if line.startswith("quality:"))
+    assert "(cam03 median 23.6 px: FLAGGED)" in out[quality]
+    assert out[quality + 1] == "camera flagged: cam03: median 23.6 px > 2.5 × 9.4 px (the other cameras' median)"
+    assert out[quality + 2] == "  hint: calibration? check it" and out[quality + 3].startswith("verdict: FAIL")
+
+
+def test_the_camera_table_escapes_names_and_hints():
+    from mocap.report import _camera_rows
+
+    evil = "<script>alert(1)</script>"
+    row = {"median_px": 23.6, "p95_px": float("nan"), "detections": 10, "kept_share": 0.5, "sync_offset_frames": 0.0,
+           "swaps_repaired": None, "ratio_to_others": 2.6, "flagged": True, "hint": "wrong person? <b>",
+           "flag": {"stat": "median_px", "value": 23.6, "threshold": 23.5, "reference": 9.4, "ratio": 2.5}}
+    html = _camera_rows({evil: row})
+    assert "<script" not in html and "<b>" not in html and "&lt;script&gt;" in html
+    assert html.startswith("<tr class=bad><td>&lt;script&gt;") and "<td>—</td>" in html and "2.60×" in html
