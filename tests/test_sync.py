@@ -56,7 +56,11 @@ def test_audio_offsets_from_wav_files(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-def test_real_demo_shifted_camera_is_recovered(shared_data, tmp_path):
+def test_real_demo_hardware_synchronised_gets_no_offset(shared_data, tmp_path):
+    """The Pose2Sim demo is hardware-synchronised; cam03's Qualisys pose is a little off, and an offset of
+    +3.76 frames used to buy a lower error by compensating it. Now every camera's offset is tested on held-out
+    frames, and none is applied; a camera shifted by 5 frames is still found (its estimate), and its record
+    says whether it was applied and why not (on 100 noisy real frames its halves may disagree)."""
     from test_detect import p2s_session
 
     from mocap.io.hdf5 import read_keypoints2d, write_keypoints2d
@@ -64,21 +68,19 @@ def test_real_demo_shifted_camera_is_recovered(shared_data, tmp_path):
 
     session = p2s_session(shared_data, tmp_path)
     kp = read_keypoints2d(detect.main(session))
+    r = json.loads(sync.main(session).read_text())
+    assert not r["applied"] and not any(r["offsets_frames"].values()), r["cameras"]
+    assert all(c["reason"] != "significant" for c in r["cameras"].values())
     rig = triangulate.Session(session).rig()
-    base = sync.run(rig, kp)
     data = kp.data.copy()
     data[:, 1] = sync.shift_tracks(kp.data[:, 1], -5)  # cam02 five frames late
     write_keypoints2d(Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps), session / "pose2d.h5")
-    out = sync.main(session)
-    r = json.loads(out.read_text())
-    assert r["applied"]
-    off = r["offsets_frames"]
-    assert abs(off["cam02"] - base["coarse_frames"]["cam02"] - 5) < 0.5, (off, base)
-    for c in ("cam03", "cam04"):  # the cameras that were not moved keep their estimates
-        assert abs(off[c] - base["coarse_frames"][c]) < 1.0, (off, base)
+    r = json.loads(sync.main(session, overwrite=True).read_text())
+    cam = r["cameras"]["cam02"]
+    assert abs(cam["estimate_frames"] - 5) < 0.5 and cam["heldout_gain"] > 0.2, cam
+    assert cam["applied"] or cam["reason"], cam
+    if cam["applied"]:
+        assert abs(r["offsets_frames"]["cam02"] - 5) < 0.5
+    assert r["offsets_frames"]["cam03"] == r["offsets_frames"]["cam04"] == 0.0, r["cameras"]
     shifted = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
-    synced = triangulate.session_keypoints(triangulate.Session(session), rig)
-    cfg = sync.Config()
-    e_shifted, e_synced = sync._triangulation_error(rig, shifted, cfg), sync._triangulation_error(rig, synced, cfg)
-    e_original = sync._triangulation_error(rig, kp, cfg)
-    assert e_synced < 0.8 * e_shifted and e_synced < 1.1 * e_original, (e_shifted, e_synced, e_original)
+    assert sync._triangulation_error(rig, shifted, sync.Config()) > sync._triangulation_error(rig, kp, sync.Config())

@@ -6,10 +6,17 @@ Offset d_c (frames, sub-frame): what the reference camera sees at frame t, camer
    minimum), or cross-correlation of the audio envelopes when every camera has ``videos/<camera>.wav``.
    (Keypoint-speed cross-correlation, the usual recipe, locked onto the wrong period for repetitive
    motion in our tests, so it is not used.)
-2. Fine: a golden-section search within ±1 frame on the same epipolar error, with camera c's tracks
-   interpolated in time (the two-view reprojection error; it needs only the reference camera, so the
-   cameras do not depend on each other). Optional sweeps then minimise camera c's reprojection error
-   against points triangulated from all other cameras.
+2. Fine: a search within ±1 frame on the same epipolar error (Cauchy loss), with the tracks cleaned of
+   outliers, smoothed, and camera c's interpolated in time (it needs only the reference camera, so the
+   cameras do not depend on each other).
+3. Significance: an offset is not invented. It is estimated again on each half of the take alone (first
+   and second half); each half then scores the other half's estimate against the null offset (0, or the
+   audio offset when audio was used). The offset is applied only when the held-out error drops
+   significantly (one-sided Wilcoxon signed-rank test over blocks of about 1 s), by a minimum relative
+   gain, and the two halves agree. A real offset is the same all take long; an offset that buys a lower
+   error by compensating a camera-pose error follows what the person does, or gains little: on a
+   hardware-synchronised rig the result is 0. ``sync.json`` records per camera both halves' estimates,
+   the held-out gain, the p-value, and whether the offset was applied (and why not).
 """
 
 from __future__ import annotations
@@ -25,11 +32,22 @@ from mocap.geometry.triangulation import triangulate
 from mocap.io.atomic import atomic_write_text
 from mocap.session import Session
 from mocap.stages import Flag
+from mocap.stages.sync_search import (
+    EpipolarPair,
+    clean_tracks,
+    epipolar_lag,
+    halves,
+    held_out,
+    shift_tracks,
+    smooth_tracks,
+)
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
 NAME = "sync"
-HELP = "camera time offsets (epipolar lag search, sub-frame; or audio), kept only when they help"
+HELP = "camera time offsets (epipolar lag search, sub-frame; or audio), applied only when significant"
+__all__ = ["Config", "apply_offsets", "audio_offsets", "read_offsets", "run", "main", "shift_tracks",
+           "smooth_tracks", "epipolar_lag"]
 
 
 @dataclass(frozen=True)
@@ -37,11 +55,16 @@ class Config:
     enabled: bool = True
     max_offset_s: float = 2.0
     subframe: bool = True  # refine to a fraction of a frame (epipolar error against the reference camera)
-    sweeps: int = 0  # then sweeps of reprojection error against points from all other cameras (measured:
-    # no better than the epipolar refinement on synthetic takes, 0.02 frames either way)
     audio: bool = True  # use videos/<camera>.wav when every camera has one
     min_score: float = 0.2
-    min_gain: float = 0.95  # offsets are applied only if they cut the median triangulation error by 5 %
+    # the held-out test that decides whether an offset is real (see the module's docstring):
+    block_s: float = 1.0  # the paired test compares held-out blocks of this length (seconds) ...
+    min_blocks: int = 16  # ... shortened so that the take has at least this many blocks
+    alpha: float = 0.01  # significance: p-value of the one-sided signed-rank test over held-out blocks
+    min_heldout_gain: float = 0.05  # and the held-out median epipolar error must drop by this fraction
+    max_half_gap: float = 0.5  # and the two halves' estimates must agree within this many frames
+    min_gain: float = 1.0  # the applied offsets must make the whole take triangulate better (median error
+    # below min_gain × the error without them), or none is applied
 
 
 FLAGS = (Flag("--off", "enabled", "no synchronisation: the cameras are hardware-synchronised", value=False),
@@ -60,69 +83,6 @@ def outputs(session: Session, settings) -> list[Path]:
     return [session.sync_file]
 
 
-def _normalised(rig: Rig, c: int, xy: np.ndarray) -> np.ndarray:
-    from mocap.geometry.camera import pixels_to_normalised
-
-    return np.concatenate([pixels_to_normalised(rig[c], xy), np.ones(xy.shape[:-1] + (1,))], axis=-1)
-
-
-def _essential(rig: Rig, i: int, j: int) -> np.ndarray:
-    T = rig[j].cam_from_world @ np.linalg.inv(rig[i].cam_from_world)
-    R, t = T[:3, :3], T[:3, 3]
-    return np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]]) @ R
-
-
-def _epi(E: np.ndarray, ni: np.ndarray, nj: np.ndarray, focal: float) -> np.ndarray:
-    line = ni @ E.T
-    return np.abs(np.sum(nj * line, axis=-1)) / np.linalg.norm(line[..., :2], axis=-1) * focal
-
-
-def epipolar_lag(rig: Rig, xy: np.ndarray, c: int, max_lag: int, ref: int = 0) -> tuple[float, float]:
-    """Integer lag d of camera c (read at t + d) minimising the median epipolar error against the reference
-    camera; the error curve is sharp where the person moves, and needs only these two cameras."""
-    F = xy.shape[0]
-    E, ni, nc, focal = _essential(rig, ref, c), _normalised(rig, ref, xy[:, ref]), _normalised(rig, c, xy[:, c]), \
-        rig[c].K[0, 0]
-    step = max(1, F // 400)  # a few hundred frames per lag are plenty
-    best, best_e = 0, np.inf
-    for d in range(-max_lag, max_lag + 1):
-        t = np.arange(max(0, -d), F - max(0, d), step)
-        e = _epi(E, ni[t], nc[t + d], focal)
-        e = e[np.isfinite(e)]
-        if e.size < max(20, xy.shape[2] * len(t) // 10):
-            continue
-        m = float(np.median(e))
-        if m < best_e:
-            best, best_e = d, m
-    return float(best), best_e
-
-
-def smooth_tracks(xy: np.ndarray, sigma_frames: float = 1.5) -> np.ndarray:
-    """NaN-aware Gaussian smoothing along time of (F, ...) tracks. Sub-frame search needs it: linear
-    interpolation halfway between two noisy frames averages their noise, which would otherwise pull
-    every offset towards half a frame."""
-    from scipy.ndimage import gaussian_filter1d
-
-    ok = np.isfinite(xy)
-    num = gaussian_filter1d(np.where(ok, xy, 0.0), sigma_frames, axis=0, mode="nearest")
-    den = gaussian_filter1d(ok.astype(float), sigma_frames, axis=0, mode="nearest")
-    return np.where(ok & (den > 0.3), num / np.maximum(den, 1e-9), np.nan)
-
-
-def shift_tracks(data: np.ndarray, offset: float) -> np.ndarray:
-    """(F, ...) samples → the same track read at t + offset (linear interpolation; NaN outside)."""
-    F = data.shape[0]
-    t = np.arange(F) + offset
-    i0 = np.floor(t).astype(int)
-    w = (t - i0).reshape((F,) + (1,) * (data.ndim - 1))
-    valid0 = (i0 >= 0) & (i0 < F)
-    valid1 = (i0 + 1 >= 0) & (i0 + 1 < F)
-    a = np.where(valid0.reshape(w.shape), data[np.clip(i0, 0, F - 1)], np.nan)
-    b = np.where(valid1.reshape(w.shape), data[np.clip(i0 + 1, 0, F - 1)], np.nan)
-    exact = w == 0
-    return np.where(exact, a, (1 - w) * a + w * b)
-
-
 def apply_offsets(kp: Keypoints2D, offsets: dict[str, float]) -> Keypoints2D:
     data = kp.data.copy()
     for c, name in enumerate(kp.camera_names):
@@ -130,32 +90,6 @@ def apply_offsets(kp: Keypoints2D, offsets: dict[str, float]) -> Keypoints2D:
         if d:
             data[:, c] = shift_tracks(kp.data[:, c], d)
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
-
-
-def _reprojection_error(rig: Rig, kp: Keypoints2D, c: int, offset: float, X: np.ndarray) -> float:
-    cam = rig[c]
-    xy = shift_tracks(kp.data[:, c, 0, :, :2], offset)  # (F, J, 2)
-    uv = cam.project(X.reshape(-1, 3)).reshape(xy.shape)
-    e = np.linalg.norm(uv - xy, axis=-1)
-    e = e[np.isfinite(e)]
-    return float(np.median(e)) if e.size > 20 else np.inf
-
-
-def _golden(f, lo: float, hi: float, tol: float = 0.02) -> float:
-    g = (np.sqrt(5) - 1) / 2
-    a, b = lo, hi
-    c, d = b - g * (b - a), a + g * (b - a)
-    fc, fd = f(c), f(d)
-    while b - a > tol:
-        if fc < fd:
-            b, d, fd = d, c, fc
-            c = b - g * (b - a)
-            fc = f(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + g * (b - a)
-            fd = f(d)
-    return (a + b) / 2
 
 
 def audio_offsets(wavs: dict[str, Path], fps: float, max_offset_s: float) -> dict[str, float]:
@@ -183,71 +117,70 @@ def audio_offsets(wavs: dict[str, Path], fps: float, max_offset_s: float) -> dic
     return out
 
 
+def _camera(rig: Rig, xy: np.ndarray, pair: EpipolarPair, c: int, null: float, max_lag: int, cfg: Config,
+            block: np.ndarray, half: np.ndarray, audio: bool) -> dict:
+    """Camera c's offset on the whole take and on each half, and the held-out test of it."""
+
+    def estimate(use: np.ndarray) -> float:
+        d = null if audio else epipolar_lag(rig, xy, c, max_lag, use=use)[0]
+        return pair.refine(d, use) if cfg.subframe else d
+
+    d_all, d_a, d_b = (estimate(u) for u in (np.ones(len(half), bool), half == 0, half == 1))
+    test = held_out(pair, (d_a, d_b), null, block, half)
+    why = []
+    if not test.p_value < cfg.alpha:
+        why.append(f"not significant (p = {test.p_value:.3g}, {test.blocks} blocks)")
+    if test.gain < cfg.min_heldout_gain:
+        why.append(f"held-out gain {100 * test.gain:.1f} % < {100 * cfg.min_heldout_gain:.0f} %")
+    if abs(d_a - d_b) > cfg.max_half_gap:
+        why.append(f"the halves disagree ({d_a:+.2f} / {d_b:+.2f} frames)")
+    return {"estimate_frames": d_all, "halves_frames": [d_a, d_b], "null_frames": null,
+            "heldout_gain": test.gain, "p_value": test.p_value, "blocks": test.blocks,
+            "heldout_px": list(test.error_px), "epipolar_px": pair.median(d_all, np.ones(len(half), bool)),
+            "applied": not why, "reason": "; ".join(why) if why else "significant"}
+
+
 def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path] | None = None) -> dict:
-    """Offsets of every camera relative to the first (frames), and how they were found."""
+    """Offsets of every camera relative to the first (frames), and how they were found and tested."""
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"sync: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
     F, C = kp.shape[:2]
     max_lag = int(min(cfg.max_offset_s * kp.fps, F // 3))
     names = list(kp.camera_names)
     xy = np.where((kp.score[..., None] >= cfg.min_score), kp.xy, np.nan)[:, :, 0]  # (F, C, J, 2), person 0
-    if audio and cfg.audio:
-        coarse = audio_offsets(audio, kp.fps, cfg.max_offset_s)
-        method = "audio"
+    use_audio = bool(audio) and cfg.audio
+    if use_audio:
+        null = audio_offsets(audio, kp.fps, cfg.max_offset_s)
+        method = "audio, refined on the epipolar consistency of the 2D keypoints"
     else:
-        coarse = {names[0]: 0.0}
-        for c in range(1, C):
-            lag, e = epipolar_lag(rig, xy, c, max_lag)
-            coarse[names[c]] = lag
-            log.info("sync %s: %+d frames (epipolar error %.2f px)", names[c], lag, e)
+        null = {n: 0.0 for n in names}
         method = "epipolar consistency of the 2D keypoints"
-    offsets = dict(coarse)
-    errors = {}
-    if cfg.subframe:
-        sm = smooth_tracks(xy)
-        n_ref = _normalised(rig, 0, sm[:, 0])
-        for c in range(1, C):
-            E = _essential(rig, 0, c)
-
-            def epi(d: float, c=c, E=E) -> float:
-                e = _epi(E, n_ref, _normalised(rig, c, shift_tracks(sm[:, c], d)), rig[c].K[0, 0])
-                e = e[np.isfinite(e)]
-                return float(np.median(e)) if e.size > 20 else np.inf
-
-            offsets[names[c]] = _golden(epi, offsets[names[c]] - 1.0, offsets[names[c]] + 1.0, tol=0.01)
-            errors[names[c]] = epi(offsets[names[c]])
-    if cfg.subframe and C >= 3:
-        for _ in range(cfg.sweeps):  # each camera against the others as they stand
-            for c in range(1, C):
-                others = [o for o in range(C) if o != c]
-                aligned = apply_offsets(kp, {names[o]: offsets[names[o]] for o in others})
-                w = np.where(np.isfinite(aligned.score) & (aligned.score >= cfg.min_score), aligned.score, 0.0)
-                uv = np.moveaxis(aligned.xy[:, others, 0], 1, 2).reshape(-1, len(others), 2)
-                X, _, _ = triangulate(rig.subset([names[o] for o in others]), uv,
-                                      np.moveaxis(w[:, others, 0], 1, 2).reshape(-1, len(others)),
-                                      max_reproj_px=30.0)
-                X = X.reshape(F, -1, 3)
-
-                def err(d: float, c=c, X=X) -> float:
-                    return _reprojection_error(rig, kp, c, d, X)
-
-                d0 = offsets[names[c]]
-                offsets[names[c]] = _golden(err, d0 - 0.5, d0 + 0.5, tol=0.01)
-                errors[names[c]] = err(offsets[names[c]])
+    block, half = halves(F, kp.fps, cfg.block_s, cfg.min_blocks)
+    sm = clean_tracks(xy)
+    cameras, offsets = {}, {names[0]: 0.0}
     for c in range(1, C):
-        log.info("sync %s: %+.2f frames (median error %.2f px)", names[c], offsets[names[c]], errors.get(names[c], 0))
-    result = {"reference": names[0], "offsets_frames": offsets, "coarse_frames": coarse, "method": method,
-              "epipolar_px": errors, "fps": kp.fps, "config": asdict(cfg)}
-    # keep the offsets only if they make the whole take triangulate better (hardware-synced rigs stay at 0)
-    before, after = _triangulation_error(rig, kp, cfg), _triangulation_error(rig, apply_offsets(kp, offsets), cfg)
-    result["triangulation_px"] = {"without": before, "with": after}
-    if not after < cfg.min_gain * before:
-        log.info("sync: offsets do not improve triangulation (%.2f → %.2f px); cameras kept as they are",
-                 before, after)
-        result["offsets_frames"] = {n: 0.0 for n in names}
-        result["applied"] = False
-    else:
-        result["applied"] = True
+        n = names[c]
+        info = cameras[n] = _camera(rig, xy, EpipolarPair(rig, sm, c), c, null[n], max_lag, cfg, block, half,
+                                    use_audio)
+        offsets[n] = info["estimate_frames"] if info["applied"] else null[n]
+        log.info("sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out gain %.1f %%, p = %.2g): %s", n,
+                 info["estimate_frames"], *info["halves_frames"], 100 * info["heldout_gain"], info["p_value"],
+                 "applied" if info["applied"] else f"not applied, {info['reason']}")
+    result = {"reference": names[0], "offsets_frames": offsets, "method": method, "cameras": cameras,
+              "fps": kp.fps, "config": asdict(cfg)}
+    result["applied"] = any(info["applied"] for info in cameras.values())
+    if any(offsets.values()):  # a last check on the whole take, all offsets together
+        before = _triangulation_error(rig, kp, cfg)
+        after = _triangulation_error(rig, apply_offsets(kp, offsets), cfg)
+        result["triangulation_px"] = {"without": before, "with": after}
+        if not after < cfg.min_gain * before:
+            log.info("sync: the offsets do not improve triangulation (%.2f → %.2f px); cameras kept as they are",
+                     before, after)
+            result["offsets_frames"] = {n: 0.0 for n in names}
+            result["applied"] = False
+            for info in cameras.values():
+                if info["applied"]:
+                    info["applied"], info["reason"] = False, "the whole take triangulates no better with it"
     return result
 
 
