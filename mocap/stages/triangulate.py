@@ -29,6 +29,7 @@ class Config:
     min_score: float = 0.2  # detections below this confidence are ignored
     max_reproj_px: float | None = 15.0  # views beyond this reprojection error are dropped; 0: plain DLT
     single_performer: bool = True  # several people per view: keep the one consistent across views and time
+    repair_swaps: bool = True  # exchange back the left/right body sides a view got wrong (checked on the others)
 
     def __post_init__(self) -> None:
         if self.min_views < 2:
@@ -80,9 +81,22 @@ def write_outputs(points: Points3D, path: Path) -> Path:
     return path
 
 
-def session_keypoints(session: Session, rig: Rig, single_performer: bool = True) -> Keypoints2D:
+def session_keypoints(session: Session, rig: Rig, single_performer: bool = True,
+                      repair_swaps: bool | None = None) -> Keypoints2D:
     """The session's 2D keypoints, aligned in time by ``sync.json`` when present; with several people
-    per view, only the performer when asked."""
+    per view, only the performer when asked; left/right swaps repaired (``repair_swaps``; None: as the
+    triangulate stage did, see :func:`read_session_keypoints`)."""
+    return read_session_keypoints(session, rig, single_performer, repair_swaps)[0]
+
+
+def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = True,
+                           repair_swaps: bool | None = None, cfg: Config | None = None) -> tuple[Keypoints2D, dict]:
+    """:func:`session_keypoints` and what the swap repair did: {"swaps_repaired": {camera: views},
+    "swap_repairs": the repairs themselves (reused by later readers of the same keypoints)}.
+
+    ``cfg``: the triangulate settings; None: those ``points3d/triangulated.h5`` was made with, so refine
+    and the report read the keypoints the points came from (its stored repairs are applied as they are
+    while the keypoints are unchanged)."""
     from mocap.stages.sync import apply_offsets, read_offsets
 
     kp = session.keypoints2d(rig)
@@ -94,7 +108,31 @@ def session_keypoints(session: Session, rig: Rig, single_performer: bool = True)
         from mocap.detect.select import select_performer
 
         kp = select_performer(rig, kp)
-    return kp
+    stored = None
+    if cfg is None:
+        cfg, stored = _recorded(session)
+    if not (cfg.repair_swaps if repair_swaps is None else repair_swaps):
+        return kp, {}
+    from mocap.geometry.swaps import SwapConfig, repair_keypoints
+
+    return repair_keypoints(rig, kp, cfg.min_score, SwapConfig(max_reproj_px=cfg.max_reproj_px or 15.0), stored)
+
+
+def _recorded(session: Session) -> tuple[Config, dict | None]:
+    """The settings and stored swap repairs of the session's triangulated points (defaults when absent)."""
+    from mocap.io.hdf5 import read_points3d
+
+    path = session.points3d(STAGE)
+    if not path.is_file():
+        return Config(), None
+    info = read_points3d(path).info
+    known = {k: v for k, v in info.get("config", {}).items() if k in Config.__dataclass_fields__}
+    try:
+        cfg = Config(**known)
+    except (TypeError, ValueError) as e:
+        log.warning("%s: its triangulate settings are unreadable (%s); using the defaults", path, e)
+        cfg = Config()
+    return cfg, info.get("swap_repairs")
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
@@ -108,4 +146,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         log.info("%s exists, skipping triangulation", out)
         return out
     rig = session.rig()
-    return write_outputs(run(rig, session_keypoints(session, rig, cfg.single_performer), cfg), out)
+    kp, repairs = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg)
+    points = run(rig, kp, cfg)
+    points.info.update(repairs)
+    return write_outputs(points, out)
