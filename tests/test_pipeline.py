@@ -134,8 +134,10 @@ def test_real_footage_end_to_end(shared_data, tmp_path):
     m = r.metrics
     assert m["reconstructed"]["frames_all_joints"] == 1.0
     assert m["bone_length_cv"]["mean"] <= 0.025
-    assert m["reprojection_px"]["median_views_used"] <= 11.0
-    assert m["reprojection_px"]["median"] <= 12.0  # the issue's target is 6 px: see the closing note
+    # sync no longer moves cam03 by an invented offset that hid its pose error (11.7 / 12.3 px measured);
+    # refining the cameras from the performer (issue 14, item 1) is what should bring these down
+    assert m["reprojection_px"]["median_views_used"] <= 12.5
+    assert m["reprojection_px"]["median"] <= 13.0
     fbx = session / "export" / "p2s_mixamo.fbx"
     names, pos = _positions(fbx, tmp_path, 60.0)
     assert pos.shape[0] == 100 and "mixamorig:Hips" in names
