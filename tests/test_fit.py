@@ -91,7 +91,7 @@ def test_all_nan_frames_stay_gaps():
     motion, summary = fit_motion(kp, "blazepose33", truth.fps, FitConfig(smooth=False))
     assert np.isnan(motion.rotations[40:45]).all() and np.isnan(motion.root_positions[40:45]).all()
     assert np.isfinite(motion.rotations[:40]).all() and np.isfinite(motion.rotations[45:]).all()
-    assert summary.gap_frames == 5 and summary.fitted_frames == 115
+    assert summary.empty_frames == 5 and summary.fitted_frames == 115
 
 
 def test_bad_input_shapes_are_named():

@@ -4,8 +4,12 @@
 2. Joint centres from the skeleton's keypoint mapping; subject bone lengths once per take.
 3. Batched Levenberg–Marquardt IK for every frame (see :mod:`.ik`), confidence-weighted, with hinge
    joints, soft limits, and segment orientation (hands, feet, head, limb twist) from the vectors.
-Frames with no keypoint at all stay gaps (NaN); a joint whose subtree is unseen in a frame holds its
-nearest fitted value; a limb never seen in the take keeps its rest pose and is named in the summary.
+4. Gaps (see :mod:`.gaps`): frames where a joint is unseen are solved again outwards from the
+   well-observed frames, each from its solved neighbour, with the rotations the gap leaves free held
+   near the interpolation between the gap's edges; the summary lists each joint's gap frames.
+Frames with no keypoint at all stay gaps (NaN); a joint whose subtree is unseen in a frame follows the
+interpolation between its nearest fitted values; a limb never seen in the take keeps its rest pose
+and is named in the summary.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mocap.fit.bones import estimate_bone_lengths
+from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
 from mocap.geometry.rotations import matrix_to_quat, quat_continuous
@@ -36,19 +41,23 @@ class FitConfig:
     symmetric: bool = False  # left and right bones share their lengths (people are rarely symmetric)
     iterations: int = 20
     chunk_frames: int = 1024
+    gap_sigma_deg: float = 15.0  # how far a rotation left free by unseen joints may leave the interpolation
 
 
 @dataclass
 class FitSummary:
     frames: int
     fitted_frames: int
-    gap_frames: int
+    empty_frames: int  # frames with no keypoint at all (left NaN)
     noise_mm: float
     rms_mm_median: float
     rms_mm_p95: float
     unseen_joints: list[str] = field(default_factory=list)
     bone_lengths: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    # joint → frame ranges [start, stop) where it was unseen (in frames with data) and bridged
+    gap_frames: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    bridged_frames: int = 0  # frames solved again because some joint was unseen
 
     @property
     def usable(self) -> bool:
@@ -109,6 +118,11 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
         f = idx[s:s + cfg.chunk_frames]
         l0, r0 = initial_pose(pb, y[f], vecs[f])
         local[f], root[f], rms[f] = solve_ik(pb, y[f], wy[f], vecs[f], wv[f], l0, r0, cfg.iterations)
+    bridged = bridge(pb, y, wy, vecs, wv, local, root, rms, has_data, np.radians(cfg.gap_sigma_deg), cfg.iterations)
+    gaps = joint_gaps(names, wy, has_data)
+    if gaps:
+        log.warning("joints unseen for a while, bridged from their neighbours (frames): %s", "; ".join(
+            f"{n} {_ranges_text(r)}" for n, r in gaps.items()))
     _hold_unseen(sk, local, wy, wv, vj, has_data)
     q = quat_continuous(matrix_to_quat(local), axis=0)
     q[~has_data] = np.nan
@@ -118,14 +132,20 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
                          float(np.nanmedian(rms) * 1000) if has_data.any() else float("nan"),
                          float(np.nanpercentile(rms, 95) * 1000) if has_data.any() else float("nan"),
                          unseen, {n: float(b) for n, b in zip(names[1:], bone[1:], strict=True)},
-                         time.perf_counter() - t0)
+                         time.perf_counter() - t0, gaps, bridged)
     log.info("fit %d/%d frames in %.2f s, residual median %.1f mm", summary.fitted_frames, F, summary.seconds,
              summary.rms_mm_median)
     return motion, summary
 
 
+def _ranges_text(r: list[tuple[int, int]], most: int = 4) -> str:
+    text = ", ".join(f"{a}" if b == a + 1 else f"{a}-{b - 1}" for a, b in r[:most])
+    return text + (f" and {len(r) - most} more" if len(r) > most else "")
+
+
 def _hold_unseen(sk, local: np.ndarray, wy: np.ndarray, wv: np.ndarray, vj: np.ndarray, has_data: np.ndarray) -> None:
-    """A joint whose subtree (and vectors) has no data in a frame takes its nearest determined value."""
+    """A joint whose subtree (and vectors) has no data in a frame follows the interpolation between its
+    nearest determined values (held beyond the first and last)."""
     F, J = wy.shape
     sub = wy > 0  # data in the subtree of each joint, itself included
     for j in range(J - 1, 0, -1):
@@ -135,14 +155,9 @@ def _hold_unseen(sk, local: np.ndarray, wy: np.ndarray, wv: np.ndarray, vj: np.n
         det[:, sk.parents[j]] |= sub[:, j]
     for v, j in enumerate(vj):
         det[:, j] |= wv[:, v] > 0
+    bones = bone_axes(sk)
     for j in range(J):
         todo = np.flatnonzero(has_data & ~det[:, j])
         if todo.size == 0:
             continue
-        good = np.flatnonzero(det[:, j] & has_data)
-        if good.size == 0:
-            local[todo, j] = np.eye(3)
-            continue
-        k = np.searchsorted(good, todo)
-        after, before = good[np.clip(k, 0, good.size - 1)], good[np.clip(k - 1, 0, good.size - 1)]
-        local[todo, j] = local[np.where(np.abs(todo - before) <= np.abs(after - todo), before, after), j]
+        local[todo, j] = interpolate(local[:, j], det[:, j] & has_data, todo, bones[j])

@@ -170,10 +170,13 @@ class _Layout:
 
 
 def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray,
-             local: np.ndarray, root: np.ndarray, iterations: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             local: np.ndarray, root: np.ndarray, iterations: int = 20, ref: np.ndarray | None = None,
+             ref_w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refine local rotations (F, J, 3, 3) and root (F, 3). y: (F, J, 3) targets with weights wy (F, J)
-    (0 where missing); vecs: (F, V, 3) unit vectors with weights wv (F, V). Returns local, root and the
-    final RMS position residual per frame (m)."""
+    (0 where missing); vecs: (F, V, 3) unit vectors with weights wv (F, V). ``ref`` (F, J, 3, 3) with
+    ``ref_w`` (F, J) (1/σ in 1/rad, 0 = none): where ref_w > 0, the prior pulls joint j's local rotation
+    towards ref[f, j] instead of the rest pose (used to bridge gaps). Returns local, root and the final
+    RMS position residual per frame (m)."""
     sk, L = pb.skeleton, _Layout(pb)
     F, J = y.shape[:2]
     y = np.nan_to_num(y)
@@ -182,20 +185,27 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     hinge = {j: a for j, a in pb.hinge_axes.items() if L.col[j] >= 0}
     balls = [j for j in range(J) if L.col[j] >= 0 and j not in hinge]
     V = len(pb.vec_joint)
+    ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
+    refT, th_ref = None, {j: np.zeros(F) for j in hinge}
+    if ref is not None and ref_w is not None and (ref_w > 0).any():
+        on = ref_w > 0
+        ps = np.where(on, ref_w, ps)
+        refT = np.where(on[..., None, None], np.swapaxes(ref, -1, -2), np.eye(3))[:, balls]
+        th_ref = {j: np.where(on[:, j], matrix_to_axis_angle(ref[:, j]) @ a, 0.0) for j, a in hinge.items()}
 
     def residuals(sel, local, root):
         F = len(sel)
         G, p = forward_kinematics(sk, local, root)
         rp = (p - y[sel]) * sy[sel][..., None]
         rv = (np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest) - vecs[sel]) * sv[sel][..., None]
-        phi = matrix_to_axis_angle(local[:, balls])
+        phi = matrix_to_axis_angle(local[:, balls] if refT is None else local[:, balls] @ refT[sel])
         theta = {j: np.einsum("fi,i->f", matrix_to_axis_angle(local[:, j]), a) for j, a in hinge.items()}
         rl = []
         for j, th in theta.items():
             lo, hi = pb.limits.get(j, (-np.inf, np.inf))
             rl.append(np.where(th < lo, th - lo, np.where(th > hi, th - hi, 0.0)) / pb.limit_sigma)
-            rl.append(th / pb.prior_sigma)
-        r = [rp.reshape(F, -1), rv.reshape(F, -1), phi.reshape(F, -1) / pb.prior_sigma]
+            rl.append((th - th_ref[j][sel]) * ps[sel, j])
+        r = [rp.reshape(F, -1), rv.reshape(F, -1), (phi * ps[sel][:, balls, None]).reshape(F, -1)]
         if rl:
             r.append(np.stack(rl, axis=1))
         return np.concatenate(r, axis=1), G, p, phi, theta
@@ -230,11 +240,11 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         Jl = so3_log_jacobian_inv(phi)
         blocks = []
         for i, k in enumerate(balls):
-            P = (Jl[:, i] @ np.swapaxes(Gpar[k], -1, -2)) / pb.prior_sigma
+            P = (Jl[:, i] @ np.swapaxes(Gpar[k], -1, -2)) * ps[sel, k, None, None]
             blocks.append((L.col[k], P, r_ball[:, 3 * i:3 * i + 3]))
         for i, (k, th) in enumerate(theta.items()):
             lo, hi = pb.limits.get(k, (-np.inf, np.inf))
-            P = np.stack([((th < lo) | (th > hi)) / pb.limit_sigma, np.full(F, 1.0 / pb.prior_sigma)], axis=1)
+            P = np.stack([((th < lo) | (th > hi)) / pb.limit_sigma, ps[sel, k]], axis=1)
             blocks.append((L.col[k], P[:, :, None], r_hinge[:, 2 * i:2 * i + 2]))
         return Jm, blocks
 

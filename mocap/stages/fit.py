@@ -1,7 +1,9 @@
-"""Stage: 3D keypoints → subject skeleton and joint rotations (``motion/<skeleton>.npz``)."""
+"""Stage: 3D keypoints → subject skeleton and joint rotations (``motion/<skeleton>.npz``), and the frames
+where each joint was unseen and bridged (``motion/<skeleton>.gaps.json``, for the report)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -10,6 +12,7 @@ import numpy as np
 
 from mocap.config import inline
 from mocap.fit import FitConfig, FitSummary, fit_motion
+from mocap.io.atomic import atomic_write_text
 from mocap.io.capture import write_capture
 from mocap.io.hdf5 import read_points3d
 from mocap.keypoint_sets import get_keypoint_set
@@ -19,7 +22,7 @@ from mocap.types import Motion, Points3D
 
 log = logging.getLogger(__name__)
 NAME = "fit"
-HELP = "3D points → subject skeleton + joint rotations (motion/<skeleton>.npz)"
+HELP = "3D points → subject skeleton + joint rotations (motion/<skeleton>.npz, gaps in <skeleton>.gaps.json)"
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,22 @@ def inputs(session: Session, settings) -> list[Path]:
     return [session.points3d(settings.fit.source)] + ([skeleton] if skeleton.suffix == ".toml" else []) + rig
 
 
+def gaps_path(session: Session, settings) -> Path:
+    """``motion/<skeleton>.gaps.json``: per joint, the frame ranges where it was unseen and bridged."""
+    return session.motion_dir / f"{skeleton_name(settings)}.gaps.json"
+
+
 def outputs(session: Session, settings) -> list[Path]:
-    return [session.motion(skeleton_name(settings))]
+    return [session.motion(skeleton_name(settings)), gaps_path(session, settings)]
+
+
+def gaps_json(summary: FitSummary, fps: float) -> str:
+    """The fit's gap record: joint → half-open frame ranges [start, stop) and frame counts."""
+    joints = {n: {"ranges": [[a, b] for a, b in r], "frames": int(sum(b - a for a, b in r))}
+              for n, r in summary.gap_frames.items()}
+    return json.dumps({"frames": summary.frames, "fps": float(fps), "ranges": "half-open [start, stop) frame indices",
+                       "bridged_frames": summary.bridged_frames, "empty_frames": summary.empty_frames,
+                       "unseen_joints": summary.unseen_joints, "joints": joints}, indent=1) + "\n"
 
 
 def run(points: Points3D, cfg: Config = Config()) -> tuple[Motion, FitSummary]:
@@ -80,7 +97,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     settings = as_settings(settings)
     cfg = settings.fit
     out = session.motion(skeleton_name(settings))
-    if out.exists() and not overwrite:
+    if out.exists() and gaps_path(session, settings).exists() and not overwrite:
         log.info("%s exists, skipping the fit", out)
         return out
     src = session.points3d(cfg.source)
@@ -98,6 +115,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         rig = session.rig()
     except (FileNotFoundError, ValueError):
         rig = None
+    atomic_write_text(gaps_path(session, settings), gaps_json(summary, points.fps))
     names = get_keypoint_set(points.keypoint_set).joints
     videos = None
     if rig is not None:  # the cameras' videos, for the Blender add-on's camera backgrounds

@@ -1,0 +1,175 @@
+"""Fitting across gaps: joints unseen for a while (even the hips, the root) are bridged, not guessed.
+
+When a joint's target (or an orientation vector) is missing in a frame, the rotations that it would
+have decided (its parent's and its own) are free or nearly free: the weak rest-pose prior of the IK
+then lets them drift, and a batch solved frame by frame can land in far local minima (limb jumps).
+Such frames are solved again here:
+
+- the joints they affect get a prior towards the interpolation (slerp of local rotations) between
+  the nearest frames on either side where the joint is determined, so an unseen joint moves
+  smoothly across the gap and the seen ones still decide what they can (the kinematic chain gives
+  the pelvis from the spine, shoulders and knees);
+- the gap frames are solved outwards from the well-observed frames, a few frames at a time, each
+  initialised from its nearest solved neighbour (root moved to fit the seen targets), so no frame
+  starts far from its neighbours.
+
+The frames where each joint was unseen are returned as ranges, for the summary and the report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.fit.ik import IKProblem, solve_ik
+from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_between
+from mocap.types import forward_kinematics
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of True in a 1-D mask as half-open frame ranges [start, stop)."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return [(int(a), int(b)) for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True)]
+
+
+def joint_gaps(names: list[str], wy: np.ndarray, has_data: np.ndarray) -> dict[str, list[tuple[int, int]]]:
+    """Per joint seen somewhere in the take: the frame ranges (with data for other joints) where it
+    has no target."""
+    seen = (wy > 0).any(axis=0)
+    out = {}
+    for j in np.flatnonzero(seen):
+        r = runs(has_data & (wy[:, j] <= 0))
+        if r:
+            out[names[j]] = r
+    return out
+
+
+def slerp(Ra: np.ndarray, Rb: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) rotations from Ra (t = 0) to Rb (t = 1) along the shortest arc."""
+    w = matrix_to_axis_angle(np.swapaxes(Ra, -1, -2) @ Rb)
+    return Ra @ axis_angle_to_matrix(w * np.asarray(t, float)[:, None])
+
+
+def swing_twist_slerp(Ra: np.ndarray, Rb: np.ndarray, t: np.ndarray, bone: np.ndarray) -> np.ndarray:
+    """Like :func:`slerp` for a joint whose segment points along ``bone`` (3,) at rest: the segment's
+    direction moves along the great circle between its two directions and the twist about it turns
+    evenly, so a change of twist does not swing the segment out of the way (as one slerp would)."""
+    d = bone / np.linalg.norm(bone)
+    ua, ub = Ra @ d, Rb @ d
+    turn = slerp(rotation_between(np.broadcast_to(d, ua.shape), ua), rotation_between(ua, ub) @
+                 rotation_between(np.broadcast_to(d, ua.shape), ua), t)  # swing: d → ua → ub
+    u = turn @ d
+    twist_a = matrix_to_axis_angle(np.swapaxes(rotation_between(np.broadcast_to(d, ua.shape), ua), -1, -2) @ Ra) @ d
+    twist_b = matrix_to_axis_angle(np.swapaxes(rotation_between(np.broadcast_to(d, ub.shape), ub), -1, -2) @ Rb) @ d
+    dt = np.angle(np.exp(1j * (twist_b - twist_a)))  # the shorter way round
+    swing = rotation_between(np.broadcast_to(d, u.shape), u)
+    return swing @ axis_angle_to_matrix(np.outer(twist_a + t * dt, d))
+
+
+def interpolate(R: np.ndarray, known: np.ndarray, todo: np.ndarray, bone: np.ndarray | None = None) -> np.ndarray:
+    """Rotations (F, 3, 3) known where ``known`` (F,) → values at frames ``todo`` (indices): slerp (swing
+    and twist about ``bone`` when given) between the nearest known frames on each side, held beyond the
+    first and last known frames."""
+    good = np.flatnonzero(known)
+    if good.size == 0:
+        return np.tile(np.eye(3), (len(todo), 1, 1))
+    k = np.searchsorted(good, todo)
+    before, after = good[np.clip(k - 1, 0, good.size - 1)], good[np.clip(k, 0, good.size - 1)]
+    span = after - before
+    t = np.where(span > 0, (todo - before) / np.maximum(span, 1), 0.0)
+    t = np.clip(np.where(todo < before, 0.0, np.where(todo > after, 1.0, t)), 0.0, 1.0)
+    if bone is None:
+        return slerp(R[before], R[after], t)
+    return swing_twist_slerp(R[before], R[after], t, bone)
+
+
+def bone_axes(sk) -> list[np.ndarray | None]:
+    """Per joint, the rest direction of its segment when it has one child segment (limbs), else None."""
+    out = []
+    for j in range(len(sk.joint_names)):
+        kids = [c for c in np.flatnonzero(sk.parents == j) if np.linalg.norm(sk.offsets[c]) > 1e-9]
+        out.append(np.asarray(sk.offsets[kids[0]], float) if len(kids) == 1 else None)
+    return out
+
+
+def affected(pb: IKProblem, wy: np.ndarray, wv: np.ndarray, has_data: np.ndarray) -> np.ndarray:
+    """(F, J): joints whose rotation a missing target or vector leaves (nearly) free in a frame: every
+    rotation on the chains from a missing target to its mapped neighbours (up to and including the
+    second mapped ancestor, whose rotation twists the segment above: the upper arm for an unseen wrist;
+    down through unmapped descendants: the spine when the hips are unseen), and the joint of a missing
+    vector. Only targets and vectors seen somewhere in the take count (a part
+    never seen stays at rest)."""
+    parents = pb.skeleton.parents
+    mapped = (wy > 0).any(axis=0)
+    miss = has_data[:, None] & (wy <= 0) & mapped
+    vmiss = has_data[:, None] & (wv <= 0) & (wv > 0).any(axis=0)
+    children = [np.flatnonzero(parents == j) for j in range(len(parents))]
+    out = np.zeros_like(miss)
+    for j in np.flatnonzero(miss.any(axis=0)):
+        chain, k, above = [j], parents[j], 0
+        while k >= 0 and above < 2:
+            chain.append(k)
+            above += bool(mapped[k])
+            k = parents[k]
+        todo = list(children[j])
+        while todo:
+            c = todo.pop()
+            if not mapped[c]:
+                chain.append(c)
+                todo += list(children[c])
+        out[:, chain] |= miss[:, j, None]
+    for v, j in enumerate(pb.vec_joint):
+        out[:, j] |= vmiss[:, v]
+    return out
+
+
+def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray, local: np.ndarray,
+           root: np.ndarray, rms: np.ndarray, has_data: np.ndarray, sigma: float, iterations: int = 20,
+           rounds: int = 16) -> int:
+    """Solve again, in place, the frames where some joint is unseen (see the module). ``local``,
+    ``root``, ``rms``: the first solution of every frame with data. ``sigma`` (rad): how far a free
+    rotation may leave the interpolation. Returns the number of frames solved again."""
+    aff = affected(pb, wy, wv, has_data)
+    gap = has_data & aff.any(axis=1)
+    G = np.flatnonzero(gap)
+    if G.size == 0:
+        return 0
+    ref = local.copy()
+    bones = bone_axes(pb.skeleton)
+    for a in np.flatnonzero(aff.any(axis=0)):
+        todo = np.flatnonzero(aff[:, a])
+        ref[todo, a] = interpolate(local[:, a], has_data & ~aff[:, a], todo, bones[a])
+    ref_w = aff / sigma
+    good = np.flatnonzero(has_data & ~gap)
+    if good.size == 0:  # nowhere to start from: the first solution, free joints set to the interpolation
+        _solve(pb, G, G, y, wy, vecs, wv, local, root, rms, ref, ref_w, aff, iterations)
+        return int(G.size)
+    k = np.searchsorted(good, G)
+    lo, hi = good[np.clip(k - 1, 0, good.size - 1)], good[np.clip(k, 0, good.size - 1)]
+    dist = np.minimum(np.abs(G - lo), np.abs(hi - G))
+    step = max(4, int(np.ceil(dist.max() / rounds)))
+    solved = np.zeros(len(has_data), bool)
+    solved[good] = True
+    for r in range(int(np.ceil(dist.max() / step))):
+        batch = G[(dist > r * step) & (dist <= (r + 1) * step)]
+        if batch.size == 0:
+            continue
+        done = np.flatnonzero(solved)
+        k = np.searchsorted(done, batch)
+        before, after = done[np.clip(k - 1, 0, done.size - 1)], done[np.clip(k, 0, done.size - 1)]
+        src = np.where(np.abs(batch - before) <= np.abs(after - batch), before, after)
+        _solve(pb, batch, src, y, wy, vecs, wv, local, root, rms, ref, ref_w, aff, iterations)
+        solved[batch] = True
+    return int(G.size)
+
+
+def _solve(pb: IKProblem, f: np.ndarray, src: np.ndarray, y, wy, vecs, wv, local, root, rms, ref, ref_w, aff,
+           iterations: int) -> None:
+    """Frames ``f`` from the solution at frames ``src``: free joints at their reference, the root moved so
+    that the seen targets match on average; then the IK with the reference prior."""
+    l0 = np.where(aff[f][..., None, None], ref[f], local[src])
+    r0 = root[src].copy()
+    _, p = forward_kinematics(pb.skeleton, l0, r0)
+    w = wy[f]
+    shift = np.einsum("fj,fjc->fc", w, np.nan_to_num(y[f]) - p) / np.maximum(w.sum(axis=1), 1e-12)[:, None]
+    r0 = r0 + np.where(w.sum(axis=1)[:, None] > 0, shift, 0.0)
+    local[f], root[f], rms[f] = solve_ik(pb, y[f], wy[f], vecs[f], wv[f], l0, r0, iterations, ref[f], ref_w[f])
