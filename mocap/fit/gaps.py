@@ -11,7 +11,9 @@ Such frames are solved again here:
   the pelvis from the spine, shoulders and knees);
 - the gap frames are solved outwards from the well-observed frames, a few frames at a time, each
   initialised from its nearest solved neighbour (root moved to fit the seen targets), so no frame
-  starts far from its neighbours.
+  starts far from its neighbours;
+- one joint's gap edges may lie in another joint's gap (overlapping gaps): the interpolation is then
+  taken again from the bridged frames and the gap frames solved once more from where they are.
 
 The frames where each joint was unseen are returned as ranges, for the summary and the report.
 """
@@ -159,6 +161,12 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
         src = np.where(np.abs(batch - before) <= np.abs(after - batch), before, after)
         _solve(pb, batch, src, y, wy, vecs, wv, local, root, rms, ref, ref_w, aff, iterations)
         solved[batch] = True
+    # the gap edges of one joint may lie in another joint's gap: interpolate again from the bridged frames
+    for a in np.flatnonzero(aff.any(axis=0)):
+        todo = np.flatnonzero(aff[:, a])
+        ref[todo, a] = interpolate(local[:, a], has_data & ~aff[:, a], todo, bones[a])
+    local[G], root[G], rms[G] = solve_ik(pb, y[G], wy[G], vecs[G], wv[G], local[G], root[G], iterations, ref[G],
+                                         ref_w[G])
     return int(G.size)
 
 
