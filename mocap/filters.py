@@ -18,9 +18,9 @@ from scipy.signal import butter, sosfiltfilt
 
 
 def runs(finite: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) runs where ``finite`` (T,) is True (gaps, contacts, ...)."""
-    edges = np.diff(np.concatenate([[0], finite.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+    """[start, stop) runs where ``finite`` (T,) is True (gaps, contacts, ...), as Python ints."""
+    edges = np.diff(np.concatenate([[0], np.asarray(finite).astype(np.int8), [0]]))
+    return [(int(a), int(b)) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)]
 
 
 def _columns(x: np.ndarray) -> np.ndarray:

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from body_synth import blazepose_keypoints, body_motion
 
+from mocap.filters import runs
 from mocap.fit import FitConfig, combine_keypoints, fit_motion
-from mocap.fit.gaps import interpolate, runs
+from mocap.fit.gaps import interpolate
 from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.skeletons import load_skeleton
@@ -163,3 +164,28 @@ def test_the_fit_stage_records_the_gaps_for_the_report(tmp_path):
     session, settings = Session(tmp_path), as_settings(None)
     assert fit_stage.gaps_path(session, settings) == tmp_path / "motion" / "body22.gaps.json"
     assert fit_stage.gaps_path(session, settings) in fit_stage.outputs(session, settings)
+
+
+def test_report_lists_the_gap_frames(tmp_path):
+    """Hips seen by no camera for 50 frames: the fit bridges them and the report says where."""
+    import json
+
+    import h5py
+    from pipeline_synth import synthetic_session
+
+    from mocap.pipeline import run
+
+    session = synthetic_session(tmp_path / "take")
+    with h5py.File(session / "pose2d.h5", "r+") as f:
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs["joint_names"]]
+        kp = f["keypoints"][()]
+        for j in (names.index("left_hip"), names.index("right_hip")):
+            kp[40:90, :, :, j] = np.nan
+        f["keypoints"][...] = kp
+    run(session, sets=["export.formats=['bvh']", "report.overlay_videos=false"], progress=False)
+    m = json.loads((session / "report" / "metrics.json").read_text())
+    assert "Hips" in m["gaps"]["joints"]
+    a, b = m["gaps"]["joints"]["Hips"]["ranges"][0]
+    assert a <= 45 and b >= 85
+    html = (session / "report" / "report.html").read_text()
+    assert "<h2>Gaps</h2>" in html and "Hips" in html

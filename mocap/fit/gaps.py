@@ -22,15 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from mocap.filters import runs
 from mocap.fit.ik import IKProblem, solve_ik
 from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_between
 from mocap.types import forward_kinematics
-
-
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of True in a 1-D mask as half-open frame ranges [start, stop)."""
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return [(int(a), int(b)) for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True)]
 
 
 def joint_gaps(names: list[str], wy: np.ndarray, has_data: np.ndarray) -> dict[str, list[tuple[int, int]]]:

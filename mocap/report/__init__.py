@@ -179,6 +179,20 @@ def _camera_rows(cameras: dict[str, dict]) -> str:
     return "".join(out)
 
 
+def _gaps_html(gaps: dict | None) -> str:
+    """The fit's gap frames per joint (``motion/<skeleton>.gaps.json``): where a joint was unseen and bridged."""
+    if not gaps:
+        return ""
+    rows = "".join(f"<tr><td>{escape(str(j))}</td><td>{int(g.get('frames', 0))}</td><td>"
+                   + escape(", ".join(f"{a}–{b - 1}" for a, b in g.get("ranges", [])))
+                   + "</td></tr>" for j, g in sorted(gaps.get("joints", {}).items()))
+    if not rows:
+        return "<h2>Gaps</h2><p>Every joint was seen in every fitted frame.</p>"
+    return ("<h2>Gaps</h2><p>Frames where a joint was seen by no camera: the fit bridged them from the joints "
+            "that were seen and the neighbouring frames; check them before use.</p>"
+            f"<table><tr><td>joint</td><td>frames</td><td>frames (ranges)</td></tr>{rows}</table>")
+
+
 def _html(session: Session, rig, kp, pts, m: dict, cfg: Config) -> str:
     err = reprojection(rig, kp, pts, person=cfg.person)  # (F, C, J)
     fps = pts.fps
@@ -229,6 +243,7 @@ def _html(session: Session, rig, kp, pts, m: dict, cfg: Config) -> str:
 (from the time profile of its error).</p>
 <table><tr><td>camera</td><td>median px</td><td>median / others'</td><td>P95 px</td><td>detections</td>
 <td>kept</td><td>sync offset (frames)</td><td>swaps repaired</td><td>flag</td></tr>{camera_rows}</table>
+{_gaps_html(m.get("gaps"))}
 <h2>Reprojection error per camera over time</h2>
 {svg.lines(per_cam, "median over joints", "time (s)", "pixels", 1 / fps)}
 <h2>Reprojection error per joint</h2>

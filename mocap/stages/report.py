@@ -13,6 +13,7 @@ from pathlib import Path
 from mocap import report
 from mocap.session import Session
 from mocap.stages import Flag
+from mocap.stages.fit import gaps_path
 
 log = logging.getLogger(__name__)
 NAME = "report"
@@ -24,16 +25,17 @@ FLAGS = (Flag("--no-videos", "overlay_videos", "skip review/<camera>_reprojected
 def inputs(session: Session, settings) -> list[Path]:
     points = [session.points3d(n) for n in ("refined", "triangulated") if session.points3d(n).is_file()]
     truth = [p for p in [session.groundtruth_dir] if p.exists()]
+    gaps = [p for p in [gaps_path(session, settings)] if p.is_file()]
     videos = session.videos() if settings.report.overlay_videos else []
-    return session.keypoint_inputs() + (points or [session.points3d("triangulated")]) + truth + videos
+    return session.keypoint_inputs() + (points or [session.points3d("triangulated")]) + truth + gaps + videos
 
 
 def outputs(session: Session, settings) -> list[Path]:
     return report.outputs(session, settings.report)
 
 
-def run(session: Session, timings: dict[str, float], cfg: Config | None = None) -> dict:
-    return report.build(session, timings, cfg=cfg or Config())
+def run(session: Session, timings: dict[str, float], cfg: Config | None = None, gaps: dict | None = None) -> dict:
+    return report.build(session, timings, {"gaps": gaps} if gaps else None, cfg=cfg or Config())
 
 
 def stage_seconds(session: Session) -> dict[str, float]:
@@ -50,4 +52,11 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     from mocap.settings import as_settings
 
     session = session if isinstance(session, Session) else Session(Path(session))
-    return run(session, stage_seconds(session), as_settings(settings).report)
+    settings = as_settings(settings)
+    path = gaps_path(session, settings)
+    try:
+        gaps = json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError:
+        log.warning("%s is unreadable; the report lists no gaps", path)
+        gaps = None
+    return run(session, stage_seconds(session), settings.report, gaps)
