@@ -90,12 +90,36 @@ class Session:
         d = self.root / "videos"
         return sorted(p for p in d.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES) if d.is_dir() else []
 
-    def rig_input(self) -> Path:
-        """The rig file, or (when there is none yet) the one the calibrate stage would write."""
+    @property
+    def refined_rig_dir(self) -> Path:
+        """Where the rig_refine stage writes: ``report.json`` and, when applied, ``rig.toml``."""
+        return self.calibration_dir / "refined"
+
+    def refined_rig_file(self) -> Path | None:
+        """``calibration/refined/rig.toml`` when it exists and its ``report.json`` says applied, else None."""
+        import json
+
+        rig, report = self.refined_rig_dir / "rig.toml", self.refined_rig_dir / "report.json"
+        if not (rig.is_file() and report.is_file()):
+            return None
+        try:
+            applied = json.loads(report.read_text()).get("applied") is True
+        except (json.JSONDecodeError, AttributeError, OSError):
+            return None
+        return rig if applied else None
+
+    def given_rig_path(self) -> Path:
+        """The given rig file (see :meth:`rig_path`), or (when there is none yet) the one the calibrate
+        stage would write; never the refined rig."""
         try:
             return self.rig_path()
         except FileNotFoundError:
             return self.calibration_dir / "rig.toml"
+
+    def rig_input(self) -> Path:
+        """The rig file the stages after rig_refine read: the refined rig when it was applied, else
+        :meth:`given_rig_path`."""
+        return self.refined_rig_file() or self.given_rig_path()
 
     def pose2d_input(self) -> Path:
         """The 2D keypoints: pose2d.h5, the OpenPose folder, or (neither yet) pose2d.h5 as detect writes it."""
@@ -130,6 +154,8 @@ class Session:
         return table
 
     def rig_path(self) -> Path:
+        """The given rig: the first match of :data:`RIG_PATTERNS` directly in ``calibration/`` (not its
+        subfolders, so never ``calibration/refined/rig.toml``)."""
         for pattern in RIG_PATTERNS:
             found = sorted(self.calibration_dir.glob(pattern))
             if found:
@@ -138,7 +164,9 @@ class Session:
                                 f"(expected one of {', '.join(RIG_PATTERNS)})")
 
     def rig(self) -> Rig:
-        return read_rig(self.rig_path())
+        """The rig the stages use: the refined one when rig_refine applied it, else the given one."""
+        refined = self.refined_rig_file()
+        return read_rig(refined if refined else self.rig_path())
 
     def keypoints2d(self, rig: Rig | None = None) -> Keypoints2D:
         """2D keypoints from ``pose2d.h5`` or the OpenPose folders, checked against the rig."""

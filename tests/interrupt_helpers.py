@@ -20,7 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SETS = ["export.formats=['bvh','trc']", "report.overlay_videos=false"]  # no Blender, no videos
-STAGES = ("sync", "triangulate", "refine", "fit", "retarget", "export", "report")
+STAGES = ("rig_refine", "sync", "triangulate", "refine", "fit", "retarget", "export", "report")
 NAME = "take"
 RUN_TIMEOUT_S = 120.0  # a run (or a wait for a stage) longer than this is a hang
 EXIT_TIMEOUT_S = 60.0  # after the signal

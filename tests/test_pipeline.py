@@ -19,7 +19,7 @@ def session(tmp_path):
 def test_run_all_stages_then_nothing_to_do(session):
     r = run(session, sets=FAST, progress=False)
     assert r.status["calibrate"].startswith("not needed") and r.status["detect"].startswith("not needed")
-    assert r.ran == ["sync", "triangulate", "refine", "fit", "retarget", "export", "report"]
+    assert r.ran == ["rig_refine", "sync", "triangulate", "refine", "fit", "retarget", "export", "report"]
     for f in ["export/take_body22.bvh", "export/take_mixamo.bvh", "export/take_mixamo.trc", "report/report.html",
               "report/metrics.json", "motion/body22.npz", "config.resolved.toml", "sync.json"]:
         assert (session / f).is_file(), f

@@ -40,7 +40,7 @@ def test_every_stage_module_holds_the_contract_and_its_flags_name_real_keys(sess
 def test_one_dialect_for_stage_commands_and_run(session, tmp_path, capsys):
     cfg = tmp_path / "x.toml"
     cfg.write_text("[refine]\naccel_sigma = 12.0\n[triangulate]\nmin_views = 3\n")
-    for stage in ("sync", "triangulate", "refine"):
+    for stage in ("rig_refine", "sync", "triangulate", "refine"):
         assert cli([stage, str(session), "--config", str(cfg)]) == 0
     assert read_points3d(session / "points3d" / "triangulated.h5").info["config"]["min_views"] == 3
     assert read_points3d(session / "points3d" / "refined.h5").info["config"]["solver"]["accel_sigma"] == 12.0
@@ -195,7 +195,8 @@ def test_failures_reach_the_log_and_ctrl_c_is_one_line(session, monkeypatch, cap
 def test_run_help_lists_stages_and_points_to_the_keys():
     out = subprocess.run([sys.executable, "-m", "mocap", "run", "--help"], capture_output=True, text=True,
                          check=True).stdout
-    assert "calibrate, detect, sync, triangulate, refine, fit, retarget, export, report" in " ".join(out.split())
+    stages = "calibrate, detect, rig_refine, sync, triangulate, refine, fit, retarget, export, report"
+    assert stages in " ".join(out.split())
     assert "mocap config show" in out and "export.formats=['bvh','glb']" in " ".join(out.split())
 
 

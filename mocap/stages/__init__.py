@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
 
-ORDER = ("calibrate", "detect", "sync", "triangulate", "refine", "fit", "retarget", "export", "report")
+ORDER = ("calibrate", "detect", "rig_refine", "sync", "triangulate", "refine", "fit", "retarget", "export", "report")
 REQUIRED = ("NAME", "Config", "inputs", "outputs", "run", "main")
 
 

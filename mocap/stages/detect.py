@@ -85,7 +85,7 @@ def needed(session: Session, settings) -> str | None:
 
 
 def inputs(session: Session, settings) -> list[Path]:
-    rig = session.rig_input()
+    rig = session.given_rig_path()  # not the refined rig: rig_refine runs after detection
     return session.videos() + ([rig] if rig.is_file() else [])
 
 

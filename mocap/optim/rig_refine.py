@@ -1,0 +1,262 @@
+"""Camera refinement from the performer: a bundle adjustment of the camera poses and 3D keypoints.
+
+Free: every camera's pose (a rotation update ``R = exp(φ) R₀`` and its centre ``C``; optionally a common
+focal scale ``fx, fy ← e^s (fx, fy)`` and the principal point ``cx, cy``, off by default), and the 3D
+position of every point used (one keypoint of one frame, seen by enough views). Distortion is kept.
+
+Gauge: keypoints alone fix the rig only up to a similarity. The reference camera (the first) keeps its
+given pose, and the distance from it to the camera farthest from it keeps its given value (that
+camera's centre moves on the sphere about the reference centre: two of its three centre coordinates are
+free). So the refined rig stays in the given rig's world frame and scale.
+
+Cost::
+
+    Σ_obs ρ(|π_c(X_i) − u_ic|² / σ²)        reprojection, pixels, Cauchy loss ρ bending at ``loss_scale`` σ
+
+Solver: Levenberg-Marquardt (:mod:`mocap.optim.lm`, Marquardt damping of the diagonal). The points are
+eliminated by the Schur complement (each point's 3×3 block), so each step solves a dense system of
+6 unknowns per camera (9 with intrinsics); time grows linearly with the points. Schedule: robust pass,
+observations beyond ``outlier_sigma`` σ dropped, least-squares pass (:func:`~mocap.optim.lm.robust_then_refit`).
+
+Summary (:class:`RigRefineSummary`): iterations, costs, σ, RMS before and after, observations rejected,
+per-camera moves (degrees, millimetres), and ``usable`` with the reason when not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from mocap.geometry.camera import project
+from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg, skew
+from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
+from mocap.types import Camera, Rig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RigRefineConfig:
+    intrinsics: bool = False  # also refine focal scale and principal point
+    loss_scale: float = 2.0  # where the Cauchy loss bends, in σ
+    outlier_sigma: float = 3.5  # residuals beyond this many σ are dropped before the final pass
+    max_iterations: int = 40  # per pass
+    tolerance: float = 1e-7  # stop when the relative cost decrease is smaller
+
+
+@dataclass(frozen=True)
+class RigRefineSummary:
+    iterations: int
+    initial_cost: float
+    final_cost: float
+    noise_px: float
+    points: int
+    observations: int
+    rejected: int
+    rms_before_px: float  # over the observations kept by the final pass, given rig and initial points
+    rms_px: float
+    moves_deg: dict[str, float]
+    moves_mm: dict[str, float]
+    reference: str
+    scale_camera: str
+    seconds: float
+    usable: bool
+    message: str
+
+    def __str__(self) -> str:
+        moves = ", ".join(f"{n} {self.moves_deg[n]:.2f}°/{self.moves_mm[n]:.0f} mm" for n in self.moves_deg)
+        return (f"rig refinement: {self.points} points, {self.iterations} iterations, RMS {self.rms_before_px:.2f} → "
+                f"{self.rms_px:.2f} px, {self.rejected}/{self.observations} rejected, moves {moves}, "
+                f"{self.seconds:.2f}s — {'usable' if self.usable else 'NOT usable'}: {self.message}")
+
+
+class _Problem:
+    """x = [camera parameters (C, P) flattened, points (N, 3) flattened]; P = 6 (+3 with intrinsics)."""
+
+    def __init__(self, rig: Rig, uv: np.ndarray, observed: np.ndarray, cfg: RigRefineConfig):
+        self.rig, self.uv, self.cfg = rig, uv, cfg
+        self.C, self.N = len(rig), uv.shape[0]
+        self.P = 9 if cfg.intrinsics else 6
+        self.R0 = np.stack([c.R for c in rig.cameras])
+        self.C0 = np.stack([c.center for c in rig.cameras])
+        d = np.linalg.norm(self.C0 - self.C0[0], axis=1)
+        self.far = int(np.argmax(d))
+        self.distance = float(d[self.far])
+        self.keep = observed.copy()
+        self.robust, self.sigma = True, 1.0
+
+    # ----- parameters -----
+    def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = self.C * self.P
+        return x[:n].reshape(self.C, self.P), x[n:].reshape(self.N, 3)
+
+    def centres(self, cam: np.ndarray) -> np.ndarray:
+        Cs = self.C0 + cam[:, 3:6]
+        v = Cs[self.far] - self.C0[0]
+        Cs[self.far] = self.C0[0] + self.distance * v / np.linalg.norm(v)
+        Cs[0] = self.C0[0]
+        return Cs
+
+    def cameras(self, x: np.ndarray) -> list[Camera]:
+        cam, _ = self.split(x)
+        Cs = self.centres(cam)
+        out = []
+        for c, base in enumerate(self.rig.cameras):
+            R = self.R0[c] if c == 0 else axis_angle_to_matrix(cam[c, :3]) @ self.R0[c]
+            T = np.eye(4)
+            T[:3, :3], T[:3, 3] = R, -R @ Cs[c]
+            K = base.K.copy()
+            if self.cfg.intrinsics:
+                K[:2, :2] *= np.exp(cam[c, 6])
+                K[:2, 2] += cam[c, 7:9]
+            out.append(dataclasses.replace(base, K=K, cam_from_world=T))
+        return out
+
+    def rig_at(self, x: np.ndarray) -> Rig:
+        return Rig(tuple(self.cameras(x)))
+
+    def basis(self, x: np.ndarray) -> np.ndarray:
+        """(C, P, P): maps each camera's reduced update onto its parameters (gauge columns are zero)."""
+        E = np.tile(np.eye(self.P), (self.C, 1, 1))
+        E[0, :6, :6] = 0.0  # the reference camera's pose is fixed
+        cam, _ = self.split(x)
+        u = self.centres(cam)[self.far] - self.C0[0]
+        u /= np.linalg.norm(u)
+        a = np.eye(3)[np.argmin(np.abs(u))]
+        t1 = np.cross(u, a)
+        t1 /= np.linalg.norm(t1)
+        t2 = np.cross(u, t1)
+        E[self.far, 3:6, 3:6] = np.stack([t1, t2, np.zeros(3)], axis=1)  # centre moves on the sphere
+        return E
+
+    # ----- residuals and cost -----
+    def _project(self, x: np.ndarray, jacobian: bool = False):
+        _, X = self.split(x)
+        cams = self.cameras(x)
+        if not jacobian:
+            return np.stack([project(c, X) for c in cams], axis=1)
+        proj = np.empty((self.N, self.C, 2))
+        Jx = np.empty((self.N, self.C, 2, 3))
+        Jc = np.zeros((self.N, self.C, 2, self.P))
+        for c, cam in enumerate(cams):
+            p, J = project(cam, X, jacobian=True)
+            R = cam.R
+            Jcam = J @ R.T  # d(pixel)/d(camera-frame point)
+            Xc = X @ R.T + cam.t
+            proj[:, c], Jx[:, c] = p, J
+            Jc[:, c, :, :3] = -Jcam @ skew(Xc)
+            Jc[:, c, :, 3:6] = -J
+            if self.cfg.intrinsics:
+                Jc[:, c, :, 6] = p - cam.K[:2, 2]
+                Jc[:, c, 0, 7] = 1.0
+                Jc[:, c, 1, 8] = 1.0
+        return proj, Jx, Jc
+
+    def residual_norms(self, x: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(self._project(x) - self.uv, axis=-1)
+
+    def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
+        self.robust, self.keep, self.sigma = robust, keep.copy(), float(sigma)
+
+    def update(self, x: np.ndarray) -> None:
+        return None
+
+    def _rho(self, s2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.robust:
+            return s2, np.ones_like(s2)
+        c2 = self.cfg.loss_scale ** 2
+        return c2 * np.log1p(s2 / c2), 1.0 / (1.0 + s2 / c2)
+
+    def _s2(self, r: np.ndarray) -> np.ndarray:
+        s2 = np.sum(r**2, axis=-1) / self.sigma**2
+        return np.where(np.isfinite(s2), s2, 1e6)  # behind a camera: as bad as a gross outlier
+
+    def cost(self, x: np.ndarray) -> float:
+        s2 = self._s2(self._project(x) - self.uv)
+        return float(np.sum(self._rho(s2)[0][self.keep]))
+
+    def linearize(self, x: np.ndarray):
+        proj, Jx, Jc = self._project(x, jacobian=True)
+        r = proj - self.uv
+        s2 = self._s2(r)
+        w = np.where(self.keep & np.isfinite(r).all(-1), self._rho(s2)[1] / self.sigma**2, 0.0)
+        r = np.where(w[..., None] > 0, r, 0.0)
+        Jx, Jc = np.where(w[..., None, None] > 0, Jx, 0.0), np.where(w[..., None, None] > 0, Jc, 0.0)
+        E = self.basis(x)
+        Jc = Jc @ E[None]
+        Hcc = np.einsum("ncap,ncaq,nc->cpq", Jc, Jc, w)
+        Hpp = np.einsum("ncai,ncaj,nc->nij", Jx, Jx, w)
+        Hcp = np.einsum("ncap,ncaj,nc->ncpj", Jc, Jx, w)
+        gc = np.einsum("ncap,nca,nc->cp", Jc, r, w)
+        gp = np.einsum("ncai,nca,nc->ni", Jx, r, w)
+        return Hcc, Hpp, Hcp, gc, gp, E
+
+    def solve(self, lin, mu: float) -> tuple[np.ndarray, int]:
+        Hcc, Hpp, Hcp, gc, gp, E = lin
+        C, P, N = self.C, self.P, self.N
+        dpp = np.einsum("nii->ni", Hpp)
+        Hpp_d = Hpp + np.einsum("ni,ij->nij", mu * dpp + 1e-12 * (1 + dpp.max(initial=0)), np.eye(3))
+        Hinv = np.linalg.inv(Hpp_d)
+        A = np.einsum("ncpj,njk->ncpk", Hcp, Hinv)
+        S = -np.tensordot(A.reshape(N, C * P, 3), Hcp.reshape(N, C * P, 3), axes=([0, 2], [0, 2]))
+        for c in range(C):
+            blk = Hcc[c] + mu * np.diag(np.diag(Hcc[c]))
+            S[c * P:(c + 1) * P, c * P:(c + 1) * P] += blk
+        rhs = (-gc + np.einsum("ncpk,nk->cp", A, gp)).ravel()
+        fixed = np.diag(S) <= 1e-12 * max(np.abs(np.diag(S)).max(), 1e-300)
+        S[fixed, :], S[:, fixed] = 0.0, 0.0
+        S[fixed, fixed], rhs[fixed] = 1.0, 0.0
+        dc = np.linalg.solve(S, rhs).reshape(C, P)
+        dp = np.einsum("nij,nj->ni", Hinv, -gp - np.einsum("ncpj,cp->nj", Hcp, dc))
+        dc_full = np.einsum("cpq,cq->cp", E, dc)
+        return np.concatenate([dc_full.ravel(), dp.ravel()]), 0
+
+
+def moves(rig: Rig, given: Rig) -> tuple[dict[str, float], dict[str, float]]:
+    """Per camera: rotation (degrees) and centre displacement (millimetres) from ``given`` to ``rig``."""
+    deg = {c.name: float(geodesic_deg(c.R, g.R)) for c, g in zip(rig.cameras, given.cameras, strict=True)}
+    mm = {c.name: float(np.linalg.norm(c.center - g.center) * 1000)
+          for c, g in zip(rig.cameras, given.cameras, strict=True)}
+    return deg, mm
+
+
+def refine_rig(rig: Rig, uv: np.ndarray, X0: np.ndarray, cfg: RigRefineConfig = RigRefineConfig()
+               ) -> tuple[Rig, np.ndarray, RigRefineSummary]:
+    """Refine the cameras of ``rig`` and the points X0 (N, 3) from their observations uv (N, C, 2; NaN:
+    unseen). Points that are not finite are left out. Returns (refined rig, points, summary)."""
+    t0 = time.perf_counter()
+    uv = np.asarray(uv, float)
+    ok = np.all(np.isfinite(X0), axis=1)
+    uv, X0 = uv[ok], np.asarray(X0, float)[ok]
+    observed = np.all(np.isfinite(uv), axis=-1)
+    problem = _Problem(rig, uv, observed, cfg)
+    x0 = np.concatenate([np.zeros(problem.C * problem.P), X0.ravel()])
+    lm = LMSettings(cfg.max_iterations, cfg.tolerance)
+    schedule = Schedule(LMSettings(cfg.max_iterations, 1e-5), lm, cfg.outlier_sigma)
+    result = robust_then_refit(problem, x0, observed, schedule, "rig refine")
+    refined = problem.rig_at(result.x)
+    keep = result.keep
+    before = problem.residual_norms(x0)[keep]
+    after = problem.residual_norms(result.x)[keep]
+    rms_before = float(np.sqrt(np.mean(before**2))) if before.size else float("nan")
+    rms = float(np.sqrt(np.mean(after**2))) if after.size else float("nan")
+    deg, mm = moves(refined, rig)
+    why = []
+    if not np.isfinite(rms):
+        why.append("no observation left")
+    elif rms > rms_before * 1.001:
+        why.append(f"RMS rose ({rms_before:.2f} → {rms:.2f} px)")
+    usable = not why
+    summary = RigRefineSummary(result.iterations, result.robust.initial_cost, result.final.final_cost,
+                               result.sigma, len(X0), int(observed.sum()), int(observed.sum() - keep.sum()),
+                               rms_before, rms, deg, mm, rig.names[0], rig.names[problem.far],
+                               time.perf_counter() - t0, usable, "converged" if usable else "; ".join(why))
+    log.info("%s", summary)
+    _, X = problem.split(result.x)
+    out = np.full((len(ok), 3), np.nan)
+    out[ok] = X
+    return refined, out, summary

@@ -1,0 +1,233 @@
+"""Stage: refine the camera poses from the performer (``calibration/refined/``), validated on held-out frames.
+
+A bundle adjustment (:mod:`mocap.optim.rig_refine`) of the camera poses and the 3D keypoints, with the
+given rig's reference camera and scale kept (keypoints cannot observe scale). The take is cut into
+blocks of ``block_s`` seconds; even blocks estimate the rig (every ``stride``-th frame, keypoints seen
+by ``min_views`` views), odd blocks judge it: their keypoints are triangulated (robust DLT) through the
+given rig and through the estimate, and the median reprojection error over every detection is compared.
+The refined rig is applied only when that held-out error drops by ``min_heldout_gain`` and no camera
+moves more than ``max_move_deg`` / ``max_move_m``. Refusals (too few frames seen by 3 views, too little
+motion, a camera that hardly sees the performer) say why. Switch: ``rig_refine.enabled = false``.
+
+Outputs: ``calibration/refined/report.json`` always (per camera moves in degrees and millimetres, the
+errors before and after on the frames used and on the held-out ones, ``applied`` and ``reason``), and
+``calibration/refined/rig.toml`` only when applied; then :meth:`Session.rig` returns it to the later
+stages. The given rig file is never changed, and this stage always reads the given rig.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mocap.geometry.triangulation import reprojection_errors, triangulate
+from mocap.io.atomic import atomic_write, atomic_write_text
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.optim.rig_refine import RigRefineConfig, refine_rig
+from mocap.session import Session
+from mocap.stages import Flag
+from mocap.types import Keypoints2D, Rig
+
+log = logging.getLogger(__name__)
+NAME = "rig_refine"
+HELP = "refine the camera poses from the performer (bundle adjustment), applied only when held-out frames improve"
+LIMBS = tuple(f"{s}_{j}" for j in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle") for s in ("left", "right"))
+
+
+@dataclass(frozen=True)
+class Config:
+    enabled: bool = True  # false: the given rig is used as it is
+    joints: str = "limbs"  # keypoints used: limbs (shoulders … ankles, when the set has them) | all
+    stride: int = 1  # estimation uses every N-th frame of its blocks
+    max_points: int = 6000  # ... and at most this many points (the stride grows to fit)
+    block_s: float = 0.5  # estimation and held-out blocks alternate, this long (seconds)
+    min_frames: int = 30  # refused with fewer frames that 3 cameras see
+    min_views: int = 3  # a keypoint is used when this many cameras see it
+    min_camera_points: int = 30  # refused when a camera sees fewer of the used keypoints
+    min_motion_m: float = 0.05  # refused when the keypoints move less than this (median per-joint spread)
+    min_score: float = 0.2  # detections below this confidence are ignored
+    max_move_deg: float = 5.0  # not applied when a camera turns more ...
+    max_move_m: float = 0.3  # ... or moves more
+    min_heldout_gain: float = 0.03  # applied when the held-out median error drops by this fraction
+    max_eval_frames: int = 300  # the errors before / after are measured on at most this many frames per part
+    max_reproj_px: float = 15.0  # robust triangulation of the evaluation (views beyond are dropped)
+    refine_intrinsics: bool = False  # also refine focal scale and principal point
+
+    def __post_init__(self) -> None:
+        if self.joints not in ("limbs", "all"):
+            raise ValueError(f"rig_refine: joints must be limbs or all, got {self.joints!r}")
+        if self.min_views < 2 or self.stride < 1 or self.min_frames < 1:
+            raise ValueError("rig_refine: min_views must be ≥ 2, stride and min_frames ≥ 1")
+        if not self.block_s > 0:
+            raise ValueError(f"rig_refine: block_s must be positive, got {self.block_s}")
+
+
+FLAGS = (Flag("--off", "enabled", "keep the given rig (no camera refinement)", value=False),
+         Flag("--intrinsics", "refine_intrinsics", "also refine focal length and principal point"))
+
+
+def inputs(session: Session, settings) -> list[Path]:
+    out = [session.given_rig_path(), session.pose2d_input()]
+    return out + [p for p in [session.metadata_file] if p.is_file()]
+
+
+def outputs(session: Session, settings) -> list[Path]:
+    d = session.refined_rig_dir
+    return [d / "report.json"] + ([d / "rig.toml"] if session.refined_rig_file() else [])
+
+
+def _observations(kp: Keypoints2D, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """(F, C, J, 2) pixels of the used joints of person 0 (NaN: unusable) and the joint indices."""
+    ks = get_keypoint_set(kp.keypoint_set)
+    joints = [i for i, n in enumerate(ks.joints) if n in LIMBS] if cfg.joints == "limbs" else []
+    joints = joints if len(joints) >= 6 else list(range(len(ks.joints)))
+    xy = kp.xy[:, :, 0][:, :, joints]
+    ok = np.isfinite(kp.score[:, :, 0][:, :, joints]) & (kp.score[:, :, 0][:, :, joints] >= cfg.min_score)
+    return np.where(ok[..., None], xy, np.nan), np.array(joints)
+
+
+def heldout_error(rig: Rig, uv: np.ndarray, max_reproj_px: float) -> tuple[float, dict[str, float]]:
+    """Median reprojection error (px) over every detection of uv (N, C, 2) after robust triangulation
+    through ``rig``, and per camera."""
+    seen = np.all(np.isfinite(uv), axis=-1)
+    X, _, _ = triangulate(rig, uv, seen.astype(float), min_views=2, max_reproj_px=max_reproj_px)
+    e = reprojection_errors(rig, X, uv)
+    e = np.where(seen & np.isfinite(X).all(1)[:, None], e, np.nan)
+    e = np.where(seen & ~np.isfinite(e) & np.isfinite(X).all(1)[:, None], 1e4, e)  # behind a camera
+    per = {n: float(np.nanmedian(e[:, c])) if np.isfinite(e[:, c]).any() else float("nan")
+           for c, n in enumerate(rig.names)}
+    return (float(np.nanmedian(e)) if np.isfinite(e).any() else float("nan")), per
+
+
+def _split(F: int, fps: float, block_s: float) -> np.ndarray:
+    """(F,) bool: the estimation frames (even blocks); the others are held out."""
+    block = max(1, int(round(block_s * fps)))
+    return (np.arange(F) // block) % 2 == 0
+
+
+def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, dict]:
+    """(the refined rig, or None when refused or not applied; the report)."""
+    t0 = time.perf_counter()
+    if tuple(kp.camera_names) != rig.names:
+        raise ValueError(f"rig_refine: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
+    report = {"config": asdict(cfg), "cameras": list(rig.names), "applied": False}
+    if not cfg.enabled:
+        return None, report | {"reason": "switched off (rig_refine.enabled = false): the given rig is used"}
+    xy, joints = _observations(kp, cfg)
+    F, C = xy.shape[:2]
+    views = np.all(np.isfinite(xy), axis=-1).sum(axis=1)  # (F, J)
+    good = (views >= 3).sum(axis=1) >= max(3, len(joints) // 2)  # frames that 3 cameras see well
+    estimate = _split(F, kp.fps, cfg.block_s)
+    report |= {"frames": int(F), "frames_3_views": int(good.sum()), "joints": [int(j) for j in joints]}
+    why = _refusal(rig, xy, good, estimate, views, cfg)
+    if why:
+        log.warning("rig_refine: refused: %s; the given rig is used", why)
+        return None, report | {"reason": f"refused: {why}", "refused": True}
+    est = np.flatnonzero(estimate & good)
+    stride = max(cfg.stride, int(np.ceil(len(est) * len(joints) / cfg.max_points)))
+    est = est[::stride]
+    uv = xy[est].transpose(0, 2, 1, 3).reshape(-1, C, 2)
+    uv = uv[np.all(np.isfinite(uv), axis=-1).sum(1) >= cfg.min_views]
+    X0, _, _ = triangulate(rig, uv, np.all(np.isfinite(uv), -1).astype(float), max_reproj_px=cfg.max_reproj_px)
+    refined, _, summary = refine_rig(rig, uv, X0, RigRefineConfig(intrinsics=cfg.refine_intrinsics))
+    held = _points(xy, np.flatnonzero(~estimate), cfg.max_eval_frames)
+    used = _points(xy, np.flatnonzero(estimate), cfg.max_eval_frames)
+    (h0, h0c), (h1, h1c) = (heldout_error(r, held, cfg.max_reproj_px) for r in (rig, refined))
+    (u0, _), (u1, _) = (heldout_error(r, used, cfg.max_reproj_px) for r in (rig, refined))
+    gain = (h0 - h1) / h0 if h0 > 0 else 0.0
+    why = []
+    if not summary.usable:
+        why.append(f"the adjustment is not usable ({summary.message})")
+    if not gain >= cfg.min_heldout_gain:
+        why.append(f"held-out error {h0:.2f} → {h1:.2f} px: gain {100 * gain:.1f} % < "
+                   f"{100 * cfg.min_heldout_gain:.0f} %")
+    big = [n for n in rig.names
+           if summary.moves_deg[n] > cfg.max_move_deg or summary.moves_mm[n] > 1000 * cfg.max_move_m]
+    if big:
+        why.append(f"cameras {big} would move more than {cfg.max_move_deg}° / {1000 * cfg.max_move_m:.0f} mm")
+    applied = not why
+    report |= {
+        "applied": applied,
+        "reason": "held-out frames improve" if applied else "; ".join(why),
+        "moves_deg": summary.moves_deg, "moves_mm": summary.moves_mm,
+        "reference_camera": summary.reference, "scale_camera": summary.scale_camera,
+        "error_px": {"used_given": u0, "used_refined": u1, "heldout_given": h0, "heldout_refined": h1,
+                     "heldout_gain": gain},
+        "heldout_px_per_camera": {"given": h0c, "refined": h1c},
+        "frames_used": int(len(est)), "frames_heldout": int((~estimate).sum()), "stride": int(stride),
+        "points": summary.points, "observations": summary.observations, "rejected": summary.rejected,
+        "noise_px": summary.noise_px, "rms_px": [summary.rms_before_px, summary.rms_px],
+        "iterations": summary.iterations, "seconds": time.perf_counter() - t0,
+    }
+    log.info("rig_refine: held-out median %.2f → %.2f px (%+.1f %%), %s", h0, h1, -100 * gain,
+             "applied" if applied else f"not applied: {report['reason']}")
+    return (refined if applied else None), report
+
+
+def _points(xy: np.ndarray, frames: np.ndarray, most: int) -> np.ndarray:
+    """(N, C, 2) observations of ``frames`` (at most ``most`` of them, evenly spread)."""
+    frames = frames[::max(1, int(np.ceil(len(frames) / most)))]
+    return xy[frames].transpose(0, 2, 1, 3).reshape(-1, xy.shape[1], 2)
+
+
+def _refusal(rig: Rig, xy: np.ndarray, good: np.ndarray, estimate: np.ndarray, views: np.ndarray,
+             cfg: Config) -> str:
+    """Why the take cannot refine the rig ('' when it can)."""
+    if len(rig) < 3:
+        return f"{len(rig)} cameras: at least 3 are needed"
+    if good.sum() < cfg.min_frames:
+        return f"only {good.sum()} frames seen well by 3 cameras (rig_refine.min_frames = {cfg.min_frames})"
+    for part, name in ((estimate, "estimation"), (~estimate, "held-out")):
+        if (good & part).sum() < max(3, cfg.min_frames // 3):
+            return f"only {(good & part).sum()} well-seen frames in the {name} blocks (take too short)"
+    seen = np.all(np.isfinite(xy), axis=-1) & (views >= cfg.min_views)[:, None]  # (F, C, J)
+    per_camera = (seen & (estimate & good)[:, None, None]).sum(axis=(0, 2))
+    blind = [f"{n} ({k})" for n, k in zip(rig.names, per_camera, strict=True) if k < cfg.min_camera_points]
+    if blind:
+        return f"cameras hardly see the performer: {', '.join(blind)} keypoints (rig_refine.min_camera_points = " \
+               f"{cfg.min_camera_points}); the reference camera is {rig.names[0]}"
+    uv = _points(xy, np.flatnonzero(good), cfg.max_eval_frames)
+    X, _, _ = triangulate(rig, uv, np.all(np.isfinite(uv), -1).astype(float), max_reproj_px=cfg.max_reproj_px)
+    X = X.reshape(-1, xy.shape[2], 3)
+    with np.errstate(invalid="ignore"):
+        spread = np.nanmedian(np.linalg.norm(np.nanstd(X, axis=0), axis=-1))
+    if not spread >= cfg.min_motion_m:
+        return f"too little motion: the keypoints move {1000 * spread:.0f} mm (rig_refine.min_motion_m = " \
+               f"{1000 * cfg.min_motion_m:.0f} mm)"
+    return ""
+
+
+def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
+    """``settings``: the pipeline's Settings, or this stage's Config."""
+    from mocap.io.rig_files import read_rig, write_rig
+    from mocap.settings import as_settings
+
+    session = session if isinstance(session, Session) else Session(Path(session))
+    cfg = as_settings(settings).rig_refine
+    d = session.refined_rig_dir
+    out = d / "report.json"
+    if out.exists() and not overwrite:
+        log.info("%s exists, skipping camera refinement", out)
+        return out
+    given = session.given_rig_path()
+    rig = read_rig(given)
+    kp = session.keypoints2d(rig)
+    if kp.shape[2] > 1:
+        from mocap.detect.select import select_performer
+
+        kp = select_performer(rig, kp)
+    refined, report = run(rig, kp, cfg)
+    report["given_rig"] = str(given.relative_to(session.root)) if given.is_relative_to(session.root) else str(given)
+    d.mkdir(parents=True, exist_ok=True)
+    rig_file = d / "rig.toml"
+    if refined is not None:
+        atomic_write(rig_file, lambda p: write_rig(refined, p))
+    else:
+        rig_file.unlink(missing_ok=True)
+    atomic_write_text(out, json.dumps(report, indent=1, default=float))
+    return out

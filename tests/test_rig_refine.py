@@ -1,0 +1,167 @@
+"""Camera refinement from the performer (issue 14, item 1): mocap.optim.rig_refine and the rig_refine stage."""
+
+import json
+
+import numpy as np
+import pytest
+from pipeline_synth import synthetic_session
+
+from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg
+from mocap.io.rig_files import read_rig, write_rig
+from mocap.pipeline import run
+from mocap.session import Session
+from mocap.stages import rig_refine
+from mocap.types import Rig
+
+FAST = ["export.formats=['bvh']", "report.overlay_videos=false"]
+
+
+def perturbed(rig: Rig, seed: int = 3, deg=(1.0, 2.0), metres=(0.05, 0.10)) -> Rig:
+    """Every camera but the first turned by 1–2° and moved by 5–10 cm."""
+    rng = np.random.default_rng(seed)
+    cams = [rig.cameras[0]]
+    for c in rig.cameras[1:]:
+        axis, move = rng.normal(size=3), rng.normal(size=3)
+        R = axis_angle_to_matrix(axis / np.linalg.norm(axis) * np.radians(rng.uniform(*deg))) @ c.R
+        centre = c.center + move / np.linalg.norm(move) * rng.uniform(*metres)
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = R, -R @ centre
+        cams.append(c.with_pose(T))
+    return Rig(tuple(cams))
+
+
+def similarity_errors(est: Rig, truth: Rig) -> tuple[np.ndarray, np.ndarray]:
+    """Centre errors (mm) and rotation errors (°) after the similarity best aligning est onto truth (rotation
+    from the cameras' orientations, then scale and translation from their centres)."""
+    U, _, Vt = np.linalg.svd(sum(t.R.T @ e.R for e, t in zip(est.cameras, truth.cameras, strict=True)))
+    Q = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
+    A = np.array([Q @ c.center for c in est.cameras])
+    B = np.array([c.center for c in truth.cameras])
+    A, B = A - A.mean(0), B - B.mean(0)
+    s = np.sum(A * B) / np.sum(A * A)
+    rot = np.array([geodesic_deg(e.R @ Q.T, t.R) for e, t in zip(est.cameras, truth.cameras, strict=True)])
+    return np.linalg.norm(s * A - B, axis=1) * 1000, rot
+
+
+@pytest.mark.shared_data
+def test_perturbed_cameras_are_recovered_and_the_take_is_as_good_as_with_the_true_rig(shared_data):
+    from mocap.stages import refine, triangulate
+    from mocap.synth.groundtruth import CorruptionSpec, RigSpec, make_take
+
+    take = make_take(shared_data / "bvh" / "cmu_01_01.bvh", 2000, 60.0, RigSpec(n_cameras=4),
+                     CorruptionSpec(2.0, 0.05, 0.10, seed=1))
+    bad = perturbed(take.rig)
+    refined, report = rig_refine.run(bad, take.keypoints)
+    assert refined is not None and report["applied"], report["reason"]
+    centres, rotations = similarity_errors(refined, take.rig)
+    assert centres.max() < 5.0 and rotations.max() < 0.05, (centres, rotations)
+    assert report["error_px"]["heldout_refined"] < 0.5 * report["error_px"]["heldout_given"]
+    assert report["moves_deg"]["cam01"] == 0.0 and all(1 < report["moves_deg"][n] < 2.5 for n in refined.names[1:])
+
+    def mpjpe(rig: Rig) -> float:
+        tri = triangulate.run(rig, take.keypoints)
+        X = refine.run(rig, take.keypoints, tri)[0].xyz[:, 0]
+        U, _, Vt = np.linalg.svd(sum(t.R.T @ e.R for e, t in zip(rig.cameras, take.rig.cameras, strict=True)))
+        Q = U @ Vt  # the refined rig's world is the given one's: align it onto the truth's
+        A = np.array([Q @ c.center for c in rig.cameras])
+        B = np.array([c.center for c in take.rig.cameras])
+        s = np.sum((A - A.mean(0)) * (B - B.mean(0))) / np.sum((A - A.mean(0)) ** 2)
+        Y = s * (X @ Q.T - A.mean(0)) + B.mean(0)
+        return float(np.nanmean(np.linalg.norm(Y - take.truth, axis=-1)))
+
+    assert mpjpe(refined) < 1.1 * mpjpe(take.rig)
+
+
+def test_a_correct_rig_is_not_moved(tmp_path):
+    root = synthetic_session(tmp_path / "take")
+    s = Session(root)
+    rig_refine.main(s)
+    report = json.loads((s.refined_rig_dir / "report.json").read_text())
+    assert not report["applied"] and "held-out" in report["reason"]
+    assert max(report["moves_deg"].values()) < 0.3 and max(report["moves_mm"].values()) < 20
+    assert s.refined_rig_file() is None and s.rig_input() == s.rig_path() == root / "calibration" / "rig.toml"
+
+
+def test_too_short_a_take_is_refused_and_the_given_rig_kept(tmp_path):
+    root = synthetic_session(tmp_path / "take", frames=20)
+    r = run(root, sets=FAST, progress=False)
+    assert r.status["rig_refine"] == "ran"
+    report = json.loads((root / "calibration" / "refined" / "report.json").read_text())
+    assert report["refused"] and not report["applied"]
+    assert "frames seen well by 3 cameras" in report["reason"] and "min_frames" in report["reason"]
+    assert not (root / "calibration" / "refined" / "rig.toml").exists()
+    assert Session(root).rig_input() == root / "calibration" / "rig.toml"
+
+
+def test_a_camera_that_never_sees_the_performer_is_named(tmp_path):
+    root = synthetic_session(tmp_path / "take")
+    s = Session(root)
+    kp = s.keypoints2d()
+    kp.data[:, 2] = np.nan
+    rig, report = rig_refine.run(s.rig(), kp)
+    assert rig is None and report["refused"] and "cam03 (0)" in report["reason"]
+
+
+def test_the_pipeline_uses_the_refined_rig_downstream_and_the_switch_turns_it_off(tmp_path):
+    root = synthetic_session(tmp_path / "take", frames=240)
+    given = root / "calibration" / "rig.toml"
+    truth = read_rig(given)
+    write_rig(perturbed(truth), given)
+    before = given.read_bytes()
+    r = run(root, sets=FAST, progress=False)
+    assert r.status["rig_refine"] == "ran" and r.status["sync"] == "ran"
+    s = Session(root)
+    report = json.loads((s.refined_rig_dir / "report.json").read_text())
+    assert report["applied"], report["reason"]
+    assert report["error_px"]["heldout_refined"] < 0.5 * report["error_px"]["heldout_given"]
+    assert given.read_bytes() == before  # the given rig is never overwritten
+    assert s.rig_path() == given and s.rig_input() == s.refined_rig_dir / "rig.toml"
+    refined = s.rig()
+    assert all(report["moves_deg"][n] > 0.5 for n in refined.names[1:])
+    centres, rotations = similarity_errors(refined, truth)
+    assert centres.max() < 30 and rotations.max() < 0.3
+    metrics = json.loads((root / "report" / "metrics.json").read_text())
+    assert metrics["reprojection_px"]["median"] < 2.0  # through the refined rig (the given one: ~15 px)
+    again = run(root, sets=FAST, progress=False)
+    assert again.ran == []
+    off = run(root, sets=FAST + ["rig_refine.enabled=false"], progress=False)
+    assert {"rig_refine", "sync", "triangulate", "refine", "report"} <= set(off.ran)
+    report = json.loads((s.refined_rig_dir / "report.json").read_text())
+    assert not report["applied"] and "switched off" in report["reason"]
+    assert s.rig_input() == given and not (s.refined_rig_dir / "rig.toml").exists()
+    metrics = json.loads((root / "report" / "metrics.json").read_text())
+    assert metrics["reprojection_px"]["median"] > 3.0
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_real_demo_cameras_refined_from_the_performer(shared_data, tmp_path, capsys):
+    from test_detect import p2s_session
+
+    from mocap.io.hdf5 import read_keypoints2d, read_points3d
+    from mocap.keypoint_sets import get_keypoint_set
+
+    session = p2s_session(shared_data, tmp_path)
+    run(session, sets=FAST, progress=False, only=["detect", "rig_refine", "sync", "triangulate", "refine"])
+    s = Session(session)
+    report = json.loads((s.refined_rig_dir / "report.json").read_text())
+    assert report["applied"], report["reason"]
+    kp = read_keypoints2d(s.pose2d_h5)  # as detected, before the swap repair
+    joints = [get_keypoint_set(kp.keypoint_set).joints.index(n) for n in rig_refine.LIMBS]
+    X = read_points3d(s.points3d("refined")).xyz[:, 0][:, joints]
+    uv, score = kp.xy[:, :, 0][:, :, joints], kp.score[:, :, 0][:, :, joints]
+
+    def errors(rig: Rig) -> np.ndarray:
+        e = np.stack([np.linalg.norm(c.project(X) - uv[:, i], axis=-1) for i, c in enumerate(rig.cameras)], 1)
+        return np.where(score >= 0.2, e, np.nan)
+
+    final, given = errors(s.rig()), errors(read_rig(s.rig_path()))
+    held = ~rig_refine._split(len(X), kp.fps, rig_refine.Config().block_s)
+    with capsys.disabled():
+        print(f"\nreal demo, 12 limb joints: final rig {np.nanmedian(final):.2f} px, held-out frames "
+              f"{np.nanmedian(final[held]):.2f} px, given rig {np.nanmedian(given):.2f} px; per camera final "
+              f"{np.round(np.nanmedian(final, axis=(0, 2)), 1)}; moves "
+              f"{ {n: (round(report['moves_deg'][n], 2), round(report['moves_mm'][n])) for n in s.rig().names} }; "
+              f"rig_refine {report['seconds']:.2f} s; errors {report['error_px']}")
+    assert np.nanmedian(final) <= 9.4
+    assert report["error_px"]["heldout_refined"] < report["error_px"]["heldout_given"]
