@@ -1,10 +1,16 @@
-"""Measuring helpers shared by the benchmarks."""
+"""Measuring helpers shared by the benchmarks.
+
+Every benchmark's JSON goes through :func:`write_json`, which adds how the figures were obtained
+(:func:`run_record`): the command's wall and CPU time (this process and its children), the load average
+at its start and at its end, the cores it could use and the machine (CPU model, memory, platform).
+"""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
 import os
+import platform
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+_IMPORTED = time.monotonic()
+_LOAD_AT_IMPORT = os.getloadavg() if hasattr(os, "getloadavg") else None
 
 
 def _rss_mb(pid: int | str = "self") -> float:
@@ -99,7 +108,79 @@ def format_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines)
 
 
+def cores() -> int:
+    """The cores this process may run on (its affinity), else the machine's logical CPUs."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _process_wall_s() -> float:
+    """Seconds since this process started (Linux: /proc), else since this module was imported."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        with open("/proc/uptime") as f:
+            up = float(f.read().split()[0])
+        return up - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gb() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 1024 ** 2, 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    return {"cpu": _cpu_model(), "logical_cpus": os.cpu_count(), "cores": cores(), "memory_gb": _memory_gb(),
+            "platform": platform.platform(), "python": platform.python_version()}
+
+
+def run_record() -> dict:
+    """How this process's figures were obtained: ``wall_s`` (since the process started), ``cpu_s`` (user +
+    system of this process and of its children that ended), the load average (1, 5, 15 min) now and when
+    the benchmark module was loaded, the cores and the machine."""
+    t = os.times()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {"wall_s": round(_process_wall_s(), 3),
+            "cpu_s": round(t.user + t.system + t.children_user + t.children_system, 3),
+            "load_avg_1_5_15": [round(v, 2) for v in load] if load else None,
+            "load_avg_1_5_15_at_start": [round(v, 2) for v in _LOAD_AT_IMPORT] if _LOAD_AT_IMPORT else None,
+            "cores": cores(), "machine": machine()}
+
+
+def with_run_record(data: dict) -> dict:
+    """``data`` with :func:`run_record`'s keys added (a ``machine`` table it has is completed, not replaced)."""
+    out = dict(data)
+    for key, value in run_record().items():
+        if key == "machine" and isinstance(out.get(key), dict):
+            out[key] = value | out[key]
+        elif key == "cores" and key in out:
+            continue  # the benchmark's own count (the same affinity)
+        else:
+            out[key] = value
+    return out
+
+
 def write_json(data: dict, path: str | Path | None) -> None:
+    """Write a benchmark's result with :func:`run_record` (wall and CPU time, load, cores, machine)."""
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(data, indent=2, default=float))
+        Path(path).write_text(json.dumps(with_run_record(data), indent=2, default=float))

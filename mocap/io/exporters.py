@@ -4,6 +4,9 @@ An exporter is a function ``write(motion, extra, path, options) -> path`` regist
 its file suffix (:func:`register`). ``extra`` is what the capture file holds besides the motion (the 3D
 keypoints ``points`` and their ``point_names``, when the motion is a fit). BVH and TRC are written here,
 FBX and GLB by Blender in a child process (:mod:`mocap.io.blender`), C3D in :mod:`mocap.io.c3d`.
+An exporter may also register ``write_many(jobs) -> paths`` for a list of ``(motion, extra, path, options)``
+(one start-up for many files: Blender's); :func:`write_files` gives each such function all its files of a
+run at once, exporters that share the function (FBX and GLB) together, and the others one file at a time.
 Adding a format: one module that calls :func:`register`, named in :data:`MODULES` (or exposed through
 the ``mocap.exporters`` entry point by another package).
 """
@@ -27,23 +30,28 @@ class Options:
     order: str = "ZXY"  # BVH rotation order
 
 
+Job = tuple[Motion, dict, Path, Options]  # what one file is written from
+
+
 @dataclass(frozen=True)
 class Exporter:
     name: str
     suffix: str
     write: Callable[[Motion, dict, Path, Options], Path]
     help: str = ""
+    write_many: Callable[[list[Job]], list[Path]] | None = None  # optional: many files at once
 
 
 _REGISTRY: dict[str, Exporter] = {}
 _loaded = False
 
 
-def register(name: str, suffix: str, help: str = ""):
-    """Decorator: ``@register("c3d", ".c3d", "...")`` on ``write(motion, extra, path, options)``."""
+def register(name: str, suffix: str, help: str = "", write_many: Callable[[list[Job]], list[Path]] | None = None):
+    """Decorator: ``@register("c3d", ".c3d", "...")`` on ``write(motion, extra, path, options)``;
+    ``write_many``, when given, writes a list of jobs at once (see :func:`write_files`)."""
 
     def wrap(func):
-        _REGISTRY[name] = Exporter(name, suffix, func, help)
+        _REGISTRY[name] = Exporter(name, suffix, func, help, write_many)
         return func
 
     return wrap
@@ -71,3 +79,22 @@ def get(name: str) -> Exporter:
     if name not in found:
         raise ValueError(f"export: unknown format {name!r} (expected one of {', '.join(found)})")
     return found[name]
+
+
+def write_files(jobs: list[tuple[str, Motion, dict, Path, Options]]) -> list[Path]:
+    """Write ``(format, motion, extra, path, options)`` jobs; returns the paths in the jobs' order. The
+    files of exporters without ``write_many`` are written first, one by one; then each ``write_many``
+    is called once with all its files (those of every format that shares it)."""
+    batches: dict[Callable, list[int]] = {}
+    out: list[Path | None] = [None] * len(jobs)
+    for i, (fmt, motion, extra, path, options) in enumerate(jobs):
+        exporter = get(fmt)
+        if exporter.write_many is None:
+            out[i] = Path(exporter.write(motion, extra, Path(path), options))
+        else:
+            batches.setdefault(exporter.write_many, []).append(i)
+    for write_many, index in batches.items():
+        written = write_many([jobs[i][1:] for i in index])
+        for i, p in zip(index, written, strict=True):
+            out[i] = Path(p)
+    return out

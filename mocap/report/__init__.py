@@ -89,16 +89,35 @@ def _swaps_repaired(session: Session, pts) -> dict | None:
 
 def build(session: Session, timings: dict[str, float] | None = None, extra: dict | None = None,
           cfg: Config = Config()) -> dict:
-    """Compute the metrics and write the report files; returns the metrics."""
+    """Compute the metrics and write the report files (the overlay videos rendered meanwhile, where out of
+    date); returns the metrics."""
     from mocap.io.hdf5 import read_points3d
-    from mocap.stages import triangulate
     from mocap.stages.sync import read_offsets
 
     rig = session.rig()
-    kp = triangulate.session_keypoints(session, rig)
     src = session.points3d("refined") if session.points3d("refined").is_file() else session.points3d("triangulated")
     pts = read_points3d(src)
     offsets = read_offsets(session)
+    videos = None
+    if cfg.overlay_videos:  # rendered in threads while the metrics and the page are made
+        from mocap.report import overlay
+
+        videos = overlay.start(session, rig, pts, offsets, cfg.person)
+    try:
+        metrics = _metrics(session, rig, pts, src, offsets, timings, extra, cfg)
+        if videos is not None:
+            metrics["overlay_videos"] = [str(p) for p in videos.result()]
+    except BaseException:
+        if videos is not None:
+            videos.cancel()
+        raise
+    return metrics
+
+
+def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config) -> dict:
+    from mocap.stages import triangulate
+
+    kp = triangulate.session_keypoints(session, rig)
     metrics = compute(rig, kp, pts, cfg.person, offsets, cfg.camera_flag_ratio, _swaps_repaired(session, pts))
     metrics["points_source"] = src.name
     metrics["timings_s"] = timings or {}
@@ -117,49 +136,15 @@ def build(session: Session, timings: dict[str, float] | None = None, extra: dict
     out = session.root / "report"
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, default=float))
     atomic_write_text(out / "report.html", _html(session, rig, kp, pts, metrics, cfg))
-    if cfg.overlay_videos:
-        metrics["overlay_videos"] = [str(p) for p in overlay_videos(session, rig, pts, read_offsets(session), cfg)]
     return metrics
 
 
 def overlay_videos(session: Session, rig, pts, offsets: dict[str, float], cfg: Config) -> list[Path]:
-    """The refined 3D skeleton projected over each camera's video (with its sync offset)."""
-    from mocap.detect.overlay import OverlayWriter
-    from mocap.io.video import probe, read_frames
-    from mocap.stages.detect import find_videos
+    """The refined 3D skeleton projected over each camera's video (with its sync offset); cameras in
+    parallel, each only when out of date (:mod:`mocap.report.overlay`)."""
+    from mocap.report import overlay
 
-    try:
-        videos = find_videos(session.root / "videos", rig.names)
-    except (FileNotFoundError, ValueError):
-        return []
-    kps = get_keypoint_set(pts.keypoint_set)
-    X = pts.xyz[:, cfg.person]
-    out = []
-    for cam in rig:
-        info = probe(videos[cam.name])
-        uv = cam.project(X.reshape(-1, 3)).reshape(X.shape[0], -1, 2)
-        path = session.root / "review" / f"{cam.name}_reprojected.mp4"
-        writer = OverlayWriter(path, info.fps or pts.fps, info.size)
-        ok = False
-        try:
-            import cv2
-
-            for i, img in read_frames(videos[cam.name]):
-                t = int(round(i - offsets.get(cam.name, 0.0)))
-                if 0 <= t < len(uv):
-                    p = uv[t]
-                    good = np.isfinite(p).all(axis=1)
-                    q = np.round(np.nan_to_num(p)).astype(int)
-                    for a, b in kps.limbs:
-                        if good[a] and good[b]:
-                            cv2.line(img, tuple(q[a]), tuple(q[b]), (0, 220, 0), 3, cv2.LINE_AA)
-                cv2.putText(img, f"{cam.name} frame {i}", (20, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
-                writer.write(img)
-            ok = True
-        finally:
-            writer.close(ok)
-        out.append(path)
-    return out
+    return overlay.overlay_videos(session, rig, pts, offsets, cfg.person)
 
 
 def _camera_rows(cameras: dict[str, dict]) -> str:

@@ -94,20 +94,21 @@ def run(motion: Motion, extra: dict, path: Path, fmt: str, options: exporters.Op
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> list[Path]:
-    """``settings``: the pipeline's Settings, or this stage's Config."""
+    """``settings``: the pipeline's Settings, or this stage's Config. The files are written together
+    (:func:`mocap.io.exporters.write_files`: every FBX / GLB of the run through one Blender start)."""
     from mocap.settings import as_settings
 
     session = session if isinstance(session, Session) else Session(Path(session))
     settings = as_settings(settings)
     cfg = settings.export
-    outs = []
+    outs, jobs = [], []
     for name in motions(settings):
         src = session.motion(name)
         if not src.is_file():
             raise FileNotFoundError(f"export: {src} is missing; the fit stage (or retarget, for a game rig) makes "
                                     f"it (mocap run {session.root})")
         units, up = _preferences(name)
-        units, up = cfg.units or units, cfg.up or up
+        options = exporters.Options(cfg.units or units, cfg.up or up, cfg.bvh_order)
         loaded = None
         for fmt in cfg.formats:
             out = path_of(session, name, fmt)
@@ -115,7 +116,13 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
             if out.exists() and not overwrite:
                 log.info("%s exists, skipping", out)
                 continue
-            loaded = loaded or read_capture(src)
-            run(loaded[0], loaded[1], out, fmt, exporters.Options(units, up, cfg.bvh_order))
-            log.info("wrote %s", out)
+            if loaded is None:
+                motion, extra = read_capture(src)
+                motion, filled = fill_gaps(motion)
+                if filled:
+                    log.warning("%s: %d frames without a fit were interpolated", src.name, filled)
+                loaded = motion, extra
+            jobs.append((fmt, loaded[0], loaded[1], out, options))
+    for path in exporters.write_files(jobs):
+        log.info("wrote %s", path)
     return outs
