@@ -12,6 +12,11 @@ free). So the refined rig stays in the given rig's world frame and scale.
 Cost::
 
     Σ_obs ρ(|π_c(X_i) − u_ic|² / σ²)        reprojection, pixels, Cauchy loss ρ bending at ``loss_scale`` σ
+  + Σ_c |φ_c|² / prior_deg² + |C_c − C_c,given|² / prior_m²     optional prior: stay near the given rig
+
+The prior only settles what the take barely observes: a performer in a small volume seen from afar
+leaves a nearly free mode (a camera swinging about the performer while turning to keep it in view),
+along which an unregularised solution drifts by degrees and decimetres for a tiny gain.
 
 Solver: Levenberg-Marquardt (:mod:`mocap.optim.lm`, Marquardt damping of the diagonal). The points are
 eliminated by the Schur complement (each point's 3×3 block), so each step solves a dense system of
@@ -46,6 +51,8 @@ class RigRefineConfig:
     outlier_sigma: float = 3.5  # residuals beyond this many σ are dropped before the final pass
     max_iterations: int = 40  # per pass
     tolerance: float = 1e-7  # stop when the relative cost decrease is smaller
+    prior_deg: float | None = None  # σ of a Gaussian prior keeping each camera's rotation near the given one
+    prior_m: float | None = None  # ... and its centre (None: no prior)
 
 
 @dataclass(frozen=True)
@@ -175,9 +182,19 @@ class _Problem:
         s2 = np.sum(r**2, axis=-1) / self.sigma**2
         return np.where(np.isfinite(s2), s2, 1e6)  # behind a camera: as bad as a gross outlier
 
+    def _prior(self) -> np.ndarray:
+        """(P,) inverse variances of the prior on each camera parameter (zeros: none)."""
+        w = np.zeros(self.P)
+        if self.cfg.prior_deg:
+            w[:3] = 1.0 / np.radians(self.cfg.prior_deg) ** 2
+        if self.cfg.prior_m:
+            w[3:6] = 1.0 / self.cfg.prior_m**2
+        return w
+
     def cost(self, x: np.ndarray) -> float:
         s2 = self._s2(self._project(x) - self.uv)
-        return float(np.sum(self._rho(s2)[0][self.keep]))
+        cam, _ = self.split(x)
+        return float(np.sum(self._rho(s2)[0][self.keep]) + np.sum(cam**2 * self._prior()))
 
     def linearize(self, x: np.ndarray):
         proj, Jx, Jc = self._project(x, jacobian=True)
@@ -193,6 +210,11 @@ class _Problem:
         Hcp = np.einsum("ncap,ncaj,nc->ncpj", Jc, Jx, w)
         gc = np.einsum("ncap,nca,nc->cp", Jc, r, w)
         gp = np.einsum("ncai,nca,nc->ni", Jx, r, w)
+        prior = self._prior()
+        if prior.any():
+            cam, _ = self.split(x)
+            Hcc += np.einsum("cpq,q,cqr->cpr", E.transpose(0, 2, 1), prior, E)
+            gc += np.einsum("cqp,cq->cp", E, prior * cam)
         return Hcc, Hpp, Hcp, gc, gp, E
 
     def solve(self, lin, mu: float) -> tuple[np.ndarray, int]:

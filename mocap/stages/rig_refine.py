@@ -57,6 +57,8 @@ class Config:
     max_eval_frames: int = 300  # the errors before / after are measured on at most this many frames per part
     max_reproj_px: float = 15.0  # robust triangulation of the evaluation (views beyond are dropped)
     refine_intrinsics: bool = False  # also refine focal scale and principal point
+    prior_deg: float = 0.5  # σ of a prior keeping each camera's rotation near the given rig's (0: none) ...
+    prior_m: float = 0.03  # ... and its centre (metres): it settles what the take barely observes
 
     def __post_init__(self) -> None:
         if self.joints not in ("limbs", "all"):
@@ -134,7 +136,9 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
     uv = xy[est].transpose(0, 2, 1, 3).reshape(-1, C, 2)
     uv = uv[np.all(np.isfinite(uv), axis=-1).sum(1) >= cfg.min_views]
     X0, _, _ = triangulate(rig, uv, np.all(np.isfinite(uv), -1).astype(float), max_reproj_px=cfg.max_reproj_px)
-    refined, _, summary = refine_rig(rig, uv, X0, RigRefineConfig(intrinsics=cfg.refine_intrinsics))
+    solver = RigRefineConfig(intrinsics=cfg.refine_intrinsics, prior_deg=cfg.prior_deg or None,
+                             prior_m=cfg.prior_m or None)
+    refined, _, summary = refine_rig(rig, uv, X0, solver)
     held = _points(xy, np.flatnonzero(~estimate), cfg.max_eval_frames)
     used = _points(xy, np.flatnonzero(estimate), cfg.max_eval_frames)
     (h0, h0c), (h1, h1c) = (heldout_error(r, held, cfg.max_reproj_px) for r in (rig, refined))
@@ -162,9 +166,10 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
         "frames_used": int(len(est)), "frames_heldout": int((~estimate).sum()), "stride": int(stride),
         "points": summary.points, "observations": summary.observations, "rejected": summary.rejected,
         "noise_px": summary.noise_px, "rms_px": [summary.rms_before_px, summary.rms_px],
-        "iterations": summary.iterations, "seconds": time.perf_counter() - t0,
+        "iterations": summary.iterations,
     }
-    log.info("rig_refine: held-out median %.2f → %.2f px (%+.1f %%), %s", h0, h1, -100 * gain,
+    log.info("rig_refine: held-out median %.2f → %.2f px (%+.1f %%) in %.2f s, %s", h0, h1, -100 * gain,
+             time.perf_counter() - t0,
              "applied" if applied else f"not applied: {report['reason']}")
     return (refined if applied else None), report
 
