@@ -96,14 +96,19 @@ class Session:
         return self.calibration_dir / "refined"
 
     def refined_rig_file(self) -> Path | None:
-        """``calibration/refined/rig.toml`` when it exists and its ``report.json`` says applied, else None."""
+        """``calibration/refined/rig.toml`` when it exists, its ``report.json`` says applied and the given rig
+        is still the one it was refined from (its SHA-256 in the report); else None."""
+        import hashlib
         import json
 
         rig, report = self.refined_rig_dir / "rig.toml", self.refined_rig_dir / "report.json"
-        if not (rig.is_file() and report.is_file()):
+        given = self.given_rig_path()
+        if not (rig.is_file() and report.is_file() and given.is_file()):
             return None
         try:
-            applied = json.loads(report.read_text()).get("applied") is True
+            info = json.loads(report.read_text())
+            applied = info.get("applied") is True and \
+                info.get("given_rig_sha256") == hashlib.sha256(given.read_bytes()).hexdigest()
         except (json.JSONDecodeError, AttributeError, OSError):
             return None
         return rig if applied else None

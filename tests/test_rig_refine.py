@@ -140,6 +140,10 @@ def test_the_pipeline_uses_the_refined_rig_downstream_and_the_switch_turns_it_of
     assert metrics["reprojection_px"]["median"] < 2.0  # through the refined rig (the given one: ~15 px)
     again = run(root, sets=FAST, progress=False)
     assert again.ran == []
+    write_rig(truth, given)  # a new given rig: the refinement of the old one is not used
+    assert s.rig_input() == given and np.allclose(s.rig().cameras[1].R, truth.cameras[1].R)
+    write_rig(perturbed(truth), given)
+    assert s.rig_input() == s.refined_rig_dir / "rig.toml"
     off = run(root, sets=FAST + ["rig_refine.enabled=false"], progress=False)
     assert {"rig_refine", "sync", "triangulate", "refine", "report"} <= set(off.ran)
     report = json.loads((s.refined_rig_dir / "report.json").read_text())

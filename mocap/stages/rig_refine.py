@@ -17,6 +17,7 @@ stages. The given rig file is never changed, and this stage always reads the giv
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -228,6 +229,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         kp = select_performer(rig, kp)
     refined, report = run(rig, kp, cfg)
     report["given_rig"] = str(given.relative_to(session.root)) if given.is_relative_to(session.root) else str(given)
+    report["given_rig_sha256"] = hashlib.sha256(given.read_bytes()).hexdigest()  # a stale refinement is not used
     d.mkdir(parents=True, exist_ok=True)
     rig_file = d / "rig.toml"
     if refined is not None:
