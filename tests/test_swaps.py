@@ -74,9 +74,10 @@ def test_repair_of_a_toy_take_and_its_round_trip():
     repaired, false = scores(swapped, masks["swapped"], w, swap_groups(ks)[1], apart)
     assert masks["swapped"].mean() > 0.03
     assert repaired >= 0.93 and false <= 0.005, (repaired, false)
-    fixed, info = repair_keypoints(rig, kp)
+    fixed, info = repair_keypoints(rig, kp, get_keypoint_set(kp.keypoint_set))
     assert sum(info["swaps_repaired"].values()) == int(swapped.any(axis=2).sum())
-    again, info2 = repair_keypoints(rig, kp, stored=info["swap_repairs"])  # reused, the same result
+    # reused, the same result
+    again, info2 = repair_keypoints(rig, kp, get_keypoint_set(kp.keypoint_set), stored=info["swap_repairs"])
     assert np.array_equal(again.data, fixed.data, equal_nan=True) and info2 == info
     back = apply_swaps(fixed.data[:, :, 0], swapped, ks)  # an exchange undone by the same exchange
     assert np.array_equal(back, kp.data[:, :, 0], equal_nan=True)
@@ -88,7 +89,7 @@ def test_repair_of_a_toy_take_and_its_round_trip():
 
 def test_two_cameras_or_no_swaps_change_nothing():
     rig, kp, _, _ = swapped_take(frames=150, swaps=0.0)
-    fixed, info = repair_keypoints(rig, kp)
+    fixed, info = repair_keypoints(rig, kp, get_keypoint_set(kp.keypoint_set))
     assert sum(info["swaps_repaired"].values()) == 0 and np.array_equal(fixed.data, kp.data, equal_nan=True)
     rig2, kp2, _, _ = swapped_take(frames=150, n_cameras=2)
     w = triangulate.observation_weights(kp2, 0.2)[:, :, 0]
@@ -143,7 +144,7 @@ def test_swaps_in_two_percent_of_views_on_a_cmu_take(shared_data):
     ks = get_keypoint_set(kp.keypoint_set)
     w = triangulate.observation_weights(kp, 0.2)[:, :, 0]
     t0 = time.perf_counter()
-    fixed, info = repair_keypoints(rig, kp)
+    fixed, info = repair_keypoints(rig, kp, get_keypoint_set(kp.keypoint_set))
     t_repair = time.perf_counter() - t0
     swapped = np.zeros(take.masks["swapped"].shape + (3,), bool)
     for f, c, _, bits in info["swap_repairs"]["views"]:

@@ -264,19 +264,19 @@ def _frame_ranges(frames: np.ndarray) -> str:
     return ", ".join(f"{a}" if a == b else f"{a}–{b}" for a, b in zip(starts, ends, strict=True))
 
 
-def repair_keypoints(rig: Rig, kp: Keypoints2D, min_score: float = 0.2, cfg: SwapConfig = SwapConfig(),
-                     stored: dict | None = None) -> tuple[Keypoints2D, dict]:
+def repair_keypoints(rig: Rig, kp: Keypoints2D, ks: KeypointSet, min_score: float = 0.2,
+                     cfg: SwapConfig = SwapConfig(), stored: dict | None = None) -> tuple[Keypoints2D, dict]:
     """Find and undo left/right swaps in every view of every person's detections.
 
-    Detections below ``min_score`` take no part in the test (they are exchanged with their group).
+    ``ks``: the keypoints' set (its left/right pairs give the body-side groups). Detections below
+    ``min_score`` take no part in the test (they are exchanged with their group).
     ``stored``: the ``swap_repairs`` of an earlier call; reused without a new search when they were
     found on the same keypoints with the same settings. Returns the repaired keypoints and
     {"swaps_repaired": {camera: views (frame, person) changed}, "swap_repairs": {"digest", "groups",
     "views": [[frame, camera, person, group bits], ...]}}.
     """
-    from mocap.keypoint_sets import get_keypoint_set
-
-    ks = get_keypoint_set(kp.keypoint_set)
+    if ks.name != kp.keypoint_set and len(ks.joints) != kp.shape[3]:
+        raise ValueError(f"swaps: keypoint set {ks.name!r} does not fit keypoints of {kp.keypoint_set!r}")
     F, C, P, J = kp.shape
     names, member = swap_groups(ks)
     digest = _digest(kp, min_score, cfg)

@@ -115,7 +115,8 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
         return kp, {}
     from mocap.geometry.swaps import SwapConfig, repair_keypoints
 
-    return repair_keypoints(rig, kp, cfg.min_score, SwapConfig(max_reproj_px=cfg.max_reproj_px or 15.0), stored)
+    return repair_keypoints(rig, kp, get_keypoint_set(kp.keypoint_set), cfg.min_score,
+                            SwapConfig(max_reproj_px=cfg.max_reproj_px or 15.0), stored)
 
 
 def _recorded(session: Session) -> tuple[Config, dict | None]:
