@@ -126,6 +126,10 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     if gt:
         metrics["groundtruth"] = gt
     metrics |= extra or {}
+    calib = (extra or {}).get("calibration_refinement")
+    for name, row in metrics["cameras"].items():  # the camera refinement's move, when it ran
+        row["calibration_move"] = None if not calib or name not in calib.get("moves_deg", {}) else {
+            "deg": calib["moves_deg"][name], "mm": calib["moves_mm"][name], "applied": bool(calib.get("applied"))}
     metrics["verdict"] = verdict(metrics, cfg.max_reprojection_px, cfg.max_bone_length_cv,
                                  cfg.min_points_reconstructed)
     if metrics["verdict"]["failed"]:
@@ -147,6 +151,26 @@ def overlay_videos(session: Session, rig, pts, offsets: dict[str, float], cfg: C
     return overlay.overlay_videos(session, rig, pts, offsets, cfg.person)
 
 
+def _move_text(move: dict | None) -> str:
+    if not move:
+        return "—"
+    return f"{move['deg']:.2f}° / {move['mm']:.0f} mm" + ("" if move["applied"] else " (not applied)")
+
+
+def _calibration_html(calib: dict | None) -> str:
+    """What the camera refinement from the performer did (``calibration/refined/report.json``)."""
+    if not calib:
+        return ""
+    e = calib.get("error_px") or {}
+    if not e:
+        return f"<p>Camera refinement from the performer: not done ({escape(str(calib.get('reason', '')))}).</p>"
+    verdict = "applied" if calib.get("applied") else "not applied"
+    return (f"<p>Camera refinement from the performer: {verdict} ({escape(str(calib.get('reason', '')))}); "
+            f"median error on the frames it did not use {e.get('heldout_given', float('nan')):.2f} px with the "
+            f"given rig, {e.get('heldout_refined', float('nan')):.2f} px with the refined one (on the frames it "
+            f"used: {e.get('used_given', float('nan')):.2f} → {e.get('used_refined', float('nan')):.2f} px).</p>")
+
+
 def _camera_rows(cameras: dict[str, dict]) -> str:
     """One escaped table row per camera; a flagged camera in red with what fired and what to check."""
     def num(x, f: str) -> str:
@@ -158,6 +182,7 @@ def _camera_rows(cameras: dict[str, dict]) -> str:
                  num(r["p95_px"], ".1f"), str(r["detections"]),
                  num(r["kept_share"], ".0%"), f"{r['sync_offset_frames']:+.2f}",
                  "—" if r["swaps_repaired"] is None else str(r["swaps_repaired"]),
+                 _move_text(r.get("calibration_move")),
                  f"FLAGGED: {flag_text(name, r)}. {r['hint']}" if r["flagged"] else "ok"]
         cls = " class=bad" if r["flagged"] else ""
         out.append(f"<tr{cls}>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
@@ -227,7 +252,8 @@ def _html(session: Session, rig, kp, pts, m: dict, cfg: Config) -> str:
 <p>Error over all detections of each camera; a camera far above the others is flagged with what to check
 (from the time profile of its error).</p>
 <table><tr><td>camera</td><td>median px</td><td>median / others'</td><td>P95 px</td><td>detections</td>
-<td>kept</td><td>sync offset (frames)</td><td>swaps repaired</td><td>flag</td></tr>{camera_rows}</table>
+<td>kept</td><td>sync offset (frames)</td><td>swaps repaired</td><td>calibration move</td><td>flag</td></tr>
+{camera_rows}</table>{_calibration_html(m.get("calibration_refinement"))}
 {_gaps_html(m.get("gaps"))}
 <h2>Reprojection error per camera over time</h2>
 {svg.lines(per_cam, "median over joints", "time (s)", "pixels", 1 / fps)}

@@ -25,17 +25,31 @@ FLAGS = (Flag("--no-videos", "overlay_videos", "skip review/<camera>_reprojected
 def inputs(session: Session, settings) -> list[Path]:
     points = [session.points3d(n) for n in ("refined", "triangulated") if session.points3d(n).is_file()]
     truth = [p for p in [session.groundtruth_dir] if p.exists()]
-    gaps = [p for p in [gaps_path(session, settings)] if p.is_file()]
+    gaps = [p for p in [gaps_path(session, settings), _calibration_report(session)] if p.is_file()]
     videos = session.videos() if settings.report.overlay_videos else []
     return session.keypoint_inputs() + (points or [session.points3d("triangulated")]) + truth + gaps + videos
+
+
+def _calibration_report(session: Session) -> Path:
+    return session.refined_rig_dir / "report.json"
 
 
 def outputs(session: Session, settings) -> list[Path]:
     return report.outputs(session, settings.report)
 
 
-def run(session: Session, timings: dict[str, float], cfg: Config | None = None, gaps: dict | None = None) -> dict:
-    return report.build(session, timings, {"gaps": gaps} if gaps else None, cfg=cfg or Config())
+def run(session: Session, timings: dict[str, float], cfg: Config | None = None, gaps: dict | None = None,
+        calibration: dict | None = None) -> dict:
+    extra = {k: v for k, v in (("gaps", gaps), ("calibration_refinement", calibration)) if v}
+    return report.build(session, timings, extra or None, cfg=cfg or Config())
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError:
+        log.warning("%s is unreadable; the report leaves it out", path)
+        return None
 
 
 def stage_seconds(session: Session) -> dict[str, float]:
@@ -53,10 +67,5 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
 
     session = session if isinstance(session, Session) else Session(Path(session))
     settings = as_settings(settings)
-    path = gaps_path(session, settings)
-    try:
-        gaps = json.loads(path.read_text()) if path.is_file() else None
-    except json.JSONDecodeError:
-        log.warning("%s is unreadable; the report lists no gaps", path)
-        gaps = None
-    return run(session, stage_seconds(session), settings.report, gaps)
+    return run(session, stage_seconds(session), settings.report, _read_json(gaps_path(session, settings)),
+               _read_json(_calibration_report(session)))
