@@ -18,8 +18,11 @@ SET_HELP = ("override one setting, e.g. refine.accel_sigma=20 or export.formats=
 
 
 def toml_value(value) -> str:
+    """A value as one line of TOML (``--set`` syntax): lists stay on one line."""
     import tomli_w
 
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
 
 

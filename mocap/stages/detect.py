@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mocap.detect import detector_names
 from mocap.io.hdf5 import create_keypoints2d, keypoints2d_status, write_camera
 from mocap.io.video import VIDEO_SUFFIXES, FootageInfo, probe, read_frames
 from mocap.session import Session
@@ -47,8 +48,6 @@ class Config:
     max_length_difference_s: float = 2.0  # cameras may differ this much in length (sync aligns them)
 
     def __post_init__(self) -> None:
-        from mocap.detect import detector_names
-
         if self.detector not in detector_names():
             raise ValueError(f"detect: unknown detector {self.detector!r} (expected one of {list(detector_names())})")
         if self.persons < 1:
@@ -58,13 +57,7 @@ class Config:
                              f"start {self.start}, stop {self.stop}")
 
 
-def _detectors() -> tuple[str, ...]:
-    from mocap.detect import detector_names
-
-    return tuple(detector_names())
-
-
-FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=_detectors()),
+FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=detector_names()),
          Flag("--variant", "variant", "BlazePose model", str, choices=("lite", "full", "heavy")),
          Flag("--model", "model_path", "BlazePose lite/heavy landmark .tflite, or the RTMPose / RTMO .onnx file", str),
          Flag("--persons", "persons", "people detected per frame", int),

@@ -53,12 +53,11 @@ def _read_json(path: Path) -> dict | None:
 
 
 def stage_seconds(session: Session) -> dict[str, float]:
-    path = session.root / ".mocap" / "state.json"
-    try:
-        state = json.loads(path.read_text()) if path.is_file() else {}
-    except json.JSONDecodeError:
-        state = {}
-    return {k: float(v.get("seconds", 0.0)) for k, v in state.items() if isinstance(v, dict) and k != NAME}
+    """Each stage's time from its last complete run (the runner's state)."""
+    from mocap.pipeline import load_state
+
+    return {k: float(v.get("seconds", 0.0)) for k, v in load_state(session).items()
+            if isinstance(v, dict) and k != NAME}
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> dict:
