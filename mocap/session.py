@@ -43,6 +43,11 @@ class Session:
         object.__setattr__(self, "root", root)
 
     @property
+    def name(self) -> str:
+        """The session folder's name (also for ``.`` or a path ending in ``..``): export file names use it."""
+        return self.root.resolve().name
+
+    @property
     def calibration_dir(self) -> Path:
         return self.root / "calibration"
 

@@ -104,7 +104,7 @@ def view(session: str | Path, out: str | Path | None = None, frames: int = 0, tu
     # "error: XDG_RUNTIME_DIR is invalid", "GLFW Error: Failed to detect any supported platform", "falling back
     # to EGL": printed on success; Open3D's own messages below errors are dropped, the rest goes to the log
     with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error), native_stderr_to_log(log):
-        opened = vis.create_window(window_name=f"mocap: {s.root.name}", width=size[0], height=size[1],
+        opened = vis.create_window(window_name=f"mocap: {s.name}", width=size[0], height=size[1],
                                    visible=out is None)
     if not opened:
         raise RuntimeError("open3d could not open a window or an offscreen (EGL) context (run mocap -v to see what "

@@ -99,3 +99,18 @@ def test_bench_calibration_runs_on_projected_corners(tmp_path, capsys):
                  "--json", str(out)]) == 0
     assert "mocap (intrinsics + full bundle adjustment)" in capsys.readouterr().out
     assert out.stat().st_size > 0
+
+
+def test_session_given_as_dot_names_files_by_its_folder(tmp_path, monkeypatch):
+    """``mocap run .`` inside a session: the export files carry the folder's name, not an empty one."""
+    from mocap.session import Session
+    from mocap.stages.export import path_of
+
+    take = tmp_path / "take_07"
+    take.mkdir()
+    monkeypatch.chdir(take)
+    s = Session(".")
+    assert s.name == "take_07"
+    assert path_of(s, "body22", "bvh").name == "take_07_body22.bvh"
+    monkeypatch.chdir(take / ".")
+    assert Session(take / "..").name == tmp_path.name

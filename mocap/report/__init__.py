@@ -242,10 +242,10 @@ def _html(session: Session, rig, kp, pts, m: dict, cfg: Config) -> str:
     verdict_html = ("<p class=ok>PASS: looks usable.</p>" if not failed else
                     "<p class=bad>FAIL: " + escape("; ".join(describe(f) for f in failed)) + ".</p>"
                     "<p>Check before use: these are beyond what a good capture gives.</p>")
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>mocap report: {escape(session.root.name)}</title>
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>mocap report: {escape(session.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}} td{{padding:2px 12px}}
 .ok{{color:#080;font-weight:bold}} .bad{{color:#b00;font-weight:bold}} svg{{margin:4px}}</style></head><body>
-<h1>{escape(session.root.name)}</h1>
+<h1>{escape(session.name)}</h1>
 <p>{m['frames']} frames at {fps:g} fps, cameras {cams}; 3D points: {escape(m['points_source'])}.</p>
 {verdict_html}<table>{table}</table>
 <h2>Cameras</h2>

@@ -64,7 +64,7 @@ def inputs(session: Session, settings) -> list[Path]:
 
 
 def path_of(session: Session, motion: str, fmt: str) -> Path:
-    return session.export_dir / f"{safe_name(session.root.name, 'session name')}_{motion}{exporters.get(fmt).suffix}"
+    return session.export_dir / f"{safe_name(session.name, 'session name')}_{motion}{exporters.get(fmt).suffix}"
 
 
 def outputs(session: Session, settings) -> list[Path]:
