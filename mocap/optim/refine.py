@@ -5,7 +5,10 @@ length of each bone of the keypoint set. Cost:
 
     Σ_obs  score · ρ(|π_c(X_tj) − u_tcj|² / σ²)              reprojection, pixels, robust loss ρ
   + Σ_tj  |(X_t+1 − 2X_t + X_t−1) · fps² / accel_sigma|²       acceleration prior, m/s²
-  + Σ_t,bone ((|X_ta − X_tb| − L_bone) / bone_sigma)²          constant bone lengths, metres
+  + Σ_t,bone ((|X_ta − X_tb| − L_bone) / σ_bone)²              constant bone lengths, metres
+
+with σ_bone = min(bone_sigma, bone_share · L_bone): a short bone (hand, foot, face) may vary by the same
+share of its length as a long one, not by the same centimetre.
 
 Solved by Levenberg-Marquardt. The normal matrix is banded in time for each joint (bandwidth 8 in
 joint-major order) plus rank-one bone couplings between joints at equal frames; each step is a
@@ -43,7 +46,8 @@ BODY_NOISE_SHARE = 0.01  # a keypoint detector's error floor, as a share of the 
 class RefineConfig:
     noise_px: float | None = None  # σ of 2D keypoint noise per axis; None: estimated from residuals
     accel_sigma: float = 15.0  # m/s²: typical joint acceleration; smaller is smoother
-    bone_sigma: float = 0.01  # m: allowed variation of a bone's length
+    bone_sigma: float = 0.01  # m: allowed variation of a bone's length ...
+    bone_share: float = 0.05  # ... at most this share of its length (short bones: hands, feet, face)
     loss: str = "cauchy"  # robust loss of the first pass: cauchy | huber | l2
     loss_scale: float = 2.0  # where the robust loss bends, in σ
     outlier_sigma: float = 3.5  # residuals beyond this many σ are dropped before the final pass
@@ -55,7 +59,7 @@ class RefineConfig:
     def __post_init__(self) -> None:
         if self.loss not in ("cauchy", "huber", "l2"):
             raise ValueError(f"refine: loss must be cauchy, huber or l2, got {self.loss!r}")
-        for name in ("accel_sigma", "bone_sigma", "loss_scale", "outlier_sigma"):
+        for name in ("accel_sigma", "bone_sigma", "bone_share", "loss_scale", "outlier_sigma"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"refine: {name} must be positive, got {getattr(self, name)}")
         if self.noise_px is not None and not self.noise_px > 0:
@@ -110,7 +114,8 @@ class _Problem:
         self.bones = [(remap[a], remap[b]) for a, b in bones if a in remap and b in remap]
         self.lam2 = (fps**2 / cfg.accel_sigma) ** 2
         self.gram = acceleration_prior(self.T, fps, cfg.accel_sigma)
-        self.sb = 1.0 / cfg.bone_sigma**2
+        self.sb = np.full(len(self.bones), 1.0 / cfg.bone_sigma**2)  # per bone, see update
+        self._bone_weights_set = self._lengths_final = self._lengths_fixed = False
         self.lengths = np.zeros(len(self.bones))
         self.wobs, self.sigma, self.loss = self.w, 1.0, cfg.loss  # the current pass, see set_pass
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # (x, its residuals) of the last cost
@@ -138,14 +143,23 @@ class _Problem:
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
         self.wobs = np.where(keep, self.w, 0.0)
         self.sigma, self.loss = sigma, self.cfg.loss if robust else "l2"
+        self._lengths_final = not robust  # the final pass keeps the lengths it starts with, see update
 
     def update(self, X: np.ndarray) -> None:
-        """Bone lengths: the median segment length over the frames that see both ends."""
+        """Bone lengths: the median segment length over the frames that see both ends. Re-estimated at
+        every step of the robust pass; the final pass keeps those it starts with (re-estimating them
+        there only drifts the least-squares cost by ~1e-5 per step and stalls the convergence)."""
+        if self._lengths_fixed:
+            return
+        self._lengths_fixed = self._lengths_final
         seen = self.w.sum(axis=1) > 0
         for i, (a, b) in enumerate(self.bones):
             n = np.linalg.norm(X[:, a] - X[:, b], axis=-1)
             both = seen[:, a] & seen[:, b]
             self.lengths[i] = np.median(n[both] if both.any() else n)
+        if not self._bone_weights_set:  # from the first lengths, then fixed: a cost that keeps changing
+            sigma = np.minimum(self.cfg.bone_sigma, np.maximum(self.cfg.bone_share * self.lengths, 1e-4))
+            self.sb, self._bone_weights_set = 1.0 / sigma**2, True  # would slow the solver's convergence
 
     def cost(self, X: np.ndarray) -> float:
         """Total cost of the current pass at X."""
@@ -155,8 +169,8 @@ class _Problem:
         data = np.sum(self.wobs * rho) + np.sum(use & ~np.isfinite(s2)) * 1e12  # behind a camera: forbidden
         acc = X[2:] - 2 * X[1:-1] + X[:-2]
         smooth = np.sum(acc**2) * self.lam2
-        bone = sum(np.sum((np.linalg.norm(X[:, a] - X[:, b], axis=-1) - L) ** 2)
-                   for (a, b), L in zip(self.bones, self.lengths, strict=True)) * self.sb
+        bone = sum(sb * np.sum((np.linalg.norm(X[:, a] - X[:, b], axis=-1) - L) ** 2)
+                   for (a, b), L, sb in zip(self.bones, self.lengths, self.sb, strict=True))
         return float(data + smooth + bone)
 
     def linearize(self, X: np.ndarray):
@@ -188,17 +202,17 @@ class _Problem:
         g = np.ascontiguousarray(np.moveaxis(g, 1, 0))
         Hb = np.ascontiguousarray(np.moveaxis(H, 1, 0))
         couplings = []
-        for (a, b), L in zip(self.bones, self.lengths, strict=True):
+        for (a, b), L, sb in zip(self.bones, self.lengths, self.sb, strict=True):
             d = X[:, a] - X[:, b]
             n = np.maximum(np.linalg.norm(d, axis=-1), 1e-9)
             u = d / n[:, None]
-            res = (n - L) * self.sb
+            res = (n - L) * sb
             g[a] += u * res[:, None]
             g[b] -= u * res[:, None]
-            uu = u[:, :, None] * u[:, None, :] * self.sb
+            uu = u[:, :, None] * u[:, None, :] * sb
             Hb[a] += uu
             Hb[b] += uu
-            couplings.append((a, b, u * np.sqrt(self.sb)))
+            couplings.append((a, b, u * np.sqrt(sb)))
         g += self._smooth_matvec(np.moveaxis(X, 1, 0))
         ab = np.zeros((9, Ja, T, 3))
         for d in range(3):
@@ -232,7 +246,7 @@ class _Problem:
                 y[b] -= Bu * np.sum(Bu * V[a], axis=-1, keepdims=True)
             return y.ravel()
 
-        delta, iters = pcg(matvec, -g, BandedPreconditioner(ab), rtol=1e-3, max_iter=100)
+        delta, iters = pcg(matvec, -g, BandedPreconditioner(ab), rtol=1e-2, max_iter=100)
         return delta.reshape(shape).transpose(1, 0, 2), iters
 
 
