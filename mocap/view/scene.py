@@ -79,7 +79,7 @@ def keypoint_segments(kps: KeypointSet) -> tuple[list[tuple[int, int]], list[tup
     return segs, mids
 
 
-def _segment_sides(names: tuple[str, ...], segs) -> np.ndarray:
+def segment_sides(names: tuple[str, ...], segs) -> np.ndarray:
     def side(i: int) -> int:
         return side_of(names[i]) if i < len(names) else CENTRE
 
@@ -96,7 +96,7 @@ def keypoint_figure(name: str, X: np.ndarray, kps: KeypointSet) -> Figure:
     if mids:
         X = np.concatenate([X, np.stack([(X[:, a] + X[:, b]) / 2 for a, b in mids], axis=1)], axis=1)
     names = tuple(kps.joints) + tuple(f"mid:{kps.joints[a]}+{kps.joints[b]}" for a, b in mids)
-    return Figure(name, X, tuple(segs), _segment_sides(names, segs), names)
+    return Figure(name, X, tuple(segs), segment_sides(names, segs), names)
 
 
 def _fitted(session: Session, skeleton: str) -> list[Path]:
@@ -131,7 +131,7 @@ def load_figures(session: Session) -> tuple[list[Figure], float]:
             _, X = m.fk()
             segs = tuple((int(m.skeleton.parents[j]), j) for j in range(1, X.shape[1]))
             names = m.skeleton.joint_names
-            figures.append(Figure(person_name(k), X, segs, _segment_sides(names, segs), names))
+            figures.append(Figure(person_name(k), X, segs, segment_sides(names, segs), names))
             fps = m.fps
         return _same_length(figures), fps
     if pts is None:
