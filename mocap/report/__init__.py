@@ -218,6 +218,13 @@ def _calibration_html(calib: dict | None) -> str:
             f"used: {e.get('used_given', float('nan')):.2f} → {e.get('used_refined', float('nan')):.2f} px).</p>")
 
 
+def _camera_rows(cameras: dict[str, dict]) -> str:
+    """The per-camera table's rows (:func:`mocap.report.page.camera_rows`)."""
+    from mocap.report.page import camera_rows
+
+    return camera_rows(cameras, "worst-person1")
+
+
 def _gaps_html(gaps: dict | None) -> str:
     """The fit's gap frames per joint (``motion/<skeleton>.gaps.json``): where a joint was unseen and bridged."""
     if not gaps:

@@ -68,9 +68,15 @@ def _move_text(move: dict | None) -> str:
 
 
 def camera_table(cameras: dict[str, dict], anchor: str) -> str:
+    """The per-camera table (header and rows)."""
     head = ("<tr><td>camera</td><td>median px</td><td>median / others'</td><td>P95 px</td><td>detections</td>"
             "<td>kept</td><td>sync offset (frames)</td><td>left/right swaps repaired</td><td>calibration move</td>"
             "<td>flag</td><td>worst frames</td></tr>")
+    return f"<table>{head}{camera_rows(cameras, anchor)}</table>"
+
+
+def camera_rows(cameras: dict[str, dict], anchor: str) -> str:
+    """One escaped row per camera; a flagged camera in red with what fired and what to check."""
     rows = []
     for name, r in cameras.items():
         cells = [escape(c) for c in (
@@ -81,7 +87,7 @@ def camera_table(cameras: dict[str, dict], anchor: str) -> str:
         cells.append(f'<a href="#{escape(quote(anchor + "-" + name))}">see below</a>')
         cls = " class=bad" if r["flagged"] else ""
         rows.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+    return "".join(rows)
 
 
 def crops_html(crops: list[Crop], cameras: list[str], anchor: str) -> str:
