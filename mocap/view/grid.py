@@ -74,8 +74,10 @@ def layout(size: tuple[int, int], aspects: list[float], max_share: float = 0.6) 
         if best is None or height > best[0]:
             best = (height, cols, tw, th)
     _, cols, tw, th = best
+    th = int(min(th, tw / a))  # no taller than the videos: the rows centred on the canvas
+    top = (H - th * (-(-n // cols))) // 2
     vw = W - cols * tw
-    tiles = tuple((vw + (k % cols) * tw, (k // cols) * th, tw, th) for k in range(len(aspects)))
+    tiles = tuple((vw + (k % cols) * tw, top + (k // cols) * th, tw, th) for k in range(len(aspects)))
     return Layout(size, (0, 0, vw, H), tiles)
 
 

@@ -93,7 +93,7 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def frame_views(figures: list[Figure], size: tuple[int, int], azimuth: float, elevation: float, fps: float,
-                fill: float = FILL, follow_s: float = 0.4) -> list[View]:
+                fill: float = FILL, follow_s: float = 0.25) -> list[View]:
     """One view per frame that keeps every performer in the picture at ``fill`` of the image height
     (the narrower of height and width decides), looking at their centre, following it smoothly."""
     X = np.concatenate([f.X for f in figures], axis=1)  # (F, N, 3)
@@ -107,20 +107,28 @@ def frame_views(figures: list[Figure], size: tuple[int, int], azimuth: float, el
     base = View(np.zeros(3), 1.0, azimuth, elevation, size)
     R = base.rotation()
     w, h = size
-    dist = np.full(F, np.nan)
-    for t in np.flatnonzero(seen):
-        Y = (X[t][ok[t]] - centre[t]) @ R.T  # rotation only: relative to the target
-        d = max(2.0 * extent[t], 1.0)
-        for _ in range(4):  # projected size ~ 1 / distance: a few rescalings converge
-            z = np.maximum(d + Y[:, 2], NEAR)
-            u, v = base.focal * Y[:, 0] / z, base.focal * Y[:, 1] / z
-            need = max((v.max() - v.min()) / (fill * h), (u.max() - u.min()) / (0.9 * w), 1e-6)
-            d *= need
-        dist[t] = d
+
+    def needed(centre: np.ndarray) -> np.ndarray:
+        """Per frame, the distance at which the points around ``centre`` fill the picture as asked."""
+        dist = np.full(F, np.nan)
+        for t in np.flatnonzero(seen & np.isfinite(centre).all(axis=1)):
+            Y = (X[t][ok[t]] - centre[t]) @ R.T  # rotation only: relative to the target
+            d = max(2.0 * extent[t], 1.0)
+            for _ in range(4):  # projected size ~ 1 / distance: a few rescalings converge
+                z = np.maximum(d + Y[:, 2], NEAR)
+                u, v = base.focal * Y[:, 0] / z, base.focal * Y[:, 1] / z
+                spread = max((v.max() - v.min()) / (fill * h), (u.max() - u.min()) / (0.9 * w), 1e-6)
+                off = 2 * max(np.abs(u).max() / (0.95 * w), np.abs(v).max() / (0.95 * h))  # off-centre points
+                d *= max(spread, off)
+            dist[t] = d
+        return dist
+
     sigma = follow_s * fps
-    centre, dist = _smooth(centre, sigma), _smooth(dist, sigma)
+    centre = _smooth(centre, sigma)
     centre = np.where(np.isfinite(centre), centre, np.nanmean(centre, axis=0) if seen.any() else 0.0)
-    dist = np.where(np.isfinite(dist), dist, np.nanmedian(dist) if seen.any() else 4.0)
+    need = needed(centre)  # around the smoothed centre: whoever lags behind it still fits
+    dist = np.fmax(_smooth(need, sigma), need)
+    dist = np.where(np.isfinite(dist), dist, np.nanmedian(dist) if np.isfinite(dist).any() else 4.0)
     return [replace(base, target=centre[t], distance=float(dist[t])) for t in range(F)]
 
 
@@ -219,7 +227,7 @@ def hud_text(t: int, frames: int, fps: float) -> str:
 
 def hud_origin(height: int, width: int) -> tuple[tuple[int, int], float, int]:
     """(text origin, font scale, thickness) of the frame-number line."""
-    s = min(height / 720, width / 1280)
+    s = max(min(height / 720, width / 1280), min(height / 720, 0.6))
     return (int(16 * s), int(36 * s)), 0.9 * s, max(1, round(2 * s))
 
 
@@ -228,7 +236,7 @@ def draw_hud(img: np.ndarray, t: int, frames: int, fps: float, title: str, figur
     h, w = img.shape[:2]
     org, scale, th = hud_origin(h, w)
     text(img, hud_text(t, frames, fps), org, scale, TEXT, th)
-    s = min(h / 720, w / 1280)
+    s = max(min(h / 720, w / 1280), min(h / 720, 0.6))
     text(img, title, (org[0], org[1] + int(30 * s)), 0.55 * s, TEXT, max(1, round(s)))
     text(img, f"grid: {GRID_STEP:g} m squares", (org[0], h - int(14 * s)), 0.5 * s, GRID_MAJOR, max(1, round(s)))
     y = org[1] + int(64 * s)
