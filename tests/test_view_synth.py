@@ -54,7 +54,7 @@ def two_person_session(root: Path, frames: int = 45, seed: int = 0) -> tuple[Ses
     xyz = np.stack([p.xyz[:, 0] for p in pts], axis=1)
     points = Points3D(xyz, np.stack([p.reproj_err[:, 0] for p in pts], 1), np.stack([p.views[:, 0] for p in pts], 1),
                       rig.names, "blazepose33", FPS,
-                      {"stage": "triangulated", "config": str({"repair_swaps": False})})
+                      {"stage": "triangulated", "config": {"repair_swaps": False}})
     triangulate.write_outputs(points, session.points3d("triangulated"))
     return session, truth
 
