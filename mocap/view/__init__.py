@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +107,7 @@ class GridComposer:
         self.layout = grid_mod.layout(size, [c.size[0] / c.size[1] for c in self.cams])
         self.uv = [grid_mod.reprojected(c, scene.figures) for c in self.cams]
         self.views = scene.views(self.layout.view[2:])
+        self.pool = ThreadPoolExecutor(max(1, len(self.sources)), thread_name_prefix="view-video")
 
     def frame(self, t: int, view: View | None = None) -> np.ndarray:
         W, H = self.layout.size
@@ -113,12 +115,14 @@ class GridComposer:
         x, y, w, h = self.layout.view
         canvas[y:y + h, x:x + w] = render(self.scene.figures, self.scene.stage, view or self.views[t], t,
                                           self.scene.fps)
-        for cam, src, uv, box in zip(self.cams, self.sources, self.uv, self.layout.tiles, strict=True):
-            i = grid_mod.video_frame(t, float(self.offsets.get(cam.name, 0.0)))
-            grid_mod.draw_tile(canvas, box, src.get(i), cam, uv, self.scene.figures, t, i)
+        idx = [grid_mod.video_frame(t, float(self.offsets.get(c.name, 0.0))) for c in self.cams]
+        images = list(self.pool.map(lambda s, i: s.get(i), self.sources, idx))  # decoding frees the GIL
+        for cam, img, i, uv, box in zip(self.cams, images, idx, self.uv, self.layout.tiles, strict=True):
+            grid_mod.draw_tile(canvas, box, img, cam, uv, self.scene.figures, t, i)
         return canvas
 
     def close(self) -> None:
+        self.pool.shutdown(wait=True)
         for s in self.sources:
             s.close()
 

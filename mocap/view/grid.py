@@ -98,7 +98,9 @@ def draw_tile(canvas: np.ndarray, box, img: np.ndarray | None, cam: Camera, uv: 
     ox, oy = x + (w - dw) // 2, y + (h - dh) // 2
     sub = canvas[oy:oy + dh, ox:ox + dw]
     if img is not None:
-        sub[:] = cv2.resize(img, (dw, dh), interpolation=cv2.INTER_AREA)
+        while img.shape[1] >= 2 * dw and img.shape[0] >= 2 * dh:  # halving by area is fast; then linear
+            img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        sub[:] = cv2.resize(img, (dw, dh), interpolation=cv2.INTER_LINEAR)
     else:
         sub[:] = (0, 0, 0)
     th = max(2, bone_thickness(dh) // 2 + 1)

@@ -6,6 +6,7 @@ number and time drawn on the image. The same code draws the window and the headl
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cache, cached_property
 
 import cv2
 import numpy as np
@@ -53,6 +54,10 @@ class View:
 
     def rotation(self) -> np.ndarray:
         """(3, 3) world → camera (x right, y down, z forward)."""
+        return self._rotation
+
+    @cached_property
+    def _rotation(self) -> np.ndarray:
         ce = np.cos(self.elevation)
         back = np.array([ce * np.sin(self.azimuth), -ce * np.cos(self.azimuth), np.sin(self.elevation)])
         fwd = -back
@@ -62,6 +67,10 @@ class View:
         return np.stack([right, down, fwd])
 
     def eye(self) -> np.ndarray:
+        return self._eye
+
+    @cached_property
+    def _eye(self) -> np.ndarray:
         return np.asarray(self.target) - self.distance * self.rotation()[2]
 
     def to_camera(self, X: np.ndarray) -> np.ndarray:
@@ -272,9 +281,7 @@ def stage_for(figures: list[Figure], floor: float, rig: Rig | None, title: str) 
 
 def render(figures: list[Figure], stage: Stage, view: View, t: int, fps: float) -> np.ndarray:
     """One BGR frame (view.size) of frame ``t``."""
-    w, h = view.size
-    img = np.empty((h, w, 3), np.uint8)
-    img[:] = BACKGROUND
+    img = _background(tuple(view.size)).copy()
     draw_floor(img, view, stage.floor, stage.centre, stage.half)
     if stage.rig is not None:
         draw_cameras(img, view, stage.rig)
@@ -283,6 +290,14 @@ def render(figures: list[Figure], stage: Stage, view: View, t: int, fps: float) 
         draw_figure(img, view, figures[p], t, p)
     F = max(len(f.X) for f in figures)
     draw_hud(img, t, F, fps, stage.title, figures)
+    return img
+
+
+@cache
+def _background(size: tuple[int, int]) -> np.ndarray:
+    img = np.empty((size[1], size[0], 3), np.uint8)
+    img[:] = BACKGROUND
+    img.setflags(write=False)
     return img
 
 
