@@ -162,3 +162,37 @@ def test_window_controls_and_private_runtime_dir(monkeypatch):
     d = os.environ["XDG_RUNTIME_DIR"]
     assert d != "/nonexistent" and os.stat(d).st_mode & 0o777 == 0o700
     os.rmdir(d)
+
+
+def test_window_plays_steps_scrubs_and_quits(one, monkeypatch):
+    """The window's loop driven by scripted keys (OpenCV's GUI calls replaced: no display here)."""
+    from mocap.view import window
+
+    shown, keys, bar = [], [-1, -1, ord(" "), ord("."), ord("."), ord(","), "scrub", -1, ord("q")], {}
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/nonexistent")
+    for name in ("namedWindow", "resizeWindow", "setMouseCallback", "destroyAllWindows"):
+        monkeypatch.setattr(cv2, name, lambda *a, **k: None)
+    monkeypatch.setattr(cv2, "createTrackbar", lambda name, win, v, top, cb: bar.update(top=top, cb=cb))
+    monkeypatch.setattr(cv2, "setTrackbarPos", lambda name, win, v: bar.update(pos=v))
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda *a: 1.0)
+    monkeypatch.setattr(cv2, "imshow", lambda win, img: shown.append((bar.get("pos"), img.shape)))
+
+    def key(delay):
+        k = keys.pop(0)
+        if k == "scrub":  # the user drags the trackbar to frame 30
+            bar["cb"](30)
+            return -1
+        return k
+
+    monkeypatch.setattr(cv2, "waitKeyEx", key)
+    window.show(load_scene(one.root), (640, 360))
+    assert bar["top"] == 39 and all(s == (360, 640, 3) for _, s in shown)
+    # playing: 0, 1, 2; paused on 2; steps to 3, 4, back to 3; scrubbed to 30 (paused: no redraw after it)
+    assert [t for t, _ in shown] == [0, 1, 2, 2, 3, 4, 3, 30], shown
+
+
+def test_an_unreachable_display_renders_instead(one, monkeypatch, caplog):
+    monkeypatch.setenv("DISPLAY", ":97")  # no X server there: Qt would abort the process
+    out = view(one.root, frames=3)
+    assert out == one.root / "review" / "view.mp4" and out.stat().st_size > 1000
+    assert "display :97 cannot be reached: rendering instead" in caplog.text

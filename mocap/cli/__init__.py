@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "window")
     vw.add_argument("--grid", action="store_true", help="the 3D view beside every camera's video with the skeleton "
                     "reprojected over it")
-    vw.add_argument("--start", type=int, default=0, help="first frame (the frame of a .png)")
+    vw.add_argument("--start", type=int, help="first frame (default: the first; the middle one for a .png or "
+                    "--turntable)")
     vw.add_argument("--frames", type=int, default=0, help="frames to render (default: all)")
     vw.add_argument("--size", help="WIDTHxHEIGHT (default 1280x720; 1920x1080 with --grid)")
     vw.add_argument("--turntable", action="store_true", help="orbit the camera around one frame")

@@ -77,9 +77,10 @@ def frames_3d(scene: Scene, size: tuple[int, int], indices: list[int], turntable
     """The 3D view of each frame in ``indices`` (turntable: orbiting once around the first of them)."""
     if turntable:
         t = indices[0]
+        still = Scene([Figure(f.name, f.X[t:t + 1], f.segments, f.sides, f.joint_names) for f in scene.figures],
+                      scene.stage, scene.fps, scene.rig, scene.session, scene.azimuth)  # framed on frame t alone
         for k in range(120):
-            az = scene.azimuth + 2 * np.pi * k / 120
-            v = scene.views(size, azimuth=az)[t]
+            v = still.views(size, azimuth=scene.azimuth + 2 * np.pi * k / 120)[0]
             yield render(scene.figures, scene.stage, v, t, scene.fps)
         return
     views = scene.views(size)
@@ -128,13 +129,21 @@ class GridComposer:
 
 
 def _has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    """An X display to open the window on (OpenCV's Qt speaks X11 only; under Wayland through XWayland):
+    a local display needs its socket (a stale DISPLAY would make Qt abort the process)."""
+    display = os.environ.get("DISPLAY", "")
+    if not display:
+        return False
+    if display.startswith(":"):
+        return Path(f"/tmp/.X11-unix/X{display[1:].split('.')[0]}").exists()
+    return True
 
 
 def view(session: str | Path, out: str | Path | None = None, frames: int = 0, turntable: bool = False,
-         size: tuple[int, int] | None = None, grid: bool = False, start: int = 0) -> Path | None:
+         size: tuple[int, int] | None = None, grid: bool = False, start: int | None = None) -> Path | None:
     """Open a window (a display and no ``out``) or render to ``out``: a video (.mp4 …), one image (.png:
-    frame ``start``) or a folder of PNG frames. ``frames``: how many from ``start`` (0: to the end).
+    frame ``start``) or a folder of PNG frames. ``frames``: how many from ``start`` (0: to the end);
+    ``start`` defaults to the first frame, the middle one for a single image and the turntable.
     Without a display and without ``out``: ``review/view.mp4`` (``grid_view.mp4``, ``turntable.mp4``)."""
     scene = load_scene(session)
     size = size or ((1920, 1080) if grid else (1280, 720))
@@ -143,15 +152,19 @@ def view(session: str | Path, out: str | Path | None = None, frames: int = 0, tu
 
         show(scene, size, grid)
         return None
+    if out is None and os.environ.get("DISPLAY"):
+        log.warning("display %s cannot be reached: rendering instead", os.environ["DISPLAY"])
     if out is None:
         name = "turntable.mp4" if turntable else "grid_view.mp4" if grid else "view.mp4"
         out = scene.session.root / "review" / name
         log.info("no display: rendering to %s", out)
     out = Path(out)
     F = scene.frames
+    one = out.suffix.lower() in (".png", ".jpg")
+    if start is None:
+        start = F // 2 if one or turntable else 0
     if not 0 <= start < F:
         raise ValueError(f"start frame must be in 0..{F - 1}, got {start}")
-    one = out.suffix.lower() in (".png", ".jpg")
     stop = start + 1 if one else (F if not frames else min(F, start + frames))
     indices = list(range(start, stop))
     if grid:

@@ -116,8 +116,8 @@ def show(scene, size: tuple[int, int], grid: bool = False) -> None:
                 img = comp.frame(ctl.t, v) if comp is not None else render(scene.figures, scene.stage, v, ctl.t,
                                                                            scene.fps)
                 text(img, HELP, (10, img.shape[0] - 40), 0.45 * img.shape[0] / 720)
-                cv2.imshow(title, img)
                 cv2.setTrackbarPos("frame", title, ctl.t)
+                cv2.imshow(title, img)
                 ctl.changed = False
             k = cv2.waitKeyEx(delay)
             if k != -1 and not ctl.key(k):
