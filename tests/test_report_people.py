@@ -80,6 +80,14 @@ def test_crops_come_from_the_videos_when_the_report_reads_them(tmp_path):
     assert len(caps) == 2 * 4 * 2 and all("(video frame " in c for c in caps)
     grey = [np.mean(np.abs(i.astype(int) - 88) < 12) for i in _images(html)]
     assert min(grey) > 0.3  # the video's grey shows behind the skeletons
+    cap = cv2.VideoCapture(str(session.root / "review" / "cam01_reprojected.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 25)
+    ok, img = cap.read()
+    cap.release()
+    from mocap.view.render import palette
+
+    for p in (0, 1):  # the review video draws both people, each in its colour
+        assert ok and (np.abs(img.astype(int) - palette(p)[0]) < 40).all(axis=-1).sum() > 50, p
     report.build(session, cfg=report.Config(worst_frames=0, overlay_videos=False))
     assert "<img" not in (session.root / "report" / "report.html").read_text()
 
