@@ -196,3 +196,13 @@ def test_an_unreachable_display_renders_instead(one, monkeypatch, caplog):
     out = view(one.root, frames=3)
     assert out == one.root / "review" / "view.mp4" and out.stat().st_size > 1000
     assert "display :97 cannot be reached: rendering instead" in caplog.text
+
+
+def test_cli_size_is_checked(one, tmp_path, capsys):
+    from mocap.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["view", str(one.root), "--size", "12x"])
+    assert "expected WIDTHxHEIGHT of at least 64x64, like 1280x720; got '12x'" in capsys.readouterr().err
+    assert main(["view", str(one.root), "--size", "320x200", "--out", str(tmp_path / "s.png")]) == 0
+    assert cv2.imread(str(tmp_path / "s.png")).shape == (200, 320, 3)
