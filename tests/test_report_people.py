@@ -124,3 +124,16 @@ def test_verdict_names_metric_threshold_and_setting(swapped):
 def test_worst_frames_setting_is_checked():
     with pytest.raises(ValueError, match=r"worst_frames must be an integer ≥ 0, got -1"):
         report.Config(worst_frames=-1)
+
+
+def test_long_takes_keep_the_page_small_and_the_spikes():
+    from mocap.report.svg import envelope, lines
+
+    v = np.random.default_rng(0).normal(5, 1, 36_000)  # ten minutes at 60 fps
+    v[20_000] = 250.0  # one bad frame
+    v[30_000:30_500] = np.nan
+    out = lines({"cam01": v, "cam02": v + 1}, "t", "time (s)", "px", 1 / 60)
+    assert len(out) < 120_000 and out.count("<polyline") == 4  # the gap breaks each line once
+    xs, ys = envelope(v, 1000)
+    assert len(xs) <= 1000 and ys[np.nanargmax(ys)] == 250.0 and xs[np.nanargmax(ys)] == 20_000
+    assert np.all(np.diff(xs) > 0)

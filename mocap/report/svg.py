@@ -64,7 +64,8 @@ def lines(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str, x
     for (name, v), colour in zip(series.items(), colours, strict=True):
         dash = ' stroke-dasharray="4 3"' if name in dashed else ""
         seg: list[str] = []
-        for f, y in enumerate(list(v) + [np.nan]):
+        xs, ys = envelope(np.asarray(v, float), 2 * (w - L - R))
+        for f, y in zip(list(xs) + [0.0], list(ys) + [np.nan], strict=True):
             if np.isfinite(y):
                 seg.append(f"{L + f * sx:.1f},{h - B - min(y, top) * sy:.1f}")
             elif seg:
@@ -73,6 +74,30 @@ def lines(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str, x
                 seg = []
     body.append(legend)
     return _frame(w, int(h + 12 + lh), title, "".join(body))
+
+
+def envelope(v: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frame positions, values) of a series drawn with at most about ``points`` points: as it is when
+    short enough, else per bin of frames its lowest and highest value in time order (spikes survive;
+    a bin with no value breaks the line)."""
+    n = len(v)
+    if n <= points:
+        return np.arange(n, dtype=float), v
+    edges = np.linspace(0, n, points // 2 + 1).astype(int)
+    xs, ys = [], []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        seg = v[a:b]
+        ok = np.isfinite(seg)
+        if not ok.any():
+            xs.append((a + b - 1) / 2)
+            ys.append(np.nan)
+            continue
+        idx = np.flatnonzero(ok)
+        lo, hi = idx[np.argmin(seg[ok])], idx[np.argmax(seg[ok])]
+        for i in sorted({lo, hi}):
+            xs.append(float(a + i))
+            ys.append(float(seg[i]))
+    return np.array(xs), np.array(ys)
 
 
 def timeline(spans: dict[str, list[tuple[int, int]]], frames: int, fps: float, w: int = 860) -> str:
