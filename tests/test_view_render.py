@@ -19,7 +19,7 @@ from test_view_synth import FPS, fitted_people, two_person_session, write_videos
 from mocap.session import Session
 from mocap.stages import triangulate
 from mocap.view import load_scene, view
-from mocap.view.render import BACKGROUND, TEXT, hud_origin, hud_text, palette, text
+from mocap.view.render import BACKGROUND, CAMERA, TEXT, hud_origin, hud_text, palette, text
 from mocap.view.scene import CENTRE, LEFT, RIGHT, side_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +62,9 @@ def test_headless_frames_fill_half_the_height_and_draw_the_frame_number(one, tmp
         assert rows.size and rows[-1] - rows[0] >= 0.5 * H, (t, rows[:1], rows[-1:])
         assert colour_mask(img, palette(0)[LEFT]).sum() > 200 and colour_mask(img, palette(0)[RIGHT]).sum() > 200
         assert _frame_number_drawn(img, t, 40) and not _frame_number_drawn(img, t + 1, 40)
+        side = int(0.28 * H)  # the map from above at the bottom right: the cameras and the performer
+        corner = img[H - side - 10:H - 10, W - side - 10:W - 10]
+        assert colour_mask(corner, CAMERA, 10).sum() > 4 * 20 and colour_mask(corner, palette(0)[CENTRE], 10).sum() > 20
 
 
 def _frame_number_drawn(img: np.ndarray, t: int, frames: int) -> bool:

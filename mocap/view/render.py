@@ -290,7 +290,49 @@ def render(figures: list[Figure], stage: Stage, view: View, t: int, fps: float) 
         draw_figure(img, view, figures[p], t, p)
     F = max(len(f.X) for f in figures)
     draw_hud(img, t, F, fps, stage.title, figures)
+    draw_map(img, stage, figures, t, view)
     return img
+
+
+def draw_map(img: np.ndarray, stage: Stage, figures: list[Figure], t: int, view: View) -> None:
+    """A map seen from above at the bottom right: the cameras (labelled, pointing where they look), each
+    person where it stands, and the direction the 3D view looks from; 1 m ticks."""
+    h, w = img.shape[:2]
+    side = int(min(h, w) * 0.28)
+    x0, y0 = w - side - 10, h - side - 10
+    pts = [f.X[t][np.isfinite(f.X[t]).all(axis=1)].mean(axis=0)[:2] for f in figures if np.isfinite(f.X[t]).any()]
+    cams = [] if stage.rig is None else [(c.name, c.center[:2], c.R[2, :2]) for c in stage.rig]
+    xy = np.array(pts + [c[1] for c in cams] + [view.eye()[:2], stage.centre[:2] - 1.0, stage.centre[:2] + 1.0])
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    c = (lo + hi) / 2
+    k = (side - 50) / max(float((hi - lo).max()), 1.0)
+
+    def px(p) -> tuple[int, int]:  # x right, y up on the map
+        return int(x0 + side / 2 + (p[0] - c[0]) * k), int(y0 + side / 2 - (p[1] - c[1]) * k)
+
+    box = img[y0:y0 + side, x0:x0 + side]
+    box[:] = (box * 0.35 + np.array(BACKGROUND) * 0.65).astype(np.uint8)
+    cv2.rectangle(img, (x0, y0), (x0 + side, y0 + side), GRID_MAJOR, 1)
+    for gx in np.arange(np.ceil(lo[0] - 1), hi[0] + 1):  # 1 m ticks along the bottom
+        u = px((gx, lo[1]))[0]
+        if x0 < u < x0 + side:
+            cv2.line(img, (u, y0 + side - 6), (u, y0 + side), GRID_MAJOR, 1)
+    scale = min(h / 720, 1.5)
+    back = view.eye()[:2]
+    cv2.arrowedLine(img, px(back), px(view.target[:2]), GRID_MAJOR, 1, cv2.LINE_AA, tipLength=0.15)
+    for name, centre, look in cams:
+        q = px(centre)
+        d = look / max(np.linalg.norm(look), 1e-9)
+        tip = (int(q[0] + 12 * d[0]), int(q[1] - 12 * d[1]))
+        cv2.arrowedLine(img, q, tip, CAMERA, 2, cv2.LINE_AA, tipLength=0.4)
+        (tw, _), _ = cv2.getTextSize(name, FONT, 0.4 * scale, 1)
+        lx = q[0] + 4 if q[0] + 4 + tw < x0 + side - 2 else q[0] - 4 - tw  # inside the map
+        text(img, name, (lx, q[1] - 4), 0.4 * scale, CAMERA, 1)
+    for p, f in enumerate(figures):
+        if np.isfinite(f.X[t]).any():
+            cv2.circle(img, px(f.X[t][np.isfinite(f.X[t]).all(axis=1)].mean(axis=0)[:2]), max(3, int(5 * scale)),
+                       palette(p)[CENTRE], -1, cv2.LINE_AA)
+    text(img, "from above (1 m ticks)", (x0, y0 - 6), 0.4 * scale, GRID_MAJOR, 1)
 
 
 @cache
