@@ -94,6 +94,11 @@ def test_crops_come_from_the_videos_when_the_report_reads_them(tmp_path):
 
 def test_two_people_metrics_timeline_and_sections(tmp_path):
     session, truth = two_person_session(tmp_path / "two", frames=45)
+    from mocap.io.hdf5 import read_points3d, write_points3d
+
+    tri = read_points3d(session.points3d("triangulated"))  # what the association stage records
+    tri.info["association"] = {"overall": {"tracks": 2, "<b>switches</b>": 0}, "per_frame": [1, 2]}
+    write_points3d(tri, session.points3d("triangulated"))
     m = report.build(session, cfg=report.Config(overlay_videos=False))
     on_disk = json.loads((session.root / "report" / "metrics.json").read_text())
     assert [p["name"] for p in on_disk["persons"]] == ["person1", "person2"]
@@ -109,6 +114,7 @@ def test_two_people_metrics_timeline_and_sections(tmp_path):
     assert html.count("who is where") == 1 and '<h2 id="person1">person1</h2>' in html
     assert '<h2 id="person2">person2</h2><p>30 of 45 frames present.</p>' in html
     assert html.count("<h3>Worst frames per camera</h3>") == 2 and len(_images(html)) == 2 * 4 * 3
+    assert "<h2>Association of the people</h2>" in html and "<td>&lt;b&gt;switches&lt;/b&gt;</td><td>0</td>" in html
 
 
 def test_verdict_names_metric_threshold_and_setting(swapped):

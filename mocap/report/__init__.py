@@ -88,6 +88,21 @@ def _swaps_repaired(session: Session, pts) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
+def _association_html(session: Session, pts) -> str:
+    """The association's overall summary (``info["association"]`` of the triangulated points), as a table."""
+    from mocap.io.hdf5 import read_points3d
+
+    info = pts.info if pts.info.get("stage") == "triangulated" or not session.points3d("triangulated").is_file() \
+        else read_points3d(session.points3d("triangulated")).info
+    assoc = info.get("association")
+    summary = assoc.get("overall", assoc) if isinstance(assoc, dict) else None
+    if not isinstance(summary, dict) or not summary:
+        return ""
+    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>" for k, v in summary.items()
+                   if not isinstance(v, (list, dict)))
+    return f"<h2>Association of the people</h2><table>{rows}</table>" if rows else ""
+
+
 def build(session: Session, timings: dict[str, float] | None = None, extra: dict | None = None,
           cfg: Config = Config()) -> dict:
     """Compute the metrics and write the report files (the overlay videos rendered meanwhile, where out of
@@ -191,6 +206,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     review = [f"{c}_reprojected.mp4" for c in rig.names] if cfg.overlay_videos and (session.root / "videos").is_dir() \
         else []
     extra_html = _calibration_html(metrics.get("calibration_refinement")) + _gaps_html(metrics.get("gaps"))
+    if P > 1:
+        extra_html = _association_html(session, pts) + extra_html
     atomic_write_text(out / "report.html", page.page(session.root.name, metrics, data, pts, rig, cfg, extra_html,
                                                      review))
     return metrics
