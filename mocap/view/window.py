@@ -87,21 +87,18 @@ def show(scene, size: tuple[int, int], grid: bool = False) -> None:
     import cv2
 
     from mocap.quiet import native_stderr_to_log
-    from mocap.view import GridComposer
+    from mocap.view import ELEVATION, GridComposer
     from mocap.view.render import View, render, text
 
     title = f"mocap view: {Path(scene.session.root).name}"
     comp = GridComposer(scene, size) if grid else None
     vsize = comp.layout.view[2:] if comp is not None else size
-    ctl = Controls(scene.frames, scene.azimuth, np.radians(15.0))
-    cache: dict[tuple, list[View]] = {}
+    ctl = Controls(scene.frames, scene.azimuth, ELEVATION)
+    framing = scene.views(vsize)  # where to look and from how far, per frame (once: orbiting keeps them)
 
-    def views() -> list[View]:
-        key = (round(ctl.azimuth, 3), round(ctl.elevation, 3), round(ctl.zoom, 3))
-        if key not in cache:
-            cache.clear()
-            cache[key] = scene.views(vsize, ctl.azimuth, ctl.elevation, ctl.zoom)
-        return cache[key]
+    def view_at(t: int) -> View:
+        v = framing[t]
+        return View(v.target, v.distance / ctl.zoom, ctl.azimuth, ctl.elevation, v.size)
 
     with native_stderr_to_log(log):  # Qt's start-up chatter goes to the log
         cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
@@ -112,7 +109,7 @@ def show(scene, size: tuple[int, int], grid: bool = False) -> None:
     try:
         while cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) >= 1:
             if ctl.changed or ctl.playing:
-                v = views()[ctl.t]
+                v = view_at(ctl.t)
                 img = comp.frame(ctl.t, v) if comp is not None else render(scene.figures, scene.stage, v, ctl.t,
                                                                            scene.fps)
                 text(img, HELP, (10, img.shape[0] - 40), 0.45 * img.shape[0] / 720)
