@@ -100,31 +100,31 @@ def show(scene, size: tuple[int, int], grid: bool = False) -> None:
         v = framing[t]
         return View(v.target, v.distance / ctl.zoom, ctl.azimuth, ctl.elevation, v.size)
 
-    with native_stderr_to_log(log):  # Qt's start-up chatter goes to the log
+    with native_stderr_to_log(log):  # what Qt prints while the window lives goes to the log, not the terminal
         cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
         cv2.resizeWindow(title, *size)
-    cv2.createTrackbar("frame", title, 0, max(scene.frames - 1, 1), lambda v: _scrub(ctl, v))
-    cv2.setMouseCallback(title, lambda e, x, y, f, _: ctl.mouse(e, x, y, f))
-    delay = max(1, int(round(1000 / scene.fps)))
-    try:
-        while cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) >= 1:
-            if ctl.changed or ctl.playing:
-                v = view_at(ctl.t)
-                img = comp.frame(ctl.t, v) if comp is not None else render(scene.figures, scene.stage, v, ctl.t,
-                                                                           scene.fps)
-                text(img, HELP, (10, img.shape[0] - 40), 0.45 * img.shape[0] / 720)
-                cv2.setTrackbarPos("frame", title, ctl.t)
-                cv2.imshow(title, img)
-                ctl.changed = False
-            k = cv2.waitKeyEx(delay)
-            if k != -1 and not ctl.key(k):
-                break
-            if ctl.playing:
-                ctl.t = (ctl.t + 1) % scene.frames
-    finally:
-        if comp is not None:
-            comp.close()
-        cv2.destroyAllWindows()
+        cv2.createTrackbar("frame", title, 0, max(scene.frames - 1, 1), lambda v: _scrub(ctl, v))
+        cv2.setMouseCallback(title, lambda e, x, y, f, _: ctl.mouse(e, x, y, f))
+        delay = max(1, int(round(1000 / scene.fps)))
+        try:
+            while cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) >= 1:
+                if ctl.changed or ctl.playing:
+                    v = view_at(ctl.t)
+                    img = comp.frame(ctl.t, v) if comp is not None else render(scene.figures, scene.stage, v, ctl.t,
+                                                                               scene.fps)
+                    text(img, HELP, (10, img.shape[0] - 40), 0.45 * img.shape[0] / 720)
+                    cv2.setTrackbarPos("frame", title, ctl.t)
+                    cv2.imshow(title, img)
+                    ctl.changed = False
+                k = cv2.waitKeyEx(delay)
+                if k != -1 and not ctl.key(k):
+                    break
+                if ctl.playing:
+                    ctl.t = (ctl.t + 1) % scene.frames
+        finally:
+            if comp is not None:
+                comp.close()
+            cv2.destroyAllWindows()
 
 
 def _scrub(ctl: Controls, v: int) -> None:
