@@ -5,6 +5,7 @@ number and time drawn on the image. The same code draws the window and the headl
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from functools import cache, cached_property
 
@@ -119,18 +120,18 @@ def frame_views(figures: list[Figure], size: tuple[int, int], azimuth: float, el
 
     def needed(centre: np.ndarray) -> np.ndarray:
         """Per frame, the distance at which the points around ``centre`` fill the picture as asked."""
-        dist = np.full(F, np.nan)
-        for t in np.flatnonzero(seen & np.isfinite(centre).all(axis=1)):
-            Y = (X[t][ok[t]] - centre[t]) @ R.T  # rotation only: relative to the target
-            d = max(2.0 * extent[t], 1.0)
+        Y = np.where(ok[..., None], X - centre[:, None], np.nan) @ R.T  # rotation only: relative to the target
+        d = np.maximum(2.0 * np.nan_to_num(extent), 1.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # frames with nobody: all-NaN
             for _ in range(4):  # projected size ~ 1 / distance: a few rescalings converge
-                z = np.maximum(d + Y[:, 2], NEAR)
-                u, v = base.focal * Y[:, 0] / z, base.focal * Y[:, 1] / z
-                spread = max((v.max() - v.min()) / (fill * h), (u.max() - u.min()) / (0.9 * w), 1e-6)
-                off = 2 * max(np.abs(u).max() / (0.95 * w), np.abs(v).max() / (0.95 * h))  # off-centre points
-                d *= max(spread, off)
-            dist[t] = d
-        return dist
+                z = np.maximum(d[:, None] + Y[..., 2], NEAR)
+                u, v = base.focal * Y[..., 0] / z, base.focal * Y[..., 1] / z
+                spread = np.fmax((np.nanmax(v, 1) - np.nanmin(v, 1)) / (fill * h),
+                                 (np.nanmax(u, 1) - np.nanmin(u, 1)) / (0.9 * w))
+                off = 2 * np.fmax(np.nanmax(np.abs(u), 1) / (0.95 * w), np.nanmax(np.abs(v), 1) / (0.95 * h))
+                d = d * np.maximum(np.fmax(spread, off), 1e-6)  # off-centre points count too
+        return np.where(seen & np.isfinite(centre).all(axis=1) & np.isfinite(d), d, np.nan)
 
     sigma = follow_s * fps
     centre = _smooth(centre, sigma)
