@@ -5,6 +5,7 @@ whole legends; front and side skeleton snapshots; with several people a timeline
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
@@ -144,7 +145,9 @@ def snapshots(X: np.ndarray, keypoint_set: str, n: int, title: str = "") -> str:
         P = X[f]
         if mids:
             P = np.concatenate([P, np.array([(P[a] + P[b]) / 2 for a, b in mids])])
-        lat = np.nanmean(X[f, left] - X[f, right], axis=0) if left else np.array([1.0, 0, 0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no left/right pair seen in this frame
+            lat = np.nanmean(X[f, left] - X[f, right], axis=0) if left else np.array([1.0, 0, 0])
         lat = np.nan_to_num(np.asarray(lat, float))
         lat[2] = 0
         lat = lat / np.linalg.norm(lat) if np.linalg.norm(lat) > 1e-9 else np.array([1.0, 0, 0])
