@@ -92,10 +92,19 @@ def cmd_bench_detect(args) -> int:
     return 0
 
 
+def image_size(text: str) -> tuple[int, int]:
+    """'1280x720' → (1280, 720)."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts) or min(int(p) for p in parts) < 64:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT of at least 64x64, like 1280x720; got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
 def cmd_view(args) -> int:
     from mocap.view import view
 
-    out = view(args.session, out=args.out, frames=args.frames, turntable=args.turntable)
+    out = view(args.session, out=args.out, frames=args.frames, turntable=args.turntable, size=args.size,
+               grid=args.grid, start=args.start)
     if out:
         print(f"rendered: {out}")
     return 0
@@ -120,10 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_stage_commands(sub)
 
-    vw = sub.add_parser("view", help="3D view of the session's skeleton (headless: PNG frames / MP4)")
+    vw = sub.add_parser("view", help="3D view of the take (window; or an MP4 / PNG when headless or with --out)",
+                        description="The performers in 3D, framed automatically, with the floor grid and the "
+                        "cameras. Window keys: space play/pause, <- -> step, drag to orbit, wheel to zoom, "
+                        "trackbar to scrub, q to quit.")
     vw.add_argument("session", type=Path)
-    vw.add_argument("--out", type=Path, help="render to this .mp4 or folder of PNGs instead of a window")
+    vw.add_argument("--out", type=Path, help="render to this .mp4, .png (one frame) or folder of PNGs instead of a "
+                    "window")
+    vw.add_argument("--grid", action="store_true", help="the 3D view beside every camera's video with the skeleton "
+                    "reprojected over it")
+    vw.add_argument("--start", type=int, help="first frame (default: the first; the middle one for a .png or "
+                    "--turntable)")
     vw.add_argument("--frames", type=int, default=0, help="frames to render (default: all)")
+    vw.add_argument("--size", type=image_size, help="WIDTHxHEIGHT (default 1280x720; 1920x1080 with --grid)")
     vw.add_argument("--turntable", action="store_true", help="orbit the camera around one frame")
     vw.set_defaults(func=cmd_view)
 

@@ -9,15 +9,13 @@ import warnings
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 
 from mocap.io.atomic import atomic_write_text
-from mocap.keypoint_sets import get_keypoint_set
-from mocap.report import svg
+from mocap.persons import person_name
 from mocap.report.cameras import flag_text
-from mocap.report.metrics import bone_lengths, compute, describe, reprojection, verdict
+from mocap.report.metrics import compute, describe, verdict
 from mocap.session import Session
 
 log = logging.getLogger(__name__)
@@ -32,10 +30,13 @@ class Config:
     max_bone_length_cv: float = 0.05  # mean coefficient of variation of the bone lengths
     min_points_reconstructed: float = 0.9  # share of (frame, keypoint) points in 3D
     camera_flag_ratio: float = 2.5  # a camera whose median (or P95) error is above this × the others' is flagged
+    worst_frames: int = 3  # per camera, the frames of highest error shown as crops (0: none)
 
     def __post_init__(self) -> None:
         if not self.camera_flag_ratio > 1:
             raise ValueError(f"report: camera_flag_ratio must be above 1, got {self.camera_flag_ratio}")
+        if not isinstance(self.worst_frames, int) or isinstance(self.worst_frames, bool) or self.worst_frames < 0:
+            raise ValueError(f"report: worst_frames must be an integer ≥ 0, got {self.worst_frames!r}")
 
 
 def outputs(session: Session, cfg: Config) -> list[Path]:
@@ -87,6 +88,21 @@ def _swaps_repaired(session: Session, pts) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
+def _association_html(session: Session, pts) -> str:
+    """The association's overall summary (``info["association"]`` of the triangulated points), as a table."""
+    from mocap.io.hdf5 import read_points3d
+
+    info = pts.info if pts.info.get("stage") == "triangulated" or not session.points3d("triangulated").is_file() \
+        else read_points3d(session.points3d("triangulated")).info
+    assoc = info.get("association")
+    summary = assoc.get("overall", assoc) if isinstance(assoc, dict) else None
+    if not isinstance(summary, dict) or not summary:
+        return ""
+    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>" for k, v in summary.items()
+                   if not isinstance(v, (list, dict)))
+    return f"<h2>Association of the people</h2><table>{rows}</table>" if rows else ""
+
+
 def build(session: Session, timings: dict[str, float] | None = None, extra: dict | None = None,
           cfg: Config = Config()) -> dict:
     """Compute the metrics and write the report files (the overlay videos rendered meanwhile, where out of
@@ -114,11 +130,39 @@ def build(session: Session, timings: dict[str, float] | None = None, extra: dict
     return metrics
 
 
+def _videos(session: Session, rig, cfg: Config) -> dict[str, Path] | None:
+    """camera → video for the crops, when the report reads videos (``overlay_videos``) and there are any."""
+    if not cfg.overlay_videos or cfg.worst_frames == 0:
+        return None
+    from mocap.stages.detect import find_videos
+
+    try:
+        return find_videos(session.root / "videos", rig.names)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _person_metrics(rig, kp, pts, p: int, offsets, cfg: Config, swaps) -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames where this person is absent: all-NaN slices
+        return compute(rig, kp, pts, p, offsets, cfg.camera_flag_ratio, swaps)
+
+
 def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config) -> dict:
+    from mocap.report import page, people
+    from mocap.report.crops import camera_crops
     from mocap.stages import triangulate
 
-    kp = triangulate.session_keypoints(session, rig)
-    metrics = compute(rig, kp, pts, cfg.person, offsets, cfg.camera_flag_ratio, _swaps_repaired(session, pts))
+    P = pts.xyz.shape[1]
+    kp, repairs = triangulate.read_session_keypoints(session, rig, single_performer=P == 1)
+    swaps = _swaps_repaired(session, pts)
+    repaired = bool(repairs.get("swaps_repaired") and any(repairs["swaps_repaired"].values()))
+    kp_raw = triangulate.session_keypoints(session, rig, single_performer=P == 1, repair_swaps=False) \
+        if repaired else None
+    kp = people.aligned_keypoints(rig, kp, pts)
+    kp_raw = people.aligned_keypoints(rig, kp_raw, pts) if kp_raw is not None else None
+    per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, swaps) for p in range(P)]
+    metrics = dict(per_person[0])
     metrics["points_source"] = src.name
     metrics["timings_s"] = timings or {}
     metrics["sync_offsets_frames"] = offsets
@@ -127,19 +171,45 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
         metrics["groundtruth"] = gt
     metrics |= extra or {}
     calib = (extra or {}).get("calibration_refinement")
-    for name, row in metrics["cameras"].items():  # the camera refinement's move, when it ran
-        row["calibration_move"] = None if not calib or name not in calib.get("moves_deg", {}) else {
-            "deg": calib["moves_deg"][name], "mm": calib["moves_mm"][name], "applied": bool(calib.get("applied"))}
-    metrics["verdict"] = verdict(metrics, cfg.max_reprojection_px, cfg.max_bone_length_cv,
-                                 cfg.min_points_reconstructed)
+    for m in per_person:
+        for name, row in m["cameras"].items():  # the camera refinement's move, when it ran
+            row["calibration_move"] = None if not calib or name not in calib.get("moves_deg", {}) else {
+                "deg": calib["moves_deg"][name], "mm": calib["moves_mm"][name], "applied": bool(calib.get("applied"))}
+    checks = (cfg.max_reprojection_px, cfg.max_bone_length_cv, cfg.min_points_reconstructed)
+    metrics["verdict"] = verdict(metrics, *checks)
+    if P > 1:
+        metrics["timeline"] = people.timeline(pts)
+        metrics["persons"] = []
+        failed = []
+        for p, (m, t) in enumerate(zip(per_person, metrics["timeline"], strict=True)):
+            m["verdict"] = verdict(m, *checks) if t["frames_present"] else {
+                "usable": False, "failed": [], "summary": "absent"}
+            failed += [f | {"label": f"{t['name']}: {f['label']}", "metric": f"persons.{p}.{f['metric']}"}
+                       for f in m["verdict"]["failed"]]
+            metrics["persons"].append({"name": t["name"], "frames_present": t["frames_present"], **m})
+        metrics["verdict"] = {"usable": not failed, "failed": failed,
+                              "summary": "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)}
     if metrics["verdict"]["failed"]:
         log.warning("report verdict: %s", metrics["verdict"]["summary"])
     for name, row in metrics["cameras"].items():
         if row["flagged"]:
             log.warning("camera flagged: %s; %s", flag_text(name, row), row["hint"])
+    videos = _videos(session, rig, cfg)
+    data = []
+    for p in range(P):
+        err, err_raw = page.errors(rig, kp, kp_raw, pts, p)
+        crops = camera_crops(rig, kp_raw if kp_raw is not None else kp, kp, pts, p, cfg.worst_frames, videos,
+                             offsets, repairs.get("swap_repairs")) if cfg.worst_frames else []
+        data.append(page.PersonData(p, person_name(p), per_person[p], err, err_raw, crops))
     out = session.root / "report"
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, default=float))
-    atomic_write_text(out / "report.html", _html(session, rig, kp, pts, metrics, cfg))
+    review = [f"{c}_reprojected.mp4" for c in rig.names] if cfg.overlay_videos and (session.root / "videos").is_dir() \
+        else []
+    extra_html = _calibration_html(metrics.get("calibration_refinement")) + _gaps_html(metrics.get("gaps"))
+    if P > 1:
+        extra_html = _association_html(session, pts) + extra_html
+    atomic_write_text(out / "report.html", page.page(session.name, metrics, data, pts, rig, cfg, extra_html,
+                                                     review))
     return metrics
 
 
@@ -149,12 +219,6 @@ def overlay_videos(session: Session, rig, pts, offsets: dict[str, float], cfg: C
     from mocap.report import overlay
 
     return overlay.overlay_videos(session, rig, pts, offsets, cfg.person)
-
-
-def _move_text(move: dict | None) -> str:
-    if not move:
-        return "—"
-    return f"{move['deg']:.2f}° / {move['mm']:.0f} mm" + ("" if move["applied"] else " (not applied)")
 
 
 def _calibration_html(calib: dict | None) -> str:
@@ -172,21 +236,10 @@ def _calibration_html(calib: dict | None) -> str:
 
 
 def _camera_rows(cameras: dict[str, dict]) -> str:
-    """One escaped table row per camera; a flagged camera in red with what fired and what to check."""
-    def num(x, f: str) -> str:
-        return "—" if x is None or not np.isfinite(x) else format(x, f)
+    """The per-camera table's rows (:func:`mocap.report.page.camera_rows`)."""
+    from mocap.report.page import camera_rows
 
-    out = []
-    for name, r in cameras.items():
-        cells = [name, num(r["median_px"], ".1f"), num(r.get("ratio_to_others"), ".2f") + "×",
-                 num(r["p95_px"], ".1f"), str(r["detections"]),
-                 num(r["kept_share"], ".0%"), f"{r['sync_offset_frames']:+.2f}",
-                 "—" if r["swaps_repaired"] is None else str(r["swaps_repaired"]),
-                 _move_text(r.get("calibration_move")),
-                 f"FLAGGED: {flag_text(name, r)}. {r['hint']}" if r["flagged"] else "ok"]
-        cls = " class=bad" if r["flagged"] else ""
-        out.append(f"<tr{cls}>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
-    return "".join(out)
+    return camera_rows(cameras, "worst-person1")
 
 
 def _gaps_html(gaps: dict | None) -> str:
@@ -201,68 +254,3 @@ def _gaps_html(gaps: dict | None) -> str:
     return ("<h2>Gaps</h2><p>Frames where a joint was seen by no camera: the fit bridged them from the joints "
             "that were seen and the neighbouring frames; check them before use.</p>"
             f"<table><tr><td>joint</td><td>frames</td><td>frames (ranges)</td></tr>{rows}</table>")
-
-
-def _html(session: Session, rig, kp, pts, m: dict, cfg: Config) -> str:
-    err = reprojection(rig, kp, pts, person=cfg.person)  # (F, C, J)
-    fps = pts.fps
-    per_cam = {}
-    for i, c in enumerate(rig.names):
-        e = err[:, i]
-        ok = np.isfinite(e).any(axis=1)
-        per_cam[c] = np.full(len(e), np.nan)
-        per_cam[c][ok] = np.nanmedian(e[ok], axis=1)
-    names, L = bone_lengths(pts, cfg.person)
-    kps = get_keypoint_set(pts.keypoint_set)
-    X = pts.xyz[:, cfg.person]
-    frames = np.linspace(0, len(X) - 1, cfg.snapshots).round().astype(int)
-    snaps = "".join(svg.skeleton(X[f], kps.limbs, f"frame {f} ({view})", view=view)
-                    for f in frames for view in ("front",))
-    rp = m["reprojection_px"]
-    rows = [("reprojection error, median / P95 (all detections)", f"{rp['median']:.2f} / {rp['p95']:.2f} px"),
-            ("reprojection error, median over the views kept", f"{rp['median_views_used']:.2f} px "
-             f"({rp['views_used_share']:.0%} of detections kept)"),
-            ("frames with every joint", f"{m['reconstructed']['frames_all_joints']:.1%}"),
-            ("points reconstructed", f"{m['reconstructed']['points']:.1%}"),
-            ("bone-length CV, mean / max", f"{m['bone_length_cv']['mean']:.2%} / {m['bone_length_cv']['max']:.2%}"),
-            ("jitter (mean acceleration)", f"{m['jitter_mean_accel_m_s2']:.2f} m/s²")]
-    if "groundtruth" in m:
-        rows.append(("error against ground truth (MPJPE / P95)",
-                     f"{m['groundtruth']['mpjpe_mm']:.1f} / {m['groundtruth']['p95_mm']:.1f} mm"))
-    if m.get("sync_offsets_frames"):
-        rows.append(("camera time offsets (frames)",
-                     ", ".join(f"{k} {v:+.2f}" for k, v in m["sync_offsets_frames"].items())))
-    table = "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows)
-    camera_rows = _camera_rows(m["cameras"])
-    timing = "".join(f"<tr><td>{escape(k)}</td><td>{v:.2f} s</td></tr>" for k, v in m.get("timings_s", {}).items())
-    videos = "".join(f'<li><a href="../review/{escape(quote(c + "_reprojected.mp4"))}">{escape(c)}</a></li>'
-                     for c in rig.names) if cfg.overlay_videos and (session.root / "videos").is_dir() else ""
-    cams = escape(", ".join(rig.names))
-    failed = m["verdict"]["failed"]
-    verdict_html = ("<p class=ok>PASS: looks usable.</p>" if not failed else
-                    "<p class=bad>FAIL: " + escape("; ".join(describe(f) for f in failed)) + ".</p>"
-                    "<p>Check before use: these are beyond what a good capture gives.</p>")
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>mocap report: {escape(session.name)}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}} td{{padding:2px 12px}}
-.ok{{color:#080;font-weight:bold}} .bad{{color:#b00;font-weight:bold}} svg{{margin:4px}}</style></head><body>
-<h1>{escape(session.name)}</h1>
-<p>{m['frames']} frames at {fps:g} fps, cameras {cams}; 3D points: {escape(m['points_source'])}.</p>
-{verdict_html}<table>{table}</table>
-<h2>Cameras</h2>
-<p>Error over all detections of each camera; a camera far above the others is flagged with what to check
-(from the time profile of its error).</p>
-<table><tr><td>camera</td><td>median px</td><td>median / others'</td><td>P95 px</td><td>detections</td>
-<td>kept</td><td>sync offset (frames)</td><td>swaps repaired</td><td>calibration move</td><td>flag</td></tr>
-{camera_rows}</table>{_calibration_html(m.get("calibration_refinement"))}
-{_gaps_html(m.get("gaps"))}
-<h2>Reprojection error per camera over time</h2>
-{svg.lines(per_cam, "median over joints", "time (s)", "pixels", 1 / fps)}
-<h2>Reprojection error per joint</h2>
-{svg.bars(rp['per_joint_median'], "median over frames and cameras", "px")}
-<h2>Bone lengths over time</h2>
-{svg.lines({n: L[:, i] * 100 for i, n in enumerate(names)}, "keypoint-set bones", "time (s)", "cm", 1 / fps)}
-<h2>3D skeleton</h2>{snaps}
-<h2>Review videos</h2><ul>{videos or '<li>(no camera videos in this session)</li>'}</ul>
-<h2>Stage timings</h2><table>{timing}</table>
-<h2>Versions</h2><p>{escape(', '.join(f'{k} {v}' for k, v in m['versions'].items()))}</p>
-</body></html>"""

@@ -21,6 +21,8 @@ import numpy as np
 
 from mocap.io.atomic import atomic_write_text
 from mocap.keypoint_sets import get_keypoint_set
+from mocap.view.render import palette
+from mocap.view.scene import CENTRE
 
 log = logging.getLogger(__name__)
 VERSION = 1  # of the drawing: a change re-renders every video
@@ -77,13 +79,15 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
             if stop is not None and stop.is_set():
                 raise StoppedError(label)
             t = int(round(i - offset))
-            if 0 <= t < len(uv):
-                p = uv[t]
-                good = np.isfinite(p).all(axis=1)
-                q = np.round(np.nan_to_num(p)).astype(int)
-                for a, b in limbs:
-                    if good[a] and good[b]:
-                        cv2.line(img, tuple(q[a]), tuple(q[b]), (0, 220, 0), 3, cv2.LINE_AA)
+            if 0 <= t < len(uv):  # (J, 2): one person in green; (P, J, 2): each person in its colour
+                people = [(uv[t], (0, 220, 0))] if uv.ndim == 3 else \
+                    [(uv[t, k], palette(k)[CENTRE]) for k in range(uv.shape[1])]
+                for p, colour in people:
+                    good = np.isfinite(p).all(axis=1)
+                    q = np.round(np.nan_to_num(p)).astype(int)
+                    for a, b in limbs:
+                        if good[a] and good[b]:
+                            cv2.line(img, tuple(q[a]), tuple(q[b]), colour, 3, cv2.LINE_AA)
             cv2.putText(img, f"{label} frame {i}", (20, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
             writer.write(img)
         ok = True
@@ -142,12 +146,12 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
     except (FileNotFoundError, ValueError):
         return Pending([], [], None, stop)
     limbs = get_keypoint_set(pts.keypoint_set).limbs
-    X = pts.xyz[:, person]
+    X = pts.xyz[:, person] if pts.xyz.shape[1] == 1 else pts.xyz  # several people: all of them
     review = session.root / "review"
     paths, todo = [], []
     for cam in rig:
         info = probe(videos[cam.name])
-        uv = cam.project(X.reshape(-1, 3)).reshape(X.shape[0], -1, 2)
+        uv = cam.project(X.reshape(-1, 3)).reshape(X.shape[:-1] + (2,))
         out = video_path(review, cam.name)
         paths.append(out)
         offset, fps = float(offsets.get(cam.name, 0.0)), float(info.fps or pts.fps)

@@ -6,6 +6,7 @@ from html import escape
 
 import numpy as np
 
+CHAR_PX = 6.6  # width of a character at font-size 11 (sans-serif), generously
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
 
@@ -16,10 +17,33 @@ def _frame(w: int, h: int, title: str, body: str) -> str:
             f'<text x="{w / 2}" y="14" text-anchor="middle" font-size="13">{escape(title)}</text>{body}</svg>')
 
 
+def _legend(names: list[str], colours: list[str], x0: float, y0: float, width: float) -> tuple[str, float]:
+    """Names in columns as wide as the longest (never cut); returns (svg, height used)."""
+    if not names:
+        return "", 0.0
+    col = max(len(n) for n in names) * CHAR_PX + 24
+    cols = max(1, int(width // col))
+    rows = -(-len(names) // cols)
+    out = []
+    for i, (n, c) in enumerate(zip(names, colours, strict=True)):
+        x, y = x0 + (i % cols) * col, y0 + (i // cols) * 14
+        out.append(f'<rect x="{x:.1f}" y="{y - 8:.1f}" width="12" height="3" fill="{c}"/>'
+                   f'<text x="{x + 16:.1f}" y="{y:.1f}" fill="{c}">{escape(n)}</text>')
+    return "".join(out), rows * 14 + 6
+
+
 def lines(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str, x_scale: float = 1.0,
-          w: int = 720, h: int = 260, ymax: float | None = None) -> str:
-    """One polyline per series (NaN breaks the line)."""
-    L, R, T, B = 50, 110, 24, 34
+          w: int = 860, h: int = 280, ymax: float | None = None, dashed: frozenset[str] = frozenset()) -> str:
+    """One polyline per series (NaN breaks the line; a name in ``dashed``: a dashed line), the legend
+    below the plot with every name whole."""
+    L, R, T, B = 50, 16, 24, 34
+    colours, base = [], {}
+    for name in series:  # a dashed series takes the colour of the series its name starts with
+        parent = next((n for n in base if name in dashed and name.startswith(n + " ")), None)
+        colours.append(base[parent] if parent else PALETTE[len(base) % len(PALETTE)])
+        if not parent:
+            base[name] = colours[-1]
+    legend, lh = _legend(list(series), colours, L, h + 12, w - L - R)
     vals = np.concatenate([v[np.isfinite(v)] for v in series.values()] or [np.zeros(1)])
     top = ymax if ymax is not None else (float(np.percentile(vals, 99.5)) * 1.1 if vals.size else 1.0)
     top = top if top > 0 else 1.0
@@ -37,31 +61,81 @@ def lines(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str, x
     body.append(f'<text x="{(L + w - R) / 2}" y="{h - 4}" text-anchor="middle">{escape(xlabel)}</text>')
     body.append(f'<text x="12" y="{(T + h - B) / 2}" transform="rotate(-90 12 {(T + h - B) / 2})" '
                 f'text-anchor="middle">{escape(ylabel)}</text>')
-    for i, (name, v) in enumerate(series.items()):
-        colour = PALETTE[i % len(PALETTE)]
+    for (name, v), colour in zip(series.items(), colours, strict=True):
+        dash = ' stroke-dasharray="4 3"' if name in dashed else ""
         seg: list[str] = []
-        for f, y in enumerate(v):
+        xs, ys = envelope(np.asarray(v, float), 2 * (w - L - R))
+        for f, y in zip(list(xs) + [0.0], list(ys) + [np.nan], strict=True):
             if np.isfinite(y):
                 seg.append(f"{L + f * sx:.1f},{h - B - min(y, top) * sy:.1f}")
             elif seg:
-                body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{" ".join(seg)}"/>')
+                body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.3"{dash} '
+                            f'points="{" ".join(seg)}"/>')
                 seg = []
-        if seg:
-            body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1" points="{" ".join(seg)}"/>')
-        body.append(f'<text x="{w - R + 6}" y="{T + 12 * i + 8}" fill="{colour}">{escape(name[:18])}</text>')
-    return _frame(w, h, title, "".join(body))
+    body.append(legend)
+    return _frame(w, int(h + 12 + lh), title, "".join(body))
 
 
-def bars(values: dict[str, float], title: str, unit: str, w: int = 720, h: int = 260) -> str:
-    L, B, T = 50, 80, 24
+def envelope(v: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frame positions, values) of a series drawn with at most about ``points`` points: as it is when
+    short enough, else per bin of frames its lowest and highest value in time order (spikes survive;
+    a bin with no value breaks the line)."""
+    n = len(v)
+    if n <= points:
+        return np.arange(n, dtype=float), v
+    edges = np.linspace(0, n, points // 2 + 1).astype(int)
+    xs, ys = [], []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        seg = v[a:b]
+        ok = np.isfinite(seg)
+        if not ok.any():
+            xs.append((a + b - 1) / 2)
+            ys.append(np.nan)
+            continue
+        idx = np.flatnonzero(ok)
+        lo, hi = idx[np.argmin(seg[ok])], idx[np.argmax(seg[ok])]
+        for i in sorted({lo, hi}):
+            xs.append(float(a + i))
+            ys.append(float(seg[i]))
+    return np.array(xs), np.array(ys)
+
+
+def timeline(spans: dict[str, list[tuple[int, int]]], frames: int, fps: float, w: int = 860) -> str:
+    """Who is where: one row per person, a bar over each span of frames [a, b] present."""
+    L, R, T, row = 90, 16, 24, 22
+    h = T + row * max(len(spans), 1) + 34
+    sx = (w - L - R) / max(frames, 1)
+    body = []
+    for i, (name, runs) in enumerate(spans.items()):
+        y = T + i * row
+        c = PALETTE[i % len(PALETTE)]
+        body.append(f'<text x="{L - 6}" y="{y + 14}" text-anchor="end">{escape(name)}</text>')
+        for a, b in runs:
+            body.append(f'<rect x="{L + a * sx:.1f}" y="{y + 3}" width="{max((b - a + 1) * sx, 1):.1f}" '
+                        f'height="{row - 6}" fill="{c}"><title>{escape(name)}: frames {a}–{b}</title></rect>')
+    base = T + row * max(len(spans), 1)
+    body.append(f'<line x1="{L}" y1="{base}" x2="{w - R}" y2="{base}" stroke="#444"/>')
+    for k in range(5):
+        f = frames * k / 4
+        body.append(f'<text x="{L + f * sx:.1f}" y="{base + 14}" text-anchor="middle">{f / fps:.3g}</text>')
+    body.append(f'<text x="{(L + w - R) / 2}" y="{base + 30}" text-anchor="middle">time (s)</text>')
+    return _frame(w, h, "who is where (frames each person is reconstructed)", "".join(body))
+
+
+def bars(values: dict[str, float], title: str, unit: str, w: int = 860, h: int = 300) -> str:
+    """One bar per name, the names written whole below (rotated)."""
+    L, T = 50, 24
+    longest = max((len(n) for n in values), default=4) * 5.6  # font-size 9, rotated 60°
+    B, R = int(16 + 0.87 * longest), int(10 + 0.5 * longest)
+    h = max(h, B + 180)
     names = list(values)
     v = np.array([values[n] for n in names], float)
     top = float(np.nanmax(v)) * 1.1 if np.isfinite(v).any() and np.nanmax(v) > 0 else 1.0
-    bw = (w - L - 10) / max(len(names), 1)
-    body = [f'<line x1="{L}" y1="{h - B}" x2="{w - 10}" y2="{h - B}" stroke="#444"/>']
+    bw = (w - L - R) / max(len(names), 1)
+    body = [f'<line x1="{L}" y1="{h - B}" x2="{w - R}" y2="{h - B}" stroke="#444"/>']
     for i, (n, x) in enumerate(zip(names, v, strict=True)):
         if not np.isfinite(x):
-            continue
+            x = 0.0
         bh = x / top * (h - B - T)
         xl = L + i * bw
         body.append(f'<rect x="{xl + 1:.1f}" y="{h - B - bh:.1f}" width="{bw - 2:.1f}" height="{bh:.1f}" '
@@ -74,28 +148,36 @@ def bars(values: dict[str, float], title: str, unit: str, w: int = 720, h: int =
     return _frame(w, h, f"{title} ({unit})", "".join(body))
 
 
-def skeleton(X: np.ndarray, limbs: list[tuple[int, int]], title: str, w: int = 230, h: int = 260,
-             view: str = "front") -> str:
-    """One pose (J, 3), Z up, seen from the front (x, z) or the side (y, z)."""
-    a = 0 if view == "front" else 1
-    P = X[:, [a, 2]]
+SIDE_COLOURS = ("#555555", "#e62828", "#1e8ce6")  # centre, left, right
+
+
+def skeleton(X: np.ndarray, limbs, title: str, w: int = 300, h: int = 400, view: str = "front",
+             sides=None, axis: np.ndarray | None = None) -> str:
+    """One pose (N, 3), Z up, drawn orthographically on the vertical plane whose horizontal axis is
+    ``axis`` (a unit vector; default x for ``view="front"``, y for ``"side"``); ``sides`` colours each
+    limb (0 centre, 1 left, 2 right)."""
+    if axis is None:
+        axis = np.array([1.0, 0.0, 0.0]) if view == "front" else np.array([0.0, 1.0, 0.0])
+    P = np.stack([X @ np.asarray(axis, float), X[:, 2]], axis=1)
     ok = np.isfinite(P).all(axis=1)
     if not ok.any():
         return _frame(w, h, title, "")
     lo, hi = P[ok].min(axis=0), P[ok].max(axis=0)
-    s = min((w - 20) / max(hi[0] - lo[0], 1e-6), (h - 40) / max(hi[1] - lo[1], 1e-6))
+    s = min((w - 30) / max(hi[0] - lo[0], 1e-6), (h - 50) / max(hi[1] - lo[1], 1e-6))
     c = (lo + hi) / 2
 
     def xy(p):
-        return w / 2 + (p[0] - c[0]) * s, (h + 16) / 2 - (p[1] - c[1]) * s
+        return w / 2 + (p[0] - c[0]) * s, (h + 20) / 2 - (p[1] - c[1]) * s
 
-    body = []
-    for i, j in limbs:
+    sides = [0] * len(limbs) if sides is None else list(sides)
+    body = [f'<line x1="10" y1="{(h + 20) / 2 + (c[1] - lo[1]) * s:.1f}" x2="{w - 10}" '
+            f'y2="{(h + 20) / 2 + (c[1] - lo[1]) * s:.1f}" stroke="#bbb"/>']
+    for (i, j), side in zip(limbs, sides, strict=True):
         if ok[i] and ok[j]:
             (x1, y1), (x2, y2) = xy(P[i]), xy(P[j])
-            body.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{PALETTE[0]}" '
-                        f'stroke-width="2"/>')
+            body.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+                        f'stroke="{SIDE_COLOURS[int(side)]}" stroke-width="4" stroke-linecap="round"/>')
     for p in P[ok]:
         x, y = xy(p)
-        body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2" fill="{PALETTE[3]}"/>')
+        body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="#222"/>')
     return _frame(w, h, title, "".join(body))

@@ -1,0 +1,181 @@
+"""The frames where a camera's error is worst, as image crops: the detector's 2D keypoints (as
+detected, before any left/right repair) and the 3D points reprojected through the camera drawn over
+each other, left and right in different colours, so that a swap, a wrong person or a calibration
+shift shows at a glance. Crops come from the session's videos (when the report reads videos), else
+the two skeletons are drawn on a plain background."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.report.cameras import _per_frame
+from mocap.types import Keypoints2D, Points3D, Rig
+from mocap.view.scene import CENTRE, LEFT, RIGHT, keypoint_segments, segment_sides
+
+log = logging.getLogger(__name__)
+HEIGHT = 300  # px of each crop in the page
+SIDE_BGR = {CENTRE: (235, 235, 235), LEFT: (40, 40, 230), RIGHT: (230, 140, 30)}  # white, red, blue
+SIDE_CSS = {LEFT: "#e62828", RIGHT: "#1e8ce6"}
+JPEG_QUALITY = 80
+
+
+@dataclass(frozen=True)
+class Crop:
+    camera: str
+    frame: int  # the 3D frame (video frame = frame + the camera's sync offset)
+    video_frame: int | None  # None: drawn without the video
+    error_px: float  # median over joints, detections as detected
+    error_repaired_px: float  # after the left/right repair (NaN where the same)
+    repaired: str  # body parts whose left/right were exchanged by the repair in this view ("" if none)
+    jpeg: bytes
+
+    def data_uri(self) -> str:
+        return "data:image/jpeg;base64," + base64.b64encode(self.jpeg).decode("ascii")
+
+
+def worst_frames(per_frame: np.ndarray, k: int, gap: int) -> list[int]:
+    """Up to ``k`` frames of highest error, at least ``gap`` frames apart, in time order."""
+    e = np.where(np.isfinite(per_frame), per_frame, -np.inf)
+    out: list[int] = []
+    for _ in range(k):
+        i = int(np.argmax(e))
+        if not np.isfinite(e[i]):
+            break
+        out.append(i)
+        e[max(0, i - gap):i + gap + 1] = -np.inf
+    return sorted(out)
+
+
+def repaired_groups(info: dict | None, camera_index: int, person: int = 0) -> dict[int, str]:
+    """{frame: 'arms, legs'}: the repairs stored in the triangulated points' info (``swap_repairs``)."""
+    if not isinstance(info, dict):
+        return {}
+    groups = info.get("groups") or []
+    out: dict[int, str] = {}
+    for row in info.get("views") or []:
+        if len(row) == 4 and int(row[1]) == camera_index and int(row[2]) == person:
+            names = [g for b, g in enumerate(groups) if int(row[3]) >> b & 1]
+            out[int(row[0])] = ", ".join(map(str, names))
+    return out
+
+
+def draw(img: np.ndarray, det: np.ndarray, uv: np.ndarray, segs, sides, scale: float) -> None:
+    """Reprojection as thick translucent bones, detections as dots joined by thin lines (side colours)."""
+    th = max(3, round(5 * scale))
+    over = img.copy()
+    ok_uv = np.isfinite(uv).all(axis=1)
+    q = np.round(np.nan_to_num(uv)).astype(int)
+    for (a, b), s in zip(segs, sides, strict=True):
+        if ok_uv[a] and ok_uv[b]:
+            cv2.line(over, tuple(q[a]), tuple(q[b]), SIDE_BGR[s], th, cv2.LINE_AA)
+    cv2.addWeighted(over, 0.55, img, 0.45, 0, dst=img)
+    ok = np.isfinite(det).all(axis=1)
+    d = np.round(np.nan_to_num(det)).astype(int)
+    for (a, b), s in zip(segs, sides, strict=True):
+        if ok[a] and ok[b]:
+            cv2.line(img, tuple(d[a]), tuple(d[b]), SIDE_BGR[s], 1, cv2.LINE_AA)
+    r = max(3, round(4 * scale))
+    for i in np.flatnonzero(ok):
+        s = sides_of_joint(i, segs, sides)
+        cv2.circle(img, tuple(d[i]), r + 1, (0, 0, 0), -1, cv2.LINE_AA)
+        cv2.circle(img, tuple(d[i]), r, SIDE_BGR[s], -1, cv2.LINE_AA)
+
+
+def sides_of_joint(i: int, segs, sides) -> int:
+    for (a, b), s in zip(segs, sides, strict=True):
+        if i in (a, b) and s != CENTRE:
+            return int(s)
+    return CENTRE
+
+
+def _box(points: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    ok = np.isfinite(points).all(axis=1)
+    p = points[ok]
+    W, H = size
+    p = p[(p[:, 0] > -W) & (p[:, 0] < 2 * W) & (p[:, 1] > -H) & (p[:, 1] < 2 * H)]
+    if not len(p):
+        return None
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    pad = 0.12 * max(hi - lo) + 20
+    x0, y0 = int(max(0, lo[0] - pad)), int(max(0, lo[1] - pad))
+    x1, y1 = int(min(W, hi[0] + pad)), int(min(H, hi[1] + pad))
+    return (x0, y0, x1, y1) if x1 - x0 > 8 and y1 - y0 > 8 else None
+
+
+def camera_crops(rig: Rig, kp: Keypoints2D, kp_repaired: Keypoints2D, pts: Points3D, person: int, k: int,
+                 videos: dict[str, Path] | None, offsets: dict[str, float], repairs: dict | None) -> list[Crop]:
+    """The ``k`` worst frames of each camera (by the error of the detections as detected)."""
+    from mocap.report.metrics import reprojection
+
+    if k <= 0:
+        return []
+    kps = get_keypoint_set(pts.keypoint_set)
+    segs, mids = keypoint_segments(kps)
+    sides = segment_sides(tuple(kps.joints) + ("",) * len(mids), segs)
+    err = reprojection(rig, kp, pts, person=person)
+    err_rep = reprojection(rig, kp_repaired, pts, person=person)
+    X = pts.xyz[:, person]
+    gap = max(2, len(X) // 25)
+
+    def one(c: int) -> list[Crop]:
+        cam = rig[c]
+        per = _per_frame(err[:, c])
+        frames = worst_frames(per, k, gap)
+        rep = repaired_groups(repairs, c, person)
+        src = None
+        if frames and videos and cam.name in videos:
+            from mocap.view.grid import VideoSource
+
+            try:
+                src = VideoSource(videos[cam.name])
+            except ValueError as e:
+                log.warning("report: %s", e)
+        out = []
+        try:
+            for t in frames:
+                uv = cam.project(X[t])
+                det = np.where((kp.score[t, c, person] >= 0.2)[:, None], kp.xy[t, c, person], np.nan)
+                i = int(round(t + float(offsets.get(cam.name, 0.0))))
+                img = src.get(i) if src is not None else None
+                out.append(_crop(cam.name, t, i if img is not None else None, img, cam.size, det, uv, mids, segs,
+                                 sides, float(per[t]), float(_per_frame(err_rep[:, c])[t]), rep.get(t, "")))
+        finally:
+            if src is not None:
+                src.close()
+        return out
+
+    if not videos:
+        return [c for i in range(len(rig)) for c in one(i)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mocap.report.overlay import workers
+
+    with ThreadPoolExecutor(min(len(rig), workers()), thread_name_prefix="crops") as pool:  # decoding frees the GIL
+        return [c for crops in pool.map(one, range(len(rig))) for c in crops]
+
+
+def _extend(p: np.ndarray, mids) -> np.ndarray:
+    return np.concatenate([p, np.array([(p[a] + p[b]) / 2 for a, b in mids]).reshape(-1, 2)]) if mids else p
+
+
+def _crop(camera, t, video_frame, img, size, det, uv, mids, segs, sides, e, e_rep, repaired) -> Crop:
+    det, uv = _extend(det, mids), _extend(uv, mids)
+    box = _box(np.vstack([det, uv]), size)
+    if img is None:
+        img = np.full((size[1], size[0], 3), 60, np.uint8)
+    x0, y0, x1, y1 = box or (0, 0, img.shape[1], img.shape[0])
+    s = HEIGHT / (y1 - y0)
+    crop = cv2.resize(img[y0:y1, x0:x1], (max(1, round((x1 - x0) * s)), HEIGHT), interpolation=cv2.INTER_AREA)
+    shift = np.array([x0, y0])
+    draw(crop, (det - shift) * s, (uv - shift) * s, segs, sides, 1.0)
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise ValueError(f"report: cannot encode the crop of {camera} frame {t}")
+    return Crop(camera, t, video_frame, e, e_rep if repaired else float("nan"), repaired, buf.tobytes())

@@ -1,0 +1,237 @@
+"""``report/report.html``: one self-contained page (SVG and JPEG inline, no network, no script) that
+explains its numbers: the verdict names each failed metric, its threshold and the setting; per
+camera a table and the frames where its error is worst (detections vs reprojection); plots with
+whole legends; front and side skeleton snapshots; with several people a timeline and a section each."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from html import escape
+from urllib.parse import quote
+
+import numpy as np
+
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.report import svg
+from mocap.report.cameras import _per_frame, flag_text
+from mocap.report.crops import SIDE_CSS, Crop
+from mocap.report.metrics import bone_lengths, describe, reprojection
+from mocap.view.scene import LEFT, RIGHT, keypoint_segments, segment_sides, side_of
+
+SETTINGS = {"reprojection_px.median": "report.max_reprojection_px", "bone_length_cv.mean": "report.max_bone_length_cv",
+            "reconstructed.points": "report.min_points_reconstructed"}
+STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
+td{padding:2px 10px;vertical-align:top} table{border-collapse:collapse} tr:nth-child(even){background:#f4f4f4}
+.ok{color:#080;font-weight:bold} .bad{color:#b00;font-weight:bold} svg{margin:4px;max-width:100%;height:auto}
+figure{display:inline-block;margin:4px 6px;vertical-align:top} figcaption{font-size:12px;max-width:320px}
+.crops img{height:300px;border:1px solid #999} .key span{display:inline-block;width:14px;height:8px;margin:0 4px}
+.verdict li{margin:2px 0}"""
+
+
+@dataclass
+class PersonData:
+    """What one person's section shows."""
+
+    index: int
+    name: str
+    metrics: dict
+    err: np.ndarray  # (F, C, J) reprojection error, detections after the left/right repair
+    err_raw: np.ndarray | None  # the same with the detections as detected (None: no repair ran)
+    crops: list[Crop]
+
+
+def verdict_html(failed: list[dict]) -> str:
+    if not failed:
+        return "<p class=ok>PASS: looks usable (every check within its threshold).</p>"
+    items = []
+    for f in failed:
+        where = f"metric <code>{escape(f['metric'])}</code>"
+        if f["metric"] in SETTINGS:
+            where += f", threshold setting <code>{escape(SETTINGS[f['metric']])}</code>"
+        elif f["metric"].startswith("cameras."):
+            where += ", threshold setting <code>report.camera_flag_ratio</code>"
+        items.append(f"<li>{escape(describe(f))} ({where})</li>")
+    return ("<p class=bad>FAIL: " + escape("; ".join(describe(f) for f in failed)) + ".</p>"
+            "<p>The checks that failed (value, threshold, and where the threshold is set):</p>"
+            f"<ul class='verdict bad'>{''.join(items)}</ul>"
+            "<p>Check before use: these are beyond what a good capture gives.</p>")
+
+
+def _num(x, f: str) -> str:
+    return "—" if x is None or not np.isfinite(x) else format(x, f)
+
+
+def _move_text(move: dict | None) -> str:
+    if not move:
+        return "—"
+    return f"{move['deg']:.2f}° / {move['mm']:.0f} mm" + ("" if move["applied"] else " (not applied)")
+
+
+def camera_table(cameras: dict[str, dict], anchor: str) -> str:
+    """The per-camera table (header and rows)."""
+    head = ("<tr><td>camera</td><td>median px</td><td>median / others'</td><td>P95 px</td><td>detections</td>"
+            "<td>kept</td><td>sync offset (frames)</td><td>left/right swaps repaired</td><td>calibration move</td>"
+            "<td>flag</td><td>worst frames</td></tr>")
+    return f"<table>{head}{camera_rows(cameras, anchor)}</table>"
+
+
+def camera_rows(cameras: dict[str, dict], anchor: str) -> str:
+    """One escaped row per camera; a flagged camera in red with what fired and what to check."""
+    rows = []
+    for name, r in cameras.items():
+        cells = [escape(c) for c in (
+            name, _num(r["median_px"], ".1f"), _num(r.get("ratio_to_others"), ".2f") + "×", _num(r["p95_px"], ".1f"),
+            str(r["detections"]), _num(r["kept_share"], ".0%"), f"{r['sync_offset_frames']:+.2f}",
+            "—" if r["swaps_repaired"] is None else str(r["swaps_repaired"]), _move_text(r.get("calibration_move")),
+            f"FLAGGED: {flag_text(name, r)}. {r['hint']}" if r["flagged"] else "ok")]
+        cells.append(f'<a href="#{escape(quote(anchor + "-" + name))}">see below</a>')
+        cls = " class=bad" if r["flagged"] else ""
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return "".join(rows)
+
+
+def crops_html(crops: list[Crop], cameras: list[str], anchor: str) -> str:
+    if not crops:
+        return "<p>(no frame to show: worst frames are off, <code>report.worst_frames = 0</code>)</p>"
+    key = (f"<p class=key>Thick translucent lines: the 3D points reprojected through the camera; dots joined by thin "
+           f"lines: the detector's 2D keypoints as detected (before any left/right repair); "
+           f"<span style='background:{SIDE_CSS[LEFT]}'></span>left <span style='background:{SIDE_CSS[RIGHT]}'>"
+           "</span>right <span style='background:#ddd;border:1px solid #999'></span>centre. Red dots on blue "
+           "lines (and blue on red): left and right exchanged; dots on another body: a wrong person; every dot "
+           "shifted the same way: calibration or sync.</p>")
+    out = [key]
+    for cam in cameras:
+        mine = [c for c in crops if c.camera == cam]
+        if not mine:
+            continue
+        figs = []
+        for c in mine:
+            src = f"video frame {c.video_frame}" if c.video_frame is not None else "no video: drawn on grey"
+            cap = f"{cam}, frame {c.frame} ({src}): median error {c.error_px:.1f} px"
+            if c.repaired:
+                cap += (f"; left/right repaired here ({c.repaired}): {c.error_repaired_px:.1f} px after the repair")
+            figs.append(f'<figure><img alt="{escape(cap)}" src="{c.data_uri()}"><figcaption>{escape(cap)}'
+                        "</figcaption></figure>")
+        out.append(f'<h4 id="{escape(quote(anchor + "-" + cam))}">{escape(cam)}</h4><div class=crops>'
+                   + "".join(figs) + "</div>")
+    return "".join(out)
+
+
+def per_camera_series(err: np.ndarray, err_raw: np.ndarray | None, names, swaps: dict) -> tuple[dict, frozenset]:
+    series, dashed = {}, set()
+    for i, c in enumerate(names):
+        series[c] = _per_frame(err[:, i], 1)
+        if err_raw is not None and swaps.get(c):
+            label = f"{c} as detected (before the left/right repair)"
+            series[label] = _per_frame(err_raw[:, i], 1)
+            dashed.add(label)
+    return series, frozenset(dashed)
+
+
+def snapshots(X: np.ndarray, keypoint_set: str, n: int, title: str = "") -> str:
+    """Front and side views of ``n`` frames spread over the take, facing the performer."""
+    kps = get_keypoint_set(keypoint_set)
+    segs, mids = keypoint_segments(kps)
+    sides = segment_sides(tuple(kps.joints) + ("",) * len(mids), segs)
+    ok_frames = np.flatnonzero(np.isfinite(X).all(axis=-1).any(axis=-1))
+    if not ok_frames.size or n <= 0:
+        return "<p>(no 3D pose to show)</p>"
+    frames = ok_frames[np.linspace(0, len(ok_frames) - 1, n).round().astype(int)]
+    left = [i for i, j in enumerate(kps.joints) if side_of(j) == LEFT and j.replace("left", "right") in kps.joints]
+    right = [kps.joints.index(kps.joints[i].replace("left", "right")) for i in left]
+    out = []
+    for f in sorted(set(frames.tolist())):
+        P = X[f]
+        if mids:
+            P = np.concatenate([P, np.array([(P[a] + P[b]) / 2 for a, b in mids])])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no left/right pair seen in this frame
+            lat = np.nanmean(X[f, left] - X[f, right], axis=0) if left else np.array([1.0, 0, 0])
+        lat = np.nan_to_num(np.asarray(lat, float))
+        lat[2] = 0
+        lat = lat / np.linalg.norm(lat) if np.linalg.norm(lat) > 1e-9 else np.array([1.0, 0, 0])
+        face = np.cross(lat, [0.0, 0.0, 1.0])
+        # seen from the front, the performer's left is on the viewer's right
+        out.append("<span style='white-space:nowrap'>"
+                   + svg.skeleton(P, segs, f"{title}frame {f}: front", sides=sides, axis=lat)
+                   + svg.skeleton(P, segs, f"{title}frame {f}: side (from their right)", sides=sides, axis=face)
+                   + "</span>")
+    return ("<p class=key>Orthographic views facing the performer (front: their left on your right) and "
+            "from their right (side: facing right); "
+            f"<span style='background:{SIDE_CSS[LEFT]}'></span>left <span style='background:{SIDE_CSS[RIGHT]}'>"
+            "</span>right.</p>" + "".join(out))
+
+
+def summary_rows(m: dict) -> str:
+    rp = m["reprojection_px"]
+    rows = [("reprojection error, median / P95 (all detections)", f"{rp['median']:.2f} / {rp['p95']:.2f} px"),
+            ("reprojection error, median over the views kept", f"{rp['median_views_used']:.2f} px "
+             f"({rp['views_used_share']:.0%} of detections kept)"),
+            ("frames with every joint", f"{m['reconstructed']['frames_all_joints']:.1%}"),
+            ("points reconstructed", f"{m['reconstructed']['points']:.1%}"),
+            ("bone-length CV, mean / max", f"{m['bone_length_cv']['mean']:.2%} / {m['bone_length_cv']['max']:.2%}"),
+            ("jitter (mean acceleration)", f"{m['jitter_mean_accel_m_s2']:.2f} m/s²")]
+    if "groundtruth" in m:
+        rows.append(("error against ground truth (MPJPE / P95)",
+                     f"{m['groundtruth']['mpjpe_mm']:.1f} / {m['groundtruth']['p95_mm']:.1f} mm"))
+    if m.get("sync_offsets_frames"):
+        rows.append(("camera time offsets (frames)",
+                     ", ".join(f"{k} {v:+.2f}" for k, v in m["sync_offsets_frames"].items())))
+    return "<table>" + "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows) + "</table>"
+
+
+def person_section(d: PersonData, pts, rig, fps: float, snapshots_n: int, heading: str) -> str:
+    m = d.metrics
+    anchor = f"worst-{d.name}"
+    swaps = {k: r.get("swaps_repaired") for k, r in m["cameras"].items()}
+    series, dashed = per_camera_series(d.err, d.err_raw, rig.names, swaps)
+    names, L = bone_lengths(pts, d.index)
+    h = heading
+    return f"""{summary_rows(m)}
+<{h}>Cameras</{h}>
+<p>Error over all detections of each camera; a camera far above the others is flagged with what to check
+(from the time profile of its error). Swaps repaired: views where the detector's left and right were exchanged
+and put back before triangulation.</p>
+{camera_table(m["cameras"], anchor)}
+<{h}>Worst frames per camera</{h}>
+{crops_html(d.crops, list(rig.names), anchor)}
+<{h}>Reprojection error per camera over time</{h}>
+{svg.lines(series, "median over joints", "time (s)", "pixels", 1 / fps, dashed=dashed)}
+<{h}>Reprojection error per joint</{h}>
+{svg.bars(m["reprojection_px"]["per_joint_median"], "median over frames and cameras", "px")}
+<{h}>Bone lengths over time</{h}>
+{svg.lines({n: L[:, i] * 100 for i, n in enumerate(names)}, "keypoint-set bones", "time (s)", "cm", 1 / fps)}
+<{h}>3D skeleton</{h}>{snapshots(pts.xyz[:, d.index], pts.keypoint_set, snapshots_n)}"""
+
+
+def page(title: str, m: dict, people: list[PersonData], pts, rig, cfg, extra_html: str, videos: list[str]) -> str:
+    fps = pts.fps
+    cams = escape(", ".join(rig.names))
+    if len(people) == 1:
+        body = person_section(people[0], pts, rig, fps, cfg.snapshots, "h2")
+    else:
+        spans = {t["name"]: [tuple(s) for s in t["spans"]] for t in m.get("timeline", [])}
+        body = "<h2>Who is where</h2>" + svg.timeline(spans, m["frames"], fps)
+        for d in people:
+            present = next((t["frames_present"] for t in m.get("timeline", []) if t["name"] == d.name), 0)
+            body += (f'<h2 id="{escape(quote(d.name))}">{escape(d.name)}</h2><p>{present} of {m["frames"]} frames '
+                     "present.</p>" + person_section(d, pts, rig, fps, cfg.snapshots, "h3"))
+    links = "".join(f'<li><a href="../review/{escape(quote(v))}">{escape(v)}</a></li>' for v in videos)
+    timing = "".join(f"<tr><td>{escape(k)}</td><td>{v:.2f} s</td></tr>" for k, v in m.get("timings_s", {}).items())
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>mocap report: {escape(title)}</title>
+<style>{STYLE}</style></head><body>
+<h1>{escape(title)}</h1>
+<p>{m['frames']} frames at {fps:g} fps, cameras {cams}; 3D points: {escape(m['points_source'])}; {len(people)}
+{'person' if len(people) == 1 else 'people'}.</p>
+{verdict_html(m["verdict"]["failed"])}
+{body}
+{extra_html}
+<h2>Review videos</h2><ul>{links or '<li>(no review videos: no camera videos, or report.overlay_videos off)</li>'}</ul>
+<h2>Stage timings</h2><table>{timing}</table>
+<h2>Versions</h2><p>{escape(', '.join(f'{k} {v}' for k, v in m['versions'].items()))}</p>
+</body></html>"""
+
+
+def errors(rig, kp, kp_raw, pts, p: int) -> tuple[np.ndarray, np.ndarray | None]:
+    return reprojection(rig, kp, pts, person=p), (None if kp_raw is None else reprojection(rig, kp_raw, pts, person=p))

@@ -1,0 +1,64 @@
+"""Several people in a take: which 2D detection of each view is which 3D person, the frames each
+person is present (the timeline), and each person's metrics (``metrics.json`` ``persons``)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from mocap.persons import person_name
+from mocap.types import Keypoints2D, Points3D, Rig
+
+MATCH_SHARE = 0.5  # a detection is a person's when its median distance to the person's reprojection is
+# below this share of the person's size in the image
+
+
+def present(pts: Points3D, p: int) -> np.ndarray:
+    """(F,) frames where person ``p`` has any 3D point."""
+    return np.isfinite(pts.xyz[:, p]).all(axis=-1).any(axis=-1)
+
+
+def spans(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[a, b] runs (inclusive) of True frames."""
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return []
+    cut = np.flatnonzero(np.diff(idx) > 1) + 1
+    return [(int(r[0]), int(r[-1])) for r in np.split(idx, cut)]
+
+
+def timeline(pts: Points3D) -> list[dict]:
+    """Per person: name, frames present, the spans of frames present."""
+    return [{"name": person_name(p), "frames_present": int(present(pts, p).sum()), "spans": spans(present(pts, p))}
+            for p in range(pts.xyz.shape[1])]
+
+
+def aligned_keypoints(rig: Rig, kp: Keypoints2D, pts: Points3D) -> Keypoints2D:
+    """2D keypoints whose persons axis is the 3D points' (person p of each view: the detection nearest
+    to p's reprojection, each detection used once, NaN when none is near). One person and one
+    detection per view: ``kp`` as it is."""
+    P = pts.xyz.shape[1]
+    if P == 1 and kp.shape[2] == 1:
+        return kp
+    F, C, D, J = kp.shape
+    X = pts.xyz
+    uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape((C,) + X.shape[:3] + (2,)), 0, 1)  # (F, C, P, J, 2)
+    out = np.full((F, C, P, J, 3), np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # people absent in a frame: all-NaN slices
+        d = np.linalg.norm(uv[:, :, :, None] - kp.xy[:, :, None], axis=-1)  # (F, C, P, D, J)
+        size = np.linalg.norm(np.nanmax(uv, axis=3) - np.nanmin(uv, axis=3), axis=-1)  # (F, C, P)
+        med = np.nanmedian(d, axis=-1)
+    cost = np.where((np.isfinite(d).sum(axis=-1) >= 3) & np.isfinite(med), med, np.inf)
+    size = np.where(np.isfinite(size), size, 0.0)
+    for f in range(F):
+        for c in range(C):
+            m = cost[f, c].copy()
+            while np.isfinite(m).any():
+                p, q = np.unravel_index(np.argmin(m), m.shape)
+                if m[p, q] <= MATCH_SHARE * max(size[f, c, p], 1.0):
+                    out[f, c, p] = kp.data[f, c, q]
+                m[p, :] = np.inf
+                m[:, q] = np.inf
+    return Keypoints2D(out, kp.camera_names, kp.keypoint_set, kp.fps)

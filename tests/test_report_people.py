@@ -1,0 +1,145 @@
+"""The report explains itself: the worst frames of each camera as crops (detections as detected vs
+the reprojection), their captions naming the left/right repair, the verdict naming metric, threshold
+and setting; with two people: each detection matched to its person, ``persons`` and ``timeline`` in
+metrics.json, a timeline and a section per person in report.html."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import cv2
+import numpy as np
+import pytest
+from pipeline_synth import synthetic_session
+from test_view_synth import SECOND_ENTERS, two_person_session, write_videos
+
+from mocap import report
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.report.crops import worst_frames
+from mocap.session import Session
+from mocap.stages import triangulate
+
+SWAPPED = (10, 22)  # cam02's detections have left and right exchanged in these frames
+
+
+def _images(html: str) -> list[np.ndarray]:
+    out = []
+    for b64 in re.findall(r'src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', html):
+        out.append(cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_COLOR))
+    return out
+
+
+@pytest.fixture(scope="module")
+def swapped(tmp_path_factory):
+    """One performer; cam02's detections swapped in SWAPPED; triangulated with the repair (as the stage does)."""
+    root = synthetic_session(tmp_path_factory.mktemp("s") / "take", frames=40, fps=30.0)
+    import h5py
+
+    with h5py.File(root / "pose2d.h5", "r+") as f:
+        d = f["keypoints"][...]
+        a, b = SWAPPED
+        d[a:b, 1, 0] = d[a:b, 1, 0][:, get_keypoint_set("blazepose33").flip_permutation]
+        f["keypoints"][...] = d
+    s = Session(root)
+    triangulate.main(s)
+    return s
+
+
+def test_worst_frames_are_spread_out():
+    e = np.array([0, 1, 9, 8, 7, 0, 0, 5, np.nan, 6, 0], float)
+    assert worst_frames(e, 3, 2) == [2, 5, 9]  # 9, then 6 (8, 7 and 5 too near), then what is left
+    assert worst_frames(e, 2, 0) == [2, 3]
+    assert worst_frames(np.full(4, np.nan), 3, 1) == []
+
+
+def test_the_swapped_camera_shows_its_swaps(swapped):
+    m = report.build(swapped, cfg=report.Config(overlay_videos=False))
+    assert m["cameras"]["cam02"]["swaps_repaired"] >= 8
+    html = (swapped.root / "report" / "report.html").read_text()
+    caps = re.findall(r"<figcaption>(cam02, frame (\d+)[^<]*)</figcaption>", html)
+    assert len(caps) == 3
+    for text, frame in caps:  # its worst frames are the swapped ones, and say so
+        assert SWAPPED[0] <= int(frame) < SWAPPED[1], text
+        assert "left/right repaired here (" in text and "no video: drawn on grey" in text
+        before, after = map(float, re.findall(r"([\d.]+) px", text)[:2])
+        assert before > 5 * after, text
+    imgs = _images(html)
+    assert len(imgs) == 3 * 4 and all(i is not None and i.shape[0] == 300 for i in imgs)
+    assert "cam02 as detected (before the left/right repair)" in html  # the dashed line of the time plot
+    assert 'stroke-dasharray="4 3"' in html
+
+
+def test_crops_come_from_the_videos_when_the_report_reads_them(tmp_path):
+    session, _ = two_person_session(tmp_path / "v", frames=30)
+    write_videos(session, 30)
+    report.build(session, cfg=report.Config(worst_frames=2))
+    html = (session.root / "report" / "report.html").read_text()
+    caps = re.findall(r"<figcaption>([^<]*)</figcaption>", html)
+    assert len(caps) == 2 * 4 * 2 and all("(video frame " in c for c in caps)
+    grey = [np.mean(np.abs(i.astype(int) - 88) < 12) for i in _images(html)]
+    assert min(grey) > 0.3  # the video's grey shows behind the skeletons
+    cap = cv2.VideoCapture(str(session.root / "review" / "cam01_reprojected.mp4"))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 25)
+    ok, img = cap.read()
+    cap.release()
+    from mocap.view.render import palette
+
+    for p in (0, 1):  # the review video draws both people, each in its colour
+        assert ok and (np.abs(img.astype(int) - palette(p)[0]) < 40).all(axis=-1).sum() > 50, p
+    report.build(session, cfg=report.Config(worst_frames=0, overlay_videos=False))
+    assert "<img" not in (session.root / "report" / "report.html").read_text()
+
+
+def test_two_people_metrics_timeline_and_sections(tmp_path):
+    session, truth = two_person_session(tmp_path / "two", frames=45)
+    from mocap.io.hdf5 import read_points3d, write_points3d
+
+    tri = read_points3d(session.points3d("triangulated"))  # what the association stage records
+    tri.info["association"] = {"overall": {"tracks": 2, "<b>switches</b>": 0}, "per_frame": [1, 2]}
+    write_points3d(tri, session.points3d("triangulated"))
+    m = report.build(session, cfg=report.Config(overlay_videos=False))
+    on_disk = json.loads((session.root / "report" / "metrics.json").read_text())
+    assert [p["name"] for p in on_disk["persons"]] == ["person1", "person2"]
+    assert [p["frames_present"] for p in m["persons"]] == [45, 45 - SECOND_ENTERS]
+    assert on_disk["timeline"][1]["spans"] == [[SECOND_ENTERS, 44]] and on_disk["timeline"][0]["spans"] == [[0, 44]]
+    assert m["reprojection_px"] == m["persons"][0]["reprojection_px"]  # today's keys: the first person's
+    for p in m["persons"]:  # each person's detections found among the shuffled ones of every view
+        assert all(c["median_px"] < 3 and c["detections"] > 0.8 * p["frames_present"] * 33
+                   for c in p["cameras"].values()), p["cameras"]
+    for f in m["verdict"]["failed"]:  # a person's failed check is named with the person
+        assert re.match(r"person[12]: ", f["label"]) and re.match(r"persons\.[01]\.", f["metric"]), f
+    html = (session.root / "report" / "report.html").read_text()
+    assert html.count("who is where") == 1 and '<h2 id="person1">person1</h2>' in html
+    assert '<h2 id="person2">person2</h2><p>30 of 45 frames present.</p>' in html
+    assert html.count("<h3>Worst frames per camera</h3>") == 2 and len(_images(html)) == 2 * 4 * 3
+    assert "<h2>Association of the people</h2>" in html and "<td>&lt;b&gt;switches&lt;/b&gt;</td><td>0</td>" in html
+
+
+def test_verdict_names_metric_threshold_and_setting(swapped):
+    m = report.build(swapped, cfg=report.Config(overlay_videos=False, max_reprojection_px=0.5))
+    assert not m["verdict"]["usable"]
+    html = (swapped.root / "report" / "report.html").read_text()
+    f = m["verdict"]["failed"][0]
+    assert f["metric"] == "reprojection_px.median" and f["threshold"] == 0.5
+    assert ("<li>median reprojection " in html and "&gt; 0.5 px (metric <code>reprojection_px.median</code>, "
+            "threshold setting <code>report.max_reprojection_px</code>)</li>" in html)
+
+
+def test_worst_frames_setting_is_checked():
+    with pytest.raises(ValueError, match=r"worst_frames must be an integer ≥ 0, got -1"):
+        report.Config(worst_frames=-1)
+
+
+def test_long_takes_keep_the_page_small_and_the_spikes():
+    from mocap.report.svg import envelope, lines
+
+    v = np.random.default_rng(0).normal(5, 1, 36_000)  # ten minutes at 60 fps
+    v[20_000] = 250.0  # one bad frame
+    v[30_000:30_500] = np.nan
+    out = lines({"cam01": v, "cam02": v + 1}, "t", "time (s)", "px", 1 / 60)
+    assert len(out) < 120_000 and out.count("<polyline") == 4  # the gap breaks each line once
+    xs, ys = envelope(v, 1000)
+    assert len(xs) <= 1000 and ys[np.nanargmax(ys)] == 250.0 and xs[np.nanargmax(ys)] == 20_000
+    assert np.all(np.diff(xs) > 0)
