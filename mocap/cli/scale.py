@@ -70,3 +70,6 @@ def add_scale_commands(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
                    help="override one setting in every session (kept for later commands on each)")
     b.set_defaults(func=cmd_batch)
+    from mocap.live.cli import add_live_command
+
+    add_live_command(sub)

@@ -1,0 +1,69 @@
+"""``mocap live SESSION``: the command (terminal output lives here)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def add_live_command(sub: argparse._SubParsersAction) -> None:
+    lv = sub.add_parser("live", help="live 3D preview from the cameras (or the session's videos), optionally recorded",
+                        description="Detect (fast model) and triangulate every camera's frames as they come, show "
+                                    "the skeleton and each camera's health; the cameras are SESSION/live.toml's "
+                                    "[cameras] (device index or stream URL), or the session's videos with "
+                                    "--from-videos. Ctrl-C (or q in the window) ends.")
+    lv.add_argument("session", type=Path, help="session with a rig (calibration/)")
+    lv.add_argument("--from-videos", action="store_true", help="play SESSION/videos at their real rate")
+    lv.add_argument("--loop", action="store_true", help="with --from-videos: start the videos again at their end")
+    lv.add_argument("--seconds", type=float, help="stop after this long (default: until the streams end / Ctrl-C)")
+    lv.add_argument("--record", type=Path, metavar="OUT", help="also write every frame into a new session OUT")
+    lv.add_argument("--codec", choices=("mjpg", "ffv1", "mp4v"), default="mjpg",
+                    help="--record codec (ffv1: lossless, slow; mjpg: JPEG 95, fast)")
+    out = lv.add_mutually_exclusive_group()
+    out.add_argument("--window", action="store_true", help="an OpenCV window (default when a display is present)")
+    out.add_argument("--mjpeg", type=int, metavar="PORT", help="serve the preview at http://127.0.0.1:PORT/")
+    out.add_argument("--png", type=Path, metavar="FILE", help="keep the latest preview in this PNG")
+    out.add_argument("--no-preview", action="store_true", help="measure only")
+    lv.add_argument("--detector", default="blazepose")
+    lv.add_argument("--variant", choices=("lite", "full", "heavy"), default="full",
+                    help="BlazePose model (lite needs its file: --model)")
+    lv.add_argument("--model", default="", help="landmark .tflite, or the .onnx of --detector onnx")
+    lv.add_argument("--json", type=Path, help="write the measurements here")
+    lv.set_defaults(func=cmd_live)
+
+
+def cmd_live(args) -> int:
+    from mocap.bench.common import format_table, write_json
+    from mocap.live import LiveConfig, run_live
+    from mocap.live.display import MjpegSink, PngSink, WindowSink
+
+    if args.mjpeg is not None:
+        sink = MjpegSink(args.mjpeg)
+        print(f"preview: {sink.address}", file=sys.stderr)
+    elif args.png:
+        sink = PngSink(args.png)
+    elif args.no_preview:
+        sink = None
+    elif args.window or os.environ.get("DISPLAY"):
+        sink = WindowSink()
+    else:
+        sink = PngSink(args.session / "live" / "preview.png")
+        print(f"no display: preview in {sink.path} (--mjpeg PORT for a stream)", file=sys.stderr)
+    cfg = LiveConfig(detector=args.detector, variant=args.variant, model_path=args.model)
+    s = run_live(args.session, cfg, from_videos=args.from_videos, loop=args.loop, seconds=args.seconds,
+                 record=args.record, codec=args.codec, sink=sink)
+    print(format_table(s["cameras"], [("camera", "camera", "s"), ("read", "read", "d"), ("detected", "detected", "d"),
+                                      ("dropped", "dropped", "d"), ("found", "person", ".0%"),
+                                      ("state", "state", "s")]))
+    print(f"3D updates {s['updates']} at {s['update_fps']:.1f} /s; latency exposure → skeleton median "
+          f"{s['latency_ms_median']:.0f} ms, P95 {s['latency_ms_p95']:.0f} ms; {s['cores']} cores, CPU "
+          f"{s['cpu_s']:.1f} s in {s['seconds']:.1f} s, load {s['load_avg']}")
+    stopped = [f"{c['camera']} ({c['state']})" for c in s["cameras"] if c["state"].startswith(("stopped", "stalled"))]
+    if stopped:
+        print(f"cameras that stopped: {', '.join(stopped)}")
+    if s.get("recorded"):
+        print(f"recorded: {s['recorded']} (process it with: mocap run {s['recorded']})")
+    write_json(s, args.json)
+    return 0
