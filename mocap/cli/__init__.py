@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     from mocap.cli.scale import add_scale_commands
 
     add_commands(sub, ssub, bsub)
-    add_scale_commands(sub)
+    add_scale_commands(sub, bsub)
 
     d = sub.add_parser("demo", help="run the pipeline on the sample session")
     d.add_argument("--out", type=Path, default=Path("demo_output"), help="where to write the session")

@@ -57,7 +57,7 @@ def cmd_batch(args) -> int:
     return 1 if failed else 0
 
 
-def add_scale_commands(sub: argparse._SubParsersAction) -> None:
+def add_scale_commands(sub: argparse._SubParsersAction, bsub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("batch", help="many sessions in parallel on Dask (LocalCluster by default), resumable",
                        description="Run every stage of each session (in order, cached), the sessions in parallel "
                                    "on a Dask cluster; a re-run redoes only what did not finish.")
@@ -70,6 +70,7 @@ def add_scale_commands(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
                    help="override one setting in every session (kept for later commands on each)")
     b.set_defaults(func=cmd_batch)
-    from mocap.live.cli import add_live_command
+    from mocap.live.cli import add_bench_live, add_live_command
 
     add_live_command(sub)
+    add_bench_live(bsub)

@@ -67,3 +67,56 @@ def cmd_live(args) -> int:
         print(f"recorded: {s['recorded']} (process it with: mocap run {s['recorded']})")
     write_json(s, args.json)
     return 0
+
+
+def add_bench_live(bsub: argparse._SubParsersAction) -> None:
+    bl = bsub.add_parser("live", help="live preview rate and latency on the demo's cameras resized (640x480, 30 fps)")
+    bl.add_argument("--session", type=Path, help="a session with videos and a rig (default: the shared Pose2Sim demo)")
+    bl.add_argument("--size", default="640x480", help="camera size WxH (frames are scaled and padded to it)")
+    bl.add_argument("--fps", type=float, default=30.0)
+    bl.add_argument("--seconds", type=float, default=10.0)
+    bl.add_argument("--variant", choices=("lite", "full", "heavy"), default="full")
+    bl.add_argument("--model", default="")
+    bl.add_argument("--json", type=Path)
+    bl.set_defaults(func=cmd_bench_live)
+
+
+def cmd_bench_live(args) -> int:
+    import tempfile
+
+    from mocap.bench.common import format_table, write_json
+    from mocap.data import shared_data_dir
+    from mocap.live import LiveConfig, run_live
+    from mocap.live.display import MjpegSink
+    from mocap.live.rehearse import rehearsal_session
+    from mocap.session import Session
+    from mocap.stages.detect import find_videos
+
+    src = args.session
+    with tempfile.TemporaryDirectory() as tmp:
+        if src is None:
+            shared = shared_data_dir()
+            if shared is None:
+                print("no session: pass --session or set MOCAP_SHARED_DATA", file=sys.stderr)
+                return 2
+            src = Path(tmp) / "demo"
+            (src / "calibration").mkdir(parents=True)
+            (src / "calibration" / "Calib.qca.txt").symlink_to(shared / "pose2sim_demo/calibration/Calib.qca.txt")
+            (src / "videos").symlink_to(shared / "pose2sim_demo/videos")
+        rig = Session(src).rig()
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        print(f"… preparing {len(rig)} cameras at {w}x{h}, {args.fps:g} fps", file=sys.stderr, flush=True)
+        session = rehearsal_session(find_videos(Path(src) / "videos", rig.names), rig, Path(tmp) / "live", (w, h),
+                                    args.fps)
+        sink = MjpegSink(0)  # the preview is encoded as for a viewer (nobody connected)
+        print(f"… live for {args.seconds:g} s (preview {sink.address})", file=sys.stderr, flush=True)
+        s = run_live(session, LiveConfig(variant=args.variant, model_path=args.model), from_videos=True, loop=True,
+                     seconds=args.seconds, sink=sink)
+    print(format_table(s["cameras"], [("camera", "camera", "s"), ("read", "read", "d"), ("detected", "detected", "d"),
+                                      ("dropped", "dropped", "d"), ("found", "person", ".0%"),
+                                      ("late_s", "reader late s", ".2f")]))
+    print(f"3D update rate {s['update_fps']:.1f} /s (target ≥ 15); exposure → skeleton latency median "
+          f"{s['latency_ms_median']:.0f} ms, P95 {s['latency_ms_p95']:.0f} ms (target ≤ 200); CPU {s['cpu_s']:.1f} s "
+          f"in {s['seconds']:.1f} s on {s['cores']} cores, load {[round(v, 2) for v in s['load_avg']]}")
+    write_json(s | {"size": [w, h], "fps": args.fps}, args.json)
+    return 0
