@@ -1,7 +1,11 @@
-"""The live loop: per camera a reader (:mod:`mocap.live.sources`) and a detector thread, one fusion thread.
+"""The live loop: per camera a reader (:mod:`mocap.live.sources`), one detection worker per core, one
+fusion thread.
 
-Each detector thread takes its camera's freshest frame (the queue holds two and drops the oldest, so a
-slow detector skips frames instead of falling behind; skipped frames are counted), detects, and hands the
+A free worker takes the camera that waits longest for its turn (every camera gets its share) and detects
+that camera's freshest frame: the queue holds two frames and drops the oldest, and older frames are
+dropped when the worker gets to it, so a slow detector skips frames instead of falling behind (skipped
+frames are counted); one camera's detector never runs twice at once (its tracking needs its frames in
+order). The worker hands the
 2D keypoints to the fusion thread. Fusion keeps each camera's latest detection; once every running
 camera has a new one (or after two frame periods), it triangulates the cameras whose detections lie
 within ``sync_frames`` frame periods of the newest with the rig (robust DLT, the pipeline's
@@ -13,6 +17,7 @@ nothing for ``stall_s``) leaves the fusion and is reported; live goes on with th
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -35,6 +40,7 @@ class LiveConfig:
     queue: int = 2  # frames kept per camera before the oldest is dropped
     stall_s: float = 1.0  # a camera silent this long leaves the fusion (and is reported)
     sync_frames: float = 1.5  # detections within this many frame periods of the newest are fused
+    workers: int = 0  # detections running at once (0: one per core); the others wait for the CPU
 
     def __post_init__(self) -> None:
         if self.queue < 1 or self.stall_s <= 0 or self.sync_frames <= 0 or not 0 <= self.min_score <= 1:
@@ -81,13 +87,20 @@ class LiveEngine:
         self.results = LatestQueue(4 * len(self.names))
         self.halt = threading.Event()
         self.lock = threading.Lock()
+        self.sched = threading.Condition()  # picks the camera to detect next (see _next_camera)
+        self.busy: set[int] = set()
+        self.last_start = [0.0] * len(self.names)
+        self.last_ms = [-1] * len(self.names)  # each detector's last timestamp
+        for q in self.queues:
+            q.on_put = self._wake
         self.latest_update: Update | None = None
         self.updates = 0
         self.first_update: float | None = None
         self.last_update_t: float | None = None
         self.latencies: deque = deque(maxlen=100_000)
-        self.threads = [threading.Thread(target=self._detect, args=(i,), daemon=True, name=f"detect-{n}")
-                        for i, n in enumerate(self.names)]
+        n_workers = min(cfg.workers or os.cpu_count() or 1, len(self.names))
+        self.threads = [threading.Thread(target=self._detect, daemon=True, name=f"detect-{k}")
+                        for k in range(n_workers)]
         self.threads.append(threading.Thread(target=self._fuse, daemon=True, name="fusion"))
 
     # ----- threads ---------------------------------------------------------------------------------
@@ -101,6 +114,7 @@ class LiveEngine:
             s.halt.set()
         for q in self.queues:
             q.close()
+        self._wake()
         for t in self.sources + self.threads:
             t.join(timeout=5)
         for d in self.detectors:
@@ -109,19 +123,42 @@ class LiveEngine:
     def running(self) -> bool:
         return any(s.is_alive() for s in self.sources) or any(len(q) for q in self.queues)
 
-    def _detect(self, i: int) -> None:
-        q, det, st = self.queues[i], self.detectors[i], self.stats[i]
-        last_ms = -1
-        while not self.halt.is_set():
-            frame = q.get(timeout=0.2)
-            if frame is None:
-                if q.closed:
-                    return
-                continue
-            ms = max(int(round((frame.t_glass - self.t0) * 1000)), last_ms + 1)  # strictly increasing
-            last_ms = ms
-            kp = det(frame.image, ms)[0]
+    def _wake(self) -> None:
+        with self.sched:
+            self.sched.notify()
+
+    def _next_camera(self) -> int | None:
+        """The camera to detect next: of those with a frame waiting and no detection running, the one whose
+        last detection started longest ago (every camera gets its turn); None when all sources are done."""
+        with self.sched:
+            while not self.halt.is_set():
+                ready = [i for i, q in enumerate(self.queues) if len(q) and i not in self.busy]
+                if ready:
+                    i = min(ready, key=lambda k: self.last_start[k])
+                    self.busy.add(i)
+                    self.last_start[i] = time.monotonic()
+                    return i
+                if all(q.closed for q in self.queues) and not any(len(q) for q in self.queues):
+                    return None
+                self.sched.wait(timeout=0.1)
+        return None
+
+    def _detect(self) -> None:
+        """A detection worker (one per core): the chosen camera's freshest frame, older ones dropped."""
+        while (i := self._next_camera()) is not None:
+            try:
+                frame = self.queues[i].get_latest(timeout=0)
+                if frame is None:
+                    continue
+                ms = max(int(round((frame.t_glass - self.t0) * 1000)), self.last_ms[i] + 1)  # strictly increasing
+                self.last_ms[i] = ms
+                kp = self.detectors[i](frame.image, ms)[0]
+            finally:
+                with self.sched:
+                    self.busy.discard(i)
+                    self.sched.notify_all()
             found = bool(np.isfinite(kp[:, 0]).any())
+            st = self.stats[i]
             with self.lock:
                 st.detected += 1
                 st.found += found

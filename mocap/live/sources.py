@@ -41,6 +41,7 @@ class LatestQueue:
         self._cond = threading.Condition()
         self.dropped = 0
         self.closed = False
+        self.on_put = None  # called after each put and at close (a consumer of many queues waits on it)
 
     def put(self, item) -> None:
         with self._cond:
@@ -49,6 +50,8 @@ class LatestQueue:
                 self.dropped += 1
             self._items.append(item)
             self._cond.notify()
+        if self.on_put is not None:
+            self.on_put()
 
     def get(self, timeout: float | None = None):
         """The oldest item kept, or None when closed and empty (or after ``timeout``)."""
@@ -57,10 +60,29 @@ class LatestQueue:
                 return None
             return self._items.popleft() if self._items else None
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until an item is there (True) or the queue is closed / ``timeout`` passed (False)."""
+        with self._cond:
+            return bool(self._cond.wait_for(lambda: self._items or self.closed, timeout) and self._items)
+
+    def get_latest(self, timeout: float | None = None):
+        """The newest item (older ones are dropped and counted), or None as :meth:`get`."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._items or self.closed, timeout):
+                return None
+            if not self._items:
+                return None
+            self.dropped += len(self._items) - 1
+            item = self._items.pop()
+            self._items.clear()
+            return item
+
     def close(self) -> None:
         with self._cond:
             self.closed = True
             self._cond.notify_all()
+        if self.on_put is not None:
+            self.on_put()
 
     def __len__(self) -> int:
         return len(self._items)
