@@ -120,8 +120,9 @@ def plan_chunks(frames: dict[str, int], chunk_frames: int) -> list[tuple[str, in
 
 
 def detect_chunk(camera: str, path: str, cfg_fields: dict, first: int, end: int, warmup: int,
-                 detectors: dict[str, str]) -> tuple[str, int, int, np.ndarray, dict]:
-    """Task: output frames [first, end) of one camera (after ``warmup`` earlier frames, discarded)."""
+                 detectors: dict[str, str], overlay: str | None = None) -> tuple[str, int, int, np.ndarray, dict]:
+    """Task: output frames [first, end) of one camera (after ``warmup`` earlier frames, discarded); with
+    ``overlay`` (whole cameras only), also that review video."""
     from mocap.detect import DETECTORS
     from mocap.stages import detect
 
@@ -130,7 +131,7 @@ def detect_chunk(camera: str, path: str, cfg_fields: dict, first: int, end: int,
     cfg = detect.Config(**cfg_fields)
     a = max(0, first - warmup)
     chunk = replace(cfg, start=cfg.start + a * cfg.stride, stop=cfg.start + end * cfg.stride)
-    _, data, stats = detect.detect_video(camera, Path(path), chunk)
+    _, data, stats = detect.detect_video(camera, Path(path), chunk, overlay=Path(overlay) if overlay else None)
     return camera, first, end, data[first - a:], stats | {"host": os.uname().nodename, "pid": os.getpid()}
 
 
@@ -140,9 +141,11 @@ def camera_frames(frames: int, cfg) -> int:
     return len(range(cfg.start, stop, cfg.stride))
 
 
-def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, names: list[str], F: int) -> None:
+def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, names: list[str], F: int,
+                      review: Path | None = None) -> None:
     """Detect ``videos`` (the cameras still missing) on the current cluster and write each camera into
-    ``work`` (the partial pose2d file) when all its chunks are back."""
+    ``work`` (the partial pose2d file) when all its chunks are back; with ``review`` (a folder), each
+    camera's overlay video goes there (whole-camera chunks)."""
     from dataclasses import asdict
 
     from distributed import as_completed
@@ -153,10 +156,11 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
 
     client, opts = active()
     frames = {c: camera_frames(infos[c].frames, cfg) for c in videos}
-    chunks = plan_chunks(frames, 0 if cfg.overlay else opts.chunk_frames)  # an overlay video needs whole cameras
+    chunks = plan_chunks(frames, 0 if review else opts.chunk_frames)  # an overlay video needs whole cameras
     fields = asdict(cfg)
+    overlays = {c: str((review / f"{c}_pose2d.mp4").resolve()) if review else None for c in videos}
     futures = [client.submit(detect_chunk, cam, str(Path(videos[cam]).resolve()), fields, a, b, opts.warmup,
-                             dict(DETECTORS), key=f"mocap-detect-{cam}-{a}-{b}-{os.urandom(4).hex()}",
+                             dict(DETECTORS), overlays[cam], key=f"mocap-detect-{cam}-{a}-{b}-{os.urandom(4).hex()}",
                              pure=False, retries=opts.retries) for cam, a, b in chunks]
     log.info("detection: %d chunks of %d cameras sent to %s", len(chunks), len(videos), client.scheduler.address)
     buffers: dict[str, np.ndarray] = {}

@@ -112,9 +112,10 @@ def test_more_workers_than_chunks(local_run, cluster, tmp_path):
     (one / "videos").mkdir(parents=True)
     cam = sorted((session / "videos").iterdir())[0]
     shutil.copy(cam, one / "videos" / cam.name)
-    cfg = detect.Config(detector="replay", model_path=str(truth))
-    with use_scheduler(cluster.scheduler_address):  # one camera, one chunk, two workers
+    cfg = detect.Config(detector="replay", model_path=str(truth), overlay=True)
+    with use_scheduler(cluster.scheduler_address, ClusterOptions(chunk_frames=16)):  # overlay: one chunk, 2 workers
         out = detect.main(one, cfg)
+    assert (one / "review" / f"{cam.stem}_pose2d.mp4").is_file()
     got = read_keypoints2d(out).data[:, 0]
     want = read_keypoints2d(session / "pose2d.h5").data[:, 0]
     assert np.array_equal(got, want, equal_nan=True)

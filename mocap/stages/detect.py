@@ -254,7 +254,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     from mocap import distributed
 
     if distributed.active():  # mocap run --scheduler: (camera, frame range) chunks on a Dask cluster
-        distributed.detect_on_cluster({c: videos[c] for c in pending}, infos, cfg, work, names, F)
+        distributed.detect_on_cluster({c: videos[c] for c in pending}, infos, cfg, work, names, F,
+                                      session.root / "review" if cfg.overlay else None)
         return _finish(work, out)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
