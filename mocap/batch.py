@@ -31,11 +31,17 @@ class SessionResult:
     worker: str = ""
 
 
-def run_session(session: str, sets: tuple[str, ...] = (), config_path: str | None = None) -> SessionResult:
-    """Task: every stage of one session, in order (cached). Never raises: a failure is recorded."""
+def run_session(session: str, sets: tuple[str, ...] = (), config_path: str | None = None,
+                detectors: dict[str, str] | None = None) -> SessionResult:
+    """Task: every stage of one session, in order (cached). Never raises: a failure is recorded.
+    ``detectors``: the client's detector registry (detectors registered there reach the worker)."""
     import socket
 
+    from mocap.detect import DETECTORS
     from mocap.pipeline import run
+
+    for name, target in (detectors or {}).items():
+        DETECTORS.setdefault(name, target)
 
     t0 = time.perf_counter()
     worker = socket.gethostname()
@@ -75,13 +81,15 @@ def run_batch(sessions: list[str | Path], scheduler: str | None = None, workers:
     running tasks are cancelled and KeyboardInterrupt carries on (finished sessions stay finished)."""
     from distributed import as_completed
 
+    from mocap.detect import DETECTORS
     from mocap.distributed import client_for
 
     paths = check_sessions(sessions)
     results = {p: SessionResult(p, "not run") for p in paths}
     with client_for(scheduler, workers, timeout_s) as client:
         futures = {client.submit(run_session, p, tuple(sets), str(config_path) if config_path else None,
-                                 key=f"mocap-session-{i}-{Path(p).name}-{time.time_ns()}", pure=False): p
+                                 dict(DETECTORS), key=f"mocap-session-{i}-{Path(p).name}-{time.time_ns()}",
+                                 pure=False): p
                    for i, p in enumerate(paths)}
         try:
             for fut in as_completed(list(futures), loop=client.loop):

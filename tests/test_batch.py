@@ -85,13 +85,16 @@ def test_batch_interrupted_and_resumed_redoes_only_unfinished_sessions(shared_da
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_batch_summary_and_failure_list(shared_data, tmp_path, capsys):
-    sessions = synth_sessions(tmp_path, shared_data / "bvh" / "cmu_01_01.bvh", 2)
+    import scale_helpers as helpers
+
+    sessions = synth_sessions(tmp_path, shared_data / "bvh" / "cmu_01_01.bvh", 1)
+    helpers.register()  # a session with videos: its detection starts processes inside a batch worker
+    video, truth = helpers.video_session(tmp_path / "take1", shared_data / "bvh" / "cmu_01_01.bvh", frames=30)
     broken = tmp_path / "broken"
     broken.mkdir()
-    args = ["batch", *map(str, sessions), str(broken), "--workers", "2"]
-    for s in SETS:
-        args += ["--set", s]
+    args = ["batch", *map(str, sessions), str(video), str(broken), "--workers", "2"] + helpers.replay_sets(truth)
     assert cli(args) == 1
     out = capsys.readouterr().out
     assert "take0" in out and "take1" in out and "2 done, 1 failed" in out
+    assert (video / "pose2d.h5").is_file() and (video / "export" / "take1_body22.bvh").is_file()
     assert "failures:" in out and "broken" in out.split("failures:")[1] and "missing calibration" in out
