@@ -143,3 +143,44 @@ def test_recorded_session_processes_like_the_videos_as_files(take, tmp_path):
     with h5py.File(rec / "pose2d.h5") as a, h5py.File(files / "pose2d.h5") as b:
         assert np.array_equal(a["keypoints"][()], b["keypoints"][()], equal_nan=True)
     assert (rec / "export" / "rec_body22.bvh").read_bytes() == (files / "export" / "files_body22.bvh").read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_stream_urls_and_a_stream_that_stops(take):
+    """Cameras given as MJPEG stream URLs in live.toml (served here); one server stops mid-take."""
+    from mocap.io.video import read_frames
+
+    session, truth = take
+    names = ("cam01", "cam02", "cam03")
+    sinks = {n: MjpegSink(0) for n in names}
+    stop = threading.Event()
+
+    def feed(name: str) -> None:
+        frames = [f for _, f in read_frames(session / "videos" / f"{name}.avi")]
+        k = 0
+        while not stop.is_set():
+            if not sinks[name].closed:
+                sinks[name].show(frames[k % len(frames)])
+            k += 1
+            time.sleep(1 / 30)
+
+    feeders = [threading.Thread(target=feed, args=(n,), daemon=True) for n in names]
+    for f in feeders:
+        f.start()
+    (session / "live.toml").write_text("[cameras]\n" + "".join(f'{n} = "{sinks[n].address}stream.mjpg"\n'
+                                                              for n in names))
+    threading.Timer(1.5, sinks["cam02"].close).start()
+    try:
+        s = run_live(session, replay(truth), seconds=3.0)
+    finally:
+        stop.set()
+        for sink in sinks.values():
+            if not sink.closed:
+                sink.close()
+        (session / "live.toml").unlink()
+    rows = {c["camera"]: c for c in s["cameras"]}
+    assert rows["cam02"]["state"].startswith("stopped mid-take: no frame from the camera"), rows["cam02"]
+    assert rows["cam01"]["state"] == rows["cam03"]["state"] == "running"
+    assert rows["cam01"]["read"] > rows["cam02"]["read"] + 20  # cam01 went on after cam02 stopped
+    assert s["updates"] >= 20 and np.isfinite(s["latency_ms_median"])

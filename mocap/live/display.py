@@ -95,6 +95,7 @@ class MjpegSink:
     def __init__(self, port: int, host: str = "127.0.0.1"):
         self.frame = b""
         self.cond = threading.Condition()
+        self.closed = False
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -117,7 +118,7 @@ class MjpegSink:
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
                 try:
-                    while True:
+                    while not sink.closed:
                         with sink.cond:
                             sink.cond.wait(timeout=1.0)
                             jpg = sink.frame
@@ -139,5 +140,9 @@ class MjpegSink:
         return True
 
     def close(self) -> None:
+        """Stop serving; open streams end (their viewers see the stream stop)."""
+        self.closed = True
+        with self.cond:
+            self.cond.notify_all()
         self.server.shutdown()
         self.server.server_close()
