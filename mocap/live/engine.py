@@ -175,8 +175,8 @@ class LiveEngine:
         latest: dict[int, tuple[int, float, np.ndarray]] = {}
         fresh: set[int] = set()
         first_fresh: float | None = None
-        period = 1.0 / max(next((s.fps for s in self.sources if s.fps), 30.0), 1.0)
         while not self.halt.is_set():
+            period = 1.0 / max(next((s.fps for s in self.sources if s.fps), 30.0), 1.0)  # known once opened
             item = self.results.get(timeout=period)
             now = time.monotonic()
             if item is not None:
