@@ -50,14 +50,67 @@ _active: list[tuple[object, ClusterOptions]] = []
 def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S):
     """A Dask client of the scheduler at ``address``; a clear error after ``timeout_s`` when it cannot be
     reached (never a hang)."""
+    import socket
+
     from distributed import Client
 
+    def fail(e: BaseException) -> RuntimeError:
+        return RuntimeError(f"could not reach the Dask scheduler at {address!r} within {timeout_s:g} s "
+                            f"({type(e).__name__}: {str(e) or 'no answer'}); start one (`dask scheduler`, see "
+                            "README: Dask cluster), check the address, or leave out --scheduler to run on this machine")
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import backends
+
+    try:  # checked before a Client exists (a Client that failed to connect complains again when collected)
+        scheme, location = parse_address(address)
+        if scheme not in backends:
+            raise ValueError(f"unknown address scheme {scheme!r} (known: {sorted(backends)})")
+        if scheme == "tcp":  # a refused or unroutable address fails here, quietly and within the timeout
+            host, port = parse_host_port(location)
+            socket.create_connection((host, port), timeout=timeout_s).close()
+        _probe(address, timeout_s)  # something that accepts but never answers would hang a Client
+    except Exception as e:  # noqa: BLE001 — anything that is not a scheduler answering in time is this error
+        raise fail(e) from None
     try:
         return Client(address, timeout=f"{timeout_s}s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as e:
-        raise RuntimeError(f"could not reach the Dask scheduler at {address!r} within {timeout_s:g} s "
-                           f"({type(e).__name__}: {e}); start one (`dask scheduler`, see README: Dask cluster) "
-                           "or leave out --scheduler to run on this machine") from None
+    except Exception as e:  # noqa: BLE001 — anything that is not a scheduler (even garbage replies) is this error
+        raise fail(e) from None
+
+
+def _probe(address: str, timeout_s: float) -> None:
+    """Ask ``address`` who it is (Dask's ``identity``), in a thread given ``timeout_s``: a TimeoutError when
+    nothing answers in time, a ValueError when the answer is not a scheduler's."""
+    import asyncio
+    import threading
+
+    from distributed.core import rpc
+
+    result: dict = {}
+
+    async def ask():
+        r = rpc(address, timeout=timeout_s)
+        try:
+            return await r.identity()
+        finally:
+            await r.close_rpc()
+
+    def run() -> None:
+        try:
+            result["identity"] = asyncio.run(asyncio.wait_for(ask(), timeout_s))
+        except BaseException as e:  # noqa: BLE001 — handed to the caller's thread
+            result["error"] = e
+
+    thread = threading.Thread(target=run, daemon=True, name="dask-probe")
+    thread.start()
+    thread.join(timeout_s + 1.0)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer within {timeout_s:g} s")
+    if "error" in result:
+        raise result["error"]
+    kind = result["identity"].get("type") if isinstance(result["identity"], dict) else None
+    if kind != "Scheduler":
+        raise ValueError(f"it answered as {kind!r}, not as a Dask scheduler")
 
 
 @contextmanager

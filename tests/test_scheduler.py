@@ -35,6 +35,23 @@ def test_unreachable_scheduler_is_a_clear_error_after_the_timeout(tmp_path, caps
     assert "could not reach the Dask scheduler at 'tcp://127.0.0.1:9' within 1 s" in err and "--scheduler" in err
 
 
+def test_addresses_that_are_no_scheduler(capsys):
+    import socket
+
+    with pytest.raises(RuntimeError, match=r"at 'nonsense' within 1 s \(ValueError: missing port number"):
+        connect("nonsense", 1.0)
+    with pytest.raises(RuntimeError, match=r"at 'bogus://h:1' within 1 s \(ValueError: unknown address scheme 'bogus'"):
+        connect("bogus://h:1", 1.0)
+    server = socket.create_server(("127.0.0.1", 0))  # accepts, never answers: a timeout, not a hang
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(RuntimeError, match=r"at 'tcp://127.0.0.1:\d+' within 1 s \(TimeoutError: no answer"):
+            connect(f"tcp://127.0.0.1:{server.getsockname()[1]}", 1.0)
+        assert time.perf_counter() - t0 < 10
+    finally:
+        server.close()
+
+
 @pytest.fixture(scope="module")
 def cluster():
     from distributed import LocalCluster
