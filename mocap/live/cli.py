@@ -30,6 +30,7 @@ def add_live_command(sub: argparse._SubParsersAction) -> None:
     lv.add_argument("--variant", choices=("lite", "full", "heavy"), default="full",
                     help="BlazePose model (lite needs its file: --model)")
     lv.add_argument("--model", default="", help="landmark .tflite, or the .onnx of --detector onnx")
+    lv.add_argument("--workers", type=int, default=0, help="detections at once (default: one per core)")
     lv.add_argument("--json", type=Path, help="write the measurements here")
     lv.set_defaults(func=cmd_live)
 
@@ -51,7 +52,7 @@ def cmd_live(args) -> int:
     else:
         sink = PngSink(args.session / "live" / "preview.png")
         print(f"no display: preview in {sink.path} (--mjpeg PORT for a stream)", file=sys.stderr)
-    cfg = LiveConfig(detector=args.detector, variant=args.variant, model_path=args.model)
+    cfg = LiveConfig(detector=args.detector, variant=args.variant, model_path=args.model, workers=args.workers)
     s = run_live(args.session, cfg, from_videos=args.from_videos, loop=args.loop, seconds=args.seconds,
                  record=args.record, codec=args.codec, sink=sink)
     print(format_table(s["cameras"], [("camera", "camera", "s"), ("read", "read", "d"), ("detected", "detected", "d"),
@@ -77,6 +78,7 @@ def add_bench_live(bsub: argparse._SubParsersAction) -> None:
     bl.add_argument("--seconds", type=float, default=10.0)
     bl.add_argument("--variant", choices=("lite", "full", "heavy"), default="full")
     bl.add_argument("--model", default="")
+    bl.add_argument("--workers", type=int, default=0, help="detections at once (default: one per core)")
     bl.add_argument("--json", type=Path)
     bl.set_defaults(func=cmd_bench_live)
 
@@ -110,8 +112,8 @@ def cmd_bench_live(args) -> int:
                                     args.fps)
         sink = MjpegSink(0)  # the preview is encoded as for a viewer (nobody connected)
         print(f"… live for {args.seconds:g} s (preview {sink.address})", file=sys.stderr, flush=True)
-        s = run_live(session, LiveConfig(variant=args.variant, model_path=args.model), from_videos=True, loop=True,
-                     seconds=args.seconds, sink=sink)
+        cfg = LiveConfig(variant=args.variant, model_path=args.model, workers=args.workers)
+        s = run_live(session, cfg, from_videos=True, loop=True, seconds=args.seconds, sink=sink)
     print(format_table(s["cameras"], [("camera", "camera", "s"), ("read", "read", "d"), ("detected", "detected", "d"),
                                       ("dropped", "dropped", "d"), ("found", "person", ".0%"),
                                       ("late_s", "reader late s", ".2f")]))
