@@ -21,6 +21,8 @@ OTHER_HELP = """other commands:
   calibration   calibration tools (printable boards)
   blender-addon the Blender add-on as an installable zip
   dataset       many takes into one HDF5 dataset (build, synth, info)
+  batch         many sessions, each run in full, in parallel on a Dask cluster (resumable)
+  live          live 3D preview from the cameras (or the session's videos), optionally recorded
   demo          run the pipeline on the sample session
 """
 
@@ -173,8 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     bd.set_defaults(func=cmd_bench_detect)
 
     from mocap.cli.products import add_commands
+    from mocap.cli.scale import add_scale_commands
 
     add_commands(sub, ssub, bsub)
+    add_scale_commands(sub, bsub)
 
     d = sub.add_parser("demo", help="run the pipeline on the sample session")
     d.add_argument("--out", type=Path, default=Path("demo_output"), help="where to write the session")

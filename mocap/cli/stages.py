@@ -71,6 +71,9 @@ def add_stage_commands(sub: argparse._SubParsersAction) -> None:
     _settings_args(rn)
     rn.add_argument("--from", dest="from_stage", metavar="STAGE", choices=registry.names(),
                     help="redo this stage and every later one: " + ", ".join(registry.names()))
+    from mocap.cli.scale import add_scheduler_args
+
+    add_scheduler_args(rn)
     rn.set_defaults(func=cmd_run)
 
     cf = sub.add_parser("config", help="show the settings of a session (every key, default, value, source)")
@@ -111,9 +114,12 @@ def cmd_stage(args) -> int:
 
 def cmd_run(args) -> int:
     from mocap.bench.common import format_table
+    from mocap.cli.scale import scheduler_from_args
     from mocap.pipeline import run
 
-    r = run(args.session, config_path=args.config, sets=args.set, from_stage=args.from_stage, command=args.command_line)
+    with scheduler_from_args(args):
+        r = run(args.session, config_path=args.config, sets=args.set, from_stage=args.from_stage,
+                command=args.command_line)
     rows = [{"stage": k, "status": v, "s": r.timings.get(k, 0.0)} for k, v in r.status.items()]
     print(format_table(rows, [("stage", "stage", "s"), ("status", "status", "s"), ("s", "seconds", ".2f")]))
     print(f"total {sum(r.timings.values()):.2f} s; log {r.log_file}")

@@ -24,20 +24,41 @@ MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 STD = np.array([58.395, 57.12, 57.375], np.float32)
 
 
+DEVICE_ENV = "MOCAP_ONNX_DEVICE"  # auto (default) | cuda | cpu
+
+
+def select_providers(available: list[str], device: str = "auto") -> list[str]:
+    """onnxruntime execution providers for ``device``: ``auto`` takes CUDA when this onnxruntime has it
+    (the ``onnxruntime-gpu`` package), else the CPU; ``cuda`` insists on it; ``cpu`` never uses it."""
+    device = (device or "auto").lower()
+    if device not in ("auto", "cuda", "cpu"):
+        raise ValueError(f"onnx detector: device must be auto, cuda or cpu (${DEVICE_ENV}), got {device!r}")
+    cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not cuda:
+        raise ValueError(f"onnx detector: device cuda asked for, but this onnxruntime offers only {available}; "
+                         "install onnxruntime-gpu (README: GPU) or use device auto / cpu")
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda and device != "cpu" else ["CPUExecutionProvider"]
+
+
 class OnnxPose:
-    def __init__(self, model_path: str | Path, num_poses: int = 1, min_score: float = 0.3, **_ignored):
+    def __init__(self, model_path: str | Path, num_poses: int = 1, min_score: float = 0.3, device: str | None = None,
+                 **_ignored):
+        import os
+
         import onnxruntime as ort
 
         path = Path(model_path or "")
         if not path.is_file():
             raise FileNotFoundError(f"onnx detector: model file {path} does not exist (set model_path)")
+        self.providers = select_providers(ort.get_available_providers(), device or os.environ.get(DEVICE_ENV, "auto"))
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: graph-optimisation notes are nothing the user can act on
         try:
             with native_stderr_to_log(log):
-                self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                self.session = ort.InferenceSession(str(path), options, providers=self.providers)
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise ValueError(f"{path}: not a loadable ONNX model: {e}") from None
+        log.debug("onnx detector %s on %s", path.name, self.session.get_providers())
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
         shapes = {o.name: o.shape for o in outs}
         if len(ins) != 1 or len(ins[0].shape) != 4 or ins[0].shape[1] != 3:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mocap.detect import detector_names
+from mocap.detect import DETECTORS, detector_names
 from mocap.io.hdf5 import create_keypoints2d, keypoints2d_status, write_camera
 from mocap.io.video import VIDEO_SUFFIXES, FootageInfo, probe, read_frames
 from mocap.session import Session
@@ -251,9 +251,15 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         return _finish(work, out)
     workers = cfg.workers or min(len(pending), os.cpu_count() or 1)
     names = list(videos)
+    from mocap import distributed
+
+    if distributed.active():  # mocap run --scheduler: (camera, frame range) chunks on a Dask cluster
+        distributed.detect_on_cluster({c: videos[c] for c in pending}, infos, cfg, work, names, F,
+                                      session.root / "review" if cfg.overlay else None)
+        return _finish(work, out)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=_worker_init) as pool:
+                             initializer=_worker_init, initargs=(dict(DETECTORS),)) as pool:
         futures = [pool.submit(detect_video, c, videos[c], cfg, i,
                                session.root / "review" / f"{c}_pose2d.mp4" if cfg.overlay else None)
                    for i, c in enumerate(pending)]
@@ -271,10 +277,14 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
 _stop_requested = False  # set in a worker process by Ctrl-C
 
 
-def _worker_init() -> None:
+def _worker_init(detectors: dict[str, str] | None = None) -> None:
     """Ctrl-C reaches the whole process group: a worker only notes it, ends its camera at the next frame
-    and stays quiet (no traceback per worker); the main process reports it once."""
+    and stays quiet (no traceback per worker); the main process reports it once. ``detectors``: the
+    parent's registry (detectors added with register_detector reach the workers)."""
     import signal
+
+    for name, target in (detectors or {}).items():
+        DETECTORS.setdefault(name, target)
 
     def request_stop(signum, frame) -> None:
         global _stop_requested

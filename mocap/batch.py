@@ -1,0 +1,112 @@
+"""``mocap batch``: many sessions, each one's stages in order, the sessions in parallel on Dask.
+
+Each session is one task that runs :func:`mocap.pipeline.run` on it, on a worker of the given scheduler
+or of a ``LocalCluster`` (one single-threaded process per core by default). Resumable through the
+pipeline's own cache: a stage whose inputs and settings are unchanged and whose outputs are in place is
+skipped, so after an interrupt a re-run redoes only the sessions (and, in them, the stages) that had not
+finished; a finished session comes back "up to date" in about a second. A failing session does not stop
+the others: it is listed with its error and its log file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SessionResult:
+    session: str
+    status: str  # done | up to date | failed | not run (interrupted)
+    ran: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str = ""
+    log_file: str = ""
+    worker: str = ""
+
+
+def run_session(session: str, sets: tuple[str, ...] = (), config_path: str | None = None,
+                detectors: dict[str, str] | None = None) -> SessionResult:
+    """Task: every stage of one session, in order (cached). Never raises: a failure is recorded.
+    ``detectors``: the client's detector registry (detectors registered there reach the worker)."""
+    import socket
+
+    from mocap.detect import DETECTORS
+    from mocap.pipeline import run
+
+    for name, target in (detectors or {}).items():
+        DETECTORS.setdefault(name, target)
+
+    t0 = time.perf_counter()
+    worker = socket.gethostname()
+    try:
+        r = run(session, config_path=config_path, sets=list(sets), progress=False, command="mocap batch")
+    except Exception as e:  # noqa: BLE001 — one failed session is reported and the others go on
+        logs = sorted((Path(session) / "logs").glob("run-*.log"))
+        return SessionResult(session, "failed", seconds=time.perf_counter() - t0, worker=worker,
+                             error=f"{type(e).__name__}: {e}".splitlines()[0],
+                             log_file=str(logs[-1]) if logs else "")
+    except KeyboardInterrupt:
+        return SessionResult(session, "not run", seconds=time.perf_counter() - t0, worker=worker,
+                             error="interrupted")
+    return SessionResult(session, "done" if r.ran else "up to date", r.ran, time.perf_counter() - t0,
+                         log_file=str(r.log_file or ""), worker=worker)
+
+
+def check_sessions(sessions: list[str | Path]) -> list[str]:
+    """Resolved session folders, each once; a clear error naming the missing ones."""
+    missing = [str(s) for s in sessions if not Path(s).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"batch: no session folder {', '.join(missing)}")
+    out: list[str] = []
+    for s in sessions:
+        p = str(Path(s).resolve())
+        if p not in out:
+            out.append(p)
+    if not out:
+        raise ValueError("batch: no sessions given")
+    return out
+
+
+def run_batch(sessions: list[str | Path], scheduler: str | None = None, workers: int = 0, sets: tuple[str, ...] = (),
+              config_path: str | Path | None = None, timeout_s: float = 10.0,
+              progress: Callable[[SessionResult], None] | None = None) -> list[SessionResult]:
+    """Run every session (see the module). Returns one result per session, in the order given; on Ctrl-C the
+    running tasks are cancelled and KeyboardInterrupt carries on (finished sessions stay finished)."""
+    from distributed import as_completed
+
+    from mocap.detect import DETECTORS
+    from mocap.distributed import client_for
+
+    paths = check_sessions(sessions)
+    results = {p: SessionResult(p, "not run") for p in paths}
+    with client_for(scheduler, workers, timeout_s) as client:
+        futures = {client.submit(run_session, p, tuple(sets), str(config_path) if config_path else None,
+                                 dict(DETECTORS), key=f"mocap-session-{i}-{Path(p).name}-{time.time_ns()}",
+                                 pure=False): p
+                   for i, p in enumerate(paths)}
+        try:
+            for fut in as_completed(list(futures), loop=client.loop):
+                p = futures[fut]
+                try:
+                    results[p] = fut.result()
+                except Exception as e:  # noqa: BLE001 — e.g. the worker died repeatedly (KilledWorker)
+                    results[p] = SessionResult(p, "failed", error=f"{type(e).__name__}: {e}".splitlines()[0])
+                    log.debug("session %s: %s", p, traceback.format_exc())
+                if progress:
+                    progress(results[p])
+        except BaseException:
+            client.cancel(list(futures))
+            raise
+    return [results[p] for p in paths]
+
+
+def summary_rows(results: list[SessionResult]) -> list[dict]:
+    return [{"session": Path(r.session).name, "status": r.status, "ran": ",".join(r.ran) or "—",
+             "seconds": r.seconds} for r in results]

@@ -1,0 +1,76 @@
+"""Commands for scale and speed: ``mocap run --scheduler``, ``mocap batch``, ``mocap live``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def add_scheduler_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="send detection to this Dask scheduler (tcp://host:8786); results are those of a local run")
+    p.add_argument("--chunk-frames", type=int, default=0, metavar="N",
+                   help="with --scheduler: split each camera into chunks of N frames (default: one chunk per "
+                        "camera, identical to a local run for every detector)")
+    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
+                   help="with --scheduler: give up after S seconds when the scheduler cannot be reached")
+
+
+@contextmanager
+def scheduler_from_args(args):
+    from mocap.distributed import ClusterOptions, use_scheduler
+
+    if not getattr(args, "scheduler", None):
+        yield None
+        return
+    with use_scheduler(args.scheduler, ClusterOptions(chunk_frames=args.chunk_frames),
+                       timeout_s=args.connect_timeout) as client:
+        yield client
+
+
+def cmd_batch(args) -> int:
+    from mocap.batch import run_batch, summary_rows
+    from mocap.bench.common import format_table
+
+    def progress(r) -> None:
+        print(f"… {Path(r.session).name}: {r.status}" + (f" ({r.error})" if r.error else ""), file=sys.stderr,
+              flush=True)
+
+    try:
+        results = run_batch(args.sessions, args.scheduler, args.workers, tuple(args.set), args.config,
+                            args.connect_timeout, progress)
+    except KeyboardInterrupt:
+        print("interrupted: finished sessions stay finished; run the same command again to do the others",
+              file=sys.stderr)
+        return 130
+    print(format_table(summary_rows(results), [("session", "session", "s"), ("status", "status", "s"),
+                                               ("ran", "stages ran", "s"), ("seconds", "seconds", ".1f")]))
+    failed = [r for r in results if r.status != "done" and r.status != "up to date"]
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "up to date", "failed", "not run")}
+    print(", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    if failed:
+        print("failures:")
+        for r in failed:
+            print(f"  {r.session}: {r.error}" + (f"\n    log: {r.log_file}" if r.log_file else ""))
+    return 1 if failed else 0
+
+
+def add_scale_commands(sub: argparse._SubParsersAction, bsub: argparse._SubParsersAction) -> None:
+    b = sub.add_parser("batch", help="many sessions in parallel on Dask (LocalCluster by default), resumable",
+                       description="Run every stage of each session (in order, cached), the sessions in parallel "
+                                   "on a Dask cluster; a re-run redoes only what did not finish.")
+    b.add_argument("sessions", type=Path, nargs="+")
+    b.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: a LocalCluster here)")
+    b.add_argument("--workers", type=int, default=0, help="LocalCluster processes (default: one per core)")
+    b.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
+                   help="give up after S seconds when the scheduler cannot be reached")
+    b.add_argument("--config", type=Path, help="TOML settings applied to every session")
+    b.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                   help="override one setting in every session (kept for later commands on each)")
+    b.set_defaults(func=cmd_batch)
+    from mocap.live.cli import add_bench_live, add_live_command
+
+    add_live_command(sub)
+    add_bench_live(bsub)

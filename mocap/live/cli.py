@@ -1,0 +1,129 @@
+"""``mocap live SESSION``: the command (terminal output lives here)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def add_live_command(sub: argparse._SubParsersAction) -> None:
+    lv = sub.add_parser("live", help="live 3D preview from the cameras (or the session's videos), optionally recorded",
+                        description="Detect (fast model) and triangulate every camera's frames as they come, show "
+                                    "the skeleton and each camera's health; the cameras are SESSION/live.toml's "
+                                    "[cameras] (device index or stream URL), or the session's videos with "
+                                    "--from-videos. Ctrl-C (or q in the window) ends.")
+    lv.add_argument("session", type=Path, help="session with a rig (calibration/)")
+    lv.add_argument("--from-videos", action="store_true", help="play SESSION/videos at their real rate")
+    lv.add_argument("--loop", action="store_true", help="with --from-videos: start the videos again at their end")
+    lv.add_argument("--seconds", type=float, help="stop after this long (default: until the streams end / Ctrl-C)")
+    lv.add_argument("--record", type=Path, metavar="OUT", help="also write every frame into a new session OUT")
+    lv.add_argument("--codec", choices=("mjpg", "ffv1", "mp4v"), default="mjpg",
+                    help="--record codec (ffv1: lossless, slow; mjpg: JPEG 95, fast)")
+    out = lv.add_mutually_exclusive_group()
+    out.add_argument("--window", action="store_true", help="an OpenCV window (default when a display is present)")
+    out.add_argument("--mjpeg", type=int, metavar="PORT", help="serve the preview at http://127.0.0.1:PORT/")
+    out.add_argument("--png", type=Path, metavar="FILE", help="keep the latest preview in this PNG")
+    out.add_argument("--no-preview", action="store_true", help="measure only")
+    lv.add_argument("--detector", default="blazepose")
+    lv.add_argument("--variant", choices=("lite", "full", "heavy"), default="full",
+                    help="BlazePose model (lite needs its file: --model)")
+    lv.add_argument("--model", default="", help="landmark .tflite, or the .onnx of --detector onnx")
+    lv.add_argument("--workers", type=int, default=0, help="detections at once (default: one per core)")
+    lv.add_argument("--json", type=Path, help="write the measurements here")
+    lv.set_defaults(func=cmd_live)
+
+
+def cmd_live(args) -> int:
+    from mocap.bench.common import format_table, write_json
+    from mocap.live import LiveConfig, run_live
+    from mocap.live.display import MjpegSink, PngSink, WindowSink
+
+    if args.mjpeg is not None:
+        sink = MjpegSink(args.mjpeg)
+        print(f"preview: {sink.address}", file=sys.stderr)
+    elif args.png:
+        sink = PngSink(args.png)
+    elif args.no_preview:
+        sink = None
+    elif args.window or os.environ.get("DISPLAY"):
+        sink = WindowSink()
+    else:
+        sink = PngSink(args.session / "live" / "preview.png")
+        print(f"no display: preview in {sink.path} (--mjpeg PORT for a stream)", file=sys.stderr)
+    cfg = LiveConfig(detector=args.detector, variant=args.variant, model_path=args.model, workers=args.workers)
+    s = run_live(args.session, cfg, from_videos=args.from_videos, loop=args.loop, seconds=args.seconds,
+                 record=args.record, codec=args.codec, sink=sink)
+    print(format_table(s["cameras"], [("camera", "camera", "s"), ("read", "read", "d"), ("detected", "detected", "d"),
+                                      ("dropped", "dropped", "d"), ("found", "person", ".0%"),
+                                      ("state", "state", "s")]))
+    print(f"3D updates {s['updates']} at {s['update_fps']:.1f} /s; latency exposure → skeleton median "
+          f"{s['latency_ms_median']:.0f} ms, P95 {s['latency_ms_p95']:.0f} ms; {s['cores']} cores, CPU "
+          f"{s['cpu_s']:.1f} s in {s['seconds']:.1f} s, load {s['load_avg']}")
+    stopped = [f"{c['camera']} ({c['state']})" for c in s["cameras"] if c["state"].startswith(("stopped", "stalled"))]
+    if stopped:
+        print(f"cameras that stopped: {', '.join(stopped)}")
+    if s.get("recorded"):
+        print(f"recorded: {s['recorded']} (process it with: mocap run {s['recorded']})")
+    write_json(s, args.json)
+    return 0
+
+
+def add_bench_live(bsub: argparse._SubParsersAction) -> None:
+    bl = bsub.add_parser("live", help="live preview rate and latency on the demo's cameras resized (640x480, 30 fps)")
+    bl.add_argument("--session", type=Path, help="a session with videos and a rig (default: the shared Pose2Sim demo)")
+    bl.add_argument("--size", default="640x480", help="camera size WxH (frames are scaled and padded to it)")
+    bl.add_argument("--fps", type=float, default=30.0)
+    bl.add_argument("--seconds", type=float, default=10.0)
+    bl.add_argument("--variant", choices=("lite", "full", "heavy"), default="full")
+    bl.add_argument("--model", default="")
+    bl.add_argument("--workers", type=int, default=0, help="detections at once (default: one per core)")
+    bl.add_argument("--json", type=Path)
+    bl.set_defaults(func=cmd_bench_live)
+
+
+def cmd_bench_live(args) -> int:
+    import tempfile
+
+    from mocap.bench.common import format_table, write_json
+    from mocap.data import shared_data_dir
+    from mocap.live import LiveConfig, run_live
+    from mocap.live.display import MjpegSink
+    from mocap.live.rehearse import rehearsal_session
+    from mocap.session import Session
+    from mocap.stages.detect import find_videos
+
+    src = args.session
+    with tempfile.TemporaryDirectory() as tmp:
+        if src is None:
+            shared = shared_data_dir()
+            if shared is None:
+                print("no session: pass --session or set MOCAP_SHARED_DATA", file=sys.stderr)
+                return 2
+            src = Path(tmp) / "demo"
+            (src / "calibration").mkdir(parents=True)
+            (src / "calibration" / "Calib.qca.txt").symlink_to(shared / "pose2sim_demo/calibration/Calib.qca.txt")
+            (src / "videos").symlink_to(shared / "pose2sim_demo/videos")
+        rig = Session(src).rig()
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        print(f"… preparing {len(rig)} cameras at {w}x{h}, {args.fps:g} fps", file=sys.stderr, flush=True)
+        session = rehearsal_session(find_videos(Path(src) / "videos", rig.names), rig, Path(tmp) / "live", (w, h),
+                                    args.fps)
+        sink = MjpegSink(0)  # the preview is encoded as for a viewer (nobody connected)
+        print(f"… live for {args.seconds:g} s (preview {sink.address})", file=sys.stderr, flush=True)
+        cfg = LiveConfig(variant=args.variant, model_path=args.model, workers=args.workers)
+        s = run_live(session, cfg, from_videos=True, loop=True, seconds=args.seconds, sink=sink)
+    print(format_table(s["cameras"], [("camera", "camera", "s"), ("read", "read", "d"), ("detected", "detected", "d"),
+                                      ("dropped", "dropped", "d"), ("found", "person", ".0%"),
+                                      ("late_s", "reader late s", ".2f")]))
+    print(f"3D update rate {s['update_fps']:.1f} /s (target ≥ 15); exposure → skeleton latency median "
+          f"{s['latency_ms_median']:.0f} ms, P95 {s['latency_ms_p95']:.0f} ms (target ≤ 200); CPU {s['cpu_s']:.1f} s "
+          f"in {s['seconds']:.1f} s on {s['cores']} cores, load {[round(v, 2) for v in s['load_avg']]}")
+    cpu_per_update = s["cpu_s"] / max(s["updates"], 1)
+    projected = s["cores"] / cpu_per_update
+    print(f"CPU per 3D update {1000 * cpu_per_update:.0f} ms (4 detections, decoding, fusion, preview): "
+          f"{projected:.1f} updates/s if this process had all {s['cores']} cores (a projection, not a measurement)")
+    write_json(s | {"size": [w, h], "fps": args.fps, "cpu_ms_per_update": 1000 * cpu_per_update,
+                    "projected_update_fps_all_cores": projected}, args.json)
+    return 0

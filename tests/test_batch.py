@@ -1,0 +1,100 @@
+"""mocap batch: sessions in parallel on a LocalCluster, a summary and a failure list, resumable."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from mocap.batch import check_sessions, run_batch  # noqa: E402
+from mocap.cli import main as cli  # noqa: E402
+
+SETS = ["export.formats=['bvh']", "report.overlay_videos=false"]
+
+
+def finished(session: Path) -> bool:
+    state = session / ".mocap" / "state.json"
+    try:
+        return json.loads(state.read_text()).get("report", {}).get("status") == "done"
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+
+
+def synth_sessions(root: Path, bvh: Path, n: int) -> list[Path]:
+    out = []
+    for i in range(n):
+        s = root / f"take{i}"
+        assert cli(["synth", "keypoints", str(s), "--bvh", str(bvh), "--frames", "40", "--cameras", "3",
+                    "--seed", str(i), "--hdf5"]) == 0
+        out.append(s)
+    return out
+
+
+def test_sessions_are_checked(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"batch: no session folder .*nowhere"):
+        check_sessions([tmp_path / "nowhere"])
+    assert check_sessions([tmp_path, tmp_path / "."]) == [str(tmp_path.resolve())]  # each session once
+
+
+def test_unreachable_scheduler(tmp_path, capsys):
+    t0 = time.perf_counter()
+    assert cli(["batch", str(tmp_path), "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "1"]) == 2
+    assert time.perf_counter() - t0 < 10
+    assert "could not reach the Dask scheduler at 'tcp://127.0.0.1:9' within 1 s" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_batch_interrupted_and_resumed_redoes_only_unfinished_sessions(shared_data, tmp_path):
+    sessions = synth_sessions(tmp_path, shared_data / "bvh" / "cmu_01_01.bvh", 8)
+    cmd = [sys.executable, "-m", "mocap", "batch", *map(str, sessions), "--workers", "1"]
+    for s in SETS:
+        cmd += ["--set", s]
+    paths = [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(paths)}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while sum(map(finished, sessions)) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
+    out = proc.communicate(timeout=60)[0].decode()
+    done_before = {s for s in sessions if finished(s)}
+    assert 3 <= len(done_before) < len(sessions), out
+    assert proc.returncode == 130 and "run the same command again" in out, out
+
+    broken = tmp_path / "broken"
+    broken.mkdir()  # no rig, no videos: fails, and the others go on
+    results = run_batch(sessions + [broken], workers=2, sets=tuple(SETS))
+    by = {Path(r.session).name: r for r in results}
+    for s in sessions:
+        r = by[s.name]
+        if s in done_before:
+            assert r.status == "up to date" and r.ran == [], r
+        else:
+            assert r.status == "done" and "report" in r.ran, r
+        assert finished(s) and (s / "export" / f"{s.name}_body22.bvh").is_file()
+    assert by["broken"].status == "failed" and "missing calibration" in by["broken"].error
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_batch_summary_and_failure_list(shared_data, tmp_path, capsys):
+    import scale_helpers as helpers
+
+    sessions = synth_sessions(tmp_path, shared_data / "bvh" / "cmu_01_01.bvh", 1)
+    helpers.register()  # a session with videos: its detection starts processes inside a batch worker
+    video, truth = helpers.video_session(tmp_path / "take1", shared_data / "bvh" / "cmu_01_01.bvh", frames=30)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    args = ["batch", *map(str, sessions), str(video), str(broken), "--workers", "2"] + helpers.replay_sets(truth)
+    assert cli(args) == 1
+    out = capsys.readouterr().out
+    assert "take0" in out and "take1" in out and "2 done, 1 failed" in out
+    assert (video / "pose2d.h5").is_file() and (video / "export" / "take1_body22.bvh").is_file()
+    assert "failures:" in out and "broken" in out.split("failures:")[1] and "missing calibration" in out
