@@ -169,3 +169,17 @@ def test_info_on_a_file_that_is_not_a_dataset(tmp_path, capsys, kind):
     assert cli(["dataset", "info", str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "Traceback" not in err
+
+
+def test_unreachable_scheduler_is_a_clear_error_not_a_hang(sessions, tmp_path):
+    import socket
+    import time
+
+    good, _ = sessions
+    with socket.socket() as srv:  # accepts connections, never answers: a plain Dask Client would wait forever
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match="could not reach the Dask scheduler"):
+            build(good, tmp_path / "x.h5", scheduler=f"tcp://127.0.0.1:{srv.getsockname()[1]}")
+    assert time.monotonic() - t0 < 60

@@ -198,10 +198,11 @@ def _run_jobs(jobs: list, workers: int, scheduler: str | None):
     if not jobs:
         return
     if scheduler:
-        from distributed import Client
         from distributed import as_completed as dask_completed
 
-        with Client(scheduler) as client:
+        from mocap.distributed import connect
+
+        with connect(scheduler) as client:  # a clear error, never a hang, when it does not answer
             futures = client.map(_task, jobs, pure=False)
             for fut in dask_completed(futures):
                 yield fut.result()
