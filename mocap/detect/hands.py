@@ -1,0 +1,312 @@
+"""Hands: 21 MediaPipe hand landmarks per hand, placed by the body (offline, from the mediapipe wheel's tflite).
+
+For each person and side, the hand crop comes from, in order: the previous frame's hand landmarks (when
+still near the body's wrist), the body's wrist / index / pinky keypoints (Holistic's pose → hand ROI);
+when the landmark model finds no hand there, MediaPipe's palm detector runs on a wider crop around the
+body's wrist (fallback). The crop is rotated so the hand points up, as the landmark model expects.
+Left / right come from the body: a hand belongs to the side whose body wrist is nearest its landmark
+wrist (the hand model's handedness guess is not used); two crops landing on the same hand keep one.
+
+Output per person: 42 rows (left 21 then right 21, MediaPipe hand-landmark order, names in
+``configs/keypoints/blazepose33_hands.toml``): x, y (pixels, centre of the top-left pixel at (0, 0)) and
+the landmark model's hand-presence score, NaN where no hand was found. Nothing is downloaded: the graphs
+below run mediapipe's own calculators on the ``hand_landmark_*.tflite`` / ``palm_detection_*.tflite``
+files of the installed package.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import cv2
+import numpy as np
+
+from mocap.quiet import native_stderr_to_log
+
+log = logging.getLogger(__name__)
+HAND_POINTS = ("hand_wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip",
+               "index_mcp", "index_pip", "index_dip", "index_tip", "middle_mcp", "middle_pip", "middle_dip",
+               "middle_tip", "ring_mcp", "ring_pip", "ring_dip", "ring_tip",
+               "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip")
+SIDES = ("left", "right")
+VARIANTS = ("lite", "full")
+# BlazePose 33 indices: side → (elbow, wrist, pinky, index)
+BODY_HAND = {"left": (13, 15, 17, 19), "right": (14, 16, 18, 20)}
+INPUT = 224  # the hand landmark model's input size
+PALM_INPUT = 192
+
+_LANDMARK_GRAPH = """
+input_stream: "crop"
+output_stream: "landmarks"
+output_stream: "presence"
+node { calculator: "ImageToTensorCalculator" input_stream: "IMAGE:crop" output_stream: "TENSORS:input"
+  options { [mediapipe.ImageToTensorCalculatorOptions.ext] { output_tensor_width: 224 output_tensor_height: 224
+    keep_aspect_ratio: true output_tensor_float_range { min: 0.0 max: 1.0 } } } }
+node { calculator: "InferenceCalculator" input_stream: "TENSORS:input" output_stream: "TENSORS:output"
+  options { [mediapipe.InferenceCalculatorOptions.ext] {
+    model_path: "mediapipe/modules/hand_landmark/hand_landmark_VARIANT.tflite" delegate { xnnpack {} } } } }
+node { calculator: "SplitTensorVectorCalculator" input_stream: "output" output_stream: "lm" output_stream: "flag"
+  options { [mediapipe.SplitVectorCalculatorOptions.ext] { ranges: { begin: 0 end: 1 } ranges: { begin: 1 end: 2 } } } }
+node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:lm" output_stream: "FLOATS:landmarks" }
+node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:flag" output_stream: "FLOAT:presence" }
+"""
+_PALM_GRAPH = """
+input_stream: "image"
+output_stream: "palms"
+node { calculator: "PalmDetectionCpu" input_side_packet: "MODEL_COMPLEXITY:complexity"
+  input_stream: "IMAGE:image" output_stream: "DETECTIONS:palms" }
+"""
+
+
+def _mediapipe():
+    from mocap.detect.blazepose import _import_mediapipe
+
+    mp = _import_mediapipe()
+    from mediapipe.python._framework_bindings import resource_util
+
+    # model paths in the graphs are relative to site-packages (as mediapipe's own solutions set it)
+    resource_util.set_resource_dir(os.path.dirname(os.path.dirname(mp.__file__)))
+    return mp
+
+
+def body_roi(body: np.ndarray, side: str, min_score: float = 0.3) -> np.ndarray | None:
+    """The hand crop (cx, cy, size, angle) from BlazePose's elbow / wrist / pinky / index of one side, or
+    None when the wrist or both knuckle points are unseen. ``angle``: the image direction (radians) from
+    the wrist towards the fingers; the crop is centred near the knuckles and spans the whole hand."""
+    e, w, p, i = (body[k] for k in BODY_HAND[side])
+    if not (np.isfinite(w).all() and w[2] >= min_score):
+        return None
+    knuckles = [q[:2] for q in (p, i) if np.isfinite(q).all() and q[2] >= min_score]
+    forearm = np.linalg.norm(w[:2] - e[:2]) if np.isfinite(e).all() else 0.0
+    if knuckles:
+        mid = np.mean(knuckles, axis=0)
+        d = mid - w[:2]
+        palm = np.linalg.norm(d)
+    elif forearm > 0:  # no knuckles: the hand continues the forearm
+        d = w[:2] - e[:2]
+        palm = 0.0
+    else:
+        return None
+    # a hand is about 0.75 forearm long; BlazePose's knuckles on a small person are short, so the size takes
+    # the larger of the two estimates (the ROI of Holistic's pose → hand step is ~2.7 palm lengths)
+    size = max(2.7 * palm, 0.9 * forearm, 16.0)
+    angle = float(np.arctan2(d[1], d[0])) if np.linalg.norm(d) > 0 else -np.pi / 2
+    centre = w[:2] + 0.45 * size * np.array([np.cos(angle), np.sin(angle)])
+    return np.array([centre[0], centre[1], size, angle])
+
+
+def landmark_roi(points: np.ndarray) -> np.ndarray:
+    """Crop from a hand's 21 landmarks (pixels): oriented wrist → middle MCP, box of the rotated points grown
+    2x (MediaPipe's landmarks → ROI rule), for the next frame."""
+    d = points[9] - points[0]
+    angle = float(np.arctan2(d[1], d[0]))
+    c, s = np.cos(angle), np.sin(angle)
+    local = (points - points[0]) @ np.array([[c, -s], [s, c]])  # x along the hand
+    lo, hi = local.min(0), local.max(0)
+    centre_local = (lo + hi) / 2
+    size = 2.0 * max(hi - lo)
+    centre = points[0] + np.array([[c, -s], [s, c]]) @ centre_local
+    return np.array([centre[0], centre[1], size, angle])
+
+
+def crop_transform(roi: np.ndarray, out: int) -> np.ndarray:
+    """2x3 affine taking image pixels to an ``out``-pixel square crop in which the hand points up (-y)."""
+    cx, cy, size, angle = roi
+    rot = angle + np.pi / 2  # turn the hand direction onto -y
+    c, s = np.cos(rot), np.sin(rot)
+    k = out / size
+    # x' = k R^T (x - centre) + out/2 - 0.5 (pixel centres at integer coordinates on both sides)
+    A = k * np.array([[c, s], [-s, c]])
+    b = out / 2 - 0.5 - A @ np.array([cx, cy])
+    return np.hstack([A, b[:, None]])
+
+
+def invert(M: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    Minv = cv2.invertAffineTransform(M)
+    return pts @ Minv[:, :2].T + Minv[:, 2]
+
+
+class HandLandmarks:
+    """The hand landmark model on square crops: (21, 2) crop pixels and the hand-presence score."""
+
+    def __init__(self, variant: str = "full"):
+        if variant not in VARIANTS:
+            raise ValueError(f"hands: variant must be one of {VARIANTS}, got {variant!r}")
+        self.mp = _mediapipe()
+        self._out: dict = {}
+        with native_stderr_to_log(log):
+            self.graph = self.mp.CalculatorGraph(graph_config=_LANDMARK_GRAPH.replace("VARIANT", variant))
+            for s in ("landmarks", "presence"):
+                self.graph.observe_output_stream(s, lambda name, p: self._out.__setitem__(name, p))
+            self.graph.start_run()
+        self.t = 0
+
+    def __call__(self, crop_rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        mp = self.mp
+        self._out.clear()
+        packet = mp.packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=crop_rgb)
+        self.graph.add_packet_to_input_stream("crop", packet.at(self.t))
+        self.t += 1
+        self.graph.wait_until_idle()
+        pts = np.asarray(mp.packet_getter.get_float_list(self._out["landmarks"])).reshape(21, 3)[:, :2]
+        return pts - 0.5, float(mp.packet_getter.get_float(self._out["presence"]))
+
+    def close(self) -> None:
+        with native_stderr_to_log(log):
+            self.graph.close()
+
+
+class PalmDetector:
+    """MediaPipe's palm detector on a square crop: list of (wrist, middle MCP, box size) in crop pixels."""
+
+    def __init__(self, variant: str = "full"):
+        self.mp = _mediapipe()
+        self._out: list = []
+        with native_stderr_to_log(log):
+            self.graph = self.mp.CalculatorGraph(graph_config=_PALM_GRAPH)
+            self.graph.observe_output_stream("palms", lambda name, p: self._out.append(p))
+            self.graph.start_run({"complexity": self.mp.packet_creator.create_int(int(variant == "full"))})
+        self.t = 0
+
+    def __call__(self, crop_rgb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+        mp = self.mp
+        self._out.clear()
+        h, w = crop_rgb.shape[:2]
+        packet = mp.packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=crop_rgb)
+        self.graph.add_packet_to_input_stream("image", packet.at(self.t))
+        self.t += 1
+        self.graph.wait_until_idle()
+        found = []
+        for p in self._out:
+            for det in mp.packet_getter.get_proto_list(p):
+                loc = det.location_data
+                box = loc.relative_bounding_box
+                kp = loc.relative_keypoints
+                wrist = np.array([kp[0].x * w, kp[0].y * h]) - 0.5
+                middle = np.array([kp[2].x * w, kp[2].y * h]) - 0.5
+                score = det.score[0] if det.score else 0.0
+                found.append((wrist, middle, max(box.width * w, box.height * h), float(score)))
+        return found
+
+    def close(self) -> None:
+        with native_stderr_to_log(log):
+            self.graph.close()
+
+
+def palm_roi(wrist: np.ndarray, middle: np.ndarray, box: float) -> np.ndarray:
+    """MediaPipe's palm → hand ROI: the palm box grown 2.6x, shifted half a box towards the fingers."""
+    d = middle - wrist
+    angle = float(np.arctan2(d[1], d[0]))
+    centre = (wrist + middle) / 2 + 0.5 * box * np.array([np.cos(angle), np.sin(angle)])
+    return np.array([centre[0], centre[1], 2.6 * box, angle])
+
+
+class HandDetector:
+    """Both hands of every person of a BlazePose result: ``(image, body (P, 33, 3)) → (P, 42, 3)``."""
+
+    def __init__(self, variant: str = "full", min_presence: float = 0.5, palm_fallback: bool = True):
+        self.landmarks = HandLandmarks(variant)
+        self.palms = PalmDetector(variant) if palm_fallback else None
+        self.min_presence = min_presence
+        self.previous: dict[tuple[int, str], np.ndarray] = {}  # (person, side) → ROI from last frame's hand
+        self.palm_wait: dict[tuple[int, str], int] = {}  # frames to skip the palm fallback after it failed
+        self.palm_every = 5
+        self.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
+
+    def _landmarks_in(self, rgb: np.ndarray, roi: np.ndarray) -> tuple[np.ndarray, float]:
+        M = crop_transform(roi, INPUT)
+        crop = cv2.warpAffine(rgb, M, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        self.stats["crops"] += 1
+        pts, presence = self.landmarks(crop)
+        return invert(M, pts), presence
+
+    def _palm_fallback(self, rgb: np.ndarray, roi: np.ndarray, wrist: np.ndarray) -> list[np.ndarray]:
+        """Hand ROIs from palms found in an upright crop 2x the hand ROI around the body's wrist,
+        nearest the wrist first."""
+        box = np.array([wrist[0], wrist[1], 2.0 * roi[2], -np.pi / 2])
+        M = crop_transform(box, PALM_INPUT)
+        crop = cv2.warpAffine(rgb, M, (PALM_INPUT, PALM_INPUT), flags=cv2.INTER_LINEAR)
+        self.stats["palm_runs"] += 1
+        rois = []
+        scale = box[2] / PALM_INPUT
+        for w, m, size, _score in self.palms(crop):
+            w_img, m_img = invert(M, np.stack([w, m]))
+            rois.append(palm_roi(w_img, m_img, size * scale))
+        rois.sort(key=lambda r: float(np.linalg.norm(r[:2] - wrist)))
+        return rois
+
+    def __call__(self, image_bgr: np.ndarray, body: np.ndarray) -> np.ndarray:
+        rgb = np.ascontiguousarray(image_bgr[..., ::-1])
+        P = body.shape[0]
+        out = np.full((P, 42, 3), np.nan)
+        for p in range(P):
+            hands = []  # (points (21, 2), presence, ROI)
+            wrists = {s: body[p, BODY_HAND[s][1], :2] for s in SIDES}
+            for side in SIDES:
+                roi = body_roi(body[p], side)
+                if roi is None:
+                    self.previous.pop((p, side), None)
+                    continue
+                tries = []
+                prev = self.previous.get((p, side))
+                if prev is not None and np.linalg.norm(prev[:2] - roi[:2]) < 0.5 * roi[2]:
+                    tries.append(prev)
+                    self.stats["tracked"] += 1
+                tries.append(roi)
+                found = None
+                for r in tries:
+                    pts, presence = self._landmarks_in(rgb, r)
+                    if presence >= self.min_presence:
+                        found = (pts, presence)
+                        break
+                wait = self.palm_wait.get((p, side), 0)
+                if found is None and self.palms is not None and wait == 0:
+                    for r in self._palm_fallback(rgb, roi, wrists[side])[:1]:
+                        pts, presence = self._landmarks_in(rgb, r)
+                        if presence >= self.min_presence:
+                            found = (pts, presence)
+                    # a hand the palm detector cannot find either is tried again only every few frames
+                    self.palm_wait[(p, side)] = 0 if found is not None else self.palm_every - 1
+                else:
+                    self.palm_wait[(p, side)] = max(wait - 1, 0)
+                if found is not None:
+                    hands.append(found)
+            for side, (pts, presence) in assign_sides(hands, wrists).items():
+                k = SIDES.index(side) * 21
+                out[p, k:k + 21, :2] = pts
+                out[p, k:k + 21, 2] = presence
+            for side in SIDES:
+                k = SIDES.index(side) * 21
+                if np.isfinite(out[p, k, 0]):
+                    self.previous[(p, side)] = landmark_roi(out[p, k:k + 21, :2])
+                else:
+                    self.previous.pop((p, side), None)
+        return out
+
+    def close(self) -> None:
+        self.landmarks.close()
+        if self.palms is not None:
+            self.palms.close()
+
+
+def assign_sides(hands: list[tuple[np.ndarray, float]], wrists: dict[str, np.ndarray]
+                 ) -> dict[str, tuple[np.ndarray, float]]:
+    """Left / right by the body: each found hand goes to the side whose body wrist is nearest its landmark
+    wrist; two hands on the same side (two crops on one hand, or a crossed pair) keep the one nearest that
+    wrist, and one that duplicates a hand already kept (wrists within a tenth of the hand's size) is dropped."""
+    out: dict[str, tuple[np.ndarray, float]] = {}
+    ranked = []
+    for pts, presence in hands:
+        dist = {s: float(np.linalg.norm(pts[0] - w)) if np.isfinite(w).all() else np.inf for s, w in wrists.items()}
+        side = min(dist, key=dist.get)
+        ranked.append((dist[side], side, pts, presence))
+    for _d, side, pts, presence in sorted(ranked, key=lambda r: r[0]):
+        size = float(np.ptp(pts, axis=0).max())
+        if side in out or any(np.linalg.norm(pts[0] - q[0][0]) < 0.1 * size for q in out.values()):
+            other = SIDES[1 - SIDES.index(side)]
+            if other in out or any(np.linalg.norm(pts[0] - q[0][0]) < 0.1 * size for q in out.values()):
+                continue
+            side = other
+        out[side] = (pts, presence)
+    return out
