@@ -10,6 +10,11 @@
 Frames with no keypoint at all stay gaps (NaN); a joint whose subtree is unseen in a frame follows the
 interpolation between its nearest fitted values; a limb never seen in the take keeps its rest pose
 and is named in the summary.
+5. Fingers (a skeleton with joints below the hands, e.g. ``body52``; see :mod:`.hands`): the body pass
+   fits the body with the finger bases, then each hand's fingers are solved conditioned on the wrist.
+   Rule for a keypoint set without hands (``blazepose33`` on ``body52``): the fingers stay at rest,
+   with one warning; hands unseen for a while are bridged, longer than ``max_gap_s`` they ease into
+   the rest pose and the frames are flagged (``FitSummary.rest_frames``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 
 from mocap.fit.bones import estimate_bone_lengths
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
+from mocap.fit.hands import fit_fingers, joint_models, subset
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
 from mocap.geometry.rotations import matrix_to_quat, quat_continuous
@@ -58,6 +64,9 @@ class FitSummary:
     # joint → frame ranges [start, stop) where it was unseen (in frames with data) and bridged
     gap_frames: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     bridged_frames: int = 0  # frames solved again because some joint was unseen
+    # skeletons with fingers: the fingers' residual, and per hand the frame ranges held at rest (unseen)
+    finger_rms_mm_median: float | None = None
+    rest_frames: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:
@@ -103,27 +112,49 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     wy = np.where(np.isfinite(y).all(axis=2), (conf @ np.abs(W).T) / np.maximum(np.abs(W).sum(1), 1e-12), 0.0)
     wv = np.where(np.isfinite(vecs).all(axis=2), (conf @ np.abs(A).T) / np.maximum(np.abs(A).sum(1), 1e-12), 0.0)
     names = sk.joint_names
-    hinges = {names.index(n): np.asarray(s.axis, float) / np.linalg.norm(s.axis)
-              for n, s in spec.joints.items() if s.type == "hinge"}
-    limits = {names.index(n): tuple(np.radians(s.limits_deg)) for n, s in spec.joints.items()
-              if s.type == "hinge" and s.limits_deg}
-    pb = IKProblem(sk, hinges, limits, vj, vrest)
     J = len(names)
+    fb = spec.vector_fallback(keypoint_set)
+    if fb.any():  # fallback vectors only where their joint's children are unseen
+        kids = [np.flatnonzero(sk.parents == j) for j in range(J)]
+        for v in np.flatnonzero(fb):
+            wv[(wy[:, kids[vj[v]]] > 0).any(axis=1), v] = 0.0
+    fingers = set(spec.finger_joints)
+    if fingers and len(spec.unmapped_fingers(keypoint_set)) == len(fingers):
+        log.warning("skeleton %s has fingers but keypoint set %s has no hand keypoints: the fingers are held "
+                    "at rest (detect with hands, e.g. blazepose33_hands, to fit them)", spec.name, keypoint_set)
+    hands = {names.index(h) for h in ("LeftHand", "RightHand") if h in names}
+    keep = [j for j in range(J) if names[j] not in fingers or sk.parents[j] in hands]  # body + finger bases
     has_data = wy.sum(axis=1) > 0
     local = np.tile(np.eye(3), (F, J, 1, 1))
     root = np.full((F, 3), np.nan)
     rms = np.full(F, np.nan)
+    vk = np.isin(vj, keep)
+    pos = {j: i for i, j in enumerate(keep)}
+    body = subset(sk, keep) if len(keep) < J else sk
+    hinges, limits, dof2 = joint_models(spec, body.joint_names)
+    pb = IKProblem(body, hinges, limits, np.array([pos[int(j)] for j in vj[vk]], int), vrest[vk], dof2=dof2)
+    yb, wyb, vb, wvb = y[:, keep], wy[:, keep], vecs[:, vk], wv[:, vk]
+    lb = np.tile(np.eye(3), (F, len(keep), 1, 1))
     idx = np.flatnonzero(has_data)
     for s in range(0, idx.size, cfg.chunk_frames):
         f = idx[s:s + cfg.chunk_frames]
-        l0, r0 = initial_pose(pb, y[f], vecs[f])
-        local[f], root[f], rms[f] = solve_ik(pb, y[f], wy[f], vecs[f], wv[f], l0, r0, cfg.iterations)
-    bridged = bridge(pb, y, wy, vecs, wv, local, root, rms, has_data, np.radians(cfg.gap_sigma_deg), cfg.iterations)
-    gaps = joint_gaps(names, wy, has_data)
+        l0, r0 = initial_pose(pb, yb[f], vb[f])
+        lb[f], root[f], rms[f] = solve_ik(pb, yb[f], wyb[f], vb[f], wvb[f], l0, r0, cfg.iterations)
+    bridged = bridge(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, np.radians(cfg.gap_sigma_deg), cfg.iterations)
+    gaps = joint_gaps(list(body.joint_names), wyb, has_data)
+    _hold_unseen(body, lb, wyb, wvb, pb.vec_joint, has_data)
+    local[:, keep] = lb
+    finger_rms, rest = None, {}
+    if fingers:
+        frms, fgaps, rest, nb = fit_fingers(spec, sk, y, wy, vecs, wv, vj, vrest, local, root, has_data, fps, cfg)
+        gaps, bridged = gaps | fgaps, bridged + nb
+        finger_rms = float(np.nanmedian(frms) * 1000) if np.isfinite(frms).any() else None
+        if rest:
+            log.warning("hands unseen for longer than %.1f s, fingers eased to rest (frames): %s", cfg.max_gap_s,
+                        "; ".join(f"{h} {_ranges_text(r)}" for h, r in rest.items()))
     if gaps:
         log.warning("joints unseen for a while, bridged from their neighbours (frames): %s", "; ".join(
             f"{n} {_ranges_text(r)}" for n, r in gaps.items()))
-    _hold_unseen(sk, local, wy, wv, vj, has_data)
     q = quat_continuous(matrix_to_quat(local), axis=0)
     q[~has_data] = np.nan
     motion = Motion(sk, q, root, fps)
@@ -132,7 +163,7 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
                          float(np.nanmedian(rms) * 1000) if has_data.any() else float("nan"),
                          float(np.nanpercentile(rms, 95) * 1000) if has_data.any() else float("nan"),
                          unseen, {n: float(b) for n, b in zip(names[1:], bone[1:], strict=True)},
-                         time.perf_counter() - t0, gaps, bridged)
+                         time.perf_counter() - t0, gaps, bridged, finger_rms, rest)
     log.info("fit %d/%d frames in %.2f s, residual median %.1f mm", summary.fitted_frames, F, summary.seconds,
              summary.rms_mm_median)
     return motion, summary

@@ -3,14 +3,16 @@ orientation vectors, every frame solved at once by a batched Levenberg–Marquar
 
 Parametrisation: a step turns joint k by a world rotation ω_k while its descendants' local rotations
 stay, so a descendant d moves by ω_k × (p_d − p_k): the Jacobian is exact and cheap. A hinge joint
-(elbow, knee) has one angle about its axis, with soft limits. A weak prior on every local rotation
+(elbow, knee) has one angle about its axis, with soft limits. A 2-DoF joint (finger MCP, thumb CMC) is a
+ball whose rotation vector keeps to the plane of its flexion and spread axes (a stiff prior on the twist
+about the bone) with soft limits on both angles. A weak prior on every local rotation
 decides what the data leave free (how the spine shares a bend, a twist no keypoint sees).
 Initialisation: top-down alignment of each joint's rest directions to its observed ones (Kabsch).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,6 +38,15 @@ class IKProblem:
     vec_sigma: float = 0.5  # unit-vector distance scale of an orientation residual (≈ rad)
     prior_sigma: float = 5.0  # rad: weak prior on local rotations (decides only what the data leave free)
     limit_sigma: float = 0.02  # rad: hinge limits
+    # 2-DoF joint → (rows: unit flexion, spread and twist axes (3, 3) in its rest frame, flexion limits,
+    # spread limits (radians))
+    dof2: dict[int, tuple[np.ndarray, tuple[float, float], tuple[float, float]]] = field(default_factory=dict)
+    twist_sigma: float = 0.03  # rad: how far a 2-DoF joint may twist about its bone
+
+
+def _over(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """How far x lies outside [lo, hi] (0 inside)."""
+    return np.where(x < lo, x - lo, np.where(x > hi, x - hi, 0.0))
 
 
 def _hinge_angle(axis: np.ndarray, q: np.ndarray, o: np.ndarray) -> np.ndarray:
@@ -184,6 +195,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     sy, sv = np.sqrt(wy) / pb.pos_sigma, np.sqrt(wv) / pb.vec_sigma
     hinge = {j: a for j, a in pb.hinge_axes.items() if L.col[j] >= 0}
     balls = [j for j in range(J) if L.col[j] >= 0 and j not in hinge]
+    d2 = [j for j in balls if j in pb.dof2]
     V = len(pb.vec_joint)
     ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
     refT, th_ref = None, {j: np.zeros(F) for j in hinge}
@@ -203,18 +215,26 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         rl = []
         for j, th in theta.items():
             lo, hi = pb.limits.get(j, (-np.inf, np.inf))
-            rl.append(np.where(th < lo, th - lo, np.where(th > hi, th - hi, 0.0)) / pb.limit_sigma)
+            rl.append(_over(th, lo, hi) / pb.limit_sigma)
             rl.append((th - th_ref[j][sel]) * ps[sel, j])
         r = [rp.reshape(F, -1), rv.reshape(F, -1), (phi * ps[sel][:, balls, None]).reshape(F, -1)]
         if rl:
             r.append(np.stack(rl, axis=1))
-        return np.concatenate(r, axis=1), G, p, phi, theta
+        psi = matrix_to_axis_angle(local[:, d2]) if d2 else None  # the 2-DoF joints' own rotation vectors
+        for i, j in enumerate(d2):
+            axes, (flo, fhi), (slo, shi) = pb.dof2[j]
+            c = psi[:, i] @ axes.T
+            r.append(np.stack([_over(c[:, 0], flo, fhi) / pb.limit_sigma, _over(c[:, 1], slo, shi) / pb.limit_sigma,
+                               c[:, 2] / pb.twist_sigma], axis=1))
+        return np.concatenate(r, axis=1), G, p, phi, (theta, psi)
 
-    def jacobian(sel, G, p, phi, theta, r):
+    def jacobian(sel, G, p, phi, angles, r):
         F = len(sel)
+        theta, psi = angles
         sy_, sv_ = sy[sel], sv[sel]
         nd = 3 * J + 3 * V
-        r_ball, r_hinge = r[:, nd:nd + 3 * len(balls)], r[:, nd + 3 * len(balls):]
+        nh = nd + 3 * len(balls)
+        r_ball, r_hinge, r_d2 = r[:, nd:nh], r[:, nh:nh + 2 * len(hinge)], r[:, nh + 2 * len(hinge):]
         Jm = np.zeros((F, J * 3 + V * 3, L.n))
         Gpar = {j: (G[:, sk.parents[j]] if sk.parents[j] >= 0 else np.tile(np.eye(3), (F, 1, 1))) for j in range(J)}
         waxis = {j: Gpar[j] @ a for j, a in hinge.items()}
@@ -246,6 +266,16 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             lo, hi = pb.limits.get(k, (-np.inf, np.inf))
             P = np.stack([((th < lo) | (th > hi)) / pb.limit_sigma, ps[sel, k]], axis=1)
             blocks.append((L.col[k], P[:, :, None], r_hinge[:, 2 * i:2 * i + 2]))
+        if d2:
+            Jd2 = so3_log_jacobian_inv(psi)
+        for i, k in enumerate(d2):
+            axes, (flo, fhi), (slo, shi) = pb.dof2[k]
+            c = psi[:, i] @ axes.T
+            scale = np.stack([((c[:, 0] < flo) | (c[:, 0] > fhi)) / pb.limit_sigma,
+                              ((c[:, 1] < slo) | (c[:, 1] > shi)) / pb.limit_sigma,
+                              np.full(F, 1.0 / pb.twist_sigma)], axis=1)
+            P = scale[:, :, None] * (axes @ Jd2[:, i] @ np.swapaxes(Gpar[k], -1, -2))
+            blocks.append((L.col[k], P, r_d2[:, 3 * i:3 * i + 3]))
         return Jm, blocks
 
     def apply(local, root, G, delta):
