@@ -175,4 +175,6 @@ def _solve(pb: IKProblem, f: np.ndarray, src: np.ndarray, y, wy, vecs, wv, local
     w = wy[f]
     shift = np.einsum("fj,fjc->fc", w, np.nan_to_num(y[f]) - p) / np.maximum(w.sum(axis=1), 1e-12)[:, None]
     r0 = r0 + np.where(w.sum(axis=1)[:, None] > 0, shift, 0.0)
+    if pb.fixed_root:  # the root stays where it is in these frames
+        l0[:, 0], r0 = local[f, 0], root[f]
     local[f], root[f], rms[f] = solve_ik(pb, y[f], wy[f], vecs[f], wv[f], l0, r0, iterations, ref[f], ref_w[f])

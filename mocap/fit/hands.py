@@ -3,7 +3,7 @@
 The body pass (:func:`mocap.fit.fit_motion`) solves the body with the finger bases (knuckles, thumb
 CMC) as targets, so the hand's position and orientation come from the wrist and the palm together.
 Each hand's fingers are then solved on their own, batched over frames: a small problem (the hand as a
-root pinned to its fitted pose, 15 finger joints: 2-DoF bases, hinge PIP/DIP/IP with limits) whose
+root held at its fitted pose, 15 finger joints: 2-DoF bases, hinge PIP/DIP/IP with limits) whose
 cost is a fraction of the body's. Frames where a finger is unseen are bridged from its neighbours
 (:func:`mocap.fit.gaps.bridge`); a hand unseen for longer than ``max_gap_s`` eases into the rest pose
 (straight fingers) and those frames are flagged.
@@ -22,7 +22,6 @@ from mocap.skeletons import SkeletonSpec
 from mocap.types import Skeleton, forward_kinematics
 
 log = logging.getLogger(__name__)
-PIN = 1e4  # weight of the targets that hold the hand root where the body pass put it
 SIDES = ("Left", "Right")
 
 
@@ -104,17 +103,16 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
         sub = subset(sk, chain)
         hinges, limits, dof2 = joint_models(spec, sub.joint_names)
         vsel = [v for v in range(len(vj)) if vj[v] in chain[1:]]
-        vj_s = np.array([chain.index(int(vj[v])) for v in vsel] + [0, 0], int)
-        vrest_s = np.concatenate([vrest[vsel].reshape(-1, 3), np.eye(3)[:2]])
-        pb = IKProblem(sub, hinges, limits, vj_s, vrest_s, dof2=dof2)
+        vj_s = np.array([chain.index(int(vj[v])) for v in vsel], int)
+        pb = IKProblem(sub, hinges, limits, vj_s, vrest[vsel].reshape(-1, 3), dof2=dof2, fixed_root=True)
         ys = y[:, chain].copy()
         ys[:, 0] = p[:, hand]
         ws = wy[:, chain].copy()
-        ws[:, 0] = np.where(has_data, PIN, 0.0)
-        vs = np.concatenate([vecs[:, vsel].reshape(F, -1, 3), np.swapaxes(G[:, hand, :, :2], 1, 2)], axis=1)
-        wvs = np.concatenate([wv[:, vsel].reshape(F, -1), np.repeat(np.where(has_data, PIN, 0.0)[:, None], 2, 1)], 1)
+        ws[:, 0] = 0.0
+        vs, wvs = vecs[:, vsel].reshape(F, -1, 3), wv[:, vsel].reshape(F, -1)
         seen = has_data & (wy[:, chain[1:]] > 0).any(axis=1)
         ls = np.tile(np.eye(3), (F, len(chain), 1, 1))
+        ls[:, 0] = G[:, hand]
         rs = np.where(has_data[:, None], p[:, hand], 0.0)
         rms = np.full(F, np.nan)
         idx = np.flatnonzero(seen)
@@ -124,7 +122,7 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
             l0[:, 0] = G[f, hand]
             ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, ys[f, 0], cfg.iterations)
         bridged += bridge(pb, ys, ws, vs, wvs, ls, rs, rms, seen, np.radians(cfg.gap_sigma_deg), cfg.iterations)
-        gaps.update(joint_gaps(list(sub.joint_names), ws * np.arange(len(chain)).astype(bool), has_data))
+        gaps.update(joint_gaps(list(sub.joint_names), ws, has_data))
         held = _to_rest(ls[:, 1:], seen, has_data, int(round(cfg.max_gap_s * fps)), max(int(round(0.2 * fps)), 1))
         if held:
             rest[f"{side}Hand"] = held

@@ -42,6 +42,7 @@ class IKProblem:
     # spread limits (radians))
     dof2: dict[int, tuple[np.ndarray, tuple[float, float], tuple[float, float]]] = field(default_factory=dict)
     twist_sigma: float = 0.03  # rad: how far a 2-DoF joint may twist about its bone
+    fixed_root: bool = False  # the root's position and rotation stay as given (a hand under its fitted wrist)
 
 
 def _over(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -157,7 +158,7 @@ class _Layout:
         self.J = J
         self.col = np.full(J, -1)
         self.ndof = np.zeros(J, int)
-        n = 3
+        n = 0 if pb.fixed_root else 3
         has_below = np.zeros(J, bool)  # something observable in the subtree (or a vector on it)
         for v in pb.vec_joint:
             has_below[v] = True
@@ -165,7 +166,7 @@ class _Layout:
             has_below[sk.parents[j]] |= True
             has_below[sk.parents[j]] |= has_below[j]
         for j in range(J):
-            if not has_below[j]:
+            if not has_below[j] or (j == 0 and pb.fixed_root):
                 continue
             self.col[j] = n
             self.ndof[j] = 1 if j in pb.hinge_axes else 3
@@ -245,8 +246,11 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
 
         for d in range(J):
             rows = slice(3 * d, 3 * d + 3)
-            Jm[:, rows, 0:3] = np.eye(3) * sy_[:, d, None, None]
+            if not pb.fixed_root:
+                Jm[:, rows, 0:3] = np.eye(3) * sy_[:, d, None, None]
             for k in L.ancestors[d]:
+                if L.col[k] < 0:
+                    continue
                 c, blk = turn(k, p[:, d] - p[:, k])
                 Jm[:, rows, c:c + blk.shape[-1]] = blk * sy_[:, d, None, None]
         vw = np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest)
@@ -281,7 +285,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     def apply(local, root, G, delta):
         F = len(root)
         local = local.copy()
-        root = root + delta[:, 0:3]
+        root = root if pb.fixed_root else root + delta[:, 0:3]
         for k in range(J):
             c = L.col[k]
             if c < 0:
