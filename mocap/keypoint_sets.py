@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
+
 from mocap.config_files import check_keys, load_preset, preset_names
 from mocap.types import KeypointSet
 
@@ -64,3 +66,22 @@ def keypoint_set_for_count(n_joints: int) -> str:
             return name
     raise ValueError(f"no known keypoint set has {n_joints} joints; known: "
                      f"{ {n: len(get_keypoint_set(n).joints) for n in preset_names('keypoints')} }")
+
+
+HAND_POINTS = ("hand_wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip",
+               "index_mcp", "index_pip", "index_dip", "index_tip", "middle_mcp", "middle_pip", "middle_dip",
+               "middle_tip", "ring_mcp", "ring_pip", "ring_dip", "ring_tip",
+               "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip")
+
+
+def hand_joints(ks: KeypointSet) -> np.ndarray:
+    """(J,) bool: the set's hand keypoints (``left_index_tip``, ...: a side then a MediaPipe hand-point name)."""
+    names = {f"{side}_{p}" for side in ("left", "right") for p in HAND_POINTS}
+    return np.array([n in names for n in ks.joints], bool)
+
+
+def joint_groups(ks: KeypointSet) -> np.ndarray | None:
+    """(J,) noise groups for refine: 0 the body, 1 the hands (small in the image: their own 2D noise level,
+    measured); None for a set without hands (one group, as before hands existed)."""
+    hands = hand_joints(ks)
+    return hands.astype(int) if hands.any() else None

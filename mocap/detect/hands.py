@@ -22,13 +22,10 @@ import os
 import cv2
 import numpy as np
 
+from mocap.keypoint_sets import HAND_POINTS  # noqa: F401 - the 21 names per hand, in the model's order
 from mocap.quiet import native_stderr_to_log
 
 log = logging.getLogger(__name__)
-HAND_POINTS = ("hand_wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip",
-               "index_mcp", "index_pip", "index_dip", "index_tip", "middle_mcp", "middle_pip", "middle_dip",
-               "middle_tip", "ring_mcp", "ring_pip", "ring_dip", "ring_tip",
-               "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip")
 SIDES = ("left", "right")
 VARIANTS = ("lite", "full")
 # BlazePose 33 indices: side → (elbow, wrist, pinky, index)
@@ -310,3 +307,26 @@ def assign_sides(hands: list[tuple[np.ndarray, float]], wrists: dict[str, np.nda
             side = other
         out[side] = (pts, presence)
     return out
+
+
+class WithHands:
+    """A body detector in BlazePose 33 plus both hands: ``(image, t) → (P, 75, 3)`` in ``blazepose33_hands``."""
+
+    keypoint_set = "blazepose33_hands"
+
+    def __init__(self, body, variant: str = "full"):
+        if body.keypoint_set != "blazepose33":
+            raise ValueError(f"detect.hands: hands are placed from BlazePose's wrist/index/pinky keypoints, but the "
+                             f"detector gives {body.keypoint_set}; use detector = 'blazepose' or a whole-body ONNX "
+                             f"model (COCO-WholeBody 133 / Halpe 136 keypoints), or set detect.hands = false")
+        self.body = body
+        self.num_poses = body.num_poses
+        self.hands = HandDetector(variant)
+
+    def __call__(self, image_bgr: np.ndarray, timestamp_ms: int) -> np.ndarray:
+        body = self.body(image_bgr, timestamp_ms)
+        return np.concatenate([body, self.hands(image_bgr, body)], axis=1)
+
+    def close(self) -> None:
+        self.body.close()
+        self.hands.close()

@@ -66,8 +66,29 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> Points3D:
     X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views, max_reproj_px=cfg.max_reproj_px or None)
     log.info("triangulated %d points in %.2fs (%.1f%% reconstructed)", X.shape[0], time.perf_counter() - t0,
              100 * np.mean(np.isfinite(X[:, 0])))
-    return Points3D(X.reshape(F, P, J, 3), err.reshape(F, P, J), views.reshape(F, P, J, C), rig.names,
-                    kp.keypoint_set, kp.fps, {"stage": STAGE, "config": asdict(cfg)})
+    points = Points3D(X.reshape(F, P, J, 3), err.reshape(F, P, J), views.reshape(F, P, J, C), rig.names,
+                      kp.keypoint_set, kp.fps, {"stage": STAGE, "config": asdict(cfg)})
+    check_hands(kp, points, cfg.min_score)
+    return points
+
+
+def check_hands(kp: Keypoints2D, points: Points3D, min_score: float) -> dict | None:
+    """For a keypoint set with hands: each camera's share of frames with a usable hand keypoint, and the
+    share of frames with a triangulated hand (``info["hands"]``); one warning when no view saw a hand in
+    the whole take (the body is unaffected; fingers are then left to the fit's rest pose)."""
+    from mocap.keypoint_sets import hand_joints
+
+    hands = hand_joints(get_keypoint_set(kp.keypoint_set))
+    if not hands.any():
+        return None
+    seen = observation_weights(kp, min_score)[..., hands] > 0  # (F, C, P, H)
+    per_camera = {c: float(seen[:, i].any(axis=(1, 2)).mean()) for i, c in enumerate(kp.camera_names)}
+    triangulated = float(np.isfinite(points.xyz[:, :, hands, 0]).any(axis=(1, 2)).mean())
+    points.info["hands"] = {"frames_with_hands": per_camera, "triangulated": triangulated}
+    if not seen.any():
+        log.warning("hands: no hand keypoint in any view for the whole take (cameras %s); the hand points are "
+                    "left empty, the body is unaffected", list(kp.camera_names))
+    return points.info["hands"]
 
 
 def write_outputs(points: Points3D, path: Path) -> Path:
