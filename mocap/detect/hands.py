@@ -16,6 +16,7 @@ files of the installed package.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -143,9 +144,11 @@ class HandLandmarks:
         mp = self.mp
         self._out.clear()
         packet = mp.packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=crop_rgb)
-        self.graph.add_packet_to_input_stream("crop", packet.at(self.t))
+        # the first inference warns about things only mediapipe could fix
+        with native_stderr_to_log(log) if self.t == 0 else contextlib.nullcontext():
+            self.graph.add_packet_to_input_stream("crop", packet.at(self.t))
+            self.graph.wait_until_idle()
         self.t += 1
-        self.graph.wait_until_idle()
         pts = np.asarray(mp.packet_getter.get_float_list(self._out["landmarks"])).reshape(21, 3)[:, :2]
         return pts - 0.5, float(mp.packet_getter.get_float(self._out["presence"]))
 
@@ -171,9 +174,10 @@ class PalmDetector:
         self._out.clear()
         h, w = crop_rgb.shape[:2]
         packet = mp.packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=crop_rgb)
-        self.graph.add_packet_to_input_stream("image", packet.at(self.t))
+        with native_stderr_to_log(log) if self.t == 0 else contextlib.nullcontext():
+            self.graph.add_packet_to_input_stream("image", packet.at(self.t))
+            self.graph.wait_until_idle()
         self.t += 1
-        self.graph.wait_until_idle()
         found = []
         for p in self._out:
             for det in mp.packet_getter.get_proto_list(p):
