@@ -181,3 +181,40 @@ def real_demo_figures(rig, points, kp) -> dict:
                                    "median_reproj_px": float(np.median(e[use])) if use.any() else float("nan"),
                                    "points": int(use.sum())}
     return out
+
+
+def detection_cost(video: str, frames: int = 30) -> dict:
+    """Seconds per frame of BlazePose alone and with hands on the same frames of a real video, each frame
+    timed both ways in turn (so both see the same machine load), and the share of frames with a hand."""
+    import cv2
+
+    from mocap.detect.blazepose import BlazePose
+    from mocap.detect.hands import HandDetector
+
+    cap = cv2.VideoCapture(str(video))
+    alone, with_hands = BlazePose(), BlazePose()
+    hands = HandDetector()
+    t_body = t_hands = 0.0
+    n = found = 0
+    try:
+        for i in range(frames):
+            ok, img = cap.read()
+            if not ok:
+                break
+            ts = int(i * 1000 / 60)
+            t0 = time.perf_counter()
+            alone(img, ts)
+            t1 = time.perf_counter()
+            out = hands(img, with_hands(img, ts))
+            t2 = time.perf_counter()
+            t_body += t1 - t0
+            t_hands += t2 - t1
+            n += 1
+            found += int(np.isfinite(out[0, :, 0]).any())
+    finally:
+        for d in (alone, with_hands, hands):
+            d.close()
+        cap.release()
+    return {"frames": n, "body_ms": 1000 * t_body / max(n, 1), "with_hands_ms": 1000 * t_hands / max(n, 1),
+            "ratio": t_hands / t_body if t_body else float("nan"), "frames_with_hands": found / max(n, 1),
+            "crops": hands.stats}
