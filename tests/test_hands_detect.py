@@ -188,3 +188,24 @@ def test_no_hand_in_a_blank_image():
     finally:
         det.close()
     assert out.shape == (1, 42, 3) and np.all(np.isnan(out))
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_hand_models_native_chatter_goes_to_the_log(shared_data, tmp_path):
+    from test_detect import NATIVE_CHATTER, _run_quietly
+
+    video = shared_data / "pose2sim_demo" / "videos" / "cam04.mp4"
+    r = _run_quietly(f"""
+import logging
+from mocap.detect import get_detector
+from mocap.detect.hands import WithHands
+from mocap.io.video import read_frames
+logging.basicConfig(level=logging.WARNING)
+d = WithHands(get_detector("blazepose", variant="full"))
+found = sum(bool((d(img, int(i * 17))[:, 33:, 2] > 0.5).any()) for i, img in read_frames({str(video)!r}, 1, 0, 3))
+d.close()
+print("found", found)
+""", tmp_path)
+    assert "found" in r.stdout, r.stderr
+    assert not NATIVE_CHATTER.search(r.stderr + r.stdout), r.stderr

@@ -138,6 +138,7 @@ class HandLandmarks:
             for s in ("landmarks", "presence"):
                 self.graph.observe_output_stream(s, lambda name, p: self._out.__setitem__(name, p))
             self.graph.start_run()
+            self.graph.wait_until_idle()  # the calculators open (and say so on stderr) in the graph's threads
         self.t = 0
 
     def __call__(self, crop_rgb: np.ndarray) -> tuple[np.ndarray, float]:
@@ -167,6 +168,7 @@ class PalmDetector:
             self.graph = self.mp.CalculatorGraph(graph_config=_PALM_GRAPH)
             self.graph.observe_output_stream("palms", lambda name, p: self._out.append(p))
             self.graph.start_run({"complexity": self.mp.packet_creator.create_int(int(variant == "full"))})
+            self.graph.wait_until_idle()
         self.t = 0
 
     def __call__(self, crop_rgb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
