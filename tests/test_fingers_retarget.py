@@ -122,3 +122,47 @@ def test_reimported_finger_segments_point_as_in_the_body52_motion(rig_name, fmt,
     assert len(pairs) == 20
     err = _angles_deg(vec, _truth(m52, pairs))
     assert np.median(err) < 3.0 and np.percentile(err, 95) < 5.0, (np.median(err), err.max())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rig_name", ["mixamo", "ue5"])
+def test_addon_retargets_fingers_like_the_library(rig_name, tmp_path):
+    """The Blender add-on's retargeting of a body52 capture (its preset maps carry the finger bones) puts
+    every finger bone where the library does; a body22 capture on the same rig is retargeted, fingers
+    left at the hand, with the add-on's one-line note."""
+    pytest.importorskip("bpy")
+    import bpy
+
+    from blender_addon import retarget as addon
+    from blender_addon.builders import build_armature, joint_world_positions
+    from blender_addon.capture_format import read_capture
+    from mocap.io.capture import write_capture
+    from mocap.retarget import retarget
+
+    rig = load_target_rig(rig_name)
+    sk = rig.skeleton
+    J = len(sk.joint_names)
+    for m in (_motion52(30), body_motion(30, 30.0)):
+        path = write_capture(tmp_path / f"{len(m.skeleton.joint_names)}.npz", m)
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        source = build_armature(read_capture(str(path)), "source")
+        target = build_armature({"joint_names": list(sk.joint_names), "parents": sk.parents, "offsets": sk.offsets,
+                                 "rotations": np.tile([1.0, 0, 0, 0], (1, J, 1)), "root_positions": np.zeros((1, 3)),
+                                 "fps": np.array(m.fps)}, "target")
+        target.animation_data_clear()
+        maps = addon.preset_maps()[rig_name]
+        note = addon.finger_note(source, target, maps)
+        assert (note is None) == (m.skeleton.joint_names[-1] == "RightHandPinky3"), note
+        addon.retarget_armature(source, target, maps, 1, m.n_frames)
+        frames = list(range(1, m.n_frames + 1, 3))
+        pa = joint_world_positions(target, frames)
+        order = [sk.joint_names.index(b.name) for b in target.pose.bones]
+        _, pl = retarget(m, sk, rig.source).fk()
+        pl = pl[np.array(frames) - 1][:, order]
+        names = [b.name for b in target.pose.bones]
+        fingers = [i for i, n in enumerate(names) if any(f.lower() in n.lower() for f in FINGERS)]
+        assert len(fingers) >= 30
+        err = np.linalg.norm((pa - pa[:, :1]) - (pl - pl[:, :1]), axis=-1)[:, fingers]
+        hand = names.index({"mixamo": "mixamorig:LeftHand", "ue5": "hand_l"}[rig_name])
+        rel = np.linalg.norm((pa[:, fingers] - pa[:, hand:hand + 1]) - (pl[:, fingers] - pl[:, hand:hand + 1]), axis=-1)
+        assert rel.max() < 1e-3 or err.max() < 1e-3, (rel.max(), err.max())
