@@ -91,7 +91,7 @@ def cmd_bench_hands(args) -> int:
                                         ("flexion_p90_deg", "P90 °", ".1f"), ("body_mpjpe_mm", "body mm", ".2f"),
                                         ("body_only_mpjpe_mm", "body-only mm", ".2f")]))
     t = result["times"]
-    print(f"triangulate + refine: {t['body_s']:.2f}s body only, {t['hands_s']:.2f}s with hands "
+    print(f"triangulate + refine (CPU): {t['body_s']:.2f}s body only, {t['hands_s']:.2f}s with hands "
           f"({t['ratio']:.2f}x)")
     write_json(result, args.json)
     if args.json:
