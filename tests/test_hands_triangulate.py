@@ -129,3 +129,21 @@ def test_synth_keypoints_cli_with_hands(shared_data, tmp_path):
     kp = read_keypoints2d(out / "pose2d.h5")
     assert kp.keypoint_set == "blazepose33_hands" and kp.shape[-1] == 75
     assert np.isfinite(kp.data[..., 33:, 0]).mean() > 0.7
+
+
+def test_session_hand_figures(tmp_path):
+    from mocap.bench.hands import session_hand_figures
+    from mocap.session import Session
+    from mocap.synth import SyntheticTake, write_session
+
+    rig, kp, truth = hands_take(frames=60, cameras=4)
+    data = kp.data.copy()
+    data[:30, 0, :, 33:] = np.nan  # camera 1 sees no hand in the first half
+    blind = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    root = write_session(SyntheticTake(rig, blind, truth), tmp_path / "s", json_2d=False)
+    triangulate.main(root)
+    figures = session_hand_figures(Session(root))
+    assert list(figures) == list(rig.names)
+    assert 0.4 <= figures["cam01"]["frames_with_hands"] <= 0.5
+    assert all(f["frames_with_hands"] > 0.9 for c, f in figures.items() if c != "cam01")
+    assert all(0.3 < f["median_reproj_px"] < 3.0 for f in figures.values())  # σ 1 px hands, exact rig

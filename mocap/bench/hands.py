@@ -221,3 +221,18 @@ def detection_cost(video: str, frames: int = 30) -> dict:
     return {"frames": n, "body_ms": 1000 * t_body / max(n, 1), "with_hands_ms": 1000 * t_hands / max(n, 1),
             "ratio": t_hands / t_body if t_body else float("nan"), "frames_with_hands": found / max(n, 1),
             "crops": hands.stats}
+
+
+def session_hand_figures(session, stage: str = "triangulated") -> dict:
+    """:func:`real_demo_figures` of a session's ``points3d/<stage>.h5`` (for the report): {camera:
+    {frames_with_hands, median_reproj_px, points}}; empty when its keypoint set has no hands."""
+    from mocap.io.hdf5 import read_points3d
+    from mocap.keypoint_sets import get_keypoint_set, hand_joints
+    from mocap.stages.triangulate import session_keypoints
+
+    points = read_points3d(session.points3d(stage))
+    if not hand_joints(get_keypoint_set(points.keypoint_set)).any():
+        return {}
+    rig = session.rig()
+    single = points.info.get("config", {}).get("single_performer", True)
+    return real_demo_figures(rig, points, session_keypoints(session, rig, single))
