@@ -22,7 +22,7 @@ def get_keypoint_set(name: str) -> KeypointSet:
     if name not in preset_names("keypoints") and not name.endswith(".toml"):
         raise ValueError(f"unknown keypoint set {name!r}: expected one of {preset_names('keypoints')}")
     table, path = load_preset("keypoints", name)
-    check_keys(table, {"name", "joints", "limbs", "bones"}, str(path))
+    check_keys(table, {"name", "joints", "limbs", "bones", "body"}, str(path))
     set_name = table.get("name", path.stem)
     if not isinstance(set_name, str) or not set_name:
         raise ValueError(f"{path}: name must be a non-empty string, got {set_name!r}")
@@ -45,6 +45,11 @@ def get_keypoint_set(name: str) -> KeypointSet:
                 raise ValueError(f"{path}: {kind} names unknown joint {n!r}")
         return joints.index(pair[0]), joints.index(pair[1])
 
+    body = table.get("body")
+    if body is not None:
+        base = get_keypoint_set(body).joints if isinstance(body, str) and body != set_name else None
+        if base is None or joints[: len(base)] != base:
+            raise ValueError(f"{path}: body must name a keypoint set whose joints begin this set's, got {body!r}")
     pairs = []
     for i, n in enumerate(joints):
         m = mirror_name(n)
@@ -85,3 +90,14 @@ def joint_groups(ks: KeypointSet) -> np.ndarray | None:
     measured); None for a set without hands (one group, as before hands existed)."""
     hands = hand_joints(ks)
     return hands.astype(int) if hands.any() else None
+
+
+def body_keypoint_set(name: str) -> str | None:
+    """The body-only set a set extends (``blazepose33`` for ``blazepose33_hands``: its first joints, in the
+    same order), from the set's ``body`` key; None when it declares none. A skeleton mapped onto the body set
+    places the same joints from the larger one (the names are the same)."""
+    from mocap.config_files import load_preset
+
+    table, _ = load_preset("keypoints", name)
+    get_keypoint_set(name)  # checked
+    return table.get("body")

@@ -209,3 +209,15 @@ print("found", found)
 """, tmp_path)
     assert "found" in r.stdout, r.stderr
     assert not NATIVE_CHATTER.search(r.stderr + r.stdout), r.stderr
+
+
+def test_hand_set_declares_its_body_set(tmp_path):
+    from mocap.keypoint_sets import body_keypoint_set
+
+    assert body_keypoint_set("blazepose33_hands") == "blazepose33"
+    assert body_keypoint_set("blazepose33") is None
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\nbody = "blazepose33"\njoints = ["nose", "left_hand_wrist"]\n')
+    with pytest.raises(ValueError, match="body must name a keypoint set whose joints begin this set's, got "
+                                         "'blazepose33'"):
+        get_keypoint_set(str(bad))
