@@ -217,19 +217,20 @@ class HandDetector:
         self.palm_every = 5
         self.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
 
-    def _landmarks_in(self, rgb: np.ndarray, roi: np.ndarray) -> tuple[np.ndarray, float]:
+    def _landmarks_in(self, bgr: np.ndarray, roi: np.ndarray) -> tuple[np.ndarray, float]:
         M = crop_transform(roi, INPUT)
-        crop = cv2.warpAffine(rgb, M, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        crop = cv2.warpAffine(bgr, M, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        crop = np.ascontiguousarray(crop[..., ::-1])  # RGB: only the crop is converted, not the frame
         self.stats["crops"] += 1
         pts, presence = self.landmarks(crop)
         return invert(M, pts), presence
 
-    def _palm_fallback(self, rgb: np.ndarray, roi: np.ndarray, wrist: np.ndarray) -> list[np.ndarray]:
+    def _palm_fallback(self, bgr: np.ndarray, roi: np.ndarray, wrist: np.ndarray) -> list[np.ndarray]:
         """Hand ROIs from palms found in an upright crop 2x the hand ROI around the body's wrist,
         nearest the wrist first."""
         box = np.array([wrist[0], wrist[1], 2.0 * roi[2], -np.pi / 2])
         M = crop_transform(box, PALM_INPUT)
-        crop = cv2.warpAffine(rgb, M, (PALM_INPUT, PALM_INPUT), flags=cv2.INTER_LINEAR)
+        crop = np.ascontiguousarray(cv2.warpAffine(bgr, M, (PALM_INPUT, PALM_INPUT), flags=cv2.INTER_LINEAR)[..., ::-1])
         self.stats["palm_runs"] += 1
         rois = []
         scale = box[2] / PALM_INPUT
@@ -240,7 +241,6 @@ class HandDetector:
         return rois
 
     def __call__(self, image_bgr: np.ndarray, body: np.ndarray) -> np.ndarray:
-        rgb = np.ascontiguousarray(image_bgr[..., ::-1])
         P = body.shape[0]
         out = np.full((P, 42, 3), np.nan)
         for p in range(P):
@@ -259,14 +259,14 @@ class HandDetector:
                 tries.append(roi)
                 found = None
                 for r in tries:
-                    pts, presence = self._landmarks_in(rgb, r)
+                    pts, presence = self._landmarks_in(image_bgr, r)
                     if presence >= self.min_presence:
                         found = (pts, presence)
                         break
                 wait = self.palm_wait.get((p, side), 0)
                 if found is None and self.palms is not None and wait == 0:
-                    for r in self._palm_fallback(rgb, roi, wrists[side])[:1]:
-                        pts, presence = self._landmarks_in(rgb, r)
+                    for r in self._palm_fallback(image_bgr, roi, wrists[side])[:1]:
+                        pts, presence = self._landmarks_in(image_bgr, r)
                         if presence >= self.min_presence:
                             found = (pts, presence)
                     # a hand the palm detector cannot find either is tried again only every few frames
