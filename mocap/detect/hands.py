@@ -86,12 +86,21 @@ def body_roi(body: np.ndarray, side: str, min_score: float = 0.3) -> np.ndarray 
         palm = 0.0
     else:
         return None
-    # a hand is about 0.75 forearm long; BlazePose's knuckles on a small person are short, so the size takes
-    # the larger of the two estimates (the ROI of Holistic's pose → hand step is ~2.7 palm lengths)
-    size = max(2.7 * palm, 0.9 * forearm, 16.0)
+    # a hand is about 0.75 forearm and 0.38 torso long; BlazePose's knuckles on a small person are short and a
+    # forearm pointing at the camera is foreshortened, so the size takes the largest estimate (the ROI of
+    # Holistic's pose → hand step is ~2.7 palm lengths)
+    size = max(2.7 * palm, 0.9 * forearm, 0.45 * _torso(body), 16.0)
     angle = float(np.arctan2(d[1], d[0])) if np.linalg.norm(d) > 0 else -np.pi / 2
     centre = w[:2] + 0.45 * size * np.array([np.cos(angle), np.sin(angle)])
     return np.array([centre[0], centre[1], size, angle])
+
+
+def _torso(body: np.ndarray, min_score: float = 0.3) -> float:
+    """Pixels from the shoulders' midpoint to the hips' (0 when one is unseen)."""
+    pts = body[[11, 12, 23, 24]]
+    if not (np.isfinite(pts).all() and (pts[:, 2] >= min_score).all()):
+        return 0.0
+    return float(np.linalg.norm(pts[:2, :2].mean(0) - pts[2:, :2].mean(0)))
 
 
 def landmark_roi(points: np.ndarray) -> np.ndarray:
