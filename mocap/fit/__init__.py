@@ -48,6 +48,9 @@ class FitConfig:
     iterations: int = 20
     chunk_frames: int = 1024
     gap_sigma_deg: float = 15.0  # how far a rotation left free by unseen joints may leave the interpolation
+    # fingers: the smoothing bridges finger keypoints' gaps up to this (s); longer ones are left to the fit, which
+    # interpolates the finger's joint angles (a fingertip interpolated in space misses a moving hand)
+    finger_max_gap_s: float = 0.1
 
 
 @dataclass
@@ -98,7 +101,13 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     F = pts.shape[0]
     noise = cfg.noise_mm / 1000 if cfg.noise_mm else estimate_noise(pts)
     if cfg.smooth and F >= 3 and np.isfinite(noise) and noise > 0:
-        pts = smooth_trajectories(pts, fps, noise, cfg.accel_sigma, cfg.max_gap_s)
+        hand = _finger_keypoints(spec, keypoint_set, W.shape[1])
+        out = smooth_trajectories(pts[:, ~hand], fps, noise, cfg.accel_sigma, cfg.max_gap_s)
+        pts = pts.copy()
+        pts[:, ~hand] = out
+        if hand.any():
+            pts[:, hand] = smooth_trajectories(pts[:, hand], fps, noise, cfg.accel_sigma,
+                                               min(cfg.finger_max_gap_s, cfg.max_gap_s))
     y = combine_keypoints(W, pts)
     y[:, ~mapped] = np.nan
     sk, unseen = estimate_bone_lengths(spec.skeleton, y, mapped, cfg.symmetric)
@@ -167,6 +176,19 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     log.info("fit %d/%d frames in %.2f s, residual median %.1f mm", summary.fitted_frames, F, summary.seconds,
              summary.rms_mm_median)
     return motion, summary
+
+
+def _finger_keypoints(spec: SkeletonSpec, keypoint_set: str, K: int) -> np.ndarray:
+    """(K,) bool: the keypoints that place or orient only finger joints (not the body's)."""
+    fingers = set(spec.finger_joints)
+    out, body = np.zeros(K, bool), np.zeros(K, bool)
+    names = spec.skeleton.joint_names
+    W, _ = spec.mapping_matrix(keypoint_set)
+    vj, A, _ = spec.vector_matrices(keypoint_set)
+    for rows, joints in ((W, names), (A, [names[j] for j in vj])):
+        for r, j in zip(rows, joints, strict=True):
+            (out if j in fingers else body)[r != 0] = True
+    return out & ~body
 
 
 def _ranges_text(r: list[tuple[int, int]], most: int = 4) -> str:

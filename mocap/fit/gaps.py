@@ -124,7 +124,9 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
            rounds: int = 16) -> int:
     """Solve again, in place, the frames where some joint is unseen (see the module). ``local``,
     ``root``, ``rms``: the first solution of every frame with data. ``sigma`` (rad): how far a free
-    rotation may leave the interpolation. Returns the number of frames solved again."""
+    rotation may leave the interpolation. ``rounds`` = 0: no outward solving, the gap frames are solved
+    once from their first solution with the interpolation prior (enough for short chains: fingers).
+    Returns the number of frames solved again."""
     aff = affected(pb, wy, wv, has_data)
     gap = has_data & aff.any(axis=1)
     G = np.flatnonzero(gap)
@@ -137,6 +139,10 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
         ref[todo, a] = interpolate(local[:, a], has_data & ~aff[:, a], todo, bones[a])
     ref_w = aff / sigma
     good = np.flatnonzero(has_data & ~gap)
+    if rounds == 0:
+        local[G], root[G], rms[G] = solve_ik(pb, y[G], wy[G], vecs[G], wv[G], local[G], root[G], iterations, ref[G],
+                                             ref_w[G])
+        return int(G.size)
     if good.size == 0:  # nowhere to start from: the first solution, free joints set to the interpolation
         _solve(pb, G, G, y, wy, vecs, wv, local, root, rms, ref, ref_w, aff, iterations)
         return int(G.size)

@@ -6,7 +6,8 @@ Each hand's fingers are then solved on their own, batched over frames: a small p
 root held at its fitted pose, 15 finger joints: 2-DoF bases, hinge PIP/DIP/IP with limits) whose
 cost is a fraction of the body's. Frames where a finger is unseen are bridged from its neighbours
 (:func:`mocap.fit.gaps.bridge`); a hand unseen for longer than ``max_gap_s`` eases into the rest pose
-(straight fingers) and those frames are flagged.
+(straight fingers) and those frames are flagged. A finger gap is solved once with the interpolation
+prior (no outward rounds as for the body: a finger chain is short and its first solution near).
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
             l0, _ = initial_pose(pb, ys[f], vs[f])
             l0[:, 0] = G[f, hand]
             ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, ys[f, 0], cfg.iterations)
-        bridged += bridge(pb, ys, ws, vs, wvs, ls, rs, rms, seen, np.radians(cfg.gap_sigma_deg), cfg.iterations)
+        bridged += bridge(pb, ys, ws, vs, wvs, ls, rs, rms, seen, np.radians(cfg.gap_sigma_deg), cfg.iterations,
+                          rounds=0)
         gaps.update(joint_gaps(list(sub.joint_names), ws, has_data))
         held = _to_rest(ls[:, 1:], seen, has_data, int(round(cfg.max_gap_s * fps)), max(int(round(0.2 * fps)), 1))
         if held:
