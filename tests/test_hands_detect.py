@@ -221,3 +221,24 @@ def test_hand_set_declares_its_body_set(tmp_path):
     with pytest.raises(ValueError, match="body must name a keypoint set whose joints begin this set's, got "
                                          "'blazepose33'"):
         get_keypoint_set(str(bad))
+
+
+@pytest.mark.slow
+def test_detect_stage_with_hands_on_a_take_without_hands(tmp_path, caplog):
+    import logging
+
+    from test_detect import blank_video
+
+    from mocap.io.hdf5 import read_keypoints2d
+    from mocap.stages import detect
+
+    (tmp_path / "videos").mkdir()
+    for cam in ("a", "b"):
+        blank_video(tmp_path / "videos" / f"{cam}.avi", n=4)
+    with caplog.at_level(logging.WARNING, logger="mocap.stages.detect"):
+        out = detect.main(tmp_path, detect.Config(workers=1, hands=True))
+    kp = read_keypoints2d(out)
+    assert kp.keypoint_set == "blazepose33_hands" and kp.shape == (4, 2, 1, 75)
+    assert np.all(np.isnan(kp.data))
+    assert "hands: no hand detected in any frame of cameras ['a', 'b']" in caplog.text
+    assert "the body is unaffected" in caplog.text
