@@ -147,3 +147,22 @@ def test_session_hand_figures(tmp_path):
     assert 0.4 <= figures["cam01"]["frames_with_hands"] <= 0.5
     assert all(f["frames_with_hands"] > 0.9 for c, f in figures.items() if c != "cam01")
     assert all(0.3 < f["median_reproj_px"] < 3.0 for f in figures.values())  # σ 1 px hands, exact rig
+
+
+def test_swapped_views_get_their_hands_back():
+    from mocap.geometry.swaps import SwapConfig
+
+    fps, frames = 60.0, 120
+    body = body33(frames, fps)
+    truth = np.concatenate([body, hands_on_body(body, finger_curls(frames, fps, 0))], axis=1)
+    rig = ring_rig(RigSpec(n_cameras=4), truth)
+    uv = np.moveaxis(rig.project(truth), 0, 1)
+    data, masks = corrupt(uv, rig, "blazepose33_hands", CorruptionSpec(1.0, 0.0, 0.0, swaps=0.1, hand_noise_px=0.5))
+    kp = Keypoints2D(data, rig.names, "blazepose33_hands", fps)
+    assert masks["swapped"].sum() > 20
+    ks = get_keypoint_set("blazepose33_hands")
+    fixed, info = triangulate._repair_with_hands(rig, kp, ks, 0.2, SwapConfig(), None)
+    assert info["swap_repairs"]["groups"] == ["head", "arms", "legs"]  # decided on the body's groups
+    f, c = np.nonzero(masks["swapped"])
+    err = np.linalg.norm(fixed.xy[f, c, 0][:, 33:] - uv[f, c][:, 33:], axis=-1)  # (views, 42)
+    assert np.nanmedian(err) < 3.0 and np.mean(np.nanmax(err, axis=1) < 5.0) > 0.9
