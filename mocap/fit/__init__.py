@@ -149,7 +149,15 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
         f = idx[s:s + cfg.chunk_frames]
         l0, r0 = initial_pose(pb, yb[f], vb[f])
         lb[f], root[f], rms[f] = solve_ik(pb, yb[f], wyb[f], vb[f], wvb[f], l0, r0, cfg.iterations)
-    bridged = bridge(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, np.radians(cfg.gap_sigma_deg), cfg.iterations)
+    wy_gap = None
+    if len(keep) < J:  # a finger base missing while two of its hand's are seen leaves no gap (the hand is placed)
+        wy_gap = wyb.copy()
+        for h in hands:
+            cols = [pos[j] for j in keep if sk.parents[j] == h]
+            enough = (wyb[:, cols] > 0).sum(axis=1) >= 2
+            wy_gap[:, cols] = np.where(enough[:, None], np.maximum(wyb[:, cols], 1.0), wyb[:, cols])
+    bridged = bridge(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, np.radians(cfg.gap_sigma_deg), cfg.iterations,
+                     wy_gap=wy_gap)
     gaps = joint_gaps(list(body.joint_names), wyb, has_data)
     _hold_unseen(body, lb, wyb, wvb, pb.vec_joint, has_data)
     local[:, keep] = lb

@@ -196,6 +196,10 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     sy, sv = np.sqrt(wy) / pb.pos_sigma, np.sqrt(wv) / pb.vec_sigma
     hinge = {j: a for j, a in pb.hinge_axes.items() if L.col[j] >= 0}
     balls = [j for j in range(J) if L.col[j] >= 0 and j not in hinge]
+    pairs = [(d, k) for d in range(J) for k in L.ancestors[d] if L.col[k] >= 0]
+    pairs_ball = tuple(np.array([x[i] for x in pairs if x[1] not in hinge], int) for i in (0, 1))
+    pairs_hinge = tuple(np.array([x[i] for x in pairs if x[1] in hinge], int) for i in (0, 1))
+    AR = np.arange(3)
     d2 = [j for j in balls if j in pb.dof2]
     V = len(pb.vec_joint)
     ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
@@ -212,7 +216,8 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         rp = (p - y[sel]) * sy[sel][..., None]
         rv = (np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest) - vecs[sel]) * sv[sel][..., None]
         phi = matrix_to_axis_angle(local[:, balls] if refT is None else local[:, balls] @ refT[sel])
-        theta = {j: np.einsum("fi,i->f", matrix_to_axis_angle(local[:, j]), a) for j, a in hinge.items()}
+        aa = matrix_to_axis_angle(local[:, list(hinge)]) if hinge else None
+        theta = {j: np.einsum("fi,i->f", aa[:, i], a) for i, (j, a) in enumerate(hinge.items())}
         rl = []
         for j, th in theta.items():
             lo, hi = pb.limits.get(j, (-np.inf, np.inf))
@@ -244,15 +249,19 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             c = L.col[k]
             return c, (np.cross(waxis[k], lever)[..., None] if k in hinge else -skew(lever))
 
-        for d in range(J):
-            rows = slice(3 * d, 3 * d + 3)
-            if not pb.fixed_root:
-                Jm[:, rows, 0:3] = np.eye(3) * sy_[:, d, None, None]
-            for k in L.ancestors[d]:
-                if L.col[k] < 0:
-                    continue
-                c, blk = turn(k, p[:, d] - p[:, k])
-                Jm[:, rows, c:c + blk.shape[-1]] = blk * sy_[:, d, None, None]
+        if not pb.fixed_root:
+            for d in range(J):
+                Jm[:, 3 * d:3 * d + 3, 0:3] = np.eye(3) * sy_[:, d, None, None]
+        # every (point, ancestor) pair at once: a ball ancestor turns the point by −[lever]×, a hinge by axis × lever
+        D, K = pairs_ball
+        if D.size:
+            blk = -skew(p[:, D] - p[:, K]) * sy_[:, D, None, None]
+            Jm[:, 3 * D[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :]] = blk
+        D, K = pairs_hinge
+        if D.size:
+            wax = np.stack([waxis[int(k)] for k in K], axis=1)
+            blk = np.cross(wax, p[:, D] - p[:, K]) * sy_[:, D, None]
+            Jm[:, 3 * D[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3))] = blk
         vw = np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest)
         for v, k0 in enumerate(pb.vec_joint):
             rows = slice(3 * J + 3 * v, 3 * J + 3 * v + 3)
