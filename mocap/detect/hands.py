@@ -1,9 +1,9 @@
 """Hands: 21 MediaPipe hand landmarks per hand, placed by the body (offline, from the mediapipe wheel's tflite).
 
 For each person and side, the hand crop comes from, in order: the previous frame's hand landmarks (when
-still near the body's wrist), the body's wrist / index / pinky keypoints (Holistic's pose → hand ROI);
-when the landmark model finds no hand there, MediaPipe's palm detector runs on a wider crop around the
-body's wrist (fallback). The crop is rotated so the hand points up, as the landmark model expects.
+still near the body's wrist), the body's elbow / wrist / index / pinky keypoints re-cropped by Holistic's
+``hand_recrop.tflite``; when the landmark model finds no hand there, MediaPipe's palm detector runs on a
+wider crop around the body's wrist (fallback). The crop is rotated so the hand points up, as the landmark model expects.
 Left / right come from the body: a hand belongs to the side whose body wrist is nearest its landmark
 wrist (the hand model's handedness guess is not used); two crops landing on the same hand keep one.
 
@@ -33,6 +33,7 @@ VARIANTS = ("lite", "full")
 BODY_HAND = {"left": (13, 15, 17, 19), "right": (14, 16, 18, 20)}
 INPUT = 224  # the hand landmark model's input size
 PALM_INPUT = 192
+RECROP_INPUT = 256
 
 _LANDMARK_GRAPH = """
 input_stream: "crop"
@@ -48,6 +49,17 @@ node { calculator: "SplitTensorVectorCalculator" input_stream: "output" output_s
   options { [mediapipe.SplitVectorCalculatorOptions.ext] { ranges: { begin: 0 end: 1 } ranges: { begin: 1 end: 2 } } } }
 node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:lm" output_stream: "FLOATS:landmarks" }
 node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:flag" output_stream: "FLOAT:presence" }
+"""
+_RECROP_GRAPH = """
+input_stream: "crop"
+output_stream: "points"
+node { calculator: "ImageToTensorCalculator" input_stream: "IMAGE:crop" output_stream: "TENSORS:input"
+  options { [mediapipe.ImageToTensorCalculatorOptions.ext] { output_tensor_width: 256 output_tensor_height: 256
+    keep_aspect_ratio: true output_tensor_float_range { min: 0.0 max: 1.0 } } } }
+node { calculator: "InferenceCalculator" input_stream: "TENSORS:input" output_stream: "TENSORS:output"
+  options { [mediapipe.InferenceCalculatorOptions.ext] {
+    model_path: "mediapipe/modules/holistic_landmark/hand_recrop.tflite" delegate { xnnpack {} } } } }
+node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:output" output_stream: "FLOATS:points" }
 """
 _PALM_GRAPH = """
 input_stream: "image"
@@ -134,23 +146,21 @@ def invert(M: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ Minv[:, :2].T + Minv[:, 2]
 
 
-class HandLandmarks:
-    """The hand landmark model on square crops: (21, 2) crop pixels and the hand-presence score."""
+class _Graph:
+    """A mediapipe graph fed one square RGB crop at a time on its ``crop`` stream; returns its output packets."""
 
-    def __init__(self, variant: str = "full"):
-        if variant not in VARIANTS:
-            raise ValueError(f"hands: variant must be one of {VARIANTS}, got {variant!r}")
+    def __init__(self, config: str, outputs: tuple[str, ...]):
         self.mp = _mediapipe()
         self._out: dict = {}
         with native_stderr_to_log(log):
-            self.graph = self.mp.CalculatorGraph(graph_config=_LANDMARK_GRAPH.replace("VARIANT", variant))
-            for s in ("landmarks", "presence"):
+            self.graph = self.mp.CalculatorGraph(graph_config=config)
+            for s in outputs:
                 self.graph.observe_output_stream(s, lambda name, p: self._out.__setitem__(name, p))
             self.graph.start_run()
             self.graph.wait_until_idle()  # the calculators open (and say so on stderr) in the graph's threads
         self.t = 0
 
-    def __call__(self, crop_rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    def run(self, crop_rgb: np.ndarray) -> dict:
         mp = self.mp
         self._out.clear()
         packet = mp.packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=crop_rgb)
@@ -159,12 +169,37 @@ class HandLandmarks:
             self.graph.add_packet_to_input_stream("crop", packet.at(self.t))
             self.graph.wait_until_idle()
         self.t += 1
-        pts = np.asarray(mp.packet_getter.get_float_list(self._out["landmarks"])).reshape(21, 3)[:, :2]
-        return pts - 0.5, float(mp.packet_getter.get_float(self._out["presence"]))
+        return self._out
 
     def close(self) -> None:
         with native_stderr_to_log(log):
             self.graph.close()
+
+
+class HandLandmarks(_Graph):
+    """The hand landmark model on square crops: (21, 2) crop pixels and the hand-presence score."""
+
+    def __init__(self, variant: str = "full"):
+        if variant not in VARIANTS:
+            raise ValueError(f"hands: variant must be one of {VARIANTS}, got {variant!r}")
+        super().__init__(_LANDMARK_GRAPH.replace("VARIANT", variant), ("landmarks", "presence"))
+
+    def __call__(self, crop_rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        out = self.run(crop_rgb)
+        pts = np.asarray(self.mp.packet_getter.get_float_list(out["landmarks"])).reshape(21, 3)[:, :2]
+        return pts - 0.5, float(self.mp.packet_getter.get_float(out["presence"]))
+
+
+class HandRecrop(_Graph):
+    """Holistic's hand re-crop model on a 256-pixel crop of the body's hand ROI: two points (crop pixels), the
+    hand's centre and a point towards the wrist half the new crop's size away."""
+
+    def __init__(self):
+        super().__init__(_RECROP_GRAPH, ("points",))
+
+    def __call__(self, crop_rgb: np.ndarray) -> np.ndarray:
+        out = self.run(crop_rgb)
+        return np.asarray(self.mp.packet_getter.get_float_list(out["points"])).reshape(2, -1)[:, :2] - 0.5
 
 
 class PalmDetector:
@@ -217,8 +252,10 @@ def palm_roi(wrist: np.ndarray, middle: np.ndarray, box: float) -> np.ndarray:
 class HandDetector:
     """Both hands of every person of a BlazePose result: ``(image, body (P, 33, 3)) → (P, 42, 3)``."""
 
-    def __init__(self, variant: str = "full", min_presence: float = 0.5, palm_fallback: bool = True):
+    def __init__(self, variant: str = "full", min_presence: float = 0.5, palm_fallback: bool = True,
+                 recrop: bool = True):
         self.landmarks = HandLandmarks(variant)
+        self.recrop = HandRecrop() if recrop else None
         self.palms = PalmDetector(variant) if palm_fallback else None
         self.min_presence = min_presence
         self.previous: dict[tuple[int, str], np.ndarray] = {}  # (person, side) → ROI from last frame's hand
@@ -233,6 +270,18 @@ class HandDetector:
         self.stats["crops"] += 1
         pts, presence = self.landmarks(crop)
         return invert(M, pts), presence
+
+    def _recropped(self, bgr: np.ndarray, roi: np.ndarray) -> np.ndarray:
+        """Holistic's re-crop of a body-placed hand ROI: centred on the hand, sized and turned by it."""
+        M = crop_transform(roi, RECROP_INPUT)
+        crop = np.ascontiguousarray(cv2.warpAffine(bgr, M, (RECROP_INPUT, RECROP_INPUT),
+                                                   flags=cv2.INTER_LINEAR)[..., ::-1])
+        centre, towards_wrist = invert(M, self.recrop(crop))
+        d = centre - towards_wrist
+        size = 2.0 * float(np.linalg.norm(d))
+        if not np.isfinite(size) or not 0.25 * roi[2] < size < 4.0 * roi[2]:
+            return roi  # an implausible re-crop: keep the body's
+        return np.array([centre[0], centre[1], size, float(np.arctan2(d[1], d[0]))])
 
     def _palm_fallback(self, bgr: np.ndarray, roi: np.ndarray, wrist: np.ndarray) -> list[np.ndarray]:
         """Hand ROIs from palms found in an upright crop 2x the hand ROI around the body's wrist,
@@ -265,10 +314,10 @@ class HandDetector:
                 if prev is not None and np.linalg.norm(prev[:2] - roi[:2]) < 0.5 * roi[2]:
                     tries.append(prev)
                     self.stats["tracked"] += 1
-                tries.append(roi)
+                tries.append(roi if self.recrop is None else None)  # None: re-cropped when reached
                 found = None
                 for r in tries:
-                    pts, presence = self._landmarks_in(image_bgr, r)
+                    pts, presence = self._landmarks_in(image_bgr, self._recropped(image_bgr, roi) if r is None else r)
                     if presence >= self.min_presence:
                         found = (pts, presence)
                         break
@@ -298,6 +347,8 @@ class HandDetector:
 
     def close(self) -> None:
         self.landmarks.close()
+        if self.recrop is not None:
+            self.recrop.close()
         if self.palms is not None:
             self.palms.close()
 
