@@ -27,7 +27,7 @@ import numpy as np
 
 from mocap.fit.bones import estimate_bone_lengths
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
-from mocap.fit.hands import fit_fingers, joint_models, subset
+from mocap.fit.hands import fit_fingers, joint_models, subject_bones, subset
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
 from mocap.geometry.rotations import matrix_to_quat, quat_continuous
@@ -110,7 +110,10 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
                                                min(cfg.finger_max_gap_s, cfg.max_gap_s))
     y = combine_keypoints(W, pts)
     y[:, ~mapped] = np.nan
-    sk, unseen = estimate_bone_lengths(spec.skeleton, y, mapped, cfg.symmetric)
+    if spec.finger_joints:
+        sk, unseen = subject_bones(spec, y, mapped, cfg.symmetric)
+    else:
+        sk, unseen = estimate_bone_lengths(spec.skeleton, y, mapped, cfg.symmetric)
     if unseen:
         log.warning("never seen in this take, kept at rest: %s", ", ".join(unseen))
     vj, A, vrest = spec.vector_matrices(keypoint_set)

@@ -58,6 +58,37 @@ def joint_models(spec: SkeletonSpec, names: tuple[str, ...]) -> tuple[dict, dict
     return hinges, limits, dof2
 
 
+def subject_bones(spec: SkeletonSpec, y: np.ndarray, mapped: np.ndarray, symmetric: bool) -> tuple[Skeleton, list]:
+    """:func:`mocap.fit.bones.estimate_bone_lengths` for a skeleton with fingers, cheaper: the body and the
+    finger bases as usual, then each further finger bone from its own two joint centres (the median of
+    their distance over the frames; scaled like the bone above it where unseen; ``symmetric`` applies to the
+    body and the finger bases)."""
+    from mocap.fit.bones import estimate_bone_lengths
+
+    sk = spec.skeleton
+    fingers = set(spec.finger_joints)
+    keep = [j for j in range(len(sk.joint_names)) if sk.joint_names[j] not in fingers
+            or sk.joint_names[sk.parents[j]] not in fingers]
+    body, unseen = estimate_bone_lengths(subset(sk, keep), y[:, keep], mapped[keep], symmetric)
+    offsets = sk.offsets.copy()
+    offsets[keep[1:]] = body.offsets[1:]
+    seen = np.isfinite(y).all(axis=2)
+    for j in range(len(sk.joint_names)):
+        if j in keep:
+            continue
+        par = sk.parents[j]
+        rest = np.linalg.norm(sk.offsets[j])
+        d = np.linalg.norm(y[:, j] - y[:, par], axis=1)
+        d = d[seen[:, j] & seen[:, par]]
+        if d.size:
+            offsets[j] = sk.offsets[j] * (np.median(d) / rest)
+        else:  # scaled like the bone above it
+            offsets[j] = sk.offsets[j] * np.linalg.norm(offsets[par]) / np.linalg.norm(sk.offsets[par])
+            if mapped[j]:
+                unseen.append(sk.joint_names[j])
+    return Skeleton(sk.joint_names, sk.parents, offsets), unseen
+
+
 def _to_rest(local: np.ndarray, seen: np.ndarray, has_data: np.ndarray, max_gap: int, blend: int) -> list:
     """In place: frames of ``local`` (F, n, 3, 3) where the hand is unseen (``has_data & ~seen``) follow
     the interpolation between their edges when the gap is at most ``max_gap`` frames and bounded on
