@@ -138,12 +138,3 @@ def test_bad_finger_joint_specs_are_named(tmp_path, bad):
     path.write_text(text)
     with pytest.raises(ValueError, match=expect):
         load_skeleton(str(path))
-
-
-def test_body22_fits_the_body_of_a_hands_keypoint_set_as_of_blazepose33():
-    _, _, pts = _take(60)
-    cfg = FitConfig(smooth=False)
-    a, _ = fit_motion(pts, "blazepose33_hands", FPS, cfg)
-    b, _ = fit_motion(pts[:, :33], "blazepose33", FPS, cfg)
-    assert a.skeleton.joint_names == b.skeleton.joint_names
-    assert np.array_equal(a.rotations, b.rotations) and np.array_equal(a.root_positions, b.root_positions)
