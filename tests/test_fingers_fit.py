@@ -138,3 +138,14 @@ def test_bad_finger_joint_specs_are_named(tmp_path, bad):
     path.write_text(text)
     with pytest.raises(ValueError, match=expect):
         load_skeleton(str(path))
+
+
+def test_body22_fits_the_body_points_of_a_hands_keypoint_set(caplog):
+    _, _, pts = _take(60)
+    cfg = FitConfig(smooth=False)
+    with caplog.at_level(logging.INFO, logger="mocap.fit"):
+        a, _ = fit_motion(pts, "blazepose33_hands", FPS, cfg)
+    assert any("fitting its first points as blazepose33" in r.getMessage() for r in caplog.records)
+    b, _ = fit_motion(pts[:, :33], "blazepose33", FPS, cfg)
+    assert a.skeleton.joint_names == b.skeleton.joint_names
+    assert np.array_equal(a.rotations, b.rotations) and np.array_equal(a.root_positions, b.root_positions)

@@ -31,6 +31,7 @@ from mocap.fit.hands import fit_fingers, joint_models, subject_bones, subset
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
 from mocap.geometry.rotations import matrix_to_quat, quat_continuous
+from mocap.keypoint_sets import get_keypoint_set
 from mocap.skeletons import SkeletonSpec, load_skeleton
 from mocap.types import Motion
 
@@ -92,8 +93,16 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     ``weights`` (F, K): confidence in [0, 1] (default 1 where present)."""
     t0 = time.perf_counter()
     spec = spec or load_skeleton(cfg.skeleton)
-    W, mapped = spec.mapping_matrix(keypoint_set)
     pts = np.asarray(points, float)
+    base = _base_set(spec, keypoint_set)
+    if base is not None:  # e.g. body22 on blazepose33_hands: the body points, as their own set
+        log.info("skeleton %s has no mapping for %s: fitting its first points as %s (the rest are not used)",
+                 spec.name, keypoint_set, base)
+        n = len(get_keypoint_set(base).joints)
+        pts = pts[:, :n] if pts.ndim == 3 and pts.shape[1] == len(get_keypoint_set(keypoint_set).joints) else pts
+        weights = None if weights is None else np.asarray(weights)[:, :n]
+        keypoint_set = base
+    W, mapped = spec.mapping_matrix(keypoint_set)
     if pts.ndim != 3 or pts.shape[1:] != (W.shape[1], 3):
         raise ValueError(f"fit: expected keypoints (frames, {W.shape[1]}, 3) for {keypoint_set}, got {pts.shape}")
     if fps <= 0:
@@ -187,6 +196,22 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     log.info("fit %d/%d frames in %.2f s, residual median %.1f mm", summary.fitted_frames, F, summary.seconds,
              summary.rms_mm_median)
     return motion, summary
+
+
+def _base_set(spec: SkeletonSpec, keypoint_set: str) -> str | None:
+    """A keypoint set the skeleton maps whose joints begin ``keypoint_set``'s (blazepose33 for
+    blazepose33_hands), when the skeleton does not map ``keypoint_set`` itself; else None."""
+    if keypoint_set in spec.mappings:
+        return None
+    try:
+        joints = get_keypoint_set(keypoint_set).joints
+    except ValueError:
+        return None
+    for name in spec.mappings:
+        own = get_keypoint_set(name).joints
+        if len(own) < len(joints) and joints[:len(own)] == own:
+            return name
+    return None
 
 
 def _finger_keypoints(spec: SkeletonSpec, keypoint_set: str, K: int) -> np.ndarray:
