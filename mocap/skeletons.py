@@ -228,3 +228,21 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
         tips[j] = tuple(float(x) for x in _numbers(v, 3, f"{path}: [tips] {j!r}", "tip"))
     return SkeletonSpec(table.get("name", Path(path).stem), Skeleton(tuple(order), parents, offsets), specs,
                         mappings, vectors, tips)
+
+
+def fingertip_sites(sk: Skeleton, preset: str = "body52") -> dict[int, np.ndarray]:
+    """End segments for the leaf joints of ``sk`` that are ``preset``'s fingertip joints (its ``[tips]``):
+    leaf index → the joint's own offset scaled by the preset's tip-to-segment ratio (finger tips lie along
+    their last two segments at rest, so the ratio holds in any axes and units). {} for other skeletons."""
+    names = sk.joint_names
+    leaves = [j for j in range(1, len(names)) if not np.any(sk.parents == j)]
+    if not any(names[j].endswith(("Thumb3", "Index3", "Middle3", "Ring3", "Pinky3")) for j in leaves):
+        return {}
+    spec = load_skeleton(preset)
+    out = {}
+    for j in leaves:
+        if names[j] in spec.tips:
+            ref = np.linalg.norm(spec.skeleton.offsets[spec.skeleton.index(names[j])])
+            out[j] = sk.offsets[j] * (np.linalg.norm(spec.tips[names[j]]) / ref)
+    return out
+

@@ -166,3 +166,16 @@ def test_addon_retargets_fingers_like_the_library(rig_name, tmp_path):
         hand = names.index({"mixamo": "mixamorig:LeftHand", "ue5": "hand_l"}[rig_name])
         rel = np.linalg.norm((pa[:, fingers] - pa[:, hand:hand + 1]) - (pl[:, fingers] - pl[:, hand:hand + 1]), axis=-1)
         assert rel.max() < 1e-3 or err.max() < 1e-3, (rel.max(), err.max())
+
+
+def test_bvh_fingers_end_at_their_tips(tmp_path):
+    from mocap.io.bvh import read_bvh
+    from mocap.synth.fingers import hand_keypoints
+
+    m52 = _motion52(10)
+    path = write_motion(m52, tmp_path / "take.bvh", "bvh", units="cm", up="z")
+    back = read_bvh(path)
+    assert "LeftHandIndex3_end" in back.skeleton.joint_names
+    _, p = back.fk()
+    tip = p[:, back.skeleton.index("LeftHandIndex3_end")] / 100
+    assert np.abs(tip - hand_keypoints(m52)[:, 8]).max() < 1e-4  # the index fingertip
