@@ -135,10 +135,14 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     names = sk.joint_names
     J = len(names)
     fb = spec.vector_fallback(keypoint_set)
-    if fb.any():  # fallback vectors only where their joint's children are unseen
+    wv_gap = None
+    if fb.any():  # fallback vectors only where their joint's children are unseen (then not missing)
         kids = [np.flatnonzero(sk.parents == j) for j in range(J)]
+        wv_gap = wv.copy()
         for v in np.flatnonzero(fb):
-            wv[(wy[:, kids[vj[v]]] > 0).any(axis=1), v] = 0.0
+            off = (wy[:, kids[vj[v]]] > 0).any(axis=1)
+            wv[off, v] = 0.0
+            wv_gap[off, v] = 1.0
     fingers = set(spec.finger_joints)
     if fingers and len(spec.unmapped_fingers(keypoint_set)) == len(fingers):
         log.warning("skeleton %s has fingers but keypoint set %s has no hand keypoints: the fingers are held "
@@ -162,14 +166,14 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
         l0, r0 = initial_pose(pb, yb[f], vb[f])
         lb[f], root[f], rms[f] = solve_ik(pb, yb[f], wyb[f], vb[f], wvb[f], l0, r0, cfg.iterations)
     wy_gap = None
-    if len(keep) < J:  # a finger base missing while two of its hand's are seen leaves no gap (the hand is placed)
+    if len(keep) < J:  # a missing finger base leaves no gap while its hand is oriented (two bases or a vector)
         wy_gap = wyb.copy()
         for h in hands:
             cols = [pos[j] for j in keep if sk.parents[j] == h]
-            enough = (wyb[:, cols] > 0).sum(axis=1) >= 2
+            enough = ((wyb[:, cols] > 0).sum(axis=1) >= 2) | (wv[:, vj == h] > 0).any(axis=1)
             wy_gap[:, cols] = np.where(enough[:, None], np.maximum(wyb[:, cols], 1.0), wyb[:, cols])
     bridged = bridge(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, np.radians(cfg.gap_sigma_deg), cfg.iterations,
-                     wy_gap=wy_gap)
+                     wy_gap=wy_gap, wv_gap=None if wv_gap is None else wv_gap[:, vk])
     gaps = joint_gaps(list(body.joint_names), wyb, has_data)
     _hold_unseen(body, lb, wyb, wvb, pb.vec_joint, has_data)
     local[:, keep] = lb

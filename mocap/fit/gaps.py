@@ -121,14 +121,15 @@ def affected(pb: IKProblem, wy: np.ndarray, wv: np.ndarray, has_data: np.ndarray
 
 def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray, local: np.ndarray,
            root: np.ndarray, rms: np.ndarray, has_data: np.ndarray, sigma: float, iterations: int = 20,
-           rounds: int = 16, wy_gap: np.ndarray | None = None) -> int:
+           rounds: int = 16, wy_gap: np.ndarray | None = None, wv_gap: np.ndarray | None = None) -> int:
     """Solve again, in place, the frames where some joint is unseen (see the module). ``local``,
     ``root``, ``rms``: the first solution of every frame with data. ``sigma`` (rad): how far a free
     rotation may leave the interpolation. ``rounds`` = 0: no outward solving, the gap frames are solved
     once from their first solution with the interpolation prior (enough for short chains: fingers).
-    ``wy_gap`` (F, J): the target weights that decide gaps, when they differ from ``wy`` (a hand placed by
-    several knuckles is not in a gap for missing one). Returns the number of frames solved again."""
-    aff = affected(pb, wy if wy_gap is None else wy_gap, wv, has_data)
+    ``wy_gap`` (F, J), ``wv_gap`` (F, V): the weights that decide gaps, when they differ from ``wy``, ``wv``
+    (a hand placed by several knuckles is not in a gap for missing one, nor for its fallback vectors,
+    unused while its fingers are seen). Returns the number of frames solved again."""
+    aff = affected(pb, wy if wy_gap is None else wy_gap, wv if wv_gap is None else wv_gap, has_data)
     gap = has_data & aff.any(axis=1)
     G = np.flatnonzero(gap)
     if G.size == 0:

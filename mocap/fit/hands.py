@@ -152,7 +152,7 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
             f = idx[s:s + cfg.chunk_frames]
             l0, _ = initial_pose(pb, ys[f], vs[f])
             l0[:, 0] = G[f, hand]
-            ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, ys[f, 0], cfg.iterations)
+            ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, ys[f, 0], min(cfg.iterations, 10))
         bridged += bridge(pb, ys, ws, vs, wvs, ls, rs, rms, seen, np.radians(cfg.gap_sigma_deg), cfg.iterations,
                           rounds=0)
         gaps.update(joint_gaps(list(sub.joint_names), ws, has_data))

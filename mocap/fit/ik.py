@@ -291,20 +291,21 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             blocks.append((L.col[k], P, r_d2[:, 3 * i:3 * i + 3]))
         return Jm, blocks
 
+    hj = [k for k in range(J) if L.col[k] >= 0 and k in hinge]  # every joint's update at once
+    h_cols, h_axes = np.array([L.col[k] for k in hj], int), np.array([hinge[k] for k in hj]).reshape(-1, 3)
+    b_cols = np.array([L.col[k] + i for k in balls for i in range(3)], int).reshape(-1, 3)
+    b_par = np.array([max(int(sk.parents[k]), 0) for k in balls], int)
+    b_root = np.array([sk.parents[k] < 0 for k in balls], bool)
+
     def apply(local, root, G, delta):
-        F = len(root)
         local = local.copy()
         root = root if pb.fixed_root else root + delta[:, 0:3]
-        for k in range(J):
-            c = L.col[k]
-            if c < 0:
-                continue
-            if k in hinge:
-                local[:, k] = axis_angle_to_matrix(delta[:, c:c + 1] * hinge[k]) @ local[:, k]
-            else:
-                Gp = G[:, sk.parents[k]] if sk.parents[k] >= 0 else np.tile(np.eye(3), (F, 1, 1))
-                w = np.einsum("fji,fj->fi", Gp, delta[:, c:c + 3])  # world turn → parent frame
-                local[:, k] = axis_angle_to_matrix(w) @ local[:, k]
+        if hj:
+            local[:, hj] = axis_angle_to_matrix(delta[:, h_cols][..., None] * h_axes) @ local[:, hj]
+        if balls:
+            Gp = np.where(b_root[:, None, None], np.eye(3), G[:, b_par])
+            w = np.einsum("fbji,fbj->fbi", Gp, delta[:, b_cols])  # world turn → parent frame
+            local[:, balls] = axis_angle_to_matrix(w) @ local[:, balls]
         return local, root
 
     local, root = local.copy(), root.copy()
