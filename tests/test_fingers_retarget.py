@@ -179,3 +179,34 @@ def test_bvh_fingers_end_at_their_tips(tmp_path):
     _, p = back.fk()
     tip = p[:, back.skeleton.index("LeftHandIndex3_end")] / 100
     assert np.abs(tip - hand_keypoints(m52)[:, 8]).max() < 1e-4  # the index fingertip
+
+
+def _bends(P):
+    """(F, 8) angles (degrees) between consecutive segments: PIP and DIP of index, middle, pinky; thumb MCP, IP
+    of a hand's 21 keypoints (F, 21, 3)."""
+    out = []
+    for chain in ((5, 6, 7, 8), (9, 10, 11, 12), (17, 18, 19, 20), (1, 2, 3, 4)):
+        a, b, c, d = (P[:, k] for k in chain)
+        out += [_angles_deg(b - a, c - b), _angles_deg(c - b, d - c)]
+    return np.stack(out, axis=1)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_rendered_character_curls_its_fingers_like_the_body52_motion(shared_data, tmp_path):
+    """``mocap synth render --hands``: the MakeHuman character's finger bones play the procedural curls, and its
+    ground truth holds the 42 hand keypoints (bends equal to the motion's)."""
+    pytest.importorskip("bpy")
+    from mocap.io.hdf5 import read_points3d
+    from mocap.synth.fingers import hand_keypoints
+    from mocap.synth.render import RenderSpec, body_motion_from_bvh, render_session
+
+    spec = RenderSpec(str(shared_data / "bvh" / "cmu_01_03.bvh"), start_s=2.0, seconds=0.6, fps=10.0, cameras=1,
+                      size=(96, 72), samples=1, board_frames=1, hands=True)
+    out = render_session(spec, tmp_path / "take")
+    gt = read_points3d(out / "groundtruth" / "points3d.h5")
+    assert gt.keypoint_set == "blazepose33_hands" and np.isfinite(gt.xyz[:, 0, 33:]).all()
+    motion = add_fingers(body_motion_from_bvh(spec), finger_curls(6, 10.0, spec.seed))
+    truth = hand_keypoints(motion)
+    for s in (slice(0, 21), slice(21, 42)):
+        assert np.abs(_bends(gt.xyz[:, 0, 33:][:, s]) - _bends(truth[:, s])).max() < 1.0
