@@ -246,3 +246,15 @@ def fingertip_sites(sk: Skeleton, preset: str = "body52") -> dict[int, np.ndarra
             out[j] = sk.offsets[j] * (np.linalg.norm(spec.tips[names[j]]) / ref)
     return out
 
+
+def flexion_spread_axes(spec: SkeletonSpec, joint: str) -> tuple[np.ndarray, np.ndarray]:
+    """A hinge or 2-DoF joint's unit flexion axis (its ``axis``) and spread axis (bone × flexion axis, the bone
+    going to its child, or to its tip for a fingertip joint) in its rest frame."""
+    sk = spec.skeleton
+    axis = np.asarray(spec.joints[joint].axis, float)
+    axis /= np.linalg.norm(axis)
+    kids = [c for c in range(len(sk.joint_names)) if sk.parents[c] == sk.index(joint)]
+    bone = np.asarray(sk.offsets[kids[0]] if kids else spec.tips[joint], float)
+    spread = np.cross(bone, axis)
+    return axis, spread / np.linalg.norm(spread)
+

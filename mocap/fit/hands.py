@@ -5,8 +5,8 @@ CMC) as targets, so the hand's position and orientation come from the wrist and 
 Each hand's fingers are then solved on their own, batched over frames: a small problem (the hand as a
 root held at its fitted pose, 15 finger joints: 2-DoF bases, hinge PIP/DIP/IP with limits) whose
 cost is a fraction of the body's. Frames where a finger is unseen are bridged from its neighbours
-(:func:`mocap.fit.gaps.bridge`); a hand unseen for longer than ``max_gap_s`` eases into the rest pose
-(straight fingers) and those frames are flagged. A finger gap is solved once with the interpolation
+(:func:`mocap.fit.gaps.bridge`); a hand unseen for longer than ``max_gap_s`` eases (over 0.2 s) into the
+rest pose (straight fingers) and those frames are flagged. A finger gap is solved once with the interpolation
 prior (no outward rounds as for the body: a finger chain is short and its first solution near).
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from mocap.filters import runs
 from mocap.fit.gaps import bridge, interpolate, joint_gaps, slerp
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
-from mocap.skeletons import SkeletonSpec
+from mocap.skeletons import SkeletonSpec, flexion_spread_axes
 from mocap.types import Skeleton, forward_kinematics
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,7 @@ def joint_models(spec: SkeletonSpec, names: tuple[str, ...]) -> tuple[dict, dict
             if s.limits_deg:
                 limits[i] = tuple(np.radians(s.limits_deg))
         elif s.type == "2dof":
-            from mocap.synth.fingers import joint_axes
-
-            flex, spread = joint_axes(spec, n)
+            flex, spread = flexion_spread_axes(spec, n)
             rows = np.stack([flex, spread, np.cross(flex, spread)])
             lo = tuple(np.radians(s.limits_deg)) if s.limits_deg else (-np.inf, np.inf)
             sp = tuple(np.radians(s.spread_deg)) if s.spread_deg else (-np.inf, np.inf)
@@ -148,13 +146,13 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
         rs = np.where(has_data[:, None], p[:, hand], 0.0)
         rms = np.full(F, np.nan)
         idx = np.flatnonzero(seen)
+        iters = min(cfg.iterations, 10)  # a finger chain starts near its solution (Kabsch per joint)
         for s in range(0, idx.size, cfg.chunk_frames):
             f = idx[s:s + cfg.chunk_frames]
             l0, _ = initial_pose(pb, ys[f], vs[f])
             l0[:, 0] = G[f, hand]
-            ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, ys[f, 0], min(cfg.iterations, 10))
-        bridged += bridge(pb, ys, ws, vs, wvs, ls, rs, rms, seen, np.radians(cfg.gap_sigma_deg), cfg.iterations,
-                          rounds=0)
+            ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, ys[f, 0], iters)
+        bridged += bridge(pb, ys, ws, vs, wvs, ls, rs, rms, seen, np.radians(cfg.gap_sigma_deg), iters, rounds=0)
         gaps.update(joint_gaps(list(sub.joint_names), ws, has_data))
         held = _to_rest(ls[:, 1:], seen, has_data, int(round(cfg.max_gap_s * fps)), max(int(round(0.2 * fps)), 1))
         if held:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_quat, quat_continuous
-from mocap.skeletons import SkeletonSpec, load_skeleton
+from mocap.skeletons import SkeletonSpec, flexion_spread_axes, load_skeleton
 from mocap.types import Motion, Skeleton
 
 SIDES = ("Left", "Right")
@@ -89,15 +89,7 @@ def finger_curls(frames: int, fps: float, seed: int = 0, hold_s: tuple[float, fl
     return out
 
 
-def joint_axes(spec: SkeletonSpec, joint: str) -> tuple[np.ndarray, np.ndarray]:
-    """A finger joint's unit flexion axis and spread axis (bone × flexion axis) in its rest frame."""
-    sk = spec.skeleton
-    axis = np.asarray(spec.joints[joint].axis, float)
-    axis /= np.linalg.norm(axis)
-    kids = [c for c in range(len(sk.joint_names)) if sk.parents[c] == sk.index(joint)]
-    bone = np.asarray(sk.offsets[kids[0]] if kids else spec.tips[joint], float)
-    spread = np.cross(bone, axis)
-    return axis, spread / np.linalg.norm(spread)
+joint_axes = flexion_spread_axes  # a finger joint's flexion and spread axes (see mocap.skeletons)
 
 
 def _hand_scale(body: Skeleton, spec: SkeletonSpec, side: str) -> float:
