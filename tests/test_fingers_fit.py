@@ -1,6 +1,7 @@
 """Fingers (issue 16): the body52 skeleton, procedural finger motion, and the fit of fingers from noisy 3D
 hand keypoints (flexion, fingertips), unseen hands held at rest and flagged, a keypoint set without hands."""
 
+import json
 import logging
 
 import numpy as np
@@ -12,6 +13,7 @@ from mocap.fit import FitConfig, fit_motion
 from mocap.geometry.rotations import matrix_to_axis_angle, quat_to_matrix
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.skeletons import load_skeleton
+from mocap.stages.fit import gaps_json
 from mocap.synth.fingers import (
     add_fingers,
     finger_curls,
@@ -112,6 +114,8 @@ def test_hand_unseen_for_a_second_eases_to_rest_and_is_flagged_a_finger_gap_is_b
         motion, summary = fit_motion(pts, "blazepose33_hands", FPS, FitConfig(skeleton="body52"))
     assert summary.rest_frames == {"LeftHand": [(60, 150)]}
     assert any("eased to rest" in r.getMessage() for r in caplog.records)
+    record = json.loads(gaps_json(summary, FPS))  # motion/body52.gaps.json
+    assert record["fingers_at_rest"] == {"LeftHand": [[60, 150]]} and "LeftHandIndex2" in record["joints"]
     assert summary.gap_frames["LeftHandIndex2"] == [(60, 150), (180, 220)]
     assert summary.gap_frames["LeftHandPinky2"] == [(60, 150)]
     left = [motion.skeleton.index(f"LeftHand{f}{i}") for f in ("Thumb", "Index", "Pinky") for i in (1, 2, 3)]
