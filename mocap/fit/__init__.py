@@ -31,7 +31,7 @@ from mocap.fit.hands import fit_fingers, joint_models, subject_bones, subset
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
 from mocap.geometry.rotations import matrix_to_quat, quat_continuous
-from mocap.keypoint_sets import get_keypoint_set
+from mocap.keypoint_sets import body_keypoint_set, get_keypoint_set
 from mocap.skeletons import SkeletonSpec, load_skeleton
 from mocap.types import Motion
 
@@ -203,19 +203,15 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
 
 
 def _base_set(spec: SkeletonSpec, keypoint_set: str) -> str | None:
-    """A keypoint set the skeleton maps whose joints begin ``keypoint_set``'s (blazepose33 for
-    blazepose33_hands), when the skeleton does not map ``keypoint_set`` itself; else None."""
+    """The body-only set ``keypoint_set`` extends (its ``body`` key: blazepose33 for blazepose33_hands, its
+    first joints in the same order) when the skeleton maps that one and not ``keypoint_set``; else None."""
     if keypoint_set in spec.mappings:
         return None
     try:
-        joints = get_keypoint_set(keypoint_set).joints
+        body = body_keypoint_set(keypoint_set)
     except ValueError:
         return None
-    for name in spec.mappings:
-        own = get_keypoint_set(name).joints
-        if len(own) < len(joints) and joints[:len(own)] == own:
-            return name
-    return None
+    return body if body in spec.mappings else None
 
 
 def _finger_keypoints(spec: SkeletonSpec, keypoint_set: str, K: int) -> np.ndarray:
