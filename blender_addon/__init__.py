@@ -17,7 +17,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from .builders import add_cameras, add_points, build_armature, export_animation
 from .capture_format import CaptureError, read_capture
-from .retarget import RetargetError, preset_maps, retarget_armature
+from .retarget import RetargetError, finger_note, preset_maps, retarget_armature
 
 bl_info = {
     "name": "Mocap Importer",
@@ -161,6 +161,9 @@ class MOCAP_OT_retarget(bpy.types.Operator):
         except FAILURES as e:
             return _failed(self, "", "retargeting failed", e)
         first, last = (int(round(v)) for v in action.frame_range)
+        note = finger_note(scene.mocap_source, scene.mocap_target, bone_map)
+        if note:
+            self.report({"WARNING"}, note)
         self.report({"INFO"}, f"baked {action.name} (frames {first}–{last})")
         return {"FINISHED"}
 

@@ -10,6 +10,7 @@ bone points from its joint towards a child, so a local rotation R becomes the po
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +25,9 @@ try:
     from bpy_extras.anim_utils import action_ensure_channelbag_for_slot, action_get_channelbag_for_slot
 except ImportError:  # Blender < 4.4
     action_ensure_channelbag_for_slot = action_get_channelbag_for_slot = None
+
+
+FINGER_LEAF = re.compile(r"Hand(Thumb|Index|Middle|Ring|Pinky)\d$")
 
 
 def _bone_tails(names: list[str], parents: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -41,7 +45,8 @@ def _bone_tails(names: list[str], parents: np.ndarray, offsets: np.ndarray) -> n
         else:
             own = np.linalg.norm(offsets[j])
             d = offsets[j] / own if own > 1e-6 else (up if np.linalg.norm(up) > 0 else np.array([0.0, 0.0, 1.0]))
-            length = max(0.5 * own, 0.05)
+            # a fingertip bone is about as long as the finger segment before it; other leaves at least 5 cm
+            length = own if FINGER_LEAF.search(names[j]) else max(0.5 * own, 0.05)
         direction[j] = d
         tails[j] = rest[j] + d * max(length, 0.01)
     return tails

@@ -15,6 +15,7 @@ character of the rendered takes, need it). tests/test_addon_drift.py holds the t
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import bpy
@@ -24,6 +25,7 @@ from .builders import _fcurves, _set_curve
 from .capture_format import matrix_to_quat
 
 MAPS_FILE = Path(__file__).with_name("bone_maps.json")
+FINGER = re.compile(r"^(Left|Right)Hand(Thumb|Index|Middle|Ring|Pinky)\d$")  # the pipeline's finger joints
 
 
 class RetargetError(ValueError):
@@ -57,12 +59,30 @@ def _between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.eye(3) + s * K + (1 - c) * K @ K
 
 
+def finger_note(source, target, bone_map: dict[str, str]) -> str | None:
+    """What a map's finger entries cannot do here (a source without fingers, a target without finger
+    bones), in one sentence; None when the fingers are retargeted (or the map has none)."""
+    fingers = {t: s for t, s in bone_map.items() if FINGER.match(s)}
+    if not fingers:
+        return None
+    if not any(s in source.data.bones for s in fingers.values()):
+        return f"{source.name!r} has no finger bones: the target's fingers keep the hand's orientation"
+    if not any(t in target.data.bones for t in fingers):
+        return f"{target.name!r} has no finger bones of this map: the body is retargeted, the fingers are skipped"
+    return None
+
+
 def check_map(source, target, bone_map: dict[str, str]) -> dict[str, str]:
-    """The usable part of a map; raises naming the bones the target lacks (or the source lacks)."""
+    """The usable part of a map; raises naming the bones the target lacks (or the source lacks). Finger
+    entries are dropped when the source has no finger bones or the target none of the map's (see
+    :func:`finger_note`)."""
     if source is None or source.type != "ARMATURE" or target is None or target.type != "ARMATURE":
         raise RetargetError("choose a source and a target armature")
     if source == target:
         raise RetargetError("source and target are the same armature")
+    fingers = {t: s for t, s in bone_map.items() if FINGER.match(s)}
+    if fingers and finger_note(source, target, bone_map):
+        bone_map = {t: s for t, s in bone_map.items() if t not in fingers}
     missing_t = sorted(t for t in bone_map if t not in target.data.bones)
     if missing_t:
         raise RetargetError(f"target armature {target.name!r} is missing mapped bones: {', '.join(missing_t)}")

@@ -179,17 +179,19 @@ def run(job: dict) -> None:
     scene.frame_start, scene.frame_end = 1, int(job["frames"])
     names = [b.name for b in arm.pose.bones]
     heads = np.zeros((len(frames), len(names), 3))
+    tails = np.zeros((len(frames), len(names), 3))
     vis = np.zeros((len(frames), len(cameras), len(names)), bool)
 
     def record(i, f):
         mw = np.array(arm.matrix_world)
         hp = np.array([np.array(pb.head) for pb in arm.pose.bones])
         heads[i] = hp @ mw[:3, :3].T + mw[:3, 3]
+        tails[i] = np.array([np.array(pb.tail) for pb in arm.pose.bones]) @ mw[:3, :3].T + mw[:3, 3]
         for c, cam in enumerate(cameras):
             vis[i, c] = visibility(scene, cam, heads[i])
 
     render_frames(scene, cameras, frames, out, record)
-    np.savez(out / "groundtruth.npz", names=np.array(names, dtype=str), heads=heads, visible=vis)
+    np.savez(out / "groundtruth.npz", names=np.array(names, dtype=str), heads=heads, tails=tails, visible=vis)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,14 @@ RIGIFY = {
     **{f"{r}.{s}": f"{side}{b}" for s, side in (("L", "Left"), ("R", "Right")) for r, b in (
         ("shoulder", "Shoulder"), ("upper_arm", "Arm"), ("forearm", "ForeArm"), ("hand", "Hand"),
         ("thigh", "UpLeg"), ("shin", "Leg"), ("foot", "Foot"), ("toe", "ToeBase"))},
+    **{f"{r}.0{i}.{s}": f"{side}Hand{f}{i}" for s, side in (("L", "Left"), ("R", "Right")) for r, f in (
+        ("thumb", "Thumb"), ("f_index", "Index"), ("f_middle", "Middle"), ("f_ring", "Ring"), ("f_pinky", "Pinky"))
+       for i in (1, 2, 3)},
 }
 
 
 def bone_maps() -> dict[str, dict[str, str]]:
-    """{preset: {target bone: body22 joint}} for every rig in configs/rigs, plus Rigify."""
+    """{preset: {target bone: body22 / body52 joint}} for every rig in configs/rigs, plus Rigify."""
     maps = {name: dict(load_target_rig(name).source) for name in preset_names("rigs")}
     maps["rigify"] = RIGIFY
     return dict(sorted(maps.items()))

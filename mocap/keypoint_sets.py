@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
+
 from mocap.config_files import check_keys, load_preset, preset_names
 from mocap.types import KeypointSet
 
@@ -20,7 +22,7 @@ def get_keypoint_set(name: str) -> KeypointSet:
     if name not in preset_names("keypoints") and not name.endswith(".toml"):
         raise ValueError(f"unknown keypoint set {name!r}: expected one of {preset_names('keypoints')}")
     table, path = load_preset("keypoints", name)
-    check_keys(table, {"name", "joints", "limbs", "bones"}, str(path))
+    check_keys(table, {"name", "joints", "limbs", "bones", "body"}, str(path))
     set_name = table.get("name", path.stem)
     if not isinstance(set_name, str) or not set_name:
         raise ValueError(f"{path}: name must be a non-empty string, got {set_name!r}")
@@ -43,6 +45,11 @@ def get_keypoint_set(name: str) -> KeypointSet:
                 raise ValueError(f"{path}: {kind} names unknown joint {n!r}")
         return joints.index(pair[0]), joints.index(pair[1])
 
+    body = table.get("body")
+    if body is not None:
+        base = get_keypoint_set(body).joints if isinstance(body, str) and body != set_name else None
+        if base is None or joints[: len(base)] != base:
+            raise ValueError(f"{path}: body must name a keypoint set whose joints begin this set's, got {body!r}")
     pairs = []
     for i, n in enumerate(joints):
         m = mirror_name(n)
@@ -64,3 +71,33 @@ def keypoint_set_for_count(n_joints: int) -> str:
             return name
     raise ValueError(f"no known keypoint set has {n_joints} joints; known: "
                      f"{ {n: len(get_keypoint_set(n).joints) for n in preset_names('keypoints')} }")
+
+
+HAND_POINTS = ("hand_wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip",
+               "index_mcp", "index_pip", "index_dip", "index_tip", "middle_mcp", "middle_pip", "middle_dip",
+               "middle_tip", "ring_mcp", "ring_pip", "ring_dip", "ring_tip",
+               "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip")
+
+
+def hand_joints(ks: KeypointSet) -> np.ndarray:
+    """(J,) bool: the set's hand keypoints (``left_index_tip``, ...: a side then a MediaPipe hand-point name)."""
+    names = {f"{side}_{p}" for side in ("left", "right") for p in HAND_POINTS}
+    return np.array([n in names for n in ks.joints], bool)
+
+
+def joint_groups(ks: KeypointSet) -> np.ndarray | None:
+    """(J,) noise groups for refine: 0 the body, 1 the hands (small in the image: their own 2D noise level,
+    measured); None for a set without hands (one group, as before hands existed)."""
+    hands = hand_joints(ks)
+    return hands.astype(int) if hands.any() else None
+
+
+def body_keypoint_set(name: str) -> str | None:
+    """The body-only set a set extends (``blazepose33`` for ``blazepose33_hands``: its first joints, in the
+    same order), from the set's ``body`` key; None when it declares none. A skeleton mapped onto the body set
+    places the same joints from the larger one (the names are the same)."""
+    from mocap.config_files import load_preset
+
+    table, _ = load_preset("keypoints", name)
+    get_keypoint_set(name)  # checked
+    return table.get("body")

@@ -7,11 +7,16 @@ G_t = G_s · A_t, where A_t turns the target's rest bone directions onto the sou
 directions to mapped children; the identity when both rests agree), so bones point the same way.
 Unmapped target joints keep their parent's orientation. The root moves by the source root's path,
 scaled by the ratio of hip heights (leg length).
+
+Fingers: the preset rigs map their finger bones to body52's finger joints. A motion without fingers
+(body22) leaves them at the hand's orientation, and a rig without finger bones gets the body only; each
+case says so in one warning.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +32,11 @@ from mocap.types import Motion, Skeleton
 
 log = logging.getLogger(__name__)
 UNITS = {"m": 1.0, "cm": 100.0, "cmu": 1 / 0.056444}
+FINGER = re.compile(r"^(Left|Right)Hand(Thumb|Index|Middle|Ring|Pinky)\d$")  # body52's finger joints
+
+
+def is_finger(joint: str) -> bool:
+    return FINGER.match(joint) is not None
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,7 @@ class TargetRig:
 def load_target_rig(name: str, source_joints: tuple[str, ...] | list[str] | None = None) -> TargetRig:
     """A target rig preset (``mixamo``, ``ue5``, ``unity``, ``cmu``) or a TOML file. With
     ``source_joints`` (the joints of the skeleton it will play, e.g. the fitted motion's), every
-    ``source`` must be one of them."""
+    ``source`` must be one of them, finger joints excepted (:func:`retarget` skips those the motion lacks)."""
     table, path = load_preset("rigs", name)
     check_keys(table, {"name", "units", "up", "joints"}, str(path))
     joints = table.get("joints", {})
@@ -53,7 +63,8 @@ def load_target_rig(name: str, source_joints: tuple[str, ...] | list[str] | None
     order, parents, offsets = tree_from_table(joints, str(path), allow_zero_bones=True)
     for j in order:
         src = joints[j].get("source")
-        if src is not None and (not isinstance(src, str) or (source_joints is not None and src not in source_joints)):
+        if src is not None and (not isinstance(src, str) or (source_joints is not None and src not in source_joints
+                                                              and not is_finger(src))):
             raise ValueError(f"{path}: joint {j!r}: source {src!r} is not a joint of the skeleton it plays "
                              f"(expected one of {list(source_joints or [])})")
     units, up = table.get("units", "m"), table.get("up", "z")
@@ -110,6 +121,14 @@ def hip_height(sk: Skeleton) -> float:
 def retarget(motion: Motion, target: Skeleton, source_of: dict[str, str], scale_root: bool = True) -> Motion:
     """``motion`` played by ``target``; ``source_of`` maps target joint names to source joint names."""
     src = motion.skeleton
+    absent = sorted({s for s in source_of.values() if s not in src.joint_names and is_finger(s)})
+    if absent:
+        log.warning("retarget: the motion has no fingers (%d finger joints of the target's map missing, e.g. %s): "
+                    "the target's finger bones keep the hand's orientation", len(absent), absent[0])
+        source_of = {t: s for t, s in source_of.items() if s not in absent}
+    elif any(is_finger(s) for s in src.joint_names) and not any(is_finger(s) for s in source_of.values()):
+        log.warning("retarget: the target has no finger bones: the body is retargeted, the motion's fingers are "
+                    "skipped")
     missing = [s for s in source_of.values() if s not in src.joint_names]
     if missing:
         raise ValueError(f"retarget: the source skeleton has no joints {missing}")
@@ -135,7 +154,8 @@ def retarget(motion: Motion, target: Skeleton, source_of: dict[str, str], scale_
 
 
 def retarget_to_rig(motion: Motion, rig: TargetRig, foot_lock_cfg: FootLock | None = None) -> Motion:
-    """Retarget a body22 motion onto a preset rig, then lock planted feet (unless ``foot_lock_cfg`` is None)."""
+    """Retarget a body22 / body52 motion onto a preset rig, then lock planted feet (unless ``foot_lock_cfg`` is
+    None)."""
     out = retarget(motion, rig.skeleton, rig.source)
     if foot_lock_cfg is not None:
         by_source = {s: t for t, s in rig.source.items()}

@@ -1,5 +1,12 @@
 """Skeletons as data (``configs/skeletons/*.toml``): joints, rest offsets, joint types and limits,
-and the weights that place each joint centre from a keypoint set's points."""
+and the weights that place each joint centre from a keypoint set's points.
+
+Joint types: ``ball`` (3 DoF), ``hinge`` (one angle about ``axis``, ``limits`` in degrees) and ``2dof``
+(finger MCP, thumb CMC: flexion about ``axis`` within ``limits``, sideways ``spread`` about the axis
+across the bone within its limits, no twist about the bone). ``[tips]`` (optional): the last segment of
+a chain that ends without a joint (a fingertip), in its joint's rest frame. A vector with
+``fallback = true`` is used only in frames where its joint's children are unseen (the body's hand
+points orient a hand whose fingers were not detected)."""
 
 from __future__ import annotations
 
@@ -12,14 +19,16 @@ from mocap.config_files import check_keys, load_preset
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.types import Skeleton
 
-JOINT_KEYS = {"parent", "offset", "type", "axis", "limits"}
+JOINT_KEYS = {"parent", "offset", "type", "axis", "limits", "spread"}
+JOINT_TYPES = ("ball", "hinge", "2dof")
 
 
 @dataclass(frozen=True)
 class JointSpec:
-    type: str = "ball"  # ball | hinge
-    axis: tuple[float, float, float] | None = None  # hinge axis in the joint's rest frame
+    type: str = "ball"  # ball | hinge | 2dof
+    axis: tuple[float, float, float] | None = None  # hinge (or 2dof flexion) axis in the joint's rest frame
     limits_deg: tuple[float, float] | None = None
+    spread_deg: tuple[float, float] | None = None  # 2dof: limits of the sideways spread
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,26 @@ class SkeletonSpec:
     joints: dict[str, JointSpec]
     mappings: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     vectors: dict[str, list[dict]] = field(default_factory=dict)
+    tips: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # joint → end segment
+
+    @property
+    def finger_joints(self) -> tuple[str, ...]:
+        """The joints below the hands (fingers), in skeleton order; () for a body-only skeleton."""
+        sk = self.skeleton
+        hands = {sk.index(h) for h in ("LeftHand", "RightHand") if h in sk.joint_names}
+        out = []
+        for j, name in enumerate(sk.joint_names):
+            k = sk.parents[j]
+            while k >= 0 and k not in hands:
+                k = sk.parents[k]
+            if k >= 0:
+                out.append(name)
+        return tuple(out)
+
+    def unmapped_fingers(self, keypoint_set: str) -> list[str]:
+        """Finger joints the keypoint set's mapping does not place (all of them for a set without hands)."""
+        mapping = self.mappings.get(keypoint_set, {})
+        return [j for j in self.finger_joints if j not in mapping]
 
     def mapping_matrix(self, keypoint_set: str) -> tuple[np.ndarray, np.ndarray]:
         """(W (J, K), mapped (J,) bool): joint centres = W @ keypoints for the joints the set places."""
@@ -59,6 +88,10 @@ class SkeletonSpec:
                 A[i, kps.index(kp)] -= w
             rest[i] = np.asarray(v["rest"], float) / np.linalg.norm(v["rest"])
         return idx, A, rest
+
+    def vector_fallback(self, keypoint_set: str) -> np.ndarray:
+        """(V,) bool: the vectors used only where their joint's children are unseen."""
+        return np.array([bool(v.get("fallback", False)) for v in self.vectors.get(keypoint_set, [])], bool)
 
 
 def _check_weights(weights: dict, kps, where: str) -> None:
@@ -131,7 +164,7 @@ def tree_from_table(joints: dict, where: str, allow_zero_bones: bool = False
 def load_skeleton(name: str = "body22") -> SkeletonSpec:
     """Load and check a skeleton preset (or TOML file)."""
     table, path = load_preset("skeletons", name)
-    check_keys(table, {"name", "joints", "mappings", "vectors"}, str(path))
+    check_keys(table, {"name", "joints", "mappings", "vectors", "tips"}, str(path))
     joints = table.get("joints", {})
     check_joint_tables(joints, str(path), JOINT_KEYS)
     order, parents, offsets = tree_from_table(joints, str(path))
@@ -139,11 +172,13 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
     for j in order:
         s = joints[j]
         kind = s.get("type", "ball")
-        if kind not in ("ball", "hinge"):
-            raise ValueError(f"{path}: joint {j!r}: type must be ball or hinge, got {kind!r}")
-        if kind == "hinge" and "axis" not in s:
-            raise ValueError(f"{path}: hinge joint {j!r} needs an axis")
-        axis = limits = None
+        if kind not in JOINT_TYPES:
+            raise ValueError(f"{path}: joint {j!r}: type must be one of {', '.join(JOINT_TYPES)}, got {kind!r}")
+        if kind in ("hinge", "2dof") and "axis" not in s:
+            raise ValueError(f"{path}: {kind} joint {j!r} needs an axis")
+        if "spread" in s and kind != "2dof":
+            raise ValueError(f"{path}: joint {j!r}: spread limits are for 2dof joints, not {kind}")
+        axis = limits = spread = None
         if "axis" in s:
             axis = _numbers(s["axis"], 3, f"{path}: joint {j!r}", "axis")
             if np.linalg.norm(axis) < 1e-9:
@@ -155,7 +190,13 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
                 raise ValueError(f"{path}: joint {j!r}: limits must be [low, high] with low < high, "
                                  f"got {s['limits']!r}")
             limits = (float(lo), float(hi))
-        specs[j] = JointSpec(kind, axis, limits)
+        if "spread" in s:
+            lo, hi = _numbers(s["spread"], 2, f"{path}: joint {j!r}", "spread (degrees, [low, high])")
+            if not lo < hi:
+                raise ValueError(f"{path}: joint {j!r}: spread must be [low, high] with low < high, "
+                                 f"got {s['spread']!r}")
+            spread = (float(lo), float(hi))
+        specs[j] = JointSpec(kind, axis, limits, spread)
     mappings = table.get("mappings", {})
     for set_name, mapping in mappings.items():
         try:
@@ -173,12 +214,47 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
         kps = get_keypoint_set(set_name)
         for i, v in enumerate(entries):
             where = f"{path}: vectors.{set_name}[{i}]"
-            check_keys(v, {"joint", "from", "to", "rest"}, where)
+            check_keys(v, {"joint", "from", "to", "rest", "fallback"}, where)
             if v.get("joint") not in joints:
                 raise ValueError(f"{where}: unknown joint {v.get('joint')!r}")
             _check_weights(v.get("from"), kps, where + " from")
             _check_weights(v.get("to"), kps, where + " to")
             if np.asarray(v.get("rest", [0, 0, 0]), float).shape != (3,) or np.linalg.norm(v["rest"]) < 1e-9:
                 raise ValueError(f"{where}: rest must be a non-zero 3-vector")
+    tips = {}
+    for j, v in table.get("tips", {}).items():
+        if j not in joints:
+            raise ValueError(f"{path}: [tips] names unknown joint {j!r}")
+        tips[j] = tuple(float(x) for x in _numbers(v, 3, f"{path}: [tips] {j!r}", "tip"))
     return SkeletonSpec(table.get("name", Path(path).stem), Skeleton(tuple(order), parents, offsets), specs,
-                        mappings, vectors)
+                        mappings, vectors, tips)
+
+
+def fingertip_sites(sk: Skeleton, preset: str = "body52") -> dict[int, np.ndarray]:
+    """End segments for the leaf joints of ``sk`` that are ``preset``'s fingertip joints (its ``[tips]``):
+    leaf index → the joint's own offset scaled by the preset's tip-to-segment ratio (finger tips lie along
+    their last two segments at rest, so the ratio holds in any axes and units). {} for other skeletons."""
+    names = sk.joint_names
+    leaves = [j for j in range(1, len(names)) if not np.any(sk.parents == j)]
+    if not any(names[j].endswith(("Thumb3", "Index3", "Middle3", "Ring3", "Pinky3")) for j in leaves):
+        return {}
+    spec = load_skeleton(preset)
+    out = {}
+    for j in leaves:
+        if names[j] in spec.tips:
+            ref = np.linalg.norm(spec.skeleton.offsets[spec.skeleton.index(names[j])])
+            out[j] = sk.offsets[j] * (np.linalg.norm(spec.tips[names[j]]) / ref)
+    return out
+
+
+def flexion_spread_axes(spec: SkeletonSpec, joint: str) -> tuple[np.ndarray, np.ndarray]:
+    """A hinge or 2-DoF joint's unit flexion axis (its ``axis``) and spread axis (bone × flexion axis, the bone
+    going to its child, or to its tip for a fingertip joint) in its rest frame."""
+    sk = spec.skeleton
+    axis = np.asarray(spec.joints[joint].axis, float)
+    axis /= np.linalg.norm(axis)
+    kids = [c for c in range(len(sk.joint_names)) if sk.parents[c] == sk.index(joint)]
+    bone = np.asarray(sk.offsets[kids[0]] if kids else spec.tips[joint], float)
+    spread = np.cross(bone, axis)
+    return axis, spread / np.linalg.norm(spread)
+

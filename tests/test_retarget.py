@@ -23,6 +23,8 @@ def test_retargeted_bones_point_where_the_source_bones_point(rig_name):
     _, pt = out.fk()
     checked = 0
     for t, s in rig.source.items():
+        if s not in src.skeleton.joint_names:
+            continue  # the rig's finger bones (body52): a body22 motion has none (tests/test_fingers_retarget.py)
         ti, si = rig.skeleton.index(t), src.skeleton.index(s)
         a = _aim(rig.skeleton, ti)
         if a is None or rig.skeleton.joint_names[a] not in rig.source:

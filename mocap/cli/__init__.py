@@ -39,7 +39,9 @@ def cmd_synth_keypoints(args) -> int:
     from mocap.synth import CorruptionSpec, RigSpec, make_take, write_session
 
     take = make_take(args.bvh, args.frames, args.fps, RigSpec(n_cameras=args.cameras),
-                     CorruptionSpec(args.noise_px, args.outliers, args.dropouts, swaps=args.swaps, seed=args.seed))
+                     CorruptionSpec(args.noise_px, args.outliers, args.dropouts, swaps=args.swaps, seed=args.seed,
+                                    hand_noise_px=args.hand_noise_px if args.hands else None),
+                     hands=args.hands)
     out = write_session(take, args.out, json_2d=not args.hdf5)
     print(f"session written: {out} ({take.truth.shape[0]} frames, {len(take.rig)} cameras)")
     return 0
@@ -64,6 +66,35 @@ def cmd_bench_triangulation(args) -> int:
                                         ("peak_mb", "peak MB", ".0f")]))
     for k, v in result["ratios"].items():
         print(f"{k}: {v:.3f}")
+    write_json(result, args.json)
+    if args.json:
+        print(f"JSON: {args.json}")
+    return 0
+
+
+def cmd_bench_hands(args) -> int:
+    from mocap.bench.common import format_table, write_json
+    from mocap.bench.hands import HandsBenchConfig, run
+    from mocap.bench.triangulation import default_bvh
+
+    bvh = args.bvh or default_bvh()
+    if bvh is None:
+        print("no BVH clip: pass --bvh FILE or set MOCAP_SHARED_DATA", file=sys.stderr)
+        return 2
+    cfg = HandsBenchConfig(str(bvh), args.frames, args.fps, args.cameras, args.noise_px, args.hand_noise_px,
+                           args.outliers, args.dropouts, args.seed)
+    result = run(cfg, progress=lambda s: print(f"… {s}", file=sys.stderr, flush=True))
+    print(f"hands benchmark: {cfg.frames} frames × {cfg.cameras} cameras, σ {cfg.noise_px}px body, "
+          f"{cfg.hand_noise_px}px hands (hands {result['hand_px']:.0f}px wrist → middle tip), "
+          f"{cfg.outliers:.0%} outliers, {cfg.dropouts:.0%} dropouts")
+    print(format_table(result["rows"], [("method", "method", ""), ("finger_mpjpe_mm", "fingers mm", ".2f"),
+                                        ("finger_median_mm", "median", ".2f"), ("fingertip_mm", "tips mm", ".2f"),
+                                        ("flexion_median_deg", "flexion °", ".2f"),
+                                        ("flexion_p90_deg", "P90 °", ".1f"), ("body_mpjpe_mm", "body mm", ".2f"),
+                                        ("body_only_mpjpe_mm", "body-only mm", ".2f")]))
+    t = result["times"]
+    print(f"triangulate + refine (CPU): {t['body_s']:.2f}s body only, {t['hands_s']:.2f}s with hands "
+          f"({t['ratio']:.2f}x)")
     write_json(result, args.json)
     if args.json:
         print(f"JSON: {args.json}")
@@ -154,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--bvh", type=Path, required=True)
     _take_args(k, frames=None)
     k.add_argument("--hdf5", action="store_true", help="write pose2d.h5 instead of OpenPose JSON")
+    k.add_argument("--hands", action="store_true",
+                   help="42 hand keypoints with procedural finger motion too (keypoint set blazepose33_hands)")
+    k.add_argument("--hand-noise-px", type=float, default=1.0, help="σ of the hand keypoints (with --hands)")
     k.set_defaults(func=cmd_synth_keypoints)
 
     b = sub.add_parser("bench", help="benchmarks")
@@ -173,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--stop", type=int, help="frames per camera")
     bd.add_argument("--json", type=Path)
     bd.set_defaults(func=cmd_bench_detect)
+
+    bh = bsub.add_parser("hands", help="hand keypoints: synthetic 2D → triangulate → refine against the truth")
+    bh.add_argument("--bvh", type=Path, help="motion clip (default: CMU 01_03 from the shared data)")
+    _take_args(bh, frames=600)
+    bh.add_argument("--hand-noise-px", type=float, default=1.0, help="σ of the hand keypoints")
+    bh.add_argument("--json", type=Path)
+    bh.set_defaults(func=cmd_bench_hands, cameras=6)
 
     from mocap.cli.products import add_commands
     from mocap.cli.scale import add_scale_commands

@@ -49,7 +49,7 @@ def cmd_synth_render(args) -> int:
         raise ValueError(f"--size: expected WIDTHxHEIGHT, got {args.size!r}") from None
     spec = RenderSpec(str(bvh), start_s=args.start, seconds=args.seconds, fps=args.fps, cameras=args.cameras,
                       radius=args.radius, size=(w, h), samples=args.samples, board_frames=args.board_frames,
-                      seed=args.seed)
+                      seed=args.seed, hands=args.hands)
     out = render_session(spec, args.out)
     print(f"session: {out} (run: mocap run {out})")
     return 0
@@ -153,6 +153,8 @@ def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersActi
     rr.add_argument("--samples", type=int, default=12, help="Cycles samples per pixel")
     rr.add_argument("--board-frames", type=int, default=40, help="frames of the calibration take")
     rr.add_argument("--seed", type=int, default=0)
+    rr.add_argument("--hands", action="store_true",
+                    help="procedural finger motion on the character's fingers; ground truth with 42 hand keypoints")
     rr.set_defaults(func=cmd_synth_render)
 
     bf = bsub.add_parser("fit", help="skeleton fit against mocap ground truth (position, joint angles, speed)")

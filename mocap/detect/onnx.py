@@ -6,6 +6,10 @@ a loss); the crop keeps the model's aspect ratio; decoding takes the arg-max of 
 smaller of the two maxima as the score. RTMO: outputs ``dets`` (1, N, 5) and ``keypoints``
 (1, N, K, 3) in input pixels (letterboxed, pad value 114). Inputs are RGB, normalised with the
 ImageNet mean and std that both models were trained with.
+
+Whole-body models (RTMW and DWPose with COCO-WholeBody 133 keypoints, Halpe 136) are mapped onto
+``blazepose33_hands``: body, feet and both hands by name, BlazePose's eye corners and mouth from the
+68 face points, its index / pinky / thumb points from the hand's knuckles; what a model lacks stays NaN.
 """
 
 from __future__ import annotations
@@ -20,6 +24,35 @@ from mocap.keypoint_sets import keypoint_set_for_count
 from mocap.quiet import native_stderr_to_log
 
 log = logging.getLogger(__name__)
+COCO_BODY = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+             "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+             "right_knee", "left_ankle", "right_ankle")
+# whole-body layouts: (body + feet names in order, first face index, first left-hand index)
+WHOLE_BODY = {
+    133: (COCO_BODY + ("left_foot_index", "left_small_toe", "left_heel", "right_foot_index", "right_small_toe",
+                       "right_heel"), 23, 91),  # COCO-WholeBody
+    136: (COCO_BODY + ("head", "neck", "hip", "left_foot_index", "right_foot_index", "left_small_toe",
+                       "right_small_toe", "left_heel", "right_heel"), 26, 94),  # Halpe 136
+}
+# iBUG 68 face points BlazePose names (the person's left / right)
+FACE = {"right_eye_outer": 36, "right_eye_inner": 39, "left_eye_inner": 42, "left_eye_outer": 45,
+        "mouth_right": 48, "mouth_left": 54}
+# BlazePose's hand points are knuckles: index / pinky MCP, thumb MCP
+KNUCKLES = {"index": "index_mcp", "pinky": "pinky_mcp", "thumb": "thumb_mcp"}
+
+
+def whole_body_map(n: int) -> np.ndarray:
+    """For a whole-body model of ``n`` keypoints: the source index of each ``blazepose33_hands`` joint (-1: none)."""
+    from mocap.detect.hands import HAND_POINTS
+    from mocap.keypoint_sets import get_keypoint_set
+
+    names, face, hand = WHOLE_BODY[n]
+    source = {name: i for i, name in enumerate(names)}
+    source.update({name: face + k for name, k in FACE.items()})
+    for s, side in enumerate(("left", "right")):
+        source.update({f"{side}_{p}": hand + 21 * s + k for k, p in enumerate(HAND_POINTS)})
+        source.update({f"{side}_{b}": source[f"{side}_{h}"] for b, h in KNUCKLES.items()})
+    return np.array([source.get(j, -1) for j in get_keypoint_set("blazepose33_hands").joints])
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)
 STD = np.array([58.395, 57.12, 57.375], np.float32)
 
@@ -86,7 +119,8 @@ class OnnxPose:
                              f"(dets, keypoints) outputs, got {[(n, shapes[n]) for n in names]}")
         if not isinstance(K, int):
             raise ValueError(f"{path}: unsupported ONNX signature: the number of keypoints is not fixed ({K})")
-        self.keypoint_set = keypoint_set_for_count(K)
+        self.remap = whole_body_map(K) if K in WHOLE_BODY else None
+        self.keypoint_set = "blazepose33_hands" if self.remap is not None else keypoint_set_for_count(K)
         self.K, self.num_poses, self.min_score = K, num_poses, min_score
         self.boxes: list[np.ndarray] = []
 
@@ -139,7 +173,12 @@ class OnnxPose:
         return out
 
     def __call__(self, image_bgr: np.ndarray, timestamp_ms: int) -> np.ndarray:
-        return self._simcc(image_bgr) if self.kind == "simcc" else self._rtmo(image_bgr)
+        out = self._simcc(image_bgr) if self.kind == "simcc" else self._rtmo(image_bgr)
+        if self.remap is None:
+            return out
+        mapped = out[:, self.remap]
+        mapped[:, self.remap < 0] = np.nan
+        return mapped
 
     def close(self) -> None:
         self.session = None

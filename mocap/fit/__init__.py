@@ -10,6 +10,11 @@
 Frames with no keypoint at all stay gaps (NaN); a joint whose subtree is unseen in a frame follows the
 interpolation between its nearest fitted values; a limb never seen in the take keeps its rest pose
 and is named in the summary.
+5. Fingers (a skeleton with joints below the hands, e.g. ``body52``; see :mod:`.hands`): the body pass
+   fits the body with the finger bases, then each hand's fingers are solved conditioned on the wrist.
+   Rule for a keypoint set without hands (``blazepose33`` on ``body52``): the fingers stay at rest,
+   with one warning; hands unseen for a while are bridged, longer than ``max_gap_s`` they ease into
+   the rest pose and the frames are flagged (``FitSummary.rest_frames``).
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ import numpy as np
 
 from mocap.fit.bones import estimate_bone_lengths
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
+from mocap.fit.hands import fit_fingers, joint_models, subject_bones, subset
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
 from mocap.geometry.rotations import matrix_to_quat, quat_continuous
+from mocap.keypoint_sets import body_keypoint_set, get_keypoint_set
 from mocap.skeletons import SkeletonSpec, load_skeleton
 from mocap.types import Motion
 
@@ -42,6 +49,9 @@ class FitConfig:
     iterations: int = 20
     chunk_frames: int = 1024
     gap_sigma_deg: float = 15.0  # how far a rotation left free by unseen joints may leave the interpolation
+    # fingers: the smoothing bridges finger keypoints' gaps up to this (s); longer ones are left to the fit, which
+    # interpolates the finger's joint angles (a fingertip interpolated in space misses a moving hand)
+    finger_max_gap_s: float = 0.1
 
 
 @dataclass
@@ -58,6 +68,9 @@ class FitSummary:
     # joint → frame ranges [start, stop) where it was unseen (in frames with data) and bridged
     gap_frames: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     bridged_frames: int = 0  # frames solved again because some joint was unseen
+    # skeletons with fingers: the fingers' residual, and per hand the frame ranges held at rest (unseen)
+    finger_rms_mm_median: float | None = None
+    rest_frames: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:
@@ -80,8 +93,16 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     ``weights`` (F, K): confidence in [0, 1] (default 1 where present)."""
     t0 = time.perf_counter()
     spec = spec or load_skeleton(cfg.skeleton)
-    W, mapped = spec.mapping_matrix(keypoint_set)
     pts = np.asarray(points, float)
+    base = _base_set(spec, keypoint_set)
+    if base is not None:  # e.g. body22 on blazepose33_hands: the body points, as their own set
+        log.info("skeleton %s has no mapping for %s: fitting its first points as %s (the rest are not used)",
+                 spec.name, keypoint_set, base)
+        n = len(get_keypoint_set(base).joints)
+        pts = pts[:, :n] if pts.ndim == 3 and pts.shape[1] == len(get_keypoint_set(keypoint_set).joints) else pts
+        weights = None if weights is None else np.asarray(weights)[:, :n]
+        keypoint_set = base
+    W, mapped = spec.mapping_matrix(keypoint_set)
     if pts.ndim != 3 or pts.shape[1:] != (W.shape[1], 3):
         raise ValueError(f"fit: expected keypoints (frames, {W.shape[1]}, 3) for {keypoint_set}, got {pts.shape}")
     if fps <= 0:
@@ -89,10 +110,19 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     F = pts.shape[0]
     noise = cfg.noise_mm / 1000 if cfg.noise_mm else estimate_noise(pts)
     if cfg.smooth and F >= 3 and np.isfinite(noise) and noise > 0:
-        pts = smooth_trajectories(pts, fps, noise, cfg.accel_sigma, cfg.max_gap_s)
+        hand = _finger_keypoints(spec, keypoint_set, W.shape[1])
+        out = smooth_trajectories(pts[:, ~hand], fps, noise, cfg.accel_sigma, cfg.max_gap_s)
+        pts = pts.copy()
+        pts[:, ~hand] = out
+        if hand.any():
+            pts[:, hand] = smooth_trajectories(pts[:, hand], fps, noise, cfg.accel_sigma,
+                                               min(cfg.finger_max_gap_s, cfg.max_gap_s))
     y = combine_keypoints(W, pts)
     y[:, ~mapped] = np.nan
-    sk, unseen = estimate_bone_lengths(spec.skeleton, y, mapped, cfg.symmetric)
+    if spec.finger_joints:
+        sk, unseen = subject_bones(spec, y, mapped, cfg.symmetric)
+    else:
+        sk, unseen = estimate_bone_lengths(spec.skeleton, y, mapped, cfg.symmetric)
     if unseen:
         log.warning("never seen in this take, kept at rest: %s", ", ".join(unseen))
     vj, A, vrest = spec.vector_matrices(keypoint_set)
@@ -103,27 +133,61 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     wy = np.where(np.isfinite(y).all(axis=2), (conf @ np.abs(W).T) / np.maximum(np.abs(W).sum(1), 1e-12), 0.0)
     wv = np.where(np.isfinite(vecs).all(axis=2), (conf @ np.abs(A).T) / np.maximum(np.abs(A).sum(1), 1e-12), 0.0)
     names = sk.joint_names
-    hinges = {names.index(n): np.asarray(s.axis, float) / np.linalg.norm(s.axis)
-              for n, s in spec.joints.items() if s.type == "hinge"}
-    limits = {names.index(n): tuple(np.radians(s.limits_deg)) for n, s in spec.joints.items()
-              if s.type == "hinge" and s.limits_deg}
-    pb = IKProblem(sk, hinges, limits, vj, vrest)
     J = len(names)
+    fb = spec.vector_fallback(keypoint_set)
+    wv_gap = None
+    if fb.any():  # fallback vectors only where their joint's children are unseen (then not missing)
+        kids = [np.flatnonzero(sk.parents == j) for j in range(J)]
+        wv_gap = wv.copy()
+        for v in np.flatnonzero(fb):
+            off = (wy[:, kids[vj[v]]] > 0).any(axis=1)
+            wv[off, v] = 0.0
+            wv_gap[off, v] = 1.0
+    fingers = set(spec.finger_joints)
+    if fingers and len(spec.unmapped_fingers(keypoint_set)) == len(fingers):
+        log.warning("skeleton %s has fingers but keypoint set %s has no hand keypoints: the fingers are held "
+                    "at rest (detect with hands, e.g. blazepose33_hands, to fit them)", spec.name, keypoint_set)
+    hands = {names.index(h) for h in ("LeftHand", "RightHand") if h in names}
+    keep = [j for j in range(J) if names[j] not in fingers or sk.parents[j] in hands]  # body + finger bases
     has_data = wy.sum(axis=1) > 0
     local = np.tile(np.eye(3), (F, J, 1, 1))
     root = np.full((F, 3), np.nan)
     rms = np.full(F, np.nan)
+    vk = np.isin(vj, keep)
+    pos = {j: i for i, j in enumerate(keep)}
+    body = subset(sk, keep) if len(keep) < J else sk
+    hinges, limits, dof2 = joint_models(spec, body.joint_names)
+    pb = IKProblem(body, hinges, limits, np.array([pos[int(j)] for j in vj[vk]], int), vrest[vk], dof2=dof2)
+    yb, wyb, vb, wvb = y[:, keep], wy[:, keep], vecs[:, vk], wv[:, vk]
+    lb = np.tile(np.eye(3), (F, len(keep), 1, 1))
     idx = np.flatnonzero(has_data)
     for s in range(0, idx.size, cfg.chunk_frames):
         f = idx[s:s + cfg.chunk_frames]
-        l0, r0 = initial_pose(pb, y[f], vecs[f])
-        local[f], root[f], rms[f] = solve_ik(pb, y[f], wy[f], vecs[f], wv[f], l0, r0, cfg.iterations)
-    bridged = bridge(pb, y, wy, vecs, wv, local, root, rms, has_data, np.radians(cfg.gap_sigma_deg), cfg.iterations)
-    gaps = joint_gaps(names, wy, has_data)
+        l0, r0 = initial_pose(pb, yb[f], vb[f])
+        lb[f], root[f], rms[f] = solve_ik(pb, yb[f], wyb[f], vb[f], wvb[f], l0, r0, cfg.iterations)
+    wy_gap = None
+    if len(keep) < J:  # a missing finger base leaves no gap while its hand is oriented (two bases or a vector)
+        wy_gap = wyb.copy()
+        for h in hands:
+            cols = [pos[j] for j in keep if sk.parents[j] == h]
+            enough = ((wyb[:, cols] > 0).sum(axis=1) >= 2) | (wv[:, vj == h] > 0).any(axis=1)
+            wy_gap[:, cols] = np.where(enough[:, None], np.maximum(wyb[:, cols], 1.0), wyb[:, cols])
+    bridged = bridge(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, np.radians(cfg.gap_sigma_deg), cfg.iterations,
+                     wy_gap=wy_gap, wv_gap=None if wv_gap is None else wv_gap[:, vk])
+    gaps = joint_gaps(list(body.joint_names), wyb, has_data)
+    _hold_unseen(body, lb, wyb, wvb, pb.vec_joint, has_data)
+    local[:, keep] = lb
+    finger_rms, rest = None, {}
+    if fingers:
+        frms, fgaps, rest, nb = fit_fingers(spec, sk, y, wy, vecs, wv, vj, vrest, local, root, has_data, fps, cfg)
+        gaps, bridged = gaps | fgaps, bridged + nb
+        finger_rms = float(np.nanmedian(frms) * 1000) if np.isfinite(frms).any() else None
+        if rest:
+            log.warning("hands unseen for longer than %.1f s, fingers eased to rest (frames): %s", cfg.max_gap_s,
+                        "; ".join(f"{h} {_ranges_text(r)}" for h, r in rest.items()))
     if gaps:
         log.warning("joints unseen for a while, bridged from their neighbours (frames): %s", "; ".join(
             f"{n} {_ranges_text(r)}" for n, r in gaps.items()))
-    _hold_unseen(sk, local, wy, wv, vj, has_data)
     q = quat_continuous(matrix_to_quat(local), axis=0)
     q[~has_data] = np.nan
     motion = Motion(sk, q, root, fps)
@@ -132,10 +196,35 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
                          float(np.nanmedian(rms) * 1000) if has_data.any() else float("nan"),
                          float(np.nanpercentile(rms, 95) * 1000) if has_data.any() else float("nan"),
                          unseen, {n: float(b) for n, b in zip(names[1:], bone[1:], strict=True)},
-                         time.perf_counter() - t0, gaps, bridged)
+                         time.perf_counter() - t0, gaps, bridged, finger_rms, rest)
     log.info("fit %d/%d frames in %.2f s, residual median %.1f mm", summary.fitted_frames, F, summary.seconds,
              summary.rms_mm_median)
     return motion, summary
+
+
+def _base_set(spec: SkeletonSpec, keypoint_set: str) -> str | None:
+    """The body-only set ``keypoint_set`` extends (its ``body`` key: blazepose33 for blazepose33_hands, its
+    first joints in the same order) when the skeleton maps that one and not ``keypoint_set``; else None."""
+    if keypoint_set in spec.mappings:
+        return None
+    try:
+        body = body_keypoint_set(keypoint_set)
+    except ValueError:
+        return None
+    return body if body in spec.mappings else None
+
+
+def _finger_keypoints(spec: SkeletonSpec, keypoint_set: str, K: int) -> np.ndarray:
+    """(K,) bool: the keypoints that place or orient only finger joints (not the body's)."""
+    fingers = set(spec.finger_joints)
+    out, body = np.zeros(K, bool), np.zeros(K, bool)
+    names = spec.skeleton.joint_names
+    W, _ = spec.mapping_matrix(keypoint_set)
+    vj, A, _ = spec.vector_matrices(keypoint_set)
+    for rows, joints in ((W, names), (A, [names[j] for j in vj])):
+        for r, j in zip(rows, joints, strict=True):
+            (out if j in fingers else body)[r != 0] = True
+    return out & ~body
 
 
 def _ranges_text(r: list[tuple[int, int]], most: int = 4) -> str:

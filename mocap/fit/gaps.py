@@ -121,11 +121,15 @@ def affected(pb: IKProblem, wy: np.ndarray, wv: np.ndarray, has_data: np.ndarray
 
 def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray, local: np.ndarray,
            root: np.ndarray, rms: np.ndarray, has_data: np.ndarray, sigma: float, iterations: int = 20,
-           rounds: int = 16) -> int:
+           rounds: int = 16, wy_gap: np.ndarray | None = None, wv_gap: np.ndarray | None = None) -> int:
     """Solve again, in place, the frames where some joint is unseen (see the module). ``local``,
     ``root``, ``rms``: the first solution of every frame with data. ``sigma`` (rad): how far a free
-    rotation may leave the interpolation. Returns the number of frames solved again."""
-    aff = affected(pb, wy, wv, has_data)
+    rotation may leave the interpolation. ``rounds`` = 0: no outward solving, the gap frames are solved
+    once from their first solution with the interpolation prior (enough for short chains: fingers).
+    ``wy_gap`` (F, J), ``wv_gap`` (F, V): the weights that decide gaps, when they differ from ``wy``, ``wv``
+    (a hand placed by several knuckles is not in a gap for missing one, nor for its fallback vectors,
+    unused while its fingers are seen). Returns the number of frames solved again."""
+    aff = affected(pb, wy if wy_gap is None else wy_gap, wv if wv_gap is None else wv_gap, has_data)
     gap = has_data & aff.any(axis=1)
     G = np.flatnonzero(gap)
     if G.size == 0:
@@ -137,6 +141,10 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
         ref[todo, a] = interpolate(local[:, a], has_data & ~aff[:, a], todo, bones[a])
     ref_w = aff / sigma
     good = np.flatnonzero(has_data & ~gap)
+    if rounds == 0:
+        local[G], root[G], rms[G] = solve_ik(pb, y[G], wy[G], vecs[G], wv[G], local[G], root[G], iterations, ref[G],
+                                             ref_w[G])
+        return int(G.size)
     if good.size == 0:  # nowhere to start from: the first solution, free joints set to the interpolation
         _solve(pb, G, G, y, wy, vecs, wv, local, root, rms, ref, ref_w, aff, iterations)
         return int(G.size)
@@ -175,4 +183,6 @@ def _solve(pb: IKProblem, f: np.ndarray, src: np.ndarray, y, wy, vecs, wv, local
     w = wy[f]
     shift = np.einsum("fj,fjc->fc", w, np.nan_to_num(y[f]) - p) / np.maximum(w.sum(axis=1), 1e-12)[:, None]
     r0 = r0 + np.where(w.sum(axis=1)[:, None] > 0, shift, 0.0)
+    if pb.fixed_root:  # the root stays where it is in these frames
+        l0[:, 0], r0 = local[f, 0], root[f]
     local[f], root[f], rms[f] = solve_ik(pb, y[f], wy[f], vecs[f], wv[f], l0, r0, iterations, ref[f], ref_w[f])

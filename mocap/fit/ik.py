@@ -3,14 +3,16 @@ orientation vectors, every frame solved at once by a batched Levenberg–Marquar
 
 Parametrisation: a step turns joint k by a world rotation ω_k while its descendants' local rotations
 stay, so a descendant d moves by ω_k × (p_d − p_k): the Jacobian is exact and cheap. A hinge joint
-(elbow, knee) has one angle about its axis, with soft limits. A weak prior on every local rotation
+(elbow, knee) has one angle about its axis, with soft limits. A 2-DoF joint (finger MCP, thumb CMC) is a
+ball whose rotation vector keeps to the plane of its flexion and spread axes (a stiff prior on the twist
+about the bone) with soft limits on both angles. A weak prior on every local rotation
 decides what the data leave free (how the spine shares a bend, a twist no keypoint sees).
 Initialisation: top-down alignment of each joint's rest directions to its observed ones (Kabsch).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,6 +38,16 @@ class IKProblem:
     vec_sigma: float = 0.5  # unit-vector distance scale of an orientation residual (≈ rad)
     prior_sigma: float = 5.0  # rad: weak prior on local rotations (decides only what the data leave free)
     limit_sigma: float = 0.02  # rad: hinge limits
+    # 2-DoF joint → (rows: unit flexion, spread and twist axes (3, 3) in its rest frame, flexion limits,
+    # spread limits (radians))
+    dof2: dict[int, tuple[np.ndarray, tuple[float, float], tuple[float, float]]] = field(default_factory=dict)
+    twist_sigma: float = 0.03  # rad: how far a 2-DoF joint may twist about its bone
+    fixed_root: bool = False  # the root's position and rotation stay as given (a hand under its fitted wrist)
+
+
+def _over(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """How far x lies outside [lo, hi] (0 inside)."""
+    return np.where(x < lo, x - lo, np.where(x > hi, x - hi, 0.0))
 
 
 def _hinge_angle(axis: np.ndarray, q: np.ndarray, o: np.ndarray) -> np.ndarray:
@@ -146,7 +158,7 @@ class _Layout:
         self.J = J
         self.col = np.full(J, -1)
         self.ndof = np.zeros(J, int)
-        n = 3
+        n = 0 if pb.fixed_root else 3
         has_below = np.zeros(J, bool)  # something observable in the subtree (or a vector on it)
         for v in pb.vec_joint:
             has_below[v] = True
@@ -154,7 +166,7 @@ class _Layout:
             has_below[sk.parents[j]] |= True
             has_below[sk.parents[j]] |= has_below[j]
         for j in range(J):
-            if not has_below[j]:
+            if not has_below[j] or (j == 0 and pb.fixed_root):
                 continue
             self.col[j] = n
             self.ndof[j] = 1 if j in pb.hinge_axes else 3
@@ -184,6 +196,11 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     sy, sv = np.sqrt(wy) / pb.pos_sigma, np.sqrt(wv) / pb.vec_sigma
     hinge = {j: a for j, a in pb.hinge_axes.items() if L.col[j] >= 0}
     balls = [j for j in range(J) if L.col[j] >= 0 and j not in hinge]
+    pairs = [(d, k) for d in range(J) for k in L.ancestors[d] if L.col[k] >= 0]
+    pairs_ball = tuple(np.array([x[i] for x in pairs if x[1] not in hinge], int) for i in (0, 1))
+    pairs_hinge = tuple(np.array([x[i] for x in pairs if x[1] in hinge], int) for i in (0, 1))
+    AR = np.arange(3)
+    d2 = [j for j in balls if j in pb.dof2]
     V = len(pb.vec_joint)
     ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
     refT, th_ref = None, {j: np.zeros(F) for j in hinge}
@@ -199,22 +216,31 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         rp = (p - y[sel]) * sy[sel][..., None]
         rv = (np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest) - vecs[sel]) * sv[sel][..., None]
         phi = matrix_to_axis_angle(local[:, balls] if refT is None else local[:, balls] @ refT[sel])
-        theta = {j: np.einsum("fi,i->f", matrix_to_axis_angle(local[:, j]), a) for j, a in hinge.items()}
+        aa = matrix_to_axis_angle(local[:, list(hinge)]) if hinge else None
+        theta = {j: np.einsum("fi,i->f", aa[:, i], a) for i, (j, a) in enumerate(hinge.items())}
         rl = []
         for j, th in theta.items():
             lo, hi = pb.limits.get(j, (-np.inf, np.inf))
-            rl.append(np.where(th < lo, th - lo, np.where(th > hi, th - hi, 0.0)) / pb.limit_sigma)
+            rl.append(_over(th, lo, hi) / pb.limit_sigma)
             rl.append((th - th_ref[j][sel]) * ps[sel, j])
         r = [rp.reshape(F, -1), rv.reshape(F, -1), (phi * ps[sel][:, balls, None]).reshape(F, -1)]
         if rl:
             r.append(np.stack(rl, axis=1))
-        return np.concatenate(r, axis=1), G, p, phi, theta
+        psi = matrix_to_axis_angle(local[:, d2]) if d2 else None  # the 2-DoF joints' own rotation vectors
+        for i, j in enumerate(d2):
+            axes, (flo, fhi), (slo, shi) = pb.dof2[j]
+            c = psi[:, i] @ axes.T
+            r.append(np.stack([_over(c[:, 0], flo, fhi) / pb.limit_sigma, _over(c[:, 1], slo, shi) / pb.limit_sigma,
+                               c[:, 2] / pb.twist_sigma], axis=1))
+        return np.concatenate(r, axis=1), G, p, phi, (theta, psi)
 
-    def jacobian(sel, G, p, phi, theta, r):
+    def jacobian(sel, G, p, phi, angles, r):
         F = len(sel)
+        theta, psi = angles
         sy_, sv_ = sy[sel], sv[sel]
         nd = 3 * J + 3 * V
-        r_ball, r_hinge = r[:, nd:nd + 3 * len(balls)], r[:, nd + 3 * len(balls):]
+        nh = nd + 3 * len(balls)
+        r_ball, r_hinge, r_d2 = r[:, nd:nh], r[:, nh:nh + 2 * len(hinge)], r[:, nh + 2 * len(hinge):]
         Jm = np.zeros((F, J * 3 + V * 3, L.n))
         Gpar = {j: (G[:, sk.parents[j]] if sk.parents[j] >= 0 else np.tile(np.eye(3), (F, 1, 1))) for j in range(J)}
         waxis = {j: Gpar[j] @ a for j, a in hinge.items()}
@@ -223,12 +249,19 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             c = L.col[k]
             return c, (np.cross(waxis[k], lever)[..., None] if k in hinge else -skew(lever))
 
-        for d in range(J):
-            rows = slice(3 * d, 3 * d + 3)
-            Jm[:, rows, 0:3] = np.eye(3) * sy_[:, d, None, None]
-            for k in L.ancestors[d]:
-                c, blk = turn(k, p[:, d] - p[:, k])
-                Jm[:, rows, c:c + blk.shape[-1]] = blk * sy_[:, d, None, None]
+        if not pb.fixed_root:
+            for d in range(J):
+                Jm[:, 3 * d:3 * d + 3, 0:3] = np.eye(3) * sy_[:, d, None, None]
+        # every (point, ancestor) pair at once: a ball ancestor turns the point by −[lever]×, a hinge by axis × lever
+        D, K = pairs_ball
+        if D.size:
+            blk = -skew(p[:, D] - p[:, K]) * sy_[:, D, None, None]
+            Jm[:, 3 * D[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :]] = blk
+        D, K = pairs_hinge
+        if D.size:
+            wax = np.stack([waxis[int(k)] for k in K], axis=1)
+            blk = np.cross(wax, p[:, D] - p[:, K]) * sy_[:, D, None]
+            Jm[:, 3 * D[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3))] = blk
         vw = np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest)
         for v, k0 in enumerate(pb.vec_joint):
             rows = slice(3 * J + 3 * v, 3 * J + 3 * v + 3)
@@ -246,22 +279,33 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             lo, hi = pb.limits.get(k, (-np.inf, np.inf))
             P = np.stack([((th < lo) | (th > hi)) / pb.limit_sigma, ps[sel, k]], axis=1)
             blocks.append((L.col[k], P[:, :, None], r_hinge[:, 2 * i:2 * i + 2]))
+        if d2:
+            Jd2 = so3_log_jacobian_inv(psi)
+        for i, k in enumerate(d2):
+            axes, (flo, fhi), (slo, shi) = pb.dof2[k]
+            c = psi[:, i] @ axes.T
+            scale = np.stack([((c[:, 0] < flo) | (c[:, 0] > fhi)) / pb.limit_sigma,
+                              ((c[:, 1] < slo) | (c[:, 1] > shi)) / pb.limit_sigma,
+                              np.full(F, 1.0 / pb.twist_sigma)], axis=1)
+            P = scale[:, :, None] * (axes @ Jd2[:, i] @ np.swapaxes(Gpar[k], -1, -2))
+            blocks.append((L.col[k], P, r_d2[:, 3 * i:3 * i + 3]))
         return Jm, blocks
 
+    hj = [k for k in range(J) if L.col[k] >= 0 and k in hinge]  # every joint's update at once
+    h_cols, h_axes = np.array([L.col[k] for k in hj], int), np.array([hinge[k] for k in hj]).reshape(-1, 3)
+    b_cols = np.array([L.col[k] + i for k in balls for i in range(3)], int).reshape(-1, 3)
+    b_par = np.array([max(int(sk.parents[k]), 0) for k in balls], int)
+    b_root = np.array([sk.parents[k] < 0 for k in balls], bool)
+
     def apply(local, root, G, delta):
-        F = len(root)
         local = local.copy()
-        root = root + delta[:, 0:3]
-        for k in range(J):
-            c = L.col[k]
-            if c < 0:
-                continue
-            if k in hinge:
-                local[:, k] = axis_angle_to_matrix(delta[:, c:c + 1] * hinge[k]) @ local[:, k]
-            else:
-                Gp = G[:, sk.parents[k]] if sk.parents[k] >= 0 else np.tile(np.eye(3), (F, 1, 1))
-                w = np.einsum("fji,fj->fi", Gp, delta[:, c:c + 3])  # world turn → parent frame
-                local[:, k] = axis_angle_to_matrix(w) @ local[:, k]
+        root = root if pb.fixed_root else root + delta[:, 0:3]
+        if hj:
+            local[:, hj] = axis_angle_to_matrix(delta[:, h_cols][..., None] * h_axes) @ local[:, hj]
+        if balls:
+            Gp = np.where(b_root[:, None, None], np.eye(3), G[:, b_par])
+            w = np.einsum("fbji,fbj->fbi", Gp, delta[:, b_cols])  # world turn → parent frame
+            local[:, balls] = axis_angle_to_matrix(w) @ local[:, balls]
         return local, root
 
     local, root = local.copy(), root.copy()

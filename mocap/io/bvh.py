@@ -269,11 +269,13 @@ def _num(v: float, decimals: int) -> str:
     return "0." + "0" * decimals if text.lstrip("-").strip("0.") == "" else text
 
 
-def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: int = 6) -> Path:
+def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: int = 6,
+              end_sites: dict[int, np.ndarray] | None = None) -> Path:
     """Write ``motion`` as BVH in its own axes and units (see :mod:`mocap.motion` to change them).
 
     The root has position and rotation channels, every other joint rotations only, in ``order``.
-    Leaf joints named ``*_end`` are written as End Sites; other leaves get a zero End Site."""
+    Leaf joints named ``*_end`` are written as End Sites; other leaves get the End Site ``end_sites``
+    gives them (leaf joint index → offset: fingertips), else a zero one."""
     order = order.upper()
     if sorted(order) != ["X", "Y", "Z"]:
         raise ValueError(f"BVH rotation order must be a permutation of XYZ, got {order!r}")
@@ -303,8 +305,9 @@ def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: in
         for c in children[j]:
             emit(c, depth + 1)
         if not children[j]:
-            lines.extend([f"{pad}\tEnd Site", f"{pad}\t{{", f"{pad}\t\tOFFSET " + " ".join([_num(0, decimals)] * 3),
-                          f"{pad}\t}}"])
+            tip = (end_sites or {}).get(j)
+            site = [_num(0, decimals)] * 3 if tip is None else [_num(v, decimals) for v in tip]
+            lines.extend([f"{pad}\tEnd Site", f"{pad}\t{{", f"{pad}\t\tOFFSET " + " ".join(site), f"{pad}\t}}"])
         lines.append(f"{pad}}}")
 
     emit(0, 0)

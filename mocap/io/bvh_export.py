@@ -9,13 +9,14 @@ from mocap.io.exporters import Options, register
 from mocap.io.trc import write_trc
 from mocap.motion import Z_UP_TO_Y_UP, change_axes, scale_motion
 from mocap.retarget import UNITS
+from mocap.skeletons import fingertip_sites
 from mocap.types import Motion
 
 
 @register("bvh", ".bvh", "joint rotations, positions on the root (any Euler order, the rig's units and up axis)")
 def bvh(motion: Motion, extra: dict, path: Path, opt: Options) -> Path:
-    m = change_axes(motion, Z_UP_TO_Y_UP) if opt.up == "y" else motion
-    return write_bvh(scale_motion(m, UNITS[opt.units]), path, order=opt.order)
+    m = scale_motion(change_axes(motion, Z_UP_TO_Y_UP) if opt.up == "y" else motion, UNITS[opt.units])
+    return write_bvh(m, path, order=opt.order, end_sites=fingertip_sites(m.skeleton))  # fingers end at their tips
 
 
 @register("trc", ".trc", "joint positions (OpenSim / Pose2Sim markers)")

@@ -9,6 +9,7 @@ touches the previous ``pose2d.h5``, and the next run resumes with the cameras st
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -46,6 +47,9 @@ class Config:
     workers: int = 0  # 0: one per camera, at most one per core
     overlay: bool = False  # also write review/<camera>.mp4 with the detections drawn
     max_length_difference_s: float = 2.0  # cameras may differ this much in length (sync aligns them)
+    # 21 keypoints per hand (keypoint set blazepose33_hands); unset: on when the fit skeleton has fingers
+    # (a mapping for blazepose33_hands). A whole-body ONNX model gives hands by itself.
+    hands: bool | None = None
 
     def __post_init__(self) -> None:
         if self.detector not in detector_names():
@@ -65,7 +69,8 @@ FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=detector_nam
          Flag("--start", "start", "first frame", int),
          Flag("--stop", "stop", "stop before this frame", int),
          Flag("--workers", "workers", "processes (default: one per camera, ≤ cores)", int),
-         Flag("--overlay", "overlay", "also write review/<camera>_pose2d.mp4"))
+         Flag("--overlay", "overlay", "also write review/<camera>_pose2d.mp4"),
+         Flag("--hands", "hands", "also detect 21 keypoints per hand (blazepose33_hands)"))
 
 
 def needed(session: Session, settings) -> str | None:
@@ -130,15 +135,13 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
                  overlay: Path | None = None) -> tuple[str, np.ndarray, dict]:
     """Run the detector on one video. Returns (camera, (F, P, J, 3), timings); with ``overlay``, also
     writes that review video."""
-    from mocap.detect import get_detector
     from mocap.detect.overlay import OverlayWriter, draw_keypoints
     from mocap.keypoint_sets import get_keypoint_set
 
     info = probe(path)
     stop = info.frames if cfg.stop is None else min(cfg.stop, info.frames)
     indices = list(range(cfg.start, stop, cfg.stride))
-    detector = get_detector(cfg.detector, variant=cfg.variant, model_path=cfg.model_path or None,
-                            num_poses=cfg.persons)
+    detector = make_detector(cfg)
     frames: queue.Queue = queue.Queue(maxsize=16)
     decode_s = 0.0
 
@@ -208,6 +211,40 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
     return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s}
 
 
+def wants_hands(settings) -> bool:
+    """``detect.hands``, or when unset: whether the fit skeleton maps fingers onto ``blazepose33_hands`` and
+    the detector is BlazePose (a whole-body ONNX model gives hands by itself, a body-only one cannot)."""
+    if settings.detect.hands is not None:
+        return settings.detect.hands
+    if settings.detect.detector != "blazepose":
+        return False
+    from mocap.skeletons import load_skeleton
+
+    try:
+        skeleton = load_skeleton(settings.fit.solver.skeleton)
+    except (FileNotFoundError, ValueError):
+        return False  # the fit stage reports a bad skeleton; detection does not need it
+    return "blazepose33_hands" in skeleton.mappings
+
+
+def make_detector(cfg: Config):
+    """The configured detector, with the hand detector on top when ``cfg.hands`` and the body model has
+    no hands of its own (a whole-body ONNX model already gives ``blazepose33_hands``)."""
+    from mocap.detect import get_detector
+
+    detector = get_detector(cfg.detector, variant=cfg.variant, model_path=cfg.model_path or None,
+                            num_poses=cfg.persons)
+    if not cfg.hands or detector.keypoint_set == "blazepose33_hands":
+        return detector
+    from mocap.detect.hands import WithHands
+
+    try:
+        return WithHands(detector)
+    except ValueError:
+        detector.close()
+        raise
+
+
 run = detect_video  # the computation of one camera's video; main spreads cameras over processes
 
 
@@ -216,7 +253,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     from mocap.settings import as_settings
 
     session = session if isinstance(session, Session) else Session(Path(session))
-    cfg = as_settings(settings).detect
+    settings = as_settings(settings)
+    cfg = dataclasses.replace(settings.detect, hands=wants_hands(settings))
     try:
         cameras = session.rig().names
     except FileNotFoundError:
@@ -228,6 +266,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     F = len(range(cfg.start, stop, cfg.stride))
     out = session.pose2d_h5
     config = asdict(cfg)
+    if not cfg.hands:
+        config.pop("hands")  # body-only files read as before hands existed (resumable)
     work = partial_path(session)
     if not overwrite and not work.exists() and out.exists():
         work = out  # a finished file (or one from before partial files): resumed in place
@@ -236,10 +276,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         if started != config:
             raise ValueError(f"{work} was started with another detection config {started}; use --overwrite")
     else:
-        from mocap.detect import get_detector
-
-        probe_detector = get_detector(cfg.detector, variant=cfg.variant, model_path=cfg.model_path or None,
-                                      num_poses=cfg.persons)  # fails here, not in a worker, on a bad model
+        probe_detector = make_detector(cfg)  # fails here, not in a worker, on a bad model
         keypoint_set = probe_detector.keypoint_set
         probe_detector.close()
         work.parent.mkdir(parents=True, exist_ok=True)
@@ -265,12 +302,15 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                    for i, c in enumerate(pending)]
         overall = tqdm(total=len(pending), desc="   cameras", unit="camera", position=len(pending), disable=None)
         try:
-            _collect(futures, work, names, F, overall)
+            hands = _collect(futures, work, names, F, overall)
         except KeyboardInterrupt:
             _stop(pool)
             raise
         overall.close()
     log.info("detection of %d cameras took %.1fs", len(pending), time.perf_counter() - t0)
+    if cfg.hands and hands and not any(hands.values()):
+        log.warning("hands: no hand detected in any frame of cameras %s; the hand keypoints stay empty (the body "
+                    "is unaffected, fingers are left to the fit's rest pose)", sorted(hands))
     return _finish(work, out)
 
 
@@ -305,8 +345,10 @@ def _stop(pool) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _collect(futures, work: Path, names: list[str], F: int, overall) -> None:
-    """Write each camera as its worker finishes, and mark it complete."""
+def _collect(futures, work: Path, names: list[str], F: int, overall) -> dict[str, float]:
+    """Write each camera as its worker finishes, and mark it complete. Returns, with hands, each camera's
+    share of frames with at least one hand."""
+    hands = {}
     for fut in as_completed(futures):
         cam, data, stats = fut.result()
         if len(data) < F:  # a shorter camera: the missing end stays NaN
@@ -317,6 +359,10 @@ def _collect(futures, work: Path, names: list[str], F: int, overall) -> None:
         log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
                  stats["frames"], 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
                  1000 * stats["infer_s"] / stats["frames"])
+        if data.shape[2] == 75:
+            hands[cam] = float(np.mean(np.isfinite(data[:, :, 33:, 0]).any(axis=(1, 2))))
+            log.info("camera %s: hands in %.1f%% of frames", cam, 100 * hands[cam])
+    return hands
 
 
 def _finish(work: Path, out: Path) -> Path:

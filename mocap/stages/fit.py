@@ -69,12 +69,16 @@ def outputs(session: Session, settings) -> list[Path]:
 
 
 def gaps_json(summary: FitSummary, fps: float) -> str:
-    """The fit's gap record: joint → half-open frame ranges [start, stop) and frame counts."""
+    """The fit's gap record: joint → half-open frame ranges [start, stop) and frame counts; with fingers,
+    the frames each hand's fingers were held at rest."""
     joints = {n: {"ranges": [[a, b] for a, b in r], "frames": int(sum(b - a for a, b in r))}
               for n, r in summary.gap_frames.items()}
     return json.dumps({"frames": summary.frames, "fps": float(fps), "ranges": "half-open [start, stop) frame indices",
                        "bridged_frames": summary.bridged_frames, "empty_frames": summary.empty_frames,
-                       "unseen_joints": summary.unseen_joints, "joints": joints}, indent=1) + "\n"
+                       "unseen_joints": summary.unseen_joints, "joints": joints,
+                       # skeletons with fingers: per hand, the frames its fingers were eased to rest (unseen)
+                       "fingers_at_rest": {h: [[a, b] for a, b in r] for h, r in summary.rest_frames.items()}},
+                      indent=1) + "\n"
 
 
 def run(points: Points3D, cfg: Config = Config()) -> tuple[Motion, FitSummary]:

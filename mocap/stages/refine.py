@@ -10,7 +10,7 @@ import numpy as np
 
 from mocap.config import inline
 from mocap.io.hdf5 import read_points3d
-from mocap.keypoint_sets import get_keypoint_set
+from mocap.keypoint_sets import get_keypoint_set, joint_groups
 from mocap.optim.refine import RefineConfig, RefineSummary, refine_person
 from mocap.session import Session
 from mocap.stages import Flag, triangulate
@@ -46,7 +46,9 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     F, C, P, J = kp.shape
     if init.xyz.shape != (F, P, J, 3):
         raise ValueError(f"refine: initial points {init.xyz.shape} do not match keypoints {(F, P, J, 3)}")
-    bones = get_keypoint_set(kp.keypoint_set).bones if cfg.bones else ()
+    ks = get_keypoint_set(kp.keypoint_set)
+    bones = ks.bones if cfg.bones else ()
+    groups = joint_groups(ks)  # hands: their own noise level and finger bones
     w = triangulate.observation_weights(kp, cfg.min_score)
     xyz = np.full((F, P, J, 3), np.nan)
     err = np.full((F, P, J), np.nan)
@@ -57,7 +59,7 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
             log.warning("person %d has no triangulated point; left empty", p)
             continue
         xyz[:, p], err[:, p], views[:, p], s = refine_person(
-            rig, kp.xy[:, :, p], w[:, :, p], init.xyz[:, p], bones, kp.fps, cfg.solver)
+            rig, kp.xy[:, :, p], w[:, :, p], init.xyz[:, p], bones, kp.fps, cfg.solver, groups)
         summaries.append(s)
     # the solver's wall time goes to the log, not into the file: the same input gives the same bytes
     kept = [{k: v for k, v in asdict(s).items() if k != "seconds"} for s in summaries]

@@ -12,7 +12,7 @@ import numpy as np
 from mocap.geometry.triangulation import triangulate
 from mocap.io.hdf5 import write_points3d
 from mocap.io.trc import write_trc
-from mocap.keypoint_sets import get_keypoint_set
+from mocap.keypoint_sets import body_keypoint_set, get_keypoint_set, hand_joints
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.types import Keypoints2D, Points3D, Rig
@@ -66,8 +66,27 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> Points3D:
     X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views, max_reproj_px=cfg.max_reproj_px or None)
     log.info("triangulated %d points in %.2fs (%.1f%% reconstructed)", X.shape[0], time.perf_counter() - t0,
              100 * np.mean(np.isfinite(X[:, 0])))
-    return Points3D(X.reshape(F, P, J, 3), err.reshape(F, P, J), views.reshape(F, P, J, C), rig.names,
-                    kp.keypoint_set, kp.fps, {"stage": STAGE, "config": asdict(cfg)})
+    points = Points3D(X.reshape(F, P, J, 3), err.reshape(F, P, J), views.reshape(F, P, J, C), rig.names,
+                      kp.keypoint_set, kp.fps, {"stage": STAGE, "config": asdict(cfg)})
+    check_hands(kp, points, cfg.min_score)
+    return points
+
+
+def check_hands(kp: Keypoints2D, points: Points3D, min_score: float) -> dict | None:
+    """For a keypoint set with hands: each camera's share of frames with a usable hand keypoint, and the
+    share of frames with a triangulated hand (``info["hands"]``); one warning when no view saw a hand in
+    the whole take (the body is unaffected; fingers are then left to the fit's rest pose)."""
+    hands = hand_joints(get_keypoint_set(kp.keypoint_set))
+    if not hands.any():
+        return None
+    seen = observation_weights(kp, min_score)[..., hands] > 0  # (F, C, P, H)
+    per_camera = {c: float(seen[:, i].any(axis=(1, 2)).mean()) for i, c in enumerate(kp.camera_names)}
+    triangulated = float(np.isfinite(points.xyz[:, :, hands, 0]).any(axis=(1, 2)).mean())
+    points.info["hands"] = {"frames_with_hands": per_camera, "triangulated": triangulated}
+    if not seen.any():
+        log.warning("hands: no hand keypoint in any view for the whole take (cameras %s); the hand points are "
+                    "left empty, the body is unaffected", list(kp.camera_names))
+    return points.info["hands"]
 
 
 def write_outputs(points: Points3D, path: Path) -> Path:
@@ -115,8 +134,33 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
         return kp, {}
     from mocap.geometry.swaps import SwapConfig, repair_keypoints
 
-    return repair_keypoints(rig, kp, get_keypoint_set(kp.keypoint_set), cfg.min_score,
-                            SwapConfig(max_reproj_px=cfg.max_reproj_px or 15.0), stored)
+    ks = get_keypoint_set(kp.keypoint_set)
+    swap_cfg = SwapConfig(max_reproj_px=cfg.max_reproj_px or 15.0)
+    if body_keypoint_set(ks.name) is not None and hand_joints(ks).any():
+        return _repair_with_hands(rig, kp, ks, cfg.min_score, swap_cfg, stored)
+    return repair_keypoints(rig, kp, ks, cfg.min_score, swap_cfg, stored)
+
+
+def _repair_with_hands(rig: Rig, kp: Keypoints2D, ks, min_score: float, swap_cfg, stored) -> tuple[Keypoints2D, dict]:
+    """Swap repair of a body + hands set: decided on the body's keypoints alone (exactly as for the body-only
+    set), and a view's hands are exchanged with its arms (each hand was given the side of the nearest body
+    wrist, so it swaps with them)."""
+    from mocap.geometry.swaps import repair_keypoints
+
+    body_ks = get_keypoint_set(body_keypoint_set(ks.name))
+    n = len(body_ks.joints)
+    body = Keypoints2D(kp.data[..., :n, :], kp.camera_names, body_ks.name, kp.fps)
+    repaired, info = repair_keypoints(rig, body, body_ks, min_score, swap_cfg, stored)
+    data = np.concatenate([repaired.data, kp.data[..., n:, :]], axis=3)
+    record = info["swap_repairs"]
+    if "arms" in record["groups"]:
+        arms = record["groups"].index("arms")
+        flip = np.asarray(ks.flip_permutation)
+        hands = np.flatnonzero(hand_joints(ks))
+        for f, c, p, bits in record["views"]:
+            if (bits >> arms) & 1:
+                data[f, c, p, hands] = kp.data[f, c, p, flip[hands]]
+    return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps), info
 
 
 def _recorded(session: Session) -> tuple[Config, dict | None]:

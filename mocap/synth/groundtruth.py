@@ -131,6 +131,7 @@ class CorruptionSpec:
     swaps: float = 0.0  # fraction of (frame, camera) with left and right exchanged, in runs
     swap_mean_frames: float = 5.0
     seed: int = 0
+    hand_noise_px: float | None = None  # σ of the 42 hand keypoints of blazepose33_hands (None: noise_px)
 
 
 def _runs(rng: np.random.Generator, n: int, fraction: float, mean_len: float) -> np.ndarray:
@@ -150,7 +151,10 @@ def corrupt(uv: np.ndarray, rig: Rig, keypoint_set: str, spec: CorruptionSpec) -
     """uv: (F, C, J, 2) exact projections (NaN where invisible) → data (F, C, 1, J, 3), masks."""
     rng = np.random.default_rng(spec.seed)
     F, C, J, _ = uv.shape
-    obs = uv + rng.normal(0.0, spec.noise_px, uv.shape)
+    sigma = np.full(J, spec.noise_px)
+    if spec.hand_noise_px is not None and keypoint_set == "blazepose33_hands":
+        sigma[33:] = spec.hand_noise_px
+    obs = uv + rng.normal(0.0, 1.0, uv.shape) * sigma[None, None, :, None]
     swapped = np.zeros((F, C), bool)
     if spec.swaps > 0:
         perm = get_keypoint_set(keypoint_set).flip_permutation
@@ -184,9 +188,10 @@ class SyntheticTake:
 
 
 def clip_points(motion: Motion, mm: MarkerMap, fps: float, n_frames: int | None = None, start: int = 0,
-                where: str = "clip") -> np.ndarray:
+                where: str = "clip", hands: bool = False, seed: int = 0) -> np.ndarray:
     """World keypoints (F, K, 3) of a motion in metres from source frame ``start`` on, resampled to
-    ``fps``, optionally looped back and forth to reach ``n_frames``."""
+    ``fps``, optionally looped back and forth to reach ``n_frames``. ``hands``: 42 hand keypoints with
+    procedural finger motion follow (``blazepose33_hands``, see :func:`hands_on_body`)."""
     from mocap.synth.bvh_map import resample
 
     if n_frames is not None and n_frames < 1:
@@ -197,6 +202,13 @@ def clip_points(motion: Motion, mm: MarkerMap, fps: float, n_frames: int | None 
     if abs(motion.fps / fps - round(motion.fps / fps)) > 1e-3:
         log.info("%s: resampling %.3f fps to %g fps", where, motion.fps, fps)
     pts = keypoints_from_motion(resample(motion, fps), mm)
+    if hands:
+        from mocap.synth.fingers import finger_curls
+
+        if mm.keypoint_set != "blazepose33":
+            raise ValueError(f"{where}: hands need body keypoints in blazepose33, the marker map gives "
+                             f"{mm.keypoint_set}")
+        pts = np.concatenate([pts, hands_on_body(pts, finger_curls(len(pts), fps, seed))], axis=1)
     if n_frames is not None:
         if len(pts) == 1:
             pts = np.repeat(pts, n_frames, axis=0)
@@ -225,17 +237,54 @@ def load_clip(bvh: str | Path, mm: MarkerMap | str = "auto", fps: float = 60.0, 
     return clip_points(motion, mm, fps, n_frames, start, str(bvh))
 
 
+def _frame(wrist: np.ndarray, index: np.ndarray, pinky: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) hand frames, columns: towards the fingers, across the palm (pinky → index), palm normal."""
+    fwd = (index + pinky) / 2 - wrist
+    fwd = fwd / np.linalg.norm(fwd, axis=-1, keepdims=True)
+    across = index - pinky
+    across = across - np.sum(across * fwd, axis=-1, keepdims=True) * fwd
+    across = across / np.linalg.norm(across, axis=-1, keepdims=True)
+    return np.stack([fwd, across, np.cross(fwd, across)], axis=-1)
+
+
+def hands_on_body(body: np.ndarray, curls: dict[str, np.ndarray], skeleton: str = "body52") -> np.ndarray:
+    """(F, 42, 3) hand keypoints for BlazePose-33 body keypoints (F, 33, 3): the fingers of ``skeleton`` moved by
+    ``curls`` (:func:`mocap.synth.fingers.finger_curls`) on a resting body, each hand then carried rigidly
+    onto the body's wrist, turned so its wrist → index / pinky knuckles frame matches the body's wrist →
+    index / pinky keypoints (which the body's hand orientation comes from)."""
+    from mocap.skeletons import load_skeleton
+    from mocap.synth.fingers import add_fingers, hand_keypoints
+    from mocap.types import Motion
+
+    F = len(body)
+    sk22 = load_skeleton("body22").skeleton
+    rest = Motion(sk22, np.tile([1.0, 0.0, 0.0, 0.0], (F, len(sk22.joint_names), 1)), np.zeros((F, 3)), 60.0)
+    local = hand_keypoints(add_fingers(rest, curls, skeleton), skeleton)  # (F, 42, 3), hands at rest
+    out = np.empty_like(local)
+    for s, (w, p, i) in enumerate(((15, 17, 19), (16, 18, 20))):
+        hand = local[:, 21 * s: 21 * s + 21]
+        # the knuckles do not move with the fingers: the rest frame is the first frame's
+        R_rest = _frame(hand[0, 0], hand[0, 5], hand[0, 17])
+        R_body = _frame(body[:, w], body[:, i], body[:, p])  # (F, 3, 3)
+        R = R_body @ R_rest.T
+        out[:, 21 * s: 21 * s + 21] = body[:, w, None] + np.einsum("fij,fkj->fki", R, hand - hand[:, :1])
+    return out
+
+
 def make_take(bvh: str | Path, n_frames: int | None = None, fps: float = 60.0, rig_spec: RigSpec = RigSpec(),
-              corruption: CorruptionSpec = CorruptionSpec(), marker_map: str = "auto") -> SyntheticTake:
-    """A synthetic take from any BVH clip (CMU, Mixamo or other joint names, any frame rate)."""
+              corruption: CorruptionSpec = CorruptionSpec(), marker_map: str = "auto",
+              hands: bool = False) -> SyntheticTake:
+    """A synthetic take from any BVH clip (CMU, Mixamo or other joint names, any frame rate). ``hands``:
+    keypoint set ``blazepose33_hands``, with procedural finger motion (grasps, spreads, counting, fists)."""
     from mocap.synth.bvh_map import load_motion
 
     motion, mm = load_motion(bvh, marker_map)
-    truth = clip_points(motion, mm, fps, n_frames, 0, str(bvh))
+    truth = clip_points(motion, mm, fps, n_frames, 0, str(bvh), hands=hands, seed=corruption.seed)
+    keypoint_set = "blazepose33_hands" if hands else mm.keypoint_set
     rig = ring_rig(rig_spec, truth)
     uv = np.moveaxis(rig.project(truth), 0, 1)  # (F, C, J, 2)
-    data, masks = corrupt(uv, rig, mm.keypoint_set, corruption)
-    kp = Keypoints2D(data, rig.names, mm.keypoint_set, fps)
+    data, masks = corrupt(uv, rig, keypoint_set, corruption)
+    kp = Keypoints2D(data, rig.names, keypoint_set, fps)
     log.info("synthetic take: %d frames, %d cameras, %d keypoints", *truth.shape[:1], len(rig), truth.shape[1])
     return SyntheticTake(rig, kp, truth, masks)
 

@@ -7,7 +7,9 @@ remapping, so the rig's Brown-Conrady model is exact. A calibration take (a ChAr
 through the volume) is rendered too. Written: ``videos/``, ``calibration/board/`` and
 ``calibration/board.toml`` (no rig: ``mocap run`` calibrates), ``groundtruth/`` (true rig, every rig
 joint in the world per frame, its 2D projections and per-camera visibility, and
-``points3d.h5`` holding the evaluated keypoints).
+``points3d.h5`` holding the evaluated keypoints). With ``hands``, the character's finger bones play
+procedural finger motion (:mod:`mocap.synth.fingers`) and the ground truth holds the 42 hand keypoints too
+(keypoint set ``blazepose33_hands``; fingertips placed beyond the last finger joints, see :func:`_fingertips`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class RenderSpec:
     board: str = "charuco_a0"
     board_frames: int = 40
     seed: int = 0
+    hands: bool = False  # procedural finger motion (mocap.synth.fingers) on the character's finger bones
 
 
 def body_motion_from_bvh(spec: RenderSpec) -> Motion:
@@ -187,6 +190,10 @@ def render_session(spec: RenderSpec, out: str | Path, keep_frames: bool = False,
         raise FileNotFoundError(f"character file {blend} not found (the shared data folder has it)")
     character, cpath = load_preset("synth", spec.character)
     motion = body_motion_from_bvh(spec)
+    if spec.hands:  # the character's fingers follow body52's, curled by procedural gestures
+        from mocap.synth.fingers import add_fingers, finger_curls
+
+        motion = add_fingers(motion, finger_curls(motion.n_frames, spec.fps, spec.seed))
     _, joints = motion.fk()
     rig = ring_rig(RigSpec(n_cameras=spec.cameras, radius=spec.radius, height=spec.height,
                            height_spread=spec.height_spread, size=spec.size, dist=spec.dist), joints.reshape(-1, 3))
@@ -231,7 +238,9 @@ def render_session(spec: RenderSpec, out: str | Path, keep_frames: bool = False,
         _videos(rig, K_render, work / "take", out / "videos", spec.fps)
         gt = np.load(work / "take" / "groundtruth.npz")
         names, heads, visible = list(gt["names"]), gt["heads"], gt["visible"]
-    meta = {"fps": spec.fps, "keypoint_set": "blazepose33",
+        tails = gt["tails"]
+    kp_set = "blazepose33_hands" if spec.hands else "blazepose33"
+    meta = {"fps": spec.fps, "keypoint_set": kp_set,
             "description": f"rendered synthetic take ({Path(spec.bvh).name})"}
     (out / "session.toml").write_text(tomli_w.dumps(meta))
     gdir = out / "groundtruth"
@@ -239,12 +248,33 @@ def render_session(spec: RenderSpec, out: str | Path, keep_frames: bool = False,
     uv = np.moveaxis(rig.project(heads), 0, 1)  # (F, C, B, 2)
     np.savez_compressed(gdir / "rig_joints.npz", names=np.array(names, dtype=str), positions=heads, uv=uv,
                         visible=visible, fps=spec.fps)
-    kps = get_keypoint_set("blazepose33")
+    kps = get_keypoint_set(kp_set)
     X = np.full((motion.n_frames, 1, len(kps.joints), 3), np.nan)
-    for kp_name, bone in character["evaluate"].items():
+    for kp_name, bone in character["evaluate"].items() | (character.get("evaluate_hands", {}).items() if spec.hands
+                                                           else set()):
         X[:, 0, kps.index(kp_name)] = heads[:, names.index(bone)]
+    if spec.hands:
+        _fingertips(X[:, 0], kps, {b: tails[:, names.index(b)] - heads[:, names.index(b)] for b in
+                                   character.get("evaluate_hands", {}).values()}, character.get("evaluate_hands", {}))
     write_points3d(Points3D(X, np.zeros(X.shape[:3]), np.ones(X.shape[:3] + (len(rig),), bool), rig.names,
-                            "blazepose33", spec.fps, {"source": "rendered ground truth", "character": str(cpath)}),
+                            kp_set, spec.fps, {"source": "rendered ground truth", "character": str(cpath)}),
                    gdir / "points3d.h5")
     (gdir / "render.json").write_text(json.dumps(asdict(spec), indent=1))
     return out
+
+
+def _fingertips(X: np.ndarray, kps, axes: dict[str, np.ndarray], bones: dict[str, str]) -> None:
+    """In place: each fingertip of ``X`` (F, K, 3) beyond its finger's last joint, along that joint's bone
+    (``axes``: bone → (F, 3) head-to-tail), as far as body52's fingertip lies beyond its last joint relative
+    to the segment before it (the character's last finger bones are only a few mm long)."""
+    spec = load_skeleton("body52")
+    for side in ("left", "right"):
+        for finger, (a, b) in {"thumb": ("mcp", "ip"), "index": ("pip", "dip"), "middle": ("pip", "dip"),
+                               "ring": ("pip", "dip"), "pinky": ("pip", "dip")}.items():
+            joint = f"{side.capitalize()}Hand{finger.capitalize()}3"
+            ratio = np.linalg.norm(spec.tips[joint]) / np.linalg.norm(spec.skeleton.offsets[spec.skeleton.index(joint)])
+            pa, pb = X[:, kps.index(f"{side}_{finger}_{a}")], X[:, kps.index(f"{side}_{finger}_{b}")]
+            d = axes[bones[f"{side}_{finger}_{b}"]]
+            d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9)
+            X[:, kps.index(f"{side}_{finger}_tip")] = pb + ratio * np.linalg.norm(pb - pa, axis=1, keepdims=True) * d
+

@@ -1,0 +1,398 @@
+"""Hands: 21 MediaPipe hand landmarks per hand, placed by the body (offline, from the mediapipe wheel's tflite).
+
+For each person and side, the hand crop comes from, in order: the previous frame's hand landmarks (when
+still near the body's wrist), the body's elbow / wrist / index / pinky keypoints re-cropped by Holistic's
+``hand_recrop.tflite``; when the landmark model finds no hand there, MediaPipe's palm detector runs on a
+wider crop around the body's wrist (fallback). The crop is rotated so the hand points up, as the landmark model expects.
+Left / right come from the body: a hand belongs to the side whose body wrist is nearest its landmark
+wrist (the hand model's handedness guess is not used); two crops landing on the same hand keep one.
+
+Output per person: 42 rows (left 21 then right 21, MediaPipe hand-landmark order, names in
+``configs/keypoints/blazepose33_hands.toml``): x, y (pixels, centre of the top-left pixel at (0, 0)) and
+the landmark model's hand-presence score, NaN where no hand was found. Nothing is downloaded: the graphs
+below run mediapipe's own calculators on the ``hand_landmark_*.tflite`` / ``palm_detection_*.tflite``
+files of the installed package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+import cv2
+import numpy as np
+
+from mocap.keypoint_sets import HAND_POINTS  # noqa: F401 - the 21 names per hand, in the model's order
+from mocap.quiet import native_stderr_to_log
+
+log = logging.getLogger(__name__)
+SIDES = ("left", "right")
+VARIANTS = ("lite", "full")
+# BlazePose 33 indices: side → (elbow, wrist, pinky, index)
+BODY_HAND = {"left": (13, 15, 17, 19), "right": (14, 16, 18, 20)}
+INPUT = 224  # the hand landmark model's input size
+PALM_INPUT = 192
+RECROP_INPUT = 256
+
+_LANDMARK_GRAPH = """
+input_stream: "crop"
+output_stream: "landmarks"
+output_stream: "presence"
+node { calculator: "ImageToTensorCalculator" input_stream: "IMAGE:crop" output_stream: "TENSORS:input"
+  options { [mediapipe.ImageToTensorCalculatorOptions.ext] { output_tensor_width: 224 output_tensor_height: 224
+    keep_aspect_ratio: true output_tensor_float_range { min: 0.0 max: 1.0 } } } }
+node { calculator: "InferenceCalculator" input_stream: "TENSORS:input" output_stream: "TENSORS:output"
+  options { [mediapipe.InferenceCalculatorOptions.ext] {
+    model_path: "mediapipe/modules/hand_landmark/hand_landmark_VARIANT.tflite" delegate { xnnpack {} } } } }
+node { calculator: "SplitTensorVectorCalculator" input_stream: "output" output_stream: "lm" output_stream: "flag"
+  options { [mediapipe.SplitVectorCalculatorOptions.ext] { ranges: { begin: 0 end: 1 } ranges: { begin: 1 end: 2 } } } }
+node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:lm" output_stream: "FLOATS:landmarks" }
+node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:flag" output_stream: "FLOAT:presence" }
+"""
+_RECROP_GRAPH = """
+input_stream: "crop"
+output_stream: "points"
+node { calculator: "ImageToTensorCalculator" input_stream: "IMAGE:crop" output_stream: "TENSORS:input"
+  options { [mediapipe.ImageToTensorCalculatorOptions.ext] { output_tensor_width: 256 output_tensor_height: 256
+    keep_aspect_ratio: true output_tensor_float_range { min: 0.0 max: 1.0 } } } }
+node { calculator: "InferenceCalculator" input_stream: "TENSORS:input" output_stream: "TENSORS:output"
+  options { [mediapipe.InferenceCalculatorOptions.ext] {
+    model_path: "mediapipe/modules/holistic_landmark/hand_recrop.tflite" delegate { xnnpack {} } } } }
+node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:output" output_stream: "FLOATS:points" }
+"""
+_PALM_GRAPH = """
+input_stream: "image"
+output_stream: "palms"
+node { calculator: "PalmDetectionCpu" input_side_packet: "MODEL_COMPLEXITY:complexity"
+  input_stream: "IMAGE:image" output_stream: "DETECTIONS:palms" }
+"""
+
+
+def _mediapipe():
+    from mocap.detect.blazepose import _import_mediapipe
+
+    mp = _import_mediapipe()
+    from mediapipe.python._framework_bindings import resource_util
+
+    # model paths in the graphs are relative to site-packages (as mediapipe's own solutions set it)
+    resource_util.set_resource_dir(os.path.dirname(os.path.dirname(mp.__file__)))
+    return mp
+
+
+def body_roi(body: np.ndarray, side: str, min_score: float = 0.3) -> np.ndarray | None:
+    """The hand crop (cx, cy, size, angle) from BlazePose's elbow / wrist / pinky / index of one side, or
+    None when the wrist or both knuckle points are unseen. ``angle``: the image direction (radians) from
+    the wrist towards the fingers; the crop is centred near the knuckles and spans the whole hand."""
+    e, w, p, i = (body[k] for k in BODY_HAND[side])
+    if not (np.isfinite(w).all() and w[2] >= min_score):
+        return None
+    knuckles = [q[:2] for q in (p, i) if np.isfinite(q).all() and q[2] >= min_score]
+    forearm = np.linalg.norm(w[:2] - e[:2]) if np.isfinite(e).all() else 0.0
+    if knuckles:
+        mid = np.mean(knuckles, axis=0)
+        d = mid - w[:2]
+        palm = np.linalg.norm(d)
+    elif forearm > 0:  # no knuckles: the hand continues the forearm
+        d = w[:2] - e[:2]
+        palm = 0.0
+    else:
+        return None
+    # a hand is about 0.75 forearm and 0.38 torso long; BlazePose's knuckles on a small person are short and a
+    # forearm pointing at the camera is foreshortened, so the size takes the largest estimate (the ROI of
+    # Holistic's pose → hand step is ~2.7 palm lengths)
+    size = max(2.7 * palm, 0.9 * forearm, 0.45 * _torso(body), 16.0)
+    angle = float(np.arctan2(d[1], d[0])) if np.linalg.norm(d) > 0 else -np.pi / 2
+    centre = w[:2] + 0.45 * size * np.array([np.cos(angle), np.sin(angle)])
+    return np.array([centre[0], centre[1], size, angle])
+
+
+def _torso(body: np.ndarray, min_score: float = 0.3) -> float:
+    """Pixels from the shoulders' midpoint to the hips' (0 when one is unseen)."""
+    pts = body[[11, 12, 23, 24]]
+    if not (np.isfinite(pts).all() and (pts[:, 2] >= min_score).all()):
+        return 0.0
+    return float(np.linalg.norm(pts[:2, :2].mean(0) - pts[2:, :2].mean(0)))
+
+
+def landmark_roi(points: np.ndarray) -> np.ndarray:
+    """Crop from a hand's 21 landmarks (pixels): oriented wrist → middle MCP, box of the rotated points grown
+    2x (MediaPipe's landmarks → ROI rule), for the next frame."""
+    d = points[9] - points[0]
+    angle = float(np.arctan2(d[1], d[0]))
+    c, s = np.cos(angle), np.sin(angle)
+    local = (points - points[0]) @ np.array([[c, -s], [s, c]])  # x along the hand
+    lo, hi = local.min(0), local.max(0)
+    centre_local = (lo + hi) / 2
+    size = 2.0 * max(hi - lo)
+    centre = points[0] + np.array([[c, -s], [s, c]]) @ centre_local
+    return np.array([centre[0], centre[1], size, angle])
+
+
+def crop_transform(roi: np.ndarray, out: int) -> np.ndarray:
+    """2x3 affine taking image pixels to an ``out``-pixel square crop in which the hand points up (-y)."""
+    cx, cy, size, angle = roi
+    rot = angle + np.pi / 2  # turn the hand direction onto -y
+    c, s = np.cos(rot), np.sin(rot)
+    k = out / size
+    # x' = k R^T (x - centre) + out/2 - 0.5 (pixel centres at integer coordinates on both sides)
+    A = k * np.array([[c, s], [-s, c]])
+    b = out / 2 - 0.5 - A @ np.array([cx, cy])
+    return np.hstack([A, b[:, None]])
+
+
+def invert(M: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    Minv = cv2.invertAffineTransform(M)
+    return pts @ Minv[:, :2].T + Minv[:, 2]
+
+
+class _Graph:
+    """A mediapipe graph fed one square RGB crop at a time on its ``crop`` stream; returns its output packets."""
+
+    def __init__(self, config: str, outputs: tuple[str, ...]):
+        self.mp = _mediapipe()
+        self._out: dict = {}
+        with native_stderr_to_log(log):
+            self.graph = self.mp.CalculatorGraph(graph_config=config)
+            for s in outputs:
+                self.graph.observe_output_stream(s, lambda name, p: self._out.__setitem__(name, p))
+            self.graph.start_run()
+            self.graph.wait_until_idle()  # the calculators open (and say so on stderr) in the graph's threads
+        self.t = 0
+
+    def run(self, crop_rgb: np.ndarray) -> dict:
+        mp = self.mp
+        self._out.clear()
+        packet = mp.packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=crop_rgb)
+        # the first inference warns about things only mediapipe could fix
+        with native_stderr_to_log(log) if self.t == 0 else contextlib.nullcontext():
+            self.graph.add_packet_to_input_stream("crop", packet.at(self.t))
+            self.graph.wait_until_idle()
+        self.t += 1
+        return self._out
+
+    def close(self) -> None:
+        with native_stderr_to_log(log):
+            self.graph.close()
+
+
+class HandLandmarks(_Graph):
+    """The hand landmark model on square crops: (21, 2) crop pixels and the hand-presence score."""
+
+    def __init__(self, variant: str = "full"):
+        if variant not in VARIANTS:
+            raise ValueError(f"hands: variant must be one of {VARIANTS}, got {variant!r}")
+        super().__init__(_LANDMARK_GRAPH.replace("VARIANT", variant), ("landmarks", "presence"))
+
+    def __call__(self, crop_rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        out = self.run(crop_rgb)
+        pts = np.asarray(self.mp.packet_getter.get_float_list(out["landmarks"])).reshape(21, 3)[:, :2]
+        return pts - 0.5, float(self.mp.packet_getter.get_float(out["presence"]))
+
+
+class HandRecrop(_Graph):
+    """Holistic's hand re-crop model on a 256-pixel crop of the body's hand ROI: two points (crop pixels), the
+    hand's centre and a point towards the wrist half the new crop's size away."""
+
+    def __init__(self):
+        super().__init__(_RECROP_GRAPH, ("points",))
+
+    def __call__(self, crop_rgb: np.ndarray) -> np.ndarray:
+        out = self.run(crop_rgb)
+        return np.asarray(self.mp.packet_getter.get_float_list(out["points"])).reshape(2, -1)[:, :2] - 0.5
+
+
+class PalmDetector:
+    """MediaPipe's palm detector on a square crop: list of (wrist, middle MCP, box size) in crop pixels."""
+
+    def __init__(self, variant: str = "full"):
+        self.mp = _mediapipe()
+        self._out: list = []
+        with native_stderr_to_log(log):
+            self.graph = self.mp.CalculatorGraph(graph_config=_PALM_GRAPH)
+            self.graph.observe_output_stream("palms", lambda name, p: self._out.append(p))
+            self.graph.start_run({"complexity": self.mp.packet_creator.create_int(int(variant == "full"))})
+            self.graph.wait_until_idle()
+        self.t = 0
+
+    def __call__(self, crop_rgb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+        mp = self.mp
+        self._out.clear()
+        h, w = crop_rgb.shape[:2]
+        packet = mp.packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=crop_rgb)
+        with native_stderr_to_log(log) if self.t == 0 else contextlib.nullcontext():
+            self.graph.add_packet_to_input_stream("image", packet.at(self.t))
+            self.graph.wait_until_idle()
+        self.t += 1
+        found = []
+        for p in self._out:
+            for det in mp.packet_getter.get_proto_list(p):
+                loc = det.location_data
+                box = loc.relative_bounding_box
+                kp = loc.relative_keypoints
+                wrist = np.array([kp[0].x * w, kp[0].y * h]) - 0.5
+                middle = np.array([kp[2].x * w, kp[2].y * h]) - 0.5
+                score = det.score[0] if det.score else 0.0
+                found.append((wrist, middle, max(box.width * w, box.height * h), float(score)))
+        return found
+
+    def close(self) -> None:
+        with native_stderr_to_log(log):
+            self.graph.close()
+
+
+def palm_roi(wrist: np.ndarray, middle: np.ndarray, box: float) -> np.ndarray:
+    """MediaPipe's palm → hand ROI: the palm box grown 2.6x, shifted half a box towards the fingers."""
+    d = middle - wrist
+    angle = float(np.arctan2(d[1], d[0]))
+    centre = (wrist + middle) / 2 + 0.5 * box * np.array([np.cos(angle), np.sin(angle)])
+    return np.array([centre[0], centre[1], 2.6 * box, angle])
+
+
+class HandDetector:
+    """Both hands of every person of a BlazePose result: ``(image, body (P, 33, 3)) → (P, 42, 3)``."""
+
+    def __init__(self, variant: str = "full", min_presence: float = 0.5, palm_fallback: bool = True,
+                 recrop: bool = True):
+        self.landmarks = HandLandmarks(variant)
+        self.recrop = HandRecrop() if recrop else None
+        self.palms = PalmDetector(variant) if palm_fallback else None
+        self.min_presence = min_presence
+        self.previous: dict[tuple[int, str], np.ndarray] = {}  # (person, side) → ROI from last frame's hand
+        self.palm_wait: dict[tuple[int, str], int] = {}  # frames to skip the palm fallback after it failed
+        self.palm_every = 5
+        self.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
+
+    def _landmarks_in(self, bgr: np.ndarray, roi: np.ndarray) -> tuple[np.ndarray, float]:
+        M = crop_transform(roi, INPUT)
+        crop = cv2.warpAffine(bgr, M, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        crop = np.ascontiguousarray(crop[..., ::-1])  # RGB: only the crop is converted, not the frame
+        self.stats["crops"] += 1
+        pts, presence = self.landmarks(crop)
+        return invert(M, pts), presence
+
+    def _recropped(self, bgr: np.ndarray, roi: np.ndarray) -> np.ndarray:
+        """Holistic's re-crop of a body-placed hand ROI: centred on the hand, sized and turned by it."""
+        M = crop_transform(roi, RECROP_INPUT)
+        crop = np.ascontiguousarray(cv2.warpAffine(bgr, M, (RECROP_INPUT, RECROP_INPUT),
+                                                   flags=cv2.INTER_LINEAR)[..., ::-1])
+        centre, towards_wrist = invert(M, self.recrop(crop))
+        d = centre - towards_wrist
+        size = 2.0 * float(np.linalg.norm(d))
+        if not np.isfinite(size) or not 0.25 * roi[2] < size < 4.0 * roi[2]:
+            return roi  # an implausible re-crop: keep the body's
+        return np.array([centre[0], centre[1], size, float(np.arctan2(d[1], d[0]))])
+
+    def _palm_fallback(self, bgr: np.ndarray, roi: np.ndarray, wrist: np.ndarray) -> list[np.ndarray]:
+        """Hand ROIs from palms found in an upright crop 2x the hand ROI around the body's wrist,
+        nearest the wrist first."""
+        box = np.array([wrist[0], wrist[1], 2.0 * roi[2], -np.pi / 2])
+        M = crop_transform(box, PALM_INPUT)
+        crop = np.ascontiguousarray(cv2.warpAffine(bgr, M, (PALM_INPUT, PALM_INPUT), flags=cv2.INTER_LINEAR)[..., ::-1])
+        self.stats["palm_runs"] += 1
+        rois = []
+        scale = box[2] / PALM_INPUT
+        for w, m, size, _score in self.palms(crop):
+            w_img, m_img = invert(M, np.stack([w, m]))
+            rois.append(palm_roi(w_img, m_img, size * scale))
+        rois.sort(key=lambda r: float(np.linalg.norm(r[:2] - wrist)))
+        return rois
+
+    def __call__(self, image_bgr: np.ndarray, body: np.ndarray) -> np.ndarray:
+        P = body.shape[0]
+        out = np.full((P, 42, 3), np.nan)
+        for p in range(P):
+            hands = []  # (points (21, 2), presence, ROI)
+            wrists = {s: body[p, BODY_HAND[s][1], :2] for s in SIDES}
+            for side in SIDES:
+                roi = body_roi(body[p], side)
+                if roi is None:
+                    self.previous.pop((p, side), None)
+                    continue
+                tries = []
+                prev = self.previous.get((p, side))
+                if prev is not None and np.linalg.norm(prev[:2] - roi[:2]) < 0.5 * roi[2]:
+                    tries.append(prev)
+                    self.stats["tracked"] += 1
+                tries.append(roi if self.recrop is None else None)  # None: re-cropped when reached
+                found = None
+                for r in tries:
+                    pts, presence = self._landmarks_in(image_bgr, self._recropped(image_bgr, roi) if r is None else r)
+                    if presence >= self.min_presence:
+                        found = (pts, presence)
+                        break
+                wait = self.palm_wait.get((p, side), 0)
+                if found is None and self.palms is not None and wait == 0:
+                    for r in self._palm_fallback(image_bgr, roi, wrists[side])[:1]:
+                        pts, presence = self._landmarks_in(image_bgr, r)
+                        if presence >= self.min_presence:
+                            found = (pts, presence)
+                    # a hand the palm detector cannot find either is tried again only every few frames
+                    self.palm_wait[(p, side)] = 0 if found is not None else self.palm_every - 1
+                else:
+                    self.palm_wait[(p, side)] = max(wait - 1, 0)
+                if found is not None:
+                    hands.append(found)
+            for side, (pts, presence) in assign_sides(hands, wrists).items():
+                k = SIDES.index(side) * 21
+                out[p, k:k + 21, :2] = pts
+                out[p, k:k + 21, 2] = presence
+            for side in SIDES:
+                k = SIDES.index(side) * 21
+                if np.isfinite(out[p, k, 0]):
+                    self.previous[(p, side)] = landmark_roi(out[p, k:k + 21, :2])
+                else:
+                    self.previous.pop((p, side), None)
+        return out
+
+    def close(self) -> None:
+        self.landmarks.close()
+        if self.recrop is not None:
+            self.recrop.close()
+        if self.palms is not None:
+            self.palms.close()
+
+
+def assign_sides(hands: list[tuple[np.ndarray, float]], wrists: dict[str, np.ndarray]
+                 ) -> dict[str, tuple[np.ndarray, float]]:
+    """Left / right by the body: each found hand goes to the side whose body wrist is nearest its landmark
+    wrist; two hands on the same side (two crops on one hand, or a crossed pair) keep the one nearest that
+    wrist, and one that duplicates a hand already kept (wrists within a tenth of the hand's size) is dropped."""
+    out: dict[str, tuple[np.ndarray, float]] = {}
+    ranked = []
+    for pts, presence in hands:
+        dist = {s: float(np.linalg.norm(pts[0] - w)) if np.isfinite(w).all() else np.inf for s, w in wrists.items()}
+        side = min(dist, key=dist.get)
+        ranked.append((dist[side], side, pts, presence))
+    for _d, side, pts, presence in sorted(ranked, key=lambda r: r[0]):
+        size = float(np.ptp(pts, axis=0).max())
+        if side in out or any(np.linalg.norm(pts[0] - q[0][0]) < 0.1 * size for q in out.values()):
+            other = SIDES[1 - SIDES.index(side)]
+            if other in out or any(np.linalg.norm(pts[0] - q[0][0]) < 0.1 * size for q in out.values()):
+                continue
+            side = other
+        out[side] = (pts, presence)
+    return out
+
+
+class WithHands:
+    """A body detector in BlazePose 33 plus both hands: ``(image, t) → (P, 75, 3)`` in ``blazepose33_hands``."""
+
+    keypoint_set = "blazepose33_hands"
+
+    def __init__(self, body, variant: str = "full"):
+        if body.keypoint_set != "blazepose33":
+            raise ValueError(f"detect.hands: hands are placed from BlazePose's wrist/index/pinky keypoints, but the "
+                             f"detector gives {body.keypoint_set}; use detector = 'blazepose' or a whole-body ONNX "
+                             f"model (COCO-WholeBody 133 / Halpe 136 keypoints), or set detect.hands = false")
+        self.body = body
+        self.num_poses = body.num_poses
+        self.hands = HandDetector(variant)
+
+    def __call__(self, image_bgr: np.ndarray, timestamp_ms: int) -> np.ndarray:
+        body = self.body(image_bgr, timestamp_ms)
+        return np.concatenate([body, self.hands(image_bgr, body)], axis=1)
+
+    def close(self) -> None:
+        self.body.close()
+        self.hands.close()

@@ -1,0 +1,175 @@
+"""Fingers: a second IK pass per hand, conditioned on the fitted wrist.
+
+The body pass (:func:`mocap.fit.fit_motion`) solves the body with the finger bases (knuckles, thumb
+CMC) as targets, so the hand's position and orientation come from the wrist and the palm together.
+Each hand's fingers are then solved on their own, batched over frames: a small problem (the hand as a
+root held at its fitted pose, 15 finger joints: 2-DoF bases, hinge PIP/DIP/IP with limits) whose
+cost is a fraction of the body's. Frames where a finger is unseen are bridged from its neighbours
+(:func:`mocap.fit.gaps.bridge`); a hand unseen for longer than ``max_gap_s`` eases (over 0.2 s) into the
+rest pose (straight fingers) and those frames are flagged. A finger gap is solved once with the interpolation
+prior (no outward rounds as for the body: a finger chain is short and its first solution near).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from mocap.filters import runs
+from mocap.fit.gaps import bridge, interpolate, joint_gaps, slerp
+from mocap.fit.ik import IKProblem, initial_pose, solve_ik
+from mocap.skeletons import SkeletonSpec, flexion_spread_axes
+from mocap.types import Skeleton, forward_kinematics
+
+log = logging.getLogger(__name__)
+SIDES = ("Left", "Right")
+
+
+def subset(sk: Skeleton, keep: list[int]) -> Skeleton:
+    """The joints ``keep`` (parents first, the first one becomes the root) as a skeleton."""
+    pos = {j: i for i, j in enumerate(keep)}
+    parents = np.array([-1] + [pos[int(sk.parents[j])] for j in keep[1:]])
+    offsets = sk.offsets[keep].copy()
+    offsets[0] = 0.0
+    return Skeleton(tuple(sk.joint_names[j] for j in keep), parents, offsets)
+
+
+def joint_models(spec: SkeletonSpec, names: tuple[str, ...]) -> tuple[dict, dict, dict]:
+    """Hinge axes, hinge limits (radians) and 2-DoF models of the joints ``names`` (indices into it)."""
+    hinges, limits, dof2 = {}, {}, {}
+    for i, n in enumerate(names):
+        s = spec.joints.get(n)
+        if s is None or s.axis is None:
+            continue
+        axis = np.asarray(s.axis, float) / np.linalg.norm(s.axis)
+        if s.type == "hinge":
+            hinges[i] = axis
+            if s.limits_deg:
+                limits[i] = tuple(np.radians(s.limits_deg))
+        elif s.type == "2dof":
+            flex, spread = flexion_spread_axes(spec, n)
+            rows = np.stack([flex, spread, np.cross(flex, spread)])
+            lo = tuple(np.radians(s.limits_deg)) if s.limits_deg else (-np.inf, np.inf)
+            sp = tuple(np.radians(s.spread_deg)) if s.spread_deg else (-np.inf, np.inf)
+            dof2[i] = (rows, lo, sp)
+    return hinges, limits, dof2
+
+
+def subject_bones(spec: SkeletonSpec, y: np.ndarray, mapped: np.ndarray, symmetric: bool) -> tuple[Skeleton, list]:
+    """:func:`mocap.fit.bones.estimate_bone_lengths` for a skeleton with fingers, cheaper: the body and the
+    finger bases as usual, then each further finger bone from its own two joint centres (the median of
+    their distance over the frames; scaled like the bone above it where unseen; ``symmetric`` applies to the
+    body and the finger bases)."""
+    from mocap.fit.bones import estimate_bone_lengths
+
+    sk = spec.skeleton
+    fingers = set(spec.finger_joints)
+    keep = [j for j in range(len(sk.joint_names)) if sk.joint_names[j] not in fingers
+            or sk.joint_names[sk.parents[j]] not in fingers]
+    body, unseen = estimate_bone_lengths(subset(sk, keep), y[:, keep], mapped[keep], symmetric)
+    offsets = sk.offsets.copy()
+    offsets[keep[1:]] = body.offsets[1:]
+    seen = np.isfinite(y).all(axis=2)
+    for j in range(len(sk.joint_names)):
+        if j in keep:
+            continue
+        par = sk.parents[j]
+        rest = np.linalg.norm(sk.offsets[j])
+        d = np.linalg.norm(y[:, j] - y[:, par], axis=1)
+        d = d[seen[:, j] & seen[:, par]]
+        if d.size:
+            offsets[j] = sk.offsets[j] * (np.median(d) / rest)
+        else:  # scaled like the bone above it
+            offsets[j] = sk.offsets[j] * np.linalg.norm(offsets[par]) / np.linalg.norm(sk.offsets[par])
+            if mapped[j]:
+                unseen.append(sk.joint_names[j])
+    return Skeleton(sk.joint_names, sk.parents, offsets), unseen
+
+
+def _to_rest(local: np.ndarray, seen: np.ndarray, has_data: np.ndarray, max_gap: int, blend: int) -> list:
+    """In place: frames of ``local`` (F, n, 3, 3) where the hand is unseen (``has_data & ~seen``) follow
+    the interpolation between their edges when the gap is at most ``max_gap`` frames and bounded on
+    both sides; longer gaps (and those at the ends) ease into the rest pose over ``blend`` frames.
+    Returns the ranges held at rest."""
+    F, n = local.shape[:2]
+    rest = []
+    for a, b in runs(has_data & ~seen):
+        left, right = a > 0 and seen[a - 1], b < F and seen[b]
+        todo = np.arange(a, b)
+        if left and right and b - a <= max_gap:
+            for j in range(n):
+                local[todo, j] = interpolate(local[:, j], seen, todo)
+            continue
+        rest.append((a, b))
+        wl = np.clip(1 - (todo - a + 1) / (blend + 1), 0, 1) if left else np.zeros(b - a)
+        wr = np.clip(1 - (b - todo) / (blend + 1), 0, 1) if right else np.zeros(b - a)
+        edge = np.clip(np.where(wl >= wr, a - 1, b), 0, F - 1)
+        for j in range(n):
+            local[todo, j] = slerp(np.tile(np.eye(3), (b - a, 1, 1)), local[edge, j], np.maximum(wl, wr))
+    return rest
+
+
+def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray,
+                wv: np.ndarray, vj: np.ndarray, vrest: np.ndarray, local: np.ndarray, root: np.ndarray,
+                has_data: np.ndarray, fps: float, cfg) -> tuple[np.ndarray, dict, dict, int]:
+    """Solve every hand's fingers in ``local`` (F, J, 3, 3) (in place) given the body pass's ``local`` and
+    ``root``. Returns the fingers' RMS residual per frame (m, NaN without finger data), their gap ranges
+    per joint, the frame ranges each hand was held at rest, and the number of frames bridged."""
+    F = len(y)
+    names = sk.joint_names
+    fingers = set(spec.finger_joints)
+    G, p = forward_kinematics(sk, np.where(has_data[:, None, None, None], local, np.eye(3)),
+                              np.nan_to_num(root))
+    sq, cnt = np.zeros(F), np.zeros(F)
+    gaps, rest, bridged = {}, {}, 0
+    for side in SIDES:
+        if f"{side}Hand" not in names:
+            continue
+        hand = names.index(f"{side}Hand")
+        chain = [hand] + [j for j in range(len(names)) if names[j] in fingers and _below(sk, j, hand)]
+        if len(chain) == 1 or not (wy[:, chain[1:]] > 0).any():
+            continue
+        sub = subset(sk, chain)
+        hinges, limits, dof2 = joint_models(spec, sub.joint_names)
+        vsel = [v for v in range(len(vj)) if vj[v] in chain[1:]]
+        vj_s = np.array([chain.index(int(vj[v])) for v in vsel], int)
+        pb = IKProblem(sub, hinges, limits, vj_s, vrest[vsel].reshape(-1, 3), dof2=dof2, fixed_root=True)
+        ys = y[:, chain].copy()
+        ys[:, 0] = p[:, hand]
+        ws = wy[:, chain].copy()
+        ws[:, 0] = 0.0
+        vs, wvs = vecs[:, vsel].reshape(F, -1, 3), wv[:, vsel].reshape(F, -1)
+        seen = has_data & (wy[:, chain[1:]] > 0).any(axis=1)
+        ls = np.tile(np.eye(3), (F, len(chain), 1, 1))
+        ls[:, 0] = G[:, hand]
+        rs = np.where(has_data[:, None], p[:, hand], 0.0)
+        rms = np.full(F, np.nan)
+        idx = np.flatnonzero(seen)
+        iters = min(cfg.iterations, 10)  # a finger chain starts near its solution (Kabsch per joint)
+        for s in range(0, idx.size, cfg.chunk_frames):
+            f = idx[s:s + cfg.chunk_frames]
+            l0, _ = initial_pose(pb, ys[f], vs[f])
+            l0[:, 0] = G[f, hand]
+            ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, ys[f, 0], iters)
+        bridged += bridge(pb, ys, ws, vs, wvs, ls, rs, rms, seen, np.radians(cfg.gap_sigma_deg), iters, rounds=0)
+        gaps.update(joint_gaps(list(sub.joint_names), ws, has_data))
+        held = _to_rest(ls[:, 1:], seen, has_data, int(round(cfg.max_gap_s * fps)), max(int(round(0.2 * fps)), 1))
+        if held:
+            rest[f"{side}Hand"] = held
+        local[:, chain[1:]] = np.where(has_data[:, None, None, None], ls[:, 1:], local[:, chain[1:]])
+        _, pf = forward_kinematics(sub, ls, rs)
+        w = wy[:, chain[1:]]
+        sq += np.sum(w * np.sum((pf[:, 1:] - np.nan_to_num(y[:, chain[1:]])) ** 2, axis=2), axis=1)
+        cnt += w.sum(axis=1)
+    frms = np.where(cnt > 0, np.sqrt(sq / np.maximum(cnt, 1e-12)), np.nan)
+    return frms, gaps, rest, bridged
+
+
+def _below(sk: Skeleton, j: int, ancestor: int) -> bool:
+    k = sk.parents[j]
+    while k >= 0:
+        if k == ancestor:
+            return True
+        k = sk.parents[k]
+    return False
