@@ -212,7 +212,7 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
 
 
 def wants_hands(settings) -> bool:
-    """``detect.hands``, or when unset: whether the fit skeleton maps fingers onto ``blazepose33_hands`` and
+    """``detect.hands``, or when unset: whether the fit skeleton has finger joints mapped on ``blazepose33_hands`` and
     the detector is BlazePose (a whole-body ONNX model gives hands by itself, a body-only one cannot)."""
     if settings.detect.hands is not None:
         return settings.detect.hands
@@ -224,7 +224,7 @@ def wants_hands(settings) -> bool:
         skeleton = load_skeleton(settings.fit.solver.skeleton)
     except (FileNotFoundError, ValueError):
         return False  # the fit stage reports a bad skeleton; detection does not need it
-    return "blazepose33_hands" in skeleton.mappings
+    return bool(skeleton.finger_joints) and "blazepose33_hands" in skeleton.mappings
 
 
 def make_detector(cfg: Config):
