@@ -290,3 +290,13 @@ def test_cmu_clip_renamed_to_mixamo_matches_the_cmu_map(clip, tmp_path):
              for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")]
     assert np.abs(mixamo[:, limbs] - cmu[:, limbs]).max() < 0.05  # metres: only the rest axes differ slightly
     assert np.nanmedian(np.linalg.norm(mixamo - cmu, axis=-1)) < 0.05
+
+
+def test_a_leading_reference_pose_is_not_part_of_the_take(shared_data):
+    """CMU clips start in a T-pose and jump to the motion: the ground truth must not contain that
+    teleport (a 0.6 m jump in one frame made every benchmark's maximum error a 0.7 m artefact)."""
+    from mocap.synth.groundtruth import MAX_JOINT_SPEED, load_clip
+
+    pts = load_clip(shared_data / "bvh" / "cmu_01_01.bvh", fps=60.0, n_frames=120)
+    speed = np.linalg.norm(np.diff(pts, axis=0), axis=-1).max() * 60.0
+    assert speed < MAX_JOINT_SPEED

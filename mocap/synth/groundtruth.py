@@ -198,6 +198,8 @@ def clip_points(motion: Motion, mm: MarkerMap, fps: float, n_frames: int | None 
         raise ValueError(f"{where}: n_frames must be at least 1, got {n_frames}")
     if not 0 <= start < motion.n_frames:
         raise ValueError(f"{where}: start frame {start} is outside the clip's {motion.n_frames} frames")
+    if start == 0:
+        start = _reference_frames(motion, mm, where)
     motion = Motion(motion.skeleton, motion.rotations[start:], motion.root_positions[start:], motion.fps)
     if abs(motion.fps / fps - round(motion.fps / fps)) > 1e-3:
         log.info("%s: resampling %.3f fps to %g fps", where, motion.fps, fps)
@@ -216,6 +218,26 @@ def clip_points(motion: Motion, mm: MarkerMap, fps: float, n_frames: int | None 
             pts = np.concatenate([pts, pts[::-1][1:]])
         pts = pts[:n_frames]
     return pts
+
+
+MAX_JOINT_SPEED = 20.0  # m/s: faster than any joint of a performer (a pitcher's hand peaks near 15 m/s)
+
+
+def _reference_frames(motion: Motion, mm: MarkerMap, where: str, most: int = 10) -> int:
+    """How many leading frames are a reference pose the clip then jumps from (CMU clips start in a
+    T-pose: a keypoint would move 0.6 m in 1/120 s), so the ground truth never contains a teleport."""
+    n = min(most + 1, motion.n_frames)
+    if n < 2:
+        return 0
+    head = Motion(motion.skeleton, motion.rotations[:n], motion.root_positions[:n], motion.fps)
+    speed = np.linalg.norm(np.diff(keypoints_from_motion(head, mm), axis=0), axis=-1).max(axis=1) * motion.fps
+    jumps = np.flatnonzero(speed > MAX_JOINT_SPEED)
+    if not jumps.size:
+        return 0
+    skip = int(jumps[-1]) + 1
+    log.info("%s: the first %d frame(s) are a reference pose (a joint then moves %.0f m/s); the take starts "
+             "after them", where, skip, speed[jumps[-1]])
+    return skip
 
 
 def load_clip(bvh: str | Path, mm: MarkerMap | str = "auto", fps: float = 60.0, n_frames: int | None = None,
