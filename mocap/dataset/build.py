@@ -204,7 +204,7 @@ def _run_jobs(jobs: list, workers: int, scheduler: str | None):
 
         with connect(scheduler) as client:  # a clear error, never a hang, when it does not answer
             futures = client.map(_task, jobs, pure=False)
-            for fut in dask_completed(futures):
+            for fut in dask_completed(futures, loop=client.loop):  # the client is not the default one
                 yield fut.result()
         return
     n = workers or min(len(jobs), os.cpu_count() or 1)
