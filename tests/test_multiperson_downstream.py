@@ -210,3 +210,36 @@ def test_persons_read_from_the_header_without_points(tmp_path, take2):
     assert p2 == Person(1, "person2", "_person2")
     assert s.person_motion("body22", p2).name == "body22_person2.npz"
     assert s.person_export("mixamo", p2, ".fbx").name == "take_person2_mixamo.fbx"
+
+
+def test_blender_addon_imports_every_person_as_its_own_armature(tmp_path):
+    bpy = pytest.importorskip("bpy")
+    import blender_addon
+    from blender_addon.builders import joint_world_positions
+    from mocap.io.capture import write_capture
+    from mocap.types import Motion
+
+    motions = []
+    for p in range(2):
+        m = body_motion(30, FPS, seed=p)
+        m = Motion(m.skeleton, m.rotations, m.root_positions + [2.5 * p, 0.0, 0.0], m.fps)
+        write_capture(tmp_path / f"body22_person{p + 1}.npz", m, person=f"person{p + 1}")
+        motions.append(m)
+    write_capture(tmp_path / "mixamo_person1.npz", motions[0], person="person1")  # another motion: not imported
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    blender_addon.register()
+    try:
+        assert bpy.ops.mocap.import_capture(filepath=str(tmp_path / "body22_person2.npz"), cameras=False) \
+            == {"FINISHED"}
+        arms = {o.name: o for o in bpy.context.scene.objects if o.type == "ARMATURE"}
+        assert sorted(arms) == ["person1", "person2"] and bpy.context.scene.mocap_source == arms["person2"]
+        assert tuple(arms["person1"].color) != tuple(arms["person2"].color)
+        for p, m in enumerate(motions):
+            pos = joint_world_positions(arms[f"person{p + 1}"], [1, 30])
+            _, truth = m.fk()
+            assert np.abs(pos[:, 0] - truth[[0, 29], 0]).max() < 1e-3
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        bpy.ops.mocap.import_capture(filepath=str(tmp_path / "body22_person1.npz"), cameras=False, persons=False)
+        assert [o.name for o in bpy.context.scene.objects if o.type == "ARMATURE"] == ["person1"]
+    finally:
+        blender_addon.unregister()
