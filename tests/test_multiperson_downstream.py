@@ -243,3 +243,14 @@ def test_blender_addon_imports_every_person_as_its_own_armature(tmp_path):
         assert [o.name for o in bpy.context.scene.objects if o.type == "ARMATURE"] == ["person1"]
     finally:
         blender_addon.unregister()
+
+
+def test_the_dataset_builder_refuses_a_take_of_several_people(tmp_path, take2, monkeypatch):
+    import mocap.pipeline
+    from mocap.dataset.build import take_arrays
+
+    rig, kp, X = take2
+    s = write_take(tmp_path / "two", rig, kp, points(X, rig.names))
+    monkeypatch.setattr(mocap.pipeline, "run", lambda *a, **k: None)  # the take's stages are done
+    with pytest.raises(ValueError, match=r"2 people in the take; a dataset take holds one performer"):
+        take_arrays(s.root)
