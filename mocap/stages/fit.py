@@ -121,7 +121,7 @@ def person_plan(session: Session, settings) -> list[tuple[Person, str | None]]:
     if not path.is_file():
         return [(Person.of(p, P), None) for p in range(P)]
     st = path.stat()
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    key = (str(path.resolve()), st.st_ino, st.st_mtime_ns, st.st_size)
     if key not in _plans:
         xyz = read_points3d(path).xyz
         _plans.clear()
