@@ -65,6 +65,8 @@ class _Track:
     costs: list = field(default_factory=list)
     dropped_views: int = 0
     max_views: int = 0
+    last3d: int = -1  # last frame seen in two views or more, and the skeleton then
+    X3d: np.ndarray | None = None
     merged_into: _Track | None = None
     X_start: np.ndarray | None = None  # the skeleton where the track began and ended (stitching)
     X_end: np.ndarray | None = None
@@ -96,7 +98,8 @@ class Tracker:
         self.unexplained_frames = 0
 
     def _gate(self, t: _Track, f: int) -> float:
-        return self.cfg.track_max_m + self.cfg.coast_speed * max(0, f - t.last - 1) / self.fps
+        since = f - (t.last3d if t.last3d >= 0 else t.last) - 1  # one view alone leaves the depth unknown
+        return self.cfg.track_max_m + self.cfg.coast_speed * max(0, since) / self.fps
 
     def _assign(self, tracks: list[_Track], f: int, free: np.ndarray, out: dict) -> None:
         """Hungarian per view of ``tracks`` against the free detections; fills out[track] = {view: (slot, cost)}."""
@@ -186,6 +189,9 @@ class Tracker:
                         step = np.median(X[common] - t.X[common], axis=0) / (f - t.last)
                         t.vel = step if t.hits == 1 else 0.5 * t.vel + 0.5 * step
                     t.hits += 1
+                    t.last3d, t.X3d = f, X
+                else:  # one view: its depth is the prediction's; the motion model fades out
+                    t.vel = t.vel * 0.95 ** (f - t.last)
                 t.X, t.last = X, f
                 slots = np.full(self.C, -1, np.int16)
                 for c in kept:
@@ -260,7 +266,7 @@ class Tracker:
             slots = np.full(self.C, -1, np.int16)
             for c in kept:
                 slots[c] = s[v.index(c)]
-            t = _Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept))
+            t = _Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X)
             t.confirmed = self.cfg.birth_frames <= 1 and len(kept) >= min(3, self.C)
             self.live.append(t)
 
@@ -278,6 +284,8 @@ def _join(old: _Track, young: _Track) -> None:
     old.costs = [frames[f][1] for f in order]
     if young.last >= old.last:
         old.X, old.vel, old.last = young.X, young.vel, young.last
+    if young.last3d >= old.last3d:
+        old.last3d, old.X3d = young.last3d, young.X3d
     old.dropped_views += young.dropped_views
     old.max_views = max(old.max_views, young.max_views)
 
@@ -289,7 +297,7 @@ def _stitch(tracks: list[_Track], cfg: TrackConfig, fps: float) -> list[_Track]:
     for t in tracks:
         best, best_d = None, np.inf
         for a in out:
-            gap = t.frames[0] - a.frames[-1]
+            gap = t.frames[0] - max(a.last3d, a.first)
             if gap <= 0 or gap > cfg.stitch_max_s * fps:
                 continue
             d = np.linalg.norm(_centre(a.X_end) - _centre(t.X_start))
@@ -298,11 +306,8 @@ def _stitch(tracks: list[_Track], cfg: TrackConfig, fps: float) -> list[_Track]:
         if best is None:
             out.append(t)
         else:
-            best.frames += t.frames
-            best.slots += t.slots
-            best.costs += t.costs
-            best.dropped_views += t.dropped_views
-            best.X_end = t.X_end
+            _join(best, t)
+            best.X_end, best.last3d = t.X_end, t.last3d
     return out
 
 
@@ -332,7 +337,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         tr.step(f)
     tracks = [t for t in tr.done + tr.live if t.confirmed]
     for t in tracks:
-        t.X_end = t.X
+        t.X_end = t.X3d if t.X3d is not None else t.X
         first = t.slots[0]
         v = [c for c in range(tr.C) if first[c] >= 0]
         t.X_start = tr._solve(v, [int(first[c]) for c in v], t.frames[0], None)[0]
