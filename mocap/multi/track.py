@@ -180,6 +180,8 @@ class Tracker:
             for c in views:
                 if c not in kept:
                     free[c, got[c][0]] = True  # back to the pool
+            if t.confirmed and len(kept) == 1:
+                X, kept = self._extend(t, f, kept[0], got, free, X)
             if not t.confirmed and len(kept) < 2:
                 continue  # a tentative track must be seen in two views every frame
             if kept:
@@ -228,6 +230,36 @@ class Tracker:
                 _join(old, young)
                 gone.add(id(young))
         return [t for t in tracks if id(t) not in gone]
+
+    def _extend(self, t: _Track, f: int, c0: int, got: dict, free: np.ndarray,
+                X: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """A track seen by one view only (its depth uncertain, so other views' detections fell outside
+        its gate): free detections in other views that meet that view's detection (median ray distance
+        within ``match_max_m``) and land near the prediction join it."""
+        s0 = got[c0][0]
+        cand = np.argwhere(free)
+        cand = cand[cand[:, 0] != c0]
+        if not len(cand):
+            return X, [c0]
+        rays = np.concatenate([self.rays[f, c0, s0][None], self.rays[f, cand[:, 0], cand[:, 1]]])
+        views = np.concatenate([[c0], cand[:, 0]])
+        aff = pair_affinity(self.origins[views], rays, views, self.cfg.min_joints)[0, 1:]
+        pick: dict[int, tuple[int, float]] = {}
+        for (c, sl), a in zip(cand, aff, strict=True):
+            if a <= self.cfg.match_max_m and (c not in pick or a < pick[c][1]):
+                pick[int(c)] = (int(sl), float(a))
+        if not pick:
+            return X, [c0]
+        vs = [c0] + sorted(pick)
+        sls = [s0] + [pick[c][0] for c in vs[1:]]
+        prior = t.predict(f)
+        X2, kept = self._solve(vs, sls, f, prior, [got[c0][1]] + [pick[c][1] for c in vs[1:]])
+        if len(kept) < 2 or c0 not in kept or not _apart(X2, prior) <= self._gate(t, f):
+            return X, [c0]
+        for c in kept[1:] if kept[0] == c0 else [k for k in kept if k != c0]:
+            got[c] = pick[c]
+            free[c, pick[c][0]] = False
+        return X2, kept
 
     def _reacquire(self, new: _Track, f: int) -> bool:
         """A person just confirmed where a tracked person, unseen since before it appeared, is expected:
@@ -292,12 +324,15 @@ def _join(old: _Track, young: _Track) -> None:
 
 def _stitch(tracks: list[_Track], cfg: TrackConfig, fps: float) -> list[_Track]:
     """Join a track that starts after another ends, near where it ended (one person lost for a while)."""
-    tracks = sorted(tracks, key=lambda t: t.frames[0])
+    def first3d(t: _Track) -> int:
+        return next((f for f, sl in zip(t.frames, t.slots, strict=True) if (sl >= 0).sum() >= 2), t.frames[0])
+
+    tracks = sorted(tracks, key=first3d)
     out: list[_Track] = []
     for t in tracks:
         best, best_d = None, np.inf
         for a in out:
-            gap = t.frames[0] - max(a.last3d, a.first)
+            gap = first3d(t) - max(a.last3d, a.first)
             if gap <= 0 or gap > cfg.stitch_max_s * fps:
                 continue
             d = np.linalg.norm(_centre(a.X_end) - _centre(t.X_start))
@@ -338,9 +373,9 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     tracks = [t for t in tr.done + tr.live if t.confirmed]
     for t in tracks:
         t.X_end = t.X3d if t.X3d is not None else t.X
-        first = t.slots[0]
-        v = [c for c in range(tr.C) if first[c] >= 0]
-        t.X_start = tr._solve(v, [int(first[c]) for c in v], t.frames[0], None)[0]
+        k = next((k for k, sl in enumerate(t.slots) if (sl >= 0).sum() >= 2), 0)
+        v = [c for c in range(tr.C) if t.slots[k][c] >= 0]
+        t.X_start = tr._solve(v, [int(t.slots[k][c]) for c in v], t.frames[k], None)[0]
     tracks = _stitch(tracks, cfg, kp.fps)
     seconds = time.perf_counter() - t0
     in3d = [sum(int((s >= 0).sum() >= 2) for s in t.slots) for t in tracks]
