@@ -73,13 +73,18 @@ def joints_mm(motion_path, truth: np.ndarray) -> float:
 
 def test_fit_retarget_export_run_per_person_and_skip_the_unseen(tmp_path, take3, caplog):
     rig, kp, X = take3
-    s = write_take(tmp_path / "take", rig, kp, points(X, rig.names))
+    xyz = points(X, rig.names)
+    xyz.info["summaries"] = [{"name": "person1", "usable": True, "message": "converged"},  # as refine writes them
+                             {"name": "person2", "usable": False, "message": "RMS 80px ... (mixed identities)"}]
+    s = write_take(tmp_path / "take", rig, kp, xyz)
     cfg = settings(s)
     assert [p.name for p in s.persons()] == ["person1", "person2", "person3"] and s.person_count() == 3
     with caplog.at_level(logging.WARNING, logger="mocap"):
         result = run_stages(s, cfg, only=STAGES, progress=False)
     assert result.ran == STAGES
     assert any("person3" in r.getMessage() and "too few to fit" in r.getMessage() for r in caplog.records)
+    assert any(r.getMessage().startswith("person2: fitted, but its 3D points are not usable (refine: RMS 80px")
+               for r in caplog.records)
     motion = s.motion_dir
     assert sorted(p.name for p in motion.iterdir()) == [
         "body22.persons.json", "body22_person1.gaps.json", "body22_person1.npz", "body22_person2.gaps.json",
@@ -90,6 +95,7 @@ def test_fit_retarget_export_run_per_person_and_skip_the_unseen(tmp_path, take3,
     assert [(e["name"], e["fitted"]) for e in record["persons"]] == [("person1", True), ("person2", True),
                                                                        ("person3", False)]
     assert "too few to fit" in record["persons"][2]["reason"] and record["persons"][2]["frames_present"] == 5
+    assert [e.get("points_usable") for e in record["persons"]] == [True, False, None]
     for p in (0, 1):  # each person's motion is that person's, not the other's
         path = s.person_motion("body22", Person.of(p, 3))
         assert str(read_capture(path)[1]["person"]) == f"person{p + 1}"

@@ -222,6 +222,24 @@ def _cameras(session: Session):
     return rig, [found.get(c, "") for c in rig.names]
 
 
+def _quality(info: dict) -> dict[str, dict]:
+    """Per person name, what the points' stages said of them: ``points_usable`` / ``points_message`` (refine's
+    summary, or the association's record of the triangulated points)."""
+    out: dict[str, dict] = {}
+    for rec in info.get("persons", []):
+        if isinstance(rec, dict) and "name" in rec and "usable" in rec:
+            out[rec["name"]] = {"points_usable": bool(rec["usable"]),
+                                "points_message": "association: " + ("usable" if rec["usable"] else
+                                                                     "identities may be mixed")}
+    for s in info.get("summaries", []):
+        if isinstance(s, dict) and "name" in s and "usable" in s:
+            old = out.get(s["name"], {"points_usable": True})
+            out[s["name"]] = {"points_usable": bool(s["usable"]) and old["points_usable"],
+                              "points_message": f"refine: {s.get('message', '')}"
+                              + (f"; {old['points_message']}" if not old["points_usable"] else "")}
+    return out
+
+
 def _main_persons(session: Session, settings, src: Path, overwrite: bool) -> Path:
     """Several people: each person fitted on their own, the skipped ones recorded."""
     cfg, sk = settings.fit, skeleton_name(settings)
@@ -238,9 +256,13 @@ def _main_persons(session: Session, settings, src: Path, overwrite: bool) -> Pat
     rig, videos = _cameras(session)
     names = get_keypoint_set(points.keypoint_set).joints
     people, written = [], []
+    quality = _quality(points.info)
     for p, why in todo:
         entry = {"index": p.index, "name": p.name, "frames_present": int(np.isfinite(points.xyz[:, p.index]).all(
-            axis=-1).any(axis=-1).sum()), "fitted": False, "reason": why}
+            axis=-1).any(axis=-1).sum()), "fitted": False, "reason": why} | quality.get(p.name, {})
+        if why is None and quality.get(p.name, {}).get("points_usable") is False:
+            log.warning("%s: fitted, but its 3D points are not usable (%s)", p.name,
+                        quality[p.name]["points_message"])
         if why is None:
             try:
                 motion, summary = run(points, replace(cfg, person=p.index))

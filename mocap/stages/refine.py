@@ -79,6 +79,8 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     info = {"stage": STAGE, "config": asdict(cfg), "summaries": kept}
     if P > 1:
         info["skipped"] = skipped
+        if "persons" in init.info:  # the association's record of each person, for the fit and the report
+            info["persons"] = init.info["persons"]
     return Points3D(xyz, err, views, rig.names, kp.keypoint_set, kp.fps, info), summaries
 
 
