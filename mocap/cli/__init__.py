@@ -36,6 +36,10 @@ def _epilog() -> str:
 def cmd_synth_keypoints(args) -> int:
     from mocap.synth import CorruptionSpec, RigSpec, make_take, write_session
 
+    if args.people != 1:
+        from mocap.cli.products import synth_crowd
+
+        return synth_crowd(args)
     take = make_take(args.bvh, args.frames, args.fps, RigSpec(n_cameras=args.cameras),
                      CorruptionSpec(args.noise_px, args.outliers, args.dropouts, swaps=args.swaps, seed=args.seed))
     out = write_session(take, args.out, json_2d=not args.hdf5)
@@ -134,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--bvh", type=Path, required=True)
     _take_args(k, frames=None)
     k.add_argument("--hdf5", action="store_true", help="write pose2d.h5 instead of OpenPose JSON")
+    k.add_argument("--people", type=int, default=1,
+                   help="several people on crossing paths, occluding one another (writes pose2d.h5)")
     k.set_defaults(func=cmd_synth_keypoints)
 
     b = sub.add_parser("bench", help="benchmarks")

@@ -394,10 +394,20 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
                        "views_mean": float(n_views[n_views > 0].mean()) if (n_views > 0).any() else 0.0,
                        "track_cost_mm": 1000 * float(np.median(t.costs)) if t.costs else None,
                        "views_rejected": int(t.dropped_views)})
+    taken = np.zeros((tr.F, tr.C, tr.S), bool)
+    f_, c_, p_ = np.nonzero(slots >= 0)
+    taken[f_, c_, slots[f_, c_, p_]] = True
+    lone = (tr.usable & ~taken).any(axis=2).sum(axis=0)  # frames with a detection no person explains
+    unexplained = {name: int(n) for name, n in zip(rig.names, lone, strict=True)}
+    for name, n in unexplained.items():
+        if n > 0.05 * tr.F:
+            log.warning("camera %s: %d frames with a detection no person explains (a person seen by this camera "
+                        "alone, or not a person): not reconstructed", name, n)
     requested = persons if persons == "auto" else int(persons)
     summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
                "tracks_dropped_short": dropped, "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
                "frames_with_unexplained_detections": tr.unexplained_frames,
+               "unexplained_frames_per_camera": unexplained,
                "ms_per_frame": 1000 * seconds / max(tr.F, 1),
                "ms_per_frame_rays": 1000 * (t1 - t0) / max(tr.F, 1), "config": asdict(cfg)}
     if requested != "auto" and len(kept) < requested:
@@ -420,3 +430,16 @@ def apply_slots(kp: Keypoints2D, slots: np.ndarray) -> Keypoints2D:
     data = np.take_along_axis(kp.data, s[..., None, None], axis=2) if S else np.full((F, C, 0, J, 3), np.nan)
     data = np.where((slots >= 0)[..., None, None], data, np.nan)
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+
+
+def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
+                min_score: float = 0.2) -> Keypoints2D:
+    """One associated person (the one reconstructed in most frames), never two mixed: what sync and the
+    camera refinement use when several people are in the views."""
+    slots, summary = associate_take(rig, kp, persons, cfg, min_score, progress=False)
+    if slots.shape[2] == 0:
+        raise ValueError("no person is seen by two cameras or more: nothing to synchronise or refine on")
+    best = int(np.argmax([p["frames_present"] for p in summary["people"]]))
+    log.info("using %s of %d people (seen in %d frames)", f"person{best + 1}", slots.shape[2],
+             summary["people"][best]["frames_present"])
+    return apply_slots(kp, slots[:, :, best : best + 1])
