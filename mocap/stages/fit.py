@@ -279,7 +279,7 @@ def _main_persons(session: Session, settings, src: Path, overwrite: bool) -> Pat
         out = write_capture(session.person_motion(sk, p), motion, rig, np.asarray(points.xyz[:, p.index]), names,
                             videos, person=p.name)
         written += [out, gaps]
-        entry |= {"fitted": True, "motion": out.name, "gaps": gaps.name, "usable": summary.usable,
+        entry |= {"fitted": True, "motion": out.name, "gaps": gaps.name, "fit_usable": summary.usable,
                   "rms_mm_median": summary.rms_mm_median if np.isfinite(summary.rms_mm_median) else None,
                   "fitted_frames": summary.fitted_frames}
         people.append(entry)
