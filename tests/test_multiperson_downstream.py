@@ -53,7 +53,7 @@ def write_take(root, rig, kp, xyz: Points3D):
 @pytest.fixture(scope="module")
 def take3():
     """Three people; the third seen in 5 frames only (too few to fit)."""
-    rig, kp, X = people(60, 3)
+    rig, kp, X = people(40, 3)
     X = X.copy()
     X[5:, 2] = np.nan
     return rig, kp, X
@@ -161,7 +161,7 @@ def _swap(kp: Keypoints2D, frames: np.ndarray, views: list[int]) -> Keypoints2D:
 
 @pytest.fixture(scope="module")
 def take2():
-    return people(60, 2)
+    return people(40, 2)
 
 
 def test_refine_runs_per_person_near_each_truth(take2):
