@@ -159,13 +159,14 @@ def associate_keypoints(rig: Rig, kp: Keypoints2D, persons: int | str, cfg: Conf
     return apply_slots(kp, slots), summary
 
 
-def person_records(points: Points3D, kp: Keypoints2D, association: dict, cfg: Config) -> list[dict]:
+def person_records(points: Points3D, kp: Keypoints2D, rig: Rig, association: dict, cfg: Config) -> list[dict]:
     """Per person: name, frames present, first/last frame, and the quality of its reconstruction.
 
-    ``reproj_median_px``: the median reprojection error of its triangulated joints; ``usable`` is false
-    when it is far above what one person's detections give (half the view-rejection threshold) or when
-    the triangulation had to leave out more than half of the person's detections (``observations_used``):
-    the detections of several people mixed into one identity. The downstream stages read ``usable``."""
+    ``reproj_median_px``: the median reprojection error of its triangulated joints; ``outliers``: the
+    share of the person's detected keypoints farther than ``max_reproj_px`` from its reconstruction.
+    ``usable`` is false when either is far above what one person's detections give (half the threshold;
+    a quarter of them): the detections of several people mixed into one identity. The downstream stages
+    read ``usable``."""
     limit = 0.5 * (cfg.max_reproj_px or 15.0)
     available = observation_weights(kp, cfg.min_score) > 0  # (F, C, P, J)
     out = []
@@ -175,18 +176,20 @@ def person_records(points: Points3D, kp: Keypoints2D, association: dict, cfg: Co
         frames = np.flatnonzero(seen.any(axis=1))
         err = points.reproj_err[:, p][seen]
         med = float(np.median(err)) if err.size else None
+        uv = np.moveaxis(rig.project(points.xyz[:, p]), 0, 1)  # (F, C, J, 2)
+        d = np.linalg.norm(uv - kp.xy[:, :, p], axis=-1)
+        judged = available[:, :, p] & np.isfinite(d)
+        outliers = float(np.mean(d[judged] > (cfg.max_reproj_px or 15.0))) if judged.any() else 1.0
         rec = {"name": person_name(p), "frames_present": int(len(frames)),
                "first": int(frames[0]) if len(frames) else None, "last": int(frames[-1]) if len(frames) else None,
-               "reproj_median_px": med}
-        n_obs = int(available[:, :, p].sum())
-        rec["observations_used"] = float(points.views[:, p].sum() / n_obs) if n_obs else 0.0
-        rec["usable"] = bool(med is not None and med <= limit and rec["observations_used"] >= 0.5)
+               "reproj_median_px": med, "outliers": outliers,
+               "usable": bool(med is not None and med <= limit and outliers <= 0.25)}
         if p < len(people):
             rec["association"] = people[p]
         if not rec["usable"]:
-            log.warning("%s: median reprojection error %s px (limit %.1f px), %.0f%% of its detections used: "
+            log.warning("%s: median reprojection error %s px (limit %.1f px), %.0f%% of its keypoints far from it: "
                         "identities may be mixed, not usable", rec["name"], "n/a" if med is None else f"{med:.1f}",
-                        limit, 100 * rec["observations_used"])
+                        limit, 100 * outliers)
         out.append(rec)
     return out
 
@@ -227,5 +230,5 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     points = run(rig, kp, cfg)
     points.info.update(repairs)
     if "association" in repairs:
-        points.info["persons"] = person_records(points, kp, repairs["association"], cfg)
+        points.info["persons"] = person_records(points, kp, rig, repairs["association"], cfg)
     return write_outputs(points, out)
