@@ -4,9 +4,9 @@ A crowd take (:mod:`mocap.synth.multiperson`: crossing paths, occlusion, merged 
 detections that are not people, shuffled slots, people entering and leaving) is associated and
 tracked (:func:`mocap.multi.track.associate_take`), and scored against the slot owners:
 
-* association accuracy: of the person-frames whose person is detected in ≥ 2 views, the share where
-  one identity holds ≥ 2 of that person's detections and nothing else (a detection merging two
-  people counts for both);
+* association accuracy: of the person-frames whose person has a detection of its own in ≥ 2 views,
+  the share where one identity holds ≥ 2 of that person's detections and nothing else (a detection
+  merging two people counts for both);
 * identity switches: per true person, the times the identity holding most (≥ 2) of its detections
   changes (a tie keeps the previous holder);
 * per-person MPJPE after triangulate + refine, against the same with the true association;
@@ -65,7 +65,7 @@ def score(take: CrowdTake, slots: np.ndarray) -> dict:
     for p in range(P):
         o = own[:, :, p]
         mapping.append(int(np.bincount(o[o >= 0], minlength=N).argmax()) if (o >= 0).any() else -1)
-    detected = ((take.owner[..., None] == np.arange(N)) | (take.merged_with[..., None] == np.arange(N))).any(2)
+    detected = (take.owner[..., None] == np.arange(N)).any(2)  # (F, C, N): a detection of its own
     eligible = detected.sum(axis=1) >= 2  # (F, N)
     correct = np.zeros((F, N), bool)
     for p, i in enumerate(mapping):

@@ -214,8 +214,9 @@ class Tracker:
         self._births(f, free)
 
     def _dedup(self, tracks: list[_Track], f: int) -> list[_Track]:
-        """Two confirmed tracks on one person (one seen this frame, the skeletons within ``match_max_m``):
-        the younger joins the older, which keeps the views of each frame where it had more."""
+        """Two confirmed tracks on one person (one seen this frame, the skeletons within ``match_max_m``; or
+        the older unseen now where a track confirmed less than ``coast_max_s`` ago is): the younger joins
+        the older, which keeps the views of each frame where it had more."""
         conf = [t for t in tracks if t.confirmed]
         if len(conf) < 2:
             return tracks
@@ -224,9 +225,13 @@ class Tracker:
             for b in conf[i + 1:]:
                 if id(a) in gone or id(b) in gone or (a.last != f and b.last != f):
                     continue
-                if _apart(a.predict(f), b.predict(f)) >= self.cfg.match_max_m:
-                    continue
                 old, young = (a, b) if a.first <= b.first else (b, a)
+                same = _apart(a.predict(f), b.predict(f)) < self.cfg.match_max_m
+                if not same and old.last < f <= young.first + self.cfg.coast_max_s * self.fps:
+                    # a person just confirmed took over from one that lost it: where that one is expected
+                    same = _apart(old.predict(f), young.X) <= self._gate(old, f)
+                if not same:
+                    continue
                 _join(old, young)
                 gone.add(id(young))
         return [t for t in tracks if id(t) not in gone]
