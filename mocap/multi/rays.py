@@ -34,31 +34,41 @@ def robust_median(dist: np.ndarray, min_count: int) -> np.ndarray:
     return np.where(n >= min_count, out, np.inf)
 
 
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product over the last axis (broadcasting), without :func:`numpy.cross`'s overhead."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
 def point_ray_distance(X: np.ndarray, origin: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Distance of points X (..., 3) to rays (origin (..., 3), unit direction d (..., 3)); broadcasts."""
-    return np.linalg.norm(np.cross(X - origin, d), axis=-1)
+    c = cross(X - origin, d)
+    return np.sqrt(np.sum(c * c, axis=-1))
 
 
 def ray_ray_distance(o1: np.ndarray, d1: np.ndarray, o2: np.ndarray, d2: np.ndarray) -> np.ndarray:
     """Closest distance between two rays (lines) given by origins and unit directions; broadcasts."""
-    n = np.cross(d1, d2)
-    nn = np.linalg.norm(n, axis=-1)
+    n = cross(d1, d2)
+    nn = np.sqrt(np.sum(n * n, axis=-1))
     w = o2 - o1
     skew = np.abs(np.sum(w * n, axis=-1)) / np.maximum(nn, 1e-12)
-    parallel = np.linalg.norm(np.cross(w, d1), axis=-1)
+    c = cross(w, d1)
+    parallel = np.sqrt(np.sum(c * c, axis=-1))
     return np.where(nn > 1e-9, skew, parallel)
 
 
 def triangulate_rays(origin: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Least-squares point closest to weighted rays: origin (..., V, 3), d (..., V, 3) unit (NaN: not
     used), w (..., V) weights. Returns (..., 3), NaN where fewer than two rays."""
-    ok = np.all(np.isfinite(d), axis=-1) & (w > 0)
+    ok = np.isfinite(d[..., 0]) & (w > 0)
     w = np.where(ok, w, 0.0)
     d = np.where(ok[..., None], d, 0.0)
     o = np.broadcast_to(origin, d.shape)
-    A = w[..., None, None] * (np.eye(3) - d[..., :, None] * d[..., None, :])  # (..., V, 3, 3)
-    b = np.einsum("...vij,...vj->...i", A, o)
-    A = A.sum(axis=-3)
+    wd = w[..., None] * d
+    # Σ w (I − d dᵀ) X = Σ w (I − d dᵀ) o
+    A = np.sum(w, axis=-1)[..., None, None] * np.eye(3) - np.einsum("...vi,...vj->...ij", wd, d)
+    b = np.sum(w[..., None] * o, axis=-2) - np.einsum("...vi,...v->...i", wd, np.sum(d * o, axis=-1))
     enough = ok.sum(axis=-1) >= 2
     A = np.where(enough[..., None, None], A, np.eye(3))
     X = np.linalg.solve(A, b[..., None])[..., 0]
