@@ -2,10 +2,11 @@
 detections, detections that are not people, shuffled detector slots, people entering and leaving.
 
 Each person is a motion played in place (its horizontal hip path removed), turned to face along its
-own straight path through the middle of the volume, and moved back and forth along it
-(``± amplitude_m · sin(2π t / period_s + phase)``). Persons 2k and 2k+1 share a phase and walk in
-opposite directions, so they cross in the middle at the same moment, their paths ``crossing_gap_m``
-apart there (closest approach ≈ gap · cos(90°/N)); other pairs pass the middle at other times. Per
+own straight path and moved back and forth along it (``± amplitude_m · sin(2π t / period_s + phase)``).
+Up to four people share a crossing point (a lane; more people: further lanes side by side, far
+enough apart that paths of different lanes never meet). In a lane, persons 2k and 2k+1 share a phase
+and walk in opposite directions, so they cross at the same moment, their paths ``crossing_gap_m``
+apart there (closest approach ≈ gap · cos(90°/n)); the other pair passes a quarter period later. Per
 view, a keypoint hidden by a person nearer the camera (within ``body_radius_m`` of one of that
 person's keypoints in the image) is missing; a person mostly hidden is not detected at
 all, and part of those overlaps come out as one detection mixing both people (one body side of the
@@ -27,6 +28,7 @@ from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
 NOT_A_PERSON = -2
+LANE = 4  # people sharing one crossing point; more people: further lanes side by side
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class CrowdSpec:
     people: int = 3
     amplitude_m: float = 1.8  # half the length of each person's path
     period_s: float = 12.0  # one back-and-forth along the path
-    crossing_gap_m: float = 0.35  # distance between two crossing paths where they cross
+    crossing_gap_m: float = 0.3  # distance between two crossing paths where they cross
     enter_leave: bool = True  # the last person enters at 20 % of the take, the one before leaves at 80 % (≥ 3)
     occlusion: bool = True
     body_radius_m: float = 0.12  # a keypoint this close (in the image) to a nearer person's keypoint is hidden
@@ -77,19 +79,23 @@ def place(motions: list[np.ndarray], spec: CrowdSpec, fps: float) -> np.ndarray:
     F = min(len(m) for m in motions)
     N = spec.people
     t = np.arange(F) / fps
-    pairs = max(1, -(-N // 2))
+    lanes = -(-N // LANE)
+    spacing = 2 * spec.amplitude_m + 0.5  # lanes far enough apart that their paths never meet
     out = np.empty((F, N) + motions[0].shape[1:])
     for i in range(N):
-        theta = np.pi * i / N + 0.1
+        lane, k = divmod(i, LANE)
+        n_lane = min(LANE, N - lane * LANE)
+        centre = np.array([0.0, (lane - (lanes - 1) / 2) * spacing, 0.0])
+        theta = np.pi * k / n_lane + 0.1
         u = np.array([np.cos(theta), np.sin(theta), 0.0])
         n = np.array([-u[1], u[0], 0.0])
-        offset = (0.5 if i % 2 == 0 else -0.5) * spec.crossing_gap_m
-        phase = np.pi * (i // 2) / pairs
-        s = (1 if i % 2 == 0 else -1) * spec.amplitude_m * np.sin(2 * np.pi * t / spec.period_s + phase)
+        offset = (0.5 if k % 2 == 0 else -0.5) * spec.crossing_gap_m
+        phase = np.pi * (k // 2) / max(1, -(-n_lane // 2))
+        s = (1 if k % 2 == 0 else -1) * spec.amplitude_m * np.sin(2 * np.pi * t / spec.period_s + phase)
         c, si = np.cos(theta + np.pi / 2), np.sin(theta + np.pi / 2)
         R = np.array([[c, -si, 0.0], [si, c, 0.0], [0.0, 0.0, 1.0]])  # faces along its path
         m = motions[i % len(motions)][:F] @ R.T
-        out[:, i] = m + (offset * n + s[:, None] * u)[:, None, :]
+        out[:, i] = m + (centre + offset * n + s[:, None] * u)[:, None, :]
     if spec.enter_leave and N >= 2:
         out[: int(0.2 * F), N - 1] = np.nan
         if N >= 3:
