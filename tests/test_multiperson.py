@@ -201,3 +201,28 @@ def test_track_config_is_checked():
         TrackConfig(match_max_m=0)
     with pytest.raises(ValueError, match="birth_frames must be ≥ 1"):
         TrackConfig(birth_frames=0)
+
+
+def test_bench_runs_and_scores():
+    from mocap.bench.multiperson import MultiBenchConfig, run
+
+    r = run(MultiBenchConfig(frames=240, people=(2,), scale_people=(1, 2), scale_cameras=(4,), scale_frames=120,
+                             refine=False))
+    row = r["accuracy"][0]
+    assert row["identities"] == 2 and row["identity_switches"] == 0 and row["accuracy"] > 0.97
+    assert all(p["mpjpe_mm"] < 30 and p["ratio"] < 1.2 for p in row["persons"])
+    assert [(s["people"], s["cameras"]) for s in r["scaling"]] == [(1, 4), (2, 4)]
+    assert all(s["cpu_ms_per_frame"] > 0 for s in r["scaling"])
+
+
+@pytest.mark.shared_data
+def test_synth_keypoints_people_command(shared_data, tmp_path):
+    from mocap.cli import main
+    from mocap.io.hdf5 import read_points3d
+
+    out = tmp_path / "two"
+    assert main(["synth", "keypoints", str(out), "--bvh", str(shared_data / "bvh" / "cmu_01_03.bvh"),
+                 "--people", "2", "--frames", "120"]) == 0
+    gt = read_points3d(out / "groundtruth" / "points3d.h5")
+    assert gt.xyz.shape[:2] == (120, 2) and "slot_owner" in gt.info
+    assert "persons = 2" in (out / "mocap.toml").read_text()
