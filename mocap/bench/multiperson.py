@@ -8,7 +8,7 @@ tracked (:func:`mocap.multi.track.associate_take`), and scored against the slot 
   the share where one identity holds ≥ 2 of that person's detections and nothing else (a detection
   merging two people counts for both);
 * identity switches: per true person, the times the identity holding most (≥ 2) of its detections
-  changes (a tie keeps the previous holder);
+  changes (a tie keeps the previous holder; a detection merging two people counts for neither);
 * per-person MPJPE after triangulate + refine, against the same with the true association;
 * time per frame of the association (wall and this process's CPU), against people (1–10) and
   cameras (4–16).
@@ -78,7 +78,8 @@ def score(take: CrowdTake, slots: np.ndarray) -> dict:
         correct[:, i] |= ok
     switches, holders = 0, []
     for i in range(N):  # the identity reconstructing person i: most of its own detections, at least two
-        counts = np.stack([(own[:, :, p] == i).sum(axis=1) for p in range(P)], 1) if P else np.zeros((F, 1), int)
+        pure = [(own[:, :, p] == i) & (mer[:, :, p] < 0) for p in range(P)]  # merged detections belong to both
+        counts = np.stack([m.sum(axis=1) for m in pure], 1) if P else np.zeros((F, 1), int)
         previous = -1
         held = set()
         for f in range(F):
