@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mocap.bench.multiperson import score, true_slots
-from mocap.multi.track import TrackConfig, apply_slots, associate_take, decode_slots, encode_slots
+from mocap.multi.slots import apply_slots, decode_slots, encode_slots
+from mocap.multi.track import TrackConfig, associate_take
 from mocap.synth import CorruptionSpec, RigSpec
 from mocap.synth.figure import walking_figure
 from mocap.synth.multiperson import CrowdSpec, in_place, make_crowd

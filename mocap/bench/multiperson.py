@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mocap.multi.track import TrackConfig, apply_slots, associate_take
+from mocap.multi.slots import apply_slots
+from mocap.multi.track import TrackConfig, associate_take
 from mocap.synth import CorruptionSpec, RigSpec
 from mocap.synth.multiperson import CrowdSpec, CrowdTake, in_place, load_motions, make_crowd
 

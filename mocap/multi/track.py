@@ -13,10 +13,8 @@ afterwards, tracks that follow one another in time and space are stitched into o
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
-import zlib
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -25,6 +23,7 @@ from tqdm import tqdm
 
 from mocap.multi.associate import cluster, pair_affinity
 from mocap.multi.rays import detection_rays, point_ray_distance, robust_median, triangulate_rays, truncated_mean
+from mocap.multi.slots import apply_slots
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -351,17 +350,6 @@ def _stitch(tracks: list[_Track], cfg: TrackConfig, fps: float) -> list[_Track]:
     return out
 
 
-def encode_slots(slots: np.ndarray) -> dict:
-    """(F, C, P) small ints → a compact JSON-able record."""
-    a = np.asarray(slots, np.int8)
-    return {"shape": list(a.shape), "zlib_b64": base64.b64encode(zlib.compress(a.tobytes(), 9)).decode()}
-
-
-def decode_slots(record: dict) -> np.ndarray:
-    a = np.frombuffer(zlib.decompress(base64.b64decode(record["zlib_b64"])), np.int8)
-    return a.reshape(record["shape"]).astype(np.int16)
-
-
 def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
                    min_score: float = 0.2, progress: bool = True) -> tuple[np.ndarray, dict]:
     """Identities of the people in a take. Returns slots (F, C, P): the detector slot of each person in
@@ -424,17 +412,6 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         log.warning("%d short tracks (< %d frames in two views) dropped", dropped, cfg.min_person_frames)
     log.info("association: %d people in %d frames, %.2f ms/frame", len(kept), tr.F, summary["ms_per_frame"])
     return slots, summary
-
-
-def apply_slots(kp: Keypoints2D, slots: np.ndarray) -> Keypoints2D:
-    """Keypoints whose persons axis is the identity: (F, C, P, J, 3), NaN where a person is not seen."""
-    F, C, S, J = kp.shape
-    if slots.shape[:2] != (F, C):
-        raise ValueError(f"association: slots {slots.shape} do not fit keypoints {kp.shape}")
-    s = np.clip(slots, 0, max(S - 1, 0)).astype(np.intp)
-    data = np.take_along_axis(kp.data, s[..., None, None], axis=2) if S else np.full((F, C, 0, J, 3), np.nan)
-    data = np.where((slots >= 0)[..., None, None], data, np.nan)
-    return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
 def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),

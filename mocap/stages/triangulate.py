@@ -141,7 +141,8 @@ def associate_keypoints(rig: Rig, kp: Keypoints2D, persons: int | str, cfg: Conf
     """Keypoints whose persons axis is the identity of each tracked person (see :mod:`mocap.multi`), and
     the association record (summary + ``slots``). ``recorded``: an earlier record, reused while it fits
     these keypoints (same frames, cameras and detector slots)."""
-    from mocap.multi.track import apply_slots, associate_take, decode_slots, encode_slots
+    from mocap.multi.slots import apply_slots, decode_slots, encode_slots
+    from mocap.multi.track import associate_take
 
     F, C, S, _ = kp.shape
     if recorded is not None and "slots" in recorded:

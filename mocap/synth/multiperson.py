@@ -229,7 +229,7 @@ def write_crowd_session(take: CrowdTake, root: str | Path, json_2d: bool = False
     from mocap.io.hdf5 import write_keypoints2d, write_points3d
     from mocap.io.openpose import write_openpose
     from mocap.io.rig_files import write_rig
-    from mocap.multi.track import encode_slots
+    from mocap.multi.slots import encode_slots
     from mocap.types import Points3D
 
     root = Path(root)
