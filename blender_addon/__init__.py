@@ -15,8 +15,8 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from .builders import add_cameras, add_points, build_armature, export_animation
-from .capture_format import CaptureError, read_capture
+from .builders import add_cameras, add_points, build_armature, colour_person, export_animation
+from .capture_format import CaptureError, person_files, read_capture
 from .retarget import RetargetError, finger_note, preset_maps, retarget_armature
 
 bl_info = {
@@ -63,7 +63,8 @@ PRESET_ITEMS = [(k.upper(), k, f"bone names of the {k} preset") for k in preset_
 
 
 class MOCAP_OT_import_capture(bpy.types.Operator, ImportHelper):
-    """Import a capture (.npz written by the mocap pipeline) as an animated armature"""
+    """Import a capture (.npz written by the mocap pipeline) as an animated armature; in a take of several
+    people (motion/<motion>_person<k>.npz), every person as their own armature"""
 
     bl_idname = "mocap.import_capture"
     bl_label = "Import Capture"
@@ -73,27 +74,51 @@ class MOCAP_OT_import_capture(bpy.types.Operator, ImportHelper):
     cameras: BoolProperty(name="Cameras", description="Add the calibrated cameras", default=True)
     videos: BoolProperty(name="Videos as backgrounds", description="Show each camera's video behind it", default=True)
     keypoints: BoolProperty(name="Keypoints", description="Add the 3D keypoints as empties", default=False)
+    persons: BoolProperty(name="Every person", default=True,
+                          description="A take of several people: import each person's capture (the "
+                                      "<motion>_person<k>.npz files beside this one) as its own armature")
 
     def execute(self, context):
         if not os.path.isfile(self.filepath):
             self.report({"ERROR"}, f"{self.filepath}: no such file")
             return {"CANCELLED"}
-        try:
-            cap = read_capture(self.filepath)
-        except FAILURES as e:
-            return _failed(self, self.filepath, "cannot read the capture", e)
+        paths = person_files(self.filepath) if self.persons else [self.filepath]
+        caps = []
+        for path in paths:
+            try:
+                caps.append((path, read_capture(path)))
+            except FAILURES as e:
+                return _failed(self, path, "cannot read the capture", e)
         name = bpy.path.display_name_from_filepath(self.filepath)
+        chosen, n_pts = None, 0
+        for i, (path, cap) in enumerate(caps):
+            who = cap.get("person") or name  # a person of several is named by the pipeline (person2)
+            try:
+                obj = build_armature(cap, who, context=context)
+                if len(caps) > 1 or "person" in cap:
+                    colour_person(obj, i if len(caps) > 1 else _person_index(who))
+                n_pts += len(add_points(cap, f"{who} keypoints", context=context)) if self.keypoints else 0
+            except FAILURES as e:
+                return _failed(self, path, "cannot build the scene from the capture", e)
+            if os.path.samefile(path, self.filepath) or chosen is None:
+                chosen = obj
+        cap = caps[0][1]
         try:
-            obj = build_armature(cap, name, context=context)
             n_cams = len(add_cameras(cap, f"{name} cameras", context=context, videos=self.videos)) \
                 if self.cameras else 0
-            n_pts = len(add_points(cap, f"{name} keypoints", context=context)) if self.keypoints else 0
         except FAILURES as e:
             return _failed(self, self.filepath, "cannot build the scene from the capture", e)
-        context.scene.mocap_source = obj
-        self.report({"INFO"}, f"{name}: {len(cap['joint_names'])} joints, {len(cap['rotations'])} frames at "
+        context.scene.mocap_source = chosen
+        people = f"{len(caps)} people ({', '.join(c.get('person', '?') for _, c in caps)}), " if len(caps) > 1 else ""
+        self.report({"INFO"}, f"{name}: {people}{len(cap['joint_names'])} joints, {len(cap['rotations'])} frames at "
                               f"{float(cap['fps']):g} fps, {n_cams} cameras, {n_pts} keypoints")
         return {"FINISHED"}
+
+
+def _person_index(name: str) -> int:
+    """0 for ``person1``: the colour of a person imported alone is the one it has among the others."""
+    digits = name.removeprefix("person")
+    return int(digits) - 1 if digits.isdigit() and int(digits) > 0 else 0
 
 
 class MOCAP_OT_import_animation(bpy.types.Operator, ImportHelper):

@@ -9,6 +9,7 @@ bone points from its joint towards a child, so a local rotation R becomes the po
 
 from __future__ import annotations
 
+import colorsys
 import os
 import re
 from contextlib import contextmanager
@@ -116,6 +117,16 @@ def build_armature(cap: dict, name: str = "mocap", frame_start: int = 1, context
     scene.frame_start, scene.frame_end = frame_start, frame_start + F - 1
     obj["mocap_fps"] = fps
     return obj
+
+
+def colour_person(obj, index: int) -> None:
+    """Give the armature of person ``index`` its own colour: the object's (solid viewport, object colour)
+    and its bones' (one of Blender's bone colour themes)."""
+    golden = (index * 0.618034) % 1.0  # hues spread around the circle, whatever the number of people
+    obj.color = (*colorsys.hsv_to_rgb(golden, 0.75, 0.95), 1.0)
+    for bone in obj.data.bones:
+        if hasattr(bone, "color"):  # Blender 4.0+
+            bone.color.palette = f"THEME{index % 15 + 1:02d}"
 
 
 def joint_world_positions(obj, frames: list[int], context=None) -> np.ndarray:

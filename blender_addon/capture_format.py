@@ -4,6 +4,8 @@ The writer is ``mocap.io.capture``; both sides check ``kind`` and ``schema_versi
 
 from __future__ import annotations
 
+import os
+import re
 import zipfile
 import zlib
 
@@ -55,7 +57,28 @@ def read_capture(path: str) -> dict:
     for key in ("point_names", "camera_names", "camera_videos"):
         if key in cap:
             cap[key] = [str(n) for n in cap[key]]
+    if "person" in cap:
+        cap["person"] = str(cap["person"])
     return cap
+
+
+PERSON_FILE = re.compile(r"(.+)_person([0-9]+)\.npz")
+
+
+def person_files(path: str) -> list[str]:
+    """The captures of every person of the take ``path`` is one person of: the files
+    ``<motion>_person<k>.npz`` beside it, in the order of ``k`` (the pipeline writes one per person when a
+    take has several); ``[path]`` for any other file (a one-person take)."""
+    folder, name = os.path.split(path)
+    m = PERSON_FILE.fullmatch(name)
+    if not m:
+        return [path]
+    found = []
+    for other in os.listdir(folder or "."):
+        o = PERSON_FILE.fullmatch(other)
+        if o and o.group(1) == m.group(1) and os.path.isfile(os.path.join(folder, other)):
+            found.append((int(o.group(2)), os.path.join(folder, other)))
+    return [f for _, f in sorted(found)] or [path]
 
 
 def _check_shapes(path: str, cap: dict) -> None:

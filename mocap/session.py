@@ -11,6 +11,11 @@
       motion/<rig>.npz          the motion retargeted onto a game rig (mixamo, ue5, unity, cmu)
       export/<session>_<rig>.bvh|fbx|glb|trc   animation files
       groundtruth/points3d.h5   synthetic sessions only
+
+With several people (P > 1 on the persons axis of ``points3d/*.h5``) every per-person file carries the
+person's name (:mod:`mocap.persons`): ``motion/body22_person2.npz``, ``motion/body22_person2.gaps.json``,
+``motion/mixamo_person2.npz``, ``export/<session>_person2_mixamo.bvh``, and ``motion/body22.persons.json``
+lists who was fitted (see :meth:`Session.persons` and :func:`mocap.stages.fit.person_files`).
 """
 
 from __future__ import annotations
@@ -26,10 +31,25 @@ from mocap.config_files import check_keys, read_toml
 from mocap.io.hdf5 import read_keypoints2d
 from mocap.io.openpose import read_openpose
 from mocap.io.rig_files import read_rig
+from mocap.persons import person_name, person_suffix
 from mocap.types import Keypoints2D, Rig
 
 # first match wins: ours, Anipose's, Pose2Sim's (Calib*.toml), Qualisys, OpenCV / EasyMocap
 RIG_PATTERNS = ("rig.toml", "calibration.toml", "[Cc]alib*.toml", "*.qca.txt", "intri.yml", "*.yml", "*.yaml")
+
+
+@dataclass(frozen=True)
+class Person:
+    """One person of a take: ``index`` on the persons axis of ``points3d/*.h5``, ``name`` (``person1``...)
+    and ``suffix``, what the person's files append to their stem (``""`` in a one-person take)."""
+
+    index: int
+    name: str
+    suffix: str
+
+    @staticmethod
+    def of(index: int, persons: int) -> Person:
+        return Person(index, person_name(index), person_suffix(index, persons))
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,33 @@ class Session:
 
     def points3d(self, stage: str) -> Path:
         return self.points3d_dir / f"{safe_name(stage, 'points3d name')}.h5"
+
+    def person_count(self, stage: str | None = None) -> int | None:
+        """P, the number of people of ``points3d/<stage>.h5`` read from its header (``stage`` None: the
+        refined points, else the triangulated ones); None when there is no such file."""
+        from mocap.io.hdf5 import points3d_persons
+
+        for name in [stage] if stage else ["refined", "triangulated"]:
+            path = self.points3d(name)
+            if path.is_file():
+                return points3d_persons(path)
+        return None
+
+    def persons(self, stage: str | None = None) -> list[Person]:
+        """The people of the take, in the order of the persons axis (one, unsuffixed, when there are no
+        3D points yet). Their files: :meth:`person_motion`, :meth:`person_export`."""
+        P = self.person_count(stage) or 1
+        return [Person.of(p, P) for p in range(P)]
+
+    def person_motion(self, name: str, person: Person) -> Path:
+        """``motion/<name><suffix>.npz``: ``motion/body22.npz`` alone, ``motion/body22_person2.npz`` with others."""
+        return self.motion(f"{safe_name(name, 'motion name')}{person.suffix}")
+
+    def person_export(self, motion: str, person: Person, suffix: str) -> Path:
+        """``export/<session>_<motion><suffix>`` alone, ``export/<session>_person2_<motion><suffix>`` with
+        others (``suffix``: the format's, e.g. ``.bvh``)."""
+        return self.export_dir / (f"{safe_name(self.name, 'session name')}{person.suffix}_"
+                                  f"{safe_name(motion, 'motion name')}{suffix}")
 
     def videos(self) -> list[Path]:
         from mocap.io.video import VIDEO_SUFFIXES

@@ -38,6 +38,14 @@ def _epilog() -> str:
 def cmd_synth_keypoints(args) -> int:
     from mocap.synth import CorruptionSpec, RigSpec, make_take, write_session
 
+    if args.people != 1:
+        from mocap.cli.products import synth_crowd
+
+        if args.hands:
+            raise SystemExit("error: --hands with --people: synthetic takes of several people have body keypoints "
+                             "only; leave out one of the two")
+
+        return synth_crowd(args)
     take = make_take(args.bvh, args.frames, args.fps, RigSpec(n_cameras=args.cameras),
                      CorruptionSpec(args.noise_px, args.outliers, args.dropouts, swaps=args.swaps, seed=args.seed,
                                     hand_noise_px=args.hand_noise_px if args.hands else None),
@@ -188,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--hands", action="store_true",
                    help="42 hand keypoints with procedural finger motion too (keypoint set blazepose33_hands)")
     k.add_argument("--hand-noise-px", type=float, default=1.0, help="σ of the hand keypoints (with --hands)")
+    k.add_argument("--people", type=int, default=1,
+                   help="several people on crossing paths, occluding one another (writes pose2d.h5)")
     k.set_defaults(func=cmd_synth_keypoints)
 
     b = sub.add_parser("bench", help="benchmarks")

@@ -17,6 +17,9 @@ Layout (``schema_version`` 1)::
     /index/                   contiguous copies for fast random windows: points3d (N, K, 3),
                               rotations (N, J, 4), take_start (T+1,), take_ids (T,)
 
+A take is one performer: a session whose points hold several people (issue 15) is refused with a message
+(the build records it as failed and goes on with the others).
+
 Every per-take dataset is chunked along frames and compressed; /index is contiguous (memory-mapped
 by the reader).
 

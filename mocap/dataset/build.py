@@ -66,6 +66,9 @@ def take_arrays(session: str | Path, sets: Iterable[str] = ()) -> dict:
     rig = s.rig()
     kp = s.keypoints2d(rig)
     pts = read_points3d(s.points3d("refined"))
+    if pts.xyz.shape[1] > 1:  # a take is one performer: its 2D keypoints are one slot, its motion one fit
+        raise ValueError(f"{s.root}: {pts.xyz.shape[1]} people in the take; a dataset take holds one performer "
+                         "(build it from one-person takes: detect.persons = 1)")
     fitted = next(p for p in r.outputs["fit"] if p.endswith(".npz"))  # motion/<fit.skeleton>.npz
     motion, _ = read_capture(fitted)
     arrays = {

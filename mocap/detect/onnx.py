@@ -122,6 +122,9 @@ class OnnxPose:
         self.remap = whole_body_map(K) if K in WHOLE_BODY else None
         self.keypoint_set = "blazepose33_hands" if self.remap is not None else keypoint_set_for_count(K)
         self.K, self.num_poses, self.min_score = K, num_poses, min_score
+        # RTMPose is top-down without a person detector here: one person per view; RTMO finds everyone
+        self.max_poses = 1 if self.kind == "simcc" else None
+        self.description = f"RTMPose top-down model {path.name}" if self.kind == "simcc" else f"RTMO model {path.name}"
         self.boxes: list[np.ndarray] = []
 
     def _blob(self, img: np.ndarray) -> np.ndarray:

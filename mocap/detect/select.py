@@ -80,3 +80,16 @@ def select_performer(rig: Rig, kp: Keypoints2D, max_error_px: float = 25.0, max_
             out[f, cam, 0] = kp.data[f, cam, k]
         previous = centre[f, a, i, b, j]
     return Keypoints2D(out, kp.camera_names, kp.keypoint_set, kp.fps)
+
+
+def one_person(rig: Rig, kp: Keypoints2D, persons: int | str = 1) -> Keypoints2D:
+    """The person the stages before triangulation (sync, camera refinement) work on: with ``persons`` = 1
+    the performer (:func:`select_performer`, as always); with several people, the associated person seen
+    in most frames (:func:`mocap.multi.track.main_person`), never detections of two people mixed."""
+    if kp.shape[2] == 1:
+        return kp
+    if persons == 1:
+        return select_performer(rig, kp)
+    from mocap.multi.track import main_person
+
+    return main_person(rig, kp, persons)

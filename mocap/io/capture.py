@@ -10,6 +10,7 @@ nothing but numpy (no h5py inside Blender). Arrays only, no pickles:
     camera_names (C,), camera_K (C, 3, 3), camera_dist (C, 5), camera_pose (C, 4, 4) cam_from_world,
     camera_size (C, 2), camera_videos (C,)    optional (video paths may be empty strings)
     points (F, K, 3), point_names (K,)        optional, NaN = missing
+    person ()                                 optional: the person's name (``person2``) in a take of several
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ SCHEMA_VERSION = 1
 
 def write_capture(path: str | Path, motion: Motion, rig: Rig | None = None, points: np.ndarray | None = None,
                   point_names: list[str] | tuple[str, ...] | None = None,
-                  videos: list[str] | None = None) -> Path:
+                  videos: list[str] | None = None, person: str | None = None) -> Path:
     sk = motion.skeleton
     data = {
         "kind": np.array(KIND), "schema_version": np.array(SCHEMA_VERSION),
@@ -51,6 +52,8 @@ def write_capture(path: str | Path, motion: Motion, rig: Rig | None = None, poin
         if point_names is None or np.shape(points)[1] != len(point_names):
             raise ValueError("write_capture: points need one name per keypoint")
         data |= {"points": np.asarray(points, float), "point_names": np.array(point_names, dtype=str)}
+    if person is not None:
+        data["person"] = np.array(str(person))
 
     def write(tmp: Path) -> None:
         buf = io.BytesIO()
@@ -61,7 +64,8 @@ def write_capture(path: str | Path, motion: Motion, rig: Rig | None = None, poin
 
 
 OPTIONAL = {"camera_names": (1, "U"), "camera_K": (3, "f"), "camera_dist": (2, "f"), "camera_pose": (3, "f"),
-            "camera_size": (2, "f"), "camera_videos": (1, "U"), "points": (3, "f"), "point_names": (1, "U")}
+            "camera_size": (2, "f"), "camera_videos": (1, "U"), "points": (3, "f"), "point_names": (1, "U"),
+            "person": (0, "U")}
 
 
 def _array(path: Path, z, name: str, ndim: int, kind: str) -> np.ndarray:
@@ -87,7 +91,7 @@ def _shape(path: Path, name: str, a: np.ndarray, expected: tuple) -> None:
 
 
 def read_capture(path: str | Path) -> tuple[Motion, dict]:
-    """The motion and a dict of the optional parts (``camera_*``, ``points``, ``point_names``).
+    """The motion and a dict of the optional parts (``camera_*``, ``points``, ``point_names``, ``person``).
 
     A malformed file raises ValueError naming the file and the array (no pickles are ever loaded)."""
     path = Path(path)

@@ -204,3 +204,12 @@ def write_camera(path: str | Path, camera: int, data: np.ndarray) -> None:
         f["keypoints"][:, camera] = data.astype(np.float32)
         f.flush()
         f["complete"][camera] = True
+
+
+def points3d_persons(path: str | Path) -> int:
+    """The number of people (P) of a ``points3d/*.h5`` from its header, without reading the points."""
+    path = Path(path)
+    with _open(path, "mocap-points3d") as f:
+        if "xyz" not in f or not isinstance(f["xyz"], h5py.Dataset) or f["xyz"].ndim != 4:
+            raise ValueError(f"{path}: dataset 'xyz' is missing or not (frames, persons, joints, 3)")
+        return int(f["xyz"].shape[1])

@@ -40,6 +40,7 @@ from mocap.types import Rig
 log = logging.getLogger(__name__)
 CHUNK = 512  # frames per block when evaluating projections
 RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |r|, r a 2D Gaussian of unit σ per axis
+JITTER_QUANTILE = 0.1  # the share of the 2D tracks' second differences the jitter is read from (see below)
 BODY_NOISE_SHARE = 0.01  # a keypoint detector's error floor, as a share of the person's size in the image
 
 
@@ -289,10 +290,16 @@ def detection_noise(uv: np.ndarray, w: np.ndarray, proj: np.ndarray) -> tuple[fl
     absorb any disagreement between views): the larger of the tracks' frame-to-frame jitter (second
     differences of each camera's keypoints, robustly) and a detector's floor of
     :data:`BODY_NOISE_SHARE` of the person's size in the images (``proj``: (C, T, J, 2) projections of
-    the fitted points). uv: (T, C, J, 2), w: (T, C, J). Returns (σ, how it was found)."""
+    the fitted points). uv: (T, C, J, 2), w: (T, C, J). Returns (σ, how it was found).
+
+    The jitter is read from the lower :data:`JITTER_QUANTILE` of the second differences (scaled as for
+    Gaussian noise), not their median: when a view's slot holds another person's keypoints in some frames
+    (identities mixed, shuffled per frame), most second differences span a jump between two people and
+    the median would call that noise; the lower tail still comes from frames of one person."""
     seen = (w > 0) & np.isfinite(uv).all(axis=-1)
     d = np.linalg.norm(uv[2:] - 2 * uv[1:-1] + uv[:-2], axis=-1)[seen[2:] & seen[1:-1] & seen[:-2]]
-    jitter = float(np.median(d) / (np.sqrt(6) * RAYLEIGH_MEDIAN)) if d.size else float("nan")
+    rayleigh_q = np.sqrt(-2 * np.log1p(-JITTER_QUANTILE))  # that quantile of |r|, r 2D Gaussian of unit σ
+    jitter = float(np.quantile(d, JITTER_QUANTILE) / (np.sqrt(6) * rayleigh_q)) if d.size else float("nan")
     p = np.where(np.moveaxis(seen, 1, 0)[..., None], proj, np.nan)  # (C, T, J, 2)
     enough = np.isfinite(p[..., 0]).sum(axis=-1) >= 3
     size = float("nan")
@@ -351,7 +358,8 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
     rms = float(np.sqrt(np.mean(norms[keep] ** 2))) if keep.any() else float("nan")
     problems = []
     if rejected > 0.3 * max(n_obs, 1):
-        problems.append(f"{rejected / n_obs:.0%} of observations rejected (calibration or detection problem?)")
+        problems.append(f"{rejected / n_obs:.0%} of observations rejected (calibration or detection problem, or "
+                        "another person's keypoints in some views: mixed identities?)")
     if not np.isfinite(final):
         problems.append("cost is not finite")
     if rms > 3 * sigma:

@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -40,7 +41,7 @@ class Config:
     detector: str = "blazepose"  # a registered detector: blazepose | onnx (RTMPose / RTMO file in model_path)
     variant: str = "full"  # blazepose: lite | full | heavy
     model_path: str = ""  # landmark model file for variants mediapipe does not ship
-    persons: int = 1  # people detected per frame (the persons axis, read by every later stage)
+    persons: Any = 1  # people per frame: a number ≥ 1 or "auto" (≤ AUTO_PERSONS per view); read by every later stage
     stride: int = 1
     start: int = 0
     stop: int | None = None
@@ -54,17 +55,51 @@ class Config:
     def __post_init__(self) -> None:
         if self.detector not in detector_names():
             raise ValueError(f"detect: unknown detector {self.detector!r} (expected one of {list(detector_names())})")
-        if self.persons < 1:
-            raise ValueError(f"detect: persons must be at least 1, got {self.persons}")
+        p = self.persons
+        if p != "auto" and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
+            raise ValueError(f"detect: persons must be a number of people ≥ 1 or \"auto\", got {p!r}"
+                             + (" (0 people: nothing to capture)" if p == 0 and not isinstance(p, bool) else ""))
+
+    @property
+    def slots(self) -> int:
+        """Detections kept per view and frame (the persons axis of ``pose2d.h5``)."""
+        return AUTO_PERSONS if self.persons == "auto" else int(self.persons)
         if self.stride < 1 or self.start < 0 or (self.stop is not None and self.stop <= self.start):
             raise ValueError(f"detect: need stride ≥ 1, start ≥ 0 and stop > start, got stride {self.stride}, "
                              f"start {self.start}, stop {self.stop}")
 
 
+AUTO_PERSONS = 10  # persons = "auto": up to this many detections per view; association finds who is a person
+
+
+def persons_arg(text: str) -> int | str:
+    """``--persons 3`` or ``--persons auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"persons: expected a number or auto, got {text!r}") from None
+
+
+persons_arg.__name__ = "persons (a number or auto)"
+
+
+def check_persons(detector, name: str, persons: int | str) -> None:
+    """A detector that finds one person per view (``max_poses`` = 1) cannot fill several: a clear error."""
+    most = getattr(detector, "max_poses", None)
+    if persons == 1 or most is None or (persons != "auto" and persons <= most):
+        return
+    what = getattr(detector, "description", name)
+    raise ValueError(f"detect: the {name!r} detector ({what}) finds at most {most} person per view, but "
+                     f"persons = {persons!r}; use a multi-person detector (blazepose, or onnx with an RTMO "
+                     f"model) or persons = 1")
+
+
 FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=detector_names()),
          Flag("--variant", "variant", "BlazePose model", str, choices=("lite", "full", "heavy")),
          Flag("--model", "model_path", "BlazePose lite/heavy landmark .tflite, or the RTMPose / RTMO .onnx file", str),
-         Flag("--persons", "persons", "people detected per frame", int),
+         Flag("--persons", "persons", "people per frame: a number or auto", persons_arg),
          Flag("--stride", "stride", "every N-th frame", int),
          Flag("--start", "start", "first frame", int),
          Flag("--stop", "stop", "stop before this frame", int),
@@ -233,7 +268,7 @@ def make_detector(cfg: Config):
     from mocap.detect import get_detector
 
     detector = get_detector(cfg.detector, variant=cfg.variant, model_path=cfg.model_path or None,
-                            num_poses=cfg.persons)
+                            num_poses=cfg.slots)
     if not cfg.hands or detector.keypoint_set == "blazepose33_hands":
         return detector
     from mocap.detect.hands import WithHands
@@ -278,9 +313,12 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     else:
         probe_detector = make_detector(cfg)  # fails here, not in a worker, on a bad model
         keypoint_set = probe_detector.keypoint_set
-        probe_detector.close()
+        try:
+            check_persons(probe_detector, cfg.detector, cfg.persons)
+        finally:
+            probe_detector.close()
         work.parent.mkdir(parents=True, exist_ok=True)
-        create_keypoints2d(work, F, list(videos), cfg.persons, keypoint_set, fps / cfg.stride, config)
+        create_keypoints2d(work, F, list(videos), cfg.slots, keypoint_set, fps / cfg.stride, config)
         complete = np.zeros(len(videos), bool)
     pending = [c for c, done in zip(videos, complete, strict=True) if not done]
     if not pending:

@@ -3,7 +3,8 @@
 The formats come from the exporter registry (:mod:`mocap.io.exporters`: bvh, fbx, glb, trc, c3d).
 Which motions: ``export.motions``, by default the fitted skeleton (``fit.skeleton``) and the
 retarget target (``retarget.target``). Units and up axis follow each rig's preference unless set.
-Every file starts at frame 1.
+Every file starts at frame 1. With several people, every fitted person's motions, each file named by the
+person: ``export/<session>_person2_<motion>.<ext>`` from ``motion/<motion>_person2.npz``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from mocap.io import exporters
 from mocap.io.capture import read_capture
 from mocap.motion import fill_gaps
 from mocap.retarget import load_target_rig
-from mocap.session import Session, safe_name
+from mocap.session import Person, Session, safe_name
 from mocap.stages import Flag
-from mocap.stages.fit import skeleton_name
+from mocap.stages.fit import fitted_persons, skeleton_name
 from mocap.stages.retarget import target_name
 from mocap.types import Motion
 
@@ -60,15 +61,17 @@ def motions(settings) -> tuple[str, ...]:
 
 
 def inputs(session: Session, settings) -> list[Path]:
-    return [session.motion(m) for m in motions(settings)]
+    return [session.person_motion(m, p) for p in fitted_persons(session, settings) for m in motions(settings)]
 
 
-def path_of(session: Session, motion: str, fmt: str) -> Path:
-    return session.export_dir / f"{safe_name(session.name, 'session name')}_{motion}{exporters.get(fmt).suffix}"
+def path_of(session: Session, motion: str, fmt: str, person: Person | None = None) -> Path:
+    """``export/<session>_<motion>.<ext>``; for a person of several ``export/<session>_person2_<motion>.<ext>``."""
+    return session.person_export(motion, person or Person.of(0, 1), exporters.get(fmt).suffix)
 
 
 def outputs(session: Session, settings) -> list[Path]:
-    return [path_of(session, m, f) for m in motions(settings) for f in settings.export.formats]
+    return [path_of(session, m, f, p) for p in fitted_persons(session, settings) for m in motions(settings)
+            for f in settings.export.formats]
 
 
 def _preferences(name: str) -> tuple[str, str]:
@@ -102,8 +105,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     settings = as_settings(settings)
     cfg = settings.export
     outs, jobs = [], []
-    for name in motions(settings):
-        src = session.motion(name)
+    for person, name in [(p, m) for p in fitted_persons(session, settings) for m in motions(settings)]:
+        src = session.person_motion(name, person)
         if not src.is_file():
             raise FileNotFoundError(f"export: {src} is missing; the fit stage (or retarget, for a game rig) makes "
                                     f"it (mocap run {session.root})")
@@ -111,7 +114,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         options = exporters.Options(cfg.units or units, cfg.up or up, cfg.bvh_order)
         loaded = None
         for fmt in cfg.formats:
-            out = path_of(session, name, fmt)
+            out = path_of(session, name, fmt, person)
             outs.append(out)
             if out.exists() and not overwrite:
                 log.info("%s exists, skipping", out)
@@ -125,4 +128,21 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
             jobs.append((fmt, loaded[0], loaded[1], out, options))
     for path in exporters.write_files(jobs):
         log.info("wrote %s", path)
+    _remove_stale(session, settings, outs)
     return outs
+
+
+def _remove_stale(session: Session, settings, outs: list[Path]) -> None:
+    """The files of this stage's motions and formats for people who are no longer in the take (or, after a
+    take of several, the unsuffixed ones of a one-person take and vice versa)."""
+    import re
+
+    stem = re.escape(safe_name(session.name, "session name"))
+    names = "|".join(re.escape(m) for m in motions(settings))
+    suffixes = "|".join(re.escape(exporters.get(f).suffix) for f in settings.export.formats)
+    pattern = re.compile(rf"{stem}(_person[0-9]+)?_({names})({suffixes})")
+    kept = {p.name for p in outs}
+    for f in sorted(session.export_dir.glob("*")) if session.export_dir.is_dir() else []:
+        if f.is_file() and pattern.fullmatch(f.name) and f.name not in kept:
+            log.info("removing %s: not a person of this take any more", f)
+            f.unlink()

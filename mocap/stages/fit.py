@@ -1,5 +1,10 @@
 """Stage: 3D keypoints → subject skeleton and joint rotations (``motion/<skeleton>.npz``), and the frames
-where each joint was unseen and bridged (``motion/<skeleton>.gaps.json``, for the report)."""
+where each joint was unseen and bridged (``motion/<skeleton>.gaps.json``, for the report).
+
+With several people in the points (P > 1) every person is fitted on their own: ``motion/<skeleton>_person2.npz``
+and ``.gaps.json`` (see :mod:`mocap.persons`), and ``motion/<skeleton>.persons.json`` records who was fitted
+and who was skipped (a person seen in fewer than :data:`MIN_PERSON_FRAMES` frames): :func:`person_files`.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from mocap.io.atomic import atomic_write_text
 from mocap.io.capture import write_capture
 from mocap.io.hdf5 import read_points3d
 from mocap.keypoint_sets import get_keypoint_set
-from mocap.session import Session, safe_name
+from mocap.session import Person, Session, safe_name
 from mocap.stages import Flag
 from mocap.types import Motion, Points3D
 
@@ -29,7 +34,7 @@ HELP = "3D points → subject skeleton + joint rotations (motion/<skeleton>.npz,
 class Config:
     solver: FitConfig = inline(FitConfig)  # its keys are fit's: fit.skeleton, fit.accel_sigma, ...
     source: str = "refined"  # the 3D points fitted: points3d/<source>.h5 (refined | triangulated)
-    person: int = 0
+    person: int = 0  # the person fitted in a one-person take's points; with several people, all are fitted
 
     def __post_init__(self) -> None:
         from mocap.config_files import preset_names
@@ -59,13 +64,96 @@ def inputs(session: Session, settings) -> list[Path]:
     return [session.points3d(settings.fit.source)] + ([skeleton] if skeleton.suffix == ".toml" else []) + rig
 
 
-def gaps_path(session: Session, settings) -> Path:
-    """``motion/<skeleton>.gaps.json``: per joint, the frame ranges where it was unseen and bridged."""
-    return session.motion_dir / f"{skeleton_name(settings)}.gaps.json"
+def gaps_path(session: Session, settings, person: Person | None = None) -> Path:
+    """``motion/<skeleton>.gaps.json``: per joint, the frame ranges where it was unseen and bridged
+    (``motion/<skeleton>_person2.gaps.json`` for a person of several)."""
+    return session.motion_dir / f"{skeleton_name(settings)}{person.suffix if person else ''}.gaps.json"
+
+
+def persons_path(session: Session, settings) -> Path:
+    """``motion/<skeleton>.persons.json`` (several people only): who was fitted, who was skipped and why."""
+    return session.motion_dir / f"{skeleton_name(settings)}.persons.json"
 
 
 def outputs(session: Session, settings) -> list[Path]:
-    return [session.motion(skeleton_name(settings)), gaps_path(session, settings)]
+    plan = person_plan(session, settings)
+    if len(plan) == 1:
+        return [session.motion(skeleton_name(settings)), gaps_path(session, settings)]
+    fitted = [p for p, why in plan if why is None]
+    return ([session.person_motion(skeleton_name(settings), p) for p in fitted]
+            + [gaps_path(session, settings, p) for p in fitted] + [persons_path(session, settings)])
+
+
+# ----- several people ------------------------------------------------------------------------------
+
+MIN_PERSON_FRAMES = 10  # a person of several with fewer frames (half the joints seen) is skipped, not fitted
+_plans: dict[tuple, list] = {}
+
+
+def skip_reason(xyz: np.ndarray) -> str | None:
+    """Why one person's points (F, J, 3) are too few to fit (None: enough): fewer than
+    :data:`MIN_PERSON_FRAMES` frames with at least half the joints."""
+    seen = np.isfinite(xyz).all(axis=-1)
+    frames = int(np.sum(seen.sum(axis=1) * 2 >= xyz.shape[1]))
+    if frames < MIN_PERSON_FRAMES:
+        return (f"seen in {frames} frame{'s' if frames != 1 else ''} with at least half the joints, fewer than "
+                f"{MIN_PERSON_FRAMES}: too few to fit a skeleton")
+    return None
+
+
+def source_persons(session: Session, settings) -> int:
+    """P of the fitted points (``points3d/<fit.source>.h5``); before they exist, the people detected
+    (``detect.persons`` when a number), else 1."""
+    P = session.person_count(settings.fit.source)
+    if P is not None:
+        return P
+    asked = getattr(getattr(settings, "detect", None), "persons", 1)
+    return asked if isinstance(asked, int) and not isinstance(asked, bool) and asked > 1 else 1
+
+
+def person_plan(session: Session, settings) -> list[tuple[Person, str | None]]:
+    """Each person of the fitted points with the reason they are not fitted (None: fitted). One person:
+    today's take, always fitted (its names carry no suffix)."""
+    P = source_persons(session, settings)
+    if P == 1:
+        return [(Person.of(0, 1), None)]
+    path = session.points3d(settings.fit.source)
+    if not path.is_file():
+        return [(Person.of(p, P), None) for p in range(P)]
+    st = path.stat()
+    key = (str(path.resolve()), st.st_ino, st.st_mtime_ns, st.st_size)
+    if key not in _plans:
+        xyz = read_points3d(path).xyz
+        _plans.clear()
+        _plans[key] = [(Person.of(p, P), skip_reason(xyz[:, p])) for p in range(P)]
+    return list(_plans[key])
+
+
+def fitted_persons(session: Session, settings) -> list[Person]:
+    """The people whose motion the fit writes (retarget and export follow them)."""
+    return [p for p, why in person_plan(session, settings) if why is None]
+
+
+def person_files(session: Session, settings) -> list[dict]:
+    """For the report and the view: per person ``{"index", "name", "fitted", "reason", "motion", "gaps"}``
+    (paths of the fitted skeleton's files; ``fitted`` False with the ``reason`` for a skipped person)."""
+    sk = skeleton_name(settings)
+    return [{"index": p.index, "name": p.name, "fitted": why is None, "reason": why,
+             "motion": session.person_motion(sk, p), "gaps": gaps_path(session, settings, p)}
+            for p, why in person_plan(session, settings)]
+
+
+def remove_stale(folder: Path, stem: str, suffix: str, keep: list[Path]) -> None:
+    """Remove ``<stem><suffix>`` and ``<stem>_person<k><suffix>`` files in ``folder`` that are not in
+    ``keep``: a take's people changed (P, or who could be fitted) and the old files would pass for current."""
+    import re
+
+    pattern = re.compile(re.escape(stem) + r"(_person[0-9]+)?" + re.escape(suffix))
+    kept = {Path(k).name for k in keep}
+    for f in sorted(folder.glob(f"{stem}*{suffix}")) if folder.is_dir() else []:
+        if f.is_file() and pattern.fullmatch(f.name) and f.name not in kept:
+            log.info("removing %s: not a person of this take's fit any more", f)
+            f.unlink()
 
 
 def gaps_json(summary: FitSummary, fps: float) -> str:
@@ -94,35 +182,113 @@ def run(points: Points3D, cfg: Config = Config()) -> tuple[Motion, FitSummary]:
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
-    """``settings``: the pipeline's Settings, or this stage's Config."""
+    """``settings``: the pipeline's Settings, or this stage's Config. Returns the motion file (several
+    people: the first fitted person's, or the persons record when nobody could be fitted)."""
     from mocap.settings import as_settings
 
     session = session if isinstance(session, Session) else Session(Path(session))
     settings = as_settings(settings)
     cfg = settings.fit
-    out = session.motion(skeleton_name(settings))
-    if out.exists() and gaps_path(session, settings).exists() and not overwrite:
-        log.info("%s exists, skipping the fit", out)
-        return out
     src = session.points3d(cfg.source)
     if not src.is_file():
         maker = {"refined": "refine", "triangulated": "triangulate"}.get(cfg.source)
         raise FileNotFoundError(f"fit: {src} is missing" + (f"; the {maker} stage makes it (mocap {maker} "
                                                              f"{session.root})" if maker else ""))
+    if session.person_count(cfg.source) > 1:
+        return _main_persons(session, settings, src, overwrite)
+    out = session.motion(skeleton_name(settings))
+    if out.exists() and gaps_path(session, settings).exists() and not overwrite:
+        log.info("%s exists, skipping the fit", out)
+        return out
     points = read_points3d(src)
     if not 0 <= cfg.person < points.xyz.shape[1] or not np.isfinite(points.xyz[:, cfg.person]).any():
         raise ValueError(f"{src}: no 3D point of person {cfg.person} in any frame; nothing to fit")
     motion, summary = run(points, cfg)
     if not summary.usable:
         log.warning("fit looks unusable: %s", summary)
+    rig, videos = _cameras(session)
+    atomic_write_text(gaps_path(session, settings), gaps_json(summary, points.fps))
+    names = get_keypoint_set(points.keypoint_set).joints
+    out = write_capture(out, motion, rig, np.asarray(points.xyz[:, cfg.person]), names, videos)
+    remove_stale(session.motion_dir, skeleton_name(settings), ".npz", [out])
+    remove_stale(session.motion_dir, skeleton_name(settings), ".gaps.json", [gaps_path(session, settings)])
+    persons_path(session, settings).unlink(missing_ok=True)
+    return out
+
+
+def _cameras(session: Session):
+    """(rig or None, the cameras' videos for the Blender add-on's camera backgrounds, or None)."""
     try:
         rig = session.rig()
     except (FileNotFoundError, ValueError):
-        rig = None
-    atomic_write_text(gaps_path(session, settings), gaps_json(summary, points.fps))
+        return None, None
+    found = {p.stem: str(p.resolve()) for p in sorted((session.root / "videos").glob("*")) if p.is_file()}
+    return rig, [found.get(c, "") for c in rig.names]
+
+
+def _quality(info: dict) -> dict[str, dict]:
+    """Per person name, what the points' stages said of them: ``points_usable`` / ``points_message`` (refine's
+    summary, or the association's record of the triangulated points)."""
+    out: dict[str, dict] = {}
+    for rec in info.get("persons", []):
+        if isinstance(rec, dict) and "name" in rec and "usable" in rec:
+            out[rec["name"]] = {"points_usable": bool(rec["usable"]),
+                                "points_message": "association: " + ("usable" if rec["usable"] else
+                                                                     "identities may be mixed")}
+    for s in info.get("summaries", []):
+        if isinstance(s, dict) and "name" in s and "usable" in s:
+            old = out.get(s["name"], {"points_usable": True})
+            out[s["name"]] = {"points_usable": bool(s["usable"]) and old["points_usable"],
+                              "points_message": f"refine: {s.get('message', '')}"
+                              + (f"; {old['points_message']}" if not old["points_usable"] else "")}
+    return out
+
+
+def _main_persons(session: Session, settings, src: Path, overwrite: bool) -> Path:
+    """Several people: each person fitted on their own, the skipped ones recorded."""
+    cfg, sk = settings.fit, skeleton_name(settings)
+    if cfg.person != 0:
+        log.warning("fit.person = %d is for one-person takes: all %d people of %s are fitted", cfg.person,
+                    session.person_count(cfg.source), src)
+    record = persons_path(session, settings)
+    todo = [(p, why) for p, why in person_plan(session, settings)]
+    if record.exists() and not overwrite and all(
+            session.person_motion(sk, p).exists() for p, why in todo if why is None):
+        log.info("%s exists, skipping the fit", record)
+        return record
+    points = read_points3d(src)
+    rig, videos = _cameras(session)
     names = get_keypoint_set(points.keypoint_set).joints
-    videos = None
-    if rig is not None:  # the cameras' videos, for the Blender add-on's camera backgrounds
-        found = {p.stem: str(p.resolve()) for p in sorted((session.root / "videos").glob("*")) if p.is_file()}
-        videos = [found.get(c, "") for c in rig.names]
-    return write_capture(out, motion, rig, np.asarray(points.xyz[:, cfg.person]), names, videos)
+    people, written = [], []
+    quality = _quality(points.info)
+    for p, why in todo:
+        entry = {"index": p.index, "name": p.name, "frames_present": int(np.isfinite(points.xyz[:, p.index]).all(
+            axis=-1).any(axis=-1).sum()), "fitted": False, "reason": why} | quality.get(p.name, {})
+        if why is None and quality.get(p.name, {}).get("points_usable") is False:
+            log.warning("%s: fitted, but its 3D points are not usable (%s)", p.name,
+                        quality[p.name]["points_message"])
+        if why is None:
+            try:
+                motion, summary = run(points, replace(cfg, person=p.index))
+            except ValueError as e:  # one person's failure does not lose the others' fits
+                why = entry["reason"] = f"the fit failed: {e}"
+        if why is not None:
+            log.warning("%s of %s is not fitted: %s", p.name, src, why)
+            people.append(entry)
+            continue
+        if not summary.usable:
+            log.warning("%s: fit looks unusable: %s", p.name, summary)
+        gaps = gaps_path(session, settings, p)
+        atomic_write_text(gaps, gaps_json(summary, points.fps))
+        out = write_capture(session.person_motion(sk, p), motion, rig, np.asarray(points.xyz[:, p.index]), names,
+                            videos, person=p.name)
+        written += [out, gaps]
+        entry |= {"fitted": True, "motion": out.name, "gaps": gaps.name, "fit_usable": summary.usable,
+                  "rms_mm_median": summary.rms_mm_median if np.isfinite(summary.rms_mm_median) else None,
+                  "fitted_frames": summary.fitted_frames}
+        people.append(entry)
+    remove_stale(session.motion_dir, sk, ".npz", written)
+    remove_stale(session.motion_dir, sk, ".gaps.json", written)
+    atomic_write_text(record, json.dumps({"skeleton": sk, "source": src.name, "persons": people}, indent=1) + "\n")
+    log.info("fitted %d of %d people", sum(e["fitted"] for e in people), len(people))
+    return next((w for w in written if w.suffix == ".npz"), record)

@@ -1,4 +1,9 @@
-"""Stage: bundle-adjusted smoothing of triangulated points against all 2D evidence."""
+"""Stage: bundle-adjusted smoothing of triangulated points against all 2D evidence.
+
+Each person of the points is refined on their own. With several people (P > 1), each summary in
+``info["summaries"]`` carries the person's ``name`` (``person2``) and a person that cannot be refined
+(no triangulated point, or the solver refuses it) is left empty (NaN) and recorded in ``info["skipped"]``
+(``[{"person", "reason"}]``) with a warning, not an error."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from mocap.config import inline
 from mocap.io.hdf5 import read_points3d
 from mocap.keypoint_sets import get_keypoint_set, joint_groups
 from mocap.optim.refine import RefineConfig, RefineSummary, refine_person
+from mocap.persons import person_name
 from mocap.session import Session
 from mocap.stages import Flag, triangulate
 from mocap.types import Keypoints2D, Points3D, Rig
@@ -53,17 +59,30 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     xyz = np.full((F, P, J, 3), np.nan)
     err = np.full((F, P, J), np.nan)
     views = np.zeros((F, P, J, C), bool)
-    summaries = []
+    summaries, kept, skipped = [], [], []
     for p in range(P):
         if not np.any(np.isfinite(init.xyz[:, p])):
-            log.warning("person %d has no triangulated point; left empty", p)
+            log.warning("%s has no triangulated point; left empty", person_name(p))
+            skipped.append({"person": person_name(p), "reason": "no triangulated point"})
             continue
-        xyz[:, p], err[:, p], views[:, p], s = refine_person(
-            rig, kp.xy[:, :, p], w[:, :, p], init.xyz[:, p], bones, kp.fps, cfg.solver, groups)
+        try:
+            xyz[:, p], err[:, p], views[:, p], s = refine_person(
+                rig, kp.xy[:, :, p], w[:, :, p], init.xyz[:, p], bones, kp.fps, cfg.solver, groups)
+        except ValueError as e:
+            if P == 1:
+                raise
+            log.warning("%s is not refined, left empty: %s", person_name(p), e)
+            skipped.append({"person": person_name(p), "reason": str(e)})
+            continue
         summaries.append(s)
-    # the solver's wall time goes to the log, not into the file: the same input gives the same bytes
-    kept = [{k: v for k, v in asdict(s).items() if k != "seconds"} for s in summaries]
+        # the solver's wall time goes to the log, not into the file: the same input gives the same bytes
+        kept.append(({"name": person_name(p)} if P > 1 else {})
+                    | {k: v for k, v in asdict(s).items() if k != "seconds"})
     info = {"stage": STAGE, "config": asdict(cfg), "summaries": kept}
+    if P > 1:
+        info["skipped"] = skipped
+        if "persons" in init.info:  # the association's record of each person, for the fit and the report
+            info["persons"] = init.info["persons"]
     return Points3D(xyz, err, views, rig.names, kp.keypoint_set, kp.fps, info), summaries
 
 
@@ -72,9 +91,11 @@ def summary(session: Session, settings) -> list[str]:
     path = session.points3d(STAGE)
     if not path.is_file():
         return []
-    return [f"refine: {s['iterations']} iterations, σ {s['noise_px']:.2f}px, RMS {s['rms_px']:.2f}px, "
-            f"{s['rejected']}/{s['observations']} rejected, {'usable' if s['usable'] else 'NOT usable'}: "
-            f"{s['message']}" for s in read_points3d(path).info.get("summaries", [])]
+    info = read_points3d(path).info
+    return [f"refine{' ' + s['name'] if 'name' in s else ''}: {s['iterations']} iterations, σ {s['noise_px']:.2f}px, "
+            f"RMS {s['rms_px']:.2f}px, {s['rejected']}/{s['observations']} rejected, "
+            f"{'usable' if s['usable'] else 'NOT usable'}: {s['message']}" for s in info.get("summaries", [])] + \
+        [f"refine {s['person']}: not refined ({s['reason']})" for s in info.get("skipped", [])]
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
@@ -94,8 +115,13 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     init = read_points3d(src)
     rig = session.rig()
     single = init.info.get("config", {}).get("single_performer", True)  # the same people as the initial points
-    points, summaries = run(rig, triangulate.session_keypoints(session, rig, single), init, cfg)
-    for s in summaries:
+    kp = triangulate.session_keypoints(session, rig, single)
+    if kp.shape[2] != init.xyz.shape[1]:
+        raise ValueError(f"refine: {src} holds {init.xyz.shape[1]} people but the session's 2D keypoints, read as "
+                         f"the triangulate stage read them, have {kp.shape[2]} per view; run the triangulate stage "
+                         f"again (mocap triangulate {session.root})")
+    points, summaries = run(rig, kp, init, cfg)
+    for s, kept in zip(summaries, points.info["summaries"], strict=True):
         if not s.usable:
-            log.warning("%s", s)
+            log.warning("%s%s", f"{kept['name']}: " if "name" in kept else "", s)
     return triangulate.write_outputs(points, out)

@@ -1,4 +1,5 @@
-"""Stage: the fitted motion played by a game rig (``motion/<rig>.npz``), feet locked."""
+"""Stage: the fitted motion played by a game rig (``motion/<rig>.npz``), feet locked. With several people,
+each fitted person's motion: ``motion/<rig>_person2.npz`` from ``motion/<skeleton>_person2.npz``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from mocap.io.capture import read_capture, write_capture
 from mocap.retarget import FootLock, load_target_rig, retarget_to_rig
 from mocap.session import Session
 from mocap.stages import Flag
-from mocap.stages.fit import skeleton_name
+from mocap.stages.fit import fitted_persons, remove_stale, skeleton_name
 from mocap.types import Motion
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,14 @@ def target_name(settings) -> str:
 
 def inputs(session: Session, settings) -> list[Path]:
     target = Path(settings.retarget.target)
-    return [session.motion(skeleton_name(settings))] + ([target] if target.suffix == ".toml" else [])
+    sk = skeleton_name(settings)
+    return [session.person_motion(sk, p) for p in fitted_persons(session, settings)] + \
+        ([target] if target.suffix == ".toml" else [])
 
 
 def outputs(session: Session, settings) -> list[Path]:
-    return [session.motion(target_name(settings))]
+    name = target_name(settings)
+    return [session.person_motion(name, p) for p in fitted_persons(session, settings)]
 
 
 def run(motion: Motion, cfg: Config = Config()) -> Motion:
@@ -54,12 +58,20 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
 
     session = session if isinstance(session, Session) else Session(Path(session))
     settings = as_settings(settings)
-    out = session.motion(target_name(settings))
-    if out.exists() and not overwrite:
-        log.info("%s exists, skipping retargeting", out)
-        return out
-    src = session.motion(skeleton_name(settings))
-    if not src.is_file():
-        raise FileNotFoundError(f"retarget: {src} is missing; the fit stage makes it (mocap fit {session.root})")
-    motion, _ = read_capture(src)
-    return write_capture(out, run(motion, settings.retarget))
+    name, outs = target_name(settings), []
+    for person in fitted_persons(session, settings):
+        out = session.person_motion(name, person)
+        outs.append(out)
+        if out.exists() and not overwrite:
+            log.info("%s exists, skipping retargeting", out)
+            continue
+        src = session.person_motion(skeleton_name(settings), person)
+        if not src.is_file():
+            raise FileNotFoundError(f"retarget: {src} is missing; the fit stage makes it (mocap fit {session.root})")
+        motion, extra = read_capture(src)
+        person_name = str(extra["person"]) if "person" in extra else None
+        write_capture(out, run(motion, settings.retarget), person=person_name)
+    remove_stale(session.motion_dir, name, ".npz", outs)
+    if not outs:
+        log.warning("retarget: no person of %s was fitted; nothing to retarget", session.root)
+    return outs[0] if outs else session.motion(name)

@@ -210,10 +210,10 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         return out
     rig = session.rig()
     kp = session.keypoints2d(rig)
-    if kp.shape[2] > 1:  # several people per view: synchronise on the performer, not on a bystander
-        from mocap.detect.select import select_performer
+    if kp.shape[2] > 1:  # several people per view: one person, never two mixed
+        from mocap.detect.select import one_person
 
-        kp = select_performer(rig, kp)
+        kp = one_person(rig, kp, as_settings(settings).detect.persons)
     wavs = {c: session.root / "videos" / f"{c}.wav" for c in rig.names}
     audio = wavs if all(p.is_file() for p in wavs.values()) else None
     if not cfg.enabled:

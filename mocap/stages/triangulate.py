@@ -9,10 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mocap.config import inline
 from mocap.geometry.triangulation import triangulate
 from mocap.io.hdf5 import write_points3d
 from mocap.io.trc import write_trc
 from mocap.keypoint_sets import body_keypoint_set, get_keypoint_set, hand_joints
+from mocap.multi.track import TrackConfig
+from mocap.persons import person_name, person_suffix
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.types import Keypoints2D, Points3D, Rig
@@ -28,8 +31,11 @@ class Config:
     min_views: int = 2  # fewer views → NaN
     min_score: float = 0.2  # detections below this confidence are ignored
     max_reproj_px: float | None = 15.0  # views beyond this reprojection error are dropped; 0: plain DLT
-    single_performer: bool = True  # several people per view: keep the one consistent across views and time
+    single_performer: bool = True  # detect.persons = 1 with several per view: keep the one consistent across views
     repair_swaps: bool = True  # exchange back the left/right body sides a view got wrong (checked on the others)
+    # detect.persons > 1 or "auto": who is who across views and time (see mocap.multi.track); its keys are
+    # triangulate's: triangulate.match_max_m, triangulate.track_max_m, triangulate.coast_max_s, ...
+    association: TrackConfig = inline(TrackConfig)
 
     def __post_init__(self) -> None:
         if self.min_views < 2:
@@ -95,27 +101,31 @@ def write_outputs(points: Points3D, path: Path) -> Path:
     names = get_keypoint_set(points.keypoint_set).joints
     P = points.xyz.shape[1]
     for p in range(P):
-        suffix = "" if P == 1 else f"_person{p}"
-        write_trc(path.with_name(f"{path.stem}{suffix}.trc"), points.xyz[:, p], names, points.fps)
+        write_trc(path.with_name(f"{path.stem}{person_suffix(p, P)}.trc"), points.xyz[:, p], names, points.fps)
     return path
 
 
 def session_keypoints(session: Session, rig: Rig, single_performer: bool = True,
                       repair_swaps: bool | None = None) -> Keypoints2D:
     """The session's 2D keypoints, aligned in time by ``sync.json`` when present; with several people
-    per view, only the performer when asked; left/right swaps repaired (``repair_swaps``; None: as the
+    per view, only the performer when asked, or (several people tracked) the persons axis made the
+    identity of ``points3d/triangulated.h5``; left/right swaps repaired (``repair_swaps``; None: as the
     triangulate stage did, see :func:`read_session_keypoints`)."""
     return read_session_keypoints(session, rig, single_performer, repair_swaps)[0]
 
 
 def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = True,
-                           repair_swaps: bool | None = None, cfg: Config | None = None) -> tuple[Keypoints2D, dict]:
+                           repair_swaps: bool | None = None, cfg: Config | None = None,
+                           persons: int | str | None = None) -> tuple[Keypoints2D, dict]:
     """:func:`session_keypoints` and what the swap repair did: {"swaps_repaired": {camera: views},
-    "swap_repairs": the repairs themselves (reused by later readers of the same keypoints)}.
+    "swap_repairs": the repairs themselves (reused by later readers of the same keypoints)}; with
+    several people, also "association" (the summary and the slots of every person, see
+    :func:`associate_keypoints`).
 
     ``cfg``: the triangulate settings; None: those ``points3d/triangulated.h5`` was made with, so refine
-    and the report read the keypoints the points came from (its stored repairs are applied as they are
-    while the keypoints are unchanged)."""
+    and the report read the keypoints the points came from (its stored repairs and association are
+    applied as they are while the keypoints are unchanged). ``persons``: ``detect.persons`` (the
+    triangulate stage); None: as recorded in the triangulated points."""
     from mocap.stages.sync import apply_offsets, read_offsets
 
     kp = session.keypoints2d(rig)
@@ -123,22 +133,30 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
     if any(abs(v) > 1e-9 for v in offsets.values()):
         log.info("applying camera time offsets %s (frames)", {k: round(v, 2) for k, v in offsets.items()})
         kp = apply_offsets(kp, offsets)
-    if single_performer and kp.shape[2] > 1:
+    stored, recorded = None, None
+    if cfg is None:
+        cfg, stored, recorded = _recorded(session)
+    extra: dict = {}
+    if persons is not None and persons != 1:
+        kp, extra["association"] = associate_keypoints(rig, kp, persons, cfg)
+    elif persons is None and recorded is not None:
+        kp, extra["association"] = associate_keypoints(rig, kp, recorded.get("persons_requested", "auto"), cfg,
+                                                        recorded)
+    elif single_performer and kp.shape[2] > 1:
         from mocap.detect.select import select_performer
 
         kp = select_performer(rig, kp)
-    stored = None
-    if cfg is None:
-        cfg, stored = _recorded(session)
     if not (cfg.repair_swaps if repair_swaps is None else repair_swaps):
-        return kp, {}
+        return kp, extra
     from mocap.geometry.swaps import SwapConfig, repair_keypoints
 
     ks = get_keypoint_set(kp.keypoint_set)
     swap_cfg = SwapConfig(max_reproj_px=cfg.max_reproj_px or 15.0)
     if body_keypoint_set(ks.name) is not None and hand_joints(ks).any():
-        return _repair_with_hands(rig, kp, ks, cfg.min_score, swap_cfg, stored)
-    return repair_keypoints(rig, kp, ks, cfg.min_score, swap_cfg, stored)
+        kp, repairs = _repair_with_hands(rig, kp, ks, cfg.min_score, swap_cfg, stored)
+    else:
+        kp, repairs = repair_keypoints(rig, kp, ks, cfg.min_score, swap_cfg, stored)
+    return kp, {**repairs, **extra}
 
 
 def _repair_with_hands(rig: Rig, kp: Keypoints2D, ks, min_score: float, swap_cfg, stored) -> tuple[Keypoints2D, dict]:
@@ -163,21 +181,83 @@ def _repair_with_hands(rig: Rig, kp: Keypoints2D, ks, min_score: float, swap_cfg
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps), info
 
 
-def _recorded(session: Session) -> tuple[Config, dict | None]:
-    """The settings and stored swap repairs of the session's triangulated points (defaults when absent)."""
+def associate_keypoints(rig: Rig, kp: Keypoints2D, persons: int | str, cfg: Config,
+                        recorded: dict | None = None) -> tuple[Keypoints2D, dict]:
+    """Keypoints whose persons axis is the identity of each tracked person (see :mod:`mocap.multi`), and
+    the association record (summary + ``slots``). ``recorded``: an earlier record, reused while it fits
+    these keypoints (same frames, cameras and detector slots)."""
+    from mocap.multi.slots import apply_slots, decode_slots, encode_slots
+    from mocap.multi.track import associate_take
+
+    F, C, S, _ = kp.shape
+    if recorded is not None and "slots" in recorded:
+        slots = decode_slots(recorded["slots"])
+        if slots.shape[:2] == (F, C) and (slots < S).all() and recorded.get("slots_per_view") == S:
+            return apply_slots(kp, slots), recorded
+        log.warning("the recorded association does not fit the keypoints (%s vs %s); associating again",
+                    list(slots.shape[:2]), [F, C])
+    slots, summary = associate_take(rig, kp, persons, cfg.association, cfg.min_score)
+    if slots.shape[2] == 0:
+        raise ValueError(f"triangulate: persons = {persons!r} but no person is seen by two cameras or more in "
+                         f"{F} frames: nothing to reconstruct (detections per camera that no person explains: "
+                         f"{summary['unexplained_frames_per_camera']})")
+    summary["slots"] = encode_slots(slots)
+    return apply_slots(kp, slots), summary
+
+
+def person_records(points: Points3D, kp: Keypoints2D, rig: Rig, association: dict, cfg: Config) -> list[dict]:
+    """Per person: name, frames present, first/last frame, and the quality of its reconstruction.
+
+    ``reproj_median_px``: the median reprojection error of its triangulated joints; ``outliers``: the
+    share of the person's detected keypoints farther than ``max_reproj_px`` from its reconstruction.
+    ``usable`` is false when either is far above what one person's detections give (half the threshold;
+    a quarter of them): the detections of several people mixed into one identity. The downstream stages
+    read ``usable``."""
+    limit = 0.5 * (cfg.max_reproj_px or 15.0)
+    available = observation_weights(kp, cfg.min_score) > 0  # (F, C, P, J)
+    out = []
+    people = association.get("people", [])
+    for p in range(points.xyz.shape[1]):
+        seen = np.isfinite(points.xyz[:, p]).all(axis=-1)
+        frames = np.flatnonzero(seen.any(axis=1))
+        err = points.reproj_err[:, p][seen]
+        med = float(np.median(err)) if err.size else None
+        uv = np.moveaxis(rig.project(points.xyz[:, p]), 0, 1)  # (F, C, J, 2)
+        d = np.linalg.norm(uv - kp.xy[:, :, p], axis=-1)
+        judged = available[:, :, p] & np.isfinite(d)
+        outliers = float(np.mean(d[judged] > (cfg.max_reproj_px or 15.0))) if judged.any() else 1.0
+        rec = {"name": person_name(p), "frames_present": int(len(frames)),
+               "first": int(frames[0]) if len(frames) else None, "last": int(frames[-1]) if len(frames) else None,
+               "reproj_median_px": med, "outliers": outliers,
+               "usable": bool(med is not None and med <= limit and outliers <= 0.25)}
+        if p < len(people):
+            rec["association"] = people[p]
+        if not rec["usable"]:
+            log.warning("%s: median reprojection error %s px (limit %.1f px), %.0f%% of its keypoints far from it: "
+                        "identities may be mixed, not usable", rec["name"], "n/a" if med is None else f"{med:.1f}",
+                        limit, 100 * outliers)
+        out.append(rec)
+    return out
+
+
+def _recorded(session: Session) -> tuple[Config, dict | None, dict | None]:
+    """The settings, stored swap repairs and association of the session's triangulated points (defaults
+    when absent)."""
     from mocap.io.hdf5 import read_points3d
 
     path = session.points3d(STAGE)
     if not path.is_file():
-        return Config(), None
+        return Config(), None, None
     info = read_points3d(path).info
     known = {k: v for k, v in info.get("config", {}).items() if k in Config.__dataclass_fields__}
     try:
+        if isinstance(known.get("association"), dict):
+            known["association"] = TrackConfig(**known["association"])
         cfg = Config(**known)
     except (TypeError, ValueError) as e:
         log.warning("%s: its triangulate settings are unreadable (%s); using the defaults", path, e)
         cfg = Config()
-    return cfg, info.get("swap_repairs")
+    return cfg, info.get("swap_repairs"), info.get("association")
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
@@ -191,7 +271,10 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         log.info("%s exists, skipping triangulation", out)
         return out
     rig = session.rig()
-    kp, repairs = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg)
+    persons = as_settings(settings).detect.persons
+    kp, repairs = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg, persons=persons)
     points = run(rig, kp, cfg)
     points.info.update(repairs)
+    if "association" in repairs:
+        points.info["persons"] = person_records(points, kp, rig, repairs["association"], cfg)
     return write_outputs(points, out)

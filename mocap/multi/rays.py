@@ -1,0 +1,84 @@
+"""Rays of 2D detections and the distances the association is built on (metres, vectorised)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.geometry.camera import pixels_to_normalised
+from mocap.types import Keypoints2D, Rig
+
+
+def detection_rays(rig: Rig, kp: Keypoints2D, min_score: float) -> tuple[np.ndarray, np.ndarray]:
+    """World ray directions of every keypoint, (F, C, S, J, 3) unit vectors (NaN where unusable), and
+    the camera centres (C, 3)."""
+    F, C, S, J = kp.shape
+    ok = np.isfinite(kp.score) & (kp.score >= min_score) & np.all(np.isfinite(kp.xy), axis=-1)
+    d = np.full((F, C, S, J, 3), np.nan)
+    for c, cam in enumerate(rig.cameras):
+        xy = pixels_to_normalised(cam, kp.xy[:, c].reshape(-1, 2))
+        ray = np.concatenate([xy, np.ones((len(xy), 1))], axis=1) @ cam.R  # camera → world: Rᵀ v
+        ray /= np.linalg.norm(ray, axis=1, keepdims=True)
+        d[:, c] = ray.reshape(F, S, J, 3)
+    d[~ok] = np.nan
+    return d, np.stack([cam.center for cam in rig.cameras])
+
+
+def robust_median(dist: np.ndarray, min_count: int) -> np.ndarray:
+    """Median over the last axis ignoring NaN; inf where fewer than ``min_count`` values are finite."""
+    finite = np.isfinite(dist)
+    n = finite.sum(axis=-1)
+    s = np.sort(np.where(finite, dist, np.inf), axis=-1)
+    lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(s, np.maximum(n // 2, 0)[..., None], axis=-1)[..., 0]
+    out = np.where(n % 2 == 1, lo, 0.5 * (lo + hi))
+    return np.where(n >= min_count, out, np.inf)
+
+
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product over the last axis (broadcasting), without :func:`numpy.cross`'s overhead."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
+def point_ray_distance(X: np.ndarray, origin: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Distance of points X (..., 3) to rays (origin (..., 3), unit direction d (..., 3)); broadcasts."""
+    c = cross(X - origin, d)
+    return np.sqrt(np.sum(c * c, axis=-1))
+
+
+def ray_ray_distance(o1: np.ndarray, d1: np.ndarray, o2: np.ndarray, d2: np.ndarray) -> np.ndarray:
+    """Closest distance between two rays (lines) given by origins and unit directions; broadcasts."""
+    n = cross(d1, d2)
+    nn = np.sqrt(np.sum(n * n, axis=-1))
+    w = o2 - o1
+    skew = np.abs(np.sum(w * n, axis=-1)) / np.maximum(nn, 1e-12)
+    c = cross(w, d1)
+    parallel = np.sqrt(np.sum(c * c, axis=-1))
+    return np.where(nn > 1e-9, skew, parallel)
+
+
+def triangulate_rays(origin: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Least-squares point closest to weighted rays: origin (..., V, 3), d (..., V, 3) unit (NaN: not
+    used), w (..., V) weights. Returns (..., 3), NaN where fewer than two rays."""
+    ok = np.isfinite(d[..., 0]) & (w > 0)
+    w = np.where(ok, w, 0.0)
+    d = np.where(ok[..., None], d, 0.0)
+    o = np.broadcast_to(origin, d.shape)
+    wd = w[..., None] * d
+    # Σ w (I − d dᵀ) X = Σ w (I − d dᵀ) o
+    A = np.sum(w, axis=-1)[..., None, None] * np.eye(3) - np.einsum("...vi,...vj->...ij", wd, d)
+    b = np.sum(w[..., None] * o, axis=-2) - np.einsum("...vi,...v->...i", wd, np.sum(d * o, axis=-1))
+    enough = ok.sum(axis=-1) >= 2
+    A = np.where(enough[..., None, None], A, np.eye(3))
+    X = np.linalg.solve(A, b[..., None])[..., 0]
+    return np.where(enough[..., None], X, np.nan)
+
+
+def truncated_mean(dist: np.ndarray, cap: float, min_count: int) -> np.ndarray:
+    """Mean over the last axis of distances capped at ``cap`` (an outlying keypoint costs at most
+    ``cap``, yet every joint's evidence counts), ignoring NaN; inf where fewer than ``min_count``."""
+    finite = np.isfinite(dist)
+    n = finite.sum(axis=-1)
+    total = np.where(finite, np.minimum(dist, cap), 0.0).sum(axis=-1)
+    return np.where(n >= min_count, total / np.maximum(n, 1), np.inf)

@@ -1,0 +1,33 @@
+"""Who is in which detector slot: ``slots[f, c, p]`` is the slot of camera ``c`` holding person ``p`` in
+frame ``f`` (-1: not seen there); a compact JSON record of it; keypoints reordered by it."""
+
+from __future__ import annotations
+
+import base64
+import zlib
+
+import numpy as np
+
+from mocap.types import Keypoints2D
+
+
+def encode_slots(slots: np.ndarray) -> dict:
+    """(F, C, P) small ints → a compact JSON-able record."""
+    a = np.asarray(slots, np.int8)
+    return {"shape": list(a.shape), "zlib_b64": base64.b64encode(zlib.compress(a.tobytes(), 9)).decode()}
+
+
+def decode_slots(record: dict) -> np.ndarray:
+    a = np.frombuffer(zlib.decompress(base64.b64decode(record["zlib_b64"])), np.int8)
+    return a.reshape(record["shape"]).astype(np.int16)
+
+
+def apply_slots(kp: Keypoints2D, slots: np.ndarray) -> Keypoints2D:
+    """Keypoints whose persons axis is the identity: (F, C, P, J, 3), NaN where a person is not seen."""
+    F, C, S, J = kp.shape
+    if slots.shape[:2] != (F, C):
+        raise ValueError(f"association: slots {slots.shape} do not fit keypoints {kp.shape}")
+    s = np.clip(slots, 0, max(S - 1, 0)).astype(np.intp)
+    data = np.take_along_axis(kp.data, s[..., None, None], axis=2) if S else np.full((F, C, 0, J, 3), np.nan)
+    data = np.where((slots >= 0)[..., None, None], data, np.nan)
+    return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)

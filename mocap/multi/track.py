@@ -1,0 +1,427 @@
+"""People tracked in 3D over time; every frame's detections assigned to them across all views.
+
+Per frame: each live track predicts its skeleton (constant velocity of its body centre); each
+detection's cost against a track is the median, over the joints both have, of the distance between
+the detection's rays and the predicted joints (metres). Per view, a Hungarian assignment against the
+confirmed tracks, then against the tentative ones, gated by a distance that grows while a track is
+unseen. Each track is re-triangulated from its detections (rays), views that disagree with the others
+are dropped (a merged or wrong detection). Detections no track explains are grouped across views
+(:mod:`mocap.multi.associate`); a group seen by two or more views starts a tentative track, which
+becomes a person after ``birth_frames`` consecutive frames. A person unseen for ``coast_max_s`` ends;
+afterwards, tracks that follow one another in time and space are stitched into one identity.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from tqdm import tqdm
+
+from mocap.multi.associate import cluster, pair_affinity
+from mocap.multi.rays import detection_rays, point_ray_distance, robust_median, triangulate_rays, truncated_mean
+from mocap.multi.slots import apply_slots
+from mocap.types import Keypoints2D, Rig
+
+log = logging.getLogger(__name__)
+BIG = 1e6
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    min_joints: int = 4  # a detection needs this many usable keypoints (and two views this many in common)
+    match_max_m: float = 0.15  # two views' detections are one person when their rays meet within this (median)
+    track_max_m: float = 0.25  # a keypoint's ray this far from the predicted joint is an outlier (costs this);
+    # a detection belongs to a track when its mean capped distance is under half of it
+    coast_speed: float = 1.5  # m/s: how fast the gate of an unseen track grows
+    coast_max_s: float = 1.0  # a track unseen this long ends
+    birth_frames: int = 3  # consecutive frames in ≥ 2 views before a new person is confirmed
+    min_person_frames: int = 10  # identities reconstructed in fewer frames are dropped (reported)
+    stitch_max_s: float = 2.0  # a track ending and one starting nearby within this are one person
+
+    def __post_init__(self) -> None:
+        for name in ("match_max_m", "track_max_m", "coast_speed", "coast_max_s", "stitch_max_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"association: {name} must be positive, got {getattr(self, name)}")
+        for name in ("min_joints", "birth_frames", "min_person_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"association: {name} must be ≥ 1, got {getattr(self, name)}")
+
+
+@dataclass
+class _Track:
+    X: np.ndarray  # (J, 3)
+    last: int  # last frame seen in any view
+    first: int
+    vel: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    hits: int = 1
+    confirmed: bool = False
+    frames: list = field(default_factory=list)  # frame indices
+    slots: list = field(default_factory=list)  # (C,) slot per view, -1: none
+    costs: list = field(default_factory=list)
+    dropped_views: int = 0
+    max_views: int = 0
+    last3d: int = -1  # last frame seen in two views or more, and the skeleton then
+    X3d: np.ndarray | None = None
+    merged_into: _Track | None = None
+    X_start: np.ndarray | None = None  # the skeleton where the track began and ended (stitching)
+    X_end: np.ndarray | None = None
+
+    def predict(self, f: int) -> np.ndarray:
+        return self.X + self.vel * (f - self.last)
+
+
+def _centre(X: np.ndarray) -> np.ndarray:
+    return np.nanmean(X, axis=0) if np.isfinite(X).any() else np.full(3, np.nan)
+
+
+def _apart(a: np.ndarray, b: np.ndarray) -> float:
+    """Median distance between the joints two skeletons (J, 3) both have (inf: none in common)."""
+    d = np.linalg.norm(a - b, axis=-1)
+    d = d[np.isfinite(d)]
+    return float(np.median(d)) if len(d) else np.inf
+
+
+class Tracker:
+    def __init__(self, rig: Rig, kp: Keypoints2D, cfg: TrackConfig, min_score: float):
+        self.cfg = cfg
+        self.rays, self.origins = detection_rays(rig, kp, min_score)  # (F, C, S, J, 3), (C, 3)
+        self.usable = np.isfinite(self.rays[..., 0]).sum(axis=-1) >= cfg.min_joints  # (F, C, S)
+        self.F, self.C, self.S, self.J = kp.shape
+        self.fps = kp.fps
+        self.live: list[_Track] = []
+        self.done: list[_Track] = []
+        self.unexplained_frames = 0
+
+    def _gate(self, t: _Track, f: int) -> float:
+        since = f - (t.last3d if t.last3d >= 0 else t.last) - 1  # one view alone leaves the depth unknown
+        return self.cfg.track_max_m + self.cfg.coast_speed * max(0, since) / self.fps
+
+    def _assign(self, tracks: list[_Track], f: int, free: np.ndarray, out: dict) -> None:
+        """Hungarian per view of ``tracks`` against the free detections; fills out[track] = {view: (slot, cost)}."""
+        if not tracks or not free.any():
+            return
+        Xp = np.stack([t.predict(f) for t in tracks])  # (T, J, 3)
+        d = point_ray_distance(Xp[:, None, None], self.origins[None, :, None, None], self.rays[f][None])
+        cap = np.array([self._gate(t, f) for t in tracks])  # a joint farther than this: an outlier
+        cost = truncated_mean(d, cap[:, None, None, None], self.cfg.min_joints)  # (T, C, S)
+        cost = np.where(free[None], cost, np.inf)
+        gate = cap / 2  # the mean capped distance of a detection of this person
+        for c in range(self.C):
+            cc = cost[:, c]
+            if not np.isfinite(cc).any():
+                continue
+            rows, cols = linear_sum_assignment(np.where(np.isfinite(cc), cc, BIG))
+            for r, s in zip(rows, cols, strict=True):
+                if cc[r, s] <= gate[r]:
+                    out.setdefault(id(tracks[r]), {})[c] = (int(s), float(cc[r, s]))
+                    free[c, s] = False
+
+    def _solve(self, views: list[int], slots: list[int], f: int, prior: np.ndarray | None,
+               costs: list[float] | None = None) -> tuple[np.ndarray, list[int]]:
+        """Triangulate one person from its detections (rays); the view that disagrees most with the rest
+        is dropped until all agree (of two that disagree, the one farther from the prediction ``prior``;
+        without one, neither). Joints seen by fewer than two views: the prediction, moved onto the ray of
+        a single view. Returns (J, 3) and the views kept."""
+        R = self.rays[f, views, slots]  # (V, J, 3)
+        O = self.origins[views]
+        costs = costs if costs is not None else [0.0] * len(views)
+        keep = list(range(len(views)))
+        X = np.full((self.J, 3), np.nan)
+        while len(keep) >= 2:
+            X = triangulate_rays(O[keep][None], np.moveaxis(R[keep], 0, 1), np.ones((self.J, len(keep))))
+            dist = point_ray_distance(X[None], O[keep][:, None], R[keep])  # (V', J)
+            med = robust_median(dist, self.cfg.min_joints)
+            if np.all(med <= self.cfg.match_max_m):
+                X = self._robust_joints(O[keep], R[keep], dist)
+                break
+            if len(keep) == 2:
+                keep = [min(keep, key=lambda k: costs[k])] if prior is not None else []
+                X = np.full((self.J, 3), np.nan)
+                break
+            keep.pop(int(np.argmax(np.where(np.isfinite(med), med, np.inf))))
+        if prior is not None:
+            if len(keep) == 1:
+                r, o = R[keep[0]], O[keep[0]]
+                t = np.sum((prior - o) * r, axis=-1, keepdims=True)
+                X = np.where(np.isfinite(X), X, o + t * r)
+            X = np.where(np.isfinite(X), X, prior)
+        return X, [views[k] for k in keep]
+
+    def _robust_joints(self, O: np.ndarray, R: np.ndarray, dist: np.ndarray) -> np.ndarray:
+        """Per joint: rays far from the first solution are left out (an outlying keypoint); a joint whose
+        remaining rays still disagree is unknown (NaN)."""
+        thr = self.cfg.match_max_m
+        w = np.where(dist <= thr, 1.0, 0.0).T  # (J, V)
+        X = triangulate_rays(O[None], np.moveaxis(R, 0, 1), w)
+        d = point_ray_distance(X[None], O[:, None], R)  # (V, J)
+        bad = np.any((w.T > 0) & ~(d <= thr), axis=0)
+        X[bad] = np.nan
+        return X
+
+    def step(self, f: int) -> None:
+        free = self.usable[f].copy()
+        out: dict = {}
+        confirmed = [t for t in self.live if t.confirmed]
+        tentative = [t for t in self.live if not t.confirmed]
+        self._assign(confirmed, f, free, out)
+        self._assign(tentative, f, free, out)
+        survivors = []
+        for t in self.live:
+            got = out.get(id(t), {})
+            views = sorted(got)
+            X, kept = (self._solve(views, [got[c][0] for c in views], f, t.predict(f), [got[c][1] for c in views])
+                       if views else (None, []))
+            t.dropped_views += len(views) - len(kept)
+            for c in views:
+                if c not in kept:
+                    free[c, got[c][0]] = True  # back to the pool
+            if t.confirmed and len(kept) == 1:
+                X, kept = self._extend(t, f, kept[0], got, free, X)
+            if not t.confirmed and len(kept) < 2:
+                continue  # a tentative track must be seen in two views every frame
+            if kept:
+                if len(kept) >= 2:
+                    common = np.isfinite(X[:, 0]) & np.isfinite(t.X[:, 0])
+                    if common.any():
+                        step = np.median(X[common] - t.X[common], axis=0) / (f - t.last)
+                        t.vel = step if t.hits == 1 else 0.5 * t.vel + 0.5 * step
+                    t.hits += 1
+                    t.last3d, t.X3d = f, X
+                else:  # one view: its depth is the prediction's; the motion model fades out
+                    t.vel = t.vel * 0.95 ** (f - t.last)
+                t.X, t.last = X, f
+                slots = np.full(self.C, -1, np.int16)
+                for c in kept:
+                    slots[c] = got[c][0]
+                t.frames.append(f)
+                t.slots.append(slots)
+                t.costs.append(np.median([got[c][1] for c in kept]))
+                t.max_views = max(t.max_views, len(kept))
+                if not t.confirmed and t.hits >= self.cfg.birth_frames and t.max_views >= min(3, self.C):
+                    t.confirmed = True
+                    if self._reacquire(t, f):
+                        continue
+            if f - t.last > self.cfg.coast_max_s * self.fps:
+                self.done.append(t)
+                continue
+            survivors.append(t)
+        self.live = self._dedup(survivors, f)
+        self._births(f, free)
+
+    def _dedup(self, tracks: list[_Track], f: int) -> list[_Track]:
+        """Two confirmed tracks on one person (one seen this frame, the skeletons within ``match_max_m``; or
+        the older unseen now where a track confirmed less than ``coast_max_s`` ago is): the younger joins
+        the older, which keeps the views of each frame where it had more."""
+        conf = [t for t in tracks if t.confirmed]
+        if len(conf) < 2:
+            return tracks
+        gone = set()
+        for i, a in enumerate(conf):
+            for b in conf[i + 1:]:
+                if id(a) in gone or id(b) in gone or (a.last != f and b.last != f):
+                    continue
+                old, young = (a, b) if a.first <= b.first else (b, a)
+                same = _apart(a.predict(f), b.predict(f)) < self.cfg.match_max_m
+                if not same and old.last < f <= young.first + self.cfg.coast_max_s * self.fps:
+                    # a person just confirmed took over from one that lost it: where that one is expected
+                    same = _apart(old.predict(f), young.X) <= self._gate(old, f)
+                if not same:
+                    continue
+                _join(old, young)
+                gone.add(id(young))
+        return [t for t in tracks if id(t) not in gone]
+
+    def _extend(self, t: _Track, f: int, c0: int, got: dict, free: np.ndarray,
+                X: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """A track seen by one view only (its depth uncertain, so other views' detections fell outside
+        its gate): free detections in other views that meet that view's detection (median ray distance
+        within ``match_max_m``) and land near the prediction join it."""
+        s0 = got[c0][0]
+        cand = np.argwhere(free)
+        cand = cand[cand[:, 0] != c0]
+        if not len(cand):
+            return X, [c0]
+        rays = np.concatenate([self.rays[f, c0, s0][None], self.rays[f, cand[:, 0], cand[:, 1]]])
+        views = np.concatenate([[c0], cand[:, 0]])
+        aff = pair_affinity(self.origins[views], rays, views, self.cfg.min_joints)[0, 1:]
+        pick: dict[int, tuple[int, float]] = {}
+        for (c, sl), a in zip(cand, aff, strict=True):
+            if a <= self.cfg.match_max_m and (c not in pick or a < pick[c][1]):
+                pick[int(c)] = (int(sl), float(a))
+        if not pick:
+            return X, [c0]
+        vs = [c0] + sorted(pick)
+        sls = [s0] + [pick[c][0] for c in vs[1:]]
+        prior = t.predict(f)
+        X2, kept = self._solve(vs, sls, f, prior, [got[c0][1]] + [pick[c][1] for c in vs[1:]])
+        if len(kept) < 2 or c0 not in kept or not _apart(X2, prior) <= self._gate(t, f):
+            return X, [c0]
+        for c in kept[1:] if kept[0] == c0 else [k for k in kept if k != c0]:
+            got[c] = pick[c]
+            free[c, pick[c][0]] = False
+        return X2, kept
+
+    def _reacquire(self, new: _Track, f: int) -> bool:
+        """A person just confirmed where a tracked person, unseen since before it appeared, is expected:
+        the same person found again (its history joins that track). Returns whether it joined."""
+        best, best_d = None, np.inf
+        for o in self.live:
+            if o is new or not o.confirmed or o.last >= new.first:
+                continue
+            d = _apart(o.predict(f), new.X)
+            if d <= self._gate(o, f) and d < best_d:
+                best, best_d = o, d
+        if best is None:
+            return False
+        best.frames += new.frames
+        best.slots += new.slots
+        best.costs += new.costs
+        best.X, best.vel, best.last = new.X, new.vel, f
+        new.merged_into = best
+        return True
+
+    def _births(self, f: int, free: np.ndarray) -> None:
+        cs = np.argwhere(free)
+        if len(cs) < 2 or len(set(cs[:, 0])) < 2:
+            return
+        self.unexplained_frames += 1
+        views = cs[:, 0]
+        cost = pair_affinity(self.origins[views], self.rays[f, views, cs[:, 1]], views, self.cfg.min_joints)
+        for group in cluster(cost, views, self.cfg.match_max_m):
+            v = [int(views[g]) for g in group]
+            s = [int(cs[g, 1]) for g in group]
+            X, kept = self._solve(v, s, f, None)
+            if len(kept) < 2:
+                continue
+            if any(_apart(t.predict(f), X) < self.cfg.track_max_m for t in self.live):
+                continue  # the detections of a person already tracked that its gate missed
+            slots = np.full(self.C, -1, np.int16)
+            for c in kept:
+                slots[c] = s[v.index(c)]
+            t = _Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X)
+            t.confirmed = self.cfg.birth_frames <= 1 and len(kept) >= min(3, self.C)
+            self.live.append(t)
+
+
+def _join(old: _Track, young: _Track) -> None:
+    """``young``'s history into ``old`` (per frame, the assignment with more views); old takes its state
+    when young was seen last."""
+    frames = dict(zip(old.frames, zip(old.slots, old.costs, strict=True), strict=True))
+    for f, sl, c in zip(young.frames, young.slots, young.costs, strict=True):
+        if f not in frames or (sl >= 0).sum() > (frames[f][0] >= 0).sum():
+            frames[f] = (sl, c)
+    order = sorted(frames)
+    old.frames = order
+    old.slots = [frames[f][0] for f in order]
+    old.costs = [frames[f][1] for f in order]
+    if young.last >= old.last:
+        old.X, old.vel, old.last = young.X, young.vel, young.last
+    if young.last3d >= old.last3d:
+        old.last3d, old.X3d = young.last3d, young.X3d
+    old.dropped_views += young.dropped_views
+    old.max_views = max(old.max_views, young.max_views)
+
+
+def _stitch(tracks: list[_Track], cfg: TrackConfig, fps: float) -> list[_Track]:
+    """Join a track that starts after another ends, near where it ended (one person lost for a while)."""
+    def first3d(t: _Track) -> int:
+        return next((f for f, sl in zip(t.frames, t.slots, strict=True) if (sl >= 0).sum() >= 2), t.frames[0])
+
+    tracks = sorted(tracks, key=first3d)
+    out: list[_Track] = []
+    for t in tracks:
+        best, best_d = None, np.inf
+        for a in out:
+            gap = first3d(t) - max(a.last3d, a.first)
+            if gap <= 0 or gap > cfg.stitch_max_s * fps:
+                continue
+            d = np.linalg.norm(_centre(a.X_end) - _centre(t.X_start))
+            if d <= cfg.track_max_m + cfg.coast_speed * gap / fps and d < best_d:
+                best, best_d = a, d
+        if best is None:
+            out.append(t)
+        else:
+            _join(best, t)
+            best.X_end, best.last3d = t.X_end, t.last3d
+    return out
+
+
+def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
+                   min_score: float = 0.2, progress: bool = True) -> tuple[np.ndarray, dict]:
+    """Identities of the people in a take. Returns slots (F, C, P): the detector slot of each person in
+    each view and frame (-1: not seen), persons ordered by first appearance, and a summary."""
+    if tuple(kp.camera_names) != rig.names:
+        raise ValueError(f"association: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
+    if len(rig) < 2:
+        raise ValueError(f"association: several people need at least 2 cameras, got {len(rig)}")
+    t0 = time.perf_counter()
+    tr = Tracker(rig, kp, cfg, min_score)
+    t1 = time.perf_counter()
+    for f in tqdm(range(tr.F), desc="associate", unit="frame", disable=None if progress else True, leave=False):
+        tr.step(f)
+    tracks = [t for t in tr.done + tr.live if t.confirmed]
+    for t in tracks:
+        t.X_end = t.X3d if t.X3d is not None else t.X
+        k = next((k for k, sl in enumerate(t.slots) if (sl >= 0).sum() >= 2), 0)
+        v = [c for c in range(tr.C) if t.slots[k][c] >= 0]
+        t.X_start = tr._solve(v, [int(t.slots[k][c]) for c in v], t.frames[k], None)[0]
+    tracks = _stitch(tracks, cfg, kp.fps)
+    seconds = time.perf_counter() - t0
+    in3d = [sum(int((s >= 0).sum() >= 2) for s in t.slots) for t in tracks]
+    kept = [t for t, n in zip(tracks, in3d, strict=True) if n >= cfg.min_person_frames]
+    dropped = len(tracks) - len(kept)
+    kept.sort(key=lambda t: t.frames[0])
+    slots = np.full((tr.F, tr.C, len(kept)), -1, np.int16)
+    people = []
+    for p, t in enumerate(kept):
+        slots[t.frames, :, p] = np.stack(t.slots)
+        n_views = (slots[:, :, p] >= 0).sum(axis=1)
+        seen = np.flatnonzero(n_views >= 2)
+        people.append({"frames_present": int(len(seen)), "first": int(seen[0]) if len(seen) else None,
+                       "last": int(seen[-1]) if len(seen) else None,
+                       "frames_single_view": int(np.sum(n_views == 1)),
+                       "views_mean": float(n_views[n_views > 0].mean()) if (n_views > 0).any() else 0.0,
+                       "track_cost_mm": 1000 * float(np.median(t.costs)) if t.costs else None,
+                       "views_rejected": int(t.dropped_views)})
+    taken = np.zeros((tr.F, tr.C, tr.S), bool)
+    f_, c_, p_ = np.nonzero(slots >= 0)
+    taken[f_, c_, slots[f_, c_, p_]] = True
+    lone = (tr.usable & ~taken).any(axis=2).sum(axis=0)  # frames with a detection no person explains
+    unexplained = {name: int(n) for name, n in zip(rig.names, lone, strict=True)}
+    for name, n in unexplained.items():
+        if n > 0.05 * tr.F:
+            log.warning("camera %s: %d frames with a detection no person explains (a person seen by this camera "
+                        "alone, or not a person): not reconstructed", name, n)
+    requested = persons if persons == "auto" else int(persons)
+    summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
+               "tracks_dropped_short": dropped, "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
+               "frames_with_unexplained_detections": tr.unexplained_frames,
+               "unexplained_frames_per_camera": unexplained,
+               "ms_per_frame": 1000 * seconds / max(tr.F, 1),
+               "ms_per_frame_rays": 1000 * (t1 - t0) / max(tr.F, 1), "config": asdict(cfg)}
+    if requested != "auto" and len(kept) < requested:
+        log.warning("%d people requested but %d found in the views (fewer tracks)", requested, len(kept))
+    if requested != "auto" and len(kept) > requested:
+        log.warning("%d people requested but %d identities found (people entering after others left, or a "
+                    "person lost for longer than %.1f s)", requested, len(kept), cfg.stitch_max_s)
+    if dropped:
+        log.warning("%d short tracks (< %d frames in two views) dropped", dropped, cfg.min_person_frames)
+    log.info("association: %d people in %d frames, %.2f ms/frame", len(kept), tr.F, summary["ms_per_frame"])
+    return slots, summary
+
+
+def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
+                min_score: float = 0.2) -> Keypoints2D:
+    """One associated person (the one reconstructed in most frames), never two mixed: what sync and the
+    camera refinement use when several people are in the views."""
+    slots, summary = associate_take(rig, kp, persons, cfg, min_score, progress=False)
+    if slots.shape[2] == 0:
+        raise ValueError("no person is seen by two cameras or more: nothing to synchronise or refine on")
+    best = int(np.argmax([p["frames_present"] for p in summary["people"]]))
+    log.info("using %s of %d people (seen in %d frames)", f"person{best + 1}", slots.shape[2],
+             summary["people"][best]["frames_present"])
+    return apply_slots(kp, slots[:, :, best : best + 1])
