@@ -108,6 +108,9 @@ def test_two_people_metrics_timeline_and_sections(tmp_path):
     for p in m["persons"]:  # each person's detections found among the shuffled ones of every view
         assert all(c["median_px"] < 3 and c["detections"] > 0.8 * p["frames_present"] * 33
                    for c in p["cameras"].values()), p["cameras"]
+    late = m["persons"][1]["reconstructed"]  # judged from its entry on: arriving late is not a failure
+    assert late["points"] > 0.95 and not any(f["metric"] == "persons.1.reconstructed.points"
+                                             for f in m["verdict"]["failed"]), (late, m["verdict"])
     for f in m["verdict"]["failed"]:  # a person's failed check is named with the person
         assert re.match(r"person[12]: ", f["label"]) and re.match(r"persons\.[01]\.", f["metric"]), f
     html = (session.root / "report" / "report.html").read_text()

@@ -54,6 +54,9 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
     kps = get_keypoint_set(pts.keypoint_set)
     X = pts.xyz[:, person]
     present = np.isfinite(X).all(axis=2)  # (F, J)
+    if pts.xyz.shape[1] > 1:  # one of several people: judged from the frame it enters to the one it leaves
+        rows = np.flatnonzero(present.any(axis=1))
+        present = present[rows[0]: rows[-1] + 1] if rows.size else present
     names, L = bone_lengths(pts, person)
     cv = np.nanstd(L, axis=0) / np.nanmean(L, axis=0)
     acc = np.diff(X, n=2, axis=0) * pts.fps**2
