@@ -123,7 +123,7 @@ def retarget(motion: Motion, target: Skeleton, source_of: dict[str, str], scale_
     src = motion.skeleton
     absent = sorted({s for s in source_of.values() if s not in src.joint_names and is_finger(s)})
     if absent:
-        log.warning("retarget: the motion has no fingers (%d finger joints of the target's map missing, e.g. %s): "
+        log.info("retarget: the motion has no fingers (%d finger joints of the target's map missing, e.g. %s): "
                     "the target's finger bones keep the hand's orientation", len(absent), absent[0])
         source_of = {t: s for t, s in source_of.items() if s not in absent}
     elif any(is_finger(s) for s in src.joint_names) and not any(is_finger(s) for s in source_of.values()):

@@ -68,13 +68,16 @@ def test_finger_bones_follow_body52_fingers(rig_name, caplog):
 
 
 @pytest.mark.parametrize("rig_name", ["mixamo", "ue5", "unity"])
-def test_body22_motion_on_a_finger_rig_keeps_fingers_at_the_hand_with_one_warning(rig_name, caplog):
+def test_body22_motion_on_a_finger_rig_keeps_fingers_at_the_hand_with_one_note(rig_name, caplog):
+    """A body-only capture on a rig with finger bones is the everyday case (mocap run's defaults): one
+    information line, not a warning on every run."""
     m22 = body_motion(30)
     rig = load_target_rig(rig_name, m22.skeleton.joint_names)
-    with caplog.at_level(logging.WARNING, logger="mocap.retarget"):
+    with caplog.at_level(logging.INFO, logger="mocap.retarget"):
         out = retarget_to_rig(m22, rig, None)
-    said = [r.getMessage() for r in caplog.records if "finger" in r.getMessage()]
-    assert len(said) == 1 and "the motion has no fingers" in said[0], said
+    said = [r for r in caplog.records if "finger" in r.getMessage()]
+    assert len(said) == 1 and "the motion has no fingers" in said[0].getMessage(), said
+    assert said[0].levelno == logging.INFO
     G, _ = out.fk()
     hand = out.skeleton.index({"mixamo": "mixamorig:LeftHand", "ue5": "hand_l", "unity": "LeftHand"}[rig_name])
     tip = out.skeleton.index(BONES[rig_name]("Left", "Index", 3))
