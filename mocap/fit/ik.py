@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mocap.geometry.align import kabsch
+from mocap.geometry.linalg import solve_spd
 from mocap.geometry.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
@@ -144,32 +145,11 @@ def _damped_step(Jd: np.ndarray, rd: np.ndarray, blocks: list[tuple[int, np.ndar
         sol = torch.cholesky_solve(gt, L) if not bool((info != 0).any()) else torch.linalg.lstsq(At, gt).solution
         delta = -sol[..., 0].numpy()
     else:
-        delta = -_solve_spd(A, g)
+        delta = -solve_spd(A, g)  # not np.linalg.solve: see mocap.geometry.linalg
     quad = np.sum(np.einsum("fmn,fn->fm", Jd, delta) ** 2, axis=1)
     for c, P, _ in blocks:
         quad += np.sum(np.einsum("fkw,fw->fk", P, delta[:, c:c + P.shape[2]]) ** 2, axis=1)
     return delta, -(2 * np.sum(g * delta, axis=1) + quad)
-
-
-def _solve_spd(A: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """x with A x = b for a batch of symmetric positive definite systems, A (F, n, n), b (F, n).
-
-    Cholesky, then forward and back substitution vectorised over the batch: LAPACK's batched LU
-    (np.linalg.solve) on ~70×70 systems runs OpenBLAS threads that, on a loaded 2-core machine, made
-    each call 150× slower (0.8 s instead of 5 ms). A system that is not positive definite (a
-    degenerate frame) falls back to least squares, frame by frame."""
-    try:
-        L = np.linalg.cholesky(A)
-    except np.linalg.LinAlgError:
-        return np.stack([np.linalg.lstsq(a, v, rcond=None)[0] for a, v in zip(A, b, strict=True)])
-    n = A.shape[1]
-    y = np.empty_like(b)
-    for i in range(n):  # L y = b
-        y[:, i] = (b[:, i] - np.einsum("fk,fk->f", L[:, i, :i], y[:, :i])) / L[:, i, i]
-    x = np.empty_like(b)
-    for i in range(n - 1, -1, -1):  # Lᵀ x = y
-        x[:, i] = (y[:, i] - np.einsum("fk,fk->f", L[:, i + 1:, i], x[:, i + 1:])) / L[:, i, i]
-    return x
 
 
 class _Layout:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap.geometry.camera import project
+from mocap.geometry.linalg import inv3
 from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg, skew
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.types import Camera, Rig
@@ -205,11 +206,16 @@ class _Problem:
         Jx, Jc = np.where(w[..., None, None] > 0, Jx, 0.0), np.where(w[..., None, None] > 0, Jc, 0.0)
         E = self.basis(x)
         Jc = Jc @ E[None]
-        Hcc = np.einsum("ncap,ncaq,nc->cpq", Jc, Jc, w)
-        Hpp = np.einsum("ncai,ncaj,nc->nij", Jx, Jx, w)
-        Hcp = np.einsum("ncap,ncaj,nc->ncpj", Jc, Jx, w)
-        gc = np.einsum("ncap,nca,nc->cp", Jc, r, w)
-        gp = np.einsum("ncai,nca,nc->ni", Jx, r, w)
+        # the weights go into one factor, then batched matrix products (three-operand einsums loop in C
+        # over every index and were most of this solver's time)
+        N, C = w.shape
+        Jcw, Jxw = Jc * w[..., None, None], Jx * w[..., None, None]
+        P = Jc.shape[-1]
+        Hcc = np.swapaxes(Jcw, 0, 1).reshape(C, -1, P).swapaxes(1, 2) @ np.swapaxes(Jc, 0, 1).reshape(C, -1, P)
+        Hpp = Jxw.reshape(N, -1, 3).swapaxes(1, 2) @ Jx.reshape(N, -1, 3)
+        Hcp = Jcw.swapaxes(-1, -2) @ Jx
+        gc = np.einsum("ncap,nca->cp", Jcw, r)
+        gp = np.einsum("ncai,nca->ni", Jxw, r)
         prior = self._prior()
         if prior.any():
             cam, _ = self.split(x)
@@ -222,7 +228,7 @@ class _Problem:
         C, P, N = self.C, self.P, self.N
         dpp = np.einsum("nii->ni", Hpp)
         Hpp_d = Hpp + np.einsum("ni,ij->nij", mu * dpp + 1e-12 * (1 + dpp.max(initial=0)), np.eye(3))
-        Hinv = np.linalg.inv(Hpp_d)
+        Hinv = inv3(Hpp_d)  # not np.linalg.inv: see mocap.geometry.linalg
         A = np.einsum("ncpj,njk->ncpk", Hcp, Hinv)
         S = -np.tensordot(A.reshape(N, C * P, 3), Hcp.reshape(N, C * P, 3), axes=([0, 2], [0, 2]))
         for c in range(C):

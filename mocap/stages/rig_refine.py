@@ -45,7 +45,7 @@ class Config:
     enabled: bool = True  # false: the given rig is used as it is
     joints: str = "limbs"  # keypoints used: limbs (shoulders … ankles, when the set has them) | all
     stride: int = 1  # estimation uses every N-th frame of its blocks
-    max_points: int = 6000  # ... and at most this many points (the stride grows to fit)
+    max_points: int = 15000  # ... and at most this many points (the stride grows to fit)
     block_s: float = 0.5  # estimation and held-out blocks alternate, this long (seconds)
     min_frames: int = 30  # refused with fewer frames that 3 cameras see
     min_views: int = 3  # a keypoint is used when this many cameras see it
