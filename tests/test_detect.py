@@ -288,3 +288,11 @@ def test_heavy_model_from_a_file(shared_data, tmp_path, monkeypatch):
         det.close()
     bundles = list((tmp_path / "cache" / "models").iterdir())
     assert len(bundles) == 1 and bundles[0].name.startswith("pose_landmarker_heavy_")  # no part left over
+
+
+@pytest.mark.parametrize("bad", [{"stride": 0}, {"start": -3}, {"start": 10, "stop": 5}])
+def test_detect_frame_range_settings_are_checked(bad):
+    from mocap.stages.detect import Config
+
+    with pytest.raises(ValueError, match="need stride ≥ 1, start ≥ 0 and stop > start"):
+        Config(**bad)

@@ -130,6 +130,30 @@ def test_a_change_in_the_number_of_people_reruns_and_renames(tmp_path, take3):
     assert run_stages(s, cfg, only=STAGES, progress=False).status == {n: "skipped" for n in STAGES}
 
 
+@pytest.mark.slow
+def test_a_person_whose_fit_fails_is_recorded_and_the_others_go_on(tmp_path, take2, monkeypatch):
+    """One person's fit raises: the others are fitted, retargeted and exported, the failure is recorded, and
+    an unchanged re-run skips every stage (the failed person's files are not expected)."""
+    rig, kp, X = take2
+    s = write_take(tmp_path / "fail", rig, kp, points(X, rig.names))
+    cfg = settings(s)
+    real = fit.run
+
+    def failing(pts, c=fit.Config()):
+        if c.person == 1:
+            raise ValueError("no usable hips")
+        return real(pts, c)
+
+    monkeypatch.setattr(fit, "run", failing)
+    assert run_stages(s, cfg, only=STAGES, progress=False).status == {n: "ran" for n in STAGES}
+    record = json.loads((s.motion_dir / "body22.persons.json").read_text())["persons"]
+    assert [(e["name"], e["fitted"]) for e in record] == [("person1", True), ("person2", False)]
+    assert "the fit failed: no usable hips" in record[1]["reason"]
+    assert sorted(p.name for p in s.export_dir.iterdir()) == ["fail_person1_body22.bvh", "fail_person1_mixamo.bvh"]
+    assert [p.name for p in fit.fitted_persons(s, cfg)] == ["person1"]
+    assert run_stages(s, cfg, only=STAGES, progress=False).status == {n: "skipped" for n in STAGES}
+
+
 def test_one_person_keeps_todays_names(tmp_path):
     rig, kp, X = people(20, 1)
     s = write_take(tmp_path / "solo", rig, kp, points(X, rig.names))

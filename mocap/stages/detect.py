@@ -59,14 +59,14 @@ class Config:
         if p != "auto" and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
             raise ValueError(f"detect: persons must be a number of people ≥ 1 or \"auto\", got {p!r}"
                              + (" (0 people: nothing to capture)" if p == 0 and not isinstance(p, bool) else ""))
+        if self.stride < 1 or self.start < 0 or (self.stop is not None and self.stop <= self.start):
+            raise ValueError(f"detect: need stride ≥ 1, start ≥ 0 and stop > start, got stride {self.stride}, "
+                             f"start {self.start}, stop {self.stop}")
 
     @property
     def slots(self) -> int:
         """Detections kept per view and frame (the persons axis of ``pose2d.h5``)."""
         return AUTO_PERSONS if self.persons == "auto" else int(self.persons)
-        if self.stride < 1 or self.start < 0 or (self.stop is not None and self.stop <= self.start):
-            raise ValueError(f"detect: need stride ≥ 1, start ≥ 0 and stop > start, got stride {self.stride}, "
-                             f"start {self.start}, stop {self.stop}")
 
 
 AUTO_PERSONS = 10  # persons = "auto": up to this many detections per view; association finds who is a person

@@ -111,9 +111,11 @@ def source_persons(session: Session, settings) -> int:
     return asked if isinstance(asked, int) and not isinstance(asked, bool) and asked > 1 else 1
 
 
-def person_plan(session: Session, settings) -> list[tuple[Person, str | None]]:
+def person_plan(session: Session, settings, recorded: bool = True) -> list[tuple[Person, str | None]]:
     """Each person of the fitted points with the reason they are not fitted (None: fitted). One person:
-    today's take, always fitted (its names carry no suffix)."""
+    today's take, always fitted (its names carry no suffix). ``recorded``: also a person whose fit failed
+    in the last fit of these points (``motion/<skeleton>.persons.json``), so retarget and export follow
+    the people that were written and the stage's outputs are files that exist."""
     P = source_persons(session, settings)
     if P == 1:
         return [(Person.of(0, 1), None)]
@@ -126,7 +128,16 @@ def person_plan(session: Session, settings) -> list[tuple[Person, str | None]]:
         xyz = read_points3d(path).xyz
         _plans.clear()
         _plans[key] = [(Person.of(p, P), skip_reason(xyz[:, p])) for p in range(P)]
-    return list(_plans[key])
+    plan = list(_plans[key])
+    record = persons_path(session, settings)
+    if recorded and record.is_file() and record.stat().st_mtime_ns >= st.st_mtime_ns:
+        try:
+            failed = {e["name"]: e["reason"] for e in json.loads(record.read_text())["persons"]
+                      if not e.get("fitted") and e.get("reason")}
+        except (OSError, ValueError, KeyError, TypeError):
+            failed = {}
+        plan = [(p, why or failed.get(p.name)) for p, why in plan]
+    return plan
 
 
 def fitted_persons(session: Session, settings) -> list[Person]:
@@ -251,7 +262,7 @@ def _main_persons(session: Session, settings, src: Path, overwrite: bool) -> Pat
         log.warning("fit.person = %d is for one-person takes: all %d people of %s are fitted", cfg.person,
                     session.person_count(cfg.source), src)
     record = persons_path(session, settings)
-    todo = [(p, why) for p, why in person_plan(session, settings)]
+    todo = person_plan(session, settings, recorded=False)  # a person whose last fit failed is tried again
     if record.exists() and not overwrite and all(
             session.person_motion(sk, p).exists() for p, why in todo if why is None):
         log.info("%s exists, skipping the fit", record)
