@@ -139,7 +139,8 @@ def test_a_person_whose_fit_fails_is_recorded_and_the_others_go_on(tmp_path, tak
     cfg = settings(s)
     real = fit.run
 
-    def failing(pts, c=fit.Config()):
+    def failing(pts, c=None):
+        c = c or fit.Config()
         if c.person == 1:
             raise ValueError("no usable hips")
         return real(pts, c)
