@@ -78,8 +78,12 @@ def _fingerprint(paths: list[Path], root: Path) -> list:
 def _key(module, settings, inputs: list[Path], root: Path) -> str:
     from mocap import __version__
 
-    blob = json.dumps({"version": __version__, "config": config_to_dict(getattr(settings, module.NAME), True),
-                       "inputs": _fingerprint(inputs, root)}, sort_keys=True, default=str)
+    payload = {"version": __version__, "config": config_to_dict(getattr(settings, module.NAME), True),
+               "inputs": _fingerprint(inputs, root)}
+    derived = getattr(module, "resolved", None)
+    if derived is not None and (values := derived(settings)):  # only when some value is derived: keys stay
+        payload["resolved"] = values
+    blob = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

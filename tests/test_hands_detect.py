@@ -242,3 +242,20 @@ def test_detect_stage_with_hands_on_a_take_without_hands(tmp_path, caplog):
     assert np.all(np.isnan(kp.data))
     assert "hands: no hand detected in any frame of cameras ['a', 'b']" in caplog.text
     assert "the body is unaffected" in caplog.text
+
+
+def test_choosing_a_finger_skeleton_re_runs_detection(tmp_path):
+    """detect.hands unset follows the fit skeleton: body52 switches hands on, so detection's cache key changes
+    (a body22 take's key is unchanged by the hook)."""
+    from mocap.pipeline import _key, load_config
+    from mocap.session import Session
+    from mocap.stages import detect
+
+    s = Session(tmp_path)
+
+    def key(*sets):
+        return _key(detect, load_config(s, sets=list(sets))[0], [], tmp_path)
+
+    assert key() == key("fit.skeleton=body22")
+    assert key("fit.skeleton=body52") != key()
+    assert key("fit.skeleton=body52", "detect.hands=false") != key("fit.skeleton=body52")

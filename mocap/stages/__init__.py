@@ -16,8 +16,10 @@
 ``main(session, settings, overwrite=False)``
     reads its inputs, calls ``run``, writes its outputs atomically; it never calls another stage.
 Optional: ``needed(session, settings) -> str | None`` (a reason not to run, or None), ``RESUMABLE``
-(an interrupted run continues), ``HELP`` (one line for ``mocap --help``) and ``FLAGS`` (command-line
-sugar: each flag is one documented key, see :class:`Flag`).
+(an interrupted run continues), ``HELP`` (one line for ``mocap --help``), ``FLAGS`` (command-line
+sugar: each flag is one documented key, see :class:`Flag`) and ``resolved(settings) -> dict`` (values
+the stage derives from other stages' settings, e.g. detection's hands from the fit skeleton: part of its
+cache key).
 
 Adding a stage: write its module here and put its name in :data:`ORDER`. The pipeline, the
 configuration, the fingerprints and the command line are built from this list. A stage may also come

@@ -246,6 +246,12 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
     return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s}
 
 
+def resolved(settings) -> dict:
+    """Part of the cache key: hand detection switched on by the fit skeleton (``detect.hands`` unset), so
+    choosing body52 re-runs detection."""
+    return {"hands": True} if settings.detect.hands is None and wants_hands(settings) else {}
+
+
 def wants_hands(settings) -> bool:
     """``detect.hands``, or when unset: whether the fit skeleton has finger joints mapped on ``blazepose33_hands`` and
     the detector is BlazePose (a whole-body ONNX model gives hands by itself, a body-only one cannot)."""
