@@ -225,6 +225,21 @@ class Session:
         refined = self.refined_rig_file()
         return read_rig(refined if refined else self.rig_path())
 
+    def video_sampling(self) -> tuple[int, int]:
+        """(start, stride): keypoint frame t is video frame ``start + t * stride`` (the detect stage's
+        settings stored in ``pose2d.h5``; (0, 1) for keypoints from elsewhere)."""
+        if not self.pose2d_h5.is_file():
+            return 0, 1
+        from mocap.io.hdf5 import keypoints2d_status
+
+        try:
+            config = keypoints2d_status(self.pose2d_h5)[1]
+        except (OSError, KeyError, ValueError):
+            return 0, 1
+        start, stride = config.get("start", 0), config.get("stride", 1)
+        ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (start, stride)) and start >= 0 and stride >= 1
+        return (start, stride) if ok else (0, 1)
+
     def keypoints2d(self, rig: Rig | None = None) -> Keypoints2D:
         """2D keypoints from ``pose2d.h5`` or the OpenPose folders, checked against the rig."""
         rig = rig or self.rig()

@@ -133,7 +133,7 @@ def tiny(tmp_path):
     for name in rig.names:
         _video(tmp_path / "videos" / f"{name}.mp4", F)
     pts = Points3D(X, np.zeros((F, 1, 33)), np.ones((F, 1, 33, 3), bool), rig.names, "blazepose33", 10.0)
-    return types.SimpleNamespace(root=tmp_path), rig, pts
+    return types.SimpleNamespace(root=tmp_path, video_sampling=lambda: (0, 1)), rig, pts
 
 
 def test_overlay_videos_render_in_parallel_only_when_inputs_change(tiny, monkeypatch):

@@ -209,3 +209,17 @@ def test_cli_size_is_checked(one, tmp_path, capsys):
     assert "expected WIDTHxHEIGHT of at least 64x64, like 1280x720; got '12x'" in capsys.readouterr().err
     assert main(["view", str(one.root), "--size", "320x200", "--out", str(tmp_path / "s.png")]) == 0
     assert cv2.imread(str(tmp_path / "s.png")).shape == (200, 320, 3)
+
+
+def test_video_frames_follow_the_detections_start_and_stride(tmp_path):
+    """Keypoint frame t of a take detected from frame 10 with stride 2 is video frame 10 + 2 (t + offset): the
+    grid view, the report's crops and its review videos show the frame the keypoints came from."""
+    from mocap.io.hdf5 import create_keypoints2d
+    from mocap.session import Session
+    from mocap.view.grid import video_frame
+
+    assert video_frame(3, 0.5, 10, 2) == 17 and video_frame(3, 0.0) == 3
+    s = Session(tmp_path)
+    assert s.video_sampling() == (0, 1)  # no detection: keypoints given frame by frame
+    create_keypoints2d(s.pose2d_h5, 5, ["cam01"], 1, "blazepose33", 15.0, {"start": 10, "stride": 2})
+    assert s.video_sampling() == (10, 2)

@@ -199,7 +199,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     for p in range(P):
         err, err_raw = page.errors(rig, kp, kp_raw, pts, p)
         crops = camera_crops(rig, kp_raw if kp_raw is not None else kp, kp, pts, p, cfg.worst_frames, videos,
-                             offsets, repairs.get("swap_repairs")) if cfg.worst_frames else []
+                             offsets, repairs.get("swap_repairs"), session.video_sampling()) if cfg.worst_frames else []
         data.append(page.PersonData(p, person_name(p), per_person[p], err, err_raw, crops))
     out = session.root / "report"
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, default=float))

@@ -110,9 +110,12 @@ def _box(points: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]
 
 
 def camera_crops(rig: Rig, kp: Keypoints2D, kp_repaired: Keypoints2D, pts: Points3D, person: int, k: int,
-                 videos: dict[str, Path] | None, offsets: dict[str, float], repairs: dict | None) -> list[Crop]:
-    """The ``k`` worst frames of each camera (by the error of the detections as detected)."""
+                 videos: dict[str, Path] | None, offsets: dict[str, float], repairs: dict | None,
+                 sampling: tuple[int, int] = (0, 1)) -> list[Crop]:
+    """The ``k`` worst frames of each camera (by the error of the detections as detected); ``sampling``: the
+    detection's (start, stride), :meth:`mocap.session.Session.video_sampling`."""
     from mocap.report.metrics import reprojection
+    from mocap.view.grid import video_frame
 
     if k <= 0:
         return []
@@ -142,7 +145,7 @@ def camera_crops(rig: Rig, kp: Keypoints2D, kp_repaired: Keypoints2D, pts: Point
             for t in frames:
                 uv = cam.project(X[t])
                 det = np.where((kp.score[t, c, person] >= 0.2)[:, None], kp.xy[t, c, person], np.nan)
-                i = int(round(t + float(offsets.get(cam.name, 0.0))))
+                i = video_frame(t, float(offsets.get(cam.name, 0.0)), *sampling)
                 img = src.get(i) if src is not None else None
                 out.append(_crop(cam.name, t, i if img is not None else None, img, cam.size, det, uv, mids, segs,
                                  sides, float(per[t]), float(_per_frame(err_rep[:, c])[t]), rep.get(t, "")))

@@ -45,12 +45,13 @@ def _stat(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns]
 
 
-def fingerprint(source: Path, uv: np.ndarray, offset: float, fps: float, limbs) -> str:
-    """What a camera's overlay video shows: the source video's identity and the points drawn on it."""
+def fingerprint(source: Path, uv: np.ndarray, offset: float, fps: float, limbs, *sampling) -> str:
+    """What a camera's overlay video shows: the source video's identity and the points drawn on it
+    (``sampling``: the detection's (start, stride) when not (0, 1))."""
     h = hashlib.sha256()
     real = Path(source).resolve()
     h.update(json.dumps([VERSION, str(real), _stat(real), float(offset), float(fps),
-                         [list(map(int, limb)) for limb in limbs]]).encode())
+                         [list(map(int, limb)) for limb in limbs]] + [list(s) for s in sampling]).encode())
     h.update(np.ascontiguousarray(np.nan_to_num(uv, nan=-1e9), dtype=np.float64).tobytes())
     return h.hexdigest()
 
@@ -65,8 +66,9 @@ def up_to_date(video: Path, key: str) -> bool:
 
 
 def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: float, size, label: str,
-           stop: threading.Event | None = None) -> Path:
-    """Write one overlay video (atomically: an interrupted render leaves the previous one)."""
+           stop: threading.Event | None = None, sampling: tuple[int, int] = (0, 1)) -> Path:
+    """Write one overlay video (atomically: an interrupted render leaves the previous one). ``sampling``:
+    (start, stride) of the detection, :meth:`mocap.session.Session.video_sampling`."""
     import cv2
 
     from mocap.detect.overlay import OverlayWriter
@@ -78,7 +80,7 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
         for i, img in read_frames(source):
             if stop is not None and stop.is_set():
                 raise StoppedError(label)
-            t = int(round(i - offset))
+            t = int(round((i - sampling[0]) / sampling[1] - offset))
             if 0 <= t < len(uv):  # (J, 2): one person in green; (P, J, 2): each person in its colour
                 people = [(uv[t], (0, 220, 0))] if uv.ndim == 3 else \
                     [(uv[t, k], palette(k)[CENTRE]) for k in range(uv.shape[1])]
@@ -97,9 +99,9 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
 
 
 def _one(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: float, size, label: str,
-         key: str, stop: threading.Event | None) -> Path:
+         key: str, stop: threading.Event | None, sampling: tuple[int, int] = (0, 1)) -> Path:
     key_path(out).unlink(missing_ok=True)  # the old record must not vouch for a half-replaced video
-    render(source, out, uv, limbs, offset, fps, size, label, stop)
+    render(source, out, uv, limbs, offset, fps, size, label, stop, sampling)
     atomic_write_text(key_path(out), json.dumps({"key": key, "video": _stat(out), "source": str(source)}))
     return out
 
@@ -148,6 +150,7 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
     limbs = get_keypoint_set(pts.keypoint_set).limbs
     X = pts.xyz[:, person] if pts.xyz.shape[1] == 1 else pts.xyz  # several people: all of them
     review = session.root / "review"
+    sampling = session.video_sampling()
     paths, todo = [], []
     for cam in rig:
         info = probe(videos[cam.name])
@@ -155,11 +158,11 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
         out = video_path(review, cam.name)
         paths.append(out)
         offset, fps = float(offsets.get(cam.name, 0.0)), float(info.fps or pts.fps)
-        key = fingerprint(videos[cam.name], uv, offset, fps, limbs)
+        key = fingerprint(videos[cam.name], uv, offset, fps, limbs, *([sampling] if sampling != (0, 1) else []))
         if out.is_file() and up_to_date(out, key):
             log.info("%s is up to date", out.name)
             continue
-        todo.append((videos[cam.name], out, uv, limbs, offset, fps, info.size, cam.name, key, stop))
+        todo.append((videos[cam.name], out, uv, limbs, offset, fps, info.size, cam.name, key, stop, sampling))
     if not todo:
         return Pending(paths, [], None, stop)
     pool = ThreadPoolExecutor(min(len(todo), threads or workers()), thread_name_prefix="overlay")

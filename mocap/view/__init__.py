@@ -105,6 +105,7 @@ class GridComposer:
         self.cams = [c for c in scene.rig if c.name in videos]
         self.sources = [grid_mod.VideoSource(videos[c.name]) for c in self.cams]
         self.offsets = read_offsets(scene.session)
+        self.sampling = scene.session.video_sampling()
         self.layout = grid_mod.layout(size, [c.size[0] / c.size[1] for c in self.cams])
         self.uv = [grid_mod.reprojected(c, scene.figures) for c in self.cams]
         self.views = scene.views(self.layout.view[2:])
@@ -116,7 +117,7 @@ class GridComposer:
         x, y, w, h = self.layout.view
         canvas[y:y + h, x:x + w] = render(self.scene.figures, self.scene.stage, view or self.views[t], t,
                                           self.scene.fps)
-        idx = [grid_mod.video_frame(t, float(self.offsets.get(c.name, 0.0))) for c in self.cams]
+        idx = [grid_mod.video_frame(t, float(self.offsets.get(c.name, 0.0)), *self.sampling) for c in self.cams]
         images = list(self.pool.map(lambda s, i: s.get(i), self.sources, idx))  # decoding frees the GIL
         for cam, img, i, uv, box in zip(self.cams, images, idx, self.uv, self.layout.tiles, strict=True):
             grid_mod.draw_tile(canvas, box, img, cam, uv, self.scene.figures, t, i)

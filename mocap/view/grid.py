@@ -120,6 +120,8 @@ def draw_tile(canvas: np.ndarray, box, img: np.ndarray | None, cam: Camera, uv: 
     text(sub, label, (8, int(22 * scale) + 4), 0.6 * scale, thickness=1)
 
 
-def video_frame(t: int, offset: float) -> int:
-    """The video frame shown with 3D frame ``t`` (as the review videos: 3D frame = video frame − offset)."""
-    return int(round(t + offset))
+def video_frame(t: int, offset: float, start: int = 0, stride: int = 1) -> int:
+    """The video frame shown with 3D frame ``t``: ``start + (t + offset) · stride`` (the detection's first frame
+    and stride, :meth:`mocap.session.Session.video_sampling`; ``offset``: the camera's sync offset in keypoint
+    frames)."""
+    return int(round(start + (t + offset) * stride))
