@@ -227,3 +227,24 @@ def test_synth_keypoints_people_command(shared_data, tmp_path):
     gt = read_points3d(out / "groundtruth" / "points3d.h5")
     assert gt.xyz.shape[:2] == (120, 2) and "slot_owner" in gt.info
     assert "persons = 2" in (out / "mocap.toml").read_text()
+
+
+def test_stages_before_sync_fall_back_to_the_performer_when_nobody_is_associated(take3, monkeypatch, caplog):
+    """Sync and the camera refinement need one person before the cameras are synchronised; when the
+    association finds nobody (views out of sync), the performer most consistent across views is used."""
+    import mocap.multi.track as track
+    from mocap.detect import select
+
+    from mocap.types import Keypoints2D
+
+    rig, kp = take3.rig, take3.keypoints
+    kp = Keypoints2D(kp.data[:60], kp.camera_names, kp.keypoint_set, kp.fps)
+
+    def nobody(*a, **k):
+        raise ValueError("no person is seen by two cameras")
+
+    monkeypatch.setattr(track, "main_person", nobody)
+    with caplog.at_level(logging.WARNING, logger="mocap.detect.select"):
+        one = select.one_person(rig, kp, 3)
+    assert one.shape[2] == 1 and np.isfinite(one.xy).any()
+    assert any("using the performer most consistent" in r.getMessage() for r in caplog.records)

@@ -11,6 +11,7 @@ temporal term once the performer is locked on.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from itertools import combinations
 
@@ -18,6 +19,8 @@ import numpy as np
 
 from mocap.geometry.triangulation import dlt, normalise_observations
 from mocap.types import Keypoints2D, Rig
+
+log = logging.getLogger(__name__)
 
 
 def pair_costs(rig: Rig, kp: Keypoints2D, min_score: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -92,4 +95,9 @@ def one_person(rig: Rig, kp: Keypoints2D, persons: int | str = 1) -> Keypoints2D
         return select_performer(rig, kp)
     from mocap.multi.track import main_person
 
-    return main_person(rig, kp, persons)
+    try:
+        return main_person(rig, kp, persons)
+    except ValueError as e:  # e.g. cameras not yet synchronised: no person meets in two views
+        log.warning("several people: no associated person for this stage (%s); using the performer most "
+                    "consistent across the views instead", e)
+        return select_performer(rig, kp)
