@@ -234,7 +234,6 @@ def test_stages_before_sync_fall_back_to_the_performer_when_nobody_is_associated
     association finds nobody (views out of sync), the performer most consistent across views is used."""
     import mocap.multi.track as track
     from mocap.detect import select
-
     from mocap.types import Keypoints2D
 
     rig, kp = take3.rig, take3.keypoints
