@@ -184,3 +184,25 @@ def test_stream_urls_and_a_stream_that_stops(take):
     assert rows["cam01"]["state"] == rows["cam03"]["state"] == "running"
     assert rows["cam01"]["read"] > rows["cam02"]["read"] + 20  # cam01 went on after cam02 stopped
     assert s["updates"] >= 20 and np.isfinite(s["latency_ms_median"])
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_a_detector_error_drops_that_frame_and_live_goes_on(take, monkeypatch, caplog):
+    """A detection that raises is logged and counted; the worker goes on with the next frames."""
+    session, truth = take
+    real = helpers.ReplayDetector.__call__
+
+    def flaky(self, image, ms):
+        cam, frame = helpers.decode(image)
+        if cam == 1 and frame % 10 == 5:
+            raise RuntimeError("inference failed")
+        return real(self, image, ms)
+
+    monkeypatch.setattr(helpers.ReplayDetector, "__call__", flaky)
+    sink = type("Sink", (), {"show": lambda self, img: True, "close": lambda self: None})()
+    s = run_live(session, replay(truth), from_videos=True, sink=sink)
+    cam = s["cameras"][1]
+    assert cam["failed"] >= 1 and cam["detected"] > 20, cam
+    assert all(c["detected"] + c["dropped"] + c["failed"] == 45 for c in s["cameras"]), s["cameras"]
+    assert any("detection failed on camera" in r.getMessage() for r in caplog.records)

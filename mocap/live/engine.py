@@ -63,6 +63,7 @@ class CameraStats:
     name: str
     detected: int = 0
     found: int = 0  # frames with a person
+    failed: int = 0  # detections that raised (logged, frame dropped)
     last_t: float | None = None
     recent: deque = field(default_factory=lambda: deque(maxlen=60))  # person found, last detections
 
@@ -117,6 +118,9 @@ class LiveEngine:
         self._wake()
         for t in self.sources + self.threads:
             t.join(timeout=5)
+        if any(t.is_alive() for t in self.threads):  # a worker still inside its detector: closing it would crash
+            log.warning("live: a detection worker did not stop within 5 s; its detector is left to the process exit")
+            return
         for d in self.detectors:
             d.close()
 
@@ -153,6 +157,11 @@ class LiveEngine:
                 ms = max(int(round((frame.t_glass - self.t0) * 1000)), self.last_ms[i] + 1)  # strictly increasing
                 self.last_ms[i] = ms
                 kp = self.detectors[i](frame.image, ms)[0]
+            except Exception:  # noqa: BLE001 - one bad frame must not stop this worker (and the preview)
+                log.exception("live: detection failed on camera %s; the frame is dropped", self.names[i])
+                with self.lock:
+                    self.stats[i].failed += 1
+                continue
             finally:
                 with self.sched:
                     self.busy.discard(i)
@@ -235,7 +244,7 @@ class LiveEngine:
                     state = f"{'stopped mid-take' if early else 'ended'}: {s.ended}"
                 elif s.frames and st.last_t is not None and now - st.last_t > self.cfg.stall_s:
                     state = f"stalled ({now - st.last_t:.1f} s without a detection)"
-                rows.append({"camera": self.names[i], "read": s.frames, "detected": st.detected,
+                rows.append({"camera": self.names[i], "read": s.frames, "detected": st.detected, "failed": st.failed,
                              "dropped": q.dropped, "found": st.found / st.detected if st.detected else 0.0,
                              "recent_found": float(np.mean(st.recent)) if st.recent else 0.0, "state": state,
                              "late_s": s.late_s})
