@@ -206,3 +206,25 @@ def test_a_detector_error_drops_that_frame_and_live_goes_on(take, monkeypatch, c
     assert cam["failed"] >= 1 and cam["detected"] > 20, cam
     assert all(c["detected"] + c["dropped"] + c["failed"] == 45 for c in s["cameras"]), s["cameras"]
     assert any("detection failed on camera" in r.getMessage() for r in caplog.records)
+
+
+def test_a_recording_takes_the_cameras_own_frame_rate(tmp_path, caplog):
+    """A live camera's rate is known once it is open: the recorded session and its videos follow it (a 60 fps
+    camera recorded as 30 fps would halve every speed downstream)."""
+    import cv2
+
+    from mocap.live.record import Recorder
+    from mocap.synth import RigSpec, ring_rig
+
+    rig = ring_rig(RigSpec(n_cameras=2, size=(64, 48)), np.zeros((1, 3)))
+    rec = Recorder(tmp_path / "rec", rig, list(rig.names), 30.0, "mjpg")
+    img = np.zeros((48, 64, 3), np.uint8)
+    for _ in range(3):
+        rec.write(0, img, 60.0)
+        rec.write(1, img, 50.0)
+    rec.close()
+    assert (tmp_path / "rec" / "session.toml").read_text().strip() == "fps = 60.0"
+    cap = cv2.VideoCapture(str(tmp_path / "rec" / "videos" / f"{rig.names[0]}.avi"))
+    assert abs(cap.get(cv2.CAP_PROP_FPS) - 60.0) < 1e-6
+    cap.release()
+    assert any("different rates" in r.getMessage() for r in caplog.records)

@@ -36,15 +36,29 @@ class Recorder:
         self.fourcc, self.ext = CODECS[codec]
         self.names, self.fps = [safe_name(n, "camera name") for n in names], fps
         self.writers: dict[int, cv2.VideoWriter] = {}
+        self.rates: dict[str, float] = {}  # per camera, as its source reports it
         self.frames = [0] * len(names)
         self.lock = threading.Lock()
 
-    def write(self, camera: int, image: np.ndarray) -> None:
-        """Called by the camera's reader thread with every frame, in order."""
+    def write(self, camera: int, image: np.ndarray, fps: float | None = None) -> None:
+        """Called by the camera's reader thread with every frame, in order. ``fps``: the rate the source
+        reports (a live camera's is known only once it is open); the session's rate follows the first."""
         w = self.writers.get(camera)
         if w is None:
+            with self.lock:
+                if fps and fps > 0 and not self.rates:
+                    (self.out / "session.toml").write_text(f"fps = {float(fps)!r}\n")
+                if fps and fps > 0:
+                    self.rates[self.names[camera]] = float(fps)
+                    if abs(fps - next(iter(self.rates.values()))) > 1e-3 * fps:
+                        import logging
+
+                        logging.getLogger(__name__).warning(
+                            "record: cameras run at different rates %s; the session is recorded at %g fps",
+                            self.rates, next(iter(self.rates.values())))
+            rate = next(iter(self.rates.values()), self.fps)
             path = self.out / "videos" / f"{self.names[camera]}{self.ext}"
-            w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
+            w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*self.fourcc), rate,
                                 (image.shape[1], image.shape[0]))
             if self.fourcc == "MJPG":
                 w.set(cv2.VIDEOWRITER_PROP_QUALITY, 95)
@@ -59,7 +73,8 @@ class Recorder:
         with self.lock:
             for w in self.writers.values():
                 w.release()
-        info = {"frames": dict(zip(self.names, self.frames, strict=True)), "fps": self.fps, "live": summary or {}}
+        info = {"frames": dict(zip(self.names, self.frames, strict=True)),
+                "fps": next(iter(self.rates.values()), self.fps), "fps_per_camera": self.rates, "live": summary or {}}
         (self.out / "live.json").write_text(json.dumps(info, indent=1, default=float))
         short = [n for n, f in zip(self.names, self.frames, strict=True) if f < max(self.frames)]
         if short:

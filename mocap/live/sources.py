@@ -154,7 +154,7 @@ class Source(threading.Thread):
                 else:
                     t = time.monotonic()
                 if self.recorder is not None:
-                    self.recorder.write(self.camera, image)
+                    self.recorder.write(self.camera, image, self.fps)
                 self.queue.put(Frame(self.camera, self.frames, t, image))
                 self.frames += 1
         finally:
