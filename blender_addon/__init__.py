@@ -91,12 +91,12 @@ class MOCAP_OT_import_capture(bpy.types.Operator, ImportHelper):
                 return _failed(self, path, "cannot read the capture", e)
         name = bpy.path.display_name_from_filepath(self.filepath)
         chosen, n_pts = None, 0
-        for i, (path, cap) in enumerate(caps):
+        for path, cap in caps:
             who = cap.get("person") or name  # a person of several is named by the pipeline (person2)
             try:
                 obj = build_armature(cap, who, context=context)
                 if len(caps) > 1 or "person" in cap:
-                    colour_person(obj, i if len(caps) > 1 else _person_index(who))
+                    colour_person(obj, _person_index(who))  # person k's colour everywhere, whoever was skipped
                 n_pts += len(add_points(cap, f"{who} keypoints", context=context)) if self.keypoints else 0
             except FAILURES as e:
                 return _failed(self, path, "cannot build the scene from the capture", e)

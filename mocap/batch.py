@@ -87,7 +87,7 @@ def run_batch(sessions: list[str | Path], scheduler: str | None = None, workers:
     paths = check_sessions(sessions)
     results = {p: SessionResult(p, "not run") for p in paths}
     with client_for(scheduler, workers, timeout_s) as client:
-        futures = {client.submit(run_session, p, tuple(sets), str(config_path) if config_path else None,
+        futures = {client.submit(run_session, p, tuple(sets), str(Path(config_path).resolve()) if config_path else None,
                                  dict(DETECTORS), key=f"mocap-session-{i}-{Path(p).name}-{time.time_ns()}",
                                  pure=False): p
                    for i, p in enumerate(paths)}

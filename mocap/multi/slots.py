@@ -13,7 +13,11 @@ from mocap.types import Keypoints2D
 
 def encode_slots(slots: np.ndarray) -> dict:
     """(F, C, P) small ints → a compact JSON-able record."""
-    a = np.asarray(slots, np.int8)
+    slots = np.asarray(slots)
+    if slots.size and (slots.max() > 127 or slots.min() < -128):
+        raise ValueError(f"association slots must fit a byte (at most 127 detections per view), "
+                         f"got {slots.min()}..{slots.max()}")
+    a = slots.astype(np.int8)
     return {"shape": list(a.shape), "zlib_b64": base64.b64encode(zlib.compress(a.tobytes(), 9)).decode()}
 
 
