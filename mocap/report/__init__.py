@@ -159,8 +159,9 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     repaired = bool(repairs.get("swaps_repaired") and any(repairs["swaps_repaired"].values()))
     kp_raw = triangulate.session_keypoints(session, rig, single_performer=P == 1, repair_swaps=False) \
         if repaired else None
-    kp = people.aligned_keypoints(rig, kp, pts)
-    kp_raw = people.aligned_keypoints(rig, kp_raw, pts) if kp_raw is not None else None
+    if "association" not in repairs or kp.shape[2] != P:  # no recorded association: match by proximity
+        kp = people.aligned_keypoints(rig, kp, pts)
+        kp_raw = people.aligned_keypoints(rig, kp_raw, pts) if kp_raw is not None else None
     per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, swaps) for p in range(P)]
     metrics = dict(per_person[0])
     metrics["points_source"] = src.name
