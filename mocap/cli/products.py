@@ -50,8 +50,9 @@ def cmd_synth_render(args) -> int:
         raise ValueError(f"--size: expected WIDTHxHEIGHT, got {args.size!r}") from None
     spec = RenderSpec(str(bvh), start_s=args.start, seconds=args.seconds, fps=args.fps, cameras=args.cameras,
                       radius=args.radius, size=(w, h), samples=args.samples, board_frames=args.board_frames,
-                      seed=args.seed, hands=args.hands)
-    out = render_session(spec, args.out)
+                      seed=args.seed, hands=args.hands, people=args.people, spacing=args.spacing,
+                      person_offset_s=args.person_offset)
+    out = render_session(spec, args.out, parts=("take",) if args.no_board else ("take", "board"))
     print(f"session: {out} (run: mocap run {out})")
     return 0
 
@@ -207,6 +208,13 @@ def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersActi
     rr.add_argument("--seed", type=int, default=0)
     rr.add_argument("--hands", action="store_true",
                     help="procedural finger motion on the character's fingers; ground truth with 42 hand keypoints")
+    rr.add_argument("--people", type=int, default=1,
+                    help="copies of the character, each playing a later segment of the clip, passing each other")
+    rr.add_argument("--spacing", type=float, default=1.2, help="metres between neighbouring people (--people > 1)")
+    rr.add_argument("--person-offset", type=float, default=4.0,
+                    help="seconds of clip between one person's segment and the next's")
+    rr.add_argument("--no-board", action="store_true",
+                    help="no calibration take: the session gets the true rig as calibration/rig.toml")
     rr.set_defaults(func=cmd_synth_render)
 
     bf = bsub.add_parser("fit", help="skeleton fit against mocap ground truth (position, joint angles, speed)")
