@@ -57,6 +57,25 @@ def cmd_synth_render(args) -> int:
     return 0
 
 
+def cmd_bench_people_e2e(args) -> int:
+    from mocap.bench.common import write_json
+    from mocap.bench.people_e2e import PeopleE2EConfig, run
+
+    r = run(PeopleE2EConfig(str(args.session), str(args.work) if args.work else ""))
+    print(f"people from pixels: {r['frames']} frames × {r['cameras']} cameras, {r['true_people']} true people, "
+          f"{r['reconstructed_people']} reconstructed, {r['seconds_total']:.1f} s")
+    print(f"  every person reconstructed in {r['both_frames'] * 100:.1f} % of frames")
+    for p in r["people"]:
+        if p["reconstructed"] < 0:
+            print(f"  true person {p['true_person']}: not reconstructed")
+            continue
+        print(f"  true person {p['true_person']} → person {p['reconstructed']}: {p['frames'] * 100:.1f} % of frames, "
+              f"{p['swapped_frames']} swapped, MPJPE raw {p['mpjpe_raw_mm']:.1f} mm, bias-corrected "
+              f"{p['mpjpe_bias_corrected_mm']:.1f} mm")
+    write_json(r, args.json)
+    return 0
+
+
 def cmd_dataset(args) -> int:
     import json
 
@@ -254,6 +273,11 @@ def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersActi
     be.add_argument("--work", type=Path, help="where to run it (default: SESSION_e2e beside it)")
     be.add_argument("--json", type=Path)
     be.set_defaults(func=cmd_bench_e2e)
+    bp = bsub.add_parser("people-e2e", help="several people from pixels on a take of mocap synth render --people N")
+    bp.add_argument("session", type=Path, help="rendered session (mocap synth render --people N)")
+    bp.add_argument("--work", type=Path, help="where to run it (default: SESSION_people_e2e beside it)")
+    bp.add_argument("--json", type=Path)
+    bp.set_defaults(func=cmd_bench_people_e2e)
 
     bs = bsub.add_parser("dataset", help="random window reads from a dataset file larger than memory caches")
     bs.add_argument("--file", type=Path, default=Path("bench_dataset.h5"), help="where to write the test file")
