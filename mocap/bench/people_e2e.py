@@ -4,8 +4,9 @@ The session is copied and run from scratch with ``detect.persons`` = the number 
 (BlazePose multi-pose, cross-view association and 3D tracking in triangulate: :mod:`mocap.multi`). With a
 calibration take the calibrated world is aligned to the true one by the camera centres (as
 ``mocap bench e2e``); with ``--no-board`` renders the session carries the true rig. Then each
-reconstructed person (``points3d/refined.h5``, persons axis) is matched to a true person (Hungarian, on the
-mean keypoint distance over the frames where both are there), and per true person:
+reconstructed person (``points3d/refined.h5``, persons axis, kept only in the frames where the association
+found it: ``points3d/triangulated.h5``; refine fills short gaps, which would hide misses) is matched to a true
+person (Hungarian, on the mean keypoint distance over the frames where both are there), and per true person:
 
 * frames reconstructed: its matched person has at least half of the evaluated keypoints
   (``configs/synth/<character>.toml`` [evaluate]) in that frame, within 0.5 m of the truth on average;
@@ -112,6 +113,18 @@ def run(cfg: PeopleE2EConfig) -> dict:
     rig = read_rig(work / "calibration" / "rig.toml")
     R, t, _ = rig_alignment(rig, true_rig)
     X = read_points3d(work / "points3d" / "refined.h5").xyz[:, :, idx] @ R.T + t
+    tri = read_points3d(work / "points3d" / "triangulated.h5").xyz[:, :, idx]
+    found = np.isfinite(tri[..., 0]).any(axis=-1)  # (F, R): frames where the association found the person
+    X[~found] = np.nan
     out = match_people(X, truth)
     return {"config": asdict(cfg), "frames": len(X), "cameras": len(rig), "keypoints": ev,
-            "seconds_total": total, "timings_s": r.timings} | out
+            "seconds_total": total, "timings_s": r.timings, "detections": detection_counts(work)} | out
+
+
+def detection_counts(session: Path) -> dict:
+    """Per camera, the share of frames with 0, 1, 2, ... detected people (a detection: ≥ 4 keypoints)."""
+    from mocap.session import Session
+
+    kp = Session(session).keypoints2d()
+    n = (np.isfinite(kp.data[..., 0]).sum(axis=-1) >= 4).sum(axis=-1)  # (F, C)
+    return {c: np.bincount(n[:, i], minlength=kp.data.shape[2] + 1).tolist() for i, c in enumerate(kp.camera_names)}

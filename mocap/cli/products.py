@@ -64,7 +64,8 @@ def cmd_bench_people_e2e(args) -> int:
     r = run(PeopleE2EConfig(str(args.session), str(args.work) if args.work else ""))
     print(f"people from pixels: {r['frames']} frames × {r['cameras']} cameras, {r['true_people']} true people, "
           f"{r['reconstructed_people']} reconstructed, {r['seconds_total']:.1f} s")
-    print(f"  every person reconstructed in {r['both_frames'] * 100:.1f} % of frames")
+    print(f"  every person reconstructed in {r['both_frames'] * 100:.1f} % of frames; frames with 0/1/2/... people "
+          f"detected per camera: {r['detections']}")
     for p in r["people"]:
         if p["reconstructed"] < 0:
             print(f"  true person {p['true_person']}: not reconstructed")
