@@ -6,7 +6,10 @@ pipeline's skeleton), the bone map, the cameras (pinhole K, size, cam_from_world
 margin so that lens distortion can be applied afterwards), the frames, and optionally a calibration
 board (image, size in metres, one pose per frame). Writes PNG frames per camera and
 ``groundtruth.npz``: every rig bone's head in the world per frame, and per camera whether it is
-hidden behind the body (a ray cast against the posed meshes).
+hidden behind the body (a ray cast against the posed meshes). With several motions (``motions``: one
+capture per person) the character is duplicated (armature and skinned meshes, sharing
+materials), each copy plays its motion, and the ground truth has a persons axis after the frames
+(``heads`` (F, P, B, 3), ``visible`` (F, P, C, B)); a joint hidden by another person is not visible.
 """
 
 from __future__ import annotations
@@ -49,6 +52,33 @@ def rebuild_materials() -> None:
         bsdf.inputs["Roughness"].default_value = 0.8
 
 
+def drop_unweighted(arm) -> int:
+    """Delete the vertices of the meshes skinned to ``arm`` that no deforming bone moves: they stay at
+    the rest pose's place (the shared human's t-shirt has a few), which shows as a strip stretched from a
+    performer away from the origin back to it. Returns how many were deleted."""
+    import bmesh
+
+    bones = {b.name for b in arm.data.bones if b.use_deform}
+    n = 0
+    for o in bpy.data.objects:
+        if o.type != "MESH" or not any(m.type == "ARMATURE" and m.object == arm for m in o.modifiers):
+            continue
+        deform = {g.index for g in o.vertex_groups if g.name in bones}
+        bm = bmesh.new()
+        bm.from_mesh(o.data)
+        layer = bm.verts.layers.deform.active
+        if layer is None:
+            bm.free()
+            continue
+        loose = [v for v in bm.verts if sum(w for g, w in v[layer].items() if g in deform) <= 0.0]
+        if loose:
+            bmesh.ops.delete(bm, geom=loose, context="VERTS")
+            bm.to_mesh(o.data)
+            n += len(loose)
+        bm.free()
+    return n
+
+
 def setup_scene(job: dict):
     bpy.ops.wm.open_mainfile(filepath=job["blend"])
     for o in list(bpy.data.objects):
@@ -60,6 +90,7 @@ def setup_scene(job: dict):
     while top.parent is not None:
         top = top.parent
     top.rotation_euler.z += FACING[job.get("facing", "-y")]  # face -Y, as the pipeline's skeletons do
+    drop_unweighted(arm)
     bpy.context.view_layer.update()
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
@@ -128,6 +159,33 @@ def add_board(scene, board: dict):
     return plane
 
 
+def duplicate_character(scene, arm):
+    """A second copy of the character (its top object and everything under it): objects copied, sharing
+    their materials (each has its own mesh data), parents and armature modifiers pointing at the copies. Returns the
+    copied armature."""
+    top = arm
+    while top.parent is not None:
+        top = top.parent
+    objs = [top, *top.children_recursive]
+    copies = {o.name: o.copy() for o in objs}
+    for c in copies.values():  # own data: a deformed mesh shared by two objects renders stretched between them
+        if c.data is not None:
+            c.data = c.data.copy()
+    for o in objs:
+        c = copies[o.name]
+        scene.collection.objects.link(c)
+        if o.parent is not None and o.parent.name in copies:
+            c.parent = copies[o.parent.name]
+            c.matrix_parent_inverse = o.matrix_parent_inverse.copy()
+        for m in c.modifiers:
+            if m.type == "ARMATURE" and m.object is not None and m.object.name in copies:
+                m.object = copies[m.object.name]
+        if c.animation_data is not None:
+            c.animation_data_clear()
+    bpy.context.view_layer.update()
+    return copies[arm.name]
+
+
 def render_frames(scene, cameras: list, frames: list[int], out: Path, on_frame=None) -> None:
     for i, f in enumerate(frames):
         scene.frame_set(f)
@@ -172,23 +230,28 @@ def run(job: dict) -> None:
 
         render_frames(scene, cameras, frames, out, place)
         return
-    cap = read_capture(job["motion"])
-    src = build_armature(cap, "source")
-    src.hide_render = True
-    retarget_armature(src, arm, job["bone_map"], 1, len(cap["rotations"]))
+    motions = job.get("motions") or [job["motion"]]
+    arms = [arm] + [duplicate_character(scene, arm) for _ in motions[1:]]
     scene.frame_start, scene.frame_end = 1, int(job["frames"])
+    for k, (path, a) in enumerate(zip(motions, arms, strict=True)):
+        cap = read_capture(path)
+        src = build_armature(cap, f"source{k}")
+        src.hide_render = True
+        retarget_armature(src, a, job["bone_map"], 1, len(cap["rotations"]))
     names = [b.name for b in arm.pose.bones]
-    heads = np.zeros((len(frames), len(names), 3))
-    tails = np.zeros((len(frames), len(names), 3))
-    vis = np.zeros((len(frames), len(cameras), len(names)), bool)
+    P = len(arms)
+    heads = np.zeros((len(frames), P, len(names), 3))
+    tails = np.zeros((len(frames), P, len(names), 3))
+    vis = np.zeros((len(frames), P, len(cameras), len(names)), bool)
 
     def record(i, f):
-        mw = np.array(arm.matrix_world)
-        hp = np.array([np.array(pb.head) for pb in arm.pose.bones])
-        heads[i] = hp @ mw[:3, :3].T + mw[:3, 3]
-        tails[i] = np.array([np.array(pb.tail) for pb in arm.pose.bones]) @ mw[:3, :3].T + mw[:3, 3]
-        for c, cam in enumerate(cameras):
-            vis[i, c] = visibility(scene, cam, heads[i])
+        for p, a in enumerate(arms):
+            mw = np.array(a.matrix_world)
+            hp = np.array([np.array(a.pose.bones[n].head) for n in names])
+            heads[i, p] = hp @ mw[:3, :3].T + mw[:3, 3]
+            tails[i, p] = np.array([np.array(a.pose.bones[n].tail) for n in names]) @ mw[:3, :3].T + mw[:3, 3]
+            for c, cam in enumerate(cameras):
+                vis[i, p, c] = visibility(scene, cam, heads[i, p])
 
     render_frames(scene, cameras, frames, out, record)
     np.savez(out / "groundtruth.npz", names=np.array(names, dtype=str), heads=heads, tails=tails, visible=vis)

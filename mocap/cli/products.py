@@ -50,9 +50,30 @@ def cmd_synth_render(args) -> int:
         raise ValueError(f"--size: expected WIDTHxHEIGHT, got {args.size!r}") from None
     spec = RenderSpec(str(bvh), start_s=args.start, seconds=args.seconds, fps=args.fps, cameras=args.cameras,
                       radius=args.radius, size=(w, h), samples=args.samples, board_frames=args.board_frames,
-                      seed=args.seed, hands=args.hands)
-    out = render_session(spec, args.out)
+                      seed=args.seed, hands=args.hands, people=args.people, spacing=args.spacing,
+                      person_offset_s=args.person_offset)
+    out = render_session(spec, args.out, parts=("take",) if args.no_board else ("take", "board"))
     print(f"session: {out} (run: mocap run {out})")
+    return 0
+
+
+def cmd_bench_people_e2e(args) -> int:
+    from mocap.bench.common import write_json
+    from mocap.bench.people_e2e import PeopleE2EConfig, run
+
+    r = run(PeopleE2EConfig(str(args.session), str(args.work) if args.work else ""))
+    print(f"people from pixels: {r['frames']} frames × {r['cameras']} cameras, {r['true_people']} true people, "
+          f"{r['reconstructed_people']} reconstructed, {r['seconds_total']:.1f} s")
+    print(f"  every person reconstructed in {r['both_frames'] * 100:.1f} % of frames; frames with 0/1/2/... people "
+          f"detected per camera: {r['detections']}")
+    for p in r["people"]:
+        if p["reconstructed"] < 0:
+            print(f"  true person {p['true_person']}: not reconstructed")
+            continue
+        print(f"  true person {p['true_person']} → person {p['reconstructed']}: {p['frames'] * 100:.1f} % of frames, "
+              f"{p['swapped_frames']} swapped, MPJPE raw {p['mpjpe_raw_mm']:.1f} mm, bias-corrected "
+              f"{p['mpjpe_bias_corrected_mm']:.1f} mm")
+    write_json(r, args.json)
     return 0
 
 
@@ -207,6 +228,13 @@ def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersActi
     rr.add_argument("--seed", type=int, default=0)
     rr.add_argument("--hands", action="store_true",
                     help="procedural finger motion on the character's fingers; ground truth with 42 hand keypoints")
+    rr.add_argument("--people", type=int, default=1,
+                    help="copies of the character, each playing a later segment of the clip, passing each other")
+    rr.add_argument("--spacing", type=float, default=1.2, help="metres between neighbouring people (--people > 1)")
+    rr.add_argument("--person-offset", type=float, default=4.0,
+                    help="seconds of clip between one person's segment and the next's")
+    rr.add_argument("--no-board", action="store_true",
+                    help="no calibration take: the session gets the true rig as calibration/rig.toml")
     rr.set_defaults(func=cmd_synth_render)
 
     bf = bsub.add_parser("fit", help="skeleton fit against mocap ground truth (position, joint angles, speed)")
@@ -246,6 +274,11 @@ def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersActi
     be.add_argument("--work", type=Path, help="where to run it (default: SESSION_e2e beside it)")
     be.add_argument("--json", type=Path)
     be.set_defaults(func=cmd_bench_e2e)
+    bp = bsub.add_parser("people-e2e", help="several people from pixels on a take of mocap synth render --people N")
+    bp.add_argument("session", type=Path, help="rendered session (mocap synth render --people N)")
+    bp.add_argument("--work", type=Path, help="where to run it (default: SESSION_people_e2e beside it)")
+    bp.add_argument("--json", type=Path)
+    bp.set_defaults(func=cmd_bench_people_e2e)
 
     bs = bsub.add_parser("dataset", help="random window reads from a dataset file larger than memory caches")
     bs.add_argument("--file", type=Path, default=Path("bench_dataset.h5"), help="where to write the test file")

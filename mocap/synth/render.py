@@ -10,6 +10,13 @@ joint in the world per frame, its 2D projections and per-camera visibility, and
 ``points3d.h5`` holding the evaluated keypoints). With ``hands``, the character's finger bones play
 procedural finger motion (:mod:`mocap.synth.fingers`) and the ground truth holds the 42 hand keypoints too
 (keypoint set ``blazepose33_hands``; fingertips placed beyond the last finger joints, see :func:`_fingertips`).
+
+With ``people`` > 1 (:func:`people_motions`) copies of the character play later segments of the clip
+(``person_offset_s`` apart), side by side ``spacing`` metres apart across their direction of travel,
+every second one turned round, so that they pass near each other. The ground truth then has a persons
+axis: ``points3d.h5`` (F, P, K, 3) and ``rig_joints.npz`` ``positions`` (F, P, B, 3), ``uv`` (F, P, C, B, 2),
+``visible`` (F, P, C, B) (a joint hidden by another person is not visible); one person keeps the layout
+(F, B, 3), (F, C, B, 2), (F, C, B).
 """
 
 from __future__ import annotations
@@ -58,6 +65,15 @@ class RenderSpec:
     board_frames: int = 40
     seed: int = 0
     hands: bool = False  # procedural finger motion (mocap.synth.fingers) on the character's finger bones
+    people: int = 1  # copies of the character, each playing its own segment of the clip
+    spacing: float = 1.2  # metres between neighbouring people, across their direction of travel
+    person_offset_s: float = 4.0  # person k plays the clip from start_s + k * person_offset_s
+
+    def __post_init__(self) -> None:
+        if int(self.people) != self.people or self.people < 1:
+            raise ValueError(f"people: expected a whole number ≥ 1, got {self.people!r}")
+        if self.people > 1 and not 0.3 <= self.spacing <= 5.0:
+            raise ValueError(f"spacing: expected 0.3-5 m between people, got {self.spacing}")
 
 
 def body_motion_from_bvh(spec: RenderSpec) -> Motion:
@@ -81,6 +97,32 @@ def body_motion_from_bvh(spec: RenderSpec) -> Motion:
     _, p = Motion(m.skeleton, m.rotations, root, m.fps).fk()
     root[:, 2] += 0.03 - np.percentile(p[..., 2].min(axis=1), 2)  # toes (joint centres) 3 cm above the floor
     return Motion(m.skeleton, m.rotations, root, m.fps)
+
+
+def people_motions(spec: RenderSpec) -> list[Motion]:
+    """One motion per person: person k plays the clip from ``start_s + k * person_offset_s``, every second
+    person turned by 180° about the vertical, and each shifted across the first person's direction of
+    travel (``spacing`` between neighbours, centred), so that people walking pass each other at about
+    ``spacing``."""
+    from dataclasses import replace
+
+    from mocap.geometry.rotations import matrix_to_quat, quat_to_matrix
+
+    motions = [body_motion_from_bvh(replace(spec, start_s=spec.start_s + k * spec.person_offset_s))
+               for k in range(spec.people)]
+    if spec.people == 1:
+        return motions
+    travel = motions[0].root_positions[-1, :2] - motions[0].root_positions[0, :2]
+    d = travel / np.linalg.norm(travel) if np.linalg.norm(travel) > 0.2 else np.array([0.0, 1.0])
+    across = np.array([-d[1], d[0], 0.0])
+    out = []
+    for k, m in enumerate(motions):
+        Rz = np.diag([-1.0, -1.0, 1.0]) if k % 2 else np.eye(3)
+        rot = m.rotations.copy()
+        rot[:, 0] = matrix_to_quat(Rz @ quat_to_matrix(rot[:, 0]))
+        root = m.root_positions @ Rz.T + (k - (spec.people - 1) / 2) * spec.spacing * across
+        out.append(Motion(m.skeleton, rot, root, m.fps))
+    return out
 
 
 def render_size(cam: Camera) -> tuple[tuple[int, int], np.ndarray]:
@@ -189,12 +231,13 @@ def render_session(spec: RenderSpec, out: str | Path, keep_frames: bool = False,
     if not Path(blend).is_file():
         raise FileNotFoundError(f"character file {blend} not found (the shared data folder has it)")
     character, cpath = load_preset("synth", spec.character)
-    motion = body_motion_from_bvh(spec)
+    motions = people_motions(spec)
     if spec.hands:  # the character's fingers follow body52's, curled by procedural gestures
         from mocap.synth.fingers import add_fingers, finger_curls
 
-        motion = add_fingers(motion, finger_curls(motion.n_frames, spec.fps, spec.seed))
-    _, joints = motion.fk()
+        motions = [add_fingers(m, finger_curls(m.n_frames, spec.fps, spec.seed + k)) for k, m in enumerate(motions)]
+    motion = motions[0]
+    joints = np.concatenate([m.fk()[1] for m in motions], axis=1)
     rig = ring_rig(RigSpec(n_cameras=spec.cameras, radius=spec.radius, height=spec.height,
                            height_spread=spec.height_spread, size=spec.size, dist=spec.dist), joints.reshape(-1, 3))
     if "take" not in parts:
@@ -230,32 +273,41 @@ def render_session(spec: RenderSpec, out: str | Path, keep_frames: bool = False,
             (out / "calibration" / "board.toml").write_text(tomli_w.dumps(table))
         if "take" not in parts:
             return out
-        write_capture(work / "motion.npz", motion)
-        log.info("rendering %d frames × %d cameras at %dx%d (render %dx%d)", motion.n_frames, len(rig), *spec.size,
-                 *rsize)
-        _blender(base | {"kind": "take", "motion": str(work / "motion.npz"), "bone_map": character["retarget"],
+        paths = [work / f"motion{k}.npz" for k in range(len(motions))]
+        for path, m in zip(paths, motions, strict=True):
+            write_capture(path, m)
+        log.info("rendering %d frames × %d cameras at %dx%d (render %dx%d), %d people", motion.n_frames, len(rig),
+                 *spec.size, *rsize, len(motions))
+        _blender(base | {"kind": "take", "motions": [str(p) for p in paths], "bone_map": character["retarget"],
                          "frames": motion.n_frames, "out": str(work / "take")}, work)
         _videos(rig, K_render, work / "take", out / "videos", spec.fps)
         gt = np.load(work / "take" / "groundtruth.npz")
-        names, heads, visible = list(gt["names"]), gt["heads"], gt["visible"]
+        names, heads, visible = list(gt["names"]), gt["heads"], gt["visible"]  # (F, P, B, 3), (F, P, C, B)
         tails = gt["tails"]
+    if "board" not in parts:  # no calibration take: the session carries the true rig
+        write_rig(rig, out / "calibration" / "rig.toml")
     kp_set = "blazepose33_hands" if spec.hands else "blazepose33"
     meta = {"fps": spec.fps, "keypoint_set": kp_set,
             "description": f"rendered synthetic take ({Path(spec.bvh).name})"}
     (out / "session.toml").write_text(tomli_w.dumps(meta))
     gdir = out / "groundtruth"
     write_rig(rig, gdir / "rig.toml")
-    uv = np.moveaxis(rig.project(heads), 0, 1)  # (F, C, B, 2)
-    np.savez_compressed(gdir / "rig_joints.npz", names=np.array(names, dtype=str), positions=heads, uv=uv,
-                        visible=visible, fps=spec.fps)
+    P = heads.shape[1]
+    uv = np.stack([np.moveaxis(rig.project(heads[:, p]), 0, 1) for p in range(P)], axis=1)  # (F, P, C, B, 2)
+    one = P == 1  # one person: the layout without a persons axis
+    np.savez_compressed(gdir / "rig_joints.npz", names=np.array(names, dtype=str),
+                        positions=heads[:, 0] if one else heads, uv=uv[:, 0] if one else uv,
+                        visible=visible[:, 0] if one else visible, fps=spec.fps)
     kps = get_keypoint_set(kp_set)
-    X = np.full((motion.n_frames, 1, len(kps.joints), 3), np.nan)
+    X = np.full((motion.n_frames, P, len(kps.joints), 3), np.nan)
     for kp_name, bone in character["evaluate"].items() | (character.get("evaluate_hands", {}).items() if spec.hands
                                                            else set()):
-        X[:, 0, kps.index(kp_name)] = heads[:, names.index(bone)]
+        X[:, :, kps.index(kp_name)] = heads[:, :, names.index(bone)]
     if spec.hands:
-        _fingertips(X[:, 0], kps, {b: tails[:, names.index(b)] - heads[:, names.index(b)] for b in
-                                   character.get("evaluate_hands", {}).values()}, character.get("evaluate_hands", {}))
+        for p in range(P):
+            _fingertips(X[:, p], kps, {b: tails[:, p, names.index(b)] - heads[:, p, names.index(b)] for b in
+                                       character.get("evaluate_hands", {}).values()},
+                        character.get("evaluate_hands", {}))
     write_points3d(Points3D(X, np.zeros(X.shape[:3]), np.ones(X.shape[:3] + (len(rig),), bool), rig.names,
                             kp_set, spec.fps, {"source": "rendered ground truth", "character": str(cpath)}),
                    gdir / "points3d.h5")
