@@ -146,3 +146,21 @@ def test_long_takes_keep_the_page_small_and_the_spikes():
     xs, ys = envelope(v, 1000)
     assert len(xs) <= 1000 and ys[np.nanargmax(ys)] == 250.0 and xs[np.nanargmax(ys)] == 20_000
     assert np.all(np.diff(xs) > 0)
+
+
+def test_ground_truth_of_several_people_is_matched_person_by_person(tmp_path):
+    """The truth's person order is not the association's: each reconstructed person is scored against the
+    true person it matches (person1 against truth 0 by index gave metres of 'error')."""
+    from mocap.io.hdf5 import write_points3d
+    from mocap.types import Points3D
+
+    session, truth = two_person_session(tmp_path / "gt", frames=45)
+    T = np.stack([truth[1], truth[0]], axis=1)  # stored the other way round
+    F, P, J, _ = T.shape
+    write_points3d(Points3D(T, np.zeros((F, P, J)), np.ones((F, P, J, 4), bool),
+                            tuple(session.rig().names), "blazepose33", 30.0, {"stage": "groundtruth"}),
+                   session.groundtruth_dir / "points3d.h5")
+    m = report.build(session, cfg=report.Config(overlay_videos=False))
+    gt = m["groundtruth"]
+    assert [(p["name"], p["true_person"]) for p in gt["persons"]] == [("person1", 1), ("person2", 0)]
+    assert gt["mpjpe_mm"] < 20 and all(p["mpjpe_mm"] < 20 for p in gt["persons"]), gt
