@@ -51,6 +51,10 @@ class TrackConfig:
                 raise ValueError(f"association: {name} must be ≥ 1, got {getattr(self, name)}")
 
 
+BIRTH_GRACE_FRAMES = 2  # a tentative person missing a second view this many frames is kept, not dropped
+TWO_VIEW_BIRTH = 4  # a person only ever seen by two views is confirmed after this many times birth_frames
+
+
 @dataclass
 class _Track:
     X: np.ndarray  # (J, 3)
@@ -182,7 +186,9 @@ class Tracker:
             if t.confirmed and len(kept) == 1:
                 X, kept = self._extend(t, f, kept[0], got, free, X)
             if not t.confirmed and len(kept) < 2:
-                continue  # a tentative track must be seen in two views every frame
+                if f - t.last <= BIRTH_GRACE_FRAMES:  # a tentative track survives a frame or two in < 2 views
+                    survivors.append(t)
+                continue
             if kept:
                 if len(kept) >= 2:
                     common = np.isfinite(X[:, 0]) & np.isfinite(t.X[:, 0])
@@ -201,7 +207,8 @@ class Tracker:
                 t.slots.append(slots)
                 t.costs.append(np.median([got[c][1] for c in kept]))
                 t.max_views = max(t.max_views, len(kept))
-                if not t.confirmed and t.hits >= self.cfg.birth_frames and t.max_views >= min(3, self.C):
+                if not t.confirmed and t.hits >= self.cfg.birth_frames and (
+                        t.max_views >= min(3, self.C) or t.hits >= TWO_VIEW_BIRTH * self.cfg.birth_frames):
                     t.confirmed = True
                     if self._reacquire(t, f):
                         continue
