@@ -264,3 +264,18 @@ def test_a_person_seen_by_two_cameras_only_is_reconstructed():
     assert slots.shape[2] == 2 and summary["persons_found"] == 2
     seen = (slots >= 0).sum(axis=1) >= 2  # (F, P): frames each identity is in two views
     assert seen.sum(axis=0).min() > 200, seen.sum(axis=0)
+
+
+def test_frame_rays_index_like_the_whole_array(take3):
+    """Rays computed a block of frames at a time give the whole array's values, across block boundaries."""
+    from mocap.multi.rays import FrameRays, detection_rays
+
+    rig, kp = take3.rig, take3.keypoints
+    full, origins = detection_rays(rig, kp, 0.2)
+    lazy = FrameRays(rig, kp, 0.2, 4)
+    assert np.array_equal(lazy.origins, origins)
+    assert np.array_equal(lazy.usable, np.isfinite(full[..., 0]).sum(axis=-1) >= 4)
+    for f in (0, 255, 256, 257, 511, 599, 3):
+        assert np.array_equal(lazy[f], full[f], equal_nan=True)
+        assert np.array_equal(lazy[f, [0, 2], [1, 0]], full[f, [0, 2], [1, 0]], equal_nan=True)
+        assert np.array_equal(lazy[f, 1, 0], full[f, 1, 0], equal_nan=True)

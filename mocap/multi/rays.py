@@ -23,6 +23,38 @@ def detection_rays(rig: Rig, kp: Keypoints2D, min_score: float) -> tuple[np.ndar
     return d, np.stack([cam.center for cam in rig.cameras])
 
 
+class FrameRays:
+    """:func:`detection_rays` computed a block of frames at a time, on demand: ``rays[f, ...]`` indexes like
+    the (F, C, S, J, 3) array without holding it (10 detections × 75 keypoints × 8 cameras of a 10-minute take
+    would be gigabytes). ``usable``: (F, C, S) detections with at least ``min_joints`` usable keypoints."""
+
+    BLOCK = 256
+
+    def __init__(self, rig: Rig, kp: Keypoints2D, min_score: float, min_joints: int):
+        self.rig, self.kp, self.min_score = rig, kp, min_score
+        self.origins = np.stack([cam.center for cam in rig.cameras])
+        self._cache: dict[int, np.ndarray] = {}
+        F = kp.shape[0]
+        self.usable = np.concatenate([np.isfinite(self._block(b)[..., 0]).sum(axis=-1) >= min_joints
+                                      for b in range(0, max(F, 1), self.BLOCK)])[:F] if F else \
+            np.zeros(kp.shape[:3], bool)
+
+    def _block(self, start: int) -> np.ndarray:
+        if start not in self._cache:
+            if len(self._cache) >= 2:  # the current block and the one before it
+                self._cache.pop(min(self._cache))
+            data = self.kp.data[start: start + self.BLOCK]
+            part = Keypoints2D(data, self.kp.camera_names, self.kp.keypoint_set, self.kp.fps)
+            self._cache[start] = detection_rays(self.rig, part, self.min_score)[0]
+        return self._cache[start]
+
+    def __getitem__(self, key):
+        f, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        f = int(f)
+        start = f - f % self.BLOCK
+        return self._block(start)[(f - start,) + rest]
+
+
 def robust_median(dist: np.ndarray, min_count: int) -> np.ndarray:
     """Median over the last axis ignoring NaN; inf where fewer than ``min_count`` values are finite."""
     finite = np.isfinite(dist)

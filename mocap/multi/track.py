@@ -22,7 +22,7 @@ from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
 from mocap.multi.associate import cluster, pair_affinity
-from mocap.multi.rays import detection_rays, point_ray_distance, robust_median, triangulate_rays, truncated_mean
+from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays, truncated_mean
 from mocap.multi.slots import apply_slots
 from mocap.types import Keypoints2D, Rig
 
@@ -92,8 +92,8 @@ def _apart(a: np.ndarray, b: np.ndarray) -> float:
 class Tracker:
     def __init__(self, rig: Rig, kp: Keypoints2D, cfg: TrackConfig, min_score: float):
         self.cfg = cfg
-        self.rays, self.origins = detection_rays(rig, kp, min_score)  # (F, C, S, J, 3), (C, 3)
-        self.usable = np.isfinite(self.rays[..., 0]).sum(axis=-1) >= cfg.min_joints  # (F, C, S)
+        self.rays = FrameRays(rig, kp, min_score, cfg.min_joints)  # rays[f, c, s] (J, 3), computed by blocks
+        self.origins, self.usable = self.rays.origins, self.rays.usable  # (C, 3), (F, C, S)
         self.F, self.C, self.S, self.J = kp.shape
         self.fps = kp.fps
         self.live: list[_Track] = []
