@@ -61,3 +61,31 @@ def test_one_person_session_unchanged(tmp_path):
     tri = read_points3d(session.points3d("triangulated"))
     assert tri.xyz.shape[1] == 1 and "association" not in tri.info and "persons" not in tri.info
     assert (session.root / "points3d" / "triangulated.trc").is_file()
+
+
+def test_a_recorded_association_is_not_applied_to_other_keypoints(tmp_path, caplog):
+    """Refine and the report reuse triangulate's association only for the keypoints it was made on: after
+    detection (or sync) ran again, the slots would mix people, so the keypoints are associated again."""
+    import logging
+
+    from mocap.io.hdf5 import read_keypoints2d, write_keypoints2d
+    from mocap.stages import triangulate
+    from mocap.types import Keypoints2D
+
+    frames = 120
+    motions = [in_place(walking_figure(frames, seed=i), "coco17") for i in range(2)]
+    take = make_crowd(motions, "coco17", 60.0, CrowdSpec(people=2, period_s=6.0), RigSpec(), CorruptionSpec())
+    session = Session(write_crowd_session(take, tmp_path / "crowd"))
+    settings = load_config(session)[0]
+    triangulate.main(session, settings)
+    assert "keypoints_digest" in read_points3d(session.points3d("triangulated")).info["association"]
+    with caplog.at_level(logging.WARNING, logger="mocap.stages.triangulate"):
+        triangulate.session_keypoints(session, session.rig())
+    assert "associating again" not in caplog.text  # the same keypoints: the record is reused
+    kp = read_keypoints2d(session.pose2d_h5)
+    data = kp.data.copy()
+    data[:, 0] = data[:, 0, ::-1]  # detection ran again: camera 1's slots in another order
+    write_keypoints2d(Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps), session.pose2d_h5)
+    with caplog.at_level(logging.WARNING, logger="mocap.stages.triangulate"):
+        again = triangulate.session_keypoints(session, session.rig())
+    assert "made on other keypoints" in caplog.text and again.shape[2] == 2

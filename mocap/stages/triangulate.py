@@ -184,19 +184,24 @@ def _repair_with_hands(rig: Rig, kp: Keypoints2D, ks, min_score: float, swap_cfg
 def associate_keypoints(rig: Rig, kp: Keypoints2D, persons: int | str, cfg: Config,
                         recorded: dict | None = None) -> tuple[Keypoints2D, dict]:
     """Keypoints whose persons axis is the identity of each tracked person (see :mod:`mocap.multi`), and
-    the association record (summary + ``slots``). ``recorded``: an earlier record, reused while it fits
-    these keypoints (same frames, cameras and detector slots)."""
+    the association record (summary + ``slots``). ``recorded``: an earlier record, reused while it was made
+    on these very keypoints (their digest; records without one: same frames, cameras and detector slots)."""
+    import hashlib
+
     from mocap.multi.slots import apply_slots, decode_slots, encode_slots
     from mocap.multi.track import associate_take
 
     F, C, S, _ = kp.shape
+    digest = hashlib.sha1(np.ascontiguousarray(kp.data).reshape(-1).view(np.uint8)).hexdigest()[:16]
     if recorded is not None and "slots" in recorded:
         slots = decode_slots(recorded["slots"])
-        if slots.shape[:2] == (F, C) and (slots < S).all() and recorded.get("slots_per_view") == S:
+        fits = slots.shape[:2] == (F, C) and (slots < S).all() and recorded.get("slots_per_view") == S
+        if fits and recorded.get("keypoints_digest", digest) == digest:
             return apply_slots(kp, slots), recorded
-        log.warning("the recorded association does not fit the keypoints (%s vs %s); associating again",
-                    list(slots.shape[:2]), [F, C])
+        log.warning("the recorded association was made on other keypoints (detection or sync ran again); "
+                    "associating again")
     slots, summary = associate_take(rig, kp, persons, cfg.association, cfg.min_score)
+    summary["keypoints_digest"] = digest  # what the slots belong to (the keypoints after the sync offsets)
     if slots.shape[2] == 0:
         raise ValueError(f"triangulate: persons = {persons!r} but no person is seen by two cameras or more in "
                          f"{F} frames: nothing to reconstruct (detections per camera that no person explains: "
