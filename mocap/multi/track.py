@@ -276,8 +276,9 @@ class Tracker:
         """A person just confirmed where a tracked person, unseen since before it appeared, is expected:
         the same person found again (its history joins that track). Returns whether it joined."""
         best, best_d = None, np.inf
+        ended = {id(t) for t in self.done}
         for o in self.live:
-            if o is new or not o.confirmed or o.last >= new.first:
+            if o is new or not o.confirmed or o.last >= new.first or id(o) in ended:  # not one ended this frame
                 continue
             d = _apart(o.predict(f), new.X)
             if d <= self._gate(o, f) and d < best_d:
@@ -288,6 +289,10 @@ class Tracker:
         best.slots += new.slots
         best.costs += new.costs
         best.X, best.vel, best.last = new.X, new.vel, f
+        if new.last3d >= best.last3d:  # its last two-view fix is now: the gate closes again
+            best.last3d, best.X3d = new.last3d, new.X3d
+        best.hits += new.hits
+        best.max_views = max(best.max_views, new.max_views)
         new.merged_into = best
         return True
 
