@@ -17,6 +17,8 @@ def cmd_bench_fit(args) -> int:
     bvh = args.bvh or default_bvh()
     if bvh is None:
         raise FileNotFoundError("no --bvh given and no shared data folder (../shared/data) to take CMU 01_03 from")
+    if args.fingers:
+        return _bench_fit_fingers(args, str(bvh))
     cfg = FitBenchConfig(bvh=str(bvh), frames=args.frames or 0, noise_mm=args.noise_mm, dropouts=args.dropouts,
                          seed=args.seed)
     r = run(cfg)
@@ -33,6 +35,27 @@ def cmd_bench_fit(args) -> int:
     print(f"joint angle median {r['joint_angle_deg_median']:.1f}° (raw, rest definitions not aligned: "
           f"{r['raw_joint_angle_deg_median']:.1f}°); segment orientation median {r['world_angle_deg_median']:.1f}°")
     print(f"speed {r['frames_per_second']:.0f} frames/s ({r['seconds']:.2f} s)")
+    write_json(r, args.json)
+    return 0
+
+
+def _bench_fit_fingers(args, bvh: str) -> int:
+    """``mocap bench fit --fingers``: body52 fitted to noisy body and hand keypoints with procedural fingers."""
+    from mocap.bench.common import format_table, write_json
+    from mocap.bench.fit import FingersBenchConfig, run_fingers
+
+    cfg = FingersBenchConfig(bvh, args.frames or 0, args.noise_mm, args.hand_noise_mm, args.dropouts, seed=args.seed,
+                             repeats=args.repeats)
+    r = run_fingers(cfg)
+    print(f"fit benchmark, fingers: {r['frames']} frames at {r['fps_clip']:.0f} fps, 3D noise σ {cfg.noise_mm} mm "
+          f"body, {cfg.hand_noise_mm} mm hands, {cfg.dropouts:.0%} dropouts")
+    rows = [{"joint": n, "deg": v} for n, v in r["per_joint_flexion_deg_median"].items() if n.startswith("Left")]
+    print(format_table(rows, [("joint", "joint (left hand)", "s"), ("deg", "flexion error ° (median)", ".1f")]))
+    print(f"\nflexion median {r['flexion_deg_median']:.1f}° (P95 {r['flexion_deg_p95']:.1f}); fingertips median "
+          f"{r['fingertip_mm_median']:.1f} mm (P95 {r['fingertip_mm_p95']:.1f}; input "
+          f"{r['input_fingertip_mm_median']:.1f})")
+    print(f"fit time: body22 {r['seconds_body22']:.2f} s, body52 {r['seconds_body52']:.2f} s → {r['time_ratio']:.2f}× "
+          f"(CPU {r['cpu_ratio']:.2f}×)")
     write_json(r, args.json)
     return 0
 
@@ -244,6 +267,9 @@ def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersActi
     bf.add_argument("--dropouts", type=float, default=0.10)
     bf.add_argument("--seed", type=int, default=0)
     bf.add_argument("--json", type=Path)
+    bf.add_argument("--fingers", action="store_true", help="the fingers variant: body52 on body + hand keypoints")
+    bf.add_argument("--hand-noise-mm", type=float, default=4.0, help="with --fingers: 3D noise σ of the hand keypoints")
+    bf.add_argument("--repeats", type=int, default=3, help="with --fingers: timing is the best of this many fits")
     bf.set_defaults(func=cmd_bench_fit)
 
     ds = sub.add_parser("dataset", help="HDF5 datasets of many takes")
