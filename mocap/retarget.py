@@ -239,12 +239,12 @@ def foot_lock(motion: Motion, legs: list[tuple[int, int, int, int]], cfg: FootLo
         R1 = rotation_between(k - h, k_new - h)
         R2 = rotation_between(np.einsum("fij,fj->fi", R1, an - k), h + e * d[:, None] - k_new)
         foot_world = G[:, ankle].copy()
-        sub = [j for j in range(len(sk.joint_names)) if _is_below(sk, j, hip)]
+        sub = [j for j in range(len(sk.joint_names)) if sk.is_below(j, hip)]
         G[:, hip] = R1 @ G[:, hip]
         for j in sub:
-            if j == ankle or _is_below(sk, j, ankle):
+            if j == ankle or sk.is_below(j, ankle):
                 continue
-            G[:, j] = (R2 @ R1 @ G[:, j]) if _is_below(sk, j, knee) or j == knee else R1 @ G[:, j]
+            G[:, j] = (R2 @ R1 @ G[:, j]) if sk.is_below(j, knee) or j == knee else R1 @ G[:, j]
         G[:, ankle] = foot_world
         locked = motion_from_world(sk, G, motion.root_positions, motion.fps)
         _, p = locked.fk()
@@ -254,14 +254,6 @@ def foot_lock(motion: Motion, legs: list[tuple[int, int, int, int]], cfg: FootLo
         log.info("foot lock %s: slide during contact %.2f → %.2f mm/frame", name, b, a)
     return out, {k: v[1] for k, v in stats.items()} | {k + " before": v[0] for k, v in stats.items()}
 
-
-def _is_below(sk: Skeleton, j: int, ancestor: int) -> bool:
-    k = sk.parents[j]
-    while k >= 0:
-        if k == ancestor:
-            return True
-        k = sk.parents[k]
-    return False
 
 
 def _slide(pos: np.ndarray, contact: np.ndarray) -> float:

@@ -268,6 +268,15 @@ class Skeleton:
         except ValueError:
             raise KeyError(f"skeleton has no joint {name!r}") from None
 
+    def is_below(self, j: int, ancestor: int) -> bool:
+        """Whether joint ``j`` is a descendant of ``ancestor`` (not the joint itself)."""
+        k = self.parents[j]
+        while k >= 0:
+            if k == ancestor:
+                return True
+            k = self.parents[k]
+        return False
+
 
 @dataclass(frozen=True, eq=False)
 class Motion:

@@ -127,7 +127,7 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
         if f"{side}Hand" not in names:
             continue
         hand = names.index(f"{side}Hand")
-        chain = [hand] + [j for j in range(len(names)) if names[j] in fingers and _below(sk, j, hand)]
+        chain = [hand] + [j for j in range(len(names)) if names[j] in fingers and sk.is_below(j, hand)]
         if len(chain) == 1 or not (wy[:, chain[1:]] > 0).any():
             continue
         sub = subset(sk, chain)
@@ -165,11 +165,3 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
     frms = np.where(cnt > 0, np.sqrt(sq / np.maximum(cnt, 1e-12)), np.nan)
     return frms, gaps, rest, bridged
 
-
-def _below(sk: Skeleton, j: int, ancestor: int) -> bool:
-    k = sk.parents[j]
-    while k >= 0:
-        if k == ancestor:
-            return True
-        k = sk.parents[k]
-    return False
