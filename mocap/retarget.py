@@ -255,7 +255,6 @@ def foot_lock(motion: Motion, legs: list[tuple[int, int, int, int]], cfg: FootLo
     return out, {k: v[1] for k, v in stats.items()} | {k + " before": v[0] for k, v in stats.items()}
 
 
-
 def _slide(pos: np.ndarray, contact: np.ndarray) -> float:
     both = contact[1:] & contact[:-1]
     if not both.any():

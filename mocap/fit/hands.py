@@ -164,4 +164,3 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
         cnt += w.sum(axis=1)
     frms = np.where(cnt > 0, np.sqrt(sq / np.maximum(cnt, 1e-12)), np.nan)
     return frms, gaps, rest, bridged
-
