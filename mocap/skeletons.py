@@ -104,6 +104,14 @@ def _check_weights(weights: dict, kps, where: str) -> None:
         raise ValueError(f"{where}: weights sum to {sum(weights.values())}, not 1")
 
 
+def _degrees_range(spec: dict, key: str, where: str) -> tuple[float, float]:
+    """``limits`` / ``spread`` of a joint: [low, high] in degrees with low < high."""
+    lo, hi = _numbers(spec[key], 2, where, f"{key} (degrees, [low, high])")
+    if not lo < hi:
+        raise ValueError(f"{where}: {key} must be [low, high] with low < high, got {spec[key]!r}")
+    return float(lo), float(hi)
+
+
 def _numbers(value, n: int, where: str, key: str) -> np.ndarray:
     """``value`` as ``n`` finite floats, or an error naming ``where`` (file and joint) and ``key``."""
     ok = isinstance(value, list) and len(value) == n and all(
@@ -185,17 +193,9 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
                 raise ValueError(f"{path}: joint {j!r}: axis must not be zero, got {s['axis']!r}")
             axis = tuple(float(v) for v in axis)
         if "limits" in s:
-            lo, hi = _numbers(s["limits"], 2, f"{path}: joint {j!r}", "limits (degrees, [low, high])")
-            if not lo < hi:
-                raise ValueError(f"{path}: joint {j!r}: limits must be [low, high] with low < high, "
-                                 f"got {s['limits']!r}")
-            limits = (float(lo), float(hi))
+            limits = _degrees_range(s, "limits", f"{path}: joint {j!r}")
         if "spread" in s:
-            lo, hi = _numbers(s["spread"], 2, f"{path}: joint {j!r}", "spread (degrees, [low, high])")
-            if not lo < hi:
-                raise ValueError(f"{path}: joint {j!r}: spread must be [low, high] with low < high, "
-                                 f"got {s['spread']!r}")
-            spread = (float(lo), float(hi))
+            spread = _degrees_range(s, "spread", f"{path}: joint {j!r}")
         specs[j] = JointSpec(kind, axis, limits, spread)
     mappings = table.get("mappings", {})
     for set_name, mapping in mappings.items():
