@@ -36,7 +36,7 @@ def add_live_command(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_live(args) -> int:
-    from mocap.bench.common import format_table, write_json
+    from mocap.bench.common import write_json
     from mocap.live import LiveConfig, run_live
     from mocap.live.display import MjpegSink, PngSink, WindowSink
 
@@ -55,9 +55,7 @@ def cmd_live(args) -> int:
     cfg = LiveConfig(detector=args.detector, variant=args.variant, model_path=args.model, workers=args.workers)
     s = run_live(args.session, cfg, from_videos=args.from_videos, loop=args.loop, seconds=args.seconds,
                  record=args.record, codec=args.codec, sink=sink)
-    print(format_table(s["cameras"], [("camera", "camera", "s"), ("read", "read", "d"), ("detected", "detected", "d"),
-                                      ("dropped", "dropped", "d"), ("found", "person", ".0%"),
-                                      ("state", "state", "s")]))
+    print(_camera_table(s, ("state", "state", "s")))
     print(f"3D updates {s['updates']} at {s['update_fps']:.1f} /s; latency exposure → skeleton median "
           f"{s['latency_ms_median']:.0f} ms, P95 {s['latency_ms_p95']:.0f} ms; {s['cores']} cores, CPU "
           f"{s['cpu_s']:.1f} s in {s['seconds']:.1f} s, load {s['load_avg']}")
@@ -68,6 +66,15 @@ def cmd_live(args) -> int:
         print(f"recorded: {s['recorded']} (process it with: mocap run {s['recorded']})")
     write_json(s, args.json)
     return 0
+
+
+def _camera_table(summary: dict, last: tuple[str, str, str]) -> str:
+    """Per camera: frames read, detected, dropped, failed, share with a person, and ``last``."""
+    from mocap.bench.common import format_table
+
+    return format_table(summary["cameras"], [("camera", "camera", "s"), ("read", "read", "d"),
+                                             ("detected", "detected", "d"), ("dropped", "dropped", "d"),
+                                             ("failed", "failed", "d"), ("found", "person", ".0%"), last])
 
 
 def add_bench_live(bsub: argparse._SubParsersAction) -> None:
@@ -86,7 +93,7 @@ def add_bench_live(bsub: argparse._SubParsersAction) -> None:
 def cmd_bench_live(args) -> int:
     import tempfile
 
-    from mocap.bench.common import format_table, write_json
+    from mocap.bench.common import write_json
     from mocap.data import shared_data_dir
     from mocap.live import LiveConfig, run_live
     from mocap.live.display import MjpegSink
@@ -114,9 +121,7 @@ def cmd_bench_live(args) -> int:
         print(f"… live for {args.seconds:g} s (preview {sink.address})", file=sys.stderr, flush=True)
         cfg = LiveConfig(variant=args.variant, model_path=args.model, workers=args.workers)
         s = run_live(session, cfg, from_videos=True, loop=True, seconds=args.seconds, sink=sink)
-    print(format_table(s["cameras"], [("camera", "camera", "s"), ("read", "read", "d"), ("detected", "detected", "d"),
-                                      ("dropped", "dropped", "d"), ("found", "person", ".0%"),
-                                      ("late_s", "reader late s", ".2f")]))
+    print(_camera_table(s, ("late_s", "reader late s", ".2f")))
     print(f"3D update rate {s['update_fps']:.1f} /s (target ≥ 15); exposure → skeleton latency median "
           f"{s['latency_ms_median']:.0f} ms, P95 {s['latency_ms_p95']:.0f} ms (target ≤ 200); CPU {s['cpu_s']:.1f} s "
           f"in {s['seconds']:.1f} s on {s['cores']} cores, load {[round(v, 2) for v in s['load_avg']]}")
