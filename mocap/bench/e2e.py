@@ -49,15 +49,21 @@ class E2EConfig:
     sets: tuple[str, ...] = ("report.overlay_videos=false", "export.formats=['bvh']")
 
 
+def working_copy(src: Path, work: str | Path | None, suffix: str) -> Path:
+    """A fresh copy of a rendered session to run the pipeline in (``work``, or beside it with ``suffix``),
+    without the renderer's scratch folder."""
+    work = Path(work) if work else src.with_name(src.name + suffix)
+    if work.exists():
+        shutil.rmtree(work)
+    shutil.copytree(src, work, ignore=shutil.ignore_patterns(".render"))
+    return work
+
+
 def run(cfg: E2EConfig) -> dict:
     from mocap.io.capture import read_capture
     from mocap.pipeline import run as run_pipeline
 
-    src = Path(cfg.session)
-    work = Path(cfg.work) if cfg.work else src.with_name(src.name + "_e2e")
-    if work.exists():
-        shutil.rmtree(work)
-    shutil.copytree(src, work, ignore=shutil.ignore_patterns(".render"))
+    work = working_copy(Path(cfg.session), cfg.work, "_e2e")
     t0 = time.perf_counter()
     r = run_pipeline(work, sets=list(cfg.sets), progress=False)
     total = time.perf_counter() - t0

@@ -19,7 +19,6 @@ The headline ``both_frames`` is the share of frames where every true person is r
 
 from __future__ import annotations
 
-import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -93,13 +92,10 @@ def match_people(X: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def run(cfg: PeopleE2EConfig) -> dict:
+    from mocap.bench.e2e import working_copy
     from mocap.pipeline import run as run_pipeline
 
-    src = Path(cfg.session)
-    work = Path(cfg.work) if cfg.work else src.with_name(src.name + "_people_e2e")
-    if work.exists():
-        shutil.rmtree(work)
-    shutil.copytree(src, work, ignore=shutil.ignore_patterns(".render"))
+    work = working_copy(Path(cfg.session), cfg.work, "_people_e2e")
     character, _ = load_preset("synth", cfg.character)
     kps = get_keypoint_set("blazepose33")
     ev = list(character["evaluate"])
