@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -24,6 +24,7 @@ from tqdm import tqdm
 from mocap.multi.associate import cluster, pair_affinity
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays, truncated_mean
 from mocap.multi.slots import apply_slots
+from mocap.multi.tracklets import Track, apart, join_tracks, stitch
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -55,40 +56,6 @@ BIRTH_GRACE_FRAMES = 2  # a tentative person missing a second view this many fra
 TWO_VIEW_BIRTH = 4  # a person only ever seen by two views is confirmed after this many times birth_frames
 
 
-@dataclass
-class _Track:
-    X: np.ndarray  # (J, 3)
-    last: int  # last frame seen in any view
-    first: int
-    vel: np.ndarray = field(default_factory=lambda: np.zeros(3))
-    hits: int = 1
-    confirmed: bool = False
-    frames: list = field(default_factory=list)  # frame indices
-    slots: list = field(default_factory=list)  # (C,) slot per view, -1: none
-    costs: list = field(default_factory=list)
-    dropped_views: int = 0
-    max_views: int = 0
-    last3d: int = -1  # last frame seen in two views or more, and the skeleton then
-    X3d: np.ndarray | None = None
-    merged_into: _Track | None = None
-    X_start: np.ndarray | None = None  # the skeleton where the track began and ended (stitching)
-    X_end: np.ndarray | None = None
-
-    def predict(self, f: int) -> np.ndarray:
-        return self.X + self.vel * (f - self.last)
-
-
-def _centre(X: np.ndarray) -> np.ndarray:
-    return np.nanmean(X, axis=0) if np.isfinite(X).any() else np.full(3, np.nan)
-
-
-def _apart(a: np.ndarray, b: np.ndarray) -> float:
-    """Median distance between the joints two skeletons (J, 3) both have (inf: none in common)."""
-    d = np.linalg.norm(a - b, axis=-1)
-    d = d[np.isfinite(d)]
-    return float(np.median(d)) if len(d) else np.inf
-
-
 class Tracker:
     def __init__(self, rig: Rig, kp: Keypoints2D, cfg: TrackConfig, min_score: float):
         self.cfg = cfg
@@ -96,15 +63,15 @@ class Tracker:
         self.origins, self.usable = self.rays.origins, self.rays.usable  # (C, 3), (F, C, S)
         self.F, self.C, self.S, self.J = kp.shape
         self.fps = kp.fps
-        self.live: list[_Track] = []
-        self.done: list[_Track] = []
+        self.live: list[Track] = []
+        self.done: list[Track] = []
         self.unexplained_frames = 0
 
-    def _gate(self, t: _Track, f: int) -> float:
+    def _gate(self, t: Track, f: int) -> float:
         since = f - (t.last3d if t.last3d >= 0 else t.last) - 1  # one view alone leaves the depth unknown
         return self.cfg.track_max_m + self.cfg.coast_speed * max(0, since) / self.fps
 
-    def _assign(self, tracks: list[_Track], f: int, free: np.ndarray, out: dict) -> None:
+    def _assign(self, tracks: list[Track], f: int, free: np.ndarray, out: dict) -> None:
         """Hungarian per view of ``tracks`` against the free detections; fills out[track] = {view: (slot, cost)}."""
         if not tracks or not free.any():
             return
@@ -219,7 +186,7 @@ class Tracker:
         self.live = self._dedup(survivors, f)
         self._births(f, free)
 
-    def _dedup(self, tracks: list[_Track], f: int) -> list[_Track]:
+    def _dedup(self, tracks: list[Track], f: int) -> list[Track]:
         """Two confirmed tracks on one person (one seen this frame, the skeletons within ``match_max_m``; or
         the older unseen now where a track confirmed less than ``coast_max_s`` ago is): the younger joins
         the older, which keeps the views of each frame where it had more."""
@@ -232,17 +199,17 @@ class Tracker:
                 if id(a) in gone or id(b) in gone or (a.last != f and b.last != f):
                     continue
                 old, young = (a, b) if a.first <= b.first else (b, a)
-                same = _apart(a.predict(f), b.predict(f)) < self.cfg.match_max_m
+                same = apart(a.predict(f), b.predict(f)) < self.cfg.match_max_m
                 if not same and old.last < f <= young.first + self.cfg.coast_max_s * self.fps:
                     # a person just confirmed took over from one that lost it: where that one is expected
-                    same = _apart(old.predict(f), young.X) <= self._gate(old, f)
+                    same = apart(old.predict(f), young.X) <= self._gate(old, f)
                 if not same:
                     continue
-                _join(old, young)
+                join_tracks(old, young)
                 gone.add(id(young))
         return [t for t in tracks if id(t) not in gone]
 
-    def _extend(self, t: _Track, f: int, c0: int, got: dict, free: np.ndarray,
+    def _extend(self, t: Track, f: int, c0: int, got: dict, free: np.ndarray,
                 X: np.ndarray) -> tuple[np.ndarray, list[int]]:
         """A track seen by one view only (its depth uncertain, so other views' detections fell outside
         its gate): free detections in other views that meet that view's detection (median ray distance
@@ -265,14 +232,14 @@ class Tracker:
         sls = [s0] + [pick[c][0] for c in vs[1:]]
         prior = t.predict(f)
         X2, kept = self._solve(vs, sls, f, prior, [got[c0][1]] + [pick[c][1] for c in vs[1:]])
-        if len(kept) < 2 or c0 not in kept or not _apart(X2, prior) <= self._gate(t, f):
+        if len(kept) < 2 or c0 not in kept or not apart(X2, prior) <= self._gate(t, f):
             return X, [c0]
         for c in kept[1:] if kept[0] == c0 else [k for k in kept if k != c0]:
             got[c] = pick[c]
             free[c, pick[c][0]] = False
         return X2, kept
 
-    def _reacquire(self, new: _Track, f: int) -> bool:
+    def _reacquire(self, new: Track, f: int) -> bool:
         """A person just confirmed where a tracked person, unseen since before it appeared, is expected:
         the same person found again (its history joins that track). Returns whether it joined."""
         best, best_d = None, np.inf
@@ -280,7 +247,7 @@ class Tracker:
         for o in self.live:
             if o is new or not o.confirmed or o.last >= new.first or id(o) in ended:  # not one ended this frame
                 continue
-            d = _apart(o.predict(f), new.X)
+            d = apart(o.predict(f), new.X)
             if d <= self._gate(o, f) and d < best_d:
                 best, best_d = o, d
         if best is None:
@@ -309,57 +276,14 @@ class Tracker:
             X, kept = self._solve(v, s, f, None)
             if len(kept) < 2:
                 continue
-            if any(_apart(t.predict(f), X) < self.cfg.track_max_m for t in self.live):
+            if any(apart(t.predict(f), X) < self.cfg.track_max_m for t in self.live):
                 continue  # the detections of a person already tracked that its gate missed
             slots = np.full(self.C, -1, np.int16)
             for c in kept:
                 slots[c] = s[v.index(c)]
-            t = _Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X)
+            t = Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X)
             t.confirmed = self.cfg.birth_frames <= 1 and len(kept) >= min(3, self.C)
             self.live.append(t)
-
-
-def _join(old: _Track, young: _Track) -> None:
-    """``young``'s history into ``old`` (per frame, the assignment with more views); old takes its state
-    when young was seen last."""
-    frames = dict(zip(old.frames, zip(old.slots, old.costs, strict=True), strict=True))
-    for f, sl, c in zip(young.frames, young.slots, young.costs, strict=True):
-        if f not in frames or (sl >= 0).sum() > (frames[f][0] >= 0).sum():
-            frames[f] = (sl, c)
-    order = sorted(frames)
-    old.frames = order
-    old.slots = [frames[f][0] for f in order]
-    old.costs = [frames[f][1] for f in order]
-    if young.last >= old.last:
-        old.X, old.vel, old.last = young.X, young.vel, young.last
-    if young.last3d >= old.last3d:
-        old.last3d, old.X3d = young.last3d, young.X3d
-    old.dropped_views += young.dropped_views
-    old.max_views = max(old.max_views, young.max_views)
-
-
-def _stitch(tracks: list[_Track], cfg: TrackConfig, fps: float) -> list[_Track]:
-    """Join a track that starts after another ends, near where it ended (one person lost for a while)."""
-    def first3d(t: _Track) -> int:
-        return next((f for f, sl in zip(t.frames, t.slots, strict=True) if (sl >= 0).sum() >= 2), t.frames[0])
-
-    tracks = sorted(tracks, key=first3d)
-    out: list[_Track] = []
-    for t in tracks:
-        best, best_d = None, np.inf
-        for a in out:
-            gap = first3d(t) - max(a.last3d, a.first)
-            if gap <= 0 or gap > cfg.stitch_max_s * fps:
-                continue
-            d = np.linalg.norm(_centre(a.X_end) - _centre(t.X_start))
-            if d <= cfg.track_max_m + cfg.coast_speed * gap / fps and d < best_d:
-                best, best_d = a, d
-        if best is None:
-            out.append(t)
-        else:
-            _join(best, t)
-            best.X_end, best.last3d = t.X_end, t.last3d
-    return out
 
 
 def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
@@ -381,7 +305,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         k = next((k for k, sl in enumerate(t.slots) if (sl >= 0).sum() >= 2), 0)
         v = [c for c in range(tr.C) if t.slots[k][c] >= 0]
         t.X_start = tr._solve(v, [int(t.slots[k][c]) for c in v], t.frames[k], None)[0]
-    tracks = _stitch(tracks, cfg, kp.fps)
+    tracks = stitch(tracks, cfg, kp.fps)
     seconds = time.perf_counter() - t0
     in3d = [sum(int((s >= 0).sum() >= 2) for s in t.slots) for t in tracks]
     kept = [t for t, n in zip(tracks, in3d, strict=True) if n >= cfg.min_person_frames]

@@ -1,0 +1,89 @@
+"""Tracks of the 3D tracker (:mod:`mocap.multi.track`): one person's state and history, and the joining of
+two tracks of one person (duplicates while tracking, and tracks that follow one another in time and space)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from mocap.multi.track import TrackConfig
+
+
+@dataclass
+class Track:
+    X: np.ndarray  # (J, 3)
+    last: int  # last frame seen in any view
+    first: int
+    vel: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    hits: int = 1
+    confirmed: bool = False
+    frames: list = field(default_factory=list)  # frame indices
+    slots: list = field(default_factory=list)  # (C,) slot per view, -1: none
+    costs: list = field(default_factory=list)
+    dropped_views: int = 0
+    max_views: int = 0
+    last3d: int = -1  # last frame seen in two views or more, and the skeleton then
+    X3d: np.ndarray | None = None
+    merged_into: Track | None = None
+    X_start: np.ndarray | None = None  # the skeleton where the track began and ended (stitching)
+    X_end: np.ndarray | None = None
+
+    def predict(self, f: int) -> np.ndarray:
+        return self.X + self.vel * (f - self.last)
+
+
+def centre(X: np.ndarray) -> np.ndarray:
+    return np.nanmean(X, axis=0) if np.isfinite(X).any() else np.full(3, np.nan)
+
+
+def apart(a: np.ndarray, b: np.ndarray) -> float:
+    """Median distance between the joints two skeletons (J, 3) both have (inf: none in common)."""
+    d = np.linalg.norm(a - b, axis=-1)
+    d = d[np.isfinite(d)]
+    return float(np.median(d)) if len(d) else np.inf
+
+
+def join_tracks(old: Track, young: Track) -> None:
+    """``young``'s history into ``old`` (per frame, the assignment with more views); old takes its state
+    when young was seen last."""
+    frames = dict(zip(old.frames, zip(old.slots, old.costs, strict=True), strict=True))
+    for f, sl, c in zip(young.frames, young.slots, young.costs, strict=True):
+        if f not in frames or (sl >= 0).sum() > (frames[f][0] >= 0).sum():
+            frames[f] = (sl, c)
+    order = sorted(frames)
+    old.frames = order
+    old.slots = [frames[f][0] for f in order]
+    old.costs = [frames[f][1] for f in order]
+    if young.last >= old.last:
+        old.X, old.vel, old.last = young.X, young.vel, young.last
+    if young.last3d >= old.last3d:
+        old.last3d, old.X3d = young.last3d, young.X3d
+    old.dropped_views += young.dropped_views
+    old.max_views = max(old.max_views, young.max_views)
+
+
+def stitch(tracks: list[Track], cfg: TrackConfig, fps: float) -> list[Track]:
+    """Join a track that starts after another ends, near where it ended (one person lost for a while)."""
+    def first3d(t: Track) -> int:
+        return next((f for f, sl in zip(t.frames, t.slots, strict=True) if (sl >= 0).sum() >= 2), t.frames[0])
+
+    tracks = sorted(tracks, key=first3d)
+    out: list[Track] = []
+    for t in tracks:
+        best, best_d = None, np.inf
+        for a in out:
+            gap = first3d(t) - max(a.last3d, a.first)
+            if gap <= 0 or gap > cfg.stitch_max_s * fps:
+                continue
+            d = np.linalg.norm(centre(a.X_end) - centre(t.X_start))
+            if d <= cfg.track_max_m + cfg.coast_speed * gap / fps and d < best_d:
+                best, best_d = a, d
+        if best is None:
+            out.append(t)
+        else:
+            join_tracks(best, t)
+            best.X_end, best.last3d = t.X_end, t.last3d
+    return out
