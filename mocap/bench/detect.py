@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mocap.bench.common import measure
+from mocap.io.video import find_videos
 from mocap.stages import detect
 
 
@@ -41,7 +42,7 @@ def _on_one_core(fn):
 
 def run(cfg: DetectBenchConfig, progress=None) -> dict:
     step = progress or (lambda name: None)
-    videos = detect.find_videos(Path(cfg.videos))
+    videos = find_videos(Path(cfg.videos))
     dcfg = detect.Config(variant=cfg.variant, model_path=cfg.model_path, stop=cfg.stop)
     rows = []
     total_infer = 0.0

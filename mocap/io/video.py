@@ -6,6 +6,7 @@ count its header promises (with the last good frame).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ import cv2
 import numpy as np
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
 
@@ -91,3 +93,39 @@ def read_frames(source: str | Path, stride: int = 1, start: int = 0, stop: int |
                 yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if grey else frame
     finally:
         cap.release()
+
+
+def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """camera → video in ``folder`` (file stem = camera name), in the rig's camera order when given."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"video folder {folder} does not exist")
+    found = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES}
+    if not found:
+        raise ValueError(f"{folder}: no camera videos ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    if cameras is None:
+        return found
+    missing = [c for c in cameras if c not in found]
+    if missing:
+        raise ValueError(f"{folder}: no video for cameras {missing} of the rig (found {sorted(found)})")
+    return {c: found[c] for c in cameras}
+
+
+def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0) -> tuple[int, float]:
+    """(the longest camera's frame count, the common fps); a clear error when the frame rates differ or
+    the lengths differ by more than ``max_difference_s`` (what synchronisation can still explain)."""
+    fps = {c: i.fps for c, i in infos.items()}
+    frames = {c: i.frames for c, i in infos.items()}
+    unknown = [c for c, f in fps.items() if f is None]
+    if unknown:
+        raise ValueError(f"cameras {unknown}: the video does not report its frame rate")
+    ref = next(iter(fps.values()))
+    if any(abs(f - ref) > 1e-3 * ref for f in fps.values()):
+        raise ValueError(f"cameras record at different frame rates {fps}; synchronised videos are expected")
+    spread = max(frames.values()) - min(frames.values())
+    if spread > max_difference_s * ref:
+        raise ValueError(f"cameras have different frame counts {frames}: {spread} frames apart, more than the "
+                         f"{max_difference_s:g} s synchronisation can explain; trim the videos to the same take")
+    if spread:
+        log.warning("cameras differ in length by %d frames %s; shorter ones are padded as missing, sync aligns them",
+                    spread, frames)
+    return max(frames.values()), float(ref)

@@ -95,11 +95,11 @@ def cmd_bench_live(args) -> int:
 
     from mocap.bench.common import write_json
     from mocap.data import shared_data_dir
+    from mocap.io.video import find_videos
     from mocap.live import LiveConfig, run_live
     from mocap.live.display import MjpegSink
     from mocap.live.rehearse import rehearsal_session
     from mocap.session import Session
-    from mocap.stages.detect import find_videos
 
     src = args.session
     with tempfile.TemporaryDirectory() as tmp:

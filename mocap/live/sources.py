@@ -178,7 +178,7 @@ def session_sources(session, names: tuple[str, ...], from_videos: bool) -> dict[
 
     root = Path(session.root)
     if from_videos:
-        from mocap.stages.detect import find_videos
+        from mocap.io.video import find_videos
 
         return {c: str(p) for c, p in find_videos(root / "videos", names).items()}
     cfg = root / "live.toml"

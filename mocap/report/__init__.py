@@ -166,7 +166,7 @@ def _videos(session: Session, rig, cfg: Config) -> dict[str, Path] | None:
     """camera → video for the crops, when the report reads videos (``overlay_videos``) and there are any."""
     if not cfg.overlay_videos or cfg.worst_frames == 0:
         return None
-    from mocap.stages.detect import find_videos
+    from mocap.io.video import find_videos
 
     try:
         return find_videos(session.root / "videos", rig.names)

@@ -139,8 +139,7 @@ def workers() -> int:
 def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads: int | None = None) -> Pending:
     """Start rendering the overlay videos of the cameras that have a video and whose video is out of
     date; returns at once. Nothing to render: an already finished :class:`Pending`."""
-    from mocap.io.video import probe
-    from mocap.stages.detect import find_videos
+    from mocap.io.video import find_videos, probe
 
     stop = threading.Event()
     try:

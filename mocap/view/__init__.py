@@ -92,7 +92,7 @@ class GridComposer:
     """The 3D view with every camera's video beside it, the skeleton reprojected over each video."""
 
     def __init__(self, scene: Scene, size: tuple[int, int]):
-        from mocap.stages.detect import find_videos
+        from mocap.io.video import find_videos
         from mocap.stages.sync import read_offsets
 
         if scene.rig is None:
