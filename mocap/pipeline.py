@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mocap import stages as registry
+from mocap.ahead import Ahead
 from mocap.config import config_to_dict
 from mocap.io.atomic import atomic_write_text
 from mocap.session import Session
@@ -236,6 +237,7 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
         todo = [m for m in registry.stages() if only is None or m.NAME in only]
         bar = tqdm(todo, desc="pipeline", unit="stage", disable=None if progress and len(todo) > 1 else True)
         current = None
+        ahead = Ahead(s, settings, [m.NAME for m in todo])  # the Blender child, the overlay videos
         try:
             atomic_write_text(s.root / "config.resolved.toml", to_toml(settings))
             for module in bar:
@@ -243,11 +245,16 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
                 bar.set_postfix_str(module.NAME)
                 _one_stage(module, s, settings, state, result,
                            forced=force or names.index(module.NAME) >= first_forced)
+                ahead.after(module.NAME, result.status[module.NAME])
+            current = "the overlay videos"
+            ahead.close(failed=False)
         except KeyboardInterrupt:
+            ahead.close(failed=True)
             log.warning("interrupted during %s; nothing half-written is left behind: run the same command again "
                         "to resume", current)
             raise
         except Exception as e:
+            ahead.close(failed=True)
             log.error("stage %s failed: %s", current, e)
             raise
         finally:

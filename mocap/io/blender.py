@@ -1,37 +1,176 @@
 """FBX and GLB through Blender's exporters (bpy) in a child process, so bpy's state never touches this
 process: an armature with the animation baked on every frame, no leaf bones, frame 1 first.
 
-Starting Blender costs more than an export (about 0.6 s against 0.06 s for a 100-frame take), so every
-FBX / GLB file of an export run goes to one child (:func:`blender_export_many`, the exporters'
-``write_many``); each file is still moved into place atomically, and only once the child said it is done."""
+Starting Blender (importing bpy) costs far more than an export (about 1 s of CPU against 0.06 s for a
+100-frame take), so every FBX / GLB file of an export run goes to one child (:func:`blender_export_many`,
+the exporters' ``write_many``), and ``mocap run`` starts that child ahead of the export stage, while the
+stages before it run (:func:`warm`, :mod:`mocap.ahead`): it loads bpy and waits for its jobs on a pipe
+(:mod:`mocap.io.blender_serve`). Without a warm child an export starts its own. Each file is still moved
+into place atomically, and only once the child said it is done. The child runs with a fixed hash seed,
+so that Blender's FBX object ids, and so the files, are the same from run to run (the FBX creation time
+aside), whichever child wrote them.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import logging
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from mocap.io.atomic import atomic_write
+from mocap.io.blender_serve import DONE, END, FAILED, READY
 from mocap.io.capture import write_capture
 from mocap.io.exporters import Options, register
 from mocap.types import Motion
 
-DONE = "mocap-export-done"  # the child's line after each file it finished: DONE <index>
+log = logging.getLogger(__name__)
+SERVE = [sys.executable, "-m", "mocap.io.blender_serve"]  # the warm child's command
+CLOSE_TIMEOUT_S = 10.0  # for a child told to end (end of input) before it is killed
 
 
 def _require_bpy(suffix: str) -> None:
-    if importlib.util.find_spec("bpy") is None:
+    if not bpy_available():
         raise RuntimeError(f"exporting {suffix} needs Blender's Python module: pip install 'mocap[blender]' "
                            "(bpy 5.0.1, Python 3.11)")
 
 
+def bpy_available() -> bool:
+    return importlib.util.find_spec("bpy") is not None
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONHASHSEED="0")  # Blender's FBX ids are hashes: the same in every run
+
+
+class Child:
+    """One Blender child serving export lists (:mod:`mocap.io.blender_serve`); loads bpy from the start.
+    Its own session (a Ctrl-C in the terminal reaches the parent, which ends it: :meth:`close`); its
+    stderr in a temporary file (a pipe nobody reads could fill and block it)."""
+
+    def __init__(self, command: list[str] | None = None):
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self.started = time.time()
+        self.ready_s: float | None = None  # seconds from the start to bpy loaded (once seen)
+        self.proc = subprocess.Popen(command or SERVE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._err, text=True, env=_env(), start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stderr_tail(self, chars: int = 1500) -> str:
+        try:
+            self._err.seek(0)
+            return self._err.read().decode(errors="replace").strip()[-chars:]
+        except (OSError, ValueError):
+            return ""
+
+    def export(self, spec: list[dict]) -> tuple[set[int], str | None]:
+        """Send one list of jobs; returns the indices of the files written and the error (None: all done)."""
+        done: set[int] = set()
+        try:
+            self.proc.stdin.write(json.dumps(spec) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return done, f"the Blender child ended (exit status {self.proc.poll()}): {self.stderr_tail()}"
+        for line in self.proc.stdout:
+            word, _, rest = line.strip().partition(" ")
+            if word == READY:
+                with contextlib.suppress(ValueError):
+                    self.ready_s = float(rest) - self.started
+            elif word == DONE and rest.isdigit():
+                done.add(int(rest))
+            elif word == END:
+                return done, None
+            elif word == FAILED:
+                return done, f"{rest}\n{self.stderr_tail()}"
+        self.proc.wait()
+        return done, f"the Blender child ended (exit status {self.proc.returncode}): {self.stderr_tail()}"
+
+    def close(self, kill: bool = False) -> None:
+        """End the child: end of its input (it finishes the file it writes, then exits), killed after
+        :data:`CLOSE_TIMEOUT_S`; ``kill``: at once (an error or a Ctrl-C in the parent)."""
+        try:
+            if self.proc.stdin and not self.proc.stdin.closed:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+        if kill:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=CLOSE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            log.warning("the Blender child (pid %d) did not end; killing it", self.proc.pid)
+            self.proc.kill()
+            self.proc.wait()
+        finally:
+            if self.proc.stdout:
+                self.proc.stdout.close()
+            self._err.close()
+
+
+_warm: Child | None = None
+
+
+def warm() -> Child | None:
+    """Start the Blender child the next exports will use, if none is running and bpy is installed."""
+    global _warm
+    if _warm is not None and _warm.alive():
+        return _warm
+    if not bpy_available():
+        return None
+    _warm = Child()
+    log.debug("Blender child started ahead of the export (pid %d)", _warm.pid)
+    return _warm
+
+
+def release() -> None:
+    """End the warm child, if any: it has no job (an export takes it), so it is killed at once."""
+    global _warm
+    child, _warm = _warm, None
+    if child is not None:
+        log.debug("ending the unused Blender child (pid %d)", child.pid)
+        child.close(kill=True)
+
+
+@contextmanager
+def warm_child():
+    """A block whose exports use one Blender child started now (:func:`warm`); the child ends with the block,
+    at the latest, whether it raises or not, so that no child outlives it."""
+    warm()
+    try:
+        yield
+    finally:
+        release()
+
+
+def _take_warm() -> Child | None:
+    """The warm child for one export list (it then serves no other: each run's exports are one list)."""
+    global _warm
+    child, _warm = _warm, None
+    if child is not None and not child.alive():
+        log.warning("the Blender child started ahead ended early (%s); starting another", child.stderr_tail(300))
+        child.close()
+        return None
+    return child
+
+
 def blender_export_many(jobs: list[tuple[Motion, Path, str]]) -> list[Path]:
-    """Write every (motion, path, up) through one Blender child; returns the paths. Files the child
-    finished are in place even when a later one failed (which then raises, naming the files missing)."""
+    """Write every (motion, path, up) through one Blender child (the warm one, if started); returns the
+    paths. Files the child finished are in place even when a later one failed (which then raises, naming
+    the files missing)."""
     if not jobs:
         return []
     for _, path, _ in jobs:
@@ -42,12 +181,21 @@ def blender_export_many(jobs: list[tuple[Motion, Path, str]]) -> list[Path]:
             cap = write_capture(Path(tmp) / f"motion{i}.npz", motion)
             # exporters insist on the extension; the temporary folder may be on another file system
             spec.append({"capture": str(cap), "out": str(Path(tmp) / f"out{i}{Path(path).suffix}"), "up": up})
-        listing = Path(tmp) / "jobs.json"
-        listing.write_text(json.dumps(spec))
-        r = subprocess.run([sys.executable, "-m", "blender_addon.headless", "export-many", str(listing)],
-                           capture_output=True, text=True)
-        done = {int(line.split()[1]) for line in r.stdout.splitlines()
-                if line.startswith(DONE + " ") and line.split()[1].isdigit()}
+        child = _take_warm()
+        t0 = time.time()
+        if child is not None:
+            try:
+                done, error = child.export(spec)
+            except BaseException:
+                child.close(kill=True)
+                raise
+            child.close(kill=error is not None)
+            waited = max(0.0, child.started + (child.ready_s or 0.0) - t0)
+            log.info("Blender export of %d files in %.2f s by the child started ahead (%.2f s of its start-up "
+                     "waited for)", len(jobs), time.time() - t0, waited)
+        else:
+            done, error = _one_shot(spec, Path(tmp))
+            log.info("Blender export of %d files in %.2f s (Blender started for it)", len(jobs), time.time() - t0)
         missing = []
         for i, (_, path, _) in enumerate(jobs):
             target = Path(spec[i]["out"])
@@ -56,8 +204,18 @@ def blender_export_many(jobs: list[tuple[Motion, Path, str]]) -> list[Path]:
             else:
                 missing.append(Path(path).name)
         if missing:
-            raise RuntimeError(f"Blender export of {', '.join(missing)} failed: {r.stderr.strip()[-1500:]}")
+            raise RuntimeError(f"Blender export of {', '.join(missing)} failed: {(error or '').strip()[-1500:]}")
     return [Path(path) for _, path, _ in jobs]
+
+
+def _one_shot(spec: list[dict], tmp: Path) -> tuple[set[int], str]:
+    listing = tmp / "jobs.json"
+    listing.write_text(json.dumps(spec))
+    r = subprocess.run([sys.executable, "-m", "blender_addon.headless", "export-many", str(listing)],
+                       capture_output=True, text=True, env=_env())
+    done = {int(line.split()[1]) for line in r.stdout.splitlines()
+            if line.startswith(DONE + " ") and line.split()[1].isdigit()}
+    return done, r.stderr
 
 
 def blender_export(motion: Motion, path: Path, up: str = "y") -> Path:
@@ -77,3 +235,10 @@ def fbx(motion: Motion, extra: dict, path: Path, opt: Options) -> Path:
 @register("glb", ".glb", "glTF binary with the armature and baked animation (Blender's glTF exporter)", write_many)
 def glb(motion: Motion, extra: dict, path: Path, opt: Options) -> Path:
     return blender_export(motion, path, opt.up)
+
+
+def needs_blender(formats) -> bool:
+    """Whether any of these export formats is written through Blender."""
+    from mocap.io import exporters
+
+    return any(exporters.get(f).write_many is write_many for f in formats)

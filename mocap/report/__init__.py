@@ -135,24 +135,62 @@ def _association_html(session: Session, pts) -> str:
     return f"<h2>Association of the people</h2><table>{rows}</table>" if rows else ""
 
 
-def build(session: Session, timings: dict[str, float] | None = None, extra: dict | None = None,
-          cfg: Config = Config()) -> dict:
-    """Compute the metrics and write the report files (the overlay videos rendered meanwhile, where out of
-    date); returns the metrics."""
+def _sources(session: Session):
+    """The rig, the 3D points (refined, else triangulated) and their file, and the sync offsets."""
     from mocap.io.hdf5 import read_points3d
     from mocap.stages.sync import read_offsets
 
-    rig = session.rig()
     src = session.points3d("refined") if session.points3d("refined").is_file() else session.points3d("triangulated")
-    pts = read_points3d(src)
-    offsets = read_offsets(session)
-    videos = None
-    if cfg.overlay_videos:  # rendered in threads while the metrics and the page are made
-        from mocap.report import overlay
+    return session.rig(), read_points3d(src), src, read_offsets(session)
 
-        videos = overlay.start(session, rig, pts, offsets, cfg.person)
+
+def _keypoints(session: Session, rig, pts):
+    """The detections as the report compares them: (repaired, as detected or None when no repair ran, the
+    repairs), each person's in the 3D points' order."""
+    from mocap.report import people
+    from mocap.stages import triangulate
+
+    P = pts.xyz.shape[1]
+    kp, repairs = triangulate.read_session_keypoints(session, rig, single_performer=P == 1)
+    repaired = bool(repairs.get("swaps_repaired") and any(repairs["swaps_repaired"].values()))
+    kp_raw = triangulate.session_keypoints(session, rig, single_performer=P == 1, repair_swaps=False) \
+        if repaired else None
+    if "association" not in repairs or kp.shape[2] != P:  # no recorded association: match by proximity
+        kp = people.aligned_keypoints(rig, kp, pts)
+        kp_raw = people.aligned_keypoints(rig, kp_raw, pts) if kp_raw is not None else None
+    return kp, kp_raw, repairs
+
+
+def _start_videos(session: Session, rig, pts, offsets, kp, kp_raw, cfg: Config):
+    """Start (or join) the overlay videos' render, keeping the video frames the crops will show."""
+    from mocap.report import overlay
+    from mocap.report.crops import wanted_video_frames
+
+    wanted = wanted_video_frames(rig, kp_raw if kp_raw is not None else kp, pts, cfg.worst_frames, offsets,
+                                 session.video_sampling()) if _videos(session, rig, cfg) else None
+    return overlay.start(session, rig, pts, offsets, cfg.person, wanted=wanted)
+
+
+def prestart(session: Session, cfg: Config = Config()):
+    """Start the overlay videos in the background, as soon as the 3D points are final (``mocap run`` calls it
+    after the refine stage); the report stage joins them. Returns their :class:`~mocap.report.overlay.Pending`
+    (None: overlay videos off)."""
+    if not cfg.overlay_videos or not (session.root / "videos").is_dir():
+        return None
+    rig, pts, _, offsets = _sources(session)
+    kp, kp_raw, _ = _keypoints(session, rig, pts)
+    return _start_videos(session, rig, pts, offsets, kp, kp_raw, cfg)
+
+
+def build(session: Session, timings: dict[str, float] | None = None, extra: dict | None = None,
+          cfg: Config = Config()) -> dict:
+    """Compute the metrics and write the report files (the overlay videos rendered meanwhile, where out of
+    date, or joined where ``mocap run`` started them); returns the metrics."""
+    rig, pts, src, offsets = _sources(session)
+    kp, kp_raw, repairs = _keypoints(session, rig, pts)
+    videos = _start_videos(session, rig, pts, offsets, kp, kp_raw, cfg) if cfg.overlay_videos else None
     try:
-        metrics = _metrics(session, rig, pts, src, offsets, timings, extra, cfg)
+        metrics = _metrics(session, rig, pts, src, offsets, timings, extra, cfg, (kp, kp_raw, repairs))
         if videos is not None:
             metrics["overlay_videos"] = [str(p) for p in videos.result()]
     except BaseException:
@@ -180,20 +218,27 @@ def _person_metrics(rig, kp, pts, p: int, offsets, cfg: Config, swaps) -> dict:
         return compute(rig, kp, pts, p, offsets, cfg.camera_flag_ratio, swaps)
 
 
-def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config) -> dict:
+def _frames_of(session: Session):
+    """{frame: image} of a camera's video for the crops: those its overlay render kept, the rest decoded."""
+    from mocap.report import overlay
+    from mocap.report.crops import read_video_frames
+
+    def read(camera: str, path: Path, frames: list[int]) -> dict:
+        kept = overlay.captured(session.root / "review", camera, path)
+        out = {i: kept[i] for i in frames if i in kept}
+        missing = [i for i in frames if i not in out]
+        return out | (read_video_frames(path, missing) if missing else {})
+
+    return read
+
+
+def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config, detections) -> dict:
     from mocap.report import page, people
     from mocap.report.crops import camera_crops
-    from mocap.stages import triangulate
 
     P = pts.xyz.shape[1]
-    kp, repairs = triangulate.read_session_keypoints(session, rig, single_performer=P == 1)
+    kp, kp_raw, repairs = detections
     swaps = _swaps_repaired(session, pts)
-    repaired = bool(repairs.get("swaps_repaired") and any(repairs["swaps_repaired"].values()))
-    kp_raw = triangulate.session_keypoints(session, rig, single_performer=P == 1, repair_swaps=False) \
-        if repaired else None
-    if "association" not in repairs or kp.shape[2] != P:  # no recorded association: match by proximity
-        kp = people.aligned_keypoints(rig, kp, pts)
-        kp_raw = people.aligned_keypoints(rig, kp_raw, pts) if kp_raw is not None else None
     per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, swaps) for p in range(P)]
     metrics = dict(per_person[0])
     metrics["points_source"] = src.name
@@ -232,7 +277,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     for p in range(P):
         err, err_raw = page.errors(rig, kp, kp_raw, pts, p)
         crops = camera_crops(rig, kp_raw if kp_raw is not None else kp, kp, pts, p, cfg.worst_frames, videos,
-                             offsets, repairs.get("swap_repairs"), session.video_sampling()) if cfg.worst_frames else []
+                             offsets, repairs.get("swap_repairs"), session.video_sampling(), _frames_of(session)) \
+            if cfg.worst_frames else []
         data.append(page.PersonData(p, person_name(p), per_person[p], err, err_raw, crops))
     out = session.root / "report"
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, default=float))

@@ -109,11 +109,63 @@ def _box(points: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]
     return (x0, y0, x1, y1) if x1 - x0 > 8 and y1 - y0 > 8 else None
 
 
+def crop_frames(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int,
+                k: int) -> tuple[np.ndarray, dict[int, list[int]]]:
+    """The (F, C, J) reprojection error of the detections and each camera's ``k`` worst 3D frames."""
+    from mocap.report.metrics import reprojection
+
+    err = reprojection(rig, kp, pts, person=person)
+    gap = max(2, len(pts.xyz) // 25)
+    return err, {c: worst_frames(_per_frame(err[:, c]), k, gap) for c in range(len(rig))} if k > 0 else {}
+
+
+def wanted_video_frames(rig: Rig, kp: Keypoints2D, pts: Points3D, k: int, offsets: dict[str, float],
+                        sampling: tuple[int, int] = (0, 1)) -> dict[str, set[int]]:
+    """camera → the video frames the crops of every person will show (for the overlay render to keep)."""
+    from mocap.view.grid import video_frame
+
+    out: dict[str, set[int]] = {name: set() for name in rig.names}
+    for p in range(pts.xyz.shape[1]):
+        _, frames = crop_frames(rig, kp, pts, p, k)
+        for c, ts in frames.items():
+            name = rig.names[c]
+            out[name] |= {video_frame(t, float(offsets.get(name, 0.0)), *sampling) for t in ts}
+    return out
+
+
+def read_video_frames(path: Path, frames: list[int], hop: int = 250) -> dict[int, np.ndarray]:
+    """The ``frames`` of a video in one forward pass: frames in between are grabbed (decoded, never
+    converted), a seek only over a jump longer than ``hop`` (a seek decodes from the keyframe before
+    its target, which in a video of one keyframe is the first frame)."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ValueError(f"{path}: cannot open the video")
+    out: dict[int, np.ndarray] = {}
+    try:
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        pos = 0
+        for i in sorted({f for f in frames if 0 <= f < count}):
+            if i - pos > hop:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+                pos = i
+            while pos < i and cap.grab():
+                pos += 1
+            ok, img = cap.read()
+            if not ok or pos != i:
+                break
+            out[i] = img
+            pos += 1
+    finally:
+        cap.release()
+    return out
+
+
 def camera_crops(rig: Rig, kp: Keypoints2D, kp_repaired: Keypoints2D, pts: Points3D, person: int, k: int,
                  videos: dict[str, Path] | None, offsets: dict[str, float], repairs: dict | None,
-                 sampling: tuple[int, int] = (0, 1)) -> list[Crop]:
+                 sampling: tuple[int, int] = (0, 1), frames_of=None) -> list[Crop]:
     """The ``k`` worst frames of each camera (by the error of the detections as detected); ``sampling``: the
-    detection's (start, stride), :meth:`mocap.session.Session.video_sampling`."""
+    detection's (start, stride), :meth:`mocap.session.Session.video_sampling`; ``frames_of(camera, path,
+    frames)``: {frame: image} of a camera's video (default: :func:`read_video_frames`)."""
     from mocap.report.metrics import reprojection
     from mocap.view.grid import video_frame
 
@@ -122,36 +174,30 @@ def camera_crops(rig: Rig, kp: Keypoints2D, kp_repaired: Keypoints2D, pts: Point
     kps = get_keypoint_set(pts.keypoint_set)
     segs, mids = keypoint_segments(kps)
     sides = segment_sides(tuple(kps.joints) + ("",) * len(mids), segs)
-    err = reprojection(rig, kp, pts, person=person)
+    err, worst = crop_frames(rig, kp, pts, person, k)
     err_rep = reprojection(rig, kp_repaired, pts, person=person)
     X = pts.xyz[:, person]
-    gap = max(2, len(X) // 25)
+    read = frames_of or (lambda camera, path, frames: read_video_frames(path, frames))
 
     def one(c: int) -> list[Crop]:
         cam = rig[c]
         per = _per_frame(err[:, c])
-        frames = worst_frames(per, k, gap)
+        frames = worst[c]
         rep = repaired_groups(repairs, c, person)
-        src = None
+        index = {t: video_frame(t, float(offsets.get(cam.name, 0.0)), *sampling) for t in frames}
+        images: dict[int, np.ndarray] = {}
         if frames and videos and cam.name in videos:
-            from mocap.view.grid import VideoSource
-
             try:
-                src = VideoSource(videos[cam.name])
+                images = read(cam.name, videos[cam.name], sorted(set(index.values())))
             except ValueError as e:
                 log.warning("report: %s", e)
         out = []
-        try:
-            for t in frames:
-                uv = cam.project(X[t])
-                det = np.where((kp.score[t, c, person] >= 0.2)[:, None], kp.xy[t, c, person], np.nan)
-                i = video_frame(t, float(offsets.get(cam.name, 0.0)), *sampling)
-                img = src.get(i) if src is not None else None
-                out.append(_crop(cam.name, t, i if img is not None else None, img, cam.size, det, uv, mids, segs,
-                                 sides, float(per[t]), float(_per_frame(err_rep[:, c])[t]), rep.get(t, "")))
-        finally:
-            if src is not None:
-                src.close()
+        for t in frames:
+            uv = cam.project(X[t])
+            det = np.where((kp.score[t, c, person] >= 0.2)[:, None], kp.xy[t, c, person], np.nan)
+            img = images.get(index[t])
+            out.append(_crop(cam.name, t, index[t] if img is not None else None, img, cam.size, det, uv, mids, segs,
+                             sides, float(per[t]), float(_per_frame(err_rep[:, c])[t]), rep.get(t, "")))
         return out
 
     if not videos:
@@ -171,11 +217,13 @@ def _extend(p: np.ndarray, mids) -> np.ndarray:
 def _crop(camera, t, video_frame, img, size, det, uv, mids, segs, sides, e, e_rep, repaired) -> Crop:
     det, uv = _extend(det, mids), _extend(uv, mids)
     box = _box(np.vstack([det, uv]), size)
-    if img is None:
-        img = np.full((size[1], size[0], 3), 60, np.uint8)
-    x0, y0, x1, y1 = box or (0, 0, img.shape[1], img.shape[0])
+    x0, y0, x1, y1 = box or ((0, 0, img.shape[1], img.shape[0]) if img is not None else (0, 0, size[0], size[1]))
     s = HEIGHT / (y1 - y0)
-    crop = cv2.resize(img[y0:y1, x0:x1], (max(1, round((x1 - x0) * s)), HEIGHT), interpolation=cv2.INTER_AREA)
+    width = max(1, round((x1 - x0) * s))
+    if img is None:  # a plain background: nothing to scale
+        crop = np.full((HEIGHT, width, 3), 60, np.uint8)
+    else:
+        crop = cv2.resize(img[y0:y1, x0:x1], (width, HEIGHT), interpolation=cv2.INTER_AREA)
     shift = np.array([x0, y0])
     draw(crop, (det - shift) * s, (uv - shift) * s, segs, sides, 1.0)
     ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 from importlib import metadata
 
@@ -36,6 +37,11 @@ def bone_lengths(pts: Points3D, person: int = 0) -> tuple[list[str], np.ndarray]
 
 
 def versions() -> dict[str, str]:
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:  # read once per process (a package's metadata is parsed each time)
     out = {"python": platform.python_version()}
     for pkg in ("mocap", "numpy", "scipy", "opencv-contrib-python", "h5py", "torch", "mediapipe", "bpy", "open3d"):
         try:

@@ -1,8 +1,12 @@
 """Review videos: the 3D skeleton projected over each camera's video (``review/<camera>_reprojected.mp4``).
 
 Rendered camera by camera in threads (OpenCV releases the GIL while it decodes, draws and encodes), in
-the background of the rest of the report (:func:`start`). A camera's video is rendered again only when
-what it shows changed: a fingerprint beside it (``review/.<camera>_reprojected.mp4.key``) records the
+the background (:func:`start`): ``mocap run`` starts them as soon as the 3D points are final, so they
+render while the fit, the retarget, the export and the report's page are made; the report stage waits
+for them (with a progress bar). A render started for the same video and the same key is joined, never
+repeated; the frames the report's crops need are kept as the render decodes them (:func:`captured`),
+so the crops decode nothing more. A camera's video is rendered again only when what it shows changed:
+a fingerprint beside it (``review/.<camera>_reprojected.mp4.key``) records the
 source video (path, size, time), the projected points (what the 3D points, the camera and its sync
 offset give), the frame rate and the drawing's version, and the video it wrote (size, time).
 """
@@ -14,7 +18,9 @@ import json
 import logging
 import os
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +71,41 @@ def up_to_date(video: Path, key: str) -> bool:
         return False
 
 
+
+@dataclass(eq=False)
+class Job:
+    """One camera's render: in flight or finished, in this process."""
+
+    out: Path
+    key: str
+    source: Path
+    source_stat: list[int]
+    total: int  # frames of the source video
+    wanted: frozenset[int] = frozenset()  # video frames to keep (for the report's crops)
+    stop: threading.Event = field(default_factory=threading.Event)
+    frames: dict[int, np.ndarray] = field(default_factory=dict)
+    rendered: int = 0
+    future: Future | None = None
+
+    def keep(self, i: int, img: np.ndarray) -> None:
+        if i in self.wanted:
+            self.frames[i] = img.copy()  # before the skeleton is drawn on it
+        self.rendered += 1
+
+    def ok(self) -> bool:
+        return not self.stop.is_set() and not (self.future is not None and self.future.done()
+                                               and self.future.exception() is not None)
+
+
+_JOBS: dict[Path, Job] = {}  # review video → its latest render in this process
+_LOCK = threading.Lock()
+
+
 def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: float, size, label: str,
-           stop: threading.Event | None = None, sampling: tuple[int, int] = (0, 1)) -> Path:
+           stop: threading.Event | None = None, sampling: tuple[int, int] = (0, 1), job: Job | None = None) -> Path:
     """Write one overlay video (atomically: an interrupted render leaves the previous one). ``sampling``:
-    (start, stride) of the detection, :meth:`mocap.session.Session.video_sampling`."""
+    (start, stride) of the detection, :meth:`mocap.session.Session.video_sampling`; ``job``: keeps the
+    frames it wants and counts the frames done."""
     import cv2
 
     from mocap.detect.overlay import OverlayWriter
@@ -80,6 +117,8 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
         for i, img in read_frames(source):
             if stop is not None and stop.is_set():
                 raise StoppedError(label)
+            if job is not None:
+                job.keep(i, img)
             t = int(round((i - sampling[0]) / sampling[1] - offset))
             if 0 <= t < len(uv):  # (J, 2): one person in green; (P, J, 2): each person in its colour
                 people = [(uv[t], (0, 220, 0))] if uv.ndim == 3 else \
@@ -99,9 +138,9 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
 
 
 def _one(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: float, size, label: str,
-         key: str, stop: threading.Event | None, sampling: tuple[int, int] = (0, 1)) -> Path:
+         key: str, job: Job, sampling: tuple[int, int] = (0, 1)) -> Path:
     key_path(out).unlink(missing_ok=True)  # the old record must not vouch for a half-replaced video
-    render(source, out, uv, limbs, offset, fps, size, label, stop, sampling)
+    render(source, out, uv, limbs, offset, fps, size, label, job.stop, sampling, job=job)
     atomic_write_text(key_path(out), json.dumps({"key": key, "video": _stat(out), "source": str(source)}))
     return out
 
@@ -109,26 +148,52 @@ def _one(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: flo
 class Pending:
     """Overlay videos being rendered; :meth:`result` waits for them, :meth:`cancel` stops them."""
 
-    def __init__(self, paths: list[Path], futures: list[Future], pool: ThreadPoolExecutor | None,
-                 stop: threading.Event):
-        self.paths, self.futures, self.pool, self.stop = paths, futures, pool, stop
+    def __init__(self, paths: list[Path], jobs: list[Job], pool: ThreadPoolExecutor | None):
+        self.paths, self.jobs, self.pool = paths, jobs, pool
 
-    def result(self) -> list[Path]:
+    def result(self, progress: bool | None = None) -> list[Path]:
+        """Wait for the renders (a progress bar of their frames while they run; ``progress=False``: none)."""
         try:
-            for f in self.futures:
-                f.result()
+            self._wait(progress)
+            for job in self.jobs:
+                job.future.result()
         except BaseException:
             self.cancel()
             raise
         finally:
             if self.pool is not None:
                 self.pool.shutdown(wait=True)
+            self._forget()
         return self.paths
 
+    def _wait(self, progress: bool | None) -> None:
+        running = [j for j in self.jobs if not j.future.done()]
+        if not running or progress is False:
+            return
+        from tqdm import tqdm
+
+        total = sum(j.total for j in self.jobs)
+        with tqdm(total=total, desc="overlay videos", unit="frame", disable=None if progress else True) as bar:
+            while any(not j.future.done() for j in self.jobs):
+                bar.update(min(sum(j.rendered for j in self.jobs), total) - bar.n)
+                time.sleep(0.1)
+            bar.update(total - bar.n)
+
     def cancel(self) -> None:
-        self.stop.set()
+        for job in self.jobs:
+            job.stop.set()
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drop the kept frames and the finished jobs (their records now say they are up to date)."""
+        with _LOCK:
+            for job in self.jobs:
+                if job.future is None or job.future.done():
+                    job.frames.clear()
+                    if _JOBS.get(job.out) is job:
+                        del _JOBS[job.out]
 
 
 def workers() -> int:
@@ -136,21 +201,23 @@ def workers() -> int:
     return max(1, cores)
 
 
-def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads: int | None = None) -> Pending:
+def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads: int | None = None,
+          wanted: dict[str, set[int]] | None = None) -> Pending:
     """Start rendering the overlay videos of the cameras that have a video and whose video is out of
-    date; returns at once. Nothing to render: an already finished :class:`Pending`."""
+    date (joining a render of the same video and key already under way); returns at once. ``wanted``:
+    camera → video frames to keep for :func:`captured`. Nothing to render: an already finished
+    :class:`Pending`."""
     from mocap.io.video import find_videos, probe
 
-    stop = threading.Event()
     try:
         videos = find_videos(session.root / "videos", rig.names)
     except (FileNotFoundError, ValueError):
-        return Pending([], [], None, stop)
+        return Pending([], [], None)
     limbs = get_keypoint_set(pts.keypoint_set).limbs
     X = pts.xyz[:, person] if pts.xyz.shape[1] == 1 else pts.xyz  # several people: all of them
     review = session.root / "review"
     sampling = session.video_sampling()
-    paths, todo = [], []
+    paths, jobs, todo = [], [], []
     for cam in rig:
         info = probe(videos[cam.name])
         uv = cam.project(X.reshape(-1, 3)).reshape(X.shape[:-1] + (2,))
@@ -158,17 +225,55 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
         paths.append(out)
         offset, fps = float(offsets.get(cam.name, 0.0)), float(info.fps or pts.fps)
         key = fingerprint(videos[cam.name], uv, offset, fps, limbs, *([sampling] if sampling != (0, 1) else []))
+        with _LOCK:
+            job = _JOBS.get(out)
+        if job is not None and job.key == key and job.ok() and not job.future.done():
+            log.info("%s: joining its render under way", out.name)
+            jobs.append(job)
+            continue
         if out.is_file() and up_to_date(out, key):
             log.info("%s is up to date", out.name)
             continue
-        todo.append((videos[cam.name], out, uv, limbs, offset, fps, info.size, cam.name, key, stop, sampling))
+        if job is not None and not job.future.done():  # an older render of this video: stop it first
+            job.stop.set()
+            _quietly(job.future)
+        real = Path(videos[cam.name]).resolve()
+        job = Job(out, key, real, _stat(real), info.frames, frozenset((wanted or {}).get(cam.name, ())))
+        todo.append((job, (videos[cam.name], out, uv, limbs, offset, fps, info.size, cam.name, key, job, sampling)))
     if not todo:
-        return Pending(paths, [], None, stop)
+        return Pending(paths, jobs, None)
     pool = ThreadPoolExecutor(min(len(todo), threads or workers()), thread_name_prefix="overlay")
-    return Pending(paths, [pool.submit(_one, *args) for args in todo], pool, stop)
+    with _LOCK:
+        for job, args in todo:
+            job.future = pool.submit(_one, *args)
+            _JOBS[job.out] = job
+            jobs.append(job)
+    return Pending(paths, jobs, pool)
+
+
+def _quietly(future: Future) -> None:
+    try:
+        future.result()
+    except Exception:  # noqa: BLE001 - a stopped or failed older render: its error is not this one's
+        log.debug("an older render ended", exc_info=True)
+
+
+def captured(review: Path, camera: str, source: Path) -> dict[int, np.ndarray]:
+    """The frames of ``source`` kept by this process's render of ``camera``'s overlay video (waits for it
+    to finish); {} when there is none, it failed, or the video changed since."""
+    with _LOCK:
+        job = _JOBS.get(video_path(review, camera))
+    if job is None or job.future is None:
+        return {}
+    try:
+        job.future.result()
+        real = Path(source).resolve()
+        return dict(job.frames) if job.source == real and job.source_stat == _stat(real) else {}
+    except Exception:  # noqa: BLE001 - the render's failure is raised by the report's wait on it
+        return {}
 
 
 def overlay_videos(session, rig, pts, offsets: dict[str, float], person: int = 0,
                    threads: int | None = None) -> list[Path]:
     """The overlay videos of every camera with a video (rendered where out of date); returns their paths."""
-    return start(session, rig, pts, offsets, person, threads).result()
+    return start(session, rig, pts, offsets, person, threads).result(progress=False)

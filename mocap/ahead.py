@@ -1,0 +1,71 @@
+"""Work ``mocap run`` starts ahead of the stage that needs it, so that it runs while other stages do.
+
+* The export's Blender child (:func:`mocap.io.blender.warm`): started once a stage before the export has
+  run, when the export will write FBX or GLB. So it loads bpy (about 1 s of CPU) after detection, not
+  during it: detection keeps every core busy, the stages after it mostly one, and by the export stage
+  the child waits for its job on a pipe.
+* The report's overlay videos (:func:`mocap.report.prestart`): started once the 3D points are final
+  (after the refine stage, when a stage ran), when the report makes videos; they render in threads while
+  the fit, the retarget, the export and the report's page are made, and the report stage waits for them.
+
+Everything started ends with the run: the Blender child after its export, or killed (unused, or on an
+error or a Ctrl-C: no child outlives the run); the overlay renders joined by the report stage (or at
+the end, with their progress), or stopped on an error or a Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+OVERLAYS_AFTER = "refine"  # the last stage whose outputs the overlay videos show
+
+
+class Ahead:
+    """What a run started ahead; :meth:`after` is told each stage's status, :meth:`close` ends it all."""
+
+    def __init__(self, session, settings, names: list[str]):
+        from mocap.io.blender import needs_blender
+
+        self.session, self.settings, self.names = session, settings, names
+        self.blender = "export" in names and needs_blender(settings.export.formats)
+        self.overlays = "report" in names and OVERLAYS_AFTER in names and settings.report.overlay_videos
+        self.ran = False
+        self.videos = None  # mocap.report.overlay.Pending
+
+    def after(self, name: str, status: str) -> None:
+        self.ran |= status == "ran"
+        if self.blender and status == "ran" and self.names.index(name) < self.names.index("export"):
+            from mocap.io import blender
+
+            self.blender = False
+            if blender.warm() is not None:
+                log.info("Blender started for the export, while the stages before it run")
+        if self.overlays and name == OVERLAYS_AFTER:
+            self.overlays = False
+            if self.ran:
+                self._start_overlays()
+
+    def _start_overlays(self) -> None:
+        from mocap import report
+
+        try:
+            self.videos = report.prestart(self.session, self.settings.report)
+        except (FileNotFoundError, ValueError, OSError) as e:  # the report stage meets it again, and says so
+            log.debug("overlay videos not started ahead: %s", e)
+            return
+        if self.videos is not None and self.videos.jobs:
+            log.info("overlay videos: %d rendering while the next stages run", len(self.videos.jobs))
+
+    def close(self, failed: bool) -> None:
+        """End everything: at once when ``failed`` (an error or a Ctrl-C), else once the renders are done."""
+        from mocap.io import blender
+
+        blender.release()
+        videos, self.videos = self.videos, None
+        if videos is None:
+            return
+        if failed:
+            videos.cancel()
+        else:
+            videos.result()
