@@ -47,6 +47,7 @@ class RunResult:
     session: Path
     status: dict[str, str] = field(default_factory=dict)  # ran | skipped | not needed (reason)
     timings: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of this process and its ended children
     outputs: dict[str, list[str]] = field(default_factory=dict)
     metrics: dict | None = None
     log_file: Path | None = None
@@ -290,11 +291,12 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     state[name] = {"key": key, "status": "started"}
     _save_state(s, state)
     log.info("stage %s: %s", name, "resuming" if resume else "running")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     out = module.main(s, settings, not resume)
     _check_interrupt()  # a Ctrl-C swallowed inside the stage stops here, before the stage is marked done
     dt = time.perf_counter() - t0
     result.status[name], result.timings[name] = "ran", dt
+    result.cpu[name] = _cpu_s() - c0
     result.outputs[name] = [str(p) for p in module.outputs(s, settings)]
     if name == "report" and isinstance(out, dict):
         result.metrics = out
@@ -302,6 +304,11 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
                    "outputs": _fingerprint(module.outputs(s, settings), s.root)}
     _save_state(s, state)
     log.info("stage %s done in %.2f s", name, dt)
+
+
+def _cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def run(session: str | Path | Session, cfg=None, *, config_path: str | Path | None = None,

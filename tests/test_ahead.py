@@ -274,3 +274,50 @@ def test_read_video_frames_in_one_pass_or_by_seeking_gives_the_video_frames(tmp_
             assert np.array_equal(img, every[i]), (hop, i)
     with pytest.raises(ValueError, match="cannot open the video"):
         crops.read_video_frames(tmp_path / "missing.mp4", [1])
+
+
+def _fbx_without_creation_time(data: bytes) -> bytes:
+    """An FBX file's bytes less its header's creation time (the one thing that differs between exports)."""
+    i = data.index(b"CreationTimeStamp")
+    j = data.index(b"Creator", i)
+    return data[:i] + data[j:]
+
+
+@pytest.mark.slow
+def test_the_warm_child_writes_the_same_files_as_a_child_started_for_the_export(tmp_path):
+    pytest.importorskip("bpy")
+    motion = body_motion(30, fps=30.0)
+    jobs = lambda folder: [(motion, folder / "a.fbx", "y"), (motion, folder / "a.glb", "z")]  # noqa: E731
+    (tmp_path / "one").mkdir()
+    (tmp_path / "warm").mkdir()
+    blender.blender_export_many(jobs(tmp_path / "one"))
+    child = blender.warm()
+    try:
+        blender.blender_export_many(jobs(tmp_path / "warm"))
+    finally:
+        blender.release()
+    assert child.ready_s is not None and _ended(child.pid)
+    one, warm = (tmp_path / "one" / "a.fbx").read_bytes(), (tmp_path / "warm" / "a.fbx").read_bytes()
+    assert len(one) == len(warm) and _fbx_without_creation_time(one) == _fbx_without_creation_time(warm)
+    assert (tmp_path / "one" / "a.glb").read_bytes() == (tmp_path / "warm" / "a.glb").read_bytes()
+
+
+def test_smaller_overlay_videos_on_request_and_a_size_change_renders_again(tiny, monkeypatch):
+    from mocap.io.video import probe
+    from mocap.report import Config
+
+    session, rig, pts = tiny
+    assert overlay.scaled_size((1080, 1920), 960) == (540, 960) and overlay.scaled_size((64, 48), 0) == (64, 48)
+    assert overlay.scaled_size((64, 48), 480) == (64, 48)  # never larger than the camera's
+    paths = overlay.overlay_videos(session, rig, pts, {})
+    rendered = []
+    real = overlay.render
+    monkeypatch.setattr(overlay, "render", lambda src, out, *a, **k: rendered.append(k["height"]) or real(src, out, *a,
+                                                                                                      **k))
+    overlay.start(session, rig, pts, {}, height=24).result(progress=False)
+    assert rendered == [24, 24] and all(probe(p).size == (32, 24) for p in paths)
+    overlay.start(session, rig, pts, {}, height=24).result(progress=False)
+    assert rendered == [24, 24]  # up to date at that size
+    with pytest.raises(ValueError, match=r"overlay_height must be 0 \(the camera's size\) or an integer ≥ 64 px, "
+                                         r"got 10"):
+        Config(overlay_height=10)

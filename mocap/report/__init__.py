@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Config:
     overlay_videos: bool = True  # review/<camera>_reprojected.mp4
+    overlay_height: int = 0  # px of those videos when lower than the camera's (0: its size); smaller renders faster
     snapshots: int = 4  # 3D skeleton views in the HTML
     person: int = 0
     max_reprojection_px: float = 8.0  # the verdict: median reprojection error over all detections
@@ -37,6 +38,9 @@ class Config:
             raise ValueError(f"report: camera_flag_ratio must be above 1, got {self.camera_flag_ratio}")
         if not isinstance(self.worst_frames, int) or isinstance(self.worst_frames, bool) or self.worst_frames < 0:
             raise ValueError(f"report: worst_frames must be an integer ≥ 0, got {self.worst_frames!r}")
+        h = self.overlay_height
+        if not isinstance(h, int) or isinstance(h, bool) or not (h == 0 or h >= 64):
+            raise ValueError(f"report: overlay_height must be 0 (the camera's size) or an integer ≥ 64 px, got {h!r}")
 
 
 def outputs(session: Session, cfg: Config) -> list[Path]:
@@ -168,7 +172,7 @@ def _start_videos(session: Session, rig, pts, offsets, kp, kp_raw, cfg: Config):
 
     wanted = wanted_video_frames(rig, kp_raw if kp_raw is not None else kp, pts, cfg.worst_frames, offsets,
                                  session.video_sampling()) if _videos(session, rig, cfg) else None
-    return overlay.start(session, rig, pts, offsets, cfg.person, wanted=wanted)
+    return overlay.start(session, rig, pts, offsets, cfg.person, wanted=wanted, height=cfg.overlay_height)
 
 
 def prestart(session: Session, cfg: Config = Config()):

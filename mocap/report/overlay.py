@@ -53,7 +53,7 @@ def _stat(path: Path) -> list[int]:
 
 def fingerprint(source: Path, uv: np.ndarray, offset: float, fps: float, limbs, *sampling) -> str:
     """What a camera's overlay video shows: the source video's identity and the points drawn on it
-    (``sampling``: the detection's (start, stride) when not (0, 1))."""
+    (``sampling``: the detection's (start, stride) when not (0, 1), and the video's size when scaled)."""
     h = hashlib.sha256()
     real = Path(source).resolve()
     h.update(json.dumps([VERSION, str(real), _stat(real), float(offset), float(fps),
@@ -101,17 +101,30 @@ _JOBS: dict[Path, Job] = {}  # review video → its latest render in this proces
 _LOCK = threading.Lock()
 
 
+def scaled_size(size, height: int = 0) -> tuple[int, int]:
+    """The review video's (width, height): the source's, or ``height`` px high (even sizes) when lower."""
+    w, h = int(size[0]), int(size[1])
+    if not height or height >= h:
+        return w, h
+    return max(2, round(w * height / h / 2) * 2), max(2, int(height) // 2 * 2)
+
+
 def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: float, size, label: str,
-           stop: threading.Event | None = None, sampling: tuple[int, int] = (0, 1), job: Job | None = None) -> Path:
+           stop: threading.Event | None = None, sampling: tuple[int, int] = (0, 1), job: Job | None = None,
+           height: int = 0) -> Path:
     """Write one overlay video (atomically: an interrupted render leaves the previous one). ``sampling``:
     (start, stride) of the detection, :meth:`mocap.session.Session.video_sampling`; ``job``: keeps the
-    frames it wants and counts the frames done."""
+    frames it wants (as decoded) and counts the frames done; ``height``: the video's height when lower
+    than the source's (0: the source's size)."""
     import cv2
 
     from mocap.detect.overlay import OverlayWriter
     from mocap.io.video import read_frames
 
-    writer = OverlayWriter(out, fps, size)
+    out_size = scaled_size(size, height)
+    scale = out_size[1] / size[1]
+    thick = max(1, round(3 * scale))
+    writer = OverlayWriter(out, fps, out_size)
     ok = False
     try:
         for i, img in read_frames(source):
@@ -119,17 +132,20 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
                 raise StoppedError(label)
             if job is not None:
                 job.keep(i, img)
+            if tuple(out_size) != (img.shape[1], img.shape[0]):
+                img = cv2.resize(img, out_size, interpolation=cv2.INTER_AREA)
             t = int(round((i - sampling[0]) / sampling[1] - offset))
             if 0 <= t < len(uv):  # (J, 2): one person in green; (P, J, 2): each person in its colour
                 people = [(uv[t], (0, 220, 0))] if uv.ndim == 3 else \
                     [(uv[t, k], palette(k)[CENTRE]) for k in range(uv.shape[1])]
                 for p, colour in people:
                     good = np.isfinite(p).all(axis=1)
-                    q = np.round(np.nan_to_num(p)).astype(int)
+                    q = np.round(np.nan_to_num(p * scale)).astype(int)
                     for a, b in limbs:
                         if good[a] and good[b]:
-                            cv2.line(img, tuple(q[a]), tuple(q[b]), colour, 3, cv2.LINE_AA)
-            cv2.putText(img, f"{label} frame {i}", (20, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
+                            cv2.line(img, tuple(q[a]), tuple(q[b]), colour, thick, cv2.LINE_AA)
+            cv2.putText(img, f"{label} frame {i}", (round(20 * scale), round(40 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
+                        scale, (255, 255, 255), max(1, round(2 * scale)))
             writer.write(img)
         ok = True
     finally:
@@ -138,9 +154,9 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
 
 
 def _one(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: float, size, label: str,
-         key: str, job: Job, sampling: tuple[int, int] = (0, 1)) -> Path:
+         key: str, job: Job, sampling: tuple[int, int] = (0, 1), height: int = 0) -> Path:
     key_path(out).unlink(missing_ok=True)  # the old record must not vouch for a half-replaced video
-    render(source, out, uv, limbs, offset, fps, size, label, job.stop, sampling, job=job)
+    render(source, out, uv, limbs, offset, fps, size, label, job.stop, sampling, job=job, height=height)
     atomic_write_text(key_path(out), json.dumps({"key": key, "video": _stat(out), "source": str(source)}))
     return out
 
@@ -202,11 +218,11 @@ def workers() -> int:
 
 
 def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads: int | None = None,
-          wanted: dict[str, set[int]] | None = None) -> Pending:
+          wanted: dict[str, set[int]] | None = None, height: int = 0) -> Pending:
     """Start rendering the overlay videos of the cameras that have a video and whose video is out of
     date (joining a render of the same video and key already under way); returns at once. ``wanted``:
-    camera → video frames to keep for :func:`captured`. Nothing to render: an already finished
-    :class:`Pending`."""
+    camera → video frames to keep for :func:`captured`; ``height``: of the videos, when lower than the
+    source's (0: the source's size). Nothing to render: an already finished :class:`Pending`."""
     from mocap.io.video import find_videos, probe
 
     try:
@@ -224,7 +240,9 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
         out = video_path(review, cam.name)
         paths.append(out)
         offset, fps = float(offsets.get(cam.name, 0.0)), float(info.fps or pts.fps)
-        key = fingerprint(videos[cam.name], uv, offset, fps, limbs, *([sampling] if sampling != (0, 1) else []))
+        size = scaled_size(info.size, height)
+        extra = ([sampling] if sampling != (0, 1) else []) + ([size] if size != tuple(info.size) else [])
+        key = fingerprint(videos[cam.name], uv, offset, fps, limbs, *extra)
         with _LOCK:
             job = _JOBS.get(out)
         if job is not None and job.key == key and job.ok() and not job.future.done():
@@ -239,7 +257,8 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
             _quietly(job.future)
         real = Path(videos[cam.name]).resolve()
         job = Job(out, key, real, _stat(real), info.frames, frozenset((wanted or {}).get(cam.name, ())))
-        todo.append((job, (videos[cam.name], out, uv, limbs, offset, fps, info.size, cam.name, key, job, sampling)))
+        todo.append((job, (videos[cam.name], out, uv, limbs, offset, fps, info.size, cam.name, key, job, sampling,
+                           height)))
     if not todo:
         return Pending(paths, jobs, None)
     pool = ThreadPoolExecutor(min(len(todo), threads or workers()), thread_name_prefix="overlay")

@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 NAME = "report"
 HELP = "quality report: metrics.json, report.html, reprojected videos"
 Config = report.Config
-FLAGS = (Flag("--no-videos", "overlay_videos", "skip review/<camera>_reprojected.mp4", value=False),)
+FLAGS = (Flag("--no-videos", "overlay_videos", "skip review/<camera>_reprojected.mp4", value=False),
+         Flag("--overlay-height", "overlay_height", "height of those videos in px (0: the camera's); smaller renders "
+              "faster", int))
 
 
 def inputs(session: Session, settings) -> list[Path]:

@@ -1,0 +1,158 @@
+"""``mocap bench after``: what everything after detection costs, against detection, on a real take.
+
+A working copy of the session (default: the shared Pose2Sim demo, 4 cameras × 100 frames of 1080p; its
+videos linked, its calibration copied) is run three times, each stage's wall and CPU time recorded (CPU:
+this process and its children, the Blender child included; the overlay videos render in threads of this
+process, so their CPU falls in the stages they overlap):
+
+1. ``default``: ``mocap run`` from scratch with the default outputs (BVH + FBX, report, overlay videos);
+2. ``no-videos``: every stage after detection again (``--from`` the first), overlay videos off;
+3. ``unchanged``: ``mocap run`` once more with the defaults: nothing to redo (no Blender start, no render).
+
+The after-detection time of a run is its whole wall time (the waits for work started ahead included)
+less the stages up to detection; the ratios divide it by the first run's detection time (the issue's
+targets: 15 % with the default outputs, 5 % with the overlay videos off; the report stage ≤ 1 s without
+videos). Figures on a shared machine move with its load: the JSON records it at each run's start and end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HEAVY = ("calibrate", "detect")  # the stages "after detection" are the others
+
+
+@dataclass(frozen=True)
+class AfterBenchConfig:
+    session: str = ""  # a session folder with videos/ and calibration/ (default: the shared Pose2Sim demo)
+    work: str = ""  # where to run it (default: a temporary folder, removed afterwards)
+    sets: tuple[str, ...] = ()  # STAGE.KEY=VALUE for every run
+
+
+def default_session() -> Path | None:
+    from mocap.data import shared_data_dir
+
+    root = shared_data_dir()
+    return root / "pose2sim_demo" if root and (root / "pose2sim_demo" / "videos").is_dir() else None
+
+
+def working_copy(src: Path, work: Path) -> Path:
+    """``work`` with ``src``'s videos (linked) and its calibration and settings (copied), nothing else."""
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "videos").mkdir(parents=True)
+    for video in sorted((src / "videos").iterdir()):
+        if video.is_file():
+            (work / "videos" / video.name).symlink_to(video.resolve())
+    if (src / "calibration").is_dir():
+        shutil.copytree(src / "calibration", work / "calibration", ignore=shutil.ignore_patterns("refined"))
+    for name in ("session.toml", "config.toml"):
+        if (src / name).is_file():
+            shutil.copy(src / name, work / name)
+    return work
+
+
+def _load() -> list[float] | None:
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def _one(work: Path, sets: list[str], from_stage: str | None = None) -> dict:
+    from mocap.pipeline import run
+
+    load0, t0 = _load(), time.perf_counter()
+    r = run(work, sets=sets, from_stage=from_stage, progress=False, remember=False)
+    wall = time.perf_counter() - t0
+    before = sum(r.timings.get(n, 0.0) for n in HEAVY)
+    stages = [{"stage": n, "status": st.split(" (")[0], "wall_s": r.timings.get(n, 0.0), "cpu_s": r.cpu.get(n)}
+              for n, st in r.status.items()]
+    return {"wall_s": wall, "after_detection_s": wall - before, "detection_s": r.timings.get("detect", 0.0),
+            "stages": stages, "load_start": load0, "load_end": _load()}
+
+
+def run(cfg: AfterBenchConfig, progress=None) -> dict:
+    from mocap import stages as registry
+
+    step = progress or (lambda name: None)
+    src = Path(cfg.session) if cfg.session else default_session()
+    if src is None or not (src / "videos").is_dir():
+        raise FileNotFoundError(f"bench after: no session with videos ({cfg.session or 'the shared Pose2Sim demo'}); "
+                                "pass --session FOLDER or set MOCAP_SHARED_DATA")
+    names = registry.names()
+    first_after = names[max(names.index(n) for n in HEAVY) + 1]
+    tmp = None if cfg.work else tempfile.mkdtemp(prefix="mocap-bench-after-")
+    work = working_copy(src, Path(cfg.work or tmp) / "take")
+    try:
+        sets = list(cfg.sets)
+        step("default outputs, from scratch (detection included)")
+        runs = {"default": _one(work, sets)}
+        step(f"overlay videos off, from {first_after}")
+        runs["no-videos"] = _one(work, sets + ["report.overlay_videos=false"], first_after)
+        step("default outputs again, nothing changed")
+        runs["unchanged"] = _one(work, sets)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    detection = runs["default"]["detection_s"]
+    for r in runs.values():
+        r["after_over_detection"] = r["after_detection_s"] / detection if detection else None
+    report = {r["stage"]: r for r in runs["no-videos"]["stages"]}.get("report", {})
+    return {"config": asdict(cfg), "session": str(src), "detection_s": detection, "runs": runs,
+            "targets": {"default_after_over_detection": 0.15, "no_videos_after_over_detection": 0.05,
+                        "report_no_videos_s": 1.0},
+            "report_no_videos_s": report.get("wall_s")}
+
+
+def table_rows(result: dict) -> list[dict]:
+    """One row per stage: wall and CPU in the default run and in the run without videos."""
+    rows: dict[str, dict] = {}
+    for label, r in (("default", result["runs"]["default"]), ("novid", result["runs"]["no-videos"])):
+        for st in r["stages"]:
+            row = rows.setdefault(st["stage"], {"stage": st["stage"]})
+            row[f"{label}_wall"] = st["wall_s"] if st["status"] == "ran" else None
+            row[f"{label}_cpu"] = st["cpu_s"] if st["status"] == "ran" else None
+    return list(rows.values())
+
+
+def add_command(bench_parsers) -> None:
+    """``mocap bench after`` (registered by :mod:`mocap.cli`)."""
+    p = bench_parsers.add_parser("after", help="everything after detection against detection, on the real demo")
+    p.add_argument("--session", type=Path, help="session with videos/ and calibration/ (default: the shared "
+                                                "Pose2Sim demo)")
+    p.add_argument("--work", type=Path, help="where to run it (default: a temporary folder)")
+    p.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE", help="for every run")
+    p.add_argument("--json", type=Path)
+    p.set_defaults(func=cmd)
+
+
+def cmd(args) -> int:
+    import sys
+
+    from mocap.bench.common import format_table, write_json
+
+    cfg = AfterBenchConfig(str(args.session or ""), str(args.work or ""), tuple(args.set))
+    try:
+        result = run(cfg, progress=lambda s: print(f"… {s}", file=sys.stderr, flush=True))
+    except FileNotFoundError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(f"after-detection benchmark: {result['session']}, {os.cpu_count()} CPUs")
+    print(format_table(table_rows(result), [
+        ("stage", "stage", ""), ("default_wall", "default wall s", ".2f"), ("default_cpu", "CPU s", ".2f"),
+        ("novid_wall", "no videos wall s", ".2f"), ("novid_cpu", "CPU s", ".2f")]))
+    d = result["detection_s"]
+    for label, target in (("default", 0.15), ("no-videos", 0.05), ("unchanged", None)):
+        r = result["runs"][label]
+        goal = f" (target ≤ {target:.0%})" if target else ""
+        print(f"{label:>10}: run {r['wall_s']:.2f} s, after detection {r['after_detection_s']:.2f} s = "
+              f"{r['after_over_detection']:.1%} of detection ({d:.2f} s){goal}; "
+              f"load {r['load_start']} → {r['load_end']}")
+    print(f"report stage without videos: {result['report_no_videos_s']:.2f} s (target ≤ 1 s)")
+    write_json(result, args.json)
+    if args.json:
+        print(f"JSON: {args.json}")
+    return 0
