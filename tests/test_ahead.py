@@ -321,3 +321,35 @@ def test_smaller_overlay_videos_on_request_and_a_size_change_renders_again(tiny,
     with pytest.raises(ValueError, match=r"overlay_height must be 0 \(the camera's size\) or an integer ≥ 64 px, "
                                          r"got 10"):
         Config(overlay_height=10)
+
+
+def test_crops_made_again_from_the_same_inputs_come_from_the_cache(tiny, monkeypatch):
+    from mocap.types import Keypoints2D
+
+    session, rig, pts = tiny
+    F, J = pts.xyz.shape[0], pts.xyz.shape[2]
+    uv = np.moveaxis(rig.project(pts.xyz[:, 0].reshape(-1, 3)).reshape(len(rig), F, J, 2), 0, 1)
+    noise = np.random.default_rng(0).normal(0, 2.0, uv.shape)
+    data = np.concatenate([uv + noise, np.ones(uv.shape[:-1] + (1,))], axis=-1)[:, :, None]
+    kp = Keypoints2D(data, rig.names, "blazepose33", 10.0)
+    videos = {n: session.root / "videos" / f"{n}.mp4" for n in rig.names}
+    cache = crops.CropCache(session.root / "report" / ".crops")
+    decoded = []
+    real = crops.read_video_frames
+    monkeypatch.setattr(crops, "read_video_frames", lambda path, frames: decoded.append(frames) or real(path, frames))
+
+    def made(cache):  # comparable crops (error_repaired_px is NaN: no repair)
+        return [(c.camera, c.frame, c.video_frame, c.error_px, str(c.error_repaired_px), c.repaired, c.jpeg)
+                for c in crops.camera_crops(rig, kp, kp, pts, 0, 2, videos, {}, None, cache=cache)]
+
+    first = made(cache)
+    assert len(decoded) == 2 and len(first) == 4 and all(c[2] is not None for c in first)
+    decoded.clear()
+    again = made(crops.CropCache(cache.folder))
+    assert decoded == [] and again == first  # nothing decoded, the same crops
+    kp.data[:, 0, 0, :, :2] += 3.0  # the detections of one camera changed: its crops are cut again
+    other = crops.CropCache(cache.folder)
+    changed = made(other)
+    assert len(decoded) == 1 and changed[2:] == first[2:] and changed[:2] != first[:2]
+    other.prune()
+    assert len(list(cache.folder.glob("*.jpg"))) == 4  # the two crops no longer shown are gone

@@ -238,7 +238,7 @@ def _frames_of(session: Session):
 
 def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config, detections) -> dict:
     from mocap.report import page, people
-    from mocap.report.crops import camera_crops
+    from mocap.report.crops import CropCache, camera_crops
 
     P = pts.xyz.shape[1]
     kp, kp_raw, repairs = detections
@@ -277,13 +277,16 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
         if row["flagged"]:
             log.warning("camera flagged: %s; %s", flag_text(name, row), row["hint"])
     videos = _videos(session, rig, cfg)
+    cache = CropCache(session.root / "report" / ".crops")
     data = []
     for p in range(P):
         err, err_raw = page.errors(rig, kp, kp_raw, pts, p)
         crops = camera_crops(rig, kp_raw if kp_raw is not None else kp, kp, pts, p, cfg.worst_frames, videos,
-                             offsets, repairs.get("swap_repairs"), session.video_sampling(), _frames_of(session)) \
-            if cfg.worst_frames else []
+                             offsets, repairs.get("swap_repairs"), session.video_sampling(), _frames_of(session),
+                             cache) if cfg.worst_frames else []
         data.append(page.PersonData(p, person_name(p), per_person[p], err, err_raw, crops))
+    if videos:
+        cache.prune()
     out = session.root / "report"
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, default=float))
     review = [f"{c}_reprojected.mp4" for c in rig.names] if cfg.overlay_videos and (session.root / "videos").is_dir() \

@@ -7,6 +7,8 @@ the two skeletons are drawn on a plain background."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.report.cameras import _per_frame
+from mocap.report.overlay import shrink
 from mocap.types import Keypoints2D, Points3D, Rig
 from mocap.view.scene import CENTRE, LEFT, RIGHT, keypoint_segments, segment_sides
 
@@ -160,12 +163,54 @@ def read_video_frames(path: Path, frames: list[int], hop: int = 250) -> dict[int
     return out
 
 
+class CropCache:
+    """Crops cut from the videos, by what they show (``report/.crops/<key>.jpg``): a report made again with
+    the same video frames, detections and points (a fit or threshold change) decodes no video. :meth:`prune`
+    removes the crops this report did not use."""
+
+    VERSION = 1  # of the crop's drawing
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.used: set[str] = set()
+
+    def key(self, video: Path, frame: int, *what) -> str:
+        real = Path(video).resolve()
+        st = real.stat()
+        h = hashlib.sha256(json.dumps([self.VERSION, HEIGHT, JPEG_QUALITY, str(real), st.st_size, st.st_mtime_ns,
+                                       int(frame)] + [w for w in what if not isinstance(w, np.ndarray)],
+                                      default=str).encode())
+        for w in what:
+            if isinstance(w, np.ndarray):
+                h.update(np.ascontiguousarray(np.nan_to_num(w, nan=-1e9), dtype=np.float64).tobytes())
+        return h.hexdigest()[:32]
+
+    def get(self, key: str) -> bytes | None:
+        self.used.add(key)
+        try:
+            return (self.folder / f"{key}.jpg").read_bytes()
+        except OSError:
+            return None
+
+    def put(self, key: str, jpeg: bytes) -> None:
+        from mocap.io.atomic import atomic_write
+
+        self.used.add(key)
+        atomic_write(self.folder / f"{key}.jpg", lambda part: Path(part).write_bytes(jpeg))
+
+    def prune(self) -> None:
+        for f in self.folder.glob("*.jpg") if self.folder.is_dir() else []:
+            if f.stem not in self.used:
+                f.unlink(missing_ok=True)
+
+
 def camera_crops(rig: Rig, kp: Keypoints2D, kp_repaired: Keypoints2D, pts: Points3D, person: int, k: int,
                  videos: dict[str, Path] | None, offsets: dict[str, float], repairs: dict | None,
-                 sampling: tuple[int, int] = (0, 1), frames_of=None) -> list[Crop]:
+                 sampling: tuple[int, int] = (0, 1), frames_of=None, cache: CropCache | None = None) -> list[Crop]:
     """The ``k`` worst frames of each camera (by the error of the detections as detected); ``sampling``: the
     detection's (start, stride), :meth:`mocap.session.Session.video_sampling`; ``frames_of(camera, path,
-    frames)``: {frame: image} of a camera's video (default: :func:`read_video_frames`)."""
+    frames)``: {frame: image} of a camera's video (default: :func:`read_video_frames`); ``cache``: crops
+    from the videos made before from the same inputs are taken from it (no video decoded for them)."""
     from mocap.report.metrics import reprojection
     from mocap.view.grid import video_frame
 
@@ -181,23 +226,36 @@ def camera_crops(rig: Rig, kp: Keypoints2D, kp_repaired: Keypoints2D, pts: Point
 
     def one(c: int) -> list[Crop]:
         cam = rig[c]
-        per = _per_frame(err[:, c])
+        per, per_rep = _per_frame(err[:, c]), _per_frame(err_rep[:, c])
         frames = worst[c]
         rep = repaired_groups(repairs, c, person)
         index = {t: video_frame(t, float(offsets.get(cam.name, 0.0)), *sampling) for t in frames}
+        video = videos.get(cam.name) if videos else None
+        args = {}
+        for t in frames:
+            det = np.where((kp.score[t, c, person] >= 0.2)[:, None], kp.xy[t, c, person], np.nan)
+            args[t] = (cam.project(X[t]), det, float(per[t]), float(per_rep[t]), rep.get(t, ""))
+        keys = {t: cache.key(video, index[t], cam.name, cam.size, pts.keypoint_set, *args[t]) for t in frames} \
+            if cache is not None and video is not None else {}
+        hits = {t: jpeg for t in keys if (jpeg := cache.get(keys[t])) is not None}
         images: dict[int, np.ndarray] = {}
-        if frames and videos and cam.name in videos:
+        if video is not None and (need := sorted({index[t] for t in frames if t not in hits})):
             try:
-                images = read(cam.name, videos[cam.name], sorted(set(index.values())))
+                images = read(cam.name, video, need)
             except ValueError as e:
                 log.warning("report: %s", e)
         out = []
         for t in frames:
-            uv = cam.project(X[t])
-            det = np.where((kp.score[t, c, person] >= 0.2)[:, None], kp.xy[t, c, person], np.nan)
+            uv, det, e, e_rep, repaired = args[t]
+            if t in hits:
+                out.append(Crop(cam.name, t, index[t], e, e_rep if repaired else float("nan"), repaired, hits[t]))
+                continue
             img = images.get(index[t])
-            out.append(_crop(cam.name, t, index[t] if img is not None else None, img, cam.size, det, uv, mids, segs,
-                             sides, float(per[t]), float(_per_frame(err_rep[:, c])[t]), rep.get(t, "")))
+            crop = _crop(cam.name, t, index[t] if img is not None else None, img, cam.size, det, uv, mids, segs,
+                         sides, e, e_rep, repaired)
+            if img is not None and t in keys:
+                cache.put(keys[t], crop.jpeg)
+            out.append(crop)
         return out
 
     if not videos:
@@ -223,7 +281,8 @@ def _crop(camera, t, video_frame, img, size, det, uv, mids, segs, sides, e, e_re
     if img is None:  # a plain background: nothing to scale
         crop = np.full((HEIGHT, width, 3), 60, np.uint8)
     else:
-        crop = cv2.resize(img[y0:y1, x0:x1], (width, HEIGHT), interpolation=cv2.INTER_AREA)
+        crop = shrink(img[y0:y1, x0:x1], (width, HEIGHT)) if y1 - y0 > HEIGHT else \
+            cv2.resize(img[y0:y1, x0:x1], (width, HEIGHT), interpolation=cv2.INTER_LINEAR)
     shift = np.array([x0, y0])
     draw(crop, (det - shift) * s, (uv - shift) * s, segs, sides, 1.0)
     ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
