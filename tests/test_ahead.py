@@ -353,3 +353,31 @@ def test_crops_made_again_from_the_same_inputs_come_from_the_cache(tiny, monkeyp
     assert len(decoded) == 1 and changed[2:] == first[2:] and changed[:2] != first[:2]
     other.prune()
     assert len(list(cache.folder.glob("*.jpg"))) == 4  # the two crops no longer shown are gone
+
+
+@pytest.mark.slow
+def test_mocap_run_exports_through_the_child_started_ahead_and_leaves_none(fake_blender, tmp_path, monkeypatch):
+    from pipeline_synth import synthetic_session
+
+    from mocap.pipeline import run
+    from mocap.stages import fit
+
+    session = synthetic_session(tmp_path / "take", frames=60)
+    children = []
+    real_child = blender.Child
+    monkeypatch.setattr(blender, "Child", lambda *a, **k: children.append(real_child(*a, **k)) or children[-1])
+    sets = ["export.formats=['bvh','fbx']"]
+    r = run(session, sets=sets, progress=False)
+    assert len(children) == 1 and fake_blender.one_shots == []  # started ahead, and it wrote the FBX files
+    assert all(p.is_file() for p in session.glob("export/*.fbx")) and len(list(session.glob("export/*.fbx"))) == 2
+    assert r.status["export"] == "ran" and _ended(children[0].pid)
+    assert run(session, sets=sets, progress=False).ran == [] and len(children) == 1  # nothing to do: no Blender
+
+    def boom(*a, **k):  # a Ctrl-C after the child was started, before the export
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit, "main", boom)
+    with pytest.raises(KeyboardInterrupt):
+        run(session, sets=sets + ["refine.accel_sigma=25"], progress=False)
+    assert len(children) == 2 and _ended(children[1].pid, within=2.0)
+    assert blender._warm is None
