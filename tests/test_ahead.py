@@ -2,6 +2,7 @@
 before the export run and serving the export on a pipe, never outliving the run; the overlay videos
 rendered in the background, joined by the report, keeping the frames its crops show."""
 
+import json
 import os
 import signal
 import subprocess
@@ -381,3 +382,46 @@ def test_mocap_run_exports_through_the_child_started_ahead_and_leaves_none(fake_
         run(session, sets=sets + ["refine.accel_sigma=25"], progress=False)
     assert len(children) == 2 and _ended(children[1].pid, within=2.0)
     assert blender._warm is None
+
+
+def test_bench_after_ratios_table_and_json(tmp_path, monkeypatch, capsys):
+    from mocap import pipeline
+    from mocap.bench import after
+    from mocap.cli import main as cli
+
+    src = tmp_path / "src"
+    (src / "videos").mkdir(parents=True)
+    _video(src / "videos" / "cam01.mp4", 3)
+    (src / "calibration").mkdir()
+    (src / "calibration" / "rig.toml").write_text("# rig")
+    calls = []
+
+    def fake_run(work, sets=(), from_stage=None, **kw):
+        calls.append((list(sets), from_stage))
+        time.sleep(0.05)
+        first = len(calls) == 1
+        r = pipeline.RunResult(Path(work))
+        for n in NAMES:
+            ran = first or (from_stage and NAMES.index(n) >= NAMES.index(from_stage))
+            r.status[n] = "ran" if ran else "skipped"
+            r.timings[n] = 0.02 if n == "detect" and ran else (0.001 if ran else 0.0)
+            if ran:
+                r.cpu[n] = 0.001
+        return r
+
+    monkeypatch.setattr(pipeline, "run", fake_run)
+    out = tmp_path / "after.json"
+    assert cli(["bench", "after", "--session", str(src), "--work", str(tmp_path / "w"), "--json", str(out)]) == 0
+    assert calls == [([], None), (["report.overlay_videos=false"], "rig_refine"), ([], None), ([], None)]
+    assert (tmp_path / "w" / "take" / "videos" / "cam01.mp4").is_symlink()
+    data = json.loads(out.read_text())
+    d = data["runs"]["default"]
+    assert data["detection_s"] == 0.02 and d["after_detection_s"] == pytest.approx(d["wall_s"] - 0.02 - 0.001)
+    assert d["after_over_detection"] == pytest.approx(d["after_detection_s"] / 0.02)
+    assert data.keys() >= {"wall_s", "cpu_s", "load_avg_1_5_15", "cores", "machine"} and d["load_start"]
+    text = capsys.readouterr().out
+    assert "of detection" in text and "target ≤ 15%" in text and "report stage without videos" in text
+    assert after.table_rows(data)[1] == {"stage": "detect", "default_wall": 0.02, "default_cpu": 0.001,
+                                         "novid_wall": None, "novid_cpu": None}
+    assert cli(["bench", "after", "--session", str(tmp_path / "nothing")]) == 2
+    assert "no session with videos" in capsys.readouterr().err
