@@ -63,17 +63,24 @@ def _load() -> list[float] | None:
     return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
+def _cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _one(work: Path, sets: list[str], from_stage: str | None = None) -> dict:
     from mocap.pipeline import run
 
-    load0, t0 = _load(), time.perf_counter()
+    load0, t0, c0 = _load(), time.perf_counter(), _cpu_s()
     r = run(work, sets=sets, from_stage=from_stage, progress=False, remember=False)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     before = sum(r.timings.get(n, 0.0) for n in HEAVY)
     stages = [{"stage": n, "status": st.split(" (")[0], "wall_s": r.timings.get(n, 0.0), "cpu_s": r.cpu.get(n)}
               for n, st in r.status.items()]
-    return {"wall_s": wall, "after_detection_s": wall - before, "detection_s": r.timings.get("detect", 0.0),
-            "stages": stages, "load_start": load0, "load_end": _load()}
+    heavy_cpu = [st["cpu_s"] for st in stages if st["stage"] in HEAVY and st["status"] == "ran"]
+    return {"wall_s": wall, "cpu_s": cpu, "after_detection_s": wall - before,
+            "after_detection_cpu_s": cpu - sum(heavy_cpu) if None not in heavy_cpu else None,
+            "detection_s": r.timings.get("detect", 0.0), "stages": stages, "load_start": load0, "load_end": _load()}
 
 
 def run(cfg: AfterBenchConfig, progress=None) -> dict:
@@ -152,7 +159,9 @@ def cmd(args) -> int:
     for label, target in (("default", 0.15), ("no-videos", 0.05), ("videos-again", None), ("unchanged", None)):
         r = result["runs"][label]
         goal = f" (target ≤ {target:.0%})" if target else ""
-        print(f"{label:>12}: run {r['wall_s']:.2f} s, after detection {r['after_detection_s']:.2f} s = "
+        cpu = r["after_detection_cpu_s"]
+        print(f"{label:>12}: run {r['wall_s']:.2f} s, after detection {r['after_detection_s']:.2f} s"
+              + (f" ({cpu:.2f} CPU s)" if cpu is not None else "") + " = "
               f"{r['after_over_detection']:.1%} of detection ({d:.2f} s){goal}; "
               f"load {r['load_start']} → {r['load_end']}")
     print(f"report stage without videos: {result['report_no_videos_s']:.2f} s (target ≤ 1 s)")
