@@ -1,6 +1,12 @@
 """Symmetric banded matrices in LAPACK lower storage and a preconditioned conjugate gradient.
 
 ``ab[d, i] = H[i + d, i]`` for ``d = 0..bw``; entries past the end of the matrix are ignored.
+
+:class:`ClusterPreconditioner` is the preconditioner of trajectory problems whose unknowns are J points
+over T frames (3 coordinates each), coupled in time within each point (a band) and between points at equal
+frames (rank-one couplings such as bone lengths): the points are grouped into small clusters of strongly
+coupled points (:func:`stiff_clusters`) and each cluster's couplings are solved exactly with its temporal
+band, in frame-major order (bandwidth 6 × the cluster's points), so the cost stays linear in the frames.
 """
 
 from __future__ import annotations
@@ -44,8 +50,10 @@ def acceleration_prior(T: int, fps: float, accel_sigma: float) -> np.ndarray:
 class BandedPreconditioner:
     """Cholesky factor of a banded SPD matrix, applied as M⁻¹ r (LAPACK pbtrf / pbtrs)."""
 
-    def __init__(self, ab: np.ndarray):
-        factor, info = lapack.dpbtrf(np.array(ab, order="F"), lower=1, overwrite_ab=1)  # ab stays intact
+    def __init__(self, ab: np.ndarray, overwrite: bool = False):
+        """``overwrite``: the factor may take ``ab``'s memory (when it is Fortran-ordered); else ab stays intact."""
+        ab = np.asfortranarray(ab) if overwrite else np.array(ab, order="F")
+        factor, info = lapack.dpbtrf(ab, lower=1, overwrite_ab=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"banded Cholesky failed (LAPACK info {info}): matrix not positive definite")
         self.factor = factor
@@ -55,6 +63,86 @@ class BandedPreconditioner:
         if info != 0:
             raise np.linalg.LinAlgError(f"banded solve failed (LAPACK info {info})")
         return x
+
+
+def stiff_clusters(pairs, stiffness, n_points: int, max_size: int = 4) -> list[list[int]]:
+    """Clusters of points joined by their stiffest couplings: the couplings ``pairs`` [(a, b)] are taken in
+    decreasing ``stiffness`` and join the clusters of a and b while the result holds at most ``max_size``
+    points (each cluster costs ∝ its size³ per frame in :class:`ClusterPreconditioner`). Every point of
+    ``range(n_points)`` is in exactly one cluster, in increasing order inside it."""
+    parent, size = list(range(n_points)), [1] * n_points
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i in np.argsort(-np.asarray(stiffness, float), kind="stable"):
+        ra, rb = root(int(pairs[i][0])), root(int(pairs[i][1]))
+        if ra != rb and size[ra] + size[rb] <= max_size:
+            parent[ra], size[rb] = rb, size[ra] + size[rb]
+    clusters: dict[int, list[int]] = {}
+    for j in range(n_points):
+        clusters.setdefault(root(j), []).append(j)
+    return list(clusters.values())
+
+
+class ClusterPreconditioner:
+    """Block-diagonal preconditioner of a (J·T·3)² matrix in point-major order (index (j·T + t)·3 + c) that
+    is the banded ``ab`` (within each point: its 3×3 blocks and time couplings, no entry between two points)
+    plus the couplings ``[(a, b, B)]``, B (T, 3), that add −B_t B_tᵀ between points a and b at frame t. The
+    blocks are ``clusters`` of points (:func:`stiff_clusters`); a cluster's block holds its points' bands and
+    the couplings inside it, ordered frame-major (t, point, coordinate), a band of width 6·k for k points
+    (the time couplings reach two frames), factored by banded Cholesky. Couplings between clusters are left
+    out. Clusters of one size share one banded factor."""
+
+    def __init__(self, ab: np.ndarray, couplings, clusters: list[list[int]], T: int):
+        n_points = ab.shape[1] // (3 * T)
+        if ab.shape[1] != 3 * T * n_points or ab.shape[0] > 7:
+            raise ValueError(f"ClusterPreconditioner: ab {ab.shape} is not a point-major band of width ≤ 6 "
+                             f"over {T} frames")
+        where = {}
+        for ci, cl in enumerate(clusters):
+            for p, j in enumerate(cl):
+                where[j] = (ci, p)
+        if sorted(where) != list(range(n_points)):
+            raise ValueError(f"ClusterPreconditioner: clusters must partition the {n_points} points")
+        self.T, self.n_points = T, n_points
+        c = np.arange(3)
+        self.groups = []  # (points (m, k), factor)
+        for k in sorted({len(cl) for cl in clusters}):
+            members = [ci for ci, cl in enumerate(clusters) if len(cl) == k]
+            pts = np.array([clusters[ci] for ci in members], int)  # (m, k)
+            m = len(members)
+            # new index of (cluster i, point p, frame t, coordinate c): ((i·T + t)·k + p)·3 + c
+            new = (((np.arange(m)[:, None, None, None] * T + np.arange(T)[None, None, :, None]) * k
+                    + np.arange(k)[None, :, None, None]) * 3 + c).astype(np.intp)  # (m, k, T, 3)
+            band = np.zeros((6 * k + 1, m * T * 3 * k), order="F")
+            for d in range(ab.shape[0]):
+                src = ab[d].reshape(n_points, T, 3)[pts]  # H[(j, t, c) + d, (j, t, c)]
+                dt, c2 = (c + d) // 3, (c + d) % 3
+                band[3 * k * dt + c2 - c, new] = src
+            slot = {j: (members.index(where[j][0]), where[j][1]) for cl in pts for j in cl}
+            for a, b, B in couplings:
+                if a not in slot or b not in slot or slot[a][0] != slot[b][0]:
+                    continue
+                (i, pa), (_, pb) = slot[a], slot[b]
+                if pa > pb:
+                    pa, pb = pb, pa
+                for ca in range(3):
+                    for cb in range(3):
+                        band[3 * (pb - pa) + cb - ca, new[i, pa, :, ca]] -= B[:, ca] * B[:, cb]
+            self.groups.append((pts, BandedPreconditioner(band, overwrite=True)))
+
+    def __call__(self, r: np.ndarray) -> np.ndarray:
+        R = r.reshape(self.n_points, self.T, 3)
+        out = np.empty_like(R)
+        for pts, factor in self.groups:
+            m, k = pts.shape
+            x = factor(np.ascontiguousarray(R[pts].transpose(0, 2, 1, 3)).reshape(-1))
+            out[pts] = x.reshape(m, self.T, k, 3).transpose(0, 2, 1, 3)
+        return out.reshape(-1)
 
 
 def pcg(
