@@ -109,30 +109,26 @@ class ClusterPreconditioner:
         if sorted(where) != list(range(n_points)):
             raise ValueError(f"ClusterPreconditioner: clusters must partition the {n_points} points")
         self.T, self.n_points = T, n_points
-        c = np.arange(3)
+        bands = ab.reshape(ab.shape[0], n_points, T, 3)
         self.groups = []  # (points (m, k), factor)
         for k in sorted({len(cl) for cl in clusters}):
             members = [ci for ci, cl in enumerate(clusters) if len(cl) == k]
             pts = np.array([clusters[ci] for ci in members], int)  # (m, k)
-            m = len(members)
-            # new index of (cluster i, point p, frame t, coordinate c): ((i·T + t)·k + p)·3 + c
-            new = (((np.arange(m)[:, None, None, None] * T + np.arange(T)[None, None, :, None]) * k
-                    + np.arange(k)[None, :, None, None]) * 3 + c).astype(np.intp)  # (m, k, T, 3)
-            band = np.zeros((6 * k + 1, m * T * 3 * k), order="F")
-            for d in range(ab.shape[0]):
-                src = ab[d].reshape(n_points, T, 3)[pts]  # H[(j, t, c) + d, (j, t, c)]
-                dt, c2 = (c + d) // 3, (c + d) % 3
-                band[3 * k * dt + c2 - c, new] = src
-            slot = {j: (members.index(where[j][0]), where[j][1]) for cl in pts for j in cl}
+            # Z[i, t, p, c, d] is the band's entry d below (cluster i, frame t, point p, coordinate c): the
+            # memory of the Fortran-ordered band (6k + 1, m·T·3k) that LAPACK takes
+            Z = np.zeros((len(members), T, k, 3, 6 * k + 1))
+            src = bands[:, pts].transpose(0, 1, 3, 2, 4)  # (rows, m, T, k, 3)
+            for d in range(ab.shape[0]):  # H[(j, t, c) + d, (j, t, c)]: coordinate (c+d) % 3 of frame t + (c+d) // 3
+                for c in range(3):
+                    Z[..., c, 3 * k * ((c + d) // 3) + (c + d) % 3 - c] = src[d, ..., c]
+            slot = {int(j): (i, p) for i in range(len(members)) for p, j in enumerate(pts[i])}
             for a, b, B in couplings:
                 if a not in slot or b not in slot or slot[a][0] != slot[b][0]:
                     continue
-                (i, pa), (_, pb) = slot[a], slot[b]
-                if pa > pb:
-                    pa, pb = pb, pa
-                for ca in range(3):
-                    for cb in range(3):
-                        band[3 * (pb - pa) + cb - ca, new[i, pa, :, ca]] -= B[:, ca] * B[:, cb]
+                (i, pa), (_, pb) = sorted((slot[a], slot[b]))
+                for ca in range(3):  # −B Bᵀ between (t, pa, ca) and (t, pb, cb), 3(pb − pa) + cb − ca below
+                    Z[i, :, pa, ca, 3 * (pb - pa) - ca: 3 * (pb - pa) - ca + 3] -= B[:, ca:ca + 1] * B
+            band = Z.reshape(-1, 6 * k + 1).T  # Fortran-ordered view
             self.groups.append((pts, BandedPreconditioner(band, overwrite=True)))
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
