@@ -14,10 +14,11 @@ bone_sigma).
 Solved by Levenberg-Marquardt. The normal matrix is banded in time for each joint (bandwidth 6 in
 joint-major order) plus rank-one bone couplings between joints at equal frames; each step is a
 conjugate-gradient solve preconditioned by :class:`mocap.optim.banded.ClusterPreconditioner`: the joints
-are grouped into clusters of up to :data:`CLUSTER_JOINTS` joints along their stiffest bones and each
-cluster's temporal bands and bone couplings are factored together (frame-major, bandwidth 6 × its joints),
-so the stiff short bones (hand, foot, face) are in the preconditioner and a step takes 0-2 CG iterations
-instead of 5-20; time and memory grow linearly with the number of frames. Bone lengths are re-estimated as the
+are grouped into small clusters along their strong bones (stiff against the joints' own terms:
+:func:`mocap.optim.banded.strong_clusters`) and each cluster's temporal bands and bone couplings are
+factored together (frame-major, bandwidth 6 × its joints), so the stiff short bones (hand, foot, face) are
+in the preconditioner and a step takes 0-3 CG iterations instead of 5-20; time and memory grow linearly
+with the number of frames. Bone lengths are re-estimated as the
 median segment length before every step (block-coordinate descent).
 
 Two passes (the schedule of :func:`mocap.optim.lm.robust_then_refit`, the driver shared with
@@ -36,13 +37,12 @@ import numpy as np
 
 from mocap.filters import bridged, interpolate_gaps
 from mocap.geometry.camera import project
-from mocap.optim.banded import ClusterPreconditioner, acceleration_prior, band_matvec, pcg, stiff_clusters
+from mocap.optim.banded import ClusterPreconditioner, acceleration_prior, band_matvec, pcg, strong_clusters
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.types import Rig
 
 log = logging.getLogger(__name__)
 CHUNK = 512  # frames per block when evaluating projections
-CLUSTER_JOINTS = 4  # the preconditioner solves the bone couplings inside clusters of up to this many joints
 RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |r|, r a 2D Gaussian of unit σ per axis
 JITTER_QUANTILE = 0.1  # the share of the 2D tracks' second differences the jitter is read from (see below)
 BODY_NOISE_SHARE = 0.01  # a keypoint detector's error floor, as a share of the person's size in the image
@@ -128,7 +128,6 @@ class _Problem:
         self.lengths = np.zeros(len(self.bones))
         self.wobs, self.sigma, self.loss = self.w, 1.0, cfg.loss  # the current pass, see set_pass
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # (x, its residuals) of the last cost
-        self._clusters: list[list[int]] | None = None  # the preconditioner's, from the first bone weights
 
     @property
     def n_joints(self) -> int:
@@ -286,9 +285,7 @@ class _Problem:
                 y[b] -= Bu * np.sum(Bu * V[a], axis=-1, keepdims=True)
             return y.ravel()
 
-        if self._clusters is None:  # the bone weights are fixed from the first step on
-            self._clusters = stiff_clusters(self.bones, self.sb, self.n_joints, CLUSTER_JOINTS)
-        precond = ClusterPreconditioner(ab, couplings, self._clusters, self.T)
+        precond = ClusterPreconditioner(ab, couplings, strong_clusters(ab, couplings, self.T), self.T)
         delta, iters = pcg(matvec, -g, precond, rtol=1e-2, max_iter=100)
         return delta.reshape(shape).transpose(1, 0, 2), iters
 
