@@ -75,14 +75,14 @@ def strong_clusters(ab: np.ndarray, couplings, T: int, threshold: float = 0.1, m
     (:func:`clusters_along`). On refine's problems (2,000 frames, body and hands) thresholds of 0.05-0.1 gave
     the fewest CG iterations × cost; 0 (every bone) cost 15-50 % more, 0.25 20 % more."""
     n_points = ab.shape[1] // (3 * T)
+    if not couplings:
+        return [[j] for j in range(n_points)]
     diag = ab[0].reshape(n_points, T, 3).mean(axis=2)
-    pairs, strength = [], []
-    for a, b, B in couplings:
-        s = float(np.median(np.sum(B * B, axis=1) / np.sqrt(np.maximum(diag[a] * diag[b], 1e-300))))
-        if s >= threshold:
-            pairs.append((a, b))
-            strength.append(s)
-    return clusters_along(pairs, strength, n_points, max_size)
+    a, b = (np.array([c[i] for c in couplings], int) for i in (0, 1))
+    stiff = np.einsum("ntk,ntk->nt", *(np.stack([c[2] for c in couplings]),) * 2)  # |B_t|², (couplings, T)
+    strength = np.median(stiff / np.sqrt(np.maximum(diag[a] * diag[b], 1e-300)), axis=1)
+    strong = np.flatnonzero(strength >= threshold)
+    return clusters_along(list(zip(a[strong], b[strong], strict=True)), strength[strong], n_points, max_size)
 
 
 def clusters_along(pairs, stiffness, n_points: int, max_size: int) -> list[list[int]]:
@@ -138,8 +138,10 @@ class ClusterPreconditioner:
             # memory of the Fortran-ordered band (6k + 1, m·T·3k) that LAPACK takes
             Z = np.zeros((len(members), T, k, 3, 6 * k + 1))
             src = bands[:, pts].transpose(0, 1, 3, 2, 4)  # (rows, m, T, k, 3)
-            for d in range(ab.shape[0]):  # H[(j, t, c) + d, (j, t, c)]: coordinate (c+d) % 3 of frame t + (c+d) // 3
-                for c in range(3):
+            if k == 1:  # one point: the same order as ab, whose row d goes to d
+                Z[..., : ab.shape[0]] = np.moveaxis(src, 0, -1)
+            for d in range(ab.shape[0] if k > 1 else 0):  # H[(j, t, c) + d, (j, t, c)]: coordinate (c+d) % 3
+                for c in range(3):  # of frame t + (c+d) // 3
                     Z[..., c, 3 * k * ((c + d) // 3) + (c + d) % 3 - c] = src[d, ..., c]
             slot = {int(j): (i, p) for i in range(len(members)) for p, j in enumerate(pts[i])}
             for a, b, B in couplings:
