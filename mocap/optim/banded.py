@@ -73,7 +73,8 @@ def strong_clusters(ab: np.ndarray, couplings, T: int, threshold: float = 0.1, m
     ones are left to the conjugate gradient, which handles them in a few iterations, while every joint put
     in a cluster makes its factor dearer. Strong couplings join clusters of at most ``max_size`` points
     (:func:`clusters_along`). On refine's problems (2,000 frames, body and hands) thresholds of 0.05-0.1 gave
-    the fewest CG iterations × cost; 0 (every bone) cost 15-50 % more, 0.25 20 % more."""
+    the least time in the solves (CG iterations × their cost, plus the factors); 0 (every bone, clusters of up
+    to 4) took 17-52 % more, 0.25 13-27 % more."""
     n_points = ab.shape[1] // (3 * T)
     if not couplings:
         return [[j] for j in range(n_points)]
