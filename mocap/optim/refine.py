@@ -227,11 +227,14 @@ class _Problem:
                 uv, Jp = project(cam, X[ts], jacobian=True)  # (t, Ja, 2), (t, Ja, 2, 3)
                 r = uv - self.uv[ts, c]
                 s2 = np.sum(r * r, axis=-1) / (sigma * self.scale) ** 2
-                good = (wobs[ts, c] > 0) & np.isfinite(s2)
+                finite = np.isfinite(s2)
+                good = (wobs[ts, c] > 0) & finite
                 _, drho = _rho(np.where(good, s2, 0.0), loss, self.cfg.loss_scale)
                 W = np.where(good, wobs[ts, c] * drho, 0.0) / (sigma * self.scale) ** 2  # (t, Ja)
-                Jp = np.where(good[..., None, None], Jp, 0.0)
-                Wr = np.where(good[..., None], r, 0.0) * W[..., None]
+                if not finite.all():  # behind the camera: no derivative (W is 0 wherever not good)
+                    Jp[~finite] = 0.0
+                    r[~finite] = 0.0
+                Wr = r * W[..., None]
                 g[ts] += Jp[..., 0, :] * Wr[..., 0:1] + Jp[..., 1, :] * Wr[..., 1:2]
                 Hs = H[ts]
                 for i in range(3):
