@@ -87,7 +87,8 @@ class RefineSummary:
     message: str
 
     def __str__(self) -> str:
-        return (f"refine: {self.iterations} iterations, cost {self.initial_cost:.4g} → {self.final_cost:.4g}, "
+        return (f"refine: {self.iterations} iterations ({self.cg_iterations} CG), cost {self.initial_cost:.4g} → "
+                f"{self.final_cost:.4g}, "
                 f"σ={self.noise_px:.2f}px, RMS {self.rms_px:.2f}px, {self.rejected}/{self.observations} "
                 f"observations rejected, {self.seconds:.2f}s — {'usable' if self.usable else 'NOT usable'}: "
                 f"{self.message}")
