@@ -17,9 +17,9 @@ conjugate-gradient solve preconditioned by :class:`mocap.optim.banded.ClusterPre
 are grouped into small clusters along their strong bones (stiff against the joints' own terms:
 :func:`mocap.optim.banded.strong_clusters`) and each cluster's temporal bands and bone couplings are
 factored together (frame-major, bandwidth 6 × its joints), so the stiff short bones (hand, foot, face) are
-in the preconditioner and a step takes 0-3 CG iterations instead of 5-20; time and memory grow linearly
-with the number of frames. Bone lengths are re-estimated as the
-median segment length before every step (block-coordinate descent).
+in the preconditioner and a step takes 1-5 CG iterations instead of 5-20 (BlazePose, 2,000 frames); time
+and memory grow linearly with the number of frames. Bone lengths are re-estimated as the median segment
+length before every step (block-coordinate descent).
 
 Two passes (the schedule of :func:`mocap.optim.lm.robust_then_refit`, the driver shared with
 calibration's bundle adjustment): a robust pass (Cauchy or Huber loss), then observations whose
