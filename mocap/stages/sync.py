@@ -38,6 +38,7 @@ from mocap.stages.sync_search import (
     epipolar_lag,
     halves,
     held_out,
+    normalised,
     shift_tracks,
     smooth_tracks,
 )
@@ -117,12 +118,13 @@ def audio_offsets(wavs: dict[str, Path], fps: float, max_offset_s: float) -> dic
     return out
 
 
-def _camera(rig: Rig, xy: np.ndarray, pair: EpipolarPair, c: int, null: float, max_lag: int, cfg: Config,
-            block: np.ndarray, half: np.ndarray, audio: bool) -> dict:
-    """Camera c's offset on the whole take and on each half, and the held-out test of it."""
+def _camera(rig: Rig, xy: np.ndarray, raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float,
+            max_lag: int, cfg: Config, block: np.ndarray, half: np.ndarray, audio: bool) -> dict:
+    """Camera c's offset on the whole take and on each half, and the held-out test of it. ``raw``: every
+    camera's detections xy undistorted and normalised (homogeneous)."""
 
     def estimate(use: np.ndarray) -> float:
-        d = null if audio else epipolar_lag(rig, xy, c, max_lag, use=use)[0]
+        d = null if audio else epipolar_lag(rig, xy, c, max_lag, use=use, normals=(raw[0], raw[c]))[0]
         return pair.refine(d, use) if cfg.subframe else d
 
     d_all, d_a, d_b = (estimate(u) for u in (np.ones(len(half), bool), half == 0, half == 1))
@@ -157,11 +159,13 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
         method = "epipolar consistency of the 2D keypoints"
     block, half = halves(F, kp.fps, cfg.block_s, cfg.min_blocks)
     sm = clean_tracks(xy)
+    raw = [normalised(rig, c, xy[:, c]) for c in range(C)] if not use_audio else [None] * C
+    smooth = [normalised(rig, c, sm[:, c]) for c in range(C)]  # undistorted once, not once per use
     cameras, offsets = {}, {names[0]: 0.0}
     for c in range(1, C):
         n = names[c]
-        info = cameras[n] = _camera(rig, xy, EpipolarPair(rig, sm, c), c, null[n], max_lag, cfg, block, half,
-                                    use_audio)
+        pair = EpipolarPair(rig, sm, c, normals=(smooth[0], smooth[c]))
+        info = cameras[n] = _camera(rig, xy, raw, pair, c, null[n], max_lag, cfg, block, half, use_audio)
         offsets[n] = info["estimate_frames"] if info["applied"] else null[n]
         log.info("sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out gain %.1f %%, p = %.2g): %s", n,
                  info["estimate_frames"], *info["halves_frames"], 100 * info["heldout_gain"], info["p_value"],

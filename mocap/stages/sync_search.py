@@ -32,28 +32,60 @@ def epipolar_px(E: np.ndarray, ni: np.ndarray, nj: np.ndarray, focal: float) -> 
     return np.abs(np.sum(nj * line, axis=-1)) / np.linalg.norm(line[..., :2], axis=-1) * focal
 
 
+def epipolar_lines(E: np.ndarray, ni: np.ndarray, focal: float) -> np.ndarray:
+    """Epipolar lines (..., 3) in camera j of the reference points ni (..., 3), scaled so that their dot
+    product with a normalised point of camera j is its signed distance in pixels (NaN where ni is)."""
+    line = ni @ E.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return line / np.linalg.norm(line[..., :2], axis=-1, keepdims=True) * focal
+
+
+def _lag_medians(lines: np.ndarray, nc: np.ndarray, t: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """Median epipolar error (px) at each integer lag of ``lags`` over the reference frames ``t``; inf where
+    fewer than a tenth of the pairs inside the take (and at least 20) are finite. ``nc`` is homogeneous
+    (its third coordinate 1), so only its first two are gathered per lag."""
+    F, J = lines.shape[:2]
+    pad = int(np.abs(lags).max()) if lags.size else 0
+    x, y = (np.concatenate([np.full((pad, J), np.nan), nc[..., i], np.full((pad, J), np.nan)]) for i in (0, 1))
+    a, b, c = (lines[t, :, i][None] for i in range(3))  # (1, n, J)
+    out = np.full(len(lags), np.inf)
+    for i0 in range(0, len(lags), 64):  # a few tens of MB at a time
+        d = lags[i0:i0 + 64]
+        idx = t[None, :] + d[:, None]  # (L, n)
+        e = np.abs(a * x[idx + pad] + b * y[idx + pad] + c).reshape(len(d), -1)  # (L, n·J)
+        finite = np.isfinite(e)
+        enough = finite.sum(axis=1) >= np.maximum(20, J * ((idx >= 0) & (idx < F)).sum(axis=1) // 10)
+        for r in np.flatnonzero(enough):  # a partition per lag: cheaper than sorting them all
+            out[i0 + r] = np.median(e[r][finite[r]])
+    return out
+
+
 def epipolar_lag(rig: Rig, xy: np.ndarray, c: int, max_lag: int, ref: int = 0,
-                 use: np.ndarray | None = None) -> tuple[float, float]:
+                 use: np.ndarray | None = None, normals: tuple[np.ndarray, np.ndarray] | None = None,
+                 candidates: int = 8) -> tuple[float, float]:
     """Integer lag d of camera c (read at t + d) minimising the median epipolar error against the reference
     camera over the reference frames ``use`` (all by default); the error curve is sharp where the person
-    moves, and needs only these two cameras."""
+    moves, and needs only these two cameras. Every lag is scored on about a hundred frames, then the
+    ``candidates`` best and their neighbours on a few hundred (plenty: the minimum is sharp).
+    ``normals``: the undistorted homogeneous normalised points of the reference camera and of camera c
+    (:func:`normalised`), when already known."""
     F = xy.shape[0]
     use = np.ones(F, bool) if use is None else use
     E, focal = essential(rig, ref, c), rig[c].K[0, 0]
-    ni, nc = normalised(rig, ref, xy[:, ref]), normalised(rig, c, xy[:, c])
-    step = max(1, int(use.sum()) // 400)  # a few hundred frames per lag are plenty
-    best, best_e = 0, np.inf
-    for d in range(-max_lag, max_lag + 1):
-        t = np.arange(max(0, -d), F - max(0, d))
-        t = t[use[t]][::step]
-        e = epipolar_px(E, ni[t], nc[t + d], focal)
-        e = e[np.isfinite(e)]
-        if e.size < max(20, xy.shape[2] * len(t) // 10):
-            continue
-        m = float(np.median(e))
-        if m < best_e:
-            best, best_e = d, m
-    return float(best), best_e
+    ni, nc = normals if normals is not None else (normalised(rig, ref, xy[:, ref]), normalised(rig, c, xy[:, c]))
+    lines = epipolar_lines(E, ni, focal)
+    frames = np.flatnonzero(use)
+    if frames.size == 0:
+        return 0.0, np.inf
+    lags = np.arange(-max_lag, max_lag + 1)
+    coarse = _lag_medians(lines, nc, frames[::max(1, len(frames) // 100)], lags)
+    best = lags[np.argsort(coarse, kind="stable")[:candidates]][np.isfinite(np.sort(coarse)[:candidates])]
+    near = np.unique(np.clip((best[:, None] + np.arange(-1, 2)).ravel(), -max_lag, max_lag))
+    if near.size == 0:
+        return 0.0, np.inf
+    fine = _lag_medians(lines, nc, frames[::max(1, len(frames) // 400)], near)  # a few hundred frames
+    i = int(np.argmin(fine))
+    return (float(near[i]), float(fine[i])) if np.isfinite(fine[i]) else (0.0, np.inf)
 
 
 def smooth_tracks(xy: np.ndarray, sigma_frames: float = 1.5) -> np.ndarray:
@@ -114,16 +146,37 @@ def golden(f, lo: float, hi: float, tol: float = 0.02) -> float:
 class EpipolarPair:
     """Camera c against the reference camera on smoothed tracks (F, C, J, 2). Both tracks are undistorted
     once; camera c's normalised track is then shifted in time (undistortion is smooth, so interpolating
-    before or after it agrees far below a pixel)."""
+    before or after it agrees far below a pixel). The signed distances at each whole lag are kept: a
+    shift by d = k + w (0 ≤ w < 1) interpolates linearly between the points at k and k + 1, so its
+    distance interpolates between theirs, and a sub-frame search costs one interpolation per trial."""
 
-    def __init__(self, rig: Rig, smoothed: np.ndarray, c: int, ref: int = 0):
+    def __init__(self, rig: Rig, smoothed: np.ndarray, c: int, ref: int = 0,
+                 normals: tuple[np.ndarray, np.ndarray] | None = None):
         self.E, self.focal = essential(rig, ref, c), float(rig[c].K[0, 0])
-        self.n_ref = normalised(rig, ref, smoothed[:, ref])
-        self.n_c = normalised(rig, c, smoothed[:, c])
+        if normals is None:
+            normals = normalised(rig, ref, smoothed[:, ref]), normalised(rig, c, smoothed[:, c])
+        self.n_ref, self.n_c = normals
+        self.lines = epipolar_lines(self.E, self.n_ref, self.focal)
+        self._signed: dict[int, np.ndarray] = {}
+
+    def _at(self, k: int) -> np.ndarray:
+        """(F, J) signed distances (px) of camera c's points at t + k to the lines of reference frame t."""
+        if k not in self._signed:
+            F = len(self.lines)
+            g = np.full(self.lines.shape[:2], np.nan)
+            lo, hi = max(0, -k), min(F, F - k)
+            if hi > lo:
+                g[lo:hi] = np.sum(self.lines[lo:hi] * self.n_c[lo + k:hi + k], axis=-1)
+            self._signed[k] = g
+        return self._signed[k]
 
     def errors(self, d: float) -> np.ndarray:
         """(F, J) epipolar distances (px) with camera c read at t + d."""
-        return epipolar_px(self.E, self.n_ref, shift_tracks(self.n_c, d), self.focal)
+        k = int(np.floor(d))
+        w = float(d) - k
+        if w == 0:
+            return np.abs(self._at(k))
+        return np.abs((1 - w) * self._at(k) + w * self._at(k + 1))
 
     def median(self, d: float, use: np.ndarray) -> float:
         e = self.errors(d)[use]
