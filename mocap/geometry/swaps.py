@@ -165,14 +165,19 @@ def viterbi(cost0: np.ndarray, cost1: np.ndarray, switch: float) -> np.ndarray:
     D = np.empty((F, N))
     d = step[0]
     D[0] = d
-    for f in range(1, F):
-        d = np.clip(d, -switch, switch) + step[f]
-        D[f] = d
+    lo, hi = np.full(N, -switch), np.full(N, switch)
+    for f in range(1, F):  # np.minimum / np.maximum into place: np.clip's overhead was most of the loop
+        np.maximum(d, lo, out=D[f])
+        np.minimum(D[f], hi, out=D[f])
+        D[f] += step[f]
+        d = D[f]
     state = np.empty((F, N), bool)
+    # the predecessor rule of every frame at once: where state f is 1 (0), state f−1 is 1 iff D[f−1] ≤ (<) ±switch
+    if_one, if_zero = D[:-1] <= switch, D[:-1] < -switch
     s = D[-1] < 0
     for f in range(F - 1, 0, -1):
         state[f] = s
-        s = np.where(s, D[f - 1] <= switch, D[f - 1] < -switch)
+        s = np.where(s, if_one[f - 1], if_zero[f - 1])
     state[0] = s
     return state
 

@@ -34,8 +34,10 @@ from mocap.session import Session
 from mocap.stages import Flag
 from mocap.stages.sync_search import (
     EpipolarPair,
+    LagSearch,
     clean_tracks,
     epipolar_lag,
+    epipolar_lines,
     halves,
     held_out,
     normalised,
@@ -118,13 +120,15 @@ def audio_offsets(wavs: dict[str, Path], fps: float, max_offset_s: float) -> dic
     return out
 
 
-def _camera(rig: Rig, xy: np.ndarray, raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float,
-            max_lag: int, cfg: Config, block: np.ndarray, half: np.ndarray, audio: bool) -> dict:
+def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_lag: int, cfg: Config,
+            block: np.ndarray, half: np.ndarray, audio: bool) -> dict:
     """Camera c's offset on the whole take and on each half, and the held-out test of it. ``raw``: every
     camera's detections xy undistorted and normalised (homogeneous)."""
 
+    search = None if audio else LagSearch(epipolar_lines(pair.E, raw[0], pair.focal), raw[c], max_lag)
+
     def estimate(use: np.ndarray) -> float:
-        d = null if audio else epipolar_lag(rig, xy, c, max_lag, use=use, normals=(raw[0], raw[c]))[0]
+        d = null if audio else search.best(use)[0]
         return pair.refine(d, use) if cfg.subframe else d
 
     d_all, d_a, d_b = (estimate(u) for u in (np.ones(len(half), bool), half == 0, half == 1))
@@ -158,14 +162,13 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
         null = {n: 0.0 for n in names}
         method = "epipolar consistency of the 2D keypoints"
     block, half = halves(F, kp.fps, cfg.block_s, cfg.min_blocks)
-    sm = clean_tracks(xy)
-    raw = [normalised(rig, c, xy[:, c]) for c in range(C)] if not use_audio else [None] * C
-    smooth = [normalised(rig, c, sm[:, c]) for c in range(C)]  # undistorted once, not once per use
+    raw = [normalised(rig, c, xy[:, c]) for c in range(C)]  # undistorted once, not once per use
+    smooth = _smoothed(rig, raw)
     cameras, offsets = {}, {names[0]: 0.0}
     for c in range(1, C):
         n = names[c]
-        pair = EpipolarPair(rig, sm, c, normals=(smooth[0], smooth[c]))
-        info = cameras[n] = _camera(rig, xy, raw, pair, c, null[n], max_lag, cfg, block, half, use_audio)
+        pair = EpipolarPair(rig, None, c, normals=(smooth[0], smooth[c]))
+        info = cameras[n] = _camera(raw, pair, c, null[n], max_lag, cfg, block, half, use_audio)
         offsets[n] = info["estimate_frames"] if info["applied"] else null[n]
         log.info("sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out gain %.1f %%, p = %.2g): %s", n,
                  info["estimate_frames"], *info["halves_frames"], 100 * info["heldout_gain"], info["p_value"],
@@ -186,6 +189,17 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
                 if info["applied"]:
                     info["applied"], info["reason"] = False, "the whole take triangulates no better with it"
     return result
+
+
+def _smoothed(rig: Rig, raw: list[np.ndarray]) -> list[np.ndarray]:
+    """Each camera's undistorted normalised track (F, J, 3) cleaned of outliers and smoothed in time
+    (:func:`clean_tracks`), done on the undistorted tracks scaled by each camera's focal length (pixels
+    without the distortion, which is smooth: cleaning and smoothing before or after it agree far below a
+    pixel, and the tracks are undistorted once)."""
+    f = np.array([cam.K[0, 0] for cam in rig.cameras])[None, :, None, None]
+    sm = clean_tracks(np.stack([n[..., :2] for n in raw], axis=1) * f) / f  # (F, C, J, 2)
+    return [np.concatenate([sm[:, c], np.ones(sm.shape[:1] + sm.shape[2:3] + (1,))], axis=-1)
+            for c in range(sm.shape[1])]
 
 
 def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config) -> float:

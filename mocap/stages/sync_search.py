@@ -40,52 +40,97 @@ def epipolar_lines(E: np.ndarray, ni: np.ndarray, focal: float) -> np.ndarray:
         return line / np.linalg.norm(line[..., :2], axis=-1, keepdims=True) * focal
 
 
-def _lag_medians(lines: np.ndarray, nc: np.ndarray, t: np.ndarray, lags: np.ndarray) -> np.ndarray:
-    """Median epipolar error (px) at each integer lag of ``lags`` over the reference frames ``t``; inf where
-    fewer than a tenth of the pairs inside the take (and at least 20) are finite. ``nc`` is homogeneous
-    (its third coordinate 1), so only its first two are gathered per lag."""
+def _gather(lines: np.ndarray, nc: np.ndarray, t: np.ndarray, lags: np.ndarray):
+    """Epipolar errors (L, n·J) px at each lag of ``lags`` over the reference frames ``t`` (NaN where
+    unknown or outside the take), yielded per chunk of lags with their count of pairs inside the take
+    (L,). ``nc`` is homogeneous (its third coordinate 1), so only its first two are gathered per lag."""
     F, J = lines.shape[:2]
     pad = int(np.abs(lags).max()) if lags.size else 0
     x, y = (np.concatenate([np.full((pad, J), np.nan), nc[..., i], np.full((pad, J), np.nan)]) for i in (0, 1))
     a, b, c = (lines[t, :, i][None] for i in range(3))  # (1, n, J)
-    out = np.full(len(lags), np.inf)
     for i0 in range(0, len(lags), 64):  # a few tens of MB at a time
-        d = lags[i0:i0 + 64]
-        idx = t[None, :] + d[:, None]  # (L, n)
-        e = np.abs(a * x[idx + pad] + b * y[idx + pad] + c).reshape(len(d), -1)  # (L, n·J)
+        idx = t[None, :] + lags[i0:i0 + 64, None]  # (L, n)
+        e = np.abs(a * x[idx + pad] + b * y[idx + pad] + c).reshape(len(idx), -1)
+        yield i0, e, ((idx >= 0) & (idx < F)).sum(axis=1) * J
+
+
+def _enough(finite: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Rows with at least a tenth of their pairs inside the take finite, and 20."""
+    return finite.sum(axis=1) >= np.maximum(20, pairs // 10)
+
+
+def _lag_medians(lines: np.ndarray, nc: np.ndarray, t: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """Median epipolar error (px) at each integer lag of ``lags`` over the reference frames ``t``; inf where
+    fewer than a tenth of the pairs inside the take (and at least 20) are finite."""
+    out = np.full(len(lags), np.inf)
+    for i0, e, pairs in _gather(lines, nc, t, lags):
         finite = np.isfinite(e)
-        enough = finite.sum(axis=1) >= np.maximum(20, J * ((idx >= 0) & (idx < F)).sum(axis=1) // 10)
-        for r in np.flatnonzero(enough):  # a partition per lag: cheaper than sorting them all
+        for r in np.flatnonzero(_enough(finite, pairs)):  # a partition per lag: cheaper than sorting them all
             out[i0 + r] = np.median(e[r][finite[r]])
     return out
 
 
-def epipolar_lag(rig: Rig, xy: np.ndarray, c: int, max_lag: int, ref: int = 0,
-                 use: np.ndarray | None = None, normals: tuple[np.ndarray, np.ndarray] | None = None,
-                 candidates: int = 8) -> tuple[float, float]:
+class LagSearch:
     """Integer lag d of camera c (read at t + d) minimising the median epipolar error against the reference
-    camera over the reference frames ``use`` (all by default); the error curve is sharp where the person
-    moves, and needs only these two cameras. Every lag is scored on about a hundred frames, then the
-    ``candidates`` best and their neighbours on a few hundred (plenty: the minimum is sharp).
-    ``normals``: the undistorted homogeneous normalised points of the reference camera and of camera c
-    (:func:`normalised`), when already known."""
-    F = xy.shape[0]
-    use = np.ones(F, bool) if use is None else use
-    E, focal = essential(rig, ref, c), rig[c].K[0, 0]
+    camera over some reference frames; the error curve is sharp where the person moves, and needs only
+    these two cameras. Every lag is scored once on about ``coarse_frames`` frames of the take (kept: each
+    subset of frames is ranked on its share of them, by a clipped mean), then the ``candidates`` best and
+    their neighbours by the median on a few hundred frames of the subset (plenty: the minimum is sharp)."""
+
+    def __init__(self, lines: np.ndarray, nc: np.ndarray, max_lag: int, coarse_frames: int = 150,
+                 candidates: int = 8):
+        self.lines, self.nc, self.candidates = lines, nc, candidates
+        F, J = lines.shape[:2]
+        self.lags = np.arange(-max_lag, max_lag + 1)
+        self.t = np.arange(0, F, max(1, F // coarse_frames))
+        # per lag and coarse frame: the sum of the finite errors clipped at their median over every lag (wrong
+        # lags sit mostly above it, the right one mostly below, and outliers weigh no more than the clip), and
+        # their count; a subset of frames is ranked by its mean, cheaper than a median per lag and subset
+        chunks = list(_gather(lines, nc, self.t, self.lags))
+        values = np.concatenate([e[np.isfinite(e)] for _, e, _ in chunks])
+        cap = np.median(values[::max(1, values.size // 20000)]) if values.size else np.inf
+        self.sums = np.zeros((len(self.lags), len(self.t)))
+        self.counts = np.zeros((len(self.lags), len(self.t)), int)
+        for i0, e, _ in chunks:
+            e = e.reshape(len(e), len(self.t), J)
+            finite = np.isfinite(e)
+            self.sums[i0:i0 + len(e)] = np.where(finite, np.minimum(e, cap), 0.0).sum(axis=2)
+            self.counts[i0:i0 + len(e)] = finite.sum(axis=2)
+        idx = self.t[None, :] + self.lags[:, None]
+        self.pairs = ((idx >= 0) & (idx < F)) * J  # (L, n) pairs of each frame inside the take
+
+    def best(self, use: np.ndarray | None = None) -> tuple[float, float]:
+        """(lag, its median error px) over the reference frames ``use`` (all by default); (0, inf) when no
+        lag has enough pairs."""
+        F = self.lines.shape[0]
+        use = np.ones(F, bool) if use is None else use
+        frames = np.flatnonzero(use)
+        cols = use[self.t]
+        if frames.size == 0 or not cols.any():
+            return 0.0, np.inf
+        n = self.counts[:, cols].sum(axis=1)
+        enough = n >= np.maximum(20, self.pairs[:, cols].sum(axis=1) // 10)
+        coarse = np.where(enough, self.sums[:, cols].sum(axis=1) / np.maximum(n, 1), np.inf)
+        order = np.argsort(coarse, kind="stable")[:self.candidates]
+        best = self.lags[order][np.isfinite(coarse[order])]
+        max_lag = self.lags[-1]
+        near = np.unique(np.clip((best[:, None] + np.arange(-1, 2)).ravel(), -max_lag, max_lag))
+        if near.size == 0:
+            return 0.0, np.inf
+        fine = _lag_medians(self.lines, self.nc, frames[::max(1, len(frames) // 400)], near)  # a few hundred
+        i = int(np.argmin(fine))
+        return (float(near[i]), float(fine[i])) if np.isfinite(fine[i]) else (0.0, np.inf)
+
+
+def epipolar_lag(rig: Rig, xy: np.ndarray, c: int, max_lag: int, ref: int = 0,
+                 use: np.ndarray | None = None, normals: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[float, float]:
+    """Integer lag d of camera c (read at t + d) minimising the median epipolar error against the reference
+    camera over the reference frames ``use`` (all by default): see :class:`LagSearch` (keep one to search
+    several subsets of frames). ``normals``: the undistorted homogeneous normalised points of the
+    reference camera and of camera c (:func:`normalised`), when already known."""
     ni, nc = normals if normals is not None else (normalised(rig, ref, xy[:, ref]), normalised(rig, c, xy[:, c]))
-    lines = epipolar_lines(E, ni, focal)
-    frames = np.flatnonzero(use)
-    if frames.size == 0:
-        return 0.0, np.inf
-    lags = np.arange(-max_lag, max_lag + 1)
-    coarse = _lag_medians(lines, nc, frames[::max(1, len(frames) // 100)], lags)
-    best = lags[np.argsort(coarse, kind="stable")[:candidates]][np.isfinite(np.sort(coarse)[:candidates])]
-    near = np.unique(np.clip((best[:, None] + np.arange(-1, 2)).ravel(), -max_lag, max_lag))
-    if near.size == 0:
-        return 0.0, np.inf
-    fine = _lag_medians(lines, nc, frames[::max(1, len(frames) // 400)], near)  # a few hundred frames
-    i = int(np.argmin(fine))
-    return (float(near[i]), float(fine[i])) if np.isfinite(fine[i]) else (0.0, np.inf)
+    return LagSearch(epipolar_lines(essential(rig, ref, c), ni, rig[c].K[0, 0]), nc, max_lag).best(use)
 
 
 def smooth_tracks(xy: np.ndarray, sigma_frames: float = 1.5) -> np.ndarray:
@@ -150,8 +195,10 @@ class EpipolarPair:
     shift by d = k + w (0 ≤ w < 1) interpolates linearly between the points at k and k + 1, so its
     distance interpolates between theirs, and a sub-frame search costs one interpolation per trial."""
 
-    def __init__(self, rig: Rig, smoothed: np.ndarray, c: int, ref: int = 0,
+    def __init__(self, rig: Rig, smoothed: np.ndarray | None, c: int, ref: int = 0,
                  normals: tuple[np.ndarray, np.ndarray] | None = None):
+        """``smoothed``: pixel tracks (F, C, J, 2), or None with ``normals``, the reference camera's and
+        camera c's smoothed tracks already undistorted (homogeneous normalised, (F, J, 3))."""
         self.E, self.focal = essential(rig, ref, c), float(rig[c].K[0, 0])
         if normals is None:
             normals = normalised(rig, ref, smoothed[:, ref]), normalised(rig, c, smoothed[:, c])
