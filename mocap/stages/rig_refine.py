@@ -50,6 +50,7 @@ class Config:
     warm_points: int = 2500  # converge first on this many points of evenly spread frames, then on all (0: no)
     warm_tolerance: float = 1e-3  # the start stops when a step lowers the cost by less (relative)
     warm_robust_iterations: int = 0  # from there, robust iterations on all points before their outliers are told
+    polish_tolerance: float = 1e-5  # ... and the least-squares pass on all points stops at this relative decrease
     block_s: float = 0.5  # estimation and held-out blocks alternate, this long (seconds)
     min_frames: int = 30  # refused with fewer frames that 3 cameras see
     min_views: int = 3  # a keypoint is used when this many cameras see it
@@ -171,7 +172,8 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
         start = start if first.usable else None
         X, _, _ = triangulate(start or rig, uv, np.all(np.isfinite(uv), -1).astype(float),
                               max_reproj_px=cfg.max_reproj_px)
-    polish = dataclasses.replace(solver, robust_iterations=cfg.warm_robust_iterations) if start else solver
+    polish = dataclasses.replace(solver, robust_iterations=cfg.warm_robust_iterations,
+                                 tolerance=cfg.polish_tolerance) if start else solver
     refined, X, summary = refine_rig(rig, uv, X, polish, start=start)
     u1 = median_error(refined, X, uv)[0]  # ... and through the refined one, with the adjusted points
     held = _points(xy, np.flatnonzero(~estimate), cfg.max_eval_frames)
