@@ -204,8 +204,8 @@ class _Problem:
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
         self.robust, self.keep, self.sigma = robust, keep.copy(), float(sigma)
 
-    def update(self, x: np.ndarray) -> None:
-        return None
+    def update(self, x: np.ndarray) -> bool:
+        return False  # nothing is held between steps: the cost of an accepted step stands
 
     def _rho(self, s2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not self.robust:
