@@ -188,6 +188,18 @@ def golden(f, lo: float, hi: float, tol: float = 0.02) -> float:
     return (a + b) / 2
 
 
+def _whole_and_fraction(d: float) -> tuple[int, float]:
+    """d = k + w with 0 ≤ w < 1; a fraction within 1e-9 of a whole frame is that frame (a track read at
+    t + 1e-17 is the track: interpolating would only spread the next frame's gaps)."""
+    k = int(np.floor(d))
+    w = float(d) - k
+    if w < 1e-9:
+        return k, 0.0
+    if w > 1 - 1e-9:
+        return k + 1, 0.0
+    return k, w
+
+
 class EpipolarPair:
     """Camera c against the reference camera on smoothed tracks (F, C, J, 2). Both tracks are undistorted
     once; camera c's normalised track is then shifted in time (undistortion is smooth, so interpolating
@@ -219,8 +231,7 @@ class EpipolarPair:
 
     def errors(self, d: float) -> np.ndarray:
         """(F, J) epipolar distances (px) with camera c read at t + d."""
-        k = int(np.floor(d))
-        w = float(d) - k
+        k, w = _whole_and_fraction(d)
         if w == 0:
             return np.abs(self._at(k))
         return np.abs((1 - w) * self._at(k) + w * self._at(k + 1))
@@ -241,8 +252,10 @@ class EpipolarPair:
         e = self.errors(d)
         n = np.isfinite(e).sum(axis=1)
         out = np.full(len(e), np.nan)
-        ok = n >= min_joints
-        out[ok] = np.nanmedian(e[ok], axis=1)
+        ok = np.flatnonzero(n >= min_joints)
+        srt = np.sort(np.where(np.isfinite(e[ok]), e[ok], np.inf), axis=1)  # the unknown last (nanmedian is slow)
+        k = n[ok]
+        out[ok] = (srt[np.arange(len(ok)), (k - 1) // 2] + srt[np.arange(len(ok)), k // 2]) / 2
         return out
 
     def refine(self, centre: float, use: np.ndarray, reach: float = 1.0) -> float:
@@ -253,9 +266,18 @@ class EpipolarPair:
         if not np.isfinite(scale) or scale <= 0:
             return centre
         grid = centre + np.arange(-reach, reach + 1e-9, 0.25)
-        i = int(np.argmin([self.cauchy(d, use, scale) for d in grid]))
+        ks = range(int(np.floor(grid[0])) - 1, int(np.floor(grid[-1])) + 2)
+        signed = {k: self._at(k)[use].ravel() for k in ks}  # the frames used, once for every trial
+
+        def cauchy(d: float) -> float:
+            k, w = _whole_and_fraction(d)
+            e = np.abs(signed[k] if w == 0 else (1 - w) * signed[k] + w * signed[k + 1])
+            e = e[np.isfinite(e)]
+            return float(np.mean(np.log1p((e / scale) ** 2))) if e.size > 20 else np.inf
+
+        i = int(np.argmin([cauchy(d) for d in grid]))
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-        return golden(lambda d: self.cauchy(d, use, scale), lo, hi, tol=0.01)
+        return golden(cauchy, lo, hi, tol=0.01)
 
 
 def halves(F: int, fps: float, block_s: float, min_blocks: int) -> tuple[np.ndarray, np.ndarray]:
