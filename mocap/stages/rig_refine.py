@@ -9,8 +9,18 @@ The refined rig is applied only when that held-out error drops by ``min_heldout_
 moves more than ``max_move_deg`` / ``max_move_m``. Refusals (too few frames seen by 3 views, too little
 motion, a camera that hardly sees the performer) say why. Switch: ``rig_refine.enabled = false``.
 
+Cost: the accuracy needs many points (a 6–8 camera ring needs ~12,000 for 0.05°), a solve from the
+given rig many iterations. With more than twice ``warm_points`` points, the adjustment first converges
+on ``warm_points`` points of evenly spread frames (loosely: ``warm_tolerance``), the points are then
+triangulated through that estimate and the adjustment on all of them starts there: the outliers are
+told from the residuals at the start (``warm_robust_iterations`` robust steps, none by default), and
+the least-squares pass stops at ``polish_tolerance``: two or three steps on all points instead of
+twenty (``mocap bench robustness`` measures it).
+
 Outputs: ``calibration/refined/report.json`` always (per camera moves in degrees and millimetres, the
-errors before and after on the frames used and on the held-out ones, ``applied`` and ``reason``), and
+errors before and after on the frames used (the median reprojection error over their detections, of
+their points triangulated through the given rig, and of the adjusted points through the refined one)
+and on the held-out ones, ``applied`` and ``reason``), and
 ``calibration/refined/rig.toml`` only when applied; then :meth:`Session.rig` returns it to the later
 stages. The given rig file is never changed, and this stage always reads the given rig.
 """
@@ -63,7 +73,7 @@ class Config:
     min_camera_gain: float = 0.25  # ... and some camera's own held-out error drops by this fraction: a camera
     # whose pose is off shows it that way, while small even drops in every camera are the detector's own
     # view-dependent bias, which moving the cameras would absorb at the cost of the world frame
-    max_eval_frames: int = 150  # the errors before / after are measured on at most this many frames per part
+    max_eval_frames: int = 150  # the held-out errors before / after are measured on at most this many frames
     max_reproj_px: float = 15.0  # robust triangulation of the evaluation (views beyond are dropped)
     refine_intrinsics: bool = False  # also refine focal scale and principal point
     prior_deg: float = 0.5  # σ of a prior keeping each camera's rotation near the given rig's (0: none) ...

@@ -3,7 +3,9 @@
 Offset d_c (frames, sub-frame): what the reference camera sees at frame t, camera c sees at t + d_c.
 1. Coarse: the integer lag at which camera c's 2D keypoints best satisfy the epipolar geometry with
    the reference camera's (median distance to the epipolar lines; a moving person makes a sharp
-   minimum), or cross-correlation of the audio envelopes when every camera has ``videos/<camera>.wav``.
+   minimum; every lag ranked on ~150 frames, the best few by the median on a few hundred, see
+   :class:`~mocap.stages.sync_search.LagSearch`), or cross-correlation of the audio envelopes when
+   every camera has ``videos/<camera>.wav``.
    (Keypoint-speed cross-correlation, the usual recipe, locked onto the wrong period for repetitive
    motion in our tests, so it is not used.)
 2. Fine: a search within ±1 frame on the same epipolar error (Cauchy loss), with the tracks cleaned of
