@@ -97,6 +97,16 @@ def test_bad_settings_say_what_was_expected():
         RobustnessBenchConfig(repeats=0)
     with pytest.raises(ValueError, match="warm_points ≥ 0; got .* -1"):
         rig_refine.Config(warm_points=-1)
+    with pytest.raises(ValueError, match="check_frames must be ≥ 1, got 0"):
+        sync.Config(check_frames=0)
+
+
+def test_the_last_sync_check_on_a_subsample_keeps_a_real_offset():
+    rig, kp = take({1: 3.0}, frames=360)
+    r = sync.run(rig, kp, sync.Config(check_frames=40))
+    assert r["applied"] and abs(r["offsets_frames"]["cam02"] - 3.0) < 0.1
+    px = r["triangulation_px"]
+    assert px["with"] < px["without"], px
 
 
 @pytest.mark.slow

@@ -70,6 +70,11 @@ class Config:
     max_half_gap: float = 0.5  # and the two halves' estimates must agree within this many frames
     min_gain: float = 1.0  # the applied offsets must make the whole take triangulate better (median error
     # below min_gain × the error without them), or none is applied
+    check_frames: int = 500  # ... judged on at most this many frames, evenly spread over the take
+
+    def __post_init__(self) -> None:
+        if self.check_frames < 1:
+            raise ValueError(f"sync: check_frames must be ≥ 1, got {self.check_frames}")
 
 
 FLAGS = (Flag("--off", "enabled", "no synchronisation: the cameras are hardware-synchronised", value=False),
@@ -179,8 +184,9 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
               "fps": kp.fps, "config": asdict(cfg)}
     result["applied"] = any(info["applied"] for info in cameras.values())
     if any(offsets.values()):  # a last check on the whole take, all offsets together
-        before = _triangulation_error(rig, kp, cfg)
-        after = _triangulation_error(rig, apply_offsets(kp, offsets), cfg)
+        frames = np.arange(0, F, max(1, -(-F // cfg.check_frames)))  # evenly spread: a median needs no more
+        before = _triangulation_error(rig, kp, cfg, frames)
+        after = _triangulation_error(rig, apply_offsets(kp, offsets), cfg, frames)
         result["triangulation_px"] = {"without": before, "with": after}
         if not after < cfg.min_gain * before:
             log.info("sync: the offsets do not improve triangulation (%.2f → %.2f px); cameras kept as they are",
@@ -204,9 +210,10 @@ def _smoothed(rig: Rig, raw: list[np.ndarray]) -> list[np.ndarray]:
             for c in range(sm.shape[1])]
 
 
-def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config) -> float:
-    w = np.where(np.isfinite(kp.score) & (kp.score >= cfg.min_score), kp.score, 0.0)[:, :, 0]
-    uv = np.moveaxis(kp.xy[:, :, 0], 1, 2).reshape(-1, kp.shape[1], 2)
+def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config, frames: np.ndarray) -> float:
+    """Median reprojection error (px) of the keypoints of ``frames`` triangulated (weighted DLT)."""
+    w = np.where(np.isfinite(kp.score) & (kp.score >= cfg.min_score), kp.score, 0.0)[frames, :, 0]
+    uv = np.moveaxis(kp.xy[frames, :, 0], 1, 2).reshape(-1, kp.shape[1], 2)
     _, err, _ = triangulate(rig, uv, np.moveaxis(w, 1, 2).reshape(-1, kp.shape[1]))
     return float(np.nanmedian(err))
 
