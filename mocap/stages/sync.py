@@ -210,8 +210,10 @@ def _smoothed(rig: Rig, raw: list[np.ndarray]) -> list[np.ndarray]:
             for c in range(sm.shape[1])]
 
 
-def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config, frames: np.ndarray) -> float:
-    """Median reprojection error (px) of the keypoints of ``frames`` triangulated (weighted DLT)."""
+def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config, frames: np.ndarray | None = None) -> float:
+    """Median reprojection error (px) of the keypoints of ``frames`` (all by default) triangulated (weighted
+    DLT)."""
+    frames = np.arange(kp.shape[0]) if frames is None else frames
     w = np.where(np.isfinite(kp.score) & (kp.score >= cfg.min_score), kp.score, 0.0)[frames, :, 0]
     uv = np.moveaxis(kp.xy[frames, :, 0], 1, 2).reshape(-1, kp.shape[1], 2)
     _, err, _ = triangulate(rig, uv, np.moveaxis(w, 1, 2).reshape(-1, kp.shape[1]))
