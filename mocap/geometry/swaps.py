@@ -81,11 +81,14 @@ def _normal_terms(rig: Rig, xn: np.ndarray, w: np.ndarray) -> np.ndarray:
     (N, C, 9), the six entries of the symmetric A (00 01 02 11 12 22) then b."""
     P = np.stack([c.cam_from_world[:3, :] for c in rig.cameras])  # (C, 3, 4)
     x = np.nan_to_num(xn)
-    r = x[..., None] * P[:, 2, None, :] - P[:, :2]  # (N, C, 2, 4): the two DLT rows of each view
+    # the two DLT rows of each view, one (N, C) array per entry (einsums over a length-2 axis cost more)
+    rx = [x[..., 0] * P[:, 2, k] - P[:, 0, k] for k in range(4)]
+    ry = [x[..., 1] * P[:, 2, k] - P[:, 1, k] for k in range(4)]
     pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2), (0, 3), (1, 3), (2, 3))
-    out = np.stack([np.einsum("nck,nck->nc", r[..., i], r[..., j]) for i, j in pairs], axis=-1)
-    out[..., 6:] *= -1
-    return out * w[..., None]
+    out = np.empty(w.shape + (9,))
+    for m, (i, j) in enumerate(pairs):
+        out[..., m] = (rx[i] * rx[j] + ry[i] * ry[j]) * (-w if m >= 6 else w)
+    return out
 
 
 def _solve(T: np.ndarray, n_views: np.ndarray) -> np.ndarray:
@@ -120,10 +123,10 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     xn = normalise_observations(rig, uv) if xn is None else np.moveaxis(xn, 1, 2).reshape(F * J, C, 2)
     T = _normal_terms(rig, xn, ww)
     trust = used if trusted is None else used & np.repeat(trusted, J, axis=0)
-    base = np.where(trust.sum(axis=1, keepdims=True) >= 2, trust, used)
-    X = _solve(np.einsum("nc,nck->nk", base.astype(float), T), base.sum(axis=1))
+    base = np.where(_count(trust) >= 2, trust, used)
+    X = _solve(_sum_views(base, T), _count(base)[:, 0])
     proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (N, C, 2)
-    agree = used & (np.linalg.norm(proj - uv, axis=-1) < max_reproj_px)
+    agree = used & (np.hypot(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1]) < max_reproj_px)
     e_given = np.full((F, C, J), np.nan)
     e_mirror = np.full((F, C, J), np.nan)
     for c in range(C):
@@ -131,13 +134,24 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
         others[:, c] = False
         ref = others
         for narrower in (agree & others, trust & others, agree & trust & others):  # last that keeps 2 wins
-            ref = np.where(narrower.sum(axis=1, keepdims=True) >= 2, narrower, ref)
-        Xc = _solve(np.einsum("nc,nck->nk", ref.astype(float), T), ref.sum(axis=1))
+            ref = np.where(_count(narrower) >= 2, narrower, ref)
+        Xc = _solve(_sum_views(ref, T), _count(ref)[:, 0])
         pc = rig.cameras[c].project(Xc.reshape(F, J, 3))  # (F, J, 2)
         ok = (w[:, c] > 0) & np.isfinite(pc[..., 0]) & np.isfinite(pc[:, perm, 0])
-        e_given[:, c] = np.where(ok, np.linalg.norm(pc - xy[:, c], axis=-1), np.nan)
-        e_mirror[:, c] = np.where(ok, np.linalg.norm(pc[:, perm] - xy[:, c], axis=-1), np.nan)
+        d = xy[:, c]
+        e_given[:, c] = np.where(ok, np.hypot(pc[..., 0] - d[..., 0], pc[..., 1] - d[..., 1]), np.nan)
+        e_mirror[:, c] = np.where(ok, np.hypot(pc[:, perm, 0] - d[..., 0], pc[:, perm, 1] - d[..., 1]), np.nan)
     return e_given, e_mirror
+
+
+def _count(views: np.ndarray) -> np.ndarray:
+    """(N, 1) number of True views of (N, C) (count_nonzero: a bool sum converts first)."""
+    return np.count_nonzero(views, axis=1)[:, None]
+
+
+def _sum_views(views: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """The normal terms T (N, C, 9) summed over the True views of (N, C) → (N, 9)."""
+    return np.einsum("nc,nck->nk", views.astype(float), T)
 
 
 def group_costs(e_given: np.ndarray, e_mirror: np.ndarray, member: np.ndarray, scale: np.ndarray,
@@ -165,14 +179,19 @@ def viterbi(cost0: np.ndarray, cost1: np.ndarray, switch: float) -> np.ndarray:
     D = np.empty((F, N))
     d = step[0]
     D[0] = d
-    for f in range(1, F):
-        d = np.clip(d, -switch, switch) + step[f]
-        D[f] = d
+    lo, hi = np.full(N, -switch), np.full(N, switch)
+    for f in range(1, F):  # np.minimum / np.maximum into place: np.clip's overhead was most of the loop
+        np.maximum(d, lo, out=D[f])
+        np.minimum(D[f], hi, out=D[f])
+        D[f] += step[f]
+        d = D[f]
     state = np.empty((F, N), bool)
+    # the predecessor rule of every frame at once: where state f is 1 (0), state f−1 is 1 iff D[f−1] ≤ (<) ±switch
+    if_one, if_zero = D[:-1] <= switch, D[:-1] < -switch
     s = D[-1] < 0
     for f in range(F - 1, 0, -1):
         state[f] = s
-        s = np.where(s, D[f - 1] <= switch, D[f - 1] < -switch)
+        s = np.where(s, if_one[f - 1], if_zero[f - 1])
     state[0] = s
     return state
 

@@ -33,9 +33,10 @@ RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |r| for 2D Gaussian
 class Problem(Protocol):
     """What the driver needs of a nonlinear least-squares problem in a flat or shaped array ``x``."""
 
-    def update(self, x: np.ndarray) -> None:
+    def update(self, x: np.ndarray) -> bool | None:
         """Re-estimate what a pass holds fixed between steps (bone lengths, IRLS weights) at ``x``;
-        called at the start of a pass and after every accepted step."""
+        called at the start of a pass and after every accepted step. ``False``: nothing changed, the
+        cost just computed at ``x`` stands (None: it is computed again)."""
 
     def cost(self, x: np.ndarray) -> float:
         """The cost of the current pass at ``x``."""
@@ -97,8 +98,7 @@ def levenberg_marquardt(problem: Problem, x: np.ndarray, s: LMSettings, name: st
         decrease = (cost - new) / max(cost, 1e-300)
         x = x_new
         mu = max(mu / 3, s.mu_min)
-        problem.update(x)
-        cost = problem.cost(x)
+        cost = new if problem.update(x) is False else problem.cost(x)
         step = float(np.sqrt(np.mean(delta**2))) if s.min_step > 0 else np.inf
         log.debug("%s: iteration %d, cost %.6g (−%.2e), μ %.1e, %d inner", name, iters, cost, decrease, mu, n)
         if decrease < s.tolerance or step < s.min_step:

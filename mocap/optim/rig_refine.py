@@ -38,7 +38,7 @@ import numpy as np
 
 from mocap.geometry.camera import project
 from mocap.geometry.linalg import inv3
-from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg, skew
+from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg, matrix_to_axis_angle
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.types import Camera, Rig
 
@@ -52,6 +52,9 @@ class RigRefineConfig:
     outlier_sigma: float = 3.5  # residuals beyond this many σ are dropped before the final pass
     max_iterations: int = 40  # per pass
     tolerance: float = 1e-7  # stop when the relative cost decrease is smaller
+    robust_iterations: int | None = None  # of the robust pass (None: max_iterations); it only has to tell the
+    # outliers, the least-squares pass settles the cameras: from a start near the solution a few (or none) do
+    robust_tolerance: float = 1e-5  # ... and its stop on the relative cost decrease
     prior_deg: float | None = None  # σ of a Gaussian prior keeping each camera's rotation near the given one
     prior_m: float | None = None  # ... and its centre (None: no prior)
 
@@ -82,6 +85,31 @@ class RigRefineSummary:
                 f"{self.seconds:.2f}s — {'usable' if self.usable else 'NOT usable'}: {self.message}")
 
 
+@dataclass(frozen=True)
+class _View:
+    """A camera as :func:`~mocap.geometry.camera.project` needs it (:class:`Camera` validates on creation,
+    too slow for every cost evaluation)."""
+
+    K: np.ndarray
+    dist: np.ndarray
+    cam_from_world: np.ndarray
+    model: str
+
+    @property
+    def R(self) -> np.ndarray:
+        return self.cam_from_world[:3, :3]
+
+    @property
+    def t(self) -> np.ndarray:
+        return self.cam_from_world[:3, 3]
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a × b over the last axis (broadcast), written out: np.cross and batched products cost more here."""
+    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1], a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
+
+
 class _Problem:
     """x = [camera parameters (C, P) flattened, points (N, 3) flattened]; P = 6 (+3 with intrinsics)."""
 
@@ -109,7 +137,8 @@ class _Problem:
         Cs[0] = self.C0[0]
         return Cs
 
-    def cameras(self, x: np.ndarray) -> list[Camera]:
+    def views(self, x: np.ndarray) -> list[_View]:
+        """The cameras at ``x`` as projection needs them (no validation: this runs at every cost)."""
         cam, _ = self.split(x)
         Cs = self.centres(cam)
         out = []
@@ -121,8 +150,12 @@ class _Problem:
             if self.cfg.intrinsics:
                 K[:2, :2] *= np.exp(cam[c, 6])
                 K[:2, 2] += cam[c, 7:9]
-            out.append(dataclasses.replace(base, K=K, cam_from_world=T))
+            out.append(_View(K, base.dist, T, base.model))
         return out
+
+    def cameras(self, x: np.ndarray) -> list[Camera]:
+        return [dataclasses.replace(base, K=v.K, cam_from_world=v.cam_from_world)
+                for base, v in zip(self.rig.cameras, self.views(x), strict=True)]
 
     def rig_at(self, x: np.ndarray) -> Rig:
         return Rig(tuple(self.cameras(x)))
@@ -144,7 +177,7 @@ class _Problem:
     # ----- residuals and cost -----
     def _project(self, x: np.ndarray, jacobian: bool = False):
         _, X = self.split(x)
-        cams = self.cameras(x)
+        cams = self.views(x)
         if not jacobian:
             return np.stack([project(c, X) for c in cams], axis=1)
         proj = np.empty((self.N, self.C, 2))
@@ -153,10 +186,11 @@ class _Problem:
         for c, cam in enumerate(cams):
             p, J = project(cam, X, jacobian=True)
             R = cam.R
-            Jcam = J @ R.T  # d(pixel)/d(camera-frame point)
+            Jcam = (J.reshape(-1, 3) @ R.T).reshape(J.shape)  # d(pixel)/d(camera-frame point); one product
             Xc = X @ R.T + cam.t
             proj[:, c], Jx[:, c] = p, J
-            Jc[:, c, :, :3] = -Jcam @ skew(Xc)
+            Jc[:, c, :, :3] = _cross(Xc[:, None, :], Jcam)  # −Jcam · [Xc]ₓ row by row (batched 3×3 products
+            # in numpy are slower)
             Jc[:, c, :, 3:6] = -J
             if self.cfg.intrinsics:
                 Jc[:, c, :, 6] = p - cam.K[:2, 2]
@@ -170,8 +204,8 @@ class _Problem:
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
         self.robust, self.keep, self.sigma = robust, keep.copy(), float(sigma)
 
-    def update(self, x: np.ndarray) -> None:
-        return None
+    def update(self, x: np.ndarray) -> bool:
+        return False  # nothing is held between steps: the cost of an accepted step stands
 
     def _rho(self, s2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not self.robust:
@@ -229,7 +263,7 @@ class _Problem:
         dpp = np.einsum("nii->ni", Hpp)
         Hpp_d = Hpp + np.einsum("ni,ij->nij", mu * dpp + 1e-12 * (1 + dpp.max(initial=0)), np.eye(3))
         Hinv = inv3(Hpp_d)  # not np.linalg.inv: see mocap.geometry.linalg
-        A = np.einsum("ncpj,njk->ncpk", Hcp, Hinv)
+        A = Hcp @ Hinv[:, None]  # (N, C, P, 3); a four-index einsum took ten times as long
         S = -np.tensordot(A.reshape(N, C * P, 3), Hcp.reshape(N, C * P, 3), axes=([0, 2], [0, 2]))
         for c in range(C):
             blk = Hcc[c] + mu * np.diag(np.diag(Hcc[c]))
@@ -252,23 +286,43 @@ def moves(rig: Rig, given: Rig) -> tuple[dict[str, float], dict[str, float]]:
     return deg, mm
 
 
-def refine_rig(rig: Rig, uv: np.ndarray, X0: np.ndarray, cfg: RigRefineConfig = RigRefineConfig()
-               ) -> tuple[Rig, np.ndarray, RigRefineSummary]:
+def _parameters(problem: _Problem, start: Rig) -> np.ndarray:
+    """(C, P) camera parameters of ``start`` relative to the problem's given rig (its inverse of
+    :meth:`_Problem.cameras`; the reference camera's stay zero)."""
+    cam = np.zeros((problem.C, problem.P))
+    for c, (s, g) in enumerate(zip(start.cameras, problem.rig.cameras, strict=True)):
+        if c == 0:
+            continue
+        cam[c, :3] = matrix_to_axis_angle(s.R @ problem.R0[c].T)
+        cam[c, 3:6] = s.center - problem.C0[c]
+        if problem.cfg.intrinsics:
+            cam[c, 6] = np.log(s.K[0, 0] / g.K[0, 0])
+            cam[c, 7:9] = s.K[:2, 2] - g.K[:2, 2]
+    return cam
+
+
+def refine_rig(rig: Rig, uv: np.ndarray, X0: np.ndarray, cfg: RigRefineConfig = RigRefineConfig(),
+               start: Rig | None = None) -> tuple[Rig, np.ndarray, RigRefineSummary]:
     """Refine the cameras of ``rig`` and the points X0 (N, 3) from their observations uv (N, C, 2; NaN:
-    unseen). Points that are not finite are left out. Returns (refined rig, points, summary)."""
+    unseen). Points that are not finite are left out. ``start``: the cameras to start from (an estimate
+    made on fewer points; the same reference camera and scale), else ``rig``'s; the gauge, the prior
+    and the moves stay those of ``rig``. Returns (refined rig, points, summary)."""
     t0 = time.perf_counter()
     uv = np.asarray(uv, float)
     ok = np.all(np.isfinite(X0), axis=1)
     uv, X0 = uv[ok], np.asarray(X0, float)[ok]
     observed = np.all(np.isfinite(uv), axis=-1)
     problem = _Problem(rig, uv, observed, cfg)
-    x0 = np.concatenate([np.zeros(problem.C * problem.P), X0.ravel()])
+    x_given = np.concatenate([np.zeros(problem.C * problem.P), X0.ravel()])
+    x0 = x_given if start is None else np.concatenate([_parameters(problem, start).ravel(), X0.ravel()])
     lm = LMSettings(cfg.max_iterations, cfg.tolerance)
-    schedule = Schedule(LMSettings(cfg.max_iterations, 1e-5), lm, cfg.outlier_sigma)
+    robust = cfg.max_iterations if cfg.robust_iterations is None else cfg.robust_iterations
+    schedule = Schedule(LMSettings(robust, cfg.robust_tolerance), lm,
+                        cfg.outlier_sigma)
     result = robust_then_refit(problem, x0, observed, schedule, "rig refine")
     refined = problem.rig_at(result.x)
     keep = result.keep
-    before = problem.residual_norms(x0)[keep]
+    before = problem.residual_norms(x_given)[keep]
     after = problem.residual_norms(result.x)[keep]
     rms_before = float(np.sqrt(np.mean(before**2))) if before.size else float("nan")
     rms = float(np.sqrt(np.mean(after**2))) if after.size else float("nan")

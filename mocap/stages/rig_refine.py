@@ -9,14 +9,25 @@ The refined rig is applied only when that held-out error drops by ``min_heldout_
 moves more than ``max_move_deg`` / ``max_move_m``. Refusals (too few frames seen by 3 views, too little
 motion, a camera that hardly sees the performer) say why. Switch: ``rig_refine.enabled = false``.
 
+Cost: the accuracy needs many points (a 6–8 camera ring needs ~12,000 for 0.05°), a solve from the
+given rig many iterations. With more than twice ``warm_points`` points, the adjustment first converges
+on ``warm_points`` points of evenly spread frames (loosely: ``warm_tolerance``), the points are then
+triangulated through that estimate and the adjustment on all of them starts there: the outliers are
+told from the residuals at the start (``warm_robust_iterations`` robust steps, none by default), and
+the least-squares pass stops at ``polish_tolerance``: two or three steps on all points instead of
+twenty (``mocap bench robustness`` measures it).
+
 Outputs: ``calibration/refined/report.json`` always (per camera moves in degrees and millimetres, the
-errors before and after on the frames used and on the held-out ones, ``applied`` and ``reason``), and
+errors before and after on the frames used (the median reprojection error over their detections, of
+their points triangulated through the given rig, and of the adjusted points through the refined one)
+and on the held-out ones, ``applied`` and ``reason``), and
 ``calibration/refined/rig.toml`` only when applied; then :meth:`Session.rig` returns it to the later
 stages. The given rig file is never changed, and this stage always reads the given rig.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -46,6 +57,10 @@ class Config:
     joints: str = "limbs"  # keypoints used: limbs (shoulders … ankles, when the set has them) | all
     stride: int = 1  # estimation uses every N-th frame of its blocks
     max_points: int = 15000  # ... and at most this many points (the stride grows to fit)
+    warm_points: int = 2500  # converge first on this many points of evenly spread frames, then on all (0: no)
+    warm_tolerance: float = 1e-3  # the start stops when a step lowers the cost by less (relative)
+    warm_robust_iterations: int = 0  # from there, robust iterations on all points before their outliers are told
+    polish_tolerance: float = 1e-5  # ... and the least-squares pass on all points stops at this relative decrease
     block_s: float = 0.5  # estimation and held-out blocks alternate, this long (seconds)
     min_frames: int = 30  # refused with fewer frames that 3 cameras see
     min_views: int = 3  # a keypoint is used when this many cameras see it
@@ -58,7 +73,7 @@ class Config:
     min_camera_gain: float = 0.25  # ... and some camera's own held-out error drops by this fraction: a camera
     # whose pose is off shows it that way, while small even drops in every camera are the detector's own
     # view-dependent bias, which moving the cameras would absorb at the cost of the world frame
-    max_eval_frames: int = 300  # the errors before / after are measured on at most this many frames per part
+    max_eval_frames: int = 150  # the held-out errors before / after are measured on at most this many frames
     max_reproj_px: float = 15.0  # robust triangulation of the evaluation (views beyond are dropped)
     refine_intrinsics: bool = False  # also refine focal scale and principal point
     prior_deg: float = 0.5  # σ of a prior keeping each camera's rotation near the given rig's (0: none) ...
@@ -67,8 +82,9 @@ class Config:
     def __post_init__(self) -> None:
         if self.joints not in ("limbs", "all"):
             raise ValueError(f"rig_refine: joints must be limbs or all, got {self.joints!r}")
-        if self.min_views < 2 or self.stride < 1 or self.min_frames < 1:
-            raise ValueError("rig_refine: min_views must be ≥ 2, stride and min_frames ≥ 1")
+        if self.min_views < 2 or self.stride < 1 or self.min_frames < 1 or self.warm_points < 0:
+            raise ValueError(f"rig_refine: min_views must be ≥ 2, stride and min_frames ≥ 1, warm_points ≥ 0; got "
+                             f"{self.min_views}, {self.stride}, {self.min_frames}, {self.warm_points}")
         if not self.block_s > 0:
             raise ValueError(f"rig_refine: block_s must be positive, got {self.block_s}")
 
@@ -102,6 +118,13 @@ def heldout_error(rig: Rig, uv: np.ndarray, max_reproj_px: float) -> tuple[float
     through ``rig``, and per camera."""
     seen = np.all(np.isfinite(uv), axis=-1)
     X, _, _ = triangulate(rig, uv, seen.astype(float), min_views=2, max_reproj_px=max_reproj_px)
+    return median_error(rig, X, uv)
+
+
+def median_error(rig: Rig, X: np.ndarray, uv: np.ndarray) -> tuple[float, dict[str, float]]:
+    """Median reprojection error (px) of points X (N, 3) over every detection of uv (N, C, 2) (a point
+    behind a camera counts as 10⁴ px), and per camera."""
+    seen = np.all(np.isfinite(uv), axis=-1)
     e = reprojection_errors(rig, X, uv)
     e = np.where(seen & np.isfinite(X).all(1)[:, None], e, np.nan)
     e = np.where(seen & ~np.isfinite(e) & np.isfinite(X).all(1)[:, None], 1e4, e)  # behind a camera
@@ -137,16 +160,34 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
     est = np.flatnonzero(estimate & good)
     stride = max(cfg.stride, int(np.ceil(len(est) * len(joints) / cfg.max_points)))
     est = est[::stride]
-    uv = xy[est].transpose(0, 2, 1, 3).reshape(-1, C, 2)
-    uv = uv[np.all(np.isfinite(uv), axis=-1).sum(1) >= cfg.min_views]
-    X0, _, _ = triangulate(rig, uv, np.all(np.isfinite(uv), -1).astype(float), max_reproj_px=cfg.max_reproj_px)
+    uv, which = _used(xy, est, cfg.min_views)
     solver = RigRefineConfig(intrinsics=cfg.refine_intrinsics, prior_deg=cfg.prior_deg or None,
                              prior_m=cfg.prior_m or None)
-    refined, _, summary = refine_rig(rig, uv, X0, solver)
+    warm = bool(cfg.warm_points) and len(uv) > 2 * cfg.warm_points
+    # the first estimate (on every point, or on the warm start's evenly spread frames) also tells the motion
+    few = est[::int(np.ceil(len(uv) / cfg.warm_points))] if warm else est
+    uv0, which0 = _used(xy, few, cfg.min_views) if warm else (uv, which)
+    X, _, _ = triangulate(rig, uv0, np.all(np.isfinite(uv0), -1).astype(float), max_reproj_px=cfg.max_reproj_px)
+    spread = _spread(X, which0)
+    if not spread >= cfg.min_motion_m:
+        why = (f"too little motion: the keypoints move {1000 * spread:.0f} mm (rig_refine.min_motion_m = "
+               f"{1000 * cfg.min_motion_m:.0f} mm)")
+        log.warning("rig_refine: refused: %s; the given rig is used", why)
+        return None, report | {"reason": f"refused: {why}", "refused": True}
+    start = None
+    u0 = median_error(rig, X, uv0)[0]  # the frames used, through the given rig
+    if warm:  # converged on a few thousand points, then polished on all of them from there
+        rough = dataclasses.replace(solver, robust_tolerance=cfg.warm_tolerance, tolerance=cfg.warm_tolerance)
+        start, _, first = refine_rig(rig, uv0, X, rough)
+        start = start if first.usable else None
+        X, _, _ = triangulate(start or rig, uv, np.all(np.isfinite(uv), -1).astype(float),
+                              max_reproj_px=cfg.max_reproj_px)
+    polish = dataclasses.replace(solver, robust_iterations=cfg.warm_robust_iterations,
+                                 tolerance=cfg.polish_tolerance) if start else solver
+    refined, X, summary = refine_rig(rig, uv, X, polish, start=start)
+    u1 = median_error(refined, X, uv)[0]  # ... and through the refined one, with the adjusted points
     held = _points(xy, np.flatnonzero(~estimate), cfg.max_eval_frames)
-    used = _points(xy, np.flatnonzero(estimate), cfg.max_eval_frames)
     (h0, h0c), (h1, h1c) = (heldout_error(r, held, cfg.max_reproj_px) for r in (rig, refined))
-    (u0, _), (u1, _) = (heldout_error(r, used, cfg.max_reproj_px) for r in (rig, refined))
     gain = (h0 - h1) / h0 if h0 > 0 else 0.0
     why = []
     if not summary.usable:
@@ -185,6 +226,27 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
     return (refined if applied else None), report
 
 
+def _used(xy: np.ndarray, frames: np.ndarray, min_views: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N, C, 2) observations of the keypoints of ``frames`` that ``min_views`` cameras see, and the joint
+    (column of xy) of each."""
+    F, C, J, _ = xy.shape
+    uv = xy[frames].transpose(0, 2, 1, 3).reshape(-1, C, 2)
+    keep = np.all(np.isfinite(uv), axis=-1).sum(1) >= min_views
+    return uv[keep], np.tile(np.arange(J), len(frames))[keep]
+
+
+def _spread(X: np.ndarray, joint: np.ndarray) -> float:
+    """How much the keypoints move: the median over joints of the norm of their positions' standard
+    deviation (m), X (N, 3) points of joints ``joint`` (N,)."""
+    out = []
+    for j in np.unique(joint):
+        p = X[joint == j]
+        p = p[np.isfinite(p).all(1)]
+        if len(p) > 1:
+            out.append(np.linalg.norm(p.std(axis=0)))
+    return float(np.median(out)) if out else 0.0
+
+
 def _points(xy: np.ndarray, frames: np.ndarray, most: int) -> np.ndarray:
     """(N, C, 2) observations of ``frames`` (at most ``most`` of them, evenly spread)."""
     frames = frames[::max(1, int(np.ceil(len(frames) / most)))]
@@ -207,14 +269,6 @@ def _refusal(rig: Rig, xy: np.ndarray, good: np.ndarray, estimate: np.ndarray, v
     if blind:
         return f"cameras hardly see the performer: {', '.join(blind)} keypoints (rig_refine.min_camera_points = " \
                f"{cfg.min_camera_points}); the reference camera is {rig.names[0]}"
-    uv = _points(xy, np.flatnonzero(good), cfg.max_eval_frames)
-    X, _, _ = triangulate(rig, uv, np.all(np.isfinite(uv), -1).astype(float), max_reproj_px=cfg.max_reproj_px)
-    X = X.reshape(-1, xy.shape[2], 3)
-    with np.errstate(invalid="ignore"):
-        spread = np.nanmedian(np.linalg.norm(np.nanstd(X, axis=0), axis=-1))
-    if not spread >= cfg.min_motion_m:
-        return f"too little motion: the keypoints move {1000 * spread:.0f} mm (rig_refine.min_motion_m = " \
-               f"{1000 * cfg.min_motion_m:.0f} mm)"
     return ""
 
 

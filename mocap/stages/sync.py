@@ -3,7 +3,9 @@
 Offset d_c (frames, sub-frame): what the reference camera sees at frame t, camera c sees at t + d_c.
 1. Coarse: the integer lag at which camera c's 2D keypoints best satisfy the epipolar geometry with
    the reference camera's (median distance to the epipolar lines; a moving person makes a sharp
-   minimum), or cross-correlation of the audio envelopes when every camera has ``videos/<camera>.wav``.
+   minimum; every lag ranked on ~150 frames, the best few by the median on a few hundred, see
+   :class:`~mocap.stages.sync_search.LagSearch`), or cross-correlation of the audio envelopes when
+   every camera has ``videos/<camera>.wav``.
    (Keypoint-speed cross-correlation, the usual recipe, locked onto the wrong period for repetitive
    motion in our tests, so it is not used.)
 2. Fine: a search within ±1 frame on the same epipolar error (Cauchy loss), with the tracks cleaned of
@@ -34,10 +36,13 @@ from mocap.session import Session
 from mocap.stages import Flag
 from mocap.stages.sync_search import (
     EpipolarPair,
+    LagSearch,
     clean_tracks,
     epipolar_lag,
+    epipolar_lines,
     halves,
     held_out,
+    normalised,
     shift_tracks,
     smooth_tracks,
 )
@@ -65,6 +70,11 @@ class Config:
     max_half_gap: float = 0.5  # and the two halves' estimates must agree within this many frames
     min_gain: float = 1.0  # the applied offsets must make the whole take triangulate better (median error
     # below min_gain × the error without them), or none is applied
+    check_frames: int = 500  # ... judged on at most this many frames, evenly spread over the take
+
+    def __post_init__(self) -> None:
+        if self.check_frames < 1:
+            raise ValueError(f"sync: check_frames must be ≥ 1, got {self.check_frames}")
 
 
 FLAGS = (Flag("--off", "enabled", "no synchronisation: the cameras are hardware-synchronised", value=False),
@@ -117,12 +127,15 @@ def audio_offsets(wavs: dict[str, Path], fps: float, max_offset_s: float) -> dic
     return out
 
 
-def _camera(rig: Rig, xy: np.ndarray, pair: EpipolarPair, c: int, null: float, max_lag: int, cfg: Config,
+def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_lag: int, cfg: Config,
             block: np.ndarray, half: np.ndarray, audio: bool) -> dict:
-    """Camera c's offset on the whole take and on each half, and the held-out test of it."""
+    """Camera c's offset on the whole take and on each half, and the held-out test of it. ``raw``: every
+    camera's detections xy undistorted and normalised (homogeneous)."""
+
+    search = None if audio else LagSearch(epipolar_lines(pair.E, raw[0], pair.focal), raw[c], max_lag)
 
     def estimate(use: np.ndarray) -> float:
-        d = null if audio else epipolar_lag(rig, xy, c, max_lag, use=use)[0]
+        d = null if audio else search.best(use)[0]
         return pair.refine(d, use) if cfg.subframe else d
 
     d_all, d_a, d_b = (estimate(u) for u in (np.ones(len(half), bool), half == 0, half == 1))
@@ -156,12 +169,13 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
         null = {n: 0.0 for n in names}
         method = "epipolar consistency of the 2D keypoints"
     block, half = halves(F, kp.fps, cfg.block_s, cfg.min_blocks)
-    sm = clean_tracks(xy)
+    raw = [normalised(rig, c, xy[:, c]) for c in range(C)]  # undistorted once, not once per use
+    smooth = _smoothed(rig, raw)
     cameras, offsets = {}, {names[0]: 0.0}
     for c in range(1, C):
         n = names[c]
-        info = cameras[n] = _camera(rig, xy, EpipolarPair(rig, sm, c), c, null[n], max_lag, cfg, block, half,
-                                    use_audio)
+        pair = EpipolarPair(rig, None, c, normals=(smooth[0], smooth[c]))
+        info = cameras[n] = _camera(raw, pair, c, null[n], max_lag, cfg, block, half, use_audio)
         offsets[n] = info["estimate_frames"] if info["applied"] else null[n]
         log.info("sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out gain %.1f %%, p = %.2g): %s", n,
                  info["estimate_frames"], *info["halves_frames"], 100 * info["heldout_gain"], info["p_value"],
@@ -170,8 +184,9 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
               "fps": kp.fps, "config": asdict(cfg)}
     result["applied"] = any(info["applied"] for info in cameras.values())
     if any(offsets.values()):  # a last check on the whole take, all offsets together
-        before = _triangulation_error(rig, kp, cfg)
-        after = _triangulation_error(rig, apply_offsets(kp, offsets), cfg)
+        frames = np.arange(0, F, max(1, -(-F // cfg.check_frames)))  # evenly spread: a median needs no more
+        before = _triangulation_error(rig, kp, cfg, frames)
+        after = _triangulation_error(rig, apply_offsets(kp, offsets), cfg, frames)
         result["triangulation_px"] = {"without": before, "with": after}
         if not after < cfg.min_gain * before:
             log.info("sync: the offsets do not improve triangulation (%.2f → %.2f px); cameras kept as they are",
@@ -184,9 +199,23 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
     return result
 
 
-def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config) -> float:
-    w = np.where(np.isfinite(kp.score) & (kp.score >= cfg.min_score), kp.score, 0.0)[:, :, 0]
-    uv = np.moveaxis(kp.xy[:, :, 0], 1, 2).reshape(-1, kp.shape[1], 2)
+def _smoothed(rig: Rig, raw: list[np.ndarray]) -> list[np.ndarray]:
+    """Each camera's undistorted normalised track (F, J, 3) cleaned of outliers and smoothed in time
+    (:func:`clean_tracks`), done on the undistorted tracks scaled by each camera's focal length (pixels
+    without the distortion, which is smooth: cleaning and smoothing before or after it agree far below a
+    pixel, and the tracks are undistorted once)."""
+    f = np.array([cam.K[0, 0] for cam in rig.cameras])[None, :, None, None]
+    sm = clean_tracks(np.stack([n[..., :2] for n in raw], axis=1) * f) / f  # (F, C, J, 2)
+    return [np.concatenate([sm[:, c], np.ones(sm.shape[:1] + sm.shape[2:3] + (1,))], axis=-1)
+            for c in range(sm.shape[1])]
+
+
+def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config, frames: np.ndarray | None = None) -> float:
+    """Median reprojection error (px) of the keypoints of ``frames`` (all by default) triangulated (weighted
+    DLT)."""
+    frames = np.arange(kp.shape[0]) if frames is None else frames
+    w = np.where(np.isfinite(kp.score) & (kp.score >= cfg.min_score), kp.score, 0.0)[frames, :, 0]
+    uv = np.moveaxis(kp.xy[frames, :, 0], 1, 2).reshape(-1, kp.shape[1], 2)
     _, err, _ = triangulate(rig, uv, np.moveaxis(w, 1, 2).reshape(-1, kp.shape[1]))
     return float(np.nanmedian(err))
 

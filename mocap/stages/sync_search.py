@@ -32,28 +32,105 @@ def epipolar_px(E: np.ndarray, ni: np.ndarray, nj: np.ndarray, focal: float) -> 
     return np.abs(np.sum(nj * line, axis=-1)) / np.linalg.norm(line[..., :2], axis=-1) * focal
 
 
-def epipolar_lag(rig: Rig, xy: np.ndarray, c: int, max_lag: int, ref: int = 0,
-                 use: np.ndarray | None = None) -> tuple[float, float]:
+def epipolar_lines(E: np.ndarray, ni: np.ndarray, focal: float) -> np.ndarray:
+    """Epipolar lines (..., 3) in camera j of the reference points ni (..., 3), scaled so that their dot
+    product with a normalised point of camera j is its signed distance in pixels (NaN where ni is)."""
+    line = ni @ E.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return line / np.linalg.norm(line[..., :2], axis=-1, keepdims=True) * focal
+
+
+def _gather(lines: np.ndarray, nc: np.ndarray, t: np.ndarray, lags: np.ndarray):
+    """Epipolar errors (L, n·J) px at each lag of ``lags`` over the reference frames ``t`` (NaN where
+    unknown or outside the take), yielded per chunk of lags with their count of pairs inside the take
+    (L,). ``nc`` is homogeneous (its third coordinate 1), so only its first two are gathered per lag."""
+    F, J = lines.shape[:2]
+    pad = int(np.abs(lags).max()) if lags.size else 0
+    x, y = (np.concatenate([np.full((pad, J), np.nan), nc[..., i], np.full((pad, J), np.nan)]) for i in (0, 1))
+    a, b, c = (lines[t, :, i][None] for i in range(3))  # (1, n, J)
+    for i0 in range(0, len(lags), 64):  # a few tens of MB at a time
+        idx = t[None, :] + lags[i0:i0 + 64, None]  # (L, n)
+        e = np.abs(a * x[idx + pad] + b * y[idx + pad] + c).reshape(len(idx), -1)
+        yield i0, e, ((idx >= 0) & (idx < F)).sum(axis=1) * J
+
+
+def _enough(finite: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Rows with at least a tenth of their pairs inside the take finite, and 20."""
+    return finite.sum(axis=1) >= np.maximum(20, pairs // 10)
+
+
+def _lag_medians(lines: np.ndarray, nc: np.ndarray, t: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """Median epipolar error (px) at each integer lag of ``lags`` over the reference frames ``t``; inf where
+    fewer than a tenth of the pairs inside the take (and at least 20) are finite."""
+    out = np.full(len(lags), np.inf)
+    for i0, e, pairs in _gather(lines, nc, t, lags):
+        finite = np.isfinite(e)
+        for r in np.flatnonzero(_enough(finite, pairs)):  # a partition per lag: cheaper than sorting them all
+            out[i0 + r] = np.median(e[r][finite[r]])
+    return out
+
+
+class LagSearch:
     """Integer lag d of camera c (read at t + d) minimising the median epipolar error against the reference
-    camera over the reference frames ``use`` (all by default); the error curve is sharp where the person
-    moves, and needs only these two cameras."""
-    F = xy.shape[0]
-    use = np.ones(F, bool) if use is None else use
-    E, focal = essential(rig, ref, c), rig[c].K[0, 0]
-    ni, nc = normalised(rig, ref, xy[:, ref]), normalised(rig, c, xy[:, c])
-    step = max(1, int(use.sum()) // 400)  # a few hundred frames per lag are plenty
-    best, best_e = 0, np.inf
-    for d in range(-max_lag, max_lag + 1):
-        t = np.arange(max(0, -d), F - max(0, d))
-        t = t[use[t]][::step]
-        e = epipolar_px(E, ni[t], nc[t + d], focal)
-        e = e[np.isfinite(e)]
-        if e.size < max(20, xy.shape[2] * len(t) // 10):
-            continue
-        m = float(np.median(e))
-        if m < best_e:
-            best, best_e = d, m
-    return float(best), best_e
+    camera over some reference frames; the error curve is sharp where the person moves, and needs only
+    these two cameras. Every lag is scored once on about ``coarse_frames`` frames of the take (kept: each
+    subset of frames is ranked on its share of them, by a clipped mean), then the ``candidates`` best and
+    their neighbours by the median on a few hundred frames of the subset (plenty: the minimum is sharp)."""
+
+    def __init__(self, lines: np.ndarray, nc: np.ndarray, max_lag: int, coarse_frames: int = 150,
+                 candidates: int = 8):
+        self.lines, self.nc, self.candidates = lines, nc, candidates
+        F, J = lines.shape[:2]
+        self.lags = np.arange(-max_lag, max_lag + 1)
+        self.t = np.arange(0, F, max(1, F // coarse_frames))
+        # per lag and coarse frame: the sum of the finite errors clipped at their median over every lag (wrong
+        # lags sit mostly above it, the right one mostly below, and outliers weigh no more than the clip), and
+        # their count; a subset of frames is ranked by its mean, cheaper than a median per lag and subset
+        chunks = list(_gather(lines, nc, self.t, self.lags))
+        values = np.concatenate([e[np.isfinite(e)] for _, e, _ in chunks])
+        cap = np.median(values[::max(1, values.size // 20000)]) if values.size else np.inf
+        self.sums = np.zeros((len(self.lags), len(self.t)))
+        self.counts = np.zeros((len(self.lags), len(self.t)), int)
+        for i0, e, _ in chunks:
+            e = e.reshape(len(e), len(self.t), J)
+            finite = np.isfinite(e)
+            self.sums[i0:i0 + len(e)] = np.where(finite, np.minimum(e, cap), 0.0).sum(axis=2)
+            self.counts[i0:i0 + len(e)] = finite.sum(axis=2)
+        idx = self.t[None, :] + self.lags[:, None]
+        self.pairs = ((idx >= 0) & (idx < F)) * J  # (L, n) pairs of each frame inside the take
+
+    def best(self, use: np.ndarray | None = None) -> tuple[float, float]:
+        """(lag, its median error px) over the reference frames ``use`` (all by default); (0, inf) when no
+        lag has enough pairs."""
+        F = self.lines.shape[0]
+        use = np.ones(F, bool) if use is None else use
+        frames = np.flatnonzero(use)
+        cols = use[self.t]
+        if frames.size == 0 or not cols.any():
+            return 0.0, np.inf
+        n = self.counts[:, cols].sum(axis=1)
+        enough = n >= np.maximum(20, self.pairs[:, cols].sum(axis=1) // 10)
+        coarse = np.where(enough, self.sums[:, cols].sum(axis=1) / np.maximum(n, 1), np.inf)
+        order = np.argsort(coarse, kind="stable")[:self.candidates]
+        best = self.lags[order][np.isfinite(coarse[order])]
+        max_lag = self.lags[-1]
+        near = np.unique(np.clip((best[:, None] + np.arange(-1, 2)).ravel(), -max_lag, max_lag))
+        if near.size == 0:
+            return 0.0, np.inf
+        fine = _lag_medians(self.lines, self.nc, frames[::max(1, len(frames) // 400)], near)  # a few hundred
+        i = int(np.argmin(fine))
+        return (float(near[i]), float(fine[i])) if np.isfinite(fine[i]) else (0.0, np.inf)
+
+
+def epipolar_lag(rig: Rig, xy: np.ndarray, c: int, max_lag: int, ref: int = 0,
+                 use: np.ndarray | None = None, normals: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[float, float]:
+    """Integer lag d of camera c (read at t + d) minimising the median epipolar error against the reference
+    camera over the reference frames ``use`` (all by default): see :class:`LagSearch` (keep one to search
+    several subsets of frames). ``normals``: the undistorted homogeneous normalised points of the
+    reference camera and of camera c (:func:`normalised`), when already known."""
+    ni, nc = normals if normals is not None else (normalised(rig, ref, xy[:, ref]), normalised(rig, c, xy[:, c]))
+    return LagSearch(epipolar_lines(essential(rig, ref, c), ni, rig[c].K[0, 0]), nc, max_lag).best(use)
 
 
 def smooth_tracks(xy: np.ndarray, sigma_frames: float = 1.5) -> np.ndarray:
@@ -111,19 +188,53 @@ def golden(f, lo: float, hi: float, tol: float = 0.02) -> float:
     return (a + b) / 2
 
 
+def _whole_and_fraction(d: float) -> tuple[int, float]:
+    """d = k + w with 0 ≤ w < 1; a fraction within 1e-9 of a whole frame is that frame (a track read at
+    t + 1e-17 is the track: interpolating would only spread the next frame's gaps)."""
+    k = int(np.floor(d))
+    w = float(d) - k
+    if w < 1e-9:
+        return k, 0.0
+    if w > 1 - 1e-9:
+        return k + 1, 0.0
+    return k, w
+
+
 class EpipolarPair:
     """Camera c against the reference camera on smoothed tracks (F, C, J, 2). Both tracks are undistorted
     once; camera c's normalised track is then shifted in time (undistortion is smooth, so interpolating
-    before or after it agrees far below a pixel)."""
+    before or after it agrees far below a pixel). The signed distances at each whole lag are kept: a
+    shift by d = k + w (0 ≤ w < 1) interpolates linearly between the points at k and k + 1, so its
+    distance interpolates between theirs, and a sub-frame search costs one interpolation per trial."""
 
-    def __init__(self, rig: Rig, smoothed: np.ndarray, c: int, ref: int = 0):
+    def __init__(self, rig: Rig, smoothed: np.ndarray | None, c: int, ref: int = 0,
+                 normals: tuple[np.ndarray, np.ndarray] | None = None):
+        """``smoothed``: pixel tracks (F, C, J, 2), or None with ``normals``, the reference camera's and
+        camera c's smoothed tracks already undistorted (homogeneous normalised, (F, J, 3))."""
         self.E, self.focal = essential(rig, ref, c), float(rig[c].K[0, 0])
-        self.n_ref = normalised(rig, ref, smoothed[:, ref])
-        self.n_c = normalised(rig, c, smoothed[:, c])
+        if normals is None:
+            normals = normalised(rig, ref, smoothed[:, ref]), normalised(rig, c, smoothed[:, c])
+        self.n_ref, self.n_c = normals
+        self.lines = epipolar_lines(self.E, self.n_ref, self.focal)
+        self._signed: dict[int, np.ndarray] = {}
+
+    def _at(self, k: int) -> np.ndarray:
+        """(F, J) signed distances (px) of camera c's points at t + k to the lines of reference frame t."""
+        if k not in self._signed:
+            F = len(self.lines)
+            g = np.full(self.lines.shape[:2], np.nan)
+            lo, hi = max(0, -k), min(F, F - k)
+            if hi > lo:
+                g[lo:hi] = np.sum(self.lines[lo:hi] * self.n_c[lo + k:hi + k], axis=-1)
+            self._signed[k] = g
+        return self._signed[k]
 
     def errors(self, d: float) -> np.ndarray:
         """(F, J) epipolar distances (px) with camera c read at t + d."""
-        return epipolar_px(self.E, self.n_ref, shift_tracks(self.n_c, d), self.focal)
+        k, w = _whole_and_fraction(d)
+        if w == 0:
+            return np.abs(self._at(k))
+        return np.abs((1 - w) * self._at(k) + w * self._at(k + 1))
 
     def median(self, d: float, use: np.ndarray) -> float:
         e = self.errors(d)[use]
@@ -141,8 +252,10 @@ class EpipolarPair:
         e = self.errors(d)
         n = np.isfinite(e).sum(axis=1)
         out = np.full(len(e), np.nan)
-        ok = n >= min_joints
-        out[ok] = np.nanmedian(e[ok], axis=1)
+        ok = np.flatnonzero(n >= min_joints)
+        srt = np.sort(np.where(np.isfinite(e[ok]), e[ok], np.inf), axis=1)  # the unknown last (nanmedian is slow)
+        k = n[ok]
+        out[ok] = (srt[np.arange(len(ok)), (k - 1) // 2] + srt[np.arange(len(ok)), k // 2]) / 2
         return out
 
     def refine(self, centre: float, use: np.ndarray, reach: float = 1.0) -> float:
@@ -153,9 +266,18 @@ class EpipolarPair:
         if not np.isfinite(scale) or scale <= 0:
             return centre
         grid = centre + np.arange(-reach, reach + 1e-9, 0.25)
-        i = int(np.argmin([self.cauchy(d, use, scale) for d in grid]))
+        ks = range(int(np.floor(grid[0])) - 1, int(np.floor(grid[-1])) + 2)
+        signed = {k: self._at(k)[use].ravel() for k in ks}  # the frames used, once for every trial
+
+        def cauchy(d: float) -> float:
+            k, w = _whole_and_fraction(d)
+            e = np.abs(signed[k] if w == 0 else (1 - w) * signed[k] + w * signed[k + 1])
+            e = e[np.isfinite(e)]
+            return float(np.mean(np.log1p((e / scale) ** 2))) if e.size > 20 else np.inf
+
+        i = int(np.argmin([cauchy(d) for d in grid]))
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-        return golden(lambda d: self.cauchy(d, use, scale), lo, hi, tol=0.01)
+        return golden(cauchy, lo, hi, tol=0.01)
 
 
 def halves(F: int, fps: float, block_s: float, min_blocks: int) -> tuple[np.ndarray, np.ndarray]:

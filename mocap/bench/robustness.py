@@ -1,0 +1,249 @@
+"""``mocap bench robustness``: what the robustness stages of issue 14 cost next to triangulate + refine.
+
+One synthetic take (CMU clip → BlazePose keypoints → ring of cameras → σ px noise, outliers, dropouts,
+optionally left/right swaps and a time shift of one camera) is given to the pipeline through a rig whose
+cameras but the reference are turned by 1–2° and moved by 5–10 cm (``move_rig``). The stages run in the
+pipeline's order on the pure ``run`` functions (no files): camera refinement from the performer
+(``rig_refine``), sync (on the rig the refinement gave), left/right swap repair (as the triangulate stage
+reads the keypoints), triangulate, refine. Each stage's wall and CPU seconds are recorded (the fastest of
+``repeats`` runs); the cost figure is (rig_refine + sync + swap repair) / (triangulate + refine). Gap
+bridging (the fit stage) works only on frames where a joint is unseen in every view, none here.
+
+Accuracy, so that a speed-up that costs accuracy shows: the refined rig's camera centre and rotation errors
+after the similarity best aligning it onto the true rig, the sync offsets against the true shift, the
+share of swapped views repaired and of the others falsely changed, and the refined points' MPJPE (after
+a similarity alignment: the refined rig keeps the given rig's world frame and scale) against the same
+keypoints triangulated and refined through the true rig.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg
+from mocap.geometry.swaps import SwapConfig, repair_keypoints, swap_groups
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.stages import refine, rig_refine, sync, triangulate
+from mocap.synth import CorruptionSpec, RigSpec, make_take
+from mocap.types import Keypoints2D, Rig
+
+log = logging.getLogger(__name__)
+EXTRA = ("rig_refine", "sync", "swap_repair")  # what issue 14 added
+BASE = ("triangulate", "refine")
+
+
+@dataclass(frozen=True)
+class RobustnessBenchConfig:
+    bvh: str = ""
+    frames: int = 2000
+    fps: float = 60.0
+    cameras: int = 4
+    noise_px: float = 2.0
+    outliers: float = 0.05
+    dropouts: float = 0.10
+    swaps: float = 0.0  # share of views with left and right exchanged
+    move_rig: bool = True  # every camera but the reference turned 1–2° and moved 5–10 cm in the given rig
+    shift_frames: float = 0.0  # the second camera sees at t + shift what the others see at t
+    seed: int = 0
+    repeats: int = 1  # each stage is timed this many times; the fastest counts
+
+    def __post_init__(self) -> None:
+        if self.cameras < 3:
+            raise ValueError(f"bench robustness: cameras must be ≥ 3 (rig refinement needs 3), got {self.cameras}")
+        if self.frames < 60:
+            raise ValueError(f"bench robustness: frames must be ≥ 60, got {self.frames}")
+        if self.repeats < 1:
+            raise ValueError(f"bench robustness: repeats must be ≥ 1, got {self.repeats}")
+
+
+def moved_rig(rig: Rig, seed: int = 3, deg: tuple[float, float] = (1.0, 2.0),
+              metres: tuple[float, float] = (0.05, 0.10)) -> Rig:
+    """Every camera but the first turned by ``deg`` degrees and moved by ``metres`` (uniform in the ranges,
+    random directions)."""
+    rng = np.random.default_rng(seed)
+    cams = [rig.cameras[0]]
+    for c in rig.cameras[1:]:
+        axis, move = rng.normal(size=3), rng.normal(size=3)
+        R = axis_angle_to_matrix(axis / np.linalg.norm(axis) * np.radians(rng.uniform(*deg))) @ c.R
+        centre = c.center + move / np.linalg.norm(move) * rng.uniform(*metres)
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = R, -R @ centre
+        cams.append(c.with_pose(T))
+    return Rig(tuple(cams))
+
+
+def rig_errors(est: Rig, truth: Rig) -> tuple[np.ndarray, np.ndarray]:
+    """Centre errors (mm) and rotation errors (°) per camera after the similarity best aligning ``est`` onto
+    ``truth`` (rotation from the cameras' orientations, then scale and translation from their centres)."""
+    U, _, Vt = np.linalg.svd(sum(t.R.T @ e.R for e, t in zip(est.cameras, truth.cameras, strict=True)))
+    Q = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
+    A = np.array([Q @ c.center for c in est.cameras])
+    B = np.array([c.center for c in truth.cameras])
+    A, B = A - A.mean(0), B - B.mean(0)
+    s = np.sum(A * B) / np.sum(A * A)
+    rot = np.array([geodesic_deg(e.R @ Q.T, t.R) for e, t in zip(est.cameras, truth.cameras, strict=True)])
+    return np.linalg.norm(s * A - B, axis=1) * 1000, rot
+
+
+def aligned_mpjpe_mm(X: np.ndarray, truth: np.ndarray) -> float:
+    """Mean joint error (mm) of (F, J, 3) points after the similarity best aligning them onto the truth."""
+    ok = np.isfinite(X).all(-1) & np.isfinite(truth).all(-1)
+    if not ok.any():
+        return float("nan")
+    A, B = X[ok], truth[ok]
+    ma, mb = A.mean(0), B.mean(0)
+    U, S, Vt = np.linalg.svd((B - mb).T @ (A - ma))
+    D = np.diag([1, 1, np.linalg.det(U @ Vt)])
+    R = U @ D @ Vt
+    s = np.trace(np.diag(S) @ D) / np.sum((A - ma) ** 2)
+    return float(np.mean(np.linalg.norm(s * (A - ma) @ R.T + mb - B, axis=-1)) * 1000)
+
+
+def timed(fn: Callable[[], Any], repeats: int = 1) -> tuple[Any, float, float]:
+    """(result of the last run, fastest wall seconds, CPU seconds of that run: this process, all threads)."""
+    best = (np.inf, np.inf)
+    out = None
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        best = min(best, (wall, cpu))
+    return out, best[0], best[1]
+
+
+def repair(rig: Rig, kp: Keypoints2D) -> tuple[Keypoints2D, dict]:
+    """The swap repair as the triangulate stage does it with its defaults."""
+    cfg = triangulate.Config()
+    return repair_keypoints(rig, kp, get_keypoint_set(kp.keypoint_set), cfg.min_score,
+                            SwapConfig(max_reproj_px=cfg.max_reproj_px or 15.0))
+
+
+def swap_scores(info: dict, truth_mask: np.ndarray, kp: Keypoints2D, cameras: np.ndarray | None = None) -> dict:
+    """Share of the swapped views repaired (every group with detections exchanged back) and of the others
+    falsely changed, over the ``cameras`` (C,) bool (all by default)."""
+    ks = get_keypoint_set(kp.keypoint_set)
+    member = swap_groups(ks)[1]
+    G = member.shape[1]
+    swapped = np.zeros(truth_mask.shape + (G,), bool)
+    for f, c, _, bits in info["swap_repairs"]["views"]:
+        swapped[f, c] = [(bits >> g) & 1 for g in range(G)]
+    w = triangulate.observation_weights(kp, triangulate.Config().min_score)[:, :, 0]
+    has = ((w > 0)[..., None] & member).any(axis=2)
+    right = np.all(~has | (swapped == truth_mask[..., None]), axis=2)
+    scored = np.ones(truth_mask.shape, bool) if cameras is None else np.broadcast_to(cameras, truth_mask.shape)
+    hit, clean = truth_mask & scored, ~truth_mask & scored
+    return {"swapped_views": int(hit.sum()), "repaired": float(right[hit].mean()) if hit.any() else None,
+            "false_repairs": float(swapped.any(axis=2)[clean].mean())}
+
+
+def run(cfg: RobustnessBenchConfig, progress: Callable[[str], None] | None = None) -> dict:
+    step = progress or (lambda text: None)
+    step("synthetic take")
+    take = make_take(cfg.bvh, cfg.frames, cfg.fps, RigSpec(n_cameras=cfg.cameras),
+                     CorruptionSpec(cfg.noise_px, cfg.outliers, cfg.dropouts, swaps=cfg.swaps, seed=cfg.seed))
+    truth_rig, kp = take.rig, take.keypoints
+    if cfg.shift_frames:
+        data = kp.data.copy()
+        data[:, 1] = sync.shift_tracks(data[:, 1], -cfg.shift_frames)
+        kp = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    given = moved_rig(truth_rig, seed=cfg.seed + 3) if cfg.move_rig else truth_rig
+    stages: dict[str, dict] = {}
+
+    def stage(name: str, fn: Callable[[], Any]) -> Any:
+        step(name)
+        out, wall, cpu = timed(fn, cfg.repeats)
+        stages[name] = {"wall_s": wall, "cpu_s": cpu}
+        log.info("%s: %.2f s wall, %.2f s CPU", name, wall, cpu)
+        return out
+
+    refined, calib = stage("rig_refine", lambda: rig_refine.run(given, kp))
+    rig = refined if refined is not None else given
+    synced = stage("sync", lambda: sync.run(rig, kp))
+    kp_s = sync.apply_offsets(kp, synced["offsets_frames"]) if any(synced["offsets_frames"].values()) else kp
+    kp_r, swaps = stage("swap_repair", lambda: repair(rig, kp_s))
+    tri = stage("triangulate", lambda: triangulate.run(rig, kp_r))
+    points, summaries = stage("refine", lambda: refine.run(rig, kp_r, tri))
+
+    step("reference: the true rig")
+    kp_t = sync.apply_offsets(kp, {kp.camera_names[1]: cfg.shift_frames}) if cfg.shift_frames else kp
+    kp_t = repair(truth_rig, kp_t)[0]
+    ref_points = refine.run(truth_rig, kp_t, triangulate.run(truth_rig, kp_t))[0]
+
+    extra = sum(stages[n]["wall_s"] for n in EXTRA)
+    base = sum(stages[n]["wall_s"] for n in BASE)
+    extra_cpu = sum(stages[n]["cpu_s"] for n in EXTRA)
+    base_cpu = sum(stages[n]["cpu_s"] for n in BASE)
+    centres, rotations = rig_errors(rig, truth_rig)
+    given_centres, given_rotations = rig_errors(given, truth_rig)
+    mpjpe = aligned_mpjpe_mm(points.xyz[:, 0], take.truth)
+    ref_mpjpe = aligned_mpjpe_mm(ref_points.xyz[:, 0], take.truth)
+    offsets = synced["offsets_frames"]
+    true_offsets = {n: (cfg.shift_frames if i == 1 else 0.0) for i, n in enumerate(kp.camera_names)}
+    accuracy = {
+        "rig_refine_applied": bool(calib["applied"]), "rig_refine_reason": calib.get("reason", ""),
+        "camera_centre_mm_max": float(centres.max()), "camera_rotation_deg_max": float(rotations.max()),
+        "camera_centre_mm": centres.tolist(), "camera_rotation_deg": rotations.tolist(),
+        "given_centre_mm_max": float(given_centres.max()), "given_rotation_deg_max": float(given_rotations.max()),
+        "heldout_px": [calib.get("error_px", {}).get(k, float("nan")) for k in ("heldout_given", "heldout_refined")],
+        "rig_refine_points": calib.get("points"), "rig_refine_iterations": calib.get("iterations"),
+        "sync_offsets_frames": offsets,
+        "sync_error_frames_max": float(max(abs(offsets[n] - true_offsets[n]) for n in offsets)),
+        # a shifted camera's views are read between frames (shifted back by sync): its true swaps are not known
+        "swaps": swap_scores(swaps, take.masks["swapped"], kp_s,
+                             np.arange(cfg.cameras) != 1 if cfg.shift_frames else None),
+        "swaps_scored_without_shifted_camera": bool(cfg.shift_frames),
+        "mpjpe_mm": mpjpe, "true_rig_mpjpe_mm": ref_mpjpe, "mpjpe_ratio": mpjpe / ref_mpjpe,
+        "refine_usable": bool(summaries[0].usable) if summaries else None,
+    }
+    return {"config": asdict(cfg), "stages": stages,
+            "ratio_wall": extra / base if base > 0 else float("nan"),
+            "ratio_cpu": extra_cpu / base_cpu if base_cpu > 0 else float("nan"),
+            "extra_wall_s": extra, "base_wall_s": base, "extra_cpu_s": extra_cpu, "base_cpu_s": base_cpu,
+            "accuracy": accuracy}
+
+
+def table_rows(result: dict) -> list[dict]:
+    """Rows for :func:`mocap.bench.common.format_table`: one per stage, then the totals."""
+    st = result["stages"]
+    base_wall, base_cpu = result["base_wall_s"], result["base_cpu_s"]
+    rows = [{"stage": n + (" (added)" if n in EXTRA else ""), "wall": st[n]["wall_s"], "cpu": st[n]["cpu_s"],
+             "share": st[n]["wall_s"] / base_wall if base_wall > 0 else None} for n in st]
+    rows.append({"stage": "added (rig_refine + sync + swap repair)", "wall": result["extra_wall_s"],
+                 "cpu": result["extra_cpu_s"], "share": result["ratio_wall"]})
+    rows.append({"stage": "triangulate + refine", "wall": base_wall, "cpu": base_cpu, "share": 1.0})
+    return rows
+
+
+COLUMNS = [("stage", "stage", ""), ("wall", "wall s", ".2f"), ("cpu", "CPU s", ".2f"),
+           ("share", "÷ (triangulate + refine)", ".3f")]
+
+
+def accuracy_lines(result: dict) -> list[str]:
+    a = result["accuracy"]
+    s = a["swaps"]
+    swaps = (f"swaps: {100 * s['repaired']:.1f} % of {s['swapped_views']} swapped views repaired, "
+             f"{100 * s['false_repairs']:.2f} % false repairs" if s["repaired"] is not None
+             else f"swaps: none injected, {100 * s['false_repairs']:.2f} % false repairs")
+    if a["swaps_scored_without_shifted_camera"]:
+        swaps += " (the shifted camera not scored)"
+    return [
+        f"rig_refine: {'applied' if a['rig_refine_applied'] else 'NOT applied (' + a['rig_refine_reason'] + ')'}, "
+        f"{a['rig_refine_points']} points, {a['rig_refine_iterations']} iterations; held-out "
+        f"{a['heldout_px'][0]:.2f} → {a['heldout_px'][1]:.2f} px",
+        f"cameras after similarity alignment: centres ≤ {a['camera_centre_mm_max']:.2f} mm (target 5), rotations ≤ "
+        f"{a['camera_rotation_deg_max']:.4f}° (target 0.05); given rig: {a['given_centre_mm_max']:.0f} mm, "
+        f"{a['given_rotation_deg_max']:.2f}°",
+        f"sync: offsets {({k: round(v, 2) for k, v in a['sync_offsets_frames'].items()})}, largest error "
+        f"{a['sync_error_frames_max']:.3f} frames (target 0.1; 0.25 on a synchronised take)",
+        swaps,
+        f"MPJPE (similarity-aligned) {a['mpjpe_mm']:.2f} mm, through the true rig {a['true_rig_mpjpe_mm']:.2f} mm: "
+        f"ratio {a['mpjpe_ratio']:.3f} (target ≤ 1.1)",
+        f"cost: (rig_refine + sync + swap repair) / (triangulate + refine) = {result['ratio_wall']:.3f} wall, "
+        f"{result['ratio_cpu']:.3f} CPU (target ≤ 0.20)",
+    ]
