@@ -12,6 +12,7 @@ import numpy as np
 
 from mocap.geometry._checks import check_trailing
 from mocap.geometry.camera import pixels_to_normalised, project
+from mocap.geometry.linalg import inv3
 from mocap.types import Rig
 
 
@@ -30,14 +31,15 @@ def dlt(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> np.n
         raise ValueError(f"weights: expected shape {xn.shape[:-1]}, got {w.shape}")
     w = np.where(np.isfinite(w) & np.all(np.isfinite(xn), axis=-1), w, 0.0)
     x = np.nan_to_num(xn)
-    rows_x = x[..., 0, None] * P[:, 2] - P[:, 0]  # (N, C, 4)
+    rows_x = x[..., 0, None] * P[:, 2] - P[:, 0]  # (N, C, 4): each row · (X, 1) = 0 for the true point
     rows_y = x[..., 1, None] * P[:, 2] - P[:, 1]
-    M = np.einsum("nc,nci,ncj->nij", w, rows_x, rows_x) + np.einsum("nc,nci,ncj->nij", w, rows_y, rows_y)
-    _, vecs = np.linalg.eigh(M)
-    h = vecs[..., :, 0]
+    rows = np.concatenate([rows_x, rows_y], axis=1)  # (N, 2C, 4)
+    M = np.matmul(rows.transpose(0, 2, 1) * np.concatenate([w, w], axis=1)[:, None, :], rows)  # (N, 4, 4)
+    # (X, 1) minimising the weighted algebraic error: the 3×3 normal equations, solved in closed form
+    # (one vectorised adjugate instead of a LAPACK call per point)
     with np.errstate(divide="ignore", invalid="ignore"):
-        X = h[..., :3] / h[..., 3:]
-    X[np.sum(w > 0, axis=-1) < 2] = np.nan
+        X = np.einsum("nij,nj->ni", inv3(M[:, :3, :3]), -M[:, :3, 3])
+    X[(np.sum(w > 0, axis=-1) < 2) | ~np.all(np.isfinite(X), axis=-1)] = np.nan
     return X
 
 
