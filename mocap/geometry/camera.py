@@ -32,10 +32,19 @@ class CameraModel(Protocol):
     model: str
 
 
-def distort(xy: np.ndarray, dist: np.ndarray, model: str) -> tuple[np.ndarray, np.ndarray]:
-    """Distort normalised points (..., 2). Returns distorted points and their Jacobian (..., 2, 2)."""
+def distort(xy: np.ndarray, dist: np.ndarray, model: str,
+            jacobian: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Distort normalised points (..., 2). Returns distorted points and their Jacobian (..., 2, 2)
+    (None with ``jacobian=False``)."""
     xy = check_trailing("normalised points", xy, (2,))
     x, y = xy[..., 0], xy[..., 1]
+    if model == "pinhole" and not jacobian:
+        k1, k2, p1, p2, k3 = dist
+        r2 = x * x + y * y
+        radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        xy2 = 2 * x * y
+        return np.stack([x * radial + p1 * xy2 + p2 * (r2 + 2 * x * x),
+                         y * radial + p1 * (r2 + 2 * y * y) + p2 * xy2], axis=-1), None
     J = np.empty(xy.shape + (2,))
     if model == "pinhole":
         k1, k2, p1, p2, k3 = dist
@@ -67,7 +76,7 @@ def distort(xy: np.ndarray, dist: np.ndarray, model: str) -> tuple[np.ndarray, n
         J[..., 1, 1] = s + dsr * y * y
     else:
         raise ValueError(f"unknown camera model {model!r}: expected one of {sorted(DIST_SIZES)}")
-    return np.stack([xd, yd], axis=-1), J
+    return np.stack([xd, yd], axis=-1), (J if jacobian else None)
 
 
 def undistort(xy_d: np.ndarray, dist: np.ndarray, model: str, iterations: int = 30) -> np.ndarray:
@@ -108,7 +117,7 @@ def project(cam: CameraModel, X: np.ndarray, jacobian: bool = False):
     behind = ~(z > 1e-9)
     zs = np.where(behind, np.nan, z)
     xy = Xc[..., :2] / zs[..., None]
-    xyd, Jd = distort(xy, cam.dist, cam.model)
+    xyd, Jd = distort(xy, cam.dist, cam.model, jacobian)
     A = cam.K[:2, :2]
     uv = xyd @ A.T + cam.K[:2, 2]
     if not jacobian:
