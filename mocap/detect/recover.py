@@ -247,66 +247,128 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
     ``videos``: camera → video; ``video_frames`` (F,): the video frame of each keypoint frame; ``model``:
     crop (BGR) → (N, J', 3) skeletons in crop pixels (J' ≤ J: the body joints; hands stay empty);
     ``track_cfg``: the association's :class:`~mocap.multi.track.TrackConfig`. Returns the keypoints with
-    the recovered detections in free slots, and a summary (per camera: recovered, rejected by reason)."""
-    from mocap.io.video import read_frames
+    the recovered detections in free slots, and a summary (per camera: recovered, rejected by reason).
+
+    Three rounds: tracked people missed in a view; then detections no person explains (a person found in
+    one view only, :mod:`mocap.detect.recover_lone`); then, when that found any, tracked people again (the
+    person now seen by two views is placed in the others)."""
     from mocap.multi.track import associate_take
 
     t0 = time.perf_counter()
-    data = kp.data.copy()
     names = list(kp.camera_names)
-    stats = {"recovered": dict.fromkeys(names, 0), "looked": dict.fromkeys(names, 0),
-             "rejected": {}, "no_free_slot": dict.fromkeys(names, 0)}
-    slots, summary = associate_take(rig, kp, persons, track_cfg, min_score, progress=False)
-    F, C, S, J = kp.shape
-    P = slots.shape[2]
-    stats["persons_tracked"] = P
-    if P == 0:
-        stats["seconds"] = time.perf_counter() - t0
-        return data, stats
-    coast = int(round(track_cfg.coast_max_s * kp.fps))
-    X, radius = predict_people(rig, kp, slots, min_score, track_cfg.min_joints, track_cfg.track_max_m / 2,
-                               track_cfg.coast_speed / kp.fps / 2, coast, max_reproj_px)
-    todo = candidates(rig, X, radius, slots, cfg)
-    uv_all = rig.project(X)  # (C, F, P, J, 2)
-    by_camera: dict[int, list[Candidate]] = {}
-    for cand in todo:
-        by_camera.setdefault(cand.camera, []).append(cand)
-    bar = tqdm(total=len(todo), desc="   recover", unit="box", disable=None if progress else True, leave=False)
-    recovered_at = []
-    try:
-        for c, cands in sorted(by_camera.items()):
-            wanted: dict[int, list[Candidate]] = {}
-            for cand in cands:
-                wanted.setdefault(int(video_frames[cand.frame]), []).append(cand)
-            start, stop = min(wanted), max(wanted) + 1
-            for i, image in read_frames(videos[names[c]], 1, start, stop):
-                for cand in wanted.get(i, []):
-                    stats["looked"][names[c]] += 1
-                    bar.update(1)
-                    f, p = cand.frame, cand.person
-                    slot = free_slot(data[f, c])
-                    if slot < 0:
-                        stats["no_free_slot"][names[c]] += 1
-                        continue
-                    found = model(crop_image(image, cand.box, cfg.crop_px))
-                    found = to_image(found, cand.box, cfg.crop_px)
-                    others = others_in_view(data[f, c, :, :found.shape[1]],
-                                            np.delete(uv_all[c, f, :, :found.shape[1]], p, axis=0))
-                    k, why, dist = judge(found, cand.predicted[:found.shape[1]], cand.gate_px, others, min_score,
-                                         cfg.min_joints, cfg.duplicate_px * cand.box[2])
-                    if k < 0:
-                        stats["rejected"].setdefault(why, dict.fromkeys(names, 0))[names[c]] += 1
-                        continue
-                    data[f, c, slot, :found.shape[1]] = found[k]
-                    stats["recovered"][names[c]] += 1
-                    recovered_at.append([f, c, slot, p, round(dist, 2), round(cand.gate_px, 2)])
-    finally:
-        bar.close()
-    stats["detections"] = recovered_at  # [frame, camera, slot, person, distance px, gate px]
+    run = _Run(rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress)
+    stats = {"recovered": dict.fromkeys(names, 0), "recovered_lone": dict.fromkeys(names, 0),
+             "looked": dict.fromkeys(names, 0), "rejected": {}, "no_free_slot": dict.fromkeys(names, 0)}
+    run.stats = stats
+    for step in ("tracked", "lone", "tracked"):
+        current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
+        slots, _ = associate_take(rig, current, persons, track_cfg, min_score, progress=False)
+        stats.setdefault("persons_tracked", slots.shape[2])
+        coast = int(round(track_cfg.coast_max_s * kp.fps))
+        X, radius = predict_people(rig, current, slots, min_score, track_cfg.min_joints, track_cfg.track_max_m / 2,
+                                   track_cfg.coast_speed / kp.fps / 2, coast, max_reproj_px)
+        if step == "tracked":
+            run.tracked(X, radius, slots)
+        else:
+            before = sum(stats["recovered_lone"].values())
+            run.lone(X, slots)
+            if sum(stats["recovered_lone"].values()) == before:
+                break
+    stats["detections"] = run.recovered_at  # [frame, camera, slot, person (-1: lone), distance, gate]
     stats["seconds"] = time.perf_counter() - t0
-    log.info("recover: %d person boxes looked at, %d detections recovered %s in %.1f s", len(todo),
-             sum(stats["recovered"].values()), stats["recovered"], stats["seconds"])
-    return data, stats
+    log.info("recover: %d person boxes looked at, %d detections recovered %s (%d of people seen in one view) in "
+             "%.1f s", sum(stats["looked"].values()), sum(stats["recovered"].values()), stats["recovered"],
+             sum(stats["recovered_lone"].values()), stats["seconds"])
+    return run.data, stats
+
+
+class _Run:
+    """The crops of one take: frames read once per round and camera, the model on each box, the verdicts."""
+
+    def __init__(self, rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress):
+        self.rig, self.kp, self.videos, self.video_frames = rig, kp, videos, video_frames
+        self.model, self.track_cfg, self.min_score, self.cfg, self.progress = model, track_cfg, min_score, cfg, progress
+        self.data = kp.data.copy()
+        self.names = list(kp.camera_names)
+        self.recovered_at: list = []
+        self.stats: dict = {}
+
+    def tracked(self, X: np.ndarray, radius: np.ndarray, slots: np.ndarray) -> None:
+        uv_all = self.rig.project(X)  # (C, F, P, J, 2)
+
+        def decide(cand: Candidate, found: np.ndarray) -> tuple[int, str, float]:
+            f, c, n = cand.frame, cand.camera, found.shape[1]
+            others = others_in_view(self.data[f, c, :, :n], np.delete(uv_all[c, f, :, :n], cand.person, axis=0))
+            return judge(found, cand.predicted[:n], cand.gate_px, others, self.min_score, self.cfg.min_joints,
+                         self.cfg.duplicate_px * cand.box[2])
+
+        self._look(candidates(self.rig, X, radius, slots, self.cfg), decide, lambda cand: cand.person)
+
+    def lone(self, X: np.ndarray, slots: np.ndarray) -> None:
+        from mocap.detect.recover_lone import judge_lone, lone_candidates, torso_length
+        from mocap.multi.rays import FrameRays
+
+        kp = Keypoints2D(self.data, self.kp.camera_names, self.kp.keypoint_set, self.kp.fps)
+        usable = FrameRays(self.rig, kp, self.min_score, self.cfg.min_joints).usable
+        taken = np.zeros_like(usable)
+        f_, c_, p_ = np.nonzero(slots >= 0)
+        taken[f_, c_, slots[f_, c_, p_]] = True
+        xy = np.where(kp.score[..., None] >= self.min_score, kp.xy, np.nan)
+        todo = lone_candidates(self.rig, xy, np.argwhere(usable & ~taken), kp.keypoint_set,
+                               torso_length(X, kp.keypoint_set), self.track_cfg.track_max_m / 2, self.cfg.margin,
+                               self.cfg.min_inside, self.cfg.min_joints)
+        uv_all = self.rig.project(X)
+        done: set = set()
+
+        def decide(cand, found: np.ndarray) -> tuple[int, str, float]:
+            f, c, n = cand.frame, cand.camera, found.shape[1]
+            key = (f, c) + cand.source
+            if key in done:
+                return -1, "found in another box", float("inf")
+            c0, s0 = cand.source
+            others = others_in_view(self.data[f, c, :, :n], uv_all[c, f, :, :n])
+            out = judge_lone(found, self.rig[c], self.rig[c0], xy[f, c0, s0, :n], others, cand.gate_px,
+                             self.track_cfg.match_max_m, self.min_score, self.cfg.min_joints)
+            if out[0] >= 0:
+                done.add(key)
+                self.stats["recovered_lone"][self.names[c]] += 1
+            return out
+
+        self._look(todo, decide, lambda cand: -1)
+
+    def _look(self, todo: list, decide, person) -> None:
+        from mocap.io.video import read_frames
+
+        stats, names, cfg = self.stats, self.names, self.cfg
+        by_camera: dict[int, list] = {}
+        for cand in todo:
+            by_camera.setdefault(cand.camera, []).append(cand)
+        bar = tqdm(total=len(todo), desc="   recover", unit="box", disable=None if self.progress else True,
+                   leave=False)
+        try:
+            for c, cands in sorted(by_camera.items()):
+                wanted: dict[int, list] = {}
+                for cand in cands:
+                    wanted.setdefault(int(self.video_frames[cand.frame]), []).append(cand)
+                for i, image in read_frames(self.videos[names[c]], 1, min(wanted), max(wanted) + 1):
+                    for cand in wanted.get(i, []):
+                        stats["looked"][names[c]] += 1
+                        bar.update(1)
+                        f = cand.frame
+                        slot = free_slot(self.data[f, c])
+                        if slot < 0:
+                            stats["no_free_slot"][names[c]] += 1
+                            continue
+                        found = to_image(self.model(crop_image(image, cand.box, cfg.crop_px)), cand.box, cfg.crop_px)
+                        k, why, dist = decide(cand, found)
+                        if k < 0:
+                            stats["rejected"].setdefault(why, dict.fromkeys(names, 0))[names[c]] += 1
+                            continue
+                        self.data[f, c, slot, :found.shape[1]] = found[k]
+                        stats["recovered"][names[c]] += 1
+                        self.recovered_at.append([f, c, slot, person(cand), round(dist, 3), round(cand.gate_px, 2)])
+        finally:
+            bar.close()
 
 
 def wanted(detect_cfg) -> bool:
