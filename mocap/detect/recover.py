@@ -302,41 +302,14 @@ class _Run:
             return judge(found, cand.predicted[:n], cand.gate_px, others, self.min_score, self.cfg.min_joints,
                          self.cfg.duplicate_px * cand.box[2])
 
-        self._look(candidates(self.rig, X, radius, slots, self.cfg), decide, lambda cand: cand.person)
+        self.look(candidates(self.rig, X, radius, slots, self.cfg), decide, lambda cand: cand.person)
 
     def lone(self, X: np.ndarray, slots: np.ndarray) -> None:
-        from mocap.detect.recover_lone import judge_lone, lone_candidates, torso_length
-        from mocap.multi.rays import FrameRays
+        from mocap.detect.recover_lone import lone_round
 
-        kp = Keypoints2D(self.data, self.kp.camera_names, self.kp.keypoint_set, self.kp.fps)
-        usable = FrameRays(self.rig, kp, self.min_score, self.cfg.min_joints).usable
-        taken = np.zeros_like(usable)
-        f_, c_, p_ = np.nonzero(slots >= 0)
-        taken[f_, c_, slots[f_, c_, p_]] = True
-        xy = np.where(kp.score[..., None] >= self.min_score, kp.xy, np.nan)
-        todo = lone_candidates(self.rig, xy, np.argwhere(usable & ~taken), kp.keypoint_set,
-                               torso_length(X, kp.keypoint_set), self.track_cfg.track_max_m / 2, self.cfg.margin,
-                               self.cfg.min_inside, self.cfg.min_joints)
-        uv_all = self.rig.project(X)
-        done: set = set()
+        lone_round(self, X, slots)
 
-        def decide(cand, found: np.ndarray) -> tuple[int, str, float]:
-            f, c, n = cand.frame, cand.camera, found.shape[1]
-            key = (f, c) + cand.source
-            if key in done:
-                return -1, "found in another box", float("inf")
-            c0, s0 = cand.source
-            others = others_in_view(self.data[f, c, :, :n], uv_all[c, f, :, :n])
-            out = judge_lone(found, self.rig[c], self.rig[c0], xy[f, c0, s0, :n], others, cand.gate_px,
-                             self.track_cfg.match_max_m, self.min_score, self.cfg.min_joints)
-            if out[0] >= 0:
-                done.add(key)
-                self.stats["recovered_lone"][self.names[c]] += 1
-            return out
-
-        self._look(todo, decide, lambda cand: -1)
-
-    def _look(self, todo: list, decide, person) -> None:
+    def look(self, todo: list, decide, person) -> None:
         from mocap.io.video import read_frames
 
         stats, names, cfg = self.stats, self.names, self.cfg

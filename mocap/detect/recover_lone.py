@@ -20,8 +20,8 @@ import numpy as np
 
 from mocap.geometry.camera import pixels_to_normalised
 from mocap.keypoint_sets import get_keypoint_set
-from mocap.multi.rays import ray_ray_distance, robust_median
-from mocap.types import Camera, Rig
+from mocap.multi.rays import FrameRays, ray_ray_distance, robust_median
+from mocap.types import Camera, Keypoints2D, Rig
 
 TORSO_M = 0.5  # mid-shoulders to mid-hips of an adult, when no person is tracked to measure it on
 DEPTH_SPREAD = 1.4  # the lone person's torso may be this much longer or shorter than the tracked people's
@@ -160,3 +160,37 @@ def judge_lone(found: np.ndarray, cam: Camera, source_cam: Camera, source_xy: np
         return -1, "duplicate", float(np.min(meet))
     best = int(np.argmin(np.where(ok, meet, np.inf)))
     return best, "recovered", float(meet[best])
+
+
+def lone_round(run, X: np.ndarray, slots: np.ndarray) -> None:
+    """One round of :func:`mocap.detect.recover.recover_detections` (``run``: its state) on the detections no
+    tracked person (X (F, P, J, 3), slots (F, C, P)) explains."""
+    from mocap.detect.recover import others_in_view
+
+    kp = Keypoints2D(run.data, run.kp.camera_names, run.kp.keypoint_set, run.kp.fps)
+    usable = FrameRays(run.rig, kp, run.min_score, run.cfg.min_joints).usable
+    taken = np.zeros_like(usable)
+    f_, c_, p_ = np.nonzero(slots >= 0)
+    taken[f_, c_, slots[f_, c_, p_]] = True
+    xy = np.where(kp.score[..., None] >= run.min_score, kp.xy, np.nan)
+    todo = lone_candidates(run.rig, xy, np.argwhere(usable & ~taken), kp.keypoint_set,
+                           torso_length(X, kp.keypoint_set), run.track_cfg.track_max_m / 2, run.cfg.margin,
+                           run.cfg.min_inside, run.cfg.min_joints)
+    uv_all = run.rig.project(X)
+    done: set = set()
+
+    def decide(cand, found: np.ndarray) -> tuple[int, str, float]:
+        f, c, n = cand.frame, cand.camera, found.shape[1]
+        key = (f, c) + cand.source
+        if key in done:
+            return -1, "found in another box", float("inf")
+        c0, s0 = cand.source
+        others = others_in_view(run.data[f, c, :, :n], uv_all[c, f, :, :n])
+        out = judge_lone(found, run.rig[c], run.rig[c0], xy[f, c0, s0, :n], others, cand.gate_px,
+                         run.track_cfg.match_max_m, run.min_score, run.cfg.min_joints)
+        if out[0] >= 0:
+            done.add(key)
+            run.stats["recovered_lone"][run.names[c]] += 1
+        return out
+
+    run.look(todo, decide, lambda cand: -1)
