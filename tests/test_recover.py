@@ -164,43 +164,47 @@ def test_detect_config_setting():
 
 
 class CoordinateVideo:
-    """Frames whose pixels hold their own coordinates (x, y) and the frame number, and a stand-in landmark
-    model that reads them from a crop and returns the people whose true projection lies in it."""
+    """Frames whose pixels hold their own coordinates (x, y) and 10 × frame + camera, and a stand-in landmark
+    model that reads them from a crop and returns the people ``show`` (their true projections in that camera)."""
 
-    def __init__(self, uv: np.ndarray, camera: int, show: tuple[int, ...]):
-        self.uv, self.camera, self.show = uv, camera, show  # uv (C, F, P, J, 2)
+    def __init__(self, uv: np.ndarray, names: tuple[str, ...], show: tuple[int, ...]):
+        self.uv, self.names, self.show = uv, names, show  # uv (C, F, P, J, 2)
 
     def frames(self, path, stride=1, start=0, stop=None, grey=False):
-        h, w = 360, 640
-        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        c = self.names.index(Path(path).stem)
+        y, x = np.mgrid[0:360, 0:640].astype(np.float32)
         for i in range(start, stop):
-            yield i, np.stack([x, y, np.full_like(x, i)], axis=-1)
+            yield i, np.stack([x, y, np.full_like(x, 10 * i + c)], axis=-1)
 
     def model(self, crop: np.ndarray) -> np.ndarray:
         m, k = crop.shape[0] // 2, crop.shape[0] // 4  # the step over k pixels (warpAffine rounds to 1/32 px)
         step = float(crop[m, m + k, 0] - crop[m, m - k, 0]) / (2 * k)
-        frame = int(round(float(crop[m, m, 2])))
+        frame, camera = divmod(int(round(float(crop[m, m, 2]))), 10)
         out = np.full((2, 33, 3), np.nan)
         for k, p in enumerate(self.show):
-            u = self.uv[self.camera, frame, p]
+            u = self.uv[camera, frame, p]
             out[k, :, 0] = m + (u[:, 0] - crop[m, m, 0]) / step
             out[k, :, 1] = m + (u[:, 1] - crop[m, m, 1]) / step
             out[k, :, 2] = 0.7
         return out
 
 
+def run_pass(rig, kp, uv, show, monkeypatch):
+    import mocap.io.video
+
+    video = CoordinateVideo(uv, rig.names, show)
+    monkeypatch.setattr(mocap.io.video, "read_frames", video.frames)
+    videos = {n: Path(f"/nonexistent/{n}.mp4") for n in rig.names}
+    return recover_detections(rig, kp, videos, np.arange(F), video.model, 2, TrackConfig(), 0.2, 15.0,
+                              RecoverConfig(), progress=False)
+
+
 @pytest.mark.parametrize("show, expect", [((0, 1), "recovered"), ((0,), "outside the gate"), ((), "nothing found")])
 def test_whole_pass_with_a_stand_in_model(scene, monkeypatch, show, expect):
     """The crop holds the front person and the hidden one: the hidden one goes into the free slot of that view;
     when the model finds only the other person (1.2 m away: outside the gate) or nobody, nothing is written."""
-    import mocap.io.video
-
     rig, truth, kp, uv = scene
-    video = CoordinateVideo(uv, HIDDEN_VIEW, show)
-    monkeypatch.setattr(mocap.io.video, "read_frames", video.frames)
-    videos = {n: Path(f"/nonexistent/{n}.mp4") for n in rig.names}
-    data, stats = recover_detections(rig, kp, videos, np.arange(F), video.model, 2, TrackConfig(), 0.2, 15.0,
-                                     RecoverConfig(), progress=False)
+    data, stats = run_pass(rig, kp, uv, show, monkeypatch)
     n = F if expect == "recovered" else 0
     assert stats["recovered"] == dict.fromkeys(rig.names, 0) | {rig.names[HIDDEN_VIEW]: n}
     assert stats["looked"][rig.names[HIDDEN_VIEW]] == F
@@ -219,13 +223,79 @@ def test_whole_pass_with_a_stand_in_model(scene, monkeypatch, show, expect):
 
 def test_nothing_to_recover_with_every_view_seen(scene, monkeypatch):
     """Nobody missing: no box is looked at (and with one person per view nothing changes either)."""
-    import mocap.io.video
-
     rig, truth, kp, uv = scene
     full = dataclasses.replace(kp, data=np.moveaxis(np.concatenate(
         [uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1), 0, 1).copy())
-    video = CoordinateVideo(uv, HIDDEN_VIEW, (0, 1))
-    monkeypatch.setattr(mocap.io.video, "read_frames", video.frames)
-    data, stats = recover_detections(rig, full, {n: Path("x.mp4") for n in rig.names}, np.arange(F), video.model,
-                                     2, TrackConfig(), 0.2, 15.0, progress=False)
+    data, stats = run_pass(rig, full, uv, (0, 1), monkeypatch)
     assert sum(stats["looked"].values()) == 0 and np.array_equal(data, full.data)
+
+
+# ----- a person the first pass found in one view only ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lone_scene(scene):
+    """Person 1 seen by view 0 only (slot 0 there): no association can place it in 3D."""
+    rig, truth, kp, uv = scene
+    data = kp.data.copy()
+    data[:, HIDDEN_VIEW, 0] = np.moveaxis(np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], -1), 0, 1)[
+        :, HIDDEN_VIEW, 1]
+    data[:, 1:, 0] = np.nan
+    return rig, truth, dataclasses.replace(kp, data=data), uv
+
+
+def test_lone_depth_range_and_boxes(lone_scene):
+    from mocap.detect.recover_lone import depth_range, lone_candidates, torso_length
+
+    rig, truth, kp, uv = lone_scene
+    torso = torso_length(truth[:, 0], "blazepose33")  # measured on the tracked person
+    assert 0.3 < torso < 0.7
+    cam = rig[HIDDEN_VIEW]
+    depth = np.median((truth[:, 1] @ cam.R.T + cam.t)[..., 2])
+    lo, hi = depth_range(cam, kp.xy[0, HIDDEN_VIEW, 0], "blazepose33", torso)
+    assert lo < depth < hi and hi / lo < 2.5
+    xy = kp.xy.copy()
+    todo = lone_candidates(rig, xy, np.array([[0, HIDDEN_VIEW, 0]]), "blazepose33", torso, 0.125, 0.25, 0.5, 8)
+    assert {c.camera for c in todo} == {1, 2, 3} and len(todo) <= 3 * 3  # a few boxes per view, not one per depth
+    for c in (1, 2, 3):
+        true = uv[c, 0, 1]
+        inside = [((true >= b.box[:2]) & (true <= b.box[:2] + b.box[2])).all() for b in todo if b.camera == c]
+        assert any(inside)  # the true person is in one of the boxes of every view
+
+
+def test_judge_lone():
+    from mocap.detect.recover_lone import judge_lone, world_rays
+
+    spec = RigSpec(size=(640, 360), dist=(0, 0, 0, 0, 0))
+    rng = np.random.default_rng(3)
+    X = rng.normal(0, 0.3, (2, 33, 3)) + [[[-0.6, 0, 1]], [[0.6, 0, 1]]]  # two people
+    rig = ring_rig(spec, X)
+    uv = rig.project(X)  # (C, 2, J, 2)
+    assert np.allclose(np.linalg.norm(world_rays(rig[0], uv[0, 0]), axis=-1), 1)
+    found = np.concatenate([uv[1], np.full((2, 33, 1), 0.8)], axis=-1)  # view 1 sees both people
+    src = uv[0, 1]  # the lone detection of person 1 in view 0
+    args = (rig[1], rig[0], src)
+    assert judge_lone(found, *args, np.zeros((0, 33, 2)), 10.0, 0.15, 0.2, 8)[:2] == (1, "recovered")
+    assert judge_lone(found[:1], *args, np.zeros((0, 33, 2)), 10.0, 0.15, 0.2, 8)[1] == "rays do not meet"
+    # person 1 is already detected in view 1: what is found there again is a duplicate
+    assert judge_lone(found, *args, uv[1, 1:] + 1.0, 10.0, 0.15, 0.2, 8)[1] == "duplicate"
+    assert judge_lone(np.full((1, 33, 3), np.nan), *args, np.zeros((0, 33, 2)), 10.0, 0.15, 0.2, 8)[1] == \
+        "nothing found"
+
+
+def test_whole_pass_finds_a_person_seen_by_one_view(lone_scene, monkeypatch):
+    """The lone person is found in the three other views (the crops also hold the tracked person, who is
+    already detected there); nothing else changes."""
+    rig, truth, kp, uv = lone_scene
+    data, stats = run_pass(rig, kp, uv, (0, 1), monkeypatch)
+    assert stats["persons_tracked"] == 1
+    assert sum(stats["recovered_lone"].values()) == 3 * F
+    assert stats["recovered"] == {rig.names[0]: 0} | {n: F for n in rig.names[1:]}
+    err = np.linalg.norm(data[:, 1:, 0, :, :2] - np.moveaxis(uv[1:, :, 1], 0, 1), axis=-1)
+    assert err.max() < 0.1
+    untouched = np.ones(data.shape[:3], bool)
+    untouched[:, 1:, 0] = False
+    assert np.array_equal(data[untouched], kp.data[untouched], equal_nan=True)
+    # with the model finding only the tracked person: nothing is written
+    data, stats = run_pass(rig, kp, uv, (0,), monkeypatch)
+    assert sum(stats["recovered"].values()) == 0 and np.array_equal(data, kp.data, equal_nan=True)
