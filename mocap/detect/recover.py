@@ -334,14 +334,26 @@ class _Run:
                             continue
                         found = to_image(self.model(crop_image(image, cand.box, cfg.crop_px)), cand.box, cfg.crop_px)
                         k, why, dist = decide(cand, found)
-                        if k < 0:
-                            stats["rejected"].setdefault(why, dict.fromkeys(names, 0))[names[c]] += 1
-                            continue
-                        self.data[f, c, slot, :found.shape[1]] = found[k]
-                        stats["recovered"][names[c]] += 1
-                        self.recovered_at.append([f, c, slot, person(cand), round(dist, 3), round(cand.gate_px, 2)])
+                        if k >= 0:
+                            self.write(f, c, found[k], person(cand), dist, cand.gate_px)
+                        elif why:  # "": decided later (see recover_lone)
+                            self.reject(c, why)
         finally:
             bar.close()
+
+    def reject(self, c: int, why: str) -> None:
+        self.stats["rejected"].setdefault(why, dict.fromkeys(self.names, 0))[self.names[c]] += 1
+
+    def write(self, f: int, c: int, skeleton: np.ndarray, person: int, dist: float, gate: float) -> bool:
+        """A recovered skeleton (J', 3) into the first free slot of view c in frame f."""
+        slot = free_slot(self.data[f, c])
+        if slot < 0:
+            self.stats["no_free_slot"][self.names[c]] += 1
+            return False
+        self.data[f, c, slot, :len(skeleton)] = skeleton
+        self.stats["recovered"][self.names[c]] += 1
+        self.recovered_at.append([f, c, slot, person, round(dist, 3), round(gate, 2)])
+        return True
 
 
 def wanted(detect_cfg) -> bool:

@@ -177,20 +177,56 @@ def lone_round(run, X: np.ndarray, slots: np.ndarray) -> None:
                            torso_length(X, kp.keypoint_set), run.track_cfg.track_max_m / 2, run.cfg.margin,
                            run.cfg.min_inside, run.cfg.min_joints)
     uv_all = run.rig.project(X)
-    done: set = set()
+    found_in: dict[tuple[int, int, int], dict[int, tuple]] = {}  # (frame, view, slot) of a lone detection →
+    # {view: (skeleton, ray distance, gate px, box side)}: the best match of each view, judged once all are in
 
     def decide(cand, found: np.ndarray) -> tuple[int, str, float]:
         f, c, n = cand.frame, cand.camera, found.shape[1]
-        key = (f, c) + cand.source
-        if key in done:
-            return -1, "found in another box", float("inf")
         c0, s0 = cand.source
         others = others_in_view(run.data[f, c, :, :n], uv_all[c, f, :, :n])
-        out = judge_lone(found, run.rig[c], run.rig[c0], xy[f, c0, s0, :n], others, cand.gate_px,
-                         run.track_cfg.match_max_m, run.min_score, run.cfg.min_joints)
-        if out[0] >= 0:
-            done.add(key)
-            run.stats["recovered_lone"][run.names[c]] += 1
-        return out
+        k, why, meet = judge_lone(found, run.rig[c], run.rig[c0], xy[f, c0, s0, :n], others, cand.gate_px,
+                                  run.track_cfg.match_max_m, run.min_score, run.cfg.min_joints)
+        if k < 0:
+            return k, why, meet
+        views = found_in.setdefault((f, c0, s0), {})
+        if c not in views or meet < views[c][1]:
+            views[c] = (found[k], meet, cand.gate_px, cand.box[2])
+        return -1, "", meet
 
     run.look(todo, decide, lambda cand: -1)
+    for (f, c0, s0), views in found_in.items():
+        for c, (skeleton, meet, gate, side) in views.items():
+            k, why = cross_check(run, f, c, skeleton, (c0, s0), {v: views[v][0] for v in views if v != c}, xy,
+                                 uv_all, gate, side)
+            if k < 0:
+                run.reject(c, why)
+            elif run.write(f, c, skeleton, -1, meet, gate):
+                run.stats["recovered_lone"][run.names[c]] += 1
+
+
+def cross_check(run, f: int, c: int, skeleton: np.ndarray, source: tuple[int, int], rest: dict[int, np.ndarray],
+                xy: np.ndarray, uv_all: np.ndarray, gate_px: float, side: float) -> tuple[int, str]:
+    """A skeleton found in view c for a lone detection, checked as a tracked person's would be: the lone
+    detection and what the *other* views found for it are triangulated, projected into c, and the skeleton must
+    lie within the gate of that projection and be no duplicate (:func:`mocap.detect.recover.judge`). Two rays
+    meeting cannot tell a person from the one in front of it on the same lines of sight; a third view can.
+    Found in one other view only, it is accepted on its rays meeting the lone detection's."""
+    from mocap.detect.recover import judge, others_in_view
+    from mocap.multi.rays import triangulate_rays
+
+    if not rest:  # the rays of the two views meet (judge_lone): all there is to check
+        return 0, "recovered"
+    n = len(skeleton)
+    c0, s0 = source
+    views = [c0] + sorted(rest)
+    pix = [xy[f, c0, s0, :n]] + [np.where(rest[v][:, 2:] >= run.min_score, rest[v][:, :2], np.nan)
+                                  for v in views[1:]]
+    d = np.stack([world_rays(run.rig[v], p) for v, p in zip(views, pix, strict=True)], axis=1)  # (J, V, 3)
+    origins = np.stack([run.rig[v].center for v in views])
+    X = triangulate_rays(origins[None], d, np.ones(d.shape[:2]))  # (J, 3)
+    if (np.isfinite(X[:, 0]).sum()) < run.cfg.min_joints:
+        return -1, "no common joints"
+    others = others_in_view(run.data[f, c, :, :n], uv_all[c, f, :, :n])
+    k, why, _ = judge(skeleton[None], run.rig[c].project(X), gate_px, others, run.min_score, run.cfg.min_joints,
+                      run.cfg.duplicate_px * side)
+    return k, why
