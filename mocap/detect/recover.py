@@ -400,6 +400,8 @@ def recover_session(session, detect_cfg, triangulate_cfg, work: Path, videos: di
         if stats["recovered"][name]:
             write_camera(work, c, data[:, c])
     found = stats.pop("detections")
-    stats["distance_px_median"] = float(np.median([d[4] for d in found])) if found else None
+    px, m = [d[4] for d in found if d[3] >= 0], [d[4] for d in found if d[3] < 0]
+    stats["distance_px_median"] = float(np.median(px)) if px else None  # to the tracked person's projection
+    stats["ray_distance_m_median"] = float(np.median(m)) if m else None  # to the rays of a lone detection
     update_keypoints2d_info(work, recover=stats)
     return stats
