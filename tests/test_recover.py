@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from body_synth import blazepose_keypoints, body_motion
 
 from mocap.detect import recover
 from mocap.detect.recover import (
@@ -27,7 +28,6 @@ from mocap.detect.recover import (
 from mocap.multi.track import TrackConfig, associate_take
 from mocap.synth.groundtruth import RigSpec, ring_rig
 from mocap.types import Keypoints2D
-from tests.body_synth import blazepose_keypoints, body_motion
 
 F, FPS, HIDDEN_VIEW = 30, 30.0, 0
 
@@ -299,3 +299,67 @@ def test_whole_pass_finds_a_person_seen_by_one_view(lone_scene, monkeypatch):
     # with the model finding only the tracked person: nothing is written
     data, stats = run_pass(rig, kp, uv, (0,), monkeypatch)
     assert sum(stats["recovered"].values()) == 0 and np.array_equal(data, kp.data, equal_nan=True)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_recover_on_a_rendered_take(shared_data, tmp_path):
+    """From pixels: two rendered people (one passing behind the other); the detect stage's second pass writes
+    recovered detections into free slots, each on a true person not already detected in that view, and counts
+    them in pose2d.h5's info."""
+    pytest.importorskip("bpy")
+    from mocap.io.hdf5 import keypoints2d_info, read_keypoints2d, read_points3d
+    from mocap.io.rig_files import read_rig
+    from mocap.pipeline import load_config, run_stages
+    from mocap.session import Session
+    from mocap.synth.render import RenderSpec, render_session
+
+    spec = RenderSpec(str(shared_data / "bvh" / "cmu_01_03.bvh"), start_s=2.0, seconds=0.8, fps=15.0, cameras=4,
+                      size=(320, 180), samples=2, people=2)
+    out = render_session(spec, tmp_path / "take", parts=("take",))
+    s = Session(out)
+    cfg = load_config(s, sets=["detect.persons=2"])[0]
+    run_stages(s, cfg, only=["detect"], progress=False)
+    kp = read_keypoints2d(s.pose2d_h5)
+    info = keypoints2d_info(s.pose2d_h5)["recover"]
+    rig = read_rig(out / "groundtruth" / "rig.toml").subset(kp.camera_names)
+    truth = np.moveaxis(rig.project(read_points3d(out / "groundtruth" / "points3d.h5").xyz), 0, 1)  # (F, C, 2, J, 2)
+    counts = info["recovered"]
+    assert set(counts) == set(kp.camera_names) and sum(counts.values()) > 0, info
+    assert info["persons_tracked"] >= 1 and sum(info["looked"].values()) >= sum(counts.values())
+    # every detection (first pass or recovered) is on a true person, and no true person twice in a view
+    found = np.isfinite(kp.data[..., 0]).sum(axis=-1) >= 8  # (F, C, S)
+    for f, c in zip(*np.nonzero(found.sum(axis=2) == 2), strict=True):
+        d = np.nanmedian(np.linalg.norm(kp.xy[f, c, :, None] - truth[f, c, None], axis=-1), axis=-1)  # (S, 2)
+        assert d.min(axis=1).max() < 40 and d.argmin(axis=1)[0] != d.argmin(axis=1)[1], (f, c, d)
+
+
+def test_cross_check_with_a_third_view():
+    """A skeleton found for a lone detection is confirmed by the projection of what another view found; the
+    person in front (already detected there) is refused, and one wrong view among the others does not matter."""
+    from types import SimpleNamespace
+
+    from mocap.detect.recover_lone import cross_check
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(0, 0.3, (2, 33, 3)) + [[[-0.6, 0, 1]], [[0.6, 0, 1]]]  # A (tracked), B (lone in view 0)
+    rig = ring_rig(RigSpec(size=(640, 360), dist=(0, 0, 0, 0, 0)), X)
+    uv = rig.project(X)  # (C, 2, J, 2)
+    C = len(rig)
+    data = np.full((1, C, 2, 33, 3), np.nan)
+    data[0, :, 0, :, :2] = uv[:, 0]  # A detected in every view
+    data[0, :, 0, :, 2] = 0.9
+    xy = np.full((1, C, 2, 33, 2), np.nan)
+    xy[0, 0, 1] = uv[0, 1]  # B's lone detection in view 0, slot 1
+    run = SimpleNamespace(data=data, rig=rig, min_score=0.2, cfg=RecoverConfig())
+    uv_all = uv[:, None, :1]  # (C, F, P, J, 2): the tracked person A
+
+    def with_score(p):
+        return np.concatenate([p, np.full((33, 1), 0.8)], axis=1)
+
+    b1, b2, a2, a3 = with_score(uv[1, 1]), with_score(uv[2, 1]), with_score(uv[2, 0] + 1.0), with_score(uv[3, 0])
+    assert cross_check(run, 0, 2, b2, (0, 1), {1: b1}, xy, uv_all, 10.0, 200.0) == (0, "recovered")
+    assert cross_check(run, 0, 2, a2, (0, 1), {1: b1}, xy, uv_all, 10.0, 200.0)[0] == -1  # the person in front
+    assert cross_check(run, 0, 2, b2, (0, 1), {1: b1, 3: a3}, xy, uv_all, 10.0, 200.0) == (0, "recovered")
+    assert cross_check(run, 0, 2, b2, (0, 1), {3: a3}, xy, uv_all, 10.0, 200.0)[0] == -1  # nothing confirms it
+    assert cross_check(run, 0, 2, b2, (0, 1), {}, xy, uv_all, 10.0, 200.0) == (0, "recovered")  # one other view

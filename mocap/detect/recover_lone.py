@@ -207,10 +207,11 @@ def lone_round(run, X: np.ndarray, slots: np.ndarray) -> None:
 def cross_check(run, f: int, c: int, skeleton: np.ndarray, source: tuple[int, int], rest: dict[int, np.ndarray],
                 xy: np.ndarray, uv_all: np.ndarray, gate_px: float, side: float) -> tuple[int, str]:
     """A skeleton found in view c for a lone detection, checked as a tracked person's would be: the lone
-    detection and what the *other* views found for it are triangulated, projected into c, and the skeleton must
-    lie within the gate of that projection and be no duplicate (:func:`mocap.detect.recover.judge`). Two rays
-    meeting cannot tell a person from the one in front of it on the same lines of sight; a third view can.
-    Found in one other view only, it is accepted on its rays meeting the lone detection's."""
+    detection and what another view found for it are triangulated, projected into c, and the skeleton must lie
+    within the gate of that projection and be no duplicate (:func:`mocap.detect.recover.judge`); one other view
+    that confirms it is enough (a wrong one among them only fails to). Two rays meeting cannot tell a person
+    from the one in front of it on the same lines of sight; a third view can. Found in one other view only, it
+    is accepted on its rays meeting the lone detection's."""
     from mocap.detect.recover import judge, others_in_view
     from mocap.multi.rays import triangulate_rays
 
@@ -218,15 +219,16 @@ def cross_check(run, f: int, c: int, skeleton: np.ndarray, source: tuple[int, in
         return 0, "recovered"
     n = len(skeleton)
     c0, s0 = source
-    views = [c0] + sorted(rest)
-    pix = [xy[f, c0, s0, :n]] + [np.where(rest[v][:, 2:] >= run.min_score, rest[v][:, :2], np.nan)
-                                  for v in views[1:]]
-    d = np.stack([world_rays(run.rig[v], p) for v, p in zip(views, pix, strict=True)], axis=1)  # (J, V, 3)
-    origins = np.stack([run.rig[v].center for v in views])
-    X = triangulate_rays(origins[None], d, np.ones(d.shape[:2]))  # (J, 3)
-    if (np.isfinite(X[:, 0]).sum()) < run.cfg.min_joints:
-        return -1, "no common joints"
     others = others_in_view(run.data[f, c, :, :n], uv_all[c, f, :, :n])
-    k, why, _ = judge(skeleton[None], run.rig[c].project(X), gate_px, others, run.min_score, run.cfg.min_joints,
-                      run.cfg.duplicate_px * side)
-    return k, why
+    why = "no common joints"
+    for v, found in sorted(rest.items()):
+        pix = np.where(found[:, 2:] >= run.min_score, found[:, :2], np.nan)
+        d = np.stack([world_rays(run.rig[c0], xy[f, c0, s0, :n]), world_rays(run.rig[v], pix)], axis=1)  # (J, 2, 3)
+        X = triangulate_rays(np.stack([run.rig[c0].center, run.rig[v].center])[None], d, np.ones(d.shape[:2]))
+        if np.isfinite(X[:, 0]).sum() < run.cfg.min_joints:
+            continue
+        k, why, _ = judge(skeleton[None], run.rig[c].project(X), gate_px, others, run.min_score,
+                          run.cfg.min_joints, run.cfg.duplicate_px * side)
+        if k >= 0:
+            return k, why
+    return -1, why
