@@ -15,16 +15,8 @@ import pytest
 from body_synth import blazepose_keypoints, body_motion
 
 from mocap.detect import recover
-from mocap.detect.recover import (
-    RecoverConfig,
-    candidates,
-    crop_image,
-    judge,
-    person_box,
-    predict_people,
-    recover_detections,
-    to_image,
-)
+from mocap.detect.boxes import crop_image, person_box, to_image
+from mocap.detect.recover import RecoverConfig, candidates, judge, predict_people, recover_detections
 from mocap.multi.track import TrackConfig, associate_take
 from mocap.synth.groundtruth import RigSpec, ring_rig
 from mocap.types import Keypoints2D

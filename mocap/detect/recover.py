@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mocap.detect.boxes import crop_image, person_box, to_image
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -114,52 +115,6 @@ def predict_people(rig: Rig, kp: Keypoints2D, slots: np.ndarray, min_score: floa
         out[near, p] = Xp[near]
         radius[near, p] = gate_m + speed * age[near]
     return out, radius
-
-
-def person_box(uv: np.ndarray, size: tuple[int, int], margin: float, min_inside: float,
-               min_joints: int) -> np.ndarray | None:
-    """Square box (x0, y0, side) in pixels around projected joints uv (J, 2) (NaN: unknown), grown by
-    ``margin`` of its extent on each side; None when fewer than ``min_joints`` joints are known or fewer
-    than ``min_inside`` of them fall inside the image of ``size`` (width, height)."""
-    ok = np.all(np.isfinite(uv), axis=-1)
-    if ok.sum() < min_joints:
-        return None
-    p = uv[ok]
-    w, h = size
-    inside = (p[:, 0] >= -0.5) & (p[:, 0] <= w - 0.5) & (p[:, 1] >= -0.5) & (p[:, 1] <= h - 0.5)
-    if inside.mean() < min_inside:
-        return None
-    lo, hi = p.min(axis=0), p.max(axis=0)
-    side = float(np.max(hi - lo)) * (1 + 2 * margin)
-    if not side > 0:
-        return None
-    c = 0.5 * (lo + hi)
-    return np.array([c[0] - side / 2, c[1] - side / 2, side])
-
-
-def crop_matrix(box: np.ndarray, crop_px: int) -> np.ndarray:
-    """(2, 3) affine map image pixels → crop pixels (pixel centres at integers in both), for cv2.warpAffine."""
-    x0, y0, side = box
-    s = crop_px / side
-    return np.array([[s, 0.0, s * (0.5 - x0) - 0.5], [0.0, s, s * (0.5 - y0) - 0.5]])
-
-
-def crop_image(image: np.ndarray, box: np.ndarray, crop_px: int) -> np.ndarray:
-    """The square person box of ``image`` resized to crop_px × crop_px (black outside the image)."""
-    import cv2
-
-    return cv2.warpAffine(image, crop_matrix(box, crop_px), (crop_px, crop_px), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-
-
-def to_image(kp_crop: np.ndarray, box: np.ndarray, crop_px: int) -> np.ndarray:
-    """Keypoints (..., 3) found in a crop → image pixels (scores kept)."""
-    x0, y0, side = box
-    s = crop_px / side
-    out = np.array(kp_crop, float, copy=True)
-    out[..., 0] = (kp_crop[..., 0] + 0.5) / s + x0 - 0.5
-    out[..., 1] = (kp_crop[..., 1] + 0.5) / s + y0 - 0.5
-    return out
 
 
 def median_distance(a: np.ndarray, b: np.ndarray, min_joints: int) -> np.ndarray:
@@ -299,8 +254,12 @@ class _Run:
         def decide(cand: Candidate, found: np.ndarray) -> tuple[int, str, float]:
             f, c, n = cand.frame, cand.camera, found.shape[1]
             others = others_in_view(self.data[f, c, :, :n], np.delete(uv_all[c, f, :, :n], cand.person, axis=0))
-            return judge(found, cand.predicted[:n], cand.gate_px, others, self.min_score, self.cfg.min_joints,
-                         self.cfg.duplicate_px * cand.box[2])
+            k, why, dist = judge(found, cand.predicted[:n], cand.gate_px, others, self.min_score, self.cfg.min_joints,
+                                 self.cfg.duplicate_px * cand.box[2])
+            if k >= 0:  # a keypoint beyond the tracker's outlier distance (twice the gate) is an outlier
+                far = np.linalg.norm(found[k, :, :2] - cand.predicted[:n], axis=-1) > 2 * cand.gate_px
+                found[k, far] = np.nan
+            return k, why, dist
 
         self.look(candidates(self.rig, X, radius, slots, self.cfg), decide, lambda cand: cand.person)
 

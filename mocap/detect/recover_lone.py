@@ -84,7 +84,7 @@ def boxes_along(cam: Camera, X: np.ndarray, margin: float, min_inside: float,
                 min_joints: int) -> list[tuple[np.ndarray, float]]:
     """Square boxes in ``cam`` covering the skeletons X (D, J, 3) at increasing depths: consecutive
     depths share a box while it stays within :data:`MERGE` single boxes. Returns (box, depth in cam)."""
-    from mocap.detect.recover import person_box
+    from mocap.detect.boxes import person_box
 
     uv = cam.project(X)  # (D, J, 2)
     depth = np.nanmedian((X @ cam.R.T + cam.t)[..., 2], axis=-1)
@@ -188,7 +188,7 @@ def lone_round(run, X: np.ndarray, slots: np.ndarray) -> None:
                                   run.track_cfg.match_max_m, run.min_score, run.cfg.min_joints)
         if k < 0:
             return k, why, meet
-        views = found_in.setdefault((f, c0, s0), {})
+        views = found_in.setdefault((f, c0, s0), {})  # (no keypoint is dropped: one noisy view is no reference)
         if c not in views or meet < views[c][1]:
             views[c] = (found[k], meet, cand.gate_px, cand.box[2])
         return -1, "", meet
