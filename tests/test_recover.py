@@ -159,8 +159,9 @@ class CoordinateVideo:
     """Frames whose pixels hold their own coordinates (x, y) and 10 × frame + camera, and a stand-in landmark
     model that reads them from a crop and returns the people ``show`` (their true projections in that camera)."""
 
-    def __init__(self, uv: np.ndarray, names: tuple[str, ...], show: tuple[int, ...]):
+    def __init__(self, uv: np.ndarray, names: tuple[str, ...], show: tuple[int, ...], off: dict | None = None):
         self.uv, self.names, self.show = uv, names, show  # uv (C, F, P, J, 2)
+        self.off = off or {}  # joint → pixels it is found away from where it is
 
     def frames(self, path, stride=1, start=0, stop=None, grey=False):
         c = self.names.index(Path(path).stem)
@@ -178,13 +179,15 @@ class CoordinateVideo:
             out[k, :, 0] = m + (u[:, 0] - crop[m, m, 0]) / step
             out[k, :, 1] = m + (u[:, 1] - crop[m, m, 1]) / step
             out[k, :, 2] = 0.7
+            for j, shift in self.off.items():
+                out[k, j, :2] += np.asarray(shift) / step
         return out
 
 
-def run_pass(rig, kp, uv, show, monkeypatch):
+def run_pass(rig, kp, uv, show, monkeypatch, off=None):
     import mocap.io.video
 
-    video = CoordinateVideo(uv, rig.names, show)
+    video = CoordinateVideo(uv, rig.names, show, off)
     monkeypatch.setattr(mocap.io.video, "read_frames", video.frames)
     videos = {n: Path(f"/nonexistent/{n}.mp4") for n in rig.names}
     return recover_detections(rig, kp, videos, np.arange(F), video.model, 2, TrackConfig(), 0.2, 15.0,
@@ -355,3 +358,16 @@ def test_cross_check_with_a_third_view():
     assert cross_check(run, 0, 2, b2, (0, 1), {1: b1, 3: a3}, xy, uv_all, 10.0, 200.0) == (0, "recovered")
     assert cross_check(run, 0, 2, b2, (0, 1), {3: a3}, xy, uv_all, 10.0, 200.0)[0] == -1  # nothing confirms it
     assert cross_check(run, 0, 2, b2, (0, 1), {}, xy, uv_all, 10.0, 200.0) == (0, "recovered")  # one other view
+
+
+def test_outlying_keypoints_of_a_recovered_skeleton_are_dropped(scene, monkeypatch):
+    """Keypoints the landmark model puts far from the person's prediction (beyond twice the gate, the tracker's
+    outlier distance) are left out; the rest of the skeleton is kept."""
+    rig, truth, kp, uv = scene
+    data, stats = run_pass(rig, kp, uv, (1,), monkeypatch, off={15: (120.0, 0.0), 16: (0.0, -90.0), 0: (3.0, 0.0)})
+    assert stats["recovered"][rig.names[HIDDEN_VIEW]] == F
+    got = data[:, HIDDEN_VIEW, 0]
+    assert np.isnan(got[:, [15, 16]]).all()  # the wrists, 90-120 px off
+    assert np.allclose(got[:, 0, :2], uv[HIDDEN_VIEW, :, 1, 0] + [3.0, 0.0], atol=0.1)  # 3 px off: kept
+    keep = np.setdiff1d(np.arange(33), [15, 16])
+    assert np.isfinite(got[:, keep]).all()
