@@ -14,9 +14,15 @@ margin); the landmark model runs on that crop, and a skeleton it finds is accept
   the projection of every other person, and not on top of a detection already there (the front
   person, whom the crop also holds).
 
-Accepted skeletons go into the free person slots of that view (with the landmark model's scores);
-triangulation then associates them as any detection. The pure functions below work on arrays;
-:func:`recover_detections` is the entry point (it reads the needed video frames and runs the model).
+Keypoints of an accepted skeleton farther from the prediction than twice the gate (the tracker's outlier
+distance) are left out. Accepted skeletons go into the free person slots of that view (with the landmark
+model's scores); triangulation then associates them as any detection. A person the first pass found in one
+view only is looked for along its rays (:mod:`mocap.detect.recover_lone`), then placed in the remaining
+views as a tracked person. The counts per camera (recovered, looked at, rejected and why) are written to
+``pose2d.h5``'s ``info["recover"]``. The pure functions below work on arrays; :func:`recover_detections`
+is the entry point (it reads the needed video frames and runs the model), :func:`recover_session` the
+detect stage's call. Not done: sync offsets are unknown at detection (the cameras are taken as in sync), and
+a run interrupted during this pass is not redone on resume (its cameras are complete).
 """
 
 from __future__ import annotations
