@@ -111,7 +111,8 @@ FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=detector_nam
          Flag("--workers", "workers", "processes (default: one per camera, ≤ cores)", int),
          Flag("--overlay", "overlay", "also write review/<camera>_pose2d.mp4"),
          Flag("--hands", "hands", "also detect 21 keypoints per hand (blazepose33_hands)"),
-         Flag("--recover", "recover", "second pass on the boxes of people the detector missed: auto, on, off", str, choices=recover.MODES))
+         Flag("--recover", "recover", "second pass on the boxes of people the detector missed: auto, on, off", str,
+              choices=recover.MODES))
 
 
 def needed(session: Session, settings) -> str | None:
