@@ -219,12 +219,15 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
     names = list(kp.camera_names)
     run = _Run(rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress)
     stats = {"recovered": dict.fromkeys(names, 0), "recovered_lone": dict.fromkeys(names, 0),
-             "looked": dict.fromkeys(names, 0), "rejected": {}, "no_free_slot": dict.fromkeys(names, 0)}
+             "looked": dict.fromkeys(names, 0), "rejected": {}, "no_free_slot": dict.fromkeys(names, 0),
+             "withdrawn": dict.fromkeys(names, 0)}
     run.stats = stats
-    for step in ("tracked", "lone", "tracked"):
+    for k, step in enumerate(("tracked", "lone", "tracked")):
         current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
         slots, _ = associate_take(rig, current, persons, track_cfg, min_score, progress=False)
         stats.setdefault("persons_tracked", slots.shape[2])
+        if k == 2 and run.withdraw(slots):  # recovered skeletons no person took: looked for again, as tracked
+            current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
         coast = int(round(track_cfg.coast_max_s * kp.fps))
         X, radius = predict_people(rig, current, slots, min_score, track_cfg.min_joints, track_cfg.track_max_m / 2,
                                    track_cfg.coast_speed / kp.fps / 2, coast, max_reproj_px)
@@ -308,6 +311,27 @@ class _Run:
 
     def reject(self, c: int, why: str) -> None:
         self.stats["rejected"].setdefault(why, dict.fromkeys(self.names, 0))[self.names[c]] += 1
+
+    def withdraw(self, slots: np.ndarray) -> int:
+        """Recovered skeletons the association (slots (F, C, P)) gives to nobody are taken out again (a person
+        found along its rays, placed less well than its prediction now allows). Returns how many."""
+        taken = np.zeros(self.data.shape[:3], bool)
+        f_, c_, p_ = np.nonzero(slots >= 0)
+        taken[f_, c_, slots[f_, c_, p_]] = True
+        keep = []
+        for row in self.recovered_at:
+            f, c, slot, person = row[:4]
+            if taken[f, c, slot]:
+                keep.append(row)
+                continue
+            self.data[f, c, slot] = np.nan
+            self.stats["recovered"][self.names[c]] -= 1
+            if person < 0:
+                self.stats["recovered_lone"][self.names[c]] -= 1
+            self.stats["withdrawn"][self.names[c]] += 1
+        n = len(self.recovered_at) - len(keep)
+        self.recovered_at = keep
+        return n
 
     def write(self, f: int, c: int, skeleton: np.ndarray, person: int, dist: float, gate: float) -> bool:
         """A recovered skeleton (J', 3) into the first free slot of view c in frame f."""

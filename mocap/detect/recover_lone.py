@@ -215,11 +215,13 @@ def cross_check(run, f: int, c: int, skeleton: np.ndarray, source: tuple[int, in
     from mocap.detect.recover import judge, others_in_view
     from mocap.multi.rays import triangulate_rays
 
-    if not rest:  # the rays of the two views meet (judge_lone): all there is to check
-        return 0, "recovered"
     n = len(skeleton)
     c0, s0 = source
-    others = others_in_view(run.data[f, c, :, :n], uv_all[c, f, :, :n])
+    others = others_in_view(run.data[f, c, :, :n], uv_all[c, f, :, :n])  # with what this round wrote so far
+    if not rest:  # the rays of the two views meet (judge_lone): left to check, that it is nobody already there
+        xy_k = np.where(skeleton[:, 2:] >= run.min_score, skeleton[:, :2], np.nan)
+        apart = robust_median(np.linalg.norm(xy_k[None] - others, axis=-1), run.cfg.min_joints)
+        return (0, "recovered") if not (apart <= gate_px).any() else (-1, "duplicate")
     why = "no common joints"
     for v, found in sorted(rest.items()):
         pix = np.where(found[:, 2:] >= run.min_score, found[:, :2], np.nan)
