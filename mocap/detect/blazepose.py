@@ -140,3 +140,42 @@ class BlazePose:
     def close(self) -> None:
         with native_stderr_to_log(log):
             self._landmarker.close()
+
+
+class CropPose:
+    """The pose landmarker on person boxes (crops), one image at a time (IMAGE mode: no tracking between
+    calls, as the crops of one camera are not a video). Used by :mod:`mocap.detect.recover` to look again
+    where the other views place a person the first pass missed; several poses per crop, as the crop of a
+    person behind another holds both."""
+
+    keypoint_set = "blazepose33"
+
+    def __init__(self, variant: str = "full", model_path: str | Path | None = None, num_poses: int = 2,
+                 min_detection: float = 0.3):
+        mp = _import_mediapipe()
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self._mp = mp
+        self.num_poses = num_poses
+        options = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(build_bundle(variant, model_path))),
+            running_mode=vision.RunningMode.IMAGE, num_poses=num_poses,
+            min_pose_detection_confidence=min_detection, min_pose_presence_confidence=min_detection)
+        with native_stderr_to_log(log):
+            self._landmarker = vision.PoseLandmarker.create_from_options(options)
+
+    def __call__(self, crop_bgr: np.ndarray) -> np.ndarray:
+        """(num_poses, 33, 3): x, y in the crop's pixels (centre of the top-left pixel at (0, 0)), score."""
+        rgb = np.ascontiguousarray(crop_bgr[..., ::-1])
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
+        with native_stderr_to_log(log):
+            result = self._landmarker.detect(image)
+        h, w = crop_bgr.shape[:2]
+        out = np.full((self.num_poses, 33, 3), np.nan)
+        for p, landmarks in enumerate(result.pose_landmarks[: self.num_poses]):
+            out[p] = [[lm.x * w - 0.5, lm.y * h - 0.5, lm.visibility] for lm in landmarks]
+        return out
+
+    def close(self) -> None:
+        with native_stderr_to_log(log):
+            self._landmarker.close()

@@ -213,3 +213,18 @@ def points3d_persons(path: str | Path) -> int:
         if "xyz" not in f or not isinstance(f["xyz"], h5py.Dataset) or f["xyz"].ndim != 4:
             raise ValueError(f"{path}: dataset 'xyz' is missing or not (frames, persons, joints, 3)")
         return int(f["xyz"].shape[1])
+
+
+def keypoints2d_info(path: str | Path) -> dict:
+    """The ``info`` attribute of a ``pose2d.h5`` (JSON: what was done to the detections after the first
+    pass, e.g. ``info["recover"]``, see :mod:`mocap.detect.recover`); {} when absent."""
+    with _open(Path(path), "mocap-pose2d") as f:
+        return json.loads(f.attrs.get("info", "{}"))
+
+
+def update_keypoints2d_info(path: str | Path, **items) -> None:
+    """Add or replace keys of a ``pose2d.h5``'s ``info`` attribute."""
+    path = Path(path)
+    info = keypoints2d_info(path) | items
+    with h5py.File(path, "r+") as f:
+        f.attrs["info"] = json.dumps(info, sort_keys=True)

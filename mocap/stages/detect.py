@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mocap.detect import DETECTORS, detector_names
+from mocap.detect import DETECTORS, detector_names, recover
 from mocap.io.hdf5 import create_keypoints2d, keypoints2d_status, write_camera
 from mocap.io.video import check_footage, find_videos, probe, read_frames
 from mocap.session import Session
@@ -51,8 +51,13 @@ class Config:
     # 21 keypoints per hand (keypoint set blazepose33_hands); unset: on when the fit skeleton has fingers
     # (a mapping for blazepose33_hands). A whole-body ONNX model gives hands by itself.
     hands: bool | None = None
+    # second pass for people the detector missed in a view (one behind another): where the other views place a
+    # tracked person, its box is cropped and looked at again (mocap.detect.recover; needs the given rig and
+    # BlazePose). auto: on with several people or persons = auto | on | off
+    recover: str = "auto"
 
     def __post_init__(self) -> None:
+        recover.check_mode(self.recover, self.detector)
         if self.detector not in detector_names():
             raise ValueError(f"detect: unknown detector {self.detector!r} (expected one of {list(detector_names())})")
         p = self.persons
@@ -105,7 +110,9 @@ FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=detector_nam
          Flag("--stop", "stop", "stop before this frame", int),
          Flag("--workers", "workers", "processes (default: one per camera, ≤ cores)", int),
          Flag("--overlay", "overlay", "also write review/<camera>_pose2d.mp4"),
-         Flag("--hands", "hands", "also detect 21 keypoints per hand (blazepose33_hands)"))
+         Flag("--hands", "hands", "also detect 21 keypoints per hand (blazepose33_hands)"),
+         Flag("--recover", "recover", "second pass on the boxes of people the detector missed: auto, on, off", str,
+              choices=recover.MODES))
 
 
 def needed(session: Session, settings) -> str | None:
@@ -273,6 +280,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     config = asdict(cfg)
     if not cfg.hands:
         config.pop("hands")  # body-only files read as before hands existed (resumable)
+    if not recover.recovering(cfg.recover, cfg.persons):
+        config.pop("recover")  # files without a second pass read as before it existed (one person)
     work = partial_path(session)
     if not overwrite and not work.exists() and out.exists():
         work = out  # a finished file (or one from before partial files): resumed in place
@@ -316,6 +325,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
             raise
         overall.close()
     log.info("detection of %d cameras took %.1fs", len(pending), time.perf_counter() - t0)
+    if recover.wanted(cfg):  # every camera done: look again where the other views place a missed person
+        recover.recover_session(session, cfg, settings.triangulate, work, videos)
     if cfg.hands and hands and not any(hands.values()):
         log.warning("hands: no hand detected in any frame of cameras %s; the hand keypoints stay empty (the body "
                     "is unaffected, fingers are left to the fit's rest pose)", sorted(hands))

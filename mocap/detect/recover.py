@@ -1,0 +1,396 @@
+"""A second detection pass guided by the other views: people the detector missed in a view (typically
+one behind another), looked for again in the box where the other views place them.
+
+After the first pass, the people are associated across views and tracked (:mod:`mocap.multi`, on the
+given rig). Each person is triangulated from the detections assigned to it; frames where it is not
+seen by two views take the motion between the nearest frames where it is (held at the ends), and its
+uncertainty grows with the time since, as the tracker's gate does. Wherever a person projects inside a
+view with no detection assigned there, the projected skeleton gives a square *person box* (with a
+margin); the landmark model runs on that crop, and a skeleton it finds is accepted only when
+
+* it agrees with the person's prediction: the median distance of its keypoints to the projected
+  joints is within the gate (the tracker's 3D gate for that person and frame, in pixels at its depth);
+* it is no duplicate: it is closer to this person than to any detection already in that view and to
+  the projection of every other person, and not on top of a detection already there (the front
+  person, whom the crop also holds).
+
+Keypoints of an accepted skeleton farther from the prediction than twice the gate (the tracker's outlier
+distance) are left out. Accepted skeletons go into the free person slots of that view (with the landmark
+model's scores); triangulation then associates them as any detection. A person the first pass found in one
+view only is looked for along its rays (:mod:`mocap.detect.recover_lone`), then placed in the remaining
+views as a tracked person. The counts per camera (recovered, looked at, rejected and why) are written to
+``pose2d.h5``'s ``info["recover"]``. The pure functions below work on arrays; :func:`recover_detections`
+is the entry point (it reads the needed video frames and runs the model), :func:`recover_session` the
+detect stage's call. Not done: sync offsets are unknown at detection (the cameras are taken as in sync), and
+a run interrupted during this pass is not redone on resume (its cameras are complete).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from mocap.detect.boxes import crop_image, person_box, to_image
+from mocap.types import Keypoints2D, Rig
+
+log = logging.getLogger(__name__)
+MODES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class RecoverConfig:
+    margin: float = 0.25  # the person box grows by this share of the skeleton's extent on each side
+    crop_px: int = 256  # crops are resized to this square (the landmark model's input size)
+    min_inside: float = 0.5  # a person is looked for where this share of its projected joints is in the image
+    min_joints: int = 8  # joints a prediction and a recovered skeleton need (and have in common) to be compared
+    gate_floor_px: float = 6.0  # the agreement gate never shrinks below this (detector noise)
+    duplicate_px: float = 0.05  # within this share of the box side of a detection already there: a duplicate
+    min_detection: float = 0.3  # the landmark model's detection confidence on a crop (a person is expected there)
+    poses_per_crop: int = 2  # the crop of a person behind another holds both
+
+    def __post_init__(self) -> None:
+        for name in ("margin", "gate_floor_px", "duplicate_px"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"recover: {name} must be ≥ 0, got {getattr(self, name)}")
+        if not 0 < self.min_inside <= 1 or not 0 < self.min_detection < 1:
+            raise ValueError(f"recover: min_inside must be in (0, 1] and min_detection in (0, 1), got "
+                             f"{self.min_inside} and {self.min_detection}")
+        if self.crop_px < 32 or self.min_joints < 1 or self.poses_per_crop < 1:
+            raise ValueError(f"recover: need crop_px ≥ 32, min_joints ≥ 1, poses_per_crop ≥ 1, got {self.crop_px}, "
+                             f"{self.min_joints}, {self.poses_per_crop}")
+
+
+def check_mode(mode: str, detector: str) -> None:
+    """``detect.recover`` is one of :data:`MODES`; ``on`` needs BlazePose (its landmark model looks at the boxes)."""
+    if mode not in MODES:
+        raise ValueError(f"detect: recover must be one of {list(MODES)}, got {mode!r}")
+    if mode == "on" and detector != "blazepose":
+        raise ValueError(f"detect: recover = 'on' needs the blazepose detector (its landmark model looks at the "
+                         f"person boxes), got detector {detector!r}; use recover = 'off'")
+
+
+def recovering(mode: str, persons: int | str) -> bool:
+    """``detect.recover``: ``auto`` is on when several people (or ``auto``) are detected; ``on``, ``off``."""
+    if mode not in MODES:
+        raise ValueError(f"detect: recover must be one of {list(MODES)}, got {mode!r}")
+    return mode == "on" or (mode == "auto" and persons != 1)
+
+
+def predict_people(rig: Rig, kp: Keypoints2D, slots: np.ndarray, min_score: float, min_joints: int,
+                   gate_m: float, speed: float, coast_frames: int,
+                   max_reproj_px: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every tracked person's skeleton in every frame and its uncertainty.
+
+    ``slots`` (F, C, P) from :func:`mocap.multi.track.associate_take`. Returns X (F, P, J, 3): triangulated
+    from the person's detections where it has ``min_joints`` joints, else the linear motion between the nearest
+    such frames (held past the ends), NaN farther than ``coast_frames`` from one; and radius (F, P) in
+    metres: ``gate_m`` (the tracker's acceptance radius) plus ``speed`` (m/frame) times the frames since the
+    nearest triangulated one (inf where NaN)."""
+    from mocap.geometry.triangulation import triangulate
+    from mocap.multi.slots import apply_slots
+    from mocap.stages.triangulate import observation_weights
+
+    own = apply_slots(kp, slots)
+    F, C, P, J = own.shape
+    uv = np.moveaxis(own.xy, 1, 3).reshape(-1, C, 2)
+    w = np.moveaxis(observation_weights(own, min_score), 1, 3).reshape(-1, C)
+    X = triangulate(rig, uv, w, min_views=2, max_reproj_px=max_reproj_px)[0].reshape(F, P, J, 3)
+    fixed = np.isfinite(X[..., 0]).sum(axis=-1) >= min_joints  # (F, P)
+    out = np.full_like(X, np.nan)
+    radius = np.full((F, P), np.inf)
+    frames = np.arange(F)
+    for p in range(P):
+        known = np.flatnonzero(fixed[:, p])
+        if not len(known):
+            continue
+        k = np.searchsorted(known, frames)  # the first fix at or after each frame
+        lo, hi = known[np.maximum(k - 1, 0)], known[np.minimum(k, len(known) - 1)]  # past the ends: held
+        t = np.where(hi > lo, (frames - lo) / np.maximum(hi - lo, 1), 0.0)[:, None, None]
+        a, b = X[lo, p], X[hi, p]
+        Xp = np.where(np.isfinite(a) & np.isfinite(b), (1 - t) * a + t * b, np.where(np.isfinite(a), a, b))
+        age = np.minimum(np.abs(frames - lo), np.abs(frames - hi))
+        age = np.where(fixed[:, p], 0, age)
+        Xp[fixed[:, p]] = X[fixed[:, p], p]
+        near = age <= coast_frames
+        out[near, p] = Xp[near]
+        radius[near, p] = gate_m + speed * age[near]
+    return out, radius
+
+
+def median_distance(a: np.ndarray, b: np.ndarray, min_joints: int) -> np.ndarray:
+    """Median over joints of the pixel distance between skeletons a (..., J, 2) and b (..., J, 2)
+    (broadcast), over the joints both have; inf with fewer than ``min_joints`` in common."""
+    from mocap.multi.rays import robust_median
+
+    return robust_median(np.linalg.norm(a - b, axis=-1), min_joints)
+
+
+def judge(found: np.ndarray, predicted: np.ndarray, gate_px: float, others: np.ndarray, min_score: float,
+          min_joints: int, duplicate_px: float) -> tuple[int, str, float]:
+    """Which skeleton found in a person box is that person.
+
+    found (N, J, 3) in image pixels (x, y, score); predicted (J, 2): the person's projected joints;
+    others (M, J, 2): the detections already in that view and the projections of the other people. Returns
+    (index or -1, why: "recovered" | "nothing found" | "outside the gate" | "duplicate", its distance px)."""
+    found = np.asarray(found, float).reshape(-1, *predicted.shape[:-1], 3)
+    xy = np.where((found[..., 2:] >= min_score) & np.isfinite(found[..., 2:]), found[..., :2], np.nan)
+    d_own = median_distance(xy, predicted[None], min_joints)  # (N,)
+    if not np.isfinite(d_own).any():
+        return -1, "nothing found", float("inf")
+    others = np.asarray(others, float).reshape(-1, *predicted.shape[:-1], 2)
+    d_other = median_distance(xy[:, None], others[None], min_joints).min(axis=1) if len(others) else \
+        np.full(len(xy), np.inf)  # (N,)
+    inside = d_own <= gate_px
+    if not inside.any():
+        return -1, "outside the gate", float(np.min(d_own))
+    distinct = inside & (d_other > d_own) & (d_other > duplicate_px)
+    if not distinct.any():
+        return -1, "duplicate", float(np.min(d_own[inside]))
+    best = int(np.argmin(np.where(distinct, d_own, np.inf)))
+    return best, "recovered", float(d_own[best])
+
+
+@dataclass
+class Candidate:
+    frame: int
+    camera: int
+    person: int
+    box: np.ndarray  # (x0, y0, side)
+    predicted: np.ndarray  # (J, 2)
+    gate_px: float
+
+
+def candidates(rig: Rig, X: np.ndarray, radius: np.ndarray, slots: np.ndarray, cfg: RecoverConfig) -> list[Candidate]:
+    """Every (frame, view, person) where a person projects into the view (``min_inside`` of its joints) but
+    no detection of that view is assigned to it; its box and its gate in pixels (``radius`` at the median
+    depth of its joints, at least ``gate_floor_px``)."""
+    out = []
+    F, P = X.shape[:2]
+    for c, cam in enumerate(rig.cameras):
+        Xc = X @ cam.R.T + cam.t  # (F, P, J, 3) camera coordinates
+        depth = np.nanmedian(np.where(Xc[..., 2] > 0, Xc[..., 2], np.nan), axis=-1) \
+            if np.isfinite(Xc).any() else np.full((F, P), np.nan)
+        uv = cam.project(X)
+        focal = float(np.sqrt(cam.K[0, 0] * cam.K[1, 1]))
+        for f, p in zip(*np.nonzero((slots[:, c, :] < 0) & np.isfinite(radius) & (depth > 0)), strict=True):
+            box = person_box(uv[f, p], cam.size, cfg.margin, cfg.min_inside, cfg.min_joints)
+            if box is None:
+                continue
+            gate = max(cfg.gate_floor_px, focal * radius[f, p] / depth[f, p])
+            out.append(Candidate(int(f), c, int(p), box, uv[f, p], gate))
+    return out
+
+
+def free_slot(view: np.ndarray) -> int:
+    """The first person slot of one view's detections (S, J, 3) with nothing in it; -1 when all are taken."""
+    empty = ~np.isfinite(view[..., 0]).any(axis=-1)
+    return int(np.argmax(empty)) if empty.any() else -1
+
+
+def others_in_view(kp_view: np.ndarray, predicted_others: np.ndarray) -> np.ndarray:
+    """The skeletons a recovered one must not duplicate: the view's detections (S, J, 3) that hold any
+    keypoint, and the other people's projected joints (P', J, 2)."""
+    dets = kp_view[np.isfinite(kp_view[..., 0]).any(axis=-1), :, :2]
+    return np.concatenate([dets, predicted_others.reshape(-1, *kp_view.shape[1:2], 2)])
+
+
+def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video_frames: np.ndarray,
+                       model: Callable[[np.ndarray], np.ndarray], persons: int | str, track_cfg,
+                       min_score: float, max_reproj_px: float | None = None, cfg: RecoverConfig = RecoverConfig(),
+                       progress: bool = True) -> tuple[np.ndarray, dict]:
+    """The second pass on a whole take. ``kp``: the first pass (F, C, S, J, 3), cameras in ``rig``'s order;
+    ``videos``: camera → video; ``video_frames`` (F,): the video frame of each keypoint frame; ``model``:
+    crop (BGR) → (N, J', 3) skeletons in crop pixels (J' ≤ J: the body joints; hands stay empty);
+    ``track_cfg``: the association's :class:`~mocap.multi.track.TrackConfig`. Returns the keypoints with
+    the recovered detections in free slots, and a summary (per camera: recovered, rejected by reason).
+
+    Three rounds: tracked people missed in a view; then detections no person explains (a person found in
+    one view only, :mod:`mocap.detect.recover_lone`); then, when that found any, tracked people again (the
+    person now seen by two views is placed in the others)."""
+    from mocap.multi.track import associate_take
+
+    t0 = time.perf_counter()
+    names = list(kp.camera_names)
+    run = _Run(rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress)
+    stats = {"recovered": dict.fromkeys(names, 0), "recovered_lone": dict.fromkeys(names, 0),
+             "looked": dict.fromkeys(names, 0), "rejected": {}, "no_free_slot": dict.fromkeys(names, 0),
+             "withdrawn": dict.fromkeys(names, 0)}
+    run.stats = stats
+    for k, step in enumerate(("tracked", "lone", "tracked")):
+        current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
+        slots, _ = associate_take(rig, current, persons, track_cfg, min_score, progress=False)
+        stats.setdefault("persons_tracked", slots.shape[2])
+        if k == 2 and run.withdraw(slots):  # recovered skeletons no person took: looked for again, as tracked
+            current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
+        coast = int(round(track_cfg.coast_max_s * kp.fps))
+        X, radius = predict_people(rig, current, slots, min_score, track_cfg.min_joints, track_cfg.track_max_m / 2,
+                                   track_cfg.coast_speed / kp.fps / 2, coast, max_reproj_px)
+        if step == "tracked":
+            run.tracked(X, radius, slots)
+        else:
+            before = sum(stats["recovered_lone"].values())
+            run.lone(X, slots)
+            if sum(stats["recovered_lone"].values()) == before:
+                break
+    stats["detections"] = run.recovered_at  # [frame, camera, slot, person (-1: lone), distance, gate]
+    stats["seconds"] = time.perf_counter() - t0
+    log.info("recover: %d person boxes looked at, %d detections recovered %s (%d of people seen in one view) in "
+             "%.1f s", sum(stats["looked"].values()), sum(stats["recovered"].values()), stats["recovered"],
+             sum(stats["recovered_lone"].values()), stats["seconds"])
+    return run.data, stats
+
+
+class _Run:
+    """The crops of one take: frames read once per round and camera, the model on each box, the verdicts."""
+
+    def __init__(self, rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress):
+        self.rig, self.kp, self.videos, self.video_frames = rig, kp, videos, video_frames
+        self.model, self.track_cfg, self.min_score, self.cfg, self.progress = model, track_cfg, min_score, cfg, progress
+        self.data = kp.data.copy()
+        self.names = list(kp.camera_names)
+        self.recovered_at: list = []
+        self.stats: dict = {}
+
+    def tracked(self, X: np.ndarray, radius: np.ndarray, slots: np.ndarray) -> None:
+        uv_all = self.rig.project(X)  # (C, F, P, J, 2)
+
+        def decide(cand: Candidate, found: np.ndarray) -> tuple[int, str, float]:
+            f, c, n = cand.frame, cand.camera, found.shape[1]
+            others = others_in_view(self.data[f, c, :, :n], np.delete(uv_all[c, f, :, :n], cand.person, axis=0))
+            k, why, dist = judge(found, cand.predicted[:n], cand.gate_px, others, self.min_score, self.cfg.min_joints,
+                                 self.cfg.duplicate_px * cand.box[2])
+            if k >= 0:  # a keypoint beyond the tracker's outlier distance (twice the gate) is an outlier
+                far = np.linalg.norm(found[k, :, :2] - cand.predicted[:n], axis=-1) > 2 * cand.gate_px
+                found[k, far] = np.nan
+            return k, why, dist
+
+        self.look(candidates(self.rig, X, radius, slots, self.cfg), decide, lambda cand: cand.person)
+
+    def lone(self, X: np.ndarray, slots: np.ndarray) -> None:
+        from mocap.detect.recover_lone import lone_round
+
+        lone_round(self, X, slots)
+
+    def look(self, todo: list, decide, person) -> None:
+        from mocap.io.video import read_frames
+
+        stats, names, cfg = self.stats, self.names, self.cfg
+        by_camera: dict[int, list] = {}
+        for cand in todo:
+            by_camera.setdefault(cand.camera, []).append(cand)
+        bar = tqdm(total=len(todo), desc="   recover", unit="box", disable=None if self.progress else True,
+                   leave=False)
+        try:
+            for c, cands in sorted(by_camera.items()):
+                wanted: dict[int, list] = {}
+                for cand in cands:
+                    wanted.setdefault(int(self.video_frames[cand.frame]), []).append(cand)
+                for i, image in read_frames(self.videos[names[c]], 1, min(wanted), max(wanted) + 1):
+                    for cand in wanted.get(i, []):
+                        stats["looked"][names[c]] += 1
+                        bar.update(1)
+                        f = cand.frame
+                        slot = free_slot(self.data[f, c])
+                        if slot < 0:
+                            stats["no_free_slot"][names[c]] += 1
+                            continue
+                        found = to_image(self.model(crop_image(image, cand.box, cfg.crop_px)), cand.box, cfg.crop_px)
+                        k, why, dist = decide(cand, found)
+                        if k >= 0:
+                            self.write(f, c, found[k], person(cand), dist, cand.gate_px)
+                        elif why:  # "": decided later (see recover_lone)
+                            self.reject(c, why)
+        finally:
+            bar.close()
+
+    def reject(self, c: int, why: str) -> None:
+        self.stats["rejected"].setdefault(why, dict.fromkeys(self.names, 0))[self.names[c]] += 1
+
+    def withdraw(self, slots: np.ndarray) -> int:
+        """Recovered skeletons the association (slots (F, C, P)) gives to nobody are taken out again (a person
+        found along its rays, placed less well than its prediction now allows). Returns how many."""
+        taken = np.zeros(self.data.shape[:3], bool)
+        f_, c_, p_ = np.nonzero(slots >= 0)
+        taken[f_, c_, slots[f_, c_, p_]] = True
+        keep = []
+        for row in self.recovered_at:
+            f, c, slot, person = row[:4]
+            if taken[f, c, slot]:
+                keep.append(row)
+                continue
+            self.data[f, c, slot] = np.nan
+            self.stats["recovered"][self.names[c]] -= 1
+            if person < 0:
+                self.stats["recovered_lone"][self.names[c]] -= 1
+            self.stats["withdrawn"][self.names[c]] += 1
+        n = len(self.recovered_at) - len(keep)
+        self.recovered_at = keep
+        return n
+
+    def write(self, f: int, c: int, skeleton: np.ndarray, person: int, dist: float, gate: float) -> bool:
+        """A recovered skeleton (J', 3) into the first free slot of view c in frame f."""
+        slot = free_slot(self.data[f, c])
+        if slot < 0:
+            self.stats["no_free_slot"][self.names[c]] += 1
+            return False
+        self.data[f, c, slot, :len(skeleton)] = skeleton
+        self.stats["recovered"][self.names[c]] += 1
+        self.recovered_at.append([f, c, slot, person, round(dist, 3), round(gate, 2)])
+        return True
+
+
+def wanted(detect_cfg) -> bool:
+    """Whether the detect stage runs the second pass: ``detect.recover`` (``auto``: with several people or
+    ``persons = auto``), and only with BlazePose (its landmark model looks at the boxes; with another
+    detector ``auto`` skips it, ``on`` is refused by the stage's Config)."""
+    if not recovering(detect_cfg.recover, detect_cfg.persons):
+        return False
+    if detect_cfg.detector != "blazepose":
+        log.info("recover: the %r detector has no landmark model for person boxes; no second pass",
+                 detect_cfg.detector)
+        return False
+    return True
+
+
+def recover_session(session, detect_cfg, triangulate_cfg, work: Path, videos: dict[str, Path],
+                    cfg: RecoverConfig = RecoverConfig(), progress: bool = True) -> dict | None:
+    """The detect stage's second pass on its finished file ``work`` (every camera detected): the recovered
+    detections are written into it, and their counts into its ``info["recover"]``. Needs the given rig
+    (the people are associated on it); without one the pass is skipped with a warning. Returns the summary."""
+    from mocap.detect.blazepose import CropPose
+    from mocap.io.hdf5 import read_keypoints2d, update_keypoints2d_info, write_camera
+    from mocap.io.rig_files import read_rig
+
+    rig_path = session.given_rig_path()
+    kp = read_keypoints2d(work)
+    if not rig_path.is_file():
+        log.warning("recover: no rig (%s) yet to place people in the other views: no second pass", rig_path)
+        return None
+    try:
+        rig = read_rig(rig_path).subset(kp.camera_names)
+    except KeyError as e:
+        log.warning("recover: %s: %s; no second pass", rig_path, e.args[0])
+        return None
+    frames = detect_cfg.start + detect_cfg.stride * np.arange(kp.shape[0])
+    model = CropPose(detect_cfg.variant, detect_cfg.model_path or None, cfg.poses_per_crop, cfg.min_detection)
+    try:
+        data, stats = recover_detections(rig, kp, videos, frames, model, detect_cfg.persons,
+                                         triangulate_cfg.association, triangulate_cfg.min_score,
+                                         triangulate_cfg.max_reproj_px or None, cfg, progress)
+    finally:
+        model.close()
+    for c, name in enumerate(kp.camera_names):
+        if stats["recovered"][name]:
+            write_camera(work, c, data[:, c])
+    found = stats.pop("detections")
+    px, m = [d[4] for d in found if d[3] >= 0], [d[4] for d in found if d[3] < 0]
+    stats["distance_px_median"] = float(np.median(px)) if px else None  # to the tracked person's projection
+    stats["ray_distance_m_median"] = float(np.median(m)) if m else None  # to the rays of a lone detection
+    update_keypoints2d_info(work, recover=stats)
+    return stats
