@@ -95,3 +95,27 @@ def test_upper_framing_leaves_the_legs_out_and_keeps_the_head_top(shared_data):
     head = m.fk()[1][:, m.skeleton.index("Head")]
     assert np.allclose(upper[:, -1], head + [0, 0, 0.15])
     assert upper[..., 2].min() > body[..., 2].min() + 0.3  # the feet are no longer framed
+
+
+def test_an_unsure_body_wrist_still_places_a_hand_crop():
+    from test_hands_detect import body_with_arms
+
+    from mocap.detect.hands import body_roi
+
+    body = body_with_arms()
+    body[[13, 15, 17, 19], 2] = 0.06  # BlazePose unsure of the whole left arm (its smoothed visibility still low)
+    assert body_roi(body, "left") is None  # the default gate of body_roi
+    roi = body_roi(body, "left", 0.0)  # HandDetector's: the hand model's presence decides
+    assert roi is not None and np.allclose(roi, body_roi(body_with_arms(), "left"))
+    body[15] = np.nan  # no wrist at all: no crop
+    assert body_roi(body, "left", 0.0) is None
+
+
+def test_a_palm_on_a_hand_found_already_is_recognised():
+    from test_hands_detect import fake_hand
+
+    from mocap.detect.hands import _covers
+
+    hand = fake_hand((300.0, 500.0), direction=(0.0, -1.0))
+    assert _covers(hand, hand.mean(0)) and _covers(hand, hand[0] + [0.0, 10.0])
+    assert not _covers(hand, hand.mean(0) + [200.0, 0.0])

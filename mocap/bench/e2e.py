@@ -66,6 +66,7 @@ def working_copy(src: Path, work: str | Path | None, suffix: str) -> Path:
 def run(cfg: E2EConfig) -> dict:
     from mocap.io.capture import read_capture
     from mocap.pipeline import run as run_pipeline
+    from mocap.session import Session
 
     work = working_copy(Path(cfg.session), cfg.work, "_e2e")
     hands = read_points3d(work / "groundtruth" / "points3d.h5").keypoint_set == "blazepose33_hands"
@@ -77,7 +78,7 @@ def run(cfg: E2EConfig) -> dict:
     r = run_pipeline(work, sets=sets, progress=False)
     total = time.perf_counter() - t0
     true_rig = read_rig(work / "groundtruth" / "rig.toml")
-    rig = read_rig(work / "calibration" / "rig.toml")
+    rig = Session(work).rig()  # the calibrated rig, or rig_refine's when it applied one (what the points are in)
     R, t, names = rig_alignment(rig, true_rig)
     calib = {}
     for n in names:
