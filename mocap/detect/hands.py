@@ -265,6 +265,10 @@ class HandDetector:
         self.previous: dict[tuple[int, str], np.ndarray] = {}  # (person, side) → ROI from last frame's hand
         self.palm_wait: dict[tuple[int, str], int] = {}  # frames to skip the palm fallback after it failed
         self.palm_every = 5
+        # a hand the body is unsure of (wrist score under unsure_score) and that was not found last frame is tried
+        # every unsure_every-th frame: a hidden hand costs half, a hand coming into view is found a frame later
+        self.unsure_score, self.unsure_every = 0.3, 2
+        self.unsure_wait: dict[tuple[int, str], int] = {}
         self.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
 
     def _landmarks_in(self, bgr: np.ndarray, roi: np.ndarray) -> tuple[np.ndarray, float]:
@@ -315,6 +319,10 @@ class HandDetector:
                     continue
                 tries = []
                 prev = self.previous.get((p, side))
+                unsure = body[p, BODY_HAND[side][1], 2] < self.unsure_score
+                if unsure and prev is None and self.unsure_wait.get((p, side), 0) > 0:
+                    self.unsure_wait[(p, side)] -= 1
+                    continue
                 # last frame's hand is followed while near the body's hand: within half a crop, or a whole one
                 # when the body is unsure of its wrist (BlazePose lags a moving arm then, by up to a hand)
                 near = 0.5 if body[p, BODY_HAND[side][1], 2] >= 0.5 else 1.0
@@ -342,6 +350,7 @@ class HandDetector:
                     self.palm_wait[(p, side)] = 0 if found is not None else self.palm_every - 1
                 else:
                     self.palm_wait[(p, side)] = max(wait - 1, 0)
+                self.unsure_wait[(p, side)] = self.unsure_every - 1 if found is None and unsure else 0
                 if found is not None:
                     hands.append(found)
             for side, (pts, presence) in assign_sides(hands, wrists).items():
