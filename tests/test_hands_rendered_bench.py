@@ -119,3 +119,29 @@ def test_a_palm_on_a_hand_found_already_is_recognised():
     hand = fake_hand((300.0, 500.0), direction=(0.0, -1.0))
     assert _covers(hand, hand.mean(0)) and _covers(hand, hand[0] + [0.0, 10.0])
     assert not _covers(hand, hand.mean(0) + [200.0, 0.0])
+
+
+def test_a_hidden_hand_the_body_is_unsure_of_is_tried_every_other_frame():
+    from test_hands_detect import body_with_arms
+
+    from mocap.detect.hands import HandDetector
+
+    det = HandDetector.__new__(HandDetector)  # the crop logic alone, the models replaced by a hand never found
+    det.min_body_score, det.min_presence, det.recrop, det.palms = 0.0, 0.5, None, None
+    det.previous, det.palm_wait, det.unsure_wait = {}, {}, {}
+    det.palm_every, det.unsure_score, det.unsure_every = 5, 0.3, 2
+    det.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
+    tried = []
+
+    def nothing(bgr, roi):
+        tried.append(roi)
+        return np.zeros((21, 2)), 0.0
+
+    det._landmarks_in = nothing
+    body = body_with_arms()[None]
+    body[0, 15, 2] = 0.1  # the left wrist unsure, the right one sure
+    image = np.zeros((480, 640, 3), np.uint8)
+    for _ in range(6):
+        assert np.isnan(det(image, body)).all()
+    left = sum(abs(r[0] - tried[0][0]) < 1e-9 for r in tried)
+    assert left == 3 and len(tried) == 3 + 6  # the sure right wrist is tried every frame
