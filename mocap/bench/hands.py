@@ -16,6 +16,7 @@ triangulated hand keypoints of a session.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -310,6 +311,14 @@ def bias_corrected_tips(est: np.ndarray, truth: np.ndarray) -> dict:
             "fingertip_hand_bias_corrected_median_mm": float(np.nanmedian(local))}
 
 
+def _flexion_per_joint(est: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Median flexion error (degrees) of each finger joint, both hands together: thumb1 (at the CMC) … pinky3."""
+    d = np.concatenate([np.abs(flexion_angles(est[:, 33 + 21 * s: 54 + 21 * s])
+                               - flexion_angles(truth[:, 33 + 21 * s: 54 + 21 * s])) for s in (0, 1)])
+    names = [f"{f}{j}" for f in ("thumb", "index", "middle", "ring", "pinky") for j in (1, 2, 3)]
+    return {n: float(np.nanmedian(d[:, i])) for i, n in enumerate(names)}
+
+
 def rendered_hand_figures(work, R: np.ndarray, t: np.ndarray, character: dict, skeleton: str) -> dict:
     """Hands of a pipeline run on a take of ``mocap synth render --hands`` (``work``: the session folder, after
     the run), against its ground truth; ``R``, ``t`` map the run's world onto the true one, ``character`` is the
@@ -323,20 +332,25 @@ def rendered_hand_figures(work, R: np.ndarray, t: np.ndarray, character: dict, s
     fingers) and :func:`bias_corrected_tips`."""
     from pathlib import Path
 
+    work = Path(work)
+    with warnings.catch_warnings():  # the truth holds only the evaluated body keypoints; undetected hands: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _rendered_hand_figures(work, R, t, character, skeleton)
+
+
+def _rendered_hand_figures(work, R: np.ndarray, t: np.ndarray, character: dict, skeleton: str) -> dict:
     from mocap.io.capture import read_capture
     from mocap.io.hdf5 import read_points3d
     from mocap.io.rig_files import read_rig
+    from mocap.keypoint_sets import get_keypoint_set
     from mocap.session import Session
 
-    work = Path(work)
     truth = read_points3d(work / "groundtruth" / "points3d.h5").xyz[:, 0]
     if truth.shape[1] != 75:
         return {}
     true_rig = read_rig(work / "groundtruth" / "rig.toml")
     gt = np.load(work / "groundtruth" / "rig_joints.npz")
     names, visible = list(gt["names"]), gt["visible"]  # (F, C, B)
-    from mocap.keypoint_sets import get_keypoint_set
-
     kps = get_keypoint_set("blazepose33_hands")
     bone_vis = np.full(visible.shape[:2] + (42,), np.nan)
     for kp_name, bone in character.get("evaluate_hands", {}).items():
@@ -370,7 +384,8 @@ def rendered_hand_figures(work, R: np.ndarray, t: np.ndarray, character: dict, s
            "visible_views": int(totals[0]), "detected_share": float(totals[1] / max(totals[0], 1)),
            "detected_in_place_share": float(totals[2] / max(totals[0], 1)),
            "found_where_not_visible": int(totals[3]), "per_camera": per_camera,
-           "refined": {**hand_metrics(est, truth), **bias_corrected_tips(est, truth)}}
+           "refined": {**hand_metrics(est, truth), **bias_corrected_tips(est, truth),
+                       "flexion_median_per_joint_deg": _flexion_per_joint(est, truth)}}
     motion_path = work / "motion" / f"{skeleton}.npz"
     if motion_path.is_file():
         from mocap.synth.fingers import hand_keypoints

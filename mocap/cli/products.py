@@ -186,6 +186,9 @@ def _print_e2e_hands(h: dict) -> None:
                   f"{m['fingertip_hand_bias_corrected_mm']:.1f} mm bias-corrected in the hand's frame "
                   f"({m['fingertip_world_bias_corrected_mm']:.1f} mm in the world's), flexion median "
                   f"{m['flexion_median_deg']:.1f}° (P90 {m['flexion_p90_deg']:.1f}°)")
+            if "flexion_median_per_joint_deg" in m:
+                print("             flexion per joint: " + ", ".join(
+                    f"{k} {v:.0f}°" for k, v in m["flexion_median_per_joint_deg"].items()))
 
 
 def _pct(v: float | None) -> str:
