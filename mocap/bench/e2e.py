@@ -12,7 +12,10 @@ centres (the board gives the scale), then:
   second; also with the offset constant in the body's frame (hips and shoulders), which turns with
   the performer (``mpjpe_body_bias_corrected_mm``);
 * joint angles: the angle between each fitted limb segment and the rig's (upper arm, forearm,
-  thigh, shank), median in degrees.
+  thigh, shank), median in degrees;
+* hands, on a take rendered with ``--hands`` (fitted with ``body52`` unless a ``fit.skeleton`` is set): per
+  camera the share of the views where a hand is visible in which it was detected, fingertip error
+  (bias-corrected) and finger flexion error (:func:`mocap.bench.hands.rendered_hand_figures`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mocap.bench.hands import rendered_hand_figures
 from mocap.config_files import load_preset
 from mocap.geometry.align import rig_alignment
 from mocap.io.hdf5 import read_points3d
@@ -62,13 +66,19 @@ def working_copy(src: Path, work: str | Path | None, suffix: str) -> Path:
 def run(cfg: E2EConfig) -> dict:
     from mocap.io.capture import read_capture
     from mocap.pipeline import run as run_pipeline
+    from mocap.session import Session
 
     work = working_copy(Path(cfg.session), cfg.work, "_e2e")
+    hands = read_points3d(work / "groundtruth" / "points3d.h5").keypoint_set == "blazepose33_hands"
+    sets = list(cfg.sets)
+    if hands and not any(s.startswith("fit.skeleton=") for s in sets):
+        sets.append("fit.skeleton=body52")
+    skeleton = next((s.split("=", 1)[1].strip("'\"") for s in sets if s.startswith("fit.skeleton=")), "body22")
     t0 = time.perf_counter()
-    r = run_pipeline(work, sets=list(cfg.sets), progress=False)
+    r = run_pipeline(work, sets=sets, progress=False)
     total = time.perf_counter() - t0
     true_rig = read_rig(work / "groundtruth" / "rig.toml")
-    rig = read_rig(work / "calibration" / "rig.toml")
+    rig = Session(work).rig()  # the calibrated rig, or rig_refine's when it applied one (what the points are in)
     R, t, names = rig_alignment(rig, true_rig)
     calib = {}
     for n in names:
@@ -94,7 +104,7 @@ def run(cfg: E2EConfig) -> dict:
     local = np.einsum("fji,fkj->fki", B, X - truth)
     bias_local = np.nanmean(local[:half], axis=0)
     err_body = np.linalg.norm(X[half:] - np.einsum("fij,kj->fki", B[half:], bias_local) - truth[half:], axis=-1)
-    motion, _ = read_capture(work / "motion" / "body22.npz")
+    motion, _ = read_capture(work / "motion" / f"{skeleton}.npz")
     _, P = motion.fk()
     P = P @ R.T + t
     sk = motion.skeleton
@@ -119,6 +129,7 @@ def run(cfg: E2EConfig) -> dict:
                                 ("centre_mm", "rotation_deg", "focal_pct")},
         "reprojection_px_median": m["reprojection_px"]["median"],
         "detected_frames": float(np.isfinite(X).all(axis=(1, 2)).mean()),
+        "hands": rendered_hand_figures(work, R, t, character, skeleton) if hands else {},
     }
 
 

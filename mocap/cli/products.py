@@ -74,7 +74,7 @@ def cmd_synth_render(args) -> int:
     spec = RenderSpec(str(bvh), start_s=args.start, seconds=args.seconds, fps=args.fps, cameras=args.cameras,
                       radius=args.radius, size=(w, h), samples=args.samples, board_frames=args.board_frames,
                       seed=args.seed, hands=args.hands, people=args.people, spacing=args.spacing,
-                      person_offset_s=args.person_offset)
+                      person_offset_s=args.person_offset, frame=args.frame)
     out = render_session(spec, args.out, parts=("take",) if args.no_board else ("take", "board"))
     print(f"session: {out} (run: mocap run {out})")
     return 0
@@ -163,8 +163,40 @@ def cmd_bench_e2e(args) -> int:
     print(f"  joint angles (limb segments): median {r['joint_angle_deg_median']:.1f}°")
     for k, v in r["per_keypoint_raw_mm"].items():
         print(f"    {k:>15}: {v:.1f} mm")
+    if r["hands"]:
+        _print_e2e_hands(r["hands"])
     write_json(r, args.json)
     return 0
+
+
+def _print_e2e_hands(h: dict) -> None:
+    print(f"  hands ({h['hand_px_median']:.0f} px long in the image, median; P10 {h['hand_px_p10']:.0f}): detected in "
+          f"{h['detected_share'] * 100:.1f} % of the {h['visible_views']} views where visible "
+          f"({h['detected_in_place_share'] * 100:.1f} % in the right place), {h['found_where_not_visible']} found "
+          "where none is visible")
+    for cam, row in h["per_camera"].items():
+        print("    " + cam + ": " + ", ".join(
+            f"{side} {v['visible_frames']} visible, detected {_pct(v['detected'])} (in place "
+            f"{_pct(v['detected_in_place'])}), 2D {_num(v['keypoint_px_median'])} px, hand {v['hand_px_median']:.0f} px"
+            for side, v in row.items()))
+    for name in ("refined", "fit"):
+        if name in h:
+            m = h[name]
+            print(f"    {name:>7}: fingers {m['finger_mpjpe_mm']:.1f} mm, fingertips {m['fingertip_mm']:.1f} mm raw, "
+                  f"{m['fingertip_hand_bias_corrected_mm']:.1f} mm bias-corrected in the hand's frame "
+                  f"({m['fingertip_world_bias_corrected_mm']:.1f} mm in the world's), flexion median "
+                  f"{m['flexion_median_deg']:.1f}° (P90 {m['flexion_p90_deg']:.1f}°)")
+            if "flexion_median_per_joint_deg" in m:
+                print("             flexion per joint: " + ", ".join(
+                    f"{k} {v:.0f}°" for k, v in m["flexion_median_per_joint_deg"].items()))
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v * 100:.0f} %"
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
 
 
 def cmd_bench_dataset(args) -> int:
@@ -278,6 +310,8 @@ def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersActi
     rr.add_argument("--spacing", type=float, default=1.2, help="metres between neighbouring people (--people > 1)")
     rr.add_argument("--person-offset", type=float, default=4.0,
                     help="seconds of clip between one person's segment and the next's")
+    rr.add_argument("--frame", choices=("body", "upper"), default="body",
+                    help="what every camera keeps in view: the whole body, or the hips up (close-range hands)")
     rr.add_argument("--no-board", action="store_true",
                     help="no calibration take: the session gets the true rig as calibration/rig.toml")
     rr.set_defaults(func=cmd_synth_render)

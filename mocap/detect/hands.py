@@ -253,14 +253,22 @@ class HandDetector:
     """Both hands of every person of a BlazePose result: ``(image, body (P, 33, 3)) → (P, 42, 3)``."""
 
     def __init__(self, variant: str = "full", min_presence: float = 0.5, palm_fallback: bool = True,
-                 recrop: bool = True):
+                 recrop: bool = True, min_body_score: float = 0.0):
         self.landmarks = HandLandmarks(variant)
+        # the body's wrist places the crop whatever its score; the hand model's presence decides. BlazePose's
+        # visibility of a wrist it places well can be low for many frames (its smoothed visibility climbs from a
+        # low first value by a tenth a frame; a hand hanging against the thigh): gating on it lost visible hands
+        self.min_body_score = min_body_score
         self.recrop = HandRecrop() if recrop else None
         self.palms = PalmDetector(variant) if palm_fallback else None
         self.min_presence = min_presence
         self.previous: dict[tuple[int, str], np.ndarray] = {}  # (person, side) → ROI from last frame's hand
         self.palm_wait: dict[tuple[int, str], int] = {}  # frames to skip the palm fallback after it failed
         self.palm_every = 5
+        # a hand the body is unsure of (wrist score under unsure_score) and that was not found last frame is tried
+        # every unsure_every-th frame: a hidden hand costs half, a hand coming into view is found a frame later
+        self.unsure_score, self.unsure_every = 0.3, 2
+        self.unsure_wait: dict[tuple[int, str], int] = {}
         self.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
 
     def _landmarks_in(self, bgr: np.ndarray, roi: np.ndarray) -> tuple[np.ndarray, float]:
@@ -305,13 +313,20 @@ class HandDetector:
             hands = []  # (points (21, 2), presence, ROI)
             wrists = {s: body[p, BODY_HAND[s][1], :2] for s in SIDES}
             for side in SIDES:
-                roi = body_roi(body[p], side)
+                roi = body_roi(body[p], side, self.min_body_score)
                 if roi is None:
                     self.previous.pop((p, side), None)
                     continue
                 tries = []
                 prev = self.previous.get((p, side))
-                if prev is not None and np.linalg.norm(prev[:2] - roi[:2]) < 0.5 * roi[2]:
+                unsure = body[p, BODY_HAND[side][1], 2] < self.unsure_score
+                if unsure and prev is None and self.unsure_wait.get((p, side), 0) > 0:
+                    self.unsure_wait[(p, side)] -= 1
+                    continue
+                # last frame's hand is followed while near the body's hand: within half a crop, or a whole one
+                # when the body is unsure of its wrist (BlazePose lags a moving arm then, by up to a hand)
+                near = 0.5 if body[p, BODY_HAND[side][1], 2] >= 0.5 else 1.0
+                if prev is not None and np.linalg.norm(prev[:2] - roi[:2]) < near * roi[2]:
                     tries.append(prev)
                     self.stats["tracked"] += 1
                 tries.append(roi if self.recrop is None else None)  # None: re-cropped when reached
@@ -323,7 +338,11 @@ class HandDetector:
                         break
                 wait = self.palm_wait.get((p, side), 0)
                 if found is None and self.palms is not None and wait == 0:
-                    for r in self._palm_fallback(image_bgr, roi, wrists[side])[:1]:
+                    # the nearest palm that is not a hand found already (the wider crop often holds the other
+                    # hand too, and an unsure body wrist can lie nearer to it)
+                    palms = [r for r in self._palm_fallback(image_bgr, roi, wrists[side])
+                             if not any(_covers(h[0], r[:2]) for h in hands)]
+                    for r in palms[:1]:
                         pts, presence = self._landmarks_in(image_bgr, r)
                         if presence >= self.min_presence:
                             found = (pts, presence)
@@ -331,6 +350,7 @@ class HandDetector:
                     self.palm_wait[(p, side)] = 0 if found is not None else self.palm_every - 1
                 else:
                     self.palm_wait[(p, side)] = max(wait - 1, 0)
+                self.unsure_wait[(p, side)] = self.unsure_every - 1 if found is None and unsure else 0
                 if found is not None:
                     hands.append(found)
             for side, (pts, presence) in assign_sides(hands, wrists).items():
@@ -351,6 +371,13 @@ class HandDetector:
             self.recrop.close()
         if self.palms is not None:
             self.palms.close()
+
+
+def _covers(points: np.ndarray, xy: np.ndarray) -> bool:
+    """Whether ``xy`` lies within a hand's landmarks (their box grown by a quarter of its size)."""
+    lo, hi = points.min(0), points.max(0)
+    pad = 0.25 * float(np.max(hi - lo))
+    return bool(np.all(xy >= lo - pad) and np.all(xy <= hi + pad))
 
 
 def assign_sides(hands: list[tuple[np.ndarray, float]], wrists: dict[str, np.ndarray]

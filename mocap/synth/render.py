@@ -46,6 +46,22 @@ from mocap.types import Camera, Motion, Rig
 log = logging.getLogger(__name__)
 
 
+FRAMES = ("body", "upper")
+
+
+def framed_points(motion: Motion, frame: str) -> np.ndarray:
+    """(F, N, 3) world points every camera keeps in view: every joint of ``motion`` (body22/body52 names) for
+    "body"; for "upper" the hips and every joint above them plus a point 15 cm above the head joint (the top
+    of the head): a close-range take where the hands fill more of the image, the legs cut by its lower edge."""
+    names = motion.skeleton.joint_names
+    p = motion.fk()[1]
+    if frame == "body":
+        return p
+    keep = [i for i, n in enumerate(names) if not any(s in n for s in ("Leg", "Foot", "Toe"))]
+    top = p[:, names.index("Head")] + np.array([0.0, 0.0, 0.15])
+    return np.concatenate([p[:, keep], top[:, None]], axis=1)
+
+
 @dataclass(frozen=True)
 class RenderSpec:
     bvh: str
@@ -68,12 +84,15 @@ class RenderSpec:
     people: int = 1  # copies of the character, each playing its own segment of the clip
     spacing: float = 1.2  # metres between neighbouring people, across their direction of travel
     person_offset_s: float = 4.0  # person k plays the clip from start_s + k * person_offset_s
+    frame: str = "body"  # what the cameras keep in view: "body" (every joint) or "upper" (hips up, hands included)
 
     def __post_init__(self) -> None:
         if int(self.people) != self.people or self.people < 1:
             raise ValueError(f"people: expected a whole number ≥ 1, got {self.people!r}")
         if self.people > 1 and not 0.3 <= self.spacing <= 5.0:
             raise ValueError(f"spacing: expected 0.3-5 m between people, got {self.spacing}")
+        if self.frame not in FRAMES:
+            raise ValueError(f"frame: expected one of {', '.join(FRAMES)}, got {self.frame!r}")
 
 
 def body_motion_from_bvh(spec: RenderSpec) -> Motion:
@@ -237,7 +256,7 @@ def render_session(spec: RenderSpec, out: str | Path, keep_frames: bool = False,
 
         motions = [add_fingers(m, finger_curls(m.n_frames, spec.fps, spec.seed + k)) for k, m in enumerate(motions)]
     motion = motions[0]
-    joints = np.concatenate([m.fk()[1] for m in motions], axis=1)
+    joints = np.concatenate([framed_points(m, spec.frame) for m in motions], axis=1)
     rig = ring_rig(RigSpec(n_cameras=spec.cameras, radius=spec.radius, height=spec.height,
                            height_spread=spec.height_spread, size=spec.size, dist=spec.dist), joints.reshape(-1, 3))
     if "take" not in parts:
