@@ -15,6 +15,7 @@ import os
 import queue
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -45,7 +46,11 @@ class Config:
     stride: int = 1
     start: int = 0
     stop: int | None = None
-    workers: int = 0  # 0: one per camera, at most one per core
+    workers: int = 0  # 0: one per core, at most one per camera (unless cameras are split)
+    # let a tracking detector's (BlazePose's) cameras be cut into frame ranges when whole cameras cannot keep
+    # every worker busy (3 cameras on 2 cores): faster, but the results then depend on the cut (see
+    # mocap.detect.chunks); a detector without memory is always cut that way (identical results)
+    split: bool = False
     overlay: bool = False  # also write review/<camera>.mp4 with the detections drawn
     max_length_difference_s: float = 2.0  # cameras may differ this much in length (sync aligns them)
     # 21 keypoints per hand (keypoint set blazepose33_hands); unset: on when the fit skeleton has fingers
@@ -103,7 +108,9 @@ FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=detector_nam
          Flag("--stride", "stride", "every N-th frame", int),
          Flag("--start", "start", "first frame", int),
          Flag("--stop", "stop", "stop before this frame", int),
-         Flag("--workers", "workers", "processes (default: one per camera, ≤ cores)", int),
+         Flag("--workers", "workers", "processes (default: one per core, ≤ cameras)", int),
+         Flag("--split", "split", "cut cameras into frame ranges to keep every worker busy (BlazePose: results "
+              "then depend on the cut)"),
          Flag("--overlay", "overlay", "also write review/<camera>_pose2d.mp4"),
          Flag("--hands", "hands", "also detect 21 keypoints per hand (blazepose33_hands)"))
 
@@ -133,16 +140,18 @@ def partial_path(session: Session) -> Path:
 def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
                  overlay: Path | None = None) -> tuple[str, np.ndarray, dict]:
     """Run the detector on one video. Returns (camera, (F, P, J, 3), timings); with ``overlay``, also
-    writes that review video."""
+    writes that review video. The reader thread starts first, so frames are decoded while the detector
+    is created; in a pool worker, the detector prepared at its start is used when there is one."""
+    from mocap.detect import chunks
     from mocap.detect.overlay import OverlayWriter, draw_keypoints
     from mocap.keypoint_sets import get_keypoint_set
 
+    t_start = time.time()
     info = probe(path)
     stop = info.frames if cfg.stop is None else min(cfg.stop, info.frames)
     indices = list(range(cfg.start, stop, cfg.stride))
-    detector = make_detector(cfg)
     frames: queue.Queue = queue.Queue(maxsize=16)
-    decode_s = 0.0
+    decode_s = decode_cpu = 0.0
 
     halt = threading.Event()  # the detector stopped early (an error, Ctrl-C): the reader ends too
 
@@ -156,15 +165,16 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
         return False
 
     def reader() -> None:
-        nonlocal decode_s
+        nonlocal decode_s, decode_cpu
         source = read_frames(path, cfg.stride, cfg.start, stop)
         try:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.thread_time()
             for item in source:
                 decode_s += time.perf_counter() - t
+                decode_cpu += time.thread_time() - c
                 if not put(item):
                     return
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.thread_time()
             put(None)
         except ValueError as e:
             put(e)
@@ -173,12 +183,17 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
+    detector = review = None
     out = None
     infer_s = 0.0
-    review = OverlayWriter(overlay, (info.fps or 30.0) / cfg.stride, info.size) if overlay else None
-    kps = get_keypoint_set(detector.keypoint_set)
     ok = False
     try:
+        t = time.perf_counter()
+        detector = chunks.take(cfg) or make_detector(cfg)
+        setup_s = time.perf_counter() - t
+        review = OverlayWriter(overlay, (info.fps or 30.0) / cfg.stride, info.size) if overlay else None
+        kps = get_keypoint_set(detector.keypoint_set)
+        cpu0, decode_cpu0 = time.process_time(), decode_cpu
         with tqdm(total=len(indices), desc=f"{camera:>10}", position=position, leave=False, unit="frame",
                   disable=None) as bar:
             k = 0
@@ -186,7 +201,7 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
                 if isinstance(item, Exception):
                     raise item
                 i, img = item
-                if _stop_requested:
+                if chunks.worker.stop_requested:
                     raise KeyboardInterrupt
                 t = time.perf_counter()
                 det = detector(img, int(round(i * 1000.0 / (info.fps or 30.0))))
@@ -198,16 +213,20 @@ def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
                     review.write(draw_keypoints(img, det, kps))
                 k += 1
                 bar.update(1)
+        infer_cpu = time.process_time() - cpu0 - (decode_cpu - decode_cpu0)
         ok = True
     finally:
         halt.set()
         thread.join()
-        detector.close()
+        if detector is not None:
+            detector.close()
         if review is not None:
             review.close(ok)
     if out is None:
         raise ValueError(f"camera {camera!r}: {path} gave no frames")
-    return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s}
+    return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s, "setup_s": setup_s,
+                         "decode_cpu_s": decode_cpu, "infer_cpu_s": infer_cpu, "start": t_start,
+                         "end": time.time(), "pid": os.getpid()}
 
 
 def resolved(settings) -> dict:
@@ -273,99 +292,108 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     config = asdict(cfg)
     if not cfg.hands:
         config.pop("hands")  # body-only files read as before hands existed (resumable)
+    if not cfg.split:
+        config.pop("split")  # results as before the setting existed (resumable)
     work = partial_path(session)
     if not overwrite and not work.exists() and out.exists():
         work = out  # a finished file (or one from before partial files): resumed in place
-    if work.exists() and not overwrite:
+    resume = work.exists() and not overwrite
+    complete = np.zeros(len(videos), bool)
+    if resume:
         complete, started = keypoints2d_status(work)
         if started != config:
             raise ValueError(f"{work} was started with another detection config {started}; use --overwrite")
-    else:
-        probe_detector = make_detector(cfg)  # fails here, not in a worker, on a bad model
-        keypoint_set = probe_detector.keypoint_set
-        try:
-            check_persons(probe_detector, cfg.detector, cfg.persons)
-        finally:
-            probe_detector.close()
-        work.parent.mkdir(parents=True, exist_ok=True)
-        create_keypoints2d(work, F, list(videos), cfg.slots, keypoint_set, fps / cfg.stride, config)
-        complete = np.zeros(len(videos), bool)
     pending = [c for c, done in zip(videos, complete, strict=True) if not done]
     if not pending:
         log.info("%s complete, skipping detection", out)
         return _finish(work, out)
-    workers = cfg.workers or min(len(pending), os.cpu_count() or 1)
     names = list(videos)
+
+    def create(keypoint_set: str) -> None:
+        work.parent.mkdir(parents=True, exist_ok=True)
+        create_keypoints2d(work, F, names, cfg.slots, keypoint_set, fps / cfg.stride, config)
+
     from mocap import distributed
 
     if distributed.active():  # mocap run --scheduler: (camera, frame range) chunks on a Dask cluster
+        if not resume:
+            from mocap.detect.chunks import probe_detector
+
+            create(probe_detector(cfg))  # fails here, not on the cluster, on a bad model
         distributed.detect_on_cluster({c: videos[c] for c in pending}, infos, cfg, work, names, F,
                                       session.root / "review" if cfg.overlay else None)
         return _finish(work, out)
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=_worker_init, initargs=(dict(DETECTORS),)) as pool:
-        futures = [pool.submit(detect_video, c, videos[c], cfg, i,
-                               session.root / "review" / f"{c}_pose2d.mp4" if cfg.overlay else None)
-                   for i, c in enumerate(pending)]
-        overall = tqdm(total=len(pending), desc="   cameras", unit="camera", position=len(pending), disable=None)
+    from mocap.detect import chunks
+
+    stateless = chunks.is_stateless(cfg.detector, cfg.hands)
+    split = (cfg.split or stateless) and not cfg.overlay  # an overlay video is written by one whole-camera chunk
+    workers = cfg.workers or min(chunks.cores(), len(pending) if not split else chunks.cores())
+    plan = chunks.plan_chunks({c: chunks.camera_frames(infos[c].frames, cfg) for c in pending}, workers, split)
+    workers = min(workers, len(plan))  # more workers than chunks: the extra ones are not started
+    warmup = 0 if stateless else WARMUP_FRAMES
+    review = session.root / "review"
+    t0, started_at = time.perf_counter(), time.time()
+    ctx = get_context("spawn")
+    slots = ctx.Queue()
+    for k in range(workers):
+        slots.put(k)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=chunks.worker_init,
+                             initargs=(dict(DETECTORS), slots, cfg)) as pool:
+        futures = []
         try:
-            hands = _collect(futures, work, names, F, overall)
+            if not resume:
+                create(pool.submit(chunks.probe_detector, cfg).result())  # a bad model fails here, before any frame
+            futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1,
+                                   review / f"{c}_pose2d.mp4" if cfg.overlay else None) for c, a, b in plan]
+            overall = tqdm(total=len(plan), desc="   cameras" if len(plan) == len(pending) else "    chunks",
+                           unit="chunk", position=workers, disable=None)
+            timeline: list[dict] = []
+            hands = _collect(futures, work, names, F, overall, plan, timeline)
         except KeyboardInterrupt:
-            _stop(pool)
+            chunks.stop_pool(pool)
+            raise
+        except BaseException:
+            for f in futures:  # a camera failed: the chunks not started are dropped (the next run redoes them)
+                f.cancel()
             raise
         overall.close()
-    log.info("detection of %d cameras took %.1fs", len(pending), time.perf_counter() - t0)
+    last_run.clear()
+    last_run.update(chunks.timeline_summary(timeline, started_at, time.perf_counter() - t0, workers, len(pending)))
+    log.info("detection of %d cameras took %.1fs (%d workers, %d chunks; start-up %.1fs, idle tail %.1fs)",
+             len(pending), last_run["wall_s"], workers, len(plan), last_run["startup_s"], last_run["tail_s"])
     if cfg.hands and hands and not any(hands.values()):
         log.warning("hands: no hand detected in any frame of cameras %s; the hand keypoints stay empty (the body "
                     "is unaffected, fingers are left to the fit's rest pose)", sorted(hands))
     return _finish(work, out)
 
 
-_stop_requested = False  # set in a worker process by Ctrl-C
+WARMUP_FRAMES = 30  # detect.split with a tracking detector: frames run (and discarded) before a cut chunk
+last_run: dict = {}  # this process's last pooled detection: wall, start-up, idle tail (for mocap bench detect)
 
 
-def _worker_init(detectors: dict[str, str] | None = None) -> None:
-    """Ctrl-C reaches the whole process group: a worker only notes it, ends its camera at the next frame
-    and stays quiet (no traceback per worker); the main process reports it once. ``detectors``: the
-    parent's registry (detectors added with register_detector reach the workers)."""
-    import signal
-
-    for name, target in (detectors or {}).items():
-        DETECTORS.setdefault(name, target)
-
-    def request_stop(signum, frame) -> None:
-        global _stop_requested
-        _stop_requested = True
-
-    signal.signal(signal.SIGINT, request_stop)
-
-
-def _stop(pool) -> None:
-    """Ctrl-C: drop the cameras not started and wait for the running ones to stop at their next frame
-    (they are not marked complete, so the next run redoes them). Workers are told again in case the
-    signal reached only this process."""
-    import signal
-
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        if proc.is_alive():
-            os.kill(proc.pid, signal.SIGINT)
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _collect(futures, work: Path, names: list[str], F: int, overall) -> dict[str, float]:
-    """Write each camera as its worker finishes, and mark it complete. Returns, with hands, each camera's
-    share of frames with at least one hand."""
+def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list, timeline: list) -> dict[str, float]:
+    """Write each camera once all its chunks are back, and mark it complete. Returns, with hands, each
+    camera's share of frames with at least one hand; ``timeline`` gets each chunk's timings."""
     hands = {}
+    left = Counter(c for c, _, _ in plan)
+    parts: dict[str, list] = {}
     for fut in as_completed(futures):
-        cam, data, stats = fut.result()
+        cam, first, end, piece, stats = fut.result()
+        timeline.append(stats | {"camera": cam, "first": first})
+        parts.setdefault(cam, []).append((first, piece, stats))
+        overall.update(1)
+        left[cam] -= 1
+        if left[cam]:
+            continue
+        pieces = sorted(parts.pop(cam), key=lambda p: p[0])
+        data = np.concatenate([p for _, p, _ in pieces])
+        stats = {k: sum(s[k] for _, _, s in pieces) for k in ("frames", "decode_s", "infer_s")}
         if len(data) < F:  # a shorter camera: the missing end stays NaN
             data = np.concatenate([data, np.full((F - len(data),) + data.shape[1:], np.nan, data.dtype)])
         write_camera(work, names.index(cam), data)
-        overall.update(1)
         seen = np.mean(np.isfinite(data[:, 0, 0, 0]))
         log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
-                 stats["frames"], 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
+                 sum(len(p) for _, p, _ in pieces), 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
                  1000 * stats["infer_s"] / stats["frames"])
         if data.shape[2] == 75:
             hands[cam] = float(np.mean(np.isfinite(data[:, :, 33:, 0]).any(axis=(1, 2))))
