@@ -1,8 +1,10 @@
 """The detect stage's worker pool: (camera, frame range) chunks, warm-started trackers, exact results."""
 
 import logging
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -69,7 +71,7 @@ def ramp_video(path, n, seed, size=(64, 48), fps=30.0):
 
 
 def session_with(tmp_path, lengths):
-    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos").mkdir(parents=True)
     for k, n in enumerate(lengths):
         ramp_video(tmp_path / "videos" / f"cam{k + 1}.avi", n, k)
     return tmp_path
@@ -110,6 +112,7 @@ def test_warm_up_frames_come_before_the_chunk():
     assert chunk_range(0, 40, 30) == (0, 40)
 
 
+@pytest.mark.slow  # worker pools (a few seconds each)
 def test_a_stateless_detector_gives_the_same_result_whatever_the_chunking(tmp_path, fakes, caplog):
     session = session_with(tmp_path, [90])
     one = read_keypoints2d(detect.main(session, detect.Config(detector="still", workers=1))).data
@@ -120,6 +123,7 @@ def test_a_stateless_detector_gives_the_same_result_whatever_the_chunking(tmp_pa
     assert np.isfinite(one).all() and np.array_equal(one, two)
 
 
+@pytest.mark.slow  # worker pools (a few seconds each)
 def test_a_tracker_is_not_cut_unless_asked_and_then_warm_started(tmp_path, fakes):
     session = session_with(tmp_path, [90, 90, 90])
     whole = read_keypoints2d(detect.main(session, detect.Config(detector="tracker", workers=1))).data
@@ -136,6 +140,7 @@ def test_a_tracker_is_not_cut_unless_asked_and_then_warm_started(tmp_path, fakes
     assert np.abs(data[0, 0, :, 0] - whole[45, 1, 0, :, 0]).max() > 0.1
 
 
+@pytest.mark.slow  # worker pools (a few seconds each)
 def test_more_workers_than_chunks_starts_only_what_is_needed(tmp_path, fakes):
     session = session_with(tmp_path, [30, 30])
     detect.main(session, detect.Config(detector="tracker", workers=8))
@@ -156,3 +161,36 @@ def test_deferred_module_loads_on_first_use():
             "print(m.parseString('<a/>').documentElement.tagName, type(sys.modules['xml.dom.minidom']).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["Deferred", "a", "module"]
+
+
+class DiesOnce(Brightness):
+    """Kills its worker process at the frame of 0.5 s, once (a marker file, ``model_path``, remembers), or
+    every time without a marker path."""
+
+    def __init__(self, variant="full", model_path=None, num_poses=1):
+        super().__init__(variant, model_path, num_poses)
+        self.marker = Path(model_path) if model_path else None
+
+    def __call__(self, image_bgr, timestamp_ms):
+        if timestamp_ms >= 500 and (self.marker is None or not self.marker.exists()):
+            if self.marker is not None:
+                self.marker.write_text("died")
+            os._exit(3)  # as the kernel's OOM killer or a crash in native code would end it
+        return super().__call__(image_bgr, timestamp_ms)
+
+
+@pytest.mark.slow  # worker pools (a few seconds each)
+def test_a_worker_dying_mid_chunk_has_its_chunks_run_again_once(tmp_path, monkeypatch, caplog):
+    monkeypatch.setitem(DETECTORS, "still", f"{__name__}:Brightness")
+    monkeypatch.setitem(DETECTORS, "dies", f"{__name__}:DiesOnce")
+    session = session_with(tmp_path / "take", [60])
+    truth = read_keypoints2d(detect.main(session, detect.Config(detector="still", workers=1))).data
+    with caplog.at_level(logging.WARNING, logger="mocap.stages.detect"):
+        out = detect.main(session, detect.Config(detector="dies", workers=2, model_path=str(tmp_path / "died")),
+                          overwrite=True)
+    assert (tmp_path / "died").is_file() and "a worker process died" in caplog.text
+    assert np.array_equal(read_keypoints2d(out).data, truth)  # every frame once, as without the death
+    with pytest.raises(RuntimeError, match=r"a worker process died 2 times .*chunks not done: \['cam1\[0:30\]', "
+                                           r"'cam1\[30:60\]'\]\. The cameras finished are kept"):
+        detect.main(session, detect.Config(detector="dies", workers=2), overwrite=True)
+    assert read_keypoints2d(out).data.shape == truth.shape  # the earlier result is untouched

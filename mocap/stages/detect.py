@@ -15,8 +15,8 @@ import os
 import queue
 import threading
 import time
-from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -332,31 +332,47 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     workers = min(workers, len(plan))  # more workers than chunks: the extra ones are not started
     warmup = 0 if stateless else WARMUP_FRAMES
     review = session.root / "review"
+    overlays = {c: review / f"{c}_pose2d.mp4" if cfg.overlay else None for c in pending}
     t0, started_at = time.perf_counter(), time.time()
-    ctx = get_context("spawn")
-    slots = ctx.Queue()
-    for k in range(workers):
-        slots.put(k)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=chunks.worker_init,
-                             initargs=(dict(DETECTORS), slots, cfg)) as pool:
-        futures = []
+    gathered: dict[tuple, tuple] = {}  # chunk → (its frames, its timings), kept over a worker's death
+    overall = tqdm(total=len(plan), desc="   cameras" if len(plan) == len(pending) else "    chunks", unit="chunk",
+                   position=workers, disable=None)
+    hands: dict[str, float] = {}
+    for attempt in range(WORKER_RETRIES + 1):
+        todo = [k for k in plan if k not in gathered]
+        ctx = get_context("spawn")
+        slots = ctx.Queue()
+        for k in range(workers):
+            slots.put(k)
         try:
-            if not resume:
-                create(pool.submit(chunks.probe_detector, cfg).result())  # a bad model fails here, before any frame
-            futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1,
-                                   review / f"{c}_pose2d.mp4" if cfg.overlay else None) for c, a, b in plan]
-            overall = tqdm(total=len(plan), desc="   cameras" if len(plan) == len(pending) else "    chunks",
-                           unit="chunk", position=workers, disable=None)
-            timeline: list[dict] = []
-            hands = _collect(futures, work, names, F, overall, plan, timeline)
-        except KeyboardInterrupt:
-            chunks.stop_pool(pool)
-            raise
-        except BaseException:
-            for f in futures:  # a camera failed: the chunks not started are dropped (the next run redoes them)
-                f.cancel()
-            raise
-        overall.close()
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                                     initializer=chunks.worker_init, initargs=(dict(DETECTORS), slots, cfg)) as pool:
+                futures = []
+                try:
+                    if not resume:  # a bad model fails here, before any frame
+                        create(pool.submit(chunks.probe_detector, cfg).result())
+                        resume = True
+                    futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1, overlays[c])
+                               for c, a, b in todo]
+                    hands |= _collect(futures, work, names, F, overall, plan, gathered)
+                except KeyboardInterrupt:
+                    chunks.stop_pool(pool)
+                    raise
+                except BaseException:
+                    for f in futures:  # a camera failed: the chunks not started are dropped (the next run redoes them)
+                        f.cancel()
+                    raise
+            break
+        except BrokenProcessPool as e:
+            left = [f"{c}[{a}:{b}]" for c, a, b in plan if (c, a, b) not in gathered]
+            if attempt == WORKER_RETRIES:
+                raise RuntimeError(f"detect: a worker process died {attempt + 1} times (killed, out of memory or a "
+                                   f"crash in the detector); chunks not done: {left}. The cameras finished are kept: "
+                                   "run again to resume") from e
+            log.warning("detect: a worker process died (%s); %d unfinished chunks %s run again in a new pool", e,
+                        len(left), left)
+    overall.close()
+    timeline = [stats | {"camera": c, "first": a} for (c, a, _), (_, stats) in gathered.items()]
     last_run.clear()
     last_run.update(chunks.timeline_summary(timeline, started_at, time.perf_counter() - t0, workers, len(pending)))
     log.info("detection of %d cameras took %.1fs (%d workers, %d chunks; start-up %.1fs, idle tail %.1fs)",
@@ -368,32 +384,33 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
 
 
 WARMUP_FRAMES = 30  # detect.split with a tracking detector: frames run (and discarded) before a cut chunk
+WORKER_RETRIES = 1  # a pool whose worker died is started again this many times for the chunks not done
 last_run: dict = {}  # this process's last pooled detection: wall, start-up, idle tail (for mocap bench detect)
 
 
-def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list, timeline: list) -> dict[str, float]:
-    """Write each camera once all its chunks are back, and mark it complete. Returns, with hands, each
-    camera's share of frames with at least one hand; ``timeline`` gets each chunk's timings."""
+def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list, gathered: dict) -> dict[str, float]:
+    """Write each camera once all its chunks are back (in ``gathered``, which outlives a broken pool; a chunk
+    that comes back twice is kept once), and mark it complete. Returns, with hands, each camera's share of
+    frames with at least one hand."""
     hands = {}
-    left = Counter(c for c, _, _ in plan)
-    parts: dict[str, list] = {}
     for fut in as_completed(futures):
         cam, first, end, piece, stats = fut.result()
-        timeline.append(stats | {"camera": cam, "first": first})
-        parts.setdefault(cam, []).append((first, piece, stats))
-        overall.update(1)
-        left[cam] -= 1
-        if left[cam]:
+        if (cam, first, end) in gathered:
             continue
-        pieces = sorted(parts.pop(cam), key=lambda p: p[0])
-        data = np.concatenate([p for _, p, _ in pieces])
-        stats = {k: sum(s[k] for _, _, s in pieces) for k in ("frames", "decode_s", "infer_s")}
+        gathered[cam, first, end] = (piece, stats)
+        overall.update(1)
+        mine = sorted(k for k in plan if k[0] == cam)
+        if any(k not in gathered for k in mine):
+            continue
+        pieces = [gathered[k] for k in mine]
+        data = np.concatenate([p for p, _ in pieces])
+        stats = {k: sum(s[k] for _, s in pieces) for k in ("frames", "decode_s", "infer_s")}
         if len(data) < F:  # a shorter camera: the missing end stays NaN
             data = np.concatenate([data, np.full((F - len(data),) + data.shape[1:], np.nan, data.dtype)])
         write_camera(work, names.index(cam), data)
         seen = np.mean(np.isfinite(data[:, 0, 0, 0]))
         log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
-                 sum(len(p) for _, p, _ in pieces), 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
+                 sum(len(p) for p, _ in pieces), 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
                  1000 * stats["infer_s"] / stats["frames"])
         if data.shape[2] == 75:
             hands[cam] = float(np.mean(np.isfinite(data[:, :, 33:, 0]).any(axis=(1, 2))))
