@@ -7,12 +7,15 @@ every worker busy (4 cameras on 2 workers: none; 3 cameras: one, in two halves).
 
 Cutting is exact only for a detector without memory (``stateless = True`` on its class). BlazePose
 tracks: each frame's crop comes from the previous frame's landmarks, and its landmark smoothing
-(one-euro filters) has a memory longer than any warm-up we measured: a chunk that first runs its
-detector over the 40 frames before its range (discarded) still differs from the unchunked run by a
-median 0.8-2.3 px, P95 3-8 px, on the demo (``python -m mocap.bench.detect warmup``). Its first frame's
-timestamp matters too (a graph whose first timestamp is 0 skips one filter step). So a tracking
-detector's cameras are cut only when ``detect.split`` asks for it (faster when cameras do not divide
-among the workers, at that cost); by default results do not depend on the number of workers.
+(one-euro filters) has a memory longer than any warm-up we measured. On the 4-camera demo, a chunk cut
+at frame 50 or 75 that first runs its detector over the K frames before its range (discarded) differs
+from the unchunked run by (median / P95 over its keypoints): K = 0: 2.4-5.0 / 8-75 px; K = 20:
+1.2-3.2 / 4-64 px; K = 40: 0.8-3.7 / 3-147 px; K = 60: 1.4-2.7 / 4.6-20 px (``python -m
+mocap.bench.detect warmup``): more warm-up stops helping after about 20 frames, and it never comes
+within 0.5 px. Its first timestamp matters too (a graph whose first frame is at 0 ms skips one filter
+step, so even a reused graph cannot restart as a new one). So a tracking detector's cameras are cut
+only when ``detect.split`` asks for it (faster when cameras do not divide among the workers, at that
+cost, with WARMUP_FRAMES of warm-up); by default results do not depend on the number of workers.
 
 A worker creates its detector while the pool starts (:func:`prepare`), so the first chunk it takes
 does not wait for it; later chunks get a fresh one (a reused graph does not restart like a new one).

@@ -1,10 +1,17 @@
-"""Stage: camera videos → 2D keypoints (``pose2d.h5``), one worker process per camera.
+"""Stage: camera videos → 2D keypoints (``pose2d.h5``) on a pool of worker processes, one per core.
 
-Each worker decodes its video on a reader thread while the detector runs, so decoding overlaps
-inference. Finished cameras are written to ``.mocap/pose2d.partial.h5`` and marked complete at once;
-when every camera is done, that file replaces ``pose2d.h5``. So an interrupted or failing run never
-touches the previous ``pose2d.h5``, and the next run resumes with the cameras still missing;
-``overwrite`` starts the partial file again.
+The pool takes (camera, frame range) chunks (:mod:`mocap.detect.chunks`): whole cameras, longest first,
+unless they cannot keep every worker busy and the detector allows a cut (a stateless one, or
+``detect.split`` for a tracker such as BlazePose, whose results then depend on the cut). A worker
+creates its detector while the pool starts; each chunk decodes its video on a reader thread while the
+detector runs. Finished cameras are written to ``.mocap/pose2d.partial.h5`` and marked complete at
+once; when every camera is done, that file replaces ``pose2d.h5``. So an interrupted or failing run
+never touches the previous ``pose2d.h5``, and the next run resumes with the cameras still missing;
+``overwrite`` starts the partial file again. A worker that dies has its chunks run again once.
+
+Speed options (their cost measured by ``python -m mocap.bench.detect options``): ``detect.stride``
+detects every N-th frame (N times fewer frames; the tracker then sees larger motion between frames),
+``detect.variant = "lite"`` (a model file mediapipe does not ship: ``detect.model_path``).
 """
 
 from __future__ import annotations
