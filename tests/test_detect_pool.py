@@ -194,3 +194,19 @@ def test_a_worker_dying_mid_chunk_has_its_chunks_run_again_once(tmp_path, monkey
                                            r"'cam1\[30:60\]'\]\. The cameras finished are kept"):
         detect.main(session, detect.Config(detector="dies", workers=2), overwrite=True)
     assert read_keypoints2d(out).data.shape == truth.shape  # the earlier result is untouched
+
+
+def test_bench_sweeps_measure_against_the_unchunked_run(tmp_path, fakes):
+    from dataclasses import replace
+
+    from mocap.bench.detect import speed_options, warmup_sweep
+
+    video = ramp_video(tmp_path / "cam.avi", 60, 3)
+    still = warmup_sweep(video, (30,), (0, 10), 15, detect.Config(detector="still"))
+    assert [r["max_px"] for r in still] == [0.0, 0.0]  # no memory: a cut changes nothing
+    tracked = warmup_sweep(video, (30,), (0, 10, 30), 15, detect.Config(detector="tracker"))
+    assert tracked[0]["max_px"] > tracked[1]["max_px"] > 0 and tracked[2]["max_px"] == 0  # 30: from frame 0
+    ref = detect.Config(detector="still")
+    rows = speed_options(video, {"stride 2": replace(ref, stride=2)}, ref)
+    assert [r["option"] for r in rows] == ["reference", "stride 2"] and [r["frames"] for r in rows] == [60, 30]
+    assert rows[1]["median_px"] == 0.0 and rows[1]["p95_px"] == 0.0  # compared on the frames both detect

@@ -140,7 +140,7 @@ def speed_options(video: Path, options: dict[str, detect.Config], reference: det
     the frames both detect (a stride-2 run is compared on the even frames)."""
     out = {}
     rows = []
-    for name, cfg in {"reference": reference} | options.items():
+    for name, cfg in ({"reference": reference} | options).items():
         (_, data, stats), wall, _ = measure(_on_one_core(lambda c=cfg: detect.detect_video(video.stem, video, c)))
         out[name] = (cfg, data)
         row = {"camera": video.stem, "option": name, "frames": stats["frames"], "wall_s": wall,
