@@ -143,9 +143,10 @@ def speed_options(video: Path, options: dict[str, detect.Config], reference: det
     for name, cfg in ({"reference": reference} | options).items():
         (_, data, stats), wall, _ = measure(_on_one_core(lambda c=cfg: detect.detect_video(video.stem, video, c)))
         out[name] = (cfg, data)
-        row = {"camera": video.stem, "option": name, "frames": stats["frames"], "wall_s": wall,
-               "cpu_ms": 1000 * (stats["infer_cpu_s"] + stats["decode_cpu_s"]) / stats["frames"],
-               "inference_ms": 1000 * stats["infer_cpu_s"] / stats["frames"]}
+        cpu_s = stats["infer_cpu_s"] + stats["decode_cpu_s"]
+        row = {"camera": video.stem, "option": name, "frames": stats["frames"], "wall_s": wall, "cpu_s": cpu_s,
+               "cpu_ms": 1000 * cpu_s / stats["frames"], "inference_ms": 1000 * stats["infer_cpu_s"] / stats["frames"],
+               "speedup": rows[0]["cpu_s"] / cpu_s if rows else 1.0}
         ref_cfg, ref = out["reference"]
         idx = np.arange(cfg.start, cfg.start + len(data) * cfg.stride, cfg.stride)
         common = (idx - ref_cfg.start) // ref_cfg.stride
@@ -230,7 +231,7 @@ def _main(argv: list[str] | None = None) -> int:
         cols = ([("camera", "camera", ""), ("start", "cut at", "d"), ("warmup", "warm-up", "d")]
                 if args.what == "warmup" else
                 [("camera", "camera", ""), ("option", "option", ""), ("cpu_ms", "CPU ms/frame", ".1f"),
-                 ("inference_ms", "inference ms", ".1f")])
+                 ("inference_ms", "inference ms", ".1f"), ("speedup", "speed-up (CPU)", ".2f")])
         print(format_table(rows, cols + [("median_px", "median px", ".2f"), ("p95_px", "P95 px", ".2f")]
                            + ([("max_px", "max px", ".1f")] if args.what == "warmup" else [])))
         result = {"what": args.what, "videos": str(folder), "rows": rows}
