@@ -1,4 +1,4 @@
-"""The detect stage's work: (camera, frame range) chunks, and what a pool worker keeps warm.
+"""The detect stage's work: (camera, frame range) chunks, and what a pool worker keeps warm and runs.
 
 A chunk is ``(camera, first, end)``: output frames ``[first, end)`` of one camera. :func:`plan_chunks`
 lays the cameras end to end and cuts that line into one equal share per worker (McNaughton's
@@ -26,8 +26,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
+import queue
+import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from mocap.io.video import probe, read_frames
 
 log = logging.getLogger(__name__)
 Chunk = tuple[str, int, int]
@@ -106,7 +115,6 @@ def stop_pool(pool) -> None:
     """Ctrl-C: drop the chunks not started and wait for the running ones to stop at their next frame
     (their cameras are not marked complete, so the next run redoes them). Workers are told again in
     case the signal reached only this process."""
-    import os
     import signal
 
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
@@ -117,8 +125,6 @@ def stop_pool(pool) -> None:
 
 def cores() -> int:
     """The cores this process may run on."""
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -146,7 +152,6 @@ def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None) -
     parent's registry (detectors added with register_detector reach the workers). ``slots``: a queue of
     progress-bar lines, one taken per worker. ``cfg``: the detect config whose detector is created now,
     while the pool starts, for the worker's first chunk."""
-    import queue
     import signal
 
     from mocap.detect import DETECTORS
@@ -222,11 +227,103 @@ def keep(cfg, detector) -> None:
     _warm[_key(cfg)] = detector
 
 
+def detect_video(camera: str, path: Path, cfg, position: int = 0,
+                 overlay: Path | None = None) -> tuple[str, np.ndarray, dict]:
+    """Run the detector on one video. Returns (camera, (F, P, J, 3), timings); with ``overlay``, also
+    writes that review video. The reader thread starts first, so frames are decoded while the detector
+    is created; in a pool worker, the detector prepared at its start is used when there is one."""
+    from mocap.detect.overlay import OverlayWriter, draw_keypoints
+    from mocap.keypoint_sets import get_keypoint_set
+    from mocap.stages.detect import make_detector
+
+    t_start = time.time()
+    info = probe(path)
+    stop = info.frames if cfg.stop is None else min(cfg.stop, info.frames)
+    indices = list(range(cfg.start, stop, cfg.stride))
+    frames: queue.Queue = queue.Queue(maxsize=16)
+    decode_s = decode_cpu = 0.0
+
+    halt = threading.Event()  # the detector stopped early (an error, Ctrl-C): the reader ends too
+
+    def put(item) -> bool:
+        while not halt.is_set():
+            try:
+                frames.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        nonlocal decode_s, decode_cpu
+        source = read_frames(path, cfg.stride, cfg.start, stop)
+        try:
+            t, c = time.perf_counter(), time.thread_time()
+            for item in source:
+                decode_s += time.perf_counter() - t
+                decode_cpu += time.thread_time() - c
+                if not put(item):
+                    return
+                t, c = time.perf_counter(), time.thread_time()
+            put(None)
+        except ValueError as e:
+            put(e)
+        finally:
+            source.close()  # releases the decoder in this thread
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    detector = review = None
+    out = None
+    infer_s = 0.0
+    ok = False
+    try:
+        t = time.perf_counter()
+        detector = take(cfg) or make_detector(cfg)
+        setup_s = time.perf_counter() - t
+        review = OverlayWriter(overlay, (info.fps or 30.0) / cfg.stride, info.size) if overlay else None
+        kps = get_keypoint_set(detector.keypoint_set)
+        cpu0, decode_cpu0 = time.process_time(), decode_cpu
+        with tqdm(total=len(indices), desc=f"{camera:>10}", position=position, leave=False, unit="frame",
+                  disable=None) as bar:
+            k = 0
+            while (item := frames.get()) is not None:
+                if isinstance(item, Exception):
+                    raise item
+                i, img = item
+                if worker.stop_requested:
+                    raise KeyboardInterrupt
+                t = time.perf_counter()
+                det = detector(img, int(round(i * 1000.0 / (info.fps or 30.0))))
+                infer_s += time.perf_counter() - t
+                if out is None:
+                    out = np.full((len(indices),) + det.shape, np.nan)
+                out[k] = det
+                if review is not None:
+                    review.write(draw_keypoints(img, det, kps))
+                k += 1
+                bar.update(1)
+        infer_cpu = time.process_time() - cpu0 - (decode_cpu - decode_cpu0)
+        ok = True
+    finally:
+        halt.set()
+        thread.join()
+        if detector is not None:
+            detector.close()
+        if review is not None:
+            review.close(ok)
+    if out is None:
+        raise ValueError(f"camera {camera!r}: {path} gave no frames")
+    return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s, "setup_s": setup_s,
+                         "decode_cpu_s": decode_cpu, "infer_cpu_s": infer_cpu, "start": t_start,
+                         "end": time.time(), "pid": os.getpid()}
+
+
 def detect_chunk(camera: str, path: Path, cfg, first: int, end: int, warmup: int, position: int = -1,
                  overlay: Path | None = None) -> tuple[str, int, int, object, dict]:
     """Output frames [first, end) of one camera, after running the detector over the ``warmup`` frames
     before (discarded). ``position`` -1: this worker's progress-bar line."""
-    from mocap.stages import detect
+    from mocap.stages import detect  # its detect_video: a test may stand in for it
 
     a, b = chunk_range(first, end, warmup)
     part = replace(cfg, start=cfg.start + a * cfg.stride, stop=cfg.start + b * cfg.stride)

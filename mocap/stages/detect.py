@@ -22,8 +22,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import queue
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -36,8 +34,9 @@ import numpy as np
 from tqdm import tqdm
 
 from mocap.detect import DETECTORS, detector_names
+from mocap.detect.chunks import detect_video
 from mocap.io.hdf5 import create_keypoints2d, keypoints2d_status, write_camera
-from mocap.io.video import check_footage, find_videos, probe, read_frames
+from mocap.io.video import check_footage, find_videos, probe
 from mocap.session import Session
 from mocap.stages import Flag
 
@@ -145,98 +144,6 @@ def outputs(session: Session, settings) -> list[Path]:
 
 def partial_path(session: Session) -> Path:
     return session.root / ".mocap" / "pose2d.partial.h5"
-
-
-def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
-                 overlay: Path | None = None) -> tuple[str, np.ndarray, dict]:
-    """Run the detector on one video. Returns (camera, (F, P, J, 3), timings); with ``overlay``, also
-    writes that review video. The reader thread starts first, so frames are decoded while the detector
-    is created; in a pool worker, the detector prepared at its start is used when there is one."""
-    from mocap.detect import chunks
-    from mocap.detect.overlay import OverlayWriter, draw_keypoints
-    from mocap.keypoint_sets import get_keypoint_set
-
-    t_start = time.time()
-    info = probe(path)
-    stop = info.frames if cfg.stop is None else min(cfg.stop, info.frames)
-    indices = list(range(cfg.start, stop, cfg.stride))
-    frames: queue.Queue = queue.Queue(maxsize=16)
-    decode_s = decode_cpu = 0.0
-
-    halt = threading.Event()  # the detector stopped early (an error, Ctrl-C): the reader ends too
-
-    def put(item) -> bool:
-        while not halt.is_set():
-            try:
-                frames.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def reader() -> None:
-        nonlocal decode_s, decode_cpu
-        source = read_frames(path, cfg.stride, cfg.start, stop)
-        try:
-            t, c = time.perf_counter(), time.thread_time()
-            for item in source:
-                decode_s += time.perf_counter() - t
-                decode_cpu += time.thread_time() - c
-                if not put(item):
-                    return
-                t, c = time.perf_counter(), time.thread_time()
-            put(None)
-        except ValueError as e:
-            put(e)
-        finally:
-            source.close()  # releases the decoder in this thread
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    detector = review = None
-    out = None
-    infer_s = 0.0
-    ok = False
-    try:
-        t = time.perf_counter()
-        detector = chunks.take(cfg) or make_detector(cfg)
-        setup_s = time.perf_counter() - t
-        review = OverlayWriter(overlay, (info.fps or 30.0) / cfg.stride, info.size) if overlay else None
-        kps = get_keypoint_set(detector.keypoint_set)
-        cpu0, decode_cpu0 = time.process_time(), decode_cpu
-        with tqdm(total=len(indices), desc=f"{camera:>10}", position=position, leave=False, unit="frame",
-                  disable=None) as bar:
-            k = 0
-            while (item := frames.get()) is not None:
-                if isinstance(item, Exception):
-                    raise item
-                i, img = item
-                if chunks.worker.stop_requested:
-                    raise KeyboardInterrupt
-                t = time.perf_counter()
-                det = detector(img, int(round(i * 1000.0 / (info.fps or 30.0))))
-                infer_s += time.perf_counter() - t
-                if out is None:
-                    out = np.full((len(indices),) + det.shape, np.nan)
-                out[k] = det
-                if review is not None:
-                    review.write(draw_keypoints(img, det, kps))
-                k += 1
-                bar.update(1)
-        infer_cpu = time.process_time() - cpu0 - (decode_cpu - decode_cpu0)
-        ok = True
-    finally:
-        halt.set()
-        thread.join()
-        if detector is not None:
-            detector.close()
-        if review is not None:
-            review.close(ok)
-    if out is None:
-        raise ValueError(f"camera {camera!r}: {path} gave no frames")
-    return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s, "setup_s": setup_s,
-                         "decode_cpu_s": decode_cpu, "infer_cpu_s": infer_cpu, "start": t_start,
-                         "end": time.time(), "pid": os.getpid()}
 
 
 def resolved(settings) -> dict:
