@@ -1,10 +1,20 @@
-"""Stage: camera videos → 2D keypoints (``pose2d.h5``), one worker process per camera.
+"""Stage: camera videos → 2D keypoints (``pose2d.h5``) on a pool of worker processes, one per core.
 
-Each worker decodes its video on a reader thread while the detector runs, so decoding overlaps
-inference. Finished cameras are written to ``.mocap/pose2d.partial.h5`` and marked complete at once;
-when every camera is done, that file replaces ``pose2d.h5``. So an interrupted or failing run never
-touches the previous ``pose2d.h5``, and the next run resumes with the cameras still missing;
-``overwrite`` starts the partial file again.
+The pool takes (camera, frame range) chunks (:mod:`mocap.detect.chunks`): whole cameras, longest first,
+unless they cannot keep every worker busy and the detector allows a cut (a stateless one, or
+``detect.split`` for a tracker such as BlazePose, whose results then depend on the cut). A worker
+creates its detector while the pool starts; each chunk decodes its video on a reader thread while the
+detector runs. Finished cameras are written to ``.mocap/pose2d.partial.h5`` and marked complete at
+once; when every camera is done, that file replaces ``pose2d.h5``. So an interrupted or failing run
+never touches the previous ``pose2d.h5``, and the next run resumes with the cameras still missing;
+``overwrite`` starts the partial file again. A worker that dies has its chunks run again once.
+
+Speed options, measured on the 4-camera demo against full / stride 1 (``python -m mocap.bench.detect
+options``; distance to the default's keypoints, not to a ground truth): ``detect.stride`` 2 takes 1.8×
+less CPU (skipped frames are still decoded) for a median 2.1-3.5 px, P95 6-10 px (136 px on one camera:
+the tracker loses a limb between frames); stride 3: 2.5×, median 3.0-4.9 px, P95 9-13 px (164). The
+heavy model costs 2× the CPU and lands a median 6-14 px from full. ``detect.variant = "lite"`` needs
+its model file (``detect.model_path``; mediapipe ships only full), so it was not measured here.
 """
 
 from __future__ import annotations
@@ -12,10 +22,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import queue
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -25,8 +34,9 @@ import numpy as np
 from tqdm import tqdm
 
 from mocap.detect import DETECTORS, detector_names, recover
-from mocap.io.hdf5 import create_keypoints2d, keypoints2d_status, write_camera
-from mocap.io.video import check_footage, find_videos, probe, read_frames
+from mocap.detect.chunks import detect_video
+from mocap.io.hdf5 import create_keypoints2d, keypoints2d_info, keypoints2d_status, write_camera
+from mocap.io.video import check_footage, find_videos, probe
 from mocap.session import Session
 from mocap.stages import Flag
 
@@ -45,7 +55,11 @@ class Config:
     stride: int = 1
     start: int = 0
     stop: int | None = None
-    workers: int = 0  # 0: one per camera, at most one per core
+    workers: int = 0  # 0: one per core, at most one per camera (unless cameras are split)
+    # let a tracking detector's (BlazePose's) cameras be cut into frame ranges when whole cameras cannot keep
+    # every worker busy (3 cameras on 2 cores): faster, but the results then depend on the cut (see
+    # mocap.detect.chunks); a detector without memory is always cut that way (identical results)
+    split: bool = False
     overlay: bool = False  # also write review/<camera>.mp4 with the detections drawn
     max_length_difference_s: float = 2.0  # cameras may differ this much in length (sync aligns them)
     # 21 keypoints per hand (keypoint set blazepose33_hands); unset: on when the fit skeleton has fingers
@@ -108,7 +122,9 @@ FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=detector_nam
          Flag("--stride", "stride", "every N-th frame", int),
          Flag("--start", "start", "first frame", int),
          Flag("--stop", "stop", "stop before this frame", int),
-         Flag("--workers", "workers", "processes (default: one per camera, ≤ cores)", int),
+         Flag("--workers", "workers", "processes (default: one per core, ≤ cameras)", int),
+         Flag("--split", "split", "cut cameras into frame ranges to keep every worker busy (BlazePose: results "
+              "then depend on the cut)"),
          Flag("--overlay", "overlay", "also write review/<camera>_pose2d.mp4"),
          Flag("--hands", "hands", "also detect 21 keypoints per hand (blazepose33_hands)"),
          Flag("--recover", "recover", "second pass on the boxes of people the detector missed: auto, on, off", str,
@@ -135,86 +151,6 @@ def outputs(session: Session, settings) -> list[Path]:
 
 def partial_path(session: Session) -> Path:
     return session.root / ".mocap" / "pose2d.partial.h5"
-
-
-def detect_video(camera: str, path: Path, cfg: Config, position: int = 0,
-                 overlay: Path | None = None) -> tuple[str, np.ndarray, dict]:
-    """Run the detector on one video. Returns (camera, (F, P, J, 3), timings); with ``overlay``, also
-    writes that review video."""
-    from mocap.detect.overlay import OverlayWriter, draw_keypoints
-    from mocap.keypoint_sets import get_keypoint_set
-
-    info = probe(path)
-    stop = info.frames if cfg.stop is None else min(cfg.stop, info.frames)
-    indices = list(range(cfg.start, stop, cfg.stride))
-    detector = make_detector(cfg)
-    frames: queue.Queue = queue.Queue(maxsize=16)
-    decode_s = 0.0
-
-    halt = threading.Event()  # the detector stopped early (an error, Ctrl-C): the reader ends too
-
-    def put(item) -> bool:
-        while not halt.is_set():
-            try:
-                frames.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def reader() -> None:
-        nonlocal decode_s
-        source = read_frames(path, cfg.stride, cfg.start, stop)
-        try:
-            t = time.perf_counter()
-            for item in source:
-                decode_s += time.perf_counter() - t
-                if not put(item):
-                    return
-                t = time.perf_counter()
-            put(None)
-        except ValueError as e:
-            put(e)
-        finally:
-            source.close()  # releases the decoder in this thread
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    out = None
-    infer_s = 0.0
-    review = OverlayWriter(overlay, (info.fps or 30.0) / cfg.stride, info.size) if overlay else None
-    kps = get_keypoint_set(detector.keypoint_set)
-    ok = False
-    try:
-        with tqdm(total=len(indices), desc=f"{camera:>10}", position=position, leave=False, unit="frame",
-                  disable=None) as bar:
-            k = 0
-            while (item := frames.get()) is not None:
-                if isinstance(item, Exception):
-                    raise item
-                i, img = item
-                if _stop_requested:
-                    raise KeyboardInterrupt
-                t = time.perf_counter()
-                det = detector(img, int(round(i * 1000.0 / (info.fps or 30.0))))
-                infer_s += time.perf_counter() - t
-                if out is None:
-                    out = np.full((len(indices),) + det.shape, np.nan)
-                out[k] = det
-                if review is not None:
-                    review.write(draw_keypoints(img, det, kps))
-                k += 1
-                bar.update(1)
-        ok = True
-    finally:
-        halt.set()
-        thread.join()
-        detector.close()
-        if review is not None:
-            review.close(ok)
-    if out is None:
-        raise ValueError(f"camera {camera!r}: {path} gave no frames")
-    return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s}
 
 
 def resolved(settings) -> dict:
@@ -282,101 +218,135 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         config.pop("hands")  # body-only files read as before hands existed (resumable)
     if not recover.recovering(cfg.recover, cfg.persons):
         config.pop("recover")  # files without a second pass read as before it existed (one person)
+    if not cfg.split:
+        config.pop("split")  # results as before the setting existed (resumable)
     work = partial_path(session)
     if not overwrite and not work.exists() and out.exists():
         work = out  # a finished file (or one from before partial files): resumed in place
-    if work.exists() and not overwrite:
+    resume = work.exists() and not overwrite
+    complete = np.zeros(len(videos), bool)
+    if resume:
         complete, started = keypoints2d_status(work)
         if started != config:
             raise ValueError(f"{work} was started with another detection config {started}; use --overwrite")
-    else:
-        probe_detector = make_detector(cfg)  # fails here, not in a worker, on a bad model
-        keypoint_set = probe_detector.keypoint_set
-        try:
-            check_persons(probe_detector, cfg.detector, cfg.persons)
-        finally:
-            probe_detector.close()
-        work.parent.mkdir(parents=True, exist_ok=True)
-        create_keypoints2d(work, F, list(videos), cfg.slots, keypoint_set, fps / cfg.stride, config)
-        complete = np.zeros(len(videos), bool)
     pending = [c for c, done in zip(videos, complete, strict=True) if not done]
     if not pending:
         log.info("%s complete, skipping detection", out)
+        _second_pass(session, cfg, settings, work, videos)  # an interrupted second pass is done now
         return _finish(work, out)
-    workers = cfg.workers or min(len(pending), os.cpu_count() or 1)
     names = list(videos)
+
+    def create(keypoint_set: str) -> None:
+        work.parent.mkdir(parents=True, exist_ok=True)
+        create_keypoints2d(work, F, names, cfg.slots, keypoint_set, fps / cfg.stride, config)
+
     from mocap import distributed
 
     if distributed.active():  # mocap run --scheduler: (camera, frame range) chunks on a Dask cluster
+        if not resume:
+            from mocap.detect.chunks import probe_detector
+
+            create(probe_detector(cfg))  # fails here, not on the cluster, on a bad model
         distributed.detect_on_cluster({c: videos[c] for c in pending}, infos, cfg, work, names, F,
                                       session.root / "review" if cfg.overlay else None)
+        _second_pass(session, cfg, settings, work, videos)
         return _finish(work, out)
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=_worker_init, initargs=(dict(DETECTORS),)) as pool:
-        futures = [pool.submit(detect_video, c, videos[c], cfg, i,
-                               session.root / "review" / f"{c}_pose2d.mp4" if cfg.overlay else None)
-                   for i, c in enumerate(pending)]
-        overall = tqdm(total=len(pending), desc="   cameras", unit="camera", position=len(pending), disable=None)
+    from mocap.detect import chunks
+
+    stateless = chunks.is_stateless(cfg.detector, cfg.hands)
+    split = (cfg.split or stateless) and not cfg.overlay  # an overlay video is written by one whole-camera chunk
+    workers = cfg.workers or min(chunks.cores(), len(pending) if not split else chunks.cores())
+    plan = chunks.plan_chunks({c: chunks.camera_frames(infos[c].frames, cfg) for c in pending}, workers, split)
+    workers = min(workers, len(plan))  # more workers than chunks: the extra ones are not started
+    warmup = 0 if stateless else WARMUP_FRAMES
+    review = session.root / "review"
+    overlays = {c: review / f"{c}_pose2d.mp4" if cfg.overlay else None for c in pending}
+    t0, started_at = time.perf_counter(), time.time()
+    gathered: dict[tuple, tuple] = {}  # chunk → (its frames, its timings), kept over a worker's death
+    overall = tqdm(total=len(plan), desc="   cameras" if len(plan) == len(pending) else "    chunks", unit="chunk",
+                   position=workers, disable=None)
+    hands: dict[str, float] = {}
+    for attempt in range(WORKER_RETRIES + 1):
+        todo = [k for k in plan if k not in gathered]
+        ctx = get_context("spawn")
+        slots = ctx.Queue()
+        for k in range(workers):
+            slots.put(k)
         try:
-            hands = _collect(futures, work, names, F, overall)
-        except KeyboardInterrupt:
-            _stop(pool)
-            raise
-        overall.close()
-    log.info("detection of %d cameras took %.1fs", len(pending), time.perf_counter() - t0)
-    if recover.wanted(cfg):  # every camera done: look again where the other views place a missed person
-        recover.recover_session(session, cfg, settings.triangulate, work, videos)
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                                     initializer=chunks.worker_init, initargs=(dict(DETECTORS), slots, cfg)) as pool:
+                futures = []
+                try:
+                    if not resume:  # a bad model fails here, before any frame
+                        create(pool.submit(chunks.probe_detector, cfg).result())
+                        resume = True
+                    futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1, overlays[c])
+                               for c, a, b in todo]
+                    hands |= _collect(futures, work, names, F, overall, plan, gathered)
+                except KeyboardInterrupt:
+                    chunks.stop_pool(pool)
+                    raise
+                except BaseException:
+                    for f in futures:  # a camera failed: the chunks not started are dropped (the next run redoes them)
+                        f.cancel()
+                    raise
+            break
+        except BrokenProcessPool as e:
+            left = [f"{c}[{a}:{b}]" for c, a, b in plan if (c, a, b) not in gathered]
+            if attempt == WORKER_RETRIES:
+                raise RuntimeError(f"detect: a worker process died {attempt + 1} times (killed, out of memory or a "
+                                   f"crash in the detector); chunks not done: {left}. The cameras finished are kept: "
+                                   "run again to resume") from e
+            log.warning("detect: a worker process died (%s); %d unfinished chunks %s run again in a new pool", e,
+                        len(left), left)
+    overall.close()
+    timeline = [stats | {"camera": c, "first": a} for (c, a, _), (_, stats) in gathered.items()]
+    last_run.clear()
+    last_run.update(chunks.timeline_summary(timeline, started_at, time.perf_counter() - t0, workers, len(pending)))
+    log.info("detection of %d cameras took %.1fs (%d workers, %d chunks; start-up %.1fs, idle tail %.1fs)",
+             len(pending), last_run["wall_s"], workers, len(plan), last_run["startup_s"], last_run["tail_s"])
+    _second_pass(session, cfg, settings, work, videos)
     if cfg.hands and hands and not any(hands.values()):
         log.warning("hands: no hand detected in any frame of cameras %s; the hand keypoints stay empty (the body "
                     "is unaffected, fingers are left to the fit's rest pose)", sorted(hands))
     return _finish(work, out)
 
 
-_stop_requested = False  # set in a worker process by Ctrl-C
+def _second_pass(session: Session, cfg: Config, settings, work: Path, videos: dict[str, Path]) -> None:
+    """Every camera detected: look again where the other views place a missed person (detect.recover), once
+    (its summary in the file's info says it ran; a pass interrupted by Ctrl-C is done by the next run)."""
+    if recover.wanted(cfg) and "recover" not in keypoints2d_info(work):
+        recover.recover_session(session, cfg, settings.triangulate, work, videos)
 
 
-def _worker_init(detectors: dict[str, str] | None = None) -> None:
-    """Ctrl-C reaches the whole process group: a worker only notes it, ends its camera at the next frame
-    and stays quiet (no traceback per worker); the main process reports it once. ``detectors``: the
-    parent's registry (detectors added with register_detector reach the workers)."""
-    import signal
-
-    for name, target in (detectors or {}).items():
-        DETECTORS.setdefault(name, target)
-
-    def request_stop(signum, frame) -> None:
-        global _stop_requested
-        _stop_requested = True
-
-    signal.signal(signal.SIGINT, request_stop)
+WARMUP_FRAMES = 30  # detect.split with a tracking detector: frames run (and discarded) before a cut chunk
+WORKER_RETRIES = 1  # a pool whose worker died is started again this many times for the chunks not done
+last_run: dict = {}  # this process's last pooled detection: wall, start-up, idle tail (for mocap bench detect)
 
 
-def _stop(pool) -> None:
-    """Ctrl-C: drop the cameras not started and wait for the running ones to stop at their next frame
-    (they are not marked complete, so the next run redoes them). Workers are told again in case the
-    signal reached only this process."""
-    import signal
-
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        if proc.is_alive():
-            os.kill(proc.pid, signal.SIGINT)
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _collect(futures, work: Path, names: list[str], F: int, overall) -> dict[str, float]:
-    """Write each camera as its worker finishes, and mark it complete. Returns, with hands, each camera's
-    share of frames with at least one hand."""
+def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list, gathered: dict) -> dict[str, float]:
+    """Write each camera once all its chunks are back (in ``gathered``, which outlives a broken pool; a chunk
+    that comes back twice is kept once), and mark it complete. Returns, with hands, each camera's share of
+    frames with at least one hand."""
     hands = {}
     for fut in as_completed(futures):
-        cam, data, stats = fut.result()
+        cam, first, end, piece, stats = fut.result()
+        if (cam, first, end) in gathered:
+            continue
+        gathered[cam, first, end] = (piece, stats)
+        overall.update(1)
+        mine = sorted(k for k in plan if k[0] == cam)
+        if any(k not in gathered for k in mine):
+            continue
+        pieces = [gathered[k] for k in mine]
+        data = np.concatenate([p for p, _ in pieces])
+        stats = {k: sum(s[k] for _, s in pieces) for k in ("frames", "decode_s", "infer_s")}
         if len(data) < F:  # a shorter camera: the missing end stays NaN
             data = np.concatenate([data, np.full((F - len(data),) + data.shape[1:], np.nan, data.dtype)])
         write_camera(work, names.index(cam), data)
-        overall.update(1)
         seen = np.mean(np.isfinite(data[:, 0, 0, 0]))
         log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
-                 stats["frames"], 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
+                 sum(len(p) for p, _ in pieces), 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
                  1000 * stats["infer_s"] / stats["frames"])
         if data.shape[2] == 75:
             hands[cam] = float(np.mean(np.isfinite(data[:, :, 33:, 0]).any(axis=(1, 2))))
