@@ -371,3 +371,28 @@ def test_outlying_keypoints_of_a_recovered_skeleton_are_dropped(scene, monkeypat
     assert np.allclose(got[:, 0, :2], uv[HIDDEN_VIEW, :, 1, 0] + [3.0, 0.0], atol=0.1)  # 3 px off: kept
     keep = np.setdiff1d(np.arange(33), [15, 16])
     assert np.isfinite(got[:, keep]).all()
+
+
+def test_second_pass_runs_once_and_after_an_interrupted_run(tmp_path, monkeypatch):
+    """The stage's second pass runs when the file has no recover summary (never ran, or Ctrl-C during it)
+    and not again once the summary is written."""
+    from types import SimpleNamespace
+
+    from mocap.io.hdf5 import create_keypoints2d, update_keypoints2d_info
+    from mocap.stages import detect as stage
+
+    work = create_keypoints2d(tmp_path / "pose2d.h5", 4, ["cam01", "cam02"], 2, "blazepose33", 30.0)
+    calls = []
+
+    def fake(session, cfg, tri, path, videos):
+        calls.append(path)
+        update_keypoints2d_info(path, recover={"recovered": {}})
+
+    monkeypatch.setattr(recover, "recover_session", fake)
+    cfg = stage.Config(persons=2)
+    settings = SimpleNamespace(triangulate=None)
+    stage._second_pass(None, cfg, settings, work, {})
+    stage._second_pass(None, cfg, settings, work, {})
+    assert calls == [work]
+    stage._second_pass(None, stage.Config(persons=1), settings, tmp_path / "missing.h5", {})  # one person: nothing
+    assert calls == [work]
