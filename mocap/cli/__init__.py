@@ -111,13 +111,14 @@ def cmd_bench_hands(args) -> int:
 
 def cmd_bench_detect(args) -> int:
     from mocap.bench.common import format_table, write_json
-    from mocap.bench.detect import DetectBenchConfig, default_videos, run
+    from mocap.bench.detect import DetectBenchConfig, default_videos, run, summary
 
     videos = args.videos or default_videos()
     if videos is None:
         print("no videos: pass --videos FOLDER or set MOCAP_SHARED_DATA", file=sys.stderr)
         return 2
-    cfg = DetectBenchConfig(str(videos), args.variant, args.model or "", args.stop)
+    cfg = DetectBenchConfig(str(videos), args.variant, args.model or "", args.stop, args.repeat,
+                            tuple(args.cameras or ()), args.split, args.workers)
     result = run(cfg, progress=lambda s: print(f"… {s}", file=sys.stderr, flush=True))
     print(f"detection benchmark: BlazePose {cfg.variant}, {result['cores']} cores, videos {videos}; "
           "per-camera rows run alone on one core")
@@ -125,10 +126,7 @@ def cmd_bench_detect(args) -> int:
                                         ("inference_ms", "inference ms/frame", ".1f"),
                                         ("decode_ms", "decode ms/frame", ".1f"), ("fps", "frames/s", ".1f"),
                                         ("wall_s", "wall s", ".2f"), ("peak_mb", "peak MB", ".0f")]))
-    p = result["parallel"]
-    print(f"all cameras in parallel: {p['wall_s']:.2f} s ({p['fps']:.1f} frames/s, peak {p['peak_mb']:.0f} MB); "
-          f"ideal (sum of inference ÷ cores) {p['ideal_s']:.2f} s → {p['wall_over_ideal']:.2f}×; "
-          f"one process after the other {p['sequential_wall_s']:.2f} s")
+    print(summary(result))
     write_json(result, args.json)
     return 0
 
@@ -215,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--variant", choices=["lite", "full", "heavy"], default="full")
     bd.add_argument("--model", help="landmark .tflite for lite/heavy")
     bd.add_argument("--stop", type=int, help="frames per camera")
+    bd.add_argument("--repeat", type=int, default=1, help="parallel runs; the shortest is kept")
+    bd.add_argument("--cameras", nargs="+", help="a subset of the cameras")
+    bd.add_argument("--split", action="store_true", help="detect.split for the parallel run")
+    bd.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
     bd.add_argument("--json", type=Path)
     bd.set_defaults(func=cmd_bench_detect)
 
