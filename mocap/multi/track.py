@@ -24,7 +24,7 @@ from tqdm import tqdm
 from mocap.multi.associate import cluster, pair_affinity
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays, truncated_mean
 from mocap.multi.slots import apply_slots
-from mocap.multi.tracklets import Track, apart, join_tracks, stitch
+from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,10 @@ class TrackConfig:
 
 
 BIRTH_GRACE_FRAMES = 2  # a tentative person missing a second view this many frames is kept, not dropped
+BODY_REACH_M = 1.3  # no joint of a person is farther than this from the middle of its body (its median joint)
 TWO_VIEW_BIRTH = 4  # a person only ever seen by two views is confirmed after this many times birth_frames
+RECENT = 30  # frames: a person's usual detection cost (its noise) is the median over this many
+NOISE_COSTS = 2.0  # a keypoint's ray within this many usual costs of the person's joint is the person's
 
 
 class Tracker:
@@ -81,26 +84,79 @@ class Tracker:
         cost = truncated_mean(d, cap[:, None, None, None], self.cfg.min_joints)  # (T, C, S)
         cost = np.where(free[None], cost, np.inf)
         gate = cap / 2  # the mean capped distance of a detection of this person
+        cost = np.where(cost <= gate[:, None, None], cost, np.inf)  # outside a track's gate: not a candidate
         for c in range(self.C):
             cc = cost[:, c]
             if not np.isfinite(cc).any():
                 continue
             rows, cols = linear_sum_assignment(np.where(np.isfinite(cc), cc, BIG))
             for r, s in zip(rows, cols, strict=True):
-                if cc[r, s] <= gate[r]:
+                if np.isfinite(cc[r, s]):
                     out.setdefault(id(tracks[r]), {})[c] = (int(s), float(cc[r, s]))
                     free[c, s] = False
 
+    def _assign_merged(self, tracks: list[Track], f: int, free: np.ndarray, out: dict) -> None:
+        """The detections left after :meth:`_assign`, each person scored on the keypoints nearer to it than to
+        every other person's prediction: a detection merging two people (one's body side in the other's
+        detection, the one behind hidden) is half outliers for both, beyond either gate; here it goes to one of
+        them (whose skeleton then uses only its own keypoints, :meth:`_own_rays`). Only people located in 3D
+        the frame before take part (the keypoints are told apart by where each person is)."""
+        tracks = [t for t in tracks if t.last3d >= f - 1]
+        if len(tracks) < 2 or not free.any():
+            return
+        Xp = np.stack([t.predict(f) for t in tracks])  # (T, J, 3)
+        d = point_ray_distance(Xp[:, None, None], self.origins[None, :, None, None], self.rays[f][None])
+        d = np.where(np.isfinite(d), d, np.inf)  # (T, C, S, J)
+        order = np.argsort(d, axis=0)
+        nearest = order[0] == np.arange(len(tracks))[:, None, None, None]  # (T, C, S, J)
+        cap = np.array([self._gate(t, f) for t in tracks])
+        d = np.where(nearest & np.isfinite(d), d, np.nan)
+        cost = truncated_mean(d, cap[:, None, None, None], self.cfg.min_joints)
+        cost = np.where(free[None] & (cost <= cap[:, None, None] / 2), cost, np.inf)
+        for c in range(self.C):
+            cc = cost[:, c]
+            if not np.isfinite(cc).any():
+                continue
+            rows, cols = linear_sum_assignment(np.where(np.isfinite(cc), cc, BIG))
+            for r, s in zip(rows, cols, strict=True):
+                got = out.setdefault(id(tracks[r]), {})
+                if np.isfinite(cc[r, s]) and c not in got:
+                    got[c] = (int(s), float(cc[r, s]))
+                    free[c, s] = False
+
+    def _own_rays(self, R: np.ndarray, O: np.ndarray, prior: np.ndarray, others: np.ndarray | None,
+                  near: float = 0.0) -> np.ndarray:
+        """Rays (V, J, 3) of one person's detections from origins O (V, 3), NaN where a keypoint's ray passes
+        nearer the same joint of another tracked person (``others`` (U, J, 3), predicted) than this one's
+        ``prior``: the other body's keypoints in a detection merging two people, a keypoint that jumped to
+        the other person. They do not pull this person's skeleton towards the other. A ray within ``near``
+        of this person's joint (its usual distance: the noise) is kept wherever the other is."""
+        if others is None or not len(others):
+            return R
+        mine = point_ray_distance(prior[None], O[:, None], R)  # (V, J)
+        theirs = point_ray_distance(others[:, None], O[None, :, None], R[None])  # (U, V, J)
+        nearer = np.any(theirs < mine[None], axis=0) & ~(mine <= near)
+        return np.where(nearer[..., None], np.nan, R)
+
     def _solve(self, views: list[int], slots: list[int], f: int, prior: np.ndarray | None,
-               costs: list[float] | None = None) -> tuple[np.ndarray, list[int]]:
+               costs: list[float] | None = None, others: np.ndarray | None = None,
+               near: float = 0.0) -> tuple[np.ndarray, list[int], list[int]]:
         """Triangulate one person from its detections (rays); the view that disagrees most with the rest
         is dropped until all agree (of two that disagree, the one farther from the prediction ``prior``;
         without one, neither). Joints seen by fewer than two views: the prediction, moved onto the ray of
-        a single view. Returns (J, 3) and the views kept."""
+        a single view. With ``others`` (the other people's predicted skeletons), keypoints nearer one of
+        them are left out (:meth:`_own_rays`); a detection left with fewer than ``min_joints`` keypoints
+        (mostly the other body) still belongs to this person's views but says nothing about its position.
+        Returns (J, 3), the views kept (that located the person) and those weak views."""
         R = self.rays[f, views, slots]  # (V, J, 3)
         O = self.origins[views]
+        weak: list[int] = []
+        if prior is not None and others is not None:
+            R = self._own_rays(R, O, prior, others, near)
+            n_own = np.isfinite(R[..., 0]).sum(axis=1)
+            weak = [k for k in range(len(views)) if n_own[k] < self.cfg.min_joints]
         costs = costs if costs is not None else [0.0] * len(views)
-        keep = list(range(len(views)))
+        keep = [k for k in range(len(views)) if k not in weak]
         X = np.full((self.J, 3), np.nan)
         while len(keep) >= 2:
             X = triangulate_rays(O[keep][None], np.moveaxis(R[keep], 0, 1), np.ones((self.J, len(keep))))
@@ -114,13 +170,15 @@ class Tracker:
                 X = np.full((self.J, 3), np.nan)
                 break
             keep.pop(int(np.argmax(np.where(np.isfinite(med), med, np.inf))))
+        body = centre(prior if prior is not None and np.isfinite(prior).any() else X)
+        X[np.linalg.norm(X - body, axis=-1) > BODY_REACH_M] = np.nan  # two rays met far off: an outlying keypoint
         if prior is not None:
             if len(keep) == 1:
                 r, o = R[keep[0]], O[keep[0]]
                 t = np.sum((prior - o) * r, axis=-1, keepdims=True)
                 X = np.where(np.isfinite(X), X, o + t * r)
             X = np.where(np.isfinite(X), X, prior)
-        return X, [views[k] for k in keep]
+        return X, [views[k] for k in keep], [views[k] for k in weak]
 
     def _robust_joints(self, O: np.ndarray, R: np.ndarray, dist: np.ndarray) -> np.ndarray:
         """Per joint: rays far from the first solution are left out (an outlying keypoint); a joint whose
@@ -139,19 +197,27 @@ class Tracker:
         confirmed = [t for t in self.live if t.confirmed]
         tentative = [t for t in self.live if not t.confirmed]
         self._assign(confirmed, f, free, out)
+        self._assign_merged(confirmed, f, free, out)
         self._assign(tentative, f, free, out)
         survivors = []
+        preds = {id(t): t.predict(f) for t in confirmed}
         for t in self.live:
             got = out.get(id(t), {})
             views = sorted(got)
-            X, kept = (self._solve(views, [got[c][0] for c in views], f, t.predict(f), [got[c][1] for c in views])
-                       if views else (None, []))
-            t.dropped_views += len(views) - len(kept)
+            others = [p for k, p in preds.items() if k != id(t)]
+            others = np.stack(others) if others else None
+            near = NOISE_COSTS * float(np.median(t.costs[-RECENT:])) if t.costs else 0.0
+            X, kept, weak = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
+                                         [got[c][1] for c in views], others, near) if views else (None, [], []))
+            if not kept:
+                weak = []
+            t.dropped_views += len(views) - len(kept) - len(weak)
             for c in views:
-                if c not in kept:
+                if c not in kept and c not in weak:
                     free[c, got[c][0]] = True  # back to the pool
             if t.confirmed and len(kept) == 1:
-                X, kept = self._extend(t, f, kept[0], got, free, X)
+                X, kept = self._extend(t, f, kept[0], got, free, X, others, near)
+                weak = [c for c in weak if c not in kept]
             if not t.confirmed and len(kept) < 2:
                 if f - t.last <= BIRTH_GRACE_FRAMES:  # a tentative track survives a frame or two in < 2 views
                     survivors.append(t)
@@ -164,11 +230,12 @@ class Tracker:
                         t.vel = step if t.hits == 1 else 0.5 * t.vel + 0.5 * step
                     t.hits += 1
                     t.last3d, t.X3d = f, X
+                    t.path[f] = centre(X)
                 else:  # one view: its depth is the prediction's; the motion model fades out
                     t.vel = t.vel * 0.95 ** (f - t.last)
                 t.X, t.last = X, f
                 slots = np.full(self.C, -1, np.int16)
-                for c in kept:
+                for c in kept + weak:
                     slots[c] = got[c][0]
                 t.frames.append(f)
                 t.slots.append(slots)
@@ -203,14 +270,14 @@ class Tracker:
                 if not same and old.last < f <= young.first + self.cfg.coast_max_s * self.fps:
                     # a person just confirmed took over from one that lost it: where that one is expected
                     same = apart(old.predict(f), young.X) <= self._gate(old, f)
-                if not same:
+                if not same or seen_apart(a, b, self.cfg.match_max_m, self.cfg.birth_frames):
                     continue
                 join_tracks(old, young)
                 gone.add(id(young))
         return [t for t in tracks if id(t) not in gone]
 
     def _extend(self, t: Track, f: int, c0: int, got: dict, free: np.ndarray,
-                X: np.ndarray) -> tuple[np.ndarray, list[int]]:
+                X: np.ndarray, others: np.ndarray | None = None, near: float = 0.0) -> tuple[np.ndarray, list[int]]:
         """A track seen by one view only (its depth uncertain, so other views' detections fell outside
         its gate): free detections in other views that meet that view's detection (median ray distance
         within ``match_max_m``) and land near the prediction join it."""
@@ -219,8 +286,10 @@ class Tracker:
         cand = cand[cand[:, 0] != c0]
         if not len(cand):
             return X, [c0]
-        rays = np.concatenate([self.rays[f, c0, s0][None], self.rays[f, cand[:, 0], cand[:, 1]]])
         views = np.concatenate([[c0], cand[:, 0]])
+        rays = np.concatenate([self.rays[f, c0, s0][None], self.rays[f, cand[:, 0], cand[:, 1]]])
+        prior = t.predict(f)
+        rays = self._own_rays(rays, self.origins[views], prior, others, near)
         aff = pair_affinity(self.origins[views], rays, views, self.cfg.min_joints)[0, 1:]
         pick: dict[int, tuple[int, float]] = {}
         for (c, sl), a in zip(cand, aff, strict=True):
@@ -230,8 +299,7 @@ class Tracker:
             return X, [c0]
         vs = [c0] + sorted(pick)
         sls = [s0] + [pick[c][0] for c in vs[1:]]
-        prior = t.predict(f)
-        X2, kept = self._solve(vs, sls, f, prior, [got[c0][1]] + [pick[c][1] for c in vs[1:]])
+        X2, kept, _ = self._solve(vs, sls, f, prior, [got[c0][1]] + [pick[c][1] for c in vs[1:]], others, near)
         if len(kept) < 2 or c0 not in kept or not apart(X2, prior) <= self._gate(t, f):
             return X, [c0]
         for c in kept[1:] if kept[0] == c0 else [k for k in kept if k != c0]:
@@ -255,6 +323,7 @@ class Tracker:
         best.frames += new.frames
         best.slots += new.slots
         best.costs += new.costs
+        best.path.update(new.path)
         best.X, best.vel, best.last = new.X, new.vel, f
         if new.last3d >= best.last3d:  # its last two-view fix is now: the gate closes again
             best.last3d, best.X3d = new.last3d, new.X3d
@@ -273,7 +342,7 @@ class Tracker:
         for group in cluster(cost, views, self.cfg.match_max_m):
             v = [int(views[g]) for g in group]
             s = [int(cs[g, 1]) for g in group]
-            X, kept = self._solve(v, s, f, None)
+            X, kept, _ = self._solve(v, s, f, None)
             if len(kept) < 2:
                 continue
             if any(apart(t.predict(f), X) < self.cfg.track_max_m for t in self.live):
@@ -281,7 +350,8 @@ class Tracker:
             slots = np.full(self.C, -1, np.int16)
             for c in kept:
                 slots[c] = s[v.index(c)]
-            t = Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X)
+            t = Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X,
+                      path={f: centre(X)})
             t.confirmed = self.cfg.birth_frames <= 1 and len(kept) >= min(3, self.C)
             self.live.append(t)
 

@@ -30,6 +30,7 @@ class Track:
     merged_into: Track | None = None
     X_start: np.ndarray | None = None  # the skeleton where the track began and ended (stitching)
     X_end: np.ndarray | None = None
+    path: dict = field(default_factory=dict)  # frame → body centre (3,), in the frames seen by two views or more
 
     def predict(self, f: int) -> np.ndarray:
         return self.X + self.vel * (f - self.last)
@@ -44,6 +45,20 @@ def apart(a: np.ndarray, b: np.ndarray) -> float:
     d = np.linalg.norm(a - b, axis=-1)
     d = d[np.isfinite(d)]
     return float(np.median(d)) if len(d) else np.inf
+
+
+def seen_apart(a: Track, b: Track, distance: float, frames: int) -> bool:
+    """Whether two tracks were both seen in 3D, their body centres more than ``distance`` apart, in at least
+    ``frames`` frames: two people, never one (however near their paths come later)."""
+    short, long_ = (a.path, b.path) if len(a.path) <= len(b.path) else (b.path, a.path)
+    n = 0
+    for f, c in short.items():
+        o = long_.get(f)
+        if o is not None and np.linalg.norm(c - o) > distance:
+            n += 1
+            if n >= frames:
+                return True
+    return False
 
 
 def join_tracks(old: Track, young: Track) -> None:
@@ -61,6 +76,7 @@ def join_tracks(old: Track, young: Track) -> None:
         old.X, old.vel, old.last = young.X, young.vel, young.last
     if young.last3d >= old.last3d:
         old.last3d, old.X3d = young.last3d, young.X3d
+    old.path = {**young.path, **old.path}
     old.dropped_views += young.dropped_views
     old.max_views = max(old.max_views, young.max_views)
 
