@@ -95,34 +95,42 @@ class Tracker:
                     out.setdefault(id(tracks[r]), {})[c] = (int(s), float(cc[r, s]))
                     free[c, s] = False
 
-    def _assign_merged(self, tracks: list[Track], f: int, free: np.ndarray, out: dict) -> None:
-        """The detections left after :meth:`_assign`, each person scored on the keypoints nearer to it than to
-        every other person's prediction: a detection merging two people (one's body side in the other's
-        detection, the one behind hidden) is half outliers for both, beyond either gate; here it goes to one of
-        them (whose skeleton then uses only its own keypoints, :meth:`_own_rays`). Only people located in 3D
-        the frame before take part (the keypoints are told apart by where each person is)."""
-        tracks = [t for t in tracks if t.last3d >= f - 1]
-        if len(tracks) < 2 or not free.any():
-            return
+    def _assign_merged(self, tracks: list[Track], f: int, free: np.ndarray, out: dict) -> set:
+        """Views a person has no detection in after :meth:`_assign`, each person scored on the keypoints nearer
+        to it than to every other person's prediction. A detection merging two people (one's body side in the
+        other's detection, the one behind hidden) is half outliers for both, beyond either gate: left over, it
+        goes to one of them; already the other's, it is shared when its keypoints of this person fit as well as
+        this person's usual detections (the person hidden behind keeps being seen). Each person's skeleton
+        then uses only its own keypoints (:meth:`_own_rays`). Only people located in 3D within
+        ``birth_frames`` take part: the keypoints are told apart by where each person is. Returns the shared
+        (view, slot) pairs."""
+        tracks = [t for t in tracks if t.last3d >= f - self.cfg.birth_frames]
+        shared: set = set()
+        if len(tracks) < 2:
+            return shared
         Xp = np.stack([t.predict(f) for t in tracks])  # (T, J, 3)
         d = point_ray_distance(Xp[:, None, None], self.origins[None, :, None, None], self.rays[f][None])
         d = np.where(np.isfinite(d), d, np.inf)  # (T, C, S, J)
-        order = np.argsort(d, axis=0)
-        nearest = order[0] == np.arange(len(tracks))[:, None, None, None]  # (T, C, S, J)
+        nearest = np.argmin(d, axis=0)[None] == np.arange(len(tracks))[:, None, None, None]  # (T, C, S, J)
         cap = np.array([self._gate(t, f) for t in tracks])
+        near = np.array([NOISE_COSTS * float(np.median(t.costs[-RECENT:])) if t.costs else 0.0 for t in tracks])
         d = np.where(nearest & np.isfinite(d), d, np.nan)
-        cost = truncated_mean(d, cap[:, None, None, None], self.cfg.min_joints)
-        cost = np.where(free[None] & (cost <= cap[:, None, None] / 2), cost, np.inf)
+        cost = truncated_mean(d, cap[:, None, None, None], self.cfg.min_joints)  # (T, C, S)
+        ok = np.where(free[None], cost <= cap[:, None, None] / 2, cost <= near[:, None, None])
+        cost = np.where(ok & self.usable[f][None], cost, np.inf)
         for c in range(self.C):
-            cc = cost[:, c]
+            rows = [r for r, t in enumerate(tracks) if c not in out.get(id(t), {})]
+            cc = cost[rows, c]
             if not np.isfinite(cc).any():
                 continue
-            rows, cols = linear_sum_assignment(np.where(np.isfinite(cc), cc, BIG))
-            for r, s in zip(rows, cols, strict=True):
-                got = out.setdefault(id(tracks[r]), {})
-                if np.isfinite(cc[r, s]) and c not in got:
-                    got[c] = (int(s), float(cc[r, s]))
-                    free[c, s] = False
+            rr, cols = linear_sum_assignment(np.where(np.isfinite(cc), cc, BIG))
+            for r, sl in zip(rr, cols, strict=True):
+                if np.isfinite(cc[r, sl]):
+                    out.setdefault(id(tracks[rows[r]]), {})[c] = (int(sl), float(cc[r, sl]))
+                    if not free[c, sl]:
+                        shared.add((c, int(sl)))
+                    free[c, sl] = False
+        return shared
 
     def _own_rays(self, R: np.ndarray, O: np.ndarray, prior: np.ndarray, others: np.ndarray | None,
                   near: float = 0.0) -> np.ndarray:
@@ -146,8 +154,7 @@ class Tracker:
         without one, neither). Joints seen by fewer than two views: the prediction, moved onto the ray of
         a single view. With ``others`` (the other people's predicted skeletons), keypoints nearer one of
         them are left out (:meth:`_own_rays`); a detection left with fewer than ``min_joints`` keypoints
-        (mostly the other body) still belongs to this person's views but says nothing about its position.
-        Returns (J, 3), the views kept (that located the person) and those weak views."""
+        is mostly the other body's (a weak view). Returns (J, 3), the views kept and the weak views."""
         R = self.rays[f, views, slots]  # (V, J, 3)
         O = self.origins[views]
         weak: list[int] = []
@@ -196,8 +203,12 @@ class Tracker:
         out: dict = {}
         confirmed = [t for t in self.live if t.confirmed]
         tentative = [t for t in self.live if not t.confirmed]
-        self._assign(confirmed, f, free, out)
-        self._assign_merged(confirmed, f, free, out)
+        # matching cascade: people located in 3D the frame before choose first (tight gates), then those whose
+        # position is uncertain (unseen, or seen by one view: their gates wide enough to take anyone's detection)
+        located = [t for t in confirmed if t.last3d >= f - 1]
+        self._assign(located, f, free, out)
+        shared = self._assign_merged(confirmed, f, free, out)
+        self._assign([t for t in confirmed if t.last3d < f - 1], f, free, out)
         self._assign(tentative, f, free, out)
         survivors = []
         preds = {id(t): t.predict(f) for t in confirmed}
@@ -209,11 +220,10 @@ class Tracker:
             near = NOISE_COSTS * float(np.median(t.costs[-RECENT:])) if t.costs else 0.0
             X, kept, weak = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
                                          [got[c][1] for c in views], others, near) if views else (None, [], []))
-            if not kept:
-                weak = []
+            weak = []  # mostly another person's keypoints: not this person's detection
             t.dropped_views += len(views) - len(kept) - len(weak)
             for c in views:
-                if c not in kept and c not in weak:
+                if c not in kept and c not in weak and (c, got[c][0]) not in shared:
                     free[c, got[c][0]] = True  # back to the pool
             if t.confirmed and len(kept) == 1:
                 X, kept = self._extend(t, f, kept[0], got, free, X, others, near)
@@ -224,7 +234,9 @@ class Tracker:
                 continue
             if kept:
                 if len(kept) >= 2:
-                    common = np.isfinite(X[:, 0]) & np.isfinite(t.X[:, 0])
+                    # joints measured now (not filled in from the prediction), so the motion is not damped by it
+                    prior = t.predict(f)
+                    common = np.isfinite(X[:, 0]) & np.isfinite(t.X[:, 0]) & np.any(np.not_equal(X, prior), axis=1)
                     if common.any():
                         step = np.median(X[common] - t.X[common], axis=0) / (f - t.last)
                         t.vel = step if t.hits == 1 else 0.5 * t.vel + 0.5 * step
@@ -267,8 +279,10 @@ class Tracker:
                     continue
                 old, young = (a, b) if a.first <= b.first else (b, a)
                 same = apart(a.predict(f), b.predict(f)) < self.cfg.match_max_m
-                if not same and old.last < f <= young.first + self.cfg.coast_max_s * self.fps:
-                    # a person just confirmed took over from one that lost it: where that one is expected
+                if not same and (old.last < f or old.last3d < young.first) and \
+                        f <= young.first + self.cfg.coast_max_s * self.fps:
+                    # a person just confirmed took over from one that lost it (unseen now, or seen by one view
+                    # only, its depth unknown, since before the new one appeared): where that one is expected
                     same = apart(old.predict(f), young.X) <= self._gate(old, f)
                 if not same or seen_apart(a, b, self.cfg.match_max_m, self.cfg.birth_frames):
                     continue

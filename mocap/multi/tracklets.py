@@ -66,7 +66,9 @@ def join_tracks(old: Track, young: Track) -> None:
     when young was seen last."""
     frames = dict(zip(old.frames, zip(old.slots, old.costs, strict=True), strict=True))
     for f, sl, c in zip(young.frames, young.slots, young.costs, strict=True):
-        if f not in frames or (sl >= 0).sum() > (frames[f][0] >= 0).sum():
+        if f in frames and not np.any((sl >= 0) & (frames[f][0] >= 0)):  # different views: both
+            frames[f] = (np.where(sl >= 0, sl, frames[f][0]), min(c, frames[f][1]))
+        elif f not in frames or (sl >= 0).sum() > (frames[f][0] >= 0).sum():
             frames[f] = (sl, c)
     order = sorted(frames)
     old.frames = order
