@@ -14,7 +14,9 @@ afterwards, tracks that follow one another in time and space are stitched into o
 from __future__ import annotations
 
 import logging
+import statistics
 import time
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -113,7 +115,7 @@ class Tracker:
         d = np.where(np.isfinite(d), d, np.inf)  # (T, C, S, J)
         nearest = np.argmin(d, axis=0)[None] == np.arange(len(tracks))[:, None, None, None]  # (T, C, S, J)
         cap = np.array([self._gate(t, f) for t in tracks])
-        near = np.array([NOISE_COSTS * float(np.median(t.costs[-RECENT:])) if t.costs else 0.0 for t in tracks])
+        near = np.array([NOISE_COSTS * t.noise(RECENT) for t in tracks])
         d = np.where(nearest & np.isfinite(d), d, np.nan)
         cost = truncated_mean(d, cap[:, None, None, None], self.cfg.min_joints)  # (T, C, S)
         ok = np.where(free[None], cost <= cap[:, None, None] / 2, cost <= near[:, None, None])
@@ -170,7 +172,7 @@ class Tracker:
             dist = point_ray_distance(X[None], O[keep][:, None], R[keep])  # (V', J)
             med = robust_median(dist, self.cfg.min_joints)
             if np.all(med <= self.cfg.match_max_m):
-                X = self._robust_joints(O[keep], R[keep], dist)
+                X = self._robust_joints(O[keep], R[keep], dist, X)
                 break
             if len(keep) == 2:
                 keep = [min(keep, key=lambda k: costs[k])] if prior is not None else []
@@ -187,10 +189,12 @@ class Tracker:
             X = np.where(np.isfinite(X), X, prior)
         return X, [views[k] for k in keep], [views[k] for k in weak]
 
-    def _robust_joints(self, O: np.ndarray, R: np.ndarray, dist: np.ndarray) -> np.ndarray:
-        """Per joint: rays far from the first solution are left out (an outlying keypoint); a joint whose
-        remaining rays still disagree is unknown (NaN)."""
+    def _robust_joints(self, O: np.ndarray, R: np.ndarray, dist: np.ndarray, X0: np.ndarray) -> np.ndarray:
+        """Per joint: rays far from the first solution ``X0`` are left out (an outlying keypoint); a joint
+        whose remaining rays still disagree is unknown (NaN)."""
         thr = self.cfg.match_max_m
+        if not np.any(dist > thr):
+            return X0  # no ray to leave out: the same solution
         w = np.where(dist <= thr, 1.0, 0.0).T  # (J, V)
         X = triangulate_rays(O[None], np.moveaxis(R, 0, 1), w)
         d = point_ray_distance(X[None], O[:, None], R)  # (V, J)
@@ -217,7 +221,7 @@ class Tracker:
             views = sorted(got)
             others = [p for k, p in preds.items() if k != id(t)]
             others = np.stack(others) if others else None
-            near = NOISE_COSTS * float(np.median(t.costs[-RECENT:])) if t.costs else 0.0
+            near = NOISE_COSTS * t.noise(RECENT)
             X, kept, weak = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
                                          [got[c][1] for c in views], others, near) if views else (None, [], []))
             weak = []  # mostly another person's keypoints: not this person's detection
@@ -251,7 +255,7 @@ class Tracker:
                     slots[c] = got[c][0]
                 t.frames.append(f)
                 t.slots.append(slots)
-                t.costs.append(np.median([got[c][1] for c in kept]))
+                t.costs.append(statistics.median([got[c][1] for c in kept]))
                 t.max_views = max(t.max_views, len(kept))
                 if not t.confirmed and t.hits >= self.cfg.birth_frames and (
                         t.max_views >= min(3, self.C) or t.hits >= TWO_VIEW_BIRTH * self.cfg.birth_frames):
@@ -273,12 +277,16 @@ class Tracker:
         if len(conf) < 2:
             return tracks
         gone = set()
+        P = np.stack([t.predict(f) for t in conf])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a pair with no joint in common: not the same
+            near = np.nanmedian(np.linalg.norm(P[:, None] - P[None], axis=-1), axis=-1) < self.cfg.match_max_m
         for i, a in enumerate(conf):
-            for b in conf[i + 1:]:
+            for k, b in enumerate(conf[i + 1:], i + 1):
                 if id(a) in gone or id(b) in gone or (a.last != f and b.last != f):
                     continue
                 old, young = (a, b) if a.first <= b.first else (b, a)
-                same = apart(a.predict(f), b.predict(f)) < self.cfg.match_max_m
+                same = bool(near[i, k])
                 if not same and (old.last < f or old.last3d < young.first) and \
                         f <= young.first + self.cfg.coast_max_s * self.fps:
                     # a person just confirmed took over from one that lost it (unseen now, or seen by one view

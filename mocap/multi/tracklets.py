@@ -3,6 +3,7 @@ two tracks of one person (duplicates while tracking, and tracks that follow one 
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -35,16 +36,22 @@ class Track:
     def predict(self, f: int) -> np.ndarray:
         return self.X + self.vel * (f - self.last)
 
+    def noise(self, recent: int) -> float:
+        """The usual cost of this person's detections: the median over the last ``recent`` frames (0: none)."""
+        return float(statistics.median(self.costs[-recent:])) if self.costs else 0.0
+
 
 def centre(X: np.ndarray) -> np.ndarray:
-    return np.nanmean(X, axis=0) if np.isfinite(X).any() else np.full(3, np.nan)
+    ok = np.isfinite(X[:, 0])
+    return X[ok].mean(axis=0) if ok.any() else np.full(3, np.nan)
 
 
 def apart(a: np.ndarray, b: np.ndarray) -> float:
     """Median distance between the joints two skeletons (J, 3) both have (inf: none in common)."""
-    d = np.linalg.norm(a - b, axis=-1)
+    d = a - b
+    d = np.sqrt(np.sum(d * d, axis=-1))
     d = d[np.isfinite(d)]
-    return float(np.median(d)) if len(d) else np.inf
+    return float(statistics.median(d.tolist())) if len(d) else np.inf
 
 
 def seen_apart(a: Track, b: Track, distance: float, frames: int) -> bool:
