@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mocap.bench.multiperson import MultiBenchConfig, make, score
+from mocap.multi.merged import own_rays
 from mocap.multi.rays import triangulate_rays
 from mocap.multi.track import TrackConfig, Tracker, associate_take
 from mocap.multi.tracklets import Track, join_tracks, seen_apart
@@ -63,9 +64,9 @@ def test_keypoints_of_the_other_person_in_a_merged_detection_are_left_out():
     O = tr.origins[:1]
     target = np.where(side[:, None], B, A)
     R = (target - O) / np.linalg.norm(target - O, axis=1, keepdims=True)
-    own = tr._own_rays(R[None], O, A, B[None])[0]
+    own = own_rays(R[None], O, A, B[None])[0]
     assert np.isnan(own[side]).all() and np.isfinite(own[~side]).all()
-    assert np.array_equal(tr._own_rays(R[None], O, A, None)[0], R)  # nobody else: every keypoint counts
+    assert np.array_equal(own_rays(R[None], O, A, None)[0], R)  # nobody else: every keypoint counts
 
 
 @pytest.mark.slow

@@ -1,11 +1,13 @@
 """People tracked in 3D over time; every frame's detections assigned to them across all views.
 
 Per frame: each live track predicts its skeleton (constant velocity of its body centre); each
-detection's cost against a track is the median, over the joints both have, of the distance between
-the detection's rays and the predicted joints (metres). Per view, a Hungarian assignment against the
-confirmed tracks, then against the tentative ones, gated by a distance that grows while a track is
-unseen. Each track is re-triangulated from its detections (rays), views that disagree with the others
-are dropped (a merged or wrong detection). Detections no track explains are grouped across views
+detection's cost against a track is the mean capped distance, over the joints both have, between the
+detection's rays and the predicted joints (metres). Per view, a Hungarian assignment gated by a distance
+that grows while a track is unseen: the people located in 3D the frame before first (a matching cascade),
+detections mixing two people (:mod:`mocap.multi.merged`), the people whose position is uncertain, then the
+tentative ones. Each track is re-triangulated from its own keypoints' rays (not those nearer another
+person), views that disagree with the others are dropped (a wrong detection); two tracks once seen apart
+in 3D are never joined. Detections no track explains are grouped across views
 (:mod:`mocap.multi.associate`); a group seen by two or more views starts a tentative track, which
 becomes a person after ``birth_frames`` consecutive frames. A person unseen for ``coast_max_s`` ends;
 afterwards, tracks that follow one another in time and space are stitched into one identity.
@@ -24,13 +26,13 @@ from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
 from mocap.multi.associate import cluster, pair_affinity
+from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays, truncated_mean
 from mocap.multi.slots import apply_slots
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
-BIG = 1e6
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,6 @@ class TrackConfig:
 BIRTH_GRACE_FRAMES = 2  # a tentative person missing a second view this many frames is kept, not dropped
 BODY_REACH_M = 1.3  # no joint of a person is farther than this from the middle of its body (its median joint)
 TWO_VIEW_BIRTH = 4  # a person only ever seen by two views is confirmed after this many times birth_frames
-RECENT = 30  # frames: a person's usual detection cost (its noise) is the median over this many
-NOISE_COSTS = 2.0  # a keypoint's ray within this many usual costs of the person's joint is the person's
 
 
 class Tracker:
@@ -97,57 +97,6 @@ class Tracker:
                     out.setdefault(id(tracks[r]), {})[c] = (int(s), float(cc[r, s]))
                     free[c, s] = False
 
-    def _assign_merged(self, tracks: list[Track], f: int, free: np.ndarray, out: dict) -> set:
-        """Views a person has no detection in after :meth:`_assign`, each person scored on the keypoints nearer
-        to it than to every other person's prediction. A detection merging two people (one's body side in the
-        other's detection, the one behind hidden) is half outliers for both, beyond either gate: left over, it
-        goes to one of them; already the other's, it is shared when its keypoints of this person fit as well as
-        this person's usual detections (the person hidden behind keeps being seen). Each person's skeleton
-        then uses only its own keypoints (:meth:`_own_rays`). Only people located in 3D within
-        ``birth_frames`` take part: the keypoints are told apart by where each person is. Returns the shared
-        (view, slot) pairs."""
-        tracks = [t for t in tracks if t.last3d >= f - self.cfg.birth_frames]
-        shared: set = set()
-        if len(tracks) < 2:
-            return shared
-        Xp = np.stack([t.predict(f) for t in tracks])  # (T, J, 3)
-        d = point_ray_distance(Xp[:, None, None], self.origins[None, :, None, None], self.rays[f][None])
-        d = np.where(np.isfinite(d), d, np.inf)  # (T, C, S, J)
-        nearest = np.argmin(d, axis=0)[None] == np.arange(len(tracks))[:, None, None, None]  # (T, C, S, J)
-        cap = np.array([self._gate(t, f) for t in tracks])
-        near = np.array([NOISE_COSTS * t.noise(RECENT) for t in tracks])
-        d = np.where(nearest & np.isfinite(d), d, np.nan)
-        cost = truncated_mean(d, cap[:, None, None, None], self.cfg.min_joints)  # (T, C, S)
-        ok = np.where(free[None], cost <= cap[:, None, None] / 2, cost <= near[:, None, None])
-        cost = np.where(ok & self.usable[f][None], cost, np.inf)
-        for c in range(self.C):
-            rows = [r for r, t in enumerate(tracks) if c not in out.get(id(t), {})]
-            cc = cost[rows, c]
-            if not np.isfinite(cc).any():
-                continue
-            rr, cols = linear_sum_assignment(np.where(np.isfinite(cc), cc, BIG))
-            for r, sl in zip(rr, cols, strict=True):
-                if np.isfinite(cc[r, sl]):
-                    out.setdefault(id(tracks[rows[r]]), {})[c] = (int(sl), float(cc[r, sl]))
-                    if not free[c, sl]:
-                        shared.add((c, int(sl)))
-                    free[c, sl] = False
-        return shared
-
-    def _own_rays(self, R: np.ndarray, O: np.ndarray, prior: np.ndarray, others: np.ndarray | None,
-                  near: float = 0.0) -> np.ndarray:
-        """Rays (V, J, 3) of one person's detections from origins O (V, 3), NaN where a keypoint's ray passes
-        nearer the same joint of another tracked person (``others`` (U, J, 3), predicted) than this one's
-        ``prior``: the other body's keypoints in a detection merging two people, a keypoint that jumped to
-        the other person. They do not pull this person's skeleton towards the other. A ray within ``near``
-        of this person's joint (its usual distance: the noise) is kept wherever the other is."""
-        if others is None or not len(others):
-            return R
-        mine = point_ray_distance(prior[None], O[:, None], R)  # (V, J)
-        theirs = point_ray_distance(others[:, None], O[None, :, None], R[None])  # (U, V, J)
-        nearer = np.any(theirs < mine[None], axis=0) & ~(mine <= near)
-        return np.where(nearer[..., None], np.nan, R)
-
     def _solve(self, views: list[int], slots: list[int], f: int, prior: np.ndarray | None,
                costs: list[float] | None = None, others: np.ndarray | None = None,
                near: float = 0.0) -> tuple[np.ndarray, list[int], list[int]]:
@@ -155,13 +104,14 @@ class Tracker:
         is dropped until all agree (of two that disagree, the one farther from the prediction ``prior``;
         without one, neither). Joints seen by fewer than two views: the prediction, moved onto the ray of
         a single view. With ``others`` (the other people's predicted skeletons), keypoints nearer one of
-        them are left out (:meth:`_own_rays`); a detection left with fewer than ``min_joints`` keypoints
-        is mostly the other body's (a weak view). Returns (J, 3), the views kept and the weak views."""
+        them are left out (:func:`~mocap.multi.merged.own_rays`); a detection left with fewer than
+        ``min_joints`` keypoints is mostly the other body's (a weak view). Returns (J, 3), the views kept and
+        the weak views."""
         R = self.rays[f, views, slots]  # (V, J, 3)
         O = self.origins[views]
         weak: list[int] = []
         if prior is not None and others is not None:
-            R = self._own_rays(R, O, prior, others, near)
+            R = own_rays(R, O, prior, others, near)
             n_own = np.isfinite(R[..., 0]).sum(axis=1)
             weak = [k for k in range(len(views)) if n_own[k] < self.cfg.min_joints]
         costs = costs if costs is not None else [0.0] * len(views)
@@ -211,7 +161,7 @@ class Tracker:
         # position is uncertain (unseen, or seen by one view: their gates wide enough to take anyone's detection)
         located = [t for t in confirmed if t.last3d >= f - 1]
         self._assign(located, f, free, out)
-        shared = self._assign_merged(confirmed, f, free, out)
+        shared = assign_merged(self, confirmed, f, free, out)
         self._assign([t for t in confirmed if t.last3d < f - 1], f, free, out)
         self._assign(tentative, f, free, out)
         survivors = []
@@ -311,7 +261,7 @@ class Tracker:
         views = np.concatenate([[c0], cand[:, 0]])
         rays = np.concatenate([self.rays[f, c0, s0][None], self.rays[f, cand[:, 0], cand[:, 1]]])
         prior = t.predict(f)
-        rays = self._own_rays(rays, self.origins[views], prior, others, near)
+        rays = own_rays(rays, self.origins[views], prior, others, near)
         aff = pair_affinity(self.origins[views], rays, views, self.cfg.min_joints)[0, 1:]
         pick: dict[int, tuple[int, float]] = {}
         for (c, sl), a in zip(cand, aff, strict=True):
