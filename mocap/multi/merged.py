@@ -43,8 +43,8 @@ def assign_merged(tr: Tracker, tracks: list[Track], f: int, free: np.ndarray, ou
     """Views a person has no detection in after the tracker's per-view assignment, each person scored on the
     keypoints nearer to it than to every other person's prediction. A detection merging two people (one's body
     side in the other's detection, the one behind hidden) is half outliers for both, beyond either gate: left
-    over, it goes to one of them; already the other's, it is shared when its keypoints of this person fit as
-    well as this person's usual detections (the person hidden behind keeps being seen). Each person's
+    over, it goes to one of them; already the other's, it is shared (the person hidden behind keeps being
+    seen); either only where its keypoints of this person fit as well as this person's usual detections. Each person's
     skeleton then uses only its own keypoints (:func:`own_rays`). Only people located in 3D within
     ``birth_frames`` take part: the keypoints are told apart by where each person is. Returns the shared
     (view, slot) pairs."""
@@ -60,7 +60,7 @@ def assign_merged(tr: Tracker, tracks: list[Track], f: int, free: np.ndarray, ou
     near = np.array([NOISE_COSTS * t.noise(RECENT) for t in tracks])
     d = np.where(nearest & np.isfinite(d), d, np.nan)
     cost = truncated_mean(d, cap[:, None, None, None], tr.cfg.min_joints)  # (T, C, S)
-    ok = np.where(free[None], cost <= cap[:, None, None] / 2, cost <= near[:, None, None])
+    ok = (cost <= cap[:, None, None] / 2) & (cost <= near[:, None, None])  # its keypoints fit as well as usual
     cost = np.where(ok & tr.usable[f][None], cost, np.inf)
     for c in range(tr.C):
         rows = [r for r, t in enumerate(tracks) if c not in out.get(id(t), {})]
