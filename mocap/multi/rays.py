@@ -90,9 +90,13 @@ def ray_ray_distance(o1: np.ndarray, d1: np.ndarray, o2: np.ndarray, d2: np.ndar
     return np.where(nn > 1e-9, skew, parallel)
 
 
+MIN_RAY_ANGLE_DEG = 5.0  # rays closer to parallel than this (opposite cameras, one line) fix no depth
+
+
 def triangulate_rays(origin: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Least-squares point closest to weighted rays: origin (..., V, 3), d (..., V, 3) unit (NaN: not
-    used), w (..., V) weights. Returns (..., 3), NaN where fewer than two rays."""
+    used), w (..., V) weights. Returns (..., 3), NaN where fewer than two rays or where the rays are all
+    within ``MIN_RAY_ANGLE_DEG`` of one line (two facing cameras: the point could be anywhere along it)."""
     ok = np.isfinite(d[..., 0]) & (w > 0)
     w = np.where(ok, w, 0.0)
     d = np.where(ok[..., None], d, 0.0)
@@ -103,6 +107,10 @@ def triangulate_rays(origin: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.nda
     b = np.sum(w[..., None] * o, axis=-2) - np.einsum("...vi,...v->...i", wd, np.sum(d * o, axis=-1))
     enough = ok.sum(axis=-1) >= 2
     A = np.where(enough[..., None, None], A, np.eye(3))
+    # two rays (three cameras are never on one line): |cos θ| = | |d1 + d2|² / 2 - 1 |
+    s = np.sum(d, axis=-2)
+    cos = np.abs(np.sum(s * s, axis=-1) / 2 - 1)
+    enough &= (ok.sum(axis=-1) > 2) | (cos < np.cos(np.radians(MIN_RAY_ANGLE_DEG)))
     X = np.linalg.solve(A, b[..., None])[..., 0]
     return np.where(enough[..., None], X, np.nan)
 

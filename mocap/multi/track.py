@@ -1,11 +1,13 @@
 """People tracked in 3D over time; every frame's detections assigned to them across all views.
 
 Per frame: each live track predicts its skeleton (constant velocity of its body centre); each
-detection's cost against a track is the median, over the joints both have, of the distance between
-the detection's rays and the predicted joints (metres). Per view, a Hungarian assignment against the
-confirmed tracks, then against the tentative ones, gated by a distance that grows while a track is
-unseen. Each track is re-triangulated from its detections (rays), views that disagree with the others
-are dropped (a merged or wrong detection). Detections no track explains are grouped across views
+detection's cost against a track is the mean capped distance, over the joints both have, between the
+detection's rays and the predicted joints (metres). Per view, a Hungarian assignment gated by a distance
+that grows while a track is unseen: the people located in 3D the frame before first (a matching cascade),
+detections mixing two people (:mod:`mocap.multi.merged`), the people whose position is uncertain, then the
+tentative ones. Each track is re-triangulated from its own keypoints' rays (not those nearer another
+person), views that disagree with the others are dropped (a wrong detection); two tracks once seen apart
+in 3D are never joined. Detections no track explains are grouped across views
 (:mod:`mocap.multi.associate`); a group seen by two or more views starts a tentative track, which
 becomes a person after ``birth_frames`` consecutive frames. A person unseen for ``coast_max_s`` ends;
 afterwards, tracks that follow one another in time and space are stitched into one identity.
@@ -14,7 +16,9 @@ afterwards, tracks that follow one another in time and space are stitched into o
 from __future__ import annotations
 
 import logging
+import statistics
 import time
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -22,13 +26,13 @@ from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
 from mocap.multi.associate import cluster, pair_affinity
+from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays, truncated_mean
 from mocap.multi.slots import apply_slots
-from mocap.multi.tracklets import Track, apart, join_tracks, stitch
+from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
-BIG = 1e6
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class TrackConfig:
 
 
 BIRTH_GRACE_FRAMES = 2  # a tentative person missing a second view this many frames is kept, not dropped
+BODY_REACH_M = 1.3  # no joint of a person is farther than this from the middle of its body (its median joint)
 TWO_VIEW_BIRTH = 4  # a person only ever seen by two views is confirmed after this many times birth_frames
 
 
@@ -81,51 +86,65 @@ class Tracker:
         cost = truncated_mean(d, cap[:, None, None, None], self.cfg.min_joints)  # (T, C, S)
         cost = np.where(free[None], cost, np.inf)
         gate = cap / 2  # the mean capped distance of a detection of this person
+        cost = np.where(cost <= gate[:, None, None], cost, np.inf)  # outside a track's gate: not a candidate
         for c in range(self.C):
             cc = cost[:, c]
             if not np.isfinite(cc).any():
                 continue
             rows, cols = linear_sum_assignment(np.where(np.isfinite(cc), cc, BIG))
             for r, s in zip(rows, cols, strict=True):
-                if cc[r, s] <= gate[r]:
+                if np.isfinite(cc[r, s]):
                     out.setdefault(id(tracks[r]), {})[c] = (int(s), float(cc[r, s]))
                     free[c, s] = False
 
     def _solve(self, views: list[int], slots: list[int], f: int, prior: np.ndarray | None,
-               costs: list[float] | None = None) -> tuple[np.ndarray, list[int]]:
+               costs: list[float] | None = None, others: np.ndarray | None = None,
+               near: float = 0.0) -> tuple[np.ndarray, list[int], list[int]]:
         """Triangulate one person from its detections (rays); the view that disagrees most with the rest
         is dropped until all agree (of two that disagree, the one farther from the prediction ``prior``;
         without one, neither). Joints seen by fewer than two views: the prediction, moved onto the ray of
-        a single view. Returns (J, 3) and the views kept."""
+        a single view. With ``others`` (the other people's predicted skeletons), keypoints nearer one of
+        them are left out (:func:`~mocap.multi.merged.own_rays`); a detection left with fewer than
+        ``min_joints`` keypoints is mostly the other body's (a weak view). Returns (J, 3), the views kept and
+        the weak views."""
         R = self.rays[f, views, slots]  # (V, J, 3)
         O = self.origins[views]
+        weak: list[int] = []
+        if prior is not None and others is not None:
+            R = own_rays(R, O, prior, others, near)
+            n_own = np.isfinite(R[..., 0]).sum(axis=1)
+            weak = [k for k in range(len(views)) if n_own[k] < self.cfg.min_joints]
         costs = costs if costs is not None else [0.0] * len(views)
-        keep = list(range(len(views)))
+        keep = [k for k in range(len(views)) if k not in weak]
         X = np.full((self.J, 3), np.nan)
         while len(keep) >= 2:
             X = triangulate_rays(O[keep][None], np.moveaxis(R[keep], 0, 1), np.ones((self.J, len(keep))))
             dist = point_ray_distance(X[None], O[keep][:, None], R[keep])  # (V', J)
             med = robust_median(dist, self.cfg.min_joints)
             if np.all(med <= self.cfg.match_max_m):
-                X = self._robust_joints(O[keep], R[keep], dist)
+                X = self._robust_joints(O[keep], R[keep], dist, X)
                 break
             if len(keep) == 2:
                 keep = [min(keep, key=lambda k: costs[k])] if prior is not None else []
                 X = np.full((self.J, 3), np.nan)
                 break
             keep.pop(int(np.argmax(np.where(np.isfinite(med), med, np.inf))))
+        body = centre(prior if prior is not None and np.isfinite(prior).any() else X)
+        X[np.linalg.norm(X - body, axis=-1) > BODY_REACH_M] = np.nan  # two rays met far off: an outlying keypoint
         if prior is not None:
             if len(keep) == 1:
                 r, o = R[keep[0]], O[keep[0]]
                 t = np.sum((prior - o) * r, axis=-1, keepdims=True)
                 X = np.where(np.isfinite(X), X, o + t * r)
             X = np.where(np.isfinite(X), X, prior)
-        return X, [views[k] for k in keep]
+        return X, [views[k] for k in keep], [views[k] for k in weak]
 
-    def _robust_joints(self, O: np.ndarray, R: np.ndarray, dist: np.ndarray) -> np.ndarray:
-        """Per joint: rays far from the first solution are left out (an outlying keypoint); a joint whose
-        remaining rays still disagree is unknown (NaN)."""
+    def _robust_joints(self, O: np.ndarray, R: np.ndarray, dist: np.ndarray, X0: np.ndarray) -> np.ndarray:
+        """Per joint: rays far from the first solution ``X0`` are left out (an outlying keypoint); a joint
+        whose remaining rays still disagree is unknown (NaN)."""
         thr = self.cfg.match_max_m
+        if not np.any(dist > thr):
+            return X0  # no ray to leave out: the same solution
         w = np.where(dist <= thr, 1.0, 0.0).T  # (J, V)
         X = triangulate_rays(O[None], np.moveaxis(R, 0, 1), w)
         d = point_ray_distance(X[None], O[:, None], R)  # (V, J)
@@ -138,41 +157,55 @@ class Tracker:
         out: dict = {}
         confirmed = [t for t in self.live if t.confirmed]
         tentative = [t for t in self.live if not t.confirmed]
-        self._assign(confirmed, f, free, out)
+        # matching cascade: people located in 3D the frame before choose first (tight gates), then those whose
+        # position is uncertain (unseen, or seen by one view: their gates wide enough to take anyone's detection)
+        located = [t for t in confirmed if t.last3d >= f - 1]
+        self._assign(located, f, free, out)
+        shared = assign_merged(self, confirmed, f, free, out)
+        self._assign([t for t in confirmed if t.last3d < f - 1], f, free, out)
         self._assign(tentative, f, free, out)
         survivors = []
+        preds = {id(t): t.predict(f) for t in confirmed}
         for t in self.live:
             got = out.get(id(t), {})
             views = sorted(got)
-            X, kept = (self._solve(views, [got[c][0] for c in views], f, t.predict(f), [got[c][1] for c in views])
-                       if views else (None, []))
-            t.dropped_views += len(views) - len(kept)
+            others = [p for k, p in preds.items() if k != id(t)]
+            others = np.stack(others) if others else None
+            near = NOISE_COSTS * t.noise(RECENT)
+            X, kept, weak = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
+                                         [got[c][1] for c in views], others, near) if views else (None, [], []))
+            weak = []  # mostly another person's keypoints: not this person's detection
+            t.dropped_views += len(views) - len(kept) - len(weak)
             for c in views:
-                if c not in kept:
+                if c not in kept and c not in weak and (c, got[c][0]) not in shared:
                     free[c, got[c][0]] = True  # back to the pool
             if t.confirmed and len(kept) == 1:
-                X, kept = self._extend(t, f, kept[0], got, free, X)
+                X, kept = self._extend(t, f, kept[0], got, free, X, others, near)
+                weak = [c for c in weak if c not in kept]
             if not t.confirmed and len(kept) < 2:
                 if f - t.last <= BIRTH_GRACE_FRAMES:  # a tentative track survives a frame or two in < 2 views
                     survivors.append(t)
                 continue
             if kept:
                 if len(kept) >= 2:
-                    common = np.isfinite(X[:, 0]) & np.isfinite(t.X[:, 0])
+                    # joints measured now (not filled in from the prediction), so the motion is not damped by it
+                    prior = t.predict(f)
+                    common = np.isfinite(X[:, 0]) & np.isfinite(t.X[:, 0]) & np.any(np.not_equal(X, prior), axis=1)
                     if common.any():
                         step = np.median(X[common] - t.X[common], axis=0) / (f - t.last)
                         t.vel = step if t.hits == 1 else 0.5 * t.vel + 0.5 * step
                     t.hits += 1
                     t.last3d, t.X3d = f, X
+                    t.path[f] = centre(X)
                 else:  # one view: its depth is the prediction's; the motion model fades out
                     t.vel = t.vel * 0.95 ** (f - t.last)
                 t.X, t.last = X, f
                 slots = np.full(self.C, -1, np.int16)
-                for c in kept:
+                for c in kept + weak:
                     slots[c] = got[c][0]
                 t.frames.append(f)
                 t.slots.append(slots)
-                t.costs.append(np.median([got[c][1] for c in kept]))
+                t.costs.append(statistics.median([got[c][1] for c in kept]))
                 t.max_views = max(t.max_views, len(kept))
                 if not t.confirmed and t.hits >= self.cfg.birth_frames and (
                         t.max_views >= min(3, self.C) or t.hits >= TWO_VIEW_BIRTH * self.cfg.birth_frames):
@@ -194,23 +227,29 @@ class Tracker:
         if len(conf) < 2:
             return tracks
         gone = set()
+        P = np.stack([t.predict(f) for t in conf])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a pair with no joint in common: not the same
+            near = np.nanmedian(np.linalg.norm(P[:, None] - P[None], axis=-1), axis=-1) < self.cfg.match_max_m
         for i, a in enumerate(conf):
-            for b in conf[i + 1:]:
+            for k, b in enumerate(conf[i + 1:], i + 1):
                 if id(a) in gone or id(b) in gone or (a.last != f and b.last != f):
                     continue
                 old, young = (a, b) if a.first <= b.first else (b, a)
-                same = apart(a.predict(f), b.predict(f)) < self.cfg.match_max_m
-                if not same and old.last < f <= young.first + self.cfg.coast_max_s * self.fps:
-                    # a person just confirmed took over from one that lost it: where that one is expected
+                same = bool(near[i, k])
+                if not same and (old.last < f or old.last3d < young.first) and \
+                        f <= young.first + self.cfg.coast_max_s * self.fps:
+                    # a person just confirmed took over from one that lost it (unseen now, or seen by one view
+                    # only, its depth unknown, since before the new one appeared): where that one is expected
                     same = apart(old.predict(f), young.X) <= self._gate(old, f)
-                if not same:
+                if not same or seen_apart(a, b, self.cfg.match_max_m, self.cfg.birth_frames):
                     continue
                 join_tracks(old, young)
                 gone.add(id(young))
         return [t for t in tracks if id(t) not in gone]
 
     def _extend(self, t: Track, f: int, c0: int, got: dict, free: np.ndarray,
-                X: np.ndarray) -> tuple[np.ndarray, list[int]]:
+                X: np.ndarray, others: np.ndarray | None = None, near: float = 0.0) -> tuple[np.ndarray, list[int]]:
         """A track seen by one view only (its depth uncertain, so other views' detections fell outside
         its gate): free detections in other views that meet that view's detection (median ray distance
         within ``match_max_m``) and land near the prediction join it."""
@@ -219,8 +258,10 @@ class Tracker:
         cand = cand[cand[:, 0] != c0]
         if not len(cand):
             return X, [c0]
-        rays = np.concatenate([self.rays[f, c0, s0][None], self.rays[f, cand[:, 0], cand[:, 1]]])
         views = np.concatenate([[c0], cand[:, 0]])
+        rays = np.concatenate([self.rays[f, c0, s0][None], self.rays[f, cand[:, 0], cand[:, 1]]])
+        prior = t.predict(f)
+        rays = own_rays(rays, self.origins[views], prior, others, near)
         aff = pair_affinity(self.origins[views], rays, views, self.cfg.min_joints)[0, 1:]
         pick: dict[int, tuple[int, float]] = {}
         for (c, sl), a in zip(cand, aff, strict=True):
@@ -230,8 +271,7 @@ class Tracker:
             return X, [c0]
         vs = [c0] + sorted(pick)
         sls = [s0] + [pick[c][0] for c in vs[1:]]
-        prior = t.predict(f)
-        X2, kept = self._solve(vs, sls, f, prior, [got[c0][1]] + [pick[c][1] for c in vs[1:]])
+        X2, kept, _ = self._solve(vs, sls, f, prior, [got[c0][1]] + [pick[c][1] for c in vs[1:]], others, near)
         if len(kept) < 2 or c0 not in kept or not apart(X2, prior) <= self._gate(t, f):
             return X, [c0]
         for c in kept[1:] if kept[0] == c0 else [k for k in kept if k != c0]:
@@ -255,6 +295,7 @@ class Tracker:
         best.frames += new.frames
         best.slots += new.slots
         best.costs += new.costs
+        best.path.update(new.path)
         best.X, best.vel, best.last = new.X, new.vel, f
         if new.last3d >= best.last3d:  # its last two-view fix is now: the gate closes again
             best.last3d, best.X3d = new.last3d, new.X3d
@@ -273,7 +314,7 @@ class Tracker:
         for group in cluster(cost, views, self.cfg.match_max_m):
             v = [int(views[g]) for g in group]
             s = [int(cs[g, 1]) for g in group]
-            X, kept = self._solve(v, s, f, None)
+            X, kept, _ = self._solve(v, s, f, None)
             if len(kept) < 2:
                 continue
             if any(apart(t.predict(f), X) < self.cfg.track_max_m for t in self.live):
@@ -281,7 +322,8 @@ class Tracker:
             slots = np.full(self.C, -1, np.int16)
             for c in kept:
                 slots[c] = s[v.index(c)]
-            t = Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X)
+            t = Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X,
+                      path={f: centre(X)})
             t.confirmed = self.cfg.birth_frames <= 1 and len(kept) >= min(3, self.C)
             self.live.append(t)
 

@@ -3,6 +3,7 @@ two tracks of one person (duplicates while tracking, and tracks that follow one 
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,20 +31,41 @@ class Track:
     merged_into: Track | None = None
     X_start: np.ndarray | None = None  # the skeleton where the track began and ended (stitching)
     X_end: np.ndarray | None = None
+    path: dict = field(default_factory=dict)  # frame → body centre (3,), in the frames seen by two views or more
 
     def predict(self, f: int) -> np.ndarray:
         return self.X + self.vel * (f - self.last)
 
+    def noise(self, recent: int) -> float:
+        """The usual cost of this person's detections: the median over the last ``recent`` frames (0: none)."""
+        return float(statistics.median(self.costs[-recent:])) if self.costs else 0.0
+
 
 def centre(X: np.ndarray) -> np.ndarray:
-    return np.nanmean(X, axis=0) if np.isfinite(X).any() else np.full(3, np.nan)
+    ok = np.isfinite(X[:, 0])
+    return X[ok].mean(axis=0) if ok.any() else np.full(3, np.nan)
 
 
 def apart(a: np.ndarray, b: np.ndarray) -> float:
     """Median distance between the joints two skeletons (J, 3) both have (inf: none in common)."""
-    d = np.linalg.norm(a - b, axis=-1)
+    d = a - b
+    d = np.sqrt(np.sum(d * d, axis=-1))
     d = d[np.isfinite(d)]
-    return float(np.median(d)) if len(d) else np.inf
+    return float(statistics.median(d.tolist())) if len(d) else np.inf
+
+
+def seen_apart(a: Track, b: Track, distance: float, frames: int) -> bool:
+    """Whether two tracks were both seen in 3D, their body centres more than ``distance`` apart, in at least
+    ``frames`` frames: two people, never one (however near their paths come later)."""
+    short, long_ = (a.path, b.path) if len(a.path) <= len(b.path) else (b.path, a.path)
+    n = 0
+    for f, c in short.items():
+        o = long_.get(f)
+        if o is not None and np.linalg.norm(c - o) > distance:
+            n += 1
+            if n >= frames:
+                return True
+    return False
 
 
 def join_tracks(old: Track, young: Track) -> None:
@@ -51,7 +73,9 @@ def join_tracks(old: Track, young: Track) -> None:
     when young was seen last."""
     frames = dict(zip(old.frames, zip(old.slots, old.costs, strict=True), strict=True))
     for f, sl, c in zip(young.frames, young.slots, young.costs, strict=True):
-        if f not in frames or (sl >= 0).sum() > (frames[f][0] >= 0).sum():
+        if f in frames and not np.any((sl >= 0) & (frames[f][0] >= 0)):  # different views: both
+            frames[f] = (np.where(sl >= 0, sl, frames[f][0]), min(c, frames[f][1]))
+        elif f not in frames or (sl >= 0).sum() > (frames[f][0] >= 0).sum():
             frames[f] = (sl, c)
     order = sorted(frames)
     old.frames = order
@@ -61,6 +85,7 @@ def join_tracks(old: Track, young: Track) -> None:
         old.X, old.vel, old.last = young.X, young.vel, young.last
     if young.last3d >= old.last3d:
         old.last3d, old.X3d = young.last3d, young.X3d
+    old.path = {**young.path, **old.path}
     old.dropped_views += young.dropped_views
     old.max_views = max(old.max_views, young.max_views)
 
