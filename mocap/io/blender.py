@@ -129,6 +129,10 @@ def warm() -> Child | None:
     global _warm
     if _warm is not None and _warm.alive():
         return _warm
+    if _warm is not None:  # ended early: reaped, and its pipes and error file closed, before another starts
+        dead, _warm = _warm, None
+        log.warning("the Blender child started ahead ended early (%s)", dead.stderr_tail(300))
+        dead.close()
     if not bpy_available():
         return None
     _warm = Child()
