@@ -266,7 +266,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
                     return
                 t, c = time.perf_counter(), time.thread_time()
             put(None)
-        except ValueError as e:
+        except Exception as e:  # noqa: BLE001 - raised again by the detector's loop, which would otherwise wait forever
             put(e)
         finally:
             source.close()  # releases the decoder in this thread
