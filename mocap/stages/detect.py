@@ -60,7 +60,7 @@ class Config:
     # every worker busy (3 cameras on 2 cores): faster, but the results then depend on the cut (see
     # mocap.detect.chunks); a detector without memory is always cut that way (identical results)
     split: bool = False
-    overlay: bool = False  # also write review/<camera>.mp4 with the detections drawn
+    overlay: bool = False  # also write review/<camera>_pose2d.mp4 with the detections drawn
     max_length_difference_s: float = 2.0  # cameras may differ this much in length (sync aligns them)
     # 21 keypoints per hand (keypoint set blazepose33_hands); unset: on when the fit skeleton has fingers
     # (a mapping for blazepose33_hands). A whole-body ONNX model gives hands by itself.
