@@ -267,28 +267,6 @@ def cmd_bench_multiperson(args) -> int:
     return 0
 
 
-def cmd_bench_robustness(args) -> int:
-    from mocap.bench.common import format_table, write_json
-    from mocap.bench.robustness import COLUMNS, RobustnessBenchConfig, accuracy_lines, run, table_rows
-    from mocap.bench.triangulation import default_bvh
-
-    bvh = args.bvh or default_bvh()
-    if bvh is None:
-        raise FileNotFoundError("bench robustness: no --bvh given and no shared data to take CMU 01_01 from")
-    if not args.bvh:
-        bvh = bvh.with_name("cmu_01_01.bvh")
-    cfg = RobustnessBenchConfig(str(bvh), args.frames, args.fps, args.cameras, args.noise_px, args.outliers,
-                                args.dropouts, args.swaps, not args.true_rig, args.shift, args.seed, args.repeats)
-    result = run(cfg, progress=lambda text: print(f"… {text}", file=sys.stderr, flush=True))
-    print(f"robustness benchmark: {cfg.frames} frames × {cfg.cameras} cameras, σ {cfg.noise_px}px, "
-          f"{cfg.outliers:.0%} outliers, {cfg.dropouts:.0%} dropouts, {cfg.swaps:.0%} swaps, "
-          f"{'moved' if cfg.move_rig else 'true'} rig, shift {cfg.shift_frames:g} frames; {bvh.name}")
-    print(format_table(table_rows(result), COLUMNS))
-    print("\n".join(accuracy_lines(result)))
-    write_json(result, args.json)
-    return 0
-
-
 def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersAction,
                  bsub: argparse._SubParsersAction) -> None:
     rr = ssub.add_parser("render", help="BVH clip → realistic character rendered by a camera ring (bpy, Cycles)")
@@ -383,21 +361,3 @@ def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersActi
     bm.add_argument("--seed", type=int, default=0)
     bm.add_argument("--json", type=Path)
     bm.set_defaults(func=cmd_bench_multiperson)
-
-    br = bsub.add_parser("robustness", help="cost of camera refinement, sync and swap repair next to triangulate + "
-                                           "refine on a synthetic take, with their accuracy")
-    br.add_argument("--bvh", type=Path, help="motion clip (default: CMU 01_01 from the shared data)")
-    br.add_argument("--frames", type=int, default=2000)
-    br.add_argument("--fps", type=float, default=60.0)
-    br.add_argument("--cameras", type=int, default=4)
-    br.add_argument("--noise-px", type=float, default=2.0)
-    br.add_argument("--outliers", type=float, default=0.05)
-    br.add_argument("--dropouts", type=float, default=0.10)
-    br.add_argument("--swaps", type=float, default=0.0, help="share of views with left and right exchanged (0.02)")
-    br.add_argument("--true-rig", action="store_true",
-                    help="give the true rig (default: cameras but the first turned 1–2° and moved 5–10 cm)")
-    br.add_argument("--shift", type=float, default=0.0, help="the second camera lags by this many frames")
-    br.add_argument("--seed", type=int, default=0)
-    br.add_argument("--repeats", type=int, default=1, help="each stage timed this many times, the fastest counts")
-    br.add_argument("--json", type=Path)
-    br.set_defaults(func=cmd_bench_robustness)
