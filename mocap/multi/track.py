@@ -172,16 +172,15 @@ class Tracker:
             others = [p for k, p in preds.items() if k != id(t)]
             others = np.stack(others) if others else None
             near = NOISE_COSTS * t.noise(RECENT)
-            X, kept, weak = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
-                                         [got[c][1] for c in views], others, near) if views else (None, [], []))
-            weak = []  # mostly another person's keypoints: not this person's detection
-            t.dropped_views += len(views) - len(kept) - len(weak)
+            # a weak view (mostly another person's keypoints) is not this person's detection: back to the pool
+            X, kept, _ = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
+                                      [got[c][1] for c in views], others, near) if views else (None, [], []))
+            t.dropped_views += len(views) - len(kept)
             for c in views:
-                if c not in kept and c not in weak and (c, got[c][0]) not in shared:
+                if c not in kept and (c, got[c][0]) not in shared:
                     free[c, got[c][0]] = True  # back to the pool
             if t.confirmed and len(kept) == 1:
                 X, kept = self._extend(t, f, kept[0], got, free, X, others, near)
-                weak = [c for c in weak if c not in kept]
             if not t.confirmed and len(kept) < 2:
                 if f - t.last <= BIRTH_GRACE_FRAMES:  # a tentative track survives a frame or two in < 2 views
                     survivors.append(t)
@@ -201,7 +200,7 @@ class Tracker:
                     t.vel = t.vel * 0.95 ** (f - t.last)
                 t.X, t.last = X, f
                 slots = np.full(self.C, -1, np.int16)
-                for c in kept + weak:
+                for c in kept:
                     slots[c] = got[c][0]
                 t.frames.append(f)
                 t.slots.append(slots)
