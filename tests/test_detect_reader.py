@@ -44,3 +44,30 @@ def test_a_reader_error_other_than_valueerror_is_raised_not_a_hang(monkeypatch, 
     assert not thread.is_alive(), "detect_video waits forever after the reader thread failed"
     with pytest.raises(RuntimeError, match="decoder crashed"):
         raise outcome["error"]
+
+
+def test_hand_shares_of_cameras_written_before_a_worker_died_are_kept(tmp_path):
+    """A broken pool raises out of the collection loop: the hand shares of the cameras it already wrote stay
+    (the 'no hand detected in any frame' warning must not rest on the retried cameras alone)."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from mocap.io.hdf5 import create_keypoints2d
+
+    F = 4
+    work = create_keypoints2d(tmp_path / "pose2d.partial.h5", F, ["a", "b"], 1, "blazepose33_hands", 30.0)
+    data = np.full((F, 1, 75, 3), np.nan)
+    data[:, :, :33] = 1.0
+    data[:2, :, 40] = 1.0  # a hand in half of the frames
+    done, broken = Future(), Future()
+    done.set_result(("a", 0, F, data, {"frames": F, "decode_s": 0.1, "infer_s": 0.1}))
+    threading.Timer(0.3, broken.set_exception, (BrokenProcessPool("a worker died"),)).start()
+
+    class Bar:
+        def update(self, n):
+            pass
+
+    hands: dict = {}
+    with pytest.raises(BrokenProcessPool):
+        detect._collect([done, broken], work, ["a", "b"], F, Bar(), [("a", 0, F), ("b", 0, F)], {}, hands)
+    assert hands == {"a": 0.5}

@@ -282,7 +282,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                         resume = True
                     futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1, overlays[c])
                                for c, a, b in todo]
-                    hands |= _collect(futures, work, names, F, overall, plan, gathered)
+                    _collect(futures, work, names, F, overall, plan, gathered, hands)
                 except KeyboardInterrupt:
                     chunks.stop_pool(pool)
                     raise
@@ -324,11 +324,11 @@ WORKER_RETRIES = 1  # a pool whose worker died is started again this many times 
 last_run: dict = {}  # this process's last pooled detection: wall, start-up, idle tail (for mocap bench detect)
 
 
-def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list, gathered: dict) -> dict[str, float]:
+def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list, gathered: dict,
+             hands: dict[str, float]) -> None:
     """Write each camera once all its chunks are back (in ``gathered``, which outlives a broken pool; a chunk
-    that comes back twice is kept once), and mark it complete. Returns, with hands, each camera's share of
-    frames with at least one hand."""
-    hands = {}
+    that comes back twice is kept once), and mark it complete. With hands, each camera's share of frames with
+    at least one hand goes into ``hands`` as it is written (so a later broken pool does not lose it)."""
     for fut in as_completed(futures):
         cam, first, end, piece, stats = fut.result()
         if (cam, first, end) in gathered:
@@ -351,7 +351,6 @@ def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list,
         if data.shape[2] == 75:
             hands[cam] = float(np.mean(np.isfinite(data[:, :, 33:, 0]).any(axis=(1, 2))))
             log.info("camera %s: hands in %.1f%% of frames", cam, 100 * hands[cam])
-    return hands
 
 
 def _finish(work: Path, out: Path) -> Path:
