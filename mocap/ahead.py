@@ -1,9 +1,9 @@
 """Work ``mocap run`` starts ahead of the stage that needs it, so that it runs while other stages do.
 
-* The export's Blender child (:func:`mocap.io.blender.warm`): started once a stage before the export has
-  run, when the export will write FBX or GLB. So it loads bpy (about 1 s of CPU) after detection, not
-  during it: detection keeps every core busy, the stages after it mostly one, and by the export stage
-  the child waits for its job on a pipe.
+* The export's Blender child (:func:`mocap.io.blender.warm`): started once a stage after calibration and
+  before the export has run, when the export will write FBX or GLB. So it loads bpy (about 1 s of CPU)
+  after detection, not during it: detection keeps every core busy, the stages after it mostly one, and
+  by the export stage the child waits for its job on a pipe.
 * The report's overlay videos (:func:`mocap.report.prestart`): started once the 3D points are final
   (after the refine stage, when a stage ran), when the report makes videos; they render in threads while
   the fit, the retarget, the export and the report's page are made, and the report stage waits for them.
@@ -31,11 +31,14 @@ class Ahead:
         self.blender = "export" in names and needs_blender(settings.export.formats)
         self.overlays = "report" in names and OVERLAYS_AFTER in names and settings.report.overlay_videos
         self.ran = False
+        self._first_after_calibration = names.index("calibrate") + 1 if "calibrate" in names else 0
         self.videos = None  # mocap.report.overlay.Pending
 
     def after(self, name: str, status: str) -> None:
         self.ran |= status == "ran"
-        if self.blender and status == "ran" and self.names.index(name) < self.names.index("export"):
+        i = self.names.index(name)
+        # not after calibrate: detection follows it, keeping every core busy (bpy would load during it)
+        if self.blender and status == "ran" and self.names.index("export") > i >= self._first_after_calibration:
             from mocap.io import blender
 
             self.blender = False

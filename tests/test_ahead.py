@@ -168,6 +168,17 @@ def test_blender_starts_once_a_stage_before_the_export_ran(monkeypatch):
         assert "warm" not in calls, (settings, names)  # no Blender format, no export, or nothing before it
 
 
+def test_blender_does_not_start_after_calibration_with_detection_still_to_run(monkeypatch):
+    calls = []
+    monkeypatch.setattr(blender, "warm", lambda: calls.append("warm") or object())
+    monkeypatch.setattr(blender, "release", lambda: calls.append("release"))
+    a = ahead.Ahead(None, _settings(), NAMES)
+    a.after("calibrate", "ran")
+    assert calls == []  # detection next keeps every core busy: bpy would load during it
+    a.after("detect", "ran")
+    assert calls == ["warm"]
+    a.close(failed=False)
+
 def test_overlays_start_after_refine_when_a_stage_ran(monkeypatch):
     from mocap import report
 
