@@ -396,3 +396,16 @@ def test_second_pass_runs_once_and_after_an_interrupted_run(tmp_path, monkeypatc
     assert calls == [work]
     stage._second_pass(None, stage.Config(persons=1), settings, tmp_path / "missing.h5", {})  # one person: nothing
     assert calls == [work]
+
+
+def test_second_pass_settings_are_part_of_detections_cache_key():
+    """The second pass associates people with the triangulate settings and writes into the detections: with it,
+    those settings are part of detection's cache key; with one person (no pass) they are not."""
+    from mocap.settings import load_config
+    from mocap.stages import detect as stage
+
+    two = stage.resolved(load_config(sets=["detect.persons=2"])[0])
+    wider = stage.resolved(load_config(sets=["detect.persons=2", "triangulate.match_max_m=0.3"])[0])
+    assert two["recover_uses"] != wider["recover_uses"]
+    one = stage.resolved(load_config(sets=["triangulate.match_max_m=0.3"])[0])
+    assert "recover_uses" not in one

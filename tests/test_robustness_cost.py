@@ -97,6 +97,10 @@ def test_bad_settings_say_what_was_expected():
         RobustnessBenchConfig(repeats=0)
     with pytest.raises(ValueError, match="warm_points ≥ 0; got .* -1"):
         rig_refine.Config(warm_points=-1)
+    with pytest.raises(ValueError, match="polish_tolerance must be positive.*got 0.001, -1"):
+        rig_refine.Config(polish_tolerance=-1)
+    with pytest.raises(ValueError, match="warm_robust_iterations ≥ 0; got .*, -2"):
+        rig_refine.Config(warm_robust_iterations=-2)
     with pytest.raises(ValueError, match="check_frames must be ≥ 1, got 0"):
         sync.Config(check_frames=0)
 

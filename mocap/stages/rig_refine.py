@@ -87,6 +87,10 @@ class Config:
                              f"{self.min_views}, {self.stride}, {self.min_frames}, {self.warm_points}")
         if not self.block_s > 0:
             raise ValueError(f"rig_refine: block_s must be positive, got {self.block_s}")
+        if not (self.warm_tolerance > 0 and self.polish_tolerance > 0) or self.warm_robust_iterations < 0:
+            raise ValueError(f"rig_refine: warm_tolerance and polish_tolerance must be positive and "
+                             f"warm_robust_iterations ≥ 0; got {self.warm_tolerance}, {self.polish_tolerance}, "
+                             f"{self.warm_robust_iterations}")
 
 
 FLAGS = (Flag("--off", "enabled", "keep the given rig (no camera refinement)", value=False),
