@@ -98,16 +98,27 @@ def estimate_bone_lengths(sk: Skeleton, centres: np.ndarray, mapped: np.ndarray,
         full[uniq] = x
         return np.exp(full[var])
 
-    def residuals(x: np.ndarray) -> np.ndarray:
-        scale = lengths(x)
-        r = []
-        for (up_a, up_b), d in zip(paths, dists, strict=True):
-            v = sum((scale[j] * sk.offsets[j] for j in up_a), np.zeros(3))
-            v = v - sum((scale[j] * sk.offsets[j] for j in up_b), np.zeros(3))
-            r.append((np.linalg.norm(v) - d) / 0.005)
-        return np.concatenate([r, (x - s0) / 0.3])
+    # the vector between the joints of pair p is Σ_j M[p, j] · scale_j · offset_j (+1 up from a, −1 up from b)
+    M = np.zeros((len(paths), J))
+    for p, (up_a, up_b) in enumerate(paths):
+        M[p, up_a] += 1.0
+        M[p, up_b] -= 1.0
+    d = np.asarray(dists)
+    U = (var[:, None] == uniq[None, :]).astype(float)  # (J, n): bone j's length is exp(x_u) for its u
 
-    sol = least_squares(residuals, np.full(uniq.size, s0), method="lm")
+    def residuals(x: np.ndarray) -> np.ndarray:
+        V = (M * lengths(x)) @ sk.offsets  # (P, 3)
+        return np.concatenate([(np.linalg.norm(V, axis=1) - d) / 0.005, (x - s0) / 0.3])
+
+    def jacobian(x: np.ndarray) -> np.ndarray:
+        scale = lengths(x)
+        V = (M * scale) @ sk.offsets
+        n = np.linalg.norm(V, axis=1, keepdims=True)
+        unit = np.divide(V, n, out=np.zeros_like(V), where=n > 0)
+        dV = (M * scale) * (unit @ sk.offsets.T)  # (P, J): d|V_p| / d log scale_j
+        return np.vstack([dV @ U / 0.005, np.eye(uniq.size) / 0.3])
+
+    sol = least_squares(residuals, np.full(uniq.size, s0), jac=jacobian, method="lm")
     scale = lengths(sol.x)
     scale[0] = 1.0
     subject = Skeleton(sk.joint_names, sk.parents, sk.offsets * scale[:, None])
