@@ -31,15 +31,33 @@ def dlt(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> np.n
         raise ValueError(f"weights: expected shape {xn.shape[:-1]}, got {w.shape}")
     w = np.where(np.isfinite(w) & np.all(np.isfinite(xn), axis=-1), w, 0.0)
     x = np.nan_to_num(xn)
+    rows = np.concatenate([x[..., 0, None] * P[:, 2] - P[:, 0], x[..., 1, None] * P[:, 2] - P[:, 1]], axis=1)
+    M = np.matmul(rows.transpose(0, 2, 1) * np.concatenate([w, w], axis=1)[:, None, :], rows)  # (N, 4, 4)
+    return _solve_terms(M, np.sum(w > 0, axis=-1))
+
+
+def _view_terms(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each view's unweighted normal matrix (N, C, 4, 4) of the DLT rows (x·P₂ − P₀, y·P₂ − P₁) and the
+    weights (N, C), 0 where the view is missing: Σ_c w_c T_c is the normal matrix of any subset of views."""
+    P = np.asarray(cam_from_world, float)[:, :3, :]
+    C = P.shape[0]
+    xn = check_trailing("normalised points", xn, (C, 2))
+    w = np.asarray(weights, float)
+    if w.shape != xn.shape[:-1]:
+        raise ValueError(f"weights: expected shape {xn.shape[:-1]}, got {w.shape}")
+    w = np.where(np.isfinite(w) & np.all(np.isfinite(xn), axis=-1), w, 0.0)
+    x = np.nan_to_num(xn)
     rows_x = x[..., 0, None] * P[:, 2] - P[:, 0]  # (N, C, 4): each row · (X, 1) = 0 for the true point
     rows_y = x[..., 1, None] * P[:, 2] - P[:, 1]
-    rows = np.concatenate([rows_x, rows_y], axis=1)  # (N, 2C, 4)
-    M = np.matmul(rows.transpose(0, 2, 1) * np.concatenate([w, w], axis=1)[:, None, :], rows)  # (N, 4, 4)
-    # (X, 1) minimising the weighted algebraic error: the 3×3 normal equations, solved in closed form
-    # (one vectorised adjugate instead of a LAPACK call per point)
+    return rows_x[..., :, None] * rows_x[..., None, :] + rows_y[..., :, None] * rows_y[..., None, :], w
+
+
+def _solve_terms(M: np.ndarray, n_views: np.ndarray) -> np.ndarray:
+    """(X, 1) minimising the weighted algebraic error of the normal matrices M (N, 4, 4): the 3×3 normal
+    equations in closed form (one vectorised adjugate, not a LAPACK call per point); NaN under two views."""
     with np.errstate(divide="ignore", invalid="ignore"):
         X = np.einsum("nij,nj->ni", inv3(M[:, :3, :3]), -M[:, :3, 3])
-    X[(np.sum(w > 0, axis=-1) < 2) | ~np.all(np.isfinite(X), axis=-1)] = np.nan
+    X[(n_views < 2) | ~np.all(np.isfinite(X), axis=-1)] = np.nan
     return X
 
 
@@ -110,13 +128,14 @@ def _subset_search(rig, Ps, xn, uv, w, valid, idx, thr, errors):
     best_cost = np.full(n, np.inf)
     best_inl = np.zeros((n, C), bool)
     v = valid[idx]
+    T, wi = _view_terms(Ps, xn[idx], w[idx])  # each view's normal matrix, once: a subset is a weighted sum
+    WT = wi[..., None, None] * T
+    two = np.full(n, 2)
     for a, b in combinations(range(C), 2):
         ok = v[:, a] & v[:, b]
         if not ok.any():
             continue
-        pw = np.zeros((n, C))
-        pw[:, a], pw[:, b] = w[idx, a], w[idx, b]
-        e = errors(dlt(Ps, xn[idx], pw), idx)
+        e = errors(_solve_terms(WT[:, a] + WT[:, b], np.where(ok, two, 0)), idx)
         inl = v & (e < thr)
         count = np.where(ok, inl.sum(1), -1)
         cost = np.where(inl, e, thr).sum(1)
@@ -124,7 +143,11 @@ def _subset_search(rig, Ps, xn, uv, w, valid, idx, thr, errors):
         best_count = np.where(better, count, best_count)
         best_cost = np.where(better, cost, best_cost)
         best_inl = np.where(better[:, None], inl, best_inl)
-    X = dlt(Ps, xn[idx], np.where(best_inl, w[idx], 0.0))
+
+    def subset(views: np.ndarray) -> np.ndarray:
+        used = np.where(views, wi, 0.0)
+        return _solve_terms(np.einsum("nc,ncij->nij", used, T), np.sum(used > 0, axis=-1))
+
+    X = subset(best_inl)
     inl = v & (errors(X, idx) < thr)  # one more round: views the consensus point explains
-    X = dlt(Ps, xn[idx], np.where(inl, w[idx], 0.0))
-    return X, inl
+    return subset(inl), inl
