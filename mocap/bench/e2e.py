@@ -73,10 +73,14 @@ def run(cfg: E2EConfig) -> dict:
     sets = list(cfg.sets)
     if hands and not any(s.startswith("fit.skeleton=") for s in sets):
         sets.append("fit.skeleton=body52")
-    skeleton = next((s.split("=", 1)[1].strip("'\"") for s in sets if s.startswith("fit.skeleton=")), "body22")
     t0 = time.perf_counter()
     r = run_pipeline(work, sets=sets, progress=False)
     total = time.perf_counter() - t0
+    from mocap.settings import load_config
+    from mocap.stages.fit import skeleton_name
+
+    settings = load_config(work, sets=sets)[0]  # the session's own mocap.toml included
+    skeleton = settings.fit.solver.skeleton  # a preset name or a TOML file; the motion is named by its stem
     true_rig = read_rig(work / "groundtruth" / "rig.toml")
     rig = Session(work).rig()  # the calibrated rig, or rig_refine's when it applied one (what the points are in)
     R, t, names = rig_alignment(rig, true_rig)
@@ -104,7 +108,7 @@ def run(cfg: E2EConfig) -> dict:
     local = np.einsum("fji,fkj->fki", B, X - truth)
     bias_local = np.nanmean(local[:half], axis=0)
     err_body = np.linalg.norm(X[half:] - np.einsum("fij,kj->fki", B[half:], bias_local) - truth[half:], axis=-1)
-    motion, _ = read_capture(work / "motion" / f"{skeleton}.npz")
+    motion, _ = read_capture(work / "motion" / f"{skeleton_name(settings)}.npz")
     _, P = motion.fk()
     P = P @ R.T + t
     sk = motion.skeleton

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -386,7 +387,7 @@ def _rendered_hand_figures(work, R: np.ndarray, t: np.ndarray, character: dict, 
            "found_where_not_visible": int(totals[3]), "per_camera": per_camera,
            "refined": {**hand_metrics(est, truth), **bias_corrected_tips(est, truth),
                        "flexion_median_per_joint_deg": _flexion_per_joint(est, truth)}}
-    motion_path = work / "motion" / f"{skeleton}.npz"
+    motion_path = work / "motion" / f"{Path(skeleton).stem}.npz"  # a preset name or a skeleton TOML file
     if motion_path.is_file():
         from mocap.synth.fingers import hand_keypoints
 
