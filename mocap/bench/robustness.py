@@ -22,7 +22,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -248,47 +247,3 @@ def accuracy_lines(result: dict) -> list[str]:
         f"cost: (rig_refine + sync + swap repair) / (triangulate + refine) = {result['ratio_wall']:.3f} wall, "
         f"{result['ratio_cpu']:.3f} CPU (target ≤ 0.20)",
     ]
-
-
-def add_command(bench_parsers) -> None:
-    """``mocap bench robustness`` (registered by :mod:`mocap.cli`)."""
-    br = bench_parsers.add_parser("robustness", help="cost of camera refinement, sync and swap repair next to "
-                                  "triangulate + refine on a synthetic take, with their accuracy")
-    br.add_argument("--bvh", type=Path, help="motion clip (default: CMU 01_01 from the shared data)")
-    br.add_argument("--frames", type=int, default=2000)
-    br.add_argument("--fps", type=float, default=60.0)
-    br.add_argument("--cameras", type=int, default=4)
-    br.add_argument("--noise-px", type=float, default=2.0)
-    br.add_argument("--outliers", type=float, default=0.05)
-    br.add_argument("--dropouts", type=float, default=0.10)
-    br.add_argument("--swaps", type=float, default=0.0, help="share of views with left and right exchanged (0.02)")
-    br.add_argument("--true-rig", action="store_true",
-                    help="give the true rig (default: cameras but the first turned 1–2° and moved 5–10 cm)")
-    br.add_argument("--shift", type=float, default=0.0, help="the second camera lags by this many frames")
-    br.add_argument("--seed", type=int, default=0)
-    br.add_argument("--repeats", type=int, default=1, help="each stage timed this many times, the fastest counts")
-    br.add_argument("--json", type=Path)
-    br.set_defaults(func=cmd)
-
-
-def cmd(args) -> int:
-    import sys
-
-    from mocap.bench.common import format_table, write_json
-    from mocap.bench.triangulation import default_bvh
-
-    bvh = args.bvh or default_bvh()
-    if bvh is None:
-        raise FileNotFoundError("bench robustness: no --bvh given and no shared data to take CMU 01_01 from")
-    if not args.bvh:
-        bvh = bvh.with_name("cmu_01_01.bvh")
-    cfg = RobustnessBenchConfig(str(bvh), args.frames, args.fps, args.cameras, args.noise_px, args.outliers,
-                                args.dropouts, args.swaps, not args.true_rig, args.shift, args.seed, args.repeats)
-    result = run(cfg, progress=lambda text: print(f"… {text}", file=sys.stderr, flush=True))
-    print(f"robustness benchmark: {cfg.frames} frames × {cfg.cameras} cameras, σ {cfg.noise_px}px, "
-          f"{cfg.outliers:.0%} outliers, {cfg.dropouts:.0%} dropouts, {cfg.swaps:.0%} swaps, "
-          f"{'moved' if cfg.move_rig else 'true'} rig, shift {cfg.shift_frames:g} frames; {bvh.name}")
-    print(format_table(table_rows(result), COLUMNS))
-    print("\n".join(accuracy_lines(result)))
-    write_json(result, args.json)
-    return 0

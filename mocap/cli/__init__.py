@@ -232,11 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub, ssub, bsub)
     add_scale_commands(sub, bsub)
-    from mocap.bench.after import add_command as add_bench_after
-    from mocap.bench.robustness import add_command as add_bench_robustness
+    from mocap.cli.benches import add_bench_commands
 
-    add_bench_after(bsub)
-    add_bench_robustness(bsub)
+    add_bench_commands(bsub, _take_args)
 
     d = sub.add_parser("demo", help="run the pipeline on the sample session")
     d.add_argument("--out", type=Path, default=Path("demo_output"), help="where to write the session")
