@@ -23,22 +23,15 @@ def dlt(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> np.n
     weights: (N, C), 0 for views to ignore. Returns (N, 3); points with fewer than two weighted
     views come back as NaN.
     """
-    P = np.asarray(cam_from_world, float)[:, :3, :]
-    C = P.shape[0]
-    xn = check_trailing("normalised points", xn, (C, 2))
-    w = np.asarray(weights, float)
-    if w.shape != xn.shape[:-1]:
-        raise ValueError(f"weights: expected shape {xn.shape[:-1]}, got {w.shape}")
-    w = np.where(np.isfinite(w) & np.all(np.isfinite(xn), axis=-1), w, 0.0)
-    x = np.nan_to_num(xn)
-    rows = np.concatenate([x[..., 0, None] * P[:, 2] - P[:, 0], x[..., 1, None] * P[:, 2] - P[:, 1]], axis=1)
+    rows_x, rows_y, w = _dlt_rows(cam_from_world, xn, weights)
+    rows = np.concatenate([rows_x, rows_y], axis=1)  # (N, 2C, 4)
     M = np.matmul(rows.transpose(0, 2, 1) * np.concatenate([w, w], axis=1)[:, None, :], rows)  # (N, 4, 4)
     return _solve_terms(M, np.sum(w > 0, axis=-1))
 
 
-def _view_terms(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each view's unweighted normal matrix (N, C, 4, 4) of the DLT rows (x·P₂ − P₀, y·P₂ − P₁) and the
-    weights (N, C), 0 where the view is missing: Σ_c w_c T_c is the normal matrix of any subset of views."""
+def _dlt_rows(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray):
+    """The DLT rows (x·P₂ − P₀, y·P₂ − P₁), each (N, C, 4) (row · (X, 1) = 0 for the true point), and the
+    weights (N, C), 0 where the view is missing or not finite."""
     P = np.asarray(cam_from_world, float)[:, :3, :]
     C = P.shape[0]
     xn = check_trailing("normalised points", xn, (C, 2))
@@ -47,8 +40,13 @@ def _view_terms(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray)
         raise ValueError(f"weights: expected shape {xn.shape[:-1]}, got {w.shape}")
     w = np.where(np.isfinite(w) & np.all(np.isfinite(xn), axis=-1), w, 0.0)
     x = np.nan_to_num(xn)
-    rows_x = x[..., 0, None] * P[:, 2] - P[:, 0]  # (N, C, 4): each row · (X, 1) = 0 for the true point
-    rows_y = x[..., 1, None] * P[:, 2] - P[:, 1]
+    return x[..., 0, None] * P[:, 2] - P[:, 0], x[..., 1, None] * P[:, 2] - P[:, 1], w
+
+
+def _view_terms(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each view's unweighted normal matrix (N, C, 4, 4) of the DLT rows and the weights (N, C):
+    Σ_c w_c T_c is the normal matrix of any subset of views."""
+    rows_x, rows_y, w = _dlt_rows(cam_from_world, xn, weights)
     return rows_x[..., :, None] * rows_x[..., None, :] + rows_y[..., :, None] * rows_y[..., None, :], w
 
 
