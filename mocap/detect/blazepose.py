@@ -104,38 +104,49 @@ def build_bundle(variant: str = "full", model_path: str | Path | None = None, ca
     return out
 
 
+def _landmarker(variant: str, model_path, mode: str, num_poses: int, **thresholds):
+    """mediapipe and a PoseLandmarker in ``mode`` (VIDEO or IMAGE) on the offline bundle; a landmark model
+    mediapipe cannot use is a ValueError naming the file."""
+    mp = _import_mediapipe()
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    options = vision.PoseLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(build_bundle(variant, model_path))),
+        running_mode=getattr(vision.RunningMode, mode), num_poses=num_poses, **thresholds)
+    try:
+        with native_stderr_to_log(log):  # "GPU support is not available", "Created TensorFlow Lite XNNPACK ..."
+            return mp, vision.PoseLandmarker.create_from_options(options)
+    except (RuntimeError, ValueError) as e:
+        if not model_path:
+            raise
+        raise ValueError(f"blazepose: {model_path}: mediapipe cannot use this landmark model: {e}") from None
+
+
+def _poses(result, shape: tuple[int, ...], num_poses: int) -> np.ndarray:
+    """(num_poses, 33, 3) from a landmarker result: pixels (centre of the top-left pixel at (0, 0)), visibility."""
+    h, w = shape[:2]
+    out = np.full((num_poses, 33, 3), np.nan)
+    for p, landmarks in enumerate(result.pose_landmarks[:num_poses]):
+        out[p] = [[lm.x * w - 0.5, lm.y * h - 0.5, lm.visibility] for lm in landmarks]
+    return out
+
+
 class BlazePose:
     keypoint_set = "blazepose33"
 
     def __init__(self, variant: str = "full", model_path: str | Path | None = None, num_poses: int = 1,
                  min_detection: float = 0.5, min_tracking: float = 0.5):
-        mp = _import_mediapipe()
-        from mediapipe.tasks.python import BaseOptions, vision
-
-        self._mp = mp
         self.num_poses = num_poses
-        options = vision.PoseLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(build_bundle(variant, model_path))),
-            running_mode=vision.RunningMode.VIDEO, num_poses=num_poses,
-            min_pose_detection_confidence=min_detection, min_tracking_confidence=min_tracking)
-        try:
-            with native_stderr_to_log(log):  # "GPU support is not available", "Created TensorFlow Lite XNNPACK ..."
-                self._landmarker = vision.PoseLandmarker.create_from_options(options)
-        except (RuntimeError, ValueError) as e:
-            if not model_path:
-                raise
-            raise ValueError(f"blazepose: {model_path}: mediapipe cannot use this landmark model: {e}") from None
+        self._mp, self._landmarker = _landmarker(variant, model_path, "VIDEO", num_poses,
+                                                 min_pose_detection_confidence=min_detection,
+                                                 min_tracking_confidence=min_tracking)
 
     def __call__(self, image_bgr: np.ndarray, timestamp_ms: int) -> np.ndarray:
         rgb = np.ascontiguousarray(image_bgr[..., ::-1])
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
         with native_stderr_to_log(log):  # the graph's first frames warn about things only mediapipe could fix
             result = self._landmarker.detect_for_video(image, int(timestamp_ms))
-        h, w = image_bgr.shape[:2]
-        out = np.full((self.num_poses, 33, 3), np.nan)
-        for p, landmarks in enumerate(result.pose_landmarks[: self.num_poses]):
-            out[p] = [[lm.x * w - 0.5, lm.y * h - 0.5, lm.visibility] for lm in landmarks]
-        return out
+        return _poses(result, image_bgr.shape, self.num_poses)
 
     def close(self) -> None:
         with native_stderr_to_log(log):
@@ -149,20 +160,14 @@ class CropPose:
     person behind another holds both."""
 
     keypoint_set = "blazepose33"
+    close = BlazePose.close
 
     def __init__(self, variant: str = "full", model_path: str | Path | None = None, num_poses: int = 2,
                  min_detection: float = 0.3):
-        mp = _import_mediapipe()
-        from mediapipe.tasks.python import BaseOptions, vision
-
-        self._mp = mp
         self.num_poses = num_poses
-        options = vision.PoseLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(build_bundle(variant, model_path))),
-            running_mode=vision.RunningMode.IMAGE, num_poses=num_poses,
-            min_pose_detection_confidence=min_detection, min_pose_presence_confidence=min_detection)
-        with native_stderr_to_log(log):
-            self._landmarker = vision.PoseLandmarker.create_from_options(options)
+        self._mp, self._landmarker = _landmarker(variant, model_path, "IMAGE", num_poses,
+                                                 min_pose_detection_confidence=min_detection,
+                                                 min_pose_presence_confidence=min_detection)
 
     def __call__(self, crop_bgr: np.ndarray) -> np.ndarray:
         """(num_poses, 33, 3): x, y in the crop's pixels (centre of the top-left pixel at (0, 0)), score."""
@@ -170,12 +175,4 @@ class CropPose:
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
         with native_stderr_to_log(log):
             result = self._landmarker.detect(image)
-        h, w = crop_bgr.shape[:2]
-        out = np.full((self.num_poses, 33, 3), np.nan)
-        for p, landmarks in enumerate(result.pose_landmarks[: self.num_poses]):
-            out[p] = [[lm.x * w - 0.5, lm.y * h - 0.5, lm.visibility] for lm in landmarks]
-        return out
-
-    def close(self) -> None:
-        with native_stderr_to_log(log):
-            self._landmarker.close()
+        return _poses(result, crop_bgr.shape, self.num_poses)
