@@ -10,8 +10,8 @@ wrist (the hand model's handedness guess is not used); two crops landing on the 
 Output per person: 42 rows (left 21 then right 21, MediaPipe hand-landmark order, names in
 ``configs/keypoints/blazepose33_hands.toml``): x, y (pixels, centre of the top-left pixel at (0, 0)) and
 the landmark model's hand-presence score, NaN where no hand was found. Nothing is downloaded: the graphs
-below run mediapipe's own calculators on the ``hand_landmark_*.tflite`` / ``palm_detection_*.tflite``
-files of the installed package.
+in :mod:`mocap.detect.hand_graphs` run mediapipe's own calculators on the ``hand_landmark_*.tflite`` /
+``palm_detection_*.tflite`` files of the installed package.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import os
 import cv2
 import numpy as np
 
+from mocap.detect import hand_graphs
 from mocap.keypoint_sets import HAND_POINTS  # noqa: F401 - the 21 names per hand, in the model's order
 from mocap.quiet import native_stderr_to_log
 
@@ -34,39 +35,6 @@ BODY_HAND = {"left": (13, 15, 17, 19), "right": (14, 16, 18, 20)}
 INPUT = 224  # the hand landmark model's input size
 PALM_INPUT = 192
 RECROP_INPUT = 256
-
-_LANDMARK_GRAPH = """
-input_stream: "crop"
-output_stream: "landmarks"
-output_stream: "presence"
-node { calculator: "ImageToTensorCalculator" input_stream: "IMAGE:crop" output_stream: "TENSORS:input"
-  options { [mediapipe.ImageToTensorCalculatorOptions.ext] { output_tensor_width: 224 output_tensor_height: 224
-    keep_aspect_ratio: true output_tensor_float_range { min: 0.0 max: 1.0 } } } }
-node { calculator: "InferenceCalculator" input_stream: "TENSORS:input" output_stream: "TENSORS:output"
-  options { [mediapipe.InferenceCalculatorOptions.ext] {
-    model_path: "mediapipe/modules/hand_landmark/hand_landmark_VARIANT.tflite" delegate { xnnpack {} } } } }
-node { calculator: "SplitTensorVectorCalculator" input_stream: "output" output_stream: "lm" output_stream: "flag"
-  options { [mediapipe.SplitVectorCalculatorOptions.ext] { ranges: { begin: 0 end: 1 } ranges: { begin: 1 end: 2 } } } }
-node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:lm" output_stream: "FLOATS:landmarks" }
-node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:flag" output_stream: "FLOAT:presence" }
-"""
-_RECROP_GRAPH = """
-input_stream: "crop"
-output_stream: "points"
-node { calculator: "ImageToTensorCalculator" input_stream: "IMAGE:crop" output_stream: "TENSORS:input"
-  options { [mediapipe.ImageToTensorCalculatorOptions.ext] { output_tensor_width: 256 output_tensor_height: 256
-    keep_aspect_ratio: true output_tensor_float_range { min: 0.0 max: 1.0 } } } }
-node { calculator: "InferenceCalculator" input_stream: "TENSORS:input" output_stream: "TENSORS:output"
-  options { [mediapipe.InferenceCalculatorOptions.ext] {
-    model_path: "mediapipe/modules/holistic_landmark/hand_recrop.tflite" delegate { xnnpack {} } } } }
-node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:output" output_stream: "FLOATS:points" }
-"""
-_PALM_GRAPH = """
-input_stream: "image"
-output_stream: "palms"
-node { calculator: "PalmDetectionCpu" input_side_packet: "MODEL_COMPLEXITY:complexity"
-  input_stream: "IMAGE:image" output_stream: "DETECTIONS:palms" }
-"""
 
 
 def _mediapipe():
@@ -182,7 +150,7 @@ class HandLandmarks(_Graph):
     def __init__(self, variant: str = "full"):
         if variant not in VARIANTS:
             raise ValueError(f"hands: variant must be one of {VARIANTS}, got {variant!r}")
-        super().__init__(_LANDMARK_GRAPH.replace("VARIANT", variant), ("landmarks", "presence"))
+        super().__init__(hand_graphs.LANDMARK.replace("VARIANT", variant), ("landmarks", "presence"))
 
     def __call__(self, crop_rgb: np.ndarray) -> tuple[np.ndarray, float]:
         out = self.run(crop_rgb)
@@ -195,7 +163,7 @@ class HandRecrop(_Graph):
     hand's centre and a point towards the wrist half the new crop's size away."""
 
     def __init__(self):
-        super().__init__(_RECROP_GRAPH, ("points",))
+        super().__init__(hand_graphs.RECROP, ("points",))
 
     def __call__(self, crop_rgb: np.ndarray) -> np.ndarray:
         out = self.run(crop_rgb)
@@ -209,7 +177,7 @@ class PalmDetector:
         self.mp = _mediapipe()
         self._out: list = []
         with native_stderr_to_log(log):
-            self.graph = self.mp.CalculatorGraph(graph_config=_PALM_GRAPH)
+            self.graph = self.mp.CalculatorGraph(graph_config=hand_graphs.PALM)
             self.graph.observe_output_stream("palms", lambda name, p: self._out.append(p))
             self.graph.start_run({"complexity": self.mp.packet_creator.create_int(int(variant == "full"))})
             self.graph.wait_until_idle()
