@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from pipeline_synth import synthetic_session
 
-from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg
+from mocap.bench.robustness import moved_rig as perturbed  # every camera but the first turned 1–2°, moved 5–10 cm
+from mocap.bench.robustness import rig_errors as similarity_errors
 from mocap.io.rig_files import read_rig, write_rig
 from mocap.pipeline import run
 from mocap.session import Session
@@ -15,32 +16,6 @@ from mocap.types import Rig
 
 FAST = ["export.formats=['bvh']", "report.overlay_videos=false"]
 
-
-def perturbed(rig: Rig, seed: int = 3, deg=(1.0, 2.0), metres=(0.05, 0.10)) -> Rig:
-    """Every camera but the first turned by 1–2° and moved by 5–10 cm."""
-    rng = np.random.default_rng(seed)
-    cams = [rig.cameras[0]]
-    for c in rig.cameras[1:]:
-        axis, move = rng.normal(size=3), rng.normal(size=3)
-        R = axis_angle_to_matrix(axis / np.linalg.norm(axis) * np.radians(rng.uniform(*deg))) @ c.R
-        centre = c.center + move / np.linalg.norm(move) * rng.uniform(*metres)
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = R, -R @ centre
-        cams.append(c.with_pose(T))
-    return Rig(tuple(cams))
-
-
-def similarity_errors(est: Rig, truth: Rig) -> tuple[np.ndarray, np.ndarray]:
-    """Centre errors (mm) and rotation errors (°) after the similarity best aligning est onto truth (rotation
-    from the cameras' orientations, then scale and translation from their centres)."""
-    U, _, Vt = np.linalg.svd(sum(t.R.T @ e.R for e, t in zip(est.cameras, truth.cameras, strict=True)))
-    Q = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
-    A = np.array([Q @ c.center for c in est.cameras])
-    B = np.array([c.center for c in truth.cameras])
-    A, B = A - A.mean(0), B - B.mean(0)
-    s = np.sum(A * B) / np.sum(A * A)
-    rot = np.array([geodesic_deg(e.R @ Q.T, t.R) for e, t in zip(est.cameras, truth.cameras, strict=True)])
-    return np.linalg.norm(s * A - B, axis=1) * 1000, rot
 
 
 @pytest.mark.shared_data
