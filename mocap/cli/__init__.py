@@ -256,7 +256,8 @@ def _load_plugins(parsers: dict) -> None:
 
 
 def _take_args(p: argparse.ArgumentParser, frames: int | None) -> None:
-    p.add_argument("--frames", type=int, default=frames, help="number of frames (default: whole clip)")
+    p.add_argument("--frames", type=int, default=frames,
+                   help=f"number of frames (default: {frames})" if frames else "number of frames (default: whole clip)")
     p.add_argument("--fps", type=float, default=60.0)
     p.add_argument("--cameras", type=int, default=4)
     p.add_argument("--noise-px", type=float, default=2.0)
