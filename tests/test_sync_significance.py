@@ -81,3 +81,35 @@ def _session(root):
     from mocap.session import Session
 
     return Session(root)
+
+
+def test_correlation_span_of_independent_and_smoothed_series():
+    from mocap.stages.sync_search import correlation_span
+
+    rng = np.random.default_rng(0)
+    white = rng.normal(size=2000)
+    assert correlation_span(white) <= 2
+    smooth = np.convolve(white, np.ones(8) / 8, mode="same")  # 8-frame moving average: correlated over ~8 frames
+    assert 6 <= correlation_span(smooth) <= 12
+    with_gaps = smooth.copy()
+    with_gaps[::5] = np.nan
+    assert 6 <= correlation_span(with_gaps) <= 12
+    assert correlation_span(np.array([1.0, np.nan])) == 1
+
+
+def test_held_out_blocks_are_no_shorter_than_the_correlation_of_the_differences():
+    """Frame-long blocks on a short take whose differences are correlated over several frames must not make
+    neighbouring frames count as independent evidence for an offset (a spurious offset was applied so)."""
+    from mocap.stages.sync_search import held_out
+
+    rng = np.random.default_rng(3)
+    F = 24
+    e0 = 5 + np.convolve(rng.normal(size=F + 7), np.ones(8) / 8, mode="valid") * 3
+
+    class Pair:  # an offset that lowers the error in a slowly varying, correlated way
+        def per_frame(self, d):
+            return e0 - (0.25 + 0.4 * np.sin(np.arange(F) / 4.0)) if d else e0
+
+    block, half = np.arange(F), (np.arange(F) >= F // 2).astype(int)
+    test = held_out(Pair(), (1.0, 1.0), 0.0, block, half)
+    assert test.blocks < F // 2  # merged into correlation-long blocks

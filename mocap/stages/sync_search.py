@@ -291,6 +291,29 @@ def halves(F: int, fps: float, block_s: float, min_blocks: int) -> tuple[np.ndar
     return block, (block >= (n + 1) // 2).astype(int)
 
 
+def correlation_span(x: np.ndarray) -> int:
+    """Frames over which the series ``x`` (NaN: missing) stays correlated: its integrated autocorrelation
+    time 1 + 2 Σ ρ(k), summed while the autocorrelation stays positive (Geyer's initial positive sequence),
+    rounded up. 1 for independent frames; blocks this long are about independent."""
+    ok = np.isfinite(x)
+    if ok.sum() < 3:
+        return 1
+    v = np.where(ok, x - np.mean(x[ok]), 0.0)
+    var = float(np.sum(v * v))
+    if var <= 0:
+        return 1
+    tau = 1.0
+    for k in range(1, int(ok.sum()) // 2):
+        pairs = ok[:-k] & ok[k:]
+        if pairs.sum() < 2:
+            break
+        rho = float(np.sum(v[:-k] * v[k:]) / var * ok.sum() / pairs.sum())
+        if rho <= 0:
+            break
+        tau += 2 * rho
+    return int(np.ceil(tau))
+
+
 @dataclass
 class HeldOut:
     gain: float  # relative cut of the median held-out error, offsets against the null offset
@@ -303,7 +326,7 @@ def held_out(pair: EpipolarPair, estimates: tuple[float, float], null: float, bl
              half: np.ndarray) -> HeldOut:
     """Each frame scored with the estimate made on the other half, against the null offset (0 for a
     synchronised rig, or the audio offset): the gain, and a paired test over blocks (frames next to each
-    other are not independent, blocks about are)."""
+    other are not independent, blocks about are: never shorter than the differences' correlation span)."""
     from scipy.stats import wilcoxon
 
     e0 = pair.per_frame(null)
@@ -312,6 +335,10 @@ def held_out(pair: EpipolarPair, estimates: tuple[float, float], null: float, bl
     if ok.sum() < 20:
         return HeldOut(0.0, 1.0, 0, (float("nan"), float("nan")))
     m0, m1 = float(np.median(e0[ok])), float(np.median(held[ok]))
+    length = int(np.sum(block == block[0]))
+    span = correlation_span(e0 - held)
+    if span > length:  # the blocks must be longer than the frame-to-frame correlation of the differences
+        block = np.arange(len(block)) // span
     diffs = []
     for b in np.unique(block[ok]):
         sel = ok & (block == b)
