@@ -35,3 +35,18 @@ def apply_slots(kp: Keypoints2D, slots: np.ndarray) -> Keypoints2D:
     data = np.take_along_axis(kp.data, s[..., None, None], axis=2) if S else np.full((F, C, 0, J, 3), np.nan)
     data = np.where((slots >= 0)[..., None, None], data, np.nan)
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+
+
+def best_person(slots: np.ndarray, people: list[dict]) -> int:
+    """The person with the most evidence: seen in the most frames by two views or more, then with the most
+    detections in those frames (views × frames), then the lowest track cost (its detections agree best
+    across the views). Of two people seen all take long, the one often seen by fewer views, or whose
+    detections mix in the other's limbs (where one hides the other), is the worse one to time the cameras
+    or refine them on: its errors follow what the people do, as a time offset would."""
+    n_views = (slots >= 0).sum(axis=1)  # (F, P)
+    in3d = n_views >= 2
+    frames = in3d.sum(axis=0)
+    detections = np.where(in3d, n_views, 0).sum(axis=0)
+    cost = [p.get("track_cost_mm") for p in people]
+    cost = np.array([np.inf if c is None else c for c in cost], float)
+    return int(np.lexsort((cost, -detections, -frames))[0])

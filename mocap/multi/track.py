@@ -28,7 +28,7 @@ from tqdm import tqdm
 from mocap.multi.associate import cluster, pair_affinity
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays, truncated_mean
-from mocap.multi.slots import apply_slots
+from mocap.multi.slots import apply_slots, best_person
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
 from mocap.types import Keypoints2D, Rig
 
@@ -393,12 +393,15 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
 
 def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
                 min_score: float = 0.2) -> Keypoints2D:
-    """One associated person (the one reconstructed in most frames), never two mixed: what sync and the
-    camera refinement use when several people are in the views."""
+    """One associated person, never two mixed: what sync and the camera refinement use when several people
+    are in the views (:func:`best_person`)."""
     slots, summary = associate_take(rig, kp, persons, cfg, min_score, progress=False)
     if slots.shape[2] == 0:
         raise ValueError("no person is seen by two cameras or more: nothing to synchronise or refine on")
-    best = int(np.argmax([p["frames_present"] for p in summary["people"]]))
-    log.info("using %s of %d people (seen in %d frames)", f"person{best + 1}", slots.shape[2],
-             summary["people"][best]["frames_present"])
+    best = best_person(slots, summary["people"])
+    p = summary["people"][best]
+    log.info("using %s of %d people (seen in %d frames, %.1f views on average, track cost %s mm)",
+             f"person{best + 1}", slots.shape[2], p["frames_present"], p["views_mean"],
+             "n/a" if p.get("track_cost_mm") is None else f"{p['track_cost_mm']:.0f}")
     return apply_slots(kp, slots[:, :, best : best + 1])
+

@@ -1,0 +1,62 @@
+"""Several people: which associated person the stages before triangulation use, and the per-person quality
+rules of the final triangulation (synthetic arrays, fast)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.multi.slots import best_person
+
+
+def _slots(views_per_frame: list[list[int]], C: int = 4) -> np.ndarray:
+    """(F, C, P) slots from, per person, the number of views it is seen by in each frame."""
+    F, P = len(views_per_frame[0]), len(views_per_frame)
+    slots = np.full((F, C, P), -1, np.int16)
+    for p, counts in enumerate(views_per_frame):
+        for f, n in enumerate(counts):
+            slots[f, :n, p] = p
+    return slots
+
+
+def test_best_person_prefers_frames_then_views_then_agreement():
+    # both seen in every frame: the one seen by more views (its detections not lost behind the other)
+    slots = _slots([[2, 3, 2, 3, 2], [4, 4, 4, 4, 4]])
+    people = [{"track_cost_mm": 20.0}, {"track_cost_mm": 40.0}]
+    assert best_person(slots, people) == 1
+    # more frames in two views or more beat more views in fewer frames; one view alone does not count
+    slots = _slots([[1, 1, 4, 4, 4], [2, 2, 2, 2, 0]])
+    assert best_person(slots, people) == 1
+    # the same evidence: the lower track cost (detections agreeing best across the views)
+    slots = _slots([[3, 3, 3], [3, 3, 3]])
+    assert best_person(slots, [{"track_cost_mm": 50.0}, {"track_cost_mm": 30.0}]) == 1
+    assert best_person(slots, [{"track_cost_mm": None}, {"track_cost_mm": 30.0}]) == 1
+    assert best_person(slots, [{"track_cost_mm": 30.0}, {"track_cost_mm": 30.0}]) == 0  # a tie: the first
+
+
+def test_people_e2e_separates_offset_drift_from_noise_and_scores_views():
+    from mocap.bench.people_e2e import match_people, view_errors
+
+    rng = np.random.default_rng(0)
+    F, T, K = 20, 2, 6
+    truth = rng.normal(0, 0.3, (F, T, K, 3)) + np.array([0.0, 0.0, 1.0])
+    truth[:, 1] += np.array([1.5, 0.0, 0.0])
+    X = truth.copy()
+    X[: F // 2, 0] += np.array([0.03, 0.0, 0.0])  # the detector's offset moves by 40 mm between the halves
+    X[F // 2 :, 0] += np.array([0.03, 0.04, 0.0])
+    r = match_people(X, truth)
+    p0, p1 = r["people"]
+    assert abs(p0["mpjpe_bias_corrected_mm"] - 40.0) < 1e-6 and abs(p0["mpjpe_bias_corrected_p95_mm"] - 40.0) < 1e-6
+    assert p0["mpjpe_in_sample_mm"] < 1e-6  # a constant offset within the second half: no error of its own
+    assert p1["mpjpe_bias_corrected_mm"] < 1e-6
+
+    # 2D: person 0's keypoints in camera 1 are person 1's in a quarter of the frames (a merged detection)
+    uv_true = rng.uniform(0, 600, (2, F, T, K, 2))  # (C, F, T, K, 2)
+    xy = np.moveaxis(uv_true[:, :, 0], 0, 1) + rng.normal(0, 1.0, (F, 2, K, 2))  # (F, C, K, 2)
+    xy[: F // 4, 1] = uv_true[1, : F // 4, 1]
+    score = np.ones((F, 2, K))
+    score[:, 0, 0] = 0.1  # below the score threshold: not judged
+    v = view_errors(xy, score, uv_true, 0, ["a", "b"])
+    assert v["a"]["median"] < 2.0 and v["a"]["nearer_other"] == 0.0
+    assert v["b"]["nearer_other"] == 0.25 and v["b"]["p95"] > 50
+    score[:, 1] = 0.0
+    assert view_errors(xy, score, uv_true, 0, ["a", "b"])["b"] is None
