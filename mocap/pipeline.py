@@ -237,26 +237,29 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
 
         todo = [m for m in registry.stages() if only is None or m.NAME in only]
         bar = tqdm(todo, desc="pipeline", unit="stage", disable=None if progress and len(todo) > 1 else True)
-        current = None
-        ahead = Ahead(s, settings, [m.NAME for m in todo])  # the Blender child, the overlay videos
+        current, ahead = "the run's set-up", None
         try:
+            ahead = Ahead(s, settings, [m.NAME for m in todo])  # the Blender child, the overlay videos
             atomic_write_text(s.root / "config.resolved.toml", to_toml(settings))
             for module in bar:
                 current = module.NAME
                 bar.set_postfix_str(module.NAME)
                 _one_stage(module, s, settings, state, result,
                            forced=force or names.index(module.NAME) >= first_forced)
+                current = f"the work started ahead after {module.NAME}"  # the Blender child, the overlays
                 ahead.after(module.NAME, result.status[module.NAME])
             current = "the overlay videos"
             ahead.close(failed=False)
         except KeyboardInterrupt:
-            ahead.close(failed=True)
+            if ahead is not None:
+                ahead.close(failed=True)
             log.warning("interrupted during %s; nothing half-written is left behind: run the same command again "
                         "to resume", current)
             raise
         except Exception as e:
-            ahead.close(failed=True)
-            log.error("stage %s failed: %s", current, e)
+            if ahead is not None:
+                ahead.close(failed=True)
+            log.error("%s failed: %s", f"stage {current}" if current in names else current, e)
             raise
         finally:
             bar.close()

@@ -322,3 +322,17 @@ def test_an_output_remade_around_the_runner_is_not_taken_for_current(session):
     r = run(session, progress=False)
     assert r.status["refine"] == "ran"  # its output is the same file again, so fit may stay as it was
     assert read_points3d(session / "points3d" / "refined.h5").info["config"]["bones"] is True
+
+
+def test_a_failure_of_the_work_started_ahead_is_not_blamed_on_a_stage(session, monkeypatch):
+    from mocap import ahead
+
+    def boom(self, name, status):
+        if name == "triangulate":
+            raise RuntimeError("the ahead work broke on purpose")
+
+    monkeypatch.setattr(ahead.Ahead, "after", boom)
+    assert cli(["run", str(session), *sum([["--set", x] for x in FAST], [])]) == 2
+    log = max((session / "logs").glob("run-*.log")).read_text()
+    assert "the work started ahead after triangulate failed: the ahead work broke on purpose" in log
+    assert "stage triangulate failed" not in log
