@@ -89,6 +89,20 @@ def test_a_child_that_dies_mid_export_is_an_error_naming_its_exit(fake_blender, 
         blender.blender_export_many([(body_motion(5, fps=30.0), tmp_path / "a.fbx", "y")])
 
 
+def test_a_child_that_cannot_start_leaves_no_temporary_file(monkeypatch):
+    opened = []
+    real = blender.tempfile.TemporaryFile
+
+    def tracked(*a, **k):
+        opened.append(real(*a, **k))
+        return opened[-1]
+
+    monkeypatch.setattr(blender.tempfile, "TemporaryFile", tracked)
+    with pytest.raises(FileNotFoundError):
+        blender.Child(["/nonexistent/blender-child"])
+    assert len(opened) == 1 and opened[0].closed
+
+
 def test_a_warm_child_that_ended_early_is_replaced_by_a_one_shot_child(fake_blender, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(blender, "SERVE", [sys.executable, "-c", "import sys; sys.exit('no bpy here')"])
     child = blender.warm()

@@ -60,8 +60,12 @@ class Child:
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         self.started = time.time()
         self.ready_s: float | None = None  # seconds from the start to bpy loaded (once seen)
-        self.proc = subprocess.Popen(command or SERVE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._err, text=True, env=_env(), start_new_session=True)
+        try:
+            self.proc = subprocess.Popen(command or SERVE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=self._err, text=True, env=_env(), start_new_session=True)
+        except BaseException:
+            self._err.close()
+            raise
 
     @property
     def pid(self) -> int:
