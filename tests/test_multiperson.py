@@ -232,7 +232,6 @@ def test_synth_keypoints_people_command(shared_data, tmp_path):
 def test_stages_before_sync_fall_back_to_the_performer_when_nobody_is_associated(take3, monkeypatch, caplog):
     """Sync and the camera refinement need one person before the cameras are synchronised; when the
     association finds nobody (views out of sync), the performer most consistent across views is used."""
-    import mocap.multi.track as track
     from mocap.detect import select
     from mocap.types import Keypoints2D
 
@@ -242,7 +241,7 @@ def test_stages_before_sync_fall_back_to_the_performer_when_nobody_is_associated
     def nobody(*a, **k):
         raise ValueError("no person is seen by two cameras")
 
-    monkeypatch.setattr(track, "main_person", nobody)
+    monkeypatch.setattr(select, "main_person", nobody)
     with caplog.at_level(logging.WARNING, logger="mocap.detect.select"):
         one = select.one_person(rig, kp, 3)
     assert one.shape[2] == 1 and np.isfinite(one.xy).any()

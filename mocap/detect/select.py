@@ -14,11 +14,15 @@ from __future__ import annotations
 import logging
 import warnings
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mocap.geometry.triangulation import dlt, normalise_observations
 from mocap.types import Keypoints2D, Rig
+
+if TYPE_CHECKING:
+    from mocap.multi.track import TrackConfig
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +92,33 @@ def select_performer(rig: Rig, kp: Keypoints2D, max_error_px: float = 25.0, max_
 def one_person(rig: Rig, kp: Keypoints2D, persons: int | str = 1) -> Keypoints2D:
     """The person the stages before triangulation (sync, camera refinement) work on: with ``persons`` = 1
     the performer (:func:`select_performer`, as always); with several people, the associated person seen
-    in most frames (:func:`mocap.multi.track.main_person`), never detections of two people mixed."""
+    in most frames (:func:`main_person`), never detections of two people mixed."""
     if kp.shape[2] == 1:
         return kp
     if persons == 1:
         return select_performer(rig, kp)
-    from mocap.multi.track import main_person
-
     try:
         return main_person(rig, kp, persons)
     except ValueError as e:  # e.g. cameras not yet synchronised: no person meets in two views
         log.warning("several people: no associated person for this stage (%s); using the performer most "
                     "consistent across the views instead", e)
         return select_performer(rig, kp)
+
+
+def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig | None = None,
+                min_score: float = 0.2) -> Keypoints2D:
+    """One associated person, never two mixed: what sync and the camera refinement use when several people
+    are in the views (:func:`mocap.multi.slots.best_person`)."""
+    from mocap.multi.slots import apply_slots, best_person
+    from mocap.multi.track import TrackConfig, associate_take
+
+    slots, summary = associate_take(rig, kp, persons, cfg or TrackConfig(), min_score, progress=False)
+    if slots.shape[2] == 0:
+        raise ValueError("no person is seen by two cameras or more: nothing to synchronise or refine on")
+    best = best_person(slots, summary["people"])
+    p = summary["people"][best]
+    log.info("using %s of %d people (seen in %d frames, %.1f views on average, track cost %s mm)",
+             f"person{best + 1}", slots.shape[2], p["frames_present"], p["views_mean"],
+             "n/a" if p.get("track_cost_mm") is None else f"{p['track_cost_mm']:.0f}")
+    return apply_slots(kp, slots[:, :, best : best + 1])
+

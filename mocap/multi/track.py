@@ -28,7 +28,6 @@ from tqdm import tqdm
 from mocap.multi.associate import cluster, pair_affinity
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays, truncated_mean
-from mocap.multi.slots import apply_slots, best_person
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
 from mocap.types import Keypoints2D, Rig
 
@@ -389,19 +388,4 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         log.warning("%d short tracks (< %d frames in two views) dropped", dropped, cfg.min_person_frames)
     log.info("association: %d people in %d frames, %.2f ms/frame", len(kept), tr.F, summary["ms_per_frame"])
     return slots, summary
-
-
-def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
-                min_score: float = 0.2) -> Keypoints2D:
-    """One associated person, never two mixed: what sync and the camera refinement use when several people
-    are in the views (:func:`best_person`)."""
-    slots, summary = associate_take(rig, kp, persons, cfg, min_score, progress=False)
-    if slots.shape[2] == 0:
-        raise ValueError("no person is seen by two cameras or more: nothing to synchronise or refine on")
-    best = best_person(slots, summary["people"])
-    p = summary["people"][best]
-    log.info("using %s of %d people (seen in %d frames, %.1f views on average, track cost %s mm)",
-             f"person{best + 1}", slots.shape[2], p["frames_present"], p["views_mean"],
-             "n/a" if p.get("track_cost_mm") is None else f"{p['track_cost_mm']:.0f}")
-    return apply_slots(kp, slots[:, :, best : best + 1])
 
