@@ -78,17 +78,23 @@ def swap_permutations(perm: np.ndarray, member: np.ndarray, swapped: np.ndarray)
 
 def _normal_terms(rig: Rig, xn: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Each view's share of the inhomogeneous DLT normal equations A X = b: xn (N, C, 2), w (N, C) →
-    (N, C, 9), the six entries of the symmetric A (00 01 02 11 12 22) then b."""
+    (N, C, 9), the six entries of the symmetric A (00 01 02 11 12 22) then b.
+
+    With the DLT rows r_x = x·P₂ − P₀ and r_y = y·P₂ − P₁ of camera P, every entry r_x,i r_x,j + r_y,i r_y,j
+    is (x² + y²)·P₂ᵢP₂ⱼ − x·(P₂ᵢP₀ⱼ + P₀ᵢP₂ⱼ) − y·(P₂ᵢP₁ⱼ + P₁ᵢP₂ⱼ) + P₀ᵢP₀ⱼ + P₁ᵢP₁ⱼ: four per-view features
+    times a (4, 9) matrix of the camera, one matrix product per camera."""
     P = np.stack([c.cam_from_world[:3, :] for c in rig.cameras])  # (C, 3, 4)
-    x = np.nan_to_num(xn)
-    # the two DLT rows of each view, one (N, C) array per entry (einsums over a length-2 axis cost more)
-    rx = [x[..., 0] * P[:, 2, k] - P[:, 0, k] for k in range(4)]
-    ry = [x[..., 1] * P[:, 2, k] - P[:, 1, k] for k in range(4)]
     pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2), (0, 3), (1, 3), (2, 3))
-    out = np.empty(w.shape + (9,))
-    for m, (i, j) in enumerate(pairs):
-        out[..., m] = (rx[i] * rx[j] + ry[i] * ry[j]) * (-w if m >= 6 else w)
-    return out
+    i, j = np.array(pairs).T
+    p0, p1, p2 = P[:, 0], P[:, 1], P[:, 2]  # (C, 4)
+    coeff = np.stack([p2[:, i] * p2[:, j], p2[:, i] * p0[:, j] + p0[:, i] * p2[:, j],
+                      p2[:, i] * p1[:, j] + p1[:, i] * p2[:, j], p0[:, i] * p0[:, j] + p1[:, i] * p1[:, j]],
+                     axis=1)  # (C, 4, 9)
+    coeff[:, :, 6:] *= -1  # b = −(the entries with the fourth column)
+    x = np.nan_to_num(xn)
+    feats = np.stack([x[..., 0] ** 2 + x[..., 1] ** 2, -x[..., 0], -x[..., 1], np.ones(w.shape)], axis=-1)
+    feats *= w[..., None]  # (N, C, 4)
+    return np.matmul(feats.transpose(1, 0, 2), coeff).transpose(1, 0, 2)  # (N, C, 9)
 
 
 def _solve(T: np.ndarray, n_views: np.ndarray) -> np.ndarray:
