@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mocap.geometry.camera import pixels_to_normalised
 from mocap.geometry.triangulation import normalise_observations
 from mocap.types import Keypoints2D, KeypointSet, Rig
 
@@ -274,8 +275,10 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet,
     if C < 3 or not names or F == 0:
         return np.zeros((F, C, len(names)), bool), names
     perm = ks.flip_permutation
-    uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
-    xn = np.moveaxis(normalise_observations(rig, uv).reshape(F, J, C, 2), 2, 1)  # (F, C, J, 2)
+    xn = np.full(xy.shape, np.nan)  # (F, C, J, 2): undistorted where used (the others never count)
+    for c, cam in enumerate(rig.cameras):
+        use = (w[:, c] > 0) & np.isfinite(xy[:, c]).all(axis=-1)
+        xn[:, c][use] = pixels_to_normalised(cam, xy[:, c][use])
     sample = np.arange(F) % max(1, F // cfg.scale_frames) == 0  # the frames the noise scale is measured on
 
     def suspicious(e_given: np.ndarray, e_mirror: np.ndarray) -> np.ndarray:
