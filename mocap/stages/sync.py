@@ -1,6 +1,8 @@
 """Stage: time offsets between cameras without hardware sync (``sync.json``), applied downstream.
 
 Offset d_c (frames, sub-frame): what the reference camera sees at frame t, camera c sees at t + d_c.
+Only the limb joints (shoulders … ankles, ``sync.joints``) are searched and tested: they move the most, so a
+lag shows most there, and the search costs a third of what every joint of a 33-keypoint body costs.
 1. Coarse: the integer lag at which camera c's 2D keypoints best satisfy the epipolar geometry with
    the reference camera's (median distance to the epipolar lines; a moving person makes a sharp
    minimum; every lag ranked on ~150 frames, the best few by the median on a few hundred, see
