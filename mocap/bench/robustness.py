@@ -5,8 +5,8 @@ optionally left/right swaps and a time shift of one camera) is given to the pipe
 cameras but the reference are turned by 1–2° and moved by 5–10 cm (``move_rig``). The stages run in the
 pipeline's order on the pure ``run`` functions (no files): camera refinement from the performer
 (``rig_refine``), sync (on the rig the refinement gave), left/right swap repair (as the triangulate stage
-reads the keypoints), triangulate, refine. Each stage's wall and CPU seconds are recorded (the fastest of
-``repeats`` runs); the cost figure is (rig_refine + sync + swap repair) / (triangulate + refine). Gap
+reads the keypoints), triangulate, refine. Each stage's wall and CPU seconds are recorded (each the least
+of ``repeats`` runs); the cost figure is (rig_refine + sync + swap repair) / (triangulate + refine). Gap
 bridging (the fit stage) works only on frames where a joint is unseen in every view, none here.
 
 Accuracy, so that a speed-up that costs accuracy shows: the refined rig's camera centre and rotation errors
@@ -106,15 +106,16 @@ def aligned_mpjpe_mm(X: np.ndarray, truth: np.ndarray) -> float:
 
 
 def timed(fn: Callable[[], Any], repeats: int = 1) -> tuple[Any, float, float]:
-    """(result of the last run, fastest wall seconds, CPU seconds of that run: this process, all threads)."""
-    best = (np.inf, np.inf)
+    """(result of the last run, fastest wall seconds, least CPU seconds: this process, all threads). Each
+    is the least over the runs on its own: on a shared machine other processes only ever add to both, and
+    not always to the same run."""
+    wall = cpu = np.inf
     out = None
     for _ in range(repeats):
         w0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-        best = min(best, (wall, cpu))
-    return out, best[0], best[1]
+        wall, cpu = min(wall, time.perf_counter() - w0), min(cpu, time.process_time() - c0)
+    return out, wall, cpu
 
 
 def repair(rig: Rig, kp: Keypoints2D) -> tuple[Keypoints2D, dict]:

@@ -150,7 +150,7 @@ def robust_then_refit(problem: RobustProblem, x: np.ndarray, observed: np.ndarra
     sigma = schedule.noise or rayleigh_sigma(norms0[observed])
     problem.set_pass(True, observed, sigma)
     first = levenberg_marquardt(problem, x, schedule.robust, f"{name} robust")
-    norms = problem.residual_norms(first.x)
+    norms = norms0 if first.x is x else problem.residual_norms(first.x)  # no step taken: the same residuals
     if schedule.noise is None:
         sigma = rayleigh_sigma(norms[observed])
     with np.errstate(invalid="ignore"):

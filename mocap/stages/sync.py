@@ -1,6 +1,8 @@
 """Stage: time offsets between cameras without hardware sync (``sync.json``), applied downstream.
 
 Offset d_c (frames, sub-frame): what the reference camera sees at frame t, camera c sees at t + d_c.
+Only the limb joints (shoulders … ankles, ``sync.joints``) are searched and tested: they move the most, so a
+lag shows most there, and the search costs a third of what every joint of a 33-keypoint body costs.
 1. Coarse: the integer lag at which camera c's 2D keypoints best satisfy the epipolar geometry with
    the reference camera's (median distance to the epipolar lines; a moving person makes a sharp
    minimum; every lag ranked on ~150 frames, the best few by the median on a few hundred, see
@@ -34,6 +36,7 @@ from mocap.geometry.triangulation import triangulate
 from mocap.io.atomic import atomic_write_text
 from mocap.session import Session
 from mocap.stages import Flag
+from mocap.stages.rig_refine import used_joints
 from mocap.stages.sync_search import (
     EpipolarPair,
     LagSearch,
@@ -62,6 +65,8 @@ class Config:
     subframe: bool = True  # refine to a fraction of a frame (epipolar error against the reference camera)
     audio: bool = True  # use videos/<camera>.wav when every camera has one
     min_score: float = 0.2
+    joints: str = "limbs"  # keypoints searched and tested: limbs (shoulders … ankles, they move the most:
+    # a lag shows most there; when the set has them) | all
     # the held-out test that decides whether an offset is real (see the module's docstring):
     block_s: float = 1.0  # the paired test compares held-out blocks of this length (seconds) ...
     min_blocks: int = 16  # ... shortened so that the take has at least this many blocks
@@ -73,6 +78,8 @@ class Config:
     check_frames: int = 500  # ... judged on at most this many frames, evenly spread over the take
 
     def __post_init__(self) -> None:
+        if self.joints not in ("limbs", "all"):
+            raise ValueError(f"sync: joints must be limbs or all, got {self.joints!r}")
         if self.check_frames < 1:
             raise ValueError(f"sync: check_frames must be ≥ 1, got {self.check_frames}")
 
@@ -160,7 +167,8 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
     F, C = kp.shape[:2]
     max_lag = int(min(cfg.max_offset_s * kp.fps, F // 3))
     names = list(kp.camera_names)
-    xy = np.where((kp.score[..., None] >= cfg.min_score), kp.xy, np.nan)[:, :, 0]  # (F, C, J, 2), person 0
+    joints = used_joints(kp.keypoint_set, cfg.joints)
+    xy = np.where((kp.score[..., None] >= cfg.min_score), kp.xy, np.nan)[:, :, 0][:, :, joints]  # (F, C, J, 2)
     use_audio = bool(audio) and cfg.audio
     if use_audio:
         null = audio_offsets(audio, kp.fps, cfg.max_offset_s)
