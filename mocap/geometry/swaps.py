@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap.geometry.camera import pixels_to_normalised
+from mocap.geometry.normal_terms import count_views, normal_terms, solve_terms, sum_views
+from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide
 from mocap.geometry.triangulation import normalise_observations
 from mocap.types import Keypoints2D, KeypointSet, Rig
 
@@ -54,6 +56,7 @@ class SwapConfig:
     # ``scale_frames``-th part of the take, for the noise scale) are tested against the other views' point
     # (None: every view is)
     scale_frames: int = 100  # the noise scale is measured on about this many frames spread over the take
+    mirrored_frames: bool = True  # frames whose views' consensus is mirrored (most views swapped) found in 3D
 
     def __post_init__(self) -> None:
         for k in ("truncate", "max_reproj_px", "min_noise_px"):
@@ -90,40 +93,6 @@ def swap_permutations(perm: np.ndarray, member: np.ndarray, swapped: np.ndarray)
     return np.where(flip, perm, np.arange(J))
 
 
-def _normal_terms(rig: Rig, xn: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Each view's share of the inhomogeneous DLT normal equations A X = b: xn (N, C, 2), w (N, C) →
-    (N, C, 9), the six entries of the symmetric A (00 01 02 11 12 22) then b.
-
-    With the DLT rows r_x = x·P₂ − P₀ and r_y = y·P₂ − P₁ of camera P, every entry r_x,i r_x,j + r_y,i r_y,j
-    is (x² + y²)·P₂ᵢP₂ⱼ − x·(P₂ᵢP₀ⱼ + P₀ᵢP₂ⱼ) − y·(P₂ᵢP₁ⱼ + P₁ᵢP₂ⱼ) + P₀ᵢP₀ⱼ + P₁ᵢP₁ⱼ: four per-view features
-    times a (4, 9) matrix of the camera, one matrix product per camera."""
-    P = np.stack([c.cam_from_world[:3, :] for c in rig.cameras])  # (C, 3, 4)
-    pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2), (0, 3), (1, 3), (2, 3))
-    i, j = np.array(pairs).T
-    p0, p1, p2 = P[:, 0], P[:, 1], P[:, 2]  # (C, 4)
-    coeff = np.stack([p2[:, i] * p2[:, j], p2[:, i] * p0[:, j] + p0[:, i] * p2[:, j],
-                      p2[:, i] * p1[:, j] + p1[:, i] * p2[:, j], p0[:, i] * p0[:, j] + p1[:, i] * p1[:, j]],
-                     axis=1)  # (C, 4, 9)
-    coeff[:, :, 6:] *= -1  # b = −(the entries with the fourth column)
-    x = np.nan_to_num(xn)
-    feats = np.stack([x[..., 0] ** 2 + x[..., 1] ** 2, -x[..., 0], -x[..., 1], np.ones(w.shape)], axis=-1)
-    feats *= w[..., None]  # (N, C, 4)
-    return np.matmul(feats.transpose(1, 0, 2), coeff).transpose(1, 0, 2)  # (N, C, 9)
-
-
-def _solve(T: np.ndarray, n_views: np.ndarray) -> np.ndarray:
-    """Points of summed normal terms (N, 9) (see :func:`_normal_terms`) → (N, 3), NaN under two views."""
-    a00, a01, a02, a11, a12, a22, b0, b1, b2 = np.moveaxis(T, -1, 0)
-    k00, k01, k02 = a11 * a22 - a12 * a12, a02 * a12 - a01 * a22, a01 * a12 - a02 * a11  # adjugate
-    k11, k12, k22 = a00 * a22 - a02 * a02, a01 * a02 - a00 * a12, a00 * a11 - a01 * a01
-    det = a00 * k00 + a01 * k01 + a02 * k02
-    with np.errstate(divide="ignore", invalid="ignore"):
-        X = np.stack([k00 * b0 + k01 * b1 + k02 * b2, k01 * b0 + k11 * b1 + k12 * b2,
-                      k02 * b0 + k12 * b1 + k22 * b2], axis=-1) / det[:, None]
-    X[(n_views < 2) | ~(np.abs(det) > 0)] = np.nan
-    return X
-
-
 def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_reproj_px: float,
                  trusted: np.ndarray | None = None, xn: np.ndarray | None = None,
                  select: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
@@ -145,10 +114,10 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     used = (ww > 0) & np.all(np.isfinite(uv), axis=-1)
     ww = np.where(used, ww, 0.0)
     xn = normalise_observations(rig, uv) if xn is None else np.moveaxis(xn, 1, 2).reshape(F * J, C, 2)
-    T = _normal_terms(rig, xn, ww)
+    T = normal_terms(rig, xn, ww)
     trust = used if trusted is None else used & np.repeat(trusted, J, axis=0)
-    base = np.where(_count(trust) >= 2, trust, used)
-    X = _solve(_sum_views(base, T), _count(base)[:, 0])
+    base = np.where(count_views(trust) >= 2, trust, used)
+    X = solve_terms(sum_views(base, T), count_views(base)[:, 0])
     proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (N, C, 2)
     agree = used & (np.hypot(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1]) < max_reproj_px)
     e_given = np.full((F, C, J), np.nan)
@@ -175,7 +144,7 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
         k = level[rows, c]
         ref = sets[k, rows]  # (n, C): the other views of the reference
         ref[:, c] = False
-        Xc = _solve(_sum_views(ref, T[rows]), counts[k, rows, c])
+        Xc = solve_terms(sum_views(ref, T[rows]), counts[k, rows, c])
         distances(c, frames, rig.cameras[c].project(Xc.reshape(frames.size, J, 3)))
     return e_given, e_mirror
 
@@ -186,22 +155,11 @@ def _reference_sets(used: np.ndarray, agree: np.ndarray, trust: np.ndarray
     the last that keeps two other views wins), their counts without each camera (4, N, C) (a set's count
     less its own view: made once for every camera), and the set chosen per point and camera (N, C)."""
     sets = np.stack([used, agree & used, trust & used, agree & trust & used])
-    counts = np.stack([_count(v) for v in sets]) - sets
+    counts = np.stack([count_views(v) for v in sets]) - sets
     level = np.zeros(used.shape, np.intp)
     for k in range(1, len(sets)):
         level[counts[k] >= 2] = k
     return sets, counts, level
-
-
-def _count(views: np.ndarray) -> np.ndarray:
-    """(N, 1) number of True views of (N, C) (a product with ones: count_nonzero along a short axis and a
-    bool sum cost ten times as much)."""
-    return (views @ np.ones(views.shape[1], np.int16))[:, None]
-
-
-def _sum_views(views: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """The normal terms T (N, C, 9) summed over the True views of (N, C) → (N, 9)."""
-    return np.einsum("nc,nck->nk", views.astype(float), T)
 
 
 def group_costs(e_given: np.ndarray, e_mirror: np.ndarray, member: np.ndarray, scale: np.ndarray,
@@ -263,12 +221,13 @@ def decide(cost_given: np.ndarray, cost_swapped: np.ndarray, cfg: SwapConfig) ->
     return viterbi(c0.reshape(F, -1), c1.reshape(F, -1), cfg.switch).reshape(F, C, G)
 
 
-def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet,
-               cfg: SwapConfig = SwapConfig()) -> tuple[np.ndarray, tuple[str, ...]]:
+def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: SwapConfig = SwapConfig(),
+               fps: float | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Which body-side groups of which views to exchange.
 
     xy (F, C, J, 2) pixels, w (F, C, J) weights (0: unused) → swapped (F, C, G) bool and the group
-    names (G,). Nothing is exchanged with fewer than three cameras.
+    names (G,). Nothing is exchanged with fewer than three cameras. Frames whose views' consensus is
+    mirrored are found from the 3D over time (:mod:`mocap.geometry.swaps_time`; ``fps`` for its gaps).
     """
     F, C, J, _ = xy.shape
     names, member = swap_groups(ks)
@@ -317,6 +276,22 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet,
             break
         again(frames, swapped[frames], ~swapped[frames].any(axis=2))
         swapped = decide(cg, cs, cfg)
+    if cfg.mirrored_frames:  # most views of a frame exchanged: seen in 3D over time
+        candidates = ((cg - cs > cfg.dead_zone) | swapped).any(axis=1)  # (F, G) some view looks exchanged
+        near = np.convolve(candidates.any(axis=1), np.ones(2 * NEAR + 1), "same") > 0
+        frames = np.flatnonzero(near)
+        idx = swap_permutations(perm, member, swapped[frames])[..., None]
+        X = np.full((F, J, 3), np.nan)
+        X[frames] = consensus_points(rig, np.take_along_axis(xy[frames], idx, axis=2),
+                                     np.take_along_axis(xn[frames], idx, axis=2),
+                                     np.take_along_axis(w[frames], idx[..., 0], axis=2), cfg.max_reproj_px)
+        mirrored = mirrored_frames(X, perm, member, fps, candidates)
+        X = np.where((mirrored.astype(float) @ member.T > 0)[..., None], X[:, perm], X)  # the mirrors undone
+        # every view of those frames decided against that point (a view with no clear evidence turns
+        # over in a mirrored frame, keeps its decision elsewhere)
+        swapped = redecide(rig, xy, w, X, mirrored, swapped, perm, member, scale, cfg.truncate, turn_over=True)
+        swapped = redecide(rig, xy, w, X, candidates & ~mirrored, swapped, perm, member, scale, cfg.truncate,
+                           margin=cfg.dead_zone)
     return swapped, names
 
 
@@ -376,7 +351,7 @@ def repair_keypoints(rig: Rig, kp: Keypoints2D, ks: KeypointSet, min_score: floa
         s = kp.score
         w = np.where(np.isfinite(s) & (s >= min_score) & np.all(np.isfinite(kp.xy), axis=-1), np.maximum(s, 1e-6), 0)
         for p in range(P):
-            swapped[:, :, p] = find_swaps(rig, kp.xy[:, :, p], w[:, :, p], ks, cfg)[0]
+            swapped[:, :, p] = find_swaps(rig, kp.xy[:, :, p], w[:, :, p], ks, cfg, kp.fps)[0]
     data = kp.data
     if swapped.any():
         data = np.moveaxis(kp.data, 2, 1).copy()  # (F, P, C, J, 3)

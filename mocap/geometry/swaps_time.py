@@ -1,0 +1,167 @@
+"""Left/right swaps in most views of a frame at once: found from the 3D over time.
+
+:func:`mocap.geometry.swaps.find_swaps` tests each view against the others. When two of four views (or
+three) exchange the same side at the same time, the others no longer outvote them: the views' consensus
+itself is mirrored, and the test repairs nothing, or the wrong views. Such frames show in 3D: the
+consensus point of a left joint jumps to where its right joint was the frame before, and back a few
+frames later. Here, per body-side group, a two-state sequence over frames (consensus as it is /
+mirrored) is chosen by dynamic programming: the cost of linking two frames is the truncated squared
+distance, in units of the take's typical motion between frames, of each joint to the same joint before
+(same state) or to its mirror joint (state changed), and every mirrored frame pays a small prior (the
+views' consensus is right in most frames). A group whose two sides are too close for the 3D noise (the
+head) follows the others. In the frames found mirrored every view is decided again, directly against
+the mirrored consensus.
+
+Shapes: F frames, C cameras, J joints, G groups, as in :mod:`mocap.geometry.swaps`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.geometry.normal_terms import count_views, normal_terms, solve_terms, sum_views
+from mocap.types import Rig
+
+TRUNCATE = 8.0  # a joint's motion cost is clipped at this many motion scales
+PRIOR = 16.0  # cost of each mirrored frame (a joint at 4 motion scales)
+MIN_SCALE_M = 0.005  # floor of the motion scale between frames (triangulation noise)
+MAX_LINK_S = 0.25  # frames further apart than this (a gap in the 3D) are not linked
+NEAR = 3  # the 3D is made in the frames where some view looks exchanged and this many frames around
+RESOLVED = 3.0  # a group whose left and right joints are closer than this many motion scales (the head,
+# ~10 cm) is not tested: it takes the other groups' answer where they all find a mirror
+
+
+def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, max_reproj_px: float
+                     ) -> np.ndarray:
+    """(F, J, 3) the point of the views that agree (within ``max_reproj_px``) from the (repaired) pixels xy
+    and normalised xn (F, C, J, 2): the point of all views when two or more agree with it, else the
+    leave-one-out point most views agree with (one outlier, or views split two against one); NaN where
+    no two views agree."""
+    F, C, J, _ = xy.shape
+    uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
+    ww = np.moveaxis(w, 1, 2).reshape(F * J, C)
+    used = (ww > 0) & np.all(np.isfinite(uv), axis=-1)
+    T = normal_terms(rig, np.moveaxis(xn, 1, 2).reshape(F * J, C, 2), np.where(used, ww, 0.0))
+
+    def agreeing(X: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)
+        return used[rows] & (np.hypot(*np.moveaxis(proj - uv[rows], -1, 0)) < max_reproj_px)
+
+    agree = agreeing(solve_terms(sum_views(used, T), count_views(used)[:, 0]), slice(None))
+    weak = np.flatnonzero((count_views(agree)[:, 0] < 2) & (count_views(used)[:, 0] >= 3))
+    if weak.size and C >= 3:
+        best = agree[weak].copy()
+        for c in range(C):  # each view left out in turn: the point most others agree with
+            views = used[weak].copy()
+            views[:, c] = False
+            a = agreeing(solve_terms(sum_views(views, T[weak]), count_views(views)[:, 0]), weak)
+            better = count_views(a)[:, 0] > count_views(best)[:, 0]
+            best[better] = a[better]
+        agree[weak] = best
+    X = np.full((F * J, 3), np.nan)
+    ok = count_views(agree)[:, 0] >= 2
+    X[ok] = solve_terms(sum_views(agree[ok], T[ok]), count_views(agree[ok])[:, 0])
+    return X.reshape(F, J, 3)
+
+
+def mirrored_frames(X: np.ndarray, perm: np.ndarray, member: np.ndarray, fps: float | None,
+                    candidates: np.ndarray) -> np.ndarray:
+    """(F, G) bool: the frames where each group's consensus is mirrored, among the ``candidates`` (F, G)
+    (frames where some view looks exchanged: only there can most views be). X (F, J, 3) points (NaN:
+    missing), perm (J,) the mirror permutation, member (J, G); ``fps`` None: only consecutive frames
+    are linked."""
+    F, G = X.shape[0], member.shape[1]
+    out = np.zeros((F, G), bool)
+    max_link = max(1, int(round(MAX_LINK_S * fps))) if fps else 1
+    weak: list[int] = []
+    for g in range(G):
+        joints = np.flatnonzero(member[:, g])
+        P = X[:, joints]  # (F, n, 3)
+        M = X[:, perm[joints]]  # the mirror joints
+        frames = np.flatnonzero(np.isfinite(P).all(axis=-1).any(axis=1))
+        if frames.size < 3 or not candidates[frames, g].any():
+            continue
+        a, b = frames[:-1], frames[1:]
+        link = (b - a) <= max_link
+        a, b = a[link], b[link]
+        step = np.linalg.norm(P[b] - P[a], axis=-1)  # (L, n) same state
+        cross = np.linalg.norm(P[b] - M[a], axis=-1)  # state changed
+        gap = (b - a)[:, None]
+        finite = np.isfinite(step) & np.isfinite(cross)
+        if not finite.any():
+            continue
+        unit = max(3.0 * float(np.median((step / gap)[finite])), MIN_SCALE_M) * gap
+        separation = np.nanmedian(np.linalg.norm(P - M, axis=-1))  # left to right
+        if not separation >= RESOLVED * unit.min():
+            weak.append(g)  # a mirror moves its joints too little against the noise: follows the others
+            continue
+        same_cost, change_cost = (np.where(finite, np.minimum(np.nan_to_num(d) / unit, TRUNCATE) ** 2, 0.0).sum(axis=1)
+                                  for d in (step, cross))
+        if not np.any(change_cost < same_cost - PRIOR):
+            continue  # no link is better explained by a mirror: nothing to do
+        state = _two_state_path(frames, a, b, same_cost, change_cost, np.where(candidates[frames, g], PRIOR, np.inf))
+        out[frames[state], g] = True
+    strong = [g for g in range(G) if g not in weak]
+    if weak and strong:
+        out[:, weak] = out[:, strong].all(axis=1, keepdims=True)
+    return out
+
+
+def _two_state_path(frames: np.ndarray, a: np.ndarray, b: np.ndarray, same: np.ndarray, change: np.ndarray,
+                    prior: np.ndarray) -> np.ndarray:
+    """The least-cost states (bool, True: mirrored) of ``frames``: a mirrored frame costs ``prior`` (per
+    frame), each link (a[i] → b[i], frames both) costs ``same[i]`` between equal states and ``change[i]``
+    otherwise; frames not linked to the one before start afresh."""
+    n = frames.size
+    pos = np.searchsorted(frames, b)
+    link_same = np.full(n, np.nan)
+    link_change = np.full(n, np.nan)
+    link_same[pos], link_change[pos] = same, change
+    back0, back1 = np.zeros(n, bool), np.zeros(n, bool)  # the best predecessor's state
+    c0, c1 = 0.0, float(prior[0])
+    for i in range(1, n):
+        s, x = link_same[i], link_change[i]
+        if np.isnan(s):  # not linked: the best of either state before
+            best = min(c0, c1)
+            p0 = p1 = c1 < c0
+            n0, n1 = best, best + prior[i]
+        else:
+            from0, from1 = c0 + s, c1 + x  # to state 0
+            n0, p0 = (from1, True) if from1 < from0 else (from0, False)
+            from0, from1 = c0 + x, c1 + s  # to state 1
+            n1, p1 = (from1, True) if from1 < from0 else (from0, False)
+            n1 += prior[i]
+        c0, c1 = n0, n1
+        back0[i], back1[i] = p0, p1
+    state = np.zeros(n, bool)
+    s = bool(c1 < c0)
+    for i in range(n - 1, -1, -1):
+        state[i] = s
+        s = bool(back1[i]) if s else bool(back0[i])
+    return state
+
+
+def redecide(rig: Rig, xy: np.ndarray, w: np.ndarray, R: np.ndarray, where: np.ndarray, swapped: np.ndarray,
+             perm: np.ndarray, member: np.ndarray, scale: np.ndarray, truncate: float, margin: float = 0.0,
+             turn_over: bool = False) -> np.ndarray:
+    """``swapped`` (F, C, G) with every view of the frames ``where`` (F, G) decided again against the
+    reference points R (F, J, 3): a group is exchanged where its detections xy (F, C, J, 2), as given,
+    are farther (truncated squares in the cameras' noise ``scale`` (C,), summed) than exchanged, by more
+    than ``margin``; a view without such evidence keeps its decision (``turn_over``: turns it over — the
+    frames where the views' consensus was found mirrored)."""
+    out = swapped.copy()
+    frames = np.flatnonzero(where.any(axis=1))
+    if frames.size == 0:
+        return out
+    for c, cam in enumerate(rig.cameras):
+        p = cam.project(R[frames])  # (n, J, 2)
+        d = xy[frames, c]
+        ok = (w[frames, c] > 0) & (w[frames, c][:, perm] > 0) & np.isfinite(p).all(axis=-1)
+        s = scale[c]
+        given = np.where(ok, np.minimum(np.linalg.norm(d - p, axis=-1) / s, truncate) ** 2, 0.0)
+        exchanged = np.where(ok, np.minimum(np.linalg.norm(d[:, perm] - p, axis=-1) / s, truncate) ** 2, 0.0)
+        cg, cx = given @ member, exchanged @ member  # (n, G)
+        evidence = (ok[:, :, None] & member).any(axis=1) & (np.abs(cg - cx) > margin) & (cg != cx)
+        decided = np.where(evidence, cx < cg, ~swapped[frames, c] if turn_over else swapped[frames, c])
+        out[frames, c] = np.where(where[frames], decided, swapped[frames, c])
+    return out
