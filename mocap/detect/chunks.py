@@ -96,8 +96,8 @@ def is_stateless(name: str, hands: bool) -> bool:
 def timeline_summary(chunks: list[dict], started_at: float, wall_s: float, workers: int, cameras: int) -> dict:
     """Where a pooled detection's wall went, from each chunk's timings: ``startup_s`` (pool start to a
     worker's first frame request, averaged over workers), ``tail_s`` (the end with workers idle: the last
-    chunk's end minus the first worker to run out of chunks), and the CPU seconds of decoding and
-    inference and the seconds spent creating detectors."""
+    chunk's end minus the first worker to run out of chunks), and the CPU seconds of decoding, inference and
+    writing the proxies (:mod:`mocap.io.proxy`) and the seconds spent creating detectors."""
     by_pid: dict[int, list[dict]] = {}
     for c in chunks:
         by_pid.setdefault(c["pid"], []).append(c)
@@ -108,6 +108,7 @@ def timeline_summary(chunks: list[dict], started_at: float, wall_s: float, worke
             "tail_s": max(lasts) - min(lasts) if lasts else 0.0,
             "decode_cpu_s": sum(c["decode_cpu_s"] for c in chunks),
             "infer_cpu_s": sum(c["infer_cpu_s"] for c in chunks),
+            "proxy_cpu_s": sum(c.get("proxy_cpu_s", 0.0) for c in chunks),
             "setup_s": sum(c["setup_s"] for c in chunks)}
 
 

@@ -310,8 +310,10 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     timeline = [stats | {"camera": c, "first": a} for (c, a, _), (_, stats) in gathered.items()]
     last_run.clear()
     last_run.update(chunks.timeline_summary(timeline, started_at, time.perf_counter() - t0, workers, len(pending)))
-    log.info("detection of %d cameras took %.1fs (%d workers, %d chunks; start-up %.1fs, idle tail %.1fs)",
-             len(pending), last_run["wall_s"], workers, len(plan), last_run["startup_s"], last_run["tail_s"])
+    log.info("detection of %d cameras took %.1fs (%d workers, %d chunks; start-up %.1fs, idle tail %.1fs; CPU: "
+             "decoding %.1fs, inference %.1fs, proxies %.1fs)", len(pending), last_run["wall_s"], workers, len(plan),
+             last_run["startup_s"], last_run["tail_s"], last_run["decode_cpu_s"], last_run["infer_cpu_s"],
+             last_run["proxy_cpu_s"])
     _second_pass(session, cfg, settings, work, videos)
     if cfg.hands and hands and not any(hands.values()):
         log.warning("hands: no hand detected in any frame of cameras %s; the hand keypoints stay empty (the body "
