@@ -161,3 +161,29 @@ def test_without_a_proxy_the_source_is_decoded_to_the_same_drawing(tmp_path):
     uv = rig[0].project(pts.xyz[0, 0, [11, 13]]) * (size[1] / SIZE[1])
     for _, img in read_frames(out):
         assert _green_on_segment(img, uv[0], uv[1]) > 0.9
+
+
+def test_detection_asks_for_proxies_only_where_the_overlay_render_can_use_them(tmp_path):
+    from dataclasses import replace
+
+    from mocap.io.video import FootageInfo
+    from mocap.report import Config as ReportConfig
+    from mocap.settings import Settings
+
+    session = types.SimpleNamespace(root=tmp_path)
+    infos = {"big": FootageInfo(tmp_path / "big.mp4", 50, 30.0, (1080, 1920)),
+             "small": FootageInfo(tmp_path / "small.mp4", 50, 30.0, (640, 480))}
+    (proxy.folder(tmp_path, "big") / "00000000.json").parent.mkdir(parents=True)
+    (proxy.folder(tmp_path, "big") / "00000000.json").write_text("{}")  # an old proxy of a camera detected again
+    settings = Settings()
+    got = detect._proxies(session, settings, settings.detect, infos)
+    assert got == {"big": (tmp_path, "big", (304, 540)), "small": None}  # 480 px: already no taller than 540
+    assert not proxy.folder(tmp_path, "big").exists()
+    assert ReportConfig().overlay_height == 540
+    full = replace(settings, report=ReportConfig(overlay_height=0))
+    off = replace(settings, report=ReportConfig(overlay_videos=False))
+    assert detect._proxies(session, full, settings.detect, infos) == {"big": None, "small": None}
+    assert detect._proxies(session, off, settings.detect, infos) == {"big": None, "small": None}
+    for cfg in (detect.Config(stride=2), detect.Config(start=5), detect.Config(stop=20)):  # frames left out
+        assert detect._proxies(session, settings, cfg, infos)["big"] is None
+    assert detect._proxies(session, settings, detect.Config(stop=500), infos)["big"] is not None
