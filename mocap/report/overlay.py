@@ -5,7 +5,9 @@ the background (:func:`start`): ``mocap run`` starts them as soon as the 3D poin
 render while the fit, the retarget, the export and the report's page are made; the report stage waits
 for them (with a progress bar). A render started for the same video and the same key is joined, never
 repeated; the frames the report's crops need are kept as the render decodes them (:func:`captured`),
-so the crops decode nothing more. A camera's video is rendered again only when what it shows changed:
+so the crops decode nothing more. The frames come from the camera's proxy (:mod:`mocap.io.proxy`: its
+frames at the videos' height, written by detection as it decoded them) when there is one that covers the
+video as it is now; otherwise from the video. A camera's video is rendered again only when what it shows changed:
 a fingerprint beside it (``review/.<camera>_reprojected.mp4.key``) records the
 source video (path, size, time), the projected points (what the 3D points, the camera and its sync
 offset give), the frame rate and the drawing's version, and the video it wrote (size, time).
