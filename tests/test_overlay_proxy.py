@@ -187,3 +187,15 @@ def test_detection_asks_for_proxies_only_where_the_overlay_render_can_use_them(t
     for cfg in (detect.Config(stride=2), detect.Config(start=5), detect.Config(stop=20)):  # frames left out
         assert detect._proxies(session, settings, cfg, infos)["big"] is None
     assert detect._proxies(session, settings, detect.Config(stop=500), infos)["big"] is not None
+
+
+def test_probe_reads_a_video_once_per_version_of_the_file(tmp_path, monkeypatch):
+    from mocap.io import video
+
+    src = _video(tmp_path / "v.mp4", 8)
+    opened = []
+    real = video._probe_video
+    monkeypatch.setattr(video, "_probe_video", lambda p: opened.append(p) or real(p))
+    assert video.probe(src).frames == 8 and video.probe(src).frames == 8 and len(opened) == 1
+    _video(tmp_path / "v.mp4", 5)  # rewritten: another version
+    assert video.probe(src).frames == 5 and len(opened) == 2
