@@ -199,3 +199,13 @@ def test_probe_reads_a_video_once_per_version_of_the_file(tmp_path, monkeypatch)
     assert video.probe(src).frames == 8 and video.probe(src).frames == 8 and len(opened) == 1
     _video(tmp_path / "v.mp4", 5)  # rewritten: another version
     assert video.probe(src).frames == 5 and len(opened) == 2
+
+
+def test_crops_cut_from_proxy_frames_are_cached_apart_from_full_size_ones(tmp_path):
+    from mocap.report.crops import CropCache
+
+    src = _video(tmp_path / "v.mp4", 3)
+    full, small = CropCache(tmp_path / "c"), CropCache(tmp_path / "c", 540)
+    assert full.key(src, 1, "cam") == CropCache(tmp_path / "c", 0).key(src, 1, "cam")
+    assert small.key(src, 1, "cam") != full.key(src, 1, "cam")
+    assert small.key(src, 1, "cam") == CropCache(tmp_path / "c", 540).key(src, 1, "cam")

@@ -279,7 +279,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
         if row["flagged"]:
             log.warning("camera flagged: %s; %s", flag_text(name, row), row["hint"])
     videos = _videos(session, rig, cfg)
-    cache = CropCache(session.root / "report" / ".crops")
+    cache = CropCache(session.root / "report" / ".crops", cfg.overlay_height)
     data = []
     for p in range(P):
         err, err_raw = page.errors(rig, kp, kp_raw, pts, p)
