@@ -289,7 +289,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                         resume = True
                     futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1, overlays[c],
                                            proxies[c]) for c, a, b in todo]
-                    _collect(futures, work, names, F, overall, plan, gathered, hands)
+                    _collect(futures, work, names, F, overall, plan, gathered, hands, workers)
                 except KeyboardInterrupt:
                     chunks.stop_pool(pool)
                     raise
@@ -351,11 +351,18 @@ last_run: dict = {}  # this process's last pooled detection: wall, start-up, idl
 
 
 def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list, gathered: dict,
-             hands: dict[str, float]) -> None:
+             hands: dict[str, float], workers: int = 0) -> None:
     """Write each camera once all its chunks are back (in ``gathered``, which outlives a broken pool; a chunk
     that comes back twice is kept once), and mark it complete. With hands, each camera's share of frames with
-    at least one hand goes into ``hands`` as it is written (so a later broken pool does not lose it)."""
+    at least one hand goes into ``hands`` as it is written (so a later broken pool does not lose it). Once
+    fewer chunks are left than ``workers``, a core is free: :func:`mocap.ahead.core_free`."""
+    from mocap import ahead
+
+    tail = workers > 0
     for fut in as_completed(futures):
+        if tail and sum(not f.done() for f in futures) < workers:
+            tail = False
+            ahead.core_free()
         cam, first, end, piece, stats = fut.result()
         if (cam, first, end) in gathered:
             continue
