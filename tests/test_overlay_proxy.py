@@ -209,3 +209,26 @@ def test_crops_cut_from_proxy_frames_are_cached_apart_from_full_size_ones(tmp_pa
     assert full.key(src, 1, "cam") == CropCache(tmp_path / "c", 0).key(src, 1, "cam")
     assert small.key(src, 1, "cam") != full.key(src, 1, "cam")
     assert small.key(src, 1, "cam") == CropCache(tmp_path / "c", 540).key(src, 1, "cam")
+
+
+@pytest.mark.slow  # a worker pool (a few seconds)
+def test_the_detect_stage_writes_every_camera_s_proxy_whatever_the_chunking(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from test_detect_pool import Brightness  # noqa: F401 - the fake detector the workers import
+
+    from mocap.detect import DETECTORS
+    from mocap.report import Config as ReportConfig
+    from mocap.settings import Settings
+
+    monkeypatch.setitem(DETECTORS, "still", "test_detect_pool:Brightness")
+    src = _video(tmp_path / "videos" / "cam.mp4", 40)
+    settings = replace(Settings(), detect=detect.Config(detector="still", workers=2),
+                       report=ReportConfig(overlay_height=64))
+    detect.main(tmp_path, settings)
+    assert detect.last_run["chunks"] == 2 and detect.last_run["proxy_cpu_s"] > 0  # one camera in two chunks
+    size = proxy.scaled_size(SIZE, 64)
+    parts = proxy.segments(tmp_path, "cam", src, 40, size)
+    assert [(a, b) for _, a, b in parts] == [(0, 20), (20, 40)]
+    for i, img in proxy.read_frames(parts, 40):
+        assert np.abs(img.astype(int) - proxy.shrink(_frame(i), size)).mean() < 6, i
