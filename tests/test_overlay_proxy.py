@@ -232,3 +232,19 @@ def test_the_detect_stage_writes_every_camera_s_proxy_whatever_the_chunking(tmp_
     assert [(a, b) for _, a, b in parts] == [(0, 20), (20, 40)]
     for i, img in proxy.read_frames(parts, 40):
         assert np.abs(img.astype(int) - proxy.shrink(_frame(i), size)).mean() < 6, i
+
+
+def test_an_unreadable_proxy_is_drawn_over_from_the_video_with_a_warning(tmp_path, caplog):
+    session, rig, pts, src = _scene(tmp_path)
+    size = proxy.scaled_size(SIZE, 60)
+    _segment(tmp_path, src, 0, 6, size)
+    [(video, _, _)] = proxy.segments(tmp_path, "cam", src, 6, size)
+    video.write_bytes(video.read_bytes()[:200])  # damaged after its record was written
+    with caplog.at_level("WARNING", logger="mocap.report.overlay"):
+        [out] = overlay.start(session, rig, pts, {}, threads=1, height=60).result(progress=False)
+    assert "cam_reprojected.mp4: proxy" in caplog.text and "drawing on the video itself" in caplog.text
+    from mocap.io.video import read_frames
+
+    uv = rig[0].project(pts.xyz[0, 0, [11, 13]]) * (size[1] / SIZE[1])
+    got = list(read_frames(out))
+    assert len(got) == 6 and all(_green_on_segment(img, uv[0], uv[1]) > 0.9 for _, img in got)

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 VERSION = 1  # of the proxy's format: a change makes every proxy stale
 
 
+class ProxyError(ValueError):
+    """A proxy that cannot be read as its records say (the caller decodes the source video instead)."""
+
+
 def folder(root: Path, camera: str) -> Path:
     """Where ``camera``'s proxy segments are, in the session ``root``."""
     from mocap.session import safe_name
@@ -146,7 +150,7 @@ def read_frames(parts: list[tuple[Path, int, int]], total: int) -> Iterator[tupl
             for i in range(first, min(end, total)):
                 ok, img = cap.read()
                 if not ok:
-                    raise ValueError(f"{video}: proxy frame {i} cannot be read")
+                    raise ProxyError(f"proxy {video}: frame {i} cannot be read")
                 if i < nxt:
                     continue
                 yield i, img
@@ -154,4 +158,4 @@ def read_frames(parts: list[tuple[Path, int, int]], total: int) -> Iterator[tupl
         finally:
             cap.release()
     if nxt < total:
-        raise ValueError(f"proxy of {parts[0][0].parent.name}: frames {nxt}–{total - 1} missing")
+        raise ProxyError(f"proxy of {parts[0][0].parent.name}: frames {nxt}–{total - 1} missing")

@@ -117,12 +117,25 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
     (start, stride) of the detection, :meth:`mocap.session.Session.video_sampling`; ``job``: keeps the
     frames it wants (as decoded) and counts the frames done; ``height``: the video's height when lower
     than the source's (0: the source's size); ``proxy``: the segments of the source's proxy at that
-    height (:func:`mocap.io.proxy.segments`), decoded instead of the source."""
+    height (:func:`mocap.io.proxy.segments`), decoded instead of the source (one that cannot be read: the
+    source, with a warning)."""
+    from mocap.io import proxy as proxies
+    from mocap.io.video import probe, read_frames
+
+    args = (out, uv, limbs, fps, size, label, stop, offset, sampling, job, height)
+    if proxy:
+        try:
+            return _draw(proxies.read_frames(proxy, probe(source).frames), *args)
+        except proxies.ProxyError as e:
+            log.warning("%s: %s; drawing on the video itself", out.name, e)
+    return _draw(read_frames(source), *args)
+
+
+def _draw(frames, out: Path, uv: np.ndarray, limbs, fps: float, size, label: str, stop, offset: float,
+          sampling: tuple[int, int], job: Job | None, height: int) -> Path:
     import cv2
 
     from mocap.detect.overlay import OverlayWriter
-    from mocap.io import proxy as proxies
-    from mocap.io.video import probe, read_frames
 
     out_size = scaled_size(size, height)
     scale = out_size[1] / size[1]
@@ -130,7 +143,6 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
     writer = OverlayWriter(out, fps, out_size)
     ok = False
     try:
-        frames = proxies.read_frames(proxy, probe(source).frames) if proxy else read_frames(source)
         for i, img in frames:
             if stop is not None and stop.is_set():
                 raise StoppedError(label)
