@@ -108,6 +108,25 @@ def test_detection_writes_the_proxy_as_it_decodes(tmp_path, monkeypatch):
     assert not proxy.folder(tmp_path / "s", "cam").exists()  # a stride skips frames: no proxy
 
 
+def test_a_proxy_that_cannot_be_written_leaves_detection_alone(tmp_path, monkeypatch, caplog):
+    src = _video(tmp_path / "videos" / "cam.mp4", 8)
+    monkeypatch.setattr(detect, "make_detector", lambda cfg: Still())
+    real = proxy.SegmentWriter.write
+
+    def full_disk(self, i, img):
+        if i == 3:
+            raise OSError("No space left on device")
+        real(self, i, img)
+
+    monkeypatch.setattr(proxy.SegmentWriter, "write", full_disk)
+    with caplog.at_level("WARNING", logger="mocap.detect.chunks"):
+        _, data, _ = chunks.detect_video("cam", src, detect.Config(), 0, None, (tmp_path, "cam", (80, 60)))
+    assert data.shape[0] == 8 and np.isfinite(data).all()
+    assert "cam: proxy for the overlay videos abandoned at frame 3 (No space left on device)" in caplog.text
+    assert proxy.segments(tmp_path, "cam", src, 8, (80, 60)) is None
+    assert list(proxy.folder(tmp_path, "cam").iterdir()) == []  # nothing half-written left
+
+
 def _scene(tmp_path: Path, frames: int = 6):
     """One camera looking down +z at a segment of two joints; the session's video of SIZE."""
     K = np.array([[100.0, 0, SIZE[0] / 2], [0, 100.0, SIZE[1] / 2], [0, 0, 1]])

@@ -260,16 +260,16 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
     def reader() -> None:
         nonlocal decode_s, decode_cpu, proxy_cpu
         source = read_frames(path, cfg.stride, cfg.start, stop)
-        segment = _proxy_segment(proxy, path, cfg, info.fps)
-        done = False
+        segment, done = None, False
         try:
+            segment = _proxy_segment(proxy, path, cfg, info.fps)
             t, c = time.perf_counter(), time.thread_time()
             for item in source:
                 decode_s += time.perf_counter() - t
                 decode_cpu += time.thread_time() - c
                 if segment is not None:
                     c = time.thread_time()
-                    segment.write(*item)  # before the detector's loop may draw on the image
+                    segment = _write_proxy(segment, *item)  # before the detector's loop may draw on the image
                     proxy_cpu += time.thread_time() - c
                 if not put(item):
                     return
@@ -355,8 +355,20 @@ def _proxy_segment(proxy: tuple | None, path: Path, cfg, fps: float | None):
     root, camera, size = proxy
     try:
         return SegmentWriter(root, camera, path, cfg.start, size, fps or 30.0)
-    except (OSError, ValueError) as e:  # the overlay videos then decode the source video: slower, not wrong
+    except Exception as e:  # noqa: BLE001 - optional: the overlay videos then decode the source video (slower)
         log.warning("%s: no proxy for the overlay videos (%s)", camera, e)
+        return None
+
+
+def _write_proxy(segment, i: int, img: np.ndarray):
+    """``segment`` with frame ``i`` written; None (and nothing left of it) when it cannot be written: a proxy
+    is optional, detection goes on without it."""
+    try:
+        segment.write(i, img)
+        return segment
+    except Exception as e:  # noqa: BLE001 - optional: the overlay videos then decode the source video
+        log.warning("%s: proxy for the overlay videos abandoned at frame %d (%s)", segment.path.parent.name, i, e)
+        segment.close(False)
         return None
 
 
