@@ -18,6 +18,7 @@ the end, with their progress), or stopped on an error or a Ctrl-C.
 from __future__ import annotations
 
 import logging
+import weakref
 
 log = logging.getLogger(__name__)
 OVERLAYS_AFTER = "refine"  # the last stage whose outputs the overlay videos show
@@ -35,7 +36,7 @@ class Ahead:
         self.ran = False
         self._first_after_calibration = names.index("calibrate") + 1 if "calibrate" in names else 0
         self.videos = None  # mocap.report.overlay.Pending
-        _running.append(self)
+        _running.add(self)
 
     def core_free(self) -> None:
         """A stage no longer keeps every core busy (detection's last chunks): start the Blender child now."""
@@ -76,8 +77,7 @@ class Ahead:
         """End everything: at once when ``failed`` (an error or a Ctrl-C), else once the renders are done."""
         from mocap.io import blender
 
-        if self in _running:
-            _running.remove(self)
+        _running.discard(self)
         blender.release()
         videos, self.videos = self.videos, None
         if videos is None:
@@ -88,7 +88,7 @@ class Ahead:
             videos.result()
 
 
-_running: list[Ahead] = []  # the runs in progress in this process (one, but for a run started inside a run)
+_running: weakref.WeakSet[Ahead] = weakref.WeakSet()  # the runs in progress in this process (one, usually)
 
 
 def core_free() -> None:

@@ -20,9 +20,12 @@ def _settings(formats=("bvh", "fbx")):
 
 
 def test_blender_starts_when_a_core_is_free_once_and_only_for_a_run_that_exports_through_it(monkeypatch):
+    import weakref
+
     calls = []
     monkeypatch.setattr(blender, "warm", lambda: calls.append("warm") or object())
     monkeypatch.setattr(blender, "release", lambda: calls.append("release"))
+    monkeypatch.setattr(ahead, "_running", weakref.WeakSet())  # runs other tests left unclosed
     ahead.core_free()  # no run in progress: nothing
     a = ahead.Ahead(None, _settings(), NAMES)
     a.after("calibrate", "ran")
