@@ -3,7 +3,9 @@
 * The export's Blender child (:func:`mocap.io.blender.warm`): started once a stage after calibration and
   before the export has run, when the export will write FBX or GLB. So it loads bpy (about 1 s of CPU)
   after detection, not during it: detection keeps every core busy, the stages after it mostly one, and
-  by the export stage the child waits for its job on a pipe.
+  by the export stage the child waits for its job on a pipe. Earlier when a core is free: detection
+  calls :func:`core_free` once its last chunks no longer keep every worker busy (its idle tail, 0.7-3.8 s
+  on the demo), and the child then loads on that idle core instead of beside the stages after detection.
 * The report's overlay videos (:func:`mocap.report.prestart`): started once the 3D points are final
   (after the refine stage, when a stage ran), when the report makes videos; they render in threads while
   the fit, the retarget, the export and the report's page are made, and the report stage waits for them.
@@ -16,6 +18,7 @@ the end, with their progress), or stopped on an error or a Ctrl-C.
 from __future__ import annotations
 
 import logging
+import weakref
 
 log = logging.getLogger(__name__)
 OVERLAYS_AFTER = "refine"  # the last stage whose outputs the overlay videos show
@@ -33,6 +36,16 @@ class Ahead:
         self.ran = False
         self._first_after_calibration = names.index("calibrate") + 1 if "calibrate" in names else 0
         self.videos = None  # mocap.report.overlay.Pending
+        _running.add(self)
+
+    def core_free(self) -> None:
+        """A stage no longer keeps every core busy (detection's last chunks): start the Blender child now."""
+        if self.blender:
+            from mocap.io import blender
+
+            self.blender = False
+            if blender.warm() is not None:
+                log.info("Blender started for the export on a core detection no longer uses")
 
     def after(self, name: str, status: str) -> None:
         self.ran |= status == "ran"
@@ -64,6 +77,7 @@ class Ahead:
         """End everything: at once when ``failed`` (an error or a Ctrl-C), else once the renders are done."""
         from mocap.io import blender
 
+        _running.discard(self)
         blender.release()
         videos, self.videos = self.videos, None
         if videos is None:
@@ -72,3 +86,13 @@ class Ahead:
             videos.cancel()
         else:
             videos.result()
+
+
+_running: weakref.WeakSet[Ahead] = weakref.WeakSet()  # the runs in progress in this process (one, usually)
+
+
+def core_free() -> None:
+    """Called by a stage whose work no longer keeps every core busy (detection once a pool worker has no chunk
+    left): the runs in progress start what they keep for a free core. Nothing when no run is in progress."""
+    for a in list(_running):
+        a.core_free()

@@ -3,7 +3,9 @@
 A working copy of the session (default: the shared Pose2Sim demo, 4 cameras × 100 frames of 1080p; its
 videos linked, its calibration copied) is run four times, each stage's wall and CPU time recorded (CPU:
 this process and its children, the Blender child included; the overlay videos render in threads of this
-process, so their CPU falls in the stages they overlap):
+process, so their CPU falls in the stages they overlap). The overlay videos are drawn on the proxies detection
+wrote (:mod:`mocap.io.proxy`, at ``report.overlay_height``, 540 px by default): their cost in detection is
+in the JSON (``detection.proxy_cpu_s``, beside its decoding and inference CPU):
 
 1. ``default``: ``mocap run`` from scratch with the default outputs (BVH + FBX, report, overlay videos);
 2. ``no-videos``: every stage after detection again (``--from`` the first), overlay videos off;
@@ -78,7 +80,12 @@ def _one(work: Path, sets: list[str], from_stage: str | None = None) -> dict:
     stages = [{"stage": n, "status": st.split(" (")[0], "wall_s": r.timings.get(n, 0.0), "cpu_s": r.cpu.get(n)}
               for n, st in r.status.items()]
     heavy_cpu = [st["cpu_s"] for st in stages if st["stage"] in HEAVY and st["status"] == "ran"]
-    return {"wall_s": wall, "cpu_s": cpu, "after_detection_s": wall - before,
+    detection = {}
+    if r.status.get("detect") == "ran":
+        from mocap.stages import detect
+
+        detection = {k: detect.last_run.get(k) for k in ("wall_s", "decode_cpu_s", "infer_cpu_s", "proxy_cpu_s")}
+    return {"wall_s": wall, "cpu_s": cpu, "after_detection_s": wall - before, "detection": detection,
             "after_detection_cpu_s": cpu - sum(heavy_cpu) if None not in heavy_cpu else None,
             "detection_s": r.timings.get("detect", 0.0), "stages": stages, "load_start": load0, "load_end": _load()}
 

@@ -96,8 +96,8 @@ def is_stateless(name: str, hands: bool) -> bool:
 def timeline_summary(chunks: list[dict], started_at: float, wall_s: float, workers: int, cameras: int) -> dict:
     """Where a pooled detection's wall went, from each chunk's timings: ``startup_s`` (pool start to a
     worker's first frame request, averaged over workers), ``tail_s`` (the end with workers idle: the last
-    chunk's end minus the first worker to run out of chunks), and the CPU seconds of decoding and
-    inference and the seconds spent creating detectors."""
+    chunk's end minus the first worker to run out of chunks), and the CPU seconds of decoding, inference and
+    writing the proxies (:mod:`mocap.io.proxy`) and the seconds spent creating detectors."""
     by_pid: dict[int, list[dict]] = {}
     for c in chunks:
         by_pid.setdefault(c["pid"], []).append(c)
@@ -108,6 +108,7 @@ def timeline_summary(chunks: list[dict], started_at: float, wall_s: float, worke
             "tail_s": max(lasts) - min(lasts) if lasts else 0.0,
             "decode_cpu_s": sum(c["decode_cpu_s"] for c in chunks),
             "infer_cpu_s": sum(c["infer_cpu_s"] for c in chunks),
+            "proxy_cpu_s": sum(c.get("proxy_cpu_s", 0.0) for c in chunks),
             "setup_s": sum(c["setup_s"] for c in chunks)}
 
 
@@ -228,10 +229,12 @@ def keep(cfg, detector) -> None:
 
 
 def detect_video(camera: str, path: Path, cfg, position: int = 0,
-                 overlay: Path | None = None) -> tuple[str, np.ndarray, dict]:
+                 overlay: Path | None = None, proxy: tuple | None = None) -> tuple[str, np.ndarray, dict]:
     """Run the detector on one video. Returns (camera, (F, P, J, 3), timings); with ``overlay``, also
-    writes that review video. The reader thread starts first, so frames are decoded while the detector
-    is created; in a pool worker, the detector prepared at its start is used when there is one."""
+    writes that review video; with ``proxy`` (session root, camera, size), the reader thread also writes
+    the frames it decodes, shrunk, as a segment of that camera's proxy (:mod:`mocap.io.proxy`). The reader
+    thread starts first, so frames are decoded while the detector is created; in a pool worker, the
+    detector prepared at its start is used when there is one."""
     from mocap.detect.overlay import OverlayWriter, draw_keypoints
     from mocap.keypoint_sets import get_keypoint_set
     from mocap.stages.detect import make_detector
@@ -241,7 +244,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
     stop = info.frames if cfg.stop is None else min(cfg.stop, info.frames)
     indices = list(range(cfg.start, stop, cfg.stride))
     frames: queue.Queue = queue.Queue(maxsize=16)
-    decode_s = decode_cpu = 0.0
+    decode_s = decode_cpu = proxy_cpu = 0.0
 
     halt = threading.Event()  # the detector stopped early (an error, Ctrl-C): the reader ends too
 
@@ -255,21 +258,30 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
         return False
 
     def reader() -> None:
-        nonlocal decode_s, decode_cpu
+        nonlocal decode_s, decode_cpu, proxy_cpu
         source = read_frames(path, cfg.stride, cfg.start, stop)
+        segment, done = None, False
         try:
+            segment = _proxy_segment(proxy, path, cfg, info.fps)
             t, c = time.perf_counter(), time.thread_time()
             for item in source:
                 decode_s += time.perf_counter() - t
                 decode_cpu += time.thread_time() - c
+                if segment is not None:
+                    c = time.thread_time()
+                    segment = _write_proxy(segment, *item)  # before the detector's loop may draw on the image
+                    proxy_cpu += time.thread_time() - c
                 if not put(item):
                     return
                 t, c = time.perf_counter(), time.thread_time()
+            done = True
             put(None)
         except Exception as e:  # noqa: BLE001 - raised again by the detector's loop, which would otherwise wait forever
             put(e)
         finally:
             source.close()  # releases the decoder in this thread
+            if segment is not None:
+                segment.close(done)
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
@@ -315,21 +327,49 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
     if out is None:
         raise ValueError(f"camera {camera!r}: {path} gave no frames")
     return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s, "setup_s": setup_s,
-                         "decode_cpu_s": decode_cpu, "infer_cpu_s": infer_cpu, "start": t_start,
-                         "end": time.time(), "pid": os.getpid()}
+                         "decode_cpu_s": decode_cpu, "infer_cpu_s": infer_cpu, "proxy_cpu_s": proxy_cpu,
+                         "start": t_start, "end": time.time(), "pid": os.getpid()}
 
 
 def detect_chunk(camera: str, path: Path, cfg, first: int, end: int, warmup: int, position: int = -1,
-                 overlay: Path | None = None) -> tuple[str, int, int, object, dict]:
+                 overlay: Path | None = None, proxy: tuple | None = None) -> tuple[str, int, int, object, dict]:
     """Output frames [first, end) of one camera, after running the detector over the ``warmup`` frames
-    before (discarded). ``position`` -1: this worker's progress-bar line."""
+    before (discarded). ``position`` -1: this worker's progress-bar line; ``proxy``: see
+    :func:`detect_video`."""
     from mocap.stages import detect  # its detect_video: a test may stand in for it
 
     a, b = chunk_range(first, end, warmup)
     part = replace(cfg, start=cfg.start + a * cfg.stride, stop=cfg.start + b * cfg.stride)
     label = camera if (a, b) == (0, end) else f"{camera}[{first}:{end}]"
-    _, data, stats = detect.detect_video(label, path, part, worker.slot if position < 0 else position, overlay)
+    _, data, stats = detect.detect_video(label, path, part, worker.slot if position < 0 else position, overlay,
+                                         **({"proxy": proxy} if proxy else {}))
     return camera, first, end, data[first - a:], stats
+
+
+def _proxy_segment(proxy: tuple | None, path: Path, cfg, fps: float | None):
+    """The proxy segment the reader writes (None: no proxy asked, or frames skipped by a stride)."""
+    if proxy is None or cfg.stride != 1:
+        return None
+    from mocap.io.proxy import SegmentWriter
+
+    root, camera, size = proxy
+    try:
+        return SegmentWriter(root, camera, path, cfg.start, size, fps or 30.0)
+    except Exception as e:  # noqa: BLE001 - optional: the overlay videos then decode the source video (slower)
+        log.warning("%s: no proxy for the overlay videos (%s)", camera, e)
+        return None
+
+
+def _write_proxy(segment, i: int, img: np.ndarray):
+    """``segment`` with frame ``i`` written; None (and nothing left of it) when it cannot be written: a proxy
+    is optional, detection goes on without it."""
+    try:
+        segment.write(i, img)
+        return segment
+    except Exception as e:  # noqa: BLE001 - optional: the overlay videos then decode the source video
+        log.warning("%s: proxy for the overlay videos abandoned at frame %d (%s)", segment.path.parent.name, i, e)
+        segment.close(False)
+        return None
 
 
 def probe_detector(cfg) -> str:

@@ -7,6 +7,7 @@ count its header promises (with the last good frame).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,24 @@ def probe(source: str | Path) -> FootageInfo:
         return FootageInfo(source, len(files), None, (first.shape[1], first.shape[0]))
     if not source.is_file():
         raise FileNotFoundError(f"{source} does not exist")
+    st = source.stat()  # a video's header is read once per version of the file (opening one takes ~20 ms)
+    key = (str(source), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    with _probed_lock:
+        if key in _probed:
+            return _probed[key]
+    info = _probe_video(source)
+    with _probed_lock:
+        if len(_probed) > 4096:
+            _probed.clear()
+        _probed[key] = info
+    return info
+
+
+_probed: dict[tuple, FootageInfo] = {}
+_probed_lock = threading.Lock()
+
+
+def _probe_video(source: Path) -> FootageInfo:
     cap = cv2.VideoCapture(str(source))
     try:
         if not cap.isOpened():

@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Config:
     overlay_videos: bool = True  # review/<camera>_reprojected.mp4
-    overlay_height: int = 0  # px of those videos when lower than the camera's (0: its size); smaller renders faster
+    # px of those videos when lower than the camera's (0: its size): a review video for the page; detection
+    # writes small copies of the videos at this height as it decodes them, which the render then decodes
+    overlay_height: int = 540
     snapshots: int = 4  # 3D skeleton views in the HTML
     person: int = 0
     max_reprojection_px: float = 8.0  # the verdict: median reprojection error over all detections
@@ -277,7 +279,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
         if row["flagged"]:
             log.warning("camera flagged: %s; %s", flag_text(name, row), row["hint"])
     videos = _videos(session, rig, cfg)
-    cache = CropCache(session.root / "report" / ".crops")
+    cache = CropCache(session.root / "report" / ".crops", cfg.overlay_height)
     data = []
     for p in range(P):
         err, err_raw = page.errors(rig, kp, kp_raw, pts, p)

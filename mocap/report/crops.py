@@ -170,15 +170,20 @@ class CropCache:
 
     VERSION = 1  # of the crop's drawing
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, frames_height: int = 0):
+        """``frames_height``: the height of the frames the crops are cut from when the overlay videos' render
+        keeps them from a proxy (``report.overlay_height``; 0: the camera's): crops cut from smaller frames
+        are not taken for crops of the full-size ones."""
         self.folder = Path(folder)
+        self.frames_height = int(frames_height)
         self.used: set[str] = set()
 
     def key(self, video: Path, frame: int, *what) -> str:
         real = Path(video).resolve()
         st = real.stat()
+        detail = [self.frames_height] if self.frames_height else []  # keys of full-size crops as before
         h = hashlib.sha256(json.dumps([self.VERSION, HEIGHT, JPEG_QUALITY, str(real), st.st_size, st.st_mtime_ns,
-                                       int(frame)] + [w for w in what if not isinstance(w, np.ndarray)],
+                                       int(frame)] + detail + [w for w in what if not isinstance(w, np.ndarray)],
                                       default=str).encode())
         for w in what:
             if isinstance(w, np.ndarray):

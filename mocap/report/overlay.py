@@ -5,7 +5,9 @@ the background (:func:`start`): ``mocap run`` starts them as soon as the 3D poin
 render while the fit, the retarget, the export and the report's page are made; the report stage waits
 for them (with a progress bar). A render started for the same video and the same key is joined, never
 repeated; the frames the report's crops need are kept as the render decodes them (:func:`captured`),
-so the crops decode nothing more. A camera's video is rendered again only when what it shows changed:
+so the crops decode nothing more. The frames come from the camera's proxy (:mod:`mocap.io.proxy`: its
+frames at the videos' height, written by detection as it decoded them) when there is one that covers the
+video as it is now; otherwise from the video. A camera's video is rendered again only when what it shows changed:
 a fingerprint beside it (``review/.<camera>_reprojected.mp4.key``) records the
 source video (path, size, time), the projected points (what the 3D points, the camera and its sync
 offset give), the frame rate and the drawing's version, and the video it wrote (size, time).
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.io.atomic import atomic_write_text
+from mocap.io.proxy import scaled_size, shrink
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.view.render import palette
 from mocap.view.scene import CENTRE
@@ -82,14 +85,20 @@ class Job:
     source_stat: list[int]
     total: int  # frames of the source video
     wanted: frozenset[int] = frozenset()  # video frames to keep (for the report's crops)
+    size: tuple[int, int] | None = None  # the source's (width, height): kept frames decoded smaller are scaled up
     stop: threading.Event = field(default_factory=threading.Event)
     frames: dict[int, np.ndarray] = field(default_factory=dict)
     rendered: int = 0
     future: Future | None = None
 
     def keep(self, i: int, img: np.ndarray) -> None:
-        if i in self.wanted:
-            self.frames[i] = img.copy()  # before the skeleton is drawn on it
+        if i in self.wanted:  # before the skeleton is drawn on it
+            if self.size is not None and (img.shape[1], img.shape[0]) != tuple(self.size):  # from the proxy
+                import cv2
+
+                self.frames[i] = cv2.resize(img, tuple(self.size), interpolation=cv2.INTER_LINEAR)
+            else:
+                self.frames[i] = img.copy()
         self.rendered += 1
 
     def ok(self) -> bool:
@@ -101,38 +110,32 @@ _JOBS: dict[Path, Job] = {}  # review video → its latest render in this proces
 _LOCK = threading.Lock()
 
 
-def scaled_size(size, height: int = 0) -> tuple[int, int]:
-    """The review video's (width, height): the source's, or ``height`` px high (even sizes) when lower."""
-    w, h = int(size[0]), int(size[1])
-    if not height or height >= h:
-        return w, h
-    return max(2, round(w * height / h / 2) * 2), max(2, int(height) // 2 * 2)
-
-
-def shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``img`` made ``size`` (smaller): averaged over whole blocks of pixels first (OpenCV's area filter is
-    fast for a whole factor, about ten times slower for any other), then interpolated the rest of the way."""
-    import cv2
-
-    k = max(1, min(img.shape[1] // size[0], img.shape[0] // size[1]))
-    if k > 1:
-        img = cv2.resize(img, (img.shape[1] // k, img.shape[0] // k), interpolation=cv2.INTER_AREA)
-    if (img.shape[1], img.shape[0]) == tuple(size):
-        return img
-    return cv2.resize(img, tuple(size), interpolation=cv2.INTER_LINEAR)
-
-
 def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: float, size, label: str,
            stop: threading.Event | None = None, sampling: tuple[int, int] = (0, 1), job: Job | None = None,
-           height: int = 0) -> Path:
+           height: int = 0, proxy: list | None = None) -> Path:
     """Write one overlay video (atomically: an interrupted render leaves the previous one). ``sampling``:
     (start, stride) of the detection, :meth:`mocap.session.Session.video_sampling`; ``job``: keeps the
     frames it wants (as decoded) and counts the frames done; ``height``: the video's height when lower
-    than the source's (0: the source's size)."""
+    than the source's (0: the source's size); ``proxy``: the segments of the source's proxy at that
+    height (:func:`mocap.io.proxy.segments`), decoded instead of the source (one that cannot be read: the
+    source, with a warning)."""
+    from mocap.io import proxy as proxies
+    from mocap.io.video import probe, read_frames
+
+    args = (out, uv, limbs, fps, size, label, stop, offset, sampling, job, height)
+    if proxy:
+        try:
+            return _draw(proxies.read_frames(proxy, probe(source).frames), *args)
+        except proxies.ProxyError as e:
+            log.warning("%s: %s; drawing on the video itself", out.name, e)
+    return _draw(read_frames(source), *args)
+
+
+def _draw(frames, out: Path, uv: np.ndarray, limbs, fps: float, size, label: str, stop, offset: float,
+          sampling: tuple[int, int], job: Job | None, height: int) -> Path:
     import cv2
 
     from mocap.detect.overlay import OverlayWriter
-    from mocap.io.video import read_frames
 
     out_size = scaled_size(size, height)
     scale = out_size[1] / size[1]
@@ -140,7 +143,7 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
     writer = OverlayWriter(out, fps, out_size)
     ok = False
     try:
-        for i, img in read_frames(source):
+        for i, img in frames:
             if stop is not None and stop.is_set():
                 raise StoppedError(label)
             if job is not None:
@@ -167,9 +170,9 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
 
 
 def _one(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: float, size, label: str,
-         key: str, job: Job, sampling: tuple[int, int] = (0, 1), height: int = 0) -> Path:
+         key: str, job: Job, sampling: tuple[int, int] = (0, 1), height: int = 0, proxy: list | None = None) -> Path:
     key_path(out).unlink(missing_ok=True)  # the old record must not vouch for a half-replaced video
-    render(source, out, uv, limbs, offset, fps, size, label, job.stop, sampling, job=job, height=height)
+    render(source, out, uv, limbs, offset, fps, size, label, job.stop, sampling, job=job, height=height, proxy=proxy)
     atomic_write_text(key_path(out), json.dumps({"key": key, "video": _stat(out), "source": str(source)}))
     return out
 
@@ -236,6 +239,7 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
     date (joining a render of the same video and key already under way); returns at once. ``wanted``:
     camera → video frames to keep for :func:`captured`; ``height``: of the videos, when lower than the
     source's (0: the source's size). Nothing to render: an already finished :class:`Pending`."""
+    from mocap.io import proxy
     from mocap.io.video import find_videos, probe
 
     try:
@@ -269,9 +273,13 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
             job.stop.set()
             _quietly(job.future)
         real = Path(videos[cam.name]).resolve()
-        job = Job(out, key, real, _stat(real), info.frames, frozenset((wanted or {}).get(cam.name, ())))
+        job = Job(out, key, real, _stat(real), info.frames, frozenset((wanted or {}).get(cam.name, ())),
+                  size=tuple(info.size))
+        parts = proxy.segments(session.root, cam.name, videos[cam.name], info.frames, size) \
+            if size != tuple(info.size) else None
+        log.info("%s: rendering from %s", out.name, "its proxy" if parts else "the source video")
         todo.append((job, (videos[cam.name], out, uv, limbs, offset, fps, info.size, cam.name, key, job, sampling,
-                           height)))
+                           height, parts)))
     if not todo:
         return Pending(paths, jobs, None)
     pool = ThreadPoolExecutor(min(len(todo), threads or workers()), thread_name_prefix="overlay")

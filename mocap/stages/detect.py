@@ -267,6 +267,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     warmup = 0 if stateless else WARMUP_FRAMES
     review = session.root / "review"
     overlays = {c: review / f"{c}_pose2d.mp4" if cfg.overlay else None for c in pending}
+    proxies = _proxies(session, settings, cfg, {c: infos[c] for c in pending})
     t0, started_at = time.perf_counter(), time.time()
     gathered: dict[tuple, tuple] = {}  # chunk → (its frames, its timings), kept over a worker's death
     overall = tqdm(total=len(plan), desc="   cameras" if len(plan) == len(pending) else "    chunks", unit="chunk",
@@ -286,9 +287,9 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                     if not resume:  # a bad model fails here, before any frame
                         create(pool.submit(chunks.probe_detector, cfg).result())
                         resume = True
-                    futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1, overlays[c])
-                               for c, a, b in todo]
-                    _collect(futures, work, names, F, overall, plan, gathered, hands)
+                    futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1, overlays[c],
+                                           proxies[c]) for c, a, b in todo]
+                    _collect(futures, work, names, F, overall, plan, gathered, hands, workers)
                 except KeyboardInterrupt:
                     chunks.stop_pool(pool)
                     raise
@@ -309,13 +310,32 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     timeline = [stats | {"camera": c, "first": a} for (c, a, _), (_, stats) in gathered.items()]
     last_run.clear()
     last_run.update(chunks.timeline_summary(timeline, started_at, time.perf_counter() - t0, workers, len(pending)))
-    log.info("detection of %d cameras took %.1fs (%d workers, %d chunks; start-up %.1fs, idle tail %.1fs)",
-             len(pending), last_run["wall_s"], workers, len(plan), last_run["startup_s"], last_run["tail_s"])
+    log.info("detection of %d cameras took %.1fs (%d workers, %d chunks; start-up %.1fs, idle tail %.1fs; CPU: "
+             "decoding %.1fs, inference %.1fs, proxies %.1fs)", len(pending), last_run["wall_s"], workers, len(plan),
+             last_run["startup_s"], last_run["tail_s"], last_run["decode_cpu_s"], last_run["infer_cpu_s"],
+             last_run["proxy_cpu_s"])
     _second_pass(session, cfg, settings, work, videos)
     if cfg.hands and hands and not any(hands.values()):
         log.warning("hands: no hand detected in any frame of cameras %s; the hand keypoints stay empty (the body "
                     "is unaffected, fingers are left to the fit's rest pose)", sorted(hands))
     return _finish(work, out)
+
+
+def _proxies(session: Session, settings, cfg: Config, infos: dict) -> dict[str, tuple | None]:
+    """camera → (session root, camera, size) of the proxy its chunks write for the report's overlay videos
+    (:mod:`mocap.io.proxy`), when the report makes them smaller than the camera (``report.overlay_height``)
+    and detection decodes every frame; the cameras' old proxies are removed first. Not part of the cache
+    key: a missing or stale proxy only makes the overlay videos decode the source videos."""
+    from mocap.io import proxy
+
+    rep = settings.report
+    out: dict[str, tuple | None] = {}
+    for c, info in infos.items():
+        proxy.clear(session.root, c)
+        size = proxy.scaled_size(info.size, rep.overlay_height)
+        every_frame = cfg.stride == 1 and cfg.start == 0 and (cfg.stop is None or cfg.stop >= info.frames)
+        out[c] = (session.root, c, size) if rep.overlay_videos and every_frame and size != tuple(info.size) else None
+    return out
 
 
 def _second_pass(session: Session, cfg: Config, settings, work: Path, videos: dict[str, Path]) -> None:
@@ -331,11 +351,18 @@ last_run: dict = {}  # this process's last pooled detection: wall, start-up, idl
 
 
 def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list, gathered: dict,
-             hands: dict[str, float]) -> None:
+             hands: dict[str, float], workers: int = 0) -> None:
     """Write each camera once all its chunks are back (in ``gathered``, which outlives a broken pool; a chunk
     that comes back twice is kept once), and mark it complete. With hands, each camera's share of frames with
-    at least one hand goes into ``hands`` as it is written (so a later broken pool does not lose it)."""
+    at least one hand goes into ``hands`` as it is written (so a later broken pool does not lose it). Once
+    fewer chunks are left than ``workers``, a core is free: :func:`mocap.ahead.core_free`."""
+    from mocap import ahead
+
+    tail = workers > 0
     for fut in as_completed(futures):
+        if tail and sum(not f.done() for f in futures) < workers:
+            tail = False
+            ahead.core_free()
         cam, first, end, piece, stats = fut.result()
         if (cam, first, end) in gathered:
             continue

@@ -20,8 +20,8 @@ NAME = "report"
 HELP = "quality report: metrics.json, report.html, reprojected videos"
 Config = report.Config
 FLAGS = (Flag("--no-videos", "overlay_videos", "skip review/<camera>_reprojected.mp4", value=False),
-         Flag("--overlay-height", "overlay_height", "height of those videos in px (0: the camera's); smaller renders "
-              "faster", int))
+         Flag("--overlay-height", "overlay_height", "height of those videos in px (default 540; 0: the camera's); "
+              "detection writes the camera videos at this height for them to be drawn on", int))
 
 
 def inputs(session: Session, settings) -> list[Path]:

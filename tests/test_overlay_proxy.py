@@ -1,0 +1,269 @@
+"""Proxies (mocap/io/proxy.py): detection's frame reader writes each camera's frames shrunk to the overlay
+videos' height, and the report's overlay render decodes those instead of the full-size video. A proxy is
+taken only when it covers every frame of the source as it is now, at the size wanted; a drawn joint lands at
+its projection either way."""
+
+import os
+import types
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mocap.detect import chunks
+from mocap.io import proxy
+from mocap.report import overlay
+from mocap.stages import detect
+from mocap.types import Camera, Points3D, Rig
+
+SIZE = (160, 120)  # the cameras' (width, height)
+
+
+def _frame(i: int, size=SIZE) -> np.ndarray:
+    img = np.full((size[1], size[0], 3), 40, np.uint8)
+    img[:, : (i * 7) % size[0]] = (200, 60, 30)  # a band that grows: each frame differs
+    return img
+
+
+def _video(path: Path, frames: int, size=SIZE) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, size)
+    for i in range(frames):
+        w.write(_frame(i, size))
+    w.release()
+    return path
+
+
+def _segment(root: Path, src: Path, first: int, end: int, size, skip: int | None = None) -> None:
+    seg = proxy.SegmentWriter(root, "cam", src, first, size, 10.0)
+    for i in range(first, end):
+        if i != skip:
+            seg.write(i, _frame(i))
+    seg.close(True)
+
+
+def test_shrink_and_scaled_size():
+    img = np.zeros((1920, 1080, 3), np.uint8)
+    img[:960] = 200  # top half bright
+    assert proxy.scaled_size((1080, 1920), 540) == (304, 540) and proxy.scaled_size((64, 48), 480) == (64, 48)
+    small = proxy.shrink(img, (304, 540))
+    assert small.shape == (540, 304, 3)
+    assert small[:260].min() == 200 and small[280:].max() == 0  # the edge stays where it was (row 270)
+
+
+def test_segments_cover_the_video_else_none(tmp_path):
+    src = _video(tmp_path / "videos" / "cam.mp4", 20)
+    small = (80, 60)
+    assert proxy.segments(tmp_path, "cam", src, 20, small) is None  # none written
+    _segment(tmp_path, src, 0, 12, small)
+    assert proxy.segments(tmp_path, "cam", src, 20, small) is None  # partial
+    _segment(tmp_path, src, 8, 20, small)  # overlapping (a cut chunk's warm-up frames)
+    parts = proxy.segments(tmp_path, "cam", src, 20, small)
+    assert [(p.name, a, b) for p, a, b in parts] == [("00000000.mp4", 0, 12), ("00000008.mp4", 8, 20)]
+    got = list(proxy.read_frames(parts, 20))
+    assert [i for i, _ in got] == list(range(20))
+    for i, img in got:
+        want = proxy.shrink(_frame(i), small)
+        assert img.shape == want.shape and np.abs(img.astype(int) - want).mean() < 6, i  # MPEG-4: lossy
+    assert proxy.segments(tmp_path, "cam", src, 20, (40, 30)) is None  # another size
+    st = src.stat()
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the video changed since
+    assert proxy.segments(tmp_path, "cam", src, 20, small) is None
+    proxy.clear(tmp_path, "cam")
+    assert not proxy.folder(tmp_path, "cam").exists()
+    with pytest.raises(ValueError, match="camera name"):
+        proxy.folder(tmp_path, "../x")
+
+
+def test_a_segment_with_a_gap_or_interrupted_leaves_nothing(tmp_path):
+    src = _video(tmp_path / "videos" / "cam.mp4", 10)
+    _segment(tmp_path, src, 0, 10, (80, 60), skip=4)  # a frame missing: not a proxy of the video
+    seg = proxy.SegmentWriter(tmp_path, "cam", src, 0, (80, 60), 10.0)
+    seg.write(0, _frame(0))
+    seg.close(False)  # interrupted
+    assert list(proxy.folder(tmp_path, "cam").iterdir()) == []
+
+
+class Still:
+    keypoint_set = "blazepose33"
+
+    def __call__(self, image_bgr, timestamp_ms):
+        return np.ones((1, 33, 3))
+
+    def close(self):
+        pass
+
+
+def test_detection_writes_the_proxy_as_it_decodes(tmp_path, monkeypatch):
+    src = _video(tmp_path / "videos" / "cam.mp4", 15)
+    monkeypatch.setattr(detect, "make_detector", lambda cfg: Still())
+    spec = (tmp_path, "cam", (80, 60))
+    for first, end in ((0, 9), (9, 15)):  # two chunks of the camera
+        cam, _, _, data, stats = chunks.detect_chunk("cam", src, detect.Config(), first, end, 0, 0, None, spec)
+        assert len(data) == end - first and stats["proxy_cpu_s"] >= 0
+    parts = proxy.segments(tmp_path, "cam", src, 15, (80, 60))
+    assert [(a, b) for _, a, b in parts] == [(0, 9), (9, 15)]
+    chunks.detect_video("cam", src, detect.Config(stride=2), 0, None, (tmp_path / "s", "cam", (80, 60)))
+    assert not proxy.folder(tmp_path / "s", "cam").exists()  # a stride skips frames: no proxy
+
+
+def test_a_proxy_that_cannot_be_written_leaves_detection_alone(tmp_path, monkeypatch, caplog):
+    src = _video(tmp_path / "videos" / "cam.mp4", 8)
+    monkeypatch.setattr(detect, "make_detector", lambda cfg: Still())
+    real = proxy.SegmentWriter.write
+
+    def full_disk(self, i, img):
+        if i == 3:
+            raise OSError("No space left on device")
+        real(self, i, img)
+
+    monkeypatch.setattr(proxy.SegmentWriter, "write", full_disk)
+    with caplog.at_level("WARNING", logger="mocap.detect.chunks"):
+        _, data, _ = chunks.detect_video("cam", src, detect.Config(), 0, None, (tmp_path, "cam", (80, 60)))
+    assert data.shape[0] == 8 and np.isfinite(data).all()
+    assert "cam: proxy for the overlay videos abandoned at frame 3 (No space left on device)" in caplog.text
+    assert proxy.segments(tmp_path, "cam", src, 8, (80, 60)) is None
+    assert list(proxy.folder(tmp_path, "cam").iterdir()) == []  # nothing half-written left
+
+
+def _scene(tmp_path: Path, frames: int = 6):
+    """One camera looking down +z at a segment of two joints; the session's video of SIZE."""
+    K = np.array([[100.0, 0, SIZE[0] / 2], [0, 100.0, SIZE[1] / 2], [0, 0, 1]])
+    cam = Camera("cam", K, np.zeros(5), np.eye(4), SIZE)
+    rig = Rig([cam])
+    X = np.full((frames, 1, 33, 3), np.nan)
+    X[:, 0, 11] = (-0.3, -0.2, 2.0)  # left shoulder
+    X[:, 0, 13] = (0.25, 0.15, 2.0)  # left elbow: one limb (11, 13) drawn
+    pts = Points3D(X, np.zeros((frames, 1, 33)), np.ones((frames, 1, 33, 1), bool), rig.names, "blazepose33", 10.0)
+    src = _video(tmp_path / "videos" / "cam.mp4", frames)
+    return types.SimpleNamespace(root=tmp_path, video_sampling=lambda: (0, 1)), rig, pts, src
+
+
+def _green_on_segment(img: np.ndarray, a, b) -> float:
+    """The share of points along a → b (in pixels of ``img``) drawn green."""
+    t = np.linspace(0.1, 0.9, 30)[:, None]
+    p = np.round(a + t * (b - a)).astype(int)
+    px = img[p[:, 1], p[:, 0]].astype(int)
+    return float(np.mean((px[:, 1] > 150) & (px[:, 0] < 120) & (px[:, 2] < 120)))
+
+
+def test_the_overlay_renders_from_the_proxy_and_the_joint_lands_at_its_projection(tmp_path, monkeypatch):
+    session, rig, pts, src = _scene(tmp_path)
+    height = 60
+    size = proxy.scaled_size(SIZE, height)
+    _segment(tmp_path, src, 0, 6, size)
+    from mocap.io import video
+
+    def no_source(*a, **k):
+        raise AssertionError("the source video was decoded")
+
+    monkeypatch.setattr(video, "read_frames", no_source)
+    pending = overlay.start(session, rig, pts, {}, threads=1, wanted={"cam": {3}}, height=height)
+    [out] = pending.result(progress=False)
+    monkeypatch.undo()
+    uv = rig[0].project(pts.xyz[0, 0, [11, 13]]) * (size[1] / SIZE[1])
+    frames = dict(video.read_frames(out))
+    assert len(frames) == 6 and frames[0].shape == (size[1], size[0], 3)
+    for img in frames.values():
+        assert _green_on_segment(img, uv[0], uv[1]) > 0.9  # the limb between the two projections
+        assert _green_on_segment(img, uv[0] + (0, 15), uv[1] + (0, 15)) < 0.1  # and not beside it
+
+
+def test_without_a_proxy_the_source_is_decoded_to_the_same_drawing(tmp_path):
+    session, rig, pts, src = _scene(tmp_path)
+    height = 60
+    size = proxy.scaled_size(SIZE, height)
+    [out] = overlay.start(session, rig, pts, {}, threads=1, height=height).result(progress=False)
+    from mocap.io.video import read_frames
+
+    uv = rig[0].project(pts.xyz[0, 0, [11, 13]]) * (size[1] / SIZE[1])
+    for _, img in read_frames(out):
+        assert _green_on_segment(img, uv[0], uv[1]) > 0.9
+
+
+def test_detection_asks_for_proxies_only_where_the_overlay_render_can_use_them(tmp_path):
+    from dataclasses import replace
+
+    from mocap.io.video import FootageInfo
+    from mocap.report import Config as ReportConfig
+    from mocap.settings import Settings
+
+    session = types.SimpleNamespace(root=tmp_path)
+    infos = {"big": FootageInfo(tmp_path / "big.mp4", 50, 30.0, (1080, 1920)),
+             "small": FootageInfo(tmp_path / "small.mp4", 50, 30.0, (640, 480))}
+    (proxy.folder(tmp_path, "big") / "00000000.json").parent.mkdir(parents=True)
+    (proxy.folder(tmp_path, "big") / "00000000.json").write_text("{}")  # an old proxy of a camera detected again
+    settings = Settings()
+    got = detect._proxies(session, settings, settings.detect, infos)
+    assert got == {"big": (tmp_path, "big", (304, 540)), "small": None}  # 480 px: already no taller than 540
+    assert not proxy.folder(tmp_path, "big").exists()
+    assert ReportConfig().overlay_height == 540
+    full = replace(settings, report=ReportConfig(overlay_height=0))
+    off = replace(settings, report=ReportConfig(overlay_videos=False))
+    assert detect._proxies(session, full, settings.detect, infos) == {"big": None, "small": None}
+    assert detect._proxies(session, off, settings.detect, infos) == {"big": None, "small": None}
+    for cfg in (detect.Config(stride=2), detect.Config(start=5), detect.Config(stop=20)):  # frames left out
+        assert detect._proxies(session, settings, cfg, infos)["big"] is None
+    assert detect._proxies(session, settings, detect.Config(stop=500), infos)["big"] is not None
+
+
+def test_probe_reads_a_video_once_per_version_of_the_file(tmp_path, monkeypatch):
+    from mocap.io import video
+
+    src = _video(tmp_path / "v.mp4", 8)
+    opened = []
+    real = video._probe_video
+    monkeypatch.setattr(video, "_probe_video", lambda p: opened.append(p) or real(p))
+    assert video.probe(src).frames == 8 and video.probe(src).frames == 8 and len(opened) == 1
+    _video(tmp_path / "v.mp4", 5)  # rewritten: another version
+    assert video.probe(src).frames == 5 and len(opened) == 2
+
+
+def test_crops_cut_from_proxy_frames_are_cached_apart_from_full_size_ones(tmp_path):
+    from mocap.report.crops import CropCache
+
+    src = _video(tmp_path / "v.mp4", 3)
+    full, small = CropCache(tmp_path / "c"), CropCache(tmp_path / "c", 540)
+    assert full.key(src, 1, "cam") == CropCache(tmp_path / "c", 0).key(src, 1, "cam")
+    assert small.key(src, 1, "cam") != full.key(src, 1, "cam")
+    assert small.key(src, 1, "cam") == CropCache(tmp_path / "c", 540).key(src, 1, "cam")
+
+
+@pytest.mark.slow  # a worker pool (a few seconds)
+def test_the_detect_stage_writes_every_camera_s_proxy_whatever_the_chunking(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from test_detect_pool import Brightness  # noqa: F401 - the fake detector the workers import
+
+    from mocap.detect import DETECTORS
+    from mocap.report import Config as ReportConfig
+    from mocap.settings import Settings
+
+    monkeypatch.setitem(DETECTORS, "still", "test_detect_pool:Brightness")
+    src = _video(tmp_path / "videos" / "cam.mp4", 40)
+    settings = replace(Settings(), detect=detect.Config(detector="still", workers=2),
+                       report=ReportConfig(overlay_height=64))
+    detect.main(tmp_path, settings)
+    assert detect.last_run["chunks"] == 2 and detect.last_run["proxy_cpu_s"] > 0  # one camera in two chunks
+    size = proxy.scaled_size(SIZE, 64)
+    parts = proxy.segments(tmp_path, "cam", src, 40, size)
+    assert [(a, b) for _, a, b in parts] == [(0, 20), (20, 40)]
+    for i, img in proxy.read_frames(parts, 40):
+        assert np.abs(img.astype(int) - proxy.shrink(_frame(i), size)).mean() < 6, i
+
+
+def test_an_unreadable_proxy_is_drawn_over_from_the_video_with_a_warning(tmp_path, caplog):
+    session, rig, pts, src = _scene(tmp_path)
+    size = proxy.scaled_size(SIZE, 60)
+    _segment(tmp_path, src, 0, 6, size)
+    [(video, _, _)] = proxy.segments(tmp_path, "cam", src, 6, size)
+    video.write_bytes(video.read_bytes()[:200])  # damaged after its record was written
+    with caplog.at_level("WARNING", logger="mocap.report.overlay"):
+        [out] = overlay.start(session, rig, pts, {}, threads=1, height=60).result(progress=False)
+    assert "cam_reprojected.mp4: proxy" in caplog.text and "drawing on the video itself" in caplog.text
+    from mocap.io.video import read_frames
+
+    uv = rig[0].project(pts.xyz[0, 0, [11, 13]]) * (size[1] / SIZE[1])
+    got = list(read_frames(out))
+    assert len(got) == 6 and all(_green_on_segment(img, uv[0], uv[1]) > 0.9 for _, img in got)
