@@ -63,6 +63,33 @@ def test_viterbi_takes_clear_runs_and_ignores_weak_blips():
     assert viterbi(cost1[:, None], cost0[:, None], 8.0)[:, 0].sum() == 35
 
 
+def test_viterbi_scan_equals_the_frame_by_frame_recursion():
+    def reference(cost0, cost1, switch):
+        F, N = cost0.shape
+        acc = np.stack([cost0[0], cost1[0]])
+        back = np.zeros((F, 2, N), int)
+        for f in range(1, F):
+            stay, move = acc, acc[::-1] + switch
+            back[f] = np.where(stay <= move, [[0], [1]], [[1], [0]])
+            acc = np.minimum(stay, move) + np.stack([cost0[f], cost1[f]])
+        s = (acc[1] < acc[0]).astype(int)
+        out = np.zeros((F, N), bool)
+        for f in range(F - 1, -1, -1):
+            out[f] = s == 1
+            s = back[f, s, np.arange(N)]
+        return out, np.minimum(acc[0], acc[1])
+
+    rng = np.random.default_rng(5)
+    for F in (1, 2, 3, 5, 64, 333):
+        c0 = np.maximum(rng.normal(size=(F, 7)) * 20, 0)
+        c1 = np.maximum(rng.normal(size=(F, 7)) * 20, 0)
+        state = viterbi(c0, c1, 8.0)
+        ref, best = reference(c0, c1, 8.0)
+        cost = np.where(state, c1, c0).sum(axis=0) + 8.0 * (state[1:] != state[:-1]).sum(axis=0)
+        assert np.allclose(cost, best), F  # a path of least cost (ties may pick another)
+        assert (state == ref).mean() > 0.99
+
+
 def test_repair_of_a_toy_take_and_its_round_trip():
     rig, kp, truth, masks = swapped_take()
     ks = get_keypoint_set("coco17")
