@@ -78,3 +78,36 @@ def test_dlt_and_errors_check_shapes(scene):
     Ps = np.stack([c.cam_from_world for c in rig])
     assert np.allclose(dlt(Ps, xn, np.ones((10, 6))), X[:10], atol=1e-6)
     assert reprojection_errors(rig, X[:10], uv[:10]).shape == (10, 6)
+
+
+def test_leaving_the_worst_view_out_gives_what_the_pair_search_gives(scene, monkeypatch):
+    """Points with one wrong view are solved without their worst view before the camera-pair search; the
+    search alone finds the same points and views (and takes the points with two wrong views)."""
+    import mocap.geometry.triangulation as tri
+
+    rig, X, uv = scene
+    rng = np.random.default_rng(7)
+    obs = uv + rng.normal(0, 1.0, uv.shape)
+    one = rng.random(len(X)) < 0.3
+    obs[one, rng.integers(0, 6, one.sum())] += rng.uniform(60, 300, (one.sum(), 2))
+    two = np.flatnonzero(~one)[:300]
+    obs[two, 1] += 150.0
+    obs[two, 4] -= 200.0
+    w = np.ones(obs.shape[:2])
+    Y, err, views = triangulate(rig, obs, w, max_reproj_px=15.0)
+    calls = []
+    real = tri._subset_search
+
+    def search_only(*a):
+        calls.append(len(a[6]))
+        return real(*a)
+
+    monkeypatch.setattr(tri, "_subset_search", search_only)
+    Y2, err2, views2 = triangulate(rig, obs, w, max_reproj_px=15.0)
+    assert calls and calls[0] < one.sum()  # the one-wrong-view points were settled before the search
+    monkeypatch.setattr(tri, "_without_worst", lambda Ps, xn, w, valid, idx, *a: (
+        np.zeros(len(idx), bool), np.zeros((0, 3)), np.zeros((0, valid.shape[1]), bool)))
+    Z, errz, viewsz = triangulate(rig, obs, w, max_reproj_px=15.0)
+    assert (views == viewsz).mean() > 0.999
+    assert np.nanmax(np.linalg.norm(Y - Z, axis=1)[(views == viewsz).all(axis=1)]) < 1e-9
+    assert np.median(np.linalg.norm(Y - X, axis=1)) < 0.01

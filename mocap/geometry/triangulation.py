@@ -111,6 +111,10 @@ def triangulate(
         err = errors(X, slice(None))
         worst = np.max(np.where(valid, err, 0.0), axis=1)
         suspect = np.flatnonzero((worst > max_reproj_px) | ~np.all(np.isfinite(X), axis=1) & (valid.sum(1) >= 2))
+        if suspect.size:  # first without the worst view (one wrong view is the common case), then the search
+            fixed, X_loo, views_loo = _without_worst(Ps, xn, w, valid, suspect, err, max_reproj_px, errors)
+            X[suspect[fixed]], views[suspect[fixed]] = X_loo, views_loo
+            suspect = suspect[~fixed]
         if suspect.size:
             X[suspect], views[suspect] = _subset_search(rig, Ps, xn, uv, w, valid, suspect, max_reproj_px, errors)
     X[views.sum(axis=1) < min_views] = np.nan
@@ -118,6 +122,26 @@ def triangulate(
     mean_err = np.where(views, err, 0.0).sum(1) / np.maximum(views.sum(1), 1)
     mean_err[~np.all(np.isfinite(X), axis=1)] = np.nan
     return X, mean_err, views & np.all(np.isfinite(X), axis=1, keepdims=True)
+
+
+def _without_worst(Ps, xn, w, valid, idx, err, thr, errors):
+    """Points ``idx`` solved again without their worst view: (which of idx every remaining view (≥ 2, of
+    ≥ 3) explains within ``thr``, their points and views, the worst view back in when it then agrees)."""
+    v = valid[idx]
+    e = np.where(v, err[idx], -np.inf)
+    e = np.where(v & ~np.isfinite(e), np.inf, e)  # behind a camera: the worst
+    keep = v & (np.arange(v.shape[1]) != np.argmax(e, axis=1)[:, None])
+    T, wi = _view_terms(Ps, xn[idx], w[idx])
+    used = np.where(keep, wi, 0.0)
+    X = _solve_terms(np.einsum("nc,ncij->nij", used, T), keep.sum(axis=1))
+    e2 = errors(X, idx)
+    fixed = (v.sum(axis=1) >= 3) & np.all(np.isfinite(X), axis=1) & np.all(~keep | (e2 < thr), axis=1)
+    inl = v & (e2 < thr)  # the left-out view back in where it agrees with the others' point
+    again = fixed & (inl.sum(axis=1) > keep.sum(axis=1))
+    if again.any():
+        used = np.where(inl[again], wi[again], 0.0)
+        X[again] = _solve_terms(np.einsum("nc,ncij->nij", used, T[again]), inl[again].sum(axis=1))
+    return fixed, X[fixed], np.where(again[:, None], inl, keep)[fixed]
 
 
 def _subset_search(rig, Ps, xn, uv, w, valid, idx, thr, errors):
