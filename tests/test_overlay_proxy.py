@@ -127,6 +127,26 @@ def test_a_proxy_that_cannot_be_written_leaves_detection_alone(tmp_path, monkeyp
     assert list(proxy.folder(tmp_path, "cam").iterdir()) == []  # nothing half-written left
 
 
+def test_the_proxy_s_cpu_is_not_counted_as_inference(tmp_path, monkeypatch):
+    """The reader thread's proxy writing is its own CPU (proxy_cpu_s), not the detector's (infer_cpu_s)."""
+    import time
+
+    src = _video(tmp_path / "videos" / "cam.mp4", 8)
+    monkeypatch.setattr(detect, "make_detector", lambda cfg: Still())
+    real = proxy.SegmentWriter.write
+
+    def slow(self, i, img):  # 50 ms of this thread's CPU per frame
+        t = time.thread_time()
+        while time.thread_time() - t < 0.05:
+            pass
+        real(self, i, img)
+
+    monkeypatch.setattr(proxy.SegmentWriter, "write", slow)
+    _, _, stats = chunks.detect_video("cam", src, detect.Config(), 0, None, (tmp_path, "cam", (80, 60)))
+    assert stats["proxy_cpu_s"] >= 0.35
+    assert stats["infer_cpu_s"] < 0.2, stats  # the detector stands still: next to nothing
+
+
 def _scene(tmp_path: Path, frames: int = 6):
     """One camera looking down +z at a segment of two joints; the session's video of SIZE."""
     K = np.array([[100.0, 0, SIZE[0] / 2], [0, 100.0, SIZE[1] / 2], [0, 0, 1]])

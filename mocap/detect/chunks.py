@@ -295,7 +295,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
         setup_s = time.perf_counter() - t
         review = OverlayWriter(overlay, (info.fps or 30.0) / cfg.stride, info.size) if overlay else None
         kps = get_keypoint_set(detector.keypoint_set)
-        cpu0, decode_cpu0 = time.process_time(), decode_cpu
+        cpu0, decode_cpu0, proxy_cpu0 = time.process_time(), decode_cpu, proxy_cpu
         with tqdm(total=len(indices), desc=f"{camera:>10}", position=position, leave=False, unit="frame",
                   disable=None) as bar:
             k = 0
@@ -315,7 +315,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
                     review.write(draw_keypoints(img, det, kps))
                 k += 1
                 bar.update(1)
-        infer_cpu = time.process_time() - cpu0 - (decode_cpu - decode_cpu0)
+        infer_cpu = time.process_time() - cpu0 - (decode_cpu - decode_cpu0) - (proxy_cpu - proxy_cpu0)
         ok = True
     finally:
         halt.set()
