@@ -44,7 +44,12 @@ class Ahead:
             from mocap.io import blender
 
             self.blender = False
-            if blender.warm() is not None:
+            try:
+                started = blender.warm() is not None
+            except OSError as e:  # not detection's failure: the export starts its child itself (and says why)
+                log.warning("the Blender child for the export could not start ahead (%s); the export starts it", e)
+                return
+            if started:
                 log.info("Blender started for the export on a core detection no longer uses")
 
     def after(self, name: str, status: str) -> None:
