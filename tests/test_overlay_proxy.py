@@ -287,3 +287,22 @@ def test_an_unreadable_proxy_is_drawn_over_from_the_video_with_a_warning(tmp_pat
     uv = rig[0].project(pts.xyz[0, 0, [11, 13]]) * (size[1] / SIZE[1])
     got = list(read_frames(out))
     assert len(got) == 6 and all(_green_on_segment(img, uv[0], uv[1]) > 0.9 for _, img in got)
+
+
+def test_a_proxy_failing_midway_counts_each_frame_once(tmp_path, caplog):
+    """A proxy whose record says more frames than it holds fails mid-render: the video is drawn again from the
+    source, and the render's count of frames done (the progress bar's) starts again instead of adding up."""
+    import json
+
+    session, rig, pts, src = _scene(tmp_path)
+    size = proxy.scaled_size(SIZE, 60)
+    _segment(tmp_path, src, 0, 3, size)
+    [(video, _, _)] = proxy.segments(tmp_path, "cam", src, 3, size)
+    record = proxy.SegmentWriter.record_path(video)
+    record.write_text(json.dumps(json.loads(record.read_text()) | {"end": 6}))  # claims frames it lacks
+    with caplog.at_level("WARNING", logger="mocap.report.overlay"):
+        pending = overlay.start(session, rig, pts, {}, threads=1, wanted={"cam": {1, 4}}, height=60)
+        pending.result(progress=False)
+    assert "frame 3 cannot be read" in caplog.text and "drawing on the video itself" in caplog.text
+    [job] = pending.jobs
+    assert job.rendered == job.total == 6
