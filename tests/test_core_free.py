@@ -86,3 +86,9 @@ def test_a_blender_child_that_cannot_start_ahead_does_not_fail_detection(monkeyp
     assert "could not start ahead ([Errno 12] Cannot allocate memory); the export starts it" in caplog.text
     assert not a.blender  # not tried again beside the next stages
     a.close(failed=False)
+    caplog.clear()
+    a = ahead.Ahead(None, _settings(), NAMES)  # started ahead after a stage instead: the same warning
+    with caplog.at_level("WARNING", logger="mocap.ahead"):
+        a.after("rig_refine", "ran")
+    assert "could not start ahead ([Errno 12] Cannot allocate memory); the export starts it" in caplog.text
+    a.close(failed=False)
