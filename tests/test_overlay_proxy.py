@@ -306,3 +306,37 @@ def test_a_proxy_failing_midway_counts_each_frame_once(tmp_path, caplog):
     assert "frame 3 cannot be read" in caplog.text and "drawing on the video itself" in caplog.text
     [job] = pending.jobs
     assert job.rendered == job.total == 6
+
+
+def test_camera_names_the_rig_accepts_have_a_proxy(tmp_path):
+    """A proxy's folder takes every camera name a rig file accepts (a space, an accent, brackets), as the
+    videos' file names do: detection and the overlay videos worked with such names before the proxies."""
+    from dataclasses import replace
+
+    from mocap.io.rig_files import check_camera_name
+    from mocap.io.video import FootageInfo
+    from mocap.report import Config as ReportConfig
+    from mocap.settings import Settings
+
+    name = "Kamera Süd (2)"
+    assert check_camera_name("rig.toml", name) == name
+    session, rig, pts, _ = _scene(tmp_path)
+    rig = Rig([replace(rig[0], name=name)])
+    pts = replace(pts, camera_names=rig.names)
+    src = _video(tmp_path / "videos" / f"{name}.mp4", 6)
+    settings = replace(Settings(), report=ReportConfig(overlay_height=64))
+    info = {name: FootageInfo(src, 6, 10.0, SIZE)}
+    size = proxy.scaled_size(SIZE, 64)
+    assert detect._proxies(session, settings, settings.detect, info) == {name: (tmp_path, name, size)}
+    seg = proxy.SegmentWriter(tmp_path, name, src, 0, size, 10.0)
+    for i in range(6):
+        seg.write(i, _frame(i))
+    seg.close(True)
+    assert proxy.segments(tmp_path, name, src, 6, size) is not None
+    [out] = overlay.start(session, rig, pts, {}, threads=1, height=64).result(progress=False)
+    assert out.is_file()
+    proxy.clear(tmp_path, name)
+    assert not proxy.folder(tmp_path, name).exists()
+    for bad in ("../x", ".hidden", "a/b"):
+        with pytest.raises(ValueError, match="camera name"):
+            proxy.folder(tmp_path, bad)
