@@ -340,3 +340,19 @@ def test_camera_names_the_rig_accepts_have_a_proxy(tmp_path):
     for bad in ("../x", ".hidden", "a/b"):
         with pytest.raises(ValueError, match="camera name"):
             proxy.folder(tmp_path, bad)
+
+
+def test_a_proxy_that_cannot_be_finished_is_a_warning(tmp_path, monkeypatch, caplog):
+    """Its record cannot be written (a full disk): a warning, not an exception in the reader thread."""
+    src = _video(tmp_path / "videos" / "cam.mp4", 5)
+    monkeypatch.setattr(detect, "make_detector", lambda cfg: Still())
+
+    def full_disk(*a, **k):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(proxy, "atomic_write_text", full_disk)
+    with caplog.at_level("WARNING", logger="mocap.detect.chunks"):
+        _, data, _ = chunks.detect_video("cam", src, detect.Config(), 0, None, (tmp_path, "cam", (80, 60)))
+    assert data.shape[0] == 5
+    assert "cam: proxy for the overlay videos not finished (No space left on device)" in caplog.text
+    assert proxy.segments(tmp_path, "cam", src, 5, (80, 60)) is None

@@ -281,7 +281,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
         finally:
             source.close()  # releases the decoder in this thread
             if segment is not None:
-                segment.close(done)
+                _close_proxy(segment, done)
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
@@ -370,6 +370,14 @@ def _write_proxy(segment, i: int, img: np.ndarray):
         log.warning("%s: proxy for the overlay videos abandoned at frame %d (%s)", segment.path.parent.name, i, e)
         segment.close(False)
         return None
+
+
+def _close_proxy(segment, ok: bool) -> None:
+    """Finish ``segment`` (kept when ``ok``); one that cannot be finished (a full disk) is left with a warning."""
+    try:
+        segment.close(ok)
+    except Exception as e:  # noqa: BLE001 - optional: the overlay videos then decode the source video
+        log.warning("%s: proxy for the overlay videos not finished (%s)", segment.path.parent.name, e)
 
 
 def probe_detector(cfg) -> str:
