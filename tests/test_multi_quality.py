@@ -86,3 +86,4 @@ def test_people_e2e_scores_the_views_against_the_pixels_the_take_was_rendered_at
     cams[1] = dataclasses.replace(cams[1], cam_from_world=moved @ cams[1].cam_from_world)
     calibrated = Rig(tuple(cams))
     assert np.abs(calibrated[names[1]].project(truth) - uv[1]).max() > 1.0
+    assert np.isnan(truth_pixels(true_rig, truth, ["elsewhere"])).all()  # not in the rendering rig

@@ -149,8 +149,10 @@ def person_keypoints(session: Path, rig):
 def truth_pixels(true_rig, truth: np.ndarray, cameras) -> np.ndarray:
     """(C, F, T, K, 2): where the true keypoints (F, T, K, 3) are in each camera's images (in the order of
     ``cameras``): projected through the rig the take was rendered with, not through the calibrated one
-    aligned to it (whose calibration and alignment errors would count as the detector's)."""
-    return np.stack([true_rig[name].project(truth) for name in cameras])
+    aligned to it (whose calibration and alignment errors would count as the detector's); NaN for a camera
+    the rendering rig does not have."""
+    return np.stack([true_rig[name].project(truth) if name in true_rig.names else
+                     np.full(truth.shape[:-1] + (2,), np.nan) for name in cameras])
 
 
 def view_errors(xy: np.ndarray, score: np.ndarray, uv_true: np.ndarray, t: int, cameras,
