@@ -41,26 +41,32 @@ class Ahead:
     def core_free(self) -> None:
         """A stage no longer keeps every core busy (detection's last chunks): start the Blender child now."""
         if self.blender:
-            from mocap.io import blender
-
-            self.blender = False
-            if blender.warm() is not None:
-                log.info("Blender started for the export on a core detection no longer uses")
+            self._start_blender("on a core detection no longer uses")
 
     def after(self, name: str, status: str) -> None:
         self.ran |= status == "ran"
         i = self.names.index(name)
         # not after calibrate: detection follows it, keeping every core busy (bpy would load during it)
         if self.blender and status == "ran" and self.names.index("export") > i >= self._first_after_calibration:
-            from mocap.io import blender
-
-            self.blender = False
-            if blender.warm() is not None:
-                log.info("Blender started for the export, while the stages before it run")
+            self._start_blender("while the stages before it run")
         if self.overlays and name == OVERLAYS_AFTER:
             self.overlays = False
             if self.ran:
                 self._start_overlays()
+
+    def _start_blender(self, when: str) -> None:
+        """Start the export's Blender child now (once). One that cannot start (Popen's OSError) is a warning:
+        not the failure of the stage running, the export starts its own child (and says why it cannot)."""
+        from mocap.io import blender
+
+        self.blender = False
+        try:
+            started = blender.warm() is not None
+        except OSError as e:
+            log.warning("the Blender child for the export could not start ahead (%s); the export starts it", e)
+            return
+        if started:
+            log.info("Blender started for the export, %s", when)
 
     def _start_overlays(self) -> None:
         from mocap import report

@@ -67,3 +67,28 @@ def test_detection_says_a_core_is_free_once_fewer_chunks_are_left_than_workers(t
     plan = [(c, 0, F) for c in names]
     detect._collect(pending, work, names, F, types.SimpleNamespace(update=lambda n: None), plan, {}, {}, 2)
     assert free == [1]  # told once: with 1 chunk left of 3, on 2 workers
+
+
+def test_a_blender_child_that_cannot_start_ahead_does_not_fail_detection(monkeypatch, caplog):
+    """core_free runs inside the detect stage: a child that cannot start (Popen's OSError) is a warning, and the
+    export starts its own child later (where a failure is the export's)."""
+    import weakref
+
+    def no_fork():
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(blender, "warm", no_fork)
+    monkeypatch.setattr(blender, "release", lambda: None)
+    monkeypatch.setattr(ahead, "_running", weakref.WeakSet())
+    a = ahead.Ahead(None, _settings(), NAMES)
+    with caplog.at_level("WARNING", logger="mocap.ahead"):
+        ahead.core_free()
+    assert "could not start ahead ([Errno 12] Cannot allocate memory); the export starts it" in caplog.text
+    assert not a.blender  # not tried again beside the next stages
+    a.close(failed=False)
+    caplog.clear()
+    a = ahead.Ahead(None, _settings(), NAMES)  # started ahead after a stage instead: the same warning
+    with caplog.at_level("WARNING", logger="mocap.ahead"):
+        a.after("rig_refine", "ran")
+    assert "could not start ahead ([Errno 12] Cannot allocate memory); the export starts it" in caplog.text
+    a.close(failed=False)

@@ -60,3 +60,30 @@ def test_people_e2e_separates_offset_drift_from_noise_and_scores_views():
     assert v["b"]["nearer_other"] == 0.25 and v["b"]["p95"] > 50
     score[:, 1] = 0.0
     assert view_errors(xy, score, uv_true, 0, ["a", "b"])["b"] is None
+
+
+def test_people_e2e_scores_the_views_against_the_pixels_the_take_was_rendered_at():
+    """The truth in the images is its projection through the rendering rig (not the calibrated rig aligned to
+    it, whose errors are not the detector's), in the keypoints' camera order."""
+    import dataclasses
+
+    from mocap.bench.people_e2e import truth_pixels
+    from mocap.synth import RigSpec, ring_rig
+    from mocap.types import Rig
+
+    rng = np.random.default_rng(1)
+    truth = rng.normal(0, 0.3, (5, 2, 4, 3)) + np.array([0.0, 0.0, 1.0])  # (F, T, K, 3)
+    true_rig = ring_rig(RigSpec(n_cameras=3), truth.reshape(-1, 3))
+    names = list(reversed(true_rig.names))
+    uv = truth_pixels(true_rig, truth, names)
+    assert uv.shape == (3, 5, 2, 4, 2)
+    for c, name in enumerate(names):
+        assert np.allclose(uv[c], true_rig[name].project(truth))
+    # a calibrated rig a little off: its projection is not where the truth is in the images
+    cams = list(true_rig.cameras)
+    moved = np.eye(4)
+    moved[:3, 3] = (0.01, 0.0, 0.0)
+    cams[1] = dataclasses.replace(cams[1], cam_from_world=moved @ cams[1].cam_from_world)
+    calibrated = Rig(tuple(cams))
+    assert np.abs(calibrated[names[1]].project(truth) - uv[1]).max() > 1.0
+    assert np.isnan(truth_pixels(true_rig, truth, ["elsewhere"])).all()  # not in the rendering rig

@@ -127,6 +127,26 @@ def test_a_proxy_that_cannot_be_written_leaves_detection_alone(tmp_path, monkeyp
     assert list(proxy.folder(tmp_path, "cam").iterdir()) == []  # nothing half-written left
 
 
+def test_the_proxy_s_cpu_is_not_counted_as_inference(tmp_path, monkeypatch):
+    """The reader thread's proxy writing is its own CPU (proxy_cpu_s), not the detector's (infer_cpu_s)."""
+    import time
+
+    src = _video(tmp_path / "videos" / "cam.mp4", 8)
+    monkeypatch.setattr(detect, "make_detector", lambda cfg: Still())
+    real = proxy.SegmentWriter.write
+
+    def slow(self, i, img):  # 50 ms of this thread's CPU per frame
+        t = time.thread_time()
+        while time.thread_time() - t < 0.05:
+            pass
+        real(self, i, img)
+
+    monkeypatch.setattr(proxy.SegmentWriter, "write", slow)
+    _, _, stats = chunks.detect_video("cam", src, detect.Config(), 0, None, (tmp_path, "cam", (80, 60)))
+    assert stats["proxy_cpu_s"] >= 0.35
+    assert stats["infer_cpu_s"] < 0.2, stats  # the detector stands still: next to nothing
+
+
 def _scene(tmp_path: Path, frames: int = 6):
     """One camera looking down +z at a segment of two joints; the session's video of SIZE."""
     K = np.array([[100.0, 0, SIZE[0] / 2], [0, 100.0, SIZE[1] / 2], [0, 0, 1]])
@@ -267,3 +287,72 @@ def test_an_unreadable_proxy_is_drawn_over_from_the_video_with_a_warning(tmp_pat
     uv = rig[0].project(pts.xyz[0, 0, [11, 13]]) * (size[1] / SIZE[1])
     got = list(read_frames(out))
     assert len(got) == 6 and all(_green_on_segment(img, uv[0], uv[1]) > 0.9 for _, img in got)
+
+
+def test_a_proxy_failing_midway_counts_each_frame_once(tmp_path, caplog):
+    """A proxy whose record says more frames than it holds fails mid-render: the video is drawn again from the
+    source, and the render's count of frames done (the progress bar's) starts again instead of adding up."""
+    import json
+
+    session, rig, pts, src = _scene(tmp_path)
+    size = proxy.scaled_size(SIZE, 60)
+    _segment(tmp_path, src, 0, 3, size)
+    [(video, _, _)] = proxy.segments(tmp_path, "cam", src, 3, size)
+    record = proxy.SegmentWriter.record_path(video)
+    record.write_text(json.dumps(json.loads(record.read_text()) | {"end": 6}))  # claims frames it lacks
+    with caplog.at_level("WARNING", logger="mocap.report.overlay"):
+        pending = overlay.start(session, rig, pts, {}, threads=1, wanted={"cam": {1, 4}}, height=60)
+        pending.result(progress=False)
+    assert "frame 3 cannot be read" in caplog.text and "drawing on the video itself" in caplog.text
+    [job] = pending.jobs
+    assert job.rendered == job.total == 6
+
+
+def test_camera_names_the_rig_accepts_have_a_proxy(tmp_path):
+    """A proxy's folder takes every camera name a rig file accepts (a space, an accent, brackets), as the
+    videos' file names do: detection and the overlay videos worked with such names before the proxies."""
+    from dataclasses import replace
+
+    from mocap.io.rig_files import check_camera_name
+    from mocap.io.video import FootageInfo
+    from mocap.report import Config as ReportConfig
+    from mocap.settings import Settings
+
+    name = "Kamera Süd (2)"
+    assert check_camera_name("rig.toml", name) == name
+    session, rig, pts, _ = _scene(tmp_path)
+    rig = Rig([replace(rig[0], name=name)])
+    pts = replace(pts, camera_names=rig.names)
+    src = _video(tmp_path / "videos" / f"{name}.mp4", 6)
+    settings = replace(Settings(), report=ReportConfig(overlay_height=64))
+    info = {name: FootageInfo(src, 6, 10.0, SIZE)}
+    size = proxy.scaled_size(SIZE, 64)
+    assert detect._proxies(session, settings, settings.detect, info) == {name: (tmp_path, name, size)}
+    seg = proxy.SegmentWriter(tmp_path, name, src, 0, size, 10.0)
+    for i in range(6):
+        seg.write(i, _frame(i))
+    seg.close(True)
+    assert proxy.segments(tmp_path, name, src, 6, size) is not None
+    [out] = overlay.start(session, rig, pts, {}, threads=1, height=64).result(progress=False)
+    assert out.is_file()
+    proxy.clear(tmp_path, name)
+    assert not proxy.folder(tmp_path, name).exists()
+    for bad in ("../x", ".hidden", "a/b"):
+        with pytest.raises(ValueError, match="camera name"):
+            proxy.folder(tmp_path, bad)
+
+
+def test_a_proxy_that_cannot_be_finished_is_a_warning(tmp_path, monkeypatch, caplog):
+    """Its record cannot be written (a full disk): a warning, not an exception in the reader thread."""
+    src = _video(tmp_path / "videos" / "cam.mp4", 5)
+    monkeypatch.setattr(detect, "make_detector", lambda cfg: Still())
+
+    def full_disk(*a, **k):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(proxy, "atomic_write_text", full_disk)
+    with caplog.at_level("WARNING", logger="mocap.detect.chunks"):
+        _, data, _ = chunks.detect_video("cam", src, detect.Config(), 0, None, (tmp_path, "cam", (80, 60)))
+    assert data.shape[0] == 5
+    assert "cam: proxy for the overlay videos not finished (No space left on device)" in caplog.text
+    assert proxy.segments(tmp_path, "cam", src, 5, (80, 60)) is None

@@ -78,3 +78,20 @@ def test_consensus_leaves_an_outlier_view_out_and_is_nan_without_two_agreeing_vi
     w[:, :, 5] = 0.0
     w[:, 0, 5] = 1.0  # joint 5 seen by one view only
     assert np.isnan(consensus_points(rig, xy, xn, w, 15.0)[:, 5]).all()
+
+
+def test_takes_shorter_than_the_neighbourhood_are_repaired_without_error():
+    """A take of fewer frames than the 3D neighbourhood (2 * NEAR + 1) with a view that looks exchanged:
+    the frames around the candidates stay inside the take (np.convolve 'same' returned the kernel's length)."""
+    _, _, truth3d = take(seed=0)
+    rig = ring_rig(RigSpec(n_cameras=4), truth3d.reshape(-1, 3))
+    for F in (1, 2, 3, 6):
+        xy = np.moveaxis(rig.project(truth3d[:F]), 0, 1)  # (F, 4, 33, 2)
+        xy[:, 1] = xy[:, 1][:, KS.flip_permutation]  # one view exchanged in every frame
+        w = np.ones(xy.shape[:3])
+        swapped, names = find_swaps(rig, xy, w, KS, fps=60.0)
+        assert swapped.shape == (F, 4, len(names))
+        assert swapped[:, 1].any(axis=1).all() and not swapped[:, [0, 2, 3]].any(), (F, swapped)
+        # no consensus is mirrored here: the pass over time changes nothing
+        alone, _ = find_swaps(rig, xy, w, KS, SwapConfig(mirrored_frames=False), fps=60.0)
+        assert np.array_equal(swapped, alone)

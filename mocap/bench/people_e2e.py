@@ -124,8 +124,8 @@ def run(cfg: PeopleE2EConfig) -> dict:
     found = np.isfinite(tri[..., 0]).any(axis=-1)  # (F, R): frames where the association found the person
     X[~found] = np.nan
     out = match_people(X, truth)
-    uv_true = rig.project((truth - t) @ R)  # (C, F, T, K, 2): the truth in the calibrated world, projected
     kp = person_keypoints(work, rig)
+    uv_true = truth_pixels(true_rig, truth, kp.camera_names)
     for row in out["people"]:
         if row["reconstructed"] >= 0:
             row["views_2d_px"] = view_errors(kp.xy[:, :, row["reconstructed"]][..., idx, :],
@@ -144,6 +144,15 @@ def person_keypoints(session: Path, rig):
     from mocap.stages.triangulate import session_keypoints
 
     return session_keypoints(Session(session), rig)
+
+
+def truth_pixels(true_rig, truth: np.ndarray, cameras) -> np.ndarray:
+    """(C, F, T, K, 2): where the true keypoints (F, T, K, 3) are in each camera's images (in the order of
+    ``cameras``): projected through the rig the take was rendered with, not through the calibrated one
+    aligned to it (whose calibration and alignment errors would count as the detector's); NaN for a camera
+    the rendering rig does not have."""
+    return np.stack([true_rig[name].project(truth) if name in true_rig.names else
+                     np.full(truth.shape[:-1] + (2,), np.nan) for name in cameras])
 
 
 def view_errors(xy: np.ndarray, score: np.ndarray, uv_true: np.ndarray, t: int, cameras,

@@ -281,7 +281,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
         finally:
             source.close()  # releases the decoder in this thread
             if segment is not None:
-                segment.close(done)
+                _close_proxy(segment, done)
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
@@ -295,7 +295,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
         setup_s = time.perf_counter() - t
         review = OverlayWriter(overlay, (info.fps or 30.0) / cfg.stride, info.size) if overlay else None
         kps = get_keypoint_set(detector.keypoint_set)
-        cpu0, decode_cpu0 = time.process_time(), decode_cpu
+        cpu0, decode_cpu0, proxy_cpu0 = time.process_time(), decode_cpu, proxy_cpu
         with tqdm(total=len(indices), desc=f"{camera:>10}", position=position, leave=False, unit="frame",
                   disable=None) as bar:
             k = 0
@@ -315,7 +315,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
                     review.write(draw_keypoints(img, det, kps))
                 k += 1
                 bar.update(1)
-        infer_cpu = time.process_time() - cpu0 - (decode_cpu - decode_cpu0)
+        infer_cpu = time.process_time() - cpu0 - (decode_cpu - decode_cpu0) - (proxy_cpu - proxy_cpu0)
         ok = True
     finally:
         halt.set()
@@ -370,6 +370,14 @@ def _write_proxy(segment, i: int, img: np.ndarray):
         log.warning("%s: proxy for the overlay videos abandoned at frame %d (%s)", segment.path.parent.name, i, e)
         segment.close(False)
         return None
+
+
+def _close_proxy(segment, ok: bool) -> None:
+    """Finish ``segment`` (kept when ``ok``); one that cannot be finished (a full disk) is left with a warning."""
+    try:
+        segment.close(ok)
+    except Exception as e:  # noqa: BLE001 - optional: the overlay videos then decode the source video
+        log.warning("%s: proxy for the overlay videos not finished (%s)", segment.path.parent.name, e)
 
 
 def probe_detector(cfg) -> str:

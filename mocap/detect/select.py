@@ -91,8 +91,8 @@ def select_performer(rig: Rig, kp: Keypoints2D, max_error_px: float = 25.0, max_
 
 def one_person(rig: Rig, kp: Keypoints2D, persons: int | str = 1) -> Keypoints2D:
     """The person the stages before triangulation (sync, camera refinement) work on: with ``persons`` = 1
-    the performer (:func:`select_performer`, as always); with several people, the associated person seen
-    in most frames (:func:`main_person`), never detections of two people mixed."""
+    the performer (:func:`select_performer`, as always); with several people, the associated person with the
+    most evidence (:func:`main_person`), never detections of two people mixed."""
     if kp.shape[2] == 1:
         return kp
     if persons == 1:

@@ -291,7 +291,8 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         swapped = decide(cg, cs, cfg)
     if cfg.mirrored_frames:  # most views of a frame exchanged: seen in 3D over time
         candidates = ((cg - cs > cfg.dead_zone) | swapped).any(axis=1)  # (F, G) some view looks exchanged
-        near = np.convolve(candidates.any(axis=1), np.ones(2 * NEAR + 1), "same") > 0
+        # the candidates' frames and NEAR around ('same' would return the kernel's length on a shorter take)
+        near = np.convolve(candidates.any(axis=1), np.ones(2 * NEAR + 1))[NEAR : NEAR + F] > 0
         frames = np.flatnonzero(near)
         idx = swap_permutations(perm, member, swapped[frames])[..., None]
         X = np.full((F, J, 3), np.nan)

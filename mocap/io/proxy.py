@@ -33,10 +33,11 @@ class ProxyError(ValueError):
 
 
 def folder(root: Path, camera: str) -> Path:
-    """Where ``camera``'s proxy segments are, in the session ``root``."""
-    from mocap.session import safe_name
+    """Where ``camera``'s proxy segments are, in the session ``root``: any camera name a rig accepts (the
+    videos' file names are camera names too); a ValueError for one that cannot be a folder's name."""
+    from mocap.io.rig_files import check_camera_name
 
-    return Path(root) / ".mocap" / "proxy" / safe_name(camera, "camera name")
+    return Path(root) / ".mocap" / "proxy" / check_camera_name(Path(root), camera)
 
 
 def clear(root: Path, camera: str) -> None:

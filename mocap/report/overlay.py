@@ -128,6 +128,8 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
             return _draw(proxies.read_frames(proxy, probe(source).frames), *args)
         except proxies.ProxyError as e:
             log.warning("%s: %s; drawing on the video itself", out.name, e)
+            if job is not None:
+                job.rendered = 0  # every frame is drawn again: counted once
     return _draw(read_frames(source), *args)
 
 
