@@ -206,13 +206,13 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
 
     from mocap.detect import DETECTORS
     from mocap.io.hdf5 import write_camera
-    from mocap.session import safe_name
+    from mocap.io.rig_files import check_camera_name
 
     client, opts = active()
     frames = {c: camera_frames(infos[c].frames, cfg) for c in videos}
     chunks = plan_chunks(frames, 0 if review else opts.chunk_frames)  # an overlay video needs whole cameras
     fields = asdict(cfg)
-    overlays = {c: str((review / f"{safe_name(c, 'camera name')}_pose2d.mp4").resolve()) if review else None
+    overlays = {c: str((review / f"{check_camera_name(review, c)}_pose2d.mp4").resolve()) if review else None
                 for c in videos}
     futures = [client.submit(detect_chunk, cam, str(Path(videos[cam]).resolve()), fields, a, b, opts.warmup,
                              dict(DETECTORS), overlays[cam], key=f"mocap-detect-{cam}-{a}-{b}-{os.urandom(4).hex()}",
