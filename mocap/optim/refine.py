@@ -37,7 +37,16 @@ import numpy as np
 
 from mocap.filters import bridged, interpolate_gaps
 from mocap.geometry.camera import project
-from mocap.optim.banded import ClusterPreconditioner, acceleration_prior, band_matvec, pcg, strong_clusters
+from mocap.optim.banded import (
+    ClusterPreconditioner,
+    Couplings,
+    acceleration_prior,
+    band_matvec,
+    bone_scatter,
+    column_median,
+    pcg,
+    strong_clusters,
+)
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.types import Rig
 
@@ -119,6 +128,8 @@ class _Problem:
         self.uv = np.nan_to_num(uv[:, :, self.active])
         self.w = np.where(ok, w, 0.0)[:, :, self.active]  # (T, C, Ja)
         self.bones = [(remap[a], remap[b]) for a, b in bones if a in remap and b in remap]
+        self.ba, self.bb = (np.array([bone[i] for bone in self.bones], int) for i in (0, 1))
+        self.scatter = bone_scatter(self.ba, self.bb, self.active.size)
         self.lam2 = (fps**2 / cfg.accel_sigma) ** 2
         self.gram = acceleration_prior(self.T, fps, cfg.accel_sigma)
         # joint groups (body 0, hands 1, ...): each has its own 2D noise level, relative to the body's
@@ -188,16 +199,17 @@ class _Problem:
         if self._lengths_fixed:
             return
         self._lengths_fixed = self._lengths_final
+        if not self.bones:
+            return
         seen = self.w.sum(axis=1) > 0
-        for i, (a, b) in enumerate(self.bones):
-            n = np.linalg.norm(X[:, a] - X[:, b], axis=-1)
-            both = seen[:, a] & seen[:, b]
-            self.lengths[i] = np.median(n[both] if both.any() else n)
+        n = np.linalg.norm(X[:, self.ba] - X[:, self.bb], axis=-1)  # (T, bones)
+        both = seen[:, self.ba] & seen[:, self.bb]
+        self.lengths = column_median(np.where(both | ~both.any(axis=0), n, np.nan))  # all frames if none sees both
         if not self._bone_weights_set:  # from the first lengths, then fixed: a cost that keeps changing
             sigma = np.minimum(self.cfg.bone_sigma, np.maximum(self.cfg.bone_share * self.lengths, 1e-4))
             # finger bones keep bone_sigma: holding them by a share of their length (~1.5 mm for a phalanx)
             # gained 0.2 mm and 0.3° on the hands bench for 2.7x the conjugate-gradient iterations
-            fingers = np.array([self.groups[a] > 0 or self.groups[b] > 0 for a, b in self.bones], bool)
+            fingers = (self.groups[self.ba] > 0) | (self.groups[self.bb] > 0)
             sigma = np.where(fingers, self.cfg.bone_sigma, sigma)
             self.sb, self._bone_weights_set = 1.0 / sigma**2, True  # would slow the solver's convergence
 
@@ -209,8 +221,7 @@ class _Problem:
         data = np.sum(self.wobs * rho) + np.sum(use & ~np.isfinite(s2)) * 1e12  # behind a camera: forbidden
         acc = X[2:] - 2 * X[1:-1] + X[:-2]
         smooth = np.sum(acc**2) * self.lam2
-        bone = sum(sb * np.sum((np.linalg.norm(X[:, a] - X[:, b], axis=-1) - L) ** 2)
-                   for (a, b), L, sb in zip(self.bones, self.lengths, self.sb, strict=True))
+        bone = np.sum(self.sb * (np.linalg.norm(X[:, self.ba] - X[:, self.bb], axis=-1) - self.lengths) ** 2)
         return float(data + smooth + bone)
 
     def linearize(self, X: np.ndarray):
@@ -244,18 +255,20 @@ class _Problem:
         H += np.triu(H, 1).swapaxes(-1, -2)  # only the upper triangle was accumulated
         g = np.ascontiguousarray(np.moveaxis(g, 1, 0))
         Hb = np.ascontiguousarray(np.moveaxis(H, 1, 0))
-        couplings = []
-        for (a, b), L, sb in zip(self.bones, self.lengths, self.sb, strict=True):
-            d = X[:, a] - X[:, b]
+        couplings = Couplings(self.ba, self.bb, np.zeros((len(self.bones), T, 3)), self.scatter)
+        if self.bones:  # all bones at once; each end's terms summed into its joint by the scatter matrix
+            d = np.moveaxis(X[:, self.ba] - X[:, self.bb], 1, 0)  # (bones, T, 3)
             n = np.maximum(np.linalg.norm(d, axis=-1), 1e-9)
-            u = d / n[:, None]
-            res = (n - L) * sb
-            g[a] += u * res[:, None]
-            g[b] -= u * res[:, None]
-            uu = u[:, :, None] * u[:, None, :] * sb
-            Hb[a] += uu
-            Hb[b] += uu
-            couplings.append((a, b, u * np.sqrt(sb)))
+            u = d / n[..., None]
+            gu = u * ((n - self.lengths[:, None]) * self.sb[:, None])[..., None]
+            uu = u[..., :, None] * u[..., None, :] * self.sb[:, None, None, None]
+            per_bone = np.concatenate([gu.reshape(len(self.bones), -1), uu.reshape(len(self.bones), -1)], axis=1)
+            per_end = np.concatenate([per_bone, per_bone])
+            per_end[len(self.bones):, : 3 * T] *= -1  # the gradient's sign at the bone's second end
+            acc = self.scatter @ per_end  # (Ja, T·12)
+            g += acc[:, : 3 * T].reshape(Ja, T, 3)
+            Hb += acc[:, 3 * T:].reshape(Ja, T, 3, 3)
+            couplings = Couplings(self.ba, self.bb, u * np.sqrt(self.sb)[:, None, None], self.scatter)
         g += self._smooth_matvec(np.moveaxis(X, 1, 0))
         ab = np.zeros((7, Ja, T, 3))  # offsets 0-2: one frame's 3x3 block, 3 and 6: the next two frames
         for d in range(3):
@@ -283,10 +296,7 @@ class _Problem:
 
         def matvec(v: np.ndarray) -> np.ndarray:
             y = band_matvec(ab, v).reshape(shape)
-            V = v.reshape(shape)
-            for a, b, Bu in couplings:
-                y[a] -= Bu * np.sum(Bu * V[b], axis=-1, keepdims=True)
-                y[b] -= Bu * np.sum(Bu * V[a], axis=-1, keepdims=True)
+            couplings.subtract(v.reshape(shape), y)
             return y.ravel()
 
         precond = ClusterPreconditioner(ab, couplings, strong_clusters(ab, couplings, self.T), self.T)
