@@ -112,14 +112,14 @@ def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray) -> tuple[np.nda
     return local, root
 
 
-def _damped_step(Jd: np.ndarray, rd: np.ndarray, blocks: list[tuple[int, np.ndarray, np.ndarray]],
+def _damped_step(Jd: np.ndarray, rd: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
                  mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Batched Levenberg–Marquardt step: solve (JᵀJ + μ diag(JᵀJ)) δ = −Jᵀr for every frame.
 
-    Jd, rd: the dense rows (F, m, n), (F, m); blocks: (first column, Jacobian (F, k, w), residual (F, k))
-    for rows that touch only w columns (the priors), added block by block. Uses torch's batched
-    Cholesky when torch is installed (~2.5× numpy's LU here). Returns δ and the decrease of Σr² the
-    linear model predicts."""
+    Jd, rd: the dense rows (F, m, n), (F, m); groups: rows that touch only w columns each (the priors of
+    the joints), as (columns (b, w), Jacobians (F, b, k, w), residuals (F, b, k)) for b blocks whose columns
+    do not overlap inside a group; each group is added at once. Uses torch's batched Cholesky when torch
+    is installed (~2.5× numpy's LU here). Returns δ and the decrease of Σr² the linear model predicts."""
     torch = None
     if len(Jd) >= 1000:  # below that numpy is quicker than importing torch
         try:
@@ -133,10 +133,10 @@ def _damped_step(Jd: np.ndarray, rd: np.ndarray, blocks: list[tuple[int, np.ndar
     else:
         A = np.swapaxes(Jd, 1, 2) @ Jd
     g = np.einsum("fmn,fm->fn", Jd, rd)
-    for c, P, r in blocks:
-        w = P.shape[2]
-        A[:, c:c + w, c:c + w] += np.swapaxes(P, 1, 2) @ P
-        g[:, c:c + w] += np.einsum("fkw,fk->fw", P, r)
+    for cols, P, r in groups:
+        if cols.size:
+            A[:, cols[:, :, None], cols[:, None, :]] += np.swapaxes(P, -1, -2) @ P
+            g[:, cols] += np.einsum("fbkw,fbk->fbw", P, r)
     diag = np.einsum("fii->fi", A)
     A[:, np.arange(n), np.arange(n)] += mu[:, None] * (diag + 1e-6)
     if torch is not None:
@@ -147,8 +147,9 @@ def _damped_step(Jd: np.ndarray, rd: np.ndarray, blocks: list[tuple[int, np.ndar
     else:
         delta = -solve_spd(A, g)  # not np.linalg.solve: see mocap.geometry.linalg
     quad = np.sum(np.einsum("fmn,fn->fm", Jd, delta) ** 2, axis=1)
-    for c, P, _ in blocks:
-        quad += np.sum(np.einsum("fkw,fw->fk", P, delta[:, c:c + P.shape[2]]) ** 2, axis=1)
+    for cols, P, _ in groups:
+        if cols.size:
+            quad += np.sum(np.einsum("fbkw,fbw->fbk", P, delta[:, cols]) ** 2, axis=(1, 2))
     return delta, -(2 * np.sum(g * delta, axis=1) + quad)
 
 
@@ -195,21 +196,37 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     y = np.nan_to_num(y)
     vecs = np.nan_to_num(vecs)
     sy, sv = np.sqrt(wy) / pb.pos_sigma, np.sqrt(wv) / pb.vec_sigma
-    hinge = {j: a for j, a in pb.hinge_axes.items() if L.col[j] >= 0}
-    balls = [j for j in range(J) if L.col[j] >= 0 and j not in hinge]
-    pairs = [(d, k) for d in range(J) for k in L.ancestors[d] if L.col[k] >= 0]
-    pairs_ball = tuple(np.array([x[i] for x in pairs if x[1] not in hinge], int) for i in (0, 1))
-    pairs_hinge = tuple(np.array([x[i] for x in pairs if x[1] in hinge], int) for i in (0, 1))
+    # every joint kind as index arrays, so that residuals and Jacobians take all joints of a kind at once
+    hj = [k for k in range(J) if L.col[k] >= 0 and k in pb.hinge_axes]  # hinges (1 column each)
+    balls = [j for j in range(J) if L.col[j] >= 0 and j not in pb.hinge_axes]  # 3 columns each
+    d2 = [j for j in balls if j in pb.dof2]  # balls held to a plane with limits (finger bases)
+    h_axes = np.array([pb.hinge_axes[k] for k in hj], float).reshape(-1, 3)
+    h_lo, h_hi = (np.array([pb.limits.get(k, (-np.inf, np.inf))[i] for k in hj], float) for i in (0, 1))
+    h_pos = np.full(J, -1)
+    h_pos[hj] = np.arange(len(hj))
+    d2_axes = np.array([pb.dof2[j][0] for j in d2], float).reshape(-1, 3, 3)
+    lims = np.array([[pb.dof2[j][1], pb.dof2[j][2]] for j in d2], float).reshape(-1, 2, 2)  # (flexion, spread)
+    f_lo, f_hi, s_lo, s_hi = lims[:, 0, 0], lims[:, 0, 1], lims[:, 1, 0], lims[:, 1, 1]
     AR = np.arange(3)
-    d2 = [j for j in balls if j in pb.dof2]
+    b_cols, h_cols, d2_cols = L.col[balls][:, None] + AR, L.col[hj][:, None], L.col[d2][:, None] + AR
+    par = np.maximum(sk.parents, 0)
+    top = sk.parents < 0
+    pairs = [(d, k) for d in range(J) for k in L.ancestors[d] if L.col[k] >= 0]
+    pairs_ball = tuple(np.array([x[i] for x in pairs if x[1] not in pb.hinge_axes], int) for i in (0, 1))
+    pairs_hinge = tuple(np.array([x[i] for x in pairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
+    # (vector, joint turning it): the vector's own joint and its ancestors
+    vpairs = [(v, k) for v, k0 in enumerate(pb.vec_joint) for k in [int(k0)] + L.ancestors[k0] if L.col[k] >= 0]
+    vpairs_ball = tuple(np.array([x[i] for x in vpairs if x[1] not in pb.hinge_axes], int) for i in (0, 1))
+    vpairs_hinge = tuple(np.array([x[i] for x in vpairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
     V = len(pb.vec_joint)
     ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
-    refT, th_ref = None, {j: np.zeros(F) for j in hinge}
+    refT, th_ref = None, np.zeros((F, len(hj)))
     if ref is not None and ref_w is not None and (ref_w > 0).any():
         on = ref_w > 0
         ps = np.where(on, ref_w, ps)
         refT = np.where(on[..., None, None], np.swapaxes(ref, -1, -2), np.eye(3))[:, balls]
-        th_ref = {j: np.where(on[:, j], matrix_to_axis_angle(ref[:, j]) @ a, 0.0) for j, a in hinge.items()}
+        if hj:
+            th_ref = np.where(on[:, hj], np.einsum("fhi,hi->fh", matrix_to_axis_angle(ref[:, hj]), h_axes), 0.0)
 
     def residuals(sel, local, root):
         F = len(sel)
@@ -217,42 +234,32 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         rp = (p - y[sel]) * sy[sel][..., None]
         rv = (np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest) - vecs[sel]) * sv[sel][..., None]
         phi = matrix_to_axis_angle(local[:, balls] if refT is None else local[:, balls] @ refT[sel])
-        aa = matrix_to_axis_angle(local[:, list(hinge)]) if hinge else None
-        theta = {j: np.einsum("fi,i->f", aa[:, i], a) for i, (j, a) in enumerate(hinge.items())}
-        rl = []
-        for j, th in theta.items():
-            lo, hi = pb.limits.get(j, (-np.inf, np.inf))
-            rl.append(_over(th, lo, hi) / pb.limit_sigma)
-            rl.append((th - th_ref[j][sel]) * ps[sel, j])
         r = [rp.reshape(F, -1), rv.reshape(F, -1), (phi * ps[sel][:, balls, None]).reshape(F, -1)]
-        if rl:
-            r.append(np.stack(rl, axis=1))
-        psi = matrix_to_axis_angle(local[:, d2]) if d2 else None  # the 2-DoF joints' own rotation vectors
-        for i, j in enumerate(d2):
-            axes, (flo, fhi), (slo, shi) = pb.dof2[j]
-            c = psi[:, i] @ axes.T
-            r.append(np.stack([_over(c[:, 0], flo, fhi) / pb.limit_sigma, _over(c[:, 1], slo, shi) / pb.limit_sigma,
-                               c[:, 2] / pb.twist_sigma], axis=1))
+        theta = psi = None
+        if hj:  # per hinge: its limit, then its prior
+            theta = np.einsum("fhi,hi->fh", matrix_to_axis_angle(local[:, hj]), h_axes)
+            r.append(np.stack([_over(theta, h_lo, h_hi) / pb.limit_sigma, (theta - th_ref[sel]) * ps[sel][:, hj]],
+                              axis=2).reshape(F, -1))
+        if d2:  # per 2-DoF joint: flexion and spread limits, twist
+            psi = matrix_to_axis_angle(local[:, d2])  # the 2-DoF joints' own rotation vectors
+            c = np.einsum("fni,nki->fnk", psi, d2_axes)
+            r.append(np.stack([_over(c[..., 0], f_lo, f_hi) / pb.limit_sigma,
+                               _over(c[..., 1], s_lo, s_hi) / pb.limit_sigma, c[..., 2] / pb.twist_sigma],
+                              axis=2).reshape(F, -1))
         return np.concatenate(r, axis=1), G, p, phi, (theta, psi)
 
     def jacobian(sel, G, p, phi, angles, r):
         F = len(sel)
         theta, psi = angles
-        sy_, sv_ = sy[sel], sv[sel]
+        sy_, sv_, ps_ = sy[sel], sv[sel], ps[sel]
         nd = 3 * J + 3 * V
         nh = nd + 3 * len(balls)
-        r_ball, r_hinge, r_d2 = r[:, nd:nh], r[:, nh:nh + 2 * len(hinge)], r[:, nh + 2 * len(hinge):]
-        Jm = np.zeros((F, J * 3 + V * 3, L.n))
-        Gpar = {j: (G[:, sk.parents[j]] if sk.parents[j] >= 0 else np.tile(np.eye(3), (F, 1, 1))) for j in range(J)}
-        waxis = {j: Gpar[j] @ a for j, a in hinge.items()}
-
-        def turn(k, lever):  # d(point)/d(params of k) for a point at lever (F, 3) from joint k
-            c = L.col[k]
-            return c, (np.cross(waxis[k], lever)[..., None] if k in hinge else -skew(lever))
-
+        Jm = np.zeros((F, nd, L.n))
+        Gpar = G[:, par]  # each joint's parent's world rotation (the identity above the root)
+        Gpar[:, top] = np.eye(3)
+        waxis = np.einsum("fhij,hj->fhi", Gpar[:, hj], h_axes)  # hinge axes in the world
         if not pb.fixed_root:
-            for d in range(J):
-                Jm[:, 3 * d:3 * d + 3, 0:3] = np.eye(3) * sy_[:, d, None, None]
+            Jm[:, (3 * np.arange(J)[:, None] + AR).ravel(), np.tile(AR, J)] = np.repeat(sy_, 3, axis=1)
         # every (point, ancestor) pair at once: a ball ancestor turns the point by −[lever]×, a hinge by axis × lever
         D, K = pairs_ball
         if D.size:
@@ -260,49 +267,42 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             Jm[:, 3 * D[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :]] = blk
         D, K = pairs_hinge
         if D.size:
-            wax = np.stack([waxis[int(k)] for k in K], axis=1)
-            blk = np.cross(wax, p[:, D] - p[:, K]) * sy_[:, D, None]
+            blk = np.cross(waxis[:, h_pos[K]], p[:, D] - p[:, K]) * sy_[:, D, None]
             Jm[:, 3 * D[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3))] = blk
         vw = np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest)
-        for v, k0 in enumerate(pb.vec_joint):
-            rows = slice(3 * J + 3 * v, 3 * J + 3 * v + 3)
-            for k in [int(k0)] + L.ancestors[k0]:
-                if L.col[k] < 0:
-                    continue
-                c, blk = turn(k, vw[:, v])
-                Jm[:, rows, c:c + blk.shape[-1]] = blk * sv_[:, v, None, None]
-        Jl = so3_log_jacobian_inv(phi)
-        blocks = []
-        for i, k in enumerate(balls):
-            P = (Jl[:, i] @ np.swapaxes(Gpar[k], -1, -2)) * ps[sel, k, None, None]
-            blocks.append((L.col[k], P, r_ball[:, 3 * i:3 * i + 3]))
-        for i, (k, th) in enumerate(theta.items()):
-            lo, hi = pb.limits.get(k, (-np.inf, np.inf))
-            P = np.stack([((th < lo) | (th > hi)) / pb.limit_sigma, ps[sel, k]], axis=1)
-            blocks.append((L.col[k], P[:, :, None], r_hinge[:, 2 * i:2 * i + 2]))
+        Vb, K = vpairs_ball  # and every (vector, turning joint) pair
+        if Vb.size:
+            blk = -skew(vw[:, Vb]) * sv_[:, Vb, None, None]
+            Jm[:, 3 * J + 3 * Vb[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :]] = blk
+        Vh, K = vpairs_hinge
+        if Vh.size:
+            blk = np.cross(waxis[:, h_pos[K]], vw[:, Vh]) * sv_[:, Vh, None]
+            Jm[:, 3 * J + 3 * Vh[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3))] = blk
+        # the priors, one group per joint kind: (columns, Jacobian blocks, residuals)
+        P = (so3_log_jacobian_inv(phi) @ np.swapaxes(Gpar[:, balls], -1, -2)) * ps_[:, balls, None, None]
+        groups = [(b_cols, P, r[:, nd:nh].reshape(F, -1, 3))]
+        if hj:
+            out = ((theta < h_lo) | (theta > h_hi)) / pb.limit_sigma
+            P = np.stack([out, ps_[:, hj]], axis=2)[..., None]
+            groups.append((h_cols, P, r[:, nh:nh + 2 * len(hj)].reshape(F, -1, 2)))
         if d2:
-            Jd2 = so3_log_jacobian_inv(psi)
-        for i, k in enumerate(d2):
-            axes, (flo, fhi), (slo, shi) = pb.dof2[k]
-            c = psi[:, i] @ axes.T
-            scale = np.stack([((c[:, 0] < flo) | (c[:, 0] > fhi)) / pb.limit_sigma,
-                              ((c[:, 1] < slo) | (c[:, 1] > shi)) / pb.limit_sigma,
-                              np.full(F, 1.0 / pb.twist_sigma)], axis=1)
-            P = scale[:, :, None] * (axes @ Jd2[:, i] @ np.swapaxes(Gpar[k], -1, -2))
-            blocks.append((L.col[k], P, r_d2[:, 3 * i:3 * i + 3]))
-        return Jm, blocks
+            c = np.einsum("fni,nki->fnk", psi, d2_axes)
+            scale = np.stack([((c[..., 0] < f_lo) | (c[..., 0] > f_hi)) / pb.limit_sigma,
+                              ((c[..., 1] < s_lo) | (c[..., 1] > s_hi)) / pb.limit_sigma,
+                              np.full(c.shape[:2], 1.0 / pb.twist_sigma)], axis=2)
+            P = scale[..., None] * (d2_axes @ so3_log_jacobian_inv(psi) @ np.swapaxes(Gpar[:, d2], -1, -2))
+            groups.append((d2_cols, P, r[:, nh + 2 * len(hj):].reshape(F, -1, 3)))
+        return Jm, groups
 
-    hj = [k for k in range(J) if L.col[k] >= 0 and k in hinge]  # every joint's update at once
-    h_cols, h_axes = np.array([L.col[k] for k in hj], int), np.array([hinge[k] for k in hj]).reshape(-1, 3)
-    b_cols = np.array([L.col[k] + i for k in balls for i in range(3)], int).reshape(-1, 3)
-    b_par = np.array([max(int(sk.parents[k]), 0) for k in balls], int)
-    b_root = np.array([sk.parents[k] < 0 for k in balls], bool)
+    h_cols1 = L.col[hj]
+    b_par = par[balls]
+    b_root = top[balls]
 
     def apply(local, root, G, delta):
         local = local.copy()
         root = root if pb.fixed_root else root + delta[:, 0:3]
         if hj:
-            local[:, hj] = axis_angle_to_matrix(delta[:, h_cols][..., None] * h_axes) @ local[:, hj]
+            local[:, hj] = axis_angle_to_matrix(delta[:, h_cols1][..., None] * h_axes) @ local[:, hj]
         if balls:
             Gp = np.where(b_root[:, None, None], np.eye(3), G[:, b_par])
             w = np.einsum("fbji,fbj->fbi", Gp, delta[:, b_cols])  # world turn → parent frame
@@ -316,8 +316,8 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     mu = np.full(F, 1e-3)
     nu = np.full(F, 2.0)
     for _ in range(iterations):
-        Jd, blocks = jacobian(sel, G, p, phi, theta, r)
-        delta, pred = _damped_step(Jd, r[:, :Jd.shape[1]], blocks, mu[sel])
+        Jd, groups = jacobian(sel, G, p, phi, theta, r)
+        delta, pred = _damped_step(Jd, r[:, :Jd.shape[1]], groups, mu[sel])
         new_local, new_root = apply(local[sel], root[sel], G, delta)
         r2, G2, p2, phi2, theta2 = residuals(sel, new_local, new_root)
         cost2 = np.sum(r2**2, axis=1)
