@@ -149,8 +149,7 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
         iters = min(cfg.iterations, 10)  # a finger chain starts near its solution (Kabsch per joint)
         for s in range(0, idx.size, cfg.chunk_frames):
             f = idx[s:s + cfg.chunk_frames]
-            l0, _ = initial_pose(pb, ys[f], vs[f])
-            l0[:, 0] = G[f, hand]
+            l0, _ = initial_pose(pb, ys[f], vs[f], root_rotation=G[f, hand])
             ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, ys[f, 0], iters)
         bridged += bridge(pb, ys, ws, vs, wvs, ls, rs, rms, seen, np.radians(cfg.gap_sigma_deg), iters, rounds=0)
         gaps.update(joint_gaps(list(sub.joint_names), ws, has_data))

@@ -58,8 +58,11 @@ def _hinge_angle(axis: np.ndarray, q: np.ndarray, o: np.ndarray) -> np.ndarray:
     return np.arctan2(np.cross(qp, op) @ axis, op @ qp)
 
 
-def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Local rotations (F, J, 3, 3) and root (F, 3) from targets y (F, J, 3) and vectors (F, V, 3)."""
+def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray,
+                 root_rotation: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Local rotations (F, J, 3, 3) and root (F, 3) from targets y (F, J, 3) and vectors (F, V, 3).
+    ``root_rotation`` (F, 3, 3): the root's rotation when it is known (a hand under its fitted wrist),
+    else it is aligned to its targets like every other joint."""
     sk = pb.skeleton
     F, J = y.shape[:2]
     children = [[c for c in range(J) if sk.parents[c] == j] for j in range(J)]
@@ -84,6 +87,9 @@ def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray) -> tuple[np.nda
         par = sk.parents[j]
         if par >= 0:
             p[:, j] = p[:, par] + G[:, par] @ sk.offsets[j]
+        elif root_rotation is not None:
+            local[:, j] = G[:, j] = root_rotation
+            continue
         Gp = G[:, par] if par >= 0 else np.tile(np.eye(3), (F, 1, 1))
         a = aims(j)
         q = [rest[c] - rest[j] for c in a] + [r for r in pb.vec_rest[pb.vec_joint == j]]
@@ -97,16 +103,18 @@ def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray) -> tuple[np.nda
                 ang = np.where(w[:, 0] > 0, _hinge_angle(pb.hinge_axes[j], q[0], oi), 0.0)
                 local[:, j] = axis_angle_to_matrix(ang[:, None] * pb.hinge_axes[j])
             else:
-                # Kabsch in world space; the parent's axes, weighted lightly, settle degenerate frames
-                qq = np.concatenate([q, np.eye(3) * 1e-3], axis=0)
-                oo = np.concatenate([o, np.swapaxes(Gp, -1, -2) * 1e-3], axis=1)
-                Gj = kabsch(qq, oo, np.concatenate([w, np.ones((F, 3))], axis=1))
-                one = w.sum(axis=1) == 1  # a single direction: the smallest turn from the parent's frame
+                n = w.sum(axis=1)
+                Gj = Gp.copy()  # no direction: the parent's frame
+                many = n >= 2
+                if many.any():  # Kabsch in world space; the parent's axes, weighted lightly, settle degenerate frames
+                    qq = np.concatenate([q, np.eye(3) * 1e-3], axis=0)
+                    oo = np.concatenate([o[many], np.swapaxes(Gp[many], -1, -2) * 1e-3], axis=1)
+                    Gj[many] = kabsch(qq, oo, np.concatenate([w[many], np.ones((int(many.sum()), 3))], axis=1))
+                one = n == 1  # a single direction: the smallest turn from the parent's frame
                 if one.any():
                     k = np.argmax(w[one], axis=1)
                     u = np.einsum("fij,fj->fi", Gp[one], q[k])
                     Gj[one] = rotation_between(u, o[one, k]) @ Gp[one]
-                Gj[w.sum(axis=1) == 0] = Gp[w.sum(axis=1) == 0]
                 local[:, j] = np.swapaxes(Gp, -1, -2) @ Gj
         G[:, j] = Gp @ local[:, j]
     return local, root
@@ -200,6 +208,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     hj = [k for k in range(J) if L.col[k] >= 0 and k in pb.hinge_axes]  # hinges (1 column each)
     balls = [j for j in range(J) if L.col[j] >= 0 and j not in pb.hinge_axes]  # 3 columns each
     d2 = [j for j in balls if j in pb.dof2]  # balls held to a plane with limits (finger bases)
+    d2_in_balls = [balls.index(j) for j in d2]
     h_axes = np.array([pb.hinge_axes[k] for k in hj], float).reshape(-1, 3)
     h_lo, h_hi = (np.array([pb.limits.get(k, (-np.inf, np.inf))[i] for k in hj], float) for i in (0, 1))
     h_pos = np.full(J, -1)
@@ -233,15 +242,21 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         G, p = forward_kinematics(sk, local, root)
         rp = (p - y[sel]) * sy[sel][..., None]
         rv = (np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest) - vecs[sel]) * sv[sel][..., None]
-        phi = matrix_to_axis_angle(local[:, balls] if refT is None else local[:, balls] @ refT[sel])
+        # the rotation vectors of the balls (against their prior's reference), the hinges and the 2-DoF joints
+        # (their own), in one conversion
+        rots = [local[:, balls] if refT is None else local[:, balls] @ refT[sel], local[:, hj]]
+        if refT is not None:
+            rots.append(local[:, d2])
+        aa = matrix_to_axis_angle(np.concatenate(rots, axis=1))
+        phi, aa_h = aa[:, :len(balls)], aa[:, len(balls):len(balls) + len(hj)]
         r = [rp.reshape(F, -1), rv.reshape(F, -1), (phi * ps[sel][:, balls, None]).reshape(F, -1)]
         theta = psi = None
         if hj:  # per hinge: its limit, then its prior
-            theta = np.einsum("fhi,hi->fh", matrix_to_axis_angle(local[:, hj]), h_axes)
+            theta = np.einsum("fhi,hi->fh", aa_h, h_axes)
             r.append(np.stack([_over(theta, h_lo, h_hi) / pb.limit_sigma, (theta - th_ref[sel]) * ps[sel][:, hj]],
                               axis=2).reshape(F, -1))
         if d2:  # per 2-DoF joint: flexion and spread limits, twist
-            psi = matrix_to_axis_angle(local[:, d2])  # the 2-DoF joints' own rotation vectors
+            psi = phi[:, d2_in_balls] if refT is None else aa[:, len(balls) + len(hj):]
             c = np.einsum("fni,nki->fnk", psi, d2_axes)
             r.append(np.stack([_over(c[..., 0], f_lo, f_hi) / pb.limit_sigma,
                                _over(c[..., 1], s_lo, s_hi) / pb.limit_sigma, c[..., 2] / pb.twist_sigma],
@@ -279,7 +294,8 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             blk = np.cross(waxis[:, h_pos[K]], vw[:, Vh]) * sv_[:, Vh, None]
             Jm[:, 3 * J + 3 * Vh[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3))] = blk
         # the priors, one group per joint kind: (columns, Jacobian blocks, residuals)
-        P = (so3_log_jacobian_inv(phi) @ np.swapaxes(Gpar[:, balls], -1, -2)) * ps_[:, balls, None, None]
+        Jl = so3_log_jacobian_inv(phi)
+        P = (Jl @ np.swapaxes(Gpar[:, balls], -1, -2)) * ps_[:, balls, None, None]
         groups = [(b_cols, P, r[:, nd:nh].reshape(F, -1, 3))]
         if hj:
             out = ((theta < h_lo) | (theta > h_hi)) / pb.limit_sigma
@@ -290,7 +306,8 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             scale = np.stack([((c[..., 0] < f_lo) | (c[..., 0] > f_hi)) / pb.limit_sigma,
                               ((c[..., 1] < s_lo) | (c[..., 1] > s_hi)) / pb.limit_sigma,
                               np.full(c.shape[:2], 1.0 / pb.twist_sigma)], axis=2)
-            P = scale[..., None] * (d2_axes @ so3_log_jacobian_inv(psi) @ np.swapaxes(Gpar[:, d2], -1, -2))
+            Jd2 = Jl[:, d2_in_balls] if refT is None else so3_log_jacobian_inv(psi)
+            P = scale[..., None] * (d2_axes @ Jd2 @ np.swapaxes(Gpar[:, d2], -1, -2))
             groups.append((d2_cols, P, r[:, nh + 2 * len(hj):].reshape(F, -1, 3)))
         return Jm, groups
 
