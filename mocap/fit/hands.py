@@ -19,6 +19,7 @@ import numpy as np
 from mocap.filters import runs
 from mocap.fit.gaps import bridge, interpolate, joint_gaps, slerp
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
+from mocap.optim.banded import column_median
 from mocap.skeletons import SkeletonSpec, flexion_spread_axes
 from mocap.types import Skeleton, forward_kinematics
 
@@ -56,6 +57,13 @@ def joint_models(spec: SkeletonSpec, names: tuple[str, ...]) -> tuple[dict, dict
     return hinges, limits, dof2
 
 
+def models_of(models: tuple[dict, dict, dict], keep: list[int]) -> tuple[dict, dict, dict]:
+    """The :func:`joint_models` of the skeleton's joints ``keep`` (re-indexed into it) from those of the whole
+    skeleton, so that each joint's axes are worked out once per fit."""
+    pos = {j: i for i, j in enumerate(keep)}
+    return tuple({pos[j]: v for j, v in m.items() if j in pos} for m in models)  # type: ignore[return-value]
+
+
 def subject_bones(spec: SkeletonSpec, y: np.ndarray, mapped: np.ndarray, symmetric: bool) -> tuple[Skeleton, list]:
     """:func:`mocap.fit.bones.estimate_bone_lengths` for a skeleton with fingers, cheaper: the body and the
     finger bases as usual, then each further finger bone from its own two joint centres (the median of
@@ -71,17 +79,16 @@ def subject_bones(spec: SkeletonSpec, y: np.ndarray, mapped: np.ndarray, symmetr
     offsets = sk.offsets.copy()
     offsets[keep[1:]] = body.offsets[1:]
     seen = np.isfinite(y).all(axis=2)
-    for j in range(len(sk.joint_names)):
-        if j in keep:
-            continue
-        par = sk.parents[j]
-        rest = np.linalg.norm(sk.offsets[j])
-        d = np.linalg.norm(y[:, j] - y[:, par], axis=1)
-        d = d[seen[:, j] & seen[:, par]]
-        if d.size:
-            offsets[j] = sk.offsets[j] * (np.median(d) / rest)
+    rest = np.setdiff1d(np.arange(len(sk.joint_names)), keep)  # in joint order: parents first
+    par = sk.parents[rest]
+    both = seen[:, rest] & seen[:, par]
+    d = np.where(both, np.linalg.norm(y[:, rest] - y[:, par], axis=2), np.nan)
+    med = column_median(d)  # NaN where the two joints are never seen together
+    for j, p, m in zip(rest, par, med, strict=True):
+        if np.isfinite(m):
+            offsets[j] = sk.offsets[j] * (m / np.linalg.norm(sk.offsets[j]))
         else:  # scaled like the bone above it
-            offsets[j] = sk.offsets[j] * np.linalg.norm(offsets[par]) / np.linalg.norm(sk.offsets[par])
+            offsets[j] = sk.offsets[j] * np.linalg.norm(offsets[p]) / np.linalg.norm(sk.offsets[p])
             if mapped[j]:
                 unseen.append(sk.joint_names[j])
     return Skeleton(sk.joint_names, sk.parents, offsets), unseen
@@ -112,10 +119,13 @@ def _to_rest(local: np.ndarray, seen: np.ndarray, has_data: np.ndarray, max_gap:
 
 def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray,
                 wv: np.ndarray, vj: np.ndarray, vrest: np.ndarray, local: np.ndarray, root: np.ndarray,
-                has_data: np.ndarray, fps: float, cfg) -> tuple[np.ndarray, dict, dict, int]:
+                has_data: np.ndarray, fps: float, cfg, models: tuple[dict, dict, dict] | None = None,
+                ) -> tuple[np.ndarray, dict, dict, int]:
     """Solve every hand's fingers in ``local`` (F, J, 3, 3) (in place) given the body pass's ``local`` and
-    ``root``. Returns the fingers' RMS residual per frame (m, NaN without finger data), their gap ranges
-    per joint, the frame ranges each hand was held at rest, and the number of frames bridged."""
+    ``root``. ``models``: :func:`joint_models` of the whole skeleton ``sk`` (worked out here if None).
+    Returns the fingers' RMS residual per frame (m, NaN without finger data), their gap ranges per joint,
+    the frame ranges each hand was held at rest, and the number of frames bridged."""
+    models = joint_models(spec, sk.joint_names) if models is None else models
     F = len(y)
     names = sk.joint_names
     fingers = set(spec.finger_joints)
@@ -131,7 +141,7 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
         if len(chain) == 1 or not (wy[:, chain[1:]] > 0).any():
             continue
         sub = subset(sk, chain)
-        hinges, limits, dof2 = joint_models(spec, sub.joint_names)
+        hinges, limits, dof2 = models_of(models, chain)
         vsel = [v for v in range(len(vj)) if vj[v] in chain[1:]]
         vj_s = np.array([chain.index(int(vj[v])) for v in vsel], int)
         pb = IKProblem(sub, hinges, limits, vj_s, vrest[vsel].reshape(-1, 3), dof2=dof2, fixed_root=True)
