@@ -55,6 +55,7 @@ CHUNK = 512  # frames per block when evaluating projections
 RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |r|, r a 2D Gaussian of unit σ per axis
 JITTER_QUANTILE = 0.1  # the share of the 2D tracks' second differences the jitter is read from (see below)
 BODY_NOISE_SHARE = 0.01  # a keypoint detector's error floor, as a share of the person's size in the image
+LOWER = ((0, 0), (1, 1), (2, 2), (1, 0), (2, 1), (2, 0))  # a symmetric 3×3 block's entries the band holds
 
 
 @dataclass(frozen=True)
@@ -225,55 +226,63 @@ class _Problem:
         return float(data + smooth + bone)
 
     def linearize(self, X: np.ndarray):
-        """Gradient (Ja·T·3,), banded block-diagonal part (9, Ja·T·3), bone couplings.
+        """Gradient (Ja·T·3,), banded block-diagonal part (7, Ja·T·3), bone couplings.
 
-        Cameras are visited one at a time so that no (T, C, J, 2, 3) Jacobian is ever stored.
+        Cameras are visited one at a time so that no (T, C, J, 2, 3) Jacobian is ever stored; of each
+        point's symmetric 3×3 block only the 6 entries the band holds are summed (:data:`LOWER`).
         """
         T, Ja = self.T, self.n_joints
-        wobs, sigma, loss = self.wobs, self.sigma, self.loss
+        wobs, loss = self.wobs, self.loss
+        inv_var = 1.0 / (self.sigma * self.scale) ** 2  # (Ja,)
         g = np.zeros((T, Ja, 3))
-        H = np.zeros((T, Ja, 3, 3))
+        h = np.zeros((6, T, Ja))
         for t0 in range(0, T, CHUNK):  # chunks of frames keep the temporaries in cache
             ts = slice(t0, min(t0 + CHUNK, T))
             for c, cam in enumerate(self.rig.cameras):
                 uv, Jp = project(cam, X[ts], jacobian=True)  # (t, Ja, 2), (t, Ja, 2, 3)
                 r = uv - self.uv[ts, c]
-                s2 = np.sum(r * r, axis=-1) / (sigma * self.scale) ** 2
+                r0, r1 = r[..., 0], r[..., 1]
+                s2 = (r0 * r0 + r1 * r1) * inv_var
                 finite = np.isfinite(s2)
-                good = (wobs[ts, c] > 0) & finite
-                _, drho = _rho(np.where(good, s2, 0.0), loss, self.cfg.loss_scale)
-                W = np.where(good, wobs[ts, c] * drho, 0.0) / (sigma * self.scale) ** 2  # (t, Ja)
-                if not finite.all():  # behind the camera: no derivative (W is 0 wherever not good)
+                good = wobs[ts, c] > 0
+                if loss == "l2":
+                    W = wobs[ts, c] * inv_var
+                else:
+                    _, drho = _rho(np.where(good & finite, s2, 0.0), loss, self.cfg.loss_scale)
+                    W = wobs[ts, c] * drho * inv_var
+                if not finite.all():  # behind the camera: no derivative
+                    W = np.where(finite, W, 0.0)
                     Jp[~finite] = 0.0
-                    r[~finite] = 0.0
-                Wr = r * W[..., None]
-                g[ts] += Jp[..., 0, :] * Wr[..., 0:1] + Jp[..., 1, :] * Wr[..., 1:2]
-                Hs = H[ts]
-                for i in range(3):
-                    for k in range(i, 3):
-                        Hs[..., i, k] += W * (Jp[..., 0, i] * Jp[..., 0, k] + Jp[..., 1, i] * Jp[..., 1, k])
-        H += np.triu(H, 1).swapaxes(-1, -2)  # only the upper triangle was accumulated
-        g = np.ascontiguousarray(np.moveaxis(g, 1, 0))
-        Hb = np.ascontiguousarray(np.moveaxis(H, 1, 0))
+                    r0, r1 = (np.where(finite, x, 0.0) for x in (r0, r1))
+                J0, J1 = Jp[..., 0, :], Jp[..., 1, :]  # (t, Ja, 3)
+                WJ0, WJ1 = J0 * W[..., None], J1 * W[..., None]
+                g[ts] += WJ0 * r0[..., None] + WJ1 * r1[..., None]
+                for e, (i, k) in enumerate(LOWER):
+                    h[e, ts] += WJ0[..., i] * J0[..., k] + WJ1[..., i] * J1[..., k]
+        g = np.ascontiguousarray(np.moveaxis(g, 1, 0))  # (Ja, T, 3)
+        h = np.ascontiguousarray(np.moveaxis(h, 2, 1))  # (6, Ja, T)
         couplings = Couplings(self.ba, self.bb, np.zeros((len(self.bones), T, 3)), self.scatter)
         if self.bones:  # all bones at once; each end's terms summed into its joint by the scatter matrix
-            d = np.moveaxis(X[:, self.ba] - X[:, self.bb], 1, 0)  # (bones, T, 3)
-            n = np.maximum(np.linalg.norm(d, axis=-1), 1e-9)
+            nb = len(self.bones)
+            Xj = np.moveaxis(X, 1, 0)
+            d = Xj[self.ba] - Xj[self.bb]  # (bones, T, 3)
+            n = np.maximum(np.sqrt(np.einsum("btk,btk->bt", d, d)), 1e-9)
             u = d / n[..., None]
-            gu = u * ((n - self.lengths[:, None]) * self.sb[:, None])[..., None]
-            uu = u[..., :, None] * u[..., None, :] * self.sb[:, None, None, None]
-            per_bone = np.concatenate([gu.reshape(len(self.bones), -1), uu.reshape(len(self.bones), -1)], axis=1)
-            per_end = np.concatenate([per_bone, per_bone])
-            per_end[len(self.bones):, : 3 * T] *= -1  # the gradient's sign at the bone's second end
-            acc = self.scatter @ per_end  # (Ja, T·12)
-            g += acc[:, : 3 * T].reshape(Ja, T, 3)
-            Hb += acc[:, 3 * T:].reshape(Ja, T, 3, 3)
-            couplings = Couplings(self.ba, self.bb, u * np.sqrt(self.sb)[:, None, None], self.scatter)
+            su = u * np.sqrt(self.sb)[:, None, None]
+            E = np.empty((2 * nb, T, 9))  # per bone end: gradient (3), then the LOWER entries of sb·u uᵀ (6)
+            E[:nb, :, :3] = u * ((n - self.lengths[:, None]) * self.sb[:, None])[..., None]
+            E[nb:, :, :3] = -E[:nb, :, :3]  # the gradient's sign at the bone's second end
+            for e, (i, k) in enumerate(LOWER):
+                E[:nb, :, 3 + e] = su[..., i] * su[..., k]
+            E[nb:, :, 3:] = E[:nb, :, 3:]
+            acc = (self.scatter @ E.reshape(2 * nb, -1)).reshape(Ja, T, 9)
+            g += acc[..., :3]
+            h += np.moveaxis(acc[..., 3:], 2, 0)
+            couplings = Couplings(self.ba, self.bb, su, self.scatter)
         g += self._smooth_matvec(np.moveaxis(X, 1, 0))
         ab = np.zeros((7, Ja, T, 3))  # offsets 0-2: one frame's 3x3 block, 3 and 6: the next two frames
-        for d in range(3):
-            for k in range(3 - d):
-                ab[d, :, :, k] = Hb[:, :, k + d, k]
+        for e, (i, k) in enumerate(LOWER):
+            ab[i - k, :, :, k] = h[e]
         ab[0] += self.gram[0][None, :, None]
         ab[3] += self.gram[1][None, :, None]
         ab[6] += self.gram[2][None, :, None]
