@@ -141,6 +141,7 @@ class _Problem:
         self.lengths = np.zeros(len(self.bones))
         self.wobs, self.sigma, self.loss = self.w, 1.0, cfg.loss  # the current pass, see set_pass
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # (x, its residuals) of the last cost
+        self._terms: tuple[np.ndarray, float] | None = None  # (x, its cost but the bone term), see cost
 
     @property
     def n_joints(self) -> int:
@@ -185,12 +186,13 @@ class _Problem:
             r = sig[int(g)] / base if np.isfinite(base) and base > 0 else float("nan")
             ratios[int(g)] = float(np.clip(r, 0.1, 10.0)) if np.isfinite(r) else 1.0
             self.scale[self.groups == g] = ratios[int(g)]
-        self._last = None
+        self._last = self._terms = None
         return ratios
 
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
         self.wobs = np.where(keep, self.w, 0.0)
         self.sigma, self.loss = sigma, self.cfg.loss if robust else "l2"
+        self._terms = None
         self._lengths_final = not robust  # the final pass keeps the lengths it starts with, see update
 
     def update(self, X: np.ndarray) -> None:
@@ -215,15 +217,19 @@ class _Problem:
             self.sb, self._bone_weights_set = 1.0 / sigma**2, True  # would slow the solver's convergence
 
     def cost(self, X: np.ndarray) -> float:
-        """Total cost of the current pass at X."""
-        s2 = np.sum(self.residuals(X) ** 2, axis=-1) / (self.sigma * self.scale) ** 2
-        use = self.wobs > 0
-        rho, _ = _rho(np.where(use & np.isfinite(s2), s2, 0.0), self.loss, self.cfg.loss_scale)
-        data = np.sum(self.wobs * rho) + np.sum(use & ~np.isfinite(s2)) * 1e12  # behind a camera: forbidden
-        acc = X[2:] - 2 * X[1:-1] + X[:-2]
-        smooth = np.sum(acc**2) * self.lam2
+        """Total cost of the current pass at X. The observation and acceleration terms of the last X are kept:
+        after a step is accepted the driver asks again once the bone lengths are updated, which change only
+        the bone term."""
+        if self._terms is None or self._terms[0] is not X:
+            r = self.residuals(X)
+            s2 = (r[..., 0] ** 2 + r[..., 1] ** 2) / (self.sigma * self.scale) ** 2
+            use = self.wobs > 0
+            rho, _ = _rho(np.where(use & np.isfinite(s2), s2, 0.0), self.loss, self.cfg.loss_scale)
+            data = np.sum(self.wobs * rho) + np.sum(use & ~np.isfinite(s2)) * 1e12  # behind a camera: forbidden
+            acc = X[2:] - 2 * X[1:-1] + X[:-2]
+            self._terms = (X, float(data + np.sum(acc**2) * self.lam2))
         bone = np.sum(self.sb * (np.linalg.norm(X[:, self.ba] - X[:, self.bb], axis=-1) - self.lengths) ** 2)
-        return float(data + smooth + bone)
+        return float(self._terms[1] + bone)
 
     def linearize(self, X: np.ndarray):
         """Gradient (Ja·T·3,), banded block-diagonal part (7, Ja·T·3), bone couplings.
@@ -392,7 +398,8 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
         problems.append("cost is not finite")
     if rms > 3 * sigma:
         problems.append(f"RMS {rms:.1f}px is large against σ {sigma:.1f}px")
-    noise, why = detection_noise(uv[:, :, prob.active], prob.w, rig.project(X))
+    proj = np.moveaxis(prob.uv + prob.residuals(X), 1, 0)  # the projections of X, from the residuals just found
+    noise, why = detection_noise(uv[:, :, prob.active], prob.w, proj)
     if np.isfinite(noise) and rms > 3 * noise and not rms > 3 * sigma:
         problems.append(f"RMS {rms:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
                         "disagree — another person's keypoints in this person's slot (mixed identities), "
