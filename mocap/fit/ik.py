@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mocap.fit.ikstep import Blocks, damped_step
 from mocap.geometry.align import kabsch
-from mocap.geometry.linalg import solve_spd
 from mocap.geometry.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
@@ -120,47 +120,6 @@ def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray,
     return local, root
 
 
-def _damped_step(Jd: np.ndarray, rd: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                 mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Batched Levenberg–Marquardt step: solve (JᵀJ + μ diag(JᵀJ)) δ = −Jᵀr for every frame.
-
-    Jd, rd: the dense rows (F, m, n), (F, m); groups: rows that touch only w columns each (the priors of
-    the joints), as (columns (b, w), Jacobians (F, b, k, w), residuals (F, b, k)) for b blocks whose columns
-    do not overlap inside a group; each group is added at once. Uses torch's batched Cholesky when torch
-    is installed (~2.5× numpy's LU here). Returns δ and the decrease of Σr² the linear model predicts."""
-    torch = None
-    if len(Jd) >= 1000:  # below that numpy is quicker than importing torch
-        try:
-            import torch
-        except ImportError:
-            torch = None
-    n = Jd.shape[2]
-    if torch is not None:
-        Jt = torch.from_numpy(Jd)
-        A = (Jt.mT @ Jt).numpy()
-    else:
-        A = np.swapaxes(Jd, 1, 2) @ Jd
-    g = np.einsum("fmn,fm->fn", Jd, rd)
-    for cols, P, r in groups:
-        if cols.size:
-            A[:, cols[:, :, None], cols[:, None, :]] += np.swapaxes(P, -1, -2) @ P
-            g[:, cols] += np.einsum("fbkw,fbk->fbw", P, r)
-    diag = np.einsum("fii->fi", A)
-    A[:, np.arange(n), np.arange(n)] += mu[:, None] * (diag + 1e-6)
-    if torch is not None:
-        At, gt = torch.from_numpy(A), torch.from_numpy(g)[..., None]
-        L, info = torch.linalg.cholesky_ex(At)
-        sol = torch.cholesky_solve(gt, L) if not bool((info != 0).any()) else torch.linalg.lstsq(At, gt).solution
-        delta = -sol[..., 0].numpy()
-    else:
-        delta = -solve_spd(A, g)  # not np.linalg.solve: see mocap.geometry.linalg
-    quad = np.sum(np.einsum("fmn,fn->fm", Jd, delta) ** 2, axis=1)
-    for cols, P, _ in groups:
-        if cols.size:
-            quad += np.sum(np.einsum("fbkw,fbw->fbk", P, delta[:, cols]) ** 2, axis=(1, 2))
-    return delta, -(2 * np.sum(g * delta, axis=1) + quad)
-
-
 class _Layout:
     def __init__(self, pb: IKProblem):
         sk = pb.skeleton
@@ -189,6 +148,28 @@ class _Layout:
                 a.append(int(k))
                 k = sk.parents[k]
             self.ancestors.append(a)
+
+
+def _root_blocks(pb: IKProblem, L: _Layout) -> Blocks | None:
+    """With the root held (``fixed_root``), the subtrees of its children move apart: one block of the IK step
+    each (their joints' columns, their points' and vectors' rows). None when there are fewer than two."""
+    sk = pb.skeleton
+    if not pb.fixed_root:
+        return None
+    top = np.full(L.J, -1)  # the root's child above each joint
+    for j in range(1, L.J):
+        top[j] = j if sk.parents[j] == 0 else top[sk.parents[j]]
+    heads = [k for k in np.unique(top[top > 0]) if (L.col[top == k] >= 0).any()]
+    if len(heads) < 2:
+        return None
+    rows, cols = [], []
+    for k in heads:
+        joints = np.flatnonzero(top == k)
+        vecs = np.flatnonzero(top[pb.vec_joint] == k)
+        rows.append([3 * j + i for j in joints for i in range(3)]
+                    + [3 * L.J + 3 * v + i for v in vecs for i in range(3)])
+        cols.append([L.col[j] + i for j in joints if L.col[j] >= 0 for i in range(L.ndof[j])])
+    return Blocks.of(rows, cols, 3 * L.J + 3 * len(pb.vec_joint), L.n)
 
 
 def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray,
@@ -228,6 +209,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     vpairs_ball = tuple(np.array([x[i] for x in vpairs if x[1] not in pb.hinge_axes], int) for i in (0, 1))
     vpairs_hinge = tuple(np.array([x[i] for x in vpairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
     V = len(pb.vec_joint)
+    blocks = _root_blocks(pb, L)
     ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
     refT, th_ref = None, np.zeros((F, len(hj)))
     if ref is not None and ref_w is not None and (ref_w > 0).any():
@@ -334,7 +316,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     nu = np.full(F, 2.0)
     for _ in range(iterations):
         Jd, groups = jacobian(sel, G, p, phi, theta, r)
-        delta, pred = _damped_step(Jd, r[:, :Jd.shape[1]], groups, mu[sel])
+        delta, pred = damped_step(Jd, r[:, :Jd.shape[1]], groups, mu[sel], blocks)
         new_local, new_root = apply(local[sel], root[sel], G, delta)
         r2, G2, p2, phi2, theta2 = residuals(sel, new_local, new_root)
         cost2 = np.sum(r2**2, axis=1)
