@@ -114,7 +114,11 @@ def test_block_step_equals_the_dense_step():
               (np.array([[1]]), rng.normal(size=(F, 1, 2, 1)), rng.normal(size=(F, 1, 2)))]
     mu = rng.uniform(1e-3, 1e-1, F)
     dense = damped_step(Jd, rd, groups, mu)
-    block = damped_step(Jd, rd, groups, mu, Blocks.of(rows, cols, 10, n))
+    blocks = Blocks.of(rows, cols, 10, n)
+    Jp = np.concatenate([np.concatenate([Jd, np.zeros((F, 1, n))], axis=1), np.zeros((F, 11, 1))], axis=2)
+    rp = np.concatenate([rd, np.zeros((F, 1))], axis=1)  # padded with a zero row and column, as blocks pad
+    block = damped_step(Jp[:, blocks.rows[:, :, None], blocks.cols[:, None, :]], rp[:, blocks.rows], groups, mu,
+                        blocks)
     assert np.allclose(dense[0], block[0]) and np.allclose(dense[1], block[1])
     with pytest.raises(ValueError, match="must partition"):
         Blocks.of(rows, [[0, 2], [1, 4, 5, 6]], 10, n)

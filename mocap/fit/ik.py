@@ -210,6 +210,30 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     vpairs_hinge = tuple(np.array([x[i] for x in vpairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
     V = len(pb.vec_joint)
     blocks = _root_blocks(pb, L)
+    # where each Jacobian entry goes: the dense (rows, columns), or (block, row in it, column in it)
+    m = 3 * J + 3 * V
+    if blocks is None:
+        j_shape = (m, L.n)
+
+        def at(rows, cols):
+            return rows, cols
+    else:
+        j_shape = blocks.rows.shape + (blocks.cols.shape[1],)
+        r_part, r_loc = np.zeros(m + 1, int), np.zeros(m + 1, int)
+        for b, rows in enumerate(blocks.rows):
+            r_part[rows], r_loc[rows] = b, np.arange(len(rows))
+
+        def at(rows, cols):
+            return r_part[rows], r_loc[rows], blocks.loc[cols]
+    at_root = at((3 * np.arange(J)[:, None] + AR).ravel(), np.tile(AR, J))
+    D, K = pairs_ball
+    at_pb = at(3 * D[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :])
+    D, K = pairs_hinge
+    at_ph = at(3 * D[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
+    Vb, K = vpairs_ball
+    at_vb = at(3 * J + 3 * Vb[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :])
+    Vh, K = vpairs_hinge
+    at_vh = at(3 * J + 3 * Vh[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
     ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
     refT, th_ref = None, np.zeros((F, len(hj)))
     if ref is not None and ref_w is not None and (ref_w > 0).any():
@@ -251,30 +275,26 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         sy_, sv_, ps_ = sy[sel], sv[sel], ps[sel]
         nd = 3 * J + 3 * V
         nh = nd + 3 * len(balls)
-        Jm = np.zeros((F, nd, L.n))
+        Jm = np.zeros((F,) + j_shape)
         Gpar = G[:, par]  # each joint's parent's world rotation (the identity above the root)
         Gpar[:, top] = np.eye(3)
         waxis = np.einsum("fhij,hj->fhi", Gpar[:, hj], h_axes)  # hinge axes in the world
         if not pb.fixed_root:
-            Jm[:, (3 * np.arange(J)[:, None] + AR).ravel(), np.tile(AR, J)] = np.repeat(sy_, 3, axis=1)
+            Jm[(slice(None),) + at_root] = np.repeat(sy_, 3, axis=1)
         # every (point, ancestor) pair at once: a ball ancestor turns the point by −[lever]×, a hinge by axis × lever
         D, K = pairs_ball
         if D.size:
-            blk = -skew(p[:, D] - p[:, K]) * sy_[:, D, None, None]
-            Jm[:, 3 * D[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :]] = blk
+            Jm[(slice(None),) + at_pb] = -skew(p[:, D] - p[:, K]) * sy_[:, D, None, None]
         D, K = pairs_hinge
         if D.size:
-            blk = np.cross(waxis[:, h_pos[K]], p[:, D] - p[:, K]) * sy_[:, D, None]
-            Jm[:, 3 * D[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3))] = blk
+            Jm[(slice(None),) + at_ph] = np.cross(waxis[:, h_pos[K]], p[:, D] - p[:, K]) * sy_[:, D, None]
         vw = np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest)
         Vb, K = vpairs_ball  # and every (vector, turning joint) pair
         if Vb.size:
-            blk = -skew(vw[:, Vb]) * sv_[:, Vb, None, None]
-            Jm[:, 3 * J + 3 * Vb[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :]] = blk
+            Jm[(slice(None),) + at_vb] = -skew(vw[:, Vb]) * sv_[:, Vb, None, None]
         Vh, K = vpairs_hinge
         if Vh.size:
-            blk = np.cross(waxis[:, h_pos[K]], vw[:, Vh]) * sv_[:, Vh, None]
-            Jm[:, 3 * J + 3 * Vh[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3))] = blk
+            Jm[(slice(None),) + at_vh] = np.cross(waxis[:, h_pos[K]], vw[:, Vh]) * sv_[:, Vh, None]
         # the priors, one group per joint kind: (columns, Jacobian blocks, residuals)
         Jl = so3_log_jacobian_inv(phi)
         P = (Jl @ np.swapaxes(Gpar[:, balls], -1, -2)) * ps_[:, balls, None, None]
@@ -316,7 +336,8 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     nu = np.full(F, 2.0)
     for _ in range(iterations):
         Jd, groups = jacobian(sel, G, p, phi, theta, r)
-        delta, pred = damped_step(Jd, r[:, :Jd.shape[1]], groups, mu[sel], blocks)
+        rd = r[:, :m] if blocks is None else np.concatenate([r[:, :m], np.zeros((len(sel), 1))], axis=1)[:, blocks.rows]
+        delta, pred = damped_step(Jd, rd, groups, mu[sel], blocks)
         new_local, new_root = apply(local[sel], root[sel], G, delta)
         r2, G2, p2, phi2, theta2 = residuals(sel, new_local, new_root)
         cost2 = np.sum(r2**2, axis=1)

@@ -47,12 +47,12 @@ def damped_step(Jd: np.ndarray, rd: np.ndarray, groups: list[tuple[np.ndarray, n
                 mu: np.ndarray, blocks: Blocks | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Batched Levenberg–Marquardt step: solve (JᵀJ + μ diag(JᵀJ)) δ = −Jᵀr for every frame.
 
-    Jd, rd: the dense rows (F, m, n), (F, m); groups: rows that touch only w columns each (the priors of
-    the joints), as (columns (b, w), Jacobians (F, b, k, w), residuals (F, b, k)) for b blocks whose columns
-    do not overlap inside a group; each group is added at once. ``blocks``: the columns' independent
-    blocks, if any (the rows of a group's block must lie in one). Without blocks, uses torch's batched
-    Cholesky when torch is installed and the batch is large (~2.5× numpy's LU here). Returns δ (F, n) and
-    the decrease of Σr² the linear model predicts."""
+    Jd, rd: the dense rows (F, m, n), (F, m), or with ``blocks`` (the columns' independent blocks) each
+    block's rows (F, P, mr, mc), (F, P, mr), padded with zeros; groups: rows that touch only w columns each
+    (the priors of the joints), as (columns (b, w), Jacobians (F, b, k, w), residuals (F, b, k)) for b
+    blocks whose columns do not overlap inside a group (and lie in one of ``blocks``); each group is added
+    at once. Without blocks, uses torch's batched Cholesky when torch is installed and the batch is large
+    (~2.5× numpy's LU here). Returns δ (F, n) and the decrease of Σr² the linear model predicts."""
     if blocks is not None:
         return _block_step(Jd, rd, groups, mu, blocks)
     torch = None
@@ -94,13 +94,10 @@ def _group_quad(groups, delta: np.ndarray) -> np.ndarray:
     return out
 
 
-def _block_step(Jd, rd, groups, mu, blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
-    F, m, n = Jd.shape
+def _block_step(Jb, rb, groups, mu, blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
+    F = len(Jb)
+    n = len(blocks.part)
     P, mc = blocks.cols.shape
-    Jp = np.zeros((F, m + 1, n + 1))  # a zero row and a zero column for the padding
-    Jp[:, :m, :n] = Jd
-    Jb = Jp[:, blocks.rows[:, :, None], blocks.cols[:, None, :]]  # (F, P, mr, mc)
-    rb = np.concatenate([rd, np.zeros((F, 1))], axis=1)[:, blocks.rows]  # (F, P, mr)
     A = np.swapaxes(Jb, -1, -2) @ Jb  # (F, P, mc, mc)
     g = np.einsum("fpmc,fpm->fpc", Jb, rb)
     for cols, Pm, r in groups:
