@@ -131,45 +131,71 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
     fingers = set(spec.finger_joints)
     G, p = forward_kinematics(sk, np.where(has_data[:, None, None, None], local, np.eye(3)),
                               np.nan_to_num(root))
-    sq, cnt = np.zeros(F), np.zeros(F)
-    gaps, rest, bridged = {}, {}, 0
+    # every hand with finger data in one problem: each hand's fingers in that hand's own frame (its fitted
+    # rotation and position taken out), all below one root held at the identity; the hands share no joint,
+    # so each finger is its own block of the IK step
+    hands, sides = [], []
     for side in SIDES:
         if f"{side}Hand" not in names:
             continue
         hand = names.index(f"{side}Hand")
-        chain = [hand] + [j for j in range(len(names)) if names[j] in fingers and sk.is_below(j, hand)]
-        if len(chain) == 1 or not (wy[:, chain[1:]] > 0).any():
-            continue
-        sub = subset(sk, chain)
-        hinges, limits, dof2 = models_of(models, chain)
-        vsel = [v for v in range(len(vj)) if vj[v] in chain[1:]]
-        vj_s = np.array([chain.index(int(vj[v])) for v in vsel], int)
-        pb = IKProblem(sub, hinges, limits, vj_s, vrest[vsel].reshape(-1, 3), dof2=dof2, fixed_root=True)
-        ys = y[:, chain].copy()
-        ys[:, 0] = p[:, hand]
-        ws = wy[:, chain].copy()
-        ws[:, 0] = 0.0
-        vs, wvs = vecs[:, vsel].reshape(F, -1, 3), wv[:, vsel].reshape(F, -1)
-        seen = has_data & (wy[:, chain[1:]] > 0).any(axis=1)
-        ls = np.tile(np.eye(3), (F, len(chain), 1, 1))
-        ls[:, 0] = G[:, hand]
-        rs = np.where(has_data[:, None], p[:, hand], 0.0)
-        rms = np.full(F, np.nan)
-        idx = np.flatnonzero(seen)
-        iters = min(cfg.iterations, 10)  # a finger chain starts near its solution (Kabsch per joint)
-        for s in range(0, idx.size, cfg.chunk_frames):
-            f = idx[s:s + cfg.chunk_frames]
-            l0, _ = initial_pose(pb, ys[f], vs[f], root_rotation=G[f, hand])
-            ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, ys[f, 0], iters)
-        bridged += bridge(pb, ys, ws, vs, wvs, ls, rs, rms, seen, np.radians(cfg.gap_sigma_deg), iters, rounds=0)
-        gaps.update(joint_gaps(list(sub.joint_names), ws, has_data))
-        held = _to_rest(ls[:, 1:], seen, has_data, int(round(cfg.max_gap_s * fps)), max(int(round(0.2 * fps)), 1))
+        below = [j for j in range(len(names)) if names[j] in fingers and sk.is_below(j, hand)]
+        if below and (wy[:, below] > 0).any():
+            hands.append((hand, below))
+            sides.append(side)
+    if not hands:
+        return np.full(F, np.nan), {}, {}, 0
+    keep = [j for _, below in hands for j in below]
+    pos = {j: i + 1 for i, j in enumerate(keep)}
+    hand_of = {j: hand for hand, below in hands for j in below}
+    parents = np.array([-1] + [pos.get(int(sk.parents[j]), 0) for j in keep])
+    sub = Skeleton(("Hands",) + tuple(names[j] for j in keep), parents,
+                   np.concatenate([np.zeros((1, 3)), sk.offsets[keep]]))
+    hinges, limits, dof2 = (dict(m) for m in models_of(models, [-1] + keep))
+    vsel = [v for v in range(len(vj)) if int(vj[v]) in pos]
+    pb = IKProblem(sub, hinges, limits, np.array([pos[int(vj[v])] for v in vsel], int),
+                   vrest[vsel].reshape(-1, 3), dof2=dof2, fixed_root=True)
+    Gt = np.swapaxes(G, -1, -2)  # world → each joint's frame
+    ys = np.zeros((F, len(keep) + 1, 3))  # the root (the hand frame's origin) is held, unweighted
+    ys[:, 1:] = np.einsum("fkij,fkj->fki", Gt[:, [hand_of[j] for j in keep]],
+                          y[:, keep] - p[:, [hand_of[j] for j in keep]])
+    ws = np.concatenate([np.zeros((F, 1)), wy[:, keep]], axis=1)
+    vs = np.einsum("fvij,fvj->fvi", Gt[:, [hand_of[int(vj[v])] for v in vsel]], vecs[:, vsel]).reshape(F, -1, 3)
+    wvs = wv[:, vsel].reshape(F, -1)
+    cols = {}  # each hand's columns in the problem, its frames with finger data
+    for hand, below in hands:
+        cols[hand] = slice(pos[below[0]], pos[below[-1]] + 1)
+    seen = {hand: has_data & (wy[:, below] > 0).any(axis=1) for hand, below in hands}
+    any_seen = np.logical_or.reduce(list(seen.values()))
+    ls = np.tile(np.eye(3), (F, len(keep) + 1, 1, 1))
+    rs = np.zeros((F, 3))
+    rms = np.full(F, np.nan)
+    idx = np.flatnonzero(any_seen)
+    iters = min(cfg.iterations, 10)  # a finger chain starts near its solution (Kabsch per joint)
+    for s in range(0, idx.size, cfg.chunk_frames):
+        f = idx[s:s + cfg.chunk_frames]
+        l0, _ = initial_pose(pb, ys[f], vs[f], root_rotation=np.tile(np.eye(3), (len(f), 1, 1)))
+        ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, rs[f], iters)
+    # a hand with no finger data in a frame is no gap there (it is held or eased to rest below)
+    wy_gap, wv_gap = ws.copy(), wvs.copy()
+    for hand, _ in hands:
+        off = ~seen[hand]
+        wy_gap[np.ix_(off, np.arange(cols[hand].start, cols[hand].stop))] = 1.0
+        wv_gap[np.ix_(off, np.array([i for i, v in enumerate(vsel) if hand_of[int(vj[v])] == hand], int))] = 1.0
+    bridged = bridge(pb, ys, ws, vs, wvs, ls, rs, rms, any_seen, np.radians(cfg.gap_sigma_deg), iters, rounds=0,
+                     wy_gap=wy_gap, wv_gap=wv_gap)
+    gaps, rest = {}, {}
+    max_gap, blend = int(round(cfg.max_gap_s * fps)), max(int(round(0.2 * fps)), 1)
+    for (hand, below), side in zip(hands, sides, strict=True):
+        c = cols[hand]
+        gaps.update(joint_gaps([names[j] for j in below], ws[:, c], has_data))
+        held = _to_rest(ls[:, c], seen[hand], has_data, max_gap, blend)
         if held:
             rest[f"{side}Hand"] = held
-        local[:, chain[1:]] = np.where(has_data[:, None, None, None], ls[:, 1:], local[:, chain[1:]])
-        _, pf = forward_kinematics(sub, ls, rs)
-        w = wy[:, chain[1:]]
-        sq += np.sum(w * np.sum((pf[:, 1:] - np.nan_to_num(y[:, chain[1:]])) ** 2, axis=2), axis=1)
-        cnt += w.sum(axis=1)
+        local[:, below] = np.where(has_data[:, None, None, None], ls[:, c], local[:, below])
+    _, pf = forward_kinematics(sub, ls, rs)
+    w = ws[:, 1:]
+    sq = np.sum(w * np.sum((pf[:, 1:] - np.nan_to_num(ys[:, 1:])) ** 2, axis=2), axis=1)
+    cnt = w.sum(axis=1)
     frms = np.where(cnt > 0, np.sqrt(sq / np.maximum(cnt, 1e-12)), np.nan)
     return frms, gaps, rest, bridged
