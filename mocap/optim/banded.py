@@ -189,6 +189,7 @@ class ClusterPreconditioner:
             raise ValueError(f"ClusterPreconditioner: clusters must partition the {n_points} points")
         self.T, self.n_points = T, n_points
         bands = ab.reshape(ab.shape[0], n_points, T, 3)
+        inside = [(a, b, B) for a, b, B in couplings if where[a][0] == where[b][0]]  # the rest are left out
         self.groups = []  # (points (m, k), factor)
         for k in sorted({len(cl) for cl in clusters}):
             members = [ci for ci, cl in enumerate(clusters) if len(cl) == k]
@@ -203,8 +204,8 @@ class ClusterPreconditioner:
                 for c in range(3):  # of frame t + (c+d) // 3
                     Z[..., c, 3 * k * ((c + d) // 3) + (c + d) % 3 - c] = src[d, ..., c]
             slot = {int(j): (i, p) for i in range(len(members)) for p, j in enumerate(pts[i])}
-            for a, b, B in couplings:
-                if a not in slot or b not in slot or slot[a][0] != slot[b][0]:
+            for a, b, B in inside:
+                if a not in slot:  # a cluster of another size
                     continue
                 (i, pa), (_, pb) = sorted((slot[a], slot[b]))
                 for ca in range(3):  # −B Bᵀ between (t, pa, ca) and (t, pb, cb), 3(pb − pa) + cb − ca below
