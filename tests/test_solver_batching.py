@@ -143,3 +143,38 @@ def test_initial_pose_keeps_a_given_root_rotation():
     assert np.allclose(p2, p, atol=1e-9)  # the fingers aligned under the given hand
     aligned, _ = initial_pose(pb, p, np.zeros((F, 0, 3)))  # without it the hand is aligned to the bent fingers
     assert not np.allclose(aligned[:, 0], R0, atol=1e-3)
+
+
+def test_leaf_targets_folded_into_six_rows_give_the_same_ik(monkeypatch):
+    """Four targets hanging from one joint (knuckles on a hand) folded into six rows: the same solution as
+    with their twelve rows."""
+    import mocap.fit.ik as ik
+    from mocap.fit.ik import solve_ik
+    from mocap.fit.leaves import leaf_groups
+
+    names = ("Root", "Arm", "Hand", "K1", "K2", "K3", "K4")
+    parents = np.array([-1, 0, 1, 2, 2, 2, 2])
+    offsets = np.array([[0, 0, 0], [0.3, 0, 0], [0.25, 0, 0], [0.09, 0.03, 0], [0.09, 0.01, 0.005],
+                        [0.085, -0.01, 0.0], [0.08, -0.03, -0.005]], float)
+    sk = Skeleton(names, parents, offsets)
+    pb = IKProblem(sk, {1: np.array([0, 0, 1.0])}, {1: (0.0, 2.5)}, np.zeros(0, int), np.zeros((0, 3)))
+    groups = leaf_groups(parents, np.array([3, 6, 7, -1, -1, -1, -1]), pb.vec_joint)
+    assert [(g.joint, g.targets.tolist()) for g in groups] == [(2, [3, 4, 5, 6])]
+    rng = np.random.default_rng(6)
+    F = 12
+    local = np.tile(np.eye(3), (F, 7, 1, 1))
+    local[:, 0] = axis_angle_to_matrix(rng.normal(scale=0.4, size=(F, 3)))
+    local[:, 1] = axis_angle_to_matrix(np.outer(rng.uniform(0.2, 1.5, F), [0, 0, 1.0]))
+    local[:, 2] = axis_angle_to_matrix(rng.normal(scale=0.5, size=(F, 3)))
+    _, p = forward_kinematics(sk, local, rng.normal(size=(F, 3)))
+    y = p + rng.normal(scale=0.004, size=p.shape)
+    wy = rng.uniform(0.3, 1.0, (F, 7))
+    wy[0, 3:6] = 0.0  # a frame with one knuckle seen
+    start = np.tile(np.eye(3), (F, 7, 1, 1))
+    args = (pb, y, wy, np.zeros((F, 0, 3)), np.zeros((F, 0)), start, y[:, 0], 20)
+    folded = solve_ik(*args)
+    monkeypatch.setattr(ik, "leaf_groups", lambda *a: [])
+    rows = solve_ik(*args)
+    for a, b in zip(folded, rows, strict=True):
+        assert np.allclose(a, b, atol=1e-7)
+    assert np.median(folded[2]) < 0.01  # and it fits (m)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mocap.fit.ikstep import Blocks, damped_step
+from mocap.fit.leaves import leaf_groups, virtual_rows
 from mocap.geometry.align import kabsch
 from mocap.geometry.rotations import (
     axis_angle_to_matrix,
@@ -201,7 +202,13 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     b_cols, h_cols, d2_cols = L.col[balls][:, None] + AR, L.col[hj][:, None], L.col[d2][:, None] + AR
     par = np.maximum(sk.parents, 0)
     top = sk.parents < 0
-    pairs = [(d, k) for d in range(J) for k in L.ancestors[d] if L.col[k] >= 0]
+    blocks = _root_blocks(pb, L)
+    # leaf targets riding on one joint (a hand's knuckles in the body pass) become six rows per joint
+    lgroups = leaf_groups(sk.parents, L.col, pb.vec_joint) if blocks is None else []
+    grouped = np.zeros(J, bool)
+    for grp in lgroups:
+        grouped[grp.targets] = True
+    pairs = [(d, k) for d in range(J) for k in L.ancestors[d] if L.col[k] >= 0 and not grouped[d]]
     pairs_ball = tuple(np.array([x[i] for x in pairs if x[1] not in pb.hinge_axes], int) for i in (0, 1))
     pairs_hinge = tuple(np.array([x[i] for x in pairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
     # (vector, joint turning it): the vector's own joint and its ancestors
@@ -209,14 +216,16 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     vpairs_ball = tuple(np.array([x[i] for x in vpairs if x[1] not in pb.hinge_axes], int) for i in (0, 1))
     vpairs_hinge = tuple(np.array([x[i] for x in vpairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
     V = len(pb.vec_joint)
-    blocks = _root_blocks(pb, L)
     # where each Jacobian entry goes: the dense (rows, columns), or (block, row in it, column in it)
     m = 3 * J + 3 * V
+    kept = np.flatnonzero(~np.repeat(np.r_[grouped, np.zeros(V, bool)], 3))  # the rows not folded
     if blocks is None:
-        j_shape = (m, L.n)
+        j_shape = (kept.size + 6 * len(lgroups), L.n)
+        r_map = np.full(m, -1)
+        r_map[kept] = np.arange(kept.size)
 
         def at(rows, cols):
-            return rows, cols
+            return r_map[rows], cols
     else:
         j_shape = blocks.rows.shape + (blocks.cols.shape[1],)
         r_part, r_loc = np.zeros(m + 1, int), np.zeros(m + 1, int)
@@ -225,7 +234,8 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
 
         def at(rows, cols):
             return r_part[rows], r_loc[rows], blocks.loc[cols]
-    at_root = at((3 * np.arange(J)[:, None] + AR).ravel(), np.tile(AR, J))
+    free = np.flatnonzero(~grouped)
+    at_root = at((3 * free[:, None] + AR).ravel(), np.tile(AR, free.size))
     D, K = pairs_ball
     at_pb = at(3 * D[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :])
     D, K = pairs_hinge
@@ -280,7 +290,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         Gpar[:, top] = np.eye(3)
         waxis = np.einsum("fhij,hj->fhi", Gpar[:, hj], h_axes)  # hinge axes in the world
         if not pb.fixed_root:
-            Jm[(slice(None),) + at_root] = np.repeat(sy_, 3, axis=1)
+            Jm[(slice(None),) + at_root] = np.repeat(sy_[:, free], 3, axis=1)
         # every (point, ancestor) pair at once: a ball ancestor turns the point by −[lever]×, a hinge by axis × lever
         D, K = pairs_ball
         if D.size:
@@ -295,6 +305,14 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         Vh, K = vpairs_hinge
         if Vh.size:
             Jm[(slice(None),) + at_vh] = np.cross(waxis[:, h_pos[K]], vw[:, Vh]) * sv_[:, Vh, None]
+        rd = [r[:, kept]]
+        for i, grp in enumerate(lgroups):
+            S = _frame_velocity(grp.joint, p, waxis)
+            rows, rho = virtual_rows(grp, p, sy_, r[:, :3 * J].reshape(F, J, 3), S)
+            Jm[:, kept.size + 6 * i: kept.size + 6 * i + 6] = rows
+            rd.append(rho)
+        rd = np.concatenate(rd, axis=1) if blocks is None else \
+            np.concatenate([r[:, :m], np.zeros((F, 1))], axis=1)[:, blocks.rows]
         # the priors, one group per joint kind: (columns, Jacobian blocks, residuals)
         Jl = so3_log_jacobian_inv(phi)
         P = (Jl @ np.swapaxes(Gpar[:, balls], -1, -2)) * ps_[:, balls, None, None]
@@ -311,7 +329,25 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             Jd2 = Jl[:, d2_in_balls] if refT is None else so3_log_jacobian_inv(psi)
             P = scale[..., None] * (d2_axes @ Jd2 @ np.swapaxes(Gpar[:, d2], -1, -2))
             groups.append((d2_cols, P, r[:, nh + 2 * len(hj):].reshape(F, -1, 3)))
-        return Jm, groups
+        return Jm, rd, groups
+
+    def _frame_velocity(h, p, waxis):
+        """(F, 6, n): the linear and angular velocity of joint h's frame per unknown."""
+        S = np.zeros((len(p), 6, L.n))
+        if not pb.fixed_root:
+            S[:, AR, AR] = 1.0
+        for k in L.ancestors[h] + [h]:
+            c = L.col[k]
+            if c < 0:
+                continue
+            if k in pb.hinge_axes:
+                a = waxis[:, h_pos[k]]
+                S[:, :3, c] = np.cross(a, p[:, h] - p[:, k])
+                S[:, 3:, c] = a
+            else:
+                S[:, :3, c:c + 3] = -skew(p[:, h] - p[:, k])
+                S[:, 3:, c:c + 3] = np.eye(3)
+        return S
 
     h_cols1 = L.col[hj]
     b_par = par[balls]
@@ -335,8 +371,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     mu = np.full(F, 1e-3)
     nu = np.full(F, 2.0)
     for _ in range(iterations):
-        Jd, groups = jacobian(sel, G, p, phi, theta, r)
-        rd = r[:, :m] if blocks is None else np.concatenate([r[:, :m], np.zeros((len(sel), 1))], axis=1)[:, blocks.rows]
+        Jd, rd, groups = jacobian(sel, G, p, phi, theta, r)
         delta, pred = damped_step(Jd, rd, groups, mu[sel], blocks)
         new_local, new_root = apply(local[sel], root[sel], G, delta)
         r2, G2, p2, phi2, theta2 = residuals(sel, new_local, new_root)
