@@ -27,7 +27,7 @@ import numpy as np
 
 from mocap.fit.bones import estimate_bone_lengths
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
-from mocap.fit.hands import fit_fingers, joint_models, subject_bones, subset
+from mocap.fit.hands import fit_fingers, joint_models, models_of, subject_bones, subset
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
 from mocap.geometry.rotations import matrix_to_quat, quat_continuous
@@ -81,7 +81,7 @@ def combine_keypoints(W: np.ndarray, kp: np.ndarray) -> np.ndarray:
     """(F, K, 3) keypoints → (F, N, 3) weighted sums; NaN where any contributing keypoint is missing."""
     used = W != 0
     bad = ~np.isfinite(kp).all(axis=2)  # (F, K)
-    out = np.einsum("nk,fkc->fnc", W, np.nan_to_num(kp))
+    out = np.ascontiguousarray(np.moveaxis(np.tensordot(W, np.nan_to_num(kp), axes=(1, 1)), 0, 1))  # one product
     miss = (bad.astype(float) @ used.T.astype(float)) > 0
     out[miss] = np.nan
     return out
@@ -156,7 +156,8 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     vk = np.isin(vj, keep)
     pos = {j: i for i, j in enumerate(keep)}
     body = subset(sk, keep) if len(keep) < J else sk
-    hinges, limits, dof2 = joint_models(spec, body.joint_names)
+    models = joint_models(spec, names)  # each joint's axes and limits, once for the body and the fingers
+    hinges, limits, dof2 = models_of(models, keep)
     pb = IKProblem(body, hinges, limits, np.array([pos[int(j)] for j in vj[vk]], int), vrest[vk], dof2=dof2)
     yb, wyb, vb, wvb = y[:, keep], wy[:, keep], vecs[:, vk], wv[:, vk]
     lb = np.tile(np.eye(3), (F, len(keep), 1, 1))
@@ -179,7 +180,8 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     local[:, keep] = lb
     finger_rms, rest = None, {}
     if fingers:
-        frms, fgaps, rest, nb = fit_fingers(spec, sk, y, wy, vecs, wv, vj, vrest, local, root, has_data, fps, cfg)
+        frms, fgaps, rest, nb = fit_fingers(spec, sk, y, wy, vecs, wv, vj, vrest, local, root, has_data, fps, cfg,
+                                              models)
         gaps, bridged = gaps | fgaps, bridged + nb
         finger_rms = float(np.nanmedian(frms) * 1000) if np.isfinite(frms).any() else None
         if rest:

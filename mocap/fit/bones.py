@@ -40,18 +40,29 @@ def _path(sk: Skeleton, a: int, b: int) -> tuple[list[int], list[int]]:
 
 
 def measured_pairs(sk: Skeleton, mapped: np.ndarray) -> list[tuple[int, int]]:
-    """Pairs of mapped joints whose tree path has only unmapped joints inside."""
+    """Pairs (a, b), a < b, of mapped joints whose tree path has only unmapped joints inside, in increasing
+    order: from each mapped joint, a walk along the tree's edges that stops at mapped joints."""
     J = len(sk.joint_names)
+    nbrs: list[list[int]] = [[] for _ in range(J)]
+    for j in range(J):
+        if sk.parents[j] >= 0:
+            nbrs[j].append(int(sk.parents[j]))
+            nbrs[int(sk.parents[j])].append(j)
     pairs = []
     for a in range(J):
-        for b in range(a + 1, J):
-            if not (mapped[a] and mapped[b]):
-                continue
-            up_a, up_b = _path(sk, a, b)
-            common = int(sk.parents[up_a[-1]]) if up_a else a
-            inner = (set(up_a[1:]) | set(up_b[1:]) | {common}) - {a, b}
-            if not any(mapped[i] for i in inner):
-                pairs.append((a, b))
+        if not mapped[a]:
+            continue
+        found, stack, visited = [], [a], {a}
+        while stack:
+            for n in nbrs[stack.pop()]:
+                if n in visited:
+                    continue
+                visited.add(n)
+                if mapped[n]:
+                    found.append(n)  # the path ends here: a joint beyond it has a mapped one inside
+                else:
+                    stack.append(n)
+        pairs += [(a, b) for b in sorted(found) if b > a]
     return pairs
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from mocap.filters import runs
 from mocap.fit.gaps import bridge, interpolate, joint_gaps, slerp
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
+from mocap.optim.banded import column_median
 from mocap.skeletons import SkeletonSpec, flexion_spread_axes
 from mocap.types import Skeleton, forward_kinematics
 
@@ -56,6 +57,13 @@ def joint_models(spec: SkeletonSpec, names: tuple[str, ...]) -> tuple[dict, dict
     return hinges, limits, dof2
 
 
+def models_of(models: tuple[dict, dict, dict], keep: list[int]) -> tuple[dict, dict, dict]:
+    """The :func:`joint_models` of the skeleton's joints ``keep`` (re-indexed into it) from those of the whole
+    skeleton, so that each joint's axes are worked out once per fit."""
+    pos = {j: i for i, j in enumerate(keep)}
+    return tuple({pos[j]: v for j, v in m.items() if j in pos} for m in models)  # type: ignore[return-value]
+
+
 def subject_bones(spec: SkeletonSpec, y: np.ndarray, mapped: np.ndarray, symmetric: bool) -> tuple[Skeleton, list]:
     """:func:`mocap.fit.bones.estimate_bone_lengths` for a skeleton with fingers, cheaper: the body and the
     finger bases as usual, then each further finger bone from its own two joint centres (the median of
@@ -71,17 +79,16 @@ def subject_bones(spec: SkeletonSpec, y: np.ndarray, mapped: np.ndarray, symmetr
     offsets = sk.offsets.copy()
     offsets[keep[1:]] = body.offsets[1:]
     seen = np.isfinite(y).all(axis=2)
-    for j in range(len(sk.joint_names)):
-        if j in keep:
-            continue
-        par = sk.parents[j]
-        rest = np.linalg.norm(sk.offsets[j])
-        d = np.linalg.norm(y[:, j] - y[:, par], axis=1)
-        d = d[seen[:, j] & seen[:, par]]
-        if d.size:
-            offsets[j] = sk.offsets[j] * (np.median(d) / rest)
+    rest = np.setdiff1d(np.arange(len(sk.joint_names)), keep)  # in joint order: parents first
+    par = sk.parents[rest]
+    both = seen[:, rest] & seen[:, par]
+    d = np.where(both, np.linalg.norm(y[:, rest] - y[:, par], axis=2), np.nan)
+    med = column_median(d)  # NaN where the two joints are never seen together
+    for j, p, m in zip(rest, par, med, strict=True):
+        if np.isfinite(m):
+            offsets[j] = sk.offsets[j] * (m / np.linalg.norm(sk.offsets[j]))
         else:  # scaled like the bone above it
-            offsets[j] = sk.offsets[j] * np.linalg.norm(offsets[par]) / np.linalg.norm(sk.offsets[par])
+            offsets[j] = sk.offsets[j] * np.linalg.norm(offsets[p]) / np.linalg.norm(sk.offsets[p])
             if mapped[j]:
                 unseen.append(sk.joint_names[j])
     return Skeleton(sk.joint_names, sk.parents, offsets), unseen
@@ -112,55 +119,83 @@ def _to_rest(local: np.ndarray, seen: np.ndarray, has_data: np.ndarray, max_gap:
 
 def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray,
                 wv: np.ndarray, vj: np.ndarray, vrest: np.ndarray, local: np.ndarray, root: np.ndarray,
-                has_data: np.ndarray, fps: float, cfg) -> tuple[np.ndarray, dict, dict, int]:
+                has_data: np.ndarray, fps: float, cfg, models: tuple[dict, dict, dict] | None = None,
+                ) -> tuple[np.ndarray, dict, dict, int]:
     """Solve every hand's fingers in ``local`` (F, J, 3, 3) (in place) given the body pass's ``local`` and
-    ``root``. Returns the fingers' RMS residual per frame (m, NaN without finger data), their gap ranges
-    per joint, the frame ranges each hand was held at rest, and the number of frames bridged."""
+    ``root``. ``models``: :func:`joint_models` of the whole skeleton ``sk`` (worked out here if None).
+    Returns the fingers' RMS residual per frame (m, NaN without finger data), their gap ranges per joint,
+    the frame ranges each hand was held at rest, and the number of frames bridged."""
+    models = joint_models(spec, sk.joint_names) if models is None else models
     F = len(y)
     names = sk.joint_names
     fingers = set(spec.finger_joints)
     G, p = forward_kinematics(sk, np.where(has_data[:, None, None, None], local, np.eye(3)),
                               np.nan_to_num(root))
-    sq, cnt = np.zeros(F), np.zeros(F)
-    gaps, rest, bridged = {}, {}, 0
+    # every hand with finger data in one problem: each hand's fingers in that hand's own frame (its fitted
+    # rotation and position taken out), all below one root held at the identity; the hands share no joint,
+    # so each finger is its own block of the IK step
+    hands, sides = [], []
     for side in SIDES:
         if f"{side}Hand" not in names:
             continue
         hand = names.index(f"{side}Hand")
-        chain = [hand] + [j for j in range(len(names)) if names[j] in fingers and sk.is_below(j, hand)]
-        if len(chain) == 1 or not (wy[:, chain[1:]] > 0).any():
-            continue
-        sub = subset(sk, chain)
-        hinges, limits, dof2 = joint_models(spec, sub.joint_names)
-        vsel = [v for v in range(len(vj)) if vj[v] in chain[1:]]
-        vj_s = np.array([chain.index(int(vj[v])) for v in vsel], int)
-        pb = IKProblem(sub, hinges, limits, vj_s, vrest[vsel].reshape(-1, 3), dof2=dof2, fixed_root=True)
-        ys = y[:, chain].copy()
-        ys[:, 0] = p[:, hand]
-        ws = wy[:, chain].copy()
-        ws[:, 0] = 0.0
-        vs, wvs = vecs[:, vsel].reshape(F, -1, 3), wv[:, vsel].reshape(F, -1)
-        seen = has_data & (wy[:, chain[1:]] > 0).any(axis=1)
-        ls = np.tile(np.eye(3), (F, len(chain), 1, 1))
-        ls[:, 0] = G[:, hand]
-        rs = np.where(has_data[:, None], p[:, hand], 0.0)
-        rms = np.full(F, np.nan)
-        idx = np.flatnonzero(seen)
-        iters = min(cfg.iterations, 10)  # a finger chain starts near its solution (Kabsch per joint)
-        for s in range(0, idx.size, cfg.chunk_frames):
-            f = idx[s:s + cfg.chunk_frames]
-            l0, _ = initial_pose(pb, ys[f], vs[f])
-            l0[:, 0] = G[f, hand]
-            ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, ys[f, 0], iters)
-        bridged += bridge(pb, ys, ws, vs, wvs, ls, rs, rms, seen, np.radians(cfg.gap_sigma_deg), iters, rounds=0)
-        gaps.update(joint_gaps(list(sub.joint_names), ws, has_data))
-        held = _to_rest(ls[:, 1:], seen, has_data, int(round(cfg.max_gap_s * fps)), max(int(round(0.2 * fps)), 1))
+        below = [j for j in range(len(names)) if names[j] in fingers and sk.is_below(j, hand)]
+        if below and (wy[:, below] > 0).any():
+            hands.append((hand, below))
+            sides.append(side)
+    if not hands:
+        return np.full(F, np.nan), {}, {}, 0
+    keep = [j for _, below in hands for j in below]
+    pos = {j: i + 1 for i, j in enumerate(keep)}
+    hand_of = {j: hand for hand, below in hands for j in below}
+    parents = np.array([-1] + [pos.get(int(sk.parents[j]), 0) for j in keep])
+    sub = Skeleton(("Hands",) + tuple(names[j] for j in keep), parents,
+                   np.concatenate([np.zeros((1, 3)), sk.offsets[keep]]))
+    hinges, limits, dof2 = (dict(m) for m in models_of(models, [-1] + keep))
+    vsel = [v for v in range(len(vj)) if int(vj[v]) in pos]
+    pb = IKProblem(sub, hinges, limits, np.array([pos[int(vj[v])] for v in vsel], int),
+                   vrest[vsel].reshape(-1, 3), dof2=dof2, fixed_root=True)
+    Gt = np.swapaxes(G, -1, -2)  # world → each joint's frame
+    ys = np.zeros((F, len(keep) + 1, 3))  # the root (the hand frame's origin) is held, unweighted
+    ys[:, 1:] = np.einsum("fkij,fkj->fki", Gt[:, [hand_of[j] for j in keep]],
+                          y[:, keep] - p[:, [hand_of[j] for j in keep]])
+    ws = np.concatenate([np.zeros((F, 1)), wy[:, keep]], axis=1)
+    vs = np.einsum("fvij,fvj->fvi", Gt[:, [hand_of[int(vj[v])] for v in vsel]], vecs[:, vsel]).reshape(F, -1, 3)
+    wvs = wv[:, vsel].reshape(F, -1)
+    cols = {}  # each hand's columns in the problem, its frames with finger data
+    for hand, below in hands:
+        cols[hand] = slice(pos[below[0]], pos[below[-1]] + 1)
+    seen = {hand: has_data & (wy[:, below] > 0).any(axis=1) for hand, below in hands}
+    any_seen = np.logical_or.reduce(list(seen.values()))
+    ls = np.tile(np.eye(3), (F, len(keep) + 1, 1, 1))
+    rs = np.zeros((F, 3))
+    rms = np.full(F, np.nan)
+    idx = np.flatnonzero(any_seen)
+    iters = min(cfg.iterations, 10)  # a finger chain starts near its solution (Kabsch per joint)
+    for s in range(0, idx.size, cfg.chunk_frames):
+        f = idx[s:s + cfg.chunk_frames]
+        l0, _ = initial_pose(pb, ys[f], vs[f], root_rotation=np.tile(np.eye(3), (len(f), 1, 1)))
+        ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, rs[f], iters)
+    # a hand with no finger data in a frame is no gap there (it is held or eased to rest below)
+    wy_gap, wv_gap = ws.copy(), wvs.copy()
+    for hand, _ in hands:
+        off = ~seen[hand]
+        wy_gap[np.ix_(off, np.arange(cols[hand].start, cols[hand].stop))] = 1.0
+        wv_gap[np.ix_(off, np.array([i for i, v in enumerate(vsel) if hand_of[int(vj[v])] == hand], int))] = 1.0
+    bridged = bridge(pb, ys, ws, vs, wvs, ls, rs, rms, any_seen, np.radians(cfg.gap_sigma_deg), iters, rounds=0,
+                     wy_gap=wy_gap, wv_gap=wv_gap)
+    gaps, rest = {}, {}
+    max_gap, blend = int(round(cfg.max_gap_s * fps)), max(int(round(0.2 * fps)), 1)
+    for (hand, below), side in zip(hands, sides, strict=True):
+        c = cols[hand]
+        gaps.update(joint_gaps([names[j] for j in below], ws[:, c], has_data))
+        held = _to_rest(ls[:, c], seen[hand], has_data, max_gap, blend)
         if held:
             rest[f"{side}Hand"] = held
-        local[:, chain[1:]] = np.where(has_data[:, None, None, None], ls[:, 1:], local[:, chain[1:]])
-        _, pf = forward_kinematics(sub, ls, rs)
-        w = wy[:, chain[1:]]
-        sq += np.sum(w * np.sum((pf[:, 1:] - np.nan_to_num(y[:, chain[1:]])) ** 2, axis=2), axis=1)
-        cnt += w.sum(axis=1)
+        local[:, below] = np.where(has_data[:, None, None, None], ls[:, c], local[:, below])
+    _, pf = forward_kinematics(sub, ls, rs)
+    w = ws[:, 1:]
+    sq = np.sum(w * np.sum((pf[:, 1:] - np.nan_to_num(ys[:, 1:])) ** 2, axis=2), axis=1)
+    cnt = w.sum(axis=1)
     frms = np.where(cnt > 0, np.sqrt(sq / np.maximum(cnt, 1e-12)), np.nan)
     return frms, gaps, rest, bridged

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mocap.fit.ikstep import Blocks, damped_step
+from mocap.fit.leaves import leaf_groups, virtual_rows
 from mocap.geometry.align import kabsch
-from mocap.geometry.linalg import solve_spd
 from mocap.geometry.rotations import (
     axis_angle_to_matrix,
     matrix_to_axis_angle,
@@ -58,8 +59,11 @@ def _hinge_angle(axis: np.ndarray, q: np.ndarray, o: np.ndarray) -> np.ndarray:
     return np.arctan2(np.cross(qp, op) @ axis, op @ qp)
 
 
-def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Local rotations (F, J, 3, 3) and root (F, 3) from targets y (F, J, 3) and vectors (F, V, 3)."""
+def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray,
+                 root_rotation: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Local rotations (F, J, 3, 3) and root (F, 3) from targets y (F, J, 3) and vectors (F, V, 3).
+    ``root_rotation`` (F, 3, 3): the root's rotation when it is known (a hand under its fitted wrist),
+    else it is aligned to its targets like every other joint."""
     sk = pb.skeleton
     F, J = y.shape[:2]
     children = [[c for c in range(J) if sk.parents[c] == j] for j in range(J)]
@@ -84,6 +88,9 @@ def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray) -> tuple[np.nda
         par = sk.parents[j]
         if par >= 0:
             p[:, j] = p[:, par] + G[:, par] @ sk.offsets[j]
+        elif root_rotation is not None:
+            local[:, j] = G[:, j] = root_rotation
+            continue
         Gp = G[:, par] if par >= 0 else np.tile(np.eye(3), (F, 1, 1))
         a = aims(j)
         q = [rest[c] - rest[j] for c in a] + [r for r in pb.vec_rest[pb.vec_joint == j]]
@@ -97,59 +104,21 @@ def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray) -> tuple[np.nda
                 ang = np.where(w[:, 0] > 0, _hinge_angle(pb.hinge_axes[j], q[0], oi), 0.0)
                 local[:, j] = axis_angle_to_matrix(ang[:, None] * pb.hinge_axes[j])
             else:
-                # Kabsch in world space; the parent's axes, weighted lightly, settle degenerate frames
-                qq = np.concatenate([q, np.eye(3) * 1e-3], axis=0)
-                oo = np.concatenate([o, np.swapaxes(Gp, -1, -2) * 1e-3], axis=1)
-                Gj = kabsch(qq, oo, np.concatenate([w, np.ones((F, 3))], axis=1))
-                one = w.sum(axis=1) == 1  # a single direction: the smallest turn from the parent's frame
+                n = w.sum(axis=1)
+                Gj = Gp.copy()  # no direction: the parent's frame
+                many = n >= 2
+                if many.any():  # Kabsch in world space; the parent's axes, weighted lightly, settle degenerate frames
+                    qq = np.concatenate([q, np.eye(3) * 1e-3], axis=0)
+                    oo = np.concatenate([o[many], np.swapaxes(Gp[many], -1, -2) * 1e-3], axis=1)
+                    Gj[many] = kabsch(qq, oo, np.concatenate([w[many], np.ones((int(many.sum()), 3))], axis=1))
+                one = n == 1  # a single direction: the smallest turn from the parent's frame
                 if one.any():
                     k = np.argmax(w[one], axis=1)
                     u = np.einsum("fij,fj->fi", Gp[one], q[k])
                     Gj[one] = rotation_between(u, o[one, k]) @ Gp[one]
-                Gj[w.sum(axis=1) == 0] = Gp[w.sum(axis=1) == 0]
                 local[:, j] = np.swapaxes(Gp, -1, -2) @ Gj
         G[:, j] = Gp @ local[:, j]
     return local, root
-
-
-def _damped_step(Jd: np.ndarray, rd: np.ndarray, blocks: list[tuple[int, np.ndarray, np.ndarray]],
-                 mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Batched Levenberg–Marquardt step: solve (JᵀJ + μ diag(JᵀJ)) δ = −Jᵀr for every frame.
-
-    Jd, rd: the dense rows (F, m, n), (F, m); blocks: (first column, Jacobian (F, k, w), residual (F, k))
-    for rows that touch only w columns (the priors), added block by block. Uses torch's batched
-    Cholesky when torch is installed (~2.5× numpy's LU here). Returns δ and the decrease of Σr² the
-    linear model predicts."""
-    torch = None
-    if len(Jd) >= 1000:  # below that numpy is quicker than importing torch
-        try:
-            import torch
-        except ImportError:
-            torch = None
-    n = Jd.shape[2]
-    if torch is not None:
-        Jt = torch.from_numpy(Jd)
-        A = (Jt.mT @ Jt).numpy()
-    else:
-        A = np.swapaxes(Jd, 1, 2) @ Jd
-    g = np.einsum("fmn,fm->fn", Jd, rd)
-    for c, P, r in blocks:
-        w = P.shape[2]
-        A[:, c:c + w, c:c + w] += np.swapaxes(P, 1, 2) @ P
-        g[:, c:c + w] += np.einsum("fkw,fk->fw", P, r)
-    diag = np.einsum("fii->fi", A)
-    A[:, np.arange(n), np.arange(n)] += mu[:, None] * (diag + 1e-6)
-    if torch is not None:
-        At, gt = torch.from_numpy(A), torch.from_numpy(g)[..., None]
-        L, info = torch.linalg.cholesky_ex(At)
-        sol = torch.cholesky_solve(gt, L) if not bool((info != 0).any()) else torch.linalg.lstsq(At, gt).solution
-        delta = -sol[..., 0].numpy()
-    else:
-        delta = -solve_spd(A, g)  # not np.linalg.solve: see mocap.geometry.linalg
-    quad = np.sum(np.einsum("fmn,fn->fm", Jd, delta) ** 2, axis=1)
-    for c, P, _ in blocks:
-        quad += np.sum(np.einsum("fkw,fw->fk", P, delta[:, c:c + P.shape[2]]) ** 2, axis=1)
-    return delta, -(2 * np.sum(g * delta, axis=1) + quad)
 
 
 class _Layout:
@@ -182,6 +151,28 @@ class _Layout:
             self.ancestors.append(a)
 
 
+def _root_blocks(pb: IKProblem, L: _Layout) -> Blocks | None:
+    """With the root held (``fixed_root``), the subtrees of its children move apart: one block of the IK step
+    each (their joints' columns, their points' and vectors' rows). None when there are fewer than two."""
+    sk = pb.skeleton
+    if not pb.fixed_root:
+        return None
+    top = np.full(L.J, -1)  # the root's child above each joint
+    for j in range(1, L.J):
+        top[j] = j if sk.parents[j] == 0 else top[sk.parents[j]]
+    heads = [k for k in np.unique(top[top > 0]) if (L.col[top == k] >= 0).any()]
+    if len(heads) < 2:
+        return None
+    rows, cols = [], []
+    for k in heads:
+        joints = np.flatnonzero(top == k)
+        vecs = np.flatnonzero(top[pb.vec_joint] == k)
+        rows.append([3 * j + i for j in joints for i in range(3)]
+                    + [3 * L.J + 3 * v + i for v in vecs for i in range(3)])
+        cols.append([L.col[j] + i for j in joints if L.col[j] >= 0 for i in range(L.ndof[j])])
+    return Blocks.of(rows, cols, 3 * L.J + 3 * len(pb.vec_joint), L.n)
+
+
 def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray,
              local: np.ndarray, root: np.ndarray, iterations: int = 20, ref: np.ndarray | None = None,
              ref_w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -195,114 +186,178 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     y = np.nan_to_num(y)
     vecs = np.nan_to_num(vecs)
     sy, sv = np.sqrt(wy) / pb.pos_sigma, np.sqrt(wv) / pb.vec_sigma
-    hinge = {j: a for j, a in pb.hinge_axes.items() if L.col[j] >= 0}
-    balls = [j for j in range(J) if L.col[j] >= 0 and j not in hinge]
-    pairs = [(d, k) for d in range(J) for k in L.ancestors[d] if L.col[k] >= 0]
-    pairs_ball = tuple(np.array([x[i] for x in pairs if x[1] not in hinge], int) for i in (0, 1))
-    pairs_hinge = tuple(np.array([x[i] for x in pairs if x[1] in hinge], int) for i in (0, 1))
+    # every joint kind as index arrays, so that residuals and Jacobians take all joints of a kind at once
+    hj = [k for k in range(J) if L.col[k] >= 0 and k in pb.hinge_axes]  # hinges (1 column each)
+    balls = [j for j in range(J) if L.col[j] >= 0 and j not in pb.hinge_axes]  # 3 columns each
+    d2 = [j for j in balls if j in pb.dof2]  # balls held to a plane with limits (finger bases)
+    d2_in_balls = [balls.index(j) for j in d2]
+    h_axes = np.array([pb.hinge_axes[k] for k in hj], float).reshape(-1, 3)
+    h_lo, h_hi = (np.array([pb.limits.get(k, (-np.inf, np.inf))[i] for k in hj], float) for i in (0, 1))
+    h_pos = np.full(J, -1)
+    h_pos[hj] = np.arange(len(hj))
+    d2_axes = np.array([pb.dof2[j][0] for j in d2], float).reshape(-1, 3, 3)
+    lims = np.array([[pb.dof2[j][1], pb.dof2[j][2]] for j in d2], float).reshape(-1, 2, 2)  # (flexion, spread)
+    f_lo, f_hi, s_lo, s_hi = lims[:, 0, 0], lims[:, 0, 1], lims[:, 1, 0], lims[:, 1, 1]
     AR = np.arange(3)
-    d2 = [j for j in balls if j in pb.dof2]
+    b_cols, h_cols, d2_cols = L.col[balls][:, None] + AR, L.col[hj][:, None], L.col[d2][:, None] + AR
+    par = np.maximum(sk.parents, 0)
+    top = sk.parents < 0
+    blocks = _root_blocks(pb, L)
+    # leaf targets riding on one joint (a hand's knuckles in the body pass) become six rows per joint
+    lgroups = leaf_groups(sk.parents, L.col, pb.vec_joint) if blocks is None else []
+    grouped = np.zeros(J, bool)
+    for grp in lgroups:
+        grouped[grp.targets] = True
+    pairs = [(d, k) for d in range(J) for k in L.ancestors[d] if L.col[k] >= 0 and not grouped[d]]
+    pairs_ball = tuple(np.array([x[i] for x in pairs if x[1] not in pb.hinge_axes], int) for i in (0, 1))
+    pairs_hinge = tuple(np.array([x[i] for x in pairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
+    # (vector, joint turning it): the vector's own joint and its ancestors
+    vpairs = [(v, k) for v, k0 in enumerate(pb.vec_joint) for k in [int(k0)] + L.ancestors[k0] if L.col[k] >= 0]
+    vpairs_ball = tuple(np.array([x[i] for x in vpairs if x[1] not in pb.hinge_axes], int) for i in (0, 1))
+    vpairs_hinge = tuple(np.array([x[i] for x in vpairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
     V = len(pb.vec_joint)
+    # where each Jacobian entry goes: the dense (rows, columns), or (block, row in it, column in it)
+    m = 3 * J + 3 * V
+    kept = np.flatnonzero(~np.repeat(np.r_[grouped, np.zeros(V, bool)], 3))  # the rows not folded
+    if blocks is None:
+        j_shape = (kept.size + 6 * len(lgroups), L.n)
+        r_map = np.full(m, -1)
+        r_map[kept] = np.arange(kept.size)
+
+        def at(rows, cols):
+            return r_map[rows], cols
+    else:
+        j_shape = blocks.rows.shape + (blocks.cols.shape[1],)
+        r_part, r_loc = np.zeros(m + 1, int), np.zeros(m + 1, int)
+        for b, rows in enumerate(blocks.rows):
+            r_part[rows], r_loc[rows] = b, np.arange(len(rows))
+
+        def at(rows, cols):
+            return r_part[rows], r_loc[rows], blocks.loc[cols]
+    free = np.flatnonzero(~grouped)
+    at_root = at((3 * free[:, None] + AR).ravel(), np.tile(AR, free.size))
+    D, K = pairs_ball
+    at_pb = at(3 * D[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :])
+    D, K = pairs_hinge
+    at_ph = at(3 * D[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
+    Vb, K = vpairs_ball
+    at_vb = at(3 * J + 3 * Vb[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :])
+    Vh, K = vpairs_hinge
+    at_vh = at(3 * J + 3 * Vh[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
     ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
-    refT, th_ref = None, {j: np.zeros(F) for j in hinge}
+    refT, th_ref = None, np.zeros((F, len(hj)))
     if ref is not None and ref_w is not None and (ref_w > 0).any():
         on = ref_w > 0
         ps = np.where(on, ref_w, ps)
         refT = np.where(on[..., None, None], np.swapaxes(ref, -1, -2), np.eye(3))[:, balls]
-        th_ref = {j: np.where(on[:, j], matrix_to_axis_angle(ref[:, j]) @ a, 0.0) for j, a in hinge.items()}
+        if hj:
+            th_ref = np.where(on[:, hj], np.einsum("fhi,hi->fh", matrix_to_axis_angle(ref[:, hj]), h_axes), 0.0)
 
     def residuals(sel, local, root):
         F = len(sel)
         G, p = forward_kinematics(sk, local, root)
         rp = (p - y[sel]) * sy[sel][..., None]
         rv = (np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest) - vecs[sel]) * sv[sel][..., None]
-        phi = matrix_to_axis_angle(local[:, balls] if refT is None else local[:, balls] @ refT[sel])
-        aa = matrix_to_axis_angle(local[:, list(hinge)]) if hinge else None
-        theta = {j: np.einsum("fi,i->f", aa[:, i], a) for i, (j, a) in enumerate(hinge.items())}
-        rl = []
-        for j, th in theta.items():
-            lo, hi = pb.limits.get(j, (-np.inf, np.inf))
-            rl.append(_over(th, lo, hi) / pb.limit_sigma)
-            rl.append((th - th_ref[j][sel]) * ps[sel, j])
+        # the rotation vectors of the balls (against their prior's reference), the hinges and the 2-DoF joints
+        # (their own), in one conversion
+        rots = [local[:, balls] if refT is None else local[:, balls] @ refT[sel], local[:, hj]]
+        if refT is not None:
+            rots.append(local[:, d2])
+        aa = matrix_to_axis_angle(np.concatenate(rots, axis=1))
+        phi, aa_h = aa[:, :len(balls)], aa[:, len(balls):len(balls) + len(hj)]
         r = [rp.reshape(F, -1), rv.reshape(F, -1), (phi * ps[sel][:, balls, None]).reshape(F, -1)]
-        if rl:
-            r.append(np.stack(rl, axis=1))
-        psi = matrix_to_axis_angle(local[:, d2]) if d2 else None  # the 2-DoF joints' own rotation vectors
-        for i, j in enumerate(d2):
-            axes, (flo, fhi), (slo, shi) = pb.dof2[j]
-            c = psi[:, i] @ axes.T
-            r.append(np.stack([_over(c[:, 0], flo, fhi) / pb.limit_sigma, _over(c[:, 1], slo, shi) / pb.limit_sigma,
-                               c[:, 2] / pb.twist_sigma], axis=1))
+        theta = psi = None
+        if hj:  # per hinge: its limit, then its prior
+            theta = np.einsum("fhi,hi->fh", aa_h, h_axes)
+            r.append(np.stack([_over(theta, h_lo, h_hi) / pb.limit_sigma, (theta - th_ref[sel]) * ps[sel][:, hj]],
+                              axis=2).reshape(F, -1))
+        if d2:  # per 2-DoF joint: flexion and spread limits, twist
+            psi = phi[:, d2_in_balls] if refT is None else aa[:, len(balls) + len(hj):]
+            c = np.einsum("fni,nki->fnk", psi, d2_axes)
+            r.append(np.stack([_over(c[..., 0], f_lo, f_hi) / pb.limit_sigma,
+                               _over(c[..., 1], s_lo, s_hi) / pb.limit_sigma, c[..., 2] / pb.twist_sigma],
+                              axis=2).reshape(F, -1))
         return np.concatenate(r, axis=1), G, p, phi, (theta, psi)
 
     def jacobian(sel, G, p, phi, angles, r):
         F = len(sel)
         theta, psi = angles
-        sy_, sv_ = sy[sel], sv[sel]
+        sy_, sv_, ps_ = sy[sel], sv[sel], ps[sel]
         nd = 3 * J + 3 * V
         nh = nd + 3 * len(balls)
-        r_ball, r_hinge, r_d2 = r[:, nd:nh], r[:, nh:nh + 2 * len(hinge)], r[:, nh + 2 * len(hinge):]
-        Jm = np.zeros((F, J * 3 + V * 3, L.n))
-        Gpar = {j: (G[:, sk.parents[j]] if sk.parents[j] >= 0 else np.tile(np.eye(3), (F, 1, 1))) for j in range(J)}
-        waxis = {j: Gpar[j] @ a for j, a in hinge.items()}
-
-        def turn(k, lever):  # d(point)/d(params of k) for a point at lever (F, 3) from joint k
-            c = L.col[k]
-            return c, (np.cross(waxis[k], lever)[..., None] if k in hinge else -skew(lever))
-
+        Jm = np.zeros((F,) + j_shape)
+        Gpar = G[:, par]  # each joint's parent's world rotation (the identity above the root)
+        Gpar[:, top] = np.eye(3)
+        waxis = np.einsum("fhij,hj->fhi", Gpar[:, hj], h_axes)  # hinge axes in the world
         if not pb.fixed_root:
-            for d in range(J):
-                Jm[:, 3 * d:3 * d + 3, 0:3] = np.eye(3) * sy_[:, d, None, None]
+            Jm[(slice(None),) + at_root] = np.repeat(sy_[:, free], 3, axis=1)
         # every (point, ancestor) pair at once: a ball ancestor turns the point by −[lever]×, a hinge by axis × lever
         D, K = pairs_ball
         if D.size:
-            blk = -skew(p[:, D] - p[:, K]) * sy_[:, D, None, None]
-            Jm[:, 3 * D[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :]] = blk
+            Jm[(slice(None),) + at_pb] = -skew(p[:, D] - p[:, K]) * sy_[:, D, None, None]
         D, K = pairs_hinge
         if D.size:
-            wax = np.stack([waxis[int(k)] for k in K], axis=1)
-            blk = np.cross(wax, p[:, D] - p[:, K]) * sy_[:, D, None]
-            Jm[:, 3 * D[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3))] = blk
+            Jm[(slice(None),) + at_ph] = np.cross(waxis[:, h_pos[K]], p[:, D] - p[:, K]) * sy_[:, D, None]
         vw = np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest)
-        for v, k0 in enumerate(pb.vec_joint):
-            rows = slice(3 * J + 3 * v, 3 * J + 3 * v + 3)
-            for k in [int(k0)] + L.ancestors[k0]:
-                if L.col[k] < 0:
-                    continue
-                c, blk = turn(k, vw[:, v])
-                Jm[:, rows, c:c + blk.shape[-1]] = blk * sv_[:, v, None, None]
+        Vb, K = vpairs_ball  # and every (vector, turning joint) pair
+        if Vb.size:
+            Jm[(slice(None),) + at_vb] = -skew(vw[:, Vb]) * sv_[:, Vb, None, None]
+        Vh, K = vpairs_hinge
+        if Vh.size:
+            Jm[(slice(None),) + at_vh] = np.cross(waxis[:, h_pos[K]], vw[:, Vh]) * sv_[:, Vh, None]
+        rd = [r[:, kept]]
+        for i, grp in enumerate(lgroups):
+            S = _frame_velocity(grp.joint, p, waxis)
+            rows, rho = virtual_rows(grp, p, sy_, r[:, :3 * J].reshape(F, J, 3), S)
+            Jm[:, kept.size + 6 * i: kept.size + 6 * i + 6] = rows
+            rd.append(rho)
+        rd = np.concatenate(rd, axis=1) if blocks is None else \
+            np.concatenate([r[:, :m], np.zeros((F, 1))], axis=1)[:, blocks.rows]
+        # the priors, one group per joint kind: (columns, Jacobian blocks, residuals)
         Jl = so3_log_jacobian_inv(phi)
-        blocks = []
-        for i, k in enumerate(balls):
-            P = (Jl[:, i] @ np.swapaxes(Gpar[k], -1, -2)) * ps[sel, k, None, None]
-            blocks.append((L.col[k], P, r_ball[:, 3 * i:3 * i + 3]))
-        for i, (k, th) in enumerate(theta.items()):
-            lo, hi = pb.limits.get(k, (-np.inf, np.inf))
-            P = np.stack([((th < lo) | (th > hi)) / pb.limit_sigma, ps[sel, k]], axis=1)
-            blocks.append((L.col[k], P[:, :, None], r_hinge[:, 2 * i:2 * i + 2]))
+        P = (Jl @ np.swapaxes(Gpar[:, balls], -1, -2)) * ps_[:, balls, None, None]
+        groups = [(b_cols, P, r[:, nd:nh].reshape(F, -1, 3))]
+        if hj:
+            out = ((theta < h_lo) | (theta > h_hi)) / pb.limit_sigma
+            P = np.stack([out, ps_[:, hj]], axis=2)[..., None]
+            groups.append((h_cols, P, r[:, nh:nh + 2 * len(hj)].reshape(F, -1, 2)))
         if d2:
-            Jd2 = so3_log_jacobian_inv(psi)
-        for i, k in enumerate(d2):
-            axes, (flo, fhi), (slo, shi) = pb.dof2[k]
-            c = psi[:, i] @ axes.T
-            scale = np.stack([((c[:, 0] < flo) | (c[:, 0] > fhi)) / pb.limit_sigma,
-                              ((c[:, 1] < slo) | (c[:, 1] > shi)) / pb.limit_sigma,
-                              np.full(F, 1.0 / pb.twist_sigma)], axis=1)
-            P = scale[:, :, None] * (axes @ Jd2[:, i] @ np.swapaxes(Gpar[k], -1, -2))
-            blocks.append((L.col[k], P, r_d2[:, 3 * i:3 * i + 3]))
-        return Jm, blocks
+            c = np.einsum("fni,nki->fnk", psi, d2_axes)
+            scale = np.stack([((c[..., 0] < f_lo) | (c[..., 0] > f_hi)) / pb.limit_sigma,
+                              ((c[..., 1] < s_lo) | (c[..., 1] > s_hi)) / pb.limit_sigma,
+                              np.full(c.shape[:2], 1.0 / pb.twist_sigma)], axis=2)
+            Jd2 = Jl[:, d2_in_balls] if refT is None else so3_log_jacobian_inv(psi)
+            P = scale[..., None] * (d2_axes @ Jd2 @ np.swapaxes(Gpar[:, d2], -1, -2))
+            groups.append((d2_cols, P, r[:, nh + 2 * len(hj):].reshape(F, -1, 3)))
+        return Jm, rd, groups
 
-    hj = [k for k in range(J) if L.col[k] >= 0 and k in hinge]  # every joint's update at once
-    h_cols, h_axes = np.array([L.col[k] for k in hj], int), np.array([hinge[k] for k in hj]).reshape(-1, 3)
-    b_cols = np.array([L.col[k] + i for k in balls for i in range(3)], int).reshape(-1, 3)
-    b_par = np.array([max(int(sk.parents[k]), 0) for k in balls], int)
-    b_root = np.array([sk.parents[k] < 0 for k in balls], bool)
+    def _frame_velocity(h, p, waxis):
+        """(F, 6, n): the linear and angular velocity of joint h's frame per unknown."""
+        S = np.zeros((len(p), 6, L.n))
+        if not pb.fixed_root:
+            S[:, AR, AR] = 1.0
+        for k in L.ancestors[h] + [h]:
+            c = L.col[k]
+            if c < 0:
+                continue
+            if k in pb.hinge_axes:
+                a = waxis[:, h_pos[k]]
+                S[:, :3, c] = np.cross(a, p[:, h] - p[:, k])
+                S[:, 3:, c] = a
+            else:
+                S[:, :3, c:c + 3] = -skew(p[:, h] - p[:, k])
+                S[:, 3:, c:c + 3] = np.eye(3)
+        return S
+
+    h_cols1 = L.col[hj]
+    b_par = par[balls]
+    b_root = top[balls]
 
     def apply(local, root, G, delta):
         local = local.copy()
         root = root if pb.fixed_root else root + delta[:, 0:3]
         if hj:
-            local[:, hj] = axis_angle_to_matrix(delta[:, h_cols][..., None] * h_axes) @ local[:, hj]
+            local[:, hj] = axis_angle_to_matrix(delta[:, h_cols1][..., None] * h_axes) @ local[:, hj]
         if balls:
             Gp = np.where(b_root[:, None, None], np.eye(3), G[:, b_par])
             w = np.einsum("fbji,fbj->fbi", Gp, delta[:, b_cols])  # world turn → parent frame
@@ -316,8 +371,8 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     mu = np.full(F, 1e-3)
     nu = np.full(F, 2.0)
     for _ in range(iterations):
-        Jd, blocks = jacobian(sel, G, p, phi, theta, r)
-        delta, pred = _damped_step(Jd, r[:, :Jd.shape[1]], blocks, mu[sel])
+        Jd, rd, groups = jacobian(sel, G, p, phi, theta, r)
+        delta, pred = damped_step(Jd, rd, groups, mu[sel], blocks)
         new_local, new_root = apply(local[sel], root[sel], G, delta)
         r2, G2, p2, phi2, theta2 = residuals(sel, new_local, new_root)
         cost2 = np.sum(r2**2, axis=1)

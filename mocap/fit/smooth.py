@@ -37,15 +37,20 @@ def smooth_trajectories(y: np.ndarray, fps: float, noise_sigma: float, accel_sig
         return y.copy()
     prior = acceleration_prior(F, fps, accel_sigma) * noise_sigma**2  # relative to the data term's 1/σ²
     max_gap = int(round(max_gap_s * fps))
-    for k in range(y.shape[1]):
-        finite = np.isfinite(y[:, k]).all(axis=1)
-        if finite.sum() < 2:
-            out[finite, k] = y[finite, k]
+    finite = np.isfinite(y).all(axis=2)  # (F, K)
+    keep = bridged(finite, max_gap)
+    # points seen in the same frames share one banded matrix: one factorisation and solve for all of them
+    _, group = np.unique(finite.T, axis=0, return_inverse=True)
+    for g in range(int(group.max()) + 1 if group.size else 0):
+        ks = np.flatnonzero(group.ravel() == g)
+        seen = finite[:, ks[0]]
+        if seen.sum() < 2:
+            out[np.ix_(seen, ks)] = y[np.ix_(seen, ks)]
             continue
         ab = prior.copy()
-        ab[0] += finite
-        rhs = np.where(finite[:, None], y[:, k], 0.0)
-        x = solveh_banded(ab, rhs, lower=True, check_finite=False)
-        keep = bridged(finite, max_gap)
-        out[keep, k] = x[keep]
+        ab[0] += seen
+        rhs = np.where(seen[:, None, None], y[:, ks], 0.0).reshape(F, -1)
+        x = solveh_banded(ab, rhs, lower=True, check_finite=False).reshape(F, len(ks), 3)
+        rows = keep[:, ks[0]]
+        out[np.ix_(rows, ks)] = x[rows]
     return out

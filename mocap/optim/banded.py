@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy import sparse
 from scipy.linalg import lapack
 
 
@@ -65,6 +66,59 @@ class BandedPreconditioner:
         return x
 
 
+def column_median(values: np.ndarray) -> np.ndarray:
+    """The median of each column of ``values`` (n, m) over its non-NaN entries (NaN for a column without one):
+    ``np.median`` of each column's finite entries, in one sort for all the columns."""
+    values = np.asarray(values, float)
+    if values.shape[0] == 0:
+        return np.full(values.shape[1], np.nan)
+    k = np.sum(~np.isnan(values), axis=0)
+    s = np.sort(values, axis=0)  # NaN last
+    cols = np.arange(values.shape[1])
+    mid = 0.5 * (s[np.maximum(k - 1, 0) // 2, cols] + s[k // 2, cols])  # k // 2 < rows: k ≤ rows
+    return np.where(k > 0, mid, np.nan)
+
+
+def bone_scatter(a: np.ndarray, b: np.ndarray, n_points: int) -> sparse.csr_matrix:
+    """(n_points, 2·bones) 0/1 matrix that sums per-bone rows into points: column i is bone i's first point
+    ``a[i]``, column bones + i its second point ``b[i]``; ``S @ vstack([at_a, at_b])`` adds each bone's terms
+    to both ends."""
+    nb = len(a)
+    rows = np.concatenate([np.asarray(a, int), np.asarray(b, int)])
+    return sparse.csr_matrix((np.ones(2 * nb), (rows, np.arange(2 * nb))), shape=(n_points, 2 * nb))
+
+
+class Couplings:
+    """Rank-one couplings between points at equal frames, all at once: coupling i adds −B_i,t B_i,tᵀ between
+    points a[i] and b[i] at frame t (B: (n, T, 3)). Iterates as the triples ``(a, b, B)`` that
+    :func:`strong_clusters` and :class:`ClusterPreconditioner` take; :meth:`subtract` applies them to a
+    (points, T, 3) array in one pass (a sparse scatter, not a loop over the couplings)."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, B: np.ndarray, scatter: sparse.csr_matrix | None = None):
+        self.a, self.b, self.B = np.asarray(a, int), np.asarray(b, int), np.asarray(B, float)
+        if len(self.a) != len(self.b) or len(self.B) != len(self.a) or (self.B.size and self.B.ndim != 3):
+            raise ValueError(f"Couplings: a {self.a.shape}, b {self.b.shape} and B {self.B.shape} disagree "
+                             "(expected n, n and (n, T, 3))")
+        self.scatter = scatter
+
+    def __len__(self) -> int:
+        return len(self.B)
+
+    def __iter__(self):
+        return iter(zip(self.a.tolist(), self.b.tolist(), self.B, strict=True))
+
+    def subtract(self, V: np.ndarray, y: np.ndarray) -> None:
+        """In place: y −= (the couplings' matrix) applied to V; both (points, T, 3)."""
+        if not len(self):
+            return
+        if self.scatter is None:
+            self.scatter = bone_scatter(self.a, self.b, len(V))
+        B = self.B
+        at_a = B * np.einsum("ntk,ntk->nt", B, V[self.b])[..., None]  # −B Bᵀ V_b goes to a, −B Bᵀ V_a to b
+        at_b = B * np.einsum("ntk,ntk->nt", B, V[self.a])[..., None]
+        y -= (self.scatter @ np.concatenate([at_a, at_b]).reshape(2 * len(B), -1)).reshape(y.shape)
+
+
 def strong_clusters(ab: np.ndarray, couplings, T: int, threshold: float = 0.1, max_size: int = 6) -> list[list[int]]:
     """The clusters of :class:`ClusterPreconditioner` for the matrix (``ab``, ``couplings``) described there:
     points joined by strong couplings, as algebraic multigrid picks them. A coupling (a, b, B) is strong when
@@ -79,8 +133,12 @@ def strong_clusters(ab: np.ndarray, couplings, T: int, threshold: float = 0.1, m
     if not couplings:
         return [[j] for j in range(n_points)]
     diag = ab[0].reshape(n_points, T, 3).mean(axis=2)
-    a, b = (np.array([c[i] for c in couplings], int) for i in (0, 1))
-    stiff = np.einsum("ntk,ntk->nt", *(np.stack([c[2] for c in couplings]),) * 2)  # |B_t|², (couplings, T)
+    if isinstance(couplings, Couplings):
+        a, b, B = couplings.a, couplings.b, couplings.B
+    else:
+        a, b = (np.array([c[i] for c in couplings], int) for i in (0, 1))
+        B = np.stack([c[2] for c in couplings])
+    stiff = np.einsum("ntk,ntk->nt", B, B)  # |B_t|², (couplings, T)
     strength = np.median(stiff / np.sqrt(np.maximum(diag[a] * diag[b], 1e-300)), axis=1)
     strong = np.flatnonzero(strength >= threshold)
     return clusters_along(list(zip(a[strong], b[strong], strict=True)), strength[strong], n_points, max_size)
@@ -131,6 +189,7 @@ class ClusterPreconditioner:
             raise ValueError(f"ClusterPreconditioner: clusters must partition the {n_points} points")
         self.T, self.n_points = T, n_points
         bands = ab.reshape(ab.shape[0], n_points, T, 3)
+        inside = [(a, b, B) for a, b, B in couplings if where[a][0] == where[b][0]]  # the rest are left out
         self.groups = []  # (points (m, k), factor)
         for k in sorted({len(cl) for cl in clusters}):
             members = [ci for ci, cl in enumerate(clusters) if len(cl) == k]
@@ -145,8 +204,8 @@ class ClusterPreconditioner:
                 for c in range(3):  # of frame t + (c+d) // 3
                     Z[..., c, 3 * k * ((c + d) // 3) + (c + d) % 3 - c] = src[d, ..., c]
             slot = {int(j): (i, p) for i in range(len(members)) for p, j in enumerate(pts[i])}
-            for a, b, B in couplings:
-                if a not in slot or b not in slot or slot[a][0] != slot[b][0]:
+            for a, b, B in inside:
+                if a not in slot:  # a cluster of another size
                     continue
                 (i, pa), (_, pb) = sorted((slot[a], slot[b]))
                 for ca in range(3):  # −B Bᵀ between (t, pa, ca) and (t, pb, cb), 3(pb − pa) + cb − ca below

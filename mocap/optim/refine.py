@@ -37,15 +37,23 @@ import numpy as np
 
 from mocap.filters import bridged, interpolate_gaps
 from mocap.geometry.camera import project
-from mocap.optim.banded import ClusterPreconditioner, acceleration_prior, band_matvec, pcg, strong_clusters
+from mocap.optim.banded import (
+    ClusterPreconditioner,
+    Couplings,
+    acceleration_prior,
+    band_matvec,
+    bone_scatter,
+    column_median,
+    pcg,
+    strong_clusters,
+)
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
+from mocap.optim.noise import detection_noise
 from mocap.types import Rig
 
 log = logging.getLogger(__name__)
 CHUNK = 512  # frames per block when evaluating projections
-RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |r|, r a 2D Gaussian of unit σ per axis
-JITTER_QUANTILE = 0.1  # the share of the 2D tracks' second differences the jitter is read from (see below)
-BODY_NOISE_SHARE = 0.01  # a keypoint detector's error floor, as a share of the person's size in the image
+LOWER = ((0, 0), (1, 1), (2, 2), (1, 0), (2, 1), (2, 0))  # a symmetric 3×3 block's entries the band holds
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,8 @@ class _Problem:
         self.uv = np.nan_to_num(uv[:, :, self.active])
         self.w = np.where(ok, w, 0.0)[:, :, self.active]  # (T, C, Ja)
         self.bones = [(remap[a], remap[b]) for a, b in bones if a in remap and b in remap]
+        self.ba, self.bb = (np.array([bone[i] for bone in self.bones], int) for i in (0, 1))
+        self.scatter = bone_scatter(self.ba, self.bb, self.active.size)
         self.lam2 = (fps**2 / cfg.accel_sigma) ** 2
         self.gram = acceleration_prior(self.T, fps, cfg.accel_sigma)
         # joint groups (body 0, hands 1, ...): each has its own 2D noise level, relative to the body's
@@ -129,6 +139,7 @@ class _Problem:
         self.lengths = np.zeros(len(self.bones))
         self.wobs, self.sigma, self.loss = self.w, 1.0, cfg.loss  # the current pass, see set_pass
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # (x, its residuals) of the last cost
+        self._terms: tuple[np.ndarray, float] | None = None  # (x, its cost but the bone term), see cost
 
     @property
     def n_joints(self) -> int:
@@ -173,12 +184,13 @@ class _Problem:
             r = sig[int(g)] / base if np.isfinite(base) and base > 0 else float("nan")
             ratios[int(g)] = float(np.clip(r, 0.1, 10.0)) if np.isfinite(r) else 1.0
             self.scale[self.groups == g] = ratios[int(g)]
-        self._last = None
+        self._terms = None  # the cost changes with the scales; the pixel residuals (_last) do not
         return ratios
 
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
         self.wobs = np.where(keep, self.w, 0.0)
         self.sigma, self.loss = sigma, self.cfg.loss if robust else "l2"
+        self._terms = None
         self._lengths_final = not robust  # the final pass keeps the lengths it starts with, see update
 
     def update(self, X: np.ndarray) -> None:
@@ -188,79 +200,93 @@ class _Problem:
         if self._lengths_fixed:
             return
         self._lengths_fixed = self._lengths_final
+        if not self.bones:
+            return
         seen = self.w.sum(axis=1) > 0
-        for i, (a, b) in enumerate(self.bones):
-            n = np.linalg.norm(X[:, a] - X[:, b], axis=-1)
-            both = seen[:, a] & seen[:, b]
-            self.lengths[i] = np.median(n[both] if both.any() else n)
+        n = np.linalg.norm(X[:, self.ba] - X[:, self.bb], axis=-1)  # (T, bones)
+        both = seen[:, self.ba] & seen[:, self.bb]
+        self.lengths = column_median(np.where(both | ~both.any(axis=0), n, np.nan))  # all frames if none sees both
         if not self._bone_weights_set:  # from the first lengths, then fixed: a cost that keeps changing
             sigma = np.minimum(self.cfg.bone_sigma, np.maximum(self.cfg.bone_share * self.lengths, 1e-4))
             # finger bones keep bone_sigma: holding them by a share of their length (~1.5 mm for a phalanx)
             # gained 0.2 mm and 0.3° on the hands bench for 2.7x the conjugate-gradient iterations
-            fingers = np.array([self.groups[a] > 0 or self.groups[b] > 0 for a, b in self.bones], bool)
+            fingers = (self.groups[self.ba] > 0) | (self.groups[self.bb] > 0)
             sigma = np.where(fingers, self.cfg.bone_sigma, sigma)
             self.sb, self._bone_weights_set = 1.0 / sigma**2, True  # would slow the solver's convergence
 
     def cost(self, X: np.ndarray) -> float:
-        """Total cost of the current pass at X."""
-        s2 = np.sum(self.residuals(X) ** 2, axis=-1) / (self.sigma * self.scale) ** 2
-        use = self.wobs > 0
-        rho, _ = _rho(np.where(use & np.isfinite(s2), s2, 0.0), self.loss, self.cfg.loss_scale)
-        data = np.sum(self.wobs * rho) + np.sum(use & ~np.isfinite(s2)) * 1e12  # behind a camera: forbidden
-        acc = X[2:] - 2 * X[1:-1] + X[:-2]
-        smooth = np.sum(acc**2) * self.lam2
-        bone = sum(sb * np.sum((np.linalg.norm(X[:, a] - X[:, b], axis=-1) - L) ** 2)
-                   for (a, b), L, sb in zip(self.bones, self.lengths, self.sb, strict=True))
-        return float(data + smooth + bone)
+        """Total cost of the current pass at X. The observation and acceleration terms of the last X are kept:
+        after a step is accepted the driver asks again once the bone lengths are updated, which change only
+        the bone term."""
+        if self._terms is None or self._terms[0] is not X:
+            r = self.residuals(X)
+            s2 = (r[..., 0] ** 2 + r[..., 1] ** 2) / (self.sigma * self.scale) ** 2
+            use = self.wobs > 0
+            rho, _ = _rho(np.where(use & np.isfinite(s2), s2, 0.0), self.loss, self.cfg.loss_scale)
+            data = np.sum(self.wobs * rho) + np.sum(use & ~np.isfinite(s2)) * 1e12  # behind a camera: forbidden
+            acc = X[2:] - 2 * X[1:-1] + X[:-2]
+            self._terms = (X, float(data + np.sum(acc**2) * self.lam2))
+        bone = np.sum(self.sb * (np.linalg.norm(X[:, self.ba] - X[:, self.bb], axis=-1) - self.lengths) ** 2)
+        return float(self._terms[1] + bone)
 
     def linearize(self, X: np.ndarray):
-        """Gradient (Ja·T·3,), banded block-diagonal part (9, Ja·T·3), bone couplings.
+        """Gradient (Ja·T·3,), banded block-diagonal part (7, Ja·T·3), bone couplings.
 
-        Cameras are visited one at a time so that no (T, C, J, 2, 3) Jacobian is ever stored.
+        Cameras are visited one at a time so that no (T, C, J, 2, 3) Jacobian is ever stored; of each
+        point's symmetric 3×3 block only the 6 entries the band holds are summed (:data:`LOWER`).
         """
         T, Ja = self.T, self.n_joints
-        wobs, sigma, loss = self.wobs, self.sigma, self.loss
+        wobs, loss = self.wobs, self.loss
+        inv_var = 1.0 / (self.sigma * self.scale) ** 2  # (Ja,)
         g = np.zeros((T, Ja, 3))
-        H = np.zeros((T, Ja, 3, 3))
+        h = np.zeros((6, T, Ja))
         for t0 in range(0, T, CHUNK):  # chunks of frames keep the temporaries in cache
             ts = slice(t0, min(t0 + CHUNK, T))
             for c, cam in enumerate(self.rig.cameras):
                 uv, Jp = project(cam, X[ts], jacobian=True)  # (t, Ja, 2), (t, Ja, 2, 3)
                 r = uv - self.uv[ts, c]
-                s2 = np.sum(r * r, axis=-1) / (sigma * self.scale) ** 2
+                r0, r1 = r[..., 0], r[..., 1]
+                s2 = (r0 * r0 + r1 * r1) * inv_var
                 finite = np.isfinite(s2)
-                good = (wobs[ts, c] > 0) & finite
-                _, drho = _rho(np.where(good, s2, 0.0), loss, self.cfg.loss_scale)
-                W = np.where(good, wobs[ts, c] * drho, 0.0) / (sigma * self.scale) ** 2  # (t, Ja)
-                if not finite.all():  # behind the camera: no derivative (W is 0 wherever not good)
+                good = wobs[ts, c] > 0
+                if loss == "l2":
+                    W = wobs[ts, c] * inv_var
+                else:
+                    _, drho = _rho(np.where(good & finite, s2, 0.0), loss, self.cfg.loss_scale)
+                    W = wobs[ts, c] * drho * inv_var
+                if not finite.all():  # behind the camera: no derivative
+                    W = np.where(finite, W, 0.0)
                     Jp[~finite] = 0.0
-                    r[~finite] = 0.0
-                Wr = r * W[..., None]
-                g[ts] += Jp[..., 0, :] * Wr[..., 0:1] + Jp[..., 1, :] * Wr[..., 1:2]
-                Hs = H[ts]
-                for i in range(3):
-                    for k in range(i, 3):
-                        Hs[..., i, k] += W * (Jp[..., 0, i] * Jp[..., 0, k] + Jp[..., 1, i] * Jp[..., 1, k])
-        H += np.triu(H, 1).swapaxes(-1, -2)  # only the upper triangle was accumulated
-        g = np.ascontiguousarray(np.moveaxis(g, 1, 0))
-        Hb = np.ascontiguousarray(np.moveaxis(H, 1, 0))
-        couplings = []
-        for (a, b), L, sb in zip(self.bones, self.lengths, self.sb, strict=True):
-            d = X[:, a] - X[:, b]
-            n = np.maximum(np.linalg.norm(d, axis=-1), 1e-9)
-            u = d / n[:, None]
-            res = (n - L) * sb
-            g[a] += u * res[:, None]
-            g[b] -= u * res[:, None]
-            uu = u[:, :, None] * u[:, None, :] * sb
-            Hb[a] += uu
-            Hb[b] += uu
-            couplings.append((a, b, u * np.sqrt(sb)))
+                    r0, r1 = (np.where(finite, x, 0.0) for x in (r0, r1))
+                J0, J1 = Jp[..., 0, :], Jp[..., 1, :]  # (t, Ja, 3)
+                WJ0, WJ1 = J0 * W[..., None], J1 * W[..., None]
+                g[ts] += WJ0 * r0[..., None] + WJ1 * r1[..., None]
+                for e, (i, k) in enumerate(LOWER):
+                    h[e, ts] += WJ0[..., i] * J0[..., k] + WJ1[..., i] * J1[..., k]
+        g = np.ascontiguousarray(np.moveaxis(g, 1, 0))  # (Ja, T, 3)
+        h = np.ascontiguousarray(np.moveaxis(h, 2, 1))  # (6, Ja, T)
+        couplings = Couplings(self.ba, self.bb, np.zeros((len(self.bones), T, 3)), self.scatter)
+        if self.bones:  # all bones at once; each end's terms summed into its joint by the scatter matrix
+            nb = len(self.bones)
+            Xj = np.moveaxis(X, 1, 0)
+            d = Xj[self.ba] - Xj[self.bb]  # (bones, T, 3)
+            n = np.maximum(np.sqrt(np.einsum("btk,btk->bt", d, d)), 1e-9)
+            u = d / n[..., None]
+            su = u * np.sqrt(self.sb)[:, None, None]
+            E = np.empty((2 * nb, T, 9))  # per bone end: gradient (3), then the LOWER entries of sb·u uᵀ (6)
+            E[:nb, :, :3] = u * ((n - self.lengths[:, None]) * self.sb[:, None])[..., None]
+            E[nb:, :, :3] = -E[:nb, :, :3]  # the gradient's sign at the bone's second end
+            for e, (i, k) in enumerate(LOWER):
+                E[:nb, :, 3 + e] = su[..., i] * su[..., k]
+            E[nb:, :, 3:] = E[:nb, :, 3:]
+            acc = (self.scatter @ E.reshape(2 * nb, -1)).reshape(Ja, T, 9)
+            g += acc[..., :3]
+            h += np.moveaxis(acc[..., 3:], 2, 0)
+            couplings = Couplings(self.ba, self.bb, su, self.scatter)
         g += self._smooth_matvec(np.moveaxis(X, 1, 0))
         ab = np.zeros((7, Ja, T, 3))  # offsets 0-2: one frame's 3x3 block, 3 and 6: the next two frames
-        for d in range(3):
-            for k in range(3 - d):
-                ab[d, :, :, k] = Hb[:, :, k + d, k]
+        for e, (i, k) in enumerate(LOWER):
+            ab[i - k, :, :, k] = h[e]
         ab[0] += self.gram[0][None, :, None]
         ab[3] += self.gram[1][None, :, None]
         ab[6] += self.gram[2][None, :, None]
@@ -283,43 +309,12 @@ class _Problem:
 
         def matvec(v: np.ndarray) -> np.ndarray:
             y = band_matvec(ab, v).reshape(shape)
-            V = v.reshape(shape)
-            for a, b, Bu in couplings:
-                y[a] -= Bu * np.sum(Bu * V[b], axis=-1, keepdims=True)
-                y[b] -= Bu * np.sum(Bu * V[a], axis=-1, keepdims=True)
+            couplings.subtract(v.reshape(shape), y)
             return y.ravel()
 
         precond = ClusterPreconditioner(ab, couplings, strong_clusters(ab, couplings, self.T), self.T)
         delta, iters = pcg(matvec, -g, precond, rtol=1e-2, max_iter=100)
         return delta.reshape(shape).transpose(1, 0, 2), iters
-
-
-def detection_noise(uv: np.ndarray, w: np.ndarray, proj: np.ndarray) -> tuple[float, str]:
-    """σ per axis that the 2D detections can explain, estimated without the 3D fit's residuals (which
-    absorb any disagreement between views): the larger of the tracks' frame-to-frame jitter (second
-    differences of each camera's keypoints, robustly) and a detector's floor of
-    :data:`BODY_NOISE_SHARE` of the person's size in the images (``proj``: (C, T, J, 2) projections of
-    the fitted points). uv: (T, C, J, 2), w: (T, C, J). Returns (σ, how it was found).
-
-    The jitter is read from the lower :data:`JITTER_QUANTILE` of the second differences (scaled as for
-    Gaussian noise), not their median: when a view's slot holds another person's keypoints in some frames
-    (identities mixed, shuffled per frame), most second differences span a jump between two people and
-    the median would call that noise; the lower tail still comes from frames of one person."""
-    seen = (w > 0) & np.isfinite(uv).all(axis=-1)
-    d = np.linalg.norm(uv[2:] - 2 * uv[1:-1] + uv[:-2], axis=-1)[seen[2:] & seen[1:-1] & seen[:-2]]
-    rayleigh_q = np.sqrt(-2 * np.log1p(-JITTER_QUANTILE))  # that quantile of |r|, r 2D Gaussian of unit σ
-    jitter = float(np.quantile(d, JITTER_QUANTILE) / (np.sqrt(6) * rayleigh_q)) if d.size else float("nan")
-    p = np.where(np.moveaxis(seen, 1, 0)[..., None], proj, np.nan)  # (C, T, J, 2)
-    enough = np.isfinite(p[..., 0]).sum(axis=-1) >= 3
-    size = float("nan")
-    if enough.any():
-        with np.errstate(invalid="ignore"):
-            extent = np.nanmax(p[enough], axis=1) - np.nanmin(p[enough], axis=1)
-        size = float(np.median(np.linalg.norm(extent, axis=-1)))
-    floor = BODY_NOISE_SHARE * size
-    noise = float(np.nanmax([jitter, floor])) if np.isfinite([jitter, floor]).any() else float("nan")
-    return noise, (f"the larger of the 2D tracks' frame-to-frame jitter, {jitter:.1f}px, and "
-                   f"{BODY_NOISE_SHARE:.0%} of the person's {size:.0f}px size in the images")
 
 
 def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones, fps: float,
@@ -373,7 +368,8 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
         problems.append("cost is not finite")
     if rms > 3 * sigma:
         problems.append(f"RMS {rms:.1f}px is large against σ {sigma:.1f}px")
-    noise, why = detection_noise(uv[:, :, prob.active], prob.w, rig.project(X))
+    proj = np.moveaxis(prob.uv + prob.residuals(X), 1, 0)  # the projections of X, from the residuals just found
+    noise, why = detection_noise(uv[:, :, prob.active], prob.w, proj)
     if np.isfinite(noise) and rms > 3 * noise and not rms > 3 * sigma:
         problems.append(f"RMS {rms:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
                         "disagree — another person's keypoints in this person's slot (mixed identities), "
