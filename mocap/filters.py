@@ -14,7 +14,6 @@ every frame) and :func:`bridged` (which missing frames lie in a gap short enough
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
 
 
 def runs(finite: np.ndarray) -> list[tuple[int, int]]:
@@ -95,6 +94,8 @@ def butterworth(x: np.ndarray, fps: float, cutoff_hz: float, order: int = 4) -> 
     """
     if not 0 < cutoff_hz < fps / 2:
         raise ValueError(f"butterworth: cut-off must be in (0, {fps / 2}) Hz (Nyquist), got {cutoff_hz}")
+    from scipy.signal import butter, sosfiltfilt  # here: its import costs ~0.5 s and most runs never filter
+
     sos = butter(order, cutoff_hz, btype="low", fs=fps, output="sos")
     min_len = 3 * (2 * len(sos) + 1)
     settle = int(round(3 * fps / cutoff_hz))  # odd-extension padding over ~3 periods of the cut-off
