@@ -153,3 +153,15 @@ def test_body22_fits_the_body_points_of_a_hands_keypoint_set(caplog):
     b, _ = fit_motion(pts[:, :33], "blazepose33", FPS, cfg)
     assert a.skeleton.joint_names == b.skeleton.joint_names
     assert np.array_equal(a.rotations, b.rotations) and np.array_equal(a.root_positions, b.root_positions)
+
+
+def test_finger_gap_before_the_hand_is_unseen_is_bridged_from_that_hands_data():
+    # both hands are solved in one problem: frames where only the other hand is seen must not anchor the
+    # bridge of this hand's finger gap (its fingers there come from the prior alone, at rest)
+    truth, hands, pts = _take(150, seed=2)
+    pts[40:55, 33 + 5:33 + 9] = np.nan  # the left index unseen, then
+    pts[55:, 33:54] = np.nan  # the whole left hand till the end (the right hand seen throughout)
+    motion, summary = fit_motion(pts, "blazepose33_hands", FPS, FitConfig(skeleton="body52"))
+    assert summary.rest_frames == {"LeftHand": [(55, 150)]}
+    err = np.linalg.norm(hand_keypoints(motion)[40:55, 8] - hands[40:55, 8], axis=1) * 1000
+    assert np.median(err) < 15, np.median(err)  # held from the hand's own frames (was eased to rest: ~65 mm)

@@ -178,3 +178,25 @@ def test_leaf_targets_folded_into_six_rows_give_the_same_ik(monkeypatch):
     for a, b in zip(folded, rows, strict=True):
         assert np.allclose(a, b, atol=1e-7)
     assert np.median(folded[2]) < 0.01  # and it fits (m)
+
+
+def test_held_root_with_two_one_hinge_fingers_solves():
+    """A held root whose two children are single hinges: two blocks of one unknown each (fewer unknowns
+    than the three of a free root's position, which a held root has none of)."""
+    from mocap.fit.ik import solve_ik
+
+    sk = Skeleton(("Hand", "A", "A2", "B", "B2"), np.array([-1, 0, 1, 0, 3]),
+                  np.array([[0, 0, 0], [0.1, 0, 0], [0.05, 0, 0], [0.1, 0.03, 0], [0.05, 0, 0]], float))
+    z = np.array([0, 0, 1.0])
+    pb = IKProblem(sk, {1: z, 3: z}, {}, np.zeros(0, int), np.zeros((0, 3)), fixed_root=True)
+    F = 3
+    local = np.tile(np.eye(3), (F, 5, 1, 1))
+    local[:, 1] = axis_angle_to_matrix(np.outer([0.3, 0.6, 0.9], z))
+    local[:, 3] = axis_angle_to_matrix(np.outer([0.2, 0.5, 0.1], z))
+    _, p = forward_kinematics(sk, local, np.zeros((F, 3)))
+    wy = np.ones((F, 5))
+    wy[:, 0] = 0.0
+    got, root, rms = solve_ik(pb, p, wy, np.zeros((F, 0, 3)), np.zeros((F, 0)), np.tile(np.eye(3), (F, 5, 1, 1)),
+                              np.zeros((F, 3)), 20)
+    assert np.allclose(root, 0.0) and rms.max() < 1e-3
+    assert np.allclose(got[:, [1, 3]], local[:, [1, 3]], atol=1e-2)

@@ -121,15 +121,20 @@ def affected(pb: IKProblem, wy: np.ndarray, wv: np.ndarray, has_data: np.ndarray
 
 def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray, local: np.ndarray,
            root: np.ndarray, rms: np.ndarray, has_data: np.ndarray, sigma: float, iterations: int = 20,
-           rounds: int = 16, wy_gap: np.ndarray | None = None, wv_gap: np.ndarray | None = None) -> int:
+           rounds: int = 16, wy_gap: np.ndarray | None = None, wv_gap: np.ndarray | None = None,
+           known: np.ndarray | None = None) -> int:
     """Solve again, in place, the frames where some joint is unseen (see the module). ``local``,
     ``root``, ``rms``: the first solution of every frame with data. ``sigma`` (rad): how far a free
     rotation may leave the interpolation. ``rounds`` = 0: no outward solving, the gap frames are solved
     once from their first solution with the interpolation prior (enough for short chains: fingers).
     ``wy_gap`` (F, J), ``wv_gap`` (F, V): the weights that decide gaps, when they differ from ``wy``, ``wv``
     (a hand placed by several knuckles is not in a gap for missing one, nor for its fallback vectors,
-    unused while its fingers are seen). Returns the number of frames solved again."""
+    unused while its fingers are seen). ``known`` (F, J): the frames whose first solution of a joint comes
+    from data, the only ones a gap is interpolated from (default: ``has_data`` for every joint; both hands'
+    fingers in one problem: a hand's frames without finger data are solved from the prior alone). Returns the
+    number of frames solved again."""
     aff = affected(pb, wy if wy_gap is None else wy_gap, wv if wv_gap is None else wv_gap, has_data)
+    known = np.broadcast_to(has_data[:, None], aff.shape) if known is None else known
     gap = has_data & aff.any(axis=1)
     G = np.flatnonzero(gap)
     if G.size == 0:
@@ -138,7 +143,7 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
     bones = bone_axes(pb.skeleton)
     for a in np.flatnonzero(aff.any(axis=0)):
         todo = np.flatnonzero(aff[:, a])
-        ref[todo, a] = interpolate(local[:, a], has_data & ~aff[:, a], todo, bones[a])
+        ref[todo, a] = interpolate(local[:, a], known[:, a] & ~aff[:, a], todo, bones[a])
     ref_w = aff / sigma
     good = np.flatnonzero(has_data & ~gap)
     if rounds == 0:
@@ -167,7 +172,7 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
     # the gap edges of one joint may lie in another joint's gap: interpolate again from the bridged frames
     for a in np.flatnonzero(aff.any(axis=0)):
         todo = np.flatnonzero(aff[:, a])
-        ref[todo, a] = interpolate(local[:, a], has_data & ~aff[:, a], todo, bones[a])
+        ref[todo, a] = interpolate(local[:, a], known[:, a] & ~aff[:, a], todo, bones[a])
     local[G], root[G], rms[G] = solve_ik(pb, y[G], wy[G], vecs[G], wv[G], local[G], root[G], iterations, ref[G],
                                          ref_w[G])
     return int(G.size)

@@ -182,8 +182,11 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
         off = ~seen[hand]
         wy_gap[np.ix_(off, np.arange(cols[hand].start, cols[hand].stop))] = 1.0
         wv_gap[np.ix_(off, np.array([i for i, v in enumerate(vsel) if hand_of[int(vj[v])] == hand], int))] = 1.0
+    # a gap of a hand's finger is interpolated from that hand's frames with finger data only (not from those
+    # where only the other hand is seen, its fingers there solved from the prior alone)
+    known = np.stack([any_seen] + [seen[hand_of[j]] for j in keep], axis=1)
     bridged = bridge(pb, ys, ws, vs, wvs, ls, rs, rms, any_seen, np.radians(cfg.gap_sigma_deg), iters, rounds=0,
-                     wy_gap=wy_gap, wv_gap=wv_gap)
+                     wy_gap=wy_gap, wv_gap=wv_gap, known=known)
     gaps, rest = {}, {}
     max_gap, blend = int(round(cfg.max_gap_s * fps)), max(int(round(0.2 * fps)), 1)
     for (hand, below), side in zip(hands, sides, strict=True):

@@ -235,7 +235,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         def at(rows, cols):
             return r_part[rows], r_loc[rows], blocks.loc[cols]
     free = np.flatnonzero(~grouped)
-    at_root = at((3 * free[:, None] + AR).ravel(), np.tile(AR, free.size))
+    at_root = None if pb.fixed_root else at((3 * free[:, None] + AR).ravel(), np.tile(AR, free.size))  # its 3 columns
     D, K = pairs_ball
     at_pb = at(3 * D[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :])
     D, K = pairs_hinge

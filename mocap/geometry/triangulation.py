@@ -125,8 +125,10 @@ def triangulate(
 
 
 def _without_worst(Ps, xn, w, valid, idx, err, thr, errors):
-    """Points ``idx`` solved again without their worst view: (which of idx every remaining view (≥ 2, of
-    ≥ 3) explains within ``thr``, their points and views, the worst view back in when it then agrees)."""
+    """Points ``idx`` solved again without their worst view: (which of idx every remaining view (≥ 3, of
+    ≥ 4) explains within ``thr``, their points and views, the worst view back in when it then agrees). Two
+    remaining views prove little (a wrong view near the other's epipolar line agrees with it, and the worst
+    view of three may be a right one): with three views the camera-pair search decides."""
     v = valid[idx]
     e = np.where(v, err[idx], -np.inf)
     e = np.where(v & ~np.isfinite(e), np.inf, e)  # behind a camera: the worst
@@ -135,7 +137,7 @@ def _without_worst(Ps, xn, w, valid, idx, err, thr, errors):
     used = np.where(keep, wi, 0.0)
     X = _solve_terms(np.einsum("nc,ncij->nij", used, T), keep.sum(axis=1))
     e2 = errors(X, idx)
-    fixed = (v.sum(axis=1) >= 3) & np.all(np.isfinite(X), axis=1) & np.all(~keep | (e2 < thr), axis=1)
+    fixed = (v.sum(axis=1) >= 4) & np.all(np.isfinite(X), axis=1) & np.all(~keep | (e2 < thr), axis=1)
     inl = v & (e2 < thr)  # the left-out view back in where it agrees with the others' point
     again = fixed & (inl.sum(axis=1) > keep.sum(axis=1))
     if again.any():
