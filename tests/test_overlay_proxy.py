@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from test_detect_reader import Still
 
 from mocap.detect import chunks
 from mocap.io import proxy
@@ -83,16 +84,6 @@ def test_a_segment_with_a_gap_or_interrupted_leaves_nothing(tmp_path):
     seg.write(0, _frame(0))
     seg.close(False)  # interrupted
     assert list(proxy.folder(tmp_path, "cam").iterdir()) == []
-
-
-class Still:
-    keypoint_set = "blazepose33"
-
-    def __call__(self, image_bgr, timestamp_ms):
-        return np.ones((1, 33, 3))
-
-    def close(self):
-        pass
 
 
 def test_detection_writes_the_proxy_as_it_decodes(tmp_path, monkeypatch):
