@@ -111,7 +111,7 @@ def triangulate(
         err = errors(X, slice(None))
         worst = np.max(np.where(valid, err, 0.0), axis=1)
         suspect = np.flatnonzero((worst > max_reproj_px) | ~np.all(np.isfinite(X), axis=1) & (valid.sum(1) >= 2))
-        if suspect.size:  # first without the worst view (one wrong view is the common case), then the search
+        if suspect.size and C >= 4:  # first without the worst view (one wrong view is common), then the search
             fixed, X_loo, views_loo = _without_worst(Ps, xn, w, valid, suspect, err, max_reproj_px, errors)
             X[suspect[fixed]], views[suspect[fixed]] = X_loo, views_loo
             suspect = suspect[~fixed]
