@@ -5,19 +5,17 @@ and where they were measured."""
 import json
 import os
 import subprocess
-import types
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from body_synth import body_motion
+from test_overlay_background import tiny_session
 
 from mocap.bench import common
 from mocap.io import blender, exporters
 from mocap.report import overlay
-from mocap.synth import RigSpec, ring_rig
-from mocap.types import Points3D
 
 RUN_KEYS = {"wall_s", "cpu_s", "load_avg_1_5_15", "cores", "machine"}
 
@@ -123,17 +121,7 @@ def _video(path: Path, frames: int, size=(64, 48), fps=10.0) -> Path:
 
 @pytest.fixture
 def tiny(tmp_path):
-    F = 12
-    motion = body_motion(F, fps=10.0)
-    _, p = motion.fk()
-    X = np.full((F, 1, 33, 3), np.nan)
-    X[:, 0, :p.shape[1]] = p
-    rig = ring_rig(RigSpec(n_cameras=3, size=(64, 48)), p.reshape(-1, 3))
-    (tmp_path / "videos").mkdir()
-    for name in rig.names:
-        _video(tmp_path / "videos" / f"{name}.mp4", F)
-    pts = Points3D(X, np.zeros((F, 1, 33)), np.ones((F, 1, 33, 3), bool), rig.names, "blazepose33", 10.0)
-    return types.SimpleNamespace(root=tmp_path, video_sampling=lambda: (0, 1)), rig, pts
+    return tiny_session(tmp_path, 3, video=_video)
 
 
 def test_overlay_videos_render_in_parallel_only_when_inputs_change(tiny, monkeypatch):

@@ -26,19 +26,24 @@ def _video(path: Path, frames: int, size=(64, 48), fps=10.0) -> Path:
     return path
 
 
-@pytest.fixture
-def tiny(tmp_path):
-    F = 12
+def tiny_session(tmp_path: Path, cameras: int, video=_video, F: int = 12):
+    """A session-like object with ``cameras`` 64×48 videos of F frames at 10 fps (written by ``video``), their
+    ring rig and a body's points: (session, rig, points)."""
     motion = body_motion(F, fps=10.0)
     _, p = motion.fk()
     X = np.full((F, 1, 33, 3), np.nan)
     X[:, 0, :p.shape[1]] = p
-    rig = ring_rig(RigSpec(n_cameras=2, size=(64, 48)), p.reshape(-1, 3))
+    rig = ring_rig(RigSpec(n_cameras=cameras, size=(64, 48)), p.reshape(-1, 3))
     (tmp_path / "videos").mkdir()
     for name in rig.names:
-        _video(tmp_path / "videos" / f"{name}.mp4", F)
+        video(tmp_path / "videos" / f"{name}.mp4", F)
     pts = Points3D(X, np.zeros((F, 1, 33)), np.ones((F, 1, 33, len(rig)), bool), rig.names, "blazepose33", 10.0)
     return types.SimpleNamespace(root=tmp_path, video_sampling=lambda: (0, 1)), rig, pts
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    return tiny_session(tmp_path, 2)
 
 
 def test_a_render_under_way_is_joined_and_keeps_the_frames_asked_for(tiny, monkeypatch):
