@@ -160,10 +160,17 @@ def _settings(formats=("bvh", "fbx"), videos=False):
 NAMES = ["calibrate", "detect", "rig_refine", "sync", "triangulate", "refine", "fit", "retarget", "export", "report"]
 
 
-def test_blender_starts_once_a_stage_before_the_export_ran(monkeypatch):
+@pytest.fixture
+def blender_calls(monkeypatch):
+    """The Blender child's start and release, recorded instead of done."""
     calls = []
     monkeypatch.setattr(blender, "warm", lambda: calls.append("warm") or object())
     monkeypatch.setattr(blender, "release", lambda: calls.append("release"))
+    return calls
+
+
+def test_blender_starts_once_a_stage_before_the_export_ran(blender_calls):
+    calls = blender_calls
     a = ahead.Ahead(None, _settings(), NAMES)
     a.after("calibrate", "not needed (rig given)")
     a.after("detect", "skipped")
@@ -182,10 +189,8 @@ def test_blender_starts_once_a_stage_before_the_export_ran(monkeypatch):
         assert "warm" not in calls, (settings, names)  # no Blender format, no export, or nothing before it
 
 
-def test_blender_does_not_start_after_calibration_with_detection_still_to_run(monkeypatch):
-    calls = []
-    monkeypatch.setattr(blender, "warm", lambda: calls.append("warm") or object())
-    monkeypatch.setattr(blender, "release", lambda: calls.append("release"))
+def test_blender_does_not_start_after_calibration_with_detection_still_to_run(blender_calls):
+    calls = blender_calls
     a = ahead.Ahead(None, _settings(), NAMES)
     a.after("calibrate", "ran")
     assert calls == []  # detection next keeps every core busy: bpy would load during it
