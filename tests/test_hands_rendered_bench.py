@@ -4,7 +4,7 @@ size in the image, when a hand counts as visible, the bias-corrected fingertip e
 import numpy as np
 import pytest
 
-from mocap.bench.hands import bias_corrected_tips, hand_scale_px, hand_visibility
+from mocap.bench.hands_rendered import bias_corrected_tips, hand_scale_px, hand_visibility
 from mocap.geometry.rotations import axis_angle_to_matrix
 from mocap.synth.groundtruth import RigSpec, ring_rig
 

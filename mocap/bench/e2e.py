@@ -15,7 +15,7 @@ centres (the board gives the scale), then:
   thigh, shank), median in degrees;
 * hands, on a take rendered with ``--hands`` (fitted with ``body52`` unless a ``fit.skeleton`` is set): per
   camera the share of the views where a hand is visible in which it was detected, fingertip error
-  (bias-corrected) and finger flexion error (:func:`mocap.bench.hands.rendered_hand_figures`).
+  (bias-corrected) and finger flexion error (:func:`mocap.bench.hands_rendered.rendered_hand_figures`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.bench.hands import rendered_hand_figures
+from mocap.bench.hands_rendered import rendered_hand_figures
 from mocap.config_files import load_preset
 from mocap.geometry.align import rig_alignment
 from mocap.io.hdf5 import read_points3d
