@@ -14,6 +14,7 @@ import platform
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,26 @@ def write_json(data: dict, path: str | Path | None) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(with_run_record(data), indent=2, default=float))
+
+
+@dataclass(frozen=True)
+class SyntheticTakeConfig:
+    """The synthetic take of ``mocap bench triangulation`` and ``mocap bench robustness``: a BVH clip seen by a
+    ring of cameras, σ ``noise_px``, outliers, dropouts and left/right swaps (``mocap synth keypoints``)."""
+
+    bvh: str = ""
+    frames: int = 2000
+    fps: float = 60.0
+    cameras: int = 4
+    noise_px: float = 2.0
+    outliers: float = 0.05
+    dropouts: float = 0.10
+    swaps: float = 0.0  # share of views with left and right exchanged
+    seed: int = 0
+
+    def take(self):
+        """The :class:`mocap.synth.SyntheticTake` these settings describe."""
+        from mocap.synth import CorruptionSpec, RigSpec, make_take
+
+        return make_take(self.bvh, self.frames, self.fps, RigSpec(n_cameras=self.cameras),
+                         CorruptionSpec(self.noise_px, self.outliers, self.dropouts, swaps=self.swaps, seed=self.seed))

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from mocap.bench.common import SyntheticTakeConfig
 from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg
 from mocap.geometry.swaps import SwapConfig, repair_keypoints, swap_groups
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.stages import refine, rig_refine, sync, triangulate
-from mocap.synth import CorruptionSpec, RigSpec, make_take
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -39,18 +39,9 @@ BASE = ("triangulate", "refine")
 
 
 @dataclass(frozen=True)
-class RobustnessBenchConfig:
-    bvh: str = ""
-    frames: int = 2000
-    fps: float = 60.0
-    cameras: int = 4
-    noise_px: float = 2.0
-    outliers: float = 0.05
-    dropouts: float = 0.10
-    swaps: float = 0.0  # share of views with left and right exchanged
+class RobustnessBenchConfig(SyntheticTakeConfig):
     move_rig: bool = True  # every camera but the reference turned 1–2° and moved 5–10 cm in the given rig
     shift_frames: float = 0.0  # the second camera sees at t + shift what the others see at t
-    seed: int = 0
     repeats: int = 1  # each stage is timed this many times; the fastest counts
 
     def __post_init__(self) -> None:
@@ -146,8 +137,7 @@ def swap_scores(info: dict, truth_mask: np.ndarray, kp: Keypoints2D, cameras: np
 def run(cfg: RobustnessBenchConfig, progress: Callable[[str], None] | None = None) -> dict:
     step = progress or (lambda text: None)
     step("synthetic take")
-    take = make_take(cfg.bvh, cfg.frames, cfg.fps, RigSpec(n_cameras=cfg.cameras),
-                     CorruptionSpec(cfg.noise_px, cfg.outliers, cfg.dropouts, swaps=cfg.swaps, seed=cfg.seed))
+    take = cfg.take()
     truth_rig, kp = take.rig, take.keypoints
     if cfg.shift_frames:
         data = kp.data.copy()

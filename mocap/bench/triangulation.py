@@ -16,28 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.bench.common import bone_std_mm, measure, position_errors
+from mocap.bench.common import SyntheticTakeConfig, bone_std_mm, measure, position_errors
 from mocap.filters import butterworth, interpolate_gaps
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.optim.refine import RefineConfig
 from mocap.stages import refine, triangulate
-from mocap.synth import CorruptionSpec, RigSpec, make_take
 from mocap.types import Points3D
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class BenchConfig:
-    bvh: str = ""
-    frames: int = 2000
-    fps: float = 60.0
-    cameras: int = 4
-    noise_px: float = 2.0
-    outliers: float = 0.05
-    dropouts: float = 0.10
-    swaps: float = 0.0
-    seed: int = 0
+class BenchConfig(SyntheticTakeConfig):
     peers: str = "all"  # none | fast (triangulate, optim) | all (+ ransac, optim after ransac)
     butterworth_hz: float = 6.0
 
@@ -85,8 +75,7 @@ def _row(name: str, X: np.ndarray, truth: np.ndarray, bones, seconds: float, mem
 
 
 def run(cfg: BenchConfig, progress=None) -> dict:
-    take = make_take(cfg.bvh, cfg.frames, cfg.fps, RigSpec(n_cameras=cfg.cameras),
-                     CorruptionSpec(cfg.noise_px, cfg.outliers, cfg.dropouts, swaps=cfg.swaps, seed=cfg.seed))
+    take = cfg.take()
     rig, kp, truth = take.rig, take.keypoints, take.truth
     bones = get_keypoint_set(kp.keypoint_set).bones
     rows = []

@@ -80,7 +80,8 @@ def cmd_robustness(args) -> int:
     if not args.bvh:
         bvh = bvh.with_name("cmu_01_01.bvh")
     cfg = RobustnessBenchConfig(str(bvh), args.frames, args.fps, args.cameras, args.noise_px, args.outliers,
-                                args.dropouts, args.swaps, not args.true_rig, args.shift, args.seed, args.repeats)
+                                args.dropouts, args.swaps, args.seed, move_rig=not args.true_rig,
+                                shift_frames=args.shift, repeats=args.repeats)
     result = run(cfg, progress=lambda text: print(f"… {text}", file=sys.stderr, flush=True))
     print(f"robustness benchmark: {cfg.frames} frames × {cfg.cameras} cameras, σ {cfg.noise_px}px, "
           f"{cfg.outliers:.0%} outliers, {cfg.dropouts:.0%} dropouts, {cfg.swaps:.0%} swaps, "
