@@ -305,9 +305,8 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         X = np.where((mirrored.astype(float) @ member.T > 0)[..., None], X[:, perm], X)  # the mirrors undone
         # every view of those frames decided against that point (a view with no clear evidence turns
         # over in a mirrored frame, keeps its decision elsewhere)
-        swapped = redecide(rig, xy, w, X, mirrored, swapped, perm, member, scale, cfg.truncate, turn_over=True)
-        swapped = redecide(rig, xy, w, X, candidates & ~mirrored, swapped, perm, member, scale, cfg.truncate,
-                           margin=cfg.dead_zone)
+        swapped = redecide(rig, xy, w, X, candidates | mirrored, swapped, perm, member, scale, cfg.truncate,
+                           cfg.dead_zone, mirrored)
     return swapped, names
 
 

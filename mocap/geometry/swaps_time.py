@@ -142,13 +142,14 @@ def _two_state_path(frames: np.ndarray, a: np.ndarray, b: np.ndarray, same: np.n
 
 
 def redecide(rig: Rig, xy: np.ndarray, w: np.ndarray, R: np.ndarray, where: np.ndarray, swapped: np.ndarray,
-             perm: np.ndarray, member: np.ndarray, scale: np.ndarray, truncate: float, margin: float = 0.0,
-             turn_over: bool = False) -> np.ndarray:
+             perm: np.ndarray, member: np.ndarray, scale: np.ndarray, truncate: float, margin: float,
+             mirrored: np.ndarray) -> np.ndarray:
     """``swapped`` (F, C, G) with every view of the frames ``where`` (F, G) decided again against the
     reference points R (F, J, 3): a group is exchanged where its detections xy (F, C, J, 2), as given,
     are farther (truncated squares in the cameras' noise ``scale`` (C,), summed) than exchanged, by more
-    than ``margin``; a view without such evidence keeps its decision (``turn_over``: turns it over — the
-    frames where the views' consensus was found mirrored)."""
+    than ``margin``; a view without such evidence keeps its decision. In the ``mirrored`` (F, G) frames (the
+    views' consensus was found mirrored, R is its correction) any difference decides, and a view without
+    one turns its decision over."""
     out = swapped.copy()
     frames = np.flatnonzero(where.any(axis=1))
     if frames.size == 0:
@@ -161,7 +162,8 @@ def redecide(rig: Rig, xy: np.ndarray, w: np.ndarray, R: np.ndarray, where: np.n
         given = np.where(ok, np.minimum(np.linalg.norm(d - p, axis=-1) / s, truncate) ** 2, 0.0)
         exchanged = np.where(ok, np.minimum(np.linalg.norm(d[:, perm] - p, axis=-1) / s, truncate) ** 2, 0.0)
         cg, cx = given @ member, exchanged @ member  # (n, G)
-        evidence = (ok[:, :, None] & member).any(axis=1) & (np.abs(cg - cx) > margin) & (cg != cx)
-        decided = np.where(evidence, cx < cg, ~swapped[frames, c] if turn_over else swapped[frames, c])
+        m = mirrored[frames]
+        evidence = (ok[:, :, None] & member).any(axis=1) & (np.abs(cg - cx) > np.where(m, 0.0, margin)) & (cg != cx)
+        decided = np.where(evidence, cx < cg, swapped[frames, c] ^ m)
         out[frames, c] = np.where(where[frames], decided, swapped[frames, c])
     return out
