@@ -1,7 +1,8 @@
 """Work ``mocap run`` starts ahead of the stage that needs it, so that it runs while other stages do.
 
 * The export's Blender child (:func:`mocap.io.blender.warm`): started once a stage after calibration and
-  before the export has run, when the export will write FBX or GLB. So it loads bpy (about 1 s of CPU)
+  before the export has run, when the export will write through Blender (GLB, or FBX with
+  ``export.fbx_writer = "blender"``; the native FBX writer needs no child). So it loads bpy (about 1 s of CPU)
   after detection, not during it: detection keeps every core busy, the stages after it mostly one, and
   by the export stage the child waits for its job on a pipe. Earlier when a core is free: detection
   calls :func:`core_free` once its last chunks no longer keep every worker busy (its idle tail, 0.7-3.8 s
@@ -31,7 +32,7 @@ class Ahead:
         from mocap.io.blender import needs_blender
 
         self.session, self.settings, self.names = session, settings, names
-        self.blender = "export" in names and needs_blender(settings.export.formats)
+        self.blender = "export" in names and needs_blender(settings.export.formats, settings.export.fbx_writer)
         self.overlays = "report" in names and OVERLAYS_AFTER in names and settings.report.overlay_videos
         self.ran = False
         self._first_after_calibration = names.index("calibrate") + 1 if "calibrate" in names else 0

@@ -96,7 +96,7 @@ def test_export_stage_starts_blender_once_for_every_fbx_and_glb(tmp_path, monkey
     real, children = subprocess.run, []
     monkeypatch.setattr(blender.subprocess, "run", lambda cmd, **kw: children.append(cmd) or real(cmd, **kw))
     settings = load_config(session, sets=["export.formats=['bvh','fbx','glb']", "export.motions=['body22','mixamo']",
-                                          "export.up=y"])[0]
+                                          "export.up=y", "export.fbx_writer='blender'"])[0]
     outs = export.main(session, settings, overwrite=True)
     assert len(children) == 1 and len(outs) == 6 and all(p.is_file() for p in outs)
     from mocap.io.capture import read_capture

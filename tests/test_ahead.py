@@ -152,8 +152,8 @@ def test_ctrl_c_ends_the_child_at_once(tmp_path):
     assert _ended(pid, within=2.0), "the Blender child outlived a Ctrl-C"
 
 
-def _settings(formats=("bvh", "fbx"), videos=False):
-    return types.SimpleNamespace(export=types.SimpleNamespace(formats=formats),
+def _settings(formats=("bvh", "fbx"), videos=False, fbx_writer="blender"):
+    return types.SimpleNamespace(export=types.SimpleNamespace(formats=formats, fbx_writer=fbx_writer),
                                  report=types.SimpleNamespace(overlay_videos=videos))
 
 
@@ -181,12 +181,13 @@ def test_blender_starts_once_a_stage_before_the_export_ran(blender_calls):
     a.close(failed=False)
     assert calls == ["warm", "release"]
     for settings, names in ((_settings(("bvh", "trc")), NAMES), (_settings(), ["fit", "retarget"]),
-                            (_settings(), ["export"])):
+                            (_settings(), ["export"]), (_settings(fbx_writer="native"), NAMES)):
         calls.clear()
         a = ahead.Ahead(None, settings, names)
         for n in names:
             a.after(n, "ran")
-        assert "warm" not in calls, (settings, names)  # no Blender format, no export, or nothing before it
+        assert "warm" not in calls, (settings, names)  # no Blender format (FBX written natively), no export,
+        # or nothing before it
 
 
 def test_blender_does_not_start_after_calibration_with_detection_still_to_run(blender_calls):
@@ -256,7 +257,7 @@ def test_mocap_run_exports_through_the_child_started_ahead_and_leaves_none(fake_
     children = []
     real_child = blender.Child
     monkeypatch.setattr(blender, "Child", lambda *a, **k: children.append(real_child(*a, **k)) or children[-1])
-    sets = ["export.formats=['bvh','fbx']"]
+    sets = ["export.formats=['bvh','fbx']", "export.fbx_writer='blender'"]
     r = run(session, sets=sets, progress=False)
     assert len(children) == 1 and fake_blender.one_shots == []  # started ahead, and it wrote the FBX files
     assert all(p.is_file() for p in session.glob("export/*.fbx")) and len(list(session.glob("export/*.fbx"))) == 2

@@ -14,8 +14,8 @@ from mocap.stages import detect
 NAMES = ["calibrate", "detect", "rig_refine", "sync", "triangulate", "refine", "fit", "retarget", "export", "report"]
 
 
-def _settings(formats=("bvh", "fbx")):
-    return types.SimpleNamespace(export=types.SimpleNamespace(formats=formats),
+def _settings(formats=("bvh", "fbx"), fbx_writer="blender"):
+    return types.SimpleNamespace(export=types.SimpleNamespace(formats=formats, fbx_writer=fbx_writer),
                                  report=types.SimpleNamespace(overlay_videos=False))
 
 
@@ -37,7 +37,8 @@ def test_blender_starts_when_a_core_is_free_once_and_only_for_a_run_that_exports
     a.close(failed=False)
     ahead.core_free()  # the run ended
     assert calls == ["warm", "release"]
-    for settings, names in ((_settings(("bvh",)), NAMES), (_settings(), ["detect"])):
+    for settings, names in ((_settings(("bvh",)), NAMES), (_settings(), ["detect"]),
+                            (_settings(fbx_writer="native"), NAMES)):
         calls.clear()
         a = ahead.Ahead(None, settings, names)
         ahead.core_free()

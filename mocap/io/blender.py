@@ -1,4 +1,5 @@
-"""FBX and GLB through Blender's exporters (bpy) in a child process, so bpy's state never touches this
+"""GLB (and FBX with ``export.fbx_writer = "blender"``; the default FBX writer is :mod:`mocap.io.fbx`, no
+Blender) through Blender's exporters (bpy) in a child process, so bpy's state never touches this
 process: an armature with the animation baked on every frame, no leaf bones, frame 1 first.
 
 Starting Blender (importing bpy) costs far more than an export (about 1 s of CPU against 0.06 s for a
@@ -231,13 +232,8 @@ def blender_export(motion: Motion, path: Path, up: str = "y") -> Path:
 
 
 def write_many(jobs: list[tuple[Motion, dict, Path, Options]]) -> list[Path]:
-    """The FBX and GLB files of a run, any mix, in one Blender child."""
+    """The GLB files of a run and its FBX files for Blender, any mix, in one Blender child."""
     return blender_export_many([(motion, Path(path), opt.up) for motion, _, path, opt in jobs])
-
-
-@register("fbx", ".fbx", "armature with baked animation (Blender's FBX exporter, no leaf bones)", write_many)
-def fbx(motion: Motion, extra: dict, path: Path, opt: Options) -> Path:
-    return blender_export(motion, path, opt.up)
 
 
 @register("glb", ".glb", "glTF binary with the armature and baked animation (Blender's glTF exporter)", write_many)
@@ -245,8 +241,9 @@ def glb(motion: Motion, extra: dict, path: Path, opt: Options) -> Path:
     return blender_export(motion, path, opt.up)
 
 
-def needs_blender(formats) -> bool:
-    """Whether any of these export formats is written through Blender."""
+def needs_blender(formats, fbx_writer: str = "native") -> bool:
+    """Whether any of these export formats is written through Blender (FBX: with ``fbx_writer`` "blender")."""
     from mocap.io import exporters
 
-    return any(exporters.get(f).write_many is write_many for f in formats)
+    options = Options(fbx_writer=fbx_writer)
+    return any(exporters.get(f).write_many is write_many and exporters.get(f).goes_to_many(options) for f in formats)

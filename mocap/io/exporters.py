@@ -3,10 +3,12 @@
 An exporter is a function ``write(motion, extra, path, options) -> path`` registered under a name with
 its file suffix (:func:`register`). ``extra`` is what the capture file holds besides the motion (the 3D
 keypoints ``points`` and their ``point_names``, when the motion is a fit). BVH and TRC are written here,
-FBX and GLB by Blender in a child process (:mod:`mocap.io.blender`), C3D in :mod:`mocap.io.c3d`.
+FBX natively (:mod:`mocap.io.fbx`; through Blender with ``Options.fbx_writer="blender"``), GLB by Blender
+in a child process (:mod:`mocap.io.blender`), C3D in :mod:`mocap.io.c3d`.
 An exporter may also register ``write_many(jobs) -> paths`` for a list of ``(motion, extra, path, options)``
-(one start-up for many files: Blender's); :func:`write_files` gives each such function all its files of a
-run at once, exporters that share the function (FBX and GLB) together, and the others one file at a time.
+(one start-up for many files: Blender's), and ``batched(options) -> bool`` when only some of its files
+go there (FBX: those for Blender); :func:`write_files` gives each such function all its files of a run at
+once, exporters that share the function (Blender's FBX and GLB) together, and the others one file at a time.
 Adding a format: one module that calls :func:`register`, named in :data:`MODULES` (or exposed through
 the ``mocap.exporters`` entry point by another package).
 """
@@ -20,7 +22,8 @@ from pathlib import Path
 
 from mocap.types import Motion
 
-MODULES = ("mocap.io.bvh_export", "mocap.io.blender", "mocap.io.c3d")
+MODULES = ("mocap.io.bvh_export", "mocap.io.fbx", "mocap.io.blender", "mocap.io.c3d")
+FBX_WRITERS = ("native", "blender")  # Options.fbx_writer: mocap.io.fbx, or Blender's exporter in a child
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Options:
     units: str = "m"  # m | cm | cmu (the rig's preference when not set)
     up: str = "y"  # y | z
     order: str = "ZXY"  # BVH rotation order
+    fbx_writer: str = "native"  # native | blender (FBX_WRITERS)
 
 
 Job = tuple[Motion, dict, Path, Options]  # what one file is written from
@@ -40,18 +44,25 @@ class Exporter:
     write: Callable[[Motion, dict, Path, Options], Path]
     help: str = ""
     write_many: Callable[[list[Job]], list[Path]] | None = None  # optional: many files at once
+    batched: Callable[[Options], bool] | None = None  # which files go to write_many (None: all)
+
+    def goes_to_many(self, options: Options) -> bool:
+        """Whether a file with these options is written by ``write_many`` (with others), not ``write``."""
+        return self.write_many is not None and (self.batched is None or self.batched(options))
 
 
 _REGISTRY: dict[str, Exporter] = {}
 _loaded = False
 
 
-def register(name: str, suffix: str, help: str = "", write_many: Callable[[list[Job]], list[Path]] | None = None):
+def register(name: str, suffix: str, help: str = "", write_many: Callable[[list[Job]], list[Path]] | None = None,
+             batched: Callable[[Options], bool] | None = None):
     """Decorator: ``@register("c3d", ".c3d", "...")`` on ``write(motion, extra, path, options)``;
-    ``write_many``, when given, writes a list of jobs at once (see :func:`write_files`)."""
+    ``write_many``, when given, writes a list of jobs at once (see :func:`write_files`), those whose options
+    ``batched`` accepts when it is given."""
 
     def wrap(func):
-        _REGISTRY[name] = Exporter(name, suffix, func, help, write_many)
+        _REGISTRY[name] = Exporter(name, suffix, func, help, write_many, batched)
         return func
 
     return wrap
@@ -83,13 +94,14 @@ def get(name: str) -> Exporter:
 
 def write_files(jobs: list[tuple[str, Motion, dict, Path, Options]]) -> list[Path]:
     """Write ``(format, motion, extra, path, options)`` jobs; returns the paths in the jobs' order. The
-    files of exporters without ``write_many`` are written first, one by one; then each ``write_many``
-    is called once with all its files (those of every format that shares it)."""
+    files of exporters without ``write_many`` (or that it does not take: ``batched``) are written first,
+    one by one; then each ``write_many`` is called once with all its files (those of every format that
+    shares it)."""
     batches: dict[Callable, list[int]] = {}
     out: list[Path | None] = [None] * len(jobs)
     for i, (fmt, motion, extra, path, options) in enumerate(jobs):
         exporter = get(fmt)
-        if exporter.write_many is None:
+        if not exporter.goes_to_many(options):
             out[i] = Path(exporter.write(motion, extra, Path(path), options))
         else:
             batches.setdefault(exporter.write_many, []).append(i)

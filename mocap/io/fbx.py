@@ -23,7 +23,9 @@ import numpy as np
 
 from mocap import __version__
 from mocap.geometry.rotations import matrix_to_euler, quat_to_matrix
+from mocap.io import blender
 from mocap.io.atomic import atomic_write
+from mocap.io.exporters import FBX_WRITERS, Options, register
 from mocap.io.fbx_binary import CREATION_TIME, FILE_ID, Int64, Node, Raw, encode
 from mocap.motion import Z_UP_TO_Y_UP, change_axes, scale_motion
 from mocap.retarget import UNITS
@@ -283,3 +285,14 @@ def write_fbx(motion: Motion, path: Path, units: str = "m", up: str = "y") -> Pa
     log.debug("%s: %d frames, %d joints, %.1f kB in %.3f s", Path(path).name, motion.n_frames,
               len(motion.skeleton.joint_names), len(data) / 1024, time.perf_counter() - t0)
     return Path(path)
+
+
+@register("fbx", ".fbx", "armature with its animation on every frame, no leaf bones (written natively; "
+          "export.fbx_writer=blender: Blender's FBX exporter)", blender.write_many,
+          batched=lambda opt: opt.fbx_writer == "blender")
+def fbx(motion: Motion, extra: dict, path: Path, opt: Options) -> Path:
+    if opt.fbx_writer not in FBX_WRITERS:
+        raise ValueError(f"fbx: fbx_writer must be one of {', '.join(FBX_WRITERS)}, got {opt.fbx_writer!r}")
+    if opt.fbx_writer == "blender":
+        return blender.blender_export(motion, path, opt.up)
+    return write_fbx(motion, path, opt.units, opt.up)

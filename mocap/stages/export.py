@@ -3,8 +3,10 @@
 The formats come from the exporter registry (:mod:`mocap.io.exporters`: bvh, fbx, glb, trc, c3d).
 Which motions: ``export.motions``, by default the fitted skeleton (``fit.skeleton``) and the
 retarget target (``retarget.target``). Units and up axis follow each rig's preference unless set.
-Every file starts at frame 1. With several people, every fitted person's motions, each file named by the
-person: ``export/<session>_person2_<motion>.<ext>`` from ``motion/<motion>_person2.npz``.
+Every file starts at frame 1. FBX is written natively (:mod:`mocap.io.fbx`, no Blender) unless
+``export.fbx_writer = "blender"`` (Blender's FBX exporter in a child process, as GLB). With several
+people, every fitted person's motions, each file named by the person:
+``export/<session>_person2_<motion>.<ext>`` from ``motion/<motion>_person2.npz``.
 """
 
 from __future__ import annotations
@@ -35,10 +37,14 @@ class Config:
     bvh_order: str = "ZXY"
     units: str | None = None  # m | cm | cmu; None: the rig's preference (m for the fitted skeleton)
     up: str | None = None  # y | z; None: the rig's preference (y for the fitted skeleton)
+    fbx_writer: str = "native"  # native (mocap.io.fbx, no Blender) | blender (Blender's FBX exporter in a child)
 
     def __post_init__(self) -> None:
         for f in self.formats:
             exporters.get(f)
+        if self.fbx_writer not in exporters.FBX_WRITERS:
+            raise ValueError(f"export: fbx_writer must be one of {', '.join(exporters.FBX_WRITERS)}, "
+                             f"got {self.fbx_writer!r}")
         for m in self.motions:
             safe_name(m, "export.motions entry")
         if self.up not in (None, "y", "z"):
@@ -53,7 +59,8 @@ FLAGS = (Flag("--format", "formats", "comma-separated: " + ", ".join(exporters.n
          Flag("--motions", "motions", "comma-separated motion names (default: the fit and the retarget target)",
               _formats),
          Flag("--units", "units", "m | cm | cmu", str, choices=("m", "cm", "cmu")),
-         Flag("--up", "up", "y | z", str, choices=("y", "z")))
+         Flag("--up", "up", "y | z", str, choices=("y", "z")),
+         Flag("--fbx-writer", "fbx_writer", "native | blender", str, choices=exporters.FBX_WRITERS))
 
 
 def motions(settings) -> tuple[str, ...]:
@@ -83,22 +90,23 @@ def _preferences(name: str) -> tuple[str, str]:
 
 
 def write_motion(motion: Motion, path: Path, fmt: str, units: str = "m", up: str = "y", order: str = "ZXY",
-                 extra: dict | None = None) -> Path:
+                 extra: dict | None = None, fbx_writer: str = "native") -> Path:
     """One animation file. Gaps (NaN frames) are filled by interpolation first."""
     exporter = exporters.get(fmt)
     motion, filled = fill_gaps(motion)
     if filled:
         log.warning("%s: %d frames without a fit were interpolated", path.name, filled)
-    return exporter.write(motion, extra or {}, Path(path), exporters.Options(units, up, order))
+    return exporter.write(motion, extra or {}, Path(path), exporters.Options(units, up, order, fbx_writer))
 
 
 def run(motion: Motion, extra: dict, path: Path, fmt: str, options: exporters.Options) -> Path:
-    return write_motion(motion, path, fmt, options.units, options.up, options.order, extra)
+    return write_motion(motion, path, fmt, options.units, options.up, options.order, extra, options.fbx_writer)
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> list[Path]:
     """``settings``: the pipeline's Settings, or this stage's Config. The files are written together
-    (:func:`mocap.io.exporters.write_files`: every FBX / GLB of the run through one Blender start)."""
+    (:func:`mocap.io.exporters.write_files`: every file for Blender, GLB and FBX with ``fbx_writer`` "blender",
+    through one Blender start)."""
     from mocap.settings import as_settings
 
     session = session if isinstance(session, Session) else Session(Path(session))
@@ -111,7 +119,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
             raise FileNotFoundError(f"export: {src} is missing; the fit stage (or retarget, for a game rig) makes "
                                     f"it (mocap run {session.root})")
         units, up = _preferences(name)
-        options = exporters.Options(cfg.units or units, cfg.up or up, cfg.bvh_order)
+        options = exporters.Options(cfg.units or units, cfg.up or up, cfg.bvh_order, cfg.fbx_writer)
         loaded = None
         for fmt in cfg.formats:
             out = path_of(session, name, fmt, person)
