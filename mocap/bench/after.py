@@ -2,10 +2,11 @@
 
 A working copy of the session (default: the shared Pose2Sim demo, 4 cameras × 100 frames of 1080p; its
 videos linked, its calibration copied) is run four times, each stage's wall and CPU time recorded (CPU:
-this process and its children, the Blender child included; the overlay videos render in threads of this
-process, so their CPU falls in the stages they overlap). The overlay videos are drawn on the proxies detection
-wrote (:mod:`mocap.io.proxy`, at ``report.overlay_height``, 540 px by default): their cost in detection is
-in the JSON (``detection.proxy_cpu_s``, beside its decoding and inference CPU):
+this process and its children: a Blender child when the export has one, that is with GLB among the formats
+or ``--set export.fbx_writer=blender``, FBX being written natively by default; the overlay videos render
+in threads of this process, so their CPU falls in the stages they overlap). The overlay videos are drawn on
+the proxies detection wrote (:mod:`mocap.io.proxy`, at ``report.overlay_height``, 540 px by default): their
+cost in detection is in the JSON (``detection.proxy_cpu_s``, beside its decoding and inference CPU):
 
 1. ``default``: ``mocap run`` from scratch with the default outputs (BVH + FBX, report, overlay videos);
 2. ``no-videos``: every stage after detection again (``--from`` the first), overlay videos off;
