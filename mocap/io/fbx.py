@@ -27,7 +27,7 @@ from mocap.io import blender
 from mocap.io.atomic import atomic_write
 from mocap.io.exporters import FBX_WRITERS, Options, register
 from mocap.io.fbx_binary import CREATION_TIME, FILE_ID, Int64, Node, Raw, encode
-from mocap.motion import Z_UP_TO_Y_UP, change_axes, scale_motion
+from mocap.motion import Z_UP_TO_Y_UP
 from mocap.retarget import UNITS
 from mocap.types import Motion
 
@@ -195,13 +195,14 @@ def _curves(ids: _Ids, prop: str, values: np.ndarray, times: np.ndarray, layer: 
     links += [("OO", node_id, layer), ("OP", node_id, model, target)]
     refcount = np.array([len(times)], np.int32)
     for axis, column in zip("XYZ", values.T, strict=True):
+        column = column.astype(np.float32)
         _p(props, f"d|{axis}", "Number", "", "A", float(column[0]))
         curve_id = ids()
         curve = objects.add("AnimationCurve", curve_id, "\x00\x01AnimCurve", "")
         curve.add("Default", float(column[0]))
         curve.add("KeyVer", 4008)
         curve.add("KeyTime", times)
-        curve.add("KeyValueFloat", column.astype(np.float32))
+        curve.add("KeyValueFloat", column)
         curve.add("KeyAttrFlags", np.array([KEY_FLAGS], np.int32))
         curve.add("KeyAttrDataFloat", KEY_DATA)
         curve.add("KeyAttrRefCount", refcount)
@@ -212,10 +213,13 @@ def fbx_nodes(motion: Motion, units: str = "m", up: str = "y", now: datetime.dat
     """The top-level nodes of the FBX file of ``motion`` (checked: finite, named joints, a frame rate)."""
     _check(motion, units, up)
     scale = UNITS[units]
-    m = scale_motion(change_axes(motion, Z_UP_TO_Y_UP) if up == "y" else motion, scale)
-    sk, F, fps = m.skeleton, m.n_frames, float(m.fps)
-    q = m.rotations / np.linalg.norm(m.rotations, axis=-1, keepdims=True)
-    angles = continuous_euler_deg(quat_to_matrix(q))
+    M = Z_UP_TO_Y_UP if up == "y" else np.eye(3)  # the world seen in the file's axes (as motion.change_axes)
+    sk, F, fps = motion.skeleton, motion.n_frames, float(motion.fps)
+    R = quat_to_matrix(motion.rotations / np.linalg.norm(motion.rotations, axis=-1, keepdims=True))
+    # float32, as the file keeps them: numpy's vectorised arctan2 / arcsin may differ in the last bit of a
+    # float64 from run to run (their SIMD and scalar paths split an array by its memory alignment)
+    angles = continuous_euler_deg(M @ R @ M.T if up == "y" else R).astype(np.float32)
+    offsets, root = sk.offsets @ M.T * scale, motion.root_positions @ M.T * scale
     times = np.round(np.arange(F) * (KTIME / fps)).astype(np.int64)
     stop = int(times[-1])
     ids = _Ids()
@@ -234,11 +238,11 @@ def fbx_nodes(motion: Motion, units: str = "m", up: str = "y", now: datetime.dat
     arm, arm_attr = _model(ids, "Armature", "Null", (0.0, 0.0, 0.0), 0.0)
     objects.children += [arm_attr, arm]
     links += [("OO", arm.props[0], Int64(0)), ("OO", arm_attr.props[0], arm.props[0])]
-    lengths = np.linalg.norm(sk.offsets, axis=-1)
+    lengths = np.linalg.norm(offsets, axis=-1)
     size = float(np.median(lengths[1:])) if len(lengths) > 1 else 1.0
     model_ids = []
     for j, name in enumerate(sk.joint_names):
-        model, attr = _model(ids, name, "LimbNode", sk.offsets[j], size)
+        model, attr = _model(ids, name, "LimbNode", offsets[j], size)
         objects.children += [attr, model]
         parent = arm.props[0] if sk.parents[j] < 0 else model_ids[sk.parents[j]]
         links += [("OO", model.props[0], parent), ("OO", attr.props[0], model.props[0])]
@@ -252,7 +256,7 @@ def fbx_nodes(motion: Motion, units: str = "m", up: str = "y", now: datetime.dat
         _p(sprops, key, "KTime", "Time", "", Int64(stop))
     objects.add("AnimationLayer", layer_id, "BaseLayer\x00\x01AnimLayer", "")
     links.append(("OO", layer_id, stack_id))
-    _curves(ids, "T", m.root_positions, times, layer_id, model_ids[0], objects, links)
+    _curves(ids, "T", root, times, layer_id, model_ids[0], objects, links)
     for j in range(len(sk.joint_names)):
         _curves(ids, "R", angles[:, j], times, layer_id, model_ids[j], objects, links)
 
