@@ -3,13 +3,13 @@ Blender) through Blender's exporters (bpy) in a child process, so bpy's state ne
 process: an armature with the animation baked on every frame, no leaf bones, frame 1 first.
 
 Starting Blender (importing bpy) costs far more than an export (about 1 s of CPU against 0.06 s for a
-100-frame take), so every FBX / GLB file of an export run goes to one child (:func:`blender_export_many`,
-the exporters' ``write_many``), and ``mocap run`` starts that child ahead of the export stage, while the
-stages before it run (:func:`warm`, :mod:`mocap.ahead`): it loads bpy and waits for its jobs on a pipe
-(:mod:`mocap.io.blender_serve`). Without a warm child an export starts its own. Each file is still moved
-into place atomically, and only once the child said it is done. The child runs with a fixed hash seed,
-so that Blender's FBX object ids, and so the files, are the same from run to run (the FBX creation time
-aside), whichever child wrote them.
+100-frame take), so every file of an export run that Blender writes goes to one child
+(:func:`blender_export_many`, the exporters' ``write_many``), and ``mocap run`` starts that child ahead
+of the export stage, while the stages before it run (:func:`warm`, :mod:`mocap.ahead`): it loads bpy and
+waits for its jobs on a pipe (:mod:`mocap.io.blender_serve`). Without a warm child an export starts its
+own. Each file is still moved into place atomically, and only once the child said it is done. The child
+runs with a fixed hash seed, so that Blender's FBX object ids, and so the files, are the same from run to
+run (the FBX creation time aside), whichever child wrote them.
 """
 
 from __future__ import annotations
