@@ -150,6 +150,10 @@ def test_bad_motions_are_refused_with_the_joint_and_frame(tmp_path):
         write_fbx(Motion(m.skeleton, m.rotations, m.root_positions, 0.0), tmp_path / "bad.fbx")
     with pytest.raises(ValueError, match="units must be one of m, cm, cmu, got 'mm'"):
         write_fbx(m, tmp_path / "bad.fbx", units="mm")
+    sk = m.skeleton
+    named = type(sk)(("Hips\x00\x01Model",) + sk.joint_names[1:], sk.parents, sk.offsets)
+    with pytest.raises(ValueError, match="joint names must be unique, not empty and without NUL"):
+        write_fbx(Motion(named, m.rotations, m.root_positions, m.fps), tmp_path / "bad.fbx")
     assert not list(tmp_path.iterdir())  # nothing written, no part left
 
 

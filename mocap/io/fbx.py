@@ -61,8 +61,8 @@ def _check(motion: Motion, units: str, up: str) -> None:
     if motion.n_frames == 0:
         raise ValueError("fbx: the motion has no frames")
     names = motion.skeleton.joint_names
-    if len(set(names)) != len(names) or not all(names):
-        raise ValueError(f"fbx: joint names must be unique and not empty, got {list(names)}")
+    if len(set(names)) != len(names) or not all(names) or any("\x00" in n for n in names):
+        raise ValueError(f"fbx: joint names must be unique, not empty and without NUL characters, got {list(names)}")
     for what, a in (("rotations", motion.rotations), ("root positions", motion.root_positions[:, None]),
                     ("offsets", motion.skeleton.offsets[None])):
         bad = ~np.isfinite(a).all(axis=-1)
