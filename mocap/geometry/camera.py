@@ -112,6 +112,8 @@ def project(cam: CameraModel, X: np.ndarray, jacobian: bool = False):
     """
     X = check_trailing("world points", X, (3,))
     R, t = cam.cam_from_world[:3, :3], cam.cam_from_world[:3, 3]
+    if cam.model == "pinhole":
+        return _project_pinhole(cam, X, jacobian)
     Xc = X @ R.T + t
     z = Xc[..., 2]
     behind = ~(z > 1e-9)
@@ -132,3 +134,44 @@ def project(cam: CameraModel, X: np.ndarray, jacobian: bool = False):
     N0 = (R[0] - xy[..., 0:1] * R[2]) * inv_z  # (..., 3): rows of d(x/z, y/z)/dX
     N1 = (R[1] - xy[..., 1:2] * R[2]) * inv_z
     return uv, np.stack([m00 * N0 + m01 * N1, m10 * N0 + m11 * N1], axis=-2)
+
+
+def _project_pinhole(cam: CameraModel, X: np.ndarray, jacobian: bool):
+    """:func:`project` for the Brown-Conrady model, one flat array per coordinate (no (..., 2, 2) distortion
+    Jacobian, no stacked temporaries): the values of :func:`distort`'s formulas, the Jacobian about twice as
+    fast as through it on refine's batches."""
+    shape = X.shape[:-1]
+    Xf = X.reshape(-1, 3)
+    R, t = cam.cam_from_world[:3, :3], cam.cam_from_world[:3, 3]
+    z = Xf @ R[2] + t[2]
+    behind = ~(z > 1e-9)
+    if behind.any():
+        z[behind] = np.nan
+    inv_z = 1.0 / z
+    x = (Xf @ R[0] + t[0]) * inv_z
+    y = (Xf @ R[1] + t[1]) * inv_z
+    k1, k2, p1, p2, k3 = (float(v) for v in cam.dist)
+    xx, yy, xy = x * x, y * y, x * y
+    r2 = xx + yy
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    xd = x * radial + 2 * p1 * xy + p2 * (r2 + 2 * xx)
+    yd = y * radial + p1 * (r2 + 2 * yy) + 2 * p2 * xy
+    (a00, a01, cx), (a10, a11, cy) = cam.K[:2]
+    uv = np.empty((Xf.shape[0], 2))
+    uv[:, 0] = a00 * xd + a01 * yd + cx
+    uv[:, 1] = a10 * xd + a11 * yd + cy
+    if not jacobian:
+        return uv.reshape(shape + (2,))
+    dr2 = 2 * (k1 + r2 * (2 * k2 + 3 * k3 * r2))  # 2·d(radial)/d(r²)
+    cross = xy * dr2 + 2 * p1 * x + 2 * p2 * y  # ∂x_d/∂y = ∂y_d/∂x
+    d00 = radial + xx * dr2 + 2 * p1 * y + 6 * p2 * x  # ∂x_d/∂x
+    d11 = radial + yy * dr2 + 6 * p1 * y + 2 * p2 * x  # ∂y_d/∂y
+    J = np.empty((Xf.shape[0], 2, 3))
+    for row, (ax, ay) in enumerate(((a00, a01), (a10, a11))):
+        # row of A · J_distort, over z: d(pixel)/d(x/z, y/z) / z
+        mx = (ax * d00 + ay * cross) * inv_z
+        my = (ax * cross + ay * d11) * inv_z
+        s = mx * x + my * y  # d(x/z)/dXc = (1, 0, −x)/z, d(y/z)/dXc = (0, 1, −y)/z; then · R
+        for k in range(3):
+            J[:, row, k] = mx * R[0, k] + my * R[1, k] - s * R[2, k]
+    return uv.reshape(shape + (2,)), J.reshape(shape + (2, 3))
