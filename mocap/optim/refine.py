@@ -49,6 +49,7 @@ from mocap.optim.banded import (
 )
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.optim.noise import detection_noise
+from mocap.optim.refine_obs import Observations
 from mocap.types import Rig
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,8 @@ class _Problem:
         remap = {j: i for i, j in enumerate(self.active)}
         self.uv = np.nan_to_num(uv[:, :, self.active])
         self.w = np.where(ok, w, 0.0)[:, :, self.active]  # (T, C, Ja)
+        self.obs = Observations(self.uv, ok[:, :, self.active], CHUNK)  # only the observations that exist
+        self._lin = self.obs.weighted(self.w)  # those of the current pass, see set_pass
         self.bones = [(remap[a], remap[b]) for a, b in bones if a in remap and b in remap]
         self.ba, self.bb = (np.array([bone[i] for bone in self.bones], int) for i in (0, 1))
         self.scatter = bone_scatter(self.ba, self.bb, self.active.size)
@@ -150,11 +153,7 @@ class _Problem:
         for the same array (the cost of an accepted step, then its residual norms)."""
         if self._last is not None and self._last[0] is X:
             return self._last[1]
-        r = np.empty_like(self.uv)
-        for t0 in range(0, self.T, CHUNK):
-            t1 = min(t0 + CHUNK, self.T)
-            for c, cam in enumerate(self.rig.cameras):
-                r[t0:t1, c] = project(cam, X[t0:t1]) - self.uv[t0:t1, c]
+        r = self.obs.residuals(self.rig.cameras, X)  # NaN where not observed
         self._last = (X, r)
         return r
 
@@ -189,6 +188,7 @@ class _Problem:
 
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
         self.wobs = np.where(keep, self.w, 0.0)
+        self._lin = self.obs.weighted(self.wobs)
         self.sigma, self.loss = sigma, self.cfg.loss if robust else "l2"
         self._terms = None
         self._lengths_final = not robust  # the final pass keeps the lengths it starts with, see update
@@ -232,39 +232,39 @@ class _Problem:
     def linearize(self, X: np.ndarray):
         """Gradient (Ja·T·3,), banded block-diagonal part (7, Ja·T·3), bone couplings.
 
-        Cameras are visited one at a time so that no (T, C, J, 2, 3) Jacobian is ever stored; of each
+        Only the observations of the pass are visited (:class:`mocap.optim.refine_obs.Observations`), one
+        camera and block of frames at a time, so that no (T, C, J, 2, 3) Jacobian is ever stored; of each
         point's symmetric 3×3 block only the 6 entries the band holds are summed (:data:`LOWER`).
         """
         T, Ja = self.T, self.n_joints
-        wobs, loss = self.wobs, self.loss
+        loss = self.loss
         inv_var = 1.0 / (self.sigma * self.scale) ** 2  # (Ja,)
-        g = np.zeros((T, Ja, 3))
-        h = np.zeros((6, T, Ja))
-        for t0 in range(0, T, CHUNK):  # chunks of frames keep the temporaries in cache
-            ts = slice(t0, min(t0 + CHUNK, T))
-            for c, cam in enumerate(self.rig.cameras):
-                uv, Jp = project(cam, X[ts], jacobian=True)  # (t, Ja, 2), (t, Ja, 2, 3)
-                r = uv - self.uv[ts, c]
-                r0, r1 = r[..., 0], r[..., 1]
-                s2 = (r0 * r0 + r1 * r1) * inv_var
-                finite = np.isfinite(s2)
-                good = wobs[ts, c] > 0
-                if loss == "l2":
-                    W = wobs[ts, c] * inv_var
-                else:
-                    _, drho = _rho(np.where(good & finite, s2, 0.0), loss, self.cfg.loss_scale)
-                    W = wobs[ts, c] * drho * inv_var
-                if not finite.all():  # behind the camera: no derivative
-                    W = np.where(finite, W, 0.0)
-                    Jp[~finite] = 0.0
-                    r0, r1 = (np.where(finite, x, 0.0) for x in (r0, r1))
-                J0, J1 = Jp[..., 0, :], Jp[..., 1, :]  # (t, Ja, 3)
-                WJ0, WJ1 = J0 * W[..., None], J1 * W[..., None]
-                g[ts] += WJ0 * r0[..., None] + WJ1 * r1[..., None]
-                for e, (i, k) in enumerate(LOWER):
-                    h[e, ts] += WJ0[..., i] * J0[..., k] + WJ1[..., i] * J1[..., k]
-        g = np.ascontiguousarray(np.moveaxis(g, 1, 0))  # (Ja, T, 3)
-        h = np.ascontiguousarray(np.moveaxis(h, 2, 1))  # (6, Ja, T)
+        acc = np.zeros((T * Ja, 9))  # per point: gradient (3), then the LOWER entries of its normal block (6)
+        Xf = X.reshape(T * Ja, 3)
+        for c, idx, joints, uv_obs, w in self._lin:
+            uv, Jp = project(self.rig.cameras[c], Xf[idx], jacobian=True)  # (n, 2), (n, 2, 3)
+            r0, r1 = uv[:, 0] - uv_obs[:, 0], uv[:, 1] - uv_obs[:, 1]
+            iv = inv_var[joints]
+            s2 = (r0 * r0 + r1 * r1) * iv
+            finite = np.isfinite(s2)
+            if loss == "l2":
+                W = w * iv
+            else:
+                _, drho = _rho(np.where(finite, s2, 0.0), loss, self.cfg.loss_scale)
+                W = w * drho * iv
+            if not finite.all():  # behind the camera: no derivative
+                W = np.where(finite, W, 0.0)
+                Jp[~finite] = 0.0
+                r0, r1 = (np.where(finite, x, 0.0) for x in (r0, r1))
+            J0, J1 = Jp[:, 0], Jp[:, 1]  # (n, 3)
+            WJ0, WJ1 = J0 * W[:, None], J1 * W[:, None]
+            vals = np.empty((idx.size, 9))
+            vals[:, :3] = WJ0 * r0[:, None] + WJ1 * r1[:, None]
+            for e, (i, k) in enumerate(LOWER):
+                vals[:, 3 + e] = WJ0[:, i] * J0[:, k] + WJ1[:, i] * J1[:, k]
+            acc[idx] += vals  # a block observes each point once: no colliding indices
+        g = np.ascontiguousarray(acc[:, :3].reshape(T, Ja, 3).transpose(1, 0, 2))  # (Ja, T, 3)
+        h = np.ascontiguousarray(acc[:, 3:].reshape(T, Ja, 6).transpose(2, 1, 0))  # (6, Ja, T)
         couplings = Couplings(self.ba, self.bb, np.zeros((len(self.bones), T, 3)), self.scatter)
         if self.bones:  # all bones at once; each end's terms summed into its joint by the scatter matrix
             nb = len(self.bones)
