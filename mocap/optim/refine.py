@@ -368,10 +368,15 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
         problems.append("cost is not finite")
     if rms > 3 * sigma:
         problems.append(f"RMS {rms:.1f}px is large against σ {sigma:.1f}px")
-    proj = np.moveaxis(prob.uv + prob.residuals(X), 1, 0)  # the projections of X, from the residuals just found
-    noise, why = detection_noise(uv[:, :, prob.active], prob.w, proj)
-    if np.isfinite(noise) and rms > 3 * noise and not rms > 3 * sigma:
-        problems.append(f"RMS {rms:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
+    # the views-agree check is the body's (group 0): with hands it decides as for the body alone, and the hands'
+    # 2D tracks (their own noise level, see set_group_noise) are not read a second time
+    b = prob.groups == 0
+    kb = keep[..., b]
+    rms_b = rms if b.all() else float(np.sqrt(np.mean(norms[..., b][kb] ** 2))) if kb.any() else float("nan")
+    proj = np.moveaxis(prob.uv[..., b, :] + prob.residuals(X)[..., b, :], 1, 0)  # the projections of X
+    noise, why = detection_noise(uv[:, :, prob.active[b]], prob.w[..., b], proj)
+    if np.isfinite(noise) and rms_b > 3 * noise and not rms > 3 * sigma:
+        problems.append(f"RMS {rms_b:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
                         "disagree — another person's keypoints in this person's slot (mixed identities), "
                         "left/right swaps, or a camera's calibration or sync")
     summary = RefineSummary(
