@@ -136,12 +136,39 @@ def project(cam: CameraModel, X: np.ndarray, jacobian: bool = False):
     return uv, np.stack([m00 * N0 + m01 * N1, m10 * N0 + m11 * N1], axis=-2)
 
 
+def project_rows(cam: CameraModel, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`project` with its Jacobian for flat points X (n, 3), coordinate-major: pixels (2, n) and
+    d(pixel)/d(X_world) (2, 3, n), each component a contiguous row (for sums over many points, as in the
+    normal equations of :mod:`mocap.optim.refine`). The same values as :func:`project`."""
+    X = check_trailing("world points", X, (3,))
+    if X.ndim != 2:
+        raise ValueError(f"project_rows: expected flat points (n, 3), got {X.shape}")
+    if cam.model == "pinhole":
+        u, v, J = _pinhole(cam, X, True)
+        return np.stack([u, v]), np.array(J)
+    uv, J = project(cam, X, jacobian=True)
+    return np.ascontiguousarray(uv.T), np.ascontiguousarray(J.transpose(1, 2, 0))
+
+
 def _project_pinhole(cam: CameraModel, X: np.ndarray, jacobian: bool):
-    """:func:`project` for the Brown-Conrady model, one flat array per coordinate (no (..., 2, 2) distortion
-    Jacobian, no stacked temporaries): the values of :func:`distort`'s formulas, the Jacobian about twice as
-    fast as through it on refine's batches."""
+    """:func:`project` for the Brown-Conrady model, from :func:`_pinhole`."""
     shape = X.shape[:-1]
-    Xf = X.reshape(-1, 3)
+    u, v, J = _pinhole(cam, X.reshape(-1, 3), jacobian)
+    uv = np.stack([u, v], axis=-1).reshape(shape + (2,))
+    if not jacobian:
+        return uv
+    out = np.empty((u.size, 2, 3))
+    for row in range(2):
+        for k in range(3):
+            out[:, row, k] = J[row][k]
+    return uv, out.reshape(shape + (2, 3))
+
+
+def _pinhole(cam: CameraModel, Xf: np.ndarray, jacobian: bool):
+    """Pixels (u, v) of flat points (n, 3) under the Brown-Conrady model and, with ``jacobian``, the rows of
+    d(pixel)/d(X_world) as [[∂u/∂X, ∂u/∂Y, ∂u/∂Z], [∂v/∂X, ...]], each (n,): one flat array per coordinate,
+    no (..., 2, 2) distortion Jacobian or stacked temporaries (the formulas of :func:`distort`, about twice
+    as fast as through it)."""
     R, t = cam.cam_from_world[:3, :3], cam.cam_from_world[:3, 3]
     z = Xf @ R[2] + t[2]
     behind = ~(z > 1e-9)
@@ -157,21 +184,19 @@ def _project_pinhole(cam: CameraModel, X: np.ndarray, jacobian: bool):
     xd = x * radial + 2 * p1 * xy + p2 * (r2 + 2 * xx)
     yd = y * radial + p1 * (r2 + 2 * yy) + 2 * p2 * xy
     (a00, a01, cx), (a10, a11, cy) = cam.K[:2]
-    uv = np.empty((Xf.shape[0], 2))
-    uv[:, 0] = a00 * xd + a01 * yd + cx
-    uv[:, 1] = a10 * xd + a11 * yd + cy
+    u = a00 * xd + a01 * yd + cx
+    v = a10 * xd + a11 * yd + cy
     if not jacobian:
-        return uv.reshape(shape + (2,))
+        return u, v, None
     dr2 = 2 * (k1 + r2 * (2 * k2 + 3 * k3 * r2))  # 2·d(radial)/d(r²)
     cross = xy * dr2 + 2 * p1 * x + 2 * p2 * y  # ∂x_d/∂y = ∂y_d/∂x
     d00 = radial + xx * dr2 + 2 * p1 * y + 6 * p2 * x  # ∂x_d/∂x
     d11 = radial + yy * dr2 + 6 * p1 * y + 2 * p2 * x  # ∂y_d/∂y
-    J = np.empty((Xf.shape[0], 2, 3))
-    for row, (ax, ay) in enumerate(((a00, a01), (a10, a11))):
+    J = []
+    for ax, ay in ((a00, a01), (a10, a11)):
         # row of A · J_distort, over z: d(pixel)/d(x/z, y/z) / z
         mx = (ax * d00 + ay * cross) * inv_z
         my = (ax * cross + ay * d11) * inv_z
         s = mx * x + my * y  # d(x/z)/dXc = (1, 0, −x)/z, d(y/z)/dXc = (0, 1, −y)/z; then · R
-        for k in range(3):
-            J[:, row, k] = mx * R[0, k] + my * R[1, k] - s * R[2, k]
-    return uv.reshape(shape + (2,)), J.reshape(shape + (2, 3))
+        J.append([mx * R[0, k] + my * R[1, k] - s * R[2, k] for k in range(3)])
+    return u, v, J

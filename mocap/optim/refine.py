@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap.filters import bridged, interpolate_gaps
-from mocap.geometry.camera import project
+from mocap.geometry.camera import project, project_rows
 from mocap.optim.banded import (
     ClusterPreconditioner,
     Couplings,
@@ -215,15 +215,19 @@ class _Problem:
             self.sb, self._bone_weights_set = 1.0 / sigma**2, True  # would slow the solver's convergence
 
     def cost(self, X: np.ndarray) -> float:
-        """Total cost of the current pass at X. The observation and acceleration terms of the last X are kept:
-        after a step is accepted the driver asks again once the bone lengths are updated, which change only
-        the bone term."""
+        """Total cost of the current pass at X, from the projections of the pass's observations only. The
+        observation and acceleration terms of the last X are kept: after a step is accepted the driver asks
+        again once the bone lengths are updated, which change only the bone term."""
         if self._terms is None or self._terms[0] is not X:
-            r = self.residuals(X)
-            s2 = (r[..., 0] ** 2 + r[..., 1] ** 2) / (self.sigma * self.scale) ** 2
-            use = self.wobs > 0
-            rho, _ = _rho(np.where(use & np.isfinite(s2), s2, 0.0), self.loss, self.cfg.loss_scale)
-            data = np.sum(self.wobs * rho) + np.sum(use & ~np.isfinite(s2)) * 1e12  # behind a camera: forbidden
+            inv_var = 1.0 / (self.sigma * self.scale) ** 2  # (Ja,)
+            Xf = X.reshape(-1, 3)
+            data = 0.0
+            for c, idx, joints, uv_obs, w in self._lin:
+                r = project(self.rig.cameras[c], Xf[idx]) - uv_obs
+                s2 = (r[:, 0] ** 2 + r[:, 1] ** 2) * inv_var[joints]
+                finite = np.isfinite(s2)
+                rho, _ = _rho(np.where(finite, s2, 0.0), self.loss, self.cfg.loss_scale)
+                data += float(w @ rho) + np.count_nonzero(~finite) * 1e12  # behind a camera: forbidden
             acc = X[2:] - 2 * X[1:-1] + X[:-2]
             self._terms = (X, float(data + np.sum(acc**2) * self.lam2))
         bone = np.sum(self.sb * (np.linalg.norm(X[:, self.ba] - X[:, self.bb], axis=-1) - self.lengths) ** 2)
@@ -239,11 +243,11 @@ class _Problem:
         T, Ja = self.T, self.n_joints
         loss = self.loss
         inv_var = 1.0 / (self.sigma * self.scale) ** 2  # (Ja,)
-        acc = np.zeros((T * Ja, 9))  # per point: gradient (3), then the LOWER entries of its normal block (6)
+        acc = np.zeros((9, T * Ja))  # per point: gradient (3), then the LOWER entries of its normal block (6)
         Xf = X.reshape(T * Ja, 3)
         for c, idx, joints, uv_obs, w in self._lin:
-            uv, Jp = project(self.rig.cameras[c], Xf[idx], jacobian=True)  # (n, 2), (n, 2, 3)
-            r0, r1 = uv[:, 0] - uv_obs[:, 0], uv[:, 1] - uv_obs[:, 1]
+            uv, Jp = project_rows(self.rig.cameras[c], Xf[idx])  # (2, n), (2, 3, n)
+            r0, r1 = uv[0] - uv_obs[:, 0], uv[1] - uv_obs[:, 1]
             iv = inv_var[joints]
             s2 = (r0 * r0 + r1 * r1) * iv
             finite = np.isfinite(s2)
@@ -254,17 +258,19 @@ class _Problem:
                 W = w * drho * iv
             if not finite.all():  # behind the camera: no derivative
                 W = np.where(finite, W, 0.0)
-                Jp[~finite] = 0.0
+                Jp[:, :, ~finite] = 0.0
                 r0, r1 = (np.where(finite, x, 0.0) for x in (r0, r1))
-            J0, J1 = Jp[:, 0], Jp[:, 1]  # (n, 3)
-            WJ0, WJ1 = J0 * W[:, None], J1 * W[:, None]
-            vals = np.empty((idx.size, 9))
-            vals[:, :3] = WJ0 * r0[:, None] + WJ1 * r1[:, None]
+            J0, J1 = Jp  # (3, n) each
+            WJ0, WJ1 = J0 * W, J1 * W
+            vals = np.empty((9, idx.size))
+            np.multiply(WJ0, r0, out=vals[:3])
+            vals[:3] += WJ1 * r1
             for e, (i, k) in enumerate(LOWER):
-                vals[:, 3 + e] = WJ0[:, i] * J0[:, k] + WJ1[:, i] * J1[:, k]
-            acc[idx] += vals  # a block observes each point once: no colliding indices
-        g = np.ascontiguousarray(acc[:, :3].reshape(T, Ja, 3).transpose(1, 0, 2))  # (Ja, T, 3)
-        h = np.ascontiguousarray(acc[:, 3:].reshape(T, Ja, 6).transpose(2, 1, 0))  # (6, Ja, T)
+                np.multiply(WJ0[i], J0[k], out=vals[3 + e])
+                vals[3 + e] += WJ1[i] * J1[k]
+            acc[:, idx] += vals  # a block observes each point once: no colliding indices
+        g = np.ascontiguousarray(acc[:3].reshape(3, T, Ja).transpose(2, 1, 0))  # (Ja, T, 3)
+        h = np.ascontiguousarray(acc[3:].reshape(6, T, Ja).transpose(0, 2, 1))  # (6, Ja, T)
         couplings = Couplings(self.ba, self.bb, np.zeros((len(self.bones), T, 3)), self.scatter)
         if self.bones:  # all bones at once; each end's terms summed into its joint by the scatter matrix
             nb = len(self.bones)
