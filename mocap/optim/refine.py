@@ -223,7 +223,7 @@ class _Problem:
             Xf = X.reshape(-1, 3)
             data = 0.0
             for c, idx, joints, uv_obs, w in self._lin:
-                r = project(self.rig.cameras[c], Xf[idx]) - uv_obs
+                r = project(self.rig.cameras[c], np.take(Xf, idx, axis=0)) - uv_obs
                 s2 = (r[:, 0] ** 2 + r[:, 1] ** 2) * inv_var[joints]
                 finite = np.isfinite(s2)
                 rho, _ = _rho(np.where(finite, s2, 0.0), self.loss, self.cfg.loss_scale)
@@ -246,7 +246,7 @@ class _Problem:
         acc = np.zeros((9, T * Ja))  # per point: gradient (3), then the LOWER entries of its normal block (6)
         Xf = X.reshape(T * Ja, 3)
         for c, idx, joints, uv_obs, w in self._lin:
-            uv, Jp = project_rows(self.rig.cameras[c], Xf[idx])  # (2, n), (2, 3, n)
+            uv, Jp = project_rows(self.rig.cameras[c], np.take(Xf, idx, axis=0))  # (2, n), (2, 3, n)
             r0, r1 = uv[0] - uv_obs[:, 0], uv[1] - uv_obs[:, 1]
             iv = inv_var[joints]
             s2 = (r0 * r0 + r1 * r1) * iv
@@ -268,7 +268,8 @@ class _Problem:
             for e, (i, k) in enumerate(LOWER):
                 np.multiply(WJ0[i], J0[k], out=vals[3 + e])
                 vals[3 + e] += WJ1[i] * J1[k]
-            acc[:, idx] += vals  # a block observes each point once: no colliding indices
+            for e in range(9):  # a scatter-add by index (bincount: faster than acc[:, idx] += vals)
+                acc[e] += np.bincount(idx, vals[e], T * Ja)
         g = np.ascontiguousarray(acc[:3].reshape(3, T, Ja).transpose(2, 1, 0))  # (Ja, T, 3)
         h = np.ascontiguousarray(acc[3:].reshape(6, T, Ja).transpose(0, 2, 1))  # (6, Ja, T)
         couplings = Couplings(self.ba, self.bb, np.zeros((len(self.bones), T, 3)), self.scatter)

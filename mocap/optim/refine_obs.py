@@ -55,5 +55,5 @@ class Observations:
         r = np.full((C, T * J, 2), np.nan)
         Xf = X.reshape(T * J, 3)
         for c, idx, uv in self.blocks:
-            r[c, idx] = project(cameras[c], Xf[idx]) - uv
+            r[c, idx] = project(cameras[c], np.take(Xf, idx, axis=0)) - uv
         return np.moveaxis(r.reshape(C, T, J, 2), 0, 1)
