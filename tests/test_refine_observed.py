@@ -4,6 +4,7 @@ the refined hands stay near the truth, and the views-agree check reads the body 
 
 import numpy as np
 import pytest
+from test_hands_triangulate import hands_take
 
 import mocap.optim.refine as refine_module
 from mocap.geometry.camera import distort, project, project_rows
@@ -13,7 +14,6 @@ from mocap.optim.refine import RefineConfig, refine_person
 from mocap.optim.refine_obs import Observations
 from mocap.stages import triangulate
 from mocap.types import Camera
-from test_hands_triangulate import hands_take
 
 
 def camera(model="pinhole"):
