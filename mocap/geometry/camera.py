@@ -84,6 +84,8 @@ def undistort(xy_d: np.ndarray, dist: np.ndarray, model: str, iterations: int = 
     xy_d = check_trailing("distorted points", xy_d, (2,))
     if not np.any(dist):
         return xy_d.copy()
+    if model == "pinhole":
+        return _undistort_brown(xy_d, dist, iterations)
     xy = xy_d.copy()
     for _ in range(iterations):
         d, J = distort(xy, dist, model)
@@ -95,6 +97,39 @@ def undistort(xy_d: np.ndarray, dist: np.ndarray, model: str, iterations: int = 
         if np.nanmax(np.abs(step), initial=0.0) < 1e-14:
             break
     return xy
+
+
+def _undistort_brown(xy_d: np.ndarray, dist: np.ndarray, iterations: int) -> np.ndarray:
+    """:func:`undistort`'s Newton iteration for the Brown-Conrady model on flat coordinate arrays."""
+    x0, y0 = xy_d[..., 0].ravel(), xy_d[..., 1].ravel()
+    x, y = x0.copy(), y0.copy()
+    for _ in range(iterations):
+        xd, yd, d00, cross, d11 = _brown(x, y, dist, True)
+        rx, ry = xd - x0, yd - y0
+        det = d00 * d11 - cross * cross
+        sx, sy = (d11 * rx - cross * ry) / det, (d00 * ry - cross * rx) / det
+        x -= sx
+        y -= sy
+        if max(np.nanmax(np.abs(sx), initial=0.0), np.nanmax(np.abs(sy), initial=0.0)) < 1e-14:
+            break
+    return np.stack([x, y], axis=-1).reshape(xy_d.shape)
+
+
+def _brown(x: np.ndarray, y: np.ndarray, dist: np.ndarray, jacobian: bool) -> tuple[np.ndarray, ...]:
+    """Brown-Conrady distortion of flat normalised coordinates: (x_d, y_d), and with ``jacobian`` also
+    ∂x_d/∂x, ∂x_d/∂y (= ∂y_d/∂x) and ∂y_d/∂y; :func:`distort`'s formulas on one array per coordinate."""
+    k1, k2, p1, p2, k3 = (float(v) for v in dist)
+    xx, yy, xy = x * x, y * y, x * y
+    r2 = xx + yy
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    xd = x * radial + 2 * p1 * xy + p2 * (r2 + 2 * xx)
+    yd = y * radial + p1 * (r2 + 2 * yy) + 2 * p2 * xy
+    if not jacobian:
+        return xd, yd
+    dr2 = 2 * (k1 + r2 * (2 * k2 + 3 * k3 * r2))  # 2·d(radial)/d(r²)
+    cross = xy * dr2 + 2 * p1 * x + 2 * p2 * y
+    return (xd, yd, radial + xx * dr2 + 2 * p1 * y + 6 * p2 * x, cross,
+            radial + yy * dr2 + 6 * p1 * y + 2 * p2 * x)
 
 
 def pixels_to_normalised(cam: CameraModel, uv: np.ndarray) -> np.ndarray:
@@ -173,22 +208,14 @@ def _pinhole(cam: CameraModel, Xf: np.ndarray, jacobian: bool):
     inv_z = 1.0 / z
     x = (Xf @ R[0] + t[0]) * inv_z
     y = (Xf @ R[1] + t[1]) * inv_z
-    k1, k2, p1, p2, k3 = (float(v) for v in cam.dist)
-    xx, yy, xy = x * x, y * y, x * y
-    r2 = xx + yy
-    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xd = x * radial + 2 * p1 * xy + p2 * (r2 + 2 * xx)
-    yd = y * radial + p1 * (r2 + 2 * yy) + 2 * p2 * xy
     (a00, a01, cx), (a10, a11, cy) = cam.K[:2]
+    if not jacobian:
+        xd, yd = _brown(x, y, cam.dist, False)
+        return a00 * xd + a01 * yd + cx, a10 * xd + a11 * yd + cy, None
+    xd, yd, d00, cross, d11 = _brown(x, y, cam.dist, True)
     u = a00 * xd + a01 * yd + cx
     v = a10 * xd + a11 * yd + cy
-    if not jacobian:
-        return u, v, None
-    dr2 = 2 * (k1 + r2 * (2 * k2 + 3 * k3 * r2))  # 2·d(radial)/d(r²)
-    cross = xy * dr2 + 2 * p1 * x + 2 * p2 * y  # ∂x_d/∂y = ∂y_d/∂x
-    d00 = (radial + xx * dr2 + 2 * p1 * y + 6 * p2 * x) * inv_z  # ∂x_d/∂x, over z
-    d11 = (radial + yy * dr2 + 6 * p1 * y + 2 * p2 * x) * inv_z  # ∂y_d/∂y, over z
-    cross *= inv_z
+    d00, cross, d11 = d00 * inv_z, cross * inv_z, d11 * inv_z  # the distortion's Jacobian, over z
     # d(pixel)/dXc = A · J_distort · d(x/z, y/z)/dXc, whose rows are (1, 0, −x)/z and (0, 1, −y)/z; then · R
     Jc = np.empty((2, 3, Xf.shape[0]))
     for row, (ax, ay) in enumerate(((a00, a01), (a10, a11))):

@@ -23,15 +23,17 @@ def dlt(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> np.n
     weights: (N, C), 0 for views to ignore. Returns (N, 3); points with fewer than two weighted
     views come back as NaN.
     """
-    rows_x, rows_y, w = _dlt_rows(cam_from_world, xn, weights)
-    rows = np.concatenate([rows_x, rows_y], axis=1)  # (N, 2C, 4)
-    M = np.matmul(rows.transpose(0, 2, 1) * np.concatenate([w, w], axis=1)[:, None, :], rows)  # (N, 4, 4)
-    return _solve_terms(M, np.sum(w > 0, axis=-1))
+    coef, basis, w = _view_terms(cam_from_world, xn, weights)
+    return _solve_terms(_subset_terms(coef, basis, w), np.sum(w > 0, axis=-1))
 
 
-def _dlt_rows(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray):
-    """The DLT rows (x·P₂ − P₀, y·P₂ − P₁), each (N, C, 4) (row · (X, 1) = 0 for the true point), and the
-    weights (N, C), 0 where the view is missing or not finite."""
+def _view_terms(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray):
+    """Each view's normal matrix of its DLT rows (x·P₂ − P₀, y·P₂ − P₁) (row · (X, 1) = 0 for the true point),
+    as coefficients on per-camera constant matrices: rxᵀrx + ryᵀry = (x² + y²)·P₂P₂ᵀ − x·(P₂P₀ᵀ + P₀P₂ᵀ)
+    − y·(P₂P₁ᵀ + P₁P₂ᵀ) + (P₀P₀ᵀ + P₁P₁ᵀ). Returns the coefficients (N, C, 4), the matrices (C, 4, 12) (of each
+    4×4 only the 12 entries :func:`_solve_terms` reads: the upper-left 3×3 block, then the last column's top
+    3) and the weights (N, C), 0 where the view is missing or not finite. Σ_c u_c T_c for any weights u is
+    then one matrix product (:func:`_subset_terms`)."""
     P = np.asarray(cam_from_world, float)[:, :3, :]
     C = P.shape[0]
     xn = check_trailing("normalised points", xn, (C, 2))
@@ -39,22 +41,31 @@ def _dlt_rows(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray):
     if w.shape != xn.shape[:-1]:
         raise ValueError(f"weights: expected shape {xn.shape[:-1]}, got {w.shape}")
     w = np.where(np.isfinite(w) & np.all(np.isfinite(xn), axis=-1), w, 0.0)
-    x = np.nan_to_num(xn)
-    return x[..., 0, None] * P[:, 2] - P[:, 0], x[..., 1, None] * P[:, 2] - P[:, 1], w
+    x, y = (np.nan_to_num(xn[..., k]) for k in (0, 1))
+    coef = np.stack([x * x + y * y, -x, -y, np.ones_like(x)], axis=-1)
+
+    def outer(a, b):
+        return a[:, :, None] * b[:, None, :]
+
+    P0, P1, P2 = P[:, 0], P[:, 1], P[:, 2]
+    mats = np.stack([outer(P2, P2), outer(P2, P0) + outer(P0, P2), outer(P2, P1) + outer(P1, P2),
+                     outer(P0, P0) + outer(P1, P1)], axis=1)  # (C, 4, 4, 4)
+    basis = np.concatenate([mats[..., :3, :3].reshape(C, 4, 9), mats[..., :3, 3]], axis=-1)  # (C, 4, 12)
+    return coef, basis, w
 
 
-def _view_terms(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each view's unweighted normal matrix (N, C, 4, 4) of the DLT rows and the weights (N, C):
-    Σ_c w_c T_c is the normal matrix of any subset of views."""
-    rows_x, rows_y, w = _dlt_rows(cam_from_world, xn, weights)
-    return rows_x[..., :, None] * rows_x[..., None, :] + rows_y[..., :, None] * rows_y[..., None, :], w
+def _subset_terms(coef: np.ndarray, basis: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Σ_c used_c T_c (N, 12) for view weights ``used`` (N, C) (:func:`_view_terms`): one matrix product."""
+    N, C = used.shape
+    return (coef * used[..., None]).reshape(N, 4 * C) @ basis.reshape(4 * C, 12)
 
 
 def _solve_terms(M: np.ndarray, n_views: np.ndarray) -> np.ndarray:
-    """(X, 1) minimising the weighted algebraic error of the normal matrices M (N, 4, 4): the 3×3 normal
-    equations in closed form (one vectorised adjugate, not a LAPACK call per point); NaN under two views."""
+    """(X, 1) minimising the weighted algebraic error of the normal matrices M (N, 12) (the upper-left 3×3
+    block and the last column's top 3 of each 4×4): the 3×3 normal equations in closed form (one vectorised
+    adjugate, not a LAPACK call per point); NaN under two views."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        X = np.einsum("nij,nj->ni", inv3(M[:, :3, :3]), -M[:, :3, 3])
+        X = np.einsum("nij,nj->ni", inv3(M[:, :9].reshape(-1, 3, 3)), -M[:, 9:])
     X[(n_views < 2) | ~np.all(np.isfinite(X), axis=-1)] = np.nan
     return X
 
@@ -133,16 +144,15 @@ def _without_worst(Ps, xn, w, valid, idx, err, thr, errors):
     e = np.where(v, err[idx], -np.inf)
     e = np.where(v & ~np.isfinite(e), np.inf, e)  # behind a camera: the worst
     keep = v & (np.arange(v.shape[1]) != np.argmax(e, axis=1)[:, None])
-    T, wi = _view_terms(Ps, xn[idx], w[idx])
-    used = np.where(keep, wi, 0.0)
-    X = _solve_terms(np.einsum("nc,ncij->nij", used, T), keep.sum(axis=1))
+    coef, basis, wi = _view_terms(Ps, xn[idx], w[idx])
+    X = _solve_terms(_subset_terms(coef, basis, np.where(keep, wi, 0.0)), keep.sum(axis=1))
     e2 = errors(X, idx)
     fixed = (v.sum(axis=1) >= 4) & np.all(np.isfinite(X), axis=1) & np.all(~keep | (e2 < thr), axis=1)
     inl = v & (e2 < thr)  # the left-out view back in where it agrees with the others' point
     again = fixed & (inl.sum(axis=1) > keep.sum(axis=1))
     if again.any():
         used = np.where(inl[again], wi[again], 0.0)
-        X[again] = _solve_terms(np.einsum("nc,ncij->nij", used, T[again]), inl[again].sum(axis=1))
+        X[again] = _solve_terms(_subset_terms(coef[again], basis, used), inl[again].sum(axis=1))
     return fixed, X[fixed], np.where(again[:, None], inl, keep)[fixed]
 
 
@@ -152,14 +162,15 @@ def _subset_search(rig, Ps, xn, uv, w, valid, idx, thr, errors):
     best_cost = np.full(n, np.inf)
     best_inl = np.zeros((n, C), bool)
     v = valid[idx]
-    T, wi = _view_terms(Ps, xn[idx], w[idx])  # each view's normal matrix, once: a subset is a weighted sum
-    WT = wi[..., None, None] * T
+    coef, basis, wi = _view_terms(Ps, xn[idx], w[idx])  # a subset's normal matrix is a weighted sum of views'
+    WC = coef * wi[..., None]
     two = np.full(n, 2)
     for a, b in combinations(range(C), 2):
         ok = v[:, a] & v[:, b]
         if not ok.any():
             continue
-        e = errors(_solve_terms(WT[:, a] + WT[:, b], np.where(ok, two, 0)), idx)
+        pair = WC[:, a] @ basis[a] + WC[:, b] @ basis[b]
+        e = errors(_solve_terms(pair, np.where(ok, two, 0)), idx)
         inl = v & (e < thr)
         count = np.where(ok, inl.sum(1), -1)
         cost = np.where(inl, e, thr).sum(1)
@@ -170,7 +181,7 @@ def _subset_search(rig, Ps, xn, uv, w, valid, idx, thr, errors):
 
     def subset(views: np.ndarray) -> np.ndarray:
         used = np.where(views, wi, 0.0)
-        return _solve_terms(np.einsum("nc,ncij->nij", used, T), np.sum(used > 0, axis=-1))
+        return _solve_terms(_subset_terms(coef, basis, used), np.sum(used > 0, axis=-1))
 
     X = subset(best_inl)
     inl = v & (errors(X, idx) < thr)  # one more round: views the consensus point explains
