@@ -40,7 +40,7 @@ def _view_terms(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray)
     w = np.asarray(weights, float)
     if w.shape != xn.shape[:-1]:
         raise ValueError(f"weights: expected shape {xn.shape[:-1]}, got {w.shape}")
-    w = np.where(np.isfinite(w) & np.all(np.isfinite(xn), axis=-1), w, 0.0)
+    w = np.where(np.isfinite(w) & _finite(xn), w, 0.0)
     x, y = (np.nan_to_num(xn[..., k]) for k in (0, 1))
     coef = np.stack([x * x + y * y, -x, -y, np.ones_like(x)], axis=-1)
 
@@ -66,8 +66,17 @@ def _solve_terms(M: np.ndarray, n_views: np.ndarray) -> np.ndarray:
     adjugate, not a LAPACK call per point); NaN under two views."""
     with np.errstate(divide="ignore", invalid="ignore"):
         X = np.einsum("nij,nj->ni", inv3(M[:, :9].reshape(-1, 3, 3)), -M[:, 9:])
-    X[(n_views < 2) | ~np.all(np.isfinite(X), axis=-1)] = np.nan
+    X[(n_views < 2) | ~_finite(X)] = np.nan
     return X
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    """Whether every entry of each vector along the last axis (2 or 3 long) is finite: one comparison per
+    component (numpy's reductions along such a short axis are slow)."""
+    out = np.isfinite(a[..., 0])
+    for k in range(1, a.shape[-1]):
+        out &= np.isfinite(a[..., k])
+    return out
 
 
 def reprojection_errors(rig: Rig, X: np.ndarray, uv: np.ndarray) -> np.ndarray:
@@ -75,7 +84,8 @@ def reprojection_errors(rig: Rig, X: np.ndarray, uv: np.ndarray) -> np.ndarray:
     X = check_trailing("points", X, (3,))
     uv = check_trailing("observations", uv, (len(rig), 2))
     proj = np.stack([project(cam, X) for cam in rig.cameras], axis=-2)
-    return np.linalg.norm(proj - uv, axis=-1)
+    d = proj - uv
+    return np.hypot(d[..., 0], d[..., 1])
 
 
 def normalise_observations(rig: Rig, uv: np.ndarray) -> np.ndarray:
@@ -107,7 +117,7 @@ def triangulate(
         raise ValueError(f"weights: expected shape {uv.shape[:-1]}, got {w.shape}")
     if min_views < 2:
         raise ValueError(f"min_views must be at least 2, got {min_views}")
-    valid = np.all(np.isfinite(uv), axis=-1) & np.isfinite(w) & (w > 0)
+    valid = _finite(uv) & np.isfinite(w) & (w > 0)
     w = np.where(valid, w, 0.0)
     xn = normalise_observations(rig, uv)
     Ps = np.stack([c.cam_from_world for c in rig.cameras])
@@ -121,7 +131,7 @@ def triangulate(
     if max_reproj_px is not None and C >= 2:
         err = errors(X, slice(None))
         worst = np.max(np.where(valid, err, 0.0), axis=1)
-        suspect = np.flatnonzero((worst > max_reproj_px) | ~np.all(np.isfinite(X), axis=1) & (valid.sum(1) >= 2))
+        suspect = np.flatnonzero((worst > max_reproj_px) | ~_finite(X) & (valid.sum(1) >= 2))
         if suspect.size and C >= 4:  # first without the worst view (one wrong view is common), then the search
             fixed, X_loo, views_loo = _without_worst(Ps, xn, w, valid, suspect, err, max_reproj_px, errors)
             X[suspect[fixed]], views[suspect[fixed]] = X_loo, views_loo
@@ -131,8 +141,9 @@ def triangulate(
     X[views.sum(axis=1) < min_views] = np.nan
     err = errors(X, slice(None))
     mean_err = np.where(views, err, 0.0).sum(1) / np.maximum(views.sum(1), 1)
-    mean_err[~np.all(np.isfinite(X), axis=1)] = np.nan
-    return X, mean_err, views & np.all(np.isfinite(X), axis=1, keepdims=True)
+    found = _finite(X)
+    mean_err[~found] = np.nan
+    return X, mean_err, views & found[:, None]
 
 
 def _without_worst(Ps, xn, w, valid, idx, err, thr, errors):
@@ -147,7 +158,7 @@ def _without_worst(Ps, xn, w, valid, idx, err, thr, errors):
     coef, basis, wi = _view_terms(Ps, xn[idx], w[idx])
     X = _solve_terms(_subset_terms(coef, basis, np.where(keep, wi, 0.0)), keep.sum(axis=1))
     e2 = errors(X, idx)
-    fixed = (v.sum(axis=1) >= 4) & np.all(np.isfinite(X), axis=1) & np.all(~keep | (e2 < thr), axis=1)
+    fixed = (v.sum(axis=1) >= 4) & _finite(X) & np.all(~keep | (e2 < thr), axis=1)
     inl = v & (e2 < thr)  # the left-out view back in where it agrees with the others' point
     again = fixed & (inl.sum(axis=1) > keep.sum(axis=1))
     if again.any():
