@@ -50,6 +50,7 @@ from mocap.optim.banded import (
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.optim.noise import detection_noise
 from mocap.optim.refine_obs import Observations
+from mocap.optim.refine_summary import RefineSummary
 from mocap.types import Rig
 
 log = logging.getLogger(__name__)
@@ -79,28 +80,6 @@ class RefineConfig:
                 raise ValueError(f"refine: {name} must be positive, got {getattr(self, name)}")
         if self.noise_px is not None and not self.noise_px > 0:
             raise ValueError(f"refine: noise_px must be positive, got {self.noise_px}")
-
-
-@dataclass(frozen=True)
-class RefineSummary:
-    iterations: int
-    initial_cost: float
-    final_cost: float
-    noise_px: float
-    observations: int
-    rejected: int
-    rms_px: float
-    cg_iterations: int
-    seconds: float
-    usable: bool
-    message: str
-
-    def __str__(self) -> str:
-        return (f"refine: {self.iterations} iterations ({self.cg_iterations} CG), cost {self.initial_cost:.4g} → "
-                f"{self.final_cost:.4g}, "
-                f"σ={self.noise_px:.2f}px, RMS {self.rms_px:.2f}px, {self.rejected}/{self.observations} "
-                f"observations rejected, {self.seconds:.2f}s — {'usable' if self.usable else 'NOT usable'}: "
-                f"{self.message}")
 
 
 def _rho(s2: np.ndarray, loss: str, c: float) -> tuple[np.ndarray, np.ndarray]:
@@ -159,10 +138,11 @@ class _Problem:
 
     def residual_norms(self, X: np.ndarray) -> np.ndarray:
         """Residual norms in the body's noise units (each joint's divided by its group's relative σ)."""
-        return np.linalg.norm(self.residuals(X), axis=-1) / self.scale
+        return self.pixel_norms(X) / self.scale
 
     def pixel_norms(self, X: np.ndarray) -> np.ndarray:
-        return np.linalg.norm(self.residuals(X), axis=-1)
+        r = self.residuals(X)
+        return np.hypot(r[..., 0], r[..., 1])
 
     def set_group_noise(self, X: np.ndarray, observed: np.ndarray) -> dict[int, float]:
         """Each group's σ relative to the body's (group 0), from the residuals at X (robust, Rayleigh);
@@ -203,7 +183,7 @@ class _Problem:
         if not self.bones:
             return
         seen = self.w.sum(axis=1) > 0
-        n = np.linalg.norm(X[:, self.ba] - X[:, self.bb], axis=-1)  # (T, bones)
+        n = self._bone_lengths(X)  # (T, bones)
         both = seen[:, self.ba] & seen[:, self.bb]
         self.lengths = column_median(np.where(both | ~both.any(axis=0), n, np.nan))  # all frames if none sees both
         if not self._bone_weights_set:  # from the first lengths, then fixed: a cost that keeps changing
@@ -230,8 +210,13 @@ class _Problem:
                 data += float(w @ rho) + np.count_nonzero(~finite) * 1e12  # behind a camera: forbidden
             acc = X[2:] - 2 * X[1:-1] + X[:-2]
             self._terms = (X, float(data + np.sum(acc**2) * self.lam2))
-        bone = np.sum(self.sb * (np.linalg.norm(X[:, self.ba] - X[:, self.bb], axis=-1) - self.lengths) ** 2)
+        bone = np.sum(self.sb * (self._bone_lengths(X) - self.lengths) ** 2)
         return float(self._terms[1] + bone)
+
+    def _bone_lengths(self, X: np.ndarray) -> np.ndarray:
+        """(T, bones) segment lengths, one coordinate at a time (a norm along a 3-long axis is slow)."""
+        d = X[:, self.ba] - X[:, self.bb]
+        return np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
 
     def linearize(self, X: np.ndarray):
         """Gradient (Ja·T·3,), banded block-diagonal part (7, Ja·T·3), bone couplings.
