@@ -91,7 +91,11 @@ def reprojection_errors(rig: Rig, X: np.ndarray, uv: np.ndarray) -> np.ndarray:
 def normalise_observations(rig: Rig, uv: np.ndarray) -> np.ndarray:
     """Undistorted normalised coordinates of pixel observations (N, C, 2)."""
     uv = check_trailing("observations", uv, (len(rig), 2))
-    return np.stack([pixels_to_normalised(cam, uv[:, c]) for c, cam in enumerate(rig.cameras)], axis=1)
+    out = np.full(uv.shape, np.nan)
+    seen = _finite(uv)
+    for c, cam in enumerate(rig.cameras):  # only the observations there are
+        out[seen[..., c], c] = pixels_to_normalised(cam, uv[..., c, :][seen[..., c]])
+    return out
 
 
 def triangulate(
@@ -119,6 +123,13 @@ def triangulate(
         raise ValueError(f"min_views must be at least 2, got {min_views}")
     valid = _finite(uv) & np.isfinite(w) & (w > 0)
     w = np.where(valid, w, 0.0)
+    enough = valid.sum(axis=1) >= min_views
+    if not enough.all():  # too few views (a hand the detector missed): NaN, and no work
+        X, mean_err, views = np.full((len(w), 3), np.nan), np.full(len(w), np.nan), np.zeros(w.shape, bool)
+        if enough.any():
+            X[enough], mean_err[enough], views[enough] = triangulate(
+                rig, uv[enough], w[enough], min_views=min_views, max_reproj_px=max_reproj_px)
+        return X, mean_err, views
     xn = normalise_observations(rig, uv)
     Ps = np.stack([c.cam_from_world for c in rig.cameras])
     X = dlt(Ps, xn, w)
