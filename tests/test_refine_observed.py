@@ -140,3 +140,31 @@ def test_views_agree_check_reads_the_body_alone(take_missing_hands, monkeypatch)
     refine_person(rig, kp.xy[:, :, 0, :33], w[..., :33], tri.xyz[:, 0, :33], get_keypoint_set("blazepose33").bones,
                   kp.fps, RefineConfig())
     assert seen == [33, 33]
+
+
+def test_triangulation_skips_points_with_too_few_views(take_missing_hands, monkeypatch):
+    """Points seen in fewer than min_views views come back NaN without being undistorted or solved; the others
+    are exactly what they are when triangulated alone."""
+    import mocap.geometry.triangulation as tri_module
+    from mocap.geometry.triangulation import triangulate as triangulate_points
+
+    rig, kp, _ = take_missing_hands
+    C = len(rig)
+    uv = np.moveaxis(kp.xy[:, :, 0], 1, 2).reshape(-1, C, 2)
+    w = np.moveaxis(triangulate.observation_weights(kp, 0.2)[:, :, 0], 1, 2).reshape(-1, C)
+    sizes = []
+    real = tri_module.pixels_to_normalised
+
+    def counting(cam, pts):
+        sizes.append(len(pts))
+        return real(cam, pts)
+
+    monkeypatch.setattr(tri_module, "pixels_to_normalised", counting)
+    X, err, views = triangulate_points(rig, uv, w, min_views=3, max_reproj_px=15.0)
+    enough = (w > 0).sum(axis=1) >= 3
+    assert 0.2 < enough.mean() < 0.9
+    assert sum(sizes) == (w[enough] > 0).sum()
+    assert np.isnan(X[~enough]).all() and np.isnan(err[~enough]).all() and not views[~enough].any()
+    X_alone, err_alone, views_alone = triangulate_points(rig, uv[enough], w[enough], min_views=3, max_reproj_px=15.0)
+    assert np.array_equal(np.isnan(X[enough]), np.isnan(X_alone)) and np.array_equal(views[enough], views_alone)
+    assert np.allclose(X[enough], X_alone, equal_nan=True) and np.allclose(err[enough], err_alone, equal_nan=True)
