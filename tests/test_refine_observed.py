@@ -168,3 +168,20 @@ def test_triangulation_skips_points_with_too_few_views(take_missing_hands, monke
     X_alone, err_alone, views_alone = triangulate_points(rig, uv[enough], w[enough], min_views=3, max_reproj_px=15.0)
     assert np.array_equal(np.isnan(X[enough]), np.isnan(X_alone)) and np.array_equal(views[enough], views_alone)
     assert np.allclose(X[enough], X_alone, equal_nan=True) and np.allclose(err[enough], err_alone, equal_nan=True)
+
+
+def test_bench_drops_whole_hands_in_runs_and_checks_the_share():
+    from mocap.bench.hands import HandsBenchConfig, drop_hands
+
+    data = np.random.default_rng(4).random((200, 4, 1, 75, 3))
+    out = drop_hands(data, 0.5, seed=1)
+    assert np.array_equal(out[..., :33, :], data[..., :33, :])
+    for side in (0, 1):
+        hand = np.isnan(out[:, :, 0, 33 + 21 * side: 54 + 21 * side, 0])  # (F, C, 21)
+        assert (hand.all(axis=2) | ~hand.any(axis=2)).all()  # a hand goes as a whole
+        gone = hand.all(axis=2)
+        assert 0.3 < gone.mean() < 0.7
+        assert (gone.reshape(20, 10, 4).all(axis=1) | ~gone.reshape(20, 10, 4).any(axis=1)).all()  # in runs of 10
+    assert np.array_equal(drop_hands(data, 0.0), data)
+    with pytest.raises(ValueError, match=r"hand_missing must be in \[0, 1\), got 1.2"):
+        HandsBenchConfig("clip.bvh", hand_missing=1.2)
