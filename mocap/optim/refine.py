@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocap.filters import bridged, interpolate_gaps
+from mocap.filters import bridged
 from mocap.geometry.camera import project, project_rows
 from mocap.optim.banded import (
     ClusterPreconditioner,
@@ -50,6 +50,7 @@ from mocap.optim.banded import (
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.optim.noise import detection_noise
 from mocap.optim.refine_obs import Observations
+from mocap.optim.refine_start import start_points
 from mocap.optim.refine_summary import RefineSummary
 from mocap.types import Rig
 
@@ -324,7 +325,7 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
     if uv.shape != (T, C, J, 2) or X0.shape != (T, J, 3) or len(rig) != C:
         raise ValueError(f"refine: shapes disagree: uv {uv.shape}, w {w.shape}, X0 {X0.shape}, rig of {len(rig)}")
     prob = _Problem(rig, uv, w, bones, fps, cfg, groups)
-    X = interpolate_gaps(X0[:, prob.active], None, None)
+    X = start_points(X0[:, prob.active], None if groups is None else prob.groups)  # hands follow the body's wrists
     if not np.all(np.isfinite(X)):  # joints seen but never triangulated start at the body's centre
         if not np.any(np.isfinite(X)):
             raise ValueError("refine: no joint could be triangulated; check calibration and detections")
