@@ -185,3 +185,35 @@ def test_bench_drops_whole_hands_in_runs_and_checks_the_share():
     assert np.array_equal(drop_hands(data, 0.0), data)
     with pytest.raises(ValueError, match=r"hand_missing must be in \[0, 1\), got 1.2"):
         HandsBenchConfig("clip.bvh", hand_missing=1.2)
+
+
+def test_converged_joints_stop_paying_in_the_final_pass(take_missing_hands, monkeypatch):
+    """With hands missing from most views the hands keep iterating after the body has converged: the body's
+    joints are then held (their observations no longer projected) and the result is that of the full solve."""
+    rig, kp, truth = take_missing_hands
+    ks = get_keypoint_set(kp.keypoint_set)
+    w = triangulate.observation_weights(kp, 0.2)[:, :, 0]
+    tri = triangulate.run(rig, kp)
+    frozen = []
+    real_linearize = refine_module._Problem.linearize
+
+    def spy(self, X):
+        frozen.append(int(self.frozen.sum()))
+        return real_linearize(self, X)
+
+    monkeypatch.setattr(refine_module._Problem, "linearize", spy)
+
+    def solve():
+        return refine_person(rig, kp.xy[:, :, 0], w, tri.xyz[:, 0], ks.bones, kp.fps, RefineConfig(),
+                             joint_groups(ks))
+
+    X, _, _, s = solve()
+    assert max(frozen) > 10 and s.usable
+    frozen.clear()
+    monkeypatch.setattr(refine_module, "FREEZE_STEP_M", 0.0)  # nothing is ever held
+    X_full, _, _, s_full = solve()
+    assert max(frozen) == 0
+    assert abs(s.final_cost - s_full.final_cost) < 1e-3 * s_full.final_cost
+    e, e_full = (np.nanmean(np.linalg.norm(x[1:] - truth[1:], axis=-1)) * 1000 for x in (X, X_full))
+    assert abs(e - e_full) < 0.05, (e, e_full)
+    assert np.nanmax(np.linalg.norm(X - X_full, axis=-1)) < 0.002

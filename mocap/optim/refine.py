@@ -36,7 +36,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap.filters import bridged
-from mocap.geometry.camera import project, project_rows
 from mocap.optim.banded import (
     ClusterPreconditioner,
     Couplings,
@@ -49,14 +48,16 @@ from mocap.optim.banded import (
 )
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.optim.noise import detection_noise
-from mocap.optim.refine_obs import Observations
+from mocap.optim.refine_obs import LOWER, Observations, data_cost, normal_terms
 from mocap.optim.refine_start import start_points
 from mocap.optim.refine_summary import RefineSummary
 from mocap.types import Rig
 
 log = logging.getLogger(__name__)
 CHUNK = 512  # frames per block when evaluating projections
-LOWER = ((0, 0), (1, 1), (2, 2), (1, 0), (2, 1), (2, 0))  # a symmetric 3×3 block's entries the band holds
+# final pass: a joint whose last step moved it less than this at every frame is converged and held fixed for the
+# rest of the pass (its observations are no longer projected): two orders below the refined points' accuracy
+FREEZE_STEP_M = 1e-5
 
 
 @dataclass(frozen=True)
@@ -81,18 +82,6 @@ class RefineConfig:
                 raise ValueError(f"refine: {name} must be positive, got {getattr(self, name)}")
         if self.noise_px is not None and not self.noise_px > 0:
             raise ValueError(f"refine: noise_px must be positive, got {self.noise_px}")
-
-
-def _rho(s2: np.ndarray, loss: str, c: float) -> tuple[np.ndarray, np.ndarray]:
-    """Loss value and derivative (IRLS weight) of squared normalised residuals."""
-    if loss == "l2":
-        return s2, np.ones_like(s2)
-    c2 = c * c
-    if loss == "cauchy":
-        return c2 * np.log1p(s2 / c2), 1.0 / (1.0 + s2 / c2)
-    s = np.sqrt(s2)
-    big = s > c
-    return np.where(big, 2 * c * s - c2, s2), np.where(big, c / np.maximum(s, 1e-300), 1.0)
 
 
 class _Problem:
@@ -123,6 +112,8 @@ class _Problem:
         self.wobs, self.sigma, self.loss = self.w, 1.0, cfg.loss  # the current pass, see set_pass
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # (x, its residuals) of the last cost
         self._terms: tuple[np.ndarray, float] | None = None  # (x, its cost but the bone term), see cost
+        self.frozen = np.zeros(self.active.size, bool)  # converged joints of the final pass, see _freeze
+        self._frozen_cost, self._prev = 0.0, None
 
     @property
     def n_joints(self) -> int:
@@ -173,11 +164,36 @@ class _Problem:
         self.sigma, self.loss = sigma, self.cfg.loss if robust else "l2"
         self._terms = None
         self._lengths_final = not robust  # the final pass keeps the lengths it starts with, see update
+        self.frozen[:] = False
+        self._frozen_cost, self._prev = 0.0, None
+
+    def _inv_var(self) -> np.ndarray:
+        return 1.0 / (self.sigma * self.scale) ** 2  # (Ja,)
+
+    def _freeze(self, X: np.ndarray) -> None:
+        """Final pass (a fixed least-squares problem): joints that the last accepted step moved less than
+        :data:`FREEZE_STEP_M` at every frame are held where they are for the rest of the pass; their observation
+        terms become one constant, their steps zero (see linearize). A take whose hands were missed in many
+        views keeps iterating on the hands long after the body has converged; the body then stops paying."""
+        if self._prev is not None:
+            step = np.abs(X - self._prev).max(axis=(0, 2))
+            new = ~self.frozen & (step < FREEZE_STEP_M)
+            if new.any():
+                self.frozen |= new
+                fz = self.frozen[None, None, :]
+                self._lin = self.obs.weighted(np.where(fz, 0.0, self.wobs))
+                self._frozen_cost = data_cost(self.rig.cameras, self.obs.weighted(np.where(fz, self.wobs, 0.0)), X,
+                                              self._inv_var(), self.loss, self.cfg.loss_scale)
+                self._terms = None
+        self._prev = X
 
     def update(self, X: np.ndarray) -> None:
         """Bone lengths: the median segment length over the frames that see both ends. Re-estimated at
         every step of the robust pass; the final pass keeps those it starts with (re-estimating them
-        there only drifts the least-squares cost by ~1e-5 per step and stalls the convergence)."""
+        there only drifts the least-squares cost by ~1e-5 per step and stalls the convergence), and holds
+        its converged joints fixed (:meth:`_freeze`)."""
+        if self._lengths_final:
+            self._freeze(X)
         if self._lengths_fixed:
             return
         self._lengths_fixed = self._lengths_final
@@ -200,15 +216,8 @@ class _Problem:
         observation and acceleration terms of the last X are kept: after a step is accepted the driver asks
         again once the bone lengths are updated, which change only the bone term."""
         if self._terms is None or self._terms[0] is not X:
-            inv_var = 1.0 / (self.sigma * self.scale) ** 2  # (Ja,)
-            Xf = X.reshape(-1, 3)
-            data = 0.0
-            for c, idx, joints, uv_obs, w in self._lin:
-                r = project(self.rig.cameras[c], np.take(Xf, idx, axis=0)) - uv_obs
-                s2 = (r[:, 0] ** 2 + r[:, 1] ** 2) * inv_var[joints]
-                finite = np.isfinite(s2)
-                rho, _ = _rho(np.where(finite, s2, 0.0), self.loss, self.cfg.loss_scale)
-                data += float(w @ rho) + np.count_nonzero(~finite) * 1e12  # behind a camera: forbidden
+            data = self._frozen_cost + data_cost(self.rig.cameras, self._lin, X, self._inv_var(), self.loss,
+                                                 self.cfg.loss_scale)
             acc = X[2:] - 2 * X[1:-1] + X[:-2]
             self._terms = (X, float(data + np.sum(acc**2) * self.lam2))
         bone = np.sum(self.sb * (self._bone_lengths(X) - self.lengths) ** 2)
@@ -224,38 +233,10 @@ class _Problem:
 
         Only the observations of the pass are visited (:class:`mocap.optim.refine_obs.Observations`), one
         camera and block of frames at a time, so that no (T, C, J, 2, 3) Jacobian is ever stored; of each
-        point's symmetric 3×3 block only the 6 entries the band holds are summed (:data:`LOWER`).
+        point's symmetric 3×3 block only the 6 entries the band holds are summed (:func:`normal_terms`).
         """
         T, Ja = self.T, self.n_joints
-        loss = self.loss
-        inv_var = 1.0 / (self.sigma * self.scale) ** 2  # (Ja,)
-        acc = np.zeros((9, T * Ja))  # per point: gradient (3), then the LOWER entries of its normal block (6)
-        Xf = X.reshape(T * Ja, 3)
-        for c, idx, joints, uv_obs, w in self._lin:
-            uv, Jp = project_rows(self.rig.cameras[c], np.take(Xf, idx, axis=0))  # (2, n), (2, 3, n)
-            r0, r1 = uv[0] - uv_obs[:, 0], uv[1] - uv_obs[:, 1]
-            iv = inv_var[joints]
-            s2 = (r0 * r0 + r1 * r1) * iv
-            finite = np.isfinite(s2)
-            if loss == "l2":
-                W = w * iv
-            else:
-                _, drho = _rho(np.where(finite, s2, 0.0), loss, self.cfg.loss_scale)
-                W = w * drho * iv
-            if not finite.all():  # behind the camera: no derivative
-                W = np.where(finite, W, 0.0)
-                Jp[:, :, ~finite] = 0.0
-                r0, r1 = (np.where(finite, x, 0.0) for x in (r0, r1))
-            J0, J1 = Jp  # (3, n) each
-            WJ0, WJ1 = J0 * W, J1 * W
-            vals = np.empty((9, idx.size))
-            np.multiply(WJ0, r0, out=vals[:3])
-            vals[:3] += WJ1 * r1
-            for e, (i, k) in enumerate(LOWER):
-                np.multiply(WJ0[i], J0[k], out=vals[3 + e])
-                vals[3 + e] += WJ1[i] * J1[k]
-            for e in range(9):  # a scatter-add by index (bincount: faster than acc[:, idx] += vals)
-                acc[e] += np.bincount(idx, vals[e], T * Ja)
+        acc = normal_terms(self.rig.cameras, self._lin, X, self._inv_var(), self.loss, self.cfg.loss_scale)
         g = np.ascontiguousarray(acc[:3].reshape(3, T, Ja).transpose(2, 1, 0))  # (Ja, T, 3)
         h = np.ascontiguousarray(acc[3:].reshape(6, T, Ja).transpose(0, 2, 1))  # (6, Ja, T)
         couplings = Couplings(self.ba, self.bb, np.zeros((len(self.bones), T, 3)), self.scatter)
@@ -283,6 +264,13 @@ class _Problem:
         ab[0] += self.gram[0][None, :, None]
         ab[3] += self.gram[1][None, :, None]
         ab[6] += self.gram[2][None, :, None]
+        if self.frozen.any():  # held joints: identity rows, no gradient, no coupling to the others: their step is 0
+            ab[:, self.frozen] = 0.0
+            ab[0, self.frozen] = 1.0
+            g[self.frozen] = 0.0
+            held = self.frozen[couplings.a] | self.frozen[couplings.b]
+            couplings = Couplings(couplings.a, couplings.b, np.where(held[:, None, None], 0.0, couplings.B),
+                                  self.scatter)
         return g.ravel(), ab.reshape(7, -1), couplings
 
     def _smooth_matvec(self, V: np.ndarray) -> np.ndarray:

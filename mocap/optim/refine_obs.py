@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mocap.geometry.camera import project
+from mocap.geometry.camera import project, project_rows
+
+LOWER = ((0, 0), (1, 1), (2, 2), (1, 0), (2, 1), (2, 0))  # a symmetric 3×3 block's entries the band holds
 
 
 class Observations:
@@ -57,3 +59,64 @@ class Observations:
         for c, idx, uv in self.blocks:
             r[c, idx] = project(cameras[c], np.take(Xf, idx, axis=0)) - uv
         return np.moveaxis(r.reshape(C, T, J, 2), 0, 1)
+
+
+def rho_loss(s2: np.ndarray, loss: str, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """Loss value and derivative (IRLS weight) of squared normalised residuals."""
+    if loss == "l2":
+        return s2, np.ones_like(s2)
+    c2 = c * c
+    if loss == "cauchy":
+        return c2 * np.log1p(s2 / c2), 1.0 / (1.0 + s2 / c2)
+    s = np.sqrt(s2)
+    big = s > c
+    return np.where(big, 2 * c * s - c2, s2), np.where(big, c / np.maximum(s, 1e-300), 1.0)
+
+
+def data_cost(cameras, blocks, X: np.ndarray, inv_var: np.ndarray, loss: str, c: float) -> float:
+    """Σ w · ρ(|r|² / σ²) over the observations of ``blocks`` (:meth:`Observations.weighted`) at X (T, J, 3);
+    ``inv_var`` (J,): 1/σ² per joint. An observation behind its camera costs 1e12."""
+    Xf = X.reshape(-1, 3)
+    total = 0.0
+    for cam, idx, joints, uv_obs, w in blocks:
+        r = project(cameras[cam], np.take(Xf, idx, axis=0)) - uv_obs
+        s2 = (r[:, 0] ** 2 + r[:, 1] ** 2) * inv_var[joints]
+        finite = np.isfinite(s2)
+        rho, _ = rho_loss(np.where(finite, s2, 0.0), loss, c)
+        total += float(w @ rho) + np.count_nonzero(~finite) * 1e12
+    return total
+
+
+def normal_terms(cameras, blocks, X: np.ndarray, inv_var: np.ndarray, loss: str, c: float) -> np.ndarray:
+    """Gradient and normal blocks of the observations of ``blocks`` at X (T, J, 3) (IRLS weights for a robust
+    ``loss``): (9, T·J), per point the gradient (3) then the :data:`LOWER` entries of its 3×3 block (6).
+    Cameras are visited one block at a time, so that no (T, C, J, 2, 3) Jacobian is ever stored."""
+    n = X.shape[0] * X.shape[1]
+    Xf = X.reshape(n, 3)
+    acc = np.zeros((9, n))
+    for cam, idx, joints, uv_obs, w in blocks:
+        uv, Jp = project_rows(cameras[cam], np.take(Xf, idx, axis=0))  # (2, m), (2, 3, m)
+        r0, r1 = uv[0] - uv_obs[:, 0], uv[1] - uv_obs[:, 1]
+        iv = inv_var[joints]
+        s2 = (r0 * r0 + r1 * r1) * iv
+        finite = np.isfinite(s2)
+        if loss == "l2":
+            W = w * iv
+        else:
+            _, drho = rho_loss(np.where(finite, s2, 0.0), loss, c)
+            W = w * drho * iv
+        if not finite.all():  # behind the camera: no derivative
+            W = np.where(finite, W, 0.0)
+            Jp[:, :, ~finite] = 0.0
+            r0, r1 = (np.where(finite, x, 0.0) for x in (r0, r1))
+        J0, J1 = Jp  # (3, m) each
+        WJ0, WJ1 = J0 * W, J1 * W
+        vals = np.empty((9, idx.size))
+        np.multiply(WJ0, r0, out=vals[:3])
+        vals[:3] += WJ1 * r1
+        for e, (i, k) in enumerate(LOWER):
+            np.multiply(WJ0[i], J0[k], out=vals[3 + e])
+            vals[3 + e] += WJ1[i] * J1[k]
+        for e in range(9):  # a scatter-add by index (bincount: faster than acc[:, idx] += vals)
+            acc[e] += np.bincount(idx, vals[e], n)
+    return acc
