@@ -7,6 +7,7 @@ import pytest
 from test_hands_triangulate import hands_take
 
 import mocap.optim.refine as refine_module
+import mocap.optim.refine_obs as refine_obs
 from mocap.geometry.camera import distort, project, project_rows
 from mocap.geometry.rotations import axis_angle_to_matrix
 from mocap.keypoint_sets import get_keypoint_set, joint_groups
@@ -102,13 +103,13 @@ def test_a_hand_missing_from_a_view_costs_nothing(take_missing_hands, monkeypatc
     exactly the observations there are (missing hands not at all), and the refined fingers stay near the truth."""
     rig, kp, truth = take_missing_hands
     sizes = []
-    real = refine_module.project_rows
+    real = refine_obs.project_rows
 
     def counting(cam, X):
         sizes.append(len(X))
         return real(cam, X)
 
-    monkeypatch.setattr(refine_module, "project_rows", counting)
+    monkeypatch.setattr(refine_obs, "project_rows", counting)
     w = triangulate.observation_weights(kp, 0.2)[:, :, 0]
     tri = triangulate.run(rig, kp)
     ks = get_keypoint_set(kp.keypoint_set)
