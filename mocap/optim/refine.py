@@ -23,7 +23,10 @@ length before every step (block-coordinate descent).
 
 Two passes (the schedule of :func:`mocap.optim.lm.robust_then_refit`, the driver shared with
 calibration's bundle adjustment): a robust pass (Cauchy or Huber loss), then observations whose
-residual exceeds ``outlier_sigma`` σ are dropped and the least-squares problem is solved again.
+residual exceeds ``outlier_sigma`` σ are dropped and the least-squares problem is solved again; in that
+pass joints that have converged are held (:data:`FREEZE_STEP_M`). Only observations that exist are projected
+(:mod:`mocap.optim.refine_obs`: a hand missing from a view costs nothing); the start fills gaps, a hand's
+following the body (:mod:`mocap.optim.refine_start`).
 Summary: iterations, costs, σ, RMS, rejected observations and ``usable`` with the reason if not.
 """
 
