@@ -23,40 +23,60 @@ def dlt(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> np.n
     weights: (N, C), 0 for views to ignore. Returns (N, 3); points with fewer than two weighted
     views come back as NaN.
     """
-    rows_x, rows_y, w = _dlt_rows(cam_from_world, xn, weights)
-    rows = np.concatenate([rows_x, rows_y], axis=1)  # (N, 2C, 4)
-    M = np.matmul(rows.transpose(0, 2, 1) * np.concatenate([w, w], axis=1)[:, None, :], rows)  # (N, 4, 4)
-    return _solve_terms(M, np.sum(w > 0, axis=-1))
+    coef, basis, w = _view_terms(cam_from_world, xn, weights)
+    return _solve_terms(_subset_terms(coef, basis, w), np.sum(w > 0, axis=-1))
 
 
-def _dlt_rows(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray):
-    """The DLT rows (x·P₂ − P₀, y·P₂ − P₁), each (N, C, 4) (row · (X, 1) = 0 for the true point), and the
-    weights (N, C), 0 where the view is missing or not finite."""
+def _view_terms(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray):
+    """Each view's normal matrix of its DLT rows (x·P₂ − P₀, y·P₂ − P₁) (row · (X, 1) = 0 for the true point),
+    as coefficients on per-camera constant matrices: rxᵀrx + ryᵀry = (x² + y²)·P₂P₂ᵀ − x·(P₂P₀ᵀ + P₀P₂ᵀ)
+    − y·(P₂P₁ᵀ + P₁P₂ᵀ) + (P₀P₀ᵀ + P₁P₁ᵀ). Returns the coefficients (N, C, 4), the matrices (C, 4, 12) (of each
+    4×4 only the 12 entries :func:`_solve_terms` reads: the upper-left 3×3 block, then the last column's top
+    3) and the weights (N, C), 0 where the view is missing or not finite. Σ_c u_c T_c for any weights u is
+    then one matrix product (:func:`_subset_terms`)."""
     P = np.asarray(cam_from_world, float)[:, :3, :]
     C = P.shape[0]
     xn = check_trailing("normalised points", xn, (C, 2))
     w = np.asarray(weights, float)
     if w.shape != xn.shape[:-1]:
         raise ValueError(f"weights: expected shape {xn.shape[:-1]}, got {w.shape}")
-    w = np.where(np.isfinite(w) & np.all(np.isfinite(xn), axis=-1), w, 0.0)
-    x = np.nan_to_num(xn)
-    return x[..., 0, None] * P[:, 2] - P[:, 0], x[..., 1, None] * P[:, 2] - P[:, 1], w
+    w = np.where(np.isfinite(w) & _finite(xn), w, 0.0)
+    x, y = (np.nan_to_num(xn[..., k]) for k in (0, 1))
+    coef = np.stack([x * x + y * y, -x, -y, np.ones_like(x)], axis=-1)
+
+    def outer(a, b):
+        return a[:, :, None] * b[:, None, :]
+
+    P0, P1, P2 = P[:, 0], P[:, 1], P[:, 2]
+    mats = np.stack([outer(P2, P2), outer(P2, P0) + outer(P0, P2), outer(P2, P1) + outer(P1, P2),
+                     outer(P0, P0) + outer(P1, P1)], axis=1)  # (C, 4, 4, 4)
+    basis = np.concatenate([mats[..., :3, :3].reshape(C, 4, 9), mats[..., :3, 3]], axis=-1)  # (C, 4, 12)
+    return coef, basis, w
 
 
-def _view_terms(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each view's unweighted normal matrix (N, C, 4, 4) of the DLT rows and the weights (N, C):
-    Σ_c w_c T_c is the normal matrix of any subset of views."""
-    rows_x, rows_y, w = _dlt_rows(cam_from_world, xn, weights)
-    return rows_x[..., :, None] * rows_x[..., None, :] + rows_y[..., :, None] * rows_y[..., None, :], w
+def _subset_terms(coef: np.ndarray, basis: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Σ_c used_c T_c (N, 12) for view weights ``used`` (N, C) (:func:`_view_terms`): one matrix product."""
+    N, C = used.shape
+    return (coef * used[..., None]).reshape(N, 4 * C) @ basis.reshape(4 * C, 12)
 
 
 def _solve_terms(M: np.ndarray, n_views: np.ndarray) -> np.ndarray:
-    """(X, 1) minimising the weighted algebraic error of the normal matrices M (N, 4, 4): the 3×3 normal
-    equations in closed form (one vectorised adjugate, not a LAPACK call per point); NaN under two views."""
+    """(X, 1) minimising the weighted algebraic error of the normal matrices M (N, 12) (the upper-left 3×3
+    block and the last column's top 3 of each 4×4): the 3×3 normal equations in closed form (one vectorised
+    adjugate, not a LAPACK call per point); NaN under two views."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        X = np.einsum("nij,nj->ni", inv3(M[:, :3, :3]), -M[:, :3, 3])
-    X[(n_views < 2) | ~np.all(np.isfinite(X), axis=-1)] = np.nan
+        X = np.einsum("nij,nj->ni", inv3(M[:, :9].reshape(-1, 3, 3)), -M[:, 9:])
+    X[(n_views < 2) | ~_finite(X)] = np.nan
     return X
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    """Whether every entry of each vector along the last axis (2 or 3 long) is finite: one comparison per
+    component (numpy's reductions along such a short axis are slow)."""
+    out = np.isfinite(a[..., 0])
+    for k in range(1, a.shape[-1]):
+        out &= np.isfinite(a[..., k])
+    return out
 
 
 def reprojection_errors(rig: Rig, X: np.ndarray, uv: np.ndarray) -> np.ndarray:
@@ -64,13 +84,18 @@ def reprojection_errors(rig: Rig, X: np.ndarray, uv: np.ndarray) -> np.ndarray:
     X = check_trailing("points", X, (3,))
     uv = check_trailing("observations", uv, (len(rig), 2))
     proj = np.stack([project(cam, X) for cam in rig.cameras], axis=-2)
-    return np.linalg.norm(proj - uv, axis=-1)
+    d = proj - uv
+    return np.hypot(d[..., 0], d[..., 1])
 
 
 def normalise_observations(rig: Rig, uv: np.ndarray) -> np.ndarray:
     """Undistorted normalised coordinates of pixel observations (N, C, 2)."""
     uv = check_trailing("observations", uv, (len(rig), 2))
-    return np.stack([pixels_to_normalised(cam, uv[:, c]) for c, cam in enumerate(rig.cameras)], axis=1)
+    out = np.full(uv.shape, np.nan)
+    seen = _finite(uv)
+    for c, cam in enumerate(rig.cameras):  # only the observations there are
+        out[seen[..., c], c] = pixels_to_normalised(cam, uv[..., c, :][seen[..., c]])
+    return out
 
 
 def triangulate(
@@ -96,8 +121,15 @@ def triangulate(
         raise ValueError(f"weights: expected shape {uv.shape[:-1]}, got {w.shape}")
     if min_views < 2:
         raise ValueError(f"min_views must be at least 2, got {min_views}")
-    valid = np.all(np.isfinite(uv), axis=-1) & np.isfinite(w) & (w > 0)
+    valid = _finite(uv) & np.isfinite(w) & (w > 0)
     w = np.where(valid, w, 0.0)
+    enough = valid.sum(axis=1) >= min_views
+    if not enough.all():  # too few views (a hand the detector missed): NaN, and no work
+        X, mean_err, views = np.full((len(w), 3), np.nan), np.full(len(w), np.nan), np.zeros(w.shape, bool)
+        if enough.any():
+            X[enough], mean_err[enough], views[enough] = triangulate(
+                rig, uv[enough], w[enough], min_views=min_views, max_reproj_px=max_reproj_px)
+        return X, mean_err, views
     xn = normalise_observations(rig, uv)
     Ps = np.stack([c.cam_from_world for c in rig.cameras])
     X = dlt(Ps, xn, w)
@@ -110,7 +142,7 @@ def triangulate(
     if max_reproj_px is not None and C >= 2:
         err = errors(X, slice(None))
         worst = np.max(np.where(valid, err, 0.0), axis=1)
-        suspect = np.flatnonzero((worst > max_reproj_px) | ~np.all(np.isfinite(X), axis=1) & (valid.sum(1) >= 2))
+        suspect = np.flatnonzero((worst > max_reproj_px) | ~_finite(X) & (valid.sum(1) >= 2))
         if suspect.size and C >= 4:  # first without the worst view (one wrong view is common), then the search
             fixed, X_loo, views_loo = _without_worst(Ps, xn, w, valid, suspect, err, max_reproj_px, errors)
             X[suspect[fixed]], views[suspect[fixed]] = X_loo, views_loo
@@ -120,8 +152,9 @@ def triangulate(
     X[views.sum(axis=1) < min_views] = np.nan
     err = errors(X, slice(None))
     mean_err = np.where(views, err, 0.0).sum(1) / np.maximum(views.sum(1), 1)
-    mean_err[~np.all(np.isfinite(X), axis=1)] = np.nan
-    return X, mean_err, views & np.all(np.isfinite(X), axis=1, keepdims=True)
+    found = _finite(X)
+    mean_err[~found] = np.nan
+    return X, mean_err, views & found[:, None]
 
 
 def _without_worst(Ps, xn, w, valid, idx, err, thr, errors):
@@ -133,16 +166,15 @@ def _without_worst(Ps, xn, w, valid, idx, err, thr, errors):
     e = np.where(v, err[idx], -np.inf)
     e = np.where(v & ~np.isfinite(e), np.inf, e)  # behind a camera: the worst
     keep = v & (np.arange(v.shape[1]) != np.argmax(e, axis=1)[:, None])
-    T, wi = _view_terms(Ps, xn[idx], w[idx])
-    used = np.where(keep, wi, 0.0)
-    X = _solve_terms(np.einsum("nc,ncij->nij", used, T), keep.sum(axis=1))
+    coef, basis, wi = _view_terms(Ps, xn[idx], w[idx])
+    X = _solve_terms(_subset_terms(coef, basis, np.where(keep, wi, 0.0)), keep.sum(axis=1))
     e2 = errors(X, idx)
-    fixed = (v.sum(axis=1) >= 4) & np.all(np.isfinite(X), axis=1) & np.all(~keep | (e2 < thr), axis=1)
+    fixed = (v.sum(axis=1) >= 4) & _finite(X) & np.all(~keep | (e2 < thr), axis=1)
     inl = v & (e2 < thr)  # the left-out view back in where it agrees with the others' point
     again = fixed & (inl.sum(axis=1) > keep.sum(axis=1))
     if again.any():
         used = np.where(inl[again], wi[again], 0.0)
-        X[again] = _solve_terms(np.einsum("nc,ncij->nij", used, T[again]), inl[again].sum(axis=1))
+        X[again] = _solve_terms(_subset_terms(coef[again], basis, used), inl[again].sum(axis=1))
     return fixed, X[fixed], np.where(again[:, None], inl, keep)[fixed]
 
 
@@ -152,14 +184,15 @@ def _subset_search(rig, Ps, xn, uv, w, valid, idx, thr, errors):
     best_cost = np.full(n, np.inf)
     best_inl = np.zeros((n, C), bool)
     v = valid[idx]
-    T, wi = _view_terms(Ps, xn[idx], w[idx])  # each view's normal matrix, once: a subset is a weighted sum
-    WT = wi[..., None, None] * T
+    coef, basis, wi = _view_terms(Ps, xn[idx], w[idx])  # a subset's normal matrix is a weighted sum of views'
+    WC = coef * wi[..., None]
     two = np.full(n, 2)
     for a, b in combinations(range(C), 2):
         ok = v[:, a] & v[:, b]
         if not ok.any():
             continue
-        e = errors(_solve_terms(WT[:, a] + WT[:, b], np.where(ok, two, 0)), idx)
+        pair = WC[:, a] @ basis[a] + WC[:, b] @ basis[b]
+        e = errors(_solve_terms(pair, np.where(ok, two, 0)), idx)
         inl = v & (e < thr)
         count = np.where(ok, inl.sum(1), -1)
         cost = np.where(inl, e, thr).sum(1)
@@ -170,7 +203,7 @@ def _subset_search(rig, Ps, xn, uv, w, valid, idx, thr, errors):
 
     def subset(views: np.ndarray) -> np.ndarray:
         used = np.where(views, wi, 0.0)
-        return _solve_terms(np.einsum("nc,ncij->nij", used, T), np.sum(used > 0, axis=-1))
+        return _solve_terms(_subset_terms(coef, basis, used), np.sum(used > 0, axis=-1))
 
     X = subset(best_inl)
     inl = v & (errors(X, idx) < thr)  # one more round: views the consensus point explains

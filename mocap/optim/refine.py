@@ -23,7 +23,10 @@ length before every step (block-coordinate descent).
 
 Two passes (the schedule of :func:`mocap.optim.lm.robust_then_refit`, the driver shared with
 calibration's bundle adjustment): a robust pass (Cauchy or Huber loss), then observations whose
-residual exceeds ``outlier_sigma`` σ are dropped and the least-squares problem is solved again.
+residual exceeds ``outlier_sigma`` σ are dropped and the least-squares problem is solved again; in that
+pass joints that have converged are held (:data:`FREEZE_STEP_M`). Only observations that exist are projected
+(:mod:`mocap.optim.refine_obs`: a hand missing from a view costs nothing); the start fills gaps, a hand's
+following the body (:mod:`mocap.optim.refine_start`).
 Summary: iterations, costs, σ, RMS, rejected observations and ``usable`` with the reason if not.
 """
 
@@ -35,8 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocap.filters import bridged, interpolate_gaps
-from mocap.geometry.camera import project
+from mocap.filters import bridged
 from mocap.optim.banded import (
     ClusterPreconditioner,
     Couplings,
@@ -49,11 +51,16 @@ from mocap.optim.banded import (
 )
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.optim.noise import detection_noise
+from mocap.optim.refine_obs import LOWER, Observations, data_cost, normal_terms
+from mocap.optim.refine_start import start_points
+from mocap.optim.refine_summary import RefineSummary
 from mocap.types import Rig
 
 log = logging.getLogger(__name__)
 CHUNK = 512  # frames per block when evaluating projections
-LOWER = ((0, 0), (1, 1), (2, 2), (1, 0), (2, 1), (2, 0))  # a symmetric 3×3 block's entries the band holds
+# final pass: a joint whose last step moved it less than this at every frame is converged and held fixed for the
+# rest of the pass (its observations are no longer projected): two orders below the refined points' accuracy
+FREEZE_STEP_M = 1e-5
 
 
 @dataclass(frozen=True)
@@ -80,40 +87,6 @@ class RefineConfig:
             raise ValueError(f"refine: noise_px must be positive, got {self.noise_px}")
 
 
-@dataclass(frozen=True)
-class RefineSummary:
-    iterations: int
-    initial_cost: float
-    final_cost: float
-    noise_px: float
-    observations: int
-    rejected: int
-    rms_px: float
-    cg_iterations: int
-    seconds: float
-    usable: bool
-    message: str
-
-    def __str__(self) -> str:
-        return (f"refine: {self.iterations} iterations ({self.cg_iterations} CG), cost {self.initial_cost:.4g} → "
-                f"{self.final_cost:.4g}, "
-                f"σ={self.noise_px:.2f}px, RMS {self.rms_px:.2f}px, {self.rejected}/{self.observations} "
-                f"observations rejected, {self.seconds:.2f}s — {'usable' if self.usable else 'NOT usable'}: "
-                f"{self.message}")
-
-
-def _rho(s2: np.ndarray, loss: str, c: float) -> tuple[np.ndarray, np.ndarray]:
-    """Loss value and derivative (IRLS weight) of squared normalised residuals."""
-    if loss == "l2":
-        return s2, np.ones_like(s2)
-    c2 = c * c
-    if loss == "cauchy":
-        return c2 * np.log1p(s2 / c2), 1.0 / (1.0 + s2 / c2)
-    s = np.sqrt(s2)
-    big = s > c
-    return np.where(big, 2 * c * s - c2, s2), np.where(big, c / np.maximum(s, 1e-300), 1.0)
-
-
 class _Problem:
     """One person's trajectory problem restricted to the joints that have observations; the
     :class:`mocap.optim.lm.RobustProblem` of the driver, with x the positions (T, Ja, 3)."""
@@ -126,6 +99,8 @@ class _Problem:
         remap = {j: i for i, j in enumerate(self.active)}
         self.uv = np.nan_to_num(uv[:, :, self.active])
         self.w = np.where(ok, w, 0.0)[:, :, self.active]  # (T, C, Ja)
+        self.obs = Observations(self.uv, ok[:, :, self.active], CHUNK)  # only the observations that exist
+        self._lin = self.obs.weighted(self.w)  # those of the current pass, see set_pass
         self.bones = [(remap[a], remap[b]) for a, b in bones if a in remap and b in remap]
         self.ba, self.bb = (np.array([bone[i] for bone in self.bones], int) for i in (0, 1))
         self.scatter = bone_scatter(self.ba, self.bb, self.active.size)
@@ -140,6 +115,8 @@ class _Problem:
         self.wobs, self.sigma, self.loss = self.w, 1.0, cfg.loss  # the current pass, see set_pass
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # (x, its residuals) of the last cost
         self._terms: tuple[np.ndarray, float] | None = None  # (x, its cost but the bone term), see cost
+        self.frozen = np.zeros(self.active.size, bool)  # converged joints of the final pass, see _freeze
+        self._frozen_cost, self._prev = 0.0, None
 
     @property
     def n_joints(self) -> int:
@@ -150,20 +127,17 @@ class _Problem:
         for the same array (the cost of an accepted step, then its residual norms)."""
         if self._last is not None and self._last[0] is X:
             return self._last[1]
-        r = np.empty_like(self.uv)
-        for t0 in range(0, self.T, CHUNK):
-            t1 = min(t0 + CHUNK, self.T)
-            for c, cam in enumerate(self.rig.cameras):
-                r[t0:t1, c] = project(cam, X[t0:t1]) - self.uv[t0:t1, c]
+        r = self.obs.residuals(self.rig.cameras, X)  # NaN where not observed
         self._last = (X, r)
         return r
 
     def residual_norms(self, X: np.ndarray) -> np.ndarray:
         """Residual norms in the body's noise units (each joint's divided by its group's relative σ)."""
-        return np.linalg.norm(self.residuals(X), axis=-1) / self.scale
+        return self.pixel_norms(X) / self.scale
 
     def pixel_norms(self, X: np.ndarray) -> np.ndarray:
-        return np.linalg.norm(self.residuals(X), axis=-1)
+        r = self.residuals(X)
+        return np.hypot(r[..., 0], r[..., 1])
 
     def set_group_noise(self, X: np.ndarray, observed: np.ndarray) -> dict[int, float]:
         """Each group's σ relative to the body's (group 0), from the residuals at X (robust, Rayleigh);
@@ -189,21 +163,47 @@ class _Problem:
 
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
         self.wobs = np.where(keep, self.w, 0.0)
+        self._lin = self.obs.weighted(self.wobs)
         self.sigma, self.loss = sigma, self.cfg.loss if robust else "l2"
         self._terms = None
         self._lengths_final = not robust  # the final pass keeps the lengths it starts with, see update
+        self.frozen[:] = False
+        self._frozen_cost, self._prev = 0.0, None
+
+    def _inv_var(self) -> np.ndarray:
+        return 1.0 / (self.sigma * self.scale) ** 2  # (Ja,)
+
+    def _freeze(self, X: np.ndarray) -> None:
+        """Final pass (a fixed least-squares problem): joints that the last accepted step moved less than
+        :data:`FREEZE_STEP_M` at every frame are held where they are for the rest of the pass; their observation
+        terms become one constant, their steps zero (see linearize). A take whose hands were missed in many
+        views keeps iterating on the hands long after the body has converged; the body then stops paying."""
+        if self._prev is not None:
+            step = np.abs(X - self._prev).max(axis=(0, 2))
+            new = ~self.frozen & (step < FREEZE_STEP_M)
+            if new.any():
+                self.frozen |= new
+                fz = self.frozen[None, None, :]
+                self._lin = self.obs.weighted(np.where(fz, 0.0, self.wobs))
+                self._frozen_cost = data_cost(self.rig.cameras, self.obs.weighted(np.where(fz, self.wobs, 0.0)), X,
+                                              self._inv_var(), self.loss, self.cfg.loss_scale)
+                self._terms = None
+        self._prev = X
 
     def update(self, X: np.ndarray) -> None:
         """Bone lengths: the median segment length over the frames that see both ends. Re-estimated at
         every step of the robust pass; the final pass keeps those it starts with (re-estimating them
-        there only drifts the least-squares cost by ~1e-5 per step and stalls the convergence)."""
+        there only drifts the least-squares cost by ~1e-5 per step and stalls the convergence), and holds
+        its converged joints fixed (:meth:`_freeze`)."""
+        if self._lengths_final:
+            self._freeze(X)
         if self._lengths_fixed:
             return
         self._lengths_fixed = self._lengths_final
         if not self.bones:
             return
         seen = self.w.sum(axis=1) > 0
-        n = np.linalg.norm(X[:, self.ba] - X[:, self.bb], axis=-1)  # (T, bones)
+        n = self._bone_lengths(X)  # (T, bones)
         both = seen[:, self.ba] & seen[:, self.bb]
         self.lengths = column_median(np.where(both | ~both.any(axis=0), n, np.nan))  # all frames if none sees both
         if not self._bone_weights_set:  # from the first lengths, then fixed: a cost that keeps changing
@@ -215,56 +215,33 @@ class _Problem:
             self.sb, self._bone_weights_set = 1.0 / sigma**2, True  # would slow the solver's convergence
 
     def cost(self, X: np.ndarray) -> float:
-        """Total cost of the current pass at X. The observation and acceleration terms of the last X are kept:
-        after a step is accepted the driver asks again once the bone lengths are updated, which change only
-        the bone term."""
+        """Total cost of the current pass at X, from the projections of the pass's observations only. The
+        observation and acceleration terms of the last X are kept: after a step is accepted the driver asks
+        again once the bone lengths are updated, which change only the bone term."""
         if self._terms is None or self._terms[0] is not X:
-            r = self.residuals(X)
-            s2 = (r[..., 0] ** 2 + r[..., 1] ** 2) / (self.sigma * self.scale) ** 2
-            use = self.wobs > 0
-            rho, _ = _rho(np.where(use & np.isfinite(s2), s2, 0.0), self.loss, self.cfg.loss_scale)
-            data = np.sum(self.wobs * rho) + np.sum(use & ~np.isfinite(s2)) * 1e12  # behind a camera: forbidden
+            data = self._frozen_cost + data_cost(self.rig.cameras, self._lin, X, self._inv_var(), self.loss,
+                                                 self.cfg.loss_scale)
             acc = X[2:] - 2 * X[1:-1] + X[:-2]
             self._terms = (X, float(data + np.sum(acc**2) * self.lam2))
-        bone = np.sum(self.sb * (np.linalg.norm(X[:, self.ba] - X[:, self.bb], axis=-1) - self.lengths) ** 2)
+        bone = np.sum(self.sb * (self._bone_lengths(X) - self.lengths) ** 2)
         return float(self._terms[1] + bone)
+
+    def _bone_lengths(self, X: np.ndarray) -> np.ndarray:
+        """(T, bones) segment lengths, one coordinate at a time (a norm along a 3-long axis is slow)."""
+        d = X[:, self.ba] - X[:, self.bb]
+        return np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
 
     def linearize(self, X: np.ndarray):
         """Gradient (Ja·T·3,), banded block-diagonal part (7, Ja·T·3), bone couplings.
 
-        Cameras are visited one at a time so that no (T, C, J, 2, 3) Jacobian is ever stored; of each
-        point's symmetric 3×3 block only the 6 entries the band holds are summed (:data:`LOWER`).
+        Only the observations of the pass are visited (:class:`mocap.optim.refine_obs.Observations`), one
+        camera and block of frames at a time, so that no (T, C, J, 2, 3) Jacobian is ever stored; of each
+        point's symmetric 3×3 block only the 6 entries the band holds are summed (:func:`normal_terms`).
         """
         T, Ja = self.T, self.n_joints
-        wobs, loss = self.wobs, self.loss
-        inv_var = 1.0 / (self.sigma * self.scale) ** 2  # (Ja,)
-        g = np.zeros((T, Ja, 3))
-        h = np.zeros((6, T, Ja))
-        for t0 in range(0, T, CHUNK):  # chunks of frames keep the temporaries in cache
-            ts = slice(t0, min(t0 + CHUNK, T))
-            for c, cam in enumerate(self.rig.cameras):
-                uv, Jp = project(cam, X[ts], jacobian=True)  # (t, Ja, 2), (t, Ja, 2, 3)
-                r = uv - self.uv[ts, c]
-                r0, r1 = r[..., 0], r[..., 1]
-                s2 = (r0 * r0 + r1 * r1) * inv_var
-                finite = np.isfinite(s2)
-                good = wobs[ts, c] > 0
-                if loss == "l2":
-                    W = wobs[ts, c] * inv_var
-                else:
-                    _, drho = _rho(np.where(good & finite, s2, 0.0), loss, self.cfg.loss_scale)
-                    W = wobs[ts, c] * drho * inv_var
-                if not finite.all():  # behind the camera: no derivative
-                    W = np.where(finite, W, 0.0)
-                    Jp[~finite] = 0.0
-                    r0, r1 = (np.where(finite, x, 0.0) for x in (r0, r1))
-                J0, J1 = Jp[..., 0, :], Jp[..., 1, :]  # (t, Ja, 3)
-                WJ0, WJ1 = J0 * W[..., None], J1 * W[..., None]
-                g[ts] += WJ0 * r0[..., None] + WJ1 * r1[..., None]
-                for e, (i, k) in enumerate(LOWER):
-                    h[e, ts] += WJ0[..., i] * J0[..., k] + WJ1[..., i] * J1[..., k]
-        g = np.ascontiguousarray(np.moveaxis(g, 1, 0))  # (Ja, T, 3)
-        h = np.ascontiguousarray(np.moveaxis(h, 2, 1))  # (6, Ja, T)
+        acc = normal_terms(self.rig.cameras, self._lin, X, self._inv_var(), self.loss, self.cfg.loss_scale)
+        g = np.ascontiguousarray(acc[:3].reshape(3, T, Ja).transpose(2, 1, 0))  # (Ja, T, 3)
+        h = np.ascontiguousarray(acc[3:].reshape(6, T, Ja).transpose(0, 2, 1))  # (6, Ja, T)
         couplings = Couplings(self.ba, self.bb, np.zeros((len(self.bones), T, 3)), self.scatter)
         if self.bones:  # all bones at once; each end's terms summed into its joint by the scatter matrix
             nb = len(self.bones)
@@ -290,6 +267,13 @@ class _Problem:
         ab[0] += self.gram[0][None, :, None]
         ab[3] += self.gram[1][None, :, None]
         ab[6] += self.gram[2][None, :, None]
+        if self.frozen.any():  # held joints: identity rows, no gradient, no coupling to the others: their step is 0
+            ab[:, self.frozen] = 0.0
+            ab[0, self.frozen] = 1.0
+            g[self.frozen] = 0.0
+            held = self.frozen[couplings.a] | self.frozen[couplings.b]
+            couplings = Couplings(couplings.a, couplings.b, np.where(held[:, None, None], 0.0, couplings.B),
+                                  self.scatter)
         return g.ravel(), ab.reshape(7, -1), couplings
 
     def _smooth_matvec(self, V: np.ndarray) -> np.ndarray:
@@ -332,7 +316,7 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
     if uv.shape != (T, C, J, 2) or X0.shape != (T, J, 3) or len(rig) != C:
         raise ValueError(f"refine: shapes disagree: uv {uv.shape}, w {w.shape}, X0 {X0.shape}, rig of {len(rig)}")
     prob = _Problem(rig, uv, w, bones, fps, cfg, groups)
-    X = interpolate_gaps(X0[:, prob.active], None, None)
+    X = start_points(X0[:, prob.active], None if groups is None else prob.groups)  # hands follow the body's wrists
     if not np.all(np.isfinite(X)):  # joints seen but never triangulated start at the body's centre
         if not np.any(np.isfinite(X)):
             raise ValueError("refine: no joint could be triangulated; check calibration and detections")
@@ -368,10 +352,15 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
         problems.append("cost is not finite")
     if rms > 3 * sigma:
         problems.append(f"RMS {rms:.1f}px is large against σ {sigma:.1f}px")
-    proj = np.moveaxis(prob.uv + prob.residuals(X), 1, 0)  # the projections of X, from the residuals just found
-    noise, why = detection_noise(uv[:, :, prob.active], prob.w, proj)
-    if np.isfinite(noise) and rms > 3 * noise and not rms > 3 * sigma:
-        problems.append(f"RMS {rms:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
+    # the views-agree check is the body's (group 0): with hands it decides as for the body alone, and the hands'
+    # 2D tracks (their own noise level, see set_group_noise) are not read a second time
+    b = prob.groups == 0
+    kb = keep[..., b]
+    rms_b = rms if b.all() else float(np.sqrt(np.mean(norms[..., b][kb] ** 2))) if kb.any() else float("nan")
+    proj = np.moveaxis(prob.uv[..., b, :] + prob.residuals(X)[..., b, :], 1, 0)  # the projections of X
+    noise, why = detection_noise(uv[:, :, prob.active[b]], prob.w[..., b], proj)
+    if np.isfinite(noise) and rms_b > 3 * noise and not rms > 3 * sigma:
+        problems.append(f"RMS {rms_b:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
                         "disagree — another person's keypoints in this person's slot (mixed identities), "
                         "left/right swaps, or a camera's calibration or sync")
     summary = RefineSummary(

@@ -1,0 +1,61 @@
+"""Where :func:`mocap.optim.refine.refine_person` starts: the triangulated points with their gaps filled.
+
+A body joint's gap is filled by linear interpolation. A joint of another group (a hand keypoint) is small and
+moves with the body: a hand missing from most views for a few frames (the hand detector lost it) would cut
+straight across the gap while the arm swings, far from where the few views that still see it put it, and
+refine would spend many iterations (and a robust loss that takes those views for outliers) pulling it back.
+So such a joint fills its gaps by interpolating its offset from its anchor, the body joint nearest to it over
+the frames where both are known (a hand keypoint: the body's wrist or knuckles), and moves with it.
+
+A hand keypoint triangulated from two views one of which is wrong can land metres away (two views cannot
+outvote each other); its acceleration term then dwarfs the whole cost (×100 on a take whose hands were found
+in a third of the views) and refine takes many iterations to pull it back. A point farther from its anchor than
+:data:`REACH_FACTOR` × its median distance plus :data:`REACH_MARGIN_M` (beyond the hand's reach) is therefore
+treated as a gap too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.filters import interpolate_gaps
+
+ANCHOR_FRAMES = 200  # frames (evenly spread) that the nearest body joint is chosen on
+REACH_FACTOR = 2.0  # a joint farther from its anchor than this × its median distance ...
+REACH_MARGIN_M = 0.05  # ... plus this is a gross triangulation error, not a pose
+
+
+def start_points(X0: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """(T, J, 3) starting trajectories from X0 (T, J, 3), NaN where not triangulated; ``groups`` (J,): 0 the
+    body, > 0 joints that follow their anchor across gaps (None: every joint interpolated on its own). Joints
+    never triangulated stay NaN."""
+    X = interpolate_gaps(X0, None, None)
+    if groups is None:
+        return X
+    groups = np.asarray(groups)
+    body, others = np.flatnonzero(groups == 0), np.flatnonzero(groups > 0)
+    known = np.isfinite(X0[..., 0])
+    gappy = others[known[:, others].any(axis=0)]  # (every joint can have gross errors to drop)
+    if not body.size or not gappy.size:
+        return X
+    frames = np.unique(np.linspace(0, len(X0) - 1, min(ANCHOR_FRAMES, len(X0))).astype(int))
+    d = X0[frames][:, gappy, None] - X0[frames][:, None, body]  # (frames, gappy, body, 3)
+    with np.errstate(invalid="ignore"):
+        dist = np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
+    seen = np.isfinite(dist).any(axis=0)  # (gappy, body)
+    median = np.full(seen.shape, np.inf)
+    if seen.any():
+        median[seen] = np.nanmedian(dist[:, seen], axis=0)
+    for j, row in zip(gappy, median, strict=True):
+        if not np.isfinite(row).any():  # never known with a body joint in the sampled frames
+            continue
+        anchor = X[:, body[np.argmin(row)]]
+        if not np.isfinite(anchor).all():
+            continue
+        offset = X0[:, j] - anchor
+        with np.errstate(invalid="ignore"):
+            reach = np.sqrt(np.sum(offset**2, axis=-1))
+            good = known[:, j] & (reach <= REACH_FACTOR * np.nanmedian(reach) + REACH_MARGIN_M)
+        filled = anchor + interpolate_gaps(np.where(good[:, None], offset, np.nan), None, None)
+        X[:, j] = np.where(good[:, None], X0[:, j], filled)
+    return X
