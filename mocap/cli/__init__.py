@@ -90,7 +90,7 @@ def cmd_bench_hands(args) -> int:
         print("no BVH clip: pass --bvh FILE or set MOCAP_SHARED_DATA", file=sys.stderr)
         return 2
     cfg = HandsBenchConfig(str(bvh), args.frames, args.fps, args.cameras, args.noise_px, args.hand_noise_px,
-                           args.outliers, args.dropouts, args.seed)
+                           args.outliers, args.dropouts, args.seed, args.hand_missing)
     result = run(cfg, progress=lambda s: print(f"… {s}", file=sys.stderr, flush=True))
     print(f"hands benchmark: {cfg.frames} frames × {cfg.cameras} cameras, σ {cfg.noise_px}px body, "
           f"{cfg.hand_noise_px}px hands (hands {result['hand_px']:.0f}px wrist → middle tip), "
@@ -224,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     bh.add_argument("--bvh", type=Path, help="motion clip (default: CMU 01_03 from the shared data)")
     _take_args(bh, frames=600)
     bh.add_argument("--hand-noise-px", type=float, default=1.0, help="σ of the hand keypoints")
+    bh.add_argument("--hand-missing", type=float, default=0.0,
+                    help="share of the views each hand is missing from as a whole (runs of 10 frames)")
     bh.add_argument("--json", type=Path)
     bh.set_defaults(func=cmd_bench_hands, cameras=6)
 

@@ -58,7 +58,7 @@ def outputs(session: Session, settings) -> list[Path]:
 def observation_weights(kp: Keypoints2D, min_score: float) -> np.ndarray:
     """(F, C, P, J) weights: the score where a detection is usable, else 0."""
     s = kp.score
-    ok = np.isfinite(s) & (s >= min_score) & np.all(np.isfinite(kp.xy), axis=-1)
+    ok = np.isfinite(s) & (s >= min_score) & np.isfinite(kp.xy[..., 0]) & np.isfinite(kp.xy[..., 1])
     return np.where(ok, np.maximum(s, 1e-6), 0.0)
 
 
