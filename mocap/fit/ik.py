@@ -151,26 +151,40 @@ class _Layout:
             self.ancestors.append(a)
 
 
-def _root_blocks(pb: IKProblem, L: _Layout) -> Blocks | None:
-    """With the root held (``fixed_root``), the subtrees of its children move apart: one block of the IK step
-    each (their joints' columns, their points' and vectors' rows). None when there are fewer than two."""
+def _arrow_blocks(pb: IKProblem, L: _Layout, kept: np.ndarray, lgroups: list) -> Blocks:
+    """The IK step's column blocks (see :mod:`.ikstep`): the border is the root's translation and the trunk
+    (the joints at or above a joint where two branches with unknowns part), each block a limb hanging from
+    it (the subtree of a trunk joint's other child): its joints' columns, and the rows of its points,
+    vectors and leaf groups. Rows index the dense layout: the ``kept`` point and vector rows, then six
+    per leaf group; the rows that touch only the border make one more block (without columns)."""
     sk = pb.skeleton
-    if not pb.fixed_root:
-        return None
-    top = np.full(L.J, -1)  # the root's child above each joint
-    for j in range(1, L.J):
-        top[j] = j if sk.parents[j] == 0 else top[sk.parents[j]]
-    heads = [k for k in np.unique(top[top > 0]) if (L.col[top == k] >= 0).any()]
-    if len(heads) < 2:
-        return None
-    rows, cols = [], []
-    for k in heads:
-        joints = np.flatnonzero(top == k)
-        vecs = np.flatnonzero(top[pb.vec_joint] == k)
-        rows.append([3 * j + i for j in joints for i in range(3)]
-                    + [3 * L.J + 3 * v + i for v in vecs for i in range(3)])
-        cols.append([L.col[j] + i for j in joints if L.col[j] >= 0 for i in range(L.ndof[j])])
-    return Blocks.of(rows, cols, 3 * L.J + 3 * len(pb.vec_joint), L.n)
+    J = L.J
+    below = L.col >= 0  # some unknown in the subtree
+    for j in range(J - 1, 0, -1):
+        below[sk.parents[j]] |= below[j]
+    trunk = np.zeros(J, bool)
+    for j in range(J - 1, -1, -1):
+        kids = np.flatnonzero(sk.parents == j)
+        trunk[j] |= int(below[kids].sum()) >= 2 or bool(trunk[kids].any())
+    head = np.full(J, -1)  # the topmost joint of each non-trunk joint's limb
+    for j in range(J):
+        if not trunk[j]:
+            k = int(sk.parents[j])
+            head[j] = head[k] if k >= 0 and not trunk[k] else j
+    heads = [h for h in np.unique(head[head >= 0]) if (L.col[head == h] >= 0).any()]
+    block = np.full(J, len(heads))  # each joint's rows' block; the trunk's (and limbs without unknowns') last
+    for b, h in enumerate(heads):
+        block[head == h] = b
+    border = ([] if pb.fixed_root else [0, 1, 2]) + [L.col[j] + i for j in range(J) if trunk[j] and L.col[j] >= 0
+                                                    for i in range(L.ndof[j])]
+    cols = [[L.col[j] + i for j in range(J) if block[j] == b and L.col[j] >= 0 for i in range(L.ndof[j])]
+            for b in range(len(heads))] + [[]]
+    row_block = np.r_[np.repeat(block, 3), np.repeat(block[pb.vec_joint], 3)][kept]
+    row_block = np.r_[row_block, np.repeat([block[g.joint] for g in lgroups], 6).astype(int)]
+    rows = [list(np.flatnonzero(row_block == b)) for b in range(len(heads) + 1)]
+    if not rows[-1]:
+        rows, cols = rows[:-1], cols[:-1]
+    return Blocks.of(rows, cols, row_block.size, L.n, border)
 
 
 def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray,
@@ -202,9 +216,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     b_cols, h_cols, d2_cols = L.col[balls][:, None] + AR, L.col[hj][:, None], L.col[d2][:, None] + AR
     par = np.maximum(sk.parents, 0)
     top = sk.parents < 0
-    blocks = _root_blocks(pb, L)
-    # leaf targets riding on one joint (a hand's knuckles in the body pass) become six rows per joint
-    lgroups = leaf_groups(sk.parents, L.col, pb.vec_joint) if blocks is None else []
+    lgroups = [] if pb.fixed_root else leaf_groups(sk.parents, L.col, pb.vec_joint)
     grouped = np.zeros(J, bool)
     for grp in lgroups:
         grouped[grp.targets] = True
@@ -216,24 +228,29 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     vpairs_ball = tuple(np.array([x[i] for x in vpairs if x[1] not in pb.hinge_axes], int) for i in (0, 1))
     vpairs_hinge = tuple(np.array([x[i] for x in vpairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
     V = len(pb.vec_joint)
-    # where each Jacobian entry goes: the dense (rows, columns), or (block, row in it, column in it)
+    # where each Jacobian entry goes: (block, row in it, column in it; the border's columns first)
     m = 3 * J + 3 * V
     kept = np.flatnonzero(~np.repeat(np.r_[grouped, np.zeros(V, bool)], 3))  # the rows not folded
-    if blocks is None:
-        j_shape = (kept.size + 6 * len(lgroups), L.n)
-        r_map = np.full(m, -1)
-        r_map[kept] = np.arange(kept.size)
+    r_map = np.full(m, -1)
+    r_map[kept] = np.arange(kept.size)
+    blocks = _arrow_blocks(pb, L, kept, lgroups)
+    j_shape = blocks.rows.shape + (blocks.border.size + blocks.cols.shape[1],)
+    R = kept.size + 6 * len(lgroups)  # the dense rows
+    r_part, r_loc = np.zeros(R + 1, int), np.zeros(R + 1, int)
+    for b, rows in enumerate(blocks.rows):
+        r_part[rows], r_loc[rows] = b, np.arange(len(rows))
+    c_loc = blocks.local
 
-        def at(rows, cols):
-            return r_map[rows], cols
-    else:
-        j_shape = blocks.rows.shape + (blocks.cols.shape[1],)
-        r_part, r_loc = np.zeros(m + 1, int), np.zeros(m + 1, int)
-        for b, rows in enumerate(blocks.rows):
-            r_part[rows], r_loc[rows] = b, np.arange(len(rows))
-
-        def at(rows, cols):
-            return r_part[rows], r_loc[rows], blocks.loc[cols]
+    def at(rows, cols):
+        rr = r_map[rows]
+        return r_part[rr], r_loc[rr], c_loc[cols]
+    # each leaf group's six rows: their block, places in it, and the columns they may touch (border, own)
+    at_lg = []
+    for i in range(len(lgroups)):
+        vr = kept.size + 6 * i + np.arange(6)
+        b = int(r_part[vr[0]])
+        vc = np.flatnonzero((blocks.bpos >= 0) | (blocks.part == b))
+        at_lg.append((b, r_loc[vr][:, None], c_loc[vc][None, :], vc))
     free = np.flatnonzero(~grouped)
     at_root = None if pb.fixed_root else at((3 * free[:, None] + AR).ravel(), np.tile(AR, free.size))  # its 3 columns
     D, K = pairs_ball
@@ -309,10 +326,10 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         for i, grp in enumerate(lgroups):
             S = _frame_velocity(grp.joint, p, waxis)
             rows, rho = virtual_rows(grp, p, sy_, r[:, :3 * J].reshape(F, J, 3), S)
-            Jm[:, kept.size + 6 * i: kept.size + 6 * i + 6] = rows
+            b, rl, cl, vc = at_lg[i]
+            Jm[:, b, rl, cl] = rows[:, :, vc]
             rd.append(rho)
-        rd = np.concatenate(rd, axis=1) if blocks is None else \
-            np.concatenate([r[:, :m], np.zeros((F, 1))], axis=1)[:, blocks.rows]
+        rd = np.concatenate(rd + [np.zeros((F, 1))], axis=1)[:, blocks.rows]
         # the priors, one group per joint kind: (columns, Jacobian blocks, residuals)
         Jl = so3_log_jacobian_inv(phi)
         P = (Jl @ np.swapaxes(Gpar[:, balls], -1, -2)) * ps_[:, balls, None, None]
