@@ -47,6 +47,11 @@ class IKProblem:
     fixed_root: bool = False  # the root's position and rotation stay as given (a hand under its fitted wrist)
 
 
+# −[v]×'s entries off the diagonal: (row, column) = ±v[OFF_V] with the sign OFF_S
+OFF_R, OFF_C = np.array([0, 0, 1, 1, 2, 2]), np.array([1, 2, 0, 2, 0, 1])
+OFF_V, OFF_S = np.array([2, 1, 2, 0, 1, 0]), np.array([1.0, -1.0, -1.0, 1.0, 1.0, -1.0])
+
+
 def _over(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """How far x lies outside [lo, hi] (0 inside)."""
     return np.where(x < lo, x - lo, np.where(x > hi, x - hi, 0.0))
@@ -187,6 +192,16 @@ def _arrow_blocks(pb: IKProblem, L: _Layout, kept: np.ndarray, lgroups: list) ->
     return Blocks.of(rows, cols, row_block.size, L.n, border)
 
 
+def _pick(ok: np.ndarray, new, old, keep: np.ndarray):
+    """``new`` where ``ok`` else ``old`` (arrays over frames, or tuples of them, or None), at frames ``keep``."""
+    if new is None:
+        return None
+    if isinstance(new, tuple):
+        return tuple(_pick(ok, a, b, keep) for a, b in zip(new, old, strict=True))
+    ok = ok[keep]
+    return np.where(ok.reshape(ok.shape + (1,) * (new.ndim - 1)), new[keep], old[keep])
+
+
 def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray,
              local: np.ndarray, root: np.ndarray, iterations: int = 20, ref: np.ndarray | None = None,
              ref_w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -254,11 +269,12 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     free = np.flatnonzero(~grouped)
     at_root = None if pb.fixed_root else at((3 * free[:, None] + AR).ravel(), np.tile(AR, free.size))  # its 3 columns
     D, K = pairs_ball
-    at_pb = at(3 * D[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :])
+    # a ball's block −[lever]× has six entries off its diagonal: rows OFF_R, columns OFF_C, ± the lever's OFF_V
+    at_pb = at(3 * D[:, None] + OFF_R, L.col[K][:, None] + OFF_C)
     D, K = pairs_hinge
     at_ph = at(3 * D[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
     Vb, K = vpairs_ball
-    at_vb = at(3 * J + 3 * Vb[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :])
+    at_vb = at(3 * J + 3 * Vb[:, None] + OFF_R, L.col[K][:, None] + OFF_C)
     Vh, K = vpairs_hinge
     at_vh = at(3 * J + 3 * Vh[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
     ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
@@ -311,14 +327,14 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         # every (point, ancestor) pair at once: a ball ancestor turns the point by −[lever]×, a hinge by axis × lever
         D, K = pairs_ball
         if D.size:
-            Jm[(slice(None),) + at_pb] = -skew(p[:, D] - p[:, K]) * sy_[:, D, None, None]
+            Jm[(slice(None),) + at_pb] = (p[:, D] - p[:, K])[..., OFF_V] * (OFF_S * sy_[:, D, None])
         D, K = pairs_hinge
         if D.size:
             Jm[(slice(None),) + at_ph] = np.cross(waxis[:, h_pos[K]], p[:, D] - p[:, K]) * sy_[:, D, None]
         vw = np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest)
         Vb, K = vpairs_ball  # and every (vector, turning joint) pair
         if Vb.size:
-            Jm[(slice(None),) + at_vb] = -skew(vw[:, Vb]) * sv_[:, Vb, None, None]
+            Jm[(slice(None),) + at_vb] = vw[:, Vb][..., OFF_V] * (OFF_S * sv_[:, Vb, None])
         Vh, K = vpairs_hinge
         if Vh.size:
             Jm[(slice(None),) + at_vh] = np.cross(waxis[:, h_pos[K]], vw[:, Vh]) * sv_[:, Vh, None]
@@ -407,7 +423,9 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         sel = sel[going]
         if sel.size == 0:
             break
-        r, G, p, phi, theta = residuals(sel, local[sel], root[sel])
+        # the frames still going keep their residuals: the trial's where the step was taken, else the last
+        r, G, p, phi, theta = (_pick(ok, a, b, going) for a, b in zip((r2, G2, p2, phi2, theta2),
+                                                                       (r, G, p, phi, theta), strict=True))
     _, p = forward_kinematics(sk, local, root)
     n = np.maximum(wy.sum(axis=1), 1)
     rms = np.sqrt(np.sum(wy * np.sum((p - y) ** 2, axis=2), axis=1) / n)

@@ -120,19 +120,25 @@ def _block_step(Jb, rb, groups, mu, blocks: Blocks) -> tuple[np.ndarray, np.ndar
     if pad.any():  # padded unknowns: 1 on the diagonal, no right-hand side, so δ = 0 there
         A[:, np.nonzero(pad)[0], np.nonzero(pad)[1], np.nonzero(pad)[1]] = 1.0
     # the limbs eliminated: with A = C Cᵀ (Cholesky) and Z = C⁻¹ [Bᵀ | g], the border's Schur complement is
-    # S = T − Σ Z_Bᵀ Z_B with right-hand side gT − Σ Z_Bᵀ Z_g; then each limb's Cᵀ x = Z_g − Z_B xT
-    C = _cholesky(A.reshape(F * P, mc, mc))
-    Z = _forward(C, np.concatenate([np.swapaxes(B, -1, -2), gL[..., None]], axis=-1).reshape(F * P, mc, nb + 1))
+    # S = T − Σ Z_Bᵀ Z_B with right-hand side gT − Σ Z_Bᵀ Z_g; then each limb's Cᵀ x = Z_g − Z_B xT. Blocks
+    # without columns of their own (the trunk's rows) only add to T.
+    own = (blocks.cols < n).any(axis=1)
+    if not own.all():
+        A, B, gL = A[:, own], B[:, own], gL[:, own]
+    Q = int(own.sum())
+    C = _cholesky(A.reshape(F * Q, mc, mc))
+    Z = _forward(C, np.concatenate([np.swapaxes(B, -1, -2), gL[..., None]], axis=-1).reshape(F * Q, mc, nb + 1))
     xT = np.zeros((F, nb))
     w = Z[..., nb]
     if nb:
         bt = np.arange(nb)
         T[:, bt, bt] += mu[:, None] * (np.einsum("fii->fi", T) + 1e-6)
         Zt = np.ascontiguousarray(np.swapaxes(Z, -1, -2))
-        M = (Zt[:, :nb] @ Z).reshape(F, P, nb, nb + 1).sum(axis=1)
+        M = (Zt[:, :nb] @ Z).reshape(F, Q, nb, nb + 1).sum(axis=1)
         xT = solve_spd(T - M[..., :nb], gT - M[..., nb])
-        w = w - np.einsum("ncb,nb->nc", Z[..., :nb], np.repeat(xT, P, axis=0))
-    db = -_backward(C, w).reshape(F, P, mc)
+        w = w - np.einsum("ncb,nb->nc", Z[..., :nb], np.repeat(xT, Q, axis=0))
+    db = np.zeros((F, P, mc))
+    db[:, own] = -_backward(C, w).reshape(F, Q, mc)
     dT = -xT
     delta = np.zeros((F, n + 1))
     delta[:, blocks.cols] = db  # padded entries land in the extra column
@@ -140,7 +146,7 @@ def _block_step(Jb, rb, groups, mu, blocks: Blocks) -> tuple[np.ndarray, np.ndar
     delta = delta[:, :n]
     dfull = np.concatenate([np.broadcast_to(dT[:, None], (F, P, nb)), db], axis=2)
     quad = np.sum(np.einsum("fpmc,fpc->fpm", Jb, dfull) ** 2, axis=(1, 2))
-    gd = np.sum(gL * db, axis=(1, 2)) + np.sum(gT * dT, axis=1)
+    gd = np.sum(gL * db[:, own], axis=(1, 2)) + np.sum(gT * dT, axis=1)
     return delta, -(2 * gd + quad + _group_quad(groups, delta))
 
 
@@ -156,11 +162,15 @@ def _cholesky(A: np.ndarray) -> np.ndarray:
 
 
 def _forward(C: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """C⁻¹ B for lower-triangular C (N, n, n) and B (N, n, k), by forward substitution over the batch."""
-    Y = np.empty_like(B, dtype=float)
-    for k in range(C.shape[1]):
-        Y[:, k] = (B[:, k] - np.einsum("nj,njr->nr", C[:, k, :k], Y[:, :k])) / C[:, k, k, None]
-    return Y
+    """C⁻¹ B for lower-triangular C (N, n, n) and B (N, n, k), by forward substitution over the batch (held
+    last in memory meanwhile: each row's update is then one product over contiguous memory)."""
+    Ct = np.ascontiguousarray(np.moveaxis(C, 0, -1))  # (n, n, N)
+    Y = np.ascontiguousarray(np.moveaxis(B, 0, -1), dtype=float)  # (n, k, N), overwritten by the solution
+    for i in range(C.shape[1]):
+        if i:
+            Y[i] -= np.einsum("jN,jkN->kN", Ct[i, :i], Y[:i])
+        Y[i] /= Ct[i, i]
+    return np.ascontiguousarray(np.moveaxis(Y, -1, 0))
 
 
 def _backward(C: np.ndarray, y: np.ndarray) -> np.ndarray:
