@@ -186,10 +186,9 @@ def _arrow_blocks(pb: IKProblem, L: _Layout, kept: np.ndarray, lgroups: list) ->
             for b in range(len(heads))] + [[]]
     row_block = np.r_[np.repeat(block, 3), np.repeat(block[pb.vec_joint], 3)][kept]
     row_block = np.r_[row_block, np.repeat([block[g.joint] for g in lgroups], 6).astype(int)]
-    rows = [list(np.flatnonzero(row_block == b)) for b in range(len(heads) + 1)]
-    if not rows[-1]:
-        rows, cols = rows[:-1], cols[:-1]
-    return Blocks.of(rows, cols, row_block.size, L.n, border)
+    rows = [list(np.flatnonzero(row_block == b)) for b in range(len(heads))]
+    attach = [int(sk.parents[h]) for h in heads]
+    return Blocks.of(rows, cols[:-1], row_block.size, L.n, border, np.flatnonzero(row_block == len(heads)), attach)
 
 
 def _pick(ok: np.ndarray, new, old, keep: np.ndarray):
@@ -249,34 +248,51 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     r_map = np.full(m, -1)
     r_map[kept] = np.arange(kept.size)
     blocks = _arrow_blocks(pb, L, kept, lgroups)
-    j_shape = blocks.rows.shape + (blocks.border.size + blocks.cols.shape[1],)
+    nb = blocks.border.size
+    a = 6 if nb else 0  # a block's rows see the border through the velocity (linear, angular) of its frame
+    j_shape = blocks.rows.shape + (a + blocks.cols.shape[1],)
     R = kept.size + 6 * len(lgroups)  # the dense rows
-    r_part, r_loc = np.zeros(R + 1, int), np.zeros(R + 1, int)
+    r_part, r_loc, t_loc = np.full(R + 1, -1), np.zeros(R + 1, int), np.full(R + 1, -1)
     for b, rows in enumerate(blocks.rows):
         r_part[rows], r_loc[rows] = b, np.arange(len(rows))
-    c_loc = blocks.local
+    t_loc[blocks.trunk] = np.arange(blocks.trunk.size)
+    r_part[R] = -1
 
-    def at(rows, cols):
-        rr = r_map[rows]
-        return r_part[rr], r_loc[rr], c_loc[cols]
-    # each leaf group's six rows: their block, places in it, and the columns they may touch (border, own)
+    def split(D, rows, cols):
+        """(row, column) entries of the pairs D → those in a block (its own columns) and in the trunk's rows
+        (border columns), as (pair indices, where); a block's border entries come through its frame."""
+        rr, own = r_map[rows], blocks.bpos[cols[:, 0]] < 0
+        tr = ~own & (t_loc[rr[:, 0]] >= 0)
+        return (np.flatnonzero(own), (r_part[rr[own]], r_loc[rr[own]], a + blocks.loc[cols[own]]),
+                np.flatnonzero(tr), (t_loc[rr[tr]], blocks.bpos[cols[tr]]))
+    # each leaf group's six rows: their block, places in it, and its own columns
     at_lg = []
     for i in range(len(lgroups)):
         vr = kept.size + 6 * i + np.arange(6)
         b = int(r_part[vr[0]])
-        vc = np.flatnonzero((blocks.bpos >= 0) | (blocks.part == b))
-        at_lg.append((b, r_loc[vr][:, None], c_loc[vc][None, :], vc))
+        vc = np.flatnonzero(blocks.part == b)
+        at_lg.append((b, r_loc[vr][:, None], a + blocks.loc[vc][None, :], vc))
     free = np.flatnonzero(~grouped)
-    at_root = None if pb.fixed_root else at((3 * free[:, None] + AR).ravel(), np.tile(AR, free.size))  # its 3 columns
-    D, K = pairs_ball
+    tf = free[(t_loc[r_map[3 * free]] >= 0) & (not pb.fixed_root)]  # the trunk's points: the root's translation moves them
+    at_root = t_loc[r_map[3 * tf[:, None] + AR]]
     # a ball's block −[lever]× has six entries off its diagonal: rows OFF_R, columns OFF_C, ± the lever's OFF_V
-    at_pb = at(3 * D[:, None] + OFF_R, L.col[K][:, None] + OFF_C)
+    D, K = pairs_ball
+    at_pb = split(D, 3 * D[:, None] + OFF_R, L.col[K][:, None] + OFF_C)
     D, K = pairs_hinge
-    at_ph = at(3 * D[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
+    at_ph = split(D, 3 * D[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
     Vb, K = vpairs_ball
-    at_vb = at(3 * J + 3 * Vb[:, None] + OFF_R, L.col[K][:, None] + OFF_C)
+    at_vb = split(Vb, 3 * J + 3 * Vb[:, None] + OFF_R, L.col[K][:, None] + OFF_C)
     Vh, K = vpairs_hinge
-    at_vh = at(3 * J + 3 * Vh[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
+    at_vh = split(Vh, 3 * J + 3 * Vh[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
+    # the rows of the blocks against their frame's velocity: points [I, −[p − p_frame]×], vectors [0, −[v]×]
+    xd = np.array([d for d in free if r_part[r_map[3 * d]] >= 0], int)
+    xb = r_part[r_map[3 * xd]]
+    xl = r_loc[r_map[3 * xd[:, None] + AR]]
+    xk = np.maximum(blocks.attach[xb], 0)  # −1 (the block holds the root): the frame is still, any lever
+    xv = np.array([v for v in range(V) if r_part[r_map[3 * J + 3 * v]] >= 0], int)
+    vb_ = r_part[r_map[3 * J + 3 * xv]]
+    vl_ = r_loc[r_map[3 * J + 3 * xv[:, None] + AR]]
+    frames = sorted(set(blocks.attach.tolist()))
     ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
     refT, th_ref = None, np.zeros((F, len(hj)))
     if ref is not None and ref_w is not None and (ref_w > 0).any():
@@ -319,33 +335,53 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         nd = 3 * J + 3 * V
         nh = nd + 3 * len(balls)
         Jm = np.zeros((F,) + j_shape)
+        Jt = np.zeros((F, blocks.trunk.size, nb))
         Gpar = G[:, par]  # each joint's parent's world rotation (the identity above the root)
         Gpar[:, top] = np.eye(3)
         waxis = np.einsum("fhij,hj->fhi", Gpar[:, hj], h_axes)  # hinge axes in the world
-        if not pb.fixed_root:
-            Jm[(slice(None),) + at_root] = np.repeat(sy_[:, free], 3, axis=1)
+        if tf.size:
+            Jt[:, at_root, AR] = sy_[:, tf, None]
+
+        def put(at, val):  # (F, pairs, e) values of split pairs → the blocks' and the trunk's rows
+            own, at_own, tr, at_tr = at
+            if own.size:
+                Jm[(slice(None),) + at_own] = val(own)
+            if tr.size:
+                Jt[(slice(None),) + at_tr] = val(tr)
         # every (point, ancestor) pair at once: a ball ancestor turns the point by −[lever]×, a hinge by axis × lever
         D, K = pairs_ball
-        if D.size:
-            Jm[(slice(None),) + at_pb] = (p[:, D] - p[:, K])[..., OFF_V] * (OFF_S * sy_[:, D, None])
+        put(at_pb, lambda i: (p[:, D[i]] - p[:, K[i]])[..., OFF_V] * (OFF_S * sy_[:, D[i], None]))
         D, K = pairs_hinge
-        if D.size:
-            Jm[(slice(None),) + at_ph] = np.cross(waxis[:, h_pos[K]], p[:, D] - p[:, K]) * sy_[:, D, None]
+        put(at_ph, lambda i: np.cross(waxis[:, h_pos[K[i]]], p[:, D[i]] - p[:, K[i]]) * sy_[:, D[i], None])
         vw = np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest)
         Vb, K = vpairs_ball  # and every (vector, turning joint) pair
-        if Vb.size:
-            Jm[(slice(None),) + at_vb] = vw[:, Vb][..., OFF_V] * (OFF_S * sv_[:, Vb, None])
+        put(at_vb, lambda i: vw[:, Vb[i]][..., OFF_V] * (OFF_S * sv_[:, Vb[i], None]))
         Vh, K = vpairs_hinge
-        if Vh.size:
-            Jm[(slice(None),) + at_vh] = np.cross(waxis[:, h_pos[K]], vw[:, Vh]) * sv_[:, Vh, None]
+        put(at_vh, lambda i: np.cross(waxis[:, h_pos[K[i]]], vw[:, Vh[i]]) * sv_[:, Vh[i], None])
+        S = None
+        if a:  # the blocks' rows against their frame's velocity, and that velocity per border column
+            Jm[:, xb[:, None], xl, AR] = sy_[:, xd, None]
+            Jm[:, xb[:, None], xl[:, OFF_R], 3 + OFF_C] = (p[:, xd] - p[:, xk])[..., OFF_V] * (OFF_S * sy_[:, xd, None])
+            Jm[:, vb_[:, None], vl_[:, OFF_R], 3 + OFF_C] = vw[:, xv][..., OFF_V] * (OFF_S * sv_[:, xv, None])
+            Sk = {k: (_frame_velocity(k, p, waxis) if k >= 0 else _still(F))[:, :, blocks.border] for k in frames}
+            S = np.stack([Sk[int(k)] for k in blocks.attach], axis=1)  # (F, P, 6, nb)
         rd = [r[:, kept]]
         for i, grp in enumerate(lgroups):
-            S = _frame_velocity(grp.joint, p, waxis)
-            rows, rho = virtual_rows(grp, p, sy_, r[:, :3 * J].reshape(F, J, 3), S)
             b, rl, cl, vc = at_lg[i]
+            S_h = _frame_velocity(grp.joint, p, waxis)
+            if a:  # and the border part through the block's frame k: S_h = [[I, −[p_h − p_k]×], [0, I]] S_k there
+                k = max(int(blocks.attach[b]), 0)
+                phi_k = np.tile(np.eye(6), (F, 1, 1))
+                phi_k[:, OFF_R, 3 + OFF_C] = (p[:, grp.joint] - p[:, k])[:, OFF_V] * OFF_S
+                S_h = np.concatenate([S_h, phi_k], axis=2)
+            rows, rho = virtual_rows(grp, p, sy_, r[:, :3 * J].reshape(F, J, 3), S_h)
             Jm[:, b, rl, cl] = rows[:, :, vc]
+            if a:
+                Jm[:, b, rl, np.arange(6)] = rows[:, :, L.n:]
             rd.append(rho)
-        rd = np.concatenate(rd + [np.zeros((F, 1))], axis=1)[:, blocks.rows]
+        rd = np.concatenate(rd + [np.zeros((F, 1))], axis=1)
+        border = (S, Jt, rd[:, blocks.trunk]) if a else None
+        rd = rd[:, blocks.rows]
         # the priors, one group per joint kind: (columns, Jacobian blocks, residuals)
         Jl = so3_log_jacobian_inv(phi)
         P = (Jl @ np.swapaxes(Gpar[:, balls], -1, -2)) * ps_[:, balls, None, None]
@@ -362,7 +398,13 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             Jd2 = Jl[:, d2_in_balls] if refT is None else so3_log_jacobian_inv(psi)
             P = scale[..., None] * (d2_axes @ Jd2 @ np.swapaxes(Gpar[:, d2], -1, -2))
             groups.append((d2_cols, P, r[:, nh + 2 * len(hj):].reshape(F, -1, 3)))
-        return Jm, rd, groups
+        return Jm, rd, groups, border
+
+    def _still(F):
+        """(F, 6, n): the velocity of a world frame that only the root's translation moves."""
+        S = np.zeros((F, 6, L.n))
+        S[:, AR, AR] = 1.0
+        return S
 
     def _frame_velocity(h, p, waxis):
         """(F, 6, n): the linear and angular velocity of joint h's frame per unknown."""
@@ -404,8 +446,8 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     mu = np.full(F, 1e-3)
     nu = np.full(F, 2.0)
     for _ in range(iterations):
-        Jd, rd, groups = jacobian(sel, G, p, phi, theta, r)
-        delta, pred = damped_step(Jd, rd, groups, mu[sel], blocks)
+        Jd, rd, groups, border = jacobian(sel, G, p, phi, theta, r)
+        delta, pred = damped_step(Jd, rd, groups, mu[sel], blocks, border)
         new_local, new_root = apply(local[sel], root[sel], G, delta)
         r2, G2, p2, phi2, theta2 = residuals(sel, new_local, new_root)
         cost2 = np.sum(r2**2, axis=1)

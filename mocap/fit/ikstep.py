@@ -33,10 +33,13 @@ class Blocks:
     loc: np.ndarray  # (n,)
     border: np.ndarray  # (nb,)
     bpos: np.ndarray  # (n,)
+    trunk: np.ndarray  # (mt,) the rows that touch only border columns
+    attach: np.ndarray  # (P,) the joint each block hangs from (its frame's velocity moves the whole block), −1: none
 
     @classmethod
     def of(cls, row_sets: list[list[int]], col_sets: list[list[int]], m: int, n: int,
-           border: list[int] | tuple[int, ...] = ()) -> Blocks:
+           border: list[int] | tuple[int, ...] = (), trunk: list[int] | tuple[int, ...] = (),
+           attach: list[int] | None = None) -> Blocks:
         """From each block's rows and columns (the border and the blocks' columns partition the columns;
         a row touches the border and its own block's columns only)."""
         cols_all = sorted([c for cs in col_sets for c in cs] + list(border))
@@ -50,16 +53,12 @@ class Blocks:
         for p, cs in enumerate(col_sets):
             part[cs], loc[cs] = p, np.arange(len(cs))
         bpos[list(border)] = np.arange(len(border))
-        return cls(rows, cols, part, loc, np.asarray(border, int), bpos)
-
-    @property
-    def local(self) -> np.ndarray:
-        """(n,): each column's place in its block's columns (the border's first)."""
-        return np.where(self.bpos >= 0, self.bpos, self.border.size + self.loc)
+        attach = np.full(len(col_sets), -1) if attach is None else np.asarray(attach, int)
+        return cls(rows, cols, part, loc, np.asarray(border, int), bpos, np.asarray(trunk, int), attach)
 
 
 def damped_step(Jd: np.ndarray, rd: np.ndarray, groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                mu: np.ndarray, blocks: Blocks | None = None) -> tuple[np.ndarray, np.ndarray]:
+                mu: np.ndarray, blocks: Blocks | None = None, border=None) -> tuple[np.ndarray, np.ndarray]:
     """Batched Levenberg–Marquardt step: solve (JᵀJ + μ diag(JᵀJ)) δ = −Jᵀr for every frame.
 
     Jd, rd: the dense rows (F, m, n), (F, m), or with ``blocks`` each block's rows against the border's
@@ -69,7 +68,7 @@ def damped_step(Jd: np.ndarray, rd: np.ndarray, groups: list[tuple[np.ndarray, n
     in one block); each group is added at once. Returns δ (F, n) and the decrease of Σr² the linear model
     predicts."""
     if blocks is not None:
-        return _block_step(Jd, rd, groups, mu, blocks)
+        return _block_step(Jd, rd, groups, mu, blocks, border)
     n = Jd.shape[2]
     A = np.swapaxes(Jd, 1, 2) @ Jd
     g = np.einsum("fmn,fm->fn", Jd, rd)
@@ -93,15 +92,26 @@ def _group_quad(groups, delta: np.ndarray) -> np.ndarray:
     return out
 
 
-def _block_step(Jb, rb, groups, mu, blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
+def _block_step(Jb, rb, groups, mu, blocks: Blocks, border) -> tuple[np.ndarray, np.ndarray]:
+    """The step of a block-arrow problem: each block's rows Jb (F, P, mr, a + mc) against the a = 6 velocity
+    components of the frame it hangs from, then its own columns; ``border`` = (S (F, P, a, nb): that frame's
+    velocity per border column, Jt (F, mt, nb), rt (F, mt): the rows that touch only the border), or None
+    (no border: independent blocks)."""
     F = len(Jb)
     n = len(blocks.part)
     P, mc = blocks.cols.shape
     nb = blocks.border.size
-    N = np.ascontiguousarray(np.swapaxes(Jb, -1, -2)) @ Jb  # (F, P, nb + mc, nb + mc); a strided Jᵀ is 3× slower
-    g = np.einsum("fpmc,fpm->fpc", Jb, rb)  # (F, P, nb + mc)
-    A, B = N[..., nb:, nb:], N[..., :nb, nb:]  # each block's own, and border × own
-    T, gT, gL = N[..., :nb, :nb].sum(axis=1), g[..., :nb].sum(axis=1), g[..., nb:]
+    a = Jb.shape[3] - mc
+    N = np.ascontiguousarray(np.swapaxes(Jb, -1, -2)) @ Jb  # (F, P, a + mc, a + mc); a strided Jᵀ is 3× slower
+    g = np.einsum("fpmc,fpm->fpc", Jb, rb)  # (F, P, a + mc)
+    A, gL = N[..., a:, a:], g[..., a:]  # each block's own
+    T, gT = np.zeros((F, nb, nb)), np.zeros((F, nb))
+    if nb:  # the border: its own rows, and each block's rows through its frame's velocity, Σ Sᵀ (XᵀX) S
+        S, Jt, rt = border
+        Sr = S.reshape(F, P * a, nb)
+        T = np.ascontiguousarray(np.swapaxes(Jt, 1, 2)) @ Jt + np.swapaxes(Sr, 1, 2) @ (
+            N[..., :a, :a] @ S).reshape(F, P * a, nb)
+        gT = np.einsum("fmb,fm->fb", Jt, rt) + np.einsum("fkb,fk->fb", Sr, g[..., :a].reshape(F, P * a))
     for cols, Pm, r in groups:
         if cols.size:
             PtP, Ptr = np.swapaxes(Pm, -1, -2) @ Pm, np.einsum("fbkw,fbk->fbw", Pm, r)
@@ -119,34 +129,32 @@ def _block_step(Jb, rb, groups, mu, blocks: Blocks) -> tuple[np.ndarray, np.ndar
     pad = blocks.cols == n
     if pad.any():  # padded unknowns: 1 on the diagonal, no right-hand side, so δ = 0 there
         A[:, np.nonzero(pad)[0], np.nonzero(pad)[1], np.nonzero(pad)[1]] = 1.0
-    # the limbs eliminated: with A = C Cᵀ (Cholesky) and Z = C⁻¹ [Bᵀ | g], the border's Schur complement is
-    # S = T − Σ Z_Bᵀ Z_B with right-hand side gT − Σ Z_Bᵀ Z_g; then each limb's Cᵀ x = Z_g − Z_B xT. Blocks
-    # without columns of their own (the trunk's rows) only add to T.
-    own = (blocks.cols < n).any(axis=1)
-    if not own.all():
-        A, B, gL = A[:, own], B[:, own], gL[:, own]
-    Q = int(own.sum())
-    C = _cholesky(A.reshape(F * Q, mc, mc))
-    Z = _forward(C, np.concatenate([np.swapaxes(B, -1, -2), gL[..., None]], axis=-1).reshape(F * Q, mc, nb + 1))
-    xT = np.zeros((F, nb))
-    w = Z[..., nb]
+    # the blocks eliminated: with A = C Cᵀ (Cholesky) and Z = C⁻¹ [Bᵀ | g] (B: the frame velocity's rows × own
+    # columns), the border's Schur complement is S = T − Σ Sᵀ Z_Bᵀ Z_B S with right-hand side
+    # gT − Σ Sᵀ Z_Bᵀ Z_g; then each block's Cᵀ x = Z_g − Z_B S xT
+    C = _cholesky(A.reshape(F * P, mc, mc))
+    Z = _forward(C, np.concatenate([np.swapaxes(N[..., :a, a:], -1, -2), gL[..., None]], axis=-1)
+                 .reshape(F * P, mc, a + 1))
+    xT, w = np.zeros((F, nb)), Z[..., a]
+    u = np.zeros((F, P, a))
     if nb:
         bt = np.arange(nb)
         T[:, bt, bt] += mu[:, None] * (np.einsum("fii->fi", T) + 1e-6)
-        Zt = np.ascontiguousarray(np.swapaxes(Z, -1, -2))
-        M = (Zt[:, :nb] @ Z).reshape(F, Q, nb, nb + 1).sum(axis=1)
-        xT = solve_spd(T - M[..., :nb], gT - M[..., nb])
-        w = w - np.einsum("ncb,nb->nc", Z[..., :nb], np.repeat(xT, Q, axis=0))
-    db = np.zeros((F, P, mc))
-    db[:, own] = -_backward(C, w).reshape(F, Q, mc)
+        M = (np.ascontiguousarray(np.swapaxes(Z[..., :a], -1, -2)) @ Z).reshape(F, P, a, a + 1)
+        E = (M[..., :a] @ S).reshape(F, P * a, nb)
+        xT = solve_spd(T - np.swapaxes(Sr, 1, 2) @ E, gT - np.einsum("fkb,fk->fb", Sr, M[..., a].reshape(F, P * a)))
+        u = np.einsum("fpab,fb->fpa", S, xT)
+        w = w - np.einsum("nca,na->nc", Z[..., :a], u.reshape(F * P, a))
+    db = -_backward(C, w).reshape(F, P, mc)
     dT = -xT
     delta = np.zeros((F, n + 1))
     delta[:, blocks.cols] = db  # padded entries land in the extra column
     delta[:, blocks.border] = dT
     delta = delta[:, :n]
-    dfull = np.concatenate([np.broadcast_to(dT[:, None], (F, P, nb)), db], axis=2)
-    quad = np.sum(np.einsum("fpmc,fpc->fpm", Jb, dfull) ** 2, axis=(1, 2))
-    gd = np.sum(gL * db[:, own], axis=(1, 2)) + np.sum(gT * dT, axis=1)
+    quad = np.sum(np.einsum("fpmc,fpc->fpm", Jb, np.concatenate([-u, db], axis=2)) ** 2, axis=(1, 2))
+    if nb:
+        quad += np.sum(np.einsum("fmb,fb->fm", Jt, dT) ** 2, axis=1)
+    gd = np.sum(gL * db, axis=(1, 2)) + np.sum(gT * dT, axis=1)
     return delta, -(2 * gd + quad + _group_quad(groups, delta))
 
 
