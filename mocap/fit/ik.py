@@ -8,6 +8,7 @@ ball whose rotation vector keeps to the plane of its flexion and spread axes (a 
 about the bone) with soft limits on both angles. A weak prior on every local rotation
 decides what the data leave free (how the spine shares a bend, a twist no keypoint sees).
 Initialisation: top-down alignment of each joint's rest directions to its observed ones (Kabsch).
+The step is solved limb by limb around the trunk (:mod:`.ikstep`, layout in :mod:`.iklayout`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mocap.fit.ikstep import Blocks, damped_step
-from mocap.fit.leaves import leaf_groups, virtual_rows
+from mocap.fit.iklayout import OFF_C, OFF_R, OFF_S, OFF_V, JacobianLayout, Layout
+from mocap.fit.ikstep import damped_step
+from mocap.fit.leaves import virtual_rows
 from mocap.geometry.align import kabsch
 from mocap.geometry.rotations import (
     axis_angle_to_matrix,
@@ -45,11 +47,6 @@ class IKProblem:
     dof2: dict[int, tuple[np.ndarray, tuple[float, float], tuple[float, float]]] = field(default_factory=dict)
     twist_sigma: float = 0.03  # rad: how far a 2-DoF joint may twist about its bone
     fixed_root: bool = False  # the root's position and rotation stay as given (a hand under its fitted wrist)
-
-
-# −[v]×'s entries off the diagonal: (row, column) = ±v[OFF_V] with the sign OFF_S
-OFF_R, OFF_C = np.array([0, 0, 1, 1, 2, 2]), np.array([1, 2, 0, 2, 0, 1])
-OFF_V, OFF_S = np.array([2, 1, 2, 0, 1, 0]), np.array([1.0, -1.0, -1.0, 1.0, 1.0, -1.0])
 
 
 def _over(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -126,71 +123,6 @@ def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray,
     return local, root
 
 
-class _Layout:
-    def __init__(self, pb: IKProblem):
-        sk = pb.skeleton
-        J = len(sk.joint_names)
-        self.J = J
-        self.col = np.full(J, -1)
-        self.ndof = np.zeros(J, int)
-        n = 0 if pb.fixed_root else 3
-        has_below = np.zeros(J, bool)  # something observable in the subtree (or a vector on it)
-        for v in pb.vec_joint:
-            has_below[v] = True
-        for j in range(J - 1, 0, -1):
-            has_below[sk.parents[j]] |= True
-            has_below[sk.parents[j]] |= has_below[j]
-        for j in range(J):
-            if not has_below[j] or (j == 0 and pb.fixed_root):
-                continue
-            self.col[j] = n
-            self.ndof[j] = 1 if j in pb.hinge_axes else 3
-            n += self.ndof[j]
-        self.n = n
-        self.ancestors = []
-        for j in range(J):
-            a, k = [], sk.parents[j]
-            while k >= 0:
-                a.append(int(k))
-                k = sk.parents[k]
-            self.ancestors.append(a)
-
-
-def _arrow_blocks(pb: IKProblem, L: _Layout, kept: np.ndarray, lgroups: list) -> Blocks:
-    """The IK step's column blocks (see :mod:`.ikstep`): the border is the root's translation and the trunk
-    (the joints at or above a joint where two branches with unknowns part), each block a limb hanging from
-    it (the subtree of a trunk joint's other child): its joints' columns, and the rows of its points,
-    vectors and leaf groups. Rows index the dense layout: the ``kept`` point and vector rows, then six
-    per leaf group; the rows that touch only the border make one more block (without columns)."""
-    sk = pb.skeleton
-    J = L.J
-    below = L.col >= 0  # some unknown in the subtree
-    for j in range(J - 1, 0, -1):
-        below[sk.parents[j]] |= below[j]
-    trunk = np.zeros(J, bool)
-    for j in range(J - 1, -1, -1):
-        kids = np.flatnonzero(sk.parents == j)
-        trunk[j] |= int(below[kids].sum()) >= 2 or bool(trunk[kids].any())
-    head = np.full(J, -1)  # the topmost joint of each non-trunk joint's limb
-    for j in range(J):
-        if not trunk[j]:
-            k = int(sk.parents[j])
-            head[j] = head[k] if k >= 0 and not trunk[k] else j
-    heads = [h for h in np.unique(head[head >= 0]) if (L.col[head == h] >= 0).any()]
-    block = np.full(J, len(heads))  # each joint's rows' block; the trunk's (and limbs without unknowns') last
-    for b, h in enumerate(heads):
-        block[head == h] = b
-    border = ([] if pb.fixed_root else [0, 1, 2]) + [L.col[j] + i for j in range(J) if trunk[j] and L.col[j] >= 0
-                                                    for i in range(L.ndof[j])]
-    cols = [[L.col[j] + i for j in range(J) if block[j] == b and L.col[j] >= 0 for i in range(L.ndof[j])]
-            for b in range(len(heads))] + [[]]
-    row_block = np.r_[np.repeat(block, 3), np.repeat(block[pb.vec_joint], 3)][kept]
-    row_block = np.r_[row_block, np.repeat([block[g.joint] for g in lgroups], 6).astype(int)]
-    rows = [list(np.flatnonzero(row_block == b)) for b in range(len(heads))]
-    attach = [int(sk.parents[h]) for h in heads]
-    return Blocks.of(rows, cols[:-1], row_block.size, L.n, border, np.flatnonzero(row_block == len(heads)), attach)
-
-
 def _pick(ok: np.ndarray, new, old, keep: np.ndarray):
     """``new`` where ``ok`` else ``old`` (arrays over frames, or tuples of them, or None), at frames ``keep``."""
     if new is None:
@@ -209,7 +141,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     ``ref_w`` (F, J) (1/σ in 1/rad, 0 = none): where ref_w > 0, the prior pulls joint j's local rotation
     towards ref[f, j] instead of the rest pose (used to bridge gaps). Returns local, root and the final
     RMS position residual per frame (m)."""
-    sk, L = pb.skeleton, _Layout(pb)
+    sk, L = pb.skeleton, Layout(pb)
     F, J = y.shape[:2]
     y = np.nan_to_num(y)
     vecs = np.nan_to_num(vecs)
@@ -230,69 +162,12 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     b_cols, h_cols, d2_cols = L.col[balls][:, None] + AR, L.col[hj][:, None], L.col[d2][:, None] + AR
     par = np.maximum(sk.parents, 0)
     top = sk.parents < 0
-    lgroups = [] if pb.fixed_root else leaf_groups(sk.parents, L.col, pb.vec_joint)
-    grouped = np.zeros(J, bool)
-    for grp in lgroups:
-        grouped[grp.targets] = True
-    pairs = [(d, k) for d in range(J) for k in L.ancestors[d] if L.col[k] >= 0 and not grouped[d]]
-    pairs_ball = tuple(np.array([x[i] for x in pairs if x[1] not in pb.hinge_axes], int) for i in (0, 1))
-    pairs_hinge = tuple(np.array([x[i] for x in pairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
-    # (vector, joint turning it): the vector's own joint and its ancestors
-    vpairs = [(v, k) for v, k0 in enumerate(pb.vec_joint) for k in [int(k0)] + L.ancestors[k0] if L.col[k] >= 0]
-    vpairs_ball = tuple(np.array([x[i] for x in vpairs if x[1] not in pb.hinge_axes], int) for i in (0, 1))
-    vpairs_hinge = tuple(np.array([x[i] for x in vpairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
+    X = JacobianLayout(pb, L)
+    lgroups, kept, blocks, a, nb, j_shape = X.lgroups, X.kept, X.blocks, X.a, X.nb, X.j_shape
+    (pairs_ball, pairs_hinge, vpairs_ball, vpairs_hinge), (at_pb, at_ph, at_vb, at_vh) = X.pairs, X.at
+    at_lg, tf, at_root, frames = X.at_lg, X.tf, X.at_root, X.frames
+    (xd, xb, xl, xk), (xv, vb_, vl_) = X.x_points, X.x_vectors
     V = len(pb.vec_joint)
-    # where each Jacobian entry goes: (block, row in it, column in it; the border's columns first)
-    m = 3 * J + 3 * V
-    kept = np.flatnonzero(~np.repeat(np.r_[grouped, np.zeros(V, bool)], 3))  # the rows not folded
-    r_map = np.full(m, -1)
-    r_map[kept] = np.arange(kept.size)
-    blocks = _arrow_blocks(pb, L, kept, lgroups)
-    nb = blocks.border.size
-    a = 6 if nb else 0  # a block's rows see the border through the velocity (linear, angular) of its frame
-    j_shape = blocks.rows.shape + (a + blocks.cols.shape[1],)
-    R = kept.size + 6 * len(lgroups)  # the dense rows
-    r_part, r_loc, t_loc = np.full(R + 1, -1), np.zeros(R + 1, int), np.full(R + 1, -1)
-    for b, rows in enumerate(blocks.rows):
-        r_part[rows], r_loc[rows] = b, np.arange(len(rows))
-    t_loc[blocks.trunk] = np.arange(blocks.trunk.size)
-    r_part[R] = -1
-
-    def split(D, rows, cols):
-        """(row, column) entries of the pairs D → those in a block (its own columns) and in the trunk's rows
-        (border columns), as (pair indices, where); a block's border entries come through its frame."""
-        rr, own = r_map[rows], blocks.bpos[cols[:, 0]] < 0
-        tr = ~own & (t_loc[rr[:, 0]] >= 0)
-        return (np.flatnonzero(own), (r_part[rr[own]], r_loc[rr[own]], a + blocks.loc[cols[own]]),
-                np.flatnonzero(tr), (t_loc[rr[tr]], blocks.bpos[cols[tr]]))
-    # each leaf group's six rows: their block, places in it, and its own columns
-    at_lg = []
-    for i in range(len(lgroups)):
-        vr = kept.size + 6 * i + np.arange(6)
-        b = int(r_part[vr[0]])
-        vc = np.flatnonzero(blocks.part == b)
-        at_lg.append((b, r_loc[vr][:, None], a + blocks.loc[vc][None, :], vc))
-    free = np.flatnonzero(~grouped)
-    tf = free[(t_loc[r_map[3 * free]] >= 0) & (not pb.fixed_root)]  # the trunk's points: the root's translation moves them
-    at_root = t_loc[r_map[3 * tf[:, None] + AR]]
-    # a ball's block −[lever]× has six entries off its diagonal: rows OFF_R, columns OFF_C, ± the lever's OFF_V
-    D, K = pairs_ball
-    at_pb = split(D, 3 * D[:, None] + OFF_R, L.col[K][:, None] + OFF_C)
-    D, K = pairs_hinge
-    at_ph = split(D, 3 * D[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
-    Vb, K = vpairs_ball
-    at_vb = split(Vb, 3 * J + 3 * Vb[:, None] + OFF_R, L.col[K][:, None] + OFF_C)
-    Vh, K = vpairs_hinge
-    at_vh = split(Vh, 3 * J + 3 * Vh[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
-    # the rows of the blocks against their frame's velocity: points [I, −[p − p_frame]×], vectors [0, −[v]×]
-    xd = np.array([d for d in free if r_part[r_map[3 * d]] >= 0], int)
-    xb = r_part[r_map[3 * xd]]
-    xl = r_loc[r_map[3 * xd[:, None] + AR]]
-    xk = np.maximum(blocks.attach[xb], 0)  # −1 (the block holds the root): the frame is still, any lever
-    xv = np.array([v for v in range(V) if r_part[r_map[3 * J + 3 * v]] >= 0], int)
-    vb_ = r_part[r_map[3 * J + 3 * xv]]
-    vl_ = r_loc[r_map[3 * J + 3 * xv[:, None] + AR]]
-    frames = sorted(set(blocks.attach.tolist()))
     ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
     refT, th_ref = None, np.zeros((F, len(hj)))
     if ref is not None and ref_w is not None and (ref_w > 0).any():
