@@ -4,11 +4,13 @@ shared border couples.
 A kinematic tree's normal matrix is sparse: a joint's columns meet only those of its ancestors and
 descendants. Taking as the *border* the root's translation and the joints at or above a branching (the
 trunk: hips and spine for a body), the columns of each limb hanging from it (a leg, an arm, the neck and
-head) meet only their own and the border's: the normal matrix is block-arrow shaped. The step (:class:`Blocks`)
-builds each block's rows against its own columns and the border's, eliminates the limbs (small systems, all
-limbs of all frames in one batch) and solves the border's Schur complement: for body22, five systems of at
-most 10 unknowns and one of 15 instead of one of 55, and JᵀJ at about a quarter of the products. With the
-root held (the fingers of a hand at its fitted wrist) there is no border and the blocks are independent.
+head) meet only their own and the border's: the normal matrix is block-arrow shaped. A limb's rows see the
+border only through the velocity (linear, angular: 6 numbers) of the trunk frame it hangs from, so its rows
+are given against those 6 and its own columns, with that frame's velocity per border column (S). The step
+(:class:`Blocks`) eliminates the limbs (small systems, all limbs of all frames in one batch) and solves the
+border's Schur complement: for body22, five systems of at most 10 unknowns and one of 15 instead of one of
+55, and JᵀJ at about a sixth of the products. With the root held (the fingers of a hand at its fitted
+wrist) there is no border and the blocks are independent.
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ def damped_step(Jd: np.ndarray, rd: np.ndarray, groups: list[tuple[np.ndarray, n
                 mu: np.ndarray, blocks: Blocks | None = None, border=None) -> tuple[np.ndarray, np.ndarray]:
     """Batched Levenberg–Marquardt step: solve (JᵀJ + μ diag(JᵀJ)) δ = −Jᵀr for every frame.
 
-    Jd, rd: the dense rows (F, m, n), (F, m), or with ``blocks`` each block's rows against the border's
-    columns then its own (F, P, mr, nb + mc), (F, P, mr), padded with zeros; groups: rows that touch only w
+    Jd, rd: the dense rows (F, m, n), (F, m), or with ``blocks`` each block's rows against the velocity of its
+    frame (a = 6 columns, none without a border) then its own (F, P, mr, a + mc), (F, P, mr), padded with
+    zeros, and ``border`` = (S (F, P, a, nb), the trunk's rows (F, mt, nb), their residuals (F, mt)) or None
+    (see :func:`_block_step`); groups: rows that touch only w
     columns each (the priors of the joints), as (columns (b, w), Jacobians (F, b, k, w), residuals (F, b, k))
     for b blocks whose columns do not overlap inside a group (each entry's columns all in the border or all
     in one block); each group is added at once. Returns δ (F, n) and the decrease of Σr² the linear model
