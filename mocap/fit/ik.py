@@ -220,9 +220,9 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         def put(at, val):  # (F, pairs, e) values of split pairs → the blocks' and the trunk's rows
             own, at_own, tr, at_tr = at
             if own.size:
-                Jm[(slice(None),) + at_own] = val(own)
+                Jm.reshape(F, -1)[:, at_own] = val(own)
             if tr.size:
-                Jt[(slice(None),) + at_tr] = val(tr)
+                Jt.reshape(F, -1)[:, at_tr] = val(tr)
         # every (point, ancestor) pair at once: a ball ancestor turns the point by −[lever]×, a hinge by axis × lever
         D, K = pairs_ball
         put(at_pb, lambda i: (p[:, D[i]] - p[:, K[i]])[..., OFF_V] * (OFF_S * sy_[:, D[i], None]))

@@ -128,11 +128,14 @@ class JacobianLayout:
 
         def split(D, rows, cols):
             """(row, column) entries of the pairs D → those in a block (its own columns) and in the trunk's rows
-            (border columns), as (pair indices, where); a block's border entries come through its frame."""
+            (border columns), as (pair indices, flat places); a block's border entries come through its frame."""
             rr, own = r_map[rows], blocks.bpos[cols[:, 0]] < 0
             tr = ~own & (t_loc[rr[:, 0]] >= 0)
-            return (np.flatnonzero(own), (r_part[rr[own]], r_loc[rr[own]], a + blocks.loc[cols[own]]),
-                    np.flatnonzero(tr), (t_loc[rr[tr]], blocks.bpos[cols[tr]]))
+            # as flat places in one frame's entries (one index array is quicker to scatter with than three)
+            return (np.flatnonzero(own), np.ravel_multi_index((r_part[rr[own]], r_loc[rr[own]],
+                                                               a + blocks.loc[cols[own]]), j_shape),
+                    np.flatnonzero(tr), np.ravel_multi_index((t_loc[rr[tr]], blocks.bpos[cols[tr]]),
+                                                             (blocks.trunk.size, nb)))
         # each leaf group's six rows: their block, places in it, and its own columns
         at_lg = []
         for i in range(len(lgroups)):
