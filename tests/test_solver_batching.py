@@ -148,7 +148,7 @@ def test_initial_pose_keeps_a_given_root_rotation():
 def test_leaf_targets_folded_into_six_rows_give_the_same_ik(monkeypatch):
     """Four targets hanging from one joint (knuckles on a hand) folded into six rows: the same solution as
     with their twelve rows."""
-    import mocap.fit.ik as ik
+    import mocap.fit.iklayout as iklayout
     from mocap.fit.ik import solve_ik
     from mocap.fit.leaves import leaf_groups
 
@@ -173,7 +173,7 @@ def test_leaf_targets_folded_into_six_rows_give_the_same_ik(monkeypatch):
     start = np.tile(np.eye(3), (F, 7, 1, 1))
     args = (pb, y, wy, np.zeros((F, 0, 3)), np.zeros((F, 0)), start, y[:, 0], 20)
     folded = solve_ik(*args)
-    monkeypatch.setattr(ik, "leaf_groups", lambda *a: [])
+    monkeypatch.setattr(iklayout, "leaf_groups", lambda *a: [])
     rows = solve_ik(*args)
     for a, b in zip(folded, rows, strict=True):
         assert np.allclose(a, b, atol=1e-7)

@@ -8,6 +8,7 @@ ball whose rotation vector keeps to the plane of its flexion and spread axes (a 
 about the bone) with soft limits on both angles. A weak prior on every local rotation
 decides what the data leave free (how the spine shares a bend, a twist no keypoint sees).
 Initialisation: top-down alignment of each joint's rest directions to its observed ones (Kabsch).
+The step is solved limb by limb around the trunk (:mod:`.ikstep`, layout in :mod:`.iklayout`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mocap.fit.ikstep import Blocks, damped_step
-from mocap.fit.leaves import leaf_groups, virtual_rows
+from mocap.fit.iklayout import OFF_C, OFF_R, OFF_S, OFF_V, JacobianLayout, Layout
+from mocap.fit.ikstep import damped_step
+from mocap.fit.leaves import virtual_rows
 from mocap.geometry.align import kabsch
 from mocap.geometry.rotations import (
     axis_angle_to_matrix,
@@ -121,56 +123,14 @@ def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray,
     return local, root
 
 
-class _Layout:
-    def __init__(self, pb: IKProblem):
-        sk = pb.skeleton
-        J = len(sk.joint_names)
-        self.J = J
-        self.col = np.full(J, -1)
-        self.ndof = np.zeros(J, int)
-        n = 0 if pb.fixed_root else 3
-        has_below = np.zeros(J, bool)  # something observable in the subtree (or a vector on it)
-        for v in pb.vec_joint:
-            has_below[v] = True
-        for j in range(J - 1, 0, -1):
-            has_below[sk.parents[j]] |= True
-            has_below[sk.parents[j]] |= has_below[j]
-        for j in range(J):
-            if not has_below[j] or (j == 0 and pb.fixed_root):
-                continue
-            self.col[j] = n
-            self.ndof[j] = 1 if j in pb.hinge_axes else 3
-            n += self.ndof[j]
-        self.n = n
-        self.ancestors = []
-        for j in range(J):
-            a, k = [], sk.parents[j]
-            while k >= 0:
-                a.append(int(k))
-                k = sk.parents[k]
-            self.ancestors.append(a)
-
-
-def _root_blocks(pb: IKProblem, L: _Layout) -> Blocks | None:
-    """With the root held (``fixed_root``), the subtrees of its children move apart: one block of the IK step
-    each (their joints' columns, their points' and vectors' rows). None when there are fewer than two."""
-    sk = pb.skeleton
-    if not pb.fixed_root:
+def _pick(ok: np.ndarray, new, old, keep: np.ndarray):
+    """``new`` where ``ok`` else ``old`` (arrays over frames, or tuples of them, or None), at frames ``keep``."""
+    if new is None:
         return None
-    top = np.full(L.J, -1)  # the root's child above each joint
-    for j in range(1, L.J):
-        top[j] = j if sk.parents[j] == 0 else top[sk.parents[j]]
-    heads = [k for k in np.unique(top[top > 0]) if (L.col[top == k] >= 0).any()]
-    if len(heads) < 2:
-        return None
-    rows, cols = [], []
-    for k in heads:
-        joints = np.flatnonzero(top == k)
-        vecs = np.flatnonzero(top[pb.vec_joint] == k)
-        rows.append([3 * j + i for j in joints for i in range(3)]
-                    + [3 * L.J + 3 * v + i for v in vecs for i in range(3)])
-        cols.append([L.col[j] + i for j in joints if L.col[j] >= 0 for i in range(L.ndof[j])])
-    return Blocks.of(rows, cols, 3 * L.J + 3 * len(pb.vec_joint), L.n)
+    if isinstance(new, tuple):
+        return tuple(_pick(ok, a, b, keep) for a, b in zip(new, old, strict=True))
+    ok = ok[keep]
+    return np.where(ok.reshape(ok.shape + (1,) * (new.ndim - 1)), new[keep], old[keep])
 
 
 def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray,
@@ -181,7 +141,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     ``ref_w`` (F, J) (1/σ in 1/rad, 0 = none): where ref_w > 0, the prior pulls joint j's local rotation
     towards ref[f, j] instead of the rest pose (used to bridge gaps). Returns local, root and the final
     RMS position residual per frame (m)."""
-    sk, L = pb.skeleton, _Layout(pb)
+    sk, L = pb.skeleton, Layout(pb)
     F, J = y.shape[:2]
     y = np.nan_to_num(y)
     vecs = np.nan_to_num(vecs)
@@ -202,48 +162,12 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     b_cols, h_cols, d2_cols = L.col[balls][:, None] + AR, L.col[hj][:, None], L.col[d2][:, None] + AR
     par = np.maximum(sk.parents, 0)
     top = sk.parents < 0
-    blocks = _root_blocks(pb, L)
-    # leaf targets riding on one joint (a hand's knuckles in the body pass) become six rows per joint
-    lgroups = leaf_groups(sk.parents, L.col, pb.vec_joint) if blocks is None else []
-    grouped = np.zeros(J, bool)
-    for grp in lgroups:
-        grouped[grp.targets] = True
-    pairs = [(d, k) for d in range(J) for k in L.ancestors[d] if L.col[k] >= 0 and not grouped[d]]
-    pairs_ball = tuple(np.array([x[i] for x in pairs if x[1] not in pb.hinge_axes], int) for i in (0, 1))
-    pairs_hinge = tuple(np.array([x[i] for x in pairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
-    # (vector, joint turning it): the vector's own joint and its ancestors
-    vpairs = [(v, k) for v, k0 in enumerate(pb.vec_joint) for k in [int(k0)] + L.ancestors[k0] if L.col[k] >= 0]
-    vpairs_ball = tuple(np.array([x[i] for x in vpairs if x[1] not in pb.hinge_axes], int) for i in (0, 1))
-    vpairs_hinge = tuple(np.array([x[i] for x in vpairs if x[1] in pb.hinge_axes], int) for i in (0, 1))
+    X = JacobianLayout(pb, L)
+    lgroups, kept, blocks, a, nb, j_shape = X.lgroups, X.kept, X.blocks, X.a, X.nb, X.j_shape
+    (pairs_ball, pairs_hinge, vpairs_ball, vpairs_hinge), (at_pb, at_ph, at_vb, at_vh) = X.pairs, X.at
+    at_lg, tf, at_root, frames = X.at_lg, X.tf, X.at_root, X.frames
+    (xd, xb, xl, xk), (xv, vb_, vl_) = X.x_points, X.x_vectors
     V = len(pb.vec_joint)
-    # where each Jacobian entry goes: the dense (rows, columns), or (block, row in it, column in it)
-    m = 3 * J + 3 * V
-    kept = np.flatnonzero(~np.repeat(np.r_[grouped, np.zeros(V, bool)], 3))  # the rows not folded
-    if blocks is None:
-        j_shape = (kept.size + 6 * len(lgroups), L.n)
-        r_map = np.full(m, -1)
-        r_map[kept] = np.arange(kept.size)
-
-        def at(rows, cols):
-            return r_map[rows], cols
-    else:
-        j_shape = blocks.rows.shape + (blocks.cols.shape[1],)
-        r_part, r_loc = np.zeros(m + 1, int), np.zeros(m + 1, int)
-        for b, rows in enumerate(blocks.rows):
-            r_part[rows], r_loc[rows] = b, np.arange(len(rows))
-
-        def at(rows, cols):
-            return r_part[rows], r_loc[rows], blocks.loc[cols]
-    free = np.flatnonzero(~grouped)
-    at_root = None if pb.fixed_root else at((3 * free[:, None] + AR).ravel(), np.tile(AR, free.size))  # its 3 columns
-    D, K = pairs_ball
-    at_pb = at(3 * D[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :])
-    D, K = pairs_hinge
-    at_ph = at(3 * D[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
-    Vb, K = vpairs_ball
-    at_vb = at(3 * J + 3 * Vb[:, None, None] + AR[None, :, None], L.col[K][:, None, None] + AR[None, None, :])
-    Vh, K = vpairs_hinge
-    at_vh = at(3 * J + 3 * Vh[:, None] + AR[None, :], np.broadcast_to(L.col[K][:, None], (K.size, 3)))
     ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
     refT, th_ref = None, np.zeros((F, len(hj)))
     if ref is not None and ref_w is not None and (ref_w > 0).any():
@@ -286,33 +210,53 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         nd = 3 * J + 3 * V
         nh = nd + 3 * len(balls)
         Jm = np.zeros((F,) + j_shape)
+        Jt = np.zeros((F, blocks.trunk.size, nb))
         Gpar = G[:, par]  # each joint's parent's world rotation (the identity above the root)
         Gpar[:, top] = np.eye(3)
         waxis = np.einsum("fhij,hj->fhi", Gpar[:, hj], h_axes)  # hinge axes in the world
-        if not pb.fixed_root:
-            Jm[(slice(None),) + at_root] = np.repeat(sy_[:, free], 3, axis=1)
+        if tf.size:
+            Jt[:, at_root, AR] = sy_[:, tf, None]
+
+        def put(at, val):  # (F, pairs, e) values of split pairs → the blocks' and the trunk's rows
+            own, at_own, tr, at_tr = at
+            if own.size:
+                Jm.reshape(F, -1)[:, at_own] = val(own)
+            if tr.size:
+                Jt.reshape(F, -1)[:, at_tr] = val(tr)
         # every (point, ancestor) pair at once: a ball ancestor turns the point by −[lever]×, a hinge by axis × lever
         D, K = pairs_ball
-        if D.size:
-            Jm[(slice(None),) + at_pb] = -skew(p[:, D] - p[:, K]) * sy_[:, D, None, None]
+        put(at_pb, lambda i: (p[:, D[i]] - p[:, K[i]])[..., OFF_V] * (OFF_S * sy_[:, D[i], None]))
         D, K = pairs_hinge
-        if D.size:
-            Jm[(slice(None),) + at_ph] = np.cross(waxis[:, h_pos[K]], p[:, D] - p[:, K]) * sy_[:, D, None]
+        put(at_ph, lambda i: np.cross(waxis[:, h_pos[K[i]]], p[:, D[i]] - p[:, K[i]]) * sy_[:, D[i], None])
         vw = np.einsum("fvij,vj->fvi", G[:, pb.vec_joint], pb.vec_rest)
         Vb, K = vpairs_ball  # and every (vector, turning joint) pair
-        if Vb.size:
-            Jm[(slice(None),) + at_vb] = -skew(vw[:, Vb]) * sv_[:, Vb, None, None]
+        put(at_vb, lambda i: vw[:, Vb[i]][..., OFF_V] * (OFF_S * sv_[:, Vb[i], None]))
         Vh, K = vpairs_hinge
-        if Vh.size:
-            Jm[(slice(None),) + at_vh] = np.cross(waxis[:, h_pos[K]], vw[:, Vh]) * sv_[:, Vh, None]
+        put(at_vh, lambda i: np.cross(waxis[:, h_pos[K[i]]], vw[:, Vh[i]]) * sv_[:, Vh[i], None])
+        S = None
+        if a:  # the blocks' rows against their frame's velocity, and that velocity per border column
+            Jm[:, xb[:, None], xl, AR] = sy_[:, xd, None]
+            Jm[:, xb[:, None], xl[:, OFF_R], 3 + OFF_C] = (p[:, xd] - p[:, xk])[..., OFF_V] * (OFF_S * sy_[:, xd, None])
+            Jm[:, vb_[:, None], vl_[:, OFF_R], 3 + OFF_C] = vw[:, xv][..., OFF_V] * (OFF_S * sv_[:, xv, None])
+            Sk = {k: (_frame_velocity(k, p, waxis) if k >= 0 else _still(F))[:, :, blocks.border] for k in frames}
+            S = np.stack([Sk[int(k)] for k in blocks.attach], axis=1)  # (F, P, 6, nb)
         rd = [r[:, kept]]
         for i, grp in enumerate(lgroups):
-            S = _frame_velocity(grp.joint, p, waxis)
-            rows, rho = virtual_rows(grp, p, sy_, r[:, :3 * J].reshape(F, J, 3), S)
-            Jm[:, kept.size + 6 * i: kept.size + 6 * i + 6] = rows
+            b, rl, cl, vc = at_lg[i]
+            S_h = _frame_velocity(grp.joint, p, waxis)
+            if a:  # and the border part through the block's frame k: S_h = [[I, −[p_h − p_k]×], [0, I]] S_k there
+                k = max(int(blocks.attach[b]), 0)
+                phi_k = np.tile(np.eye(6), (F, 1, 1))
+                phi_k[:, OFF_R, 3 + OFF_C] = (p[:, grp.joint] - p[:, k])[:, OFF_V] * OFF_S
+                S_h = np.concatenate([S_h, phi_k], axis=2)
+            rows, rho = virtual_rows(grp, p, sy_, r[:, :3 * J].reshape(F, J, 3), S_h)
+            Jm[:, b, rl, cl] = rows[:, :, vc]
+            if a:
+                Jm[:, b, rl, np.arange(6)] = rows[:, :, L.n:]
             rd.append(rho)
-        rd = np.concatenate(rd, axis=1) if blocks is None else \
-            np.concatenate([r[:, :m], np.zeros((F, 1))], axis=1)[:, blocks.rows]
+        rd = np.concatenate(rd + [np.zeros((F, 1))], axis=1)
+        border = (S, Jt, rd[:, blocks.trunk]) if a else None
+        rd = rd[:, blocks.rows]
         # the priors, one group per joint kind: (columns, Jacobian blocks, residuals)
         Jl = so3_log_jacobian_inv(phi)
         P = (Jl @ np.swapaxes(Gpar[:, balls], -1, -2)) * ps_[:, balls, None, None]
@@ -329,7 +273,13 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             Jd2 = Jl[:, d2_in_balls] if refT is None else so3_log_jacobian_inv(psi)
             P = scale[..., None] * (d2_axes @ Jd2 @ np.swapaxes(Gpar[:, d2], -1, -2))
             groups.append((d2_cols, P, r[:, nh + 2 * len(hj):].reshape(F, -1, 3)))
-        return Jm, rd, groups
+        return Jm, rd, groups, border
+
+    def _still(F):
+        """(F, 6, n): the velocity of a world frame that only the root's translation moves."""
+        S = np.zeros((F, 6, L.n))
+        S[:, AR, AR] = 1.0
+        return S
 
     def _frame_velocity(h, p, waxis):
         """(F, 6, n): the linear and angular velocity of joint h's frame per unknown."""
@@ -371,8 +321,8 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     mu = np.full(F, 1e-3)
     nu = np.full(F, 2.0)
     for _ in range(iterations):
-        Jd, rd, groups = jacobian(sel, G, p, phi, theta, r)
-        delta, pred = damped_step(Jd, rd, groups, mu[sel], blocks)
+        Jd, rd, groups, border = jacobian(sel, G, p, phi, theta, r)
+        delta, pred = damped_step(Jd, rd, groups, mu[sel], blocks, border)
         new_local, new_root = apply(local[sel], root[sel], G, delta)
         r2, G2, p2, phi2, theta2 = residuals(sel, new_local, new_root)
         cost2 = np.sum(r2**2, axis=1)
@@ -390,7 +340,9 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         sel = sel[going]
         if sel.size == 0:
             break
-        r, G, p, phi, theta = residuals(sel, local[sel], root[sel])
+        # the frames still going keep their residuals: the trial's where the step was taken, else the last
+        r, G, p, phi, theta = (_pick(ok, a, b, going) for a, b in zip((r2, G2, p2, phi2, theta2),
+                                                                       (r, G, p, phi, theta), strict=True))
     _, p = forward_kinematics(sk, local, root)
     n = np.maximum(wy.sum(axis=1), 1)
     rms = np.sqrt(np.sum(wy * np.sum((p - y) ** 2, axis=2), axis=1) / n)
