@@ -95,6 +95,25 @@ def test_retargeted_rig_keeps_its_bone_names_and_an_odd_frame_rate(tmp_path):
     assert settings["TimeMode"][0] == 14 and settings["CustomFrameRate"][0] == 27.5  # custom rate
 
 
+@pytest.mark.parametrize("fps,mode,rate", [
+    (30000 / 1001, 9, 30000 / 1001), (29.97, 9, 30000 / 1001), (24000 / 1001, 13, 24000 / 1001),
+    (60000 / 1001, 17, 60000 / 1001), (120000 / 1001, 18, 120000 / 1001), (30.0, 6, 30.0), (24.0, 11, 24.0),
+    (15.0, 14, 15.0), (7.0, 14, 7.0), (30.02, 14, 30.02)])
+def test_frame_rate_is_declared_as_is_and_keys_lie_on_its_frames(fps, mode, rate, tmp_path):
+    """NTSC rates (29.97 = 30000/1001, 1e-3 below 30) are not declared as the integer rate next to them, nor a
+    custom rate near a standard one as that one: a reader would place every key on another frame (29.97 fps
+    read as 30 drifts a frame every 33 s). Keys lie on the frames of the declared rate."""
+    m = body_motion(1000, fps=fps)
+    _, nodes, _ = read_fbx(write_fbx(m, tmp_path / "a.fbx").read_bytes())
+    settings = armature_positions(nodes)[2]
+    assert settings["TimeMode"][0] == mode
+    if mode == 14:
+        assert settings["CustomFrameRate"][0] == pytest.approx(rate, rel=1e-12)
+    curves = [o for o in next(n for n in nodes if n.name == "Objects").children if o.name == "AnimationCurve"]
+    frames = curves[0].find("KeyTime").props[0] / KTIME * rate
+    assert np.abs(frames - np.arange(1000)).max() < 1e-6  # every key on its frame of the declared rate
+
+
 def test_euler_curves_have_no_jumps_through_full_turns_and_gimbal_lock():
     F = 400
     t = np.linspace(0, 1, F)

@@ -98,10 +98,11 @@ def continuous_euler_deg(R: np.ndarray) -> np.ndarray:
 
 
 def _time_mode(fps: float) -> tuple[int, float]:
-    for rate, mode in TIME_MODES:
-        if abs(fps - rate) < 1e-3 * rate:
-            return mode, rate
-    return 14, fps
+    """The FBX TimeMode of ``fps`` and its exact rate: the nearest standard rate within 1e-4 of it (the NTSC
+    rates, 30000/1001 …, are 1e-3 from the integer ones, so a looser match would name 29.97 fps 30), else
+    14 (custom) at ``fps``."""
+    rate, mode = min(TIME_MODES, key=lambda rm: abs(fps - rm[0]))
+    return (mode, rate) if abs(fps - rate) < 1e-4 * rate else (14, fps)
 
 
 class _Ids:
@@ -142,7 +143,7 @@ def _header(now: datetime.datetime) -> list[Node]:
     return [ext, Node("FileId", Raw(FILE_ID)), Node("CreationTime", CREATION_TIME), Node("Creator", CREATOR)]
 
 
-def _global_settings(up: str, unit_cm: float, fps: float, stop: int) -> Node:
+def _global_settings(up: str, unit_cm: float, mode: int, rate: float, stop: int) -> Node:
     node = Node("GlobalSettings")
     node.add("Version", 1000)
     props = node.add("Properties70")
@@ -154,7 +155,6 @@ def _global_settings(up: str, unit_cm: float, fps: float, stop: int) -> Node:
     _p(props, "OriginalUnitScaleFactor", "double", "Number", "", unit_cm)
     _p(props, "AmbientColor", "ColorRGB", "Color", "", 0.0, 0.0, 0.0)
     _p(props, "DefaultCamera", "KString", "", "", "Producer Perspective")
-    mode, rate = _time_mode(fps)
     _p(props, "TimeMode", "enum", "", "", mode)
     _p(props, "TimeSpanStart", "KTime", "Time", "", Int64(0))
     _p(props, "TimeSpanStop", "KTime", "Time", "", Int64(stop))
@@ -220,11 +220,12 @@ def fbx_nodes(motion: Motion, units: str = "m", up: str = "y", now: datetime.dat
     # float64 from run to run (their SIMD and scalar paths split an array by its memory alignment)
     angles = continuous_euler_deg(M @ R @ M.T if up == "y" else R).astype(np.float32)
     offsets, root = sk.offsets @ M.T * scale, motion.root_positions @ M.T * scale
-    times = np.round(np.arange(F) * (KTIME / fps)).astype(np.int64)
+    mode, rate = _time_mode(fps)  # keys on the frames of the rate the file declares
+    times = np.round(np.arange(F) * (KTIME / rate)).astype(np.int64)
     stop = int(times[-1])
     ids = _Ids()
     nodes = _header(now or datetime.datetime.now(datetime.UTC))
-    nodes.append(_global_settings(up, 100.0 / scale, fps, stop))
+    nodes.append(_global_settings(up, 100.0 / scale, mode, rate, stop))
     docs = Node("Documents")
     docs.add("Count", 1)
     doc = docs.add("Document", ids(), "Scene", "Scene")
