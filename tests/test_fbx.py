@@ -136,6 +136,26 @@ def test_euler_curves_have_no_jumps_through_full_turns_and_gimbal_lock():
     assert np.abs(_euler_xyz_deg(deg) - back).max() < 1e-9 and np.isfinite(x + y + z).all()
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_euler_curves_keep_x_through_frames_exactly_at_gimbal_lock(sign):
+    """y exactly ±90° at some frames (a sampled sweep through it; a run at the start): matrix_to_euler puts
+    x = 0 and all the turn in z there, a 40° spike in x and z for a reader to interpolate through; x is held
+    instead and z takes the rest, the same rotations."""
+    from fbx_reader import _euler_xyz_deg
+
+    from mocap.geometry.rotations import euler_to_matrix
+
+    F = 61
+    sweep = np.radians(np.linspace(60, 120, F))  # 90° exactly at frame 30
+    start = np.radians(np.r_[np.full(5, 90.0), np.linspace(90, 60, F - 5)])  # 90° at the first five frames
+    x, z = np.radians(np.full(F, 40.0)), np.radians(np.linspace(10, 20, F))
+    R = np.stack([euler_to_matrix(np.stack([z, sign * y, x], -1), "ZYX") for y in (sweep, start)], axis=1)
+    deg = continuous_euler_deg(R)
+    assert np.abs(np.diff(deg, axis=0)).max() < 1.01  # the motion's own steps: 1° in y, 1/6° in z
+    assert np.abs(deg[:, :, 0] - 40.0).max() < 1e-9
+    assert np.abs(_euler_xyz_deg(deg) - R).max() < 1e-9
+
+
 def test_bytes_depend_only_on_the_motion_but_for_the_creation_time(tmp_path):
     from mocap.io.fbx import fbx_nodes
 

@@ -80,9 +80,15 @@ def _check(motion: Motion, units: str, up: str) -> None:
 def continuous_euler_deg(R: np.ndarray) -> np.ndarray:
     """(F, J, 3, 3) rotations → (F, J, 3) XYZ Euler angles in degrees (R = Rz Ry Rx), continuous over the
     frames: of the two angle triples of each rotation, (x, y, z) and (x + 180, 180 − y, z + 180), the one
-    nearest the previous frame's, each angle moved by whole turns to the previous one."""
+    nearest the previous frame's, each angle moved by whole turns to the previous one. At gimbal lock
+    (y = ±90°, where the rotation fixes only z ∓ x and :func:`matrix_to_euler` sets x = 0) x keeps the
+    previous frame's value (at the first frame: the next unlocked frame's) and z takes the rest."""
     zyx = matrix_to_euler(R, "ZYX")
-    a = zyx[..., ::-1]  # x, y, z with y in [−90°, 90°]
+    a = zyx[..., ::-1].copy()  # x, y, z with y in [−90°, 90°]
+    lock = np.abs(np.cos(a[..., 1])) < 1e-9  # matrix_to_euler's gimbal lock: x = 0, z carries z ∓ x
+    if lock[0].any():  # the first frame: x of the joint's first unlocked frame (0 if none)
+        first = np.argmax(~lock, axis=0)
+        _hold_x(a[0], lock[0], a[first, np.arange(a.shape[1]), 0])
     b = a + np.array([np.pi, 0.0, np.pi])
     b[..., 1] = np.pi - a[..., 1]
     turn = 2 * np.pi
@@ -90,11 +96,20 @@ def continuous_euler_deg(R: np.ndarray) -> np.ndarray:
     out[0] = a[0]
     for f in range(1, len(a)):
         prev = out[f - 1]
+        if lock[f].any():
+            _hold_x(a[f], lock[f], prev[:, 0])
         ca = a[f] + turn * np.round((prev - a[f]) / turn)
         cb = b[f] + turn * np.round((prev - b[f]) / turn)
         nearer = np.abs(cb - prev).sum(-1) < np.abs(ca - prev).sum(-1)
-        out[f] = np.where(nearer[:, None], cb, ca)
+        out[f] = np.where((nearer & ~lock[f])[:, None], cb, ca)
     return np.degrees(out)
+
+
+def _hold_x(xyz: np.ndarray, lock: np.ndarray, x: np.ndarray) -> None:
+    """Joints ``lock`` of one frame's (J, 3) angles at gimbal lock (x = 0): x set to ``x`` (J,), z moved so
+    that the rotation stays (Rz(z) Ry(±90°) Rx(x) depends on z ∓ x only)."""
+    xyz[lock, 2] += np.sign(xyz[lock, 1]) * x[lock]
+    xyz[lock, 0] = x[lock]
 
 
 def _time_mode(fps: float) -> tuple[int, float]:
