@@ -128,9 +128,9 @@ def run(cfg: PeopleE2EConfig) -> dict:
     uv_true = truth_pixels(true_rig, truth, kp.camera_names)
     for row in out["people"]:
         if row["reconstructed"] >= 0:
-            r = row["reconstructed"]
-            row["views_2d_px"] = view_errors(kp.xy[:, :, r][..., idx, :], kp.score[:, :, r][..., idx], uv_true,
-                                             row["true_person"], kp.camera_names, recovered[:, :, r])
+            k = row["reconstructed"]
+            row["views_2d_px"] = view_errors(kp.xy[:, :, k][..., idx, :], kp.score[:, :, k][..., idx], uv_true,
+                                             row["true_person"], kp.camera_names, recovered[:, :, k])
     from mocap.stages.sync import read_offsets
 
     return {"config": asdict(cfg), "frames": len(X), "cameras": len(rig), "keypoints": ev,
