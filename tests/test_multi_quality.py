@@ -116,3 +116,23 @@ def test_people_e2e_splits_view_errors_by_detection_pass():
     assert abs(v["median_first_pass"] - np.sqrt(2)) < 1e-9 and abs(v["median_recovered"] - 7 * np.sqrt(2)) < 1e-9
     assert view_errors(xy, np.ones((F, 1, K)), uv_true, 0, ["a"], np.zeros((F, 1), bool))["a"]["median_recovered"] \
         is None
+
+
+def test_people_e2e_command_passes_settings_to_the_run(monkeypatch, tmp_path, capsys):
+    """``mocap bench people-e2e SESSION --set K=V ...``: the settings come after the bench's own."""
+    import mocap.bench.people_e2e as pe
+    from mocap.cli import main
+
+    seen = []
+
+    def fake_run(cfg):
+        seen.append(cfg)
+        return {"frames": 2, "cameras": 4, "true_people": 2, "reconstructed_people": 2, "seconds_total": 0.1,
+                "both_frames": 1.0, "detections": {}, "people": []}
+
+    monkeypatch.setattr(pe, "run", fake_run)
+    assert main(["bench", "people-e2e", str(tmp_path), "--set", "detect.variant=heavy", "--set",
+                 "detect.model_path=m.tflite"]) == 0
+    assert seen[0].sets == (*pe.PeopleE2EConfig("").sets, "detect.variant=heavy", "detect.model_path=m.tflite")
+    assert main(["bench", "people-e2e", str(tmp_path)]) == 0 and seen[1].sets == pe.PeopleE2EConfig("").sets
+    assert "every person reconstructed in 100.0 %" in capsys.readouterr().out
