@@ -1,11 +1,11 @@
 """A second detection pass guided by the other views: people the detector missed in a view (typically
 one behind another), looked for again in the box where the other views place them.
 
-After the first pass, the people are associated across views and tracked (:mod:`mocap.multi`, on the
-given rig). Each person is triangulated from the detections assigned to it; frames where it is not
-seen by two views take the motion between the nearest frames where it is (held at the ends), and its
-uncertainty grows with the time since, as the tracker's gate does. Wherever a person projects inside a
-view with no detection assigned there, the projected skeleton gives a square *person box* (with a
+After the first pass, the people are associated across views and tracked (:mod:`mocap.multi`, on the given rig; one
+seen by two views only counts after ``birth_frames``, not 4 × that). Each person is triangulated from the detections
+assigned to it; frames where it is not seen by two views take the motion between the nearest frames where it is
+(held at the ends), and its uncertainty grows with the time since, as the tracker's gate does. Wherever a person
+projects inside a view with no detection assigned there, the projected skeleton gives a square *person box* (with a
 margin); the landmark model runs on that crop, and a skeleton it finds is accepted only when
 
 * it agrees with the person's prediction: the median distance of its keypoints to the projected
@@ -14,15 +14,15 @@ margin); the landmark model runs on that crop, and a skeleton it finds is accept
   the projection of every other person, and not on top of a detection already there (the front
   person, whom the crop also holds).
 
-Keypoints of an accepted skeleton farther from the prediction than twice the gate (the tracker's outlier
-distance) are left out. Accepted skeletons go into the free person slots of that view (with the landmark
-model's scores); triangulation then associates them as any detection. A person the first pass found in one
-view only is looked for along its rays (:mod:`mocap.detect.recover_lone`), then placed in the remaining
-views as a tracked person. The counts per camera (recovered, looked at, rejected and why) are written to
-``pose2d.h5``'s ``info["recover"]``. The pure functions below work on arrays; :func:`recover_detections`
-is the entry point (it reads the needed video frames and runs the model), :func:`recover_session` the
-detect stage's call. Not done: sync offsets are unknown at detection (the cameras are taken as in sync), and
-a run interrupted during this pass is not redone on resume (its cameras are complete).
+Keypoints of an accepted skeleton farther from the prediction than twice the gate (the tracker's outlier distance)
+are left out. Accepted skeletons go into the free person slots of that view (with the landmark model's scores);
+triangulation then associates them as any detection. A person the first pass found in one view only is looked for
+along its rays (:mod:`mocap.detect.recover_lone`), then placed in the remaining views as a tracked person. The
+counts per camera (recovered, looked at, rejected and why) and the recovered detections ([frame, view, slot, person
+or -1, distance, gate]) are written to ``pose2d.h5``'s ``info["recover"]``. The pure functions below work on arrays;
+:func:`recover_detections` is the entry point (it reads the needed video frames and runs the model),
+:func:`recover_session` the detect stage's call. Not done: sync offsets are unknown at detection (the cameras are
+taken as in sync), and a run interrupted during this pass is not redone on resume (its cameras are complete).
 """
 
 from __future__ import annotations
