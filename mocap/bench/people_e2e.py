@@ -124,13 +124,13 @@ def run(cfg: PeopleE2EConfig) -> dict:
     found = np.isfinite(tri[..., 0]).any(axis=-1)  # (F, R): frames where the association found the person
     X[~found] = np.nan
     out = match_people(X, truth)
-    kp = person_keypoints(work, rig)
+    kp, recovered = person_keypoints(work, rig)
     uv_true = truth_pixels(true_rig, truth, kp.camera_names)
     for row in out["people"]:
         if row["reconstructed"] >= 0:
-            row["views_2d_px"] = view_errors(kp.xy[:, :, row["reconstructed"]][..., idx, :],
-                                             kp.score[:, :, row["reconstructed"]][..., idx], uv_true,
-                                             row["true_person"], kp.camera_names)
+            k = row["reconstructed"]
+            row["views_2d_px"] = view_errors(kp.xy[:, :, k][..., idx, :], kp.score[:, :, k][..., idx], uv_true,
+                                             row["true_person"], kp.camera_names, recovered[:, :, k])
     from mocap.stages.sync import read_offsets
 
     return {"config": asdict(cfg), "frames": len(X), "cameras": len(rig), "keypoints": ev,
@@ -140,10 +140,32 @@ def run(cfg: PeopleE2EConfig) -> dict:
 
 def person_keypoints(session: Path, rig):
     """The session's 2D keypoints with the persons axis made the identity of the triangulated points (as
-    refine reads them)."""
-    from mocap.stages.triangulate import session_keypoints
+    refine reads them), and which of them the detect stage's second pass added: (F, C, P) bool (from
+    ``pose2d.h5``'s ``info["recover"]["detections"]`` and the association's slots; all False without them)."""
+    from mocap.io.hdf5 import keypoints2d_info
+    from mocap.multi.slots import decode_slots
+    from mocap.stages.triangulate import read_session_keypoints
 
-    return session_keypoints(Session(session), rig)
+    s = Session(session)
+    kp, extra = read_session_keypoints(s, rig)
+    recovered = np.zeros(kp.shape[:3], bool)
+    rows = keypoints2d_info(s.root / "pose2d.h5").get("recover", {}).get("detections", [])
+    if rows and "slots" in extra.get("association", {}):
+        recovered = recovered_mask(decode_slots(extra["association"]["slots"]), rows)
+    return kp, recovered
+
+
+def recovered_mask(slots: np.ndarray, rows) -> np.ndarray:
+    """(F, C, P): whether person p's detection in view c and frame f (its detector slot: ``slots`` (F, C, P),
+    -1 none) is one the second pass added (``rows``: [frame, view, slot, ...] each)."""
+    added = np.zeros(slots.shape[:2] + (max(int(slots.max()) + 1, 1),), bool)
+    for f, c, slot, *_ in rows:
+        if f < added.shape[0] and c < added.shape[1] and slot < added.shape[2]:
+            added[int(f), int(c), int(slot)] = True
+    f_, c_, p_ = np.nonzero(slots >= 0)
+    out = np.zeros(slots.shape, bool)
+    out[f_, c_, p_] = added[f_, c_, slots[f_, c_, p_]]
+    return out
 
 
 def truth_pixels(true_rig, truth: np.ndarray, cameras) -> np.ndarray:
@@ -156,10 +178,11 @@ def truth_pixels(true_rig, truth: np.ndarray, cameras) -> np.ndarray:
 
 
 def view_errors(xy: np.ndarray, score: np.ndarray, uv_true: np.ndarray, t: int, cameras,
-                min_score: float = 0.2) -> dict:
+                recovered: np.ndarray | None = None, min_score: float = 0.2) -> dict:
     """Per camera, one person's 2D keypoints xy (F, C, K, 2) (scores (F, C, K)) against true person ``t``'s
     projection uv_true (C, F, T, K, 2): median and P95 pixel error, and the share of its keypoints nearer the
-    same joint of another true person."""
+    same joint of another true person; with ``recovered`` (F, C): the frames whose detection the second pass
+    added, and the median error of those (``median_recovered``) and of the others (``median_first_pass``)."""
     out = {}
     for c, name in enumerate(cameras):
         d = np.linalg.norm(xy[:, c] - uv_true[c, :, t], axis=-1)
@@ -173,6 +196,11 @@ def view_errors(xy: np.ndarray, score: np.ndarray, uv_true: np.ndarray, t: int, 
             nearer |= np.linalg.norm(xy[:, c] - uv_true[c, :, u], axis=-1) < d
         out[name] = {"median": float(np.median(d[ok])), "p95": float(np.percentile(d[ok], 95)),
                      "nearer_other": float(np.mean(nearer[ok]))}
+        if recovered is not None:
+            rec = np.broadcast_to(recovered[:, c, None], ok.shape)
+            out[name] |= {"frames_recovered": int(recovered[:, c].sum()), **{
+                key: float(np.median(d[ok & m])) if (ok & m).any() else None
+                for key, m in (("median_first_pass", ~rec), ("median_recovered", rec))}}
     return out
 
 

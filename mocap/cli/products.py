@@ -85,7 +85,8 @@ def cmd_bench_people_e2e(args) -> int:
     from mocap.bench.common import write_json
     from mocap.bench.people_e2e import PeopleE2EConfig, run
 
-    r = run(PeopleE2EConfig(str(args.session), str(args.work) if args.work else ""))
+    base = PeopleE2EConfig(str(args.session))
+    r = run(PeopleE2EConfig(str(args.session), str(args.work) if args.work else "", sets=(*base.sets, *args.set)))
     print(f"people from pixels: {r['frames']} frames × {r['cameras']} cameras, {r['true_people']} true people, "
           f"{r['reconstructed_people']} reconstructed, {r['seconds_total']:.1f} s")
     print(f"  every person reconstructed in {r['both_frames'] * 100:.1f} % of frames; frames with 0/1/2/... people "
@@ -339,6 +340,8 @@ def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersActi
     bp.add_argument("session", type=Path, help="rendered session (mocap synth render --people N)")
     bp.add_argument("--work", type=Path, help="where to run it (default: SESSION_people_e2e beside it)")
     bp.add_argument("--json", type=Path)
+    bp.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                    help="for the run, repeatable (--set detect.variant=heavy --set detect.model_path=FILE)")
     bp.set_defaults(func=cmd_bench_people_e2e)
 
     bs = bsub.add_parser("dataset", help="random window reads from a dataset file larger than memory caches")

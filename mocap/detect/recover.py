@@ -1,11 +1,11 @@
 """A second detection pass guided by the other views: people the detector missed in a view (typically
 one behind another), looked for again in the box where the other views place them.
 
-After the first pass, the people are associated across views and tracked (:mod:`mocap.multi`, on the
-given rig). Each person is triangulated from the detections assigned to it; frames where it is not
-seen by two views take the motion between the nearest frames where it is (held at the ends), and its
-uncertainty grows with the time since, as the tracker's gate does. Wherever a person projects inside a
-view with no detection assigned there, the projected skeleton gives a square *person box* (with a
+After the first pass, the people are associated across views and tracked (:mod:`mocap.multi`, on the given rig; one
+seen by two views only counts after ``birth_frames``, not 4 × that). Each person is triangulated from the detections
+assigned to it; frames where it is not seen by two views take the motion between the nearest frames where it is
+(held at the ends), and its uncertainty grows with the time since, as the tracker's gate does. Wherever a person
+projects inside a view with no detection assigned there, the projected skeleton gives a square *person box* (with a
 margin); the landmark model runs on that crop, and a skeleton it finds is accepted only when
 
 * it agrees with the person's prediction: the median distance of its keypoints to the projected
@@ -14,15 +14,15 @@ margin); the landmark model runs on that crop, and a skeleton it finds is accept
   the projection of every other person, and not on top of a detection already there (the front
   person, whom the crop also holds).
 
-Keypoints of an accepted skeleton farther from the prediction than twice the gate (the tracker's outlier
-distance) are left out. Accepted skeletons go into the free person slots of that view (with the landmark
-model's scores); triangulation then associates them as any detection. A person the first pass found in one
-view only is looked for along its rays (:mod:`mocap.detect.recover_lone`), then placed in the remaining
-views as a tracked person. The counts per camera (recovered, looked at, rejected and why) are written to
-``pose2d.h5``'s ``info["recover"]``. The pure functions below work on arrays; :func:`recover_detections`
-is the entry point (it reads the needed video frames and runs the model), :func:`recover_session` the
-detect stage's call. Not done: sync offsets are unknown at detection (the cameras are taken as in sync), and
-a run interrupted during this pass is not redone on resume (its cameras are complete).
+Keypoints of an accepted skeleton farther from the prediction than twice the gate (the tracker's outlier distance)
+are left out. Accepted skeletons go into the free person slots of that view (with the landmark model's scores);
+triangulation then associates them as any detection. A person the first pass found in one view only is looked for
+along its rays (:mod:`mocap.detect.recover_lone`), then placed in the remaining views as a tracked person. The
+counts per camera (recovered, looked at, rejected and why) and the recovered detections ([frame, view, slot, person
+or -1, distance, gate]) are written to ``pose2d.h5``'s ``info["recover"]``. The pure functions below work on arrays;
+:func:`recover_detections` is the entry point (it reads the needed video frames and runs the model),
+:func:`recover_session` the detect stage's call. Not done: sync offsets are unknown at detection (the cameras are
+taken as in sync), and a run interrupted during this pass is not redone on resume (its cameras are complete).
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ class RecoverConfig:
     duplicate_px: float = 0.05  # within this share of the box side of a detection already there: a duplicate
     min_detection: float = 0.3  # the landmark model's detection confidence on a crop (a person is expected there)
     poses_per_crop: int = 2  # the crop of a person behind another holds both
+    two_view_birth: int = 1  # a two-view person is looked for after birth_frames × this (triangulate's waits 4×:
+    # there it becomes an identity, here only a place to look whose crops must still agree with it)
 
     def __post_init__(self) -> None:
         for name in ("margin", "gate_floor_px", "duplicate_px"):
@@ -61,9 +63,9 @@ class RecoverConfig:
         if not 0 < self.min_inside <= 1 or not 0 < self.min_detection < 1:
             raise ValueError(f"recover: min_inside must be in (0, 1] and min_detection in (0, 1), got "
                              f"{self.min_inside} and {self.min_detection}")
-        if self.crop_px < 32 or self.min_joints < 1 or self.poses_per_crop < 1:
-            raise ValueError(f"recover: need crop_px ≥ 32, min_joints ≥ 1, poses_per_crop ≥ 1, got {self.crop_px}, "
-                             f"{self.min_joints}, {self.poses_per_crop}")
+        if self.crop_px < 32 or self.min_joints < 1 or self.poses_per_crop < 1 or self.two_view_birth < 1:
+            raise ValueError(f"recover: need crop_px ≥ 32, min_joints ≥ 1, poses_per_crop ≥ 1, two_view_birth ≥ 1, "
+                             f"got {self.crop_px}, {self.min_joints}, {self.poses_per_crop}, {self.two_view_birth}")
 
 
 def check_mode(mode: str, detector: str) -> None:
@@ -224,7 +226,8 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
     run.stats = stats
     for k, step in enumerate(("tracked", "lone", "tracked")):
         current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
-        slots, _ = associate_take(rig, current, persons, track_cfg, min_score, progress=False)
+        slots, _ = associate_take(rig, current, persons, track_cfg, min_score, progress=False,
+                                  two_view_birth=cfg.two_view_birth)
         stats.setdefault("persons_tracked", slots.shape[2])
         if k == 2 and run.withdraw(slots):  # recovered skeletons no person took: looked for again, as tracked
             current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
@@ -388,7 +391,7 @@ def recover_session(session, detect_cfg, triangulate_cfg, work: Path, videos: di
     for c, name in enumerate(kp.camera_names):
         if stats["recovered"][name]:
             write_camera(work, c, data[:, c])
-    found = stats.pop("detections")
+    found = stats["detections"] = [[int(v) for v in d[:4]] + [float(d[4]), float(d[5])] for d in stats["detections"]]
     px, m = [d[4] for d in found if d[3] >= 0], [d[4] for d in found if d[3] < 0]
     stats["distance_px_median"] = float(np.median(px)) if px else None  # to the tracked person's projection
     stats["ray_distance_m_median"] = float(np.median(m)) if m else None  # to the rays of a lone detection

@@ -61,8 +61,10 @@ TWO_VIEW_BIRTH = 4  # a person only ever seen by two views is confirmed after th
 
 
 class Tracker:
-    def __init__(self, rig: Rig, kp: Keypoints2D, cfg: TrackConfig, min_score: float):
+    def __init__(self, rig: Rig, kp: Keypoints2D, cfg: TrackConfig, min_score: float,
+                 two_view_birth: int = TWO_VIEW_BIRTH):
         self.cfg = cfg
+        self.two_view_birth = two_view_birth
         self.rays = FrameRays(rig, kp, min_score, cfg.min_joints)  # rays[f, c, s] (J, 3), computed by blocks
         self.origins, self.usable = self.rays.origins, self.rays.usable  # (C, 3), (F, C, S)
         self.F, self.C, self.S, self.J = kp.shape
@@ -206,7 +208,7 @@ class Tracker:
                 t.costs.append(statistics.median([got[c][1] for c in kept]))
                 t.max_views = max(t.max_views, len(kept))
                 if not t.confirmed and t.hits >= self.cfg.birth_frames and (
-                        t.max_views >= min(3, self.C) or t.hits >= TWO_VIEW_BIRTH * self.cfg.birth_frames):
+                        t.max_views >= min(3, self.C) or t.hits >= self.two_view_birth * self.cfg.birth_frames):
                     t.confirmed = True
                     if self._reacquire(t, f):
                         continue
@@ -327,15 +329,20 @@ class Tracker:
 
 
 def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
-                   min_score: float = 0.2, progress: bool = True) -> tuple[np.ndarray, dict]:
+                   min_score: float = 0.2, progress: bool = True,
+                   two_view_birth: int = TWO_VIEW_BIRTH) -> tuple[np.ndarray, dict]:
     """Identities of the people in a take. Returns slots (F, C, P): the detector slot of each person in
-    each view and frame (-1: not seen), persons ordered by first appearance, and a summary."""
+    each view and frame (-1: not seen), persons ordered by first appearance, and a summary.
+    ``two_view_birth``: a person only ever seen by two views is confirmed after this many times
+    ``cfg.birth_frames`` (the detect stage's second pass, which only looks where a person would be, uses 1)."""
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"association: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
     if len(rig) < 2:
         raise ValueError(f"association: several people need at least 2 cameras, got {len(rig)}")
     t0 = time.perf_counter()
-    tr = Tracker(rig, kp, cfg, min_score)
+    if two_view_birth < 1:
+        raise ValueError(f"association: two_view_birth must be ≥ 1, got {two_view_birth}")
+    tr = Tracker(rig, kp, cfg, min_score, two_view_birth)
     t1 = time.perf_counter()
     for f in tqdm(range(tr.F), desc="associate", unit="frame", disable=None if progress else True, leave=False):
         tr.step(f)
