@@ -16,7 +16,10 @@ triangulated through that estimate and the adjustment on all of them starts ther
 told from the residuals at the start (``warm_robust_iterations`` robust steps, none by default), and
 the least-squares pass stops at ``polish_tolerance`` or after ``polish_iterations`` (2) steps on all
 points instead of twenty (``mocap bench robustness`` measures it; a third step moved the cameras by
-hundredths of a millimetre on 4–8 camera rings).
+hundredths of a millimetre on 4–8 camera rings). Every triangulation here (the start, the points through the
+warm estimate, the held-out frames through the given and the refined rig) is the robust triangulation
+on normal terms (:func:`~mocap.geometry.normal_terms.robust_points`: the same points as
+:func:`~mocap.geometry.triangulation.triangulate`), the observations undistorted once for all the rigs.
 
 Outputs: ``calibration/refined/report.json`` always (per camera moves in degrees and millimetres, the
 errors before and after on the frames used (the median reprojection error over their detections, of
@@ -38,7 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.geometry.triangulation import reprojection_errors, triangulate
+from mocap.geometry.normal_terms import robust_points
+from mocap.geometry.triangulation import normalise_observations, reprojection_errors
 from mocap.io.atomic import atomic_write, atomic_write_text
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.optim.rig_refine import RigRefineConfig, refine_rig
@@ -128,12 +132,25 @@ def _observations(kp: Keypoints2D, cfg: Config) -> tuple[np.ndarray, np.ndarray]
     return np.where(ok[..., None], xy, np.nan), np.array(joints)
 
 
-def heldout_error(rig: Rig, uv: np.ndarray, max_reproj_px: float) -> tuple[float, dict[str, float]]:
+def heldout_error(rig: Rig, uv: np.ndarray, max_reproj_px: float, xn: np.ndarray | None = None
+                  ) -> tuple[float, dict[str, float]]:
     """Median reprojection error (px) over every detection of uv (N, C, 2) after robust triangulation
-    through ``rig``, and per camera."""
-    seen = np.all(np.isfinite(uv), axis=-1)
-    X, _, _ = triangulate(rig, uv, seen.astype(float), min_views=2, max_reproj_px=max_reproj_px)
-    return median_error(rig, X, uv)
+    through ``rig``, and per camera. ``xn``: uv undistorted and normalised by ``rig``'s intrinsics, when
+    known (the given and the refined rig share them unless the intrinsics are refined)."""
+    return median_error(rig, _points3d(rig, uv, max_reproj_px, xn), uv)
+
+
+def _points3d(rig: Rig, uv: np.ndarray, max_reproj_px: float, xn: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3) the robust triangulation of uv (N, C, 2) through ``rig``
+    (:func:`~mocap.geometry.triangulation.triangulate`'s, on normal terms: ``xn`` undistorted once for
+    several rigs of the same intrinsics)."""
+    xn = normalise_observations(rig, uv) if xn is None else xn
+    return robust_points(rig, xn, uv, np.all(np.isfinite(uv), axis=-1).astype(float), max_reproj_px)[0]
+
+
+def _same_intrinsics(a: Rig, b: Rig) -> bool:
+    return all(np.array_equal(x.K, y.K) and np.array_equal(x.dist, y.dist) and x.model == y.model
+               for x, y in zip(a.cameras, b.cameras, strict=True))
 
 
 def median_error(rig: Rig, X: np.ndarray, uv: np.ndarray) -> tuple[float, dict[str, float]]:
@@ -175,14 +192,15 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
     est = np.flatnonzero(estimate & good)
     stride = max(cfg.stride, int(np.ceil(len(est) * len(joints) / cfg.max_points)))
     est = est[::stride]
-    uv, which = _used(xy, est, cfg.min_views)
+    uv, which, frame = _used(xy, est, cfg.min_views)
+    xn = normalise_observations(rig, uv)  # undistorted once: every rig tried here has the given intrinsics
     solver = RigRefineConfig(intrinsics=cfg.refine_intrinsics, prior_deg=cfg.prior_deg or None,
                              prior_m=cfg.prior_m or None)
     warm = bool(cfg.warm_points) and len(uv) > 2 * cfg.warm_points
     # the first estimate (on every point, or on the warm start's evenly spread frames) also tells the motion
-    few = est[::int(np.ceil(len(uv) / cfg.warm_points))] if warm else est
-    uv0, which0 = _used(xy, few, cfg.min_views) if warm else (uv, which)
-    X, _, _ = triangulate(rig, uv0, np.all(np.isfinite(uv0), -1).astype(float), max_reproj_px=cfg.max_reproj_px)
+    few = np.isin(frame, est[::int(np.ceil(len(uv) / cfg.warm_points))]) if warm else slice(None)
+    uv0, which0 = uv[few], which[few]
+    X = _points3d(rig, uv0, cfg.max_reproj_px, xn[few])
     spread = _spread(X, which0)
     if not spread >= cfg.min_motion_m:
         why = (f"too little motion: the keypoints move {1000 * spread:.0f} mm (rig_refine.min_motion_m = "
@@ -195,15 +213,17 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
         rough = dataclasses.replace(solver, robust_tolerance=cfg.warm_tolerance, tolerance=cfg.warm_tolerance)
         start, _, first = refine_rig(rig, uv0, X, rough)
         start = start if first.usable else None
-        X, _, _ = triangulate(start or rig, uv, np.all(np.isfinite(uv), -1).astype(float),
-                              max_reproj_px=cfg.max_reproj_px)
+        r = start or rig
+        X = _points3d(r, uv, cfg.max_reproj_px, xn if _same_intrinsics(r, rig) else None)
     polish = dataclasses.replace(solver, robust_iterations=cfg.warm_robust_iterations,
                                  tolerance=cfg.polish_tolerance,
                                  max_iterations=cfg.polish_iterations) if start else solver
     refined, X, summary = refine_rig(rig, uv, X, polish, start=start)
     u1 = median_error(refined, X, uv)[0]  # ... and through the refined one, with the adjusted points
     held = _points(xy, np.flatnonzero(~estimate), cfg.max_eval_frames)
-    (h0, h0c), (h1, h1c) = (heldout_error(r, held, cfg.max_reproj_px) for r in (rig, refined))
+    held_n = normalise_observations(rig, held)
+    (h0, h0c), (h1, h1c) = (heldout_error(r, held, cfg.max_reproj_px, held_n if _same_intrinsics(r, rig) else None)
+                            for r in (rig, refined))
     gain = (h0 - h1) / h0 if h0 > 0 else 0.0
     why = []
     if not summary.usable:
@@ -242,13 +262,13 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
     return (refined if applied else None), report
 
 
-def _used(xy: np.ndarray, frames: np.ndarray, min_views: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N, C, 2) observations of the keypoints of ``frames`` that ``min_views`` cameras see, and the joint
-    (column of xy) of each."""
+def _used(xy: np.ndarray, frames: np.ndarray, min_views: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, C, 2) observations of the keypoints of ``frames`` that ``min_views`` cameras see, the joint
+    (column of xy) and the frame of each."""
     F, C, J, _ = xy.shape
     uv = xy[frames].transpose(0, 2, 1, 3).reshape(-1, C, 2)
     keep = np.all(np.isfinite(uv), axis=-1).sum(1) >= min_views
-    return uv[keep], np.tile(np.arange(J), len(frames))[keep]
+    return uv[keep], np.tile(np.arange(J), len(frames))[keep], np.repeat(frames, J)[keep]
 
 
 def _spread(X: np.ndarray, joint: np.ndarray) -> float:
