@@ -126,10 +126,11 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     e_mirror = np.full((F, C, J), np.nan)
 
     def distances(c: int, frames: np.ndarray | slice, pc: np.ndarray) -> None:
-        ok = (w[frames, c] > 0) & np.isfinite(pc[..., 0]) & np.isfinite(pc[:, perm, 0])
+        pm = pc[:, perm]  # the mirror joints' projections, gathered once
+        ok = (w[frames, c] > 0) & np.isfinite(pc[..., 0]) & np.isfinite(pm[..., 0])
         d = xy[frames, c]
         e_given[frames, c] = np.where(ok, np.hypot(pc[..., 0] - d[..., 0], pc[..., 1] - d[..., 1]), np.nan)
-        e_mirror[frames, c] = np.where(ok, np.hypot(pc[:, perm, 0] - d[..., 0], pc[:, perm, 1] - d[..., 1]), np.nan)
+        e_mirror[frames, c] = np.where(ok, np.hypot(pm[..., 0] - d[..., 0], pm[..., 1] - d[..., 1]), np.nan)
 
     views = np.ones((F, C), bool)
     if select is not None:
@@ -137,16 +138,22 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
         for c in range(C):
             distances(c, slice(None), all_views[:, c])
         views = select(e_given, e_mirror)
-    sets, counts, level = _reference_sets(used, agree, trust)
+    # the reference sets of the frames where some view gets one (a few when ``select`` picks the views)
+    some = np.flatnonzero(views.any(axis=1))
+    at = np.full(F, -1)
+    at[some] = np.arange(some.size)
+    part = (some[:, None] * J + np.arange(J)).ravel() if some.size < F else slice(None)
+    sets, counts, level = _reference_sets(used[part], agree[part], trust[part])
     for c in range(C):
         frames = np.flatnonzero(views[:, c])
         if frames.size == 0:
             continue
         rows = (frames[:, None] * J + np.arange(J)).ravel() if frames.size < F else np.arange(F * J)
-        k = level[rows, c]
-        ref = sets[k, rows]  # (n, C): the other views of the reference
+        sub = (at[frames][:, None] * J + np.arange(J)).ravel()  # the same rows in the frames of ``some``
+        k = level[sub, c]
+        ref = sets[k, sub]  # (n, C): the other views of the reference
         ref[:, c] = False
-        Xc = solve_terms(sum_views(ref, T[rows]), counts[k, rows, c])
+        Xc = solve_terms(sum_views(ref, T[rows]), counts[k, sub, c])
         distances(c, frames, rig.cameras[c].project(Xc.reshape(frames.size, J, 3)))
     return e_given, e_mirror
 
