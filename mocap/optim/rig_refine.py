@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -77,6 +77,8 @@ class RigRefineSummary:
     seconds: float
     usable: bool
     message: str
+    residuals_px: np.ndarray | None = field(default=None, repr=False, compare=False)  # (N, C) at the solution, of
+    # every point given (NaN: unseen, behind the camera, or the point left out)
 
     def __str__(self) -> str:
         moves = ", ".join(f"{n} {self.moves_deg[n]:.2f}°/{self.moves_mm[n]:.0f} mm" for n in self.moves_deg)
@@ -345,7 +347,8 @@ def refine_rig(rig: Rig, uv: np.ndarray, X0: np.ndarray, cfg: RigRefineConfig = 
     refined = problem.rig_at(result.x)
     keep = result.keep
     before = problem.residual_norms(x_given)[keep]
-    after = problem.residual_norms(result.x)[keep]
+    norms = problem.residual_norms(result.x)
+    after = norms[keep]
     rms_before = float(np.sqrt(np.mean(before**2))) if before.size else float("nan")
     rms = float(np.sqrt(np.mean(after**2))) if after.size else float("nan")
     deg, mm = moves(refined, rig)
@@ -358,7 +361,9 @@ def refine_rig(rig: Rig, uv: np.ndarray, X0: np.ndarray, cfg: RigRefineConfig = 
     summary = RigRefineSummary(result.iterations, result.robust.initial_cost, result.final.final_cost,
                                result.sigma, len(X0), int(observed.sum()), int(observed.sum() - keep.sum()),
                                rms_before, rms, deg, mm, rig.names[0], rig.names[problem.far],
-                               time.perf_counter() - t0, usable, "converged" if usable else "; ".join(why))
+                               time.perf_counter() - t0, usable, "converged" if usable else "; ".join(why),
+                               np.full((len(ok), problem.C), np.nan))
+    summary.residuals_px[ok] = norms
     log.info("%s", summary)
     _, X = problem.split(result.x)
     out = np.full((len(ok), 3), np.nan)
