@@ -57,6 +57,8 @@ class RigRefineConfig:
     robust_tolerance: float = 1e-5  # ... and its stop on the relative cost decrease
     prior_deg: float | None = None  # σ of a Gaussian prior keeping each camera's rotation near the given one
     prior_m: float | None = None  # ... and its centre (None: no prior)
+    frozen_jacobian: bool = False  # the least-squares pass's later steps reuse its first Jacobian (chord steps:
+    # from a start within the noise of the solution, they converge as Gauss-Newton does, at a projection each)
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class _Problem:
         self.keept = self.keep.T
         self.robust, self.sigma = True, 1.0
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # the last x projected and its pixels
+        self._frozen: tuple | None = None  # the first linearisation of a least-squares pass (frozen_jacobian)
 
     # ----- parameters -----
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,6 +221,7 @@ class _Problem:
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
         self.robust, self.keep, self.sigma = robust, keep.copy(), float(sigma)
         self.keept = self.keep.T
+        self._frozen = None
 
     def update(self, x: np.ndarray) -> bool:
         return False  # nothing is held between steps: the cost of an accepted step stands
@@ -250,6 +254,8 @@ class _Problem:
         """The normal blocks: Hcc (C, P, P) per camera (the only camera blocks the Schur complement
         needs: no observation couples two cameras), Hpp (N, 3, 3), Hcp (C, P, N, 3), gradients gc (C, P) and
         gp (N, 3), in the reduced camera parameters (:meth:`basis`)."""
+        if self._frozen is not None:  # a later step of a least-squares pass with the Jacobian frozen
+            return self._regradient(x)
         proj, Jx, Jc = self._project(x, jacobian=True)
         r = proj - self.uvt  # (C, N, 2)
         s2 = self._s2(r)
@@ -277,6 +283,23 @@ class _Problem:
         if prior.any():
             cam, _ = self.split(x)
             Hcc += np.einsum("cpq,q,cqr->cpr", E.transpose(0, 2, 1), prior, E)
+            gc += np.einsum("cqp,cq->cp", E, prior * cam)
+        if self.cfg.frozen_jacobian and not self.robust:
+            self._frozen = (Hcc, Hpp, Hcp, E, Jcw, Jxw, w > 0)
+        return Hcc, Hpp, Hcp, gc, gp, E
+
+    def _regradient(self, x: np.ndarray):
+        """The normal blocks of the pass's first linearisation with the gradient at ``x`` (the residuals
+        there, the Jacobians of then): a chord step, one projection instead of a Jacobian and its products."""
+        Hcc, Hpp, Hcp, E, Jcw, Jxw, used = self._frozen
+        C, N, P = self.C, self.N, self.P
+        r = self._project(x) - self.uvt
+        r = np.where((used & np.isfinite(r).all(-1))[..., None], r, 0.0)
+        gc = np.einsum("cqp,cq->cp", E, (Jcw.reshape(C, 2 * N, P).swapaxes(1, 2) @ r.reshape(C, 2 * N, 1))[..., 0])
+        gp = np.sum(Jxw * r[..., None], axis=(0, 2))
+        prior = self._prior()
+        if prior.any():
+            cam, _ = self.split(x)
             gc += np.einsum("cqp,cq->cp", E, prior * cam)
         return Hcc, Hpp, Hcp, gc, gp, E
 

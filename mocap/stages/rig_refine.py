@@ -16,9 +16,12 @@ triangulated through that estimate and the adjustment on all of them starts ther
 told from the residuals at the start (``warm_robust_iterations`` robust steps, none by default), and
 the least-squares pass stops at ``polish_tolerance`` or after ``polish_iterations`` (2) steps on all
 points instead of twenty (``mocap bench robustness`` measures it; a third step moved the cameras by
-hundredths of a millimetre on 4–8 camera rings). Every triangulation here (the start, the points through the
-warm estimate, the held-out frames through the given and the refined rig) is the robust triangulation
-on normal terms (:func:`~mocap.geometry.normal_terms.robust_points`: the same points as
+hundredths of a millimetre on 4–8 camera rings); the second is a chord step (the first step's Jacobian
+with the residuals after it: a projection instead of a Jacobian, ``RigRefineConfig.frozen_jacobian``).
+The warm start's 1,000 points (``warm_points``) give the cameras of 2,500 after the polish. Every
+triangulation here (the start, the points through the warm estimate, the held-out frames through the
+given and the refined rig) is the robust triangulation on normal terms
+(:func:`~mocap.geometry.normal_terms.robust_points`: the same points as
 :func:`~mocap.geometry.triangulation.triangulate`), the observations undistorted once for all the rigs.
 
 Outputs: ``calibration/refined/report.json`` always (per camera moves in degrees and millimetres, the
@@ -219,8 +222,8 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
         r = start or rig
         X = _points3d(r, uv, cfg.max_reproj_px, xn if _same_intrinsics(r, rig) else None)
     polish = dataclasses.replace(solver, robust_iterations=cfg.warm_robust_iterations,
-                                 tolerance=cfg.polish_tolerance,
-                                 max_iterations=cfg.polish_iterations) if start else solver
+                                 tolerance=cfg.polish_tolerance, max_iterations=cfg.polish_iterations,
+                                 frozen_jacobian=True) if start else solver
     refined, X, summary = refine_rig(rig, uv, X, polish, start=start)
     u1 = median_error(refined, X, uv, summary.residuals_px)[0]  # ... through the refined one, the adjusted points
     held = _points(xy, np.flatnonzero(~estimate), cfg.max_eval_frames)
