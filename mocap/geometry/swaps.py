@@ -97,8 +97,8 @@ def swap_permutations(perm: np.ndarray, member: np.ndarray, swapped: np.ndarray)
 
 def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_reproj_px: float,
                  trusted: np.ndarray | None = None, xn: np.ndarray | None = None,
-                 select: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 select: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                 stash: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each detection's distance to its joint, and to its mirror joint, as seen from the other views.
 
     The reference of camera c is the least-squares point of the other views that agree (within
@@ -108,7 +108,9 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     fewer than two other views hold both joints. ``xn`` (F, C, J, 2): the undistorted normalised
     coordinates of ``xy`` when already known. ``select``: given the distances to the point of all views
     (its own included: e_given, e_mirror (F, C, J), cheap), the views (F, C) bool that get the other
-    views' reference; the others keep those distances (None: every view gets it).
+    views' reference; the others keep those distances (None: every view gets it). ``stash``: filled with
+    the normal terms "T" (F·J, C, 9), the views "used" and those agreeing with the point of all views
+    "agree" (F·J, C), rows frame-major (what :func:`~mocap.geometry.swaps_time.consensus_points` starts from).
     """
     F, C, J, _ = xy.shape
     uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
@@ -121,22 +123,27 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     base = np.where(count_views(trust) >= 2, trust, used)
     X = solve_terms(sum_views(base, T), count_views(base)[:, 0])
     proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (N, C, 2)
-    agree = used & (np.hypot(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1]) < max_reproj_px)
+    e_all = np.hypot(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1])  # (N, C) to the point of all views
+    agree = used & (e_all < max_reproj_px)
+    if stash is not None:
+        stash.update(T=T, used=used, agree=agree)
     e_given = np.full((F, C, J), np.nan)
     e_mirror = np.full((F, C, J), np.nan)
 
-    def distances(c: int, frames: np.ndarray | slice, pc: np.ndarray) -> None:
+    def distances(c: int, frames: np.ndarray | slice, pc: np.ndarray, given: np.ndarray | None = None) -> None:
         pm = pc[:, perm]  # the mirror joints' projections, gathered once
         ok = (w[frames, c] > 0) & np.isfinite(pc[..., 0]) & np.isfinite(pm[..., 0])
         d = xy[frames, c]
-        e_given[frames, c] = np.where(ok, np.hypot(pc[..., 0] - d[..., 0], pc[..., 1] - d[..., 1]), np.nan)
+        given = np.hypot(pc[..., 0] - d[..., 0], pc[..., 1] - d[..., 1]) if given is None else given
+        e_given[frames, c] = np.where(ok, given, np.nan)
         e_mirror[frames, c] = np.where(ok, np.hypot(pm[..., 0] - d[..., 0], pm[..., 1] - d[..., 1]), np.nan)
 
     views = np.ones((F, C), bool)
     if select is not None:
         all_views = np.moveaxis(proj.reshape(F, J, C, 2), 2, 1)  # (F, C, J, 2)
+        e_views = e_all.reshape(F, J, C)
         for c in range(C):
-            distances(c, slice(None), all_views[:, c])
+            distances(c, slice(None), all_views[:, c], e_views[..., c])
         views = select(e_given, e_mirror)
     # the reference sets of the frames where some view gets one (a few when ``select`` picks the views)
     some = np.flatnonzero(views.any(axis=1))
@@ -270,7 +277,8 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         return ~clear.all(axis=2) | sample[:, None]
 
     select = suspicious if cfg.clear_margin is not None else None
-    e_given, e_mirror = joint_errors(rig, xy, w, perm, cfg.max_reproj_px, xn=xn, select=select)
+    first: dict = {}  # the first pass's normal terms and agreeing views: the consensus of unchanged frames
+    e_given, e_mirror = joint_errors(rig, xy, w, perm, cfg.max_reproj_px, xn=xn, select=select, stash=first)
     scale = _noise(e_given[sample], cfg)
     cg, cs = group_costs(e_given, e_mirror, member, scale, cfg.truncate)
 
@@ -302,12 +310,17 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         candidates = ((cg - cs > cfg.dead_zone) | swapped).any(axis=1)  # (F, G) some view looks exchanged
         # the candidates' frames and NEAR around ('same' would return the kernel's length on a shorter take)
         near = np.convolve(candidates.any(axis=1), np.ones(2 * NEAR + 1))[NEAR : NEAR + F] > 0
-        frames = np.flatnonzero(near)
-        idx = swap_permutations(perm, member, swapped[frames])[..., None]
         X = np.full((F, J, 3), np.nan)
+        changed = swapped.any(axis=(1, 2))
+        frames = np.flatnonzero(near & changed)  # their views exchanged back: a new consensus
+        idx = swap_permutations(perm, member, swapped[frames])[..., None]
         X[frames] = consensus_points(rig, np.take_along_axis(xy[frames], idx, axis=2),
                                      np.take_along_axis(xn[frames], idx, axis=2),
                                      np.take_along_axis(w[frames], idx[..., 0], axis=2), cfg.max_reproj_px)
+        frames = np.flatnonzero(near & ~changed)  # as given: from the first pass's terms
+        rows = (frames[:, None] * J + np.arange(J)).ravel()
+        X[frames] = consensus_points(rig, xy[frames], xn[frames], w[frames], cfg.max_reproj_px,
+                                     (first["T"][rows], first["used"][rows], first["agree"][rows]))
         mirrored = mirrored_frames(X, perm, member, fps, candidates)
         X = np.where((mirrored.astype(float) @ member.T > 0)[..., None], X[:, perm], X)  # the mirrors undone
         # every view of those frames decided against that point (a view with no clear evidence turns
@@ -320,9 +333,8 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
 def _noise(e_given: np.ndarray, cfg: SwapConfig) -> np.ndarray:
     """(C,) σ px per camera from the median of its distances (F, C, J) (Rayleigh median → σ), floored."""
     C = e_given.shape[1]
-    with np.errstate(invalid="ignore"):
-        med = np.array([np.nanmedian(e_given[:, c]) if np.isfinite(e_given[:, c]).any() else np.nan
-                        for c in range(C)])
+    finite = [e_given[:, c][np.isfinite(e_given[:, c])] for c in range(C)]  # np.nanmedian costs twice as much
+    med = np.array([np.median(e) if e.size else np.nan for e in finite])
     return np.maximum(np.nan_to_num(med / 1.1774, nan=1.0), cfg.min_noise_px)
 
 

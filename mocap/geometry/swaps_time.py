@@ -31,23 +31,28 @@ RESOLVED = 3.0  # a group whose left and right joints are closer than this many 
 # ~10 cm) is not tested: it takes the other groups' answer where they all find a mirror
 
 
-def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, max_reproj_px: float
-                     ) -> np.ndarray:
+def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, max_reproj_px: float,
+                     first: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(F, J, 3) the point of the views that agree (within ``max_reproj_px``) from the (repaired) pixels xy
     and normalised xn (F, C, J, 2): the point of all views when two or more agree with it, else the
     leave-one-out point most views agree with (one outlier, or views split two against one); NaN where
-    no two views agree."""
+    no two views agree. ``first``: the normal terms (F·J, C, 9), the views used and those agreeing with the
+    point of all views (F·J, C), rows frame-major, when already known (the swap test's first pass)."""
     F, C, J, _ = xy.shape
     uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
-    ww = np.moveaxis(w, 1, 2).reshape(F * J, C)
-    used = (ww > 0) & np.all(np.isfinite(uv), axis=-1)
-    T = normal_terms(rig, np.moveaxis(xn, 1, 2).reshape(F * J, C, 2), np.where(used, ww, 0.0))
+    if first is None:
+        ww = np.moveaxis(w, 1, 2).reshape(F * J, C)
+        used = (ww > 0) & np.all(np.isfinite(uv), axis=-1)
+        T = normal_terms(rig, np.moveaxis(xn, 1, 2).reshape(F * J, C, 2), np.where(used, ww, 0.0))
+    else:
+        T, used, agree = first
 
     def agreeing(X: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
         proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)
         return used[rows] & (np.hypot(*np.moveaxis(proj - uv[rows], -1, 0)) < max_reproj_px)
 
-    agree = agreeing(solve_terms(sum_views(used, T), count_views(used)[:, 0]), slice(None))
+    if first is None:
+        agree = agreeing(solve_terms(sum_views(used, T), count_views(used)[:, 0]), slice(None))
     weak = np.flatnonzero((count_views(agree)[:, 0] < 2) & (count_views(used)[:, 0] >= 3))
     if weak.size and C >= 3:
         best = agree[weak].copy()
