@@ -216,7 +216,8 @@ class _Problem:
 
     def residual_norms(self, x: np.ndarray) -> np.ndarray:
         """(N, C) residual norms (px)."""
-        return np.linalg.norm(self._project(x) - self.uvt, axis=-1).T
+        d = self._project(x) - self.uvt
+        return np.hypot(d[..., 0], d[..., 1]).T
 
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
         self.robust, self.keep, self.sigma = robust, keep.copy(), float(sigma)
@@ -233,7 +234,7 @@ class _Problem:
         return c2 * np.log1p(s2 / c2), 1.0 / (1.0 + s2 / c2)
 
     def _s2(self, r: np.ndarray) -> np.ndarray:
-        s2 = np.sum(r**2, axis=-1) / self.sigma**2
+        s2 = (r[..., 0] ** 2 + r[..., 1] ** 2) / self.sigma**2
         return np.where(np.isfinite(s2), s2, 1e6)  # behind a camera: as bad as a gross outlier
 
     def _prior(self) -> np.ndarray:
@@ -265,13 +266,13 @@ class _Problem:
             Jx = np.where(w[..., None, None] > 0, Jx, 0.0)
             Jc = np.where(w[..., None, None] > 0, Jc, 0.0)
         C, N, P = self.C, self.N, self.P
-        Jxw = Jx * w[..., None, None]
         Jcw = Jc * w[..., None, None]
         Hcc = Jcw.reshape(C, 2 * N, P).swapaxes(1, 2) @ Jc.reshape(C, 2 * N, P)
         gc = (Jcw.reshape(C, 2 * N, P).swapaxes(1, 2) @ r.reshape(C, 2 * N, 1))[..., 0]
         Jxp = Jx.transpose(1, 0, 2, 3).reshape(N, 2 * C, 3)  # point-major: one 3×3 product per point
-        Hpp = (Jxp * w.T.repeat(2, axis=1)[..., None]).swapaxes(1, 2) @ Jxp
-        gp = np.sum(Jxw * r[..., None], axis=(0, 2))
+        Jxpw = (Jxp * w.T.repeat(2, axis=1)[..., None]).swapaxes(1, 2)
+        Hpp = Jxpw @ Jxp
+        gp = (Jxpw @ r.transpose(1, 0, 2).reshape(N, 2 * C, 1))[..., 0]  # (a sum over two axes costs more)
         Hcp = Jcw.swapaxes(-1, -2) @ Jx  # (C, N, P, 3)
         E = self.basis(x)
         Hcc = E.transpose(0, 2, 1) @ Hcc @ E  # into the reduced parameters (gauge columns zero)
@@ -285,18 +286,18 @@ class _Problem:
             Hcc += np.einsum("cpq,q,cqr->cpr", E.transpose(0, 2, 1), prior, E)
             gc += np.einsum("cqp,cq->cp", E, prior * cam)
         if self.cfg.frozen_jacobian and not self.robust:
-            self._frozen = (Hcc, Hpp, Hcp, E, Jcw, Jxw, w > 0)
+            self._frozen = (Hcc, Hpp, Hcp, E, Jcw, Jxpw, w > 0)
         return Hcc, Hpp, Hcp, gc, gp, E
 
     def _regradient(self, x: np.ndarray):
         """The normal blocks of the pass's first linearisation with the gradient at ``x`` (the residuals
         there, the Jacobians of then): a chord step, one projection instead of a Jacobian and its products."""
-        Hcc, Hpp, Hcp, E, Jcw, Jxw, used = self._frozen
+        Hcc, Hpp, Hcp, E, Jcw, Jxpw, used = self._frozen
         C, N, P = self.C, self.N, self.P
         r = self._project(x) - self.uvt
         r = np.where((used & np.isfinite(r).all(-1))[..., None], r, 0.0)
         gc = np.einsum("cqp,cq->cp", E, (Jcw.reshape(C, 2 * N, P).swapaxes(1, 2) @ r.reshape(C, 2 * N, 1))[..., 0])
-        gp = np.sum(Jxw * r[..., None], axis=(0, 2))
+        gp = (Jxpw @ r.transpose(1, 0, 2).reshape(N, 2 * C, 1))[..., 0]
         prior = self._prior()
         if prior.any():
             cam, _ = self.split(x)
@@ -369,9 +370,9 @@ def refine_rig(rig: Rig, uv: np.ndarray, X0: np.ndarray, cfg: RigRefineConfig = 
     result = robust_then_refit(problem, x0, observed, schedule, "rig refine")
     refined = problem.rig_at(result.x)
     keep = result.keep
-    before = problem.residual_norms(x_given)[keep]
-    norms = problem.residual_norms(result.x)
+    norms = problem.residual_norms(result.x)  # first: the last point projected
     after = norms[keep]
+    before = problem.residual_norms(x_given)[keep]
     rms_before = float(np.sqrt(np.mean(before**2))) if before.size else float("nan")
     rms = float(np.sqrt(np.mean(after**2))) if after.size else float("nan")
     deg, mm = moves(refined, rig)
