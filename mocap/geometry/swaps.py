@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap.geometry.camera import pixels_to_normalised
-from mocap.geometry.normal_terms import count_views, normal_terms, solve_terms, sum_views
+from mocap.geometry.normal_terms import count_views, finite, normal_terms, solve_terms, sum_views
 from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide
 from mocap.geometry.triangulation import normalise_observations
 from mocap.types import Keypoints2D, KeypointSet, Rig
@@ -115,7 +115,7 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     F, C, J, _ = xy.shape
     uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
     ww = np.moveaxis(w, 1, 2).reshape(F * J, C)
-    used = (ww > 0) & np.all(np.isfinite(uv), axis=-1)
+    used = (ww > 0) & finite(uv)
     ww = np.where(used, ww, 0.0)
     xn = normalise_observations(rig, uv) if xn is None else np.moveaxis(xn, 1, 2).reshape(F * J, C, 2)
     T = normal_terms(rig, xn, ww)
@@ -265,7 +265,7 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
     perm = ks.flip_permutation
     xn = np.full(xy.shape, np.nan)  # (F, C, J, 2): undistorted where used (the others never count)
     for c, cam in enumerate(rig.cameras):
-        use = (w[:, c] > 0) & np.isfinite(xy[:, c]).all(axis=-1)
+        use = (w[:, c] > 0) & finite(xy[:, c])
         xn[:, c][use] = pixels_to_normalised(cam, xy[:, c][use])
     sample = np.arange(F) % max(1, F // cfg.scale_frames) == 0  # the frames the noise scale is measured on
 
@@ -333,8 +333,8 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
 def _noise(e_given: np.ndarray, cfg: SwapConfig) -> np.ndarray:
     """(C,) σ px per camera from the median of its distances (F, C, J) (Rayleigh median → σ), floored."""
     C = e_given.shape[1]
-    finite = [e_given[:, c][np.isfinite(e_given[:, c])] for c in range(C)]  # np.nanmedian costs twice as much
-    med = np.array([np.median(e) if e.size else np.nan for e in finite])
+    known = [e_given[:, c][np.isfinite(e_given[:, c])] for c in range(C)]  # np.nanmedian costs twice as much
+    med = np.array([np.median(e) if e.size else np.nan for e in known])
     return np.maximum(np.nan_to_num(med / 1.1774, nan=1.0), cfg.min_noise_px)
 
 
@@ -383,7 +383,7 @@ def repair_keypoints(rig: Rig, kp: Keypoints2D, ks: KeypointSet, min_score: floa
             swapped[f, c, p] = [(bits >> g) & 1 for g in range(len(names))]
     else:
         s = kp.score
-        w = np.where(np.isfinite(s) & (s >= min_score) & np.all(np.isfinite(kp.xy), axis=-1), np.maximum(s, 1e-6), 0)
+        w = np.where(np.isfinite(s) & (s >= min_score) & finite(kp.xy), np.maximum(s, 1e-6), 0)
         for p in range(P):
             swapped[:, :, p] = find_swaps(rig, kp.xy[:, :, p], w[:, :, p], ks, cfg, kp.fps)[0]
     data = kp.data

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mocap.geometry.normal_terms import count_views, normal_terms, solve_terms, sum_views
+from mocap.geometry.normal_terms import count_views, finite, normal_terms, solve_terms, sum_views
 from mocap.types import Rig
 
 TRUNCATE = 8.0  # a joint's motion cost is clipped at this many motion scales
@@ -42,7 +42,7 @@ def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, ma
     uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
     if first is None:
         ww = np.moveaxis(w, 1, 2).reshape(F * J, C)
-        used = (ww > 0) & np.all(np.isfinite(uv), axis=-1)
+        used = (ww > 0) & finite(uv)
         T = normal_terms(rig, np.moveaxis(xn, 1, 2).reshape(F * J, C, 2), np.where(used, ww, 0.0))
     else:
         T, used, agree = first
@@ -83,7 +83,7 @@ def mirrored_frames(X: np.ndarray, perm: np.ndarray, member: np.ndarray, fps: fl
         joints = np.flatnonzero(member[:, g])
         P = X[:, joints]  # (F, n, 3)
         M = X[:, perm[joints]]  # the mirror joints
-        frames = np.flatnonzero(np.isfinite(P).all(axis=-1).any(axis=1))
+        frames = np.flatnonzero(finite(P).any(axis=1))
         if frames.size < 3 or not candidates[frames, g].any():
             continue
         a, b = frames[:-1], frames[1:]
@@ -92,15 +92,15 @@ def mirrored_frames(X: np.ndarray, perm: np.ndarray, member: np.ndarray, fps: fl
         step = np.linalg.norm(P[b] - P[a], axis=-1)  # (L, n) same state
         cross = np.linalg.norm(P[b] - M[a], axis=-1)  # state changed
         gap = (b - a)[:, None]
-        finite = np.isfinite(step) & np.isfinite(cross)
-        if not finite.any():
+        known = np.isfinite(step) & np.isfinite(cross)
+        if not known.any():
             continue
-        unit = max(3.0 * float(np.median((step / gap)[finite])), MIN_SCALE_M) * gap
+        unit = max(3.0 * float(np.median((step / gap)[known])), MIN_SCALE_M) * gap
         separation = np.nanmedian(np.linalg.norm(P - M, axis=-1))  # left to right
         if not separation >= RESOLVED * unit.min():
             weak.append(g)  # a mirror moves its joints too little against the noise: follows the others
             continue
-        same_cost, change_cost = (np.where(finite, np.minimum(np.nan_to_num(d) / unit, TRUNCATE) ** 2, 0.0).sum(axis=1)
+        same_cost, change_cost = (np.where(known, np.minimum(np.nan_to_num(d) / unit, TRUNCATE) ** 2, 0.0).sum(axis=1)
                                   for d in (step, cross))
         if not np.any(change_cost < same_cost - PRIOR):
             continue  # no link is better explained by a mirror: nothing to do
@@ -162,7 +162,7 @@ def redecide(rig: Rig, xy: np.ndarray, w: np.ndarray, R: np.ndarray, where: np.n
     for c, cam in enumerate(rig.cameras):
         p = cam.project(R[frames])  # (n, J, 2)
         d = xy[frames, c]
-        ok = (w[frames, c] > 0) & (w[frames, c][:, perm] > 0) & np.isfinite(p).all(axis=-1)
+        ok = (w[frames, c] > 0) & (w[frames, c][:, perm] > 0) & finite(p)
         s = scale[c]
         given = np.where(ok, np.minimum(np.linalg.norm(d - p, axis=-1) / s, truncate) ** 2, 0.0)
         exchanged = np.where(ok, np.minimum(np.linalg.norm(d[:, perm] - p, axis=-1) / s, truncate) ** 2, 0.0)

@@ -38,6 +38,7 @@ import numpy as np
 
 from mocap.geometry.camera import project
 from mocap.geometry.linalg import inv3
+from mocap.geometry.normal_terms import finite
 from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg, matrix_to_axis_angle
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.types import Camera, Rig
@@ -260,7 +261,7 @@ class _Problem:
         proj, Jx, Jc = self._project(x, jacobian=True)
         r = proj - self.uvt  # (C, N, 2)
         s2 = self._s2(r)
-        w = np.where(self.keept & np.isfinite(r).all(-1), self._rho(s2)[1] / self.sigma**2, 0.0)  # (C, N)
+        w = np.where(self.keept & finite(r), self._rho(s2)[1] / self.sigma**2, 0.0)  # (C, N)
         r = np.where(w[..., None] > 0, r, 0.0)
         if not np.isfinite(proj).all():  # NaN behind a camera: out of every sum (elsewhere w = 0 suffices)
             Jx = np.where(w[..., None, None] > 0, Jx, 0.0)
@@ -295,7 +296,7 @@ class _Problem:
         Hcc, Hpp, Hcp, E, Jcw, Jxpw, used = self._frozen
         C, N, P = self.C, self.N, self.P
         r = self._project(x) - self.uvt
-        r = np.where((used & np.isfinite(r).all(-1))[..., None], r, 0.0)
+        r = np.where((used & finite(r))[..., None], r, 0.0)
         gc = np.einsum("cqp,cq->cp", E, (Jcw.reshape(C, 2 * N, P).swapaxes(1, 2) @ r.reshape(C, 2 * N, 1))[..., 0])
         gp = (Jxpw @ r.transpose(1, 0, 2).reshape(N, 2 * C, 1))[..., 0]
         prior = self._prior()
@@ -357,9 +358,9 @@ def refine_rig(rig: Rig, uv: np.ndarray, X0: np.ndarray, cfg: RigRefineConfig = 
     and the moves stay those of ``rig``. Returns (refined rig, points, summary)."""
     t0 = time.perf_counter()
     uv = np.asarray(uv, float)
-    ok = np.all(np.isfinite(X0), axis=1)
+    ok = finite(X0)
     uv, X0 = uv[ok], np.asarray(X0, float)[ok]
-    observed = np.all(np.isfinite(uv), axis=-1)
+    observed = finite(uv)
     problem = _Problem(rig, uv, observed, cfg)
     x_given = np.concatenate([np.zeros(problem.C * problem.P), X0.ravel()])
     x0 = x_given if start is None else np.concatenate([_parameters(problem, start).ravel(), X0.ravel()])

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.geometry.normal_terms import robust_points
+from mocap.geometry.normal_terms import finite, robust_points
 from mocap.geometry.triangulation import normalise_observations, reprojection_errors
 from mocap.io.atomic import atomic_write, atomic_write_text
 from mocap.keypoint_sets import get_keypoint_set
@@ -150,7 +150,7 @@ def _points3d(rig: Rig, uv: np.ndarray, max_reproj_px: float, xn: np.ndarray | N
     (:func:`~mocap.geometry.triangulation.triangulate`'s, on normal terms: ``xn`` undistorted once for
     several rigs of the same intrinsics)."""
     xn = normalise_observations(rig, uv) if xn is None else xn
-    return robust_points(rig, xn, uv, np.all(np.isfinite(uv), axis=-1).astype(float), max_reproj_px)[0]
+    return robust_points(rig, xn, uv, finite(uv).astype(float), max_reproj_px)[0]
 
 
 def _same_intrinsics(a: Rig, b: Rig) -> bool:
@@ -162,10 +162,10 @@ def median_error(rig: Rig, X: np.ndarray, uv: np.ndarray, e: np.ndarray | None =
                  ) -> tuple[float, dict[str, float]]:
     """Median reprojection error (px) of points X (N, 3) over every detection of uv (N, C, 2) (a point
     behind a camera counts as 10⁴ px), and per camera. ``e`` (N, C): the reprojection errors when known."""
-    seen = np.all(np.isfinite(uv), axis=-1)
+    seen = finite(uv)
     e = reprojection_errors(rig, X, uv) if e is None else e
-    e = np.where(seen & np.isfinite(X).all(1)[:, None], e, np.nan)
-    e = np.where(seen & ~np.isfinite(e) & np.isfinite(X).all(1)[:, None], 1e4, e)  # behind a camera
+    e = np.where(seen & finite(X)[:, None], e, np.nan)
+    e = np.where(seen & ~np.isfinite(e) & finite(X)[:, None], 1e4, e)  # behind a camera
     per = {n: float(np.nanmedian(e[:, c])) if np.isfinite(e[:, c]).any() else float("nan")
            for c, n in enumerate(rig.names)}
     return (float(np.nanmedian(e)) if np.isfinite(e).any() else float("nan")), per
@@ -187,7 +187,7 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
         return None, report | {"reason": "switched off (rig_refine.enabled = false): the given rig is used"}
     xy, joints = _observations(kp, cfg)
     F, C = xy.shape[:2]
-    views = np.all(np.isfinite(xy), axis=-1).sum(axis=1)  # (F, J)
+    views = finite(xy).sum(axis=1)  # (F, J)
     good = (views >= 3).sum(axis=1) >= max(3, len(joints) // 2)  # frames that 3 cameras see well
     estimate = _split(F, kp.fps, cfg.block_s)
     report |= {"frames": int(F), "frames_3_views": int(good.sum()), "joints": [int(j) for j in joints]}
@@ -273,7 +273,7 @@ def _used(xy: np.ndarray, frames: np.ndarray, min_views: int) -> tuple[np.ndarra
     (column of xy) and the frame of each."""
     F, C, J, _ = xy.shape
     uv = xy[frames].transpose(0, 2, 1, 3).reshape(-1, C, 2)
-    keep = np.all(np.isfinite(uv), axis=-1).sum(1) >= min_views
+    keep = finite(uv).sum(1) >= min_views
     return uv[keep], np.tile(np.arange(J), len(frames))[keep], np.repeat(frames, J)[keep]
 
 
@@ -283,7 +283,7 @@ def _spread(X: np.ndarray, joint: np.ndarray) -> float:
     out = []
     for j in np.unique(joint):
         p = X[joint == j]
-        p = p[np.isfinite(p).all(1)]
+        p = p[finite(p)]
         if len(p) > 1:
             out.append(np.linalg.norm(p.std(axis=0)))
     return float(np.median(out)) if out else 0.0
@@ -305,7 +305,7 @@ def _refusal(rig: Rig, xy: np.ndarray, good: np.ndarray, estimate: np.ndarray, v
     for part, name in ((estimate, "estimation"), (~estimate, "held-out")):
         if (good & part).sum() < max(3, cfg.min_frames // 3):
             return f"only {(good & part).sum()} well-seen frames in the {name} blocks (take too short)"
-    seen = np.all(np.isfinite(xy), axis=-1) & (views >= cfg.min_views)[:, None]  # (F, C, J)
+    seen = finite(xy) & (views >= cfg.min_views)[:, None]  # (F, C, J)
     per_camera = (seen & (estimate & good)[:, None, None]).sum(axis=(0, 2))
     blind = [f"{n} ({k})" for n, k in zip(rig.names, per_camera, strict=True) if k < cfg.min_camera_points]
     if blind:
