@@ -164,8 +164,9 @@ def redecide(rig: Rig, xy: np.ndarray, w: np.ndarray, R: np.ndarray, where: np.n
         d = xy[frames, c]
         ok = (w[frames, c] > 0) & (w[frames, c][:, perm] > 0) & finite(p)
         s = scale[c]
-        given = np.where(ok, np.minimum(np.linalg.norm(d - p, axis=-1) / s, truncate) ** 2, 0.0)
-        exchanged = np.where(ok, np.minimum(np.linalg.norm(d[:, perm] - p, axis=-1) / s, truncate) ** 2, 0.0)
+        dp, xp = d - p, d[:, perm] - p
+        given = np.where(ok, np.minimum(np.hypot(dp[..., 0], dp[..., 1]) / s, truncate) ** 2, 0.0)
+        exchanged = np.where(ok, np.minimum(np.hypot(xp[..., 0], xp[..., 1]) / s, truncate) ** 2, 0.0)
         cg, cx = given @ member, exchanged @ member  # (n, G)
         m = mirrored[frames]
         evidence = (ok[:, :, None] & member).any(axis=1) & (np.abs(cg - cx) > np.where(m, 0.0, margin)) & (cg != cx)
