@@ -91,7 +91,9 @@ def swap_permutations(perm: np.ndarray, member: np.ndarray, swapped: np.ndarray)
     """Joint order per view: perm (J,) the full mirror permutation, member (J, G), swapped (..., G) →
     (..., J) indices such that ``data[..., idx, :]`` is the repaired view."""
     J = perm.shape[0]
-    flip = (swapped[..., None, :] & member).any(axis=-1)  # (..., J)
+    flip = np.zeros(swapped.shape[:-1] + (J,), bool)  # (..., J); the groups written out (any over an axis of
+    for g in range(member.shape[1]):  # two or three costs several times as much)
+        flip |= swapped[..., g, None] & member[:, g]
     return np.where(flip, perm, np.arange(J))
 
 
