@@ -43,3 +43,14 @@ def test_robust_points_are_the_robust_triangulation(cameras, turn_deg):
     assert np.array_equal(views, views_z)
     if turn_deg == 0 and cameras >= 4:  # and it is robust: the outliers are left out
         assert np.mean(views_z[bad]) < 0.02
+
+
+def test_finite_is_all_finite_along_the_last_axis():
+    from mocap.geometry.normal_terms import finite
+
+    rng = np.random.default_rng(0)
+    for k in (1, 2, 3):
+        a = rng.normal(size=(50, 4, k))
+        a[rng.random(a.shape) < 0.1] = np.nan
+        a[rng.random(a.shape) < 0.05] = np.inf
+        assert np.array_equal(finite(a), np.all(np.isfinite(a), axis=-1))
