@@ -34,7 +34,7 @@ import numpy as np
 
 from mocap.geometry.camera import pixels_to_normalised
 from mocap.geometry.normal_terms import count_views, finite, normal_terms, solve_terms, sum_views
-from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide
+from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide, viterbi
 from mocap.geometry.triangulation import normalise_observations
 from mocap.types import Keypoints2D, KeypointSet, Rig
 
@@ -191,48 +191,6 @@ def group_costs(e_given: np.ndarray, e_mirror: np.ndarray, member: np.ndarray, s
 
     m = member.astype(float)
     return rho(e_given) @ m, rho(e_mirror) @ m
-
-
-def viterbi(cost0: np.ndarray, cost1: np.ndarray, switch: float) -> np.ndarray:
-    """Two-state sequences of least cost: cost0, cost1 (F, N) per frame, ``switch`` per change →
-    (F, N) bool, True where state 1 is chosen. Starts and ends free.
-
-    Runs on D = acc1 − acc0 alone: D_f = clip(D_{f−1}, −switch, switch) + cost1_f − cost0_f; the best
-    predecessor of state 0 is 1 where D_{f−1} < −switch, of state 1 is 1 where D_{f−1} ≤ switch. Both
-    recurrences are scans of maps that compose in closed form (a clamp then a shift; a map of {0, 1}),
-    evaluated in log2(F) vectorised passes instead of a loop over frames.
-    """
-    F = cost0.shape[0]
-    D = _clamped_sums(cost1 - cost0, switch)
-    state = np.empty(D.shape, bool)
-    last = D[-1] < 0
-    state[-1] = last
-    if F > 1:
-        # state f given state f+1 = 0 (z) or 1 (o); composed backwards: state f given the last state
-        z, o = D[:-1] < -switch, D[:-1] <= switch
-        j = 1
-        while j < F - 1:
-            z[:-j], o[:-j] = np.where(z[j:], o[:-j], z[:-j]), np.where(o[j:], o[:-j], z[:-j])
-            j *= 2
-        state[:-1] = np.where(last, o, z)
-    return state
-
-
-def _clamped_sums(step: np.ndarray, switch: float) -> np.ndarray:
-    """D_0 = step_0, D_f = clip(D_{f−1}, −switch, switch) + step_f, per column of step (F, N). Each frame's
-    map x ↦ min(max(x + p, lo), hi) composes with another into one of the same form, so a prefix scan
-    (Hillis–Steele) gives every D_f."""
-    p = step.astype(float)
-    lo, hi = p - switch, p + switch
-    lo[0], hi[0] = -np.inf, np.inf
-    k = 1
-    while k < len(p):  # the map of frame f after the one ending k frames earlier
-        p2, lo2, hi2 = p[k:], lo[k:], hi[k:]
-        new_lo = np.maximum(lo[:-k] + p2, lo2)
-        new_hi = np.minimum(np.maximum(hi[:-k] + p2, lo2), hi2)
-        p[k:], lo[k:], hi[k:] = p[:-k] + p2, new_lo, new_hi
-        k *= 2
-    return np.minimum(np.maximum(p, lo), hi)
 
 
 def decide(cost_given: np.ndarray, cost_swapped: np.ndarray, cfg: SwapConfig) -> np.ndarray:

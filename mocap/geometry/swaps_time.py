@@ -12,6 +12,9 @@ views' consensus is right in most frames). A group whose two sides are too close
 head) follows the others. In the frames found mirrored every view is decided again, directly against
 the mirrored consensus.
 
+The per-view test's two-state sequences over frames (:func:`viterbi`, as given / exchanged, per camera and
+group) are here too.
+
 Shapes: F frames, C cameras, J joints, G groups, as in :mod:`mocap.geometry.swaps`.
 """
 
@@ -173,3 +176,45 @@ def redecide(rig: Rig, xy: np.ndarray, w: np.ndarray, R: np.ndarray, where: np.n
         decided = np.where(evidence, cx < cg, swapped[frames, c] ^ m)
         out[frames, c] = np.where(where[frames], decided, swapped[frames, c])
     return out
+
+
+def viterbi(cost0: np.ndarray, cost1: np.ndarray, switch: float) -> np.ndarray:
+    """Two-state sequences of least cost: cost0, cost1 (F, N) per frame, ``switch`` per change →
+    (F, N) bool, True where state 1 is chosen. Starts and ends free.
+
+    Runs on D = acc1 − acc0 alone: D_f = clip(D_{f−1}, −switch, switch) + cost1_f − cost0_f; the best
+    predecessor of state 0 is 1 where D_{f−1} < −switch, of state 1 is 1 where D_{f−1} ≤ switch. Both
+    recurrences are scans of maps that compose in closed form (a clamp then a shift; a map of {0, 1}),
+    evaluated in log2(F) vectorised passes instead of a loop over frames.
+    """
+    F = cost0.shape[0]
+    D = _clamped_sums(cost1 - cost0, switch)
+    state = np.empty(D.shape, bool)
+    last = D[-1] < 0
+    state[-1] = last
+    if F > 1:
+        # state f given state f+1 = 0 (z) or 1 (o); composed backwards: state f given the last state
+        z, o = D[:-1] < -switch, D[:-1] <= switch
+        j = 1
+        while j < F - 1:
+            z[:-j], o[:-j] = np.where(z[j:], o[:-j], z[:-j]), np.where(o[j:], o[:-j], z[:-j])
+            j *= 2
+        state[:-1] = np.where(last, o, z)
+    return state
+
+
+def _clamped_sums(step: np.ndarray, switch: float) -> np.ndarray:
+    """D_0 = step_0, D_f = clip(D_{f−1}, −switch, switch) + step_f, per column of step (F, N). Each frame's
+    map x ↦ min(max(x + p, lo), hi) composes with another into one of the same form, so a prefix scan
+    (Hillis–Steele) gives every D_f."""
+    p = step.astype(float)
+    lo, hi = p - switch, p + switch
+    lo[0], hi[0] = -np.inf, np.inf
+    k = 1
+    while k < len(p):  # the map of frame f after the one ending k frames earlier
+        p2, lo2, hi2 = p[k:], lo[k:], hi[k:]
+        new_lo = np.maximum(lo[:-k] + p2, lo2)
+        new_hi = np.minimum(np.maximum(hi[:-k] + p2, lo2), hi2)
+        p[k:], lo[k:], hi[k:] = p[:-k] + p2, new_lo, new_hi
+        k *= 2
+    return np.minimum(np.maximum(p, lo), hi)
