@@ -55,3 +55,79 @@ def count_views(views: np.ndarray) -> np.ndarray:
 def sum_views(views: np.ndarray, T: np.ndarray) -> np.ndarray:
     """The normal terms T (N, C, 9) summed over the True views of (N, C) → (N, 9)."""
     return np.einsum("nc,nck->nk", views.astype(float), T)
+
+
+def finite(a: np.ndarray) -> np.ndarray:
+    """All entries finite along the last (short) axis of a (..., k): written out, np.all over an axis of two
+    or three entries costs some thirty times as much."""
+    out = np.isfinite(a[..., 0])
+    for i in range(1, a.shape[-1]):
+        out &= np.isfinite(a[..., i])
+    return out
+
+
+def robust_points(rig: Rig, xn: np.ndarray, uv: np.ndarray, w: np.ndarray, max_reproj_px: float,
+                  min_views: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`mocap.geometry.triangulation.triangulate` with ``max_reproj_px`` on normal terms: the point of
+    all views; where a view is farther than ``max_reproj_px``, the point without the worst view (kept when
+    every remaining view of at least three agrees, the worst one back in when it then agrees); else the
+    camera pair whose point most views agree with (then the least truncated error), solved again from
+    its agreeing views and once more from the views that point explains. ``xn`` (N, C, 2): the
+    undistorted normalised coordinates of the pixels ``uv`` (N, C, 2), computed once by the caller for
+    several rigs of the same intrinsics; w (N, C) weights. Every pair's point is projected in one batch
+    (one projection per camera, not one per pair and camera). Returns X (N, 3) (NaN under ``min_views``
+    views) and the views used (N, C)."""
+    N, C = w.shape
+    valid = finite(uv) & np.isfinite(w) & (w > 0)
+    T = normal_terms(rig, xn, np.where(valid, w, 0.0))
+
+    def solve(views: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        return solve_terms(sum_views(views, T[rows]), count_views(views)[:, 0])
+
+    def errors(X: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        """(..., n, C) pixel distances of points X (..., n, 3) to uv[rows]; inf behind a camera."""
+        proj = np.stack([cam.project(X) for cam in rig.cameras], axis=-2)
+        e = np.hypot(proj[..., 0] - uv[rows][..., 0], proj[..., 1] - uv[rows][..., 1])
+        return np.where(valid[rows] & ~np.isfinite(e), np.inf, e)
+
+    X = solve(valid)
+    views = valid.copy()
+    err = errors(X, slice(None))
+    worst = np.max(np.where(valid, err, 0.0), axis=1)
+    n_valid = count_views(valid)[:, 0]
+    idx = np.flatnonzero((worst > max_reproj_px) | ~finite(X) & (n_valid >= 2))
+    if idx.size and C >= 4:  # one wrong view is the common case: without the worst view first
+        v = valid[idx]
+        e = np.where(v, err[idx], -np.inf)
+        keep = v & (np.arange(C) != np.argmax(e, axis=1)[:, None])
+        Xk = solve(keep, idx)
+        e2 = errors(Xk, idx)
+        fixed = (n_valid[idx] >= 4) & finite(Xk) & np.all(~keep | (e2 < max_reproj_px), axis=1)
+        inl = v & (e2 < max_reproj_px)
+        again = fixed & (count_views(inl)[:, 0] > count_views(keep)[:, 0])
+        if again.any():
+            Xk[again] = solve(inl[again], idx[again])
+        X[idx[fixed]], views[idx[fixed]] = Xk[fixed], np.where(again[:, None], inl, keep)[fixed]
+        idx = idx[~fixed]
+    if idx.size:  # the camera-pair search, every pair at once
+        v = valid[idx]
+        a, b = np.triu_indices(C, 1)
+        ok = v[:, a] & v[:, b]  # (n, K)
+        pair = (np.arange(C) == a[:, None])[:, None, :] | (np.arange(C) == b[:, None])[:, None, :]  # (K, 1, C)
+        Tp = np.einsum("kc,nci->kni", pair[:, 0].astype(float), T[idx])  # (K, n, 9)
+        Xp = solve_terms(Tp.reshape(-1, 9), np.where(ok.T, 2, 0).ravel()).reshape(len(a), idx.size, 3)
+        e = errors(Xp, idx)  # (K, n, C)
+        inl = v & (e < max_reproj_px)
+        count = np.where(ok.T, count_views(inl.reshape(-1, C))[:, 0].reshape(len(a), -1), -1)
+        cost = np.where(inl, e, max_reproj_px).sum(axis=2)
+        best = np.zeros(idx.size, np.intp)  # the first pair with the most views, then the least cost
+        for k in range(1, len(a)):
+            better = (count[k] > count[best, np.arange(idx.size)]) | (
+                (count[k] == count[best, np.arange(idx.size)]) & (cost[k] < cost[best, np.arange(idx.size)]))
+            best = np.where(better, k, best)
+        chosen = inl[best, np.arange(idx.size)] & (count[best, np.arange(idx.size)] >= 0)[:, None]
+        Xs = solve(chosen, idx)
+        inl = v & (errors(Xs, idx) < max_reproj_px)  # the views the consensus point explains
+        X[idx], views[idx] = solve(inl, idx), inl
+    X[count_views(views)[:, 0] < min_views] = np.nan
+    return X, views & finite(X)[:, None]

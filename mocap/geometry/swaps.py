@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap.geometry.camera import pixels_to_normalised
-from mocap.geometry.normal_terms import count_views, normal_terms, solve_terms, sum_views
-from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide
+from mocap.geometry.normal_terms import count_views, finite, normal_terms, solve_terms, sum_views
+from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide, viterbi
 from mocap.geometry.triangulation import normalise_observations
 from mocap.types import Keypoints2D, KeypointSet, Rig
 
@@ -91,14 +91,16 @@ def swap_permutations(perm: np.ndarray, member: np.ndarray, swapped: np.ndarray)
     """Joint order per view: perm (J,) the full mirror permutation, member (J, G), swapped (..., G) →
     (..., J) indices such that ``data[..., idx, :]`` is the repaired view."""
     J = perm.shape[0]
-    flip = (swapped[..., None, :] & member).any(axis=-1)  # (..., J)
+    flip = np.zeros(swapped.shape[:-1] + (J,), bool)  # (..., J); the groups written out (any over an axis of
+    for g in range(member.shape[1]):  # two or three costs several times as much)
+        flip |= swapped[..., g, None] & member[:, g]
     return np.where(flip, perm, np.arange(J))
 
 
 def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_reproj_px: float,
                  trusted: np.ndarray | None = None, xn: np.ndarray | None = None,
-                 select: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 select: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                 stash: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each detection's distance to its joint, and to its mirror joint, as seen from the other views.
 
     The reference of camera c is the least-squares point of the other views that agree (within
@@ -108,12 +110,14 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     fewer than two other views hold both joints. ``xn`` (F, C, J, 2): the undistorted normalised
     coordinates of ``xy`` when already known. ``select``: given the distances to the point of all views
     (its own included: e_given, e_mirror (F, C, J), cheap), the views (F, C) bool that get the other
-    views' reference; the others keep those distances (None: every view gets it).
+    views' reference; the others keep those distances (None: every view gets it). ``stash``: filled with
+    the normal terms "T" (F·J, C, 9), the views "used" and those agreeing with the point of all views
+    "agree" (F·J, C), rows frame-major (what :func:`~mocap.geometry.swaps_time.consensus_points` starts from).
     """
     F, C, J, _ = xy.shape
     uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
     ww = np.moveaxis(w, 1, 2).reshape(F * J, C)
-    used = (ww > 0) & np.all(np.isfinite(uv), axis=-1)
+    used = (ww > 0) & finite(uv)
     ww = np.where(used, ww, 0.0)
     xn = normalise_observations(rig, uv) if xn is None else np.moveaxis(xn, 1, 2).reshape(F * J, C, 2)
     T = normal_terms(rig, xn, ww)
@@ -121,32 +125,44 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     base = np.where(count_views(trust) >= 2, trust, used)
     X = solve_terms(sum_views(base, T), count_views(base)[:, 0])
     proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (N, C, 2)
-    agree = used & (np.hypot(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1]) < max_reproj_px)
+    e_all = np.hypot(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1])  # (N, C) to the point of all views
+    agree = used & (e_all < max_reproj_px)
+    if stash is not None:
+        stash.update(T=T, used=used, agree=agree)
     e_given = np.full((F, C, J), np.nan)
     e_mirror = np.full((F, C, J), np.nan)
 
-    def distances(c: int, frames: np.ndarray | slice, pc: np.ndarray) -> None:
-        ok = (w[frames, c] > 0) & np.isfinite(pc[..., 0]) & np.isfinite(pc[:, perm, 0])
+    def distances(c: int, frames: np.ndarray | slice, pc: np.ndarray, given: np.ndarray | None = None) -> None:
+        pm = pc[:, perm]  # the mirror joints' projections, gathered once
+        ok = (w[frames, c] > 0) & np.isfinite(pc[..., 0]) & np.isfinite(pm[..., 0])
         d = xy[frames, c]
-        e_given[frames, c] = np.where(ok, np.hypot(pc[..., 0] - d[..., 0], pc[..., 1] - d[..., 1]), np.nan)
-        e_mirror[frames, c] = np.where(ok, np.hypot(pc[:, perm, 0] - d[..., 0], pc[:, perm, 1] - d[..., 1]), np.nan)
+        given = np.hypot(pc[..., 0] - d[..., 0], pc[..., 1] - d[..., 1]) if given is None else given
+        e_given[frames, c] = np.where(ok, given, np.nan)
+        e_mirror[frames, c] = np.where(ok, np.hypot(pm[..., 0] - d[..., 0], pm[..., 1] - d[..., 1]), np.nan)
 
     views = np.ones((F, C), bool)
     if select is not None:
         all_views = np.moveaxis(proj.reshape(F, J, C, 2), 2, 1)  # (F, C, J, 2)
+        e_views = e_all.reshape(F, J, C)
         for c in range(C):
-            distances(c, slice(None), all_views[:, c])
+            distances(c, slice(None), all_views[:, c], e_views[..., c])
         views = select(e_given, e_mirror)
-    sets, counts, level = _reference_sets(used, agree, trust)
+    # the reference sets of the frames where some view gets one (a few when ``select`` picks the views)
+    some = np.flatnonzero(views.any(axis=1))
+    at = np.full(F, -1)
+    at[some] = np.arange(some.size)
+    part = (some[:, None] * J + np.arange(J)).ravel() if some.size < F else slice(None)
+    sets, counts, level = _reference_sets(used[part], agree[part], trust[part])
     for c in range(C):
         frames = np.flatnonzero(views[:, c])
         if frames.size == 0:
             continue
         rows = (frames[:, None] * J + np.arange(J)).ravel() if frames.size < F else np.arange(F * J)
-        k = level[rows, c]
-        ref = sets[k, rows]  # (n, C): the other views of the reference
+        sub = (at[frames][:, None] * J + np.arange(J)).ravel()  # the same rows in the frames of ``some``
+        k = level[sub, c]
+        ref = sets[k, sub]  # (n, C): the other views of the reference
         ref[:, c] = False
-        Xc = solve_terms(sum_views(ref, T[rows]), counts[k, rows, c])
+        Xc = solve_terms(sum_views(ref, T[rows]), counts[k, sub, c])
         distances(c, frames, rig.cameras[c].project(Xc.reshape(frames.size, J, 3)))
     return e_given, e_mirror
 
@@ -175,48 +191,6 @@ def group_costs(e_given: np.ndarray, e_mirror: np.ndarray, member: np.ndarray, s
 
     m = member.astype(float)
     return rho(e_given) @ m, rho(e_mirror) @ m
-
-
-def viterbi(cost0: np.ndarray, cost1: np.ndarray, switch: float) -> np.ndarray:
-    """Two-state sequences of least cost: cost0, cost1 (F, N) per frame, ``switch`` per change →
-    (F, N) bool, True where state 1 is chosen. Starts and ends free.
-
-    Runs on D = acc1 − acc0 alone: D_f = clip(D_{f−1}, −switch, switch) + cost1_f − cost0_f; the best
-    predecessor of state 0 is 1 where D_{f−1} < −switch, of state 1 is 1 where D_{f−1} ≤ switch. Both
-    recurrences are scans of maps that compose in closed form (a clamp then a shift; a map of {0, 1}),
-    evaluated in log2(F) vectorised passes instead of a loop over frames.
-    """
-    F = cost0.shape[0]
-    D = _clamped_sums(cost1 - cost0, switch)
-    state = np.empty(D.shape, bool)
-    last = D[-1] < 0
-    state[-1] = last
-    if F > 1:
-        # state f given state f+1 = 0 (z) or 1 (o); composed backwards: state f given the last state
-        z, o = D[:-1] < -switch, D[:-1] <= switch
-        j = 1
-        while j < F - 1:
-            z[:-j], o[:-j] = np.where(z[j:], o[:-j], z[:-j]), np.where(o[j:], o[:-j], z[:-j])
-            j *= 2
-        state[:-1] = np.where(last, o, z)
-    return state
-
-
-def _clamped_sums(step: np.ndarray, switch: float) -> np.ndarray:
-    """D_0 = step_0, D_f = clip(D_{f−1}, −switch, switch) + step_f, per column of step (F, N). Each frame's
-    map x ↦ min(max(x + p, lo), hi) composes with another into one of the same form, so a prefix scan
-    (Hillis–Steele) gives every D_f."""
-    p = step.astype(float)
-    lo, hi = p - switch, p + switch
-    lo[0], hi[0] = -np.inf, np.inf
-    k = 1
-    while k < len(p):  # the map of frame f after the one ending k frames earlier
-        p2, lo2, hi2 = p[k:], lo[k:], hi[k:]
-        new_lo = np.maximum(lo[:-k] + p2, lo2)
-        new_hi = np.minimum(np.maximum(hi[:-k] + p2, lo2), hi2)
-        p[k:], lo[k:], hi[k:] = p[:-k] + p2, new_lo, new_hi
-        k *= 2
-    return np.minimum(np.maximum(p, lo), hi)
 
 
 def decide(cost_given: np.ndarray, cost_swapped: np.ndarray, cfg: SwapConfig) -> np.ndarray:
@@ -251,7 +225,7 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
     perm = ks.flip_permutation
     xn = np.full(xy.shape, np.nan)  # (F, C, J, 2): undistorted where used (the others never count)
     for c, cam in enumerate(rig.cameras):
-        use = (w[:, c] > 0) & np.isfinite(xy[:, c]).all(axis=-1)
+        use = (w[:, c] > 0) & finite(xy[:, c])
         xn[:, c][use] = pixels_to_normalised(cam, xy[:, c][use])
     sample = np.arange(F) % max(1, F // cfg.scale_frames) == 0  # the frames the noise scale is measured on
 
@@ -263,7 +237,8 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         return ~clear.all(axis=2) | sample[:, None]
 
     select = suspicious if cfg.clear_margin is not None else None
-    e_given, e_mirror = joint_errors(rig, xy, w, perm, cfg.max_reproj_px, xn=xn, select=select)
+    first: dict = {}  # the first pass's normal terms and agreeing views: the consensus of unchanged frames
+    e_given, e_mirror = joint_errors(rig, xy, w, perm, cfg.max_reproj_px, xn=xn, select=select, stash=first)
     scale = _noise(e_given[sample], cfg)
     cg, cs = group_costs(e_given, e_mirror, member, scale, cfg.truncate)
 
@@ -295,12 +270,17 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         candidates = ((cg - cs > cfg.dead_zone) | swapped).any(axis=1)  # (F, G) some view looks exchanged
         # the candidates' frames and NEAR around ('same' would return the kernel's length on a shorter take)
         near = np.convolve(candidates.any(axis=1), np.ones(2 * NEAR + 1))[NEAR : NEAR + F] > 0
-        frames = np.flatnonzero(near)
-        idx = swap_permutations(perm, member, swapped[frames])[..., None]
         X = np.full((F, J, 3), np.nan)
+        changed = swapped.any(axis=(1, 2))
+        frames = np.flatnonzero(near & changed)  # their views exchanged back: a new consensus
+        idx = swap_permutations(perm, member, swapped[frames])[..., None]
         X[frames] = consensus_points(rig, np.take_along_axis(xy[frames], idx, axis=2),
                                      np.take_along_axis(xn[frames], idx, axis=2),
                                      np.take_along_axis(w[frames], idx[..., 0], axis=2), cfg.max_reproj_px)
+        frames = np.flatnonzero(near & ~changed)  # as given: from the first pass's terms
+        rows = (frames[:, None] * J + np.arange(J)).ravel()
+        X[frames] = consensus_points(rig, xy[frames], xn[frames], w[frames], cfg.max_reproj_px,
+                                     (first["T"][rows], first["used"][rows], first["agree"][rows]))
         mirrored = mirrored_frames(X, perm, member, fps, candidates)
         X = np.where((mirrored.astype(float) @ member.T > 0)[..., None], X[:, perm], X)  # the mirrors undone
         # every view of those frames decided against that point (a view with no clear evidence turns
@@ -313,9 +293,8 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
 def _noise(e_given: np.ndarray, cfg: SwapConfig) -> np.ndarray:
     """(C,) σ px per camera from the median of its distances (F, C, J) (Rayleigh median → σ), floored."""
     C = e_given.shape[1]
-    with np.errstate(invalid="ignore"):
-        med = np.array([np.nanmedian(e_given[:, c]) if np.isfinite(e_given[:, c]).any() else np.nan
-                        for c in range(C)])
+    known = [e_given[:, c][np.isfinite(e_given[:, c])] for c in range(C)]  # np.nanmedian costs twice as much
+    med = np.array([np.median(e) if e.size else np.nan for e in known])
     return np.maximum(np.nan_to_num(med / 1.1774, nan=1.0), cfg.min_noise_px)
 
 
@@ -364,7 +343,7 @@ def repair_keypoints(rig: Rig, kp: Keypoints2D, ks: KeypointSet, min_score: floa
             swapped[f, c, p] = [(bits >> g) & 1 for g in range(len(names))]
     else:
         s = kp.score
-        w = np.where(np.isfinite(s) & (s >= min_score) & np.all(np.isfinite(kp.xy), axis=-1), np.maximum(s, 1e-6), 0)
+        w = np.where(np.isfinite(s) & (s >= min_score) & finite(kp.xy), np.maximum(s, 1e-6), 0)
         for p in range(P):
             swapped[:, :, p] = find_swaps(rig, kp.xy[:, :, p], w[:, :, p], ks, cfg, kp.fps)[0]
     data = kp.data

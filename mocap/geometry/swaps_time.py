@@ -12,6 +12,9 @@ views' consensus is right in most frames). A group whose two sides are too close
 head) follows the others. In the frames found mirrored every view is decided again, directly against
 the mirrored consensus.
 
+The per-view test's two-state sequences over frames (:func:`viterbi`, as given / exchanged, per camera and
+group) are here too.
+
 Shapes: F frames, C cameras, J joints, G groups, as in :mod:`mocap.geometry.swaps`.
 """
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mocap.geometry.normal_terms import count_views, normal_terms, solve_terms, sum_views
+from mocap.geometry.normal_terms import count_views, finite, normal_terms, solve_terms, sum_views
 from mocap.types import Rig
 
 TRUNCATE = 8.0  # a joint's motion cost is clipped at this many motion scales
@@ -31,23 +34,28 @@ RESOLVED = 3.0  # a group whose left and right joints are closer than this many 
 # ~10 cm) is not tested: it takes the other groups' answer where they all find a mirror
 
 
-def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, max_reproj_px: float
-                     ) -> np.ndarray:
+def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, max_reproj_px: float,
+                     first: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(F, J, 3) the point of the views that agree (within ``max_reproj_px``) from the (repaired) pixels xy
     and normalised xn (F, C, J, 2): the point of all views when two or more agree with it, else the
     leave-one-out point most views agree with (one outlier, or views split two against one); NaN where
-    no two views agree."""
+    no two views agree. ``first``: the normal terms (F·J, C, 9), the views used and those agreeing with the
+    point of all views (F·J, C), rows frame-major, when already known (the swap test's first pass)."""
     F, C, J, _ = xy.shape
     uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
-    ww = np.moveaxis(w, 1, 2).reshape(F * J, C)
-    used = (ww > 0) & np.all(np.isfinite(uv), axis=-1)
-    T = normal_terms(rig, np.moveaxis(xn, 1, 2).reshape(F * J, C, 2), np.where(used, ww, 0.0))
+    if first is None:
+        ww = np.moveaxis(w, 1, 2).reshape(F * J, C)
+        used = (ww > 0) & finite(uv)
+        T = normal_terms(rig, np.moveaxis(xn, 1, 2).reshape(F * J, C, 2), np.where(used, ww, 0.0))
+    else:
+        T, used, agree = first
 
     def agreeing(X: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
         proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)
         return used[rows] & (np.hypot(*np.moveaxis(proj - uv[rows], -1, 0)) < max_reproj_px)
 
-    agree = agreeing(solve_terms(sum_views(used, T), count_views(used)[:, 0]), slice(None))
+    if first is None:
+        agree = agreeing(solve_terms(sum_views(used, T), count_views(used)[:, 0]), slice(None))
     weak = np.flatnonzero((count_views(agree)[:, 0] < 2) & (count_views(used)[:, 0] >= 3))
     if weak.size and C >= 3:
         best = agree[weak].copy()
@@ -78,7 +86,7 @@ def mirrored_frames(X: np.ndarray, perm: np.ndarray, member: np.ndarray, fps: fl
         joints = np.flatnonzero(member[:, g])
         P = X[:, joints]  # (F, n, 3)
         M = X[:, perm[joints]]  # the mirror joints
-        frames = np.flatnonzero(np.isfinite(P).all(axis=-1).any(axis=1))
+        frames = np.flatnonzero(finite(P).any(axis=1))
         if frames.size < 3 or not candidates[frames, g].any():
             continue
         a, b = frames[:-1], frames[1:]
@@ -87,15 +95,15 @@ def mirrored_frames(X: np.ndarray, perm: np.ndarray, member: np.ndarray, fps: fl
         step = np.linalg.norm(P[b] - P[a], axis=-1)  # (L, n) same state
         cross = np.linalg.norm(P[b] - M[a], axis=-1)  # state changed
         gap = (b - a)[:, None]
-        finite = np.isfinite(step) & np.isfinite(cross)
-        if not finite.any():
+        known = np.isfinite(step) & np.isfinite(cross)
+        if not known.any():
             continue
-        unit = max(3.0 * float(np.median((step / gap)[finite])), MIN_SCALE_M) * gap
+        unit = max(3.0 * float(np.median((step / gap)[known])), MIN_SCALE_M) * gap
         separation = np.nanmedian(np.linalg.norm(P - M, axis=-1))  # left to right
         if not separation >= RESOLVED * unit.min():
             weak.append(g)  # a mirror moves its joints too little against the noise: follows the others
             continue
-        same_cost, change_cost = (np.where(finite, np.minimum(np.nan_to_num(d) / unit, TRUNCATE) ** 2, 0.0).sum(axis=1)
+        same_cost, change_cost = (np.where(known, np.minimum(np.nan_to_num(d) / unit, TRUNCATE) ** 2, 0.0).sum(axis=1)
                                   for d in (step, cross))
         if not np.any(change_cost < same_cost - PRIOR):
             continue  # no link is better explained by a mirror: nothing to do
@@ -157,13 +165,56 @@ def redecide(rig: Rig, xy: np.ndarray, w: np.ndarray, R: np.ndarray, where: np.n
     for c, cam in enumerate(rig.cameras):
         p = cam.project(R[frames])  # (n, J, 2)
         d = xy[frames, c]
-        ok = (w[frames, c] > 0) & (w[frames, c][:, perm] > 0) & np.isfinite(p).all(axis=-1)
+        ok = (w[frames, c] > 0) & (w[frames, c][:, perm] > 0) & finite(p)
         s = scale[c]
-        given = np.where(ok, np.minimum(np.linalg.norm(d - p, axis=-1) / s, truncate) ** 2, 0.0)
-        exchanged = np.where(ok, np.minimum(np.linalg.norm(d[:, perm] - p, axis=-1) / s, truncate) ** 2, 0.0)
+        dp, xp = d - p, d[:, perm] - p
+        given = np.where(ok, np.minimum(np.hypot(dp[..., 0], dp[..., 1]) / s, truncate) ** 2, 0.0)
+        exchanged = np.where(ok, np.minimum(np.hypot(xp[..., 0], xp[..., 1]) / s, truncate) ** 2, 0.0)
         cg, cx = given @ member, exchanged @ member  # (n, G)
         m = mirrored[frames]
         evidence = (ok[:, :, None] & member).any(axis=1) & (np.abs(cg - cx) > np.where(m, 0.0, margin)) & (cg != cx)
         decided = np.where(evidence, cx < cg, swapped[frames, c] ^ m)
         out[frames, c] = np.where(where[frames], decided, swapped[frames, c])
     return out
+
+
+def viterbi(cost0: np.ndarray, cost1: np.ndarray, switch: float) -> np.ndarray:
+    """Two-state sequences of least cost: cost0, cost1 (F, N) per frame, ``switch`` per change →
+    (F, N) bool, True where state 1 is chosen. Starts and ends free.
+
+    Runs on D = acc1 − acc0 alone: D_f = clip(D_{f−1}, −switch, switch) + cost1_f − cost0_f; the best
+    predecessor of state 0 is 1 where D_{f−1} < −switch, of state 1 is 1 where D_{f−1} ≤ switch. Both
+    recurrences are scans of maps that compose in closed form (a clamp then a shift; a map of {0, 1}),
+    evaluated in log2(F) vectorised passes instead of a loop over frames.
+    """
+    F = cost0.shape[0]
+    D = _clamped_sums(cost1 - cost0, switch)
+    state = np.empty(D.shape, bool)
+    last = D[-1] < 0
+    state[-1] = last
+    if F > 1:
+        # state f given state f+1 = 0 (z) or 1 (o); composed backwards: state f given the last state
+        z, o = D[:-1] < -switch, D[:-1] <= switch
+        j = 1
+        while j < F - 1:
+            z[:-j], o[:-j] = np.where(z[j:], o[:-j], z[:-j]), np.where(o[j:], o[:-j], z[:-j])
+            j *= 2
+        state[:-1] = np.where(last, o, z)
+    return state
+
+
+def _clamped_sums(step: np.ndarray, switch: float) -> np.ndarray:
+    """D_0 = step_0, D_f = clip(D_{f−1}, −switch, switch) + step_f, per column of step (F, N). Each frame's
+    map x ↦ min(max(x + p, lo), hi) composes with another into one of the same form, so a prefix scan
+    (Hillis–Steele) gives every D_f."""
+    p = step.astype(float)
+    lo, hi = p - switch, p + switch
+    lo[0], hi[0] = -np.inf, np.inf
+    k = 1
+    while k < len(p):  # the map of frame f after the one ending k frames earlier
+        p2, lo2, hi2 = p[k:], lo[k:], hi[k:]
+        new_lo = np.maximum(lo[:-k] + p2, lo2)
+        new_hi = np.minimum(np.maximum(hi[:-k] + p2, lo2), hi2)
+        p[k:], lo[k:], hi[k:] = p[:-k] + p2, new_lo, new_hi
+        k *= 2
+    return np.minimum(np.maximum(p, lo), hi)

@@ -151,7 +151,7 @@ def robust_then_refit(problem: RobustProblem, x: np.ndarray, observed: np.ndarra
     problem.set_pass(True, observed, sigma)
     first = levenberg_marquardt(problem, x, schedule.robust, f"{name} robust")
     norms = norms0 if first.x is x else problem.residual_norms(first.x)  # no step taken: the same residuals
-    if schedule.noise is None:
+    if schedule.noise is None and norms is not norms0:  # (no step taken: the same σ)
         sigma = rayleigh_sigma(norms[observed])
     with np.errstate(invalid="ignore"):
         keep = observed & (norms <= max(schedule.outlier_sigma * sigma, 1e-6))

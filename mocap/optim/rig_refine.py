@@ -32,12 +32,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from mocap.geometry.camera import project
 from mocap.geometry.linalg import inv3
+from mocap.geometry.normal_terms import finite
 from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg, matrix_to_axis_angle
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.types import Camera, Rig
@@ -57,6 +58,8 @@ class RigRefineConfig:
     robust_tolerance: float = 1e-5  # ... and its stop on the relative cost decrease
     prior_deg: float | None = None  # σ of a Gaussian prior keeping each camera's rotation near the given one
     prior_m: float | None = None  # ... and its centre (None: no prior)
+    frozen_jacobian: bool = False  # the least-squares pass's later steps reuse its first Jacobian (chord steps:
+    # from a start within the noise of the solution, they converge as Gauss-Newton does, at a projection each)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class RigRefineSummary:
     seconds: float
     usable: bool
     message: str
+    residuals_px: np.ndarray | None = field(default=None, repr=False, compare=False)  # (N, C) at the solution, of
+    # every point given (NaN: unseen, behind the camera, or the point left out)
 
     def __str__(self) -> str:
         moves = ", ".join(f"{n} {self.moves_deg[n]:.2f}°/{self.moves_mm[n]:.0f} mm" for n in self.moves_deg)
@@ -122,8 +127,12 @@ class _Problem:
         d = np.linalg.norm(self.C0 - self.C0[0], axis=1)
         self.far = int(np.argmax(d))
         self.distance = float(d[self.far])
+        self.uvt = np.ascontiguousarray(uv.transpose(1, 0, 2))  # (C, N, 2): camera-major, as projected
         self.keep = observed.copy()
+        self.keept = self.keep.T
         self.robust, self.sigma = True, 1.0
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # the last x projected and its pixels
+        self._frozen: tuple | None = None  # the first linearisation of a least-squares pass (frozen_jacobian)
 
     # ----- parameters -----
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,33 +185,45 @@ class _Problem:
 
     # ----- residuals and cost -----
     def _project(self, x: np.ndarray, jacobian: bool = False):
+        """Pixels (C, N, 2) of every point in every camera; with ``jacobian`` also d(pixel)/d(point)
+        (C, N, 2, 3) and d(pixel)/d(camera parameters) (C, N, 2, P), camera-major: the normal blocks are
+        then products of contiguous slices (no copies of transposed arrays)."""
+        if not jacobian and self._last is not None and np.array_equal(self._last[0], x):
+            return self._last[1]  # the schedule asks the residuals and the cost at the same x
         _, X = self.split(x)
         cams = self.views(x)
         if not jacobian:
-            return np.stack([project(c, X) for c in cams], axis=1)
-        proj = np.empty((self.N, self.C, 2))
-        Jx = np.empty((self.N, self.C, 2, 3))
-        Jc = np.zeros((self.N, self.C, 2, self.P))
+            proj = np.stack([project(c, X) for c in cams])
+            self._last = (x.copy(), proj)
+            return proj
+        proj = np.empty((self.C, self.N, 2))
+        Jx = np.empty((self.C, self.N, 2, 3))
+        Jc = np.zeros((self.C, self.N, 2, self.P))
         for c, cam in enumerate(cams):
             p, J = project(cam, X, jacobian=True)
             R = cam.R
             Jcam = (J.reshape(-1, 3) @ R.T).reshape(J.shape)  # d(pixel)/d(camera-frame point); one product
             Xc = X @ R.T + cam.t
-            proj[:, c], Jx[:, c] = p, J
-            Jc[:, c, :, :3] = _cross(Xc[:, None, :], Jcam)  # −Jcam · [Xc]ₓ row by row (batched 3×3 products
+            proj[c], Jx[c] = p, J
+            Jc[c, :, :, :3] = _cross(Xc[:, None, :], Jcam)  # −Jcam · [Xc]ₓ row by row (batched 3×3 products
             # in numpy are slower)
-            Jc[:, c, :, 3:6] = -J
+            Jc[c, :, :, 3:6] = -J
             if self.cfg.intrinsics:
-                Jc[:, c, :, 6] = p - cam.K[:2, 2]
-                Jc[:, c, 0, 7] = 1.0
-                Jc[:, c, 1, 8] = 1.0
+                Jc[c, :, :, 6] = p - cam.K[:2, 2]
+                Jc[c, :, 0, 7] = 1.0
+                Jc[c, :, 1, 8] = 1.0
+        self._last = (x.copy(), proj)
         return proj, Jx, Jc
 
     def residual_norms(self, x: np.ndarray) -> np.ndarray:
-        return np.linalg.norm(self._project(x) - self.uv, axis=-1)
+        """(N, C) residual norms (px)."""
+        d = self._project(x) - self.uvt
+        return np.hypot(d[..., 0], d[..., 1]).T
 
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
         self.robust, self.keep, self.sigma = robust, keep.copy(), float(sigma)
+        self.keept = self.keep.T
+        self._frozen = None
 
     def update(self, x: np.ndarray) -> bool:
         return False  # nothing is held between steps: the cost of an accepted step stands
@@ -214,7 +235,7 @@ class _Problem:
         return c2 * np.log1p(s2 / c2), 1.0 / (1.0 + s2 / c2)
 
     def _s2(self, r: np.ndarray) -> np.ndarray:
-        s2 = np.sum(r**2, axis=-1) / self.sigma**2
+        s2 = (r[..., 0] ** 2 + r[..., 1] ** 2) / self.sigma**2
         return np.where(np.isfinite(s2), s2, 1e6)  # behind a camera: as bad as a gross outlier
 
     def _prior(self) -> np.ndarray:
@@ -227,33 +248,60 @@ class _Problem:
         return w
 
     def cost(self, x: np.ndarray) -> float:
-        s2 = self._s2(self._project(x) - self.uv)
+        s2 = self._s2(self._project(x) - self.uvt)
         cam, _ = self.split(x)
-        return float(np.sum(self._rho(s2)[0][self.keep]) + np.sum(cam**2 * self._prior()))
+        return float(np.sum(self._rho(s2)[0][self.keept]) + np.sum(cam**2 * self._prior()))
 
     def linearize(self, x: np.ndarray):
+        """The normal blocks: Hcc (C, P, P) per camera (the only camera blocks the Schur complement
+        needs: no observation couples two cameras), Hpp (N, 3, 3), Hcp (C, P, N, 3), gradients gc (C, P) and
+        gp (N, 3), in the reduced camera parameters (:meth:`basis`)."""
+        if self._frozen is not None:  # a later step of a least-squares pass with the Jacobian frozen
+            return self._regradient(x)
         proj, Jx, Jc = self._project(x, jacobian=True)
-        r = proj - self.uv
+        r = proj - self.uvt  # (C, N, 2)
         s2 = self._s2(r)
-        w = np.where(self.keep & np.isfinite(r).all(-1), self._rho(s2)[1] / self.sigma**2, 0.0)
+        w = np.where(self.keept & finite(r), self._rho(s2)[1] / self.sigma**2, 0.0)  # (C, N)
         r = np.where(w[..., None] > 0, r, 0.0)
-        Jx, Jc = np.where(w[..., None, None] > 0, Jx, 0.0), np.where(w[..., None, None] > 0, Jc, 0.0)
+        if not np.isfinite(proj).all():  # NaN behind a camera: out of every sum (elsewhere w = 0 suffices)
+            Jx = np.where(w[..., None, None] > 0, Jx, 0.0)
+            Jc = np.where(w[..., None, None] > 0, Jc, 0.0)
+        C, N, P = self.C, self.N, self.P
+        Jcw = Jc * w[..., None, None]
+        Hcc = Jcw.reshape(C, 2 * N, P).swapaxes(1, 2) @ Jc.reshape(C, 2 * N, P)
+        gc = (Jcw.reshape(C, 2 * N, P).swapaxes(1, 2) @ r.reshape(C, 2 * N, 1))[..., 0]
+        Jxp = Jx.transpose(1, 0, 2, 3).reshape(N, 2 * C, 3)  # point-major: one 3×3 product per point
+        Jxpw = (Jxp * w.T.repeat(2, axis=1)[..., None]).swapaxes(1, 2)
+        Hpp = Jxpw @ Jxp
+        gp = (Jxpw @ r.transpose(1, 0, 2).reshape(N, 2 * C, 1))[..., 0]  # (a sum over two axes costs more)
+        Hcp = Jcw.swapaxes(-1, -2) @ Jx  # (C, N, P, 3)
         E = self.basis(x)
-        Jc = Jc @ E[None]
-        # the weights go into one factor, then batched matrix products (three-operand einsums loop in C
-        # over every index and were most of this solver's time)
-        N, C = w.shape
-        Jcw, Jxw = Jc * w[..., None, None], Jx * w[..., None, None]
-        P = Jc.shape[-1]
-        Hcc = np.swapaxes(Jcw, 0, 1).reshape(C, -1, P).swapaxes(1, 2) @ np.swapaxes(Jc, 0, 1).reshape(C, -1, P)
-        Hpp = Jxw.reshape(N, -1, 3).swapaxes(1, 2) @ Jx.reshape(N, -1, 3)
-        Hcp = Jcw.swapaxes(-1, -2) @ Jx
-        gc = np.einsum("ncap,nca->cp", Jcw, r)
-        gp = np.einsum("ncai,nca->ni", Jxw, r)
+        Hcc = E.transpose(0, 2, 1) @ Hcc @ E  # into the reduced parameters (gauge columns zero)
+        gc = np.einsum("cqp,cq->cp", E, gc)
+        for c in np.flatnonzero(np.any(np.eye(P) != E, axis=(1, 2))):  # the reference and the scale camera
+            Hcp[c] = E[c].T @ Hcp[c]
+        Hcp = np.ascontiguousarray(Hcp.transpose(0, 2, 1, 3))  # (C, P, N, 3): S is then one matrix product
         prior = self._prior()
         if prior.any():
             cam, _ = self.split(x)
             Hcc += np.einsum("cpq,q,cqr->cpr", E.transpose(0, 2, 1), prior, E)
+            gc += np.einsum("cqp,cq->cp", E, prior * cam)
+        if self.cfg.frozen_jacobian and not self.robust:
+            self._frozen = (Hcc, Hpp, Hcp, E, Jcw, Jxpw, w > 0)
+        return Hcc, Hpp, Hcp, gc, gp, E
+
+    def _regradient(self, x: np.ndarray):
+        """The normal blocks of the pass's first linearisation with the gradient at ``x`` (the residuals
+        there, the Jacobians of then): a chord step, one projection instead of a Jacobian and its products."""
+        Hcc, Hpp, Hcp, E, Jcw, Jxpw, used = self._frozen
+        C, N, P = self.C, self.N, self.P
+        r = self._project(x) - self.uvt
+        r = np.where((used & finite(r))[..., None], r, 0.0)
+        gc = np.einsum("cqp,cq->cp", E, (Jcw.reshape(C, 2 * N, P).swapaxes(1, 2) @ r.reshape(C, 2 * N, 1))[..., 0])
+        gp = (Jxpw @ r.transpose(1, 0, 2).reshape(N, 2 * C, 1))[..., 0]
+        prior = self._prior()
+        if prior.any():
+            cam, _ = self.split(x)
             gc += np.einsum("cqp,cq->cp", E, prior * cam)
         return Hcc, Hpp, Hcp, gc, gp, E
 
@@ -263,17 +311,18 @@ class _Problem:
         dpp = np.einsum("nii->ni", Hpp)
         Hpp_d = Hpp + np.einsum("ni,ij->nij", mu * dpp + 1e-12 * (1 + dpp.max(initial=0)), np.eye(3))
         Hinv = inv3(Hpp_d)  # not np.linalg.inv: see mocap.geometry.linalg
-        A = Hcp @ Hinv[:, None]  # (N, C, P, 3); a four-index einsum took ten times as long
-        S = -np.tensordot(A.reshape(N, C * P, 3), Hcp.reshape(N, C * P, 3), axes=([0, 2], [0, 2]))
+        A = np.ascontiguousarray((Hcp.transpose(0, 2, 1, 3) @ Hinv[None]).transpose(0, 2, 1, 3))  # Hcp·Hpp⁻¹
+        S = -(A.reshape(C * P, 3 * N) @ Hcp.reshape(C * P, 3 * N).T)  # one product over points and axes
         for c in range(C):
             blk = Hcc[c] + mu * np.diag(np.diag(Hcc[c]))
             S[c * P:(c + 1) * P, c * P:(c + 1) * P] += blk
-        rhs = (-gc + np.einsum("ncpk,nk->cp", A, gp)).ravel()
+        rhs = (-gc + (A.reshape(C * P, 3 * N) @ gp.ravel()).reshape(C, P)).ravel()
         fixed = np.diag(S) <= 1e-12 * max(np.abs(np.diag(S)).max(), 1e-300)
         S[fixed, :], S[:, fixed] = 0.0, 0.0
         S[fixed, fixed], rhs[fixed] = 1.0, 0.0
         dc = np.linalg.solve(S, rhs).reshape(C, P)
-        dp = np.einsum("nij,nj->ni", Hinv, -gp - np.einsum("ncpj,cp->nj", Hcp, dc))
+        b = -gp - (dc.reshape(1, C * P) @ Hcp.reshape(C * P, 3 * N)).reshape(N, 3)
+        dp = np.einsum("nij,nj->ni", Hinv, b)
         dc_full = np.einsum("cpq,cq->cp", E, dc)
         return np.concatenate([dc_full.ravel(), dp.ravel()]), 0
 
@@ -309,9 +358,9 @@ def refine_rig(rig: Rig, uv: np.ndarray, X0: np.ndarray, cfg: RigRefineConfig = 
     and the moves stay those of ``rig``. Returns (refined rig, points, summary)."""
     t0 = time.perf_counter()
     uv = np.asarray(uv, float)
-    ok = np.all(np.isfinite(X0), axis=1)
+    ok = finite(X0)
     uv, X0 = uv[ok], np.asarray(X0, float)[ok]
-    observed = np.all(np.isfinite(uv), axis=-1)
+    observed = finite(uv)
     problem = _Problem(rig, uv, observed, cfg)
     x_given = np.concatenate([np.zeros(problem.C * problem.P), X0.ravel()])
     x0 = x_given if start is None else np.concatenate([_parameters(problem, start).ravel(), X0.ravel()])
@@ -322,8 +371,9 @@ def refine_rig(rig: Rig, uv: np.ndarray, X0: np.ndarray, cfg: RigRefineConfig = 
     result = robust_then_refit(problem, x0, observed, schedule, "rig refine")
     refined = problem.rig_at(result.x)
     keep = result.keep
+    norms = problem.residual_norms(result.x)  # first: the last point projected
+    after = norms[keep]
     before = problem.residual_norms(x_given)[keep]
-    after = problem.residual_norms(result.x)[keep]
     rms_before = float(np.sqrt(np.mean(before**2))) if before.size else float("nan")
     rms = float(np.sqrt(np.mean(after**2))) if after.size else float("nan")
     deg, mm = moves(refined, rig)
@@ -336,7 +386,9 @@ def refine_rig(rig: Rig, uv: np.ndarray, X0: np.ndarray, cfg: RigRefineConfig = 
     summary = RigRefineSummary(result.iterations, result.robust.initial_cost, result.final.final_cost,
                                result.sigma, len(X0), int(observed.sum()), int(observed.sum() - keep.sum()),
                                rms_before, rms, deg, mm, rig.names[0], rig.names[problem.far],
-                               time.perf_counter() - t0, usable, "converged" if usable else "; ".join(why))
+                               time.perf_counter() - t0, usable, "converged" if usable else "; ".join(why),
+                               np.full((len(ok), problem.C), np.nan))
+    summary.residuals_px[ok] = norms
     log.info("%s", summary)
     _, X = problem.split(result.x)
     out = np.full((len(ok), 3), np.nan)

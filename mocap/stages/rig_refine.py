@@ -16,7 +16,13 @@ triangulated through that estimate and the adjustment on all of them starts ther
 told from the residuals at the start (``warm_robust_iterations`` robust steps, none by default), and
 the least-squares pass stops at ``polish_tolerance`` or after ``polish_iterations`` (2) steps on all
 points instead of twenty (``mocap bench robustness`` measures it; a third step moved the cameras by
-hundredths of a millimetre on 4–8 camera rings).
+hundredths of a millimetre on 4–8 camera rings); the second is a chord step (the first step's Jacobian
+with the residuals after it: a projection instead of a Jacobian, ``RigRefineConfig.frozen_jacobian``).
+The warm start's 1,000 points (``warm_points``) give the cameras of 2,500 after the polish. Every
+triangulation here (the start, the points through the warm estimate, the held-out frames through the
+given and the refined rig) is the robust triangulation on normal terms
+(:func:`~mocap.geometry.normal_terms.robust_points`: the same points as
+:func:`~mocap.geometry.triangulation.triangulate`), the observations undistorted once for all the rigs.
 
 Outputs: ``calibration/refined/report.json`` always (per camera moves in degrees and millimetres, the
 errors before and after on the frames used (the median reprojection error over their detections, of
@@ -38,7 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.geometry.triangulation import reprojection_errors, triangulate
+from mocap.geometry.normal_terms import finite, robust_points
+from mocap.geometry.triangulation import normalise_observations, reprojection_errors
 from mocap.io.atomic import atomic_write, atomic_write_text
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.optim.rig_refine import RigRefineConfig, refine_rig
@@ -58,7 +65,9 @@ class Config:
     joints: str = "limbs"  # keypoints used: limbs (shoulders … ankles, when the set has them) | all
     stride: int = 1  # estimation uses every N-th frame of its blocks
     max_points: int = 15000  # ... and at most this many points (the stride grows to fit)
-    warm_points: int = 2500  # converge first on this many points of evenly spread frames, then on all (0: no)
+    warm_points: int = 1000  # converge first on this many points of evenly spread frames, then on all (0: no);
+    # the polish settles the cameras: after it, 1,000 or 2,500 give the same camera errors on 4–8 camera
+    # rings (bench robustness, 3 seeds), the start costs half
     warm_tolerance: float = 1e-3  # the start stops when a step lowers the cost by less (relative)
     warm_robust_iterations: int = 0  # from there, robust iterations on all points before their outliers are told
     polish_tolerance: float = 1e-5  # ... and the least-squares pass on all points stops at this relative decrease
@@ -128,21 +137,35 @@ def _observations(kp: Keypoints2D, cfg: Config) -> tuple[np.ndarray, np.ndarray]
     return np.where(ok[..., None], xy, np.nan), np.array(joints)
 
 
-def heldout_error(rig: Rig, uv: np.ndarray, max_reproj_px: float) -> tuple[float, dict[str, float]]:
+def heldout_error(rig: Rig, uv: np.ndarray, max_reproj_px: float, xn: np.ndarray | None = None
+                  ) -> tuple[float, dict[str, float]]:
     """Median reprojection error (px) over every detection of uv (N, C, 2) after robust triangulation
-    through ``rig``, and per camera."""
-    seen = np.all(np.isfinite(uv), axis=-1)
-    X, _, _ = triangulate(rig, uv, seen.astype(float), min_views=2, max_reproj_px=max_reproj_px)
-    return median_error(rig, X, uv)
+    through ``rig``, and per camera. ``xn``: uv undistorted and normalised by ``rig``'s intrinsics, when
+    known (the given and the refined rig share them unless the intrinsics are refined)."""
+    return median_error(rig, _points3d(rig, uv, max_reproj_px, xn), uv)
 
 
-def median_error(rig: Rig, X: np.ndarray, uv: np.ndarray) -> tuple[float, dict[str, float]]:
+def _points3d(rig: Rig, uv: np.ndarray, max_reproj_px: float, xn: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3) the robust triangulation of uv (N, C, 2) through ``rig``
+    (:func:`~mocap.geometry.triangulation.triangulate`'s, on normal terms: ``xn`` undistorted once for
+    several rigs of the same intrinsics)."""
+    xn = normalise_observations(rig, uv) if xn is None else xn
+    return robust_points(rig, xn, uv, finite(uv).astype(float), max_reproj_px)[0]
+
+
+def _same_intrinsics(a: Rig, b: Rig) -> bool:
+    return all(np.array_equal(x.K, y.K) and np.array_equal(x.dist, y.dist) and x.model == y.model
+               for x, y in zip(a.cameras, b.cameras, strict=True))
+
+
+def median_error(rig: Rig, X: np.ndarray, uv: np.ndarray, e: np.ndarray | None = None
+                 ) -> tuple[float, dict[str, float]]:
     """Median reprojection error (px) of points X (N, 3) over every detection of uv (N, C, 2) (a point
-    behind a camera counts as 10⁴ px), and per camera."""
-    seen = np.all(np.isfinite(uv), axis=-1)
-    e = reprojection_errors(rig, X, uv)
-    e = np.where(seen & np.isfinite(X).all(1)[:, None], e, np.nan)
-    e = np.where(seen & ~np.isfinite(e) & np.isfinite(X).all(1)[:, None], 1e4, e)  # behind a camera
+    behind a camera counts as 10⁴ px), and per camera. ``e`` (N, C): the reprojection errors when known."""
+    seen = finite(uv)
+    e = reprojection_errors(rig, X, uv) if e is None else e
+    e = np.where(seen & finite(X)[:, None], e, np.nan)
+    e = np.where(seen & ~np.isfinite(e) & finite(X)[:, None], 1e4, e)  # behind a camera
     per = {n: float(np.nanmedian(e[:, c])) if np.isfinite(e[:, c]).any() else float("nan")
            for c, n in enumerate(rig.names)}
     return (float(np.nanmedian(e)) if np.isfinite(e).any() else float("nan")), per
@@ -164,7 +187,7 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
         return None, report | {"reason": "switched off (rig_refine.enabled = false): the given rig is used"}
     xy, joints = _observations(kp, cfg)
     F, C = xy.shape[:2]
-    views = np.all(np.isfinite(xy), axis=-1).sum(axis=1)  # (F, J)
+    views = finite(xy).sum(axis=1)  # (F, J)
     good = (views >= 3).sum(axis=1) >= max(3, len(joints) // 2)  # frames that 3 cameras see well
     estimate = _split(F, kp.fps, cfg.block_s)
     report |= {"frames": int(F), "frames_3_views": int(good.sum()), "joints": [int(j) for j in joints]}
@@ -175,14 +198,15 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
     est = np.flatnonzero(estimate & good)
     stride = max(cfg.stride, int(np.ceil(len(est) * len(joints) / cfg.max_points)))
     est = est[::stride]
-    uv, which = _used(xy, est, cfg.min_views)
+    uv, which, frame = _used(xy, est, cfg.min_views)
+    xn = normalise_observations(rig, uv)  # undistorted once: every rig tried here has the given intrinsics
     solver = RigRefineConfig(intrinsics=cfg.refine_intrinsics, prior_deg=cfg.prior_deg or None,
                              prior_m=cfg.prior_m or None)
     warm = bool(cfg.warm_points) and len(uv) > 2 * cfg.warm_points
     # the first estimate (on every point, or on the warm start's evenly spread frames) also tells the motion
-    few = est[::int(np.ceil(len(uv) / cfg.warm_points))] if warm else est
-    uv0, which0 = _used(xy, few, cfg.min_views) if warm else (uv, which)
-    X, _, _ = triangulate(rig, uv0, np.all(np.isfinite(uv0), -1).astype(float), max_reproj_px=cfg.max_reproj_px)
+    few = np.isin(frame, est[::int(np.ceil(len(uv) / cfg.warm_points))]) if warm else slice(None)
+    uv0, which0 = uv[few], which[few]
+    X = _points3d(rig, uv0, cfg.max_reproj_px, xn[few])
     spread = _spread(X, which0)
     if not spread >= cfg.min_motion_m:
         why = (f"too little motion: the keypoints move {1000 * spread:.0f} mm (rig_refine.min_motion_m = "
@@ -195,15 +219,17 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
         rough = dataclasses.replace(solver, robust_tolerance=cfg.warm_tolerance, tolerance=cfg.warm_tolerance)
         start, _, first = refine_rig(rig, uv0, X, rough)
         start = start if first.usable else None
-        X, _, _ = triangulate(start or rig, uv, np.all(np.isfinite(uv), -1).astype(float),
-                              max_reproj_px=cfg.max_reproj_px)
+        r = start or rig
+        X = _points3d(r, uv, cfg.max_reproj_px, xn if _same_intrinsics(r, rig) else None)
     polish = dataclasses.replace(solver, robust_iterations=cfg.warm_robust_iterations,
-                                 tolerance=cfg.polish_tolerance,
-                                 max_iterations=cfg.polish_iterations) if start else solver
+                                 tolerance=cfg.polish_tolerance, max_iterations=cfg.polish_iterations,
+                                 frozen_jacobian=True) if start else solver
     refined, X, summary = refine_rig(rig, uv, X, polish, start=start)
-    u1 = median_error(refined, X, uv)[0]  # ... and through the refined one, with the adjusted points
+    u1 = median_error(refined, X, uv, summary.residuals_px)[0]  # ... through the refined one, the adjusted points
     held = _points(xy, np.flatnonzero(~estimate), cfg.max_eval_frames)
-    (h0, h0c), (h1, h1c) = (heldout_error(r, held, cfg.max_reproj_px) for r in (rig, refined))
+    held_n = normalise_observations(rig, held)
+    (h0, h0c), (h1, h1c) = (heldout_error(r, held, cfg.max_reproj_px, held_n if _same_intrinsics(r, rig) else None)
+                            for r in (rig, refined))
     gain = (h0 - h1) / h0 if h0 > 0 else 0.0
     why = []
     if not summary.usable:
@@ -242,13 +268,13 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
     return (refined if applied else None), report
 
 
-def _used(xy: np.ndarray, frames: np.ndarray, min_views: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N, C, 2) observations of the keypoints of ``frames`` that ``min_views`` cameras see, and the joint
-    (column of xy) of each."""
+def _used(xy: np.ndarray, frames: np.ndarray, min_views: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, C, 2) observations of the keypoints of ``frames`` that ``min_views`` cameras see, the joint
+    (column of xy) and the frame of each."""
     F, C, J, _ = xy.shape
     uv = xy[frames].transpose(0, 2, 1, 3).reshape(-1, C, 2)
-    keep = np.all(np.isfinite(uv), axis=-1).sum(1) >= min_views
-    return uv[keep], np.tile(np.arange(J), len(frames))[keep]
+    keep = finite(uv).sum(1) >= min_views
+    return uv[keep], np.tile(np.arange(J), len(frames))[keep], np.repeat(frames, J)[keep]
 
 
 def _spread(X: np.ndarray, joint: np.ndarray) -> float:
@@ -257,7 +283,7 @@ def _spread(X: np.ndarray, joint: np.ndarray) -> float:
     out = []
     for j in np.unique(joint):
         p = X[joint == j]
-        p = p[np.isfinite(p).all(1)]
+        p = p[finite(p)]
         if len(p) > 1:
             out.append(np.linalg.norm(p.std(axis=0)))
     return float(np.median(out)) if out else 0.0
@@ -279,7 +305,7 @@ def _refusal(rig: Rig, xy: np.ndarray, good: np.ndarray, estimate: np.ndarray, v
     for part, name in ((estimate, "estimation"), (~estimate, "held-out")):
         if (good & part).sum() < max(3, cfg.min_frames // 3):
             return f"only {(good & part).sum()} well-seen frames in the {name} blocks (take too short)"
-    seen = np.all(np.isfinite(xy), axis=-1) & (views >= cfg.min_views)[:, None]  # (F, C, J)
+    seen = finite(xy) & (views >= cfg.min_views)[:, None]  # (F, C, J)
     per_camera = (seen & (estimate & good)[:, None, None]).sum(axis=(0, 2))
     blind = [f"{n} ({k})" for n, k in zip(rig.names, per_camera, strict=True) if k < cfg.min_camera_points]
     if blind:

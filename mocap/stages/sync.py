@@ -3,6 +3,11 @@
 Offset d_c (frames, sub-frame): what the reference camera sees at frame t, camera c sees at t + d_c.
 Only the limb joints (shoulders … ankles, ``sync.joints``) are searched and tested: they move the most, so a
 lag shows most there, and the search costs a third of what every joint of a 33-keypoint body costs.
+0. Shortcut: a camera whose sub-frame estimate next to the null offset (0, or the audio offset) is within
+   ``null_tolerance`` (0.1 frame) of it, at a sharp minimum of the epipolar error (below half the error
+   3 frames either side), keeps the null: no lag search, no test (a synchronised camera, at a fifth of
+   the cost). A camera lagging elsewhere has no minimum at the null, a take without motion no sharp one:
+   those go through 1–3.
 1. Coarse: the integer lag at which camera c's 2D keypoints best satisfy the epipolar geometry with
    the reference camera's (median distance to the epipolar lines; a moving person makes a sharp
    minimum; every lag ranked on ~150 frames, the best few by the median on a few hundred, see
@@ -76,12 +81,21 @@ class Config:
     min_gain: float = 1.0  # the applied offsets must make the whole take triangulate better (median error
     # below min_gain × the error without them), or none is applied
     check_frames: int = 500  # ... judged on at most this many frames, evenly spread over the take
+    # the shortcut of a synchronised camera: when the whole take's sub-frame estimate next to the null offset
+    # is within null_tolerance frames of it, and the null is a sharp minimum (its median epipolar error below
+    # null_sharpness × the error null_probe_frames either side), the offset is the null: no lag search, no test
+    null_tolerance: float = 0.1  # frames (0: always search and test)
+    null_sharpness: float = 0.5
+    null_probe_frames: int = 3
 
     def __post_init__(self) -> None:
         if self.joints not in ("limbs", "all"):
             raise ValueError(f"sync: joints must be limbs or all, got {self.joints!r}")
         if self.check_frames < 1:
             raise ValueError(f"sync: check_frames must be ≥ 1, got {self.check_frames}")
+        if not (self.null_tolerance >= 0 and 0 < self.null_sharpness <= 1 and self.null_probe_frames >= 1):
+            raise ValueError(f"sync: null_tolerance must be ≥ 0 frames, null_sharpness in (0, 1], null_probe_frames "
+                             f"≥ 1; got {self.null_tolerance}, {self.null_sharpness}, {self.null_probe_frames}")
 
 
 FLAGS = (Flag("--off", "enabled", "no synchronisation: the cameras are hardware-synchronised", value=False),
@@ -138,7 +152,9 @@ def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_
             block: np.ndarray, half: np.ndarray, audio: bool) -> dict:
     """Camera c's offset on the whole take and on each half, and the held-out test of it. ``raw``: every
     camera's detections xy undistorted and normalised (homogeneous)."""
-
+    held = _null_holds(pair, null, cfg, len(half))
+    if held is not None:
+        return held
     search = None if audio else LagSearch(epipolar_lines(pair.E, raw[0], pair.focal), raw[c], max_lag)
 
     def estimate(use: np.ndarray) -> float:
@@ -160,6 +176,28 @@ def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_
             "applied": not why, "reason": "; ".join(why) if why else "significant"}
 
 
+def _null_holds(pair: EpipolarPair, null: float, cfg: Config, F: int) -> dict | None:
+    """Camera c's record when the null offset holds (see ``Config.null_tolerance``), else None: the sub-frame
+    estimate next to the null is within ``null_tolerance`` of it (an offset that small is below what sync
+    resolves), and the null is a sharp minimum of the epipolar error (a camera whose true lag is elsewhere
+    has no minimum there, and a slow take no sharp one: both are searched)."""
+    if not cfg.null_tolerance > 0:
+        return None
+    everything = np.ones(F, bool)
+    d = pair.refine(null, everything) if cfg.subframe else null
+    if not abs(d - null) <= cfg.null_tolerance:
+        return None
+    e0 = pair.median(null, everything)
+    around = [pair.median(null + s * cfg.null_probe_frames, everything) for s in (-1, 1)]
+    around = [e for e in around if np.isfinite(e)]
+    if not (np.isfinite(e0) and around and e0 < cfg.null_sharpness * min(around)):
+        return None
+    return {"estimate_frames": d, "halves_frames": None, "null_frames": null, "heldout_gain": 0.0, "p_value": None,
+            "blocks": 0, "heldout_px": None, "epipolar_px": e0, "probe_px": around, "applied": False,
+            "reason": f"the null offset holds: the estimate {d:+.2f} frames is within {cfg.null_tolerance} of it, "
+                      f"at a sharp minimum ({e0:.2f} px, {min(around):.2f} px {cfg.null_probe_frames} frames away)"}
+
+
 def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path] | None = None) -> dict:
     """Offsets of every camera relative to the first (frames), and how they were found and tested."""
     if tuple(kp.camera_names) != rig.names:
@@ -168,7 +206,7 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
     max_lag = int(min(cfg.max_offset_s * kp.fps, F // 3))
     names = list(kp.camera_names)
     joints = used_joints(kp.keypoint_set, cfg.joints)
-    xy = np.where((kp.score[..., None] >= cfg.min_score), kp.xy, np.nan)[:, :, 0][:, :, joints]  # (F, C, J, 2)
+    xy = np.where(kp.score[:, :, 0, joints, None] >= cfg.min_score, kp.xy[:, :, 0, joints], np.nan)  # (F, C, J, 2)
     use_audio = bool(audio) and cfg.audio
     if use_audio:
         null = audio_offsets(audio, kp.fps, cfg.max_offset_s)
@@ -185,9 +223,12 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
         pair = EpipolarPair(rig, None, c, normals=(smooth[0], smooth[c]))
         info = cameras[n] = _camera(raw, pair, c, null[n], max_lag, cfg, block, half, use_audio)
         offsets[n] = info["estimate_frames"] if info["applied"] else null[n]
-        log.info("sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out gain %.1f %%, p = %.2g): %s", n,
-                 info["estimate_frames"], *info["halves_frames"], 100 * info["heldout_gain"], info["p_value"],
-                 "applied" if info["applied"] else f"not applied, {info['reason']}")
+        if info["halves_frames"] is None:
+            log.info("sync %s: %+.2f frames: %s", n, info["estimate_frames"], info["reason"])
+        else:
+            log.info("sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out gain %.1f %%, p = %.2g): %s", n,
+                     info["estimate_frames"], *info["halves_frames"], 100 * info["heldout_gain"], info["p_value"],
+                     "applied" if info["applied"] else f"not applied, {info['reason']}")
     result = {"reference": names[0], "offsets_frames": offsets, "method": method, "cameras": cameras,
               "fps": kp.fps, "config": asdict(cfg)}
     result["applied"] = any(info["applied"] for info in cameras.values())
