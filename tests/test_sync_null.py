@@ -43,3 +43,16 @@ def test_bad_shortcut_settings_say_what_was_expected():
         sync.Config(null_sharpness=0)
     with pytest.raises(ValueError, match="got -1"):
         sync.Config(null_tolerance=-1)
+
+
+def test_whole_frame_sync_keeps_the_null_only_where_it_is_the_best_whole_lag():
+    """With sync.subframe = false the estimate next to the null is a whole lag: a camera 0.7 frame late is 1
+    frame late (the full search applies 1), so the null does not hold there (it kept 0 and said "the estimate
+    +0.00 frames" without estimating); a synchronised camera still keeps it."""
+    rig, kp = take({1: 0.7}, frames=360)
+    cfg = sync.Config(subframe=False)
+    quick, full = sync.run(rig, kp, cfg), sync.run(rig, kp, sync.Config(subframe=False, null_tolerance=0))
+    assert full["offsets_frames"]["cam02"] == 1.0 and full["cameras"]["cam02"]["applied"], full["cameras"]
+    assert HOLDS not in quick["cameras"]["cam02"]["reason"], quick["cameras"]["cam02"]
+    assert quick["offsets_frames"] == full["offsets_frames"]
+    assert all(HOLDS in quick["cameras"][n]["reason"] for n in ("cam03", "cam04")), quick["cameras"]
