@@ -54,3 +54,24 @@ def test_finite_is_all_finite_along_the_last_axis():
         a[rng.random(a.shape) < 0.1] = np.nan
         a[rng.random(a.shape) < 0.05] = np.inf
         assert np.array_equal(finite(a), np.all(np.isfinite(a), axis=-1))
+
+
+@pytest.mark.parametrize("cameras", [2, 3, 5])
+def test_robust_points_match_on_two_cameras_and_rows_with_fewer_than_two_views(cameras):
+    """Two cameras (no leave-one-out; the only pair decides), rows with no view or one view (NaN, no views),
+    weights other than 1, pixels rounded to whole pixels (equal errors: the first pair wins in both)."""
+    rng = np.random.default_rng(10 + cameras)
+    X = rng.uniform([-1.0, -1.0, 0.0], [1.0, 1.0, 2.0], size=(1500, 3))
+    rig = ring_rig(RigSpec(n_cameras=cameras), X)
+    uv = np.round(np.moveaxis(rig.project(X), 0, 1) + rng.normal(0, 2.0, (len(X), cameras, 2)))
+    bad = rng.random(uv.shape[:2]) < 0.15
+    uv[bad] = rng.uniform(0, 1000, size=(bad.sum(), 2))
+    uv[:40] = np.nan  # no view
+    uv[40:80, 1:] = np.nan  # one view
+    w = np.all(np.isfinite(uv), axis=-1) * rng.uniform(0.3, 1.0, uv.shape[:2])
+    Y, _, views = triangulate(rig, uv, w, max_reproj_px=15.0)
+    Z, views_z = robust_points(rig, normalise_observations(rig, uv), uv, w, 15.0)
+    assert np.isnan(Z[:80]).all() and not views_z[:80].any()
+    assert np.array_equal(np.isnan(Y[:, 0]), np.isnan(Z[:, 0])) and np.array_equal(views, views_z)
+    assert np.nanmax(np.linalg.norm(Y - Z, axis=1)) < 1e-9
+    assert np.isfinite(Z[80:, 0]).mean() > 0.5  # most points are found: the comparison is not of NaNs
