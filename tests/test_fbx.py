@@ -5,12 +5,11 @@ and (slow) the files re-imported by Blender's FBX importer at every frame within
 
 import datetime
 import struct
-import subprocess
-import sys
 import zlib
 
 import numpy as np
 import pytest
+from blender_import import blender_positions
 from body_synth import body_motion
 from fbx_reader import armature_positions, read_fbx
 
@@ -229,15 +228,6 @@ def test_a_long_take_is_compressed(tmp_path):
 # ----- Blender's FBX importer (slow: each case starts Blender) --------------------------------------------------
 
 
-def _blender_positions(path, tmp_path, fps, up):
-    out = tmp_path / f"{path.name}.positions.npz"
-    r = subprocess.run([sys.executable, "-m", "blender_addon.headless", "positions", str(path), str(out), "--up", up,
-                        "--fps", str(fps)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
-    z = np.load(out)
-    return list(z["names"]), z["positions"], int(z["frame_start"])
-
-
 def _motion(kind):
     if kind == "body22":
         return body_motion(60, fps=30.0)
@@ -254,7 +244,7 @@ def test_blender_reimports_native_fbx_at_the_motions_fk(kind, units, up, tmp_pat
     pytest.importorskip("bpy")
     m = _motion(kind)
     path = write_fbx(m, tmp_path / f"{kind}.fbx", units, up)
-    names, pos, start = _blender_positions(path, tmp_path, m.fps, up)
+    names, pos, start = blender_positions(path, tmp_path, m.fps, up)
     assert sorted(names) == sorted(m.skeleton.joint_names) and start == 1  # no leaf bones, frame 1 first
     assert pos.shape[0] == m.n_frames
     _, fk = m.fk()

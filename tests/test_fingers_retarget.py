@@ -3,11 +3,10 @@ body22 motion on those rigs and a body52 motion on a rig without finger bones (o
 exported FBX / GLB / BVH files re-imported in Blender with their finger segments pointing as in the motion."""
 
 import logging
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from blender_import import blender_positions
 from body_synth import body_motion
 
 from mocap.retarget import load_target_rig, retarget_to_rig
@@ -96,15 +95,6 @@ def test_body52_motion_on_a_rig_without_finger_bones_is_retargeted_with_one_warn
     assert np.allclose(out.fk()[1], body.fk()[1], atol=1e-9)
 
 
-def _positions(path, tmp_path, fps, up):
-    out = tmp_path / f"{path.name}.positions.npz"
-    r = subprocess.run([sys.executable, "-m", "blender_addon.headless", "positions", str(path), str(out), "--up", up,
-                        "--fps", str(fps)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
-    z = np.load(out)
-    return list(z["names"]), z["positions"]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("rig_name,fmt", [("mixamo", "fbx"), ("ue5", "fbx"), ("mixamo", "glb"), ("body52", "bvh"),
                                           ("body52", "fbx")])
@@ -119,7 +109,7 @@ def test_reimported_finger_segments_point_as_in_the_body52_motion(rig_name, fmt,
         rig = load_target_rig(rig_name, m52.skeleton.joint_names)
         motion, units, up, bone = retarget_to_rig(m52, rig, None), rig.units, rig.up, BONES[rig_name]
     path = write_motion(motion, tmp_path / f"take.{fmt}", fmt, units=units, up=up)
-    names, pos = _positions(path, tmp_path, motion.fps, up)
+    names, pos, _ = blender_positions(path, tmp_path, motion.fps, up)
     assert pos.shape[0] == motion.n_frames
     vec, pairs = _segments(names, pos, bone)
     assert len(pairs) == 20
