@@ -5,9 +5,16 @@ The folder is found next to the package (a checkout or editable install) or at `
 
 from __future__ import annotations
 
+import copy
 import os
+import threading
 import tomllib
 from pathlib import Path
+
+# parsed files by path and content: a run reads the same presets many times (the target rig once per
+# stage that names its outputs); each caller gets its own copy, so a table changed by one never leaks
+_PARSED: dict[str, tuple[bytes, dict]] = {}
+_PARSED_LOCK = threading.Lock()
 
 
 def configs_dir() -> Path:
@@ -23,9 +30,19 @@ def preset_names(kind: str) -> list[str]:
 
 
 def read_toml(path: Path) -> dict:
+    """The table of a TOML file. Parsed once while the file's bytes stay the same (reading them is cheap,
+    parsing is not); every call returns a fresh copy."""
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data = f.read()
+        key = os.path.abspath(path)
+        with _PARSED_LOCK:
+            hit = _PARSED.get(key)
+        if hit is None or hit[0] != data:
+            hit = (data, tomllib.loads(data.decode()))
+            with _PARSED_LOCK:
+                _PARSED[key] = hit
+        return copy.deepcopy(hit[1])
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

@@ -30,6 +30,7 @@ from mocap.io.atomic import atomic_write_text
 from mocap.session import Session
 from mocap.settings import Settings, keep, load_config, parse_set, sources, to_toml
 from mocap.settings import resolve as resolve_settings
+from mocap.warm import WarmUp
 
 log = logging.getLogger(__name__)
 PipelineConfig = Settings  # the name this class had before the stage contract
@@ -239,7 +240,8 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
         bar = tqdm(todo, desc="pipeline", unit="stage", disable=None if progress and len(todo) > 1 else True)
         current, ahead = "the run's set-up", None
         try:
-            ahead = Ahead(s, settings, [m.NAME for m in todo])  # the Blender child, the overlay videos
+            # the Blender child, the overlay videos; the later stages' imports on detection's free core
+            ahead = _RunAhead(s, settings, [m.NAME for m in todo])
             atomic_write_text(s.root / "config.resolved.toml", to_toml(settings))
             for module in bar:
                 current = module.NAME
@@ -250,6 +252,7 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
                 ahead.after(module.NAME, result.status[module.NAME])
             current = "the overlay videos"
             ahead.close(failed=False)
+            ahead.warm.join()
         except KeyboardInterrupt:
             if ahead is not None:
                 ahead.close(failed=True)
@@ -267,6 +270,19 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
                 logging.getLogger(name).removeHandler(handler)
             handler.close()
     return result
+
+
+class _RunAhead(Ahead):
+    """:class:`mocap.ahead.Ahead`, and once detection leaves a core free (its last chunks), the modules the
+    stages after it import on first use are imported there (:mod:`mocap.warm`), off the run's critical path."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.warm = WarmUp()
+
+    def core_free(self) -> None:
+        super().core_free()
+        self.warm.start()
 
 
 def _one_stage(module, s: Session, settings, state: dict, result: RunResult, forced: bool) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mocap.io.proxy import shrink
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.report.cameras import _per_frame
-from mocap.report.overlay import shrink
 from mocap.types import Keypoints2D, Points3D, Rig
 from mocap.view.scene import CENTRE, LEFT, RIGHT, keypoint_segments, segment_sides
 
