@@ -12,18 +12,29 @@ cost in detection is in the JSON (``detection.proxy_cpu_s``, beside its decoding
 2. ``no-videos``: every stage after detection again (``--from`` the first), overlay videos off;
 3. ``videos-again``: the defaults again: only the report runs, its overlay videos up to date (not
    rendered) and its crops from the crop cache (no video decoded);
-4. ``unchanged``: once more: nothing to redo (no Blender start, no render).
+4. ``unchanged``: once more: nothing to redo (no Blender start, no render);
+5. ``fresh-no-videos``: what a user gets from ``mocap run SESSION --set report.overlay_videos=false``:
+   a run from scratch, detection included, in a new Python process, on a second working copy.
+
+Runs 2–4 follow the first in the same process, so they find every module imported and every preset
+parsed: they measure the stages' own work, not what a new ``mocap run`` pays first (its imports, done
+partly on detection's free core: :mod:`mocap.warm`). Run 5 pays all of that, as a user does, and is the
+one the issue's 5 % target is checked against (``targets_checked`` in the JSON says which run checks what).
 
 The after-detection time of a run is its whole wall time (the waits for work started ahead included)
-less the stages up to detection; the ratios divide it by the first run's detection time (the issue's
-targets: 15 % with the default outputs, 5 % with the overlay videos off; the report stage ≤ 1 s without
-videos). Figures on a shared machine move with its load: the JSON records it at each run's start and end.
+less the stages up to detection; the ratios divide it by the first run's detection time (run 5: by its
+own; the issue's targets: 15 % with the default outputs, 5 % with the overlay videos off; the report stage
+≤ 1 s without videos). Figures on a shared machine move with its load: the JSON records it at each run's
+start and end, and the CPU seconds after detection (``after_detection_cpu_s``) move less with it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -91,6 +102,27 @@ def _one(work: Path, sets: list[str], from_stage: str | None = None) -> dict:
             "detection_s": r.timings.get("detect", 0.0), "stages": stages, "load_start": load0, "load_end": _load()}
 
 
+_MARK = "mocap-bench-after-result: "
+# the child runs _one: with -c its __main__ is no file, so detection's spawned workers do not run it again
+_CHILD = ("import json, sys; from pathlib import Path; from mocap.bench.after import _MARK, _one; "
+          "print(_MARK + json.dumps(_one(Path(sys.argv[1]), sys.argv[2:])), flush=True)")
+
+
+def fresh_run(work: Path, sets: list[str], timeout_s: float = 3600.0) -> dict:
+    """:func:`_one` from scratch in a new Python process (what ``mocap run`` costs a user: its imports and
+    presets included); its ``process_s`` is the child's whole life (interpreter and imports included)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(work), *sets], capture_output=True, text=True,
+                          timeout=timeout_s, env=dict(os.environ))
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(_MARK)]
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-15:])
+        raise RuntimeError(f"bench after: the fresh run exited {proc.returncode}:\n{tail}")
+    result = json.loads(lines[-1][len(_MARK):])
+    result["process_s"] = time.perf_counter() - t0
+    return result
+
+
 def run(cfg: AfterBenchConfig, progress=None) -> dict:
     from mocap import stages as registry
 
@@ -113,23 +145,32 @@ def run(cfg: AfterBenchConfig, progress=None) -> dict:
         runs["videos-again"] = _one(work, sets)
         step("default outputs again: nothing changed")
         runs["unchanged"] = _one(work, sets)
+        step("overlay videos off, from scratch in a new process (what `mocap run` costs a user)")
+        fresh = working_copy(src, Path(cfg.work or tmp) / "fresh")
+        runs["fresh-no-videos"] = fresh_run(fresh, sets + ["report.overlay_videos=false"])
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     detection = runs["default"]["detection_s"]
-    for r in runs.values():
-        r["after_over_detection"] = r["after_detection_s"] / detection if detection else None
-    report = {r["stage"]: r for r in runs["no-videos"]["stages"]}.get("report", {})
+    for label, r in runs.items():
+        own = r["detection_s"] if label.startswith("fresh") else detection
+        r["after_over_detection"] = r["after_detection_s"] / own if own else None
+    report = {r["stage"]: r for r in runs["fresh-no-videos"]["stages"]}.get("report", {})
     return {"config": asdict(cfg), "session": str(src), "detection_s": detection, "runs": runs,
             "targets": {"default_after_over_detection": 0.15, "no_videos_after_over_detection": 0.05,
                         "report_no_videos_s": 1.0},
+            "targets_checked": {"default_after_over_detection": "default",
+                                "no_videos_after_over_detection": "fresh-no-videos",
+                                "report_no_videos_s": "fresh-no-videos"},
             "report_no_videos_s": report.get("wall_s")}
 
 
 def table_rows(result: dict) -> list[dict]:
-    """One row per stage: wall and CPU in the default run and in the run without videos."""
+    """One row per stage: wall and CPU in the default run, in the run without videos after it and in the
+    fresh run without videos."""
     rows: dict[str, dict] = {}
-    for label, r in (("default", result["runs"]["default"]), ("novid", result["runs"]["no-videos"])):
+    for label, r in (("default", result["runs"]["default"]), ("novid", result["runs"]["no-videos"]),
+                     ("fresh", result["runs"]["fresh-no-videos"])):
         for st in r["stages"]:
             row = rows.setdefault(st["stage"], {"stage": st["stage"]})
             row[f"{label}_wall"] = st["wall_s"] if st["status"] == "ran" else None

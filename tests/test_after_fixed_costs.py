@@ -1,0 +1,96 @@
+"""The fixed costs of a run after detection: presets parsed once per content, the later stages' lazy imports
+done on detection's free core, and ``mocap bench after``'s run from scratch in a new process."""
+
+import sys
+
+import pytest
+
+from mocap import config_files, pipeline, warm
+from mocap.bench import after
+
+
+def test_read_toml_parses_once_per_content_and_hands_out_copies(tmp_path, monkeypatch):
+    path = tmp_path / "rig.toml"
+    path.write_text('name = "a"\n[joints.hip]\noffset = [0, 0, 1]\n')
+    calls = []
+    loads = config_files.tomllib.loads
+    monkeypatch.setattr(config_files.tomllib, "loads", lambda text: calls.append(1) or loads(text))
+    first = config_files.read_toml(path)
+    first["joints"]["hip"]["offset"].append(9)  # a caller changing its table changes no other's
+    second = config_files.read_toml(path)
+    assert second == {"name": "a", "joints": {"hip": {"offset": [0, 0, 1]}}}
+    assert len(calls) == 1
+    path.write_text('name = "b"\n[joints.hip]\noffset = [0, 0, 1]\n')  # same size, new content: parsed again
+    assert config_files.read_toml(path)["name"] == "b"
+    assert len(calls) == 2
+
+
+def test_read_toml_errors_are_unchanged(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        config_files.read_toml(bad)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        config_files.read_toml(tmp_path / "missing.toml")
+
+
+def test_load_target_rig_twice_gives_equal_independent_rigs():
+    from mocap.retarget import load_target_rig
+
+    a, b = load_target_rig("mixamo"), load_target_rig("mixamo")
+    assert a.name == b.name and a.source == b.source and a.skeleton.joint_names == b.skeleton.joint_names
+    assert a.source is not b.source
+
+
+def test_warm_up_imports_its_modules_once_and_records_failures(monkeypatch):
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    w = warm.WarmUp(("colorsys", "mocap.no_such_module_here"))
+    w.start()
+    thread = w.thread
+    w.start()  # started at most once
+    assert w.thread is thread
+    w.join(30)
+    assert "colorsys" in sys.modules
+    assert list(w.failed) == ["mocap.no_such_module_here"]
+    assert "ModuleNotFoundError" in w.failed["mocap.no_such_module_here"]
+    assert w.seconds is not None and w.seconds >= 0
+
+
+def test_warm_up_modules_exist():
+    import importlib.util
+
+    for name in warm.MODULES:
+        assert importlib.util.find_spec(name) is not None, f"{name} (in mocap.warm.MODULES) is not a module"
+
+
+def test_the_run_warms_imports_when_detection_frees_a_core(monkeypatch, tmp_path):
+    from mocap import ahead
+    from mocap.session import Session
+    from mocap.settings import Settings
+
+    started = []
+    monkeypatch.setattr(warm.WarmUp, "start", lambda self: started.append(self))
+    run_ahead = pipeline._RunAhead(Session(tmp_path), Settings(), ["calibrate", "detect", "sync", "report"])
+    try:
+        assert started == []  # nothing before detection says a core is free
+        ahead.core_free()  # what detection calls once its last chunks leave a worker idle
+        assert started == [run_ahead.warm]
+    finally:
+        run_ahead.close(failed=True)
+
+
+def test_bench_fresh_run_names_the_childs_failure(tmp_path):
+    with pytest.raises(RuntimeError, match="the fresh run exited"):
+        after.fresh_run(tmp_path / "no-session-here", ["report.overlay_videos=false"], timeout_s=120)
+
+
+def test_bench_table_has_the_fresh_run_columns():
+    def one(wall):
+        return {"stages": [{"stage": "report", "status": "ran", "wall_s": wall, "cpu_s": wall / 2},
+                           {"stage": "detect", "status": "skipped", "wall_s": 0.0, "cpu_s": None}]}
+
+    rows = after.table_rows({"runs": {"default": one(1.0), "no-videos": one(0.5), "fresh-no-videos": one(0.25)}})
+    report = next(r for r in rows if r["stage"] == "report")
+    assert (report["default_wall"], report["novid_wall"], report["fresh_wall"], report["fresh_cpu"]) == \
+        (1.0, 0.5, 0.25, 0.125)
+    assert next(r for r in rows if r["stage"] == "detect")["fresh_wall"] is None
