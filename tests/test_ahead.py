@@ -289,7 +289,7 @@ def test_bench_after_ratios_table_and_json(tmp_path, monkeypatch, capsys):
     def fake_run(work, sets=(), from_stage=None, **kw):
         calls.append((list(sets), from_stage))
         time.sleep(0.05)
-        first = len(calls) == 1
+        first = len(calls) == 1 or calls[-2] == "fresh"  # from scratch: detection runs
         r = pipeline.RunResult(Path(work))
         for n in NAMES:
             ran = first or (from_stage and NAMES.index(n) >= NAMES.index(from_stage))
@@ -299,10 +299,17 @@ def test_bench_after_ratios_table_and_json(tmp_path, monkeypatch, capsys):
                 r.cpu[n] = 0.001
         return r
 
+    def fake_fresh(work, sets):  # the new process's run, here in this one (where pipeline.run is faked)
+        calls.append("fresh")
+        return after._one(work, sets)
+
     monkeypatch.setattr(pipeline, "run", fake_run)
+    monkeypatch.setattr(after, "fresh_run", fake_fresh)
     out = tmp_path / "after.json"
     assert cli(["bench", "after", "--session", str(src), "--work", str(tmp_path / "w"), "--json", str(out)]) == 0
-    assert calls == [([], None), (["report.overlay_videos=false"], "rig_refine"), ([], None), ([], None)]
+    assert calls == [([], None), (["report.overlay_videos=false"], "rig_refine"), ([], None), ([], None),
+                     "fresh", (["report.overlay_videos=false"], None)]
+    assert (tmp_path / "w" / "fresh" / "videos" / "cam01.mp4").is_symlink()
     assert (tmp_path / "w" / "take" / "videos" / "cam01.mp4").is_symlink()
     data = json.loads(out.read_text())
     d = data["runs"]["default"]
@@ -311,7 +318,12 @@ def test_bench_after_ratios_table_and_json(tmp_path, monkeypatch, capsys):
     assert data.keys() >= {"wall_s", "cpu_s", "load_avg_1_5_15", "cores", "machine"} and d["load_start"]
     text = capsys.readouterr().out
     assert "of detection" in text and "target ≤ 15%" in text and "report stage without videos" in text
+    assert "fresh-no-videos" in text and "target ≤ 5%" in text
+    assert data["targets_checked"]["no_videos_after_over_detection"] == "fresh-no-videos"
+    f = data["runs"]["fresh-no-videos"]
+    assert f["after_over_detection"] == pytest.approx(f["after_detection_s"] / f["detection_s"])
     assert after.table_rows(data)[1] == {"stage": "detect", "default_wall": 0.02, "default_cpu": 0.001,
-                                         "novid_wall": None, "novid_cpu": None}
+                                         "novid_wall": None, "novid_cpu": None, "fresh_wall": 0.02,
+                                         "fresh_cpu": 0.001}
     assert cli(["bench", "after", "--session", str(tmp_path / "nothing")]) == 2
     assert "no session with videos" in capsys.readouterr().err
