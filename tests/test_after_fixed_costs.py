@@ -94,3 +94,34 @@ def test_bench_table_has_the_fresh_run_columns():
     assert (report["default_wall"], report["novid_wall"], report["fresh_wall"], report["fresh_cpu"]) == \
         (1.0, 0.5, 0.25, 0.125)
     assert next(r for r in rows if r["stage"] == "detect")["fresh_wall"] is None
+
+
+def test_bvh_rows_are_written_as_num_writes_each_value():
+    import numpy as np
+
+    from mocap.io.bvh import _num, _rows
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(20, 9)) * 50
+    values[1, :4] = [-1e-9, -0.0, 4e-7, -4e-7]  # negative zeros once rounded
+    values[2, 0], values[2, 1] = np.nan, 123456.7891234
+    for decimals in (6, 3, 0):
+        assert _rows(values, decimals) == [" ".join(_num(v, decimals) for v in row) for row in values]
+    assert _rows(values, 6)[1].split()[:4] == ["0.000000", "0.000000", "0.000000", "0.000000"]
+
+
+def test_trc_rows_with_and_without_gaps(tmp_path):
+    import numpy as np
+
+    from mocap.io.trc import read_trc, write_trc
+
+    rng = np.random.default_rng(4)
+    xyz = rng.normal(size=(5, 3, 3))
+    xyz[2, 1] = np.nan  # a missing marker: empty fields
+    path = write_trc(tmp_path / "t.trc", xyz, ["a", "b", "c"], 30.0)
+    rows = path.read_text().splitlines()[6:]
+    assert rows[0].split("\t")[:3] == ["1", "0.000000", f"{xyz[0, 0, 0]:.6f}"]
+    assert rows[2].split("\t")[5:8] == ["", "", ""]
+    back, names, fps = read_trc(path)
+    assert names == ["a", "b", "c"] and fps == 30.0
+    np.testing.assert_allclose(back, xyz, atol=1e-6)

@@ -269,6 +269,21 @@ def _num(v: float, decimals: int) -> str:
     return "0." + "0" * decimals if text.lstrip("-").strip("0.") == "" else text
 
 
+def _rows(values: np.ndarray, decimals: int) -> list[str]:
+    """The motion lines: each value as :func:`_num` writes it, a row formatted at once (a value that rounds
+    to a negative zero is written as a zero, as :func:`_num` does)."""
+    if decimals <= 0:
+        return [" ".join(_num(v, decimals) for v in row) for row in values]
+    fmt = " ".join([f"%.{decimals}f"] * values.shape[1])
+    negative_zero, zero = "-0." + "0" * decimals, "0." + "0" * decimals
+    out = []
+    for row in values.tolist():
+        text = fmt % tuple(row)
+        # each field has exactly `decimals` digits after its point, so this matches whole fields only
+        out.append(text.replace(negative_zero, zero) if negative_zero in text else text)
+    return out
+
+
 def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: int = 6,
               end_sites: dict[int, np.ndarray] | None = None) -> Path:
     """Write ``motion`` as BVH in its own axes and units (see :mod:`mocap.motion` to change them).
@@ -314,5 +329,5 @@ def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: in
     euler = np.degrees(matrix_to_euler(quat_to_matrix(motion.rotations[:, channel_joints]), order))
     values = np.concatenate([motion.root_positions, euler.reshape(motion.n_frames, -1)], axis=1)
     lines += ["MOTION", f"Frames: {motion.n_frames}", f"Frame Time: {1.0 / motion.fps:.7f}"]
-    lines += [" ".join(_num(v, decimals) for v in row) for row in values]
+    lines += _rows(values, decimals)
     return atomic_write_text(Path(path), "\n".join(lines) + "\n")

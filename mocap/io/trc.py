@@ -33,9 +33,15 @@ def write_trc(path: str | Path, xyz: np.ndarray, names: list[str] | tuple[str, .
         "\t\t" + "\t".join(f"X{i + 1}\tY{i + 1}\tZ{i + 1}" for i in range(J)),
         "",
     ]
+    row = "%d\t%.6f\t" + "\t".join(["%.6f"] * (3 * J))  # one format per row: rows with gaps field by field
+    flat = pts.reshape(F, 3 * J)
+    whole = np.isfinite(flat).all(axis=1)
     for f in range(F):
-        vals = "\t".join("" if not np.isfinite(v) else f"{v:.6f}" for v in pts[f].ravel())
-        lines.append(f"{f + 1}\t{f / fps:.6f}\t{vals}")
+        if whole[f]:
+            lines.append(row % (f + 1, f / fps, *flat[f].tolist()))
+        else:
+            vals = "\t".join("" if not np.isfinite(v) else f"{v:.6f}" for v in flat[f])
+            lines.append(f"{f + 1}\t{f / fps:.6f}\t{vals}")
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
