@@ -19,6 +19,7 @@ MODULES = (
     "mocap.geometry.swaps",  # triangulate: the left/right repair
     "mocap.multi.track",  # triangulate: several people
     "mocap.report.crops",  # report
+    "mocap.report.overlay",
     "mocap.report.page",
     "mocap.report.people",
 )
