@@ -303,7 +303,7 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         frames = np.flatnonzero(near & ~changed)  # as given: from the first pass's terms
         rows = (frames[:, None] * J + np.arange(J)).ravel()
         X[frames] = consensus_points(rig, xy[frames], xn[frames], w[frames], cfg.max_reproj_px,
-                                     (first["T"][rows], first["used"][rows], first["agree"][rows]))
+                                     (first["T"], first["used"][rows], first["agree"][rows]), rows)
         mirrored = mirrored_frames(X, perm, member, fps, candidates)
         X = np.where((mirrored.astype(float) @ member.T > 0)[..., None], X[:, perm], X)  # the mirrors undone
         # every view of those frames decided against that point (a view with no clear evidence turns
