@@ -13,9 +13,9 @@ with little evidence follows the others of its view. A swapped view also corrupt
 the others: the view with the strongest evidence in a frame is left out of them, and the frames that
 changed are evaluated again (``rounds``) with the repaired views, those changed left out of the
 references. Cost: every view is first scored on the point of all views (its own included: one solve);
-only the views whose exchange is not clearly worse there (``clear_margin``) and a sample of frames (the
-noise scale) are tested against the other views' point (one solve per camera): the repairs are those of
-testing every view. Where most views of a frame are exchanged at once, the views' consensus is itself
+only the joints of the groups whose exchange is not clearly worse there (``clear_margin``) and a sample of
+frames (the noise scale) are tested against the other views' point (one solve per camera): the repairs are
+those of testing every view. Where most views of a frame are exchanged at once, the views' consensus is itself
 mirrored and outvotes the right ones: those frames are found from the 3D over time
 (:mod:`mocap.geometry.swaps_time`). In all about 0.2 s for 2,000 frames × 4 cameras × 33 keypoints.
 
@@ -109,8 +109,9 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     w (F, C, J), perm (J,) → e_given, e_mirror (F, C, J) px; NaN where the detection is unused or
     fewer than two other views hold both joints. ``xn`` (F, C, J, 2): the undistorted normalised
     coordinates of ``xy`` when already known. ``select``: given the distances to the point of all views
-    (its own included: e_given, e_mirror (F, C, J), cheap), the views (F, C) bool that get the other
-    views' reference; the others keep those distances (None: every view gets it). ``stash``: filled with
+    (its own included: e_given, e_mirror (F, C, J), cheap), the views (F, C) or detections (F, C, J) bool
+    that get the other views' reference (a detection's mirror joint with it); the others keep those
+    distances (None: every view gets it). ``stash``: filled with
     the normal terms "T" (F·J, C, 9), the views "used" and those agreeing with the point of all views
     "agree" (F·J, C), rows frame-major (what :func:`~mocap.geometry.swaps_time.consensus_points` starts from).
     """
@@ -140,30 +141,48 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
         e_given[frames, c] = np.where(ok, given, np.nan)
         e_mirror[frames, c] = np.where(ok, np.hypot(pm[..., 0] - d[..., 0], pm[..., 1] - d[..., 1]), np.nan)
 
-    views = np.ones((F, C), bool)
+    need = None  # (F·J, C) the detections that get the other views' reference (None: all)
     if select is not None:
-        all_views = np.moveaxis(proj.reshape(F, J, C, 2), 2, 1)  # (F, C, J, 2)
-        e_views = e_all.reshape(F, J, C)
-        for c in range(C):
-            distances(c, slice(None), all_views[:, c], e_views[..., c])
+        p4 = proj.reshape(F, J, C, 2)  # every camera at once, rows frame-major as computed
+        pm = p4[:, perm]
+        d = uv.reshape(F, J, C, 2)
+        ok = (ww.reshape(F, J, C) > 0) & finite(p4) & finite(pm)
+        e_given = np.moveaxis(np.where(ok, e_all.reshape(F, J, C), np.nan), 2, 1).copy()
+        dx, dy = pm[..., 0] - d[..., 0], pm[..., 1] - d[..., 1]
+        e_mirror = np.moveaxis(np.where(ok, np.sqrt(dx * dx + dy * dy), np.nan), 2, 1).copy()
         views = select(e_given, e_mirror)
-    # the reference sets of the frames where some view gets one (a few when ``select`` picks the views)
-    some = np.flatnonzero(views.any(axis=1))
-    at = np.full(F, -1)
+        need = np.repeat(views, J, axis=0) if views.ndim == 2 else np.moveaxis(views, 1, 2).reshape(F * J, C)
+        if views.ndim == 3:  # a joint's mirror joint gets a reference with it (its distance needs both)
+            need = (need.reshape(F, J, C) | need.reshape(F, J, C)[:, perm]).reshape(F * J, C)
+        if need.all():
+            need = None
+    # the reference sets of the rows where some detection gets one (a few when ``select`` picks them)
+    some = np.flatnonzero(need.any(axis=1)) if need is not None else np.arange(F * J)
+    at = np.full(F * J, -1)
     at[some] = np.arange(some.size)
-    part = (some[:, None] * J + np.arange(J)).ravel() if some.size < F else slice(None)
+    part = some if some.size < F * J else slice(None)
     sets, counts, level = _reference_sets(used[part], agree[part], trust[part])
+    mirror_rows = (np.arange(F)[:, None] * J + perm).ravel()  # (F·J,) the row of each row's mirror joint
     for c in range(C):
-        frames = np.flatnonzero(views[:, c])
-        if frames.size == 0:
+        rows = np.arange(F * J) if need is None else np.flatnonzero(need[:, c])
+        if rows.size == 0:
             continue
-        rows = (frames[:, None] * J + np.arange(J)).ravel() if frames.size < F else np.arange(F * J)
-        sub = (at[frames][:, None] * J + np.arange(J)).ravel()  # the same rows in the frames of ``some``
+        sub = at[rows]  # the same rows among ``some``
         k = level[sub, c]
         ref = sets[k, sub]  # (n, C): the other views of the reference
         ref[:, c] = False
-        Xc = solve_terms(sum_views(ref, T[rows]), counts[k, sub, c])
-        distances(c, frames, rig.cameras[c].project(Xc.reshape(frames.size, J, 3)))
+        pc = rig.cameras[c].project(solve_terms(sum_views(ref, T[rows]), counts[k, sub, c]))  # (n, 2)
+        if rows.size == F * J:
+            distances(c, slice(None), pc.reshape(F, J, 2))
+            continue
+        pos = np.full(F * J, -1)
+        pos[rows] = np.arange(rows.size)
+        pm = pc[pos[mirror_rows[rows]]]
+        f, j = np.divmod(rows, J)
+        d = xy[f, c, j]
+        ok = (w[f, c, j] > 0) & np.isfinite(pc[:, 0]) & np.isfinite(pm[:, 0])
+        e_given[f, c, j] = np.where(ok, np.hypot(pc[:, 0] - d[:, 0], pc[:, 1] - d[:, 1]), np.nan)
+        e_mirror[f, c, j] = np.where(ok, np.hypot(pm[:, 0] - d[:, 0], pm[:, 1] - d[:, 1]), np.nan)
     return e_given, e_mirror
 
 
@@ -230,11 +249,12 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
     sample = np.arange(F) % max(1, F // cfg.scale_frames) == 0  # the frames the noise scale is measured on
 
     def suspicious(e_given: np.ndarray, e_mirror: np.ndarray) -> np.ndarray:
-        """(F, C) the views whose exchange is not clearly worse on the distances to the point of all
-        views (their own included), and the sample frames: they get the reference of the others."""
+        """(F, C, J) the detections of the groups whose exchange is not clearly worse on the distances to
+        the point of all views (their own included), and every detection of the sample frames: they get
+        the reference of the others. A joint in no group counts nowhere else than in the noise scale."""
         g, m = group_costs(e_given, e_mirror, member, _noise(e_given, cfg), cfg.truncate)
         clear = (g - m < -(cfg.dead_zone + cfg.clear_margin)) | ((g == 0) & (m == 0))  # or no evidence
-        return ~clear.all(axis=2) | sample[:, None]
+        return ((~clear).astype(np.float32) @ member.T.astype(np.float32) > 0) | sample[:, None, None]
 
     select = suspicious if cfg.clear_margin is not None else None
     first: dict = {}  # the first pass's normal terms and agreeing views: the consensus of unchanged frames
@@ -260,11 +280,14 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         suspect = np.arange(C) == strength[frames].argmax(axis=1)[:, None]
         again(frames, np.zeros((frames.size, C, len(names)), bool), ~suspect)
     swapped = decide(cg, cs, cfg)
+    seen = np.zeros_like(swapped)  # the exchanges each frame's evidence was last found with (none: as given)
     for _ in range(cfg.rounds):  # again where views changed, against references of the views left as they are
-        frames = np.flatnonzero(swapped.any(axis=(1, 2)))
+        # a frame's evidence depends only on its own exchanges: those found with the same ones are kept
+        frames = np.flatnonzero((swapped != seen).any(axis=(1, 2)) & swapped.any(axis=(1, 2)))
         if not frames.size:
             break
         again(frames, swapped[frames], ~swapped[frames].any(axis=2))
+        seen[frames] = swapped[frames]
         swapped = decide(cg, cs, cfg)
     if cfg.mirrored_frames:  # most views of a frame exchanged: seen in 3D over time
         candidates = ((cg - cs > cfg.dead_zone) | swapped).any(axis=1)  # (F, G) some view looks exchanged
@@ -280,7 +303,7 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         frames = np.flatnonzero(near & ~changed)  # as given: from the first pass's terms
         rows = (frames[:, None] * J + np.arange(J)).ravel()
         X[frames] = consensus_points(rig, xy[frames], xn[frames], w[frames], cfg.max_reproj_px,
-                                     (first["T"][rows], first["used"][rows], first["agree"][rows]))
+                                     (first["T"], first["used"][rows], first["agree"][rows]), rows)
         mirrored = mirrored_frames(X, perm, member, fps, candidates)
         X = np.where((mirrored.astype(float) @ member.T > 0)[..., None], X[:, perm], X)  # the mirrors undone
         # every view of those frames decided against that point (a view with no clear evidence turns

@@ -35,12 +35,15 @@ RESOLVED = 3.0  # a group whose left and right joints are closer than this many 
 
 
 def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, max_reproj_px: float,
-                     first: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                     first: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                     rows: np.ndarray | None = None) -> np.ndarray:
     """(F, J, 3) the point of the views that agree (within ``max_reproj_px``) from the (repaired) pixels xy
     and normalised xn (F, C, J, 2): the point of all views when two or more agree with it, else the
     leave-one-out point most views agree with (one outlier, or views split two against one); NaN where
     no two views agree. ``first``: the normal terms (F·J, C, 9), the views used and those agreeing with the
-    point of all views (F·J, C), rows frame-major, when already known (the swap test's first pass)."""
+    point of all views (F·J, C), rows frame-major, when already known (the swap test's first pass);
+    with ``rows`` (F·J,), the normal terms are those of a longer take, these frames' at ``rows`` (read
+    where needed: a copy of all of them cost more than the solve)."""
     F, C, J, _ = xy.shape
     uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
     if first is None:
@@ -49,6 +52,7 @@ def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, ma
         T = normal_terms(rig, np.moveaxis(xn, 1, 2).reshape(F * J, C, 2), np.where(used, ww, 0.0))
     else:
         T, used, agree = first
+    at = (lambda sel: T[sel]) if rows is None or first is None else (lambda sel: T[rows[sel]])
 
     def agreeing(X: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
         proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)
@@ -59,16 +63,17 @@ def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, ma
     weak = np.flatnonzero((count_views(agree)[:, 0] < 2) & (count_views(used)[:, 0] >= 3))
     if weak.size and C >= 3:
         best = agree[weak].copy()
+        Tw = at(weak)
         for c in range(C):  # each view left out in turn: the point most others agree with
             views = used[weak].copy()
             views[:, c] = False
-            a = agreeing(solve_terms(sum_views(views, T[weak]), count_views(views)[:, 0]), weak)
+            a = agreeing(solve_terms(sum_views(views, Tw), count_views(views)[:, 0]), weak)
             better = count_views(a)[:, 0] > count_views(best)[:, 0]
             best[better] = a[better]
         agree[weak] = best
     X = np.full((F * J, 3), np.nan)
     ok = count_views(agree)[:, 0] >= 2
-    X[ok] = solve_terms(sum_views(agree[ok], T[ok]), count_views(agree[ok])[:, 0])
+    X[ok] = solve_terms(sum_views(agree[ok], at(ok)), count_views(agree[ok])[:, 0])
     return X.reshape(F, J, 3)
 
 
