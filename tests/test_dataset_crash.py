@@ -245,12 +245,15 @@ def _kill_cli_runs(args: list[str], out: Path, kills: int, seed: int, delays: tu
 def test_cli_build_killed_at_random_instants_resumes_to_the_same_dataset(tmp_path):
     from pipeline_synth import synthetic_session
 
-    sessions = [str(synthetic_session(tmp_path / f"s{i}", frames=40, seed=i)) for i in range(5)]
+    # enough takes that a build outlasts the kills (5 took 3 s once FBX no longer started Blender; a kill
+    # after the build is done tests nothing)
+    n = 12
+    sessions = [str(synthetic_session(tmp_path / f"s{i}", frames=40, seed=i)) for i in range(n)]
     out = tmp_path / "data.h5"
     args = ["dataset", "build", *sessions, "--out", str(out), "--workers", "1"]
     assert _kill_cli_runs(args, out, kills=6, seed=7, delays=(0.3, 2.5)) >= 3
     assert subprocess.run([sys.executable, "-m", "mocap", *args], capture_output=True).returncode == 0
-    assert info(out)["takes"] == 5 and not pending_dir(out).exists()
+    assert info(out)["takes"] == n and not pending_dir(out).exists()
     fresh = tmp_path / "fresh.h5"  # the same sessions (their pipeline outputs are cached) built without kills
     assert subprocess.run([sys.executable, "-m", "mocap", *args[:-4], "--out", str(fresh), "--workers", "1"],
                           capture_output=True).returncode == 0
