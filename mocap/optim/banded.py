@@ -18,11 +18,12 @@ from scipy import sparse
 from scipy.linalg import lapack
 
 
-def band_matvec(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """y = H x for a symmetric banded H stored as ``ab`` (bw + 1, n)."""
+def band_matvec(ab: np.ndarray, x: np.ndarray, rows=None) -> np.ndarray:
+    """y = H x for a symmetric banded H stored as ``ab`` (bw + 1, n). ``rows``: the sub-diagonals d ≥ 1 that
+    hold entries, when the caller knows the others are zero (None: all); the result is the same."""
     n = x.shape[0]
     y = ab[0] * x
-    for d in range(1, ab.shape[0]):
+    for d in range(1, ab.shape[0]) if rows is None else rows:
         y[d:] += ab[d, : n - d] * x[: n - d]
         y[: n - d] += ab[d, : n - d] * x[d:]
     return y
