@@ -195,13 +195,19 @@ class ClusterPreconditioner:
         for k in sorted({len(cl) for cl in clusters}):
             members = [ci for ci, cl in enumerate(clusters) if len(cl) == k]
             pts = np.array([clusters[ci] for ci in members], int)  # (m, k)
+            if k == 1:  # single points: their own rows of ab in the same order, gathered row by row into the
+                # Fortran-ordered band (no coupling inside; most of a hand's points are alone)
+                Z1 = np.zeros((len(members), 3 * T, 7))
+                flat = ab.reshape(ab.shape[0], n_points, 3 * T)
+                for d in range(ab.shape[0]):
+                    np.take(flat[d], pts[:, 0], axis=0, out=Z1[..., d])
+                self.groups.append((pts, BandedPreconditioner(Z1.reshape(-1, 7).T, overwrite=True)))
+                continue
             # Z[i, t, p, c, d] is the band's entry d below (cluster i, frame t, point p, coordinate c): the
             # memory of the Fortran-ordered band (6k + 1, m·T·3k) that LAPACK takes
             Z = np.zeros((len(members), T, k, 3, 6 * k + 1))
             src = bands[:, pts].transpose(0, 1, 3, 2, 4)  # (rows, m, T, k, 3)
-            if k == 1:  # one point: the same order as ab, whose row d goes to d
-                Z[..., : ab.shape[0]] = np.moveaxis(src, 0, -1)
-            for d in range(ab.shape[0] if k > 1 else 0):  # H[(j, t, c) + d, (j, t, c)]: coordinate (c+d) % 3
+            for d in range(ab.shape[0]):  # H[(j, t, c) + d, (j, t, c)]: coordinate (c+d) % 3
                 for c in range(3):  # of frame t + (c+d) // 3
                     Z[..., c, 3 * k * ((c + d) // 3) + (c + d) % 3 - c] = src[d, ..., c]
             slot = {int(j): (i, p) for i in range(len(members)) for p, j in enumerate(pts[i])}
