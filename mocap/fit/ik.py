@@ -141,7 +141,8 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     ``ref_w`` (F, J) (1/σ in 1/rad, 0 = none): where ref_w > 0, the prior pulls joint j's local rotation
     towards ref[f, j] instead of the rest pose (used to bridge gaps). ``model_stop``: a frame is also done
     when the step just taken did what its linear model predicted, up to the convergence threshold (the gain
-    the next step could still make is about the model's error plus what the damping held back), which saves
+    the next step could still make is about the model's error plus what the damping held back: a step damped
+    by μ leaves μ²/(1+μ)² of the model's decrease, at most μ² of the decrease it predicted), which saves
     the confirming step of problems that are nearly linear near their start (the finger pass). Returns local,
     root and the final RMS position residual per frame (m)."""
     sk, L = pb.skeleton, Layout(pb)
@@ -343,7 +344,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         tol = np.maximum(1e-4 * cost[sel], 1e-2)
         done = ok & (gain < tol)
         if model_stop:
-            done |= ok & (np.abs(pred - gain) + mu_step * pred < tol)
+            done |= ok & (np.abs(pred - gain) + mu_step**2 * pred < tol)
         going = ~(done | (mu[sel] > 1e6))
         sel = sel[going]
         if sel.size == 0:
