@@ -101,6 +101,7 @@ class Couplings:
             raise ValueError(f"Couplings: a {self.a.shape}, b {self.b.shape} and B {self.B.shape} disagree "
                              "(expected n, n and (n, T, 3))")
         self.scatter = scatter
+        self._ends: np.ndarray | None = None  # see subtract
 
     def __len__(self) -> int:
         return len(self.B)
@@ -114,10 +115,15 @@ class Couplings:
             return
         if self.scatter is None:
             self.scatter = bone_scatter(self.a, self.b, len(V))
-        B = self.B
-        at_a = B * np.einsum("ntk,ntk->nt", B, V[self.b])[..., None]  # −B Bᵀ V_b goes to a, −B Bᵀ V_a to b
-        at_b = B * np.einsum("ntk,ntk->nt", B, V[self.a])[..., None]
-        y -= (self.scatter @ np.concatenate([at_a, at_b]).reshape(2 * len(B), -1)).reshape(y.shape)
+        B, n = self.B, len(self.B)
+        # −B Bᵀ V_b goes to a, −B Bᵀ V_a to b, written into one buffer kept for every call (a CG solve makes
+        # many, and a fresh array of this size pays its page faults each time)
+        if self._ends is None:
+            self._ends = np.empty((2 * n,) + B.shape[1:])
+        E = self._ends
+        np.multiply(B, np.einsum("ntk,ntk->nt", B, np.take(V, self.b, axis=0))[..., None], out=E[:n])
+        np.multiply(B, np.einsum("ntk,ntk->nt", B, np.take(V, self.a, axis=0))[..., None], out=E[n:])
+        y -= (self.scatter @ E.reshape(2 * n, -1)).reshape(y.shape)
 
 
 def strong_clusters(ab: np.ndarray, couplings, T: int, threshold: float = 0.1, max_size: int = 6) -> list[list[int]]:
