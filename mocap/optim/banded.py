@@ -18,14 +18,19 @@ from scipy import sparse
 from scipy.linalg import lapack
 
 
-def band_matvec(ab: np.ndarray, x: np.ndarray, rows=None) -> np.ndarray:
+def band_matvec(ab: np.ndarray, x: np.ndarray, rows=None, work: np.ndarray | None = None) -> np.ndarray:
     """y = H x for a symmetric banded H stored as ``ab`` (bw + 1, n). ``rows``: the sub-diagonals d ≥ 1 that
-    hold entries, when the caller knows the others are zero (None: all); the result is the same."""
+    hold entries, when the caller knows the others are zero (None: all); ``work``: a scratch array (n,) for the
+    products, which a caller repeating the product keeps (fresh temporaries of this size cost their page
+    faults every time); the result is the same."""
     n = x.shape[0]
     y = ab[0] * x
+    tmp = np.empty(n) if work is None else work
     for d in range(1, ab.shape[0]) if rows is None else rows:
-        y[d:] += ab[d, : n - d] * x[: n - d]
-        y[: n - d] += ab[d, : n - d] * x[d:]
+        np.multiply(ab[d, : n - d], x[: n - d], out=tmp[: n - d])
+        y[d:] += tmp[: n - d]
+        np.multiply(ab[d, : n - d], x[d:], out=tmp[: n - d])
+        y[: n - d] += tmp[: n - d]
     return y
 
 

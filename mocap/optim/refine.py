@@ -295,9 +295,10 @@ class _Problem:
         ab = ab.copy()
         ab[0] += mu * ab[0] + 1e-12 * (np.mean(ab[0]) + 1.0)
         shape = (self.n_joints, self.T, 3)
+        work = np.empty(ab.shape[1])
 
         def matvec(v: np.ndarray) -> np.ndarray:
-            y = band_matvec(ab, v, BAND_ROWS).reshape(shape)
+            y = band_matvec(ab, v, BAND_ROWS, work).reshape(shape)
             couplings.subtract(v.reshape(shape), y)
             return y.ravel()
 
