@@ -65,8 +65,9 @@ class BandedPreconditioner:
             raise np.linalg.LinAlgError(f"banded Cholesky failed (LAPACK info {info}): matrix not positive definite")
         self.factor = factor
 
-    def __call__(self, r: np.ndarray) -> np.ndarray:
-        x, info = lapack.dpbtrs(self.factor, r.copy(), lower=1, overwrite_b=1)
+    def __call__(self, r: np.ndarray, overwrite: bool = False) -> np.ndarray:
+        """M⁻¹ r; ``overwrite``: r is the caller's scratch and may become the result."""
+        x, info = lapack.dpbtrs(self.factor, r if overwrite else r.copy(), lower=1, overwrite_b=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"banded solve failed (LAPACK info {info})")
         return x
@@ -236,7 +237,7 @@ class ClusterPreconditioner:
         out = np.empty_like(R)
         for pts, factor in self.groups:
             m, k = pts.shape
-            x = factor(np.ascontiguousarray(R[pts].transpose(0, 2, 1, 3)).reshape(-1))
+            x = factor(np.ascontiguousarray(R[pts].transpose(0, 2, 1, 3)).reshape(-1), overwrite=True)  # a copy
             out[pts] = x.reshape(m, self.T, k, 3).transpose(0, 2, 1, 3)
         return out.reshape(-1)
 
