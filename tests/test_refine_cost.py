@@ -34,7 +34,8 @@ def test_refine_band_holds_entries_only_in_band_rows():
     uv += rng.normal(0, 1.0, uv.shape)
     prob = _Problem(rig, uv, np.ones((T, C, J)), [(0, 1), (1, 2), (2, 3)], 60.0, RefineConfig())
     prob.update(X)
-    g, ab, couplings = prob.linearize(X)
+    g, ab, couplings, diag = prob.linearize(X)
+    assert np.array_equal(diag, ab[0])
     rows = {0, *BAND_ROWS}
     assert all(not ab[d].any() for d in range(7) if d not in rows)
     assert all(ab[d].any() for d in rows)

@@ -237,7 +237,7 @@ class _Problem:
         return np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
 
     def linearize(self, X: np.ndarray):
-        """Gradient (Ja·T·3,), banded block-diagonal part (7, Ja·T·3), bone couplings.
+        """Gradient (Ja·T·3,), banded block-diagonal part (7, Ja·T·3), bone couplings, the band's diagonal.
 
         Only the observations of the pass are visited (:class:`mocap.optim.refine_obs.Observations`), one
         camera and block of frames at a time, so that no (T, C, J, 2, 3) Jacobian is ever stored; of each
@@ -279,7 +279,8 @@ class _Problem:
             held = self.frozen[couplings.a] | self.frozen[couplings.b]
             couplings = Couplings(couplings.a, couplings.b, np.where(held[:, None, None], 0.0, couplings.B),
                                   self.scatter)
-        return g.ravel(), ab.reshape(7, -1), couplings
+        ab = ab.reshape(7, -1)
+        return g.ravel(), ab, couplings, ab[0].copy()  # the diagonal without damping, see solve
 
     def _smooth_matvec(self, V: np.ndarray) -> np.ndarray:
         G = self.gram
@@ -291,9 +292,8 @@ class _Problem:
         return out
 
     def solve(self, lin, mu: float) -> tuple[np.ndarray, int]:
-        g, ab, couplings = lin
-        ab = ab.copy()
-        ab[0] += mu * ab[0] + 1e-12 * (np.mean(ab[0]) + 1.0)
+        g, ab, couplings, diag = lin  # the damping changes only the diagonal: set in place from the undamped one
+        np.add(diag, mu * diag + 1e-12 * (np.mean(diag) + 1.0), out=ab[0])
         shape = (self.n_joints, self.T, 3)
         work = np.empty(ab.shape[1])
 
