@@ -175,7 +175,7 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
     for s in range(0, idx.size, cfg.chunk_frames):
         f = idx[s:s + cfg.chunk_frames]
         l0, _ = initial_pose(pb, ys[f], vs[f], root_rotation=np.tile(np.eye(3), (len(f), 1, 1)))
-        ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, rs[f], iters)
+        ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, rs[f], iters, model_stop=True)
     # a hand with no finger data in a frame is no gap there (it is held or eased to rest below)
     wy_gap, wv_gap = ws.copy(), wvs.copy()
     for hand, _ in hands:

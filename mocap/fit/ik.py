@@ -135,12 +135,16 @@ def _pick(ok: np.ndarray, new, old, keep: np.ndarray):
 
 def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray,
              local: np.ndarray, root: np.ndarray, iterations: int = 20, ref: np.ndarray | None = None,
-             ref_w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             ref_w: np.ndarray | None = None, model_stop: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refine local rotations (F, J, 3, 3) and root (F, 3). y: (F, J, 3) targets with weights wy (F, J)
     (0 where missing); vecs: (F, V, 3) unit vectors with weights wv (F, V). ``ref`` (F, J, 3, 3) with
     ``ref_w`` (F, J) (1/σ in 1/rad, 0 = none): where ref_w > 0, the prior pulls joint j's local rotation
-    towards ref[f, j] instead of the rest pose (used to bridge gaps). Returns local, root and the final
-    RMS position residual per frame (m)."""
+    towards ref[f, j] instead of the rest pose (used to bridge gaps). ``model_stop``: a frame is also done
+    when the step just taken did what its linear model predicted, up to the convergence threshold (the gain
+    the next step could still make is about the model's error plus what the damping held back: a step damped
+    by μ leaves μ²/(1+μ)² of the model's decrease, at most μ² of the decrease it predicted), which saves
+    the confirming step of problems that are nearly linear near their start (the finger pass). Returns local,
+    root and the final RMS position residual per frame (m)."""
     sk, L = pb.skeleton, Layout(pb)
     F, J = y.shape[:2]
     y = np.nan_to_num(y)
@@ -331,12 +335,17 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
         local[sel[ok]], root[sel[ok]], cost[sel[ok]] = new_local[ok], new_root[ok], cost2[ok]
         # Nielsen's damping update from the gain ratio
         rho = gain / np.maximum(pred, 1e-12)
+        mu_step = mu[sel]
         mu[sel] = np.where(ok, mu[sel] * np.maximum(1 / 3, 1 - (2 * np.clip(rho, 0, 1) - 1) ** 3), mu[sel] * nu[sel])
         mu[sel] = np.maximum(mu[sel], 1e-9)
         nu[sel] = np.where(ok, 2.0, nu[sel] * 2)
         # a frame is done when a step gains less than 1e-4 of its cost or 0.01 (a change of ~1 mm²
         # in squared position residuals), or when its damping blew up
-        going = ~((ok & (gain < np.maximum(1e-4 * cost[sel], 1e-2))) | (mu[sel] > 1e6))
+        tol = np.maximum(1e-4 * cost[sel], 1e-2)
+        done = ok & (gain < tol)
+        if model_stop:
+            done |= ok & (np.abs(pred - gain) + mu_step**2 * pred < tol)
+        going = ~(done | (mu[sel] > 1e6))
         sel = sel[going]
         if sel.size == 0:
             break

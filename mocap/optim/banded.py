@@ -18,13 +18,19 @@ from scipy import sparse
 from scipy.linalg import lapack
 
 
-def band_matvec(ab: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """y = H x for a symmetric banded H stored as ``ab`` (bw + 1, n)."""
+def band_matvec(ab: np.ndarray, x: np.ndarray, rows=None, work: np.ndarray | None = None) -> np.ndarray:
+    """y = H x for a symmetric banded H stored as ``ab`` (bw + 1, n). ``rows``: the sub-diagonals d ≥ 1 that
+    hold entries, when the caller knows the others are zero (None: all); ``work``: a scratch array (n,) for the
+    products, which a caller repeating the product keeps (fresh temporaries of this size cost their page
+    faults every time); the result is the same."""
     n = x.shape[0]
     y = ab[0] * x
-    for d in range(1, ab.shape[0]):
-        y[d:] += ab[d, : n - d] * x[: n - d]
-        y[: n - d] += ab[d, : n - d] * x[d:]
+    tmp = np.empty(n) if work is None else work
+    for d in range(1, ab.shape[0]) if rows is None else rows:
+        np.multiply(ab[d, : n - d], x[: n - d], out=tmp[: n - d])
+        y[d:] += tmp[: n - d]
+        np.multiply(ab[d, : n - d], x[d:], out=tmp[: n - d])
+        y[: n - d] += tmp[: n - d]
     return y
 
 
@@ -59,8 +65,9 @@ class BandedPreconditioner:
             raise np.linalg.LinAlgError(f"banded Cholesky failed (LAPACK info {info}): matrix not positive definite")
         self.factor = factor
 
-    def __call__(self, r: np.ndarray) -> np.ndarray:
-        x, info = lapack.dpbtrs(self.factor, r.copy(), lower=1, overwrite_b=1)
+    def __call__(self, r: np.ndarray, overwrite: bool = False) -> np.ndarray:
+        """M⁻¹ r; ``overwrite``: r is the caller's scratch and may become the result."""
+        x, info = lapack.dpbtrs(self.factor, r if overwrite else r.copy(), lower=1, overwrite_b=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"banded solve failed (LAPACK info {info})")
         return x
@@ -100,6 +107,7 @@ class Couplings:
             raise ValueError(f"Couplings: a {self.a.shape}, b {self.b.shape} and B {self.B.shape} disagree "
                              "(expected n, n and (n, T, 3))")
         self.scatter = scatter
+        self._ends: np.ndarray | None = None  # see subtract
 
     def __len__(self) -> int:
         return len(self.B)
@@ -113,10 +121,15 @@ class Couplings:
             return
         if self.scatter is None:
             self.scatter = bone_scatter(self.a, self.b, len(V))
-        B = self.B
-        at_a = B * np.einsum("ntk,ntk->nt", B, V[self.b])[..., None]  # −B Bᵀ V_b goes to a, −B Bᵀ V_a to b
-        at_b = B * np.einsum("ntk,ntk->nt", B, V[self.a])[..., None]
-        y -= (self.scatter @ np.concatenate([at_a, at_b]).reshape(2 * len(B), -1)).reshape(y.shape)
+        B, n = self.B, len(self.B)
+        # −B Bᵀ V_b goes to a, −B Bᵀ V_a to b, written into one buffer kept for every call (a CG solve makes
+        # many, and a fresh array of this size pays its page faults each time)
+        if self._ends is None:
+            self._ends = np.empty((2 * n,) + B.shape[1:])
+        E = self._ends
+        np.multiply(B, np.einsum("ntk,ntk->nt", B, np.take(V, self.b, axis=0))[..., None], out=E[:n])
+        np.multiply(B, np.einsum("ntk,ntk->nt", B, np.take(V, self.a, axis=0))[..., None], out=E[n:])
+        y -= (self.scatter @ E.reshape(2 * n, -1)).reshape(y.shape)
 
 
 def strong_clusters(ab: np.ndarray, couplings, T: int, threshold: float = 0.1, max_size: int = 6) -> list[list[int]]:
@@ -194,13 +207,19 @@ class ClusterPreconditioner:
         for k in sorted({len(cl) for cl in clusters}):
             members = [ci for ci, cl in enumerate(clusters) if len(cl) == k]
             pts = np.array([clusters[ci] for ci in members], int)  # (m, k)
+            if k == 1:  # single points: their own rows of ab in the same order, gathered row by row into the
+                # Fortran-ordered band (no coupling inside; most of a hand's points are alone)
+                Z1 = np.zeros((len(members), 3 * T, 7))
+                flat = ab.reshape(ab.shape[0], n_points, 3 * T)
+                for d in range(ab.shape[0]):
+                    np.take(flat[d], pts[:, 0], axis=0, out=Z1[..., d])
+                self.groups.append((pts, BandedPreconditioner(Z1.reshape(-1, 7).T, overwrite=True)))
+                continue
             # Z[i, t, p, c, d] is the band's entry d below (cluster i, frame t, point p, coordinate c): the
             # memory of the Fortran-ordered band (6k + 1, m·T·3k) that LAPACK takes
             Z = np.zeros((len(members), T, k, 3, 6 * k + 1))
             src = bands[:, pts].transpose(0, 1, 3, 2, 4)  # (rows, m, T, k, 3)
-            if k == 1:  # one point: the same order as ab, whose row d goes to d
-                Z[..., : ab.shape[0]] = np.moveaxis(src, 0, -1)
-            for d in range(ab.shape[0] if k > 1 else 0):  # H[(j, t, c) + d, (j, t, c)]: coordinate (c+d) % 3
+            for d in range(ab.shape[0]):  # H[(j, t, c) + d, (j, t, c)]: coordinate (c+d) % 3
                 for c in range(3):  # of frame t + (c+d) // 3
                     Z[..., c, 3 * k * ((c + d) // 3) + (c + d) % 3 - c] = src[d, ..., c]
             slot = {int(j): (i, p) for i in range(len(members)) for p, j in enumerate(pts[i])}
@@ -218,7 +237,7 @@ class ClusterPreconditioner:
         out = np.empty_like(R)
         for pts, factor in self.groups:
             m, k = pts.shape
-            x = factor(np.ascontiguousarray(R[pts].transpose(0, 2, 1, 3)).reshape(-1))
+            x = factor(np.ascontiguousarray(R[pts].transpose(0, 2, 1, 3)).reshape(-1), overwrite=True)  # a copy
             out[pts] = x.reshape(m, self.T, k, 3).transpose(0, 2, 1, 3)
         return out.reshape(-1)
 

@@ -61,6 +61,9 @@ CHUNK = 512  # frames per block when evaluating projections
 # final pass: a joint whose last step moved it less than this at every frame is converged and held fixed for the
 # rest of the pass (its observations are no longer projected): two orders below the refined points' accuracy
 FREEZE_STEP_M = 1e-5
+# the band's sub-diagonals with entries (see linearize): 1-2 inside a frame's 3×3 block, 3 and 6 the time prior
+# (one coordinate to itself a frame and two frames on); 4-5 stay empty, and the matrix-vector product skips them
+BAND_ROWS = (1, 2, 3, 6)
 
 
 @dataclass(frozen=True)
@@ -227,12 +230,14 @@ class _Problem:
         return float(self._terms[1] + bone)
 
     def _bone_lengths(self, X: np.ndarray) -> np.ndarray:
-        """(T, bones) segment lengths, one coordinate at a time (a norm along a 3-long axis is slow)."""
-        d = X[:, self.ba] - X[:, self.bb]
+        """(T, bones) segment lengths, one coordinate at a time (a norm along a 3-long axis is slow); the ends
+        gathered by np.take (fancy indexing along the middle axis is ~6× slower, and a hand has 20 bones)."""
+        d = np.take(X, self.ba, axis=1)
+        d -= np.take(X, self.bb, axis=1)
         return np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
 
     def linearize(self, X: np.ndarray):
-        """Gradient (Ja·T·3,), banded block-diagonal part (7, Ja·T·3), bone couplings.
+        """Gradient (Ja·T·3,), banded block-diagonal part (7, Ja·T·3), bone couplings, the band's diagonal.
 
         Only the observations of the pass are visited (:class:`mocap.optim.refine_obs.Observations`), one
         camera and block of frames at a time, so that no (T, C, J, 2, 3) Jacobian is ever stored; of each
@@ -261,12 +266,17 @@ class _Problem:
             h += np.moveaxis(acc[..., 3:], 2, 0)
             couplings = Couplings(self.ba, self.bb, su, self.scatter)
         g += self._smooth_matvec(np.moveaxis(X, 1, 0))
-        ab = np.zeros((7, Ja, T, 3))  # offsets 0-2: one frame's 3x3 block, 3 and 6: the next two frames
+        # offsets 0-2: one frame's 3x3 block, 3 and 6: the next two frames; every entry written once (no zeroed
+        # 25 MB band to add into at 2,000 frames with hands): the block's, the time prior's, zeros elsewhere
+        ab = np.empty((7, Ja, T, 3))
         for e, (i, k) in enumerate(LOWER):
             ab[i - k, :, :, k] = h[e]
+        ab[1, :, :, 2] = 0.0
+        ab[2, :, :, 1:] = 0.0
+        ab[4:6] = 0.0
         ab[0] += self.gram[0][None, :, None]
-        ab[3] += self.gram[1][None, :, None]
-        ab[6] += self.gram[2][None, :, None]
+        ab[3] = self.gram[1][None, :, None]
+        ab[6] = self.gram[2][None, :, None]
         if self.frozen.any():  # held joints: identity rows, no gradient, no coupling to the others: their step is 0
             ab[:, self.frozen] = 0.0
             ab[0, self.frozen] = 1.0
@@ -274,7 +284,8 @@ class _Problem:
             held = self.frozen[couplings.a] | self.frozen[couplings.b]
             couplings = Couplings(couplings.a, couplings.b, np.where(held[:, None, None], 0.0, couplings.B),
                                   self.scatter)
-        return g.ravel(), ab.reshape(7, -1), couplings
+        ab = ab.reshape(7, -1)
+        return g.ravel(), ab, couplings, ab[0].copy()  # the diagonal without damping, see solve
 
     def _smooth_matvec(self, V: np.ndarray) -> np.ndarray:
         G = self.gram
@@ -286,13 +297,13 @@ class _Problem:
         return out
 
     def solve(self, lin, mu: float) -> tuple[np.ndarray, int]:
-        g, ab, couplings = lin
-        ab = ab.copy()
-        ab[0] += mu * ab[0] + 1e-12 * (np.mean(ab[0]) + 1.0)
+        g, ab, couplings, diag = lin  # the damping changes only the diagonal: set in place from the undamped one
+        np.add(diag, mu * diag + 1e-12 * (np.mean(diag) + 1.0), out=ab[0])
         shape = (self.n_joints, self.T, 3)
+        work = np.empty(ab.shape[1])
 
         def matvec(v: np.ndarray) -> np.ndarray:
-            y = band_matvec(ab, v).reshape(shape)
+            y = band_matvec(ab, v, BAND_ROWS, work).reshape(shape)
             couplings.subtract(v.reshape(shape), y)
             return y.ravel()
 
