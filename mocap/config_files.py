@@ -51,13 +51,19 @@ def read_toml(path: Path) -> dict:
         raise ValueError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 
-def load_preset(kind: str, name: str) -> tuple[dict, Path]:
-    """Read ``configs/<kind>/<name>.toml`` (or a path to a TOML file) → (table, path)."""
+def preset_path(kind: str, name: str) -> Path:
+    """The file of preset ``name`` (``configs/<kind>/<name>.toml``, or ``name`` itself when it is a TOML file)."""
     path = Path(name)
     if path.suffix != ".toml":
         path = configs_dir() / kind / f"{name}.toml"
     if not path.is_file():
         raise ValueError(f"unknown {kind} preset {name!r}: expected one of {preset_names(kind)} or a .toml file")
+    return path
+
+
+def load_preset(kind: str, name: str) -> tuple[dict, Path]:
+    """Read ``configs/<kind>/<name>.toml`` (or a path to a TOML file) → (table, path)."""
+    path = preset_path(kind, name)
     return read_toml(path), path
 
 

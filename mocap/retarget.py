@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocap.config_files import check_keys, load_preset
+from mocap.config_files import check_keys, load_preset, preset_path
 from mocap.filters import runs
 from mocap.fit.bones import rest_positions
 from mocap.geometry.align import kabsch
@@ -52,10 +52,22 @@ class TargetRig:
         return UNITS[self.units]
 
 
+_RIGS: dict[tuple, TargetRig] = {}  # loaded rigs by file, file content and source joints (a run loads one ~13 times)
+
+
 def load_target_rig(name: str, source_joints: tuple[str, ...] | list[str] | None = None) -> TargetRig:
     """A target rig preset (``mixamo``, ``ue5``, ``unity``, ``cmu``) or a TOML file. With
     ``source_joints`` (the joints of the skeleton it will play, e.g. the fitted motion's), every
-    ``source`` must be one of them, finger joints excepted (:func:`retarget` skips those the motion lacks)."""
+    ``source`` must be one of them, finger joints excepted (:func:`retarget` skips those the motion lacks).
+    Loaded once per file content (the rig is immutable; do not change its ``source`` table)."""
+    path = preset_path("rigs", name)
+    key = (str(path.resolve()), path.read_bytes(), None if source_joints is None else tuple(source_joints))
+    if key not in _RIGS:
+        _RIGS[key] = _load_target_rig(name, source_joints)
+    return _RIGS[key]
+
+
+def _load_target_rig(name: str, source_joints: tuple[str, ...] | list[str] | None) -> TargetRig:
     table, path = load_preset("rigs", name)
     check_keys(table, {"name", "units", "up", "joints"}, str(path))
     joints = table.get("joints", {})

@@ -93,3 +93,20 @@ def test_foot_lock_stops_planted_feet_sliding():
     _, pl = locked.fk()
     assert np.allclose(locked.skeleton.offsets, sk.offsets)
     assert np.abs(pl[:, sk.index("Head")] - p[:, sk.index("Head")]).max() < 1e-9
+
+
+def test_a_target_rig_is_loaded_once_per_file_content(tmp_path):
+    """A run loads the same rig many times: the same immutable rig comes back while the file is unchanged, and a
+    changed file is read again."""
+    from mocap.config_files import preset_path
+    from mocap.retarget import load_target_rig
+
+    assert load_target_rig("mixamo") is load_target_rig("mixamo")
+    src = preset_path("rigs", "mixamo").read_text()
+    rig = tmp_path / "myrig.toml"
+    rig.write_text(src)
+    a = load_target_rig(str(rig))
+    assert load_target_rig(str(rig)) is a
+    rig.write_text(src.replace('units = "cm"', 'units = "m"') if 'units = "cm"' in src else src + "\n# changed\n")
+    b = load_target_rig(str(rig))
+    assert b is not a and b.skeleton.joint_names == a.skeleton.joint_names
