@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,12 +59,13 @@ def load_target_rig(name: str, source_joints: tuple[str, ...] | list[str] | None
     """A target rig preset (``mixamo``, ``ue5``, ``unity``, ``cmu``) or a TOML file. With
     ``source_joints`` (the joints of the skeleton it will play, e.g. the fitted motion's), every
     ``source`` must be one of them, finger joints excepted (:func:`retarget` skips those the motion lacks).
-    Loaded once per file content (the rig is immutable; do not change its ``source`` table)."""
+    Loaded once per file content; each call gets its own ``source`` table (the skeleton's arrays are read-only)."""
     path = preset_path("rigs", name)
     key = (str(path.resolve()), path.read_bytes(), None if source_joints is None else tuple(source_joints))
     if key not in _RIGS:
         _RIGS[key] = _load_target_rig(name, source_joints)
-    return _RIGS[key]
+    rig = _RIGS[key]
+    return replace(rig, source=dict(rig.source))
 
 
 def _load_target_rig(name: str, source_joints: tuple[str, ...] | list[str] | None) -> TargetRig:

@@ -101,12 +101,12 @@ def test_a_target_rig_is_loaded_once_per_file_content(tmp_path):
     from mocap.config_files import preset_path
     from mocap.retarget import load_target_rig
 
-    assert load_target_rig("mixamo") is load_target_rig("mixamo")
+    assert load_target_rig("mixamo").skeleton is load_target_rig("mixamo").skeleton
     src = preset_path("rigs", "mixamo").read_text()
     rig = tmp_path / "myrig.toml"
     rig.write_text(src)
     a = load_target_rig(str(rig))
-    assert load_target_rig(str(rig)) is a
-    rig.write_text(src.replace('units = "cm"', 'units = "m"') if 'units = "cm"' in src else src + "\n# changed\n")
+    assert load_target_rig(str(rig)).skeleton is a.skeleton and a.units == "cm"
+    rig.write_text(src.replace('units = "cm"', 'units = "m"'))
     b = load_target_rig(str(rig))
-    assert b is not a and b.skeleton.joint_names == a.skeleton.joint_names
+    assert b.units == "m" and b.skeleton is not a.skeleton and b.skeleton.joint_names == a.skeleton.joint_names
