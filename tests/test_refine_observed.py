@@ -87,29 +87,29 @@ def test_observation_blocks_hold_only_what_was_observed():
 def take_missing_hands():
     """A synthetic take with hands in which a hand is missing from two views in three (whole hands, in runs
     of frames, as a hand detector misses them)."""
+    from mocap.bench.hands import drop_hands
+
     rig, kp, truth = hands_take(frames=120, cameras=6)
-    data = kp.data.copy()
-    rng = np.random.default_rng(3)
-    F, C = data.shape[:2]
-    for c in range(C):
-        for side in (0, 1):
-            gone = np.repeat(rng.random(F // 10) < 0.67, 10)
-            data[gone, c, 0, 33 + 21 * side: 54 + 21 * side] = np.nan
-    return rig, type(kp)(data, kp.camera_names, kp.keypoint_set, kp.fps), truth
+    return rig, type(kp)(drop_hands(kp.data, 0.67, seed=3), kp.camera_names, kp.keypoint_set, kp.fps), truth
+
+
+def _count_points(monkeypatch, module, name: str) -> list[int]:
+    """Replace ``module.name(cam, points)`` by itself recording how many points each call gets."""
+    sizes, real = [], getattr(module, name)
+
+    def counting(cam, pts):
+        sizes.append(len(pts))
+        return real(cam, pts)
+
+    monkeypatch.setattr(module, name, counting)
+    return sizes
 
 
 def test_a_hand_missing_from_a_view_costs_nothing(take_missing_hands, monkeypatch):
     """Every projection with a Jacobian is of an observation of the pass: the first linearisation projects
     exactly the observations there are (missing hands not at all), and the refined fingers stay near the truth."""
     rig, kp, truth = take_missing_hands
-    sizes = []
-    real = refine_obs.project_rows
-
-    def counting(cam, X):
-        sizes.append(len(X))
-        return real(cam, X)
-
-    monkeypatch.setattr(refine_obs, "project_rows", counting)
+    sizes = _count_points(monkeypatch, refine_obs, "project_rows")
     w = triangulate.observation_weights(kp, 0.2)[:, :, 0]
     tri = triangulate.run(rig, kp)
     ks = get_keypoint_set(kp.keypoint_set)
@@ -153,14 +153,7 @@ def test_triangulation_skips_points_with_too_few_views(take_missing_hands, monke
     C = len(rig)
     uv = np.moveaxis(kp.xy[:, :, 0], 1, 2).reshape(-1, C, 2)
     w = np.moveaxis(triangulate.observation_weights(kp, 0.2)[:, :, 0], 1, 2).reshape(-1, C)
-    sizes = []
-    real = tri_module.pixels_to_normalised
-
-    def counting(cam, pts):
-        sizes.append(len(pts))
-        return real(cam, pts)
-
-    monkeypatch.setattr(tri_module, "pixels_to_normalised", counting)
+    sizes = _count_points(monkeypatch, tri_module, "pixels_to_normalised")
     X, err, views = triangulate_points(rig, uv, w, min_views=3, max_reproj_px=15.0)
     enough = (w > 0).sum(axis=1) >= 3
     assert 0.2 < enough.mean() < 0.9
