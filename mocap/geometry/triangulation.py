@@ -13,6 +13,7 @@ import numpy as np
 from mocap.geometry._checks import check_trailing
 from mocap.geometry.camera import pixels_to_normalised, project
 from mocap.geometry.linalg import inv3
+from mocap.geometry.normal_terms import finite
 from mocap.types import Rig
 
 
@@ -40,7 +41,7 @@ def _view_terms(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray)
     w = np.asarray(weights, float)
     if w.shape != xn.shape[:-1]:
         raise ValueError(f"weights: expected shape {xn.shape[:-1]}, got {w.shape}")
-    w = np.where(np.isfinite(w) & _finite(xn), w, 0.0)
+    w = np.where(np.isfinite(w) & finite(xn), w, 0.0)
     x, y = (np.nan_to_num(xn[..., k]) for k in (0, 1))
     coef = np.stack([x * x + y * y, -x, -y, np.ones_like(x)], axis=-1)
 
@@ -66,17 +67,8 @@ def _solve_terms(M: np.ndarray, n_views: np.ndarray) -> np.ndarray:
     adjugate, not a LAPACK call per point); NaN under two views."""
     with np.errstate(divide="ignore", invalid="ignore"):
         X = np.einsum("nij,nj->ni", inv3(M[:, :9].reshape(-1, 3, 3)), -M[:, 9:])
-    X[(n_views < 2) | ~_finite(X)] = np.nan
+    X[(n_views < 2) | ~finite(X)] = np.nan
     return X
-
-
-def _finite(a: np.ndarray) -> np.ndarray:
-    """Whether every entry of each vector along the last axis (2 or 3 long) is finite: one comparison per
-    component (numpy's reductions along such a short axis are slow)."""
-    out = np.isfinite(a[..., 0])
-    for k in range(1, a.shape[-1]):
-        out &= np.isfinite(a[..., k])
-    return out
 
 
 def reprojection_errors(rig: Rig, X: np.ndarray, uv: np.ndarray) -> np.ndarray:
@@ -92,7 +84,7 @@ def normalise_observations(rig: Rig, uv: np.ndarray) -> np.ndarray:
     """Undistorted normalised coordinates of pixel observations (N, C, 2)."""
     uv = check_trailing("observations", uv, (len(rig), 2))
     out = np.full(uv.shape, np.nan)
-    seen = _finite(uv)
+    seen = finite(uv)
     for c, cam in enumerate(rig.cameras):  # only the observations there are
         out[seen[..., c], c] = pixels_to_normalised(cam, uv[..., c, :][seen[..., c]])
     return out
@@ -121,7 +113,7 @@ def triangulate(
         raise ValueError(f"weights: expected shape {uv.shape[:-1]}, got {w.shape}")
     if min_views < 2:
         raise ValueError(f"min_views must be at least 2, got {min_views}")
-    valid = _finite(uv) & np.isfinite(w) & (w > 0)
+    valid = finite(uv) & np.isfinite(w) & (w > 0)
     w = np.where(valid, w, 0.0)
     enough = valid.sum(axis=1) >= min_views
     if not enough.all():  # too few views (a hand the detector missed): NaN, and no work
@@ -142,7 +134,7 @@ def triangulate(
     if max_reproj_px is not None and C >= 2:
         err = errors(X, slice(None))
         worst = np.max(np.where(valid, err, 0.0), axis=1)
-        suspect = np.flatnonzero((worst > max_reproj_px) | ~_finite(X) & (valid.sum(1) >= 2))
+        suspect = np.flatnonzero((worst > max_reproj_px) | ~finite(X) & (valid.sum(1) >= 2))
         if suspect.size and C >= 4:  # first without the worst view (one wrong view is common), then the search
             fixed, X_loo, views_loo = _without_worst(Ps, xn, w, valid, suspect, err, max_reproj_px, errors)
             X[suspect[fixed]], views[suspect[fixed]] = X_loo, views_loo
@@ -152,7 +144,7 @@ def triangulate(
     X[views.sum(axis=1) < min_views] = np.nan
     err = errors(X, slice(None))
     mean_err = np.where(views, err, 0.0).sum(1) / np.maximum(views.sum(1), 1)
-    found = _finite(X)
+    found = finite(X)
     mean_err[~found] = np.nan
     return X, mean_err, views & found[:, None]
 
@@ -169,7 +161,7 @@ def _without_worst(Ps, xn, w, valid, idx, err, thr, errors):
     coef, basis, wi = _view_terms(Ps, xn[idx], w[idx])
     X = _solve_terms(_subset_terms(coef, basis, np.where(keep, wi, 0.0)), keep.sum(axis=1))
     e2 = errors(X, idx)
-    fixed = (v.sum(axis=1) >= 4) & _finite(X) & np.all(~keep | (e2 < thr), axis=1)
+    fixed = (v.sum(axis=1) >= 4) & finite(X) & np.all(~keep | (e2 < thr), axis=1)
     inl = v & (e2 < thr)  # the left-out view back in where it agrees with the others' point
     again = fixed & (inl.sum(axis=1) > keep.sum(axis=1))
     if again.any():

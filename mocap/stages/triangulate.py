@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.config import inline
+from mocap.geometry.normal_terms import finite
 from mocap.geometry.triangulation import triangulate
 from mocap.io.hdf5 import write_points3d
 from mocap.io.trc import write_trc
@@ -58,7 +59,7 @@ def outputs(session: Session, settings) -> list[Path]:
 def observation_weights(kp: Keypoints2D, min_score: float) -> np.ndarray:
     """(F, C, P, J) weights: the score where a detection is usable, else 0."""
     s = kp.score
-    ok = np.isfinite(s) & (s >= min_score) & np.isfinite(kp.xy[..., 0]) & np.isfinite(kp.xy[..., 1])
+    ok = np.isfinite(s) & (s >= min_score) & finite(kp.xy)
     return np.where(ok, np.maximum(s, 1e-6), 0.0)
 
 
