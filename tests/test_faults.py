@@ -33,6 +33,9 @@ def _observe(kind: str, frames: int = FRAMES):
         uv[:, 3] = rig.cameras[3].project(np.concatenate([A[4:], np.repeat(A[-1:], 4, axis=0)]))
     elif kind == "person":  # cam02 follows the other person in frames 30-59
         uv[30:60, 1] = rig.cameras[1].project(B[30:60])
+    elif kind == "near":  # cam02 follows another person standing close to the performer, throughout
+        C = blazepose_keypoints(body_motion(frames, FPS, seed=2)) + np.array([0.3, 0.25, 0.0])
+        uv[:, 1] = rig.cameras[1].project(C)
     elif kind == "mixed":  # cam03 and cam04 follow the other person throughout: identities mixed
         uv[:, 2:] = np.moveaxis(rig.project(B), 0, 1)[:, 2:]
     data, masks = corrupt(uv, rig, "blazepose33", CorruptionSpec(1.0, 0.02, 0.05, seed=0))
@@ -128,6 +131,17 @@ def test_another_person_in_a_burst_gets_a_wrong_person_hint(reports):
     assert list(_flagged(m)) == ["cam02"]
     cam = m["cameras"]["cam02"]
     assert cam["hint"].startswith("wrong person?") and cam["profile"]["bad_frames"] == "30–59", cam["profile"]
+
+
+def test_another_person_near_the_performer_throughout_is_not_called_a_calibration_fault(reports):
+    _, m = reports("near")
+    assert list(_flagged(m)) == ["cam02"], {k: (c["median_px"], c["p95_px"]) for k, c in m["cameras"].items()}
+    cam = m["cameras"]["cam02"]
+    assert cam["profile"]["bad_error_to_body_size"] < 0.25, cam["profile"]  # the old size rule alone said calibration
+    assert cam["hint"].startswith("wrong person?") and "--persons auto" in cam["hint"], cam["profile"]
+    _, cal = reports("calibration")  # a camera pose error keeps the body's size and shape
+    p = cal["cameras"]["cam03"]["profile"]
+    assert p["bad_scale_change"] < 0.05 and p["bad_shape_residual"] < 0.1, p
 
 
 def test_refine_is_not_usable_when_identities_are_mixed():

@@ -6,7 +6,9 @@ A camera is flagged when its median reprojection error over all its detections i
 of their P95s with bursts of frames bad as a whole (swaps, another person). The hint reads the per-frame error:
 
 * the observations fit better with left and right exchanged in most bad frames → left/right swaps;
-* the bad frames' error is a large part of the body's size in the image → another person;
+* the bad frames' error is a large part of the body's size in the image, or the detected body has
+  another size or shape than the reprojected one (after the 2D similarity that best maps one onto the
+  other — what a camera pose or time error leaves nearly unchanged) → another person;
 * the error follows the speed of the motion → sync (a time offset);
 * the error is high in most frames → the calibration pose (or a camera moved);
 * otherwise bursts of bad frames → another person or failed detections in those frames.
@@ -27,6 +29,8 @@ P95_FACTOR = 2.0  # the P95 rule's ratio is this × the median's: a tail varies 
 # wrong pose drags the 3D points enough to raise the others' tails about 3×, but not their medians
 MIN_BAD_FRAMES = 5  # a P95 flag needs at least this many frames (and 5 %) whose median error is beyond the cutoff
 SPEED_CORRELATION = 0.5  # rank correlation of per-frame error and image speed that says "sync"
+OTHER_SCALE = 0.2  # |log| of the detected body's size over the reprojected one's: another body (a pose error: ~0.01)
+OTHER_SHAPE = 0.15  # residual after the best 2D similarity, over the body's RMS radius (a pose error: ~0.04)
 
 
 def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -61,11 +65,24 @@ def frame_runs(frames: np.ndarray, limit: int = 3) -> str:
     return text + (", …" if more else "")
 
 
+def _shape(obs: np.ndarray, uv: np.ndarray) -> tuple[float, float]:
+    """Detected (N, 2) against reprojected (N, 2) keypoints of one frame: (|log| of their size ratio,
+    residual after the 2D similarity mapping the detections onto the reprojection, over its RMS radius)."""
+    a, b = obs - obs.mean(axis=0), uv - uv.mean(axis=0)
+    ra, rb = np.sqrt((a**2).sum(axis=1).mean()), np.sqrt((b**2).sum(axis=1).mean())
+    if ra <= 0 or rb <= 0:
+        return float("nan"), float("nan")
+    U, _, Vt = np.linalg.svd(a.T @ b)
+    d = np.sign(np.linalg.det(U @ Vt))  # a rotation, never a reflection
+    R = U @ np.diag([1.0, d]) @ Vt
+    return abs(float(np.log(ra / rb))), float(np.median(np.linalg.norm(a @ R * (rb / ra) - b, axis=1)) / rb)
+
+
 def _profile(err: np.ndarray, err_flip: np.ndarray | None, obs: np.ndarray, speed: np.ndarray,
-             cutoff: float) -> dict:
-    """Time profile of one camera's error. err, err_flip: (F, J); obs: (F, J, 2); speed: (F, J), the
-    image speed of each joint (pixels per frame) — a time offset makes the error of each joint follow
-    its speed, a pose error does not."""
+             cutoff: float, uv: np.ndarray | None = None) -> dict:
+    """Time profile of one camera's error. err, err_flip: (F, J); obs, uv: (F, J, 2) detected and
+    reprojected; speed: (F, J), the image speed of each joint (pixels per frame) — a time offset makes
+    the error of each joint follow its speed, a pose error does not."""
     e = _per_frame(err)
     seen = np.isfinite(e)
     bad = seen & (e > cutoff)
@@ -76,10 +93,17 @@ def _profile(err: np.ndarray, err_flip: np.ndarray | None, obs: np.ndarray, spee
         flip_better = float(np.mean(ef[bad] < 0.5 * e[bad]))
     extent = np.nanmax(obs, axis=1) - np.nanmin(obs, axis=1) if np.isfinite(obs).any() else np.full((1, 2), np.nan)
     size = float(np.nanmedian(np.linalg.norm(extent, axis=-1))) if np.isfinite(extent).any() else float("nan")
+    shapes = []
+    for f in np.flatnonzero(bad) if uv is not None else ():
+        ok = np.isfinite(err[f]) & np.isfinite(uv[f]).all(axis=-1)
+        if ok.sum() >= 6:
+            shapes.append(_shape(obs[f, ok], uv[f, ok]))
+    scale_change, shape_residual = np.nanmedian(np.array(shapes), axis=0) if shapes else (float("nan"),) * 2
     return {"bad_frames_share": float(n_bad / max(seen.sum(), 1)),
             "bad_frames": frame_runs(np.flatnonzero(bad)),
             "flip_fits_better_share": flip_better,
             "bad_error_to_body_size": float(np.median(e[bad]) / size) if n_bad and size > 0 else float("nan"),
+            "bad_scale_change": float(scale_change), "bad_shape_residual": float(shape_residual),
             "speed_correlation": _rank_corr(err.ravel(), speed.ravel())}
 
 
@@ -92,10 +116,17 @@ def hint(p: dict) -> str:
     if p["flip_fits_better_share"] >= MOST:
         return (f"left/right swaps? in {p['flip_fits_better_share']:.0%} of its bad frames ({frames}) the "
                 "detections fit better with left and right exchanged: check the detector's left/right labels")
-    if p["bad_error_to_body_size"] >= WRONG_PERSON_SIZE:
-        return (f"wrong person? in its bad frames ({frames}) the error is {p['bad_error_to_body_size']:.0%} of "
-                "the body's size in this view: the detections may be of another person")
-    if p["speed_correlation"] >= SPEED_CORRELATION:
+    sync = p["speed_correlation"] >= SPEED_CORRELATION
+    scale, shape = p.get("bad_scale_change", np.nan), p.get("bad_shape_residual", np.nan)
+    if p["bad_error_to_body_size"] >= WRONG_PERSON_SIZE or scale >= OTHER_SCALE or (shape >= OTHER_SHAPE and not sync):
+        why = (f"the error is {p['bad_error_to_body_size']:.0%} of the body's size in this view"
+               if p["bad_error_to_body_size"] >= WRONG_PERSON_SIZE else
+               f"the detected body's size differs from the reprojected one's by a factor of {np.exp(scale):.2f}"
+               if scale >= OTHER_SCALE else
+               f"the detected body's shape differs from the reprojected one by {shape:.0%} of its size")
+        return (f"wrong person? in its bad frames ({frames}) {why}: the detections may be of another person "
+                "(several people in the volume: run with --persons auto, or the number of people)")
+    if sync:
         return (f"sync? its error grows with the speed of the motion (rank correlation "
                 f"{p['speed_correlation']:.2f}): check this camera's time offset")
     if share >= MOST:
@@ -147,7 +178,8 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
             continue
         row["ratio_to_others"] = row["median_px"] / max(float(np.median(others_med)), FLOOR_PX)
         cutoff = ratio * max(float(np.median(others_med)), FLOOR_PX)
-        p = _profile(err[:, i], None if err_flip is None else err_flip[:, i], obs[:, i], speed[:, i], cutoff)
+        p = _profile(err[:, i], None if err_flip is None else err_flip[:, i], obs[:, i], speed[:, i], cutoff,
+                     uv[:, i])
         bad_frames = p["bad_frames_share"] * np.isfinite(_per_frame(err[:, i])).sum()
         for stat in ("median_px", "p95_px"):
             others = [r[stat] for k, r in rows.items() if k != name and np.isfinite(r[stat])]
