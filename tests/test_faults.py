@@ -191,6 +191,30 @@ def test_mocap_run_prints_the_flagged_camera_after_the_quality_line(monkeypatch,
     assert out[quality + 2] == "  hint: calibration? check it" and out[quality + 3].startswith("verdict: FAIL")
 
 
+def test_mocap_run_prints_one_quality_line_per_person(monkeypatch, capsys):
+    from mocap import pipeline
+    from mocap.cli.stages import cmd_run
+
+    bad = {"median_px": 30.0, "flagged": True, "hint": "wrong person? mixed",
+           "flag": {"stat": "p95_px", "value": 354.0, "threshold": 321.0, "reference": 64.2, "ratio": 5}}
+
+    def person(name, median, present, cams):
+        return {"name": name, "frames_present": present, "frames": 100, "reprojection_px": {"median": median},
+                "bone_length_cv": {"mean": 0.01}, "reconstructed": {"frames_all_joints": present / 100},
+                "cameras": cams}
+    people = [person("person1", 17.1, 100, {"cam01": {"flagged": False}, "cam03": bad}),
+              person("person2", 5.2, 60, {"cam01": {"flagged": False}})]
+    metrics = {**people[0], "persons": people, "verdict": {"failed": [{}], "summary": "FAIL: person1: ..."}}
+    result = SimpleNamespace(status={"report": "ran"}, timings={"report": 0.1}, log_file="log", outputs={},
+                             metrics=metrics)
+    monkeypatch.setattr(pipeline, "run", lambda *a, **k: result)
+    assert cmd_run(SimpleNamespace(session="s", config=None, set=[], from_stage=None, command_line="mocap run s")) == 0
+    out = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("quality", "camera", "  hint"))]
+    assert out[0].startswith("quality: person1 (100 of 100 frames): reprojection median 17.10 px (cam03 P95 354.0")
+    assert out[1].startswith("camera flagged: person1: cam03: P95 354 px") and out[2] == "  hint: wrong person? mixed"
+    assert out[3].startswith("quality: person2 (60 of 100 frames): reprojection median 5.20 px, ") and len(out) == 4
+
+
 def test_the_camera_table_escapes_names_and_hints():
     from mocap.report import _camera_rows
 

@@ -130,15 +130,19 @@ def cmd_run(args) -> int:
     if m:
         from mocap.report.cameras import flag_text
 
-        rp = m["reprojection_px"]
-        cams = m.get("cameras") if isinstance(m.get("cameras"), dict) else {}
-        flagged = {k: c for k, c in cams.items() if c.get("flagged")}
-        worst = "".join(f" ({k} {'median' if c['flag']['stat'] == 'median_px' else 'P95'} {c['flag']['value']:.1f} px:"
-                        " FLAGGED)" for k, c in flagged.items())
-        print(f"quality: reprojection median {rp['median']:.2f} px{worst}, bone-length CV "
-              f"{m['bone_length_cv']['mean']:.2%}, {m['reconstructed']['frames_all_joints']:.0%} of frames complete")
-        for k, c in flagged.items():
-            print(f"camera flagged: {flag_text(k, c)}\n  hint: {c.get('hint')}")
+        people = m.get("persons") if isinstance(m.get("persons"), list) and len(m["persons"]) > 1 else [m]
+        for pm in people:  # one line per person (its own cameras, flags and hints) when there are several
+            who = f"{pm['name']} ({pm['frames_present']} of {pm['frames']} frames): " if pm is not m else ""
+            rp = pm["reprojection_px"]
+            cams = pm.get("cameras") if isinstance(pm.get("cameras"), dict) else {}
+            flagged = {k: c for k, c in cams.items() if c.get("flagged")}
+            worst = "".join(f" ({k} {'median' if c['flag']['stat'] == 'median_px' else 'P95'} "
+                            f"{c['flag']['value']:.1f} px: FLAGGED)" for k, c in flagged.items())
+            print(f"quality: {who}reprojection median {rp['median']:.2f} px{worst}, bone-length CV "
+                  f"{pm['bone_length_cv']['mean']:.2%}, {pm['reconstructed']['frames_all_joints']:.0%} of frames "
+                  "complete")
+            for k, c in flagged.items():
+                print(f"camera flagged: {pm['name'] + ': ' if who else ''}{flag_text(k, c)}\n  hint: {c.get('hint')}")
         verdict = m.get("verdict", {})
         if verdict.get("failed"):
             print(f"verdict: {verdict.get('summary', 'failed')}")

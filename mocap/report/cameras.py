@@ -107,8 +107,9 @@ def _profile(err: np.ndarray, err_flip: np.ndarray | None, obs: np.ndarray, spee
             "speed_correlation": _rank_corr(err.ravel(), speed.ravel())}
 
 
-def hint(p: dict) -> str:
-    """What to check for a flagged camera, from its error's time profile (:func:`_profile`)."""
+def hint(p: dict, several: bool = False) -> str:
+    """What to check for a flagged camera, from its error's time profile (:func:`_profile`); ``several``:
+    the take already has several people (a wrong person there is an identity mix-up)."""
     share, frames = p["bad_frames_share"], p["bad_frames"]
     if not frames:
         return ("scattered large errors (no frame is bad as a whole): outlier detections or a few joints "
@@ -124,8 +125,9 @@ def hint(p: dict) -> str:
                f"the detected body's size differs from the reprojected one's by a factor of {np.exp(scale):.2f}"
                if scale >= OTHER_SCALE else
                f"the detected body's shape differs from the reprojected one by {shape:.0%} of its size")
-        return (f"wrong person? in its bad frames ({frames}) {why}: the detections may be of another person "
-                "(several people in the volume: run with --persons auto, or the number of people)")
+        what = ("identities mixed between the people in this view?" if several else
+                "several people in the volume: run with --persons auto, or the number of people")
+        return f"wrong person? in its bad frames ({frames}) {why}: the detections may be of another person ({what})"
     if sync:
         return (f"sync? its error grows with the speed of the motion (rank correlation "
                 f"{p['speed_correlation']:.2f}): check this camera's time offset")
@@ -191,7 +193,7 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
                 row["flag"] = {"stat": stat, "value": row[stat], "threshold": threshold, "reference": ref,
                                "ratio": threshold / max(ref, FLOOR_PX)}
                 row["profile"] = p
-                row["hint"] = hint(p)
+                row["hint"] = hint(p, several=pts.xyz.shape[1] > 1)
                 break
     return rows
 
