@@ -113,7 +113,8 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     that get the other views' reference (a detection's mirror joint with it); the others keep those
     distances (None: every view gets it). ``stash``: filled with
     the normal terms "T" (F·J, C, 9), the views "used" and those agreeing with the point of all views
-    "agree" (F·J, C), rows frame-major (what :func:`~mocap.geometry.swaps_time.consensus_points` starts from).
+    "agree" (F·J, C), rows frame-major (what :func:`~mocap.geometry.swaps_time.consensus_points` starts from),
+    that point "X" (F·J, 3) (of the ``trusted`` views) and its distances to every view "e_all" (F·J, C).
     """
     F, C, J, _ = xy.shape
     uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
@@ -129,7 +130,7 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     e_all = np.hypot(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1])  # (N, C) to the point of all views
     agree = used & (e_all < max_reproj_px)
     if stash is not None:
-        stash.update(T=T, used=used, agree=agree)
+        stash.update(T=T, used=used, agree=agree, X=X, e_all=e_all)
     e_given = np.full((F, C, J), np.nan)
     e_mirror = np.full((F, C, J), np.nan)
 
@@ -230,12 +231,15 @@ def decide(cost_given: np.ndarray, cost_swapped: np.ndarray, cfg: SwapConfig) ->
 
 
 def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: SwapConfig = SwapConfig(),
-               fps: float | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+               fps: float | None = None, work: dict | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Which body-side groups of which views to exchange.
 
     xy (F, C, J, 2) pixels, w (F, C, J) weights (0: unused) → swapped (F, C, G) bool and the group
     names (G,). Nothing is exchanged with fewer than three cameras. Frames whose views' consensus is
     mirrored are found from the 3D over time (:mod:`mocap.geometry.swaps_time`; ``fps`` for its gaps).
+    ``work``: filled with what triangulation can reuse (of the keypoints as given): "xn" (F, C, J, 2) the
+    undistorted normalised coordinates of the used detections (NaN elsewhere), "X" (F·J, 3) the weighted
+    DLT point of all used views (rows frame-major) and "err" (F·J, C) its pixel distances to every view.
     """
     F, C, J, _ = xy.shape
     names, member = swap_groups(ks)
@@ -259,6 +263,8 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
     select = suspicious if cfg.clear_margin is not None else None
     first: dict = {}  # the first pass's normal terms and agreeing views: the consensus of unchanged frames
     e_given, e_mirror = joint_errors(rig, xy, w, perm, cfg.max_reproj_px, xn=xn, select=select, stash=first)
+    if work is not None:
+        work.update(xn=xn, X=first["X"], err=first["e_all"])
     scale = _noise(e_given[sample], cfg)
     cg, cs = group_costs(e_given, e_mirror, member, scale, cfg.truncate)
 
@@ -344,7 +350,8 @@ def _frame_ranges(frames: np.ndarray) -> str:
 
 
 def repair_keypoints(rig: Rig, kp: Keypoints2D, ks: KeypointSet, min_score: float = 0.2,
-                     cfg: SwapConfig = SwapConfig(), stored: dict | None = None) -> tuple[Keypoints2D, dict]:
+                     cfg: SwapConfig = SwapConfig(), stored: dict | None = None,
+                     work: dict | None = None) -> tuple[Keypoints2D, dict]:
     """Find and undo left/right swaps in every view of every person's detections.
 
     ``ks``: the keypoints' set (its left/right pairs give the body-side groups). Detections below
@@ -352,7 +359,8 @@ def repair_keypoints(rig: Rig, kp: Keypoints2D, ks: KeypointSet, min_score: floa
     ``stored``: the ``swap_repairs`` of an earlier call; reused without a new search when they were
     found on the same keypoints with the same settings. Returns the repaired keypoints and
     {"swaps_repaired": {camera: views (frame, person) changed}, "swap_repairs": {"digest", "groups",
-    "views": [[frame, camera, person, group bits], ...]}}.
+    "views": [[frame, camera, person, group bits], ...]}}. ``work``: filled, when the search ran, with "swapped"
+    (F, C, P, G), "min_score" and "persons": per person :func:`find_swaps`'s ``work`` (of the keypoints as given).
     """
     if ks.name != kp.keypoint_set and len(ks.joints) != kp.shape[3]:
         raise ValueError(f"swaps: keypoint set {ks.name!r} does not fit keypoints of {kp.keypoint_set!r}")
@@ -367,8 +375,11 @@ def repair_keypoints(rig: Rig, kp: Keypoints2D, ks: KeypointSet, min_score: floa
     else:
         s = kp.score
         w = np.where(np.isfinite(s) & (s >= min_score) & finite(kp.xy), np.maximum(s, 1e-6), 0)
+        found = [{} for _ in range(P)]
         for p in range(P):
-            swapped[:, :, p] = find_swaps(rig, kp.xy[:, :, p], w[:, :, p], ks, cfg, kp.fps)[0]
+            swapped[:, :, p] = find_swaps(rig, kp.xy[:, :, p], w[:, :, p], ks, cfg, kp.fps, found[p])[0]
+        if work is not None and all(found):
+            work.update(swapped=swapped, persons=found, min_score=min_score)
     data = kp.data
     if swapped.any():
         data = np.moveaxis(kp.data, 2, 1).copy()  # (F, P, C, J, 3)
