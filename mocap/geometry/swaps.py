@@ -147,7 +147,8 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
         p4 = proj.reshape(F, J, C, 2)  # every camera at once, rows frame-major as computed
         pm = p4[:, perm]
         d = uv.reshape(F, J, C, 2)
-        ok = (ww.reshape(F, J, C) > 0) & finite(p4) & finite(pm)
+        seen = finite(proj).reshape(F, J, C)  # in front of the camera, once for a joint and its mirror joint
+        ok = (ww.reshape(F, J, C) > 0) & seen & seen[:, perm]
         e_given = np.moveaxis(np.where(ok, e_all.reshape(F, J, C), np.nan), 2, 1).copy()
         dx, dy = pm[..., 0] - d[..., 0], pm[..., 1] - d[..., 1]
         e_mirror = np.moveaxis(np.where(ok, np.sqrt(dx * dx + dy * dy), np.nan), 2, 1).copy()
@@ -206,8 +207,11 @@ def group_costs(e_given: np.ndarray, e_mirror: np.ndarray, member: np.ndarray, s
     (C,) px → cost as given, cost exchanged (F, C, G)."""
     s = scale[None, :, None]
 
-    def rho(e: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(np.minimum(e / s, truncate) ** 2)
+    def rho(e: np.ndarray) -> np.ndarray:  # NaN (no evidence) → 0; in place on one temporary (nan_to_num
+        r = np.minimum(e / s, truncate)  # checks for infinities too and costs as much again)
+        r *= r
+        r[np.isnan(r)] = 0.0
+        return r
 
     m = member.astype(float)
     return rho(e_given) @ m, rho(e_mirror) @ m
@@ -255,8 +259,9 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
     def suspicious(e_given: np.ndarray, e_mirror: np.ndarray) -> np.ndarray:
         """(F, C, J) the detections of the groups whose exchange is not clearly worse on the distances to
         the point of all views (their own included), and every detection of the sample frames: they get
-        the reference of the others. A joint in no group counts nowhere else than in the noise scale."""
-        g, m = group_costs(e_given, e_mirror, member, _noise(e_given, cfg), cfg.truncate)
+        the reference of the others (in units of the noise scale of the sample frames). A joint in no group
+        counts nowhere else than in the noise scale."""
+        g, m = group_costs(e_given, e_mirror, member, _noise(e_given[sample], cfg), cfg.truncate)
         clear = (g - m < -(cfg.dead_zone + cfg.clear_margin)) | ((g == 0) & (m == 0))  # or no evidence
         return ((~clear).astype(np.float32) @ member.T.astype(np.float32) > 0) | sample[:, None, None]
 
@@ -328,10 +333,14 @@ def _noise(e_given: np.ndarray, cfg: SwapConfig) -> np.ndarray:
 
 
 def apply_swaps(data: np.ndarray, swapped: np.ndarray, ks: KeypointSet) -> np.ndarray:
-    """data (F, C, J, K) per joint values, swapped (F, C, G) from :func:`find_swaps` → repaired copy."""
+    """data (F, C, J, K) per joint values, swapped (F, C, G) from :func:`find_swaps` → repaired copy (only the
+    frames with an exchange gathered)."""
     _, member = swap_groups(ks)
-    idx = swap_permutations(ks.flip_permutation, member, swapped)
-    return np.take_along_axis(data, idx[..., None], axis=2)
+    frames = np.flatnonzero(swapped.any(axis=(1, 2)))
+    idx = swap_permutations(ks.flip_permutation, member, swapped[frames])
+    out = data.copy()
+    out[frames] = np.take_along_axis(data[frames], idx[..., None], axis=2)
+    return out
 
 
 def _digest(kp: Keypoints2D, min_score: float, cfg: SwapConfig) -> str:
