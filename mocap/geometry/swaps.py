@@ -114,7 +114,8 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     distances (None: every view gets it). ``stash``: filled with
     the normal terms "T" (F·J, C, 9), the views "used" and those agreeing with the point of all views
     "agree" (F·J, C), rows frame-major (what :func:`~mocap.geometry.swaps_time.consensus_points` starts from),
-    that point "X" (F·J, 3) (of the ``trusted`` views) and its distances to every view "e_all" (F·J, C).
+    that point "X" (F·J, 3) (of the ``trusted`` views), its distances to every view "e_all" (F·J, C) and
+    the normalised coordinates "xn" (F·J, C, 2).
     """
     F, C, J, _ = xy.shape
     uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
@@ -130,7 +131,7 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     e_all = np.hypot(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1])  # (N, C) to the point of all views
     agree = used & (e_all < max_reproj_px)
     if stash is not None:
-        stash.update(T=T, used=used, agree=agree, X=X, e_all=e_all)
+        stash.update(T=T, used=used, agree=agree, X=X, e_all=e_all, xn=xn)
     e_given = np.full((F, C, J), np.nan)
     e_mirror = np.full((F, C, J), np.nan)
 
@@ -241,9 +242,9 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
     xy (F, C, J, 2) pixels, w (F, C, J) weights (0: unused) → swapped (F, C, G) bool and the group
     names (G,). Nothing is exchanged with fewer than three cameras. Frames whose views' consensus is
     mirrored are found from the 3D over time (:mod:`mocap.geometry.swaps_time`; ``fps`` for its gaps).
-    ``work``: filled with what triangulation can reuse (of the keypoints as given): "xn" (F, C, J, 2) the
-    undistorted normalised coordinates of the used detections (NaN elsewhere), "X" (F·J, 3) the weighted
-    DLT point of all used views (rows frame-major) and "err" (F·J, C) its pixel distances to every view.
+    ``work``: filled with what triangulation can reuse (of the keypoints as given, rows frame-major):
+    "xn" (F·J, C, 2) the undistorted normalised coordinates of the used detections (NaN elsewhere), "X"
+    (F·J, 3) the weighted DLT point of all used views and "err" (F·J, C) its pixel distances to every view.
     """
     F, C, J, _ = xy.shape
     names, member = swap_groups(ks)
@@ -269,7 +270,7 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
     first: dict = {}  # the first pass's normal terms and agreeing views: the consensus of unchanged frames
     e_given, e_mirror = joint_errors(rig, xy, w, perm, cfg.max_reproj_px, xn=xn, select=select, stash=first)
     if work is not None:
-        work.update(xn=xn, X=first["X"], err=first["e_all"])
+        work.update(xn=first["xn"], X=first["X"], err=first["e_all"])
     scale = _noise(e_given[sample], cfg)
     cg, cs = group_costs(e_given, e_mirror, member, scale, cfg.truncate)
 

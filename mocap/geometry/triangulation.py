@@ -123,13 +123,13 @@ def triangulate(
     valid = finite(uv) & np.isfinite(w) & (w > 0)
     w = np.where(valid, w, 0.0)
     enough = valid.sum(axis=1) >= min_views
-    if not enough.all():  # too few views (a hand the detector missed): NaN, and no work
+    if not enough.all() and known is None:  # too few views (a hand the detector missed): NaN, and no work
         X, mean_err, views = np.full((len(w), 3), np.nan), np.full(len(w), np.nan), np.zeros(w.shape, bool)
         if enough.any():
-            part = None if known is None else {k: v[enough] for k, v in known.items()}
             X[enough], mean_err[enough], views[enough] = triangulate(
-                rig, uv[enough], w[enough], min_views=min_views, max_reproj_px=max_reproj_px, known=part)
+                rig, uv[enough], w[enough], min_views=min_views, max_reproj_px=max_reproj_px)
         return X, mean_err, views
+    # with ``known`` those points stay in (no copies of everything): never searched, NaN at the end
     Ps = np.stack([c.cam_from_world for c in rig.cameras])
 
     def errors(points: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
@@ -147,7 +147,7 @@ def triangulate(
 
     if max_reproj_px is not None and C >= 2:
         worst = np.max(np.where(valid, err, 0.0), axis=1)
-        suspect = np.flatnonzero((worst > max_reproj_px) | ~finite(X) & (valid.sum(1) >= 2))
+        suspect = np.flatnonzero(((worst > max_reproj_px) | ~finite(X) & (valid.sum(1) >= 2)) & enough)
         suspect_all = suspect
         if suspect.size and C >= 4:  # first without the worst view (one wrong view is common), then the search
             fixed, X_loo, views_loo = _without_worst(Ps, xn, w, valid, suspect, err, max_reproj_px, errors)
@@ -155,7 +155,7 @@ def triangulate(
             suspect = suspect[~fixed]
         if suspect.size:
             X[suspect], views[suspect] = _subset_search(rig, Ps, xn, uv, w, valid, suspect, max_reproj_px, errors)
-    X[views.sum(axis=1) < min_views] = np.nan
+    X[(views.sum(axis=1) < min_views) | ~enough] = np.nan
     if known is None or err is None:
         err = errors(X, slice(None))
     else:  # only the points solved again moved
@@ -170,11 +170,13 @@ def triangulate(
 def _known_work(rig, Ps, uv, w, valid, known, errors):
     """:func:`triangulate`'s normalised coordinates, point of all views and its errors from ``known``: the
     undistortion only of the valid observations it lacks, the DLT and errors only of the rows it lacks."""
-    xn = np.array(known["xn"], float)
+    xn = known["xn"]
     lack = valid & ~finite(xn)
-    for c, cam in enumerate(rig.cameras):
-        if lack[:, c].any():
-            xn[lack[:, c], c] = pixels_to_normalised(cam, uv[lack[:, c], c])
+    if lack.any():
+        xn = np.array(xn, float)
+        for c, cam in enumerate(rig.cameras):
+            if lack[:, c].any():
+                xn[lack[:, c], c] = pixels_to_normalised(cam, uv[lack[:, c], c])
     rows = np.asarray(known.get("rows", np.zeros(len(w), bool)), bool)
     X = np.empty((len(w), 3))
     err = np.empty(w.shape)

@@ -97,23 +97,27 @@ def reused_work(work: dict, kp: Keypoints2D, min_score: float) -> dict | None:
     swapped, persons = work.get("swapped"), work.get("persons")
     if swapped is None or not persons or swapped.shape[:3] != (F, C, P) or work.get("min_score") != min_score:
         return None
-    Jb = persons[0]["xn"].shape[2]
+    Jb = persons[0]["xn"].shape[0] // max(F, 1)
     body = get_keypoint_set(body_keypoint_set(kp.keypoint_set) or kp.keypoint_set) if Jb < J else \
         get_keypoint_set(kp.keypoint_set)
-    if len(body.joints) != Jb or Jb > J:
+    if len(body.joints) != Jb or Jb > J or any(f["xn"].shape != (F * Jb, C, 2) for f in persons):
         return None
     perm, member = body.flip_permutation, swap_groups(body)[1]
-    xn = np.full((F, P, J, C, 2), np.nan)
-    X, err, rows = np.full((F, P, J, 3), np.nan), np.full((F, P, J, C), np.nan), np.zeros((F, P, J), bool)
+    whole = P == 1 and Jb == J  # the common case: the work's own layout, one copy
+    xn = persons[0]["xn"].reshape(F, 1, J, C, 2).copy() if whole else np.full((F, P, J, C, 2), np.nan)
+    X = persons[0]["X"].reshape(F, 1, J, 3) if whole else np.full((F, P, J, 3), np.nan)
+    err = persons[0]["err"].reshape(F, 1, J, C) if whole else np.full((F, P, J, C), np.nan)
+    rows = np.ones((F, P, J), bool) if whole else np.zeros((F, P, J), bool)
     for p, found in enumerate(persons):
-        xn[:, p, :Jb] = np.moveaxis(found["xn"], 1, 2)
-        rows[:, p, :Jb] = True
+        if not whole:
+            xn[:, p, :Jb] = found["xn"].reshape(F, Jb, C, 2)
+            X[:, p, :Jb], err[:, p, :Jb] = found["X"].reshape(F, Jb, 3), found["err"].reshape(F, Jb, C)
+            rows[:, p, :Jb] = True
         frames = np.flatnonzero(swapped[:, :, p].any(axis=(1, 2)))  # the rest as given
         idx = swap_permutations(perm, member, swapped[frames, :, p])  # (n, C, Jb)
-        xn[frames, p, :Jb] = np.moveaxis(np.take_along_axis(found["xn"][frames], idx[..., None], axis=2), 1, 2)
+        given = np.moveaxis(found["xn"].reshape(F, Jb, C, 2)[frames], 1, 2)  # (n, C, Jb, 2)
+        xn[frames, p, :Jb] = np.moveaxis(np.take_along_axis(given, idx[..., None], axis=2), 1, 2)
         rows[frames, p, :Jb] = ~(idx != np.arange(Jb)).any(axis=1)  # no view of the row exchanged
-        X[:, p, :Jb] = found["X"].reshape(F, Jb, 3)
-        err[:, p, :Jb] = found["err"].reshape(F, Jb, C)
     return {"xn": xn.reshape(-1, C, 2), "rows": rows.reshape(-1), "X": X.reshape(-1, 3), "err": err.reshape(-1, C)}
 
 
