@@ -345,7 +345,7 @@ def apply_swaps(data: np.ndarray, swapped: np.ndarray, ks: KeypointSet) -> np.nd
 
 
 def _digest(kp: Keypoints2D, min_score: float, cfg: SwapConfig) -> str:
-    h = hashlib.sha1(np.ascontiguousarray(kp.data, dtype=np.float64).tobytes())
+    h = hashlib.sha1(np.ascontiguousarray(kp.data, dtype=np.float64).reshape(-1).view(np.uint8))  # no bytes copy
     h.update(repr((kp.keypoint_set, kp.camera_names, min_score, cfg)).encode())
     return h.hexdigest()[:16]
 
