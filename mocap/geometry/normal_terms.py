@@ -57,6 +57,14 @@ def sum_views(views: np.ndarray, T: np.ndarray) -> np.ndarray:
     return np.einsum("nc,nck->nk", views.astype(float), T)
 
 
+def distance(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """√(dx² + dy²) elementwise (a new array): np.hypot guards against overflow at about three times the cost,
+    and pixel or normalised coordinate differences never come near it."""
+    out = dx * dx
+    out += dy * dy
+    return np.sqrt(out, out=out)
+
+
 def finite(a: np.ndarray) -> np.ndarray:
     """All entries finite along the last (short) axis of a (..., k): written out, np.all over an axis of two
     or three entries costs some thirty times as much."""
@@ -87,7 +95,7 @@ def robust_points(rig: Rig, xn: np.ndarray, uv: np.ndarray, w: np.ndarray, max_r
     def errors(X: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
         """(..., n, C) pixel distances of points X (..., n, 3) to uv[rows]; inf behind a camera."""
         proj = np.stack([cam.project(X) for cam in rig.cameras], axis=-2)
-        e = np.hypot(proj[..., 0] - uv[rows][..., 0], proj[..., 1] - uv[rows][..., 1])
+        e = distance(proj[..., 0] - uv[rows][..., 0], proj[..., 1] - uv[rows][..., 1])
         return np.where(valid[rows] & ~np.isfinite(e), np.inf, e)
 
     X = solve(valid)

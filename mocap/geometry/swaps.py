@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap.geometry.camera import pixels_to_normalised
-from mocap.geometry.normal_terms import count_views, finite, normal_terms, solve_terms, sum_views
+from mocap.geometry.normal_terms import count_views, distance, finite, normal_terms, solve_terms, sum_views
 from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide, viterbi
 from mocap.geometry.triangulation import normalise_observations
 from mocap.types import Keypoints2D, KeypointSet, Rig
@@ -128,7 +128,7 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     base = np.where(count_views(trust) >= 2, trust, used)
     X = solve_terms(sum_views(base, T), count_views(base)[:, 0])
     proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (N, C, 2)
-    e_all = np.hypot(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1])  # (N, C) to the point of all views
+    e_all = distance(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1])  # (N, C) to the point of all views
     agree = used & (e_all < max_reproj_px)
     if stash is not None:
         stash.update(T=T, used=used, agree=agree, X=X, e_all=e_all, xn=xn)
@@ -139,9 +139,9 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
         pm = pc[:, perm]  # the mirror joints' projections, gathered once
         ok = (w[frames, c] > 0) & np.isfinite(pc[..., 0]) & np.isfinite(pm[..., 0])
         d = xy[frames, c]
-        given = np.hypot(pc[..., 0] - d[..., 0], pc[..., 1] - d[..., 1]) if given is None else given
+        given = distance(pc[..., 0] - d[..., 0], pc[..., 1] - d[..., 1]) if given is None else given
         e_given[frames, c] = np.where(ok, given, np.nan)
-        e_mirror[frames, c] = np.where(ok, np.hypot(pm[..., 0] - d[..., 0], pm[..., 1] - d[..., 1]), np.nan)
+        e_mirror[frames, c] = np.where(ok, distance(pm[..., 0] - d[..., 0], pm[..., 1] - d[..., 1]), np.nan)
 
     need = None  # (F·J, C) the detections that get the other views' reference (None: all)
     if select is not None:
@@ -184,8 +184,8 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
         f, j = np.divmod(rows, J)
         d = xy[f, c, j]
         ok = (w[f, c, j] > 0) & np.isfinite(pc[:, 0]) & np.isfinite(pm[:, 0])
-        e_given[f, c, j] = np.where(ok, np.hypot(pc[:, 0] - d[:, 0], pc[:, 1] - d[:, 1]), np.nan)
-        e_mirror[f, c, j] = np.where(ok, np.hypot(pm[:, 0] - d[:, 0], pm[:, 1] - d[:, 1]), np.nan)
+        e_given[f, c, j] = np.where(ok, distance(pc[:, 0] - d[:, 0], pc[:, 1] - d[:, 1]), np.nan)
+        e_mirror[f, c, j] = np.where(ok, distance(pm[:, 0] - d[:, 0], pm[:, 1] - d[:, 1]), np.nan)
     return e_given, e_mirror
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from mocap.geometry.camera import project
 from mocap.geometry.linalg import inv3
-from mocap.geometry.normal_terms import finite
+from mocap.geometry.normal_terms import distance, finite
 from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg, matrix_to_axis_angle
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.types import Camera, Rig
@@ -219,7 +219,7 @@ class _Problem:
     def residual_norms(self, x: np.ndarray) -> np.ndarray:
         """(N, C) residual norms (px)."""
         d = self._project(x) - self.uvt
-        return np.hypot(d[..., 0], d[..., 1]).T
+        return distance(d[..., 0], d[..., 1]).T
 
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
         self.robust, self.keep, self.sigma = robust, keep.copy(), float(sigma)
