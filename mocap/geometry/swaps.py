@@ -251,10 +251,11 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
     if C < 3 or not names or F == 0:
         return np.zeros((F, C, len(names)), bool), names
     perm = ks.flip_permutation
-    xn = np.full(xy.shape, np.nan)  # (F, C, J, 2): undistorted where used (the others never count)
-    for c, cam in enumerate(rig.cameras):
+    rows = np.full((F, J, C, 2), np.nan)  # undistorted where used (the others never count), made row-major as
+    for c, cam in enumerate(rig.cameras):  # joint_errors reads it: xn (F, C, J, 2) is a view of it
         use = (w[:, c] > 0) & finite(xy[:, c])
-        xn[:, c][use] = pixels_to_normalised(cam, xy[:, c][use])
+        rows[:, :, c][use] = pixels_to_normalised(cam, xy[:, c][use])
+    xn = np.moveaxis(rows, 2, 1)
     sample = np.arange(F) % max(1, F // cfg.scale_frames) == 0  # the frames the noise scale is measured on
 
     def suspicious(e_given: np.ndarray, e_mirror: np.ndarray) -> np.ndarray:
