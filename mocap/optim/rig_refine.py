@@ -307,10 +307,8 @@ class _Problem:
         return Hcc, Hpp, Hcp, gc, gp, E
 
     def solve(self, lin, mu: float) -> tuple[np.ndarray, int]:
-        """The damped step. A chord step (the frozen blocks of the pass's first linearisation, see
-        :meth:`_regradient`) at a damping no larger than that of their last solve reuses its Schur complement
-        and Hpp⁻¹ with that damping (a step no longer, with the new gradient); a larger damping (a rejected
-        step) solves again."""
+        """The damped step; a chord step (:meth:`_regradient`) at a damping no larger than their last solve's
+        reuses its Schur complement and Hpp⁻¹ (that damping); a larger one (a rejected step) solves again."""
         Hcc, Hpp, Hcp, gc, gp, E = lin
         C, P, N = self.C, self.P, self.N
         f = self._factor
