@@ -121,13 +121,18 @@ def test_bench_robustness_reports_cost_and_accuracy(shared_data, tmp_path, capsy
     out = tmp_path / "robustness.json"
     assert main(["bench", "robustness", "--frames", "400", "--swaps", "0.02", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "rig_refine (added)" in printed and "triangulate + refine" in printed and "MPJPE" in printed
+    assert "rig_refine (added)" in printed and "chain off: triangulate alone + refine" in printed
+    assert "cost end to end" in printed and "MPJPE" in printed
     r = json.loads(out.read_text())
-    assert set(r["stages"]) == {"rig_refine", "sync", "swap_repair", "triangulate", "refine"}
+    assert set(r["stages"]) == {"rig_refine", "sync", "swap_repair", "triangulate", "refine", "triangulate alone"}
     assert all(v["wall_s"] > 0 and v["cpu_s"] >= 0 for v in r["stages"].values())
-    extra = sum(r["stages"][n]["wall_s"] for n in ("rig_refine", "sync", "swap_repair"))
-    base = r["stages"]["triangulate"]["wall_s"] + r["stages"]["refine"]["wall_s"]
-    assert r["ratio_wall"] == pytest.approx(extra / base)
+    st = r["stages"]
+    extra = sum(st[n]["cpu_s"] for n in ("rig_refine", "sync", "swap_repair"))
+    base = st["triangulate alone"]["cpu_s"] + st["refine"]["cpu_s"]
+    assert r["ratio_cpu"] == pytest.approx(extra / base)
+    on = extra + st["triangulate"]["cpu_s"] + st["refine"]["cpu_s"]
+    assert r["end_to_end_cpu"] == pytest.approx((on - base) / base)
+    assert r["accuracy"]["triangulate_reuse_same_points"]
     a = r["accuracy"]
     assert a["rig_refine_applied"] and a["camera_centre_mm_max"] < 15 and a["camera_rotation_deg_max"] < 0.2
     assert a["given_rotation_deg_max"] > 1.0  # the rig it was given was moved

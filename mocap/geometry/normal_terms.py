@@ -27,10 +27,16 @@ def normal_terms(rig: Rig, xn: np.ndarray, w: np.ndarray) -> np.ndarray:
                       p2[:, i] * p1[:, j] + p1[:, i] * p2[:, j], p0[:, i] * p0[:, j] + p1[:, i] * p1[:, j]],
                      axis=1)  # (C, 4, 9)
     coeff[:, :, 6:] *= -1  # b = −(the entries with the fourth column)
-    x = np.nan_to_num(xn)
-    feats = np.stack([x[..., 0] ** 2 + x[..., 1] ** 2, -x[..., 0], -x[..., 1], np.ones(w.shape)], axis=-1)
-    feats *= w[..., None]  # (N, C, 4)
-    return np.matmul(feats.transpose(1, 0, 2), coeff).transpose(1, 0, 2)  # (N, C, 9)
+    N, C = w.shape
+    xc = np.moveaxis(xn, 1, 0)  # camera-major: the features are built contiguous for the product
+    x0, x1 = np.nan_to_num(xc[..., 0]), np.nan_to_num(xc[..., 1])
+    wc = w.T
+    feats = np.empty((C, N, 4))  # (x² + y², −x, −y, 1) · w, written in place (a stack and a transposed
+    feats[..., 0] = (x0 * x0 + x1 * x1) * wc  # operand cost two thirds more; the same values)
+    feats[..., 1] = -x0 * wc
+    feats[..., 2] = -x1 * wc
+    feats[..., 3] = wc
+    return np.matmul(feats, coeff).transpose(1, 0, 2)  # (N, C, 9)
 
 
 def solve_terms(T: np.ndarray, n_views: np.ndarray) -> np.ndarray:
@@ -55,6 +61,14 @@ def count_views(views: np.ndarray) -> np.ndarray:
 def sum_views(views: np.ndarray, T: np.ndarray) -> np.ndarray:
     """The normal terms T (N, C, 9) summed over the True views of (N, C) → (N, 9)."""
     return np.einsum("nc,nck->nk", views.astype(float), T)
+
+
+def distance(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """√(dx² + dy²) elementwise (a new array): np.hypot guards against overflow at about three times the cost,
+    and pixel or normalised coordinate differences never come near it."""
+    out = dx * dx
+    out += dy * dy
+    return np.sqrt(out, out=out)
 
 
 def finite(a: np.ndarray) -> np.ndarray:
@@ -87,7 +101,7 @@ def robust_points(rig: Rig, xn: np.ndarray, uv: np.ndarray, w: np.ndarray, max_r
     def errors(X: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
         """(..., n, C) pixel distances of points X (..., n, 3) to uv[rows]; inf behind a camera."""
         proj = np.stack([cam.project(X) for cam in rig.cameras], axis=-2)
-        e = np.hypot(proj[..., 0] - uv[rows][..., 0], proj[..., 1] - uv[rows][..., 1])
+        e = distance(proj[..., 0] - uv[rows][..., 0], proj[..., 1] - uv[rows][..., 1])
         return np.where(valid[rows] & ~np.isfinite(e), np.inf, e)
 
     X = solve(valid)

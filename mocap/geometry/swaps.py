@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap.geometry.camera import pixels_to_normalised
-from mocap.geometry.normal_terms import count_views, finite, normal_terms, solve_terms, sum_views
+from mocap.geometry.normal_terms import count_views, distance, finite, normal_terms, solve_terms, sum_views
 from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide, viterbi
 from mocap.geometry.triangulation import normalise_observations
 from mocap.types import Keypoints2D, KeypointSet, Rig
@@ -113,7 +113,9 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     that get the other views' reference (a detection's mirror joint with it); the others keep those
     distances (None: every view gets it). ``stash``: filled with
     the normal terms "T" (F·J, C, 9), the views "used" and those agreeing with the point of all views
-    "agree" (F·J, C), rows frame-major (what :func:`~mocap.geometry.swaps_time.consensus_points` starts from).
+    "agree" (F·J, C), rows frame-major (what :func:`~mocap.geometry.swaps_time.consensus_points` starts from),
+    that point "X" (F·J, 3) (of the ``trusted`` views), its distances to every view "e_all" (F·J, C) and
+    the normalised coordinates "xn" (F·J, C, 2).
     """
     F, C, J, _ = xy.shape
     uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
@@ -126,10 +128,10 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     base = np.where(count_views(trust) >= 2, trust, used)
     X = solve_terms(sum_views(base, T), count_views(base)[:, 0])
     proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (N, C, 2)
-    e_all = np.hypot(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1])  # (N, C) to the point of all views
+    e_all = distance(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1])  # (N, C) to the point of all views
     agree = used & (e_all < max_reproj_px)
     if stash is not None:
-        stash.update(T=T, used=used, agree=agree)
+        stash.update(T=T, used=used, agree=agree, X=X, e_all=e_all, xn=xn)
     e_given = np.full((F, C, J), np.nan)
     e_mirror = np.full((F, C, J), np.nan)
 
@@ -137,16 +139,17 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
         pm = pc[:, perm]  # the mirror joints' projections, gathered once
         ok = (w[frames, c] > 0) & np.isfinite(pc[..., 0]) & np.isfinite(pm[..., 0])
         d = xy[frames, c]
-        given = np.hypot(pc[..., 0] - d[..., 0], pc[..., 1] - d[..., 1]) if given is None else given
+        given = distance(pc[..., 0] - d[..., 0], pc[..., 1] - d[..., 1]) if given is None else given
         e_given[frames, c] = np.where(ok, given, np.nan)
-        e_mirror[frames, c] = np.where(ok, np.hypot(pm[..., 0] - d[..., 0], pm[..., 1] - d[..., 1]), np.nan)
+        e_mirror[frames, c] = np.where(ok, distance(pm[..., 0] - d[..., 0], pm[..., 1] - d[..., 1]), np.nan)
 
     need = None  # (F·J, C) the detections that get the other views' reference (None: all)
     if select is not None:
         p4 = proj.reshape(F, J, C, 2)  # every camera at once, rows frame-major as computed
         pm = p4[:, perm]
         d = uv.reshape(F, J, C, 2)
-        ok = (ww.reshape(F, J, C) > 0) & finite(p4) & finite(pm)
+        seen = finite(proj).reshape(F, J, C)  # in front of the camera, once for a joint and its mirror joint
+        ok = (ww.reshape(F, J, C) > 0) & seen & seen[:, perm]
         e_given = np.moveaxis(np.where(ok, e_all.reshape(F, J, C), np.nan), 2, 1).copy()
         dx, dy = pm[..., 0] - d[..., 0], pm[..., 1] - d[..., 1]
         e_mirror = np.moveaxis(np.where(ok, np.sqrt(dx * dx + dy * dy), np.nan), 2, 1).copy()
@@ -181,8 +184,8 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
         f, j = np.divmod(rows, J)
         d = xy[f, c, j]
         ok = (w[f, c, j] > 0) & np.isfinite(pc[:, 0]) & np.isfinite(pm[:, 0])
-        e_given[f, c, j] = np.where(ok, np.hypot(pc[:, 0] - d[:, 0], pc[:, 1] - d[:, 1]), np.nan)
-        e_mirror[f, c, j] = np.where(ok, np.hypot(pm[:, 0] - d[:, 0], pm[:, 1] - d[:, 1]), np.nan)
+        e_given[f, c, j] = np.where(ok, distance(pc[:, 0] - d[:, 0], pc[:, 1] - d[:, 1]), np.nan)
+        e_mirror[f, c, j] = np.where(ok, distance(pm[:, 0] - d[:, 0], pm[:, 1] - d[:, 1]), np.nan)
     return e_given, e_mirror
 
 
@@ -205,8 +208,11 @@ def group_costs(e_given: np.ndarray, e_mirror: np.ndarray, member: np.ndarray, s
     (C,) px → cost as given, cost exchanged (F, C, G)."""
     s = scale[None, :, None]
 
-    def rho(e: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(np.minimum(e / s, truncate) ** 2)
+    def rho(e: np.ndarray) -> np.ndarray:  # NaN (no evidence) → 0; in place on one temporary (nan_to_num
+        r = np.minimum(e / s, truncate)  # checks for infinities too and costs as much again)
+        r *= r
+        r[np.isnan(r)] = 0.0
+        return r
 
     m = member.astype(float)
     return rho(e_given) @ m, rho(e_mirror) @ m
@@ -230,35 +236,42 @@ def decide(cost_given: np.ndarray, cost_swapped: np.ndarray, cfg: SwapConfig) ->
 
 
 def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: SwapConfig = SwapConfig(),
-               fps: float | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+               fps: float | None = None, work: dict | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Which body-side groups of which views to exchange.
 
     xy (F, C, J, 2) pixels, w (F, C, J) weights (0: unused) → swapped (F, C, G) bool and the group
     names (G,). Nothing is exchanged with fewer than three cameras. Frames whose views' consensus is
     mirrored are found from the 3D over time (:mod:`mocap.geometry.swaps_time`; ``fps`` for its gaps).
+    ``work``: filled with what triangulation can reuse (of the keypoints as given, rows frame-major):
+    "xn" (F·J, C, 2) the undistorted normalised coordinates of the used detections (NaN elsewhere), "X"
+    (F·J, 3) the weighted DLT point of all used views and "err" (F·J, C) its pixel distances to every view.
     """
     F, C, J, _ = xy.shape
     names, member = swap_groups(ks)
     if C < 3 or not names or F == 0:
         return np.zeros((F, C, len(names)), bool), names
     perm = ks.flip_permutation
-    xn = np.full(xy.shape, np.nan)  # (F, C, J, 2): undistorted where used (the others never count)
-    for c, cam in enumerate(rig.cameras):
+    rows = np.full((F, J, C, 2), np.nan)  # undistorted where used (the others never count), made row-major as
+    for c, cam in enumerate(rig.cameras):  # joint_errors reads it: xn (F, C, J, 2) is a view of it
         use = (w[:, c] > 0) & finite(xy[:, c])
-        xn[:, c][use] = pixels_to_normalised(cam, xy[:, c][use])
+        rows[:, :, c][use] = pixels_to_normalised(cam, xy[:, c][use])
+    xn = np.moveaxis(rows, 2, 1)
     sample = np.arange(F) % max(1, F // cfg.scale_frames) == 0  # the frames the noise scale is measured on
 
     def suspicious(e_given: np.ndarray, e_mirror: np.ndarray) -> np.ndarray:
         """(F, C, J) the detections of the groups whose exchange is not clearly worse on the distances to
         the point of all views (their own included), and every detection of the sample frames: they get
-        the reference of the others. A joint in no group counts nowhere else than in the noise scale."""
-        g, m = group_costs(e_given, e_mirror, member, _noise(e_given, cfg), cfg.truncate)
+        the reference of the others (in units of the noise scale of the sample frames). A joint in no group
+        counts nowhere else than in the noise scale."""
+        g, m = group_costs(e_given, e_mirror, member, _noise(e_given[sample], cfg), cfg.truncate)
         clear = (g - m < -(cfg.dead_zone + cfg.clear_margin)) | ((g == 0) & (m == 0))  # or no evidence
         return ((~clear).astype(np.float32) @ member.T.astype(np.float32) > 0) | sample[:, None, None]
 
     select = suspicious if cfg.clear_margin is not None else None
     first: dict = {}  # the first pass's normal terms and agreeing views: the consensus of unchanged frames
     e_given, e_mirror = joint_errors(rig, xy, w, perm, cfg.max_reproj_px, xn=xn, select=select, stash=first)
+    if work is not None:
+        work.update(xn=first["xn"], X=first["X"], err=first["e_all"])
     scale = _noise(e_given[sample], cfg)
     cg, cs = group_costs(e_given, e_mirror, member, scale, cfg.truncate)
 
@@ -322,14 +335,18 @@ def _noise(e_given: np.ndarray, cfg: SwapConfig) -> np.ndarray:
 
 
 def apply_swaps(data: np.ndarray, swapped: np.ndarray, ks: KeypointSet) -> np.ndarray:
-    """data (F, C, J, K) per joint values, swapped (F, C, G) from :func:`find_swaps` → repaired copy."""
+    """data (F, C, J, K) per joint values, swapped (F, C, G) from :func:`find_swaps` → repaired copy (only the
+    frames with an exchange gathered)."""
     _, member = swap_groups(ks)
-    idx = swap_permutations(ks.flip_permutation, member, swapped)
-    return np.take_along_axis(data, idx[..., None], axis=2)
+    frames = np.flatnonzero(swapped.any(axis=(1, 2)))
+    idx = swap_permutations(ks.flip_permutation, member, swapped[frames])
+    out = data.copy()
+    out[frames] = np.take_along_axis(data[frames], idx[..., None], axis=2)
+    return out
 
 
 def _digest(kp: Keypoints2D, min_score: float, cfg: SwapConfig) -> str:
-    h = hashlib.sha1(np.ascontiguousarray(kp.data, dtype=np.float64).tobytes())
+    h = hashlib.sha1(np.ascontiguousarray(kp.data, dtype=np.float64).reshape(-1).view(np.uint8))  # no bytes copy
     h.update(repr((kp.keypoint_set, kp.camera_names, min_score, cfg)).encode())
     return h.hexdigest()[:16]
 
@@ -344,7 +361,8 @@ def _frame_ranges(frames: np.ndarray) -> str:
 
 
 def repair_keypoints(rig: Rig, kp: Keypoints2D, ks: KeypointSet, min_score: float = 0.2,
-                     cfg: SwapConfig = SwapConfig(), stored: dict | None = None) -> tuple[Keypoints2D, dict]:
+                     cfg: SwapConfig = SwapConfig(), stored: dict | None = None,
+                     work: dict | None = None) -> tuple[Keypoints2D, dict]:
     """Find and undo left/right swaps in every view of every person's detections.
 
     ``ks``: the keypoints' set (its left/right pairs give the body-side groups). Detections below
@@ -352,7 +370,8 @@ def repair_keypoints(rig: Rig, kp: Keypoints2D, ks: KeypointSet, min_score: floa
     ``stored``: the ``swap_repairs`` of an earlier call; reused without a new search when they were
     found on the same keypoints with the same settings. Returns the repaired keypoints and
     {"swaps_repaired": {camera: views (frame, person) changed}, "swap_repairs": {"digest", "groups",
-    "views": [[frame, camera, person, group bits], ...]}}.
+    "views": [[frame, camera, person, group bits], ...]}}. ``work``: filled, when the search ran, with "swapped"
+    (F, C, P, G), "min_score" and "persons": per person :func:`find_swaps`'s ``work`` (of the keypoints as given).
     """
     if ks.name != kp.keypoint_set and len(ks.joints) != kp.shape[3]:
         raise ValueError(f"swaps: keypoint set {ks.name!r} does not fit keypoints of {kp.keypoint_set!r}")
@@ -367,8 +386,11 @@ def repair_keypoints(rig: Rig, kp: Keypoints2D, ks: KeypointSet, min_score: floa
     else:
         s = kp.score
         w = np.where(np.isfinite(s) & (s >= min_score) & finite(kp.xy), np.maximum(s, 1e-6), 0)
+        found = [{} for _ in range(P)]
         for p in range(P):
-            swapped[:, :, p] = find_swaps(rig, kp.xy[:, :, p], w[:, :, p], ks, cfg, kp.fps)[0]
+            swapped[:, :, p] = find_swaps(rig, kp.xy[:, :, p], w[:, :, p], ks, cfg, kp.fps, found[p])[0]
+        if work is not None and all(found):
+            work.update(swapped=swapped, persons=found, min_score=min_score)
     data = kp.data
     if swapped.any():
         data = np.moveaxis(kp.data, 2, 1).copy()  # (F, P, C, J, 3)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mocap.geometry.normal_terms import count_views, finite, normal_terms, solve_terms, sum_views
+from mocap.geometry.normal_terms import count_views, distance, finite, normal_terms, solve_terms, sum_views
 from mocap.types import Rig
 
 TRUNCATE = 8.0  # a joint's motion cost is clipped at this many motion scales
@@ -56,7 +56,7 @@ def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, ma
 
     def agreeing(X: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
         proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)
-        return used[rows] & (np.hypot(*np.moveaxis(proj - uv[rows], -1, 0)) < max_reproj_px)
+        return used[rows] & (distance(*np.moveaxis(proj - uv[rows], -1, 0)) < max_reproj_px)
 
     if first is None:
         agree = agreeing(solve_terms(sum_views(used, T), count_views(used)[:, 0]), slice(None))
@@ -173,8 +173,8 @@ def redecide(rig: Rig, xy: np.ndarray, w: np.ndarray, R: np.ndarray, where: np.n
         ok = (w[frames, c] > 0) & (w[frames, c][:, perm] > 0) & finite(p)
         s = scale[c]
         dp, xp = d - p, d[:, perm] - p
-        given = np.where(ok, np.minimum(np.hypot(dp[..., 0], dp[..., 1]) / s, truncate) ** 2, 0.0)
-        exchanged = np.where(ok, np.minimum(np.hypot(xp[..., 0], xp[..., 1]) / s, truncate) ** 2, 0.0)
+        given = np.where(ok, np.minimum(distance(dp[..., 0], dp[..., 1]) / s, truncate) ** 2, 0.0)
+        exchanged = np.where(ok, np.minimum(distance(xp[..., 0], xp[..., 1]) / s, truncate) ** 2, 0.0)
         cg, cx = given @ member, exchanged @ member  # (n, G)
         m = mirrored[frames]
         evidence = (ok[:, :, None] & member).any(axis=1) & (np.abs(cg - cx) > np.where(m, 0.0, margin)) & (cg != cx)

@@ -97,6 +97,7 @@ def triangulate(
     *,
     min_views: int = 2,
     max_reproj_px: float | None = None,
+    known: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Triangulate N points; returns (X (N, 3), mean reprojection error (N,), views used (N, C)).
 
@@ -105,6 +106,12 @@ def triangulate(
     a point, the proposal with most views under the threshold (then the smallest error) wins,
     and the point is re-triangulated from those views. Points left with fewer than
     ``min_views`` views are NaN.
+
+    ``known``: work already done on these very observations and weights (the swap repair's first pass,
+    see :func:`mocap.geometry.swaps.find_swaps`), not done again: "xn" (N, C, 2) their undistorted
+    normalised coordinates (NaN where not known: computed here), "rows" (N,) bool the points whose
+    point of all valid views "X" (N, 3) and its pixel distances to every view "err" (N, C) are known.
+    The same points as without it, to rounding (another sum order of the same normal equations).
     """
     C = len(rig)
     uv = check_trailing("observations", uv, (C, 2))
@@ -116,37 +123,72 @@ def triangulate(
     valid = finite(uv) & np.isfinite(w) & (w > 0)
     w = np.where(valid, w, 0.0)
     enough = valid.sum(axis=1) >= min_views
-    if not enough.all():  # too few views (a hand the detector missed): NaN, and no work
+    if not enough.all() and known is None:  # too few views (a hand the detector missed): NaN, and no work
         X, mean_err, views = np.full((len(w), 3), np.nan), np.full(len(w), np.nan), np.zeros(w.shape, bool)
         if enough.any():
             X[enough], mean_err[enough], views[enough] = triangulate(
                 rig, uv[enough], w[enough], min_views=min_views, max_reproj_px=max_reproj_px)
         return X, mean_err, views
-    xn = normalise_observations(rig, uv)
+    # with ``known`` those points stay in (no copies of everything): never searched, NaN at the end
     Ps = np.stack([c.cam_from_world for c in rig.cameras])
-    X = dlt(Ps, xn, w)
-    views = valid.copy()
 
     def errors(points: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
         e = reprojection_errors(rig, points, uv[rows])
         return np.where(valid[rows] & ~np.isfinite(e), np.inf, e)  # behind a camera: as bad as can be
 
+    if known is None:
+        xn = normalise_observations(rig, uv)
+        X = dlt(Ps, xn, w)
+        err = errors(X, slice(None)) if max_reproj_px is not None and C >= 2 else None
+    else:
+        xn, X, err = _known_work(rig, Ps, uv, w, valid, known, errors)
+    views = valid.copy()
+    suspect_all = np.zeros(0, np.intp)
+
     if max_reproj_px is not None and C >= 2:
-        err = errors(X, slice(None))
         worst = np.max(np.where(valid, err, 0.0), axis=1)
-        suspect = np.flatnonzero((worst > max_reproj_px) | ~finite(X) & (valid.sum(1) >= 2))
+        suspect = np.flatnonzero(((worst > max_reproj_px) | ~finite(X) & (valid.sum(1) >= 2)) & enough)
+        suspect_all = suspect
         if suspect.size and C >= 4:  # first without the worst view (one wrong view is common), then the search
             fixed, X_loo, views_loo = _without_worst(Ps, xn, w, valid, suspect, err, max_reproj_px, errors)
             X[suspect[fixed]], views[suspect[fixed]] = X_loo, views_loo
             suspect = suspect[~fixed]
         if suspect.size:
             X[suspect], views[suspect] = _subset_search(rig, Ps, xn, uv, w, valid, suspect, max_reproj_px, errors)
-    X[views.sum(axis=1) < min_views] = np.nan
-    err = errors(X, slice(None))
+    X[(views.sum(axis=1) < min_views) | ~enough] = np.nan
+    if known is None or err is None:
+        err = errors(X, slice(None))
+    else:  # only the points solved again moved
+        moved = np.union1d(suspect_all, np.flatnonzero(~finite(X)))
+        err[moved] = errors(X[moved], moved)
     mean_err = np.where(views, err, 0.0).sum(1) / np.maximum(views.sum(1), 1)
     found = finite(X)
     mean_err[~found] = np.nan
     return X, mean_err, views & found[:, None]
+
+
+def _known_work(rig, Ps, uv, w, valid, known, errors):
+    """:func:`triangulate`'s normalised coordinates, point of all views and its errors from ``known``: the
+    undistortion only of the valid observations it lacks, the DLT and errors only of the rows it lacks."""
+    xn = known["xn"]
+    lack = valid & ~finite(xn)
+    if lack.any():
+        xn = np.array(xn, float)
+        for c, cam in enumerate(rig.cameras):
+            if lack[:, c].any():
+                xn[lack[:, c], c] = pixels_to_normalised(cam, uv[lack[:, c], c])
+    rows = np.asarray(known.get("rows", np.zeros(len(w), bool)), bool)
+    X = np.empty((len(w), 3))
+    err = np.empty(w.shape)
+    new = np.flatnonzero(~rows)
+    if rows.any():
+        X[rows] = known["X"][rows]
+        e = known["err"][rows]
+        err[rows] = np.where(valid[rows] & ~np.isfinite(e), np.inf, e)
+    if new.size:
+        X[new] = dlt(Ps, xn[new], w[new])
+        err[new] = errors(X[new], new)
+    return xn, X, err
 
 
 def _without_worst(Ps, xn, w, valid, idx, err, thr, errors):

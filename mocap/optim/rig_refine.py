@@ -38,7 +38,7 @@ import numpy as np
 
 from mocap.geometry.camera import project
 from mocap.geometry.linalg import inv3
-from mocap.geometry.normal_terms import finite
+from mocap.geometry.normal_terms import distance, finite
 from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg, matrix_to_axis_angle
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.types import Camera, Rig
@@ -133,6 +133,7 @@ class _Problem:
         self.robust, self.sigma = True, 1.0
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # the last x projected and its pixels
         self._frozen: tuple | None = None  # the first linearisation of a least-squares pass (frozen_jacobian)
+        self._factor: tuple | None = None  # (its blocks, μ, Hpp⁻¹, Hcp·Hpp⁻¹, the Schur complement) once solved
 
     # ----- parameters -----
     def split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,12 +219,12 @@ class _Problem:
     def residual_norms(self, x: np.ndarray) -> np.ndarray:
         """(N, C) residual norms (px)."""
         d = self._project(x) - self.uvt
-        return np.hypot(d[..., 0], d[..., 1]).T
+        return distance(d[..., 0], d[..., 1]).T
 
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
         self.robust, self.keep, self.sigma = robust, keep.copy(), float(sigma)
         self.keept = self.keep.T
-        self._frozen = None
+        self._frozen = self._factor = None
 
     def update(self, x: np.ndarray) -> bool:
         return False  # nothing is held between steps: the cost of an accepted step stands
@@ -306,7 +307,28 @@ class _Problem:
         return Hcc, Hpp, Hcp, gc, gp, E
 
     def solve(self, lin, mu: float) -> tuple[np.ndarray, int]:
+        """The damped step; a chord step (:meth:`_regradient`) at a damping no larger than their last solve's
+        reuses its Schur complement and Hpp⁻¹ (that damping); a larger one (a rejected step) solves again."""
         Hcc, Hpp, Hcp, gc, gp, E = lin
+        C, P, N = self.C, self.P, self.N
+        f = self._factor
+        if f is not None and f[0] is Hcc and mu <= f[1]:
+            Hinv, A, S, fixed = f[2:]
+        else:
+            Hinv, A, S, fixed = self._schur(Hcc, Hpp, Hcp, mu)
+            if self._frozen is not None and self._frozen[0] is Hcc:
+                self._factor = (Hcc, mu, Hinv, A, S, fixed)
+        rhs = (-gc + (A.reshape(C * P, 3 * N) @ gp.ravel()).reshape(C, P)).ravel()
+        rhs[fixed] = 0.0
+        dc = np.linalg.solve(S, rhs).reshape(C, P)
+        b = -gp - (dc.reshape(1, C * P) @ Hcp.reshape(C * P, 3 * N)).reshape(N, 3)
+        dp = np.einsum("nij,nj->ni", Hinv, b)
+        dc_full = np.einsum("cpq,cq->cp", E, dc)
+        return np.concatenate([dc_full.ravel(), dp.ravel()]), 0
+
+    def _schur(self, Hcc: np.ndarray, Hpp: np.ndarray, Hcp: np.ndarray, mu: float) -> tuple:
+        """Damped Hpp⁻¹ (N, 3, 3), Hcp·Hpp⁻¹ (C, P, N, 3), the reduced camera system S (C·P, C·P) with its gauge
+        rows and columns fixed, and those (C·P,) bool."""
         C, P, N = self.C, self.P, self.N
         dpp = np.einsum("nii->ni", Hpp)
         Hpp_d = Hpp + np.einsum("ni,ij->nij", mu * dpp + 1e-12 * (1 + dpp.max(initial=0)), np.eye(3))
@@ -316,15 +338,10 @@ class _Problem:
         for c in range(C):
             blk = Hcc[c] + mu * np.diag(np.diag(Hcc[c]))
             S[c * P:(c + 1) * P, c * P:(c + 1) * P] += blk
-        rhs = (-gc + (A.reshape(C * P, 3 * N) @ gp.ravel()).reshape(C, P)).ravel()
         fixed = np.diag(S) <= 1e-12 * max(np.abs(np.diag(S)).max(), 1e-300)
         S[fixed, :], S[:, fixed] = 0.0, 0.0
-        S[fixed, fixed], rhs[fixed] = 1.0, 0.0
-        dc = np.linalg.solve(S, rhs).reshape(C, P)
-        b = -gp - (dc.reshape(1, C * P) @ Hcp.reshape(C * P, 3 * N)).reshape(N, 3)
-        dp = np.einsum("nij,nj->ni", Hinv, b)
-        dc_full = np.einsum("cpq,cq->cp", E, dc)
-        return np.concatenate([dc_full.ravel(), dp.ravel()]), 0
+        S[fixed, fixed] = 1.0
+        return Hinv, A, S, fixed
 
 
 def moves(rig: Rig, given: Rig) -> tuple[dict[str, float], dict[str, float]]:

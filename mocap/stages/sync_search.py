@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mocap.geometry.normal_terms import distance
 from mocap.stats import signed_rank_greater
 from mocap.types import Rig
 
@@ -150,7 +151,11 @@ def smooth_tracks(xy: np.ndarray, sigma_frames: float = 1.5) -> np.ndarray:
 
     ok = np.isfinite(xy)
     num = gaussian_filter1d(np.where(ok, xy, 0.0), sigma_frames, axis=0, mode="nearest")
-    den = gaussian_filter1d(ok.astype(float), sigma_frames, axis=0, mode="nearest")
+    # points whose x and y are known together: one weight for both (half the filtering)
+    if xy.ndim > 1 and xy.shape[-1] == 2 and np.array_equal(ok[..., 0], ok[..., 1]):
+        den = gaussian_filter1d(ok[..., 0].astype(float), sigma_frames, axis=0, mode="nearest")[..., None]
+    else:
+        den = gaussian_filter1d(ok.astype(float), sigma_frames, axis=0, mode="nearest")
     return np.where(ok & (den > 0.3), num / np.maximum(den, 1e-9), np.nan)
 
 
@@ -160,7 +165,7 @@ def clean_tracks(xy: np.ndarray, sigma_frames: float = 1.5, k: float = 4.0) -> n
     pulls sub-frame offsets by tenths of a frame (0.4 was found as 0.15 to 0.7 with 5 % outliers)."""
     s = smooth_tracks(xy, sigma_frames)
     d = xy - s
-    r = np.hypot(d[..., 0], d[..., 1])
+    r = distance(d[..., 0], d[..., 1])
     finite = r[np.isfinite(r)]
     if finite.size == 0:
         return s
@@ -277,13 +282,20 @@ class EpipolarPair:
             return centre
         grid = centre + np.arange(-reach, reach + 1e-9, 0.25)
         ks = range(int(np.floor(grid[0])) - 1, int(np.floor(grid[-1])) + 2)
-        signed = {k: self._at(k)[use].ravel() for k in ks}  # the frames used, once for every trial
+        signed = {k: self._at(k)[use].ravel() / scale for k in ks}  # the frames used, in units of the scale
+        known = {k: np.isfinite(v) for k, v in signed.items()}
+        whole = {k: v[known[k]] for k, v in signed.items()}  # once for every trial: the finite ones ...
+        pairs = {k: (signed[k][m], signed[k + 1][m]) for k in ks if k + 1 in signed  # ... and the pairs of
+                 for m in [known[k] & known[k + 1]]}  # neighbouring lags finite in both
 
         def cauchy(d: float) -> float:
             k, w = _whole_and_fraction(d)
-            e = np.abs(signed[k] if w == 0 else (1 - w) * signed[k] + w * signed[k + 1])
-            e = e[np.isfinite(e)]
-            return float(np.mean(np.log1p((e / scale) ** 2))) if e.size > 20 else np.inf
+            if w == 0:
+                e = whole[k]
+            else:
+                a, b = pairs[k]
+                e = (1 - w) * a + w * b
+            return float(np.mean(np.log1p(e * e))) if e.size > 20 else np.inf
 
         i = int(np.argmin([cauchy(d) for d in grid]))
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]

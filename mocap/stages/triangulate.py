@@ -63,20 +63,62 @@ def observation_weights(kp: Keypoints2D, min_score: float) -> np.ndarray:
     return np.where(ok, np.maximum(s, 1e-6), 0.0)
 
 
-def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> Points3D:
+def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | None = None) -> Points3D:
+    """``swap_work``: what the swap repair that gave ``kp`` found on the way (``repair_keypoints``' ``work``,
+    through :func:`read_session_keypoints`): its undistorted detections and the points of the (frame, joint)
+    rows it did not change are not computed again (the same points, to rounding)."""
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"triangulate: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
     F, C, P, J = kp.shape
     uv = np.moveaxis(kp.xy, 1, 3).reshape(-1, C, 2)  # (F·P·J, C, 2)
     w = np.moveaxis(observation_weights(kp, cfg.min_score), 1, 3).reshape(-1, C)
     t0 = time.perf_counter()
-    X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views, max_reproj_px=cfg.max_reproj_px or None)
+    known = reused_work(swap_work, kp, cfg.min_score) if swap_work else None
+    X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views, max_reproj_px=cfg.max_reproj_px or None,
+                                known=known)
     log.info("triangulated %d points in %.2fs (%.1f%% reconstructed)", X.shape[0], time.perf_counter() - t0,
              100 * np.mean(np.isfinite(X[:, 0])))
     points = Points3D(X.reshape(F, P, J, 3), err.reshape(F, P, J), views.reshape(F, P, J, C), rig.names,
                       kp.keypoint_set, kp.fps, {"stage": STAGE, "config": asdict(cfg)})
     check_hands(kp, points, cfg.min_score)
     return points
+
+
+def reused_work(work: dict, kp: Keypoints2D, min_score: float) -> dict | None:
+    """The swap repair's ``work`` (:func:`mocap.geometry.swaps.repair_keypoints`) as
+    :func:`~mocap.geometry.triangulation.triangulate`'s ``known`` for the repaired keypoints ``kp``, rows
+    (F·P·J) in :func:`run`'s order: the undistorted detections exchanged as the keypoints were, and the
+    point of all views of every row no view of which was exchanged. The work of a body set covers the
+    first joints of a body + hands set (the others are computed). None when it does not fit ``kp`` (or was
+    made with another ``min_score``: other weights)."""
+    from mocap.geometry.swaps import swap_groups, swap_permutations
+
+    F, C, P, J = kp.shape
+    swapped, persons = work.get("swapped"), work.get("persons")
+    if swapped is None or not persons or swapped.shape[:3] != (F, C, P) or work.get("min_score") != min_score:
+        return None
+    Jb = persons[0]["xn"].shape[0] // max(F, 1)
+    body = get_keypoint_set(body_keypoint_set(kp.keypoint_set) or kp.keypoint_set) if Jb < J else \
+        get_keypoint_set(kp.keypoint_set)
+    if len(body.joints) != Jb or Jb > J or any(f["xn"].shape != (F * Jb, C, 2) for f in persons):
+        return None
+    perm, member = body.flip_permutation, swap_groups(body)[1]
+    whole = P == 1 and Jb == J  # the common case: the work's own layout, one copy
+    xn = persons[0]["xn"].reshape(F, 1, J, C, 2).copy() if whole else np.full((F, P, J, C, 2), np.nan)
+    X = persons[0]["X"].reshape(F, 1, J, 3) if whole else np.full((F, P, J, 3), np.nan)
+    err = persons[0]["err"].reshape(F, 1, J, C) if whole else np.full((F, P, J, C), np.nan)
+    rows = np.ones((F, P, J), bool) if whole else np.zeros((F, P, J), bool)
+    for p, found in enumerate(persons):
+        if not whole:
+            xn[:, p, :Jb] = found["xn"].reshape(F, Jb, C, 2)
+            X[:, p, :Jb], err[:, p, :Jb] = found["X"].reshape(F, Jb, 3), found["err"].reshape(F, Jb, C)
+            rows[:, p, :Jb] = True
+        frames = np.flatnonzero(swapped[:, :, p].any(axis=(1, 2)))  # the rest as given
+        idx = swap_permutations(perm, member, swapped[frames, :, p])  # (n, C, Jb)
+        given = np.moveaxis(found["xn"].reshape(F, Jb, C, 2)[frames], 1, 2)  # (n, C, Jb, 2)
+        xn[frames, p, :Jb] = np.moveaxis(np.take_along_axis(given, idx[..., None], axis=2), 1, 2)
+        rows[frames, p, :Jb] = ~(idx != np.arange(Jb)).any(axis=1)  # no view of the row exchanged
+    return {"xn": xn.reshape(-1, C, 2), "rows": rows.reshape(-1), "X": X.reshape(-1, 3), "err": err.reshape(-1, C)}
 
 
 def check_hands(kp: Keypoints2D, points: Points3D, min_score: float) -> dict | None:
@@ -117,7 +159,7 @@ def session_keypoints(session: Session, rig: Rig, single_performer: bool = True,
 
 def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = True,
                            repair_swaps: bool | None = None, cfg: Config | None = None,
-                           persons: int | str | None = None) -> tuple[Keypoints2D, dict]:
+                           persons: int | str | None = None, work: dict | None = None) -> tuple[Keypoints2D, dict]:
     """:func:`session_keypoints` and what the swap repair did: {"swaps_repaired": {camera: views},
     "swap_repairs": the repairs themselves (reused by later readers of the same keypoints)}; with
     several people, also "association" (the summary and the slots of every person, see
@@ -126,7 +168,8 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
     ``cfg``: the triangulate settings; None: those ``points3d/triangulated.h5`` was made with, so refine
     and the report read the keypoints the points came from (its stored repairs and association are
     applied as they are while the keypoints are unchanged). ``persons``: ``detect.persons`` (the
-    triangulate stage); None: as recorded in the triangulated points."""
+    triangulate stage); None: as recorded in the triangulated points. ``work``: filled with the swap
+    repair's reusable work (for :func:`run`'s ``swap_work``) when it searched."""
     from mocap.stages.sync import apply_offsets, read_offsets
 
     kp = session.keypoints2d(rig)
@@ -154,13 +197,14 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
     ks = get_keypoint_set(kp.keypoint_set)
     swap_cfg = SwapConfig(max_reproj_px=cfg.max_reproj_px or 15.0)
     if body_keypoint_set(ks.name) is not None and hand_joints(ks).any():
-        kp, repairs = _repair_with_hands(rig, kp, ks, cfg.min_score, swap_cfg, stored)
+        kp, repairs = _repair_with_hands(rig, kp, ks, cfg.min_score, swap_cfg, stored, work)
     else:
-        kp, repairs = repair_keypoints(rig, kp, ks, cfg.min_score, swap_cfg, stored)
+        kp, repairs = repair_keypoints(rig, kp, ks, cfg.min_score, swap_cfg, stored, work)
     return kp, {**repairs, **extra}
 
 
-def _repair_with_hands(rig: Rig, kp: Keypoints2D, ks, min_score: float, swap_cfg, stored) -> tuple[Keypoints2D, dict]:
+def _repair_with_hands(rig: Rig, kp: Keypoints2D, ks, min_score: float, swap_cfg, stored,
+                       work: dict | None = None) -> tuple[Keypoints2D, dict]:
     """Swap repair of a body + hands set: decided on the body's keypoints alone (exactly as for the body-only
     set), and a view's hands are exchanged with its arms (each hand was given the side of the nearest body
     wrist, so it swaps with them)."""
@@ -169,7 +213,7 @@ def _repair_with_hands(rig: Rig, kp: Keypoints2D, ks, min_score: float, swap_cfg
     body_ks = get_keypoint_set(body_keypoint_set(ks.name))
     n = len(body_ks.joints)
     body = Keypoints2D(kp.data[..., :n, :], kp.camera_names, body_ks.name, kp.fps)
-    repaired, info = repair_keypoints(rig, body, body_ks, min_score, swap_cfg, stored)
+    repaired, info = repair_keypoints(rig, body, body_ks, min_score, swap_cfg, stored, work)
     data = np.concatenate([repaired.data, kp.data[..., n:, :]], axis=3)
     record = info["swap_repairs"]
     if "arms" in record["groups"]:
@@ -278,8 +322,9 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         return out
     rig = session.rig()
     persons = as_settings(settings).detect.persons
-    kp, repairs = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg, persons=persons)
-    points = run(rig, kp, cfg)
+    work: dict = {}
+    kp, repairs = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg, persons=persons, work=work)
+    points = run(rig, kp, cfg, work)
     points.info.update(repairs)
     if "association" in repairs:
         points.info["persons"] = person_records(points, kp, rig, repairs["association"], cfg)
