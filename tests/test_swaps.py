@@ -1,7 +1,6 @@
 """Left/right swap repair (mocap.geometry.swaps) and its place in session_keypoints."""
 
 import logging
-import time
 
 import numpy as np
 import pytest
@@ -170,22 +169,17 @@ def test_swaps_in_two_percent_of_views_on_a_cmu_take(shared_data):
     rig, kp = take.rig, take.keypoints
     ks = get_keypoint_set(kp.keypoint_set)
     w = triangulate.observation_weights(kp, 0.2)[:, :, 0]
-    t0 = time.perf_counter()
     fixed, info = repair_keypoints(rig, kp, get_keypoint_set(kp.keypoint_set))
-    t_repair = time.perf_counter() - t0
     swapped = np.zeros(take.masks["swapped"].shape + (3,), bool)
     for f, c, _, bits in info["swap_repairs"]["views"]:
         swapped[f, c] = [(bits >> g) & 1 for g in range(3)]
     repaired, false = scores(swapped, take.masks["swapped"], w, swap_groups(ks)[1])
     assert repaired >= 0.95 and false <= 0.005, (repaired, false)
-    t0 = time.perf_counter()
     tri = triangulate.run(rig, fixed)
     ref = refine.run(rig, fixed, tri)[0]
-    t_stages = time.perf_counter() - t0
     base = refine.run(clean.rig, clean.keypoints, triangulate.run(clean.rig, clean.keypoints))[0]
     ratio = mpjpe(ref.xyz[:, 0], take.truth) / mpjpe(base.xyz[:, 0], clean.truth)
-    assert ratio <= 1.1, ratio
-    assert t_repair <= 0.25 * t_stages, (t_repair, t_stages)  # about 10 %; room for a loaded machine
+    assert ratio <= 1.1, ratio  # the cost is measured by `mocap bench robustness --swaps 0.02`, not here
 
 
 @pytest.mark.slow
