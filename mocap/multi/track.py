@@ -26,8 +26,9 @@ from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
 from mocap.multi.associate import cluster, pair_affinity
+from mocap.multi.body import body_cost, torso_mask
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
-from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays, truncated_mean
+from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
 from mocap.types import Keypoints2D, Rig
 
@@ -68,6 +69,7 @@ class Tracker:
         self.rays = FrameRays(rig, kp, min_score, cfg.min_joints)  # rays[f, c, s] (J, 3), computed by blocks
         self.origins, self.usable = self.rays.origins, self.rays.usable  # (C, 3), (F, C, S)
         self.F, self.C, self.S, self.J = kp.shape
+        self.torso = torso_mask(kp.keypoint_set, self.J)  # (J,) the joints that move with the body
         self.fps = kp.fps
         self.live: list[Track] = []
         self.done: list[Track] = []
@@ -84,7 +86,7 @@ class Tracker:
         Xp = np.stack([t.predict(f) for t in tracks])  # (T, J, 3)
         d = point_ray_distance(Xp[:, None, None], self.origins[None, :, None, None], self.rays[f][None])
         cap = np.array([self._gate(t, f) for t in tracks])  # a joint farther than this: an outlier
-        cost = truncated_mean(d, cap[:, None, None, None], self.cfg.min_joints)  # (T, C, S)
+        cost = body_cost(d, cap[:, None, None, None], self.torso, self.cfg.min_joints)  # (T, C, S)
         cost = np.where(free[None], cost, np.inf)
         gate = cap / 2  # the mean capped distance of a detection of this person
         cost = np.where(cost <= gate[:, None, None], cost, np.inf)  # outside a track's gate: not a candidate
