@@ -25,8 +25,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
-from mocap.multi.associate import cluster, pair_affinity
+from mocap.multi.associate import pair_affinity
 from mocap.multi.body import body_cost, torso_mask
+from mocap.multi.identity import births, merge_coinciding
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
@@ -178,6 +179,11 @@ class Tracker:
             # a weak view (mostly another person's keypoints) is not this person's detection: back to the pool
             X, kept, _ = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
                                       [got[c][1] for c in views], others, near) if views else (None, [], []))
+            if t.confirmed and len(kept) >= 2 and not apart(X, t.predict(f)) <= self._gate(t, f):
+                # two views whose rays each pass near the prediction yet meet far from it (nearly parallel rays,
+                # one of them another person's): the depth is the prediction's, seen by the view that fits best
+                best = min(kept, key=lambda c: got[c][1])
+                X, kept, _ = self._solve([best], [got[best][0]], f, t.predict(f), [got[best][1]], others, near)
             t.dropped_views += len(views) - len(kept)
             for c in views:
                 if c not in kept and (c, got[c][0]) not in shared:
@@ -307,27 +313,7 @@ class Tracker:
         return True
 
     def _births(self, f: int, free: np.ndarray) -> None:
-        cs = np.argwhere(free)
-        if len(cs) < 2 or len(set(cs[:, 0])) < 2:
-            return
-        self.unexplained_frames += 1
-        views = cs[:, 0]
-        cost = pair_affinity(self.origins[views], self.rays[f, views, cs[:, 1]], views, self.cfg.min_joints)
-        for group in cluster(cost, views, self.cfg.match_max_m):
-            v = [int(views[g]) for g in group]
-            s = [int(cs[g, 1]) for g in group]
-            X, kept, _ = self._solve(v, s, f, None)
-            if len(kept) < 2:
-                continue
-            if any(apart(t.predict(f), X) < self.cfg.track_max_m for t in self.live):
-                continue  # the detections of a person already tracked that its gate missed
-            slots = np.full(self.C, -1, np.int16)
-            for c in kept:
-                slots[c] = s[v.index(c)]
-            t = Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X,
-                      path={f: centre(X)})
-            t.confirmed = self.cfg.birth_frames <= 1 and len(kept) >= min(3, self.C)
-            self.live.append(t)
+        births(self, f, free)
 
 
 def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
@@ -354,7 +340,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         k = next((k for k, sl in enumerate(t.slots) if (sl >= 0).sum() >= 2), 0)
         v = [c for c in range(tr.C) if t.slots[k][c] >= 0]
         t.X_start = tr._solve(v, [int(t.slots[k][c]) for c in v], t.frames[k], None)[0]
-    tracks = stitch(tracks, cfg, kp.fps)
+    tracks = stitch(merge_coinciding(tracks), cfg, kp.fps)
     seconds = time.perf_counter() - t0
     in3d = [sum(int((s >= 0).sum() >= 2) for s in t.slots) for t in tracks]
     kept = [t for t, n in zip(tracks, in3d, strict=True) if n >= cfg.min_person_frames]
