@@ -122,3 +122,21 @@ def merge_coinciding(tracks: list[Track]) -> list[Track]:
         else:
             out.append(t)
     return out
+
+
+def one_owner(slots: np.ndarray, tracks: list[Track], n_joints: int) -> int:
+    """A detection two people shared while tracking (one hidden behind the other, :mod:`mocap.multi.merged`)
+    goes, in the output ``slots`` (F, C, P), to the person with more keypoints of its own in it: the other
+    would otherwise be triangulated from the keypoints of the body in front. Returns how many views were
+    taken from a person."""
+    taken = 0
+    P = slots.shape[2]
+    for p in range(P):
+        for q in range(p + 1, P):
+            same = (slots[:, :, p] >= 0) & (slots[:, :, p] == slots[:, :, q])
+            for f, c in zip(*np.nonzero(same), strict=True):
+                key = (int(f), int(c))
+                mine, theirs = tracks[p].own.get(key, n_joints), tracks[q].own.get(key, n_joints)
+                slots[f, c, q if mine >= theirs else p] = -1
+                taken += 1
+    return taken

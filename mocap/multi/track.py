@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from mocap.multi.associate import pair_affinity
 from mocap.multi.body import body_cost, torso_mask
-from mocap.multi.identity import births, merge_coinciding
+from mocap.multi.identity import births, merge_coinciding, one_owner
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
@@ -110,10 +110,11 @@ class Tracker:
         a single view. With ``others`` (the other people's predicted skeletons), keypoints nearer one of
         them are left out (:func:`~mocap.multi.merged.own_rays`); a detection left with fewer than
         ``min_joints`` keypoints is mostly the other body's (a weak view). Returns (J, 3), the views kept and
-        the weak views."""
+        per view the number of its keypoints that are this person's (all usable ones without ``others``)."""
         R = self.rays[f, views, slots]  # (V, J, 3)
         O = self.origins[views]
         weak: list[int] = []
+        n_own = np.isfinite(R[..., 0]).sum(axis=1)
         if prior is not None and others is not None:
             R = own_rays(R, O, prior, others, near)
             n_own = np.isfinite(R[..., 0]).sum(axis=1)
@@ -141,7 +142,7 @@ class Tracker:
                 t = np.sum((prior - o) * r, axis=-1, keepdims=True)
                 X = np.where(np.isfinite(X), X, o + t * r)
             X = np.where(np.isfinite(X), X, prior)
-        return X, [views[k] for k in keep], [views[k] for k in weak]
+        return X, [views[k] for k in keep], {c: int(n) for c, n in zip(views, n_own, strict=True)}
 
     def _robust_joints(self, O: np.ndarray, R: np.ndarray, dist: np.ndarray, X0: np.ndarray) -> np.ndarray:
         """Per joint: rays far from the first solution ``X0`` are left out (an outlying keypoint); a joint
@@ -177,8 +178,9 @@ class Tracker:
             others = np.stack(others) if others else None
             near = NOISE_COSTS * t.noise(RECENT)
             # a weak view (mostly another person's keypoints) is not this person's detection: back to the pool
-            X, kept, _ = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
-                                      [got[c][1] for c in views], others, near) if views else (None, [], []))
+            X, kept, own = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
+                                        [got[c][1] for c in views], others, near) if views else (None, [], {}))
+            t.own.update({(f, c): own[c] for c in views if (c, got[c][0]) in shared})
             if t.confirmed and len(kept) >= 2 and not apart(X, t.predict(f)) <= self._gate(t, f):
                 # two views whose rays each pass near the prediction yet meet far from it (nearly parallel rays,
                 # one of them another person's): the depth is the prediction's, seen by the view that fits best
@@ -304,6 +306,7 @@ class Tracker:
         best.slots += new.slots
         best.costs += new.costs
         best.path.update(new.path)
+        best.own.update(new.own)
         best.X, best.vel, best.last = new.X, new.vel, f
         if new.last3d >= best.last3d:  # its last two-view fix is now: the gate closes again
             best.last3d, best.X3d = new.last3d, new.X3d
@@ -350,6 +353,8 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     people = []
     for p, t in enumerate(kept):
         slots[t.frames, :, p] = np.stack(t.slots)
+    shared = one_owner(slots, kept, tr.J)
+    for p, t in enumerate(kept):
         n_views = (slots[:, :, p] >= 0).sum(axis=1)
         seen = np.flatnonzero(n_views >= 2)
         people.append({"frames_present": int(len(seen)), "first": int(seen[0]) if len(seen) else None,
@@ -369,7 +374,8 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
                         "alone, or not a person): not reconstructed", name, n)
     requested = persons if persons == "auto" else int(persons)
     summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
-               "tracks_dropped_short": dropped, "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
+               "tracks_dropped_short": dropped, "shared_views_given_to_one": shared,
+               "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
                "frames_with_unexplained_detections": tr.unexplained_frames,
                "unexplained_frames_per_camera": unexplained,
                "ms_per_frame": 1000 * seconds / max(tr.F, 1),
