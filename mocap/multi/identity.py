@@ -21,6 +21,7 @@ from mocap.multi.tracklets import Track, apart, centre, join_tracks
 
 if TYPE_CHECKING:
     from mocap.multi.track import Tracker
+    from mocap.types import Rig
 
 DUPLICATE_M = 0.4  # torso centres nearer than this: one body (two people's torsos are at least this far apart)
 COINCIDE_M = 0.15  # two identities whose body centres are this near ...
@@ -140,3 +141,21 @@ def one_owner(slots: np.ndarray, tracks: list[Track], n_joints: int) -> int:
                 slots[f, c, q if mine >= theirs else p] = -1
                 taken += 1
     return taken
+
+
+def outside_volume(rig: Rig, tracks: list[Track]) -> list[bool]:
+    """Per identity: whether it was never where ``min(3, C)`` cameras see (its body centre in front of them
+    and inside their images) in any frame it was located in 3D: someone beyond the capture volume (a
+    bystander seen by two cameras across the room), whom the other cameras cannot confirm."""
+    need = min(3, len(rig))
+    out = []
+    for t in tracks:
+        P = np.array([p for p in t.path.values() if np.isfinite(p).all()]).reshape(-1, 3)
+        seen = np.zeros(len(P), int)
+        for cam in rig.cameras:
+            depth = (P @ cam.R.T + cam.t)[:, 2]
+            uv = cam.project(P)
+            w, h = cam.size
+            seen += (depth > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+        out.append(bool(len(P)) and not np.any(seen >= need))
+    return out

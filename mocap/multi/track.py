@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from mocap.multi.associate import pair_affinity
 from mocap.multi.body import body_cost, torso_mask
-from mocap.multi.identity import births, merge_coinciding, one_owner
+from mocap.multi.identity import births, merge_coinciding, one_owner, outside_volume
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
@@ -348,6 +348,11 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     in3d = [sum(int((s >= 0).sum() >= 2) for s in t.slots) for t in tracks]
     kept = [t for t, n in zip(tracks, in3d, strict=True) if n >= cfg.min_person_frames]
     dropped = len(tracks) - len(kept)
+    outside = outside_volume(rig, kept)
+    if any(outside):
+        log.warning("%d people never where %d cameras see (beyond the capture volume, e.g. a bystander seen by two "
+                    "cameras across the room): not reconstructed", sum(outside), min(3, tr.C))
+        kept = [t for t, o in zip(kept, outside, strict=True) if not o]
     kept.sort(key=lambda t: t.frames[0])
     slots = np.full((tr.F, tr.C, len(kept)), -1, np.int16)
     people = []
@@ -371,10 +376,11 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     for name, n in unexplained.items():
         if n > 0.05 * tr.F:
             log.warning("camera %s: %d frames with a detection no person explains (a person seen by this camera "
-                        "alone, or not a person): not reconstructed", name, n)
+                        "alone, beyond the capture volume, or not a person): not reconstructed", name, n)
     requested = persons if persons == "auto" else int(persons)
     summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
-               "tracks_dropped_short": dropped, "shared_views_given_to_one": shared,
+               "tracks_dropped_short": dropped, "persons_outside_volume": int(sum(outside)),
+               "shared_views_given_to_one": shared,
                "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
                "frames_with_unexplained_detections": tr.unexplained_frames,
                "unexplained_frames_per_camera": unexplained,
