@@ -157,3 +157,29 @@ def test_a_bystander_beyond_the_capture_volume_is_not_reconstructed(caplog):
         slots, summary = associate_take(rig, Keypoints2D(data, rig.names, "coco17", 60.0), "auto", progress=False)
     assert summary["persons_found"] == 1 and summary["persons_outside_volume"] == 1
     assert any("beyond the capture volume" in r.getMessage() for r in caplog.records)
+
+
+def test_the_camera_refinement_gets_every_person_one_after_another_never_two_mixed():
+    from mocap.detect.select import all_people, one_person
+    from mocap.synth import CorruptionSpec
+    from mocap.synth.multiperson import CrowdSpec, make_crowd
+
+    motions = [in_place(walking_figure(200, seed=i), "coco17") for i in range(2)]
+    take = make_crowd(motions, "coco17", 60.0, CrowdSpec(people=2, enter_leave=False, clutter_rate=0.0),
+                      RigSpec(), CorruptionSpec(seed=0))
+    kp = all_people(take.rig, take.keypoints, "auto")
+    F = take.keypoints.shape[0]
+    assert kp.shape[:3] == (2 * F, len(take.rig), 1)
+    owners = []
+    for block in range(2):
+        held = np.argwhere(np.isfinite(kp.data[block * F:(block + 1) * F, :, 0, :, 0]).any(-1))
+        own = [take.owner[f, c, next(k for k in range(take.owner.shape[2]) if np.array_equal(
+            take.keypoints.data[f, c, k], kp.data[block * F + f, c, 0], equal_nan=True))] for f, c in held]
+        own = np.array(own)
+        merged_ok = own[own >= 0]
+        owners.append(np.bincount(merged_ok).argmax())
+        assert np.mean(own == owners[-1]) > 0.97  # one person per block (a merged detection aside)
+        assert len(held) > 0.9 * F * len(take.rig)
+    assert sorted(owners) == [0, 1]
+    small = Keypoints2D(take.keypoints.data[:60], take.keypoints.camera_names, "coco17", 60.0)
+    assert np.array_equal(all_people(take.rig, small, 1).data, one_person(take.rig, small, 1).data, equal_nan=True)
