@@ -118,10 +118,10 @@ def all_people(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Trac
 
     if kp.shape[2] == 1 or persons == 1:
         return one_person(rig, kp, persons)
-    slots, _ = associate_take(rig, kp, persons, cfg or TrackConfig(), min_score, progress=False)
+    slots, summary = associate_take(rig, kp, persons, cfg or TrackConfig(), min_score, progress=False)
     if slots.shape[2] == 0:
         return one_person(rig, kp, persons)
-    own = apply_slots(kp, slots)  # (F, C, P, J, 3)
+    own = apply_slots(kp, slots, summary.get("keypoint_masks"))  # (F, C, P, J, 3)
     data = np.concatenate([own.data[:, :, p: p + 1] for p in range(slots.shape[2])], axis=0)
     log.info("camera refinement on all %d people (%d frames each, one after another)", slots.shape[2], kp.shape[0])
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
@@ -131,7 +131,7 @@ def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Tra
                 min_score: float = 0.2) -> Keypoints2D:
     """One associated person, never two mixed: what sync and the camera refinement use when several people
     are in the views (:func:`mocap.multi.slots.best_person`)."""
-    from mocap.multi.slots import apply_slots, best_person
+    from mocap.multi.slots import apply_slots, best_person, decode_masks
     from mocap.multi.track import TrackConfig, associate_take
 
     slots, summary = associate_take(rig, kp, persons, cfg or TrackConfig(), min_score, progress=False)
@@ -142,5 +142,6 @@ def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Tra
     log.info("using %s of %d people (seen in %d frames, %.1f views on average, track cost %s mm)",
              f"person{best + 1}", slots.shape[2], p["frames_present"], p["views_mean"],
              "n/a" if p.get("track_cost_mm") is None else f"{p['track_cost_mm']:.0f}")
-    return apply_slots(kp, slots[:, :, best : best + 1])
+    masks = decode_masks(summary.get("keypoint_masks"), kp.shape[3])
+    return apply_slots(kp, slots[:, :, best : best + 1], {(f, c, 0): m for (f, c, p), m in masks.items() if p == best})
 

@@ -137,7 +137,7 @@ def one_owner(slots: np.ndarray, tracks: list[Track], n_joints: int) -> int:
             same = (slots[:, :, p] >= 0) & (slots[:, :, p] == slots[:, :, q])
             for f, c in zip(*np.nonzero(same), strict=True):
                 key = (int(f), int(c))
-                mine, theirs = tracks[p].own.get(key, n_joints), tracks[q].own.get(key, n_joints)
+                mine, theirs = (int(np.sum(t.own[key])) if key in t.own else n_joints for t in (tracks[p], tracks[q]))
                 slots[f, c, q if mine >= theirs else p] = -1
                 taken += 1
     return taken

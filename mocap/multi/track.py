@@ -30,6 +30,7 @@ from mocap.multi.body import body_cost, torso_mask
 from mocap.multi.identity import births, merge_coinciding, one_owner, outside_volume
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
+from mocap.multi.slots import encode_masks
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
 from mocap.types import Keypoints2D, Rig
 
@@ -80,6 +81,9 @@ class Tracker:
         since = f - (t.last3d if t.last3d >= 0 else t.last) - 1  # one view alone leaves the depth unknown
         return self.cfg.track_max_m + self.cfg.coast_speed * max(0, since) / self.fps
 
+    def usable_joints(self, f: int, c: int, s: int) -> int:
+        return int(np.isfinite(self.rays[f, c, s][:, 0]).sum())
+
     def _assign(self, tracks: list[Track], f: int, free: np.ndarray, out: dict) -> None:
         """Hungarian per view of ``tracks`` against the free detections; fills out[track] = {view: (slot, cost)}."""
         if not tracks or not free.any():
@@ -110,14 +114,15 @@ class Tracker:
         a single view. With ``others`` (the other people's predicted skeletons), keypoints nearer one of
         them are left out (:func:`~mocap.multi.merged.own_rays`); a detection left with fewer than
         ``min_joints`` keypoints is mostly the other body's (a weak view). Returns (J, 3), the views kept and
-        per view the number of its keypoints that are this person's (all usable ones without ``others``)."""
+        per view (J,) which of its usable keypoints are this person's (all of them without ``others``)."""
         R = self.rays[f, views, slots]  # (V, J, 3)
         O = self.origins[views]
         weak: list[int] = []
-        n_own = np.isfinite(R[..., 0]).sum(axis=1)
         if prior is not None and others is not None:
             R = own_rays(R, O, prior, others, near)
-            n_own = np.isfinite(R[..., 0]).sum(axis=1)
+        mine = np.isfinite(R[..., 0])  # (V, J)
+        n_own = mine.sum(axis=1)
+        if prior is not None and others is not None:
             weak = [k for k in range(len(views)) if n_own[k] < self.cfg.min_joints]
         costs = costs if costs is not None else [0.0] * len(views)
         keep = [k for k in range(len(views)) if k not in weak]
@@ -142,7 +147,7 @@ class Tracker:
                 t = np.sum((prior - o) * r, axis=-1, keepdims=True)
                 X = np.where(np.isfinite(X), X, o + t * r)
             X = np.where(np.isfinite(X), X, prior)
-        return X, [views[k] for k in keep], {c: int(n) for c, n in zip(views, n_own, strict=True)}
+        return X, [views[k] for k in keep], dict(zip(views, mine, strict=True))
 
     def _robust_joints(self, O: np.ndarray, R: np.ndarray, dist: np.ndarray, X0: np.ndarray) -> np.ndarray:
         """Per joint: rays far from the first solution ``X0`` are left out (an outlying keypoint); a joint
@@ -180,7 +185,8 @@ class Tracker:
             # a weak view (mostly another person's keypoints) is not this person's detection: back to the pool
             X, kept, own = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
                                         [got[c][1] for c in views], others, near) if views else (None, [], {}))
-            t.own.update({(f, c): own[c] for c in views if (c, got[c][0]) in shared})
+            # keypoints of a view nearer another person (the other body in a merged detection): not this person's
+            t.own.update({(f, c): own[c] for c in views if own[c].sum() < self.usable_joints(f, c, got[c][0])})
             if t.confirmed and len(kept) >= 2 and not apart(X, t.predict(f)) <= self._gate(t, f):
                 # two views whose rays each pass near the prediction yet meet far from it (nearly parallel rays,
                 # one of them another person's): the depth is the prediction's, seen by the view that fits best
@@ -359,6 +365,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     for p, t in enumerate(kept):
         slots[t.frames, :, p] = np.stack(t.slots)
     shared = one_owner(slots, kept, tr.J)
+    masks = {(f, c, p): m for p, t in enumerate(kept) for (f, c), m in t.own.items() if slots[f, c, p] >= 0}
     for p, t in enumerate(kept):
         n_views = (slots[:, :, p] >= 0).sum(axis=1)
         seen = np.flatnonzero(n_views >= 2)
@@ -380,7 +387,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     requested = persons if persons == "auto" else int(persons)
     summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
                "tracks_dropped_short": dropped, "persons_outside_volume": int(sum(outside)),
-               "shared_views_given_to_one": shared,
+               "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
                "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
                "frames_with_unexplained_detections": tr.unexplained_frames,
                "unexplained_frames_per_camera": unexplained,
