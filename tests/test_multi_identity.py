@@ -189,3 +189,33 @@ def test_the_camera_refinement_gets_every_person_one_after_another_never_two_mix
     assert sorted(owners) == [0, 1]
     small = Keypoints2D(take.keypoints.data[:60], take.keypoints.camera_names, "coco17", 60.0)
     assert np.array_equal(all_people(take.rig, small, 1).data, one_person(take.rig, small, 1).data, equal_nan=True)
+
+
+def test_the_other_bodys_keypoints_in_a_merged_detection_are_left_out_of_the_person():
+    """A view's detection of one person holding one body side of the person beside it (who is missed there):
+    the association keeps the view for its person but records the other body's keypoints (keypoint_masks),
+    which apply_slots leaves out, so triangulation never mixes the two bodies."""
+    from mocap.multi.slots import apply_slots
+
+    rng = np.random.default_rng(1)
+    F = 120
+    a = in_place(walking_figure(F, seed=3), "coco17")
+    truth = np.stack([a, a + [0.0, 0.6, 0.0]], axis=1)
+    rig = ring_rig(RigSpec(), truth)
+    C, J = len(rig), 17
+    uv = np.moveaxis(rig.project(truth.reshape(F, 2 * J, 3)).reshape(C, F, 2, J, 2), 0, 1)
+    data = np.concatenate([uv + rng.normal(0, 1.5, uv.shape), np.full((F, C, 2, J, 1), 0.9)], axis=-1)
+    side = np.array([1, 3, 5, 7, 9, 11, 13, 15])  # the left side
+    data[50:70, 0, 0, side] = data[50:70, 0, 1, side]  # person 1's left side in person 0's detection ...
+    data[50:70, 0, 1] = np.nan  # ... and person 1 missed in that view
+    kp = Keypoints2D(data, rig.names, "coco17", 60.0)
+    slots, summary = associate_take(rig, kp, 2, progress=False)
+    assert slots.shape[2] == 2
+    p0 = int(np.argmin([np.nanmean(np.abs(kp.xy[10, 0, int(slots[10, 0, p])] - uv[10, 0, 0])) for p in range(2)]))
+    held = 50 + np.flatnonzero(slots[50:70, 0, p0] >= 0)
+    assert len(held) >= 18  # the view is kept ...
+    own = apply_slots(kp, slots, summary["keypoint_masks"])
+    left_out = ~np.isfinite(own.xy[held, 0, p0, :, 0])
+    assert left_out[:, side].mean() > 0.9  # ... without the other body's keypoints
+    assert left_out[:, np.setdiff1d(np.arange(J), side)].mean() < 0.1
+    assert np.isfinite(apply_slots(kp, slots).xy[held, 0, p0][:, side, 0]).all()  # without masks: everything
