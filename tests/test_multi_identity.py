@@ -128,9 +128,12 @@ def test_a_shared_detection_goes_to_the_person_with_more_keypoints_in_it():
     slots = np.full((2, 4, 2), -1, np.int16)
     slots[:, :2, 0] = [0, 1]
     slots[:, 1:3, 1] = [1, 2]  # both hold view 1's slot 1 in both frames
-    behind.own[(1, 1)] = 12  # frame 1: mostly the one behind
-    front.own[(0, 1)], front.own[(1, 1)] = 15, 5
-    behind.own[(0, 1)] = 2
+    def mask(n: int) -> tuple[int, np.ndarray]:
+        return 1, np.arange(17) < n  # slot 1, n of its keypoints this person's
+
+    behind.own[(1, 1)] = mask(12)  # frame 1: mostly the one behind
+    front.own[(0, 1)], front.own[(1, 1)] = mask(15), mask(5)
+    behind.own[(0, 1)] = mask(2)
     assert one_owner(slots, [front, behind], 17) == 2
     assert slots[0, 1].tolist() == [1, -1] and slots[1, 1].tolist() == [-1, 1]
 
@@ -153,7 +156,7 @@ def test_a_bystander_beyond_the_capture_volume_is_not_reconstructed(caplog):
     seen = (depth > 0) & (uv[..., 0] >= 0) & (uv[..., 0] < w) & (uv[..., 1] >= 0) & (uv[..., 1] < h)
     data[~seen.all(axis=-1)] = np.nan
     assert (np.isfinite(data[0, :, 1, 0, 0]).sum() == 2), "the bystander is in two views"
-    with caplog.at_level(logging.WARNING, logger="mocap.multi.track"):
+    with caplog.at_level(logging.WARNING, logger="mocap.multi"):
         slots, summary = associate_take(rig, Keypoints2D(data, rig.names, "coco17", 60.0), "auto", progress=False)
     assert summary["persons_found"] == 1 and summary["persons_outside_volume"] == 1
     assert any("beyond the capture volume" in r.getMessage() for r in caplog.records)

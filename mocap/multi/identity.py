@@ -11,6 +11,7 @@ both are seen (the same body followed twice).
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from mocap.multi.track import Tracker
     from mocap.types import Rig
 
+log = logging.getLogger(__name__)
 DUPLICATE_M = 0.4  # torso centres nearer than this: one body (two people's torsos are at least this far apart)
 COINCIDE_M = 0.15  # two identities whose body centres are this near ...
 COINCIDE_SHARE = 0.8  # ... in this share of the frames both are seen in 3D are one person
@@ -137,7 +139,9 @@ def one_owner(slots: np.ndarray, tracks: list[Track], n_joints: int) -> int:
             same = (slots[:, :, p] >= 0) & (slots[:, :, p] == slots[:, :, q])
             for f, c in zip(*np.nonzero(same), strict=True):
                 key = (int(f), int(c))
-                mine, theirs = (int(np.sum(t.own[key])) if key in t.own else n_joints for t in (tracks[p], tracks[q]))
+                sl = slots[f, c, p]
+                mine, theirs = (int(np.sum(t.own[key][1])) if key in t.own and t.own[key][0] == sl else n_joints
+                                for t in (tracks[p], tracks[q]))
                 slots[f, c, q if mine >= theirs else p] = -1
                 taken += 1
     return taken
@@ -159,3 +163,12 @@ def outside_volume(rig: Rig, tracks: list[Track]) -> list[bool]:
             seen += (depth > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
         out.append(bool(len(P)) and not np.any(seen >= need))
     return out
+
+
+def drop_outside(rig: Rig, tracks: list[Track]) -> tuple[list[Track], int]:
+    """The identities not :func:`outside_volume` (those are reported), and how many were."""
+    outside = outside_volume(rig, tracks)
+    if any(outside):
+        log.warning("%d people never where %d cameras see (beyond the capture volume, e.g. a bystander seen by two "
+                    "cameras across the room): not reconstructed", sum(outside), min(3, len(rig)))
+    return [t for t, o in zip(tracks, outside, strict=True) if not o], int(sum(outside))

@@ -9,8 +9,11 @@ tentative ones. Each track is re-triangulated from its own keypoints' rays (not 
 person), views that disagree with the others are dropped (a wrong detection); two tracks once seen apart
 in 3D are never joined. Detections no track explains are grouped across views
 (:mod:`mocap.multi.associate`); a group seen by two or more views starts a tentative track, which
-becomes a person after ``birth_frames`` consecutive frames. A person unseen for ``coast_max_s`` ends;
-afterwards, tracks that follow one another in time and space are stitched into one identity.
+becomes a person after ``birth_frames`` consecutive frames, unless a tracked person's torso is there
+(:mod:`mocap.multi.identity`). A person unseen for ``coast_max_s`` ends; afterwards, identities whose
+bodies coincide, and tracks that follow one another in time and space, are joined. The cost weighs the
+torso as much as every joint (:mod:`mocap.multi.body`); the keypoints of a detection that are another
+person's are recorded per person (``keypoint_masks``, :func:`mocap.multi.slots.apply_slots`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from tqdm import tqdm
 
 from mocap.multi.associate import pair_affinity
 from mocap.multi.body import body_cost, torso_mask
-from mocap.multi.identity import births, merge_coinciding, one_owner, outside_volume
+from mocap.multi.identity import births, drop_outside, merge_coinciding, one_owner
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
 from mocap.multi.slots import encode_masks
@@ -80,9 +83,6 @@ class Tracker:
     def _gate(self, t: Track, f: int) -> float:
         since = f - (t.last3d if t.last3d >= 0 else t.last) - 1  # one view alone leaves the depth unknown
         return self.cfg.track_max_m + self.cfg.coast_speed * max(0, since) / self.fps
-
-    def usable_joints(self, f: int, c: int, s: int) -> int:
-        return int(np.isfinite(self.rays[f, c, s][:, 0]).sum())
 
     def _assign(self, tracks: list[Track], f: int, free: np.ndarray, out: dict) -> None:
         """Hungarian per view of ``tracks`` against the free detections; fills out[track] = {view: (slot, cost)}."""
@@ -186,7 +186,8 @@ class Tracker:
             X, kept, own = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
                                         [got[c][1] for c in views], others, near) if views else (None, [], {}))
             # keypoints of a view nearer another person (the other body in a merged detection): not this person's
-            t.own.update({(f, c): own[c] for c in views if own[c].sum() < self.usable_joints(f, c, got[c][0])})
+            t.own.update({(f, c): (got[c][0], own[c]) for c in views
+                          if own[c].sum() < np.isfinite(self.rays[f, c, got[c][0]][:, 0]).sum()})
             if t.confirmed and len(kept) >= 2 and not apart(X, t.predict(f)) <= self._gate(t, f):
                 # two views whose rays each pass near the prediction yet meet far from it (nearly parallel rays,
                 # one of them another person's): the depth is the prediction's, seen by the view that fits best
@@ -354,18 +355,14 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     in3d = [sum(int((s >= 0).sum() >= 2) for s in t.slots) for t in tracks]
     kept = [t for t, n in zip(tracks, in3d, strict=True) if n >= cfg.min_person_frames]
     dropped = len(tracks) - len(kept)
-    outside = outside_volume(rig, kept)
-    if any(outside):
-        log.warning("%d people never where %d cameras see (beyond the capture volume, e.g. a bystander seen by two "
-                    "cameras across the room): not reconstructed", sum(outside), min(3, tr.C))
-        kept = [t for t, o in zip(kept, outside, strict=True) if not o]
+    kept, outside = drop_outside(rig, kept)
     kept.sort(key=lambda t: t.frames[0])
     slots = np.full((tr.F, tr.C, len(kept)), -1, np.int16)
     people = []
     for p, t in enumerate(kept):
         slots[t.frames, :, p] = np.stack(t.slots)
     shared = one_owner(slots, kept, tr.J)
-    masks = {(f, c, p): m for p, t in enumerate(kept) for (f, c), m in t.own.items() if slots[f, c, p] >= 0}
+    masks = {(f, c, p): m for p, t in enumerate(kept) for (f, c), (sl, m) in t.own.items() if slots[f, c, p] == sl}
     for p, t in enumerate(kept):
         n_views = (slots[:, :, p] >= 0).sum(axis=1)
         seen = np.flatnonzero(n_views >= 2)
@@ -386,7 +383,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
                         "alone, beyond the capture volume, or not a person): not reconstructed", name, n)
     requested = persons if persons == "auto" else int(persons)
     summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
-               "tracks_dropped_short": dropped, "persons_outside_volume": int(sum(outside)),
+               "tracks_dropped_short": dropped, "persons_outside_volume": outside,
                "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
                "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
                "frames_with_unexplained_detections": tr.unexplained_frames,

@@ -32,8 +32,8 @@ class Track:
     X_start: np.ndarray | None = None  # the skeleton where the track began and ended (stitching)
     X_end: np.ndarray | None = None
     path: dict = field(default_factory=dict)  # frame → body centre (3,), in the frames seen by two views or more
-    own: dict = field(default_factory=dict)  # (frame, view) → (J,) the keypoints of that detection that are this
-    # person's (nearer its joints than another person's), where some are not
+    own: dict = field(default_factory=dict)  # (frame, view) → (slot, (J,) the keypoints of that detection that
+    # are this person's: nearer its joints than another person's), where some are not
 
     def predict(self, f: int) -> np.ndarray:
         return self.X + self.vel * (f - self.last)
