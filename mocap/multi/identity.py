@@ -172,3 +172,30 @@ def drop_outside(rig: Rig, tracks: list[Track]) -> tuple[list[Track], int]:
         log.warning("%d people never where %d cameras see (beyond the capture volume, e.g. a bystander seen by two "
                     "cameras across the room): not reconstructed", sum(outside), min(3, len(rig)))
     return [t for t, o in zip(tracks, outside, strict=True) if not o], int(sum(outside))
+
+
+def reacquire(tr: Tracker, new: Track, f: int) -> bool:
+    """A person just confirmed where a tracked person, unseen since before it appeared, is expected:
+    the same person found again (its history joins that track). Returns whether it joined."""
+    best, best_d = None, np.inf
+    ended = {id(t) for t in tr.done}
+    for o in tr.live:
+        if o is new or not o.confirmed or o.last >= new.first or id(o) in ended:  # not one ended this frame
+            continue
+        d = apart(o.predict(f), new.X)
+        if d <= tr._gate(o, f) and d < best_d:
+            best, best_d = o, d
+    if best is None:
+        return False
+    best.frames += new.frames
+    best.slots += new.slots
+    best.costs += new.costs
+    best.path.update(new.path)
+    best.own.update(new.own)
+    best.X, best.vel, best.last = new.X, new.vel, f
+    if new.last3d >= best.last3d:  # its last two-view fix is now: the gate closes again
+        best.last3d, best.X3d = new.last3d, new.X3d
+    best.hits += new.hits
+    best.max_views = max(best.max_views, new.max_views)
+    new.merged_into = best
+    return True

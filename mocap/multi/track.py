@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from mocap.multi.associate import pair_affinity
 from mocap.multi.body import body_cost, torso_mask
-from mocap.multi.identity import births, drop_outside, merge_coinciding, one_owner
+from mocap.multi.identity import births, drop_outside, merge_coinciding, one_owner, reacquire
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
 from mocap.multi.slots import encode_masks
@@ -227,7 +227,7 @@ class Tracker:
                 if not t.confirmed and t.hits >= self.cfg.birth_frames and (
                         t.max_views >= min(3, self.C) or t.hits >= self.two_view_birth * self.cfg.birth_frames):
                     t.confirmed = True
-                    if self._reacquire(t, f):
+                    if reacquire(self, t, f):
                         continue
             if f - t.last > self.cfg.coast_max_s * self.fps:
                 self.done.append(t)
@@ -295,32 +295,6 @@ class Tracker:
             got[c] = pick[c]
             free[c, pick[c][0]] = False
         return X2, kept
-
-    def _reacquire(self, new: Track, f: int) -> bool:
-        """A person just confirmed where a tracked person, unseen since before it appeared, is expected:
-        the same person found again (its history joins that track). Returns whether it joined."""
-        best, best_d = None, np.inf
-        ended = {id(t) for t in self.done}
-        for o in self.live:
-            if o is new or not o.confirmed or o.last >= new.first or id(o) in ended:  # not one ended this frame
-                continue
-            d = apart(o.predict(f), new.X)
-            if d <= self._gate(o, f) and d < best_d:
-                best, best_d = o, d
-        if best is None:
-            return False
-        best.frames += new.frames
-        best.slots += new.slots
-        best.costs += new.costs
-        best.path.update(new.path)
-        best.own.update(new.own)
-        best.X, best.vel, best.last = new.X, new.vel, f
-        if new.last3d >= best.last3d:  # its last two-view fix is now: the gate closes again
-            best.last3d, best.X3d = new.last3d, new.X3d
-        best.hits += new.hits
-        best.max_views = max(best.max_views, new.max_views)
-        new.merged_into = best
-        return True
 
     def _births(self, f: int, free: np.ndarray) -> None:
         births(self, f, free)
