@@ -222,3 +222,22 @@ def test_the_other_bodys_keypoints_in_a_merged_detection_are_left_out_of_the_per
     assert left_out[:, side].mean() > 0.9  # ... without the other body's keypoints
     assert left_out[:, np.setdiff1d(np.arange(J), side)].mean() < 0.1
     assert np.isfinite(apply_slots(kp, slots).xy[held, 0, p0][:, side, 0]).all()  # without masks: everything
+
+
+@pytest.mark.parametrize("jump", [0.3, 0.35])
+def test_a_lunge_beyond_the_gate_stays_one_identity_without_lost_frames(jump):
+    """The whole body 0.3–0.35 m further in one frame (beyond the tracker's gate): no second identity is born
+    within a torso of the person, whose own detections it takes again at once (frames were lost while its gate
+    grew back to it)."""
+    rng = np.random.default_rng(0)
+    F = 150
+    a = in_place(walking_figure(F, seed=1), "coco17")
+    a[60:] += [jump, 0.0, 0.0]
+    truth = np.stack([a, in_place(walking_figure(F, seed=2), "coco17") + [0.0, 1.5, 0.0]], axis=1)
+    rig = ring_rig(RigSpec(), truth)
+    C, J = len(rig), 17
+    uv = np.moveaxis(rig.project(truth.reshape(F, 2 * J, 3)).reshape(C, F, 2, J, 2), 0, 1)
+    data = np.concatenate([uv + rng.normal(0, 1.5, uv.shape), np.full((F, C, 2, J, 1), 0.9)], axis=-1)
+    slots, summary = associate_take(rig, Keypoints2D(data, rig.names, "coco17", 60.0), "auto", progress=False)
+    assert summary["persons_found"] == 2
+    assert min(p["frames_present"] for p in summary["people"]) >= F - 1

@@ -5,8 +5,11 @@ A person whose detections are lost for a few frames (a fast kick outside its gat
 person's detection) leaves its own detections free; grouped across views they would start a second identity
 on the same body. :func:`births` starts a person only where no tracked person's torso is within
 ``DUPLICATE_M``; a group there is the tracked person's, which takes it when it explains more views that way
-(:func:`reanchor`). :func:`merge_coinciding` joins, after tracking, identities whose bodies coincide wherever
-both are seen (the same body followed twice).
+(:func:`reanchor`, also after a lunge beyond its gate). :func:`reacquire` joins a person just confirmed to the
+one lost where it is; :func:`merge_coinciding` joins, after tracking, identities whose bodies coincide
+wherever both are seen (the same body followed twice). In the output, a detection two people shared goes to
+the one with more keypoints of its own in it (:func:`one_owner`), and a person never where three cameras see
+is not reconstructed (:func:`drop_outside`).
 """
 
 from __future__ import annotations
@@ -86,7 +89,8 @@ def reanchor(tr: Tracker, t: Track, f: int, group: dict[int, int], free: np.ndar
     views = sorted(both)
     prior = t.predict(f) if t.last < f else t.X
     X, kept, _ = tr._solve(views, [both[c] for c in views], f, prior, [0.0 if c in group else 1.0 for c in views])
-    if len(kept) < 2 or len(kept) <= len(mine) or not apart(X, prior) <= tr._gate(t, f):
+    moved = np.linalg.norm(torso_centre(X, tr.torso) - torso_centre(prior, tr.torso))
+    if len(kept) < 2 or len(kept) <= len(mine) or not moved <= DUPLICATE_M:  # a lunge beyond the gate: still it
         return False
     slots = np.full(tr.C, -1, np.int16)
     for c in kept:
