@@ -98,11 +98,11 @@ def score(take: CrowdTake, slots: np.ndarray) -> dict:
             "identity_to_person": mapping, "identities_per_person": holders}
 
 
-def _reconstruct(take: CrowdTake, slots: np.ndarray, refine: bool) -> np.ndarray:
+def _reconstruct(take: CrowdTake, slots: np.ndarray, refine: bool, masks: list | None = None) -> np.ndarray:
     from mocap.stages import refine as refine_stage
     from mocap.stages import triangulate
 
-    kp = apply_slots(take.keypoints, slots)
+    kp = apply_slots(take.keypoints, slots, masks)  # masks: the other body's keypoints in a merged detection
     points = triangulate.run(take.rig, kp, triangulate.Config())
     if not refine:
         return points.xyz
@@ -137,7 +137,7 @@ def accuracy_row(cfg: MultiBenchConfig, people: int, progress=None) -> dict:
            "missed_views": take.stats["missed_views"], "not_people_views": take.stats["clutter_views"]}
     if progress:
         progress(f"{people} people: reconstruct")
-    est = _reconstruct(take, slots, cfg.refine)
+    est = _reconstruct(take, slots, cfg.refine, summary.get("keypoint_masks"))
     given = _reconstruct(take, true_slots(take), cfg.refine)
     per = []
     for i in range(people):

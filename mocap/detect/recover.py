@@ -86,7 +86,7 @@ def recovering(mode: str, persons: int | str) -> bool:
 
 def predict_people(rig: Rig, kp: Keypoints2D, slots: np.ndarray, min_score: float, min_joints: int,
                    gate_m: float, speed: float, coast_frames: int,
-                   max_reproj_px: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   max_reproj_px: float | None = None, masks: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every tracked person's skeleton in every frame and its uncertainty.
 
     ``slots`` (F, C, P) from :func:`mocap.multi.track.associate_take`. Returns X (F, P, J, 3): triangulated
@@ -98,7 +98,7 @@ def predict_people(rig: Rig, kp: Keypoints2D, slots: np.ndarray, min_score: floa
     from mocap.multi.slots import apply_slots
     from mocap.stages.triangulate import observation_weights
 
-    own = apply_slots(kp, slots)
+    own = apply_slots(kp, slots, masks)  # ``masks``: the association's keypoint_masks (another body's keypoints)
     F, C, P, J = own.shape
     uv = np.moveaxis(own.xy, 1, 3).reshape(-1, C, 2)
     w = np.moveaxis(observation_weights(own, min_score), 1, 3).reshape(-1, C)
@@ -226,14 +226,15 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
     run.stats = stats
     for k, step in enumerate(("tracked", "lone", "tracked")):
         current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
-        slots, _ = associate_take(rig, current, persons, track_cfg, min_score, progress=False,
-                                  two_view_birth=cfg.two_view_birth)
+        slots, summary = associate_take(rig, current, persons, track_cfg, min_score, progress=False,
+                                        two_view_birth=cfg.two_view_birth)
         stats.setdefault("persons_tracked", slots.shape[2])
         if k == 2 and run.withdraw(slots):  # recovered skeletons no person took: looked for again, as tracked
             current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
         coast = int(round(track_cfg.coast_max_s * kp.fps))
         X, radius = predict_people(rig, current, slots, min_score, track_cfg.min_joints, track_cfg.track_max_m / 2,
-                                   track_cfg.coast_speed / kp.fps / 2, coast, max_reproj_px)
+                                   track_cfg.coast_speed / kp.fps / 2, coast, max_reproj_px,
+                                   summary.get("keypoint_masks"))
         if step == "tracked":
             run.tracked(X, radius, slots)
         else:

@@ -26,7 +26,8 @@ def detection_rays(rig: Rig, kp: Keypoints2D, min_score: float) -> tuple[np.ndar
 class FrameRays:
     """:func:`detection_rays` computed a block of frames at a time, on demand: ``rays[f, ...]`` indexes like
     the (F, C, S, J, 3) array without holding it (10 detections × 75 keypoints × 8 cameras of a 10-minute take
-    would be gigabytes). ``usable``: (F, C, S) detections with at least ``min_joints`` usable keypoints."""
+    would be gigabytes). ``usable``: (F, C, S) detections with at least ``min_joints`` usable keypoints,
+    duplicates left out (:func:`duplicates`)."""
 
     BLOCK = 256
 
@@ -35,7 +36,8 @@ class FrameRays:
         self.origins = np.stack([cam.center for cam in rig.cameras])
         self._cache: dict[int, np.ndarray] = {}
         F = kp.shape[0]
-        self.usable = np.concatenate([np.isfinite(self._block(b)[..., 0]).sum(axis=-1) >= min_joints
+        self.usable = np.concatenate([(np.isfinite(self._block(b)[..., 0]).sum(axis=-1) >= min_joints)
+                                      & ~duplicates(kp.data[b: b + self.BLOCK], min_score, min_joints)
                                       for b in range(0, max(F, 1), self.BLOCK)])[:F] if F else \
             np.zeros(kp.shape[:3], bool)
 
@@ -53,6 +55,36 @@ class FrameRays:
         f = int(f)
         start = f - f % self.BLOCK
         return self._block(start)[(f - start,) + rest]
+
+
+DUPLICATE_SHARE = 0.05  # two detections of a view this near (share of the body's extent in the image) are one
+
+
+def duplicates(data: np.ndarray, min_score: float, min_joints: int) -> np.ndarray:
+    """(F, C, S) the detections (F, C, S, J, 3) that repeat another of the same view and frame: their keypoints
+    in common (at least ``min_joints``) within ``DUPLICATE_SHARE`` of the body's extent of each other (median),
+    the detector (or its second pass) finding one person twice. Of two, the one with fewer keypoints (then the
+    lower mean score) is the duplicate: it would otherwise compete with the whole detection for the person."""
+    F, C, S = data.shape[:3]
+    out = np.zeros((F, C, S), bool)
+    if S < 2:
+        return out
+    ok = np.isfinite(data[..., 2]) & (data[..., 2] >= min_score) & np.isfinite(data[..., :2]).all(axis=-1)
+    xy = np.where(ok[..., None], data[..., :2], np.nan)
+    n = ok.sum(axis=-1)
+    with np.errstate(invalid="ignore"):
+        lo, hi = np.fmin.reduce(xy, axis=-2), np.fmax.reduce(xy, axis=-2)  # (F, C, S, 2)
+    extent = np.max(hi - lo, axis=-1)  # (F, C, S)
+    mean_score = np.where(ok, data[..., 2], 0.0).sum(axis=-1) / np.maximum(n, 1)
+    for a in range(S):
+        for b in range(a + 1, S):
+            d = robust_median(np.linalg.norm(xy[:, :, a] - xy[:, :, b], axis=-1), min_joints)  # (F, C)
+            same = d <= DUPLICATE_SHARE * np.fmin(extent[:, :, a], extent[:, :, b])
+            worse_b = (n[:, :, b] < n[:, :, a]) | ((n[:, :, b] == n[:, :, a])
+                                                   & (mean_score[:, :, b] <= mean_score[:, :, a]))
+            out[:, :, b] |= same & worse_b
+            out[:, :, a] |= same & ~worse_b
+    return out
 
 
 def robust_median(dist: np.ndarray, min_count: int) -> np.ndarray:

@@ -26,14 +26,33 @@ def decode_slots(record: dict) -> np.ndarray:
     return a.reshape(record["shape"]).astype(np.int16)
 
 
-def apply_slots(kp: Keypoints2D, slots: np.ndarray) -> Keypoints2D:
-    """Keypoints whose persons axis is the identity: (F, C, P, J, 3), NaN where a person is not seen."""
+def encode_masks(masks: dict) -> list:
+    """{(frame, view, person): (J,) bool, the keypoints of that detection that are the person's} → JSON rows
+    [frame, view, person, hex bit mask of the joints]."""
+    return [[int(f), int(c), int(p), hex(int(sum(1 << int(j) for j in np.flatnonzero(m))))]
+            for (f, c, p), m in sorted(masks.items())]
+
+
+def decode_masks(rows: list | None, n_joints: int) -> dict:
+    return {(int(f), int(c), int(p)): np.array([(int(h, 16) >> j) & 1 for j in range(n_joints)], bool)
+            for f, c, p, h in rows or []}
+
+
+def apply_slots(kp: Keypoints2D, slots: np.ndarray, masks: dict | list | None = None) -> Keypoints2D:
+    """Keypoints whose persons axis is the identity: (F, C, P, J, 3), NaN where a person is not seen.
+    ``masks`` (the association's ``keypoint_masks``, rows or decoded): the keypoints of a detection that are
+    another person's (a detection merging two bodies) are NaN for this one."""
     F, C, S, J = kp.shape
     if slots.shape[:2] != (F, C):
         raise ValueError(f"association: slots {slots.shape} do not fit keypoints {kp.shape}")
     s = np.clip(slots, 0, max(S - 1, 0)).astype(np.intp)
     data = np.take_along_axis(kp.data, s[..., None, None], axis=2) if S else np.full((F, C, 0, J, 3), np.nan)
     data = np.where((slots >= 0)[..., None, None], data, np.nan)
+    if isinstance(masks, list):
+        masks = decode_masks(masks, J)
+    for (f, c, p), m in (masks or {}).items():
+        if f < F and c < C and p < data.shape[2]:
+            data[f, c, p, :len(m)][~m] = np.nan
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
 
 

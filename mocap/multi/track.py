@@ -9,8 +9,11 @@ tentative ones. Each track is re-triangulated from its own keypoints' rays (not 
 person), views that disagree with the others are dropped (a wrong detection); two tracks once seen apart
 in 3D are never joined. Detections no track explains are grouped across views
 (:mod:`mocap.multi.associate`); a group seen by two or more views starts a tentative track, which
-becomes a person after ``birth_frames`` consecutive frames. A person unseen for ``coast_max_s`` ends;
-afterwards, tracks that follow one another in time and space are stitched into one identity.
+becomes a person after ``birth_frames`` consecutive frames, unless a tracked person's torso is there
+(:mod:`mocap.multi.identity`). A person unseen for ``coast_max_s`` ends; afterwards, identities whose
+bodies coincide, and tracks that follow one another in time and space, are joined. The cost weighs the
+torso as much as every joint (:mod:`mocap.multi.body`); the keypoints of a detection that are another
+person's are recorded per person (``keypoint_masks``, :func:`mocap.multi.slots.apply_slots`).
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
-from mocap.multi.associate import cluster, pair_affinity
+from mocap.multi.associate import pair_affinity
+from mocap.multi.body import body_cost, torso_mask
+from mocap.multi.identity import births, drop_outside, merge_coinciding, one_owner, reacquire
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
-from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays, truncated_mean
+from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
+from mocap.multi.slots import encode_masks
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
 from mocap.types import Keypoints2D, Rig
 
@@ -68,6 +74,7 @@ class Tracker:
         self.rays = FrameRays(rig, kp, min_score, cfg.min_joints)  # rays[f, c, s] (J, 3), computed by blocks
         self.origins, self.usable = self.rays.origins, self.rays.usable  # (C, 3), (F, C, S)
         self.F, self.C, self.S, self.J = kp.shape
+        self.torso = torso_mask(kp.keypoint_set, self.J)  # (J,) the joints that move with the body
         self.fps = kp.fps
         self.live: list[Track] = []
         self.done: list[Track] = []
@@ -84,7 +91,7 @@ class Tracker:
         Xp = np.stack([t.predict(f) for t in tracks])  # (T, J, 3)
         d = point_ray_distance(Xp[:, None, None], self.origins[None, :, None, None], self.rays[f][None])
         cap = np.array([self._gate(t, f) for t in tracks])  # a joint farther than this: an outlier
-        cost = truncated_mean(d, cap[:, None, None, None], self.cfg.min_joints)  # (T, C, S)
+        cost = body_cost(d, cap[:, None, None, None], self.torso, self.cfg.min_joints)  # (T, C, S)
         cost = np.where(free[None], cost, np.inf)
         gate = cap / 2  # the mean capped distance of a detection of this person
         cost = np.where(cost <= gate[:, None, None], cost, np.inf)  # outside a track's gate: not a candidate
@@ -107,13 +114,15 @@ class Tracker:
         a single view. With ``others`` (the other people's predicted skeletons), keypoints nearer one of
         them are left out (:func:`~mocap.multi.merged.own_rays`); a detection left with fewer than
         ``min_joints`` keypoints is mostly the other body's (a weak view). Returns (J, 3), the views kept and
-        the weak views."""
+        per view (J,) which of its usable keypoints are this person's (all of them without ``others``)."""
         R = self.rays[f, views, slots]  # (V, J, 3)
         O = self.origins[views]
         weak: list[int] = []
         if prior is not None and others is not None:
             R = own_rays(R, O, prior, others, near)
-            n_own = np.isfinite(R[..., 0]).sum(axis=1)
+        mine = np.isfinite(R[..., 0])  # (V, J)
+        n_own = mine.sum(axis=1)
+        if prior is not None and others is not None:
             weak = [k for k in range(len(views)) if n_own[k] < self.cfg.min_joints]
         costs = costs if costs is not None else [0.0] * len(views)
         keep = [k for k in range(len(views)) if k not in weak]
@@ -138,7 +147,7 @@ class Tracker:
                 t = np.sum((prior - o) * r, axis=-1, keepdims=True)
                 X = np.where(np.isfinite(X), X, o + t * r)
             X = np.where(np.isfinite(X), X, prior)
-        return X, [views[k] for k in keep], [views[k] for k in weak]
+        return X, [views[k] for k in keep], dict(zip(views, mine, strict=True))
 
     def _robust_joints(self, O: np.ndarray, R: np.ndarray, dist: np.ndarray, X0: np.ndarray) -> np.ndarray:
         """Per joint: rays far from the first solution ``X0`` are left out (an outlying keypoint); a joint
@@ -174,8 +183,16 @@ class Tracker:
             others = np.stack(others) if others else None
             near = NOISE_COSTS * t.noise(RECENT)
             # a weak view (mostly another person's keypoints) is not this person's detection: back to the pool
-            X, kept, _ = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
-                                      [got[c][1] for c in views], others, near) if views else (None, [], []))
+            X, kept, own = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
+                                        [got[c][1] for c in views], others, near) if views else (None, [], {}))
+            # keypoints of a view nearer another person (the other body in a merged detection): not this person's
+            t.own.update({(f, c): (got[c][0], own[c]) for c in views
+                          if own[c].sum() < np.isfinite(self.rays[f, c, got[c][0]][:, 0]).sum()})
+            if t.confirmed and len(kept) >= 2 and not apart(X, t.predict(f)) <= self._gate(t, f):
+                # two views whose rays each pass near the prediction yet meet far from it (nearly parallel rays,
+                # one of them another person's): the depth is the prediction's, seen by the view that fits best
+                best = min(kept, key=lambda c: got[c][1])
+                X, kept, _ = self._solve([best], [got[best][0]], f, t.predict(f), [got[best][1]], others, near)
             t.dropped_views += len(views) - len(kept)
             for c in views:
                 if c not in kept and (c, got[c][0]) not in shared:
@@ -210,7 +227,7 @@ class Tracker:
                 if not t.confirmed and t.hits >= self.cfg.birth_frames and (
                         t.max_views >= min(3, self.C) or t.hits >= self.two_view_birth * self.cfg.birth_frames):
                     t.confirmed = True
-                    if self._reacquire(t, f):
+                    if reacquire(self, t, f):
                         continue
             if f - t.last > self.cfg.coast_max_s * self.fps:
                 self.done.append(t)
@@ -279,53 +296,8 @@ class Tracker:
             free[c, pick[c][0]] = False
         return X2, kept
 
-    def _reacquire(self, new: Track, f: int) -> bool:
-        """A person just confirmed where a tracked person, unseen since before it appeared, is expected:
-        the same person found again (its history joins that track). Returns whether it joined."""
-        best, best_d = None, np.inf
-        ended = {id(t) for t in self.done}
-        for o in self.live:
-            if o is new or not o.confirmed or o.last >= new.first or id(o) in ended:  # not one ended this frame
-                continue
-            d = apart(o.predict(f), new.X)
-            if d <= self._gate(o, f) and d < best_d:
-                best, best_d = o, d
-        if best is None:
-            return False
-        best.frames += new.frames
-        best.slots += new.slots
-        best.costs += new.costs
-        best.path.update(new.path)
-        best.X, best.vel, best.last = new.X, new.vel, f
-        if new.last3d >= best.last3d:  # its last two-view fix is now: the gate closes again
-            best.last3d, best.X3d = new.last3d, new.X3d
-        best.hits += new.hits
-        best.max_views = max(best.max_views, new.max_views)
-        new.merged_into = best
-        return True
-
     def _births(self, f: int, free: np.ndarray) -> None:
-        cs = np.argwhere(free)
-        if len(cs) < 2 or len(set(cs[:, 0])) < 2:
-            return
-        self.unexplained_frames += 1
-        views = cs[:, 0]
-        cost = pair_affinity(self.origins[views], self.rays[f, views, cs[:, 1]], views, self.cfg.min_joints)
-        for group in cluster(cost, views, self.cfg.match_max_m):
-            v = [int(views[g]) for g in group]
-            s = [int(cs[g, 1]) for g in group]
-            X, kept, _ = self._solve(v, s, f, None)
-            if len(kept) < 2:
-                continue
-            if any(apart(t.predict(f), X) < self.cfg.track_max_m for t in self.live):
-                continue  # the detections of a person already tracked that its gate missed
-            slots = np.full(self.C, -1, np.int16)
-            for c in kept:
-                slots[c] = s[v.index(c)]
-            t = Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X,
-                      path={f: centre(X)})
-            t.confirmed = self.cfg.birth_frames <= 1 and len(kept) >= min(3, self.C)
-            self.live.append(t)
+        births(self, f, free)
 
 
 def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
@@ -352,16 +324,20 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         k = next((k for k, sl in enumerate(t.slots) if (sl >= 0).sum() >= 2), 0)
         v = [c for c in range(tr.C) if t.slots[k][c] >= 0]
         t.X_start = tr._solve(v, [int(t.slots[k][c]) for c in v], t.frames[k], None)[0]
-    tracks = stitch(tracks, cfg, kp.fps)
+    tracks = stitch(merge_coinciding(tracks), cfg, kp.fps)
     seconds = time.perf_counter() - t0
     in3d = [sum(int((s >= 0).sum() >= 2) for s in t.slots) for t in tracks]
     kept = [t for t, n in zip(tracks, in3d, strict=True) if n >= cfg.min_person_frames]
     dropped = len(tracks) - len(kept)
+    kept, outside = drop_outside(rig, kept)
     kept.sort(key=lambda t: t.frames[0])
     slots = np.full((tr.F, tr.C, len(kept)), -1, np.int16)
     people = []
     for p, t in enumerate(kept):
         slots[t.frames, :, p] = np.stack(t.slots)
+    shared = one_owner(slots, kept, tr.J)
+    masks = {(f, c, p): m for p, t in enumerate(kept) for (f, c), (sl, m) in t.own.items() if slots[f, c, p] == sl}
+    for p, t in enumerate(kept):
         n_views = (slots[:, :, p] >= 0).sum(axis=1)
         seen = np.flatnonzero(n_views >= 2)
         people.append({"frames_present": int(len(seen)), "first": int(seen[0]) if len(seen) else None,
@@ -378,10 +354,12 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     for name, n in unexplained.items():
         if n > 0.05 * tr.F:
             log.warning("camera %s: %d frames with a detection no person explains (a person seen by this camera "
-                        "alone, or not a person): not reconstructed", name, n)
+                        "alone, beyond the capture volume, or not a person): not reconstructed", name, n)
     requested = persons if persons == "auto" else int(persons)
     summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
-               "tracks_dropped_short": dropped, "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
+               "tracks_dropped_short": dropped, "persons_outside_volume": outside,
+               "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
+               "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
                "frames_with_unexplained_detections": tr.unexplained_frames,
                "unexplained_frames_per_camera": unexplained,
                "ms_per_frame": 1000 * seconds / max(tr.F, 1),

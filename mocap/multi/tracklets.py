@@ -32,6 +32,8 @@ class Track:
     X_start: np.ndarray | None = None  # the skeleton where the track began and ended (stitching)
     X_end: np.ndarray | None = None
     path: dict = field(default_factory=dict)  # frame → body centre (3,), in the frames seen by two views or more
+    own: dict = field(default_factory=dict)  # (frame, view) → (slot, (J,) the keypoints of that detection that
+    # are this person's: nearer its joints than another person's), where some are not
 
     def predict(self, f: int) -> np.ndarray:
         return self.X + self.vel * (f - self.last)
@@ -86,6 +88,7 @@ def join_tracks(old: Track, young: Track) -> None:
     if young.last3d >= old.last3d:
         old.last3d, old.X3d = young.last3d, young.X3d
     old.path = {**young.path, **old.path}
+    old.own = {**young.own, **old.own}
     old.dropped_views += young.dropped_views
     old.max_views = max(old.max_views, young.max_views)
 

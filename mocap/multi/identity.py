@@ -1,0 +1,205 @@
+"""One identity per person: no new identity where a tracked person already is, and identities that turn out
+to be one person joined.
+
+A person whose detections are lost for a few frames (a fast kick outside its gate, a view that took another
+person's detection) leaves its own detections free; grouped across views they would start a second identity
+on the same body. :func:`births` starts a person only where no tracked person's torso is within
+``DUPLICATE_M``; a group there is the tracked person's, which takes it when it explains more views that way
+(:func:`reanchor`, also after a lunge beyond its gate). :func:`reacquire` joins a person just confirmed to the
+one lost where it is; :func:`merge_coinciding` joins, after tracking, identities whose bodies coincide
+wherever both are seen (the same body followed twice). In the output, a detection two people shared goes to
+the one with more keypoints of its own in it (:func:`one_owner`), and a person never where three cameras see
+is not reconstructed (:func:`drop_outside`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mocap.multi.associate import cluster, pair_affinity
+from mocap.multi.body import torso_centre
+from mocap.multi.tracklets import Track, apart, centre, join_tracks
+
+if TYPE_CHECKING:
+    from mocap.multi.track import Tracker
+    from mocap.types import Rig
+
+log = logging.getLogger(__name__)
+DUPLICATE_M = 0.4  # torso centres nearer than this: one body (two people's torsos are at least this far apart)
+COINCIDE_M = 0.15  # two identities whose body centres are this near ...
+COINCIDE_SHARE = 0.8  # ... in this share of the frames both are seen in 3D are one person
+
+
+def births(tr: Tracker, f: int, free: np.ndarray) -> None:
+    """Detections no person explains, grouped across views (:mod:`mocap.multi.associate`): a group of two
+    or more views starts a tentative person unless a tracked person's torso lies within ``DUPLICATE_M`` of
+    it (then it is that person's: :func:`reanchor`)."""
+    cs = np.argwhere(free)
+    if len(cs) < 2 or len(set(cs[:, 0])) < 2:
+        return
+    tr.unexplained_frames += 1
+    views = cs[:, 0]
+    cost = pair_affinity(tr.origins[views], tr.rays[f, views, cs[:, 1]], views, tr.cfg.min_joints)
+    for group in cluster(cost, views, tr.cfg.match_max_m):
+        v = [int(views[g]) for g in group]
+        s = [int(cs[g, 1]) for g in group]
+        X, kept, _ = tr._solve(v, s, f, None)
+        if len(kept) < 2:
+            continue
+        if any(apart(t.predict(f), X) < tr.cfg.track_max_m for t in tr.live):
+            continue  # the detections of a person already tracked that its gate missed
+        near = nearest_person(tr, f, X)
+        if near is not None:
+            reanchor(tr, near, f, {c: s[v.index(c)] for c in kept}, free)
+            continue
+        slots = np.full(tr.C, -1, np.int16)
+        for c in kept:
+            slots[c] = s[v.index(c)]
+        t = Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X,
+                  path={f: centre(X)})
+        t.confirmed = tr.cfg.birth_frames <= 1 and len(kept) >= min(3, tr.C)
+        tr.live.append(t)
+
+
+def nearest_person(tr: Tracker, f: int, X: np.ndarray) -> Track | None:
+    """The confirmed person whose torso (as seen this frame, else predicted) is nearest ``X``'s, when within
+    ``DUPLICATE_M``."""
+    best, best_d = None, DUPLICATE_M
+    c = torso_centre(X, tr.torso)
+    for t in tr.live:
+        if not t.confirmed:
+            continue
+        d = float(np.linalg.norm(torso_centre(t.X if t.last == f else t.predict(f), tr.torso) - c))
+        if d < best_d:
+            best, best_d = t, d
+    return best
+
+
+def reanchor(tr: Tracker, t: Track, f: int, group: dict[int, int], free: np.ndarray) -> bool:
+    """A group of free detections (view → slot) on a tracked person: solved with the person's own detections
+    of this frame (the group's where both have a view), it replaces them when it keeps more views (the person
+    had lost them, or held another person's detection). Returns whether it did."""
+    mine = {}
+    if t.frames and t.frames[-1] == f:
+        mine = {c: int(sl) for c, sl in enumerate(t.slots[-1]) if sl >= 0}
+    both = {**mine, **group}
+    views = sorted(both)
+    prior = t.predict(f) if t.last < f else t.X
+    X, kept, _ = tr._solve(views, [both[c] for c in views], f, prior, [0.0 if c in group else 1.0 for c in views])
+    moved = np.linalg.norm(torso_centre(X, tr.torso) - torso_centre(prior, tr.torso))
+    if len(kept) < 2 or len(kept) <= len(mine) or not moved <= DUPLICATE_M:  # a lunge beyond the gate: still it
+        return False
+    slots = np.full(tr.C, -1, np.int16)
+    for c in kept:
+        slots[c] = both[c]
+        free[c, both[c]] = False
+    for c, sl in mine.items():
+        if c not in kept or slots[c] != sl:
+            free[c, sl] = True  # what it held and the group replaced: back to the pool (for the next frame's view)
+    if t.frames and t.frames[-1] == f:
+        t.slots[-1] = slots
+    else:
+        t.frames.append(f)
+        t.slots.append(slots)
+        t.costs.append(t.noise(30))
+        t.hits += 1
+    t.X, t.last, t.last3d, t.X3d = X, f, f, X
+    t.path[f] = centre(X)
+    t.max_views = max(t.max_views, len(kept))
+    return True
+
+
+def merge_coinciding(tracks: list[Track]) -> list[Track]:
+    """Join identities seen together in 3D whose body centres are within ``COINCIDE_M`` in at least
+    ``COINCIDE_SHARE`` of those frames (one body followed twice); per frame the assignment with more views."""
+    tracks = sorted(tracks, key=lambda t: t.frames[0] if t.frames else 0)
+    out: list[Track] = []
+    for t in tracks:
+        for o in out:
+            both = sorted(set(o.path) & set(t.path))
+            if len(both) < 3:
+                continue
+            d = [np.linalg.norm(o.path[k] - t.path[k]) for k in both]
+            if np.mean(np.asarray(d) <= COINCIDE_M) >= COINCIDE_SHARE:
+                join_tracks(o, t)
+                break
+        else:
+            out.append(t)
+    return out
+
+
+def one_owner(slots: np.ndarray, tracks: list[Track], n_joints: int) -> int:
+    """A detection two people shared while tracking (one hidden behind the other, :mod:`mocap.multi.merged`)
+    goes, in the output ``slots`` (F, C, P), to the person with more keypoints of its own in it: the other
+    would otherwise be triangulated from the keypoints of the body in front. Returns how many views were
+    taken from a person."""
+    taken = 0
+    P = slots.shape[2]
+    for p in range(P):
+        for q in range(p + 1, P):
+            same = (slots[:, :, p] >= 0) & (slots[:, :, p] == slots[:, :, q])
+            for f, c in zip(*np.nonzero(same), strict=True):
+                key = (int(f), int(c))
+                sl = slots[f, c, p]
+                mine, theirs = (int(np.sum(t.own[key][1])) if key in t.own and t.own[key][0] == sl else n_joints
+                                for t in (tracks[p], tracks[q]))
+                slots[f, c, q if mine >= theirs else p] = -1
+                taken += 1
+    return taken
+
+
+def outside_volume(rig: Rig, tracks: list[Track]) -> list[bool]:
+    """Per identity: whether it was never where ``min(3, C)`` cameras see (its body centre in front of them
+    and inside their images) in any frame it was located in 3D: someone beyond the capture volume (a
+    bystander seen by two cameras across the room), whom the other cameras cannot confirm."""
+    need = min(3, len(rig))
+    out = []
+    for t in tracks:
+        P = np.array([p for p in t.path.values() if np.isfinite(p).all()]).reshape(-1, 3)
+        seen = np.zeros(len(P), int)
+        for cam in rig.cameras:
+            depth = (P @ cam.R.T + cam.t)[:, 2]
+            uv = cam.project(P)
+            w, h = cam.size
+            seen += (depth > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+        out.append(bool(len(P)) and not np.any(seen >= need))
+    return out
+
+
+def drop_outside(rig: Rig, tracks: list[Track]) -> tuple[list[Track], int]:
+    """The identities not :func:`outside_volume` (those are reported), and how many were."""
+    outside = outside_volume(rig, tracks)
+    if any(outside):
+        log.warning("%d people never where %d cameras see (beyond the capture volume, e.g. a bystander seen by two "
+                    "cameras across the room): not reconstructed", sum(outside), min(3, len(rig)))
+    return [t for t, o in zip(tracks, outside, strict=True) if not o], int(sum(outside))
+
+
+def reacquire(tr: Tracker, new: Track, f: int) -> bool:
+    """A person just confirmed where a tracked person, unseen since before it appeared, is expected:
+    the same person found again (its history joins that track). Returns whether it joined."""
+    best, best_d = None, np.inf
+    ended = {id(t) for t in tr.done}
+    for o in tr.live:
+        if o is new or not o.confirmed or o.last >= new.first or id(o) in ended:  # not one ended this frame
+            continue
+        d = apart(o.predict(f), new.X)
+        if d <= tr._gate(o, f) and d < best_d:
+            best, best_d = o, d
+    if best is None:
+        return False
+    best.frames += new.frames
+    best.slots += new.slots
+    best.costs += new.costs
+    best.path.update(new.path)
+    best.own.update(new.own)
+    best.X, best.vel, best.last = new.X, new.vel, f
+    if new.last3d >= best.last3d:  # its last two-view fix is now: the gate closes again
+        best.last3d, best.X3d = new.last3d, new.X3d
+    best.hits += new.hits
+    best.max_views = max(best.max_views, new.max_views)
+    new.merged_into = best
+    return True
