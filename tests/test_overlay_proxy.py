@@ -347,3 +347,20 @@ def test_a_proxy_that_cannot_be_finished_is_a_warning(tmp_path, monkeypatch, cap
     assert data.shape[0] == 5
     assert "cam: proxy for the overlay videos not finished (No space left on device)" in caplog.text
     assert proxy.segments(tmp_path, "cam", src, 5, (80, 60)) is None
+
+
+def test_a_joint_projecting_far_outside_the_image_is_not_drawn(tmp_path):
+    """A point barely in front of the camera's plane projects billions of pixels away: the limb to it is
+    left out, the others are drawn, and the render does not fail."""
+    session, rig, pts, src = _scene(tmp_path)
+    X = pts.xyz.copy()
+    X[:, 0, 15] = (5.0, 0.0, 1e-8)  # left wrist: 5e10 px to the right, beyond 32-bit pixels
+    far = Points3D(X, pts.reproj_err, pts.views, pts.camera_names, pts.keypoint_set, pts.fps)
+    assert rig[0].project(X[0, 0, 15])[0] > 1e10
+    [out] = overlay.start(session, rig, far, {}, threads=1, height=60).result(progress=False)
+    from mocap.io.video import read_frames
+
+    size = proxy.scaled_size(SIZE, 60)
+    uv = rig[0].project(pts.xyz[0, 0, [11, 13]]) * (size[1] / SIZE[1])
+    frames = [img for _, img in read_frames(out)]
+    assert len(frames) == 6 and all(_green_on_segment(img, uv[0], uv[1]) > 0.9 for img in frames)

@@ -73,8 +73,8 @@ def draw(img: np.ndarray, det: np.ndarray, uv: np.ndarray, segs, sides, scale: f
     """Reprojection as thick translucent bones, detections as dots joined by thin lines (side colours)."""
     th = max(3, round(5 * scale))
     over = img.copy()
-    ok_uv = np.isfinite(uv).all(axis=1)
-    q = np.round(np.nan_to_num(uv)).astype(int)
+    ok_uv = np.isfinite(uv).all(axis=1) & (np.abs(np.nan_to_num(uv)) < 1e5).all(axis=1)  # OpenCV draws int32 only
+    q = np.round(np.where(ok_uv[:, None], uv, 0.0)).astype(int)
     for (a, b), s in zip(segs, sides, strict=True):
         if ok_uv[a] and ok_uv[b]:
             cv2.line(over, tuple(q[a]), tuple(q[b]), SIDE_BGR[s], th, cv2.LINE_AA)

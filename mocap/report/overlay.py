@@ -133,6 +133,9 @@ def render(source: Path, out: Path, uv: np.ndarray, limbs, offset: float, fps: f
     return _draw(read_frames(source), *args)
 
 
+FAR_PX = 1e5  # projected points beyond this many pixels from the image origin are not drawn
+
+
 def _draw(frames, out: Path, uv: np.ndarray, limbs, fps: float, size, label: str, stop, offset: float,
           sampling: tuple[int, int], job: Job | None, height: int) -> Path:
     import cv2
@@ -157,8 +160,10 @@ def _draw(frames, out: Path, uv: np.ndarray, limbs, fps: float, size, label: str
                 people = [(uv[t], (0, 220, 0))] if uv.ndim == 3 else \
                     [(uv[t, k], palette(k)[CENTRE]) for k in range(uv.shape[1])]
                 for p, colour in people:
-                    good = np.isfinite(p).all(axis=1)
-                    q = np.round(np.nan_to_num(p * scale)).astype(int)
+                    # a point far outside the image (near the camera's plane, or a person beside it) is left out:
+                    # OpenCV's line drawing fails on coordinates near its fixed-point range
+                    good = np.isfinite(p).all(axis=1) & (np.abs(np.nan_to_num(p)) < FAR_PX).all(axis=1)
+                    q = np.round(np.where(good[:, None], p, 0.0) * scale).astype(int)
                     for a, b in limbs:
                         if good[a] and good[b]:
                             cv2.line(img, tuple(q[a]), tuple(q[b]), colour, thick, cv2.LINE_AA)

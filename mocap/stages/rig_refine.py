@@ -329,10 +329,10 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     given = session.given_rig_path()
     rig = read_rig(given)
     kp = session.keypoints2d(rig)
-    if kp.shape[2] > 1:  # several people per view: one person, never two mixed
-        from mocap.detect.select import one_person
+    if kp.shape[2] > 1:  # several people per view: every associated person, never two mixed in one frame
+        from mocap.detect.select import all_people
 
-        kp = one_person(rig, kp, as_settings(settings).detect.persons)
+        kp = all_people(rig, kp, as_settings(settings).detect.persons)
     refined, report = run(rig, kp, cfg)
     report["given_rig"] = str(given.relative_to(session.root)) if given.is_relative_to(session.root) else str(given)
     report["given_rig_sha256"] = hashlib.sha256(given.read_bytes()).hexdigest()  # a stale refinement is not used

@@ -242,7 +242,7 @@ def associate_keypoints(rig: Rig, kp: Keypoints2D, persons: int | str, cfg: Conf
         slots = decode_slots(recorded["slots"])
         fits = slots.shape[:2] == (F, C) and (slots < S).all() and recorded.get("slots_per_view") == S
         if fits and recorded.get("keypoints_digest", digest) == digest:
-            return apply_slots(kp, slots), recorded
+            return apply_slots(kp, slots, recorded.get("keypoint_masks")), recorded
         log.warning("the recorded association was made on other keypoints (detection or sync ran again); "
                     "associating again")
     slots, summary = associate_take(rig, kp, persons, cfg.association, cfg.min_score)
@@ -252,7 +252,7 @@ def associate_keypoints(rig: Rig, kp: Keypoints2D, persons: int | str, cfg: Conf
                          f"{F} frames: nothing to reconstruct (detections per camera that no person explains: "
                          f"{summary['unexplained_frames_per_camera']})")
     summary["slots"] = encode_slots(slots)
-    return apply_slots(kp, slots), summary
+    return apply_slots(kp, slots, summary.get("keypoint_masks")), summary
 
 
 def person_records(points: Points3D, kp: Keypoints2D, rig: Rig, association: dict, cfg: Config) -> list[dict]:
