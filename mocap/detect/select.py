@@ -113,12 +113,12 @@ def all_people(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Trac
     person standing still constrains the cameras at one spot only (on real two-person footage, refined on
     the one standing still the other's error grew from 12 to 19 px; on both, 10 and 8 px). Sync needs the
     frames in time: :func:`one_person`. With ``persons`` = 1, or nobody associated: :func:`one_person`."""
+    from mocap.multi.memo import associate_once
     from mocap.multi.slots import apply_slots
-    from mocap.multi.track import TrackConfig, associate_take
 
     if kp.shape[2] == 1 or persons == 1:
         return one_person(rig, kp, persons)
-    slots, summary = associate_take(rig, kp, persons, cfg or TrackConfig(), min_score, progress=False)
+    slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False)
     if slots.shape[2] == 0:
         return one_person(rig, kp, persons)
     own = apply_slots(kp, slots, summary.get("keypoint_masks"))  # (F, C, P, J, 3)
@@ -131,10 +131,10 @@ def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Tra
                 min_score: float = 0.2) -> Keypoints2D:
     """One associated person, never two mixed: what sync and the camera refinement use when several people
     are in the views (:func:`mocap.multi.slots.best_person`)."""
+    from mocap.multi.memo import associate_once
     from mocap.multi.slots import apply_slots, best_person, decode_masks
-    from mocap.multi.track import TrackConfig, associate_take
 
-    slots, summary = associate_take(rig, kp, persons, cfg or TrackConfig(), min_score, progress=False)
+    slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False)
     if slots.shape[2] == 0:
         raise ValueError("no person is seen by two cameras or more: nothing to synchronise or refine on")
     best = best_person(slots, summary["people"])

@@ -233,8 +233,8 @@ def associate_keypoints(rig: Rig, kp: Keypoints2D, persons: int | str, cfg: Conf
     on these very keypoints (their digest; records without one: same frames, cameras and detector slots)."""
     import hashlib
 
+    from mocap.multi.memo import associate_once
     from mocap.multi.slots import apply_slots, decode_slots, encode_slots
-    from mocap.multi.track import associate_take
 
     F, C, S, _ = kp.shape
     digest = hashlib.sha1(np.ascontiguousarray(kp.data).reshape(-1).view(np.uint8)).hexdigest()[:16]
@@ -245,7 +245,7 @@ def associate_keypoints(rig: Rig, kp: Keypoints2D, persons: int | str, cfg: Conf
             return apply_slots(kp, slots, recorded.get("keypoint_masks")), recorded
         log.warning("the recorded association was made on other keypoints (detection or sync ran again); "
                     "associating again")
-    slots, summary = associate_take(rig, kp, persons, cfg.association, cfg.min_score)
+    slots, summary = associate_once(rig, kp, persons, cfg.association, cfg.min_score)
     summary["keypoints_digest"] = digest  # what the slots belong to (the keypoints after the sync offsets)
     if slots.shape[2] == 0:
         raise ValueError(f"triangulate: persons = {persons!r} but no person is seen by two cameras or more in "
