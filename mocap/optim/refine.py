@@ -403,5 +403,12 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
             err[:, idx] = np.where(fit.keep, norms, 0).sum(1) / fit.keep.sum(1)
     if not solved:
         raise ValueError("refine: no joint has an observation; check the detections")
+    if len(solved) > 1 and groups is not None:  # each part measured its own σ: per group, relative to the body's
+        sig = {}
+        for prob, fit, _ in solved:
+            sig.setdefault(int(prob.groups[0]), []).append(fit.sigma)
+        base = solved[0][1].sigma
+        log.info("refine: 2D noise of each joint group relative to the body's: %s",
+                 {g: round(float(np.mean(v)) / base, 2) if base > 0 else 1.0 for g, v in sig.items()})
     out[~bridged(seen, cfg.max_gap_frames, cfg.max_gap_frames // 2)] = np.nan
     return out, err, views, summarize(solved, uv, time.perf_counter() - t0)
