@@ -26,7 +26,9 @@ calibration's bundle adjustment): a robust pass (Cauchy or Huber loss), then obs
 residual exceeds ``outlier_sigma`` σ are dropped and the least-squares problem is solved again; in that
 pass joints that have converged are held (:data:`FREEZE_STEP_M`). Only observations that exist are projected
 (:mod:`mocap.optim.refine_obs`: a hand missing from a view costs nothing); the start fills gaps, a hand's
-following the body (:mod:`mocap.optim.refine_start`).
+following the body (:mod:`mocap.optim.refine_start`). Joints that share no bone are separate problems, solved
+one after the other (:mod:`mocap.optim.refine_parts`: the body exactly as without hands, then each hand with its
+own noise level and stopping; a hand's final pass ends once a step did what the quadratic model predicted).
 Summary: iterations, costs, σ, RMS, rejected observations and ``usable`` with the reason if not.
 """
 
