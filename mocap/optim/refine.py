@@ -49,11 +49,12 @@ from mocap.optim.banded import (
     bone_scatter,
     column_median,
     pcg,
+    prior_matvec,
     strong_clusters,
 )
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.optim.refine_obs import LOWER, Observations, data_cost, normal_terms
-from mocap.optim.refine_parts import independent_parts, noise_ratio, part_bones
+from mocap.optim.refine_parts import group_noise, independent_parts, noise_ratio, part_bones
 from mocap.optim.refine_start import start_points
 from mocap.optim.refine_summary import RefineSummary, summarize  # noqa: F401 (RefineSummary: the stage's import)
 from mocap.types import Rig
@@ -292,7 +293,7 @@ class _Problem:
             g += acc[..., :3]
             h += np.moveaxis(acc[..., 3:], 2, 0)
             couplings = Couplings(self.ba, self.bb, su, self.scatter)
-        g += self._smooth_matvec(np.moveaxis(X, 1, 0))
+        g += prior_matvec(self.gram, np.moveaxis(X, 1, 0))
         # offsets 0-2: one frame's 3x3 block, 3 and 6: the next two frames; every entry written once (no zeroed
         # 25 MB band to add into at 2,000 frames with hands): the block's, the time prior's, zeros elsewhere
         ab = np.empty((7, Ja, T, 3))
@@ -313,15 +314,6 @@ class _Problem:
                                   self.scatter)
         ab = ab.reshape(7, -1)
         return g.ravel(), ab, couplings, ab[0].copy()  # the diagonal without damping, see solve
-
-    def _smooth_matvec(self, V: np.ndarray) -> np.ndarray:
-        G = self.gram
-        out = G[0][None, :, None] * V
-        out[:, 1:] += G[1][None, :-1, None] * V[:, :-1]
-        out[:, :-1] += G[1][None, :-1, None] * V[:, 1:]
-        out[:, 2:] += G[2][None, :-2, None] * V[:, :-2]
-        out[:, :-2] += G[2][None, :-2, None] * V[:, 2:]
-        return out
 
     def solve(self, lin, mu: float) -> tuple[np.ndarray, int]:
         if lin is None:  # every joint held
@@ -364,10 +356,8 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
     start = start_points(X0, groups)  # hands follow the body's wrists
     if not np.any(np.isfinite(start)):
         raise ValueError("refine: no joint could be triangulated; check calibration and detections")
-    out = np.full((T, J, 3), np.nan)
-    seen = np.zeros((T, J), bool)
-    views = np.zeros((T, J, C), bool)
-    err = np.full((T, J), np.nan)
+    out, err = np.full((T, J, 3), np.nan), np.full((T, J), np.nan)
+    seen, views = np.zeros((T, J), bool), np.zeros((T, J, C), bool)
     solved = []  # (problem, fit, its points) of each part
     for part in parts:
         whole = part.size == J
@@ -392,11 +382,9 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
             log.info("refine: 2D noise of each joint group relative to the body's: %s",
                      {g: round(r, 2) for g, r in ratios.items()})
         fit = robust_then_refit(prob, X, prob.w > 0, schedule, "refine")
-        if len(parts) > 1:
-            log.debug("refine part of %d joints: %d iterations (%d CG), σ %.2fpx", part.size, fit.iterations,
-                      fit.inner_iterations, fit.sigma)
-        idx = part[prob.active]
-        solved.append((prob, fit, idx))
+        log.debug("refine: %d joints: %d iterations (%d CG), σ %.2fpx", part.size, fit.iterations, fit.inner_iterations,
+                  fit.sigma)
+        solved.append((prob, fit, idx := part[prob.active]))
         norms = prob.pixel_norms(fit.x)
         out[:, idx] = fit.x
         seen[:, idx] = fit.keep.any(axis=1)
@@ -405,12 +393,7 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
             err[:, idx] = np.where(fit.keep, norms, 0).sum(1) / fit.keep.sum(1)
     if not solved:
         raise ValueError("refine: no joint has an observation; check the detections")
-    if len(solved) > 1 and groups is not None:  # each part measured its own σ: per group, relative to the body's
-        sig = {}
-        for prob, fit, _ in solved:
-            sig.setdefault(int(prob.groups[0]), []).append(fit.sigma)
-        base = solved[0][1].sigma
-        log.info("refine: 2D noise of each joint group relative to the body's: %s",
-                 {g: round(float(np.mean(v)) / base, 2) if base > 0 else 1.0 for g, v in sig.items()})
+    if len(solved) > 1 and groups is not None:  # each part measured its own σ
+        log.info("refine: 2D noise of each joint group relative to the body's: %s", group_noise(solved))
     out[~bridged(seen, cfg.max_gap_frames, cfg.max_gap_frames // 2)] = np.nan
     return out, err, views, summarize(solved, uv, time.perf_counter() - t0)

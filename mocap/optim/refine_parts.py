@@ -72,3 +72,13 @@ def noise_ratio(prob, X: np.ndarray, body, body_fit) -> float:
     a = rayleigh_sigma(mine[prob.w > 0]) if (prob.w > 0).sum() >= 20 else float("nan")
     b = rayleigh_sigma(theirs[body.w > 0]) if (body.w > 0).sum() >= 20 else float("nan")
     return float(np.clip(a / b, 0.1, 10.0)) if np.isfinite(a / b) and b > 0 else 1.0
+
+
+def group_noise(solved) -> dict[int, float]:
+    """{group: the mean σ of its parts / the body's} of the parts solved by :func:`mocap.optim.refine.refine_person`
+    ([(problem, its RobustResult, its joints)], the body's first), rounded for the log."""
+    sig: dict[int, list[float]] = {}
+    for prob, fit, _ in solved:
+        sig.setdefault(int(prob.groups[0]), []).append(fit.sigma)
+    base = solved[0][1].sigma
+    return {g: round(float(np.mean(v)) / base, 2) if base > 0 else 1.0 for g, v in sig.items()}
