@@ -44,9 +44,9 @@ def start_points(X0: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
     X = np.empty_like(X0, dtype=float)
     X[:, rest] = interpolate_gaps(X0[:, rest], None, None)  # the anchors (body) and the joints never seen
     frames = np.unique(np.linspace(0, len(X0) - 1, min(ANCHOR_FRAMES, len(X0))).astype(int))
-    d = X0[frames][:, gappy, None] - X0[frames][:, None, body]  # (frames, gappy, body, 3)
-    with np.errstate(invalid="ignore"):
-        dist = np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
+    A, B = X0[frames][:, gappy], X0[frames][:, body]
+    with np.errstate(invalid="ignore"):  # (frames, gappy, body), one coordinate at a time (no 4-D temporary)
+        dist = np.sqrt(sum((A[:, :, None, k] - B[:, None, :, k]) ** 2 for k in range(3)))
     median = column_median(dist.reshape(len(frames), -1)).reshape(gappy.size, body.size)
     median[np.isnan(median)] = np.inf  # never known with a body joint in the sampled frames
     nearest = body[np.argmin(median, axis=1)]
