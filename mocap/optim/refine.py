@@ -27,8 +27,8 @@ residual exceeds ``outlier_sigma`` σ are dropped and the least-squares problem 
 pass joints that have converged are held (:data:`FREEZE_STEP_M`). Only observations that exist are projected
 (:mod:`mocap.optim.refine_obs`: a hand missing from a view costs nothing); the start fills gaps, a hand's
 following the body (:mod:`mocap.optim.refine_start`). Joints that share no bone are separate problems, solved
-one after the other (:mod:`mocap.optim.refine_parts`: the body exactly as without hands, then each hand with its
-own noise level and stopping; a hand's final pass ends once a step did what the quadratic model predicted).
+one after the other (:mod:`mocap.optim.refine_parts`: the body exactly as without hands, then the hands with their
+own noise level and stopping; their final pass ends once a step did what the quadratic model predicted).
 Summary: iterations, costs, σ, RMS, rejected observations and ``usable`` with the reason if not.
 """
 
@@ -342,9 +342,9 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
 
     uv: (T, C, J, 2) pixels, NaN when missing. w: (T, C, J) confidences. X0: (T, J, 3) start,
     NaN where unknown. bones: (a, b) joint index pairs. groups: (J,) joint groups with their own 2D
-    noise level (0: the body, 1: hands); None: one group. Joints that share no bone are solved as separate
-    problems (:func:`mocap.optim.refine_parts.independent_parts`: the body, then each hand, which starts from
-    the body's wrists and measures its own noise). Returns X (T, J, 3), mean reprojection error of the kept
+    noise level (0: the body, 1: hands); None: one group. Groups that share no bone are solved as separate
+    problems (:func:`mocap.optim.refine_parts.independent_parts`: the body, then the hands, which start from
+    the body's wrists and measure their own noise). Returns X (T, J, 3), mean reprojection error of the kept
     views (T, J), kept views (T, J, C) and a :class:`RefineSummary` (σ is the body's; iterations, costs and
     observations summed over the parts).
     """
