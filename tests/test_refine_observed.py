@@ -106,10 +106,21 @@ def _count_points(monkeypatch, module, name: str) -> list[int]:
 
 
 def test_a_hand_missing_from_a_view_costs_nothing(take_missing_hands, monkeypatch):
-    """Every projection with a Jacobian is of an observation of the pass: the first linearisation projects
-    exactly the observations there are (missing hands not at all), and the refined fingers stay near the truth."""
+    """Every projection with a Jacobian is of an observation of the pass: the first linearisation of each part
+    (the body, the hands: :mod:`mocap.optim.refine_parts`) projects exactly the observations there are (missing
+    hands not at all), and the refined fingers stay near the truth."""
     rig, kp, truth = take_missing_hands
     sizes = _count_points(monkeypatch, refine_obs, "project_rows")
+    first = {}  # problem → the points its first linearisation projected
+    real_linearize = refine_module._Problem.linearize
+
+    def spy(self, X):
+        before = len(sizes)
+        out = real_linearize(self, X)
+        first.setdefault(id(self), sum(sizes[before:]))
+        return out
+
+    monkeypatch.setattr(refine_module._Problem, "linearize", spy)
     w = triangulate.observation_weights(kp, 0.2)[:, :, 0]
     tri = triangulate.run(rig, kp)
     ks = get_keypoint_set(kp.keypoint_set)
@@ -117,23 +128,24 @@ def test_a_hand_missing_from_a_view_costs_nothing(take_missing_hands, monkeypatc
                                      joint_groups(ks))
     hands_seen = (w[..., 33:] > 0).mean()
     assert hands_seen < 0.4  # the take misses most hands
-    per_camera_chunk = len(rig)  # 120 frames: one block of frames per camera
-    assert sum(sizes[:per_camera_chunk]) == (w > 0).sum()
+    assert len(first) == 2 and sum(first.values()) == (w > 0).sum()  # the body, the hands
     assert summary.usable, summary.message
     err = np.linalg.norm(X[1:, 33:] - truth[1:, 33:], axis=-1) * 1000
     assert np.nanmedian(err) < 6.0, np.nanmedian(err)
 
 
 def test_views_agree_check_reads_the_body_alone(take_missing_hands, monkeypatch):
+    import mocap.optim.refine_summary as summary_module
+
     rig, kp, _ = take_missing_hands
     seen = []
-    real = refine_module.detection_noise
+    real = summary_module.detection_noise
 
     def spy(uv, w, proj):
         seen.append(uv.shape[2])
         return real(uv, w, proj)
 
-    monkeypatch.setattr(refine_module, "detection_noise", spy)
+    monkeypatch.setattr(summary_module, "detection_noise", spy)
     ks = get_keypoint_set(kp.keypoint_set)
     w = triangulate.observation_weights(kp, 0.2)[:, :, 0]
     tri = triangulate.run(rig, kp)
@@ -182,8 +194,10 @@ def test_bench_drops_whole_hands_in_runs_and_checks_the_share():
 
 
 def test_converged_joints_stop_paying_in_the_final_pass(take_missing_hands, monkeypatch):
-    """With hands missing from most views the hands keep iterating after the body has converged: the body's
-    joints are then held (their observations no longer projected) and the result is that of the full solve."""
+    """With hands missing from most views a hand's final pass is slow to converge: its converged joints
+    (:data:`FREEZE_STEP_M`), or all of them once a step did what the quadratic model predicted
+    (:data:`MODEL_AGREEMENT`), are held (their observations no longer projected), and the result is that of the
+    full solve."""
     rig, kp, truth = take_missing_hands
     ks = get_keypoint_set(kp.keypoint_set)
     w = triangulate.observation_weights(kp, 0.2)[:, :, 0]
@@ -205,9 +219,14 @@ def test_converged_joints_stop_paying_in_the_final_pass(take_missing_hands, monk
     assert max(frozen) > 10 and s.usable
     frozen.clear()
     monkeypatch.setattr(refine_module, "FREEZE_STEP_M", 0.0)  # nothing is ever held
+    monkeypatch.setattr(refine_module, "MODEL_AGREEMENT", -1.0)
     X_full, _, _, s_full = solve()
     assert max(frozen) == 0
     assert abs(s.final_cost - s_full.final_cost) < 1e-3 * s_full.final_cost
     e, e_full = (np.nanmean(np.linalg.norm(x[1:] - truth[1:], axis=-1)) * 1000 for x in (X, X_full))
-    assert abs(e - e_full) < 0.05, (e, e_full)
-    assert np.nanmax(np.linalg.norm(X - X_full, axis=-1)) < 0.002
+    assert e < e_full + 0.05, (e, e_full)  # no less accurate (here 2.69 against 2.76 mm)
+    moved = np.linalg.norm(X - X_full, axis=-1)
+    assert np.nanmax(moved[:, :33]) == 0.0  # the body is its own problem: never held, the same solve
+    # a hand point seen by one view is held by its bones and the time prior alone: the full solve still moves
+    # some of those (here 99 % within 3.5 mm, the last 11 mm), no nearer the truth (above)
+    assert np.nanmedian(moved) < 1e-4 and np.nanpercentile(moved, 99) < 0.005

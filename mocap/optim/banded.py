@@ -54,6 +54,16 @@ def acceleration_prior(T: int, fps: float, accel_sigma: float) -> np.ndarray:
     return second_difference_gram(T) * (fps**2 / accel_sigma) ** 2
 
 
+def prior_matvec(G: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """The banded prior ``G`` (3, T) of :func:`acceleration_prior` applied to V (points, T, 3) along its frames."""
+    out = G[0][None, :, None] * V
+    out[:, 1:] += G[1][None, :-1, None] * V[:, :-1]
+    out[:, :-1] += G[1][None, :-1, None] * V[:, 1:]
+    out[:, 2:] += G[2][None, :-2, None] * V[:, :-2]
+    out[:, :-2] += G[2][None, :-2, None] * V[:, 2:]
+    return out
+
+
 class BandedPreconditioner:
     """Cholesky factor of a banded SPD matrix, applied as M⁻¹ r (LAPACK pbtrf / pbtrs)."""
 

@@ -26,7 +26,9 @@ calibration's bundle adjustment): a robust pass (Cauchy or Huber loss), then obs
 residual exceeds ``outlier_sigma`` σ are dropped and the least-squares problem is solved again; in that
 pass joints that have converged are held (:data:`FREEZE_STEP_M`). Only observations that exist are projected
 (:mod:`mocap.optim.refine_obs`: a hand missing from a view costs nothing); the start fills gaps, a hand's
-following the body (:mod:`mocap.optim.refine_start`).
+following the body (:mod:`mocap.optim.refine_start`). Joints that share no bone are separate problems, solved
+one after the other (:mod:`mocap.optim.refine_parts`: the body exactly as without hands, then the hands with their
+own noise level and stopping; their final pass ends once a step did what the quadratic model predicted).
 Summary: iterations, costs, σ, RMS, rejected observations and ``usable`` with the reason if not.
 """
 
@@ -47,13 +49,14 @@ from mocap.optim.banded import (
     bone_scatter,
     column_median,
     pcg,
+    prior_matvec,
     strong_clusters,
 )
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
-from mocap.optim.noise import detection_noise
 from mocap.optim.refine_obs import LOWER, Observations, data_cost, normal_terms
+from mocap.optim.refine_parts import group_noise, independent_parts, noise_ratio, part_bones
 from mocap.optim.refine_start import start_points
-from mocap.optim.refine_summary import RefineSummary
+from mocap.optim.refine_summary import RefineSummary, summarize  # noqa: F401 (RefineSummary: the stage's import)
 from mocap.types import Rig
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,9 @@ FREEZE_STEP_M = 1e-5
 # the band's sub-diagonals with entries (see linearize): 1-2 inside a frame's 3×3 block, 3 and 6 the time prior
 # (one coordinate to itself a frame and two frames on); 4-5 stay empty, and the matrix-vector product skips them
 BAND_ROWS = (1, 2, 3, 6)
+# final pass of a hand (a part after the body, see refine_person): the step's cost decrease within this share of the
+# quadratic model's prediction ends the pass (_Problem._stop_on_model)
+MODEL_AGREEMENT = 0.01
 
 
 @dataclass(frozen=True)
@@ -94,8 +100,8 @@ class _Problem:
     """One person's trajectory problem restricted to the joints that have observations; the
     :class:`mocap.optim.lm.RobustProblem` of the driver, with x the positions (T, Ja, 3)."""
 
-    def __init__(self, rig: Rig, uv, w, bones, fps: float, cfg: RefineConfig, groups=None):
-        self.rig, self.cfg = rig, cfg
+    def __init__(self, rig: Rig, uv, w, bones, fps: float, cfg: RefineConfig, groups=None, model_stop: bool = False):
+        self.rig, self.cfg, self.model_stop = rig, cfg, model_stop
         self.T, self.C, J = w.shape
         ok = np.isfinite(w) & (w > 0) & np.all(np.isfinite(uv), axis=-1)
         self.active = np.flatnonzero(ok.any(axis=(0, 1)))
@@ -117,9 +123,11 @@ class _Problem:
         self.lengths = np.zeros(len(self.bones))
         self.wobs, self.sigma, self.loss = self.w, 1.0, cfg.loss  # the current pass, see set_pass
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # (x, its residuals) of the last cost
-        self._terms: tuple[np.ndarray, float] | None = None  # (x, its cost but the bone term), see cost
+        self._terms: tuple[np.ndarray, float, float] | None = None  # (x, its cost but the bone term, data), see cost
         self.frozen = np.zeros(self.active.size, bool)  # converged joints of the final pass, see _freeze
         self._frozen_cost, self._prev = 0.0, None
+        self._predicted: float | None = None  # the last step's decrease by the quadratic model, see solve
+        self._accepted: float | None = None  # the cost at the last accepted point of the final pass
 
     @property
     def n_joints(self) -> int:
@@ -172,6 +180,7 @@ class _Problem:
         self._lengths_final = not robust  # the final pass keeps the lengths it starts with, see update
         self.frozen[:] = False
         self._frozen_cost, self._prev = 0.0, None
+        self._predicted = self._accepted = None
 
     def _inv_var(self) -> np.ndarray:
         return 1.0 / (self.sigma * self.scale) ** 2  # (Ja,)
@@ -193,6 +202,21 @@ class _Problem:
                 self._terms = None
         self._prev = X
 
+    def _stop_on_model(self, X: np.ndarray) -> None:
+        """Final pass of a part solved with ``model_stop``: when the step just accepted lowered the cost by what the
+        quadratic model predicted (within :data:`MODEL_AGREEMENT`), the problem is quadratic there and the
+        conjugate gradient's step left ~its tolerance² of the decrease to take: every joint is held, and the
+        driver's next step is zero (no projection, no solve: see linearize), which ends the pass."""
+        cost = self.cost(X)
+        if self._accepted is not None and self._predicted is not None and self._predicted > 0:
+            rho = (self._accepted - cost) / self._predicted
+            log.debug("refine: step decreased the cost %.4g× the model's prediction", rho)
+            if abs(1.0 - rho) <= MODEL_AGREEMENT:
+                self._frozen_cost = self._terms[2]  # the observations' cost at X (cost just computed)
+                self.frozen[:] = True
+                self._lin, self._terms = [], None
+        self._accepted, self._predicted = cost, None
+
     def update(self, X: np.ndarray) -> None:
         """Bone lengths: the median segment length over the frames that see both ends. Re-estimated at
         every step of the robust pass; the final pass keeps those it starts with (re-estimating them
@@ -200,6 +224,8 @@ class _Problem:
         its converged joints fixed (:meth:`_freeze`)."""
         if self._lengths_final:
             self._freeze(X)
+            if self.model_stop:
+                self._stop_on_model(X)
         if self._lengths_fixed:
             return
         self._lengths_fixed = self._lengths_final
@@ -225,7 +251,7 @@ class _Problem:
             data = self._frozen_cost + data_cost(self.rig.cameras, self._lin, X, self._inv_var(), self.loss,
                                                  self.cfg.loss_scale)
             acc = X[2:] - 2 * X[1:-1] + X[:-2]
-            self._terms = (X, float(data + np.sum(acc**2) * self.lam2))
+            self._terms = (X, float(data + np.sum(acc**2) * self.lam2), float(data))
         bone = np.sum(self.sb * (self._bone_lengths(X) - self.lengths) ** 2)
         return float(self._terms[1] + bone)
 
@@ -244,6 +270,8 @@ class _Problem:
         point's symmetric 3×3 block only the 6 entries the band holds are summed (:func:`normal_terms`).
         """
         T, Ja = self.T, self.n_joints
+        if self.frozen.all():  # every joint held (see _stop_on_model): the step is zero
+            return None
         acc = normal_terms(self.rig.cameras, self._lin, X, self._inv_var(), self.loss, self.cfg.loss_scale)
         g = np.ascontiguousarray(acc[:3].reshape(3, T, Ja).transpose(2, 1, 0))  # (Ja, T, 3)
         h = np.ascontiguousarray(acc[3:].reshape(6, T, Ja).transpose(0, 2, 1))  # (6, Ja, T)
@@ -265,7 +293,7 @@ class _Problem:
             g += acc[..., :3]
             h += np.moveaxis(acc[..., 3:], 2, 0)
             couplings = Couplings(self.ba, self.bb, su, self.scatter)
-        g += self._smooth_matvec(np.moveaxis(X, 1, 0))
+        g += prior_matvec(self.gram, np.moveaxis(X, 1, 0))
         # offsets 0-2: one frame's 3x3 block, 3 and 6: the next two frames; every entry written once (no zeroed
         # 25 MB band to add into at 2,000 frames with hands): the block's, the time prior's, zeros elsewhere
         ab = np.empty((7, Ja, T, 3))
@@ -287,16 +315,9 @@ class _Problem:
         ab = ab.reshape(7, -1)
         return g.ravel(), ab, couplings, ab[0].copy()  # the diagonal without damping, see solve
 
-    def _smooth_matvec(self, V: np.ndarray) -> np.ndarray:
-        G = self.gram
-        out = G[0][None, :, None] * V
-        out[:, 1:] += G[1][None, :-1, None] * V[:, :-1]
-        out[:, :-1] += G[1][None, :-1, None] * V[:, 1:]
-        out[:, 2:] += G[2][None, :-2, None] * V[:, :-2]
-        out[:, :-2] += G[2][None, :-2, None] * V[:, 2:]
-        return out
-
     def solve(self, lin, mu: float) -> tuple[np.ndarray, int]:
+        if lin is None:  # every joint held
+            return np.zeros((self.T, self.n_joints, 3)), 0
         g, ab, couplings, diag = lin  # the damping changes only the diagonal: set in place from the undamped one
         np.add(diag, mu * diag + 1e-12 * (np.mean(diag) + 1.0), out=ab[0])
         shape = (self.n_joints, self.T, 3)
@@ -309,6 +330,9 @@ class _Problem:
 
         precond = ClusterPreconditioner(ab, couplings, strong_clusters(ab, couplings, self.T), self.T)
         delta, iters = pcg(matvec, -g, precond, rtol=1e-2, max_iter=100)
+        if self.model_stop and self._lengths_final:  # the quadratic model's decrease −(2gᵀδ + δᵀHδ), H undamped
+            damping = ab[0] - diag
+            self._predicted = -float(2 * (g @ delta) + delta @ matvec(delta) - delta @ (damping * delta))
         return delta.reshape(shape).transpose(1, 0, 2), iters
 
 
@@ -318,67 +342,58 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
 
     uv: (T, C, J, 2) pixels, NaN when missing. w: (T, C, J) confidences. X0: (T, J, 3) start,
     NaN where unknown. bones: (a, b) joint index pairs. groups: (J,) joint groups with their own 2D
-    noise level (0: the body, 1: hands, whose σ relative to the body's is measured on the starting
-    residuals); None: one group. Returns X (T, J, 3), mean reprojection error of the kept views
-    (T, J), kept views (T, J, C) and a :class:`RefineSummary` (σ is the body's).
+    noise level (0: the body, 1: hands); None: one group. Groups that share no bone are solved as separate
+    problems (:func:`mocap.optim.refine_parts.independent_parts`: the body, then the hands, which start from
+    the body's wrists and measure their own noise). Returns X (T, J, 3), mean reprojection error of the kept
+    views (T, J), kept views (T, J, C) and a :class:`RefineSummary` (σ is the body's; iterations, costs and
+    observations summed over the parts).
     """
     t0 = time.perf_counter()
     T, C, J = w.shape
     if uv.shape != (T, C, J, 2) or X0.shape != (T, J, 3) or len(rig) != C:
         raise ValueError(f"refine: shapes disagree: uv {uv.shape}, w {w.shape}, X0 {X0.shape}, rig of {len(rig)}")
-    prob = _Problem(rig, uv, w, bones, fps, cfg, groups)
-    X = start_points(X0[:, prob.active], None if groups is None else prob.groups)  # hands follow the body's wrists
-    if not np.all(np.isfinite(X)):  # joints seen but never triangulated start at the body's centre
-        if not np.any(np.isfinite(X)):
-            raise ValueError("refine: no joint could be triangulated; check calibration and detections")
-        X = np.where(np.isfinite(X), X, np.nanmedian(X.reshape(-1, 3), axis=0))
-    schedule = Schedule(LMSettings(cfg.max_iterations, cfg.robust_tolerance, min_step=1e-6),
-                        LMSettings(cfg.max_iterations, cfg.tolerance, min_step=1e-6), cfg.outlier_sigma, cfg.noise_px)
-    ratios = prob.set_group_noise(X, prob.w > 0)
-    if ratios:
-        log.info("refine: 2D noise of each joint group relative to the body's: %s",
-                 {g: round(r, 2) for g, r in ratios.items()})
-    fit = robust_then_refit(prob, X, prob.w > 0, schedule, "refine")
-    X, keep, sigma, final = fit.x, fit.keep, fit.sigma, fit.final.final_cost
-    norms = prob.pixel_norms(X)
-
-    out = np.full((T, J, 3), np.nan)
-    out[:, prob.active] = X
-    seen = np.zeros((T, J), bool)
-    seen[:, prob.active] = keep.any(axis=1)
+    parts = independent_parts(J, bones, groups)
+    start = start_points(X0, groups)  # hands follow the body's wrists
+    if not np.any(np.isfinite(start)):
+        raise ValueError("refine: no joint could be triangulated; check calibration and detections")
+    out, err = np.full((T, J, 3), np.nan), np.full((T, J), np.nan)
+    seen, views = np.zeros((T, J), bool), np.zeros((T, J, C), bool)
+    solved = []  # (problem, fit, its points) of each part
+    for part in parts:
+        whole = part.size == J
+        sub = None if groups is None else np.asarray(groups)[part]
+        prob = _Problem(rig, uv if whole else uv[:, :, part], w if whole else w[:, :, part],
+                        bones if whole else part_bones(bones, part), fps, cfg, sub,
+                        model_stop=bool(solved))
+        if not prob.active.size:  # a hand no view ever saw: left empty
+            continue
+        X = start[:, part[prob.active]]
+        if not np.all(np.isfinite(X)):  # joints seen but never triangulated start at the body's centre
+            body = X if not solved else start[:, solved[0][2]]
+            body = body if np.isfinite(body).any() else start
+            X = np.where(np.isfinite(X), X, np.nanmedian(body.reshape(-1, 3), axis=0))
+        noise = cfg.noise_px
+        if noise is not None and solved:  # a fixed σ is the body's: another part's is scaled by its measured ratio
+            noise *= noise_ratio(prob, X, *solved[0][:2])
+        schedule = Schedule(LMSettings(cfg.max_iterations, cfg.robust_tolerance, min_step=1e-6),
+                            LMSettings(cfg.max_iterations, cfg.tolerance, min_step=1e-6), cfg.outlier_sigma, noise)
+        ratios = prob.set_group_noise(X, prob.w > 0)
+        if ratios:
+            log.info("refine: 2D noise of each joint group relative to the body's: %s",
+                     {g: round(r, 2) for g, r in ratios.items()})
+        fit = robust_then_refit(prob, X, prob.w > 0, schedule, "refine")
+        log.debug("refine: %d joints: %d iterations (%d CG), σ %.2fpx", part.size, fit.iterations, fit.inner_iterations,
+                  fit.sigma)
+        solved.append((prob, fit, idx := part[prob.active]))
+        norms = prob.pixel_norms(fit.x)
+        out[:, idx] = fit.x
+        seen[:, idx] = fit.keep.any(axis=1)
+        views[:, idx] = np.moveaxis(fit.keep, 1, 2)
+        with np.errstate(invalid="ignore"):
+            err[:, idx] = np.where(fit.keep, norms, 0).sum(1) / fit.keep.sum(1)
+    if not solved:
+        raise ValueError("refine: no joint has an observation; check the detections")
+    if len(solved) > 1 and groups is not None:  # each part measured its own σ
+        log.info("refine: 2D noise of each joint group relative to the body's: %s", group_noise(solved))
     out[~bridged(seen, cfg.max_gap_frames, cfg.max_gap_frames // 2)] = np.nan
-    views = np.zeros((T, J, C), bool)
-    views[:, prob.active] = np.moveaxis(keep, 1, 2)
-    err = np.full((T, J), np.nan)
-    with np.errstate(invalid="ignore"):
-        err[:, prob.active] = np.where(keep, norms, 0).sum(1) / keep.sum(1)
-    n_obs = int(np.sum(prob.w > 0))
-    rejected = n_obs - int(keep.sum())
-    rms = float(np.sqrt(np.mean(norms[keep] ** 2))) if keep.any() else float("nan")
-    problems = []
-    if rejected > 0.3 * max(n_obs, 1):
-        problems.append(f"{rejected / n_obs:.0%} of observations rejected (calibration or detection problem, or "
-                        "another person's keypoints in some views: mixed identities?)")
-    if not np.isfinite(final):
-        problems.append("cost is not finite")
-    if rms > 3 * sigma:
-        problems.append(f"RMS {rms:.1f}px is large against σ {sigma:.1f}px")
-    # the views-agree check is the body's (group 0): with hands it decides as for the body alone, and the hands'
-    # 2D tracks (their own noise level, see set_group_noise) are not read a second time
-    b = prob.groups == 0
-    kb = keep[..., b]
-    rms_b = rms if b.all() else float(np.sqrt(np.mean(norms[..., b][kb] ** 2))) if kb.any() else float("nan")
-    proj = np.moveaxis(prob.uv[..., b, :] + prob.residuals(X)[..., b, :], 1, 0)  # the projections of X
-    noise, why = detection_noise(uv[:, :, prob.active[b]], prob.w[..., b], proj)
-    if np.isfinite(noise) and rms_b > 3 * noise and not rms > 3 * sigma:
-        problems.append(f"RMS {rms_b:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
-                        "disagree — another person's keypoints in this person's slot (mixed identities), "
-                        "left/right swaps, or a camera's calibration or sync")
-    summary = RefineSummary(
-        iterations=fit.iterations, initial_cost=fit.robust.initial_cost, final_cost=final, noise_px=sigma,
-        observations=n_obs, rejected=rejected, rms_px=rms, cg_iterations=fit.inner_iterations,
-        seconds=time.perf_counter() - t0,
-        usable=not problems, message="; ".join(problems) or "converged",
-    )
-    log.info("%s", summary)
-    return out, err, views, summary
+    return out, err, views, summarize(solved, uv, time.perf_counter() - t0)

@@ -1,8 +1,16 @@
-"""The summary of :func:`mocap.optim.refine.refine_person` (kept apart: refine.py was over 400 lines)."""
+"""The summary of :func:`mocap.optim.refine.refine_person` and its checks (kept apart: refine.py was over 400
+lines)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+
+import numpy as np
+
+from mocap.optim.noise import detection_noise
+
+log = logging.getLogger("mocap.optim.refine")
 
 
 @dataclass(frozen=True)
@@ -25,3 +33,45 @@ class RefineSummary:
                 f"σ={self.noise_px:.2f}px, RMS {self.rms_px:.2f}px, {self.rejected}/{self.observations} "
                 f"observations rejected, {self.seconds:.2f}s — {'usable' if self.usable else 'NOT usable'}: "
                 f"{self.message}")
+
+
+def summarize(solved, uv: np.ndarray, seconds: float) -> RefineSummary:
+    """One summary of the parts' solves ``solved`` [(problem, its RobustResult, its joints)] of
+    :func:`mocap.optim.refine.refine_person`, ``uv`` all the 2D keypoints: iterations, CG iterations, costs,
+    observations and rejections summed; σ the first part's (the body's); RMS over every kept observation; the
+    views-agree check on the body's joints."""
+    norms = [prob.pixel_norms(fit.x) for prob, fit, _ in solved]
+    kept = np.concatenate([n[fit.keep] for n, (_, fit, _) in zip(norms, solved, strict=True)])
+    prob, fit, idx = solved[0]
+    sigma, final = fit.sigma, sum(f.final.final_cost for _, f, _ in solved)
+    n_obs = sum(int(np.sum(p.w > 0)) for p, _, _ in solved)
+    rejected = n_obs - sum(int(f.keep.sum()) for _, f, _ in solved)
+    rms = float(np.sqrt(np.mean(kept**2))) if kept.size else float("nan")
+    problems = []
+    if rejected > 0.3 * max(n_obs, 1):
+        problems.append(f"{rejected / n_obs:.0%} of observations rejected (calibration or detection problem, or "
+                        "another person's keypoints in some views: mixed identities?)")
+    if not np.isfinite(final):
+        problems.append("cost is not finite")
+    if rms > 3 * sigma:
+        problems.append(f"RMS {rms:.1f}px is large against σ {sigma:.1f}px")
+    # the views-agree check is the body's (group 0): with hands it decides as for the body alone, and the hands'
+    # 2D tracks (their own noise level, see set_group_noise) are not read a second time
+    b = prob.groups == 0
+    kb, nb = fit.keep[..., b], norms[0][..., b]
+    rms_b = rms if b.all() and len(solved) == 1 else float(np.sqrt(np.mean(nb[kb] ** 2))) if kb.any() else float("nan")
+    proj = np.moveaxis(prob.uv[..., b, :] + prob.residuals(fit.x)[..., b, :], 1, 0)  # the projections of X
+    noise, why = detection_noise(uv[:, :, idx[b]], prob.w[..., b], proj)
+    if np.isfinite(noise) and rms_b > 3 * noise and not rms > 3 * sigma:
+        problems.append(f"RMS {rms_b:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
+                        "disagree — another person's keypoints in this person's slot (mixed identities), "
+                        "left/right swaps, or a camera's calibration or sync")
+    summary = RefineSummary(
+        iterations=sum(f.iterations for _, f, _ in solved),
+        initial_cost=sum(f.robust.initial_cost for _, f, _ in solved), final_cost=final, noise_px=sigma,
+        observations=n_obs, rejected=rejected, rms_px=rms,
+        cg_iterations=sum(f.inner_iterations for _, f, _ in solved), seconds=seconds,
+        usable=not problems, message="; ".join(problems) or "converged",
+    )
+    log.info("%s", summary)
+    return summary

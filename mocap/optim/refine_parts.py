@@ -1,0 +1,68 @@
+"""The independent parts of a :func:`mocap.optim.refine.refine_person` problem, solved one after the other.
+
+Refine's cost couples two joints only through a bone of the keypoint set (and the acceleration prior couples a
+joint only to itself). The hands of ``blazepose33_hands`` are bones among themselves: a hand keypoint set's
+``{side}_hand_wrist`` is the hand model's wrist, not joined to the body's by a bone, so the body and the hands
+are separate least-squares problems that one solve only shared its damping, its stopping rule, its conjugate
+gradient's tolerance (relative to the whole gradient) and one noise level scaled per group. Solved apart:
+
+- the body is exactly the body-only problem (same joints, bones, noise estimate, iterations): a take with
+  hands refines its body as the same take without them;
+- the hands stop when their own cost stops decreasing, measure their own 2D noise (hands are small, their
+  detector is not the body's), and their solves are as exact relative to their own gradient as the body's —
+  in one solve the body's gradient dominated, the hands' steps were loose and a hand seen by one view (its
+  depth held only by its bones and the time prior) kept the whole problem iterating; their final pass ends
+  once a step did what the quadratic model predicted (``model_stop`` of :class:`mocap.optim.refine._Problem`).
+
+:func:`independent_parts` splits the joints by group: the body (group 0, its face points without bones
+included: one problem as before), then each other group (both hands together: one problem of 42 points
+costs less than two of 21, each step's work being the same and its overhead halved, and in as many steps).
+A bone between two groups keeps everything in one problem.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def independent_parts(n_joints: int, bones, groups: np.ndarray | None) -> list[np.ndarray]:
+    """Joint index sets (sorted) that share no bone, to be refined as separate problems: the body (group 0)
+    first, then each other group; one part of every joint when there are no groups, no body, or a bone joins
+    two groups."""
+    everything = [np.arange(n_joints)]
+    if groups is None:
+        return everything
+    groups = np.asarray(groups)
+    if groups.shape != (n_joints,):
+        raise ValueError(f"refine: groups {groups.shape} do not match the {n_joints} joints (expected ({n_joints},))")
+    if not (groups == 0).any() or (groups == 0).all() or any(groups[a] != groups[b] for a, b in bones):
+        return everything
+    return [np.flatnonzero(groups == g) for g in np.unique(groups)]
+
+
+def part_bones(bones, part: np.ndarray) -> list[tuple[int, int]]:
+    """The bones with both ends in ``part``, in the part's own indices."""
+    index = {int(j): i for i, j in enumerate(part)}
+    return [(index[a], index[b]) for a, b in bones if a in index and b in index]
+
+
+def noise_ratio(prob, X: np.ndarray, body, body_fit) -> float:
+    """σ of the 2D residuals of the refine problem ``prob`` at its start X relative to the body's (``body``, its
+    :class:`mocap.optim.lm.RobustResult` ``body_fit``) at its start (robust, Rayleigh), in [0.1, 10]; 1 when
+    either has too few observations (as :meth:`mocap.optim.refine._Problem.set_group_noise`)."""
+    from mocap.optim.lm import rayleigh_sigma
+
+    mine, theirs = prob.pixel_norms(X), body_fit.initial_norms * body.scale
+    a = rayleigh_sigma(mine[prob.w > 0]) if (prob.w > 0).sum() >= 20 else float("nan")
+    b = rayleigh_sigma(theirs[body.w > 0]) if (body.w > 0).sum() >= 20 else float("nan")
+    return float(np.clip(a / b, 0.1, 10.0)) if np.isfinite(a / b) and b > 0 else 1.0
+
+
+def group_noise(solved) -> dict[int, float]:
+    """{group: the mean σ of its parts / the body's} of the parts solved by :func:`mocap.optim.refine.refine_person`
+    ([(problem, its RobustResult, its joints)], the body's first), rounded for the log."""
+    sig: dict[int, list[float]] = {}
+    for prob, fit, _ in solved:
+        sig.setdefault(int(prob.groups[0]), []).append(fit.sigma)
+    base = solved[0][1].sigma
+    return {g: round(float(np.mean(v)) / base, 2) if base > 0 else 1.0 for g, v in sig.items()}
