@@ -28,17 +28,18 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from mocap.detect import DETECTORS, detector_names, recover
 from mocap.detect.chunks import detect_video
-from mocap.io.hdf5 import create_keypoints2d, keypoints2d_info, keypoints2d_status, write_camera
 from mocap.io.video import check_footage, find_videos, probe
-from mocap.session import Session
 from mocap.stages import Flag
+
+if TYPE_CHECKING:  # imported where used: pool workers import this module and need no session (nor its h5py)
+    from mocap.session import Session
 
 log = logging.getLogger(__name__)
 NAME = "detect"
@@ -204,6 +205,9 @@ run = detect_video  # the computation of one camera's video; main spreads camera
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
     """``settings``: the pipeline's Settings, or this stage's Config. ``overwrite=False`` resumes."""
+    # not at the top: pool workers import this module and need no h5py (0.04 CPU s each)
+    from mocap.io.hdf5 import create_keypoints2d, keypoints2d_status
+    from mocap.session import Session
     from mocap.settings import as_settings
 
     session = session if isinstance(session, Session) else Session(Path(session))
@@ -341,6 +345,8 @@ def _proxies(session: Session, settings, cfg: Config, infos: dict) -> dict[str, 
 def _second_pass(session: Session, cfg: Config, settings, work: Path, videos: dict[str, Path]) -> None:
     """Every camera detected: look again where the other views place a missed person (detect.recover), once
     (its summary in the file's info says it ran; a pass interrupted by Ctrl-C is done by the next run)."""
+    from mocap.io.hdf5 import keypoints2d_info
+
     if recover.wanted(cfg) and "recover" not in keypoints2d_info(work):
         recover.recover_session(session, cfg, settings.triangulate, work, videos)
 
@@ -357,6 +363,7 @@ def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list,
     at least one hand goes into ``hands`` as it is written (so a later broken pool does not lose it). Once
     fewer chunks are left than ``workers``, a core is free: :func:`mocap.ahead.core_free`."""
     from mocap import ahead
+    from mocap.io.hdf5 import write_camera
 
     tail = workers > 0
     for fut in as_completed(futures):
