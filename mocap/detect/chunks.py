@@ -96,8 +96,11 @@ def is_stateless(name: str, hands: bool) -> bool:
 def timeline_summary(chunks: list[dict], started_at: float, wall_s: float, workers: int, cameras: int) -> dict:
     """Where a pooled detection's wall went, from each chunk's timings: ``startup_s`` (pool start to a
     worker's first frame request, averaged over workers), ``tail_s`` (the end with workers idle: the last
-    chunk's end minus the first worker to run out of chunks), and the CPU seconds of decoding, inference and
-    writing the proxies (:mod:`mocap.io.proxy`) and the seconds spent creating detectors."""
+    chunk's end minus the first worker to run out of chunks), ``after_last_chunk_s`` (the last chunk's end to
+    the end: its result written, the workers' exit), the CPU seconds of decoding, inference and writing the
+    proxies (:mod:`mocap.io.proxy`), the seconds spent creating detectors, and the workers' process CPU
+    seconds before their first chunk (``worker_startup_cpu_s``: interpreter, imports, the first detector) and
+    at the end of their last (``worker_cpu_s``)."""
     by_pid: dict[int, list[dict]] = {}
     for c in chunks:
         by_pid.setdefault(c["pid"], []).append(c)
@@ -109,6 +112,7 @@ def timeline_summary(chunks: list[dict], started_at: float, wall_s: float, worke
     return {"wall_s": wall_s, "workers": workers, "cameras": cameras, "chunks": len(chunks),
             "startup_s": sum(firsts) / len(firsts) if firsts else 0.0,
             "tail_s": max(lasts) - min(lasts) if lasts else 0.0,
+            "after_last_chunk_s": started_at + wall_s - max(lasts) if lasts else 0.0,
             "decode_cpu_s": sum(c["decode_cpu_s"] for c in chunks),
             "infer_cpu_s": sum(c["infer_cpu_s"] for c in chunks),
             "proxy_cpu_s": sum(c.get("proxy_cpu_s", 0.0) for c in chunks),
