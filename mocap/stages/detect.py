@@ -284,8 +284,10 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         for k in range(workers):
             slots.put(k)
         try:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                                     initializer=chunks.worker_init, initargs=(dict(DETECTORS), slots, cfg)) as pool:
+            pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                                       initializer=chunks.worker_init, initargs=(dict(DETECTORS), slots, cfg))
+            done = False
+            try:
                 futures = []
                 try:
                     if not resume:  # a bad model fails here, before any frame
@@ -294,6 +296,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                     futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1, overlays[c],
                                            proxies[c]) for c, a, b in todo]
                     _collect(futures, work, names, F, overall, plan, gathered, hands, workers)
+                    done = True
                 except KeyboardInterrupt:
                     chunks.stop_pool(pool)
                     raise
@@ -301,6 +304,10 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                     for f in futures:  # a camera failed: the chunks not started are dropped (the next run redoes them)
                         f.cancel()
                     raise
+            finally:
+                # every result in: the workers exit in the background (0.1 s each, joined by concurrent.futures at
+                # the latest when this process ends) while the stage finishes its file and the next stage starts
+                pool.shutdown(wait=not done)
             break
         except BrokenProcessPool as e:
             left = [f"{c}[{a}:{b}]" for c, a, b in plan if (c, a, b) not in gathered]
