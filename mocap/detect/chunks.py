@@ -37,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mocap.io.video import probe, read_frames
+from mocap.warm import DEFERRED, defer_import  # noqa: F401 - defer_import: also imported from here
 
 log = logging.getLogger(__name__)
 Chunk = tuple[str, int, int]
@@ -181,40 +182,6 @@ def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None) -
         from mocap.stages.detect import make_detector
 
         prepare(cfg, make_detector)
-
-
-def defer_import(name: str) -> None:
-    """Make ``name``, and each of its packages not imported yet, a stand-in module that imports the real one
-    on first attribute use (then the stand-ins of that chain all leave ``sys.modules``). In a worker:
-    mediapipe imports matplotlib.pyplot for a plotting helper detection never calls (0.26 s of CPU per worker
-    start of its 0.45 s import; 0.08 s of it is the matplotlib package alone, so the package is deferred too)
-    and sounddevice (PortAudio through cffi) for audio recording."""
-    import importlib
-    import sys
-    import types
-
-    if name in sys.modules:
-        return
-    parts = name.split(".")
-    chain = [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
-    group = [n for n in chain if n not in sys.modules]
-
-    class Deferred(types.ModuleType):
-        def __getattr__(self, attr: str):
-            for n in group:
-                if isinstance(sys.modules.get(n), Deferred):
-                    del sys.modules[n]
-            return getattr(importlib.import_module(self.__name__), attr)
-
-    for n in group:
-        stand_in = Deferred(n)
-        sys.modules[n] = stand_in
-        parent, _, child = n.rpartition(".")
-        if parent:  # `import a.b` then `a.b.f()` finds b on a
-            setattr(sys.modules[parent], child, stand_in)
-
-
-DEFERRED = ("matplotlib.pyplot", "sounddevice")  # what mediapipe imports and detection never uses
 
 
 _warm: dict[str, object] = {}  # config key → a detector created ahead, never called

@@ -8,15 +8,14 @@ detector runs. Finished cameras are written to ``.mocap/pose2d.partial.h5`` and 
 once; when every camera is done, that file replaces ``pose2d.h5``. So an interrupted or failing run
 never touches the previous ``pose2d.h5``, and the next run resumes with the cameras still missing;
 ``overwrite`` starts the partial file again. A worker that dies has its chunks run again once. Once every
-result is in, the stage does not wait for the workers to exit (0.1 s each): they end in the background.
+result is in, the workers exit in the background (the stage does not wait for them).
 
 Speed options, measured on the 4-camera demo against full / stride 1 (``python -m mocap.bench.detect
-options``; distance to the default's keypoints, not to a ground truth; CPU ratios measured when a frame's
-inference cost 40 ms, 15 of which were a slow BGR → RGB copy since replaced, so decoding, which a stride does not
-save, now weighs more and the ratios are smaller): ``detect.stride`` 2 takes 1.8× less CPU (skipped frames are
-still decoded) for a median 2.1-3.5 px, P95 6-10 px (136 px on one camera:
-the tracker loses a limb between frames); stride 3: 2.5×, median 3.0-4.9 px, P95 9-13 px (164). The
-heavy model costs 2× the CPU and lands a median 6-14 px from full. ``detect.variant = "lite"`` needs
+options``; distance to the default's keypoints, not to a ground truth; CPU ratios from before a slow BGR → RGB
+copy, 15 of a frame's 40 ms, was replaced: smaller now): ``detect.stride`` 2 takes 1.8× less CPU (skipped
+frames are still decoded) for a median 2.1-3.5 px, P95 6-10 px (136 px on one camera: the tracker loses a limb
+between frames); stride 3: 2.5×, median 3.0-4.9 px, P95 9-13 px (164). The heavy model costs 2× the CPU and
+lands a median 6-14 px from full. ``detect.variant = "lite"`` needs
 its model file (``detect.model_path``; mediapipe ships only full), so it was not measured here.
 """
 
