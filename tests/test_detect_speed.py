@@ -1,8 +1,10 @@
 """What detection's speed work must not change: the same RGB bytes, deferred modules that behave as the real
 ones, the timeline's accounting of where the CPU went."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,3 +76,24 @@ def test_bench_splits_the_cpu_beyond_decoding_and_inference_into_parts_that_add_
     assert parts["worker_startup_cpu_s"] == pytest.approx(1.1) and parts["proxy_cpu_s"] == 1.0
     assert parts["chunks_other_cpu_s"] == pytest.approx(23.5 - 1.1 - 10.0 - 1.0)
     assert parts["worker_exit_cpu_s"] == pytest.approx(24.4 - 0.3 - 23.5)
+
+
+def test_bundle_name_is_remembered_until_a_model_file_changes(tmp_path, monkeypatch):
+    from mocap.detect import blazepose
+
+    try:
+        shipped = blazepose.landmark_model("full")
+    except (ImportError, FileNotFoundError) as e:
+        pytest.skip(f"mediapipe's full model is not installed: {e}")
+    model = tmp_path / "landmarks.tflite"
+    model.write_bytes(shipped.read_bytes())
+    first = blazepose.build_bundle("full", model, cache=tmp_path / "cache")
+    reads = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self.name) or real(self))
+    assert blazepose.build_bundle("full", model, cache=tmp_path / "cache") == first
+    assert reads == []  # neither tflite file read again, nor hashed
+    st = model.stat()
+    os.utime(model, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the same bytes, touched
+    assert blazepose.build_bundle("full", model, cache=tmp_path / "cache") == first
+    assert sorted(reads) == ["landmarks.tflite", "pose_detection.tflite"]
