@@ -97,3 +97,49 @@ def test_bundle_name_is_remembered_until_a_model_file_changes(tmp_path, monkeypa
     os.utime(model, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the same bytes, touched
     assert blazepose.build_bundle("full", model, cache=tmp_path / "cache") == first
     assert sorted(reads) == ["landmarks.tflite", "pose_detection.tflite"]
+
+
+class SlowToExit:
+    """A detector without memory whose worker process takes ``EXIT_S`` to exit (an atexit handler)."""
+
+    keypoint_set = "blazepose33"
+    stateless = True
+
+    def __init__(self, variant="full", model_path=None, num_poses=1):
+        import atexit
+        import time
+
+        self.num_poses = num_poses
+        atexit.register(time.sleep, EXIT_S)
+
+    def __call__(self, image_bgr, timestamp_ms):
+        return np.full((self.num_poses, 33, 3), float(image_bgr.mean()))
+
+    def close(self):
+        pass
+
+
+EXIT_S = 3.0
+
+
+@pytest.mark.slow  # a worker pool (a few seconds)
+def test_the_stage_returns_without_waiting_for_its_workers_to_exit(tmp_path, monkeypatch):
+    import multiprocessing
+    import time
+
+    from test_detect_pool import session_with
+
+    from mocap.detect import DETECTORS
+    from mocap.io.hdf5 import read_keypoints2d
+    from mocap.stages import detect
+
+    monkeypatch.setitem(DETECTORS, "slow_exit", f"{__name__}:SlowToExit")
+    session = session_with(tmp_path, [20, 20])
+    t0 = time.perf_counter()
+    detect.main(session, detect.Config(detector="slow_exit", workers=2))
+    assert read_keypoints2d(session / "pose2d.h5").shape == (20, 2, 1, 33)  # complete before the workers end
+    alive = multiprocessing.active_children()  # a stage that waited would have joined them
+    for child in alive:
+        child.join()
+    assert alive and time.perf_counter() - t0 >= EXIT_S  # the workers did take that long to exit, after
+    assert detect.last_run["after_last_chunk_s"] < EXIT_S / 2
