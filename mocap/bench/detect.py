@@ -183,7 +183,8 @@ def beyond(run: dict) -> dict:
     """Where a parallel run's CPU seconds beyond its own decoding and inference went: the main process, the
     workers before their first chunk (interpreter, imports, the first detector), the proxies for the report's
     videos, the rest of the chunks (later detectors, probing, results), and the workers' exits with what
-    else is not in a chunk (the total less the rest)."""
+    else is not in a chunk (the total less the rest: also all of a worker that got no chunk, as on a short
+    take where one worker ran every chunk before the other was ready)."""
     work = run["decode_cpu_s"] + run["infer_cpu_s"]
     in_chunks = run["worker_cpu_s"] - run["worker_startup_cpu_s"] - work - run["proxy_cpu_s"]
     return {"parent_cpu_s": run["parent_cpu_s"], "worker_startup_cpu_s": run["worker_startup_cpu_s"],
