@@ -2,7 +2,10 @@
 sync's smoothing, the left/right repair, the report's page and crops), imported in a thread once
 detection leaves a core idle (:meth:`mocap.ahead.Ahead.core_free`, called by its last chunks), so that
 the stages after it do not pay them. A module that fails to import here is only logged: the stage that
-needs it imports it again and reports the error itself."""
+needs it imports it again and reports the error itself.
+
+And the opposite, imports put off: :func:`defer_import` makes a module a stand-in imported on first use (the
+detection workers' :data:`DEFERRED`, what mediapipe imports and detection never uses)."""
 
 from __future__ import annotations
 
@@ -53,3 +56,37 @@ class WarmUp:
     def join(self, timeout: float | None = None) -> None:
         if self.thread is not None:
             self.thread.join(timeout)
+
+
+def defer_import(name: str) -> None:
+    """Make ``name``, and each of its packages not imported yet, a stand-in module that imports the real one
+    on first attribute use (then the stand-ins of that chain all leave ``sys.modules``). In a worker:
+    mediapipe imports matplotlib.pyplot for a plotting helper detection never calls (0.26 s of CPU per worker
+    start of its 0.45 s import; 0.08 s of it is the matplotlib package alone, so the package is deferred too)
+    and sounddevice (PortAudio through cffi) for audio recording."""
+    import importlib
+    import sys
+    import types
+
+    if name in sys.modules:
+        return
+    parts = name.split(".")
+    chain = [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
+    group = [n for n in chain if n not in sys.modules]
+
+    class Deferred(types.ModuleType):
+        def __getattr__(self, attr: str):
+            for n in group:
+                if isinstance(sys.modules.get(n), Deferred):
+                    del sys.modules[n]
+            return getattr(importlib.import_module(self.__name__), attr)
+
+    for n in group:
+        stand_in = Deferred(n)
+        sys.modules[n] = stand_in
+        parent, _, child = n.rpartition(".")
+        if parent:  # `import a.b` then `a.b.f()` finds b on a
+            setattr(sys.modules[parent], child, stand_in)
+
+
+DEFERRED = ("matplotlib.pyplot", "sounddevice")  # what mediapipe imports and detection never uses

@@ -113,6 +113,9 @@ class _InlinePool:
     def __exit__(self, *exc):
         return False
 
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
     def submit(self, fn, *args):
         from concurrent.futures import Future
 

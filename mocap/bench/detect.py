@@ -13,15 +13,17 @@ and accuracy of stride and model variants).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from mocap.bench.common import cores, measure
+from mocap.bench.common import _rss_mb, cores
 from mocap.io.video import find_videos
 from mocap.stages import detect
 
@@ -43,6 +45,48 @@ def default_videos() -> Path | None:
 
     root = shared_data_dir()
     return root / "pose2sim_demo" / "videos" if root else None
+
+
+SAMPLE_S = 0.1  # memory sampling interval of the measured runs
+
+
+def measure(fn, every: float = SAMPLE_S) -> tuple:
+    """:func:`mocap.bench.common.measure` (run ``fn`` in a forked process: result, wall seconds, peak extra
+    resident MB) with the memory sampled every ``every`` s instead of 5 ms: reading the resident memory of
+    a detection's processes and their threads costs 0.3 ms per process, so sampling every 5 ms took 6 % of a
+    core per process (20 % with a pool), counted as inference CPU alone and taking a core's share in parallel."""
+    import threading
+
+    def child(conn) -> None:
+        rss0 = peak = _rss_mb()
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(every):
+                peak = max(peak, _rss_mb())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            t0 = time.perf_counter()
+            out = fn()
+            seconds = time.perf_counter() - t0
+            done.set()
+            sampler.join()
+            conn.send(("ok", out, seconds, max(peak, _rss_mb()) - rss0))
+        except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
+            conn.send(("error", f"{type(e).__name__}: {e}", 0.0, 0.0))
+
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=child, args=(send,))
+    proc.start()
+    status, out, seconds, mem = recv.recv()
+    proc.join()
+    if status != "ok":
+        raise RuntimeError(f"benchmarked method failed: {out}")
+    return out, seconds, mem
 
 
 def _on_one_core(fn):
@@ -67,18 +111,25 @@ def _videos(cfg: DetectBenchConfig) -> dict[str, Path]:
     return videos
 
 
-def _parallel(videos: dict[str, Path], dcfg: detect.Config) -> tuple[dict, float]:
-    """``mocap detect`` on ``videos`` in a temporary session: (its timeline, CPU seconds of it and its workers)."""
+def _parallel(videos: dict[str, Path], settings) -> tuple[dict, float]:
+    """``mocap detect`` on ``videos`` in a temporary session: (its timeline with the CPU seconds of this process
+    as ``parent_cpu_s``, the CPU seconds of it and its workers). ``settings`` are made before, as the command
+    line makes them before the stage starts (importing every stage's module: 0.5 CPU s)."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "videos").mkdir()
         for path in videos.values():
             (Path(tmp) / "videos" / path.name).symlink_to(path.resolve())
-        t = os.times()
-        detect.main(tmp, dcfg)
+        t, t0 = os.times(), time.perf_counter()
+        detect.main(tmp, settings)
+        stage_s = time.perf_counter() - t0
+        for child in multiprocessing.active_children():  # the workers exit after the stage: their CPU counts too
+            child.join()
         u = os.times()
         shutil.rmtree(Path(tmp) / "videos")
-    return dict(detect.last_run), (u.user + u.system + u.children_user + u.children_system
-                                   - t.user - t.system - t.children_user - t.children_system)
+    parent = u.user + u.system - t.user - t.system
+    return dict(detect.last_run) | {"parent_cpu_s": parent, "command_s": stage_s,
+                                    "workers_exited_s": time.perf_counter() - t0}, (
+        parent + u.children_user + u.children_system - t.children_user - t.children_system)
 
 
 def run(cfg: DetectBenchConfig, progress=None) -> dict:
@@ -96,11 +147,18 @@ def run(cfg: DetectBenchConfig, progress=None) -> dict:
                      "decode_ms": 1000 * stats["decode_cpu_s"] / n, "loop_ms": 1000 * loop_s / n,
                      "setup_s": stats["setup_s"], "wall_s": seconds, "fps": n / seconds, "peak_mb": mem})
     n_cores = cores()
+    from mocap.settings import as_settings
+
+    settings = as_settings(dcfg)
     runs = []
     for k in range(max(1, cfg.repeat)):
         step(f"all cameras in parallel (mocap detect), run {k + 1} of {max(1, cfg.repeat)}")
-        (timeline, cpu_s), wall, mb = measure(lambda: _parallel(videos, dcfg))
-        runs.append({"wall_s": wall, "cpu_s": cpu_s, "peak_mb": mb, "load_avg_1": os.getloadavg()[0]} | timeline)
+        (timeline, cpu_s), wall, mb = measure(lambda: _parallel(videos, settings))
+        # wall: mocap detect's stage from its call to its return (pose2d.h5 written); the workers then exit in
+        # the background (workers_exited_s); stage_wall_s: from the pool's start
+        runs.append(timeline | {"wall_s": timeline["command_s"], "stage_wall_s": timeline["wall_s"],
+                                "measured_wall_s": wall, "cpu_s": cpu_s, "peak_mb": mb,
+                                "load_avg_1": os.getloadavg()[0]})
     best = min(runs, key=lambda r: r["wall_s"])
     frames = sum(r["frames"] for r in rows)
     work_s = sum(r["frames"] * (r["inference_ms"] + r["decode_ms"]) / 1000 for r in rows)
@@ -114,7 +172,24 @@ def run(cfg: DetectBenchConfig, progress=None) -> dict:
                          "ideal_wall_s": ideal_wall, "wall_over_ideal_wall": best["wall_s"] / ideal_wall,
                          "startup_s": best["startup_s"], "tail_s": best["tail_s"], "workers": best["workers"],
                          "chunks": best["chunks"], "cpu_s": best["cpu_s"], "cpu_beyond_work_s": best["cpu_s"] - work_s,
+                         # the lowest wall ÷ floor this CPU allows (every core busy throughout); load does not raise it
+                         "cpu_over_work": best["cpu_s"] / work_s,
+                         "beyond": beyond(best) | {  # decoding + inference in the pool against alone on one core
+                             "work_in_pool_cpu_s": best["decode_cpu_s"] + best["infer_cpu_s"] - work_s},
                          "sequential_wall_s": sum(r["wall_s"] for r in rows)}}
+
+
+def beyond(run: dict) -> dict:
+    """Where a parallel run's CPU seconds beyond its own decoding and inference went: the main process, the
+    workers before their first chunk (interpreter, imports, the first detector), the proxies for the report's
+    videos, the rest of the chunks (later detectors, probing, results), and the workers' exits with what
+    else is not in a chunk (the total less the rest: also all of a worker that got no chunk, as on a short
+    take where one worker ran every chunk before the other was ready)."""
+    work = run["decode_cpu_s"] + run["infer_cpu_s"]
+    in_chunks = run["worker_cpu_s"] - run["worker_startup_cpu_s"] - work - run["proxy_cpu_s"]
+    return {"parent_cpu_s": run["parent_cpu_s"], "worker_startup_cpu_s": run["worker_startup_cpu_s"],
+            "proxy_cpu_s": run["proxy_cpu_s"], "chunks_other_cpu_s": in_chunks,
+            "worker_exit_cpu_s": run["cpu_s"] - run["parent_cpu_s"] - run["worker_cpu_s"]}
 
 
 def warmup_sweep(video: Path, starts: tuple[int, ...], warmups: tuple[int, ...], span: int,
@@ -170,8 +245,11 @@ def summary(result: dict) -> str:
     return (f"all cameras in parallel: {p['wall_s']:.2f} s ({p['workers']} workers, {p['chunks']} chunks, "
             f"{p['fps']:.1f} frames/s); floor (decode + inference CPU ÷ {result['cores']} cores) {p['ideal_s']:.2f} s "
             f"→ {p['wall_over_ideal']:.2f}× (against the one-core walls: {p['wall_over_ideal_wall']:.2f}×); "
-            f"start-up {p['startup_s']:.2f} s, idle tail {p['tail_s']:.2f} s, CPU beyond decode + inference "
-            f"{p['cpu_beyond_work_s']:.1f} s; load average {[round(r['load_avg_1'], 1) for r in result['runs']]}")
+            f"CPU {p['cpu_s']:.1f} s = {p['cpu_over_work']:.2f}× decode + inference (the least wall ÷ floor it "
+            f"allows); start-up {p['startup_s']:.2f} s, idle tail {p['tail_s']:.2f} s, CPU beyond decode + inference "
+            f"{p['cpu_beyond_work_s']:.1f} s (" + ", ".join(f"{k.removesuffix('_cpu_s').replace('_', ' ')} {v:.2f}"
+                                                           for k, v in p["beyond"].items())
+            + f"); load average {[round(r['load_avg_1'], 1) for r in result['runs']]}")
 
 
 if __name__ == "__main__":  # the studies' command line lives with the other benches' (mocap/cli/detect_studies.py)

@@ -37,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mocap.io.video import probe, read_frames
+from mocap.warm import DEFERRED, defer_import  # noqa: F401 - defer_import: also imported from here
 
 log = logging.getLogger(__name__)
 Chunk = tuple[str, int, int]
@@ -96,20 +97,28 @@ def is_stateless(name: str, hands: bool) -> bool:
 def timeline_summary(chunks: list[dict], started_at: float, wall_s: float, workers: int, cameras: int) -> dict:
     """Where a pooled detection's wall went, from each chunk's timings: ``startup_s`` (pool start to a
     worker's first frame request, averaged over workers), ``tail_s`` (the end with workers idle: the last
-    chunk's end minus the first worker to run out of chunks), and the CPU seconds of decoding, inference and
-    writing the proxies (:mod:`mocap.io.proxy`) and the seconds spent creating detectors."""
+    chunk's end minus the first worker to run out of chunks), ``after_last_chunk_s`` (the last chunk's end to
+    the end: its result written, the workers' exit), the CPU seconds of decoding, inference and writing the
+    proxies (:mod:`mocap.io.proxy`), the seconds spent creating detectors, and the workers' process CPU
+    seconds before their first chunk (``worker_startup_cpu_s``: interpreter, imports, the first detector) and
+    at the end of their last (``worker_cpu_s``)."""
     by_pid: dict[int, list[dict]] = {}
     for c in chunks:
         by_pid.setdefault(c["pid"], []).append(c)
     firsts = [min(c["start"] for c in cs) - started_at for cs in by_pid.values()]
     lasts = [max(c["end"] for c in cs) for cs in by_pid.values()]
+    # a worker's process CPU before its first chunk (imports, its first detector) and at its last chunk's end
+    before = [min(c.get("process_cpu_start", 0.0) for c in cs) for cs in by_pid.values()]
+    total = [max(c.get("process_cpu_end", 0.0) for c in cs) for cs in by_pid.values()]
     return {"wall_s": wall_s, "workers": workers, "cameras": cameras, "chunks": len(chunks),
             "startup_s": sum(firsts) / len(firsts) if firsts else 0.0,
             "tail_s": max(lasts) - min(lasts) if lasts else 0.0,
+            "after_last_chunk_s": started_at + wall_s - max(lasts) if lasts else 0.0,
             "decode_cpu_s": sum(c["decode_cpu_s"] for c in chunks),
             "infer_cpu_s": sum(c["infer_cpu_s"] for c in chunks),
             "proxy_cpu_s": sum(c.get("proxy_cpu_s", 0.0) for c in chunks),
-            "setup_s": sum(c["setup_s"] for c in chunks)}
+            "setup_s": sum(c["setup_s"] for c in chunks),
+            "worker_startup_cpu_s": sum(before), "worker_cpu_s": sum(total)}
 
 
 def stop_pool(pool) -> None:
@@ -167,36 +176,12 @@ def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None) -
     if slots is not None:
         with contextlib.suppress(queue.Empty):
             worker.slot = slots.get(timeout=5.0)
-    defer_import("matplotlib.pyplot")
+    for name in DEFERRED:
+        defer_import(name)
     if cfg is not None:
         from mocap.stages.detect import make_detector
 
         prepare(cfg, make_detector)
-
-
-def defer_import(name: str) -> None:
-    """Make ``name`` a stand-in module that imports the real one on first attribute use (its package is
-    imported now). In a worker:
-    mediapipe imports matplotlib.pyplot for a plotting helper detection never calls, 0.26 s of CPU per
-    worker start (of its 0.45 s import)."""
-    import importlib
-    import sys
-    import types
-
-    if name in sys.modules:
-        return
-
-    class Deferred(types.ModuleType):
-        def __getattr__(self, attr: str):
-            if sys.modules.get(name) is self:
-                del sys.modules[name]
-            return getattr(importlib.import_module(name), attr)
-
-    parent, _, child = name.rpartition(".")
-    stand_in = Deferred(name)
-    sys.modules[name] = stand_in
-    if parent:  # `import a.b as c` imports the package a anyway, and finds b on it
-        setattr(importlib.import_module(parent), child, stand_in)
 
 
 _warm: dict[str, object] = {}  # config key → a detector created ahead, never called
@@ -239,7 +224,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
     from mocap.keypoint_sets import get_keypoint_set
     from mocap.stages.detect import make_detector
 
-    t_start = time.time()
+    t_start, cpu_start = time.time(), time.process_time()
     info = probe(path)
     stop = info.frames if cfg.stop is None else min(cfg.stop, info.frames)
     indices = list(range(cfg.start, stop, cfg.stride))
@@ -328,7 +313,8 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
         raise ValueError(f"camera {camera!r}: {path} gave no frames")
     return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s, "setup_s": setup_s,
                          "decode_cpu_s": decode_cpu, "infer_cpu_s": infer_cpu, "proxy_cpu_s": proxy_cpu,
-                         "start": t_start, "end": time.time(), "pid": os.getpid()}
+                         "start": t_start, "end": time.time(), "pid": os.getpid(),
+                         "process_cpu_start": cpu_start, "process_cpu_end": time.process_time()}
 
 
 def detect_chunk(camera: str, path: Path, cfg, first: int, end: int, warmup: int, position: int = -1,

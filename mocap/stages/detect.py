@@ -7,13 +7,15 @@ creates its detector while the pool starts; each chunk decodes its video on a re
 detector runs. Finished cameras are written to ``.mocap/pose2d.partial.h5`` and marked complete at
 once; when every camera is done, that file replaces ``pose2d.h5``. So an interrupted or failing run
 never touches the previous ``pose2d.h5``, and the next run resumes with the cameras still missing;
-``overwrite`` starts the partial file again. A worker that dies has its chunks run again once.
+``overwrite`` starts the partial file again. A worker that dies has its chunks run again once. Once every
+result is in, the workers exit in the background (the stage does not wait for them).
 
 Speed options, measured on the 4-camera demo against full / stride 1 (``python -m mocap.bench.detect
-options``; distance to the default's keypoints, not to a ground truth): ``detect.stride`` 2 takes 1.8×
-less CPU (skipped frames are still decoded) for a median 2.1-3.5 px, P95 6-10 px (136 px on one camera:
-the tracker loses a limb between frames); stride 3: 2.5×, median 3.0-4.9 px, P95 9-13 px (164). The
-heavy model costs 2× the CPU and lands a median 6-14 px from full. ``detect.variant = "lite"`` needs
+options``; distance to the default's keypoints, not to a ground truth; CPU ratios from before a slow BGR → RGB
+copy, 15 of a frame's 40 ms, was replaced: smaller now): ``detect.stride`` 2 takes 1.8× less CPU (skipped
+frames are still decoded) for a median 2.1-3.5 px, P95 6-10 px (136 px on one camera: the tracker loses a limb
+between frames); stride 3: 2.5×, median 3.0-4.9 px, P95 9-13 px (164). The heavy model costs 2× the CPU and
+lands a median 6-14 px from full. ``detect.variant = "lite"`` needs
 its model file (``detect.model_path``; mediapipe ships only full), so it was not measured here.
 """
 
@@ -28,17 +30,18 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from mocap.detect import DETECTORS, detector_names, recover
 from mocap.detect.chunks import detect_video
-from mocap.io.hdf5 import create_keypoints2d, keypoints2d_info, keypoints2d_status, write_camera
 from mocap.io.video import check_footage, find_videos, probe
-from mocap.session import Session
 from mocap.stages import Flag
+
+if TYPE_CHECKING:  # imported where used: pool workers import this module and need no session (nor its h5py)
+    from mocap.session import Session
 
 log = logging.getLogger(__name__)
 NAME = "detect"
@@ -204,6 +207,9 @@ run = detect_video  # the computation of one camera's video; main spreads camera
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
     """``settings``: the pipeline's Settings, or this stage's Config. ``overwrite=False`` resumes."""
+    # not at the top: pool workers import this module and need no h5py (0.04 CPU s each)
+    from mocap.io.hdf5 import create_keypoints2d, keypoints2d_status
+    from mocap.session import Session
     from mocap.settings import as_settings
 
     session = session if isinstance(session, Session) else Session(Path(session))
@@ -280,8 +286,10 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         for k in range(workers):
             slots.put(k)
         try:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                                     initializer=chunks.worker_init, initargs=(dict(DETECTORS), slots, cfg)) as pool:
+            pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
+                                       initializer=chunks.worker_init, initargs=(dict(DETECTORS), slots, cfg))
+            done = False
+            try:
                 futures = []
                 try:
                     if not resume:  # a bad model fails here, before any frame
@@ -290,6 +298,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                     futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1, overlays[c],
                                            proxies[c]) for c, a, b in todo]
                     _collect(futures, work, names, F, overall, plan, gathered, hands, workers)
+                    done = True
                 except KeyboardInterrupt:
                     chunks.stop_pool(pool)
                     raise
@@ -297,6 +306,10 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                     for f in futures:  # a camera failed: the chunks not started are dropped (the next run redoes them)
                         f.cancel()
                     raise
+            finally:
+                # every result in: the workers exit in the background (0.1 s each, joined by concurrent.futures at
+                # the latest when this process ends) while the stage finishes its file and the next stage starts
+                pool.shutdown(wait=not done)
             break
         except BrokenProcessPool as e:
             left = [f"{c}[{a}:{b}]" for c, a, b in plan if (c, a, b) not in gathered]
@@ -341,6 +354,8 @@ def _proxies(session: Session, settings, cfg: Config, infos: dict) -> dict[str, 
 def _second_pass(session: Session, cfg: Config, settings, work: Path, videos: dict[str, Path]) -> None:
     """Every camera detected: look again where the other views place a missed person (detect.recover), once
     (its summary in the file's info says it ran; a pass interrupted by Ctrl-C is done by the next run)."""
+    from mocap.io.hdf5 import keypoints2d_info
+
     if recover.wanted(cfg) and "recover" not in keypoints2d_info(work):
         recover.recover_session(session, cfg, settings.triangulate, work, videos)
 
@@ -357,6 +372,7 @@ def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list,
     at least one hand goes into ``hands`` as it is written (so a later broken pool does not lose it). Once
     fewer chunks are left than ``workers``, a core is free: :func:`mocap.ahead.core_free`."""
     from mocap import ahead
+    from mocap.io.hdf5 import write_camera
 
     tail = workers > 0
     for fut in as_completed(futures):
