@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.bench.common import _rss_mb, cores
+from mocap.bench.common import cores
+from mocap.bench.common import measure as common_measure
 from mocap.io.video import find_videos
 from mocap.stages import detect
 
@@ -51,42 +52,11 @@ SAMPLE_S = 0.1  # memory sampling interval of the measured runs
 
 
 def measure(fn, every: float = SAMPLE_S) -> tuple:
-    """:func:`mocap.bench.common.measure` (run ``fn`` in a forked process: result, wall seconds, peak extra
-    resident MB) with the memory sampled every ``every`` s instead of 5 ms: reading the resident memory of
-    a detection's processes and their threads costs 0.3 ms per process, so sampling every 5 ms took 6 % of a
-    core per process (20 % with a pool), counted as inference CPU alone and taking a core's share in parallel."""
-    import threading
-
-    def child(conn) -> None:
-        rss0 = peak = _rss_mb()
-        done = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not done.wait(every):
-                peak = max(peak, _rss_mb())
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        try:
-            t0 = time.perf_counter()
-            out = fn()
-            seconds = time.perf_counter() - t0
-            done.set()
-            sampler.join()
-            conn.send(("ok", out, seconds, max(peak, _rss_mb()) - rss0))
-        except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
-            conn.send(("error", f"{type(e).__name__}: {e}", 0.0, 0.0))
-
-    ctx = multiprocessing.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=child, args=(send,))
-    proc.start()
-    status, out, seconds, mem = recv.recv()
-    proc.join()
-    if status != "ok":
-        raise RuntimeError(f"benchmarked method failed: {out}")
-    return out, seconds, mem
+    """:func:`mocap.bench.common.measure` with the memory sampled every ``every`` s instead of 5 ms: reading
+    the resident memory of a detection's processes and their threads costs 0.3 ms per process, so sampling
+    every 5 ms took 6 % of a core per process (20 % with a pool), counted as inference CPU alone and taking a
+    core's share in parallel."""
+    return common_measure(fn, every)
 
 
 def _on_one_core(fn):
