@@ -241,3 +241,24 @@ def test_a_lunge_beyond_the_gate_stays_one_identity_without_lost_frames(jump):
     slots, summary = associate_take(rig, Keypoints2D(data, rig.names, "coco17", 60.0), "auto", progress=False)
     assert summary["persons_found"] == 2
     assert min(p["frames_present"] for p in summary["people"]) >= F - 1
+
+
+def test_the_camera_refinement_with_one_camera_refuses_instead_of_failing_in_the_association(caplog):
+    """Several detections per view on a one-camera rig: the association needs two cameras; all_people falls
+    back to the performer (as one_person does) and the camera refinement refuses with its own reason."""
+    from mocap.detect.select import all_people, select_performer
+    from mocap.stages import rig_refine
+    from mocap.types import Rig
+
+    truth = in_place(walking_figure(120, seed=0), "coco17")
+    rig = Rig([ring_rig(RigSpec(), truth).cameras[0]])
+    uv = np.moveaxis(rig.project(truth), 0, 1)  # (F, 1, J, 2)
+    one = np.concatenate([uv, np.ones(uv.shape[:-1] + (1,))], axis=-1)
+    kp = Keypoints2D(np.stack([one, one + [80.0, 0.0, 0.0]], axis=2), rig.names, "coco17", 60.0)
+    with caplog.at_level(logging.WARNING):
+        got = all_people(rig, kp, "auto")
+    assert np.array_equal(got.data, select_performer(rig, kp).data, equal_nan=True)
+    assert any("no associated person" in r.getMessage() and "at least 2 cameras" in r.getMessage()
+               for r in caplog.records)
+    refined, report = rig_refine.run(rig, got)
+    assert refined is None and report["reason"] == "refused: 1 cameras: at least 3 are needed"

@@ -118,9 +118,14 @@ def all_people(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Trac
 
     if kp.shape[2] == 1 or persons == 1:
         return one_person(rig, kp, persons)
-    slots, summary = associate_take(rig, kp, persons, cfg or TrackConfig(), min_score, progress=False)
-    if slots.shape[2] == 0:
-        return one_person(rig, kp, persons)
+    try:  # as one_person: fewer than 2 cameras, or nobody associated (not synchronised yet) → the performer
+        slots, summary = associate_take(rig, kp, persons, cfg or TrackConfig(), min_score, progress=False)
+        if slots.shape[2] == 0:
+            raise ValueError("no person is seen by two cameras or more")
+    except ValueError as e:
+        log.warning("several people: no associated person for the camera refinement (%s); using the performer "
+                    "most consistent across the views instead", e)
+        return select_performer(rig, kp)
     own = apply_slots(kp, slots, summary.get("keypoint_masks"))  # (F, C, P, J, 3)
     data = np.concatenate([own.data[:, :, p: p + 1] for p in range(slots.shape[2])], axis=0)
     log.info("camera refinement on all %d people (%d frames each, one after another)", slots.shape[2], kp.shape[0])
