@@ -262,3 +262,25 @@ def test_the_camera_refinement_with_one_camera_refuses_instead_of_failing_in_the
                for r in caplog.records)
     refined, report = rig_refine.run(rig, got)
     assert refined is None and report["reason"] == "refused: 1 cameras: at least 3 are needed"
+
+
+def test_a_body_followed_twice_ends_where_the_later_of_the_two_ends_for_the_stitching():
+    """merge_coinciding joins a twin that outlives the identity it coincides with: the joined identity ends
+    where the twin ends (stitching a later track to it measures from there, not from the first one's end)."""
+    from mocap.multi.track import TrackConfig
+    from mocap.multi.tracklets import stitch
+
+    def located(path: dict) -> Track:
+        t = _track(path)
+        t.last3d = t.frames[-1]
+        t.X_start = np.tile(path[t.frames[0]], (17, 1)).astype(float)
+        t.X_end = t.X3d = np.tile(path[t.frames[-1]], (17, 1)).astype(float)
+        return t
+
+    a = located({f: (0.01 * f, 0.0, 1.0) for f in range(60)})
+    twin = located({f: (0.01 * f + 0.05, 0.0, 1.0) for f in range(30, 151)})  # the same body, followed longer
+    again = located({f: (0.01 * f - 0.15, 0.0, 1.0) for f in range(170, 240)})  # lost 20 frames, found again
+    merged = merge_coinciding([a, twin])
+    assert len(merged) == 1 and np.allclose(merged[0].X_end, twin.X_end)
+    out = stitch(merged + [again], TrackConfig(), 60.0)
+    assert len(out) == 1 and out[0].frames == list(range(151)) + list(range(170, 240))
