@@ -284,3 +284,34 @@ def test_a_body_followed_twice_ends_where_the_later_of_the_two_ends_for_the_stit
     assert len(merged) == 1 and np.allclose(merged[0].X_end, twin.X_end)
     out = stitch(merged + [again], TrackConfig(), 60.0)
     assert len(out) == 1 and out[0].frames == list(range(151)) + list(range(170, 240))
+
+
+def test_the_camera_refinement_associates_people_with_triangulates_settings_and_keys_on_them(tmp_path, monkeypatch):
+    """rig_refine runs the association (all_people) before triangulate does: with triangulate's association
+    settings and min_score, which are then part of its cache key (with one person they are not)."""
+    from mocap.detect import select
+    from mocap.session import Session
+    from mocap.settings import load_config
+    from mocap.stages import rig_refine
+    from mocap.synth import CorruptionSpec
+    from mocap.synth.multiperson import CrowdSpec, make_crowd, write_crowd_session
+
+    wider = ["detect.persons=auto", "triangulate.match_max_m=0.3", "triangulate.min_score=0.4"]
+    assert rig_refine.resolved(load_config(sets=wider[1:])[0]) == {}
+    auto = rig_refine.resolved(load_config(sets=wider[:1])[0])
+    changed = rig_refine.resolved(load_config(sets=wider)[0])
+    assert auto != changed and changed["association"]["match_max_m"] == 0.3 and changed["min_score"] == 0.4
+
+    motions = [in_place(walking_figure(60, seed=i), "coco17") for i in range(2)]
+    take = make_crowd(motions, "coco17", 60.0, CrowdSpec(people=2, enter_leave=False, clutter_rate=0.0),
+                      RigSpec(), CorruptionSpec(seed=0))
+    session = Session(write_crowd_session(take, tmp_path / "crowd"))
+    seen = {}
+
+    def all_people(rig, kp, persons, cfg=None, min_score=0.2):
+        seen.update(persons=persons, cfg=cfg, min_score=min_score)
+        return select.one_person(rig, kp, 1)
+
+    monkeypatch.setattr(select, "all_people", all_people)
+    rig_refine.main(session, load_config(session, sets=wider)[0], overwrite=True)
+    assert seen["persons"] == "auto" and seen["cfg"].match_max_m == 0.3 and seen["min_score"] == 0.4

@@ -121,6 +121,15 @@ def outputs(session: Session, settings) -> list[Path]:
     return [d / "report.json"] + ([d / "rig.toml"] if session.refined_rig_file() else [])
 
 
+def resolved(settings) -> dict:
+    """Part of the cache key: with several people (``detect.persons`` ≠ 1), the refinement runs on every person
+    associated with triangulate's association settings (:func:`mocap.detect.select.all_people`)."""
+    if settings.detect.persons == 1:
+        return {}
+    t = settings.triangulate
+    return {"association": asdict(t.association), "min_score": t.min_score}
+
+
 def used_joints(keypoint_set: str, joints: str) -> list[int]:
     """Indices of the joints used: the limbs (shoulders … ankles, which move the most) when ``joints`` is
     ``limbs`` and the set has at least six of them, else all."""
@@ -337,7 +346,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         from mocap.detect.select import all_people
 
         F = kp.shape[0]
-        kp = all_people(rig, kp, as_settings(settings).detect.persons)
+        s = as_settings(settings)  # associated as triangulate does (its settings)
+        kp = all_people(rig, kp, s.detect.persons, s.triangulate.association, s.triangulate.min_score)
         persons = kp.shape[0] // F if F else 1
     refined, report = run(rig, kp, cfg, persons)
     report["given_rig"] = str(given.relative_to(session.root)) if given.is_relative_to(session.root) else str(given)
