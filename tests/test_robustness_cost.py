@@ -160,6 +160,7 @@ def test_two_people_standing_still_apart_are_refused_for_too_little_motion(tmp_p
     both = Keypoints2D(np.concatenate(people, axis=0), kp.camera_names, kp.keypoint_set, kp.fps)
     refined, report = rig_refine.run(rig, both, persons=2)
     assert refined is None and report["refused"] and "too little motion" in report["reason"], report["reason"]
+    assert report["frames"] == 2 * len(kp.data) and report["persons"] == 2  # frames: of every person
     moving = Keypoints2D(np.concatenate([people[0], kp.data[:, :, :1]], axis=0), kp.camera_names, kp.keypoint_set,
                          kp.fps)
     assert "too little motion" not in rig_refine.run(rig, moving, persons=2)[1]["reason"]  # one of them moves

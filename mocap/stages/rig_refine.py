@@ -201,7 +201,8 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> 
     views = finite(xy).sum(axis=1)  # (F, J)
     good = (views >= 3).sum(axis=1) >= max(3, len(joints) // 2)  # frames that 3 cameras see well
     estimate = _split(F, kp.fps, cfg.block_s)
-    report |= {"frames": int(F), "frames_3_views": int(good.sum()), "joints": [int(j) for j in joints]}
+    report |= {"frames": int(F), "persons": int(persons), "frames_3_views": int(good.sum()),  # frames: of them all
+               "joints": [int(j) for j in joints]}
     why = _refusal(rig, xy, good, estimate, views, cfg)
     if why:
         log.warning("rig_refine: refused: %s; the given rig is used", why)
