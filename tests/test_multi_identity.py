@@ -286,20 +286,25 @@ def test_a_body_followed_twice_ends_where_the_later_of_the_two_ends_for_the_stit
     assert len(out) == 1 and out[0].frames == list(range(151)) + list(range(170, 240))
 
 
-def test_the_camera_refinement_associates_people_with_triangulates_settings_and_keys_on_them(tmp_path, monkeypatch):
-    """rig_refine runs the association (all_people) before triangulate does: with triangulate's association
-    settings and min_score, which are then part of its cache key (with one person they are not)."""
+@pytest.mark.parametrize("stage", ["rig_refine", "sync"])
+def test_the_stages_before_triangulate_associate_people_with_its_settings_and_key_on_them(tmp_path, monkeypatch,
+                                                                                          stage):
+    """rig_refine (all_people) and sync (one_person) run the association before triangulate does: with
+    triangulate's association settings and min_score, which are then part of their cache key (with one person
+    they are not)."""
+    import importlib
+
     from mocap.detect import select
     from mocap.session import Session
     from mocap.settings import load_config
-    from mocap.stages import rig_refine
     from mocap.synth import CorruptionSpec
     from mocap.synth.multiperson import CrowdSpec, make_crowd, write_crowd_session
 
+    module = importlib.import_module(f"mocap.stages.{stage}")
     wider = ["detect.persons=auto", "triangulate.match_max_m=0.3", "triangulate.min_score=0.4"]
-    assert rig_refine.resolved(load_config(sets=wider[1:])[0]) == {}
-    auto = rig_refine.resolved(load_config(sets=wider[:1])[0])
-    changed = rig_refine.resolved(load_config(sets=wider)[0])
+    assert module.resolved(load_config(sets=wider[1:])[0]) == {}
+    auto = module.resolved(load_config(sets=wider[:1])[0])
+    changed = module.resolved(load_config(sets=wider)[0])
     assert auto != changed and changed["association"]["match_max_m"] == 0.3 and changed["min_score"] == 0.4
 
     motions = [in_place(walking_figure(60, seed=i), "coco17") for i in range(2)]
@@ -307,11 +312,12 @@ def test_the_camera_refinement_associates_people_with_triangulates_settings_and_
                       RigSpec(), CorruptionSpec(seed=0))
     session = Session(write_crowd_session(take, tmp_path / "crowd"))
     seen = {}
+    given = select.select_performer
 
-    def all_people(rig, kp, persons, cfg=None, min_score=0.2):
+    def spy(rig, kp, persons, cfg=None, min_score=0.2):
         seen.update(persons=persons, cfg=cfg, min_score=min_score)
-        return select.one_person(rig, kp, 1)
+        return given(rig, kp)
 
-    monkeypatch.setattr(select, "all_people", all_people)
-    rig_refine.main(session, load_config(session, sets=wider)[0], overwrite=True)
+    monkeypatch.setattr(select, "all_people" if stage == "rig_refine" else "one_person", spy)
+    module.main(session, load_config(session, sets=wider)[0], overwrite=True)
     assert seen["persons"] == "auto" and seen["cfg"].match_max_m == 0.3 and seen["min_score"] == 0.4

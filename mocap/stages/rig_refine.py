@@ -124,10 +124,9 @@ def outputs(session: Session, settings) -> list[Path]:
 def resolved(settings) -> dict:
     """Part of the cache key: with several people (``detect.persons`` ≠ 1), the refinement runs on every person
     associated with triangulate's association settings (:func:`mocap.detect.select.all_people`)."""
-    if settings.detect.persons == 1:
-        return {}
-    t = settings.triangulate
-    return {"association": asdict(t.association), "min_score": t.min_score}
+    from mocap.detect.select import association_key
+
+    return association_key(settings)
 
 
 def used_joints(keypoint_set: str, joints: str) -> list[int]:
