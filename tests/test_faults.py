@@ -138,7 +138,7 @@ def test_another_person_near_the_performer_throughout_is_not_called_a_calibratio
     assert list(_flagged(m)) == ["cam02"], {k: (c["median_px"], c["p95_px"]) for k, c in m["cameras"].items()}
     cam = m["cameras"]["cam02"]
     assert cam["profile"]["bad_error_to_body_size"] < 0.25, cam["profile"]  # the old size rule alone said calibration
-    assert cam["hint"].startswith("wrong person?") and "--persons auto" in cam["hint"], cam["profile"]
+    assert cam["hint"].startswith("wrong person?") and "--set detect.persons=auto" in cam["hint"], cam["profile"]
     _, cal = reports("calibration")  # a camera pose error keeps the body's size and shape
     p = cal["cameras"]["cam03"]["profile"]
     assert p["bad_scale_change"] < 0.05 and p["bad_shape_residual"] < 0.1, p
@@ -225,3 +225,23 @@ def test_the_camera_table_escapes_names_and_hints():
     html = _camera_rows({evil: row})
     assert "<script" not in html and "<b>" not in html and "&lt;script&gt;" in html
     assert html.startswith("<tr class=bad><td>&lt;script&gt;") and "<td>—</td>" in html and "2.60×" in html
+
+
+def test_the_wrong_person_hint_suggests_settings_mocap_run_accepts():
+    """The hint is printed after ``mocap run``: what it suggests must parse there (``--persons`` is only the
+    detect command's flag)."""
+    import re
+    import shlex
+
+    from mocap.cli import build_parser
+    from mocap.report.cameras import hint
+
+    profile = {"bad_frames_share": 0.3, "bad_frames": "30–59", "flip_fits_better_share": 0.0,
+               "bad_error_to_body_size": 0.1, "bad_scale_change": 0.4, "bad_shape_residual": 0.05,
+               "speed_correlation": 0.0}
+    text = hint(profile)
+    assert text.startswith("wrong person?") and "factor of 1.49" in text
+    suggested = re.search(r"mocap run with (--\S+ \S+?),", text).group(1)
+    args = build_parser().parse_args(["run", "S", *shlex.split(suggested)])
+    assert args.set == ["detect.persons=auto"]
+    assert "identities mixed" in hint(profile, several=True)

@@ -241,3 +241,83 @@ def test_a_lunge_beyond_the_gate_stays_one_identity_without_lost_frames(jump):
     slots, summary = associate_take(rig, Keypoints2D(data, rig.names, "coco17", 60.0), "auto", progress=False)
     assert summary["persons_found"] == 2
     assert min(p["frames_present"] for p in summary["people"]) >= F - 1
+
+
+def test_the_camera_refinement_with_one_camera_refuses_instead_of_failing_in_the_association(caplog):
+    """Several detections per view on a one-camera rig: the association needs two cameras; all_people falls
+    back to the performer (as one_person does) and the camera refinement refuses with its own reason."""
+    from mocap.detect.select import all_people, select_performer
+    from mocap.stages import rig_refine
+    from mocap.types import Rig
+
+    truth = in_place(walking_figure(120, seed=0), "coco17")
+    rig = Rig([ring_rig(RigSpec(), truth).cameras[0]])
+    uv = np.moveaxis(rig.project(truth), 0, 1)  # (F, 1, J, 2)
+    one = np.concatenate([uv, np.ones(uv.shape[:-1] + (1,))], axis=-1)
+    kp = Keypoints2D(np.stack([one, one + [80.0, 0.0, 0.0]], axis=2), rig.names, "coco17", 60.0)
+    with caplog.at_level(logging.WARNING):
+        got = all_people(rig, kp, "auto")
+    assert np.array_equal(got.data, select_performer(rig, kp).data, equal_nan=True)
+    assert any("no associated person" in r.getMessage() and "at least 2 cameras" in r.getMessage()
+               for r in caplog.records)
+    refined, report = rig_refine.run(rig, got)
+    assert refined is None and report["reason"] == "refused: 1 cameras: at least 3 are needed"
+
+
+def test_a_body_followed_twice_ends_where_the_later_of_the_two_ends_for_the_stitching():
+    """merge_coinciding joins a twin that outlives the identity it coincides with: the joined identity ends
+    where the twin ends (stitching a later track to it measures from there, not from the first one's end)."""
+    from mocap.multi.track import TrackConfig
+    from mocap.multi.tracklets import stitch
+
+    def located(path: dict) -> Track:
+        t = _track(path)
+        t.last3d = t.frames[-1]
+        t.X_start = np.tile(path[t.frames[0]], (17, 1)).astype(float)
+        t.X_end = t.X3d = np.tile(path[t.frames[-1]], (17, 1)).astype(float)
+        return t
+
+    a = located({f: (0.01 * f, 0.0, 1.0) for f in range(60)})
+    twin = located({f: (0.01 * f + 0.05, 0.0, 1.0) for f in range(30, 151)})  # the same body, followed longer
+    again = located({f: (0.01 * f - 0.15, 0.0, 1.0) for f in range(170, 240)})  # lost 20 frames, found again
+    merged = merge_coinciding([a, twin])
+    assert len(merged) == 1 and np.allclose(merged[0].X_end, twin.X_end)
+    out = stitch(merged + [again], TrackConfig(), 60.0)
+    assert len(out) == 1 and out[0].frames == list(range(151)) + list(range(170, 240))
+
+
+@pytest.mark.parametrize("stage", ["rig_refine", "sync"])
+def test_the_stages_before_triangulate_associate_people_with_its_settings_and_key_on_them(tmp_path, monkeypatch,
+                                                                                          stage):
+    """rig_refine (all_people) and sync (one_person) run the association before triangulate does: with
+    triangulate's association settings and min_score, which are then part of their cache key (with one person
+    they are not)."""
+    import importlib
+
+    from mocap.detect import select
+    from mocap.session import Session
+    from mocap.settings import load_config
+    from mocap.synth import CorruptionSpec
+    from mocap.synth.multiperson import CrowdSpec, make_crowd, write_crowd_session
+
+    module = importlib.import_module(f"mocap.stages.{stage}")
+    wider = ["detect.persons=auto", "triangulate.match_max_m=0.3", "triangulate.min_score=0.4"]
+    assert module.resolved(load_config(sets=wider[1:])[0]) == {}
+    auto = module.resolved(load_config(sets=wider[:1])[0])
+    changed = module.resolved(load_config(sets=wider)[0])
+    assert auto != changed and changed["association"]["match_max_m"] == 0.3 and changed["min_score"] == 0.4
+
+    motions = [in_place(walking_figure(60, seed=i), "coco17") for i in range(2)]
+    take = make_crowd(motions, "coco17", 60.0, CrowdSpec(people=2, enter_leave=False, clutter_rate=0.0),
+                      RigSpec(), CorruptionSpec(seed=0))
+    session = Session(write_crowd_session(take, tmp_path / "crowd"))
+    seen = {}
+    given = select.select_performer
+
+    def spy(rig, kp, persons, cfg=None, min_score=0.2):
+        seen.update(persons=persons, cfg=cfg, min_score=min_score)
+        return given(rig, kp)
+
+    monkeypatch.setattr(select, "all_people" if stage == "rig_refine" else "one_person", spy)
+    module.main(session, load_config(session, sets=wider)[0], overwrite=True)
+    assert seen["persons"] == "auto" and seen["cfg"].match_max_m == 0.3 and seen["min_score"] == 0.4

@@ -139,3 +139,28 @@ def test_bench_robustness_reports_cost_and_accuracy(shared_data, tmp_path, capsy
     assert a["mpjpe_ratio"] < 1.2 and a["swaps"]["swapped_views"] > 0 and a["swaps"]["repaired"] > 0.8
     assert a["sync_error_frames_max"] <= 0.25
     assert {"load_avg_1_5_15", "cpu_s", "machine"} <= set(r)
+
+
+def test_two_people_standing_still_apart_are_refused_for_too_little_motion(tmp_path):
+    """all_people stacks every person along the frame axis: two still people a metre apart spread each joint
+    by that metre, yet neither moves; the motion is each person's own."""
+    from mocap.stages import triangulate
+
+    s = Session(synthetic_session(tmp_path / "take", frames=240))
+    rig, kp = s.rig(), s.keypoints2d()
+    X = triangulate.run(rig, Keypoints2D(kp.data[:1], kp.camera_names, kp.keypoint_set, kp.fps)).xyz[0, 0]
+    rng = np.random.default_rng(0)
+    people = []
+    for shift in ([0.0, 0.0, 0.0], [1.0, 0.0, 0.0]):
+        uv = rig.project(X + shift)[None, :, None]  # (1, C, 1, J, 2)
+        one = np.concatenate([uv, np.ones(uv.shape[:-1] + (1,))], axis=-1)
+        data = np.repeat(one, len(kp.data), axis=0)
+        data[..., :2] += rng.normal(0, 0.5, data[..., :2].shape)
+        people.append(data)
+    both = Keypoints2D(np.concatenate(people, axis=0), kp.camera_names, kp.keypoint_set, kp.fps)
+    refined, report = rig_refine.run(rig, both, persons=2)
+    assert refined is None and report["refused"] and "too little motion" in report["reason"], report["reason"]
+    assert report["frames"] == 2 * len(kp.data) and report["persons"] == 2  # frames: of every person
+    moving = Keypoints2D(np.concatenate([people[0], kp.data[:, :, :1]], axis=0), kp.camera_names, kp.keypoint_set,
+                         kp.fps)
+    assert "too little motion" not in rig_refine.run(rig, moving, persons=2)[1]["reason"]  # one of them moves

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import asdict
 from itertools import combinations
 from typing import TYPE_CHECKING
 
@@ -89,16 +90,28 @@ def select_performer(rig: Rig, kp: Keypoints2D, max_error_px: float = 25.0, max_
     return Keypoints2D(out, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
-def one_person(rig: Rig, kp: Keypoints2D, persons: int | str = 1) -> Keypoints2D:
+def association_key(settings) -> dict:
+    """What the stages before triangulation (sync, camera refinement) associate people with, part of their cache
+    key (``resolved``): with several people (``detect.persons`` ≠ 1), triangulate's association settings and
+    ``min_score``; nothing with one person."""
+    if settings.detect.persons == 1:
+        return {}
+    t = settings.triangulate
+    return {"association": asdict(t.association), "min_score": t.min_score}
+
+
+def one_person(rig: Rig, kp: Keypoints2D, persons: int | str = 1, cfg: TrackConfig | None = None,
+               min_score: float = 0.2) -> Keypoints2D:
     """The person the stages before triangulation (sync, camera refinement) work on: with ``persons`` = 1
     the performer (:func:`select_performer`, as always); with several people, the associated person with the
-    most evidence (:func:`main_person`), never detections of two people mixed."""
+    most evidence (:func:`main_person`; ``cfg``, ``min_score``: the association's), never detections of two
+    people mixed."""
     if kp.shape[2] == 1:
         return kp
     if persons == 1:
         return select_performer(rig, kp)
     try:
-        return main_person(rig, kp, persons)
+        return main_person(rig, kp, persons, cfg, min_score)
     except ValueError as e:  # e.g. cameras not yet synchronised: no person meets in two views
         log.warning("several people: no associated person for this stage (%s); using the performer most "
                     "consistent across the views instead", e)
@@ -118,9 +131,14 @@ def all_people(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Trac
 
     if kp.shape[2] == 1 or persons == 1:
         return one_person(rig, kp, persons)
-    slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False)
-    if slots.shape[2] == 0:
-        return one_person(rig, kp, persons)
+    try:  # as one_person: fewer than 2 cameras, or nobody associated (not synchronised yet) → the performer
+        slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False)
+        if slots.shape[2] == 0:
+            raise ValueError("no person is seen by two cameras or more")
+    except ValueError as e:
+        log.warning("several people: no associated person for the camera refinement (%s); using the performer "
+                    "most consistent across the views instead", e)
+        return select_performer(rig, kp)
     own = apply_slots(kp, slots, summary.get("keypoint_masks"))  # (F, C, P, J, 3)
     data = np.concatenate([own.data[:, :, p: p + 1] for p in range(slots.shape[2])], axis=0)
     log.info("camera refinement on all %d people (%d frames each, one after another)", slots.shape[2], kp.shape[0])

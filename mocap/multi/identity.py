@@ -114,7 +114,8 @@ def reanchor(tr: Tracker, t: Track, f: int, group: dict[int, int], free: np.ndar
 
 def merge_coinciding(tracks: list[Track]) -> list[Track]:
     """Join identities seen together in 3D whose body centres are within ``COINCIDE_M`` in at least
-    ``COINCIDE_SHARE`` of those frames (one body followed twice); per frame the assignment with more views."""
+    ``COINCIDE_SHARE`` of those frames (one body followed twice); per frame the assignment with more views, and
+    the end (``X_end``) of the one seen in 3D last."""
     tracks = sorted(tracks, key=lambda t: t.frames[0] if t.frames else 0)
     out: list[Track] = []
     for t in tracks:
@@ -124,7 +125,10 @@ def merge_coinciding(tracks: list[Track]) -> list[Track]:
                 continue
             d = [np.linalg.norm(o.path[k] - t.path[k]) for k in both]
             if np.mean(np.asarray(d) <= COINCIDE_M) >= COINCIDE_SHARE:
+                later = t.last3d >= o.last3d
                 join_tracks(o, t)
+                if later:  # it now ends where t does (stitching measures from there)
+                    o.X_end = t.X_end
                 break
         else:
             out.append(t)

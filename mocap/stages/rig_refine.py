@@ -121,6 +121,14 @@ def outputs(session: Session, settings) -> list[Path]:
     return [d / "report.json"] + ([d / "rig.toml"] if session.refined_rig_file() else [])
 
 
+def resolved(settings) -> dict:
+    """Part of the cache key: with several people (``detect.persons`` ≠ 1), the refinement runs on every person
+    associated with triangulate's association settings (:func:`mocap.detect.select.all_people`)."""
+    from mocap.detect.select import association_key
+
+    return association_key(settings)
+
+
 def used_joints(keypoint_set: str, joints: str) -> list[int]:
     """Indices of the joints used: the limbs (shoulders … ankles, which move the most) when ``joints`` is
     ``limbs`` and the set has at least six of them, else all."""
@@ -177,8 +185,10 @@ def _split(F: int, fps: float, block_s: float) -> np.ndarray:
     return (np.arange(F) // block) % 2 == 0
 
 
-def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, dict]:
-    """(the refined rig, or None when refused or not applied; the report)."""
+def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> tuple[Rig | None, dict]:
+    """(the refined rig, or None when refused or not applied; the report). ``persons``: how many people
+    ``kp``'s frames hold one after another (:func:`mocap.detect.select.all_people`): the motion is each
+    one's own (two people standing still apart are not a moving performer)."""
     t0 = time.perf_counter()
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"rig_refine: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
@@ -190,7 +200,8 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
     views = finite(xy).sum(axis=1)  # (F, J)
     good = (views >= 3).sum(axis=1) >= max(3, len(joints) // 2)  # frames that 3 cameras see well
     estimate = _split(F, kp.fps, cfg.block_s)
-    report |= {"frames": int(F), "frames_3_views": int(good.sum()), "joints": [int(j) for j in joints]}
+    report |= {"frames": int(F), "persons": int(persons), "frames_3_views": int(good.sum()),  # frames: of them all
+               "joints": [int(j) for j in joints]}
     why = _refusal(rig, xy, good, estimate, views, cfg)
     if why:
         log.warning("rig_refine: refused: %s; the given rig is used", why)
@@ -207,7 +218,8 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config()) -> tuple[Rig | None, 
     few = np.isin(frame, est[::int(np.ceil(len(uv) / cfg.warm_points))]) if warm else slice(None)
     uv0, which0 = uv[few], which[few]
     X = _points3d(rig, uv0, cfg.max_reproj_px, xn[few])
-    spread = _spread(X, which0)
+    who = frame[few] // max(1, F // max(persons, 1))  # the person of each point: the most any one moves
+    spread = max(_spread(X[who == p], which0[who == p]) for p in range(max(persons, 1)))
     if not spread >= cfg.min_motion_m:
         why = (f"too little motion: the keypoints move {1000 * spread:.0f} mm (rig_refine.min_motion_m = "
                f"{1000 * cfg.min_motion_m:.0f} mm)")
@@ -329,11 +341,15 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     given = session.given_rig_path()
     rig = read_rig(given)
     kp = session.keypoints2d(rig)
+    persons = 1
     if kp.shape[2] > 1:  # several people per view: every associated person, never two mixed in one frame
         from mocap.detect.select import all_people
 
-        kp = all_people(rig, kp, as_settings(settings).detect.persons)
-    refined, report = run(rig, kp, cfg)
+        F = kp.shape[0]
+        s = as_settings(settings)  # associated as triangulate does (its settings)
+        kp = all_people(rig, kp, s.detect.persons, s.triangulate.association, s.triangulate.min_score)
+        persons = kp.shape[0] // F if F else 1
+    refined, report = run(rig, kp, cfg, persons)
     report["given_rig"] = str(given.relative_to(session.root)) if given.is_relative_to(session.root) else str(given)
     report["given_rig_sha256"] = hashlib.sha256(given.read_bytes()).hexdigest()  # a stale refinement is not used
     d.mkdir(parents=True, exist_ok=True)

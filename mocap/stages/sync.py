@@ -114,6 +114,14 @@ def outputs(session: Session, settings) -> list[Path]:
     return [session.sync_file]
 
 
+def resolved(settings) -> dict:
+    """Part of the cache key: with several people (``detect.persons`` ≠ 1), sync runs on the associated person
+    with most evidence, associated with triangulate's settings (:func:`mocap.detect.select.one_person`)."""
+    from mocap.detect.select import association_key
+
+    return association_key(settings)
+
+
 def apply_offsets(kp: Keypoints2D, offsets: dict[str, float]) -> Keypoints2D:
     data = kp.data.copy()
     for c, name in enumerate(kp.camera_names):
@@ -295,7 +303,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     if kp.shape[2] > 1:  # several people per view: one person, never two mixed
         from mocap.detect.select import one_person
 
-        kp = one_person(rig, kp, as_settings(settings).detect.persons)
+        s = as_settings(settings)  # associated as triangulate does (its settings)
+        kp = one_person(rig, kp, s.detect.persons, s.triangulate.association, s.triangulate.min_score)
     wavs = {c: session.root / "videos" / f"{c}.wav" for c in rig.names}
     audio = wavs if all(p.is_file() for p in wavs.values()) else None
     if not cfg.enabled:
