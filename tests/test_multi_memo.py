@@ -42,3 +42,23 @@ def test_same_inputs_associate_once_and_anything_else_again(monkeypatch):
     assert len(calls) == 5 and len(memo._kept) == memo.KEEP
     np.testing.assert_array_equal(memo.associate_once(take.rig, take.keypoints, 2, progress=False)[0],
                                   memo.associate_take(take.rig, take.keypoints, 2, progress=False)[0])
+
+
+def test_the_same_keypoints_at_another_frame_rate_associate_again(monkeypatch):
+    """The tracker's coasting and stitching gaps are in seconds (frames = seconds × fps): the same keypoints' bytes
+    at another frame rate are another association, not the kept one."""
+    take = kicker_beside_still(frames=60, dup=False)
+    calls = []
+    real = memo.associate_take
+
+    def spy(rig, kp, *a, **k):
+        calls.append(kp.fps)
+        return real(rig, kp, *a, **k)
+
+    monkeypatch.setattr(memo, "associate_take", spy)
+    monkeypatch.setattr(memo, "_kept", type(memo._kept)())
+    kp = take.keypoints
+    memo.associate_once(take.rig, kp, "auto", progress=False)
+    slow = Keypoints2D(kp.data, kp.camera_names, kp.keypoint_set, kp.fps / 4)
+    memo.associate_once(take.rig, slow, "auto", progress=False)
+    assert calls == [kp.fps, kp.fps / 4]

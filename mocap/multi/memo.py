@@ -2,11 +2,12 @@
 associate the same keypoints through the same rig more than once in one ``mocap run``; the second call
 returns the first one's result.
 
-The key is everything the result depends on: the keypoints' bytes, each camera's intrinsics, distortion,
-pose and size, ``persons``, the tracking configuration, the score threshold and ``two_view_birth``. A
-different rig (the refined one) or keypoints (after a sync offset) associate again. Two results are
-kept; callers get copies, so changing a summary does not change the kept one. Benchmarks call
-:func:`mocap.multi.track.associate_take` directly (a cached call would time nothing).
+The key is everything the result depends on: the keypoints' bytes and frame rate (the tracker's coasting and
+stitching gaps are in seconds), each camera's intrinsics, distortion, pose and size, ``persons``, the tracking
+configuration, the score threshold and ``two_view_birth``. A different rig (the refined one) or keypoints
+(after a sync offset) associate again. Two results are kept; callers get copies, so changing a summary does
+not change the kept one. Benchmarks call :func:`mocap.multi.track.associate_take` directly
+(a cached call would time nothing).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _kept: OrderedDict[tuple, tuple[np.ndarray, dict]] = OrderedDict()
 
 def _digest(rig: Rig, kp: Keypoints2D) -> str:
     h = hashlib.sha1(np.ascontiguousarray(kp.data).reshape(-1).view(np.uint8))
-    h.update(repr((tuple(kp.camera_names), kp.keypoint_set, kp.shape)).encode())
+    h.update(repr((tuple(kp.camera_names), kp.keypoint_set, kp.shape, float(kp.fps))).encode())
     for cam in rig.cameras:
         for a in (cam.K, cam.dist, cam.cam_from_world):
             h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
