@@ -94,3 +94,28 @@ def test_a_hand_never_seen_is_left_empty_and_a_fixed_noise_is_scaled_for_the_han
     line = next(r.getMessage() for r in caplog.records if "relative to the body" in r.getMessage())
     ratio = float(line.split("1: ")[1].rstrip("}"))
     assert 0.2 < ratio < 0.9, line  # 1 px hands against 2 px body, measured on the starting residuals
+
+
+def test_a_bad_body_or_hand_is_not_hidden_behind_the_other_part(take):
+    """The verdict of a take with hands: a body whose observations are not usable alone (two in five far off) is not
+    usable beside good hands (their observations diluted its rejected share), and the hands flag themselves."""
+    rig, kp, truth, ks, w, X0 = take
+    rng = np.random.default_rng(1)
+    groups = joint_groups(ks)
+
+    def spoiled(joints, share, px):
+        uv = kp.xy[:, :, 0].copy()
+        bad = (rng.random(uv.shape[:3]) < share) & joints[None, None, :]
+        uv[bad] += rng.normal(0, px, (bad.sum(), 2))
+        return uv
+
+    uv = spoiled(np.arange(75) < 33, 0.45, 60.0)
+    body_bones = get_keypoint_set("blazepose33").bones
+    s_b = refine_person(rig, uv[..., :33, :], w[..., :33], X0[:, :33], body_bones, kp.fps)[3]
+    assert not s_b.usable and "of observations rejected" in s_b.message
+    s = refine_person(rig, uv, w, X0, ks.bones, kp.fps, RefineConfig(), groups)[3]
+    assert s.rejected < 0.3 * s.observations  # the whole take's share alone would pass
+    assert not s.usable and s.message.startswith("the body: ") and "of observations rejected" in s.message
+    uv = spoiled(np.arange(75) >= 54, 0.8, 30.0)  # the right hand's detections mostly wrong
+    s = refine_person(rig, uv, w, X0, ks.bones, kp.fps, RefineConfig(), groups)[3]
+    assert not s.usable and "the hands: " in s.message and "the body" not in s.message, s.message

@@ -39,7 +39,9 @@ def summarize(solved, uv: np.ndarray, seconds: float) -> RefineSummary:
     """One summary of the parts' solves ``solved`` [(problem, its RobustResult, its joints)] of
     :func:`mocap.optim.refine.refine_person`, ``uv`` all the 2D keypoints: iterations, CG iterations, costs,
     observations and rejections summed; σ the first part's (the body's); RMS over every kept observation; the
-    views-agree check on the body's joints."""
+    views-agree check on the body's joints. Each part is also checked on its own (its share of rejected
+    observations, its RMS against its own σ): a body that is not usable alone is not usable with hands (the
+    hands' observations diluted its rejections), nor is a hand most of whose observations were rejected."""
     norms = [prob.pixel_norms(fit.x) for prob, fit, _ in solved]
     kept = np.concatenate([n[fit.keep] for n, (_, fit, _) in zip(norms, solved, strict=True)])
     prob, fit, idx = solved[0]
@@ -48,12 +50,15 @@ def summarize(solved, uv: np.ndarray, seconds: float) -> RefineSummary:
     rejected = n_obs - sum(int(f.keep.sum()) for _, f, _ in solved)
     rms = float(np.sqrt(np.mean(kept**2))) if kept.size else float("nan")
     problems = []
-    if rejected > 0.3 * max(n_obs, 1):
+    if rejected > 0.3 * max(n_obs, 1) and len(solved) == 1:
         problems.append(f"{rejected / n_obs:.0%} of observations rejected (calibration or detection problem, or "
                         "another person's keypoints in some views: mixed identities?)")
     if not np.isfinite(final):
         problems.append("cost is not finite")
-    if rms > 3 * sigma:
+    if len(solved) > 1:
+        problems += [f"{_part_name(p)}: {why}" for (p, f, _), n in zip(solved, norms, strict=True)
+                     if (why := _part_problem(p, f, n))]
+    if rms > 3 * sigma and not any("RMS" in m for m in problems):
         problems.append(f"RMS {rms:.1f}px is large against σ {sigma:.1f}px")
     # the views-agree check is the body's (group 0): with hands it decides as for the body alone, and the hands'
     # 2D tracks (their own noise level, see set_group_noise) are not read a second time
@@ -62,7 +67,7 @@ def summarize(solved, uv: np.ndarray, seconds: float) -> RefineSummary:
     rms_b = rms if b.all() and len(solved) == 1 else float(np.sqrt(np.mean(nb[kb] ** 2))) if kb.any() else float("nan")
     proj = np.moveaxis(prob.uv[..., b, :] + prob.residuals(fit.x)[..., b, :], 1, 0)  # the projections of X
     noise, why = detection_noise(uv[:, :, idx[b]], prob.w[..., b], proj)
-    if np.isfinite(noise) and rms_b > 3 * noise and not rms > 3 * sigma:
+    if np.isfinite(noise) and rms_b > 3 * noise and not (rms > 3 * sigma or rms_b > 3 * sigma):
         problems.append(f"RMS {rms_b:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
                         "disagree — another person's keypoints in this person's slot (mixed identities), "
                         "left/right swaps, or a camera's calibration or sync")
@@ -75,3 +80,21 @@ def summarize(solved, uv: np.ndarray, seconds: float) -> RefineSummary:
     )
     log.info("%s", summary)
     return summary
+
+
+def _part_name(prob) -> str:
+    """What a part of a refine problem holds, for the summary's message (from its first joint's group)."""
+    g = int(prob.groups[0])
+    return "the body" if g == 0 else "the hands" if g == 1 else f"joint group {g}"
+
+
+def _part_problem(prob, fit, norms: np.ndarray) -> str | None:
+    """The checks of a part solved on its own (as :func:`summarize` checks one problem): more than 30 % of its
+    observations rejected, or its RMS over 3× its own σ; None when neither."""
+    n_obs = int(np.sum(prob.w > 0))
+    rejected = n_obs - int(fit.keep.sum())
+    if rejected > 0.3 * max(n_obs, 1):
+        return (f"{rejected / n_obs:.0%} of observations rejected (calibration or detection problem, or another "
+                "person's keypoints in some views: mixed identities?)")
+    rms = float(np.sqrt(np.mean(norms[fit.keep] ** 2))) if fit.keep.any() else float("nan")
+    return f"RMS {rms:.1f}px is large against σ {fit.sigma:.1f}px" if rms > 3 * fit.sigma else None
