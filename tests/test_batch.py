@@ -26,11 +26,11 @@ def finished(session: Path) -> bool:
         return False
 
 
-def synth_sessions(root: Path, bvh: Path, n: int) -> list[Path]:
+def synth_sessions(root: Path, bvh: Path, n: int, frames: int = 40) -> list[Path]:
     out = []
     for i in range(n):
         s = root / f"take{i}"
-        assert cli(["synth", "keypoints", str(s), "--bvh", str(bvh), "--frames", "40", "--cameras", "3",
+        assert cli(["synth", "keypoints", str(s), "--bvh", str(bvh), "--frames", str(frames), "--cameras", "3",
                     "--seed", str(i), "--hdf5"]) == 0
         out.append(s)
     return out
@@ -52,7 +52,9 @@ def test_unreachable_scheduler(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_batch_interrupted_and_resumed_redoes_only_unfinished_sessions(shared_data, tmp_path):
-    sessions = synth_sessions(tmp_path, shared_data / "bvh" / "cmu_01_01.bvh", 8)
+    # sessions long enough that the Ctrl-C lands while some are still to do: 40-frame sessions took 0.3 s
+    # each once the stages got faster, and all 8 were done before the signal arrived
+    sessions = synth_sessions(tmp_path, shared_data / "bvh" / "cmu_01_01.bvh", 8, frames=400)
     cmd = [sys.executable, "-m", "mocap", "batch", *map(str, sessions), "--workers", "1"]
     for s in SETS:
         cmd += ["--set", s]
