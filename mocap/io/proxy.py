@@ -66,6 +66,21 @@ def shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, tuple(size), interpolation=cv2.INTER_LINEAR)
 
 
+def for_detection(root: Path, report, cfg, infos: dict) -> dict[str, tuple | None]:
+    """camera → (session root, camera, size) of the proxy detection's chunks write for the report's overlay
+    videos, when the report (its Config, ``report``) makes them smaller than the camera (``overlay_height``)
+    and detection (its Config, ``cfg``) decodes every frame; None for the others. ``infos``: camera → its
+    FootageInfo. The cameras' old proxies are removed first. Not part of detection's cache key: a missing or
+    stale proxy only makes the overlay videos decode the source videos."""
+    out: dict[str, tuple | None] = {}
+    for c, info in infos.items():
+        clear(root, c)
+        size = scaled_size(info.size, report.overlay_height)
+        every_frame = cfg.stride == 1 and cfg.start == 0 and (cfg.stop is None or cfg.stop >= info.frames)
+        out[c] = (root, c, size) if report.overlay_videos and every_frame and size != tuple(info.size) else None
+    return out
+
+
 def _identity(source: Path) -> list:
     real = Path(source).resolve()
     st = real.stat()
