@@ -23,9 +23,11 @@ does not wait for it; later chunks get a fresh one (a reused graph does not rest
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import math
+import multiprocessing
 import os
 import queue
 import threading
@@ -178,10 +180,24 @@ def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None) -
             worker.slot = slots.get(timeout=5.0)
     for name in DEFERRED:
         defer_import(name)
+    if multiprocessing.parent_process() is not None:  # a pool's child (not a test calling this in its process)
+        atexit.register(exit_now)  # before the detectors' own handlers, which then run first
     if cfg is not None:
         from mocap.stages.detect import make_detector
 
         prepare(cfg, make_detector)
+
+
+def exit_now() -> None:
+    """A pool worker's last exit handler: no interpreter teardown (0.05-0.06 CPU s with mediapipe loaded); its
+    results are sent (its queues joined), the detectors' handlers run; status 0, as a pool worker's always is."""
+    import sys
+
+    logging.shutdown()  # registered before this handler: it would not run
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            stream.flush()
+    os._exit(0)
 
 
 _warm: dict[str, object] = {}  # config key → a detector created ahead, never called
