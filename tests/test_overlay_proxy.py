@@ -110,7 +110,7 @@ def test_a_proxy_that_cannot_be_written_leaves_detection_alone(tmp_path, monkeyp
         real(self, i, img)
 
     monkeypatch.setattr(proxy.SegmentWriter, "write", full_disk)
-    with caplog.at_level("WARNING", logger="mocap.detect.chunks"):
+    with caplog.at_level("WARNING", logger="mocap.io.proxy"):
         _, data, _ = chunks.detect_video("cam", src, detect.Config(), 0, None, (tmp_path, "cam", (80, 60)))
     assert data.shape[0] == 8 and np.isfinite(data).all()
     assert "cam: proxy for the overlay videos abandoned at frame 3 (No space left on device)" in caplog.text
@@ -342,7 +342,7 @@ def test_a_proxy_that_cannot_be_finished_is_a_warning(tmp_path, monkeypatch, cap
         raise OSError("No space left on device")
 
     monkeypatch.setattr(proxy, "atomic_write_text", full_disk)
-    with caplog.at_level("WARNING", logger="mocap.detect.chunks"):
+    with caplog.at_level("WARNING", logger="mocap.io.proxy"):
         _, data, _ = chunks.detect_video("cam", src, detect.Config(), 0, None, (tmp_path, "cam", (80, 60)))
     assert data.shape[0] == 5
     assert "cam: proxy for the overlay videos not finished (No space left on device)" in caplog.text

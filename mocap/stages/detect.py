@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from mocap.detect import DETECTORS, detector_names, recover
 from mocap.detect.chunks import detect_video
-from mocap.io.video import check_footage, find_videos, probe
+from mocap.io.video import check_footage, find_videos, probe, probe_key
 from mocap.stages import Flag
 
 if TYPE_CHECKING:  # imported where used: pool workers import this module and need no session (nor its h5py)
@@ -220,6 +220,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     except FileNotFoundError:
         cameras = None
     videos = find_videos(session.root / "videos", cameras)
+    keys = {c: probe_key(p) for c, p in videos.items()}  # before probing: a file changed since is probed again
     infos = {c: probe(p) for c, p in videos.items()}
     n_frames, fps = check_footage(infos, cfg.max_length_difference_s)
     stop = n_frames if cfg.stop is None else min(cfg.stop, n_frames)
@@ -298,7 +299,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                         create(pool.submit(chunks.probe_detector, cfg).result())
                         resume = True
                     futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1, overlays[c],
-                                           proxies[c]) for c, a, b in todo]
+                                           proxies[c], (keys[c], infos[c])) for c, a, b in todo]
                     _collect(futures, work, names, F, overall, plan, gathered, hands, workers)
                     done = True
                 except KeyboardInterrupt:
