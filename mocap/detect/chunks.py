@@ -334,8 +334,9 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
                          "process_cpu_start": cpu_start, "process_cpu_end": time.process_time()}
 
 
-def detect_chunk(camera: str, path: Path, cfg, first: int, end: int, warmup: int, position: int = -1, overlay:
-                 Path | None = None, proxy: tuple | None = None, probed=None) -> tuple[str, int, int, object, dict]:
+def detect_chunk(camera: str, path: Path, cfg, first: int, end: int, warmup: int, position: int = -1,
+                 overlay: Path | None = None, proxy: tuple | None = None,
+                 probed: tuple | None = None) -> tuple[str, int, int, object, dict]:
     """Output frames [first, end) of one camera, after running the detector over the ``warmup`` frames before
     (discarded). ``position`` -1: this worker's progress-bar line; ``proxy``: see :func:`detect_video`;
     ``probed``: the caller's (:func:`mocap.io.video.probe_key`, info), not read again here (~15 ms CPU)."""
