@@ -22,6 +22,9 @@ QUIET_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
 GLOG_ERROR = re.compile(r"^[EF]\d{4} ")
 _lock = threading.RLock()
 _state = {"depth": 0, "saved": -1, "file": None, "loggers": []}
+# the file fd 2 points to during a block: made once per process and emptied for the next block (creating a
+# temporary file costs ~0.3 ms, paid on every detected frame); a forked child makes its own
+_sink: dict = {"file": None, "pid": -1}
 
 
 def quiet_environment() -> None:
@@ -65,7 +68,7 @@ def _flush_stderr() -> None:
 def _redirect() -> bool:
     _flush_stderr()
     try:
-        sink = tempfile.TemporaryFile()  # noqa: SIM115 - kept open across the block, closed in _leave
+        sink = _empty_sink()
     except OSError as e:
         log.debug("cannot redirect native stderr: %s", e)
         return False
@@ -73,11 +76,30 @@ def _redirect() -> bool:
         saved = os.dup(2)
         os.dup2(sink.fileno(), 2)
     except OSError as e:  # no fd 2 (a daemon): leave the output alone
-        sink.close()
         log.debug("cannot redirect native stderr: %s", e)
         return False
     _state.update(saved=saved, file=sink, loggers=[])
     return True
+
+
+def _empty_sink():
+    """This process's sink file, empty (called with ``_lock`` held, outside any redirection)."""
+    sink = _sink["file"]
+    if sink is None or _sink["pid"] != os.getpid():  # a forked child shares its parent's file offset: a new one
+        sink = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the process's later blocks
+        _sink.update(file=sink, pid=os.getpid())
+    else:  # on the descriptor: the file object's buffer would skip a seek it thinks it needs not make
+        os.ftruncate(sink.fileno(), 0)
+        os.lseek(sink.fileno(), 0, os.SEEK_SET)
+    return sink
+
+
+def _read_all(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    parts = []
+    while chunk := os.read(fd, 1 << 16):
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _leave() -> None:
@@ -90,7 +112,5 @@ def _leave() -> None:
         os.close(_state["saved"])
         sink, loggers = _state["file"], _state["loggers"]
         _state.update(saved=-1, file=None, loggers=[])
-    sink.seek(0)
-    text = sink.read().decode("utf-8", errors="replace")
-    sink.close()
+        text = _read_all(sink.fileno()).decode("utf-8", errors="replace")  # before another block empties it
     _forward(text, loggers[0] if loggers else log)

@@ -289,8 +289,8 @@ def test_heavy_model_from_a_file(shared_data, tmp_path, monkeypatch):
         assert (det(img, 0)[0, :, 2] > 0.5).sum() > 20
     finally:
         det.close()
-    bundles = list((tmp_path / "cache" / "models").iterdir())
-    assert len(bundles) == 1 and bundles[0].name.startswith("pose_landmarker_heavy_")  # no part left over
+    files = sorted(p.name for p in (tmp_path / "cache" / "models").iterdir())  # the bundle, its index, no part left
+    assert len(files) == 2 and files[0] == "bundles.json" and files[1].startswith("pose_landmarker_heavy_")
 
 
 @pytest.mark.parametrize("bad", [{"stride": 0}, {"start": -3}, {"start": 10, "stop": 5}])

@@ -110,7 +110,7 @@ def test_a_proxy_that_cannot_be_written_leaves_detection_alone(tmp_path, monkeyp
         real(self, i, img)
 
     monkeypatch.setattr(proxy.SegmentWriter, "write", full_disk)
-    with caplog.at_level("WARNING", logger="mocap.detect.chunks"):
+    with caplog.at_level("WARNING", logger="mocap.io.proxy"):
         _, data, _ = chunks.detect_video("cam", src, detect.Config(), 0, None, (tmp_path, "cam", (80, 60)))
     assert data.shape[0] == 8 and np.isfinite(data).all()
     assert "cam: proxy for the overlay videos abandoned at frame 3 (No space left on device)" in caplog.text
@@ -206,17 +206,17 @@ def test_detection_asks_for_proxies_only_where_the_overlay_render_can_use_them(t
     (proxy.folder(tmp_path, "big") / "00000000.json").parent.mkdir(parents=True)
     (proxy.folder(tmp_path, "big") / "00000000.json").write_text("{}")  # an old proxy of a camera detected again
     settings = Settings()
-    got = detect._proxies(session, settings, settings.detect, infos)
+    got = proxy.for_detection(session.root, settings.report, settings.detect, infos)
     assert got == {"big": (tmp_path, "big", (304, 540)), "small": None}  # 480 px: already no taller than 540
     assert not proxy.folder(tmp_path, "big").exists()
     assert ReportConfig().overlay_height == 540
     full = replace(settings, report=ReportConfig(overlay_height=0))
     off = replace(settings, report=ReportConfig(overlay_videos=False))
-    assert detect._proxies(session, full, settings.detect, infos) == {"big": None, "small": None}
-    assert detect._proxies(session, off, settings.detect, infos) == {"big": None, "small": None}
+    assert proxy.for_detection(session.root, full.report, settings.detect, infos) == {"big": None, "small": None}
+    assert proxy.for_detection(session.root, off.report, settings.detect, infos) == {"big": None, "small": None}
     for cfg in (detect.Config(stride=2), detect.Config(start=5), detect.Config(stop=20)):  # frames left out
-        assert detect._proxies(session, settings, cfg, infos)["big"] is None
-    assert detect._proxies(session, settings, detect.Config(stop=500), infos)["big"] is not None
+        assert proxy.for_detection(session.root, settings.report, cfg, infos)["big"] is None
+    assert proxy.for_detection(session.root, settings.report, detect.Config(stop=500), infos)["big"] is not None
 
 
 def test_probe_reads_a_video_once_per_version_of_the_file(tmp_path, monkeypatch):
@@ -318,7 +318,7 @@ def test_camera_names_the_rig_accepts_have_a_proxy(tmp_path):
     settings = replace(Settings(), report=ReportConfig(overlay_height=64))
     info = {name: FootageInfo(src, 6, 10.0, SIZE)}
     size = proxy.scaled_size(SIZE, 64)
-    assert detect._proxies(session, settings, settings.detect, info) == {name: (tmp_path, name, size)}
+    assert proxy.for_detection(session.root, settings.report, settings.detect, info) == {name: (tmp_path, name, size)}
     seg = proxy.SegmentWriter(tmp_path, name, src, 0, size, 10.0)
     for i in range(6):
         seg.write(i, _frame(i))
@@ -342,7 +342,7 @@ def test_a_proxy_that_cannot_be_finished_is_a_warning(tmp_path, monkeypatch, cap
         raise OSError("No space left on device")
 
     monkeypatch.setattr(proxy, "atomic_write_text", full_disk)
-    with caplog.at_level("WARNING", logger="mocap.detect.chunks"):
+    with caplog.at_level("WARNING", logger="mocap.io.proxy"):
         _, data, _ = chunks.detect_video("cam", src, detect.Config(), 0, None, (tmp_path, "cam", (80, 60)))
     assert data.shape[0] == 5
     assert "cam: proxy for the overlay videos not finished (No space left on device)" in caplog.text

@@ -34,11 +34,18 @@ def register_detector(name: str, target: str) -> None:
     DETECTORS[name] = target
 
 
-def detector_names() -> tuple[str, ...]:
-    from importlib.metadata import entry_points
+_scanned: list[bool] = []  # the entry points were read (once per process: a scan costs ~3 ms, paid per Config)
 
-    for ep in entry_points(group="mocap.detectors"):
-        DETECTORS.setdefault(ep.name, ep.value)
+
+def detector_names() -> tuple[str, ...]:
+    """The registered detectors' names: the built-in ones, those added with :func:`register_detector`, and
+    the installed packages' ``mocap.detectors`` entry points (read on the first call)."""
+    if not _scanned:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="mocap.detectors"):
+            DETECTORS.setdefault(ep.name, ep.value)
+        _scanned.append(True)
     return tuple(DETECTORS)
 
 

@@ -8,6 +8,7 @@ input-normalisation metadata the Tasks API needs; it is cached under ``~/.cache/
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import struct
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.io.atomic import atomic_write
+from mocap.io.atomic import atomic_write, atomic_write_text
 from mocap.quiet import native_stderr_to_log, quiet_environment
 
 log = logging.getLogger(__name__)
@@ -77,14 +78,16 @@ def build_bundle(variant: str = "full", model_path: str | Path | None = None, ca
     detector = _package_dir() / "modules" / "pose_detection" / "pose_detection.tflite"
     cache = cache or Path(os.environ.get("MOCAP_CACHE", Path.home() / ".cache" / "mocap")) / "models"
     seen = (variant, str(cache), *(_file_version(p) for p in (detector, landmarks)))
-    out = _bundles.get(seen)
+    out = _bundles.get(seen) or _known(cache, seen)
     if out is not None and out.is_file():
+        _bundles[seen] = out
         return out
     blobs = {p: p.read_bytes() for p in (detector, landmarks)}
     key = hashlib.sha256(b"".join(blobs.values())).hexdigest()[:12]
     out = cache / f"pose_landmarker_{variant}_{key}.task"
     if out.is_file():
         _bundles[seen] = out
+        _remember(cache, seen, out)
         return out
     from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer, model_asset_bundle_utils
 
@@ -107,10 +110,39 @@ def build_bundle(variant: str = "full", model_path: str | Path | None = None, ca
         atomic_write(out, lambda tmp: model_asset_bundle_utils.create_model_asset_bundle(files, str(tmp)))
     log.info("built %s", out)
     _bundles[seen] = out
+    _remember(cache, seen, out)
     return out
 
 
 _bundles: dict[tuple, Path] = {}  # (variant, cache, the tflite files' versions) → the bundle built from them
+INDEX = "bundles.json"  # in the cache: the same, for every process (a pool worker would hash 9 MB, ~0.02 CPU s)
+
+
+def _known(cache: Path, seen: tuple) -> Path | None:
+    """The bundle the cache's index names for ``seen`` (None: not listed, or no readable index). Only a
+    bundle's file name is taken from it, never a path."""
+    try:
+        name = json.loads((cache / INDEX).read_text()).get(json.dumps(seen))
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(".task"):
+        return None
+    return cache / name
+
+
+def _remember(cache: Path, seen: tuple, out: Path) -> None:
+    """Add ``seen`` → ``out`` to the cache's index (others' entries kept; a failure only costs the next
+    process a hash)."""
+    try:
+        index = json.loads((cache / INDEX).read_text())
+        index = index if isinstance(index, dict) else {}
+    except (OSError, ValueError):
+        index = {}
+    index[json.dumps(seen)] = out.name
+    try:
+        atomic_write_text(cache / INDEX, json.dumps(index, indent=0))
+    except OSError as e:
+        log.debug("cannot write %s: %s", cache / INDEX, e)
 
 
 def _file_version(path: Path) -> tuple:

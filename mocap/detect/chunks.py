@@ -23,9 +23,11 @@ does not wait for it; later chunks get a fresh one (a reused graph does not rest
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import math
+import multiprocessing
 import os
 import queue
 import threading
@@ -36,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mocap.io.video import probe, read_frames
+from mocap.io.video import probe, read_frames, remember
 from mocap.warm import DEFERRED, defer_import  # noqa: F401 - defer_import: also imported from here
 
 log = logging.getLogger(__name__)
@@ -178,10 +180,24 @@ def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None) -
             worker.slot = slots.get(timeout=5.0)
     for name in DEFERRED:
         defer_import(name)
+    if multiprocessing.parent_process() is not None:  # a pool's child (not a test calling this in its process)
+        atexit.register(exit_now)  # before the detectors' own handlers, which then run first
     if cfg is not None:
         from mocap.stages.detect import make_detector
 
         prepare(cfg, make_detector)
+
+
+def exit_now() -> None:
+    """A pool worker's last exit handler: no interpreter teardown (0.05-0.06 CPU s with mediapipe loaded); its
+    results are sent (its queues joined), the detectors' handlers run; status 0, as a pool worker's always is."""
+    import sys
+
+    logging.shutdown()  # registered before this handler: it would not run
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            stream.flush()
+    os._exit(0)
 
 
 _warm: dict[str, object] = {}  # config key → a detector created ahead, never called
@@ -221,6 +237,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
     thread starts first, so frames are decoded while the detector is created; in a pool worker, the
     detector prepared at its start is used when there is one."""
     from mocap.detect.overlay import OverlayWriter, draw_keypoints
+    from mocap.io import proxy as proxies
     from mocap.keypoint_sets import get_keypoint_set
     from mocap.stages.detect import make_detector
 
@@ -247,14 +264,14 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
         source = read_frames(path, cfg.stride, cfg.start, stop)
         segment, done = None, False
         try:
-            segment = _proxy_segment(proxy, path, cfg, info.fps)
+            segment = proxies.open_segment(proxy, path, cfg.start, cfg.stride, info.fps)
             t, c = time.perf_counter(), time.thread_time()
             for item in source:
                 decode_s += time.perf_counter() - t
                 decode_cpu += time.thread_time() - c
                 if segment is not None:
                     c = time.thread_time()
-                    segment = _write_proxy(segment, *item)  # before the detector's loop may draw on the image
+                    segment = proxies.write_or_drop(segment, *item)  # before the detector's loop may draw on the image
                     proxy_cpu += time.thread_time() - c
                 if not put(item):
                     return
@@ -266,7 +283,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
         finally:
             source.close()  # releases the decoder in this thread
             if segment is not None:
-                _close_proxy(segment, done)
+                proxies.close_quietly(segment, done)
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
@@ -318,11 +335,15 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
 
 
 def detect_chunk(camera: str, path: Path, cfg, first: int, end: int, warmup: int, position: int = -1,
-                 overlay: Path | None = None, proxy: tuple | None = None) -> tuple[str, int, int, object, dict]:
-    """Output frames [first, end) of one camera, after running the detector over the ``warmup`` frames
-    before (discarded). ``position`` -1: this worker's progress-bar line; ``proxy``: see
-    :func:`detect_video`."""
+                 overlay: Path | None = None, proxy: tuple | None = None,
+                 probed: tuple | None = None) -> tuple[str, int, int, object, dict]:
+    """Output frames [first, end) of one camera, after running the detector over the ``warmup`` frames before
+    (discarded). ``position`` -1: this worker's progress-bar line; ``proxy``: see :func:`detect_video`;
+    ``probed``: the caller's (:func:`mocap.io.video.probe_key`, info), not read again here (~15 ms CPU)."""
     from mocap.stages import detect  # its detect_video: a test may stand in for it
+
+    if probed is not None:
+        remember(*probed)
 
     a, b = chunk_range(first, end, warmup)
     part = replace(cfg, start=cfg.start + a * cfg.stride, stop=cfg.start + b * cfg.stride)
@@ -330,40 +351,6 @@ def detect_chunk(camera: str, path: Path, cfg, first: int, end: int, warmup: int
     _, data, stats = detect.detect_video(label, path, part, worker.slot if position < 0 else position, overlay,
                                          **({"proxy": proxy} if proxy else {}))
     return camera, first, end, data[first - a:], stats
-
-
-def _proxy_segment(proxy: tuple | None, path: Path, cfg, fps: float | None):
-    """The proxy segment the reader writes (None: no proxy asked, or frames skipped by a stride)."""
-    if proxy is None or cfg.stride != 1:
-        return None
-    from mocap.io.proxy import SegmentWriter
-
-    root, camera, size = proxy
-    try:
-        return SegmentWriter(root, camera, path, cfg.start, size, fps or 30.0)
-    except Exception as e:  # noqa: BLE001 - optional: the overlay videos then decode the source video (slower)
-        log.warning("%s: no proxy for the overlay videos (%s)", camera, e)
-        return None
-
-
-def _write_proxy(segment, i: int, img: np.ndarray):
-    """``segment`` with frame ``i`` written; None (and nothing left of it) when it cannot be written: a proxy
-    is optional, detection goes on without it."""
-    try:
-        segment.write(i, img)
-        return segment
-    except Exception as e:  # noqa: BLE001 - optional: the overlay videos then decode the source video
-        log.warning("%s: proxy for the overlay videos abandoned at frame %d (%s)", segment.path.parent.name, i, e)
-        segment.close(False)
-        return None
-
-
-def _close_proxy(segment, ok: bool) -> None:
-    """Finish ``segment`` (kept when ``ok``); one that cannot be finished (a full disk) is left with a warning."""
-    try:
-        segment.close(ok)
-    except Exception as e:  # noqa: BLE001 - optional: the overlay videos then decode the source video
-        log.warning("%s: proxy for the overlay videos not finished (%s)", segment.path.parent.name, e)
 
 
 def probe_detector(cfg) -> str:

@@ -66,6 +66,21 @@ def shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, tuple(size), interpolation=cv2.INTER_LINEAR)
 
 
+def for_detection(root: Path, report, cfg, infos: dict) -> dict[str, tuple | None]:
+    """camera → (session root, camera, size) of the proxy detection's chunks write for the report's overlay
+    videos, when the report (its Config, ``report``) makes them smaller than the camera (``overlay_height``)
+    and detection (its Config, ``cfg``) decodes every frame; None for the others. ``infos``: camera → its
+    FootageInfo. The cameras' old proxies are removed first. Not part of detection's cache key: a missing or
+    stale proxy only makes the overlay videos decode the source videos."""
+    out: dict[str, tuple | None] = {}
+    for c, info in infos.items():
+        clear(root, c)
+        size = scaled_size(info.size, report.overlay_height)
+        every_frame = cfg.stride == 1 and cfg.start == 0 and (cfg.stop is None or cfg.stop >= info.frames)
+        out[c] = (root, c, size) if report.overlay_videos and every_frame and size != tuple(info.size) else None
+    return out
+
+
 def _identity(source: Path) -> list:
     real = Path(source).resolve()
     st = real.stat()
@@ -160,3 +175,38 @@ def read_frames(parts: list[tuple[Path, int, int]], total: int) -> Iterator[tupl
             cap.release()
     if nxt < total:
         raise ProxyError(f"proxy of {parts[0][0].parent.name}: frames {nxt}–{total - 1} missing")
+
+
+# ----- written by detection's frame reader: a proxy is optional, detection goes on without it ----------------
+
+def open_segment(proxy: tuple | None, source: Path, start: int, stride: int, fps: float | None):
+    """The segment a detection chunk's reader writes from video frame ``start`` (``proxy``: session root,
+    camera, size, from :func:`for_detection`); None when none is asked, frames are skipped (a stride), or
+    it cannot be opened (a warning: the overlay videos then decode the source video)."""
+    if proxy is None or stride != 1:
+        return None
+    root, camera, size = proxy
+    try:
+        return SegmentWriter(root, camera, source, start, size, fps or 30.0)
+    except Exception as e:  # noqa: BLE001 - optional: the overlay videos then decode the source video (slower)
+        log.warning("%s: no proxy for the overlay videos (%s)", camera, e)
+        return None
+
+
+def write_or_drop(segment: SegmentWriter, i: int, img: np.ndarray) -> SegmentWriter | None:
+    """``segment`` with frame ``i`` written; None (and nothing left of it) when it cannot be written."""
+    try:
+        segment.write(i, img)
+        return segment
+    except Exception as e:  # noqa: BLE001 - optional: the overlay videos then decode the source video
+        log.warning("%s: proxy for the overlay videos abandoned at frame %d (%s)", segment.path.parent.name, i, e)
+        segment.close(False)
+        return None
+
+
+def close_quietly(segment: SegmentWriter, ok: bool) -> None:
+    """Finish ``segment`` (kept when ``ok``); one that cannot be finished (a full disk) is left with a warning."""
+    try:
+        segment.close(ok)
+    except Exception as e:  # noqa: BLE001 - optional: the overlay videos then decode the source video
+        log.warning("%s: proxy for the overlay videos not finished (%s)", segment.path.parent.name, e)

@@ -46,8 +46,7 @@ def probe(source: str | Path) -> FootageInfo:
         return FootageInfo(source, len(files), None, (first.shape[1], first.shape[0]))
     if not source.is_file():
         raise FileNotFoundError(f"{source} does not exist")
-    st = source.stat()  # a video's header is read once per version of the file (opening one takes ~20 ms)
-    key = (str(source), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    key = probe_key(source)  # a video's header is read once per version of the file (opening one takes ~15 ms)
     with _probed_lock:
         if key in _probed:
             return _probed[key]
@@ -61,6 +60,19 @@ def probe(source: str | Path) -> FootageInfo:
 
 _probed: dict[tuple, FootageInfo] = {}
 _probed_lock = threading.Lock()
+
+
+def probe_key(source: Path) -> tuple:
+    """The version of a video file that :func:`probe` remembers its header for."""
+    st = Path(source).stat()
+    return str(source), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def remember(key: tuple, info: FootageInfo) -> None:
+    """Take another process's probe of a video (``key``: :func:`probe_key` before it probed): this process's
+    :func:`probe` then returns ``info`` without opening the file, while the file is still that version."""
+    with _probed_lock:
+        _probed[tuple(key)] = info
 
 
 def _probe_video(source: Path) -> FootageInfo:

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from mocap.detect import DETECTORS, detector_names, recover
 from mocap.detect.chunks import detect_video
-from mocap.io.video import check_footage, find_videos, probe
+from mocap.io.video import check_footage, find_videos, probe, probe_key
 from mocap.stages import Flag
 
 if TYPE_CHECKING:  # imported where used: pool workers import this module and need no session (nor its h5py)
@@ -220,6 +220,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     except FileNotFoundError:
         cameras = None
     videos = find_videos(session.root / "videos", cameras)
+    keys = {c: probe_key(p) for c, p in videos.items()}  # before probing: a file changed since is probed again
     infos = {c: probe(p) for c, p in videos.items()}
     n_frames, fps = check_footage(infos, cfg.max_length_difference_s)
     stop = n_frames if cfg.stop is None else min(cfg.stop, n_frames)
@@ -273,7 +274,9 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     warmup = 0 if stateless else WARMUP_FRAMES
     review = session.root / "review"
     overlays = {c: review / f"{c}_pose2d.mp4" if cfg.overlay else None for c in pending}
-    proxies = _proxies(session, settings, cfg, {c: infos[c] for c in pending})
+    from mocap.io import proxy
+
+    proxies = proxy.for_detection(session.root, settings.report, cfg, {c: infos[c] for c in pending})
     t0, started_at = time.perf_counter(), time.time()
     gathered: dict[tuple, tuple] = {}  # chunk → (its frames, its timings), kept over a worker's death
     overall = tqdm(total=len(plan), desc="   cameras" if len(plan) == len(pending) else "    chunks", unit="chunk",
@@ -296,7 +299,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                         create(pool.submit(chunks.probe_detector, cfg).result())
                         resume = True
                     futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1, overlays[c],
-                                           proxies[c]) for c, a, b in todo]
+                                           proxies[c], (keys[c], infos[c])) for c, a, b in todo]
                     _collect(futures, work, names, F, overall, plan, gathered, hands, workers)
                     done = True
                 except KeyboardInterrupt:
@@ -332,23 +335,6 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         log.warning("hands: no hand detected in any frame of cameras %s; the hand keypoints stay empty (the body "
                     "is unaffected, fingers are left to the fit's rest pose)", sorted(hands))
     return _finish(work, out)
-
-
-def _proxies(session: Session, settings, cfg: Config, infos: dict) -> dict[str, tuple | None]:
-    """camera → (session root, camera, size) of the proxy its chunks write for the report's overlay videos
-    (:mod:`mocap.io.proxy`), when the report makes them smaller than the camera (``report.overlay_height``)
-    and detection decodes every frame; the cameras' old proxies are removed first. Not part of the cache
-    key: a missing or stale proxy only makes the overlay videos decode the source videos."""
-    from mocap.io import proxy
-
-    rep = settings.report
-    out: dict[str, tuple | None] = {}
-    for c, info in infos.items():
-        proxy.clear(session.root, c)
-        size = proxy.scaled_size(info.size, rep.overlay_height)
-        every_frame = cfg.stride == 1 and cfg.start == 0 and (cfg.stop is None or cfg.stop >= info.frames)
-        out[c] = (session.root, c, size) if rep.overlay_videos and every_frame and size != tuple(info.size) else None
-    return out
 
 
 def _second_pass(session: Session, cfg: Config, settings, work: Path, videos: dict[str, Path]) -> None:
