@@ -86,6 +86,8 @@ class Config:
     # whose pose is off shows it that way, while small even drops in every camera are the detector's own
     # view-dependent bias, which moving the cameras would absorb at the cost of the world frame
     max_eval_frames: int = 150  # the held-out errors before / after are measured on at most this many frames
+    max_eval_views: int = 600  # ... and this many frames × cameras (4 cameras: 150 frames, 8: 75; each camera
+    # keeps as many detections, the robust triangulations through both rigs cost the same with more cameras)
     max_reproj_px: float = 15.0  # robust triangulation of the evaluation (views beyond are dropped)
     pair_partners: int | None = 3  # the robust triangulations here (the start, the points through the warm
     # estimate, the held-out frames through both rigs) search each camera's this many best-conditioned partners
@@ -102,6 +104,9 @@ class Config:
                              f"{self.min_views}, {self.stride}, {self.min_frames}, {self.warm_points}")
         if not self.block_s > 0:
             raise ValueError(f"rig_refine: block_s must be positive, got {self.block_s}")
+        if self.max_eval_frames < 1 or self.max_eval_views < 1:
+            raise ValueError(f"rig_refine: max_eval_frames and max_eval_views must be ≥ 1, got "
+                             f"{self.max_eval_frames}, {self.max_eval_views}")
         if self.pair_partners is not None and self.pair_partners < 1:
             raise ValueError(f"rig_refine: pair_partners must be ≥ 1 (or None: every pair), got {self.pair_partners}")
         if self.polish_iterations < 1:
@@ -246,7 +251,7 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> 
                                  frozen_jacobian=True) if start else solver
     refined, X, summary = refine_rig(rig, uv, X, polish, start=start)
     u1 = median_error(refined, X, uv, summary.residuals_px)[0]  # ... through the refined one, the adjusted points
-    held = _points(xy, np.flatnonzero(~estimate), cfg.max_eval_frames)
+    held = _points(xy, np.flatnonzero(~estimate), max(1, min(cfg.max_eval_frames, cfg.max_eval_views // C)))
     held_n = normalise_observations(rig, held)
     (h0, h0c), (h1, h1c) = (heldout_error(r, held, cfg.max_reproj_px, held_n if _same_intrinsics(r, rig) else None,
                                           pairs) for r in (rig, refined))
