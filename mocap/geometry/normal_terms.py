@@ -149,7 +149,7 @@ def robust_points(rig: Rig, xn: np.ndarray, uv: np.ndarray, w: np.ndarray, max_r
         idx = idx[~fixed]
     def best_pair(idx: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The inliers (n, C) of the pair (a, b) whose point most views agree with (then the least truncated
-        error), every pair at once; and whether any pair held both views (n,)."""
+        error), every pair at once; and how many views agree with it (n,) (−1: no pair held both views)."""
         v = valid[idx]
         ok = v[:, a] & v[:, b]  # (n, K)
         pair = (np.arange(C) == a[:, None])[:, None, :] | (np.arange(C) == b[:, None])[:, None, :]  # (K, 1, C)
@@ -164,13 +164,15 @@ def robust_points(rig: Rig, xn: np.ndarray, uv: np.ndarray, w: np.ndarray, max_r
             better = (count[k] > count[best, np.arange(idx.size)]) | (
                 (count[k] == count[best, np.arange(idx.size)]) & (cost[k] < cost[best, np.arange(idx.size)]))
             best = np.where(better, k, best)
-        return inl[best, np.arange(idx.size)] & (count[best, np.arange(idx.size)] >= 0)[:, None], ok.any(axis=1)
+        most = count[best, np.arange(idx.size)]
+        return inl[best, np.arange(idx.size)] & (most >= 0)[:, None], most
 
     if idx.size:  # the camera-pair search, every pair (or the given ones) at once
         a, b = np.triu_indices(C, 1)
-        chosen, held = best_pair(idx, *(pairs if pairs is not None else (a, b)))
-        if pairs is not None and not held.all():  # no given pair among a point's views: every pair
-            chosen[~held] = best_pair(idx[~held], a, b)[0]
+        chosen, most = best_pair(idx, *(pairs if pairs is not None else (a, b)))
+        weak = most < np.minimum(3, n_valid[idx]) if pairs is not None else np.zeros(0, bool)
+        if weak.any():  # the given pairs found no consensus of three views (or of a point's two): every pair
+            chosen[weak] = best_pair(idx[weak], a, b)[0]
         v = valid[idx]
         Xs = solve(chosen, idx)
         inl = v & (errors(Xs, idx) < max_reproj_px)  # the views the consensus point explains
