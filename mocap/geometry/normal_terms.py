@@ -116,6 +116,8 @@ def robust_points(rig: Rig, xn: np.ndarray, uv: np.ndarray, w: np.ndarray, max_r
     (:func:`camera_pairs`; None: every pair). Returns X (N, 3) (NaN under ``min_views`` views) and the views
     used (N, C)."""
     N, C = w.shape
+    if pairs is not None and len(pairs[0]) == C * (C - 1) // 2:
+        pairs = None  # every pair: no fallback search
     valid = finite(uv) & np.isfinite(w) & (w > 0)
     T = normal_terms(rig, xn, np.where(valid, w, 0.0))
 
