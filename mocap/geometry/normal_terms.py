@@ -113,7 +113,8 @@ def robust_points(rig: Rig, xn: np.ndarray, uv: np.ndarray, w: np.ndarray, max_r
     undistorted normalised coordinates of the pixels ``uv`` (N, C, 2), computed once by the caller for
     several rigs of the same intrinsics; w (N, C) weights. Every pair's point is projected in one batch
     (one projection per camera, not one per pair and camera). ``pairs``: the camera pairs searched (a, b)
-    (:func:`camera_pairs`; None: every pair). Returns X (N, 3) (NaN under ``min_views`` views) and the views
+    (:func:`camera_pairs`; None: every pair), then every pair for the points where those find no consensus
+    of three views (or of the point's two). Returns X (N, 3) (NaN under ``min_views`` views) and the views
     used (N, C)."""
     N, C = w.shape
     if pairs is not None and len(pairs[0]) == C * (C - 1) // 2:
