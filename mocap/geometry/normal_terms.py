@@ -80,8 +80,31 @@ def finite(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def camera_pairs(rig: Rig, per_camera: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Camera pairs (a, b) with a < b, each (K,): every pair (``per_camera`` None, or ≥ C − 1), else the union
+    over cameras of each one's ``per_camera`` best-conditioned partners: those whose optical axis is the
+    closest to perpendicular to its own (largest sine of the angle between them; facing or parallel
+    cameras triangulate poorly). With C cameras that is between C·per_camera/2 and C·per_camera pairs of the
+    C(C − 1)/2; with four cameras and three partners, all six."""
+    C = len(rig)
+    a, b = np.triu_indices(C, 1)
+    if per_camera is None or per_camera >= C - 1:
+        return a, b
+    z = np.stack([c.R[2] for c in rig.cameras])  # optical axes in the world
+    cos = np.clip(z @ z.T, -1.0, 1.0)
+    score = np.sqrt(1.0 - cos * cos)
+    np.fill_diagonal(score, -1.0)
+    best = np.argsort(-score, axis=1, kind="stable")[:, :max(1, per_camera)]  # (C, k)
+    keep = np.zeros((C, C), bool)
+    keep[np.repeat(np.arange(C), best.shape[1]), best.ravel()] = True
+    keep |= keep.T
+    sel = keep[a, b]
+    return a[sel], b[sel]
+
+
 def robust_points(rig: Rig, xn: np.ndarray, uv: np.ndarray, w: np.ndarray, max_reproj_px: float,
-                  min_views: int = 2) -> tuple[np.ndarray, np.ndarray]:
+                  min_views: int = 2, pairs: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`mocap.geometry.triangulation.triangulate` with ``max_reproj_px`` on normal terms: the point of
     all views; where a view is farther than ``max_reproj_px``, the point without the worst view (kept when
     every remaining view of at least three agrees, the worst one back in when it then agrees); else the
@@ -89,9 +112,13 @@ def robust_points(rig: Rig, xn: np.ndarray, uv: np.ndarray, w: np.ndarray, max_r
     its agreeing views and once more from the views that point explains. ``xn`` (N, C, 2): the
     undistorted normalised coordinates of the pixels ``uv`` (N, C, 2), computed once by the caller for
     several rigs of the same intrinsics; w (N, C) weights. Every pair's point is projected in one batch
-    (one projection per camera, not one per pair and camera). Returns X (N, 3) (NaN under ``min_views``
-    views) and the views used (N, C)."""
+    (one projection per camera, not one per pair and camera). ``pairs``: the camera pairs searched (a, b)
+    (:func:`camera_pairs`; None: every pair), then every pair for the points where those find no consensus
+    of three views (or of the point's two). Returns X (N, 3) (NaN under ``min_views`` views) and the views
+    used (N, C)."""
     N, C = w.shape
+    if pairs is not None and len(pairs[0]) == C * (C - 1) // 2:
+        pairs = None  # every pair: no fallback search
     valid = finite(uv) & np.isfinite(w) & (w > 0)
     T = normal_terms(rig, xn, np.where(valid, w, 0.0))
 
@@ -123,9 +150,10 @@ def robust_points(rig: Rig, xn: np.ndarray, uv: np.ndarray, w: np.ndarray, max_r
             Xk[again] = solve(inl[again], idx[again])
         X[idx[fixed]], views[idx[fixed]] = Xk[fixed], np.where(again[:, None], inl, keep)[fixed]
         idx = idx[~fixed]
-    if idx.size:  # the camera-pair search, every pair at once
+    def best_pair(idx: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The inliers (n, C) of the pair (a, b) whose point most views agree with (then the least truncated
+        error), every pair at once; and how many views agree with it (n,) (−1: no pair held both views)."""
         v = valid[idx]
-        a, b = np.triu_indices(C, 1)
         ok = v[:, a] & v[:, b]  # (n, K)
         pair = (np.arange(C) == a[:, None])[:, None, :] | (np.arange(C) == b[:, None])[:, None, :]  # (K, 1, C)
         Tp = np.einsum("kc,nci->kni", pair[:, 0].astype(float), T[idx])  # (K, n, 9)
@@ -139,7 +167,16 @@ def robust_points(rig: Rig, xn: np.ndarray, uv: np.ndarray, w: np.ndarray, max_r
             better = (count[k] > count[best, np.arange(idx.size)]) | (
                 (count[k] == count[best, np.arange(idx.size)]) & (cost[k] < cost[best, np.arange(idx.size)]))
             best = np.where(better, k, best)
-        chosen = inl[best, np.arange(idx.size)] & (count[best, np.arange(idx.size)] >= 0)[:, None]
+        most = count[best, np.arange(idx.size)]
+        return inl[best, np.arange(idx.size)] & (most >= 0)[:, None], most
+
+    if idx.size:  # the camera-pair search, every pair (or the given ones) at once
+        a, b = np.triu_indices(C, 1)
+        chosen, most = best_pair(idx, *(pairs if pairs is not None else (a, b)))
+        weak = most < np.minimum(3, n_valid[idx]) if pairs is not None else np.zeros(0, bool)
+        if weak.any():  # the given pairs found no consensus of three views (or of a point's two): every pair
+            chosen[weak] = best_pair(idx[weak], a, b)[0]
+        v = valid[idx]
         Xs = solve(chosen, idx)
         inl = v & (errors(Xs, idx) < max_reproj_px)  # the views the consensus point explains
         X[idx], views[idx] = solve(inl, idx), inl
