@@ -47,3 +47,17 @@ def toy_take(frames=300, noise_px=2.0, outliers=0.05, dropouts=0.1, seed=0, rig_
 @pytest.fixture
 def coco():
     return get_keypoint_set("coco17")
+
+
+@pytest.fixture
+def landmark_model_copy(tmp_path):
+    """A copy of mediapipe's shipped BlazePose *full* landmark model in ``tmp_path`` (skips without mediapipe)."""
+    from mocap.detect import blazepose
+
+    try:
+        shipped = blazepose.landmark_model("full")
+    except (ImportError, FileNotFoundError) as e:
+        pytest.skip(f"mediapipe's full model is not installed: {e}")
+    path = tmp_path / "landmarks.tflite"
+    path.write_bytes(shipped.read_bytes())
+    return path

@@ -9,16 +9,8 @@ import pytest
 
 
 @pytest.fixture
-def model(tmp_path):
-    from mocap.detect import blazepose
-
-    try:
-        shipped = blazepose.landmark_model("full")
-    except (ImportError, FileNotFoundError) as e:
-        pytest.skip(f"mediapipe's full model is not installed: {e}")
-    path = tmp_path / "landmarks.tflite"
-    path.write_bytes(shipped.read_bytes())
-    return path
+def model(landmark_model_copy):
+    return landmark_model_copy
 
 
 def _reads(monkeypatch) -> list[str]:

@@ -78,15 +78,10 @@ def test_bench_splits_the_cpu_beyond_decoding_and_inference_into_parts_that_add_
     assert parts["worker_exit_cpu_s"] == pytest.approx(24.4 - 0.3 - 23.5)
 
 
-def test_bundle_name_is_remembered_until_a_model_file_changes(tmp_path, monkeypatch):
+def test_bundle_name_is_remembered_until_a_model_file_changes(tmp_path, monkeypatch, landmark_model_copy):
     from mocap.detect import blazepose
 
-    try:
-        shipped = blazepose.landmark_model("full")
-    except (ImportError, FileNotFoundError) as e:
-        pytest.skip(f"mediapipe's full model is not installed: {e}")
-    model = tmp_path / "landmarks.tflite"
-    model.write_bytes(shipped.read_bytes())
+    model = landmark_model_copy
     first = blazepose.build_bundle("full", model, cache=tmp_path / "cache")
     reads = []
     real = Path.read_bytes
