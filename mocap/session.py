@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.config_files import check_keys, read_toml
-from mocap.io.hdf5 import read_keypoints2d
+from mocap.io.hdf5 import read_keypoints2d_shared
 from mocap.io.openpose import read_openpose
 from mocap.io.rig_files import read_rig
 from mocap.persons import person_name, person_suffix
@@ -245,7 +245,7 @@ class Session:
         rig = rig or self.rig()
         meta = self.metadata()
         if self.pose2d_h5.is_file():
-            kp, source = read_keypoints2d(self.pose2d_h5), self.pose2d_h5
+            kp, source = read_keypoints2d_shared(self.pose2d_h5), self.pose2d_h5
         elif self.pose2d_json.is_dir():
             folders = sorted(p.name.removesuffix("_json") for p in self.pose2d_json.iterdir() if p.is_dir())
             if sorted(rig.names) != folders:

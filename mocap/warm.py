@@ -25,6 +25,10 @@ MODULES = (
     "mocap.report.overlay",
     "mocap.report.page",
     "mocap.report.people",
+    "xml.etree.ElementTree",  # rig_refine: reading the session's Qualisys rig (mocap.io.qualisys)
+    "mocap.io.qualisys",
+    "mocap.detect.select",  # rig_refine, triangulate: the performer among several people per view
+    "mocap.stages.keypoints_memo",  # triangulate: the keypoints shared with refine and the report
 )
 
 

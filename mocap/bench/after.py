@@ -25,7 +25,9 @@ The after-detection time of a run is its whole wall time (the waits for work sta
 less the stages up to detection; the ratios divide it by the first run's detection time (run 5: by its
 own; the issue's targets: 15 % with the default outputs, 5 % with the overlay videos off; the report stage
 ≤ 1 s without videos). Figures on a shared machine move with its load: the JSON records it at each run's
-start and end, and the CPU seconds after detection (``after_detection_cpu_s``) move less with it.
+start and end, and the CPU seconds after detection (``after_detection_cpu_s``) move less with it. Detection's
+pool workers end in the background and are reaped during the first stage after it: their CPU is counted
+for detection (``workers_reaped_cpu_s`` in its row), not for that stage.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def _one(work: Path, sets: list[str], from_stage: str | None = None) -> dict:
     before = sum(r.timings.get(n, 0.0) for n in HEAVY)
     stages = [{"stage": n, "status": st.split(" (")[0], "wall_s": r.timings.get(n, 0.0), "cpu_s": r.cpu.get(n)}
               for n, st in r.status.items()]
+    _workers_cpu_to_detection(stages, r.cpu_children)
     heavy_cpu = [st["cpu_s"] for st in stages if st["stage"] in HEAVY and st["status"] == "ran"]
     detection = {}
     if r.status.get("detect") == "ran":
@@ -100,6 +103,23 @@ def _one(work: Path, sets: list[str], from_stage: str | None = None) -> dict:
     return {"wall_s": wall, "cpu_s": cpu, "after_detection_s": wall - before, "detection": detection,
             "after_detection_cpu_s": cpu - sum(heavy_cpu) if None not in heavy_cpu else None,
             "detection_s": r.timings.get("detect", 0.0), "stages": stages, "load_start": load0, "load_end": _load()}
+
+
+def _workers_cpu_to_detection(stages: list[dict], children: dict[str, float]) -> None:
+    """Detection's pool workers end in the background (:mod:`mocap.stages.detect`) and are reaped, their CPU
+    counted, mostly during the first stage that runs after it: that stage's CPU of ended children goes back
+    to detection (``workers_reaped_cpu_s`` says how much). No other child ends there: the export's Blender
+    child, when there is one, ends with the export or the run."""
+    names = [st["stage"] for st in stages]
+    if "detect" not in names or stages[names.index("detect")]["status"] != "ran":
+        return
+    det = stages[names.index("detect")]
+    nxt = next((st for st in stages[names.index("detect") + 1:] if st["status"] == "ran"), None)
+    moved = children.get(nxt["stage"], 0.0) if nxt is not None and nxt["cpu_s"] is not None else 0.0
+    if moved > 0 and det["cpu_s"] is not None:
+        nxt["cpu_s"] -= moved
+        det["cpu_s"] += moved
+        det["workers_reaped_cpu_s"] = moved
 
 
 _MARK = "mocap-bench-after-result: "

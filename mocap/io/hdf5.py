@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -136,6 +137,44 @@ def read_keypoints2d(path: str | Path) -> Keypoints2D:
             raise ValueError(f"{path}: dataset 'keypoints' holds infinite values (first at frame {bad[0]}, "
                              f"camera {names[bad[1]]!r}); missing detections must be NaN")
         return Keypoints2D(data.astype(float), names, ks, fps)
+
+
+def file_key(path: str | Path) -> tuple | None:
+    """What identifies a file's content: its resolved path, inode, size, modification and change times (ns)
+    and a digest of its bytes (BLAKE2b: about 1 ms a MB, against 5-10 for reading the keypoints through
+    HDF5); None when it is not a file. A file rewritten in place or replaced (atomic writes rename a new file
+    over it) gets another key, even within the file system's time resolution."""
+    path = Path(path)
+    try:
+        st = path.stat()
+        if not path.is_file():
+            return None
+        digest = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    except OSError:
+        return None
+    return str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest
+
+
+_KEYPOINTS_MEMO: dict[str, tuple[tuple, Keypoints2D]] = {}  # resolved path → (file_key, keypoints read)
+MEMO_FILES = 2  # pose2d.h5 files kept read (a run reads one, up to six times)
+
+
+def read_keypoints2d_shared(path: str | Path) -> Keypoints2D:
+    """:func:`read_keypoints2d`, read once per content of the file in this process: the stages of one
+    ``mocap run`` each read the session's ``pose2d.h5`` (rig_refine, sync, triangulate, refine, the report
+    twice); later calls, while :func:`file_key` is unchanged, get a copy of what was read (theirs to change)."""
+    key = file_key(path)
+    hit = _KEYPOINTS_MEMO.get(key[0]) if key is not None else None
+    if hit is None or hit[0] != key:
+        kp = read_keypoints2d(path)
+        if key is None or file_key(path) != key:  # changed while it was read: not kept
+            return kp
+        _KEYPOINTS_MEMO.pop(key[0], None)
+        while len(_KEYPOINTS_MEMO) >= MEMO_FILES:
+            _KEYPOINTS_MEMO.pop(next(iter(_KEYPOINTS_MEMO)))
+        _KEYPOINTS_MEMO[key[0]] = hit = (key, kp)
+    kp = hit[1]
+    return Keypoints2D(kp.data.copy(), kp.camera_names, kp.keypoint_set, kp.fps)
 
 
 def write_points3d(points: Points3D, path: str | Path) -> Path:

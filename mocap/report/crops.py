@@ -85,10 +85,22 @@ def draw(img: np.ndarray, det: np.ndarray, uv: np.ndarray, segs, sides, scale: f
         if ok[a] and ok[b]:
             cv2.line(img, tuple(d[a]), tuple(d[b]), SIDE_BGR[s], 1, cv2.LINE_AA)
     r = max(3, round(4 * scale))
+    side_of = joint_sides(segs, sides)
     for i in np.flatnonzero(ok):
-        s = sides_of_joint(i, segs, sides)
+        s = side_of.get(int(i), CENTRE)
         cv2.circle(img, tuple(d[i]), r + 1, (0, 0, 0), -1, cv2.LINE_AA)
         cv2.circle(img, tuple(d[i]), r, SIDE_BGR[s], -1, cv2.LINE_AA)
+
+
+def joint_sides(segs, sides) -> dict[int, int]:
+    """{joint: :func:`sides_of_joint`} for the joints of a side segment (the others are centre): one pass
+    over the segments instead of one per joint drawn."""
+    out: dict[int, int] = {}
+    for (a, b), s in zip(segs, sides, strict=True):
+        if s != CENTRE:
+            out.setdefault(int(a), int(s))
+            out.setdefault(int(b), int(s))
+    return out
 
 
 def sides_of_joint(i: int, segs, sides) -> int:

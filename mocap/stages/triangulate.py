@@ -170,10 +170,26 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
     applied as they are while the keypoints are unchanged). ``persons``: ``detect.persons`` (the
     triangulate stage); None: as recorded in the triangulated points. ``work``: filled with the swap
     repair's reusable work (for :func:`run`'s ``swap_work``) when it searched."""
-    from mocap.stages.sync import apply_offsets, read_offsets
+    from mocap.stages import keypoints_memo
+    from mocap.stages.sync import read_offsets
+
+    offsets = read_offsets(session)
+    memo = keypoints_memo.key(session, rig, offsets, cfg, (single_performer, repair_swaps, persons))
+    hit = keypoints_memo.get(memo) if work is None else None  # ``work`` asks for the repair's search
+    if hit is not None:
+        log.debug("2D keypoints as read earlier in this run (unchanged files, rig, offsets and settings)")
+        return hit
+    result = _read_session_keypoints(session, rig, offsets, single_performer, repair_swaps, cfg, persons, work)
+    keypoints_memo.put(memo, result)
+    return result
+
+
+def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float], single_performer: bool,
+                            repair_swaps: bool | None, cfg: Config | None, persons: int | str | None,
+                            work: dict | None) -> tuple[Keypoints2D, dict]:
+    from mocap.stages.sync import apply_offsets
 
     kp = session.keypoints2d(rig)
-    offsets = read_offsets(session)
     if any(abs(v) > 1e-9 for v in offsets.values()):
         log.info("applying camera time offsets %s (frames)", {k: round(v, 2) for k, v in offsets.items()})
         kp = apply_offsets(kp, offsets)
