@@ -18,6 +18,13 @@ import h5py
 import numpy as np
 import pytest
 
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: Ctrl-C's default disposition. A shell
+    without job control (``cmd &`` in a script, ``nohup``) starts its children with SIGINT ignored, and Python
+    then never raises KeyboardInterrupt: the test would wait on a child that cannot be interrupted."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 REPO = Path(__file__).resolve().parents[1]
 SETS = ["export.formats=['bvh','trc']", "report.overlay_videos=false"]  # no Blender, no videos
 STAGES = ("rig_refine", "sync", "triangulate", "refine", "fit", "retarget", "export", "report")
@@ -55,7 +62,7 @@ class Run:
         self.out_path, self.err_path = logs / f"{tag}.out", logs / f"{tag}.err"
         self._out, self._err = self.out_path.open("wb"), self.err_path.open("wb")
         self.proc = subprocess.Popen(cmd, cwd=root.parent, env=_env(), stdout=self._out, stderr=self._err,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, preexec_fn=sigint_default)
         self.started = time.monotonic()
 
     @property

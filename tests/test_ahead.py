@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from body_synth import body_motion
+from interrupt_helpers import sigint_default
 from test_overlay_background import _video
 
 from mocap import ahead
@@ -123,7 +124,7 @@ def _parent(tmp_path: Path, body: str) -> subprocess.Popen:
         """) + textwrap.dedent(body))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+                            env=env, preexec_fn=sigint_default)
 
 
 def test_no_orphan_child_when_the_parent_is_killed(tmp_path):

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from interrupt_helpers import sigint_default
 
 pytest.importorskip("distributed")
 
@@ -62,7 +63,8 @@ def test_batch_interrupted_and_resumed_redoes_only_unfinished_sessions(shared_da
         cmd += ["--set", s]
     paths = [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
     env = os.environ | {"PYTHONPATH": os.pathsep.join(paths)}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=sigint_default)
     deadline = time.monotonic() + 120
     while sum(map(finished, sessions)) < 3 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
