@@ -40,15 +40,20 @@ def body33(frames: int, fps: float = 60.0, seed: int = 0) -> np.ndarray:
     return out
 
 
-def hands_take(frames=180, cameras=6, hand_noise_px=1.0, seed=0):
-    fps = 60.0
+def corrupted_hands_take(frames: int, cameras: int, spec: CorruptionSpec, seed: int = 0, fps: float = 60.0):
+    """(rig, keypoints, truth, corruption masks) of :func:`body33` with procedural hands, seen by a ring of cameras
+    and corrupted by ``spec``."""
     body = body33(frames, fps, seed)
     truth = np.concatenate([body, hands_on_body(body, finger_curls(frames, fps, seed))], axis=1)
     rig = ring_rig(RigSpec(n_cameras=cameras), truth)
     uv = np.moveaxis(rig.project(truth), 0, 1)
-    data, _ = corrupt(uv, rig, "blazepose33_hands", CorruptionSpec(2.0, 0.05, 0.10, seed=seed,
-                                                                   hand_noise_px=hand_noise_px))
-    return rig, Keypoints2D(data, rig.names, "blazepose33_hands", fps), truth
+    data, masks = corrupt(uv, rig, "blazepose33_hands", spec)
+    return rig, Keypoints2D(data, rig.names, "blazepose33_hands", fps), truth, masks
+
+
+def hands_take(frames=180, cameras=6, hand_noise_px=1.0, seed=0):
+    spec = CorruptionSpec(2.0, 0.05, 0.10, seed=seed, hand_noise_px=hand_noise_px)
+    return corrupted_hands_take(frames, cameras, spec, seed)[:3]
 
 
 def test_keypoint_set_has_hands_and_finger_bones():
@@ -152,13 +157,10 @@ def test_session_hand_figures(tmp_path):
 def test_swapped_views_get_their_hands_back():
     from mocap.geometry.swaps import SwapConfig
 
-    fps, frames = 60.0, 120
-    body = body33(frames, fps)
-    truth = np.concatenate([body, hands_on_body(body, finger_curls(frames, fps, 0))], axis=1)
-    rig = ring_rig(RigSpec(n_cameras=4), truth)
+    frames = 120
+    spec = CorruptionSpec(1.0, 0.0, 0.0, swaps=0.1, hand_noise_px=0.5)
+    rig, kp, truth, masks = corrupted_hands_take(frames, 4, spec)
     uv = np.moveaxis(rig.project(truth), 0, 1)
-    data, masks = corrupt(uv, rig, "blazepose33_hands", CorruptionSpec(1.0, 0.0, 0.0, swaps=0.1, hand_noise_px=0.5))
-    kp = Keypoints2D(data, rig.names, "blazepose33_hands", fps)
     assert masks["swapped"].sum() > 20
     ks = get_keypoint_set("blazepose33_hands")
     fixed, info = triangulate._repair_with_hands(rig, kp, ks, 0.2, SwapConfig(), None)

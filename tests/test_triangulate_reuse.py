@@ -4,16 +4,14 @@ and errors as without it; the rows a repair changed are computed again; work tha
 
 import numpy as np
 import pytest
-from test_hands_triangulate import body33
+from test_hands_triangulate import corrupted_hands_take
 from test_swaps import swapped_take
 
 from mocap.geometry import triangulation
 from mocap.geometry.swaps import SwapConfig, repair_keypoints
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.stages import triangulate
-from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
-from mocap.synth.fingers import finger_curls
-from mocap.synth.groundtruth import hands_on_body
+from mocap.synth import CorruptionSpec, corrupt
 from mocap.types import Keypoints2D
 
 
@@ -78,13 +76,9 @@ def test_two_people_and_work_of_other_weights():
 
 
 def test_body_and_hands_reuse_the_body_rows():
-    fps, frames = 60.0, 120
-    body = body33(frames, fps)
-    truth = np.concatenate([body, hands_on_body(body, finger_curls(frames, fps, 0))], axis=1)
-    rig = ring_rig(RigSpec(n_cameras=4), truth)
-    uv = np.moveaxis(rig.project(truth), 0, 1)
-    data, _ = corrupt(uv, rig, "blazepose33_hands", CorruptionSpec(1.0, 0.02, 0.05, swaps=0.05, hand_noise_px=0.5))
-    kp = Keypoints2D(data, rig.names, "blazepose33_hands", fps)
+    frames = 120
+    spec = CorruptionSpec(1.0, 0.02, 0.05, swaps=0.05, hand_noise_px=0.5)
+    rig, kp, _, _ = corrupted_hands_take(frames, 4, spec)
     fixed, work = repaired(rig, kp)
     known = triangulate.reused_work(work, fixed, 0.2)
     rows = known["rows"].reshape(frames, -1)
