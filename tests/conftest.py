@@ -61,3 +61,17 @@ def landmark_model_copy(tmp_path):
     path = tmp_path / "landmarks.tflite"
     path.write_bytes(shipped.read_bytes())
     return path
+
+
+def count_calls(monkeypatch, owner, name: str) -> list:
+    """Replace ``owner.name`` by a wrapper that records each call, then calls it; returns the record (one item
+    per call)."""
+    calls: list = []
+    real = getattr(owner, name)
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls

@@ -8,6 +8,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+from conftest import count_calls
 from test_swaps import swapped_take
 
 from mocap.io import hdf5
@@ -34,15 +35,7 @@ def session(tmp_path):
 @pytest.fixture
 def computed(monkeypatch):
     """How many times the keypoints were really read and repaired."""
-    calls = []
-    real = triangulate._read_session_keypoints
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(triangulate, "_read_session_keypoints", counting)
-    return calls
+    return count_calls(monkeypatch, triangulate, "_read_session_keypoints")
 
 
 def fresh(session, rig, **kwargs):

@@ -1,6 +1,7 @@
 """The association is computed once per run for the same keypoints, rig and settings."""
 
 import numpy as np
+from conftest import count_calls
 from test_multi_identity import kicker_beside_still
 
 from mocap.multi import memo
@@ -10,14 +11,7 @@ from mocap.types import Keypoints2D, Rig
 
 def test_same_inputs_associate_once_and_anything_else_again(monkeypatch):
     take = kicker_beside_still(frames=60, dup=False)
-    calls = []
-    real = memo.associate_take
-
-    def spy(*a, **k):
-        calls.append(1)
-        return real(*a, **k)
-
-    monkeypatch.setattr(memo, "associate_take", spy)
+    calls = count_calls(monkeypatch, memo, "associate_take")
     monkeypatch.setattr(memo, "_kept", type(memo._kept)())
     slots, summary = memo.associate_once(take.rig, take.keypoints, "auto", progress=False)
     assert slots.shape[2] == 2 and len(calls) == 1
