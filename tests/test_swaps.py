@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 from conftest import toy_motion
 
-from mocap.geometry.swaps import (
-    SwapConfig,
-    apply_swaps,
-    find_swaps,
-    repair_keypoints,
-    swap_groups,
-    viterbi,
-)
+from mocap.geometry.swaps import SwapConfig, find_swaps, swap_groups, viterbi
+from mocap.geometry.swaps_repair import apply_swaps, repair_keypoints
 from mocap.io.hdf5 import read_points3d
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.session import Session

@@ -8,7 +8,8 @@ from test_hands_triangulate import corrupted_hands_take
 from test_swaps import swapped_take
 
 from mocap.geometry import triangulation
-from mocap.geometry.swaps import SwapConfig, repair_keypoints
+from mocap.geometry.swaps import SwapConfig
+from mocap.geometry.swaps_repair import repair_keypoints
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.stages import triangulate
 from mocap.synth import CorruptionSpec, corrupt

@@ -33,7 +33,8 @@ import numpy as np
 
 from mocap.bench.common import SyntheticTakeConfig
 from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg
-from mocap.geometry.swaps import SwapConfig, repair_keypoints, swap_groups
+from mocap.geometry.swaps import SwapConfig, swap_groups
+from mocap.geometry.swaps_repair import repair_keypoints
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.stages import refine, rig_refine, sync, triangulate
 from mocap.types import Keypoints2D, Rig

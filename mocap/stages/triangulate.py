@@ -85,7 +85,7 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | Non
 
 
 def reused_work(work: dict, kp: Keypoints2D, min_score: float) -> dict | None:
-    """The swap repair's ``work`` (:func:`mocap.geometry.swaps.repair_keypoints`) as
+    """The swap repair's ``work`` (:func:`mocap.geometry.swaps_repair.repair_keypoints`) as
     :func:`~mocap.geometry.triangulation.triangulate`'s ``known`` for the repaired keypoints ``kp``, rows
     (F·P·J) in :func:`run`'s order: the undistorted detections exchanged as the keypoints were, and the
     point of all views of every row no view of which was exchanged. The work of a body set covers the
@@ -208,7 +208,8 @@ def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float
         kp = select_performer(rig, kp)
     if not (cfg.repair_swaps if repair_swaps is None else repair_swaps):
         return kp, extra
-    from mocap.geometry.swaps import SwapConfig, repair_keypoints
+    from mocap.geometry.swaps import SwapConfig
+    from mocap.geometry.swaps_repair import repair_keypoints
 
     ks = get_keypoint_set(kp.keypoint_set)
     swap_cfg = SwapConfig(max_reproj_px=cfg.max_reproj_px or 15.0)
@@ -224,7 +225,7 @@ def _repair_with_hands(rig: Rig, kp: Keypoints2D, ks, min_score: float, swap_cfg
     """Swap repair of a body + hands set: decided on the body's keypoints alone (exactly as for the body-only
     set), and a view's hands are exchanged with its arms (each hand was given the side of the nearest body
     wrist, so it swaps with them)."""
-    from mocap.geometry.swaps import repair_keypoints
+    from mocap.geometry.swaps_repair import repair_keypoints
 
     body_ks = get_keypoint_set(body_keypoint_set(ks.name))
     n = len(body_ks.joints)
