@@ -34,6 +34,9 @@ class Config:
     max_reproj_px: float | None = 15.0  # views beyond this reprojection error are dropped; 0: plain DLT
     single_performer: bool = True  # detect.persons = 1 with several per view: keep the one consistent across views
     repair_swaps: bool = True  # exchange back the left/right body sides a view got wrong (checked on the others)
+    # several people: a keypoint on the body of another person nearer that camera weighs less, by the noise of
+    # such keypoints measured on the take (mocap.multi.overlap); refine follows what triangulate recorded
+    occlusion_weights: bool = True
     # detect.persons > 1 or "auto": who is who across views and time (see mocap.multi.track); its keys are
     # triangulate's: triangulate.match_max_m, triangulate.track_max_m, triangulate.coast_max_s, ...
     association: TrackConfig = inline(TrackConfig)
@@ -76,12 +79,41 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | Non
     known = reused_work(swap_work, kp, cfg.min_score) if swap_work else None
     X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views, max_reproj_px=cfg.max_reproj_px or None,
                                 known=known)
+    occlusion = None
+    if P > 1 and cfg.occlusion_weights:
+        factor, occlusion = occlusion_weighting(rig, kp, X.reshape(F, P, J, 3), cfg.min_score)
+        if occlusion["sigma_ratio"] > 1:  # again with the occluded keypoints weighing less
+            w = w * np.moveaxis(factor, 1, 3).reshape(-1, C)
+            X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views,
+                                        max_reproj_px=cfg.max_reproj_px or None)
     log.info("triangulated %d points in %.2fs (%.1f%% reconstructed)", X.shape[0], time.perf_counter() - t0,
              100 * np.mean(np.isfinite(X[:, 0])))
     points = Points3D(X.reshape(F, P, J, 3), err.reshape(F, P, J), views.reshape(F, P, J, C), rig.names,
                       kp.keypoint_set, kp.fps, {"stage": STAGE, "config": asdict(cfg)})
+    if occlusion is not None:
+        points.info["occlusion"] = occlusion
     check_hands(kp, points, cfg.min_score)
     return points
+
+
+def occlusion_weighting(rig: Rig, kp: Keypoints2D, X: np.ndarray, min_score: float,
+                        ratio: float | None = None) -> tuple[np.ndarray, dict]:
+    """Several people: (F, C, P, J) factors on the observation weights, 1 / ratio² for a keypoint on the body
+    of another person nearer that camera (:mod:`mocap.multi.overlap`; X (F, P, J, 3) the people's first
+    skeletons), and the record (``sigma_ratio``: that noise relative to the others', measured on the take
+    unless ``ratio`` is given; how many keypoints were occluded)."""
+    from mocap.multi.overlap import occluded, occlusion_factors, sigma_ratio
+
+    occ = occluded(rig, kp.xy, X, kp.keypoint_set)
+    usable = observation_weights(kp, min_score) > 0
+    if ratio is None:
+        ratio, record = sigma_ratio(rig, kp.xy, X, usable, occ)
+    else:
+        record = {"occluded_observations": int(np.sum(usable & occ)), "sigma_ratio": float(ratio)}
+    if ratio > 1:
+        log.info("%d keypoints lie on the body of another person nearer the camera: %.2f× the noise of the others, "
+                 "weighted by 1/%.1f", record["occluded_observations"], ratio, ratio**2)
+    return occlusion_factors(occ, ratio), record
 
 
 def reused_work(work: dict, kp: Keypoints2D, min_score: float) -> dict | None:

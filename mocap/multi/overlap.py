@@ -1,0 +1,116 @@
+"""Where one person hides another in a view: those keypoints are noisier, so they weigh less.
+
+A top-down detector's keypoints of a person partly hidden behind another (or pulled toward the other
+body by the landmark model) are several times noisier than those of a person in the open. With every
+person's first 3D skeleton known, a keypoint of person p in view c is *occluded* when it falls on the
+projected body of another person q who is nearer that camera than the keypoint: within
+:data:`BODY_RADIUS_M` (projected at q's depth) of one of q's projected limbs or torso segments.
+
+How much noisier those keypoints are is measured on the take itself, not assumed: the median distance of
+occluded keypoints to the projection of their person's first skeleton, against that of the keypoints in
+the open, both in units of the person's size in that view (a person near a camera is large in its image
+and its pixel errors with it). The ratio (at least 1, at most :data:`MAX_RATIO`; 1 when fewer than
+:data:`MIN_OCCLUDED` keypoints are occluded) is the σ of an occluded observation relative to the others:
+its weight is divided by the ratio squared in triangulation and in refine. One person alone is never
+occluded by another: its weights are unchanged.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.multi.body import torso_centre, torso_mask
+from mocap.types import Rig
+
+BODY_RADIUS_M = 0.1  # a body part hides what is behind it this far from its limb's axis (arm ~ 0.05, torso ~ 0.15)
+MIN_OCCLUDED = 20  # occluded keypoints needed to measure their noise (fewer: no reweighting)
+MAX_RATIO = 4.0  # at most this σ ratio (a weight 16× lower): an occluded keypoint still counts
+
+
+def body_segments(keypoint_set: str, n_joints: int) -> np.ndarray:
+    """(S, 2) joint index pairs whose segments make a person's body in an image: the keypoint set's
+    limbs, and every pair of torso joints (the torso's edges and diagonals, so its inside is covered)."""
+    ks = get_keypoint_set(keypoint_set)
+    pairs = {tuple(sorted(p)) for p in ks.limbs if max(p) < n_joints}
+    torso = np.flatnonzero(torso_mask(keypoint_set, n_joints))
+    pairs |= {(int(a), int(b)) for i, a in enumerate(torso) for b in torso[i + 1:]}
+    return np.array(sorted(pairs), np.intp).reshape(-1, 2)
+
+
+def _segment_distance(u: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distances of points u (..., J, 2) to segments a–b (..., S, 2) → (..., J, S) (NaN for unknown ends)."""
+    ab = (b - a)[..., None, :, :]
+    au = u[..., :, None, :] - a[..., None, :, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.clip(np.sum(au * ab, axis=-1) / np.sum(ab * ab, axis=-1), 0.0, 1.0)
+    t = np.where(np.isfinite(t), t, 0.0)  # a segment of zero length: its point
+    return np.linalg.norm(au - t[..., None] * ab, axis=-1)
+
+
+def camera_depths(rig: Rig, X: np.ndarray) -> np.ndarray:
+    """Depth of points X (..., 3) in front of every camera → (C, ...)."""
+    out = []
+    for cam in rig.cameras:
+        M = np.asarray(cam.cam_from_world, float)
+        out.append(X @ M[2, :3] + M[2, 3])
+    return np.stack(out)
+
+
+def occluded(rig: Rig, xy: np.ndarray, X: np.ndarray, keypoint_set: str) -> np.ndarray:
+    """(F, C, P, J) bool: keypoint j of person p seen at xy (F, C, P, J, 2) in view c lies on the projected
+    body of another person nearer camera c than the keypoint is (persons' skeletons X (F, P, J, 3), NaN
+    where unknown). False for one person alone and wherever a skeleton is unknown."""
+    F, C, P, J, _ = xy.shape
+    out = np.zeros((F, C, P, J), bool)
+    if P < 2:
+        return out
+    seg = body_segments(keypoint_set, J)
+    torso = torso_mask(keypoint_set, J)
+    uv = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (F, C, P, J, 2)
+    depth = np.moveaxis(camera_depths(rig, X), 0, 1)  # (F, C, P, J)
+    centre_depth = np.moveaxis(camera_depths(rig, torso_centre(X, torso)), 0, 1)  # (F, C, P)
+    fx = np.array([cam.K[0, 0] for cam in rig.cameras])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        radius = fx[None, :, None] * BODY_RADIUS_M / centre_depth  # (F, C, P) pixels
+    kp_depth = np.where(np.isfinite(depth), depth, centre_depth[..., None])  # a joint not triangulated: the body's
+    for q in range(P):
+        ends = uv[:, :, q][:, :, seg]  # (F, C, S, 2, 2)
+        d = _segment_distance(xy, ends[:, :, None, :, 0], ends[:, :, None, :, 1])  # (F, C, P, J, S)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no segment known: not on that body
+            near = np.nanmin(np.where(np.isfinite(d), d, np.inf), axis=-1) < radius[:, :, q, None, None]
+        front = centre_depth[:, :, q, None, None] < kp_depth
+        hit = near & front & (centre_depth[:, :, q] > 0)[..., None, None]
+        hit[:, :, q] = False
+        out |= hit
+    return out & np.all(np.isfinite(xy), axis=-1)
+
+
+def sigma_ratio(rig: Rig, xy: np.ndarray, X: np.ndarray, usable: np.ndarray, occ: np.ndarray) -> tuple[float, dict]:
+    """The noise of occluded keypoints relative to the others, measured on the take: (ratio, record).
+
+    xy (F, C, P, J, 2) the keypoints, X (F, P, J, 3) the persons' first skeletons, usable (F, C, P, J) the
+    observations that count, occ (F, C, P, J) :func:`occluded`. Residual: the distance of a keypoint to its
+    joint's projection, over the person's size in that view (the diagonal of its projected joints' box)."""
+    uv = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (F, C, P, J, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a person not seen in a frame: NaN
+        size = np.linalg.norm(np.nanmax(uv, axis=-2) - np.nanmin(uv, axis=-2), axis=-1)  # (F, C, P)
+        res = np.linalg.norm(xy - uv, axis=-1) / size[..., None]
+    ok = usable & np.isfinite(res)
+    n_occ, n_open = int(np.sum(ok & occ)), int(np.sum(ok & ~occ))
+    record = {"occluded_observations": n_occ, "open_observations": n_open, "sigma_ratio": 1.0}
+    if n_occ < MIN_OCCLUDED or n_open < MIN_OCCLUDED:
+        return 1.0, record
+    occ_med, open_med = float(np.median(res[ok & occ])), float(np.median(res[ok & ~occ]))
+    ratio = float(np.clip(occ_med / open_med, 1.0, MAX_RATIO)) if open_med > 0 else 1.0
+    record |= {"residual_occluded": occ_med, "residual_open": open_med, "sigma_ratio": ratio}
+    return ratio, record
+
+
+def occlusion_factors(occ: np.ndarray, ratio: float) -> np.ndarray:
+    """(F, C, P, J) weight factors: 1 / ratio² where occluded, 1 elsewhere."""
+    return np.where(occ, 1.0 / ratio**2, 1.0)
