@@ -101,3 +101,19 @@ def test_one_person_is_triangulated_and_refined_exactly_as_without_the_weighting
     assert "occlusion" not in on.info
     np.testing.assert_array_equal(on.xyz, off.xyz)
     np.testing.assert_array_equal(refine.run(rig, alone, on)[0].xyz, refine.run(rig, alone, off)[0].xyz)
+
+
+def test_people_e2e_splits_view_errors_into_occluded_and_open_keypoints():
+    from mocap.bench.people_e2e import view_errors
+
+    rng = np.random.default_rng(2)
+    F, K = 10, 5
+    uv_true = rng.uniform(0, 600, (1, F, 1, K, 2))
+    xy = np.moveaxis(uv_true[:, :, 0], 0, 1) + 1.0  # 1.4 px off ...
+    occ = np.zeros((F, 1, K), bool)
+    occ[:4, :, :2] = True  # 8 of 50 keypoints on the other body ...
+    xy[:4, :, :2] += 3.0  # ... 5.7 px off
+    v = view_errors(xy, np.ones((F, 1, K)), uv_true, 0, ["a"], occluded=occ)["a"]
+    assert v["occluded_share"] == 8 / 50
+    assert v["occluded"]["n"] == 8 and abs(v["occluded"]["median"] - 4 * np.sqrt(2)) < 1e-9
+    assert v["open"]["n"] == 42 and abs(v["open"]["p95"] - np.sqrt(2)) < 1e-9

@@ -17,7 +17,11 @@ person (Hungarian, on the mean keypoint distance over the frames where both are 
   that is the detector's offsets changing between the halves, not noise);
 * per camera, the pixel error of the 2D keypoints the person was given (after association, as refine reads
   them) against its projected truth: median, P95 and the share nearer the same joint of another true person
-  (a merged detection, a limb of the wrong person).
+  (a merged detection, a limb of the wrong person), and the same split into the keypoints on the body of
+  the other person nearer that camera (:func:`mocap.multi.overlap.occluded`, from the triangulated people)
+  and those in the open.
+
+The record of triangulate's occlusion weighting (its measured noise ratio) is kept as ``occlusion``.
 
 The headline ``both_frames`` is the share of frames where every true person is reconstructed; the sync
 offsets the run applied are recorded (a rendered take is in sync: any offset is an error).
@@ -120,22 +124,26 @@ def run(cfg: PeopleE2EConfig) -> dict:
     rig = read_rig(work / "calibration" / "rig.toml")
     R, t, _ = rig_alignment(rig, true_rig)
     X = read_points3d(work / "points3d" / "refined.h5").xyz[:, :, idx] @ R.T + t
-    tri = read_points3d(work / "points3d" / "triangulated.h5").xyz[:, :, idx]
+    tri_points = read_points3d(work / "points3d" / "triangulated.h5")
+    tri = tri_points.xyz[:, :, idx]
     found = np.isfinite(tri[..., 0]).any(axis=-1)  # (F, R): frames where the association found the person
     X[~found] = np.nan
     out = match_people(X, truth)
     kp, recovered = person_keypoints(work, rig)
     uv_true = truth_pixels(true_rig, truth, kp.camera_names)
+    from mocap.multi.overlap import occluded
+
+    occ = occluded(rig, kp.xy, tri_points.xyz, kp.keypoint_set)[..., idx]  # (F, C, P, K)
     for row in out["people"]:
         if row["reconstructed"] >= 0:
             k = row["reconstructed"]
             row["views_2d_px"] = view_errors(kp.xy[:, :, k][..., idx, :], kp.score[:, :, k][..., idx], uv_true,
-                                             row["true_person"], kp.camera_names, recovered[:, :, k])
+                                             row["true_person"], kp.camera_names, recovered[:, :, k], occ[:, :, k])
     from mocap.stages.sync import read_offsets
 
     return {"config": asdict(cfg), "frames": len(X), "cameras": len(rig), "keypoints": ev,
             "seconds_total": total, "timings_s": r.timings, "detections": detection_counts(work),
-            "sync_offsets_frames": read_offsets(Session(work))} | out
+            "sync_offsets_frames": read_offsets(Session(work)), "occlusion": tri_points.info.get("occlusion")} | out
 
 
 def person_keypoints(session: Path, rig):
@@ -178,11 +186,14 @@ def truth_pixels(true_rig, truth: np.ndarray, cameras) -> np.ndarray:
 
 
 def view_errors(xy: np.ndarray, score: np.ndarray, uv_true: np.ndarray, t: int, cameras,
-                recovered: np.ndarray | None = None, min_score: float = 0.2) -> dict:
+                recovered: np.ndarray | None = None, occluded: np.ndarray | None = None,
+                min_score: float = 0.2) -> dict:
     """Per camera, one person's 2D keypoints xy (F, C, K, 2) (scores (F, C, K)) against true person ``t``'s
     projection uv_true (C, F, T, K, 2): median and P95 pixel error, and the share of its keypoints nearer the
     same joint of another true person; with ``recovered`` (F, C): the frames whose detection the second pass
-    added, and the median error of those (``median_recovered``) and of the others (``median_first_pass``)."""
+    added, and the median error of those (``median_recovered``) and of the others (``median_first_pass``);
+    with ``occluded`` (F, C, K): the share of the keypoints on the body of a nearer person, and the median and
+    P95 error of those (``occluded``) and of the others (``open``)."""
     out = {}
     for c, name in enumerate(cameras):
         d = np.linalg.norm(xy[:, c] - uv_true[c, :, t], axis=-1)
@@ -201,6 +212,12 @@ def view_errors(xy: np.ndarray, score: np.ndarray, uv_true: np.ndarray, t: int, 
             out[name] |= {"frames_recovered": int(recovered[:, c].sum()), **{
                 key: float(np.median(d[ok & m])) if (ok & m).any() else None
                 for key, m in (("median_first_pass", ~rec), ("median_recovered", rec))}}
+        if occluded is not None:
+            out[name]["occluded_share"] = float(np.mean(occluded[:, c][ok]))
+            for key, m in (("occluded", occluded[:, c]), ("open", ~occluded[:, c])):
+                sel = d[ok & m]
+                out[name][key] = {"n": int(sel.size), "median": float(np.median(sel)) if sel.size else None,
+                                  "p95": float(np.percentile(sel, 95)) if sel.size else None}
     return out
 
 
