@@ -88,8 +88,11 @@ def test_weighting_the_hidden_keypoints_lowers_the_error_of_the_hidden_person():
     e_off, e_on = mpjpe(off.xyz, truth), mpjpe(on.xyz, truth)
     assert np.all(e_on < 0.8 * e_off), (e_on, e_off)  # each person is the hidden one in one view
     # refine weighs them as triangulate recorded
-    r_off, r_on = (mpjpe(refine.run(rig, kp, points)[0].xyz, truth) for points in (off, on))
-    assert np.all(r_on < 0.97 * r_off), (r_on, r_off)
+    (r_off, _), (r_on, _) = (refine.run(rig, kp, points) for points in (off, on))
+    assert "occlusion" not in r_off.info
+    assert r_on.info["occlusion"] == {"sigma_ratio": on.info["occlusion"]["sigma_ratio"]}
+    e_off, e_on = mpjpe(r_off.xyz, truth), mpjpe(r_on.xyz, truth)
+    assert np.all(e_on < 0.97 * e_off), (e_on, e_off)
 
 
 def test_one_person_is_triangulated_and_refined_exactly_as_without_the_weighting():

@@ -3,7 +3,9 @@
 Each person of the points is refined on their own. With several people (P > 1), each summary in
 ``info["summaries"]`` carries the person's ``name`` (``person2``) and a person that cannot be refined
 (no triangulated point, or the solver refuses it) is left empty (NaN) and recorded in ``info["skipped"]``
-(``[{"person", "reason"}]``) with a warning, not an error."""
+(``[{"person", "reason"}]``) with a warning, not an error. The keypoints on the body of another person nearer
+that camera weigh as triangulate weighed them (the noise ratio it measured, ``info["occlusion"]`` of both files;
+:mod:`mocap.multi.overlap`)."""
 
 from __future__ import annotations
 
@@ -82,6 +84,8 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
         kept.append(({"name": person_name(p)} if P > 1 else {})
                     | {k: v for k, v in asdict(s).items() if k != "seconds"})
     info = {"stage": STAGE, "config": asdict(cfg), "summaries": kept}
+    if P > 1 and ratio > 1:
+        info["occlusion"] = {"sigma_ratio": float(ratio)}  # the weighting refine applied (triangulate's)
     if P > 1:
         info["skipped"] = skipped
         if "persons" in init.info:  # the association's record of each person, for the fit and the report
