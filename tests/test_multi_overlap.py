@@ -120,3 +120,15 @@ def test_people_e2e_splits_view_errors_into_occluded_and_open_keypoints():
     assert v["occluded_share"] == 8 / 50
     assert v["occluded"]["n"] == 8 and abs(v["occluded"]["median"] - 4 * np.sqrt(2)) < 1e-9
     assert v["open"]["n"] == 42 and abs(v["open"]["p95"] - np.sqrt(2)) < 1e-9
+
+
+def test_people_e2e_reports_the_worst_frame():
+    from mocap.bench.people_e2e import match_people
+
+    F, K = 10, 4
+    truth = np.zeros((F, 1, K, 3)) + np.arange(K)[:, None] * 0.1
+    X = truth.copy()
+    X[7, 0, :2] += [0.0, 0.0, 0.05]  # frame 7: two of four keypoints 50 mm off
+    row = match_people(X, truth)["people"][0]
+    assert abs(row["worst_frame_bias_corrected_mm"] - 25.0) < 1e-9
+    assert abs(row["mpjpe_bias_corrected_mm"] - 5.0) < 1e-9

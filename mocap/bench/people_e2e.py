@@ -14,7 +14,8 @@ person (Hungarian, on the mean keypoint distance over the frames where both are 
 * MPJPE raw, and bias-corrected as ``mocap bench e2e`` does for one person (the mean offset per keypoint,
   estimated on the first half of the frames, subtracted on the second half), its P95, and the same with the
   offsets estimated on the second half itself (``mpjpe_in_sample_mm``: the part of the bias-corrected error
-  that is the detector's offsets changing between the halves, not noise);
+  that is the detector's offsets changing between the halves, not noise), and the worst frame's mean
+  bias-corrected error (``worst_frame_bias_corrected_mm``);
 * per camera, the pixel error of the 2D keypoints the person was given (after association, as refine reads
   them) against its projected truth: median, P95 and the share nearer the same joint of another true person
   (a merged detection, a limb of the wrong person), and the same split into the keypoints on the body of
@@ -96,10 +97,11 @@ def match_people(X: np.ndarray, truth: np.ndarray) -> dict:
             err_bc = np.linalg.norm(e[half:] - np.nanmean(e[:half], axis=0), axis=-1)
             err_in = np.linalg.norm(e[half:] - np.nanmean(e[half:], axis=0), axis=-1)
             p95 = float(np.nanpercentile(err_bc, 95) * 1000) if np.isfinite(err_bc).any() else float("nan")
+            worst = float(np.nanmax(np.nanmean(err_bc, axis=-1)) * 1000) if np.isfinite(err_bc).any() else float("nan")
             row |= {"frames": float(present[:, t].mean()), "swapped_frames": swaps,
                     "mpjpe_raw_mm": float(np.nanmean(err) * 1000), "mpjpe_bias_corrected_mm":
                     float(np.nanmean(err_bc) * 1000), "mpjpe_bias_corrected_p95_mm": p95,
-                    "mpjpe_in_sample_mm": float(np.nanmean(err_in) * 1000),
+                    "mpjpe_in_sample_mm": float(np.nanmean(err_in) * 1000), "worst_frame_bias_corrected_mm": worst,
                     "keypoints_finite": float(np.isfinite(err).mean())}
         people.append(row)
     return {"reconstructed_people": R, "true_people": T, "both_frames": float(present.all(axis=1).mean()),
