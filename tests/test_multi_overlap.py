@@ -132,3 +132,13 @@ def test_people_e2e_reports_the_worst_frame():
     row = match_people(X, truth)["people"][0]
     assert abs(row["worst_frame_bias_corrected_mm"] - 25.0) < 1e-9
     assert abs(row["mpjpe_bias_corrected_mm"] - 5.0) < 1e-9
+
+
+def test_occlusion_is_the_same_computed_by_blocks(monkeypatch):
+    import mocap.multi.overlap as overlap
+
+    rig, truth = one_behind_the_other()
+    uv = np.stack([cam.project(truth) for cam in rig.cameras], axis=1)
+    whole = occluded(rig, uv, truth, "coco17")
+    monkeypatch.setattr(overlap, "BLOCK_ELEMENTS", 7 * 30)  # blocks of a few keypoints, the last one shorter
+    assert np.array_equal(overlap.occluded(rig, uv, truth, "coco17"), whole)

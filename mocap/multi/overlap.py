@@ -28,6 +28,7 @@ from mocap.types import Rig
 BODY_RADIUS_M = 0.1  # a body part hides what is behind it this far from its limb's axis (arm ~ 0.05, torso ~ 0.15)
 MIN_OCCLUDED = 20  # occluded keypoints needed to measure their noise (fewer: no reweighting)
 MAX_RATIO = 4.0  # at most this σ ratio (a weight 16× lower): an occluded keypoint still counts
+BLOCK_ELEMENTS = 1 << 21  # keypoint-to-segment distances computed at once
 
 
 def body_segments(keypoint_set: str, n_joints: int) -> np.ndarray:
@@ -62,31 +63,43 @@ def camera_depths(rig: Rig, X: np.ndarray) -> np.ndarray:
 def occluded(rig: Rig, xy: np.ndarray, X: np.ndarray, keypoint_set: str) -> np.ndarray:
     """(F, C, P, J) bool: keypoint j of person p seen at xy (F, C, P, J, 2) in view c lies on the projected
     body of another person nearer camera c than the keypoint is (persons' skeletons X (F, P, J, 3), NaN
-    where unknown). False for one person alone and wherever a skeleton is unknown."""
+    where unknown). False for one person alone and wherever a skeleton is unknown. Only the keypoints
+    inside the other person's box (grown by the body radius) are measured against its segments, by blocks
+    of at most :data:`BLOCK_ELEMENTS` distances."""
     F, C, P, J, _ = xy.shape
     out = np.zeros((F, C, P, J), bool)
-    if P < 2:
+    if P < 2 or F == 0:
         return out
     seg = body_segments(keypoint_set, J)
     torso = torso_mask(keypoint_set, J)
+    fx = np.array([cam.K[0, 0] for cam in rig.cameras])
     uv = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (F, C, P, J, 2)
     depth = np.moveaxis(camera_depths(rig, X), 0, 1)  # (F, C, P, J)
     centre_depth = np.moveaxis(camera_depths(rig, torso_centre(X, torso)), 0, 1)  # (F, C, P)
-    fx = np.array([cam.K[0, 0] for cam in rig.cameras])
     with np.errstate(invalid="ignore", divide="ignore"):
         radius = fx[None, :, None] * BODY_RADIUS_M / centre_depth  # (F, C, P) pixels
     kp_depth = np.where(np.isfinite(depth), depth, centre_depth[..., None])  # a joint not triangulated: the body's
+    seen = np.all(np.isfinite(xy), axis=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a person unknown in a frame: no box
+        lo, hi = np.nanmin(uv, axis=-2), np.nanmax(uv, axis=-2)  # (F, C, P, 2)
+    step = max(1, BLOCK_ELEMENTS // max(len(seg), 1))
     for q in range(P):
-        ends = uv[:, :, q][:, :, seg]  # (F, C, S, 2, 2)
-        d = _segment_distance(xy, ends[:, :, None, :, 0], ends[:, :, None, :, 1])  # (F, C, P, J, S)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # no segment known: not on that body
-            near = np.nanmin(np.where(np.isfinite(d), d, np.inf), axis=-1) < radius[:, :, q, None, None]
-        front = centre_depth[:, :, q, None, None] < kp_depth
-        hit = near & front & (centre_depth[:, :, q] > 0)[..., None, None]
-        hit[:, :, q] = False
-        out |= hit
-    return out & np.all(np.isfinite(xy), axis=-1)
+        grow = radius[:, :, q, None, None, None]
+        inside = np.all((xy >= lo[:, :, q, None, None] - grow) & (xy <= hi[:, :, q, None, None] + grow), axis=-1)
+        front = (centre_depth[:, :, q, None, None] < kp_depth) & (centre_depth[:, :, q] > 0)[..., None, None]
+        cand = inside & seen & front
+        cand[:, :, q] = False
+        f, c, p, j = np.nonzero(cand)
+        for k in range(0, f.size, step):
+            fs, cs, sl = f[k:k + step], c[k:k + step], slice(k, k + step)
+            ends = uv[fs, cs, q][:, seg]  # (n, S, 2, 2)
+            d = _segment_distance(xy[fs, cs, p[sl], j[sl]][:, None], ends[:, :, 0], ends[:, :, 1])[:, 0]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # no segment known: not on that body
+                near = np.nanmin(np.where(np.isfinite(d), d, np.inf), axis=-1) < radius[fs, cs, q]
+            out[fs[near], cs[near], p[sl][near], j[sl][near]] = True
+    return out
 
 
 def sigma_ratio(rig: Rig, xy: np.ndarray, X: np.ndarray, usable: np.ndarray, occ: np.ndarray) -> tuple[float, dict]:
