@@ -16,36 +16,21 @@ in :mod:`mocap.detect.hand_graphs` run mediapipe's own calculators on the ``hand
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 
 import cv2
 import numpy as np
 
-from mocap.detect import hand_graphs
+from mocap.detect.hand_graphs import VARIANTS, HandLandmarks, HandRecrop, PalmDetector, _mediapipe  # noqa: F401
 from mocap.keypoint_sets import HAND_POINTS  # noqa: F401 - the 21 names per hand, in the model's order
-from mocap.quiet import native_stderr_to_log
 
 log = logging.getLogger(__name__)
 SIDES = ("left", "right")
-VARIANTS = ("lite", "full")
 # BlazePose 33 indices: side → (elbow, wrist, pinky, index)
 BODY_HAND = {"left": (13, 15, 17, 19), "right": (14, 16, 18, 20)}
 INPUT = 224  # the hand landmark model's input size
 PALM_INPUT = 192
 RECROP_INPUT = 256
-
-
-def _mediapipe():
-    from mocap.detect.blazepose import _import_mediapipe
-
-    mp = _import_mediapipe()
-    from mediapipe.python._framework_bindings import resource_util
-
-    # model paths in the graphs are relative to site-packages (as mediapipe's own solutions set it)
-    resource_util.set_resource_dir(os.path.dirname(os.path.dirname(mp.__file__)))
-    return mp
 
 
 def body_roi(body: np.ndarray, side: str, min_score: float = 0.3) -> np.ndarray | None:
@@ -114,101 +99,6 @@ def invert(M: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ Minv[:, :2].T + Minv[:, 2]
 
 
-class _Graph:
-    """A mediapipe graph fed one square RGB crop at a time on its ``crop`` stream; returns its output packets."""
-
-    def __init__(self, config: str, outputs: tuple[str, ...]):
-        self.mp = _mediapipe()
-        self._out: dict = {}
-        with native_stderr_to_log(log):
-            self.graph = self.mp.CalculatorGraph(graph_config=config)
-            for s in outputs:
-                self.graph.observe_output_stream(s, lambda name, p: self._out.__setitem__(name, p))
-            self.graph.start_run()
-            self.graph.wait_until_idle()  # the calculators open (and say so on stderr) in the graph's threads
-        self.t = 0
-
-    def run(self, crop_rgb: np.ndarray) -> dict:
-        mp = self.mp
-        self._out.clear()
-        packet = mp.packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=crop_rgb)
-        # the first inference warns about things only mediapipe could fix
-        with native_stderr_to_log(log) if self.t == 0 else contextlib.nullcontext():
-            self.graph.add_packet_to_input_stream("crop", packet.at(self.t))
-            self.graph.wait_until_idle()
-        self.t += 1
-        return self._out
-
-    def close(self) -> None:
-        with native_stderr_to_log(log):
-            self.graph.close()
-
-
-class HandLandmarks(_Graph):
-    """The hand landmark model on square crops: (21, 2) crop pixels and the hand-presence score."""
-
-    def __init__(self, variant: str = "full"):
-        if variant not in VARIANTS:
-            raise ValueError(f"hands: variant must be one of {VARIANTS}, got {variant!r}")
-        super().__init__(hand_graphs.LANDMARK.replace("VARIANT", variant), ("landmarks", "presence"))
-
-    def __call__(self, crop_rgb: np.ndarray) -> tuple[np.ndarray, float]:
-        out = self.run(crop_rgb)
-        pts = np.asarray(self.mp.packet_getter.get_float_list(out["landmarks"])).reshape(21, 3)[:, :2]
-        return pts - 0.5, float(self.mp.packet_getter.get_float(out["presence"]))
-
-
-class HandRecrop(_Graph):
-    """Holistic's hand re-crop model on a 256-pixel crop of the body's hand ROI: two points (crop pixels), the
-    hand's centre and a point towards the wrist half the new crop's size away."""
-
-    def __init__(self):
-        super().__init__(hand_graphs.RECROP, ("points",))
-
-    def __call__(self, crop_rgb: np.ndarray) -> np.ndarray:
-        out = self.run(crop_rgb)
-        return np.asarray(self.mp.packet_getter.get_float_list(out["points"])).reshape(2, -1)[:, :2] - 0.5
-
-
-class PalmDetector:
-    """MediaPipe's palm detector on a square crop: list of (wrist, middle MCP, box size) in crop pixels."""
-
-    def __init__(self, variant: str = "full"):
-        self.mp = _mediapipe()
-        self._out: list = []
-        with native_stderr_to_log(log):
-            self.graph = self.mp.CalculatorGraph(graph_config=hand_graphs.PALM)
-            self.graph.observe_output_stream("palms", lambda name, p: self._out.append(p))
-            self.graph.start_run({"complexity": self.mp.packet_creator.create_int(int(variant == "full"))})
-            self.graph.wait_until_idle()
-        self.t = 0
-
-    def __call__(self, crop_rgb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
-        mp = self.mp
-        self._out.clear()
-        h, w = crop_rgb.shape[:2]
-        packet = mp.packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=crop_rgb)
-        with native_stderr_to_log(log) if self.t == 0 else contextlib.nullcontext():
-            self.graph.add_packet_to_input_stream("image", packet.at(self.t))
-            self.graph.wait_until_idle()
-        self.t += 1
-        found = []
-        for p in self._out:
-            for det in mp.packet_getter.get_proto_list(p):
-                loc = det.location_data
-                box = loc.relative_bounding_box
-                kp = loc.relative_keypoints
-                wrist = np.array([kp[0].x * w, kp[0].y * h]) - 0.5
-                middle = np.array([kp[2].x * w, kp[2].y * h]) - 0.5
-                score = det.score[0] if det.score else 0.0
-                found.append((wrist, middle, max(box.width * w, box.height * h), float(score)))
-        return found
-
-    def close(self) -> None:
-        with native_stderr_to_log(log):
-            self.graph.close()
-
-
 def palm_roi(wrist: np.ndarray, middle: np.ndarray, box: float) -> np.ndarray:
     """MediaPipe's palm → hand ROI: the palm box grown 2.6x, shifted half a box towards the fingers."""
     d = middle - wrist
@@ -217,12 +107,39 @@ def palm_roi(wrist: np.ndarray, middle: np.ndarray, box: float) -> np.ndarray:
     return np.array([centre[0], centre[1], 2.6 * box, angle])
 
 
+BACKENDS = ("auto", "onnxruntime", "mediapipe")
+
+
+def landmark_model(variant: str = "full", backend: str = "auto"):
+    """The hand landmark model: through onnxruntime (:mod:`mocap.detect.hand_onnx`, the same network in ~80 % of the
+    CPU time) or mediapipe's graph; ``auto`` takes onnxruntime when it is installed and the model converts."""
+    if backend not in BACKENDS:
+        raise ValueError(f"hands: backend must be one of {BACKENDS}, got {backend!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"hands: variant must be one of {VARIANTS}, got {variant!r}")
+    if backend != "mediapipe":
+        try:
+            from mocap.detect.hand_onnx import OnnxHandLandmarks
+
+            return OnnxHandLandmarks(variant)
+        except (ImportError, NotImplementedError) as e:
+            if backend == "onnxruntime":
+                raise
+            log.info("hands: the landmark model runs through mediapipe's graph (onnxruntime path unavailable: %s)", e)
+    return HandLandmarks(variant)
+
+
+def _rgb(crop_bgr: np.ndarray) -> np.ndarray:
+    """A crop in RGB, converted in place (only crops are converted, never the frame)."""
+    return cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB, dst=crop_bgr)
+
+
 class HandDetector:
     """Both hands of every person of a BlazePose result: ``(image, body (P, 33, 3)) → (P, 42, 3)``."""
 
     def __init__(self, variant: str = "full", min_presence: float = 0.5, palm_fallback: bool = True,
-                 recrop: bool = True, min_body_score: float = 0.0):
-        self.landmarks = HandLandmarks(variant)
+                 recrop: bool = True, min_body_score: float = 0.0, backend: str = "auto"):
+        self.landmarks = landmark_model(variant, backend)
         # the body's wrist places the crop whatever its score; the hand model's presence decides. BlazePose's
         # visibility of a wrist it places well can be low for many frames (its smoothed visibility climbs from a
         # low first value by a tenth a frame; a hand hanging against the thigh): gating on it lost visible hands
@@ -241,8 +158,7 @@ class HandDetector:
 
     def _landmarks_in(self, bgr: np.ndarray, roi: np.ndarray) -> tuple[np.ndarray, float]:
         M = crop_transform(roi, INPUT)
-        crop = cv2.warpAffine(bgr, M, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        crop = np.ascontiguousarray(crop[..., ::-1])  # RGB: only the crop is converted, not the frame
+        crop = _rgb(cv2.warpAffine(bgr, M, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT))
         self.stats["crops"] += 1
         pts, presence = self.landmarks(crop)
         return invert(M, pts), presence
@@ -250,8 +166,7 @@ class HandDetector:
     def _recropped(self, bgr: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """Holistic's re-crop of a body-placed hand ROI: centred on the hand, sized and turned by it."""
         M = crop_transform(roi, RECROP_INPUT)
-        crop = np.ascontiguousarray(cv2.warpAffine(bgr, M, (RECROP_INPUT, RECROP_INPUT),
-                                                   flags=cv2.INTER_LINEAR)[..., ::-1])
+        crop = _rgb(cv2.warpAffine(bgr, M, (RECROP_INPUT, RECROP_INPUT), flags=cv2.INTER_LINEAR))
         centre, towards_wrist = invert(M, self.recrop(crop))
         d = centre - towards_wrist
         size = 2.0 * float(np.linalg.norm(d))
@@ -264,7 +179,7 @@ class HandDetector:
         nearest the wrist first."""
         box = np.array([wrist[0], wrist[1], 2.0 * roi[2], -np.pi / 2])
         M = crop_transform(box, PALM_INPUT)
-        crop = np.ascontiguousarray(cv2.warpAffine(bgr, M, (PALM_INPUT, PALM_INPUT), flags=cv2.INTER_LINEAR)[..., ::-1])
+        crop = _rgb(cv2.warpAffine(bgr, M, (PALM_INPUT, PALM_INPUT), flags=cv2.INTER_LINEAR))
         self.stats["palm_runs"] += 1
         rois = []
         scale = box[2] / PALM_INPUT
