@@ -1,13 +1,17 @@
-"""The hand landmark model through onnxruntime: the mediapipe wheel's ``hand_landmark_*.tflite`` rewritten as ONNX.
+"""The hand models through onnxruntime: the mediapipe wheel's ``hand_landmark_*.tflite`` and Holistic's
+``hand_recrop.tflite`` rewritten as ONNX when they are loaded.
 
-MediaPipe's graph runs the model through TFLite/XNNPACK one crop at a time, with an image-to-tensor step and the
+MediaPipe's graph runs a model through TFLite/XNNPACK one crop at a time, with an image-to-tensor step and the
 graph's scheduling around it; onnxruntime runs the same network (same weights, float32) in ~80 % of the CPU time
-and takes both hands of a frame in one call. The converter reads the ``.tflite`` flatbuffer with the schema
-mediapipe ships (``mediapipe.tasks.metadata.schema_py_generated``) and writes the ONNX protobuf itself (a few
-message types; the ``onnx`` package is not needed at run time). It knows the operators of the hand landmark
-models (convolutions, depthwise convolutions, additions, max pooling, mean, fully connected, logistic, fp16
-weights); a model with any other operator raises ``NotImplementedError`` and :mod:`mocap.detect.hands` falls back
-to mediapipe's graph. Landmarks agree with mediapipe's to ~1e-4 pixel and the presence score to ~1e-6.
+(landmarks: 8.3 against 9.5-10.4 ms a crop; re-crop 1.4 against 1.9-2.1 ms) and can take several crops in one
+call. The converter reads the ``.tflite`` flatbuffer with the schema mediapipe ships
+(``mediapipe.tasks.metadata.schema_py_generated``) and writes the ONNX protobuf itself (a few message types; the
+``onnx`` package is not needed at run time). It knows the operators of the hand landmark and re-crop models
+(convolutions, depthwise convolutions, additions, max pooling, mean, fully connected, logistic, PReLU, channel
+padding and slicing, fp16 weights); a model with any other operator raises ``NotImplementedError`` and
+:mod:`mocap.detect.hands` falls back to mediapipe's graphs. Landmarks agree with mediapipe's to ~3e-4 pixel and
+the presence score to ~1e-6 (the same crop; frame to frame, tracking from the landmarks carries such differences
+on as the detector's own jitter does).
 """
 
 from __future__ import annotations
@@ -99,8 +103,7 @@ def tflite_to_onnx(path: str) -> tuple[bytes, list[str]]:
         return o
 
     nodes: list[bytes] = []
-    inits = [_tensor("scale", np.array(1 / 255, np.float32)), _tensor("zero", np.array(0, np.float32)),
-             _tensor("six", np.array(6, np.float32))]
+    inits = [_tensor("scale", np.array(1 / 255, np.float32))]
     name = "t{}".format
     act_fn = fb.ActivationFunctionType
 
@@ -112,7 +115,8 @@ def tflite_to_onnx(path: str) -> tuple[bytes, list[str]]:
         if activation == act_fn.RELU:
             nodes.append(_node("Relu", [out + "_pre"], [out]))
         elif activation == act_fn.RELU6:
-            nodes.append(_node("Clip", [out + "_pre", "zero", "six"], [out]))
+            inits.extend([_tensor(out + "_lo", np.array(0, np.float32)), _tensor(out + "_hi", np.array(6, np.float32))])
+            nodes.append(_node("Clip", [out + "_pre", out + "_lo", out + "_hi"], [out]))
         else:
             raise NotImplementedError(f"{path}: fused activation {activation} is not supported")
 
@@ -163,6 +167,25 @@ def tflite_to_onnx(path: str) -> tuple[bytes, list[str]]:
             b = weight(ins[2]) if len(ins) > 2 and ins[2] >= 0 else np.zeros(w.shape[0], np.float32)
             inits += [_tensor(out + "_w", np.ascontiguousarray(w.T)), _tensor(out + "_b", b)]
             activated("Gemm", [name(ins[0]), out + "_w", out + "_b"], out, o.FusedActivationFunction())
+        elif code == "PRELU":
+            slope = weight(ins[1])
+            if slope.ndim != 3 or slope.shape[:2] != (1, 1):
+                raise NotImplementedError(f"{path}: PRELU with slopes of shape {slope.shape} is not supported")
+            inits.append(_tensor(out + "_slope", slope.reshape(-1, 1, 1)))
+            nodes.append(_node("PRelu", [name(ins[0]), out + "_slope"], [out]))
+        elif code == "PAD":
+            pads = np.asarray(consts[ins[1]]).reshape(4, 2)[[0, 3, 1, 2]]  # NHWC → NCHW rows of (before, after)
+            inits.append(_tensor(out + "_pads", np.concatenate([pads[:, 0], pads[:, 1]]).astype(np.int64)))
+            nodes.append(_node("Pad", [name(ins[0]), out + "_pads"], [out]))
+        elif code == "STRIDED_SLICE":
+            o = options(op, fb.StridedSliceOptions)
+            if o.BeginMask() or o.EndMask() or o.EllipsisMask() or o.NewAxisMask() or o.ShrinkAxisMask():
+                raise NotImplementedError(f"{path}: STRIDED_SLICE with masks is not supported")
+            begin, end, step = (np.asarray(consts[i], np.int64)[[0, 3, 1, 2]] for i in ins[1:4])
+            for part, v in (("_begin", begin), ("_end", end), ("_axes", np.arange(4)), ("_step", step)):
+                inits.append(_tensor(out + part, v.astype(np.int64)))
+            parts = [out + p for p in ("_begin", "_end", "_axes", "_step")]
+            nodes.append(_node("Slice", [name(ins[0]), *parts], [out]))
         elif code == "LOGISTIC":
             nodes.append(_node("Sigmoid", [name(ins[0])], [out]))
         else:
@@ -176,33 +199,45 @@ def tflite_to_onnx(path: str) -> tuple[bytes, list[str]]:
     out_names = [g.Tensors(i).Name().decode() for i in out_ids]
     # outputs renamed to the tflite's names through Identity nodes
     pairs = list(zip(out_ids, out_names, strict=True))
-    nodes += [_node("Identity", [name(i)], [n]) for i, n in pairs]
+    for i, n in pairs:  # outputs named as in the tflite, flattened in its (NHWC) order
+        if len(shape(i)) == 4:
+            nodes += [_node("Transpose", [name(i)], [n + "_nhwc"], perm=[0, 2, 3, 1]),
+                      _node("Flatten", [n + "_nhwc"], [n])]
+        else:
+            nodes.append(_node("Identity", [name(i)], [n]))
     graph = (b"".join(_bytes(1, n) for n in nodes) + _bytes(2, "hand_landmark")
              + b"".join(_bytes(5, t) for t in inits) + _bytes(11, _value_info("image", UINT8, ["N", h, w, c]))
-             + b"".join(_bytes(12, _value_info(n, FLOAT, ["N", shape(i)[-1]])) for i, n in pairs))
+             + b"".join(_bytes(12, _value_info(n, FLOAT, ["N", int(np.prod(shape(i)[1:]))])) for i, n in pairs))
     onnx_model = _int(1, 8) + _bytes(8, _bytes(1, "") + _int(2, 18)) + _bytes(7, graph)
     return onnx_model, out_names
 
 
+def session(path: str):
+    """An onnxruntime session of a tflite model (one thread, no spinning: as mediapipe runs it) and its outputs."""
+    import onnxruntime as ort
+
+    model, names = tflite_to_onnx(path)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.log_severity_level = 3
+    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"]), names
+
+
+def _model_path(*parts: str) -> str:
+    from mocap.detect.hand_graphs import _mediapipe
+
+    return os.path.join(os.path.dirname(_mediapipe().__file__), "modules", *parts)
+
+
 class OnnxHandLandmarks:
-    """The hand landmark model on square RGB crops through onnxruntime (one thread, as mediapipe runs it):
-    ``(crop) → ((21, 2) crop pixels, presence)``; :meth:`batch` takes several crops in one call."""
+    """The hand landmark model on square RGB crops through onnxruntime: ``(crop) → ((21, 2) crop pixels,
+    presence)``; :meth:`batch` takes several crops in one call."""
 
     def __init__(self, variant: str = "full"):
-        import onnxruntime as ort
-
-        from mocap.detect.hand_graphs import _mediapipe
-
         if variant not in VARIANTS:
             raise ValueError(f"hands: variant must be one of {VARIANTS}, got {variant!r}")
-        mp = _mediapipe()
-        path = os.path.join(os.path.dirname(mp.__file__), "modules", "hand_landmark", f"hand_landmark_{variant}.tflite")
-        model, names = tflite_to_onnx(path)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = so.inter_op_num_threads = 1
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+        self.session, names = session(_model_path("hand_landmark", f"hand_landmark_{variant}.tflite"))
         self.outputs = names[:2]  # landmarks (21 x 3, crop pixels), hand presence (after the model's logistic)
 
     def batch(self, crops_rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:
@@ -211,6 +246,20 @@ class OnnxHandLandmarks:
 
     def __call__(self, crop_rgb: np.ndarray) -> tuple[np.ndarray, float]:
         return self.batch(crop_rgb[None])[0]
+
+    def close(self) -> None:
+        self.session = None
+
+
+class OnnxHandRecrop:
+    """Holistic's hand re-crop model through onnxruntime: as :class:`mocap.detect.hand_graphs.HandRecrop`."""
+
+    def __init__(self):
+        self.session, self.outputs = session(_model_path("holistic_landmark", "hand_recrop.tflite"))
+
+    def __call__(self, crop_rgb: np.ndarray) -> np.ndarray:
+        (points,) = self.session.run(self.outputs, {"image": np.ascontiguousarray(crop_rgb[None], dtype=np.uint8)})
+        return points.reshape(2, -1)[:, :2] - 0.5
 
     def close(self) -> None:
         self.session = None

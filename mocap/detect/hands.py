@@ -110,23 +110,24 @@ def palm_roi(wrist: np.ndarray, middle: np.ndarray, box: float) -> np.ndarray:
 BACKENDS = ("auto", "onnxruntime", "mediapipe")
 
 
-def landmark_model(variant: str = "full", backend: str = "auto"):
-    """The hand landmark model: through onnxruntime (:mod:`mocap.detect.hand_onnx`, the same network in ~80 % of the
-    CPU time) or mediapipe's graph; ``auto`` takes onnxruntime when it is installed and the model converts."""
+def hand_models(variant: str = "full", backend: str = "auto", recrop: bool = True):
+    """The hand landmark model and Holistic's re-crop model (None without ``recrop``): through onnxruntime
+    (:mod:`mocap.detect.hand_onnx`: the same networks in ~80 % of the CPU time) or mediapipe's graphs; ``auto``
+    takes onnxruntime when it is installed and the models convert."""
     if backend not in BACKENDS:
         raise ValueError(f"hands: backend must be one of {BACKENDS}, got {backend!r}")
     if variant not in VARIANTS:
         raise ValueError(f"hands: variant must be one of {VARIANTS}, got {variant!r}")
     if backend != "mediapipe":
         try:
-            from mocap.detect.hand_onnx import OnnxHandLandmarks
+            from mocap.detect.hand_onnx import OnnxHandLandmarks, OnnxHandRecrop
 
-            return OnnxHandLandmarks(variant)
+            return OnnxHandLandmarks(variant), OnnxHandRecrop() if recrop else None
         except (ImportError, NotImplementedError) as e:
             if backend == "onnxruntime":
                 raise
-            log.info("hands: the landmark model runs through mediapipe's graph (onnxruntime path unavailable: %s)", e)
-    return HandLandmarks(variant)
+            log.info("hands: the hand models run through mediapipe's graphs (onnxruntime path unavailable: %s)", e)
+    return HandLandmarks(variant), HandRecrop() if recrop else None
 
 
 def _rgb(crop_bgr: np.ndarray) -> np.ndarray:
@@ -139,12 +140,11 @@ class HandDetector:
 
     def __init__(self, variant: str = "full", min_presence: float = 0.5, palm_fallback: bool = True,
                  recrop: bool = True, min_body_score: float = 0.0, backend: str = "auto"):
-        self.landmarks = landmark_model(variant, backend)
+        self.landmarks, self.recrop = hand_models(variant, backend, recrop)
         # the body's wrist places the crop whatever its score; the hand model's presence decides. BlazePose's
         # visibility of a wrist it places well can be low for many frames (its smoothed visibility climbs from a
         # low first value by a tenth a frame; a hand hanging against the thigh): gating on it lost visible hands
         self.min_body_score = min_body_score
-        self.recrop = HandRecrop() if recrop else None
         self.palms = PalmDetector(variant) if palm_fallback else None
         self.min_presence = min_presence
         self.previous: dict[tuple[int, str], np.ndarray] = {}  # (person, side) → ROI from last frame's hand

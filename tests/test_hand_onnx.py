@@ -1,0 +1,98 @@
+"""The hand models through onnxruntime: the tflite → ONNX rewrite gives mediapipe's numbers, a model it cannot
+rewrite says which operator, and the detector falls back to mediapipe's graphs."""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mediapipe")
+pytest.importorskip("onnxruntime")
+
+from mocap.detect import hand_onnx, hands  # noqa: E402
+
+
+def _crop(size: int, seed: int = 0) -> np.ndarray:
+    """A smooth RGB test pattern with an edge and noise (what the networks see does not matter here, only that
+    both runtimes see the same pixels)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    base = np.stack([np.sin(6 * x + 2 * y), np.cos(5 * y - x), x * y], -1)
+    img = 127 + 90 * base + rng.normal(0, 12, (size, size, 3))
+    img[size // 3: 2 * size // 3, size // 4: size // 2] = (200, 160, 130)  # a skin-coloured block
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("variant", ["full", "lite"])
+def test_onnx_landmarks_match_mediapipe(variant):
+    ours, theirs = hand_onnx.OnnxHandLandmarks(variant), hands.HandLandmarks(variant)
+    try:
+        for seed in range(2):
+            crop = _crop(hands.INPUT, seed)
+            (p1, s1), (p2, s2) = ours(crop), theirs(crop)
+            assert p1.shape == (21, 2)
+            assert np.abs(p1 - p2).max() < 1e-2, f"landmarks differ by {np.abs(p1 - p2).max()} px"
+            assert abs(s1 - s2) < 1e-4
+        # two crops in one call give what each gives alone
+        both = ours.batch(np.stack([_crop(hands.INPUT, 0), _crop(hands.INPUT, 1)]))
+        assert np.abs(both[1][0] - ours(_crop(hands.INPUT, 1))[0]).max() < 1e-3
+    finally:
+        theirs.close()
+
+
+def test_onnx_recrop_matches_mediapipe():
+    ours, theirs = hand_onnx.OnnxHandRecrop(), hands.HandRecrop()
+    try:
+        crop = _crop(hands.RECROP_INPUT)
+        a, b = ours(crop), theirs(crop)
+        assert a.shape == b.shape == (2, 2)
+        assert np.abs(a - b).max() < 1e-2
+    finally:
+        theirs.close()
+
+
+def test_written_protobuf_is_valid_onnx():
+    onnx = pytest.importorskip("onnx")
+    path = os.path.join(os.path.dirname(hands._mediapipe().__file__), "modules", "hand_landmark",
+                        "hand_landmark_lite.tflite")
+    data, names = hand_onnx.tflite_to_onnx(path)
+    model = onnx.load_from_string(data)
+    onnx.checker.check_model(model)
+    assert [o.name for o in model.graph.output] == names
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in conv.attribute}
+    assert attrs["auto_pad"] in (b"SAME_UPPER", b"VALID") and len(attrs["strides"]) == 2
+    # int64 attributes keep their sign (two's-complement varints)
+    node = onnx.NodeProto.FromString(hand_onnx._node("Flatten", ["a"], ["b"], axis=-1, perm=[-2, 3]))
+    assert {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute} == {"axis": -1, "perm": [-2, 3]}
+
+
+def test_unsupported_operator_is_named():
+    path = os.path.join(os.path.dirname(hands._mediapipe().__file__), "modules", "palm_detection",
+                        "palm_detection_full.tflite")
+    with pytest.raises(NotImplementedError, match="operator (RESHAPE|RESIZE_BILINEAR|CONCATENATION) is not supported"):
+        hand_onnx.tflite_to_onnx(path)
+
+
+def test_detector_falls_back_to_mediapipe_graphs(monkeypatch, caplog):
+    def unconvertible(path):
+        raise NotImplementedError(f"{path}: operator FANCY is not supported")
+
+    monkeypatch.setattr(hand_onnx, "tflite_to_onnx", unconvertible)
+    with caplog.at_level(logging.INFO, logger="mocap.detect.hands"):
+        landmarks, recrop = hands.hand_models("lite", "auto")
+    assert isinstance(landmarks, hands.HandLandmarks) and isinstance(recrop, hands.HandRecrop)
+    assert "mediapipe's graphs" in caplog.text and "FANCY" in caplog.text
+    landmarks.close()
+    recrop.close()
+    with pytest.raises(NotImplementedError, match="FANCY"):
+        hands.hand_models("lite", "onnxruntime")
+
+
+def test_bad_backend_or_variant_is_refused():
+    with pytest.raises(ValueError, match=r"backend must be one of .*got 'tpu'"):
+        hands.hand_models("full", "tpu")
+    with pytest.raises(ValueError, match=r"variant must be one of .*got 'heavy'"):
+        hands.hand_models("heavy")
