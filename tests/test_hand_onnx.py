@@ -96,3 +96,30 @@ def test_bad_backend_or_variant_is_refused():
         hands.hand_models("full", "tpu")
     with pytest.raises(ValueError, match=r"variant must be one of .*got 'heavy'"):
         hands.hand_models("heavy")
+
+
+def test_both_hands_first_tries_share_one_model_call():
+    from test_hands_detect import body_with_arms, fake_hand
+
+    det = hands.HandDetector.__new__(hands.HandDetector)  # the crop logic alone, the model replaced
+    det.min_body_score, det.min_presence, det.recrop, det.palms = 0.0, 0.5, None, None
+    det.previous, det.palm_wait, det.unsure_wait = {}, {}, {}
+    det.palm_every, det.unsure_score, det.unsure_every = 5, 0.3, 2
+    det.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
+    body = body_with_arms()[None]
+    right_roi = hands.body_roi(body[0], "right", 0.0)
+    calls = []
+
+    def model(bgr, rois):  # the right hand is found only in the body's crop, the left one nowhere
+        calls.append(len(rois))
+        return [(fake_hand(body[0, 16, :2]), 0.9) if np.allclose(r, right_roi) else (np.zeros((21, 2)), 0.0)
+                for r in rois]
+
+    det._landmarks_of = model
+    image = np.zeros((480, 640, 3), np.uint8)
+    first = det(image, body)
+    assert calls == [2]  # both sides' crops in one call
+    second = det(image, body)  # right: last frame's hand first (not found there), then the body's crop
+    assert calls == [2, 2, 1]
+    for out in (first, second):
+        assert np.isnan(out[0, :21]).all() and np.allclose(out[0, 21, :2], body[0, 16, :2])

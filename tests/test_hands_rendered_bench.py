@@ -133,11 +133,11 @@ def test_a_hidden_hand_the_body_is_unsure_of_is_tried_every_other_frame():
     det.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
     tried = []
 
-    def nothing(bgr, roi):
-        tried.append(roi)
-        return np.zeros((21, 2)), 0.0
+    def nothing(bgr, rois):  # both hands' crops come in one call
+        tried.extend(rois)
+        return [(np.zeros((21, 2)), 0.0) for _ in rois]
 
-    det._landmarks_in = nothing
+    det._landmarks_of = nothing
     body = body_with_arms()[None]
     body[0, 15, 2] = 0.1  # the left wrist unsure, the right one sure
     image = np.zeros((480, 640, 3), np.uint8)

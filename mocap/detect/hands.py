@@ -157,11 +157,7 @@ class HandDetector:
         self.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
 
     def _landmarks_in(self, bgr: np.ndarray, roi: np.ndarray) -> tuple[np.ndarray, float]:
-        M = crop_transform(roi, INPUT)
-        crop = _rgb(cv2.warpAffine(bgr, M, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT))
-        self.stats["crops"] += 1
-        pts, presence = self.landmarks(crop)
-        return invert(M, pts), presence
+        return self._landmarks_of(bgr, [roi])[0]
 
     def _recropped(self, bgr: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """Holistic's re-crop of a body-placed hand ROI: centred on the hand, sized and turned by it."""
@@ -189,53 +185,70 @@ class HandDetector:
         rois.sort(key=lambda r: float(np.linalg.norm(r[:2] - wrist)))
         return rois
 
+    def _landmarks_of(self, bgr: np.ndarray, rois: list[np.ndarray]) -> list[tuple[np.ndarray, float]]:
+        """The landmark model on several ROIs of one frame, in one call where the runtime takes a batch (both hands'
+        crops: ~5 % less CPU per crop than one at a time)."""
+        Ms = [crop_transform(roi, INPUT) for roi in rois]
+        crops = [_rgb(cv2.warpAffine(bgr, M, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT))
+                 for M in Ms]
+        self.stats["crops"] += len(rois)
+        batch = getattr(self.landmarks, "batch", None)
+        found = batch(np.stack(crops)) if batch is not None and len(crops) > 1 else [self.landmarks(c) for c in crops]
+        return [(invert(M, pts), presence) for M, (pts, presence) in zip(Ms, found, strict=True)]
+
     def __call__(self, image_bgr: np.ndarray, body: np.ndarray) -> np.ndarray:
         P = body.shape[0]
         out = np.full((P, 42, 3), np.nan)
         for p in range(P):
-            hands = []  # (points (21, 2), presence, ROI)
             wrists = {s: body[p, BODY_HAND[s][1], :2] for s in SIDES}
+            tries: dict[str, list] = {}  # side → crops still to try: an ROI, or None (the body's ROI, re-cropped)
+            rois, unsure = {}, {}
             for side in SIDES:
                 roi = body_roi(body[p], side, self.min_body_score)
                 if roi is None:
                     self.previous.pop((p, side), None)
                     continue
-                tries = []
                 prev = self.previous.get((p, side))
-                unsure = body[p, BODY_HAND[side][1], 2] < self.unsure_score
-                if unsure and prev is None and self.unsure_wait.get((p, side), 0) > 0:
+                unsure[side] = body[p, BODY_HAND[side][1], 2] < self.unsure_score
+                if unsure[side] and prev is None and self.unsure_wait.get((p, side), 0) > 0:
                     self.unsure_wait[(p, side)] -= 1
                     continue
+                rois[side], tries[side] = roi, []
                 # last frame's hand is followed while near the body's hand: within half a crop, or a whole one
                 # when the body is unsure of its wrist (BlazePose lags a moving arm then, by up to a hand)
                 near = 0.5 if body[p, BODY_HAND[side][1], 2] >= 0.5 else 1.0
                 if prev is not None and np.linalg.norm(prev[:2] - roi[:2]) < near * roi[2]:
-                    tries.append(prev)
+                    tries[side].append(prev)
                     self.stats["tracked"] += 1
-                tries.append(roi if self.recrop is None else None)  # None: re-cropped when reached
-                found = None
-                for r in tries:
-                    pts, presence = self._landmarks_in(image_bgr, self._recropped(image_bgr, roi) if r is None else r)
+                tries[side].append(roi if self.recrop is None else None)
+            # the sides' first tries in one model call, then the second tries of those that found no hand
+            found: dict[str, tuple[np.ndarray, float]] = {}
+            while any(tries.values()):
+                sides = [s for s in tries if tries[s]]
+                crops = [tries[s].pop(0) for s in sides]
+                crops = [self._recropped(image_bgr, rois[s]) if r is None else r
+                         for s, r in zip(sides, crops, strict=True)]
+                for side, (pts, presence) in zip(sides, self._landmarks_of(image_bgr, crops), strict=True):
                     if presence >= self.min_presence:
-                        found = (pts, presence)
-                        break
+                        found[side] = (pts, presence)
+                        tries[side] = []
+            for side in rois:
                 wait = self.palm_wait.get((p, side), 0)
-                if found is None and self.palms is not None and wait == 0:
+                if side not in found and self.palms is not None and wait == 0:
                     # the nearest palm that is not a hand found already (the wider crop often holds the other
                     # hand too, and an unsure body wrist can lie nearer to it)
-                    palms = [r for r in self._palm_fallback(image_bgr, roi, wrists[side])
-                             if not any(_covers(h[0], r[:2]) for h in hands)]
+                    palms = [r for r in self._palm_fallback(image_bgr, rois[side], wrists[side])
+                             if not any(_covers(h[0], r[:2]) for h in found.values())]
                     for r in palms[:1]:
                         pts, presence = self._landmarks_in(image_bgr, r)
                         if presence >= self.min_presence:
-                            found = (pts, presence)
+                            found[side] = (pts, presence)
                     # a hand the palm detector cannot find either is tried again only every few frames
-                    self.palm_wait[(p, side)] = 0 if found is not None else self.palm_every - 1
+                    self.palm_wait[(p, side)] = 0 if side in found else self.palm_every - 1
                 else:
                     self.palm_wait[(p, side)] = max(wait - 1, 0)
-                self.unsure_wait[(p, side)] = self.unsure_every - 1 if found is None and unsure else 0
-                if found is not None:
-                    hands.append(found)
+                self.unsure_wait[(p, side)] = self.unsure_every - 1 if side not in found and unsure[side] else 0
+            hands = [found[s] for s in SIDES if s in found]
             for side, (pts, presence) in assign_sides(hands, wrists).items():
                 k = SIDES.index(side) * 21
                 out[p, k:k + 21, :2] = pts
