@@ -154,7 +154,9 @@ class HandDetector:
         # every unsure_every-th frame: a hidden hand costs half, a hand coming into view is found a frame later
         self.unsure_score, self.unsure_every = 0.3, 2
         self.unsure_wait: dict[tuple[int, str], int] = {}
-        self.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
+        # the cost's account: landmark crops, model calls (both hands' crops go in one), re-crops, palm searches and
+        # the hands they found, tracked tries (from last frame's landmarks), hands found
+        self.stats = {"crops": 0, "calls": 0, "recrops": 0, "palm_runs": 0, "palm_found": 0, "tracked": 0, "found": 0}
 
     def _landmarks_in(self, bgr: np.ndarray, roi: np.ndarray) -> tuple[np.ndarray, float]:
         return self._landmarks_of(bgr, [roi])[0]
@@ -163,6 +165,7 @@ class HandDetector:
         """Holistic's re-crop of a body-placed hand ROI: centred on the hand, sized and turned by it."""
         M = crop_transform(roi, RECROP_INPUT)
         crop = _rgb(cv2.warpAffine(bgr, M, (RECROP_INPUT, RECROP_INPUT), flags=cv2.INTER_LINEAR))
+        self.stats["recrops"] += 1
         centre, towards_wrist = invert(M, self.recrop(crop))
         d = centre - towards_wrist
         size = 2.0 * float(np.linalg.norm(d))
@@ -192,6 +195,7 @@ class HandDetector:
         crops = [_rgb(cv2.warpAffine(bgr, M, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT))
                  for M in Ms]
         self.stats["crops"] += len(rois)
+        self.stats["calls"] += 1
         batch = getattr(self.landmarks, "batch", None)
         found = batch(np.stack(crops)) if batch is not None and len(crops) > 1 else [self.landmarks(c) for c in crops]
         return [(invert(M, pts), presence) for M, (pts, presence) in zip(Ms, found, strict=True)]
@@ -243,12 +247,14 @@ class HandDetector:
                         pts, presence = self._landmarks_in(image_bgr, r)
                         if presence >= self.min_presence:
                             found[side] = (pts, presence)
+                            self.stats["palm_found"] += 1
                     # a hand the palm detector cannot find either is tried again only every few frames
                     self.palm_wait[(p, side)] = 0 if side in found else self.palm_every - 1
                 else:
                     self.palm_wait[(p, side)] = max(wait - 1, 0)
                 self.unsure_wait[(p, side)] = self.unsure_every - 1 if side not in found and unsure[side] else 0
             hands = [found[s] for s in SIDES if s in found]
+            self.stats["found"] += len(hands)
             for side, (pts, presence) in assign_sides(hands, wrists).items():
                 k = SIDES.index(side) * 21
                 out[p, k:k + 21, :2] = pts
