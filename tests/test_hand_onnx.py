@@ -105,7 +105,7 @@ def test_both_hands_first_tries_share_one_model_call():
     det.min_body_score, det.min_presence, det.recrop, det.palms = 0.0, 0.5, None, None
     det.previous, det.palm_wait, det.unsure_wait = {}, {}, {}
     det.palm_every, det.unsure_score, det.unsure_every = 5, 0.3, 2
-    det.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
+    det.stats = dict.fromkeys(("crops", "calls", "recrops", "palm_runs", "palm_found", "tracked", "found"), 0)
     body = body_with_arms()[None]
     right_roi = hands.body_roi(body[0], "right", 0.0)
     calls = []

@@ -130,7 +130,7 @@ def test_a_hidden_hand_the_body_is_unsure_of_is_tried_every_other_frame():
     det.min_body_score, det.min_presence, det.recrop, det.palms = 0.0, 0.5, None, None
     det.previous, det.palm_wait, det.unsure_wait = {}, {}, {}
     det.palm_every, det.unsure_score, det.unsure_every = 5, 0.3, 2
-    det.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
+    det.stats = dict.fromkeys(("crops", "calls", "recrops", "palm_runs", "palm_found", "tracked", "found"), 0)
     tried = []
 
     def nothing(bgr, rois):  # both hands' crops come in one call
