@@ -123,3 +123,20 @@ def test_both_hands_first_tries_share_one_model_call():
     assert calls == [2, 2, 1]
     for out in (first, second):
         assert np.isnan(out[0, :21]).all() and np.allclose(out[0, 21, :2], body[0, 16, :2])
+
+
+def test_a_model_onnxruntime_refuses_falls_back(monkeypatch, caplog):
+    real = hand_onnx.tflite_to_onnx
+
+    def broken(path):
+        model, names = real(path)
+        return model[: len(model) // 2], names  # a truncated protobuf
+
+    monkeypatch.setattr(hand_onnx, "tflite_to_onnx", broken)
+    with pytest.raises(NotImplementedError, match="onnxruntime does not take the rewritten model"):
+        hand_onnx.OnnxHandRecrop()
+    with caplog.at_level(logging.INFO, logger="mocap.detect.hands"):
+        landmarks, recrop = hands.hand_models("lite")
+    assert isinstance(landmarks, hands.HandLandmarks) and "does not take" in caplog.text
+    landmarks.close()
+    recrop.close()

@@ -221,7 +221,10 @@ def session(path: str):
     so.intra_op_num_threads = so.inter_op_num_threads = 1
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"]), names
+    try:
+        return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"]), names
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise NotImplementedError(f"{path}: onnxruntime does not take the rewritten model: {e}") from None
 
 
 def _model_path(*parts: str) -> str:

@@ -9,9 +9,11 @@ wrist (the hand model's handedness guess is not used); two crops landing on the 
 
 Output per person: 42 rows (left 21 then right 21, MediaPipe hand-landmark order, names in
 ``configs/keypoints/blazepose33_hands.toml``): x, y (pixels, centre of the top-left pixel at (0, 0)) and
-the landmark model's hand-presence score, NaN where no hand was found. Nothing is downloaded: the graphs
-in :mod:`mocap.detect.hand_graphs` run mediapipe's own calculators on the ``hand_landmark_*.tflite`` /
-``palm_detection_*.tflite`` files of the installed package.
+the landmark model's hand-presence score, NaN where no hand was found. Nothing is downloaded: the models are the
+``hand_landmark_*.tflite`` / ``hand_recrop.tflite`` / ``palm_detection_*.tflite`` files of the installed mediapipe
+package; the landmark and re-crop models run through onnxruntime (:mod:`mocap.detect.hand_onnx`, both hands' crops
+of a frame in one call), the palm detector and, without onnxruntime, all three through mediapipe's own calculators
+(:mod:`mocap.detect.hand_graphs`).
 """
 
 from __future__ import annotations
