@@ -116,7 +116,7 @@ def test_both_hands_first_tries_share_one_model_call():
                 for r in rois]
 
     det._landmarks_of = model
-    image = np.zeros((480, 640, 3), np.uint8)
+    image = np.zeros((720, 1280, 3), np.uint8)
     first = det(image, body)
     assert calls == [2]  # both sides' crops in one call
     second = det(image, body)  # right: last frame's hand first (not found there), then the body's crop
@@ -140,3 +140,25 @@ def test_a_model_onnxruntime_refuses_falls_back(monkeypatch, caplog):
     assert isinstance(landmarks, hands.HandLandmarks) and "does not take" in caplog.text
     landmarks.close()
     recrop.close()
+
+
+def test_a_hand_crop_outside_the_image_is_not_run():
+    from test_hands_detect import body_with_arms
+
+    shape = (720, 1280, 3)
+    inside = hands.body_roi(body_with_arms(), "left")
+    assert hands.overlaps_image(inside, shape)
+    # the body's left wrist placed beyond the right edge (BlazePose extrapolates limbs out of the frame)
+    outside = hands.body_roi(body_with_arms(left_wrist=(1700.0, 300.0)), "left")
+    assert not hands.overlaps_image(outside, shape)
+    assert hands.overlaps_image(outside - [outside[0] - 1280 - 0.4 * outside[2], 0, 0, 0], shape)  # a sliver in
+
+    det = hands.HandDetector.__new__(hands.HandDetector)
+    det.min_body_score, det.min_presence, det.recrop, det.palms = 0.0, 0.5, None, None
+    det.previous, det.palm_wait, det.unsure_wait = {}, {}, {}
+    det.palm_every, det.unsure_score, det.unsure_every = 5, 0.3, 2
+    det.stats = dict.fromkeys(("crops", "calls", "recrops", "palm_runs", "palm_found", "tracked", "found"), 0)
+    tried = []
+    det._landmarks_of = lambda bgr, rois: tried.extend(rois) or [(np.zeros((21, 2)), 0.0) for _ in rois]
+    det(np.zeros(shape, np.uint8), body_with_arms(left_wrist=(1700.0, 300.0))[None])
+    assert len(tried) == 1 and np.allclose(tried[0], hands.body_roi(body_with_arms(), "right"))  # the right hand only

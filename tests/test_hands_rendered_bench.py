@@ -140,7 +140,7 @@ def test_a_hidden_hand_the_body_is_unsure_of_is_tried_every_other_frame():
     det._landmarks_of = nothing
     body = body_with_arms()[None]
     body[0, 15, 2] = 0.1  # the left wrist unsure, the right one sure
-    image = np.zeros((480, 640, 3), np.uint8)
+    image = np.zeros((720, 1280, 3), np.uint8)
     for _ in range(6):
         assert np.isnan(det(image, body)).all()
     left = sum(abs(r[0] - tried[0][0]) < 1e-9 for r in tried)

@@ -70,6 +70,15 @@ def _torso(body: np.ndarray, min_score: float = 0.3) -> float:
     return float(np.linalg.norm(pts[:2, :2].mean(0) - pts[2:, :2].mean(0)))
 
 
+def overlaps_image(roi: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether a hand crop's inscribed circle reaches into the image (a body wrist placed outside the frame by
+    BlazePose gives a crop with no hand pixels in it: not worth a model run)."""
+    cx, cy, size, _ = roi
+    h, w = shape[:2]
+    r = 0.5 * size
+    return bool(-r < cx < w - 1 + r and -r < cy < h - 1 + r)
+
+
 def landmark_roi(points: np.ndarray) -> np.ndarray:
     """Crop from a hand's 21 landmarks (pixels): oriented wrist → middle MCP, box of the rotated points grown
     2x (MediaPipe's landmarks → ROI rule), for the next frame."""
@@ -211,7 +220,7 @@ class HandDetector:
             rois, unsure = {}, {}
             for side in SIDES:
                 roi = body_roi(body[p], side, self.min_body_score)
-                if roi is None:
+                if roi is None or not overlaps_image(roi, image_bgr.shape):  # no crop, or one of no pixels
                     self.previous.pop((p, side), None)
                     continue
                 prev = self.previous.get((p, side))
