@@ -162,3 +162,32 @@ def test_a_hand_crop_outside_the_image_is_not_run():
     det._landmarks_of = lambda bgr, rois: tried.extend(rois) or [(np.zeros((21, 2)), 0.0) for _ in rois]
     det(np.zeros(shape, np.uint8), body_with_arms(left_wrist=(1700.0, 300.0))[None])
     assert len(tried) == 1 and np.allclose(tried[0], hands.body_roi(body_with_arms(), "right"))  # the right hand only
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_both_runtimes_agree_on_real_hand_crops(shared_data):
+    import cv2
+
+    from mocap.detect.blazepose import BlazePose
+
+    cap = cv2.VideoCapture(str(shared_data / "pose2sim_demo" / "videos" / "cam01.mp4"))
+    body_model = BlazePose()
+    ours, theirs = hand_onnx.OnnxHandLandmarks(), hands.HandLandmarks()
+    seen = 0
+    try:
+        for i in range(6):
+            ok, img = cap.read()
+            assert ok
+            body = body_model(img, i * 17)[0]
+            for side in hands.SIDES:  # the crops the detector makes from the body (cam01 shows hands found and not)
+                M = hands.crop_transform(hands.body_roi(body, side, 0.0), hands.INPUT)
+                crop = hands._rgb(cv2.warpAffine(img, M, (hands.INPUT, hands.INPUT), flags=cv2.INTER_LINEAR))
+                (p1, s1), (p2, s2) = ours(crop), theirs(crop)
+                assert abs(s1 - s2) < 1e-4 and np.abs(p1 - p2).max() < 1e-2
+                seen += s2 >= 0.5
+    finally:
+        body_model.close()
+        theirs.close()
+        cap.release()
+    assert seen >= 3  # real hands among the crops, not only empty ones
