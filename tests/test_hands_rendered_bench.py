@@ -130,17 +130,17 @@ def test_a_hidden_hand_the_body_is_unsure_of_is_tried_every_other_frame():
     det.min_body_score, det.min_presence, det.recrop, det.palms = 0.0, 0.5, None, None
     det.previous, det.palm_wait, det.unsure_wait = {}, {}, {}
     det.palm_every, det.unsure_score, det.unsure_every = 5, 0.3, 2
-    det.stats = {"crops": 0, "palm_runs": 0, "tracked": 0}
+    det.stats = dict.fromkeys(("crops", "calls", "recrops", "palm_runs", "palm_found", "tracked", "found"), 0)
     tried = []
 
-    def nothing(bgr, roi):
-        tried.append(roi)
-        return np.zeros((21, 2)), 0.0
+    def nothing(bgr, rois):  # both hands' crops come in one call
+        tried.extend(rois)
+        return [(np.zeros((21, 2)), 0.0) for _ in rois]
 
-    det._landmarks_in = nothing
+    det._landmarks_of = nothing
     body = body_with_arms()[None]
     body[0, 15, 2] = 0.1  # the left wrist unsure, the right one sure
-    image = np.zeros((480, 640, 3), np.uint8)
+    image = np.zeros((720, 1280, 3), np.uint8)
     for _ in range(6):
         assert np.isnan(det(image, body)).all()
     left = sum(abs(r[0] - tried[0][0]) < 1e-9 for r in tried)

@@ -211,10 +211,12 @@ def real_demo_figures(rig, points, kp) -> dict:
     return out
 
 
-def detection_cost(video: str, frames: int = 30, variant: str = "full") -> dict:
+def detection_cost(video: str, frames: int = 30, variant: str = "full", backend: str = "auto") -> dict:
     """Milliseconds per frame (wall and CPU) of BlazePose alone and with hands on the same frames of a real
-    video, each frame timed both ways in turn (so both see the same machine load), and the share of frames
-    with a hand."""
+    video, each frame timed both ways in turn (so both see the same machine load), the share of frames
+    with a hand, and the hand detector's account (``crops``: landmark-model crops, ``calls``, ``recrops``,
+    ``palm_runs`` / ``palm_found``, ``tracked``, ``found``; ``crops_per_frame``). ``backend``: the hand models'
+    runtime (:func:`mocap.detect.hands.hand_models`)."""
     import cv2
 
     from mocap.detect.blazepose import BlazePose
@@ -222,7 +224,7 @@ def detection_cost(video: str, frames: int = 30, variant: str = "full") -> dict:
 
     cap = cv2.VideoCapture(str(video))
     alone, with_hands = BlazePose(), BlazePose()
-    hands = HandDetector(variant)
+    hands = HandDetector(variant, backend=backend)
     t_body = t_hands = c_body = c_hands = 0.0
     n = found = 0
     try:
@@ -250,7 +252,7 @@ def detection_cost(video: str, frames: int = 30, variant: str = "full") -> dict:
             "ratio": t_hands / t_body if t_body else float("nan"), "body_cpu_ms": 1000 * c_body / max(n, 1),
             "with_hands_cpu_ms": 1000 * c_hands / max(n, 1), "cpu_ratio": c_hands / c_body if c_body else float("nan"),
             "frames_with_hands": found / max(n, 1),
-            "crops": hands.stats}
+            "crops": hands.stats, "crops_per_frame": hands.stats["crops"] / max(n, 1)}
 
 
 def session_hand_figures(session, stage: str = "triangulated") -> dict:
