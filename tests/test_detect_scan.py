@@ -42,6 +42,9 @@ def test_new_people_are_the_boxes_no_followed_person_overlaps():
     assert new_people(np.concatenate([same, elsewhere]), followed, 0.5) == 1
     assert new_people(elsewhere, followed[:0], 0.5) == 1  # nobody followed yet: every box is new
     assert new_people(elsewhere[:0], followed, 0.5) == 0
+    # two people close together: both boxes overlap the one followed person, who explains only one of them
+    beside = pose_boxes(np.stack([skeleton(100, 200, 160), skeleton(130, 200, 160)]))
+    assert iou(beside[1:], beside[:1])[0, 0] > 0.5 and new_people(beside, beside[:1], 0.5) == 1
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True, "10"])
@@ -53,7 +56,8 @@ def test_scan_every_is_checked(bad):
 
 
 def test_which_detector_each_persons_setting_gets():
-    from mocap.stages.detect import Config, scanning
+    from mocap.detect.scan import scanning
+    from mocap.stages.detect import Config
 
     assert scanning(Config(persons="auto"))
     assert not scanning(Config(persons="auto", scan_every=1))  # MediaPipe's own multi-pose tracking, as before

@@ -7,9 +7,9 @@ frame of a take with fewer than 10 people: +58 % inference CPU on a single-perso
 (34.6 against 21.9 ms a frame on one core). :class:`ScanningPose` instead keeps a VIDEO landmarker whose
 ``num_poses`` is the number of people it follows (k, at least 1), and every ``scan_every`` frames runs the pose
 detector alone (:class:`PersonScanner`, the ``pose_detection`` model of the same ``.task`` bundle: 13.7 ms a
-frame) on the whole image. A detection whose person box overlaps none of the followed people's boxes by more
-than the landmarker's own tracking threshold (``min_tracking``, the IoU MediaPipe's association uses for the
-same decision) is a new person: the landmarker is made again with k = followed + new (capped at
+frame) on the whole image. A detection that no followed person explains (each explains the one box it overlaps
+most, by more than the landmarker's own tracking threshold ``min_tracking``: the IoU MediaPipe's association uses
+for the same decision) is a new person: the landmarker is made again with k = followed + new (capped at
 ``num_poses``), and its first frame finds them all. When it follows fewer than k people at
 :data:`SHRINK_SCANS` scans in a row (someone left: MediaPipe then runs its detector on every frame to find
 them), it is made again with k = the people it still follows (at least 1). A take with one person therefore
@@ -31,6 +31,20 @@ log = logging.getLogger(__name__)
 SHRINK_SCANS = 3  # scans in a row with fewer people followed than k before the landmarker is made for fewer
 EXPAND = 1.25  # MediaPipe's person box: the circle around the body (centre at the hips) grown by this factor
 HIPS = (23, 24)  # blazepose33: left and right hip
+
+
+def scanning(cfg) -> bool:
+    """Whether the detect config ``cfg`` runs :class:`ScanningPose`: ``persons = auto`` with BlazePose and
+    ``scan_every`` > 1 (1: MediaPipe's person detector on every frame, as before the scans)."""
+    return cfg.persons == "auto" and cfg.detector == "blazepose" and cfg.scan_every > 1
+
+
+def describe(stats: list[dict]) -> str:
+    """One camera's :attr:`ScanningPose.stats` (one per chunk) in words."""
+    grown, shrunk = sum(s["grown"] for s in stats), sum(s["shrunk"] for s in stats)
+    return (f"persons = auto: {sum(s['scans'] for s in stats)} scans for new people, landmarker made again "
+            f"{grown + shrunk} times ({grown} for more people, {shrunk} for fewer), at most "
+            f"{max(s['most'] for s in stats)} people followed")
 
 
 class PersonScanner:
@@ -103,13 +117,18 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def new_people(found: np.ndarray, followed: np.ndarray, min_iou: float) -> int:
-    """How many of the detector's boxes ``found`` (N, 4) overlap none of the followed people's boxes (M, 4) by
-    more than ``min_iou``."""
-    if not len(followed):
+    """How many of the detector's boxes ``found`` (N, 4) no followed person (boxes (M, 4)) explains: each followed
+    person explains at most one box, the one it overlaps most (pairs taken by decreasing overlap) if by more than
+    ``min_iou`` (two people close together are two boxes overlapping one followed person)."""
+    if not len(followed) or not len(found):
         return len(found)
-    if not len(found):
-        return 0
-    return int(np.sum(iou(found, followed).max(axis=1) <= min_iou))
+    overlap = iou(found, followed)
+    explained = 0
+    while overlap.size and overlap.max() > min_iou:
+        i, j = np.unravel_index(np.argmax(overlap), overlap.shape)
+        overlap[i, :] = overlap[:, j] = -1.0
+        explained += 1
+    return len(found) - explained
 
 
 class ScanningPose:

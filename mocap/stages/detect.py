@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from mocap.detect import DETECTORS, detector_names, recover
+from mocap.detect import DETECTORS, detector_names, recover, scan
 from mocap.detect.chunks import detect_video
 from mocap.io.video import check_footage, find_videos, probe, probe_key
 from mocap.stages import Flag
@@ -55,10 +55,8 @@ class Config:
     variant: str = "full"  # blazepose: lite | full | heavy
     model_path: str = ""  # landmark model file for variants mediapipe does not ship
     persons: Any = 1  # people per frame: a number ≥ 1 or "auto" (≤ AUTO_PERSONS per view); read by every later stage
-    # persons = auto with BlazePose: the people it follows are tracked on every frame, new ones looked for every
-    # scan_every frames (its person detector alone, mocap.detect.scan); 1: MediaPipe's own multi-pose tracking, its
-    # person detector on every frame (+58 % inference on a single-person camera)
-    scan_every: int = 10
+    # persons = auto, BlazePose: people followed on every frame, new ones looked for every scan_every frames
+    scan_every: int = 10  # (mocap.detect.scan); 1: MediaPipe's person detector on every frame (+40 % detection CPU)
     stride: int = 1
     start: int = 0
     stop: int | None = None
@@ -197,10 +195,8 @@ def make_detector(cfg: Config):
     from mocap.detect import get_detector
 
     options = {"variant": cfg.variant, "model_path": cfg.model_path or None, "num_poses": cfg.slots}
-    if scanning(cfg):
-        from mocap.detect.scan import ScanningPose
-
-        detector = ScanningPose(**options, scan_every=cfg.scan_every)
+    if scan.scanning(cfg):
+        detector = scan.ScanningPose(**options, scan_every=cfg.scan_every)
     else:
         detector = get_detector(cfg.detector, **options)
     if not cfg.hands or detector.keypoint_set == "blazepose33_hands":
@@ -212,12 +208,6 @@ def make_detector(cfg: Config):
     except ValueError:
         detector.close()
         raise
-
-
-def scanning(cfg: Config) -> bool:
-    """Whether ``persons = auto`` runs BlazePose with scans for new people (:class:`mocap.detect.scan.ScanningPose`)
-    rather than MediaPipe's person detector on every frame (``scan_every`` = 1, or another detector)."""
-    return cfg.persons == "auto" and cfg.detector == "blazepose" and cfg.scan_every > 1
 
 
 run = detect_video  # the computation of one camera's video; main spreads cameras over processes
@@ -403,12 +393,8 @@ def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list,
         log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
                  sum(len(p) for p, _ in pieces), 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
                  1000 * stats["infer_s"] / stats["frames"])
-        scans = [s["scans"] for _, s in pieces if "scans" in s]
-        if scans:
-            log.info("camera %s: persons = auto: %d scans for new people, landmarker made again %d times (%d grown, "
-                     "%d shrunk), at most %d people followed", cam, sum(s["scans"] for s in scans),
-                     sum(s["grown"] + s["shrunk"] for s in scans), sum(s["grown"] for s in scans),
-                     sum(s["shrunk"] for s in scans), max(s["most"] for s in scans))
+        if scans := [s["scans"] for _, s in pieces if "scans" in s]:
+            log.info("camera %s: %s", cam, scan.describe(scans))
         if data.shape[2] == 75:
             hands[cam] = float(np.mean(np.isfinite(data[:, :, 33:, 0]).any(axis=(1, 2))))
             log.info("camera %s: hands in %.1f%% of frames", cam, 100 * hands[cam])
