@@ -40,7 +40,7 @@ class DetectBenchConfig:
     split: bool = False  # detect.split for the parallel run
     workers: int = 0
     persons: int | str = 1  # detect.persons (auto: up to AUTO_PERSONS, new people looked for every scan_every frames)
-    scan_every: int = 10  # detect.scan_every (persons = auto; 1: MediaPipe's person detector on every frame)
+    scan_every: int = 15  # detect.scan_every (persons = auto; 1: MediaPipe's person detector on every frame)
 
 
 def default_videos() -> Path | None:

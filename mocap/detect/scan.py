@@ -139,7 +139,7 @@ class ScanningPose:
     keypoint_set = "blazepose33"
 
     def __init__(self, variant: str = "full", model_path: str | Path | None = None, num_poses: int = 10,
-                 scan_every: int = 10, min_detection: float = 0.5, min_tracking: float = 0.5):
+                 scan_every: int = 15, min_detection: float = 0.5, min_tracking: float = 0.5):
         if scan_every < 1 or num_poses < 1:
             raise ValueError(f"blazepose: need scan_every ≥ 1 and num_poses ≥ 1, got {scan_every} and {num_poses}")
         self.num_poses, self.scan_every, self.min_tracking = num_poses, scan_every, min_tracking

@@ -54,9 +54,9 @@ class Config:
     detector: str = "blazepose"  # a registered detector: blazepose | onnx (RTMPose / RTMO file in model_path)
     variant: str = "full"  # blazepose: lite | full | heavy
     model_path: str = ""  # landmark model file for variants mediapipe does not ship
-    persons: Any = 1  # people per frame: a number ≥ 1 or "auto" (≤ AUTO_PERSONS per view); read by every later stage
+    persons: Any = "auto"  # people per frame: a number ≥ 1 or "auto" (≤ AUTO_PERSONS per view); read by later stages
     # persons = auto, BlazePose: people followed on every frame, new ones looked for every scan_every frames
-    scan_every: int = 10  # (mocap.detect.scan); 1: MediaPipe's person detector on every frame (+40 % detection CPU)
+    scan_every: int = 15  # (mocap.detect.scan); 1: MediaPipe's person detector on every frame (+40 % detection CPU)
     stride: int = 1
     start: int = 0
     stop: int | None = None
