@@ -27,9 +27,9 @@ def test_frames_without_anybody_are_nan(tmp_path):
     (tmp_path / "videos").mkdir()
     for cam in ("a", "b"):
         blank_video(tmp_path / "videos" / f"{cam}.avi")
-    out = detect.main(tmp_path, detect.Config(workers=1))  # persons = auto: AUTO_PERSONS slots, none filled
+    out = detect.main(tmp_path, detect.Config(workers=1))
     kp = read_keypoints2d(out)
-    assert kp.shape == (12, 2, detect.AUTO_PERSONS, 33) and kp.keypoint_set == "blazepose33" and kp.fps == 30.0
+    assert kp.shape == (12, 2, 1, 33) and kp.keypoint_set == "blazepose33" and kp.fps == 30.0
     assert np.all(np.isnan(kp.data))
     assert keypoints2d_status(out)[0].all()
 
@@ -67,10 +67,9 @@ def test_real_footage_detects_and_agrees_with_the_qualisys_calibration(shared_da
     session = p2s_session(shared_data, tmp_path)
     assert cli(["detect", str(session)]) == 0
     kp = read_keypoints2d(session / "pose2d.h5")
-    assert kp.shape == (100, 4, detect.AUTO_PERSONS, 33)  # persons = auto, the default
+    assert kp.shape == (100, 4, 1, 33)  # persons = auto (the default): one person on the platform, no bystander
     seen = np.isfinite(kp.data[:, :, 0, 0, 0]).mean(axis=0)
     assert np.all(seen >= 0.99), seen
-    assert np.isnan(kp.data[:, :, 1:]).all()  # one person on the platform: nobody else followed (bystanders neither)
     assert cli(["triangulate", str(session)]) == 0
     pts = read_points3d(session / "points3d" / "triangulated.h5")
     assert np.nanmedian(pts.reproj_err) <= 8.0

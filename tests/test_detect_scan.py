@@ -124,3 +124,34 @@ def test_a_second_person_is_followed_from_the_next_scan_and_let_go_once_gone(sha
     assert auto.stats["grown"] == 1 and auto.stats["shrunk"] == 1 and auto.stats["most"] == 2
     assert auto.k == 1  # let go after SHRINK_SCANS scans with one person
     assert SHRINK_SCANS * 5 <= 45 - 27
+
+
+def test_the_persons_axis_is_cut_to_the_slots_some_view_filled(tmp_path):
+    from mocap.detect.scan import fit_persons_axis
+    from mocap.io.hdf5 import (
+        create_keypoints2d,
+        keypoints2d_info,
+        keypoints2d_status,
+        read_keypoints2d,
+        update_keypoints2d_info,
+        write_camera,
+    )
+
+    path = tmp_path / "pose2d.h5"
+    create_keypoints2d(path, 6, ["a", "b"], 10, "coco17", 30.0, {"persons": "auto"})
+    data = np.full((6, 10, 17, 3), np.nan, np.float32)
+    data[2, 1] = 1.5  # a second person in one frame of camera a
+    data[:, 0] = 2.0
+    write_camera(path, 0, data)
+    write_camera(path, 1, np.where(np.arange(10)[None, :, None, None] == 0, data, np.nan))
+    update_keypoints2d_info(path, recover={"recovered": 1})
+    fit_persons_axis(path)
+    kp = read_keypoints2d(path)
+    assert kp.shape == (6, 2, 2, 17) and np.array_equal(kp.data[:, 0], data[:, :2], equal_nan=True)
+    assert keypoints2d_status(path)[0].all() and keypoints2d_status(path)[1] == {"persons": "auto"}
+    assert keypoints2d_info(path) == {"recover": {"recovered": 1}}
+    empty = tmp_path / "empty.h5"  # nobody anywhere: one slot, as persons = 1 gives
+    create_keypoints2d(empty, 3, ["a"], 10, "coco17", 30.0)
+    write_camera(empty, 0, np.full((3, 10, 17, 3), np.nan))
+    fit_persons_axis(empty)
+    assert read_keypoints2d(empty).shape == (3, 1, 1, 17) and not (tmp_path / "empty.persons.h5").exists()

@@ -200,3 +200,36 @@ class ScanningPose:
             with native_stderr_to_log(log):
                 self._tracker.close()
             self._tracker = None
+
+
+def fit_persons_axis(path: Path) -> None:
+    """``persons = auto``: cut the persons axis of a finished ``pose2d.h5`` to the slots that hold a detection in
+    some frame and view (at least 1; a take with one person then has the file ``persons = 1`` gives). The file is
+    written anew beside it (config, info and completion kept) and renamed over it."""
+    import os
+
+    from mocap.io.hdf5 import (
+        create_keypoints2d,
+        keypoints2d_info,
+        keypoints2d_status,
+        read_keypoints2d,
+        update_keypoints2d_info,
+        write_camera,
+    )
+
+    kp = read_keypoints2d(path)
+    used = np.flatnonzero(np.isfinite(kp.data[..., 0]).any(axis=(0, 1, 3)))
+    n = int(used[-1]) + 1 if len(used) else 1
+    if n == kp.shape[2]:
+        return
+    complete, config = keypoints2d_status(path)
+    info = keypoints2d_info(path)
+    tmp = path.with_name(path.stem + ".persons.h5")
+    create_keypoints2d(tmp, kp.shape[0], list(kp.camera_names), n, kp.keypoint_set, kp.fps, config)
+    for c in np.flatnonzero(complete):
+        write_camera(tmp, int(c), kp.data[:, c, :n])
+    if info:
+        update_keypoints2d_info(tmp, **info)
+    os.replace(tmp, path)
+    log.info("persons = auto: %d of %d detection slots per view kept (the most people any view held)", n,
+             kp.shape[2])

@@ -261,7 +261,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     if not pending:
         log.info("%s complete, skipping detection", out)
         _second_pass(session, cfg, settings, work, videos)  # an interrupted second pass is done now
-        return _finish(work, out)
+        return _finish(work, out, cfg)
     names = list(videos)
 
     def create(keypoint_set: str) -> None:
@@ -278,7 +278,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         distributed.detect_on_cluster({c: videos[c] for c in pending}, infos, cfg, work, names, F,
                                       session.root / "review" if cfg.overlay else None)
         _second_pass(session, cfg, settings, work, videos)
-        return _finish(work, out)
+        return _finish(work, out, cfg)
     from mocap.detect import chunks
 
     stateless = chunks.is_stateless(cfg.detector, cfg.hands)
@@ -349,7 +349,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     if cfg.hands and hands and not any(hands.values()):
         log.warning("hands: no hand detected in any frame of cameras %s; the hand keypoints stay empty (the body "
                     "is unaffected, fingers are left to the fit's rest pose)", sorted(hands))
-    return _finish(work, out)
+    return _finish(work, out, cfg)
 
 
 def _second_pass(session: Session, cfg: Config, settings, work: Path, videos: dict[str, Path]) -> None:
@@ -405,8 +405,13 @@ def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list,
             log.info("camera %s: hands in %.1f%% of frames", cam, 100 * hands[cam])
 
 
-def _finish(work: Path, out: Path) -> Path:
-    """Every camera is done: the partial file becomes ``pose2d.h5`` (one rename)."""
+def _finish(work: Path, out: Path, cfg: Config) -> Path:
+    """Every camera is done: the partial file becomes ``pose2d.h5`` (one rename). With ``persons = auto``, its
+    persons axis is first cut to the slots some view filled (at least 1): a take with one person gives the file
+    ``persons = 1`` gives."""
+    if cfg.persons == "auto":
+        scan.fit_persons_axis(work)
     if work != out:
         os.replace(work, out)
     return out
+
