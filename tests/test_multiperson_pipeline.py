@@ -47,7 +47,8 @@ def test_three_people_triangulated_and_refined(tmp_path):
 
 @pytest.mark.slow
 def test_one_person_session_unchanged(tmp_path):
-    """persons = 1: no association record, today's names and shapes."""
+    """One detection per view (persons = auto, the default, or 1): no association record, today's names and
+    shapes."""
     from conftest import toy_take
 
     from mocap.stages import triangulate
@@ -57,7 +58,7 @@ def test_one_person_session_unchanged(tmp_path):
     rig, kp, truth, _ = toy_take(120)
     root = write_session(SyntheticTake(rig, kp, truth), tmp_path / "one", json_2d=False)
     session = Session(root)
-    triangulate.main(session, load_config(session, sets=["detect.persons=1"])[0])
+    triangulate.main(session, load_config(session)[0])
     tri = read_points3d(session.points3d("triangulated"))
     assert tri.xyz.shape[1] == 1 and "association" not in tri.info and "persons" not in tri.info
     assert (session.root / "points3d" / "triangulated.trc").is_file()
