@@ -150,6 +150,12 @@ def test_the_persons_axis_is_cut_to_the_slots_some_view_filled(tmp_path):
     assert kp.shape == (6, 2, 2, 17) and np.array_equal(kp.data[:, 0], data[:, :2], equal_nan=True)
     assert keypoints2d_status(path)[0].all() and keypoints2d_status(path)[1] == {"persons": "auto"}
     assert keypoints2d_info(path) == {"recover": {"recovered": 1}}
+    fit_persons_axis(path, 10)  # resumed: every slot again, nothing lost
+    again = read_keypoints2d(path)
+    assert again.shape == (6, 2, 10, 17) and np.array_equal(again.data[:, :, :2], kp.data, equal_nan=True)
+    assert np.isnan(again.data[:, :, 2:]).all() and keypoints2d_info(path) == {"recover": {"recovered": 1}}
+    fit_persons_axis(path, 1)  # never below the slots in use
+    assert read_keypoints2d(path).shape == (6, 2, 10, 17)
     empty = tmp_path / "empty.h5"  # nobody anywhere: one slot, as persons = 1 gives
     create_keypoints2d(empty, 3, ["a"], 10, "coco17", 30.0)
     write_camera(empty, 0, np.full((3, 10, 17, 3), np.nan))

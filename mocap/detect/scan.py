@@ -202,10 +202,11 @@ class ScanningPose:
             self._tracker = None
 
 
-def fit_persons_axis(path: Path) -> None:
+def fit_persons_axis(path: Path, slots: int | None = None) -> None:
     """``persons = auto``: cut the persons axis of a finished ``pose2d.h5`` to the slots that hold a detection in
-    some frame and view (at least 1; a take with one person then has the file ``persons = 1`` gives). The file is
-    written anew beside it (config, info and completion kept) and renamed over it."""
+    some frame and view (at least 1; a take with one person then has the file ``persons = 1`` gives), or with
+    ``slots``, give it that many again (a cut file resumed: the detector fills all of them). The file is written
+    anew beside it (config, info and completion kept) and renamed over it."""
     import os
 
     from mocap.io.hdf5 import (
@@ -219,17 +220,20 @@ def fit_persons_axis(path: Path) -> None:
 
     kp = read_keypoints2d(path)
     used = np.flatnonzero(np.isfinite(kp.data[..., 0]).any(axis=(0, 1, 3)))
-    n = int(used[-1]) + 1 if len(used) else 1
-    if n == kp.shape[2]:
+    n = slots or (int(used[-1]) + 1 if len(used) else 1)
+    if n == kp.shape[2] or n <= (used[-1] if len(used) else -1):
         return
     complete, config = keypoints2d_status(path)
     info = keypoints2d_info(path)
     tmp = path.with_name(path.stem + ".persons.h5")
     create_keypoints2d(tmp, kp.shape[0], list(kp.camera_names), n, kp.keypoint_set, kp.fps, config)
+    keep = min(n, kp.shape[2])
     for c in np.flatnonzero(complete):
-        write_camera(tmp, int(c), kp.data[:, c, :n])
+        data = np.full((kp.shape[0], n) + kp.shape[3:] + (3,), np.nan)
+        data[:, :keep] = kp.data[:, c, :keep]
+        write_camera(tmp, int(c), data)
     if info:
         update_keypoints2d_info(tmp, **info)
     os.replace(tmp, path)
-    log.info("persons = auto: %d of %d detection slots per view kept (the most people any view held)", n,
-             kp.shape[2])
+    log.info("persons = auto: %d detection slots per view, %d before (the most people any view held: %d)", n,
+             kp.shape[2], used[-1] + 1 if len(used) else 0)

@@ -263,6 +263,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         _second_pass(session, cfg, settings, work, videos)  # an interrupted second pass is done now
         return _finish(work, out, cfg)
     names = list(videos)
+    if resume and cfg.persons == "auto":  # a finished file cut to its people, resumed: every slot again first
+        scan.fit_persons_axis(work, cfg.slots)
 
     def create(keypoint_set: str) -> None:
         work.parent.mkdir(parents=True, exist_ok=True)
