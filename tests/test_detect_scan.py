@@ -161,3 +161,36 @@ def test_the_persons_axis_is_cut_to_the_slots_some_view_filled(tmp_path):
     write_camera(empty, 0, np.full((3, 10, 17, 3), np.nan))
     fit_persons_axis(empty)
     assert read_keypoints2d(empty).shape == (3, 1, 1, 17) and not (tmp_path / "empty.persons.h5").exists()
+
+
+def test_the_second_pass_looks_for_nobody_with_auto_and_one_person_tracked(monkeypatch):
+    """persons = auto with one person tracked: no second person to be hidden behind, so no box is looked at even
+    where a view misses the person (with persons = 2 the same take is looked at)."""
+    from body_synth import blazepose_keypoints, body_motion
+    from test_recover import CoordinateVideo
+
+    import mocap.io.video
+    from mocap.detect.recover import RecoverConfig, recover_detections
+    from mocap.multi.track import TrackConfig
+    from mocap.synth.groundtruth import RigSpec, ring_rig
+    from mocap.types import Keypoints2D
+
+    F, fps = 30, 30.0
+    truth = blazepose_keypoints(body_motion(F, fps, seed=1))[:, None]  # (F, 1, 33, 3)
+    rig = ring_rig(RigSpec(size=(640, 360), dist=(0, 0, 0, 0, 0)), truth)
+    uv = rig.project(truth)  # (C, F, 1, J, 2)
+    data = np.moveaxis(np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1), 0, 1)
+    data = np.concatenate([data, np.full_like(data, np.nan)], axis=2)  # two slots per view
+    data[10:20, 0, 0] = np.nan  # view 0 misses the person for a while
+    kp = Keypoints2D(data, rig.names, "blazepose33", fps)
+    video = CoordinateVideo(np.concatenate([uv, uv], axis=2), rig.names, (0,))
+    monkeypatch.setattr(mocap.io.video, "read_frames", video.frames)
+    videos = {n: f"/nonexistent/{n}.mp4" for n in rig.names}
+    looked = {}
+    for persons in ("auto", 2):
+        out, stats = recover_detections(rig, kp, videos, np.arange(F), video.model, persons, TrackConfig(), 0.2,
+                                        15.0, RecoverConfig(), progress=False)
+        looked[persons] = sum(stats["looked"].values())
+        if persons == "auto":
+            assert stats["skipped"] == "fewer than 2 people tracked" and np.array_equal(out, data, equal_nan=True)
+    assert looked == {"auto": 0, 2: 10}
