@@ -67,7 +67,7 @@ def test_real_footage_detects_and_agrees_with_the_qualisys_calibration(shared_da
     session = p2s_session(shared_data, tmp_path)
     assert cli(["detect", str(session)]) == 0
     kp = read_keypoints2d(session / "pose2d.h5")
-    assert kp.shape == (100, 4, 1, 33)
+    assert kp.shape == (100, 4, 1, 33)  # persons = auto (the default): one person on the platform, no bystander
     seen = np.isfinite(kp.data[:, :, 0, 0, 0]).mean(axis=0)
     assert np.all(seen >= 0.99), seen
     assert cli(["triangulate", str(session)]) == 0

@@ -145,7 +145,7 @@ def test_more_workers_than_chunks_starts_only_what_is_needed(tmp_path, fakes):
     session = session_with(tmp_path, [30, 30])
     detect.main(session, detect.Config(detector="tracker", workers=8))
     assert detect.last_run["workers"] == 2 and detect.last_run["chunks"] == 2
-    assert read_keypoints2d(session / "pose2d.h5").shape == (30, 2, 1, 33)
+    assert read_keypoints2d(session / "pose2d.h5").shape == (30, 2, detect.Config().slots, 33)
 
 
 def test_split_is_a_checked_setting_kept_in_the_file(tmp_path, fakes):

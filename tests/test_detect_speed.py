@@ -132,7 +132,8 @@ def test_the_stage_returns_without_waiting_for_its_workers_to_exit(tmp_path, mon
     session = session_with(tmp_path, [20, 20])
     t0 = time.perf_counter()
     detect.main(session, detect.Config(detector="slow_exit", workers=2))
-    assert read_keypoints2d(session / "pose2d.h5").shape == (20, 2, 1, 33)  # complete before the workers end
+    shape = read_keypoints2d(session / "pose2d.h5").shape
+    assert shape == (20, 2, detect.Config().slots, 33)  # complete before the workers end
     alive = multiprocessing.active_children()  # a stage that waited would have joined them
     for child in alive:
         child.join()

@@ -302,7 +302,7 @@ def test_the_stages_before_triangulate_associate_people_with_its_settings_and_ke
 
     module = importlib.import_module(f"mocap.stages.{stage}")
     wider = ["detect.persons=auto", "triangulate.match_max_m=0.3", "triangulate.min_score=0.4"]
-    assert module.resolved(load_config(sets=wider[1:])[0]) == {}
+    assert module.resolved(load_config(sets=["detect.persons=1", *wider[1:]])[0]) == {}
     auto = module.resolved(load_config(sets=wider[:1])[0])
     changed = module.resolved(load_config(sets=wider)[0])
     assert auto != changed and changed["association"]["match_max_m"] == 0.3 and changed["min_score"] == 0.4

@@ -140,7 +140,7 @@ def test_persons_from_a_settings_file(tmp_path):
         load_config(Session(tmp_path))
 
 
-def test_detector_that_finds_one_person_is_refused():
+def test_detector_that_finds_one_person_is_refused(caplog):
     from mocap.stages.detect import check_persons
 
     class OnePerson:
@@ -148,10 +148,14 @@ def test_detector_that_finds_one_person_is_refused():
         description = "RTMPose top-down model pose.onnx"
 
     check_persons(OnePerson(), "onnx", 1)  # one person: fine
-    for asked in (2, "auto"):
+    for asked in (2, 3):
         with pytest.raises(ValueError, match=r"'onnx' detector \(RTMPose top-down model pose.onnx\) finds at most 1 "
                                              r"person per view, but persons = "):
             check_persons(OnePerson(), "onnx", asked)
+    with caplog.at_level(logging.WARNING):  # auto, the default: the one person it can find, and a warning
+        check_persons(OnePerson(), "onnx", "auto")
+    assert "'onnx' detector (RTMPose top-down model pose.onnx) finds at most 1 person per view: persons = auto" \
+        in caplog.text
 
     class Many:
         pass

@@ -47,7 +47,8 @@ def test_three_people_triangulated_and_refined(tmp_path):
 
 @pytest.mark.slow
 def test_one_person_session_unchanged(tmp_path):
-    """persons = 1 (the default): no association record, today's names and shapes."""
+    """One detection per view (persons = auto, the default, or 1): no association record, today's names and
+    shapes."""
     from conftest import toy_take
 
     from mocap.stages import triangulate

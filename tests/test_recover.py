@@ -407,7 +407,7 @@ def test_second_pass_settings_are_part_of_detections_cache_key():
     two = stage.resolved(load_config(sets=["detect.persons=2"])[0])
     wider = stage.resolved(load_config(sets=["detect.persons=2", "triangulate.match_max_m=0.3"])[0])
     assert two["recover_uses"] != wider["recover_uses"]
-    one = stage.resolved(load_config(sets=["triangulate.match_max_m=0.3"])[0])
+    one = stage.resolved(load_config(sets=["detect.persons=1", "triangulate.match_max_m=0.3"])[0])
     assert "recover_uses" not in one
 
 

@@ -213,20 +213,28 @@ class CropPose:
     """The pose landmarker on person boxes (crops), one image at a time (IMAGE mode: no tracking between
     calls, as the crops of one camera are not a video). Used by :mod:`mocap.detect.recover` to look again
     where the other views place a person the first pass missed; several poses per crop, as the crop of a
-    person behind another holds both."""
+    person behind another holds both. The landmarker (and mediapipe, ~1 CPU s in a process that has not
+    imported it) is made on the first crop: a second pass with no box to look at makes none."""
 
     keypoint_set = "blazepose33"
-    close = BlazePose.close
 
     def __init__(self, variant: str = "full", model_path: str | Path | None = None, num_poses: int = 2,
                  min_detection: float = 0.3):
         self.num_poses = num_poses
-        self._mp, self._landmarker = _landmarker(variant, model_path, "IMAGE", num_poses,
-                                                 min_pose_detection_confidence=min_detection,
-                                                 min_pose_presence_confidence=min_detection)
+        self._make = lambda: _landmarker(variant, model_path, "IMAGE", num_poses,
+                                         min_pose_detection_confidence=min_detection,
+                                         min_pose_presence_confidence=min_detection)
+        self._landmarker = None
+
+    def close(self) -> None:
+        if self._landmarker is not None:
+            BlazePose.close(self)
+            self._landmarker = None
 
     def __call__(self, crop_bgr: np.ndarray) -> np.ndarray:
         """(num_poses, 33, 3): x, y in the crop's pixels (centre of the top-left pixel at (0, 0)), score."""
+        if self._landmarker is None:
+            self._mp, self._landmarker = self._make()
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=to_rgb(crop_bgr))
         with native_stderr_to_log(log):
             result = self._landmarker.detect(image)

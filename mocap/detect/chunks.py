@@ -204,7 +204,8 @@ _warm: dict[str, object] = {}  # config key → a detector created ahead, never 
 
 
 def _key(cfg) -> str:
-    return repr((cfg.detector, cfg.variant, cfg.model_path, cfg.slots, cfg.hands))
+    return repr((cfg.detector, cfg.variant, cfg.model_path, cfg.slots, cfg.hands,
+                 cfg.scan_every if cfg.persons == "auto" else None))
 
 
 def prepare(cfg, make) -> None:
@@ -318,6 +319,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
                 k += 1
                 bar.update(1)
         infer_cpu = time.process_time() - cpu0 - (decode_cpu - decode_cpu0) - (proxy_cpu - proxy_cpu0)
+        scans = dict(getattr(getattr(detector, "body", detector), "stats", None) or {})  # persons = auto's scans
         ok = True
     finally:
         halt.set()
@@ -331,7 +333,8 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
     return camera, out, {"frames": len(indices), "decode_s": decode_s, "infer_s": infer_s, "setup_s": setup_s,
                          "decode_cpu_s": decode_cpu, "infer_cpu_s": infer_cpu, "proxy_cpu_s": proxy_cpu,
                          "start": t_start, "end": time.time(), "pid": os.getpid(),
-                         "process_cpu_start": cpu_start, "process_cpu_end": time.process_time()}
+                         "process_cpu_start": cpu_start, "process_cpu_end": time.process_time(),
+                         **({"scans": scans} if scans else {})}
 
 
 def detect_chunk(camera: str, path: Path, cfg, first: int, end: int, warmup: int, position: int = -1,

@@ -229,6 +229,9 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
         slots, summary = associate_take(rig, current, persons, track_cfg, min_score, progress=False,
                                         two_view_birth=cfg.two_view_birth)
         stats.setdefault("persons_tracked", slots.shape[2])
+        if k == 0 and persons == "auto" and slots.shape[2] < 2:  # nobody to be hidden behind another: a detection
+            stats["skipped"] = "fewer than 2 people tracked"  # no person explains is a bystander or the person's
+            break  # own misdetection (e.g. left/right swapped), costly to look for along its rays
         if k == 2 and run.withdraw(slots):  # recovered skeletons no person took: looked for again, as tracked
             current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
         coast = int(round(track_cfg.coast_max_s * kp.fps))

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from mocap.detect import DETECTORS, detector_names, recover
+from mocap.detect import DETECTORS, detector_names, recover, scan
 from mocap.detect.chunks import detect_video
 from mocap.io.video import check_footage, find_videos, probe, probe_key
 from mocap.stages import Flag
@@ -54,7 +54,9 @@ class Config:
     detector: str = "blazepose"  # a registered detector: blazepose | onnx (RTMPose / RTMO file in model_path)
     variant: str = "full"  # blazepose: lite | full | heavy
     model_path: str = ""  # landmark model file for variants mediapipe does not ship
-    persons: Any = 1  # people per frame: a number ≥ 1 or "auto" (≤ AUTO_PERSONS per view); read by every later stage
+    persons: Any = "auto"  # people per frame: a number ≥ 1 or "auto" (≤ AUTO_PERSONS per view); read by later stages
+    # persons = auto, BlazePose: people followed on every frame, new ones looked for every scan_every frames
+    scan_every: int = 15  # (mocap.detect.scan); 1: MediaPipe's person detector on every frame (+40 % detection CPU)
     stride: int = 1
     start: int = 0
     stop: int | None = None
@@ -81,6 +83,8 @@ class Config:
         if p != "auto" and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
             raise ValueError(f"detect: persons must be a number of people ≥ 1 or \"auto\", got {p!r}"
                              + (" (0 people: nothing to capture)" if p == 0 and not isinstance(p, bool) else ""))
+        if isinstance(self.scan_every, bool) or not isinstance(self.scan_every, int) or self.scan_every < 1:
+            raise ValueError(f"detect: scan_every must be a number of frames ≥ 1, got {self.scan_every!r}")
         if self.stride < 1 or self.start < 0 or (self.stop is not None and self.stop <= self.start):
             raise ValueError(f"detect: need stride ≥ 1, start ≥ 0 and stop > start, got stride {self.stride}, "
                              f"start {self.start}, stop {self.stop}")
@@ -108,11 +112,16 @@ persons_arg.__name__ = "persons (a number or auto)"
 
 
 def check_persons(detector, name: str, persons: int | str) -> None:
-    """A detector that finds one person per view (``max_poses`` = 1) cannot fill several: a clear error."""
+    """A detector that finds one person per view (``max_poses`` = 1) cannot fill several: a clear error (with
+    ``auto``, the default, a warning: it detects the one person it can)."""
     most = getattr(detector, "max_poses", None)
     if persons == 1 or most is None or (persons != "auto" and persons <= most):
         return
     what = getattr(detector, "description", name)
+    if persons == "auto":
+        log.warning("detect: the %r detector (%s) finds at most %d person per view: persons = auto detects that many "
+                    "(several people: blazepose, or onnx with an RTMO model)", name, what, most)
+        return
     raise ValueError(f"detect: the {name!r} detector ({what}) finds at most {most} person per view, but "
                      f"persons = {persons!r}; use a multi-person detector (blazepose, or onnx with an RTMO "
                      f"model) or persons = 1")
@@ -122,6 +131,7 @@ FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=detector_nam
          Flag("--variant", "variant", "BlazePose model", str, choices=("lite", "full", "heavy")),
          Flag("--model", "model_path", "BlazePose lite/heavy landmark .tflite, or the RTMPose / RTMO .onnx file", str),
          Flag("--persons", "persons", "people per frame: a number or auto", persons_arg),
+         Flag("--scan-every", "scan_every", "persons = auto: look for new people every N frames (1: every frame)", int),
          Flag("--stride", "stride", "every N-th frame", int),
          Flag("--start", "start", "first frame", int),
          Flag("--stop", "stop", "stop before this frame", int),
@@ -189,8 +199,11 @@ def make_detector(cfg: Config):
     no hands of its own (a whole-body ONNX model already gives ``blazepose33_hands``)."""
     from mocap.detect import get_detector
 
-    detector = get_detector(cfg.detector, variant=cfg.variant, model_path=cfg.model_path or None,
-                            num_poses=cfg.slots)
+    options = {"variant": cfg.variant, "model_path": cfg.model_path or None, "num_poses": cfg.slots}
+    if scan.scanning(cfg):
+        detector = scan.ScanningPose(**options, scan_every=cfg.scan_every)
+    else:
+        detector = get_detector(cfg.detector, **options)
     if not cfg.hands or detector.keypoint_set == "blazepose33_hands":
         return detector
     from mocap.detect.hands import WithHands
@@ -233,6 +246,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         config.pop("recover")  # files without a second pass read as before it existed (one person)
     if not cfg.split:
         config.pop("split")  # results as before the setting existed (resumable)
+    if cfg.persons != "auto":
+        config.pop("scan_every")  # only persons = auto scans (files of a given number of people read as before)
     work = partial_path(session)
     if not overwrite and not work.exists() and out.exists():
         work = out  # a finished file (or one from before partial files): resumed in place
@@ -246,8 +261,10 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     if not pending:
         log.info("%s complete, skipping detection", out)
         _second_pass(session, cfg, settings, work, videos)  # an interrupted second pass is done now
-        return _finish(work, out)
+        return _finish(work, out, cfg)
     names = list(videos)
+    if resume and cfg.persons == "auto":  # a finished file cut to its people, resumed: every slot again first
+        scan.fit_persons_axis(work, cfg.slots)
 
     def create(keypoint_set: str) -> None:
         work.parent.mkdir(parents=True, exist_ok=True)
@@ -263,7 +280,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         distributed.detect_on_cluster({c: videos[c] for c in pending}, infos, cfg, work, names, F,
                                       session.root / "review" if cfg.overlay else None)
         _second_pass(session, cfg, settings, work, videos)
-        return _finish(work, out)
+        return _finish(work, out, cfg)
     from mocap.detect import chunks
 
     stateless = chunks.is_stateless(cfg.detector, cfg.hands)
@@ -334,7 +351,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     if cfg.hands and hands and not any(hands.values()):
         log.warning("hands: no hand detected in any frame of cameras %s; the hand keypoints stay empty (the body "
                     "is unaffected, fingers are left to the fit's rest pose)", sorted(hands))
-    return _finish(work, out)
+    return _finish(work, out, cfg)
 
 
 def _second_pass(session: Session, cfg: Config, settings, work: Path, videos: dict[str, Path]) -> None:
@@ -383,13 +400,20 @@ def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list,
         log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
                  sum(len(p) for p, _ in pieces), 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
                  1000 * stats["infer_s"] / stats["frames"])
+        if scans := [s["scans"] for _, s in pieces if "scans" in s]:
+            log.info("camera %s: %s", cam, scan.describe(scans))
         if data.shape[2] == 75:
             hands[cam] = float(np.mean(np.isfinite(data[:, :, 33:, 0]).any(axis=(1, 2))))
             log.info("camera %s: hands in %.1f%% of frames", cam, 100 * hands[cam])
 
 
-def _finish(work: Path, out: Path) -> Path:
-    """Every camera is done: the partial file becomes ``pose2d.h5`` (one rename)."""
+def _finish(work: Path, out: Path, cfg: Config) -> Path:
+    """Every camera is done: the partial file becomes ``pose2d.h5`` (one rename). With ``persons = auto``, its
+    persons axis is first cut to the slots some view filled (at least 1): a take with one person gives the file
+    ``persons = 1`` gives."""
+    if cfg.persons == "auto":
+        scan.fit_persons_axis(work)
     if work != out:
         os.replace(work, out)
     return out
+

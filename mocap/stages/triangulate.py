@@ -229,8 +229,8 @@ def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float
     if cfg is None:
         cfg, stored, recorded = _recorded(session)
     extra: dict = {}
-    if persons is not None and persons != 1:
-        kp, extra["association"] = associate_keypoints(rig, kp, persons, cfg)
+    if persons is not None and persons != 1 and not (persons == "auto" and kp.shape[2] == 1):  # one detection per
+        kp, extra["association"] = associate_keypoints(rig, kp, persons, cfg)  # view, auto: the single performer
     elif persons is None and recorded is not None:
         kp, extra["association"] = associate_keypoints(rig, kp, recorded.get("persons_requested", "auto"), cfg,
                                                         recorded)
