@@ -39,8 +39,8 @@ class DetectBenchConfig:
     cameras: tuple[str, ...] = ()  # a subset (default: every video)
     split: bool = False  # detect.split for the parallel run
     workers: int = 0
-    persons: int | str = 1  # detect.persons (auto: up to AUTO_PERSONS, new people looked for every scan_every frames)
-    scan_every: int = 15  # detect.scan_every (persons = auto; 1: MediaPipe's person detector on every frame)
+    persons: int | str = detect.Config.persons  # detect.persons, the stage's default (auto: new people looked for
+    scan_every: int = detect.Config.scan_every  # every scan_every frames; 1: the person detector on every frame)
 
 
 def default_videos() -> Path | None:

@@ -117,8 +117,12 @@ def cmd_bench_detect(args) -> int:
     if videos is None:
         print("no videos: pass --videos FOLDER or set MOCAP_SHARED_DATA", file=sys.stderr)
         return 2
+    from mocap.stages.detect import persons_arg
+
     cfg = DetectBenchConfig(str(videos), args.variant, args.model or "", args.stop, args.repeat,
-                            tuple(args.cameras or ()), args.split, args.workers)
+                            tuple(args.cameras or ()), args.split, args.workers,
+                            DetectBenchConfig.persons if args.persons is None else persons_arg(args.persons),
+                            DetectBenchConfig.scan_every if args.scan_every is None else args.scan_every)
     result = run(cfg, progress=lambda s: print(f"… {s}", file=sys.stderr, flush=True))
     print(f"detection benchmark: BlazePose {cfg.variant}, {result['cores']} cores, videos {videos}; "
           "per-camera rows run alone on one core")
@@ -217,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--cameras", nargs="+", help="a subset of the cameras")
     bd.add_argument("--split", action="store_true", help="detect.split for the parallel run")
     bd.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
+    bd.add_argument("--persons", help="detect.persons: a number or auto (default: the detect stage's, auto)")
+    bd.add_argument("--scan-every", type=int, help="detect.scan_every with persons = auto (default: the stage's)")
     bd.add_argument("--json", type=Path)
     bd.set_defaults(func=cmd_bench_detect)
 
