@@ -58,11 +58,6 @@ class SwapConfig:
     # (None: every view is)
     scale_frames: int = 100  # the noise scale is measured on about this many frames spread over the take
     mirrored_frames: bool = True  # frames whose views' consensus is mirrored (most views swapped) found in 3D
-    round_views: int | None = 6  # the re-evaluations (``rounds``) test against the other views' point only the
-    # views left out of the references, and the joints of the others whose groups' exchange is not clearly worse
-    # (``clear_margin``) on the point of those references (their own view in it), where at least this many
-    # views of the joint are in them (then one view pulls that point by a sixth or less of its error); with
-    # fewer (4 cameras, always) every view is tested (None: every view everywhere)
 
     def __post_init__(self) -> None:
         for k in ("truncate", "max_reproj_px", "min_noise_px"):
@@ -72,8 +67,6 @@ class SwapConfig:
             raise ValueError(f"swaps: clear_margin must be ≥ 0 (or None), got {self.clear_margin}")
         if self.scale_frames < 1:
             raise ValueError(f"swaps: scale_frames must be ≥ 1, got {self.scale_frames}")
-        if self.round_views is not None and self.round_views < 3:
-            raise ValueError(f"swaps: round_views must be ≥ 3 (or None), got {self.round_views}")
         if self.rounds < 0:
             raise ValueError(f"swaps: rounds must be ≥ 0, got {self.rounds}")
         for k in ("dead_zone", "switch", "follow"):
@@ -171,7 +164,6 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     at[some] = np.arange(some.size)
     part = some if some.size < F * J else slice(None)
     sets, counts, level = _reference_sets(used[part], agree[part], trust[part])
-    sums = _set_sums(sets, level, T, some)
     mirror_rows = (np.arange(F)[:, None] * J + perm).ravel()  # (F·J,) the row of each row's mirror joint
     for c in range(C):
         rows = np.arange(F * J) if need is None else np.flatnonzero(need[:, c])
@@ -179,9 +171,9 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
             continue
         sub = at[rows]  # the same rows among ``some``
         k = level[sub, c]
-        ref = sums[k, sub]  # (n, 9): the set's sum less the camera's own view (when in the set)
-        ref -= T[rows, c] * sets[k, sub, c][:, None]
-        pc = rig.cameras[c].project(solve_terms(ref, counts[k, sub, c]))  # (n, 2)
+        ref = sets[k, sub]  # (n, C): the other views of the reference
+        ref[:, c] = False
+        pc = rig.cameras[c].project(solve_terms(sum_views(ref, T[rows]), counts[k, sub, c]))  # (n, 2)
         if rows.size == F * J:
             distances(c, slice(None), pc.reshape(F, J, 2))
             continue
@@ -194,25 +186,6 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
         e_given[f, c, j] = np.where(ok, distance(pc[:, 0] - d[:, 0], pc[:, 1] - d[:, 1]), np.nan)
         e_mirror[f, c, j] = np.where(ok, distance(pm[:, 0] - d[:, 0], pm[:, 1] - d[:, 1]), np.nan)
     return e_given, e_mirror
-
-
-def _set_sums(sets: np.ndarray, level: np.ndarray, T: np.ndarray, some: np.ndarray) -> np.ndarray:
-    """(4, n, 9) the normal terms T (N, C, 9) of rows ``some`` (n,) summed over each candidate view set of
-    :func:`_reference_sets` (4, n, C), made only for the rows where some camera's reference is that set (zero
-    elsewhere): a leave-one-out reference is then one sum less its camera's own view (one sum per row, not one
-    per row and camera)."""
-    N = T.shape[0]
-    sums = np.zeros(sets.shape[:2] + (T.shape[2],))
-    for k in range(len(sets)):
-        on = (level == k).any(axis=1)
-        r = np.flatnonzero(on)
-        if 8 * r.size < N:  # a few rows: their terms gathered
-            sums[k, r] = sum_views(sets[k, r], T[some[r]])
-        elif r.size:  # many: summed in place over every row, the others' views masked (a gather of
-            views = np.zeros((N, sets.shape[2]), bool)  # the terms costs more than the sum)
-            views[some[r]] = sets[k, r]
-            sums[k] = sum_views(views, T)[some]
-    return sums
 
 
 def _reference_sets(used: np.ndarray, agree: np.ndarray, trust: np.ndarray
@@ -305,21 +278,9 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         """Evidence of ``frames`` once more, with ``flip`` (n, C, G) applied and only ``trusted``
         (n, C) views in the references, written back in the given order."""
         idx = swap_permutations(perm, member, flip)
-
-        def gate(e_given: np.ndarray, e_mirror: np.ndarray) -> np.ndarray:
-            """(n, C, J) the detections tested against the other views' point: the views not trusted, and
-            where fewer than ``round_views`` trusted views see a joint every view, else those of the groups
-            whose exchange is not clearly worse on the point of the trusted views."""
-            g, m = group_costs(e_given, e_mirror, member, scale, cfg.truncate)
-            clear = (g - m < -(cfg.dead_zone + cfg.clear_margin)) | ((g == 0) & (m == 0))
-            test = (~clear).astype(np.float32) @ member.T.astype(np.float32) > 0
-            many = (np.isfinite(e_given) & trusted[..., None]).sum(axis=1) >= cfg.round_views  # (n, J)
-            return test | ~trusted[..., None] | ~many[:, None, :]
-
-        gated = cfg.round_views is not None and cfg.clear_margin is not None and cfg.round_views <= C
         e2g, e2m = joint_errors(rig, np.take_along_axis(xy[frames], idx[..., None], axis=2),
                                 np.take_along_axis(w[frames], idx, axis=2), perm, cfg.max_reproj_px, trusted,
-                                np.take_along_axis(xn[frames], idx[..., None], axis=2), gate if gated else None)
+                                np.take_along_axis(xn[frames], idx[..., None], axis=2))
         g2, s2 = group_costs(e2g, e2m, member, scale, cfg.truncate)
         cg[frames], cs[frames] = np.where(flip, s2, g2), np.where(flip, g2, s2)
 
