@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mocap.geometry.normal_terms import distance, finite
+from mocap.geometry.normal_terms import finite
 from mocap.geometry.rotations import geodesic_deg, matrix_to_axis_angle
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.optim.rig_problem import _Problem
@@ -109,39 +109,6 @@ def _parameters(problem: _Problem, start: Rig) -> np.ndarray:
             cam[c, 6] = np.log(s.K[0, 0] / g.K[0, 0])
             cam[c, 7:9] = s.K[:2, 2] - g.K[:2, 2]
     return cam
-
-
-def mirror_rows(frame: np.ndarray, joint: np.ndarray, perm: np.ndarray) -> np.ndarray:
-    """(N,) the row of each point's mirror joint in the same frame (−1: none): points (N,) of ``frame`` and
-    ``joint`` (rows ordered by frame, then joint), perm the joints' mirror permutation (J,) (−1: unpaired)."""
-    J = len(perm)
-    key = frame.astype(np.int64) * J + joint
-    want = frame.astype(np.int64) * J + perm[joint]
-    pos = np.minimum(np.searchsorted(key, want), max(len(key) - 1, 0))
-    ok = (perm[joint] >= 0) & (perm[joint] != joint) & (key[pos] == want) if len(key) else np.zeros(0, bool)
-    return np.where(ok, pos, -1)
-
-
-def mirrored_views(rig: Rig, uv: np.ndarray, X: np.ndarray, frame: np.ndarray, mirror: np.ndarray, sigma: float,
-                   truncate: float = 4.0, margin: float = 12.0) -> np.ndarray:
-    """(N, C) bool: the observations of the views (a frame in a camera) whose left and right sides look
-    exchanged (a detector's left/right swap): against the points X (N, 3) of a rig near the solution, their
-    detections uv (N, C, 2) are explained better by each joint's mirror joint (``mirror`` (N,) its row, −1:
-    none) by more than ``margin`` over the frame's joints, in truncated squared units of σ px (as the swap
-    repair scores them). Such a view is a gross but consistent error the robust loss does not tell from a
-    pose error when the two sides project close together; its frame's observations are left out."""
-    proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (N, C, 2)
-    pm = np.where((mirror >= 0)[:, None, None], proj[np.maximum(mirror, 0)], np.nan)
-
-    def rho(p: np.ndarray) -> np.ndarray:
-        e = np.minimum(distance(p[..., 0] - uv[..., 0], p[..., 1] - uv[..., 1]) / sigma, truncate)
-        return e * e
-
-    delta = rho(proj) - rho(pm)  # > 0: the mirror joint explains the detection better
-    delta[~np.isfinite(delta)] = 0.0
-    frames, at = np.unique(frame, return_inverse=True)
-    total = np.stack([np.bincount(at, delta[:, c], len(frames)) for c in range(delta.shape[1])], axis=1)
-    return (total > margin)[at] & finite(uv)
 
 
 def refine_rig(rig: Rig, uv: np.ndarray, X0: np.ndarray, cfg: RigRefineConfig = RigRefineConfig(),

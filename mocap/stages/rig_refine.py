@@ -48,7 +48,7 @@ from mocap.geometry.normal_terms import camera_pairs, finite, robust_points
 from mocap.geometry.triangulation import normalise_observations, reprojection_errors
 from mocap.io.atomic import atomic_write, atomic_write_text
 from mocap.keypoint_sets import get_keypoint_set
-from mocap.optim.rig_refine import RigRefineConfig, mirror_rows, mirrored_views, refine_rig
+from mocap.optim.rig_refine import RigRefineConfig, refine_rig
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.types import Keypoints2D, Rig
@@ -93,8 +93,6 @@ class Config:
     # through the warm estimate) search each camera's this many best-conditioned partners for a consensus pair,
     # not all C(C − 1)/2 pairs (None: all; with 4 cameras 3 is all of them). The held-out frames search every
     # pair (fewer left the given rig's held-out error up to a quarter higher with 6 cameras: a biased judge)
-    mirrored_views: bool = True  # views (a frame in a camera) whose left and right limbs look exchanged against
-    # the warm start's points are left out of the polish (a detector's swaps, repaired only later, bias it)
     refine_intrinsics: bool = False  # also refine focal scale and principal point
     prior_deg: float = 0.5  # σ of a prior keeping each camera's rotation near the given rig's (0: none) ...
     prior_m: float = 0.03  # ... and its centre (metres): it settles what the take barely observes
@@ -250,12 +248,6 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> 
         start = start if first.usable else None
         r = start or rig
         X = _points3d(r, uv, cfg.max_reproj_px, xn if _same_intrinsics(r, rig) else None, pairs)
-        if start is not None and cfg.mirrored_views:  # views with left and right exchanged: left out
-            drop = mirrored_views(start, uv, X, frame, mirror_rows(frame, which, _mirrors(kp, joints)),
-                                  first.noise_px)
-            uv = np.where(drop[..., None], np.nan, uv)
-            rows, cams = np.nonzero(drop)
-            report["mirrored_views"] = int(np.unique(frame[rows] * C + cams).size)
     polish = dataclasses.replace(solver, robust_iterations=cfg.warm_robust_iterations,
                                  tolerance=cfg.polish_tolerance, max_iterations=cfg.polish_iterations,
                                  frozen_jacobian=True) if start else solver
@@ -310,14 +302,6 @@ def _used(xy: np.ndarray, frames: np.ndarray, min_views: int) -> tuple[np.ndarra
     uv = xy[frames].transpose(0, 2, 1, 3).reshape(-1, C, 2)
     keep = finite(uv).sum(1) >= min_views
     return uv[keep], np.tile(np.arange(J), len(frames))[keep], np.repeat(frames, J)[keep]
-
-
-def _mirrors(kp: Keypoints2D, joints: np.ndarray) -> np.ndarray:
-    """(J,) each used joint's mirror joint among ``joints`` (its column; −1 when unpaired or not used)."""
-    perm = get_keypoint_set(kp.keypoint_set).flip_permutation
-    col = np.full(len(perm), -1)
-    col[joints] = np.arange(len(joints))
-    return col[perm[joints]]
 
 
 def _spread(X: np.ndarray, joint: np.ndarray) -> float:
