@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocap.geometry.normal_terms import distance
+from mocap.geometry.normal_terms import distance, finite
 from mocap.stats import signed_rank_greater
 from mocap.types import Rig
 
@@ -19,7 +19,6 @@ from mocap.types import Rig
 def normalised(rig: Rig, c: int, xy: np.ndarray) -> np.ndarray:
     """Homogeneous undistorted normalised coordinates (..., 3) of camera c's pixels (..., 2)."""
     from mocap.geometry.camera import pixels_to_normalised
-    from mocap.geometry.normal_terms import finite
 
     out = np.full(xy.shape[:-1] + (3,), np.nan)
     ok = finite(xy)  # the missing ones stay NaN: undistorted only where known (the iteration's NaN-aware
