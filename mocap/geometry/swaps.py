@@ -10,12 +10,12 @@ their costs are independent sums over their joints. Time enters through a two-st
 camera and group (as given / exchanged) with a cost per switch and a dead zone for weak evidence, so
 short runs are accepted on clear evidence and a run's ambiguous frames follow its neighbours; a group
 with little evidence follows the others of its view. A swapped view also corrupts the references of
-the others: the view with the strongest evidence in a frame is left out of them, and the frames that
-changed are evaluated again (``rounds``) with the repaired views, those changed left out of the
-references (where one view alone shows evidence, only in frames seen by fewer than ``lone_views`` views: with
-more its pull on the others' references is too weak to hide another). Cost: every view is first scored on
-the point of all views (its own included: one solve);
-only the joints of the groups whose exchange is not clearly worse there (``clear_margin``) and a sample of
+the others: the view with the strongest evidence in a frame is left out of them (where it alone shows
+evidence, only in frames seen by fewer than ``lone_views`` views: with more, its pull on the others'
+references is too weak to hide another), and the frames that changed are evaluated again (``rounds``) with
+the repaired views, those changed left out of the references. Cost: every view is first scored on the
+point of all views (its own included: one solve); only the joints of the groups whose exchange is not
+clearly worse there (``clear_margin``) and a sample of
 frames (the noise scale) are tested against the other views' point (one solve per camera): the repairs are
 those of testing every view. Where most views of a frame are exchanged at once, the views' consensus is itself
 mirrored and outvotes the right ones: those frames are found from the 3D over time
