@@ -297,17 +297,19 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
     # (with ``lone_views`` or more views in a frame, one view's pull on the others' references is too weak to hide
     # a second swapped view: a frame where only one view shows evidence keeps it as it is)
     strength = np.maximum(cg - cs - cfg.dead_zone, 0.0).sum(axis=2)  # (F, C)
+    many = (w > 0).any(axis=2).sum(axis=1) >= (cfg.lone_views or C + 1)  # (F,) frames seen by lone_views views
     evident = (strength > 0).sum(axis=1)
-    lone = (evident == 1) & ((w > 0).any(axis=2).sum(axis=1) >= (cfg.lone_views or C + 1))
-    frames = np.flatnonzero((evident > 0) & ~lone)
+    frames = np.flatnonzero((evident > 0) & ~((evident == 1) & many))
     if frames.size:
         suspect = np.arange(C) == strength[frames].argmax(axis=1)[:, None]
         again(frames, np.zeros((frames.size, C, len(names)), bool), ~suspect)
     swapped = decide(cg, cs, cfg)
     seen = np.zeros_like(swapped)  # the exchanges each frame's evidence was last found with (none: as given)
     for _ in range(cfg.rounds):  # again where views changed, against references of the views left as they are
-        # a frame's evidence depends only on its own exchanges: those found with the same ones are kept
-        frames = np.flatnonzero((swapped != seen).any(axis=(1, 2)) & swapped.any(axis=(1, 2)))
+        # a frame's evidence depends only on its own exchanges: those found with the same ones are kept (and
+        # those of a frame with one view exchanged among lone_views or more: it pulls the others' too little)
+        lone = (swapped.any(axis=2).sum(axis=1) == 1) & many
+        frames = np.flatnonzero((swapped != seen).any(axis=(1, 2)) & swapped.any(axis=(1, 2)) & ~lone)
         if not frames.size:
             break
         again(frames, swapped[frames], ~swapped[frames].any(axis=2))
