@@ -64,12 +64,32 @@ def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, ma
     if weak.size and C >= 3:
         best = agree[weak].copy()
         Tw = at(weak)
-        for c in range(C):  # each view left out in turn: the point most others agree with
-            views = used[weak].copy()
-            views[:, c] = False
-            a = agreeing(solve_terms(sum_views(views, Tw), count_views(views)[:, 0]), weak)
-            better = count_views(a)[:, 0] > count_views(best)[:, 0]
-            best[better] = a[better]
+        total, n_used = sum_views(used[weak], Tw), count_views(used[weak])[:, 0]
+
+        def left_out(c: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            """The views (n, C) agreeing with the point of the used views of weak rows ``rows`` but view c (n,)
+            (the sum of all less that view's own term: one sum, not one per view)."""
+            own = used[weak[rows], c]
+            S = total[rows] - Tw[rows, c] * own[:, None]
+            return agreeing(solve_terms(S, n_used[rows] - own), weak[rows])
+
+        # one wrong view is the common case: without the view farthest from the point of all views first;
+        # where every other view agrees with that point no other view left out can do better
+        X = solve_terms(total, n_used)
+        proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)
+        far = np.argmax(np.where(used[weak], np.nan_to_num(distance(*np.moveaxis(proj - uv[weak], -1, 0)),
+                                                          nan=np.inf), -1.0), axis=1)
+        everything = np.arange(weak.size)
+        a = left_out(far, everything)
+        better = count_views(a)[:, 0] > count_views(best)[:, 0]
+        best[better] = a[better]
+        rest = np.flatnonzero(count_views(best)[:, 0] < n_used - 1)
+        for c in range(C):  # elsewhere each view left out in turn: the point most others agree with
+            if rest.size == 0:
+                break
+            a = left_out(np.full(rest.size, c), rest)
+            better = count_views(a)[:, 0] > count_views(best[rest])[:, 0]
+            best[rest[better]] = a[better]
         agree[weak] = best
     X = np.full((F * J, 3), np.nan)
     ok = count_views(agree)[:, 0] >= 2

@@ -218,7 +218,8 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
     max_lag = int(min(cfg.max_offset_s * kp.fps, F // 3))
     names = list(kp.camera_names)
     joints = used_joints(kp.keypoint_set, cfg.joints)
-    xy = np.where(kp.score[:, :, 0, joints, None] >= cfg.min_score, kp.xy[:, :, 0, joints], np.nan)  # (F, C, J, 2)
+    sub = np.take(kp.data[:, :, 0], joints, axis=2)  # (F, C, J, 3): one gather of the joints, not two
+    xy = np.where(sub[..., 2:] >= cfg.min_score, sub[..., :2], np.nan)  # (F, C, J, 2)
     use_audio = bool(audio) and cfg.audio
     if use_audio:
         null = audio_offsets(audio, kp.fps, cfg.max_offset_s)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocap.geometry.normal_terms import distance
+from mocap.geometry.normal_terms import distance, finite
 from mocap.stats import signed_rank_greater
 from mocap.types import Rig
 
@@ -20,7 +20,11 @@ def normalised(rig: Rig, c: int, xy: np.ndarray) -> np.ndarray:
     """Homogeneous undistorted normalised coordinates (..., 3) of camera c's pixels (..., 2)."""
     from mocap.geometry.camera import pixels_to_normalised
 
-    return np.concatenate([pixels_to_normalised(rig[c], xy), np.ones(xy.shape[:-1] + (1,))], axis=-1)
+    out = np.full(xy.shape[:-1] + (3,), np.nan)
+    ok = finite(xy)  # the missing ones stay NaN: undistorted only where known (the iteration's NaN-aware
+    out[ok, :2] = pixels_to_normalised(rig[c], xy[ok])  # maxima cost a copy of every array)
+    out[..., 2] = 1.0
+    return out
 
 
 def essential(rig: Rig, i: int, j: int) -> np.ndarray:
