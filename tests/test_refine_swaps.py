@@ -97,3 +97,13 @@ def test_recorded_exchanges_replay(take, solved):
     for f, c, _, _ in rows:
         untouched[f, c] = False
     assert np.array_equal(replayed[untouched], kp.data[untouched], equal_nan=True)
+
+
+def test_people_e2e_from_a_stage_needs_a_finished_run(tmp_path):
+    """``mocap bench people-e2e``'s reuse of a finished run's detections (to compare later stages on the same
+    pixels): a session without its pose2d.h5 is refused, naming what is missing."""
+    from mocap.bench.people_e2e import PeopleE2EConfig, run
+
+    (tmp_path / "take").mkdir()
+    with pytest.raises(ValueError, match="needs a finished run with its pose2d.h5"):
+        run(PeopleE2EConfig(str(tmp_path / "take"), str(tmp_path / "work"), from_stage="rig_refine"))
