@@ -6,7 +6,8 @@ left and right stays exchanged, and when both views are exchanged their consensu
 refined trajectory knows more than those two views: time (the body cannot jump to its mirror image between
 two frames) and the bones. So after a first refine, each view's body-side group (head, arms, legs) in each
 frame is compared as given and exchanged with the refined points' projection: where it is far (beyond
-``outlier_sigma`` σ of refine's noise) as given and less than half as far exchanged, the view's group is
+``outlier_sigma`` σ of refine's noise) as given and less than half as far exchanged (the group's median, and
+half of its joints each: two outliers among four joints are no swap), the view's group is
 exchanged and the person refined again from those keypoints; again while new ones show (a leg bridged across
 the frames its observations were exchanged in moves to them only once the arms are right), at most
 :data:`ROUNDS` times, each group once.
@@ -27,6 +28,7 @@ from mocap.types import Rig
 MIN_JOINTS = 2  # a group's decision needs this many joints seen both as given and exchanged
 BETTER = 0.5  # exchanged must be at most this share of the distance as given
 ROUNDS = 3  # refines after the first one, at most
+MOST = 0.5  # share of the group's joints that must each be far as given and less than half as far exchanged
 
 
 def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, X: np.ndarray, keypoint_set: str, sigma_px: float,
@@ -56,7 +58,10 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, X: np.ndarray, keypoint_
             continue
         a = _median(np.where(both, given[..., j], np.nan), ok)
         b = _median(np.where(both, mirror[..., j], np.nan), ok)
-        out[..., g] = ok & (a > limit) & (b < BETTER * a)
+        with np.errstate(invalid="ignore"):  # and most of its joints on their own (not two outliers of four)
+            better = both & (given[..., j] > limit) & (mirror[..., j] < BETTER * given[..., j])
+        most = better.sum(axis=-1) >= MOST * both.sum(axis=-1)
+        out[..., g] = ok & most & (a > limit) & (b < BETTER * a)
     return out
 
 
