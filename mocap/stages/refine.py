@@ -116,9 +116,9 @@ def _with_swaps(rig: Rig, kp: Keypoints2D, w: np.ndarray, p: int, solved: tuple,
     X, e, v, s = solved
     done = None
     for _ in range(refine_swaps.ROUNDS):
-        data = kp.data[:, :, p] if done is None else refine_swaps.apply(kp.data[:, :, p], done, kp.keypoint_set)
-        found = refine_swaps.find_swaps(rig, data[..., :2], w, X, kp.keypoint_set, s.noise_px,
-                                        cfg.solver.outlier_sigma)
+        xy, wp = (kp.xy[:, :, p], w) if done is None else \
+            (refine_swaps.apply(kp.xy[:, :, p], done, kp.keypoint_set), refine_swaps.apply(w, done, kp.keypoint_set))
+        found = refine_swaps.find_swaps(rig, xy, wp, X, kp.keypoint_set, s.noise_px, cfg.solver.outlier_sigma)
         if done is not None:
             found &= ~done
         if not found.any():
@@ -126,8 +126,8 @@ def _with_swaps(rig: Rig, kp: Keypoints2D, w: np.ndarray, p: int, solved: tuple,
         done = found if done is None else done | found
         log.info("%s: %d view-frames with left and right exchanged that the refined trajectory shows (the swap "
                  "repair needs three views): exchanged, refined again", person_name(p), int(found.any(axis=-1).sum()))
-        xy = refine_swaps.apply(kp.data[:, :, p], done, kp.keypoint_set)[..., :2]
-        X, e, v, s = refine_person(rig, xy, w, X, bones, kp.fps, cfg.solver, groups)
+        xy, wp = refine_swaps.apply(kp.xy[:, :, p], done, kp.keypoint_set), refine_swaps.apply(w, done, kp.keypoint_set)
+        X, e, v, s = refine_person(rig, xy, wp, X, bones, kp.fps, cfg.solver, groups)  # weights go with their keypoints
     if done is None:
         done = np.zeros(kp.shape[:2] + (0,), bool)
     return X, e, v, s, done

@@ -72,12 +72,13 @@ def _median(v: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def apply(data: np.ndarray, swapped: np.ndarray, keypoint_set: str) -> np.ndarray:
-    """The person's keypoints ``data`` (F, C, J, 3) with the groups ``swapped`` (F, C, G) exchanged."""
+    """The person's keypoints ``data`` (F, C, J, ...) (or their weights (F, C, J)) with the groups ``swapped``
+    (F, C, G) exchanged."""
     ks = get_keypoint_set(keypoint_set)
     perm = np.asarray(ks.flip_permutation)
     member = swap_groups(ks)[1][: data.shape[2]]
     idx = swap_permutations(perm, member, swapped)  # (F, C, J)
-    return np.take_along_axis(data, idx[..., None], axis=2)
+    return np.take_along_axis(data, idx.reshape(idx.shape + (1,) * (data.ndim - 3)), axis=2)
 
 
 def encode(swapped: np.ndarray, person: int) -> list[list[int]]:
