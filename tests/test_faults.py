@@ -58,7 +58,7 @@ def _report(root, kind: str, info: dict | None = None) -> tuple[Session, dict]:
     tri.info["config"] = {**tri.info.get("config", {}), "repair_swaps": False}  # the report reads the 2D as given
     tri.info.update(info or {})
     triangulate.write_outputs(tri, session.points3d("triangulated"))
-    points, _ = refine.run(rig, kp, tri)
+    points, _ = refine.run(rig, kp, tri, refine.Config(swaps=False))  # nor repaired by refine
     triangulate.write_outputs(points, session.points3d("refined"))
     return session, report.build(session, cfg=report.Config(overlay_videos=False))
 

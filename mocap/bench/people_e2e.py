@@ -53,6 +53,9 @@ class PeopleE2EConfig:
     work: str = ""  # where to run it (default: a fresh copy next to it)
     character: str = "makehuman"
     sets: tuple[str, ...] = ("report.overlay_videos=false", "export.formats=['bvh']")
+    # a finished run of this bench (its pose2d.h5 kept) run again from this stage: the detections reused
+    # (the same pixels), to compare later stages; "": from scratch
+    from_stage: str = ""
 
 
 def match_people(X: np.ndarray, truth: np.ndarray) -> dict:
@@ -112,6 +115,9 @@ def run(cfg: PeopleE2EConfig) -> dict:
     from mocap.bench.e2e import working_copy
     from mocap.pipeline import run as run_pipeline
 
+    if cfg.from_stage and not (Path(cfg.session) / "pose2d.h5").is_file():
+        raise ValueError(f"bench people-e2e: from_stage={cfg.from_stage!r} needs a finished run with its "
+                         f"pose2d.h5, {cfg.session} has none")
     work = working_copy(Path(cfg.session), cfg.work, "_people_e2e")
     character, _ = load_preset("synth", cfg.character)
     kps = get_keypoint_set("blazepose33")
@@ -120,7 +126,8 @@ def run(cfg: PeopleE2EConfig) -> dict:
     truth = read_points3d(work / "groundtruth" / "points3d.h5").xyz[:, :, idx]
     n_people = truth.shape[1]
     t0 = time.perf_counter()
-    r = run_pipeline(work, sets=[*cfg.sets, f"detect.persons={n_people}"], progress=False)
+    r = run_pipeline(work, sets=[*cfg.sets, f"detect.persons={n_people}"], progress=False,
+                     from_stage=cfg.from_stage or None)
     total = time.perf_counter() - t0
     true_rig = read_rig(work / "groundtruth" / "rig.toml")
     rig = read_rig(work / "calibration" / "rig.toml")

@@ -116,13 +116,16 @@ def _match_people(X: np.ndarray, truth: np.ndarray) -> dict[int, int]:
 
 def _swaps_repaired(session: Session, pts) -> dict | None:
     """{camera: left/right swaps repaired} from the points' info, or the triangulated points' (where the
-    repair runs) when the refined ones do not carry it; None when no repair ran."""
+    repair runs) when the refined ones do not carry it, plus those refine found; None when no repair ran."""
     from mocap.io.hdf5 import read_points3d
 
     found = pts.info.get("swaps_repaired")
     tri = session.points3d("triangulated")
     if not isinstance(found, dict) and tri.is_file() and pts.info.get("stage") != "triangulated":
         found = read_points3d(tri).info.get("swaps_repaired")
+    more = pts.info.get("swaps", {}).get("per_camera") if isinstance(pts.info.get("swaps"), dict) else None
+    if isinstance(more, dict) and any(more.values()):  # and those refine found (mocap.stages.refine_swaps)
+        found = {c: int((found or {}).get(c) or 0) + int(more.get(c, 0)) for c in set(found or {}) | set(more)}
     return found if isinstance(found, dict) else None
 
 
@@ -164,6 +167,14 @@ def _keypoints(session: Session, rig, pts):
     if "association" not in repairs or kp.shape[2] != P:  # no recorded association: match by proximity
         kp = people.aligned_keypoints(rig, kp, pts)
         kp_raw = people.aligned_keypoints(rig, kp_raw, pts) if kp_raw is not None else None
+    rows = pts.info.get("swaps", {}).get("views") if isinstance(pts.info.get("swaps"), dict) else None
+    if rows:  # the swaps refine found against its trajectory (mocap.stages.refine_swaps): compared as refined
+        from mocap.stages.refine_swaps import apply_recorded
+        from mocap.types import Keypoints2D
+
+        if kp_raw is None:
+            kp_raw = kp
+        kp = Keypoints2D(apply_recorded(kp.data, rows, kp.keypoint_set), kp.camera_names, kp.keypoint_set, kp.fps)
     return kp, kp_raw, repairs
 
 

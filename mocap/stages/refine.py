@@ -5,7 +5,10 @@ Each person of the points is refined on their own. With several people (P > 1), 
 (no triangulated point, or the solver refuses it) is left empty (NaN) and recorded in ``info["skipped"]``
 (``[{"person", "reason"}]``) with a warning, not an error. The keypoints on the body of another person nearer
 that camera weigh as triangulate weighed them (the noise ratio it measured, ``info["occlusion"]`` of both files;
-:mod:`mocap.multi.overlap`)."""
+:mod:`mocap.multi.overlap`). A view's left/right swap that the triangulate stage could not repair (two views
+only) and the refined trajectory shows is exchanged and the person refined again (``refine.swaps``,
+:mod:`mocap.stages.refine_swaps`; ``info["swaps"]``: the exchanges and their count per camera, which the
+report applies to the keypoints it compares)."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from mocap.keypoint_sets import get_keypoint_set, joint_groups
 from mocap.optim.refine import RefineConfig, RefineSummary, refine_person
 from mocap.persons import person_name
 from mocap.session import Session
-from mocap.stages import Flag, triangulate
+from mocap.stages import Flag, refine_swaps, triangulate
 from mocap.types import Keypoints2D, Points3D, Rig
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,9 @@ class Config:
     solver: RefineConfig = inline(RefineConfig)  # its keys are refine's: refine.accel_sigma, refine.noise_px, ...
     min_score: float = 0.2  # detections below this confidence are ignored
     bones: bool = True  # constant bone-length term for the keypoint set's bones
+    # left/right swaps of a view the triangulate stage's repair left (it needs three views) that the refined
+    # trajectory shows: exchanged and the person refined again (mocap.stages.refine_swaps)
+    swaps: bool = True
 
 
 FLAGS = (Flag("--noise-px", "noise_px", "2D noise σ in pixels (default: estimated)", float),
@@ -65,6 +71,7 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     err = np.full((F, P, J), np.nan)
     views = np.zeros((F, P, J, C), bool)
     summaries, kept, skipped = [], [], []
+    swaps: list[list[int]] = []
     for p in range(P):
         if not np.any(np.isfinite(init.xyz[:, p])):
             log.warning("%s has no triangulated point; left empty", person_name(p))
@@ -73,6 +80,10 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
         try:
             xyz[:, p], err[:, p], views[:, p], s = refine_person(
                 rig, kp.xy[:, :, p], w[:, :, p], init.xyz[:, p], bones, kp.fps, cfg.solver, groups)
+            if cfg.swaps:
+                xyz[:, p], err[:, p], views[:, p], s, found = _with_swaps(
+                    rig, kp, w[:, :, p], p, (xyz[:, p], err[:, p], views[:, p], s), bones, groups, cfg)
+                swaps.extend(refine_swaps.encode(found, p))
         except ValueError as e:
             if P == 1:
                 raise
@@ -84,6 +95,11 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
         kept.append(({"name": person_name(p)} if P > 1 else {})
                     | {k: v for k, v in asdict(s).items() if k != "seconds"})
     info = {"stage": STAGE, "config": asdict(cfg), "summaries": kept}
+    if cfg.swaps:
+        per_camera = dict.fromkeys(rig.names, 0)
+        for _, c, _, _ in swaps:
+            per_camera[rig.names[c]] += 1
+        info["swaps"] = {"views": swaps, "per_camera": per_camera}
     if P > 1 and ratio > 1:
         info["occlusion"] = {"sigma_ratio": float(ratio)}  # the weighting refine applied (triangulate's)
     if P > 1:
@@ -91,6 +107,30 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
         if "persons" in init.info:  # the association's record of each person, for the fit and the report
             info["persons"] = init.info["persons"]
     return Points3D(xyz, err, views, rig.names, kp.keypoint_set, kp.fps, info), summaries
+
+
+def _with_swaps(rig: Rig, kp: Keypoints2D, w: np.ndarray, p: int, solved: tuple, bones, groups, cfg: Config):
+    """Person p refined (``solved``: points, errors, views, summary) → refined again while the trajectory shows
+    view groups with left and right exchanged (:mod:`mocap.stages.refine_swaps`; a group is exchanged once, at
+    most :data:`~mocap.stages.refine_swaps.ROUNDS` rounds); returns the last solve and the exchanges (F, C, G)."""
+    X, e, v, s = solved
+    done = None
+    for _ in range(refine_swaps.ROUNDS):
+        xy, wp = (kp.xy[:, :, p], w) if done is None else \
+            (refine_swaps.apply(kp.xy[:, :, p], done, kp.keypoint_set), refine_swaps.apply(w, done, kp.keypoint_set))
+        found = refine_swaps.find_swaps(rig, xy, wp, X, kp.keypoint_set, s.noise_px, cfg.solver.outlier_sigma)
+        if done is not None:
+            found &= ~done
+        if not found.any():
+            break
+        done = found if done is None else done | found
+        log.info("%s: %d view-frames with left and right exchanged that the refined trajectory shows (the swap "
+                 "repair needs three views): exchanged, refined again", person_name(p), int(found.any(axis=-1).sum()))
+        xy, wp = refine_swaps.apply(kp.xy[:, :, p], done, kp.keypoint_set), refine_swaps.apply(w, done, kp.keypoint_set)
+        X, e, v, s = refine_person(rig, xy, wp, X, bones, kp.fps, cfg.solver, groups)  # weights go with their keypoints
+    if done is None:
+        done = np.zeros(kp.shape[:2] + (0,), bool)
+    return X, e, v, s, done
 
 
 def summary(session: Session, settings) -> list[str]:

@@ -32,6 +32,9 @@ class Config:
     min_views: int = 2  # fewer views → NaN
     min_score: float = 0.2  # detections below this confidence are ignored
     max_reproj_px: float | None = 15.0  # views beyond this reprojection error are dropped; 0: plain DLT
+    # two views whose rays are within this angle of one line (depth barely observed; a wrong view near the
+    # other's epipolar line agrees with it) lose ties in the robust camera-pair search; 0: off
+    min_pair_angle_deg: float = 30.0
     single_performer: bool = True  # detect.persons = 1 with several per view: keep the one consistent across views
     repair_swaps: bool = True  # exchange back the left/right body sides a view got wrong (checked on the others)
     # several people: a keypoint on the body of another person nearer that camera weighs less, by the noise of
@@ -46,6 +49,9 @@ class Config:
             raise ValueError(f"triangulate: min_views must be ≥ 2, got {self.min_views}")
         if self.max_reproj_px is not None and not self.max_reproj_px >= 0:
             raise ValueError(f"triangulate: max_reproj_px must be positive (0: plain DLT), got {self.max_reproj_px}")
+        if not 0 <= self.min_pair_angle_deg < 90:
+            raise ValueError(f"triangulate: min_pair_angle_deg must be in [0, 90) degrees (0: off), got "
+                             f"{self.min_pair_angle_deg}")
 
 
 FLAGS = (Flag("--max-reproj-px", "max_reproj_px", "drop views beyond this error (0: plain DLT)", float),)
@@ -78,14 +84,15 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | Non
     t0 = time.perf_counter()
     known = reused_work(swap_work, kp, cfg.min_score) if swap_work else None
     X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views, max_reproj_px=cfg.max_reproj_px or None,
-                                known=known)
+                                known=known, min_pair_angle_deg=cfg.min_pair_angle_deg or None)
     occlusion = None
     if P > 1 and cfg.occlusion_weights:
         factor, occlusion = occlusion_weighting(rig, kp, X.reshape(F, P, J, 3), cfg.min_score)
         if occlusion["sigma_ratio"] > 1:  # again with the occluded keypoints weighing less
             w = w * np.moveaxis(factor, 1, 3).reshape(-1, C)
             X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views,
-                                        max_reproj_px=cfg.max_reproj_px or None)
+                                        max_reproj_px=cfg.max_reproj_px or None,
+                                        min_pair_angle_deg=cfg.min_pair_angle_deg or None)
     log.info("triangulated %d points in %.2fs (%.1f%% reconstructed)", X.shape[0], time.perf_counter() - t0,
              100 * np.mean(np.isfinite(X[:, 0])))
     points = Points3D(X.reshape(F, P, J, 3), err.reshape(F, P, J), views.reshape(F, P, J, C), rig.names,
