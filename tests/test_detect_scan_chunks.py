@@ -90,6 +90,13 @@ def test_a_chunk_scans_on_the_frames_the_whole_camera_scans(tmp_path, monkeypatc
     assert (first, end) == (40, N)
     np.testing.assert_array_equal(part, whole[40:])
     assert stats["scans"]["scans"] == 4  # its first frame (10), then 15, 30 and 45 as the whole camera
+    # the same chunk as a cluster task (mocap run --scheduler with chunk_frames)
+    from dataclasses import asdict
+
+    from mocap import distributed
+
+    _, _, _, task, _ = distributed.detect_chunk("cam1", str(video), asdict(cfg), 40, N, 30, {})
+    np.testing.assert_array_equal(task, whole[40:])
     # a chunk that starts on a frame of its own (not a multiple of scan_every) is not scanned later than the whole
     _, _, _, late, _ = chunks.detect_chunk("cam1", video, detect.Config(persons="auto", hands=False), 50, N, 1,
                                            position=0)
