@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import cv2
 import numpy as np
+import pytest
 
 from mocap.detect import chunks, scan
 from mocap.stages import detect
@@ -50,11 +51,13 @@ class Landmarker:
 class Scanner:
     """MediaPipe's person detector: the box of everyone in view."""
 
+    closed = 0
+
     def __call__(self, image):
         return scan.pose_boxes(np.stack(present(frame_of(image))))
 
     def close(self):
-        pass
+        Scanner.closed += 1
 
 
 def fake_mediapipe(monkeypatch):
@@ -101,3 +104,16 @@ def test_a_chunk_scans_on_the_frames_the_whole_camera_scans(tmp_path, monkeypatc
     _, _, _, late, _ = chunks.detect_chunk("cam1", video, detect.Config(persons="auto", hands=False), 50, N, 1,
                                            position=0)
     np.testing.assert_array_equal(late, whole[50:])
+
+
+def test_a_landmark_model_refused_closes_the_person_detector_made_before_it(monkeypatch):
+    fake_mediapipe(monkeypatch)
+
+    def refused(*args, **kwargs):
+        raise ValueError("blazepose: the landmark model bad.tflite could not be loaded")
+
+    monkeypatch.setattr(scan, "_landmarker", refused)
+    closed = Scanner.closed
+    with pytest.raises(ValueError, match="could not be loaded"):
+        scan.ScanningPose(model_path="bad.tflite")
+    assert Scanner.closed == closed + 1

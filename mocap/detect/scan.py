@@ -151,7 +151,11 @@ class ScanningPose:
         self._scanner = PersonScanner(build_bundle(variant, model_path), num_poses, min_detection)
         self._tracker = None
         self.k = 0  # the landmarker's num_poses: the people it follows
-        self._follow(1)  # made now, as BlazePose makes its landmarker (a pool worker makes detectors ahead)
+        try:
+            self._follow(1)  # made now, as BlazePose makes its landmarker (a pool worker makes detectors ahead)
+        except Exception:
+            self._scanner.close()  # a landmark model mediapipe refuses: the detector's graph is not left open
+            raise
         self._frame = 0
         self.phase = 0
         self._short = 0  # scans in a row that found it following fewer than k
