@@ -1,5 +1,6 @@
 """persons = auto (mocap.detect.scan) under ``detect.split`` / cluster chunks: the scans for new people fall on the
-same frames whatever the chunk, so a chunk's frames after its warm-up are those of the whole camera."""
+same frames whatever the chunk, so a chunk's frames after its warm-up are those of the whole camera; a landmark
+model mediapipe refuses leaves no person detector open. MediaPipe is stood in for by fakes (no model is run)."""
 
 from __future__ import annotations
 
