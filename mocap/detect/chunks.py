@@ -296,6 +296,8 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
         t = time.perf_counter()
         detector = take(cfg) or make_detector(cfg)
         setup_s = time.perf_counter() - t
+        if hasattr(body := getattr(detector, "body", detector), "phase"):  # persons = auto: scans on the frames the
+            body.phase = cfg.start // cfg.stride  # whole camera scans, whatever the chunk (video frame // stride)
         review = OverlayWriter(overlay, (info.fps or 30.0) / cfg.stride, info.size) if overlay else None
         kps = get_keypoint_set(detector.keypoint_set)
         cpu0, decode_cpu0, proxy_cpu0 = time.process_time(), decode_cpu, proxy_cpu

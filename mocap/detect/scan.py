@@ -134,7 +134,9 @@ def new_people(found: np.ndarray, followed: np.ndarray, min_iou: float) -> int:
 class ScanningPose:
     """BlazePose for ``persons = auto`` (see the module): up to ``num_poses`` people per frame, new ones looked
     for every ``scan_every`` frames. ``stats``: scans, landmarkers made again (grown, shrunk), the most people
-    followed."""
+    followed. ``phase``: the output-frame index (video frame // stride) of the first frame it is given, set by
+    :func:`mocap.detect.chunks.detect_video`: it scans its first frame, then the frames whose index is a multiple of
+    ``scan_every``, so a chunk of a camera (``detect.split``, cluster chunks) scans where the whole camera does."""
 
     keypoint_set = "blazepose33"
 
@@ -149,8 +151,13 @@ class ScanningPose:
         self._scanner = PersonScanner(build_bundle(variant, model_path), num_poses, min_detection)
         self._tracker = None
         self.k = 0  # the landmarker's num_poses: the people it follows
-        self._follow(1)  # made now, as BlazePose makes its landmarker (a pool worker makes detectors ahead)
+        try:
+            self._follow(1)  # made now, as BlazePose makes its landmarker (a pool worker makes detectors ahead)
+        except Exception:
+            self._scanner.close()  # a landmark model mediapipe refuses: the detector's graph is not left open
+            raise
         self._frame = 0
+        self.phase = 0
         self._short = 0  # scans in a row that found it following fewer than k
         self._last = np.zeros((0, 33, 3))  # the people followed in the last frame
         self.stats = {"frames": 0, "scans": 0, "grown": 0, "shrunk": 0, "most": 0}
@@ -183,7 +190,7 @@ class ScanningPose:
 
     def __call__(self, image_bgr: np.ndarray, timestamp_ms: int) -> np.ndarray:
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=to_rgb(image_bgr))
-        if self._frame % self.scan_every == 0:
+        if self._frame == 0 or (self.phase + self._frame) % self.scan_every == 0:
             self._scan(image)
         self._frame += 1
         self.stats["frames"] += 1
