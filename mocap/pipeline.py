@@ -81,13 +81,16 @@ def _fingerprint(paths: list[Path], root: Path) -> list:
     return out
 
 
-def _key(module, settings, inputs: list[Path], root: Path) -> str:
+def _key(module, settings, inputs: list[Path], root: Path, drop: tuple[str, ...] = ()) -> str:
+    """The stage's cache key; ``drop``: resolved values its finished outputs turned out not to depend on (a
+    stage's ``MAYBE_UNUSED`` and ``unused(session, settings)``)."""
     from mocap import __version__
 
     payload = {"version": __version__, "config": config_to_dict(getattr(settings, module.NAME), True),
                "inputs": _fingerprint(inputs, root)}
     derived = getattr(module, "resolved", None)
-    if derived is not None and (values := derived(settings)):  # only when some value is derived: keys stay
+    values = {k: v for k, v in (derived(settings) if derived is not None else {}).items() if k not in drop}
+    if values:  # only when some value is derived: keys stay
         payload["resolved"] = values
     blob = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -299,11 +302,13 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     inputs = module.inputs(s, settings)
     _check_inputs(module, s, settings, inputs)
     key = _key(module, settings, inputs, s.root)
+    maybe = tuple(getattr(module, "MAYBE_UNUSED", ()))
+    keys = {key, _key(module, settings, inputs, s.root, maybe)} if maybe else {key}
     outs = module.outputs(s, settings)
     prev = state.get(name, {})
     # skipped only when its outputs are still the ones it wrote (not remade by hand, or by Python code
     # that went around the runner, under other settings)
-    if not forced and prev.get("key") == key and prev.get("status") == "done" and all(p.exists() for p in outs) \
+    if not forced and prev.get("key") in keys and prev.get("status") == "done" and all(p.exists() for p in outs) \
             and prev.get("outputs") == _fingerprint(outs, s.root):
         result.status[name], result.timings[name] = "skipped", 0.0
         result.outputs[name] = [str(p) for p in outs]
@@ -323,6 +328,8 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     result.outputs[name] = [str(p) for p in module.outputs(s, settings)]
     if name == "report" and isinstance(out, dict):
         result.metrics = out
+    if maybe and (drop := tuple(k for k in module.unused(s, settings) if k in maybe)):
+        key = _key(module, settings, inputs, s.root, drop)  # what the outputs did not depend on: not in the key
     state[name] = {"key": key, "status": "done", "seconds": dt, "finished": datetime.now().isoformat(),
                    "outputs": _fingerprint(module.outputs(s, settings), s.root)}
     _save_state(s, state)

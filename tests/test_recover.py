@@ -470,3 +470,43 @@ def test_whole_pass_places_a_two_view_person_in_the_other_views(two_view_scene, 
     assert slots.shape[2] == 2  # now seen by four views: the take's association makes it an identity
     _, stats4 = run(RecoverConfig(two_view_birth=4))
     assert stats4["persons_tracked"] == 1 and sum(stats4["recovered_lone"].values()) > 0
+
+
+def test_a_skipped_second_pass_keeps_detection_when_a_triangulate_setting_changes(tmp_path, monkeypatch):
+    """persons = auto (the default) on a single-person take skips the second pass: the finished detections do not
+    depend on the triangulate settings, so changing one does not re-run detection; when the pass ran, it does."""
+    from pipeline_synth import synthetic_session
+
+    from mocap import pipeline
+    from mocap.io.hdf5 import update_keypoints2d_info
+    from mocap.session import Session
+    from mocap.settings import load_config
+    from mocap.stages import detect as stage
+
+    session = Session(synthetic_session(tmp_path / "s", frames=20))
+    outcome = {"recover": {"skipped": "fewer than 2 people tracked"}}
+    runs = []
+
+    def fake_main(s, settings, overwrite):
+        runs.append(overwrite)
+        update_keypoints2d_info(s.pose2d_h5, **outcome)
+
+    monkeypatch.setattr(stage, "needed", lambda s, settings: None)
+    monkeypatch.setattr(stage, "inputs", lambda s, settings: [])
+    monkeypatch.setattr(stage, "main", fake_main)
+    state: dict = {}
+
+    def once(*sets) -> str:
+        result = pipeline.RunResult(session.root)
+        pipeline._one_stage(stage, session, load_config(sets=list(sets))[0], state, result, False)
+        return result.status["detect"]
+
+    assert once() == "ran"
+    assert stage.unused(session, load_config()[0]) == ("recover_uses",)
+    assert once("triangulate.match_max_m=0.3") == "skipped"  # the pass was skipped: nothing it used changed
+    assert once("detect.scan_every=10") == "ran"  # detection's own settings still count
+    outcome = {"recover": {"recovered": {"cam0": 3}}}  # the pass did something: its settings count again
+    assert once("triangulate.match_max_m=0.4") == "ran"
+    assert stage.unused(session, load_config()[0]) == ()
+    assert once("triangulate.match_max_m=0.5") == "ran"
+    assert len(runs) == 4

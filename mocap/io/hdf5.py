@@ -254,6 +254,15 @@ def points3d_persons(path: str | Path) -> int:
         return int(f["xyz"].shape[1])
 
 
+def keypoints2d_persons(path: str | Path) -> int:
+    """The person slots per view (P) of a ``pose2d.h5`` from its header, without reading the keypoints."""
+    path = Path(path)
+    with _open(path, "mocap-pose2d") as f:
+        if "keypoints" not in f or not isinstance(f["keypoints"], h5py.Dataset) or f["keypoints"].ndim != 5:
+            raise ValueError(f"{path}: dataset 'keypoints' is missing or not (frames, cameras, persons, joints, 3)")
+        return int(f["keypoints"].shape[2])
+
+
 def keypoints2d_info(path: str | Path) -> dict:
     """The ``info`` attribute of a ``pose2d.h5`` (JSON: what was done to the detections after the first
     pass, e.g. ``info["recover"]``, see :mod:`mocap.detect.recover`); {} when absent."""

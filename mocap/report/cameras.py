@@ -126,7 +126,8 @@ def hint(p: dict, several: bool = False) -> str:
                if scale >= OTHER_SCALE else
                f"the detected body's shape differs from the reprojected one by {shape:.0%} of its size")
         what = ("identities mixed between the people in this view?" if several else
-                "several people in the volume: mocap run with --set detect.persons=auto, or the number of people")
+                "several people in the volume? with detect.persons = 1 a camera may follow another one: mocap run "
+                "with --set detect.persons=auto, the default, or the number of people")
         return f"wrong person? in its bad frames ({frames}) {why}: the detections may be of another person ({what})"
     if sync:
         return (f"sync? its error grows with the speed of the motion (rank correlation "

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from mocap.detect import DETECTORS, detector_names, recover, scan
 from mocap.detect.chunks import detect_video
+from mocap.detect.factory import make_detector, wants_hands  # noqa: F401 (chunks and tests take make_detector from here)
 from mocap.io.video import check_footage, find_videos, probe, probe_key
 from mocap.stages import Flag
 
@@ -178,41 +179,23 @@ def resolved(settings) -> dict:
     return out
 
 
-def wants_hands(settings) -> bool:
-    """``detect.hands``, or when unset: whether the fit skeleton has finger joints mapped on ``blazepose33_hands`` and
-    the detector is BlazePose (a whole-body ONNX model gives hands by itself, a body-only one cannot)."""
-    if settings.detect.hands is not None:
-        return settings.detect.hands
-    if settings.detect.detector != "blazepose":
-        return False
-    from mocap.skeletons import load_skeleton
+# resolved values a finished detection may turn out not to depend on (see unused): the pipeline then keys it without
+MAYBE_UNUSED = ("recover_uses",)
 
+
+def unused(session, settings) -> tuple[str, ...]:
+    """Of :data:`MAYBE_UNUSED`, what the finished ``pose2d.h5`` did not depend on: the triangulate settings of the
+    second pass when it was skipped with one person slot per view (``persons = auto`` on a single-person take,
+    the default): changing a triangulate setting then does not re-run detection."""
+    from mocap.io.hdf5 import keypoints2d_info, keypoints2d_persons
+
+    path = session.pose2d_h5
     try:
-        skeleton = load_skeleton(settings.fit.solver.skeleton)
-    except (FileNotFoundError, ValueError):
-        return False  # the fit stage reports a bad skeleton; detection does not need it
-    return bool(skeleton.finger_joints) and "blazepose33_hands" in skeleton.mappings
-
-
-def make_detector(cfg: Config):
-    """The configured detector, with the hand detector on top when ``cfg.hands`` and the body model has
-    no hands of its own (a whole-body ONNX model already gives ``blazepose33_hands``)."""
-    from mocap.detect import get_detector
-
-    options = {"variant": cfg.variant, "model_path": cfg.model_path or None, "num_poses": cfg.slots}
-    if scan.scanning(cfg):
-        detector = scan.ScanningPose(**options, scan_every=cfg.scan_every)
-    else:
-        detector = get_detector(cfg.detector, **options)
-    if not cfg.hands or detector.keypoint_set == "blazepose33_hands":
-        return detector
-    from mocap.detect.hands import WithHands
-
-    try:
-        return WithHands(detector)
-    except ValueError:
-        detector.close()
-        raise
+        skipped = keypoints2d_info(path).get("recover", {}).get("skipped")
+        one_slot = keypoints2d_persons(path) == 1
+    except (OSError, ValueError):
+        return ()
+    return ("recover_uses",) if skipped and one_slot else ()
 
 
 run = detect_video  # the computation of one camera's video; main spreads cameras over processes
