@@ -218,29 +218,36 @@ def fit_persons_axis(path: Path, slots: int | None = None) -> None:
 
     from mocap.io.hdf5 import (
         create_keypoints2d,
+        keypoints2d_cameras,
         keypoints2d_info,
         keypoints2d_status,
-        read_keypoints2d,
         update_keypoints2d_info,
         write_camera,
     )
 
-    kp = read_keypoints2d(path)
-    used = np.flatnonzero(np.isfinite(kp.data[..., 0]).any(axis=(0, 1, 3)))
+    cameras = keypoints2d_cameras(path)
+    (F, C, P, J), names, keypoint_set, fps = next(cameras)
+    filled = np.zeros(P, bool)
+    for data in cameras:  # one camera at a time: the file may be large (up to AUTO_PERSONS slots per view)
+        filled |= np.isfinite(data[..., 0]).any(axis=(0, 2))
+    used = np.flatnonzero(filled)
     n = slots or (int(used[-1]) + 1 if len(used) else 1)
-    if n == kp.shape[2] or n <= (used[-1] if len(used) else -1):
+    if n == P or n <= (used[-1] if len(used) else -1):
         return
     complete, config = keypoints2d_status(path)
     info = keypoints2d_info(path)
     tmp = path.with_name(path.stem + ".persons.h5")
-    create_keypoints2d(tmp, kp.shape[0], list(kp.camera_names), n, kp.keypoint_set, kp.fps, config)
-    keep = min(n, kp.shape[2])
-    for c in np.flatnonzero(complete):
-        data = np.full((kp.shape[0], n) + kp.shape[3:] + (3,), np.nan)
-        data[:, :keep] = kp.data[:, c, :keep]
-        write_camera(tmp, int(c), data)
+    create_keypoints2d(tmp, F, list(names), n, keypoint_set, fps, config)
+    keep = min(n, P)
+    cameras = keypoints2d_cameras(path)
+    next(cameras)
+    for c, piece in enumerate(cameras):
+        if complete[c]:
+            data = np.full((F, n, J, 3), np.nan, np.float32)
+            data[:, :keep] = piece[:, :keep]
+            write_camera(tmp, c, data)
     if info:
         update_keypoints2d_info(tmp, **info)
     os.replace(tmp, path)
     log.info("persons = auto: %d detection slots per view, %d before (the most people any view held: %d)", n,
-             kp.shape[2], used[-1] + 1 if len(used) else 0)
+             P, used[-1] + 1 if len(used) else 0)

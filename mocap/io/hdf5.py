@@ -263,6 +263,22 @@ def keypoints2d_persons(path: str | Path) -> int:
         return int(f["keypoints"].shape[2])
 
 
+def keypoints2d_cameras(path: str | Path):
+    """A finished or partial ``pose2d.h5`` one camera at a time: yields (the header: shape (F, C, P, J), camera
+    names, keypoint set, fps), then each camera's detections (F, P, J, 3) float32 — never the whole file in memory
+    (a take of persons = auto holds up to 10 person slots per view)."""
+    path = Path(path)
+    with _open(path, "mocap-pose2d") as f:
+        if "keypoints" not in f or not isinstance(f["keypoints"], h5py.Dataset) or f["keypoints"].ndim != 5 \
+                or f["keypoints"].shape[-1] != 3:
+            raise ValueError(f"{path}: dataset 'keypoints' is missing or not (frames, cameras, persons, joints, 3)")
+        d = f["keypoints"]
+        names, ks, fps = _attrs(path, f, d.shape[1], d.shape[3])
+        yield d.shape[:4], names, ks, fps
+        for c in range(d.shape[1]):
+            yield d[:, c]
+
+
 def keypoints2d_info(path: str | Path) -> dict:
     """The ``info`` attribute of a ``pose2d.h5`` (JSON: what was done to the detections after the first
     pass, e.g. ``info["recover"]``, see :mod:`mocap.detect.recover`); {} when absent."""
