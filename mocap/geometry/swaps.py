@@ -21,8 +21,11 @@ those of testing every view. Where most views of a frame are exchanged at once, 
 mirrored and outvotes the right ones: those frames are found from the 3D over time
 (:mod:`mocap.geometry.swaps_time`). In all about 0.2 s for 2,000 frames × 4 cameras × 33 keypoints.
 
+Where a group is seen by two views only, the test has no evidence; those two views are decided from
+continuity in 3D instead (:mod:`mocap.geometry.swaps_two`).
+
 Shapes: F frames, C cameras, J joints, G groups. Observations ``xy`` (F, C, J, 2) pixels (NaN when
-missing), weights ``w`` (F, C, J) (0: ignore). Needs three views of a joint to say anything.
+missing), weights ``w`` (F, C, J) (0: ignore). Needs three views of a joint to test a view against the others.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import numpy as np
 from mocap.geometry.camera import pixels_to_normalised
 from mocap.geometry.normal_terms import count_views, distance, finite, normal_terms, solve_terms, sum_views
 from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide, viterbi
+from mocap.geometry.swaps_two import decide_two_views
 from mocap.geometry.triangulation import normalise_observations
 from mocap.types import KeypointSet, Rig
 
@@ -64,6 +68,8 @@ class SwapConfig:
     # without it (its exchange may hide another view's from the references) only when fewer than this many
     # views see it: with more, one view pulls the others' references by a sixth or less (8 cameras: the same
     # repairs, a fifth less cost with 2 % swaps); None: always
+    two_views: bool = True  # where a group is seen by two views only, those views decided from continuity in 3D
+    # (:mod:`mocap.geometry.swaps_two`) instead of following their decisions of the neighbouring frames
 
     def __post_init__(self) -> None:
         for k in ("truncate", "max_reproj_px", "min_noise_px"):
@@ -336,6 +342,9 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         # over in a mirrored frame, keeps its decision elsewhere)
         swapped = redecide(rig, xy, w, X, candidates | mirrored, swapped, perm, member, scale, cfg.truncate,
                            cfg.dead_zone, mirrored)
+    if cfg.two_views:  # a group seen by two views: no evidence above, decided from the 3D over time
+        swapped = decide_two_views(rig, xy, xn, w, swapped, perm, member, scale, cfg.truncate, cfg.switch,
+                                   cfg.max_reproj_px, fps)
     return swapped, names
 
 

@@ -1,0 +1,223 @@
+"""Left/right swaps where a body side is seen by two views only: decided from continuity in 3D.
+
+The per-view test (:func:`mocap.geometry.swaps.find_swaps`) scores a view against the point of the *other*
+views: with two views of a body-side group (head, arms, legs) it has no evidence, and its time smoothing
+carries a view's decision of the neighbouring frames into those frames, for every group alike. Two views
+still say something: per frame there are four hypotheses (neither view exchanged, one, the other, both).
+Exchanging one view pairs a left detection with a right one: the two rays miss each other (the
+reprojection error of the two-view point, in the cameras' noise, tells). Exchanging both mirrors the
+point: the left joint's point lands where the right joint is, a jump against the trajectory on either side
+of the stretch. So per group, over each stretch of two-view frames and the nearest frames with three views
+or more on either side (their points, of the repaired views, are fixed), the least-cost sequence of
+hypotheses is chosen by dynamic programming: reprojection error per frame, the truncated squared step of
+every joint between linked frames in units of the stretch's typical motion, a cost per change of a view's
+decision (``switch``), and a small prior per exchanged view (as given where nothing decides: a stretch with
+no anchor cannot tell a mirror). Each group is decided on its own (a detector may exchange the arms of a
+view and not its legs); a group whose two sides are too close for that motion scale (the head) follows the
+other groups where they agree.
+
+Shapes: F frames, C cameras, J joints, G groups, as in :mod:`mocap.geometry.swaps`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from mocap.geometry.normal_terms import count_views, distance, finite, normal_terms, solve_terms
+from mocap.geometry.swaps_time import MAX_LINK_S, MIN_SCALE_M, PRIOR, RESOLVED, TRUNCATE, consensus_points
+from mocap.types import Rig
+
+log = logging.getLogger(__name__)
+EXCHANGE_PRIOR = 0.25  # cost of each exchanged view per frame (squared noise scales): as given on a tie
+MIRROR_PRIOR = PRIOR  # cost of an anchor frame's consensus found mirrored (it is right in most frames)
+MIN_JOINTS = 2  # a view sees a group with this many of its joints seen together with their mirror joints
+HYPOTHESES = np.array([[False, False], [True, False], [False, True], [True, True]])  # (4, 2) per view
+
+
+def seen_groups(w: np.ndarray, perm: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """(F, C, G) bool: the views that see each group (``MIN_JOINTS`` joints with their mirror joints)."""
+    both = (w > 0) & (w[..., perm] > 0)
+    return both.astype(np.int32) @ member.astype(np.int32) >= MIN_JOINTS
+
+
+def decide_two_views(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapped: np.ndarray,
+                     perm: np.ndarray, member: np.ndarray, scale: np.ndarray, truncate: float, switch: float,
+                     max_reproj_px: float, fps: float | None) -> np.ndarray:
+    """``swapped`` (F, C, G) with the two views of every frame where a group is seen by exactly two views decided
+    again from continuity in 3D (see the module). xy, xn (F, C, J, 2) pixels and undistorted normalised
+    coordinates, w (F, C, J) weights (0: unused), perm (J,), member (J, G), scale (C,) the cameras' noise px;
+    ``truncate`` caps a joint's reprojection error in noise scales, ``switch`` is the cost of a view's change of
+    decision between linked frames; ``fps`` None: only consecutive frames are linked."""
+    out = swapped.copy()
+    seen = seen_groups(w, perm, member)
+    n_views = seen.sum(axis=1)  # (F, G)
+    max_link = max(1, int(round(MAX_LINK_S * fps))) if fps else 1
+    results: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    weak: list[int] = []
+    for g in range(member.shape[1]):
+        two = np.flatnonzero(n_views[:, g] == 2)
+        if two.size == 0:
+            continue
+        found = _decide_group(rig, xy, xn, w, swapped, seen[:, :, g], n_views[:, g], two, perm, member, g, scale,
+                              truncate, switch, max_reproj_px, max_link)
+        if found is None:
+            continue
+        frames, views, states, resolved = found
+        results[g] = (frames, views, states)
+        if not resolved:
+            weak.append(g)
+    strong = [g for g in results if g not in weak]
+    for g, (frames, views, states) in results.items():
+        if g in weak and strong:  # too close to tell in 3D: the other groups' decision where they all agree
+            others = swapped[frames[:, None], views][..., strong]  # (n, 2, S) as decided before
+            for s in strong:
+                f2, v2, st2 = results[s]
+                at = {int(f): i for i, f in enumerate(f2)}
+                for i, f in enumerate(frames):
+                    k = at.get(int(f))
+                    if k is None:
+                        continue
+                    for a in range(2):
+                        hit = np.flatnonzero(v2[k] == views[i, a])
+                        if hit.size:
+                            others[i, a, strong.index(s)] = st2[k, hit[0]]
+            agree = others.all(axis=-1) | ~others.any(axis=-1)
+            states = np.where(agree, others[..., 0], states)
+        out[frames[:, None], views, g] = states
+    return out
+
+
+def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapped: np.ndarray, seen: np.ndarray,
+                  n_views: np.ndarray, two: np.ndarray, perm: np.ndarray, member: np.ndarray, g: int,
+                  scale: np.ndarray, truncate: float, switch: float, max_reproj_px: float, max_link: int):
+    """Group g's two-view frames ``two`` decided: (frames (n,), their views (n, 2), states (n, 2) bool, whether
+    the group's sides are resolved in 3D), or None where no frame has two usable joints."""
+    F, C, J = w.shape
+    joints = np.flatnonzero(member[:, g])
+    local = np.full(J, -1)
+    local[joints] = np.arange(joints.size)
+    mirror = local[perm[joints]]  # (nj,) the mirror joint's position among the group's joints
+    many = np.flatnonzero(n_views >= 3)  # the anchors: frames of three views or more within a link of the stretch
+    near = np.zeros(F + 2 * max_link + 1, int)
+    np.add.at(near, two, 1)
+    near = np.convolve(near, np.ones(2 * max_link + 1, int))[max_link: max_link + F] > 0
+    anchors = many[near[many]]
+    # the anchors' points: the views as repaired, the views' consensus
+    A = np.full((anchors.size, joints.size, 3), np.nan)
+    if anchors.size:
+        from mocap.geometry.swaps import swap_permutations  # (swaps imports this module)
+        idx = swap_permutations(perm, member, swapped[anchors])
+        P = consensus_points(rig, np.take_along_axis(xy[anchors], idx[..., None], axis=2),
+                             np.take_along_axis(xn[anchors], idx[..., None], axis=2),
+                             np.take_along_axis(w[anchors], idx, axis=2), max_reproj_px)
+        A = P[:, joints]
+    # the two views' points under each hypothesis (n, 4, nj, 3) and their reprojection cost (n, 4)
+    views = np.array([np.flatnonzero(seen[f])[:2] for f in two])  # (n, 2)
+    n = two.size
+    ok = np.ones((n, joints.size), bool)
+    for a in range(2):
+        wv = w[two, views[:, a]][:, joints]
+        ok &= (wv > 0) & (wv[:, mirror] > 0) & finite(xy[two, views[:, a]][:, joints]) & \
+            finite(xy[two, views[:, a]][:, joints[mirror]])
+    if not ok.any():
+        return None
+    src = np.where(HYPOTHESES[None, :, :, None], joints[mirror][None, None, None, :],
+                   joints[None, None, None, :])  # (1, 4, 2, nj) the joint each view gives
+    src = np.broadcast_to(src, (n, 4, 2, joints.size))
+    fr = two[:, None, None, None]
+    cam = views[:, None, :, None]
+    obs_n = xn[fr, cam, src]  # (n, 4, 2, nj, 2)
+    obs_px = xy[fr, cam, src]
+    okb = np.broadcast_to(ok[:, None, None, :], src.shape)
+    xnc = np.full((n, 4, joints.size, C, 2), np.nan)
+    wc = np.zeros((n, 4, joints.size, C))
+    for a in range(2):
+        c = views[:, a]
+        for k in range(C):
+            sel = c == k
+            if sel.any():
+                xnc[sel, :, :, k] = obs_n[sel, :, a]
+                wc[sel, :, :, k] = okb[sel, :, a]
+    T = normal_terms(rig, xnc.reshape(-1, C, 2), wc.reshape(-1, C))
+    X = solve_terms(T.sum(axis=1), count_views(wc.reshape(-1, C) > 0)[:, 0]).reshape(n, 4, joints.size, 3)
+    data = np.zeros((n, 4))
+    for a in range(2):
+        for k in range(C):
+            sel = views[:, a] == k
+            if not sel.any():
+                continue
+            p = rig.cameras[k].project(X[sel].reshape(-1, 3)).reshape(-1, 4, joints.size, 2)
+            d = obs_px[sel, :, a]
+            e = distance(p[..., 0] - d[..., 0], p[..., 1] - d[..., 1]) / scale[k]
+            r = np.minimum(e, truncate) ** 2
+            data[sel] += np.where(okb[sel, :, a] & np.isfinite(r), r, 0.0).sum(axis=-1)
+    data += EXCHANGE_PRIOR * HYPOTHESES.sum(axis=1)[None, :]
+    # the chain: anchors (one state, their views as repaired) and two-view frames (four), in time order
+    frames = np.concatenate([two, anchors])
+    order = np.argsort(frames, kind="stable")
+    frames = frames[order]
+    is_two = order < n
+    # an anchor's consensus may itself be mirrored (most of its views exchanged): two states, the mirror at a cost
+    nodes = [(X[i], data[i], views[i]) if i < n else
+             (np.stack([A[i - n], A[i - n][mirror]]), np.array([0.0, MIRROR_PRIOR]), None) for i in order]
+    steps = []  # the typical motion: per link, the smallest median step over its state pairs
+    for i in range(1, len(nodes)):
+        gap = frames[i] - frames[i - 1]
+        if gap > max_link:
+            continue
+        d = np.linalg.norm(nodes[i][0][None] - nodes[i - 1][0][:, None], axis=-1)  # (Sa, Sb, nj)
+        known = np.isfinite(d).all(axis=(0, 1))  # the same joints in every state
+        if known.any():
+            steps.append(np.median(d[..., known], axis=-1).min() / gap)
+    unit = max(3.0 * float(np.median(steps)), MIN_SCALE_M) if steps else MIN_SCALE_M
+    ref = A if anchors.size and finite(A).any() else X[:, 0]
+    apart = np.linalg.norm(ref - ref[:, mirror], axis=-1)
+    separation = float(np.median(apart[np.isfinite(apart)])) if np.isfinite(apart).any() else 0.0
+    resolved = bool(separation >= RESOLVED * unit)
+    # dynamic programming over the chain
+    cost = [nodes[0][1].copy()]
+    back: list[np.ndarray | None] = [None]
+    for i in range(1, len(nodes)):
+        gap = frames[i] - frames[i - 1]
+        if gap > max_link:
+            cost.append(nodes[i][1].copy())
+            back.append(None)
+            continue
+        d = np.linalg.norm(nodes[i][0][None] - nodes[i - 1][0][:, None], axis=-1) / (unit * gap)
+        link = np.where(np.isfinite(d), np.minimum(d, TRUNCATE) ** 2, 0.0).sum(axis=-1)  # (Sa, Sb)
+        if nodes[i - 1][2] is not None and nodes[i][2] is not None:  # a view's change within the stretch
+            link = link + switch * _changes(nodes[i - 1][2], nodes[i][2])
+        total = cost[-1][:, None] + link
+        if log.isEnabledFor(logging.DEBUG) and (nodes[i][2] is None or nodes[i - 1][2] is None):
+            log.debug("  link %d→%d %s", frames[i - 1], frames[i], np.round(link, 1).tolist())
+        back.append(np.argmin(total, axis=0))
+        cost.append(total.min(axis=0) + nodes[i][1])
+    state = np.zeros(len(nodes), int)
+    s = int(np.argmin(cost[-1]))
+    for i in range(len(nodes) - 1, -1, -1):
+        state[i] = s
+        if i and back[i] is not None:
+            s = int(back[i][s])
+        elif i:
+            s = int(np.argmin(cost[i - 1]))
+    keep = is_two
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("group %d: unit %.3f m, separation %.3f m, anchors %s", g, unit, separation, anchors.tolist())
+        for i in range(len(nodes)):
+            log.debug("  frame %d views %s data %s state %d cost %s", frames[i], nodes[i][2],
+                      np.round(nodes[i][1], 1), state[i], np.round(cost[i], 1))
+    return frames[keep], np.array([nodes[i][2] for i in np.flatnonzero(keep)]), \
+        HYPOTHESES[state[keep]], resolved
+
+
+def _changes(va: np.ndarray, vb: np.ndarray) -> np.ndarray:
+    """(4, 4) how many views change their decision between two linked two-view frames of views va, vb (2,). Not
+    to or from an anchor: its views' decisions are those of other evidence, which a detector may change with."""
+    out = np.zeros((4, 4))
+    for i, c in enumerate(va):
+        j = np.flatnonzero(vb == c)
+        if j.size:
+            out += HYPOTHESES[:, i][:, None] != HYPOTHESES[:, j[0]][None, :]
+    return out
