@@ -32,6 +32,7 @@ from mocap.types import Rig
 log = logging.getLogger(__name__)
 EXCHANGE_PRIOR = 0.25  # cost of each exchanged view per frame (squared noise scales): as given on a tie
 MIRROR_PRIOR = PRIOR  # cost of an anchor frame's consensus found mirrored (it is right in most frames)
+MIN_USABLE = 4  # a two-view frame is decided in 3D with this many joints seen, with their mirror joints, by both
 MIN_JOINTS = 2  # a view sees a group with this many of its joints seen together with their mirror joints
 HYPOTHESES = np.array([[False, False], [True, False], [False, True], [True, True]])  # (4, 2) per view
 
@@ -86,6 +87,9 @@ def decide_two_views(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, sw
             agree = others.all(axis=-1) | ~others.any(axis=-1)
             states = np.where(agree, others[..., 0], states)
         out[frames[:, None], views, g] = states
+        # a view with no detection of the group there has nothing to exchange (a decision carried in before)
+        none = ~((w[frames] > 0) & member[:, g]).any(axis=2)  # (n, C)
+        out[frames, :, g] &= ~none
     return out
 
 
@@ -121,8 +125,12 @@ def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapp
         wv = w[two, views[:, a]][:, joints]
         ok &= (wv > 0) & (wv[:, mirror] > 0) & finite(xy[two, views[:, a]][:, joints]) & \
             finite(xy[two, views[:, a]][:, joints[mirror]])
-    if not ok.any():
+    usable = ok.sum(axis=1) >= MIN_USABLE  # frames with too few joints of both views follow their neighbours
+    if not usable.any():
         return None
+    all_two, all_views = two, views
+    two, views, ok = two[usable], views[usable], ok[usable]
+    n = two.size
     src = np.where(HYPOTHESES[None, :, :, None], joints[mirror][None, None, None, :],
                    joints[None, None, None, :])  # (1, 4, 2, nj) the joint each view gives
     src = np.broadcast_to(src, (n, 4, 2, joints.size))
@@ -186,11 +194,14 @@ def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapp
             back.append(None)
             continue
         d = np.linalg.norm(nodes[i][0][None] - nodes[i - 1][0][:, None], axis=-1) / (unit * gap)
-        link = np.where(np.isfinite(d), np.minimum(d, TRUNCATE) ** 2, 0.0).sum(axis=-1)  # (Sa, Sb)
+        known = np.isfinite(d).all(axis=(0, 1))  # robust to a joint or two off (an outlier of one of two views):
+        # the median joint's truncated square, times the number of joints
+        link = known.sum() * np.median(np.minimum(d[..., known], TRUNCATE) ** 2, axis=-1) if known.any() else \
+            np.zeros(d.shape[:2])
         if nodes[i - 1][2] is not None and nodes[i][2] is not None:  # a view's change within the stretch
             link = link + switch * _changes(nodes[i - 1][2], nodes[i][2])
         total = cost[-1][:, None] + link
-        if log.isEnabledFor(logging.DEBUG) and (nodes[i][2] is None or nodes[i - 1][2] is None):
+        if log.isEnabledFor(logging.DEBUG):
             log.debug("  link %d→%d %s", frames[i - 1], frames[i], np.round(link, 1).tolist())
         back.append(np.argmin(total, axis=0))
         cost.append(total.min(axis=0) + nodes[i][1])
@@ -206,10 +217,19 @@ def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapp
     if log.isEnabledFor(logging.DEBUG):
         log.debug("group %d: unit %.3f m, separation %.3f m, anchors %s", g, unit, separation, anchors.tolist())
         for i in range(len(nodes)):
-            log.debug("  frame %d views %s data %s state %d cost %s", frames[i], nodes[i][2],
-                      np.round(nodes[i][1], 1), state[i], np.round(cost[i], 1))
-    return frames[keep], np.array([nodes[i][2] for i in np.flatnonzero(keep)]), \
-        HYPOTHESES[state[keep]], resolved
+            log.debug("  frame %d views %s data %s state %d cost %s ok %d", frames[i], nodes[i][2],
+                      np.round(nodes[i][1], 1), state[i], np.round(cost[i], 1),
+                      ok[order[i]].sum() if order[i] < n else -1)
+    states = HYPOTHESES[state[keep]]  # (n, 2), of the usable frames (in time order, as ``two``)
+    # the others: the state of the nearest usable frame of the same two views, or as they were
+    out = swapped[all_two[:, None], all_views, g].copy()
+    out[usable] = states
+    for i in np.flatnonzero(~usable):
+        same = np.flatnonzero((views == all_views[i]).all(axis=1))
+        if same.size:
+            k = same[np.argmin(np.abs(two[same] - all_two[i]))]
+            out[i] = states[k]
+    return all_two, all_views, out, resolved
 
 
 def _changes(va: np.ndarray, vb: np.ndarray) -> np.ndarray:
