@@ -344,7 +344,7 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
                            cfg.dead_zone, mirrored)
     if cfg.two_views:  # a group seen by two views: no evidence above, decided from the 3D over time
         swapped = decide_two_views(rig, xy, xn, w, swapped, perm, member, scale, cfg.truncate, cfg.switch,
-                                   cfg.max_reproj_px, fps)
+                                   cfg.max_reproj_px, fps, np.asarray(ks.bones, int))
     return swapped, names
 
 

@@ -32,6 +32,7 @@ from mocap.types import Rig
 log = logging.getLogger(__name__)
 EXCHANGE_PRIOR = 0.25  # cost of each exchanged view per frame (squared noise scales): as given on a tie
 MIRROR_PRIOR = PRIOR  # cost of an anchor frame's consensus found mirrored (it is right in most frames)
+BONE_TOLERANCE = 0.15  # a bone's length is off by one unit at this share of its median length
 MIN_USABLE = 4  # a two-view frame is decided in 3D with this many joints seen, with their mirror joints, by both
 MIN_JOINTS = 2  # a view sees a group with this many of its joints seen together with their mirror joints
 HYPOTHESES = np.array([[False, False], [True, False], [False, True], [True, True]])  # (4, 2) per view
@@ -45,12 +46,14 @@ def seen_groups(w: np.ndarray, perm: np.ndarray, member: np.ndarray) -> np.ndarr
 
 def decide_two_views(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapped: np.ndarray,
                      perm: np.ndarray, member: np.ndarray, scale: np.ndarray, truncate: float, switch: float,
-                     max_reproj_px: float, fps: float | None) -> np.ndarray:
+                     max_reproj_px: float, fps: float | None, bones: np.ndarray | None = None) -> np.ndarray:
     """``swapped`` (F, C, G) with the two views of every frame where a group is seen by exactly two views decided
     again from continuity in 3D (see the module). xy, xn (F, C, J, 2) pixels and undistorted normalised
     coordinates, w (F, C, J) weights (0: unused), perm (J,), member (J, G), scale (C,) the cameras' noise px;
     ``truncate`` caps a joint's reprojection error in noise scales, ``switch`` is the cost of a view's change of
-    decision between linked frames; ``fps`` None: only consecutive frames are linked."""
+    decision between linked frames; ``fps`` None: only consecutive frames are linked; ``bones`` (B, 2) joint
+    index pairs: their lengths count too."""
+    bones = np.zeros((0, 2), int) if bones is None else np.asarray(bones, int).reshape(-1, 2)
     out = swapped.copy()
     seen = seen_groups(w, perm, member)
     n_views = seen.sum(axis=1)  # (F, G)
@@ -62,7 +65,7 @@ def decide_two_views(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, sw
         if two.size == 0:
             continue
         found = _decide_group(rig, xy, xn, w, swapped, seen[:, :, g], n_views[:, g], two, perm, member, g, scale,
-                              truncate, switch, max_reproj_px, max_link)
+                              truncate, switch, max_reproj_px, max_link, bones)
         if found is None:
             continue
         frames, views, states, resolved = found
@@ -95,7 +98,8 @@ def decide_two_views(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, sw
 
 def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapped: np.ndarray, seen: np.ndarray,
                   n_views: np.ndarray, two: np.ndarray, perm: np.ndarray, member: np.ndarray, g: int,
-                  scale: np.ndarray, truncate: float, switch: float, max_reproj_px: float, max_link: int):
+                  scale: np.ndarray, truncate: float, switch: float, max_reproj_px: float, max_link: int,
+                  bones: np.ndarray):
     """Group g's two-view frames ``two`` decided: (frames (n,), their views (n, 2), states (n, 2) bool, whether
     the group's sides are resolved in 3D), or None where no frame has two usable joints."""
     F, C, J = w.shape
@@ -161,6 +165,7 @@ def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapp
             e = distance(p[..., 0] - d[..., 0], p[..., 1] - d[..., 1]) / scale[k]
             r = np.minimum(e, truncate) ** 2
             data[sel] += np.where(okb[sel, :, a] & np.isfinite(r), r, 0.0).sum(axis=-1)
+    data += _bone_costs(X, A, bones, local, truncate)
     data += EXCHANGE_PRIOR * HYPOTHESES.sum(axis=1)[None, :]
     # the chain: anchors (one state, their views as repaired) and two-view frames (four), in time order
     frames = np.concatenate([two, anchors])
@@ -184,14 +189,12 @@ def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapp
     apart = np.linalg.norm(ref - ref[:, mirror], axis=-1)
     separation = float(np.median(apart[np.isfinite(apart)])) if np.isfinite(apart).any() else 0.0
     resolved = bool(separation >= RESOLVED * unit)
-    # dynamic programming over the chain
-    cost = [nodes[0][1].copy()]
-    back: list[np.ndarray | None] = [None]
+    # the links between consecutive nodes (None: not linked, a new chain starts)
+    links: list[np.ndarray | None] = [None]
     for i in range(1, len(nodes)):
         gap = frames[i] - frames[i - 1]
         if gap > max_link:
-            cost.append(nodes[i][1].copy())
-            back.append(None)
+            links.append(None)
             continue
         d = np.linalg.norm(nodes[i][0][None] - nodes[i - 1][0][:, None], axis=-1) / (unit * gap)
         known = np.isfinite(d).all(axis=(0, 1))  # robust to a joint or two off (an outlier of one of two views):
@@ -200,26 +203,22 @@ def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapp
             np.zeros(d.shape[:2])
         if nodes[i - 1][2] is not None and nodes[i][2] is not None:  # a view's change within the stretch
             link = link + switch * _changes(nodes[i - 1][2], nodes[i][2])
-        total = cost[-1][:, None] + link
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("  link %d→%d %s", frames[i - 1], frames[i], np.round(link, 1).tolist())
-        back.append(np.argmin(total, axis=0))
-        cost.append(total.min(axis=0) + nodes[i][1])
-    state = np.zeros(len(nodes), int)
-    s = int(np.argmin(cost[-1]))
-    for i in range(len(nodes) - 1, -1, -1):
-        state[i] = s
-        if i and back[i] is not None:
-            s = int(back[i][s])
-        elif i:
-            s = int(np.argmin(cost[i - 1]))
+        links.append(link)
+    state, total = _best_path([nd[1] for nd in nodes], links)
+    # a chain whose decision is not clearly better (by ``switch``) than its two-view frames as they were keeps them
+    prev = swapped[two[:, None], views, g].astype(int) @ np.array([1, 2])  # (n,) the hypothesis as they were
+    held = [nd[1] if nd[2] is None else np.where(np.arange(4) == prev[order[i]], nd[1], np.inf)
+            for i, nd in enumerate(nodes)]
+    state_held, total_held = _best_path(held, links)
+    chain = np.cumsum([lk is None for lk in links]) - 1
+    keep_old = (total_held - total < switch)[chain]
+    state = np.where(keep_old, state_held, state)
     keep = is_two
     if log.isEnabledFor(logging.DEBUG):
         log.debug("group %d: unit %.3f m, separation %.3f m, anchors %s", g, unit, separation, anchors.tolist())
         for i in range(len(nodes)):
-            log.debug("  frame %d views %s data %s state %d cost %s ok %d", frames[i], nodes[i][2],
-                      np.round(nodes[i][1], 1), state[i], np.round(cost[i], 1),
-                      ok[order[i]].sum() if order[i] < n else -1)
+            log.debug("  frame %d views %s data %s state %d kept %s", frames[i], nodes[i][2],
+                      np.round(nodes[i][1], 1), state[i], keep_old[i])
     states = HYPOTHESES[state[keep]]  # (n, 2), of the usable frames (in time order, as ``two``)
     # the others: the state of the nearest usable frame of the same two views, or as they were
     out = swapped[all_two[:, None], all_views, g].copy()
@@ -230,6 +229,50 @@ def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapp
             k = same[np.argmin(np.abs(two[same] - all_two[i]))]
             out[i] = states[k]
     return all_two, all_views, out, resolved
+
+
+def _best_path(data: list[np.ndarray], links: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Least-cost states of a sequence of nodes: ``data`` (S_i,) per node, ``links`` (S_{i-1}, S_i) to the node
+    before (None: a new chain starts) → the states (nodes,) and each chain's cost (chains,)."""
+    cost = [data[0].copy()]
+    back: list[np.ndarray | None] = [None]
+    totals = []
+    for i in range(1, len(data)):
+        if links[i] is None:
+            totals.append(cost[-1].min())
+            cost.append(data[i].copy())
+            back.append(None)
+            continue
+        total = cost[-1][:, None] + links[i]
+        back.append(np.argmin(total, axis=0))
+        cost.append(total.min(axis=0) + data[i])
+    totals.append(cost[-1].min())
+    state = np.zeros(len(data), int)
+    s = int(np.argmin(cost[-1]))
+    for i in range(len(data) - 1, -1, -1):
+        state[i] = s
+        if i:
+            s = int(back[i][s]) if back[i] is not None else int(np.argmin(cost[i - 1]))
+    return state, np.array(totals)
+
+
+def _bone_costs(X: np.ndarray, A: np.ndarray, bones: np.ndarray, local: np.ndarray, truncate: float) -> np.ndarray:
+    """(n, 4) the group's bones (B, 2) joint indices, of the hypotheses' points X (n, 4, nj, 3) against their
+    median length in the anchors' points A (k, nj, 3) (else in the hypotheses as given and both exchanged, which
+    keep the lengths): truncated squares in units of ``BONE_TOLERANCE`` of that length. A view exchanged alone
+    pairs a left detection with a right one: its bones stretch and shrink."""
+    inner = bones[(local[bones] >= 0).all(axis=1)]
+    if inner.size == 0:
+        return np.zeros(X.shape[:2])
+    a, b = local[inner[:, 0]], local[inner[:, 1]]
+    length = np.linalg.norm(X[..., a, :] - X[..., b, :], axis=-1)  # (n, 4, B)
+    ref_pts = A if A.size and finite(A).any() else X[:, [0, 3]].reshape(-1, *X.shape[2:])
+    ref_len = np.linalg.norm(ref_pts[:, a] - ref_pts[:, b], axis=-1)  # (k, B)
+    known = np.isfinite(ref_len).any(axis=0)
+    ref = np.full(inner.shape[0], np.nan)
+    ref[known] = np.nanmedian(ref_len[:, known], axis=0)
+    e = np.abs(length - ref) / (BONE_TOLERANCE * ref)
+    return np.where(np.isfinite(e), np.minimum(e, truncate) ** 2, 0.0).sum(axis=-1)
 
 
 def _changes(va: np.ndarray, vb: np.ndarray) -> np.ndarray:
