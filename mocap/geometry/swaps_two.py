@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 EXCHANGE_PRIOR = 0.25  # cost of each exchanged view per frame (squared noise scales): as given on a tie
 MIRROR_PRIOR = PRIOR  # cost of an anchor frame's consensus found mirrored (it is right in most frames)
 BONE_TOLERANCE = 0.15  # a bone's length is off by one unit at this share of its median length
+MIN_STRETCH = 3  # two-view frames are decided here in runs of this many: a lone one keeps the decision of its
+# neighbours one frame away, taken on the evidence of three views or more (and a lone frame's two detections
+# are as often wrong either way: on real two-person footage, a leg occluded by the other person)
 MIN_USABLE = 4  # a two-view frame is decided in 3D with this many joints seen, with their mirror joints, by both
 MIN_JOINTS = 2  # a view sees a group with this many of its joints seen together with their mirror joints
 HYPOTHESES = np.array([[False, False], [True, False], [False, True], [True, True]])  # (4, 2) per view
@@ -61,7 +64,7 @@ def decide_two_views(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, sw
     results: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     weak: list[int] = []
     for g in range(member.shape[1]):
-        two = np.flatnonzero(n_views[:, g] == 2)
+        two = _stretches(n_views[:, g] == 2, MIN_STRETCH)
         if two.size == 0:
             continue
         found = _decide_group(rig, xy, xn, w, swapped, seen[:, :, g], n_views[:, g], two, perm, member, g, scale,
@@ -184,11 +187,13 @@ def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapp
         known = np.isfinite(d).all(axis=(0, 1))  # the same joints in every state
         if known.any():
             steps.append(np.median(d[..., known], axis=-1).min() / gap)
-    unit = max(3.0 * float(np.median(steps)), MIN_SCALE_M) if steps else MIN_SCALE_M
+    step = float(np.median(steps)) if steps else MIN_SCALE_M
+    unit = max(3.0 * step, MIN_SCALE_M)
     ref = A if anchors.size and finite(A).any() else X[:, 0]
     apart = np.linalg.norm(ref - ref[:, mirror], axis=-1)
     separation = float(np.median(apart[np.isfinite(apart)])) if np.isfinite(apart).any() else 0.0
-    resolved = bool(separation >= RESOLVED * unit)
+    resolved = bool(separation >= RESOLVED * max(step, MIN_SCALE_M))  # a mirror moves the joints by more than
+    # RESOLVED typical steps between frames (the head's sides, ~10 cm apart, may not)
     # the links between consecutive nodes (None: not linked, a new chain starts)
     links: list[np.ndarray | None] = [None]
     for i in range(1, len(nodes)):
@@ -229,6 +234,15 @@ def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapp
             k = same[np.argmin(np.abs(two[same] - all_two[i]))]
             out[i] = states[k]
     return all_two, all_views, out, resolved
+
+
+def _stretches(mask: np.ndarray, min_length: int) -> np.ndarray:
+    """The frames of ``mask`` (F,) in runs of at least ``min_length`` consecutive frames."""
+    edges = np.diff(np.r_[0, mask.astype(np.int8), 0])
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    keep = ends - starts >= min_length
+    return np.concatenate([np.arange(a, b) for a, b in zip(starts[keep], ends[keep], strict=True)] or
+                          [np.zeros(0, int)])
 
 
 def _best_path(data: list[np.ndarray], links: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
