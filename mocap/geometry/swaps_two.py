@@ -7,14 +7,16 @@ still say something: per frame there are four hypotheses (neither view exchanged
 Exchanging one view pairs a left detection with a right one: the two rays miss each other (the
 reprojection error of the two-view point, in the cameras' noise, tells). Exchanging both mirrors the
 point: the left joint's point lands where the right joint is, a jump against the trajectory on either side
-of the stretch. So per group, over each stretch of two-view frames and the nearest frames with three views
-or more on either side (their points, of the repaired views, are fixed), the least-cost sequence of
-hypotheses is chosen by dynamic programming: reprojection error per frame, the truncated squared step of
-every joint between linked frames in units of the stretch's typical motion, a cost per change of a view's
-decision (``switch``), and a small prior per exchanged view (as given where nothing decides: a stretch with
-no anchor cannot tell a mirror). Each group is decided on its own (a detector may exchange the arms of a
-view and not its legs); a group whose two sides are too close for that motion scale (the head) follows the
-other groups where they agree.
+of the stretch. So per group, over each stretch of two-view frames (runs of ``MIN_STRETCH`` frames or more) and
+the frames with three views or more within a link of it (their consensus points, of the views as repaired, with
+two states of their own: as they are, or mirrored at a cost, since most of their views may be exchanged too), the
+least-cost sequence of hypotheses is chosen by dynamic programming: reprojection error and bone lengths per frame,
+the truncated squared step of the median joint between linked frames in units of the typical motion, a cost per
+change of a view's decision within the stretch (``switch``), and a small prior per exchanged view (as given where
+nothing decides: a stretch with no anchor cannot tell a mirror). A chain whose sequence does not beat its
+two-view frames as they were by ``switch`` keeps them. Each group is decided on its own (a detector may exchange
+the arms of a view and not its legs); a group whose two sides are too close for the motion (the head) follows
+the other groups where they agree.
 
 Shapes: F frames, C cameras, J joints, G groups, as in :mod:`mocap.geometry.swaps`.
 """

@@ -14,7 +14,9 @@ the frames its observations were exchanged in moves to them only once the arms a
 
 Real two-person footage (Pose2Sim's multi-person demo): the man was seen by two views only in frames 54–65
 (the detector lost him in the other two), both with exchanged sides the repair left; those frames made one
-camera's P95 reprojection error 187 px (41 px without them).
+camera's P95 reprojection error 187 px (41 px without them). The swap repair now decides such two-view stretches
+itself from continuity in 3D (:mod:`mocap.geometry.swaps_two`); this check catches what is left (on that take 12
+view-frames instead of 29: the mirrored frames at the stretch's edges, single two-view frames).
 """
 
 from __future__ import annotations
