@@ -16,7 +16,7 @@ Real two-person footage (Pose2Sim's multi-person demo): the man was seen by two 
 (the detector lost him in the other two), both with exchanged sides the repair left; those frames made one
 camera's P95 reprojection error 187 px (41 px without them). The swap repair now decides such two-view stretches
 itself from continuity in 3D (:mod:`mocap.geometry.swaps_two`); this check catches what is left (on that take 12
-view-frames instead of 29: the mirrored frames at the stretch's edges, single two-view frames).
+view-frames instead of 21: the stretch's edges, frames 54–55 and 64–65, and 45, 48, 70–71).
 """
 
 from __future__ import annotations
