@@ -84,7 +84,8 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | Non
     t0 = time.perf_counter()
     known = reused_work(swap_work, kp, cfg.min_score) if swap_work else None
     X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views, max_reproj_px=cfg.max_reproj_px or None,
-                                known=known, min_pair_angle_deg=cfg.min_pair_angle_deg or None)
+                                known=known, min_pair_angle_deg=cfg.min_pair_angle_deg or None,
+                                consensus_first=known is not None)
     occlusion = None
     if P > 1 and cfg.occlusion_weights:
         factor, occlusion = occlusion_weighting(rig, kp, X.reshape(F, P, J, 3), cfg.min_score)
