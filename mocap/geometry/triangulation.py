@@ -26,6 +26,8 @@ from mocap.geometry.linalg import inv3
 from mocap.geometry.normal_terms import finite
 from mocap.types import Rig
 
+PAIR_BATCH = 100_000  # points (suspect points × camera pairs) the pair search solves and projects at once
+
 
 def dlt(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted linear triangulation in normalised camera coordinates.
@@ -309,31 +311,35 @@ def pair_cosine(Ps: np.ndarray, X: np.ndarray, a: np.ndarray | int, b: np.ndarra
 def _subset_search(rig, Ps, xn, uv, w, valid, idx, thr, errors, cos_max=None):
     """The camera-pair search (see :func:`triangulate`); with ``cos_max``, a pair whose rays are within that
     angle of one line proposes its point at the worst cost of its count (a better-conditioned pair explaining
-    as many views wins)."""
+    as many views wins). Every pair's point of a batch of points is solved and projected at once (``PAIR_BATCH``
+    points at a time): the most views explained, then the least cost, then the first pair, as a loop over the
+    pairs would choose."""
     n, C = idx.size, len(rig)
-    best_count = np.full(n, -1)
-    best_cost = np.full(n, np.inf)
-    best_inl = np.zeros((n, C), bool)
     v = valid[idx]
     coef, basis, wi = _view_terms(Ps, xn[idx], w[idx])  # a subset's normal matrix is a weighted sum of views'
     WC = coef * wi[..., None]
-    two = np.full(n, 2)
-    for a, b in combinations(range(C), 2):
-        ok = v[:, a] & v[:, b]
-        if not ok.any():
-            continue
-        pair = WC[:, a] @ basis[a] + WC[:, b] @ basis[b]
-        Xp = _solve_terms(pair, np.where(ok, two, 0))
-        e = errors(Xp, idx)
-        inl = v & (e < thr)
-        count = np.where(ok, inl.sum(1), -1)
-        cost = np.where(inl, e, thr).sum(1)
-        if cos_max is not None:  # an ill-conditioned pair's agreement proves little: it loses ties
-            cost = np.where(pair_cosine(Ps, Xp, a, b) > cos_max, thr * C, cost)
-        better = (count > best_count) | ((count == best_count) & (cost < best_cost))
-        best_count = np.where(better, count, best_count)
-        best_cost = np.where(better, cost, best_cost)
-        best_inl = np.where(better[:, None], inl, best_inl)
+    A, B = np.array(list(combinations(range(C), 2)), np.intp).reshape(-1, 2).T
+    some = (v[:, A] & v[:, B]).any(axis=0)  # pairs no point has are not tried
+    A, B = A[some], B[some]
+    K = A.size
+    best_inl = np.zeros((n, C), bool)
+    if K:
+        Tv = np.stack([WC[:, c] @ basis[c] for c in range(C)], axis=1)  # (n, C, 12) each view's normal terms
+        step = max(1, PAIR_BATCH // K)
+        for s in range(0, n, step):
+            r = np.arange(s, min(n, s + step))
+            m = r.size
+            ok = v[r][:, A] & v[r][:, B]  # (m, K)
+            Xp = _solve_terms((Tv[r][:, A] + Tv[r][:, B]).reshape(m * K, 12), np.where(ok, 2, 0).reshape(-1))
+            e = errors(Xp, np.repeat(idx[r], K)).reshape(m, K, C)
+            inl = v[r][:, None, :] & (e < thr)
+            count = np.where(ok, inl.sum(axis=2), -1)
+            cost = np.where(inl, e, thr).sum(axis=2)
+            if cos_max is not None:  # an ill-conditioned pair's agreement proves little: it loses ties
+                bad = pair_cosine(Ps, Xp, np.tile(A, m), np.tile(B, m)).reshape(m, K) > cos_max
+                cost = np.where(bad, thr * C, cost)
+            cost = np.where(count == count.max(axis=1, keepdims=True), cost, np.inf)
+            best_inl[r] = inl[np.arange(m), np.argmin(cost, axis=1)]
 
     def subset(views: np.ndarray) -> np.ndarray:
         used = np.where(views, wi, 0.0)
