@@ -210,13 +210,13 @@ def _known_work(rig, Ps, uv, w, valid, known, errors):
             if lack[:, c].any():
                 xn[lack[:, c], c] = pixels_to_normalised(cam, uv[lack[:, c], c])
     rows = np.asarray(known.get("rows", np.zeros(len(w), bool)), bool)
-    X = np.empty((len(w), 3))
-    err = np.empty(w.shape)
     new = np.flatnonzero(~rows)
-    if rows.any():
-        X[rows] = known["X"][rows]
-        e = known["err"][rows]
-        err[rows] = np.where(valid[rows] & ~np.isfinite(e), np.inf, e)
+    if new.size < len(w):  # whole arrays (a copy, then the rows it lacks): cheaper than masked gathers
+        X = np.array(known["X"], float)
+        e = known["err"]
+        err = np.where(valid & ~np.isfinite(e), np.inf, e)
+    else:
+        X, err = np.empty((len(w), 3)), np.empty(w.shape)
     if new.size:
         X[new] = dlt(Ps, xn[new], w[new])
         err[new] = errors(X[new], new)
