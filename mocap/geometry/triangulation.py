@@ -23,7 +23,7 @@ import numpy as np
 from mocap.geometry._checks import check_trailing
 from mocap.geometry.camera import pixels_to_normalised, project
 from mocap.geometry.linalg import inv3
-from mocap.geometry.normal_terms import finite
+from mocap.geometry.normal_terms import consensus_views, finite
 from mocap.types import Rig
 
 PAIR_BATCH = 100_000  # points (suspect points × camera pairs) the pair search solves and projects at once
@@ -249,47 +249,27 @@ def _without_worst(Ps, xn, w, valid, idx, err, thr, errors, left=None):
 
 
 def _consensus(Ps, xn, w, valid, idx, err, thr, errors, start=None):
-    """Points ``idx`` from the views' consensus instead of the pair search: (which of idx it settles, their
-    points and views). The consensus leaves the view farthest from the point of the views kept out, again
-    and again (as :func:`_without_worst` does once), while those kept do not all agree within ``thr`` and more
-    than three remain; ``err`` (N, C): the distances to the point of all views, or ``start``: "keep" (n, C)
-    the views :func:`_without_worst` kept and "e" (n, C) the distances to their point. Where the views kept
-    (at least three) all agree, they take the place of the pair search's winner: the point of the views that
-    agree with their point, then of those that agree with that one (the pair search's last round); settled
-    where that still explains at least three views (two prove little, see the module's docstring) and more
-    than half of them (a smaller set of views that agree, wrong ones at another point, is left to the pair
-    search: more views may agree elsewhere)."""
+    """Points ``idx`` from the views' consensus instead of the pair search (:func:`consensus_views`): (which of
+    idx it settles, their points and views). ``err`` (N, C): the distances to the point of all views, or
+    ``start``: "keep" (n, C) the views :func:`_without_worst` kept and "e" (n, C) the distances to their point."""
     if start is None:
         keep, e = valid[idx], np.where(valid[idx], err[idx], np.nan)
     else:
         keep, e = start["keep"], start["e"]
+    some = np.flatnonzero(keep.sum(axis=1) > 3)  # the others cannot be settled: no terms made for them
     taken = np.zeros(idx.size, bool)
-    some = np.flatnonzero(keep.sum(axis=1) > 3)  # three views kept that disagree (or fewer): the pair search's
     if some.size == 0:
         return taken, np.zeros((0, 3)), np.zeros((0, valid.shape[1]), bool)
-    idx, keep, e = idx[some], keep[some].copy(), e[some].copy()
-    v = valid[idx]
-    coef, basis, wi = _view_terms(Ps, xn[idx], w[idx])
+    sub = idx[some]
+    coef, basis, wi = _view_terms(Ps, xn[sub], w[sub])
 
-    def subset(rows, views: np.ndarray) -> np.ndarray:
+    def solve(views: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return _solve_terms(_subset_terms(coef[rows], basis, np.where(views, wi[rows], 0.0)), views.sum(axis=1))
 
-    for _ in range(v.shape[1]):  # the worst view of those kept out while they disagree and more than 3 remain
-        worst = np.where(keep & ~(e < thr), np.nan_to_num(e, nan=np.inf), -np.inf)  # NaN: as bad as can be
-        rows = np.flatnonzero((worst > -np.inf).any(axis=1) & (keep.sum(axis=1) > 3))
-        if rows.size == 0:
-            break
-        keep[rows, np.argmax(worst[rows], axis=1)] = False
-        e[rows] = errors(subset(rows, keep[rows]), idx[rows])
-    agreed = np.all(~keep | (e < thr), axis=1) & (keep.sum(axis=1) >= 3)
-    rows = np.flatnonzero(agreed)
-    inl = v[rows] & (e[rows] < thr)  # the views left out back in where they agree
-    X = subset(rows, inl)
-    inl2 = v[rows] & (errors(X, idx[rows]) < thr)  # one more round, as after the pair search
-    n = inl2.sum(axis=1)
-    ok = (n >= 3) & (2 * n > v[rows].sum(axis=1)) & finite(X)
-    taken[some[rows[ok]]] = True
-    return taken, subset(rows[ok], inl2[ok]), inl2[ok]
+    got, views = consensus_views(valid[sub], keep[some].copy(), e[some].copy(), thr, solve,
+                                 lambda X, rows: errors(X, sub[rows]))
+    taken[some[got]] = True
+    return taken, solve(views, np.flatnonzero(got)), views
 
 
 def centres(Ps: np.ndarray) -> np.ndarray:
