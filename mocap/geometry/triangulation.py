@@ -225,11 +225,10 @@ def _known_work(rig, Ps, uv, w, valid, known, errors):
 
 def _without_worst(Ps, xn, w, valid, idx, err, thr, errors, left=None):
     """Points ``idx`` solved again without their worst view: (which of idx every remaining view (≥ 3, of
-    ≥ 4) explains within ``thr``, their points and views, the worst view back in when it then agrees);
-    ``left``: filled with "keep" (n, C) the views kept and "e" (n, C) the distances to their point, of the
-    points not settled. Two
+    ≥ 4) explains within ``thr``, their points and views, the worst view back in when it then agrees). Two
     remaining views prove little (a wrong view near the other's epipolar line agrees with it, and the worst
-    view of three may be a right one): with three views the camera-pair search decides."""
+    view of three may be a right one): with three views the camera-pair search decides. ``left``: filled with
+    "keep" (n, C) the views kept and "e" (n, C) the distances to their point, of the points not settled."""
     v = valid[idx]
     e = np.where(v, err[idx], -np.inf)
     e = np.where(v & ~np.isfinite(e), np.inf, e)  # behind a camera: the worst
@@ -266,7 +265,7 @@ def _consensus(Ps, xn, w, valid, idx, err, thr, errors, start=None):
     def solve(views: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return _solve_terms(_subset_terms(coef[rows], basis, np.where(views, wi[rows], 0.0)), views.sum(axis=1))
 
-    got, views = consensus_views(valid[sub], keep[some].copy(), e[some].copy(), thr, solve,
+    got, views = consensus_views(valid[sub], keep[some], e[some], thr, solve,
                                  lambda X, rows: errors(X, sub[rows]))
     taken[some[got]] = True
     return taken, solve(views, np.flatnonzero(got)), views

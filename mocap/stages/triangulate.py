@@ -75,7 +75,8 @@ def observation_weights(kp: Keypoints2D, min_score: float) -> np.ndarray:
 def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | None = None) -> Points3D:
     """``swap_work``: what the swap repair that gave ``kp`` found on the way (``repair_keypoints``' ``work``,
     through :func:`read_session_keypoints`): its undistorted detections and the points of the (frame, joint)
-    rows it did not change are not computed again (the same points, to rounding)."""
+    rows it did not change are not computed again, and a point the views' consensus settles skips the camera-pair
+    search (``consensus_first``; the same points, to rounding)."""
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"triangulate: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
     F, C, P, J = kp.shape
