@@ -134,7 +134,8 @@ def triangulate(
     takes the views' consensus (:func:`_consensus`: the worst view left out again and again while the views
     kept disagree) when at least three views, more than half, agree on it, refined as the pair search's
     winner is; only the others search camera pairs. Where the consensus's views are the pair search winner's,
-    the same point to rounding (on synthetic takes of 4–8 cameras with 5 % outliers: every point).
+    the same point to rounding (on synthetic takes of 4–8 cameras with 5 % outliers: all but one point of
+    1.2 million, where three wrong views of five agree and the consensus found the three right ones).
     """
     C = len(rig)
     uv = check_trailing("observations", uv, (C, 2))
