@@ -6,7 +6,8 @@ cameras but the reference are turned by 1–2° and moved by 5–10 cm (``move_r
 pipeline's order on the pure ``run`` functions (no files): camera refinement from the performer
 (``rig_refine``), sync (on the rig the refinement gave), left/right swap repair (as the triangulate stage
 reads the keypoints), triangulate (reusing the swap repair's undistorted detections and the points of the
-rows it did not change, as the stage does), refine; then triangulate alone, as it runs with the robustness
+rows it did not change, and settling suspect points from the views' consensus before the camera-pair search,
+as the stage does), refine; then triangulate alone, as it runs with the robustness
 off (on the same rig and keypoints: the least it costs; refine's input is then the same points to 1e-9 m,
 checked, so its time is the one measured). Each stage's wall and CPU seconds are recorded (each the least
 of ``repeats`` runs). Two cost figures: per stage, (rig_refine + sync + swap repair) / (triangulate alone +

@@ -7,6 +7,8 @@ the inhomogeneous normal equations A X = b, then b.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mocap.types import Rig
@@ -78,6 +80,43 @@ def finite(a: np.ndarray) -> np.ndarray:
     for i in range(1, a.shape[-1]):
         out &= np.isfinite(a[..., i])
     return out
+
+
+def consensus_views(valid: np.ndarray, keep: np.ndarray, e: np.ndarray, thr: float,
+                    solve: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                    errors: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The views' consensus of points the view farthest from the point of all views, left out, did not settle
+    (the robust triangulations' step before the camera-pair search): the view farthest from the point of the
+    views kept is left out again and again while those kept disagree (a distance not under ``thr`` px) and
+    more than three remain. Where the views kept, at least three, all agree, they take the place of the pair
+    search's winner: the views that agree with their point, then those that agree with that point's (the pair
+    search's last round); settled where that explains at least three views, more than half of the valid ones
+    (two views prove little, and a smaller set of agreeing views, wrong ones at another point, is left to the
+    pair search: more views may agree elsewhere).
+
+    valid (n, C) the points' valid views, keep (n, C) the views kept so far and e (n, C) the distances to
+    their point (NaN where not valid); ``solve(views (m, C), rows (m,))`` the points of those views of the
+    points at ``rows`` (positions in these n) and ``errors(X (m, 3), rows (m,))`` their distances (n, C).
+    Returns which of the n points it settles (n,) and their views (k, C)."""
+    taken = np.zeros(len(valid), bool)
+    some = np.flatnonzero(keep.sum(axis=1) > 3)  # three views kept that disagree (or fewer): the pair search's
+    if some.size == 0:
+        return taken, np.zeros((0, valid.shape[1]), bool)
+    v, keep, e = valid[some], keep[some], e[some]
+    for _ in range(v.shape[1]):  # the worst view of those kept out while they disagree and more than 3 remain
+        worst = np.where(keep & ~(e < thr), np.nan_to_num(e, nan=np.inf), -np.inf)  # NaN: as bad as can be
+        rows = np.flatnonzero((worst > -np.inf).any(axis=1) & (count_views(keep)[:, 0] > 3))
+        if rows.size == 0:
+            break
+        keep[rows, np.argmax(worst[rows], axis=1)] = False
+        e[rows] = errors(solve(keep[rows], some[rows]), some[rows])
+    rows = np.flatnonzero(np.all(~keep | (e < thr), axis=1) & (count_views(keep)[:, 0] >= 3))
+    X = solve(v[rows] & (e[rows] < thr), some[rows])  # the views left out back in where they agree
+    inl = v[rows] & (errors(X, some[rows]) < thr)  # one more round, as after the pair search
+    n = count_views(inl)[:, 0]
+    ok = (n >= 3) & (2 * n > count_views(v[rows])[:, 0]) & finite(X)
+    taken[some[rows[ok]]] = True
+    return taken, inl[ok]
 
 
 def camera_pairs(rig: Rig, per_camera: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -23,8 +23,10 @@ import numpy as np
 from mocap.geometry._checks import check_trailing
 from mocap.geometry.camera import pixels_to_normalised, project
 from mocap.geometry.linalg import inv3
-from mocap.geometry.normal_terms import finite
+from mocap.geometry.normal_terms import consensus_views, finite
 from mocap.types import Rig
+
+PAIR_BATCH = 100_000  # points (suspect points × camera pairs) the pair search solves and projects at once
 
 
 def dlt(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -109,6 +111,7 @@ def triangulate(
     max_reproj_px: float | None = None,
     known: dict | None = None,
     min_pair_angle_deg: float | None = None,
+    consensus_first: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Triangulate N points; returns (X (N, 3), mean reprojection error (N,), views used (N, C)).
 
@@ -126,6 +129,13 @@ def triangulate(
 
     ``min_pair_angle_deg`` (with ``max_reproj_px``): two views whose rays are within this angle of one line are
     ill-conditioned (see the module's docstring): they lose ties in the camera-pair search.
+
+    ``consensus_first`` (with ``max_reproj_px``): a point that leaving its worst view out did not settle first
+    takes the views' consensus (:func:`_consensus`: the worst view left out again and again while the views
+    kept disagree) when at least three views, more than half, agree on it, refined as the pair search's
+    winner is; only the others search camera pairs. Where the consensus's views are the pair search winner's,
+    the same point to rounding (on synthetic takes of 4–8 cameras with 5 % outliers: all but one point of
+    1.2 million, where three wrong views of five agree and the consensus found the three right ones).
     """
     C = len(rig)
     uv = check_trailing("observations", uv, (C, 2))
@@ -142,7 +152,7 @@ def triangulate(
         if enough.any():
             X[enough], mean_err[enough], views[enough] = triangulate(
                 rig, uv[enough], w[enough], min_views=min_views, max_reproj_px=max_reproj_px,
-                min_pair_angle_deg=min_pair_angle_deg)
+                min_pair_angle_deg=min_pair_angle_deg, consensus_first=consensus_first)
         return X, mean_err, views
     # with ``known`` those points stay in (no copies of everything): never searched, NaN at the end
     Ps = np.stack([c.cam_from_world for c in rig.cameras])
@@ -164,10 +174,16 @@ def triangulate(
         worst = np.max(np.where(valid, err, 0.0), axis=1)
         suspect = np.flatnonzero(((worst > max_reproj_px) | ~finite(X) & (valid.sum(1) >= 2)) & enough)
         suspect_all = suspect
+        left: dict = {}  # what leaving the worst view out found for the points it did not settle
         if suspect.size and C >= 4:  # first without the worst view (one wrong view is common), then the search
-            fixed, X_loo, views_loo = _without_worst(Ps, xn, w, valid, suspect, err, max_reproj_px, errors)
+            fixed, X_loo, views_loo = _without_worst(Ps, xn, w, valid, suspect, err, max_reproj_px, errors, left)
             X[suspect[fixed]], views[suspect[fixed]] = X_loo, views_loo
             suspect = suspect[~fixed]
+        if suspect.size and consensus_first and C >= 3:
+            taken, X_c, views_c = _consensus(Ps, xn, w, valid, suspect, err, max_reproj_px, errors,
+                                             left or None)
+            X[suspect[taken]], views[suspect[taken]] = X_c, views_c
+            suspect = suspect[~taken]
         cos_max = np.cos(np.radians(min_pair_angle_deg)) if min_pair_angle_deg else None
         if suspect.size:
             X[suspect], views[suspect] = _subset_search(rig, Ps, xn, uv, w, valid, suspect, max_reproj_px, errors,
@@ -195,24 +211,25 @@ def _known_work(rig, Ps, uv, w, valid, known, errors):
             if lack[:, c].any():
                 xn[lack[:, c], c] = pixels_to_normalised(cam, uv[lack[:, c], c])
     rows = np.asarray(known.get("rows", np.zeros(len(w), bool)), bool)
-    X = np.empty((len(w), 3))
-    err = np.empty(w.shape)
     new = np.flatnonzero(~rows)
-    if rows.any():
-        X[rows] = known["X"][rows]
-        e = known["err"][rows]
-        err[rows] = np.where(valid[rows] & ~np.isfinite(e), np.inf, e)
+    if new.size < len(w):  # whole arrays (a copy, then the rows it lacks): cheaper than masked gathers
+        X = np.array(known["X"], float)
+        e = known["err"]
+        err = np.where(valid & ~np.isfinite(e), np.inf, e)
+    else:
+        X, err = np.empty((len(w), 3)), np.empty(w.shape)
     if new.size:
         X[new] = dlt(Ps, xn[new], w[new])
         err[new] = errors(X[new], new)
     return xn, X, err
 
 
-def _without_worst(Ps, xn, w, valid, idx, err, thr, errors):
+def _without_worst(Ps, xn, w, valid, idx, err, thr, errors, left=None):
     """Points ``idx`` solved again without their worst view: (which of idx every remaining view (≥ 3, of
     ≥ 4) explains within ``thr``, their points and views, the worst view back in when it then agrees). Two
     remaining views prove little (a wrong view near the other's epipolar line agrees with it, and the worst
-    view of three may be a right one): with three views the camera-pair search decides."""
+    view of three may be a right one): with three views the camera-pair search decides. ``left``: filled with
+    "keep" (n, C) the views kept and "e" (n, C) the distances to their point, of the points not settled."""
     v = valid[idx]
     e = np.where(v, err[idx], -np.inf)
     e = np.where(v & ~np.isfinite(e), np.inf, e)  # behind a camera: the worst
@@ -222,11 +239,37 @@ def _without_worst(Ps, xn, w, valid, idx, err, thr, errors):
     e2 = errors(X, idx)
     fixed = (v.sum(axis=1) >= 4) & finite(X) & np.all(~keep | (e2 < thr), axis=1)
     inl = v & (e2 < thr)  # the left-out view back in where it agrees with the others' point
+    if left is not None:
+        left.update(keep=keep[~fixed], e=np.where(v, e2, np.nan)[~fixed])
     again = fixed & (inl.sum(axis=1) > keep.sum(axis=1))
     if again.any():
         used = np.where(inl[again], wi[again], 0.0)
         X[again] = _solve_terms(_subset_terms(coef[again], basis, used), inl[again].sum(axis=1))
     return fixed, X[fixed], np.where(again[:, None], inl, keep)[fixed]
+
+
+def _consensus(Ps, xn, w, valid, idx, err, thr, errors, start=None):
+    """Points ``idx`` from the views' consensus instead of the pair search (:func:`consensus_views`): (which of
+    idx it settles, their points and views). ``err`` (N, C): the distances to the point of all views, or
+    ``start``: "keep" (n, C) the views :func:`_without_worst` kept and "e" (n, C) the distances to their point."""
+    if start is None:
+        keep, e = valid[idx], np.where(valid[idx], err[idx], np.nan)
+    else:
+        keep, e = start["keep"], start["e"]
+    some = np.flatnonzero(keep.sum(axis=1) > 3)  # the others cannot be settled: no terms made for them
+    taken = np.zeros(idx.size, bool)
+    if some.size == 0:
+        return taken, np.zeros((0, 3)), np.zeros((0, valid.shape[1]), bool)
+    sub = idx[some]
+    coef, basis, wi = _view_terms(Ps, xn[sub], w[sub])
+
+    def solve(views: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return _solve_terms(_subset_terms(coef[rows], basis, np.where(views, wi[rows], 0.0)), views.sum(axis=1))
+
+    got, views = consensus_views(valid[sub], keep[some], e[some], thr, solve,
+                                 lambda X, rows: errors(X, sub[rows]))
+    taken[some[got]] = True
+    return taken, solve(views, np.flatnonzero(got)), views
 
 
 def centres(Ps: np.ndarray) -> np.ndarray:
@@ -248,31 +291,35 @@ def pair_cosine(Ps: np.ndarray, X: np.ndarray, a: np.ndarray | int, b: np.ndarra
 def _subset_search(rig, Ps, xn, uv, w, valid, idx, thr, errors, cos_max=None):
     """The camera-pair search (see :func:`triangulate`); with ``cos_max``, a pair whose rays are within that
     angle of one line proposes its point at the worst cost of its count (a better-conditioned pair explaining
-    as many views wins)."""
+    as many views wins). Every pair's point of a batch of points is solved and projected at once (``PAIR_BATCH``
+    points at a time): the most views explained, then the least cost, then the first pair, as a loop over the
+    pairs would choose."""
     n, C = idx.size, len(rig)
-    best_count = np.full(n, -1)
-    best_cost = np.full(n, np.inf)
-    best_inl = np.zeros((n, C), bool)
     v = valid[idx]
     coef, basis, wi = _view_terms(Ps, xn[idx], w[idx])  # a subset's normal matrix is a weighted sum of views'
     WC = coef * wi[..., None]
-    two = np.full(n, 2)
-    for a, b in combinations(range(C), 2):
-        ok = v[:, a] & v[:, b]
-        if not ok.any():
-            continue
-        pair = WC[:, a] @ basis[a] + WC[:, b] @ basis[b]
-        Xp = _solve_terms(pair, np.where(ok, two, 0))
-        e = errors(Xp, idx)
-        inl = v & (e < thr)
-        count = np.where(ok, inl.sum(1), -1)
-        cost = np.where(inl, e, thr).sum(1)
-        if cos_max is not None:  # an ill-conditioned pair's agreement proves little: it loses ties
-            cost = np.where(pair_cosine(Ps, Xp, a, b) > cos_max, thr * C, cost)
-        better = (count > best_count) | ((count == best_count) & (cost < best_cost))
-        best_count = np.where(better, count, best_count)
-        best_cost = np.where(better, cost, best_cost)
-        best_inl = np.where(better[:, None], inl, best_inl)
+    A, B = np.array(list(combinations(range(C), 2)), np.intp).reshape(-1, 2).T
+    some = (v[:, A] & v[:, B]).any(axis=0)  # pairs no point has are not tried
+    A, B = A[some], B[some]
+    K = A.size
+    best_inl = np.zeros((n, C), bool)
+    if K:
+        Tv = np.stack([WC[:, c] @ basis[c] for c in range(C)], axis=1)  # (n, C, 12) each view's normal terms
+        step = max(1, PAIR_BATCH // K)
+        for s in range(0, n, step):
+            r = np.arange(s, min(n, s + step))
+            m = r.size
+            ok = v[r][:, A] & v[r][:, B]  # (m, K)
+            Xp = _solve_terms((Tv[r][:, A] + Tv[r][:, B]).reshape(m * K, 12), np.where(ok, 2, 0).reshape(-1))
+            e = errors(Xp, np.repeat(idx[r], K)).reshape(m, K, C)
+            inl = v[r][:, None, :] & (e < thr)
+            count = np.where(ok, inl.sum(axis=2), -1)
+            cost = np.where(inl, e, thr).sum(axis=2)
+            if cos_max is not None:  # an ill-conditioned pair's agreement proves little: it loses ties
+                bad = pair_cosine(Ps, Xp, np.tile(A, m), np.tile(B, m)).reshape(m, K) > cos_max
+                cost = np.where(bad, thr * C, cost)
+            cost = np.where(count == count.max(axis=1, keepdims=True), cost, np.inf)
+            best_inl[r] = inl[np.arange(m), np.argmin(cost, axis=1)]
 
     def subset(views: np.ndarray) -> np.ndarray:
         used = np.where(views, wi, 0.0)

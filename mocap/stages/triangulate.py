@@ -75,7 +75,8 @@ def observation_weights(kp: Keypoints2D, min_score: float) -> np.ndarray:
 def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | None = None) -> Points3D:
     """``swap_work``: what the swap repair that gave ``kp`` found on the way (``repair_keypoints``' ``work``,
     through :func:`read_session_keypoints`): its undistorted detections and the points of the (frame, joint)
-    rows it did not change are not computed again (the same points, to rounding)."""
+    rows it did not change are not computed again, and a point the views' consensus settles skips the camera-pair
+    search (``consensus_first``; the same points, to rounding)."""
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"triangulate: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
     F, C, P, J = kp.shape
@@ -84,7 +85,8 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | Non
     t0 = time.perf_counter()
     known = reused_work(swap_work, kp, cfg.min_score) if swap_work else None
     X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views, max_reproj_px=cfg.max_reproj_px or None,
-                                known=known, min_pair_angle_deg=cfg.min_pair_angle_deg or None)
+                                known=known, min_pair_angle_deg=cfg.min_pair_angle_deg or None,
+                                consensus_first=known is not None)
     occlusion = None
     if P > 1 and cfg.occlusion_weights:
         factor, occlusion = occlusion_weighting(rig, kp, X.reshape(F, P, J, 3), cfg.min_score)
