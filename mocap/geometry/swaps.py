@@ -38,7 +38,7 @@ import numpy as np
 
 from mocap.geometry.camera import pixels_to_normalised
 from mocap.geometry.normal_terms import count_views, distance, finite, normal_terms, solve_terms, sum_views
-from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide, viterbi
+from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide, swap_permutations, viterbi
 from mocap.geometry.swaps_two import decide_two_views
 from mocap.geometry.triangulation import normalise_observations
 from mocap.types import KeypointSet, Rig
@@ -98,16 +98,6 @@ def swap_groups(ks: KeypointSet) -> tuple[tuple[str, ...], np.ndarray]:
         member[[a, b], g] = True
     keep = member.any(axis=0)
     return tuple(n for n, k in zip(names, keep, strict=True) if k), member[:, keep]
-
-
-def swap_permutations(perm: np.ndarray, member: np.ndarray, swapped: np.ndarray) -> np.ndarray:
-    """Joint order per view: perm (J,) the full mirror permutation, member (J, G), swapped (..., G) →
-    (..., J) indices such that ``data[..., idx, :]`` is the repaired view."""
-    J = perm.shape[0]
-    flip = np.zeros(swapped.shape[:-1] + (J,), bool)  # (..., J); the groups written out (any over an axis of
-    for g in range(member.shape[1]):  # two or three costs several times as much)
-        flip |= swapped[..., g, None] & member[:, g]
-    return np.where(flip, perm, np.arange(J))
 
 
 def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_reproj_px: float,

@@ -243,3 +243,13 @@ def _clamped_sums(step: np.ndarray, switch: float) -> np.ndarray:
         p[k:], lo[k:], hi[k:] = p[:-k] + p2, new_lo, new_hi
         k *= 2
     return np.minimum(np.maximum(p, lo), hi)
+
+
+def swap_permutations(perm: np.ndarray, member: np.ndarray, swapped: np.ndarray) -> np.ndarray:
+    """Joint order per view: perm (J,) the full mirror permutation, member (J, G), swapped (..., G) →
+    (..., J) indices such that ``data[..., idx, :]`` is the repaired view."""
+    J = perm.shape[0]
+    flip = np.zeros(swapped.shape[:-1] + (J,), bool)  # (..., J); the groups written out (any over an axis of
+    for g in range(member.shape[1]):  # two or three costs several times as much)
+        flip |= swapped[..., g, None] & member[:, g]
+    return np.where(flip, perm, np.arange(J))

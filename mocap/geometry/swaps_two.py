@@ -28,7 +28,15 @@ import logging
 import numpy as np
 
 from mocap.geometry.normal_terms import count_views, distance, finite, normal_terms, solve_terms
-from mocap.geometry.swaps_time import MAX_LINK_S, MIN_SCALE_M, PRIOR, RESOLVED, TRUNCATE, consensus_points
+from mocap.geometry.swaps_time import (
+    MAX_LINK_S,
+    MIN_SCALE_M,
+    PRIOR,
+    RESOLVED,
+    TRUNCATE,
+    consensus_points,
+    swap_permutations,
+)
 from mocap.types import Rig
 
 log = logging.getLogger(__name__)
@@ -120,7 +128,6 @@ def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapp
     # the anchors' points: the views as repaired, the views' consensus
     A = np.full((anchors.size, joints.size, 3), np.nan)
     if anchors.size:
-        from mocap.geometry.swaps import swap_permutations  # (swaps imports this module)
         idx = swap_permutations(perm, member, swapped[anchors])
         P = consensus_points(rig, np.take_along_axis(xy[anchors], idx[..., None], axis=2),
                              np.take_along_axis(xn[anchors], idx[..., None], axis=2),
