@@ -303,13 +303,16 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     _check_inputs(module, s, settings, inputs)
     key = _key(module, settings, inputs, s.root)
     maybe = tuple(getattr(module, "MAYBE_UNUSED", ()))
-    keys = {key, _key(module, settings, inputs, s.root, maybe)} if maybe else {key}
     outs = module.outputs(s, settings)
     prev = state.get(name, {})
     # skipped only when its outputs are still the ones it wrote (not remade by hand, or by Python code
-    # that went around the runner, under other settings)
-    if not forced and prev.get("key") in keys and prev.get("status") == "done" and all(p.exists() for p in outs) \
-            and prev.get("outputs") == _fingerprint(outs, s.root):
+    # that went around the runner, under other settings); keyed without MAYBE_UNUSED: only while the stage
+    # confirms, under these settings, that its outputs still do not depend on them
+    if not forced and prev.get("status") == "done" and all(p.exists() for p in outs) \
+            and prev.get("outputs") == _fingerprint(outs, s.root) \
+            and (prev.get("key") == key or bool(maybe) and prev.get("key") == _key(module, settings, inputs, s.root,
+                                                                                    maybe)
+                 and set(maybe) <= set(module.unused(s, settings, True))):
         result.status[name], result.timings[name] = "skipped", 0.0
         result.outputs[name] = [str(p) for p in outs]
         return
