@@ -555,3 +555,6 @@ def test_a_skipped_second_pass_reruns_detection_when_the_association_would_now_t
     assert once("triangulate.match_max_m=0.05") == "ran"  # now two people: the second pass would run
     assert len(runs) == 2
     assert seen == [0.3, 0.05]  # decided by the association under the new settings
+    assert once("triangulate.match_max_m=0.3") == "skipped" and once("triangulate.match_max_m=0.3") == "skipped"
+    assert seen == [0.3, 0.05, 0.3]  # once per settings: remembered while the detections stay
+    assert once("triangulate.match_max_m=0.05") == "skipped" and len(seen) == 3  # those it last ran under: no asking
