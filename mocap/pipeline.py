@@ -63,6 +63,7 @@ class RunResult:
 
 # ----- fingerprints and state ---------------------------------------------------------------------
 
+CONFIRMED = 8  # full keys a stage keyed without MAYBE_UNUSED is remembered to stand under (the last ones)
 SMALL = 1 << 20  # files up to this size are fingerprinted by content, larger ones by size and time
 
 
@@ -83,7 +84,8 @@ def _fingerprint(paths: list[Path], root: Path) -> list:
 
 def _key(module, settings, inputs: list[Path], root: Path, drop: tuple[str, ...] = ()) -> str:
     """The stage's cache key; ``drop``: resolved values its finished outputs turned out not to depend on (a
-    stage's ``MAYBE_UNUSED`` and ``unused(session, settings)``)."""
+    stage's ``MAYBE_UNUSED`` and ``unused(session, settings, again=False)``; ``again``: asked before a skip under
+    other settings, whether the outputs still would not depend on them)."""
     from mocap import __version__
 
     payload = {"version": __version__, "config": config_to_dict(getattr(settings, module.NAME), True),
@@ -303,13 +305,12 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     _check_inputs(module, s, settings, inputs)
     key = _key(module, settings, inputs, s.root)
     maybe = tuple(getattr(module, "MAYBE_UNUSED", ()))
-    keys = {key, _key(module, settings, inputs, s.root, maybe)} if maybe else {key}
     outs = module.outputs(s, settings)
     prev = state.get(name, {})
     # skipped only when its outputs are still the ones it wrote (not remade by hand, or by Python code
     # that went around the runner, under other settings)
-    if not forced and prev.get("key") in keys and prev.get("status") == "done" and all(p.exists() for p in outs) \
-            and prev.get("outputs") == _fingerprint(outs, s.root):
+    if not forced and prev.get("status") == "done" and all(p.exists() for p in outs) \
+            and prev.get("outputs") == _fingerprint(outs, s.root) and _same(module, s, settings, inputs, key, state):
         result.status[name], result.timings[name] = "skipped", 0.0
         result.outputs[name] = [str(p) for p in outs]
         return
@@ -328,12 +329,31 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     result.outputs[name] = [str(p) for p in module.outputs(s, settings)]
     if name == "report" and isinstance(out, dict):
         result.metrics = out
+    full = key
     if maybe and (drop := tuple(k for k in module.unused(s, settings) if k in maybe)):
         key = _key(module, settings, inputs, s.root, drop)  # what the outputs did not depend on: not in the key
     state[name] = {"key": key, "status": "done", "seconds": dt, "finished": datetime.now().isoformat(),
                    "outputs": _fingerprint(module.outputs(s, settings), s.root)}
+    if key != full:
+        state[name]["confirmed"] = [full]  # the full keys the outputs are known to be right under
     _save_state(s, state)
     log.info("stage %s done in %.2f s", name, dt)
+
+
+def _same(module, s: Session, settings, inputs: list[Path], key: str, state: dict) -> bool:
+    """Whether the stage's finished outputs stand under ``settings`` (full key ``key``): the key they were made
+    under, or a key without its ``MAYBE_UNUSED`` values while the stage confirms, under these settings, that its
+    outputs still do not depend on them (``unused(..., again=True)``, once per full key: remembered in ``state``)."""
+    maybe = tuple(getattr(module, "MAYBE_UNUSED", ()))
+    prev = state.get(module.NAME, {})
+    if prev.get("key") == key or key in prev.get("confirmed", ()):
+        return True
+    if not maybe or prev.get("key") != _key(module, settings, inputs, s.root, maybe) \
+            or not set(maybe) <= set(module.unused(s, settings, True)):
+        return False
+    prev["confirmed"] = [*prev.get("confirmed", ())[-(CONFIRMED - 1):], key]
+    _save_state(s, state)
+    return True
 
 
 def _cpu_s() -> float:

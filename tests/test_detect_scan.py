@@ -194,3 +194,35 @@ def test_the_second_pass_looks_for_nobody_with_auto_and_one_person_tracked(monke
         if persons == "auto":
             assert stats["skipped"] == "fewer than 2 people tracked" and np.array_equal(out, data, equal_nan=True)
     assert looked == {"auto": 0, 2: 10}
+
+
+def test_a_failed_cut_of_the_persons_axis_leaves_the_file_closed_and_as_it_was(tmp_path, monkeypatch):
+    """keypoints2d_cameras holds the file open while it yields: an error while the cut copy is written (disk full)
+    must not leave the file open (it is written again by the next run in this process), nor the half copy."""
+    from pathlib import Path
+
+    import h5py
+
+    from mocap.detect import scan
+    from mocap.io import hdf5
+
+    path = tmp_path / "pose2d.h5"
+    hdf5.create_keypoints2d(path, 4, ["a", "b"], 10, "coco17", 30.0, {"persons": "auto"})
+    one = np.where(np.arange(10)[None, :, None, None] == 0, 1.0, np.nan) + np.zeros((4, 10, 17, 3))  # slot 0 only
+    for c in range(2):
+        hdf5.write_camera(path, c, one)
+    real = hdf5.write_camera
+
+    def full_disk(p, c, data):
+        if Path(p) != path and c == 1:
+            raise OSError("No space left on device")
+        real(p, c, data)
+
+    monkeypatch.setattr(hdf5, "write_camera", full_disk)
+    with pytest.raises(OSError, match="No space") as failed:
+        scan.fit_persons_axis(path)
+    assert failed.value is not None  # the traceback (its frames) still held here
+    still_open = [h5py.h5f.get_name(i) for i in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE)]
+    assert not still_open, still_open
+    assert not (tmp_path / "pose2d.persons.h5").exists()
+    assert hdf5.read_keypoints2d(path).shape == (4, 2, 10, 17)  # as it was

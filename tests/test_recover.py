@@ -510,3 +510,51 @@ def test_a_skipped_second_pass_keeps_detection_when_a_triangulate_setting_change
     assert stage.unused(session, load_config()[0]) == ()
     assert once("triangulate.match_max_m=0.5") == "ran"
     assert len(runs) == 4
+
+
+def test_a_skipped_second_pass_reruns_detection_when_the_association_would_now_track_two(tmp_path, monkeypatch):
+    """The skip (fewer than 2 people tracked) is the association's decision: a later run under triangulate settings
+    whose association tracks 2 people re-runs detection (its second pass), one that still tracks 1 skips it."""
+    from pipeline_synth import synthetic_session
+
+    from mocap import pipeline
+    from mocap.io.hdf5 import update_keypoints2d_info
+    from mocap.multi import track
+    from mocap.session import Session
+    from mocap.settings import load_config
+    from mocap.stages import detect as stage
+
+    session = Session(synthetic_session(tmp_path / "s", frames=20))
+    runs = []
+
+    def fake_main(s, settings, overwrite):
+        runs.append(overwrite)
+        update_keypoints2d_info(s.pose2d_h5, recover={"skipped": "fewer than 2 people tracked"})
+
+    real = track.associate_take
+    seen = []
+
+    def associate(rig, kp, persons, cfg, *args, **kwargs):  # a tight match splits the one person in two
+        slots, summary = real(rig, kp, persons, cfg, *args, **kwargs)
+        seen.append(cfg.match_max_m)
+        return (np.concatenate([slots, slots], axis=2) if cfg.match_max_m < 0.1 else slots), summary
+
+    monkeypatch.setattr(track, "associate_take", associate)
+    monkeypatch.setattr(stage, "needed", lambda s, settings: None)
+    monkeypatch.setattr(stage, "inputs", lambda s, settings: [])
+    monkeypatch.setattr(stage, "main", fake_main)
+    state: dict = {}
+
+    def once(*sets) -> str:
+        result = pipeline.RunResult(session.root)
+        pipeline._one_stage(stage, session, load_config(sets=list(sets))[0], state, result, False)
+        return result.status["detect"]
+
+    assert once() == "ran"
+    assert once("triangulate.match_max_m=0.3") == "skipped"  # still one person: the skip stands
+    assert once("triangulate.match_max_m=0.05") == "ran"  # now two people: the second pass would run
+    assert len(runs) == 2
+    assert seen == [0.3, 0.05]  # decided by the association under the new settings
+    assert once("triangulate.match_max_m=0.3") == "skipped" and once("triangulate.match_max_m=0.3") == "skipped"
+    assert seen == [0.3, 0.05, 0.3]  # once per settings: remembered while the detections stay
+    assert once("triangulate.match_max_m=0.05") == "skipped" and len(seen) == 3  # those it last ran under: no asking

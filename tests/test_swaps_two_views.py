@@ -119,3 +119,20 @@ def test_a_stretch_without_anchors_is_left_as_given():
     legs = out[15:45, :2, LEGS][two_seen(w, slice(15, 45), LEGS)]
     assert len(legs) == 30 and legs.any(axis=1).mean() >= 0.9 and not legs.all(axis=1).any(), legs
     assert not out[:15, :, [ARMS, LEGS]].any() and not out[45:, :, [ARMS, LEGS]].any()
+
+
+def test_frames_too_few_joints_do_not_take_another_stretchs_decision():
+    """A later two-view stretch of the same views, correctly labelled, whose frames have too few joints seen by both
+    views to be decided in 3D keeps its decision: not that of the earlier stretch (view 0's legs exchanged there)."""
+    rig, kp, w, truth = two_view_take(2, [(STRETCH, 0, [LEGS])])
+    data = kp.data.copy()
+    later = slice(200, 212)
+    data[later, 2:] = np.nan  # views 2 and 3 lose the person again
+    data[later, 1, 0, [i for i, n in enumerate(KS.joints) if "knee" in n or "ankle" in n]] = np.nan  # hips only
+    kp = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    w = triangulate.observation_weights(kp, 0.2)[:, :, 0]
+    seen = seen_groups(w, KS.flip_permutation, MEMBER)[later, :, LEGS]
+    assert (seen.sum(axis=1) == 2).all() and seen[:, :2].all()  # the legs in views 0 and 1 only, unusable in 3D
+    found = decided(rig, kp, w)
+    assert found[STRETCH, 0, LEGS].all()  # the earlier stretch: repaired
+    assert not found[later, :, LEGS].any()  # the later one: as given (before: copied from 100 frames earlier)

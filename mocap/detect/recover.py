@@ -365,6 +365,20 @@ def wanted(detect_cfg) -> bool:
     return True
 
 
+def still_skipped(session, triangulate_cfg, cfg: RecoverConfig = RecoverConfig()) -> bool:
+    """Whether the session's finished ``pose2d.h5``, whose second pass was skipped (fewer than 2 people tracked),
+    would skip it again under ``triangulate_cfg``: the skip is the association's (its settings, min_score)."""
+    from mocap.io.hdf5 import read_keypoints2d
+    from mocap.io.rig_files import read_rig
+    from mocap.multi.track import associate_take
+
+    kp = read_keypoints2d(session.pose2d_h5)
+    rig = read_rig(session.given_rig_path()).subset(kp.camera_names)
+    slots, _ = associate_take(rig, kp, "auto", triangulate_cfg.association, triangulate_cfg.min_score,
+                              progress=False, two_view_birth=cfg.two_view_birth)
+    return slots.shape[2] < 2
+
+
 def recover_session(session, detect_cfg, triangulate_cfg, work: Path, videos: dict[str, Path],
                     cfg: RecoverConfig = RecoverConfig(), progress: bool = True) -> dict | None:
     """The detect stage's second pass on its finished file ``work`` (every camera detected): the recovered

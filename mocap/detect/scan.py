@@ -215,6 +215,7 @@ def fit_persons_axis(path: Path, slots: int | None = None) -> None:
     ``slots``, give it that many again (a cut file resumed: the detector fills all of them). The file is written
     anew beside it (config, info and completion kept) and renamed over it."""
     import os
+    from contextlib import closing
 
     from mocap.io.hdf5 import (
         create_keypoints2d,
@@ -225,11 +226,11 @@ def fit_persons_axis(path: Path, slots: int | None = None) -> None:
         write_camera,
     )
 
-    cameras = keypoints2d_cameras(path)
-    (F, C, P, J), names, keypoint_set, fps = next(cameras)
-    filled = np.zeros(P, bool)
-    for data in cameras:  # one camera at a time: the file may be large (up to AUTO_PERSONS slots per view)
-        filled |= np.isfinite(data[..., 0]).any(axis=(0, 2))
+    with closing(keypoints2d_cameras(path)) as cameras:  # the file closed on every path (an error included)
+        (F, C, P, J), names, keypoint_set, fps = next(cameras)
+        filled = np.zeros(P, bool)
+        for data in cameras:  # one camera at a time: the file may be large (up to AUTO_PERSONS slots per view)
+            filled |= np.isfinite(data[..., 0]).any(axis=(0, 2))
     used = np.flatnonzero(filled)
     n = slots or (int(used[-1]) + 1 if len(used) else 1)
     if n == P or n <= (used[-1] if len(used) else -1):
@@ -239,15 +240,19 @@ def fit_persons_axis(path: Path, slots: int | None = None) -> None:
     tmp = path.with_name(path.stem + ".persons.h5")
     create_keypoints2d(tmp, F, list(names), n, keypoint_set, fps, config)
     keep = min(n, P)
-    cameras = keypoints2d_cameras(path)
-    next(cameras)
-    for c, piece in enumerate(cameras):
-        if complete[c]:
-            data = np.full((F, n, J, 3), np.nan, np.float32)
-            data[:, :keep] = piece[:, :keep]
-            write_camera(tmp, c, data)
-    if info:
-        update_keypoints2d_info(tmp, **info)
+    try:
+        with closing(keypoints2d_cameras(path)) as cameras:
+            next(cameras)
+            for c, piece in enumerate(cameras):
+                if complete[c]:
+                    data = np.full((F, n, J, 3), np.nan, np.float32)
+                    data[:, :keep] = piece[:, :keep]
+                    write_camera(tmp, c, data)
+        if info:
+            update_keypoints2d_info(tmp, **info)
+    except BaseException:  # a failed copy (disk full, Ctrl-C) leaves the file as it was and no half copy beside it
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     log.info("persons = auto: %d detection slots per view, %d before (the most people any view held: %d)", n,
              P, used[-1] + 1 if len(used) else 0)

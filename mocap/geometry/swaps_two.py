@@ -234,11 +234,14 @@ def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapp
             log.debug("  frame %d views %s data %s state %d kept %s", frames[i], nodes[i][2],
                       np.round(nodes[i][1], 1), state[i], keep_old[i])
     states = HYPOTHESES[state[keep]]  # (n, 2), of the usable frames (in time order, as ``two``)
-    # the others: the state of the nearest usable frame of the same two views, or as they were
+    # the others: the state of the nearest usable frame of the same two views in their stretch, within a link (not
+    # another stretch's decision, however far), or as they were
     out = swapped[all_two[:, None], all_views, g].copy()
     out[usable] = states
+    stretch = np.cumsum(np.r_[1, np.diff(all_two) > 1])  # (n_all,) the run of consecutive frames of each
     for i in np.flatnonzero(~usable):
-        same = np.flatnonzero((views == all_views[i]).all(axis=1))
+        same = np.flatnonzero((views == all_views[i]).all(axis=1) & (stretch[usable] == stretch[i])
+                              & (np.abs(two - all_two[i]) <= max_link))
         if same.size:
             k = same[np.argmin(np.abs(two[same] - all_two[i]))]
             out[i] = states[k]

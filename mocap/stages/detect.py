@@ -183,17 +183,21 @@ def resolved(settings) -> dict:
 MAYBE_UNUSED = ("recover_uses",)
 
 
-def unused(session, settings) -> tuple[str, ...]:
+def unused(session, settings, again: bool = False) -> tuple[str, ...]:
     """Of :data:`MAYBE_UNUSED`, what the finished ``pose2d.h5`` did not depend on: the triangulate settings of the
     second pass when it was skipped with one person slot per view (``persons = auto`` on a single-person take,
-    the default): changing a triangulate setting then does not re-run detection."""
+    the default): changing a triangulate setting then does not re-run detection. ``again`` (the pipeline, before
+    skipping detection under other settings): only while the association under ``settings`` still tracks fewer
+    than 2 people (it decides the skip: a later run that would find 2 runs the pass)."""
     from mocap.io.hdf5 import keypoints2d_info, keypoints2d_persons
 
     path = session.pose2d_h5
     try:
         skipped = keypoints2d_info(path).get("recover", {}).get("skipped")
         one_slot = keypoints2d_persons(path) == 1
-    except (OSError, ValueError):
+        if skipped and one_slot and again and not recover.still_skipped(session, settings.triangulate):
+            return ()
+    except (OSError, ValueError, KeyError):
         return ()
     return ("recover_uses",) if skipped and one_slot else ()
 
