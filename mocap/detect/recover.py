@@ -37,10 +37,10 @@ import numpy as np
 from tqdm import tqdm
 
 from mocap.detect.boxes import crop_image, person_box, to_image
+from mocap.detect.recover_when import MODES, check_mode, recovering, still_skipped, wanted  # noqa: F401 (recover.X)
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
-MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -66,22 +66,6 @@ class RecoverConfig:
         if self.crop_px < 32 or self.min_joints < 1 or self.poses_per_crop < 1 or self.two_view_birth < 1:
             raise ValueError(f"recover: need crop_px ≥ 32, min_joints ≥ 1, poses_per_crop ≥ 1, two_view_birth ≥ 1, "
                              f"got {self.crop_px}, {self.min_joints}, {self.poses_per_crop}, {self.two_view_birth}")
-
-
-def check_mode(mode: str, detector: str) -> None:
-    """``detect.recover`` is one of :data:`MODES`; ``on`` needs BlazePose (its landmark model looks at the boxes)."""
-    if mode not in MODES:
-        raise ValueError(f"detect: recover must be one of {list(MODES)}, got {mode!r}")
-    if mode == "on" and detector != "blazepose":
-        raise ValueError(f"detect: recover = 'on' needs the blazepose detector (its landmark model looks at the "
-                         f"person boxes), got detector {detector!r}; use recover = 'off'")
-
-
-def recovering(mode: str, persons: int | str) -> bool:
-    """``detect.recover``: ``auto`` is on when several people (or ``auto``) are detected; ``on``, ``off``."""
-    if mode not in MODES:
-        raise ValueError(f"detect: recover must be one of {list(MODES)}, got {mode!r}")
-    return mode == "on" or (mode == "auto" and persons != 1)
 
 
 def predict_people(rig: Rig, kp: Keypoints2D, slots: np.ndarray, min_score: float, min_joints: int,
@@ -350,33 +334,6 @@ class _Run:
         self.stats["recovered"][self.names[c]] += 1
         self.recovered_at.append([f, c, slot, person, round(dist, 3), round(gate, 2)])
         return True
-
-
-def wanted(detect_cfg) -> bool:
-    """Whether the detect stage runs the second pass: ``detect.recover`` (``auto``: with several people or
-    ``persons = auto``), and only with BlazePose (its landmark model looks at the boxes; with another
-    detector ``auto`` skips it, ``on`` is refused by the stage's Config)."""
-    if not recovering(detect_cfg.recover, detect_cfg.persons):
-        return False
-    if detect_cfg.detector != "blazepose":
-        log.info("recover: the %r detector has no landmark model for person boxes; no second pass",
-                 detect_cfg.detector)
-        return False
-    return True
-
-
-def still_skipped(session, triangulate_cfg, cfg: RecoverConfig = RecoverConfig()) -> bool:
-    """Whether the session's finished ``pose2d.h5``, whose second pass was skipped (fewer than 2 people tracked),
-    would skip it again under ``triangulate_cfg``: the skip is the association's (its settings, min_score)."""
-    from mocap.io.hdf5 import read_keypoints2d
-    from mocap.io.rig_files import read_rig
-    from mocap.multi.track import associate_take
-
-    kp = read_keypoints2d(session.pose2d_h5)
-    rig = read_rig(session.given_rig_path()).subset(kp.camera_names)
-    slots, _ = associate_take(rig, kp, "auto", triangulate_cfg.association, triangulate_cfg.min_score,
-                              progress=False, two_view_birth=cfg.two_view_birth)
-    return slots.shape[2] < 2
 
 
 def recover_session(session, detect_cfg, triangulate_cfg, work: Path, videos: dict[str, Path],
