@@ -472,9 +472,9 @@ def test_whole_pass_places_a_two_view_person_in_the_other_views(two_view_scene, 
     assert stats4["persons_tracked"] == 1 and sum(stats4["recovered_lone"].values()) > 0
 
 
-def test_a_skipped_second_pass_keeps_detection_when_a_triangulate_setting_changes(tmp_path, monkeypatch):
-    """persons = auto (the default) on a single-person take skips the second pass: the finished detections do not
-    depend on the triangulate settings, so changing one does not re-run detection; when the pass ran, it does."""
+def _fake_detect_stage(tmp_path, monkeypatch, outcome: dict):
+    """The detect stage on a synthetic keypoint session with a ``main`` that only records its runs and writes
+    ``outcome()`` into ``pose2d.h5``'s info: (the session, ``once(*sets)`` → the stage's status, the runs)."""
     from pipeline_synth import synthetic_session
 
     from mocap import pipeline
@@ -484,12 +484,11 @@ def test_a_skipped_second_pass_keeps_detection_when_a_triangulate_setting_change
     from mocap.stages import detect as stage
 
     session = Session(synthetic_session(tmp_path / "s", frames=20))
-    outcome = {"recover": {"skipped": "fewer than 2 people tracked"}}
     runs = []
 
     def fake_main(s, settings, overwrite):
         runs.append(overwrite)
-        update_keypoints2d_info(s.pose2d_h5, **outcome)
+        update_keypoints2d_info(s.pose2d_h5, **outcome())
 
     monkeypatch.setattr(stage, "needed", lambda s, settings: None)
     monkeypatch.setattr(stage, "inputs", lambda s, settings: [])
@@ -501,6 +500,17 @@ def test_a_skipped_second_pass_keeps_detection_when_a_triangulate_setting_change
         pipeline._one_stage(stage, session, load_config(sets=list(sets))[0], state, result, False)
         return result.status["detect"]
 
+    return session, once, runs
+
+
+def test_a_skipped_second_pass_keeps_detection_when_a_triangulate_setting_changes(tmp_path, monkeypatch):
+    """persons = auto (the default) on a single-person take skips the second pass: the finished detections do not
+    depend on the triangulate settings, so changing one does not re-run detection; when the pass ran, it does."""
+    from mocap.settings import load_config
+    from mocap.stages import detect as stage
+
+    outcome = {"recover": {"skipped": "fewer than 2 people tracked"}}
+    session, once, runs = _fake_detect_stage(tmp_path, monkeypatch, lambda: outcome)
     assert once() == "ran"
     assert stage.unused(session, load_config()[0]) == ("recover_uses",)
     assert once("triangulate.match_max_m=0.3") == "skipped"  # the pass was skipped: nothing it used changed
@@ -515,22 +525,10 @@ def test_a_skipped_second_pass_keeps_detection_when_a_triangulate_setting_change
 def test_a_skipped_second_pass_reruns_detection_when_the_association_would_now_track_two(tmp_path, monkeypatch):
     """The skip (fewer than 2 people tracked) is the association's decision: a later run under triangulate settings
     whose association tracks 2 people re-runs detection (its second pass), one that still tracks 1 skips it."""
-    from pipeline_synth import synthetic_session
-
-    from mocap import pipeline
-    from mocap.io.hdf5 import update_keypoints2d_info
     from mocap.multi import track
-    from mocap.session import Session
-    from mocap.settings import load_config
-    from mocap.stages import detect as stage
 
-    session = Session(synthetic_session(tmp_path / "s", frames=20))
-    runs = []
-
-    def fake_main(s, settings, overwrite):
-        runs.append(overwrite)
-        update_keypoints2d_info(s.pose2d_h5, recover={"skipped": "fewer than 2 people tracked"})
-
+    session, once, runs = _fake_detect_stage(
+        tmp_path, monkeypatch, lambda: {"recover": {"skipped": "fewer than 2 people tracked"}})
     real = track.associate_take
     seen = []
 
@@ -540,15 +538,6 @@ def test_a_skipped_second_pass_reruns_detection_when_the_association_would_now_t
         return (np.concatenate([slots, slots], axis=2) if cfg.match_max_m < 0.1 else slots), summary
 
     monkeypatch.setattr(track, "associate_take", associate)
-    monkeypatch.setattr(stage, "needed", lambda s, settings: None)
-    monkeypatch.setattr(stage, "inputs", lambda s, settings: [])
-    monkeypatch.setattr(stage, "main", fake_main)
-    state: dict = {}
-
-    def once(*sets) -> str:
-        result = pipeline.RunResult(session.root)
-        pipeline._one_stage(stage, session, load_config(sets=list(sets))[0], state, result, False)
-        return result.status["detect"]
 
     assert once() == "ran"
     assert once("triangulate.match_max_m=0.3") == "skipped"  # still one person: the skip stands
