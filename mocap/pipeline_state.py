@@ -1,0 +1,86 @@
+"""The runner's cache: a stage's key (its settings, derived values and input fingerprints) and
+``SESSION/.mocap/state.json``, where the key of each stage's last complete run is kept (:mod:`mocap.pipeline`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from mocap.config import config_to_dict
+from mocap.io.atomic import atomic_write_text
+from mocap.session import Session
+
+log = logging.getLogger("mocap.pipeline")
+
+
+CONFIRMED = 8  # full keys a stage keyed without MAYBE_UNUSED is remembered to stand under (the last ones)
+SMALL = 1 << 20  # files up to this size are fingerprinted by content, larger ones by size and time
+
+
+def _fingerprint(paths: list[Path], root: Path) -> list:
+    out = []
+    for p in paths:
+        files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+        for q in files:
+            rel = str(q.relative_to(root)) if q.is_relative_to(root) else str(q)
+            if not q.is_file():
+                out.append([rel, None])
+                continue
+            st = q.stat()
+            out.append([rel, hashlib.sha256(q.read_bytes()).hexdigest()[:16] if st.st_size <= SMALL
+                        else f"{st.st_size}:{st.st_mtime_ns}"])
+    return out
+
+
+def _key(module, settings, inputs: list[Path], root: Path, drop: tuple[str, ...] = ()) -> str:
+    """The stage's cache key; ``drop``: resolved values its finished outputs turned out not to depend on (a
+    stage's ``MAYBE_UNUSED`` and ``unused(session, settings, again=False)``; ``again``: asked before a skip under
+    other settings, whether the outputs still would not depend on them)."""
+    from mocap import __version__
+
+    payload = {"version": __version__, "config": config_to_dict(getattr(settings, module.NAME), True),
+               "inputs": _fingerprint(inputs, root)}
+    derived = getattr(module, "resolved", None)
+    values = {k: v for k, v in (derived(settings) if derived is not None else {}).items() if k not in drop}
+    if values:  # only when some value is derived: keys stay
+        payload["resolved"] = values
+    blob = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _state_path(s: Session) -> Path:
+    return s.root / ".mocap" / "state.json"
+
+
+def load_state(s: Session) -> dict:
+    p = _state_path(s)
+    if not p.is_file():
+        return {}
+    try:
+        state = json.loads(p.read_text())
+        return state if isinstance(state, dict) else {}
+    except json.JSONDecodeError:
+        log.warning("%s is unreadable; every stage will run", p)
+        return {}
+
+
+def _save_state(s: Session, state: dict) -> None:
+    atomic_write_text(_state_path(s), json.dumps(state, indent=1))
+
+
+def _same(module, s: Session, settings, inputs: list[Path], key: str, state: dict) -> bool:
+    """Whether the stage's finished outputs stand under ``settings`` (full key ``key``): the key they were made
+    under, or a key without its ``MAYBE_UNUSED`` values while the stage confirms, under these settings, that its
+    outputs still do not depend on them (``unused(..., again=True)``, once per full key: remembered in ``state``)."""
+    maybe = tuple(getattr(module, "MAYBE_UNUSED", ()))
+    prev = state.get(module.NAME, {})
+    if prev.get("key") == key or key in prev.get("confirmed", ()):
+        return True
+    if not maybe or prev.get("key") != _key(module, settings, inputs, s.root, maybe) \
+            or not set(maybe) <= set(module.unused(s, settings, True)):
+        return False
+    prev["confirmed"] = [*prev.get("confirmed", ())[-(CONFIRMED - 1):], key]
+    _save_state(s, state)
+    return True
