@@ -254,13 +254,19 @@ def points3d_persons(path: str | Path) -> int:
         return int(f["xyz"].shape[1])
 
 
+def _keypoints(path: Path, f: h5py.File) -> h5py.Dataset:
+    """A ``pose2d.h5``'s keypoints dataset, unread, checked for its shape (frames, cameras, persons, joints, 3)."""
+    d = f.get("keypoints")
+    if not isinstance(d, h5py.Dataset) or d.ndim != 5 or d.shape[-1] != 3:
+        raise ValueError(f"{path}: dataset 'keypoints' is missing or not (frames, cameras, persons, joints, 3)")
+    return d
+
+
 def keypoints2d_persons(path: str | Path) -> int:
     """The person slots per view (P) of a ``pose2d.h5`` from its header, without reading the keypoints."""
     path = Path(path)
     with _open(path, "mocap-pose2d") as f:
-        if "keypoints" not in f or not isinstance(f["keypoints"], h5py.Dataset) or f["keypoints"].ndim != 5:
-            raise ValueError(f"{path}: dataset 'keypoints' is missing or not (frames, cameras, persons, joints, 3)")
-        return int(f["keypoints"].shape[2])
+        return int(_keypoints(path, f).shape[2])
 
 
 def keypoints2d_cameras(path: str | Path):
@@ -269,10 +275,7 @@ def keypoints2d_cameras(path: str | Path):
     (a take of persons = auto holds up to 10 person slots per view)."""
     path = Path(path)
     with _open(path, "mocap-pose2d") as f:
-        if "keypoints" not in f or not isinstance(f["keypoints"], h5py.Dataset) or f["keypoints"].ndim != 5 \
-                or f["keypoints"].shape[-1] != 3:
-            raise ValueError(f"{path}: dataset 'keypoints' is missing or not (frames, cameras, persons, joints, 3)")
-        d = f["keypoints"]
+        d = _keypoints(path, f)
         names, ks, fps = _attrs(path, f, d.shape[1], d.shape[3])
         yield d.shape[:4], names, ks, fps
         for c in range(d.shape[1]):
