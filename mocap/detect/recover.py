@@ -37,7 +37,14 @@ import numpy as np
 from tqdm import tqdm
 
 from mocap.detect.boxes import crop_image, person_box, to_image
-from mocap.detect.recover_when import MODES, check_mode, recovering, still_skipped, wanted  # noqa: F401 (recover.X)
+from mocap.detect.recover_when import (  # noqa: F401 (recover.X)
+    MODES,
+    check_mode,
+    recovering,
+    skipped_alone,
+    still_skipped,
+    wanted,
+)
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)

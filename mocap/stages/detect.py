@@ -189,17 +189,7 @@ def unused(session, settings, again: bool = False) -> tuple[str, ...]:
     the default): changing a triangulate setting then does not re-run detection. ``again`` (the pipeline, before
     skipping detection under other settings): only while the association under ``settings`` still tracks fewer
     than 2 people (it decides the skip: a later run that would find 2 runs the pass)."""
-    from mocap.io.hdf5 import keypoints2d_info, keypoints2d_persons
-
-    path = session.pose2d_h5
-    try:
-        skipped = keypoints2d_info(path).get("recover", {}).get("skipped")
-        one_slot = keypoints2d_persons(path) == 1
-        if skipped and one_slot and again and not recover.still_skipped(session, settings.triangulate):
-            return ()
-    except (OSError, ValueError, KeyError):
-        return ()
-    return ("recover_uses",) if skipped and one_slot else ()
+    return ("recover_uses",) if recover.skipped_alone(session, settings.triangulate, again) else ()
 
 
 run = detect_video  # the computation of one camera's video; main spreads cameras over processes
