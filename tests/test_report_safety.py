@@ -91,18 +91,22 @@ def test_verdict_names_the_failed_metric_value_and_threshold(evil_report, tmp_pa
     assert rp["threshold"] == 6.0 and rp["comparison"] == ">" and rp["unit"] == "px"
     text = f"median reprojection {rp['value']:.3g} px &gt; 6 px"
     html = (bad.root / "report" / "report.html").read_text()
-    assert f"FAIL: {text}" in html
-    assert m["verdict"]["summary"].startswith(f"FAIL: median reprojection {rp['value']:.3g} px > 6 px")
+    mm = failed["reprojection_mm.median"]  # 25 px of noise is beyond the default threshold at the person too
+    assert mm["value"] == pytest.approx(m["reprojection_mm"]["median"]) and mm["value"] > 30 and mm["unit"] == "mm"
+    assert f"FAIL: median reprojection at the person {mm['value']:.3g} mm &gt; 30 mm; {text}" in html
+    assert m["verdict"]["summary"].startswith(f"FAIL: median reprojection at the person {mm['value']:.3g} mm > 30 mm; "
+                                              f"median reprojection {rp['value']:.3g} px > 6 px")
 
 
 def test_verdict_wording():
-    m = {"reprojection_px": {"median": 14.2}, "bone_length_cv": {"mean": 0.071},
+    m = {"reprojection_px": {"median": 14.2}, "reprojection_mm": {"median": 41.5}, "bone_length_cv": {"mean": 0.071},
          "reconstructed": {"points": 0.85}}
-    v = verdict(m, 6, 0.05, 0.9)
-    assert v["summary"] == ("FAIL: median reprojection 14.2 px > 6 px; mean bone-length variation 7.10% > 5.00%; "
-                            "points reconstructed 85.0% < 90.0%")
-    m["reprojection_px"]["median"] = float("nan")
-    assert describe(verdict(m, 6, 0.05, 0.9)["failed"][0]) == \
-        "median reprojection could not be computed (needs at most 6 px)"
-    ok = {"reprojection_px": {"median": 1.0}, "bone_length_cv": {"mean": 0.01}, "reconstructed": {"points": 1.0}}
-    assert verdict(ok, 6, 0.05, 0.9) == {"usable": True, "failed": [], "summary": "PASS"}
+    v = verdict(m, 30, 0.05, 0.9, max_reprojection_px=6)
+    assert v["summary"] == ("FAIL: median reprojection at the person 41.5 mm > 30 mm; median reprojection 14.2 px > "
+                            "6 px; mean bone-length variation 7.10% > 5.00%; points reconstructed 85.0% < 90.0%")
+    m["reprojection_mm"]["median"] = float("nan")
+    assert describe(verdict(m, 30, 0.05, 0.9)["failed"][0]) == \
+        "median reprojection at the person could not be computed (needs at most 30 mm)"
+    ok = {"reprojection_px": {"median": 1.0}, "reprojection_mm": {"median": 3.0}, "bone_length_cv": {"mean": 0.01},
+          "reconstructed": {"points": 1.0}}
+    assert verdict(ok, 30, 0.05, 0.9) == {"usable": True, "failed": [], "summary": "PASS"}

@@ -29,13 +29,23 @@ class Config:
     overlay_height: int = 540
     snapshots: int = 4  # 3D skeleton views in the HTML
     person: int = 0
-    max_reprojection_px: float = 8.0  # the verdict: median reprojection error over all detections
+    # the verdict: median reprojection error over all detections at the person (pixels × depth ÷ focal
+    # length: one threshold for any resolution and distance). A joint centre is ambiguous by about a joint's
+    # radius, and markerless 2D detectors err by about that on real footage; beyond it is a fault
+    # (calibration, identity, sync), not detector noise
+    max_reprojection_mm: float = 30.0
+    max_reprojection_px: float = 0.0  # a pixel threshold as well (0: none; pixels depend on resolution, distance)
     max_bone_length_cv: float = 0.05  # mean coefficient of variation of the bone lengths
     min_points_reconstructed: float = 0.9  # share of (frame, keypoint) points in 3D
     camera_flag_ratio: float = 2.5  # a camera whose median (or P95) error is above this × the others' is flagged
     worst_frames: int = 3  # per camera, the frames of highest error shown as crops (0: none)
 
     def __post_init__(self) -> None:
+        if not self.max_reprojection_mm > 0:
+            raise ValueError(f"report: max_reprojection_mm must be above 0 mm, got {self.max_reprojection_mm}")
+        if not self.max_reprojection_px >= 0:
+            raise ValueError(f"report: max_reprojection_px must be ≥ 0 px (0: no pixel threshold), "
+                             f"got {self.max_reprojection_px}")
         if not self.camera_flag_ratio > 1:
             raise ValueError(f"report: camera_flag_ratio must be above 1, got {self.camera_flag_ratio}")
         if not isinstance(self.worst_frames, int) or isinstance(self.worst_frames, bool) or self.worst_frames < 0:
@@ -270,7 +280,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
         for name, row in m["cameras"].items():  # the camera refinement's move, when it ran
             row["calibration_move"] = None if not calib or name not in calib.get("moves_deg", {}) else {
                 "deg": calib["moves_deg"][name], "mm": calib["moves_mm"][name], "applied": bool(calib.get("applied"))}
-    checks = (cfg.max_reprojection_px, cfg.max_bone_length_cv, cfg.min_points_reconstructed)
+    checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px)
     metrics["verdict"] = verdict(metrics, *checks)
     if P > 1:
         metrics["timeline"] = people.timeline(pts)

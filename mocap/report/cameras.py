@@ -3,7 +3,10 @@ what to check, derived from the time profile of that camera's error (never from 
 
 A camera is flagged when its median reprojection error over all its detections is more than
 ``ratio`` × the median of the other cameras' medians, or its P95 more than 2 × ``ratio`` × the median
-of their P95s with bursts of frames bad as a whole (swaps, another person). The hint reads the per-frame error:
+of their P95s with bursts of frames bad as a whole (swaps, another person). The cameras are compared at
+the person (each camera's pixels times its metres per pixel there: depth ÷ focal length), so a camera of
+twice the resolution, or twice as near, is not flagged for pixels twice as large; the reference is then
+stated in the flagged camera's pixels. The hint reads the per-frame error:
 
 * the observations fit better with left and right exchanged in most bad frames → left/right swaps;
 * the bad frames' error is a large part of the body's size in the image, or the detected body has
@@ -140,10 +143,13 @@ def hint(p: dict, several: bool = False) -> str:
 
 
 def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: dict | None = None,
-                 ratio: float = 2.5, swaps_repaired: dict | None = None) -> dict[str, dict]:
-    """{camera: median_px, p95_px, detections, kept_share, sync_offset_frames, swaps_repaired (None when
-    no repair ran; default: ``pts.info["swaps_repaired"]``), ratio_to_others, flagged, flag (the rule
-    that fired), hint (what to check; None when not flagged), profile (what the hint was read from)}."""
+                 ratio: float = 2.5, swaps_repaired: dict | None = None,
+                 scales: np.ndarray | None = None) -> dict[str, dict]:
+    """{camera: median_px, p95_px, median_mm, p95_mm (at the person), detections, kept_share,
+    sync_offset_frames, swaps_repaired (None when no repair ran; default: ``pts.info["swaps_repaired"]``),
+    ratio_to_others, flagged, flag (the rule that fired), hint (what to check; None when not flagged),
+    profile (what the hint was read from)}. ``scales``: (C,) each camera's metres per pixel at the person
+    (:func:`mocap.report.metrics.camera_scales`); without them, or with one missing, pixels are compared."""
     X = pts.xyz[:, person]  # (F, J, 3)
     F, J = X.shape[:2]
     uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape((len(rig), F, J, 2)), 0, 1)  # (F, C, J, 2)
@@ -161,6 +167,9 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
     swaps = swaps_repaired if swaps_repaired is not None else pts.info.get("swaps_repaired")
     swaps = swaps if isinstance(swaps, dict) else None
     offsets = offsets or {}
+    k = np.asarray(scales, float) if scales is not None else np.full(len(rig), np.nan)
+    scaled = k.shape == (len(rig),) and bool(np.all(np.isfinite(k) & (k > 0)))
+    k = k if scaled else np.ones(len(rig))  # the comparison's unit per pixel of each camera
     rows: dict[str, dict] = {}
     for i, name in enumerate(rig.names):
         e = err[:, i]
@@ -168,6 +177,8 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
         rows[name] = {
             "median_px": float(np.nanmedian(e)) if n else float("nan"),
             "p95_px": float(np.nanpercentile(e, 95)) if n else float("nan"),
+            "median_mm": float(np.nanmedian(e) * k[i] * 1000) if n and scaled else float("nan"),
+            "p95_mm": float(np.nanpercentile(e, 95) * k[i] * 1000) if n and scaled else float("nan"),
             "detections": int(det[:, i].sum()),
             "kept_share": float(np.isfinite(np.where(used[:, i], e, np.nan)).sum() / n)
             if used is not None and n else float("nan"),
@@ -176,7 +187,9 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
             "ratio_to_others": float("nan"), "flagged": False, "flag": None, "hint": None}
     for i, name in enumerate(rig.names):
         row = rows[name]
-        others_med = [r["median_px"] for k, r in rows.items() if k != name and np.isfinite(r["median_px"])]
+        # the others' errors in this camera's pixels: each one's pixels × its scale ÷ this one's
+        others_med = [r["median_px"] * k[j] / k[i] for j, r in enumerate(rows.values())
+                      if j != i and np.isfinite(r["median_px"])]
         if not others_med or not np.isfinite(row["median_px"]):
             continue
         row["ratio_to_others"] = row["median_px"] / max(float(np.median(others_med)), FLOOR_PX)
@@ -185,14 +198,17 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
                      uv[:, i])
         bad_frames = p["bad_frames_share"] * np.isfinite(_per_frame(err[:, i])).sum()
         for stat in ("median_px", "p95_px"):
-            others = [r[stat] for k, r in rows.items() if k != name and np.isfinite(r[stat])]
+            others = [r[stat] * k[j] / k[i] for j, r in enumerate(rows.values()) if j != i and np.isfinite(r[stat])]
             ref = float(np.median(others))
             threshold = (ratio if stat == "median_px" else P95_FACTOR * ratio) * max(ref, FLOOR_PX)
             # P95 alone flags bursts: it needs frames bad as a whole, not a tail pulled up by another camera
             if row[stat] > threshold and (stat == "median_px" or bad_frames >= max(MIN_BAD_FRAMES, 0.05 * F)):
                 row["flagged"] = True
+                raw = float(np.median([r[stat] for j, r in enumerate(rows.values())
+                                       if j != i and np.isfinite(r[stat])]))
                 row["flag"] = {"stat": stat, "value": row[stat], "threshold": threshold, "reference": ref,
-                               "ratio": threshold / max(ref, FLOOR_PX)}
+                               "ratio": threshold / max(ref, FLOOR_PX),
+                               "scaled": bool(scaled and abs(ref - raw) > 0.1 * max(raw, FLOOR_PX))}
                 row["profile"] = p
                 row["hint"] = hint(p, several=pts.xyz.shape[1] > 1)
                 break
@@ -203,5 +219,6 @@ def flag_text(name: str, row: dict) -> str:
     """'cam03: median 23.6 px > 2.5 × 9.40 px (the other cameras)'."""
     f = row["flag"]
     what = "median" if f["stat"] == "median_px" else "P95"
+    at = ", at this camera's scale at the person" if f.get("scaled") else ""
     return (f"{name}: {what} {f['value']:.3g} px > {f['ratio']:g} × {f['reference']:.3g} px "
-            f"(the other cameras' {what})")
+            f"(the other cameras' {what}{at})")

@@ -25,6 +25,35 @@ def reprojection(rig: Rig, kp: Keypoints2D, pts: Points3D, min_score: float = 0.
     return np.where(ok, e, np.nan)
 
 
+def metres_per_px(rig: Rig, pts: Points3D, person: int = 0) -> np.ndarray:
+    """(F, C) metres at the person per pixel of each camera: the depth of the person's centre (the median
+    of its joints) in the camera over the camera's focal length; NaN where the person is not in 3D or not
+    in front of the camera. A pixel error times this is the error at the person, whatever the camera's
+    resolution and distance (in pixels a 4K camera's error is twice a 1080p one's for the same detector)."""
+    X = pts.xyz[:, person]  # (F, J, 3)
+    centre = np.full((len(X), 3), np.nan)
+    seen = np.isfinite(X).all(axis=-1).any(axis=-1)
+    if seen.any():
+        centre[seen] = np.nanmedian(X[seen], axis=1)
+    out = np.full((len(X), len(rig)), np.nan)
+    for i, cam in enumerate(rig.cameras):
+        z = centre @ np.asarray(cam.R)[2] + float(np.asarray(cam.t)[2])
+        f = float(np.sqrt(cam.K[0, 0] * cam.K[1, 1]))
+        with np.errstate(invalid="ignore"):
+            out[:, i] = np.where(z > 0, z / f, np.nan)
+    return out
+
+
+def camera_scales(mpp: np.ndarray) -> np.ndarray:
+    """(C,) each camera's typical metres per pixel at the person (median over the frames of
+    :func:`metres_per_px`; NaN for a camera with none)."""
+    out = np.full(mpp.shape[1], np.nan)
+    ok = np.isfinite(mpp).any(axis=0)
+    if ok.any():
+        out[ok] = np.nanmedian(mpp[:, ok], axis=0)
+    return out
+
+
 def bone_lengths(pts: Points3D, person: int = 0) -> tuple[list[str], np.ndarray]:
     """Names and (F, B) lengths of the keypoint set's bones."""
     kps = get_keypoint_set(pts.keypoint_set)
@@ -55,6 +84,9 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
             camera_flag_ratio: float = 2.5, swaps_repaired: dict | None = None) -> dict:
     """The metrics; ``cameras`` is the per-camera table (:func:`mocap.report.cameras.camera_table`)."""
     err = reprojection(rig, kp, pts, person=person)
+    mpp = metres_per_px(rig, pts, person)
+    scales = camera_scales(mpp)
+    err_mm = err * np.where(np.isfinite(mpp), mpp, scales)[:, :, None] * 1000  # frames without 3D: typical scale
     used = np.moveaxis(pts.views[:, person], 2, 1) if pts.views is not None else None  # (F, C, J)
     err_used = np.where(used, err, np.nan) if used is not None and used.shape == err.shape else err
     kps = get_keypoint_set(pts.keypoint_set)
@@ -69,7 +101,7 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
     acc_norm = np.linalg.norm(acc, axis=2)
     return {
         "frames": int(X.shape[0]), "fps": float(pts.fps),
-        "cameras": camera_table(rig, kp, pts, person, offsets, camera_flag_ratio, swaps_repaired),
+        "cameras": camera_table(rig, kp, pts, person, offsets, camera_flag_ratio, swaps_repaired, scales),
         "reprojection_px": {
             "median": float(np.nanmedian(err)), "mean": float(np.nanmean(err)),
             "median_views_used": float(np.nanmedian(err_used)),  # over the views the solver kept
@@ -77,6 +109,10 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
             "p95": float(np.nanpercentile(err, 95)) if np.isfinite(err).any() else float("nan"),
             "per_camera_median": {c: float(np.nanmedian(err[:, i])) for i, c in enumerate(rig.names)},
             "per_joint_median": {j: float(np.nanmedian(err[:, :, k])) for k, j in enumerate(kps.joints)},
+        },
+        "reprojection_mm": {  # the same errors at the person: pixels × its depth ÷ the focal length
+            "median": _nan_stat(np.nanmedian, err_mm), "p95": _nan_stat(np.nanpercentile, err_mm, 95),
+            "per_camera_median": {c: _nan_stat(np.nanmedian, err_mm[:, i]) for i, c in enumerate(rig.names)},
         },
         "reconstructed": {
             "frames_all_joints": float(present.all(axis=1).mean()),
@@ -90,13 +126,23 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
     }
 
 
-def verdict(m: dict, max_reprojection_px: float, max_bone_length_cv: float, min_points: float) -> dict:
+def _nan_stat(fn, x: np.ndarray, *args) -> float:
+    return float(fn(x, *args)) if np.isfinite(x).any() else float("nan")
+
+
+def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_points: float,
+            max_reprojection_px: float = 0.0) -> dict:
     """Whether the capture looks usable, and each check that failed with its value and threshold
-    (a metric that could not be computed, NaN, fails). Each camera flagged in ``m["cameras"]`` fails
-    too, named, so that a healthy overall median never hides a broken camera."""
-    checks = [("reprojection_px.median", "median reprojection", m["reprojection_px"]["median"], ">",
-               max_reprojection_px, "px"),
-              ("bone_length_cv.mean", "mean bone-length variation", m["bone_length_cv"]["mean"], ">",
+    (a metric that could not be computed, NaN, fails). The reprojection check is at the person (mm:
+    pixels × depth ÷ focal length), so one threshold holds for any resolution and distance; a pixel
+    threshold is checked too when ``max_reprojection_px`` > 0. Each camera flagged in ``m["cameras"]``
+    fails too, named, so that a healthy overall median never hides a broken camera."""
+    mm = m.get("reprojection_mm", {}).get("median", float("nan"))
+    checks = [("reprojection_mm.median", "median reprojection at the person", mm, ">", max_reprojection_mm, "mm")]
+    if max_reprojection_px > 0:
+        checks.append(("reprojection_px.median", "median reprojection", m["reprojection_px"]["median"], ">",
+                       max_reprojection_px, "px"))
+    checks += [("bone_length_cv.mean", "mean bone-length variation", m["bone_length_cv"]["mean"], ">",
                max_bone_length_cv, "fraction"),
               ("reconstructed.points", "points reconstructed", m["reconstructed"]["points"], "<", min_points,
                "fraction")]
@@ -122,8 +168,8 @@ def verdict(m: dict, max_reprojection_px: float, max_bone_length_cv: float, min_
 def describe(check: dict) -> str:
     """'median reprojection 14.2 px > 8 px' ('points reconstructed 85% < 90%' for shares)."""
     def fmt(x: float) -> str:
-        if check["unit"] == "px":
-            return f"{x:.3g} px"
+        if check["unit"] in ("px", "mm"):
+            return f"{x:.3g} {check['unit']}"
         return f"{x:.1%}" if check["metric"].startswith("reconstructed") else f"{x:.2%}"
 
     if not np.isfinite(check["value"]):

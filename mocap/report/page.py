@@ -19,7 +19,8 @@ from mocap.report.crops import SIDE_CSS, Crop
 from mocap.report.metrics import bone_lengths, describe, reprojection
 from mocap.view.scene import LEFT, RIGHT, keypoint_segments, segment_sides, side_of
 
-SETTINGS = {"reprojection_px.median": "report.max_reprojection_px", "bone_length_cv.mean": "report.max_bone_length_cv",
+SETTINGS = {"reprojection_mm.median": "report.max_reprojection_mm",
+            "reprojection_px.median": "report.max_reprojection_px", "bone_length_cv.mean": "report.max_bone_length_cv",
             "reconstructed.points": "report.min_points_reconstructed"}
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
 td{padding:2px 10px;vertical-align:top} table{border-collapse:collapse} tr:nth-child(even){background:#f4f4f4}
@@ -166,6 +167,9 @@ def snapshots(X: np.ndarray, keypoint_set: str, n: int, title: str = "") -> str:
 def summary_rows(m: dict) -> str:
     rp = m["reprojection_px"]
     rows = [("reprojection error, median / P95 (all detections)", f"{rp['median']:.2f} / {rp['p95']:.2f} px"),
+            ("reprojection error at the person, median / P95 (pixels × depth ÷ focal length)",
+             _num(m.get("reprojection_mm", {}).get("median"), ".1f") + " / "
+             + _num(m.get("reprojection_mm", {}).get("p95"), ".1f") + " mm"),
             ("reprojection error, median over the views kept", f"{rp['median_views_used']:.2f} px "
              f"({rp['views_used_share']:.0%} of detections kept)"),
             ("frames with every joint", f"{m['reconstructed']['frames_all_joints']:.1%}"),

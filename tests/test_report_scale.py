@@ -1,0 +1,106 @@
+"""The report compares errors at the person (pixels × depth ÷ focal length), not in raw pixels: a camera
+of three times the resolution, whose detections err three times as many pixels, is not flagged, and the
+verdict's threshold holds whatever the resolution; a real fault on that camera is still flagged."""
+
+import dataclasses
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+from body_synth import blazepose_keypoints, body_motion
+
+from mocap import report
+from mocap.report.metrics import describe, metres_per_px, verdict
+from mocap.session import Session
+from mocap.stages import triangulate
+from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
+from mocap.synth.groundtruth import SyntheticTake, write_session
+from mocap.types import Camera, Keypoints2D, Rig
+
+FRAMES, FPS, ZOOM = 90, 30.0, 3.0
+
+
+def _zoomed(cam: Camera, k: float) -> Camera:
+    """The same camera with k × the resolution (focal length, principal point and size scaled)."""
+    K = cam.K.copy()
+    K[:2] *= k
+    return dataclasses.replace(cam, K=K, size=(int(cam.size[0] * k), int(cam.size[1] * k)))
+
+
+def _session(root, pose_error_deg: float = 0.0) -> tuple[Session, dict]:
+    A = blazepose_keypoints(body_motion(FRAMES, FPS))
+    rig = ring_rig(RigSpec(n_cameras=4, size=(1280, 720)), A.reshape(-1, 3))
+    uv = np.moveaxis(rig.project(A), 0, 1)
+    data, masks = corrupt(uv, rig, "blazepose33", CorruptionSpec(1.0, 0.02, 0.05, seed=0))
+    data[:, 1, ..., :2] *= ZOOM  # cam02 has 3× the pixels: its detections (and their errors) 3× larger
+    cams = list(rig.cameras)
+    cams[1] = _zoomed(cams[1], ZOOM)
+    true_rig = Rig(tuple(cams))
+    given = true_rig
+    if pose_error_deg:  # and, in the faulty take, a pose 3° off
+        pose = cams[1].cam_from_world.copy()
+        axis = np.array([0.3, 1.0, 0.2]) / np.linalg.norm([0.3, 1.0, 0.2])
+        pose[:3, :3] = cv2.Rodrigues(np.radians(pose_error_deg) * axis)[0] @ pose[:3, :3]
+        given = Rig(tuple(cams[i].with_pose(pose) if i == 1 else c for i, c in enumerate(cams)))
+    kp = Keypoints2D(data, true_rig.names, "blazepose33", FPS)
+    session = Session(write_session(SyntheticTake(given, kp, A, masks), root, json_2d=False))
+    tri = triangulate.run(given, kp)
+    triangulate.write_outputs(tri, session.points3d("triangulated"))
+    # the report is what is tested: the 3D is the truth, so each camera's error is its detections' own
+    # (the solvers weigh pixels alike, which pulls the 3D toward the camera with the most pixels)
+    triangulate.write_outputs(dataclasses.replace(tri, xyz=A[:, None].copy()), session.points3d("refined"))
+    return session, report.build(session, cfg=report.Config(overlay_videos=False, worst_frames=0))
+
+
+def test_metres_per_px_is_depth_over_focal_length():
+    K = np.array([[1000.0, 0, 640], [0, 1000.0, 360], [0, 0, 1]])
+    cam = Camera("c", K, np.zeros(5), np.eye(4), (1280, 720))
+    xyz = np.full((2, 1, 3, 3), np.nan)
+    xyz[0, 0] = [[0, 0, 3.9], [0.1, 0, 4.0], [0, 0.2, 4.1]]  # centre at 4 m
+    behind = Camera("b", K, np.zeros(5), np.diag([1.0, -1.0, -1.0, 1.0]), (1280, 720))  # faces away
+    rig = Rig((cam, dataclasses.replace(_zoomed(cam, 2.0), name="z"), behind))
+    mpp = metres_per_px(rig, SimpleNamespace(xyz=xyz), 0)
+    assert mpp[0, :2] == pytest.approx([0.004, 0.002]) and np.isnan(mpp[0, 2])  # no scale behind a camera
+    assert np.isnan(mpp[1]).all()  # frame 1: no 3D
+
+
+def test_a_higher_resolution_camera_is_not_flagged_for_its_larger_pixels(tmp_path):
+    _, m = _session(tmp_path / "zoom")
+    cams = m["cameras"]
+    px = {k: c["median_px"] for k, c in cams.items()}
+    others = np.median([v for k, v in px.items() if k != "cam02"])
+    assert px["cam02"] > 2.5 * others, px  # in pixels alone it is past the flag ratio
+    assert not any(c["flagged"] for c in cams.values()), {k: c["flag"] for k, c in cams.items()}
+    mm = {k: c["median_mm"] for k, c in cams.items()}
+    assert max(mm.values()) < 1.5 * min(mm.values()), mm  # at the person the cameras agree
+    assert m["reprojection_mm"]["median"] < 10 and m["verdict"]["usable"], m["verdict"]
+
+
+def test_a_fault_on_the_higher_resolution_camera_is_still_flagged(tmp_path):
+    session, m = _session(tmp_path / "fault", pose_error_deg=3.0)
+    flagged = {k: c for k, c in m["cameras"].items() if c["flagged"]}
+    assert list(flagged) == ["cam02"], {k: (c["median_px"], c["median_mm"]) for k, c in m["cameras"].items()}
+    f = flagged["cam02"]["flag"]
+    assert f["scaled"] and f["reference"] > 2 * np.median([c["median_px"] for k, c in m["cameras"].items()
+                                                           if k != "cam02"])  # the others' error in its pixels
+    assert "at this camera's scale at the person" in report.flag_text("cam02", flagged["cam02"])
+    assert not m["verdict"]["usable"]
+
+
+def test_verdict_checks_the_error_at_the_person_and_pixels_only_when_asked():
+    m = {"reprojection_px": {"median": 14.2}, "reprojection_mm": {"median": 41.2},
+         "bone_length_cv": {"mean": 0.01}, "reconstructed": {"points": 1.0}}
+    v = verdict(m, 30, 0.05, 0.9)
+    assert v["summary"] == "FAIL: median reprojection at the person 41.2 mm > 30 mm"
+    m["reprojection_mm"]["median"] = 12.0  # 14.2 px but 12 mm: fine unless a pixel threshold is set
+    assert verdict(m, 30, 0.05, 0.9)["usable"]
+    failed = verdict(m, 30, 0.05, 0.9, max_reprojection_px=8)["failed"]
+    assert [describe(f) for f in failed] == ["median reprojection 14.2 px > 8 px"]
+
+
+def test_reprojection_thresholds_are_checked():
+    with pytest.raises(ValueError, match="max_reprojection_mm must be above 0 mm, got 0"):
+        report.Config(max_reprojection_mm=0)
+    with pytest.raises(ValueError, match=r"max_reprojection_px must be ≥ 0 px \(0: no pixel threshold\), got -1"):
+        report.Config(max_reprojection_px=-1)
