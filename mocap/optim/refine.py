@@ -53,8 +53,9 @@ from mocap.optim.banded import (
     strong_clusters,
 )
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
+from mocap.optim.refine_noise import camera_noise, group_noise
 from mocap.optim.refine_obs import LOWER, Observations, data_cost, normal_terms
-from mocap.optim.refine_parts import group_noise, independent_parts, noise_ratio, part_bones
+from mocap.optim.refine_parts import independent_parts, noise_ratio, part_bones, parts_noise
 from mocap.optim.refine_start import start_points
 from mocap.optim.refine_summary import RefineSummary, summarize  # noqa: F401 (RefineSummary: the stage's import)
 from mocap.types import Rig
@@ -118,6 +119,7 @@ class _Problem:
         # joint groups (body 0, hands 1, ...): each has its own 2D noise level, relative to the body's
         self.groups = np.zeros(self.active.size, int) if groups is None else np.asarray(groups)[self.active]
         self.scale = np.ones(self.active.size)  # σ of each joint's observations / σ of the body's
+        self.cam_scale = np.ones(self.C)  # σ of each camera's observations / the cameras' median, see refine_noise
         self.sb = np.full(len(self.bones), 1.0 / cfg.bone_sigma**2)  # per bone, see update
         self._bone_weights_set = self._lengths_final = self._lengths_fixed = False
         self.lengths = np.zeros(len(self.bones))
@@ -143,33 +145,29 @@ class _Problem:
         return r
 
     def residual_norms(self, X: np.ndarray) -> np.ndarray:
-        """Residual norms in the body's noise units (each joint's divided by its group's relative σ)."""
-        return self.pixel_norms(X) / self.scale
+        """Residual norms in the body's noise units (divided by the joint's group's and the camera's relative σ)."""
+        return self.pixel_norms(X) / self.scale / self.cam_scale[None, :, None]
 
     def pixel_norms(self, X: np.ndarray) -> np.ndarray:
         r = self.residuals(X)
         return np.hypot(r[..., 0], r[..., 1])
 
     def set_group_noise(self, X: np.ndarray, observed: np.ndarray) -> dict[int, float]:
-        """Each group's σ relative to the body's (group 0), from the residuals at X (robust, Rayleigh);
-        returns {group: ratio}. Without groups nothing changes."""
-        from mocap.optim.lm import rayleigh_sigma
-
-        ids = np.unique(self.groups)
-        if ids.size < 2:
-            return {}
-        norms = self.pixel_norms(X)
-        sig = {}
-        for g in ids:
-            sel = observed & (self.groups == g)[None, None, :] & np.isfinite(norms)
-            sig[int(g)] = rayleigh_sigma(norms[sel]) if sel.sum() >= 20 else float("nan")
-        base = sig.get(0, float("nan"))
-        ratios = {}
-        for g in ids:
-            r = sig[int(g)] / base if np.isfinite(base) and base > 0 else float("nan")
-            ratios[int(g)] = float(np.clip(r, 0.1, 10.0)) if np.isfinite(r) else 1.0
-            self.scale[self.groups == g] = ratios[int(g)]
+        """Each group's σ relative to the body's (group 0) at X, in each camera's noise units
+        (:func:`mocap.optim.refine_noise.group_noise`); returns {group: ratio}. Without groups nothing changes."""
+        ratios = group_noise(self.pixel_norms(X) / self.cam_scale[None, :, None], observed, self.groups)
+        for g, r in ratios.items():
+            self.scale[self.groups == g] = r
         self._terms = None  # the cost changes with the scales; the pixel residuals (_last) do not
+        return ratios
+
+    def set_camera_noise(self, X: np.ndarray, ratios: np.ndarray | None = None) -> np.ndarray | None:
+        """Each camera's σ relative to the others' (:func:`mocap.optim.refine_noise.camera_noise`, measured on the
+        body's observations at X unless ``ratios`` are given); None (all 1) when the cameras are alike."""
+        if ratios is None:
+            ratios = camera_noise(self.pixel_norms(X), (self.w > 0) & (self.groups == 0), self.rig.names)
+        if ratios is not None:
+            self.cam_scale, self._terms = np.asarray(ratios, float), None
         return ratios
 
     def set_pass(self, robust: bool, keep: np.ndarray, sigma: float) -> None:
@@ -183,7 +181,7 @@ class _Problem:
         self._predicted = self._accepted = None
 
     def _inv_var(self) -> np.ndarray:
-        return 1.0 / (self.sigma * self.scale) ** 2  # (Ja,)
+        return 1.0 / (self.sigma * self.scale[None, :] * self.cam_scale[:, None]) ** 2  # (C, Ja)
 
     def _freeze(self, X: np.ndarray) -> None:
         """Final pass (a fixed least-squares problem): joints that the last accepted step moved less than
@@ -358,7 +356,7 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
         raise ValueError("refine: no joint could be triangulated; check calibration and detections")
     out, err = np.full((T, J, 3), np.nan), np.full((T, J), np.nan)
     seen, views = np.zeros((T, J), bool), np.zeros((T, J, C), bool)
-    solved = []  # (problem, fit, its points) of each part
+    solved, cams = [], None  # (problem, fit, its points) of each part; the cameras' relative σ (the body's)
     for part in parts:
         whole = part.size == J
         sub = None if groups is None else np.asarray(groups)[part]
@@ -372,6 +370,8 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
             body = X if not solved else start[:, solved[0][2]]
             body = body if np.isfinite(body).any() else start
             X = np.where(np.isfinite(X), X, np.nanmedian(body.reshape(-1, 3), axis=0))
+        if not solved or cams is not None:  # measured on the body; the other parts take the body's
+            cams = prob.set_camera_noise(X, cams)
         noise = cfg.noise_px
         if noise is not None and solved:  # a fixed σ is the body's: another part's is scaled by its measured ratio
             noise *= noise_ratio(prob, X, *solved[0][:2])
@@ -394,6 +394,7 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
     if not solved:
         raise ValueError("refine: no joint has an observation; check the detections")
     if len(solved) > 1 and groups is not None:  # each part measured its own σ
-        log.info("refine: 2D noise of each joint group relative to the body's: %s", group_noise(solved))
+        log.info("refine: 2D noise of each joint group relative to the body's: %s", parts_noise(solved))
     out[~bridged(seen, cfg.max_gap_frames, cfg.max_gap_frames // 2)] = np.nan
-    return out, err, views, summarize(solved, uv, time.perf_counter() - t0)
+    named = None if cams is None else {n: round(float(r), 2) for n, r in zip(rig.names, cams, strict=True)}
+    return out, err, views, summarize(solved, uv, time.perf_counter() - t0, named)

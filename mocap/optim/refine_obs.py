@@ -75,12 +75,12 @@ def rho_loss(s2: np.ndarray, loss: str, c: float) -> tuple[np.ndarray, np.ndarra
 
 def data_cost(cameras, blocks, X: np.ndarray, inv_var: np.ndarray, loss: str, c: float) -> float:
     """Σ w · ρ(|r|² / σ²) over the observations of ``blocks`` (:meth:`Observations.weighted`) at X (T, J, 3);
-    ``inv_var`` (J,): 1/σ² per joint. An observation behind its camera costs 1e12."""
+    ``inv_var`` (C, J): 1/σ² per camera and joint. An observation behind its camera costs 1e12."""
     Xf = X.reshape(-1, 3)
     total = 0.0
     for cam, idx, joints, uv_obs, w in blocks:
         r = project(cameras[cam], np.take(Xf, idx, axis=0)) - uv_obs
-        s2 = (r[:, 0] ** 2 + r[:, 1] ** 2) * inv_var[joints]
+        s2 = (r[:, 0] ** 2 + r[:, 1] ** 2) * inv_var[cam, joints]
         finite = np.isfinite(s2)
         rho, _ = rho_loss(np.where(finite, s2, 0.0), loss, c)
         total += float(w @ rho) + np.count_nonzero(~finite) * 1e12
@@ -89,7 +89,8 @@ def data_cost(cameras, blocks, X: np.ndarray, inv_var: np.ndarray, loss: str, c:
 
 def normal_terms(cameras, blocks, X: np.ndarray, inv_var: np.ndarray, loss: str, c: float) -> np.ndarray:
     """Gradient and normal blocks of the observations of ``blocks`` at X (T, J, 3) (IRLS weights for a robust
-    ``loss``): (9, T·J), per point the gradient (3) then the :data:`LOWER` entries of its 3×3 block (6).
+    ``loss``; ``inv_var`` (C, J) as :func:`data_cost`'s): (9, T·J), per point the gradient (3) then the
+    :data:`LOWER` entries of its 3×3 block (6).
     Cameras are visited one block at a time, so that no (T, C, J, 2, 3) Jacobian is ever stored."""
     n = X.shape[0] * X.shape[1]
     Xf = X.reshape(n, 3)
@@ -97,7 +98,7 @@ def normal_terms(cameras, blocks, X: np.ndarray, inv_var: np.ndarray, loss: str,
     for cam, idx, joints, uv_obs, w in blocks:
         uv, Jp = project_rows(cameras[cam], np.take(Xf, idx, axis=0))  # (2, m), (2, 3, m)
         r0, r1 = uv[0] - uv_obs[:, 0], uv[1] - uv_obs[:, 1]
-        iv = inv_var[joints]
+        iv = inv_var[cam, joints]
         s2 = (r0 * r0 + r1 * r1) * iv
         finite = np.isfinite(s2)
         if loss == "l2":

@@ -52,13 +52,14 @@ def noise_ratio(prob, X: np.ndarray, body, body_fit) -> float:
     either has too few observations (as :meth:`mocap.optim.refine._Problem.set_group_noise`)."""
     from mocap.optim.lm import rayleigh_sigma
 
-    mine, theirs = prob.pixel_norms(X), body_fit.initial_norms * body.scale
+    cams = prob.cam_scale[None, :, None]  # in each camera's noise units, as the body's residual norms
+    mine, theirs = prob.pixel_norms(X) / cams, body_fit.initial_norms * body.scale
     a = rayleigh_sigma(mine[prob.w > 0]) if (prob.w > 0).sum() >= 20 else float("nan")
     b = rayleigh_sigma(theirs[body.w > 0]) if (body.w > 0).sum() >= 20 else float("nan")
     return float(np.clip(a / b, 0.1, 10.0)) if np.isfinite(a / b) and b > 0 else 1.0
 
 
-def group_noise(solved) -> dict[int, float]:
+def parts_noise(solved) -> dict[int, float]:
     """{group: the mean σ of its parts / the body's} of the parts solved by :func:`mocap.optim.refine.refine_person`
     ([(problem, its RobustResult, its joints)], the body's first), rounded for the log."""
     sig: dict[int, list[float]] = {}

@@ -26,22 +26,26 @@ class RefineSummary:
     seconds: float
     usable: bool
     message: str
+    # each camera's 2D noise σ relative to the others' when refine weighed the cameras by it (one differed by more
+    # than mocap.optim.refine_noise.CAMERA_MARGIN), else None: every pixel weighed alike
+    camera_noise: dict[str, float] | None = None
 
     def __str__(self) -> str:
         return (f"refine: {self.iterations} iterations ({self.cg_iterations} CG), cost {self.initial_cost:.4g} → "
                 f"{self.final_cost:.4g}, "
                 f"σ={self.noise_px:.2f}px, RMS {self.rms_px:.2f}px, {self.rejected}/{self.observations} "
                 f"observations rejected, {self.seconds:.2f}s — {'usable' if self.usable else 'NOT usable'}: "
-                f"{self.message}")
+                f"{self.message}" + (f"; cameras' σ relative: {self.camera_noise}" if self.camera_noise else ""))
 
 
-def summarize(solved, uv: np.ndarray, seconds: float) -> RefineSummary:
+def summarize(solved, uv: np.ndarray, seconds: float, camera_noise: dict[str, float] | None = None) -> RefineSummary:
     """One summary of the parts' solves ``solved`` [(problem, its RobustResult, its joints)] of
     :func:`mocap.optim.refine.refine_person`, ``uv`` all the 2D keypoints: iterations, CG iterations, costs,
     observations and rejections summed; σ the first part's (the body's); RMS over every kept observation; the
-    views-agree check on the body's joints. Each part is also checked on its own (its share of rejected
-    observations, its RMS against its own σ): a body that is not usable alone is not usable with hands (the
-    hands' observations diluted its rejections), nor is a hand most of whose observations were rejected."""
+    views-agree check on the body's joints; ``camera_noise`` the cameras' relative σ refine applied. Each part is
+    also checked on its own (its share of rejected observations, its RMS against its own σ): a body that is not
+    usable alone is not usable with hands (the hands' observations diluted its rejections), nor is a hand most of
+    whose observations were rejected."""
     norms = [prob.pixel_norms(fit.x) for prob, fit, _ in solved]
     kept = np.concatenate([n[fit.keep] for n, (_, fit, _) in zip(norms, solved, strict=True)])
     prob, fit, idx = solved[0]
@@ -76,7 +80,7 @@ def summarize(solved, uv: np.ndarray, seconds: float) -> RefineSummary:
         initial_cost=sum(f.robust.initial_cost for _, f, _ in solved), final_cost=final, noise_px=sigma,
         observations=n_obs, rejected=rejected, rms_px=rms,
         cg_iterations=sum(f.inner_iterations for _, f, _ in solved), seconds=seconds,
-        usable=not problems, message="; ".join(problems) or "converged",
+        usable=not problems, message="; ".join(problems) or "converged", camera_noise=camera_noise,
     )
     log.info("%s", summary)
     return summary
