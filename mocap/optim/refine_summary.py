@@ -41,12 +41,13 @@ class RefineSummary:
 def summarize(solved, uv: np.ndarray, seconds: float, camera_noise: dict[str, float] | None = None) -> RefineSummary:
     """One summary of the parts' solves ``solved`` [(problem, its RobustResult, its joints)] of
     :func:`mocap.optim.refine.refine_person`, ``uv`` all the 2D keypoints: iterations, CG iterations, costs,
-    observations and rejections summed; σ the first part's (the body's); RMS over every kept observation; the
-    views-agree check on the body's joints; ``camera_noise`` the cameras' relative σ refine applied. Each part is
-    also checked on its own (its share of rejected observations, its RMS against its own σ): a body that is not
-    usable alone is not usable with hands (the hands' observations diluted its rejections), nor is a hand most of
-    whose observations were rejected."""
-    norms = [prob.pixel_norms(fit.x) for prob, fit, _ in solved]
+    observations and rejections summed; σ the first part's (the body's); RMS over every kept observation (each
+    divided by its camera's relative σ, as σ is); the views-agree check on the body's joints; ``camera_noise`` the
+    cameras' relative σ refine applied. Each part is also checked on its own (its share of rejected observations,
+    its RMS against its own σ): a body that is not usable alone is not usable with hands (the hands' observations
+    diluted its rejections), nor is a hand most of whose observations were rejected."""
+    # in each camera's noise units (pixels where the cameras are alike: cam_scale 1), as σ
+    norms = [prob.pixel_norms(fit.x) / prob.cam_scale[None, :, None] for prob, fit, _ in solved]
     kept = np.concatenate([n[fit.keep] for n, (_, fit, _) in zip(norms, solved, strict=True)])
     prob, fit, idx = solved[0]
     sigma, final = fit.sigma, sum(f.final.final_cost for _, f, _ in solved)
