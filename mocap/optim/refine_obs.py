@@ -80,7 +80,7 @@ def data_cost(cameras, blocks, X: np.ndarray, inv_var: np.ndarray, loss: str, c:
     total = 0.0
     for cam, idx, joints, uv_obs, w in blocks:
         r = project(cameras[cam], np.take(Xf, idx, axis=0)) - uv_obs
-        s2 = (r[:, 0] ** 2 + r[:, 1] ** 2) * inv_var[cam, joints]
+        s2 = (r[:, 0] ** 2 + r[:, 1] ** 2) * inv_var[cam][joints]
         finite = np.isfinite(s2)
         rho, _ = rho_loss(np.where(finite, s2, 0.0), loss, c)
         total += float(w @ rho) + np.count_nonzero(~finite) * 1e12
@@ -98,7 +98,7 @@ def normal_terms(cameras, blocks, X: np.ndarray, inv_var: np.ndarray, loss: str,
     for cam, idx, joints, uv_obs, w in blocks:
         uv, Jp = project_rows(cameras[cam], np.take(Xf, idx, axis=0))  # (2, m), (2, 3, m)
         r0, r1 = uv[0] - uv_obs[:, 0], uv[1] - uv_obs[:, 1]
-        iv = inv_var[cam, joints]
+        iv = inv_var[cam][joints]
         s2 = (r0 * r0 + r1 * r1) * iv
         finite = np.isfinite(s2)
         if loss == "l2":
