@@ -101,4 +101,4 @@ def test_camera_noise_margin():
     seen[:, 3] = False  # a camera without residuals keeps ratio 1
     seen[0, 3, :5] = True
     assert camera_noise(norms, seen)[3] == 1.0
-    assert camera_noise(norms[:, :1], seen[:, :1]) is None  # one camera: nothing to compare
+    assert camera_noise(norms[:, :2], np.ones((T, 2, J), bool)) is None  # two cameras: not separable

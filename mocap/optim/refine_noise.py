@@ -30,9 +30,11 @@ log = logging.getLogger("mocap.optim.refine")
 def camera_noise(pixel_norms: np.ndarray, observed: np.ndarray, names=None,
                  margin: float = CAMERA_MARGIN) -> np.ndarray | None:
     """Each camera's 2D noise σ relative to the median of the cameras' (C,), from residual norms in pixels
-    (T, C, J) where ``observed``; None when every camera is within ``margin`` of the median (or fewer than two
-    cameras have :data:`MIN_OBSERVATIONS` residuals). A camera with too few residuals keeps ratio 1. Logged
-    (with the cameras' ``names``) when applied."""
+    (T, C, J) where ``observed``; None when every camera is within ``margin`` of the median, or fewer than three
+    cameras have :data:`MIN_OBSERVATIONS` residuals: a point seen by two views leaves one degree of freedom in
+    their residuals, and how it splits between them is the start triangulation's choice, not the cameras' noise
+    (two cameras, one 3× noisier: both measure alike; one of 3× the focal length: 3× the other). A camera with
+    too few residuals keeps ratio 1. Logged (with the cameras' ``names``) when applied."""
     C = pixel_norms.shape[1]
     sig = np.full(C, np.nan)
     for c in range(C):
@@ -40,7 +42,7 @@ def camera_noise(pixel_norms: np.ndarray, observed: np.ndarray, names=None,
         if sel.sum() >= MIN_OBSERVATIONS:
             sig[c] = rayleigh_sigma(pixel_norms[:, c][sel])
     ok = np.isfinite(sig) & (sig > 0)
-    if ok.sum() < 2:
+    if ok.sum() < 3:
         return None
     ratio = np.where(ok, sig / np.median(sig[ok]), 1.0)
     if not np.any((ratio > margin) | (ratio < 1.0 / margin)):
