@@ -109,3 +109,21 @@ def test_people_e2e_from_a_stage_needs_a_finished_run(tmp_path):
     (tmp_path / "take").mkdir()
     with pytest.raises(ValueError, match="needs a finished run with its pose2d.h5"):
         run(PeopleE2EConfig(str(tmp_path / "take"), str(tmp_path / "work"), from_stage="rig_refine"))
+
+
+def test_each_camera_is_judged_in_its_own_noise():
+    """A view far from the refined point by a few of the others' σ but within its own camera's σ (refine weighed
+    a noisier camera by its noise) is not taken for exchanged."""
+    rig, kp, truth, _ = toy_take(frames=20, noise_px=0.0, outliers=0.0, dropouts=0.0, seed=1)
+    ks = get_keypoint_set("coco17")
+    flip = np.asarray(ks.flip_permutation)
+    xy = kp.xy[:, :, 0].copy()
+    arms = np.flatnonzero(swap_groups(ks)[1][:, ARMS])
+    xy[:, 1][:, arms] = xy[:, 1][:, flip[arms]]  # cam02's arms exchanged: far as given, on the point exchanged
+    w = np.ones(xy.shape[:3])
+    far = np.nanmedian(np.linalg.norm(xy[:, 1][:, arms] - kp.xy[:, 1, 0][:, arms], axis=-1))
+    sigma = far / 3.5 / 2  # one σ: cam02's arms are twice the cut away
+    one = refine_swaps.find_swaps(rig, xy, w, truth, "coco17", sigma, 3.5)
+    assert one[:, 1, ARMS].all() and not one[:, [0, 2, 3]].any()
+    own = refine_swaps.find_swaps(rig, xy, w, truth, "coco17", sigma * np.array([1.0, 4.0, 1.0, 1.0]), 3.5)
+    assert not own[:, 1, ARMS].any()  # in cam02's own σ (4× the others') they are within the cut

@@ -118,7 +118,8 @@ def _with_swaps(rig: Rig, kp: Keypoints2D, w: np.ndarray, p: int, solved: tuple,
     for _ in range(refine_swaps.ROUNDS):
         xy, wp = (kp.xy[:, :, p], w) if done is None else \
             (refine_swaps.apply(kp.xy[:, :, p], done, kp.keypoint_set), refine_swaps.apply(w, done, kp.keypoint_set))
-        found = refine_swaps.find_swaps(rig, xy, wp, X, kp.keypoint_set, s.noise_px, cfg.solver.outlier_sigma)
+        sigma = s.noise_px * np.array([s.camera_noise.get(n, 1.0) for n in rig.names]) if s.camera_noise else s.noise_px
+        found = refine_swaps.find_swaps(rig, xy, wp, X, kp.keypoint_set, sigma, cfg.solver.outlier_sigma)
         if done is not None:
             found &= ~done
         if not found.any():

@@ -33,12 +33,13 @@ ROUNDS = 3  # refines after the first one, at most
 MOST = 0.5  # share of the group's joints that must each be far as given and less than half as far exchanged
 
 
-def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, X: np.ndarray, keypoint_set: str, sigma_px: float,
-               limit_sigma: float) -> np.ndarray:
+def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, X: np.ndarray, keypoint_set: str,
+               sigma_px: float | np.ndarray, limit_sigma: float) -> np.ndarray:
     """(F, C, G) bool: the view groups far from the refined points X (F, J, 3) as given and less than half as far
     exchanged. xy
     (F, C, J, 2) the person's keypoints, w (F, C, J) their weights (0: unused); a group is judged on the median
-    distance of its observed joints, in pixels, against ``limit_sigma`` × ``sigma_px``."""
+    distance of its observed joints, in pixels, against ``limit_sigma`` × ``sigma_px`` (one σ, or (C,) one per
+    camera when refine weighed the cameras by their own noise)."""
     ks = get_keypoint_set(keypoint_set)
     perm = np.asarray(ks.flip_permutation)
     member = swap_groups(ks)[1][: xy.shape[2]]
@@ -46,7 +47,7 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, X: np.ndarray, keypoint_
     out = np.zeros((F, C, member.shape[1]), bool)
     if len(perm) != J or not np.any(perm != np.arange(J)):
         return out
-    limit = limit_sigma * sigma_px
+    limit = limit_sigma * np.broadcast_to(np.asarray(sigma_px, float), (C,))[None, :]  # (1, C)
     uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape(C, F, J, 2), 0, 1)  # (F, C, J, 2)
     seen = (w > 0) & np.isfinite(xy).all(axis=-1)
     with np.errstate(invalid="ignore"):
@@ -61,7 +62,7 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, X: np.ndarray, keypoint_
         a = _median(np.where(both, given[..., j], np.nan), ok)
         b = _median(np.where(both, mirror[..., j], np.nan), ok)
         with np.errstate(invalid="ignore"):  # and most of its joints on their own (not two outliers of four)
-            better = both & (given[..., j] > limit) & (mirror[..., j] < BETTER * given[..., j])
+            better = both & (given[..., j] > limit[..., None]) & (mirror[..., j] < BETTER * given[..., j])
         most = better.sum(axis=-1) >= MOST * both.sum(axis=-1)
         out[..., g] = ok & most & (a > limit) & (b < BETTER * a)
     return out
