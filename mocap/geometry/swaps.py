@@ -129,7 +129,8 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     T = normal_terms(rig, xn, ww)
     trust = used if trusted is None else used & np.repeat(trusted, J, axis=0)
     base = np.where(count_views(trust) >= 2, trust, used)
-    X = solve_terms(sum_views(base, T), count_views(base)[:, 0])
+    total = sum_views(base, T)
+    X = solve_terms(total, count_views(base)[:, 0])
     proj = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (N, C, 2)
     e_all = distance(proj[..., 0] - uv[..., 0], proj[..., 1] - uv[..., 1])  # (N, C) to the point of all views
     agree = used & (e_all < max_reproj_px)
@@ -168,6 +169,8 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
     at[some] = np.arange(some.size)
     part = some if some.size < F * J else slice(None)
     sets, counts, level = _reference_sets(used[part], agree[part], trust[part])
+    sums = _set_sums(sets, level, need[part] if need is not None else None, T, some,
+                     total[part] if trusted is None else None)  # base = used without ``trusted``
     mirror_rows = (np.arange(F)[:, None] * J + perm).ravel()  # (F·J,) the row of each row's mirror joint
     for c in range(C):
         rows = np.arange(F * J) if need is None else np.flatnonzero(need[:, c])
@@ -175,9 +178,9 @@ def joint_errors(rig: Rig, xy: np.ndarray, w: np.ndarray, perm: np.ndarray, max_
             continue
         sub = at[rows]  # the same rows among ``some``
         k = level[sub, c]
-        ref = sets[k, sub]  # (n, C): the other views of the reference
-        ref[:, c] = False
-        pc = rig.cameras[c].project(solve_terms(sum_views(ref, T[rows]), counts[k, sub, c]))  # (n, 2)
+        # the other views of the reference: their set's sum less this view's own term where the set holds it
+        S = sums[k, sub] - T[rows, c] * sets[k, sub, c][:, None]
+        pc = rig.cameras[c].project(solve_terms(S, counts[k, sub, c]))  # (n, 2)
         if rows.size == F * J:
             distances(c, slice(None), pc.reshape(F, J, 2))
             continue
@@ -203,6 +206,33 @@ def _reference_sets(used: np.ndarray, agree: np.ndarray, trust: np.ndarray
     for k in range(1, len(sets)):
         level[counts[k] >= 2] = k
     return sets, counts, level
+
+
+def _set_sums(sets: np.ndarray, level: np.ndarray, need: np.ndarray | None, T: np.ndarray, some: np.ndarray,
+              used_sum: np.ndarray | None) -> np.ndarray:
+    """The normal terms summed over each reference set (4, n, 9) (:func:`_reference_sets`: the used views and
+    subsets of them) of the rows ``some`` (n,) where a detection that gets a reference (``need`` (n, C),
+    None: all) takes that set (``level`` (n, C)); zeros elsewhere. A camera's reference is then its set's sum
+    less its own term: one gather per camera, not a sum over the views. A subset's sum is the used views'
+    less the few views it leaves out (outliers, distrusted views): the same points to rounding.
+    ``used_sum`` (n, 9): the sum over the used views, when known."""
+    K, n = sets.shape[:2]
+    used = sets[0]
+    if used_sum is None:
+        used_sum = sum_views(used, T[some])
+    sums = np.zeros((K, n, T.shape[-1]))
+    for k in range(K):
+        taken = ((level == k) if need is None else (level == k) & need).any(axis=1)  # (n,)
+        if not taken.any():
+            continue
+        sums[k, taken] = used_sum[taken]
+        if k == 0:
+            continue
+        out = used & ~sets[k] & taken[:, None]  # the used views this set leaves out
+        for c in np.flatnonzero(out.any(axis=0)):
+            r = np.flatnonzero(out[:, c])
+            sums[k, r] -= T[some[r], c]
+    return sums
 
 
 def group_costs(e_given: np.ndarray, e_mirror: np.ndarray, member: np.ndarray, scale: np.ndarray,
@@ -325,7 +355,7 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         frames = np.flatnonzero(near & ~changed)  # as given: from the first pass's terms
         rows = (frames[:, None] * J + np.arange(J)).ravel()
         X[frames] = consensus_points(rig, xy[frames], xn[frames], w[frames], cfg.max_reproj_px,
-                                     (first["T"], first["used"][rows], first["agree"][rows]), rows)
+                                     (first["T"], first["used"][rows], first["agree"][rows]), rows, first["X"])
         mirrored = mirrored_frames(X, perm, member, fps, candidates)
         X = np.where((mirrored.astype(float) @ member.T > 0)[..., None], X[:, perm], X)  # the mirrors undone
         # every view of those frames decided against that point (a view with no clear evidence turns

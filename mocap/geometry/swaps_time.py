@@ -36,14 +36,16 @@ RESOLVED = 3.0  # a group whose left and right joints are closer than this many 
 
 def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, max_reproj_px: float,
                      first: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                     rows: np.ndarray | None = None) -> np.ndarray:
+                     rows: np.ndarray | None = None, points: np.ndarray | None = None) -> np.ndarray:
     """(F, J, 3) the point of the views that agree (within ``max_reproj_px``) from the (repaired) pixels xy
     and normalised xn (F, C, J, 2): the point of all views when two or more agree with it, else the
     leave-one-out point most views agree with (one outlier, or views split two against one); NaN where
     no two views agree. ``first``: the normal terms (F·J, C, 9), the views used and those agreeing with the
     point of all views (F·J, C), rows frame-major, when already known (the swap test's first pass);
     with ``rows`` (F·J,), the normal terms are those of a longer take, these frames' at ``rows`` (read
-    where needed: a copy of all of them cost more than the solve)."""
+    where needed: a copy of all of them cost more than the solve). ``points``: with ``first``, the point of all
+    the used views (F·J, 3) (at ``rows`` likewise) when known: kept where every used view agrees with it (the
+    same sum and solve; most rows), solved only elsewhere."""
     F, C, J, _ = xy.shape
     uv = np.moveaxis(xy, 1, 2).reshape(F * J, C, 2)
     if first is None:
@@ -92,8 +94,13 @@ def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, ma
             best[rest[better]] = a[better]
         agree[weak] = best
     X = np.full((F * J, 3), np.nan)
-    ok = count_views(agree)[:, 0] >= 2
-    X[ok] = solve_terms(sum_views(agree[ok], at(ok)), count_views(agree[ok])[:, 0])
+    n_agree = count_views(agree)[:, 0]
+    ok = n_agree >= 2
+    if points is not None and first is not None:  # agree ⊆ used: as many views, the same views
+        same = np.flatnonzero(ok & (n_agree == count_views(used)[:, 0]))
+        X[same] = points[same] if rows is None else points[rows[same]]
+        ok[same] = False
+    X[ok] = solve_terms(sum_views(agree[ok], at(ok)), n_agree[ok])
     return X.reshape(F, J, 3)
 
 
