@@ -28,7 +28,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -259,6 +258,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         _second_pass(session, cfg, settings, work, videos)
         return _finish(work, out, cfg)
     from mocap.detect import chunks
+    from mocap.detect import pool as pool_start
 
     stateless = chunks.is_stateless(cfg.detector, cfg.hands)
     split = (cfg.split or stateless) and not cfg.overlay  # an overlay video is written by one whole-camera chunk
@@ -278,7 +278,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     hands: dict[str, float] = {}
     for attempt in range(WORKER_RETRIES + 1):
         todo = [k for k in plan if k not in gathered]
-        ctx = get_context("spawn")
+        ctx = pool_start.context()  # Linux: forked from a server that has imported the workers' modules
         slots = ctx.Queue()
         for k in range(workers):
             slots.put(k)
@@ -289,6 +289,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
             try:
                 futures = []
                 try:
+                    pool_start.prestart(pool, min(workers, len(todo)))  # every worker starting now, not after the probe
                     if not resume:  # a bad model fails here, before any frame
                         create(pool.submit(chunks.probe_detector, cfg).result())
                         resume = True
