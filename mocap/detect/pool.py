@@ -50,6 +50,16 @@ def context():
     return ctx
 
 
+def warm() -> None:
+    """Start the fork server now, without waiting for it (it imports the workers' modules while the caller goes
+    on, e.g. probing the videos); nothing with ``spawn``, or when it runs already."""
+    if start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        context()
+        forkserver.ensure_running()
+
+
 def prestart(pool, workers: int) -> None:
     """Start ``workers`` processes of ``pool`` now, all at once. A ProcessPoolExecutor not forking starts one
     per task submitted while none is idle: the stage's first task (its detector probe) would start one

@@ -209,6 +209,11 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     except FileNotFoundError:
         cameras = None
     videos = find_videos(session.root / "videos", cameras)
+    from mocap import distributed
+    from mocap.detect import pool as pool_start
+
+    if (overwrite or not session.pose2d_h5.exists()) and not distributed.active():
+        pool_start.warm()  # a detection to run: the workers' fork server imports while this process probes
     keys = {c: probe_key(p) for c, p in videos.items()}  # before probing: a file changed since is probed again
     infos = {c: probe(p) for c, p in videos.items()}
     n_frames, fps = check_footage(infos, cfg.max_length_difference_s)
@@ -246,8 +251,6 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         work.parent.mkdir(parents=True, exist_ok=True)
         create_keypoints2d(work, F, names, cfg.slots, keypoint_set, fps / cfg.stride, config)
 
-    from mocap import distributed
-
     if distributed.active():  # mocap run --scheduler: (camera, frame range) chunks on a Dask cluster
         if not resume:
             from mocap.detect.chunks import probe_detector
@@ -258,7 +261,6 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         _second_pass(session, cfg, settings, work, videos)
         return _finish(work, out, cfg)
     from mocap.detect import chunks
-    from mocap.detect import pool as pool_start
 
     stateless = chunks.is_stateless(cfg.detector, cfg.hands)
     split = (cfg.split or stateless) and not cfg.overlay  # an overlay video is written by one whole-camera chunk

@@ -1,0 +1,80 @@
+"""How the detect pool starts its workers (mocap.detect.pool): a fork server with the workers' modules
+imported on Linux, spawned interpreters elsewhere or when asked; the same keypoints either way."""
+
+import multiprocessing
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mocap.detect import pool
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork server: Linux only")
+
+
+def test_start_method_is_forkserver_on_linux_unless_asked(monkeypatch):
+    monkeypatch.delenv(pool.ENV, raising=False)
+    assert pool.start_method() == ("forkserver" if sys.platform.startswith("linux") else "spawn")
+    monkeypatch.setenv(pool.ENV, "spawn")
+    assert pool.start_method() == "spawn"
+    assert pool.context().get_start_method() == "spawn"
+
+
+def test_a_bad_start_method_says_what_is_expected(monkeypatch):
+    monkeypatch.setenv(pool.ENV, "fork")
+    with pytest.raises(ValueError, match=r"MOCAP_DETECT_START: expected 'spawn' or 'forkserver', got 'fork'"):
+        pool.start_method()
+
+
+@linux
+def test_the_preload_imports_everything_and_starts_no_thread():
+    """Forking is safe only from a process whose libraries run no thread of their own: importing the
+    preload (mediapipe's package, OpenCV, the stage) after numpy must leave the thread count as it was."""
+    code = ("import os, threading, numpy, cv2\n"
+            "before = len(os.listdir('/proc/self/task'))\n"
+            "import mocap.detect.pool_preload as p\n"
+            "import sys\n"
+            "print(before, len(os.listdir('/proc/self/task')), threading.active_count(), sorted(p.failed),"
+            " 'mediapipe' in sys.modules, type(sys.modules['matplotlib.pyplot']).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    before, after, python_threads, failed, mediapipe, pyplot = out
+    assert after == before and python_threads == "1"
+    assert failed == "[]" and mediapipe == "True"
+    assert pyplot == "Deferred"  # mediapipe's plotting import stays a stand-in, as in a spawned worker
+
+
+@linux
+def test_fork_server_cpu_is_read_and_it_stops():
+    pool.stop_server()
+    assert pool.server_pid() is None and pool.server_cpu() == (0.0, 0.0)
+    ctx = multiprocessing.get_context("forkserver")
+    proc = ctx.Process(target=pool.ready)
+    proc.start()
+    proc.join()
+    assert proc.exitcode == 0 and pool.server_pid() is not None
+    own, children = pool.server_cpu()
+    assert own >= 0.0 and children >= 0.0
+    pool.stop_server()
+    assert pool.server_pid() is None
+
+
+@linux
+@pytest.mark.slow  # two worker pools (a few seconds)
+def test_forked_and_spawned_workers_give_the_same_keypoints(tmp_path, monkeypatch):
+    from test_detect_pool import session_with
+
+    from mocap.detect import DETECTORS
+    from mocap.io.hdf5 import read_keypoints2d
+    from mocap.stages import detect
+
+    monkeypatch.setitem(DETECTORS, "tracker", "test_detect_pool:Smoothed")
+    session = session_with(tmp_path, [40, 25, 30])
+    got = {}
+    for method in ("spawn", "forkserver"):
+        monkeypatch.setenv(pool.ENV, method)
+        got[method] = read_keypoints2d(detect.main(session, detect.Config(detector="tracker", workers=2),
+                                                   overwrite=True)).data
+        assert detect.last_run["workers"] == 2 and detect.last_run["chunks"] == 3
+    assert np.array_equal(got["spawn"], got["forkserver"], equal_nan=True)
+    assert pool.server_pid() is not None  # the forked run used the fork server
