@@ -78,3 +78,30 @@ def test_forked_and_spawned_workers_give_the_same_keypoints(tmp_path, monkeypatc
         assert detect.last_run["workers"] == 2 and detect.last_run["chunks"] == 3
     assert np.array_equal(got["spawn"], got["forkserver"], equal_nan=True)
     assert pool.server_pid() is not None  # the forked run used the fork server
+
+
+@linux
+def test_only_the_fork_server_skips_its_teardown():
+    """The preload's exit shortcut is for the fork server alone: a process that imports it otherwise (a test,
+    a tool) exits normally, its exit handlers run."""
+    code = ("import atexit\nimport mocap.detect.pool_preload as p\n"
+            "atexit.register(print, 'handlers ran')\nprint(p.in_fork_server())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["False", "handlers ran"]
+    pool.stop_server()
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", *pool.PRELOAD])
+    proc = ctx.Process(target=_report_preload)
+    proc.start()
+    proc.join()
+    assert proc.exitcode == 0
+    own, _ = pool.server_cpu()
+    pool.stop_server()  # waits for the server's exit: with the shortcut taken, at once
+    assert own > 0.0
+
+
+def _report_preload() -> None:
+    import sys
+
+    preload = sys.modules.get("mocap.detect.pool_preload")
+    assert preload is not None and not preload.failed  # forked with the workers' modules imported

@@ -50,6 +50,33 @@ def preload() -> None:
         _load(name)
 
 
+def in_fork_server() -> bool:
+    """Whether this import runs in CPython's fork server (its ``main`` is on the stack)."""
+    import sys
+    from multiprocessing import forkserver
+
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code is forkserver.main.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def exit_now(pid: int) -> None:
+    """The fork server's exit without the interpreter's teardown (0.07 CPU s with these modules loaded): it has
+    nothing to save. Only in that process (``pid``): its forked workers end with ``os._exit`` anyway."""
+    import contextlib
+    import os
+    import sys
+
+    if os.getpid() == pid:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                stream.flush()
+        os._exit(0)
+
+
 def _load(name: str) -> None:
     try:
         importlib.import_module(name)
@@ -59,3 +86,8 @@ def _load(name: str) -> None:
 
 
 preload()
+if in_fork_server():
+    import atexit
+    import os
+
+    atexit.register(exit_now, os.getpid())
