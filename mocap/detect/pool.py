@@ -7,9 +7,10 @@ each worker is forked from it with those modules loaded, and only makes its own 
 graph starts threads, so none is made before the fork). Importing them starts no thread of theirs
 (checked: mediapipe's package, OpenCV and the stage leave the server with the one OpenBLAS thread numpy
 starts, which handles a fork), so forking from the server is safe where forking from the stage's process,
-with its progress-bar and import threads, is not. Elsewhere (macOS: system frameworks are not fork-safe;
-Windows: no fork) the workers are spawned as before. ``MOCAP_DETECT_START`` = ``spawn`` | ``forkserver``
-picks one (a start method the platform lacks is an error).
+with its progress-bar and import threads, is not. onnxruntime does start a thread when imported (1.32 here):
+it is left to the workers that need it (hands, the ONNX detectors). Elsewhere (macOS: system frameworks
+are not fork-safe; Windows: no fork) the workers are spawned as before. ``MOCAP_DETECT_START`` =
+``spawn`` | ``forkserver`` picks one (a start method the platform lacks is an error).
 
 The fork server is Python's, one per process: started by the first pool and kept for later ones (it
 holds the imported modules, ~100 MB, until the process ends). Its preload is set before it starts; one
