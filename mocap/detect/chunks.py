@@ -190,7 +190,9 @@ def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None) -
 
 def exit_now() -> None:
     """A pool worker's last exit handler: no interpreter teardown (0.05-0.06 CPU s with mediapipe loaded); its
-    results are sent (its queues joined), the detectors' handlers run; status 0, as a pool worker's always is."""
+    results are sent (its queues joined), the detectors' handlers run; status 0, as a pool worker's always is.
+    A spawned worker's only: one forked from the fork server (:mod:`mocap.detect.pool`) ends with ``os._exit``
+    and runs no exit handler."""
     import sys
 
     logging.shutdown()  # registered before this handler: it would not run
