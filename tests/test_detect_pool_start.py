@@ -107,3 +107,17 @@ def _report_preload() -> None:
 
     preload = sys.modules.get("mocap.detect.pool_preload")
     assert preload is not None and not preload.failed  # forked with the workers' modules imported
+
+
+@linux
+def test_a_fork_server_that_cannot_start_means_spawned_workers(monkeypatch, caplog):
+    from multiprocessing import forkserver
+
+    def refuse():
+        raise OSError("no AF_UNIX socket here")
+
+    monkeypatch.delenv(pool.ENV, raising=False)
+    monkeypatch.setattr(forkserver, "ensure_running", refuse)
+    with caplog.at_level("WARNING", logger="mocap.detect.pool"):
+        assert pool.context().get_start_method() == "spawn"
+    assert "fork server cannot start (no AF_UNIX socket here); they are spawned instead" in caplog.text

@@ -43,11 +43,22 @@ def start_method() -> str:
 
 
 def context():
-    """The multiprocessing context the detect stage's pool starts its workers with (see the module's text)."""
+    """The multiprocessing context the detect stage's pool starts its workers with (see the module's text): the
+    fork server's, started now if it is not running; ``spawn``'s, with a warning, when it cannot be started
+    (no Unix socket to reach it, say)."""
     method = start_method()
-    ctx = multiprocessing.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(["__main__", *PRELOAD])  # no effect on a server already running
+    if method == "spawn":
+        return multiprocessing.get_context("spawn")
+    from multiprocessing import forkserver
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", *PRELOAD])  # no effect on a server already running
+    try:
+        forkserver.ensure_running()
+    except OSError as e:
+        log.warning("detect: the workers' fork server cannot start (%s); they are spawned instead (each imports "
+                    "its modules: ~0.3 CPU s more per worker)", e)
+        return multiprocessing.get_context("spawn")
     return ctx
 
 
@@ -55,10 +66,7 @@ def warm() -> None:
     """Start the fork server now, without waiting for it (it imports the workers' modules while the caller goes
     on, e.g. probing the videos); nothing with ``spawn``, or when it runs already."""
     if start_method() == "forkserver":
-        from multiprocessing import forkserver
-
         context()
-        forkserver.ensure_running()
 
 
 def prestart(pool, workers: int) -> None:
