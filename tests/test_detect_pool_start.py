@@ -121,3 +121,40 @@ def test_a_fork_server_that_cannot_start_means_spawned_workers(monkeypatch, capl
     with caplog.at_level("WARNING", logger="mocap.detect.pool"):
         assert pool.context().get_start_method() == "spawn"
     assert "fork server cannot start (no AF_UNIX socket here); they are spawned instead" in caplog.text
+
+
+class EnvProbe:
+    """A detector whose every keypoint is the environment's MOCAP_TEST_VALUE as its worker sees it (-1: unset)."""
+
+    keypoint_set = "blazepose33"
+    stateless = True
+
+    def __init__(self, variant="full", model_path=None, num_poses=1):
+        self.num_poses = num_poses
+
+    def __call__(self, image_bgr, timestamp_ms):
+        import os
+
+        return np.full((self.num_poses, 33, 3), float(os.environ.get("MOCAP_TEST_VALUE", "-1")))
+
+    def close(self):
+        pass
+
+
+@pytest.mark.slow  # a worker pool (a few seconds)
+def test_workers_see_the_environment_of_now_not_the_fork_servers(tmp_path, monkeypatch):
+    """The fork server keeps the environment it started with; a setting changed since (MOCAP_CACHE, say) must
+    reach the workers as it reaches spawned ones."""
+    from test_detect_pool import session_with
+
+    from mocap.detect import DETECTORS
+    from mocap.io.hdf5 import read_keypoints2d
+    from mocap.stages import detect
+
+    monkeypatch.delenv("MOCAP_TEST_VALUE", raising=False)
+    pool.context()  # the server starts without it (Linux; elsewhere the workers are spawned)
+    monkeypatch.setenv("MOCAP_TEST_VALUE", "7")
+    monkeypatch.setitem(DETECTORS, "envprobe", f"{__name__}:EnvProbe")
+    session = session_with(tmp_path, [12, 12])
+    data = read_keypoints2d(detect.main(session, detect.Config(detector="envprobe", workers=2))).data
+    assert np.all(data[..., 0] == 7)

@@ -286,7 +286,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
             slots.put(k)
         try:
             pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                                       initializer=chunks.worker_init, initargs=(dict(DETECTORS), slots, cfg))
+                                       initializer=chunks.worker_init,
+                                       initargs=(dict(DETECTORS), slots, cfg, dict(os.environ)))
             done = False
             try:
                 futures = []
