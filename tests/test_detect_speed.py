@@ -129,6 +129,8 @@ def test_the_stage_returns_without_waiting_for_its_workers_to_exit(tmp_path, mon
     from mocap.stages import detect
 
     monkeypatch.setitem(DETECTORS, "slow_exit", f"{__name__}:SlowToExit")
+    # spawned workers: one forked from the fork server (Linux's default) ends with os._exit, no exit handlers
+    monkeypatch.setenv("MOCAP_DETECT_START", "spawn")
     session = session_with(tmp_path, [20, 20])
     t0 = time.perf_counter()
     detect.main(session, detect.Config(detector="slow_exit", workers=2))

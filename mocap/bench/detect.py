@@ -25,6 +25,7 @@ import numpy as np
 
 from mocap.bench.common import cores
 from mocap.bench.common import measure as common_measure
+from mocap.detect import pool
 from mocap.io.video import find_videos
 from mocap.stages import detect
 
@@ -96,10 +97,14 @@ def _parallel(videos: dict[str, Path], settings) -> tuple[dict, float]:
         stage_s = time.perf_counter() - t0
         for child in multiprocessing.active_children():  # the workers exit after the stage: their CPU counts too
             child.join()
+        # a fork server's workers are its children, not ours: stopped (and reaped) here, its CPU and that of the
+        # workers it reaped count in ours; every run starts its own, as a first detection in a process does
+        server_cpu_s = pool.server_cpu()[0]
+        pool.stop_server()
         u = os.times()
         shutil.rmtree(Path(tmp) / "videos")
     parent = u.user + u.system - t.user - t.system
-    return dict(detect.last_run) | {"parent_cpu_s": parent, "command_s": stage_s,
+    return dict(detect.last_run) | {"parent_cpu_s": parent, "server_cpu_s": server_cpu_s, "command_s": stage_s,
                                     "workers_exited_s": time.perf_counter() - t0}, (
         parent + u.children_user + u.children_system - t.children_user - t.children_system)
 
@@ -153,15 +158,18 @@ def run(cfg: DetectBenchConfig, progress=None) -> dict:
 
 def beyond(run: dict) -> dict:
     """Where a parallel run's CPU seconds beyond its own decoding and inference went: the main process, the
-    workers before their first chunk (interpreter, imports, the first detector), the proxies for the report's
-    videos, the rest of the chunks (later detectors, probing, results), and the workers' exits with what
-    else is not in a chunk (the total less the rest: also all of a worker that got no chunk, as on a short
+    fork server (:mod:`mocap.detect.pool`: its interpreter and the workers' imports, once), the workers before
+    their first chunk (a spawned one's interpreter and imports; the first detector), the proxies for the
+    report's videos, the rest of the chunks (later detectors, probing, results), and the workers' exits with
+    what else is not in a chunk (the total less the rest: also all of a worker that got no chunk, as on a short
     take where one worker ran every chunk before the other was ready)."""
     work = run["decode_cpu_s"] + run["infer_cpu_s"]
     in_chunks = run["worker_cpu_s"] - run["worker_startup_cpu_s"] - work - run["proxy_cpu_s"]
-    return {"parent_cpu_s": run["parent_cpu_s"], "worker_startup_cpu_s": run["worker_startup_cpu_s"],
+    server = run.get("server_cpu_s", 0.0)
+    return {"parent_cpu_s": run["parent_cpu_s"], "fork_server_cpu_s": server,
+            "worker_startup_cpu_s": run["worker_startup_cpu_s"],
             "proxy_cpu_s": run["proxy_cpu_s"], "chunks_other_cpu_s": in_chunks,
-            "worker_exit_cpu_s": run["cpu_s"] - run["parent_cpu_s"] - run["worker_cpu_s"]}
+            "worker_exit_cpu_s": run["cpu_s"] - run["parent_cpu_s"] - server - run["worker_cpu_s"]}
 
 
 def warmup_sweep(video: Path, starts: tuple[int, ...], warmups: tuple[int, ...], span: int,

@@ -158,15 +158,19 @@ class WorkerState:
 worker = WorkerState()
 
 
-def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None) -> None:
+def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None, env: dict | None = None) -> None:
     """Ctrl-C reaches the whole process group: a worker only notes it, ends its chunk at the next frame
     and stays quiet (no traceback per worker); the main process reports it once. ``detectors``: the
     parent's registry (detectors added with register_detector reach the workers). ``slots``: a queue of
     progress-bar lines, one taken per worker. ``cfg``: the detect config whose detector is created now,
-    while the pool starts, for the worker's first chunk."""
+    while the pool starts, for the worker's first chunk. ``env``: the parent's environment now (a worker forked
+    from the fork server would otherwise see the server's, from when it started: see :func:`take_environment`)."""
     import signal
 
     from mocap.detect import DETECTORS
+
+    if env is not None:
+        take_environment(env)
 
     def request_stop(signum, frame) -> None:
         worker.stop_requested = True
@@ -188,9 +192,23 @@ def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None) -
         prepare(cfg, make_detector)
 
 
+def take_environment(env: dict[str, str]) -> None:
+    """Make this process's environment ``env`` (what the pool's parent has), but for the quiet settings for
+    the native libraries (:data:`mocap.quiet.QUIET_ENV`) that the fork server set before importing them."""
+    from mocap.quiet import QUIET_ENV
+
+    for k in [k for k in os.environ if k not in env and k not in QUIET_ENV]:
+        del os.environ[k]
+    for k, v in env.items():
+        if os.environ.get(k) != v:
+            os.environ[k] = v
+
+
 def exit_now() -> None:
     """A pool worker's last exit handler: no interpreter teardown (0.05-0.06 CPU s with mediapipe loaded); its
-    results are sent (its queues joined), the detectors' handlers run; status 0, as a pool worker's always is."""
+    results are sent (its queues joined), the detectors' handlers run; status 0, as a pool worker's always is.
+    A spawned worker's only: one forked from the fork server (:mod:`mocap.detect.pool`) ends with ``os._exit``
+    and runs no exit handler."""
     import sys
 
     logging.shutdown()  # registered before this handler: it would not run

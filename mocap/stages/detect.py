@@ -28,7 +28,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -210,6 +209,11 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     except FileNotFoundError:
         cameras = None
     videos = find_videos(session.root / "videos", cameras)
+    from mocap import distributed
+    from mocap.detect import pool as pool_start
+
+    if (overwrite or not session.pose2d_h5.exists()) and not distributed.active():
+        pool_start.warm()  # a detection to run: the workers' fork server imports while this process probes
     keys = {c: probe_key(p) for c, p in videos.items()}  # before probing: a file changed since is probed again
     infos = {c: probe(p) for c, p in videos.items()}
     n_frames, fps = check_footage(infos, cfg.max_length_difference_s)
@@ -247,8 +251,6 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         work.parent.mkdir(parents=True, exist_ok=True)
         create_keypoints2d(work, F, names, cfg.slots, keypoint_set, fps / cfg.stride, config)
 
-    from mocap import distributed
-
     if distributed.active():  # mocap run --scheduler: (camera, frame range) chunks on a Dask cluster
         if not resume:
             from mocap.detect.chunks import probe_detector
@@ -278,17 +280,19 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     hands: dict[str, float] = {}
     for attempt in range(WORKER_RETRIES + 1):
         todo = [k for k in plan if k not in gathered]
-        ctx = get_context("spawn")
+        ctx = pool_start.context()  # Linux: forked from a server that has imported the workers' modules
         slots = ctx.Queue()
         for k in range(workers):
             slots.put(k)
         try:
             pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                                       initializer=chunks.worker_init, initargs=(dict(DETECTORS), slots, cfg))
+                                       initializer=chunks.worker_init,
+                                       initargs=(dict(DETECTORS), slots, cfg, dict(os.environ)))
             done = False
             try:
                 futures = []
                 try:
+                    pool_start.prestart(pool, min(workers, len(todo)))  # every worker starting now, not after the probe
                     if not resume:  # a bad model fails here, before any frame
                         create(pool.submit(chunks.probe_detector, cfg).result())
                         resume = True
