@@ -133,3 +133,33 @@ def test_the_stage_records_them_and_later_readers_leave_them_out(tmp_path):
     share, info = left_out([])
     assert share >= 0.95 and share > tracker_alone, (share, tracker_alone)
     assert info["other_body_keypoints"] > 0 and info["other_body_per_camera"]["cam01"] == info["other_body_keypoints"]
+
+
+def test_a_view_joined_without_the_trackers_check_is_checked_after_tracking():
+    from mocap.multi.merged import check_unchecked
+    from mocap.multi.track import TrackConfig, Tracker
+    from mocap.multi.tracklets import Track
+
+    rig, truth, kp, planted = two_people()
+    F, C, P, J = kp.shape
+    # person 1's detection in camera 0 also holds person 0's left elbow and wrist (the joints of the same name)
+    same = [KS.index(n) for n in ("left_elbow", "left_wrist")]
+    data = kp.data.copy()
+    data[MERGED, 0, 1, same, :2] = rig.cameras[0].project(truth[MERGED, 0][:, same])
+    kp = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    tr = Tracker(rig, kp, TrackConfig(), 0.2)
+    slots = np.broadcast_to(np.arange(P, dtype=np.int16), (F, C, P)).copy()
+    tracks = [Track(truth[0, p], F - 1, 0, costs=[0.02], skel={f: truth[f, p] for f in range(F)}) for p in range(P)]
+    # the tracker checked every view but camera 0 of person 1 (a group of detections that joined it later)
+    for p, t in enumerate(tracks):
+        t.checked = {(f, c, p) for f in range(F) for c in range(C) if (c, p) != (0, 1)}
+    masks: dict = {}
+    assert check_unchecked(tr, tracks, slots, masks) == F
+    assert set(masks) == {(f, 0, 1) for f in range(MERGED.start, MERGED.stop)}
+    for m in masks.values():
+        clean = np.setdiff1d(np.arange(J), same + ARM)  # (two_people's own planted arm: either way)
+        assert not m[same].any() and m[clean].all()
+    # views the tracker checked are left as it decided
+    tracks[1].checked |= {(f, 0, 1) for f in range(F)}
+    masks = {}
+    assert check_unchecked(tr, tracks, slots, masks) == 0 and not masks
