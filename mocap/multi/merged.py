@@ -84,20 +84,25 @@ def check_unchecked(tr: Tracker, tracks: list[Track], slots: np.ndarray, masks: 
     the skeletons of that frame (this person's, solved from its views, and every other person's there). The
     keypoints of another body go into ``masks`` ((frame, view, person) → (J,) the person's keypoints).
     Returns how many views were checked."""
+    todo = slots >= 0  # (F, C, P): the views not checked while tracking
+    for p, t in enumerate(tracks):
+        for f, c, sl in t.checked:
+            if f < len(slots) and slots[f, c, p] == sl:
+                todo[f, c, p] = False
     n = 0
-    for f in np.flatnonzero((slots >= 0).any(axis=(1, 2))):
-        for p, t in enumerate(tracks):
-            views = [c for c in np.flatnonzero(slots[f, :, p] >= 0) if (f, c, slots[f, c, p]) not in t.checked]
-            X = t.skel.get(f)
-            others = [o.skel[f] for q, o in enumerate(tracks) if q != p and f in o.skel and (slots[f, :, q] >= 0).any()]
-            if not views or X is None or not others:
-                continue
-            sl = slots[f, views, p]
-            R = tr.rays[f, views, sl]
-            near = NOISE_COSTS * t.noise(RECENT)
-            mine = np.isfinite(own_rays(R, tr.origins[views], X, np.stack(others), near)[..., 0])
-            n += len(views)
-            for k, c in enumerate(views):
-                if mine[k].sum() < np.isfinite(R[k, :, 0]).sum():
-                    masks[(int(f), int(c), p)] = masks.get((int(f), int(c), p), np.ones(len(mine[k]), bool)) & mine[k]
+    for f, p in zip(*np.nonzero(todo.any(axis=1)), strict=True):
+        t = tracks[p]
+        views = np.flatnonzero(todo[f, :, p])
+        X = t.skel.get(f)
+        others = [o.skel[f] for q, o in enumerate(tracks) if q != p and f in o.skel and (slots[f, :, q] >= 0).any()]
+        if X is None or not others:
+            continue
+        R = tr.rays[f, views, slots[f, views, p]]
+        near = NOISE_COSTS * t.noise(RECENT)
+        mine = np.isfinite(own_rays(R, tr.origins[views], X, np.stack(others), near)[..., 0])
+        n += len(views)
+        for k, c in enumerate(views):
+            if mine[k].sum() < np.isfinite(R[k, :, 0]).sum():
+                key = (int(f), int(c), int(p))
+                masks[key] = masks.get(key, np.ones(len(mine[k]), bool)) & mine[k]
     return n
