@@ -8,8 +8,7 @@ keypoint is often on another *part* of the other body (her arm where his arm is 
 person is triangulated, :func:`on_other_body` checks each assigned keypoint in the image: one farther than
 ``margin_px`` from its person's projected joint and off that joint's part of the body (the body radius of
 :mod:`mocap.multi.overlap`), that lies on the projected body of another person (as that module defines it:
-near one of its limbs or torso segments), is the other person's (where the person's joint has no 3D: one
-off the person's projected body and on the other's). It is left out of this person (the
+near one of its limbs or torso segments), is the other person's. It is left out of this person (the
 association's ``keypoint_masks``, :func:`add_masks`), so the person is triangulated, refined and reported
 without it. A keypoint far from its joint but on no other body is this person's detector error: kept
 (triangulation's outlier rejection handles it).
@@ -37,9 +36,7 @@ def on_other_body(rig: Rig, kp: Keypoints2D, X: np.ndarray, min_score: float, ma
     of the 3D people X (F, P, J, 3)) that are another person's: farther than ``margin_px`` and than the body
     radius (:data:`~mocap.multi.overlap.BODY_RADIUS_M` at p's depth) from p's projected joint, and on the
     projected body of another person q (within that radius, at q's depth, of one of its limbs or torso
-    segments), nearer it than to p's joint. A joint p has no 3D for in that frame (its views disagreed): the
-    keypoint is judged against p's projected body instead (off it by the margin and the radius, and on the
-    other's). One person, or no keypoint that far: nothing."""
+    segments), nearer it than to p's joint. One person, or no keypoint that far: nothing."""
     from mocap.multi.body import torso_centre, torso_mask
     from mocap.multi.overlap import BODY_RADIUS_M, body_segments, camera_depths
 
@@ -57,9 +54,8 @@ def on_other_body(rig: Rig, kp: Keypoints2D, X: np.ndarray, min_score: float, ma
     depth = np.moveaxis(camera_depths(rig, torso_centre(X, torso_mask(kp.keypoint_set, J))), 0, 1)  # (F, C, P)
     with np.errstate(invalid="ignore", divide="ignore"):
         radius = np.where(depth > 0, fx[None, :, None] * BODY_RADIUS_M / depth, np.nan)  # (F, C, P) pixels
-        # beyond the margin and off its own joint's part of the body; a joint p has no 3D for: judged below
-        cand = usable & ((own > margin_px) & (own > np.where(np.isfinite(radius), radius, 0.0)[..., None])
-                         | ~np.isfinite(own))
+        # beyond the margin and off its own joint's part of the body (NaN: p's joint unknown there, not judged)
+        cand = usable & (own > margin_px) & (own > np.where(np.isfinite(radius), radius, 0.0)[..., None])
     f, c, p, j = np.nonzero(cand)
     if not len(f) or not len(seg):
         return drop
@@ -67,16 +63,10 @@ def on_other_body(rig: Rig, kp: Keypoints2D, X: np.ndarray, min_score: float, ma
     ends = uv[f, c][:, :, seg]  # (N, P, S, 2, 2)
     d = point_segment_distance(x, ends[..., 0, :], ends[..., 1, :])  # (N, P, S)
     d = np.where(np.isfinite(d), d, np.inf).min(axis=-1)  # (N, P): to each person's body
-    n = np.arange(len(f))
-    mine, body = own[f, c, p, j], d[n, p]
-    unknown = ~np.isfinite(mine)
     with np.errstate(invalid="ignore"):
-        # a joint p has no 3D for: the keypoint off p's projected body (p seen in that frame) is judged by that
-        far = ~unknown | (np.isfinite(body) & (body > margin_px) & (body > radius[f, c, p]))
-        mine = np.where(unknown, body, mine)
-        on = (d < radius[f, c]) & (d < mine[:, None])  # (N, P)
-    on[n, p] = False  # another person's body only
-    drop[f, c, p, j] = on.any(axis=-1) & far
+        on = (d < radius[f, c]) & (d < own[f, c, p, j][:, None])  # (N, P)
+    on[np.arange(len(f)), p] = False  # another person's body only
+    drop[f, c, p, j] = on.any(axis=-1)
     return drop
 
 
