@@ -163,3 +163,31 @@ def test_a_view_joined_without_the_trackers_check_is_checked_after_tracking():
     tracks[1].checked |= {(f, 0, 1) for f in range(F)}
     masks = {}
     assert check_unchecked(tr, tracks, slots, masks) == 0 and not masks
+
+
+def test_a_detection_mirrored_as_a_whole_is_given_back_to_its_person():
+    from mocap.multi.mirrored import rejoin_mirrored
+    from mocap.multi.track import TrackConfig, Tracker
+    from mocap.multi.tracklets import Track
+
+    rig, truth, kp, _ = two_people()
+    F, C, P, J = kp.shape
+    flip = np.asarray(KS.flip_permutation)
+    uv = np.stack([cam.project(truth) for cam in rig.cameras], axis=1)  # (F, C, P, J, 2)
+    data = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)
+    data[:, 1, 0] = data[:, 1, 0][:, flip]  # camera 1 sees person 0 with left and right exchanged, all take long
+    kp = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    tr = Tracker(rig, kp, TrackConfig(), 0.2)
+    slots = np.broadcast_to(np.arange(P, dtype=np.int16), (F, C, P)).copy()
+    slots[:, 1, 0] = -1  # the tracker left it out (its joints of the same name are the other side's)
+    tracks = [Track(truth[0, p], F - 1, 0, costs=[0.02], skel={f: truth[f, p] for f in range(F)}) for p in range(P)]
+    got = slots.copy()
+    assert rejoin_mirrored(tr, tracks, got, "coco17") == F
+    assert (got[:, 1, 0] == 0).all() and (got[:, [0, 2, 3]] == slots[:, [0, 2, 3]]).all() and (got[:, 1, 1] == 1).all()
+    assert all((f, 1, 0) in tracks[0].checked for f in range(F))
+    # not mirrored but another person's (person 1's, in a view where person 1 is seen already): nobody's
+    data2 = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)
+    data2[:, 1, 0] = data2[:, 1, 1][:, flip]
+    tr2 = Tracker(rig, Keypoints2D(data2, kp.camera_names, kp.keypoint_set, kp.fps), TrackConfig(), 0.2)
+    got = slots.copy()
+    assert rejoin_mirrored(tr2, tracks, got, "coco17") == 0 and (got == slots).all()

@@ -32,6 +32,7 @@ from mocap.multi.associate import pair_affinity
 from mocap.multi.body import body_cost, torso_mask
 from mocap.multi.identity import births, drop_outside, merge_coinciding, one_owner, reacquire
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, check_unchecked, own_rays
+from mocap.multi.mirrored import rejoin_mirrored
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
 from mocap.multi.slots import encode_masks
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
@@ -51,6 +52,9 @@ class TrackConfig:
     birth_frames: int = 3  # consecutive frames in ≥ 2 views before a new person is confirmed
     min_person_frames: int = 10  # identities reconstructed in fewer frames are dropped (reported)
     stitch_max_s: float = 2.0  # a track ending and one starting nearby within this are one person
+    # after tracking, a person's own detection with left and right exchanged as a whole is given back to it in
+    # the views it has none in (mocap.multi.mirrored; the swap repair then exchanges its labels back)
+    rejoin_mirrored: bool = True
 
     def __post_init__(self) -> None:
         for name in ("match_max_m", "track_max_m", "coast_speed", "coast_max_s", "stitch_max_s"):
@@ -339,6 +343,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     for p, t in enumerate(kept):
         slots[t.frames, :, p] = np.stack(t.slots)
     shared = one_owner(slots, kept, tr.J)
+    mirrored = rejoin_mirrored(tr, kept, slots, kp.keypoint_set) if cfg.rejoin_mirrored else 0
     masks = {(f, c, p): m for p, t in enumerate(kept) for (f, c), (sl, m) in t.own.items() if slots[f, c, p] == sl}
     unchecked = check_unchecked(tr, kept, slots, masks)
     for p, t in enumerate(kept):
@@ -363,7 +368,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
                "tracks_dropped_short": dropped, "persons_outside_volume": outside,
                "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
-               "views_checked_after_tracking": unchecked,
+               "views_checked_after_tracking": unchecked, "mirrored_views_rejoined": mirrored,
                "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
                "frames_with_unexplained_detections": tr.unexplained_frames,
                "unexplained_frames_per_camera": unexplained,
