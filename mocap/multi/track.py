@@ -52,9 +52,6 @@ class TrackConfig:
     birth_frames: int = 3  # consecutive frames in ≥ 2 views before a new person is confirmed
     min_person_frames: int = 10  # identities reconstructed in fewer frames are dropped (reported)
     stitch_max_s: float = 2.0  # a track ending and one starting nearby within this are one person
-    # after tracking, a person's own detection with left and right exchanged as a whole is given back to it in
-    # the views it has none in (mocap.multi.mirrored; the swap repair then exchanges its labels back)
-    rejoin_mirrored: bool = True
 
     def __post_init__(self) -> None:
         for name in ("match_max_m", "track_max_m", "coast_speed", "coast_max_s", "stitch_max_s"):
@@ -343,7 +340,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     for p, t in enumerate(kept):
         slots[t.frames, :, p] = np.stack(t.slots)
     shared = one_owner(slots, kept, tr.J)
-    mirrored = rejoin_mirrored(tr, kept, slots, kp.keypoint_set) if cfg.rejoin_mirrored else 0
+    mirrored = rejoin_mirrored(tr, kept, slots, kp.keypoint_set)  # a detection mirrored as a whole: its person's
     masks = {(f, c, p): m for p, t in enumerate(kept) for (f, c), (sl, m) in t.own.items() if slots[f, c, p] == sl}
     unchecked = check_unchecked(tr, kept, slots, masks)
     for p, t in enumerate(kept):
