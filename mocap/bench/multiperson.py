@@ -9,7 +9,8 @@ tracked (:func:`mocap.multi.track.associate_take`), and scored against the slot 
   merging two people counts for both);
 * identity switches: per true person, the times the identity holding most (≥ 2) of its detections
   changes (a tie keeps the previous holder; a detection merging two people counts for neither);
-* per-person MPJPE after triangulate + refine, against the same with the true association;
+* per-person MPJPE after triangulate (keypoints on another person's body left out and the people triangulated
+  again, as the stage does: :mod:`mocap.multi.other_body`) + refine, against the same with the true association;
 * time per frame of the association (wall and this process's CPU), against people (1–10) and
   cameras (4–16).
 """
@@ -26,6 +27,7 @@ from mocap.multi.slots import apply_slots
 from mocap.multi.track import TrackConfig, associate_take
 from mocap.synth import CorruptionSpec, RigSpec
 from mocap.synth.multiperson import CrowdSpec, CrowdTake, in_place, load_motions, make_crowd
+from mocap.types import Keypoints2D
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,15 @@ def _reconstruct(take: CrowdTake, slots: np.ndarray, refine: bool, masks: list |
     from mocap.stages import triangulate
 
     kp = apply_slots(take.keypoints, slots, masks)  # masks: the other body's keypoints in a merged detection
-    points = triangulate.run(take.rig, kp, triangulate.Config())
+    cfg = triangulate.Config()
+    points = triangulate.run(take.rig, kp, cfg)
+    if cfg.other_body and kp.shape[2] > 1:  # as the stage: keypoints on another person's body left out, again
+        from mocap.multi.other_body import on_other_body
+
+        drop = on_other_body(take.rig, kp, points.xyz, cfg.min_score, cfg.max_reproj_px or 15.0)
+        if drop.any():
+            kp = Keypoints2D(np.where(drop[..., None], np.nan, kp.data), kp.camera_names, kp.keypoint_set, kp.fps)
+            points = triangulate.run(take.rig, kp, cfg)
     if not refine:
         return points.xyz
     return refine_stage.run(take.rig, kp, points, refine_stage.Config())[0].xyz

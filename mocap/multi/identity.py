@@ -59,7 +59,7 @@ def births(tr: Tracker, f: int, free: np.ndarray) -> None:
         for c in kept:
             slots[c] = s[v.index(c)]
         t = Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X,
-                  path={f: centre(X)})
+                  path={f: centre(X)}, skel={f: X})
         t.confirmed = tr.cfg.birth_frames <= 1 and len(kept) >= min(3, tr.C)
         tr.live.append(t)
 
@@ -108,6 +108,7 @@ def reanchor(tr: Tracker, t: Track, f: int, group: dict[int, int], free: np.ndar
         t.hits += 1
     t.X, t.last, t.last3d, t.X3d = X, f, f, X
     t.path[f] = centre(X)
+    t.skel[f] = X
     t.max_views = max(t.max_views, len(kept))
     return True
 
@@ -199,7 +200,9 @@ def reacquire(tr: Tracker, new: Track, f: int) -> bool:
     best.slots += new.slots
     best.costs += new.costs
     best.path.update(new.path)
+    best.skel.update(new.skel)
     best.own.update(new.own)
+    best.checked |= new.checked
     best.X, best.vel, best.last = new.X, new.vel, f
     if new.last3d >= best.last3d:  # its last two-view fix is now: the gate closes again
         best.last3d, best.X3d = new.last3d, new.X3d

@@ -75,3 +75,34 @@ def assign_merged(tr: Tracker, tracks: list[Track], f: int, free: np.ndarray, ou
                     shared.add((c, int(sl)))
                 free[c, sl] = False
     return shared
+
+
+def check_unchecked(tr: Tracker, tracks: list[Track], slots: np.ndarray, masks: dict) -> int:
+    """The views a person got without its keypoints being told from the other people's (a group of detections
+    that started a track of its own, then joined this person: :func:`mocap.multi.identity.reanchor`,
+    ``reacquire``, tracks joined after tracking): each checked now as :meth:`Tracker._solve` does, against
+    the skeletons of that frame (this person's, solved from its views, and every other person's there). The
+    keypoints of another body go into ``masks`` ((frame, view, person) → (J,) the person's keypoints).
+    Returns how many views were checked."""
+    todo = slots >= 0  # (F, C, P): the views not checked while tracking
+    for p, t in enumerate(tracks):
+        for f, c, sl in t.checked:
+            if f < len(slots) and slots[f, c, p] == sl:
+                todo[f, c, p] = False
+    n = 0
+    for f, p in zip(*np.nonzero(todo.any(axis=1)), strict=True):
+        t = tracks[p]
+        views = np.flatnonzero(todo[f, :, p])
+        X = t.skel.get(f)
+        others = [o.skel[f] for q, o in enumerate(tracks) if q != p and f in o.skel and (slots[f, :, q] >= 0).any()]
+        if X is None or not others:
+            continue
+        R = tr.rays[f, views, slots[f, views, p]]
+        near = NOISE_COSTS * t.noise(RECENT)
+        mine = np.isfinite(own_rays(R, tr.origins[views], X, np.stack(others), near)[..., 0])
+        n += len(views)
+        for k, c in enumerate(views):
+            if mine[k].sum() < np.isfinite(R[k, :, 0]).sum():
+                key = (int(f), int(c), int(p))
+                masks[key] = masks.get(key, np.ones(len(mine[k]), bool)) & mine[k]
+    return n

@@ -31,7 +31,8 @@ from tqdm import tqdm
 from mocap.multi.associate import pair_affinity
 from mocap.multi.body import body_cost, torso_mask
 from mocap.multi.identity import births, drop_outside, merge_coinciding, one_owner, reacquire
-from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, own_rays
+from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, check_unchecked, own_rays
+from mocap.multi.mirrored import rejoin_mirrored
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
 from mocap.multi.slots import encode_masks
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
@@ -188,6 +189,8 @@ class Tracker:
             # keypoints of a view nearer another person (the other body in a merged detection): not this person's
             t.own.update({(f, c): (got[c][0], own[c]) for c in views
                           if own[c].sum() < np.isfinite(self.rays[f, c, got[c][0]][:, 0]).sum()})
+            if others is not None:
+                t.checked.update((f, c, got[c][0]) for c in views)
             if t.confirmed and len(kept) >= 2 and not apart(X, t.predict(f)) <= self._gate(t, f):
                 # two views whose rays each pass near the prediction yet meet far from it (nearly parallel rays,
                 # one of them another person's): the depth is the prediction's, seen by the view that fits best
@@ -214,6 +217,7 @@ class Tracker:
                     t.hits += 1
                     t.last3d, t.X3d = f, X
                     t.path[f] = centre(X)
+                    t.skel[f] = X
                 else:  # one view: its depth is the prediction's; the motion model fades out
                     t.vel = t.vel * 0.95 ** (f - t.last)
                 t.X, t.last = X, f
@@ -336,7 +340,9 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     for p, t in enumerate(kept):
         slots[t.frames, :, p] = np.stack(t.slots)
     shared = one_owner(slots, kept, tr.J)
+    mirrored = rejoin_mirrored(tr, kept, slots, kp.keypoint_set)  # a detection mirrored as a whole: its person's
     masks = {(f, c, p): m for p, t in enumerate(kept) for (f, c), (sl, m) in t.own.items() if slots[f, c, p] == sl}
+    unchecked = check_unchecked(tr, kept, slots, masks)
     for p, t in enumerate(kept):
         n_views = (slots[:, :, p] >= 0).sum(axis=1)
         seen = np.flatnonzero(n_views >= 2)
@@ -359,6 +365,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
                "tracks_dropped_short": dropped, "persons_outside_volume": outside,
                "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
+               "views_checked_after_tracking": unchecked, "mirrored_views_rejoined": mirrored,
                "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
                "frames_with_unexplained_detections": tr.unexplained_frames,
                "unexplained_frames_per_camera": unexplained,

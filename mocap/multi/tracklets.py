@@ -34,6 +34,8 @@ class Track:
     path: dict = field(default_factory=dict)  # frame → body centre (3,), in the frames seen by two views or more
     own: dict = field(default_factory=dict)  # (frame, view) → (slot, (J,) the keypoints of that detection that
     # are this person's: nearer its joints than another person's), where some are not
+    checked: set = field(default_factory=set)  # (frame, view, slot) whose keypoints were told from the others'
+    skel: dict = field(default_factory=dict)  # frame → (J, 3) the skeleton, in the frames seen by two views or more
 
     def predict(self, f: int) -> np.ndarray:
         return self.X + self.vel * (f - self.last)
@@ -88,7 +90,9 @@ def join_tracks(old: Track, young: Track) -> None:
     if young.last3d >= old.last3d:
         old.last3d, old.X3d = young.last3d, young.X3d
     old.path = {**young.path, **old.path}
+    old.skel = {**young.skel, **old.skel}
     old.own = {**young.own, **old.own}
+    old.checked |= young.checked
     old.dropped_views += young.dropped_views
     old.max_views = max(old.max_views, young.max_views)
 

@@ -15,8 +15,9 @@ from mocap.geometry.triangulation import triangulate
 from mocap.io.hdf5 import write_points3d
 from mocap.io.trc import write_trc
 from mocap.keypoint_sets import body_keypoint_set, get_keypoint_set, hand_joints
+from mocap.multi.records import person_records
 from mocap.multi.track import TrackConfig
-from mocap.persons import person_name, person_suffix
+from mocap.persons import person_suffix
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.types import Keypoints2D, Points3D, Rig
@@ -40,6 +41,10 @@ class Config:
     # several people: a keypoint on the body of another person nearer that camera weighs less, by the noise of
     # such keypoints measured on the take (mocap.multi.overlap); refine follows what triangulate recorded
     occlusion_weights: bool = True
+    # several people: a keypoint of a person's detection that lies on another person's projected body and beyond
+    # max_reproj_px of its own joint is left out of that person, and the people triangulated again
+    # (mocap.multi.other_body; the association's keypoint_masks, which refine and the report read too)
+    other_body: bool = True
     # detect.persons > 1 or "auto": who is who across views and time (see mocap.multi.track); its keys are
     # triangulate's: triangulate.match_max_m, triangulate.track_max_m, triangulate.coast_max_s, ...
     association: TrackConfig = inline(TrackConfig)
@@ -200,7 +205,8 @@ def session_keypoints(session: Session, rig: Rig, single_performer: bool = True,
 
 def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = True,
                            repair_swaps: bool | None = None, cfg: Config | None = None,
-                           persons: int | str | None = None, work: dict | None = None) -> tuple[Keypoints2D, dict]:
+                           persons: int | str | None = None, work: dict | None = None,
+                           association: dict | None = None) -> tuple[Keypoints2D, dict]:
     """:func:`session_keypoints` and what the swap repair did: {"swaps_repaired": {camera: views},
     "swap_repairs": the repairs themselves (reused by later readers of the same keypoints)}; with
     several people, also "association" (the summary and the slots of every person, see
@@ -210,24 +216,27 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
     and the report read the keypoints the points came from (its stored repairs and association are
     applied as they are while the keypoints are unchanged). ``persons``: ``detect.persons`` (the
     triangulate stage); None: as recorded in the triangulated points. ``work``: filled with the swap
-    repair's reusable work (for :func:`run`'s ``swap_work``) when it searched."""
+    repair's reusable work (for :func:`run`'s ``swap_work``) when it searched. ``association``: this record
+    applied (its slots and keypoint masks, while made on these keypoints) instead of ``persons``."""
     from mocap.stages import keypoints_memo
     from mocap.stages.sync import read_offsets
 
     offsets = read_offsets(session)
-    memo = keypoints_memo.key(session, rig, offsets, cfg, (single_performer, repair_swaps, persons))
+    given = None if association is None else repr(association.get("keypoint_masks"))
+    memo = keypoints_memo.key(session, rig, offsets, cfg, (single_performer, repair_swaps, persons, given))
     hit = keypoints_memo.get(memo) if work is None else None  # ``work`` asks for the repair's search
     if hit is not None:
         log.debug("2D keypoints as read earlier in this run (unchanged files, rig, offsets and settings)")
         return hit
-    result = _read_session_keypoints(session, rig, offsets, single_performer, repair_swaps, cfg, persons, work)
+    result = _read_session_keypoints(session, rig, offsets, single_performer, repair_swaps, cfg, persons, work,
+                                     association)
     keypoints_memo.put(memo, result)
     return result
 
 
 def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float], single_performer: bool,
                             repair_swaps: bool | None, cfg: Config | None, persons: int | str | None,
-                            work: dict | None) -> tuple[Keypoints2D, dict]:
+                            work: dict | None, association: dict | None = None) -> tuple[Keypoints2D, dict]:
     from mocap.stages.sync import apply_offsets
 
     kp = session.keypoints2d(rig)
@@ -237,6 +246,8 @@ def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float
     stored, recorded = None, None
     if cfg is None:
         cfg, stored, recorded = _recorded(session)
+    if association is not None:
+        persons, recorded = None, association
     extra: dict = {}
     if persons is not None and persons != 1 and not (persons == "auto" and kp.shape[2] == 1):  # one detection per
         kp, extra["association"] = associate_keypoints(rig, kp, persons, cfg)  # view, auto: the single performer
@@ -313,39 +324,28 @@ def associate_keypoints(rig: Rig, kp: Keypoints2D, persons: int | str, cfg: Conf
     return apply_slots(kp, slots, summary.get("keypoint_masks")), summary
 
 
-def person_records(points: Points3D, kp: Keypoints2D, rig: Rig, association: dict, cfg: Config) -> list[dict]:
-    """Per person: name, frames present, first/last frame, and the quality of its reconstruction.
+def _without_other_bodies(session: Session, rig: Rig, cfg: Config, kp: Keypoints2D, repairs: dict,
+                          points: Points3D) -> tuple[Keypoints2D, dict, Points3D]:
+    """Several people: the keypoints of a person's detections on another person's body
+    (:func:`mocap.multi.other_body.on_other_body`, judged against the people just triangulated) left out of
+    that person (the association's keypoint
+    masks), the swaps searched again and the people triangulated again. Nothing found: as given."""
+    from mocap.multi.other_body import add_masks, on_other_body, unrepaired
 
-    ``reproj_median_px``: the median reprojection error of its triangulated joints; ``outliers``: the
-    share of the person's detected keypoints farther than ``max_reproj_px`` from its reconstruction.
-    ``usable`` is false when either is far above what one person's detections give (half the threshold;
-    a quarter of them): the detections of several people mixed into one identity. The downstream stages
-    read ``usable``."""
-    limit = 0.5 * (cfg.max_reproj_px or 15.0)
-    available = observation_weights(kp, cfg.min_score) > 0  # (F, C, P, J)
-    out = []
-    people = association.get("people", [])
-    for p in range(points.xyz.shape[1]):
-        seen = np.isfinite(points.xyz[:, p]).all(axis=-1)
-        frames = np.flatnonzero(seen.any(axis=1))
-        err = points.reproj_err[:, p][seen]
-        med = float(np.median(err)) if err.size else None
-        uv = np.moveaxis(rig.project(points.xyz[:, p]), 0, 1)  # (F, C, J, 2)
-        d = np.linalg.norm(uv - kp.xy[:, :, p], axis=-1)
-        judged = available[:, :, p] & np.isfinite(d)
-        outliers = float(np.mean(d[judged] > (cfg.max_reproj_px or 15.0))) if judged.any() else 1.0
-        rec = {"name": person_name(p), "frames_present": int(len(frames)),
-               "first": int(frames[0]) if len(frames) else None, "last": int(frames[-1]) if len(frames) else None,
-               "reproj_median_px": med, "outliers": outliers,
-               "usable": bool(med is not None and med <= limit and outliers <= 0.25)}
-        if p < len(people):
-            rec["association"] = people[p]
-        if not rec["usable"]:
-            log.warning("%s: median reprojection error %s px (limit %.1f px), %.0f%% of its keypoints far from it: "
-                        "identities may be mixed, not usable", rec["name"], "n/a" if med is None else f"{med:.1f}",
-                        limit, 100 * outliers)
-        out.append(rec)
-    return out
+    drop = on_other_body(rig, kp, points.xyz, cfg.min_score, cfg.max_reproj_px or 15.0)
+    drop = unrepaired(drop, repairs.get("swap_repairs"), kp.keypoint_set)
+    if not drop.any():
+        repairs["association"]["other_body_keypoints"] = 0
+        return kp, repairs, points
+    per_camera = {name: int(n) for name, n in zip(rig.names, drop.sum(axis=(0, 2, 3)), strict=True)}
+    log.info("%d keypoints of a person's detections lie on another person's body: left out of that person "
+             "(per camera %s)", int(drop.sum()), per_camera)
+    association = add_masks(repairs["association"], drop)
+    association["other_body_per_camera"] = per_camera
+    work: dict = {}
+    kp, repairs = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg, work=work,
+                                         association=association)
+    return kp, repairs, run(rig, kp, cfg, work)
 
 
 def _recorded(session: Session) -> tuple[Config, dict | None, dict | None]:
@@ -383,6 +383,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     work: dict = {}
     kp, repairs = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg, persons=persons, work=work)
     points = run(rig, kp, cfg, work)
+    if "association" in repairs and points.xyz.shape[1] > 1 and cfg.other_body:
+        kp, repairs, points = _without_other_bodies(session, rig, cfg, kp, repairs, points)
     points.info.update(repairs)
     if "association" in repairs:
         points.info["persons"] = person_records(points, kp, rig, repairs["association"], cfg)

@@ -1,0 +1,114 @@
+"""Keypoints of a person's detection that lie on another person's body, found from the people's 3D.
+
+A detection can merge two people where they overlap in a view (the head and an arm of the one behind on
+the body of the one in front, a leg on the other's leg), or keep a keypoint that jumped to the other
+person. The tracker leaves out the keypoints whose rays pass nearer another person's *predicted* joint of
+the same name (:func:`mocap.multi.merged.own_rays`), but only in the views it assigned itself, and a merged
+keypoint is often on another *part* of the other body (her arm where his arm is labelled). Once every
+person is triangulated, :func:`on_other_body` checks each assigned keypoint in the image: one farther than
+``margin_px`` from its person's projected joint and off that joint's part of the body (the body radius of
+:mod:`mocap.multi.overlap`), that lies on the projected body of another person (as that module defines it:
+near one of its limbs or torso segments), is the other person's. It is left out of this person (the
+association's ``keypoint_masks``, :func:`add_masks`), so the person is triangulated, refined and reported
+without it. A keypoint far from its joint but on no other body is this person's detector error: kept
+(triangulation's outlier rejection handles it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.multi.slots import decode_masks, encode_masks
+from mocap.types import Keypoints2D, Rig
+
+
+def point_segment_distance(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distances of points x (..., 2) to segments a-b (..., 2), broadcast; NaN where a segment is missing."""
+    ab = b - a
+    t = np.sum((x - a) * ab, axis=-1) / np.maximum(np.sum(ab * ab, axis=-1), 1e-12)
+    t = np.clip(t, 0.0, 1.0)
+    return np.linalg.norm(a + t[..., None] * ab - x, axis=-1)
+
+
+def on_other_body(rig: Rig, kp: Keypoints2D, X: np.ndarray, min_score: float, margin_px: float) -> np.ndarray:
+    """(F, C, P, J) bool: the usable keypoints of person p's detections (``kp``'s persons axis is the identity
+    of the 3D people X (F, P, J, 3)) that are another person's: farther than ``margin_px`` and than the body
+    radius (:data:`~mocap.multi.overlap.BODY_RADIUS_M` at p's depth) from p's projected joint, and on the
+    projected body of another person q (within that radius, at q's depth, of one of its limbs or torso
+    segments), nearer it than to p's joint. One person, or no keypoint that far: nothing."""
+    from mocap.multi.body import torso_centre, torso_mask
+    from mocap.multi.overlap import BODY_RADIUS_M, body_segments, camera_depths
+
+    F, C, P, J = kp.shape
+    drop = np.zeros((F, C, P, J), bool)
+    if P < 2 or X.shape[1] != P:
+        return drop
+    seg = body_segments(kp.keypoint_set, J)
+    uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape((C, F, P, J, 2)), 0, 1)  # (F, C, P, J, 2)
+    xy = kp.xy
+    usable = np.isfinite(kp.score) & (kp.score >= min_score) & np.isfinite(xy).all(axis=-1)
+    with np.errstate(invalid="ignore"):
+        own = np.linalg.norm(xy - uv, axis=-1)
+    fx = np.array([cam.K[0, 0] for cam in rig.cameras])
+    depth = np.moveaxis(camera_depths(rig, torso_centre(X, torso_mask(kp.keypoint_set, J))), 0, 1)  # (F, C, P)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        radius = np.where(depth > 0, fx[None, :, None] * BODY_RADIUS_M / depth, np.nan)  # (F, C, P) pixels
+        # beyond the margin and off its own joint's part of the body (NaN: p's joint unknown there, not judged)
+        cand = usable & (own > margin_px) & (own > np.where(np.isfinite(radius), radius, 0.0)[..., None])
+    f, c, p, j = np.nonzero(cand)
+    if not len(f) or not len(seg):
+        return drop
+    x = xy[f, c, p, j][:, None, None]  # (N, 1, 1, 2)
+    ends = uv[f, c][:, :, seg]  # (N, P, S, 2, 2)
+    d = point_segment_distance(x, ends[..., 0, :], ends[..., 1, :])  # (N, P, S)
+    d = np.where(np.isfinite(d), d, np.inf).min(axis=-1)  # (N, P): to each person's body
+    with np.errstate(invalid="ignore"):
+        on = (d < radius[f, c]) & (d < own[f, c, p, j][:, None])  # (N, P)
+    on[np.arange(len(f)), p] = False  # another person's body only
+    drop[f, c, p, j] = on.any(axis=-1)
+    return drop
+
+
+def unrepaired(drop: np.ndarray, record: dict | None, keypoint_set: str) -> np.ndarray:
+    """``drop`` (F, C, P, J) judged on keypoints whose left/right swaps were repaired, indexed as the detections
+    were before (the association's masks are applied before the repair): in each view the swap repair
+    exchanged (``record``, its ``swap_repairs``: rows [frame, view, person, group bits]), the joints of the
+    exchanged groups take their mirror's entry (a hand follows its arm)."""
+    from mocap.geometry.swaps import swap_groups
+    from mocap.keypoint_sets import body_keypoint_set, hand_joints
+
+    rows = (record or {}).get("views") or []
+    if not rows or not drop.any():
+        return drop
+    ks = get_keypoint_set(keypoint_set)
+    J = drop.shape[3]
+    body = get_keypoint_set(body_keypoint_set(ks.name) or ks.name)
+    names, member = swap_groups(body)
+    groups = list(record.get("groups", names))
+    member = np.vstack([member, np.zeros((J - len(member), member.shape[1]), bool)])[:J]
+    if "arms" in names and len(body.joints) < J:
+        member[hand_joints(ks)[:J], list(names).index("arms")] = True
+    flip = np.asarray(ks.flip_permutation)[:J]
+    out = drop.copy()
+    for f, c, p, bits in rows:
+        on = np.array([(bits >> groups.index(n)) & 1 if n in groups else 0 for n in names], bool)
+        moved = member[:, on].any(axis=1)
+        perm = np.where(moved, flip, np.arange(J))
+        out[f, c, p] = drop[f, c, p][perm]
+    return out
+
+
+def add_masks(association: dict, drop: np.ndarray) -> dict:
+    """The association record with ``drop`` (F, C, P, J) also left out of each person's detections (its
+    ``keypoint_masks``: per (frame, view, person) the keypoints that are the person's) and counted
+    (``other_body_keypoints``)."""
+    J = drop.shape[3]
+    masks = decode_masks(association.get("keypoint_masks"), J)
+    for f, c, p in zip(*np.nonzero(drop.any(axis=3)), strict=True):
+        key = (int(f), int(c), int(p))
+        masks[key] = masks.get(key, np.ones(J, bool)) & ~drop[f, c, p]
+    out = dict(association)
+    out["keypoint_masks"] = encode_masks(masks)
+    out["other_body_keypoints"] = int(association.get("other_body_keypoints", 0)) + int(drop.sum())
+    return out

@@ -1,0 +1,193 @@
+"""A person's detection holding keypoints of another person's body (a merged detection): left out of that
+person once the people are triangulated (mocap.multi.other_body, the triangulate stage)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.multi.other_body import add_masks, on_other_body, unrepaired
+from mocap.multi.slots import apply_slots, decode_masks, encode_masks
+from mocap.stages import triangulate
+from mocap.synth import RigSpec
+from mocap.synth.figure import walking_figure
+from mocap.synth.groundtruth import ring_rig
+from mocap.synth.multiperson import in_place
+from mocap.types import Keypoints2D
+
+FRAMES = 60
+KS = get_keypoint_set("coco17")
+ARM = [KS.index(n) for n in ("right_elbow", "right_wrist")]  # of the person behind, in the merged detection
+OTHER_ARM = [KS.index(n) for n in ("left_elbow", "left_wrist")]  # where they are: the front person's arm
+MERGED = slice(10, 50)  # frames of the merged detection in camera 0
+
+
+def two_people(seed: int = 0):
+    """Two walkers 1 m apart on the line from the middle to camera 0 (at 30°): camera 0 sees person 1 behind
+    person 0, the other cameras see them apart or side by side. Detections σ 2 px, person p in slot p;
+    in camera 0, frames 10–49, person 1's detection has its right elbow and wrist on person 0's left ones
+    (a detection merging the two bodies). Returns rig, truth (F, 2, J, 3), keypoints, planted (F, C, 2, J)."""
+    rng = np.random.default_rng(seed)
+    a = np.radians(30.0)
+    step = 0.5 * np.array([np.cos(a), np.sin(a), 0.0])
+    people = [in_place(walking_figure(FRAMES, seed=seed + k), "coco17") for k in range(2)]
+    truth = np.stack([people[0] + step, people[1] - step], axis=1)
+    rig = ring_rig(RigSpec(), truth)
+    uv = np.stack([cam.project(truth) for cam in rig.cameras], axis=1)  # (F, C, P, J, 2)
+    xy = uv + rng.normal(0, 2.0, uv.shape)
+    planted = np.zeros(uv.shape[:-1], bool)
+    xy[MERGED, 0, 1, ARM] = uv[MERGED, 0, 0][:, OTHER_ARM] + rng.normal(0, 2.0, (40, 2, 2))
+    planted[MERGED, 0, 1, ARM] = True
+    data = np.concatenate([xy, np.full(xy.shape[:-1] + (1,), 0.9)], axis=-1)
+    return rig, truth, Keypoints2D(data, rig.names, "coco17", 60.0), planted
+
+
+def off_own_joint(rig, truth, kp, planted) -> np.ndarray:
+    """The planted keypoints that are far from their own person's true joint (beyond the gate's margin and
+    the body radius: the others coincide with it in the image, nothing to tell apart)."""
+    uv = np.stack([cam.project(truth) for cam in rig.cameras], axis=1)
+    return planted & (np.linalg.norm(kp.xy - uv, axis=-1) > 40.0)
+
+
+def test_keypoints_on_the_other_body_are_found_and_no_clean_one():
+    rig, truth, kp, planted = two_people()
+    far = off_own_joint(rig, truth, kp, planted)
+    assert far.sum() >= 40, far.sum()  # the merged keypoints are mostly off the person's own arm
+    points = triangulate.run(rig, kp, triangulate.Config())
+    drop = on_other_body(rig, kp, points.xyz, 0.2, 15.0)
+    assert drop[far].mean() >= 0.9, drop[far].mean()
+    assert not drop[~planted].any(), np.argwhere(drop & ~planted)[:5]  # no keypoint of its own body
+    # one person alone is never another's
+    one = Keypoints2D(kp.data[:, :, :1], kp.camera_names, kp.keypoint_set, kp.fps)
+    assert not on_other_body(rig, one, points.xyz[:, :1], 0.2, 15.0).any()
+
+
+def test_left_out_the_person_fits_its_own_keypoints_and_its_3d_is_no_worse():
+    rig, truth, kp, planted = two_people()
+    cfg = triangulate.Config()
+    first = triangulate.run(rig, kp, cfg)
+    drop = on_other_body(rig, kp, first.xyz, cfg.min_score, cfg.max_reproj_px)
+    record = add_masks({"keypoint_masks": []}, drop)
+    assert record["other_body_keypoints"] == int(drop.sum())
+    F, C, P, J = kp.shape
+    slots = np.broadcast_to(np.arange(P, dtype=np.int16), (F, C, P)).copy()
+    masked = apply_slots(kp, slots, record["keypoint_masks"])
+    assert np.isnan(masked.xy[drop]).all() and np.isfinite(masked.xy[~drop]).all()
+    second = triangulate.run(rig, masked, cfg)
+    # the person behind, in camera 0: its residuals no longer hold the other person's arm
+    uv = rig.cameras[0].project(second.xyz[MERGED, 1])
+    before = np.linalg.norm(kp.xy[MERGED, 0, 1] - uv, axis=-1)
+    after = np.linalg.norm(masked.xy[MERGED, 0, 1] - uv, axis=-1)
+    assert np.nanpercentile(before, 95) > 40 and np.nanpercentile(after, 95) < 10, (
+        np.nanpercentile(before, 95), np.nanpercentile(after, 95))
+    err = [1000 * np.nanmean(np.linalg.norm(p.xyz[:, 1, ARM] - truth[:, 1, ARM], axis=-1)) for p in (first, second)]
+    assert err[1] <= err[0] + 0.5, err
+
+
+def test_masks_add_to_the_association_and_follow_the_swap_repair():
+    F, C, P, J = 3, 2, 2, len(KS.joints)
+    drop = np.zeros((F, C, P, J), bool)
+    lw, rw = KS.index("left_wrist"), KS.index("right_wrist")
+    drop[1, 0, 1, lw] = True
+    drop[2, 1, 0, lw] = True
+    old = np.ones(J, bool)
+    old[KS.index("nose")] = False
+    record = add_masks({"keypoint_masks": encode_masks({(1, 0, 1): old}), "other_body_keypoints": 3}, drop)
+    masks = decode_masks(record["keypoint_masks"], J)
+    assert set(masks) == {(1, 0, 1), (2, 1, 0)}
+    assert not masks[(1, 0, 1)][KS.index("nose")] and not masks[(1, 0, 1)][lw] and masks[(1, 0, 1)].sum() == J - 2
+    assert record["other_body_keypoints"] == 5
+    # judged on repaired keypoints: where the repair exchanged a view's arms, the detection's joint is the mirror
+    arms = 1 << 1  # groups (head, arms, legs)
+    out = unrepaired(drop, {"groups": ["head", "arms", "legs"], "views": [[1, 0, 1, arms]]}, "coco17")
+    assert out[1, 0, 1, rw] and not out[1, 0, 1, lw]
+    assert out[2, 1, 0, lw]  # not exchanged there
+    assert (unrepaired(drop, None, "coco17") == drop).all()
+
+
+def test_the_stage_records_them_and_later_readers_leave_them_out(tmp_path):
+    from mocap.io.hdf5 import read_points3d
+    from mocap.session import Session
+    from mocap.settings import load_config
+    from mocap.synth.multiperson import CrowdTake, write_crowd_session
+
+    rig, truth, kp, planted = two_people()
+    F, C, P, _ = kp.shape
+    slots = np.broadcast_to(np.arange(P, dtype=np.int16), (F, C, P)).copy()
+    take = CrowdTake(rig, kp, truth, slots, np.full((F, C, P), -1, np.int16))
+    session = Session(write_crowd_session(take, tmp_path / "two"))
+    truth_uv = np.stack([cam.project(truth) for cam in rig.cameras], axis=1)
+
+    def left_out(sets: list[str]) -> tuple[float, dict]:
+        triangulate.main(session, load_config(session, sets=sets)[0], overwrite=True)
+        later = triangulate.session_keypoints(session, session.rig())  # refine and the report read these
+        # the person whose detection held the other's arm (the tracked identity nearest the true person 1)
+        p = int(np.argmin([np.nanmedian(np.linalg.norm(later.xy[:, 0, q] - truth_uv[:, 0, 1], axis=-1))
+                           for q in range(P)]))
+        assert np.isfinite(later.xy[:, 1:]).mean() > 0.99  # the other views keep their keypoints
+        return float(np.isnan(later.xy[MERGED, 0, p][:, ARM]).mean()), \
+            read_points3d(session.points3d("triangulated")).info["association"]
+
+    tracker_alone, info = left_out(["triangulate.other_body=false"])
+    assert "other_body_keypoints" not in info
+    share, info = left_out([])
+    assert share >= 0.95 and share > tracker_alone, (share, tracker_alone)
+    assert info["other_body_keypoints"] > 0 and info["other_body_per_camera"]["cam01"] == info["other_body_keypoints"]
+
+
+def test_a_view_joined_without_the_trackers_check_is_checked_after_tracking():
+    from mocap.multi.merged import check_unchecked
+    from mocap.multi.track import TrackConfig, Tracker
+    from mocap.multi.tracklets import Track
+
+    rig, truth, kp, planted = two_people()
+    F, C, P, J = kp.shape
+    # person 1's detection in camera 0 also holds person 0's left elbow and wrist (the joints of the same name)
+    same = [KS.index(n) for n in ("left_elbow", "left_wrist")]
+    data = kp.data.copy()
+    data[MERGED, 0, 1, same, :2] = rig.cameras[0].project(truth[MERGED, 0][:, same])
+    kp = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    tr = Tracker(rig, kp, TrackConfig(), 0.2)
+    slots = np.broadcast_to(np.arange(P, dtype=np.int16), (F, C, P)).copy()
+    tracks = [Track(truth[0, p], F - 1, 0, costs=[0.02], skel={f: truth[f, p] for f in range(F)}) for p in range(P)]
+    # the tracker checked every view but camera 0 of person 1 (a group of detections that joined it later)
+    for p, t in enumerate(tracks):
+        t.checked = {(f, c, p) for f in range(F) for c in range(C) if (c, p) != (0, 1)}
+    masks: dict = {}
+    assert check_unchecked(tr, tracks, slots, masks) == F
+    assert set(masks) == {(f, 0, 1) for f in range(MERGED.start, MERGED.stop)}
+    for m in masks.values():
+        clean = np.setdiff1d(np.arange(J), same + ARM)  # (two_people's own planted arm: either way)
+        assert not m[same].any() and m[clean].all()
+    # views the tracker checked are left as it decided
+    tracks[1].checked |= {(f, 0, 1) for f in range(F)}
+    masks = {}
+    assert check_unchecked(tr, tracks, slots, masks) == 0 and not masks
+
+
+def test_a_detection_mirrored_as_a_whole_is_given_back_to_its_person():
+    from mocap.multi.mirrored import rejoin_mirrored
+    from mocap.multi.track import TrackConfig, Tracker
+    from mocap.multi.tracklets import Track
+
+    rig, truth, kp, _ = two_people()
+    F, C, P, J = kp.shape
+    flip = np.asarray(KS.flip_permutation)
+    uv = np.stack([cam.project(truth) for cam in rig.cameras], axis=1)  # (F, C, P, J, 2)
+    data = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)
+    data[:, 1, 0] = data[:, 1, 0][:, flip]  # camera 1 sees person 0 with left and right exchanged, all take long
+    kp = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    tr = Tracker(rig, kp, TrackConfig(), 0.2)
+    slots = np.broadcast_to(np.arange(P, dtype=np.int16), (F, C, P)).copy()
+    slots[:, 1, 0] = -1  # the tracker left it out (its joints of the same name are the other side's)
+    tracks = [Track(truth[0, p], F - 1, 0, costs=[0.02], skel={f: truth[f, p] for f in range(F)}) for p in range(P)]
+    got = slots.copy()
+    assert rejoin_mirrored(tr, tracks, got, "coco17") == F
+    assert (got[:, 1, 0] == 0).all() and (got[:, [0, 2, 3]] == slots[:, [0, 2, 3]]).all() and (got[:, 1, 1] == 1).all()
+    assert all((f, 1, 0) in tracks[0].checked for f in range(F))
+    # not mirrored but another person's (person 1's, in a view where person 1 is seen already): nobody's
+    data2 = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)
+    data2[:, 1, 0] = data2[:, 1, 1][:, flip]
+    tr2 = Tracker(rig, Keypoints2D(data2, kp.camera_names, kp.keypoint_set, kp.fps), TrackConfig(), 0.2)
+    got = slots.copy()
+    assert rejoin_mirrored(tr2, tracks, got, "coco17") == 0 and (got == slots).all()
