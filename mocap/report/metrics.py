@@ -10,6 +10,7 @@ import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.report.cameras import camera_table
+from mocap.report.stats import nanmedian
 from mocap.types import Keypoints2D, Points3D, Rig
 
 
@@ -34,7 +35,7 @@ def metres_per_px(rig: Rig, pts: Points3D, person: int = 0) -> np.ndarray:
     centre = np.full((len(X), 3), np.nan)
     seen = np.isfinite(X).all(axis=-1).any(axis=-1)
     if seen.any():
-        centre[seen] = np.nanmedian(X[seen], axis=1)
+        centre[seen] = nanmedian(X[seen], axis=1)
     out = np.full((len(X), len(rig)), np.nan)
     for i, cam in enumerate(rig.cameras):
         z = centre @ np.asarray(cam.R)[2] + float(np.asarray(cam.t)[2])
@@ -50,7 +51,7 @@ def camera_scales(mpp: np.ndarray) -> np.ndarray:
     out = np.full(mpp.shape[1], np.nan)
     ok = np.isfinite(mpp).any(axis=0)
     if ok.any():
-        out[ok] = np.nanmedian(mpp[:, ok], axis=0)
+        out[ok] = nanmedian(mpp[:, ok], axis=0)
     return out
 
 

@@ -1,0 +1,157 @@
+"""The fixed costs cut from the stages after detection (issue 17) keep their results: the rig and the number of
+people read once per file content and never stale, the report's fast median and polylines equal to NumPy's and
+to the per-point drawing, the FBX encoder's repeated properties encoded once into the same bytes."""
+
+import struct
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from conftest import count_calls
+from test_swaps import swapped_take
+
+from mocap import session as session_module
+from mocap.io import fbx_binary, hdf5
+from mocap.io.fbx_binary import Int64, Node, Raw, encode, encode_property
+from mocap.io.hdf5 import write_points3d
+from mocap.io.rig_files import write_rig
+from mocap.report import svg
+from mocap.report.stats import nanmedian
+from mocap.session import Session
+from mocap.types import Points3D, Rig
+
+
+@pytest.fixture
+def session(tmp_path):
+    rig = swapped_take(20)[0]
+    (tmp_path / "calibration").mkdir()
+    write_rig(rig, tmp_path / "calibration" / "rig.toml")
+    session_module._rigs.clear()
+    session_module._persons.clear()
+    return Session(tmp_path), rig
+
+
+def test_rig_is_read_once_per_content_each_caller_gets_a_copy_and_an_edit_is_read(session, monkeypatch):
+    s, rig = session
+    reads = count_calls(monkeypatch, session_module, "read_rig")
+    a, b = s.rig(), s.rig()
+    assert len(reads) == 1 and a is not b
+    assert np.array_equal(a.cameras[0].K, rig.cameras[0].K)
+    a.cameras[0].K[0, 0] = -1.0  # a caller changing its copy changes nobody else's
+    assert s.rig().cameras[0].K[0, 0] == rig.cameras[0].K[0, 0]
+    moved = Rig(tuple(replace(c, cam_from_world=_shifted(c.cam_from_world)) for c in rig.cameras))
+    write_rig(moved, s.rig_path())  # same size, rewritten in place by the atomic writer
+    again = s.rig()
+    assert len(reads) == 2
+    assert np.allclose(again.cameras[0].t, np.asarray(rig.cameras[0].t) + 0.5)
+
+
+def _shifted(T: np.ndarray) -> np.ndarray:
+    T = np.array(T, float)
+    T[:3, 3] += 0.5
+    return T
+
+
+def _points(P: int) -> Points3D:
+    F, J = 5, 17
+    return Points3D(np.zeros((F, P, J, 3)), np.zeros((F, P, J)), np.ones((F, P, J, 2), bool), ("a", "b"),
+                    "coco17", 30.0)
+
+
+def test_person_count_is_read_once_per_file_and_a_new_file_is_read(session, monkeypatch):
+    s, _ = session
+    assert s.person_count() is None
+    write_points3d(_points(1), s.points3d("triangulated"))
+    reads = count_calls(monkeypatch, hdf5, "points3d_persons")
+    assert [s.person_count() for _ in range(3)] == [1, 1, 1] and len(reads) == 1
+    write_points3d(_points(3), s.points3d("triangulated"))
+    assert s.person_count() == 3 and len(reads) == 2
+    write_points3d(_points(2), s.points3d("refined"))  # the refined points win once they exist
+    assert s.person_count() == 2 and s.person_count("triangulated") == 3
+
+
+def test_fast_nanmedian_is_numpys_exactly():
+    rng = np.random.default_rng(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's all-NaN slices
+        for _ in range(400):
+            shape = tuple(rng.integers(1, 8, size=rng.integers(1, 4)))
+            x = rng.normal(size=shape) * 10.0 ** rng.integers(-3, 4)
+            if rng.random() < 0.5:
+                x = np.round(x, 1)  # ties
+            x[rng.random(shape) < rng.random()] = np.nan
+            for axis in range(x.ndim):
+                want, got = np.nanmedian(x, axis=axis), nanmedian(x, axis)
+                assert got.shape == want.shape and np.array_equal(got, want, equal_nan=True)
+        x = np.array([[1.0, np.inf, 2.0, np.nan], [np.nan] * 4])  # infinities: NumPy's own function
+        assert np.array_equal(nanmedian(x, 1), np.nanmedian(x, axis=1), equal_nan=True)
+
+
+def _polylines_per_point(xs, ys, L, h, B, sx, sy, top):
+    """The drawing as it was: one point at a time, a NaN closing the polyline."""
+    out, seg = [], []
+    for f, y in zip(list(xs) + [0.0], list(ys) + [np.nan], strict=True):
+        if np.isfinite(y):
+            seg.append(f"{L + f * sx:.1f},{h - B - min(y, top) * sy:.1f}")
+        elif seg:
+            out.append(" ".join(seg))
+            seg = []
+    return out
+
+
+def test_polylines_are_the_per_point_drawing():
+    rng = np.random.default_rng(2)
+    for n in (1, 7, 300, 5000):  # 5000: the envelope of bins
+        v = rng.gamma(2.0, 3.0, n)
+        v[rng.random(n) < 0.1] = np.nan
+        v[: min(3, n)] = np.nan
+        xs, ys = svg.envelope(v, 1600)
+        top, sx, sy = float(np.nanmax(v)) * 0.8 if np.isfinite(v).any() else 1.0, 0.37, 1.9
+        want = _polylines_per_point(xs, ys, 50, 280, 34, sx, sy, top)
+        assert svg._runs(50 + np.asarray(xs) * sx, 280 - 34 - np.minimum(ys, top) * sy, np.isfinite(ys)) == want
+    page = svg.lines({"a": v, "a b": v * 2}, "t", "x", "y", dashed=frozenset({"a b"}))
+    assert page.count("<polyline") == 2 * len(want)
+
+
+def _encode_plainly(nodes, version=7400, level=1):
+    """The encoder without its caches: every property encoded where it stands."""
+    fmt = "<3Q" if version >= 7500 else "<3I"
+    null = bytes(struct.calcsize(fmt) + 1)
+
+    def node_bytes(node, out):
+        start = len(out)
+        out += bytes(len(null) - 1)
+        name = node.name.encode()
+        out += bytes((len(name),)) + name
+        props_start = len(out)
+        for p in node.props:
+            out += encode_property(p, level)
+        props_len = len(out) - props_start
+        if node.children or not node.props or node.name in fbx_binary.ALWAYS_BLOCK:
+            for child in node.children:
+                node_bytes(child, out)
+            out += null
+        struct.pack_into(fmt, out, start, len(out), len(node.props), props_len)
+
+    out = bytearray(fbx_binary.MAGIC + struct.pack("<I", version))
+    for node in nodes:
+        node_bytes(node, out)
+    out += null + fbx_binary.FOOTER_ID + bytes(4)
+    out += bytes(16 - len(out) % 16)
+    out += struct.pack("<I", version) + bytes(120) + fbx_binary.FOOTER_MAGIC
+    return bytes(out)
+
+
+@pytest.mark.parametrize("version", [7400, 7500])
+def test_fbx_encoder_with_repeats_encoded_once_writes_the_same_bytes(version):
+    times = np.arange(200, dtype=np.int64) * 1539538600
+    root = Node("Objects")
+    for k in range(30):  # the same times and strings in every curve, values of their own
+        curve = root.add("AnimationCurve", Int64(1000 + k), "\x00\x01AnimCurve", "")
+        curve.add("KeyTime", times)
+        curve.add("KeyValueFloat", np.sin(np.arange(200) * 0.1 + k).astype(np.float32))
+        curve.add("Flags", True, 1, 1.0, -0.0, 0.0, Int64(1), b"raw", Raw(b"raw"), "1")
+        curve.add("Small", np.array([k], np.int32))
+    nodes = [Node("Header", "x"), root, Node("Empty"), Node("AnimationStack")]
+    assert encode(nodes, version) == _encode_plainly(nodes, version)
