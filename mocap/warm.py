@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 MODULES = (
     "scipy.ndimage",  # sync: smoothing the tracks (mocap.stages.sync_search)
     "mocap.geometry.swaps",  # triangulate: the left/right repair
+    "mocap.geometry.swaps_repair",
     "mocap.multi.track",  # triangulate: several people
     "mocap.report.crops",  # report
     "mocap.report.overlay",
@@ -29,6 +30,7 @@ MODULES = (
     "mocap.io.qualisys",
     "mocap.detect.select",  # rig_refine, triangulate: the performer among several people per view
     "mocap.stages.keypoints_memo",  # triangulate: the keypoints shared with refine and the report
+    "encodings.cp437",  # retarget, export: the names in the motion's .npz (zipfile)
 )
 
 

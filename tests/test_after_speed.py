@@ -155,3 +155,22 @@ def test_fbx_encoder_with_repeats_encoded_once_writes_the_same_bytes(version):
         curve.add("Small", np.array([k], np.int32))
     nodes = [Node("Header", "x"), root, Node("Empty"), Node("AnimationStack")]
     assert encode(nodes, version) == _encode_plainly(nodes, version)
+
+
+def test_points3d_are_read_once_per_content_each_caller_gets_a_copy(tmp_path, monkeypatch):
+    path = tmp_path / "points3d" / "refined.h5"
+    first = _points(2)
+    first.info["stage"] = "refine"
+    write_points3d(first, path)
+    hdf5._POINTS_MEMO.clear()
+    reads = count_calls(monkeypatch, hdf5, "_read_points3d")
+    a, b = hdf5.read_points3d(path), hdf5.read_points3d(path)
+    assert len(reads) == 1 and a.xyz is not b.xyz and a.info == {"stage": "refine"}
+    a.xyz[:] = 7.0
+    a.info["stage"] = "changed"  # the caller's copy only
+    c = hdf5.read_points3d(path)
+    assert np.all(c.xyz == 0.0) and c.info == {"stage": "refine"} and len(reads) == 1
+    second = _points(2)
+    second.xyz[:] = 1.5
+    write_points3d(second, path)  # same size and shape, another file
+    assert np.all(hdf5.read_points3d(path).xyz == 1.5) and len(reads) == 2

@@ -190,8 +190,30 @@ def write_points3d(points: Points3D, path: str | Path) -> Path:
     return atomic_write(Path(path), write)
 
 
+_POINTS_MEMO: dict[str, tuple[tuple, Points3D]] = {}  # resolved path → (file_key, points read)
+MEMO_POINTS = 4  # points3d files kept read (a run reads triangulated.h5 four times, refined.h5 three)
+
+
 def read_points3d(path: str | Path) -> Points3D:
-    """Read and check a ``points3d/*.h5`` (ValueError naming the file and the dataset when malformed)."""
+    """Read and check a ``points3d/*.h5`` (ValueError naming the file and the dataset when malformed); read
+    once per content of the file in this process (:func:`file_key`: a file rewritten or replaced is read
+    again), each caller getting its own copy."""
+    key = file_key(path)
+    hit = _POINTS_MEMO.get(key[0]) if key is not None else None
+    if hit is None or hit[0] != key:
+        pts = _read_points3d(path)
+        if key is None or file_key(path) != key:  # changed while it was read: not kept
+            return pts
+        _POINTS_MEMO.pop(key[0], None)
+        while len(_POINTS_MEMO) >= MEMO_POINTS:
+            _POINTS_MEMO.pop(next(iter(_POINTS_MEMO)))
+        _POINTS_MEMO[key[0]] = hit = (key, pts)
+    pts = hit[1]
+    return Points3D(pts.xyz.copy(), pts.reproj_err.copy(), pts.views.copy(), pts.camera_names, pts.keypoint_set,
+                    pts.fps, json.loads(json.dumps(pts.info)))
+
+
+def _read_points3d(path: str | Path) -> Points3D:
     path = Path(path)
     with _open(path, "mocap-points3d") as f:
         xyz = _dataset(path, f, "xyz", 4)
