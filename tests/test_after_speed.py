@@ -174,3 +174,28 @@ def test_points3d_are_read_once_per_content_each_caller_gets_a_copy(tmp_path, mo
     second.xyz[:] = 1.5
     write_points3d(second, path)  # same size and shape, another file
     assert np.all(hdf5.read_points3d(path).xyz == 1.5) and len(reads) == 2
+
+
+def test_report_projection_is_kept_for_the_same_rig_and_points_only():
+    from mocap.report import metrics
+    from mocap.types import Keypoints2D
+
+    rig, kp, truth, _ = swapped_take(30)
+    xyz = np.asarray(truth, float)[:, None]  # (F, 1, J, 3)
+    pts = Points3D(xyz, np.zeros(xyz.shape[:3]), np.ones(xyz.shape[:3] + (len(rig),), bool), rig.names,
+                   kp.keypoint_set, kp.fps)
+    metrics._PROJECTED.clear()
+    first = metrics.reprojection(rig, kp, pts)
+    assert len(metrics._PROJECTED) == 1
+    assert np.array_equal(metrics.reprojection(rig, kp, pts), first, equal_nan=True) and len(metrics._PROJECTED) == 1
+    moved = Points3D(xyz + 0.01, pts.reproj_err, pts.views, rig.names, kp.keypoint_set, kp.fps)
+    metrics._PROJECTED.clear()
+    want = metrics.reprojection(rig, kp, moved)
+    metrics._PROJECTED.clear()
+    metrics.reprojection(rig, kp, pts)
+    assert np.array_equal(metrics.reprojection(rig, kp, moved), want, equal_nan=True)  # other points: projected
+    shifted = Rig(tuple(replace(c, cam_from_world=_shifted(c.cam_from_world)) for c in rig.cameras))
+    assert not np.allclose(metrics.reprojection(rig, kp, pts), metrics.reprojection(shifted, kp, pts),
+                           equal_nan=True)  # another rig: projected again
+    raw = Keypoints2D(kp.data + 1.0, kp.camera_names, kp.keypoint_set, kp.fps)
+    assert not np.allclose(metrics.reprojection(rig, raw, pts), first, equal_nan=True)

@@ -17,13 +17,34 @@ from mocap.types import Keypoints2D, Points3D, Rig
 def reprojection(rig: Rig, kp: Keypoints2D, pts: Points3D, min_score: float = 0.2, person: int = 0) -> np.ndarray:
     """(F, C, J) reprojection error in pixels of the 3D points against the 2D detections (NaN where either
     is missing or the detection is below ``min_score``)."""
-    X = pts.xyz[:, person]  # (F, J, 3)
-    uv = rig.project(X.reshape(-1, 3)).reshape((len(rig),) + X.shape[:2] + (2,))  # (C, F, J, 2)
-    uv = np.moveaxis(uv, 0, 1)
+    uv = _projected(rig, pts.xyz[:, person])  # (F, C, J, 2)
     obs = kp.xy[:, :, person]
     ok = np.isfinite(kp.score[:, :, person]) & (kp.score[:, :, person] >= min_score)
     e = np.linalg.norm(uv - obs, axis=-1)
     return np.where(ok, e, np.nan)
+
+
+_PROJECTED: dict[tuple[str, str], np.ndarray] = {}  # (rig digest, points digest) → (F, C, J, 2), read-only
+
+
+def _projected(rig: Rig, X: np.ndarray) -> np.ndarray:
+    """(F, J, 3) world points seen in each camera of the rig: (F, C, J, 2) pixels. The report projects the same
+    points with the same rig several times (the metrics, the crops, the page's repaired and raw errors): the
+    last ones are kept, keyed by digests of the rig's parameters and of the points."""
+    import hashlib
+
+    from mocap.stages.keypoints_memo import rig_digest
+
+    X = np.ascontiguousarray(X, dtype=float)
+    key = (rig_digest(rig), hashlib.blake2b(repr(X.shape).encode() + X.tobytes(), digest_size=16).hexdigest())
+    uv = _PROJECTED.get(key)
+    if uv is None:
+        uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape((len(rig),) + X.shape[:2] + (2,)), 0, 1)
+        uv.flags.writeable = False
+        while len(_PROJECTED) >= 2:
+            _PROJECTED.pop(next(iter(_PROJECTED)))
+        _PROJECTED[key] = uv
+    return uv
 
 
 def metres_per_px(rig: Rig, pts: Points3D, person: int = 0) -> np.ndarray:
