@@ -28,7 +28,7 @@ from mocap.pipeline_state import _fingerprint, _key, _same, _save_state, load_st
 from mocap.session import Session
 from mocap.settings import Settings, keep, load_config, parse_set, sources, to_toml
 from mocap.settings import resolve as resolve_settings
-from mocap.warm import WarmUp
+from mocap.warm import WarmUp, first_uses
 
 log = logging.getLogger(__name__)
 PipelineConfig = Settings  # the name this class had before the stage contract
@@ -230,7 +230,7 @@ class _RunAhead(Ahead):
 
     def __init__(self, *args):
         super().__init__(*args)
-        self.warm = WarmUp()
+        self.warm = WarmUp(calls=first_uses(self.settings, self.names))
 
     def core_free(self) -> None:
         super().core_free()

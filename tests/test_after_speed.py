@@ -199,3 +199,20 @@ def test_report_projection_is_kept_for_the_same_rig_and_points_only():
                            equal_nan=True)  # another rig: projected again
     raw = Keypoints2D(kp.data + 1.0, kp.camera_names, kp.keypoint_set, kp.fps)
     assert not np.allclose(metrics.reprojection(rig, raw, pts), first, equal_nan=True)
+
+
+def test_warm_up_makes_the_runs_first_uses_and_records_a_failure(monkeypatch):
+    from mocap import warm
+    from mocap.report import metrics
+    from mocap.settings import Settings
+
+    metrics._versions.cache_clear()
+    settings = Settings()
+    calls = warm.first_uses(settings, ["fit", "retarget", "export", "report"])
+    assert [what for what, _ in calls] == ["the packages' versions", "the fit's skeleton", "the target rig"]
+    assert warm.first_uses(settings, ["export"]) == []  # only what the run's stages use
+    w = warm.WarmUp((), calls + [("a broken preset", lambda: 1 / 0)])
+    w.start()
+    w.join(60)
+    assert metrics._versions.cache_info().currsize == 1  # the report finds the versions read
+    assert list(w.failed) == ["a broken preset"] and "ZeroDivisionError" in w.failed["a broken preset"]

@@ -14,6 +14,7 @@
     xyz         float64 (F, P, J, 3)  metres, world frame (Z up); NaN where unknown
     reproj_err  float32 (F, P, J)     mean reprojection error of the views used (px)
     views       bool    (F, P, J, C)  cameras supporting each point
+                (each gzip-compressed when over 256 kB)
 """
 
 from __future__ import annotations
@@ -177,15 +178,24 @@ def read_keypoints2d_shared(path: str | Path) -> Keypoints2D:
     return Keypoints2D(kp.data.copy(), kp.camera_names, kp.keypoint_set, kp.fps)
 
 
+COMPRESS_ABOVE = 1 << 18  # datasets of more bytes than this are gzip-compressed
+
+
+def _compression(data: np.ndarray) -> dict:
+    """gzip for a dataset over :data:`COMPRESS_ABOVE` bytes; a smaller one is stored as it is (compressing the
+    3D points of a 100-frame take, 70 kB, takes longer than writing the whole file uncompressed)."""
+    return {"compression": "gzip"} if data.nbytes > COMPRESS_ABOVE else {}
+
+
 def write_points3d(points: Points3D, path: str | Path) -> Path:
     def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             f.attrs.update(format="mocap-points3d", version=VERSION, keypoint_set=points.keypoint_set,
                            fps=points.fps, joint_names=list(get_keypoint_set(points.keypoint_set).joints),
                            camera_names=list(points.camera_names), info=json.dumps(points.info))
-            f.create_dataset("xyz", data=points.xyz, compression="gzip")
-            f.create_dataset("reproj_err", data=points.reproj_err.astype(np.float32), compression="gzip")
-            f.create_dataset("views", data=points.views, compression="gzip")
+            for name, data in (("xyz", points.xyz), ("reproj_err", points.reproj_err.astype(np.float32)),
+                               ("views", points.views)):
+                f.create_dataset(name, data=data, **_compression(data))
 
     return atomic_write(Path(path), write)
 
