@@ -42,19 +42,32 @@ class Raw(bytes):
     """Bytes written as raw data (``R``), not a string."""
 
 
+_NAMES_OK: set[str] = set()  # node names checked (a file uses a few dozen, thousands of times)
+
+
+def _check_name(name: str) -> None:
+    if name in _NAMES_OK:
+        return
+    if not isinstance(name, str) or not name or len(name.encode()) > 255:
+        raise ValueError(f"fbx: a node name must be 1-255 bytes, got {name!r}")
+    if len(_NAMES_OK) < 4096:
+        _NAMES_OK.add(name)
+
+
 class Node:
     """A node: ``name``, its properties (in order) and its children."""
 
     __slots__ = ("name", "props", "children")
 
     def __init__(self, name: str, *props, children: Iterable[Node] = ()):
-        if not name or len(name.encode()) > 255:
-            raise ValueError(f"fbx: a node name must be 1-255 bytes, got {name!r}")
+        _check_name(name)
         self.name, self.props, self.children = name, list(props), list(children)
 
     def add(self, name: str, *props) -> Node:
         """A new child node, returned (to add its own children)."""
-        child = Node(name, *props)
+        _check_name(name)
+        child = Node.__new__(Node)
+        child.name, child.props, child.children = name, list(props), []
         self.children.append(child)
         return child
 
