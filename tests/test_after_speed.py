@@ -216,3 +216,34 @@ def test_warm_up_makes_the_runs_first_uses_and_records_a_failure(monkeypatch):
     w.join(60)
     assert metrics._versions.cache_info().currsize == 1  # the report finds the versions read
     assert list(w.failed) == ["a broken preset"] and "ZeroDivisionError" in w.failed["a broken preset"]
+
+
+def test_state_is_written_once_per_stage_and_kept_when_a_later_stage_fails(tmp_path, monkeypatch):
+    import json
+
+    from pipeline_synth import synthetic_session
+
+    from mocap import pipeline, pipeline_state
+    from mocap.stages import retarget
+
+    take = synthetic_session(tmp_path / "take", frames=60)
+    fast = ["export.formats=['bvh']"]
+    writes = count_calls(monkeypatch, pipeline, "_save_state")
+    r = pipeline.run(take, sets=fast, progress=False)
+    assert len(r.ran) == 8 and len(writes) == len(r.ran) + 1  # each stage's start, and the end (was 2 per stage)
+    state = pipeline_state.load_state(Session(take))
+    assert all(state[n]["status"] == "done" for n in r.ran)
+    metrics = json.loads((take / "report" / "metrics.json").read_text())
+    assert "export" in metrics["timings_s"]  # the report reads the stage before it, written with its own start
+
+    def broken(*a, **k):
+        raise ValueError("retarget: a broken input")
+
+    monkeypatch.setattr(retarget, "inputs", broken)
+    with pytest.raises(ValueError, match="broken input"):
+        pipeline.run(take, sets=fast + ["fit.person=0", "refine.accel_sigma=25"], progress=False)
+    state = pipeline_state.load_state(Session(take))
+    assert state["fit"]["status"] == "done"  # written when the next stage failed before it started
+    monkeypatch.undo()
+    again = pipeline.run(take, sets=fast + ["refine.accel_sigma=25"], progress=False)
+    assert again.status["fit"] == "skipped" and again.ran == ["retarget", "export", "report"]
