@@ -259,7 +259,17 @@ class _State(dict):
             self.save()
 
 
-def _one_stage(module, s: Session, settings, state: _State, result: RunResult, forced: bool) -> None:
+def _save(s: Session, state: dict, later: bool = False) -> None:
+    """Write ``state`` now, or (a :class:`_State`, ``later``) with its next write."""
+    if not isinstance(state, _State):
+        _save_state(s, state)
+    elif later:
+        state.pending = True
+    else:
+        state.save()
+
+
+def _one_stage(module, s: Session, settings, state: dict, result: RunResult, forced: bool) -> None:
     _check_interrupt()
     name = module.NAME
     needed = getattr(module, "needed", None)
@@ -283,7 +293,7 @@ def _one_stage(module, s: Session, settings, state: _State, result: RunResult, f
     resume = getattr(module, "RESUMABLE", False) and not forced and prev.get("key") == key \
         and prev.get("status") == "started"
     state[name] = {"key": key, "status": "started"}
-    state.save()
+    _save(s, state)
     log.info("stage %s: %s", name, "resuming" if resume else "running")
     t0, c0, k0 = time.perf_counter(), _cpu_s(), _children_cpu_s()
     out = module.main(s, settings, not resume)
@@ -302,10 +312,7 @@ def _one_stage(module, s: Session, settings, state: _State, result: RunResult, f
                    "outputs": _fingerprint(module.outputs(s, settings), s.root)}
     if key != full:
         state[name]["confirmed"] = [full]  # the full keys the outputs are known to be right under
-    if getattr(module, "RESUMABLE", False):
-        state.save()
-    else:
-        state.pending = True  # written with the next stage's start, or at the end of the run
+    _save(s, state, later=not getattr(module, "RESUMABLE", False))  # later: with the next stage's start, or at the end
     log.info("stage %s done in %.2f s", name, dt)
 
 
