@@ -217,7 +217,7 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
             log.error("%s failed: %s", f"stage {current}" if current in names else current, e)
             raise
         finally:
-            state.flush()  # the last stage's record (also after an error or a Ctrl-C in a later stage's checks)
+            _flush(state)  # the last stage's record (also after an error or a Ctrl-C in a later stage's checks)
             bar.close()
             for name in ("mocap", "calibration"):
                 logging.getLogger(name).removeHandler(handler)
@@ -257,6 +257,18 @@ class _State(dict):
     def flush(self) -> None:
         if self.pending:
             self.save()
+
+
+def _flush(state: _State) -> None:
+    """:meth:`_State.flush` at the end of a run; while an error or a Ctrl-C ends it, a failed write is logged
+    and that error is the one raised."""
+    unwinding = sys.exc_info()[1] is not None
+    try:
+        state.flush()
+    except OSError as e:
+        if not unwinding:
+            raise
+        log.error("the run's state could not be written (%s): its last stages will run again", e)
 
 
 def _save(s: Session, state: dict, later: bool = False) -> None:

@@ -247,3 +247,21 @@ def test_state_is_written_once_per_stage_and_kept_when_a_later_stage_fails(tmp_p
     monkeypatch.undo()
     again = pipeline.run(take, sets=fast + ["refine.accel_sigma=25"], progress=False)
     assert again.status["fit"] == "skipped" and again.ran == ["retarget", "export", "report"]
+
+
+def test_a_state_write_failing_at_the_end_does_not_hide_the_runs_error(tmp_path, monkeypatch):
+    from mocap import pipeline
+
+    def full(*a):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(pipeline, "_save_state", full)
+    state = pipeline._State(Session(tmp_path), {})
+    state.pending = True
+    with pytest.raises(ValueError, match="the stage's own error"):
+        try:
+            raise ValueError("the stage's own error")
+        finally:
+            pipeline._flush(state)
+    with pytest.raises(OSError, match="No space"):  # on the normal path the failed write is the error
+        pipeline._flush(state)
