@@ -112,12 +112,10 @@ class Session:
     def person_count(self, stage: str | None = None) -> int | None:
         """P, the number of people of ``points3d/<stage>.h5`` read from its header (``stage`` None: the
         refined points, else the triangulated ones); None when there is no such file."""
-        from mocap.io.hdf5 import points3d_persons
-
         for name in [stage] if stage else ["refined", "triangulated"]:
             path = self.points3d(name)
             if path.is_file():
-                return points3d_persons(path)
+                return _points3d_persons(path)
         return None
 
     def persons(self, stage: str | None = None) -> list[Person]:
@@ -223,7 +221,7 @@ class Session:
     def rig(self) -> Rig:
         """The rig the stages use: the refined one when rig_refine applied it, else the given one."""
         refined = self.refined_rig_file()
-        return read_rig(refined if refined else self.rig_path())
+        return _read_rig(refined if refined else self.rig_path())
 
     def video_sampling(self) -> tuple[int, int]:
         """(start, stride): keypoint frame t is video frame ``start + t * stride`` (the detect stage's
@@ -290,3 +288,47 @@ def check_cameras(kp: Keypoints2D, rig: Rig, source: Path | str, rig_source: Pat
             f"{source}: keypoint cameras {list(kp.camera_names)} do not match rig {rig_source} cameras "
             f"{list(rig.names)}" + (f"; not in the rig: {missing}" if missing else "")
             + (f"; no keypoints for: {unused}" if unused else ""))
+
+
+# ----- what the stages of a run ask again and again, read once per file content -----------------------------
+# The stages after detection ask for the rig 5-6 times a run and for the number of people of the 3D points
+# 13 times (each stage's inputs and outputs, the runner's checks): 1-2 ms each, read once per content instead.
+_MEMO_KEEP = 8
+_rigs: dict[tuple, Rig] = {}
+_persons: dict[tuple, int] = {}
+
+
+def _remember(memo: dict, key, value):
+    memo.pop(key, None)
+    while len(memo) >= _MEMO_KEEP:
+        memo.pop(next(iter(memo)))
+    memo[key] = value
+    return value
+
+
+def _read_rig(path: Path) -> Rig:
+    """:func:`read_rig`, kept per file content (:func:`mocap.io.hdf5.file_key`: path, inode, size, times and a
+    digest of the bytes, so a file edited or replaced is read again); every caller gets its own copy."""
+    import copy
+
+    from mocap.io.hdf5 import file_key
+
+    key = file_key(path)
+    rig = _rigs.get(key) if key is not None else None
+    if rig is None:
+        rig = read_rig(path)
+        if key is not None:
+            _remember(_rigs, key, rig)
+    return copy.deepcopy(rig)
+
+
+def _points3d_persons(path: Path) -> int:
+    """:func:`mocap.io.hdf5.points3d_persons`, kept per file (device, inode, size, modification and change
+    times: the points are written by renaming a new file over the old one, which changes them all)."""
+    from mocap.io.hdf5 import points3d_persons
+
+    st = path.stat()
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key not in _persons:
+        _remember(_persons, key, points3d_persons(path))
+    return _persons[key]

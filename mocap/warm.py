@@ -1,8 +1,9 @@
 """Imports done ahead: the modules the stages after detection import on first use (SciPy's ndimage for
-sync's smoothing, the left/right repair, the report's page and crops), imported in a thread once
-detection leaves a core idle (:meth:`mocap.ahead.Ahead.core_free`, called by its last chunks), so that
-the stages after it do not pay them. A module that fails to import here is only logged: the stage that
-needs it imports it again and reports the error itself.
+sync's smoothing, the left/right repair, the report's page and crops), and what they compute once per process
+from the settings alone (:func:`first_uses`), done in a thread once detection leaves a core idle
+(:meth:`mocap.ahead.Ahead.core_free`, called by its last chunks), so that the stages after it do not pay them.
+A module that fails to import here, or a first use that fails, is only logged: the stage that needs it does it
+again and reports the error itself.
 
 And the opposite, imports put off: :func:`defer_import` makes a module a stand-in imported on first use (the
 detection workers' :data:`DEFERRED`, what mediapipe imports and detection never uses)."""
@@ -13,6 +14,7 @@ import importlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +22,7 @@ log = logging.getLogger(__name__)
 MODULES = (
     "scipy.ndimage",  # sync: smoothing the tracks (mocap.stages.sync_search)
     "mocap.geometry.swaps",  # triangulate: the left/right repair
+    "mocap.geometry.swaps_repair",
     "mocap.multi.track",  # triangulate: several people
     "mocap.report.crops",  # report
     "mocap.report.overlay",
@@ -29,14 +32,39 @@ MODULES = (
     "mocap.io.qualisys",
     "mocap.detect.select",  # rig_refine, triangulate: the performer among several people per view
     "mocap.stages.keypoints_memo",  # triangulate: the keypoints shared with refine and the report
+    "encodings.cp437",  # retarget, export: the names in the motion's .npz (zipfile)
 )
 
 
-class WarmUp:
-    """Import :data:`MODULES` in one daemon thread, started at most once; :meth:`join` waits for it."""
+def first_uses(settings, names: list[str]) -> list[tuple[str, Callable[[], object]]]:
+    """What the stages ``names`` of a run compute on first use from the settings alone, kept for the process
+    once done (each cached where it is defined): the installed packages' versions the report records (their
+    metadata parsed: 15-30 ms), the fit's skeleton and the retarget's target rig presets (TOML parsed once per
+    content). Done ahead with the imports; nothing here depends on the take, and an error is the stage's to
+    report (it computes the same again)."""
+    out: list[tuple[str, Callable[[], object]]] = []
+    if "report" in names:
+        from mocap.report.metrics import versions
 
-    def __init__(self, modules: tuple[str, ...] = MODULES):
+        out.append(("the packages' versions", versions))
+    if "fit" in names:
+        from mocap.skeletons import load_skeleton
+
+        out.append(("the fit's skeleton", lambda: load_skeleton(settings.fit.solver.skeleton)))
+    if "retarget" in names:
+        from mocap.retarget import load_target_rig
+
+        out.append(("the target rig", lambda: load_target_rig(settings.retarget.target)))
+    return out
+
+
+class WarmUp:
+    """Import :data:`MODULES`, then make the ``calls`` (:func:`first_uses`), in one daemon thread started at
+    most once; :meth:`join` waits for it."""
+
+    def __init__(self, modules: tuple[str, ...] = MODULES, calls: list[tuple[str, Callable[[], object]]] = ()):
         self.modules = modules
+        self.calls = list(calls)
         self.thread: threading.Thread | None = None
         self.seconds: float | None = None  # how long the imports took (None: not started or not done)
         self.failed: dict[str, str] = {}
@@ -54,8 +82,15 @@ class WarmUp:
             except Exception as e:  # logged only: the stage that needs it raises it itself
                 self.failed[name] = f"{type(e).__name__}: {e}"
                 log.debug("warm-up: importing %s failed: %s", name, e)
+        for what, call in self.calls:
+            try:
+                call()
+            except Exception as e:  # logged only: the stage that needs it raises it itself
+                self.failed[what] = f"{type(e).__name__}: {e}"
+                log.debug("warm-up: %s failed: %s", what, e)
         self.seconds = time.perf_counter() - t0
-        log.debug("warm-up: %d modules imported in %.2f s", len(self.modules), self.seconds)
+        log.debug("warm-up: %d modules imported, %d first uses in %.2f s", len(self.modules), len(self.calls),
+                  self.seconds)
 
     def join(self, timeout: float | None = None) -> None:
         if self.thread is not None:

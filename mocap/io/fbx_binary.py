@@ -42,19 +42,32 @@ class Raw(bytes):
     """Bytes written as raw data (``R``), not a string."""
 
 
+_NAMES_OK: set[str] = set()  # node names checked (a file uses a few dozen, thousands of times)
+
+
+def _check_name(name: str) -> None:
+    if name in _NAMES_OK:
+        return
+    if not isinstance(name, str) or not name or len(name.encode()) > 255:
+        raise ValueError(f"fbx: a node name must be 1-255 bytes, got {name!r}")
+    if len(_NAMES_OK) < 4096:
+        _NAMES_OK.add(name)
+
+
 class Node:
     """A node: ``name``, its properties (in order) and its children."""
 
     __slots__ = ("name", "props", "children")
 
     def __init__(self, name: str, *props, children: Iterable[Node] = ()):
-        if not name or len(name.encode()) > 255:
-            raise ValueError(f"fbx: a node name must be 1-255 bytes, got {name!r}")
+        _check_name(name)
         self.name, self.props, self.children = name, list(props), list(children)
 
     def add(self, name: str, *props) -> Node:
         """A new child node, returned (to add its own children)."""
-        child = Node(name, *props)
+        _check_name(name)
+        child = Node.__new__(Node)
+        child.name, child.props, child.children = name, list(props), []
         self.children.append(child)
         return child
 
@@ -100,20 +113,58 @@ def _head(version: int) -> tuple[str, int]:
     return fmt, struct.calcsize(fmt) + 1
 
 
-def _encode_node(node: Node, out: bytearray, fmt: str, null: bytes, level: int) -> None:
-    start = len(out)
-    out += bytes(len(null) - 1)  # the header, filled in once the end is known
+class _Properties:
+    """:func:`encode_property` for one file, with what repeats encoded once: a file's strings (property
+    types, labels, flags), whole numbers and booleans recur thousands of times, and its arrays often (every
+    animation curve of a take keys the same times: compressed once instead of once per curve). The bytes
+    are :func:`encode_property`'s."""
+
+    def __init__(self, level: int):
+        self.level = level
+        self.scalars: dict[tuple, bytes] = {}  # (type, value): str, bytes, int, Int64, bool (not float: -0.0 == 0.0)
+        self.arrays: dict[tuple, bytes] = {}  # (dtype, size, raw bytes) of the arrays that get compressed
+
+    def __call__(self, value) -> bytes:
+        t = type(value)
+        if t is float:
+            return b"D" + _DOUBLE.pack(value)
+        if t in _CACHED:
+            key = (t, value)
+            out = self.scalars.get(key)
+            if out is None:
+                out = self.scalars[key] = encode_property(value, self.level)
+            return out
+        if t is np.ndarray and value.nbytes > COMPRESS_ABOVE and value.dtype in _ARRAYS and value.ndim == 1:
+            key = (value.dtype.str, value.size, value.astype(value.dtype.newbyteorder("<"), copy=False).tobytes())
+            out = self.arrays.get(key)
+            if out is None:
+                out = self.arrays[key] = encode_property(value, self.level)
+            return out
+        return encode_property(value, self.level)
+
+
+_DOUBLE = struct.Struct("<d")
+_CACHED = frozenset({str, bytes, int, bool, Int64, Raw})
+
+
+def _encode_node(node: Node, out: bytearray, head: struct.Struct, null: bytes, prop) -> None:
     name = node.name.encode()
-    out += bytes((len(name),)) + name
-    props_start = len(out)
-    for p in node.props:
-        out += encode_property(p, level)
-    props_len = len(out) - props_start
-    if node.children or not node.props or node.name in ALWAYS_BLOCK:
+    props = b"".join([prop(p) for p in node.props])
+    if node.children or not props or node.name in ALWAYS_BLOCK:
+        start = len(out)
+        out += null[:-1]  # the header, filled in once the end is known
+        out.append(len(name))
+        out += name
+        out += props
         for child in node.children:
-            _encode_node(child, out, fmt, null, level)
+            _encode_node(child, out, head, null, prop)
         out += null
-    struct.pack_into(fmt, out, start, len(out), len(node.props), props_len)
+        head.pack_into(out, start, len(out), len(node.props), len(props))
+    else:  # a leaf (most nodes): its end is known now
+        out += head.pack(len(out) + len(null) + len(name) + len(props), len(node.props), len(props))
+        out.append(len(name))
+        out += name
+        out += props
 
 
 def encode(nodes: Iterable[Node], version: int = 7400, level: int = 1) -> bytes:
@@ -122,10 +173,10 @@ def encode(nodes: Iterable[Node], version: int = 7400, level: int = 1) -> bytes:
     if not 7100 <= version < 8000:
         raise ValueError(f"fbx: binary versions 7100-7700 are written, got {version}")
     fmt, null_len = _head(version)
-    null = bytes(null_len)
+    null, head, prop = bytes(null_len), struct.Struct(fmt), _Properties(level)
     out = bytearray(MAGIC + struct.pack("<I", version))
     for node in nodes:
-        _encode_node(node, out, fmt, null, level)
+        _encode_node(node, out, head, null, prop)
     out += null
     out += FOOTER_ID + bytes(4)
     out += bytes(16 - len(out) % 16)  # to a multiple of 16 (a whole 16 when already aligned)

@@ -14,6 +14,7 @@
     xyz         float64 (F, P, J, 3)  metres, world frame (Z up); NaN where unknown
     reproj_err  float32 (F, P, J)     mean reprojection error of the views used (px)
     views       bool    (F, P, J, C)  cameras supporting each point
+                (each gzip-compressed when over 256 kB)
 """
 
 from __future__ import annotations
@@ -177,21 +178,52 @@ def read_keypoints2d_shared(path: str | Path) -> Keypoints2D:
     return Keypoints2D(kp.data.copy(), kp.camera_names, kp.keypoint_set, kp.fps)
 
 
+COMPRESS_ABOVE = 1 << 18  # datasets of more bytes than this are gzip-compressed
+
+
+def _compression(data: np.ndarray) -> dict:
+    """gzip for a dataset over :data:`COMPRESS_ABOVE` bytes; a smaller one is stored as it is (compressing the
+    3D points of a 100-frame take, 70 kB, takes longer than writing the whole file uncompressed)."""
+    return {"compression": "gzip"} if data.nbytes > COMPRESS_ABOVE else {}
+
+
 def write_points3d(points: Points3D, path: str | Path) -> Path:
     def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             f.attrs.update(format="mocap-points3d", version=VERSION, keypoint_set=points.keypoint_set,
                            fps=points.fps, joint_names=list(get_keypoint_set(points.keypoint_set).joints),
                            camera_names=list(points.camera_names), info=json.dumps(points.info))
-            f.create_dataset("xyz", data=points.xyz, compression="gzip")
-            f.create_dataset("reproj_err", data=points.reproj_err.astype(np.float32), compression="gzip")
-            f.create_dataset("views", data=points.views, compression="gzip")
+            for name, data in (("xyz", points.xyz), ("reproj_err", points.reproj_err.astype(np.float32)),
+                               ("views", points.views)):
+                f.create_dataset(name, data=data, **_compression(data))
 
     return atomic_write(Path(path), write)
 
 
+_POINTS_MEMO: dict[str, tuple[tuple, Points3D]] = {}  # resolved path → (file_key, points read)
+MEMO_POINTS = 4  # points3d files kept read (a run reads triangulated.h5 four times, refined.h5 three)
+
+
 def read_points3d(path: str | Path) -> Points3D:
-    """Read and check a ``points3d/*.h5`` (ValueError naming the file and the dataset when malformed)."""
+    """Read and check a ``points3d/*.h5`` (ValueError naming the file and the dataset when malformed); read
+    once per content of the file in this process (:func:`file_key`: a file rewritten or replaced is read
+    again), each caller getting its own copy."""
+    key = file_key(path)
+    hit = _POINTS_MEMO.get(key[0]) if key is not None else None
+    if hit is None or hit[0] != key:
+        pts = _read_points3d(path)
+        if key is None or file_key(path) != key:  # changed while it was read: not kept
+            return pts
+        _POINTS_MEMO.pop(key[0], None)
+        while len(_POINTS_MEMO) >= MEMO_POINTS:
+            _POINTS_MEMO.pop(next(iter(_POINTS_MEMO)))
+        _POINTS_MEMO[key[0]] = hit = (key, pts)
+    pts = hit[1]
+    return Points3D(pts.xyz.copy(), pts.reproj_err.copy(), pts.views.copy(), pts.camera_names, pts.keypoint_set,
+                    pts.fps, json.loads(json.dumps(pts.info)))
+
+
+def _read_points3d(path: str | Path) -> Points3D:
     path = Path(path)
     with _open(path, "mocap-points3d") as f:
         xyz = _dataset(path, f, "xyz", 4)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
+from mocap.report.stats import nanmedian
 from mocap.types import Keypoints2D, Points3D, Rig
 
 MIN_SCORE = 0.2  # detections below this score are not scored (as in metrics.reprojection)
@@ -51,7 +52,7 @@ def _per_frame(e: np.ndarray, min_joints: int = 3) -> np.ndarray:
     out = np.full(len(e), np.nan)
     ok = np.isfinite(e).sum(axis=1) >= min_joints
     if ok.any():
-        out[ok] = np.nanmedian(e[ok], axis=1)
+        out[ok] = nanmedian(e[ok], axis=1)
     return out
 
 

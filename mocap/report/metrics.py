@@ -10,19 +10,41 @@ import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.report.cameras import camera_table
+from mocap.report.stats import nanmedian
 from mocap.types import Keypoints2D, Points3D, Rig
 
 
 def reprojection(rig: Rig, kp: Keypoints2D, pts: Points3D, min_score: float = 0.2, person: int = 0) -> np.ndarray:
     """(F, C, J) reprojection error in pixels of the 3D points against the 2D detections (NaN where either
     is missing or the detection is below ``min_score``)."""
-    X = pts.xyz[:, person]  # (F, J, 3)
-    uv = rig.project(X.reshape(-1, 3)).reshape((len(rig),) + X.shape[:2] + (2,))  # (C, F, J, 2)
-    uv = np.moveaxis(uv, 0, 1)
+    uv = _projected(rig, pts.xyz[:, person])  # (F, C, J, 2)
     obs = kp.xy[:, :, person]
     ok = np.isfinite(kp.score[:, :, person]) & (kp.score[:, :, person] >= min_score)
     e = np.linalg.norm(uv - obs, axis=-1)
     return np.where(ok, e, np.nan)
+
+
+_PROJECTED: dict[tuple[str, str], np.ndarray] = {}  # (rig digest, points digest) → (F, C, J, 2), read-only
+
+
+def _projected(rig: Rig, X: np.ndarray) -> np.ndarray:
+    """(F, J, 3) world points seen in each camera of the rig: (F, C, J, 2) pixels. The report projects the same
+    points with the same rig several times (the metrics, the crops, the page's repaired and raw errors): the
+    last ones are kept, keyed by digests of the rig's parameters and of the points."""
+    import hashlib
+
+    from mocap.stages.keypoints_memo import rig_digest
+
+    X = np.ascontiguousarray(X, dtype=float)
+    key = (rig_digest(rig), hashlib.blake2b(repr(X.shape).encode() + X.tobytes(), digest_size=16).hexdigest())
+    uv = _PROJECTED.get(key)
+    if uv is None:
+        uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape((len(rig),) + X.shape[:2] + (2,)), 0, 1)
+        uv.flags.writeable = False
+        while len(_PROJECTED) >= 2:
+            _PROJECTED.pop(next(iter(_PROJECTED)))
+        _PROJECTED[key] = uv
+    return uv
 
 
 def metres_per_px(rig: Rig, pts: Points3D, person: int = 0) -> np.ndarray:
@@ -34,7 +56,7 @@ def metres_per_px(rig: Rig, pts: Points3D, person: int = 0) -> np.ndarray:
     centre = np.full((len(X), 3), np.nan)
     seen = np.isfinite(X).all(axis=-1).any(axis=-1)
     if seen.any():
-        centre[seen] = np.nanmedian(X[seen], axis=1)
+        centre[seen] = nanmedian(X[seen], axis=1)
     out = np.full((len(X), len(rig)), np.nan)
     for i, cam in enumerate(rig.cameras):
         z = centre @ np.asarray(cam.R)[2] + float(np.asarray(cam.t)[2])
@@ -50,7 +72,7 @@ def camera_scales(mpp: np.ndarray) -> np.ndarray:
     out = np.full(mpp.shape[1], np.nan)
     ok = np.isfinite(mpp).any(axis=0)
     if ok.any():
-        out[ok] = np.nanmedian(mpp[:, ok], axis=0)
+        out[ok] = nanmedian(mpp[:, ok], axis=0)
     return out
 
 

@@ -63,17 +63,21 @@ def lines(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str, x
                 f'text-anchor="middle">{escape(ylabel)}</text>')
     for (name, v), colour in zip(series.items(), colours, strict=True):
         dash = ' stroke-dasharray="4 3"' if name in dashed else ""
-        seg: list[str] = []
         xs, ys = envelope(np.asarray(v, float), 2 * (w - L - R))
-        for f, y in zip(list(xs) + [0.0], list(ys) + [np.nan], strict=True):
-            if np.isfinite(y):
-                seg.append(f"{L + f * sx:.1f},{h - B - min(y, top) * sy:.1f}")
-            elif seg:
-                body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.3"{dash} '
-                            f'points="{" ".join(seg)}"/>')
-                seg = []
+        for seg in _runs(L + np.asarray(xs) * sx, h - B - np.minimum(ys, top) * sy, np.isfinite(ys)):
+            body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.3"{dash} points="{seg}"/>')
     body.append(legend)
     return _frame(w, int(h + 12 + lh), title, "".join(body))
+
+
+def _runs(px: np.ndarray, py: np.ndarray, ok: np.ndarray) -> list[str]:
+    """The points "x,y x,y …" of each run of consecutive points ``ok`` (NaN breaks a line)."""
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return []
+    text = [f"{x:.1f},{y:.1f}" for x, y in zip(px[idx].tolist(), py[idx].tolist(), strict=True)]
+    cuts = (np.flatnonzero(np.diff(idx) > 1) + 1).tolist()
+    return [" ".join(text[a:b]) for a, b in zip([0] + cuts, cuts + [len(text)], strict=True)]
 
 
 def envelope(v: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
