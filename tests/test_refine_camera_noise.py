@@ -102,3 +102,18 @@ def test_camera_noise_margin():
     seen[0, 3, :5] = True
     assert camera_noise(norms, seen)[3] == 1.0
     assert camera_noise(norms[:, :2], np.ones((T, 2, J), bool)) is None  # two cameras: not separable
+
+
+def test_a_share_of_noisier_residuals_is_not_the_cameras_noise():
+    """Every residual of a camera 3× larger: its ratio is 3; 45 % of them 3× larger (a person hidden behind
+    another in that view for a while, a burst of bad detections): the camera keeps ratio 1 (the observation
+    weights and the outlier cut deal with those)."""
+    rng = np.random.default_rng(0)
+    norms = np.hypot(*rng.normal(0.0, 2.0, (2, 400, 4, 12)))
+    observed = np.ones(norms.shape, bool)
+    every = norms.copy()
+    every[:, 2] *= 3.0
+    assert camera_noise(every, observed)[2] == pytest.approx(3.0, rel=0.1)
+    some = norms.copy()
+    some[:180, 2] *= 3.0  # 45 %: their median would say 1.51
+    assert camera_noise(some, observed) is None

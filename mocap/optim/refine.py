@@ -165,7 +165,8 @@ class _Problem:
         """Each camera's σ relative to the others' (:func:`mocap.optim.refine_noise.camera_noise`, measured on the
         body's observations at X unless ``ratios`` are given); None (all 1) when the cameras are alike."""
         if ratios is None:
-            ratios = camera_noise(self.pixel_norms(X), (self.w > 0) & (self.groups == 0), self.rig.names)
+            norms = self.pixel_norms(X) * np.sqrt(self.w)  # what the weights explain is not the camera's noise
+            ratios = camera_noise(norms, (self.w > 0) & (self.groups == 0), self.rig.names)
         if ratios is not None:
             self.cam_scale, self._terms = np.asarray(ratios, float), None
         return ratios
