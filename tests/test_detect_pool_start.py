@@ -158,3 +158,36 @@ def test_workers_see_the_environment_of_now_not_the_fork_servers(tmp_path, monke
     session = session_with(tmp_path, [12, 12])
     data = read_keypoints2d(detect.main(session, detect.Config(detector="envprobe", workers=2))).data
     assert np.all(data[..., 0] == 7)
+
+
+def test_a_run_that_will_detect_starts_the_fork_server_during_its_set_up(tmp_path, monkeypatch):
+    """mocap run on a session without 2D keypoints: the workers' fork server is started before the first stage
+    (its imports overlap the run's set-up); with the keypoints there, it is not (detection may be up to date)."""
+    from pipeline_synth import synthetic_session
+
+    from mocap import pipeline
+    from mocap.session import Session
+    from mocap.stages import detect as stage
+
+    calls = []
+
+    class StopError(Exception):
+        pass
+
+    def fake_main(s, settings, overwrite):
+        calls.append("detect")
+        raise StopError
+
+    monkeypatch.setattr(pool, "warm", lambda: calls.append("warm"))
+    monkeypatch.setattr(stage, "needed", lambda s, settings: None)
+    monkeypatch.setattr(stage, "inputs", lambda s, settings: [])
+    monkeypatch.setattr(stage, "main", fake_main)
+    session = Session(synthetic_session(tmp_path / "s", frames=20))
+    with pytest.raises(StopError):
+        pipeline.run_stages(session, only=["detect"], force=True, progress=False)
+    assert calls == ["detect"]  # its keypoints are there
+    session.pose2d_h5.unlink()
+    calls.clear()
+    with pytest.raises(StopError):
+        pipeline.run_stages(session, only=["detect"], progress=False)
+    assert calls == ["warm", "detect"]
