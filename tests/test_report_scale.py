@@ -66,7 +66,7 @@ def test_metres_per_px_is_depth_over_focal_length():
 
 
 def test_a_higher_resolution_camera_is_not_flagged_for_its_larger_pixels(tmp_path):
-    _, m = _session(tmp_path / "zoom")
+    session, m = _session(tmp_path / "zoom")
     cams = m["cameras"]
     px = {k: c["median_px"] for k, c in cams.items()}
     others = np.median([v for k, v in px.items() if k != "cam02"])
@@ -75,6 +75,9 @@ def test_a_higher_resolution_camera_is_not_flagged_for_its_larger_pixels(tmp_pat
     mm = {k: c["median_mm"] for k, c in cams.items()}
     assert max(mm.values()) < 1.5 * min(mm.values()), mm  # at the person the cameras agree
     assert m["reprojection_mm"]["median"] < 10 and m["verdict"]["usable"], m["verdict"]
+    html = (session.root / "report" / "report.html").read_text()
+    assert "<td>median mm at the person</td>" in html
+    assert f"<tr><td>cam02</td><td>{px['cam02']:.1f}</td><td>{mm['cam02']:.1f}</td>" in html
 
 
 def test_a_fault_on_the_higher_resolution_camera_is_still_flagged(tmp_path):

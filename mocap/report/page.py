@@ -71,7 +71,8 @@ def _move_text(move: dict | None) -> str:
 
 def camera_table(cameras: dict[str, dict], anchor: str) -> str:
     """The per-camera table (header and rows)."""
-    head = ("<tr><td>camera</td><td>median px</td><td>median / others'</td><td>P95 px</td><td>detections</td>"
+    head = ("<tr><td>camera</td><td>median px</td><td>median mm at the person</td><td>median / others' (at the "
+            "person)</td><td>P95 px</td><td>detections</td>"
             "<td>kept</td><td>sync offset (frames)</td><td>left/right swaps repaired</td><td>calibration move</td>"
             "<td>flag</td><td>worst frames</td></tr>")
     return f"<table>{head}{camera_rows(cameras, anchor)}</table>"
@@ -82,7 +83,8 @@ def camera_rows(cameras: dict[str, dict], anchor: str) -> str:
     rows = []
     for name, r in cameras.items():
         cells = [escape(c) for c in (
-            name, _num(r["median_px"], ".1f"), _num(r.get("ratio_to_others"), ".2f") + "×", _num(r["p95_px"], ".1f"),
+            name, _num(r["median_px"], ".1f"), _num(r.get("median_mm"), ".1f"),
+            _num(r.get("ratio_to_others"), ".2f") + "×", _num(r["p95_px"], ".1f"),
             str(r["detections"]), _num(r["kept_share"], ".0%"), f"{r['sync_offset_frames']:+.2f}",
             "—" if r["swaps_repaired"] is None else str(r["swaps_repaired"]), _move_text(r.get("calibration_move")),
             f"FLAGGED: {flag_text(name, r)}. {r['hint']}" if r["flagged"] else "ok")]
