@@ -191,3 +191,29 @@ def test_a_detection_mirrored_as_a_whole_is_given_back_to_its_person():
     tr2 = Tracker(rig, Keypoints2D(data2, kp.camera_names, kp.keypoint_set, kp.fps), TrackConfig(), 0.2)
     got = slots.copy()
     assert rejoin_mirrored(tr2, tracks, got, "coco17") == 0 and (got == slots).all()
+
+
+def test_the_candidates_are_measured_in_blocks_of_bounded_memory(monkeypatch):
+    """Every keypoint far from its joint is a candidate measured against every person's every segment: a long
+    take of several people (with hands) has millions; the memory stays that of a block, the result the same."""
+    import tracemalloc
+
+    from mocap.multi import other_body
+
+    rig, _, kp, _ = two_people()
+    rng = np.random.default_rng(1)
+    data = kp.data.copy()
+    data[..., :2] = rng.uniform(0, 1000, data[..., :2].shape)  # detections anywhere: nearly all candidates
+    noisy = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    points = triangulate.run(rig, kp, triangulate.Config())
+    whole = on_other_body(rig, noisy, points.xyz, 0.2, 15.0)  # one block
+    assert whole.sum() > 100
+    monkeypatch.setattr(other_body, "BLOCK_ELEMENTS", 1 << 13, raising=False)
+    tracemalloc.start()
+    try:
+        blocks = on_other_body(rig, noisy, points.xyz, 0.2, 15.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(blocks, whole)
+    assert peak < 8 * noisy.data.nbytes, (peak, noisy.data.nbytes)  # a few arrays of the input's size

@@ -107,3 +107,48 @@ def test_reprojection_thresholds_are_checked():
         report.Config(max_reprojection_mm=0)
     with pytest.raises(ValueError, match=r"max_reprojection_px must be ≥ 0 px \(0: no pixel threshold\), got -1"):
         report.Config(max_reprojection_px=-1)
+
+
+@pytest.mark.parametrize("angle_deg", [0.0, 40.0, 70.0])
+def test_metres_per_px_of_a_fisheye_camera_off_its_axis(angle_deg):
+    """A fisheye pixel at 70° off the axis spans ~3× depth ÷ focal length: a 1 cm move of the person across
+    the ray, in pixels × the scale, is 1 cm again (it was ~0.4 cm with depth ÷ focal length)."""
+    K = np.array([[500.0, 0, 960], [0, 500.0, 960], [0, 0, 1]])
+    cam = Camera("f", K, np.array([0.02, -0.01, 0.0, 0.0]), np.eye(4), (1920, 1920), model="fisheye")
+    th = np.radians(angle_deg)
+    centre = 4.0 * np.array([np.sin(th), 0.0, np.cos(th)])
+    xyz = np.full((1, 1, 3, 3), np.nan)
+    xyz[0, 0] = centre + np.array([[0, -0.3, 0], [0, 0, 0], [0, 0.3, 0]])  # the median: the centre
+    mpp = metres_per_px(Rig((cam,)), SimpleNamespace(xyz=xyz), 0)[0, 0]
+    ray = centre / np.linalg.norm(centre)
+    radial, tangential = np.cross([0.0, 1.0, 0.0], ray), np.array([0.0, 1.0, 0.0])
+    px = [np.linalg.norm(cam.project(centre + 0.01 * d) - cam.project(centre)) for d in (radial, tangential)]
+    assert 0.01 / np.sqrt(px[0] * px[1]) == pytest.approx(mpp, rel=0.01), (px, mpp)
+    if angle_deg == 0:
+        assert mpp == pytest.approx(4.0 / 500)  # on the axis: depth ÷ focal length, as a pinhole
+
+
+@pytest.mark.filterwarnings("ignore:All-NaN slice")  # the camera that sees nothing has no median
+def test_a_camera_the_person_is_always_behind_leaves_the_others_compared_at_the_person():
+    """A fifth camera facing away from the volume (no scale at the person, no detection of it): the 3×
+    resolution camera is still compared at the person, not flagged for its pixels."""
+    from mocap.report.metrics import compute
+
+    A = blazepose_keypoints(body_motion(FRAMES, FPS))
+    rig = ring_rig(RigSpec(n_cameras=4, size=(1280, 720)), A.reshape(-1, 3))
+    uv = np.moveaxis(rig.project(A), 0, 1)
+    data, _ = corrupt(uv, rig, "blazepose33", CorruptionSpec(1.0, 0.02, 0.05, seed=0))
+    data[:, 1, ..., :2] *= ZOOM
+    cams = list(rig.cameras)
+    cams[1] = _zoomed(cams[1], ZOOM)
+    away = cams[0].cam_from_world.copy()
+    away[:3] = np.diag([-1.0, 1.0, -1.0]) @ away[:3]  # cam01's centre, turned round: the person behind it
+    cams.append(dataclasses.replace(cams[0].with_pose(away), name="away"))
+    full = Rig(tuple(cams))
+    data = np.concatenate([data, np.full_like(data[:, :1], np.nan)], axis=1)  # it detects nobody
+    kp = Keypoints2D(data, full.names, "blazepose33", FPS)
+    tri = triangulate.run(full, kp)
+    m = compute(full, kp, dataclasses.replace(tri, xyz=A[:, None].copy()))
+    assert np.isnan(m["cameras"]["away"]["median_px"])
+    assert not any(c["flagged"] for c in m["cameras"].values()), {k: c["flag"] for k, c in m["cameras"].items()}
+    assert np.isfinite(m["cameras"]["cam02"]["median_mm"])

@@ -22,6 +22,8 @@ from mocap.keypoint_sets import get_keypoint_set
 from mocap.multi.slots import decode_masks, encode_masks
 from mocap.types import Keypoints2D, Rig
 
+BLOCK_ELEMENTS = 1 << 19  # candidates × people × segments measured at once (~50 MB of temporaries at most)
+
 
 def point_segment_distance(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distances of points x (..., 2) to segments a-b (..., 2), broadcast; NaN where a segment is missing."""
@@ -59,14 +61,20 @@ def on_other_body(rig: Rig, kp: Keypoints2D, X: np.ndarray, min_score: float, ma
     f, c, p, j = np.nonzero(cand)
     if not len(f) or not len(seg):
         return drop
-    x = xy[f, c, p, j][:, None, None]  # (N, 1, 1, 2)
-    ends = uv[f, c][:, :, seg]  # (N, P, S, 2, 2)
-    d = point_segment_distance(x, ends[..., 0, :], ends[..., 1, :])  # (N, P, S)
-    d = np.where(np.isfinite(d), d, np.inf).min(axis=-1)  # (N, P): to each person's body
-    with np.errstate(invalid="ignore"):
-        on = (d < radius[f, c]) & (d < own[f, c, p, j][:, None])  # (N, P)
-    on[np.arange(len(f)), p] = False  # another person's body only
-    drop[f, c, p, j] = on.any(axis=-1)
+    # in blocks of candidates: each is measured against every person's every segment ((n, P, S, 2, 2) and
+    # temporaries of that size), and a long take of several people with hands has millions of candidates
+    step = max(1, BLOCK_ELEMENTS // (P * len(seg)))
+    for lo in range(0, len(f), step):
+        b = slice(lo, lo + step)
+        fb, cb, pb, jb = f[b], c[b], p[b], j[b]
+        x = xy[fb, cb, pb, jb][:, None, None]  # (n, 1, 1, 2)
+        ends = uv[fb, cb][:, :, seg]  # (n, P, S, 2, 2)
+        d = point_segment_distance(x, ends[..., 0, :], ends[..., 1, :])  # (n, P, S)
+        d = np.where(np.isfinite(d), d, np.inf).min(axis=-1)  # (n, P): to each person's body
+        with np.errstate(invalid="ignore"):
+            on = (d < radius[fb, cb]) & (d < own[fb, cb, pb, jb][:, None])  # (n, P)
+        on[np.arange(len(fb)), pb] = False  # another person's body only
+        drop[fb, cb, pb, jb] = on.any(axis=-1)
     return drop
 
 

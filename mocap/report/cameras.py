@@ -169,8 +169,11 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
     swaps = swaps if isinstance(swaps, dict) else None
     offsets = offsets or {}
     k = np.asarray(scales, float) if scales is not None else np.full(len(rig), np.nan)
-    scaled = k.shape == (len(rig),) and bool(np.all(np.isfinite(k) & (k > 0)))
-    k = k if scaled else np.ones(len(rig))  # the comparison's unit per pixel of each camera
+    # a scale is needed where there are errors to compare: a camera the person is always behind (a person
+    # outside the ring, an operator) has none, nor any error, and leaves the others compared at the person
+    compared = np.isfinite(err).any(axis=(0, 2))
+    scaled = k.shape == (len(rig),) and bool(np.all(np.isfinite(k[compared]) & (k[compared] > 0)))
+    k = np.where(compared, k, 1.0) if scaled else np.ones(len(rig))  # the comparison's unit per pixel of each camera
     rows: dict[str, dict] = {}
     for i, name in enumerate(rig.names):
         e = err[:, i]

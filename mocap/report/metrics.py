@@ -51,7 +51,10 @@ def metres_per_px(rig: Rig, pts: Points3D, person: int = 0) -> np.ndarray:
     """(F, C) metres at the person per pixel of each camera: the depth of the person's centre (the median
     of its joints) in the camera over the camera's focal length; NaN where the person is not in 3D or not
     in front of the camera. A pixel error times this is the error at the person, whatever the camera's
-    resolution and distance (in pixels a 4K camera's error is twice a 1080p one's for the same detector)."""
+    resolution and distance (in pixels a 4K camera's error is twice a 1080p one's for the same detector).
+    A fisheye camera's pixels are not depth ÷ focal length wide off its axis (r = f·θ: at 60° off it a pixel
+    spans ~1.8× that): there the scale is the projection's own, across the ray (1 / √|det| of its Jacobian
+    restricted to the plane perpendicular to the ray at the person's centre)."""
     X = pts.xyz[:, person]  # (F, J, 3)
     centre = np.full((len(X), 3), np.nan)
     seen = np.isfinite(X).all(axis=-1).any(axis=-1)
@@ -63,6 +66,30 @@ def metres_per_px(rig: Rig, pts: Points3D, person: int = 0) -> np.ndarray:
         f = float(np.sqrt(cam.K[0, 0] * cam.K[1, 1]))
         with np.errstate(invalid="ignore"):
             out[:, i] = np.where(z > 0, z / f, np.nan)
+        if getattr(cam, "model", "pinhole") != "pinhole":
+            out[:, i] = _across_ray(cam, centre, out[:, i])
+    return out
+
+
+def _across_ray(cam, centre: np.ndarray, mpp: np.ndarray) -> np.ndarray:
+    """(F,) metres per pixel of ``cam`` at the points ``centre`` (F, 3) from its projection's Jacobian across
+    the ray (the geometric mean of the two directions perpendicular to it); where ``mpp`` is finite (in front)."""
+    from mocap.geometry.camera import project
+
+    out = mpp.copy()
+    ok = np.flatnonzero(np.isfinite(mpp))
+    if not ok.size:
+        return out
+    _, Jw = project(cam, centre[ok], jacobian=True)  # (n, 2, 3) pixels per metre
+    ray = centre[ok] - np.asarray(cam.center)
+    ray /= np.linalg.norm(ray, axis=1, keepdims=True)
+    a = np.cross(ray, np.where(np.abs(ray[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]]))
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b = np.cross(ray, a)
+    M = np.stack([np.einsum("nij,nj->ni", Jw, a), np.einsum("nij,nj->ni", Jw, b)], axis=-1)  # (n, 2, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = 1.0 / np.sqrt(np.abs(np.linalg.det(M)))
+    out[ok] = np.where(np.isfinite(k) & (k > 0), k, np.nan)
     return out
 
 
