@@ -88,7 +88,15 @@ def test_a_fault_on_the_higher_resolution_camera_is_still_flagged(tmp_path):
     assert f["scaled"] and f["reference"] > 2 * np.median([c["median_px"] for k, c in m["cameras"].items()
                                                            if k != "cam02"])  # the others' error in its pixels
     assert "at this camera's scale at the person" in report.flag_text("cam02", flagged["cam02"])
-    assert not m["verdict"]["usable"]
+    assert not m["verdict"]["usable"] and "px, at this camera's scale at the person)" in m["verdict"]["summary"]
+
+
+def test_a_failed_check_of_one_of_several_people_names_its_setting():
+    from mocap.report.page import verdict_html
+
+    failed = [{"metric": "persons.1.reprojection_mm.median", "label": "person2: median reprojection at the person",
+               "value": 41.0, "comparison": ">", "threshold": 30.0, "unit": "mm"}]
+    assert "threshold setting <code>report.max_reprojection_mm</code>" in verdict_html(failed)
 
 
 def test_verdict_checks_the_error_at_the_person_and_pixels_only_when_asked():

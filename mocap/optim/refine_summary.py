@@ -35,7 +35,8 @@ class RefineSummary:
                 f"{self.final_cost:.4g}, "
                 f"σ={self.noise_px:.2f}px, RMS {self.rms_px:.2f}px, {self.rejected}/{self.observations} "
                 f"observations rejected, {self.seconds:.2f}s — {'usable' if self.usable else 'NOT usable'}: "
-                f"{self.message}" + (f"; cameras' σ relative: {self.camera_noise}" if self.camera_noise else ""))
+                f"{self.message}" + ("; cameras' σ relative (σ and RMS in the median camera's pixels): "
+                                     f"{self.camera_noise}" if self.camera_noise else ""))
 
 
 def summarize(solved, uv: np.ndarray, seconds: float, camera_noise: dict[str, float] | None = None) -> RefineSummary:

@@ -209,7 +209,8 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
             what = "median" if flag["stat"] == "median_px" else "P95"
             failed.append({"metric": f"cameras.{name}.{flag['stat']}", "label": f"camera {name} {what} reprojection",
                            "value": float(flag["value"]), "comparison": ">", "threshold": float(flag["threshold"]),
-                           "unit": "px", "note": f"{flag['ratio']:g} × the other cameras' {flag['reference']:.3g} px"})
+                           "unit": "px", "note": f"{flag['ratio']:g} × the other cameras' {flag['reference']:.3g} px"
+                           + (", at this camera's scale at the person" if flag.get("scaled") else "")})
     return {"usable": not failed, "failed": failed,
             "summary": "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)}
 

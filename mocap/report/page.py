@@ -5,6 +5,7 @@ whole legends; front and side skeleton snapshots; with several people a timeline
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from html import escape
@@ -48,9 +49,10 @@ def verdict_html(failed: list[dict]) -> str:
     items = []
     for f in failed:
         where = f"metric <code>{escape(f['metric'])}</code>"
-        if f["metric"] in SETTINGS:
-            where += f", threshold setting <code>{escape(SETTINGS[f['metric']])}</code>"
-        elif f["metric"].startswith("cameras."):
+        metric = re.sub(r"^persons\.\d+\.", "", f["metric"])  # one of several people: the same settings
+        if metric in SETTINGS:
+            where += f", threshold setting <code>{escape(SETTINGS[metric])}</code>"
+        elif metric.startswith("cameras."):
             where += ", threshold setting <code>report.camera_flag_ratio</code>"
         items.append(f"<li>{escape(describe(f))} ({where})</li>")
     return ("<p class=bad>FAIL: " + escape("; ".join(describe(f) for f in failed)) + ".</p>"
