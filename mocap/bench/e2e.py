@@ -53,12 +53,30 @@ class E2EConfig:
     sets: tuple[str, ...] = ("report.overlay_videos=false", "export.formats=['bvh']")
 
 
-def working_copy(src: Path, work: str | Path | None, suffix: str) -> Path:
+def working_copy(src: Path, work: str | Path | None, suffix: str, truth: bool = False) -> Path:
     """A fresh copy of a rendered session to run the pipeline in (``work``, or beside it with ``suffix``),
-    without the renderer's scratch folder."""
+    without the renderer's scratch folder. ``truth``: the session must be a rendered take (its
+    ``groundtruth/points3d.h5``), checked before anything is copied. ``work`` is replaced only when it is
+    empty or a session (a copy an earlier bench made); never the session itself, a folder inside it or
+    one holding it."""
+    src = Path(src)
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src}: no such session folder")
+    if truth and not (src / "groundtruth" / "points3d.h5").is_file():
+        raise FileNotFoundError(f"{src} is not a rendered take: it has no ground truth (groundtruth/points3d.h5); "
+                                "this benchmark scores a take of `mocap synth render OUT` (with --people N for "
+                                "several people)")
     work = Path(work) if work else src.with_name(src.name + suffix)
+    a, b = work.resolve(), src.resolve()
+    if a == b or b in a.parents or a in b.parents:
+        raise ValueError(f"--work {work}: the working copy would replace or sit inside the session {src} "
+                         "(or hold it); choose a folder outside it")
     if work.exists():
-        shutil.rmtree(work)
+        is_session = any((work / d).is_dir() for d in (".mocap", "videos", "groundtruth"))
+        if work.is_dir() and any(work.iterdir()) and not is_session:
+            raise FileExistsError(f"--work {work}: the folder exists and is not a session (no .mocap, videos or "
+                                  "groundtruth folder); it is replaced by the copy, so give a new or empty folder")
+        shutil.rmtree(work) if work.is_dir() else work.unlink()
     shutil.copytree(src, work, ignore=shutil.ignore_patterns(".render"))
     return work
 
@@ -68,7 +86,7 @@ def run(cfg: E2EConfig) -> dict:
     from mocap.pipeline import run as run_pipeline
     from mocap.session import Session
 
-    work = working_copy(Path(cfg.session), cfg.work, "_e2e")
+    work = working_copy(Path(cfg.session), cfg.work, "_e2e", truth=True)
     hands = read_points3d(work / "groundtruth" / "points3d.h5").keypoint_set == "blazepose33_hands"
     sets = list(cfg.sets)
     if hands and not any(s.startswith("fit.skeleton=") for s in sets):

@@ -118,7 +118,7 @@ def run(cfg: PeopleE2EConfig) -> dict:
     if cfg.from_stage and not (Path(cfg.session) / "pose2d.h5").is_file():
         raise ValueError(f"bench people-e2e: from_stage={cfg.from_stage!r} needs a finished run with its "
                          f"pose2d.h5, {cfg.session} has none")
-    work = working_copy(Path(cfg.session), cfg.work, "_people_e2e")
+    work = working_copy(Path(cfg.session), cfg.work, "_people_e2e", truth=True)
     character, _ = load_preset("synth", cfg.character)
     kps = get_keypoint_set("blazepose33")
     ev = list(character["evaluate"])
