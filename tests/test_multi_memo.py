@@ -56,3 +56,55 @@ def test_the_same_keypoints_at_another_frame_rate_associate_again(monkeypatch):
     slow = Keypoints2D(kp.data, kp.camera_names, kp.keypoint_set, kp.fps / 4)
     memo.associate_once(take.rig, slow, "auto", progress=False)
     assert calls == [kp.fps, kp.fps / 4]
+
+
+def test_the_warnings_of_an_association_are_given_once_per_run(monkeypatch, caplog):
+    """More people requested than present: said once by a run (rig_refine, sync and triangulate associate
+    the same keypoints; the camera refinement's and the detect stage's second pass's associations are
+    intermediate and quiet), not once per stage."""
+    import logging
+
+    from test_multiperson import crowd
+
+    from mocap.multi.track import associate_take
+
+    take = crowd(2, 240, enter_leave=False)
+    monkeypatch.setattr(memo, "_kept", type(memo._kept)())
+    monkeypatch.setattr(memo, "_warned", set(), raising=False)
+    said = "3 people requested but 2 found"
+    with caplog.at_level(logging.WARNING, logger="mocap.multi.track"):
+        associate_take(take.rig, take.keypoints, 3, progress=False, quiet=True)
+        assert said not in caplog.text
+        memo.associate_once(take.rig, take.keypoints, 3, progress=False, quiet=True)  # the camera refinement
+        assert said not in caplog.text
+        slots, summary = memo.associate_once(take.rig, take.keypoints, 3, progress=False)  # sync: said now
+        assert caplog.text.count(said) == 1 and slots.shape[2] == 2 and summary["persons_found"] == 2
+        memo.associate_once(take.rig, take.keypoints, 3, progress=False)  # triangulate: not again
+        memo.associate_once(take.rig, take.keypoints, 3, progress=False, quiet=True)
+        assert caplog.text.count(said) == 1
+        associate_take(take.rig, take.keypoints, 3, progress=False)  # called directly: it warns
+        assert caplog.text.count(said) == 2
+
+
+def test_camera_refinement_on_the_given_rig_is_quiet(monkeypatch, caplog):
+    """The camera refinement associates on the given rig, sync and triangulate again on the refined one: only
+    the latter's result is the capture's, said once (on the real two-person take with detect.persons=3 a run
+    said "3 people requested but 2 found" five times: three in detection's second pass, then rig_refine and
+    sync)."""
+    import logging
+
+    from test_multiperson import crowd
+
+    from mocap.detect.select import all_people, main_person
+
+    take = crowd(2, 240, enter_leave=False)
+    monkeypatch.setattr(memo, "_kept", type(memo._kept)())
+    monkeypatch.setattr(memo, "_warned", set(), raising=False)
+    said = "3 people requested but 2 found"
+    with caplog.at_level(logging.WARNING, logger="mocap.multi.track"):
+        kp = all_people(take.rig, take.keypoints, 3)
+        assert kp.shape[2] == 1 and kp.shape[0] == 2 * take.keypoints.shape[0]
+        assert said not in caplog.text
+        main_person(take.rig, take.keypoints, 3)
+        main_person(take.rig, take.keypoints, 3)
+    assert caplog.text.count(said) == 1

@@ -218,7 +218,7 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
     for k, step in enumerate(("tracked", "lone", "tracked")):
         current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
         slots, summary = associate_take(rig, current, persons, track_cfg, min_score, progress=False,
-                                        two_view_birth=cfg.two_view_birth)
+                                        two_view_birth=cfg.two_view_birth, quiet=True)
         stats.setdefault("persons_tracked", slots.shape[2])
         if k == 0 and persons == "auto" and slots.shape[2] < 2:  # nobody to be hidden behind another: a detection
             stats["skipped"] = "fewer than 2 people tracked"  # no person explains is a bystander or the person's

@@ -52,7 +52,7 @@ def still_skipped(session, triangulate_cfg, two_view_birth: int | None = None) -
     kp = read_keypoints2d(session.pose2d_h5)
     rig = read_rig(session.given_rig_path()).subset(kp.camera_names)
     slots, _ = associate_take(rig, kp, "auto", triangulate_cfg.association, triangulate_cfg.min_score,
-                              progress=False, two_view_birth=birth)
+                              progress=False, two_view_birth=birth, quiet=True)
     return slots.shape[2] < 2
 
 

@@ -132,7 +132,7 @@ def all_people(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Trac
     if kp.shape[2] == 1 or persons == 1:
         return one_person(rig, kp, persons)
     try:  # as one_person: fewer than 2 cameras, or nobody associated (not synchronised yet) → the performer
-        slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False)
+        slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False, quiet=True)
         if slots.shape[2] == 0:
             raise ValueError("no person is seen by two cameras or more")
     except ValueError as e:

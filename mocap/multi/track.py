@@ -306,11 +306,13 @@ class Tracker:
 
 def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
                    min_score: float = 0.2, progress: bool = True,
-                   two_view_birth: int = TWO_VIEW_BIRTH) -> tuple[np.ndarray, dict]:
+                   two_view_birth: int = TWO_VIEW_BIRTH, quiet: bool = False) -> tuple[np.ndarray, dict]:
     """Identities of the people in a take. Returns slots (F, C, P): the detector slot of each person in
     each view and frame (-1: not seen), persons ordered by first appearance, and a summary.
     ``two_view_birth``: a person only ever seen by two views is confirmed after this many times
-    ``cfg.birth_frames`` (the detect stage's second pass, which only looks where a person would be, uses 1)."""
+    ``cfg.birth_frames`` (the detect stage's second pass, which only looks where a person would be, uses 1).
+    ``quiet``: an intermediate association (the detect stage's second pass, the camera refinement on the
+    given rig) does not warn about its result (:func:`warn_summary`); the one the capture keeps does."""
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"association: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
     if len(rig) < 2:
@@ -357,10 +359,6 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     taken[f_, c_, slots[f_, c_, p_]] = True
     lone = (tr.usable & ~taken).any(axis=2).sum(axis=0)  # frames with a detection no person explains
     unexplained = {name: int(n) for name, n in zip(rig.names, lone, strict=True)}
-    for name, n in unexplained.items():
-        if n > 0.05 * tr.F:
-            log.warning("camera %s: %d frames with a detection no person explains (a person seen by this camera "
-                        "alone, beyond the capture volume, or not a person): not reconstructed", name, n)
     requested = persons if persons == "auto" else int(persons)
     summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
                "tracks_dropped_short": dropped, "persons_outside_volume": outside,
@@ -371,13 +369,26 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
                "unexplained_frames_per_camera": unexplained,
                "ms_per_frame": 1000 * seconds / max(tr.F, 1),
                "ms_per_frame_rays": 1000 * (t1 - t0) / max(tr.F, 1), "config": asdict(cfg)}
-    if requested != "auto" and len(kept) < requested:
-        log.warning("%d people requested but %d found in the views (fewer tracks)", requested, len(kept))
-    if requested != "auto" and len(kept) > requested:
-        log.warning("%d people requested but %d identities found (people entering after others left, or a "
-                    "person lost for longer than %.1f s)", requested, len(kept), cfg.stitch_max_s)
-    if dropped:
-        log.warning("%d short tracks (< %d frames in two views) dropped", dropped, cfg.min_person_frames)
+    if not quiet:
+        warn_summary(summary)
     log.info("association: %d people in %d frames, %.2f ms/frame", len(kept), tr.F, summary["ms_per_frame"])
     return slots, summary
 
+
+def warn_summary(summary: dict) -> None:
+    """The warnings about an association's result (``summary`` from :func:`associate_take`): cameras with
+    many detections no person explains, fewer or more people than requested, short tracks dropped."""
+    frames = summary["frames"]
+    for name, n in summary["unexplained_frames_per_camera"].items():
+        if n > 0.05 * frames:
+            log.warning("camera %s: %d frames with a detection no person explains (a person seen by this camera "
+                        "alone, beyond the capture volume, or not a person): not reconstructed", name, n)
+    requested, found = summary["persons_requested"], summary["persons_found"]
+    if requested != "auto" and found < requested:
+        log.warning("%d people requested but %d found in the views (fewer tracks)", requested, found)
+    if requested != "auto" and found > requested:
+        log.warning("%d people requested but %d identities found (people entering after others left, or a "
+                    "person lost for longer than %.1f s)", requested, found, summary["config"]["stitch_max_s"])
+    if summary["tracks_dropped_short"]:
+        log.warning("%d short tracks (< %d frames in two views) dropped", summary["tracks_dropped_short"],
+                    summary["config"]["min_person_frames"])
