@@ -54,6 +54,9 @@ class FitConfig:
     finger_max_gap_s: float = 0.1
 
 
+MAX_USABLE_RMS_MM = 50.0  # a fit whose median residual is larger is not usable
+
+
 @dataclass
 class FitSummary:
     frames: int
@@ -74,7 +77,18 @@ class FitSummary:
 
     @property
     def usable(self) -> bool:
-        return self.fitted_frames > 0 and self.rms_mm_median < 50.0
+        return self.fitted_frames > 0 and self.rms_mm_median < MAX_USABLE_RMS_MM
+
+    def why_unusable(self) -> str:
+        """Why the fit is not usable, in words ("" when it is)."""
+        if self.usable:
+            return ""
+        if self.fitted_frames == 0:
+            return f"no frame of {self.frames} could be fitted (no 3D keypoints)"
+        return (f"the skeleton misses the 3D keypoints by {self.rms_mm_median:.0f} mm (median over "
+                f"{self.fitted_frames} frames, P95 {self.rms_mm_p95:.0f} mm; usable below {MAX_USABLE_RMS_MM:.0f} "
+                "mm): the 3D points are not one body with constant bone lengths (another person's keypoints in "
+                "some views, left/right swaps, a camera's calibration or sync; see the report)")
 
 
 def combine_keypoints(W: np.ndarray, kp: np.ndarray) -> np.ndarray:

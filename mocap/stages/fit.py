@@ -216,7 +216,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         raise ValueError(f"{src}: no 3D point of person {cfg.person} in any frame; nothing to fit")
     motion, summary = run(points, cfg)
     if not summary.usable:
-        log.warning("fit looks unusable: %s", summary)
+        log.warning("fit looks unusable: %s", summary.why_unusable())
     rig, videos = _cameras(session)
     atomic_write_text(gaps_path(session, settings), gaps_json(summary, points.fps))
     names = get_keypoint_set(points.keypoint_set).joints
@@ -288,7 +288,7 @@ def _main_persons(session: Session, settings, src: Path, overwrite: bool) -> Pat
             people.append(entry)
             continue
         if not summary.usable:
-            log.warning("%s: fit looks unusable: %s", p.name, summary)
+            log.warning("%s: fit looks unusable: %s", p.name, summary.why_unusable())
         gaps = gaps_path(session, settings, p)
         atomic_write_text(gaps, gaps_json(summary, points.fps))
         out = write_capture(session.person_motion(sk, p), motion, rig, np.asarray(points.xyz[:, p.index]), names,
