@@ -274,8 +274,10 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     gt = _groundtruth(session, pts)
     if gt:
         metrics["groundtruth"] = gt
-    metrics |= extra or {}
-    calib = (extra or {}).get("calibration_refinement")
+    extra = dict(extra or {})
+    person_gaps = extra.pop("person_gaps", None) or {}  # several people: each one's gap frames, by name
+    metrics |= extra
+    calib = extra.get("calibration_refinement")
     for m in per_person:
         for name, row in m["cameras"].items():  # the camera refinement's move, when it ran
             row["calibration_move"] = None if not calib or name not in calib.get("moves_deg", {}) else {
@@ -291,6 +293,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                 "usable": False, "failed": [], "summary": "absent"}
             failed += [f | {"label": f"{t['name']}: {f['label']}", "metric": f"persons.{p}.{f['metric']}"}
                        for f in m["verdict"]["failed"]]
+            if person_gaps.get(t["name"]):
+                m["gaps"] = person_gaps[t["name"]]
             metrics["persons"].append({"name": t["name"], "frames_present": t["frames_present"], **m})
         metrics["verdict"] = {"usable": not failed, "failed": failed,
                               "summary": "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)}
@@ -316,6 +320,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
         else []
     extra_html = _calibration_html(metrics.get("calibration_refinement")) + _gaps_html(metrics.get("gaps"))
     if P > 1:
+        extra_html += "".join(_gaps_html(m.get("gaps"), m["name"]) for m in metrics["persons"])
         extra_html = _association_html(session, pts) + extra_html
     atomic_write_text(out / "report.html", page.page(session.name, metrics, data, pts, rig, cfg, extra_html,
                                                      review))
@@ -351,15 +356,17 @@ def _camera_rows(cameras: dict[str, dict]) -> str:
     return camera_rows(cameras, "worst-person1")
 
 
-def _gaps_html(gaps: dict | None) -> str:
-    """The fit's gap frames per joint (``motion/<skeleton>.gaps.json``): where a joint was unseen and bridged."""
+def _gaps_html(gaps: dict | None, who: str = "") -> str:
+    """The fit's gap frames per joint (``motion/<skeleton>.gaps.json``; ``who``: that person's of several,
+    ``<skeleton>_person<k>.gaps.json``): where a joint was unseen and bridged."""
     if not gaps:
         return ""
+    title = f"Gaps: {escape(who)}" if who else "Gaps"
     rows = "".join(f"<tr><td>{escape(str(j))}</td><td>{int(g.get('frames', 0))}</td><td>"
                    + escape(", ".join(f"{a}–{b - 1}" for a, b in g.get("ranges", [])))
                    + "</td></tr>" for j, g in sorted(gaps.get("joints", {}).items()))
     if not rows:
-        return "<h2>Gaps</h2><p>Every joint was seen in every fitted frame.</p>"
-    return ("<h2>Gaps</h2><p>Frames where a joint was seen by no camera: the fit bridged them from the joints "
+        return f"<h2>{title}</h2><p>Every joint was seen in every fitted frame.</p>"
+    return (f"<h2>{title}</h2><p>Frames where a joint was seen by no camera: the fit bridged them from the joints "
             "that were seen and the neighbouring frames; check them before use.</p>"
             f"<table><tr><td>joint</td><td>frames</td><td>frames (ranges)</td></tr>{rows}</table>")

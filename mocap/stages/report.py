@@ -27,9 +27,20 @@ FLAGS = (Flag("--no-videos", "overlay_videos", "skip review/<camera>_reprojected
 def inputs(session: Session, settings) -> list[Path]:
     points = [session.points3d(n) for n in ("refined", "triangulated") if session.points3d(n).is_file()]
     truth = [p for p in [session.groundtruth_dir] if p.exists()]
-    gaps = [p for p in [gaps_path(session, settings), _calibration_report(session)] if p.is_file()]
+    gaps = [p for p in [gaps_path(session, settings), _calibration_report(session),
+                        *_person_gaps(session, settings).values()] if p.is_file()]
     videos = session.videos() if settings.report.overlay_videos else []
     return session.keypoint_inputs() + (points or [session.points3d("triangulated")]) + truth + gaps + videos
+
+
+def _person_gaps(session: Session, settings) -> dict[str, Path]:
+    """Each fitted person's ``motion/<skeleton>_person<k>.gaps.json`` by name (a take of several people;
+    none for one)."""
+    from mocap.stages.fit import person_files
+
+    if session.points3d(settings.fit.source).is_file() and (session.person_count() or 1) > 1:
+        return {f["name"]: f["gaps"] for f in person_files(session, settings) if f["fitted"]}
+    return {}
 
 
 def _calibration_report(session: Session) -> Path:
@@ -41,8 +52,10 @@ def outputs(session: Session, settings) -> list[Path]:
 
 
 def run(session: Session, timings: dict[str, float], cfg: Config | None = None, gaps: dict | None = None,
-        calibration: dict | None = None) -> dict:
-    extra = {k: v for k, v in (("gaps", gaps), ("calibration_refinement", calibration)) if v}
+        calibration: dict | None = None, person_gaps: dict[str, dict] | None = None) -> dict:
+    """``person_gaps``: a take of several people, each person's gap frames by name."""
+    extra = {k: v for k, v in (("gaps", gaps), ("calibration_refinement", calibration),
+                               ("person_gaps", person_gaps)) if v}
     return report.build(session, timings, extra or None, cfg=cfg or Config())
 
 
@@ -68,5 +81,6 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
 
     session = session if isinstance(session, Session) else Session(Path(session))
     settings = as_settings(settings)
+    person_gaps = {name: _read_json(p) for name, p in _person_gaps(session, settings).items()}
     return run(session, stage_seconds(session), settings.report, _read_json(gaps_path(session, settings)),
-               _read_json(_calibration_report(session)))
+               _read_json(_calibration_report(session)), {k: v for k, v in person_gaps.items() if v})

@@ -1,0 +1,39 @@
+"""A take of several people: each person's fit gaps (``motion/<skeleton>_person<k>.gaps.json``) are in the
+report (metrics.json's person, a "Gaps: person<k>" section), and a new fit of the people runs the report
+again (it was skipped: its inputs named only the one-person ``<skeleton>.gaps.json``)."""
+
+import json
+
+import numpy as np
+from test_multiperson_downstream import people, points, write_take
+
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.pipeline import load_config, run_stages
+
+STAGES = ["fit", "retarget", "export", "report"]
+
+
+def test_each_persons_gaps_reported_and_a_new_fit_reruns_the_report(tmp_path):
+    rig, kp, X = people(40, 2)
+    X = X.copy()
+    kps = get_keypoint_set("blazepose33")
+    for j in ("left_hip", "right_hip"):  # person2's hips unseen in frames 10-24: the fit bridges them
+        X[10:25, 1, kps.index(j)] = np.nan
+    s = write_take(tmp_path / "take", rig, kp, points(X, rig.names))
+    sets = ['export.formats=["bvh"]', "report.overlay_videos=false", "report.worst_frames=0"]
+    r = run_stages(s, load_config(s, sets=sets)[0], only=STAGES, progress=False)
+    assert r.ran == STAGES
+    m = json.loads((s.root / "report" / "metrics.json").read_text())
+    second = m["persons"][1]
+    assert second["name"] == "person2" and "Hips" in second["gaps"]["joints"]
+    a, b = second["gaps"]["joints"]["Hips"]["ranges"][0]
+    assert a <= 10 and b >= 25
+    assert "Hips" not in m["persons"][0].get("gaps", {}).get("joints", {})
+    html = (s.root / "report" / "report.html").read_text()
+    assert "<h2>Gaps: person2</h2>" in html and "<h2>Gaps: person1</h2>" in html
+    # another skeleton fitted to the same points (its own gaps files): the report follows
+    r = run_stages(s, load_config(s, sets=[*sets, "fit.skeleton=body52"])[0], only=STAGES, progress=False)
+    assert r.status["fit"] == "ran" and r.status["report"] == "ran", r.status
+    m = json.loads((s.root / "report" / "metrics.json").read_text())
+    for p in (1, 2):
+        assert m["persons"][p - 1]["gaps"] == json.loads((s.motion_dir / f"body52_person{p}.gaps.json").read_text())
