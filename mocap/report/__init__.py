@@ -139,6 +139,26 @@ def _swaps_repaired(session: Session, pts) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
+def _swaps_per_person(session: Session, pts, names: tuple[str, ...], P: int) -> list[dict] | None:
+    """Per person {camera: left/right swaps repaired in that person's views}, from the repairs' rows
+    [frame, view, person, groups] (triangulate's ``swap_repairs`` and refine's ``swaps``); None when the
+    rows are not recorded (the report then shows each camera's count over everyone)."""
+    from mocap.io.hdf5 import read_points3d
+
+    record = pts.info.get("swap_repairs")
+    tri = session.points3d("triangulated")
+    if not isinstance(record, dict) and tri.is_file() and pts.info.get("stage") != "triangulated":
+        record = read_points3d(tri).info.get("swap_repairs")
+    if not isinstance(record, dict) or "views" not in record:
+        return None
+    more = pts.info.get("swaps", {}).get("views", []) if isinstance(pts.info.get("swaps"), dict) else []
+    out = [dict.fromkeys(names, 0) for _ in range(P)]
+    for _, c, p, *_ in [*record["views"], *more]:
+        if 0 <= int(p) < P and 0 <= int(c) < len(names):
+            out[int(p)][names[int(c)]] += 1
+    return out
+
+
 def _association_html(session: Session, pts) -> str:
     """The association's overall summary (``info["association"]`` of the triangulated points), as a table."""
     from mocap.io.hdf5 import read_points3d
@@ -266,7 +286,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     P = pts.xyz.shape[1]
     kp, kp_raw, repairs = detections
     swaps = _swaps_repaired(session, pts)
-    per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, swaps) for p in range(P)]
+    own = _swaps_per_person(session, pts, rig.names, P) if P > 1 and swaps else None
+    per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, own[p] if own else swaps) for p in range(P)]
     metrics = dict(per_person[0])
     metrics["points_source"] = src.name
     metrics["timings_s"] = timings or {}
