@@ -140,9 +140,8 @@ def _swaps_repaired(session: Session, pts) -> dict | None:
 
 
 def _swaps_per_person(session: Session, pts, names: tuple[str, ...], P: int) -> list[dict] | None:
-    """Per person {camera: left/right swaps repaired in that person's views}, from the repairs' rows
-    [frame, view, person, groups] (triangulate's ``swap_repairs`` and refine's ``swaps``); None when the
-    rows are not recorded (the report then shows each camera's count over everyone)."""
+    """Per person {camera: swaps repaired in its views} from the rows [frame, view, person, groups] of triangulate
+    (``swap_repairs``) and refine (``swaps``); None without rows (then each camera's count over everyone)."""
     from mocap.io.hdf5 import read_points3d
 
     record = pts.info.get("swap_repairs")
@@ -159,19 +158,28 @@ def _swaps_per_person(session: Session, pts, names: tuple[str, ...], P: int) -> 
     return out
 
 
-def _association_html(session: Session, pts) -> str:
-    """The association's overall summary (``info["association"]`` of the triangulated points), as a table."""
+def _association_summary(session: Session, pts) -> dict:
+    """The plain values of the association's summary (triangulated points' ``info["association"]``), or {}."""
     from mocap.io.hdf5 import read_points3d
 
     info = pts.info if pts.info.get("stage") == "triangulated" or not session.points3d("triangulated").is_file() \
         else read_points3d(session.points3d("triangulated")).info
     assoc = info.get("association")
     summary = assoc.get("overall", assoc) if isinstance(assoc, dict) else None
-    if not isinstance(summary, dict) or not summary:
+    if not isinstance(summary, dict):
+        return {}
+    return {str(k): v for k, v in summary.items() if not isinstance(v, (list, dict))}
+
+
+def _association_html(summary: dict) -> str:
+    """:func:`_association_summary` as a table, after a sentence when fewer people were found than requested."""
+    if not summary:
         return ""
-    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>" for k, v in summary.items()
-                   if not isinstance(v, (list, dict)))
-    return f"<h2>Association of the people</h2><table>{rows}</table>" if rows else ""
+    asked, found = summary.get("persons_requested"), summary.get("persons_found")
+    note = (f"<p>{int(asked)} people requested (<code>detect.persons</code>), {int(found)} found in the views: "
+            "fewer tracks.</p>") if isinstance(asked, int) and isinstance(found, int) and found < asked else ""
+    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>" for k, v in summary.items())
+    return f"<h2>Association of the people</h2>{note}<table>{rows}</table>"
 
 
 def _sources(session: Session):
@@ -298,6 +306,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     extra = dict(extra or {})
     person_gaps = extra.pop("person_gaps", None) or {}  # several people: each one's gap frames, by name
     metrics |= extra
+    assoc = _association_summary(session, pts)  # several people asked for: who was found
+    metrics |= {"association": assoc} if assoc else {}
     calib = extra.get("calibration_refinement")
     for m in per_person:
         for name, row in m["cameras"].items():  # the camera refinement's move, when it ran
@@ -314,8 +324,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                 "usable": False, "failed": [], "summary": "absent"}
             failed += [f | {"label": f"{t['name']}: {f['label']}", "metric": f"persons.{p}.{f['metric']}"}
                        for f in m["verdict"]["failed"]]
-            if person_gaps.get(t["name"]):
-                m["gaps"] = person_gaps[t["name"]]
+            m |= {"gaps": person_gaps[t["name"]]} if person_gaps.get(t["name"]) else {}
             metrics["persons"].append({"name": t["name"], "frames_present": t["frames_present"], **m})
         metrics["verdict"] = {"usable": not failed, "failed": failed,
                               "summary": "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)}
@@ -342,7 +351,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     extra_html = _calibration_html(metrics.get("calibration_refinement")) + _gaps_html(metrics.get("gaps"))
     if P > 1:
         extra_html += "".join(_gaps_html(m.get("gaps"), m["name"]) for m in metrics["persons"])
-        extra_html = _association_html(session, pts) + extra_html
+    extra_html = _association_html(assoc) + extra_html
     atomic_write_text(out / "report.html", page.page(session.name, metrics, data, pts, rig, cfg, extra_html,
                                                      review))
     return metrics
@@ -378,8 +387,7 @@ def _camera_rows(cameras: dict[str, dict]) -> str:
 
 
 def _gaps_html(gaps: dict | None, who: str = "") -> str:
-    """The fit's gap frames per joint (``motion/<skeleton>.gaps.json``; ``who``: that person's of several,
-    ``<skeleton>_person<k>.gaps.json``): where a joint was unseen and bridged."""
+    """The fit's gap frames per joint (``motion/<skeleton>[_person<k>].gaps.json``): where a joint was unseen."""
     if not gaps:
         return ""
     title = f"Gaps: {escape(who)}" if who else "Gaps"
