@@ -16,6 +16,7 @@ def _with_association(session, requested, found):
     path = session.points3d("triangulated")
     pts = read_points3d(path)
     pts.info["association"] = {"persons_requested": requested, "persons_found": found, "tracks_dropped_short": 0,
+                               "ms_per_frame": 4.370846099845949,
                                "persons_outside_volume": 0, "people": [{"frames_present": 30}] * found}
     write_points3d(pts, path)
 
@@ -29,6 +30,7 @@ def test_fewer_people_than_requested_reported(tmp_path):
     assert "people" not in m["association"]  # the plain values only
     html = (session.root / "report" / "report.html").read_text()
     assert "3 people requested (<code>detect.persons</code>), 2 found in the views: fewer tracks." in html
+    assert "<td>ms_per_frame</td><td>4.37</td>" in html  # not 16 digits
 
 
 def test_one_person_found_of_two_requested_and_one_person_takes_unchanged(tmp_path):

@@ -178,7 +178,8 @@ def _association_html(summary: dict) -> str:
     asked, found = summary.get("persons_requested"), summary.get("persons_found")
     note = (f"<p>{int(asked)} people requested (<code>detect.persons</code>), {int(found)} found in the views: "
             "fewer tracks.</p>") if isinstance(asked, int) and isinstance(found, int) and found < asked else ""
-    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>" for k, v in summary.items())
+    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(f'{v:.3g}' if isinstance(v, float) else str(v))}"
+                   "</td></tr>" for k, v in summary.items())
     return f"<h2>Association of the people</h2>{note}<table>{rows}</table>"
 
 
