@@ -160,8 +160,9 @@ def resolve(srcs: list[tuple[dict, str]]) -> tuple[object, dict[str, str]]:
 
 def load_config(session=None, path: str | Path | None = None, sets: list[str] = (), preset: str | None = None,
                 use_kept: bool = True):
-    """Resolve the configuration of a session; returns the Settings and the merged table."""
-    root = getattr(session, "root", session)
+    """Resolve the configuration of a session (a Session or its folder); returns the Settings and the merged
+    table."""
+    root = session if session is None or isinstance(session, (str, Path)) else session.root  # Path.root is "/"
     srcs = sources(root, path, list(sets), preset, use_kept)
     cfg, _ = resolve(srcs)
     table: dict = {}

@@ -71,6 +71,8 @@ def add_stage_commands(sub: argparse._SubParsersAction) -> None:
     _settings_args(rn)
     rn.add_argument("--from", dest="from_stage", metavar="STAGE", choices=registry.names(),
                     help="redo this stage and every later one: " + ", ".join(registry.names()))
+    rn.add_argument("--no-videos", action="store_true",
+                    help="no review videos nor video crops in the report (key: report.overlay_videos=false)")
     from mocap.cli.scale import add_scheduler_args
 
     add_scheduler_args(rn)
@@ -118,7 +120,8 @@ def cmd_run(args) -> int:
     from mocap.pipeline import run
 
     with scheduler_from_args(args):
-        r = run(args.session, config_path=args.config, sets=args.set, from_stage=args.from_stage,
+        sets = [*args.set, *(["report.overlay_videos=false"] if getattr(args, "no_videos", False) else [])]
+        r = run(args.session, config_path=args.config, sets=sets, from_stage=args.from_stage,
                 command=args.command_line)
     rows = [{"stage": k, "status": v, "s": r.timings.get(k, 0.0)} for k, v in r.status.items()]
     print(format_table(rows, [("stage", "stage", "s"), ("status", "status", "s"), ("s", "seconds", ".2f")]))
