@@ -105,7 +105,7 @@ def test_camera_noise_margin():
 
 
 def test_a_share_of_noisier_residuals_is_not_the_cameras_noise():
-    """Every residual of a camera 3× larger: its ratio is 3; 45 % of them 3× larger (a person hidden behind
+    """Every residual of a camera 3× larger: its ratio is 3; 70 % of them 3× larger (a person hidden behind
     another in that view for a while, a burst of bad detections): the camera keeps ratio 1 (the observation
     weights and the outlier cut deal with those)."""
     rng = np.random.default_rng(0)
@@ -115,5 +115,5 @@ def test_a_share_of_noisier_residuals_is_not_the_cameras_noise():
     every[:, 2] *= 3.0
     assert camera_noise(every, observed)[2] == pytest.approx(3.0, rel=0.1)
     some = norms.copy()
-    some[:180, 2] *= 3.0  # 45 %: their median would say 1.51
+    some[:280, 2] *= 3.0  # 70 %: their median would say 2.21
     assert camera_noise(some, observed) is None

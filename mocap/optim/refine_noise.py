@@ -22,7 +22,8 @@ import numpy as np
 
 from mocap.optim.lm import rayleigh_sigma
 
-CAMERA_MARGIN = 1.5  # a camera's σ beyond this factor of the others' median (or below its inverse) is its own
+CAMERA_MARGIN = 2.0  # a camera's σ beyond this factor of the others' median (or below its inverse) is its own;
+# at 1.5, rendered two-person takes got weighed by 1.5-1.7 (a detector's pose-dependent offsets): mixed results
 MIN_OBSERVATIONS = 20  # fewer residuals than this: no σ of its own (ratio 1)
 LOW_QUANTILE = 0.25  # each camera's σ from this quantile of its residual norms (see _low_sigma)
 RATIO_RANGE = (0.1, 10.0)  # measured ratios are clipped to this range
