@@ -160,3 +160,22 @@ def test_a_camera_the_person_is_always_behind_leaves_the_others_compared_at_the_
     assert np.isnan(m["cameras"]["away"]["median_px"])
     assert not any(c["flagged"] for c in m["cameras"].values()), {k: c["flag"] for k, c in m["cameras"].items()}
     assert np.isfinite(m["cameras"]["cam02"]["median_mm"])
+
+
+def test_bone_length_variation_of_the_body_apart_from_the_hands():
+    """The verdict's bone-length variation is the body's: a 2 cm knuckle-to-knuckle segment varies by a third
+    from the 2D noise alone (the real two-person take with hands: 38 %), which would swamp it."""
+    from mocap.keypoint_sets import get_keypoint_set, hand_joints
+    from mocap.report.metrics import _bone_cv
+
+    ks = get_keypoint_set("blazepose33_hands")
+    hand = hand_joints(ks)
+    on_hand = np.array([hand[a] or hand[b] for a, b in ks.bones])
+    cv = np.where(on_hand, 0.3, 0.01)
+    names = [f"b{i}" for i in range(len(cv))]
+    out = _bone_cv(ks, names, cv)
+    assert out["mean"] == pytest.approx(0.01) and out["max"] == pytest.approx(0.01)
+    assert out["hands_mean"] == pytest.approx(0.3) and len(out["per_bone"]) == len(cv)
+    body = get_keypoint_set("blazepose33")
+    plain = _bone_cv(body, names[:len(body.bones)], np.full(len(body.bones), 0.02))
+    assert set(plain) == {"mean", "max", "per_bone"} and plain["mean"] == pytest.approx(0.02)

@@ -178,8 +178,12 @@ def summary_rows(m: dict) -> str:
              f"({rp['views_used_share']:.0%} of detections kept)"),
             ("frames with every joint", f"{m['reconstructed']['frames_all_joints']:.1%}"),
             ("points reconstructed", f"{m['reconstructed']['points']:.1%}"),
-            ("bone-length CV, mean / max", f"{m['bone_length_cv']['mean']:.2%} / {m['bone_length_cv']['max']:.2%}"),
-            ("jitter (mean acceleration)", f"{m['jitter_mean_accel_m_s2']:.2f} m/s²")]
+            ("bone-length CV, mean / max" + (" (body; hands apart)" if "hands_mean" in m["bone_length_cv"] else ""),
+             f"{m['bone_length_cv']['mean']:.2%} / {m['bone_length_cv']['max']:.2%}")]
+    if "hands_mean" in m["bone_length_cv"]:
+        rows.append(("bone-length CV of the hands, mean / max",
+                     f"{m['bone_length_cv']['hands_mean']:.2%} / {m['bone_length_cv']['hands_max']:.2%}"))
+    rows.append(("jitter (mean acceleration)", f"{m['jitter_mean_accel_m_s2']:.2f} m/s²"))
     if "groundtruth" in m:
         rows.append(("error against ground truth (MPJPE / P95)",
                      f"{m['groundtruth']['mpjpe_mm']:.1f} / {m['groundtruth']['p95_mm']:.1f} mm"))
