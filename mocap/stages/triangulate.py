@@ -383,6 +383,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     work: dict = {}
     kp, repairs = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg, persons=persons, work=work)
     points = run(rig, kp, cfg, work)
+    work.clear()  # the swap repair's work is spent: not held through the second pass (memory on long takes)
     if "association" in repairs and points.xyz.shape[1] > 1 and cfg.other_body:
         kp, repairs, points = _without_other_bodies(session, rig, cfg, kp, repairs, points)
     points.info.update(repairs)
