@@ -127,12 +127,12 @@ def _match_people(X: np.ndarray, truth: np.ndarray) -> dict[int, int]:
 def _swaps_repaired(session: Session, pts) -> dict | None:
     """{camera: left/right swaps repaired} from the points' info, or the triangulated points' (where the
     repair runs) when the refined ones do not carry it, plus those refine found; None when no repair ran."""
-    from mocap.io.hdf5 import read_points3d
+    from mocap.io.hdf5 import read_points3d_info
 
     found = pts.info.get("swaps_repaired")
     tri = session.points3d("triangulated")
     if not isinstance(found, dict) and tri.is_file() and pts.info.get("stage") != "triangulated":
-        found = read_points3d(tri).info.get("swaps_repaired")
+        found = read_points3d_info(tri).get("swaps_repaired")
     more = pts.info.get("swaps", {}).get("per_camera") if isinstance(pts.info.get("swaps"), dict) else None
     if isinstance(more, dict) and any(more.values()):  # and those refine found (mocap.stages.refine_swaps)
         found = {c: int((found or {}).get(c) or 0) + int(more.get(c, 0)) for c in set(found or {}) | set(more)}
@@ -141,10 +141,10 @@ def _swaps_repaired(session: Session, pts) -> dict | None:
 
 def _association_html(session: Session, pts) -> str:
     """The association's overall summary (``info["association"]`` of the triangulated points), as a table."""
-    from mocap.io.hdf5 import read_points3d
+    from mocap.io.hdf5 import read_points3d_info
 
     info = pts.info if pts.info.get("stage") == "triangulated" or not session.points3d("triangulated").is_file() \
-        else read_points3d(session.points3d("triangulated")).info
+        else read_points3d_info(session.points3d("triangulated"))
     assoc = info.get("association")
     summary = assoc.get("overall", assoc) if isinstance(assoc, dict) else None
     if not isinstance(summary, dict) or not summary:

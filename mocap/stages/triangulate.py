@@ -351,12 +351,12 @@ def _without_other_bodies(session: Session, rig: Rig, cfg: Config, kp: Keypoints
 def _recorded(session: Session) -> tuple[Config, dict | None, dict | None]:
     """The settings, stored swap repairs and association of the session's triangulated points (defaults
     when absent)."""
-    from mocap.io.hdf5 import read_points3d
+    from mocap.io.hdf5 import read_points3d_info
 
     path = session.points3d(STAGE)
     if not path.is_file():
         return Config(), None, None
-    info = read_points3d(path).info
+    info = read_points3d_info(path)  # the settings and records alone, not the arrays (memory on long takes)
     known = {k: v for k, v in info.get("config", {}).items() if k in Config.__dataclass_fields__}
     try:
         if isinstance(known.get("association"), dict):
