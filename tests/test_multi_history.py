@@ -59,3 +59,35 @@ def test_memory_is_the_data():
         assert s.nbytes() <= n * (x.nbytes + 1) * 1.05
     assert peaks[1] <= 4 * x.nbytes * 2000 * 1.2 + 100_000
     assert peaks[1] / peaks[0] < 4.4  # linear in frames
+
+
+def test_view_set_is_a_set_of_triples():
+    from mocap.multi.history import ViewSet
+
+    rng = np.random.default_rng(2)
+    want = {(int(f), int(c), int(s)) for f, c, s in rng.integers(0, [100000, 16, 10], size=(500, 3))}
+    vs = ViewSet(list(want)[:300])
+    vs |= set(list(want)[300:])
+    vs.add(next(iter(want)))  # again: once
+    assert set(vs) == want and len(vs) == len(want)
+    assert next(iter(want)) in vs and (0, 0, 200) not in vs and "x" not in vs
+    other = ViewSet([(7, 1, 2)])
+    other |= vs
+    assert set(other) == want | {(7, 1, 2)}
+    track = Track(np.zeros((33, 3)), 0, 0, checked={(1, 2, 3)})
+    assert isinstance(track.checked, ViewSet) and set(track.checked) == {(1, 2, 3)}
+    with pytest.raises(ValueError, match="view and slot < 256"):
+        vs.add((1, 300, 0))
+
+
+def test_view_set_memory():
+    """8 bytes per member against ~100 for a set of tuples."""
+    from mocap.multi.history import ViewSet
+
+    items = [(f, c, 1) for f in range(20000) for c in range(4)]
+    tracemalloc.start()
+    vs = ViewSet()
+    vs.update(items)
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert size < 12 * len(items) and len(vs) == len(items)

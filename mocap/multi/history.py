@@ -8,6 +8,7 @@ blocks of ``BLOCK`` frames, one array per block, so a frame costs its data and o
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator, Mapping, MutableMapping
 
 import numpy as np
@@ -102,3 +103,45 @@ def merged(first: Mapping, second: Mapping) -> FrameStore:
     out = FrameStore(first)
     out.update(second)
     return out
+
+
+class ViewSet:
+    """A set of (frame, view, slot) (the detections whose keypoints were told from the other people's), kept
+    as one packed int64 per member (a set of tuples costs ~100 bytes each); iteration yields the tuples."""
+
+    def __init__(self, items=()):
+        self._keys = array("q")
+        self.update(items)
+
+    @staticmethod
+    def _pack(f: int, c: int, s: int) -> int:
+        if not (0 <= c < 1 << 8 and 0 <= s < 1 << 8 and f >= 0):
+            raise ValueError(f"view set: (frame, view, slot) must be ≥ 0 with view and slot < 256, got {(f, c, s)}")
+        return (int(f) << 16) | (int(c) << 8) | int(s)
+
+    def add(self, item) -> None:
+        self._keys.append(self._pack(*item))
+
+    def update(self, items) -> None:
+        if isinstance(items, ViewSet):
+            self._keys.extend(items._keys)
+        else:
+            self._keys.extend(self._pack(*t) for t in items)
+
+    def __ior__(self, items) -> ViewSet:
+        self.update(items)
+        return self
+
+    def __iter__(self):
+        for k in np.unique(np.frombuffer(self._keys, np.int64)) if len(self._keys) else ():
+            yield int(k) >> 16, (int(k) >> 8) & 0xFF, int(k) & 0xFF
+
+    def __contains__(self, item) -> bool:
+        try:
+            k = self._pack(*item)
+        except (TypeError, ValueError):
+            return False
+        return bool(len(self._keys)) and bool(np.any(np.frombuffer(self._keys, np.int64) == k))
+
+    def __len__(self) -> int:
+        return len(np.unique(np.frombuffer(self._keys, np.int64))) if len(self._keys) else 0

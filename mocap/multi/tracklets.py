@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mocap.multi.history import FrameStore, merged
+from mocap.multi.history import FrameStore, ViewSet, merged
 
 if TYPE_CHECKING:
     from mocap.multi.track import TrackConfig
@@ -37,7 +37,8 @@ class Track:
     # views or more (a dict given is kept as a FrameStore: the same values in a fraction of the memory)
     own: dict = field(default_factory=dict)  # (frame, view) → (slot, (J,) the keypoints of that detection that
     # are this person's: nearer its joints than another person's), where some are not
-    checked: set = field(default_factory=set)  # (frame, view, slot) whose keypoints were told from the others'
+    checked: ViewSet = field(default_factory=ViewSet)  # (frame, view, slot) whose keypoints were told from the
+    # others' (a set given is kept as a ViewSet)
     skel: FrameStore = field(default_factory=FrameStore)  # frame → (J, 3) the skeleton, in the frames seen by two
     # views or more
 
@@ -46,6 +47,8 @@ class Track:
             self.path = FrameStore(self.path)
         if not isinstance(self.skel, FrameStore):
             self.skel = FrameStore(self.skel)
+        if not isinstance(self.checked, ViewSet):
+            self.checked = ViewSet(self.checked)
 
     def predict(self, f: int) -> np.ndarray:
         return self.X + self.vel * (f - self.last)
