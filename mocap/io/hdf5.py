@@ -150,7 +150,11 @@ def file_key(path: str | Path) -> tuple | None:
         st = path.stat()
         if not path.is_file():
             return None
-        digest = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+        h = hashlib.blake2b(digest_size=16)
+        with path.open("rb") as f:  # by blocks: the digest of the whole file without a copy of it in memory
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
     except OSError:
         return None
     return str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest
@@ -223,6 +227,29 @@ def read_points3d(path: str | Path) -> Points3D:
                     pts.fps, json.loads(json.dumps(pts.info)))
 
 
+def read_points3d_info(path: str | Path) -> dict:
+    """The ``info`` of a ``points3d/*.h5`` alone (its settings, association, repairs), as
+    ``read_points3d(path).info`` is, without reading (or copying) its arrays: from the points already read
+    when the file is unchanged, else from the file's attribute."""
+    key = file_key(path)
+    hit = _POINTS_MEMO.get(key[0]) if key is not None else None
+    if hit is not None and hit[0] == key:
+        return json.loads(json.dumps(hit[1].info))
+    path = Path(path)
+    with _open(path, "mocap-points3d") as f:
+        return _info(path, f)
+
+
+def _info(path: Path, f) -> dict:
+    try:
+        info = json.loads(f.attrs.get("info", "{}"))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: attribute info is not JSON ({e})") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: attribute info must be a JSON object")
+    return info
+
+
 def _read_points3d(path: str | Path) -> Points3D:
     path = Path(path)
     with _open(path, "mocap-points3d") as f:
@@ -236,12 +263,7 @@ def _read_points3d(path: str | Path) -> Points3D:
         if views.shape[:3] != xyz.shape[:3]:
             raise ValueError(f"{path}: dataset 'views' has shape {views.shape}, expected {xyz.shape[:3]} + (cameras,)")
         names, ks, fps = _attrs(path, f, views.shape[3], xyz.shape[2])
-        try:
-            info = json.loads(f.attrs.get("info", "{}"))
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{path}: attribute info is not JSON ({e})") from None
-        if not isinstance(info, dict):
-            raise ValueError(f"{path}: attribute info must be a JSON object")
+        info = _info(path, f)
         return Points3D(xyz.astype(float), err.astype(float), views.astype(bool), names, ks, fps, info)
 
 

@@ -29,6 +29,7 @@ BODY_RADIUS_M = 0.1  # a body part hides what is behind it this far from its lim
 MIN_OCCLUDED = 20  # occluded keypoints needed to measure their noise (fewer: no reweighting)
 MAX_RATIO = 4.0  # at most this σ ratio (a weight 16× lower): an occluded keypoint still counts
 BLOCK_ELEMENTS = 1 << 21  # keypoint-to-segment distances computed at once
+FRAME_BLOCK = 512  # frames measured at once (every frame is independent: memory bounded on long takes)
 
 
 def body_segments(keypoint_set: str, n_joints: int) -> np.ndarray:
@@ -65,12 +66,20 @@ def occluded(rig: Rig, xy: np.ndarray, X: np.ndarray, keypoint_set: str) -> np.n
     body of another person nearer camera c than the keypoint is (persons' skeletons X (F, P, J, 3), NaN
     where unknown). False for one person alone and wherever a skeleton is unknown. Only the keypoints
     inside the other person's box (grown by the body radius) are measured against its segments, by blocks
-    of at most :data:`BLOCK_ELEMENTS` distances."""
+    of at most :data:`BLOCK_ELEMENTS` distances, :data:`FRAME_BLOCK` frames at a time."""
     F, C, P, J, _ = xy.shape
     out = np.zeros((F, C, P, J), bool)
     if P < 2 or F == 0:
         return out
     seg = body_segments(keypoint_set, J)
+    for a in range(0, F, FRAME_BLOCK):
+        out[a:a + FRAME_BLOCK] = _occluded_block(rig, xy[a:a + FRAME_BLOCK], X[a:a + FRAME_BLOCK], keypoint_set, seg)
+    return out
+
+
+def _occluded_block(rig: Rig, xy: np.ndarray, X: np.ndarray, keypoint_set: str, seg: np.ndarray) -> np.ndarray:
+    F, C, P, J, _ = xy.shape
+    out = np.zeros((F, C, P, J), bool)
     torso = torso_mask(keypoint_set, J)
     fx = np.array([cam.K[0, 0] for cam in rig.cameras])
     uv = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (F, C, P, J, 2)
@@ -108,17 +117,23 @@ def sigma_ratio(rig: Rig, xy: np.ndarray, X: np.ndarray, usable: np.ndarray, occ
     xy (F, C, P, J, 2) the keypoints, X (F, P, J, 3) the persons' first skeletons, usable (F, C, P, J) the
     observations that count, occ (F, C, P, J) :func:`occluded`. Residual: the distance of a keypoint to its
     joint's projection, over the person's size in that view (the diagonal of its projected joints' box)."""
-    uv = np.stack([cam.project(X) for cam in rig.cameras], axis=1)  # (F, C, P, J, 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a person not seen in a frame: NaN
-        size = np.linalg.norm(np.nanmax(uv, axis=-2) - np.nanmin(uv, axis=-2), axis=-1)  # (F, C, P)
-        res = np.linalg.norm(xy - uv, axis=-1) / size[..., None]
-    ok = usable & np.isfinite(res)
-    n_occ, n_open = int(np.sum(ok & occ)), int(np.sum(ok & ~occ))
+    parts: list = [[], []]  # the residuals of the occluded and the open observations, FRAME_BLOCK frames at a time
+    for a in range(0, xy.shape[0], FRAME_BLOCK):
+        b = slice(a, a + FRAME_BLOCK)
+        uv = np.stack([cam.project(X[b]) for cam in rig.cameras], axis=1)  # (F', C, P, J, 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a person not seen in a frame: NaN
+            size = np.linalg.norm(np.nanmax(uv, axis=-2) - np.nanmin(uv, axis=-2), axis=-1)  # (F', C, P)
+            res = np.linalg.norm(xy[b] - uv, axis=-1) / size[..., None]
+        ok = usable[b] & np.isfinite(res)
+        parts[0].append(res[ok & occ[b]])
+        parts[1].append(res[ok & ~occ[b]])
+    res_occ, res_open = (np.concatenate(p) if p else np.zeros(0) for p in parts)
+    n_occ, n_open = len(res_occ), len(res_open)
     record = {"occluded_observations": n_occ, "open_observations": n_open, "sigma_ratio": 1.0}
     if n_occ < MIN_OCCLUDED or n_open < MIN_OCCLUDED:
         return 1.0, record
-    occ_med, open_med = float(np.median(res[ok & occ])), float(np.median(res[ok & ~occ]))
+    occ_med, open_med = float(np.median(res_occ)), float(np.median(res_open))
     ratio = float(np.clip(occ_med / open_med, 1.0, MAX_RATIO)) if open_med > 0 else 1.0
     record |= {"residual_occluded": occ_med, "residual_open": open_med, "sigma_ratio": ratio}
     return ratio, record

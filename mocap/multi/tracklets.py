@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mocap.multi.history import FrameStore, ViewSet, merged
+
 if TYPE_CHECKING:
     from mocap.multi.track import TrackConfig
 
@@ -31,11 +33,22 @@ class Track:
     merged_into: Track | None = None
     X_start: np.ndarray | None = None  # the skeleton where the track began and ended (stitching)
     X_end: np.ndarray | None = None
-    path: dict = field(default_factory=dict)  # frame → body centre (3,), in the frames seen by two views or more
+    path: FrameStore = field(default_factory=FrameStore)  # frame → body centre (3,), in the frames seen by two
+    # views or more (a dict given is kept as a FrameStore: the same values in a fraction of the memory)
     own: dict = field(default_factory=dict)  # (frame, view) → (slot, (J,) the keypoints of that detection that
     # are this person's: nearer its joints than another person's), where some are not
-    checked: set = field(default_factory=set)  # (frame, view, slot) whose keypoints were told from the others'
-    skel: dict = field(default_factory=dict)  # frame → (J, 3) the skeleton, in the frames seen by two views or more
+    checked: ViewSet = field(default_factory=ViewSet)  # (frame, view, slot) whose keypoints were told from the
+    # others' (a set given is kept as a ViewSet)
+    skel: FrameStore = field(default_factory=FrameStore)  # frame → (J, 3) the skeleton, in the frames seen by two
+    # views or more
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, FrameStore):
+            self.path = FrameStore(self.path)
+        if not isinstance(self.skel, FrameStore):
+            self.skel = FrameStore(self.skel)
+        if not isinstance(self.checked, ViewSet):
+            self.checked = ViewSet(self.checked)
 
     def predict(self, f: int) -> np.ndarray:
         return self.X + self.vel * (f - self.last)
@@ -89,8 +102,8 @@ def join_tracks(old: Track, young: Track) -> None:
         old.X, old.vel, old.last = young.X, young.vel, young.last
     if young.last3d >= old.last3d:
         old.last3d, old.X3d = young.last3d, young.X3d
-    old.path = {**young.path, **old.path}
-    old.skel = {**young.skel, **old.skel}
+    old.path = merged(young.path, old.path)
+    old.skel = merged(young.skel, old.skel)
     old.own = {**young.own, **old.own}
     old.checked |= young.checked
     old.dropped_views += young.dropped_views

@@ -127,12 +127,12 @@ def _match_people(X: np.ndarray, truth: np.ndarray) -> dict[int, int]:
 def _swaps_repaired(session: Session, pts) -> dict | None:
     """{camera: left/right swaps repaired} from the points' info, or the triangulated points' (where the
     repair runs) when the refined ones do not carry it, plus those refine found; None when no repair ran."""
-    from mocap.io.hdf5 import read_points3d
+    from mocap.io.hdf5 import read_points3d_info
 
     found = pts.info.get("swaps_repaired")
     tri = session.points3d("triangulated")
     if not isinstance(found, dict) and tri.is_file() and pts.info.get("stage") != "triangulated":
-        found = read_points3d(tri).info.get("swaps_repaired")
+        found = read_points3d_info(tri).get("swaps_repaired")
     more = pts.info.get("swaps", {}).get("per_camera") if isinstance(pts.info.get("swaps"), dict) else None
     if isinstance(more, dict) and any(more.values()):  # and those refine found (mocap.stages.refine_swaps)
         found = {c: int((found or {}).get(c) or 0) + int(more.get(c, 0)) for c in set(found or {}) | set(more)}
@@ -142,12 +142,12 @@ def _swaps_repaired(session: Session, pts) -> dict | None:
 def _swaps_per_person(session: Session, pts, names: tuple[str, ...], P: int) -> list[dict] | None:
     """Per person {camera: swaps repaired in its views} from the rows [frame, view, person, groups] of triangulate
     (``swap_repairs``) and refine (``swaps``); None without rows (then each camera's count over everyone)."""
-    from mocap.io.hdf5 import read_points3d
+    from mocap.io.hdf5 import read_points3d_info
 
     record = pts.info.get("swap_repairs")
     tri = session.points3d("triangulated")
     if not isinstance(record, dict) and tri.is_file() and pts.info.get("stage") != "triangulated":
-        record = read_points3d(tri).info.get("swap_repairs")
+        record = read_points3d_info(tri).get("swap_repairs")
     if not isinstance(record, dict) or "views" not in record:
         return None
     more = pts.info.get("swaps", {}).get("views", []) if isinstance(pts.info.get("swaps"), dict) else []
@@ -160,10 +160,10 @@ def _swaps_per_person(session: Session, pts, names: tuple[str, ...], P: int) -> 
 
 def _association_summary(session: Session, pts) -> dict:
     """The plain values of the association's summary (triangulated points' ``info["association"]``), or {}."""
-    from mocap.io.hdf5 import read_points3d
+    from mocap.io.hdf5 import read_points3d_info
 
     info = pts.info if pts.info.get("stage") == "triangulated" or not session.points3d("triangulated").is_file() \
-        else read_points3d(session.points3d("triangulated")).info
+        else read_points3d_info(session.points3d("triangulated"))
     assoc = info.get("association")
     summary = assoc.get("overall", assoc) if isinstance(assoc, dict) else None
     if not isinstance(summary, dict):

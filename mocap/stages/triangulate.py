@@ -324,39 +324,44 @@ def associate_keypoints(rig: Rig, kp: Keypoints2D, persons: int | str, cfg: Conf
     return apply_slots(kp, slots, summary.get("keypoint_masks")), summary
 
 
-def _without_other_bodies(session: Session, rig: Rig, cfg: Config, kp: Keypoints2D, repairs: dict,
-                          points: Points3D) -> tuple[Keypoints2D, dict, Points3D]:
+def _without_other_bodies(session: Session, rig: Rig, cfg: Config, kp: list, repairs: dict,
+                          points: list) -> tuple[Keypoints2D, dict, Points3D]:
     """Several people: the keypoints of a person's detections on another person's body
     (:func:`mocap.multi.other_body.on_other_body`, judged against the people just triangulated) left out of
     that person (the association's keypoint
-    masks), the swaps searched again and the people triangulated again. Nothing found: as given."""
+    masks), the swaps searched again and the people triangulated again. Nothing found: as given. ``kp`` and
+    ``points`` come in one-item lists, emptied once judged: the first pass is not held through the second
+    (memory on long takes)."""
     from mocap.multi.other_body import add_masks, on_other_body, unrepaired
 
-    drop = on_other_body(rig, kp, points.xyz, cfg.min_score, cfg.max_reproj_px or 15.0)
-    drop = unrepaired(drop, repairs.get("swap_repairs"), kp.keypoint_set)
+    drop = on_other_body(rig, kp[0], points[0].xyz, cfg.min_score, cfg.max_reproj_px or 15.0)
+    drop = unrepaired(drop, repairs.get("swap_repairs"), kp[0].keypoint_set)
     if not drop.any():
         repairs["association"]["other_body_keypoints"] = 0
-        return kp, repairs, points
+        return kp[0], repairs, points[0]
+    kp.clear()
+    points.clear()
     per_camera = {name: int(n) for name, n in zip(rig.names, drop.sum(axis=(0, 2, 3)), strict=True)}
     log.info("%d keypoints of a person's detections lie on another person's body: left out of that person "
              "(per camera %s)", int(drop.sum()), per_camera)
     association = add_masks(repairs["association"], drop)
     association["other_body_per_camera"] = per_camera
+    del drop
     work: dict = {}
-    kp, repairs = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg, work=work,
-                                         association=association)
-    return kp, repairs, run(rig, kp, cfg, work)
+    kp2, repairs2 = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg, work=work,
+                                           association=association)
+    return kp2, repairs2, run(rig, kp2, cfg, work)
 
 
 def _recorded(session: Session) -> tuple[Config, dict | None, dict | None]:
     """The settings, stored swap repairs and association of the session's triangulated points (defaults
     when absent)."""
-    from mocap.io.hdf5 import read_points3d
+    from mocap.io.hdf5 import read_points3d_info
 
     path = session.points3d(STAGE)
     if not path.is_file():
         return Config(), None, None
-    info = read_points3d(path).info
+    info = read_points3d_info(path)  # the settings and records alone, not the arrays (memory on long takes)
     known = {k: v for k, v in info.get("config", {}).items() if k in Config.__dataclass_fields__}
     try:
         if isinstance(known.get("association"), dict):
@@ -383,8 +388,11 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     work: dict = {}
     kp, repairs = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg, persons=persons, work=work)
     points = run(rig, kp, cfg, work)
+    work.clear()  # the swap repair's work is spent: not held through the second pass (memory on long takes)
     if "association" in repairs and points.xyz.shape[1] > 1 and cfg.other_body:
-        kp, repairs, points = _without_other_bodies(session, rig, cfg, kp, repairs, points)
+        first_kp, first_points = [kp], [points]
+        del kp, points
+        kp, repairs, points = _without_other_bodies(session, rig, cfg, first_kp, repairs, first_points)
     points.info.update(repairs)
     if "association" in repairs:
         points.info["persons"] = person_records(points, kp, rig, repairs["association"], cfg)
