@@ -168,18 +168,25 @@ def read_keypoints2d_shared(path: str | Path) -> Keypoints2D:
     """:func:`read_keypoints2d`, read once per content of the file in this process: the stages of one
     ``mocap run`` each read the session's ``pose2d.h5`` (rig_refine, sync, triangulate, refine, the report
     twice); later calls, while :func:`file_key` is unchanged, get a copy of what was read (theirs to change)."""
-    key = file_key(path)
-    hit = _KEYPOINTS_MEMO.get(key[0]) if key is not None else None
-    if hit is None or hit[0] != key:
-        kp = read_keypoints2d(path)
-        if key is None or file_key(path) != key:  # changed while it was read: not kept
-            return kp
-        _KEYPOINTS_MEMO.pop(key[0], None)
-        while len(_KEYPOINTS_MEMO) >= MEMO_FILES:
-            _KEYPOINTS_MEMO.pop(next(iter(_KEYPOINTS_MEMO)))
-        _KEYPOINTS_MEMO[key[0]] = hit = (key, kp)
-    kp = hit[1]
+    kp, _ = _memo_read(_KEYPOINTS_MEMO, MEMO_FILES, path, read_keypoints2d)
     return Keypoints2D(kp.data.copy(), kp.camera_names, kp.keypoint_set, kp.fps)
+
+
+def _memo_read(memo: dict, limit: int, path: str | Path, read):
+    """(what ``read(path)`` gives, whether it is the memo's own, not to be changed): kept in ``memo`` by the
+    file's resolved path while :func:`file_key` is unchanged, at most ``limit`` files (the oldest let go);
+    a file that changed while it was read is not kept."""
+    key = file_key(path)
+    hit = memo.get(key[0]) if key is not None else None
+    if hit is None or hit[0] != key:
+        value = read(path)
+        if key is None or file_key(path) != key:
+            return value, False
+        memo.pop(key[0], None)
+        while len(memo) >= limit:
+            memo.pop(next(iter(memo)))
+        memo[key[0]] = hit = (key, value)
+    return hit[1], True
 
 
 COMPRESS_ABOVE = 1 << 18  # datasets of more bytes than this are gzip-compressed
@@ -212,17 +219,9 @@ def read_points3d(path: str | Path) -> Points3D:
     """Read and check a ``points3d/*.h5`` (ValueError naming the file and the dataset when malformed); read
     once per content of the file in this process (:func:`file_key`: a file rewritten or replaced is read
     again), each caller getting its own copy."""
-    key = file_key(path)
-    hit = _POINTS_MEMO.get(key[0]) if key is not None else None
-    if hit is None or hit[0] != key:
-        pts = _read_points3d(path)
-        if key is None or file_key(path) != key:  # changed while it was read: not kept
-            return pts
-        _POINTS_MEMO.pop(key[0], None)
-        while len(_POINTS_MEMO) >= MEMO_POINTS:
-            _POINTS_MEMO.pop(next(iter(_POINTS_MEMO)))
-        _POINTS_MEMO[key[0]] = hit = (key, pts)
-    pts = hit[1]
+    pts, shared = _memo_read(_POINTS_MEMO, MEMO_POINTS, path, _read_points3d)
+    if not shared:
+        return pts
     return Points3D(pts.xyz.copy(), pts.reproj_err.copy(), pts.views.copy(), pts.camera_names, pts.keypoint_set,
                     pts.fps, json.loads(json.dumps(pts.info)))
 

@@ -139,50 +139,6 @@ def _swaps_repaired(session: Session, pts) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
-def _swaps_per_person(session: Session, pts, names: tuple[str, ...], P: int) -> list[dict] | None:
-    """Per person {camera: swaps repaired in its views} from the rows [frame, view, person, groups] of triangulate
-    (``swap_repairs``) and refine (``swaps``); None without rows (then each camera's count over everyone)."""
-    from mocap.io.hdf5 import read_points3d_info
-
-    record = pts.info.get("swap_repairs")
-    tri = session.points3d("triangulated")
-    if not isinstance(record, dict) and tri.is_file() and pts.info.get("stage") != "triangulated":
-        record = read_points3d_info(tri).get("swap_repairs")
-    if not isinstance(record, dict) or "views" not in record:
-        return None
-    more = pts.info.get("swaps", {}).get("views", []) if isinstance(pts.info.get("swaps"), dict) else []
-    out = [dict.fromkeys(names, 0) for _ in range(P)]
-    for _, c, p, *_ in [*record["views"], *more]:
-        if 0 <= int(p) < P and 0 <= int(c) < len(names):
-            out[int(p)][names[int(c)]] += 1
-    return out
-
-
-def _association_summary(session: Session, pts) -> dict:
-    """The plain values of the association's summary (triangulated points' ``info["association"]``), or {}."""
-    from mocap.io.hdf5 import read_points3d_info
-
-    info = pts.info if pts.info.get("stage") == "triangulated" or not session.points3d("triangulated").is_file() \
-        else read_points3d_info(session.points3d("triangulated"))
-    assoc = info.get("association")
-    summary = assoc.get("overall", assoc) if isinstance(assoc, dict) else None
-    if not isinstance(summary, dict):
-        return {}
-    return {str(k): v for k, v in summary.items() if not isinstance(v, (list, dict))}
-
-
-def _association_html(summary: dict) -> str:
-    """:func:`_association_summary` as a table, after a sentence when fewer people were found than requested."""
-    if not summary:
-        return ""
-    asked, found = summary.get("persons_requested"), summary.get("persons_found")
-    note = (f"<p>{int(asked)} people requested (<code>detect.persons</code>), {int(found)} found in the views: "
-            "fewer tracks.</p>") if isinstance(asked, int) and isinstance(found, int) and found < asked else ""
-    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(f'{v:.3g}' if isinstance(v, float) else str(v))}"
-                   "</td></tr>" for k, v in summary.items())
-    return f"<h2>Association of the people</h2>{note}<table>{rows}</table>"
-
-
 def _sources(session: Session):
     """The rig, the 3D points (refined, else triangulated) and their file, and the sync offsets."""
     from mocap.io.hdf5 import read_points3d
@@ -295,7 +251,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     P = pts.xyz.shape[1]
     kp, kp_raw, repairs = detections
     swaps = _swaps_repaired(session, pts)
-    own = _swaps_per_person(session, pts, rig.names, P) if P > 1 and swaps else None
+    own = people.swaps_per_person(session, pts, rig.names, P) if P > 1 and swaps else None
     per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, own[p] if own else swaps) for p in range(P)]
     metrics = dict(per_person[0])
     metrics["points_source"] = src.name
@@ -307,7 +263,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     extra = dict(extra or {})
     person_gaps = extra.pop("person_gaps", None) or {}  # several people: each one's gap frames, by name
     metrics |= extra
-    assoc = _association_summary(session, pts)  # several people asked for: who was found
+    assoc = people.association_summary(session, pts)  # several people asked for: who was found
     metrics |= {"association": assoc} if assoc else {}
     calib = extra.get("calibration_refinement")
     for m in per_person:
@@ -352,7 +308,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     extra_html = _calibration_html(metrics.get("calibration_refinement")) + _gaps_html(metrics.get("gaps"))
     if P > 1:
         extra_html += "".join(_gaps_html(m.get("gaps"), m["name"]) for m in metrics["persons"])
-    extra_html = _association_html(assoc) + extra_html
+    extra_html = people.association_html(assoc) + extra_html
     atomic_write_text(out / "report.html", page.page(session.name, metrics, data, pts, rig, cfg, extra_html,
                                                      review))
     return metrics

@@ -4,10 +4,12 @@ person is present (the timeline), and each person's metrics (``metrics.json`` ``
 from __future__ import annotations
 
 import warnings
+from html import escape
 
 import numpy as np
 
 from mocap.persons import person_name
+from mocap.session import Session
 from mocap.types import Keypoints2D, Points3D, Rig
 
 MATCH_SHARE = 0.5  # a detection is a person's when its median distance to the person's reprojection is
@@ -62,3 +64,47 @@ def aligned_keypoints(rig: Rig, kp: Keypoints2D, pts: Points3D) -> Keypoints2D:
                 m[p, :] = np.inf
                 m[:, q] = np.inf
     return Keypoints2D(out, kp.camera_names, kp.keypoint_set, kp.fps)
+
+
+def swaps_per_person(session: Session, pts, names: tuple[str, ...], P: int) -> list[dict] | None:
+    """Per person {camera: swaps repaired in its views} from the rows [frame, view, person, groups] of triangulate
+    (``swap_repairs``) and refine (``swaps``); None without rows (then each camera's count over everyone)."""
+    from mocap.io.hdf5 import read_points3d_info
+
+    record = pts.info.get("swap_repairs")
+    tri = session.points3d("triangulated")
+    if not isinstance(record, dict) and tri.is_file() and pts.info.get("stage") != "triangulated":
+        record = read_points3d_info(tri).get("swap_repairs")
+    if not isinstance(record, dict) or "views" not in record:
+        return None
+    more = pts.info.get("swaps", {}).get("views", []) if isinstance(pts.info.get("swaps"), dict) else []
+    out = [dict.fromkeys(names, 0) for _ in range(P)]
+    for _, c, p, *_ in [*record["views"], *more]:
+        if 0 <= int(p) < P and 0 <= int(c) < len(names):
+            out[int(p)][names[int(c)]] += 1
+    return out
+
+
+def association_summary(session: Session, pts) -> dict:
+    """The plain values of the association's summary (triangulated points' ``info["association"]``), or {}."""
+    from mocap.io.hdf5 import read_points3d_info
+
+    info = pts.info if pts.info.get("stage") == "triangulated" or not session.points3d("triangulated").is_file() \
+        else read_points3d_info(session.points3d("triangulated"))
+    assoc = info.get("association")
+    summary = assoc.get("overall", assoc) if isinstance(assoc, dict) else None
+    if not isinstance(summary, dict):
+        return {}
+    return {str(k): v for k, v in summary.items() if not isinstance(v, (list, dict))}
+
+
+def association_html(summary: dict) -> str:
+    """:func:`association_summary` as a table, after a sentence when fewer people were found than requested."""
+    if not summary:
+        return ""
+    asked, found = summary.get("persons_requested"), summary.get("persons_found")
+    note = (f"<p>{int(asked)} people requested (<code>detect.persons</code>), {int(found)} found in the views: "
+            "fewer tracks.</p>") if isinstance(asked, int) and isinstance(found, int) and found < asked else ""
+    rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(f'{v:.3g}' if isinstance(v, float) else str(v))}"
+                   "</td></tr>" for k, v in summary.items())
+    return f"<h2>Association of the people</h2>{note}<table>{rows}</table>"
