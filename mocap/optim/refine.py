@@ -7,9 +7,8 @@ length of each bone of the keypoint set. Cost:
   + Σ_tj  |(X_t+1 − 2X_t + X_t−1) · fps² / accel_sigma|²       acceleration prior, m/s²
   + Σ_t,bone ((|X_ta − X_tb| − L_bone) / σ_bone)²              constant bone lengths, metres
 
-with σ_bone = min(bone_sigma, bone_share · L_bone): a short body segment (hand, foot, face) may vary
-by the same share of its length as a long one, not by the same centimetre (finger bones keep
-bone_sigma).
+with σ_bone = min(bone_sigma, bone_share · L_bone): a short body segment (hand, foot, face) may vary by the
+same share of its length as a long one, not by the same centimetre (finger bones keep bone_sigma).
 
 Solved by Levenberg-Marquardt. The normal matrix is banded in time for each joint (bandwidth 6 in
 joint-major order) plus rank-one bone couplings between joints at equal frames; each step is a
@@ -162,11 +161,11 @@ class _Problem:
         return ratios
 
     def set_camera_noise(self, X: np.ndarray, ratios: np.ndarray | None = None) -> np.ndarray | None:
-        """Each camera's σ relative to the others' (:func:`mocap.optim.refine_noise.camera_noise`, measured on the
-        body's observations at X unless ``ratios`` are given); None (all 1) when the cameras are alike."""
+        """Each camera's σ relative to the others' (:func:`~mocap.optim.refine_noise.camera_noise` on the body at X
+        unless ``ratios`` are given; in the weights' units: what they explain is not the camera's noise)."""
         if ratios is None:
-            norms = self.pixel_norms(X) * np.sqrt(self.w)  # what the weights explain is not the camera's noise
-            ratios = camera_noise(norms, (self.w > 0) & (self.groups == 0), self.rig.names)
+            ratios = camera_noise(self.pixel_norms(X) * np.sqrt(self.w), (self.w > 0) & (self.groups == 0),
+                                  self.rig.names)
         if ratios is not None:
             self.cam_scale, self._terms = np.asarray(ratios, float), None
         return ratios
