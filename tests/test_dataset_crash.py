@@ -245,9 +245,10 @@ def _kill_cli_runs(args: list[str], out: Path, kills: int, seed: int, delays: tu
 def test_cli_build_killed_at_random_instants_resumes_to_the_same_dataset(tmp_path):
     from pipeline_synth import synthetic_session
 
-    # enough takes that a build outlasts the kills (5 took 3 s once FBX no longer started Blender; a kill
-    # after the build is done tests nothing)
-    n = 12
+    # enough takes that a build outlasts the kills (5 took 3 s once FBX no longer started Blender, 12 took 4 s
+    # once the stages' fixed costs were cut, and only 2 of the 6 kills landed; a kill after the build is done
+    # tests nothing)
+    n = 36
     sessions = [str(synthetic_session(tmp_path / f"s{i}", frames=40, seed=i)) for i in range(n)]
     out = tmp_path / "data.h5"
     args = ["dataset", "build", *sessions, "--out", str(out), "--workers", "1"]
