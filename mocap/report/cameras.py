@@ -191,25 +191,21 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
             "ratio_to_others": float("nan"), "flagged": False, "flag": None, "hint": None}
     for i, name in enumerate(rig.names):
         row = rows[name]
-        # the others' errors in this camera's pixels: each one's pixels × its scale ÷ this one's
-        others_med = [r["median_px"] * k[j] / k[i] for j, r in enumerate(rows.values())
-                      if j != i and np.isfinite(r["median_px"])]
-        if not others_med or not np.isfinite(row["median_px"]):
+        others_med = _others(rows, "median_px", i, k)
+        if not np.isfinite(others_med) or not np.isfinite(row["median_px"]):
             continue
-        row["ratio_to_others"] = row["median_px"] / max(float(np.median(others_med)), FLOOR_PX)
-        cutoff = ratio * max(float(np.median(others_med)), FLOOR_PX)
+        row["ratio_to_others"] = row["median_px"] / max(others_med, FLOOR_PX)
+        cutoff = ratio * max(others_med, FLOOR_PX)
         p = _profile(err[:, i], None if err_flip is None else err_flip[:, i], obs[:, i], speed[:, i], cutoff,
                      uv[:, i])
         bad_frames = p["bad_frames_share"] * np.isfinite(_per_frame(err[:, i])).sum()
         for stat in ("median_px", "p95_px"):
-            others = [r[stat] * k[j] / k[i] for j, r in enumerate(rows.values()) if j != i and np.isfinite(r[stat])]
-            ref = float(np.median(others))
+            ref = _others(rows, stat, i, k)
             threshold = (ratio if stat == "median_px" else P95_FACTOR * ratio) * max(ref, FLOOR_PX)
             # P95 alone flags bursts: it needs frames bad as a whole, not a tail pulled up by another camera
             if row[stat] > threshold and (stat == "median_px" or bad_frames >= max(MIN_BAD_FRAMES, 0.05 * F)):
                 row["flagged"] = True
-                raw = float(np.median([r[stat] for j, r in enumerate(rows.values())
-                                       if j != i and np.isfinite(r[stat])]))
+                raw = _others(rows, stat, i, np.ones(len(k)))
                 row["flag"] = {"stat": stat, "value": row[stat], "threshold": threshold, "reference": ref,
                                "ratio": threshold / max(ref, FLOOR_PX),
                                "scaled": bool(scaled and abs(ref - raw) > 0.1 * max(raw, FLOOR_PX))}
@@ -217,6 +213,13 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
                 row["hint"] = hint(p, several=pts.xyz.shape[1] > 1)
                 break
     return rows
+
+
+def _others(rows: dict[str, dict], stat: str, i: int, k: np.ndarray) -> float:
+    """The median of the other cameras' ``stat`` in camera ``i``'s pixels (each one's pixels × its scale ``k``
+    ÷ camera i's); NaN when none has it."""
+    others = [r[stat] * k[j] / k[i] for j, r in enumerate(rows.values()) if j != i and np.isfinite(r[stat])]
+    return float(np.median(others)) if others else float("nan")
 
 
 def flag_text(name: str, row: dict) -> str:
