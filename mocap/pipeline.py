@@ -189,12 +189,10 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
         from tqdm import tqdm
 
         todo = [m for m in registry.stages() if only is None or m.NAME in only]
-        from mocap import distributed
+        if any(m.NAME == "detect" for m in todo):  # a detection to run here: its workers' fork server imports
+            from mocap.detect.pool import warm_for  # during the run's set-up (the stage's own call finds it running)
 
-        if any(m.NAME == "detect" for m in todo) and not s.pose2d_h5.exists() and not distributed.active():
-            from mocap.detect.pool import warm  # detection will run here: its workers' fork server imports their
-
-            warm()  # modules during the run's set-up (the stage's own call then finds it running)
+            warm_for(s.pose2d_h5)
         bar = tqdm(todo, desc="pipeline", unit="stage", disable=None if progress and len(todo) > 1 else True)
         current, ahead = "the run's set-up", None
         try:

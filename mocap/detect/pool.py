@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import sys
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 PRELOAD = ("mocap.detect.pool_preload",)  # imported by the fork server before it forks any worker
@@ -67,6 +68,15 @@ def warm() -> None:
     on, e.g. probing the videos); nothing with ``spawn``, or when it runs already."""
     if start_method() == "forkserver":
         context()
+
+
+def warm_for(pose2d: Path, overwrite: bool = False) -> None:
+    """:func:`warm` when a detection will run in this process: its output ``pose2d`` is to be (re)written and
+    no Dask cluster takes the chunks (``mocap run --scheduler``)."""
+    from mocap import distributed
+
+    if (overwrite or not Path(pose2d).exists()) and not distributed.active():
+        warm()
 
 
 def prestart(pool, workers: int) -> None:

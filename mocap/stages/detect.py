@@ -212,8 +212,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     from mocap import distributed
     from mocap.detect import pool as pool_start
 
-    if (overwrite or not session.pose2d_h5.exists()) and not distributed.active():
-        pool_start.warm()  # a detection to run: the workers' fork server imports while this process probes
+    pool_start.warm_for(session.pose2d_h5, overwrite)  # the workers' fork server imports while this probes
     keys = {c: probe_key(p) for c, p in videos.items()}  # before probing: a file changed since is probed again
     infos = {c: probe(p) for c, p in videos.items()}
     n_frames, fps = check_footage(infos, cfg.max_length_difference_s)
