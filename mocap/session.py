@@ -294,7 +294,7 @@ def check_cameras(kp: Keypoints2D, rig: Rig, source: Path | str, rig_source: Pat
 # The stages after detection ask for the rig 5-6 times a run and for the number of people of the 3D points
 # 13 times (each stage's inputs and outputs, the runner's checks): 1-2 ms each, read once per content instead.
 _MEMO_KEEP = 8
-_rigs: dict[tuple, Rig] = {}
+_rigs: dict[str, tuple] = {}  # resolved path → (file_key, rig read)
 _persons: dict[tuple, int] = {}
 
 
@@ -311,15 +311,9 @@ def _read_rig(path: Path) -> Rig:
     digest of the bytes, so a file edited or replaced is read again); every caller gets its own copy."""
     import copy
 
-    from mocap.io.hdf5 import file_key
+    from mocap.io.hdf5 import read_once
 
-    key = file_key(path)
-    rig = _rigs.get(key) if key is not None else None
-    if rig is None:
-        rig = read_rig(path)
-        if key is not None:
-            _remember(_rigs, key, rig)
-    return copy.deepcopy(rig)
+    return copy.deepcopy(read_once(_rigs, _MEMO_KEEP, path, read_rig)[0])
 
 
 def _points3d_persons(path: Path) -> int:

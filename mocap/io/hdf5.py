@@ -168,11 +168,11 @@ def read_keypoints2d_shared(path: str | Path) -> Keypoints2D:
     """:func:`read_keypoints2d`, read once per content of the file in this process: the stages of one
     ``mocap run`` each read the session's ``pose2d.h5`` (rig_refine, sync, triangulate, refine, the report
     twice); later calls, while :func:`file_key` is unchanged, get a copy of what was read (theirs to change)."""
-    kp, _ = _memo_read(_KEYPOINTS_MEMO, MEMO_FILES, path, read_keypoints2d)
+    kp, _ = read_once(_KEYPOINTS_MEMO, MEMO_FILES, path, read_keypoints2d)
     return Keypoints2D(kp.data.copy(), kp.camera_names, kp.keypoint_set, kp.fps)
 
 
-def _memo_read(memo: dict, limit: int, path: str | Path, read):
+def read_once(memo: dict, limit: int, path: str | Path, read):
     """(what ``read(path)`` gives, whether it is the memo's own, not to be changed): kept in ``memo`` by the
     file's resolved path while :func:`file_key` is unchanged, at most ``limit`` files (the oldest let go);
     a file that changed while it was read is not kept."""
@@ -219,7 +219,7 @@ def read_points3d(path: str | Path) -> Points3D:
     """Read and check a ``points3d/*.h5`` (ValueError naming the file and the dataset when malformed); read
     once per content of the file in this process (:func:`file_key`: a file rewritten or replaced is read
     again), each caller getting its own copy."""
-    pts, shared = _memo_read(_POINTS_MEMO, MEMO_POINTS, path, _read_points3d)
+    pts, shared = read_once(_POINTS_MEMO, MEMO_POINTS, path, _read_points3d)
     if not shared:
         return pts
     return Points3D(pts.xyz.copy(), pts.reproj_err.copy(), pts.views.copy(), pts.camera_names, pts.keypoint_set,
