@@ -25,14 +25,6 @@ from mocap.types import Keypoints2D, Rig
 BLOCK_ELEMENTS = 1 << 19  # candidates × people × segments measured at once (~50 MB of temporaries at most)
 
 
-def point_segment_distance(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Distances of points x (..., 2) to segments a-b (..., 2), broadcast; NaN where a segment is missing."""
-    ab = b - a
-    t = np.sum((x - a) * ab, axis=-1) / np.maximum(np.sum(ab * ab, axis=-1), 1e-12)
-    t = np.clip(t, 0.0, 1.0)
-    return np.linalg.norm(a + t[..., None] * ab - x, axis=-1)
-
-
 def on_other_body(rig: Rig, kp: Keypoints2D, X: np.ndarray, min_score: float, margin_px: float) -> np.ndarray:
     """(F, C, P, J) bool: the usable keypoints of person p's detections (``kp``'s persons axis is the identity
     of the 3D people X (F, P, J, 3)) that are another person's: farther than ``margin_px`` and than the body
@@ -40,7 +32,7 @@ def on_other_body(rig: Rig, kp: Keypoints2D, X: np.ndarray, min_score: float, ma
     projected body of another person q (within that radius, at q's depth, of one of its limbs or torso
     segments), nearer it than to p's joint. One person, or no keypoint that far: nothing."""
     from mocap.multi.body import torso_centre, torso_mask
-    from mocap.multi.overlap import BODY_RADIUS_M, body_segments, camera_depths
+    from mocap.multi.overlap import BODY_RADIUS_M, body_segments, camera_depths, point_segment_distance
 
     F, C, P, J = kp.shape
     drop = np.zeros((F, C, P, J), bool)

@@ -42,14 +42,18 @@ def body_segments(keypoint_set: str, n_joints: int) -> np.ndarray:
     return np.array(sorted(pairs), np.intp).reshape(-1, 2)
 
 
+def point_segment_distance(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distances of points x (..., 2) to segments a–b (..., 2), broadcast; NaN where an end is unknown."""
+    ab, ax = b - a, x - a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.clip(np.sum(ax * ab, axis=-1) / np.sum(ab * ab, axis=-1), 0.0, 1.0)
+    t = np.where(np.isfinite(t), t, 0.0)  # a segment of zero length: its point
+    return np.linalg.norm(ax - t[..., None] * ab, axis=-1)
+
+
 def _segment_distance(u: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distances of points u (..., J, 2) to segments a–b (..., S, 2) → (..., J, S) (NaN for unknown ends)."""
-    ab = (b - a)[..., None, :, :]
-    au = u[..., :, None, :] - a[..., None, :, :]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = np.clip(np.sum(au * ab, axis=-1) / np.sum(ab * ab, axis=-1), 0.0, 1.0)
-    t = np.where(np.isfinite(t), t, 0.0)  # a segment of zero length: its point
-    return np.linalg.norm(au - t[..., None] * ab, axis=-1)
+    return point_segment_distance(u[..., :, None, :], a[..., None, :, :], b[..., None, :, :])
 
 
 def camera_depths(rig: Rig, X: np.ndarray) -> np.ndarray:
