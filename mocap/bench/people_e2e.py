@@ -22,6 +22,12 @@ person (Hungarian, on the mean keypoint distance over the frames where both are 
   the other person nearer that camera (:func:`mocap.multi.overlap.occluded`, from the triangulated people)
   and those in the open.
 
+* where the refined error is: per keypoint, per scored frame, and by view state (the scored frames grouped by
+  the number of views where a nearer person's body covers one of the person's evaluated keypoints);
+* ``fitted``: what the user receives, the fitted skeleton (``motion/<skeleton>[_person{k}].npz``): its joints
+  that play one keypoint alone (the skeleton's ``[mappings]``), scored as the refined points are (the same
+  frames and bias correction), per keypoint, and their mean distance to the refined points.
+
 The record of triangulate's occlusion weighting (its measured noise ratio) is kept as ``occlusion``.
 
 The headline ``both_frames`` is the share of frames where every true person is reconstructed; the sync
