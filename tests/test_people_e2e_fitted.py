@@ -64,3 +64,20 @@ def test_breakdown_finds_the_frames_a_nearer_person_overlaps_in_two_views():
     assert abs(r["per_keypoint_bias_corrected_mm"]["b"] - 12.0) < 1e-9  # 2 of the 10 scored frames
     assert r["per_keypoint_bias_corrected_mm"]["a"] == 0.0
     assert len(r["per_frame_bias_corrected_mm"]) == 10 and abs(r["per_frame_bias_corrected_mm"][2] - 20.0) < 1e-9
+
+
+def test_straightened_limbs_finds_a_fitted_elbow_held_straight_where_the_points_bend():
+    from mocap.bench.people_e2e import straightened_limbs
+
+    names = ["left_shoulder", "left_elbow", "left_wrist", "right_hip", "right_knee", "right_ankle"]
+    F = 6
+    bend = np.radians(np.array([10, 40, 60, 80, 60, 40]))  # the refined left elbow's flexion per frame
+    X = np.zeros((F, 6, 3))
+    X[:, 1] = [0.3, 0, 0]
+    X[:, 2] = X[:, 1] + 0.25 * np.stack([np.cos(bend), np.sin(bend), 0 * bend], axis=1)
+    X[:, 3:] = [[0.1, 0, 1.0], [0.1, 0, 0.55], [0.1, 0.2, 0.2]]  # a leg, fitted as the points
+    fitted = X.copy()
+    fitted[2:5, 2] = fitted[2:5, 1] + [0.25 * np.cos(0.1), 0.25 * np.sin(0.1), 0]  # frames 2-4: straight (5.7°)
+    assert straightened_limbs(X, fitted, names) == {"left_elbow": [2, 3, 4]}
+    assert straightened_limbs(X, X, names) == {}
+    assert straightened_limbs(X[:, 3:], fitted[:, 3:], names[3:]) == {}  # no arm evaluated

@@ -174,7 +174,8 @@ def run(cfg: PeopleE2EConfig) -> dict:
             row |= breakdown(X[:, k], truth[:, row["true_person"]], ev, occ[:, :, k])
             row["fitted"] = person_errors(fitted[:, k], truth[:, row["true_person"]]) | {
                 "per_keypoint_bias_corrected_mm": per_keypoint(fitted[:, k], truth[:, row["true_person"]], ev),
-                "fit_to_refined_mm": _mean_mm(np.linalg.norm(fitted[:, k] - X[:, k], axis=-1))}
+                "fit_to_refined_mm": _mean_mm(np.linalg.norm(fitted[:, k] - X[:, k], axis=-1)),
+                "straightened_limb_frames": straightened_limbs(X[:, k], fitted[:, k], ev)}
             row["views_2d_px"] = view_errors(kp.xy[:, :, k][..., idx, :], kp.score[:, :, k][..., idx], uv_true,
                                              row["true_person"], kp.camera_names, recovered[:, :, k], occ[:, :, k])
     from mocap.stages.sync import read_offsets
@@ -210,6 +211,36 @@ def breakdown(X: np.ndarray, truth: np.ndarray, names: list[str], occluded: np.n
     return {"per_keypoint_bias_corrected_mm": per_keypoint(X, truth, names),
             "per_frame_bias_corrected_mm": [None if not np.isfinite(v) else float(v * 1000) for v in per_frame],
             "by_occluded_views": groups}
+
+
+LIMBS = (("shoulder", "elbow", "wrist"), ("hip", "knee", "ankle"))
+BENT_DEG, STRAIGHT_DEG = 30.0, 12.0  # a limb bent this much held this straight by the fit: a hinge stuck at its limit
+
+
+def flexion_deg(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """The bend at b (degrees, 0 = straight) of the limb a–b–c (points (..., 3))."""
+    u, v = b - a, c - b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.sum(u * v, axis=-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def straightened_limbs(X: np.ndarray, fitted: np.ndarray, names: list[str]) -> dict:
+    """Per limb (``left_elbow``, ``right_knee``, ...) of the evaluated keypoints ``names``, the frames where the
+    refined points X (F, K, 3) bend it by :data:`BENT_DEG` or more and the fitted skeleton (F, K, 3) holds it
+    within :data:`STRAIGHT_DEG` of straight (a hinge the fit left at its limit: the arm or leg is then wholly
+    off); limbs with no such frame are left out."""
+    out = {}
+    for side in ("left", "right"):
+        for limb in LIMBS:
+            keys = [f"{side}_{k}" for k in limb]
+            if all(k in names for k in keys):
+                i = [names.index(k) for k in keys]
+                stuck = (flexion_deg(*(X[:, j] for j in i)) >= BENT_DEG) & \
+                    (flexion_deg(*(fitted[:, j] for j in i)) < STRAIGHT_DEG)
+                if stuck.any():
+                    out[keys[1]] = np.flatnonzero(stuck).tolist()
+    return out
 
 
 def fitted_points(session: Path, sets: list[str], persons: int, keypoints: list[str], keypoint_set: str) -> np.ndarray:
