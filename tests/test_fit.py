@@ -131,7 +131,7 @@ def test_twisted_shoulders_and_hips_still_bend_their_elbows_and_knees():
     """A ball joint aimed at its hinge alone (shoulder → elbow, hip → knee) has a twist the start pose cannot
     see; started with the hinge's axis across the limb's plane, the solver held bent limbs straight (hands and
     feet 100–180 mm off on exact keypoints). The start pose now turns the twist so the hinge bends in the
-    observed plane."""
+    observed plane, and a nearly straight limb takes the plane of its nearest clearly bent frame."""
     from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_quat, quat_continuous, quat_to_matrix
     from mocap.types import Motion
 
@@ -148,4 +148,4 @@ def test_twisted_shoulders_and_hips_still_bend_their_elbows_and_knees():
     _, pt = truth.fk()
     for n in ["LeftHand", "RightHand", "LeftFoot", "RightFoot"]:
         err = np.linalg.norm(p[:, names.index(n)] - pt[:, names.index(n)], axis=1)
-        assert np.median(err) < 0.003 and np.percentile(err, 95) < 0.03, (n, np.median(err), err.max())
+        assert np.median(err) < 0.002 and err.max() < 0.01, (n, np.median(err), err.max())
