@@ -129,7 +129,7 @@ def client_for(address: str | None = None, workers: int = 0, timeout_s: float = 
     from distributed import Client, LocalCluster
 
     n = workers or os.cpu_count() or 1
-    with dask.config.set({"distributed.worker.daemon": False}):
+    with dask.config.set({"distributed.worker.daemon": False}), _workers_ignore_ctrl_c():
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR)
     try:
@@ -140,6 +140,26 @@ def client_for(address: str | None = None, workers: int = 0, timeout_s: float = 
             client.close()
     finally:
         cluster.close()
+
+
+@contextmanager
+def _workers_ignore_ctrl_c():
+    """While a LocalCluster starts its processes: SIGINT ignored, which they inherit (Python installs no
+    KeyboardInterrupt handler where it starts ignored). Ctrl-C reaches the whole process group: this process
+    cancels the sessions and closes the cluster, which ends its workers; interrupted themselves, every nanny and
+    worker printed its own tracebacks (hundreds of lines for one Ctrl-C). A detection pool inside a worker still
+    takes the signal (its workers install their own handler and stop at their next frame)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager

@@ -50,6 +50,20 @@ def test_unreachable_scheduler(tmp_path, capsys):
     assert "could not reach the Dask scheduler at 'tcp://127.0.0.1:9' within 1 s" in capsys.readouterr().err
 
 
+def test_local_cluster_processes_start_with_ctrl_c_ignored():
+    """Ctrl-C reaches the whole process group; the LocalCluster's nannies and workers inherit SIGINT ignored (a
+    Python started so installs no KeyboardInterrupt handler), so only the batch process reports it, in one line."""
+    from mocap.distributed import _workers_ignore_ctrl_c
+
+    ask = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"]
+    before = signal.getsignal(signal.SIGINT)
+    with _workers_ignore_ctrl_c():
+        inside = subprocess.run(ask, capture_output=True, text=True, check=True).stdout.strip()
+    assert inside == "True"
+    assert signal.getsignal(signal.SIGINT) is before  # this process's own handler is back
+    assert subprocess.run(ask, capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_batch_interrupted_and_resumed_redoes_only_unfinished_sessions(shared_data, tmp_path):
@@ -74,6 +88,7 @@ def test_batch_interrupted_and_resumed_redoes_only_unfinished_sessions(shared_da
     done_before = {s for s in sessions if finished(s)}
     assert 3 <= at_signal <= len(done_before) < len(sessions), (at_signal, out)
     assert proc.returncode == 130 and "run the same command again" in out, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out  # one line, not one per nanny and worker
 
     broken = tmp_path / "broken"
     broken.mkdir()  # no rig, no videos: fails, and the others go on
