@@ -1,0 +1,90 @@
+"""mocap live --from-videos: when a camera's stream ended is judged in the take's time, not by when its reader
+got there (on a busy machine the readers of a normal take reached their ends up to a second apart, and every
+camera but the last was reported "stopped mid-take"); a file cut short says so; playback's clock starts when
+the engine starts, not when its detectors were made."""
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+import mocap.detect
+from mocap.live.engine import LiveConfig, LiveEngine
+
+
+def video(path, frames, fps=60.0, cut=None):
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (64, 48))
+    rng = np.random.default_rng(0)
+    for _ in range(frames):
+        w.write(rng.integers(0, 255, (48, 64, 3), np.uint8))
+    w.release()
+    if cut:  # the file cut short: its header still promises every frame
+        data = path.read_bytes()
+        path.write_bytes(data[: int(len(data) * cut)])
+    return str(path)
+
+
+class Nobody:
+    keypoint_set = "blazepose33"
+
+    def __call__(self, image, ms):
+        return [np.full((33, 3), np.nan)]
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def engine(monkeypatch, tmp_path, rig4):
+    monkeypatch.setattr(mocap.detect, "get_detector", lambda *a, **k: Nobody())
+
+    def make(sources):
+        return LiveEngine(rig4, sources, LiveConfig(), realtime=True)
+    return make
+
+
+@pytest.fixture
+def rig4():
+    from mocap.types import Camera, Rig
+
+    cams = []
+    for k in range(4):
+        T = np.eye(4)
+        T[:3, 3] = [0.0, 0.0, 3.0 + k]
+        cams.append(Camera(name=f"cam0{k + 1}", K=np.array([[60.0, 0, 32], [0, 60.0, 24], [0, 0, 1]]),
+                           dist=np.zeros(5), cam_from_world=T, size=(64, 48)))
+    return Rig(tuple(cams))
+
+
+def test_a_reader_that_fell_behind_ends_with_the_take_and_a_cut_file_is_named(engine, tmp_path):
+    paths = {"cam01": video(tmp_path / "cam01.avi", 12), "cam02": video(tmp_path / "cam02.avi", 12),
+             "cam03": video(tmp_path / "cam03.avi", 12, cut=0.5)}
+    e = engine(paths)
+    t0 = time.monotonic()
+    for s in e.sources:
+        s.t0 = t0
+    a, b, cut = e.sources
+    a.run()  # on schedule: 0.2 s
+    time.sleep(0.3)
+    b.run()  # 0.5 s behind: every frame late, its end reached 0.5 s after a's in wall time
+    cut.run()
+    rows = {r["camera"]: r for r in e.health()}
+    assert rows["cam01"]["state"] == "ended: end of stream" and rows["cam02"]["state"] == "ended: end of stream"
+    assert b.late_s > 0.3 and abs(a.ended_at - b.ended_at) < 1e-9
+    assert rows["cam03"]["read"] < 12
+    assert rows["cam03"]["state"] == f"stopped mid-take: video cut short at frame {rows['cam03']['read']} of 12"
+
+
+def test_playback_starts_when_the_engine_starts(engine, tmp_path):
+    e = engine({"cam01": video(tmp_path / "cam01.avi", 3), "cam02": video(tmp_path / "cam02.avi", 3)})
+    time.sleep(0.8)  # making the detectors took this long
+    before = time.monotonic()
+    e.start()
+    try:
+        assert all(s.t0 >= before for s in e.sources) and e.t0 >= before
+        while e.running():
+            time.sleep(0.02)
+    finally:
+        e.stop()
+    assert all(s.late_s < 0.5 for s in e.sources)  # no frame was due before playback began
