@@ -138,7 +138,15 @@ def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[st
     missing = [c for c in cameras if c not in found]
     if missing:
         raise ValueError(f"{folder}: no video for cameras {missing} of the rig (found {sorted(found)})")
+    unused = tuple(sorted(found[c].name for c in set(found) - set(cameras)))
+    if unused and (str(folder), unused) not in _told_unused:  # once per process: several stages look
+        _told_unused.add((str(folder), unused))
+        log.warning("%s: %s not used: no camera of that name in the rig %s (a file name is its camera's name)",
+                    folder, ", ".join(unused), list(cameras))
     return {c: found[c] for c in cameras}
+
+
+_told_unused: set[tuple[str, tuple[str, ...]]] = set()
 
 
 def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0) -> tuple[int, float]:
