@@ -120,3 +120,11 @@ def test_batch_summary_and_failure_list(shared_data, tmp_path, capsys):
     assert "take0" in out and "take1" in out and "2 done, 1 failed" in out
     assert (video / "pose2d.h5").is_file() and (video / "export" / "take1_body22.bvh").is_file()
     assert "failures:" in out and "broken" in out.split("failures:")[1] and "missing calibration" in out
+
+
+def test_no_more_local_workers_than_sessions():
+    from mocap.batch import local_workers
+
+    assert local_workers(8, 2) == 2  # --workers 8 on two sessions: two processes, not eight
+    assert local_workers(2, 8) == 2 and local_workers(0, 1) == 1
+    assert local_workers(0, 100) == (os.cpu_count() or 1)
