@@ -72,3 +72,19 @@ def test_a_video_without_a_rig_camera_is_named_once(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         find_videos(tmp_path, ("cam01", "cam02", "cam03"))
     assert not caplog.records
+
+
+def test_an_empty_or_corrupt_video_is_named_and_ffmpeg_stays_off_the_terminal(tmp_path, capfd, caplog):
+    import logging
+
+    empty = tmp_path / "cam01.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"cam01.mp4: empty file \(0 bytes\): not a video"):
+        probe(empty)
+    bad = tmp_path / "cam02.mp4"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    with caplog.at_level(logging.DEBUG, logger="mocap.io.video"), \
+            pytest.raises(ValueError, match=r"cam02.mp4: cannot open video \(unsupported or corrupt file"):
+        probe(bad)
+    assert "moov atom" not in capfd.readouterr().err  # FFmpeg's line: in the log, not on the terminal
+    assert "moov atom not found" in caplog.text

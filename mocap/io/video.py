@@ -76,10 +76,16 @@ def remember(key: tuple, info: FootageInfo) -> None:
 
 
 def _probe_video(source: Path) -> FootageInfo:
-    cap = cv2.VideoCapture(str(source))
+    from mocap.quiet import native_stderr_to_log
+
+    if source.stat().st_size == 0:
+        raise ValueError(f"{source}: empty file (0 bytes): not a video")
+    with native_stderr_to_log(log):  # FFmpeg's own lines ("moov atom not found") go to the run's log
+        cap = cv2.VideoCapture(str(source))
     try:
         if not cap.isOpened():
-            raise ValueError(f"{source}: cannot open video (unsupported or corrupt file)")
+            raise ValueError(f"{source}: cannot open video (unsupported or corrupt file; FFmpeg's reason is in the "
+                             "run's log)")
         fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
         size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
