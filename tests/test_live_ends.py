@@ -88,3 +88,15 @@ def test_playback_starts_when_the_engine_starts(engine, tmp_path):
     finally:
         e.stop()
     assert all(s.late_s < 0.5 for s in e.sources)  # no frame was due before playback began
+
+
+def test_a_missing_camera_list_is_said_before_any_preview(tmp_path, rig4, monkeypatch, capsys):
+    from mocap.cli import main as cli
+    from mocap.io.rig_files import write_rig
+
+    (tmp_path / "calibration").mkdir()
+    write_rig(rig4, tmp_path / "calibration" / "rig.toml")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert cli(["live", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "live.toml does not exist" in err and "preview" not in err.split("error:")[0], err

@@ -39,7 +39,11 @@ def cmd_live(args) -> int:
     from mocap.bench.common import write_json
     from mocap.live import LiveConfig, run_live
     from mocap.live.display import MjpegSink, PngSink, WindowSink
+    from mocap.live.sources import session_sources
+    from mocap.session import Session
 
+    session = Session(args.session)  # no rig, no live.toml: said before a preview is announced or a port opened
+    session_sources(session, session.rig().names, args.from_videos)
     if args.mjpeg is not None:
         sink = MjpegSink(args.mjpeg)
         print(f"preview: {sink.address}", file=sys.stderr)
