@@ -100,3 +100,26 @@ def test_a_missing_camera_list_is_said_before_any_preview(tmp_path, rig4, monkey
     assert cli(["live", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "live.toml does not exist" in err and "preview" not in err.split("error:")[0], err
+
+
+def test_a_recording_keeps_camera_names_a_rig_accepts(tmp_path, rig4):
+    """A space or an accent is a valid rig camera name; --record refused it (the stricter safe_name)."""
+    import dataclasses
+
+    from mocap.io.rig_files import read_rig
+    from mocap.live.record import Recorder
+    from mocap.types import Rig
+
+    names = ["câm 01", "cam02", "cam03", "cam04"]
+    rig = Rig(tuple(dataclasses.replace(c, name=n) for c, n in zip(rig4.cameras, names, strict=True)))
+    rec = Recorder(tmp_path / "rec", rig, names, 30.0, "mjpg")
+    for k in range(len(names)):
+        rec.write(k, np.zeros((48, 64, 3), np.uint8), 30.0)
+    rec.close()
+    assert (tmp_path / "rec" / "videos" / "câm 01.avi").is_file()
+    assert read_rig(tmp_path / "rec" / "calibration" / "rig.toml").names == tuple(names)
+    with pytest.raises(ValueError, match=r"record: camera name '\.\./x' is not a safe file name"):
+        Recorder(tmp_path / "rec2", Rig(tuple(dataclasses.replace(c, name=n) for c, n in
+                                              zip(rig4.cameras, ["../x", "b", "c", "d"], strict=True))),
+                 ["../x", "b", "c", "d"], 30.0, "mjpg")
+    assert not (tmp_path / "rec2").exists()  # refused before anything is written
