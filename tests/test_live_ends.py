@@ -123,3 +123,12 @@ def test_a_recording_keeps_camera_names_a_rig_accepts(tmp_path, rig4):
                                               zip(rig4.cameras, ["../x", "b", "c", "d"], strict=True))),
                  ["../x", "b", "c", "d"], 30.0, "mjpg")
     assert not (tmp_path / "rec2").exists()  # refused before anything is written
+
+
+def test_readers_behind_the_videos_rate_are_said_with_the_latency():
+    from mocap.live.cli import late_note
+
+    on_time = {"cameras": [{"late_s": 0.01}, {"late_s": 0.2}]}
+    assert late_note(on_time) is None
+    note = late_note({"cameras": [{"late_s": 0.1}, {"late_s": 9.6}]})
+    assert note.startswith("the video readers fell up to 9.6 s behind the videos' rate") and "latency" in note

@@ -66,10 +66,24 @@ def cmd_live(args) -> int:
     stopped = [f"{c['camera']} ({c['state']})" for c in s["cameras"] if c["state"].startswith(("stopped", "stalled"))]
     if stopped:
         print(f"cameras that stopped: {', '.join(stopped)}")
+    note = late_note(s)
+    if note:
+        print(note)
     if s.get("recorded"):
         print(f"recorded: {s['recorded']} (process it with: mocap run {s['recorded']})")
     write_json(s, args.json)
     return 0
+
+
+def late_note(summary: dict, most_s: float = 0.5) -> str | None:
+    """A sentence when the videos' readers (--from-videos) fell behind their rate by more than ``most_s``: the
+    latency then counts the wait for decoding, not the detection (seconds, on full-size videos on a busy machine)."""
+    late = max((c.get("late_s") or 0.0 for c in summary["cameras"]), default=0.0)
+    if late <= most_s:
+        return None
+    return (f"the video readers fell up to {late:.1f} s behind the videos' rate (decoding them is more than this "
+            "machine does in real time): the latency counts that wait; smaller videos or fewer cameras keep up "
+            "(mocap bench live plays 640x480)")
 
 
 def _camera_table(summary: dict, last: tuple[str, str, str]) -> str:
