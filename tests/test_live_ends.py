@@ -132,3 +132,20 @@ def test_readers_behind_the_videos_rate_are_said_with_the_latency():
     assert late_note(on_time) is None
     note = late_note({"cameras": [{"late_s": 0.1}, {"late_s": 9.6}]})
     assert note.startswith("the video readers fell up to 9.6 s behind the videos' rate") and "latency" in note
+
+
+def test_no_camera_that_opens_is_an_error_naming_each_reason(tmp_path, rig4, engine, capfd):
+    """live.toml's streams all unreachable: the table says why per camera, the command fails (it exited 0 with
+    nothing measured), and FFmpeg's own "Connection refused" lines stay in the log."""
+    from mocap.cli import main as cli
+    from mocap.io.rig_files import write_rig
+
+    (tmp_path / "calibration").mkdir()
+    write_rig(rig4, tmp_path / "calibration" / "rig.toml")
+    (tmp_path / "live.toml").write_text('[cameras]\ncam01 = "http://127.0.0.1:9/a.mjpg"\n'
+                                        'cam02 = "http://127.0.0.1:9/b.mjpg"\n')
+    assert cli(["live", str(tmp_path), "--no-preview", "--seconds", "5"]) == 2
+    out, err = capfd.readouterr()
+    assert "ended: cannot open 'http://127.0.0.1:9/a.mjpg'" in out
+    assert "error: no camera delivered a frame (cam01, cam02" in err and "live.toml" in err
+    assert "camera cam01: camera cam01" not in err and "Connection refused" not in err

@@ -72,6 +72,11 @@ def cmd_live(args) -> int:
     if s.get("recorded"):
         print(f"recorded: {s['recorded']} (process it with: mocap run {s['recorded']})")
     write_json(s, args.json)
+    if not any(c["read"] for c in s["cameras"]):  # nothing to show, nothing measured: not a run that worked
+        print(f"error: no camera delivered a frame ({', '.join(c['camera'] for c in s['cameras'])}; each one's "
+              "reason in the table above): check " + ("the session's videos" if args.from_videos else
+                                                   "the devices and stream URLs of live.toml"), file=sys.stderr)
+        return 2
     return 0
 
 

@@ -117,9 +117,12 @@ class Source(threading.Thread):
     def _open(self):
         import cv2
 
-        cap = cv2.VideoCapture(self.target)
+        from mocap.quiet import native_stderr_to_log
+
+        with native_stderr_to_log(log):  # OpenCV's and FFmpeg's own lines ("Connection refused") go to the log
+            cap = cv2.VideoCapture(self.target)
         if not cap.isOpened():
-            raise OSError(f"camera {self.camera_name}: cannot open {self.target!r}")
+            raise OSError(f"cannot open {self.target!r}")  # logged as "camera NAME: ..." by _end
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and fps > 0 else None
         count = cap.get(cv2.CAP_PROP_FRAME_COUNT) if self.realtime else 0
