@@ -128,10 +128,22 @@ class Session:
         """``motion/<name><suffix>.npz``: ``motion/body22.npz`` alone, ``motion/body22_person2.npz`` with others."""
         return self.motion(f"{safe_name(name, 'motion name')}{person.suffix}")
 
+    @property
+    def export_stem(self) -> str:
+        """The session folder's name, which starts the export files' names. The user named that folder (it is
+        not read from a file), so a space or an accent is fine ("Take 01", "séance 1"); what a file name
+        cannot hold, or would hide, is refused."""
+        n = self.name
+        if not n or n.strip() != n or n.startswith(".") or ".." in n or any(c in n for c in "/\\\0") \
+                or any(ord(c) < 32 for c in n):
+            raise ValueError(f"session folder name {n!r} cannot start the export files' names (no leading or "
+                             "trailing space, leading '.', '..', '/', '\\' or control characters): rename the folder")
+        return n
+
     def person_export(self, motion: str, person: Person, suffix: str) -> Path:
         """``export/<session>_<motion><suffix>`` alone, ``export/<session>_person2_<motion><suffix>`` with
         others (``suffix``: the format's, e.g. ``.bvh``)."""
-        return self.export_dir / (f"{safe_name(self.name, 'session name')}{person.suffix}_"
+        return self.export_dir / (f"{self.export_stem}{person.suffix}_"
                                   f"{safe_name(motion, 'motion name')}{suffix}")
 
     def videos(self) -> list[Path]:

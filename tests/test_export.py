@@ -97,3 +97,20 @@ def test_cli_fit_retarget_export(tmp_path, capsys):
     assert 60 < np.ptp(m.root_positions[:, 0]) < 90
     assert cli(["export", str(session), "--format", "xyz"]) == 2
     assert "unknown format 'xyz'" in capsys.readouterr().err
+
+
+def test_a_session_folder_with_a_space_and_an_accent_exports(tmp_path):
+    """The user named the folder: "Take 01 é" starts the export files' names (the run failed at export, after
+    all the work, on the rule for names read from user files); a name a file cannot start with is refused."""
+    from pipeline_synth import synthetic_session
+
+    from mocap.pipeline import run
+    from mocap.session import Session
+
+    session = synthetic_session(tmp_path / "Take 01 é", frames=40)
+    run(session, sets=["export.formats=['bvh']", "report.overlay_videos=false"], progress=False)
+    assert (session / "export" / "Take 01 é_body22.bvh").is_file()
+    for bad in (" take", ".take", "a..b"):
+        (tmp_path / bad).mkdir()
+        with pytest.raises(ValueError, match="cannot start the export files' names"):
+            _ = Session(tmp_path / bad).export_stem

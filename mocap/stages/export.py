@@ -145,7 +145,7 @@ def _remove_stale(session: Session, settings, outs: list[Path]) -> None:
     take of several, the unsuffixed ones of a one-person take and vice versa)."""
     import re
 
-    stem = re.escape(safe_name(session.name, "session name"))
+    stem = re.escape(session.export_stem)
     names = "|".join(re.escape(m) for m in motions(settings))
     suffixes = "|".join(re.escape(exporters.get(f).suffix) for f in settings.export.formats)
     pattern = re.compile(rf"{stem}(_person[0-9]+)?_({names})({suffixes})")
