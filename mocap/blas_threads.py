@@ -7,7 +7,8 @@ the 100-frame demo those stages used about twice their wall time in CPU (0.83 CP
 core busy doing nothing that detection's tail, the overlay renders or another process could have used, and on
 a loaded machine the main thread also waits for a worker the scheduler has not run yet. :func:`limited` caps
 every loaded OpenBLAS at one thread and puts the counts back afterwards; results change only in the last bits
-(a threaded product sums in another order).
+(a threaded product sums in another order). Long takes gain nothing from more threads either: on an idle 16-core
+machine refine on 20,000 frames took 43 s wall (267 CPU s) with 16 threads, 39 s with one (README, bench after).
 
 Only OpenBLAS is known (by its ``openblas_[gs]et_num_threads`` functions, with the ``64_`` suffix of NumPy's
 ILP64 build and the ``scipy_`` prefix of SciPy's wheels), only where the process's mapped libraries can be
