@@ -32,7 +32,7 @@ from mocap.settings import resolve as resolve_settings
 from mocap.warm import WarmUp, first_uses
 
 log = logging.getLogger(__name__)
-# the stages after this one solve small problems one after another: their BLAS on one thread (mocap.blas_threads)
+# the stages after this one run every OpenBLAS at one thread: more only spin between their calls (mocap.blas_threads)
 ONE_BLAS_THREAD_AFTER = "detect"
 PipelineConfig = Settings  # the name this class had before the stage contract
 __all__ = ["run", "run_stages", "load_config", "parse_set", "PipelineConfig", "Settings", "RunResult"]
@@ -206,7 +206,7 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
                 current = module.NAME
                 bar.set_postfix_str(module.NAME)
                 if not one_thread and names.index(module.NAME) > names.index(ONE_BLAS_THREAD_AFTER):
-                    small.enter_context(blas_threads.limited(1))  # the small problems after detection
+                    small.enter_context(blas_threads.limited(1))  # given back when the run ends
                     one_thread = True
                 _one_stage(module, s, settings, state, result,
                            forced=force or names.index(module.NAME) >= first_forced)
