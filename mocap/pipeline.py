@@ -16,11 +16,12 @@ import logging
 import os
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from mocap import blas_threads
 from mocap import stages as registry
 from mocap.ahead import Ahead
 from mocap.io.atomic import atomic_write_text
@@ -31,6 +32,8 @@ from mocap.settings import resolve as resolve_settings
 from mocap.warm import WarmUp, first_uses
 
 log = logging.getLogger(__name__)
+# the stages after this one run every OpenBLAS at one thread: more only spin between their calls (mocap.blas_threads)
+ONE_BLAS_THREAD_AFTER = "detect"
 PipelineConfig = Settings  # the name this class had before the stage contract
 __all__ = ["run", "run_stages", "load_config", "parse_set", "PipelineConfig", "Settings", "RunResult"]
 
@@ -194,7 +197,7 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
 
             warm_for(s.pose2d_h5)
         bar = tqdm(todo, desc="pipeline", unit="stage", disable=None if progress and len(todo) > 1 else True)
-        current, ahead = "the run's set-up", None
+        current, ahead, small, one_thread = "the run's set-up", None, ExitStack(), False
         try:
             # the Blender child, the overlay videos; the later stages' imports on detection's free core
             ahead = _RunAhead(s, settings, [m.NAME for m in todo])
@@ -202,6 +205,9 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
             for module in bar:
                 current = module.NAME
                 bar.set_postfix_str(module.NAME)
+                if not one_thread and names.index(module.NAME) > names.index(ONE_BLAS_THREAD_AFTER):
+                    small.enter_context(blas_threads.limited(1))  # given back when the run ends
+                    one_thread = True
                 _one_stage(module, s, settings, state, result,
                            forced=force or names.index(module.NAME) >= first_forced)
                 current = f"the work started ahead after {module.NAME}"  # the Blender child, the overlays
@@ -221,6 +227,7 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
             log.error("%s failed: %s", f"stage {current}" if current in names else current, e)
             raise
         finally:
+            small.close()
             _flush(state)  # the last stage's record (also after an error or a Ctrl-C in a later stage's checks)
             bar.close()
             for name in ("mocap", "calibration"):

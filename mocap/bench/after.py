@@ -27,7 +27,9 @@ own; the issue's targets: 15 % with the default outputs, 5 % with the overlay vi
 ≤ 1 s without videos). Figures on a shared machine move with its load: the JSON records it at each run's
 start and end, and the CPU seconds after detection (``after_detection_cpu_s``) move less with it. Detection's
 pool workers end in the background and are reaped during the first stage after it: their CPU is counted
-for detection (``workers_reaped_cpu_s`` in its row), not for that stage.
+for detection (``workers_reaped_cpu_s`` in its row), not for that stage. The stages after detection run every
+loaded OpenBLAS at one thread (:mod:`mocap.blas_threads`); ``blas_threads`` in the JSON: each one's count outside
+them.
 """
 
 from __future__ import annotations
@@ -176,7 +178,10 @@ def run(cfg: AfterBenchConfig, progress=None) -> dict:
         own = r["detection_s"] if label.startswith("fresh") else detection
         r["after_over_detection"] = r["after_detection_s"] / own if own else None
     report = {r["stage"]: r for r in runs["fresh-no-videos"]["stages"]}.get("report", {})
+    from mocap.blas_threads import pools
+
     return {"config": asdict(cfg), "session": str(src), "detection_s": detection, "runs": runs,
+            "blas_threads": pools(),  # outside the stages after detection, which run them at one (mocap.blas_threads)
             "targets": {"default_after_over_detection": 0.15, "no_videos_after_over_detection": 0.05,
                         "report_no_videos_s": 1.0},
             "targets_checked": {"default_after_over_detection": "default",
