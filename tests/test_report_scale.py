@@ -186,10 +186,10 @@ def test_hands_no_camera_saw_leave_the_body_verdict_alone():
     'points reconstructed 44 %'), the page says no camera saw a hand instead of a 'nan%' bone variation."""
     from body_synth import blazepose_keypoints, body_motion
 
-    from mocap.synth import RigSpec, ring_rig
     from mocap.keypoint_sets import get_keypoint_set, hand_joints
     from mocap.report import metrics
     from mocap.report.page import summary_rows
+    from mocap.synth import RigSpec, ring_rig
     from mocap.types import Keypoints2D, Points3D
 
     ks = get_keypoint_set("blazepose33_hands")
