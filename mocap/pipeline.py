@@ -48,6 +48,7 @@ def __getattr__(name: str):
 class RunResult:
     session: Path
     status: dict[str, str] = field(default_factory=dict)  # ran | skipped | not needed (reason)
+    why: dict[str, str] = field(default_factory=dict)  # why each stage that ran had to run
     timings: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of this process and its ended children
     # of which its ended children (a Blender child; detection's pool workers, which end in the background and
@@ -308,16 +309,21 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     prev = state.get(name, {})
     # skipped only when its outputs are still the ones it wrote (not remade by hand, or by Python code
     # that went around the runner, under other settings)
-    if not forced and prev.get("status") == "done" and all(p.exists() for p in outs) \
-            and prev.get("outputs") == _fingerprint(outs, s.root) and _same(module, s, settings, inputs, key, state):
+    why = "asked for (--from, --force)" if forced else "no earlier run" if not prev \
+        else "its last run did not finish" if prev.get("status") != "done" \
+        else "an output is missing" if not all(p.exists() for p in outs) \
+        else "its outputs changed since it wrote them" if prev.get("outputs") != _fingerprint(outs, s.root) \
+        else None if _same(module, s, settings, inputs, key, state) else "its inputs or settings changed"
+    if why is None:
         result.status[name], result.timings[name] = "skipped", 0.0
         result.outputs[name] = [str(p) for p in outs]
         return
+    result.why[name] = why
     resume = getattr(module, "RESUMABLE", False) and not forced and prev.get("key") == key \
         and prev.get("status") == "started"
     state[name] = {"key": key, "status": "started"}
     _save(s, state)
-    log.info("stage %s: %s", name, "resuming" if resume else "running")
+    log.info("stage %s: %s (%s)", name, "resuming" if resume else "running", why)
     t0, c0, k0 = time.perf_counter(), _cpu_s(), _children_cpu_s()
     out = module.main(s, settings, not resume)
     _check_interrupt()  # a Ctrl-C swallowed inside the stage stops here, before the stage is marked done

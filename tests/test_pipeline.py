@@ -35,12 +35,17 @@ def test_run_all_stages_then_nothing_to_do(session):
 
 
 def test_changed_setting_reruns_that_stage_and_what_follows(session):
-    run(session, sets=FAST, progress=False)
+    first = run(session, sets=FAST, progress=False)
+    assert set(first.why.values()) == {"no earlier run"} and list(first.why) == first.ran
     r = run(session, sets=FAST + ["refine.accel_sigma=25"], progress=False)
     assert r.status["triangulate"] == "skipped"
     assert r.ran == ["refine", "fit", "retarget", "export", "report"]
+    assert r.why["refine"] == "its inputs or settings changed" and r.why["fit"] == "its inputs or settings changed"
+    (session / "export" / "take_mixamo.trc").unlink()
+    r = run(session, sets=FAST + ["refine.accel_sigma=25"], progress=False)
+    assert r.ran == ["export"] and r.why["export"] == "an output is missing", r.why  # the same file again: no report
     r = run(session, sets=FAST + ["refine.accel_sigma=25"], from_stage="retarget", progress=False)
-    assert r.ran == ["retarget", "export", "report"]
+    assert r.ran == ["retarget", "export", "report"] and r.why["retarget"] == "asked for (--from, --force)"
 
 
 def test_config_errors_name_the_key_and_the_file(tmp_path, session):
@@ -100,6 +105,7 @@ def test_cli_run_prints_the_stage_table(session, capsys):
     assert cli(["run", str(session), "--set", "export.formats=['bvh']"]) == 0
     out = capsys.readouterr().out
     assert "refine" in out and "export: " in out and "quality: reprojection median" in out
+    assert "why it ran" in out and "no earlier run" in out
     assert cli(["run", str(session), "--set", "nope.x=1"]) == 2
     assert "unknown key 'nope'" in capsys.readouterr().err
 

@@ -123,8 +123,9 @@ def cmd_run(args) -> int:
         sets = [*args.set, *(["report.overlay_videos=false"] if getattr(args, "no_videos", False) else [])]
         r = run(args.session, config_path=args.config, sets=sets, from_stage=args.from_stage,
                 command=args.command_line)
-    rows = [{"stage": k, "status": v, "s": r.timings.get(k, 0.0)} for k, v in r.status.items()]
-    print(format_table(rows, [("stage", "stage", "s"), ("status", "status", "s"), ("s", "seconds", ".2f")]))
+    rows = [{"stage": k, "status": v, "s": r.timings.get(k, 0.0), "why": r.why.get(k, "")} for k, v in r.status.items()]
+    print(format_table(rows, [("stage", "stage", "s"), ("status", "status", "s"), ("s", "seconds", ".2f"),
+                              ("why", "why it ran", "s")]))
     print(f"total {sum(r.timings.values()):.2f} s; log {r.log_file}")
     for stage in ("export", "report"):
         for path in r.outputs.get(stage, []):
