@@ -86,7 +86,7 @@ def test_an_output_made_under_other_settings_is_stale(session, capsys):
 def test_session_metadata_is_in_the_fingerprint(session):
     run(session, sets=FAST, progress=False)
     bvh = session / "export" / "take_body22.bvh"
-    assert "Frame Time: 0.0333333" in bvh.read_text()
+    assert "Frame Time: 0.033333333" in bvh.read_text()
     meta = session / "session.toml"
     lines = [x for x in meta.read_text().splitlines() if not x.startswith("description")]
     meta.write_text("\n".join(lines + ['description = "take 2"', ""]))
@@ -104,11 +104,11 @@ def test_openpose_session_follows_session_toml_fps(tmp_path):
     write_openpose(kp, root / "pose2d")
     (root / "session.toml").write_text('fps = 30.0\nkeypoint_set = "blazepose33"\n')
     run(root, sets=FAST, progress=False)
-    assert "Frame Time: 0.0333333" in (root / "export" / "op_body22.bvh").read_text()
+    assert "Frame Time: 0.033333333" in (root / "export" / "op_body22.bvh").read_text()
     (root / "session.toml").write_text('fps = 60.0\nkeypoint_set = "blazepose33"\n')
     r = run(root, progress=False)
     assert {"sync", "triangulate", "refine", "fit", "export"} <= set(r.ran)
-    assert "Frame Time: 0.0166667" in (root / "export" / "op_body22.bvh").read_text()
+    assert "Frame Time: 0.016666667" in (root / "export" / "op_body22.bvh").read_text()
 
 
 def test_skeleton_and_target_flow_to_retarget_and_export(session):

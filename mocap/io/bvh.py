@@ -328,6 +328,6 @@ def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: in
     emit(0, 0)
     euler = np.degrees(matrix_to_euler(quat_to_matrix(motion.rotations[:, channel_joints]), order))
     values = np.concatenate([motion.root_positions, euler.reshape(motion.n_frames, -1)], axis=1)
-    lines += ["MOTION", f"Frames: {motion.n_frames}", f"Frame Time: {1.0 / motion.fps:.7f}"]
+    lines += ["MOTION", f"Frames: {motion.n_frames}", f"Frame Time: {1.0 / motion.fps:.9f}"]
     lines += _rows(values, decimals)
     return atomic_write_text(Path(path), "\n".join(lines) + "\n")
