@@ -82,7 +82,8 @@ class OnnxPose:
 
         path = Path(model_path or "")
         if not path.is_file():
-            raise FileNotFoundError(f"onnx detector: model file {path} does not exist (set model_path)")
+            raise FileNotFoundError(f"onnx detector: model file {str(path) if model_path else '(none given)'} does "
+                                    "not exist (detect.model_path, or --model)")
         self.providers = select_providers(ort.get_available_providers(), device or os.environ.get(DEVICE_ENV, "auto"))
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: graph-optimisation notes are nothing the user can act on
