@@ -21,7 +21,7 @@ class Still:
         pass
 
 
-def _failing_frames(path, stride, start, stop):
+def _failing_frames(path, stride, start, stop, threads=0):
     yield start, np.zeros((8, 8, 3), np.uint8)
     raise RuntimeError("decoder crashed")
 

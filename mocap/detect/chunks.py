@@ -280,7 +280,8 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
 
     def reader() -> None:
         nonlocal decode_s, decode_cpu, proxy_cpu
-        source = read_frames(path, cfg.stride, cfg.start, stop)
+        # a pool worker decodes with one thread: the pool has a worker per core, each busy with its inference
+        source = read_frames(path, cfg.stride, cfg.start, stop, threads=1 if worker.started else 0)
         segment, done = None, False
         try:
             segment = proxies.open_segment(proxy, path, cfg.start, cfg.stride, info.fps)
