@@ -381,3 +381,14 @@ def test_a_joint_projecting_far_outside_the_image_is_not_drawn(tmp_path):
     uv = rig[0].project(pts.xyz[0, 0, [11, 13]]) * (size[1] / SIZE[1])
     frames = [img for _, img in read_frames(out)]
     assert len(frames) == 6 and all(_green_on_segment(img, uv[0], uv[1]) > 0.9 for img in frames)
+
+
+def test_the_proxy_study_measures_each_shrink_against_the_drawing_on_the_full_frames(tmp_path):
+    from mocap.bench.detect import proxy_study
+
+    src = _video(tmp_path / "cam.mp4", 6, (240, 180))
+    rows = proxy_study(src, frames=6, height=60)  # factor 3: the bilinear step alone
+    assert [r["proxy"] for r in rows] == ["shrink", "quick_shrink"] and rows[0]["from_first_mse"] == 0.0
+    for r in rows:  # the codecs lose something; on bands this coarse the two filters differ little
+        assert 0 < r["ideal_mse"] < 200 and r["video_psnr_db"] > 25 and r["shrink_ms"] >= 0
+    assert rows[1]["from_first_mse"] < rows[0]["ideal_mse"]
