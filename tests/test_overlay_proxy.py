@@ -390,5 +390,5 @@ def test_the_proxy_study_measures_each_shrink_against_the_drawing_on_the_full_fr
     rows = proxy_study(src, frames=6, height=60)  # factor 3: the bilinear step alone
     assert [r["proxy"] for r in rows] == ["shrink", "quick_shrink"] and rows[0]["from_first_mse"] == 0.0
     for r in rows:  # the codecs lose something; on bands this coarse the two filters differ little
-        assert 0 < r["ideal_mse"] < 200 and r["video_psnr_db"] > 25 and r["shrink_ms"] >= 0
+        assert 0 < r["ideal_mse"] < 500 and r["video_psnr_db"] > 25 and r["shrink_ms"] >= 0
     assert rows[1]["from_first_mse"] < rows[0]["ideal_mse"]
