@@ -11,6 +11,7 @@ the others: it is listed with its error and its log file.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -74,6 +75,12 @@ def check_sessions(sessions: list[str | Path]) -> list[str]:
     return out
 
 
+def local_workers(asked: int, sessions: int) -> int:
+    """The LocalCluster's processes: one per core (or ``asked``), never more than the sessions (a session is one
+    task: more workers than sessions only started idle processes, eight for two sessions with ``--workers 8``)."""
+    return max(1, min(asked or os.cpu_count() or 1, sessions))
+
+
 def run_batch(sessions: list[str | Path], scheduler: str | None = None, workers: int = 0, sets: tuple[str, ...] = (),
               config_path: str | Path | None = None, timeout_s: float = 10.0,
               progress: Callable[[SessionResult], None] | None = None) -> list[SessionResult]:
@@ -86,7 +93,7 @@ def run_batch(sessions: list[str | Path], scheduler: str | None = None, workers:
 
     paths = check_sessions(sessions)
     results = {p: SessionResult(p, "not run") for p in paths}
-    with client_for(scheduler, workers, timeout_s) as client:
+    with client_for(scheduler, local_workers(workers, len(paths)), timeout_s) as client:
         futures = {client.submit(run_session, p, tuple(sets), str(Path(config_path).resolve()) if config_path else None,
                                  dict(DETECTORS), key=f"mocap-session-{i}-{Path(p).name}-{time.time_ns()}",
                                  pure=False): p

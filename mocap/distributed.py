@@ -59,9 +59,15 @@ def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S):
                             f"({type(e).__name__}: {str(e) or 'no answer'}); start one (`dask scheduler`, see "
                             "README: Dask cluster), check the address, or leave out --scheduler to run on this machine")
 
+    def not_scheduler(why: str) -> RuntimeError:  # e.g. the dashboard's HTTP port given for the scheduler's
+        return RuntimeError(f"{address!r} answered but is not a Dask scheduler: {why}; check the address (a "
+                            "scheduler listens on tcp://HOST:8786 by default, its dashboard, HTTP, on 8787), or leave "
+                            "out --scheduler to run on this machine")
+
     from distributed.comm.addressing import parse_address, parse_host_port
     from distributed.comm.registry import backends
 
+    reached = False
     try:  # checked before a Client exists (a Client that failed to connect complains again when collected)
         scheme, location = parse_address(address)
         if scheme not in backends:
@@ -69,8 +75,13 @@ def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S):
         if scheme == "tcp":  # a refused or unroutable address fails here, quietly and within the timeout
             host, port = parse_host_port(location)
             socket.create_connection((host, port), timeout=timeout_s).close()
+            reached = True
         _probe(address, timeout_s)  # something that accepts but never answers would hang a Client
+    except NotASchedulerError as e:
+        raise not_scheduler(str(e)) from None
     except Exception as e:  # noqa: BLE001 — anything that is not a scheduler answering in time is this error
+        if reached and not isinstance(e, OSError | TimeoutError):  # it answered, in something else than Dask's protocol
+            raise not_scheduler(f"its reply is not Dask's protocol ({type(e).__name__})") from None
         raise fail(e) from None
     try:
         return Client(address, timeout=f"{timeout_s}s", set_as_default=False)
@@ -80,7 +91,7 @@ def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S):
 
 def _probe(address: str, timeout_s: float) -> None:
     """Ask ``address`` who it is (Dask's ``identity``), in a thread given ``timeout_s``: a TimeoutError when
-    nothing answers in time, a ValueError when the answer is not a scheduler's."""
+    nothing answers in time, a NotASchedulerError when the answer is not a scheduler's."""
     import asyncio
     import threading
 
@@ -110,7 +121,11 @@ def _probe(address: str, timeout_s: float) -> None:
         raise result["error"]
     kind = result["identity"].get("type") if isinstance(result["identity"], dict) else None
     if kind != "Scheduler":
-        raise ValueError(f"it answered as {kind!r}, not as a Dask scheduler")
+        raise NotASchedulerError(f"it answered as {kind!r}")
+
+
+class NotASchedulerError(ValueError):
+    """A server that answered Dask's identity request as something else (a worker, a nanny)."""
 
 
 @contextmanager
@@ -129,7 +144,7 @@ def client_for(address: str | None = None, workers: int = 0, timeout_s: float = 
     from distributed import Client, LocalCluster
 
     n = workers or os.cpu_count() or 1
-    with dask.config.set({"distributed.worker.daemon": False}):
+    with dask.config.set({"distributed.worker.daemon": False}), _workers_ignore_ctrl_c():
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR)
     try:
@@ -140,6 +155,26 @@ def client_for(address: str | None = None, workers: int = 0, timeout_s: float = 
             client.close()
     finally:
         cluster.close()
+
+
+@contextmanager
+def _workers_ignore_ctrl_c():
+    """While a LocalCluster starts its processes: SIGINT ignored, which they inherit (Python installs no
+    KeyboardInterrupt handler where it starts ignored). Ctrl-C reaches the whole process group: this process
+    cancels the sessions and closes the cluster, which ends its workers; interrupted themselves, every nanny and
+    worker printed its own tracebacks (hundreds of lines for one Ctrl-C). A detection pool inside a worker still
+    takes the signal (its workers install their own handler and stop at their next frame)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager

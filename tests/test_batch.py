@@ -50,6 +50,20 @@ def test_unreachable_scheduler(tmp_path, capsys):
     assert "could not reach the Dask scheduler at 'tcp://127.0.0.1:9' within 1 s" in capsys.readouterr().err
 
 
+def test_local_cluster_processes_start_with_ctrl_c_ignored():
+    """Ctrl-C reaches the whole process group; the LocalCluster's nannies and workers inherit SIGINT ignored (a
+    Python started so installs no KeyboardInterrupt handler), so only the batch process reports it, in one line."""
+    from mocap.distributed import _workers_ignore_ctrl_c
+
+    ask = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"]
+    before = signal.getsignal(signal.SIGINT)
+    with _workers_ignore_ctrl_c():
+        inside = subprocess.run(ask, capture_output=True, text=True, check=True).stdout.strip()
+    assert inside == "True"
+    assert signal.getsignal(signal.SIGINT) is before  # this process's own handler is back
+    assert subprocess.run(ask, capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_batch_interrupted_and_resumed_redoes_only_unfinished_sessions(shared_data, tmp_path):
@@ -74,6 +88,7 @@ def test_batch_interrupted_and_resumed_redoes_only_unfinished_sessions(shared_da
     done_before = {s for s in sessions if finished(s)}
     assert 3 <= at_signal <= len(done_before) < len(sessions), (at_signal, out)
     assert proc.returncode == 130 and "run the same command again" in out, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out  # one line, not one per nanny and worker
 
     broken = tmp_path / "broken"
     broken.mkdir()  # no rig, no videos: fails, and the others go on
@@ -105,3 +120,11 @@ def test_batch_summary_and_failure_list(shared_data, tmp_path, capsys):
     assert "take0" in out and "take1" in out and "2 done, 1 failed" in out
     assert (video / "pose2d.h5").is_file() and (video / "export" / "take1_body22.bvh").is_file()
     assert "failures:" in out and "broken" in out.split("failures:")[1] and "missing calibration" in out
+
+
+def test_no_more_local_workers_than_sessions():
+    from mocap.batch import local_workers
+
+    assert local_workers(8, 2) == 2  # --workers 8 on two sessions: two processes, not eight
+    assert local_workers(2, 8) == 2 and local_workers(0, 1) == 1
+    assert local_workers(0, 100) == (os.cpu_count() or 1)

@@ -183,3 +183,16 @@ def test_unreachable_scheduler_is_a_clear_error_not_a_hang(sessions, tmp_path):
         with pytest.raises(RuntimeError, match="could not reach the Dask scheduler"):
             build(good, tmp_path / "x.h5", scheduler=f"tcp://127.0.0.1:{srv.getsockname()[1]}")
     assert time.monotonic() - t0 < 60
+
+
+def test_a_build_leaves_the_sessions_animation_files_and_report_as_they_were(tmp_path):
+    """The build runs the stages a take keeps (up to the fit); it used to run export and the report with its
+    own overrides, rewriting the session's report without its videos and its resolved configuration."""
+    s = synthetic_session(tmp_path / "take", frames=40, seed=3)
+    assert cli(["run", str(s)]) == 0
+    kept = {p: p.read_bytes() for p in [s / "config.resolved.toml", s / "report" / "report.html",
+                                        *sorted((s / "export").iterdir())]}
+    out = tmp_path / "ds.h5"
+    assert build([s], out, workers=1).committed == [take_id(s)]
+    assert {p: p.read_bytes() for p in kept} == kept
+    assert not (s / ".mocap" / "settings.json").exists() or "export" not in (s / ".mocap" / "settings.json").read_text()

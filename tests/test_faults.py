@@ -39,6 +39,8 @@ def _observe(kind: str, frames: int = FRAMES):
     elif kind == "mixed":  # cam03 and cam04 follow the other person throughout: identities mixed
         uv[:, 2:] = np.moveaxis(rig.project(B), 0, 1)[:, 2:]
     data, masks = corrupt(uv, rig, "blazepose33", CorruptionSpec(1.0, 0.02, 0.05, seed=0))
+    if kind == "unseen":  # cam04 never detects the performer (unplugged, the wrong video)
+        data[:, 3] = np.nan
     if kind == "swaps":  # cam02 has left and right exchanged in frames 40-69
         data[40:70, 1, 0] = data[40:70, 1, 0][:, get_keypoint_set("blazepose33").flip_permutation]
     given = rig
@@ -246,3 +248,21 @@ def test_the_wrong_person_hint_suggests_settings_mocap_run_accepts():
     args = build_parser().parse_args(["run", "S", *shlex.split(suggested)])
     assert args.set == ["detect.persons=auto"]
     assert "identities mixed" in hint(profile, several=True)
+
+
+def test_a_camera_that_saw_no_one_is_said_not_called_ok(reports, tmp_path):
+    """A rig camera with no detection in the whole take: the others carry the 3D (no flag, the verdict stands)
+    but the table, the log and metrics.json say it saw no one and what to check; the swap repair counts no
+    repair in it."""
+    from mocap.geometry.swaps_repair import repair_keypoints
+
+    session, m = reports("unseen")
+    cam = m["cameras"]["cam04"]
+    assert cam["detections"] == 0 and cam["unseen"] and not cam["flagged"], cam
+    assert "unplugged" in cam["hint"] and not any(m["cameras"][c]["unseen"] for c in ("cam01", "cam02", "cam03"))
+    assert m["verdict"]["usable"], m["verdict"]
+    html = (session.root / "report" / "report.html").read_text()
+    assert "saw no one: no detection of this person" in html
+    rig, kp, _, _ = _observe("unseen")
+    _, info = repair_keypoints(rig, kp, get_keypoint_set("blazepose33"))
+    assert info["swaps_repaired"]["cam04"] == 0 and not any(c == 3 for _, c, _, _ in info["swap_repairs"]["views"])

@@ -179,3 +179,37 @@ def test_bone_length_variation_of_the_body_apart_from_the_hands():
     body = get_keypoint_set("blazepose33")
     plain = _bone_cv(body, names[:len(body.bones)], np.full(len(body.bones), 0.02))
     assert set(plain) == {"mean", "max", "per_bone"} and plain["mean"] == pytest.approx(0.02)
+
+
+def test_hands_no_camera_saw_leave_the_body_verdict_alone():
+    """Hand keypoints in the set but no hand seen in any view: the verdict is the body's (it failed the take on
+    'points reconstructed 44 %'), the page says no camera saw a hand instead of a 'nan%' bone variation."""
+    from body_synth import blazepose_keypoints, body_motion
+
+    from mocap.synth import RigSpec, ring_rig
+    from mocap.keypoint_sets import get_keypoint_set, hand_joints
+    from mocap.report import metrics
+    from mocap.report.page import summary_rows
+    from mocap.types import Keypoints2D, Points3D
+
+    ks = get_keypoint_set("blazepose33_hands")
+    hand = hand_joints(ks)
+    body = blazepose_keypoints(body_motion(60, 30.0))
+    assert not hand[:body.shape[1]].any() and len(ks.joints) > body.shape[1]
+    X = np.full((60, len(ks.joints), 3), np.nan)
+    X[:, :body.shape[1]] = body
+    rig = ring_rig(RigSpec(n_cameras=4, size=(1280, 720)), body.reshape(-1, 3))
+    uv = np.moveaxis(rig.project(X), 0, 1)  # (F, C, J, 2)
+    data = np.concatenate([uv, np.where(np.isfinite(uv[..., :1]), 0.9, np.nan)], axis=-1)[:, :, None]
+    kp = Keypoints2D(data, rig.names, ks.name, 30.0)
+    F, J, C = X.shape[0], X.shape[1], len(rig.names)
+    pts = Points3D(X[:, None], np.zeros((F, 1, J)), np.broadcast_to(np.isfinite(X[:, None, :, :1]), (F, 1, J, C)),
+                   rig.names, ks.name, 30.0)
+    m = metrics.compute(rig, kp, pts)
+    rec = m["reconstructed"]
+    assert rec["points"] == 1.0 and rec["frames_all_joints"] == 1.0
+    assert rec["hands_points"] == 0.0 and rec["hands_frames_any"] == 0.0
+    v = metrics.verdict(m, 30.0, 0.05, 0.9)
+    assert v["usable"], v["summary"]
+    html = summary_rows(m)
+    assert "no camera saw a hand" in html and "nan" not in html.lower()

@@ -155,6 +155,11 @@ def test_missing_rotation_and_zero_focal(rig, tmp_path):
     path.write_text(text[:start] + text[text.index("translation", start):])
     with pytest.raises(ValueError, match=r"rig\.toml: camera 'cam01': missing \['rotation'\]"):
         read_rig(path)
+    third = text.index("[[cameras]]", text.index("[[cameras]]", text.index("[[cameras]]") + 1) + 1)
+    start = text.index("name = ", third)
+    path.write_text(text[:start] + text[text.index("\n", start) + 1:])  # the third camera's name left out
+    with pytest.raises(ValueError, match=r"rig\.toml: \[\[cameras\]\] #3: missing \['name'\]"):
+        read_rig(path)
     path.write_text(text.replace(repr(float(rig[0].K[0, 0])), "0.0", 1))
     with pytest.raises(ValueError, match=r"rig\.toml: camera 'cam01': .*focal length must be positive"):
         read_rig(path)

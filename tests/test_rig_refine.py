@@ -108,6 +108,26 @@ def test_a_camera_that_never_sees_the_performer_is_named(tmp_path):
     assert rig is None and report["refused"] and "cam03 (0)" in report["reason"]
 
 
+def test_a_reference_camera_that_sees_nothing_is_named_and_the_report_says_so(tmp_path):
+    """The first camera (the reference, kept fixed) without a detection: refused, the given rig kept, the
+    report's page says what was not done and why."""
+    root = synthetic_session(tmp_path / "take")
+    s = Session(root)
+    kp = s.keypoints2d()
+    kp.data[:, 0] = np.nan
+    rig, report = rig_refine.run(s.rig(), kp)
+    assert rig is None and report["refused"] and not report["applied"]
+    assert "cam01 (0)" in report["reason"] and "the reference camera is cam01" in report["reason"]
+    from mocap.io.hdf5 import write_keypoints2d
+
+    write_keypoints2d(kp, root / "pose2d.h5")
+    run(root, sets=FAST, progress=False)
+    assert not (root / "calibration" / "refined" / "rig.toml").exists()
+    page = (root / "report" / "report.html").read_text()
+    assert "Camera refinement from the performer: not done (refused: cameras hardly see the performer: cam01 (0)" \
+        in page
+
+
 def test_the_pipeline_uses_the_refined_rig_downstream_and_the_switch_turns_it_off(tmp_path):
     root = synthetic_session(tmp_path / "take", frames=240)
     given = root / "calibration" / "rig.toml"

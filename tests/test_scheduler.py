@@ -1,5 +1,6 @@
 """mocap run --scheduler: detection chunks on a Dask cluster give what a local run gives."""
 
+import contextlib
 import shutil
 import time
 from pathlib import Path
@@ -50,6 +51,36 @@ def test_addresses_that_are_no_scheduler(capsys):
         assert time.perf_counter() - t0 < 10
     finally:
         server.close()
+
+
+def test_an_http_server_given_as_the_scheduler_is_named_so(capsys):
+    """The dashboard's port (HTTP, 8787) given for the scheduler's: it answers, in another protocol. The message
+    said "could not reach ... within 10 s (MemoryError: Unable to allocate 3.07 EiB ...)" after 2 s."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer():
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                with conn:
+                    conn.recv(1024)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(RuntimeError) as e:
+            connect(address, 2.0)
+        assert time.perf_counter() - t0 < 10
+    finally:
+        server.close()
+    msg = str(e.value)
+    assert msg.startswith(f"'{address}' answered but is not a Dask scheduler"), msg
+    assert "8786" in msg and "8787" in msg and "EiB" not in msg and "could not reach" not in msg
 
 
 @pytest.fixture(scope="module")

@@ -65,3 +65,39 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="empty: no images"):
         probe(tmp_path / "empty")
+
+
+def test_a_video_without_a_rig_camera_is_named_once(tmp_path, caplog):
+    """A filmed camera the rig lacks (another rig file, a renamed camera) used to be left out silently."""
+    import logging
+
+    from mocap.io.video import find_videos
+
+    for c in ("cam01", "cam02", "cam03"):
+        (tmp_path / f"{c}.mp4").write_bytes(b"")
+    with caplog.at_level(logging.WARNING):
+        assert list(find_videos(tmp_path, ("cam02", "cam03"))) == ["cam02", "cam03"]
+        find_videos(tmp_path, ("cam02", "cam03"))  # the report and the view look again: said once
+    said = [r.getMessage() for r in caplog.records if "not used" in r.getMessage()]
+    assert said == [f"{tmp_path}: cam01.mp4 not used: no camera of that name in the rig ['cam02', 'cam03'] "
+                    "(a file name is its camera's name)"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        find_videos(tmp_path, ("cam01", "cam02", "cam03"))
+    assert not caplog.records
+
+
+def test_an_empty_or_corrupt_video_is_named_and_ffmpeg_stays_off_the_terminal(tmp_path, capfd, caplog):
+    import logging
+
+    empty = tmp_path / "cam01.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"cam01.mp4: empty file \(0 bytes\): not a video"):
+        probe(empty)
+    bad = tmp_path / "cam02.mp4"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    with caplog.at_level(logging.DEBUG, logger="mocap.io.video"), \
+            pytest.raises(ValueError, match=r"cam02.mp4: cannot open video \(unsupported or corrupt file"):
+        probe(bad)
+    assert "moov atom" not in capfd.readouterr().err  # FFmpeg's line: in the log, not on the terminal
+    assert "moov atom not found" in caplog.text

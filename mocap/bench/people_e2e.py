@@ -22,6 +22,12 @@ person (Hungarian, on the mean keypoint distance over the frames where both are 
   the other person nearer that camera (:func:`mocap.multi.overlap.occluded`, from the triangulated people)
   and those in the open.
 
+* where the refined error is: per keypoint, per scored frame, and by view state (the scored frames grouped by
+  the number of views where a nearer person's body covers one of the person's evaluated keypoints);
+* ``fitted``: what the user receives, the fitted skeleton (``motion/<skeleton>[_person{k}].npz``): its joints
+  that play one keypoint alone (the skeleton's ``[mappings]``), scored as the refined points are (the same
+  frames and bias correction), per keypoint, and their mean distance to the refined points.
+
 The record of triangulate's occlusion weighting (its measured noise ratio) is kept as ``occlusion``.
 
 The headline ``both_frames`` is the share of frames where every true person is reconstructed; the sync
@@ -79,7 +85,6 @@ def match_people(X: np.ndarray, truth: np.ndarray) -> dict:
     rows, cols = linear_sum_assignment(cost)
     of_true = np.full(T, -1)
     of_true[cols] = rows
-    half = F // 2
     people, present = [], np.zeros((F, T), bool)
     for t in range(T):
         r = of_true[t]
@@ -93,22 +98,40 @@ def match_people(X: np.ndarray, truth: np.ndarray) -> dict:
             c = frame_cost[f, :, t]
             if np.isfinite(c).any() and np.argmin(c) != r and c[np.argmin(c)] < NEAR_M:
                 swaps += 1
-        e = X[:, r] - truth[:, t]
-        err = np.linalg.norm(e, axis=-1)
-        with warnings.catch_warnings():  # a person with no keypoints in a half: NaN, said as such
-            warnings.simplefilter("ignore", RuntimeWarning)
-            err_bc = np.linalg.norm(e[half:] - np.nanmean(e[:half], axis=0), axis=-1)
-            err_in = np.linalg.norm(e[half:] - np.nanmean(e[half:], axis=0), axis=-1)
-            p95 = float(np.nanpercentile(err_bc, 95) * 1000) if np.isfinite(err_bc).any() else float("nan")
-            worst = float(np.nanmax(np.nanmean(err_bc, axis=-1)) * 1000) if np.isfinite(err_bc).any() else float("nan")
-            row |= {"frames": float(present[:, t].mean()), "swapped_frames": swaps,
-                    "mpjpe_raw_mm": float(np.nanmean(err) * 1000), "mpjpe_bias_corrected_mm":
-                    float(np.nanmean(err_bc) * 1000), "mpjpe_bias_corrected_p95_mm": p95,
-                    "mpjpe_in_sample_mm": float(np.nanmean(err_in) * 1000), "worst_frame_bias_corrected_mm": worst,
-                    "keypoints_finite": float(np.isfinite(err).mean())}
+        row |= {"frames": float(present[:, t].mean()), "swapped_frames": swaps} | person_errors(X[:, r], truth[:, t])
         people.append(row)
     return {"reconstructed_people": R, "true_people": T, "both_frames": float(present.all(axis=1).mean()),
             "people": people}
+
+
+def bias_corrected(X: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(F - F // 2, K) the error of points X (F, K, 3) against ``truth`` on the second half of the frames, less
+    each keypoint's mean offset on the first half (NaN where either is unknown, or a keypoint has no first-half
+    frame)."""
+    e = X - truth
+    half = len(X) // 2
+    with warnings.catch_warnings():  # a keypoint with no frame in the first half: NaN, said as such
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.linalg.norm(e[half:] - np.nanmean(e[:half], axis=0), axis=-1)
+
+
+def person_errors(X: np.ndarray, truth: np.ndarray) -> dict:
+    """One person's points X (F, K, 3) against its truth (F, K, 3): MPJPE raw, bias-corrected (offsets per
+    keypoint from the first half, scored on the second), its P95, in-sample (offsets from the second half
+    itself), the worst frame's mean bias-corrected error (mm) and the share of finite keypoints."""
+    e = X - truth
+    err = np.linalg.norm(e, axis=-1)
+    half = len(X) // 2
+    err_bc = bias_corrected(X, truth)
+    with warnings.catch_warnings():  # a person with no keypoints in a half: NaN, said as such
+        warnings.simplefilter("ignore", RuntimeWarning)
+        err_in = np.linalg.norm(e[half:] - np.nanmean(e[half:], axis=0), axis=-1)
+        p95 = float(np.nanpercentile(err_bc, 95) * 1000) if np.isfinite(err_bc).any() else float("nan")
+        worst = float(np.nanmax(np.nanmean(err_bc, axis=-1)) * 1000) if np.isfinite(err_bc).any() else float("nan")
+        return {"mpjpe_raw_mm": float(np.nanmean(err) * 1000), "mpjpe_bias_corrected_mm":
+                float(np.nanmean(err_bc) * 1000), "mpjpe_bias_corrected_p95_mm": p95,
+                "mpjpe_in_sample_mm": float(np.nanmean(err_in) * 1000), "worst_frame_bias_corrected_mm": worst,
+                "keypoints_finite": float(np.isfinite(err).mean())}
 
 
 def run(cfg: PeopleE2EConfig) -> dict:
@@ -126,8 +149,8 @@ def run(cfg: PeopleE2EConfig) -> dict:
     truth = read_points3d(work / "groundtruth" / "points3d.h5").xyz[:, :, idx]
     n_people = truth.shape[1]
     t0 = time.perf_counter()
-    r = run_pipeline(work, sets=[*cfg.sets, f"detect.persons={n_people}"], progress=False,
-                     from_stage=cfg.from_stage or None)
+    sets = [*cfg.sets, f"detect.persons={n_people}"]
+    r = run_pipeline(work, sets=sets, progress=False, from_stage=cfg.from_stage or None)
     total = time.perf_counter() - t0
     true_rig = read_rig(work / "groundtruth" / "rig.toml")
     rig = read_rig(work / "calibration" / "rig.toml")
@@ -138,6 +161,8 @@ def run(cfg: PeopleE2EConfig) -> dict:
     found = np.isfinite(tri[..., 0]).any(axis=-1)  # (F, R): frames where the association found the person
     X[~found] = np.nan
     out = match_people(X, truth)
+    fitted = fitted_points(work, sets, X.shape[1], ev, kps.name) @ R.T + t
+    fitted[~found] = np.nan
     kp, recovered = person_keypoints(work, rig)
     uv_true = truth_pixels(true_rig, truth, kp.camera_names)
     from mocap.multi.overlap import occluded
@@ -146,6 +171,11 @@ def run(cfg: PeopleE2EConfig) -> dict:
     for row in out["people"]:
         if row["reconstructed"] >= 0:
             k = row["reconstructed"]
+            row |= breakdown(X[:, k], truth[:, row["true_person"]], ev, occ[:, :, k])
+            row["fitted"] = person_errors(fitted[:, k], truth[:, row["true_person"]]) | {
+                "per_keypoint_bias_corrected_mm": per_keypoint(fitted[:, k], truth[:, row["true_person"]], ev),
+                "fit_to_refined_mm": _mean_mm(np.linalg.norm(fitted[:, k] - X[:, k], axis=-1)),
+                "straightened_limb_frames": straightened_limbs(X[:, k], fitted[:, k], ev)}
             row["views_2d_px"] = view_errors(kp.xy[:, :, k][..., idx, :], kp.score[:, :, k][..., idx], uv_true,
                                              row["true_person"], kp.camera_names, recovered[:, :, k], occ[:, :, k])
     from mocap.stages.sync import read_offsets
@@ -153,6 +183,99 @@ def run(cfg: PeopleE2EConfig) -> dict:
     return {"config": asdict(cfg), "frames": len(X), "cameras": len(rig), "keypoints": ev,
             "seconds_total": total, "timings_s": r.timings, "detections": detection_counts(work),
             "sync_offsets_frames": read_offsets(Session(work)), "occlusion": tri_points.info.get("occlusion")} | out
+
+
+def _mean_mm(d: np.ndarray) -> float | None:
+    return float(np.nanmean(d) * 1000) if np.isfinite(d).any() else None
+
+
+def per_keypoint(X: np.ndarray, truth: np.ndarray, names: list[str]) -> dict:
+    """Each keypoint's bias-corrected error (mm) of points X (F, K, 3) against ``truth``."""
+    err = bias_corrected(X, truth)
+    return {n: _mean_mm(err[:, i]) for i, n in enumerate(names)}
+
+
+def breakdown(X: np.ndarray, truth: np.ndarray, names: list[str], occluded: np.ndarray) -> dict:
+    """Where one person's bias-corrected error is: per keypoint, per frame of the scored (second) half, and by
+    view state: the frames grouped by the number of views where at least one of its evaluated keypoints lies on
+    a nearer person's body (``occluded`` (F, C, K), :func:`mocap.multi.overlap.occluded`), each group's frame
+    count and mean error (mm)."""
+    err = bias_corrected(X, truth)
+    half = len(X) // 2
+    with warnings.catch_warnings():  # a frame with no keypoint: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_frame = np.nanmean(err, axis=1)
+    views = occluded[half:].any(axis=-1).sum(axis=-1)  # (F - half,)
+    groups = {str(k): {"frames": int((views == k).sum()), "mpjpe_bias_corrected_mm": _mean_mm(err[views == k])}
+              for k in np.unique(views)}
+    return {"per_keypoint_bias_corrected_mm": per_keypoint(X, truth, names),
+            "per_frame_bias_corrected_mm": [None if not np.isfinite(v) else float(v * 1000) for v in per_frame],
+            "by_occluded_views": groups}
+
+
+LIMBS = (("shoulder", "elbow", "wrist"), ("hip", "knee", "ankle"))
+BENT_DEG, STRAIGHT_DEG = 30.0, 12.0  # a limb bent this much held this straight by the fit: a hinge stuck at its limit
+
+
+def flexion_deg(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """The bend at b (degrees, 0 = straight) of the limb a–b–c (points (..., 3))."""
+    u, v = b - a, c - b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.sum(u * v, axis=-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def straightened_limbs(X: np.ndarray, fitted: np.ndarray, names: list[str]) -> dict:
+    """Per limb (``left_elbow``, ``right_knee``, ...) of the evaluated keypoints ``names``, the frames where the
+    refined points X (F, K, 3) bend it by :data:`BENT_DEG` or more and the fitted skeleton (F, K, 3) holds it
+    within :data:`STRAIGHT_DEG` of straight (a hinge the fit left at its limit: the arm or leg is then wholly
+    off); limbs with no such frame are left out."""
+    out = {}
+    for side in ("left", "right"):
+        for limb in LIMBS:
+            keys = [f"{side}_{k}" for k in limb]
+            if all(k in names for k in keys):
+                i = [names.index(k) for k in keys]
+                stuck = (flexion_deg(*(X[:, j] for j in i)) >= BENT_DEG) & \
+                    (flexion_deg(*(fitted[:, j] for j in i)) < STRAIGHT_DEG)
+                if stuck.any():
+                    out[keys[1]] = np.flatnonzero(stuck).tolist()
+    return out
+
+
+def fitted_points(session: Path, sets: list[str], persons: int, keypoints: list[str], keypoint_set: str) -> np.ndarray:
+    """(F, P, K, 3): what the user receives, the fitted skeleton's joints that play the given keypoints
+    (:func:`skeleton_keypoints` of ``motion/<skeleton>[_person{k}].npz``); NaN for a person not fitted. In the
+    session's (calibrated) world; F the frames of ``points3d/refined.h5``."""
+    from mocap.io.capture import read_capture
+    from mocap.persons import person_suffix
+    from mocap.settings import load_config
+    from mocap.skeletons import load_skeleton
+    from mocap.stages.fit import skeleton_name
+
+    settings = load_config(session, sets=sets)[0]
+    spec = load_skeleton(settings.fit.solver.skeleton)
+    F = len(read_points3d(session / "points3d" / "refined.h5").xyz)
+    out = np.full((F, persons, len(keypoints), 3), np.nan)
+    for p in range(persons):
+        path = session / "motion" / f"{skeleton_name(settings)}{person_suffix(p, persons)}.npz"
+        if path.is_file():
+            out[:, p] = skeleton_keypoints(read_capture(path)[0], spec.mappings.get(keypoint_set, {}), keypoints, F)
+    return out
+
+
+def skeleton_keypoints(motion, mapping: dict, keypoints: list[str], frames: int) -> np.ndarray:
+    """(frames, K, 3): the motion's joint positions (forward kinematics) that play ``keypoints``: a joint whose
+    ``mapping`` (the skeleton's ``[mappings.<keypoint set>]``: joint → {keypoint: weight}) is that keypoint
+    alone. NaN for a keypoint no joint plays alone and for frames beyond the motion."""
+    joint_of = {next(iter(w)): j for j, w in mapping.items() if len(w) == 1 and next(iter(w.values())) == 1.0}
+    out = np.full((frames, len(keypoints), 3), np.nan)
+    _, pos = motion.fk()
+    n = min(frames, len(pos))
+    for k, name in enumerate(keypoints):
+        if name in joint_of and joint_of[name] in motion.skeleton.joint_names:
+            out[:n, k] = pos[:n, motion.skeleton.index(joint_of[name])]
+    return out
 
 
 def person_keypoints(session: Path, rig):

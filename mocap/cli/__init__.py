@@ -275,6 +275,11 @@ def _take_args(p: argparse.ArgumentParser, frames: int | None) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def _ours_or_warnings(record: logging.LogRecord) -> bool:
+    """The terminal's filter: this project's records at any level, other libraries' from WARNING up."""
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] in ("mocap", "calibration")
+
+
 @contextmanager
 def _logging(verbose: bool):
     """The terminal gets this project's INFO lines (DEBUG with -v) and other libraries' warnings; the
@@ -283,6 +288,8 @@ def _logging(verbose: bool):
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.DEBUG if verbose else logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    if not verbose:  # a library that sets its own logger to INFO (Dask's scheduler, nannies) stays off the terminal
+        handler.addFilter(_ours_or_warnings)
     root = logging.getLogger()
     ours = [logging.getLogger(n) for n in ("mocap", "calibration")]
     saved = (root.level, [lg.level for lg in ours])

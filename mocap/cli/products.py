@@ -97,7 +97,12 @@ def cmd_bench_people_e2e(args) -> int:
             continue
         print(f"  true person {p['true_person']} → person {p['reconstructed']}: {p['frames'] * 100:.1f} % of frames, "
               f"{p['swapped_frames']} swapped, MPJPE raw {p['mpjpe_raw_mm']:.1f} mm, bias-corrected "
-              f"{p['mpjpe_bias_corrected_mm']:.1f} mm")
+              f"{p['mpjpe_bias_corrected_mm']:.1f} mm (P95 {p['mpjpe_bias_corrected_p95_mm']:.0f})")
+        fitted = p.get("fitted") or {}
+        if "mpjpe_bias_corrected_mm" in fitted:
+            print(f"    fitted skeleton: bias-corrected {fitted['mpjpe_bias_corrected_mm']:.1f} mm "
+                  f"(P95 {fitted['mpjpe_bias_corrected_p95_mm']:.0f}), {fitted['fit_to_refined_mm']:.1f} mm from the "
+                  f"refined points")
     write_json(r, args.json)
     return 0
 

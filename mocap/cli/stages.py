@@ -147,6 +147,9 @@ def cmd_run(args) -> int:
                   "complete")
             for k, c in flagged.items():
                 print(f"camera flagged: {pm['name'] + ': ' if who else ''}{flag_text(k, c)}\n  hint: {c.get('hint')}")
+            for k, c in cams.items():
+                if c.get("unseen") and not c.get("flagged"):
+                    print(f"camera {k} saw no one{' (' + pm['name'] + ')' if who else ''}: {c.get('hint')}")
         verdict = m.get("verdict", {})
         if verdict.get("failed"):
             print(f"verdict: {verdict.get('summary', 'failed')}")

@@ -32,7 +32,7 @@ class BuildConfig:
     chunk_frames: int = 256
     compression: str = "gzip"
     level: int = 4
-    sets: tuple[str, ...] = ("export.formats=[]", "report.overlay_videos=false")  # pipeline overrides
+    sets: tuple[str, ...] = ()  # pipeline overrides, this build only (never kept in the session)
     commit_every_s: float = 60.0  # rewrite the dataset with the takes done so far at most this often (and at the end)
 
 
@@ -62,7 +62,8 @@ def take_arrays(session: str | Path, sets: Iterable[str] = ()) -> dict:
     from mocap.stages.sync import read_offsets
 
     s = Session(Path(session))
-    r = run(s, sets=list(sets), progress=False, remember=False)  # the build's own overrides, not the session's
+    r = run(s, sets=list(sets), progress=False, remember=False,  # the build's own overrides, not the session's
+            only=stages_for_a_take())
     rig = s.rig()
     kp = s.keypoints2d(rig)
     pts = read_points3d(s.points3d("refined"))
@@ -99,6 +100,16 @@ def take_arrays(session: str | Path, sets: Iterable[str] = ()) -> dict:
     if joints.is_file():
         attrs["rig_joint_names"] = json.dumps([str(n) for n in np.load(joints)["names"]])
     return {"arrays": arrays, "attrs": attrs}
+
+
+def stages_for_a_take() -> list[str]:
+    """The stages up to the fit, what a take keeps. Export and the report are the session's own: the build
+    used to run them with its overrides (no formats, no videos), rewriting the session's report with grey crops
+    and no overlay videos, and running them again at the next plain ``mocap run``."""
+    from mocap.stages import names
+
+    order = list(names())
+    return order[: order.index("fit") + 1]
 
 
 def _task(job: tuple[str, str, tuple[str, ...]]) -> tuple[str, dict | None, str | None, float]:

@@ -61,6 +61,46 @@ def _hinge_angle(axis: np.ndarray, q: np.ndarray, o: np.ndarray) -> np.ndarray:
     return np.arctan2(np.cross(qp, op) @ axis, op @ qp)
 
 
+MIN_BEND_DEG = 30.0  # an observed limb bent less than this does not tell its plane (detector noise would)
+
+
+def _twist_to_bend(pb: IKProblem, h: int, below: list[int], Gj: np.ndarray, pj: np.ndarray, y: np.ndarray,
+                   sel: np.ndarray) -> np.ndarray:
+    """A ball joint (not 2-DoF) aimed at its hinge child ``h`` alone (shoulder → elbow, hip → knee) leaves its
+    twist about the bone free; the smallest turn can leave the hinge's axis across the limb's plane, where the hinge
+    cannot bend toward the observed end and the solver holds the limb straight. At frames ``sel`` where the
+    observed limb (joint ``pj`` (F, 3) → y[h] → y[below[0]]) bends by at least :data:`MIN_BEND_DEG`, the
+    joint's world rotation ``Gj`` (F, 3, 3) is turned about the bone so the hinge axis is the normal of that
+    plane, on the side that makes the bend inside the hinge's limits; the other frames of ``sel`` (a limb
+    nearly straight: its plane is noise) take the plane of the nearest frame (in time order) that tells it."""
+    if not below:
+        return Gj
+    u, v = y[:, h] - pj, y[:, below[0]] - y[:, h]
+    nrm = np.cross(u, v)
+    size = np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1)
+    with np.errstate(invalid="ignore"):
+        sure = sel & (np.linalg.norm(nrm, axis=1) >= np.sin(np.radians(MIN_BEND_DEG)) * size)
+    if not sure.any():
+        return Gj
+    lo, hi = pb.limits.get(h, (0.0, np.pi))
+    target = np.zeros_like(u)  # a positive angle about u × v turns u toward v
+    target[sure] = nrm[sure] / np.linalg.norm(nrm[sure], axis=1, keepdims=True) * (1.0 if lo + hi >= 0 else -1.0)
+    known, i = np.flatnonzero(sure), np.arange(len(u))
+    k = np.searchsorted(known, i)
+    after, before = known[np.minimum(k, known.size - 1)], known[np.maximum(k - 1, 0)]
+    target = target[np.where(np.abs(i - before) < np.abs(after - i), before, after)]  # the nearest that tells
+    d = u[sel] / np.linalg.norm(u[sel], axis=1, keepdims=True)
+
+    def across(x):  # the part of x (M, 3) square to the bone
+        return x - np.sum(x * d, axis=1, keepdims=True) * d
+
+    a, t = across(Gj[sel] @ pb.hinge_axes[h]), across(target[sel])
+    phi = np.arctan2(np.sum(np.cross(a, t) * d, axis=1), np.sum(a * t, axis=1))
+    out = Gj.copy()
+    out[sel] = axis_angle_to_matrix(phi[:, None] * d) @ Gj[sel]
+    return out
+
+
 def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray,
                  root_rotation: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Local rotations (F, J, 3, 3) and root (F, 3) from targets y (F, J, 3) and vectors (F, V, 3).
@@ -118,6 +158,8 @@ def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray,
                     k = np.argmax(w[one], axis=1)
                     u = np.einsum("fij,fj->fi", Gp[one], q[k])
                     Gj[one] = rotation_between(u, o[one, k]) @ Gp[one]
+                    if len(a) == 1 and a[0] in pb.hinge_axes and sk.parents[a[0]] == j and j not in pb.dof2:
+                        Gj = _twist_to_bend(pb, a[0], aims(a[0]), Gj, p[:, j], y, one)
                 local[:, j] = np.swapaxes(Gp, -1, -2) @ Gj
         G[:, j] = Gp @ local[:, j]
     return local, root

@@ -72,6 +72,9 @@ def repair_keypoints(rig: Rig, kp: Keypoints2D, ks: KeypointSet, min_score: floa
         found = [{} for _ in range(P)]
         for p in range(P):
             swapped[:, :, p] = find_swaps(rig, kp.xy[:, :, p], w[:, :, p], ks, cfg, kp.fps, found[p])[0]
+        # a group with no detection in a view has nothing to exchange there (the path over time may pass
+        # through it swapped): not a repair, and not counted as one
+        swapped &= (finite(kp.xy).astype(np.float32) @ member.astype(np.float32)) > 0
         if work is not None and all(found):
             work.update(swapped=swapped, persons=found, min_score=min_score)
     data = kp.data

@@ -153,7 +153,8 @@ def _from_own(path: Path, data: dict) -> Rig:
     cams = []
     allowed = {"name", "model", "size", "K", "dist", "rotation", "translation"}
     for i, c in enumerate(tables):
-        where = f"camera {c.get('name', i)!r}"
+        given = c.get("name")  # a table without a usable name is named by its place (1-based, as in the file)
+        where = f"camera {given!r}" if isinstance(given, str) and given else f"[[cameras]] #{i + 1}"
         unknown = set(c) - allowed
         if unknown:
             raise ValueError(f"{path}: {where}: unknown key {sorted(unknown)[0]!r}")

@@ -76,10 +76,16 @@ def remember(key: tuple, info: FootageInfo) -> None:
 
 
 def _probe_video(source: Path) -> FootageInfo:
-    cap = open_video(source, 1)  # FFmpeg reads a few frames to know the stream: one thread, ~2 ms less per video
+    from mocap.quiet import native_stderr_to_log
+
+    if source.stat().st_size == 0:
+        raise ValueError(f"{source}: empty file (0 bytes): not a video")
+    with native_stderr_to_log(log):  # FFmpeg's own lines ("moov atom not found") go to the run's log
+        cap = open_video(source, 1)  # FFmpeg reads a few frames to know the stream: one thread, ~2 ms less each
     try:
         if not cap.isOpened():
-            raise ValueError(f"{source}: cannot open video (unsupported or corrupt file)")
+            raise ValueError(f"{source}: cannot open video (unsupported or corrupt file; FFmpeg's reason is in the "
+                             "run's log)")
         fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
         size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -152,7 +158,15 @@ def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[st
     missing = [c for c in cameras if c not in found]
     if missing:
         raise ValueError(f"{folder}: no video for cameras {missing} of the rig (found {sorted(found)})")
+    unused = tuple(sorted(found[c].name for c in set(found) - set(cameras)))
+    if unused and (str(folder), unused) not in _told_unused:  # once per process: several stages look
+        _told_unused.add((str(folder), unused))
+        log.warning("%s: %s not used: no camera of that name in the rig %s (a file name is its camera's name)",
+                    folder, ", ".join(unused), list(cameras))
     return {c: found[c] for c in cameras}
+
+
+_told_unused: set[tuple[str, tuple[str, ...]]] = set()
 
 
 def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0) -> tuple[int, float]:

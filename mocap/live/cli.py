@@ -39,7 +39,11 @@ def cmd_live(args) -> int:
     from mocap.bench.common import write_json
     from mocap.live import LiveConfig, run_live
     from mocap.live.display import MjpegSink, PngSink, WindowSink
+    from mocap.live.sources import session_sources
+    from mocap.session import Session
 
+    session = Session(args.session)  # no rig, no live.toml: said before a preview is announced or a port opened
+    session_sources(session, session.rig().names, args.from_videos)
     if args.mjpeg is not None:
         sink = MjpegSink(args.mjpeg)
         print(f"preview: {sink.address}", file=sys.stderr)
@@ -62,10 +66,29 @@ def cmd_live(args) -> int:
     stopped = [f"{c['camera']} ({c['state']})" for c in s["cameras"] if c["state"].startswith(("stopped", "stalled"))]
     if stopped:
         print(f"cameras that stopped: {', '.join(stopped)}")
+    note = late_note(s)
+    if note:
+        print(note)
     if s.get("recorded"):
         print(f"recorded: {s['recorded']} (process it with: mocap run {s['recorded']})")
     write_json(s, args.json)
+    if not any(c["read"] for c in s["cameras"]):  # nothing to show, nothing measured: not a run that worked
+        print(f"error: no camera delivered a frame ({', '.join(c['camera'] for c in s['cameras'])}; each one's "
+              "reason in the table above): check " + ("the session's videos" if args.from_videos else
+                                                   "the devices and stream URLs of live.toml"), file=sys.stderr)
+        return 2
     return 0
+
+
+def late_note(summary: dict, most_s: float = 0.5) -> str | None:
+    """A sentence when the videos' readers (--from-videos) fell behind their rate by more than ``most_s``: the
+    latency then counts the wait for decoding, not the detection (seconds, on full-size videos on a busy machine)."""
+    late = max((c.get("late_s") or 0.0 for c in summary["cameras"]), default=0.0)
+    if late <= most_s:
+        return None
+    return (f"the video readers fell up to {late:.1f} s behind the videos' rate (decoding them is more than this "
+            "machine does in real time): the latency counts that wait; smaller videos or fewer cameras keep up "
+            "(mocap bench live plays 640x480)")
 
 
 def _camera_table(summary: dict, last: tuple[str, str, str]) -> str:

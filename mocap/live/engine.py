@@ -77,7 +77,7 @@ class LiveEngine:
         self.rig, self.cfg = rig, cfg
         self.names = list(sources)
         self.index = [rig.names.index(n) for n in self.names]  # source → rig camera
-        self.t0 = time.monotonic() + 0.5  # playback starts once every thread is up
+        self.t0 = time.monotonic() + 0.5  # playback starts once every thread is up (set again by start)
         self.queues = [LatestQueue(cfg.queue) for _ in self.names]
         self.sources = [Source(i, n, sources[n], self.queues[i], realtime, self.t0, loop, recorder,
                                (stop_after or {}).get(n)) for i, n in enumerate(self.names)]
@@ -106,6 +106,11 @@ class LiveEngine:
 
     # ----- threads ---------------------------------------------------------------------------------
     def start(self) -> None:
+        """Playback's clock starts here, not when the engine was made: making the detectors takes seconds on a
+        busy machine, and a file's frames due meanwhile were all late (their latency counted from then)."""
+        self.t0 = time.monotonic() + 0.5
+        for s in self.sources:
+            s.t0 = self.t0
         for t in self.threads + self.sources:
             t.start()
 

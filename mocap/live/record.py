@@ -21,11 +21,13 @@ CODECS = {"mjpg": ("MJPG", ".avi"), "ffv1": ("FFV1", ".mkv"), "mp4v": ("mp4v", "
 
 class Recorder:
     def __init__(self, out: Path, rig, names: list[str], fps: float, codec: str = "mjpg"):
-        from mocap.io.rig_files import write_rig
-        from mocap.session import safe_name
+        from mocap.io.rig_files import check_camera_name, write_rig
 
         if codec not in CODECS:
             raise ValueError(f"record: codec must be one of {sorted(CODECS)}, got {codec!r}")
+        # the rules a rig's camera names follow (a space, an accent are fine), not the stricter safe_name; before
+        # anything is written
+        self.names = [check_camera_name("record", n) for n in names]
         self.out = Path(out)
         if (self.out / "videos").exists() and any((self.out / "videos").iterdir()):
             raise FileExistsError(f"record: {self.out / 'videos'} already holds videos; choose a new folder")
@@ -34,7 +36,7 @@ class Recorder:
         write_rig(rig.subset(names), self.out / "calibration" / "rig.toml")
         (self.out / "session.toml").write_text(f"fps = {float(fps)!r}\n")
         self.fourcc, self.ext = CODECS[codec]
-        self.names, self.fps = [safe_name(n, "camera name") for n in names], fps
+        self.fps = fps
         self.writers: dict[int, cv2.VideoWriter] = {}
         self.rates: dict[str, float] = {}  # per camera, as its source reports it
         self.frames = [0] * len(names)

@@ -40,9 +40,8 @@ def rehearsal_session(videos: dict[str, Path], rig, out: Path, size: tuple[int, 
                       fps: float = 30.0) -> Path:
     """Write ``out`` (videos/<camera>.mp4 at ``size`` and ``fps``, calibration/rig.toml) from ``videos``
     (camera → file) shot with ``rig``."""
-    from mocap.io.rig_files import write_rig
+    from mocap.io.rig_files import check_camera_name, write_rig
     from mocap.io.video import read_frames
-    from mocap.session import safe_name
     from mocap.types import Rig
 
     out = Path(out)
@@ -52,7 +51,7 @@ def rehearsal_session(videos: dict[str, Path], rig, out: Path, size: tuple[int, 
     for name, path in videos.items():
         cam, layout = scaled_camera(rig[name], size)
         cams.append(cam)
-        writer = cv2.VideoWriter(str(out / "videos" / f"{safe_name(name, 'camera name')}.mp4"),
+        writer = cv2.VideoWriter(str(out / "videos" / f"{check_camera_name('rehearsal', name)}.mp4"),
                                  cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         for _, img in read_frames(path):
             writer.write(fit_frame(img, layout, size))

@@ -112,15 +112,21 @@ class Source(threading.Thread):
         self.ended: str | None = None  # why it stopped, or None while it runs
         self.ended_at: float | None = None
         self.late_s = 0.0  # file playback: how far behind its schedule the reader fell (decode too slow)
+        self.expected: int | None = None  # file playback: the frame count its header gives
 
     def _open(self):
         import cv2
 
-        cap = cv2.VideoCapture(self.target)
+        from mocap.quiet import native_stderr_to_log
+
+        with native_stderr_to_log(log):  # OpenCV's and FFmpeg's own lines ("Connection refused") go to the log
+            cap = cv2.VideoCapture(self.target)
         if not cap.isOpened():
-            raise OSError(f"camera {self.camera_name}: cannot open {self.target!r}")
+            raise OSError(f"cannot open {self.target!r}")  # logged as "camera NAME: ..." by _end
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and fps > 0 else None
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT) if self.realtime else 0
+        self.expected = int(count) if count and count > 0 else None
         return cap
 
     def run(self) -> None:
@@ -141,7 +147,7 @@ class Source(threading.Thread):
                         cap.release()
                         cap = self._open()
                         continue
-                    self._end("end of stream" if self.realtime else "no frame from the camera (stopped or unplugged)")
+                    self._end(self._why_no_frame())
                     return
                 if self.realtime:  # a file played at its rate: release the frame at its time
                     due = self.t0 + self.frames * period
@@ -161,8 +167,19 @@ class Source(threading.Thread):
             cap.release()
             self.queue.close()
 
+    def _why_no_frame(self) -> str:
+        if not self.realtime:
+            return "no frame from the camera (stopped or unplugged)"
+        if self.expected and self.expected - self.frames > max(2, self.expected // 100):
+            # the file promised more (beyond a container's estimate of its own count): cut short or corrupt
+            return f"video cut short at frame {self.frames} of {self.expected}"
+        return "end of stream"
+
     def _end(self, why: str) -> None:
-        self.ended, self.ended_at = why, time.monotonic()
+        """``ended_at`` is in the take's time: a file played at its rate ends when its next frame was due (a
+        reader that fell behind on a busy machine ends later in wall time, at the same point of the take)."""
+        self.ended = why
+        self.ended_at = self.t0 + self.frames / self.fps if self.realtime and self.fps else time.monotonic()
         if self.frames:
             log.log(logging.INFO if why == "end of stream" else logging.WARNING,
                     "camera %s stopped after %d frames (%.1f s): %s; live goes on with the others",

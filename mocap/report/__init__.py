@@ -290,6 +290,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     for name, row in metrics["cameras"].items():
         if row["flagged"]:
             log.warning("camera flagged: %s; %s", flag_text(name, row), row["hint"])
+        elif row.get("unseen"):
+            log.warning("camera %s saw no one: %s", name, row["hint"])
     videos = _videos(session, rig, cfg)
     cache = CropCache(session.root / "report" / ".crops", cfg.overlay_height)
     data = []

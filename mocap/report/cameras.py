@@ -31,6 +31,8 @@ MOST = 0.5  # share of the bad frames that makes a pattern (flipped fits better;
 WRONG_PERSON_SIZE = 0.25  # bad frames' error as a share of the body's size in the image
 P95_FACTOR = 2.0  # the P95 rule's ratio is this × the median's: a tail varies more, and a camera with a
 # wrong pose drags the 3D points enough to raise the others' tails about 3×, but not their medians
+UNSEEN_HINT = ("no detection of this person in the whole take while other cameras saw it: unplugged, the "
+               "wrong video, pointed elsewhere, or the person outside its view?")
 MIN_BAD_FRAMES = 5  # a P95 flag needs at least this many frames (and 5 %) whose median error is beyond the cutoff
 SPEED_CORRELATION = 0.5  # rank correlation of per-frame error and image speed that says "sync"
 OTHER_SCALE = 0.2  # |log| of the detected body's size over the reprojected one's: another body (a pose error: ~0.01)
@@ -148,7 +150,8 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
                  scales: np.ndarray | None = None) -> dict[str, dict]:
     """{camera: median_px, p95_px, median_mm, p95_mm (at the person), detections, kept_share,
     sync_offset_frames, swaps_repaired (None when no repair ran; default: ``pts.info["swaps_repaired"]``),
-    ratio_to_others, flagged, flag (the rule that fired), hint (what to check; None when not flagged),
+    ratio_to_others, flagged, flag (the rule that fired), unseen (no detection while another camera has some:
+    not flagged, the others carry the 3D, but said), hint (what to check; None when neither),
     profile (what the hint was read from)}. ``scales``: (C,) each camera's metres per pixel at the person
     (:func:`mocap.report.metrics.camera_scales`); without them, or with one missing, pixels are compared."""
     X = pts.xyz[:, person]  # (F, J, 3)
@@ -212,6 +215,11 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
                 row["profile"] = p
                 row["hint"] = hint(p, several=pts.xyz.shape[1] > 1)
                 break
+    seen = [r["detections"] > 0 for r in rows.values()]
+    for row in rows.values():  # not a fault of the 3D (the others carry it), but never "ok"
+        row["unseen"] = row["detections"] == 0 and any(seen)
+        if row["unseen"]:
+            row["hint"] = UNSEEN_HINT
     return rows
 
 

@@ -89,7 +89,8 @@ def camera_rows(cameras: dict[str, dict], anchor: str) -> str:
             _num(r.get("ratio_to_others"), ".2f") + "×", _num(r["p95_px"], ".1f"),
             str(r["detections"]), _num(r["kept_share"], ".0%"), f"{r['sync_offset_frames']:+.2f}",
             "—" if r["swaps_repaired"] is None else str(r["swaps_repaired"]), _move_text(r.get("calibration_move")),
-            f"FLAGGED: {flag_text(name, r)}. {r['hint']}" if r["flagged"] else "ok")]
+            f"FLAGGED: {flag_text(name, r)}. {r['hint']}" if r["flagged"]
+            else f"saw no one: {r['hint']}" if r.get("unseen") else "ok")]
         cells.append(f'<a href="#{escape(quote(anchor + "-" + name))}">see below</a>')
         cls = " class=bad" if r["flagged"] else ""
         rows.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
@@ -169,20 +170,25 @@ def snapshots(X: np.ndarray, keypoint_set: str, n: int, title: str = "") -> str:
 
 
 def summary_rows(m: dict) -> str:
-    rp = m["reprojection_px"]
+    rp, rec = m["reprojection_px"], m["reconstructed"]
+    body = " (body; hands apart)" if "hands_points" in rec else ""
     rows = [("reprojection error, median / P95 (all detections)", f"{rp['median']:.2f} / {rp['p95']:.2f} px"),
             ("reprojection error at the person, median / P95 (pixels × depth ÷ focal length)",
              _num(m.get("reprojection_mm", {}).get("median"), ".1f") + " / "
              + _num(m.get("reprojection_mm", {}).get("p95"), ".1f") + " mm"),
             ("reprojection error, median over the views kept", f"{rp['median_views_used']:.2f} px "
              f"({rp['views_used_share']:.0%} of detections kept)"),
-            ("frames with every joint", f"{m['reconstructed']['frames_all_joints']:.1%}"),
-            ("points reconstructed", f"{m['reconstructed']['points']:.1%}"),
+            ("frames with every joint" + body, f"{rec['frames_all_joints']:.1%}"),
+            ("points reconstructed" + body, f"{rec['points']:.1%}"),
             ("bone-length CV, mean / max" + (" (body; hands apart)" if "hands_mean" in m["bone_length_cv"] else ""),
              f"{m['bone_length_cv']['mean']:.2%} / {m['bone_length_cv']['max']:.2%}")]
-    if "hands_mean" in m["bone_length_cv"]:
-        rows.append(("bone-length CV of the hands, mean / max",
-                     f"{m['bone_length_cv']['hands_mean']:.2%} / {m['bone_length_cv']['hands_max']:.2%}"))
+    if "hands_points" in rec:
+        rows.append(("hand points reconstructed", f"{rec['hands_points']:.1%}, in {rec['hands_frames_any']:.1%} of "
+                     "frames" if rec["hands_frames_any"] > 0 else "none: no camera saw a hand in the whole take "
+                     "(the body is unaffected)"))
+    if "hands_mean" in m["bone_length_cv"] and rec.get("hands_frames_any", 1) > 0:
+        rows.append(("bone-length CV of the hands, mean / max", _num(m["bone_length_cv"]["hands_mean"], ".2%")
+                     + " / " + _num(m["bone_length_cv"]["hands_max"], ".2%")))
     rows.append(("jitter (mean acceleration)", f"{m['jitter_mean_accel_m_s2']:.2f} m/s²"))
     if "groundtruth" in m:
         rows.append(("error against ground truth (MPJPE / P95)",
