@@ -69,12 +69,11 @@ def shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def quick_shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``img`` made ``size`` for a proxy, cheaper than :func:`shrink`: halved (2 × 2 means) only while at least
     4 times as large, then one bilinear step (which reads 2 source rows per output row, not all of them). On the
-    1080×1920 demo to 304×540 (no halving): 0.45-0.56 ms per frame just decoded against 1.0-1.1 for
-    :func:`shrink`; the proxy is 39.8 dB from :func:`shrink`'s (its own MPEG-4 loss: 35.4 dB), and the overlay
-    video drawn from it (what the user sees) is 27.9 dB from the frames drawn on the full-size video, without
-    any encoding, against 28.1 dB for the proxy of :func:`shrink` (the two overlays 36.2 dB apart: the codecs'
-    loss, MSE 100, is 6 times what the cheaper filter adds, MSE 15). For a factor 2 or 4 it makes the same
-    pixels as :func:`shrink` up to rounding (a bilinear halving averages 2 × 2)."""
+    1080×1920 demo to 304×540 (no halving): 0.45-0.6 ms per frame just decoded against 0.9-1.15 for :func:`shrink`.
+    What the user sees (:func:`mocap.bench.detect.proxy_study`, 4 cameras): the overlay video drawn from this proxy
+    is 26.9-27.9 dB from the same drawing on the full-size frames without any encoding, against 27.8-28.3 dB from
+    :func:`shrink`'s; the two overlays are MSE 15-40 apart, the two codec generations lose MSE 97-109. For a factor
+    2, 4 or 8 it makes the same pixels as :func:`shrink` (a bilinear halving averages 2 × 2)."""
     import cv2
 
     while img.shape[1] >= 4 * size[0] and img.shape[0] >= 4 * size[1]:
