@@ -21,7 +21,7 @@ class Still:
         pass
 
 
-def _failing_frames(path, stride, start, stop):
+def _failing_frames(path, stride, start, stop, threads=0):
     yield start, np.zeros((8, 8, 3), np.uint8)
     raise RuntimeError("decoder crashed")
 
@@ -71,3 +71,20 @@ def test_hand_shares_of_cameras_written_before_a_worker_died_are_kept(tmp_path):
     with pytest.raises(BrokenProcessPool):
         detect._collect([done, broken], work, ["a", "b"], F, Bar(), [("a", 0, F), ("b", 0, F)], {}, hands)
     assert hands == {"a": 0.5}
+
+
+@pytest.mark.parametrize("threads", [0, 1, 3])
+def test_the_reader_decodes_with_the_worker_s_decoder_threads(monkeypatch, tmp_path, threads):
+    asked = []
+
+    def frames(path, stride, start, stop, threads=0):
+        asked.append(threads)
+        for i in range(start, stop):
+            yield i, np.zeros((8, 8, 3), np.uint8)
+
+    monkeypatch.setattr(chunks, "probe", lambda path: FootageInfo(path, 4, 30.0, (8, 8)))
+    monkeypatch.setattr(chunks, "read_frames", frames)
+    monkeypatch.setattr(detect, "make_detector", lambda cfg: Still())
+    monkeypatch.setattr(chunks.worker, "decoder_threads", threads)  # worker_init's: the pool's cores per worker
+    _, data, _ = chunks.detect_video("cam", tmp_path / "cam.mp4", detect.Config())
+    assert data.shape[0] == 4 and asked == [threads]

@@ -53,6 +53,23 @@ def test_shrink_and_scaled_size():
     assert small[:260].min() == 200 and small[280:].max() == 0  # the edge stays where it was (row 270)
 
 
+def test_the_proxy_s_quick_shrink_is_shrink_where_it_can_be_and_close_elsewhere():
+    rng = np.random.default_rng(3)
+    noise = rng.integers(0, 256, (1920, 1080, 3), dtype=np.uint8)
+    for size in ((540, 960), (270, 480), (135, 240)):  # factors 2, 4, 8: the same 2 × 2 means
+        assert np.array_equal(proxy.quick_shrink(noise, size), proxy.shrink(noise, size)), size
+    y, x = np.mgrid[0:1920, 0:1080]
+    smooth = np.stack([128 + 100 * np.sin(x / 90.0), 128 + 100 * np.cos(y / 70.0), (x + y) * 255 // 3000],
+                      axis=-1).astype(np.uint8)  # detail much coarser than a proxy pixel
+    small = proxy.quick_shrink(smooth, (304, 540))
+    assert small.shape == (540, 304, 3)
+    assert np.abs(small.astype(int) - proxy.shrink(smooth, (304, 540))).max() <= 2
+    edge = np.zeros((1920, 1080, 3), np.uint8)
+    edge[:960] = 200
+    small = proxy.quick_shrink(edge, (304, 540))
+    assert small[:268].min() == 200 and small[272:].max() == 0  # the edge stays where it was (row 270)
+
+
 def test_segments_cover_the_video_else_none(tmp_path):
     src = _video(tmp_path / "videos" / "cam.mp4", 20)
     small = (80, 60)
@@ -65,7 +82,7 @@ def test_segments_cover_the_video_else_none(tmp_path):
     got = list(proxy.read_frames(parts, 20))
     assert [i for i, _ in got] == list(range(20))
     for i, img in got:
-        want = proxy.shrink(_frame(i), small)
+        want = proxy.quick_shrink(_frame(i), small)
         assert img.shape == want.shape and np.abs(img.astype(int) - want).mean() < 6, i  # MPEG-4: lossy
     assert proxy.segments(tmp_path, "cam", src, 20, (40, 30)) is None  # another size
     st = src.stat()
@@ -261,7 +278,7 @@ def test_the_detect_stage_writes_every_camera_s_proxy_whatever_the_chunking(tmp_
     parts = proxy.segments(tmp_path, "cam", src, 40, size)
     assert [(a, b) for _, a, b in parts] == [(0, 20), (20, 40)]
     for i, img in proxy.read_frames(parts, 40):
-        assert np.abs(img.astype(int) - proxy.shrink(_frame(i), size)).mean() < 6, i
+        assert np.abs(img.astype(int) - proxy.quick_shrink(_frame(i), size)).mean() < 6, i
 
 
 def test_an_unreadable_proxy_is_drawn_over_from_the_video_with_a_warning(tmp_path, caplog):
@@ -364,3 +381,14 @@ def test_a_joint_projecting_far_outside_the_image_is_not_drawn(tmp_path):
     uv = rig[0].project(pts.xyz[0, 0, [11, 13]]) * (size[1] / SIZE[1])
     frames = [img for _, img in read_frames(out)]
     assert len(frames) == 6 and all(_green_on_segment(img, uv[0], uv[1]) > 0.9 for img in frames)
+
+
+def test_the_proxy_study_measures_each_shrink_against_the_drawing_on_the_full_frames(tmp_path):
+    from mocap.bench.detect import proxy_study
+
+    src = _video(tmp_path / "cam.mp4", 6, (240, 180))
+    rows = proxy_study(src, frames=6, height=60)  # factor 3: the bilinear step alone
+    assert [r["proxy"] for r in rows] == ["shrink", "quick_shrink"] and rows[0]["from_first_mse"] == 0.0
+    for r in rows:  # the codecs lose something; on bands this coarse the two filters differ little
+        assert 0 < r["ideal_mse"] < 500 and r["video_psnr_db"] > 25 and r["shrink_ms"] >= 0
+    assert rows[1]["from_first_mse"] < rows[0]["ideal_mse"]

@@ -25,6 +25,19 @@ def test_probe_and_stride(tmp_path):
     assert grey.ndim == 2
 
 
+def test_one_decoder_thread_gives_the_same_frames(tmp_path):
+    path = tmp_path / "cam01.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        writer.write(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    writer.release()
+    default = list(read_frames(path, start=3))
+    one = list(read_frames(path, start=3, threads=1))
+    assert [i for i, _ in one] == list(range(3, 12)) == [i for i, _ in default]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(default, one, strict=True))
+
+
 def test_image_folder(tmp_path):
     for i in range(5):
         cv2.imwrite(str(tmp_path / f"{i:03d}.png"), np.full((10, 20), i, np.uint8))

@@ -215,6 +215,76 @@ def speed_options(video: Path, options: dict[str, detect.Config], reference: det
     return rows
 
 
+def proxy_study(video: Path, frames: int = 60, height: int = 540, seed: int = 0) -> list[dict]:
+    """What a cheaper proxy (:mod:`mocap.io.proxy`) costs in what the user sees: for each way of shrinking
+    (``shrink``, the report's own; ``quick_shrink``, detection's), its CPU ms per frame just decoded, and the
+    report's overlay video drawn from that proxy (decoded: what the user sees) against the same drawing on the
+    full-size frames, not encoded (``ideal_*``: the first row's is what the two codecs lose), against the overlay
+    drawn from the video itself (``video_*``: the first row's is what the proxy's codec loses), and against the
+    first row's overlay (``from_first_mse``). A random-walk skeleton is drawn (the same on every video)."""
+    from unittest import mock
+
+    from mocap.detect import overlay as drawn
+    from mocap.detect.overlay import OverlayWriter
+    from mocap.io import proxy
+    from mocap.io.video import probe, read_frames
+    from mocap.report.overlay import _draw
+
+    info = probe(video)
+    n = min(frames, info.frames)
+    size = proxy.scaled_size(info.size, height)
+    rng = np.random.default_rng(seed)
+    w, h = info.size
+    uv = rng.uniform([0.3 * w, 0.2 * h], [0.7 * w, 0.8 * h], (33, 2)) + np.cumsum(rng.normal(0, 3, (n, 33, 2)), 0)
+    limbs = [(j, j + 1) for j in range(32)]
+
+    def overlay(source, out: Path) -> list[np.ndarray]:
+        _draw(source, out, uv, limbs, info.fps or 30.0, info.size, "cam", None, 0.0, (0, 1), None, height)
+        return [img for _, img in read_frames(out)]
+
+    class Kept:  # the overlay's frames as drawn, not encoded
+        frames: list = []
+
+        def __init__(self, *args):
+            Kept.frames = []
+
+        def write(self, img: np.ndarray) -> None:
+            Kept.frames.append(img.copy())
+
+        def close(self, ok: bool = True) -> None:
+            pass
+
+    def psnr(e: float) -> float:
+        return float(10 * np.log10(255 ** 2 / e)) if e else float("inf")
+
+    def mse(a: list, b: list) -> float:
+        return float(np.mean([np.mean((x.astype(float) - y.astype(float)) ** 2) for x, y in zip(a, b, strict=True)]))
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = overlay(read_frames(video, stop=n), Path(tmp) / "reference.mp4")
+        with mock.patch.object(drawn, "OverlayWriter", Kept):
+            _draw(read_frames(video, stop=n), Path(tmp) / "ideal.mp4", uv, limbs, 30.0, info.size, "cam", None, 0.0,
+                  (0, 1), None, height)
+        ideal = Kept.frames
+        for name, shrink in (("shrink", proxy.shrink), ("quick_shrink", proxy.quick_shrink)):
+            writer, cpu = OverlayWriter(Path(tmp) / f"{name}.mp4", info.fps or 30.0, size), 0.0
+            for _, img in read_frames(video, stop=n):
+                c = time.thread_time()
+                small = shrink(img, size)
+                cpu += time.thread_time() - c
+                writer.write(small)
+            writer.close()
+            seen = overlay(read_frames(Path(tmp) / f"{name}.mp4"), Path(tmp) / f"overlay_{name}.mp4")
+            e, v = mse(seen, ideal), mse(seen, reference)
+            rows.append({"proxy": name, "shrink_ms": 1000 * cpu / n, "ideal_mse": e, "ideal_psnr_db": psnr(e),
+                         "video_mse": v, "video_psnr_db": psnr(v),
+                         "from_first_mse": mse(seen, rows[0]["seen"]) if rows else 0.0, "seen": seen})
+    for r in rows:
+        del r["seen"]
+    return rows
+
+
 PARALLEL_COLUMNS = [("camera", "camera", ""), ("frames", "frames", "d"), ("inference_ms", "inference CPU ms", ".1f"),
                     ("decode_ms", "decode CPU ms", ".1f"), ("loop_ms", "wall ms/frame", ".1f"),
                     ("setup_s", "detector set-up s", ".2f"), ("wall_s", "wall s", ".2f")]

@@ -66,6 +66,23 @@ def shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, tuple(size), interpolation=cv2.INTER_LINEAR)
 
 
+def quick_shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``img`` made ``size`` for a proxy, cheaper than :func:`shrink`: halved (2 × 2 means) only while at least
+    4 times as large, then one bilinear step (which reads 2 source rows per output row, not all of them). On the
+    1080×1920 demo to 304×540 (no halving): 0.45-0.6 ms per frame just decoded against 0.9-1.15 for :func:`shrink`.
+    What the user sees (:func:`mocap.bench.detect.proxy_study`, 4 cameras): the overlay video drawn from this proxy
+    is 26.9-27.9 dB from the same drawing on the full-size frames without any encoding, against 27.8-28.3 dB from
+    :func:`shrink`'s; the two overlays are MSE 15-40 apart, the two codec generations lose MSE 97-109. For a factor
+    2, 4 or 8 it makes the same pixels as :func:`shrink` (a bilinear halving averages 2 × 2)."""
+    import cv2
+
+    while img.shape[1] >= 4 * size[0] and img.shape[0] >= 4 * size[1]:
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (img.shape[1], img.shape[0]) == tuple(size):
+        return img
+    return cv2.resize(img, tuple(size), interpolation=cv2.INTER_LINEAR)
+
+
 def for_detection(root: Path, report, cfg, infos: dict) -> dict[str, tuple | None]:
     """camera → (session root, camera, size) of the proxy detection's chunks write for the report's overlay
     videos, when the report (its Config, ``report``) makes them smaller than the camera (``overlay_height``)
@@ -112,7 +129,7 @@ class SegmentWriter:
         if i != self.end:  # a gap (a stride, a seek): this segment cannot stand for the video
             self.broken = True
             return
-        self.writer.write(shrink(img, self.size) if (img.shape[1], img.shape[0]) != self.size else img)
+        self.writer.write(quick_shrink(img, self.size) if (img.shape[1], img.shape[0]) != self.size else img)
         self.end += 1
 
     def close(self, ok: bool = True) -> None:

@@ -81,7 +81,7 @@ def _probe_video(source: Path) -> FootageInfo:
     if source.stat().st_size == 0:
         raise ValueError(f"{source}: empty file (0 bytes): not a video")
     with native_stderr_to_log(log):  # FFmpeg's own lines ("moov atom not found") go to the run's log
-        cap = cv2.VideoCapture(str(source))
+        cap = open_video(source, 1)  # FFmpeg reads a few frames to know the stream: one thread, ~2 ms less each
     try:
         if not cap.isOpened():
             raise ValueError(f"{source}: cannot open video (unsupported or corrupt file; FFmpeg's reason is in the "
@@ -96,9 +96,23 @@ def _probe_video(source: Path) -> FootageInfo:
     return FootageInfo(source, frames, fps, size)
 
 
+def open_video(source: Path, threads: int = 0):
+    """An OpenCV capture of a video file; ``threads`` > 0: its FFmpeg decoder uses that many threads (0: FFmpeg's
+    choice, one per core). The frames are the same either way (H.264 decoding is exact); on the 1080×1920 demo one
+    thread takes 1.90-1.99 CPU s for its 400 frames against 2.14-2.21 with FFmpeg's two (where the cores are
+    busy anyway, the threads' hand-offs are only a cost). A backend that refuses the option opens the default way."""
+    if threads > 0:
+        cap = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(threads)])
+        if cap.isOpened():
+            return cap
+        cap.release()
+    return cv2.VideoCapture(str(source))
+
+
 def read_frames(source: str | Path, stride: int = 1, start: int = 0, stop: int | None = None,
-                grey: bool = False) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame number, image) for every ``stride``-th frame in [start, stop) of a video or image folder.
+                grey: bool = False, threads: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame number, image) for every ``stride``-th frame in [start, stop) of a video or image folder;
+    ``threads``: the video decoder's (:func:`open_video`).
 
     A video that ends before its header's frame count raises, naming the last good frame."""
     source = Path(source)
@@ -115,7 +129,7 @@ def read_frames(source: str | Path, stride: int = 1, start: int = 0, stop: int |
         return
     info = probe(source)
     end = info.frames if stop is None else min(stop, info.frames)
-    cap = cv2.VideoCapture(str(source))
+    cap = open_video(source, threads)
     try:
         if start:
             cap.set(cv2.CAP_PROP_POS_FRAMES, start)

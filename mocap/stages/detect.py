@@ -286,7 +286,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         try:
             pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
                                        initializer=chunks.worker_init,
-                                       initargs=(dict(DETECTORS), slots, cfg, dict(os.environ)))
+                                       initargs=(dict(DETECTORS), slots, cfg, dict(os.environ),
+                                                 max(1, chunks.cores() // min(workers, len(todo)))))
             done = False
             try:
                 futures = []
