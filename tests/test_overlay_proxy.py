@@ -82,7 +82,7 @@ def test_segments_cover_the_video_else_none(tmp_path):
     got = list(proxy.read_frames(parts, 20))
     assert [i for i, _ in got] == list(range(20))
     for i, img in got:
-        want = proxy.quick_shrink(_frame(i), small)
+        want = proxy.shrink(_frame(i), small)
         assert img.shape == want.shape and np.abs(img.astype(int) - want).mean() < 6, i  # MPEG-4: lossy
     assert proxy.segments(tmp_path, "cam", src, 20, (40, 30)) is None  # another size
     st = src.stat()
@@ -278,7 +278,7 @@ def test_the_detect_stage_writes_every_camera_s_proxy_whatever_the_chunking(tmp_
     parts = proxy.segments(tmp_path, "cam", src, 40, size)
     assert [(a, b) for _, a, b in parts] == [(0, 20), (20, 40)]
     for i, img in proxy.read_frames(parts, 40):
-        assert np.abs(img.astype(int) - proxy.quick_shrink(_frame(i), size)).mean() < 6, i
+        assert np.abs(img.astype(int) - proxy.shrink(_frame(i), size)).mean() < 6, i
 
 
 def test_an_unreadable_proxy_is_drawn_over_from_the_video_with_a_warning(tmp_path, caplog):

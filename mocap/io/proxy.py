@@ -67,8 +67,10 @@ def shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def quick_shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``img`` made ``size`` for a proxy, cheaper than :func:`shrink`: halved (2 × 2 means) only while at least
-    4 times as large, then one bilinear step (which reads 2 source rows per output row, not all of them). On the
+    """``img`` made ``size``, cheaper than :func:`shrink` and measured as its alternative for detection's proxies
+    (:func:`mocap.bench.detect.proxy_study`; not used for them: at a factor between 2 and 4 the single bilinear
+    step aliases fine detail, e.g. window blinds, for 0.2 CPU s of a 13 s detection): halved (2 × 2 means) only
+    while at least 4 times as large, then one bilinear step (which reads 2 source rows per output row). On the
     1080×1920 demo to 304×540 (no halving): 0.45-0.6 ms per frame just decoded against 0.9-1.15 for :func:`shrink`.
     What the user sees (:func:`mocap.bench.detect.proxy_study`, 4 cameras): the overlay video drawn from this proxy
     is 26.9-27.9 dB from the same drawing on the full-size frames without any encoding, against 27.8-28.3 dB from
@@ -129,7 +131,7 @@ class SegmentWriter:
         if i != self.end:  # a gap (a stride, a seek): this segment cannot stand for the video
             self.broken = True
             return
-        self.writer.write(quick_shrink(img, self.size) if (img.shape[1], img.shape[0]) != self.size else img)
+        self.writer.write(shrink(img, self.size) if (img.shape[1], img.shape[0]) != self.size else img)
         self.end += 1
 
     def close(self, ok: bool = True) -> None:
