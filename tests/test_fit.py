@@ -149,3 +149,32 @@ def test_twisted_shoulders_and_hips_still_bend_their_elbows_and_knees():
     for n in ["LeftHand", "RightHand", "LeftFoot", "RightFoot"]:
         err = np.linalg.norm(p[:, names.index(n)] - pt[:, names.index(n)], axis=1)
         assert np.median(err) < 0.002 and err.max() < 0.01, (n, np.median(err), err.max())
+
+
+def test_a_twist_vector_on_the_shoulder_with_the_elbow_unseen_keeps_the_start_pose_finite():
+    """A skeleton of the user's with a limb-twist vector on the upper arm: where the elbow is unseen and the
+    vector seen, the shoulder is aimed by the vector alone; the hinge-plane turn (about the shoulder → elbow
+    bone, NaN there) must leave such frames alone (it made their start pose, then their fit, NaN)."""
+    from mocap.fit.hands import joint_models, models_of
+    from mocap.fit.ik import IKProblem, initial_pose, solve_ik
+    from mocap.geometry.rotations import axis_angle_to_matrix
+    from mocap.types import forward_kinematics
+
+    spec = load_skeleton("body22")
+    sk, names = spec.skeleton, list(spec.skeleton.joint_names)
+    J = len(names)
+    hinges, limits, dof2 = models_of(joint_models(spec, names), list(range(J)))
+    arm, fore, hand = names.index("LeftArm"), names.index("LeftForeArm"), names.index("LeftHand")
+    pb = IKProblem(sk, hinges, limits, np.array([arm]), np.array([[0.0, -1.0, 0.0]]), dof2=dof2)
+    F = 6
+    local = np.tile(np.eye(3), (F, J, 1, 1))
+    local[:, fore] = axis_angle_to_matrix(np.array([0, 0, -1.0]) * np.linspace(0.2, 1.5, F)[:, None])
+    _, y = forward_kinematics(sk, local, np.zeros((F, 3)))
+    vec = np.tile([0.0, -1.0, 0.0], (F, 1, 1))
+    y[2, [fore, hand]] = np.nan  # frame 2: the elbow and wrist unseen, the twist vector seen
+    vec[4:] = np.nan  # frames 4-5: the vector unseen, the bent arm seen (the hinge-plane turn applies)
+    l0, r0 = initial_pose(pb, y, vec)
+    assert np.isfinite(l0).all() and np.isfinite(r0).all()
+    wy, wv = np.isfinite(y).all(axis=2).astype(float), np.isfinite(vec).all(axis=2).astype(float)
+    lf, _, rms = solve_ik(pb, y, wy, vec, wv, l0, r0, 20)
+    assert np.isfinite(lf).all() and np.isfinite(rms).all() and rms.max() < 1e-4

@@ -159,7 +159,8 @@ def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray,
                     u = np.einsum("fij,fj->fi", Gp[one], q[k])
                     Gj[one] = rotation_between(u, o[one, k]) @ Gp[one]
                     if len(a) == 1 and a[0] in pb.hinge_axes and sk.parents[a[0]] == j and j not in pb.dof2:
-                        Gj = _twist_to_bend(pb, a[0], aims(a[0]), Gj, p[:, j], y, one)
+                        # only where the bone itself was aimed at (not a vector of j's, the elbow unseen)
+                        Gj = _twist_to_bend(pb, a[0], aims(a[0]), Gj, p[:, j], y, one & (w[:, 0] > 0))
                 local[:, j] = np.swapaxes(Gp, -1, -2) @ Gj
         G[:, j] = Gp @ local[:, j]
     return local, root
