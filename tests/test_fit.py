@@ -178,3 +178,28 @@ def test_a_twist_vector_on_the_shoulder_with_the_elbow_unseen_keeps_the_start_po
     wy, wv = np.isfinite(y).all(axis=2).astype(float), np.isfinite(vec).all(axis=2).astype(float)
     lf, _, rms = solve_ik(pb, y, wy, vec, wv, l0, r0, 20)
     assert np.isfinite(lf).all() and np.isfinite(rms).all() and rms.max() < 1e-4
+
+
+def test_elbows_held_folded_past_150_degrees_are_bent_in_their_plane():
+    """A take that holds its hands at the shoulders (elbows folded 150-160°) with the shoulders twisted: the
+    fold tells the arm's plane as well as a 90° bend does (it was taken for a straight arm, the start kept the
+    smallest turn and the hands were ~300 mm off on exact keypoints)."""
+    from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_quat, quat_continuous, quat_to_matrix
+    from mocap.types import Motion
+
+    m = body_motion(60, fps=30.0, seed=3)
+    names = m.skeleton.joint_names
+    R = quat_to_matrix(m.rotations).copy()
+    for limb, hinge, twist in [("LeftArm", "LeftForeArm", 2.0), ("RightArm", "RightForeArm", -2.2)]:
+        h = names.index(hinge)
+        bone = m.skeleton.offsets[h]
+        R[:, names.index(limb)] = R[:, names.index(limb)] @ axis_angle_to_matrix(twist * bone / np.linalg.norm(bone))
+        axis = np.array([0.0, 0.0, -1.0 if hinge.startswith("Left") else 1.0])  # body22's elbow axes
+        R[:, h] = axis_angle_to_matrix(np.radians(155 + 3 * np.sin(np.arange(60) / 5))[:, None] * axis)
+    truth = Motion(m.skeleton, quat_continuous(matrix_to_quat(R), axis=0), m.root_positions, m.fps)
+    motion, _ = fit_motion(blazepose_keypoints(truth), "blazepose33", truth.fps, FitConfig(smooth=False))
+    _, p = motion.fk()
+    _, pt = truth.fk()
+    for n in ["LeftHand", "RightHand"]:
+        err = np.linalg.norm(p[:, names.index(n)] - pt[:, names.index(n)], axis=1)
+        assert np.median(err) < 0.002 and err.max() < 0.01, (n, np.median(err), err.max())
