@@ -184,7 +184,7 @@ def test_mocap_run_prints_the_flagged_camera_after_the_quality_line(monkeypatch,
                "cameras": {"cam01": {"median_px": 9.4, "flagged": False}, "cam03": row},
                "verdict": {"failed": [{}], "summary": "FAIL: camera cam03 median reprojection 23.6 px > 23.5 px"}}
     result = SimpleNamespace(status={"report": "ran"}, timings={"report": 0.1}, log_file="log", outputs={},
-                             metrics=metrics)
+                             metrics=metrics, why={"report": "no earlier run"})  # a RunResult's fields
     monkeypatch.setattr(pipeline, "run", lambda *a, **k: result)
     assert cmd_run(SimpleNamespace(session="s", config=None, set=[], from_stage=None, command_line="mocap run s")) == 0
     out = capsys.readouterr().out.splitlines()
@@ -209,7 +209,7 @@ def test_mocap_run_prints_one_quality_line_per_person(monkeypatch, capsys):
               person("person2", 5.2, 60, {"cam01": {"flagged": False}})]
     metrics = {**people[0], "persons": people, "verdict": {"failed": [{}], "summary": "FAIL: person1: ..."}}
     result = SimpleNamespace(status={"report": "ran"}, timings={"report": 0.1}, log_file="log", outputs={},
-                             metrics=metrics)
+                             metrics=metrics, why={"report": "no earlier run"})  # a RunResult's fields
     monkeypatch.setattr(pipeline, "run", lambda *a, **k: result)
     assert cmd_run(SimpleNamespace(session="s", config=None, set=[], from_stage=None, command_line="mocap run s")) == 0
     out = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("quality", "camera", "  hint"))]

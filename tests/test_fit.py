@@ -149,3 +149,57 @@ def test_twisted_shoulders_and_hips_still_bend_their_elbows_and_knees():
     for n in ["LeftHand", "RightHand", "LeftFoot", "RightFoot"]:
         err = np.linalg.norm(p[:, names.index(n)] - pt[:, names.index(n)], axis=1)
         assert np.median(err) < 0.002 and err.max() < 0.01, (n, np.median(err), err.max())
+
+
+def test_a_twist_vector_on_the_shoulder_with_the_elbow_unseen_keeps_the_start_pose_finite():
+    """A skeleton of the user's with a limb-twist vector on the upper arm: where the elbow is unseen and the
+    vector seen, the shoulder is aimed by the vector alone; the hinge-plane turn (about the shoulder → elbow
+    bone, NaN there) must leave such frames alone (it made their start pose, then their fit, NaN)."""
+    from mocap.fit.hands import joint_models, models_of
+    from mocap.fit.ik import IKProblem, initial_pose, solve_ik
+    from mocap.geometry.rotations import axis_angle_to_matrix
+    from mocap.types import forward_kinematics
+
+    spec = load_skeleton("body22")
+    sk, names = spec.skeleton, list(spec.skeleton.joint_names)
+    J = len(names)
+    hinges, limits, dof2 = models_of(joint_models(spec, names), list(range(J)))
+    arm, fore, hand = names.index("LeftArm"), names.index("LeftForeArm"), names.index("LeftHand")
+    pb = IKProblem(sk, hinges, limits, np.array([arm]), np.array([[0.0, -1.0, 0.0]]), dof2=dof2)
+    F = 6
+    local = np.tile(np.eye(3), (F, J, 1, 1))
+    local[:, fore] = axis_angle_to_matrix(np.array([0, 0, -1.0]) * np.linspace(0.2, 1.5, F)[:, None])
+    _, y = forward_kinematics(sk, local, np.zeros((F, 3)))
+    vec = np.tile([0.0, -1.0, 0.0], (F, 1, 1))
+    y[2, [fore, hand]] = np.nan  # frame 2: the elbow and wrist unseen, the twist vector seen
+    vec[4:] = np.nan  # frames 4-5: the vector unseen, the bent arm seen (the hinge-plane turn applies)
+    l0, r0 = initial_pose(pb, y, vec)
+    assert np.isfinite(l0).all() and np.isfinite(r0).all()
+    wy, wv = np.isfinite(y).all(axis=2).astype(float), np.isfinite(vec).all(axis=2).astype(float)
+    lf, _, rms = solve_ik(pb, y, wy, vec, wv, l0, r0, 20)
+    assert np.isfinite(lf).all() and np.isfinite(rms).all() and rms.max() < 1e-4
+
+
+def test_elbows_held_folded_past_150_degrees_are_bent_in_their_plane():
+    """A take that holds its hands at the shoulders (elbows folded 150-160°) with the shoulders twisted: the
+    fold tells the arm's plane as well as a 90° bend does (it was taken for a straight arm, the start kept the
+    smallest turn and the hands were ~300 mm off on exact keypoints)."""
+    from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_quat, quat_continuous, quat_to_matrix
+    from mocap.types import Motion
+
+    m = body_motion(60, fps=30.0, seed=3)
+    names = m.skeleton.joint_names
+    R = quat_to_matrix(m.rotations).copy()
+    for limb, hinge, twist in [("LeftArm", "LeftForeArm", 2.0), ("RightArm", "RightForeArm", -2.2)]:
+        h = names.index(hinge)
+        bone = m.skeleton.offsets[h]
+        R[:, names.index(limb)] = R[:, names.index(limb)] @ axis_angle_to_matrix(twist * bone / np.linalg.norm(bone))
+        axis = np.array([0.0, 0.0, -1.0 if hinge.startswith("Left") else 1.0])  # body22's elbow axes
+        R[:, h] = axis_angle_to_matrix(np.radians(155 + 3 * np.sin(np.arange(60) / 5))[:, None] * axis)
+    truth = Motion(m.skeleton, quat_continuous(matrix_to_quat(R), axis=0), m.root_positions, m.fps)
+    motion, _ = fit_motion(blazepose_keypoints(truth), "blazepose33", truth.fps, FitConfig(smooth=False))
+    _, p = motion.fk()
+    _, pt = truth.fk()
+    for n in ["LeftHand", "RightHand"]:
+        err = np.linalg.norm(p[:, names.index(n)] - pt[:, names.index(n)], axis=1)
+        assert np.median(err) < 0.002 and err.max() < 0.01, (n, np.median(err), err.max())

@@ -213,3 +213,34 @@ def test_hands_no_camera_saw_leave_the_body_verdict_alone():
     assert v["usable"], v["summary"]
     html = summary_rows(m)
     assert "no camera saw a hand" in html and "nan" not in html.lower()
+
+
+def test_a_camera_that_sees_one_person_but_never_another_did_not_see_no_one():
+    """Two people: cam04 sees person 1 throughout but never person 2 (an operator behind it, outside its view).
+    It saw someone: not 'unseen' (the log and `mocap run` say "camera cam04 saw no one: ... unplugged, the wrong
+    video"), for neither person; a camera with no detection of anyone still is."""
+    from body_synth import blazepose_keypoints, body_motion
+
+    from mocap.report.cameras import camera_table
+    from mocap.synth import RigSpec, ring_rig
+    from mocap.types import Keypoints2D, Points3D
+
+    A = blazepose_keypoints(body_motion(40, 30.0, seed=1))
+    B = A + np.array([1.5, 0.0, 0.0])
+    X = np.stack([A, B], axis=1)  # (F, P, J, 3)
+    rig = ring_rig(RigSpec(n_cameras=4, size=(1280, 720)), A.reshape(-1, 3))
+    F, P, J = X.shape[:3]
+    uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape(len(rig.names), F, P, J, 2), 0, 1)  # (F, C, P, J, 2)
+    data = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)
+    data[:, 3, 1] = np.nan  # cam04 never detects person 2
+    kp = Keypoints2D(data, rig.names, "blazepose33", 30.0)
+    views = np.ones((F, P, J, len(rig.names)), bool)
+    pts = Points3D(X, np.zeros((F, P, J)), views, rig.names, "blazepose33", 30.0)
+    for p in range(P):
+        rows = camera_table(rig, kp, pts, person=p)
+        assert not any(r["unseen"] for r in rows.values()), (p, {c: r["unseen"] for c, r in rows.items()})
+    assert camera_table(rig, kp, pts, person=1)["cam04"]["detections"] == 0
+    data[:, 3] = np.nan  # now cam04 sees no one at all
+    rows = camera_table(rig, Keypoints2D(data, rig.names, "blazepose33", 30.0), pts, person=1)
+    assert rows["cam04"]["unseen"] and "unplugged" in rows["cam04"]["hint"]
+    assert not any(rows[c]["unseen"] for c in ("cam01", "cam02", "cam03"))

@@ -216,8 +216,10 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
                 row["hint"] = hint(p, several=pts.xyz.shape[1] > 1)
                 break
     seen = [r["detections"] > 0 for r in rows.values()]
-    for row in rows.values():  # not a fault of the 3D (the others carry it), but never "ok"
-        row["unseen"] = row["detections"] == 0 and any(seen)
+    # anyone: a camera that saw another person of the take saw someone (an operator outside its view is no fault)
+    anyone = (np.isfinite(kp.score) & (kp.score >= MIN_SCORE) & np.isfinite(kp.xy).all(axis=-1)).any(axis=(0, 2, 3))
+    for i, row in enumerate(rows.values()):  # not a fault of the 3D (the others carry it), but never "ok"
+        row["unseen"] = row["detections"] == 0 and any(seen) and not anyone[i]
         if row["unseen"]:
             row["hint"] = UNSEEN_HINT
     return rows
