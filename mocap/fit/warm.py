@@ -6,6 +6,11 @@ stop in a local minimum: a foot 60 mm off on exact keypoints, its neighbours' re
 frame's residual stands out from its neighbours'. It is solved again from the previous and the next frame's
 solutions (the motion is continuous at mocap frame rates), and the solution with the lowest cost (data,
 vectors and hinge limits) is kept; a frame that improves lets its neighbours try again from it.
+
+A limb whose start put its hinge's axis on the wrong side of its plane (a nearly straight knee whose plane
+was guessed from a far frame) ends with the hinge pinned at a limit in every such frame: nothing stands out,
+so those frames are solved again from the other side (the limb turned half a turn about its bone, the hinge's
+angle negated), and the lower cost is kept.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap.fit.ik import IKProblem, solve_ik
-from mocap.geometry.rotations import matrix_to_axis_angle
+from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from mocap.types import forward_kinematics
 
 WINDOW = 5  # frames each side whose median residual is a frame's yardstick
@@ -96,3 +101,36 @@ def retry_from_neighbours(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np
         tried[near] = False
         tried[changed] = True
     return int(changed_total.sum())
+
+
+PINNED_RAD = np.radians(1.0)  # a hinge within this of a limit (or beyond it) is pinned
+
+
+def flip_pinned(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray, local: np.ndarray,
+                root: np.ndarray, rms: np.ndarray, has_data: np.ndarray, iterations: int = 20) -> int:
+    """In place: frames where a hinge whose parent is a ball (knee under hip, elbow under shoulder) is pinned at
+    a limit while its child is seen, solved again with the limb turned half a turn about its bone; the lower
+    cost is kept. Returns the number of frames changed."""
+    sk = pb.skeleton
+    changed = np.zeros(len(rms), bool)
+    for h, axis in pb.hinge_axes.items():
+        b, kids = int(sk.parents[h]), np.flatnonzero(sk.parents == h)
+        lo, hi = pb.limits.get(h, (-np.inf, np.inf))
+        if b <= 0 or b in pb.hinge_axes or b in pb.dof2 or kids.size != 1 or not np.isfinite([lo, hi]).all():
+            continue
+        th = matrix_to_axis_angle(local[:, h]) @ axis
+        f = np.flatnonzero(has_data & (wy[:, kids[0]] > 0) & (wy[:, h] > 0)
+                           & ((th < lo + PINNED_RAD) | (th > hi - PINNED_RAD)))
+        if f.size == 0:
+            continue
+        bone = sk.offsets[h] / max(np.linalg.norm(sk.offsets[h]), 1e-12)
+        l0 = local[f].copy()
+        l0[:, b] = l0[:, b] @ axis_angle_to_matrix(np.pi * bone)
+        l0[:, h] = axis_angle_to_matrix(np.outer(-th[f], axis))
+        l2, r2, rms2 = solve_ik(pb, y[f], wy[f], vecs[f], wv[f], l0, root[f], iterations)
+        better = (data_cost(pb, y[f], wy[f], vecs[f], wv[f], l2, r2)
+                  < 0.9 * data_cost(pb, y[f], wy[f], vecs[f], wv[f], local[f], root[f]))
+        g = f[better]
+        local[g], root[g], rms[g] = l2[better], r2[better], rms2[better]
+        changed[g] = True
+    return int(changed.sum())
