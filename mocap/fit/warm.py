@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap.fit.ik import IKProblem, solve_ik
-from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_between
 from mocap.types import forward_kinematics
 
 WINDOW = 5  # frames each side whose median residual is a frame's yardstick
@@ -109,8 +109,10 @@ PINNED_RAD = np.radians(1.0)  # a hinge within this of a limit (or beyond it) is
 def flip_pinned(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray, local: np.ndarray,
                 root: np.ndarray, rms: np.ndarray, has_data: np.ndarray, iterations: int = 20) -> int:
     """In place: frames where a hinge whose parent is a ball (knee under hip, elbow under shoulder) is pinned at
-    a limit while its child is seen, solved again with the limb turned half a turn about its bone; the lower
-    cost is kept. Returns the number of frames changed."""
+    a limit while its child is seen, solved again with the limb turned half a turn about its bone; kept where the
+    cost is lower and the limb's twist nearer its rest (a knee pinned straight because noisy points bend it
+    backwards is right there: turned, the thigh would fit the noise with the knee pointing backwards). Returns
+    the number of frames changed."""
     sk = pb.skeleton
     changed = np.zeros(len(rms), bool)
     for h, axis in pb.hinge_axes.items():
@@ -128,9 +130,16 @@ def flip_pinned(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, 
         l0[:, b] = l0[:, b] @ axis_angle_to_matrix(np.pi * bone)
         l0[:, h] = axis_angle_to_matrix(np.outer(-th[f], axis))
         l2, r2, rms2 = solve_ik(pb, y[f], wy[f], vecs[f], wv[f], l0, root[f], iterations)
-        better = (data_cost(pb, y[f], wy[f], vecs[f], wv[f], l2, r2)
-                  < 0.9 * data_cost(pb, y[f], wy[f], vecs[f], wv[f], local[f], root[f]))
+        better = ((data_cost(pb, y[f], wy[f], vecs[f], wv[f], l2, r2)
+                   < 0.9 * data_cost(pb, y[f], wy[f], vecs[f], wv[f], local[f], root[f]))
+                  & (np.abs(_twist(l2[:, b], bone)) < np.abs(_twist(local[f, b], bone))))
         g = f[better]
         local[g], root[g], rms[g] = l2[better], r2[better], rms2[better]
         changed[g] = True
     return int(changed.sum())
+
+
+def _twist(R: np.ndarray, bone: np.ndarray) -> np.ndarray:
+    """(F,) the angle of rotations R (F, 3, 3) about the unit ``bone`` (3,) once their swing is taken out."""
+    swing = rotation_between(np.broadcast_to(bone, (len(R), 3)), R @ bone)
+    return matrix_to_axis_angle(np.swapaxes(swing, -1, -2) @ R) @ bone
