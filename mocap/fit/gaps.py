@@ -89,24 +89,18 @@ def bone_axes(sk) -> list[np.ndarray | None]:
 
 
 def affected(pb: IKProblem, wy: np.ndarray, wv: np.ndarray, has_data: np.ndarray) -> np.ndarray:
-    """(F, J) bool: joints whose rotation a missing target or vector leaves (nearly) free in a frame: every
+    """(F, J): joints whose rotation a missing target or vector leaves (nearly) free in a frame: every
     rotation on the chains from a missing target to its mapped neighbours (up to and including the
     second mapped ancestor, whose rotation twists the segment above: the upper arm for an unseen wrist;
     down through unmapped descendants: the spine when the hips are unseen), and the joint of a missing
     vector. Only targets and vectors seen somewhere in the take count (a part
     never seen stays at rest)."""
-    return missing_count(pb, wy, wv, has_data) > 0
-
-
-def missing_count(pb: IKProblem, wy: np.ndarray, wv: np.ndarray, has_data: np.ndarray) -> np.ndarray:
-    """(F, J) int: per joint and frame, how many missing targets and vectors leave its rotation free (see
-    :func:`affected`)."""
     parents = pb.skeleton.parents
     mapped = (wy > 0).any(axis=0)
     miss = has_data[:, None] & (wy <= 0) & mapped
     vmiss = has_data[:, None] & (wv <= 0) & (wv > 0).any(axis=0)
     children = [np.flatnonzero(parents == j) for j in range(len(parents))]
-    out = np.zeros(miss.shape, int)
+    out = np.zeros_like(miss)
     for j in np.flatnonzero(miss.any(axis=0)):
         chain, k, above = [j], parents[j], 0
         while k >= 0 and above < 2:
@@ -119,9 +113,9 @@ def missing_count(pb: IKProblem, wy: np.ndarray, wv: np.ndarray, has_data: np.nd
             if not mapped[c]:
                 chain.append(c)
                 todo += list(children[c])
-        out[:, list(dict.fromkeys(chain))] += miss[:, j, None]
+        out[:, chain] |= miss[:, j, None]
     for v, j in enumerate(pb.vec_joint):
-        out[:, j] += vmiss[:, v]
+        out[:, j] |= vmiss[:, v]
     return out
 
 
@@ -139,8 +133,7 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
     from data, the only ones a gap is interpolated from (default: ``has_data`` for every joint; both hands'
     fingers in one problem: a hand's frames without finger data are solved from the prior alone). Returns the
     number of frames solved again."""
-    level = missing_count(pb, wy if wy_gap is None else wy_gap, wv if wv_gap is None else wv_gap, has_data)
-    aff = level > 0
+    aff = affected(pb, wy if wy_gap is None else wy_gap, wv if wv_gap is None else wv_gap, has_data)
     known = np.broadcast_to(has_data[:, None], aff.shape) if known is None else known
     gap = has_data & aff.any(axis=1)
     G = np.flatnonzero(gap)
@@ -151,7 +144,6 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
     for a in np.flatnonzero(aff.any(axis=0)):
         todo = np.flatnonzero(aff[:, a])
         ref[todo, a] = interpolate(local[:, a], known[:, a] & ~aff[:, a], todo, bones[a])
-    reach(pb, y, wy, np.where(aff[..., None, None], ref, local), root, ref)
     ref_w = aff / sigma
     good = np.flatnonzero(has_data & ~gap)
     if rounds == 0:
@@ -177,85 +169,13 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
         src = np.where(np.abs(batch - before) <= np.abs(after - batch), before, after)
         _solve(pb, batch, src, y, wy, vecs, wv, local, root, rms, ref, ref_w, aff, iterations)
         solved[batch] = True
-    # the gap edges of one joint may lie in another joint's gap: interpolate again from the bridged frames;
-    # and a gap nested in another (a wrist lost inside an elbow's gap) from the frames around it where less is
-    # missing (there the bridge followed the data: from the elbow's gap edges, the arm jumped back 290 mm
-    # where the wrist was lost too at the end of a take)
+    # the gap edges of one joint may lie in another joint's gap: interpolate again from the bridged frames
     for a in np.flatnonzero(aff.any(axis=0)):
         todo = np.flatnonzero(aff[:, a])
         ref[todo, a] = interpolate(local[:, a], known[:, a] & ~aff[:, a], todo, bones[a])
-    reach(pb, y, wy, local, root, ref)
     local[G], root[G], rms[G] = solve_ik(pb, y[G], wy[G], vecs[G], wv[G], local[G], root[G], iterations, ref[G],
                                          ref_w[G])
-    deep = G[(level[G] > 1).any(axis=1)]
-    if deep.size:  # nested gaps, from the solution around them
-        for a in np.flatnonzero((level > 1).any(axis=0)):
-            for k in np.unique(level[:, a])[2:]:
-                at = np.flatnonzero(level[:, a] == k)
-                ref[at, a] = interpolate(local[:, a], known[:, a] & (level[:, a] < k), at, bones[a])
-        reach(pb, y, wy, local, root, ref)
-        local[deep], root[deep], rms[deep] = solve_ik(pb, y[deep], wy[deep], vecs[deep], wv[deep], local[deep],
-                                                      root[deep], iterations, ref[deep], ref_w[deep])
     return int(G.size)
-
-
-def _hinge_for_distance(o1: np.ndarray, o2: np.ndarray, axis: np.ndarray, dist: np.ndarray,
-                        near: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Hinge angles (F,) about ``axis`` that set |o1 + R(θ) o2| to ``dist`` (F,) (o1: the hinge's offset in its
-    parent's frame, o2: its child's in its own), of the two the one inside [lo, hi] nearest ``near``; the
-    closest reachable angle when ``dist`` is out of reach."""
-    ao1, ao2 = axis @ o1, axis @ o2
-    A, B, C = o1 @ o2 - ao1 * ao2, o1 @ np.cross(axis, o2), ao1 * ao2  # o1·R(θ)o2 = A cos θ + B sin θ + C
-    amp, phase = np.hypot(A, B), np.arctan2(B, A)
-    c = np.clip(((dist**2 - o1 @ o1 - o2 @ o2) / 2 - C) / max(amp, 1e-12), -1.0, 1.0)
-    roots = phase + np.stack([np.arccos(c), -np.arccos(c)])
-    roots = np.angle(np.exp(1j * roots))  # in (−π, π]
-    inside = (roots >= lo) & (roots <= hi)
-    score = np.abs(roots - near) + np.where(inside, 0.0, 10.0)
-    return np.take_along_axis(roots, np.argmin(score, axis=0)[None], axis=0)[0]
-
-
-def reach(pb: IKProblem, y: np.ndarray, wy: np.ndarray, local: np.ndarray, root: np.ndarray,
-          ref: np.ndarray) -> None:
-    """In place: where a hinge joint h (knee, elbow) is unseen but its parent b (hip, shoulder) and its one child
-    c (ankle, wrist) are seen, the interpolated references of b and h are made to reach c: the hinge's angle
-    from the distance b–c (the bone lengths fix it), and b's reference turned so its b → c line is the observed
-    one and the hinge's axis (the normal of the limb's plane) stays as near the interpolation's as it can. The
-    limb's swivel about the b–c line (where the knee or elbow points, which nothing observes) follows the
-    interpolation, so the middle joint moves smoothly across the gap;
-    without this the prior pulled toward an interpolated swing that misses c, and the solver traded it
-    against the data by swinging the middle joint round the b–c line (a knee 340 mm off on 73 unseen frames).
-    ``local``: the rotations that place b's parent (before the gap frames are bridged: the references where they
-    hold, not the first solution, whose free rotations, a clavicle's twist, may be anywhere)."""
-    sk = pb.skeleton
-    G = None
-    for h, axis in pb.hinge_axes.items():
-        b, kids = sk.parents[h], np.flatnonzero(sk.parents == h)
-        if b <= 0 or b in pb.hinge_axes or b in pb.dof2 or len(kids) != 1:
-            continue
-        c = int(kids[0])
-        todo = np.flatnonzero((wy[:, h] <= 0) & (wy[:, b] > 0) & (wy[:, c] > 0))
-        if todo.size == 0:
-            continue
-        if G is None:
-            G, _ = forward_kinematics(sk, local, root)
-        o1, o2 = sk.offsets[h], sk.offsets[c]
-        line = y[todo, c] - y[todo, b]
-        near = matrix_to_axis_angle(ref[todo, h]) @ axis
-        lo, hi = pb.limits.get(h, (-np.pi, np.pi))
-        th = _hinge_for_distance(o1, o2, axis, np.linalg.norm(line, axis=1), near, lo, hi)
-        ref[todo, h] = axis_angle_to_matrix(th[:, None] * axis)
-        d = o1 + np.einsum("fij,j->fi", ref[todo, h], o2)  # b → c in b's frame
-        seen = np.einsum("fji,fj->fi", G[todo, sk.parents[b]], line)  # the observed line in b's parent's frame
-        Rb = ref[todo, b]
-        R1 = rotation_between(np.einsum("fij,fj->fi", Rb, d), seen) @ Rb
-        # then about the line, so the hinge's axis (the limb's plane) is as near the reference's as it can be:
-        # the smallest turn alone swings it anywhere when the line moved far from the reference's
-        u = seen / np.linalg.norm(seen, axis=1, keepdims=True)
-        a1, t = R1 @ axis, Rb @ axis
-        a1, t = (x - np.sum(x * u, axis=1, keepdims=True) * u for x in (a1, t))
-        phi = np.arctan2(np.sum(np.cross(a1, t) * u, axis=1), np.sum(a1 * t, axis=1))
-        ref[todo, b] = axis_angle_to_matrix(phi[:, None] * u) @ R1
 
 
 def _solve(pb: IKProblem, f: np.ndarray, src: np.ndarray, y, wy, vecs, wv, local, root, rms, ref, ref_w, aff,
