@@ -30,6 +30,7 @@ from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
 from mocap.fit.hands import fit_fingers, joint_models, models_of, subject_bones, subset
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
+from mocap.fit.warm import flip_pinned, retry_from_neighbours
 from mocap.geometry.rotations import matrix_to_quat, quat_continuous
 from mocap.keypoint_sets import body_keypoint_set, get_keypoint_set
 from mocap.skeletons import SkeletonSpec, load_skeleton
@@ -180,6 +181,10 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
         f = idx[s:s + cfg.chunk_frames]
         l0, r0 = initial_pose(pb, yb[f], vb[f])
         lb[f], root[f], rms[f] = solve_ik(pb, yb[f], wyb[f], vb[f], wvb[f], l0, r0, cfg.iterations)
+    retried = flip_pinned(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, cfg.iterations)
+    retried += retry_from_neighbours(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, cfg.iterations)
+    if retried:
+        log.info("%d frames solved better from a neighbour's solution or a limb's other side (local minima)", retried)
     wy_gap = None
     if len(keep) < J:  # a missing finger base leaves no gap while its hand is oriented (two bases or a vector)
         wy_gap = wyb.copy()

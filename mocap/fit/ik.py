@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mocap.fit.bend import twist_to_bend
 from mocap.fit.iklayout import OFF_C, OFF_R, OFF_S, OFF_V, JacobianLayout, Layout
 from mocap.fit.ikstep import damped_step
 from mocap.fit.leaves import virtual_rows
@@ -59,50 +60,6 @@ def _hinge_angle(axis: np.ndarray, q: np.ndarray, o: np.ndarray) -> np.ndarray:
     qp = q - axis * (axis @ q)
     op = o - np.outer(o @ axis, axis)
     return np.arctan2(np.cross(qp, op) @ axis, op @ qp)
-
-
-MIN_BEND_DEG = 30.0  # an observed limb bent less than this does not tell its plane (detector noise would)
-MAX_BEND_DEG = 170.0  # nor one folded back further than this (past every hinge's limit: the ends nearly meet)
-
-
-def _twist_to_bend(pb: IKProblem, h: int, below: list[int], Gj: np.ndarray, pj: np.ndarray, y: np.ndarray,
-                   sel: np.ndarray) -> np.ndarray:
-    """A ball joint (not 2-DoF) aimed at its hinge child ``h`` alone (shoulder → elbow, hip → knee) leaves its
-    twist about the bone free; the smallest turn can leave the hinge's axis across the limb's plane, where the hinge
-    cannot bend toward the observed end and the solver holds the limb straight. At frames ``sel`` where the
-    observed limb (joint ``pj`` (F, 3) → y[h] → y[below[0]]) bends by at least :data:`MIN_BEND_DEG` (and at
-    most :data:`MAX_BEND_DEG`), the joint's world rotation ``Gj`` (F, 3, 3) is turned about the bone so the hinge
-    axis is the normal of that plane, on the side that makes the bend inside the hinge's limits; the other frames of
-    ``sel`` (a limb nearly straight: its plane is noise) take the plane of the nearest frame (in time order) that
-    tells it."""
-    if not below:
-        return Gj
-    u, v = y[:, h] - pj, y[:, below[0]] - y[:, h]
-    nrm = np.cross(u, v)
-    with np.errstate(invalid="ignore"):  # the bend: 0 straight, 180° folded back (not the sine of it: an elbow
-        # folded past 150°, a hand at the shoulder, tells its plane as well; taken as straight, a take that holds it
-        # kept the smallest turn and its hands ~300 mm off)
-        bend = np.degrees(np.arctan2(np.linalg.norm(nrm, axis=1), np.sum(u * v, axis=1)))
-        sure = sel & (bend >= MIN_BEND_DEG) & (bend <= MAX_BEND_DEG)
-    if not sure.any():
-        return Gj
-    lo, hi = pb.limits.get(h, (0.0, np.pi))
-    target = np.zeros_like(u)  # a positive angle about u × v turns u toward v
-    target[sure] = nrm[sure] / np.linalg.norm(nrm[sure], axis=1, keepdims=True) * (1.0 if lo + hi >= 0 else -1.0)
-    known, i = np.flatnonzero(sure), np.arange(len(u))
-    k = np.searchsorted(known, i)
-    after, before = known[np.minimum(k, known.size - 1)], known[np.maximum(k - 1, 0)]
-    target = target[np.where(np.abs(i - before) < np.abs(after - i), before, after)]  # the nearest that tells
-    d = u[sel] / np.linalg.norm(u[sel], axis=1, keepdims=True)
-
-    def across(x):  # the part of x (M, 3) square to the bone
-        return x - np.sum(x * d, axis=1, keepdims=True) * d
-
-    a, t = across(Gj[sel] @ pb.hinge_axes[h]), across(target[sel])
-    phi = np.arctan2(np.sum(np.cross(a, t) * d, axis=1), np.sum(a * t, axis=1))
-    out = Gj.copy()
-    out[sel] = axis_angle_to_matrix(phi[:, None] * d) @ Gj[sel]
-    return out
 
 
 def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray,
@@ -164,7 +121,7 @@ def initial_pose(pb: IKProblem, y: np.ndarray, vecs: np.ndarray,
                     Gj[one] = rotation_between(u, o[one, k]) @ Gp[one]
                     if len(a) == 1 and a[0] in pb.hinge_axes and sk.parents[a[0]] == j and j not in pb.dof2:
                         # only where the bone itself was aimed at (not a vector of j's, the elbow unseen)
-                        Gj = _twist_to_bend(pb, a[0], aims(a[0]), Gj, p[:, j], y, one & (w[:, 0] > 0))
+                        Gj = twist_to_bend(pb, a[0], aims(a[0]), Gj, p[:, j], y, one & (w[:, 0] > 0), Gp)
                 local[:, j] = np.swapaxes(Gp, -1, -2) @ Gj
         G[:, j] = Gp @ local[:, j]
     return local, root
