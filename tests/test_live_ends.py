@@ -149,3 +149,17 @@ def test_no_camera_that_opens_is_an_error_naming_each_reason(tmp_path, rig4, eng
     assert "ended: cannot open 'http://127.0.0.1:9/a.mjpg'" in out
     assert "error: no camera delivered a frame (cam01, cam02" in err and "live.toml" in err
     assert "camera cam01: camera cam01" not in err and "Connection refused" not in err
+
+
+def test_one_camera_alone_says_why_there_is_no_3d(tmp_path, rig4, engine, capfd):
+    """Of live.toml's cameras only one opens: it ran with 0 3D updates and nothing said why."""
+    from mocap.cli import main as cli
+    from mocap.io.rig_files import write_rig
+
+    (tmp_path / "calibration").mkdir()
+    write_rig(rig4, tmp_path / "calibration" / "rig.toml")
+    good = video(tmp_path / "cam01.avi", 6, fps=30.0)
+    (tmp_path / "live.toml").write_text(f'[cameras]\ncam01 = "{good}"\ncam02 = "http://127.0.0.1:9/b.mjpg"\n')
+    assert cli(["live", str(tmp_path), "--no-preview", "--seconds", "2"]) == 0
+    _, err = capfd.readouterr()
+    assert "no 3D: only cam01 delivered frames, and a point needs two cameras" in err, err

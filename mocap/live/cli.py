@@ -77,6 +77,10 @@ def cmd_live(args) -> int:
               "reason in the table above): check " + ("the session's videos" if args.from_videos else
                                                    "the devices and stream URLs of live.toml"), file=sys.stderr)
         return 2
+    delivered = [c["camera"] for c in s["cameras"] if c["read"]]
+    if len(delivered) < 2 and not s["updates"]:  # one camera cannot place a point in 3D
+        print(f"no 3D: only {delivered[0]} delivered frames, and a point needs two cameras (the others' reasons in "
+              "the table above)", file=sys.stderr)
     return 0
 
 
