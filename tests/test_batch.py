@@ -56,12 +56,18 @@ def test_local_cluster_processes_start_with_ctrl_c_ignored():
     from mocap.distributed import _workers_ignore_ctrl_c
 
     ask = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"]
-    before = signal.getsignal(signal.SIGINT)
-    with _workers_ignore_ctrl_c():
-        inside = subprocess.run(ask, capture_output=True, text=True, check=True).stdout.strip()
-    assert inside == "True"
-    assert signal.getsignal(signal.SIGINT) is before  # this process's own handler is back
-    assert subprocess.run(ask, capture_output=True, text=True, check=True).stdout.strip() == "False"
+    # a test run started in the background (nohup, `&` in a script) has SIGINT ignored from the start: take
+    # Python's usual handler for this test, whatever the run inherited
+    started = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        before = signal.getsignal(signal.SIGINT)
+        with _workers_ignore_ctrl_c():
+            inside = subprocess.run(ask, capture_output=True, text=True, check=True).stdout.strip()
+        assert inside == "True"
+        assert signal.getsignal(signal.SIGINT) is before  # this process's own handler is back
+        assert subprocess.run(ask, capture_output=True, text=True, check=True).stdout.strip() == "False"
+    finally:
+        signal.signal(signal.SIGINT, started)
 
 
 @pytest.mark.slow

@@ -326,7 +326,7 @@ def trip(_ref):
 
 class Trigger(logging.Filter):
     def filter(self, record):
-        if record.getMessage() == "stage refine: running":
+        if record.getMessage().startswith("stage refine: running"):
             v = Victim()
             ref = weakref.ref(v, trip)
             del v
