@@ -18,7 +18,8 @@ only when ``detect.split`` asks for it (faster when cameras do not divide among 
 cost, with WARMUP_FRAMES of warm-up); by default results do not depend on the number of workers.
 
 A worker creates its detector while the pool starts (:func:`prepare`), so the first chunk it takes
-does not wait for it; later chunks get a fresh one (a reused graph does not restart like a new one).
+does not wait for it; later chunks get a fresh one (a reused graph does not restart like a new one), or the
+last chunk's restarted when it can be (:mod:`mocap.detect.pool_detectors`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mocap.detect.pool_detectors import keep, prepare, reuse, take
 from mocap.io.video import probe, read_frames, remember
 from mocap.warm import DEFERRED, defer_import  # noqa: F401 - defer_import: also imported from here
 
@@ -223,36 +225,6 @@ def exit_now() -> None:
     os._exit(0)
 
 
-_warm: dict[str, object] = {}  # config key → a detector created ahead, never called
-
-
-def _key(cfg) -> str:
-    return repr((cfg.detector, cfg.variant, cfg.model_path, cfg.slots, cfg.hands,
-                 cfg.scan_every if cfg.persons == "auto" else None))
-
-
-def prepare(cfg, make) -> None:
-    """Create (``make(cfg)``) the detector the worker's first chunk will use. A failure is left for that
-    chunk to report (it creates the detector again and raises there, with the whole message)."""
-    try:
-        _warm[_key(cfg)] = make(cfg)
-    except Exception as e:  # noqa: BLE001 - reported by the chunk that needs the detector
-        log.debug("detector not prepared ahead: %s", e)
-
-
-def take(cfg):
-    """The detector prepared for ``cfg`` (removed: a detector serves one chunk), or None."""
-    return _warm.pop(_key(cfg), None)
-
-
-def keep(cfg, detector) -> None:
-    """Put an unused detector back for the next chunk (the probe only read its attributes)."""
-    old = _warm.pop(_key(cfg), None)
-    if old is not None:
-        old.close()
-    _warm[_key(cfg)] = detector
-
-
 def detect_video(camera: str, path: Path, cfg, position: int = 0,
                  overlay: Path | None = None, proxy: tuple | None = None) -> tuple[str, np.ndarray, dict]:
     """Run the detector on one video. Returns (camera, (F, P, J, 3), timings); with ``overlay``, also
@@ -349,8 +321,8 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
     finally:
         halt.set()
         thread.join()
-        if detector is not None:
-            detector.close()
+        if detector is not None and not (ok and worker.started and reuse(cfg, detector)):
+            detector.close()  # kept instead, in a pool worker, for its next chunk when it can restart
         if review is not None:
             review.close(ok)
     if out is None:
