@@ -50,6 +50,8 @@ class FitConfig:
     iterations: int = 20
     chunk_frames: int = 1024
     gap_sigma_deg: float = 15.0  # how far a rotation left free by unseen joints may leave the interpolation
+    # how far (mm) an unseen root (the hips) may leave the interpolation of its offset from the seen trunk and knees
+    gap_root_sigma_mm: float = 50.0
     # fingers: the smoothing bridges finger keypoints' gaps up to this (s); longer ones are left to the fit, which
     # interpolates the finger's joint angles (a fingertip interpolated in space misses a moving hand)
     finger_max_gap_s: float = 0.1
@@ -193,7 +195,8 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
             enough = ((wyb[:, cols] > 0).sum(axis=1) >= 2) | (wv[:, vj == h] > 0).any(axis=1)
             wy_gap[:, cols] = np.where(enough[:, None], np.maximum(wyb[:, cols], 1.0), wyb[:, cols])
     bridged = bridge(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, np.radians(cfg.gap_sigma_deg), cfg.iterations,
-                     wy_gap=wy_gap, wv_gap=None if wv_gap is None else wv_gap[:, vk])
+                     wy_gap=wy_gap, wv_gap=None if wv_gap is None else wv_gap[:, vk],
+                     root_sigma=cfg.gap_root_sigma_mm / 1000)
     gaps = joint_gaps(list(body.joint_names), wyb, has_data)
     _hold_unseen(body, lb, wyb, wvb, pb.vec_joint, has_data)
     local[:, keep] = lb
