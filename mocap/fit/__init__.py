@@ -1,6 +1,7 @@
 """Kinematic skeleton fit: 3D keypoints → subject skeleton + local joint rotations (a Motion).
 
-1. Temporal smoothing of the keypoints (acceleration prior, gap-aware; see :mod:`.smooth`).
+1. Temporal smoothing of the keypoints (acceleration prior, gap-aware; see :mod:`.smooth`); a keypoint
+   unseen while its segment's other keypoints are seen is first carried with them (:mod:`.segments`).
 2. Joint centres from the skeleton's keypoint mapping; subject bone lengths once per take.
 3. Batched Levenberg–Marquardt IK for every frame (see :mod:`.ik`), confidence-weighted, with hinge
    joints, soft limits, and segment orientation (hands, feet, head, limb twist) from the vectors.
@@ -29,6 +30,7 @@ from mocap.fit.bones import estimate_bone_lengths
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
 from mocap.fit.hands import fit_fingers, joint_models, models_of, subject_bones, subset
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
+from mocap.fit.segments import fill_from_segments, segment_groups
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
 from mocap.fit.warm import flip_pinned, retry_from_neighbours
 from mocap.geometry.rotations import matrix_to_quat, quat_continuous
@@ -128,9 +130,13 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     noise = cfg.noise_mm / 1000 if cfg.noise_mm else estimate_noise(pts)
     if cfg.smooth and F >= 3 and np.isfinite(noise) and noise > 0:
         hand = _finger_keypoints(spec, keypoint_set, W.shape[1])
+        seen = np.isfinite(pts).all(axis=2)
         out = smooth_trajectories(pts[:, ~hand], fps, noise, cfg.accel_sigma, cfg.max_gap_s)
         pts = pts.copy()
         pts[:, ~hand] = out
+        # a keypoint whose segment's other keypoints are seen is carried with them, not interpolated in space
+        pts, _ = fill_from_segments(pts, segment_groups(spec, keypoint_set, hand), int(round(cfg.max_gap_s * fps)),
+                                    seen)
         if hand.any():
             pts[:, hand] = smooth_trajectories(pts[:, hand], fps, noise, cfg.accel_sigma,
                                                min(cfg.finger_max_gap_s, cfg.max_gap_s))
