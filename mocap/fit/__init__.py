@@ -60,6 +60,10 @@ class FitConfig:
 
 
 MAX_USABLE_RMS_MM = 50.0  # a fit whose median residual is larger is not usable
+# with the 3D points' noise known (refine's summary): usable below this multiple of it, but never below the floor
+# (a rigid skeleton against keypoint-defined joints misses them by a few mm on good takes: 3.3-6.5 mm)
+USABLE_NOISE_MULTIPLE = 3.0
+MIN_USABLE_RMS_MM = 15.0
 
 
 @dataclass
@@ -79,10 +83,21 @@ class FitSummary:
     # skeletons with fingers: the fingers' residual, and per hand the frame ranges held at rest (unseen)
     finger_rms_mm_median: float | None = None
     rest_frames: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # the 3D points' noise σ (mm) when known (refine's estimate from the 2D noise), see usable_below_mm
+    points_noise_mm: float | None = None
+
+    @property
+    def usable_below_mm(self) -> float:
+        """The median residual a usable fit stays below: a multiple of the points' noise when it is known, at least
+        MIN_USABLE_RMS_MM, at most MAX_USABLE_RMS_MM (the gate without it)."""
+        n = self.points_noise_mm
+        if n is None or not np.isfinite(n) or n <= 0:
+            return MAX_USABLE_RMS_MM
+        return float(min(MAX_USABLE_RMS_MM, max(MIN_USABLE_RMS_MM, USABLE_NOISE_MULTIPLE * n)))
 
     @property
     def usable(self) -> bool:
-        return self.fitted_frames > 0 and self.rms_mm_median < MAX_USABLE_RMS_MM
+        return self.fitted_frames > 0 and self.rms_mm_median < self.usable_below_mm
 
     def why_unusable(self) -> str:
         """Why the fit is not usable, in words ("" when it is)."""
@@ -90,10 +105,15 @@ class FitSummary:
             return ""
         if self.fitted_frames == 0:
             return f"no frame of {self.frames} could be fitted (no 3D keypoints)"
+        limit = self.usable_below_mm
+        gate = f"usable below {limit:.0f} mm"
+        if self.points_noise_mm is not None and limit != MAX_USABLE_RMS_MM:
+            gate += f": {USABLE_NOISE_MULTIPLE:g}× the points' noise σ {self.points_noise_mm:.1f} mm, at least " \
+                    f"{MIN_USABLE_RMS_MM:.0f}"
         return (f"the skeleton misses the 3D keypoints by {self.rms_mm_median:.0f} mm (median over "
-                f"{self.fitted_frames} frames, P95 {self.rms_mm_p95:.0f} mm; usable below {MAX_USABLE_RMS_MM:.0f} "
-                "mm): the 3D points are not one body with constant bone lengths (another person's keypoints in "
-                "some views, left/right swaps, a camera's calibration or sync; see the report)")
+                f"{self.fitted_frames} frames, P95 {self.rms_mm_p95:.0f} mm; {gate}): the 3D points are not one body "
+                "with constant bone lengths (another person's keypoints in some views, left/right swaps, a camera's "
+                "calibration or sync; see the report)")
 
 
 def combine_keypoints(W: np.ndarray, kp: np.ndarray) -> np.ndarray:
