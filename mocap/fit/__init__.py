@@ -1,6 +1,7 @@
 """Kinematic skeleton fit: 3D keypoints → subject skeleton + local joint rotations (a Motion).
 
-1. Temporal smoothing of the keypoints (acceleration prior, gap-aware; see :mod:`.smooth`).
+1. Temporal smoothing of the keypoints (acceleration prior, gap-aware; see :mod:`.smooth`); a keypoint
+   unseen while its segment's other keypoints are seen is first carried with them (:mod:`.segments`).
 2. Joint centres from the skeleton's keypoint mapping; subject bone lengths once per take.
 3. Batched Levenberg–Marquardt IK for every frame (see :mod:`.ik`), confidence-weighted, with hinge
    joints, soft limits, and segment orientation (hands, feet, head, limb twist) from the vectors.
@@ -29,6 +30,7 @@ from mocap.fit.bones import estimate_bone_lengths
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
 from mocap.fit.hands import fit_fingers, joint_models, models_of, subject_bones, subset
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
+from mocap.fit.segments import fill_from_segments, segment_groups
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
 from mocap.fit.warm import flip_pinned, retry_from_neighbours
 from mocap.geometry.rotations import matrix_to_quat, quat_continuous
@@ -50,12 +52,18 @@ class FitConfig:
     iterations: int = 20
     chunk_frames: int = 1024
     gap_sigma_deg: float = 15.0  # how far a rotation left free by unseen joints may leave the interpolation
+    # how far (mm) an unseen root (the hips) may leave the interpolation of its offset from the seen trunk and knees
+    gap_root_sigma_mm: float = 50.0
     # fingers: the smoothing bridges finger keypoints' gaps up to this (s); longer ones are left to the fit, which
     # interpolates the finger's joint angles (a fingertip interpolated in space misses a moving hand)
     finger_max_gap_s: float = 0.1
 
 
 MAX_USABLE_RMS_MM = 50.0  # a fit whose median residual is larger is not usable
+# with the 3D points' noise known (refine's summary): usable below this multiple of it, but never below the floor
+# (a rigid skeleton against keypoint-defined joints misses them by a few mm on good takes: 3.3-6.5 mm)
+USABLE_NOISE_MULTIPLE = 3.0
+MIN_USABLE_RMS_MM = 15.0
 
 
 @dataclass
@@ -75,10 +83,21 @@ class FitSummary:
     # skeletons with fingers: the fingers' residual, and per hand the frame ranges held at rest (unseen)
     finger_rms_mm_median: float | None = None
     rest_frames: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # the 3D points' noise σ (mm) when known (refine's estimate from the 2D noise), see usable_below_mm
+    points_noise_mm: float | None = None
+
+    @property
+    def usable_below_mm(self) -> float:
+        """The median residual a usable fit stays below: a multiple of the points' noise when it is known, at least
+        MIN_USABLE_RMS_MM, at most MAX_USABLE_RMS_MM (the gate without it)."""
+        n = self.points_noise_mm
+        if n is None or not np.isfinite(n) or n <= 0:
+            return MAX_USABLE_RMS_MM
+        return float(min(MAX_USABLE_RMS_MM, max(MIN_USABLE_RMS_MM, USABLE_NOISE_MULTIPLE * n)))
 
     @property
     def usable(self) -> bool:
-        return self.fitted_frames > 0 and self.rms_mm_median < MAX_USABLE_RMS_MM
+        return self.fitted_frames > 0 and self.rms_mm_median < self.usable_below_mm
 
     def why_unusable(self) -> str:
         """Why the fit is not usable, in words ("" when it is)."""
@@ -86,10 +105,15 @@ class FitSummary:
             return ""
         if self.fitted_frames == 0:
             return f"no frame of {self.frames} could be fitted (no 3D keypoints)"
+        limit = self.usable_below_mm
+        gate = f"usable below {limit:.0f} mm"
+        if self.points_noise_mm is not None and limit != MAX_USABLE_RMS_MM:
+            gate += f": {USABLE_NOISE_MULTIPLE:g}× the points' noise σ {self.points_noise_mm:.1f} mm, at least " \
+                    f"{MIN_USABLE_RMS_MM:.0f}"
         return (f"the skeleton misses the 3D keypoints by {self.rms_mm_median:.0f} mm (median over "
-                f"{self.fitted_frames} frames, P95 {self.rms_mm_p95:.0f} mm; usable below {MAX_USABLE_RMS_MM:.0f} "
-                "mm): the 3D points are not one body with constant bone lengths (another person's keypoints in "
-                "some views, left/right swaps, a camera's calibration or sync; see the report)")
+                f"{self.fitted_frames} frames, P95 {self.rms_mm_p95:.0f} mm; {gate}): the 3D points are not one body "
+                "with constant bone lengths (another person's keypoints in some views, left/right swaps, a camera's "
+                "calibration or sync; see the report)")
 
 
 def combine_keypoints(W: np.ndarray, kp: np.ndarray) -> np.ndarray:
@@ -126,9 +150,13 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     noise = cfg.noise_mm / 1000 if cfg.noise_mm else estimate_noise(pts)
     if cfg.smooth and F >= 3 and np.isfinite(noise) and noise > 0:
         hand = _finger_keypoints(spec, keypoint_set, W.shape[1])
+        seen = np.isfinite(pts).all(axis=2)
         out = smooth_trajectories(pts[:, ~hand], fps, noise, cfg.accel_sigma, cfg.max_gap_s)
         pts = pts.copy()
         pts[:, ~hand] = out
+        # a keypoint whose segment's other keypoints are seen is carried with them, not interpolated in space
+        pts, _ = fill_from_segments(pts, segment_groups(spec, keypoint_set, hand), int(round(cfg.max_gap_s * fps)),
+                                    seen)
         if hand.any():
             pts[:, hand] = smooth_trajectories(pts[:, hand], fps, noise, cfg.accel_sigma,
                                                min(cfg.finger_max_gap_s, cfg.max_gap_s))
@@ -193,7 +221,8 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
             enough = ((wyb[:, cols] > 0).sum(axis=1) >= 2) | (wv[:, vj == h] > 0).any(axis=1)
             wy_gap[:, cols] = np.where(enough[:, None], np.maximum(wyb[:, cols], 1.0), wyb[:, cols])
     bridged = bridge(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, np.radians(cfg.gap_sigma_deg), cfg.iterations,
-                     wy_gap=wy_gap, wv_gap=None if wv_gap is None else wv_gap[:, vk])
+                     wy_gap=wy_gap, wv_gap=None if wv_gap is None else wv_gap[:, vk],
+                     root_sigma=cfg.gap_root_sigma_mm / 1000)
     gaps = joint_gaps(list(body.joint_names), wyb, has_data)
     _hold_unseen(body, lb, wyb, wvb, pb.vec_joint, has_data)
     local[:, keep] = lb

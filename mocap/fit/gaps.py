@@ -12,6 +12,11 @@ Such frames are solved again here:
 - the gap frames are solved outwards from the well-observed frames, a few frames at a time, each
   initialised from its nearest solved neighbour (root moved to fit the seen targets), so no frame
   starts far from its neighbours;
+- the root's position, when a gap leaves its rotation free (the hips unseen), is only weakly placed by
+  the seen joints (a flexible spine, two knees): the two sides of the gap settle in different minima
+  with nearly equal residuals (a jump of the pelvis where they meet). The root's path across the gap
+  is then smoothed (a jump becomes a ramp over the gap; the edges stay) and the final solve holds the
+  root near it (``root_sigma``);
 - one joint's gap edges may lie in another joint's gap (overlapping gaps): the interpolation is then
   taken again from the bridged frames and the gap frames solved once more from where they are.
 
@@ -21,10 +26,12 @@ The frames where each joint was unseen are returned as ranges, for the summary a
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import solveh_banded
 
 from mocap.filters import runs
 from mocap.fit.ik import IKProblem, solve_ik
 from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_between
+from mocap.optim.banded import second_difference_gram
 from mocap.types import forward_kinematics
 
 
@@ -119,10 +126,31 @@ def affected(pb: IKProblem, wy: np.ndarray, wv: np.ndarray, has_data: np.ndarray
     return out
 
 
+def smooth_path(x: np.ndarray, free: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """(F, 3) path ``x`` with each run of ``free`` frames replaced by a smooth curve through it: the least
+    squares fit to the path there under a second-difference penalty whose cut-off scales with the run's
+    length (a jump inside the run becomes a ramp across it), pinned to the ``known`` frames next to it."""
+    out = x.copy()
+    for a, b in runs(free):
+        lo, hi = a - 1 if a > 0 and known[a - 1] else a, b + 1 if b < len(x) and known[b] else b
+        n = hi - lo
+        if n < 3:
+            continue
+        lam = (max(b - a, 1) / 4.0) ** 4  # a smoothing spline whose cut-off is about a quarter of the run
+        ab = lam * second_difference_gram(n)
+        w = np.ones(n)
+        w[: a - lo], w[n - (hi - b):] = 1e6, 1e6  # the known edges stay
+        ab[0] += w
+        seg = np.nan_to_num(x[lo:hi])
+        out[lo:hi] = solveh_banded(ab, w[:, None] * seg, lower=True, check_finite=False)
+        out[lo:a], out[b:hi] = x[lo:a], x[b:hi]
+    return out
+
+
 def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray, local: np.ndarray,
            root: np.ndarray, rms: np.ndarray, has_data: np.ndarray, sigma: float, iterations: int = 20,
            rounds: int = 16, wy_gap: np.ndarray | None = None, wv_gap: np.ndarray | None = None,
-           known: np.ndarray | None = None) -> int:
+           known: np.ndarray | None = None, root_sigma: float | None = None) -> int:
     """Solve again, in place, the frames where some joint is unseen (see the module). ``local``,
     ``root``, ``rms``: the first solution of every frame with data. ``sigma`` (rad): how far a free
     rotation may leave the interpolation. ``rounds`` = 0: no outward solving, the gap frames are solved
@@ -132,7 +160,8 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
     unused while its fingers are seen). ``known`` (F, J): the frames whose first solution of a joint comes
     from data, the only ones a gap is interpolated from (default: ``has_data`` for every joint; both hands'
     fingers in one problem: a hand's frames without finger data are solved from the prior alone). Returns the
-    number of frames solved again."""
+    number of frames solved again. ``root_sigma`` (m): how far the root's position may leave its smoothed path
+    (:func:`smooth_path`) in the final solve where a gap leaves the root's rotation free; None: no such term."""
     aff = affected(pb, wy if wy_gap is None else wy_gap, wv if wv_gap is None else wv_gap, has_data)
     known = np.broadcast_to(has_data[:, None], aff.shape) if known is None else known
     gap = has_data & aff.any(axis=1)
@@ -145,6 +174,8 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
         todo = np.flatnonzero(aff[:, a])
         ref[todo, a] = interpolate(local[:, a], known[:, a] & ~aff[:, a], todo, bones[a])
     ref_w = aff / sigma
+    pull = root_sigma is not None and not pb.fixed_root and aff[:, 0].any()
+    rw = aff[:, 0] / root_sigma if pull else None
     good = np.flatnonzero(has_data & ~gap)
     if rounds == 0:
         local[G], root[G], rms[G] = solve_ik(pb, y[G], wy[G], vecs[G], wv[G], local[G], root[G], iterations, ref[G],
@@ -173,8 +204,10 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
     for a in np.flatnonzero(aff.any(axis=0)):
         todo = np.flatnonzero(aff[:, a])
         ref[todo, a] = interpolate(local[:, a], known[:, a] & ~aff[:, a], todo, bones[a])
+    rref = smooth_path(root, aff[:, 0], known[:, 0] & ~aff[:, 0]) if pull else None
     local[G], root[G], rms[G] = solve_ik(pb, y[G], wy[G], vecs[G], wv[G], local[G], root[G], iterations, ref[G],
-                                         ref_w[G])
+                                         ref_w[G], root_ref=None if rref is None else rref[G],
+                                         root_w=None if rw is None else rw[G])
     return int(G.size)
 
 

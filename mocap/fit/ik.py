@@ -139,11 +139,13 @@ def _pick(ok: np.ndarray, new, old, keep: np.ndarray):
 
 def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray,
              local: np.ndarray, root: np.ndarray, iterations: int = 20, ref: np.ndarray | None = None,
-             ref_w: np.ndarray | None = None, model_stop: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             ref_w: np.ndarray | None = None, model_stop: bool = False, root_ref: np.ndarray | None = None,
+             root_w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refine local rotations (F, J, 3, 3) and root (F, 3). y: (F, J, 3) targets with weights wy (F, J)
     (0 where missing); vecs: (F, V, 3) unit vectors with weights wv (F, V). ``ref`` (F, J, 3, 3) with
     ``ref_w`` (F, J) (1/σ in 1/rad, 0 = none): where ref_w > 0, the prior pulls joint j's local rotation
-    towards ref[f, j] instead of the rest pose (used to bridge gaps). ``model_stop``: a frame is also done
+    towards ref[f, j] instead of the rest pose (used to bridge gaps); ``root_ref`` (F, 3) with ``root_w`` (F,)
+    (1/σ in 1/m, 0 = none): likewise for the root's position (an unseen pelvis). ``model_stop``: a frame is also done
     when the step just taken did what its linear model predicted, up to the convergence threshold (the gain
     the next step could still make is about the model's error plus what the damping held back: a step damped
     by μ leaves μ²/(1+μ)² of the model's decrease, at most μ² of the decrease it predicted), which saves
@@ -178,6 +180,9 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     V = len(pb.vec_joint)
     ps = np.full((F, J), 1.0 / pb.prior_sigma)  # the prior's 1/σ per frame and joint
     refT, th_ref = None, np.zeros((F, len(hj)))
+    pull = root_ref is not None and root_w is not None and (root_w > 0).any() and not pb.fixed_root
+    if pull:
+        root_ref, root_w = np.nan_to_num(np.asarray(root_ref, float)), np.asarray(root_w, float)
     if ref is not None and ref_w is not None and (ref_w > 0).any():
         on = ref_w > 0
         ps = np.where(on, ref_w, ps)
@@ -209,6 +214,8 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             r.append(np.stack([_over(c[..., 0], f_lo, f_hi) / pb.limit_sigma,
                                _over(c[..., 1], s_lo, s_hi) / pb.limit_sigma, c[..., 2] / pb.twist_sigma],
                               axis=2).reshape(F, -1))
+        if pull:  # the root's position against its reference: the last 3 rows
+            r.append((root - root_ref[sel]) * root_w[sel, None])
         return np.concatenate(r, axis=1), G, p, phi, (theta, psi)
 
     def jacobian(sel, G, p, phi, angles, r):
@@ -280,7 +287,10 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
                               np.full(c.shape[:2], 1.0 / pb.twist_sigma)], axis=2)
             Jd2 = Jl[:, d2_in_balls] if refT is None else so3_log_jacobian_inv(psi)
             P = scale[..., None] * (d2_axes @ Jd2 @ np.swapaxes(Gpar[:, d2], -1, -2))
-            groups.append((d2_cols, P, r[:, nh + 2 * len(hj):].reshape(F, -1, 3)))
+            groups.append((d2_cols, P, r[:, nh + 2 * len(hj):r.shape[1] - 3 * pull].reshape(F, -1, 3)))
+        if pull:
+            P = root_w[sel, None, None, None] * np.eye(3)
+            groups.append((AR[None], P, r[:, -3:].reshape(F, 1, 3)))
         return Jm, rd, groups, border
 
     def _still(F):

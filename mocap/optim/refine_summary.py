@@ -29,6 +29,9 @@ class RefineSummary:
     # each camera's 2D noise σ relative to the others' when refine weighed the cameras by it (one differed by more
     # than mocap.optim.refine_noise.CAMERA_MARGIN), else None: every pixel weighed alike
     camera_noise: dict[str, float] | None = None
+    # the 3D noise σ (mm) the 2D noise σ makes of the body's points, from each kept view's depth and focal length
+    # (median over points seen by two or more views; before the smoothing), None when no point has two views
+    noise_mm_3d: float | None = None
 
     def __str__(self) -> str:
         return (f"refine: {self.iterations} iterations ({self.cg_iterations} CG), cost {self.initial_cost:.4g} → "
@@ -77,15 +80,36 @@ def summarize(solved, uv: np.ndarray, seconds: float, camera_noise: dict[str, fl
         problems.append(f"RMS {rms_b:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
                         "disagree — another person's keypoints in this person's slot (mixed identities), "
                         "left/right swaps, or a camera's calibration or sync")
+    noise3d = _noise_3d(prob, fit, sigma)
     summary = RefineSummary(
         iterations=sum(f.iterations for _, f, _ in solved),
         initial_cost=sum(f.robust.initial_cost for _, f, _ in solved), final_cost=final, noise_px=sigma,
         observations=n_obs, rejected=rejected, rms_px=rms,
         cg_iterations=sum(f.inner_iterations for _, f, _ in solved), seconds=seconds,
         usable=not problems, message="; ".join(problems) or "converged", camera_noise=camera_noise,
+        noise_mm_3d=noise3d,
     )
     log.info("%s", summary)
     return summary
+
+
+def _noise_3d(prob, fit, sigma: float) -> float | None:
+    """The body's 3D noise σ in mm: per kept observation the pixel σ (its camera's and joint group's share)
+    times depth over focal length, combined over a point's views (inverse variances), median over the points
+    with two or more views."""
+    X = np.asarray(fit.x, float)  # (T, Ja, 3)
+    body = prob.groups == 0
+    inv, views = np.zeros(X.shape[:2]), np.zeros(X.shape[:2], int)
+    for c, cam in enumerate(prob.rig.cameras):
+        M = np.asarray(cam.cam_from_world, float)
+        z = X @ M[2, :3] + M[2, 3]
+        f = float(np.sqrt(cam.K[0, 0] * cam.K[1, 1]))
+        sv = sigma * prob.cam_scale[c] * prob.scale[None, :] * np.abs(z) / f
+        use = fit.keep[:, c] & body[None, :] & (z > 0) & (sv > 0)
+        inv += np.where(use, 1.0 / np.where(use, sv, 1.0) ** 2, 0.0)
+        views += use
+    ok = views >= 2
+    return float(np.median(1.0 / np.sqrt(inv[ok])) * 1000) if ok.any() else None
 
 
 def _part_name(prob) -> str:

@@ -189,7 +189,19 @@ def run(points: Points3D, cfg: Config = Config()) -> tuple[Motion, FitSummary]:
     if points.info.get("stage") == "refined" and solver.smooth:
         solver = replace(solver, smooth=False)  # refine already applied the same acceleration prior
         log.info("fitting refined points: the fit's own smoothing is skipped")
-    return fit_motion(xyz, points.keypoint_set, points.fps, solver)
+    motion, summary = fit_motion(xyz, points.keypoint_set, points.fps, solver)
+    return motion, replace(summary, points_noise_mm=points_noise_mm(points.info, cfg.person, P))
+
+
+def points_noise_mm(info: dict, person: int, persons: int) -> float | None:
+    """The 3D noise σ (mm) refine estimated for a person (its summary's ``noise_mm_3d``), or None."""
+    from mocap.persons import person_name
+
+    for s in info.get("summaries", []):
+        if isinstance(s, dict) and (persons == 1 or s.get("name") == person_name(person)):
+            n = s.get("noise_mm_3d")
+            return float(n) if isinstance(n, (int, float)) and np.isfinite(n) and n > 0 else None
+    return None
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
