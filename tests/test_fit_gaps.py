@@ -116,8 +116,7 @@ def _cmu_case(shared_data, names, start=200, length=150, frames=600, seed=0):
     from mocap.bench.fit import truth_motion
     from mocap.synth.groundtruth import _runs, keypoints_from_motion
 
-    clip, mm = truth_motion(str(shared_data / "bvh" / "cmu_01_01.bvh"), frames + 1)
-    clip = type(clip)(clip.skeleton, clip.rotations[1:], clip.root_positions[1:], clip.fps)  # frame 0: T-pose
+    clip, mm = truth_motion(str(shared_data / "bvh" / "cmu_01_01.bvh"), frames)  # the T-pose frame 0 left out
     kp = keypoints_from_motion(clip, mm)
     rng = np.random.default_rng(seed)
     noisy = kp + rng.normal(scale=0.01, size=kp.shape)
