@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from mocap import __version__
 
@@ -280,12 +282,27 @@ def _ours_or_warnings(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING or record.name.split(".")[0] in ("mocap", "calibration")
 
 
+def _terminal_stream() -> tuple[TextIO, bool]:
+    """(the terminal handler's stream, whether it is ours to close): a duplicate of the descriptor behind
+    ``sys.stderr`` where it has one, so that the lines of this process's threads reach the terminal while
+    another thread has descriptor 2 sent to the log around a noisy native call (:mod:`mocap.quiet`: a live
+    camera opening); otherwise ``sys.stderr`` itself (a test's captured stream)."""
+    try:
+        sys.stderr.flush()
+        fd = os.dup(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both of the last two
+        return sys.stderr, False
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    return open(fd, "w", buffering=1, encoding=encoding, errors="backslashreplace"), True  # noqa: SIM115
+
+
 @contextmanager
 def _logging(verbose: bool):
     """The terminal gets this project's INFO lines (DEBUG with -v) and other libraries' warnings; the
     run's log file (SESSION/logs) also gets the DEBUG lines, e.g. the native libraries' chatter. Undone
     when the command returns (``main`` may be called many times in one process)."""
-    handler = logging.StreamHandler(sys.stderr)
+    stream, own = _terminal_stream()
+    handler = logging.StreamHandler(stream)
     handler.setLevel(logging.DEBUG if verbose else logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     if not verbose:  # a library that sets its own logger to INFO (Dask's scheduler, nannies) stays off the terminal
@@ -301,6 +318,8 @@ def _logging(verbose: bool):
         yield
     finally:
         root.removeHandler(handler)
+        if own:
+            stream.close()
         root.setLevel(saved[0])
         for lg, level in zip(ours, saved[1], strict=True):
             lg.setLevel(level)
