@@ -219,4 +219,5 @@ def test_report_shows_the_calibration_moves(tmp_path):
     for name, row in m["cameras"].items():
         move = row["calibration_move"]
         assert move["deg"] == calib["moves_deg"][name] and move["applied"] is False
-    assert "calibration move" in html and "(not applied)" in html
+        assert move["aligned_deg"] == calib["moves_aligned_deg"][name] and np.isfinite(move["aligned_mm"])
+    assert "calibration move" in html and "(not applied)" in html and "with the whole rig aligned" in html

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from mocap.bench.common import SyntheticTakeConfig
-from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg
+from mocap.geometry.align import aligned_camera_errors as rig_errors  # tests import it from here too
+from mocap.geometry.rotations import axis_angle_to_matrix
 from mocap.geometry.swaps import SwapConfig, swap_groups
 from mocap.geometry.swaps_repair import repair_keypoints
 from mocap.keypoint_sets import get_keypoint_set
@@ -76,19 +77,6 @@ def moved_rig(rig: Rig, seed: int = 3, deg: tuple[float, float] = (1.0, 2.0),
         T[:3, :3], T[:3, 3] = R, -R @ centre
         cams.append(c.with_pose(T))
     return Rig(tuple(cams))
-
-
-def rig_errors(est: Rig, truth: Rig) -> tuple[np.ndarray, np.ndarray]:
-    """Centre errors (mm) and rotation errors (°) per camera after the similarity best aligning ``est`` onto
-    ``truth`` (rotation from the cameras' orientations, then scale and translation from their centres)."""
-    U, _, Vt = np.linalg.svd(sum(t.R.T @ e.R for e, t in zip(est.cameras, truth.cameras, strict=True)))
-    Q = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
-    A = np.array([Q @ c.center for c in est.cameras])
-    B = np.array([c.center for c in truth.cameras])
-    A, B = A - A.mean(0), B - B.mean(0)
-    s = np.sum(A * B) / np.sum(A * A)
-    rot = np.array([geodesic_deg(e.R @ Q.T, t.R) for e, t in zip(est.cameras, truth.cameras, strict=True)])
-    return np.linalg.norm(s * A - B, axis=1) * 1000, rot
 
 
 def aligned_mpjpe_mm(X: np.ndarray, truth: np.ndarray) -> float:

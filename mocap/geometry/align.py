@@ -36,3 +36,22 @@ def rig_alignment(rig: Rig, truth: Rig) -> tuple[np.ndarray, np.ndarray, list[st
     names = [n for n in truth.names if n in rig.names]
     R, t = rigid_align(np.array([rig[n].center for n in names]), np.array([truth[n].center for n in names]))
     return R, t, names
+
+
+def aligned_camera_errors(est: Rig, truth: Rig) -> tuple[np.ndarray, np.ndarray]:
+    """Centre errors (mm) and rotation errors (°) per camera (C,) after the similarity best aligning ``est``
+    onto ``truth``, cameras in order (rotation from the cameras' orientations, then scale and translation
+    from their centres): what differs between two rigs once their world frames are made to agree, for
+    example how far camera refinement moved each camera beyond a change of the whole rig's frame."""
+    from mocap.geometry.rotations import geodesic_deg
+
+    if len(est.cameras) != len(truth.cameras):
+        raise ValueError(f"aligned_camera_errors: {len(est.cameras)} cameras against {len(truth.cameras)}")
+    U, _, Vt = np.linalg.svd(sum(t.R.T @ e.R for e, t in zip(est.cameras, truth.cameras, strict=True)))
+    Q = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
+    A = np.array([Q @ c.center for c in est.cameras])
+    B = np.array([c.center for c in truth.cameras])
+    A, B = A - A.mean(0), B - B.mean(0)
+    s = np.sum(A * B) / np.sum(A * A) if np.sum(A * A) > 0 else 1.0
+    rot = np.array([geodesic_deg(e.R @ Q.T, t.R) for e, t in zip(est.cameras, truth.cameras, strict=True)])
+    return np.linalg.norm(s * A - B, axis=1) * 1000, rot

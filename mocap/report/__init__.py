@@ -269,7 +269,9 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     for m in per_person:
         for name, row in m["cameras"].items():  # the camera refinement's move, when it ran
             row["calibration_move"] = None if not calib or name not in calib.get("moves_deg", {}) else {
-                "deg": calib["moves_deg"][name], "mm": calib["moves_mm"][name], "applied": bool(calib.get("applied"))}
+                "deg": calib["moves_deg"][name], "mm": calib["moves_mm"][name], "applied": bool(calib.get("applied")),
+                "aligned_deg": calib.get("moves_aligned_deg", {}).get(name),
+                "aligned_mm": calib.get("moves_aligned_mm", {}).get(name)}
     checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px)
     metrics["verdict"] = verdict(metrics, *checks)
     if P > 1:

@@ -68,7 +68,10 @@ def _num(x, f: str) -> str:
 def _move_text(move: dict | None) -> str:
     if not move:
         return "—"
-    return f"{move['deg']:.2f}° / {move['mm']:.0f} mm" + ("" if move["applied"] else " (not applied)")
+    text = f"{move['deg']:.2f}° / {move['mm']:.0f} mm"
+    if move.get("aligned_deg") is not None and move.get("aligned_mm") is not None:  # older reports lack it
+        text += f" ({move['aligned_deg']:.2f}° / {move['aligned_mm']:.0f} mm with the whole rig aligned)"
+    return text + ("" if move["applied"] else " (not applied)")
 
 
 def camera_table(cameras: dict[str, dict], anchor: str) -> str:

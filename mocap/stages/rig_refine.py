@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mocap.geometry.align import aligned_camera_errors
 from mocap.geometry.normal_terms import camera_pairs, finite, robust_points
 from mocap.geometry.triangulation import normalise_observations, reprojection_errors
 from mocap.io.atomic import atomic_write, atomic_write_text
@@ -276,10 +277,15 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> 
     if big:
         why.append(f"cameras {big} would move more than {cfg.max_move_deg}° / {1000 * cfg.max_move_m:.0f} mm")
     applied = not why
+    aligned = aligned_camera_errors(refined, rig)
     report |= {
         "applied": applied,
         "reason": "held-out frames improve" if applied else "; ".join(why),
         "moves_deg": summary.moves_deg, "moves_mm": summary.moves_mm,
+        # the same after the similarity best aligning the refined rig onto the given one: what is left once the
+        # reference camera's own error, which the gauge hands on to every other camera, is taken out
+        "moves_aligned_deg": dict(zip(rig.names, map(float, aligned[1]), strict=True)),
+        "moves_aligned_mm": dict(zip(rig.names, map(float, aligned[0]), strict=True)),
         "reference_camera": summary.reference, "scale_camera": summary.scale_camera,
         "error_px": {"used_given": u0, "used_refined": u1, "heldout_given": h0, "heldout_refined": h1,
                      "heldout_gain": gain},
