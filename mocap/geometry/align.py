@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mocap.geometry.rotations import geodesic_deg
+
 if TYPE_CHECKING:
     from mocap.types import Rig
 
@@ -43,8 +45,6 @@ def aligned_camera_errors(est: Rig, truth: Rig) -> tuple[np.ndarray, np.ndarray]
     onto ``truth``, cameras in order (rotation from the cameras' orientations, then scale and translation
     from their centres): what differs between two rigs once their world frames are made to agree, for
     example how far camera refinement moved each camera beyond a change of the whole rig's frame."""
-    from mocap.geometry.rotations import geodesic_deg
-
     if len(est.cameras) != len(truth.cameras):
         raise ValueError(f"aligned_camera_errors: {len(est.cameras)} cameras against {len(truth.cameras)}")
     U, _, Vt = np.linalg.svd(sum(t.R.T @ e.R for e, t in zip(est.cameras, truth.cameras, strict=True)))
