@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -183,19 +182,20 @@ class Tracker:
             others = [p for k, p in preds.items() if k != id(t)]
             others = np.stack(others) if others else None
             near = NOISE_COSTS * t.noise(RECENT)
+            prior = t.predict(f)  # t itself changes only after its views are settled below
             # a weak view (mostly another person's keypoints) is not this person's detection: back to the pool
-            X, kept, own = (self._solve(views, [got[c][0] for c in views], f, t.predict(f),
+            X, kept, own = (self._solve(views, [got[c][0] for c in views], f, prior,
                                         [got[c][1] for c in views], others, near) if views else (None, [], {}))
             # keypoints of a view nearer another person (the other body in a merged detection): not this person's
             t.own.update({(f, c): (got[c][0], own[c]) for c in views
                           if own[c].sum() < np.isfinite(self.rays[f, c, got[c][0]][:, 0]).sum()})
             if others is not None:
                 t.checked.update((f, c, got[c][0]) for c in views)
-            if t.confirmed and len(kept) >= 2 and not apart(X, t.predict(f)) <= self._gate(t, f):
+            if t.confirmed and len(kept) >= 2 and not apart(X, prior) <= self._gate(t, f):
                 # two views whose rays each pass near the prediction yet meet far from it (nearly parallel rays,
                 # one of them another person's): the depth is the prediction's, seen by the view that fits best
                 best = min(kept, key=lambda c: got[c][1])
-                X, kept, _ = self._solve([best], [got[best][0]], f, t.predict(f), [got[best][1]], others, near)
+                X, kept, _ = self._solve([best], [got[best][0]], f, prior, [got[best][1]], others, near)
             t.dropped_views += len(views) - len(kept)
             for c in views:
                 if c not in kept and (c, got[c][0]) not in shared:
@@ -209,10 +209,10 @@ class Tracker:
             if kept:
                 if len(kept) >= 2:
                     # joints measured now (not filled in from the prediction), so the motion is not damped by it
-                    prior = t.predict(f)
                     common = np.isfinite(X[:, 0]) & np.isfinite(t.X[:, 0]) & np.any(np.not_equal(X, prior), axis=1)
                     if common.any():
-                        step = np.median(X[common] - t.X[common], axis=0) / (f - t.last)
+                        # per axis: the median of the joints' moves (robust_median: np.median's values, cheaper)
+                        step = robust_median((X[common] - t.X[common]).T, 1) / (f - t.last)
                         t.vel = step if t.hits == 1 else 0.5 * t.vel + 0.5 * step
                     t.hits += 1
                     t.last3d, t.X3d = f, X
@@ -249,9 +249,8 @@ class Tracker:
             return tracks
         gone = set()
         P = np.stack([t.predict(f) for t in conf])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a pair with no joint in common: not the same
-            near = np.nanmedian(np.linalg.norm(P[:, None] - P[None], axis=-1), axis=-1) < self.cfg.match_max_m
+        # a pair with no joint in common (median inf): not the same
+        near = robust_median(np.linalg.norm(P[:, None] - P[None], axis=-1), 1) < self.cfg.match_max_m
         for i, a in enumerate(conf):
             for k, b in enumerate(conf[i + 1:], i + 1):
                 if id(a) in gone or id(b) in gone or (a.last != f and b.last != f):
