@@ -146,13 +146,17 @@ def triangulate_rays(origin: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.nda
     A = _add(w, -1)[..., None, None] * _EYE3 - np.einsum("...vi,...vj->...ij", wd, d)
     b = _add(w[..., None] * origin, -2) - np.einsum("...vi,...v->...i", wd, _add(d * origin, -1))
     n = _add(ok, -1)
-    enough = n >= 2
-    A = np.where(enough[..., None, None], A, _EYE3)
-    # two rays (three cameras are never on one line): |cos θ| = | |d1 + d2|² / 2 - 1 |
+    # two rays: |cos θ| = | |d1 + d2|² / 2 - 1 |
     s = _add(d, -2)
     cos = np.abs(_add(s * s, -1) / 2 - 1)
-    enough &= (n > 2) | (cos < _COS_MIN_RAY_ANGLE)
-    X = np.linalg.solve(A, b[..., None])[..., 0]
+    enough = (n > 2) | ((n == 2) & (cos < _COS_MIN_RAY_ANGLE))
+    A = np.where(enough[..., None, None], A, _EYE3)
+    try:
+        X = np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:  # three rays or more on one line (cameras in a row, one listed twice): no depth
+        flat = np.abs(np.linalg.det(A)) <= 1e-12 * np.maximum(_add(w, -1), 1.0) ** 3
+        enough &= ~flat
+        X = np.linalg.solve(np.where(flat[..., None, None], _EYE3, A), b[..., None])[..., 0]
     return np.where(enough[..., None], X, np.nan)
 
 
