@@ -230,3 +230,31 @@ def test_converged_joints_stop_paying_in_the_final_pass(take_missing_hands, monk
     # a hand point seen by one view is held by its bones and the time prior alone: the full solve still moves
     # some of those (here 99 % within 3.5 mm, the last 11 mm), no nearer the truth (above)
     assert np.nanmedian(moved) < 1e-4 and np.nanpercentile(moved, 99) < 0.005
+
+
+def test_normal_terms_are_the_sum_over_observations_whatever_the_blocks_order():
+    """Each block scatters its terms over its own span of points (not all T·J of them: that was quadratic in
+    the frames): the result is the plain sum over observations of wᵢ·Jᵀr and wᵢ·JᵀJ, also for a block whose
+    indices are not sorted and blocks that share points (two cameras)."""
+    rng = np.random.default_rng(3)
+    cams = [camera(), camera("fisheye")]
+    T, J = 40, 6
+    X = rng.uniform(-0.5, 0.5, (T, J, 3))
+    Xf = X.reshape(-1, 3)
+    blocks = []
+    for c, sl in ((0, slice(0, 120)), (0, slice(120, 240)), (1, slice(30, 200))):
+        idx = rng.permutation(np.arange(T * J)[sl])[: 80]
+        uv = project(cams[c], Xf[idx]) + rng.normal(0, 2, (len(idx), 2))
+        blocks.append((c, idx, idx % J, uv, rng.uniform(0.5, 1.5, len(idx))))
+    inv_var = rng.uniform(0.2, 1.0, (2, J))
+    got = refine_obs.normal_terms(cams, blocks, X, inv_var, "l2", 1.0)
+    want = np.zeros((9, T * J))
+    for c, idx, joints, uv, w in blocks:
+        p, Jp = project(cams[c], Xf[idx], jacobian=True)  # (m, 2), (m, 2, 3)
+        W = (w * inv_var[c][joints])[:, None, None]
+        g = np.einsum("mki,mk->mi", W * Jp, p - uv)
+        H = np.einsum("mki,mkj->mij", W * Jp, Jp)
+        np.add.at(want[:3].T, idx, g)
+        for e, (i, k) in enumerate(refine_obs.LOWER):
+            np.add.at(want[3 + e], idx, H[:, i, k])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
