@@ -57,6 +57,7 @@ class FrameRays:
         return self._block(start)[(f - start,) + rest]
 
 
+_add = np.add.reduce  # np.sum's arithmetic without its wrapper's cost (these run thousands of times per take)
 DUPLICATE_SHARE = 0.05  # two detections of a view this near (share of the body's extent in the image) are one
 
 
@@ -90,30 +91,32 @@ def duplicates(data: np.ndarray, min_score: float, min_joints: int) -> np.ndarra
 def robust_median(dist: np.ndarray, min_count: int) -> np.ndarray:
     """Median over the last axis ignoring NaN; inf where fewer than ``min_count`` values are finite."""
     finite = np.isfinite(dist)
-    n = np.add.reduce(finite, -1)
+    n = _add(finite, -1)
     s = np.sort(np.where(finite, dist, np.inf), axis=-1)
     flat, rows = s.reshape(-1, s.shape[-1]), np.arange(n.size)  # the middle values picked by flat index
     lo = flat[rows, np.maximum((n.ravel() - 1) // 2, 0)].reshape(n.shape)
-    hi = flat[rows, np.minimum(n.ravel() // 2, s.shape[-1] - 1)].reshape(n.shape)
+    hi = flat[rows, n.ravel() // 2].reshape(n.shape)  # n ≤ the axis length, so n // 2 is inside it
     out = np.where(n % 2 == 1, lo, 0.5 * (lo + hi))
     return np.where(n >= min_count, out, np.inf)
 
 
-def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cross product over the last axis (broadcasting), without :func:`numpy.cross`'s overhead."""
+def _cross_parts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three components of a × b over the last axis (broadcasting), not stacked."""
     a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
     b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
-    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+    return a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0
+
+
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product over the last axis (broadcasting), without :func:`numpy.cross`'s overhead."""
+    return np.stack(_cross_parts(a, b), axis=-1)
 
 
 def point_ray_distance(X: np.ndarray, origin: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Distance of points X (..., 3) to rays (origin (..., 3), unit direction d (..., 3)); broadcasts.
-    |(X − origin) × d| per component, without stacking the cross product (the association calls this
-    thousands of times on small arrays: the same values in half the time)."""
-    v = X - origin
-    v0, v1, v2 = v[..., 0], v[..., 1], v[..., 2]
-    d0, d1, d2 = d[..., 0], d[..., 1], d[..., 2]
-    c0, c1, c2 = v1 * d2 - v2 * d1, v2 * d0 - v0 * d2, v0 * d1 - v1 * d0
+    |(X − origin) × d| from the components, without stacking them (the association calls this thousands of
+    times on small arrays: the same values in half the time)."""
+    c0, c1, c2 = _cross_parts(X - origin, d)
     return np.sqrt(c0 * c0 + c1 * c1 + c2 * c2)
 
 
@@ -131,7 +134,6 @@ def ray_ray_distance(o1: np.ndarray, d1: np.ndarray, o2: np.ndarray, d2: np.ndar
 MIN_RAY_ANGLE_DEG = 5.0  # rays closer to parallel than this (opposite cameras, one line) fix no depth
 _COS_MIN_RAY_ANGLE = float(np.cos(np.radians(MIN_RAY_ANGLE_DEG)))
 _EYE3 = np.eye(3)
-_add = np.add.reduce
 
 
 def triangulate_rays(origin: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -142,7 +144,7 @@ def triangulate_rays(origin: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.nda
     w = np.where(ok, w, 0.0)
     d = np.where(ok[..., None], d, 0.0)
     wd = w[..., None] * d
-    # Σ w (I − d dᵀ) X = Σ w (I − d dᵀ) o (np.add.reduce: np.sum's arithmetic without its wrapper's cost)
+    # Σ w (I − d dᵀ) X = Σ w (I − d dᵀ) o
     A = _add(w, -1)[..., None, None] * _EYE3 - np.einsum("...vi,...vj->...ij", wd, d)
     b = _add(w[..., None] * origin, -2) - np.einsum("...vi,...v->...i", wd, _add(d * origin, -1))
     n = _add(ok, -1)

@@ -120,7 +120,7 @@ def normal_terms(cameras, blocks, X: np.ndarray, inv_var: np.ndarray, loss: str,
             vals[3 + e] += WJ1[i] * J1[k]
         # a scatter-add by index (bincount: faster than acc[:, idx] += vals) over the block's own span of points
         # only: a bincount over all T·J points per block made each call quadratic in the frames (a block is
-        # `chunk` frames of one camera; 20,000 frames took 14× the time of 5,000)
+        # `chunk` frames of one camera; a call at 20,000 frames took 14× one at 5,000)
         lo, hi = int(idx.min()), int(idx.max()) + 1
         for e in range(9):
             acc[e, lo:hi] += np.bincount(idx - lo, vals[e], hi - lo)
