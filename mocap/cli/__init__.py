@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import os
 import sys
@@ -326,6 +327,27 @@ def _logging(verbose: bool):
 
 
 def main(argv: list[str] | None = None) -> int:
+    status = _main(argv)
+    _forget_handled_interrupts()
+    return status
+
+
+def _forget_handled_interrupts() -> None:
+    """CPython 3.11 notes a KeyboardInterrupt that leaves an ``exec()`` of a string in a process-wide
+    flag (``_Py_UnhandledKeyboardInterrupt``), even when a caller catches it, and at exit kills the
+    process with SIGINT whenever the flag is set, whatever status ``main`` returned. Dataclasses and
+    namedtuples make their methods with ``exec``, so a Ctrl-C that landed while one was being created
+    (a lazy import in the report stage, say) made ``mocap run`` die by SIGINT instead of exiting 130
+    after its "interrupted" line. ``main`` returning means every interrupt was handled: clear the
+    flag. An interpreter that does not export it is left alone."""
+    try:
+        flag = ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt")
+    except (ValueError, AttributeError):
+        return
+    flag.value = 0
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.command_line = " ".join(["mocap"] + list(sys.argv[1:] if argv is None else argv))
