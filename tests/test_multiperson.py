@@ -212,8 +212,10 @@ def test_track_config_is_checked():
 def test_bench_runs_and_scores():
     from mocap.bench.multiperson import MultiBenchConfig, run
 
+    level = logging.getLogger("mocap").level
     r = run(MultiBenchConfig(frames=240, people=(2,), scale_people=(1, 2), scale_cameras=(4,), scale_frames=120,
                              refine=False))
+    assert logging.getLogger("mocap").level == level  # quiet during the bench only (later tests read the warnings)
     row = r["accuracy"][0]
     assert row["identities"] == 2 and row["identity_switches"] == 0 and row["accuracy"] > 0.97
     assert all(p["mpjpe_mm"] < 30 and p["ratio"] < 1.2 for p in row["persons"])
