@@ -24,6 +24,7 @@ MODULES = (
     "mocap.geometry.swaps",  # triangulate: the left/right repair
     "mocap.geometry.swaps_repair",
     "mocap.multi.track",  # triangulate: several people
+    "scipy.optimize",  # the association's assignments (not imported with mocap.multi.track: every command paid it)
     "mocap.report.crops",  # report
     "mocap.report.overlay",
     "mocap.report.page",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from mocap.types import Skeleton
 
@@ -128,6 +127,8 @@ def estimate_bone_lengths(sk: Skeleton, centres: np.ndarray, mapped: np.ndarray,
         unit = np.divide(V, n, out=np.zeros_like(V), where=n > 0)
         dV = (M * scale) * (unit @ sk.offsets.T)  # (P, J): d|V_p| / d log scale_j
         return np.vstack([dV @ U / 0.005, np.eye(uniq.size) / 0.3])
+
+    from scipy.optimize import least_squares  # not at the top: scipy.optimize costs every command 0.5 s
 
     sol = least_squares(residuals, np.full(uniq.size, s0), jac=jacobian, method="lm")
     scale = lengths(sol.x)

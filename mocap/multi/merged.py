@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from mocap.multi.rays import point_ray_distance, truncated_mean
 
@@ -62,6 +61,8 @@ def assign_merged(tr: Tracker, tracks: list[Track], f: int, free: np.ndarray, ou
     cost = truncated_mean(d, cap[:, None, None, None], tr.cfg.min_joints)  # (T, C, S)
     ok = (cost <= cap[:, None, None] / 2) & (cost <= near[:, None, None])  # its keypoints fit as well as usual
     cost = np.where(ok & tr.usable[f][None], cost, np.inf)
+    from scipy.optimize import linear_sum_assignment  # not at the top: see Tracker._assign
+
     for c in range(tr.C):
         rows = [r for r, t in enumerate(tracks) if c not in out.get(id(t), {})]
         cc = cost[rows, c]

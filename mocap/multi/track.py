@@ -24,7 +24,6 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
 from mocap.multi.associate import pair_affinity
@@ -95,6 +94,8 @@ class Tracker:
         cost = np.where(free[None], cost, np.inf)
         gate = cap / 2  # the mean capped distance of a detection of this person
         cost = np.where(cost <= gate[:, None, None], cost, np.inf)  # outside a track's gate: not a candidate
+        from scipy.optimize import linear_sum_assignment  # here: scipy.optimize costs every command 0.5 s
+
         for c in range(self.C):
             cc = cost[:, c]
             if not np.isfinite(cc).any():
