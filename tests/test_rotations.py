@@ -57,6 +57,27 @@ def test_quat_continuity_removes_sign_flips(rng):
     assert np.all(rot.quat_continuous(q)[:, 0] > 0)
 
 
+def _continuous_by_loop(q: np.ndarray, axis: int) -> np.ndarray:
+    """The definition, frame by frame: flip a quaternion whose dot product with the one before, as flipped, is < 0."""
+    q = np.moveaxis(q.copy(), axis, 0)
+    for i in range(1, len(q)):
+        q[i] = np.where(np.sum(q[i] * q[i - 1], axis=-1, keepdims=True) < 0, -q[i], q[i])
+    return np.moveaxis(q, 0, axis)
+
+
+def test_quat_continuity_equals_the_frame_by_frame_definition(rng):
+    """Along any axis, with runs of flips, missing (NaN) and zero quaternions (both restart the sign) and one frame."""
+    for shape in [(60, 4), (40, 5, 4), (6, 3, 2, 4), (1, 4), (2, 4)]:
+        q = np.cumsum(rng.normal(size=shape) * 0.2, axis=0) + 1.0
+        q *= rng.choice([-1.0, 1.0], size=shape[:-1] + (1,))  # sign flips to undo
+        q[rng.random(shape[:-1]) < 0.08] = np.nan
+        q[rng.random(shape[:-1]) < 0.08] = 0.0
+        for axis in range(len(shape) - 1):
+            expected = _continuous_by_loop(q, axis)
+            got = rot.quat_continuous(q, axis)
+            assert got.shape == expected.shape and np.array_equal(got, expected, equal_nan=True), (shape, axis)
+
+
 def test_shape_errors_state_expected_and_actual():
     with pytest.raises(ValueError, match=r"expected shape \(\.\.\., 4\), got \(3,\)"):
         rot.quat_to_matrix(np.zeros(3))
