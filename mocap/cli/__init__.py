@@ -327,15 +327,20 @@ def _logging(verbose: bool):
 
 
 def main(argv: list[str] | None = None) -> int:
-    status = _main(argv)
+    try:
+        status = _main(argv)
+    except KeyboardInterrupt:  # also while the commands' modules are imported to build the parser
+        print("interrupted: nothing half-written was left; run the same command again to resume", file=sys.stderr)
+        status = 130
     _forget_handled_interrupts()
     return status
 
 
 def _forget_handled_interrupts() -> None:
     """CPython 3.11 notes a KeyboardInterrupt that leaves an ``exec()`` of a string in a process-wide
-    flag (``_Py_UnhandledKeyboardInterrupt``), even when a caller catches it, and at exit kills the
-    process with SIGINT whenever the flag is set, whatever status ``main`` returned. Dataclasses and
+    flag (``_Py_UnhandledKeyboardInterrupt``), even when a caller catches it, and at exit from
+    ``python -m mocap`` kills the process with SIGINT whenever the flag is set, whatever status ``main``
+    returned. Dataclasses and
     namedtuples make their methods with ``exec``, so a Ctrl-C that landed while one was being created
     (a lazy import in the report stage, say) made ``mocap run`` die by SIGINT instead of exiting 130
     after its "interrupted" line. ``main`` returning means every interrupt was handled: clear the
@@ -360,6 +365,3 @@ def _main(argv: list[str] | None) -> int:
     except (ValueError, FileNotFoundError, KeyError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing half-written was left; run the same command again to resume", file=sys.stderr)
-        return 130
