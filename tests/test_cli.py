@@ -145,11 +145,11 @@ sys.exit(cli.main([]))
 
 @pytest.mark.parametrize("where", ["command", "parser"])
 def test_ctrl_c_handled_inside_exec_still_exits_130(tmp_path, where):
-    """CPython marks a KeyboardInterrupt that leaves an exec() of a string as unhandled for good and, for
-    ``python -m``, kills the process with SIGINT at exit although the CLI caught it: the exit status must
-    still be 130 after the one "interrupted" line and no traceback (this was ``test_interrupt``'s occasional
-    -2 when the Ctrl-C landed while the report stage imported a module that makes dataclasses). The same
-    while the parser is being built (the commands' modules imported: about a second)."""
+    """CPython marks a KeyboardInterrupt that leaves an exec() of a string as unhandled (until the next such
+    exec()) and, for ``python -m``, kills the process with SIGINT at exit although the CLI caught it: the exit
+    status must still be 130 after the one "interrupted" line and no traceback (this was ``test_interrupt``'s
+    occasional -2 when the Ctrl-C landed while the report stage imported a module that makes dataclasses).
+    The same while the parser is being built (the commands' modules imported: about a second)."""
     (tmp_path / "ctrl_c_probe").mkdir()
     (tmp_path / "ctrl_c_probe" / "__main__.py").write_text(f"WHERE = {where!r}\n" + CTRL_C_PROBE)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))  # this checkout's mocap

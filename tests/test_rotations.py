@@ -76,6 +76,12 @@ def test_quat_continuity_equals_the_frame_by_frame_definition(rng):
             expected = _continuous_by_loop(q, axis)
             got = rot.quat_continuous(q, axis)
             assert got.shape == expected.shape and np.array_equal(got, expected, equal_nan=True), (shape, axis)
+    assert rot.quat_continuous(np.zeros((0, 4))).shape == (0, 4)
+    fixed = np.tile([1.0, 0.0, 0.0, 0.0], (5, 1)) * np.array([[1], [-1], [1], [1], [-1]])
+    fixed.flags.writeable = False  # the project's arrays are read-only: a new array comes back
+    assert np.all(rot.quat_continuous(fixed)[:, 0] == 1) and fixed[1, 0] == -1
+    with pytest.raises(ValueError, match=r"expected shape \(T, \.\.\., 4\).*got \(4,\)"):
+        rot.quat_continuous(np.array([1.0, 0.0, 0.0, 0.0]))
 
 
 def test_shape_errors_state_expected_and_actual():

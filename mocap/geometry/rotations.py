@@ -90,7 +90,10 @@ def quat_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:
     0 or NaN (nothing to follow). So the sign is (−1) to the number of negative products since the last such
     reset: counted with cumulative sums, not a loop over the frames (the same values; 4,500 frames of one joint
     in 1.5 ms instead of 144, which reading a BVH clip paid per joint)."""
-    q = np.moveaxis(check_trailing("quaternion", q, (4,)), axis, 0)
+    q = check_trailing("quaternion", q, (4,))
+    if q.ndim < 2:
+        raise ValueError(f"quaternion: expected shape (T, ..., 4) with a time axis, got {q.shape}")
+    q = np.moveaxis(q, axis, 0)
     if q.shape[0] < 2:
         return np.moveaxis(q.copy(), 0, axis)
     dot = np.sum(q[1:] * q[:-1], axis=-1)  # (T − 1, ...): the given neighbours'
