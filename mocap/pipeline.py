@@ -29,7 +29,7 @@ from mocap.pipeline_state import _fingerprint, _key, _same, _save_state, load_st
 from mocap.session import Session
 from mocap.settings import Settings, keep, load_config, parse_set, sources, to_toml
 from mocap.settings import resolve as resolve_settings
-from mocap.warm import WarmUp, first_uses
+from mocap.warm import WarmUp, first_uses, import_early
 
 log = logging.getLogger(__name__)
 # the stages after this one run every OpenBLAS at one thread: more only spin between their calls (mocap.blas_threads)
@@ -243,6 +243,7 @@ class _RunAhead(Ahead):
 
     def __init__(self, *args):
         super().__init__(*args)
+        import_early(self.names)
         self.warm = WarmUp(calls=first_uses(self.settings, self.names))
 
     def core_free(self) -> None:

@@ -24,7 +24,6 @@ MODULES = (
     "mocap.geometry.swaps",  # triangulate: the left/right repair
     "mocap.geometry.swaps_repair",
     "mocap.multi.track",  # triangulate: several people
-    "scipy.optimize",  # the association's assignments (not imported with mocap.multi.track: every command paid it)
     "mocap.report.crops",  # report
     "mocap.report.overlay",
     "mocap.report.page",
@@ -35,6 +34,19 @@ MODULES = (
     "mocap.stages.keypoints_memo",  # triangulate: the keypoints shared with refine and the report
     "encodings.cp437",  # retarget, export: the names in the motion's .npz (zipfile)
 )
+
+
+# imported as a run starts, before detection: the association's assignments and the fit's bone lengths (0.4-0.5 s,
+# which every command paid when mocap.multi.track and mocap.fit imported it at the top). In the warm-up thread it
+# would lengthen the import past detection's idle tail, into the stages after detection.
+EARLY = {"scipy.optimize": ("triangulate", "fit")}
+
+
+def import_early(names: list[str]) -> None:
+    """Import the :data:`EARLY` modules that the stages ``names`` of a run need."""
+    for module, stages in EARLY.items():
+        if any(n in names for n in stages):
+            importlib.import_module(module)
 
 
 def first_uses(settings, names: list[str]) -> list[tuple[str, Callable[[], object]]]:

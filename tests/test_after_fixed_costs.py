@@ -63,6 +63,22 @@ def test_warm_up_modules_exist():
         assert importlib.util.find_spec(name) is not None, f"{name} (in mocap.warm.MODULES) is not a module"
 
 
+def test_building_the_parser_leaves_scipy_optimize_to_the_run(monkeypatch):
+    """Every command builds the parser (importing every stage's module): scipy.optimize (0.4-0.5 s) is not imported
+    then; a run imports it as it starts when its stages need it (``warm.EARLY``), and only then."""
+    import subprocess
+
+    code = "import sys, mocap.cli as c; c.build_parser(); print('scipy.optimize' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False", "building the parser imported scipy.optimize (every command pays 0.4-0.5 s)"
+    monkeypatch.setattr(warm, "EARLY", {"colorsys": ("fit",)})
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    warm.import_early(["retarget", "export"])
+    assert "colorsys" not in sys.modules
+    warm.import_early(["triangulate", "fit"])
+    assert "colorsys" in sys.modules
+
+
 def test_the_run_warms_imports_when_detection_frees_a_core(monkeypatch, tmp_path):
     from mocap import ahead
     from mocap.session import Session
