@@ -5,6 +5,9 @@ from the settings alone (:func:`first_uses`), done in a thread once detection le
 A module that fails to import here, or a first use that fails, is only logged: the stage that needs it does it
 again and reports the error itself.
 
+Some modules are imported as the run starts instead (:data:`EARLY`, :func:`import_early`): too slow to import in
+that thread, and kept out of every other command's start-up.
+
 And the opposite, imports put off: :func:`defer_import` makes a module a stand-in imported on first use (the
 detection workers' :data:`DEFERRED`, what mediapipe imports and detection never uses)."""
 
@@ -36,9 +39,10 @@ MODULES = (
 )
 
 
-# imported as a run starts, before detection: the association's assignments and the fit's bone lengths (0.4-0.5 s,
-# which every command paid when mocap.multi.track and mocap.fit imported it at the top). In the warm-up thread it
-# would lengthen the import past detection's idle tail, into the stages after detection.
+# imported as a run starts, before detection. scipy.optimize (the association's assignments, the fit's bone lengths)
+# costs 0.4-0.5 s: imported at the top of mocap.multi.track and mocap.fit.bones, which building the parser imports,
+# it made every command that much slower to start; in the warm-up thread it would run past detection's idle tail
+# into the stages after detection.
 EARLY = {"scipy.optimize": ("triangulate", "fit")}
 
 

@@ -128,7 +128,7 @@ def estimate_bone_lengths(sk: Skeleton, centres: np.ndarray, mapped: np.ndarray,
         dV = (M * scale) * (unit @ sk.offsets.T)  # (P, J): d|V_p| / d log scale_j
         return np.vstack([dV @ U / 0.005, np.eye(uniq.size) / 0.3])
 
-    from scipy.optimize import least_squares  # not at the top: scipy.optimize costs every command 0.5 s
+    from scipy.optimize import least_squares  # not at the top: see mocap.warm.EARLY
 
     sol = least_squares(residuals, np.full(uniq.size, s0), jac=jacobian, method="lm")
     scale = lengths(sol.x)

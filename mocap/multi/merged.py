@@ -61,7 +61,7 @@ def assign_merged(tr: Tracker, tracks: list[Track], f: int, free: np.ndarray, ou
     cost = truncated_mean(d, cap[:, None, None, None], tr.cfg.min_joints)  # (T, C, S)
     ok = (cost <= cap[:, None, None] / 2) & (cost <= near[:, None, None])  # its keypoints fit as well as usual
     cost = np.where(ok & tr.usable[f][None], cost, np.inf)
-    from scipy.optimize import linear_sum_assignment  # not at the top: see Tracker._assign
+    from scipy.optimize import linear_sum_assignment  # not at the top: see mocap.warm.EARLY
 
     for c in range(tr.C):
         rows = [r for r, t in enumerate(tracks) if c not in out.get(id(t), {})]

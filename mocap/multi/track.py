@@ -94,7 +94,7 @@ class Tracker:
         cost = np.where(free[None], cost, np.inf)
         gate = cap / 2  # the mean capped distance of a detection of this person
         cost = np.where(cost <= gate[:, None, None], cost, np.inf)  # outside a track's gate: not a candidate
-        from scipy.optimize import linear_sum_assignment  # here: scipy.optimize costs every command 0.5 s
+        from scipy.optimize import linear_sum_assignment  # not at the top: see mocap.warm.EARLY
 
         for c in range(self.C):
             cc = cost[:, c]
