@@ -83,3 +83,13 @@ def test_a_run_solves_after_detection_on_one_blas_thread_and_gives_the_threads_b
     with pytest.raises(RuntimeError, match="sync broke"):
         run_stages(session, only=["sync"], force=True, progress=False)
     assert blas_threads.pools() == two_threads
+
+
+@pytest.mark.parametrize("threads", [1, 0])
+def test_bench_robustness_times_the_stages_as_mocap_run_runs_them(two_threads, threads):
+    """Its stages timed with OpenBLAS at one thread, as the pipeline runs them after detection (0: left as is)."""
+    from mocap.bench.robustness import RobustnessBenchConfig, timed_as_run
+
+    seen, _, _ = timed_as_run(blas_threads.pools, RobustnessBenchConfig(blas_threads=threads))
+    assert set(seen.values()) == ({1} if threads else set(two_threads.values())), seen
+    assert blas_threads.pools() == two_threads  # given back

@@ -95,6 +95,8 @@ def test_bad_settings_say_what_was_expected():
         RobustnessBenchConfig(cameras=2)
     with pytest.raises(ValueError, match="repeats must be ≥ 1, got 0"):
         RobustnessBenchConfig(repeats=0)
+    with pytest.raises(ValueError, match="blas_threads must be a whole number ≥ 0.*got -1"):
+        RobustnessBenchConfig(blas_threads=-1)
     with pytest.raises(ValueError, match="warm_points ≥ 0; got .* -1"):
         rig_refine.Config(warm_points=-1)
     with pytest.raises(ValueError, match="polish_tolerance must be positive.*got 0.001, -1"):
@@ -139,6 +141,7 @@ def test_bench_robustness_reports_cost_and_accuracy(shared_data, tmp_path, capsy
     assert a["mpjpe_ratio"] < 1.2 and a["swaps"]["swapped_views"] > 0 and a["swaps"]["repaired"] > 0.8
     assert a["sync_error_frames_max"] <= 0.25
     assert {"load_avg_1_5_15", "cpu_s", "machine"} <= set(r)
+    assert r["config"]["blas_threads"] == 1 and "blas_threads_outside" in r and "OpenBLAS at 1 thread" in printed
 
 
 def test_two_people_standing_still_apart_are_refused_for_too_little_motion(tmp_path):

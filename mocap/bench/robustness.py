@@ -10,7 +10,10 @@ rows it did not change, and settling suspect points from the views' consensus be
 as the stage does), refine; then triangulate alone, as it runs with the robustness
 off (on the same rig and keypoints: the least it costs; refine's input is then the same points to 1e-9 m,
 checked, so its time is the one measured). Each stage's wall and CPU seconds are recorded (each the least
-of ``repeats`` runs). Two cost figures: per stage, (rig_refine + sync + swap repair) / (triangulate alone +
+of ``repeats`` runs), with every OpenBLAS at ``blas_threads`` threads as ``mocap run`` runs the stages after
+detection (:mod:`mocap.blas_threads`: more only spin between the stages' small products, which counted
+that spinning as CPU and, on a busy machine, wall time: at 8 cameras 0.43× end to end with the library's own
+threads, 0.34× at one). Two cost figures: per stage, (rig_refine + sync + swap repair) / (triangulate alone +
 refine); end to end, what issue 14 asks, (chain on − chain off) / chain off, with chain on = rig_refine +
 sync + swap repair + triangulate + refine and chain off = triangulate alone + refine. Gap bridging (the fit
 stage) works only on frames where a joint is unseen in every view, none here.
@@ -24,6 +27,7 @@ keypoints triangulated and refined through the true rig.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -32,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from mocap import blas_threads
 from mocap.bench.common import SyntheticTakeConfig
 from mocap.geometry.align import aligned_camera_errors as rig_errors  # tests import it from here too
 from mocap.geometry.rotations import axis_angle_to_matrix
@@ -53,6 +58,7 @@ class RobustnessBenchConfig(SyntheticTakeConfig):
     move_rig: bool = True  # every camera but the reference turned 1–2° and moved 5–10 cm in the given rig
     shift_frames: float = 0.0  # the second camera sees at t + shift what the others see at t
     repeats: int = 1  # each stage is timed this many times; the fastest counts
+    blas_threads: int = 1  # every OpenBLAS at this many threads while a stage is timed, as in mocap run (0: as is)
 
     def __post_init__(self) -> None:
         if self.cameras < 3:
@@ -61,6 +67,9 @@ class RobustnessBenchConfig(SyntheticTakeConfig):
             raise ValueError(f"bench robustness: frames must be ≥ 60, got {self.frames}")
         if self.repeats < 1:
             raise ValueError(f"bench robustness: repeats must be ≥ 1, got {self.repeats}")
+        if isinstance(self.blas_threads, bool) or not isinstance(self.blas_threads, int) or self.blas_threads < 0:
+            raise ValueError(f"bench robustness: blas_threads must be a whole number ≥ 0 (0: the libraries' own), "
+                             f"got {self.blas_threads!r}")
 
 
 def moved_rig(rig: Rig, seed: int = 3, deg: tuple[float, float] = (1.0, 2.0),
@@ -106,6 +115,13 @@ def timed(fn: Callable[[], Any], repeats: int = 1) -> tuple[Any, float, float]:
     return out, wall, cpu
 
 
+def timed_as_run(fn: Callable[[], Any], cfg: RobustnessBenchConfig) -> tuple[Any, float, float]:
+    """:func:`timed` with every OpenBLAS at ``cfg.blas_threads`` threads (as ``mocap run`` runs the stages after
+    detection; 0: as they are)."""
+    with blas_threads.limited(cfg.blas_threads) if cfg.blas_threads > 0 else contextlib.nullcontext():
+        return timed(fn, cfg.repeats)
+
+
 def repair(rig: Rig, kp: Keypoints2D, work: dict | None = None) -> tuple[Keypoints2D, dict]:
     """The swap repair as the triangulate stage does it with its defaults (``work``: what triangulate reuses)."""
     cfg = triangulate.Config()
@@ -145,7 +161,7 @@ def run(cfg: RobustnessBenchConfig, progress: Callable[[str], None] | None = Non
 
     def stage(name: str, fn: Callable[[], Any]) -> Any:
         step(name)
-        out, wall, cpu = timed(fn, cfg.repeats)
+        out, wall, cpu = timed_as_run(fn, cfg)
         stages[name] = {"wall_s": wall, "cpu_s": cpu}
         log.info("%s: %.2f s wall, %.2f s CPU", name, wall, cpu)
         return out
@@ -199,7 +215,7 @@ def run(cfg: RobustnessBenchConfig, progress: Callable[[str], None] | None = Non
     def ratio(a: float, b: float) -> float:
         return a / b if b > 0 else float("nan")
 
-    return {"config": asdict(cfg), "stages": stages,
+    return {"config": asdict(cfg), "stages": stages, "blas_threads_outside": blas_threads.pools(),
             "ratio_wall": ratio(extra, base), "ratio_cpu": ratio(extra_cpu, base_cpu),
             "extra_wall_s": extra, "base_wall_s": base, "extra_cpu_s": extra_cpu, "base_cpu_s": base_cpu,
             "chain_on_wall_s": on, "chain_on_cpu_s": on_cpu,

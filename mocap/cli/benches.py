@@ -68,6 +68,9 @@ def add_robustness(bench_parsers, take_args) -> None:
                     help="give the true rig (default: cameras but the first turned 1–2° and moved 5–10 cm)")
     br.add_argument("--shift", type=float, default=0.0, help="the second camera lags by this many frames")
     br.add_argument("--repeats", type=int, default=1, help="each stage timed this many times, the fastest counts")
+    br.add_argument("--blas-threads", type=int, default=1,
+                    help="OpenBLAS threads while a stage is timed: 1 as mocap run runs the stages after detection "
+                         "(default), 0 the libraries' own")
     br.add_argument("--json", type=Path)
     br.set_defaults(func=cmd_robustness)
 
@@ -83,11 +86,13 @@ def cmd_robustness(args) -> int:
         bvh = bvh.with_name("cmu_01_01.bvh")
     cfg = RobustnessBenchConfig(str(bvh), args.frames, args.fps, args.cameras, args.noise_px, args.outliers,
                                 args.dropouts, args.swaps, args.seed, move_rig=not args.true_rig,
-                                shift_frames=args.shift, repeats=args.repeats)
+                                shift_frames=args.shift, repeats=args.repeats,
+                                blas_threads=args.blas_threads)
     result = run(cfg, progress=lambda text: print(f"… {text}", file=sys.stderr, flush=True))
     print(f"robustness benchmark: {cfg.frames} frames × {cfg.cameras} cameras, σ {cfg.noise_px}px, "
           f"{cfg.outliers:.0%} outliers, {cfg.dropouts:.0%} dropouts, {cfg.swaps:.0%} swaps, "
-          f"{'moved' if cfg.move_rig else 'true'} rig, shift {cfg.shift_frames:g} frames; {bvh.name}")
+          f"{'moved' if cfg.move_rig else 'true'} rig, shift {cfg.shift_frames:g} frames; {bvh.name}; OpenBLAS "
+          f"{'at ' + str(cfg.blas_threads) + ' thread(s) in the stages' if cfg.blas_threads else 'as is'}")
     print(format_table(table_rows(result), COLUMNS))
     print("\n".join(accuracy_lines(result)))
     write_json(result, args.json)
