@@ -121,3 +121,65 @@ def test_a_detector_that_cannot_restart_is_closed_after_its_chunk(tmp_path, monk
     detect.detect_video("cam1", video, detect.Config(persons=1, hands=False))
     detect.detect_video("cam1", video, detect.Config(persons=1, hands=False))
     assert Plain.closed == 2 and not pool_detectors._used
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_a_restarted_body_and_hands_detector_gives_what_a_new_one_gives(shared_data):
+    """detect.hands on (body52's default) with persons = auto: a pool worker restarts the body + hands detector for
+    its next chunk instead of loading the hand models again (~0.4 CPU s a chunk); it forgets the hands it followed
+    and gives, bit for bit, what a new one gives."""
+    from mocap.detect.hands import WithHands
+
+    videos = shared_data / "pose2sim_demo" / "videos"
+    first, other = frames_of(videos / "cam01.mp4", 6), frames_of(videos / "cam03.mp4", 6)
+    reused, new = WithHands(scan.ScanningPose(num_poses=10, scan_every=5)), None
+    try:
+        for i, img in enumerate(first):
+            reused(img, round(i * 1000 / 60))
+        assert reused.hands.previous and reused.hands.stats["found"] > 0  # it had hands to forget
+        models = reused.hands.landmarks
+        reused.restart()
+        assert not reused.hands.previous and set(reused.hands.stats.values()) == {0}
+        assert reused.hands.landmarks is models and reused.body.stats["frames"] == 0
+        new = WithHands(scan.ScanningPose(num_poses=10, scan_every=5))
+        t = [round((30 + i) * 1000 / 60) for i in range(len(other))]  # a chunk further on in its video
+        a = np.stack([reused(img, ti) for img, ti in zip(other, t, strict=True)])
+        b = np.stack([new(img, ti) for img, ti in zip(other, t, strict=True)])
+    finally:
+        reused.close()
+        if new is not None:
+            new.close()
+    assert np.isfinite(a[:, 0, 33:]).any()  # hands found
+    assert np.array_equal(a, b, equal_nan=True)  # bit-identical
+    assert reused.hands.stats == new.hands.stats
+
+
+def test_body_and_hands_restart_only_when_the_body_detector_can(monkeypatch):
+    """A tracking body detector without restart() (persons = 1) leaves the body + hands detector without one: the
+    worker closes it after its chunk (a new one per chunk, as before)."""
+    from mocap.detect import hands
+
+    class Hands:
+        def __init__(self, variant):
+            self.restarted = 0
+
+        def restart(self):
+            self.restarted += 1
+
+    class Body:
+        keypoint_set, num_poses = "blazepose33", 1
+
+    class Restartable(Body):
+        def restart(self):
+            self.restarted = True
+
+    monkeypatch.setattr(hands, "HandDetector", Hands)
+    assert not hasattr(hands.WithHands(Body()), "restart")
+    both = hands.WithHands(Restartable())
+    both.restart()
+    assert both.body.restarted and both.hands.restarted == 1
+    cfg = detect.Config(persons="auto", hands=True)
+    assert pool_detectors.reuse(cfg, both)
+    assert pool_detectors.take(cfg) is both and both.hands.restarted == 2
+    assert not pool_detectors.reuse(cfg, hands.WithHands(Body()))

@@ -278,6 +278,13 @@ class HandDetector:
                     self.previous.pop((p, side), None)
         return out
 
+    def restart(self) -> None:
+        """Be a new detector again (another video or chunk): what it followed from frame to frame and its stats
+        forgotten; the models are kept (each call is one crop alone: no state between calls)."""
+        for memory in (self.previous, self.palm_wait, self.unsure_wait):
+            memory.clear()
+        self.stats = dict.fromkeys(self.stats, 0)
+
     def close(self) -> None:
         self.landmarks.close()
         if self.recrop is not None:
@@ -328,6 +335,14 @@ class WithHands:
         self.body = body
         self.num_poses = body.num_poses
         self.hands = HandDetector(variant)
+        if callable(getattr(body, "restart", None)):  # a pool worker then keeps it for its next chunk
+            self.restart = self._restart
+
+    def _restart(self) -> None:
+        """Be a new detector again: the body detector restarted (``persons = auto``'s ScanningPose; a tracking
+        body detector without ``restart()`` leaves this one without it too), the hands' memory forgotten."""
+        self.body.restart()
+        self.hands.restart()
 
     def __call__(self, image_bgr: np.ndarray, timestamp_ms: int) -> np.ndarray:
         body = self.body(image_bgr, timestamp_ms)
