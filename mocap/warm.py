@@ -42,8 +42,10 @@ MODULES = (
 # imported as a run starts, before detection. scipy.optimize (the association's assignments, the fit's bone lengths)
 # costs 0.4-0.5 s: imported at the top of mocap.multi.track and mocap.fit.bones, which building the parser imports,
 # it made every command that much slower to start; in the warm-up thread it would run past detection's idle tail
-# into the stages after detection.
-EARLY = {"scipy.optimize": ("triangulate", "fit")}
+# into the stages after detection. scipy.linalg and scipy.sparse (refine's banded solver, the fit's smoothing:
+# 0.25-0.35 s, imported with scipy.optimize when that is) likewise, from the top of mocap.optim.banded,
+# mocap.fit.smooth and mocap.fit.gaps.
+EARLY = {"scipy.optimize": ("triangulate", "fit"), "scipy.linalg": ("refine", "fit"), "scipy.sparse": ("refine",)}
 
 
 def import_early(names: list[str]) -> None:

@@ -1,6 +1,7 @@
 """The fixed costs of a run after detection: presets parsed once per content, the later stages' lazy imports
 done on detection's free core, and ``mocap bench after``'s run from scratch in a new process."""
 
+import importlib.util
 import sys
 
 import pytest
@@ -57,20 +58,22 @@ def test_warm_up_imports_its_modules_once_and_records_failures(monkeypatch):
 
 
 def test_warm_up_modules_exist():
-    import importlib.util
-
     for name in warm.MODULES:
         assert importlib.util.find_spec(name) is not None, f"{name} (in mocap.warm.MODULES) is not a module"
 
 
-def test_building_the_parser_leaves_scipy_optimize_to_the_run(monkeypatch):
-    """Every command builds the parser (importing every stage's module): scipy.optimize (0.4-0.5 s) is not imported
-    then; a run imports it as it starts when its stages need it (``warm.EARLY``), and only then."""
+def test_building_the_parser_leaves_scipy_to_the_run(monkeypatch):
+    """Every command builds the parser (importing every stage's module): scipy.optimize (0.4-0.5 s), scipy.linalg and
+    scipy.sparse (0.25-0.35 s) are not imported then; a run imports them as it starts when its stages need them
+    (``warm.EARLY``), and only then."""
     import subprocess
 
-    code = "import sys, mocap.cli as c; c.build_parser(); print('scipy.optimize' in sys.modules)"
+    code = ("import sys, mocap.cli as c; c.build_parser(); "
+            "print(sorted(m for m in ('scipy.optimize', 'scipy.linalg', 'scipy.sparse') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False", "building the parser imported scipy.optimize (every command pays 0.4-0.5 s)"
+    assert out.strip() == "[]", f"building the parser imported {out.strip()} (every command pays for it)"
+    assert {"scipy.optimize", "scipy.linalg", "scipy.sparse"} <= set(warm.EARLY)
+    assert all(importlib.util.find_spec(name) is not None for name in warm.EARLY)
     monkeypatch.setattr(warm, "EARLY", {"colorsys": ("fit",)})
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
     warm.import_early(["retarget", "export"])

@@ -26,7 +26,6 @@ The frames where each joint was unseen are returned as ranges, for the summary a
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import solveh_banded
 
 from mocap.filters import runs
 from mocap.fit.ik import IKProblem, solve_ik
@@ -130,6 +129,8 @@ def smooth_path(x: np.ndarray, free: np.ndarray, known: np.ndarray) -> np.ndarra
     """(F, 3) path ``x`` with each run of ``free`` frames replaced by a smooth curve through it: the least
     squares fit to the path there under a second-difference penalty whose cut-off scales with the run's
     length (a jump inside the run becomes a ramp across it), pinned to the ``known`` frames next to it."""
+    from scipy.linalg import solveh_banded  # not at the top: see mocap.warm.EARLY
+
     out = x.copy()
     for a, b in runs(free):
         lo, hi = a - 1 if a > 0 and known[a - 1] else a, b + 1 if b < len(x) and known[b] else b

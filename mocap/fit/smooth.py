@@ -9,7 +9,6 @@ across gaps up to ``max_gap_s``; longer gaps stay NaN.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import solveh_banded
 
 from mocap.filters import bridged
 from mocap.optim.banded import acceleration_prior
@@ -35,6 +34,8 @@ def smooth_trajectories(y: np.ndarray, fps: float, noise_sigma: float, accel_sig
     out = np.full_like(y, np.nan)
     if F < 3:
         return y.copy()
+    from scipy.linalg import solveh_banded  # not at the top: see mocap.warm.EARLY
+
     prior = acceleration_prior(F, fps, accel_sigma) * noise_sigma**2  # relative to the data term's 1/σ²
     max_gap = int(round(max_gap_s * fps))
     finite = np.isfinite(y).all(axis=2)  # (F, K)

@@ -12,10 +12,12 @@ band, in frame-major order (bandwidth 6 × the cluster's points), so the cost st
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
-from scipy.linalg import lapack
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 
 def band_matvec(ab: np.ndarray, x: np.ndarray, rows=None, work: np.ndarray | None = None) -> np.ndarray:
@@ -69,15 +71,17 @@ class BandedPreconditioner:
 
     def __init__(self, ab: np.ndarray, overwrite: bool = False):
         """``overwrite``: the factor may take ``ab``'s memory (when it is Fortran-ordered); else ab stays intact."""
+        from scipy.linalg import lapack  # not at the top: see mocap.warm.EARLY
+
         ab = np.asfortranarray(ab) if overwrite else np.array(ab, order="F")
         factor, info = lapack.dpbtrf(ab, lower=1, overwrite_ab=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"banded Cholesky failed (LAPACK info {info}): matrix not positive definite")
-        self.factor = factor
+        self.factor, self._solve = factor, lapack.dpbtrs
 
     def __call__(self, r: np.ndarray, overwrite: bool = False) -> np.ndarray:
         """M⁻¹ r; ``overwrite``: r is the caller's scratch and may become the result."""
-        x, info = lapack.dpbtrs(self.factor, r if overwrite else r.copy(), lower=1, overwrite_b=1)
+        x, info = self._solve(self.factor, r if overwrite else r.copy(), lower=1, overwrite_b=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"banded solve failed (LAPACK info {info})")
         return x
@@ -100,6 +104,8 @@ def bone_scatter(a: np.ndarray, b: np.ndarray, n_points: int) -> sparse.csr_matr
     """(n_points, 2·bones) 0/1 matrix that sums per-bone rows into points: column i is bone i's first point
     ``a[i]``, column bones + i its second point ``b[i]``; ``S @ vstack([at_a, at_b])`` adds each bone's terms
     to both ends."""
+    from scipy import sparse  # not at the top: see mocap.warm.EARLY
+
     nb = len(a)
     rows = np.concatenate([np.asarray(a, int), np.asarray(b, int)])
     return sparse.csr_matrix((np.ones(2 * nb), (rows, np.arange(2 * nb))), shape=(n_points, 2 * nb))
