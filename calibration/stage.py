@@ -10,18 +10,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from calibration.boards import load_board
-from calibration.calibrate import CalibrateConfig, calibrate, check_detections
-from calibration.detect import detect_all
-from calibration.intrinsics import calibrate_intrinsics
-from calibration.sources import check_same_length, find_sources
 from mocap.io.rig_files import read_rig, write_anipose_toml, write_rig
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.types import Camera, Rig
+
+if TYPE_CHECKING:
+    from calibration.calibrate import CalibrateConfig
+
+# the boards, the corner search and the solvers (OpenCV, 0.2 s) are imported where a calibration runs: every
+# command imports this module (the pipeline's first stage) to build its parser
 
 log = logging.getLogger(__name__)
 NAME = "calibrate"
@@ -95,6 +97,8 @@ def outputs(s: Session, settings) -> list[Path]:
 
 def run(board, detections: dict, cfg: CalibrateConfig, given: dict | None = None):
     """The pure computation: see :func:`calibration.calibrate.calibrate`."""
+    from calibration.calibrate import calibrate
+
     return calibrate(board, detections, cfg, given)
 
 
@@ -117,6 +121,7 @@ def summary(s: Session, settings) -> list[str]:
 def main(session: str | Path | Session, settings=None, overwrite: bool = False) -> Path:
     """``settings``: the pipeline's Settings, or this stage's Config."""
     from calibration.bundle import BundleConfig
+    from calibration.calibrate import CalibrateConfig
     from mocap.settings import as_settings
 
     c = as_settings(settings).calibrate
@@ -133,6 +138,12 @@ def calibrate_session(session: str | Path, cfg: CalibrateConfig | None = None, b
     """Write ``calibration/rig.toml`` (+ ``calibration.toml`` for Anipose/Pose2Sim and ``report/``).
 
     Everything is computed before anything is written, so a failure leaves no half-written rig."""
+    from calibration.boards import load_board
+    from calibration.calibrate import CalibrateConfig, check_detections
+    from calibration.detect import detect_all
+    from calibration.intrinsics import calibrate_intrinsics
+    from calibration.sources import check_same_length, find_sources
+
     cfg = cfg or CalibrateConfig()
     root = Path(session) / "calibration"
     out = root / ("intrinsics.toml" if intrinsics_only else "rig.toml")
