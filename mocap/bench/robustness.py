@@ -4,7 +4,9 @@ One synthetic take (CMU clip → BlazePose keypoints → ring of cameras → σ 
 optionally left/right swaps and a time shift of one camera) is given to the pipeline through a rig whose
 cameras but the reference are turned by 1–2° and moved by 5–10 cm (``move_rig``). The stages run in the
 pipeline's order on the pure ``run`` functions (no files): camera refinement from the performer
-(``rig_refine``), sync (on the rig the refinement gave), left/right swap repair (as the triangulate stage
+(``rig_refine``, with sync's test on its rig, refined again on keypoints shifted back when a camera lags:
+:mod:`mocap.stages.rig_lags`), sync (on the rig the refinement gave: as in one process of ``mocap run``,
+it reuses that test's result), left/right swap repair (as the triangulate stage
 reads the keypoints), triangulate (reusing the swap repair's undistorted detections and the points of the
 rows it did not change, and settling suspect points from the views' consensus before the camera-pair search,
 as the stage does), refine; then triangulate alone, as it runs with the robustness
@@ -44,6 +46,7 @@ from mocap.geometry.swaps import SwapConfig, swap_groups
 from mocap.geometry.swaps_repair import repair_keypoints
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.stages import refine, rig_refine, sync, triangulate
+from mocap.stages.rig_lags import refine_with_lags
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -166,9 +169,11 @@ def run(cfg: RobustnessBenchConfig, progress: Callable[[str], None] | None = Non
         log.info("%s: %.2f s wall, %.2f s CPU", name, wall, cpu)
         return out
 
-    refined, calib = stage("rig_refine", lambda: rig_refine.run(given, kp))
+    # as the stages run in mocap run: the refinement checks sync's test on its rig (and refines again on keypoints
+    # shifted back when a camera lags); the sync stage then reuses that test's result (the same rig)
+    refined, calib = stage("rig_refine", lambda: refine_with_lags(given, kp, rig_refine.Config(), sync.Config()))
     rig = refined if refined is not None else given
-    synced = stage("sync", lambda: sync.run(rig, kp))
+    synced = stage("sync", lambda: sync.remembered_run(rig, kp))
     kp_s = sync.apply_offsets(kp, synced["offsets_frames"]) if any(synced["offsets_frames"].values()) else kp
     work: dict = {}
     kp_r, swaps = stage("swap_repair", lambda: repair(rig, kp_s, work))

@@ -52,6 +52,7 @@ from mocap.keypoint_sets import get_keypoint_set
 from mocap.optim.rig_refine import RigRefineConfig, refine_rig
 from mocap.session import Session
 from mocap.stages import Flag
+from mocap.stages.rig_lags import refine_with_lags
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,10 @@ FLAGS = (Flag("--off", "enabled", "keep the given rig (no camera refinement)", v
 
 
 def inputs(session: Session, settings) -> list[Path]:
+    from mocap.stages import sync  # not at the top: sync imports this module
+
     out = [session.given_rig_path(), session.pose2d_input()]
-    return out + [p for p in [session.metadata_file] if p.is_file()]
+    return out + [p for p in [session.metadata_file] if p.is_file()] + sync.audio_files(session)  # sync's check
 
 
 def outputs(session: Session, settings) -> list[Path]:
@@ -135,10 +138,12 @@ def outputs(session: Session, settings) -> list[Path]:
 
 def resolved(settings) -> dict:
     """Part of the cache key: with several people (``detect.persons`` ≠ 1), the refinement runs on every person
-    associated with triangulate's association settings (:func:`mocap.detect.select.all_people`)."""
+    associated with triangulate's association settings (:func:`mocap.detect.select.all_people`); sync's settings,
+    whose test on the refined rig decides whether the cameras are refined again on keypoints shifted back in time
+    (:mod:`mocap.stages.rig_lags`)."""
     from mocap.detect.select import association_key
 
-    return association_key(settings)
+    return association_key(settings) | {"sync_check": asdict(settings.sync)}
 
 
 def used_joints(keypoint_set: str, joints: str) -> list[int]:
@@ -204,6 +209,13 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> 
     """(the refined rig, or None when refused or not applied; the report). ``persons``: how many people
     ``kp``'s frames hold one after another (:func:`mocap.detect.select.all_people`): the motion is each
     one's own (two people standing still apart are not a moving performer)."""
+    refined, report = candidate(rig, kp, cfg, persons)
+    return (refined if report["applied"] else None), report
+
+
+def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> tuple[Rig | None, dict]:
+    """:func:`run`, with the refined rig also when it is not applied (None only when refused or switched off):
+    sync's check of a lagging camera (:mod:`mocap.stages.rig_lags`) runs on it."""
     t0 = time.perf_counter()
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"rig_refine: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
@@ -298,7 +310,7 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> 
     log.info("rig_refine: held-out median %.2f → %.2f px (%+.1f %%) in %.2f s, %s", h0, h1, -100 * gain,
              time.perf_counter() - t0,
              "applied" if applied else f"not applied: {report['reason']}")
-    return (refined if applied else None), report
+    return refined, report
 
 
 def _used(xy: np.ndarray, frames: np.ndarray, min_views: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -351,6 +363,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     """``settings``: the pipeline's Settings, or this stage's Config."""
     from mocap.io.rig_files import read_rig, write_rig
     from mocap.settings import as_settings
+    from mocap.stages import sync  # not at the top: sync imports this module
 
     session = session if isinstance(session, Session) else Session(Path(session))
     cfg = as_settings(settings).rig_refine
@@ -362,15 +375,15 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     given = session.given_rig_path()
     rig = read_rig(given)
     kp = session.keypoints2d(rig)
-    persons = 1
-    if kp.shape[2] > 1:  # several people per view: every associated person, never two mixed in one frame
-        from mocap.detect.select import all_people
+    s = as_settings(settings)
+    people = {}
+    if kp.shape[2] > 1:  # several people per view: every associated person, never two mixed in one frame (sync's
+        from mocap.detect.select import all_people, one_person  # check: the person it works on)
 
-        F = kp.shape[0]
-        s = as_settings(settings)  # associated as triangulate does (its settings)
-        kp = all_people(rig, kp, s.detect.persons, s.triangulate.association, s.triangulate.min_score)
-        persons = kp.shape[0] // F if F else 1
-    refined, report = run(rig, kp, cfg, persons)
+        a = (s.detect.persons, s.triangulate.association, s.triangulate.min_score)  # associated as triangulate does
+        people = {"refined_on": lambda k: all_people(rig, k, *a), "synced_on": lambda k, r: one_person(r, k, *a)}
+    # sync may shift cameras in time afterwards: checked on the refined rig, refined again when it does
+    refined, report = refine_with_lags(rig, kp, cfg, s.sync, sync.session_audio(session, rig.names), **people)
     report["given_rig"] = str(given.relative_to(session.root)) if given.is_relative_to(session.root) else str(given)
     report["given_rig_sha256"] = hashlib.sha256(given.read_bytes()).hexdigest()  # a stale refinement is not used
     d.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,8 @@ lag shows most there, and the search costs a third of what every joint of a 33-k
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -104,12 +106,13 @@ FLAGS = (Flag("--off", "enabled", "no synchronisation: the cameras are hardware-
          Flag("--max-offset-s", "max_offset_s", "largest offset searched, s", float))
 
 
-def _wavs(session: Session) -> list[Path]:
+def audio_files(session: Session) -> list[Path]:
+    """The cameras' audio tracks, ``videos/*.wav`` (an input of sync and of rig_refine's check)."""
     return sorted((session.root / "videos").glob("*.wav"))
 
 
 def inputs(session: Session, settings) -> list[Path]:
-    return session.keypoint_inputs(synced=False) + _wavs(session)
+    return session.keypoint_inputs(synced=False) + audio_files(session)
 
 
 def outputs(session: Session, settings) -> list[Path]:
@@ -291,11 +294,41 @@ def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config, frames: np.ndar
     return float(np.median(e)) if e.size else float("nan")
 
 
+_remembered: list[tuple[bytes, dict]] = []  # the last (key, result) of remembered_run: one take at a time
+
+
+def remembered_run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path] | None = None) -> dict:
+    """:func:`run`, the last result kept for the same rig, keypoints, settings and audio files (their paths, sizes
+    and times): the camera refinement runs sync's test on the rig it ends with (:mod:`mocap.stages.rig_lags`)
+    and the sync stage, next in the same process on the same rig, reuses it."""
+    h = hashlib.blake2b(digest_size=20)
+    for cam in rig.cameras:
+        h.update(repr((cam.name, cam.model, tuple(cam.size))).encode())
+        for a in (cam.K, cam.dist, cam.cam_from_world):
+            h.update(np.ascontiguousarray(a, float).tobytes())
+    h.update(np.ascontiguousarray(kp.data).tobytes())
+    files = [(c, str(p), p.stat().st_size, p.stat().st_mtime_ns) for c, p in sorted((audio or {}).items())]
+    h.update(repr((kp.camera_names, kp.keypoint_set, kp.fps, kp.data.shape, asdict(cfg), files)).encode())
+    key = h.digest()
+    if _remembered and _remembered[0][0] == key:
+        log.debug("sync: the result of the same rig and keypoints reused")
+        return copy.deepcopy(_remembered[0][1])
+    result = run(rig, kp, cfg, audio)
+    _remembered[:] = [(key, copy.deepcopy(result))]
+    return result
+
+
 def read_offsets(session: Session) -> dict[str, float]:
     path = session.root / "sync.json"
     if not path.is_file():
         return {}
     return {k: float(v) for k, v in json.loads(path.read_text())["offsets_frames"].items()}
+
+
+def session_audio(session: Session, names) -> dict[str, Path] | None:
+    """``videos/<camera>.wav`` of every camera, or None when one has none (no audio sync)."""
+    wavs = {c: session.root / "videos" / f"{c}.wav" for c in names}
+    return wavs if all(p.is_file() for p in wavs.values()) else None
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
@@ -315,11 +348,10 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
 
         s = as_settings(settings)  # associated as triangulate does (its settings)
         kp = one_person(rig, kp, s.detect.persons, s.triangulate.association, s.triangulate.min_score)
-    wavs = {c: session.root / "videos" / f"{c}.wav" for c in rig.names}
-    audio = wavs if all(p.is_file() for p in wavs.values()) else None
+    audio = session_audio(session, rig.names)
     if not cfg.enabled:
         result = {"reference": rig.names[0], "offsets_frames": {c: 0.0 for c in rig.names}, "method": "disabled",
                   "fps": kp.fps, "config": asdict(cfg)}
     else:
-        result = run(rig, kp, cfg, audio)
+        result = remembered_run(rig, kp, cfg, audio)
     return atomic_write_text(out, json.dumps(result, indent=1))

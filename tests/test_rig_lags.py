@@ -1,0 +1,83 @@
+"""Camera refinement on a rig whose cameras are not synchronised (mocap.stages.rig_lags): a lagging camera's pose is
+not bent to make up for the lag (sync's test on the refined rig, refined again on the keypoints shifted back until
+the offsets settle); a synchronised rig is refined once, as before, and the sync stage reuses the test's result."""
+
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+from body_synth import blazepose_keypoints, body_motion
+from test_sync_significance import take
+
+from mocap.bench.robustness import moved_rig, rig_errors
+from mocap.io.rig_files import read_rig, write_rig
+from mocap.pipeline import run
+from mocap.session import Session
+from mocap.settings import Settings
+from mocap.stages import rig_refine, sync
+from mocap.stages.rig_lags import refine_with_lags
+from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
+from mocap.synth.groundtruth import SyntheticTake, write_session
+from mocap.types import Keypoints2D
+
+
+@pytest.mark.parametrize("shift", [8.0, 0.4])
+def test_a_lagging_camera_is_refined_on_keypoints_shifted_back(shift):
+    truth, kp = take({1: shift}, frames=600)
+    given = moved_rig(truth)
+    alone, _ = rig_refine.run(given, kp)
+    refined, report = refine_with_lags(given, kp, rig_refine.Config(), sync.Config())
+    centres, rotations = rig_errors(refined, truth)
+    assert report["applied"] and centres.max() < 3 and rotations.max() < 0.05, (centres, rotations)
+    # without the check, the refinement turns and moves the lagging camera to make up for the lag
+    assert rig_errors(alone, truth)[0].max() > 3 * centres.max()
+    lags = report["lags"]
+    assert lags["refined_again"] >= 1 and abs(lags["offsets_frames"]["cam02"] - shift) < 0.1, lags
+    assert set(lags["offsets_frames"]) == {"cam02"} and lags["before"][0]["applied"]
+
+
+def test_a_synchronised_rig_is_refined_once_and_the_sync_stage_reuses_the_check(monkeypatch):
+    truth, kp = take({}, frames=360)
+    given = moved_rig(truth)
+    calls = []
+    real = sync.run
+    monkeypatch.setattr(sync, "run", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    refined, report = refine_with_lags(given, kp, rig_refine.Config(), sync.Config())
+    alone, _ = rig_refine.run(given, kp)
+    assert all(np.array_equal(a.cam_from_world, b.cam_from_world)
+               for a, b in zip(refined.cameras, alone.cameras, strict=True))  # the same rig as before
+    assert report["lags"]["refined_again"] == 0 and report["lags"]["offsets_frames"] == {}
+    assert len(calls) == 1 and calls[0] is refined
+    first = sync.remembered_run(refined, kp)  # the sync stage, next, on the same rig and keypoints
+    assert len(calls) == 1 and first["offsets_frames"] == real(refined, kp)["offsets_frames"]
+    sync.remembered_run(refined, kp, sync.Config(max_offset_s=1.0))  # other settings: run again
+    assert len(calls) == 2
+    off, report = refine_with_lags(given, kp, rig_refine.Config(), sync.Config(enabled=False))
+    assert "lags" not in report and len(calls) == 2  # sync switched off (a hardware-synchronised rig): no check
+
+
+def test_the_pipeline_refines_a_lagging_rig_as_a_synchronised_one(tmp_path):
+    """mocap run on a take whose second camera lags by 6 frames, through a rig 1–2° and 5–10 cm off: the refined
+    rig is as near the truth as without the lag, sync applies the lag, and rig_refine's report says so."""
+    m = body_motion(300, 30.0)
+    X = blazepose_keypoints(m)
+    truth = ring_rig(RigSpec(n_cameras=4, size=(1280, 720)), X.reshape(-1, 3))
+    uv = np.moveaxis(truth.project(X), 0, 1)
+    data, masks = corrupt(uv, truth, "blazepose33", CorruptionSpec(1.0, 0.02, 0.05, seed=0))
+    data[:, 1] = sync.shift_tracks(data[:, 1], -6.0)
+    root = write_session(SyntheticTake(truth, Keypoints2D(data, truth.names, "blazepose33", 30.0), X, masks),
+                         tmp_path / "take", json_2d=False)
+    write_rig(moved_rig(truth), root / "calibration" / "rig.toml")
+    r = run(root, sets=["export.formats=['bvh']", "report.overlay_videos=false"], progress=False)
+    assert r.status["rig_refine"] == "ran" and r.status["sync"] == "ran"
+    s = Session(root)
+    report = json.loads((s.refined_rig_dir / "report.json").read_text())
+    assert report["applied"] and report["lags"]["refined_again"] >= 1, report.get("lags")
+    centres, rotations = rig_errors(read_rig(s.refined_rig_dir / "rig.toml"), truth)
+    assert centres.max() < 10 and rotations.max() < 0.1, (centres, rotations)
+    offsets = json.loads(s.sync_file.read_text())["offsets_frames"]
+    assert abs(offsets["cam02"] - 6.0) < 0.1 and all(offsets[n] == 0 for n in ("cam03", "cam04")), offsets
+    # sync's settings are part of rig_refine's cache key: changing one refines again
+    assert rig_refine.resolved(Settings())["sync_check"] == asdict(sync.Config())
+    assert run(root, sets=["sync.max_offset_s=1.5"], progress=False).status["rig_refine"] == "ran"
