@@ -67,11 +67,11 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
 
 
 def _judge(given: Rig, refined: Rig | None, report: dict) -> Rig:
-    """The rig sync's test runs on: the refined one when applied, or, not applied, when its held-out frames still
-    improve (a lag of a few frames makes the refinement move the lagging camera beyond its limits, and on the
-    given rig, off by a degree or two, sync finds no significant offset: neither would ever come right); else
-    the given one."""
-    if refined is None:
+    """The rig sync's test runs on: the refined one when applied, or when the limits on how far a camera may move
+    refused it while its held-out frames improve (a lag of a few frames makes the refinement move the lagging
+    camera that far, and on the given rig, off by a degree or two, sync finds no significant offset: neither
+    would ever come right); else the given one (the rig the sync stage then works on: its result is reused)."""
+    if refined is None or not (report["applied"] or report.get("moved_too_far")):
         return given
     errors = report.get("error_px", {})
     return refined if report["applied"] or errors.get("heldout_refined", np.inf) < errors.get(

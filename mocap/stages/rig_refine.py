@@ -298,7 +298,7 @@ def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 
         # reference camera's own error, which the gauge hands on to every other camera, is taken out
         "moves_aligned_deg": dict(zip(rig.names, map(float, aligned[1]), strict=True)),
         "moves_aligned_mm": dict(zip(rig.names, map(float, aligned[0]), strict=True)),
-        "reference_camera": summary.reference, "scale_camera": summary.scale_camera,
+        "reference_camera": summary.reference, "scale_camera": summary.scale_camera, "moved_too_far": big,
         "error_px": {"used_given": u0, "used_refined": u1, "heldout_given": h0, "heldout_refined": h1,
                      "heldout_gain": gain},
         "heldout_px_per_camera": {"given": h0c, "refined": h1c}, "heldout_camera_drop": drops,

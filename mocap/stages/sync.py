@@ -241,12 +241,6 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
         pair = EpipolarPair(rig, None, c, normals=(smooth[0], smooth[c]))
         info = cameras[n] = _camera(raw, pair, c, null[n], max_lag, cfg, block, half, use_audio)
         offsets[n] = info["estimate_frames"] if info["applied"] else null[n]
-        if info["halves_frames"] is None:
-            log.info("sync %s: %+.2f frames: %s", n, info["estimate_frames"], info["reason"])
-        else:
-            log.info("sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out gain %.1f %%, p = %.2g): %s", n,
-                     info["estimate_frames"], *info["halves_frames"], 100 * info["heldout_gain"], info["p_value"],
-                     "applied" if info["applied"] else f"not applied, {info['reason']}")
     result = {"reference": names[0], "offsets_frames": offsets, "method": method, "cameras": cameras,
               "fps": kp.fps, "config": asdict(cfg)}
     result["applied"] = any(info["applied"] for info in cameras.values())
@@ -257,8 +251,6 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
         after = _triangulation_error(rig, apply_offsets(kp, offsets), cfg, frames, moved)
         result["triangulation_px"] = {"without": before, "with": after}
         if not after < cfg.min_gain * before:
-            log.info("sync: the offsets do not improve triangulation in the cameras they move (%.2f → %.2f px); "
-                     "cameras kept as they are", before, after)
             result["offsets_frames"] = {n: 0.0 for n in names}
             result["applied"] = False
             for info in cameras.values():
@@ -292,6 +284,22 @@ def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config, frames: np.ndar
     e = reprojection_errors(rig, X, uv)[:, cameras]
     e = e[(w[:, cameras] > 0) & np.isfinite(e)]
     return float(np.median(e)) if e.size else float("nan")
+
+
+def log_result(result: dict) -> None:
+    """What :func:`run` found, per camera, and the last check's verdict (the stage logs it: the camera
+    refinement's check of the same test stays quiet)."""
+    for n, info in result.get("cameras", {}).items():
+        if info["halves_frames"] is None:
+            log.info("sync %s: %+.2f frames: %s", n, info["estimate_frames"], info["reason"])
+        else:
+            log.info("sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out gain %.1f %%, p = %.2g): %s", n,
+                     info["estimate_frames"], *info["halves_frames"], 100 * info["heldout_gain"], info["p_value"],
+                     "applied" if info["applied"] else f"not applied, {info['reason']}")
+    px = result.get("triangulation_px")
+    if px and not any(result["offsets_frames"].values()):
+        log.info("sync: the offsets do not improve triangulation in the cameras they move (%.2f → %.2f px); "
+                 "cameras kept as they are", px["without"], px["with"])
 
 
 _remembered: list[tuple[bytes, dict]] = []  # the last (key, result) of remembered_run: one take at a time
@@ -354,4 +362,5 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                   "fps": kp.fps, "config": asdict(cfg)}
     else:
         result = remembered_run(rig, kp, cfg, audio)
+        log_result(result)
     return atomic_write_text(out, json.dumps(result, indent=1))
