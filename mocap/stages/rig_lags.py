@@ -26,7 +26,7 @@ import numpy as np
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
-ROUNDS = 4  # sync's test on the rig at hand at most this many times (so at most 3 refinements again)
+ROUNDS = 4  # sync's test at most this many times, each followed by a refinement again while the offsets move
 SAME_FRAMES = 0.1  # offsets that differ by no more than this (what sync resolves, sync.null_tolerance) are the same
 ROUND_KEYS = ("applied", "reason", "moves_deg", "moves_mm", "error_px")  # what the report keeps of each round before
 
