@@ -171,7 +171,11 @@ def run(cfg: RobustnessBenchConfig, progress: Callable[[str], None] | None = Non
 
     # as the stages run in mocap run: the refinement checks sync's test on its rig (and refines again on keypoints
     # shifted back when a camera lags); the sync stage then reuses that test's result (the same rig)
-    refined, calib = stage("rig_refine", lambda: refine_with_lags(given, kp, rig_refine.Config(), sync.Config()))
+    def refine_rig():  # sync's check computed in every repeat (the fastest would else be a reused result)
+        sync.forget_remembered()
+        return refine_with_lags(given, kp, rig_refine.Config(), sync.Config())
+
+    refined, calib = stage("rig_refine", refine_rig)
     rig = refined if refined is not None else given
     synced = stage("sync", lambda: sync.remembered_run(rig, kp))
     kp_s = sync.apply_offsets(kp, synced["offsets_frames"]) if any(synced["offsets_frames"].values()) else kp
