@@ -14,6 +14,19 @@ from mocap.detect import chunks, pool_detectors, scan
 from mocap.stages import detect
 
 
+def later_chunk(restarted, make, frames, first: int):
+    """``frames`` (a chunk from frame ``first`` of its video, at 60 fps) through the restarted detector and through
+    a new one (``make()``, closed after): (the restarted's keypoints, the new one's, the new one)."""
+    new = make()
+    try:
+        t = [round((first + i) * 1000 / 60) for i in range(len(frames))]
+        a = np.stack([restarted(img, ti) for img, ti in zip(frames, t, strict=True)])
+        b = np.stack([new(img, ti) for img, ti in zip(frames, t, strict=True)])
+    finally:
+        new.close()
+    return a, b, new
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_a_restarted_scanning_pose_gives_what_a_new_one_gives(shared_data):
@@ -23,7 +36,7 @@ def test_a_restarted_scanning_pose_gives_what_a_new_one_gives(shared_data):
     left, right = frames_of(videos / "cam01.mp4", 14, 0.5), frames_of(videos / "cam04.mp4", 14, 0.5)
     h, w = left[0].shape[:2]
     other = frames_of(videos / "cam02.mp4", 12, 0.5)
-    reused, new = scan.ScanningPose(num_poses=10, scan_every=5), None
+    reused = scan.ScanningPose(num_poses=10, scan_every=5)
     try:
         for i, (a, b) in enumerate(zip(left, right, strict=True)):
             image = np.zeros((max(h, b.shape[0]), w + b.shape[1], 3), np.uint8)
@@ -36,15 +49,15 @@ def test_a_restarted_scanning_pose_gives_what_a_new_one_gives(shared_data):
         reused.restart()
         assert reused.k == 1 and reused._scanner is scanner and reused.stats["frames"] == 0
         reused.phase = new_phase = 3  # a later chunk's phase, as detect_video sets it
-        new = scan.ScanningPose(num_poses=10, scan_every=5)
-        new.phase = new_phase
-        t = [round((40 + i) * 1000 / 60) for i in range(len(other))]  # a chunk further on in its video
-        a = np.stack([reused(img, ti) for img, ti in zip(other, t, strict=True)])
-        b = np.stack([new(img, ti) for img, ti in zip(other, t, strict=True)])
+
+        def make():
+            made = scan.ScanningPose(num_poses=10, scan_every=5)
+            made.phase = new_phase
+            return made
+
+        a, b, new = later_chunk(reused, make, other, 40)
     finally:
         reused.close()
-        if new is not None:
-            new.close()
     assert np.isfinite(a[:, 0]).all()
     assert np.array_equal(a, b, equal_nan=True)  # bit-identical
     assert reused.stats == new.stats and reused.stats["scans"] == 3  # frames 0, 2 and 7 (phase 3, every 5)
@@ -133,7 +146,7 @@ def test_a_restarted_body_and_hands_detector_gives_what_a_new_one_gives(shared_d
 
     videos = shared_data / "pose2sim_demo" / "videos"
     first, other = frames_of(videos / "cam01.mp4", 6), frames_of(videos / "cam03.mp4", 6)
-    reused, new = WithHands(scan.ScanningPose(num_poses=10, scan_every=5)), None
+    reused = WithHands(scan.ScanningPose(num_poses=10, scan_every=5))
     try:
         for i, img in enumerate(first):
             reused(img, round(i * 1000 / 60))
@@ -142,14 +155,9 @@ def test_a_restarted_body_and_hands_detector_gives_what_a_new_one_gives(shared_d
         reused.restart()
         assert not reused.hands.previous and set(reused.hands.stats.values()) == {0}
         assert reused.hands.landmarks is models and reused.body.stats["frames"] == 0
-        new = WithHands(scan.ScanningPose(num_poses=10, scan_every=5))
-        t = [round((30 + i) * 1000 / 60) for i in range(len(other))]  # a chunk further on in its video
-        a = np.stack([reused(img, ti) for img, ti in zip(other, t, strict=True)])
-        b = np.stack([new(img, ti) for img, ti in zip(other, t, strict=True)])
+        a, b, new = later_chunk(reused, lambda: WithHands(scan.ScanningPose(num_poses=10, scan_every=5)), other, 30)
     finally:
         reused.close()
-        if new is not None:
-            new.close()
     assert np.isfinite(a[:, 0, 33:]).any()  # hands found
     assert np.array_equal(a, b, equal_nan=True)  # bit-identical
     assert reused.hands.stats == new.hands.stats
