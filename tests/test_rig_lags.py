@@ -42,6 +42,7 @@ def test_a_synchronised_rig_is_refined_once_and_the_sync_stage_reuses_the_check(
     given = moved_rig(truth)
     calls = []
     real = sync.run
+    sync.forget_remembered()  # whatever an earlier test left
     monkeypatch.setattr(sync, "run", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     refined, report = refine_with_lags(given, kp, rig_refine.Config(), sync.Config())
     alone, _ = rig_refine.run(given, kp)
