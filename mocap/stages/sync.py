@@ -309,11 +309,9 @@ def remembered_run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dic
     """:func:`run`, the last result kept for the same rig, keypoints, settings and audio files (their paths, sizes
     and times): the camera refinement runs sync's test on the rig it ends with (:mod:`mocap.stages.rig_lags`)
     and the sync stage, next in the same process on the same rig, reuses it."""
-    h = hashlib.blake2b(digest_size=20)
-    for cam in rig.cameras:
-        h.update(repr((cam.name, cam.model, tuple(cam.size))).encode())
-        for a in (cam.K, cam.dist, cam.cam_from_world):
-            h.update(np.ascontiguousarray(a, float).tobytes())
+    from mocap.stages.keypoints_memo import rig_digest
+
+    h = hashlib.blake2b(rig_digest(rig).encode(), digest_size=20)
     h.update(np.ascontiguousarray(kp.data).tobytes())
     files = [(c, str(p), p.stat().st_size, p.stat().st_mtime_ns) for c, p in sorted((audio or {}).items())]
     h.update(repr((kp.camera_names, kp.keypoint_set, kp.fps, kp.data.shape, asdict(cfg), files)).encode())
