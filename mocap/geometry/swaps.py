@@ -19,7 +19,8 @@ clearly worse there (``clear_margin``) and a sample of
 frames (the noise scale) are tested against the other views' point (one solve per camera): the repairs are
 those of testing every view. Where most views of a frame are exchanged at once, the views' consensus is itself
 mirrored and outvotes the right ones: those frames are found from the 3D over time
-(:mod:`mocap.geometry.swaps_time`). In all about 0.2 s for 2,000 frames × 4 cameras × 33 keypoints.
+(:mod:`mocap.geometry.swaps_time`); where four views split two against two, the 3D there is one half's
+(:mod:`mocap.geometry.swaps_split`). In all about 0.2 s for 2,000 frames × 4 cameras × 33 keypoints.
 
 Where a group is seen by two views only, the test has no evidence; those two views are decided from
 continuity in 3D instead (:mod:`mocap.geometry.swaps_two`).
@@ -38,6 +39,7 @@ import numpy as np
 
 from mocap.geometry.camera import pixels_to_normalised
 from mocap.geometry.normal_terms import count_views, distance, finite, normal_terms, solve_terms, sum_views
+from mocap.geometry.swaps_split import fill_split, may_split
 from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide, swap_permutations, viterbi
 from mocap.geometry.swaps_two import decide_two_views
 from mocap.geometry.triangulation import normalise_observations
@@ -343,19 +345,27 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         swapped = decide(cg, cs, cfg)
     if cfg.mirrored_frames:  # most views of a frame exchanged: seen in 3D over time
         candidates = ((cg - cs > cfg.dead_zone) | swapped).any(axis=1)  # (F, G) some view looks exchanged
+
+        def as_given(frames: np.ndarray) -> np.ndarray:  # their consensus, from the first pass's terms
+            rows = (frames[:, None] * J + np.arange(J)).ravel()
+            return consensus_points(rig, xy[frames], xn[frames], w[frames], cfg.max_reproj_px,
+                                    (first["T"], first["used"][rows], first["agree"][rows]), rows, first["X"])
+
+        # where four views split two against two, one half's point (it may be the mirrored one: a candidate)
+        some = np.flatnonzero(may_split(xy, w, first["agree"], member))
+        Xs, split = fill_split(rig, xy[some], xn[some], w[some], as_given(some), member, perm, cfg.max_reproj_px)
+        candidates[some] |= split
         # the candidates' frames and NEAR around ('same' would return the kernel's length on a shorter take)
         near = np.convolve(candidates.any(axis=1), np.ones(2 * NEAR + 1))[NEAR : NEAR + F] > 0
         X = np.full((F, J, 3), np.nan)
-        changed = swapped.any(axis=(1, 2))
-        frames = np.flatnonzero(near & changed)  # their views exchanged back: a new consensus
+        frames = np.flatnonzero(near & ~swapped.any(axis=(1, 2)))  # as given
+        X[frames] = as_given(frames)
+        X[some[near[some]]] = Xs[near[some]]
+        frames = np.flatnonzero(near & swapped.any(axis=(1, 2)))  # their views exchanged back: a new consensus
         idx = swap_permutations(perm, member, swapped[frames])[..., None]
-        X[frames] = consensus_points(rig, np.take_along_axis(xy[frames], idx, axis=2),
-                                     np.take_along_axis(xn[frames], idx, axis=2),
-                                     np.take_along_axis(w[frames], idx[..., 0], axis=2), cfg.max_reproj_px)
-        frames = np.flatnonzero(near & ~changed)  # as given: from the first pass's terms
-        rows = (frames[:, None] * J + np.arange(J)).ravel()
-        X[frames] = consensus_points(rig, xy[frames], xn[frames], w[frames], cfg.max_reproj_px,
-                                     (first["T"], first["used"][rows], first["agree"][rows]), rows, first["X"])
+        xy2, xn2, w2 = (np.take_along_axis(a[frames], i, axis=2) for a, i in ((xy, idx), (xn, idx), (w, idx[..., 0])))
+        X[frames] = fill_split(rig, xy2, xn2, w2, consensus_points(rig, xy2, xn2, w2, cfg.max_reproj_px), member,
+                               perm, cfg.max_reproj_px)[0]
         mirrored = mirrored_frames(X, perm, member, fps, candidates)
         X = np.where((mirrored.astype(float) @ member.T > 0)[..., None], X[:, perm], X)  # the mirrors undone
         # every view of those frames decided against that point (a view with no clear evidence turns
