@@ -7,7 +7,7 @@ from test_swaps_time import KS, swap, take
 from mocap.geometry.camera import pixels_to_normalised
 from mocap.geometry.swaps import find_swaps, swap_groups
 from mocap.geometry.swaps_split import fill_split
-from mocap.geometry.swaps_time import consensus_points
+from mocap.geometry.swaps_time import consensus_points, mirrored_frames
 from mocap.stages import triangulate
 from mocap.types import Keypoints2D
 
@@ -66,3 +66,16 @@ def test_runs_of_two_of_four_views_exchanged_are_repaired_also_at_the_end_of_the
     right = np.all(~has | (swapped == truth[..., None]), axis=2)
     assert right[truth].mean() >= 0.95, np.argwhere(truth & ~right)
     assert swapped.any(axis=2)[~truth].mean() <= 0.005
+
+
+def test_a_long_run_of_one_halfs_points_is_as_likely_mirrored_as_not():
+    """The test over time charges each mirrored frame a prior (the views' consensus is right in most frames); a
+    split frame's point is an arbitrary half's, so ``even`` frames cost nothing: a long mirrored run is found."""
+    _, _, truth3d = take(seed=1)
+    X = truth3d.copy()
+    X[200:400] = X[200:400][:, PERM]  # one half's points, the mirrored half, for 200 frames
+    candidates = np.zeros((len(X), MEMBER.shape[1]), bool)
+    candidates[200:400] = True
+    assert not mirrored_frames(X, PERM, MEMBER, 60.0, candidates)[200:400].any()  # 200 priors outweigh two jumps
+    found = mirrored_frames(X, PERM, MEMBER, 60.0, candidates, even=candidates)
+    assert found[200:400].all() and not found[:200].any() and not found[400:].any()

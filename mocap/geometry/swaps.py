@@ -355,6 +355,8 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         some = np.flatnonzero(may_split(xy, w, first["agree"], member))
         Xs, split = fill_split(rig, xy[some], xn[some], w[some], as_given(some), member, perm, cfg.max_reproj_px)
         candidates[some] |= split
+        even = np.zeros_like(candidates)  # where the point is one half's, as likely the mirrored one as not
+        even[some] = split
         # the candidates' frames and NEAR around ('same' would return the kernel's length on a shorter take)
         near = np.convolve(candidates.any(axis=1), np.ones(2 * NEAR + 1))[NEAR : NEAR + F] > 0
         X = np.full((F, J, 3), np.nan)
@@ -366,7 +368,7 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         xy2, xn2, w2 = (np.take_along_axis(a[frames], i, axis=2) for a, i in ((xy, idx), (xn, idx), (w, idx[..., 0])))
         X[frames] = fill_split(rig, xy2, xn2, w2, consensus_points(rig, xy2, xn2, w2, cfg.max_reproj_px), member,
                                perm, cfg.max_reproj_px)[0]
-        mirrored = mirrored_frames(X, perm, member, fps, candidates)
+        mirrored = mirrored_frames(X, perm, member, fps, candidates, even)
         X = np.where((mirrored.astype(float) @ member.T > 0)[..., None], X[:, perm], X)  # the mirrors undone
         # every view of those frames decided against that point (a view with no clear evidence turns
         # over in a mirrored frame, keeps its decision elsewhere)

@@ -105,11 +105,12 @@ def consensus_points(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, ma
 
 
 def mirrored_frames(X: np.ndarray, perm: np.ndarray, member: np.ndarray, fps: float | None,
-                    candidates: np.ndarray) -> np.ndarray:
+                    candidates: np.ndarray, even: np.ndarray | None = None) -> np.ndarray:
     """(F, G) bool: the frames where each group's consensus is mirrored, among the ``candidates`` (F, G)
     (frames where some view looks exchanged: only there can most views be). X (F, J, 3) points (NaN:
     missing), perm (J,) the mirror permutation, member (J, G); ``fps`` None: only consecutive frames
-    are linked."""
+    are linked. ``even`` (F, G): the candidates whose point is as likely mirrored as not (the half of four views
+    split two against two, :mod:`mocap.geometry.swaps_split`): the mirror costs nothing there."""
     F, G = X.shape[0], member.shape[1]
     out = np.zeros((F, G), bool)
     max_link = max(1, int(round(MAX_LINK_S * fps))) if fps else 1
@@ -137,9 +138,12 @@ def mirrored_frames(X: np.ndarray, perm: np.ndarray, member: np.ndarray, fps: fl
             continue
         same_cost, change_cost = (np.where(known, np.minimum(np.nan_to_num(d) / unit, TRUNCATE) ** 2, 0.0).sum(axis=1)
                                   for d in (step, cross))
-        if not np.any(change_cost < same_cost - PRIOR):
+        if not np.any(change_cost < same_cost - PRIOR) and (even is None or not even[frames, g].any()):
             continue  # no link is better explained by a mirror: nothing to do
-        state = _two_state_path(frames, a, b, same_cost, change_cost, np.where(candidates[frames, g], PRIOR, np.inf))
+        prior = np.where(candidates[frames, g], PRIOR, np.inf)
+        if even is not None:  # a point of either state as likely: no cost for the mirror
+            prior[even[frames, g] & candidates[frames, g]] = 0.0
+        state = _two_state_path(frames, a, b, same_cost, change_cost, prior)
         out[frames[state], g] = True
     strong = [g for g in range(G) if g not in weak]
     if weak and strong:
