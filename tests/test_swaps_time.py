@@ -95,3 +95,24 @@ def test_takes_shorter_than_the_neighbourhood_are_repaired_without_error():
         # no consensus is mirrored here: the pass over time changes nothing
         alone, _ = find_swaps(rig, xy, w, KS, SwapConfig(mirrored_frames=False), fps=60.0)
         assert np.array_equal(swapped, alone)
+
+
+def test_a_group_that_crosses_itself_stays_mirrored_with_the_others():
+    """The legs crossing twice in a mirrored run (left on right: a mirror there moves nothing) let their own test
+    leave the run at one crossing and come back at the next, saving the per-frame prior in between; where the
+    arms and head are mirrored too the legs pay no prior (a whole body exchanged), so they stay mirrored."""
+    _, _, truth3d = take(seed=1)
+    names, member = swap_groups(KS)
+    perm = KS.flip_permutation
+    X = truth3d.copy()
+    X[200:260] = X[200:260][:, perm]  # most views exchanged for 60 frames
+    legs = np.flatnonzero(member[:, names.index("legs")])
+    for cross in (slice(212, 215), slice(245, 248)):  # the legs' two sides meet
+        X[cross, legs] = 0.5 * (X[cross, legs] + X[cross, perm[legs]])
+    candidates = np.zeros((len(X), len(names)), bool)
+    candidates[200:260] = True
+    found = mirrored_frames(X, perm, member, 60.0, candidates)
+    assert found[200:260, names.index("arms")].all()
+    between = found[215:245, names.index("legs")]
+    assert between.all(), np.flatnonzero(~between) + 215
+    assert not found[:200].any() and not found[260:].any()

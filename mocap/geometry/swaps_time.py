@@ -115,6 +115,7 @@ def mirrored_frames(X: np.ndarray, perm: np.ndarray, member: np.ndarray, fps: fl
     out = np.zeros((F, G), bool)
     max_link = max(1, int(round(MAX_LINK_S * fps))) if fps else 1
     weak: list[int] = []
+    paths: dict[int, tuple] = {}  # per strong group tested: its frames, links, link costs and priors
     for g in range(G):
         joints = np.flatnonzero(member[:, g])
         P = X[:, joints]  # (F, n, 3)
@@ -143,8 +144,21 @@ def mirrored_frames(X: np.ndarray, perm: np.ndarray, member: np.ndarray, fps: fl
         prior = np.where(candidates[frames, g], PRIOR, np.inf)
         if even is not None:  # a point of either state as likely: no cost for the mirror
             prior[even[frames, g] & candidates[frames, g]] = 0.0
-        state = _two_state_path(frames, a, b, same_cost, change_cost, prior)
-        out[frames[state], g] = True
+        paths[g] = (frames, a, b, same_cost, change_cost, prior)
+        out[frames[_two_state_path(*paths[g])], g] = True
+    # a detector exchanges a whole body more often than a part: where every other group is found mirrored, a group's
+    # mirror is as likely as theirs (its prior the opposite: where its own links cannot tell, the legs crossing say,
+    # it would else leave a long run at one crossing and come back at the next); once, from the first answers
+    first = out.copy()
+    for g, (frames, a, b, same_cost, change_cost, prior) in paths.items():
+        others = [k for k in range(G) if k != g and k not in weak]  # a strong group not tested: not mirrored
+        if not others:
+            break
+        with_others = first[np.ix_(frames, others)].all(axis=1) & np.isfinite(prior)
+        if with_others.any() and not np.array_equal(first[frames, g], with_others | first[frames, g]):
+            out[:, g] = False
+            out[frames[_two_state_path(frames, a, b, same_cost, change_cost,
+                                       np.where(with_others, -PRIOR, prior))], g] = True
     strong = [g for g in range(G) if g not in weak]
     if weak and strong:
         out[:, weak] = out[:, strong].all(axis=1, keepdims=True)
