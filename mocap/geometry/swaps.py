@@ -352,7 +352,8 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
                                     (first["T"], first["used"][rows], first["agree"][rows]), rows, first["X"])
 
         # where four views split two against two, one half's point (it may be the mirrored one: a candidate)
-        some = np.flatnonzero(may_split(xy, w, first["agree"], member))
+        maybe = may_split(xy, w, first["agree"], member)
+        some = np.flatnonzero(maybe)
         Xs, split = fill_split(rig, xy[some], xn[some], w[some], as_given(some), member, perm, cfg.max_reproj_px)
         candidates[some] |= split
         even = np.zeros_like(candidates)  # where the point is one half's, as likely the mirrored one as not
@@ -360,9 +361,9 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         # the candidates' frames and NEAR around ('same' would return the kernel's length on a shorter take)
         near = np.convolve(candidates.any(axis=1), np.ones(2 * NEAR + 1))[NEAR : NEAR + F] > 0
         X = np.full((F, J, 3), np.nan)
-        frames = np.flatnonzero(near & ~swapped.any(axis=(1, 2)))  # as given
-        X[frames] = as_given(frames)
         X[some[near[some]]] = Xs[near[some]]
+        frames = np.flatnonzero(near & ~maybe & ~swapped.any(axis=(1, 2)))  # as given (those of ``some``: above)
+        X[frames] = as_given(frames)
         frames = np.flatnonzero(near & swapped.any(axis=(1, 2)))  # their views exchanged back: a new consensus
         idx = swap_permutations(perm, member, swapped[frames])[..., None]
         xy2, xn2, w2 = (np.take_along_axis(a[frames], i, axis=2) for a, i in ((xy, idx), (xn, idx), (w, idx[..., 0])))
