@@ -9,8 +9,9 @@ mirrored) is chosen by dynamic programming: the cost of linking two frames is th
 distance, in units of the take's typical motion between frames, of each joint to the same joint before
 (same state) or to its mirror joint (state changed), and every mirrored frame pays a small prior (the
 views' consensus is right in most frames). A group whose two sides are too close for the 3D noise (the
-head) follows the others. In the frames found mirrored every view is decided again, directly against
-the mirrored consensus.
+head) follows the others, and where every other group is found mirrored a group's mirror is favoured (a
+second pass: a detector exchanges a whole body more often than a part). In the frames found mirrored every view
+is decided again, directly against the mirrored consensus.
 
 The per-view test's two-state sequences over frames (:func:`viterbi`, as given / exchanged, per camera and
 group) are here too.
@@ -110,7 +111,8 @@ def mirrored_frames(X: np.ndarray, perm: np.ndarray, member: np.ndarray, fps: fl
     (frames where some view looks exchanged: only there can most views be). X (F, J, 3) points (NaN:
     missing), perm (J,) the mirror permutation, member (J, G); ``fps`` None: only consecutive frames
     are linked. ``even`` (F, G): the candidates whose point is as likely mirrored as not (the half of four views
-    split two against two, :mod:`mocap.geometry.swaps_split`): the mirror costs nothing there."""
+    split two against two, :mod:`mocap.geometry.swaps_split`): the mirror costs nothing there. A second pass gives
+    a group the opposite prior (favouring its mirror) where every other strong group was found mirrored."""
     F, G = X.shape[0], member.shape[1]
     out = np.zeros((F, G), bool)
     max_link = max(1, int(round(MAX_LINK_S * fps))) if fps else 1
