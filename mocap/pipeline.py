@@ -29,6 +29,7 @@ from mocap.pipeline_state import _fingerprint, _key, _same, _save_state, load_st
 from mocap.session import Session
 from mocap.settings import Settings, keep, load_config, parse_set, sources, to_toml
 from mocap.settings import resolve as resolve_settings
+from mocap.stage_code import code_digest
 from mocap.warm import WarmUp, first_uses, import_early
 
 log = logging.getLogger(__name__)
@@ -314,6 +315,7 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
         else "its last run did not finish" if prev.get("status") != "done" \
         else "an output is missing" if not all(p.exists() for p in outs) \
         else "its outputs changed since it wrote them" if prev.get("outputs") != _fingerprint(outs, s.root) \
+        else "its code changed (mocap was updated)" if prev.get("code") != code_digest(module.__name__) \
         else None if _same(module, s, settings, inputs, key, state) else "its inputs or settings changed"
     if why is None:
         result.status[name], result.timings[name] = "skipped", 0.0
@@ -338,8 +340,8 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     full = key
     if maybe and (drop := tuple(k for k in module.unused(s, settings) if k in maybe)):
         key = _key(module, settings, inputs, s.root, drop)  # what the outputs did not depend on: not in the key
-    state[name] = {"key": key, "status": "done", "seconds": dt, "finished": datetime.now().isoformat(),
-                   "outputs": _fingerprint(module.outputs(s, settings), s.root)}
+    state[name] = {"key": key, "code": code_digest(module.__name__), "status": "done", "seconds": dt,
+                   "finished": datetime.now().isoformat(), "outputs": _fingerprint(module.outputs(s, settings), s.root)}
     if key != full:
         state[name]["confirmed"] = [full]  # the full keys the outputs are known to be right under
     _save(s, state, later=not getattr(module, "RESUMABLE", False))  # later: with the next stage's start, or at the end

@@ -11,6 +11,7 @@ from pathlib import Path
 from mocap.config import config_to_dict
 from mocap.io.atomic import atomic_write_text
 from mocap.session import Session
+from mocap.stage_code import code_digest
 
 log = logging.getLogger("mocap.pipeline")
 
@@ -35,13 +36,14 @@ def _fingerprint(paths: list[Path], root: Path) -> list:
 
 
 def _key(module, settings, inputs: list[Path], root: Path, drop: tuple[str, ...] = ()) -> str:
-    """The stage's cache key; ``drop``: resolved values its finished outputs turned out not to depend on (a
+    """The stage's cache key: its settings, the files it reads and the code it runs (:mod:`mocap.stage_code`);
+    ``drop``: resolved values its finished outputs turned out not to depend on (a
     stage's ``MAYBE_UNUSED`` and ``unused(session, settings, again=False)``; ``again``: asked before a skip under
     other settings, whether the outputs still would not depend on them)."""
     from mocap import __version__
 
-    payload = {"version": __version__, "config": config_to_dict(getattr(settings, module.NAME), True),
-               "inputs": _fingerprint(inputs, root)}
+    payload = {"version": __version__, "code": code_digest(module.__name__),
+               "config": config_to_dict(getattr(settings, module.NAME), True), "inputs": _fingerprint(inputs, root)}
     derived = getattr(module, "resolved", None)
     values = {k: v for k, v in (derived(settings) if derived is not None else {}).items() if k not in drop}
     if values:  # only when some value is derived: keys stay

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 NAME = "detect"
 HELP = "camera videos → 2D keypoints (BlazePose, ONNX RTMPose/RTMO; resumable)"
 RESUMABLE = True
+CODE_IGNORED = ("mocap.ahead", "mocap.warm")  # imported, but they only start later stages' work early
 
 
 @dataclass(frozen=True)

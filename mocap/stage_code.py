@@ -1,0 +1,148 @@
+"""What a stage's results depend on in code: the first-party modules its module imports, directly or through
+others, hashed into the stage's cache key (:func:`mocap.pipeline_state._key`), so that updating the package re-runs
+the stages whose code changed (and, through their outputs, the stages after them), and only those: a change to
+the fit does not re-run detection.
+
+The imports are read from the source, not executed: every ``import`` and ``from ... import`` line of a file (at
+module level or inside a function), and the registries' targets written as strings (``"mocap.io.bvh"``,
+``"mocap.detect.onnx:OnnxPose"``). First-party: the ``mocap`` package and the registered stages' top-level
+packages (the calibration package's stage). A package counts by its own file for the modules inside it,
+not by everything its ``__init__`` imports (``mocap/__init__.py`` reaches the whole pipeline from inside a
+function); names taken from a package (``from mocap import __version__``) bring in its module-level imports.
+
+A stage may name modules it imports that do not shape its outputs in ``CODE_IGNORED`` (detection: the work a run
+starts ahead of later stages, :mod:`mocap.ahead`); they and what only they import are left out."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from functools import cache
+from pathlib import Path
+
+
+def _import_lines(text: str):
+    """The lines that start with ``from`` or ``import`` (a parenthesised one with the lines up to ``)``)."""
+    pos = text.find("import")
+    while pos != -1:
+        start, end = text.rfind("\n", 0, pos) + 1, text.find("\n", pos)
+        end = len(text) if end == -1 else end
+        line = text[start:end]
+        if line.lstrip().startswith(("from ", "import ")):
+            if "(" in line and ")" not in line:
+                end = text.find(")", end) + 1 or len(text)
+                line = text[start:end]
+            yield line
+        pos = text.find("import", end)
+
+
+@cache
+def _target(tops: tuple[str, ...]) -> re.Pattern:
+    """A registry's target in quotes: ``"mocap.io.bvh"``, ``"mocap.detect.onnx:OnnxPose"`` (not a logger's name)."""
+    alternatives = "|".join(map(re.escape, tops))
+    return re.compile(rf"""((?:{alternatives})(?:\.\w+)+)(?::\w+)?["']""")  # a literal first: a fast search
+
+
+def _names(text: str) -> list[str]:
+    """``a as b, c`` (parenthesised, over lines, with comments) → ``["a", "c"]``."""
+    text = re.sub(r"#[^\n]*", "", text).replace("(", " ").replace(")", " ").replace("\\", " ")
+    return [part.split()[0] for part in text.split(",") if part.split()]
+
+
+def modules(roots: dict[str, Path]) -> dict[str, Path]:
+    """Every module file under the packages ``roots`` (top-level name → folder), by dotted name."""
+    out = {}
+    for top, folder in roots.items():
+        for p in folder.rglob("*.py"):
+            parts = p.relative_to(folder).with_suffix("").parts
+            out[".".join((top, *(parts[:-1] if parts[-1] == "__init__" else parts)))] = p
+    return out
+
+
+def _edges(name: str, path: Path, files: dict[str, Path], tops: tuple[str, ...]) -> tuple[set[str], set[str], str]:
+    """What module ``name`` (file ``path``) imports: (everywhere, at module level only), each as ``"module"``
+    (followed with all its imports) or ``"=package"`` (names from the package: its module-level ones); and the
+    digest of the file."""
+    data = path.read_bytes()
+    text = data.decode("utf-8", errors="replace")
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    every: set[str] = set()
+    top: set[str] = set()
+    for line in _import_lines(text):
+        if len(parts := line.split(None, 2)) < 2:
+            continue
+        indent, (word, source, *rest) = len(line) - len(line.lstrip()), parts
+        if word == "import":
+            found = set(_names(" ".join([source, *rest])))
+        else:
+            if not rest or not rest[0].startswith("import"):
+                continue
+            if source.startswith("."):  # relative: from the package up
+                up = len(source) - len(source.lstrip("."))
+                base = package.split(".")[: max(len(package.split(".")) - up + 1, 0)]
+                source = ".".join(base + ([source.lstrip(".")] if source.lstrip(".") else []))
+            names = [n for n in _names(rest[0][len("import"):]) if n != "*"]
+            found = {f"{source}.{n}" for n in names if f"{source}.{n}" in files}
+            if len(found) < len(names) or not names:  # names defined in ``source``: a package's, its module-level ones
+                found.add(f"={source}" if files.get(source, path).name == "__init__.py" else source)
+        every |= found
+        top |= found if not indent else set()
+    targets = {m.group(1) for m in _target(tops).finditer(text)  # registry entries (module-level data, or a function's)
+               if text[m.start() - 1:m.start()] in ("'", '"') and not text.endswith("getLogger(", 0, m.start() - 1)}
+    every |= targets
+    top |= targets
+    keep = {n for n in every | top if n.lstrip("=") in files and n.lstrip("=") != name}
+    return every & keep, top & keep, hashlib.sha256(data).hexdigest()
+
+
+class _Tree:
+    """The packages ``roots``' module files and, as they are read, each one's imports and digest."""
+
+    def __init__(self, roots: dict[str, Path]):
+        self.roots, self.files = roots, modules(roots)
+        self.read: dict[str, tuple[set[str], set[str], str]] = {}
+
+    def edges(self, name: str) -> tuple[set[str], set[str], str]:
+        if name not in self.read:
+            self.read[name] = _edges(name, self.files[name], self.files, tuple(self.roots))
+        return self.read[name]
+
+    def closure(self, module: str, ignored: tuple[str, ...] = ()) -> list[str]:
+        seen: set[str] = set()
+        todo = [module]
+        while todo:
+            node = todo.pop()
+            name = node.lstrip("=")
+            if node in seen or name in ignored or name not in self.files:
+                continue
+            seen.add(node)
+            todo.extend(self.edges(name)[1 if node.startswith("=") else 0])
+        names = {n.lstrip("=") for n in seen}
+        parents = {".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 1)}
+        return sorted(n for n in names | parents if n in self.files)
+
+
+def closure(module: str, roots: dict[str, Path], ignored: tuple[str, ...] = ()) -> list[Path]:
+    """The files of the first-party modules ``module`` depends on, itself and the packages they sit in included
+    (sorted); ``ignored``: modules not followed."""
+    tree = _Tree(roots)
+    return sorted(tree.files[n] for n in tree.closure(module, ignored))
+
+
+_TREES: dict[tuple, _Tree] = {}  # read once per process
+
+
+@cache
+def code_digest(module: str) -> str:
+    """The digest of the code stage module ``module`` runs (:func:`closure`: the modules' names and contents),
+    once per process. First-party: ``mocap`` and the registered stages' packages."""
+    from mocap import stages as registry
+
+    tops = dict.fromkeys(["mocap", module.split(".")[0], *sorted(m.__name__.split(".")[0] for m in registry.stages())])
+    roots = {t: Path(sys.modules[t].__file__).parent for t in tops}
+    tree = _TREES.get(tuple(roots)) or _TREES.setdefault(tuple(roots), _Tree(roots))
+    h = hashlib.sha256()
+    for name in tree.closure(module, tuple(getattr(sys.modules[module], "CODE_IGNORED", ()))):
+        h.update(f"{name} {tree.edges(name)[2]}\n".encode())
+    return h.hexdigest()[:16]
