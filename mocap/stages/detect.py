@@ -15,8 +15,8 @@ options``; distance to the default's keypoints, not to a ground truth; CPU ratio
 copy, 15 of a frame's 40 ms, was replaced: smaller now): ``detect.stride`` 2 takes 1.8× less CPU (skipped
 frames are still decoded) for a median 2.1-3.5 px, P95 6-10 px (136 px on one camera: the tracker loses a limb
 between frames); stride 3: 2.5×, median 3.0-4.9 px, P95 9-13 px (164). The heavy model costs 2× the CPU and
-lands a median 6-14 px from full. ``detect.variant = "lite"`` needs
-its model file (``detect.model_path``; mediapipe ships only full), so it was not measured here.
+lands a median 6-14 px from full. ``detect.variant = "lite"`` needs its model file (``detect.model_path``;
+mediapipe ships only full), so it was not measured here.
 """
 
 from __future__ import annotations
