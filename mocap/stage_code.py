@@ -51,9 +51,13 @@ def _names(text: str) -> list[str]:
 
 
 def modules(roots: dict[str, Path]) -> dict[str, Path]:
-    """Every module file under the packages ``roots`` (top-level name → folder), by dotted name."""
+    """Every module file of the packages ``roots`` (top-level name → folder, or file: a module alone), by dotted
+    name."""
     out = {}
     for top, folder in roots.items():
+        if folder.suffix == ".py":
+            out[top] = folder
+            continue
         for p in folder.rglob("*.py"):
             parts = p.relative_to(folder).with_suffix("").parts
             out[".".join((top, *(parts[:-1] if parts[-1] == "__init__" else parts)))] = p
@@ -133,6 +137,14 @@ def closure(module: str, roots: dict[str, Path], ignored: tuple[str, ...] = ()) 
 _TREES: dict[tuple, _Tree] = {}  # read once per process
 
 
+def _where(module) -> Path | None:
+    """A top-level package's folder, a lone module's file (None: neither, e.g. made in memory)."""
+    file, path = getattr(module, "__file__", None), list(getattr(module, "__path__", []))
+    if path:
+        return Path(file).parent if file else Path(path[0])  # a namespace package has no __init__.py
+    return Path(file) if file and file.endswith(".py") else None
+
+
 @cache
 def code_digest(module: str) -> str:
     """The digest of the code stage module ``module`` runs (:func:`closure`: the modules' names and contents),
@@ -140,9 +152,9 @@ def code_digest(module: str) -> str:
     from mocap import stages as registry
 
     tops = dict.fromkeys(["mocap", module.split(".")[0], *sorted(m.__name__.split(".")[0] for m in registry.stages())])
-    roots = {t: Path(sys.modules[t].__file__).parent for t in tops}
+    roots = {t: where for t in tops if (where := _where(sys.modules.get(t))) is not None}
     tree = _TREES.get(tuple(roots)) or _TREES.setdefault(tuple(roots), _Tree(roots))
     h = hashlib.sha256()
-    for name in tree.closure(module, tuple(getattr(sys.modules[module], "CODE_IGNORED", ()))):
+    for name in tree.closure(module, tuple(getattr(sys.modules.get(module), "CODE_IGNORED", ()))):
         h.update(f"{name} {tree.edges(name)[2]}\n".encode())
     return h.hexdigest()[:16]

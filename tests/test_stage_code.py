@@ -94,6 +94,19 @@ def test_digest_changes_with_the_code_a_stage_runs_and_only_that(pkg):
     assert digest() not in (first, second)
 
 
+def test_a_stage_in_a_lone_module_reads_that_file_and_the_packages_it_imports(pkg):
+    lone = pkg.parent / "lone_stage.py"
+    lone.write_text("from pkg.helper import helps\n")
+    importlib.import_module("lone_stage")
+    try:
+        got = {p.name for p in closure("lone_stage", {"lone_stage": lone, "pkg": pkg})}
+        assert got == {"lone_stage.py", "helper.py", "__init__.py"}
+        assert len(code_digest("lone_stage")) == 16  # its folder (here the test's) is not searched for modules
+        assert stage_code._where(sys.modules["lone_stage"]) == lone
+    finally:
+        del sys.modules["lone_stage"]
+
+
 def test_ignored_modules_are_not_followed(pkg):
     (pkg / "stage.py").write_text("import pkg.ignored\nCODE_IGNORED = ('pkg.ignored',)\n")
     both = {"__init__.py", "stage.py"}  # the package by its file: no names taken from it
