@@ -85,9 +85,8 @@ def predict_people(rig: Rig, kp: Keypoints2D, slots: np.ndarray, min_score: floa
     such frames (held past the ends), NaN farther than ``coast_frames`` from one; and radius (F, P) in
     metres: ``gate_m`` (the tracker's acceptance radius) plus ``speed`` (m/frame) times the frames since the
     nearest triangulated one (inf where NaN)."""
-    from mocap.geometry.triangulation import triangulate
+    from mocap.geometry.triangulation import observation_weights, triangulate
     from mocap.multi.slots import apply_slots
-    from mocap.stages.triangulate import observation_weights
 
     own = apply_slots(kp, slots, masks)  # ``masks``: the association's keypoint_masks (another body's keypoints)
     F, C, P, J = own.shape

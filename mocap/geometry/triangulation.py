@@ -24,9 +24,16 @@ from mocap.geometry._checks import check_trailing
 from mocap.geometry.camera import pixels_to_normalised, project
 from mocap.geometry.linalg import inv3
 from mocap.geometry.normal_terms import consensus_views, finite
-from mocap.types import Rig
+from mocap.types import Keypoints2D, Rig
 
 PAIR_BATCH = 100_000  # points (suspect points × camera pairs) the pair search solves and projects at once
+
+
+def observation_weights(kp: Keypoints2D, min_score: float) -> np.ndarray:
+    """(F, C, P, J) weights: the score where a detection is usable, else 0."""
+    s = kp.score
+    ok = np.isfinite(s) & (s >= min_score) & finite(kp.xy)
+    return np.where(ok, np.maximum(s, 1e-6), 0.0)
 
 
 def dlt(cam_from_world: np.ndarray, xn: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.config import inline
-from mocap.geometry.normal_terms import finite
-from mocap.geometry.triangulation import triangulate
+from mocap.geometry.triangulation import observation_weights, triangulate
 from mocap.io.hdf5 import write_points3d
 from mocap.io.trc import write_trc
 from mocap.keypoint_sets import body_keypoint_set, get_keypoint_set, hand_joints
@@ -68,13 +67,6 @@ def inputs(session: Session, settings) -> list[Path]:
 
 def outputs(session: Session, settings) -> list[Path]:
     return [session.points3d(STAGE)]
-
-
-def observation_weights(kp: Keypoints2D, min_score: float) -> np.ndarray:
-    """(F, C, P, J) weights: the score where a detection is usable, else 0."""
-    s = kp.score
-    ok = np.isfinite(s) & (s >= min_score) & finite(kp.xy)
-    return np.where(ok, np.maximum(s, 1e-6), 0.0)
 
 
 def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | None = None) -> Points3D:
