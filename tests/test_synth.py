@@ -68,6 +68,20 @@ def test_ring_rig_sees_the_whole_motion(clip):
     assert np.allclose(np.diff(np.unwrap(np.arctan2(centres[:, 1], centres[:, 0]))), np.pi / 3, atol=0.5)
 
 
+def test_an_arc_rig_puts_every_camera_on_one_side_looking_at_the_motion():
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(200, 3)) * [0.5, 0.5, 0.4] + [1.0, -2.0, 1.0]
+    rig = ring_rig(RigSpec(n_cameras=4, arc_deg=90.0, start_angle_deg=0.0), pts)
+    target = (pts.min(0) + pts.max(0)) / 2
+    az = np.degrees(np.unwrap([np.arctan2(*(c.center - target)[1::-1]) for c in rig]))
+    assert np.allclose(az - az[0], [0, 30, 60, 90], atol=1e-9), az  # the ends included
+    for cam in rig:
+        assert np.all((cam.project(pts) >= 0) & (cam.project(pts) < cam.size)), cam.name
+    ring = ring_rig(RigSpec(n_cameras=4, start_angle_deg=0.0), pts)
+    az = np.degrees(np.unwrap([np.arctan2(*(c.center - target)[1::-1]) for c in ring]))
+    assert np.allclose(az - az[0], [0, 90, 180, 270], atol=1e-9)  # a ring: as before
+
+
 @pytest.mark.shared_data
 def test_corruption_matches_the_requested_rates(clip):
     take = make_take(clip, 1000, corruption=CorruptionSpec(noise_px=0.0, outliers=0.05, dropouts=0.1, swaps=0.1))

@@ -79,6 +79,7 @@ class RigSpec:
     dist: tuple[float, ...] = (-0.08, 0.02, 0.0005, -0.0005, 0.0)
     model: str = "pinhole"
     start_angle_deg: float = 30.0
+    arc_deg: float = 360.0  # the cameras spread evenly over this arc (< 360: all on one side, ends included)
 
 
 def _look_at(centre: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -104,7 +105,8 @@ def ring_rig(spec: RigSpec, points: np.ndarray) -> Rig:
     W, H = spec.size
     poses = []
     for i in range(spec.n_cameras):
-        a = np.radians(spec.start_angle_deg) + 2 * np.pi * i / spec.n_cameras
+        step = spec.arc_deg / (spec.n_cameras if spec.arc_deg >= 360 else max(spec.n_cameras - 1, 1))
+        a = np.radians(spec.start_angle_deg + step * i)
         h = spec.height + spec.height_spread * (0.5 if i % 2 else -0.5)
         centre = np.array([target[0] + radius * np.cos(a), target[1] + radius * np.sin(a), h])
         poses.append(_look_at(centre, target))
