@@ -65,7 +65,7 @@ def _rig_file(s: Session) -> Path | None:
 
 
 def needed(s: Session, settings) -> str | None:
-    from mocap.pipeline import load_state
+    from mocap.pipeline_state import load_state
 
     cfg = settings.calibrate
     rig = _rig_file(s)

@@ -40,9 +40,7 @@ def _key(module, settings, inputs: list[Path], root: Path, drop: tuple[str, ...]
     ``drop``: resolved values its finished outputs turned out not to depend on (a
     stage's ``MAYBE_UNUSED`` and ``unused(session, settings, again=False)``; ``again``: asked before a skip under
     other settings, whether the outputs still would not depend on them)."""
-    from mocap import __version__
-
-    payload = {"version": __version__, "code": code_digest(module.__name__),
+    payload = {"code": code_digest(module.__name__),  # not the package's version: a release re-runs what changed
                "config": config_to_dict(getattr(settings, module.NAME), True), "inputs": _fingerprint(inputs, root)}
     derived = getattr(module, "resolved", None)
     values = {k: v for k, v in (derived(settings) if derived is not None else {}).items() if k not in drop}

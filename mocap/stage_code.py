@@ -16,24 +16,44 @@ starts ahead of later stages, :mod:`mocap.ahead`); they and what only they impor
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import sys
 from functools import cache
 from pathlib import Path
 
+from mocap.config_files import configs_dir
 
-def _import_lines(text: str):
-    """The lines that start with ``from`` or ``import`` (a parenthesised one with the lines up to ``)``)."""
-    pos = text.find("import")
+log = logging.getLogger(__name__)
+
+
+def _code(line: str) -> str:
+    return line.split("#", 1)[0]  # an import line holds no string a "#" could sit in
+
+
+def _import_statements(text: str):
+    """(indented, statement) of every ``from ... import`` and ``import`` statement: at a line's start, after a
+    ``;`` or a one-line ``if ...:`` / ``try:``; continued with a backslash or in parentheses over lines, its
+    comments left out."""
+    pos, done = text.find("import"), -1
     while pos != -1:
         start, end = text.rfind("\n", 0, pos) + 1, text.find("\n", pos)
         end = len(text) if end == -1 else end
-        line = text[start:end]
-        if line.lstrip().startswith(("from ", "import ")):
-            if "(" in line and ")" not in line:
-                end = text.find(")", end) + 1 or len(text)
-                line = text[start:end]
-            yield line
+        if start > done:
+            code = _code(text[start:end])
+            while end < len(text) and (code.rstrip().endswith("\\") or code.count("(") > code.count(")")):
+                nxt = text.find("\n", end + 1)
+                nxt = len(text) if nxt == -1 else nxt
+                code = code.rstrip().rstrip("\\") + " " + _code(text[end + 1:nxt])
+                end = nxt
+            done = end
+            indented = code[:1] in (" ", "\t")
+            for part in code.split(";"):
+                part = part.strip()
+                if not part.startswith(("from ", "import ")) and ":" in part:
+                    part = part.rsplit(":", 1)[1].strip()  # if ...: import x
+                if part.startswith(("from ", "import ")):
+                    yield indented, part
         pos = text.find("import", end)
 
 
@@ -45,8 +65,8 @@ def _target(tops: tuple[str, ...]) -> re.Pattern:
 
 
 def _names(text: str) -> list[str]:
-    """``a as b, c`` (parenthesised, over lines, with comments) → ``["a", "c"]``."""
-    text = re.sub(r"#[^\n]*", "", text).replace("(", " ").replace(")", " ").replace("\\", " ")
+    """``a as b, c`` (or parenthesised) → ``["a", "c"]``."""
+    text = text.replace("(", " ").replace(")", " ")
     return [part.split()[0] for part in text.split(",") if part.split()]
 
 
@@ -69,14 +89,14 @@ def _edges(name: str, path: Path, files: dict[str, Path], tops: tuple[str, ...])
     (followed with all its imports) or ``"=package"`` (names from the package: its module-level ones); and the
     digest of the file."""
     data = path.read_bytes()
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-8-sig", errors="replace")
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     every: set[str] = set()
     top: set[str] = set()
-    for line in _import_lines(text):
-        if len(parts := line.split(None, 2)) < 2:
+    for indent, statement in _import_statements(text):
+        if len(parts := statement.split(None, 2)) < 2:
             continue
-        indent, (word, source, *rest) = len(line) - len(line.lstrip()), parts
+        word, source, *rest = parts
         if word == "import":
             found = set(_names(" ".join([source, *rest])))
         else:
@@ -97,7 +117,7 @@ def _edges(name: str, path: Path, files: dict[str, Path], tops: tuple[str, ...])
     every |= targets
     top |= targets
     keep = {n for n in every | top if n.lstrip("=") in files and n.lstrip("=") != name}
-    return every & keep, top & keep, hashlib.sha256(data).hexdigest()
+    return every & keep, top & keep, _digest(data)
 
 
 class _Tree:
@@ -140,21 +160,57 @@ _TREES: dict[tuple, _Tree] = {}  # read once per process
 def _where(module) -> Path | None:
     """A top-level package's folder, a lone module's file (None: neither, e.g. made in memory)."""
     file, path = getattr(module, "__file__", None), list(getattr(module, "__path__", []))
-    if path:
-        return Path(file).parent if file else Path(path[0])  # a namespace package has no __init__.py
-    return Path(file) if file and file.endswith(".py") else None
+    where = (Path(file).parent if file else Path(path[0])) if path else Path(file) if file else None
+    # a namespace package has no __init__.py (its first portion is read); a file in a zip or compiled only: none
+    return where if where is not None and (where.is_dir() if path else where.suffix == ".py" and where.is_file()) \
+        else None
+
+
+PRESET_KINDS = ("boards", "keypoints", "rigs", "skeletons")  # configs/<kind>/*.toml: data a stage may read
+
+
+@cache
+def _presets(kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """"configs/<kind>/<name>.toml <digest>" of the shipped presets of ``kinds`` (none without the folder)."""
+    try:
+        root = configs_dir()
+    except FileNotFoundError:
+        return ()
+    return tuple(f"configs/{p.relative_to(root).as_posix()} {_digest(p.read_bytes())}"
+                 for kind in kinds for p in sorted((root / kind).glob("*.toml")))
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()  # the same for a checkout with CRLF line ends
 
 
 @cache
 def code_digest(module: str) -> str:
-    """The digest of the code stage module ``module`` runs (:func:`closure`: the modules' names and contents),
-    once per process. First-party: ``mocap`` and the registered stages' packages."""
+    """The digest of the code stage module ``module`` runs (:func:`closure`: the modules' names and contents) and
+    of the presets shipped in ``configs/`` (the kinds its ``PRESETS`` names, else :data:`PRESET_KINDS`), once
+    per process. First-party: ``mocap`` and the registered stages' packages. A stage module outside them (in a
+    zip, compiled only, made in memory) counts by its own source where its loader has it."""
     from mocap import stages as registry
 
     tops = dict.fromkeys(["mocap", module.split(".")[0], *sorted(m.__name__.split(".")[0] for m in registry.stages())])
     roots = {t: where for t in tops if (where := _where(sys.modules.get(t))) is not None}
     tree = _TREES.get(tuple(roots)) or _TREES.setdefault(tuple(roots), _Tree(roots))
+    mod = sys.modules.get(module)
     h = hashlib.sha256()
-    for name in tree.closure(module, tuple(getattr(sys.modules.get(module), "CODE_IGNORED", ()))):
+    names = tree.closure(module, tuple(getattr(mod, "CODE_IGNORED", ())))
+    for name in names:
         h.update(f"{name} {tree.edges(name)[2]}\n".encode())
+    if module not in names:
+        log.debug("stage module %s: not a file of %s; its digest holds its loader's source", module, list(roots))
+        h.update(_source(mod).encode())
+    for line in _presets(tuple(getattr(mod, "PRESETS", PRESET_KINDS))):
+        h.update(f"{line}\n".encode())
     return h.hexdigest()[:16]
+
+
+def _source(module) -> str:
+    loader = getattr(module, "__loader__", None)
+    try:
+        return (loader.get_source(module.__name__) if loader is not None else None) or ""
+    except (ImportError, OSError):
+        return ""

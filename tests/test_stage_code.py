@@ -74,6 +74,25 @@ def test_closure_follows_imports_anywhere_in_a_file_and_registry_strings(pkg):
     assert got == {"__init__.py", "unrelated.py", "big.py"}  # the package's file, not what its function imports
 
 
+def test_statements_after_semicolons_colons_and_continuations_are_read(pkg):
+    for name in ("semi", "oneline", "after", "later", "cont"):
+        (pkg / f"{name}.py").write_text("")
+    (pkg / "stage.py").write_text(textwrap.dedent('''\
+        \ufeffimport os; import pkg.semi
+        if os.name: import pkg.oneline
+        from pkg.base import VERSION  # a comment with a ( in it
+        import pkg.after
+        from pkg.helper import (helps,  # a comment with a ) in it
+                                also)
+        from pkg.lazy import later, \\
+            later as again
+        import pkg.cont as \\
+            cont
+        '''))
+    got = {p.name for p in closure("pkg.stage", {"pkg": pkg})}
+    assert {"semi.py", "oneline.py", "base.py", "after.py", "helper.py", "lazy.py", "cont.py"} <= got, got
+
+
 def test_digest_changes_with_the_code_a_stage_runs_and_only_that(pkg):
     importlib.import_module("pkg.stage")  # code_digest reads the stage module's CODE_IGNORED from sys.modules
 
@@ -91,7 +110,10 @@ def test_digest_changes_with_the_code_a_stage_runs_and_only_that(pkg):
     second = digest()
     assert second != first
     (pkg / "base.py").write_text("VERSION = 2\n")  # reached through the package's __init__
-    assert digest() not in (first, second)
+    third = digest()
+    assert third not in (first, second)
+    (pkg / "base.py").write_bytes(b"VERSION = 2\r\n")  # the same code with CRLF line ends
+    assert digest() == third
 
 
 def test_a_stage_in_a_lone_module_reads_that_file_and_the_packages_it_imports(pkg):
@@ -116,14 +138,60 @@ def test_ignored_modules_are_not_followed(pkg):
 
 def test_detection_does_not_depend_on_the_fit_nor_the_fit_on_detection():
     roots = {"mocap": Path(mocap.__file__).parent}
+    from mocap.stages import detect as stage
+
     detect = {p.relative_to(roots["mocap"]).as_posix() for p in closure("mocap.stages.detect", roots,
-                                                                        ("mocap.ahead", "mocap.warm"))}
+                                                                        stage.CODE_IGNORED)}
     fit = {p.relative_to(roots["mocap"]).as_posix() for p in closure("mocap.stages.fit", roots)}
     assert {"detect/blazepose.py", "detect/onnx.py", "detect/hand_onnx.py", "io/video.py"} <= detect
     assert {"fit/ik.py", "fit/bones.py", "geometry/rotations.py"} <= fit
     assert not any(p.startswith(("fit/", "report/", "view/", "optim/")) for p in detect), sorted(detect)
-    assert {p for p in detect if p.startswith("stages/")} == {"stages/__init__.py", "stages/detect.py"}  # no other stage
+    assert {p for p in detect if p.startswith("stages/")} == {"stages/__init__.py", "stages/detect.py"}  # no other
     assert not any(p.startswith(("detect/", "report/")) for p in fit), sorted(fit)
+
+
+def test_shipped_presets_count_for_the_stages_that_read_their_kind(tmp_path, monkeypatch):
+    import shutil
+
+    from mocap.config_files import configs_dir
+    from mocap.stages import detect, fit  # noqa: F401 (code_digest reads them from sys.modules)
+
+    def digests():
+        code_digest.cache_clear()
+        stage_code._presets.cache_clear()
+        return code_digest("mocap.stages.detect"), code_digest("mocap.stages.fit")
+
+    copy = tmp_path / "configs"
+    shutil.copytree(configs_dir(), copy)
+    monkeypatch.setenv("MOCAP_CONFIGS", str(copy))
+    first = digests()
+    skeleton = copy / "skeletons" / "body22.toml"
+    skeleton.write_text(skeleton.read_text() + "\n# edited\n")
+    second = digests()
+    assert second[0] == first[0] and second[1] != first[1]  # detection reads keypoint sets only
+    keypoints = copy / "keypoints" / "blazepose33.toml"
+    keypoints.write_text(keypoints.read_text() + "\n# edited\n")
+    third = digests()
+    assert third[0] != second[0] and third[1] != second[1]
+    monkeypatch.delenv("MOCAP_CONFIGS")
+    assert digests() == first
+
+
+def test_a_stage_outside_the_package_folders_counts_by_its_source(tmp_path, monkeypatch):
+    import zipfile
+
+    digests = []
+    for body in ("X = 1\n", "X = 2\n"):
+        archive = tmp_path / f"stage{len(digests)}.zip"
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("zipped_stage.py", body)
+        monkeypatch.syspath_prepend(str(archive))
+        importlib.import_module("zipped_stage")
+        code_digest.cache_clear()
+        digests.append(code_digest("zipped_stage"))
+        del sys.modules["zipped_stage"]
+        sys.path.remove(str(archive))
+    assert digests[0] != digests[1]
 
 
 def test_updated_code_reruns_its_stage_and_what_reads_its_outputs(tmp_path, monkeypatch):
@@ -134,6 +202,8 @@ def test_updated_code_reruns_its_stage_and_what_reads_its_outputs(tmp_path, monk
     def updated(module: str) -> str:  # as if mocap/fit/ik.py had changed
         return real(module) + ("-new" if module == "mocap.stages.fit" else "")
 
+    monkeypatch.setattr(mocap, "__version__", "99.0")  # a release: only the code counts
+    assert run(session, sets=FAST, progress=False).ran == []
     monkeypatch.setattr(mocap.pipeline, "code_digest", updated)
     monkeypatch.setattr(mocap.pipeline_state, "code_digest", updated)
     r = run(session, sets=FAST, progress=False)

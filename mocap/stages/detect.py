@@ -10,13 +10,11 @@ never touches the previous ``pose2d.h5``, and the next run resumes with the came
 ``overwrite`` starts the partial file again. A worker that dies has its chunks run again once. Once every
 result is in, the workers exit in the background (the stage does not wait for them).
 
-Speed options, measured on the 4-camera demo against full / stride 1 (``python -m mocap.bench.detect
-options``; distance to the default's keypoints, not to a ground truth; CPU ratios from before a slow BGR → RGB
-copy, 15 of a frame's 40 ms, was replaced: smaller now): ``detect.stride`` 2 takes 1.8× less CPU (skipped
-frames are still decoded) for a median 2.1-3.5 px, P95 6-10 px (136 px on one camera: the tracker loses a limb
-between frames); stride 3: 2.5×, median 3.0-4.9 px, P95 9-13 px (164). The heavy model costs 2× the CPU and
-lands a median 6-14 px from full. ``detect.variant = "lite"`` needs its model file (``detect.model_path``;
-mediapipe ships only full), so it was not measured here.
+Speed options, on the 4-camera demo against full / stride 1 (``python -m mocap.bench.detect options``; distance
+to the default's keypoints; CPU ratios from before a slow BGR → RGB copy was replaced): ``detect.stride`` 2: 1.8×
+less CPU (skipped frames still decoded), median 2.1-3.5 px, P95 6-10 px (136 px on one camera: the tracker loses
+a limb between frames); stride 3: 2.5×, median 3.0-4.9 px, P95 9-13 px (164). The heavy model: 2× the CPU, a
+median 6-14 px from full. ``detect.variant = "lite"`` needs its model file (``detect.model_path``): not measured.
 """
 
 from __future__ import annotations
@@ -47,7 +45,8 @@ log = logging.getLogger(__name__)
 NAME = "detect"
 HELP = "camera videos → 2D keypoints (BlazePose, ONNX RTMPose/RTMO; resumable)"
 RESUMABLE = True
-CODE_IGNORED = ("mocap.ahead", "mocap.warm")  # imported, but they only start later stages' work early
+CODE_IGNORED = ("mocap.ahead", "mocap.warm")  # start later stages' work early, put imports off: no output changes
+PRESETS = ("keypoints",)  # the shipped presets its outputs depend on (mocap.stage_code)
 
 
 @dataclass(frozen=True)
