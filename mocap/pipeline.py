@@ -25,7 +25,7 @@ from mocap import blas_threads
 from mocap import stages as registry
 from mocap.ahead import Ahead
 from mocap.io.atomic import atomic_write_text
-from mocap.pipeline_state import _fingerprint, _key, _same, _save_state, load_state  # noqa: F401 (load_state: from here)
+from mocap.pipeline_state import _fingerprint, _key, _save_state, load_state, why_run  # noqa: F401 (load_state: from here)
 from mocap.session import Session
 from mocap.settings import Settings, keep, load_config, parse_set, sources, to_toml
 from mocap.settings import resolve as resolve_settings
@@ -309,14 +309,7 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     maybe = tuple(getattr(module, "MAYBE_UNUSED", ()))
     outs = module.outputs(s, settings)
     prev = state.get(name, {})
-    # skipped only when its outputs are still the ones it wrote (not remade by hand, or by Python code
-    # that went around the runner, under other settings)
-    why = "asked for (--from, --force)" if forced else "no earlier run" if not prev \
-        else "its last run did not finish" if prev.get("status") != "done" \
-        else "an output is missing" if not all(p.exists() for p in outs) \
-        else "its outputs changed since it wrote them" if prev.get("outputs") != _fingerprint(outs, s.root) \
-        else "its code changed (mocap was updated)" if prev.get("code") != code_digest(module.__name__) \
-        else None if _same(module, s, settings, inputs, key, state) else "its inputs or settings changed"
+    why = why_run(module, s, settings, inputs, key, state, forced)
     if why is None:
         result.status[name], result.timings[name] = "skipped", 0.0
         result.outputs[name] = [str(p) for p in outs]

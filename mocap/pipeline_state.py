@@ -70,7 +70,23 @@ def _save_state(s: Session, state: dict) -> None:
     atomic_write_text(_state_path(s), json.dumps(state, indent=1))
 
 
-def _same(module, s: Session, settings, inputs: list[Path], key: str, state: dict) -> bool:
+def why_run(module, s: Session, settings, inputs: list[Path], key: str, state: dict, forced: bool,
+            save: bool = True) -> str | None:
+    """Why the stage runs (None: its outputs stand). It is skipped only when its outputs are still the ones it
+    wrote (not remade by hand, or by Python code that went around the runner, under other settings), by the same
+    code (:mod:`mocap.stage_code`) under the same key. ``save``: a confirmation may be remembered in the state
+    file (False: a dry run, nothing written)."""
+    prev = state.get(module.NAME, {})
+    outs = module.outputs(s, settings)
+    return "asked for (--from, --force)" if forced else "no earlier run" if not prev \
+        else "its last run did not finish" if prev.get("status") != "done" \
+        else "an output is missing" if not all(p.exists() for p in outs) \
+        else "its outputs changed since it wrote them" if prev.get("outputs") != _fingerprint(outs, s.root) \
+        else "its code changed (mocap was updated)" if prev.get("code") != code_digest(module.__name__) \
+        else None if _same(module, s, settings, inputs, key, state, save) else "its inputs or settings changed"
+
+
+def _same(module, s: Session, settings, inputs: list[Path], key: str, state: dict, save: bool = True) -> bool:
     """Whether the stage's finished outputs stand under ``settings`` (full key ``key``): the key they were made
     under, or a key without its ``MAYBE_UNUSED`` values while the stage confirms, under these settings, that its
     outputs still do not depend on them (``unused(..., again=True)``, once per full key: remembered in ``state``)."""
@@ -81,6 +97,7 @@ def _same(module, s: Session, settings, inputs: list[Path], key: str, state: dic
     if not maybe or prev.get("key") != _key(module, settings, inputs, s.root, maybe) \
             or not set(maybe) <= set(module.unused(s, settings, True)):
         return False
-    prev["confirmed"] = [*prev.get("confirmed", ())[-(CONFIRMED - 1):], key]
-    _save_state(s, state)
+    if save:
+        prev["confirmed"] = [*prev.get("confirmed", ())[-(CONFIRMED - 1):], key]
+        _save_state(s, state)
     return True

@@ -73,6 +73,8 @@ def add_stage_commands(sub: argparse._SubParsersAction) -> None:
                     help="redo this stage and every later one: " + ", ".join(registry.names()))
     rn.add_argument("--no-videos", action="store_true",
                     help="no review videos nor video crops in the report (key: report.overlay_videos=false)")
+    rn.add_argument("--dry-run", action="store_true",
+                    help="only say which stages would run and why (after updating mocap: is detection redone?)")
     from mocap.cli.scale import add_scheduler_args
 
     add_scheduler_args(rn)
@@ -119,8 +121,15 @@ def cmd_run(args) -> int:
     from mocap.cli.scale import scheduler_from_args
     from mocap.pipeline import run
 
+    sets = [*args.set, *(["report.overlay_videos=false"] if getattr(args, "no_videos", False) else [])]
+    if getattr(args, "dry_run", False):
+        from mocap.pipeline_plan import plan
+
+        rows = plan(args.session, config_path=args.config, sets=sets, from_stage=args.from_stage)
+        print(format_table(rows, [("stage", "stage", "s"), ("would", "would", "s"), ("why", "why", "s")]))
+        print("dry run: nothing ran, nothing was written")
+        return 0
     with scheduler_from_args(args):
-        sets = [*args.set, *(["report.overlay_videos=false"] if getattr(args, "no_videos", False) else [])]
         r = run(args.session, config_path=args.config, sets=sets, from_stage=args.from_stage,
                 command=args.command_line)
     rows = [{"stage": k, "status": v, "s": r.timings.get(k, 0.0), "why": r.why.get(k, "")} for k, v in r.status.items()]
