@@ -55,3 +55,24 @@ def aligned_camera_errors(est: Rig, truth: Rig) -> tuple[np.ndarray, np.ndarray]
     s = np.sum(A * B) / np.sum(A * A) if np.sum(A * A) > 0 else 1.0
     rot = np.array([geodesic_deg(e.R @ Q.T, t.R) for e, t in zip(est.cameras, truth.cameras, strict=True)])
     return np.linalg.norm(s * A - B, axis=1) * 1000, rot
+
+
+def mean_distance_scale(rig: Rig, given: Rig) -> float:
+    """The factor that, applied about the first camera's centre, gives ``rig``'s cameras the mean distance to it
+    that ``given``'s have (1 with fewer than two cameras): the scale of a rig known up to a similarity, taken
+    from every camera of the given one rather than from one pair."""
+    c, g = (np.stack([cam.center for cam in r.cameras]) for r in (rig, given))
+    d, d0 = np.linalg.norm(c[1:] - c[0], axis=1), np.linalg.norm(g[1:] - g[0], axis=1)
+    return float(d0.mean() / d.mean()) if len(d) and d.mean() > 0 else 1.0
+
+
+def scaled_about_first(rig: Rig, X: np.ndarray, k: float) -> tuple[Rig, np.ndarray]:
+    """``rig`` and its points X (..., 3) scaled by ``k`` about the first camera's centre (every projection and
+    reprojection error unchanged)."""
+    o = rig.cameras[0].center
+    cams = []
+    for cam in rig.cameras:
+        T = cam.cam_from_world.copy()
+        T[:3, 3] = -cam.R @ (o + k * (cam.center - o))
+        cams.append(cam.with_pose(T))
+    return type(rig)(tuple(cams)), o + k * (np.asarray(X) - o)

@@ -1,7 +1,9 @@
 """Stage: refine the camera poses from the performer (``calibration/refined/``), validated on held-out frames.
 
 A bundle adjustment (:mod:`mocap.optim.rig_refine`) of the camera poses and the 3D keypoints, with the
-given rig's reference camera and scale kept (keypoints cannot observe scale). The take is cut into
+given rig's reference camera kept; keypoints cannot observe scale, so the refined rig is then scaled about the
+reference camera until its cameras' mean distance to it is the given rig's (every camera's evidence, not the
+adjustment's gauge of one pair: ``mean_distance_scale``). The take is cut into
 blocks of ``block_s`` seconds; even blocks estimate the rig (every ``stride``-th frame, keypoints seen
 by ``min_views`` views), odd blocks judge it: their keypoints are triangulated (robust DLT) through the
 given rig and through the estimate, and the median reprojection error over every detection is compared.
@@ -26,10 +28,9 @@ given and the refined rig) is the robust triangulation on normal terms
 
 Outputs: ``calibration/refined/report.json`` always (per camera moves in degrees and millimetres, the
 errors before and after on the frames used (the median reprojection error over their detections, of
-their points triangulated through the given rig, and of the adjusted points through the refined one)
-and on the held-out ones, ``applied`` and ``reason``), and
-``calibration/refined/rig.toml`` only when applied; then :meth:`Session.rig` returns it to the later
-stages. The given rig file is never changed, and this stage always reads the given rig.
+their points triangulated through the given rig, and of the adjusted points through the refined one) and on
+the held-out ones, ``applied`` and ``reason``), and ``calibration/refined/rig.toml`` only when applied; then
+:meth:`Session.rig` returns it to the later stages. The given rig file is never changed; this stage reads it.
 """
 
 from __future__ import annotations
@@ -44,12 +45,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.geometry.align import aligned_camera_errors
+from mocap.geometry.align import aligned_camera_errors, mean_distance_scale, scaled_about_first
 from mocap.geometry.normal_terms import camera_pairs, finite, robust_points
 from mocap.geometry.triangulation import normalise_observations, reprojection_errors
 from mocap.io.atomic import atomic_write, atomic_write_text
 from mocap.keypoint_sets import get_keypoint_set
-from mocap.optim.rig_refine import RigRefineConfig, refine_rig
+from mocap.optim.rig_refine import RigRefineConfig, moves, refine_rig
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.stages.rig_lags import refine_with_lags
@@ -265,6 +266,8 @@ def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 
                                  tolerance=cfg.polish_tolerance, max_iterations=cfg.polish_iterations,
                                  frozen_jacobian=True) if start else solver
     refined, X, summary = refine_rig(rig, uv, X, polish, start=start)
+    refined, X = scaled_about_first(refined, X, mean_distance_scale(refined, rig))  # the scale from every camera
+    moved_deg, moved_mm = moves(refined, rig)
     u1 = median_error(refined, X, uv, summary.residuals_px)[0]  # ... through the refined one, the adjusted points
     held = _points(xy, np.flatnonzero(~estimate), max(1, min(cfg.max_eval_frames, cfg.max_eval_views // C)))
     held_n = normalise_observations(rig, held)
@@ -285,7 +288,7 @@ def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 
         why.append(f"no camera's held-out error drops by {100 * cfg.min_camera_gain:.0f} %{shown}: what is left "
                    "looks like the detector's bias, not a camera's pose")
     big = [n for n in rig.names
-           if summary.moves_deg[n] > cfg.max_move_deg or summary.moves_mm[n] > 1000 * cfg.max_move_m]
+           if moved_deg[n] > cfg.max_move_deg or moved_mm[n] > 1000 * cfg.max_move_m]
     if big:
         why.append(f"cameras {big} would move more than {cfg.max_move_deg}° / {1000 * cfg.max_move_m:.0f} mm")
     applied = not why
@@ -293,12 +296,13 @@ def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 
     report |= {
         "applied": applied,
         "reason": "held-out frames improve" if applied else "; ".join(why),
-        "moves_deg": summary.moves_deg, "moves_mm": summary.moves_mm,
+        "moves_deg": moved_deg, "moves_mm": moved_mm,
         # the same after the similarity best aligning the refined rig onto the given one: what is left once the
         # reference camera's own error, which the gauge hands on to every other camera, is taken out
         "moves_aligned_deg": dict(zip(rig.names, map(float, aligned[1]), strict=True)),
         "moves_aligned_mm": dict(zip(rig.names, map(float, aligned[0]), strict=True)),
-        "reference_camera": summary.reference, "scale_camera": summary.scale_camera, "moved_too_far": big,
+        "reference_camera": summary.reference, "scale": "every camera's mean distance to the reference camera",
+        "moved_too_far": big,
         "error_px": {"used_given": u0, "used_refined": u1, "heldout_given": h0, "heldout_refined": h1,
                      "heldout_gain": gain},
         "heldout_px_per_camera": {"given": h0c, "refined": h1c}, "heldout_camera_drop": drops,
