@@ -128,7 +128,9 @@ def test_a_reference_camera_that_sees_nothing_is_named_and_the_report_says_so(tm
         in page
 
 
-def test_the_pipeline_uses_the_refined_rig_downstream_and_the_switch_turns_it_off(tmp_path):
+def test_the_pipeline_uses_the_refined_rig_downstream_and_the_switch_turns_it_off(tmp_path, capsys):
+    from mocap.cli import main as cli
+
     root = synthetic_session(tmp_path / "take", frames=240)
     given = root / "calibration" / "rig.toml"
     truth = read_rig(given)
@@ -150,6 +152,9 @@ def test_the_pipeline_uses_the_refined_rig_downstream_and_the_switch_turns_it_of
     assert metrics["reprojection_px"]["median"] < 2.0  # through the refined rig (the given one: ~15 px)
     again = run(root, sets=FAST, progress=False)
     assert again.ran == []
+    assert cli(["run", str(root), "--from", "report", "--set", FAST[0]]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("cameras refined from the performer")]
+    assert len(line) == 1 and "calibration/refined/rig.toml" in line[0], line
     write_rig(truth, given)  # a new given rig: the refinement of the old one is not used
     assert s.rig_input() == given and np.allclose(s.rig().cameras[1].R, truth.cameras[1].R)
     write_rig(perturbed(truth), given)

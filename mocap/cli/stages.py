@@ -160,6 +160,13 @@ def cmd_run(args) -> int:
             for k, c in cams.items():
                 if c.get("unseen") and not c.get("flagged"):
                     print(f"camera {k} saw no one{' (' + pm['name'] + ')' if who else ''}: {c.get('hint')}")
+        cal = m.get("calibration_refinement") or {}
+        if cal.get("applied"):
+            deg, mm, err = cal.get("moves_deg", {}), cal.get("moves_mm", {}), cal.get("error_px", {})
+            print(f"cameras refined from the performer: moved up to {max(deg.values(), default=0):.2f}° / "
+                  f"{max(mm.values(), default=0):.0f} mm (held-out error {err.get('heldout_given', float('nan')):.2f} "
+                  f"→ {err.get('heldout_refined', float('nan')):.2f} px); the given rig is unchanged, the refined one "
+                  "is calibration/refined/rig.toml")
         verdict = m.get("verdict", {})
         if verdict.get("failed"):
             print(f"verdict: {verdict.get('summary', 'failed')}")
