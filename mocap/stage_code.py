@@ -3,15 +3,18 @@ others, hashed into the stage's cache key (:func:`mocap.pipeline_state._key`), s
 the stages whose code changed (and, through their outputs, the stages after them), and only those: a change to
 the fit does not re-run detection.
 
-The imports are read from the source, not executed: every ``import`` and ``from ... import`` line of a file (at
-module level or inside a function), and the registries' targets written as strings (``"mocap.io.bvh"``,
-``"mocap.detect.onnx:OnnxPose"``). First-party: the ``mocap`` package and the registered stages' top-level
-packages (the calibration package's stage). A package counts by its own file for the modules inside it,
-not by everything its ``__init__`` imports (``mocap/__init__.py`` reaches the whole pipeline from inside a
-function); names taken from a package (``from mocap import __version__``) bring in its module-level imports.
+The imports are read from the source, not executed: every ``import`` and ``from ... import`` statement of a file
+(at module level or inside a function, after a ``;`` or a one-line ``if ...:``, continued over lines), and the
+registries' targets written as strings (``"mocap.io.bvh"``, ``"mocap.detect.onnx:OnnxPose"``). First-party: the
+``mocap`` package and the registered stages' top-level packages (the calibration package's stage). A package
+counts by its own file for the modules inside it, not by everything its ``__init__`` imports (``mocap/__init__.py``
+reaches the whole pipeline from inside a function); names taken from a package (``from mocap import
+__version__``) bring in its module-level imports. Files are hashed with their line ends as LF.
 
 A stage may name modules it imports that do not shape its outputs in ``CODE_IGNORED`` (detection: the work a run
-starts ahead of later stages, :mod:`mocap.ahead`); they and what only they import are left out."""
+starts ahead of later stages, :mod:`mocap.ahead`, and the imports put off, :mod:`mocap.warm`); they and what only
+they import are left out. The presets shipped in ``configs/`` count too: every kind of :data:`PRESET_KINDS`, or
+those the stage's ``PRESETS`` names (detection: the keypoint sets). Installed packages (mediapipe, NumPy) do not."""
 
 from __future__ import annotations
 
