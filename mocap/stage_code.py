@@ -163,10 +163,11 @@ _TREES: dict[tuple, _Tree] = {}  # read once per process
 def _where(module) -> Path | None:
     """A top-level package's folder, a lone module's file (None: neither, e.g. made in memory)."""
     file, path = getattr(module, "__file__", None), list(getattr(module, "__path__", []))
-    where = (Path(file).parent if file else Path(path[0])) if path else Path(file) if file else None
-    # a namespace package has no __init__.py (its first portion is read); a file in a zip or compiled only: none
-    return where if where is not None and (where.is_dir() if path else where.suffix == ".py" and where.is_file()) \
-        else None
+    if path:  # a package; a namespace package has no __init__.py: its first portion is read
+        where = Path(file).parent if file else Path(path[0])
+        return where if where.is_dir() else None
+    where = Path(file) if file else None  # a file in a zip or compiled only: none
+    return where if where is not None and where.suffix == ".py" and where.is_file() else None
 
 
 PRESET_KINDS = ("boards", "keypoints", "rigs", "skeletons")  # configs/<kind>/*.toml: data a stage may read
@@ -197,7 +198,9 @@ def code_digest(module: str) -> str:
 
     tops = dict.fromkeys(["mocap", module.split(".")[0], *sorted(m.__name__.split(".")[0] for m in registry.stages())])
     roots = {t: where for t in tops if (where := _where(sys.modules.get(t))) is not None}
-    tree = _TREES.get(tuple(roots)) or _TREES.setdefault(tuple(roots), _Tree(roots))
+    if tuple(roots) not in _TREES:
+        _TREES[tuple(roots)] = _Tree(roots)
+    tree = _TREES[tuple(roots)]
     mod = sys.modules.get(module)
     h = hashlib.sha256()
     names = tree.closure(module, tuple(getattr(mod, "CODE_IGNORED", ())))
