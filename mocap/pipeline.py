@@ -55,6 +55,7 @@ class RunResult:
     # of which its ended children (a Blender child; detection's pool workers, which end in the background and
     # are mostly reaped during the stage after it: mocap bench after gives their CPU back to detection)
     cpu_children: dict[str, float] = field(default_factory=dict)
+    finished_at: dict[str, float] = field(default_factory=dict)  # time.perf_counter() as each stage was done
     outputs: dict[str, list[str]] = field(default_factory=dict)
     metrics: dict | None = None
     log_file: Path | None = None
@@ -212,6 +213,7 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
                     one_thread = True
                 _one_stage(module, s, settings, state, result,
                            forced=force or names.index(module.NAME) >= first_forced)
+                result.finished_at[module.NAME] = time.perf_counter()
                 current = f"the work started ahead after {module.NAME}"  # the Blender child, the overlays
                 ahead.after(module.NAME, result.status[module.NAME])
             current = "the overlay videos"
@@ -244,7 +246,7 @@ class _RunAhead(Ahead):
 
     def __init__(self, *args):
         super().__init__(*args)
-        import_early(self.names)
+        import_early(self.names, several_people=self.settings.detect.persons != 1)
         self.warm = WarmUp(calls=first_uses(self.settings, self.names))
 
     def core_free(self) -> None:

@@ -39,19 +39,21 @@ MODULES = (
 )
 
 
-# imported as a run starts, before detection. scipy.optimize (the association's assignments, the fit's bone lengths)
-# costs 0.4-0.5 s: imported at the top of mocap.multi.track and mocap.fit.bones, which building the parser imports,
-# it made every command that much slower to start; in the warm-up thread it would run past detection's idle tail
-# into the stages after detection. scipy.linalg and scipy.sparse (refine's banded solver, the fit's smoothing:
-# 0.25-0.35 s, imported with scipy.optimize when that is) likewise, from the top of mocap.optim.banded,
-# mocap.fit.smooth and mocap.fit.gaps.
-EARLY = {"scipy.optimize": ("triangulate", "fit"), "scipy.linalg": ("refine", "fit"), "scipy.sparse": ("refine",)}
+# imported as a run starts, before detection. scipy.optimize (the association's assignments: several people
+# per view) costs 0.3-0.5 s: imported at the top of mocap.multi.track, which building the parser imports, it made
+# every command that much slower to start; in the warm-up thread it would run past detection's idle tail into the
+# stages after detection. scipy.linalg and scipy.sparse (refine's banded solver, the fit's smoothing: 0.25-0.35 s)
+# likewise, from the top of mocap.optim.banded, mocap.fit.smooth and mocap.fit.gaps.
+EARLY = {"scipy.optimize": ("rig_refine", "sync", "triangulate"), "scipy.linalg": ("refine", "fit"),
+         "scipy.sparse": ("refine",)}
+PEOPLE_ONLY = ("scipy.optimize",)  # needed only where the take may hold several people (detect.persons ≠ 1)
 
 
-def import_early(names: list[str]) -> None:
-    """Import the :data:`EARLY` modules that the stages ``names`` of a run need."""
+def import_early(names: list[str], several_people: bool = True) -> None:
+    """Import the :data:`EARLY` modules that the stages ``names`` of a run need (those of :data:`PEOPLE_ONLY`
+    only when ``several_people``: a run with ``detect.persons = 1`` never associates people)."""
     for module, stages in EARLY.items():
-        if any(n in names for n in stages):
+        if any(n in names for n in stages) and (several_people or module not in PEOPLE_ONLY):
             importlib.import_module(module)
 
 

@@ -80,6 +80,29 @@ def test_building_the_parser_leaves_scipy_to_the_run(monkeypatch):
     assert "colorsys" not in sys.modules
     warm.import_early(["triangulate", "fit"])
     assert "colorsys" in sys.modules
+    monkeypatch.setattr(warm, "PEOPLE_ONLY", ("colorsys",))  # a module only several people need
+    monkeypatch.delitem(sys.modules, "colorsys")
+    warm.import_early(["triangulate", "fit"], several_people=False)
+    assert "colorsys" not in sys.modules
+    warm.import_early(["triangulate", "fit"], several_people=True)
+    assert "colorsys" in sys.modules
+
+
+def test_one_person_runs_never_import_scipy_optimize(tmp_path):
+    """The fit's bone lengths are solved by the project's own Levenberg-Marquardt driver, and the association (the
+    only user of scipy.optimize in a run) needs several people: a single-person run from 2D keypoints through
+    the fit, the export and the report leaves scipy.optimize unimported (0.3-0.5 s a process need not pay)."""
+    import subprocess
+
+    from pipeline_synth import synthetic_session
+
+    session = synthetic_session(tmp_path / "take", frames=40)
+    code = ("import sys; from mocap.pipeline import run; "
+            "run(sys.argv[1], sets=['detect.persons=1', 'report.overlay_videos=false'], progress=False); "
+            "print('scipy.optimize' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(session)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
 
 
 def test_the_run_warms_imports_when_detection_frees_a_core(monkeypatch, tmp_path):
