@@ -289,6 +289,7 @@ def test_bench_after_ratios_table_and_json(tmp_path, monkeypatch, capsys):
 
     def fake_run(work, sets=(), from_stage=None, **kw):
         calls.append((list(sets), from_stage))
+        t = time.perf_counter() + 0.03  # the run's set-up: 30 ms before its first stage
         time.sleep(0.05)
         first = len(calls) == 1 or calls[-2] == "fresh"  # from scratch: detection runs
         r = pipeline.RunResult(Path(work))
@@ -296,6 +297,8 @@ def test_bench_after_ratios_table_and_json(tmp_path, monkeypatch, capsys):
             ran = first or (from_stage and NAMES.index(n) >= NAMES.index(from_stage))
             r.status[n] = "ran" if ran else "skipped"
             r.timings[n] = 0.02 if n == "detect" and ran else (0.001 if ran else 0.0)
+            t += r.timings[n]
+            r.finished_at[n] = t
             if ran:
                 r.cpu[n] = 0.001
         return r
@@ -314,12 +317,17 @@ def test_bench_after_ratios_table_and_json(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "w" / "take" / "videos" / "cam01.mp4").is_symlink()
     data = json.loads(out.read_text())
     d = data["runs"]["default"]
-    assert data["detection_s"] == 0.02 and d["after_detection_s"] == pytest.approx(d["wall_s"] - 0.02 - 0.001)
+    # after detection: from its end; the set-up before the first stage reported beside it, not counted in it
+    assert data["detection_s"] == 0.02 and d["set_up_s"] == pytest.approx(0.03, abs=0.01)
+    assert d["after_detection_s"] == pytest.approx(d["wall_s"] - d["set_up_s"] - 0.02 - 0.001)
+    assert d["after_detection_s"] < d["wall_s"] - 0.05
+    assert data["runs"]["no-videos"]["set_up_s"] is None  # no detection ran: its whole wall time counts
+    assert data["runs"]["no-videos"]["after_detection_s"] == data["runs"]["no-videos"]["wall_s"]
     assert d["after_over_detection"] == pytest.approx(d["after_detection_s"] / 0.02)
     assert data.keys() >= {"wall_s", "cpu_s", "load_avg_1_5_15", "cores", "machine"} and d["load_start"]
     text = capsys.readouterr().out
     assert "of detection" in text and "target ≤ 15%" in text and "report stage without videos" in text
-    assert "fresh-no-videos" in text and "target ≤ 5%" in text
+    assert "fresh-no-videos" in text and "target ≤ 5%" in text and "set-up before it 0.0" in text
     assert data["targets_checked"]["no_videos_after_over_detection"] == "fresh-no-videos"
     f = data["runs"]["fresh-no-videos"]
     assert f["after_over_detection"] == pytest.approx(f["after_detection_s"] / f["detection_s"])

@@ -21,11 +21,14 @@ parsed: they measure the stages' own work, not what a new ``mocap run`` pays fir
 partly on detection's free core: :mod:`mocap.warm`). Run 5 pays all of that, as a user does, and is the
 one the issue's 5 % target is checked against (``targets_checked`` in the JSON says which run checks what).
 
-The after-detection time of a run is its whole wall time (the waits for work started ahead included)
-less the stages up to detection; the ratios divide it by the first run's detection time (run 5: by its
+The after-detection time of a run is its wall time from the moment detection was done to its end (the
+waits for work started ahead included); what the run did before its first stage (``set_up_s``: reading the
+settings, the imports of :data:`mocap.warm.EARLY`) is reported beside it, not counted in it. A run where no
+detection ran counts its whole wall time. The ratios divide it by the first run's detection time (run 5: by its
 own; the issue's targets: 15 % with the default outputs, 5 % with the overlay videos off; the report stage
 ≤ 1 s without videos). Figures on a shared machine move with its load: the JSON records it at each run's
-start and end, and the CPU seconds after detection (``after_detection_cpu_s``) move less with it. Detection's
+start and end, and the CPU seconds after detection (``after_detection_cpu_s``: the run's less detection's, the
+set-up's included) move less with it. Detection's
 pool workers end in the background and are reaped during the first stage after it: their CPU is counted
 for detection (``workers_reaped_cpu_s`` in its row), not for that stage. The stages after detection run every
 loaded OpenBLAS at one thread (:mod:`mocap.blas_threads`); ``blas_threads`` in the JSON: each one's count outside
@@ -91,8 +94,13 @@ def _one(work: Path, sets: list[str], from_stage: str | None = None) -> dict:
 
     load0, t0, c0 = _load(), time.perf_counter(), _cpu_s()
     r = run(work, sets=sets, from_stage=from_stage, progress=False, remember=False)
-    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
-    before = sum(r.timings.get(n, 0.0) for n in HEAVY)
+    t1, cpu = time.perf_counter(), _cpu_s() - c0
+    wall = t1 - t0
+    heavy = [n for n in HEAVY if r.status.get(n) == "ran" and n in r.finished_at]
+    # after detection: from the moment it was done to the run's end; before it, the run's set-up (what a run
+    # does before its first stage: settings, locks, the imports of mocap.warm.EARLY), reported on its own
+    before = r.finished_at[heavy[-1]] - t0 if heavy else 0.0
+    set_up = before - sum(r.timings.get(n, 0.0) for n in heavy) if heavy else None
     stages = [{"stage": n, "status": st.split(" (")[0], "wall_s": r.timings.get(n, 0.0), "cpu_s": r.cpu.get(n)}
               for n, st in r.status.items()]
     _workers_cpu_to_detection(stages, r.cpu_children)
@@ -102,7 +110,8 @@ def _one(work: Path, sets: list[str], from_stage: str | None = None) -> dict:
         from mocap.stages import detect
 
         detection = {k: detect.last_run.get(k) for k in ("wall_s", "decode_cpu_s", "infer_cpu_s", "proxy_cpu_s")}
-    return {"wall_s": wall, "cpu_s": cpu, "after_detection_s": wall - before, "detection": detection,
+    return {"wall_s": wall, "cpu_s": cpu, "after_detection_s": wall - before, "set_up_s": set_up,
+            "detection": detection,
             "after_detection_cpu_s": cpu - sum(heavy_cpu) if None not in heavy_cpu else None,
             "detection_s": r.timings.get("detect", 0.0), "stages": stages, "load_start": load0, "load_end": _load()}
 

@@ -47,7 +47,8 @@ def cmd_after(args) -> int:
         d = r["detection_s"] if label.startswith("fresh") else result["detection_s"]
         goal = f" (target ≤ {target:.0%})" if target else ""
         cpu = r["after_detection_cpu_s"]
-        print(f"{label:>15}: run {r['wall_s']:.2f} s, after detection {r['after_detection_s']:.2f} s"
+        setup = f" (set-up before it {r['set_up_s']:.2f} s)" if r.get("set_up_s") is not None else ""
+        print(f"{label:>15}: run {r['wall_s']:.2f} s{setup}, after detection {r['after_detection_s']:.2f} s"
               + (f" ({cpu:.2f} CPU s)" if cpu is not None else "") + " = "
               f"{r['after_over_detection']:.1%} of detection ({d:.2f} s){goal}; "
               f"load {r['load_start']} → {r['load_end']}")
