@@ -13,6 +13,7 @@ from test_rig_refine import perturbed
 
 import mocap.optim.rig_refine as rr
 from mocap.bench.robustness import rig_errors
+from mocap.geometry.rig_errors import points3d
 from mocap.optim.rig_refine import RigRefineConfig, refine_rig
 from mocap.session import Session
 from mocap.stages import rig_refine
@@ -27,10 +28,10 @@ def _warm(tmp_path):
     uv = rig_refine._used(xy, np.arange(len(xy)), cfg.min_views)[0]
     solver = RigRefineConfig(prior_deg=cfg.prior_deg, prior_m=cfg.prior_m)
     few = uv[::4]
-    start, _, first = refine_rig(bad, few, rig_refine._points3d(bad, few, cfg.max_reproj_px),
+    start, _, first = refine_rig(bad, few, points3d(bad, few, cfg.max_reproj_px),
                                  dataclasses.replace(solver, tolerance=1e-3, robust_tolerance=1e-3))
     assert first.usable
-    return bad, uv, start, rig_refine._points3d(start, uv, cfg.max_reproj_px), solver
+    return bad, uv, start, points3d(start, uv, cfg.max_reproj_px), solver
 
 
 def test_frozen_jacobian_steps_land_where_gauss_newton_steps_do(tmp_path):

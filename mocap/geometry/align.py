@@ -76,3 +76,78 @@ def scaled_about_first(rig: Rig, X: np.ndarray, k: float) -> tuple[Rig, np.ndarr
         T[:3, 3] = -cam.R @ (o + k * (cam.center - o))
         cams.append(cam.with_pose(T))
     return type(rig)(tuple(cams)), o + k * (np.asarray(X) - o)
+
+
+def _poses(rig: Rig) -> tuple[np.ndarray, np.ndarray]:
+    return np.stack([c.R for c in rig.cameras]), np.stack([c.center for c in rig.cameras])
+
+
+def _similarity(R: np.ndarray, c: np.ndarray, Rg: np.ndarray, cg: np.ndarray, cams: np.ndarray):
+    U, _, Vt = np.linalg.svd(np.einsum("nji,njk->ik", Rg[cams], R[cams]))
+    Q = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
+    A, B = c[cams] @ Q.T, cg[cams]
+    a, b = A - A.mean(0), B - B.mean(0)
+    s = float(np.sum(a * b) / np.sum(a * a)) if len(cams) > 1 and np.sum(a * a) > 0 else 1.0
+    return s, Q, B.mean(0) - s * A.mean(0)
+
+
+def _errors(R: np.ndarray, c: np.ndarray, Rg: np.ndarray, cg: np.ndarray, s: float, Q: np.ndarray,
+            t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return geodesic_deg(R @ Q.T, Rg), np.linalg.norm(s * c @ Q.T + t - cg, axis=1)
+
+
+def similarity_onto(rig: Rig, given: Rig, cams) -> tuple[float, np.ndarray, np.ndarray]:
+    """(s, Q, t): the change of world frame x ↦ s Q x + t that best places the cameras ``cams`` (indices, ≥ 1)
+    of ``rig`` on ``given``'s: Q the chordal mean of their orientation differences, then s and t the least-squares
+    fit of their centres turned by Q (s = 1 with one camera: one centre gives no scale)."""
+    cams = np.asarray(list(cams), int)
+    if not cams.size:
+        raise ValueError("similarity_onto: expected at least one camera, got none")
+    return _similarity(*_poses(rig), *_poses(given), cams)
+
+
+def similarity_errors(rig: Rig, given: Rig, s: float, Q: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per camera (C,): rotation (degrees) and centre distance (metres) between ``given``'s cameras and
+    ``rig``'s placed by the similarity (s, Q, t) (:func:`similarity_onto`)."""
+    return _errors(*_poses(rig), *_poses(given), s, Q, t)
+
+
+def consistent_cameras(rig: Rig, given: Rig, tol_deg: float, tol_m: float) -> np.ndarray:
+    """The largest set of cameras (indices, ascending) whose poses in ``rig`` agree with ``given``'s up to one
+    change of world frame (a similarity), each within ``tol_deg`` and ``tol_m`` of its given pose: the cameras
+    that kept their given poses relative to one another, when others were bumped. Every pair of cameras not
+    both in the best set so far proposes a similarity, its agreeing cameras refit it (twice at most); among sets
+    of equal size, one holding the first camera wins, then the one of least error. Empty when no two agree."""
+    C = len(rig.cameras)
+    if len(given.cameras) != C:
+        raise ValueError(f"consistent_cameras: {C} cameras against {len(given.cameras)}")
+    poses = (*_poses(rig), *_poses(given))
+    best, best_key = np.zeros(0, int), None
+    for i in range(C):
+        for j in range(i + 1, C):
+            if i in best and j in best:
+                continue
+            inl = new = np.array([i, j])
+            for _ in range(3):
+                deg, m = _errors(*poses, *_similarity(*poses, inl))
+                new = np.flatnonzero((deg <= tol_deg) & (m <= tol_m))
+                if np.array_equal(new, inl) or new.size < 2:
+                    break
+                inl = new
+            if new.size < 2 or not np.array_equal(new, inl):
+                continue
+            key = (inl.size, 0 in inl, -float(np.sum(deg[inl] / tol_deg + m[inl] / tol_m)))
+            if best_key is None or key > best_key:
+                best, best_key = inl, key
+    return best
+
+
+def with_similarity(rig: Rig, X: np.ndarray, s: float, Q: np.ndarray, t: np.ndarray) -> tuple[Rig, np.ndarray]:
+    """``rig`` and its points X (..., 3) in the world frame x ↦ s Q x + t (every projection unchanged)."""
+    cams = []
+    for cam in rig.cameras:
+        T = np.eye(4)
+        T[:3, :3] = cam.R @ Q.T
+        T[:3, 3] = -T[:3, :3] @ (s * Q @ cam.center + t)
+        cams.append(cam.with_pose(T))
+    return type(rig)(tuple(cams)), s * np.asarray(X) @ Q.T + t

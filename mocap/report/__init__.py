@@ -337,7 +337,19 @@ def _calibration_html(calib: dict | None) -> str:
     return (f"<p>Camera refinement from the performer: {verdict} ({escape(str(calib.get('reason', '')))}); "
             f"median error on the frames it did not use {e.get('heldout_given', float('nan')):.2f} px with the "
             f"given rig, {e.get('heldout_refined', float('nan')):.2f} px with the refined one (on the frames it "
-            f"used: {e.get('used_given', float('nan')):.2f} → {e.get('used_refined', float('nan')):.2f} px).</p>")
+            f"used: {e.get('used_given', float('nan')):.2f} → {e.get('used_refined', float('nan')):.2f} px)."
+            + _world_html(calib) + "</p>")
+
+
+def _world_html(calib: dict) -> str:
+    """Which cameras placed the refined rig in the world (:mod:`mocap.optim.rig_anchor`; older reports lack it)."""
+    world, cams = calib.get("world_from") or [], calib.get("cameras") or []
+    if len(world) >= 2:
+        off = [c for c in cams if c not in world]
+        return (f" The world frame follows {escape(', '.join(world))}, which kept their given poses"
+                + (f"; {escape(', '.join(off))} did not." if off else "."))
+    return (f" No two cameras kept their given poses: the world frame follows {escape(world[0])}." if world
+            else "")
 
 
 def _camera_rows(cameras: dict[str, dict]) -> str:

@@ -1,9 +1,10 @@
 """Stage: refine the camera poses from the performer (``calibration/refined/``), validated on held-out frames.
 
-A bundle adjustment (:mod:`mocap.optim.rig_refine`) of the camera poses and the 3D keypoints, with the
-given rig's reference camera kept; keypoints cannot observe scale, so the refined rig is then scaled about the
-reference camera until its cameras' mean distance to it is the given rig's (every camera's evidence, not the
-adjustment's gauge of one pair: ``mean_distance_scale``). The take is cut into
+A bundle adjustment (:mod:`mocap.optim.rig_refine`) of the camera poses and the 3D keypoints, with one
+camera's given pose kept; keypoints fix the rig only up to a similarity, so the refined rig is then put in the
+world by the cameras that kept their given poses, and solved about one of them (the first camera may be the
+bumped one: :mod:`mocap.optim.rig_anchor`); when no two agree, about the first, scaled until the cameras' mean
+distance to it is the given rig's (``mean_distance_scale``). The take is cut into
 blocks of ``block_s`` seconds; even blocks estimate the rig (every ``stride``-th frame, keypoints seen
 by ``min_views`` views), odd blocks judge it: their keypoints are triangulated (robust DLT) through the
 given rig and through the estimate, and the median reprojection error over every detection is compared.
@@ -45,12 +46,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.geometry.align import aligned_camera_errors, mean_distance_scale, scaled_about_first
-from mocap.geometry.normal_terms import camera_pairs, finite, robust_points
-from mocap.geometry.triangulation import normalise_observations, reprojection_errors
+from mocap.geometry.align import aligned_camera_errors
+from mocap.geometry.normal_terms import camera_pairs, finite
+from mocap.geometry.rig_errors import heldout_error, median_error, points3d, same_intrinsics
+from mocap.geometry.triangulation import normalise_observations
 from mocap.io.atomic import atomic_write, atomic_write_text
 from mocap.keypoint_sets import get_keypoint_set
-from mocap.optim.rig_refine import RigRefineConfig, moves, refine_rig
+from mocap.optim.rig_anchor import anchor, placed, refine_rig_about
+from mocap.optim.rig_refine import RigRefineConfig, moves
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.stages.rig_lags import refine_with_lags
@@ -99,6 +102,8 @@ class Config:
     refine_intrinsics: bool = False  # also refine focal scale and principal point
     prior_deg: float = 0.5  # σ of a prior keeping each camera's rotation near the given rig's (0: none) ...
     prior_m: float = 0.03  # ... and its centre (metres): it settles what the take barely observes
+    world_tolerance_deg: float = 0.25  # cameras whose refined poses agree with their given ones this well (after
+    world_tolerance_m: float = 0.025  # one change of frame) place the refined rig in the world (mocap.optim.rig_anchor)
 
     def __post_init__(self) -> None:
         if self.joints not in ("limbs", "all"):
@@ -164,42 +169,6 @@ def _observations(kp: Keypoints2D, cfg: Config) -> tuple[np.ndarray, np.ndarray]
     return np.where(ok[..., None], sub[..., :2], np.nan), np.array(joints)
 
 
-def heldout_error(rig: Rig, uv: np.ndarray, max_reproj_px: float, xn: np.ndarray | None = None,
-                  pairs: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, dict[str, float]]:
-    """Median reprojection error (px) over every detection of uv (N, C, 2) after robust triangulation
-    through ``rig``, and per camera. ``xn``: uv undistorted and normalised by ``rig``'s intrinsics, when
-    known (the given and the refined rig share them unless the intrinsics are refined); ``pairs``: the camera
-    pairs its consensus search tries (None: all)."""
-    return median_error(rig, _points3d(rig, uv, max_reproj_px, xn, pairs), uv)
-
-
-def _points3d(rig: Rig, uv: np.ndarray, max_reproj_px: float, xn: np.ndarray | None = None,
-              pairs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """(N, 3) the robust triangulation of uv (N, C, 2) through ``rig``
-    (:func:`~mocap.geometry.triangulation.triangulate`'s, on normal terms: ``xn`` undistorted once for
-    several rigs of the same intrinsics; its consensus search over ``pairs``, None: every camera pair)."""
-    xn = normalise_observations(rig, uv) if xn is None else xn
-    return robust_points(rig, xn, uv, finite(uv).astype(float), max_reproj_px, pairs=pairs)[0]
-
-
-def _same_intrinsics(a: Rig, b: Rig) -> bool:
-    return all(np.array_equal(x.K, y.K) and np.array_equal(x.dist, y.dist) and x.model == y.model
-               for x, y in zip(a.cameras, b.cameras, strict=True))
-
-
-def median_error(rig: Rig, X: np.ndarray, uv: np.ndarray, e: np.ndarray | None = None
-                 ) -> tuple[float, dict[str, float]]:
-    """Median reprojection error (px) of points X (N, 3) over every detection of uv (N, C, 2) (a point
-    behind a camera counts as 10⁴ px), and per camera. ``e`` (N, C): the reprojection errors when known."""
-    seen = finite(uv)
-    e = reprojection_errors(rig, X, uv) if e is None else e
-    e = np.where(seen & finite(X)[:, None], e, np.nan)
-    e = np.where(seen & ~np.isfinite(e) & finite(X)[:, None], 1e4, e)  # behind a camera
-    per = {n: float(np.nanmedian(e[:, c])) if np.isfinite(e[:, c]).any() else float("nan")
-           for c, n in enumerate(rig.names)}
-    return (float(np.nanmedian(e)) if np.isfinite(e).any() else float("nan")), per
-
-
 def _split(F: int, fps: float, block_s: float) -> np.ndarray:
     """(F,) bool: the estimation frames (even blocks); the others are held out."""
     block = max(1, int(round(block_s * fps)))
@@ -246,7 +215,7 @@ def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 
     few = np.isin(frame, est[::int(np.ceil(len(uv) / cfg.warm_points))]) if warm else slice(None)
     uv0, which0 = uv[few], which[few]
     pairs = camera_pairs(rig, cfg.pair_partners)  # the same for every rig tried: they differ by a few degrees
-    X = _points3d(rig, uv0, cfg.max_reproj_px, xn[few], pairs)
+    X = points3d(rig, uv0, cfg.max_reproj_px, xn[few], pairs)
     who = frame[few] // max(1, F // max(persons, 1))  # the person of each point: the most any one moves
     spread = max(_spread(X[who == p], which0[who == p]) for p in range(max(persons, 1)))
     if not spread >= cfg.min_motion_m:
@@ -256,22 +225,34 @@ def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 
         return None, report | {"reason": f"refused: {why}", "refused": True}
     start = None
     u0 = median_error(rig, X, uv0)[0]  # the frames used, through the given rig
-    if warm:  # converged on a few thousand points, then polished on all of them from there
-        rough = dataclasses.replace(solver, robust_tolerance=cfg.warm_tolerance, tolerance=cfg.warm_tolerance)
-        start, _, first = refine_rig(rig, uv0, X, rough)
-        start = start if first.usable else None
-        r = start or rig
-        X = _points3d(r, uv, cfg.max_reproj_px, xn if _same_intrinsics(r, rig) else None, pairs)
     polish = dataclasses.replace(solver, robust_iterations=cfg.warm_robust_iterations,
                                  tolerance=cfg.polish_tolerance, max_iterations=cfg.polish_iterations,
-                                 frozen_jacobian=True) if start else solver
-    refined, X, summary = refine_rig(rig, uv, X, polish, start=start)
-    refined, X = scaled_about_first(refined, X, mean_distance_scale(refined, rig))  # the scale from every camera
+                                 frozen_jacobian=True)
+    tol, ref = (cfg.world_tolerance_deg, cfg.world_tolerance_m), 0
+    if warm:  # converged on a few thousand points, then polished on all of them from there
+        rough = dataclasses.replace(solver, robust_tolerance=cfg.warm_tolerance, tolerance=cfg.warm_tolerance)
+        start, Xw, first = refine_rig_about(0, rig, uv0, X, rough)
+        start = start if first.usable else None
+        if start is not None:  # solved again about a camera that kept its pose (the first may be the bumped one)
+            agree, ref = anchor(start, rig, *tol)
+            if ref:
+                start, Xw = placed(start, Xw, rig, agree)
+                start, _, first = refine_rig_about(ref, rig, uv0, Xw, rough, start=start)
+                start = start if first.usable else None
+        r = start or rig
+        X = points3d(r, uv, cfg.max_reproj_px, xn if same_intrinsics(r, rig) else None, pairs)
+    refined, X, summary = refine_rig_about(ref, rig, uv, X, polish if start else solver, start=start)
+    agree, again = anchor(refined, rig, *tol)
+    if again and not ref:  # found only now: solved again about a camera that kept its pose, from there
+        start, X = placed(refined, X, rig, agree)
+        refined, X, summary = refine_rig_about(again, rig, uv, X, solver, start=start)
+        agree = anchor(refined, rig, *tol)[0]
+    refined, X = placed(refined, X, rig, agree)  # on the cameras that agree, else scaled about the first
     moved_deg, moved_mm = moves(refined, rig)
     u1 = median_error(refined, X, uv, summary.residuals_px)[0]  # ... through the refined one, the adjusted points
     held = _points(xy, np.flatnonzero(~estimate), max(1, min(cfg.max_eval_frames, cfg.max_eval_views // C)))
     held_n = normalise_observations(rig, held)
-    (h0, h0c), (h1, h1c) = (heldout_error(r, held, cfg.max_reproj_px, held_n if _same_intrinsics(r, rig) else None)
+    (h0, h0c), (h1, h1c) = (heldout_error(r, held, cfg.max_reproj_px, held_n if same_intrinsics(r, rig) else None)
                             for r in (rig, refined))  # every pair: the judge is triangulate's robust point
     gain = (h0 - h1) / h0 if h0 > 0 else 0.0
     why = []
@@ -301,7 +282,10 @@ def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 
         # reference camera's own error, which the gauge hands on to every other camera, is taken out
         "moves_aligned_deg": dict(zip(rig.names, map(float, aligned[1]), strict=True)),
         "moves_aligned_mm": dict(zip(rig.names, map(float, aligned[0]), strict=True)),
-        "reference_camera": summary.reference, "scale": "every camera's mean distance to the reference camera",
+        "reference_camera": summary.reference,
+        "world_from": [rig.names[k] for k in agree] if agree.size >= 2 else [rig.names[0]],
+        "scale": (f"the centres of {agree.size} cameras that kept their given poses" if agree.size >= 2 else
+                  f"every camera's mean distance to {rig.names[0]} (no two cameras kept their given poses)"),
         "moved_too_far": big,
         "error_px": {"used_given": u0, "used_refined": u1, "heldout_given": h0, "heldout_refined": h1,
                      "heldout_gain": gain},
