@@ -1,6 +1,10 @@
 """Stage: 3D keypoints → subject skeleton and joint rotations (``motion/<skeleton>.npz``), and the frames
 where each joint was unseen and bridged (``motion/<skeleton>.gaps.json``, for the report).
 
+The motion is fitted in the rig's world, Z up as the retarget and the exports take it; a rig whose world is
+not Z up by both its cameras and its performer (a calibration made elsewhere: an Anipose / OpenCV camera frame,
+a Y-up tool) is turned Z up for the motion, floor at 0 (``fit.world_up``: :func:`upright`).
+
 With several people in the points (P > 1) every person is fitted on their own: ``motion/<skeleton>_person2.npz``
 and ``.gaps.json`` (see :mod:`mocap.persons`), and ``motion/<skeleton>.persons.json`` records who was fitted
 and who was skipped (a person seen in fewer than :data:`MIN_PERSON_FRAMES` frames): :func:`person_files`.
@@ -17,13 +21,15 @@ import numpy as np
 
 from mocap.config import inline
 from mocap.fit import FitConfig, FitSummary, fit_motion
+from mocap.geometry.align import with_similarity
+from mocap.geometry.upright import world_turn
 from mocap.io.atomic import atomic_write_text
 from mocap.io.capture import write_capture
 from mocap.io.hdf5 import read_points3d
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.session import Person, Session, safe_name
 from mocap.stages import Flag
-from mocap.types import Motion, Points3D
+from mocap.types import Motion, Points3D, Rig
 
 log = logging.getLogger(__name__)
 NAME = "fit"
@@ -35,11 +41,15 @@ class Config:
     solver: FitConfig = inline(FitConfig)  # its keys are fit's: fit.skeleton, fit.accel_sigma, ...
     source: str = "refined"  # the 3D points fitted: points3d/<source>.h5 (refined | triangulated)
     person: int = 0  # the person fitted in a one-person take's points; with several people, all are fitted
+    world_up: str = "auto"  # auto: a rig whose world is not Z up (an Anipose / OpenCV camera frame, a Y-up tool),
+    # as its cameras and its performer both say, is turned Z up for the motion, its floor at 0 | z: kept as given
 
     def __post_init__(self) -> None:
         from mocap.config_files import preset_names
 
         safe_name(self.source, "fit.source")
+        if self.world_up not in ("auto", "z"):
+            raise ValueError(f"fit.world_up must be auto or z, got {self.world_up!r}")
         sk = self.solver.skeleton
         if not sk.endswith(".toml") and sk not in preset_names("skeletons"):
             raise ValueError(f"fit.skeleton: unknown skeleton {sk!r}: expected one of {preset_names('skeletons')} "
@@ -167,16 +177,39 @@ def remove_stale(folder: Path, stem: str, suffix: str, keep: list[Path]) -> None
             f.unlink()
 
 
-def gaps_json(summary: FitSummary, fps: float) -> str:
+def upright(points: Points3D, rig: Rig | None, world_up: str) -> tuple[Points3D, Rig | None, dict | None]:
+    """The points and the rig the motion is fitted in and carries: as given, or, with ``world_up = auto`` and a
+    world whose up is not Z by both its cameras and its performer (:func:`mocap.geometry.upright.world_turn`),
+    turned so that up is Z and shifted so that the floor (the 2nd percentile of each frame's lowest keypoint) is
+    at 0. Returns them and what was decided (None: not looked at)."""
+    if world_up != "auto" or rig is None:
+        return points, rig, None
+    Q, info = world_turn(rig, points.xyz, list(get_keypoint_set(points.keypoint_set).joints))
+    if Q is None:
+        return points, rig, info
+    xyz = points.xyz @ Q.T
+    low = np.nanmin(np.where(np.isfinite(xyz[..., 2]), xyz[..., 2], np.inf), axis=(1, 2))
+    t = np.array([0.0, 0.0, -float(np.percentile(low[np.isfinite(low)], 2))])
+    info["floor_shift_m"] = round(float(t[2]), 4)
+    log.warning("the rig's world is not Z up: its cameras and the performer both point up along %s; the motion "
+                "(and the rig and points it carries) is turned %.1f° so that Z is up, the floor at 0 (the 3D points "
+                "and the report stay in the given world; fit.world_up = z keeps it for the motion too)",
+                np.round(info["performer_up"], 2).tolist(), info["turned_deg"])
+    return (replace(points, xyz=xyz + t), with_similarity(rig, np.zeros((0, 3)), 1.0, Q, t)[0], info)
+
+
+def gaps_json(summary: FitSummary, fps: float, world: dict | None = None) -> str:
     """The fit's gap record: joint → half-open frame ranges [start, stop) and frame counts; with fingers,
-    the frames each hand's fingers were held at rest."""
+    the frames each hand's fingers were held at rest; ``world``: how the world's up was judged
+    (:func:`upright`)."""
     joints = {n: {"ranges": [[a, b] for a, b in r], "frames": int(sum(b - a for a, b in r))}
               for n, r in summary.gap_frames.items()}
     return json.dumps({"frames": summary.frames, "fps": float(fps), "ranges": "half-open [start, stop) frame indices",
                        "bridged_frames": summary.bridged_frames, "empty_frames": summary.empty_frames,
                        "unseen_joints": summary.unseen_joints, "joints": joints,
                        # skeletons with fingers: per hand, the frames its fingers were eased to rest (unseen)
-                       "fingers_at_rest": {h: [[a, b] for a, b in r] for h, r in summary.rest_frames.items()}},
+                       "fingers_at_rest": {h: [[a, b] for a, b in r] for h, r in summary.rest_frames.items()},
+                      "world_up": world},
                       indent=1) + "\n"
 
 
@@ -226,11 +259,12 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     points = read_points3d(src)
     if not 0 <= cfg.person < points.xyz.shape[1] or not np.isfinite(points.xyz[:, cfg.person]).any():
         raise ValueError(f"{src}: no 3D point of person {cfg.person} in any frame; nothing to fit")
+    rig, videos = _cameras(session)
+    points, rig, world = upright(points, rig, cfg.world_up)
     motion, summary = run(points, cfg)
     if not summary.usable:
         log.warning("fit looks unusable: %s", summary.why_unusable())
-    rig, videos = _cameras(session)
-    atomic_write_text(gaps_path(session, settings), gaps_json(summary, points.fps))
+    atomic_write_text(gaps_path(session, settings), gaps_json(summary, points.fps, world))
     names = get_keypoint_set(points.keypoint_set).joints
     out = write_capture(out, motion, rig, np.asarray(points.xyz[:, cfg.person]), names, videos)
     remove_stale(session.motion_dir, skeleton_name(settings), ".npz", [out])
@@ -281,6 +315,7 @@ def _main_persons(session: Session, settings, src: Path, overwrite: bool) -> Pat
         return record
     points = read_points3d(src)
     rig, videos = _cameras(session)
+    points, rig, world = upright(points, rig, cfg.world_up)
     names = get_keypoint_set(points.keypoint_set).joints
     people, written = [], []
     quality = _quality(points.info)
@@ -302,7 +337,7 @@ def _main_persons(session: Session, settings, src: Path, overwrite: bool) -> Pat
         if not summary.usable:
             log.warning("%s: fit looks unusable: %s", p.name, summary.why_unusable())
         gaps = gaps_path(session, settings, p)
-        atomic_write_text(gaps, gaps_json(summary, points.fps))
+        atomic_write_text(gaps, gaps_json(summary, points.fps, world))
         out = write_capture(session.person_motion(sk, p), motion, rig, np.asarray(points.xyz[:, p.index]), names,
                             videos, person=p.name)
         written += [out, gaps]
