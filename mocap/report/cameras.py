@@ -15,6 +15,9 @@ stated in the flagged camera's pixels. The hint reads the per-frame error:
 * the error follows the speed of the motion → sync (a time offset);
 * the error is high in most frames → the calibration pose (or a camera moved);
 * otherwise bursts of bad frames → another person or failed detections in those frames.
+
+Two flagged cameras whose detections each fit the other's pose were given each other's video (or named the
+other way round in the rig): that hint wins over the others.
 """
 
 from __future__ import annotations
@@ -215,6 +218,7 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
                 row["profile"] = p
                 row["hint"] = hint(p, several=pts.xyz.shape[1] > 1)
                 break
+    _swapped_videos(rows, rig.names, uv, obs, det, ratio, k, flip if err_flip is not None else None)
     seen = [r["detections"] > 0 for r in rows.values()]
     # anyone: a camera that saw another person of the take saw someone (an operator outside its view is no fault)
     anyone = (np.isfinite(kp.score) & (kp.score >= MIN_SCORE) & np.isfinite(kp.xy).all(axis=-1)).any(axis=(0, 2, 3))
@@ -223,6 +227,37 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
         if row["unseen"]:
             row["hint"] = UNSEEN_HINT
     return rows
+
+
+def _swapped_videos(rows: dict[str, dict], names, uv: np.ndarray, obs: np.ndarray, det: np.ndarray, ratio: float,
+                    k: np.ndarray, flip: np.ndarray | None) -> None:
+    """Two flagged cameras whose detections each fit the other's pose (median error within ``ratio`` × the
+    other cameras') were given each other's video: their hints say so (``swapped_with``), whatever else their
+    error's profile suggested. uv, obs: (F, C, J, 2) reprojected and detected; det: (F, C, J) scored; ``flip``:
+    the keypoint set's left/right permutation (a frame counts as the better of its detections and their mirror:
+    the left/right repair, run through the wrong poses, may have mirrored them)."""
+    flagged = [i for i, r in enumerate(rows.values()) if r["flagged"]]
+
+    def fit(i: int, j: int) -> float:  # camera i's detections through camera j's pose
+        per = [_per_frame(np.where(det[:, i], np.linalg.norm(uv[:, j] - obs[:, i], axis=-1), np.nan))]
+        if flip is not None:
+            per.append(_per_frame(np.where(det[:, i][:, flip], np.linalg.norm(uv[:, j] - obs[:, i][:, flip], axis=-1),
+                                           np.nan)))
+        e = np.fmin.reduce(per) if len(per) > 1 else per[0]
+        return float(np.nanmedian(e)) if np.isfinite(e).any() else float("nan")
+
+    for a in flagged:
+        for b in flagged:
+            if b <= a:
+                continue
+            f_ab, f_ba = fit(a, b), fit(b, a)
+            if f_ab <= ratio * max(_others(rows, "median_px", a, k), FLOOR_PX) and \
+                    f_ba <= ratio * max(_others(rows, "median_px", b, k), FLOOR_PX):
+                for me, other, f_me, f_other in ((names[a], names[b], f_ab, f_ba), (names[b], names[a], f_ba, f_ab)):
+                    rows[me]["swapped_with"] = other
+                    rows[me]["hint"] = (f"videos swapped? {me}'s detections fit {other}'s pose ({f_me:.3g} px) and "
+                                        f"{other}'s fit {me}'s ({f_other:.3g} px): the two videos (or the rig's two "
+                                        "cameras) are named the other way round; rename them and run again")
 
 
 def _others(rows: dict[str, dict], stat: str, i: int, k: np.ndarray) -> float:
