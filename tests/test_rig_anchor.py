@@ -1,6 +1,8 @@
 """The refined rig's anchor: the cameras that kept their given poses place it in the world, whichever camera
 was bumped (the first one included); when no two agree, the first camera, as before."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,34 @@ def test_the_report_says_which_cameras_placed_the_world():
     html = _calibration_html(base | {"world_from": ["cam01"]})
     assert "No two cameras kept their given poses: the world frame follows cam01." in html
     assert "world frame" not in _calibration_html(base)  # a report written before world_from
+
+
+def test_a_camera_bumped_beyond_the_move_limit_is_told_to_be_recalibrated(tmp_path):
+    """cam03 turned 8° (beyond rig_refine.max_move_deg = 5): the refinement finds it but keeps the given pose;
+    the report's hint says so (its profile alone read "wrong person?"), and the setting it names applies it."""
+    from pipeline_synth import synthetic_session
+
+    from mocap.io.rig_files import read_rig, write_rig
+    from mocap.pipeline import run
+    from mocap.report import moved_too_far_hint
+
+    session = synthetic_session(tmp_path / "take", frames=300)
+    path = session / "calibration" / "rig.toml"
+    rig = read_rig(path)
+    c = rig.cameras[2]
+    R = axis_angle_to_matrix(np.array([0.3, 1.0, 0.2]) / np.linalg.norm([0.3, 1.0, 0.2]) * np.radians(8.0)) @ c.R
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, -R @ c.center
+    write_rig(Rig(tuple(c.with_pose(T) if i == 2 else k for i, k in enumerate(rig.cameras))), path)
+    sets = ["report.overlay_videos=false"]
+    run(session, sets=sets, progress=False)
+    m = json.loads((session / "report" / "metrics.json").read_text())
+    cam = m["cameras"]["cam03"]
+    assert cam["flagged"] and cam["hint"].startswith("calibration? the camera refinement from the performer would "
+                                                     "move cam03 by 8.0°"), cam["hint"]
+    assert "--set rig_refine.max_move_deg=N" in cam["hint"]
+    run(session, sets=sets + ["rig_refine.max_move_deg=10"], progress=False)
+    m = json.loads((session / "report" / "metrics.json").read_text())
+    assert not m["cameras"]["cam03"]["flagged"] and m["calibration_refinement"]["applied"]
+    swapped = "videos swapped? cam03's detections fit cam02's pose"
+    assert moved_too_far_hint("cam03", {"moves_deg": {"cam03": 9.0}}, swapped) == swapped

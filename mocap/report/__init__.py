@@ -272,6 +272,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                 "deg": calib["moves_deg"][name], "mm": calib["moves_mm"][name], "applied": bool(calib.get("applied")),
                 "aligned_deg": calib.get("moves_aligned_deg", {}).get(name),
                 "aligned_mm": calib.get("moves_aligned_mm", {}).get(name)}
+            if row["flagged"] and calib and name in (calib.get("moved_too_far") or []):
+                row["hint"] = moved_too_far_hint(name, calib, row.get("hint"))
     checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px)
     metrics["verdict"] = verdict(metrics, *checks)
     if P > 1:
@@ -339,6 +341,21 @@ def _calibration_html(calib: dict | None) -> str:
             f"given rig, {e.get('heldout_refined', float('nan')):.2f} px with the refined one (on the frames it "
             f"used: {e.get('used_given', float('nan')):.2f} → {e.get('used_refined', float('nan')):.2f} px)."
             + _world_html(calib) + "</p>")
+
+
+def moved_too_far_hint(name: str, calib: dict, before: str | None) -> str:
+    """A flagged camera the camera refinement would have moved beyond its limits: its pose is off (bumped, or
+    a calibration of another setup), whatever its error's profile suggested (``before``)."""
+    deg, mm = calib.get("moves_deg", {}).get(name, float("nan")), calib.get("moves_mm", {}).get(name, float("nan"))
+    limits = calib.get("config", {})
+    text = (f"calibration? the camera refinement from the performer would move {name} by {deg:.1f}° / {mm:.0f} mm, "
+            f"more than rig_refine.max_move_deg = {limits.get('max_move_deg', '?')}° / max_move_m = "
+            f"{limits.get('max_move_m', '?')} m, so the given pose was kept: the camera was bumped or its "
+            "calibration is another setup's; recalibrate, or allow the move (mocap run SESSION --set "
+            "rig_refine.max_move_deg=N) and check the held-out error in calibration/refined/report.json")
+    if before and before.startswith("videos swapped?"):
+        return before  # two cameras given each other's video: no move of one camera explains that
+    return text
 
 
 def _world_html(calib: dict) -> str:
