@@ -39,6 +39,7 @@ import numpy as np
 
 from mocap.geometry.camera import pixels_to_normalised
 from mocap.geometry.normal_terms import count_views, distance, finite, normal_terms, solve_terms, sum_views
+from mocap.geometry.swaps_broken import broken_views
 from mocap.geometry.swaps_split import fill_split, may_split
 from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide, swap_permutations, viterbi
 from mocap.geometry.swaps_two import decide_two_views
@@ -70,6 +71,9 @@ class SwapConfig:
     # without it (its exchange may hide another view's from the references) only when fewer than this many
     # views see it: with more, one view pulls the others' references by a sixth or less (8 cameras: the same
     # repairs, a fifth less cost with 2 % swaps); None: always
+    broken_ratio: float = 5.0  # a camera whose typical error (each sample frame's better of as given and mirrored)
+    # is this many times the other cameras' and above max_reproj_px is broken (a wrong pose, another camera's
+    # video): it takes no part in the test, as a reference or as a view to repair
     two_views: bool = True  # where a group is seen by two views only, those views decided from continuity in 3D
     # (:mod:`mocap.geometry.swaps_two`) instead of following their decisions of the neighbouring frames
 
@@ -83,6 +87,8 @@ class SwapConfig:
             raise ValueError(f"swaps: scale_frames must be ≥ 1, got {self.scale_frames}")
         if self.lone_views is not None and self.lone_views < 3:
             raise ValueError(f"swaps: lone_views must be ≥ 3 (or None), got {self.lone_views}")
+        if not self.broken_ratio > 1:
+            raise ValueError(f"swaps: broken_ratio must be > 1, got {self.broken_ratio}")
         if self.rounds < 0:
             raise ValueError(f"swaps: rounds must be ≥ 0, got {self.rounds}")
         for k in ("dead_zone", "switch", "follow"):
@@ -303,9 +309,15 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         return ((~clear).astype(np.float32) @ member.T.astype(np.float32) > 0) | sample[:, None, None]
 
     select = suspicious if cfg.clear_margin is not None else None
+    # a camera far off the others (a wrong pose, another camera's video) takes no part: as a reference it
+    # would make the good views look exchanged
+    broken = broken_views(rig, xy, xn, w, perm, sample, cfg.broken_ratio, cfg.max_reproj_px)
+    if broken.any():
+        w = np.where(broken[None, :, None], 0.0, w)
+        rows[:, :, broken] = np.nan  # xn is a view of it
     first: dict = {}  # the first pass's normal terms and agreeing views: the consensus of unchanged frames
     e_given, e_mirror = joint_errors(rig, xy, w, perm, cfg.max_reproj_px, xn=xn, select=select, stash=first)
-    if work is not None:
+    if work is not None and not broken.any():  # else triangulation does its own search, on every view
         work.update(xn=first["xn"], X=first["X"], err=first["e_all"])
     scale = _noise(e_given[sample], cfg)
     cg, cs = group_costs(e_given, e_mirror, member, scale, cfg.truncate)
