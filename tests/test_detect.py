@@ -52,6 +52,30 @@ def test_footage_problems_are_named(tmp_path):
         detect.detect_video("a", tmp_path / "videos" / "a.avi", detect.Config(variant="heavy"))
 
 
+def test_footage_not_at_the_calibrated_size_is_refused_before_detection(tmp_path):
+    """Footage rotated, at another resolution or cropped against its camera's calibration: one clear error naming
+    each camera, before any detection; 1080 rows against a calibrated 1088 (codec padding) is the same size."""
+    from mocap.io.rig_files import write_rig
+    from mocap.synth import RigSpec, ring_rig
+
+    (tmp_path / "videos").mkdir()
+    rig = ring_rig(RigSpec(n_cameras=4, size=(640, 480)), np.random.default_rng(0).normal(size=(30, 3)))
+    write_rig(rig, tmp_path / "calibration" / "rig.toml")
+    sizes = {"cam01": (640, 476), "cam02": (480, 640), "cam03": (320, 240), "cam04": (640, 360)}
+    for cam, size in sizes.items():
+        blank_video(tmp_path / "videos" / f"{cam}.avi", n=4, size=size)
+    with pytest.raises(ValueError) as e:
+        detect.main(tmp_path, detect.Config(workers=1))
+    text = str(e.value)
+    assert text.startswith(f"the footage does not match the calibration {tmp_path / 'calibration' / 'rig.toml'}")
+    assert "cam01" not in text  # within codec padding
+    assert "cam02: the footage is 480×640, the rig's camera 640×480: rotated by 90°" in text
+    assert ("cam03: the footage is 320×240, the rig's camera 640×480: 0.5 × the calibrated size: calibrated at "
+            "another resolution; give the footage at 640×480, or scale that camera's intrinsics by 0.5") in text
+    assert "cam04: the footage is 640×360, the rig's camera 640×480: another aspect ratio" in text
+    assert not (tmp_path / "pose2d.h5").exists() and not (tmp_path / ".mocap" / "pose2d.partial.h5").exists()
+
+
 def p2s_session(shared_data, tmp_path):
     (tmp_path / "videos").mkdir()
     (tmp_path / "calibration").mkdir()

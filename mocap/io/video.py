@@ -169,6 +169,40 @@ def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[st
 _told_unused: set[tuple[str, tuple[str, ...]]] = set()
 
 
+SIZE_TOLERANCE = 0.1  # a video within this share of its camera's calibrated size is taken as that size (codec
+# padding: 1080 against 1088 rows; a size guessed from the principal point: EasyMocap)
+
+
+def check_sizes(infos: dict[str, FootageInfo], rig, rig_source) -> None:
+    """A clear error, before any detection, when a camera's footage is not the size its calibration was made at
+    (keypoints in its pixels would not fit the intrinsics): rotated, scaled (another resolution) or cropped.
+    ``rig``: the :class:`~mocap.types.Rig` (None: nothing to check)."""
+    sizes = {c.name: c.size for c in rig.cameras} if rig is not None else {}
+
+    def near(a: float, b: float) -> bool:
+        return abs(a / b - 1) <= SIZE_TOLERANCE
+
+    problems = []
+    for c, info in infos.items():
+        if c not in sizes or info.size is None:
+            continue
+        (w, h), (W, H) = info.size, sizes[c]
+        if near(w, W) and near(h, H):
+            continue
+        if near(w, H) and near(h, W):
+            why = "rotated by 90° (a phone's orientation tag, or width and height exchanged in the rig?)"
+        elif abs((w / W) / (h / H) - 1) <= 0.02:
+            k = (w / W + h / H) / 2
+            why = (f"{k:.3g} × the calibrated size: calibrated at another resolution; give the footage at "
+                   f"{W}×{H}, or scale that camera's intrinsics by {k:.3g} (fx, fy; cx + 0.5 and cy + 0.5, then − 0.5) "
+                   f"and set its size to [{w}, {h}]")
+        else:
+            why = "another aspect ratio (cropped footage, or another camera's calibration?)"
+        problems.append(f"{c}: the footage is {w}×{h}, the rig's camera {W}×{H}: {why}")
+    if problems:
+        raise ValueError(f"the footage does not match the calibration {rig_source}: " + "; ".join(problems))
+
+
 def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0) -> tuple[int, float]:
     """(the longest camera's frame count, the common fps); a clear error when the frame rates differ or
     the lengths differ by more than ``max_difference_s`` (what synchronisation can still explain)."""
