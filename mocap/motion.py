@@ -25,6 +25,18 @@ def change_axes(motion: Motion, M: np.ndarray) -> Motion:
     return Motion(skeleton, q, motion.root_positions @ M.T, motion.fps)
 
 
+def turn_world(motion: Motion, Q: np.ndarray, t: np.ndarray) -> Motion:
+    """The same motion in a world turned by x ↦ Q x + t (3×3 rotation ``Q``): the root's rotation and position
+    follow; the skeleton and every other local rotation are the same (unlike :func:`change_axes`, which turns
+    the axes the rest pose is written in)."""
+    Q, t = np.asarray(Q, float), np.asarray(t, float)
+    if Q.shape != (3, 3) or not np.allclose(Q @ Q.T, np.eye(3)) or np.linalg.det(Q) < 0 or t.shape != (3,):
+        raise ValueError(f"turn_world: expected a 3x3 rotation and a 3-vector, got {Q.tolist()}, {t.tolist()}")
+    q = motion.rotations.copy()
+    q[:, 0] = quat_continuous(matrix_to_quat(Q @ quat_to_matrix(motion.rotations[:, 0])), axis=0)
+    return Motion(motion.skeleton, q, motion.root_positions @ Q.T + t, motion.fps)
+
+
 def scale_motion(motion: Motion, factor: float) -> Motion:
     """Lengths multiplied by ``factor`` (e.g. 100 for metres → centimetres)."""
     sk = motion.skeleton

@@ -291,3 +291,35 @@ def test_two_cameras_given_each_others_video_are_said_to_be_swapped(tmp_path):
     assert m["cameras"]["cam02"]["swapped_with"] == "cam04" and m["cameras"]["cam04"]["swapped_with"] == "cam02"
     assert m["cameras"]["cam02"]["hint"].startswith("videos swapped? cam02's detections fit cam04's pose")
     assert "swapped_with" not in m["cameras"]["cam01"]
+
+
+def test_two_cameras_side_by_side_with_bursts_of_another_person_are_not_called_swapped():
+    """Two flagged cameras 1° apart about the performer see nearly alike: each one's detections fit the other's
+    pose about as well as their own. That is no swap: their own hint ("wrong person?") stays."""
+    from conftest import toy_motion
+
+    from mocap.geometry.rotations import axis_angle_to_matrix
+    from mocap.report.cameras import camera_table
+    from mocap.types import Points3D
+
+    X = toy_motion(300)
+    rig = ring_rig(RigSpec(n_cameras=6), X)
+    c = rig.cameras[1]
+    Rz = axis_angle_to_matrix(np.array([0.0, 0.0, np.radians(1.0)]))  # cam03 put 1° round from cam02
+    o = np.array([*np.nanmean(X.reshape(-1, 3), axis=0)[:2], 0.0])
+    T = np.eye(4)
+    T[:3, :3] = c.R @ Rz.T
+    T[:3, 3] = -T[:3, :3] @ (Rz @ (c.center - o) + o)
+    rig = Rig(tuple(k.with_pose(T) if i == 2 else k for i, k in enumerate(rig.cameras)))
+    data, _ = corrupt(np.moveaxis(rig.project(X), 0, 1), rig, "coco17", CorruptionSpec(1.5, 0.0, 0.0, seed=0))
+    rng = np.random.default_rng(1)
+    for cam in (1, 2):  # another person's detection in bursts (a fifth of the frames)
+        for s in rng.choice(290, 6, replace=False):
+            data[s:s + 10, cam, 0, :, :2] += 150.0
+    kp = Keypoints2D(data, rig.names, "coco17", 60.0)
+    J = X.shape[1]
+    pts = Points3D(X[:, None], np.zeros((300, 1, J)), np.ones((300, 1, J, 6), bool), rig.names, "coco17", 60.0)
+    rows = camera_table(rig, kp, pts)
+    for name in ("cam02", "cam03"):
+        assert rows[name]["flagged"] and "swapped_with" not in rows[name], rows[name]["hint"]
+        assert rows[name]["hint"].startswith("wrong person?")

@@ -80,6 +80,7 @@ def test_the_fit_turns_a_y_up_rig_and_the_motion_is_the_z_up_one(tmp_path):
 
     from mocap.io.capture import read_capture
     from mocap.io.rig_files import read_rig, write_rig
+    from mocap.motion import turn_world
     from mocap.pipeline import run_stages
     from mocap.session import Session
     from mocap.stages import fit
@@ -105,7 +106,28 @@ def test_the_fit_turns_a_y_up_rig_and_the_motion_is_the_z_up_one(tmp_path):
     assert np.degrees(np.arccos(np.clip(R @ kept["performer_up"] @ Z, -1, 1))) < 0.1
     assert np.degrees(np.arccos(np.clip(world["performer_up"] @ Z, -1, 1))) > 80 and world["turned_deg"] > 80
     assert abs(np.nanpercentile(pb[..., 2].min(1), 2)) < 0.005  # the floor at 0 (set from the keypoints)
+    # the capture keeps the turn: undone, the motion is in the given (Y-up) world, as the rig and the points
+    T = read_capture(Session(turned).motion("body22"))[1]["world_from_given"]
+    back = turn_world(b, T[:3, :3].T, -T[:3, :3].T @ T[:3, 3]).fk()[1]
+    d = np.linalg.norm(back - (pa @ to_y.T + np.array([0.3, 1.2, 4.0])), axis=-1)
+    assert np.median(d) < 1e-4 and d.max() < 0.02
+    assert "world_from_given" not in read_capture(Session(ref).motion("body22"))[1]
     run_stages(turned, settings=None, only=["fit"], progress=False)  # nothing changed: not redone
     assert read_capture(Session(turned).motion("body22"))[0].fk()[1] == pytest.approx(pb)
     with pytest.raises(ValueError, match="fit.world_up must be auto or z, got 'y'"):
         fit.Config(world_up="y")
+
+
+def test_turn_world_moves_the_root_and_keeps_the_skeleton():
+    from body_synth import body_motion
+
+    from mocap.motion import turn_world
+
+    m = body_motion(30)
+    Q, t = axis_angle_to_matrix(np.array([0.4, -1.1, 0.3])), np.array([1.0, -2.0, 0.5])
+    turned = turn_world(m, Q, t)
+    assert np.allclose(turned.fk()[1], m.fk()[1] @ Q.T + t, atol=1e-12)
+    assert np.array_equal(turned.skeleton.offsets, m.skeleton.offsets)
+    assert np.array_equal(turned.rotations[:, 1:], m.rotations[:, 1:])
+    with pytest.raises(ValueError, match="expected a 3x3 rotation"):
+        turn_world(m, 2 * np.eye(3), t)

@@ -56,6 +56,7 @@ def take_arrays(session: str | Path, sets: Iterable[str] = ()) -> dict:
     from mocap import __version__
     from mocap.io.capture import read_capture
     from mocap.io.hdf5 import read_points3d
+    from mocap.motion import turn_world
     from mocap.pipeline import run
     from mocap.report.metrics import versions
     from mocap.session import Session
@@ -71,7 +72,10 @@ def take_arrays(session: str | Path, sets: Iterable[str] = ()) -> dict:
         raise ValueError(f"{s.root}: {pts.xyz.shape[1]} people in the take; a dataset take holds one performer "
                          "(build it from one-person takes: detect.persons = 1)")
     fitted = next(p for p in r.outputs["fit"] if p.endswith(".npz"))  # motion/<fit.skeleton>.npz
-    motion, _ = read_capture(fitted)
+    motion, extra = read_capture(fitted)
+    if "world_from_given" in extra:  # the fit turned the world Z up (fit.world_up): back to the rig's, as the rest
+        T = extra["world_from_given"]
+        motion = turn_world(motion, T[:3, :3].T, -T[:3, :3].T @ T[:3, 3])
     arrays = {
         "keypoints2d": kp.data[:, :, 0], "points3d": pts.xyz[:, 0], "reproj_err": pts.reproj_err[:, 0],
         "rotations": motion.rotations, "root_positions": motion.root_positions,

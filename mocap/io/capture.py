@@ -11,6 +11,8 @@ nothing but numpy (no h5py inside Blender). Arrays only, no pickles:
     camera_size (C, 2), camera_videos (C,)    optional (video paths may be empty strings)
     points (F, K, 3), point_names (K,)        optional, NaN = missing
     person ()                                 optional: the person's name (``person2``) in a take of several
+    world_from_given (4, 4)                   optional: the motion, cameras and points are in a world turned
+                                              from the rig's given one, x ↦ R x + t (``fit.world_up``)
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ SCHEMA_VERSION = 1
 
 def write_capture(path: str | Path, motion: Motion, rig: Rig | None = None, points: np.ndarray | None = None,
                   point_names: list[str] | tuple[str, ...] | None = None,
-                  videos: list[str] | None = None, person: str | None = None) -> Path:
+                  videos: list[str] | None = None, person: str | None = None,
+                  world_from_given: np.ndarray | None = None) -> Path:
     sk = motion.skeleton
     data = {
         "kind": np.array(KIND), "schema_version": np.array(SCHEMA_VERSION),
@@ -54,6 +57,8 @@ def write_capture(path: str | Path, motion: Motion, rig: Rig | None = None, poin
         data |= {"points": np.asarray(points, float), "point_names": np.array(point_names, dtype=str)}
     if person is not None:
         data["person"] = np.array(str(person))
+    if world_from_given is not None:
+        data["world_from_given"] = np.asarray(world_from_given, float).reshape(4, 4)
 
     def write(tmp: Path) -> None:
         buf = io.BytesIO()
@@ -65,7 +70,7 @@ def write_capture(path: str | Path, motion: Motion, rig: Rig | None = None, poin
 
 OPTIONAL = {"camera_names": (1, "U"), "camera_K": (3, "f"), "camera_dist": (2, "f"), "camera_pose": (3, "f"),
             "camera_size": (2, "f"), "camera_videos": (1, "U"), "points": (3, "f"), "point_names": (1, "U"),
-            "person": (0, "U")}
+            "person": (0, "U"), "world_from_given": (2, "f")}
 
 
 def _array(path: Path, z, name: str, ndim: int, kind: str) -> np.ndarray:
@@ -146,6 +151,8 @@ def _check_extra(path: Path, extra: dict, F: int) -> None:
                            ("camera_size", (C, 2)), ("camera_videos", (C,))):
             if key in extra:
                 _shape(path, key, extra[key], shape)
+    if "world_from_given" in extra:
+        _shape(path, "world_from_given", extra["world_from_given"], (4, 4))
     if ("points" in extra) != ("point_names" in extra):
         raise ValueError(f"{path}: 'points' and 'point_names' come together")
     if "points" in extra:

@@ -232,10 +232,11 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
 def _swapped_videos(rows: dict[str, dict], names, uv: np.ndarray, obs: np.ndarray, det: np.ndarray, ratio: float,
                     k: np.ndarray, flip: np.ndarray | None) -> None:
     """Two flagged cameras whose detections each fit the other's pose (median error within ``ratio`` × the
-    other cameras') were given each other's video: their hints say so (``swapped_with``), whatever else their
-    error's profile suggested. uv, obs: (F, C, J, 2) reprojected and detected; det: (F, C, J) scored; ``flip``:
-    the keypoint set's left/right permutation (a frame counts as the better of its detections and their mirror:
-    the left/right repair, run through the wrong poses, may have mirrored them)."""
+    other cameras', and under half their own) were given each other's video: their hints say so
+    (``swapped_with``), whatever else their error's profile suggested. uv, obs: (F, C, J, 2) reprojected and
+    detected; det: (F, C, J) scored; ``flip``: the keypoint set's left/right permutation (a frame counts as the
+    better of its detections and their mirror: the left/right repair, run through the wrong poses, may have
+    mirrored them)."""
     flagged = [i for i, r in enumerate(rows.values()) if r["flagged"]]
 
     def fit(i: int, j: int) -> float:  # camera i's detections through camera j's pose
@@ -251,8 +252,10 @@ def _swapped_videos(rows: dict[str, dict], names, uv: np.ndarray, obs: np.ndarra
             if b <= a:
                 continue
             f_ab, f_ba = fit(a, b), fit(b, a)
-            if f_ab <= ratio * max(_others(rows, "median_px", a, k), FLOOR_PX) and \
-                    f_ba <= ratio * max(_others(rows, "median_px", b, k), FLOOR_PX):
+            # each fits the other's pose as well as a good camera fits its own, and far better than its own
+            # (two cameras side by side see nearly alike: their detections fit each other's pose about as well)
+            if all(f <= ratio * max(_others(rows, "median_px", i, k), FLOOR_PX)
+                   and f < 0.5 * rows[names[i]]["median_px"] for f, i in ((f_ab, a), (f_ba, b))):
                 for me, other, f_me, f_other in ((names[a], names[b], f_ab, f_ba), (names[b], names[a], f_ba, f_ab)):
                     rows[me]["swapped_with"] = other
                     rows[me]["hint"] = (f"videos swapped? {me}'s detections fit {other}'s pose ({f_me:.3g} px) and "

@@ -177,16 +177,19 @@ def remove_stale(folder: Path, stem: str, suffix: str, keep: list[Path]) -> None
             f.unlink()
 
 
-def upright(points: Points3D, rig: Rig | None, world_up: str) -> tuple[Points3D, Rig | None, dict | None]:
+def upright(points: Points3D, rig: Rig | None, world_up: str
+            ) -> tuple[Points3D, Rig | None, dict | None, np.ndarray | None]:
     """The points and the rig the motion is fitted in and carries: as given, or, with ``world_up = auto`` and a
     world whose up is not Z by both its cameras and its performer (:func:`mocap.geometry.upright.world_turn`),
     turned so that up is Z and shifted so that the floor (the 2nd percentile of each frame's lowest keypoint) is
-    at 0. Returns them and what was decided (None: not looked at)."""
+    at 0 (the feet's lowest keypoints; the ankles' with a set that has no foot keypoints, such as COCO 17). Returns
+    them, what was decided (None: not looked at) and the turn x ↦ Q x + t as a 4×4 (None: not turned), which the
+    capture file keeps (``world_from_given``)."""
     if world_up != "auto" or rig is None:
-        return points, rig, None
+        return points, rig, None, None
     Q, info = world_turn(rig, points.xyz, list(get_keypoint_set(points.keypoint_set).joints))
     if Q is None:
-        return points, rig, info
+        return points, rig, info, None
     xyz = points.xyz @ Q.T
     low = np.nanmin(np.where(np.isfinite(xyz[..., 2]), xyz[..., 2], np.inf), axis=(1, 2))
     t = np.array([0.0, 0.0, -float(np.percentile(low[np.isfinite(low)], 2))])
@@ -195,7 +198,9 @@ def upright(points: Points3D, rig: Rig | None, world_up: str) -> tuple[Points3D,
                 "(and the rig and points it carries) is turned %.1f° so that Z is up, the floor at 0 (the 3D points "
                 "and the report stay in the given world; fit.world_up = z keeps it for the motion too)",
                 np.round(info["performer_up"], 2).tolist(), info["turned_deg"])
-    return (replace(points, xyz=xyz + t), with_similarity(rig, np.zeros((0, 3)), 1.0, Q, t)[0], info)
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = Q, t
+    return replace(points, xyz=xyz + t), with_similarity(rig, np.zeros((0, 3)), 1.0, Q, t)[0], info, T
 
 
 def gaps_json(summary: FitSummary, fps: float, world: dict | None = None) -> str:
@@ -260,13 +265,14 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     if not 0 <= cfg.person < points.xyz.shape[1] or not np.isfinite(points.xyz[:, cfg.person]).any():
         raise ValueError(f"{src}: no 3D point of person {cfg.person} in any frame; nothing to fit")
     rig, videos = _cameras(session)
-    points, rig, world = upright(points, rig, cfg.world_up)
+    points, rig, world, turn = upright(points, rig, cfg.world_up)
     motion, summary = run(points, cfg)
     if not summary.usable:
         log.warning("fit looks unusable: %s", summary.why_unusable())
     atomic_write_text(gaps_path(session, settings), gaps_json(summary, points.fps, world))
     names = get_keypoint_set(points.keypoint_set).joints
-    out = write_capture(out, motion, rig, np.asarray(points.xyz[:, cfg.person]), names, videos)
+    out = write_capture(out, motion, rig, np.asarray(points.xyz[:, cfg.person]), names, videos,
+                        world_from_given=turn)
     remove_stale(session.motion_dir, skeleton_name(settings), ".npz", [out])
     remove_stale(session.motion_dir, skeleton_name(settings), ".gaps.json", [gaps_path(session, settings)])
     persons_path(session, settings).unlink(missing_ok=True)
@@ -315,7 +321,7 @@ def _main_persons(session: Session, settings, src: Path, overwrite: bool) -> Pat
         return record
     points = read_points3d(src)
     rig, videos = _cameras(session)
-    points, rig, world = upright(points, rig, cfg.world_up)
+    points, rig, world, turn = upright(points, rig, cfg.world_up)
     names = get_keypoint_set(points.keypoint_set).joints
     people, written = [], []
     quality = _quality(points.info)
@@ -339,7 +345,7 @@ def _main_persons(session: Session, settings, src: Path, overwrite: bool) -> Pat
         gaps = gaps_path(session, settings, p)
         atomic_write_text(gaps, gaps_json(summary, points.fps, world))
         out = write_capture(session.person_motion(sk, p), motion, rig, np.asarray(points.xyz[:, p.index]), names,
-                            videos, person=p.name)
+                            videos, person=p.name, world_from_given=turn)
         written += [out, gaps]
         entry |= {"fitted": True, "motion": out.name, "gaps": gaps.name, "fit_usable": summary.usable,
                   "rms_mm_median": summary.rms_mm_median if np.isfinite(summary.rms_mm_median) else None,
