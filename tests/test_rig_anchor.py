@@ -1,6 +1,7 @@
 """The refined rig's anchor: the cameras that kept their given poses place it in the world, whichever camera
 was bumped (the first one included); when no two agree, the first camera, as before."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -93,9 +94,12 @@ def test_the_report_says_which_cameras_placed_the_world():
     base = {"applied": True, "reason": "held-out frames improve", "cameras": ["cam01", "cam02", "cam<3>"],
             "error_px": {"heldout_given": 3.0, "heldout_refined": 2.0, "used_given": 3.1, "used_refined": 1.9}}
     html = _calibration_html(base | {"world_from": ["cam02", "cam<3>"]})
-    assert "The world frame follows cam02, cam&lt;3&gt;, which kept their given poses; cam01 did not." in html
+    assert "The refined rig's world frame follows cam02, cam&lt;3&gt;, which kept their given poses; cam01 did not." \
+        in html
     html = _calibration_html(base | {"world_from": ["cam01"]})
-    assert "No two cameras kept their given poses: the world frame follows cam01." in html
+    assert "No two cameras kept their given poses: the refined rig's world frame follows cam01." in html
+    html = _calibration_html(base | {"world_from": ["cam02", "cam<3>"], "applied": False, "reason": "no gain"})
+    assert "world frame would follow (had it been applied) cam02" in html
     assert "world frame" not in _calibration_html(base)  # a report written before world_from
 
 
@@ -127,4 +131,31 @@ def test_a_camera_bumped_beyond_the_move_limit_is_told_to_be_recalibrated(tmp_pa
     m = json.loads((session / "report" / "metrics.json").read_text())
     assert not m["cameras"]["cam03"]["flagged"] and m["calibration_refinement"]["applied"]
     swapped = "videos swapped? cam03's detections fit cam02's pose"
+    moved = {"moves_deg": {"cam03": 1.0}, "moves_mm": {"cam03": 450.0},
+             "config": {"max_move_deg": 5.0, "max_move_m": 0.3}}
+    assert "(mocap run SESSION --set rig_refine.max_move_m=N)" in moved_too_far_hint("cam03", moved, None)
     assert moved_too_far_hint("cam03", {"moves_deg": {"cam03": 9.0}}, swapped) == swapped
+
+
+def test_placing_on_two_cameras_side_by_side_takes_the_scale_from_every_camera():
+    """Two agreeing cameras 6 cm apart would set the scale on their baseline (2 mm of error there: 3 %); it comes
+    from every camera's mean distance to the rig's centre instead. With none agreeing, the rig is scaled about the
+    camera the adjustment held, which keeps its pose."""
+    from mocap.optim.rig_anchor import placed
+
+    rig, X = _ring(5)
+    c0 = rig.cameras[0]
+    T = c0.cam_from_world.copy()
+    T[:3, 3] = -c0.R @ (c0.center + np.array([0.06, 0.0, 0.0]))
+    given = Rig((c0, dataclasses.replace(c0, name="cam02", cam_from_world=T)) + rig.cameras[2:])
+    est, _ = with_similarity(given, X, 0.9, axis_angle_to_matrix(np.array([0.1, 0.2, -0.3])), np.array([1.0, 0, 0]))
+    cams = list(est.cameras)  # the second camera's centre 2 mm off along the baseline
+    T = cams[1].cam_from_world.copy()
+    T[:3, 3] = -cams[1].R @ (cams[1].center + np.array([0.002, 0, 0]) @ cams[1].R)
+    est = Rig((cams[0], cams[1].with_pose(T)) + tuple(cams[2:]))
+    out, _ = placed(est, X, given, np.array([0, 1]))
+    d = [np.linalg.norm(np.stack([c.center for c in r.cameras])[2:] - r.cameras[0].center, axis=1)
+         for r in (out, given)]
+    assert np.allclose(d[0], d[1], rtol=2e-3), d
+    held, _ = placed(est, X, given, np.zeros(0, int), held=3)
+    assert np.allclose(held.cameras[3].center, est.cameras[3].center)

@@ -57,19 +57,20 @@ def aligned_camera_errors(est: Rig, truth: Rig) -> tuple[np.ndarray, np.ndarray]
     return np.linalg.norm(s * A - B, axis=1) * 1000, rot
 
 
-def mean_distance_scale(rig: Rig, given: Rig) -> float:
-    """The factor that, applied about the first camera's centre, gives ``rig``'s cameras the mean distance to it
-    that ``given``'s have (1 with fewer than two cameras): the scale of a rig known up to a similarity, taken
-    from every camera of the given one rather than from one pair."""
+def mean_distance_scale(rig: Rig, given: Rig, about: int = 0) -> float:
+    """The factor that, applied about camera ``about``'s centre (the first by default), gives ``rig``'s cameras the
+    mean distance to it that ``given``'s have (1 with fewer than two cameras): the scale of a rig known up to a
+    similarity, taken from every camera of the given one rather than from one pair."""
     c, g = (np.stack([cam.center for cam in r.cameras]) for r in (rig, given))
-    d, d0 = np.linalg.norm(c[1:] - c[0], axis=1), np.linalg.norm(g[1:] - g[0], axis=1)
+    others = np.arange(len(c)) != about
+    d, d0 = np.linalg.norm(c[others] - c[about], axis=1), np.linalg.norm(g[others] - g[about], axis=1)
     return float(d0.mean() / d.mean()) if len(d) and d.mean() > 0 else 1.0
 
 
-def scaled_about_first(rig: Rig, X: np.ndarray, k: float) -> tuple[Rig, np.ndarray]:
-    """``rig`` and its points X (..., 3) scaled by ``k`` about the first camera's centre (every projection and
-    reprojection error unchanged)."""
-    o = rig.cameras[0].center
+def scaled_about_first(rig: Rig, X: np.ndarray, k: float, about: int = 0) -> tuple[Rig, np.ndarray]:
+    """``rig`` and its points X (..., 3) scaled by ``k`` about camera ``about``'s centre (the first by default;
+    every projection and reprojection error unchanged)."""
+    o = rig.cameras[about].center
     cams = []
     for cam in rig.cameras:
         T = cam.cam_from_world.copy()

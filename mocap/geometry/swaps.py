@@ -71,9 +71,8 @@ class SwapConfig:
     # without it (its exchange may hide another view's from the references) only when fewer than this many
     # views see it: with more, one view pulls the others' references by a sixth or less (8 cameras: the same
     # repairs, a fifth less cost with 2 % swaps); None: always
-    broken_ratio: float = 5.0  # a camera whose typical error (each sample frame's better of as given and mirrored)
-    # is this many times the other cameras' and above max_reproj_px is broken (a wrong pose, another camera's
-    # video): it takes no part in the test, as a reference or as a view to repair
+    broken_ratio: float = 5.0  # a camera this many times the others' typical error (and > max_reproj_px) takes
+    # no part in the test (:mod:`mocap.geometry.swaps_broken`: a wrong pose, another camera's video)
     two_views: bool = True  # where a group is seen by two views only, those views decided from continuity in 3D
     # (:mod:`mocap.geometry.swaps_two`) instead of following their decisions of the neighbouring frames
 
@@ -309,8 +308,7 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         return ((~clear).astype(np.float32) @ member.T.astype(np.float32) > 0) | sample[:, None, None]
 
     select = suspicious if cfg.clear_margin is not None else None
-    # a camera far off the others (a wrong pose, another camera's video) takes no part: as a reference it
-    # would make the good views look exchanged
+    # a camera far off the others takes no part: as a reference it would make the good views look exchanged
     broken = broken_views(rig, xy, xn, w, perm, sample, cfg.broken_ratio, cfg.max_reproj_px)
     if broken.any():
         w = np.where(broken[None, :, None], 0.0, w)

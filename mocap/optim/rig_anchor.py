@@ -62,9 +62,18 @@ def anchor(rig: Rig, given: Rig, tol_deg: float, tol_m: float) -> tuple[np.ndarr
     return agree, int(agree[np.argmin(deg[agree] / tol_deg + m[agree] / tol_m)])
 
 
-def placed(rig: Rig, X: np.ndarray, given: Rig, agree: np.ndarray) -> tuple[Rig, np.ndarray]:
+def placed(rig: Rig, X: np.ndarray, given: Rig, agree: np.ndarray, held: int = 0) -> tuple[Rig, np.ndarray]:
     """``rig`` and its points in the world: the similarity placing the cameras ``agree`` on their given poses
-    (two or more), else scaled about the first camera to the given rig's mean distance to it."""
+    (two or more), else scaled about camera ``held`` (the adjustment's reference: its given pose kept) to the
+    given rig's mean distance to it. Where the agreeing cameras stand close together (their spread under half
+    the rig's: two on one stand), their few centres would set the scale on a short baseline: it comes from every
+    camera's mean distance to the rig's centre instead."""
     if agree.size >= 2:
-        return with_similarity(rig, X, *similarity_onto(rig, given, agree))
-    return scaled_about_first(rig, X, mean_distance_scale(rig, given))
+        s, Q, t = similarity_onto(rig, given, agree)
+        c, g = (np.stack([cam.center for cam in r.cameras]) for r in (rig, given))
+        spread = np.sqrt(((g[agree] - g[agree].mean(0)) ** 2).sum(1).mean())
+        if spread < 0.5 * np.sqrt(((g - g.mean(0)) ** 2).sum(1).mean()):
+            s = float(np.linalg.norm(g - g.mean(0), axis=1).mean() / np.linalg.norm(c - c.mean(0), axis=1).mean())
+            t = g[agree].mean(0) - s * Q @ c[agree].mean(0)
+        return with_similarity(rig, X, s, Q, t)
+    return scaled_about_first(rig, X, mean_distance_scale(rig, given, held), held)

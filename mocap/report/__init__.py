@@ -348,11 +348,14 @@ def moved_too_far_hint(name: str, calib: dict, before: str | None) -> str:
     a calibration of another setup), whatever its error's profile suggested (``before``)."""
     deg, mm = calib.get("moves_deg", {}).get(name, float("nan")), calib.get("moves_mm", {}).get(name, float("nan"))
     limits = calib.get("config", {})
+    max_deg, max_m = limits.get("max_move_deg", float("inf")), limits.get("max_move_m", float("inf"))
+    over = [k for k, v, lim in (("max_move_deg", deg, max_deg), ("max_move_m", mm / 1000, max_m)) if v > lim] \
+        or ["max_move_deg"]
     text = (f"calibration? the camera refinement from the performer would move {name} by {deg:.1f}° / {mm:.0f} mm, "
-            f"more than rig_refine.max_move_deg = {limits.get('max_move_deg', '?')}° / max_move_m = "
-            f"{limits.get('max_move_m', '?')} m, so the given pose was kept: the camera was bumped or its "
-            "calibration is another setup's; recalibrate, or allow the move (mocap run SESSION --set "
-            "rig_refine.max_move_deg=N) and check the held-out error in calibration/refined/report.json")
+            f"more than rig_refine.max_move_deg = {max_deg}° / max_move_m = {max_m} m, so the given pose was "
+            "kept: the camera was bumped or its calibration is another setup's; recalibrate, or allow the move "
+            f"(mocap run SESSION {' '.join(f'--set rig_refine.{k}=N' for k in over)}) and check the held-out error "
+            "in calibration/refined/report.json")
     if before and before.startswith("videos swapped?"):
         return before  # two cameras given each other's video: no move of one camera explains that
     return text
@@ -361,12 +364,13 @@ def moved_too_far_hint(name: str, calib: dict, before: str | None) -> str:
 def _world_html(calib: dict) -> str:
     """Which cameras placed the refined rig in the world (:mod:`mocap.optim.rig_anchor`; older reports lack it)."""
     world, cams = calib.get("world_from") or [], calib.get("cameras") or []
+    would = "" if calib.get("applied") else "would follow (had it been applied)"
     if len(world) >= 2:
         off = [c for c in cams if c not in world]
-        return (f" The world frame follows {escape(', '.join(world))}, which kept their given poses"
-                + (f"; {escape(', '.join(off))} did not." if off else "."))
-    return (f" No two cameras kept their given poses: the world frame follows {escape(world[0])}." if world
-            else "")
+        return (f" The refined rig's world frame {would or 'follows'} {escape(', '.join(world))}, which kept their "
+                "given poses" + (f"; {escape(', '.join(off))} did not." if off else "."))
+    return (f" No two cameras kept their given poses: the refined rig's world frame {would or 'follows'} "
+            f"{escape(world[0])}." if world else "")
 
 
 def _camera_rows(cameras: dict[str, dict]) -> str:

@@ -246,8 +246,8 @@ def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 
     if again and not ref:  # found only now: solved again about a camera that kept its pose, from there
         start, X = placed(refined, X, rig, agree)
         refined, X, summary = refine_rig_about(again, rig, uv, X, solver, start=start)
-        agree = anchor(refined, rig, *tol)[0]
-    refined, X = placed(refined, X, rig, agree)  # on the cameras that agree, else scaled about the first
+        agree, ref = anchor(refined, rig, *tol)[0], again
+    refined, X = placed(refined, X, rig, agree, ref)  # on the cameras that agree, else scaled about the held one
     moved_deg, moved_mm = moves(refined, rig)
     u1 = median_error(refined, X, uv, summary.residuals_px)[0]  # ... through the refined one, the adjusted points
     held = _points(xy, np.flatnonzero(~estimate), max(1, min(cfg.max_eval_frames, cfg.max_eval_views // C)))
@@ -283,9 +283,9 @@ def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 
         "moves_aligned_deg": dict(zip(rig.names, map(float, aligned[1]), strict=True)),
         "moves_aligned_mm": dict(zip(rig.names, map(float, aligned[0]), strict=True)),
         "reference_camera": summary.reference,
-        "world_from": [rig.names[k] for k in agree] if agree.size >= 2 else [rig.names[0]],
+        "world_from": [rig.names[k] for k in agree] if agree.size >= 2 else [rig.names[ref]],
         "scale": (f"the centres of {agree.size} cameras that kept their given poses" if agree.size >= 2 else
-                  f"every camera's mean distance to {rig.names[0]} (no two cameras kept their given poses)"),
+                  f"every camera's mean distance to {rig.names[ref]} (no two cameras kept their given poses)"),
         "moved_too_far": big,
         "error_px": {"used_given": u0, "used_refined": u1, "heldout_given": h0, "heldout_refined": h1,
                      "heldout_gain": gain},
