@@ -21,6 +21,10 @@ def register(parsers: dict[str, argparse._SubParsersAction]) -> None:
     b.add_argument("--dpi", type=float, default=300.0)
     b.add_argument("--paper", help="a4, a3, a2, a1, a0, letter, tabloid (default: board size + 1 cm margin)")
     b.set_defaults(func=cmd_board)
+    u = tsub.add_parser("units", help="write a session's rig calibrated in cm or mm as calibration/rig.toml in metres")
+    u.add_argument("session", type=Path)
+    u.add_argument("unit", choices=("cm", "mm"), help="the unit the given rig's lengths are in")
+    u.set_defaults(func=cmd_units)
 
     bc = bench.add_parser("calibration", help="rig calibration against ground truth and aniposelib")
     bc.add_argument("--board", default="charuco_a1")
@@ -42,6 +46,19 @@ def cmd_board(args) -> int:
     w, h = board.size_m
     print(f"{board.name}: {w * 1000:.0f} x {h * 1000:.0f} mm pattern at {args.dpi:g} dpi → {out} "
           "(print at 100% / actual size, then measure a square)")
+    return 0
+
+
+def cmd_units(args) -> int:
+    from mocap.session import Session
+    from mocap.stages.rig_units import convert_rig
+
+    try:
+        out = convert_rig(Session(args.session), args.unit)
+    except (FileNotFoundError, ValueError) as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(f"{out}: the rig in metres (from {args.unit}); the stages that use it run again on the next mocap run")
     return 0
 
 

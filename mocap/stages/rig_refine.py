@@ -57,6 +57,7 @@ from mocap.optim.rig_refine import RigRefineConfig, moves
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.stages.rig_lags import refine_with_lags
+from mocap.stages.rig_units import check_rig_units
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -363,6 +364,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     given = session.given_rig_path()
     rig = read_rig(given)
     kp = session.keypoints2d(rig)
+    check_rig_units(rig, kp, given, session.root)  # a rig in mm or cm: refused here, with the command to convert
     s = as_settings(settings)
     people = {}
     if kp.shape[2] > 1:  # several people per view: every associated person, never two mixed in one frame (sync's

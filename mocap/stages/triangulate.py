@@ -19,6 +19,7 @@ from mocap.multi.track import TrackConfig
 from mocap.persons import person_suffix
 from mocap.session import Session
 from mocap.stages import Flag
+from mocap.stages.rig_units import check_rig_units
 from mocap.types import Keypoints2D, Points3D, Rig
 
 log = logging.getLogger(__name__)
@@ -376,6 +377,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         log.info("%s exists, skipping triangulation", out)
         return out
     rig = session.rig()
+    check_rig_units(rig, session.keypoints2d(rig), session.rig_input(), session.root)  # mm or cm: refused
     persons = as_settings(settings).detect.persons
     work: dict = {}
     kp, repairs = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg, persons=persons, work=work)
