@@ -159,3 +159,8 @@ def test_placing_on_two_cameras_side_by_side_takes_the_scale_from_every_camera()
     assert np.allclose(d[0], d[1], rtol=2e-3), d
     held, _ = placed(est, X, given, np.zeros(0, int), held=3)
     assert np.allclose(held.cameras[3].center, est.cameras[3].center)
+
+
+def test_the_world_tolerances_must_be_positive():
+    with pytest.raises(ValueError, match="world_tolerance_deg and world_tolerance_m must be positive, got 0.0, 0.025"):
+        rig_refine.Config(world_tolerance_deg=0.0)

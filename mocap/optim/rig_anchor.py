@@ -8,14 +8,13 @@ that kept their given poses relative to one another (:func:`mocap.geometry.align
 within ``tol_deg`` and ``tol_m`` once the whole rig's frame is matched) are taken as right, and the
 refined rig is put in the world by the similarity placing them on their given poses (rotation from their
 orientations, scale and position from their centres). When no two cameras agree (every camera moved, or a
-2-camera rig that disagrees), the first camera is the reference and the scale comes from every camera's mean
-distance to it, as before (:func:`mocap.geometry.align.mean_distance_scale`).
+2-camera rig that disagrees), the camera the adjustment held (the first, as before) keeps its given pose and the
+scale comes from every camera's mean distance to it (:func:`mocap.geometry.align.mean_distance_scale`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 import numpy as np
 
@@ -29,8 +28,6 @@ from mocap.geometry.align import (
 )
 from mocap.optim.rig_refine import RigRefineConfig, RigRefineSummary, refine_rig
 from mocap.types import Rig
-
-log = logging.getLogger(__name__)
 
 
 def _order(rig: Rig, order: list[int]) -> Rig:

@@ -119,6 +119,9 @@ class Config:
                              f"{self.max_eval_frames}, {self.max_eval_views}")
         if self.pair_partners is not None and self.pair_partners < 1:
             raise ValueError(f"rig_refine: pair_partners must be ≥ 1 (or None: every pair), got {self.pair_partners}")
+        if not (self.world_tolerance_deg > 0 and self.world_tolerance_m > 0):
+            raise ValueError(f"rig_refine: world_tolerance_deg and world_tolerance_m must be positive, got "
+                             f"{self.world_tolerance_deg}, {self.world_tolerance_m}")
         if self.polish_iterations < 1:
             raise ValueError(f"rig_refine: polish_iterations must be ≥ 1, got {self.polish_iterations}")
         if not (self.warm_tolerance > 0 and self.polish_tolerance > 0) or self.warm_robust_iterations < 0:
