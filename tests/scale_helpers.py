@@ -77,8 +77,9 @@ def video_session(root: Path, bvh: Path, frames: int = 48, cameras: int = 3, fps
     assert cli(["synth", "keypoints", str(root), "--bvh", str(bvh), "--frames", str(frames), "--cameras",
                 str(cameras), "--fps", str(fps), "--hdf5"]) == 0
     kp = read_keypoints2d(root / "pose2d.h5")
+    data = _at_size(root / "calibration" / "rig.toml", kp.data, size)
     truth = root.parent / f"{root.name}_keypoints.npz"
-    np.savez(truth, data=kp.data, keypoint_set=kp.keypoint_set)
+    np.savez(truth, data=data, keypoint_set=kp.keypoint_set)
     (root / "pose2d.h5").unlink()
     (root / "videos").mkdir()
     for c, name in enumerate(kp.camera_names):
@@ -87,6 +88,28 @@ def video_session(root: Path, bvh: Path, frames: int = 48, cameras: int = 3, fps
             w.write(encode(c, f, size))
         w.release()
     return root, truth
+
+
+def _at_size(rig_path: Path, data: np.ndarray, size) -> np.ndarray:
+    """The synthetic take at the videos' (small) size, so that footage and calibration agree (detect refuses
+    footage that is not its camera's calibrated size): the rig's intrinsics and the keypoints (F, C, P, J, 3)
+    scaled per axis about the pixel grid (the centre of the top-left pixel is (0, 0))."""
+    import dataclasses
+
+    from mocap.io.rig_files import read_rig, write_rig
+    from mocap.types import Rig
+
+    rig = read_rig(rig_path)
+    cams, out = [], np.array(data, float)
+    for c, cam in enumerate(rig.cameras):
+        k = np.array([size[0] / cam.size[0], size[1] / cam.size[1]])
+        K = cam.K.copy()
+        K[:2] *= k[:, None]
+        K[:2, 2] += 0.5 * (k - 1)
+        cams.append(dataclasses.replace(cam, K=K, size=tuple(size)))
+        out[:, c, ..., :2] = out[:, c, ..., :2] * k + 0.5 * (k - 1)
+    write_rig(Rig(tuple(cams)), rig_path)
+    return out
 
 
 def replay_sets(truth: Path) -> list[str]:
