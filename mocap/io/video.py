@@ -203,9 +203,12 @@ def check_sizes(infos: dict[str, FootageInfo], rig, rig_source) -> None:
         raise ValueError(f"the footage does not match the calibration {rig_source}: " + "; ".join(problems))
 
 
-def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0) -> tuple[int, float]:
-    """(the longest camera's frame count, the common fps); a clear error when the frame rates differ or
-    the lengths differ by more than ``max_difference_s`` (what synchronisation can still explain)."""
+def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0, rig=None,
+                  rig_source=None) -> tuple[int, float]:
+    """(the longest camera's frame count, the common fps); a clear error when a camera's footage is not its
+    calibrated size (:func:`check_sizes`, with a ``rig``), the frame rates differ or the lengths differ by more
+    than ``max_difference_s`` (what synchronisation can still explain)."""
+    check_sizes(infos, rig, rig_source)
     fps = {c: i.fps for c, i in infos.items()}
     frames = {c: i.frames for c, i in infos.items()}
     unknown = [c for c, f in fps.items() if f is None]

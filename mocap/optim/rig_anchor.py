@@ -26,6 +26,7 @@ from mocap.geometry.align import (
     similarity_onto,
     with_similarity,
 )
+from mocap.geometry.units import camera_spread
 from mocap.optim.rig_refine import RigRefineConfig, RigRefineSummary, refine_rig
 from mocap.types import Rig
 
@@ -67,9 +68,8 @@ def placed(rig: Rig, X: np.ndarray, given: Rig, agree: np.ndarray, held: int = 0
     camera's mean distance to the rig's centre instead."""
     if agree.size >= 2:
         s, Q, t = similarity_onto(rig, given, agree)
-        c, g = (np.stack([cam.center for cam in r.cameras]) for r in (rig, given))
-        spread = np.sqrt(((g[agree] - g[agree].mean(0)) ** 2).sum(1).mean())
-        if spread < 0.5 * np.sqrt(((g - g.mean(0)) ** 2).sum(1).mean()):
+        if camera_spread(given.subset([given.names[k] for k in agree])) < 0.5 * camera_spread(given):
+            c, g = (np.stack([cam.center for cam in r.cameras]) for r in (rig, given))
             s = float(np.linalg.norm(g - g.mean(0), axis=1).mean() / np.linalg.norm(c - c.mean(0), axis=1).mean())
             t = g[agree].mean(0) - s * Q @ c[agree].mean(0)
         return with_similarity(rig, X, s, Q, t)

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from mocap.detect import DETECTORS, detector_names, recover, scan
 from mocap.detect.chunks import detect_video
 from mocap.detect.factory import make_detector, wants_hands  # noqa: F401 (chunks and tests take make_detector from here)
-from mocap.io.video import check_footage, check_sizes, find_videos, probe, probe_key
+from mocap.io.video import check_footage, find_videos, probe, probe_key
 from mocap.stages import Flag
 
 if TYPE_CHECKING:  # imported where used: pool workers import this module and need no session (nor its h5py)
@@ -215,8 +215,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     pool_start.warm_for(session.pose2d_h5, overwrite)  # the workers' fork server imports while this probes
     keys = {c: probe_key(p) for c, p in videos.items()}  # before probing: a file changed since is probed again
     infos = {c: probe(p) for c, p in videos.items()}
-    check_sizes(infos, rig, session.rig_path() if rig is not None else None)
-    n_frames, fps = check_footage(infos, cfg.max_length_difference_s)
+    n_frames, fps = check_footage(infos, cfg.max_length_difference_s, rig, rig and session.rig_path())
     stop = n_frames if cfg.stop is None else min(cfg.stop, n_frames)
     F = len(range(cfg.start, stop, cfg.stride))
     out = session.pose2d_h5
