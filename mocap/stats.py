@@ -4,7 +4,9 @@
 ``scipy.stats.wilcoxon(d, alternative="greater", zero_method="wilcox")`` (method ``"auto"``): zeros
 dropped; the exact null distribution of W+ without ties or zeros up to 50 differences; every sign flip
 enumerated with ties or zeros up to 13; else the normal approximation with the tie correction (no
-continuity correction, as scipy's default).
+continuity correction, as scipy's default). :func:`t_greater` is the one-sided one-sample t-test of
+``scipy.stats.ttest_1samp(d, 0, alternative="greater")``, its Student t tail in closed form (whole degrees of
+freedom).
 """
 
 from __future__ import annotations
@@ -41,6 +43,45 @@ def signed_rank_greater(d: np.ndarray) -> float:
     se = math.sqrt((n * (n + 1) * (2 * n + 1) - float(np.sum(ties ** 3 - ties)) / 2) / 24)
     z = (w_plus - mean) / se
     return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def t_greater(d: np.ndarray) -> float:
+    """p-value of the differences ``d`` (1-D, finite, at least 2) having mean no greater than 0, against greater
+    (one-sample t-test; 0 or 1 when every difference is the same)."""
+    d = np.asarray(d, float).ravel()
+    if d.size < 2 or not np.all(np.isfinite(d)):
+        raise ValueError(f"t_greater: expected at least 2 finite differences, got {d.size} values with "
+                         f"{int(np.sum(~np.isfinite(d)))} not finite")
+    sd = float(np.std(d, ddof=1))
+    mean = float(np.mean(d))
+    if not sd > 0:
+        return 0.0 if mean > 0 else 1.0
+    return t_sf(mean / (sd / math.sqrt(d.size)), d.size - 1)
+
+
+def t_sf(t: float, dof: int) -> float:
+    """P(T > t) for Student's t with ``dof`` ≥ 1 degrees of freedom: A(t|ν) = P(|T| ≤ t) in closed form
+    (Abramowitz & Stegun 26.7.3 for odd ν, 26.7.4 for even ν), with θ = atan(|t| / √ν)."""
+    if dof < 1:
+        raise ValueError(f"t_sf: degrees of freedom must be ≥ 1, got {dof}")
+    theta = math.atan(abs(t) / math.sqrt(dof))
+    s, c2 = math.sin(theta), math.cos(theta) ** 2
+    if dof % 2 == 0:  # sin θ (1 + ½ cos²θ + (1·3)/(2·4) cos⁴θ + … up to cos^(ν−2)θ)
+        term = total = 1.0
+        for k in range(2, dof - 1, 2):
+            term *= c2 * (k - 1) / k
+            total += term
+        inside = s * total
+    else:  # (2/π)(θ + sin θ (cos θ + (2/3) cos³θ + … up to cos^(ν−2)θ)); θ alone for ν = 1
+        total = 0.0
+        if dof > 1:
+            term = total = math.sqrt(c2)
+            for k in range(3, dof - 1, 2):
+                term *= c2 * (k - 1) / k
+                total += term
+        inside = 2 / math.pi * (theta + s * total)
+    tail = 0.5 * (1 - min(inside, 1.0))
+    return tail if t >= 0 else 1 - tail
 
 
 def _ranks(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

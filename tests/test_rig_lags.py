@@ -16,7 +16,7 @@ from mocap.pipeline import run
 from mocap.session import Session
 from mocap.settings import Settings
 from mocap.stages import rig_refine, sync
-from mocap.stages.rig_lags import refine_with_lags
+from mocap.stages.rig_lags import _secant, refine_with_lags
 from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
 from mocap.synth.groundtruth import SyntheticTake, write_session
 from mocap.types import Keypoints2D
@@ -88,3 +88,40 @@ def test_the_pipeline_refines_a_lagging_rig_as_a_synchronised_one(tmp_path, capl
     # sync's settings are part of rig_refine's cache key: changing one refines again
     assert rig_refine.resolved(Settings())["sync_check"] == asdict(sync.Config())
     assert run(root, sets=["sync.max_offset_s=1.5"], progress=False).status["rig_refine"] == "ran"
+
+
+@pytest.mark.parametrize("shift", [10.0, -6.0])
+def test_a_lag_absorbed_by_the_first_refinement_of_a_short_take_is_tried_and_found(shift):
+    """100 frames: the first refinement turns the lagging camera to make up for most of the lag (1.2-1.9° off the
+    truth), and sync on that rig sees part of the lag, not proven; refined again on the keypoints shifted by it
+    (then by the secant step), the lag is found and proven (the t-test on 5-8 blocks that all favour it)."""
+    truth, kp = take({1: shift}, frames=100)
+    given = moved_rig(truth)
+    sync.forget_remembered()
+    first, _ = rig_refine.run(given, kp)
+    assert rig_errors(first, truth)[1].max() > 1.0  # what the refinement alone does with the lag
+    refined, report = refine_with_lags(given, kp, rig_refine.Config(), sync.Config())
+    centres, rotations = rig_errors(refined, truth)
+    assert centres.max() < 10 and rotations.max() < 0.2, (centres, rotations)
+    lags = report["lags"]
+    assert lags["tried_unproven"] and lags["before"][0]["unproven"] == ["cam02"], lags
+    offsets = sync.remembered_run(refined, kp)["offsets_frames"]  # what the sync stage then applies
+    assert abs(offsets["cam02"] - shift) < 0.2 and offsets["cam03"] == offsets["cam04"] == 0.0, offsets
+
+
+def test_a_synchronised_short_take_gets_no_offset():
+    truth, kp = take({}, frames=100)
+    sync.forget_remembered()
+    refined, report = refine_with_lags(moved_rig(truth), kp, rig_refine.Config(), sync.Config())
+    assert report["lags"]["offsets_frames"] == {} and not report["lags"]["tried_unproven"], report["lags"]
+    assert not any(sync.remembered_run(refined, kp)["offsets_frames"].values())
+
+
+def test_the_secant_step_finds_the_fixed_point_of_a_lag_the_refinement_absorbs_in_part():
+    lag, a = 10.0, 0.43  # the refinement absorbs 43 % of the lag left: estimate = a · used + (1 − a) · lag
+    first = (1 - a) * lag
+    second = a * first + (1 - a) * lag
+    assert _secant(first, second, (0.0, first)) == pytest.approx(lag)
+    assert _secant(first, second, None) == second  # one round only: the estimate
+    assert _secant(9.9, 10.05, (9.0, 9.9)) == 10.05  # near the fixed point: the estimate (its noise would dominate)
+    assert _secant(first, first + 5.0, (0.0, first)) == first + 5.0  # a share of 0.88 (implausible): the estimate

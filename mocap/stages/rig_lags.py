@@ -26,9 +26,11 @@ import numpy as np
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
-ROUNDS = 4  # sync's test at most this many times, each followed by a refinement again while the offsets move
+ROUNDS = 5  # sync's test at most this many times, each followed by a refinement again while the offsets move
 SAME_FRAMES = 0.1  # offsets that differ by no more than this (what sync resolves, sync.null_tolerance) are the same
 ROUND_KEYS = ("applied", "reason", "moves_deg", "moves_mm", "error_px")  # what the report keeps of each round before
+EXPLORE_FRAMES = 1.0  # a lag sync found but could not prove, at least this far from the null: tried (see below)
+MAX_CONTRACTION = 0.75  # the secant step assumes the refinement absorbs at most this share of a lag
 
 
 def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str, Path] | None = None,
@@ -40,7 +42,15 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     keypoints the refinement works on (every associated person one after another,
     :func:`mocap.detect.select.all_people`), ``synced_on``: the ones sync works on (one person, associated
     through the rig given with them). The report's ``lags``: what the check found, whether the cameras were refined
-    again."""
+    again.
+
+    On a short take the first refinement absorbs much of a real lag (the real demo, 100 frames, one video started
+    10 frames late: the refined rig turned that camera 2.6° / 189 mm, and sync on it saw -5.7 frames, halves
+    disagreeing, not applied). So a lag sync finds but does not prove (at least ``EXPLORE_FRAMES`` from the null,
+    both halves on its side, a held-out gain) is tried as well: the cameras are refined again on the keypoints
+    shifted by it, and so on; each round the rig absorbs less and the estimate comes closer (a secant step per
+    camera from the last two rounds). The tried offsets stand only when sync's test on the rig they end with
+    applies them; else the first refinement and no offset, as before."""
     from mocap.stages import rig_refine, sync
 
     kp = refined_on(raw)
@@ -48,22 +58,70 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     refined, report = rig_refine.candidate(rig, kp, cfg, persons)
     if sync_cfg is None or not sync_cfg.enabled or not cfg.enabled:
         return _applied(refined, report)
+    first = (refined, report)
     used: dict[str, float] = {}  # the offsets the keypoints of the rig at hand were shifted back by
-    rounds = []
-    for _ in range(ROUNDS):
+    last: dict[str, tuple[float, float]] = {}  # per camera, the previous round's (offset refined with, estimate)
+    rounds, tried = [], False
+    for r in range(ROUNDS + 1):
         now = _judge(rig, refined, report)
         check = sync.remembered_run(now, synced_on(raw, now), sync_cfg, audio)
         offsets = {n: d for n, d in check["offsets_frames"].items() if d}
-        if all(abs(offsets.get(n, 0.0) - used.get(n, 0.0)) <= SAME_FRAMES for n in offsets.keys() | used.keys()):
-            break  # sync's offsets on this rig are those it was refined with
-        log.info("rig_refine: sync finds cameras lagging (%s frames): the cameras are refined again on the "
-                 "keypoints shifted back", ", ".join(f"{n} {d:+.2f}" for n, d in offsets.items()))
-        rounds.append({"offsets_frames": offsets} | {k: report.get(k) for k in ROUND_KEYS})
-        used = offsets
-        refined, report = rig_refine.candidate(rig, refined_on(sync.apply_offsets(raw, offsets)), cfg, persons)
-    report["lags"] = {"offsets_frames": used, "refined_again": len(rounds), "method": check["method"],
-                      "before": rounds}
+        unproven = {n: d for n, d in _unproven(check, sync_cfg).items() if n not in offsets}
+        proposed = offsets | unproven
+        if r == ROUNDS or all(abs(proposed.get(n, 0.0) - used.get(n, 0.0)) <= SAME_FRAMES
+                              for n in proposed.keys() | used.keys()):
+            break  # sync's offsets on this rig are those it was refined with (or no more rounds)
+        tried |= bool(unproven)
+        log.info("rig_refine: sync finds cameras lagging (%s frames%s): the cameras are refined again on the "
+                 "keypoints shifted back", ", ".join(f"{n} {d:+.2f}" for n, d in proposed.items()),
+                 "; not proven yet: " + ", ".join(unproven) if unproven else "")
+        rounds.append({"offsets_frames": proposed, "unproven": sorted(unproven)}
+                      | {k: report.get(k) for k in ROUND_KEYS})
+        step = {n: _secant(used.get(n, 0.0), d, last.get(n)) for n, d in proposed.items()}
+        last = {n: (used.get(n, 0.0), d) for n, d in proposed.items()}
+        used = step
+        refined, report = rig_refine.candidate(rig, refined_on(sync.apply_offsets(raw, used)), cfg, persons)
+    if tried and (unproven or not offsets):
+        # the lags tried are not significant on the rig they lead to: the first refinement stands
+        log.info("rig_refine: the lags tried (%s frames) are not significant on the cameras refined with them (%s): "
+                 "the first refinement is kept", ", ".join(f"{n} {d:+.2f}" for n, d in used.items()),
+                 "; ".join(f"{n}: {check['cameras'].get(n, {}).get('reason', '?')}" for n in used))
+        refined, report = first
+        now = _judge(rig, refined, report)
+        check = sync.remembered_run(now, synced_on(raw, now), sync_cfg, audio)  # what the sync stage reuses
+        offsets = {n: d for n, d in check["offsets_frames"].items() if d}
+        used = {}
+    report["lags"] = {"offsets_frames": used, "applied_frames": offsets, "refined_again": len(rounds),
+                      "method": check["method"], "tried_unproven": tried, "before": rounds}
     return _applied(refined, report)
+
+
+def _unproven(check: dict, sync_cfg) -> dict[str, float]:
+    """The cameras whose offset sync estimated but did not apply, at least ``EXPLORE_FRAMES`` from the null, both
+    halves' estimates on its side (at least half as far) and a held-out gain: {camera: estimate}."""
+    out = {}
+    for n, c in check.get("cameras", {}).items():
+        if c.get("applied") or c.get("halves_frames") is None or c.get("estimate_frames") is None:
+            continue
+        null, d = c.get("null_frames", 0.0), c["estimate_frames"]
+        a, b = (h - null for h in c["halves_frames"])
+        far = abs(d - null)
+        if far >= EXPLORE_FRAMES and min(a * np.sign(d - null), b * np.sign(d - null)) >= 0.5 * far and (
+                c.get("heldout_gain", 0.0) >= sync_cfg.min_heldout_gain):
+            out[n] = float(d)
+    return out
+
+
+def _secant(used: float, estimate: float, last: tuple[float, float] | None) -> float:
+    """The offset to refine with next: the estimate, or, from the last two rounds (offset refined with, estimate),
+    the fixed point of the line through them (the refinement absorbs a share ``a`` of the lag left: estimate =
+    a · offset used + (1 − a) · lag) when that share is plausible (0 < a ≤ ``MAX_CONTRACTION``)."""
+    if last is None or abs(used - last[0]) < 1e-9 or abs(estimate - used) < EXPLORE_FRAMES:
+        return estimate  # near the fixed point the estimates' own noise (0.1-0.2 frame on real takes) would dominate
+    a = (estimate - last[1]) / (used - last[0])
+    if not 0 < a <= MAX_CONTRACTION:
+        return estimate
+    return (estimate - a * used) / (1 - a)
 
 
 def _judge(given: Rig, refined: Rig | None, report: dict) -> Rig:

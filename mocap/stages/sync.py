@@ -79,7 +79,8 @@ class Config:
     min_blocks: int = 16  # ... shortened so that the take has at least this many blocks
     alpha: float = 0.01  # significance: p-value of the one-sided signed-rank test over held-out blocks
     min_heldout_gain: float = 0.05  # and the held-out median epipolar error must drop by this fraction
-    max_half_gap: float = 0.5  # and the two halves' estimates must agree within this many frames
+    max_half_gap: float = 0.5  # and the two halves' estimates must agree within this many frames, or within
+    max_half_share: float = 0.1  # this share of the offset (a 10-frame lag on a 100-frame take: halves -9.75 / -9.25)
     min_gain: float = 1.0  # the applied offsets must make the whole take triangulate better in the cameras they
     # move (the median reprojection error of those cameras' detections below min_gain × the error without them;
     # over every view, one moved camera of eight hardly shows, and with 2 % swaps its interpolated neighbours
@@ -97,6 +98,8 @@ class Config:
             raise ValueError(f"sync: joints must be limbs or all, got {self.joints!r}")
         if self.check_frames < 1:
             raise ValueError(f"sync: check_frames must be ≥ 1, got {self.check_frames}")
+        if not 0 <= self.max_half_share < 1:
+            raise ValueError(f"sync: max_half_share must be in [0, 1), got {self.max_half_share}")
         if not (self.null_tolerance >= 0 and 0 < self.null_sharpness <= 1 and self.null_probe_frames >= 1):
             raise ValueError(f"sync: null_tolerance must be ≥ 0 frames, null_sharpness in (0, 1], null_probe_frames "
                              f"≥ 1; got {self.null_tolerance}, {self.null_sharpness}, {self.null_probe_frames}")
@@ -128,11 +131,15 @@ def resolved(settings) -> dict:
 
 
 def apply_offsets(kp: Keypoints2D, offsets: dict[str, float]) -> Keypoints2D:
+    """Each camera's detections read at t + its offset (sub-frame: interpolated, left and right kept apart,
+    :func:`~mocap.stages.sync_shift.shift_views`)."""
+    from mocap.stages.sync_shift import shift_views
+
     data = kp.data.copy()
     for c, name in enumerate(kp.camera_names):
         d = offsets.get(name, 0.0)
         if d:
-            data[:, c] = shift_tracks(kp.data[:, c], d)
+            data[:, c] = shift_views(kp.data[:, c], d, kp.keypoint_set)
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
@@ -181,7 +188,7 @@ def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_
         why.append(f"not significant (p = {test.p_value:.3g}, {test.blocks} blocks)")
     if test.gain < cfg.min_heldout_gain:
         why.append(f"held-out gain {100 * test.gain:.1f} % < {100 * cfg.min_heldout_gain:.0f} %")
-    if abs(d_a - d_b) > cfg.max_half_gap:
+    if abs(d_a - d_b) > max(cfg.max_half_gap, cfg.max_half_share * abs(d_all - null)):
         why.append(f"the halves disagree ({d_a:+.2f} / {d_b:+.2f} frames)")
     return {"estimate_frames": d_all, "halves_frames": [d_a, d_b], "null_frames": null,
             "heldout_gain": test.gain, "p_value": test.p_value, "blocks": test.blocks,
