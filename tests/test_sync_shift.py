@@ -1,0 +1,74 @@
+"""A camera's detections read between frames (mocap.stages.sync_shift.shift_views): a left/right swap that starts
+between the two frames is not blended into keypoints halfway between the left and the right joint."""
+
+import numpy as np
+import pytest
+
+from mocap.geometry.swaps import swap_groups
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.stages.sync import apply_offsets
+from mocap.stages.sync_search import shift_tracks
+from mocap.stages.sync_shift import shift_views
+from mocap.types import Keypoints2D
+
+
+def _walk(frames=40, seed=0):
+    """BlazePose-like detections (F, 1, 33, 3) of a body moving smoothly across the image, left and right apart."""
+    rng = np.random.default_rng(seed)
+    ks = get_keypoint_set("blazepose33")
+    base = rng.uniform(300, 700, (33, 2))
+    for a, b in ks.pairs:  # each right joint 80 px to the right of its left joint
+        base[b] = base[a] + [80.0, rng.uniform(-5, 5)]
+    t = np.arange(frames)[:, None, None]
+    xy = base[None] + t * np.array([3.0, 1.0]) + 2 * np.sin(t / 5.0)
+    data = np.concatenate([xy, np.full(xy.shape[:-1] + (1,), 0.9)], axis=-1)
+    return data[:, None], ks
+
+
+def _mirrored(data, ks, frames, group="arms"):
+    names, member = swap_groups(ks)
+    g = names.index(group)
+    out = data.copy()
+    for a, b in ks.pairs:
+        if member[a, g]:
+            out[frames, :, a], out[frames, :, b] = data[frames, :, b], data[frames, :, a]
+    return out, member[:, g]
+
+
+@pytest.mark.parametrize("offset", [0.5, 0.3, 0.8, -2.4])
+def test_without_swaps_it_is_the_plain_interpolation(offset):
+    data, _ = _walk()
+    np.testing.assert_allclose(shift_views(data, offset, "blazepose33"), shift_tracks(data, offset), equal_nan=True)
+
+
+@pytest.mark.parametrize("offset", [0.5, 0.3, 0.8])
+def test_a_swap_starting_between_the_frames_keeps_the_nearer_frames_labels(offset):
+    clean, ks = _walk()
+    data, arms = _mirrored(clean, ks, slice(20, 30))  # the detector swapped the arms in frames 20-29
+    plain = shift_tracks(data, offset)
+    views = shift_views(data, offset, "blazepose33")
+    truth = shift_tracks(clean, offset)
+    expected, _ = _mirrored(truth, ks, slice(20, 30) if offset < 0.5 else slice(19, 29))
+    k = 19  # read between frames 19 (as detected) and 20 (swapped)
+    # plain interpolation: the arms halfway between left and right (tens of px from either joint)
+    assert np.min(np.abs(plain[k, 0, arms, 0] - truth[k, 0, arms, 0])) > 15
+    # here: the nearer frame's labels, the body read as it moves (within the motion between frames)
+    np.testing.assert_allclose(views[..., :2], expected[..., :2], atol=1e-9, equal_nan=True)
+    assert np.isnan(views[-1]).all()  # past the last frame: nothing, as before
+
+
+def test_apply_offsets_reads_a_swapped_camera_between_frames_without_blending():
+    clean, ks = _walk()
+    data, arms = _mirrored(clean, ks, slice(10, 25))
+    two = np.stack([clean, data], axis=1)  # (F, C=2, P=1, J, 3)
+    kp = Keypoints2D(two, ("cam01", "cam02"), "blazepose33", 60.0)
+    out = apply_offsets(kp, {"cam02": 0.5})
+    assert np.array_equal(out.data[:, 0], kp.data[:, 0], equal_nan=True)  # the reference untouched
+    truth = shift_tracks(clean, 0.5)[9, 0, :, :2]  # frame 9.5, between 9 (as detected) and 10 (swapped)
+    mirror = np.arange(33)
+    for a, b in ks.pairs:
+        mirror[a], mirror[b] = b, a
+    got = out.data[9, 1, 0, :, :2]
+    own, other = (np.linalg.norm(got - truth[m], axis=-1) for m in (np.arange(33), mirror))
+    assert np.all(np.minimum(own, other)[arms] < 1e-9)  # each arm keypoint a joint's (frame 10's labels), not halfway
+    assert np.all(other[arms] < 1e-9) and np.all(own[~arms] < 1e-9)
