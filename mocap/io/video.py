@@ -146,6 +146,14 @@ def read_frames(source: str | Path, stride: int = 1, start: int = 0, stop: int |
         cap.release()
 
 
+def unused_videos(folder: Path, cameras) -> list[str]:
+    """The video files in ``folder`` whose stem is no camera of the rig (a file name is its camera's name): not
+    used by any stage (``[]`` without the folder)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.stem not in cameras)
+
+
 def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[str, Path]:
     """camera → video in ``folder`` (file stem = camera name), in the rig's camera order when given."""
     if not folder.is_dir():

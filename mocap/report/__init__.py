@@ -245,6 +245,7 @@ def _frames_of(session: Session):
 
 
 def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config, detections) -> dict:
+    from mocap.io.video import unused_videos
     from mocap.report import page, people
     from mocap.report.crops import CropCache, camera_crops
 
@@ -257,6 +258,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     metrics["points_source"] = src.name
     metrics["timings_s"] = timings or {}
     metrics["sync_offsets_frames"] = offsets
+    metrics["videos_not_used"] = unused_videos(session.root / "videos", rig.names)  # logged once, at the start
     gt = _groundtruth(session, pts)
     if gt:
         metrics["groundtruth"] = gt
@@ -356,8 +358,8 @@ def moved_too_far_hint(name: str, calib: dict, before: str | None) -> str:
             "kept: the camera was bumped or its calibration is another setup's; recalibrate, or allow the move "
             f"(mocap run SESSION {' '.join(f'--set rig_refine.{k}=N' for k in over)}) and check the held-out error "
             "in calibration/refined/report.json")
-    if before and before.startswith("videos swapped?"):
-        return before  # two cameras given each other's video: no move of one camera explains that
+    if before and before.startswith(("videos swapped?", "footage ", "the same video as")):
+        return before  # swapped, flipped or copied footage: no move of one camera explains that
     return text
 
 

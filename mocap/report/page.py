@@ -199,6 +199,8 @@ def summary_rows(m: dict) -> str:
     if m.get("sync_offsets_frames"):
         rows.append(("camera time offsets (frames)",
                      ", ".join(f"{k} {v:+.2f}" for k, v in m["sync_offsets_frames"].items())))
+    if m.get("videos_not_used"):
+        rows.append(("videos not used (no camera of that name in the rig)", ", ".join(m["videos_not_used"])))
     return "<table>" + "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows) + "</table>"
 
 

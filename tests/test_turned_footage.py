@@ -1,0 +1,94 @@
+"""A camera whose footage is mirrored (a webcam's mirrored preview) or upside down (mounted upside down, no
+rotation tag) is flagged, and its hint says so instead of "wrong person?" (mocap.report.cameras)."""
+
+import numpy as np
+import pytest
+from body_synth import blazepose_keypoints, body_motion
+
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.report.cameras import camera_table
+from mocap.stages import refine, triangulate
+from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
+from mocap.types import Keypoints2D
+
+FRAMES, FPS, SIZE = 120, 30.0, (1280, 720)
+
+
+def _table(turn: str | None, cam: int = 2, copy_of: int | None = None):
+    """Camera table of a 4-camera take (3D triangulated and refined from the 2D as given) with camera ``cam``'s
+    detections mirrored left-right ("x"), top-bottom ("y") or turned 180° ("xy")."""
+    A = blazepose_keypoints(body_motion(FRAMES, FPS))
+    rig = ring_rig(RigSpec(n_cameras=4, size=SIZE), A.reshape(-1, 3))
+    data, _ = corrupt(np.moveaxis(rig.project(A), 0, 1), rig, "blazepose33", CorruptionSpec(1.0, 0.02, 0.05, seed=0))
+    if turn:
+        w, h = SIZE
+        d = data[:, cam, 0]
+        if "x" in turn:
+            d[..., 0] = w - 1 - d[..., 0]
+        if "y" in turn:
+            d[..., 1] = h - 1 - d[..., 1]
+        if turn in ("x", "y"):  # a mirror image shows the left side where the right was: the detector says so
+            d = d[:, get_keypoint_set("blazepose33").flip_permutation]
+        data[:, cam, 0] = d
+    if copy_of is not None:  # camera ``cam``'s video is a copy of camera ``copy_of``'s
+        data[:, cam] = data[:, copy_of]
+    kp = Keypoints2D(data, rig.names, "blazepose33", FPS)
+    tri = triangulate.run(rig, kp, triangulate.Config(repair_swaps=False))
+    points, _ = refine.run(rig, kp, tri, refine.Config(swaps=False))
+    return camera_table(rig, kp, points)
+
+
+@pytest.mark.parametrize("turn, what", [("x", "mirrored left-right"), ("xy", "upside down (turned 180°)"),
+                                        ("y", "mirrored top-bottom")])
+def test_turned_footage_is_named(turn, what):
+    rows = _table(turn)
+    row = rows["cam03"]
+    assert row["flagged"] and row["turned"] == what, (row["hint"], row.get("profile"))
+    assert row["hint"].startswith(f"footage {what}? cam03's detections"), row["hint"]
+    assert "flip the video back" in row["hint"]
+    assert not any(r["flagged"] for n, r in rows.items() if n != "cam03")
+
+
+def test_footage_as_filmed_is_not_called_turned():
+    rows = _table(None)
+    assert not any(r["flagged"] or r.get("turned") for r in rows.values())
+
+
+def test_a_video_no_camera_uses_is_said_in_the_summary_and_the_report(tmp_path, monkeypatch, capsys):
+    """A video whose name is no camera of the rig was only logged once, at the start: the 3-camera result then
+    read PASS with nothing said. The report's metrics (and page) and the ``mocap run`` summary name it."""
+    from types import SimpleNamespace
+
+    from mocap import pipeline
+    from mocap.cli.stages import cmd_run
+    from mocap.io.video import unused_videos
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("cam01.mp4", "cam02.MOV", "cam04.mp4", "notes.txt"):
+        (videos / name).write_bytes(b"")
+    assert unused_videos(videos, ("cam01", "cam02", "cam03")) == ["cam04.mp4"]
+    assert unused_videos(tmp_path / "none", ("cam01",)) == []
+    metrics = {"reprojection_px": {"median": 6.2}, "bone_length_cv": {"mean": 0.014},
+               "reconstructed": {"frames_all_joints": 1.0}, "cameras": {}, "videos_not_used": ["cam04.mp4"],
+               "verdict": {"failed": [], "summary": "PASS"}}
+    result = SimpleNamespace(status={"report": "ran"}, timings={"report": 0.1}, log_file="log", outputs={},
+                             metrics=metrics, why={"report": "no earlier run"})
+    monkeypatch.setattr(pipeline, "run", lambda *a, **k: result)
+    assert cmd_run(SimpleNamespace(session="s", config=None, set=[], from_stage=None, command_line="mocap run s")) == 0
+    out = capsys.readouterr().out
+    assert "videos not used: cam04.mp4: no camera of that name in the rig" in out
+
+
+def test_a_copy_of_another_cameras_video_is_named_and_wins_over_the_calibration_hint():
+    from mocap.report import moved_too_far_hint
+
+    rows = _table(None, cam=2, copy_of=1)
+    row = rows["cam03"]
+    assert row["flagged"] and row["same_as"] == "cam02", row["hint"]
+    assert row["hint"].startswith("the same video as cam02? cam03's detections are cam02's to the pixel in 100%")
+    assert not rows["cam02"].get("same_as")  # the camera whose own video it is: not flagged, not called a copy
+    calib = {"moves_deg": {"cam03": 6.0}, "moves_mm": {"cam03": 429.0},
+             "config": {"max_move_deg": 5.0, "max_move_m": 0.3}}
+    assert moved_too_far_hint("cam03", calib, row["hint"]) == row["hint"]  # no camera move explains a copy
+    assert moved_too_far_hint("cam03", calib, "wrong person? ...").startswith("calibration? the camera refinement")
