@@ -108,7 +108,7 @@ class Tracker:
 
     def _solve(self, views: list[int], slots: list[int], f: int, prior: np.ndarray | None,
                costs: list[float] | None = None, others: np.ndarray | None = None,
-               near: float = 0.0) -> tuple[np.ndarray, list[int], list[int]]:
+               near: float = 0.0, stale: np.ndarray | None = None) -> tuple[np.ndarray, list[int], list[int]]:
         """Triangulate one person from its detections (rays); the view that disagrees most with the rest
         is dropped until all agree (of two that disagree, the one farther from the prediction ``prior``;
         without one, neither). Joints seen by fewer than two views: the prediction, moved onto the ray of
@@ -120,7 +120,8 @@ class Tracker:
         O = self.origins[views]
         weak: list[int] = []
         if prior is not None and others is not None:
-            R = own_rays(R, O, prior, others, near)
+            # a joint carried over for long (``stale`` (J,)) is no reference (a wrong one lost every later ray)
+            R = own_rays(R, O, prior if stale is None else np.where(stale[:, None], np.nan, prior), others, near)
         mine = np.isfinite(R[..., 0])  # (V, J)
         n_own = mine.sum(axis=1)
         if prior is not None and others is not None:
@@ -147,6 +148,8 @@ class Tracker:
                 r, o = R[keep[0]], O[keep[0]]
                 t = np.sum((prior - o) * r, axis=-1, keepdims=True)
                 X = np.where(np.isfinite(X), X, o + t * r)
+                # an outlying keypoint's ray, metres from the body: not this joint's prediction from now on
+                X[np.linalg.norm(X - body, axis=-1) > BODY_REACH_M] = np.nan
             X = np.where(np.isfinite(X), X, prior)
         return X, [views[k] for k in keep], dict(zip(views, mine, strict=True))
 
@@ -176,7 +179,7 @@ class Tracker:
         self._assign([t for t in confirmed if t.last3d < f - 1], f, free, out)
         self._assign(tentative, f, free, out)
         survivors = []
-        preds = {id(t): t.predict(f) for t in confirmed}
+        preds = {id(t): np.where(t.stale(f, self.fps)[:, None], np.nan, t.predict(f)) for t in confirmed}
         for t in self.live:
             got = out.get(id(t), {})
             views = sorted(got)
@@ -185,8 +188,8 @@ class Tracker:
             near = NOISE_COSTS * t.noise(RECENT)
             prior = t.predict(f)  # t itself changes only after its views are settled below
             # a weak view (mostly another person's keypoints) is not this person's detection: back to the pool
-            X, kept, own = (self._solve(views, [got[c][0] for c in views], f, prior,
-                                        [got[c][1] for c in views], others, near) if views else (None, [], {}))
+            X, kept, own = (self._solve(views, [got[c][0] for c in views], f, prior, [got[c][1] for c in views],
+                                        others, near, t.stale(f, self.fps)) if views else (None, [], {}))
             # keypoints of a view nearer another person (the other body in a merged detection): not this person's
             t.own.update({(f, c): (got[c][0], own[c]) for c in views
                           if own[c].sum() < np.isfinite(self.rays[f, c, got[c][0]][:, 0]).sum()})
@@ -217,6 +220,7 @@ class Tracker:
                         t.vel = step if t.hits == 1 else 0.5 * t.vel + 0.5 * step
                     t.hits += 1
                     t.last3d, t.X3d = f, X
+                    t.triangulated(f, X, prior)
                     t.path[f] = centre(X)
                     t.skel[f] = X
                 else:  # one view: its depth is the prediction's; the motion model fades out

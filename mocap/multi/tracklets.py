@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from mocap.multi.track import TrackConfig
 
 
+STALE_S = 0.5  # a joint not triangulated for this long is no reference when telling whose keypoints are whose
+
+
 @dataclass
 class Track:
     X: np.ndarray  # (J, 3)
@@ -41,6 +44,7 @@ class Track:
     # others' (a set given is kept as a ViewSet)
     skel: FrameStore = field(default_factory=FrameStore)  # frame → (J, 3) the skeleton, in the frames seen by two
     # views or more
+    measured: np.ndarray | None = None  # (J,) the last frame each joint was triangulated (not carried over)
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, FrameStore):
@@ -52,6 +56,19 @@ class Track:
 
     def predict(self, f: int) -> np.ndarray:
         return self.X + self.vel * (f - self.last)
+
+    def stale(self, f: int, fps: float) -> np.ndarray:
+        """(J,) bool: the joints last triangulated more than ``STALE_S`` before frame f (carried over since: their
+        prediction may be anywhere; never triangulated counts from the track's first frame)."""
+        seen = self.measured if self.measured is not None else np.full(len(self.X), self.first)
+        return f - seen > STALE_S * fps
+
+    def triangulated(self, f: int, X: np.ndarray, prior: np.ndarray) -> None:
+        """Frame f's skeleton X (J, 3) from two views or more: its joints not carried over from ``prior`` are
+        measured now."""
+        if self.measured is None:
+            self.measured = np.full(len(X), self.first)
+        self.measured[np.isfinite(X[:, 0]) & np.any(np.not_equal(X, prior), axis=1)] = f
 
     def noise(self, recent: int) -> float:
         """The usual cost of this person's detections: the median over the last ``recent`` frames (0: none)."""
