@@ -92,3 +92,37 @@ def test_a_copy_of_another_cameras_video_is_named_and_wins_over_the_calibration_
              "config": {"max_move_deg": 5.0, "max_move_m": 0.3}}
     assert moved_too_far_hint("cam03", calib, row["hint"]) == row["hint"]  # no camera move explains a copy
     assert moved_too_far_hint("cam03", calib, "wrong person? ...").startswith("calibration? the camera refinement")
+
+
+def test_a_camera_that_never_detects_a_person_standing_in_its_view_fails_the_verdict():
+    """Two cameras' names exchanged in the rig of a two-person take: each camera's detections of one person only
+    fit through the other's pose, so each person is 'seen' by two cameras and never by the other two, which saw
+    the other person. Those cameras are said (not 'ok') and the verdict fails; a camera the person is outside of
+    is not."""
+    from mocap.report.metrics import verdict
+    from mocap.types import Points3D
+
+    A = blazepose_keypoints(body_motion(FRAMES, FPS))
+    B = blazepose_keypoints(body_motion(FRAMES, FPS, seed=1)) + np.array([1.0, 0.5, 0.0])
+    rig = ring_rig(RigSpec(n_cameras=4, size=SIZE), np.concatenate([A, B]).reshape(-1, 3))
+    both = np.stack([A, B], axis=1)  # (F, P, J, 3)
+    uv = np.stack([rig.cameras[c].project(both) for c in range(4)], axis=1)  # (F, C, P, J, 2)
+    data = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)
+    data[:, 1, 0] = np.nan  # cam02 never detects person A (it detects B)
+    kp = Keypoints2D(data, rig.names, "blazepose33", FPS)
+    J = A.shape[1]
+    pts = Points3D(both, np.zeros((FRAMES, 2, J)), np.ones((FRAMES, 2, J, 4), bool), rig.names, "blazepose33", FPS)
+    rows = camera_table(rig, kp, pts, person=0)
+    assert rows["cam02"]["missed"] and rows["cam02"]["in_view_share"] == 1.0
+    assert rows["cam02"]["hint"].startswith("never detected this person although it stood in this camera's view")
+    assert not any(r["missed"] for n, r in rows.items() if n != "cam02")
+    m = {"reprojection_mm": {"median": 5.0}, "reprojection_px": {"median": 2.0}, "bone_length_cv": {"mean": 0.01},
+         "reconstructed": {"points": 1.0}, "cameras": rows}
+    v = verdict(m, 30.0, 0.05, 0.9)
+    assert not v["usable"] and "camera cam02 never detected the person although it stood in its view in 100%" in v[
+        "summary"]
+    # the same person far outside cam02's image (behind it): not in its view, not missed
+    far = both.copy()
+    far[:, 0] += 50 * (rig.cameras[1].center - both[:, 0].mean(axis=(0, 1)))
+    pts_far = Points3D(far, pts.reproj_err, pts.views, rig.names, "blazepose33", FPS)
+    assert not camera_table(rig, kp, pts_far, person=0)["cam02"]["missed"]

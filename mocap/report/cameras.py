@@ -36,6 +36,10 @@ P95_FACTOR = 2.0  # the P95 rule's ratio is this × the median's: a tail varies 
 # wrong pose drags the 3D points enough to raise the others' tails about 3×, but not their medians
 UNSEEN_HINT = ("no detection of this person in the whole take while other cameras saw it: unplugged, the "
                "wrong video, pointed elsewhere, or the person outside its view?")
+IN_VIEW = 0.8  # a camera that never detects a person inside its view this share of the frames: said and failed
+MISSED_HINT = ("never detected this person although it stood in this camera's view in {share:.0%} of the frames (the "
+               "camera detected other people): two cameras' videos swapped (named the other way round), this "
+               "camera's calibration another camera's or another setup's, or the person hidden from it throughout?")
 MIN_BAD_FRAMES = 5  # a P95 flag needs at least this many frames (and 5 %) whose median error is beyond the cutoff
 SPEED_CORRELATION = 0.5  # rank correlation of per-frame error and image speed that says "sync"
 OTHER_SCALE = 0.2  # |log| of the detected body's size over the reprojected one's: another body (a pose error: ~0.01)
@@ -224,11 +228,31 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
     seen = [r["detections"] > 0 for r in rows.values()]
     # anyone: a camera that saw another person of the take saw someone (an operator outside its view is no fault)
     anyone = (np.isfinite(kp.score) & (kp.score >= MIN_SCORE) & np.isfinite(kp.xy).all(axis=-1)).any(axis=(0, 2, 3))
+    in_view = _in_view(rig, uv, X)
     for i, row in enumerate(rows.values()):  # not a fault of the 3D (the others carry it), but never "ok"
         row["unseen"] = row["detections"] == 0 and any(seen) and not anyone[i]
+        row["in_view_share"] = float(in_view[i])
+        # it saw other people but never this one, standing in its view: its video or pose is another camera's
+        row["missed"] = bool(row["detections"] == 0 and anyone[i] and in_view[i] >= IN_VIEW)
         if row["unseen"]:
             row["hint"] = UNSEEN_HINT
+        elif row["missed"]:
+            row["hint"] = MISSED_HINT.format(share=in_view[i])
     return rows
+
+
+def _in_view(rig: Rig, uv: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """(C,) the share of the person's frames in which at least half its known joints project inside each camera's
+    image (in front of it). uv (F, C, J, 2) projected, X (F, J, 3)."""
+    known = np.isfinite(X).all(axis=-1)  # (F, J)
+    present = known.sum(axis=1) > 0
+    if not present.any():
+        return np.zeros(len(rig))
+    size = np.array([c.size for c in rig.cameras], float)[None, :, None]  # (1, C, 1, 2)
+    with np.errstate(invalid="ignore"):
+        inside = np.all((uv >= -0.5) & (uv <= size - 0.5), axis=-1) & known[:, None]  # (F, C, J)
+    share = inside.sum(axis=-1) / np.maximum(known.sum(axis=-1), 1)[:, None]
+    return (share[present] >= 0.5).mean(axis=0)
 
 
 def _swapped_videos(rows: dict[str, dict], names, uv: np.ndarray, obs: np.ndarray, det: np.ndarray, ratio: float,

@@ -236,12 +236,20 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
                            "value": float(flag["value"]), "comparison": ">", "threshold": float(flag["threshold"]),
                            "unit": "px", "note": f"{flag['ratio']:g} × the other cameras' {flag['reference']:.3g} px"
                            + (", at this camera's scale at the person" if flag.get("scaled") else "")})
+        if row.get("missed"):
+            failed.append({"metric": f"cameras.{name}.in_view_share", "label": f"camera {name} never detected the "
+                           "person in its view", "value": float(row["in_view_share"]), "comparison": "in view",
+                           "threshold": 0.0, "unit": "fraction",
+                           "text": f"camera {name} never detected the person although it stood in its view in "
+                                   f"{row['in_view_share']:.0%} of the frames"})
     return {"usable": not failed, "failed": failed,
             "summary": "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)}
 
 
 def describe(check: dict) -> str:
-    """'median reprojection 14.2 px > 8 px' ('points reconstructed 85% < 90%' for shares)."""
+    """'median reprojection 14.2 px > 8 px' ('points reconstructed 85% < 90%' for shares; a check's own ``text``)."""
+    if check.get("text"):
+        return check["text"]
     def fmt(x: float) -> str:
         if check["unit"] in ("px", "mm"):
             return f"{x:.3g} {check['unit']}"
