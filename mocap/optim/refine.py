@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocap.filters import bridged
 from mocap.optim.banded import (
     ClusterPreconditioner,
     Couplings,
@@ -54,7 +53,7 @@ from mocap.optim.banded import (
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
 from mocap.optim.refine_noise import camera_noise, group_noise
 from mocap.optim.refine_obs import LOWER, Observations, data_cost, normal_terms
-from mocap.optim.refine_parts import independent_parts, noise_ratio, part_bones, parts_noise
+from mocap.optim.refine_parts import independent_parts, noise_ratio, part_bones, parts_noise, unmeasured
 from mocap.optim.refine_start import start_points
 from mocap.optim.refine_summary import RefineSummary, summarize  # noqa: F401 (RefineSummary: the stage's import)
 from mocap.types import Rig
@@ -395,6 +394,6 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
         raise ValueError("refine: no joint has an observation; check the detections")
     if len(solved) > 1 and groups is not None:  # each part measured its own σ
         log.info("refine: 2D noise of each joint group relative to the body's: %s", parts_noise(solved))
-    out[~bridged(seen, cfg.max_gap_frames, cfg.max_gap_frames // 2)] = np.nan
+    out[unmeasured(out, seen, views, cfg.max_gap_frames)] = np.nan
     named = None if cams is None else {n: round(float(r), 2) for n, r in zip(rig.names, cams, strict=True)}
     return out, err, views, summarize(solved, uv, time.perf_counter() - t0, named)

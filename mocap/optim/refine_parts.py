@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mocap.filters import bridged
+
 
 def independent_parts(n_joints: int, bones, groups: np.ndarray | None) -> list[np.ndarray]:
     """Joint index sets (sorted) that share no bone, to be refined as separate problems: the body (group 0)
@@ -67,3 +69,25 @@ def parts_noise(solved) -> dict[int, float]:
         sig.setdefault(int(prob.groups[0]), []).append(fit.sigma)
     base = solved[0][1].sigma
     return {g: round(float(np.mean(v)) / base, 2) if base > 0 else 1.0 for g, v in sig.items()}
+
+
+DEPTHLESS_REACH_M = 1.5  # a point measured by one view, this far from its body's two-view joints: no depth
+
+
+def unmeasured(X: np.ndarray, seen: np.ndarray, views: np.ndarray, max_gap: int) -> np.ndarray:
+    """(T, J) the refined points X (T, J, 3) refine leaves out: outside every run of frames ``seen`` (T, J) by a
+    view, bridged over ``max_gap`` frames (``max_gap // 2`` at the ends); and those whose depth nothing measured:
+    outside every run seen by two views or more (``views`` (T, J, C) kept), bridged the same, and either farther
+    than ``DEPTHLESS_REACH_M`` from the median of that frame's two-view joints or in a frame with none. A single
+    view fixes a ray, not a point on it: over a long run the motion model alone places it, and on crowds it placed
+    a joint 1-3 m off, or a whole person 2.3 m up from one camera's detections of something else."""
+    two = views.sum(axis=-1) >= 2
+    with np.errstate(invalid="ignore"):
+        anchor = np.where(two[..., None], X, np.nan)
+        ok = two.any(axis=1)
+        body = np.full((len(X), 3), np.nan)
+        if ok.any():
+            body[ok] = np.nanmedian(anchor[ok], axis=1)
+        far = ~(np.linalg.norm(X - body[:, None], axis=-1) <= DEPTHLESS_REACH_M)  # NaN body (no two-view joint): far
+    depthless = np.isfinite(X[..., 0]) & ~bridged(two, max_gap, max_gap // 2) & far
+    return ~bridged(seen, max_gap, max_gap // 2) | depthless

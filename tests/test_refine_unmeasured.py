@@ -1,0 +1,35 @@
+"""Points refine leaves out (mocap.optim.refine_parts.unmeasured): long runs no view saw, and points whose depth
+no two views measured (far from the body's two-view joints, or in a frame with none) — a single view fixes a
+ray, not a point on it."""
+
+import numpy as np
+
+from mocap.optim.refine_parts import DEPTHLESS_REACH_M, unmeasured
+
+
+def _body(T=200, J=6):
+    rng = np.random.default_rng(0)
+    X = rng.normal(0, 0.3, (T, J, 3)) + np.array([0.0, 0.0, 1.0])
+    views = np.ones((T, J, 4), bool)
+    return X, views
+
+
+def test_a_joint_seen_by_two_views_or_bridged_is_kept():
+    X, views = _body()
+    views[50:70, 2, 1:] = False  # 20 frames with one view: bridged (≤ 30)
+    views[100:180, 3, 1:] = False  # 80 frames with one view, the point near the body: kept (the view bounds it)
+    drop = unmeasured(X, views.any(-1), views, 30)
+    assert not drop.any()
+
+
+def test_a_one_view_point_far_from_the_body_or_a_person_seen_by_one_view_is_left_out():
+    X, views = _body()
+    views[100:180, 3, 1:] = False
+    X[120:140, 3] += [0.0, 0.0, DEPTHLESS_REACH_M + 0.5]  # the motion model took it 2 m up along the ray
+    views[150:200, :, 1:] = False  # the whole person seen by one camera for 50 frames (to the end)
+    views[190:200, :, 0] = False  # and by none in the last 10
+    drop = unmeasured(X, views.any(-1), views, 30)
+    assert drop[120:140, 3].all() and not drop[100:120, 3].any()
+    # one view only from frame 150 to the end (longer than the 15 frames an end gap is bridged): left out
+    assert drop[150:200].all()
+    assert not drop[:100].any()
