@@ -126,3 +126,27 @@ def test_a_camera_that_never_detects_a_person_standing_in_its_view_fails_the_ver
     far[:, 0] += 50 * (rig.cameras[1].center - both[:, 0].mean(axis=(0, 1)))
     pts_far = Points3D(far, pts.reproj_err, pts.views, rig.names, "blazepose33", FPS)
     assert not camera_table(rig, kp, pts_far, person=0)["cam02"]["missed"]
+
+
+def test_intrinsics_from_another_resolution_come_before_allowing_a_larger_move():
+    """cam02's camera matrix from a 720p calibration under a 1088×1920 image: the camera refinement would move
+    it 21° and the hint said to allow that — which fitted a wrong pose (3D 98 mm off, PASS). The principal
+    point far from the image's centre is named first."""
+    import dataclasses
+
+    from mocap.report import moved_too_far_hint
+    from mocap.report.cameras import intrinsics_doubt
+
+    rig = ring_rig(RigSpec(n_cameras=4, size=SIZE), blazepose_keypoints(body_motion(10, FPS)).reshape(-1, 3))
+    cam = rig.cameras[1]
+    assert intrinsics_doubt(cam) is None  # a principal point at the centre
+    K = cam.K.copy()
+    K[:2] *= 2 / 3
+    small = dataclasses.replace(cam, K=K)
+    doubt = intrinsics_doubt(small)
+    assert doubt.startswith(f"intrinsics? {cam.name}'s principal point") and "about ×1.50" in doubt
+    calib = {"moves_deg": {cam.name: 20.8}, "moves_mm": {cam.name: 920.0},
+             "config": {"max_move_deg": 5.0, "max_move_m": 0.3}}
+    hint = moved_too_far_hint(cam.name, calib, "wrong person? ...", small)
+    assert hint.startswith("intrinsics?") and "; else calibration? the camera refinement" in hint
+    assert moved_too_far_hint(cam.name, calib, "wrong person? ...", cam).startswith("calibration?")

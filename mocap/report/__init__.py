@@ -14,7 +14,7 @@ import numpy as np
 
 from mocap.io.atomic import atomic_write_text
 from mocap.persons import person_name
-from mocap.report.cameras import flag_text
+from mocap.report.cameras import flag_text, intrinsics_doubt
 from mocap.report.metrics import compute, describe, verdict
 from mocap.session import Session
 
@@ -275,7 +275,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                 "aligned_deg": calib.get("moves_aligned_deg", {}).get(name),
                 "aligned_mm": calib.get("moves_aligned_mm", {}).get(name)}
             if row["flagged"] and calib and name in (calib.get("moved_too_far") or []):
-                row["hint"] = moved_too_far_hint(name, calib, row.get("hint"))
+                row["hint"] = moved_too_far_hint(name, calib, row.get("hint"), rig.cameras[rig.names.index(name)])
     checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px)
     metrics["verdict"] = verdict(metrics, *checks)
     if P > 1:
@@ -345,9 +345,11 @@ def _calibration_html(calib: dict | None) -> str:
             + _world_html(calib) + "</p>")
 
 
-def moved_too_far_hint(name: str, calib: dict, before: str | None) -> str:
+def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> str:
     """A flagged camera the camera refinement would have moved beyond its limits: its pose is off (bumped, or
-    a calibration of another setup), whatever its error's profile suggested (``before``)."""
+    a calibration of another setup), whatever its error's profile suggested (``before``); first its intrinsics
+    when they look wrong for its image (``cam``; allowing the move then fitted a wrong pose to them)."""
+    doubt = intrinsics_doubt(cam) if cam is not None else None
     deg, mm = calib.get("moves_deg", {}).get(name, float("nan")), calib.get("moves_mm", {}).get(name, float("nan"))
     limits = calib.get("config", {})
     max_deg, max_m = limits.get("max_move_deg", float("inf")), limits.get("max_move_m", float("inf"))
@@ -360,7 +362,7 @@ def moved_too_far_hint(name: str, calib: dict, before: str | None) -> str:
             "in calibration/refined/report.json")
     if before and before.startswith(("videos swapped?", "footage ", "the same video as")):
         return before  # swapped, flipped or copied footage: no move of one camera explains that
-    return text
+    return f"{doubt}; else {text}" if doubt else text
 
 
 def _world_html(calib: dict) -> str:

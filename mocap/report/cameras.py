@@ -347,6 +347,21 @@ def _same_footage(rows: dict[str, dict], obs: np.ndarray, det: np.ndarray) -> No
                 break
 
 
+OFF_CENTRE = 0.1  # a principal point farther than this share of the image's size from its centre: in doubt (real: < 3 %)
+
+
+def intrinsics_doubt(cam) -> str | None:
+    """What looks wrong in a camera's intrinsics for its image size (a camera matrix from another resolution puts
+    the principal point far from the centre), or None."""
+    (w, h), cx, cy = cam.size, cam.K[0, 2], cam.K[1, 2]
+    if abs(cx - (w - 1) / 2) <= OFF_CENTRE * w and abs(cy - (h - 1) / 2) <= OFF_CENTRE * h:
+        return None
+    scale = (w - 1) / (2 * cx) if cx > 0 else float("nan")
+    return (f"intrinsics? {cam.name}'s principal point ({cx:.0f}, {cy:.0f}) is far from its image's centre "
+            f"({(w - 1) / 2:.0f}, {(h - 1) / 2:.0f}) for {w}×{h}: its camera matrix may be from another resolution "
+            f"(about ×{scale:.2f}): fix the calibration's intrinsics before allowing a larger move")
+
+
 def _others(rows: dict[str, dict], stat: str, i: int, k: np.ndarray) -> float:
     """The median of the other cameras' ``stat`` in camera ``i``'s pixels (each one's pixels × its scale ``k``
     ÷ camera i's); NaN when none has it."""
