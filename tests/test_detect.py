@@ -44,7 +44,8 @@ def test_footage_problems_are_named(tmp_path):
                                          r"the 0.05 s synchronisation can explain"):
         detect.main(tmp_path, detect.Config(max_length_difference_s=0.05))
     blank_video(tmp_path / "videos" / "b.avi", n=12, fps=25.0)
-    with pytest.raises(ValueError, match="different frame rates"):
+    blank_video(tmp_path / "videos" / "c.avi", n=12)
+    with pytest.raises(ValueError, match=r"different frame rates .*: set b to 30 fps and film again"):
         detect.main(tmp_path)
     with pytest.raises(ValueError, match="variant must be one of"):
         detect.detect_video("a", tmp_path / "videos" / "a.avi", detect.Config(variant="huge"))

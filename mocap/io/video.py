@@ -224,7 +224,11 @@ def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0, 
         raise ValueError(f"cameras {unknown}: the video does not report its frame rate")
     ref = next(iter(fps.values()))
     if any(abs(f - ref) > 1e-3 * ref for f in fps.values()):
-        raise ValueError(f"cameras record at different frame rates {fps}; synchronised videos are expected")
+        most = max(fps.values(), key=lambda f: sum(abs(g - f) <= 1e-3 * f for g in fps.values()))
+        odd = sorted(c for c, f in fps.items() if abs(f - most) > 1e-3 * most)
+        raise ValueError(f"cameras record at different frame rates {fps}; synchronised videos are expected: set "
+                         f"{', '.join(odd)} to {most:g} fps and film again (converting a video's rate only repeats "
+                         "or blends frames; it cannot film the instants between them)")
     spread = max(frames.values()) - min(frames.values())
     if spread > max_difference_s * ref:
         raise ValueError(f"cameras have different frame counts {frames}: {spread} frames apart, more than the "

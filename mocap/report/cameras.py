@@ -347,7 +347,7 @@ def _same_footage(rows: dict[str, dict], obs: np.ndarray, det: np.ndarray) -> No
                 break
 
 
-OFF_CENTRE = 0.1  # a principal point farther than this share of the image's size from its centre: in doubt (real: < 3 %)
+OFF_CENTRE = 0.1  # a principal point farther than this share of the image's size from its centre (real: < 3 %)
 
 
 def intrinsics_doubt(cam) -> str | None:
