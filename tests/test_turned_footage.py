@@ -119,6 +119,10 @@ def test_a_camera_that_never_detects_a_person_standing_in_its_view_fails_the_ver
     m = {"reprojection_mm": {"median": 5.0}, "reprojection_px": {"median": 2.0}, "bone_length_cv": {"mean": 0.01},
          "reconstructed": {"points": 1.0}, "cameras": rows}
     v = verdict(m, 30.0, 0.05, 0.9)
+    assert v["usable"]  # three cameras still see the person: said, not failed (a far camera missing a small person)
+    for n in ("cam03", "cam04"):  # two cameras or fewer see the person (split by exchanged names): failed
+        m["cameras"][n] = dict(rows[n], detections=0)
+    v = verdict(m, 30.0, 0.05, 0.9)
     assert not v["usable"] and "camera cam02 never detected the person although it stood in its view in 100%" in v[
         "summary"]
     # the same person far outside cam02's image (behind it): not in its view, not missed

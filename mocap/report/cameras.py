@@ -36,7 +36,8 @@ P95_FACTOR = 2.0  # the P95 rule's ratio is this × the median's: a tail varies 
 # wrong pose drags the 3D points enough to raise the others' tails about 3×, but not their medians
 UNSEEN_HINT = ("no detection of this person in the whole take while other cameras saw it: unplugged, the "
                "wrong video, pointed elsewhere, or the person outside its view?")
-IN_VIEW = 0.8  # a camera that never detects a person inside its view this share of the frames: said and failed
+IN_VIEW = 0.8  # a camera that never detects a person inside its view this share of the frames: said (and failed
+# when two cameras or fewer see that person, see mocap.report.metrics.verdict)
 MISSED_HINT = ("never detected this person although it stood in this camera's view in {share:.0%} of the frames (the "
                "camera detected other people): two cameras' videos swapped (named the other way round), this "
                "camera's calibration another camera's or another setup's, or the person hidden from it throughout?")
@@ -356,7 +357,7 @@ def intrinsics_doubt(cam) -> str | None:
     (w, h), cx, cy = cam.size, cam.K[0, 2], cam.K[1, 2]
     if abs(cx - (w - 1) / 2) <= OFF_CENTRE * w and abs(cy - (h - 1) / 2) <= OFF_CENTRE * h:
         return None
-    scale = (w - 1) / (2 * cx) if cx > 0 else float("nan")
+    scale = np.mean([(w - 1) / (2 * cx), (h - 1) / (2 * cy)]) if cx > 0 and cy > 0 else float("nan")
     return (f"intrinsics? {cam.name}'s principal point ({cx:.0f}, {cy:.0f}) is far from its image's centre "
             f"({(w - 1) / 2:.0f}, {(h - 1) / 2:.0f}) for {w}×{h}: its camera matrix may be from another resolution "
             f"(about ×{scale:.2f}): fix the calibration's intrinsics before allowing a larger move")
