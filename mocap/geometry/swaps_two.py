@@ -177,7 +177,7 @@ def _decide_group(rig: Rig, xy: np.ndarray, xn: np.ndarray, w: np.ndarray, swapp
             e = distance(p[..., 0] - d[..., 0], p[..., 1] - d[..., 1]) / scale[k]
             r = np.minimum(e, truncate) ** 2
             data[sel] += np.where(okb[sel, :, a] & np.isfinite(r), r, 0.0).sum(axis=-1)
-    data += _bone_costs(X, A, bones, local, truncate)
+    data += _bone_costs(X, A, bones, local, truncate, mirror)
     data += EXCHANGE_PRIOR * HYPOTHESES.sum(axis=1)[None, :]
     # the chain: anchors (one state, their views as repaired) and two-view frames (four), in time order
     frames = np.concatenate([two, anchors])
@@ -282,11 +282,15 @@ def _best_path(data: list[np.ndarray], links: list[np.ndarray | None]) -> tuple[
     return state, np.array(totals)
 
 
-def _bone_costs(X: np.ndarray, A: np.ndarray, bones: np.ndarray, local: np.ndarray, truncate: float) -> np.ndarray:
+def _bone_costs(X: np.ndarray, A: np.ndarray, bones: np.ndarray, local: np.ndarray, truncate: float,
+                mirror: np.ndarray | None = None) -> np.ndarray:
     """(n, 4) the group's bones (B, 2) joint indices, of the hypotheses' points X (n, 4, nj, 3) against their
     median length in the anchors' points A (k, nj, 3) (else in the hypotheses as given and both exchanged, which
     keep the lengths): truncated squares in units of ``BONE_TOLERANCE`` of that length. A view exchanged alone
-    pairs a left detection with a right one: its bones stretch and shrink."""
+    pairs a left detection with a right one: its bones stretch and shrink. With ``mirror`` (nj,) (each joint's
+    mirror joint among the group's), a bone's reference pools its mirror bone's lengths: a mirror (both views
+    exchanged) keeps the lengths, and a left/right difference of a few mm, seen through a two-view point's noise,
+    chose the mirror of an entering person's arms for 23 frames (0.4-0.6 m off)."""
     inner = bones[(local[bones] >= 0).all(axis=1)]
     if inner.size == 0:
         return np.zeros(X.shape[:2])
@@ -294,6 +298,10 @@ def _bone_costs(X: np.ndarray, A: np.ndarray, bones: np.ndarray, local: np.ndarr
     length = np.linalg.norm(X[..., a, :] - X[..., b, :], axis=-1)  # (n, 4, B)
     ref_pts = A if A.size and finite(A).any() else X[:, [0, 3]].reshape(-1, *X.shape[2:])
     ref_len = np.linalg.norm(ref_pts[:, a] - ref_pts[:, b], axis=-1)  # (k, B)
+    if mirror is not None:  # each bone's lengths with its mirror bone's (a bone of the middle: its own twice)
+        pair = {frozenset(p): i for i, p in enumerate(zip(a.tolist(), b.tolist(), strict=True))}
+        twin = [pair.get(frozenset((mirror[i], mirror[j])), k) for k, (i, j) in enumerate(zip(a, b, strict=True))]
+        ref_len = np.concatenate([ref_len, ref_len[:, twin]])  # (2k, B)
     known = np.isfinite(ref_len).any(axis=0)
     ref = np.full(inner.shape[0], np.nan)
     ref[known] = np.nanmedian(ref_len[:, known], axis=0)
