@@ -179,7 +179,8 @@ class Tracker:
         self._assign([t for t in confirmed if t.last3d < f - 1], f, free, out)
         self._assign(tentative, f, free, out)
         survivors = []
-        preds = {id(t): np.where(t.stale(f, self.fps)[:, None], np.nan, t.predict(f)) for t in confirmed}
+        stale = {id(t): t.stale(f, self.fps) for t in self.live}
+        preds = {id(t): np.where(stale[id(t)][:, None], np.nan, t.predict(f)) for t in confirmed}
         for t in self.live:
             got = out.get(id(t), {})
             views = sorted(got)
@@ -189,7 +190,7 @@ class Tracker:
             prior = t.predict(f)  # t itself changes only after its views are settled below
             # a weak view (mostly another person's keypoints) is not this person's detection: back to the pool
             X, kept, own = (self._solve(views, [got[c][0] for c in views], f, prior, [got[c][1] for c in views],
-                                        others, near, t.stale(f, self.fps)) if views else (None, [], {}))
+                                        others, near, stale[id(t)]) if views else (None, [], {}))
             # keypoints of a view nearer another person (the other body in a merged detection): not this person's
             t.own.update({(f, c): (got[c][0], own[c]) for c in views
                           if own[c].sum() < np.isfinite(self.rays[f, c, got[c][0]][:, 0]).sum()})

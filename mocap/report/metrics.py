@@ -228,7 +228,9 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
             failed.append({"metric": metric, "label": label, "value": value, "comparison": op,
                            "threshold": float(threshold), "unit": unit})
     cameras = m.get("cameras")
-    for name, row in (cameras.items() if isinstance(cameras, dict) else ()):
+    cameras = cameras if isinstance(cameras, dict) else {}
+    seeing = sum(1 for r in cameras.values() if r.get("detections", 0) > 0)  # the cameras that detected the person
+    for name, row in cameras.items():
         flag = row.get("flag") if row.get("flagged") else None
         if flag:
             what = "median" if flag["stat"] == "median_px" else "P95"
@@ -236,7 +238,6 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
                            "value": float(flag["value"]), "comparison": ">", "threshold": float(flag["threshold"]),
                            "unit": "px", "note": f"{flag['ratio']:g} × the other cameras' {flag['reference']:.3g} px"
                            + (", at this camera's scale at the person" if flag.get("scaled") else "")})
-        seeing = sum(1 for r in cameras.values() if r.get("detections", 0) > 0)
         # said always; failed when the cameras left hold the person by two views (two cameras' names exchanged
         # split one person in two, each triangulated by a facing pair): one far camera missing a small person isn't
         if row.get("missed") and seeing <= 2:
