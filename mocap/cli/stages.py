@@ -141,7 +141,7 @@ def cmd_run(args) -> int:
             print(f"{stage}: {path}")
     m = r.metrics
     if m:
-        from mocap.report.cameras import flag_text
+        from mocap.report.cameras import flag_text, stat_label
 
         people = m.get("persons") if isinstance(m.get("persons"), list) and len(m["persons"]) > 1 else [m]
         for pm in people:  # one line per person (its own cameras, flags and hints) when there are several
@@ -150,7 +150,7 @@ def cmd_run(args) -> int:
             at = f" ({mm:.0f} mm at the person)" if mm is not None and mm == mm else ""
             cams = pm.get("cameras") if isinstance(pm.get("cameras"), dict) else {}
             flagged = {k: c for k, c in cams.items() if c.get("flagged")}
-            worst = "".join(f" ({k} {'median' if c['flag']['stat'] == 'median_px' else 'P95'} "
+            worst = "".join(f" ({k} {stat_label(c['flag'])} "
                             f"{c['flag']['value']:.1f} px: FLAGGED)" for k, c in flagged.items())
             print(f"quality: {who}reprojection median {rp['median']:.2f} px{at}{worst}, bone-length CV "
                   f"{pm['bone_length_cv']['mean']:.2%}, {pm['reconstructed']['frames_all_joints']:.0%} of frames "

@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
-from mocap.report.stats import nanmedian
+from mocap.report.stats import per_frame, rank_corr
+from mocap.report.steps import flag_steps, stat_label
 from mocap.types import Keypoints2D, Points3D, Rig
 
 MIN_SCORE = 0.2  # detections below this score are not scored (as in metrics.reprojection)
@@ -45,25 +46,6 @@ MIN_BAD_FRAMES = 5  # a P95 flag needs at least this many frames (and 5 %) whose
 SPEED_CORRELATION = 0.5  # rank correlation of per-frame error and image speed that says "sync"
 OTHER_SCALE = 0.2  # |log| of the detected body's size over the reprojected one's: another body (a pose error: ~0.01)
 OTHER_SHAPE = 0.15  # residual after the best 2D similarity, over the body's RMS radius (a pose error: ~0.04)
-
-
-def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 10:
-        return float("nan")
-    ra, rb = np.argsort(np.argsort(a[ok])).astype(float), np.argsort(np.argsort(b[ok])).astype(float)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    den = np.sqrt((ra**2).sum() * (rb**2).sum())
-    return float((ra * rb).sum() / den) if den > 0 else float("nan")
-
-
-def _per_frame(e: np.ndarray, min_joints: int = 3) -> np.ndarray:
-    """(F, J) → (F,) median over joints, NaN for frames with fewer than ``min_joints`` values."""
-    out = np.full(len(e), np.nan)
-    ok = np.isfinite(e).sum(axis=1) >= min_joints
-    if ok.any():
-        out[ok] = nanmedian(e[ok], axis=1)
-    return out
 
 
 def frame_runs(frames: np.ndarray, limit: int = 3) -> str:
@@ -97,15 +79,16 @@ def _profile(err: np.ndarray, err_flip: np.ndarray | None, obs: np.ndarray, spee
     """Time profile of one camera's error. err, err_flip: (F, J); obs, uv: (F, J, 2) detected and
     reprojected; speed: (F, J), the image speed of each joint (pixels per frame) — a time offset makes
     the error of each joint follow its speed, a pose error does not."""
-    e = _per_frame(err)
+    e = per_frame(err)
     seen = np.isfinite(e)
     bad = seen & (e > cutoff)
     n_bad = int(bad.sum())
     flip_better = float("nan")
     if err_flip is not None and n_bad:
-        ef = _per_frame(err_flip)
+        ef = per_frame(err_flip)
         flip_better = float(np.mean(ef[bad] < 0.5 * e[bad]))
-    extent = np.nanmax(obs, axis=1) - np.nanmin(obs, axis=1) if np.isfinite(obs).any() else np.full((1, 2), np.nan)
+    o = obs[np.isfinite(obs).all(axis=-1).any(axis=1)]  # the frames with a detection (no all-NaN slice)
+    extent = np.nanmax(o, axis=1) - np.nanmin(o, axis=1) if len(o) else np.full((1, 2), np.nan)
     size = float(np.nanmedian(np.linalg.norm(extent, axis=-1))) if np.isfinite(extent).any() else float("nan")
     shapes = []
     for f in np.flatnonzero(bad) if uv is not None else ():
@@ -118,7 +101,7 @@ def _profile(err: np.ndarray, err_flip: np.ndarray | None, obs: np.ndarray, spee
             "flip_fits_better_share": flip_better,
             "bad_error_to_body_size": float(np.median(e[bad]) / size) if n_bad and size > 0 else float("nan"),
             "bad_scale_change": float(scale_change), "bad_shape_residual": float(shape_residual),
-            "speed_correlation": _rank_corr(err.ravel(), speed.ravel())}
+            "speed_correlation": rank_corr(err.ravel(), speed.ravel())}
 
 
 def hint(p: dict, several: bool = False) -> str:
@@ -209,7 +192,7 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
         cutoff = ratio * max(others_med, FLOOR_PX)
         p = _profile(err[:, i], None if err_flip is None else err_flip[:, i], obs[:, i], speed[:, i], cutoff,
                      uv[:, i])
-        bad_frames = p["bad_frames_share"] * np.isfinite(_per_frame(err[:, i])).sum()
+        bad_frames = p["bad_frames_share"] * np.isfinite(per_frame(err[:, i])).sum()
         for stat in ("median_px", "p95_px"):
             ref = _others(rows, stat, i, k)
             threshold = (ratio if stat == "median_px" else P95_FACTOR * ratio) * max(ref, FLOOR_PX)
@@ -223,6 +206,7 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
                 row["profile"] = p
                 row["hint"] = hint(p, several=pts.xyz.shape[1] > 1)
                 break
+    flag_steps(rows, err, speed, k, ratio, kp.fps, FLOOR_PX, SPEED_CORRELATION)
     _swapped_videos(rows, rig.names, uv, obs, det, ratio, k, flip if err_flip is not None else None)
     _turned_footage(rows, rig, uv, obs, det, ratio, k, flip if err_flip is not None else None)
     _same_footage(rows, obs, det)
@@ -267,9 +251,9 @@ def _swapped_videos(rows: dict[str, dict], names, uv: np.ndarray, obs: np.ndarra
     flagged = [i for i, r in enumerate(rows.values()) if r["flagged"]]
 
     def fit(i: int, j: int) -> float:  # camera i's detections through camera j's pose
-        per = [_per_frame(np.where(det[:, i], np.linalg.norm(uv[:, j] - obs[:, i], axis=-1), np.nan))]
+        per = [per_frame(np.where(det[:, i], np.linalg.norm(uv[:, j] - obs[:, i], axis=-1), np.nan))]
         if flip is not None:
-            per.append(_per_frame(np.where(det[:, i][:, flip], np.linalg.norm(uv[:, j] - obs[:, i][:, flip], axis=-1),
+            per.append(per_frame(np.where(det[:, i][:, flip], np.linalg.norm(uv[:, j] - obs[:, i][:, flip], axis=-1),
                                            np.nan)))
         e = np.fmin.reduce(per) if len(per) > 1 else per[0]
         return float(np.nanmedian(e)) if np.isfinite(e).any() else float("nan")
@@ -314,7 +298,7 @@ def _turned_footage(rows: dict[str, dict], rig: Rig, uv: np.ndarray, obs: np.nda
             o = obs[:, i][:, flip] if lr else obs[:, i]
             d = det[:, i][:, flip] if lr else det[:, i]
             o = np.stack([w - 1 - o[..., 0] if mx else o[..., 0], h - 1 - o[..., 1] if my else o[..., 1]], axis=-1)
-            e = _per_frame(np.where(d, np.linalg.norm(uv[:, i] - o, axis=-1), np.nan))
+            e = per_frame(np.where(d, np.linalg.norm(uv[:, i] - o, axis=-1), np.nan))
             fit = float(np.nanmedian(e)) if np.isfinite(e).any() else float("nan")
             # far better turned back, and near the others (a camera whose footage is flipped is left out of the
             # camera refinement: its pose, a little off, stays so; the real demo's cam03 mirrored: 381 → 30 px)
@@ -373,7 +357,8 @@ def _others(rows: dict[str, dict], stat: str, i: int, k: np.ndarray) -> float:
 def flag_text(name: str, row: dict) -> str:
     """'cam03: median 23.6 px > 2.5 × 9.40 px (the other cameras)'."""
     f = row["flag"]
-    what = "median" if f["stat"] == "median_px" else "P95"
+    what = stat_label(f)
     at = ", at this camera's scale at the person" if f.get("scaled") else ""
     return (f"{name}: {what} {f['value']:.3g} px > {f['ratio']:g} × {f['reference']:.3g} px "
             f"(the other cameras' {what}{at})")
+

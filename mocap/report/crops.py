@@ -18,7 +18,7 @@ import numpy as np
 
 from mocap.io.proxy import shrink
 from mocap.keypoint_sets import get_keypoint_set
-from mocap.report.cameras import _per_frame
+from mocap.report.stats import per_frame
 from mocap.types import Keypoints2D, Points3D, Rig
 from mocap.view.scene import CENTRE, LEFT, RIGHT, keypoint_segments, segment_sides
 
@@ -131,7 +131,7 @@ def crop_frames(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int,
 
     err = reprojection(rig, kp, pts, person=person)
     gap = max(2, len(pts.xyz) // 25)
-    return err, {c: worst_frames(_per_frame(err[:, c]), k, gap) for c in range(len(rig))} if k > 0 else {}
+    return err, {c: worst_frames(per_frame(err[:, c]), k, gap) for c in range(len(rig))} if k > 0 else {}
 
 
 def wanted_video_frames(rig: Rig, kp: Keypoints2D, pts: Points3D, k: int, offsets: dict[str, float],
@@ -243,7 +243,7 @@ def camera_crops(rig: Rig, kp: Keypoints2D, kp_repaired: Keypoints2D, pts: Point
 
     def one(c: int) -> list[Crop]:
         cam = rig[c]
-        per, per_rep = _per_frame(err[:, c]), _per_frame(err_rep[:, c])
+        per, per_rep = per_frame(err[:, c]), per_frame(err_rep[:, c])
         frames = worst[c]
         rep = repaired_groups(repairs, c, person)
         index = {t: video_frame(t, float(offsets.get(cam.name, 0.0)), *sampling) for t in frames}

@@ -12,6 +12,7 @@ import numpy as np
 from mocap.keypoint_sets import get_keypoint_set, hand_joints
 from mocap.report.cameras import camera_table
 from mocap.report.stats import nanmedian
+from mocap.report.steps import stat_label
 from mocap.types import Keypoints2D, Points3D, Rig
 
 
@@ -233,7 +234,7 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
     for name, row in cameras.items():
         flag = row.get("flag") if row.get("flagged") else None
         if flag:
-            what = "median" if flag["stat"] == "median_px" else "P95"
+            what = stat_label(flag)
             failed.append({"metric": f"cameras.{name}.{flag['stat']}", "label": f"camera {name} {what} reprojection",
                            "value": float(flag["value"]), "comparison": ">", "threshold": float(flag["threshold"]),
                            "unit": "px", "note": f"{flag['ratio']:g} × the other cameras' {flag['reference']:.3g} px"

@@ -15,9 +15,10 @@ import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.report import svg
-from mocap.report.cameras import _per_frame, flag_text
+from mocap.report.cameras import flag_text
 from mocap.report.crops import SIDE_CSS, Crop
 from mocap.report.metrics import bone_lengths, describe, reprojection
+from mocap.report.stats import per_frame
 from mocap.view.scene import LEFT, RIGHT, keypoint_segments, segment_sides, side_of
 
 SETTINGS = {"reprojection_mm.median": "report.max_reprojection_mm",
@@ -130,10 +131,10 @@ def crops_html(crops: list[Crop], cameras: list[str], anchor: str) -> str:
 def per_camera_series(err: np.ndarray, err_raw: np.ndarray | None, names, swaps: dict) -> tuple[dict, frozenset]:
     series, dashed = {}, set()
     for i, c in enumerate(names):
-        series[c] = _per_frame(err[:, i], 1)
+        series[c] = per_frame(err[:, i], 1)
         if err_raw is not None and swaps.get(c):
             label = f"{c} as detected (before the left/right repair)"
-            series[label] = _per_frame(err_raw[:, i], 1)
+            series[label] = per_frame(err_raw[:, i], 1)
             dashed.add(label)
     return series, frozenset(dashed)
 

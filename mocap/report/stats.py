@@ -20,3 +20,22 @@ def nanmedian(x: np.ndarray, axis: int) -> np.ndarray:
     hi = np.take_along_axis(s, np.minimum(n // 2, s.shape[-1] - 1)[..., None], axis=-1)[..., 0]
     out = (lo + hi) / 2.0  # NumPy's: the sum of the two middle values (the middle one twice when odd), halved
     return np.where(n > 0, out, np.nan)
+
+
+def rank_corr(a: np.ndarray, b: np.ndarray) -> float:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 10:
+        return float("nan")
+    ra, rb = np.argsort(np.argsort(a[ok])).astype(float), np.argsort(np.argsort(b[ok])).astype(float)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = np.sqrt((ra**2).sum() * (rb**2).sum())
+    return float((ra * rb).sum() / den) if den > 0 else float("nan")
+
+
+def per_frame(e: np.ndarray, min_joints: int = 3) -> np.ndarray:
+    """(F, J) → (F,) median over joints, NaN for frames with fewer than ``min_joints`` values."""
+    out = np.full(len(e), np.nan)
+    ok = np.isfinite(e).sum(axis=1) >= min_joints
+    if ok.any():
+        out[ok] = nanmedian(e[ok], axis=1)
+    return out
