@@ -248,6 +248,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     from mocap.io.video import unused_videos
     from mocap.report import page, people
     from mocap.report.crops import CropCache, camera_crops
+    from mocap.stages.sync import read_steps
 
     P = pts.xyz.shape[1]
     kp, kp_raw, repairs = detections
@@ -255,9 +256,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     own = people.swaps_per_person(session, pts, rig.names, P) if P > 1 and swaps else None
     per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, own[p] if own else swaps) for p in range(P)]
     metrics = dict(per_person[0])
-    metrics["points_source"] = src.name
-    metrics["timings_s"] = timings or {}
-    metrics["sync_offsets_frames"] = offsets
+    metrics |= {"points_source": src.name, "timings_s": timings or {}, "sync_offsets_frames": offsets}
+    metrics |= {"sync_steps": steps} if (steps := read_steps(session)) else {}
     metrics["videos_not_used"] = unused_videos(session.root / "videos", rig.names)  # logged once, at the start
     gt = _groundtruth(session, pts)
     if gt:

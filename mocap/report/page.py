@@ -198,8 +198,11 @@ def summary_rows(m: dict) -> str:
         rows.append(("error against ground truth (MPJPE / P95)",
                      f"{m['groundtruth']['mpjpe_mm']:.1f} / {m['groundtruth']['p95_mm']:.1f} mm"))
     if m.get("sync_offsets_frames"):
-        rows.append(("camera time offsets (frames)",
-                     ", ".join(f"{k} {v:+.2f}" for k, v in m["sync_offsets_frames"].items())))
+        steps = m.get("sync_steps") or {}
+        rows.append(("camera time offsets (frames)", ", ".join(
+            f"{k} {v:+.2f}" + (" then " + ", ".join(f"{d:+.2f} from frame {f}" for f, d in steps[k][1:])
+                               + " (frames lost)" if steps.get(k) else "")
+            for k, v in m["sync_offsets_frames"].items())))
     if m.get("videos_not_used"):
         rows.append(("videos not used (no camera of that name in the rig)", ", ".join(m["videos_not_used"])))
     return "<table>" + "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows) + "</table>"

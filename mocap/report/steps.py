@@ -68,7 +68,9 @@ def step_hint(step: dict, speed_correlation: float, fps: float, follows_speed: f
     if speed_correlation >= follows_speed:
         return (f"frames dropped? {change}, and grows with the speed of the motion there (rank correlation "
                 f"{speed_correlation:.2f}): this camera's time offset changes mid-take (a recording that lost "
-                "frames); sync applies one offset per take: check the video's frame count, or cut the take there")
+                "frames) where sync found no change (it reads each part at its own offset when both parts last "
+                "sync.min_step_s and each holds against the other's offset): check the video's frame count and "
+                "timestamps, or cut the take there")
     return (f"camera moved mid-take? {change}, steadily whatever the speed: the camera was bumped or moved "
             f"{'then' if step['later'] else 'before'}, its calibration holds for one part only: recalibrate, or "
             "cut the take there")

@@ -44,6 +44,7 @@ from mocap.io.atomic import atomic_write_text
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.stages.rig_refine import used_joints
+from mocap.stages.sync_audio import audio_offsets
 from mocap.stages.sync_search import (
     EpipolarPair,
     LagSearch,
@@ -56,12 +57,13 @@ from mocap.stages.sync_search import (
     shift_tracks,
     smooth_tracks,
 )
+from mocap.stages.sync_steps import find_steps, suspect, with_steps
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
 NAME = "sync"
 HELP = "camera time offsets (epipolar lag search, sub-frame; or audio), applied only when significant"
-__all__ = ["Config", "apply_offsets", "audio_offsets", "read_offsets", "run", "main", "shift_tracks",
+__all__ = ["Config", "apply_offsets", "audio_offsets", "read_offsets", "read_steps", "run", "main", "shift_tracks",
            "smooth_tracks", "epipolar_lag"]
 
 
@@ -89,6 +91,8 @@ class Config:
     # the shortcut of a synchronised camera: when the whole take's sub-frame estimate next to the null offset
     # is within null_tolerance frames of it, and the null is a sharp minimum (its median epipolar error below
     # null_sharpness × the error null_probe_frames either side), the offset is the null: no lag search, no test
+    min_step_s: float = 5.0  # an offset that changes mid-take (frames dropped): each part at least this long,
+    # s (0: one offset per take; see mocap.stages.sync_steps)
     null_tolerance: float = 0.1  # frames (0: always search and test)
     null_sharpness: float = 0.5
     null_probe_frames: int = 3
@@ -96,6 +100,8 @@ class Config:
     def __post_init__(self) -> None:
         if self.joints not in ("limbs", "all"):
             raise ValueError(f"sync: joints must be limbs or all, got {self.joints!r}")
+        if not self.min_step_s >= 0:
+            raise ValueError(f"sync: min_step_s must be ≥ 0 s (0: one offset per take), got {self.min_step_s}")
         if self.check_frames < 1:
             raise ValueError(f"sync: check_frames must be ≥ 1, got {self.check_frames}")
         if not 0 <= self.max_half_share < 1:
@@ -130,52 +136,34 @@ def resolved(settings) -> dict:
     return association_key(settings)
 
 
-def apply_offsets(kp: Keypoints2D, offsets: dict[str, float]) -> Keypoints2D:
+def apply_offsets(kp: Keypoints2D, offsets: dict[str, float], steps: dict[str, list] | None = None) -> Keypoints2D:
     """Each camera's detections read at t + its offset (sub-frame: interpolated, left and right kept apart,
-    :func:`~mocap.stages.sync_shift.shift_views`)."""
+    :func:`~mocap.stages.sync_shift.shift_views`); a camera in ``steps`` (its offset changes mid-take:
+    [[first frame, offset], ...], :func:`~mocap.stages.sync_steps.apply_steps`) at each part's offset."""
     from mocap.stages.sync_shift import shift_views
+    from mocap.stages.sync_steps import apply_steps
 
     data = kp.data.copy()
     for c, name in enumerate(kp.camera_names):
         d = offsets.get(name, 0.0)
-        if d:
+        if (steps or {}).get(name):
+            data[:, c] = apply_steps(kp.data[:, c], steps[name],
+                                     lambda x, o: shift_views(x, o, kp.keypoint_set) if o else x)
+        elif d:
             data[:, c] = shift_views(kp.data[:, c], d, kp.keypoint_set)
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
-def audio_offsets(wavs: dict[str, Path], fps: float, max_offset_s: float) -> dict[str, float]:
-    """Offsets in frames from the audio tracks (cross-correlation of 1 kHz amplitude envelopes)."""
-    from scipy.io import wavfile
-    from scipy.signal import correlate, resample_poly
-
-    env = {}
-    for name, path in wavs.items():
-        rate, x = wavfile.read(path)
-        x = np.asarray(x, float)
-        x = x.mean(axis=1) if x.ndim > 1 else x
-        e = np.abs(x - x.mean())
-        env[name] = resample_poly(e, 1000, int(rate)) if rate != 1000 else e
-    names = list(wavs)
-    ref = env[names[0]] - env[names[0]].mean()
-    out = {names[0]: 0.0}
-    max_lag = int(max_offset_s * 1000)
-    for n in names[1:]:
-        s = env[n] - env[n].mean()
-        r = correlate(s, ref, mode="full", method="fft")
-        lags = np.arange(-len(ref) + 1, len(s))
-        keep = np.abs(lags) <= max_lag
-        out[n] = float(lags[keep][np.argmax(r[keep])]) / 1000 * fps
-    return out
-
-
 def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_lag: int, cfg: Config,
-            block: np.ndarray, half: np.ndarray, audio: bool) -> dict:
+            block: np.ndarray, half: np.ndarray, audio: bool, fps: float) -> dict:
     """Camera c's offset on the whole take and on each half, and the held-out test of it. ``raw``: every
     camera's detections xy undistorted and normalised (homogeneous)."""
     held = _null_holds(pair, null, cfg, len(half))
-    if held is not None:
+    if held is not None and (audio or not suspect(pair, null, block, cfg, fps)):
         return held
     search = None if audio else LagSearch(epipolar_lines(pair.E, raw[0], pair.focal), raw[c], max_lag)
+    if held is not None:  # near one end, some seconds at another offset (frames lost there)?
+        return with_steps(held, find_steps(pair, search, block, cfg, fps), null, cfg, [])
 
     def estimate(use: np.ndarray) -> float:
         d = null if audio else search.best(use)[0]
@@ -190,10 +178,13 @@ def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_
         why.append(f"held-out gain {100 * test.gain:.1f} % < {100 * cfg.min_heldout_gain:.0f} %")
     if abs(d_a - d_b) > max(cfg.max_half_gap, cfg.max_half_share * abs(d_all - null)):
         why.append(f"the halves disagree ({d_a:+.2f} / {d_b:+.2f} frames)")
-    return {"estimate_frames": d_all, "halves_frames": [d_a, d_b], "null_frames": null,
+    info = {"estimate_frames": d_all, "halves_frames": [d_a, d_b], "null_frames": null,
             "heldout_gain": test.gain, "p_value": test.p_value, "blocks": test.blocks,
             "heldout_px": list(test.error_px), "epipolar_px": pair.median(d_all, np.ones(len(half), bool)),
             "applied": not why, "reason": "; ".join(why) if why else "significant"}
+    # the halves a frame or more apart, or a long run of blocks off at the offset taken: frames lost mid-take?
+    look = search is not None and (abs(d_a - d_b) >= 1 or suspect(pair, null if why else d_all, block, cfg, fps))
+    return with_steps(info, find_steps(pair, search, block, cfg, fps) if look else None, null, cfg, why)
 
 
 def _null_holds(pair: EpipolarPair, null: float, cfg: Config, F: int) -> dict | None:
@@ -246,19 +237,21 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
     for c in range(1, C):
         n = names[c]
         pair = EpipolarPair(rig, None, c, normals=(smooth[0], smooth[c]))
-        info = cameras[n] = _camera(raw, pair, c, null[n], max_lag, cfg, block, half, use_audio)
+        info = cameras[n] = _camera(raw, pair, c, null[n], max_lag, cfg, block, half, use_audio, kp.fps)
         offsets[n] = info["estimate_frames"] if info["applied"] else null[n]
+    steps = {n: info["steps"] for n, info in cameras.items() if info.get("steps")}
     result = {"reference": names[0], "offsets_frames": offsets, "method": method, "cameras": cameras,
-              "fps": kp.fps, "config": asdict(cfg)}
+              "fps": kp.fps, "config": asdict(cfg)} | ({"steps": steps} if steps else {})
     result["applied"] = any(info["applied"] for info in cameras.values())
-    if any(offsets.values()):  # a last check on the whole take, all offsets together
+    if any(offsets.values()) or steps:  # a last check on the whole take, all offsets together
         frames = np.arange(0, F, max(1, -(-F // cfg.check_frames)))  # evenly spread: a median needs no more
-        moved = np.array([offsets[n] != 0 for n in names])  # the error in the views the offsets move
+        moved = np.array([offsets[n] != 0 or n in steps for n in names])  # the error in the views they move
         before = _triangulation_error(rig, kp, cfg, frames, moved)
-        after = _triangulation_error(rig, apply_offsets(kp, offsets), cfg, frames, moved)
+        after = _triangulation_error(rig, apply_offsets(kp, offsets, steps), cfg, frames, moved)
         result["triangulation_px"] = {"without": before, "with": after}
         if not after < cfg.min_gain * before:
             result["offsets_frames"] = {n: 0.0 for n in names}
+            result.pop("steps", None)
             result["applied"] = False
             for info in cameras.values():
                 if info["applied"]:
@@ -297,14 +290,16 @@ def log_result(result: dict) -> None:
     """What :func:`run` found, per camera, and the last check's verdict (the stage logs it: the camera
     refinement's check of the same test stays quiet)."""
     for n, info in result.get("cameras", {}).items():
-        if info["halves_frames"] is None:
+        if info.get("steps") and n in result.get("steps", {}):
+            log.warning("sync %s: %s", n, info["reason"])
+        elif info["halves_frames"] is None:
             log.info("sync %s: %+.2f frames: %s", n, info["estimate_frames"], info["reason"])
         else:
             log.info("sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out gain %.1f %%, p = %.2g): %s", n,
                      info["estimate_frames"], *info["halves_frames"], 100 * info["heldout_gain"], info["p_value"],
                      "applied" if info["applied"] else f"not applied, {info['reason']}")
     px = result.get("triangulation_px")
-    if px and not any(result["offsets_frames"].values()):
+    if px and not any(result["offsets_frames"].values()) and not result.get("steps"):
         log.info("sync: the offsets do not improve triangulation in the cameras they move (%.2f → %.2f px); "
                  "cameras kept as they are", px["without"], px["with"])
 
@@ -341,6 +336,15 @@ def read_offsets(session: Session) -> dict[str, float]:
     if not path.is_file():
         return {}
     return {k: float(v) for k, v in json.loads(path.read_text())["offsets_frames"].items()}
+
+
+def read_steps(session: Session) -> dict[str, list]:
+    """The cameras whose offset changes mid-take: {camera: [[first frame, offset], ...]} (see :func:`apply_offsets`)."""
+    path = session.root / "sync.json"
+    if not path.is_file():
+        return {}
+    steps = json.loads(path.read_text()).get("steps") or {}
+    return {k: [[int(f), float(d)] for f, d in v] for k, v in steps.items()}
 
 
 def session_audio(session: Session, names) -> dict[str, Path] | None:

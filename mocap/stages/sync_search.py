@@ -352,18 +352,19 @@ class HeldOut:
 
 
 def held_out(pair: EpipolarPair, estimates: tuple[float, float], null: float, block: np.ndarray,
-             half: np.ndarray) -> HeldOut:
+             half: np.ndarray, use: np.ndarray | None = None) -> HeldOut:
     """Each frame scored with the estimate made on the other half, against the null offset (0 for a
     synchronised rig, or the audio offset): the gain, and a paired test over blocks (frames next to each
-    other are not independent, blocks about are: never shorter than the differences' correlation span)."""
+    other are not independent, blocks about are: never shorter than the differences' correlation span).
+    ``use``: (F,) bool, the frames scored (all by default; a part of the take, :mod:`mocap.stages.sync_steps`)."""
     e0 = pair.per_frame(null)
     held = np.where(half == 1, pair.per_frame(estimates[0]), pair.per_frame(estimates[1]))
-    ok = np.isfinite(e0) & np.isfinite(held)
+    ok = np.isfinite(e0) & np.isfinite(held) & (True if use is None else use)
     if ok.sum() < 20:
         return HeldOut(0.0, 1.0, 0, (float("nan"), float("nan")))
     m0, m1 = float(np.median(e0[ok])), float(np.median(held[ok]))
     length = int(np.sum(block == block[0]))
-    span = correlation_span(e0 - held)
+    span = correlation_span(np.where(ok, e0 - held, np.nan))
     if span > length:  # the blocks must be longer than the frame-to-frame correlation of the differences
         block = np.arange(len(block)) // span
     diffs = []

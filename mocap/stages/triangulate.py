@@ -212,30 +212,33 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
     repair's reusable work (for :func:`run`'s ``swap_work``) when it searched. ``association``: this record
     applied (its slots and keypoint masks, while made on these keypoints) instead of ``persons``."""
     from mocap.stages import keypoints_memo
-    from mocap.stages.sync import read_offsets
+    from mocap.stages.sync import read_offsets, read_steps
 
-    offsets = read_offsets(session)
+    offsets, steps = read_offsets(session), read_steps(session)
     given = None if association is None else repr(association.get("keypoint_masks"))
-    memo = keypoints_memo.key(session, rig, offsets, cfg, (single_performer, repair_swaps, persons, given))
+    memo = keypoints_memo.key(session, rig, offsets, cfg, (single_performer, repair_swaps, persons, given, repr(steps)))
     hit = keypoints_memo.get(memo) if work is None else None  # ``work`` asks for the repair's search
     if hit is not None:
         log.debug("2D keypoints as read earlier in this run (unchanged files, rig, offsets and settings)")
         return hit
     result = _read_session_keypoints(session, rig, offsets, single_performer, repair_swaps, cfg, persons, work,
-                                     association)
+                                     association, steps)
     keypoints_memo.put(memo, result)
     return result
 
 
 def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float], single_performer: bool,
                             repair_swaps: bool | None, cfg: Config | None, persons: int | str | None,
-                            work: dict | None, association: dict | None = None) -> tuple[Keypoints2D, dict]:
+                            work: dict | None, association: dict | None = None,
+                            steps: dict | None = None) -> tuple[Keypoints2D, dict]:
     from mocap.stages.sync import apply_offsets
 
     kp = session.keypoints2d(rig)
-    if any(abs(v) > 1e-9 for v in offsets.values()):
-        log.info("applying camera time offsets %s (frames)", {k: round(v, 2) for k, v in offsets.items()})
-        kp = apply_offsets(kp, offsets)
+    if any(abs(v) > 1e-9 for v in offsets.values()) or steps:
+        log.info("applying camera time offsets %s (frames)%s", {k: round(v, 2) for k, v in offsets.items()},
+                 "".join(f"; {k} by parts from frames {[f for f, _ in v]}: {[round(d, 2) for _, d in v]}"
+                         for k, v in (steps or {}).items()))
+        kp = apply_offsets(kp, offsets, steps)
     stored, recorded = None, None
     if cfg is None:
         cfg, stored, recorded = _recorded(session)

@@ -1,0 +1,174 @@
+"""A camera whose time offset changes partway through the take: a recording that lost frames (a webcam's driver
+under load, a disk that fell behind), or repeated some. One offset for the whole take then fits neither part:
+its halves disagree and nothing is applied, or one part is shifted and the other is not.
+
+For a camera whose offset was searched and tested (not one whose null offset holds), the take is cut in parts
+of constant offset:
+
+1. each block of ``sync.block_s`` gets its own integer lag (:class:`~mocap.stages.sync_search.LagSearch` on the
+   block's frames); the cut of the block lags that leaves each side nearest its median (least absolute
+   deviation; each side at least ``sync.min_step_s``) is the candidate, kept when the sides' medians differ by
+   a frame or more;
+2. each side's offset is estimated on its own frames (integer search, then sub-frame) and each side is tested as
+   the whole take is (:func:`~mocap.stages.sync_search.held_out`: each half of the side scored with the other
+   half's estimate) against the other side's offset: both sides must pass (``sync.alpha``,
+   ``sync.min_heldout_gain``, halves agreeing), so an offset that follows what the person does (a camera-pose
+   error taken for a lag) does not make a step;
+3. the frame of the change: within the two blocks around the cut, the frame that splits the per-frame epipolar
+   error best between the two offsets (cumulative sums); the frames lost there (the change, rounded up, either
+   side of it) have no detection of that camera: no offset reads them right;
+4. each side is cut again the same way (at most ``MAX_DEPTH`` levels: up to 7 changes).
+
+Returned as the parts' first frames and offsets; :func:`apply_steps` reads each part at its offset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mocap.stages.sync_search import EpipolarPair, LagSearch, held_out
+
+MAX_DEPTH = 3
+SUSPECT = 2.0  # see suspect()
+
+
+def find_steps(pair: EpipolarPair, search: LagSearch, block: np.ndarray, cfg, fps: float) -> list | None:
+    """[[first frame, offset], ...] of the camera's parts (the first from frame 0; a part's first frames may be
+    lost, see :func:`apply_steps`), or None when its offset does not change. ``block``: (F,) every frame's
+    block (:func:`~mocap.stages.sync_search.halves`); ``cfg``: :class:`mocap.stages.sync.Config`."""
+    side = _side(block, cfg, fps)
+    if side is None:
+        return None
+    ids = np.unique(block)
+    lags = np.array([_lag(search, block == b) for b in ids])
+    cuts = sorted(_cuts(lags, 0, len(ids), side, MAX_DEPTH))
+    d: list[float] = []
+    while cuts:  # every two neighbouring parts must each hold against the other's offset, else they are one
+        bounds = [0, *cuts, len(ids)]
+        parts = [(block >= ids[bounds[i]]) & (block < (ids[bounds[i + 1]] if bounds[i + 1] < len(ids) else np.inf))
+                 for i in range(len(bounds) - 1)]
+        d = [_estimate(pair, search, u, cfg.subframe) for u in parts]
+        weak = next((i for i in range(len(cuts)) if not (
+            abs(d[i + 1] - d[i]) >= 1 and _holds(pair, search, block, cfg, parts[i], d[i + 1])
+            and _holds(pair, search, block, cfg, parts[i + 1], d[i]))), None)
+        if weak is None:
+            break
+        del cuts[weak]
+    if not cuts:
+        return None
+    return [[0, d[0]]] + [[_frame(pair, block, ids, c, d[i], d[i + 1]), d[i + 1]] for i, c in enumerate(cuts)]
+
+
+def with_steps(info: dict, steps: list | None, null: float, cfg, why: list[str]) -> dict:
+    """A camera's sync record (``info``; ``why``: why its whole-take offset was not applied), with the parts of
+    a take whose offset changes mid-take (``steps``, :func:`find_steps`): each part at its own offset (a part's
+    within ``sync.null_tolerance`` of the null at the null), the first part's the camera's offset."""
+    if not steps:
+        return info
+    steps = [[f, null if abs(d - null) <= cfg.null_tolerance else d] for f, d in steps]
+    changes = ", ".join(f"{b[1] - a[1]:+.2f} at frame {b[0]}" for a, b in zip(steps, steps[1:], strict=False))
+    whole = info["reason"] if info["halves_frames"] is None else "; ".join(why) or "significant"
+    return info | {"estimate_frames": steps[0][1], "steps": steps, "applied": True,
+                   "reason": f"the offset changes mid-take (frames dropped or repeated?): {changes}; each part "
+                             f"tested against its neighbours' offsets (the whole take: {whole})"}
+
+
+def suspect(pair: EpipolarPair, null: float, block: np.ndarray, cfg, fps: float) -> bool:
+    """A camera whose null offset holds on the whole take may still have lost frames near one end: some
+    ``min_step_s`` worth of blocks whose median epipolar error at the null is over twice the take's (then
+    :func:`find_steps` searches; a cheap look first, as the null shortcut is there to spare the search)."""
+    side = _side(block, cfg, fps)
+    if side is None:
+        return False
+    e = pair.per_frame(null)
+    if not np.isfinite(e).any():
+        return False
+    m = np.nanmedian(e)
+    ids = np.unique(block)
+    per = np.array([np.median(v) if (v := e[block == b][np.isfinite(e[block == b])]).size else np.nan for b in ids])
+    bad = np.concatenate([[0], (per > SUSPECT * m).astype(int), [0]])
+    edges = np.flatnonzero(np.diff(bad))  # starts and ends of the runs of bad blocks
+    return bool(np.any(edges[1::2] - edges[::2] >= side))  # one run as long as a part: frames lost there
+
+
+def _side(block: np.ndarray, cfg, fps: float) -> int | None:
+    """Blocks each part must have at least (``sync.min_step_s``); None when the take cannot have two."""
+    if not cfg.min_step_s > 0 or len(block) == 0:
+        return None
+    length_s = int(np.sum(block == block[0])) / fps
+    side = max(2, int(np.ceil(cfg.min_step_s / length_s - 1e-9)))
+    return side if len(np.unique(block)) >= 2 * side else None
+
+
+def _estimate(pair: EpipolarPair, search: LagSearch, use: np.ndarray, subframe: bool) -> float:
+    d = search.best(use)[0]
+    return pair.refine(d, use) if subframe else d
+
+
+def _cuts(lags: np.ndarray, a: int, b: int, side: int, depth: int) -> list[int]:
+    """Candidate changes (block indices) in lags[a:b]: the best cut, then the best in each side, ``depth`` deep."""
+    c = _cut(lags[a:b], side) if depth > 0 and b - a >= 2 * side else None
+    if c is None:
+        return []
+    return [a + c] + _cuts(lags, a, a + c, side, depth - 1) + _cuts(lags, a + c, b, side, depth - 1)
+
+
+def _lag(search: LagSearch, use: np.ndarray) -> float:
+    d, e = search.best(use)
+    return d if np.isfinite(e) else np.nan
+
+
+def _cut(lags: np.ndarray, side: int) -> int | None:
+    """The block index that splits ``lags`` into two runs each nearest its median (least total absolute
+    deviation), each at least ``side`` blocks with at least half of them known; None when the medians are
+    less than a frame apart."""
+    best, where = np.inf, None
+    for c in range(side, len(lags) - side + 1):
+        a, b = lags[:c], lags[c:]
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if len(a) < side / 2 or len(b) < side / 2:
+            continue
+        ma, mb = np.median(a), np.median(b)
+        cost = np.abs(a - ma).sum() + np.abs(b - mb).sum()
+        if cost < best and abs(ma - mb) >= 1:
+            best, where = cost, c
+    return where
+
+
+def _holds(pair, search, block, cfg, use: np.ndarray, other: float) -> bool:
+    """The frames ``use`` (one side) have an offset of their own against ``other`` (the other side's): the
+    held-out test of each half of the side with the other half's estimate, as :mod:`mocap.stages.sync` tests a
+    whole take against its null offset."""
+    frames = np.flatnonzero(use)
+    mid = frames[len(frames) // 2]
+    half = (np.arange(len(block)) >= mid).astype(int)
+    d_a, d_b = (_estimate(pair, search, use & (half == h), cfg.subframe) for h in (0, 1))
+    test = held_out(pair, (d_a, d_b), other, block, half, use)
+    d = _estimate(pair, search, use, cfg.subframe)
+    return bool(test.p_value < cfg.alpha and test.gain >= cfg.min_heldout_gain
+                and abs(d_a - d_b) <= max(cfg.max_half_gap, cfg.max_half_share * abs(d - other)))
+
+
+def _frame(pair: EpipolarPair, block: np.ndarray, ids: np.ndarray, cut: int, d_left: float, d_right: float) -> int:
+    """The frame where the offset changes: in the blocks either side of the cut, the split that leaves the
+    least per-frame error with ``d_left`` before it and ``d_right`` from it."""
+    near = np.flatnonzero((block >= ids[cut - 1]) & (block <= ids[cut]))
+    e_l, e_r = (np.nan_to_num(pair.per_frame(d)[near], nan=0.0) for d in (d_left, d_right))
+    cost = np.concatenate([[0.0], np.cumsum(e_l)]) + (e_r.sum() - np.concatenate([[0.0], np.cumsum(e_r)]))
+    return int(near[0] + np.argmin(cost))
+
+
+def apply_steps(data: np.ndarray, parts: list, shift) -> np.ndarray:
+    """One camera's detections (F, P, J, 3) with each part [first, offset] read at its offset (``shift(data,
+    offset)``: :func:`~mocap.stages.sync_shift.shift_views`); the frames around a change that neither offset
+    reads right (the change's size rounded up, either side of it) are NaN."""
+    out = np.full_like(data, np.nan)
+    F = len(data)
+    for k, (first, offset) in enumerate(parts):
+        end = parts[k + 1][0] if k + 1 < len(parts) else F
+        out[first:end] = shift(data, offset)[first:end]
+    for k in range(1, len(parts)):
+        lost = int(np.ceil(abs(parts[k][1] - parts[k - 1][1])))
+        at = parts[k][0]
+        out[max(0, at - lost):min(F, at + lost)] = np.nan
+    return out
