@@ -2,22 +2,23 @@
 under load, a disk that fell behind), or repeated some. One offset for the whole take then fits neither part:
 its halves disagree and nothing is applied, or one part is shifted and the other is not.
 
-For a camera whose offset was searched and tested (not one whose null offset holds), the take is cut in parts
-of constant offset:
+For a camera whose offset was searched and whose halves disagree by a frame or more, or whose offset leaves a
+long run of blocks off (:func:`suspect`, also for a camera whose null offset holds), the take is cut in parts of
+constant offset:
 
 1. each block of ``sync.block_s`` gets its own integer lag (:class:`~mocap.stages.sync_search.LagSearch` on the
    block's frames); the cut of the block lags that leaves each side nearest its median (least absolute
-   deviation; each side at least ``sync.min_step_s``) is the candidate, kept when the sides' medians differ by
-   a frame or more;
-2. each side's offset is estimated on its own frames (integer search, then sub-frame) and each side is tested as
-   the whole take is (:func:`~mocap.stages.sync_search.held_out`: each half of the side scored with the other
-   half's estimate) against the other side's offset: both sides must pass (``sync.alpha``,
-   ``sync.min_heldout_gain``, halves agreeing), so an offset that follows what the person does (a camera-pose
-   error taken for a lag) does not make a step;
-3. the frame of the change: within the two blocks around the cut, the frame that splits the per-frame epipolar
-   error best between the two offsets (cumulative sums); the frames lost there (the change, rounded up, either
-   side of it) have no detection of that camera: no offset reads them right;
-4. each side is cut again the same way (at most ``MAX_DEPTH`` levels: up to 7 changes).
+   deviation; each side at least ``sync.min_step_s``, the medians a frame or more apart) is a candidate, and
+   each side is cut again the same way (``MAX_DEPTH`` levels: up to 7 candidates);
+2. each part's offset is estimated on its own frames (integer search, then sub-frame), and every two
+   neighbouring parts are tested as the whole take is (:func:`~mocap.stages.sync_search.held_out`: each half of
+   a part scored with the other half's estimate), each against the other's offset: both must pass
+   (``sync.alpha``, ``sync.min_heldout_gain``, halves agreeing), else the change between them goes and the
+   parts are estimated again. An offset that follows what the person does (a camera-pose error taken for a
+   lag) makes no change;
+3. the frame of a change: within the two blocks around the cut, the frame that splits the per-frame epipolar
+   error best between the two offsets (cumulative sums); the frames that neither offset reads right there (the
+   change, rounded up, either side of it) have no detection of that camera (:func:`apply_steps`).
 
 Returned as the parts' first frames and offsets; :func:`apply_steps` reads each part at its offset.
 """
