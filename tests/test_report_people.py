@@ -164,3 +164,43 @@ def test_ground_truth_of_several_people_is_matched_person_by_person(tmp_path):
     gt = m["groundtruth"]
     assert [(p["name"], p["true_person"]) for p in gt["persons"]] == [("person1", 1), ("person2", 0)]
     assert gt["mpjpe_mm"] < 20 and all(p["mpjpe_mm"] < 20 for p in gt["persons"]), gt
+
+
+def test_a_camera_poor_for_one_person_only_is_not_sent_to_its_calibration():
+    """A camera's pose and timing are everyone's: flagged for one person ("calibration?") while at the other
+    cameras' level for the other person, the hint names that person's detections in that view instead."""
+    from body_synth import blazepose_keypoints, body_motion
+
+    from mocap.report.cameras import camera_table
+    from mocap.report.people import person_specific
+    from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
+    from mocap.types import Keypoints2D, Points3D
+
+    F, fps = 240, 60.0
+    X = np.stack([blazepose_keypoints(body_motion(F, fps, seed=s)) + [0.9 * s - 0.45, 0, 0] for s in (0, 1)], 1)
+    rig = ring_rig(RigSpec(n_cameras=4), X.reshape(-1, 3))
+    uv = np.moveaxis(rig.project(X.reshape(F, -1, 3)), 0, 1).reshape(F, 4, 2, -1, 2)
+    data = np.stack([corrupt(uv[:, :, p], rig, "blazepose33", CorruptionSpec(1.0, 0.0, 0.0, seed=p))[0][:, :, 0]
+                     for p in (0, 1)], axis=2)  # (F, C, 2, J, 3)
+    bias = data.copy()
+    bias[:, 1, 0, :, 0] += 12.0  # cam02's detections of the first person 12 px off, steadily
+    pts = Points3D(X, np.zeros(X.shape[:3]), np.ones(X.shape[:3] + (4,), bool), rig.names, "blazepose33", fps, {})
+    for d, expected in ((bias, True), (data, False)):
+        kp = Keypoints2D(d, rig.names, "blazepose33", fps)
+        per = [{"cameras": camera_table(rig, kp, pts, p)} for p in (0, 1)]
+        if not expected:
+            assert not any(r["flagged"] for m in per for r in m["cameras"].values())
+            continue
+        row = per[0]["cameras"]["cam02"]
+        assert row["flagged"] and row["hint"].startswith("calibration?"), row["hint"]
+        person_specific(per)
+        assert row["hint"].startswith("this person's detections in cam02, not the camera?"), row["hint"]
+        assert not per[1]["cameras"]["cam02"]["flagged"]
+    # the same camera off for both people: its calibration, as hinted
+    both = data.copy()
+    both[:, 1, :, :, 0] += 12.0
+    kp = Keypoints2D(both, rig.names, "blazepose33", fps)
+    per = [{"cameras": camera_table(rig, kp, pts, p)} for p in (0, 1)]
+    person_specific(per)
+    assert all(m["cameras"]["cam02"]["hint"].startswith("calibration?") for m in per), [
+        m["cameras"]["cam02"]["hint"] for m in per]

@@ -259,15 +259,14 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     metrics |= {"points_source": src.name, "timings_s": timings or {}, "sync_offsets_frames": offsets}
     metrics |= {"sync_steps": steps} if (steps := read_steps(session)) else {}
     metrics["videos_not_used"] = unused_videos(session.root / "videos", rig.names)  # logged once, at the start
-    gt = _groundtruth(session, pts)
-    if gt:
-        metrics["groundtruth"] = gt
+    metrics |= {"groundtruth": gt} if (gt := _groundtruth(session, pts)) else {}
     extra = dict(extra or {})
     person_gaps = extra.pop("person_gaps", None) or {}  # several people: each one's gap frames, by name
     metrics |= extra
     assoc = people.association_summary(session, pts)  # several people asked for: who was found
     metrics |= {"association": assoc} if assoc else {}
     calib = extra.get("calibration_refinement")
+    people.person_specific(per_person)
     for m in per_person:
         for name, row in m["cameras"].items():  # the camera refinement's move, when it ran
             row["calibration_move"] = None if not calib or name not in calib.get("moves_deg", {}) else {

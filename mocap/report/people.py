@@ -14,6 +14,8 @@ from mocap.types import Keypoints2D, Points3D, Rig
 
 MATCH_SHARE = 0.5  # a detection is a person's when its median distance to the person's reprojection is
 # below this share of the person's size in the image
+FINE = 1.5  # a camera whose error for a person is under this × the other cameras' is fine for that person
+CAMERA_HINTS = ("calibration?", "sync?", "camera moved mid-take?", "frames dropped?")  # what every person would show
 
 
 def present(pts: Points3D, p: int) -> np.ndarray:
@@ -108,3 +110,25 @@ def association_html(summary: dict) -> str:
     rows = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(f'{v:.3g}' if isinstance(v, float) else str(v))}"
                    "</td></tr>" for k, v in summary.items())
     return f"<h2>Association of the people</h2>{note}<table>{rows}</table>"
+
+
+def person_specific(per_person: list[dict]) -> None:
+    """A camera flagged for one person with a hint about the camera itself (its pose, its timing: every person
+    in its view would show it) while it is fine (under ``FINE`` × the other cameras) for every other person it
+    saw: the hint names this person's detections in that view instead (hidden in part by another person, far
+    from the camera, or found by a second look where the person stood)."""
+    for p, m in enumerate(per_person):
+        for name, row in m["cameras"].items():
+            if not row.get("flagged") or not str(row.get("hint") or "").startswith(CAMERA_HINTS):
+                continue
+            others = {person_name(k): q["cameras"][name]["ratio_to_others"]
+                      for k, q in enumerate(per_person) if k != p and name in q.get("cameras", {})}
+            others = {k: r for k, r in others.items() if np.isfinite(r)}
+            if others and max(others.values()) < FINE:
+                fine = ", ".join(f"{k} {r:.1f}×" for k, r in others.items())
+                row["hint"] = (f"this person's detections in {name}, not the camera? its error for this person is "
+                               f"{row['ratio_to_others']:.1f}× the other cameras' while for the other people it "
+                               f"is at their level ({fine}); a camera's pose and timing are everyone's: this "
+                               "person's detections there are off (partly hidden by another person, far from the "
+                               "camera, or found by a second look where the person stood): check them in the "
+                               f"review video (was: {row['hint']})")
