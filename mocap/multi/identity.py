@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DUPLICATE_M = 0.4  # torso centres nearer than this: one body (two people's torsos are at least this far apart)
+BODY_DEPTH_M = 0.2  # torso centres nearer than this cannot be two people, even hugging (a torso's depth)
 COINCIDE_M = 0.15  # two identities whose body centres are this near ...
 COINCIDE_SHARE = 0.8  # ... in this share of the frames both are seen in 3D are one person
 
@@ -36,7 +37,8 @@ COINCIDE_SHARE = 0.8  # ... in this share of the frames both are seen in 3D are 
 def births(tr: Tracker, f: int, free: np.ndarray) -> None:
     """Detections no person explains, grouped across views (:mod:`mocap.multi.associate`): a group of two
     or more views starts a tentative person unless a tracked person's torso lies within ``DUPLICATE_M`` of
-    it (then it is that person's: :func:`reanchor`)."""
+    it and that person is not located in 3D this frame by views of its own (or the group has fewer than three
+    views, or lies within ``BODY_DEPTH_M`` of it): then it is that person's (:func:`reanchor`)."""
     cs = np.argwhere(free)
     if len(cs) < 2 or len(set(cs[:, 0])) < 2:
         return
@@ -52,7 +54,11 @@ def births(tr: Tracker, f: int, free: np.ndarray) -> None:
         if any(apart(t.predict(f), X) < tr.cfg.track_max_m for t in tr.live):
             continue  # the detections of a person already tracked that its gate missed
         near = nearest_person(tr, f, X)
-        if near is not None:
+        # a person located in 3D this frame by views of its own is there: a group seen by three views (two can
+        # meet anywhere) whose torso is beyond a body's depth from its torso (and whose skeleton is a track's gate
+        # away from every prediction) is another body beside it (a hug, a lift), not its lost detections
+        beside = len(kept) >= min(3, tr.C) and torso_apart(tr, near, X) >= BODY_DEPTH_M if near is not None else False
+        if near is not None and (near.last3d < f or not beside):
             reanchor(tr, near, f, {c: s[v.index(c)] for c in kept}, free)
             continue
         slots = np.full(tr.C, -1, np.int16)
@@ -62,6 +68,11 @@ def births(tr: Tracker, f: int, free: np.ndarray) -> None:
                   path={f: centre(X)}, skel={f: X})
         t.confirmed = tr.cfg.birth_frames <= 1 and len(kept) >= min(3, tr.C)
         tr.live.append(t)
+
+
+def torso_apart(tr: Tracker, t: Track, X: np.ndarray) -> float:
+    """Distance between the torso centres of track ``t`` as seen now and of the skeleton ``X`` (J, 3)."""
+    return float(np.linalg.norm(torso_centre(t.X, tr.torso) - torso_centre(X, tr.torso)))
 
 
 def nearest_person(tr: Tracker, f: int, X: np.ndarray) -> Track | None:
