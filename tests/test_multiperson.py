@@ -164,7 +164,7 @@ def test_detector_that_finds_one_person_is_refused(caplog):
 
 
 def test_one_person_for_sync_is_never_two_mixed(take3):
-    from mocap.detect.select import one_person, select_performer
+    from mocap.detect.select import one_person, performer
 
     kp = one_person(take3.rig, take3.keypoints, 3)
     assert kp.shape[2] == 1
@@ -180,9 +180,9 @@ def test_one_person_for_sync_is_never_two_mixed(take3):
     owners, merged = np.array(owners), np.array(merged)
     main = np.bincount(owners[owners >= 0]).argmax()
     assert np.mean((owners == main) | (merged == main)) > 0.99
-    # persons = 1 keeps today's selection exactly
+    # persons = 1: the person followed in 3D that the frame-by-frame pick chose most often (mocap.detect.select)
     small = Keypoints2D(take3.keypoints.data[:60], take3.keypoints.camera_names, "coco17", 60.0)
-    assert np.array_equal(one_person(take3.rig, small, 1).data, select_performer(take3.rig, small).data, equal_nan=True)
+    assert np.array_equal(one_person(take3.rig, small, 1).data, performer(take3.rig, small).data, equal_nan=True)
 
 
 def test_mixed_identities_are_flagged_not_usable(take3):

@@ -90,6 +90,35 @@ def select_performer(rig: Rig, kp: Keypoints2D, max_error_px: float = 25.0, max_
     return Keypoints2D(out, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
+def performer(rig: Rig, kp: Keypoints2D, cfg: TrackConfig | None = None, min_score: float = 0.2) -> Keypoints2D:
+    """``detect.persons`` = 1 with several detections per view (keypoints from OpenPose, a multi-person
+    detector): the person followed in 3D through the take (the association's identities, which do not jump to
+    another actor at a crossing as :func:`select_performer`'s frame-by-frame pick did) whose detections that
+    pick chose most often, said when the views hold others; :func:`select_performer`'s pick when nobody is
+    associated."""
+    from mocap.multi.memo import associate_once
+
+    picked = select_performer(rig, kp)
+    try:
+        slots, summary = associate_once(rig, kp, "auto", cfg, min_score, progress=False, quiet=True)
+    except ValueError as e:
+        slots, summary, why = None, None, str(e)
+    if slots is None or slots.shape[2] == 0:
+        log.warning("persons = 1: no person followed across the views (%s); the performer picked frame by frame "
+                    "instead", why if slots is None else "no person seen by two cameras")
+        return picked
+    same = np.zeros(slots.shape[2], int)
+    for p in range(slots.shape[2]):
+        f, c = np.nonzero(slots[:, :, p] >= 0)
+        mine = kp.data[f, c, slots[f, c, p]]
+        same[p] = int(np.sum(np.all((mine == picked.data[f, c, 0]) | np.isnan(mine), axis=(-1, -2))))
+    best = int(np.argmax(same))
+    if slots.shape[2] > 1:
+        log.warning("detect.persons = 1 but the views hold %d people: only person%d, the performer, is reconstructed "
+                    "(--set detect.persons=auto reconstructs every one)", slots.shape[2], best + 1)
+    return _one(kp, slots, summary, best)
+
+
 def association_key(settings) -> dict:
     """What the stages before triangulation (sync, camera refinement) associate people with, part of their cache
     key (``resolved``): with several people (``detect.persons`` ≠ 1), triangulate's association settings and
@@ -103,13 +132,13 @@ def association_key(settings) -> dict:
 def one_person(rig: Rig, kp: Keypoints2D, persons: int | str = 1, cfg: TrackConfig | None = None,
                min_score: float = 0.2) -> Keypoints2D:
     """The person the stages before triangulation (sync, camera refinement) work on: with ``persons`` = 1
-    the performer (:func:`select_performer`, as always); with several people, the associated person with the
+    the performer (:func:`performer`, as triangulate keeps it); with several people, the associated person with the
     most evidence (:func:`main_person`; ``cfg``, ``min_score``: the association's), never detections of two
     people mixed."""
     if kp.shape[2] == 1:
         return kp
     if persons == 1:
-        return select_performer(rig, kp)
+        return performer(rig, kp, cfg, min_score)
     try:
         return main_person(rig, kp, persons, cfg, min_score)
     except ValueError as e:  # e.g. cameras not yet synchronised: no person meets in two views
@@ -150,7 +179,7 @@ def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Tra
     """One associated person, never two mixed: what sync and the camera refinement use when several people
     are in the views (:func:`mocap.multi.slots.best_person`)."""
     from mocap.multi.memo import associate_once
-    from mocap.multi.slots import apply_slots, best_person, decode_masks
+    from mocap.multi.slots import best_person
 
     slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False)
     if slots.shape[2] == 0:
@@ -160,6 +189,14 @@ def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Tra
     log.info("using %s of %d people (seen in %d frames, %.1f views on average, track cost %s mm)",
              f"person{best + 1}", slots.shape[2], p["frames_present"], p["views_mean"],
              "n/a" if p.get("track_cost_mm") is None else f"{p['track_cost_mm']:.0f}")
+    return _one(kp, slots, summary, best)
+
+
+def _one(kp: Keypoints2D, slots: np.ndarray, summary: dict, p: int) -> Keypoints2D:
+    """Person ``p`` of an association (``slots`` (F, C, P), its ``summary``): its detections, the keypoints
+    that are another body's left out."""
+    from mocap.multi.slots import apply_slots, decode_masks
+
     masks = decode_masks(summary.get("keypoint_masks"), kp.shape[3])
-    return apply_slots(kp, slots[:, :, best : best + 1], {(f, c, 0): m for (f, c, p), m in masks.items() if p == best})
+    return apply_slots(kp, slots[:, :, p: p + 1], {(f, c, 0): m for (f, c, q), m in masks.items() if q == p})
 

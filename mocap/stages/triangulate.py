@@ -251,9 +251,9 @@ def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float
         kp, extra["association"] = associate_keypoints(rig, kp, recorded.get("persons_requested", "auto"), cfg,
                                                         recorded)
     elif single_performer and kp.shape[2] > 1:
-        from mocap.detect.select import select_performer
+        from mocap.detect.select import performer
 
-        kp = select_performer(rig, kp)
+        kp = performer(rig, kp, cfg.association, cfg.min_score)
     if not (cfg.repair_swaps if repair_swaps is None else repair_swaps):
         return kp, extra
     from mocap.geometry.swaps import SwapConfig
