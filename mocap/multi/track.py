@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm import tqdm
 
+from mocap.keypoint_sets import get_keypoint_set
 from mocap.multi.associate import pair_affinity
 from mocap.multi.body import body_cost, torso_mask
 from mocap.multi.identity import births, drop_outside, merge_coinciding, one_owner, reacquire
@@ -335,7 +336,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         k = next((k for k, sl in enumerate(t.slots) if (sl >= 0).sum() >= 2), 0)
         v = [c for c in range(tr.C) if t.slots[k][c] >= 0]
         t.X_start = tr._solve(v, [int(t.slots[k][c]) for c in v], t.frames[k], None)[0]
-    tracks = stitch(merge_coinciding(tracks), cfg, kp.fps)
+    tracks = stitch(merge_coinciding(tracks), cfg, kp.fps, get_keypoint_set(kp.keypoint_set).limbs)
     seconds = time.perf_counter() - t0
     in3d = [sum(int((s >= 0).sum() >= 2) for s in t.slots) for t in tracks]
     kept = [t for t, n in zip(tracks, in3d, strict=True) if n >= cfg.min_person_frames]

@@ -130,8 +130,33 @@ def join_tracks(old: Track, young: Track) -> None:
     old.max_views = max(old.max_views, young.max_views)
 
 
-def stitch(tracks: list[Track], cfg: TrackConfig, fps: float) -> list[Track]:
-    """Join a track that starts after another ends, near where it ended (one person lost for a while)."""
+SIZE_RATIO = 1.15  # two tracks whose bones differ by more than this factor (median over the bones) are two people
+MIN_SIZE_FRAMES = 5  # ... each measured on at least this many frames located in 3D
+
+
+def body_size(t: Track, segments: list[tuple[int, int]]) -> np.ndarray:
+    """(S,) the median length of each segment (a, b) over the frames ``t`` was located in 3D; NaN with fewer than
+    ``MIN_SIZE_FRAMES`` of them."""
+    if len(t.skel) < MIN_SIZE_FRAMES or not segments:
+        return np.full(len(segments), np.nan)
+    X = np.stack(list(t.skel.values()))  # (n, J, 3)
+    a, b = np.array(segments).T
+    with np.errstate(invalid="ignore"):
+        return np.nanmedian(np.linalg.norm(X[:, a] - X[:, b], axis=-1), axis=0) if len(X) else np.full(len(a), np.nan)
+
+
+def other_size(a: Track, b: Track, segments: list[tuple[int, int]]) -> bool:
+    """Whether two tracks' bodies differ in size (their bones by more than ``SIZE_RATIO``, median over the bones
+    both have): a child and an adult, a tall actor and a short one, never one person."""
+    sa, sb = body_size(a, segments), body_size(b, segments)
+    ok = np.isfinite(sa) & np.isfinite(sb) & (sa > 0) & (sb > 0)
+    return bool(ok.sum() >= 3 and abs(np.log(np.median(sb[ok] / sa[ok]))) > np.log(SIZE_RATIO))
+
+
+def stitch(tracks: list[Track], cfg: TrackConfig, fps: float,
+           segments: list[tuple[int, int]] | None = None) -> list[Track]:
+    """Join a track that starts after another ends, near where it ended (one person lost for a while), unless
+    their bodies differ in size (``segments``: the keypoint set's bones, :func:`other_size`)."""
     def first3d(t: Track) -> int:
         return next((f for f, sl in zip(t.frames, t.slots, strict=True) if (sl >= 0).sum() >= 2), t.frames[0])
 
@@ -144,7 +169,8 @@ def stitch(tracks: list[Track], cfg: TrackConfig, fps: float) -> list[Track]:
             if gap <= 0 or gap > cfg.stitch_max_s * fps:
                 continue
             d = np.linalg.norm(centre(a.X_end) - centre(t.X_start))
-            if d <= cfg.track_max_m + cfg.coast_speed * gap / fps and d < best_d:
+            near = d <= cfg.track_max_m + cfg.coast_speed * gap / fps
+            if near and d < best_d and not other_size(a, t, segments or []):
                 best, best_d = a, d
         if best is None:
             out.append(t)
