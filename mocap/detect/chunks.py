@@ -189,9 +189,6 @@ def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None, e
     if slots is not None:
         with contextlib.suppress(queue.Empty):
             worker.slot = slots.get(timeout=5.0)
-    if os.environ.get("MOCAP_PIN") and worker.slot is not None and hasattr(os, "sched_setaffinity"):
-        cores = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cores[int(worker.slot) % len(cores)]})
     for name in DEFERRED:
         defer_import(name)
     if multiprocessing.parent_process() is not None:  # a pool's child (not a test calling this in its process)
