@@ -136,19 +136,21 @@ MIN_SIZE_FRAMES = 5  # ... each measured on at least this many frames located in
 
 def body_size(t: Track, segments: list[tuple[int, int]]) -> np.ndarray:
     """(S,) the median length of each segment (a, b) over the frames ``t`` was located in 3D; NaN with fewer than
-    ``MIN_SIZE_FRAMES`` of them."""
+    ``MIN_SIZE_FRAMES`` of them, or for a segment never seen."""
+    out = np.full(len(segments), np.nan)
     if len(t.skel) < MIN_SIZE_FRAMES or not segments:
-        return np.full(len(segments), np.nan)
-    X = np.stack(list(t.skel.values()))  # (n, J, 3)
+        return out
     a, b = np.array(segments).T
-    with np.errstate(invalid="ignore"):
-        return np.nanmedian(np.linalg.norm(X[:, a] - X[:, b], axis=-1), axis=0) if len(X) else np.full(len(a), np.nan)
+    X = np.stack(list(t.skel.values()))  # (n, J, 3)
+    d = np.linalg.norm(X[:, a] - X[:, b], axis=-1)  # (n, S)
+    seen = np.isfinite(d).any(axis=0)
+    out[seen] = np.nanmedian(d[:, seen], axis=0)
+    return out
 
 
-def other_size(a: Track, b: Track, segments: list[tuple[int, int]]) -> bool:
-    """Whether two tracks' bodies differ in size (their bones by more than ``SIZE_RATIO``, median over the bones
-    both have): a child and an adult, a tall actor and a short one, never one person."""
-    sa, sb = body_size(a, segments), body_size(b, segments)
+def other_size(sa: np.ndarray, sb: np.ndarray) -> bool:
+    """Whether two bodies' segment lengths (:func:`body_size`) differ by more than ``SIZE_RATIO`` (median over
+    the segments both have): a child and an adult, a tall actor and a short one, never one person."""
     ok = np.isfinite(sa) & np.isfinite(sb) & (sa > 0) & (sb > 0)
     return bool(ok.sum() >= 3 and abs(np.log(np.median(sb[ok] / sa[ok]))) > np.log(SIZE_RATIO))
 
@@ -161,6 +163,7 @@ def stitch(tracks: list[Track], cfg: TrackConfig, fps: float,
         return next((f for f, sl in zip(t.frames, t.slots, strict=True) if (sl >= 0).sum() >= 2), t.frames[0])
 
     tracks = sorted(tracks, key=first3d)
+    size = {id(t): body_size(t, segments or []) for t in tracks}
     out: list[Track] = []
     for t in tracks:
         best, best_d = None, np.inf
@@ -170,11 +173,12 @@ def stitch(tracks: list[Track], cfg: TrackConfig, fps: float,
                 continue
             d = np.linalg.norm(centre(a.X_end) - centre(t.X_start))
             near = d <= cfg.track_max_m + cfg.coast_speed * gap / fps
-            if near and d < best_d and not other_size(a, t, segments or []):
+            if near and d < best_d and not other_size(size[id(a)], size[id(t)]):
                 best, best_d = a, d
         if best is None:
             out.append(t)
         else:
             join_tracks(best, t)
             best.X_end, best.last3d = t.X_end, t.last3d
+            size[id(best)] = body_size(best, segments or [])
     return out
