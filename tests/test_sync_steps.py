@@ -87,3 +87,15 @@ def test_the_stages_read_the_parts(tmp_path):
     late = slice(760, FRAMES - 10)
     assert np.nanmedian(err[late]) < 0.6 * np.nanmedian(err_raw[late]), (np.nanmedian(err[late]),
                                                                          np.nanmedian(err_raw[late]))
+
+
+def test_a_long_take_is_searched_block_by_block():
+    """5 minutes at 30 fps: the whole take's lag search scores ~150 frames, one or none in a block; the blocks
+    get a denser search of their own, else no block had a lag and no change was ever found."""
+    X = blazepose_keypoints(body_motion(9000, 30.0))
+    rig = ring_rig(RigSpec(n_cameras=4), X.reshape(-1, 3))
+    data, _ = corrupt(np.moveaxis(rig.project(X), 0, 1), rig, "blazepose33", CorruptionSpec(1.0, 0.02, 0.05, seed=1))
+    data[4500:-5, 1] = data[4505:, 1].copy()
+    data[-5:, 1] = np.nan
+    parts = sync.run(rig, Keypoints2D(data, rig.names, "blazepose33", 30.0))["steps"]["cam02"]
+    assert [round(d) for _, d in parts] == [0, -5] and abs(parts[1][0] - 4500) <= 15, parts

@@ -116,15 +116,23 @@ def performer(rig: Rig, kp: Keypoints2D, cfg: TrackConfig | None = None, min_sco
     if slots.shape[2] > 1:
         log.warning("detect.persons = 1 but the views hold %d people: only person%d, the performer, is reconstructed "
                     "(--set detect.persons=auto reconstructs every one)", slots.shape[2], best + 1)
-    return _one(kp, slots, summary, best)
+    one = _one(kp, slots, summary, best)
+    # where that identity has no detection (lost for a while, a part of the take too short to be a person), the
+    # frame-by-frame pick, unless another person holds that detection
+    data = one.data.copy()
+    for f, c in zip(*np.nonzero((slots[:, :, best] < 0) & np.isfinite(picked.data[:, :, 0, :, 0]).any(-1)),
+                    strict=True):
+        k = next((k for k in range(kp.shape[2]) if np.array_equal(kp.data[f, c, k], picked.data[f, c, 0],
+                                                                   equal_nan=True)), None)
+        if k is not None and not np.any(slots[f, c] == k):
+            data[f, c, 0] = kp.data[f, c, k]
+    return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
 def association_key(settings) -> dict:
     """What the stages before triangulation (sync, camera refinement) associate people with, part of their cache
-    key (``resolved``): with several people (``detect.persons`` ≠ 1), triangulate's association settings and
-    ``min_score``; nothing with one person."""
-    if settings.detect.persons == 1:
-        return {}
+    key (``resolved``): triangulate's association settings and ``min_score`` (with ``detect.persons`` = 1 too:
+    :func:`performer` follows the people with them when a view holds several detections)."""
     t = settings.triangulate
     return {"association": asdict(t.association), "min_score": t.min_score}
 

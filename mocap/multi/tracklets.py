@@ -131,7 +131,8 @@ def join_tracks(old: Track, young: Track) -> None:
 
 
 SIZE_RATIO = 1.15  # two tracks whose bones differ by more than this factor (median over the bones) are two people
-MIN_SIZE_FRAMES = 5  # ... each measured on at least this many frames located in 3D
+MIN_SIZE_FRAMES = 15  # ... each measured on at least this many frames located in 3D
+MAJOR_M = 0.15  # ... on the bones at least this long in both (torso, limbs: not the face's, hands' or feet's)
 
 
 def body_size(t: Track, segments: list[tuple[int, int]]) -> np.ndarray:
@@ -150,8 +151,8 @@ def body_size(t: Track, segments: list[tuple[int, int]]) -> np.ndarray:
 
 def other_size(sa: np.ndarray, sb: np.ndarray) -> bool:
     """Whether two bodies' segment lengths (:func:`body_size`) differ by more than ``SIZE_RATIO`` (median over
-    the segments both have): a child and an adult, a tall actor and a short one, never one person."""
-    ok = np.isfinite(sa) & np.isfinite(sb) & (sa > 0) & (sb > 0)
+    the major bones both have, ``MAJOR_M``): a child and an adult, a tall actor and a short one, never one person."""
+    ok = np.isfinite(sa) & np.isfinite(sb) & (sa >= MAJOR_M) & (sb >= MAJOR_M)
     return bool(ok.sum() >= 3 and abs(np.log(np.median(sb[ok] / sa[ok]))) > np.log(SIZE_RATIO))
 
 

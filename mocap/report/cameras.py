@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
-from mocap.report.stats import per_frame, rank_corr
+from mocap.report.stats import nanmedian, per_frame, rank_corr
 from mocap.report.steps import flag_steps, stat_label
 from mocap.types import Keypoints2D, Points3D, Rig
 
@@ -206,7 +206,12 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
                 row["profile"] = p
                 row["hint"] = hint(p, several=pts.xyz.shape[1] > 1)
                 break
-    flag_steps(rows, err, speed, k, ratio, kp.fps, FLOOR_PX, SPEED_CORRELATION)
+    # per frame, metres per pixel at the person in each camera: a person who walks up to one camera for a while
+    # has larger pixel errors there, not a step
+    depth = np.stack([nanmedian((X @ cam.R.T + cam.t)[..., 2], axis=1) for cam in rig.cameras], axis=1)  # (F, C)
+    focal = np.array([cam.K[0, 0] for cam in rig.cameras])
+    flag_steps(rows, err, speed, np.where(depth > 0, depth / focal, np.nan), ratio, kp.fps, FLOOR_PX,
+               SPEED_CORRELATION)
     _swapped_videos(rows, rig.names, uv, obs, det, ratio, k, flip if err_flip is not None else None)
     _turned_footage(rows, rig, uv, obs, det, ratio, k, flip if err_flip is not None else None)
     _same_footage(rows, obs, det)

@@ -15,7 +15,7 @@ from mocap.types import Keypoints2D, Points3D, Rig
 MATCH_SHARE = 0.5  # a detection is a person's when its median distance to the person's reprojection is
 # below this share of the person's size in the image
 FINE = 1.5  # a camera whose error for a person is under this × the other cameras' is fine for that person
-CAMERA_HINTS = ("calibration?", "sync?", "camera moved mid-take?", "frames dropped?")  # what every person would show
+CAMERA_HINTS = ("calibration?", "sync?")  # what every person in the camera's view would show
 
 
 def present(pts: Points3D, p: int) -> np.ndarray:
@@ -113,16 +113,20 @@ def association_html(summary: dict) -> str:
 
 
 def person_specific(per_person: list[dict]) -> None:
-    """A camera flagged for one person with a hint about the camera itself (its pose, its timing: every person
-    in its view would show it) while it is fine (under ``FINE`` × the other cameras) for every other person it
-    saw: the hint names this person's detections in that view instead (hidden in part by another person, far
-    from the camera, or found by a second look where the person stood)."""
+    """A camera flagged for one person over the whole take with a hint about the camera itself (its pose, its
+    timing: every person in its view would show it) while it is fine (unflagged, under ``FINE`` × the other
+    cameras) for every other person it saw: the hint names this person's detections in that view instead
+    (hidden in part by another person, far from the camera, or found by a second look where the person stood)."""
     for p, m in enumerate(per_person):
         for name, row in m["cameras"].items():
-            if not row.get("flagged") or not str(row.get("hint") or "").startswith(CAMERA_HINTS):
-                continue
+            if not row.get("flagged") or not str(row.get("hint") or "").startswith(CAMERA_HINTS) \
+                    or row["flag"].get("stat") == "part_median_px":  # a part of the take: the others' whole take
+                continue  # would hide it
             others = {person_name(k): q["cameras"][name]["ratio_to_others"]
                       for k, q in enumerate(per_person) if k != p and name in q.get("cameras", {})}
+            if any(q["cameras"][name].get("flagged") for k, q in enumerate(per_person)
+                   if k != p and name in q.get("cameras", {})):
+                continue  # flagged for another person too: the camera itself
             others = {k: r for k, r in others.items() if np.isfinite(r)}
             if others and max(others.values()) < FINE:
                 fine = ", ".join(f"{k} {r:.1f}×" for k, r in others.items())

@@ -1,14 +1,15 @@
 """A camera whose error changes partway through the take and stays changed: bumped (or moved) then, or frames
 dropped then (its time offset changes), while the whole take's median and P95 still look fine.
 
-Per frame, the camera's error (median over its joints) is compared with the other cameras' in the same
-frame (the median of theirs, at the person's scale: :func:`mocap.report.cameras.camera_table`'s units). A
-frame is bad when the camera's error is above ``ratio`` × the others'. The take is cut in two where the cut
-explains the bad frames best (bad on one side, not on the other: an exact minimum over every cut, two
-cumulative sums); a step is said when the bad side is at least ``MIN_SHARE`` of the frames and ``MIN_S``
-long, bad in most of its frames (not bursts), its median ratio above ``ratio``, and the other side's median
-under ``CLEAN`` × ``ratio``. Whether the error follows the speed of the motion on the bad side (a time offset
-does; a pose error does not) says which of the two it is.
+Per frame, the camera's error (median over its joints) is compared with the other cameras' in the same frame
+(the median of theirs, brought to this camera's pixels frame by frame by the metres per pixel at the person in
+each camera, so a person who walks up to one camera for a while is no step). A frame is bad when the camera's
+error is above ``ratio`` × the others'. The take is cut in two where the cut explains the bad frames best (bad
+on one side, not on the other: an exact minimum over every cut, two cumulative sums); a step is said when each
+side is at least ``MIN_SHARE`` of the frames and ``MIN_S`` long, the bad side's median ratio is above ``ratio``
+and each of its quarters' above ``CLEAN`` × ``ratio`` (bad throughout, not a burst next to the cut), and the
+other side's median under ``CLEAN`` × ``ratio``. Whether the error follows the speed of the motion on the bad
+side (a time offset does; a pose error does not) says which of the two it is.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ def step_hint(step: dict, speed_correlation: float, fps: float, follows_speed: f
             else f"until frame {step['last']} ({step['last'] / fps:.1f} s)")
     change = (f"its error is {step['bad']:.1f} px {when} against {step['good']:.1f} px in frames "
               f"{step['good_first']}–{step['good_last']} (the other cameras {step['reference']:.1f} px)")
+    if not np.isfinite(speed_correlation):
+        return (f"frames dropped or camera moved mid-take? {change}: check this camera's video there (its frame "
+                "count and timestamps, or whether it was bumped), or cut the take there")
     if speed_correlation >= follows_speed:
         return (f"frames dropped? {change}, and grows with the speed of the motion there (rank correlation "
                 f"{speed_correlation:.2f}): this camera's time offset changes mid-take (a recording that lost "
@@ -76,18 +80,19 @@ def step_hint(step: dict, speed_correlation: float, fps: float, follows_speed: f
             "cut the take there")
 
 
-def flag_steps(rows: dict[str, dict], err: np.ndarray, speed: np.ndarray, k: np.ndarray, ratio: float, fps: float,
-               floor: float, follows_speed: float) -> None:
+def flag_steps(rows: dict[str, dict], err: np.ndarray, speed: np.ndarray, scale: np.ndarray, ratio: float,
+               fps: float, floor: float, follows_speed: float) -> None:
     """A camera whose error changed partway through the take and stayed changed (:func:`step_change`, frame by
     frame against the other cameras): flagged, with what to check (bumped, or frames dropped), in place of a
     flag on its whole take (whose hint reads the take as a whole)."""
     if len(rows) < 3:  # two cameras: either one's error is the other's
         return
-    pf = np.stack([per_frame(err[:, i]) for i in range(err.shape[1])], axis=1) * k  # (F, C) at one scale
+    pf = np.stack([per_frame(err[:, i]) for i in range(err.shape[1])], axis=1)  # (F, C) px
+    at = pf * scale  # (F, C) metres at the person, frame by frame (``scale``: metres per pixel there)
     for i, row in enumerate(rows.values()):  # a step says more than a flag's whole-take profile: it wins
         if not np.isfinite(row["median_px"]):
             continue
-        step = step_change(pf[:, i] / k[i], nanmedian(np.delete(pf, i, axis=1), axis=1) / k[i], ratio, fps, floor)
+        step = step_change(pf[:, i], nanmedian(np.delete(at, i, axis=1), axis=1) / scale[:, i], ratio, fps, floor)
         if step is None:
             continue
         part = slice(step["first"], step["last"] + 1)

@@ -30,6 +30,7 @@ import numpy as np
 from mocap.stages.sync_search import EpipolarPair, LagSearch, held_out
 
 MAX_DEPTH = 3
+PER_BLOCK = 4  # coarse frames of the lag search in each block (a lag needs 20 keypoint pairs)
 SUSPECT = 2.0  # see suspect()
 
 
@@ -41,6 +42,8 @@ def find_steps(pair: EpipolarPair, search: LagSearch, block: np.ndarray, cfg, fp
     if side is None:
         return None
     ids = np.unique(block)
+    if len(search.t) < PER_BLOCK * len(ids):  # the whole take's search scores ~150 frames: too few for each block
+        search = LagSearch(search.lines, search.nc, int(search.lags[-1]), coarse_frames=PER_BLOCK * len(ids))
     lags = np.array([_lag(search, block == b) for b in ids])
     cuts = sorted(_cuts(lags, 0, len(ids), side, MAX_DEPTH))
     d: list[float] = []
