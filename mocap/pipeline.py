@@ -105,9 +105,8 @@ def _remove_dead_parts(root: Path) -> None:
 
 @contextmanager
 def _ctrl_c_never_lost():
-    """A Ctrl-C whose KeyboardInterrupt is raised inside a callback Python cannot propagate from (a weakref
-    finaliser, e.g. h5py freeing an object) is printed as "Exception ignored" and lost. Note every
-    Ctrl-C in a flag as well, and stop at the next check (:func:`_check_interrupt`)."""
+    """A Ctrl-C whose KeyboardInterrupt is raised inside a callback Python cannot propagate from (a weakref finaliser,
+    e.g. h5py freeing an object) is printed as "Exception ignored" and lost: noted in a flag too, checked next."""
     import signal
     import threading
 
@@ -144,6 +143,16 @@ _interrupt_flags: list[dict] = []
 def _check_interrupt() -> None:
     if any(f["hit"] for f in _interrupt_flags):
         raise KeyboardInterrupt
+
+
+def _ctrl_c_in(e: BaseException | None) -> bool:
+    """Whether a KeyboardInterrupt caused the error ``e`` (its causes and contexts), or a Ctrl-C was noted."""
+    while e is not None and not isinstance(e, KeyboardInterrupt):
+        e = e.__cause__ or e.__context__
+    return e is not None or any(f["hit"] for f in _interrupt_flags)
+
+
+INTERRUPTED = "interrupted during %s; nothing half-written is left behind: run the same command again to resume"
 
 
 # ----- the runner ---------------------------------------------------------------------------------
@@ -219,16 +228,18 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
             current = "the overlay videos"
             ahead.close(failed=False)
             ahead.warm.join()
+        except Exception as e:  # a Ctrl-C wrapped in another error (CPython 3.11 wraps one raised while a class
+            if ahead is not None:  # is made, e.g. during an import: "Error calling __set_name__") is a Ctrl-C
+                ahead.close(failed=True)
+            if not _ctrl_c_in(e):
+                log.error("%s failed: %s", f"stage {current}" if current in names else current, e)
+                raise
+            log.warning(INTERRUPTED, current)
+            raise KeyboardInterrupt from e
         except KeyboardInterrupt:
             if ahead is not None:
                 ahead.close(failed=True)
-            log.warning("interrupted during %s; nothing half-written is left behind: run the same command again "
-                        "to resume", current)
-            raise
-        except Exception as e:
-            if ahead is not None:
-                ahead.close(failed=True)
-            log.error("%s failed: %s", f"stage {current}" if current in names else current, e)
+            log.warning(INTERRUPTED, current)
             raise
         finally:
             small.close()

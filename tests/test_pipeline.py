@@ -81,6 +81,24 @@ def test_missing_calibration_and_missing_video_are_named(tmp_path, session):
         run(s2, progress=False)
 
 
+def test_a_ctrl_c_wrapped_in_another_error_is_an_interrupt(session, monkeypatch, caplog):
+    """CPython 3.11 wraps a KeyboardInterrupt raised while a class is made (an import during a stage) in a
+    RuntimeError ("Error calling __set_name__ ..."): the run is interrupted (exit 130, resumable), not failed."""
+    from mocap.stages import fit
+
+    def wrapped(*a, **k):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise RuntimeError("Error calling __set_name__ on 'cached_property' instance '_eye' in 'View'") from e
+
+    monkeypatch.setattr(fit, "main", wrapped)
+    with caplog.at_level("WARNING"), pytest.raises(KeyboardInterrupt):
+        run(session, sets=FAST, progress=False)
+    assert "interrupted during stage fit" in caplog.text or "interrupted during fit" in caplog.text, caplog.text
+    assert "failed" not in caplog.text
+
+
 def test_interrupted_run_leaves_nothing_half_written_and_resumes(session, monkeypatch):
     from mocap.stages import fit
 
