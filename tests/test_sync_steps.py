@@ -99,3 +99,20 @@ def test_a_long_take_is_searched_block_by_block():
     data[-5:, 1] = np.nan
     parts = sync.run(rig, Keypoints2D(data, rig.names, "blazepose33", 30.0))["steps"]["cam02"]
     assert [round(d) for _, d in parts] == [0, -5] and abs(parts[1][0] - 4500) <= 15, parts
+
+
+def test_the_cameras_are_refined_on_the_parts_read_right():
+    """The camera refinement runs sync's test on its rig; when a camera lost frames, the cameras are refined
+    again on each part read at its offset (not on the later part misread by the lost frames)."""
+    from mocap.bench.robustness import rig_errors
+    from mocap.stages import rig_refine
+    from mocap.stages.rig_lags import refine_with_lags
+
+    rig, kp, _, _ = _take({700: 5})
+    given = moved_rig(rig, seed=3)
+    sync.forget_remembered()
+    refined, report = refine_with_lags(given, kp, rig_refine.Config(), sync.Config())
+    assert refined is not None and report["lags"]["refined_on_parts"] == ["cam02"], report.get("lags")
+    clean = refine_with_lags(given, _take()[1], rig_refine.Config(), sync.Config())[0]
+    (c, r), (c0, r0) = rig_errors(refined, rig), rig_errors(clean, rig)
+    assert np.max(c) <= 1.5 * np.max(c0) + 0.5 and np.max(r) <= 1.5 * np.max(r0) + 0.005, (c, r, c0, r0)

@@ -91,8 +91,16 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
         check = sync.remembered_run(now, synced_on(raw, now), sync_cfg, audio)  # what the sync stage reuses
         offsets = {n: d for n, d in check["offsets_frames"].items() if d}
         used = {}
+    parts = check.get("steps")
+    if parts:  # a camera whose offset changes mid-take (frames lost): the cameras refined on each part read right
+        refined, report = rig_refine.candidate(rig, refined_on(sync.apply_offsets(raw, check["offsets_frames"], parts)),
+                                               cfg, persons)
+        now = _judge(rig, refined, report)
+        check = sync.remembered_run(now, synced_on(raw, now), sync_cfg, audio)  # what the sync stage reuses
+        offsets = {n: d for n, d in check["offsets_frames"].items() if d}
     report["lags"] = {"offsets_frames": used, "applied_frames": offsets, "refined_again": len(rounds),
-                      "method": check["method"], "tried_unproven": tried, "before": rounds}
+                      "method": check["method"], "tried_unproven": tried, "before": rounds,
+                      "refined_on_parts": sorted(parts or {})}
     return _applied(refined, report)
 
 
