@@ -141,7 +141,8 @@ def cmd_run(args) -> int:
             print(f"{stage}: {path}")
     m = r.metrics
     if m:
-        from mocap.report.cameras import flag_text, stat_label
+        from mocap.report.cameras import flag_text
+        from mocap.report.steps import stat_label
 
         people = m.get("persons") if isinstance(m.get("persons"), list) and len(m["persons"]) > 1 else [m]
         for pm in people:  # one line per person (its own cameras, flags and hints) when there are several

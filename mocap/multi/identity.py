@@ -57,8 +57,7 @@ def births(tr: Tracker, f: int, free: np.ndarray) -> None:
         # a person located in 3D this frame by views of its own is there: a group seen by three views (two can
         # meet anywhere) whose torso is beyond a body's depth from its torso (and whose skeleton is a track's gate
         # away from every prediction) is another body beside it (a hug, a lift), not its lost detections
-        beside = len(kept) >= 3 and torso_apart(tr, near, X) >= BODY_DEPTH_M if near is not None else False
-        if near is not None and (near.last3d < f or not beside):
+        if near is not None and not (near.last3d == f and len(kept) >= 3 and torso_apart(tr, near, X) >= BODY_DEPTH_M):
             reanchor(tr, near, f, {c: s[v.index(c)] for c in kept}, free)
             continue
         slots = np.full(tr.C, -1, np.int16)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
-from mocap.report.stats import nanmedian, per_frame, rank_corr
+from mocap.report.stats import per_frame, rank_corr
 from mocap.report.steps import flag_steps, stat_label
 from mocap.types import Keypoints2D, Points3D, Rig
 
@@ -138,13 +138,15 @@ def hint(p: dict, several: bool = False) -> str:
 
 def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: dict | None = None,
                  ratio: float = 2.5, swaps_repaired: dict | None = None,
-                 scales: np.ndarray | None = None) -> dict[str, dict]:
+                 scales: np.ndarray | None = None, mpp: np.ndarray | None = None) -> dict[str, dict]:
     """{camera: median_px, p95_px, median_mm, p95_mm (at the person), detections, kept_share,
     sync_offset_frames, swaps_repaired (None when no repair ran; default: ``pts.info["swaps_repaired"]``),
     ratio_to_others, flagged, flag (the rule that fired), unseen (no detection while another camera has some:
     not flagged, the others carry the 3D, but said), hint (what to check; None when neither),
     profile (what the hint was read from)}. ``scales``: (C,) each camera's metres per pixel at the person
-    (:func:`mocap.report.metrics.camera_scales`); without them, or with one missing, pixels are compared."""
+    (:func:`mocap.report.metrics.camera_scales`); without them, or with one missing, pixels are compared.
+    ``mpp``: (F, C) the same frame by frame (:func:`mocap.report.metrics.metres_per_px`), for the check of an
+    error that changes mid-take (:func:`mocap.report.steps.flag_steps`)."""
     X = pts.xyz[:, person]  # (F, J, 3)
     F, J = X.shape[:2]
     uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape((len(rig), F, J, 2)), 0, 1)  # (F, C, J, 2)
@@ -206,12 +208,10 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
                 row["profile"] = p
                 row["hint"] = hint(p, several=pts.xyz.shape[1] > 1)
                 break
-    # per frame, metres per pixel at the person in each camera: a person who walks up to one camera for a while
-    # has larger pixel errors there, not a step
-    depth = np.stack([nanmedian((X @ cam.R.T + cam.t)[..., 2], axis=1) for cam in rig.cameras], axis=1)  # (F, C)
-    focal = np.array([cam.K[0, 0] for cam in rig.cameras])
-    flag_steps(rows, err, speed, np.where(depth > 0, depth / focal, np.nan), ratio, kp.fps, FLOOR_PX,
-               SPEED_CORRELATION)
+    # frame by frame at the person's scale where known: a person who walks up to one camera for a while has larger
+    # pixel errors there, not a step
+    per_frame_k = mpp if mpp is not None and mpp.shape == (F, len(rig)) else np.broadcast_to(k, (F, len(rig)))
+    flag_steps(rows, err, speed, per_frame_k, ratio, kp.fps, FLOOR_PX, SPEED_CORRELATION)
     _swapped_videos(rows, rig.names, uv, obs, det, ratio, k, flip if err_flip is not None else None)
     _turned_footage(rows, rig, uv, obs, det, ratio, k, flip if err_flip is not None else None)
     _same_footage(rows, obs, det)
@@ -366,4 +366,3 @@ def flag_text(name: str, row: dict) -> str:
     at = ", at this camera's scale at the person" if f.get("scaled") else ""
     return (f"{name}: {what} {f['value']:.3g} px > {f['ratio']:g} × {f['reference']:.3g} px "
             f"(the other cameras' {what}{at})")
-

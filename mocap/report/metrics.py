@@ -154,7 +154,7 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
     acc_norm = np.linalg.norm(acc, axis=2)
     return {
         "frames": int(X.shape[0]), "fps": float(pts.fps),
-        "cameras": camera_table(rig, kp, pts, person, offsets, camera_flag_ratio, swaps_repaired, scales),
+        "cameras": camera_table(rig, kp, pts, person, offsets, camera_flag_ratio, swaps_repaired, scales, mpp),
         "reprojection_px": {
             "median": float(np.nanmedian(err)), "mean": float(np.nanmean(err)),
             "median_views_used": float(np.nanmedian(err_used)),  # over the views the solver kept

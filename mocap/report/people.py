@@ -122,12 +122,11 @@ def person_specific(per_person: list[dict]) -> None:
             if not row.get("flagged") or not str(row.get("hint") or "").startswith(CAMERA_HINTS) \
                     or row["flag"].get("stat") == "part_median_px":  # a part of the take: the others' whole take
                 continue  # would hide it
-            others = {person_name(k): q["cameras"][name]["ratio_to_others"]
-                      for k, q in enumerate(per_person) if k != p and name in q.get("cameras", {})}
-            if any(q["cameras"][name].get("flagged") for k, q in enumerate(per_person)
-                   if k != p and name in q.get("cameras", {})):
+            rows = {person_name(k): q["cameras"][name] for k, q in enumerate(per_person)
+                    if k != p and name in q.get("cameras", {})}
+            if any(r.get("flagged") for r in rows.values()):
                 continue  # flagged for another person too: the camera itself
-            others = {k: r for k, r in others.items() if np.isfinite(r)}
+            others = {k: r["ratio_to_others"] for k, r in rows.items() if np.isfinite(r["ratio_to_others"])}
             if others and max(others.values()) < FINE:
                 fine = ", ".join(f"{k} {r:.1f}×" for k, r in others.items())
                 row["hint"] = (f"this person's detections in {name}, not the camera? its error for this person is "

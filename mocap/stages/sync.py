@@ -63,8 +63,8 @@ from mocap.types import Keypoints2D, Rig
 log = logging.getLogger(__name__)
 NAME = "sync"
 HELP = "camera time offsets (epipolar lag search, sub-frame; or audio), applied only when significant"
-__all__ = ["Config", "apply_offsets", "audio_offsets", "read_offsets", "read_steps", "run", "main", "shift_tracks",
-           "smooth_tracks", "epipolar_lag"]
+__all__ = ["Config", "apply_offsets", "audio_offsets", "read_offsets", "read_steps", "read_timing", "run", "main",
+           "shift_tracks", "smooth_tracks", "epipolar_lag"]
 
 
 @dataclass(frozen=True)
@@ -331,20 +331,23 @@ def forget_remembered() -> None:
     _remembered.clear()
 
 
-def read_offsets(session: Session) -> dict[str, float]:
+def read_timing(session: Session) -> tuple[dict[str, float], dict[str, list]]:
+    """``sync.json`` read once: each camera's offset (frames), and the cameras whose offset changes mid-take,
+    {camera: [[first frame, offset], ...]} (see :func:`apply_offsets`); both empty without the file."""
     path = session.root / "sync.json"
     if not path.is_file():
-        return {}
-    return {k: float(v) for k, v in json.loads(path.read_text())["offsets_frames"].items()}
+        return {}, {}
+    record = json.loads(path.read_text())
+    return ({k: float(v) for k, v in record["offsets_frames"].items()},
+            {k: [[int(f), float(d)] for f, d in v] for k, v in (record.get("steps") or {}).items()})
+
+
+def read_offsets(session: Session) -> dict[str, float]:
+    return read_timing(session)[0]
 
 
 def read_steps(session: Session) -> dict[str, list]:
-    """The cameras whose offset changes mid-take: {camera: [[first frame, offset], ...]} (see :func:`apply_offsets`)."""
-    path = session.root / "sync.json"
-    if not path.is_file():
-        return {}
-    steps = json.loads(path.read_text()).get("steps") or {}
-    return {k: [[int(f), float(d)] for f, d in v] for k, v in steps.items()}
+    return read_timing(session)[1]
 
 
 def session_audio(session: Session, names) -> dict[str, Path] | None:

@@ -53,8 +53,8 @@ def find_steps(pair: EpipolarPair, search: LagSearch, block: np.ndarray, cfg, fp
                  for i in range(len(bounds) - 1)]
         d = [_estimate(pair, search, u, cfg.subframe) for u in parts]
         weak = next((i for i in range(len(cuts)) if not (
-            abs(d[i + 1] - d[i]) >= 1 and _holds(pair, search, block, cfg, parts[i], d[i + 1])
-            and _holds(pair, search, block, cfg, parts[i + 1], d[i]))), None)
+            abs(d[i + 1] - d[i]) >= 1 and _holds(pair, search, block, cfg, parts[i], d[i], d[i + 1])
+            and _holds(pair, search, block, cfg, parts[i + 1], d[i + 1], d[i]))), None)
         if weak is None:
             break
         del cuts[weak]
@@ -139,16 +139,15 @@ def _cut(lags: np.ndarray, side: int) -> int | None:
     return where
 
 
-def _holds(pair, search, block, cfg, use: np.ndarray, other: float) -> bool:
-    """The frames ``use`` (one side) have an offset of their own against ``other`` (the other side's): the
-    held-out test of each half of the side with the other half's estimate, as :mod:`mocap.stages.sync` tests a
-    whole take against its null offset."""
+def _holds(pair, search, block, cfg, use: np.ndarray, d: float, other: float) -> bool:
+    """The frames ``use`` (one side, its offset ``d``) have an offset of their own against ``other`` (the other
+    side's): the held-out test of each half of the side with the other half's estimate, as
+    :mod:`mocap.stages.sync` tests a whole take against its null offset."""
     frames = np.flatnonzero(use)
     mid = frames[len(frames) // 2]
     half = (np.arange(len(block)) >= mid).astype(int)
     d_a, d_b = (_estimate(pair, search, use & (half == h), cfg.subframe) for h in (0, 1))
     test = held_out(pair, (d_a, d_b), other, block, half, use)
-    d = _estimate(pair, search, use, cfg.subframe)
     return bool(test.p_value < cfg.alpha and test.gain >= cfg.min_heldout_gain
                 and abs(d_a - d_b) <= max(cfg.max_half_gap, cfg.max_half_share * abs(d - other)))
 

@@ -212,9 +212,9 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
     repair's reusable work (for :func:`run`'s ``swap_work``) when it searched. ``association``: this record
     applied (its slots and keypoint masks, while made on these keypoints) instead of ``persons``."""
     from mocap.stages import keypoints_memo
-    from mocap.stages.sync import read_offsets, read_steps
+    from mocap.stages.sync import read_timing
 
-    offsets, steps = read_offsets(session), read_steps(session)
+    offsets, steps = read_timing(session)
     given = None if association is None else repr(association.get("keypoint_masks"))
     memo = keypoints_memo.key(session, rig, offsets, cfg, (single_performer, repair_swaps, persons, given, repr(steps)))
     hit = keypoints_memo.get(memo) if work is None else None  # ``work`` asks for the repair's search
