@@ -20,12 +20,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mocap.geometry.triangulation import dlt, normalise_observations
+from mocap.geometry.view_split import split_frames
 from mocap.types import Keypoints2D, Rig
 
 if TYPE_CHECKING:
     from mocap.multi.track import TrackConfig
 
 log = logging.getLogger(__name__)
+SPLIT_FRAMES = 5  # a take with this many frames whose views show two bodies has its performer followed in 3D
+SAMPLE = 4  # ... looked for first in every SAMPLE-th frame
+_SAID: set = set()  # said once per take and process (triangulate reads the keypoints more than once)
 
 
 def pair_costs(rig: Rig, kp: Keypoints2D, min_score: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +131,24 @@ def performer(rig: Rig, kp: Keypoints2D, cfg: TrackConfig | None = None, min_sco
         if k is not None and not np.any(slots[f, c] == k):
             data[f, c, 0] = kp.data[f, c, k]
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+
+
+def two_bodies(rig: Rig, kp: Keypoints2D, min_score: float = 0.2) -> int:
+    """Frames of a take with one detection per view whose views show two bodies
+    (:func:`mocap.geometry.view_split.split_frames`: a bystander that two cameras' detectors picked instead of
+    the performer); 0 with several detections per view or fewer than four cameras. Said in the log when any."""
+    if kp.shape[2] != 1 or kp.shape[1] < 4:
+        return 0
+    xy = np.where((kp.data[:, :, 0, :, 2] >= min_score)[..., None], kp.data[:, :, 0, :, :2], np.nan)
+    if not split_frames(rig, xy[::SAMPLE]).any():  # a bystander stays a while: every SAMPLE-th frame tells
+        return 0
+    n = int(split_frames(rig, xy).sum())
+    if n >= SPLIT_FRAMES and (n, kp.shape) not in _SAID:
+        _SAID.add((n, kp.shape))
+        log.warning("%d frames whose views show two bodies (cameras agreeing in two groups, a bystander picked by "
+                    "some cameras' detector?): the performer is followed in 3D and the other body's views left out",
+                    n)
+    return n
 
 
 def association_key(settings) -> dict:

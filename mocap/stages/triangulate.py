@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.config import inline
+from mocap.detect.select import SPLIT_FRAMES, performer, two_bodies
 from mocap.geometry.triangulation import observation_weights, triangulate
 from mocap.io.hdf5 import write_points3d
 from mocap.io.trc import write_trc
@@ -250,8 +251,7 @@ def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float
     elif persons is None and recorded is not None:
         kp, extra["association"] = associate_keypoints(rig, kp, recorded.get("persons_requested", "auto"), cfg,
                                                         recorded)
-    elif single_performer and kp.shape[2] > 1:
-        from mocap.detect.select import performer
+    elif single_performer and (kp.shape[2] > 1 or two_bodies(rig, kp, cfg.min_score) >= SPLIT_FRAMES):
 
         kp = performer(rig, kp, cfg.association, cfg.min_score)
     if not (cfg.repair_swaps if repair_swaps is None else repair_swaps):
