@@ -196,6 +196,7 @@ class Session:
         """What reading the 2D keypoints depends on: the keypoints, the rig, session.toml (fps, keypoint
         set) when present and, with ``synced``, the camera offsets when present."""
         out = [self.rig_input(), self.pose2d_input()]
+        out += [p for p in [self.camera_moves_file()] if p is not None]
         out += [p for p in [self.metadata_file] if p.is_file()]
         out += [p for p in [self.sync_file] if synced and p.is_file()]
         return out
@@ -250,8 +251,23 @@ class Session:
         ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (start, stride)) and start >= 0 and stride >= 1
         return (start, stride) if ok else (0, 1)
 
-    def keypoints2d(self, rig: Rig | None = None) -> Keypoints2D:
-        """2D keypoints from ``pose2d.h5`` or the OpenPose folders, checked against the rig."""
+    def camera_moves_file(self) -> Path | None:
+        """``calibration/refined/moves.json`` (cameras moved mid-take, :mod:`mocap.stages.rig_moves`) when the
+        refined rig beside it is the one in use (:meth:`refined_rig_file`); else None."""
+        path = self.refined_rig_dir / "moves.json"
+        return path if path.is_file() and self.refined_rig_file() else None
+
+    def keypoints2d(self, rig: Rig | None = None, moves: bool = True) -> Keypoints2D:
+        """2D keypoints from ``pose2d.h5`` or the OpenPose folders, checked against the rig; with ``moves``, the
+        detections of a camera moved mid-take read back into its pose in the refined rig
+        (:meth:`camera_moves_file`; ``rig``: that rig, the default)."""
+        moved = self.camera_moves_file() if moves else None
+        if moved is not None:
+            from mocap.geometry.camera_moves import apply_moves
+            from mocap.io.camera_moves import read_moves
+
+            refined = _read_rig(self.refined_rig_dir / "rig.toml")
+            return apply_moves(self.keypoints2d(rig, moves=False), refined, read_moves(moved))
         rig = rig or self.rig()
         meta = self.metadata()
         if self.pose2d_h5.is_file():

@@ -89,7 +89,7 @@ def test_a_bumped_first_camera_no_longer_drags_the_world(shared_data, which, fra
 
 
 def test_the_report_says_which_cameras_placed_the_world():
-    from mocap.report import _calibration_html
+    from mocap.report.calibration_html import calibration_html as _calibration_html
 
     base = {"applied": True, "reason": "held-out frames improve", "cameras": ["cam01", "cam02", "cam<3>"],
             "error_px": {"heldout_given": 3.0, "heldout_refined": 2.0, "used_given": 3.1, "used_refined": 1.9}}

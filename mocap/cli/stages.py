@@ -141,6 +141,7 @@ def cmd_run(args) -> int:
             print(f"{stage}: {path}")
     m = r.metrics
     if m:
+        from mocap.report.calibration_html import frames as move_frames
         from mocap.report.cameras import flag_text
         from mocap.report.steps import stat_label
 
@@ -167,7 +168,11 @@ def cmd_run(args) -> int:
             print(f"videos not used: {', '.join(m['videos_not_used'])}: no camera of that name in the rig (a video's "
                   "file name is its camera's name): rename it, or add its camera to the calibration")
         cal = m.get("calibration_refinement") or {}
-        if cal.get("applied"):
+        for mv in (cal.get("camera_moves") or {}).get("moves") or []:
+            print(f"camera {mv['camera']} moved mid-take: in frames {move_frames(mv)} it was {mv['turn_deg']:.2f}° / "
+                  f"{mv['shift_mm']:.0f} mm from its pose in the others; its detections there are read back into "
+                  "that pose (calibration/refined/moves.json); check its mount")
+        if cal.get("rig_refined", cal.get("applied")):
             deg, mm, err = cal.get("moves_deg", {}), cal.get("moves_mm", {}), cal.get("error_px", {})
             print(f"cameras refined from the performer: moved up to {max(deg.values(), default=0):.2f}° / "
                   f"{max(mm.values(), default=0):.0f} mm (held-out error {err.get('heldout_given', float('nan')):.2f} "

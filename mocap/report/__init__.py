@@ -14,6 +14,7 @@ import numpy as np
 
 from mocap.io.atomic import atomic_write_text
 from mocap.persons import person_name
+from mocap.report.calibration_html import calibration_html
 from mocap.report.cameras import flag_text, intrinsics_doubt
 from mocap.report.metrics import compute, describe, verdict
 from mocap.session import Session
@@ -312,7 +313,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, default=float))
     review = [f"{c}_reprojected.mp4" for c in rig.names] if cfg.overlay_videos and (session.root / "videos").is_dir() \
         else []
-    extra_html = _calibration_html(metrics.get("calibration_refinement")) + _gaps_html(metrics.get("gaps"))
+    extra_html = calibration_html(metrics.get("calibration_refinement")) + _gaps_html(metrics.get("gaps"))
     if P > 1:
         extra_html += "".join(_gaps_html(m.get("gaps"), m["name"]) for m in metrics["persons"])
     extra_html = people.association_html(assoc) + extra_html
@@ -327,21 +328,6 @@ def overlay_videos(session: Session, rig, pts, offsets: dict[str, float], cfg: C
     from mocap.report import overlay
 
     return overlay.overlay_videos(session, rig, pts, offsets, cfg.person)
-
-
-def _calibration_html(calib: dict | None) -> str:
-    """What the camera refinement from the performer did (``calibration/refined/report.json``)."""
-    if not calib:
-        return ""
-    e = calib.get("error_px") or {}
-    if not e:
-        return f"<p>Camera refinement from the performer: not done ({escape(str(calib.get('reason', '')))}).</p>"
-    verdict = "applied" if calib.get("applied") else "not applied"
-    return (f"<p>Camera refinement from the performer: {verdict} ({escape(str(calib.get('reason', '')))}); "
-            f"median error on the frames it did not use {e.get('heldout_given', float('nan')):.2f} px with the "
-            f"given rig, {e.get('heldout_refined', float('nan')):.2f} px with the refined one (on the frames it "
-            f"used: {e.get('used_given', float('nan')):.2f} → {e.get('used_refined', float('nan')):.2f} px)."
-            + _world_html(calib) + "</p>")
 
 
 def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> str:
@@ -363,18 +349,6 @@ def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> 
                                      "frames dropped?")):
         return before  # swapped, flipped or copied footage, or a change mid-take: no one move of it explains that
     return f"{doubt}; else {text}" if doubt else text
-
-
-def _world_html(calib: dict) -> str:
-    """Which cameras placed the refined rig in the world (:mod:`mocap.optim.rig_anchor`; older reports lack it)."""
-    world, cams = calib.get("world_from") or [], calib.get("cameras") or []
-    would = "" if calib.get("applied") else "would follow (had it been applied)"
-    if len(world) >= 2:
-        off = [c for c in cams if c not in world]
-        return (f" The refined rig's world frame {would or 'follows'} {escape(', '.join(world))}, which kept their "
-                "given poses" + (f"; {escape(', '.join(off))} did not." if off else "."))
-    return (f" No two cameras kept their given poses: the refined rig's world frame {would or 'follows'} "
-            f"{escape(world[0])}." if world else "")
 
 
 def _camera_rows(cameras: dict[str, dict]) -> str:

@@ -57,6 +57,7 @@ from mocap.optim.rig_refine import RigRefineConfig, moves
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.stages.rig_lags import refine_with_lags
+from mocap.stages.rig_moves import check_moves_config, look_for_moves
 from mocap.stages.rig_units import check_rig_units
 from mocap.types import Keypoints2D, Rig
 
@@ -105,6 +106,9 @@ class Config:
     prior_m: float = 0.03  # ... and its centre (metres): it settles what the take barely observes
     world_tolerance_deg: float = 0.25  # cameras whose refined poses agree with their given ones this well (after
     world_tolerance_m: float = 0.025  # one change of frame) place the refined rig in the world (mocap.optim.rig_anchor)
+    moves_min_part_s: float = 5.0  # a camera moved mid-take (mocap.stages.rig_moves): parts at least this long (0: off)
+    moves_min_gain: float = 0.15  # ... its own pose lowers the moved part's held-out error by this fraction
+    moves_frames: int = 600  # ... judged on this many frames, evenly spread
 
     def __post_init__(self) -> None:
         if self.joints not in ("limbs", "all"):
@@ -128,6 +132,7 @@ class Config:
             raise ValueError(f"rig_refine: warm_tolerance and polish_tolerance must be positive and "
                              f"warm_robust_iterations ≥ 0; got {self.warm_tolerance}, {self.polish_tolerance}, "
                              f"{self.warm_robust_iterations}")
+        check_moves_config(self)
 
 
 FLAGS = (Flag("--off", "enabled", "keep the given rig (no camera refinement)", value=False),
@@ -143,7 +148,8 @@ def inputs(session: Session, settings) -> list[Path]:
 
 def outputs(session: Session, settings) -> list[Path]:
     d = session.refined_rig_dir
-    return [d / "report.json"] + ([d / "rig.toml"] if session.refined_rig_file() else [])
+    return [d / "report.json"] + ([d / "rig.toml"] if session.refined_rig_file() else []) + \
+        [p for p in [session.camera_moves_file()] if p is not None]
 
 
 def resolved(settings) -> dict:
@@ -353,6 +359,7 @@ def _refusal(rig: Rig, xy: np.ndarray, good: np.ndarray, estimate: np.ndarray, v
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
     """``settings``: the pipeline's Settings, or this stage's Config."""
+    from mocap.io.camera_moves import moves_json
     from mocap.io.rig_files import read_rig, write_rig
     from mocap.settings import as_settings
     from mocap.stages import sync  # not at the top: sync imports this module
@@ -366,7 +373,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         return out
     given = session.given_rig_path()
     rig = read_rig(given)
-    kp = session.keypoints2d(rig)
+    kp = session.keypoints2d(rig, moves=False)  # as detected (a camera moved mid-take is looked for here)
     check_rig_units(rig, kp, given, session.root)  # a rig in mm or cm: refused here, with the command to convert
     s = as_settings(settings)
     people = {}
@@ -377,13 +384,14 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         people = {"refined_on": lambda k: all_people(rig, k, *a), "synced_on": lambda k, r: one_person(r, k, *a)}
     # sync may shift cameras in time afterwards: checked on the refined rig, refined again when it does
     refined, report = refine_with_lags(rig, kp, cfg, s.sync, sync.session_audio(session, rig.names), **people)
+    on, one = people.get("refined_on", lambda k: k), people.get("synced_on", lambda k, r: k)  # a camera moved
+    refined, camera_moves, report = look_for_moves(rig, refined, kp, cfg, report, lambda k, r: _observations(  # mid-
+        one(k, r), cfg)[0], lambda k: (lambda o: run(rig, o, cfg, max(1, len(o.data) // len(k.data))))(on(k)))  # take
     report["given_rig"] = str(given.relative_to(session.root)) if given.is_relative_to(session.root) else str(given)
     report["given_rig_sha256"] = hashlib.sha256(given.read_bytes()).hexdigest()  # a stale refinement is not used
     d.mkdir(parents=True, exist_ok=True)
-    rig_file = d / "rig.toml"
-    if refined is not None:
-        atomic_write(rig_file, lambda p: write_rig(refined, p))
-    else:
-        rig_file.unlink(missing_ok=True)
+    for name, write in (("rig.toml", refined and (lambda p: write_rig(refined, p))),
+                        ("moves.json", camera_moves and (lambda p: p.write_text(moves_json(camera_moves))))):
+        atomic_write(d / name, write) if write else (d / name).unlink(missing_ok=True)
     atomic_write_text(out, json.dumps(report, indent=1, default=float))
     return out

@@ -1,0 +1,48 @@
+"""The report's paragraph on the camera refinement from the performer (``calibration/refined/report.json``)."""
+
+from __future__ import annotations
+
+from html import escape
+
+
+def calibration_html(calib: dict | None) -> str:
+    """What the camera refinement from the performer did (``calibration/refined/report.json``)."""
+    if not calib:
+        return ""
+    e = calib.get("error_px") or {}
+    if not e:
+        return f"<p>Camera refinement from the performer: not done ({escape(str(calib.get('reason', '')))}).</p>"
+    verdict = "applied" if calib.get("rig_refined", calib.get("applied")) else "not applied"
+    return (f"<p>Camera refinement from the performer: {verdict} ({escape(str(calib.get('reason', '')))}); "
+            f"median error on the frames it did not use {e.get('heldout_given', float('nan')):.2f} px with the "
+            f"given rig, {e.get('heldout_refined', float('nan')):.2f} px with the refined one (on the frames it "
+            f"used: {e.get('used_given', float('nan')):.2f} → {e.get('used_refined', float('nan')):.2f} px)."
+            + _world_html(calib) + "</p>" + moves_html(calib))
+
+
+def moves_html(calib: dict) -> str:
+    """The cameras found moved mid-take (:mod:`mocap.stages.rig_moves`), each with the frame and how far."""
+    moves = (calib.get("camera_moves") or {}).get("moves") or []
+    nan = float("nan")
+    return "".join(f"<p>Camera {escape(str(m.get('camera')))} moved mid-take: in frames {frames(m)} it was "
+                   f"{float(m.get('turn_deg', nan)):.2f}° / {float(m.get('shift_mm', nan)):.0f} mm from its pose in "
+                   "the others; its detections there were read back into that pose (calibration/refined/moves.json). "
+                   "Check its mount.</p>" for m in moves)
+
+
+def frames(move: dict) -> str:
+    """"1000–1999" of a move in the rig_refine report (``to_frame``: one past its last frame)."""
+    first, end = move.get("from_frame", 0), move.get("to_frame")
+    return f"{int(first)}–{int(end) - 1}" if isinstance(end, int) else f"{int(first)} on"
+
+
+def _world_html(calib: dict) -> str:
+    """Which cameras placed the refined rig in the world (:mod:`mocap.optim.rig_anchor`; older reports lack it)."""
+    world, cams = calib.get("world_from") or [], calib.get("cameras") or []
+    would = "" if calib.get("applied") else "would follow (had it been applied)"
+    if len(world) >= 2:
+        off = [c for c in cams if c not in world]
+        return (f" The refined rig's world frame {would or 'follows'} {escape(', '.join(world))}, which kept their "
+                "given poses" + (f"; {escape(', '.join(off))} did not." if off else "."))
+    return (f" No two cameras kept their given poses: the refined rig's world frame {would or 'follows'} "
+            f"{escape(world[0])}." if world else "")

@@ -1,0 +1,166 @@
+"""A camera moved mid-take (a bumped tripod): rig_refine finds the move (mocap.stages.rig_moves), every later stage
+reads that camera's detections back into its pose before (mocap.geometry.camera_moves); a camera that stayed put
+gets no move."""
+
+import json
+
+import numpy as np
+import pytest
+from body_synth import blazepose_keypoints, body_motion
+
+from mocap.bench.robustness import moved_rig
+from mocap.geometry.camera_moves import CameraMove, apply_moves, read_back
+from mocap.geometry.rotations import axis_angle_to_matrix
+from mocap.io.camera_moves import moves_json, read_moves
+from mocap.io.hdf5 import write_keypoints2d
+from mocap.io.rig_files import write_rig
+from mocap.report.calibration_html import moves_html
+from mocap.session import Session
+from mocap.stages import rig_refine
+from mocap.stages.rig_moves import look_for_moves, search
+from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
+from mocap.types import Camera, Keypoints2D, Rig
+
+FRAMES, FPS, AT = 1200, 60.0, 700
+
+
+def _take(bump: tuple[float, float] | None = (0.5, 0.01), cam: int = 1, seed: int = 0):
+    """4 cameras, σ 1 px, 2 % outliers, 5 % dropouts; camera ``cam`` turned ``bump[0]``° and shifted ``bump[1]`` m
+    from frame AT on (its detections there are those of the moved camera). (rig, keypoints, truth, moved pose)."""
+    X = blazepose_keypoints(body_motion(FRAMES, FPS, seed=seed))
+    rig = ring_rig(RigSpec(n_cameras=4), X.reshape(-1, 3))
+    data, _ = corrupt(np.moveaxis(rig.project(X), 0, 1), rig, "blazepose33", CorruptionSpec(1.0, 0.02, 0.05, seed=1))
+    pose = None
+    if bump:
+        moved = moved_rig(rig, seed=11 + seed, deg=(bump[0], bump[0]), metres=(bump[1], bump[1])).cameras[cam]
+        data[AT:, cam, ..., :2] += (moved.project(X[AT:]) - rig.cameras[cam].project(X[AT:]))[:, None]
+        pose = moved.cam_from_world
+    return rig, Keypoints2D(data, rig.names, "blazepose33", FPS), X, pose
+
+
+def _xy(kp: Keypoints2D) -> np.ndarray:
+    return rig_refine._observations(kp, rig_refine.Config())[0]
+
+
+def find_moves(given, kp):
+    """What the stage does: the cameras refined, a move looked for on that rig, refined again without it."""
+    cfg = rig_refine.Config()
+    refined, report = rig_refine.run(given, kp, cfg)
+    return look_for_moves(given, refined, kp, cfg, report, lambda k, r: rig_refine._observations(k, cfg)[0],
+                          lambda k: rig_refine.run(given, k, cfg))
+
+
+def test_a_bumped_camera_is_found_with_its_frame_and_pose():
+    rig, kp, _, pose = _take()
+    new, moves, report = find_moves(rig, kp)
+    found = report["camera_moves"]
+    assert [m.camera for m in moves] == ["cam02"], found
+    m = moves[0]
+    assert abs(m.from_frame - AT) <= 3 and m.to_frame is None, (m.from_frame, m.to_frame)
+    assert abs(found["cameras"]["cam02"]["turn_deg"] - 0.5) < 0.1, found["cameras"]["cam02"]
+    turn = np.degrees(np.arccos(np.clip((np.trace(m.cam_from_world[:3, :3] @ pose[:3, :3].T) - 1) / 2, -1, 1)))
+    assert turn < 0.05, turn
+    for c in range(4):  # the true rig (not refined: nothing to gain once the moved part is left out)
+        assert np.array_equal(new.cameras[c].cam_from_world, rig.cameras[c].cam_from_world)
+    assert report["applied"] and not report["rig_refined"]
+    h = found["cameras"]["cam02"]["heldout_px"]
+    assert h["own_pose"] < 0.5 * h["rig_pose"], h
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_no_move_on_cameras_that_stayed_put(seed):
+    rig, kp, _, _ = _take(None, seed=seed)
+    assert find_moves(rig, kp)[1] == []
+    given = moved_rig(rig, seed=3 + seed)  # a rig whose cameras are all 1–2° off, refined as the stage does: none
+    _, moves, report = find_moves(given, kp)
+    assert report["applied"] and moves == [] and report["camera_moves"]["searched"]
+    report = {"applied": False, "moved_too_far": ["cam03"]}  # refused (off too far): the errors follow the
+    out = look_for_moves(given, None, kp, rig_refine.Config(), report, None, None)  # performer
+    assert out[:2] == (None, []) and "off further" in out[2]["camera_moves"]["reason"]
+
+
+def test_reading_back_puts_the_detections_where_the_rig_pose_sees_them():
+    rig, kp, X, _ = _take()
+    new, moves, _ = find_moves(rig, kp)
+    fixed = apply_moves(kp, new, moves)
+    clean = rig.cameras[1].project(X)
+    late = np.s_[AT + 10:]
+    before = np.nanmedian(np.linalg.norm(kp.xy[late, 1, 0] - clean[late], axis=-1))
+    after = np.nanmedian(np.linalg.norm(fixed.xy[late, 1, 0] - clean[late], axis=-1))
+    assert before > 5 and after < 1.5, (before, after)
+    assert np.array_equal(fixed.data[:AT], kp.data[:AT], equal_nan=True)  # before the move, and every other camera
+    assert np.array_equal(fixed.data[:, [0, 2, 3]], kp.data[:, [0, 2, 3]], equal_nan=True)
+    assert np.array_equal(np.isnan(fixed.xy), np.isnan(kp.xy))
+
+
+def test_read_back_is_exact_for_a_turn_and_close_for_a_small_shift():
+    cam = Camera("c", [[1000, 0, 960], [0, 1000, 540], [0, 0, 1]], [-0.1, 0.02, 0.001, 0, 0], np.eye(4), (1920, 1080))
+    X = np.random.default_rng(0).uniform([-1, -1, 3], [1, 1, 5], (200, 3))
+    T = np.eye(4)
+    T[:3, :3] = axis_angle_to_matrix(np.radians([0.4, -0.7, 0.3]))
+    uv = cam.with_pose(T).project(X)  # turned: every depth reads back exactly
+    assert np.abs(read_back(cam, T, 4.0, uv) - cam.project(X)).max() < 1e-6
+    T[:3, 3] += [0.02, 0, 0]  # and shifted 2 cm: off by about 2 cm × f × |1/z − 1/4 m| (z in 3–5 m)
+    got = read_back(cam, T, 4.0, cam.with_pose(T).project(X))
+    err = np.abs(got - cam.project(X)).max()
+    assert 0.5 < err < 0.02 * 1000 * (1 / 3 - 1 / 4) * 1.2, err
+
+
+def test_moves_file_round_trip_and_bad_files(tmp_path):
+    m = CameraMove("cam02", 700, np.eye(4), 4.2)
+    path = tmp_path / "moves.json"
+    path.write_text(moves_json([m]))
+    back = read_moves(path)
+    assert back[0].camera == "cam02" and back[0].from_frame == 700 and back[0].depth_m == 4.2
+    bad = {"format": "mocap-camera-moves", "version": 1,
+           "moves": [{"camera": "cam02", "from_frame": -1, "cam_from_world": np.eye(4).tolist(), "depth_m": 4}]}
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="moves\\[0\\].*from_frame must be a whole number ≥ 0"):
+        read_moves(path)
+    bad["moves"][0] |= {"from_frame": 5, "cam_from_world": (2 * np.eye(4)).tolist()}
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="not a proper rotation"):
+        read_moves(path)
+    bad["moves"][0] |= {"cam_from_world": np.eye(4).tolist(), "camera": "../x"}
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="not a safe file name"):
+        read_moves(path)
+    path.write_text('{"moves": []}')
+    with pytest.raises(ValueError, match="not a camera moves file"):
+        read_moves(path)
+    with pytest.raises(ValueError, match="not a camera of the rig"):
+        apply_moves(Keypoints2D(np.zeros((2, 1, 1, 33, 3)), ("a",), "blazepose33", 30.0),
+                    Rig((Camera("a", np.eye(3), [0] * 5, np.eye(4), (10, 10)),)), [CameraMove("b", 1, np.eye(4), 1)])
+
+
+def test_settings_are_checked():
+    for bad in ({"moves_min_part_s": -1}, {"moves_min_gain": 0}, {"moves_frames": 3}):
+        with pytest.raises(ValueError, match="moves_min_part_s must be ≥ 0"):
+            rig_refine.Config(**bad)
+    rig, kp, _, _ = _take()
+    report = search(rig, _xy(kp), FPS, rig_refine.Config(moves_min_part_s=0))
+    assert report["best"] is None and "switched off" in report["reason"]
+    report = search(rig, _xy(kp), FPS, rig_refine.Config(moves_min_part_s=15))
+    assert report["best"] is None and "shorter than twice" in report["reason"]
+
+
+def test_the_stage_writes_the_move_and_later_stages_read_the_camera_back(tmp_path):
+    rig, kp, X, _ = _take()
+    root = tmp_path / "take"
+    (root / "calibration").mkdir(parents=True)
+    write_rig(rig, root / "calibration" / "rig.toml")
+    write_keypoints2d(kp, root / "pose2d.h5")
+    (root / "session.toml").write_text(f"fps = {FPS}\n")
+    rig_refine.main(root)
+    report = json.loads((root / "calibration" / "refined" / "report.json").read_text())
+    assert report["applied"] and "cam02 moved mid-take" in report["reason"], report["reason"]
+    assert [m["camera"] for m in report["camera_moves"]["moves"]] == ["cam02"]
+    s = Session(root)
+    assert s.camera_moves_file() is not None and s.camera_moves_file() in s.keypoint_inputs()
+    read = s.keypoints2d()
+    clean = rig.cameras[1].project(X[AT + 10:])
+    assert np.nanmedian(np.linalg.norm(read.xy[AT + 10:, 1, 0] - clean, axis=-1)) < 1.5
+    assert np.allclose(s.keypoints2d(moves=False).data, kp.data, atol=1e-3, equal_nan=True)  # as stored
+    html = moves_html(report)
+    assert "Camera cam02 moved mid-take: in frames 7" in html and "Check its mount" in html
+    assert "&lt;b&gt;" in moves_html({"camera_moves": {"moves": [{"camera": "<b>", "from_frame": 3}]}})
