@@ -346,7 +346,7 @@ def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> 
             f"(mocap run SESSION {' '.join(f'--set rig_refine.{k}=N' for k in over)}) and check the held-out error "
             "in calibration/refined/report.json")
     if before and before.startswith(("videos swapped?", "footage ", "the same video as", "camera moved mid-take?",
-                                     "frames dropped?")):
+                                     "image size?", "frames dropped?")):
         return before  # swapped, flipped or copied footage, or a change mid-take: no one move of it explains that
     return f"{doubt}; else {text}" if doubt else text
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
+from mocap.report.exchanged import outside_image, tell_exchanged
 from mocap.report.stats import per_frame, rank_corr
 from mocap.report.steps import flag_steps, stat_label
 from mocap.types import Keypoints2D, Points3D, Rig
@@ -213,6 +214,8 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
     per_frame_k = mpp if mpp is not None and mpp.shape == (F, len(rig)) else np.broadcast_to(k, (F, len(rig)))
     flag_steps(rows, err, speed, per_frame_k, ratio, kp.fps, FLOOR_PX, SPEED_CORRELATION)
     _swapped_videos(rows, rig.names, uv, obs, det, ratio, k, flip if err_flip is not None else None)
+    tell_exchanged(rows, rig, obs, det)
+    outside_image(rows, rig, obs, det)
     _turned_footage(rows, rig, uv, obs, det, ratio, k, flip if err_flip is not None else None)
     _same_footage(rows, obs, det)
     seen = [r["detections"] > 0 for r in rows.values()]
