@@ -41,12 +41,14 @@ import numpy as np
 from mocap import blas_threads
 from mocap.bench.common import SyntheticTakeConfig
 from mocap.geometry.align import aligned_camera_errors as rig_errors  # tests import it from here too
+from mocap.geometry.camera_moves import apply_moves
 from mocap.geometry.rotations import axis_angle_to_matrix
 from mocap.geometry.swaps import SwapConfig, swap_groups
 from mocap.geometry.swaps_repair import repair_keypoints
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.stages import refine, rig_refine, sync, triangulate
 from mocap.stages.rig_lags import refine_with_lags
+from mocap.stages.rig_moves import look_for_moves
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -173,9 +175,13 @@ def run(cfg: RobustnessBenchConfig, progress: Callable[[str], None] | None = Non
     # shifted back when a camera lags); the sync stage then reuses that test's result (the same rig)
     def refine_rig():  # sync's check computed in every repeat (the fastest would else be a reused result)
         sync.forget_remembered()
-        return refine_with_lags(given, kp, rig_refine.Config(), sync.Config())
+        c = rig_refine.Config()
+        refined, report = refine_with_lags(given, kp, c, sync.Config())
+        return look_for_moves(given, refined, kp, c, report, lambda k, r: rig_refine._observations(k, c)[0],
+                              lambda k: rig_refine.run(given, k, c))  # a camera moved mid-take, as the stage
 
-    refined, calib = stage("rig_refine", refine_rig)
+    refined, moves, calib = stage("rig_refine", refine_rig)
+    kp = apply_moves(kp, refined, moves) if moves else kp
     rig = refined if refined is not None else given
     synced = stage("sync", lambda: sync.remembered_run(rig, kp))
     kp_s = sync.apply_offsets(kp, synced["offsets_frames"]) if any(synced["offsets_frames"].values()) else kp
@@ -205,6 +211,7 @@ def run(cfg: RobustnessBenchConfig, progress: Callable[[str], None] | None = Non
     true_offsets = {n: (cfg.shift_frames if i == 1 else 0.0) for i, n in enumerate(kp.camera_names)}
     accuracy = {
         "rig_refine_applied": bool(calib["applied"]), "rig_refine_reason": calib.get("reason", ""),
+        "camera_moves": [m.camera for m in moves],
         "camera_centre_mm_max": float(centres.max()), "camera_rotation_deg_max": float(rotations.max()),
         "camera_centre_mm": centres.tolist(), "camera_rotation_deg": rotations.tolist(),
         "given_centre_mm_max": float(given_centres.max()), "given_rotation_deg_max": float(given_rotations.max()),

@@ -36,6 +36,7 @@ from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
 STEP = 1.15  # a cut is a candidate when one part's median error is at least this many times the other's
+CLEAR_STEP = 1.5  # ... and the given rig is searched too when a camera's step on the refined one is this clear
 BLOCK_S = 1.0  # the error's level is judged on blocks this long
 
 
@@ -67,8 +68,11 @@ def look_for_moves(given: Rig, refined: Rig | None, kp: Keypoints2D, cfg, report
     skip = set(lags.get("applied_frames") or {}) | set(lags.get("refined_on_parts") or [])
     rig, hidden, spans, found = refined if refined is not None else given, kp, {}, {}
     while True:
-        tried = [search(r, observations(hidden, r), kp.fps, cfg, skip | set(spans))
-                 for r in ([rig, given] if not spans and rig is not given else [rig])]
+        tried = [search(rig, observations(hidden, rig), kp.fps, cfg, skip | set(spans))]
+        stepped = any("cut_frame" in c and max(c["levels_px"]) >= CLEAR_STEP * min(c["levels_px"])
+                      for c in tried[0].get("cameras", {}).values())
+        if stepped and not spans and rig is not given:  # a clear step on the refined rig: the given one too
+            tried.append(search(given, observations(hidden, given), kp.fps, cfg, skip))
         info = max(tried, key=lambda t: t["gain"])
         if not info.get("best"):
             break
@@ -137,6 +141,7 @@ def search(rig: Rig, xy: np.ndarray, fps: float, cfg, skip: set[str] = frozenset
         report["cameras"][cam.name] = info = {"levels_px": levels}
         if cut is None:
             continue
+        cut = _exact_cut(rig, xy, c, cut, step, levels, cfg.max_reproj_px)
         span = (0, int(cut)) if levels[0] > levels[1] else (int(cut), F)  # the part whose error is higher
         info |= {"cut_frame": int(cut), "span": list(span)} | _judge(cam, X, uv, fr, span, fps, cfg)
         if info["moved"] and info["camera_gain"] > report["gain"]:
@@ -149,6 +154,21 @@ def _still_moved(rig: Rig, xy: np.ndarray, c: int, span: tuple[int, int], fps: f
     frames = np.arange(0, xy.shape[0], max(1, int(np.ceil(xy.shape[0] / cfg.moves_frames))))
     X, uv, fr = _leave_one_out(rig, xy, frames, c, cfg.max_reproj_px)
     return len(fr) >= 10 and _judge(rig.cameras[c], X, uv, fr, span, fps, cfg)["moved"]
+
+
+def _exact_cut(rig: Rig, xy: np.ndarray, c: int, cut: int, step: int, levels: list[float], max_px: float) -> int:
+    """The cut found on every ``step``-th frame, to the frame: every frame within two steps of it judged (the
+    least absolute deviation from the two levels)."""
+    if step == 1:
+        return cut
+    window = np.arange(max(1, cut - 2 * step), min(xy.shape[0], cut + 2 * step))
+    X, uv, fr = _leave_one_out(rig, xy, window, c, max_px)
+    e = np.linalg.norm(rig.cameras[c].project(X) - uv, axis=-1)
+    cands = np.unique(fr)
+    if not len(cands):
+        return cut
+    costs = [np.nansum(np.abs(e[fr < k] - levels[0])) + np.nansum(np.abs(e[fr >= k] - levels[1])) for k in cands]
+    return int(cands[int(np.argmin(costs))])
 
 
 def _hide(kp: Keypoints2D, c: int, span: tuple[int, int]) -> Keypoints2D:

@@ -108,7 +108,7 @@ class Config:
     world_tolerance_m: float = 0.025  # one change of frame) place the refined rig in the world (mocap.optim.rig_anchor)
     moves_min_part_s: float = 5.0  # a camera moved mid-take (mocap.stages.rig_moves): parts at least this long (0: off)
     moves_min_gain: float = 0.15  # ... its own pose lowers the moved part's held-out error by this fraction
-    moves_frames: int = 600  # ... judged on this many frames, evenly spread
+    moves_frames: int = 150  # ... judged on this many frames, evenly spread
 
     def __post_init__(self) -> None:
         if self.joints not in ("limbs", "all"):
