@@ -14,7 +14,7 @@ from mocap.geometry.rotations import axis_angle_to_matrix
 from mocap.io.camera_moves import moves_json, read_moves
 from mocap.io.hdf5 import write_keypoints2d
 from mocap.io.rig_files import write_rig
-from mocap.report.calibration_html import moves_html
+from mocap.report.calibration_html import calibration_html, moves_html
 from mocap.session import Session
 from mocap.stages import rig_refine
 from mocap.stages.rig_moves import look_for_moves, search
@@ -164,3 +164,14 @@ def test_the_stage_writes_the_move_and_later_stages_read_the_camera_back(tmp_pat
     html = moves_html(report)
     assert "Camera cam02 moved mid-take: in frames 7" in html and "Check its mount" in html
     assert "&lt;b&gt;" in moves_html({"camera_moves": {"moves": [{"camera": "<b>", "from_frame": 3}]}})
+
+
+def test_not_looked_for_when_sync_shifts_a_camera_and_the_page_says_what_was_refined():
+    rig, kp, _, _ = _take()
+    report = {"applied": False, "lags": {"applied_frames": {"cam02": 4.0}, "refined_on_parts": []}}
+    out = look_for_moves(rig, None, kp, rig_refine.Config(), report, None, None)
+    assert out[:2] == (None, []) and "sync shifts cameras in time" in out[2]["camera_moves"]["reason"]
+    _, _, report = find_moves(rig, kp)  # a move on a rig the refinement left as given: "not applied" is said of
+    html = calibration_html(report | {"world_from": ["cam01", "cam03"]})  # the refinement, and its world frame
+    assert "Camera refinement from the performer: not applied" in html and "would follow" in html
+    assert "Camera cam02 moved mid-take" in html

@@ -42,8 +42,9 @@ def _xy(kp):
     return np.where((kp.data[:, :, 0, :, 2] >= 0.2)[..., None], kp.data[:, :, 0, :, :2], np.nan)
 
 
-def test_the_frames_split_two_against_two_are_found_and_no_others():
-    rig, kp, _, burst = _take()
+@pytest.mark.parametrize("share", [0.25, 0.8])
+def test_the_frames_split_two_against_two_are_found_and_no_others(share):
+    rig, kp, _, burst = _take(share=share)  # 0.8: the bystander in most frames (the median pair then disagrees)
     found = split_frames(rig, _xy(kp))
     assert found[burst].mean() > 0.9 and not found[~burst].any(), (found[burst].mean(), found[~burst].sum())
     rig, kp, _, _ = _take(share=0)

@@ -38,6 +38,8 @@ class CameraMove:
         R = T[:3, :3]
         if not np.all(np.isfinite(T)) or not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
             raise ValueError(f"{what}: cam_from_world rotation is not a proper rotation matrix: {R.tolist()}")
+        if not np.allclose(T[3], [0, 0, 0, 1]):
+            raise ValueError(f"{what}: cam_from_world's last row must be [0, 0, 0, 1], got {T[3].tolist()}")
         for key in ("from_frame", "to_frame"):
             v = getattr(self, key)
             if v is None and key == "to_frame":
@@ -46,12 +48,16 @@ class CameraMove:
                 raise ValueError(f"{what}: {key} must be a whole number ≥ 0, got {v!r}")
         if self.to_frame is not None and not self.to_frame > self.from_frame:
             raise ValueError(f"{what}: to_frame ({self.to_frame}) must be after from_frame ({self.from_frame})")
-        if not (np.isfinite(self.depth_m) and self.depth_m > 0):
-            raise ValueError(f"{what}: depth_m must be positive, got {self.depth_m!r}")
+        try:
+            depth = float(self.depth_m)
+        except (TypeError, ValueError):
+            depth = float("nan")
+        if not (np.isfinite(depth) and depth > 0):
+            raise ValueError(f"{what}: depth_m must be a finite positive number of metres, got {self.depth_m!r}")
         object.__setattr__(self, "cam_from_world", T)
         object.__setattr__(self, "from_frame", int(self.from_frame))
         object.__setattr__(self, "to_frame", None if self.to_frame is None else int(self.to_frame))
-        object.__setattr__(self, "depth_m", float(self.depth_m))
+        object.__setattr__(self, "depth_m", depth)
 
 
 def read_back(cam: Camera, moved: np.ndarray, depth_m: float, uv: np.ndarray) -> np.ndarray:

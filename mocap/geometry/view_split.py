@@ -6,8 +6,8 @@ triangulation takes a pair per joint, some joints from one body and some from th
 static figure in two of four cameras in 25 % of its frames: 264 mm MPJPE, frames 2.8 m off). The views' whole
 bodies tell it at once: per camera pair, the median over joints of the epipolar distance (px) of one view's
 keypoints to the other's lines. A frame is split when two disjoint pairs each agree (≤ ``agree`` × the take's
-median pair distance) while no pair across them does and three of the four disagree (≥ ``apart`` × that median,
-and ≥ ``min_apart_px``; one may not, the other body lying near its epipolar lines).
+pair distance, its 25th percentile) while no pair across them does and three of the four disagree (≥ ``apart``
+× that scale and ≥ ``min_apart_px``; one may not, the other body lying near its epipolar lines).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from mocap.geometry.epipolar import epipolar_px, essential, normalised
 from mocap.types import Rig
 
 MIN_JOINTS = 4  # a pair's distance needs this many joints both views see
+SCALE_PERCENTILE = 25  # the take's agreeing distance: this percentile of its pair distances (not the median: with
+# the bystander in most frames, two thirds of those frames' pairs disagree)
 
 
 def pair_distances(rig: Rig, xy: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -46,7 +48,7 @@ def split_frames(rig: Rig, xy: np.ndarray, agree: float = 3.0, apart: float = 10
     if C < 4:
         return out
     d, pairs = pair_distances(rig, xy)
-    scale = np.nanmedian(d) if np.isfinite(d).any() else np.nan
+    scale = np.nanpercentile(d, SCALE_PERCENTILE) if np.isfinite(d).any() else np.nan
     if not np.isfinite(scale):
         return out
     near = d <= agree * scale  # NaN compares False: unknown is neither

@@ -271,7 +271,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     for m in per_person:
         for name, row in m["cameras"].items():  # the camera refinement's move, when it ran
             row["calibration_move"] = None if not calib or name not in calib.get("moves_deg", {}) else {
-                "deg": calib["moves_deg"][name], "mm": calib["moves_mm"][name], "applied": bool(calib.get("applied")),
+                "deg": calib["moves_deg"][name], "mm": calib["moves_mm"][name],
+                "applied": bool(calib.get("rig_refined", calib.get("applied"))),
                 "aligned_deg": calib.get("moves_aligned_deg", {}).get(name),
                 "aligned_mm": calib.get("moves_aligned_mm", {}).get(name)}
             if row["flagged"] and calib and name in (calib.get("moved_too_far") or []):

@@ -39,7 +39,7 @@ def frames(move: dict) -> str:
 def _world_html(calib: dict) -> str:
     """Which cameras placed the refined rig in the world (:mod:`mocap.optim.rig_anchor`; older reports lack it)."""
     world, cams = calib.get("world_from") or [], calib.get("cameras") or []
-    would = "" if calib.get("applied") else "would follow (had it been applied)"
+    would = "" if calib.get("rig_refined", calib.get("applied")) else "would follow (had it been applied)"
     if len(world) >= 2:
         off = [c for c in cams if c not in world]
         return (f" The refined rig's world frame {would or 'follows'} {escape(', '.join(world))}, which kept their "

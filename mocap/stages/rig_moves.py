@@ -15,7 +15,8 @@ off the errors follow the performer, and any split fits a little better), and th
 on such a take averages the two poses and the other cameras make up for it); the candidate that explains its
 camera best wins, its part is hidden and the cameras refined again without it, then the next camera. The moved
 part's detections are read back into the rig's pose (:mod:`mocap.geometry.camera_moves`), so every later stage
-works on one rig. One move per camera; a camera sync shifts in time is left to sync (frames lost, not a move).
+works on one rig. One move per camera; not looked for when sync shifts a camera in time (the refinement ran on
+keypoints shifted back; a camera that lost frames has parts too, sync's).
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ def look_for_moves(given: Rig, refined: Rig | None, kp: Keypoints2D, cfg, report
                else "the camera refinement did not run")  # errors follow the performer: any split fits better
         return refined, [], report | {"camera_moves": {"searched": False, "moves": [], "reason": why}}
     lags = report.get("lags") or {}
-    skip = set(lags.get("applied_frames") or {}) | set(lags.get("refined_on_parts") or [])
+    if any(lags.get("applied_frames") or {}) or lags.get("refined_on_parts"):  # refined on keypoints shifted in
+        why = "sync shifts cameras in time: the cameras were refined on keypoints shifted back"  # time: not redone
+        return refined, [], report | {"camera_moves": {"searched": False, "moves": [], "reason": why}}
+    skip: set[str] = set()
     rig, hidden, spans, found = refined if refined is not None else given, kp, {}, {}
     while True:
         tried = [search(rig, observations(hidden, rig), kp.fps, cfg, skip | set(spans))]
@@ -114,6 +118,22 @@ def look_for_moves(given: Rig, refined: Rig | None, kp: Keypoints2D, cfg, report
                     "depth_m": m.depth_m, "turn_deg": found[m.camera]["turn_deg"],
                     "shift_mm": found[m.camera]["shift_mm"]} for m in moves]}}
     return rig, moves, report
+
+
+def callbacks(given: Rig, cfg, people: dict, refine: Callable, observations: Callable) -> tuple[Callable, Callable]:
+    """The rig_refine stage's ``observations(kp, rig)`` and ``refit(kp)`` for :func:`look_for_moves`: on the person
+    sync works on, and every associated person refined (``people``: the stage's ``synced_on`` / ``refined_on``
+    when a view holds several), ``refine(rig, kp, cfg, persons)`` and ``observations(kp, cfg)`` its own."""
+    one, on = people.get("synced_on", lambda k, r: k), people.get("refined_on", lambda k: k)
+
+    def seen(kp: Keypoints2D, rig: Rig) -> np.ndarray:
+        return observations(one(kp, rig), cfg)[0]
+
+    def refit(kp: Keypoints2D) -> tuple[Rig | None, dict]:
+        all_of = on(kp)
+        return refine(given, all_of, cfg, max(1, len(all_of.data) // len(kp.data)))
+
+    return seen, refit
 
 
 def search(rig: Rig, xy: np.ndarray, fps: float, cfg, skip: set[str] = frozenset()) -> dict:

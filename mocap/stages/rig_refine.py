@@ -57,7 +57,7 @@ from mocap.optim.rig_refine import RigRefineConfig, moves
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.stages.rig_lags import refine_with_lags
-from mocap.stages.rig_moves import check_moves_config, look_for_moves
+from mocap.stages.rig_moves import callbacks, check_moves_config, look_for_moves
 from mocap.stages.rig_units import check_rig_units
 from mocap.types import Keypoints2D, Rig
 
@@ -384,9 +384,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         people = {"refined_on": lambda k: all_people(rig, k, *a), "synced_on": lambda k, r: one_person(r, k, *a)}
     # sync may shift cameras in time afterwards: checked on the refined rig, refined again when it does
     refined, report = refine_with_lags(rig, kp, cfg, s.sync, sync.session_audio(session, rig.names), **people)
-    on, one = people.get("refined_on", lambda k: k), people.get("synced_on", lambda k, r: k)  # a camera moved
-    refined, camera_moves, report = look_for_moves(rig, refined, kp, cfg, report, lambda k, r: _observations(  # mid-
-        one(k, r), cfg)[0], lambda k: (lambda o: run(rig, o, cfg, max(1, len(o.data) // len(k.data))))(on(k)))  # take
+    refined, camera_moves, report = look_for_moves(rig, refined, kp, cfg, report,  # a camera moved mid-take
+                                                   *callbacks(rig, cfg, people, run, _observations))
     report["given_rig"] = str(given.relative_to(session.root)) if given.is_relative_to(session.root) else str(given)
     report["given_rig_sha256"] = hashlib.sha256(given.read_bytes()).hexdigest()  # a stale refinement is not used
     d.mkdir(parents=True, exist_ok=True)

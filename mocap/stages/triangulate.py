@@ -252,7 +252,6 @@ def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float
         kp, extra["association"] = associate_keypoints(rig, kp, recorded.get("persons_requested", "auto"), cfg,
                                                         recorded)
     elif single_performer and (kp.shape[2] > 1 or two_bodies(rig, kp, cfg.min_score) >= SPLIT_FRAMES):
-
         kp = performer(rig, kp, cfg.association, cfg.min_score)
     if not (cfg.repair_swaps if repair_swaps is None else repair_swaps):
         return kp, extra
