@@ -28,12 +28,19 @@ OUTSIDE = 0.02  # a camera whose detections fall this far outside its calibrated
 OUTSIDE_SHARE = 0.05  # ... this often was calibrated for another image size or turned
 
 
+def _sampled(obs: np.ndarray, det: np.ndarray) -> np.ndarray:
+    return np.where(det[..., None], obs, np.nan)[:: max(1, int(np.ceil(obs.shape[0] / FRAMES)))]
+
+
+def _error(rig: Rig, xy: np.ndarray) -> float:
+    d = pair_distances(rig, xy)[0]
+    return float(np.nanmedian(d)) if np.isfinite(d).any() else float("nan")
+
+
 def epipolar_error(rig: Rig, obs: np.ndarray, det: np.ndarray) -> float:
     """The take's epipolar error (px): the median over frames (``FRAMES`` of them) and camera pairs of each pair's
     per-frame median distance. obs (F, C, J, 2) detected pixels, det (F, C, J) which of them count."""
-    xy = np.where(det[..., None], obs, np.nan)[:: max(1, int(np.ceil(obs.shape[0] / FRAMES)))]
-    d = pair_distances(rig, xy)[0]
-    return float(np.nanmedian(d)) if np.isfinite(d).any() else float("nan")
+    return _error(rig, _sampled(obs, det))
 
 
 def exchanges(rig: Rig, obs: np.ndarray, det: np.ndarray, among: list[int], given: float | None = None
@@ -44,11 +51,10 @@ def exchanges(rig: Rig, obs: np.ndarray, det: np.ndarray, among: list[int], give
     F, C = obs.shape[:2]
     if C < 3 or not among:
         return [], {}
-    xy = np.where(det[..., None], obs, np.nan)[:: max(1, int(np.ceil(F / FRAMES)))]
+    xy = _sampled(obs, det)
 
     def error(order: list[int]) -> float:
-        d = pair_distances(rig, xy[:, order])[0]
-        return float(np.nanmedian(d)) if np.isfinite(d).any() else float("nan")
+        return _error(rig, xy[:, order])
 
     given = error(list(range(C))) if given is None else given
     tried = {}
