@@ -268,25 +268,31 @@ def test_a_camera_that_saw_no_one_is_said_not_called_ok(reports, tmp_path):
     assert info["swaps_repaired"]["cam04"] == 0 and not any(c == 3 for _, c, _, _ in info["swap_repairs"]["views"])
 
 
+def _exchanged_report(tmp_path, cameras: int, a: int, b: int) -> tuple[Rig, dict]:
+    """(the true rig, the report) of a ring of ``cameras`` whose rig has cameras a's and b's poses exchanged (their
+    videos named the other way round), triangulated and refined through it."""
+    A = blazepose_keypoints(body_motion(FRAMES, FPS))
+    rig = ring_rig(RigSpec(n_cameras=cameras, size=(1280, 720)), A.reshape(-1, 3))
+    data, masks = corrupt(np.moveaxis(rig.project(A), 0, 1), rig, "blazepose33", CorruptionSpec(1.0, 0.02, 0.05,
+                                                                                                  seed=0))
+    kp = Keypoints2D(data, rig.names, "blazepose33", FPS)
+    c = list(rig.cameras)
+    c[a], c[b] = c[a].with_pose(rig.cameras[b].cam_from_world), c[b].with_pose(rig.cameras[a].cam_from_world)
+    given = Rig(tuple(c))
+    session = Session(write_session(SyntheticTake(given, kp, A, masks), tmp_path / "exchanged", json_2d=False))
+    tri = triangulate.run(given, kp)
+    triangulate.write_outputs(tri, session.points3d("triangulated"))
+    points, _ = refine.run(given, kp, tri)
+    triangulate.write_outputs(points, session.points3d("refined"))
+    return rig, report.build(session, cfg=report.Config(overlay_videos=False))
+
+
 def test_two_cameras_given_each_others_video_are_said_to_be_swapped(tmp_path):
     """cam02's and cam04's poses exchanged in the rig (their videos named the other way round): both flagged, and
     the hint names the swap (each one's detections fit the other's pose), not "wrong person?". The left/right
     repair, run through the wrong poses, mirrors many of their views: the check takes each frame's better of
     the detections and their mirror."""
-    A = blazepose_keypoints(body_motion(FRAMES, FPS))
-    rig = ring_rig(RigSpec(n_cameras=6, size=(1280, 720)), A.reshape(-1, 3))
-    uv = np.moveaxis(rig.project(A), 0, 1)
-    data, masks = corrupt(uv, rig, "blazepose33", CorruptionSpec(1.0, 0.02, 0.05, seed=0))
-    kp = Keypoints2D(data, rig.names, "blazepose33", FPS)
-    c = list(rig.cameras)
-    c[1], c[3] = c[1].with_pose(rig.cameras[3].cam_from_world), c[3].with_pose(rig.cameras[1].cam_from_world)
-    given = Rig(tuple(c))
-    session = Session(write_session(SyntheticTake(given, kp, A, masks), tmp_path / "swapped", json_2d=False))
-    tri = triangulate.run(given, kp)
-    triangulate.write_outputs(tri, session.points3d("triangulated"))
-    points, _ = refine.run(given, kp, tri)
-    triangulate.write_outputs(points, session.points3d("refined"))
-    m = report.build(session, cfg=report.Config(overlay_videos=False))
+    m = _exchanged_report(tmp_path, 6, 1, 3)[1]
     assert list(_flagged(m)) == ["cam02", "cam04"]
     assert m["cameras"]["cam02"]["swapped_with"] == "cam04" and m["cameras"]["cam04"]["swapped_with"] == "cam02"
     assert m["cameras"]["cam02"]["hint"].startswith("videos swapped? cam02's detections fit cam04's pose")
@@ -331,20 +337,7 @@ def test_videos_exchanged_are_told_from_the_2d_when_the_3d_fit_does_not(tmp_path
     flagged, the verdict failed on millimetres with no word of why; a real take flagged the third camera
     "calibration?"): the epipolar check of every camera pair (mocap.report.exchanged) names the exchange; with four
     the fit through the 3D names it as before."""
-    A = blazepose_keypoints(body_motion(FRAMES, FPS))
-    rig = ring_rig(RigSpec(n_cameras=cameras, size=(1280, 720)), A.reshape(-1, 3))
-    data, masks = corrupt(np.moveaxis(rig.project(A), 0, 1), rig, "blazepose33", CorruptionSpec(1.0, 0.02, 0.05,
-                                                                                                  seed=0))
-    kp = Keypoints2D(data, rig.names, "blazepose33", FPS)
-    c = list(rig.cameras)
-    c[a], c[b] = c[a].with_pose(rig.cameras[b].cam_from_world), c[b].with_pose(rig.cameras[a].cam_from_world)
-    given = Rig(tuple(c))
-    session = Session(write_session(SyntheticTake(given, kp, A, masks), tmp_path / "exchanged", json_2d=False))
-    tri = triangulate.run(given, kp)
-    triangulate.write_outputs(tri, session.points3d("triangulated"))
-    points, _ = refine.run(given, kp, tri)
-    triangulate.write_outputs(points, session.points3d("refined"))
-    m = report.build(session, cfg=report.Config(overlay_videos=False))
+    rig, m = _exchanged_report(tmp_path, cameras, a, b)
     assert m["verdict"]["failed"]
     na, nb = rig.names[a], rig.names[b]
     assert m["cameras"][na]["swapped_with"] == nb and m["cameras"][nb]["swapped_with"] == na
