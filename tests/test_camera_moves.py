@@ -175,3 +175,16 @@ def test_not_looked_for_when_sync_shifts_a_camera_and_the_page_says_what_was_ref
     html = calibration_html(report | {"world_from": ["cam01", "cam03"]})  # the refinement, and its world frame
     assert "Camera refinement from the performer: not applied" in html and "would follow" in html
     assert "Camera cam02 moved mid-take" in html
+
+
+def test_the_stage_writes_no_moves_on_a_take_without_one_and_removes_a_stale_file(tmp_path):
+    rig, kp, _, _ = _take(None)
+    root = tmp_path / "take"
+    (root / "calibration" / "refined").mkdir(parents=True)
+    write_rig(rig, root / "calibration" / "rig.toml")
+    write_keypoints2d(kp, root / "pose2d.h5")
+    (root / "session.toml").write_text(f"fps = {FPS}\n")
+    stale = root / "calibration" / "refined" / "moves.json"
+    stale.write_text(moves_json([CameraMove("cam02", 5, np.eye(4), 4.0)]))
+    rig_refine.main(root, overwrite=True)
+    assert not stale.exists() and Session(root).camera_moves_file() is None

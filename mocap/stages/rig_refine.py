@@ -389,8 +389,11 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     report["given_rig"] = str(given.relative_to(session.root)) if given.is_relative_to(session.root) else str(given)
     report["given_rig_sha256"] = hashlib.sha256(given.read_bytes()).hexdigest()  # a stale refinement is not used
     d.mkdir(parents=True, exist_ok=True)
-    for name, write in (("rig.toml", refined and (lambda p: write_rig(refined, p))),
-                        ("moves.json", camera_moves and (lambda p: p.write_text(moves_json(camera_moves))))):
-        atomic_write(d / name, write) if write else (d / name).unlink(missing_ok=True)
+    for name, write in (("rig.toml", None if refined is None else (lambda p: write_rig(refined, p))),
+                        ("moves.json", (lambda p: p.write_text(moves_json(camera_moves))) if camera_moves else None)):
+        if write is None:
+            (d / name).unlink(missing_ok=True)
+        else:
+            atomic_write(d / name, write)
     atomic_write_text(out, json.dumps(report, indent=1, default=float))
     return out
