@@ -154,3 +154,22 @@ def test_intrinsics_from_another_resolution_come_before_allowing_a_larger_move()
     hint = moved_too_far_hint(cam.name, calib, "wrong person? ...", small)
     assert hint.startswith("intrinsics?") and "; else calibration? the camera refinement" in hint
     assert moved_too_far_hint(cam.name, calib, "wrong person? ...", cam).startswith("calibration?")
+
+
+def test_a_move_along_the_line_of_sight_beyond_the_limit_is_told_focal_length():
+    """A focal length 10 % off (helper's synthetic take): the refinement would move the camera 463 mm straight
+    along its line of sight with 0.5° of turn; it is told "focal length?" and pointed at refining the intrinsics
+    (which, followed, gave PASS and 3.97 mm against 5.24), not "bumped or another setup's"."""
+    from mocap.report import moved_too_far_hint
+
+    calib = {"moves_deg": {"cam02": 0.5}, "moves_mm": {"cam02": 464.0}, "moves_along_axis_mm": {"cam02": -463.0},
+             "config": {"max_move_deg": 5.0, "max_move_m": 0.3}}
+    hint = moved_too_far_hint("cam02", calib, "wrong person? ...")
+    assert hint.startswith("focal length? the camera refinement from the performer would move cam02 463 mm along")
+    assert "rig_refine.refine_intrinsics=true" in hint
+    sideways = calib | {"moves_along_axis_mm": {"cam02": 120.0}}  # mostly sideways: a pose off
+    assert moved_too_far_hint("cam02", sideways, None).startswith("calibration? the camera refinement")
+    turned = calib | {"moves_deg": {"cam02": 8.0}}  # beyond the turn limit too: a pose off
+    assert moved_too_far_hint("cam02", turned, None).startswith("calibration?")
+    assert moved_too_far_hint("cam02", {k: v for k, v in calib.items() if k != "moves_along_axis_mm"},
+                              None).startswith("calibration?")  # an older report

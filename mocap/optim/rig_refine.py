@@ -96,6 +96,13 @@ def moves(rig: Rig, given: Rig) -> tuple[dict[str, float], dict[str, float]]:
     return deg, mm
 
 
+def along_axis(rig: Rig, given: Rig) -> dict[str, float]:
+    """Per camera: the centre's displacement (mm) from ``given`` to ``rig`` along the given camera's line of sight
+    (positive: forward). A camera moved mostly that way with little turn is what a focal length off looks like."""
+    return {c.name: float(1000 * (c.center - g.center) @ g.R[2]) for c, g in zip(rig.cameras, given.cameras,
+                                                                                   strict=True)}
+
+
 def _parameters(problem: _Problem, start: Rig) -> np.ndarray:
     """(C, P) camera parameters of ``start`` relative to the problem's given rig (its inverse of
     :meth:`_Problem.cameras`; the reference camera's stay zero)."""

@@ -331,6 +331,9 @@ def overlay_videos(session: Session, rig, pts, offsets: dict[str, float], cfg: C
     return overlay.overlay_videos(session, rig, pts, offsets, cfg.person)
 
 
+AXIAL_SHARE = 0.8  # a move beyond max_move_m this much along the camera's line of sight reads as a focal length
+
+
 def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> str:
     """A flagged camera the camera refinement would have moved beyond its limits: its pose is off (bumped, or
     a calibration of another setup), whatever its error's profile suggested (``before``); first its intrinsics
@@ -346,6 +349,12 @@ def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> 
             "kept: the camera was bumped or its calibration is another setup's; recalibrate, or allow the move "
             f"(mocap run SESSION {' '.join(f'--set rig_refine.{k}=N' for k in over)}) and check the held-out error "
             "in calibration/refined/report.json")
+    along = abs(calib.get("moves_along_axis_mm", {}).get(name, 0.0))
+    if over == ["max_move_m"] and along >= AXIAL_SHARE * mm:  # forward or back with little turn: the image's scale
+        text = (f"focal length? the camera refinement from the performer would move {name} {along:.0f} mm along "
+                f"its line of sight with {deg:.1f}° of turn: a focal length off (the performer's size in its image) "
+                "looks like that; check its intrinsics, or refine them (mocap run SESSION --set "
+                "rig_refine.refine_intrinsics=true) and check the held-out error in calibration/refined/report.json")
     if before and before.startswith(("videos swapped?", "footage ", "the same video as", "camera moved mid-take?",
                                      "image size?", "frames dropped?")):
         return before  # swapped, flipped or copied footage, or a change mid-take: no one move of it explains that

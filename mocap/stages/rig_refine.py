@@ -53,7 +53,7 @@ from mocap.geometry.triangulation import normalise_observations
 from mocap.io.atomic import atomic_write, atomic_write_text
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.optim.rig_anchor import anchor, placed, refine_rig_about
-from mocap.optim.rig_refine import RigRefineConfig, moves
+from mocap.optim.rig_refine import RigRefineConfig, along_axis, moves
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.stages.rig_lags import refine_with_lags
@@ -287,7 +287,7 @@ def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 
     report |= {
         "applied": applied,
         "reason": "held-out frames improve" if applied else "; ".join(why),
-        "moves_deg": moved_deg, "moves_mm": moved_mm,
+        "moves_deg": moved_deg, "moves_mm": moved_mm, "moves_along_axis_mm": along_axis(refined, rig),
         # the same after the similarity best aligning the refined rig onto the given one: what is left once the
         # reference camera's own error, which the gauge hands on to every other camera, is taken out
         "moves_aligned_deg": dict(zip(rig.names, map(float, aligned[1]), strict=True)),
