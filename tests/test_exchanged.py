@@ -60,3 +60,25 @@ def test_detections_outside_the_calibrated_image_are_told_image_size():
     rows = {n: {"flagged": False, "hint": None} for n in rig.names}
     outside_image(rows, rig, big, det)  # not flagged: nothing said
     assert rows["cam02"]["hint"] is None
+
+
+def test_detections_in_another_resolutions_pixels_are_told_scaled():
+    """Detections of a resized copy not scaled back (×0.5): they fit the camera's reprojections once scaled ×2
+    about the image's corner; flagged, the camera is told "detections scaled?" (it was "calibration? would move
+    25°"); with the image-size hint already said, the factor is added to it."""
+    from mocap.report.exchanged import scaled_detections
+
+    rig, obs, det = _take(4, None)
+    uv = obs.copy()  # the reprojections: where the detections belong
+    half = obs.copy()
+    half[:, 1] *= 0.5
+    rows = {n: {"flagged": n == "cam02", "hint": "calibration? ..."} for n in rig.names}
+    scaled_detections(rows, uv, half, det)
+    assert rows["cam02"]["hint"].startswith("detections scaled? cam02's detections fit its pose once scaled ×2.00")
+    assert rows["cam01"]["hint"] == "calibration? ..."
+    rows = {n: {"flagged": True, "hint": "image size? 12 % ..."} for n in rig.names}
+    scaled_detections(rows, uv, half, det)
+    assert rows["cam02"]["hint"].startswith("image size? 12 % ...") and "scaled ×2.00" in rows["cam02"]["hint"]
+    rows = {n: {"flagged": True, "hint": "wrong person? ..."} for n in rig.names}
+    scaled_detections(rows, uv, obs, det)  # as they belong: nothing said
+    assert all(r["hint"] == "wrong person? ..." for r in rows.values())

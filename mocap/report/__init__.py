@@ -356,7 +356,7 @@ def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> 
                 "looks like that; check its intrinsics, or refine them (mocap run SESSION --set "
                 "rig_refine.refine_intrinsics=true) and check the held-out error in calibration/refined/report.json")
     if before and before.startswith(("videos swapped?", "footage ", "the same video as", "camera moved mid-take?",
-                                     "image size?", "frames dropped?")):
+                                     "image size?", "frames dropped?", "detections scaled?")):
         return before  # swapped, flipped or copied footage, or a change mid-take: no one move of it explains that
     return f"{doubt}; else {text}" if doubt else text
 

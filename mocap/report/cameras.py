@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
-from mocap.report.exchanged import outside_image, tell_exchanged
+from mocap.report.exchanged import outside_image, scaled_detections, tell_exchanged
 from mocap.report.stats import per_frame, rank_corr
 from mocap.report.steps import flag_steps, stat_label
 from mocap.types import Keypoints2D, Points3D, Rig
@@ -216,6 +216,7 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
     _swapped_videos(rows, rig.names, uv, obs, det, ratio, k, flip if err_flip is not None else None)
     tell_exchanged(rows, rig, obs, det)
     outside_image(rows, rig, obs, det)
+    scaled_detections(rows, uv, obs, det)
     _turned_footage(rows, rig, uv, obs, det, ratio, k, flip if err_flip is not None else None)
     _same_footage(rows, obs, det)
     seen = [r["detections"] > 0 for r in rows.values()]

@@ -25,6 +25,7 @@ TIE = 1.25  # ... and every exchange within this factor of the best is named
 FRAMES = 300  # judged on this many frames, evenly spread
 EXCHANGE_CHECK = 2.0  # 2D check of exchanged videos: epipolar error over this × the median reprojection error
 OUTSIDE = 0.02  # a camera whose detections fall this far outside its calibrated image (share of its size) ...
+SCALED = 0.1  # detections that fit their reprojections scaled by 1 ± this or more are another resolution's
 OUTSIDE_SHARE = 0.05  # ... this often was calibrated for another image size or turned
 
 
@@ -119,3 +120,25 @@ def outside_image(rows: dict[str, dict], rig: Rig, obs: np.ndarray, det: np.ndar
                            f"{w}×{h} image (up to {hi[0]:.0f}, {hi[1]:.0f} px): its calibration is for another "
                            "resolution, its detections are not in the video's pixels, or its video is turned; check "
                            "the rig's image size and the video's")
+
+
+def scaled_detections(rows: dict[str, dict], uv: np.ndarray, obs: np.ndarray, det: np.ndarray) -> None:
+    """A flagged camera whose detections fit its reprojections once scaled about the image's corner (0, 0) by a
+    factor ``s`` off 1 by ``SCALED`` or more, to a third of their error or less: its detections are in another
+    resolution's pixels (a detector run on a resized copy, not scaled back); its hint says so. uv, obs (F, C, J, 2)
+    reprojected and detected, det (F, C, J)."""
+    for c, (name, row) in enumerate(rows.items()):
+        ok = det[:, c] & np.isfinite(uv[:, c]).all(axis=-1)
+        if not row["flagged"] or ok.sum() < 20 or row.get("swapped_with"):
+            continue
+        a, b = obs[:, c][ok], uv[:, c][ok]
+        s = float(np.sum(a * b) / np.sum(a * a))  # least squares s · a ≈ b
+        before, after = (float(np.median(np.linalg.norm(x - b, axis=-1))) for x in (a, s * a))
+        if abs(s - 1) >= SCALED and after <= before / 3 and str(row.get("hint")).startswith("image size?"):
+            row["hint"] += f" (its detections fit its pose once scaled ×{s:.2f}: {after:.3g} px)"
+        elif abs(s - 1) >= SCALED and after <= before / 3:
+            row["hint"] = (f"detections scaled? {name}'s detections fit its pose once scaled ×{s:.2f} about the "
+                           f"image's corner ({after:.3g} px, against {before:.3g} px as they are): they are in another "
+                           "resolution's pixels (detected on a resized copy and not scaled back?); redo the "
+                           "detection on the video itself, or scale them (or the calibration is for another "
+                           "resolution)")
