@@ -9,6 +9,9 @@ of each pair's per-frame median distance, :func:`mocap.geometry.view_split.pair_
 two cameras' detections exchanged; an exchange that brings it down to a third or less is the answer. On a
 symmetric ring several exchanges fit about as well (01↔03 and 02↔04 on four cameras: the whole scene turned
 half a turn): every one within ``TIE`` of the best is named.
+
+The other 2D checks of a flagged camera live here too: detections outside its calibrated image
+(:func:`outside_image`) and detections in another resolution's pixels (:func:`scaled_detections`).
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ TIE = 1.25  # ... and every exchange within this factor of the best is named
 FRAMES = 300  # judged on this many frames, evenly spread
 EXCHANGE_CHECK = 2.0  # 2D check of exchanged videos: epipolar error over this × the median reprojection error
 OUTSIDE = 0.02  # a camera whose detections fall this far outside its calibrated image (share of its size) ...
-SCALED = 0.1  # detections that fit their reprojections scaled by 1 ± this or more are another resolution's
 OUTSIDE_SHARE = 0.05  # ... this often was calibrated for another image size or turned
+SCALED = 0.1  # detections that fit their reprojections scaled by 1 ± this or more are another resolution's
 
 
 def _sampled(obs: np.ndarray, det: np.ndarray) -> np.ndarray:
