@@ -141,6 +141,7 @@ def cmd_run(args) -> int:
             print(f"{stage}: {path}")
     m = r.metrics
     if m:
+        from mocap.report.calibration_html import focal_notes
         from mocap.report.calibration_html import frames as move_frames
         from mocap.report.cameras import flag_text
         from mocap.report.steps import stat_label
@@ -178,6 +179,8 @@ def cmd_run(args) -> int:
                   f"{max(mm.values(), default=0):.0f} mm (held-out error {err.get('heldout_given', float('nan')):.2f} "
                   f"→ {err.get('heldout_refined', float('nan')):.2f} px); the given rig is unchanged, the refined one "
                   "is calibration/refined/rig.toml")
+            for note in focal_notes(cal):
+                print(f"  note: {note}")
         verdict = m.get("verdict", {})
         if verdict.get("failed"):
             print(f"verdict: {verdict.get('summary', 'failed')}")

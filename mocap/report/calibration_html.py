@@ -17,7 +17,8 @@ def calibration_html(calib: dict | None) -> str:
             f"median error on the frames it did not use {e.get('heldout_given', float('nan')):.2f} px with the "
             f"given rig, {e.get('heldout_refined', float('nan')):.2f} px with the refined one (on the frames it "
             f"used: {e.get('used_given', float('nan')):.2f} → {e.get('used_refined', float('nan')):.2f} px)."
-            + _world_html(calib) + "</p>" + moves_html(calib))
+            + _world_html(calib) + "</p>" + moves_html(calib)
+            + "".join(f"<p>{escape(t)}</p>" for t in focal_notes(calib)))
 
 
 def moves_html(calib: dict) -> str:
@@ -46,3 +47,19 @@ def _world_html(calib: dict) -> str:
                 "given poses" + (f"; {escape(', '.join(off))} did not." if off else "."))
     return (f" No two cameras kept their given poses: the refined rig's world frame {would or 'follows'} "
             f"{escape(world[0])}." if world else "")
+
+
+def focal_notes(calib: dict, share: float = 0.8, least_mm: float = 50.0, most_deg: float = 1.0) -> list[str]:
+    """The cameras an applied refinement moved mostly along their line of sight (≥ ``share`` of a move of at least
+    ``least_mm`` with at most ``most_deg`` of turn): what a focal length off looks like (the refinement makes up for
+    it by moving the camera, and the world frame follows), one note each."""
+    if not calib.get("rig_refined", calib.get("applied")):
+        return []
+    out = []
+    for name, along in (calib.get("moves_along_axis_mm") or {}).items():
+        mm, deg = calib.get("moves_mm", {}).get(name, 0.0), calib.get("moves_deg", {}).get(name, 0.0)
+        if mm >= least_mm and deg <= most_deg and abs(along) >= share * mm:
+            out.append(f"{name} moved {abs(along):.0f} mm along its line of sight with {deg:.2f}° of turn: its focal "
+                       "length may be off (the refinement made up for it with the camera's place); check its "
+                       "intrinsics, or refine them: --set rig_refine.refine_intrinsics=true")
+    return out
