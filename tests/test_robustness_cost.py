@@ -11,17 +11,10 @@ from test_rig_refine import perturbed
 from test_sync_significance import take
 
 from mocap.bench.robustness import RobustnessBenchConfig, rig_errors
+from mocap.geometry.epipolar import epipolar_px, essential, normalised
 from mocap.session import Session
 from mocap.stages import rig_refine, sync
-from mocap.stages.sync_search import (
-    EpipolarPair,
-    LagSearch,
-    epipolar_lines,
-    epipolar_px,
-    essential,
-    normalised,
-    shift_tracks,
-)
+from mocap.stages.sync_search import EpipolarPair, LagSearch, epipolar_lines, shift_tracks
 from mocap.types import Keypoints2D
 
 

@@ -1,4 +1,4 @@
-"""Sync undistorts only the detections it has (mocap.stages.sync_search.normalised): the same coordinates as
+"""Sync undistorts only the detections it has (mocap.geometry.epipolar.normalised): the same coordinates as
 undistorting every point, NaN where a detection is missing, the homogeneous coordinate 1 everywhere."""
 
 import dataclasses
@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 
 from mocap.geometry.camera import pixels_to_normalised
-from mocap.stages.sync_search import normalised
+from mocap.geometry.epipolar import normalised
 from mocap.synth import RigSpec, ring_rig
 from mocap.types import Rig
 

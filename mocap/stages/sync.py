@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mocap.geometry.epipolar import normalised
 from mocap.geometry.triangulation import reprojection_errors, triangulate
 from mocap.io.atomic import atomic_write_text
 from mocap.session import Session
@@ -53,7 +54,6 @@ from mocap.stages.sync_search import (
     epipolar_lines,
     halves,
     held_out,
-    normalised,
     shift_tracks,
     smooth_tracks,
 )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mocap.geometry.epipolar import dot3 as _dot3
-from mocap.geometry.epipolar import epipolar_px, essential, normalised  # noqa: F401 (sync's names)
+from mocap.geometry.epipolar import essential, normalised
 from mocap.geometry.normal_terms import distance
 from mocap.stats import signed_rank_greater, t_greater
 from mocap.types import Rig
