@@ -149,9 +149,8 @@ def search(rig: Rig, xy: np.ndarray, fps: float, cfg, skip: set[str] = frozenset
     if 2 * part > F or C < 3:
         return report | {"reason": f"take shorter than twice rig_refine.moves_min_part_s ({cfg.moves_min_part_s:g} "
                                    "s) or fewer than 3 cameras"}
-    step = max(1, int(np.ceil(F / cfg.moves_frames)))
-    frames = np.arange(0, F, step)
-    report |= {"searched": True, "frame_step": step, "cameras": {}}
+    frames = _sampled(0, F, cfg.moves_frames)
+    report |= {"searched": True, "cameras": {}}
     for c, cam in enumerate(rig.cameras):
         if cam.name in skip:
             continue
@@ -161,7 +160,7 @@ def search(rig: Rig, xy: np.ndarray, fps: float, cfg, skip: set[str] = frozenset
         report["cameras"][cam.name] = info = {"levels_px": levels}
         if cut is None:
             continue
-        cut = _exact_cut(rig, xy, c, cut, step, levels, cfg.max_reproj_px)
+        cut = _exact_cut(rig, xy, c, cut, max(1, int(round(BLOCK_S * fps))), levels, cfg.max_reproj_px)
         span = (0, int(cut)) if levels[0] > levels[1] else (int(cut), F)  # the part whose error is higher
         info |= {"cut_frame": int(cut), "span": list(span)} | _judge(cam, X, uv, fr, span, fps, cfg)
         if info["moved"] and info["camera_gain"] > report["gain"]:
@@ -171,24 +170,23 @@ def search(rig: Rig, xy: np.ndarray, fps: float, cfg, skip: set[str] = frozenset
 
 def _still_moved(rig: Rig, xy: np.ndarray, c: int, span: tuple[int, int], fps: float, cfg) -> bool:
     """Whether camera c's part ``span`` still differs (:func:`_judge`) on ``rig``, refined without it."""
-    frames = np.arange(0, xy.shape[0], max(1, int(np.ceil(xy.shape[0] / cfg.moves_frames))))
-    X, uv, fr = _leave_one_out(rig, xy, frames, c, cfg.max_reproj_px)
+    X, uv, fr = _leave_one_out(rig, xy, _sampled(0, xy.shape[0], cfg.moves_frames), c, cfg.max_reproj_px)
     return len(fr) >= 10 and _judge(rig.cameras[c], X, uv, fr, span, fps, cfg)["moved"]
 
 
-def _exact_cut(rig: Rig, xy: np.ndarray, c: int, cut: int, step: int, levels: list[float], max_px: float) -> int:
-    """The cut found on every ``step``-th frame, to the frame: every frame within two steps of it judged (the
-    least absolute deviation from the two levels)."""
-    if step == 1:
-        return cut
-    window = np.arange(max(1, cut - 2 * step), min(xy.shape[0], cut + 2 * step))
-    X, uv, fr = _leave_one_out(rig, xy, window, c, max_px)
+def _exact_cut(rig: Rig, xy: np.ndarray, c: int, cut: int, block: int, levels: list[float], max_px: float) -> int:
+    """The cut found between blocks, to the frame: every frame of the blocks either side judged (the least absolute
+    deviation from the two levels)."""
+    X, uv, fr = _leave_one_out(rig, xy, np.arange(max(1, cut - block), min(xy.shape[0], cut + block)), c, max_px)
     e = np.linalg.norm(rig.cameras[c].project(X) - uv, axis=-1)
     cands = np.unique(fr)
-    if not len(cands):
-        return cut
     costs = [np.nansum(np.abs(e[fr < k] - levels[0])) + np.nansum(np.abs(e[fr >= k] - levels[1])) for k in cands]
-    return int(cands[int(np.argmin(costs))])
+    return int(cands[int(np.argmin(costs))]) if len(cands) else cut
+
+
+def _sampled(first: int, end: int, most: int) -> np.ndarray:
+    """At most ``most`` frames of first … end − 1, evenly spread."""
+    return np.arange(first, end, max(1, int(np.ceil((end - first) / most))))
 
 
 def _hide(kp: Keypoints2D, c: int, span: tuple[int, int]) -> Keypoints2D:
@@ -201,8 +199,7 @@ def _hide(kp: Keypoints2D, c: int, span: tuple[int, int]) -> Keypoints2D:
 def _move(rig: Rig, xy: np.ndarray, c: int, span: tuple[int, int], cfg) -> CameraMove:
     """Camera c's pose in frames span[0] … span[1] − 1, fitted to the points the other cameras of ``rig``
     triangulate (at most ``moves_frames`` frames)."""
-    frames = np.arange(span[0], span[1], max(1, int(np.ceil((span[1] - span[0]) / cfg.moves_frames))))
-    X, uv, _ = _leave_one_out(rig, xy, frames, c, cfg.max_reproj_px)
+    X, uv, _ = _leave_one_out(rig, xy, _sampled(span[0], span[1], cfg.moves_frames), c, cfg.max_reproj_px)
     cam = rig.cameras[c]
     pose = _pose(cam, X, uv, cam.cam_from_world)
     depth = np.median((X @ pose[:3, :3].T + pose[:3, 3])[:, 2])
@@ -227,8 +224,8 @@ def _leave_one_out(rig: Rig, xy: np.ndarray, frames: np.ndarray, c: int, max_px:
 
 
 def _cut(fr: np.ndarray, e: np.ndarray, fps: float, part: int) -> tuple[int | None, list[float]]:
-    """The frame where the error e (N,) of points of frames fr (N,) best splits into two levels (each part ≥
-    ``part`` frames), or None when the levels differ by less than ``STEP``; the two levels (px)."""
+    """The first frame of the block where the error e (N,) of points of frames fr (N,) best splits into two levels
+    (each part ≥ ``part`` frames), or None when the levels differ by less than ``STEP``; the two levels (px)."""
     ok = np.isfinite(e)
     fr, e = fr[ok], e[ok]
     block = max(1, int(round(BLOCK_S * fps)))
@@ -245,13 +242,7 @@ def _cut(fr: np.ndarray, e: np.ndarray, fps: float, part: int) -> tuple[int | No
     if best is None:
         return None, []
     lo, hi = float(np.median(med[:best])), float(np.median(med[best:]))
-    if max(lo, hi) < STEP * min(lo, hi):
-        return None, [lo, hi]
-    # the frame within the blocks either side of the cut: the least absolute deviation from the two levels
-    window = (fr >= (first[best] - 1) * block) & (fr < (first[best] + 1) * block)
-    cands = np.unique(fr[window])
-    costs = [np.abs(e[window & (fr < k)] - lo).sum() + np.abs(e[window & (fr >= k)] - hi).sum() for k in cands]
-    return int(cands[int(np.argmin(costs))]) if len(cands) else int(first[best] * block), [lo, hi]
+    return (None if max(lo, hi) < STEP * min(lo, hi) else int(first[best] * block)), [lo, hi]
 
 
 def _judge(cam, X: np.ndarray, uv: np.ndarray, fr: np.ndarray, span: tuple[int, int], fps: float, cfg) -> dict:
