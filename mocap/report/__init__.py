@@ -14,7 +14,7 @@ import numpy as np
 
 from mocap.io.atomic import atomic_write_text
 from mocap.persons import person_name
-from mocap.report.calibration_html import calibration_html
+from mocap.report.calibration_html import AXIAL_SHARE, calibration_html
 from mocap.report.cameras import flag_text, intrinsics_doubt
 from mocap.report.metrics import compute, describe, verdict
 from mocap.session import Session
@@ -329,9 +329,6 @@ def overlay_videos(session: Session, rig, pts, offsets: dict[str, float], cfg: C
     from mocap.report import overlay
 
     return overlay.overlay_videos(session, rig, pts, offsets, cfg.person)
-
-
-AXIAL_SHARE = 0.8  # a move beyond max_move_m this much along the camera's line of sight reads as a focal length
 
 
 def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+AXIAL_SHARE = 0.8  # a camera move this much along its line of sight with little turn reads as a focal length off
+
 
 def calibration_html(calib: dict | None) -> str:
     """What the camera refinement from the performer did (``calibration/refined/report.json``)."""
@@ -49,7 +51,7 @@ def _world_html(calib: dict) -> str:
             f"{escape(world[0])}." if world else "")
 
 
-def focal_notes(calib: dict, share: float = 0.8, least_mm: float = 50.0, most_deg: float = 1.0) -> list[str]:
+def focal_notes(calib: dict, share: float = AXIAL_SHARE, least_mm: float = 50.0, most_deg: float = 1.0) -> list[str]:
     """The cameras an applied refinement moved mostly along their line of sight (≥ ``share`` of a move of at least
     ``least_mm`` with at most ``most_deg`` of turn): what a focal length off looks like (the refinement makes up for
     it by moving the camera, and the world frame follows), one note each."""
