@@ -72,3 +72,40 @@ def test_apply_offsets_reads_a_swapped_camera_between_frames_without_blending():
     own, other = (np.linalg.norm(got - truth[m], axis=-1) for m in (np.arange(33), mirror))
     assert np.all(np.minimum(own, other)[arms] < 1e-9)  # each arm keypoint a joint's (frame 10's labels), not halfway
     assert np.all(other[arms] < 1e-9) and np.all(own[~arms] < 1e-9)
+
+
+@pytest.mark.parametrize("offset", [2.5, 0.3, -1.7])
+def test_people_in_slots_that_change_order_are_read_between_frames_apart(offset):
+    """A multi-person detector's slots need not hold the same person from frame to frame: each body is read
+    between the frames with the same body of the other frame, never blended with another person's."""
+    one, _ = _walk(seed=0)
+    two = one.copy()
+    two[..., 0] += 600.0  # a second person 600 px to the right
+    people = np.concatenate([one, two], axis=1)  # (F, 2, J, 3)
+    order = np.random.default_rng(1).integers(0, 2, len(people)).astype(bool)  # slots exchanged in random frames
+    shuffled = people.copy()
+    shuffled[order] = people[order][:, ::-1]
+    views = shift_views(shuffled, offset, "blazepose33")
+    truth = [shift_tracks(p[:, None], offset)[:, 0] for p in (one[:, 0], two[:, 0])]
+    plain = shift_tracks(shuffled, offset)
+    for f in range(len(views)):
+        if np.isnan(truth[0][f]).all():
+            continue
+        got = sorted(views[f], key=lambda v: np.nanmean(v[:, 0]))
+        for v, t in zip(got, (truth[0][f], truth[1][f]), strict=True):
+            np.testing.assert_allclose(v[:, :2], t[:, :2], atol=1e-9)
+    mixed = [f for f in range(len(plain)) if not np.isnan(truth[0][f]).all()
+             and np.abs(plain[f, 0, :, 0] - truth[0][f][:, 0]).min() > 100
+             and np.abs(plain[f, 0, :, 0] - truth[1][f][:, 0]).min() > 100]
+    assert mixed  # what the plain interpolation gave: bodies halfway between the two people
+
+
+def test_a_detection_that_jumps_to_another_body_is_not_blended():
+    """One slot whose detector picked another body in the next frame: nothing read between those frames."""
+    one, _ = _walk(seed=0)
+    data = one.copy()
+    data[20:, 0, :, 0] += 600.0  # from frame 20 on, the slot holds another body 600 px away
+    views = shift_views(data, 0.4, "blazepose33")
+    assert np.isnan(views[19]).all()  # between frames 19 and 20: two bodies
+    np.testing.assert_allclose(views[18], shift_tracks(data, 0.4)[18])  # elsewhere: the interpolation
+    np.testing.assert_allclose(views[25], shift_tracks(data, 0.4)[25])

@@ -7,17 +7,28 @@ found at -9.5 frames, the camera's reprojection P95 went 45 → 186 px over the 
 sides. Here a body side (head, arms, legs: :func:`~mocap.geometry.swaps.swap_groups`) whose next frame is
 clearly its mirror (its keypoints nearer the other side's in the first frame) is interpolated in the labels of
 the nearer frame: the far frame's side is mirrored first. The swap repair then sees a plain view, swapped or not.
+
+The same holds for people: a multi-person detector's slots need not hold the same person from one frame to the next
+(OpenPose's, or a synthetic take's shuffled slots), and blending slot k of two frames mixed two people's keypoints
+into a body that is nobody's (on a 3-person take with a camera 2.5 frames late, that camera kept a quarter of its
+detections and a fourth, phantom person appeared). The far frame's detections are first matched to the nearer
+frame's, each body to the one it is nearest (:func:`_same_people`); a body with no counterpart within
+``MAX_STEP`` of its size in the other frame is not read between the frames (NaN, as a keypoint seen in one frame
+only).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from mocap.geometry.swaps import swap_groups
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.stages.sync_search import shift_tracks
 
 MIRROR_RATIO = 0.5  # a side is the other frame's mirror when its keypoints are this much nearer mirrored
+MAX_STEP = 0.25  # a body's keypoints move less than this share of its size (box diagonal) in one frame
+MIN_SEEN = 5  # the keypoints a body's box is measured on, at least
 
 
 def shift_views(data: np.ndarray, offset: float, keypoint_set: str) -> np.ndarray:
@@ -26,13 +37,13 @@ def shift_views(data: np.ndarray, offset: float, keypoint_set: str) -> np.ndarra
     mirrored where it is the nearer frame's mirror (see the module's docstring)."""
     whole = np.floor(offset)
     w = float(offset - whole)
-    groups = _mirror_groups(keypoint_set, data.shape[-2])
-    if w < 1e-9 or w > 1 - 1e-9 or not groups:
+    if w < 1e-9 or w > 1 - 1e-9:
         return shift_tracks(data, offset)
     a = shift_tracks(data, whole)  # the frame before t + offset, then the one after
     b = shift_tracks(data, whole + 1)
     near, far = (a, b) if w < 0.5 else (b, a)
-    far = far.copy()
+    far = _same_people(near, far)
+    groups = _mirror_groups(keypoint_set, data.shape[-2])
     for left, right in groups:
         xy_n, xy_f = near[..., :2], far[..., :2]
         same = _spread(xy_n[..., left, :], xy_f[..., left, :]) + _spread(xy_n[..., right, :], xy_f[..., right, :])
@@ -44,6 +55,32 @@ def shift_views(data: np.ndarray, offset: float, keypoint_set: str) -> np.ndarra
             flat[sel[:, None], np.r_[left, right][None]] = flat[sel[:, None], np.r_[right, left][None]]
     a2, b2 = (near, far) if w < 0.5 else (far, near)
     return (1 - w) * a2 + w * b2
+
+
+def _same_people(near: np.ndarray, far: np.ndarray) -> np.ndarray:
+    """``far`` (F, P, J, 3) with its detections reordered to hold, in each slot, the body nearest the one in
+    ``near``'s slot (the least total :func:`_spread` over the frame's pairs), NaN where that body is more than
+    ``MAX_STEP`` of ``near``'s box diagonal away (of a body with at least ``MIN_SEEN`` keypoints seen: the box of
+    fewer says little of its size) or has no counterpart (a copy)."""
+    xy_n, xy_f = near[..., :2], far[..., :2]
+    P = near.shape[1]
+    d = _spread(xy_n[:, :, None], xy_f[:, None])  # (F, P, P): near slot i against far slot j
+    lo, hi = np.nanmin(xy_n, axis=-2, initial=np.inf), np.nanmax(xy_n, axis=-2, initial=-np.inf)  # (F, P, 2)
+    with np.errstate(invalid="ignore"):
+        size = np.linalg.norm(hi - lo, axis=-1)  # (F, P); inf − inf (nothing seen): NaN
+    match = np.broadcast_to(np.arange(P), near.shape[:2]).copy()  # (F, P): the far slot of each near slot
+    several = np.flatnonzero(np.isfinite(d).any(axis=2).sum(axis=1) > 1) if P > 1 else []
+    for f in several:  # frames where two or more bodies could be exchanged
+        cost = np.where(np.isfinite(d[f]), d[f], 1e12)
+        rows, cols = linear_sum_assignment(cost)
+        match[f, rows] = cols
+    step = np.take_along_axis(d, match[..., None], axis=2)[..., 0]  # (F, P)
+    out = np.take_along_axis(far, match[..., None, None], axis=1)
+    with np.errstate(invalid="ignore"):
+        # NaN (nothing seen in both) compares False: the interpolation is NaN there anyway
+        apart = (step > MAX_STEP * size) & (np.isfinite(xy_n[..., 0]).sum(axis=-1) >= MIN_SEEN)
+    out[apart] = np.nan
+    return out
 
 
 def _spread(p: np.ndarray, q: np.ndarray) -> np.ndarray:
