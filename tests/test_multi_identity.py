@@ -326,3 +326,32 @@ def test_the_stages_before_triangulate_associate_people_with_its_settings_and_ke
     monkeypatch.setattr(select, "all_people" if stage == "rig_refine" else "one_person", spy)
     module.main(session, load_config(session, sets=wider)[0], overwrite=True)
     assert seen["persons"] == "auto" and seen["cfg"].match_max_m == 0.3 and seen["min_score"] == 0.4
+
+
+@pytest.mark.parametrize("occluded", [False, True])
+def test_a_short_two_view_figure_another_camera_sees_empty_is_not_a_person(caplog, occluded):
+    """A figure (a poster, a reflection, two views' detections meeting in 3D) only two cameras detect, for half
+    a second, where the other cameras see the spot and detect nobody: not a person, reported. The same figure
+    where the other cameras have someone in front of it (a detection over its box, not matching it) is kept:
+    a person hidden behind another in those views."""
+    walker = in_place(walking_figure(240, fps=60.0, seed=0), "coco17")
+    figure = in_place(walking_figure(240, fps=3000.0, seed=1), "coco17") + [1.2, 0.0, 0.0]
+    truth = np.stack([walker, figure], axis=1)
+    rig = ring_rig(RigSpec(), truth)
+    F, N, J, _ = truth.shape
+    uv = np.moveaxis(rig.project(truth.reshape(F, N * J, 3)).reshape(len(rig), F, N, J, 2), 0, 1)
+    data = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)  # (F, C, 2, J, 3)
+    shown = np.zeros(F, bool)
+    shown[100:130] = True
+    data[~shown, :, 1] = np.nan  # the figure in 30 frames only ...
+    if occluded:  # ... someone else's detection over it in cameras 3 and 4: its joints in another order
+        order = np.random.default_rng(0).permutation(J)
+        data[shown, 2:, 1] = data[shown][:, 2:, 1][:, :, order]
+    else:
+        data[shown, 2:, 1] = np.nan  # ... and in cameras 1 and 2 only
+    kp = Keypoints2D(data, rig.names, "coco17", 60.0)
+    with caplog.at_level(logging.WARNING, logger="mocap.multi"):
+        slots, summary = associate_take(rig, kp, "auto", progress=False)
+    said = any("another camera saw the spot and detected nobody" in r.getMessage() for r in caplog.records)
+    assert summary["persons_found"] == (2 if occluded else 1), summary["persons_found"]
+    assert summary["persons_unconfirmed"] == (0 if occluded else 1) and said != occluded

@@ -164,6 +164,8 @@ def test_ground_truth_of_several_people_is_matched_person_by_person(tmp_path):
     gt = m["groundtruth"]
     assert [(p["name"], p["true_person"]) for p in gt["persons"]] == [("person1", 1), ("person2", 0)]
     assert gt["mpjpe_mm"] < 20 and all(p["mpjpe_mm"] < 20 for p in gt["persons"]), gt
+    html = (session.root / "report" / "report.html").read_text()  # each person's own row on the page
+    assert all(f"error against ground truth (MPJPE)</td><td>{p['mpjpe_mm']:.1f} mm" in html for p in gt["persons"])
 
 
 def test_a_camera_poor_for_one_person_only_is_not_sent_to_its_calibration():

@@ -110,3 +110,13 @@ def test_verdict_wording():
     ok = {"reprojection_px": {"median": 1.0}, "reprojection_mm": {"median": 3.0}, "bone_length_cv": {"mean": 0.01},
           "reconstructed": {"points": 1.0}}
     assert verdict(ok, 30, 0.05, 0.9) == {"usable": True, "failed": [], "summary": "PASS"}
+
+
+def test_the_page_shows_the_error_against_the_ground_truth(tmp_path):
+    """The summary on the page shows what metrics.json holds for the take: the error against the ground truth
+    (it was only in metrics.json: the page read the person's own metrics, without the take's rows)."""
+    session, _ = _session(tmp_path / "s", ["cam01", "cam02", "cam03"])
+    m = report.build(session, cfg=report.Config(overlay_videos=False))
+    html = (session.root / "report" / "report.html").read_text()
+    gt = m["groundtruth"]
+    assert f"{gt['mpjpe_mm']:.1f} / {gt['p95_mm']:.1f} mm" in html and "error against ground truth" in html

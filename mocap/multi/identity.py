@@ -9,7 +9,9 @@ on the same body. :func:`births` starts a person only where no tracked person's 
 one lost where it is; :func:`merge_coinciding` joins, after tracking, identities whose bodies coincide
 wherever both are seen (the same body followed twice). In the output, a detection two people shared goes to
 the one with more keypoints of its own in it (:func:`one_owner`), and a person never where three cameras see
-is not reconstructed (:func:`drop_outside`).
+is not reconstructed (:func:`drop_outside`), nor a short one only two cameras ever saw where a third camera sees
+the spot and detects nobody (:func:`drop_unconfirmed`: a poster or a reflection in two views, or two views'
+detections of different people or of a body's mirror that happen to meet in 3D for a moment).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ DUPLICATE_M = 0.4  # torso centres nearer than this: one body (two people's tors
 BODY_DEPTH_M = 0.2  # torso centres nearer than this cannot be two people, even hugging (a torso's depth)
 COINCIDE_M = 0.15  # two identities whose body centres are this near ...
 COINCIDE_SHARE = 0.8  # ... in this share of the frames both are seen in 3D are one person
+UNCONFIRMED_S = 1.0  # an identity only two cameras saw, for less than this, ...
+UNCONFIRMED_SHARE = 0.5  # ... with a third camera seeing the spot empty in this share of its frames: no person
+SOMEONE_IOU = 0.25  # a detection whose box overlaps a projected skeleton's this much (IoU) may be that person
 
 
 def births(tr: Tracker, f: int, free: np.ndarray) -> None:
@@ -191,6 +196,51 @@ def drop_outside(rig: Rig, tracks: list[Track]) -> tuple[list[Track], int]:
         log.warning("%d people never where %d cameras see (beyond the capture volume, e.g. a bystander seen by two "
                     "cameras across the room): not reconstructed", sum(outside), min(3, len(rig)))
     return [t for t, o in zip(tracks, outside, strict=True) if not o], int(sum(outside))
+
+
+def contradicted(rig: Rig, kp, t: Track, min_score: float) -> float:
+    """The share of ``t``'s frames in 3D in which a camera that did not see it has at least half its skeleton
+    inside its image (in front of it) and no detection there: no box of a detection (its keypoints scored
+    ``min_score`` or more) overlaps the box of the skeleton's projection by ``SOMEONE_IOU`` (intersection over
+    union; a person hidden behind another in that view: the other's box covers it)."""
+    frames = list(t.skel)
+    if not frames:
+        return 0.0
+    mine = {f: {c for c in range(len(rig)) if t.slots[k][c] >= 0} for k, f in enumerate(t.frames)}
+    xy, score = kp.data[frames, ..., :2], kp.data[frames, ..., 2]  # (n, C, S, J, 2), (n, C, S, J)
+    with np.errstate(invalid="ignore"):
+        xy = np.where((score >= min_score)[..., None], xy, np.nan)
+    lo, hi = np.nanmin(xy, axis=-2, initial=np.inf), np.nanmax(xy, axis=-2, initial=-np.inf)  # (n, C, S, 2)
+    S = np.stack([t.skel[f] for f in frames])  # (n, J, 3)
+    empty = np.zeros(len(frames), bool)
+    for c, cam in enumerate(rig.cameras):
+        uv = cam.project(S)  # (n, J, 2); NaN behind
+        w, h = cam.size
+        with np.errstate(invalid="ignore"):
+            inside = (uv[..., 0] >= 0) & (uv[..., 0] < w) & (uv[..., 1] >= 0) & (uv[..., 1] < h)
+        in_view = inside.sum(axis=1) >= 0.5 * S.shape[1]
+        a, b = np.nanmin(uv, axis=1, initial=np.inf)[:, None], np.nanmax(uv, axis=1, initial=-np.inf)[:, None]
+        with np.errstate(invalid="ignore"):
+            inter = np.prod(np.clip(np.minimum(b, hi[:, c]) - np.maximum(a, lo[:, c]), 0, None), axis=-1)
+            union = np.prod(b - a, axis=-1) + np.prod(hi[:, c] - lo[:, c], axis=-1) - inter  # (n, S)
+            overlap = (inter >= SOMEONE_IOU * union).any(axis=1)  # (n,); NaN (no detection) compares False
+        missed = np.array([c not in mine.get(f, ()) for f in frames])
+        empty |= in_view & missed & ~overlap
+    return float(empty.mean())
+
+
+def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float) -> tuple[list[Track], int]:
+    """The identities but those no third camera confirms: only ever seen by two cameras, in 3D for less than
+    ``UNCONFIRMED_S``, and in at least ``UNCONFIRMED_SHARE`` of those frames in another camera's view with no
+    detection there (:func:`contradicted`); how many were dropped (reported)."""
+    short = int(np.ceil(UNCONFIRMED_S * kp.fps))
+    out = [t for t in tracks if not (len(rig) >= 3 and t.max_views <= 2 and len(t.skel) < short
+                                     and contradicted(rig, kp, t, min_score) >= UNCONFIRMED_SHARE)]
+    if len(out) < len(tracks):
+        log.warning("%d short identities seen by two cameras only, where another camera saw the spot and detected "
+                    "nobody (a poster or a reflection, or detections of different people meeting for a moment): "
+                    "not reconstructed", len(tracks) - len(out))
+    return out, len(tracks) - len(out)
 
 
 def reacquire(tr: Tracker, new: Track, f: int) -> bool:

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.multi.associate import pair_affinity
 from mocap.multi.body import body_cost, torso_mask
-from mocap.multi.identity import births, drop_outside, merge_coinciding, one_owner, reacquire
+from mocap.multi.identity import births, drop_outside, drop_unconfirmed, merge_coinciding, one_owner, reacquire
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, check_unchecked, own_rays
 from mocap.multi.mirrored import rejoin_mirrored
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
@@ -338,10 +338,10 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         t.X_start = tr._solve(v, [int(t.slots[k][c]) for c in v], t.frames[k], None)[0]
     tracks = stitch(merge_coinciding(tracks), cfg, kp.fps, get_keypoint_set(kp.keypoint_set).limbs)
     seconds = time.perf_counter() - t0
-    in3d = [sum(int((s >= 0).sum() >= 2) for s in t.slots) for t in tracks]
-    kept = [t for t, n in zip(tracks, in3d, strict=True) if n >= cfg.min_person_frames]
+    kept = [t for t in tracks if sum(int((s >= 0).sum() >= 2) for s in t.slots) >= cfg.min_person_frames]
     dropped = len(tracks) - len(kept)
     kept, outside = drop_outside(rig, kept)
+    kept, unconfirmed = drop_unconfirmed(rig, kp, kept, min_score)
     kept.sort(key=lambda t: t.frames[0])
     slots = np.full((tr.F, tr.C, len(kept)), -1, np.int16)
     people = []
@@ -367,7 +367,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     unexplained = {name: int(n) for name, n in zip(rig.names, lone, strict=True)}
     requested = persons if persons == "auto" else int(persons)
     summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
-               "tracks_dropped_short": dropped, "persons_outside_volume": outside,
+               "tracks_dropped_short": dropped, "persons_outside_volume": outside, "persons_unconfirmed": unconfirmed,
                "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
                "views_checked_after_tracking": unchecked, "mirrored_views_rejoined": mirrored,
                "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,

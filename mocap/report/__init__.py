@@ -307,7 +307,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
         crops = camera_crops(rig, kp_raw if kp_raw is not None else kp, kp, pts, p, cfg.worst_frames, videos,
                              offsets, repairs.get("swap_repairs"), session.video_sampling(), _frames_of(session),
                              cache) if cfg.worst_frames else []
-        data.append(page.PersonData(p, person_name(p), per_person[p], err, err_raw, crops))
+        data.append(page.PersonData(p, person_name(p), per_person[p] | _take_rows(metrics, p, P), err, err_raw, crops))
     if videos:
         cache.prune()
     out = session.root / "report"
@@ -321,6 +321,19 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     atomic_write_text(out / "report.html", page.page(session.name, metrics, data, pts, rig, cfg, extra_html,
                                                      review))
     return metrics
+
+
+def _take_rows(metrics: dict, p: int, P: int) -> dict:
+    """What the take's metrics hold that person p's summary on the page shows too: the cameras' time offsets,
+    videos not used, and that person's error against the ground truth (one person: the MPJPE and P95)."""
+    out = {k: metrics[k] for k in ("sync_offsets_frames", "sync_steps", "videos_not_used") if metrics.get(k)}
+    gt = metrics.get("groundtruth")
+    if gt and P == 1:
+        out["groundtruth"] = gt
+    elif gt:
+        own = [q for q in gt.get("persons", []) if q.get("name") == person_name(p)]
+        out |= {"groundtruth": {"mpjpe_mm": own[0]["mpjpe_mm"]}} if own else {}
+    return out
 
 
 def overlay_videos(session: Session, rig, pts, offsets: dict[str, float], cfg: Config) -> list[Path]:
