@@ -355,3 +355,28 @@ def test_a_short_two_view_figure_another_camera_sees_empty_is_not_a_person(caplo
     said = any("another camera saw the spot and detected nobody" in r.getMessage() for r in caplog.records)
     assert summary["persons_found"] == (2 if occluded else 1), summary["persons_found"]
     assert summary["persons_unconfirmed"] == (0 if occluded else 1) and said != occluded
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.8])
+def test_another_body_where_a_person_was_lost_is_another_person(scale):
+    """A person leaves the views (hidden in every one) and half a second later someone appears 0.5 m away: a
+    body of another size (a child where an adult was) is another identity, even though the lost person's
+    track was still waiting there; a body of the same size is taken for the person come back (nothing in the
+    views tells them apart)."""
+    F, gone, back = 300, 120, 150
+    adult = in_place(walking_figure(F, fps=60.0, seed=0), "coco17")
+    other = in_place(walking_figure(F, fps=60.0, seed=2), "coco17")
+    centre = np.nanmean(other, axis=1, keepdims=True)
+    other = (other - centre) * [scale, scale, scale] + centre * [1, 1, scale] + [0.5, 0.0, 0.0]
+    truth = np.stack([adult, np.full_like(adult, np.nan)], axis=1)
+    truth[gone:, 0] = np.nan
+    truth[back:, 1] = other[back:]
+    rig = ring_rig(RigSpec(), np.nan_to_num(np.stack([adult, other], 1)))
+    J = truth.shape[2]
+    uv = np.moveaxis(rig.project(truth.reshape(F, 2 * J, 3)).reshape(len(rig), F, 2, J, 2), 0, 1)
+    data = np.concatenate([uv, np.where(np.isfinite(uv[..., :1]), 0.9, np.nan)], axis=-1)
+    slots, summary = associate_take(rig, Keypoints2D(data, rig.names, "coco17", 60.0), "auto", progress=False)
+    present = (slots >= 0).sum(axis=1) >= 2  # (F, P)
+    assert summary["persons_found"] == (1 if scale == 1.0 else 2), summary["persons_found"]
+    if scale != 1.0:
+        assert present[:gone, 0].all() and not present[back:, 0].any() and present[back + 5:, 1].all()

@@ -34,7 +34,7 @@ from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, check_un
 from mocap.multi.mirrored import rejoin_mirrored
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
 from mocap.multi.slots import encode_masks
-from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, stitch
+from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, split_resized, stitch
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -326,17 +326,17 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     t0 = time.perf_counter()
     if two_view_birth < 1:
         raise ValueError(f"association: two_view_birth must be ≥ 1, got {two_view_birth}")
-    tr = Tracker(rig, kp, cfg, min_score, two_view_birth)
-    t1 = time.perf_counter()
+    tr, t1 = Tracker(rig, kp, cfg, min_score, two_view_birth), time.perf_counter()  # t1 once it is built
     for f in tqdm(range(tr.F), desc="associate", unit="frame", disable=None if progress else True, leave=False):
         tr.step(f)
-    tracks = [t for t in tr.done + tr.live if t.confirmed]
+    limbs = get_keypoint_set(kp.keypoint_set).limbs  # another person in a track lost for a while: its own
+    tracks = split_resized([t for t in tr.done + tr.live if t.confirmed], kp.fps, limbs)
     for t in tracks:
         t.X_end = t.X3d if t.X3d is not None else t.X
         k = next((k for k, sl in enumerate(t.slots) if (sl >= 0).sum() >= 2), 0)
         v = [c for c in range(tr.C) if t.slots[k][c] >= 0]
         t.X_start = tr._solve(v, [int(t.slots[k][c]) for c in v], t.frames[k], None)[0]
-    tracks = stitch(merge_coinciding(tracks), cfg, kp.fps, get_keypoint_set(kp.keypoint_set).limbs)
+    tracks = stitch(merge_coinciding(tracks), cfg, kp.fps, limbs)
     seconds = time.perf_counter() - t0
     kept = [t for t in tracks if sum(int((s >= 0).sum() >= 2) for s in t.slots) >= cfg.min_person_frames]
     dropped = len(tracks) - len(kept)

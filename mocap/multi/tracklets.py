@@ -3,6 +3,7 @@ two tracks of one person (duplicates while tracking, and tracks that follow one 
 
 from __future__ import annotations
 
+import logging
 import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from mocap.multi.history import FrameStore, ViewSet, merged
 if TYPE_CHECKING:
     from mocap.multi.track import TrackConfig
 
-
+log = logging.getLogger(__name__)
 STALE_S = 0.5  # a joint not triangulated for this long is no reference when telling whose keypoints are whose
 
 
@@ -133,6 +134,7 @@ def join_tracks(old: Track, young: Track) -> None:
 SIZE_RATIO = 1.15  # two tracks whose bones differ by more than this factor (median over the bones) are two people
 MIN_SIZE_FRAMES = 15  # ... each measured on at least this many frames located in 3D
 MAJOR_M = 0.15  # ... on the bones at least this long in both (torso, limbs: not the face's, hands' or feet's)
+RESIZED_GAP_S = 0.2  # a track unseen in every view this long may come back as another person (split_resized)
 
 
 def body_size(t: Track, segments: list[tuple[int, int]]) -> np.ndarray:
@@ -183,3 +185,47 @@ def stitch(tracks: list[Track], cfg: TrackConfig, fps: float,
             best.X_end, best.last3d = t.X_end, t.last3d
             size[id(best)] = body_size(best, segments or [])
     return out
+
+
+def split_resized(tracks: list[Track], fps: float, segments: list[tuple[int, int]],
+                  gap_s: float = RESIZED_GAP_S) -> list[Track]:
+    """Each track cut where it was unseen in every view for ``gap_s`` or more and its body before differs in size
+    from its body after (:func:`other_size`): another person walked in where it was lost and took its identity
+    (a child where an adult left); the parts go on as tracks of their own (:func:`stitch` does not join them)."""
+    out = []
+    for t in tracks:
+        f = np.asarray(t.frames)
+        seen = np.array([(sl >= 0).any() for sl in t.slots], bool)
+        fs = f[seen]
+        gaps = np.flatnonzero(np.diff(fs) > max(1, gap_s * fps)) if len(fs) > 1 else []
+        cuts, start = [], fs[0] if len(fs) else 0
+        for i, g in enumerate(gaps):
+            end = fs[gaps[i + 1]] + 1 if i + 1 < len(gaps) else f[-1] + 1
+            before, after = _part(t, start, fs[g] + 1), _part(t, fs[g + 1], end)
+            if other_size(body_size(before, segments), body_size(after, segments)):
+                cuts.append(fs[g + 1])
+                start = fs[g + 1]
+        if not cuts:
+            out.append(t)
+            continue
+        log.info("a person lost for a while came back with another body's size: another person (%d identities)",
+                 len(cuts) + 1)
+        bounds = [t.frames[0]] + cuts + [t.frames[-1] + 1]
+        out += [_part(t, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return out
+
+
+def _part(t: Track, a: int, b: int) -> Track:
+    """Track ``t`` in frames a … b − 1, a track of its own (its state: where it was last seen there)."""
+    keep = [i for i, f in enumerate(t.frames) if a <= f < b]
+    frames = [t.frames[i] for i in keep]
+    skel = FrameStore({f: t.skel[f] for f in t.skel if a <= f < b})
+    in3d = [f for f in skel]
+    last3d = in3d[-1] if in3d else -1
+    X = skel[last3d] if in3d else t.X
+    p = Track(np.array(X), frames[-1] if frames else a, frames[0] if frames else a, hits=len(frames), confirmed=True,
+              frames=frames, slots=[t.slots[i] for i in keep], costs=[t.costs[i] for i in keep],
+              max_views=max((int((t.slots[i] >= 0).sum()) for i in keep), default=0), last3d=last3d,
+              X3d=np.array(X) if in3d else None, path={f: t.path[f] for f in t.path if a <= f < b}, skel=skel,
+              own={k: v for k, v in t.own.items() if a <= k[0] < b}, checked=[k for k in t.checked if a <= k[0] < b])
+    return p
