@@ -28,6 +28,14 @@ def read_capture(path: str) -> dict:
     """The arrays of a capture file, checked: any problem raises :class:`CaptureError` naming the file
     and what is wrong (a missing array, a wrong shape), never a bare KeyError from deep inside."""
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as e:
+        raise CaptureError(f"{path}: not a capture file ({e})") from None
+    if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):  # numpy would say "pickled data" of any other file
+        raise CaptureError(f"{path}: not a capture file (an .npz archive, as mocap writes beside the animation files; "
+                    f"this file is not one: a .bvh, .fbx or .glb goes through Blender's own File > Import)")
+    try:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise CaptureError(f"{path}: not a capture file ({e})") from None

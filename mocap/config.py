@@ -47,6 +47,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return value
     if hint is str and isinstance(value, str):
         return value
+    if origin is tuple and isinstance(value, str):  # a list written as words: "bvh,glb" or "bvh"
+        value = [v.strip() for v in value.split(",") if v.strip()]
     if origin is tuple and isinstance(value, list | tuple):
         inner = args[0] if args and args[-1] is Ellipsis else None
         return tuple(_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)) if inner else tuple(value)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mocap import stages as stage_registry
 from mocap.config import config_from_dict, config_to_dict
+from mocap.config import keys as config_keys
 from mocap.config_files import check_keys, load_preset, read_toml
 from mocap.io.atomic import atomic_write_text
 
@@ -70,11 +71,19 @@ def parse_set(item: str) -> dict:
     if "=" not in item or "." not in item.split("=", 1)[0]:
         raise ValueError(f"--set {item!r}: expected stage.key=value, e.g. refine.accel_sigma=20")
     key, value = item.split("=", 1)
+    return nest(key.strip(), _value(value))
+
+
+def _value(text: str):
+    """A TOML value, else a bare word (a string), else a list written ``[a, b]`` whose strings lost their quotes
+    to the shell (``--set export.formats=['bvh','glb']`` unquoted reaches here as ``[bvh,glb]``)."""
     try:
-        parsed = tomllib.loads(f"v = {value}")["v"]
+        return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
-        parsed = value
-    return nest(key.strip(), parsed)
+        inner = text.strip()
+        if inner.startswith("[") and inner.endswith("]"):
+            return [_value(v.strip()) for v in inner[1:-1].split(",") if v.strip()]
+        return text
 
 
 def _check_table(table: dict, where: str) -> None:
@@ -117,7 +126,15 @@ def keep(root: Path, items: list[tuple[str, str]]) -> None:
 
 
 def forget(root: Path, keys: list[str]) -> list[str]:
-    """Drop kept settings (``detect.persons``, or ``detect`` for a whole stage); returns what was dropped."""
+    """Drop kept settings (``detect.persons``, or ``detect`` for a whole stage); returns what was dropped. A key
+    no stage has is an error naming it (a typo would else forget nothing, silently)."""
+    for q in keys:
+        stage, _, key = q.partition(".")
+        if stage not in stage_registry.names():
+            raise ValueError(f"config forget {q!r}: no stage {stage!r} (stages: {', '.join(stage_registry.names())})")
+        known = config_keys(stage_registry.get(stage).Config)
+        if key and key.split(".")[0] not in known:
+            raise ValueError(f"config forget {q!r}: [{stage}] has no key {key!r} (keys: {', '.join(known)})")
     kept = read_kept(root)
     gone = [k for k in kept if any(k == q or k.startswith(q + ".") for q in keys)]
     for k in gone:

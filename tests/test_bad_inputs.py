@@ -175,6 +175,9 @@ def test_garbage_and_truncated_capture(tmp_path, capture):
         (tmp_path / name).write_bytes(content)
         with pytest.raises(ValueError, match=rf"{re.escape(name)}: (not a capture file|array .* cannot be read)"):
             read_capture(tmp_path / name)
+    (tmp_path / "take.bvh").write_text("HIERARCHY\nROOT Hips\n")  # not numpy's "pickled data": what it is not
+    with pytest.raises(ValueError, match=r"take\.bvh: not a capture file \(an \.npz archive.*a \.bvh or \.fbx\?"):
+        read_capture(tmp_path / "take.bvh")
     np.save(tmp_path / "one.npy", np.zeros(3))
     with pytest.raises(ValueError, match=r"one\.npy: not a capture file \(a single \.npy array"):
         read_capture(tmp_path / "one.npy")

@@ -250,6 +250,10 @@ def test_broken_captures_are_reported_not_raised(addon, capture, tmp_path):
         with pytest.raises(RuntimeError, match=f"{f}: (not a capture file|no such file)") as e:
             bpy.ops.mocap.import_capture(filepath=str(f))
         assert "Traceback" not in str(e.value)
+    (tmp_path / "take.bvh").write_text("HIERARCHY\nROOT Hips\n")  # an animation file given as a capture
+    with pytest.raises(RuntimeError, match="take.bvh: not a capture file .*Blender's own File > Import") as e:
+        bpy.ops.mocap.import_capture(filepath=str(tmp_path / "take.bvh"))
+    assert "pickled" not in str(e.value)
     (tmp_path / "broken.bvh").write_text("HIERARCHY\nROOT Hips\n{\n  OFFSET 0 0\n")
     for f in [tmp_path / "broken.bvh", tmp_path / "missing.fbx"]:
         with pytest.raises(RuntimeError, match=f"{f}: (no such file|Blender's importer could not read it: "

@@ -64,6 +64,14 @@ def test_config_errors_name_the_key_and_the_file(tmp_path, session):
     assert parse_set("refine.accel_sigma=20") == {"refine": {"accel_sigma": 20}}
     assert parse_set("retarget.lock.height_m=0.05") == {"retarget": {"lock": {"height_m": 0.05}}}
     assert parse_set("retarget.target=ue5") == {"retarget": {"target": "ue5"}}
+    # a list whose quotes the shell took (--set export.formats=['bvh','glb'] unquoted), or words
+    assert parse_set("export.formats=[bvh,glb]") == {"export": {"formats": ["bvh", "glb"]}}
+    from mocap.config import config_from_dict
+    from mocap.stages import export
+
+    for value in ("bvh,glb", ["bvh", "glb"]):
+        assert config_from_dict(export.Config, {"formats": value}, "t").formats == ("bvh", "glb")
+    assert config_from_dict(export.Config, {"formats": "bvh"}, "t").formats == ("bvh",)
 
 
 def test_missing_calibration_and_missing_video_are_named(tmp_path, session):

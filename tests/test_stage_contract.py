@@ -63,6 +63,11 @@ def test_flags_are_keys_and_are_kept_for_later_commands(session, capsys):
     line = next(x for x in out.splitlines() if x.strip().startswith("triangulate.max_reproj_px"))
     assert "15.0" in line and "9.0" in line and "settings.json" in line
     assert "refine.accel_sigma" in out and "detect.persons" in out and "export.formats" in out
+    for typo, said in (("triangulat.max_reproj_px", "no stage 'triangulat'"),
+                       ("triangulate.max_reproj", "[triangulate] has no key 'max_reproj'")):
+        assert cli(["config", "forget", str(session), typo]) == 2  # a typo forgets nothing, and says so
+        assert said in capsys.readouterr().err
+    assert load_config(Session(session))[0].triangulate.max_reproj_px == 9.0
     assert cli(["config", "forget", str(session), "triangulate"]) == 0
     assert load_config(Session(session))[0].triangulate.max_reproj_px == 15.0
 
