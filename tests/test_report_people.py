@@ -206,3 +206,24 @@ def test_a_camera_poor_for_one_person_only_is_not_sent_to_its_calibration():
     person_specific(per)
     assert all(m["cameras"]["cam02"]["hint"].startswith("calibration?") for m in per), [
         m["cameras"]["cam02"]["hint"] for m in per]
+
+
+def test_a_person_away_for_a_while_is_not_missing_points(tmp_path):
+    """One of several people seen nowhere for a second in the middle of the take (out of the volume, back in):
+    those frames are away, not points missing (they failed a perfect person's verdict); a few frames lost in the
+    views still count as missing."""
+    from mocap.io.hdf5 import read_points3d
+    from mocap.stages import triangulate
+
+    session, _ = two_person_session(tmp_path / "away", frames=90)
+    pts = read_points3d(session.points3d("triangulated"))
+    xyz = pts.xyz.copy()
+    xyz[40:70, 1] = np.nan  # a second (30 frames at 30 fps) away
+    xyz[80:82, 1] = np.nan  # two frames lost
+    triangulate.write_outputs(type(pts)(xyz, pts.reproj_err, pts.views, pts.camera_names, pts.keypoint_set, pts.fps,
+                                        pts.info), session.points3d("triangulated"))
+    m = report.build(session, cfg=report.Config(overlay_videos=False))
+    rec = m["persons"][1]["reconstructed"]
+    span = 90 - SECOND_ENTERS - 30  # entered at SECOND_ENTERS, away 30 frames
+    assert rec["frames_away"] == 30 and rec["frames_all_joints"] == pytest.approx((span - 2) / span), rec
+    assert "frames away" in (session.root / "report" / "report.html").read_text()

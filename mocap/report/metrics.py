@@ -15,6 +15,8 @@ from mocap.report.stats import nanmedian
 from mocap.report.steps import stat_label
 from mocap.types import Keypoints2D, Points3D, Rig
 
+AWAY_S = 0.5  # one of several people seen in no frame for this long was away (out of the volume), not lost
+
 
 def reprojection(rig: Rig, kp: Keypoints2D, pts: Points3D, min_score: float = 0.2, person: int = 0) -> np.ndarray:
     """(F, C, J) reprojection error in pixels of the 3D points against the 2D detections (NaN where either
@@ -143,9 +145,12 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
     kps = get_keypoint_set(pts.keypoint_set)
     X = pts.xyz[:, person]
     present = np.isfinite(X).all(axis=2)  # (F, J)
-    if pts.xyz.shape[1] > 1:  # one of several people: judged from the frame it enters to the one it leaves
-        rows = np.flatnonzero(present.any(axis=1))
+    away = 0
+    if pts.xyz.shape[1] > 1:  # one of several people: judged from the frame it enters to the one it leaves,
+        rows = np.flatnonzero(present.any(axis=1))  # but for where it was away (out of the volume a while)
         present = present[rows[0]: rows[-1] + 1] if rows.size else present
+        gone = _runs_at_least(~present.any(axis=1), int(np.ceil(AWAY_S * pts.fps)))
+        present, away = present[~gone], int(gone.sum())
     names, L = bone_lengths(pts, person)
     with warnings.catch_warnings():  # a bone never reconstructed (hands no camera saw): NaN, said as such
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -167,11 +172,20 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
             "median": _nan_stat(np.nanmedian, err_mm), "p95": _nan_stat(np.nanpercentile, err_mm, 95),
             "per_camera_median": {c: _nan_stat(np.nanmedian, err_mm[:, i]) for i, c in enumerate(rig.names)},
         },
-        "reconstructed": _reconstructed(present, hand_joints(kps)),
+        "reconstructed": _reconstructed(present, hand_joints(kps)) | ({"frames_away": away} if away else {}),
         "bone_length_cv": _bone_cv(kps, names, cv),
         "jitter_mean_accel_m_s2": float(np.nanmean(acc_norm)),
         "versions": versions(),
     }
+
+
+def _runs_at_least(x: np.ndarray, n: int) -> np.ndarray:
+    """(F,) bool: the elements of x (F,) bool in runs of at least n true values."""
+    out = np.zeros_like(x)
+    edges = np.flatnonzero(np.diff(np.r_[0, x.astype(int), 0]))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        out[a:b] = b - a >= n
+    return out
 
 
 def _reconstructed(present: np.ndarray, hand: np.ndarray) -> dict:

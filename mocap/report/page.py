@@ -184,6 +184,8 @@ def summary_rows(m: dict) -> str:
              f"({rp['views_used_share']:.0%} of detections kept)"),
             ("frames with every joint" + body, f"{rec['frames_all_joints']:.1%}"),
             ("points reconstructed" + body, f"{rec['points']:.1%}"),
+            *([("frames away (seen nowhere for a while: not counted above)", f"{rec['frames_away']}")]
+              if rec.get("frames_away") else []),
             ("bone-length CV, mean / max" + (" (body; hands apart)" if "hands_mean" in m["bone_length_cv"] else ""),
              f"{m['bone_length_cv']['mean']:.2%} / {m['bone_length_cv']['max']:.2%}")]
     if "hands_points" in rec:
