@@ -95,7 +95,11 @@ def run(cfg: CalibBenchConfig, progress=None) -> dict:
     rows = []
     step("mocap calibrate")
     t0 = time.perf_counter()
-    ours = calibrate(board, dets, CalibrateConfig())
+    try:
+        ours = calibrate(board, dets, CalibrateConfig())
+    except ValueError as e:  # the synthetic board's path did not link every camera: more frames, not a re-shoot
+        raise ValueError(f"bench calibration: {e} — in this synthetic take: {cfg.frames} frames are too few for "
+                         f"{cfg.cameras} cameras, try --frames {max(100, 2 * cfg.frames)}") from None
     rows.append(_summary("mocap (intrinsics + full bundle adjustment)", rig_errors(ours.rig, truth),
                          time.perf_counter() - t0))
     result = {"config": asdict(cfg), "detect_seconds": detect_s,

@@ -101,6 +101,9 @@ def test_bench_calibration_runs_on_projected_corners(tmp_path, capsys):
                  "--json", str(out)]) == 0
     assert "mocap (intrinsics + full bundle adjustment)" in capsys.readouterr().out
     assert out.stat().st_size > 0
+    # too few frames for the rig: the advice is the bench's (more frames), not a studio's (record the board again)
+    assert main(["bench", "calibration", "--project", "--frames", "6", "--cameras", "4", "--no-peers"]) == 2
+    assert "6 frames are too few for 4 cameras, try --frames 100" in capsys.readouterr().err
 
 
 def test_session_given_as_dot_names_files_by_its_folder(tmp_path, monkeypatch):
