@@ -9,12 +9,13 @@ import pytest
 from body_synth import blazepose_keypoints, body_motion
 
 from mocap.bench.robustness import moved_rig
-from mocap.geometry.camera_moves import CameraMove, apply_moves, read_back
+from mocap.geometry.camera_moves import CameraMove, apply_moves, as_detected, project_moved, read_back, read_forth
 from mocap.geometry.rotations import axis_angle_to_matrix
 from mocap.io.camera_moves import moves_json, read_moves
 from mocap.io.hdf5 import write_keypoints2d
 from mocap.io.rig_files import write_rig
 from mocap.report.calibration_html import calibration_html, moves_html
+from mocap.report.overlay import session_moves
 from mocap.session import Session
 from mocap.stages import rig_refine
 from mocap.stages.rig_moves import look_for_moves, search
@@ -104,6 +105,8 @@ def test_read_back_is_exact_for_a_turn_and_close_for_a_small_shift():
     got = read_back(cam, T, 4.0, cam.with_pose(T).project(X))
     err = np.abs(got - cam.project(X)).max()
     assert 0.5 < err < 0.02 * 1000 * (1 / 3 - 1 / 4) * 1.2, err
+    uv = cam.with_pose(T).project(X)  # read back and forth again: the pixels as seen, whatever the shift
+    assert np.abs(read_forth(cam, T, 4.0, read_back(cam, T, 4.0, uv)) - uv).max() < 1e-6
 
 
 def test_moves_file_round_trip_and_bad_files(tmp_path):
@@ -161,6 +164,14 @@ def test_the_stage_writes_the_move_and_later_stages_read_the_camera_back(tmp_pat
     clean = rig.cameras[1].project(X[AT + 10:])
     assert np.nanmedian(np.linalg.norm(read.xy[AT + 10:, 1, 0] - clean, axis=-1)) < 1.5
     assert np.allclose(s.keypoints2d(moves=False).data, kp.data, atol=1e-3, equal_nan=True)  # as stored
+    # the review videos and crops draw the moved part where the video shows it: the 3D through the moved pose,
+    # the detections as detected (not through the rig pose, 10+ px off there)
+    moves, cam = session_moves(s), s.rig().cameras[1]
+    seen = project_moved(cam, moves, X)
+    assert np.nanmedian(np.linalg.norm(seen[AT + 10:] - kp.xy[AT + 10:, 1, 0], axis=-1)) < 1.5
+    assert np.nanmedian(np.linalg.norm(cam.project(X[AT + 10:]) - kp.xy[AT + 10:, 1, 0], axis=-1)) > 5
+    assert np.allclose(seen[:AT - 10], cam.project(X[:AT - 10]))
+    assert np.allclose(as_detected(cam, moves, read.xy[AT:, 1, 0], AT), kp.xy[AT:, 1, 0], atol=1e-3, equal_nan=True)
     html = moves_html(report)
     assert "Camera cam02 moved mid-take: in frames 7" in html and "Check its mount" in html
     assert "&lt;b&gt;" in moves_html({"camera_moves": {"moves": [{"camera": "<b>", "from_frame": 3}]}})

@@ -69,6 +69,49 @@ def read_back(cam: Camera, moved: np.ndarray, depth_m: float, uv: np.ndarray) ->
     return cam.project(X)
 
 
+def read_forth(cam: Camera, moved: np.ndarray, depth_m: float, uv: np.ndarray) -> np.ndarray:
+    """:func:`read_back`'s inverse: pixels uv (..., 2) of ``cam`` at its own pose → where ``cam`` at pose ``moved``
+    saw them (the same rays' points on the plane ``depth_m`` in front of the moved camera) (..., 2)."""
+    xn = pixels_to_normalised(cam, uv)
+    d = np.concatenate([xn, np.ones(xn.shape[:-1] + (1,))], axis=-1) @ cam.R  # ray directions in the world: Rᵀ x
+    Rm, tm = moved[:3, :3], moved[:3, 3]
+    C = cam.center
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (depth_m - (Rm[2] @ C + tm[2])) / (d @ Rm[2])
+    return cam.with_pose(moved).project(C + s[..., None] * d)
+
+
+def spans(moves, name: str, frames: int) -> list[tuple[int, int, CameraMove]]:
+    """Camera ``name``'s moves as (first frame, end frame, move), in order, each to the next one or its end."""
+    own = sorted((m for m in moves if m.camera == name), key=lambda m: m.from_frame)
+    out = []
+    for m, nxt in zip(own, own[1:] + [None], strict=False):  # none: no spans
+        end = min(m.last_frame(frames) + 1, frames if nxt is None else nxt.from_frame)
+        if m.from_frame < end:
+            out.append((m.from_frame, end, m))
+    return out
+
+
+def project_moved(cam: Camera, moves, X: np.ndarray) -> np.ndarray:
+    """Points X (F, ..., 3) in the pixels ``cam`` saw them in: through its pose in the rig, and in the frames of
+    each of its moves through that move's pose (what the video shows) (F, ..., 2)."""
+    uv = cam.project(X)
+    for a, b, m in spans(moves, cam.name, X.shape[0]):
+        uv[a:b] = cam.with_pose(m.cam_from_world).project(X[a:b])
+    return uv
+
+
+def as_detected(cam: Camera, moves, uv: np.ndarray, first: int = 0) -> np.ndarray:
+    """Detections uv (n, ..., 2) of frames first … first + n − 1 read back into ``cam``'s rig pose
+    (:func:`apply_moves`) → where the video shows them (:func:`read_forth` in its moves' frames)."""
+    out = np.array(uv, dtype=float)
+    for a, b, m in spans(moves, cam.name, first + out.shape[0]):
+        lo, hi = max(a, first) - first, b - first
+        if lo < hi:
+            out[lo:hi] = read_forth(cam, m.cam_from_world, m.depth_m, out[lo:hi])
+    return out
+
+
 def apply_moves(kp: Keypoints2D, rig: Rig, moves: tuple[CameraMove, ...] | list[CameraMove]) -> Keypoints2D:
     """``kp`` with each moved camera's detections from its moves' frames on read back into its pose in ``rig``
     (scores unchanged)."""
@@ -80,11 +123,6 @@ def apply_moves(kp: Keypoints2D, rig: Rig, moves: tuple[CameraMove, ...] | list[
         c = rig.names.index(name) if name in rig.names else -1
         if c < 0:
             raise ValueError(f"camera moves: {name!r} is not a camera of the rig {list(rig.names)}")
-        own = sorted((m for m in moves if m.camera == name), key=lambda m: m.from_frame)
-        for m, nxt in zip(own, own[1:] + [None], strict=True):
-            end = min(m.last_frame(F) + 1, F if nxt is None else nxt.from_frame)
-            if m.from_frame >= end:
-                continue
-            view = data[m.from_frame:end, c, ..., :2]
-            data[m.from_frame:end, c, ..., :2] = read_back(rig.cameras[c], m.cam_from_world, m.depth_m, view)
+        for a, b, m in spans(moves, name, F):
+            data[a:b, c, ..., :2] = read_back(rig.cameras[c], m.cam_from_world, m.depth_m, data[a:b, c, ..., :2])
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)

@@ -247,7 +247,7 @@ def _frames_of(session: Session):
 
 def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config, detections) -> dict:
     from mocap.io.video import unused_videos
-    from mocap.report import page, people
+    from mocap.report import overlay, page, people
     from mocap.report.crops import CropCache, camera_crops
     from mocap.stages.sync import read_steps
 
@@ -306,7 +306,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
         err, err_raw = page.errors(rig, kp, kp_raw, pts, p)
         crops = camera_crops(rig, kp_raw if kp_raw is not None else kp, kp, pts, p, cfg.worst_frames, videos,
                              offsets, repairs.get("swap_repairs"), session.video_sampling(), _frames_of(session),
-                             cache) if cfg.worst_frames else []
+                             cache, overlay.session_moves(session)) if cfg.worst_frames else []
         data.append(page.PersonData(p, person_name(p), per_person[p] | _take_rows(metrics, p, P), err, err_raw, crops))
     if videos:
         cache.prune()

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mocap.geometry.camera_moves import as_detected, project_moved
 from mocap.io.proxy import shrink
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.report.stats import per_frame
@@ -223,11 +224,13 @@ class CropCache:
 
 def camera_crops(rig: Rig, kp: Keypoints2D, kp_repaired: Keypoints2D, pts: Points3D, person: int, k: int,
                  videos: dict[str, Path] | None, offsets: dict[str, float], repairs: dict | None,
-                 sampling: tuple[int, int] = (0, 1), frames_of=None, cache: CropCache | None = None) -> list[Crop]:
+                 sampling: tuple[int, int] = (0, 1), frames_of=None, cache: CropCache | None = None,
+                 moves=()) -> list[Crop]:
     """The ``k`` worst frames of each camera (by the error of the detections as detected); ``sampling``: the
     detection's (start, stride), :meth:`mocap.session.Session.video_sampling`; ``frames_of(camera, path,
     frames)``: {frame: image} of a camera's video (default: :func:`read_video_frames`); ``cache``: crops
-    from the videos made before from the same inputs are taken from it (no video decoded for them)."""
+    from the videos made before from the same inputs are taken from it (no video decoded for them); ``moves``: the
+    cameras moved mid-take (:mod:`mocap.geometry.camera_moves`): their frames drawn where the video shows them."""
     from mocap.report.metrics import reprojection
     from mocap.view.grid import video_frame
 
@@ -251,7 +254,9 @@ def camera_crops(rig: Rig, kp: Keypoints2D, kp_repaired: Keypoints2D, pts: Point
         args = {}
         for t in frames:
             det = np.where((kp.score[t, c, person] >= 0.2)[:, None], kp.xy[t, c, person], np.nan)
-            args[t] = (cam.project(X[t]), det, float(per[t]), float(per_rep[t]), rep.get(t, ""))
+            uv = project_moved(cam, moves, X[t: t + 1])[0] if moves else cam.project(X[t])
+            det = as_detected(cam, moves, det[None], t)[0] if moves else det
+            args[t] = (uv, det, float(per[t]), float(per_rep[t]), rep.get(t, ""))
         keys = {t: cache.key(video, index[t], cam.name, cam.size, pts.keypoint_set, *args[t]) for t in frames} \
             if cache is not None and video is not None else {}
         hits = {t: jpeg for t in keys if (jpeg := cache.get(keys[t])) is not None}
