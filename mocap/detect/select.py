@@ -124,11 +124,12 @@ def performer(rig: Rig, kp: Keypoints2D, cfg: TrackConfig | None = None, min_sco
     # where that identity has no detection (lost for a while, a part of the take too short to be a person), the
     # frame-by-frame pick, unless another person holds that detection
     data = one.data.copy()
+    not_people = {tuple(v) for v in summary.get("views_not_people", ())}  # a figure two views saw: nobody's
     for f, c in zip(*np.nonzero((slots[:, :, best] < 0) & np.isfinite(picked.data[:, :, 0, :, 0]).any(-1)),
                     strict=True):
         k = next((k for k in range(kp.shape[2]) if np.array_equal(kp.data[f, c, k], picked.data[f, c, 0],
                                                                    equal_nan=True)), None)
-        if k is not None and not np.any(slots[f, c] == k):
+        if k is not None and not np.any(slots[f, c] == k) and (int(f), int(c), k) not in not_people:
             data[f, c, 0] = kp.data[f, c, k]
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
 

@@ -229,18 +229,21 @@ def contradicted(rig: Rig, kp, t: Track, min_score: float) -> float:
     return float(empty.mean())
 
 
-def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float) -> tuple[list[Track], int]:
+def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float) -> tuple[list[Track], int, list]:
     """The identities but those no third camera confirms: only ever seen by two cameras, in 3D for less than
     ``UNCONFIRMED_S``, and in at least ``UNCONFIRMED_SHARE`` of those frames in another camera's view with no
-    detection there (:func:`contradicted`); how many were dropped (reported)."""
+    detection there (:func:`contradicted`); how many were dropped (reported), and their detections [frame, view,
+    slot] (not a person's: :func:`mocap.detect.select.performer` does not take them back)."""
     short = int(np.ceil(UNCONFIRMED_S * kp.fps))
-    out = [t for t in tracks if not (len(rig) >= 3 and t.max_views <= 2 and len(t.skel) < short
-                                     and contradicted(rig, kp, t, min_score) >= UNCONFIRMED_SHARE)]
-    if len(out) < len(tracks):
+    gone = [t for t in tracks if len(rig) >= 3 and t.max_views <= 2 and len(t.skel) < short
+            and contradicted(rig, kp, t, min_score) >= UNCONFIRMED_SHARE]
+    if gone:
         log.warning("%d short identities seen by two cameras only, where another camera saw the spot and detected "
                     "nobody (a poster or a reflection, or detections of different people meeting for a moment): "
-                    "not reconstructed", len(tracks) - len(out))
-    return out, len(tracks) - len(out)
+                    "not reconstructed", len(gone))
+    views = [[int(f), c, int(s)] for t in gone for f, sl in zip(t.frames, t.slots, strict=True)
+             for c, s in enumerate(sl) if s >= 0]
+    return [t for t in tracks if not any(t is g for g in gone)], len(gone), views
 
 
 def reacquire(tr: Tracker, new: Track, f: int) -> bool:

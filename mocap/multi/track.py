@@ -34,7 +34,7 @@ from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, check_un
 from mocap.multi.mirrored import rejoin_mirrored
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
 from mocap.multi.slots import encode_masks
-from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, split_resized, stitch
+from mocap.multi.tracklets import Track, apart, centre, join_to_count, join_tracks, seen_apart, split_resized, stitch
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -323,10 +323,9 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         raise ValueError(f"association: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
     if len(rig) < 2:
         raise ValueError(f"association: several people need at least 2 cameras, got {len(rig)}")
-    t0 = time.perf_counter()
     if two_view_birth < 1:
         raise ValueError(f"association: two_view_birth must be ≥ 1, got {two_view_birth}")
-    tr, t1 = Tracker(rig, kp, cfg, min_score, two_view_birth), time.perf_counter()  # t1 once it is built
+    t0, tr, t1 = time.perf_counter(), Tracker(rig, kp, cfg, min_score, two_view_birth), time.perf_counter()
     for f in tqdm(range(tr.F), desc="associate", unit="frame", disable=None if progress else True, leave=False):
         tr.step(f)
     limbs = get_keypoint_set(kp.keypoint_set).limbs  # another person in a track lost for a while: its own
@@ -341,10 +340,10 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     kept = [t for t in tracks if sum(int((s >= 0).sum() >= 2) for s in t.slots) >= cfg.min_person_frames]
     dropped = len(tracks) - len(kept)
     kept, outside = drop_outside(rig, kept)
-    kept, unconfirmed = drop_unconfirmed(rig, kp, kept, min_score)
+    kept, unconfirmed, not_people = drop_unconfirmed(rig, kp, kept, min_score)
+    kept = kept if persons == "auto" else join_to_count(kept, int(persons), limbs)  # away longer than stitching
     kept.sort(key=lambda t: t.frames[0])
-    slots = np.full((tr.F, tr.C, len(kept)), -1, np.int16)
-    people = []
+    slots, people = np.full((tr.F, tr.C, len(kept)), -1, np.int16), []
     for p, t in enumerate(kept):
         slots[t.frames, :, p] = np.stack(t.slots)
     shared = one_owner(slots, kept, tr.J)
@@ -368,6 +367,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     requested = persons if persons == "auto" else int(persons)
     summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
                "tracks_dropped_short": dropped, "persons_outside_volume": outside, "persons_unconfirmed": unconfirmed,
+               "views_not_people": not_people,
                "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
                "views_checked_after_tracking": unchecked, "mirrored_views_rejoined": mirrored,
                "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
