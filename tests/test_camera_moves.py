@@ -171,6 +171,12 @@ def test_the_stage_writes_the_move_and_later_stages_read_the_camera_back(tmp_pat
     assert np.nanmedian(np.linalg.norm(seen[AT + 10:] - kp.xy[AT + 10:, 1, 0], axis=-1)) < 1.5
     assert np.nanmedian(np.linalg.norm(cam.project(X[AT + 10:]) - kp.xy[AT + 10:, 1, 0], axis=-1)) > 5
     assert np.allclose(seen[:AT - 10], cam.project(X[:AT - 10]))
+    for t in (AT - 5, AT, AT + 20):  # one frame at a time, as the crops draw it: the same
+        assert np.allclose(project_moved(cam, moves, X[t: t + 1], t)[0], seen[t])
+    lag = project_moved(cam, moves, X, 0, 3.0)  # a camera 3 frames late: its move 3 frames earlier in the take
+    f0, pose = moves[0].from_frame, moves[0].cam_from_world
+    assert np.allclose(lag[f0 - 3], cam.with_pose(pose).project(X[f0 - 3]))
+    assert np.allclose(lag[f0 - 4], cam.project(X[f0 - 4]))
     assert np.allclose(as_detected(cam, moves, read.xy[AT:, 1, 0], AT), kp.xy[AT:, 1, 0], atol=1e-3, equal_nan=True)
     html = moves_html(report)
     assert "Camera cam02 moved mid-take: in frames 7" in html and "Check its mount" in html

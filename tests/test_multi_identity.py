@@ -381,23 +381,3 @@ def test_another_body_where_a_person_was_lost_is_another_person(scale):
     if scale != 1.0:
         assert present[:gone, 0].all() and not present[back:, 0].any() and present[back + 5:, 1].all()
 
-
-def test_with_the_number_of_people_given_a_person_away_for_long_keeps_its_identity():
-    """Two people, one away for 3 s (longer than stitching bridges) and back: with ``persons`` = 2 given, the two
-    identities that never overlap and have one body size are joined; with ``auto`` it is a new identity."""
-    F, gone, back = 420, 100, 280
-    walker = in_place(walking_figure(F, fps=60.0, seed=0), "coco17")
-    other = in_place(walking_figure(F, fps=60.0, seed=2), "coco17") + [1.2, 0.0, 0.0]
-    other[gone:back] = np.nan
-    truth = np.stack([walker, other], axis=1)
-    rig = ring_rig(RigSpec(), np.nan_to_num(truth))
-    J = truth.shape[2]
-    uv = np.moveaxis(rig.project(truth.reshape(F, 2 * J, 3)).reshape(len(rig), F, 2, J, 2), 0, 1)
-    data = np.concatenate([uv, np.where(np.isfinite(uv[..., :1]), 0.9, np.nan)], axis=-1)
-    kp = Keypoints2D(data, rig.names, "coco17", 60.0)
-    for persons, found in (("auto", 3), (2, 2)):
-        slots, summary = associate_take(rig, kp, persons, progress=False)
-        assert summary["persons_found"] == found, (persons, summary["persons_found"])
-    present = (slots >= 0).sum(axis=1) >= 2
-    mine = int(np.argmax(present[:gone].sum(axis=0) * ~present[gone + 10:back - 10].any(axis=0)))
-    assert present[:gone, mine].mean() > 0.95 and present[back + 10:, mine].mean() > 0.95

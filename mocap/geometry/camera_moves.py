@@ -92,23 +92,36 @@ def spans(moves, name: str, frames: int) -> list[tuple[int, int, CameraMove]]:
     return out
 
 
-def project_moved(cam: Camera, moves, X: np.ndarray) -> np.ndarray:
-    """Points X (F, ..., 3) in the pixels ``cam`` saw them in: through its pose in the rig, and in the frames of
-    each of its moves through that move's pose (what the video shows) (F, ..., 2)."""
+def _local(moves, name: str, first: int, n: int, offset: float) -> list[tuple[int, int, CameraMove]]:
+    """:func:`spans` of camera ``name`` as rows 0 … n − 1 of frames first … first + n − 1 of the take's timeline,
+    where the camera's own frame is the take's + ``offset`` (its sync offset, rounded: the moves are found on its
+    own frames, before sync)."""
+    shift = first + int(round(offset))
+    out = []
+    for a, b, m in spans(moves, name, shift + n + 1):
+        lo, hi = max(a - shift, 0), min(b - shift, n)
+        if lo < hi:
+            out.append((lo, hi, m))
+    return out
+
+
+def project_moved(cam: Camera, moves, X: np.ndarray, first: int = 0, offset: float = 0.0) -> np.ndarray:
+    """Points X (n, ..., 3) of frames first … first + n − 1 in the pixels ``cam`` saw them in: through its pose in
+    the rig, and in the frames of each of its moves through that move's pose (what the video shows) (n, ..., 2);
+    ``offset``: the camera's sync offset (frames)."""
     uv = cam.project(X)
-    for a, b, m in spans(moves, cam.name, X.shape[0]):
-        uv[a:b] = cam.with_pose(m.cam_from_world).project(X[a:b])
+    for lo, hi, m in _local(moves, cam.name, first, X.shape[0], offset):
+        uv[lo:hi] = cam.with_pose(m.cam_from_world).project(X[lo:hi])
     return uv
 
 
-def as_detected(cam: Camera, moves, uv: np.ndarray, first: int = 0) -> np.ndarray:
+def as_detected(cam: Camera, moves, uv: np.ndarray, first: int = 0, offset: float = 0.0) -> np.ndarray:
     """Detections uv (n, ..., 2) of frames first … first + n − 1 read back into ``cam``'s rig pose
-    (:func:`apply_moves`) → where the video shows them (:func:`read_forth` in its moves' frames)."""
+    (:func:`apply_moves`) → where the video shows them (:func:`read_forth` in its moves' frames); ``offset``: the
+    camera's sync offset (frames)."""
     out = np.array(uv, dtype=float)
-    for a, b, m in spans(moves, cam.name, first + out.shape[0]):
-        lo, hi = max(a, first) - first, b - first
-        if lo < hi:
-            out[lo:hi] = read_forth(cam, m.cam_from_world, m.depth_m, out[lo:hi])
+    for lo, hi, m in _local(moves, cam.name, first, out.shape[0], offset):
+        out[lo:hi] = read_forth(cam, m.cam_from_world, m.depth_m, out[lo:hi])
     return out
 
 

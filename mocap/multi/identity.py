@@ -229,11 +229,16 @@ def contradicted(rig: Rig, kp, t: Track, min_score: float) -> float:
     return float(empty.mean())
 
 
-def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float) -> tuple[list[Track], int, list]:
+def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_view_birth: int = 2
+                     ) -> tuple[list[Track], int, list]:
     """The identities but those no third camera confirms: only ever seen by two cameras, in 3D for less than
     ``UNCONFIRMED_S``, and in at least ``UNCONFIRMED_SHARE`` of those frames in another camera's view with no
     detection there (:func:`contradicted`); how many were dropped (reported), and their detections [frame, view,
-    slot] (not a person's: :func:`mocap.detect.select.performer` does not take them back)."""
+    slot] (not a person's: :func:`mocap.detect.select.performer` does not take them back). None dropped for the
+    detect stage's second pass (``two_view_birth`` 1): a two-view person is where it looks for the detections the
+    other views missed."""
+    if two_view_birth <= 1:
+        return tracks, 0, []
     short = int(np.ceil(UNCONFIRMED_S * kp.fps))
     gone = [t for t in tracks if len(rig) >= 3 and t.max_views <= 2 and len(t.skel) < short
             and contradicted(rig, kp, t, min_score) >= UNCONFIRMED_SHARE]

@@ -34,7 +34,7 @@ from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, check_un
 from mocap.multi.mirrored import rejoin_mirrored
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
 from mocap.multi.slots import encode_masks
-from mocap.multi.tracklets import Track, apart, centre, join_to_count, join_tracks, seen_apart, split_resized, stitch
+from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, split_resized, stitch
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -340,8 +340,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     kept = [t for t in tracks if sum(int((s >= 0).sum() >= 2) for s in t.slots) >= cfg.min_person_frames]
     dropped = len(tracks) - len(kept)
     kept, outside = drop_outside(rig, kept)
-    kept, unconfirmed, not_people = drop_unconfirmed(rig, kp, kept, min_score)
-    kept = kept if persons == "auto" else join_to_count(kept, int(persons), limbs)  # away longer than stitching
+    kept, unconfirmed, not_people = drop_unconfirmed(rig, kp, kept, min_score, two_view_birth)
     kept.sort(key=lambda t: t.frames[0])
     slots, people = np.full((tr.F, tr.C, len(kept)), -1, np.int16), []
     for p, t in enumerate(kept):

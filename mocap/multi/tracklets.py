@@ -230,32 +230,3 @@ def _part(t: Track, a: int, b: int) -> Track:
               own={k: v for k, v in t.own.items() if a <= k[0] < b}, checked=[k for k in t.checked if a <= k[0] < b])
     return p
 
-
-def join_to_count(tracks: list[Track], persons: int, segments: list[tuple[int, int]]) -> list[Track]:
-    """With the number of people given (``detect.persons``): while there are more identities, the two that never
-    overlap in time, with bodies of one size (:func:`body_size` known for both, not :func:`other_size`), nearest in
-    time are one person, away for longer than :func:`stitch` bridges (out of the volume and back)."""
-    tracks = list(tracks)
-    while len(tracks) > persons:
-        size = {id(t): body_size(t, segments) for t in tracks}
-        best = None
-        for a in tracks:
-            for b in tracks:
-                gap = b.frames[0] - a.frames[-1]
-                if a is b or gap <= 0 or not _sized(size[id(a)], size[id(b)]) or \
-                        other_size(size[id(a)], size[id(b)]):
-                    continue
-                if best is None or gap < best[0]:
-                    best = (gap, a, b)
-        if best is None:
-            break
-        log.info("%d people given: identities %d frames apart with one body size joined (one person away a while)",
-                 persons, best[0])
-        join_tracks(best[1], best[2])
-        tracks = [t for t in tracks if t is not best[2]]
-    return tracks
-
-
-def _sized(sa: np.ndarray, sb: np.ndarray) -> bool:
-    """Whether both bodies' sizes are known on enough major bones for :func:`other_size` to tell them apart."""
-    return bool((np.isfinite(sa) & np.isfinite(sb) & (sa >= MAJOR_M) & (sb >= MAJOR_M)).sum() >= 3)

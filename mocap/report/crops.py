@@ -254,8 +254,9 @@ def camera_crops(rig: Rig, kp: Keypoints2D, kp_repaired: Keypoints2D, pts: Point
         args = {}
         for t in frames:
             det = np.where((kp.score[t, c, person] >= 0.2)[:, None], kp.xy[t, c, person], np.nan)
-            uv = project_moved(cam, moves, X[t: t + 1])[0] if moves else cam.project(X[t])
-            det = as_detected(cam, moves, det[None], t)[0] if moves else det
+            shift = float(offsets.get(cam.name, 0.0))
+            uv = project_moved(cam, moves, X[t: t + 1], t, shift)[0] if moves else cam.project(X[t])
+            det = as_detected(cam, moves, det[None], t, shift)[0] if moves else det
             args[t] = (uv, det, float(per[t]), float(per_rep[t]), rep.get(t, ""))
         keys = {t: cache.key(video, index[t], cam.name, cam.size, pts.keypoint_set, *args[t]) for t in frames} \
             if cache is not None and video is not None else {}

@@ -270,10 +270,10 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
     paths, jobs, todo = [], [], []
     for cam in rig:
         info = probe(videos[cam.name])
-        uv = project_moved(cam, moves, X)
+        offset, fps = float(offsets.get(cam.name, 0.0)), float(info.fps or pts.fps)
+        uv = project_moved(cam, moves, X, 0, offset)
         out = video_path(review, cam.name)
         paths.append(out)
-        offset, fps = float(offsets.get(cam.name, 0.0)), float(info.fps or pts.fps)
         size = scaled_size(info.size, height)
         extra = ([sampling] if sampling != (0, 1) else []) + ([size] if size != tuple(info.size) else [])
         key = fingerprint(videos[cam.name], uv, offset, fps, limbs, *extra)
