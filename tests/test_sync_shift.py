@@ -100,12 +100,28 @@ def test_people_in_slots_that_change_order_are_read_between_frames_apart(offset)
     assert mixed  # what the plain interpolation gave: bodies halfway between the two people
 
 
-def test_a_detection_that_jumps_to_another_body_is_not_blended():
-    """One slot whose detector picked another body in the next frame: nothing read between those frames."""
+def test_a_slot_that_jumps_to_another_body_is_not_blended_and_a_body_changing_slot_is_followed():
+    """Two slots: one whose detector picked another body in the next frame (nothing read between those frames),
+    and a lone body that moves from one slot to the other (read between the frames as one body)."""
     one, _ = _walk(seed=0)
-    data = one.copy()
-    data[20:, 0, :, 0] += 600.0  # from frame 20 on, the slot holds another body 600 px away
+    data = np.concatenate([one, np.full_like(one, np.nan)], axis=1)  # (F, 2, J, 3): the second slot empty
+    data[20:, 0, :, 0] += 600.0  # from frame 20 on, the first slot holds another body 600 px away
     views = shift_views(data, 0.4, "blazepose33")
     assert np.isnan(views[19]).all()  # between frames 19 and 20: two bodies
     np.testing.assert_allclose(views[18], shift_tracks(data, 0.4)[18])  # elsewhere: the interpolation
     np.testing.assert_allclose(views[25], shift_tracks(data, 0.4)[25])
+    moving = np.concatenate([one, np.full_like(one, np.nan)], axis=1)
+    moving[20:] = moving[20:, ::-1]  # from frame 20 on the body is in the second slot
+    views = shift_views(moving, 0.4, "blazepose33")
+    np.testing.assert_allclose(np.nansum(views[19], axis=0), shift_tracks(one, 0.4)[19, 0])
+
+
+def test_one_slot_reads_as_before_however_fast_a_small_body_moves():
+    """A single-person detector's one slot holds its person: a face seen alone (a 30 px box) moving 12 px a frame
+    is read between the frames as before (not left out as another body)."""
+    rng = np.random.default_rng(0)
+    face = rng.uniform(0, 30, (33, 2))
+    xy = face[None] + np.arange(40)[:, None, None] * np.array([12.0, 0.0])
+    data = np.concatenate([xy, np.full(xy.shape[:-1] + (1,), 0.9)], axis=-1)[:, None]
+    data[:, :, 5:, :] = np.nan  # five keypoints seen
+    np.testing.assert_allclose(shift_views(data, 0.4, "blazepose33"), shift_tracks(data, 0.4), equal_nan=True)

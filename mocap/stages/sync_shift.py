@@ -28,7 +28,8 @@ from mocap.stages.sync_search import shift_tracks
 
 MIRROR_RATIO = 0.5  # a side is the other frame's mirror when its keypoints are this much nearer mirrored
 MAX_STEP = 0.25  # a body's keypoints move less than this share of its size (box diagonal) in one frame
-MIN_SEEN = 5  # the keypoints a body's box is measured on, at least
+MIN_SEEN = 5  # the keypoints a body's box is measured on, at least, for the camera's typical body size
+CHUNK = 2048  # frames matched at a time
 
 
 def shift_views(data: np.ndarray, offset: float, keypoint_set: str) -> np.ndarray:
@@ -60,26 +61,33 @@ def shift_views(data: np.ndarray, offset: float, keypoint_set: str) -> np.ndarra
 def _same_people(near: np.ndarray, far: np.ndarray) -> np.ndarray:
     """``far`` (F, P, J, 3) with its detections reordered to hold, in each slot, the body nearest the one in
     ``near``'s slot (the least total :func:`_spread` over the frame's pairs), NaN where that body is more than
-    ``MAX_STEP`` of ``near``'s box diagonal away (of a body with at least ``MIN_SEEN`` keypoints seen: the box of
-    fewer says little of its size) or has no counterpart (a copy)."""
+    ``MAX_STEP`` of the near body's size away (its box diagonal, at least half the camera's typical body's: a body
+    seen by a few keypoints, a face, is no smaller) or has no counterpart (a copy). One slot (P = 1): ``far`` as
+    it is (a single-person detector's slot holds its one person)."""
+    F, P = near.shape[:2]
+    if P == 1:
+        return far
     xy_n, xy_f = near[..., :2], far[..., :2]
-    P = near.shape[1]
-    d = _spread(xy_n[:, :, None], xy_f[:, None])  # (F, P, P): near slot i against far slot j
     lo, hi = np.nanmin(xy_n, axis=-2, initial=np.inf), np.nanmax(xy_n, axis=-2, initial=-np.inf)  # (F, P, 2)
     with np.errstate(invalid="ignore"):
         size = np.linalg.norm(hi - lo, axis=-1)  # (F, P); inf − inf (nothing seen): NaN
-    match = np.broadcast_to(np.arange(P), near.shape[:2]).copy()  # (F, P): the far slot of each near slot
-    several = np.flatnonzero(np.isfinite(d).any(axis=2).sum(axis=1) > 1) if P > 1 else []
-    for f in several:  # frames where two or more bodies could be exchanged
-        cost = np.where(np.isfinite(d[f]), d[f], 1e12)
-        rows, cols = linear_sum_assignment(cost)
-        match[f, rows] = cols
-    step = np.take_along_axis(d, match[..., None], axis=2)[..., 0]  # (F, P)
-    out = np.take_along_axis(far, match[..., None, None], axis=1)
-    with np.errstate(invalid="ignore"):
-        # NaN (nothing seen in both) compares False: the interpolation is NaN there anyway
-        apart = (step > MAX_STEP * size) & (np.isfinite(xy_n[..., 0]).sum(axis=-1) >= MIN_SEEN)
-    out[apart] = np.nan
+    whole = np.isfinite(xy_n[..., 0]).sum(axis=-1) >= MIN_SEEN
+    typical = float(np.nanmedian(size[whole])) if whole.any() else np.nan
+    size = np.fmax(size, 0.5 * typical)
+    out = far.copy()
+    off = ~np.eye(P, dtype=bool)
+    for s0 in range(0, F, CHUNK):  # (n, P, P, J, 2) at a time: memory bounded on long takes with many people
+        sl = slice(s0, min(F, s0 + CHUNK))
+        d = _spread(xy_n[sl, :, None], xy_f[sl, None])  # (n, P, P): near slot i against far slot j
+        match = np.broadcast_to(np.arange(P), d.shape[:2]).copy()  # (n, P): the far slot of each near slot
+        for f in np.flatnonzero((np.isfinite(d) & off).any(axis=(1, 2))):  # a body may be in another slot
+            rows, cols = linear_sum_assignment(np.where(np.isfinite(d[f]), d[f], 1e12))
+            match[f, rows] = cols
+        step = np.take_along_axis(d, match[..., None], axis=2)[..., 0]  # (n, P)
+        part = np.take_along_axis(far[sl], match[..., None, None], axis=1)
+        with np.errstate(invalid="ignore"):  # NaN (nothing seen in both): False, the interpolation is NaN anyway
+            part[step > MAX_STEP * size[sl]] = np.nan
+        out[sl] = part
     return out
 
 
