@@ -328,7 +328,7 @@ def test_the_stages_before_triangulate_associate_people_with_its_settings_and_ke
     assert seen["persons"] == "auto" and seen["cfg"].match_max_m == 0.3 and seen["min_score"] == 0.4
 
 
-@pytest.mark.parametrize("occluded", [False, True])
+@pytest.mark.parametrize("occluded", [False, "same box", "nearer"])
 def test_a_short_two_view_figure_another_camera_sees_empty_is_not_a_person(caplog, occluded):
     """A figure (a poster, a reflection, two views' detections meeting in 3D) only two cameras detect, for half
     a second, where the other cameras see the spot and detect nobody: not a person, reported. The same figure
@@ -344,9 +344,13 @@ def test_a_short_two_view_figure_another_camera_sees_empty_is_not_a_person(caplo
     shown = np.zeros(F, bool)
     shown[100:130] = True
     data[~shown, :, 1] = np.nan  # the figure in 30 frames only ...
-    if occluded:  # ... someone else's detection over it in cameras 3 and 4: its joints in another order
-        order = np.random.default_rng(0).permutation(J)
-        data[shown, 2:, 1] = data[shown][:, 2:, 1][:, :, order]
+    if occluded:  # ... someone else's detection over it in cameras 3 and 4: its joints in another order (each
+        rng = np.random.default_rng(0)  # camera's own), in its box or one 2.5 times as large (a person much nearer)
+        own = np.stack([data[shown][:, c, 1][:, rng.permutation(J)] for c in (2, 3)], axis=1)
+        if occluded == "nearer":
+            mid = np.nanmean(own[..., :2], axis=2, keepdims=True)
+            own[..., :2] = mid + 2.5 * (own[..., :2] - mid)
+        data[shown, 2:, 1] = own
     else:
         data[shown, 2:, 1] = np.nan  # ... and in cameras 1 and 2 only
     kp = Keypoints2D(data, rig.names, "coco17", 60.0)

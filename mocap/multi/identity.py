@@ -36,7 +36,8 @@ COINCIDE_M = 0.15  # two identities whose body centres are this near ...
 COINCIDE_SHARE = 0.8  # ... in this share of the frames both are seen in 3D are one person
 UNCONFIRMED_S = 1.0  # an identity only two cameras saw, for less than this, ...
 UNCONFIRMED_SHARE = 0.5  # ... with a third camera seeing the spot empty in this share of its frames: no person
-SOMEONE_IOU = 0.25  # a detection whose box overlaps a projected skeleton's this much (IoU) may be that person
+SOMEONE_COVER = 0.5  # a detection whose box covers this share of a projected skeleton's may be that person (or
+# someone in front of it)
 
 
 def births(tr: Tracker, f: int, free: np.ndarray) -> None:
@@ -201,8 +202,8 @@ def drop_outside(rig: Rig, tracks: list[Track]) -> tuple[list[Track], int]:
 def contradicted(rig: Rig, kp, t: Track, min_score: float) -> float:
     """The share of ``t``'s frames in 3D in which a camera that did not see it has at least half its skeleton
     inside its image (in front of it) and no detection there: no box of a detection (its keypoints scored
-    ``min_score`` or more) overlaps the box of the skeleton's projection by ``SOMEONE_IOU`` (intersection over
-    union; a person hidden behind another in that view: the other's box covers it)."""
+    ``min_score`` or more) covers ``SOMEONE_COVER`` of the box of the skeleton's projection (a person hidden
+    behind another in that view: the other's box, as large or larger, covers it)."""
     frames = list(t.skel)
     if not frames:
         return 0.0
@@ -221,9 +222,8 @@ def contradicted(rig: Rig, kp, t: Track, min_score: float) -> float:
         in_view = inside.sum(axis=1) >= 0.5 * S.shape[1]
         a, b = np.nanmin(uv, axis=1, initial=np.inf)[:, None], np.nanmax(uv, axis=1, initial=-np.inf)[:, None]
         with np.errstate(invalid="ignore"):
-            inter = np.prod(np.clip(np.minimum(b, hi[:, c]) - np.maximum(a, lo[:, c]), 0, None), axis=-1)
-            union = np.prod(b - a, axis=-1) + np.prod(hi[:, c] - lo[:, c], axis=-1) - inter  # (n, S)
-            overlap = (inter >= SOMEONE_IOU * union).any(axis=1)  # (n,); NaN (no detection) compares False
+            inter = np.prod(np.clip(np.minimum(b, hi[:, c]) - np.maximum(a, lo[:, c]), 0, None), axis=-1)  # (n, S)
+            overlap = (inter >= SOMEONE_COVER * np.prod(b - a, axis=-1)).any(axis=1)  # (n,); NaN (none): False
         missed = np.array([c not in mine.get(f, ()) for f in frames])
         empty |= in_view & missed & ~overlap
     return float(empty.mean())
