@@ -10,7 +10,7 @@ from importlib import metadata
 import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set, hand_joints
-from mocap.report.cameras import camera_table
+from mocap.report.cameras import MIN_SCORE, camera_table
 from mocap.report.stats import nanmedian
 from mocap.report.steps import stat_label
 from mocap.types import Keypoints2D, Points3D, Rig
@@ -147,9 +147,12 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
     present = np.isfinite(X).all(axis=2)  # (F, J)
     away = 0
     if pts.xyz.shape[1] > 1:  # one of several people: judged from the frame it enters to the one it leaves,
-        rows = np.flatnonzero(present.any(axis=1))  # but for where it was away (out of the volume a while)
-        present = present[rows[0]: rows[-1] + 1] if rows.size else present
-        gone = _runs_at_least(~present.any(axis=1), int(np.ceil(AWAY_S * pts.fps)))
+        rows = np.flatnonzero(present.any(axis=1))  # but for where it was away (out of the volume a while: no 3D
+        span = slice(rows[0], rows[-1] + 1) if rows.size else slice(None)  # and no camera's detection)
+        detected = (np.nan_to_num(kp.score[:, :, person]) >= MIN_SCORE).any(axis=(1, 2))[span] \
+            if kp.shape[2] > person else np.zeros(len(present[span]), bool)
+        present = present[span]
+        gone = _runs_at_least(~present.any(axis=1) & ~detected, int(np.ceil(AWAY_S * pts.fps)))
         present, away = present[~gone], int(gone.sum())
     names, L = bone_lengths(pts, person)
     with warnings.catch_warnings():  # a bone never reconstructed (hands no camera saw): NaN, said as such
