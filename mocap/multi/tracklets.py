@@ -135,6 +135,7 @@ SIZE_RATIO = 1.15  # two tracks whose bones differ by more than this factor (med
 MIN_SIZE_FRAMES = 15  # ... each measured on at least this many frames located in 3D
 MAJOR_M = 0.15  # ... on the bones at least this long in both (torso, limbs: not the face's, hands' or feet's)
 RESIZED_GAP_S = 0.2  # a track unseen in every view this long may come back as another person (split_resized)
+RESIZED_MIN_S = 0.5  # ... told by the body sizes before and after, each measured on this long in 3D
 
 
 def body_size(t: Track, segments: list[tuple[int, int]]) -> np.ndarray:
@@ -191,8 +192,10 @@ def split_resized(tracks: list[Track], fps: float, segments: list[tuple[int, int
                   gap_s: float = RESIZED_GAP_S) -> list[Track]:
     """Each track cut where it was unseen in every view for ``gap_s`` or more and its body before differs in size
     from its body after (:func:`other_size`): another person walked in where it was lost and took its identity
-    (a child where an adult left); the parts go on as tracks of their own (:func:`stitch` does not join them)."""
-    out = []
+    (a child where an adult left), each measured in 3D for ``RESIZED_MIN_S`` or more (a body re-measured on a few
+    frames of a partial view may read bigger or smaller); the parts go on as tracks of their own (:func:`stitch`
+    does not join them)."""
+    out, need = [], RESIZED_MIN_S * fps
     for t in tracks:
         f = np.asarray(t.frames)
         seen = np.array([(sl >= 0).any() for sl in t.slots], bool)
@@ -202,7 +205,8 @@ def split_resized(tracks: list[Track], fps: float, segments: list[tuple[int, int
         for i, g in enumerate(gaps):
             end = fs[gaps[i + 1]] + 1 if i + 1 < len(gaps) else f[-1] + 1
             before, after = _part(t, start, fs[g] + 1), _part(t, fs[g + 1], end)
-            if other_size(body_size(before, segments), body_size(after, segments)):
+            if min(len(before.skel), len(after.skel)) >= need and \
+                    other_size(body_size(before, segments), body_size(after, segments)):
                 cuts.append(fs[g + 1])
                 start = fs[g + 1]
         if not cuts:
