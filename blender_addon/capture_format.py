@@ -34,7 +34,7 @@ def read_capture(path: str) -> dict:
         raise CaptureError(f"{path}: not a capture file ({e})") from None
     if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):  # numpy would say "pickled data" of any other file
         raise CaptureError(f"{path}: not a capture file (an .npz archive, as mocap writes beside the animation files; "
-                    f"this file is not one: a .bvh, .fbx or .glb goes through Blender's own File > Import)")
+                           f"this file is not one: a .bvh, .fbx or .glb goes through Blender's own File > Import)")
     try:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:

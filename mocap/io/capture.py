@@ -109,7 +109,7 @@ def read_capture(path: str | Path) -> tuple[Motion, dict]:
         raise ValueError(f"{path}: not a capture file ({e})") from None
     if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):  # numpy would say "pickled data" of any other file
         raise ValueError(f"{path}: not a capture file (an .npz archive, as mocap writes beside the animation files; "
-                    f"this file is not one: a .bvh or .fbx?)")
+                         f"this file is not one: a .bvh or .fbx?)")
     try:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:

@@ -227,10 +227,9 @@ def _part(t: Track, a: int, b: int) -> Track:
     in3d = [f for f in skel]
     last3d = in3d[-1] if in3d else -1
     X = skel[last3d] if in3d else t.X
-    p = Track(np.array(X), frames[-1] if frames else a, frames[0] if frames else a, hits=len(frames), confirmed=True,
-              frames=frames, slots=[t.slots[i] for i in keep], costs=[t.costs[i] for i in keep],
-              max_views=max((int((t.slots[i] >= 0).sum()) for i in keep), default=0), last3d=last3d,
-              X3d=np.array(X) if in3d else None, path={f: t.path[f] for f in t.path if a <= f < b}, skel=skel,
-              own={k: v for k, v in t.own.items() if a <= k[0] < b}, checked=[k for k in t.checked if a <= k[0] < b])
-    return p
-
+    return Track(np.array(X), frames[-1] if frames else a, frames[0] if frames else a, hits=len(frames),
+                 confirmed=True, frames=frames, slots=[t.slots[i] for i in keep], costs=[t.costs[i] for i in keep],
+                 max_views=max((int((t.slots[i] >= 0).sum()) for i in keep), default=0), last3d=last3d,
+                 X3d=np.array(X) if in3d else None, path={f: t.path[f] for f in t.path if a <= f < b}, skel=skel,
+                 own={k: v for k, v in t.own.items() if a <= k[0] < b},
+                 checked=[k for k in t.checked if a <= k[0] < b])
