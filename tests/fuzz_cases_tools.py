@@ -39,7 +39,7 @@ cfg_case("mocaptoml_zero_iterations", "[fit]\niterations = 0\n", [], rc=0, keep=
 cfg_case("mocaptoml_huge_int", "[refine]\nmax_iterations = 9223372036854775807\n", [], rc=0, keep=False,
          why="an iteration cap, not a size: the solver stops when it converges")
 cfg_case("mocaptoml_bad_format", '[export]\nformats = ["bvh", "doc"]\n', ["doc"])
-cfg_case("mocaptoml_formats_string", '[export]\nformats = "bvh"\n', ["formats"])
+cfg_case("mocaptoml_formats_string", '[export]\nformats = "bvh,doc"\n', ["doc"])  # a list as words: each checked
 cfg_case("mocaptoml_skeleton_dotdot", '[fit]\nskeleton = "../../x"\n', ["../../x"])
 cfg_case("mocaptoml_source_dotdot", '[fit]\nsource = "../../x"\n', ["../../x"])
 cfg_case("mocaptoml_persons_zero", "[detect]\npersons = 0\n", ["persons"])

@@ -1,6 +1,7 @@
 """Atomic writes: the user's umask applies, and parts left by killed processes are cleaned up."""
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -91,3 +92,19 @@ def test_stale_parts_of_dead_processes_are_removed(tmp_path):
     assert remove_stale_parts(tmp_path) == [live]  # its process is gone now
     os.utime(dead_recent, (old, old))
     assert remove_stale_parts(tmp_path) == [dead_recent]
+
+
+def test_ctrl_c_as_the_part_is_created_leaves_no_part(tmp_path, monkeypatch):
+    """Ctrl-C landing just after the part file exists, before the writer got its name back: the part is removed
+    (its name was known before it existed; a SIGINT test under load left `.sync.json.<pid>.part`)."""
+    real = atomic._create_part
+
+    def create(path, names):
+        part = real(path, names)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C right then
+        return part
+
+    monkeypatch.setattr(atomic, "_create_part", create)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_text(tmp_path / "sync.json", "{}")
+    assert not list(tmp_path.glob(".*part*")) and not (tmp_path / "sync.json").exists()

@@ -97,12 +97,16 @@ def sweep_once(folder: Path) -> None:
     remove_stale_parts(folder)
 
 
-def _create_part(path: Path) -> Path:
+def _create_part(path: Path, names: list[Path]) -> Path:
+    """A new empty part file next to ``path``; its name is appended to ``names`` before the file exists (a Ctrl-C
+    between creating it and returning leaves the caller its name to remove)."""
     for _ in range(100):
         tmp = path.parent / part_name(path)
+        names.append(tmp)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-        except FileExistsError:
+        except FileExistsError:  # (a name this process drew twice: not ours to remove)
+            names.pop()
             continue
         os.close(fd)
         return tmp
@@ -114,13 +118,15 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_once(path.parent)
-    tmp = _create_part(path)
+    names: list[Path] = []  # the part's name, known before the part exists
     try:
+        tmp = _create_part(path, names)
         write(tmp)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for tmp in names:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return path
 
 
