@@ -257,17 +257,26 @@ class Session:
         path = self.refined_rig_dir / "moves.json"
         return path if path.is_file() and self.refined_rig_file() else None
 
+    def camera_moves(self) -> list:
+        """The cameras moved mid-take (:class:`~mocap.geometry.camera_moves.CameraMove`, from
+        :meth:`camera_moves_file`), or []."""
+        path = self.camera_moves_file()
+        if path is None:
+            return []
+        from mocap.io.camera_moves import read_moves
+
+        return read_moves(path)
+
     def keypoints2d(self, rig: Rig | None = None, moves: bool = True) -> Keypoints2D:
         """2D keypoints from ``pose2d.h5`` or the OpenPose folders, checked against the rig; with ``moves``, the
         detections of a camera moved mid-take read back into its pose in the refined rig
         (:meth:`camera_moves_file`; ``rig``: that rig, the default)."""
-        moved = self.camera_moves_file() if moves else None
-        if moved is not None:
+        moved = self.camera_moves() if moves else []
+        if moved:
             from mocap.geometry.camera_moves import apply_moves
-            from mocap.io.camera_moves import read_moves
 
             refined = _read_rig(self.refined_rig_dir / "rig.toml")
-            return apply_moves(self.keypoints2d(rig, moves=False), refined, read_moves(moved))
+            return apply_moves(self.keypoints2d(rig, moves=False), refined, moved)
         rig = rig or self.rig()
         meta = self.metadata()
         if self.pose2d_h5.is_file():

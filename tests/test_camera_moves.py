@@ -15,7 +15,6 @@ from mocap.io.camera_moves import moves_json, read_moves
 from mocap.io.hdf5 import write_keypoints2d
 from mocap.io.rig_files import write_rig
 from mocap.report.calibration_html import calibration_html, moves_html
-from mocap.report.overlay import session_moves
 from mocap.session import Session
 from mocap.stages import rig_refine
 from mocap.stages.rig_moves import look_for_moves, search
@@ -166,7 +165,7 @@ def test_the_stage_writes_the_move_and_later_stages_read_the_camera_back(tmp_pat
     assert np.allclose(s.keypoints2d(moves=False).data, kp.data, atol=1e-3, equal_nan=True)  # as stored
     # the review videos and crops draw the moved part where the video shows it: the 3D through the moved pose,
     # the detections as detected (not through the rig pose, 10+ px off there)
-    moves, cam = session_moves(s), s.rig().cameras[1]
+    moves, cam = s.camera_moves(), s.rig().cameras[1]
     seen = project_moved(cam, moves, X)
     assert np.nanmedian(np.linalg.norm(seen[AT + 10:] - kp.xy[AT + 10:, 1, 0], axis=-1)) < 1.5
     assert np.nanmedian(np.linalg.norm(cam.project(X[AT + 10:]) - kp.xy[AT + 10:, 1, 0], axis=-1)) > 5

@@ -38,7 +38,7 @@ def tiny_session(tmp_path: Path, cameras: int, video=_video, F: int = 12):
     for name in rig.names:
         video(tmp_path / "videos" / f"{name}.mp4", F)
     pts = Points3D(X, np.zeros((F, 1, 33)), np.ones((F, 1, 33, len(rig)), bool), rig.names, "blazepose33", 10.0)
-    return types.SimpleNamespace(root=tmp_path, video_sampling=lambda: (0, 1), camera_moves_file=lambda: None), rig, pts
+    return types.SimpleNamespace(root=tmp_path, video_sampling=lambda: (0, 1), camera_moves=lambda: []), rig, pts
 
 
 @pytest.fixture

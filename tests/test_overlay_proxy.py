@@ -165,7 +165,7 @@ def _scene(tmp_path: Path, frames: int = 6):
     X[:, 0, 13] = (0.25, 0.15, 2.0)  # left elbow: one limb (11, 13) drawn
     pts = Points3D(X, np.zeros((frames, 1, 33)), np.ones((frames, 1, 33, 1), bool), rig.names, "blazepose33", 10.0)
     src = _video(tmp_path / "videos" / "cam.mp4", frames)
-    session = types.SimpleNamespace(root=tmp_path, video_sampling=lambda: (0, 1), camera_moves_file=lambda: None)
+    session = types.SimpleNamespace(root=tmp_path, video_sampling=lambda: (0, 1), camera_moves=lambda: [])
     return session, rig, pts, src
 
 

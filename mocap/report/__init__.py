@@ -247,7 +247,7 @@ def _frames_of(session: Session):
 
 def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config, detections) -> dict:
     from mocap.io.video import unused_videos
-    from mocap.report import overlay, page, people
+    from mocap.report import page, people
     from mocap.report.crops import CropCache, camera_crops
     from mocap.stages.sync import read_steps
 
@@ -301,12 +301,12 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
             log.warning("camera %s saw no one: %s", name, row["hint"])
     videos = _videos(session, rig, cfg)
     cache = CropCache(session.root / "report" / ".crops", cfg.overlay_height)
-    data = []
+    data, moves = [], session.camera_moves()  # read once for every person's crops
     for p in range(P):
         err, err_raw = page.errors(rig, kp, kp_raw, pts, p)
         crops = camera_crops(rig, kp_raw if kp_raw is not None else kp, kp, pts, p, cfg.worst_frames, videos,
                              offsets, repairs.get("swap_repairs"), session.video_sampling(), _frames_of(session),
-                             cache, overlay.session_moves(session)) if cfg.worst_frames else []
+                             cache, moves) if cfg.worst_frames else []
         data.append(page.PersonData(p, person_name(p), per_person[p] | _take_rows(metrics, p, P), err, err_raw, crops))
     if videos:
         cache.prune()

@@ -249,14 +249,14 @@ def camera_crops(rig: Rig, kp: Keypoints2D, kp_repaired: Keypoints2D, pts: Point
         per, per_rep = per_frame(err[:, c]), per_frame(err_rep[:, c])
         frames = worst[c]
         rep = repaired_groups(repairs, c, person)
-        index = {t: video_frame(t, float(offsets.get(cam.name, 0.0)), *sampling) for t in frames}
+        shift = float(offsets.get(cam.name, 0.0))
+        index = {t: video_frame(t, shift, *sampling) for t in frames}
         video = videos.get(cam.name) if videos else None
         args = {}
-        for t in frames:
+        for t in frames:  # where the video shows them (a camera moved mid-take: through its pose then)
             det = np.where((kp.score[t, c, person] >= 0.2)[:, None], kp.xy[t, c, person], np.nan)
-            shift = float(offsets.get(cam.name, 0.0))
-            uv = project_moved(cam, moves, X[t: t + 1], t, shift)[0] if moves else cam.project(X[t])
-            det = as_detected(cam, moves, det[None], t, shift)[0] if moves else det
+            uv = project_moved(cam, moves, X[t: t + 1], t, shift)[0]
+            det = as_detected(cam, moves, det[None], t, shift)[0]
             args[t] = (uv, det, float(per[t]), float(per_rep[t]), rep.get(t, ""))
         keys = {t: cache.key(video, index[t], cam.name, cam.size, pts.keypoint_set, *args[t]) for t in frames} \
             if cache is not None and video is not None else {}

@@ -236,14 +236,6 @@ class Pending:
                         del _JOBS[job.out]
 
 
-def session_moves(session) -> list:
-    """The camera moves the session's refined rig comes with (:mod:`mocap.geometry.camera_moves`), or []."""
-    from mocap.io.camera_moves import read_moves
-
-    path = session.camera_moves_file()
-    return read_moves(path) if path is not None else []
-
-
 def workers() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores)
@@ -264,7 +256,7 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
         return Pending([], [], None)
     limbs = get_keypoint_set(pts.keypoint_set).limbs
     X = pts.xyz[:, person] if pts.xyz.shape[1] == 1 else pts.xyz  # several people: all of them
-    moves = session_moves(session)  # a camera moved mid-take: those frames through where it was
+    moves = session.camera_moves()  # a camera moved mid-take: those frames through where it was
     review = session.root / "review"
     sampling = session.video_sampling()
     paths, jobs, todo = [], [], []
