@@ -221,6 +221,8 @@ class CropPose:
     def __init__(self, variant: str = "full", model_path: str | Path | None = None, num_poses: int = 2,
                  min_detection: float = 0.3):
         self.num_poses = num_poses
+        self.spec = {"variant": variant, "model_path": model_path, "num_poses": num_poses,  # what a worker makes
+                     "min_detection": min_detection}  # the same model from (mocap.detect.recover_pool)
         self._make = lambda: _landmarker(variant, model_path, "IMAGE", num_poses,
                                          min_pose_detection_confidence=min_detection,
                                          min_pose_presence_confidence=min_detection)

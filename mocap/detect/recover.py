@@ -21,8 +21,10 @@ along its rays (:mod:`mocap.detect.recover_lone`), then placed in the remaining 
 counts per camera (recovered, looked at, rejected and why) and the recovered detections ([frame, view, slot, person
 or -1, distance, gate]) are written to ``pose2d.h5``'s ``info["recover"]``. The pure functions below work on arrays;
 :func:`recover_detections` is the entry point (it reads the needed video frames and runs the model),
-:func:`recover_session` the detect stage's call. Not done: sync offsets are unknown at detection (the cameras are
-taken as in sync), and a run interrupted during this pass is not redone on resume (its cameras are complete).
+:func:`recover_session` the detect stage's call. The crops of a round are computed by worker processes, one per
+core (``detect.workers``), then judged here in order (:mod:`mocap.detect.recover_pool`: the same detections). Not
+done: sync offsets are unknown at detection (the cameras are taken as in sync), and a run interrupted during this
+pass is not redone on resume (its cameras are complete).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mocap.detect.boxes import crop_image, person_box, to_image
+from mocap.detect.boxes import person_box
 from mocap.detect.recover_when import (  # noqa: F401 (recover.X)
     MODES,
     check_mode,
@@ -195,12 +197,14 @@ def others_in_view(kp_view: np.ndarray, predicted_others: np.ndarray) -> np.ndar
 def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video_frames: np.ndarray,
                        model: Callable[[np.ndarray], np.ndarray], persons: int | str, track_cfg,
                        min_score: float, max_reproj_px: float | None = None, cfg: RecoverConfig = RecoverConfig(),
-                       progress: bool = True) -> tuple[np.ndarray, dict]:
+                       progress: bool = True, workers: int = 0) -> tuple[np.ndarray, dict]:
     """The second pass on a whole take. ``kp``: the first pass (F, C, S, J, 3), cameras in ``rig``'s order;
     ``videos``: camera → video; ``video_frames`` (F,): the video frame of each keypoint frame; ``model``:
     crop (BGR) → (N, J', 3) skeletons in crop pixels (J' ≤ J: the body joints; hands stay empty);
-    ``track_cfg``: the association's :class:`~mocap.multi.track.TrackConfig`. Returns the keypoints with
-    the recovered detections in free slots, and a summary (per camera: recovered, rejected by reason).
+    ``track_cfg``: the association's :class:`~mocap.multi.track.TrackConfig`; ``workers``: processes computing a
+    round's crops when ``model`` is a :class:`~mocap.detect.blazepose.CropPose` (0: one per core;
+    :mod:`mocap.detect.recover_pool`). Returns the keypoints with the recovered detections in free slots, and a
+    summary (per camera: recovered, rejected by reason).
 
     Three rounds: tracked people missed in a view; then detections no person explains (a person found in
     one view only, :mod:`mocap.detect.recover_lone`); then, when that found any, tracked people again (the
@@ -209,32 +213,36 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
 
     t0 = time.perf_counter()
     names = list(kp.camera_names)
-    run = _Run(rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress)
+    run = _Run(rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress, workers)
     stats = {"recovered": dict.fromkeys(names, 0), "recovered_lone": dict.fromkeys(names, 0),
              "looked": dict.fromkeys(names, 0), "rejected": {}, "no_free_slot": dict.fromkeys(names, 0),
              "withdrawn": dict.fromkeys(names, 0)}
     run.stats = stats
-    for k, step in enumerate(("tracked", "lone", "tracked")):
-        current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
-        slots, summary = associate_take(rig, current, persons, track_cfg, min_score, progress=False,
-                                        two_view_birth=cfg.two_view_birth, quiet=True)
-        stats.setdefault("persons_tracked", slots.shape[2])
-        if k == 0 and persons == "auto" and slots.shape[2] < 2:  # nobody to be hidden behind another: a detection
-            stats["skipped"] = "fewer than 2 people tracked"  # no person explains is a bystander or the person's
-            break  # own misdetection (e.g. left/right swapped), costly to look for along its rays
-        if k == 2 and run.withdraw(slots):  # recovered skeletons no person took: looked for again, as tracked
+    try:
+        for k, step in enumerate(("tracked", "lone", "tracked")):
             current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
-        coast = int(round(track_cfg.coast_max_s * kp.fps))
-        X, radius = predict_people(rig, current, slots, min_score, track_cfg.min_joints, track_cfg.track_max_m / 2,
-                                   track_cfg.coast_speed / kp.fps / 2, coast, max_reproj_px,
-                                   summary.get("keypoint_masks"))
-        if step == "tracked":
-            run.tracked(X, radius, slots)
-        else:
-            before = sum(stats["recovered_lone"].values())
-            run.lone(X, slots)
-            if sum(stats["recovered_lone"].values()) == before:
-                break
+            slots, summary = associate_take(rig, current, persons, track_cfg, min_score, progress=False,
+                                            two_view_birth=cfg.two_view_birth, quiet=True)
+            stats.setdefault("persons_tracked", slots.shape[2])
+            if k == 0 and persons == "auto" and slots.shape[2] < 2:  # nobody to be hidden behind another: a detection
+                stats["skipped"] = "fewer than 2 people tracked"  # no person explains is a bystander or the person's
+                break  # own misdetection (e.g. left/right swapped), costly to look for along its rays
+            if k == 2 and run.withdraw(slots):  # recovered skeletons no person took: looked for again, as tracked
+                current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
+            coast = int(round(track_cfg.coast_max_s * kp.fps))
+            X, radius = predict_people(rig, current, slots, min_score, track_cfg.min_joints, track_cfg.track_max_m / 2,
+                                       track_cfg.coast_speed / kp.fps / 2, coast, max_reproj_px,
+                                       summary.get("keypoint_masks"))
+            if step == "tracked":
+                run.tracked(X, radius, slots)
+            else:
+                before = sum(stats["recovered_lone"].values())
+                run.lone(X, slots)
+                if sum(stats["recovered_lone"].values()) == before:
+                    break
+    finally:
+        if run.pool is not None:
+            run.pool.close()
     stats["detections"] = run.recovered_at  # [frame, camera, slot, person (-1: lone), distance, gate]
     stats["seconds"] = time.perf_counter() - t0
     log.info("recover: %d person boxes looked at, %d detections recovered %s (%d of people seen in one view) in "
@@ -246,12 +254,14 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
 class _Run:
     """The crops of one take: frames read once per round and camera, the model on each box, the verdicts."""
 
-    def __init__(self, rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress):
+    def __init__(self, rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress, workers=1):
         self.rig, self.kp, self.videos, self.video_frames = rig, kp, videos, video_frames
         self.model, self.track_cfg, self.min_score, self.cfg, self.progress = model, track_cfg, min_score, cfg, progress
         self.data = kp.data.copy()
         self.names = list(kp.camera_names)
         self.recovered_at: list = []
+        self.workers = workers  # processes computing a round's crops (0: one per core; see recover_pool)
+        self.pool = None  # their recover_pool.Pool, once a round has used them
         self.stats: dict = {}
 
     def tracked(self, X: np.ndarray, radius: np.ndarray, slots: np.ndarray) -> None:
@@ -275,34 +285,37 @@ class _Run:
         lone_round(self, X, slots)
 
     def look(self, todo: list, decide, person) -> None:
-        from mocap.io.video import read_frames
+        from mocap.detect import recover_pool
 
         stats, names, cfg = self.stats, self.names, self.cfg
         by_camera: dict[int, list] = {}
         for cand in todo:
             by_camera.setdefault(cand.camera, []).append(cand)
+        for c in by_camera:  # in video-frame order (stable: as listed within a frame)
+            by_camera[c].sort(key=lambda cand: int(self.video_frames[cand.frame]))
         bar = tqdm(total=len(todo), desc="   recover", unit="box", disable=None if self.progress else True,
                    leave=False)
         try:
+            ready = recover_pool.computed(self, by_camera, bar)  # {camera: [found]} from workers, or None
             for c, cands in sorted(by_camera.items()):
-                wanted: dict[int, list] = {}
-                for cand in cands:
-                    wanted.setdefault(int(self.video_frames[cand.frame]), []).append(cand)
-                for i, image in read_frames(self.videos[names[c]], 1, min(wanted), max(wanted) + 1):
-                    for cand in wanted.get(i, []):
-                        stats["looked"][names[c]] += 1
+                items = [(int(self.video_frames[cand.frame]), cand.box) for cand in cands]
+                found_at = recover_pool.serial(self.videos[names[c]], items, self.model, cfg.crop_px) \
+                    if ready is None else ready[c].__getitem__
+                for k, cand in enumerate(cands):
+                    stats["looked"][names[c]] += 1
+                    if ready is None:
                         bar.update(1)
-                        f = cand.frame
-                        slot = free_slot(self.data[f, c])
-                        if slot < 0:
-                            stats["no_free_slot"][names[c]] += 1
-                            continue
-                        found = to_image(self.model(crop_image(image, cand.box, cfg.crop_px)), cand.box, cfg.crop_px)
-                        k, why, dist = decide(cand, found)
-                        if k >= 0:
-                            self.write(f, c, found[k], person(cand), dist, cand.gate_px)
-                        elif why:  # "": decided later (see recover_lone)
-                            self.reject(c, why)
+                    f = cand.frame
+                    slot = free_slot(self.data[f, c])
+                    if slot < 0:
+                        stats["no_free_slot"][names[c]] += 1
+                        continue
+                    found = found_at(k)
+                    best, why, dist = decide(cand, found)
+                    if best >= 0:
+                        self.write(f, c, found[best], person(cand), dist, cand.gate_px)
+                    elif why:  # "": decided later (see recover_lone)
+                        self.reject(c, why)
         finally:
             bar.close()
 
@@ -366,7 +379,7 @@ def recover_session(session, detect_cfg, triangulate_cfg, work: Path, videos: di
     try:
         data, stats = recover_detections(rig, kp, videos, frames, model, detect_cfg.persons,
                                          triangulate_cfg.association, triangulate_cfg.min_score,
-                                         triangulate_cfg.max_reproj_px or None, cfg, progress)
+                                         triangulate_cfg.max_reproj_px or None, cfg, progress, detect_cfg.workers)
     finally:
         model.close()
     for c, name in enumerate(kp.camera_names):

@@ -1,0 +1,169 @@
+"""The second pass's crops (:mod:`mocap.detect.recover`): read and run through the landmark model in this
+process, or in worker processes, one camera's part of a round each.
+
+The model is the pass's cost: on Pose2Sim's real two-person take (4 cameras, 100 frames of 1080×1920) a round
+looks at ~300 boxes, each a video frame decoded (every frame of the range is, as the video is read in order) and a
+crop through MediaPipe's pose landmarker in IMAGE mode (its person detector, then the landmarks: ~55 CPU ms a
+crop, twice a tracked frame's), and the first detection pass before it uses every core while this one used one.
+What a crop gives depends on the crop alone, so the crops of a round are computed in workers (a camera, or a
+contiguous part of one, each) before the round judges them in this process in the order it always has: the
+detections written are the same as one process computing them in turn. A box whose view has no free slot when
+the round starts is not computed (it could not be written); one whose view fills during the round is computed
+and not used, as before it was not computed (rare: two people recovered in one view and frame).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+from mocap.detect.boxes import crop_image, to_image
+
+log = logging.getLogger(__name__)
+MIN_CROPS = 8  # crops per worker at least (~0.4 CPU s of model each)
+_worker: dict = {}  # in a worker process: its model
+
+
+def serial(video: Path, items: list[tuple[int, np.ndarray]], model: Callable[[np.ndarray], np.ndarray],
+           crop_px: int) -> Callable[[int], np.ndarray]:
+    """found(k) for the ``items`` [(video frame, box)] in frame order, computed when asked (k increasing): the
+    frames read in order from the first asked, a crop through ``model`` each."""
+    from mocap.io import video as video_io  # looked up now: the tests put a stand-in reader there
+
+    frames: Iterator | None = None
+    current: tuple[int, np.ndarray | None] = (-1, None)
+
+    def found(k: int) -> np.ndarray:
+        nonlocal frames, current
+        i, box = items[k]
+        if frames is None:
+            frames = video_io.read_frames(video, 1, i, items[-1][0] + 1)
+        while current[0] < i:
+            current = next(frames)
+        return to_image(model(crop_image(current[1], box, crop_px)), box, crop_px)
+
+    return found
+
+
+def computed(run, by_camera: dict[int, list], bar) -> dict[int, list] | None:
+    """The crops of a round of ``run`` (:class:`mocap.detect.recover._Run`; ``by_camera``: its candidates per
+    camera in frame order) computed in worker processes, those of views with a free slot now: {camera: [found or
+    None]}; None where the round computes them as it goes (one worker, or a model that is no
+    :class:`~mocap.detect.blazepose.CropPose`)."""
+    from mocap.detect.recover import free_slot
+
+    spec = getattr(run.model, "spec", None)
+    free = {c: [k for k, cand in enumerate(cands) if free_slot(run.data[cand.frame, c]) >= 0]
+            for c, cands in by_camera.items()}
+    workers = workers_for(run.workers, sum(map(len, free.values())))
+    if spec is None or workers < 2:
+        return None
+    items = {c: [(int(run.video_frames[by_camera[c][k].frame]), by_camera[c][k].box) for k in ks]
+             for c, ks in free.items()}
+    run.pool = run.pool or Pool(spec, run.workers)
+    got = run.pool.run({c: run.videos[run.names[c]] for c in items}, items, run.cfg.crop_px, workers, bar.update)
+    out = {c: [None] * len(cands) for c, cands in by_camera.items()}
+    for c, ks in free.items():
+        for k, found in zip(ks, got[c], strict=True):
+            out[c][k] = found
+    return out
+
+
+def workers_for(asked: int, crops: int) -> int:
+    """Worker processes for a round of ``crops`` crops: ``asked`` (detect.workers; 0: one per core), each with at
+    least :data:`MIN_CROPS` (a worker's start, ~0.3 CPU s with its model, is then a small share); 1: this process."""
+    from mocap.detect.chunks import cores
+
+    return max(1, min(asked or cores(), crops // MIN_CROPS))
+
+
+def split(items: dict[int, list], workers: int) -> list[tuple[int, int, int]]:
+    """(camera, start, stop) parts of each camera's item list: a camera's items cut into contiguous parts (each
+    read from its first frame) so that there are about ``workers`` parts when there are fewer cameras."""
+    cams = [c for c, v in items.items() if v]
+    per = max(1, math.ceil(workers / max(1, len(cams))))
+    out = []
+    for c in cams:
+        n = len(items[c])
+        k = min(per, n)
+        edges = np.linspace(0, n, k + 1).round().astype(int)
+        out += [(c, int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    return sorted(out, key=lambda p: p[1] - p[2])  # the largest first
+
+
+class Pool:
+    """Worker processes computing crops, made on the first round that wants them and kept for the pass's next
+    rounds (each worker's model is made once: ~0.3 CPU s). ``spec``: :class:`~mocap.detect.blazepose.CropPose`'s
+    arguments; ``asked``: detect.workers (0: one per core)."""
+
+    def __init__(self, spec: dict, asked: int):
+        self.spec, self.asked, self._pool, self.size = spec, asked, None, 0
+
+    def workers(self, crops: int) -> int:
+        return workers_for(self.asked, crops)
+
+    def run(self, videos: dict[int, Path], items: dict[int, list[tuple[int, np.ndarray]]], crop_px: int,
+            workers: int, done: Callable[[int], None] = lambda n: None) -> dict[int, list[np.ndarray]]:
+        """Every camera's found skeletons (image pixels), one per item [(video frame, box)] in frame order, in
+        ``workers`` processes; ``done(n)``: n more crops computed. Ctrl-C (any error) stops the workers."""
+        from mocap.detect import pool as pool_start
+
+        parts = split(items, workers)
+        if self._pool is None or self.size < min(workers, len(parts)):
+            self.close()
+            self.size = min(workers, len(parts))
+            self._pool = ProcessPoolExecutor(max_workers=self.size, mp_context=pool_start.context(),
+                                             initializer=_init, initargs=(self.spec,))
+        out: dict[int, list] = {c: [None] * len(v) for c, v in items.items()}
+        try:
+            futures = {self._pool.submit(_crops, videos[c], items[c][a:b], crop_px): (c, a) for c, a, b in parts}
+            for fut in as_completed(futures):
+                c, a = futures[fut]
+                found = fut.result()
+                out[c][a:a + len(found)] = found
+                done(len(found))
+        except BaseException:
+            self.close(stop=True)
+            raise
+        return out
+
+    def close(self, stop: bool = False) -> None:
+        """Let the workers go (``stop``: at once, their crops dropped: a part is minutes of work at most)."""
+        if self._pool is None:
+            return
+        if stop:
+            for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+                if proc.is_alive():
+                    proc.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = None
+
+
+def _init(spec: dict) -> None:
+    """A worker: Ctrl-C is the main process's to handle (it stops the workers); the model made on the first crop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from mocap.detect.blazepose import CropPose
+
+    _worker["model"] = CropPose(**spec)
+    _worker["pid"] = os.getpid()
+
+
+def _crops(video: Path, items: list[tuple[int, np.ndarray]], crop_px: int) -> list[np.ndarray]:
+    from mocap.io.video import read_frames
+
+    model, todo, out = _worker["model"], iter(items), []
+    nxt = next(todo, None)
+    for i, image in read_frames(video, 1, items[0][0], items[-1][0] + 1, threads=1):
+        while nxt is not None and nxt[0] == i:
+            out.append(to_image(model(crop_image(image, nxt[1], crop_px)), nxt[1], crop_px))
+            nxt = next(todo, None)
+        if nxt is None:
+            break
+    return out
