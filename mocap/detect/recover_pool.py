@@ -55,16 +55,17 @@ def serial(video: Path, items: list[tuple[int, np.ndarray]], model: Callable[[np
 def computed(run, by_camera: dict[int, list], bar) -> dict[int, list] | None:
     """The crops of a round of ``run`` (:class:`mocap.detect.recover._Run`; ``by_camera``: its candidates per
     camera in frame order) computed in worker processes, those of views with a free slot now: {camera: [found or
-    None]}; None where the round computes them as it goes (one worker, or a model that is no
+    None]}; None where the round computes them as it goes (one worker and none started yet, or a model that is no
     :class:`~mocap.detect.blazepose.CropPose`)."""
     from mocap.detect.recover import free_slot
 
     spec = getattr(run.model, "spec", None)
     free = {c: [k for k, cand in enumerate(cands) if free_slot(run.data[cand.frame, c]) >= 0]
             for c, cands in by_camera.items()}
-    workers = workers_for(run.workers, sum(map(len, free.values())))
-    if spec is None or workers < 2:
-        return None
+    crops = sum(map(len, free.values()))
+    workers = min(run.pool.size, crops) if run.pool is not None else workers_for(run.workers, crops)
+    if spec is None or crops == 0 or (run.pool is None and workers < 2):
+        return None  # (a pool already started takes a round's few crops too: its models are made)
     items = {c: [(int(run.video_frames[by_camera[c][k].frame]), by_camera[c][k].box) for k in ks]
              for c, ks in free.items()}
     run.pool = run.pool or Pool(spec, run.workers)
