@@ -204,3 +204,57 @@ def test_the_stage_writes_no_moves_on_a_take_without_one_and_removes_a_stale_fil
     stale.write_text(moves_json([CameraMove("cam02", 5, np.eye(4), 4.0)]))
     rig_refine.main(root, overwrite=True)
     assert not stale.exists() and Session(root).camera_moves_file() is None
+
+
+def test_a_bumped_camera_among_several_people_is_fitted_to_one_person(tmp_path):
+    """Two people, slots shuffled in every view, cam02 bumped 1° / 20 mm from frame AT: the moved part's pose comes
+    from the same person's detections and points. The association picks the person the refinement follows; with
+    cam02's moved part hidden, associated anew, it picked the other one (A loses more detections to the hiding than
+    B: B is out of cam02's view there), and cam02's pose was fitted to the other person's points (119° / 10 m on
+    a four-person take)."""
+    rng = np.random.default_rng(5)
+    A = blazepose_keypoints(body_motion(FRAMES, FPS, seed=0))
+    B = blazepose_keypoints(body_motion(FRAMES, FPS, seed=1)) + np.array([2.5, 0.0, 0.0])
+    X = np.stack([A, B], axis=1)  # (F, 2, J, 3)
+    rig = ring_rig(RigSpec(n_cameras=4), X.reshape(-1, 3))
+    moved = moved_rig(rig, seed=11, deg=(1.0, 1.0), metres=(0.02, 0.02)).cameras[1]
+    data = np.empty((FRAMES, 4, 2, 33, 3))
+    for p in range(2):
+        uv = np.moveaxis(rig.project(X[:, p]), 0, 1)  # (F, C, J, 2)
+        uv[AT:, 1] = moved.project(X[AT:, p])
+        data[:, :, p] = corrupt(uv, rig, "blazepose33", CorruptionSpec(1.0, 0.0, 0.02, seed=p))[0][:, :, 0]
+    data[AT:, 1, 1] = np.nan  # B out of cam02's view while it is bumped
+    data[:100, 0, 0] = np.nan  # A hidden from cam01 for a while: A has more detections than B, fewer once cam02's
+    order = rng.permuted(np.tile([0, 1], (FRAMES, 4, 1)), axis=2)  # moved part is hidden; slots in any order
+    data = np.take_along_axis(data, order[..., None, None], axis=2)
+    root = tmp_path / "two"
+    (root / "calibration").mkdir(parents=True)
+    write_rig(rig, root / "calibration" / "rig.toml")
+    write_keypoints2d(Keypoints2D(data, rig.names, "blazepose33", FPS), root / "pose2d.h5")
+    (root / "session.toml").write_text(f"fps = {FPS}\n")
+    (root / "mocap.toml").write_text("[detect]\npersons = 2\n")
+    rig_refine.main(root)
+    report = json.loads((root / "calibration" / "refined" / "report.json").read_text())
+    found = report["camera_moves"]
+    assert [m["camera"] for m in found["moves"]] == ["cam02"], found
+    move = found["moves"][0]
+    assert abs(move["from_frame"] - AT) <= 3
+    assert abs(move["turn_deg"] - 1.0) < 0.15 and abs(move["shift_mm"] - 20) < 15, move
+
+
+def test_a_move_further_than_a_bump_is_not_read_back(caplog):
+    """A part fitted to a pose further from the rig's than rig_refine.max_move_deg / max_move_m is not a bump (a
+    camera re-placed, or a fit gone wrong): its detections are not read back, and the log and report say so."""
+    import dataclasses
+
+    rig, kp, _, _ = _take(bump=(1.0, 0.01))
+    cfg = dataclasses.replace(rig_refine.Config(), max_move_deg=0.6)
+    refined, report = rig_refine.run(rig, kp, cfg)
+    with caplog.at_level("WARNING", logger="mocap.stages.rig_moves"):
+        new, moves, out = look_for_moves(rig, refined, kp, cfg, report,
+                                         lambda k, r: rig_refine._observations(k, cfg)[0],
+                                         lambda k: rig_refine.run(rig, k, cfg))
+    assert moves == [] and new is refined
+    why = out["camera_moves"]["rejected"]["cam02"]["rejected"]
+    assert "more than a bump (rig_refine.max_move_deg = 0.6°" in why, why
+    assert "cam02 seems to change pose in frames 7" in caplog.text and "not read back" in caplog.text

@@ -15,8 +15,12 @@ off the errors follow the performer, and any split fits a little better), and th
 on such a take averages the two poses and the other cameras make up for it); the candidate that explains its
 camera best wins, its part is hidden and the cameras refined again without it, then the next camera. The moved
 part's detections are read back into the rig's pose (:mod:`mocap.geometry.camera_moves`), so every later stage
-works on one rig. One move per camera; not looked for when sync shifts a camera in time (the refinement ran on
-keypoints shifted back; a camera that lost frames has parts too, sync's).
+works on one rig. With several people every search reads one association of the take per rig (the person it
+follows is the association's choice; keypoints with a part hidden, associated anew, may give another, and a moved
+part fitted to another person's points read 119° / 10 m). A part whose pose is further from the rig's than
+``max_move_deg`` / ``max_move_m`` is not a bump: not read back (a warning). One move per camera; not looked for when
+sync shifts a camera in time (the refinement ran on keypoints shifted back; a camera that lost frames has parts too,
+sync's).
 """
 
 from __future__ import annotations
@@ -71,12 +75,13 @@ def look_for_moves(given: Rig, refined: Rig | None, kp: Keypoints2D, cfg, report
         return refined, [], report | {"camera_moves": {"searched": False, "moves": [], "reason": why}}
     skip: set[str] = set()
     rig, hidden, spans, found = refined if refined is not None else given, kp, {}, {}
+    seen, first = _one_association(kp, observations), report
     while True:
-        tried = [search(rig, observations(hidden, rig), kp.fps, cfg, skip | set(spans))]
+        tried = [search(rig, seen(rig, spans), kp.fps, cfg, skip | set(spans))]
         stepped = any("cut_frame" in c and max(c["levels_px"]) >= CLEAR_STEP * min(c["levels_px"])
                       for c in tried[0].get("cameras", {}).values())
         if stepped and not spans and rig is not given:  # a clear step on the refined rig: the given one too
-            tried.append(search(given, observations(hidden, given), kp.fps, cfg, skip))
+            tried.append(search(given, seen(given, spans), kp.fps, cfg, skip))
         info = max(tried, key=lambda t: t["gain"])
         if not info.get("best"):
             break
@@ -84,7 +89,7 @@ def look_for_moves(given: Rig, refined: Rig | None, kp: Keypoints2D, cfg, report
         c = rig.names.index(name)
         again, new = refit(_hide(hidden, c, span))
         now = again if again is not None else given
-        if not _still_moved(now, observations(hidden, now), c, span, kp.fps, cfg):  # a split of a rig that averaged
+        if not _still_moved(now, seen(now, spans), c, span, kp.fps, cfg):  # a split of a rig that averaged
             skip.add(name)  # the two poses may vanish once the cameras are refined without it: not a move
             continue
         spans[name], found[name] = span, info["cameras"][name]
@@ -92,20 +97,31 @@ def look_for_moves(given: Rig, refined: Rig | None, kp: Keypoints2D, cfg, report
         report = new | {k: report[k] for k in ("lags",) if k in report}
     if not spans:
         return refined, [], report | {"camera_moves": tried[0]}
-    raw, xy = observations(kp, rig), observations(hidden, rig)  # each move's pose on the final rig: its camera's
-    moves = []  # detections of that part, the points of the others (their own moved parts left out)
+    raw, xy = seen(rig, {}), seen(rig, spans)  # each move's pose on the final rig: its camera's detections of
+    moves = []  # that part, the points of the others (their own moved parts left out)
     for n, span in spans.items():
         c = rig.names.index(n)
-        moves.append(_move(rig, np.concatenate([xy[:, :c], raw[:, c:c + 1], xy[:, c + 1:]], axis=1), c, span, cfg))
-    for m in moves:
+        m = _move(rig, np.concatenate([xy[:, :c], raw[:, c:c + 1], xy[:, c + 1:]], axis=1), c, span, cfg)
         centre = -m.cam_from_world[:3, :3].T @ m.cam_from_world[:3, 3]
-        found[m.camera] |= {"turn_deg": float(geodesic_deg(m.cam_from_world[:3, :3], rig[m.camera].R)),
-                            "shift_mm": float(1000 * np.linalg.norm(centre - rig[m.camera].center))}
+        found[n] |= {"turn_deg": float(geodesic_deg(m.cam_from_world[:3, :3], rig[n].R)),
+                     "shift_mm": float(1000 * np.linalg.norm(centre - rig[n].center))}
+        if found[n]["turn_deg"] > cfg.max_move_deg or found[n]["shift_mm"] > 1000 * cfg.max_move_m:
+            found[n]["rejected"] = (f"its pose there is {found[n]['turn_deg']:.1f}° / {found[n]['shift_mm']:.0f} mm "
+                                    f"from the rig's, more than a bump (rig_refine.max_move_deg = {cfg.max_move_deg}°, "
+                                    f"max_move_m = {cfg.max_move_m} m)")
+            log.warning("rig_refine: camera %s seems to change pose in frames %d–%d, but %s: its detections there are "
+                        "not read back (recalibrate that part, or leave it out with start/stop)", n, span[0],
+                        span[1] - 1, found[n]["rejected"])
+            continue
+        moves.append(m)
+    for m in moves:
         h = found[m.camera]["heldout_px"]
         log.warning("rig_refine: camera %s was elsewhere in frames %d–%d (%.2f° / %.0f mm from its pose in the "
                     "others): its detections there are read back into that pose (held-out error there %.2f → %.2f px)",
                     m.camera, m.from_frame, m.last_frame(kp.shape[0]), found[m.camera]["turn_deg"],
                     found[m.camera]["shift_mm"], h["rig_pose"], h["own_pose"])
+    if not moves:  # every one further than a bump: the first refinement stands
+        return refined, [], first | {"camera_moves": {"searched": True, "moves": [], "rejected": found}}
     rig_refined = bool(report["applied"])
     deg, mm = pose_moves(rig, given)
     names = ", ".join(m.camera for m in moves)
@@ -118,6 +134,25 @@ def look_for_moves(given: Rig, refined: Rig | None, kp: Keypoints2D, cfg, report
                     "depth_m": m.depth_m, "turn_deg": found[m.camera]["turn_deg"],
                     "shift_mm": found[m.camera]["shift_mm"]} for m in moves]}}
     return rig, moves, report
+
+
+def _one_association(kp: Keypoints2D, observations: Callable[[Keypoints2D, Rig], np.ndarray]
+                     ) -> Callable[[Rig, dict], np.ndarray]:
+    """``seen(rig, parts)``: the used joints' pixels of ``kp`` through ``rig`` with the cameras' ``parts``
+    ({camera: (first, end) frames}) left out, from one association per rig: with several people the person
+    ``observations`` follows is the association's choice, and keypoints with a part hidden, associated anew, may
+    give another (a camera's moved part fitted to the other cameras' points of someone else read 119° / 10 m)."""
+    memo: dict[int, tuple[Rig, np.ndarray]] = {}
+
+    def seen(rig: Rig, parts: dict) -> np.ndarray:
+        if id(rig) not in memo:
+            memo[id(rig)] = (rig, observations(kp, rig))  # the rig kept: its id is not reused while it lives
+        xy = memo[id(rig)][1].copy()
+        for name, (a, b) in parts.items():
+            xy[a:b, rig.names.index(name)] = np.nan
+        return xy
+
+    return seen
 
 
 def callbacks(given: Rig, cfg, people: dict, refine: Callable, observations: Callable) -> tuple[Callable, Callable]:
