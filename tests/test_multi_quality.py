@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mocap.multi.slots import best_person
+from mocap.multi.slots import STILL_SHARE, best_person, image_motion
+from mocap.types import Keypoints2D
 
 
 def _slots(views_per_frame: list[list[int]], C: int = 4) -> np.ndarray:
@@ -31,6 +32,29 @@ def test_best_person_prefers_frames_then_views_then_agreement():
     assert best_person(slots, [{"track_cost_mm": 50.0}, {"track_cost_mm": 30.0}]) == 1
     assert best_person(slots, [{"track_cost_mm": None}, {"track_cost_mm": 30.0}]) == 1
     assert best_person(slots, [{"track_cost_mm": 30.0}, {"track_cost_mm": 30.0}]) == 0  # a tie: the first
+
+
+def test_a_still_body_is_not_the_person_to_time_the_cameras_on():
+    """A mannequin seen by every camera in every frame has the most evidence by frames and views, and no timing
+    information: a moving performer is chosen over it; people who all move keep the evidence ranking."""
+    rng = np.random.default_rng(1)
+    F, C, J, fps = 120, 4, 12, 30.0
+    t = np.arange(F) / fps
+    base = rng.uniform(-40, 40, (J, 2))  # a body ~80 px across
+    walk = np.stack([300 + 120 * np.sin(1.3 * t), 240 + 10 * np.cos(2.1 * t)], -1)[:, None]  # (F, 1, 2)
+    data = np.full((F, C, 2, J, 3), np.nan)
+    data[:, :, 0, :, :2] = 500 + base + rng.normal(0, 1.0, (F, C, J, 2))  # still, detector noise only
+    data[:, :, 1, :, :2] = (walk + base)[:, None] + rng.normal(0, 1.0, (F, C, J, 2))
+    data[..., 2] = 0.9
+    data[::7, 1:, 1] = np.nan  # the performer lost in some views now and then: less evidence than the mannequin
+    motion = image_motion(Keypoints2D(data, tuple(f"c{c}" for c in range(C)), "blazepose33", fps))
+    assert motion[0] < STILL_SHARE * motion[1], motion
+    slots = np.where(np.isfinite(data[..., 0, 0]), np.arange(2)[None, None], -1).astype(np.int16)  # (F, C, P)
+    people = [{"track_cost_mm": 10.0}, {"track_cost_mm": 30.0}]
+    assert best_person(slots, people) == 0  # without motion: the most evidence
+    assert best_person(slots, people, motion) == 1
+    assert best_person(slots, people, np.array([0.5, 1.0]) * motion[1]) == 0  # both move: evidence decides
+    assert image_motion(Keypoints2D(data[:5], tuple(f"c{c}" for c in range(C)), "blazepose33", fps)).tolist() == [0, 0]
 
 
 def test_people_e2e_separates_offset_drift_from_noise_and_scores_views():

@@ -210,16 +210,17 @@ def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Tra
     """One associated person, never two mixed: what sync and the camera refinement use when several people
     are in the views (:func:`mocap.multi.slots.best_person`)."""
     from mocap.multi.memo import associate_once
-    from mocap.multi.slots import best_person
+    from mocap.multi.slots import apply_slots, best_person, image_motion
 
     slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False)
     if slots.shape[2] == 0:
         raise ValueError("no person is seen by two cameras or more: nothing to synchronise or refine on")
-    best = best_person(slots, summary["people"])
+    motion = image_motion(apply_slots(kp, slots, summary.get("keypoint_masks")), min_score=min_score)
+    best = best_person(slots, summary["people"], motion)
     p = summary["people"][best]
-    log.info("using %s of %d people (seen in %d frames, %.1f views on average, track cost %s mm)",
-             f"person{best + 1}", slots.shape[2], p["frames_present"], p["views_mean"],
-             "n/a" if p.get("track_cost_mm") is None else f"{p['track_cost_mm']:.0f}")
+    log.info("using %s of %d people (seen in %d frames, %.1f views on average, track cost %s mm, motion %.0f, the "
+             "most moving %.0f)", f"person{best + 1}", slots.shape[2], p["frames_present"], p["views_mean"],
+             "n/a" if p.get("track_cost_mm") is None else f"{p['track_cost_mm']:.0f}", motion[best], motion.max())
     return _one(kp, slots, summary, best)
 
 

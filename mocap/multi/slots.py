@@ -4,11 +4,15 @@ frame ``f`` (-1: not seen there); a compact JSON record of it; keypoints reorder
 from __future__ import annotations
 
 import base64
+import warnings
 import zlib
 
 import numpy as np
 
 from mocap.types import Keypoints2D
+
+MOTION_S = 0.25  # a person's motion is measured as its keypoints' displacement over this time
+STILL_SHARE = 0.25  # a person moving less than this share of the most moving one is still (best_person)
 
 
 def encode_slots(slots: np.ndarray) -> dict:
@@ -56,16 +60,38 @@ def apply_slots(kp: Keypoints2D, slots: np.ndarray, masks: dict | list | None = 
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
-def best_person(slots: np.ndarray, people: list[dict]) -> int:
+def best_person(slots: np.ndarray, people: list[dict], motion: np.ndarray | None = None) -> int:
     """The person with the most evidence: seen in the most frames by two views or more, then with the most
     detections in those frames (views × frames), then the lowest track cost (its detections agree best
     across the views). Of two people seen all take long, the one often seen by fewer views, or whose
     detections mix in the other's limbs (where one hides the other), is the worse one to time the cameras
-    or refine them on: its errors follow what the people do, as a time offset would."""
+    or refine them on: its errors follow what the people do, as a time offset would. ``motion`` (P,)
+    (:func:`image_motion`): a person moving less than ``STILL_SHARE`` of the most moving one's comes after every
+    other (a body standing still, a mannequin, tells no time offset: chosen for being seen in every frame by every
+    camera, sync found nothing and a camera stayed 3 frames late)."""
     n_views = (slots >= 0).sum(axis=1)  # (F, P)
     in3d = n_views >= 2
     frames = in3d.sum(axis=0)
     detections = np.where(in3d, n_views, 0).sum(axis=0)
     cost = [p.get("track_cost_mm") for p in people]
     cost = np.array([np.inf if c is None else c for c in cost], float)
-    return int(np.lexsort((cost, -detections, -frames))[0])
+    still = np.zeros(len(frames), bool) if motion is None else np.asarray(motion) < STILL_SHARE * np.max(motion)
+    return int(np.lexsort((cost, -detections, -frames, still))[0])
+
+
+def image_motion(kp: Keypoints2D, seconds: float = MOTION_S, min_score: float = 0.2) -> np.ndarray:
+    """How much each person moves in the views: (P,) the sum over frames and views of the median over joints of
+    each keypoint's displacement over ``seconds``, in units of the person's size in that view (the extent of the
+    detection), each term at most 1 (a wrong detection counts as one step). ``kp``: (F, C, P, J, 3) one person per
+    slot (:func:`apply_slots`). The timing information of a person: a still body's terms are its detector's noise."""
+    F = kp.shape[0]
+    w = max(1, int(round(seconds * kp.fps)))
+    if w >= F:
+        return np.zeros(kp.shape[2])
+    xy = np.where((kp.data[..., 2:] >= min_score), kp.data[..., :2], np.nan)  # (F, C, P, J, 2)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN detections
+        size = np.nanmax(np.nanmax(xy, axis=3) - np.nanmin(xy, axis=3), axis=-1)  # (F, C, P)
+        step = np.nanmedian(np.linalg.norm(xy[w:] - xy[:-w], axis=-1), axis=-1)  # (F - w, C, P)
+        term = np.minimum(step / np.fmax(size[w:], size[:-w]), 1.0)
+    return np.nansum(term, axis=(0, 1))
