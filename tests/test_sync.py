@@ -34,6 +34,26 @@ def test_recovers_integer_and_fractional_offsets():
     assert e < 1.0
 
 
+def test_a_camera_never_seeing_the_person_with_the_reference_is_reported_not_timed(caplog):
+    """cam03 (3 frames late) sees the person only while the reference cam01 does not (two groups of cameras, the
+    person sync follows in one of them at a time): nothing to time it on, said as a warning naming it; cameras
+    timed, or whose null offset holds, are not named."""
+    rig, kp = _take({2: 3.0}, frames=480)
+    data = kp.data.copy()
+    data[:240, 0] = np.nan
+    data[240:, 2] = np.nan
+    r = sync.run(rig, Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps))
+    assert not r["cameras"]["cam03"]["applied"] and r["cameras"]["cam03"]["blocks"] < 4, r["cameras"]["cam03"]
+    with caplog.at_level("WARNING", logger="mocap.stages.sync"):
+        sync.log_result(r)
+    assert "sync: cam03 not timed: fewer than 4 test blocks" in caplog.text and "reference cam01" in caplog.text
+    assert "cam02" not in caplog.text and "cam04" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mocap.stages.sync"):
+        sync.log_result(sync.run(*_take({2: 3.0})))
+    assert "not timed" not in caplog.text
+
+
 def test_audio_offsets_from_wav_files(tmp_path):
     from scipy.io import wavfile
 

@@ -298,6 +298,14 @@ def log_result(result: dict) -> None:
             log.info("sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out gain %.1f %%, p = %.2g): %s", n,
                      info["estimate_frames"], *info["halves_frames"], 100 * info["heldout_gain"], info["p_value"],
                      "applied" if info["applied"] else f"not applied, {info['reason']}")
+    least = max(2, (result.get("config") or {}).get("min_blocks", 16) // 4)
+    untested = [n for n, info in result.get("cameras", {}).items()
+                if info["halves_frames"] is not None and not info["applied"] and info.get("blocks", 0) < least]
+    if untested:
+        log.warning("sync: %s not timed: fewer than %d test blocks where the person sync works on is seen by both "
+                    "the camera and the reference %s (cameras that see other people only?); were these cameras not "
+                    "hardware-synchronised, their time offsets are unknown (the report flags a camera out of time)",
+                    ", ".join(untested), least, result.get("reference", "camera"))
     px = result.get("triangulation_px")
     if px and not any(result["offsets_frames"].values()) and not result.get("steps"):
         log.info("sync: the offsets do not improve triangulation in the cameras they move (%.2f → %.2f px); "
