@@ -160,3 +160,21 @@ def test_people_e2e_command_passes_settings_to_the_run(monkeypatch, tmp_path, ca
     assert seen[0].sets == (*pe.PeopleE2EConfig("").sets, "detect.variant=heavy", "detect.model_path=m.tflite")
     assert main(["bench", "people-e2e", str(tmp_path)]) == 0 and seen[1].sets == pe.PeopleE2EConfig("").sets
     assert "every person reconstructed in 100.0 %" in capsys.readouterr().out
+
+
+def test_more_identities_than_requested_says_whether_they_were_there_at_once(caplog):
+    from mocap.multi.track import warn_summary
+
+    def summary(spans):
+        return {"frames": 100, "unexplained_frames_per_camera": {}, "persons_requested": 3,
+                "persons_found": len(spans), "tracks_dropped_short": 0,
+                "people": [{"first": a, "last": b} for a, b in spans] + [{"first": None, "last": None}],
+                "config": {"stitch_max_s": 2.0, "min_person_frames": 10}}
+
+    with caplog.at_level("WARNING", logger="mocap.multi.track"):
+        warn_summary(summary([(0, 99), (0, 99), (0, 99), (0, 99)]))  # four bodies all along, three asked for
+    assert "3 people requested but 4 identities found (up to 4 at once: more people in the volume" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mocap.multi.track"):
+        warn_summary(summary([(0, 99), (0, 99), (0, 40), (60, 99)]))  # one left, another came: never four at once
+    assert "4 identities found (people entering after others left, or one lost > 2.0 s)" in caplog.text

@@ -391,9 +391,12 @@ def warn_summary(summary: dict) -> None:
     requested, found = summary["persons_requested"], summary["persons_found"]
     if requested != "auto" and found < requested:
         log.warning("%d people requested but %d found in the views (fewer tracks)", requested, found)
+    spans = [(q["first"], q["last"]) for q in summary["people"] if q.get("first") is not None]
+    at_once = max((sum(a <= f <= b for a, b in spans) for f, _ in spans), default=0)  # people seen together, most
     if requested != "auto" and found > requested:
-        log.warning("%d people requested but %d identities found (people entering after others left, or a "
-                    "person lost for longer than %.1f s)", requested, found, summary["config"]["stitch_max_s"])
+        log.warning("%d people requested but %d identities found (%s)", requested, found, f"up to {at_once} at once: "
+                    "more people in the volume than detect.persons, or something followed as one" if at_once > requested
+                    else f"people entering after others left, or one lost > {summary['config']['stitch_max_s']:.1f} s")
     if summary["tracks_dropped_short"]:
         log.warning("%d short tracks (< %d frames in two views) dropped", summary["tracks_dropped_short"],
                     summary["config"]["min_person_frames"])
