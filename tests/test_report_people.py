@@ -243,3 +243,25 @@ def test_a_person_away_for_a_while_is_not_missing_points(tmp_path):
     triangulate.write_outputs(pts, session.points3d("triangulated"))
     report.build(session, cfg=report.Config(overlay_videos=False))
     assert "frames away" in (session.root / "report" / "report.html").read_text()
+
+
+def test_ground_truth_is_scored_when_the_first_person_is_a_fragment_of_nobody(tmp_path):
+    """A fragment (person1, a few frames where nobody truly is) matches no true person: the ground-truth section
+    was dropped whole; now its figures are the first matched person's, and each matched person is listed."""
+    from mocap.io.hdf5 import write_points3d
+    from mocap.report import _groundtruth
+    from mocap.types import Points3D
+
+    session, truth = two_person_session(tmp_path / "frag", frames=45)
+    T = np.stack([truth[0], truth[1]], axis=1)
+    write_points3d(Points3D(T, np.zeros(T.shape[:3]), np.ones(T.shape[:3] + (4,), bool), tuple(session.rig().names),
+                            "blazepose33", 30.0, {"stage": "groundtruth"}), session.groundtruth_dir / "points3d.h5")
+    frag = np.full_like(T[:, :1], np.nan)
+    frag[:5] = T[:5, :1] + np.array([9.0, 9.0, 0.0])  # 5 frames, 9 m from anyone
+    X = np.concatenate([frag, T[:, ::-1] + 0.004], axis=1)  # then both people, in the other order, 4-7 mm off
+    pts = Points3D(X, np.zeros(X.shape[:3]), np.ones(X.shape[:3] + (4,), bool), tuple(session.rig().names),
+                   "blazepose33", 30.0)
+    gt = _groundtruth(session, pts)
+    assert gt is not None and gt["headline_person"] == "person2", gt
+    assert [(p["name"], p["true_person"]) for p in gt["persons"]] == [("person2", 1), ("person3", 0)]
+    assert 5 < gt["mpjpe_mm"] < 8 and all(5 < p["mpjpe_mm"] < 8 for p in gt["persons"]), gt

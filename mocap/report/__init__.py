@@ -82,9 +82,10 @@ def _groundtruth(session: Session, pts) -> dict | None:
     if truths.shape[:1] != Xs.shape[:1] or truths.shape[2:] != Xs.shape[2:]:
         return None
     match = _match_people(Xs, truths)  # several people: each reconstructed person's true person
-    if 0 not in match:
+    if not match:
         return None
-    X, truth = Xs[:, 0], truths[:, match[0]]
+    first = min(match)  # the headline figures: the first person that is someone (a fragment may match nobody)
+    X, truth = Xs[:, first], truths[:, match[first]]
     e = np.linalg.norm(X - truth, axis=-1)
     if not np.isfinite(e).any():
         return None
@@ -98,6 +99,7 @@ def _groundtruth(session: Session, pts) -> dict | None:
            "keypoints_compared": int(np.isfinite(truth).all(axis=-1).any(axis=0).sum()),
            "aligned_by_camera_centres": aligned}
     if Xs.shape[1] > 1 or truths.shape[1] > 1:
+        out["headline_person"] = person_name(first)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             out["persons"] = [{"name": person_name(p), "true_person": int(q),
