@@ -15,16 +15,18 @@ off the errors follow the performer, and any split fits a little better), and th
 on such a take averages the two poses and the other cameras make up for it); the candidate that explains its
 camera best wins, its part is hidden and the cameras refined again without it, then the next camera. The moved
 part's detections are read back into the rig's pose (:mod:`mocap.geometry.camera_moves`), so every later stage
-works on one rig. With several people every search reads one association of the take per rig (the person it
-follows is the association's choice; keypoints with a part hidden, associated anew, may give another, and a moved
-part fitted to another person's points read 119° / 10 m). A part whose pose is further from the rig's than
+works on one rig. When sync shifts cameras in time (the refinement then ran on keypoints shifted back), the
+search runs on those too and each move's frames are told in its camera's own. With several people every search
+reads one association of the take per rig (the person it follows is the association's choice; keypoints with a
+part hidden, associated anew, may give another, and a moved part fitted to another person's points read 119° /
+10 m). A part whose pose is further from the rig's than
 ``max_move_deg`` / ``max_move_m`` is not a bump: not read back (a warning). One move per camera; not looked for when
-sync shifts a camera in time (the refinement ran on keypoints shifted back; a camera that lost frames has parts too,
-sync's).
+sync reads a camera's parts at different offsets (a camera that lost frames: its parts are sync's).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -70,9 +72,14 @@ def look_for_moves(given: Rig, refined: Rig | None, kp: Keypoints2D, cfg, report
                else "the camera refinement did not run")  # errors follow the performer: any split fits better
         return refined, [], report | {"camera_moves": {"searched": False, "moves": [], "reason": why}}
     lags = report.get("lags") or {}
-    if any(lags.get("applied_frames") or {}) or lags.get("refined_on_parts"):  # refined on keypoints shifted in
-        why = "sync shifts cameras in time: the cameras were refined on keypoints shifted back"  # time: not redone
+    if lags.get("refined_on_parts"):  # a camera whose offset changes mid-take: parts in time are sync's
+        why = "sync reads a camera's parts at different time offsets: the cameras were refined on those parts"
         return refined, [], report | {"camera_moves": {"searched": False, "moves": [], "reason": why}}
+    lag = {n: float(d) for n, d in (lags.get("applied_frames") or {}).items() if d}
+    if lag:  # refined on the keypoints shifted back by sync's offsets: searched on them too, the moves' frames
+        from mocap.stages.sync import apply_offsets  # told in the camera's own (as detected) afterwards
+
+        kp = apply_offsets(kp, lag)
     skip: set[str] = set()
     rig, hidden, spans, found = refined if refined is not None else given, kp, {}, {}
     seen, first = _one_association(kp, observations), report
@@ -114,6 +121,7 @@ def look_for_moves(given: Rig, refined: Rig | None, kp: Keypoints2D, cfg, report
                         span[1] - 1, found[n]["rejected"])
             continue
         moves.append(m)
+    moves = [_as_detected(m, lag.get(m.camera, 0.0), kp.shape[0]) for m in moves]
     for m in moves:
         h = found[m.camera]["heldout_px"]
         log.warning("rig_refine: camera %s was elsewhere in frames %d–%d (%.2f° / %.0f mm from its pose in the "
@@ -134,6 +142,15 @@ def look_for_moves(given: Rig, refined: Rig | None, kp: Keypoints2D, cfg, report
                     "depth_m": m.depth_m, "turn_deg": found[m.camera]["turn_deg"],
                     "shift_mm": found[m.camera]["shift_mm"]} for m in moves]}}
     return rig, moves, report
+
+
+def _as_detected(m: CameraMove, lag: float, frames: int) -> CameraMove:
+    """A move found on keypoints shifted back by sync's offset ``lag`` (frames: the camera's frame t + lag is the
+    others' t) in the camera's own frames, as detected (what ``moves.json`` holds and the later stages read back)."""
+    if not lag:
+        return m
+    end = None if m.to_frame is None else int(np.clip(round(m.to_frame + lag), 1, frames))
+    return dataclasses.replace(m, from_frame=int(np.clip(round(m.from_frame + lag), 0, frames - 1)), to_frame=end)
 
 
 def _one_association(kp: Keypoints2D, observations: Callable[[Keypoints2D, Rig], np.ndarray]
