@@ -1,6 +1,8 @@
 """The second detection pass's crops in worker processes (mocap.detect.recover_pool): the same skeletons as this
 process computing them in turn, parts that cover every crop once, and one process for a handful of crops."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,62 @@ def test_workers_give_what_one_process_gives(shared_data):
             assert np.isfinite(a[:, :, 0]).any()  # somebody found: the comparison means something
             np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(again[0][1], one[0][1])
+
+
+def test_a_round_computed_by_the_pool_writes_what_one_process_writes(monkeypatch):
+    """The whole pass with the crops computed ahead (the pool's path: only views with a free slot, None for the
+    others, found mapped back to each candidate) against the crops computed as the round goes: the same keypoints
+    and counts. The workers are stood in for by this process (a stand-in model cannot reach them), every third frame
+    of the hidden view has no free slot, and the video ends before the last two frames in one view."""
+    import dataclasses
+
+    from test_recover import HIDDEN_VIEW, CoordinateVideo, F
+    from test_recover import scene as make_scene
+
+    import mocap.io.video
+    from mocap.detect.recover import RecoverConfig, recover_detections
+    from mocap.multi.track import TrackConfig
+
+    rig, _, kp, uv = make_scene.__wrapped__()
+    data = kp.data.copy()
+    data[::3, HIDDEN_VIEW, 0] = data[::3, HIDDEN_VIEW, 1]  # a second detection of the person seen there: no free
+    data[::3, HIDDEN_VIEW, 0, :, 0] += 200  # slot, and nobody recovered in those frames
+    kp = dataclasses.replace(kp, data=data)
+    video = CoordinateVideo(uv, rig.names, (0, 1))
+    short = {rig.names[HIDDEN_VIEW]: F - 2}
+
+    def frames(path, stride=1, start=0, stop=None, grey=False, threads=0):
+        stop = min(stop, short.get(Path(path).stem, stop))
+        yield from video.frames(path, stride, start, stop)
+
+    monkeypatch.setattr(mocap.io.video, "read_frames", frames)
+
+    class Model:
+        spec = {"stand-in": True}
+
+        def __call__(self, crop):
+            return video.model(crop)
+
+    rounds = []
+
+    def run(pool, videos, items, crop_px, workers, done=lambda n: None):
+        rounds.append((workers, {c: len(v) for c, v in items.items()}))
+        out = {}
+        for c, v in items.items():
+            found = recover_pool.serial(videos[c], v, Model(), crop_px)
+            got = [found(k) for k in range(len(v))]  # (a worker's list stops where its video ends: Pool.run
+            out[c] = got  # leaves None for the rest)
+        return out
+
+    monkeypatch.setattr(recover_pool.Pool, "run", run)
+    videos = {n: Path(f"/nonexistent/{n}.mp4") for n in rig.names}
+    args = (rig, kp, videos, np.arange(F))
+    one, s1 = recover_detections(*args, Model(), 2, TrackConfig(), 0.2, 15.0, RecoverConfig(), False, workers=1)
+    assert rounds == []  # one process asked for: the crops as the round goes
+    many, s2 = recover_detections(*args, Model(), 2, TrackConfig(), 0.2, 15.0, RecoverConfig(), False, workers=2)
+    assert rounds and rounds[0][0] == 2, rounds
+    np.testing.assert_array_equal(one, many)
+    assert s1["recovered"] == s2["recovered"] and s1["no_free_slot"] == s2["no_free_slot"]
+    n = s2["recovered"][rig.names[HIDDEN_VIEW]]
+    assert n == len([f for f in range(F - 2) if f % 3]), s2  # free slot and a frame to crop: recovered
+    assert s2["no_free_slot"][rig.names[HIDDEN_VIEW]] == len(range(0, F, 3))

@@ -311,6 +311,8 @@ class _Run:
                         stats["no_free_slot"][names[c]] += 1
                         continue
                     found = found_at(k)
+                    if found is None:  # the video ends before this frame: nothing to look at
+                        continue
                     best, why, dist = decide(cand, found)
                     if best >= 0:
                         self.write(f, c, found[best], person(cand), dist, cand.gate_px)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -38,15 +37,22 @@ def serial(video: Path, items: list[tuple[int, np.ndarray]], model: Callable[[np
     from mocap.io import video as video_io  # looked up now: the tests put a stand-in reader there
 
     frames: Iterator | None = None
-    current: tuple[int, np.ndarray | None] = (-1, None)
+    current: tuple[float, np.ndarray | None] = (-1, None)
+    asked = [-1]
 
-    def found(k: int) -> np.ndarray:
+    def found(k: int) -> np.ndarray | None:
+        """None: the video ends before the item's frame (nothing to crop, as the frames read in turn gave)."""
         nonlocal frames, current
         i, box = items[k]
+        if i < asked[0]:
+            raise ValueError(f"recover: crops asked out of frame order ({i} after {asked[0]})")
+        asked[0] = i
         if frames is None:
             frames = video_io.read_frames(video, 1, i, items[-1][0] + 1)
         while current[0] < i:
-            current = next(frames)
+            current = next(frames, (np.inf, None))
+        if current[0] != i:
+            return None
         return to_image(model(crop_image(current[1], box, crop_px)), box, crop_px)
 
     return found
@@ -63,9 +69,11 @@ def computed(run, by_camera: dict[int, list], bar) -> dict[int, list] | None:
     free = {c: [k for k, cand in enumerate(cands) if free_slot(run.data[cand.frame, c]) >= 0]
             for c, cands in by_camera.items()}
     crops = sum(map(len, free.values()))
-    workers = min(run.pool.size, crops) if run.pool is not None else workers_for(run.workers, crops)
-    if spec is None or crops == 0 or (run.pool is None and workers < 2):
-        return None  # (a pool already started takes a round's few crops too: its models are made)
+    workers = workers_for(run.workers, crops)
+    if run.pool is not None:  # a pool already started takes a round's few crops too (its models are made)
+        workers = max(workers, min(run.pool.size, crops))
+    if spec is None or crops == 0 or workers < 2 and run.pool is None:
+        return None
     items = {c: [(int(run.video_frames[by_camera[c][k].frame]), by_camera[c][k].box) for k in ks]
              for c, ks in free.items()}
     run.pool = run.pool or Pool(spec, run.workers)
@@ -107,9 +115,6 @@ class Pool:
     def __init__(self, spec: dict, asked: int):
         self.spec, self.asked, self._pool, self.size = spec, asked, None, 0
 
-    def workers(self, crops: int) -> int:
-        return workers_for(self.asked, crops)
-
     def run(self, videos: dict[int, Path], items: dict[int, list[tuple[int, np.ndarray]]], crop_px: int,
             workers: int, done: Callable[[int], None] = lambda n: None) -> dict[int, list[np.ndarray]]:
         """Every camera's found skeletons (image pixels), one per item [(video frame, box)] in frame order, in
@@ -127,7 +132,7 @@ class Pool:
             futures = {self._pool.submit(_crops, videos[c], items[c][a:b], crop_px): (c, a) for c, a, b in parts}
             for fut in as_completed(futures):
                 c, a = futures[fut]
-                found = fut.result()
+                found = fut.result()  # shorter than its part where the video ends first: None left for the rest
                 out[c][a:a + len(found)] = found
                 done(len(found))
         except BaseException:
@@ -153,7 +158,6 @@ def _init(spec: dict) -> None:
     from mocap.detect.blazepose import CropPose
 
     _worker["model"] = CropPose(**spec)
-    _worker["pid"] = os.getpid()
 
 
 def _crops(video: Path, items: list[tuple[int, np.ndarray]], crop_px: int) -> list[np.ndarray]:

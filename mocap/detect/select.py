@@ -218,8 +218,8 @@ def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Tra
     motion = image_motion(apply_slots(kp, slots, summary.get("keypoint_masks")), min_score=min_score)
     best = best_person(slots, summary["people"], motion)
     p = summary["people"][best]
-    log.info("using %s of %d people (seen in %d frames, %.1f views on average, track cost %s mm, motion %.0f, the "
-             "most moving %.0f)", f"person{best + 1}", slots.shape[2], p["frames_present"], p["views_mean"],
+    log.info("using %s of %d people (seen in %d frames, %.1f views on average, track cost %s mm, motion %.3f, the "
+             "most moving %.3f)", f"person{best + 1}", slots.shape[2], p["frames_present"], p["views_mean"],
              "n/a" if p.get("track_cost_mm") is None else f"{p['track_cost_mm']:.0f}", motion[best], motion.max())
     return _one(kp, slots, summary, best)
 

@@ -80,18 +80,24 @@ def best_person(slots: np.ndarray, people: list[dict], motion: np.ndarray | None
 
 
 def image_motion(kp: Keypoints2D, seconds: float = MOTION_S, min_score: float = 0.2) -> np.ndarray:
-    """How much each person moves in the views: (P,) the sum over frames and views of the median over joints of
+    """How much each person moves in the views: (P,) the mean over frames and views of the median over joints of
     each keypoint's displacement over ``seconds``, in units of the person's size in that view (the extent of the
-    detection), each term at most 1 (a wrong detection counts as one step). ``kp``: (F, C, P, J, 3) one person per
-    slot (:func:`apply_slots`). The timing information of a person: a still body's terms are its detector's noise."""
-    F = kp.shape[0]
+    detection), each term at most 1 (a wrong detection counts as one step); 0 for a person never seen twice that far
+    apart. ``kp``: (F, C, P, J, 3) one person per slot (:func:`apply_slots`). A still body's terms are its
+    detector's noise; how long a person is seen does not count here (a performer crossing the volume briefly is
+    not still)."""
+    F, P = kp.shape[0], kp.shape[2]
     w = max(1, int(round(seconds * kp.fps)))
+    out = np.zeros(P)
     if w >= F:
-        return np.zeros(kp.shape[2])
-    xy = np.where((kp.data[..., 2:] >= min_score), kp.data[..., :2], np.nan)  # (F, C, P, J, 2)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN detections
-        size = np.nanmax(np.nanmax(xy, axis=3) - np.nanmin(xy, axis=3), axis=-1)  # (F, C, P)
-        step = np.nanmedian(np.linalg.norm(xy[w:] - xy[:-w], axis=-1), axis=-1)  # (F - w, C, P)
-        term = np.minimum(step / np.fmax(size[w:], size[:-w]), 1.0)
-    return np.nansum(term, axis=(0, 1))
+        return out
+    for p in range(P):  # one person at a time: (F, C, J, 2) temporaries, not (F, C, P, J, 2)
+        d = kp.data[:, :, p]
+        xy = np.where(d[..., 2:] >= min_score, d[..., :2], np.nan)  # (F, C, J, 2)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN detections
+            size = np.nanmax(np.nanmax(xy, axis=2) - np.nanmin(xy, axis=2), axis=-1)  # (F, C)
+            step = np.nanmedian(np.linalg.norm(xy[w:] - xy[:-w], axis=-1), axis=-1)  # (F - w, C)
+            term = np.minimum(step / np.fmax(size[w:], size[:-w]), 1.0)
+            out[p] = np.nanmean(term) if np.isfinite(term).any() else 0.0
+    return out

@@ -87,7 +87,7 @@ class Config:
     min_camera_points: int = 30  # refused when a camera sees fewer of the used keypoints
     min_motion_m: float = 0.05  # refused when the keypoints move less than this (median per-joint spread)
     min_score: float = 0.2  # detections below this confidence are ignored
-    max_move_deg: float = 5.0  # not applied when a camera turns more ...
+    max_move_deg: float = 5.0  # not applied when a camera turns more (nor a camera moved mid-take read back) ...
     max_move_m: float = 0.3  # ... or moves more
     min_heldout_gain: float = 0.03  # applied when the held-out median error drops by this fraction
     min_camera_gain: float = 0.25  # ... and some camera's own held-out error drops by this fraction: a camera

@@ -303,8 +303,9 @@ def log_result(result: dict) -> None:
                 if info["halves_frames"] is not None and not info["applied"] and info.get("blocks", 0) < least]
     if untested:
         log.warning("sync: %s not timed: fewer than %d test blocks where the person sync works on is seen by both "
-                    "the camera and the reference %s (cameras that see other people only?); were these cameras not "
-                    "hardware-synchronised, their time offsets are unknown (the report flags a camera out of time)",
+                    "the camera and the reference %s (a take too short or too still, or cameras that see other people "
+                    "only?); were these cameras not hardware-synchronised, their time offsets are unknown (the report "
+                    "flags a camera out of time)",
                     ", ".join(untested), least, result.get("reference", "camera"))
     px = result.get("triangulation_px")
     if px and not any(result["offsets_frames"].values()) and not result.get("steps"):
