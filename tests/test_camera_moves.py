@@ -258,6 +258,10 @@ def test_a_move_further_than_a_bump_is_not_read_back(caplog):
     why = out["camera_moves"]["rejected"]["cam02"]["rejected"]
     assert "more than a bump (rig_refine.max_move_deg = 0.6°" in why, why
     assert "cam02 seems to change pose in frames 7" in caplog.text and "not read back" in caplog.text
+    html = moves_html(out)  # and the report page says it
+    assert "Camera cam02 seems to change pose in frames 7" in html and "were not read back" in html, html
+    assert "max_move_deg = 0.6°" in html and "moved mid-take" not in html
+    assert "&lt;i&gt;" in moves_html({"camera_moves": {"rejected": {"<i>": {"span": [3, 9], "rejected": "x"}}}})
 
 
 def test_a_bumped_camera_is_found_when_another_camera_lags():

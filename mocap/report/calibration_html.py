@@ -25,12 +25,20 @@ def calibration_html(calib: dict | None) -> str:
 
 def moves_html(calib: dict) -> str:
     """The cameras found moved mid-take (:mod:`mocap.stages.rig_moves`), each with the frame and how far."""
-    moves = (calib.get("camera_moves") or {}).get("moves") or []
+    found = calib.get("camera_moves") or {}
+    moves = found.get("moves") or []
     nan = float("nan")
-    return "".join(f"<p>Camera {escape(str(m.get('camera')))} moved mid-take: in frames {frames(m)} it was "
-                   f"{float(m.get('turn_deg', nan)):.2f}° / {float(m.get('shift_mm', nan)):.0f} mm from its pose in "
-                   "the others; its detections there were read back into that pose (calibration/refined/moves.json). "
-                   "Check its mount.</p>" for m in moves)
+    out = "".join(f"<p>Camera {escape(str(m.get('camera')))} moved mid-take: in frames {frames(m)} it was "
+                  f"{float(m.get('turn_deg', nan)):.2f}° / {float(m.get('shift_mm', nan)):.0f} mm from its pose in "
+                  "the others; its detections there were read back into that pose (calibration/refined/moves.json). "
+                  "Check its mount.</p>" for m in moves)
+    rejected = {n: c for n, c in ((found.get("cameras") or {}) | (found.get("rejected") or {})).items()
+                if isinstance(c, dict) and c.get("rejected")}  # a part fitted further than a bump: not read back
+    return out + "".join(
+        f"<p>Camera {escape(str(n))} seems to change pose in frames "
+        f"{frames({'from_frame': c.get('span', [0])[0], 'to_frame': (c.get('span') or [0, None])[1]})}, but "
+        f"{escape(str(c['rejected']))}: its detections there were not read back. Recalibrate that part, or leave it "
+        "out of the take (start / stop).</p>" for n, c in rejected.items())
 
 
 def frames(move: dict) -> str:
