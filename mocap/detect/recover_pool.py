@@ -31,8 +31,8 @@ _worker: dict = {}  # in a worker process: its model
 
 
 def serial(video: Path, items: list[tuple[int, np.ndarray]], model: Callable[[np.ndarray], np.ndarray],
-           crop_px: int) -> Callable[[int], np.ndarray]:
-    """found(k) for the ``items`` [(video frame, box)] in frame order, computed when asked (k increasing): the
+           crop_px: int) -> Callable[[int], np.ndarray | None]:
+    """found(k) for the ``items`` [(video frame, box)] in frame order, computed when asked (k not decreasing): the
     frames read in order from the first asked, a crop through ``model`` each."""
     from mocap.io import video as video_io  # looked up now: the tests put a stand-in reader there
 
