@@ -6,6 +6,7 @@ metrics.json, a timeline and a section per person in report.html."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 
@@ -265,3 +266,32 @@ def test_ground_truth_is_scored_when_the_first_person_is_a_fragment_of_nobody(tm
     assert gt is not None and gt["headline_person"] == "person2", gt
     assert [(p["name"], p["true_person"]) for p in gt["persons"]] == [("person2", 1), ("person3", 0)]
     assert 5 < gt["mpjpe_mm"] < 8 and all(5 < p["mpjpe_mm"] < 8 for p in gt["persons"]), gt
+
+
+def test_points_seen_by_one_view_are_counted_apart_and_said(tmp_path, caplog):
+    """A point refine estimated from one view (the others' image borders cut that body part) is in 3D but not
+    measured: "points reconstructed" stays 100 %, the page and metrics.json show the share two cameras or more
+    see, and a share under report.min_points_reconstructed is a warning naming the person."""
+    from mocap import report
+    from mocap.io.hdf5 import read_points3d, write_points3d
+    from mocap.report.metrics import _reconstructed
+
+    session, _ = two_person_session(tmp_path / "cut", frames=40)
+    path = session.points3d("triangulated")
+    pts = read_points3d(path)
+    views = pts.views.copy()
+    views[:, 1, 25:] = False  # person2's legs (knees down) seen by one camera only
+    views[:, 1, 25:, 0] = True
+    write_points3d(dataclasses.replace(pts, views=views), path)
+    with caplog.at_level("WARNING", logger="mocap.report"):
+        m = report.build(session, cfg=report.Config(overlay_videos=False))
+    rec = [p["reconstructed"] for p in m["persons"]]
+    assert rec[0]["points_two_views"] > 0.99 and rec[1]["points"] == 1.0
+    assert abs(rec[1]["points_two_views"] - 25 / 33) < 0.01, rec[1]
+    assert "person2: 76 % of the points are seen by two cameras or more" in caplog.text
+    assert not re.search(r"person1: \d+ % of the points", caplog.text)
+    html = (session.root / "report" / "report.html").read_text()
+    assert "points seen by two cameras or more" in html and "75.8%" in html
+    hand = np.zeros(4, bool)
+    assert _reconstructed(np.ones((2, 4), bool), hand, np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)) == {
+        "frames_all_joints": 1.0, "frames_any_joint": 1.0, "points": 1.0, "points_two_views": 0.75}

@@ -296,6 +296,12 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                               "summary": "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)}
     if metrics["verdict"]["failed"]:
         log.warning("report verdict: %s", metrics["verdict"]["summary"])
+    for name, m in ([(q["name"], q) for q in metrics["persons"]] if P > 1 else [("the performer", metrics)]):
+        two = m.get("reconstructed", {}).get("points_two_views")
+        if two is not None and two < cfg.min_points_reconstructed <= m["reconstructed"]["points"]:
+            log.warning("%s: %.0f %% of the points are seen by two cameras or more; the others are estimated from one "
+                        "view, the bone lengths and the motion (tens of mm off): bodies cut by the image borders, or "
+                        "cameras too few for the volume?", name, 100 * two)
     for name, row in metrics["cameras"].items():
         if row["flagged"]:
             log.warning("camera flagged: %s; %s", flag_text(name, row), row["hint"])

@@ -145,15 +145,16 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
     kps = get_keypoint_set(pts.keypoint_set)
     X = pts.xyz[:, person]
     present = np.isfinite(X).all(axis=2)  # (F, J)
+    seen2 = pts.views[:, person].sum(axis=-1) >= 2 if pts.views is not None else present  # (F, J) measured in 3D
     away = 0
     if pts.xyz.shape[1] > 1:  # one of several people: judged from the frame it enters to the one it leaves,
         rows = np.flatnonzero(present.any(axis=1))  # but for where it was away (out of the volume a while: no 3D
         span = slice(rows[0], rows[-1] + 1) if rows.size else slice(None)  # and no camera's detection)
         detected = (np.nan_to_num(kp.score[:, :, person]) >= MIN_SCORE).any(axis=(1, 2))[span] \
             if kp.shape[2] > person else np.zeros(len(present[span]), bool)
-        present = present[span]
+        present, seen2 = present[span], seen2[span]
         gone = _runs_at_least(~present.any(axis=1) & ~detected, int(np.ceil(AWAY_S * pts.fps)))
-        present, away = present[~gone], int(gone.sum())
+        present, seen2, away = present[~gone], seen2[~gone], int(gone.sum())
     names, L = bone_lengths(pts, person)
     with warnings.catch_warnings():  # a bone never reconstructed (hands no camera saw): NaN, said as such
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -175,7 +176,8 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
             "median": _nan_stat(np.nanmedian, err_mm), "p95": _nan_stat(np.nanpercentile, err_mm, 95),
             "per_camera_median": {c: _nan_stat(np.nanmedian, err_mm[:, i]) for i, c in enumerate(rig.names)},
         },
-        "reconstructed": _reconstructed(present, hand_joints(kps)) | ({"frames_away": away} if away else {}),
+        "reconstructed": _reconstructed(present, hand_joints(kps), present & seen2)
+        | ({"frames_away": away} if away else {}),
         "bone_length_cv": _bone_cv(kps, names, cv),
         "jitter_mean_accel_m_s2": float(np.nanmean(acc_norm)),
         "versions": versions(),
@@ -191,14 +193,19 @@ def _runs_at_least(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _reconstructed(present: np.ndarray, hand: np.ndarray) -> dict:
-    """Shares of frames and points reconstructed, ``present`` (F, J). With hands in the set the verdict's
-    figures are the body's, the hands' apart (``hands_points``, ``hands_frames_any``): hands leave the view,
-    or hide behind the body, far more often than it does, and a take whose hands no camera saw is still a
+def _reconstructed(present: np.ndarray, hand: np.ndarray, measured: np.ndarray | None = None) -> dict:
+    """Shares of frames and points reconstructed, ``present`` (F, J); ``measured`` (F, J): the points two
+    cameras or more support (``points_two_views``; the others refine estimated from one view, the bone lengths
+    and the motion: a person whose feet and head the image borders cut in most views was 97 % "reconstructed",
+    a third of its points from one view, 33 mm off on average there against 5 mm). With hands in the set the
+    verdict's figures are the body's, the hands' apart (``hands_points``, ``hands_frames_any``): hands leave the
+    view, or hide behind the body, far more often than it does, and a take whose hands no camera saw is still a
     body capture."""
     body = present[:, ~hand] if hand.any() and (~hand).any() else present
     out = {"frames_all_joints": float(body.all(axis=1).mean()), "frames_any_joint": float(present.any(axis=1).mean()),
            "points": float(body.mean())}
+    if measured is not None:
+        out["points_two_views"] = float((measured[:, ~hand] if hand.any() and (~hand).any() else measured).mean())
     if hand.any() and (~hand).any():
         out |= {"hands_points": float(present[:, hand].mean()),
                 "hands_frames_any": float(present[:, hand].any(axis=1).mean())}

@@ -184,6 +184,8 @@ def summary_rows(m: dict) -> str:
              f"({rp['views_used_share']:.0%} of detections kept)"),
             ("frames with every joint" + body, f"{rec['frames_all_joints']:.1%}"),
             ("points reconstructed" + body, f"{rec['points']:.1%}"),
+            *([("points seen by two cameras or more (the others estimated from one view, the bone lengths and the "
+                "motion)" + body, f"{rec['points_two_views']:.1%}")] if "points_two_views" in rec else []),
             *([("frames away (seen nowhere for a while: not counted above)", f"{rec['frames_away']}")]
               if rec.get("frames_away") else []),
             ("bone-length CV, mean / max" + (" (body; hands apart)" if "hands_mean" in m["bone_length_cv"] else ""),
