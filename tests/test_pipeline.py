@@ -151,6 +151,13 @@ def test_view_renders_headless(session, monkeypatch):
     assert img.std() > 1  # something was drawn
     mp4 = view(session, turntable=True)
     assert mp4.suffix == ".mp4" and mp4.stat().st_size > 1000
+    cap = cv2.VideoCapture(str(mp4))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 120
+    cap.release()
+    short = view(session, out=session / "orbit.mp4", turntable=True, frames=12)  # --frames: the orbit's images
+    cap = cv2.VideoCapture(str(short))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    cap.release()
 
 
 @pytest.mark.slow

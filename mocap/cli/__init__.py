@@ -186,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "reprojected over it")
     vw.add_argument("--start", type=int, help="first frame (default: the first; the middle one for a .png or "
                     "--turntable)")
-    vw.add_argument("--frames", type=int, default=0, help="frames to render (default: all)")
+    vw.add_argument("--frames", type=int, default=0, help="frames to render (default: all; with --turntable, the "
+                    "orbit's images, default 120)")
     vw.add_argument("--size", type=image_size, help="WIDTHxHEIGHT (default 1280x720; 1920x1080 with --grid)")
     vw.add_argument("--turntable", action="store_true", help="orbit the camera around one frame")
     vw.set_defaults(func=cmd_view)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 ELEVATION = np.radians(15.0)
 THREE_QUARTER = np.radians(30.0)  # the default view: from the performers' front, turned this much
+ORBIT_FRAMES = 120  # a turntable's images (4 s at 30 fps) unless --frames says
 
 
 @dataclass
@@ -73,14 +74,16 @@ def load_scene(session: str | Path | Session) -> Scene:
     return Scene(figures, stage, fps, rig, s, azimuth)
 
 
-def frames_3d(scene: Scene, size: tuple[int, int], indices: list[int], turntable: bool = False) -> Iterator[np.ndarray]:
-    """The 3D view of each frame in ``indices`` (turntable: orbiting once around the first of them)."""
+def frames_3d(scene: Scene, size: tuple[int, int], indices: list[int], turntable: bool = False,
+              orbit: int = ORBIT_FRAMES) -> Iterator[np.ndarray]:
+    """The 3D view of each frame in ``indices`` (turntable: orbiting once around the first of them in ``orbit``
+    images)."""
     if turntable:
         t = indices[0]
         still = Scene([Figure(f.name, f.X[t:t + 1], f.segments, f.sides, f.joint_names) for f in scene.figures],
                       scene.stage, scene.fps, scene.rig, scene.session, scene.azimuth)  # framed on frame t alone
-        for k in range(120):
-            v = still.views(size, azimuth=scene.azimuth + 2 * np.pi * k / 120)[0]
+        for k in range(orbit):
+            v = still.views(size, azimuth=scene.azimuth + 2 * np.pi * k / orbit)[0]
             yield render(scene.figures, scene.stage, v, t, scene.fps)
         return
     views = scene.views(size)
@@ -143,8 +146,9 @@ def _has_display() -> bool:
 def view(session: str | Path, out: str | Path | None = None, frames: int = 0, turntable: bool = False,
          size: tuple[int, int] | None = None, grid: bool = False, start: int | None = None) -> Path | None:
     """Open a window (a display and no ``out``) or render to ``out``: a video (.mp4 …), one image (.png:
-    frame ``start``) or a folder of PNG frames. ``frames``: how many from ``start`` (0: to the end);
-    ``start`` defaults to the first frame, the middle one for a single image and the turntable.
+    frame ``start``) or a folder of PNG frames. ``frames``: how many from ``start`` (0: to the end; with
+    ``turntable``, the orbit's images, 0: :data:`ORBIT_FRAMES`); ``start`` defaults to the first frame, the middle
+    one for a single image and the turntable.
     Without a display and without ``out``: ``review/view.mp4`` (``grid_view.mp4``, ``turntable.mp4``)."""
     scene = load_scene(session)
     size = size or ((1920, 1080) if grid else (1280, 720))
@@ -175,8 +179,9 @@ def view(session: str | Path, out: str | Path | None = None, frames: int = 0, tu
             return _write(images, out, scene.fps, len(indices))
         finally:
             comp.close()
-    return _write(frames_3d(scene, size, indices, turntable), out, 30.0 if turntable else scene.fps,
-                  120 if turntable else len(indices))
+    orbit = (frames or ORBIT_FRAMES) if turntable else 0
+    return _write(frames_3d(scene, size, indices, turntable, orbit), out, 30.0 if turntable else scene.fps,
+                  orbit or len(indices))
 
 
 def _write(images: Iterator[np.ndarray], out: Path, fps: float, total: int) -> Path:
