@@ -141,3 +141,18 @@ def test_the_stage_returns_without_waiting_for_its_workers_to_exit(tmp_path, mon
         child.join()
     assert alive and time.perf_counter() - t0 >= EXIT_S  # the workers did take that long to exit, after
     assert detect.last_run["after_last_chunk_s"] < EXIT_S / 2
+
+
+@pytest.mark.shared_data
+def test_bench_detect_gives_its_temporary_session_the_videos_rig(shared_data, tmp_path):
+    """Without a rig the detect stage's second pass warned "no rig" in the bench's session (no user's session
+    lacks one): the videos' session's rig, those cameras, is written there; a camera it does not know: none."""
+    from mocap.bench.detect import _session_rig
+    from mocap.io.rig_files import read_rig
+
+    _session_rig(shared_data / "pose2sim_demo", ["cam01", "cam03"], tmp_path)
+    assert read_rig(tmp_path / "calibration" / "rig.toml").names == ("cam01", "cam03")
+    _session_rig(shared_data / "pose2sim_demo", ["cam01", "phone"], tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+    _session_rig(tmp_path / "nowhere", ["cam01"], tmp_path / "none")
+    assert not (tmp_path / "none").exists()

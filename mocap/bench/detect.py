@@ -84,6 +84,20 @@ def _videos(cfg: DetectBenchConfig) -> dict[str, Path]:
     return videos
 
 
+def _session_rig(root: Path, cameras: list[str], tmp: Path) -> None:
+    """The rig of the videos' session (``root``), its ``cameras``, into the temporary session ``tmp``: the detect
+    stage's second pass needs it (without it, it warns "no rig" and is skipped, as in no user's session); nothing
+    when the session has no rig, or not those cameras."""
+    from mocap.io.rig_files import read_rig, write_rig
+    from mocap.session import Session
+
+    given = Session(root).given_rig_path() if root.is_dir() else None
+    rig = read_rig(given) if given is not None and given.is_file() else None
+    if rig is not None and set(cameras) <= set(rig.names):
+        (tmp / "calibration").mkdir(exist_ok=True)
+        write_rig(rig.subset(cameras), tmp / "calibration" / "rig.toml")
+
+
 def _parallel(videos: dict[str, Path], settings) -> tuple[dict, float]:
     """``mocap detect`` on ``videos`` in a temporary session: (its timeline with the CPU seconds of this process
     as ``parent_cpu_s``, the CPU seconds of it and its workers). ``settings`` are made before, as the command
@@ -92,6 +106,7 @@ def _parallel(videos: dict[str, Path], settings) -> tuple[dict, float]:
         (Path(tmp) / "videos").mkdir()
         for path in videos.values():
             (Path(tmp) / "videos" / path.name).symlink_to(path.resolve())
+        _session_rig(next(iter(videos.values())).resolve().parent.parent, list(videos), Path(tmp))
         t, t0 = os.times(), time.perf_counter()
         detect.main(tmp, settings)
         stage_s = time.perf_counter() - t0
