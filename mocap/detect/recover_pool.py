@@ -31,7 +31,7 @@ _worker: dict = {}  # in a worker process: its model
 
 
 def serial(video: Path, items: list[tuple[int, np.ndarray]], model: Callable[[np.ndarray], np.ndarray],
-           crop_px: int) -> Callable[[int], np.ndarray | None]:
+           crop_px: int, threads: int = 0) -> Callable[[int], np.ndarray | None]:
     """found(k) for the ``items`` [(video frame, box)] in frame order, computed when asked (k not decreasing): the
     frames read in order from the first asked, a crop through ``model`` each."""
     from mocap.io import video as video_io  # looked up now: the tests put a stand-in reader there
@@ -48,7 +48,8 @@ def serial(video: Path, items: list[tuple[int, np.ndarray]], model: Callable[[np
             raise ValueError(f"recover: crops asked out of frame order ({i} after {asked[0]})")
         asked[0] = i
         if frames is None:
-            frames = video_io.read_frames(video, 1, i, items[-1][0] + 1)
+            extra = {"threads": threads} if threads else {}  # (the tests' stand-in readers take no threads)
+            frames = video_io.read_frames(video, 1, i, items[-1][0] + 1, **extra)
         while current[0] < i:
             current = next(frames, (np.inf, None))
         if current[0] != i:
@@ -132,7 +133,7 @@ class Pool:
             futures = {self._pool.submit(_crops, videos[c], items[c][a:b], crop_px): (c, a) for c, a, b in parts}
             for fut in as_completed(futures):
                 c, a = futures[fut]
-                found = fut.result()  # shorter than its part where the video ends first: None left for the rest
+                found = fut.result()  # None past the video's end
                 out[c][a:a + len(found)] = found
                 done(len(found))
         except BaseException:
@@ -160,15 +161,7 @@ def _init(spec: dict) -> None:
     _worker["model"] = CropPose(**spec)
 
 
-def _crops(video: Path, items: list[tuple[int, np.ndarray]], crop_px: int) -> list[np.ndarray]:
-    from mocap.io.video import read_frames
-
-    model, todo, out = _worker["model"], iter(items), []
-    nxt = next(todo, None)
-    for i, image in read_frames(video, 1, items[0][0], items[-1][0] + 1, threads=1):
-        while nxt is not None and nxt[0] == i:
-            out.append(to_image(model(crop_image(image, nxt[1], crop_px)), nxt[1], crop_px))
-            nxt = next(todo, None)
-        if nxt is None:
-            break
-    return out
+def _crops(video: Path, items: list[tuple[int, np.ndarray]], crop_px: int) -> list[np.ndarray | None]:
+    """A worker's part: :func:`serial` on its items (one decoder thread: every core is busy inferring)."""
+    found = serial(video, items, _worker["model"], crop_px, threads=1)
+    return [found(k) for k in range(len(items))]

@@ -371,8 +371,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
                "views_checked_after_tracking": unchecked, "mirrored_views_rejoined": mirrored,
                "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
                "frames_with_unexplained_detections": tr.unexplained_frames,
-               "unexplained_frames_per_camera": unexplained,
-               "ms_per_frame": 1000 * seconds / max(tr.F, 1),
+               "unexplained_frames_per_camera": unexplained, "ms_per_frame": 1000 * seconds / max(tr.F, 1),
                "ms_per_frame_rays": 1000 * (t1 - t0) / max(tr.F, 1), "config": asdict(cfg)}
     if not quiet:
         warn_summary(summary)
@@ -381,19 +380,18 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
 
 
 def warn_summary(summary: dict) -> None:
-    """The warnings about an association's result (``summary`` from :func:`associate_take`): cameras with
-    many detections no person explains, fewer or more people than requested, short tracks dropped."""
-    frames = summary["frames"]
+    """Warnings on an association (``summary``: :func:`associate_take`'s): cameras with many detections no person
+    explains, fewer or more people than requested, short tracks dropped."""
     for name, n in summary["unexplained_frames_per_camera"].items():
-        if n > 0.05 * frames:
+        if n > 0.05 * summary["frames"]:
             log.warning("camera %s: %d frames with a detection no person explains (a person seen by this camera "
                         "alone, beyond the capture volume, or not a person): not reconstructed", name, n)
     requested, found = summary["persons_requested"], summary["persons_found"]
     if requested != "auto" and found < requested:
         log.warning("%d people requested but %d found in the views (fewer tracks)", requested, found)
-    spans = [(q["first"], q["last"]) for q in summary["people"] if q.get("first") is not None]
-    at_once = max((sum(a <= f <= b for a, b in spans) for f, _ in spans), default=0)  # people seen together, most
-    if requested != "auto" and found > requested:
+    if requested != "auto" and found > requested:  # at_once: the most people seen together
+        spans = [(q["first"], q["last"]) for q in summary["people"] if q.get("first") is not None]
+        at_once = max((sum(a <= f <= b for a, b in spans) for f, _ in spans), default=0)
         log.warning("%d people requested but %d identities found (%s)", requested, found, f"up to {at_once} at once: "
                     "more people in the volume than detect.persons, or something followed as one" if at_once > requested
                     else f"people entering after others left, or one lost > {summary['config']['stitch_max_s']:.1f} s")

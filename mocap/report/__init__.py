@@ -16,7 +16,7 @@ from mocap.io.atomic import atomic_write_text
 from mocap.persons import person_name
 from mocap.report.calibration_html import AXIAL_SHARE, calibration_html
 from mocap.report.cameras import flag_text, intrinsics_doubt
-from mocap.report.metrics import compute, describe, verdict
+from mocap.report.metrics import compute, describe, verdict, warn_one_view
 from mocap.session import Session
 
 log = logging.getLogger(__name__)
@@ -296,12 +296,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                               "summary": "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)}
     if metrics["verdict"]["failed"]:
         log.warning("report verdict: %s", metrics["verdict"]["summary"])
-    for name, m in ([(q["name"], q) for q in metrics["persons"]] if P > 1 else [("the performer", metrics)]):
-        two = m.get("reconstructed", {}).get("points_two_views")
-        if two is not None and two < cfg.min_points_reconstructed <= m["reconstructed"]["points"]:
-            log.warning("%s: %.0f %% of the points are seen by two cameras or more; the others are estimated from one "
-                        "view, the bone lengths and the motion (tens of mm off): bodies cut by the image borders, or "
-                        "cameras too few for the volume?", name, 100 * two)
+    warn_one_view([(q["name"], q) for q in metrics["persons"]] if P > 1 else [("the performer", metrics)],
+                  cfg.min_points_reconstructed)
     for name, row in metrics["cameras"].items():
         if row["flagged"]:
             log.warning("camera flagged: %s; %s", flag_text(name, row), row["hint"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import platform
 import warnings
 from importlib import metadata
@@ -15,6 +16,7 @@ from mocap.report.stats import nanmedian
 from mocap.report.steps import stat_label
 from mocap.types import Keypoints2D, Points3D, Rig
 
+log = logging.getLogger(__name__)
 AWAY_S = 0.5  # one of several people seen in no frame for this long was away (out of the volume), not lost
 
 
@@ -182,6 +184,17 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
         "jitter_mean_accel_m_s2": float(np.nanmean(acc_norm)),
         "versions": versions(),
     }
+
+
+def warn_one_view(people: list[tuple[str, dict]], least: float) -> None:
+    """A warning for each (name, metrics) whose points are reconstructed but fewer than ``least`` of them seen by
+    two cameras or more (``points_two_views``, :func:`_reconstructed`)."""
+    for name, m in people:
+        two = m.get("reconstructed", {}).get("points_two_views")
+        if two is not None and two < least <= m["reconstructed"]["points"]:
+            log.warning("%s: %.0f %% of the points are seen by two cameras or more; the others are estimated from one "
+                        "view, the bone lengths and the motion (tens of mm off): bodies cut by the image borders, or "
+                        "cameras too few for the volume?", name, 100 * two)
 
 
 def _runs_at_least(x: np.ndarray, n: int) -> np.ndarray:
