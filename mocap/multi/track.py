@@ -33,6 +33,7 @@ from mocap.multi.identity import births, drop_outside, drop_unconfirmed, merge_c
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, check_unchecked, own_rays
 from mocap.multi.mirrored import rejoin_mirrored
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
+from mocap.multi.reidentify import join_to_persons
 from mocap.multi.slots import encode_masks
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, split_resized, stitch
 from mocap.types import Keypoints2D, Rig
@@ -245,7 +246,7 @@ class Tracker:
                 continue
             survivors.append(t)
         self.live = self._dedup(survivors, f)
-        self._births(f, free)
+        births(self, f, free)
 
     def _dedup(self, tracks: list[Track], f: int) -> list[Track]:
         """Two confirmed tracks on one person (one seen this frame, the skeletons within ``match_max_m``; or
@@ -306,9 +307,6 @@ class Tracker:
             free[c, pick[c][0]] = False
         return X2, kept
 
-    def _births(self, f: int, free: np.ndarray) -> None:
-        births(self, f, free)
-
 
 def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
                    min_score: float = 0.2, progress: bool = True,
@@ -341,6 +339,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     dropped = len(tracks) - len(kept)
     kept, outside = drop_outside(rig, kept)
     kept, unconfirmed, not_people = drop_unconfirmed(rig, kp, kept, min_score, two_view_birth)
+    kept, joined = join_to_persons(kept, persons, kp.fps, limbs)  # one lost > stitch_max_s, N people asked for
     kept.sort(key=lambda t: t.frames[0])
     slots, people = np.full((tr.F, tr.C, len(kept)), -1, np.int16), []
     for p, t in enumerate(kept):
@@ -365,8 +364,8 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     unexplained = {name: int(n) for name, n in zip(rig.names, lone, strict=True)}
     requested = persons if persons == "auto" else int(persons)
     summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
-               "tracks_dropped_short": dropped, "persons_outside_volume": outside, "persons_unconfirmed": unconfirmed,
-               "views_not_people": not_people,
+               "tracks_dropped_short": dropped, "identities_joined": joined, "persons_outside_volume": outside,
+               "persons_unconfirmed": unconfirmed, "views_not_people": not_people,
                "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
                "views_checked_after_tracking": unchecked, "mirrored_views_rejoined": mirrored,
                "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
@@ -394,7 +393,8 @@ def warn_summary(summary: dict) -> None:
         at_once = max((sum(a <= f <= b for a, b in spans) for f, _ in spans), default=0)
         log.warning("%d people requested but %d identities found (%s)", requested, found, f"up to {at_once} at once: "
                     "more people in the volume than detect.persons, or something followed as one" if at_once > requested
-                    else f"people entering after others left, or one lost > {summary['config']['stitch_max_s']:.1f} s")
+                    else f"never more than {requested} at once, but bodies of another size: people entering after "
+                    "others left, not joined into one identity")
     if summary["tracks_dropped_short"]:
         log.warning("%d short tracks (< %d frames in two views) dropped", summary["tracks_dropped_short"],
                     summary["config"]["min_person_frames"])
