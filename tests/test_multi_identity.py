@@ -385,3 +385,26 @@ def test_another_body_where_a_person_was_lost_is_another_person(scale):
     if scale != 1.0:
         assert present[:gone, 0].all() and not present[back:, 0].any() and present[back + 5:, 1].all()
 
+
+
+@pytest.mark.parametrize("scale, kept", [(0.25, False), (0.6, True)])
+def test_a_lasting_two_view_figure_not_body_sized_is_not_a_person(caplog, scale, kept):
+    """A static figure two cameras detect all take long where the other cameras see the spot empty: not body-sized
+    (joints within 0.4 m: two views' false detections meeting as a blob) it is dropped however long it lasts, and
+    reported; a child's size (0.6) is a person seen by two cameras, kept as before."""
+    walker = in_place(walking_figure(240, fps=60.0, seed=0), "coco17")
+    still = in_place(walking_figure(240, fps=60.0, seed=1), "coco17")[:1].repeat(240, axis=0)
+    figure = scale * (still - still[:, :1].mean(axis=-2, keepdims=True)) + [1.2, 0.0, 1.0]
+    truth = np.stack([walker, figure], axis=1)
+    rig = ring_rig(RigSpec(), truth)
+    F, N, J, _ = truth.shape
+    uv = np.moveaxis(rig.project(truth.reshape(F, N * J, 3)).reshape(len(rig), F, N, J, 2), 0, 1)
+    data = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)  # (F, C, 2, J, 3)
+    data[:, :, 1] += np.random.default_rng(0).normal(0, 1.0, data[:, :, 1].shape) * [1, 1, 0]
+    data[:, 2:, 1] = np.nan  # in cameras 1 and 2 only
+    kp = Keypoints2D(data, rig.names, "coco17", 60.0)
+    with caplog.at_level(logging.WARNING, logger="mocap.multi"):
+        slots, summary = associate_take(rig, kp, "auto", progress=False)
+    assert summary["persons_found"] == (2 if kept else 1), summary["persons_found"]
+    assert summary["unconfirmed_not_body_sized"] == (0 if kept else 1)
+    assert ("1 of them not body-sized" in caplog.text) != kept, caplog.text

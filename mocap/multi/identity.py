@@ -36,6 +36,7 @@ COINCIDE_M = 0.15  # two identities whose body centres are this near ...
 COINCIDE_SHARE = 0.8  # ... in this share of the frames both are seen in 3D are one person
 UNCONFIRMED_S = 1.0  # an identity only two cameras saw, for less than this, ...
 UNCONFIRMED_SHARE = 0.5  # ... with a third camera seeing the spot empty in this share of its frames: no person
+BODY_MIN_M = 0.5  # ... or (however long) whose joints spread less than this (body_extent): no person
 SOMEONE_COVER = 0.5  # a detection whose box covers this share of a projected skeleton's may be that person (or
 # someone in front of it)
 
@@ -229,26 +230,49 @@ def contradicted(rig: Rig, kp, t: Track, min_score: float) -> float:
     return float(empty.mean())
 
 
+def body_extent(t: Track, min_joints: int = 4) -> float:
+    """How far ``t``'s joints spread: per frame it was located in 3D (with ``min_joints`` joints or more) the 90th
+    percentile of the distances between two of its joints (a few outlying joints aside), the median over those
+    frames (m); NaN without such a frame. An adult 1.2–1.4 m, a child 1 m tall 0.85 m."""
+    frames, ext = list(t.skel), []
+    for i in range(0, len(frames), 512):  # (512, J, J) distances at once
+        X = np.stack([t.skel[f] for f in frames[i: i + 512]])  # (n, J, 3)
+        d = np.sqrt(((X[:, :, None] - X[:, None]) ** 2).sum(-1)).reshape(len(X), -1)  # NaN: a joint unknown
+        enough = np.isfinite(X[..., 0]).sum(axis=1) >= min_joints
+        if enough.any():
+            ext.append(np.nanpercentile(d[enough], 90, axis=1))
+    return float(np.median(np.concatenate(ext))) if ext else float("nan")
+
+
 def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_view_birth: int = 2
-                     ) -> tuple[list[Track], int, list]:
-    """The identities but those no third camera confirms: only ever seen by two cameras, in 3D for less than
-    ``UNCONFIRMED_S``, and in at least ``UNCONFIRMED_SHARE`` of those frames in another camera's view with no
-    detection there (:func:`contradicted`); how many were dropped (reported), and their detections [frame, view,
-    slot] (not a person's: :func:`mocap.detect.select.performer` does not take them back). None dropped for the
-    detect stage's second pass (``two_view_birth`` 1): a two-view person is where it looks for the detections the
-    other views missed."""
+                     ) -> tuple[list[Track], int, list, int]:
+    """The identities but those no third camera confirms: only ever seen by two cameras, in at least
+    ``UNCONFIRMED_SHARE`` of their frames in 3D in another camera's view with no detection there
+    (:func:`contradicted`), and either in 3D for less than ``UNCONFIRMED_S`` or not body-sized (:func:`body_extent`
+    under ``BODY_MIN_M``: a static false detection in each of two views meeting as a blob, however long). Returns
+    them, how many were dropped (reported), their detections [frame, view, slot] (not a person's:
+    :func:`mocap.detect.select.performer` does not take them back) and how many of them were not body-sized. None
+    dropped for the detect stage's second pass (``two_view_birth`` 1): a two-view person is where it looks for the
+    detections the other views missed."""
     if two_view_birth <= 1:
-        return tracks, 0, []
+        return tracks, 0, [], 0
     short = int(np.ceil(UNCONFIRMED_S * kp.fps))
-    gone = [t for t in tracks if len(rig) >= 3 and t.max_views <= 2 and len(t.skel) < short
-            and contradicted(rig, kp, t, min_score) >= UNCONFIRMED_SHARE]
+    gone, small = [], 0
+    for t in tracks:
+        if len(rig) < 3 or t.max_views > 2:
+            continue
+        tiny = len(t.skel) >= short and body_extent(t) < BODY_MIN_M
+        if (len(t.skel) < short or tiny) and contradicted(rig, kp, t, min_score) >= UNCONFIRMED_SHARE:
+            gone.append(t)
+            small += tiny
     if gone:
-        log.warning("%d short identities seen by two cameras only, where another camera saw the spot and detected "
-                    "nobody (a poster or a reflection, or detections of different people meeting for a moment): "
-                    "not reconstructed", len(gone))
+        log.warning("%d identities seen by two cameras only, where another camera saw the spot and detected nobody, "
+                    "%s (a poster or a reflection, or detections of different things meeting in 3D): not "
+                    "reconstructed", len(gone), f"{small} of them not body-sized" if small else "each for under "
+                    f"{UNCONFIRMED_S:.0f} s")
     views = [[int(f), c, int(s)] for t in gone for f, sl in zip(t.frames, t.slots, strict=True)
              for c, s in enumerate(sl) if s >= 0]
-    return [t for t in tracks if not any(t is g for g in gone)], len(gone), views
+    return [t for t in tracks if not any(t is g for g in gone)], len(gone), views, small
 
 
 def reacquire(tr: Tracker, new: Track, f: int) -> bool:
