@@ -16,7 +16,7 @@ import logging
 
 import numpy as np
 
-from mocap.multi.tracklets import Track, body_size, join_tracks, other_size
+from mocap.multi.tracklets import Track, body_size, join_tracks, other_size, size_difference
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,6 @@ def most_at_once(tracks: list[Track]) -> int:
     return best
 
 
-def _size_cost(sa: np.ndarray, sb: np.ndarray) -> float:
-    ok = np.isfinite(sa) & np.isfinite(sb) & (sa > 0) & (sb > 0)
-    return float(abs(np.log(np.median(sb[ok] / sa[ok])))) if ok.sum() >= 3 else UNMEASURED
-
-
 def links(tracks: list[Track], fps: float, segments: list[tuple[int, int]]) -> np.ndarray:
     """(T, T) the cost of track j continuing track i (BIG: j does not begin after i ends, or another body)."""
     T = len(tracks)
@@ -48,7 +43,8 @@ def links(tracks: list[Track], fps: float, segments: list[tuple[int, int]]) -> n
     for i, a in enumerate(tracks):
         for j, b in enumerate(tracks):
             if i != j and a.frames[-1] < b.frames[0] and not other_size(size[i], size[j]):
-                cost[i, j] = _size_cost(size[i], size[j]) + GAP_COST_PER_S * (b.frames[0] - a.frames[-1]) / fps
+                d = size_difference(size[i], size[j])
+                cost[i, j] = (UNMEASURED if np.isnan(d) else d) + GAP_COST_PER_S * (b.frames[0] - a.frames[-1]) / fps
     return cost
 
 

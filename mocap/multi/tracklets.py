@@ -152,11 +152,17 @@ def body_size(t: Track, segments: list[tuple[int, int]]) -> np.ndarray:
     return out
 
 
-def other_size(sa: np.ndarray, sb: np.ndarray) -> bool:
-    """Whether two bodies' segment lengths (:func:`body_size`) differ by more than ``SIZE_RATIO`` (median over
-    the major bones both have, ``MAJOR_M``): a child and an adult, a tall actor and a short one, never one person."""
+def size_difference(sa: np.ndarray, sb: np.ndarray) -> float:
+    """|log| of the median ratio of two bodies' segment lengths (:func:`body_size`) over the major bones both have
+    (``MAJOR_M``, three at least); NaN when they cannot be compared."""
     ok = np.isfinite(sa) & np.isfinite(sb) & (sa >= MAJOR_M) & (sb >= MAJOR_M)
-    return bool(ok.sum() >= 3 and abs(np.log(np.median(sb[ok] / sa[ok]))) > np.log(SIZE_RATIO))
+    return float(abs(np.log(np.median(sb[ok] / sa[ok])))) if ok.sum() >= 3 else float("nan")
+
+
+def other_size(sa: np.ndarray, sb: np.ndarray) -> bool:
+    """Whether two bodies' segment lengths differ by more than ``SIZE_RATIO`` (:func:`size_difference`): a child
+    and an adult, a tall actor and a short one, never one person."""
+    return bool(size_difference(sa, sb) > np.log(SIZE_RATIO))
 
 
 def stitch(tracks: list[Track], cfg: TrackConfig, fps: float,
