@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 INLINE = "mocap.inline"
+# keys of earlier versions → what replaced them (a file or a kept --set naming one gets this, not "unknown key")
+RENAMED = {"max_gap_frames": "refine.max_gap_s, in seconds (30 frames at 60 fps = 0.5)"}
 
 
 def inline(factory) -> Any:
@@ -80,6 +82,8 @@ def config_from_dict(cls: type[T], table: dict, where: str) -> T:
             routed[owner[key]][key] = value
         elif key in fields and key not in inlined:
             values[key] = _coerce(value, hints[key], f"{where}.{key}")
+        elif key in RENAMED:
+            raise ValueError(f"{where}: {key!r} was renamed: {RENAMED[key]}")
         else:
             raise ValueError(f"{where}: unknown key {key!r} (expected one of {sorted(keys(cls))})")
     for name, sub in routed.items():

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from conftest import toy_take
 
+from mocap.config import config_from_dict
 from mocap.optim.refine import RefineConfig, refine_person
 from mocap.stages import refine, triangulate
 from mocap.types import Keypoints2D, Points3D
@@ -65,7 +66,7 @@ def test_long_gaps_become_nan_and_short_gaps_are_filled(take):
     data[100:110, :, :, 5] = np.nan  # 10 frames unseen by every camera
     data[200:300, :, :, 9] = np.nan  # 100 frames
     kp2 = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
-    pts, _ = refine.run(rig, kp2, triangulate.run(rig, kp2), refine.Config(solver=RefineConfig(max_gap_frames=30)))
+    pts, _ = refine.run(rig, kp2, triangulate.run(rig, kp2), refine.Config(solver=RefineConfig(max_gap_s=0.5)))
     X = pts.xyz[:, 0]
     assert np.all(np.isfinite(X[100:110, 5]))
     assert np.linalg.norm(X[100:110, 5] - truth[100:110, 5], axis=-1).max() < 0.05
@@ -119,3 +120,22 @@ def test_short_bones_vary_by_a_share_of_their_length_not_by_a_centimetre(take, s
 
     assert cv(ref.xyz[:, 0]) < 0.9 * cv(loose.xyz[:, 0])  # 0.81 measured on this take (coco17: face, hips)
     assert mpjpe(ref.xyz[:, 0], truth) <= 1.02 * mpjpe(loose.xyz[:, 0], truth)
+
+
+@pytest.mark.parametrize("fps, gap_s, filled", [(120.0, 0.4, True), (25.0, 0.8, False)])
+def test_the_longest_gap_filled_is_in_seconds_whatever_the_frame_rate(fps, gap_s, filled):
+    """refine.max_gap_s (0.5 s): 0.4 s unseen at 120 fps (48 frames) is bridged, 0.8 s at 25 fps (20 frames) is
+    not; a limit in frames (30) did the opposite at both rates."""
+    rig, kp, truth, _ = toy_take(frames=int(3 * fps), noise_px=1.0, outliers=0.0, dropouts=0.0, seed=5, fps=fps)
+    a, n = int(fps), int(round(gap_s * fps))
+    data = kp.data.copy()
+    data[a:a + n, :, :, 9] = np.nan  # the left wrist unseen by every camera
+    kp2 = Keypoints2D(data, kp.camera_names, kp.keypoint_set, fps)
+    X = refine.run(rig, kp2, triangulate.run(rig, kp2))[0].xyz[:, 0]
+    assert np.isfinite(X[:a, 9]).all() and np.isfinite(X[a + n:, 9]).all()
+    assert np.isfinite(X[a:a + n, 9]).all() if filled else np.isnan(X[a:a + n, 9]).all()
+
+
+def test_a_renamed_setting_says_what_replaced_it():
+    with pytest.raises(ValueError, match=r"'max_gap_frames' was renamed: refine.max_gap_s, in seconds"):
+        config_from_dict(refine.Config, {"max_gap_frames": 30}, "refine")

@@ -83,7 +83,7 @@ class RefineConfig:
     max_iterations: int = 12  # per pass
     tolerance: float = 1e-5  # final pass: stop when the relative cost decrease is smaller
     robust_tolerance: float = 1e-3  # robust pass: only has to separate inliers from outliers
-    max_gap_frames: int = 30  # longer runs with no view of a joint are NaN in the output
+    max_gap_s: float = 0.5  # longer runs with no view of a joint are NaN in the output (half of it at the ends)
 
     def __post_init__(self) -> None:
         if self.loss not in ("cauchy", "huber", "l2"):
@@ -91,6 +91,8 @@ class RefineConfig:
         for name in ("accel_sigma", "bone_sigma", "bone_share", "loss_scale", "outlier_sigma"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"refine: {name} must be positive, got {getattr(self, name)}")
+        if not self.max_gap_s >= 0:
+            raise ValueError(f"refine: max_gap_s must be ≥ 0 seconds, got {self.max_gap_s}")
         if self.noise_px is not None and not self.noise_px > 0:
             raise ValueError(f"refine: noise_px must be positive, got {self.noise_px}")
 
@@ -394,6 +396,6 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
         raise ValueError("refine: no joint has an observation; check the detections")
     if len(solved) > 1 and groups is not None:  # each part measured its own σ
         log.info("refine: 2D noise of each joint group relative to the body's: %s", parts_noise(solved))
-    out[unmeasured(out, seen, views, cfg.max_gap_frames)] = np.nan
+    out[unmeasured(out, seen, views, int(round(cfg.max_gap_s * fps)))] = np.nan
     named = None if cams is None else {n: round(float(r), 2) for n, r in zip(rig.names, cams, strict=True)}
     return out, err, views, summarize(solved, uv, time.perf_counter() - t0, named)
