@@ -33,3 +33,30 @@ def test_a_one_view_point_far_from_the_body_or_a_person_seen_by_one_view_is_left
     # one view only from frame 150 to the end (longer than the 15 frames an end gap is bridged): left out
     assert drop[150:200].all()
     assert not drop[:100].any()
+
+
+def test_a_person_is_not_extrapolated_before_it_is_first_seen_or_after_it_is_last_seen():
+    X, views = _body()
+    views[:8] = False  # nobody sees the person in its first 8 frames (fewer than the 15 an end gap is bridged)
+    views[195:] = False  # nor in its last 5
+    views[:20, 4] = False  # joint 4 unseen until frame 20 while the others are seen from frame 8
+    drop = unmeasured(X, views.any(-1), views, 30)
+    assert drop[:8].all() and drop[195:].all()
+    assert not drop[8:195].any()  # joint 4's 12 frames at the start of the person's run: bridged
+
+
+def test_refine_leaves_the_frames_before_a_person_arrives_empty():
+    from conftest import toy_take
+
+    from mocap.stages import refine, triangulate
+    from mocap.types import Keypoints2D
+
+    rig, kp, truth, _ = toy_take(frames=100, noise_px=1.0, outliers=0.0, dropouts=0.0, seed=5, fps=25.0)
+    data = kp.data.copy()
+    data[:5] = np.nan  # 0.2 s before anyone sees the person: the motion extrapolated there was 23-81 mm off
+    data[-5:] = np.nan
+    kp2 = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    X = refine.run(rig, kp2, triangulate.run(rig, kp2))[0].xyz[:, 0]
+    assert np.isnan(X[:5]).all() and np.isnan(X[-5:]).all()
+    assert np.isfinite(X[5:-5]).all()
+    assert np.percentile(np.linalg.norm(X[5:-5] - truth[5:-5], axis=-1), 95) < 0.01
