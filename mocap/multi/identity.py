@@ -200,11 +200,13 @@ def drop_outside(rig: Rig, tracks: list[Track]) -> tuple[list[Track], int]:
     return [t for t, o in zip(tracks, outside, strict=True) if not o], int(sum(outside))
 
 
-def contradicted(rig: Rig, kp, t: Track, min_score: float) -> float:
+def contradicted(rig: Rig, kp, t: Track, min_score: float, centres: dict | None = None) -> float:
     """The share of ``t``'s frames in 3D in which a camera that did not see it has at least half its skeleton
     inside its image (in front of it) and no detection there: no box of a detection (its keypoints scored
     ``min_score`` or more) covers ``SOMEONE_COVER`` of the box of the skeleton's projection (a person hidden
-    behind another in that view: the other's box, as large or larger, covers it)."""
+    behind another in that view: the other's box, as large or larger, covers it). ``centres``: (frame, view, slot)
+    → the body centre (3,) of the person that detection is, where known: a person farther from that camera than
+    ``t`` (by more than a body's depth) cannot hide it (in a packed group every spot is inside someone's box)."""
     frames = list(t.skel)
     if not frames:
         return 0.0
@@ -224,7 +226,13 @@ def contradicted(rig: Rig, kp, t: Track, min_score: float) -> float:
         a, b = np.nanmin(uv, axis=1, initial=np.inf)[:, None], np.nanmax(uv, axis=1, initial=-np.inf)[:, None]
         with np.errstate(invalid="ignore"):
             inter = np.prod(np.clip(np.minimum(b, hi[:, c]) - np.maximum(a, lo[:, c]), 0, None), axis=-1)  # (n, S)
-            overlap = (inter >= SOMEONE_COVER * np.prod(b - a, axis=-1)).any(axis=1)  # (n,); NaN (none): False
+            cover = inter >= SOMEONE_COVER * np.prod(b - a, axis=-1)  # (n, S); NaN (none): False
+        if centres:
+            mid = np.linalg.norm(np.nanmedian(S, axis=1) - cam.center, axis=-1)  # (n,) t's depth from the camera
+            for i, s in zip(*np.nonzero(cover), strict=True):
+                other = centres.get((frames[i], c, int(s)))
+                cover[i, s] = other is None or np.linalg.norm(other - cam.center) < mid[i] + BODY_DEPTH_M
+        overlap = cover.any(axis=1)
         missed = np.array([c not in mine.get(f, ()) for f in frames])
         empty |= in_view & missed & ~overlap
     return float(empty.mean())
@@ -262,7 +270,8 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
         if len(rig) < 3 or t.max_views > 2:
             continue
         tiny = len(t.skel) >= short and body_extent(t) < BODY_MIN_M
-        if (len(t.skel) < short or tiny) and contradicted(rig, kp, t, min_score) >= UNCONFIRMED_SHARE:
+        if (len(t.skel) < short or tiny) and contradicted(rig, kp, t, min_score, _centres(tracks, t)) \
+                >= UNCONFIRMED_SHARE:
             gone.append(t)
             small += tiny
     if gone:
@@ -273,6 +282,21 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
     views = [[int(f), c, int(s)] for t in gone for f, sl in zip(t.frames, t.slots, strict=True)
              for c, s in enumerate(sl) if s >= 0]
     return [t for t in tracks if not any(t is g for g in gone)], len(gone), views, small
+
+
+def _centres(tracks: list[Track], t: Track) -> dict:
+    """(frame, view, slot) → the body centre (3,) of the identity other than ``t`` that detection is, in ``t``'s
+    frames in 3D where that identity was located in 3D too."""
+    frames = set(t.skel)
+    out = {}
+    for u in tracks:
+        if u is t:
+            continue
+        for f, sl in zip(u.frames, u.slots, strict=True):
+            if f in frames and f in u.path:
+                centre = u.path[f]
+                out.update({(f, c, int(s)): centre for c, s in enumerate(sl) if s >= 0})
+    return out
 
 
 def reacquire(tr: Tracker, new: Track, f: int) -> bool:
