@@ -60,6 +60,17 @@ def motion_from_world(skeleton: Skeleton, world_rotations: np.ndarray, root_posi
     return Motion(skeleton, q, root_positions, fps)
 
 
+def gap_counts(motion: Motion) -> tuple[int, int, int]:
+    """The frames :func:`fill_gaps` fills: (between two fitted frames: interpolated, before the first fitted frame,
+    after the last one: both held at that frame's pose)."""
+    good = np.isfinite(motion.rotations).all(axis=(1, 2)) & np.isfinite(motion.root_positions).all(axis=1)
+    idx = np.flatnonzero(good)
+    if not idx.size:
+        return 0, 0, 0
+    inner = int((~good[idx[0]: idx[-1] + 1]).sum())
+    return inner, int(idx[0]), int(len(good) - 1 - idx[-1])
+
+
 def fill_gaps(motion: Motion) -> tuple[Motion, int]:
     """Frames with NaN (gaps) filled: rotations by slerp and root by linear interpolation between the
     nearest valid frames, held at the ends. Returns the motion and how many frames were filled."""

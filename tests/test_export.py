@@ -114,3 +114,23 @@ def test_a_session_folder_with_a_space_and_an_accent_exports(tmp_path):
         (tmp_path / bad).mkdir()
         with pytest.raises(ValueError, match="cannot start the export files' names"):
             _ = Session(tmp_path / bad).export_stem
+
+
+def test_frames_without_a_fit_are_told_apart_interpolated_or_held(fitted, tmp_path, caplog):
+    """A person fitted from frame 3 to 4 frames before the end with a 2-frame gap: the gap is interpolated, the
+    frames before and after hold the first and last fitted pose, and the warnings say which is which (they said
+    "interpolated" for all nine)."""
+    from mocap.motion import Motion
+
+    q, root = fitted.rotations.copy(), fitted.root_positions.copy()
+    T = len(q)
+    for f in [0, 1, 2, 50, 51, T - 4, T - 3, T - 2, T - 1]:
+        q[f], root[f] = np.nan, np.nan
+    with caplog.at_level("WARNING"):
+        path = write_motion(Motion(fitted.skeleton, q, root, fitted.fps), tmp_path / "take.bvh", "bvh")
+    text = caplog.text
+    assert "2 frames without a fit between fitted frames were interpolated" in text, text
+    assert "held over the 3 frames before it and the last over the 4 after it" in text, text
+    back = read_bvh(path)
+    assert np.allclose(back.root_positions[0], back.root_positions[3], atol=1e-4)
+    assert np.allclose(back.root_positions[T - 1], back.root_positions[T - 5], atol=1e-4)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mocap.io import exporters
 from mocap.io.capture import read_capture
-from mocap.motion import fill_gaps
+from mocap.motion import fill_gaps, gap_counts
 from mocap.retarget import load_target_rig
 from mocap.session import Person, Session, safe_name
 from mocap.stages import Flag
@@ -93,10 +93,20 @@ def write_motion(motion: Motion, path: Path, fmt: str, units: str = "m", up: str
                  extra: dict | None = None, fbx_writer: str = "native") -> Path:
     """One animation file. Gaps (NaN frames) are filled by interpolation first."""
     exporter = exporters.get(fmt)
-    motion, filled = fill_gaps(motion)
-    if filled:
-        log.warning("%s: %d frames without a fit were interpolated", path.name, filled)
+    _warn_gaps(motion, path.name)
+    motion, _ = fill_gaps(motion)
     return exporter.write(motion, extra or {}, Path(path), exporters.Options(units, up, order, fbx_writer))
+
+
+def _warn_gaps(motion: Motion, name: str) -> None:
+    """Say which frames without a fit the file fills, and how: interpolated between fitted frames, or held at the
+    first (last) fitted pose before (after) them, where the person was not there or not reconstructed."""
+    inner, before, after = gap_counts(motion)
+    if inner:
+        log.warning("%s: %d frames without a fit between fitted frames were interpolated", name, inner)
+    if before or after:
+        log.warning("%s: the first fitted pose is held over the %d frames before it and the last over the %d after "
+                    "it (the person was not there, or not reconstructed)", name, before, after)
 
 
 def run(motion: Motion, extra: dict, path: Path, fmt: str, options: exporters.Options) -> Path:
@@ -129,9 +139,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                 continue
             if loaded is None:
                 motion, extra = read_capture(src)
-                motion, filled = fill_gaps(motion)
-                if filled:
-                    log.warning("%s: %d frames without a fit were interpolated", src.name, filled)
+                _warn_gaps(motion, src.name)
+                motion, _ = fill_gaps(motion)
                 loaded = motion, extra
             jobs.append((fmt, loaded[0], loaded[1], out, options))
     for path in exporters.write_files(jobs):
