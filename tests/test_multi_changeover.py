@@ -81,3 +81,19 @@ def test_a_person_back_after_a_long_absence_keeps_its_identity_when_the_count_is
         assert s["identity_switches"] == 0 and s["identities_per_person"] == [[0], [1]], s
     elif persons == 2:
         assert "never more than 2 at once" in caplog.text and "another size" in caplog.text, caplog.text
+
+
+@pytest.mark.shared_data
+def test_a_same_size_changeover_is_one_identity_and_the_warning_says_so(monkeypatch, shared_data, caplog):
+    """Same-size actors cannot be told apart by geometry: the changeover stays one identity, but the user is told
+    where it was lost and taken up again, and "3 requested, 2 found" says why (it said "found in the views")."""
+    truth, spec, ks = _changeover(shared_data / "bvh" / "cmu_01_01.bvh", 0, 1.0)
+    monkeypatch.setattr(crowd, "place", lambda motions, spec, fps: truth)
+    take = crowd.make_crowd([truth[:, 0]], ks, FPS, spec, RigSpec(n_cameras=4), CorruptionSpec(2.0, 0.05, 0.10, seed=0))
+    with caplog.at_level("WARNING", logger="mocap.multi.track"):
+        slots, summary = associate_take(take.rig, take.keypoints, 3, progress=False)
+    assert summary["persons_found"] == 2
+    spans = [s for q in summary["people"] for s in q["stitched"]]
+    assert len(spans) == 1 and 5 * FPS - 10 <= spans[0][0] < spans[0][1] <= 6 * FPS + 10, spans
+    assert "lost and taken up again frames" in caplog.text, caplog.text
+    assert "3 people requested but 2 found in the views (fewer tracks; 1 lost and taken up again" in caplog.text

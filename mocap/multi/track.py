@@ -36,6 +36,7 @@ from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, trian
 from mocap.multi.reidentify import join_to_persons
 from mocap.multi.slots import encode_masks
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, split_resized, stitch
+from mocap.multi.warn import warn_summary
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -356,7 +357,8 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
                        "frames_single_view": int(np.sum(n_views == 1)),
                        "views_mean": float(n_views[n_views > 0].mean()) if (n_views > 0).any() else 0.0,
                        "track_cost_mm": 1000 * float(np.median(t.costs)) if t.costs else None,
-                       "views_rejected": int(t.dropped_views)})
+                       "views_rejected": int(t.dropped_views),
+                       "stitched": [[int(a), int(b)] for a, b in t.stitched]})
     taken = np.zeros((tr.F, tr.C, tr.S), bool)
     f_, c_, p_ = np.nonzero(slots >= 0)
     taken[f_, c_, slots[f_, c_, p_]] = True
@@ -376,25 +378,3 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         warn_summary(summary)
     log.info("association: %d people in %d frames, %.2f ms/frame", len(kept), tr.F, summary["ms_per_frame"])
     return slots, summary
-
-
-def warn_summary(summary: dict) -> None:
-    """Warnings on an association (``summary``: :func:`associate_take`'s): cameras with many detections no person
-    explains, fewer or more people than requested, short tracks dropped."""
-    for name, n in summary["unexplained_frames_per_camera"].items():
-        if n > 0.05 * summary["frames"]:
-            log.warning("camera %s: %d frames with a detection no person explains (a person seen by this camera "
-                        "alone, beyond the capture volume, or not a person): not reconstructed", name, n)
-    requested, found = summary["persons_requested"], summary["persons_found"]
-    if requested != "auto" and found < requested:
-        log.warning("%d people requested but %d found in the views (fewer tracks)", requested, found)
-    if requested != "auto" and found > requested:  # at_once: the most people seen together
-        spans = [(q["first"], q["last"]) for q in summary["people"] if q.get("first") is not None]
-        at_once = max((sum(a <= f <= b for a, b in spans) for f, _ in spans), default=0)
-        log.warning("%d people requested but %d identities found (%s)", requested, found, f"up to {at_once} at once: "
-                    "more people in the volume than detect.persons, or something followed as one" if at_once > requested
-                    else f"never more than {requested} at once, but bodies of another size: people entering after "
-                    "others left, not joined into one identity")
-    if summary["tracks_dropped_short"]:
-        log.warning("%d short tracks (< %d frames in two views) dropped", summary["tracks_dropped_short"],
-                    summary["config"]["min_person_frames"])

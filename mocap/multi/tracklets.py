@@ -46,6 +46,7 @@ class Track:
     skel: FrameStore = field(default_factory=FrameStore)  # frame → (J, 3) the skeleton, in the frames seen by two
     # views or more
     measured: np.ndarray | None = None  # (J,) the last frame each joint was triangulated (not carried over)
+    stitched: list = field(default_factory=list)  # (frame lost, frame taken up again) of each stitch into it
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, FrameStore):
@@ -129,6 +130,7 @@ def join_tracks(old: Track, young: Track) -> None:
     old.checked |= young.checked
     old.dropped_views += young.dropped_views
     old.max_views = max(old.max_views, young.max_views)
+    old.stitched += young.stitched
 
 
 SIZE_RATIO = 1.15  # two tracks whose bones differ by more than this factor (median over the bones) are two people
@@ -188,6 +190,7 @@ def stitch(tracks: list[Track], cfg: TrackConfig, fps: float,
         if best is None:
             out.append(t)
         else:
+            best.stitched.append((max(best.last3d, best.first), first3d(t)))
             join_tracks(best, t)
             best.X_end, best.last3d = t.X_end, t.last3d
             size[id(best)] = body_size(best, segments or [])
