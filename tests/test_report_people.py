@@ -209,6 +209,45 @@ def test_a_camera_poor_for_one_person_only_is_not_sent_to_its_calibration():
         m["cameras"]["cam02"]["hint"] for m in per]
 
 
+def _in_person_order(kp, rig, truth) -> np.ndarray:
+    """The detections with each person's in its own slot (the association's order)."""
+    data = kp.data.copy()
+    for f in range(len(data)):
+        for c, cam in enumerate(rig.cameras):
+            d = np.nanmean(np.linalg.norm(data[f, c, :, None, :, :2] - np.stack(
+                [cam.project(truth[0][f]), cam.project(truth[1][f])]), axis=-1), axis=-1)  # (slot, person)
+            if np.isfinite(d).all() and d[0, 0] + d[1, 1] > d[0, 1] + d[1, 0]:
+                data[f, c] = data[f, c, ::-1]
+            lone = np.flatnonzero(np.isfinite(d).any(axis=1))
+            if lone.size == 1 and np.nanargmin(d[lone[0]]) != lone[0]:  # one detection, in the other's slot
+                data[f, c] = data[f, c, ::-1]
+    return data
+
+
+def test_a_person_lost_for_good_while_a_camera_still_sees_it_is_missing_points(tmp_path):
+    """The association lost a person 20 frames before the end while a camera still detected it (its detections
+    kept in its slot, never in 3D again): the person was judged only up to its last frame in 3D ("98 %
+    reconstructed", PASS, on a take where it was lost for 40 %); now up to its last detection."""
+    import warnings
+
+    from mocap.io.hdf5 import read_keypoints2d, read_points3d
+    from mocap.report.metrics import compute
+
+    session, truth = two_person_session(tmp_path / "lost", frames=90)
+    pts = read_points3d(session.points3d("triangulated"))
+    xyz = pts.xyz.copy()
+    xyz[70:, 1] = np.nan
+    pts = type(pts)(xyz, pts.reproj_err, pts.views, pts.camera_names, pts.keypoint_set, pts.fps, pts.info)
+    kp, rig = read_keypoints2d(session.root / "pose2d.h5"), session.rig()
+    data = _in_person_order(kp, rig, truth)
+    data[70:, 1:, 1] = np.nan  # only the first camera's detections of it are left
+    span = 90 - SECOND_ENTERS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rec = compute(rig, type(kp)(data, kp.camera_names, kp.keypoint_set, kp.fps), pts, 1)["reconstructed"]
+    assert rec["frames_all_joints"] == pytest.approx((span - 20) / span, abs=0.02), rec
+
+
 def test_a_person_away_for_a_while_is_not_missing_points(tmp_path):
     """One of several people seen nowhere for a second in the middle of the take (out of the volume, back in):
     those frames are away, not points missing (they failed a perfect person's verdict); frames without 3D while
@@ -226,13 +265,7 @@ def test_a_person_away_for_a_while_is_not_missing_points(tmp_path):
     xyz[80:82, 1] = np.nan  # ... and for two frames
     pts = type(pts)(xyz, pts.reproj_err, pts.views, pts.camera_names, pts.keypoint_set, pts.fps, pts.info)
     kp, rig = read_keypoints2d(session.root / "pose2d.h5"), session.rig()
-    data = kp.data.copy()  # each person's detections in its own slot (the association's order)
-    for f in range(len(data)):
-        for c, cam in enumerate(rig.cameras):
-            d = np.nanmean(np.linalg.norm(data[f, c, :, None, :, :2] - np.stack(
-                [cam.project(truth[0][f]), cam.project(truth[1][f])]), axis=-1), axis=-1)  # (slot, person)
-            if np.isfinite(d).all() and d[0, 0] + d[1, 1] > d[0, 1] + d[1, 0]:
-                data[f, c] = data[f, c, ::-1]
+    data = _in_person_order(kp, rig, truth)
     span = 90 - SECOND_ENTERS
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

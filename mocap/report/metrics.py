@@ -149,12 +149,15 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
     present = np.isfinite(X).all(axis=2)  # (F, J)
     seen2 = pts.views[:, person].sum(axis=-1) >= 2 if pts.views is not None else present  # (F, J) measured in 3D
     away = 0
-    if pts.xyz.shape[1] > 1:  # one of several people: judged from the frame it enters to the one it leaves,
-        rows = np.flatnonzero(present.any(axis=1))  # but for where it was away (out of the volume a while: no 3D
-        span = slice(rows[0], rows[-1] + 1) if rows.size else slice(None)  # and no camera's detection)
-        detected = (np.nan_to_num(kp.score[:, :, person]) >= MIN_SCORE).any(axis=(1, 2))[span] \
-            if kp.shape[2] > person else np.zeros(len(present[span]), bool)
-        present, seen2 = present[span], seen2[span]
+    if pts.xyz.shape[1] > 1:  # one of several people: judged from the frame it enters to the one it leaves (in 3D
+        # or in a camera's detections of it: a person the association lost for good while a camera still saw it
+        # was "98 % reconstructed" over the 60 % of the take it had in 3D), but for where it was away (out of the
+        # volume a while: no 3D and no camera's detection)
+        detected = (np.nan_to_num(kp.score[:, :, person]) >= MIN_SCORE).any(axis=(1, 2)) \
+            if kp.shape[2] > person else np.zeros(len(present), bool)
+        rows = np.flatnonzero(present.any(axis=1) | detected)
+        span = slice(rows[0], rows[-1] + 1) if rows.size else slice(None)
+        present, seen2, detected = present[span], seen2[span], detected[span]
         gone = _runs_at_least(~present.any(axis=1) & ~detected, int(np.ceil(AWAY_S * pts.fps)))
         present, seen2, away = present[~gone], seen2[~gone], int(gone.sum())
     names, L = bone_lengths(pts, person)
