@@ -167,7 +167,7 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     else:
         sk, unseen = estimate_bone_lengths(spec.skeleton, y, mapped, cfg.symmetric)
     if unseen:
-        log.warning("never seen in this take, kept at rest: %s", ", ".join(unseen))
+        log.warning("no 3D point in this take (no camera, or one only, saw them), kept at rest: %s", ", ".join(unseen))
     vj, A, vrest = spec.vector_matrices(keypoint_set)
     vecs = combine_keypoints(A, pts)
     norm = np.linalg.norm(vecs, axis=2, keepdims=True)
