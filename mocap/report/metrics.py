@@ -196,8 +196,9 @@ def warn_one_view(people: list[tuple[str, dict]], least: float) -> None:
         two = m.get("reconstructed", {}).get("points_two_views")
         if two is not None and two < least <= m["reconstructed"]["points"]:
             log.warning("%s: %.0f %% of the points are seen by two cameras or more; the others are estimated from one "
-                        "view, the bone lengths and the motion (tens of mm off): bodies cut by the image borders, or "
-                        "cameras too few for the volume?", name, 100 * two)
+                        "view, the bone lengths and the motion (tens of mm off; up to half a metre where a whole side "
+                        "of the body is seen by one view, as when entering through the image borders): bodies cut by "
+                        "the image borders, or cameras too few for the volume?", name, 100 * two)
 
 
 def _runs_at_least(x: np.ndarray, n: int) -> np.ndarray:
