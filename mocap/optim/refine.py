@@ -83,7 +83,7 @@ class RefineConfig:
     max_iterations: int = 12  # per pass
     tolerance: float = 1e-5  # final pass: stop when the relative cost decrease is smaller
     robust_tolerance: float = 1e-3  # robust pass: only has to separate inliers from outliers
-    max_gap_s: float = 0.5  # longer runs with no view of a joint are NaN in the output (none at the ends)
+    max_gap_s: float = 0.5  # longer runs with no view of a joint are NaN in the output (half of it at the ends)
 
     def __post_init__(self) -> None:
         if self.loss not in ("cauchy", "huber", "l2"):

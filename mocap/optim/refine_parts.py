@@ -76,10 +76,9 @@ DEPTHLESS_REACH_M = 1.5  # a point measured by one view, this far from its body'
 
 def unmeasured(X: np.ndarray, seen: np.ndarray, views: np.ndarray, max_gap: int) -> np.ndarray:
     """(T, J) the refined points X (T, J, 3) refine leaves out: outside every run of frames ``seen`` (T, J) by a
-    view, bridged over ``max_gap`` frames between two runs, never extrapolated before a joint's first or after its
-    last view (the motion extrapolated there put a person arriving or leaving unseen 60-280 mm off within 0.2 s,
-    and a joint unseen in a person's last 6 frames at 25 fps 88 → 291 mm off: the fit fills such joints from their
-    segments); and those whose depth nothing measured:
+    view, bridged over ``max_gap`` frames (``max_gap // 2`` at the ends of a joint's runs, but never before the
+    first or after the last frame where a view saw any joint of the person: the motion extrapolated there put
+    a person arriving or leaving unseen 60-280 mm off within 0.2 s); and those whose depth nothing measured:
     outside every run seen by two views or more (``views`` (T, J, C) kept), bridged the same, and either farther
     than ``DEPTHLESS_REACH_M`` from the median of that frame's two-view joints or in a frame with none. A single
     view fixes a ray, not a point on it: over a long run the motion model alone places it, and on crowds it placed
@@ -99,5 +98,5 @@ def unmeasured(X: np.ndarray, seen: np.ndarray, views: np.ndarray, max_gap: int)
             body[ok] = np.nanmedian(anchor[ok], axis=1)
         far = ~(np.linalg.norm(X - body[:, None], axis=-1) <= DEPTHLESS_REACH_M)  # NaN body (no two-view joint): far
     depthless = np.isfinite(X[..., 0]) & ~bridged(two, max_gap, max_gap // 2) & far
-    out[a:b] = ~bridged(seen, max_gap, 0) | depthless
+    out[a:b] = ~bridged(seen, max_gap, max_gap // 2) | depthless
     return out
