@@ -60,10 +60,15 @@ def motion_from_world(skeleton: Skeleton, world_rotations: np.ndarray, root_posi
     return Motion(skeleton, q, root_positions, fps)
 
 
+def _fitted(motion: Motion) -> np.ndarray:
+    """(T,) the frames with a pose: every rotation and the root finite."""
+    return np.isfinite(motion.rotations).all(axis=(1, 2)) & np.isfinite(motion.root_positions).all(axis=1)
+
+
 def gap_counts(motion: Motion) -> tuple[int, int, int]:
     """The frames :func:`fill_gaps` fills: (between two fitted frames: interpolated, before the first fitted frame,
     after the last one: both held at that frame's pose)."""
-    good = np.isfinite(motion.rotations).all(axis=(1, 2)) & np.isfinite(motion.root_positions).all(axis=1)
+    good = _fitted(motion)
     idx = np.flatnonzero(good)
     if not idx.size:
         return 0, 0, 0
@@ -74,7 +79,7 @@ def gap_counts(motion: Motion) -> tuple[int, int, int]:
 def fill_gaps(motion: Motion) -> tuple[Motion, int]:
     """Frames with NaN (gaps) filled: rotations by slerp and root by linear interpolation between the
     nearest valid frames, held at the ends. Returns the motion and how many frames were filled."""
-    bad = ~np.isfinite(motion.rotations).all(axis=(1, 2)) | ~np.isfinite(motion.root_positions).all(axis=1)
+    bad = ~_fitted(motion)
     if not bad.any():
         return motion, 0
     if bad.all():

@@ -265,13 +265,16 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
     if two_view_birth <= 1:
         return tracks, 0, [], 0
     short = int(np.ceil(UNCONFIRMED_S * kp.fps))
-    gone, small = [], 0
+    gone, small, candidates = [], 0, []
     for t in tracks:
         if len(rig) < 3 or t.max_views > 2:
             continue
         tiny = len(t.skel) >= short and body_extent(t) < BODY_MIN_M
-        if (len(t.skel) < short or tiny) and contradicted(rig, kp, t, min_score, _centres(tracks, t)) \
-                >= UNCONFIRMED_SHARE:
+        if len(t.skel) < short or tiny:
+            candidates.append((t, tiny))
+    centres = _centres(tracks, set().union(*(t.skel for t, _ in candidates))) if candidates else {}
+    for t, tiny in candidates:
+        if contradicted(rig, kp, t, min_score, centres) >= UNCONFIRMED_SHARE:
             gone.append(t)
             small += tiny
     if gone:
@@ -284,14 +287,12 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
     return [t for t in tracks if not any(t is g for g in gone)], len(gone), views, small
 
 
-def _centres(tracks: list[Track], t: Track) -> dict:
-    """(frame, view, slot) → the body centre (3,) of the identity other than ``t`` that detection is, in ``t``'s
-    frames in 3D where that identity was located in 3D too."""
-    frames = set(t.skel)
+def _centres(tracks: list[Track], frames: set) -> dict:
+    """(frame, view, slot) → the body centre (3,) of the identity that detection is, in ``frames`` where that
+    identity was located in 3D (a candidate's own detections are in views it saw: :func:`contradicted` skips
+    those)."""
     out = {}
     for u in tracks:
-        if u is t:
-            continue
         for f, sl in zip(u.frames, u.slots, strict=True):
             if f in frames and f in u.path:
                 centre = u.path[f]

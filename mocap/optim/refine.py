@@ -362,8 +362,7 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
         whole = part.size == J
         sub = None if groups is None else np.asarray(groups)[part]
         prob = _Problem(rig, uv if whole else uv[:, :, part], w if whole else w[:, :, part],
-                        bones if whole else part_bones(bones, part), fps, cfg, sub,
-                        model_stop=bool(solved))
+                        bones if whole else part_bones(bones, part), fps, cfg, sub, model_stop=bool(solved))
         if not prob.active.size:  # a hand no view ever saw: left empty
             continue
         X = start[:, part[prob.active]]
