@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.multi.associate import pair_affinity
+from mocap.multi.backward import extend_back
 from mocap.multi.body import body_cost, torso_mask
 from mocap.multi.identity import births, drop_outside, drop_unconfirmed, merge_coinciding, one_owner, reacquire
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, check_unchecked, own_rays
@@ -341,6 +342,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     kept, outside = drop_outside(rig, kept)
     kept, unconfirmed, not_people, small = drop_unconfirmed(rig, kp, kept, min_score, two_view_birth)
     kept, joined = join_to_persons(kept, persons, kp.fps, limbs)  # one lost > stitch_max_s, N people asked for
+    before_start = extend_back(tr, kept)  # the frames before each was confirmed (or found again)
     kept.sort(key=lambda t: t.frames[0])
     slots, people = np.full((tr.F, tr.C, len(kept)), -1, np.int16), []
     for p, t in enumerate(kept):
@@ -370,7 +372,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
                "persons_unconfirmed": unconfirmed, "unconfirmed_not_body_sized": small, "views_not_people": not_people,
                "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
                "views_checked_after_tracking": unchecked, "mirrored_views_rejoined": mirrored,
-               "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
+               "detections_before_start": before_start, "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
                "frames_with_unexplained_detections": tr.unexplained_frames,
                "unexplained_frames_per_camera": unexplained, "ms_per_frame": 1000 * seconds / max(tr.F, 1),
                "ms_per_frame_rays": 1000 * (t1 - t0) / max(tr.F, 1), "config": asdict(cfg)}
