@@ -17,12 +17,12 @@ from mocap.types import Keypoints2D
 FPS = 60.0
 
 
-def _entering(one_view_s: float, two_view_s: float, broken: bool, seed: int = 1):
+def _entering(one_view_s: float, two_view_s: float, broken: bool, seed: int = 1, occlusion: bool = True):
     """Three walkers, four cameras; the last enters at 20 % of the take and is seen by camera 1 alone for
     ``one_view_s``, then by cameras 1-2 for ``two_view_s`` (``broken``: 5 frames of every 8), then by all."""
     F = int(8 * FPS)
     motions = [in_place(walking_figure(F, fps=FPS, seed=i), "coco17") for i in range(3)]
-    take = make_crowd(motions, "coco17", FPS, CrowdSpec(people=3, seed=seed), RigSpec(n_cameras=4),
+    take = make_crowd(motions, "coco17", FPS, CrowdSpec(people=3, seed=seed, occlusion=occlusion), RigSpec(n_cameras=4),
                       CorruptionSpec(noise_px=2.0, outliers=0.01, seed=seed))
     data, owner = take.keypoints.data.copy(), take.owner.copy()
     p = 2
@@ -64,13 +64,52 @@ def test_a_person_is_followed_back_to_its_first_detection(one_view_s, two_view_s
 
 
 def test_one_view_alone_is_followed_back_one_coast_at_most():
-    """Seen by one view for 2 s before the others: the walk back stops after ``coast_max_s`` (1 s) without two
-    views, as the tracker ends a person unseen that long; no one else's detection is taken."""
-    rig, kp, owner, p, entry = _entering(2.0, 0.0, False)
-    slots, _ = associate_take(rig, kp, "auto", progress=False)
+    """Seen by one view for 2 s before the others (no occlusion between the walkers): the walk back stops after
+    ``coast_max_s`` (1 s) without two views, as the tracker ends a person unseen that long; no one else's
+    detection is taken."""
+    rig, kp, owner, p, entry = _entering(2.0, 0.0, False, occlusion=False)
+    slots, summary = associate_take(rig, kp, "auto", progress=False)
     q = _person(slots, owner, p)
     frames = np.flatnonzero((slots[:, :, q] >= 0).any(axis=1))
     start3d = entry + int(2.0 * FPS)
     assert start3d - FPS - 1 <= frames[0] <= start3d - FPS + 1, (frames[0], start3d)
     f, c = np.nonzero(slots[:, :, q] >= 0)
     assert np.all(owner[f, c, slots[f, c, q]][f < start3d] == p)
+    assert summary["detections_before_start"] >= FPS
+
+
+def _two_views_with_gaps(seed: int):
+    """Three walkers at 25 fps, three cameras; the third walker is seen by cameras 1-2 only, camera 2 losing it
+    for 1-3 frames about every 8 (a two-view person whose second view keeps dropping out)."""
+    fps = 25.0
+    F = int(12 * fps)
+    motions = [in_place(walking_figure(F, fps=fps, seed=i + seed), "coco17") for i in range(3)]
+    take = make_crowd(motions, "coco17", fps, CrowdSpec(people=3, seed=seed, enter_leave=False),
+                      RigSpec(n_cameras=3), CorruptionSpec(noise_px=3.0, outliers=0.03, seed=seed))
+    data, owner = take.keypoints.data.copy(), take.owner.copy()
+    rng, p = np.random.default_rng(seed), 2
+    hidden = np.zeros(owner.shape[:2], bool)
+    hidden[:, 2] = True
+    f = 0
+    while f < F:
+        f += 8 + int(rng.integers(-1, 2))
+        g = int(rng.integers(1, 4))
+        hidden[f:f + g, 1] = True
+        f += g
+    gone = hidden[..., None] & (owner == p)
+    data[gone], owner[gone] = np.nan, -1
+    return take.rig, Keypoints2D(data, take.keypoints.camera_names, "coco17", fps), owner, p
+
+
+def test_a_two_view_person_whose_second_view_keeps_dropping_out_stays_whole():
+    """The person restarts after some of the one-view gaps: each restart is now followed back over the gap (and a
+    one-view person's extension no longer takes a detection far nearer another person). Old code: 82.6 % and 91.8 %
+    of its detections assigned at seeds 4 and 5; now 97-100 % at every seed."""
+    shares = []
+    for seed in range(6):
+        rig, kp, owner, p = _two_views_with_gaps(seed)
+        slots, _ = associate_take(rig, kp, "auto", progress=False)
+        f, c, q = np.nonzero(slots >= 0)
+        mine = owner[f, c, slots[f, c, q]] == p
+        shares.append(np.bincount(q[mine]).max() / (owner == p).sum())  # in its main identity
+    assert min(shares) > 0.95 and np.mean(shares) > 0.98, shares

@@ -229,7 +229,7 @@ class Tracker:
                     t.path[f] = centre(X)
                     t.skel[f] = X
                 else:  # one view: its depth is the prediction's; the motion model fades out
-                    t.vel = t.vel * 0.95 ** (f - t.last)
+                    t.fade(f - t.last)
                 t.X, t.last = X, f
                 slots = np.full(self.C, -1, np.int16)
                 for c in kept:
@@ -297,6 +297,13 @@ class Tracker:
         for (c, sl), a in zip(cand, aff, strict=True):
             if a <= self.cfg.match_max_m and (c not in pick or a < pick[c][1]):
                 pick[int(c)] = (int(sl), float(a))
+        if pick and others is not None:  # a detection far nearer (half the cost) another person's prediction is
+            # that person's (one on the same line of sight from that view, its own gate missed this frame)
+            cs = sorted(pick)
+            R = self.rays[f, cs, [pick[c][0] for c in cs]]  # (V, J, 3)
+            d = point_ray_distance(np.concatenate([prior[None], others])[:, None], self.origins[cs][None, :, None], R)
+            cost = body_cost(d, self._gate(t, f), self.torso, self.cfg.min_joints)  # (1 + others, V)
+            pick = {c: pick[c] for c, k in zip(cs, cost.T, strict=True) if not np.any(k[1:] < 0.5 * k[0])}
         if not pick:
             return X, [c0]
         vs = [c0] + sorted(pick)
