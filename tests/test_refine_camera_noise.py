@@ -117,3 +117,22 @@ def test_a_share_of_noisier_residuals_is_not_the_cameras_noise():
     some = norms.copy()
     some[:280, 2] *= 3.0  # 70 %: their median would say 2.21
     assert camera_noise(some, observed) is None
+
+
+def test_points_seen_by_two_views_do_not_measure_a_camera():
+    """A person seen by cameras 0-1 but for a few frames (with camera 2 too): a two-view point leaves one degree of
+    freedom in its two residuals, split as the start triangulation chose (here 3× larger in camera 1). Those
+    splits are not camera 1's noise: only points seen by three views or more count (the old code gave camera 1
+    ratio 3 and weighed it down: a person's joints then came from camera 0 alone, 0.3-0.7 m off)."""
+    rng = np.random.default_rng(0)
+    T, C, J = 300, 3, 12
+    norms = np.hypot(*rng.normal(0.0, 2.0, (2, T, C, J)))
+    observed = np.zeros((T, C, J), bool)
+    observed[:, :2] = True
+    observed[:30, 2] = True  # three views in 30 frames
+    split = norms.copy()
+    split[30:, 1] *= 3.0
+    assert camera_noise(split, observed) is None
+    every = split.copy()
+    every[:30, 1] *= 3.0  # camera 1 noisier where three views measure it too: still found
+    assert camera_noise(every, observed)[1] == pytest.approx(3.0, rel=0.15)

@@ -34,13 +34,17 @@ def camera_noise(pixel_norms: np.ndarray, observed: np.ndarray, names=None,
                  margin: float = CAMERA_MARGIN) -> np.ndarray | None:
     """Each camera's 2D noise σ relative to the median of the cameras' (C,), from residual norms (T, C, J) where
     ``observed`` (from each camera's lower quartile: :func:`_low_sigma`); None when every camera is within
-    ``margin`` of the median, or fewer than three cameras have :data:`MIN_OBSERVATIONS` residuals: a point seen by
-    two views leaves one degree of freedom in their residuals, and how it splits between them is the start
-    triangulation's choice, not the cameras' noise (two cameras, one 3× noisier: both measure alike; one of 3× the
-    focal length: 3× the other). A camera with too few residuals keeps ratio 1. Logged (with the cameras' ``names``)
+    ``margin`` of the median, or fewer than three cameras have :data:`MIN_OBSERVATIONS` residuals of points seen by
+    three views or more: a point seen by two views leaves one degree of freedom in their residuals, and how it
+    splits between them is the start triangulation's choice, not the cameras' noise (two cameras, one 3× noisier:
+    both measure alike; one of 3× the focal length: 3× the other). Such points are not counted: a person seen by
+    two cameras but for a few frames got one of them weighed down 10× from those (its joints then refined from
+    the other view alone, 0.3–0.7 m off where triangulation was 9–25 mm). A camera with too few residuals keeps
+    ratio 1. Logged (with the cameras' ``names``)
     when applied."""
     C = pixel_norms.shape[1]
     sig = np.full(C, np.nan)
+    observed = observed & (observed.sum(axis=1, keepdims=True) >= 3)  # only points seen by three views or more
     for c in range(C):
         sel = observed[:, c] & np.isfinite(pixel_norms[:, c])
         if sel.sum() >= MIN_OBSERVATIONS:
