@@ -5,14 +5,15 @@ The tracker confirms a new person only after ``birth_frames`` consecutive frames
 borders is first seen by one view alone: those first frames belong to nobody, and the person starts
 late (a third of a second at a two-view birth; as long as one view alone sees it at an entry). After
 tracking, every start of a person's track (its first frame, and the first frame after each gap) is
-walked backwards, frame by frame, from the skeleton it had there: the prediction moves back at the
-track's velocity of its first frames, the gate grows with the time since the last frame seen by two
-views (``coast_speed``), and in each view the free detection (one no person took) nearest the
-prediction within the gate joins it, scored as the tracker scores detections (:func:`body_cost`). Two
-views or more are triangulated as the tracker does (views that disagree dropped, keypoints nearer
-another person left out); one view is kept with the prediction's depth. The walk stops after ``coast_max_s``
-without a frame seen by two views (as the tracker ends a person unseen that long), at the track's
-earlier frames, or at the take's start.
+walked backwards, frame by frame, from the skeleton it had there, as the tracker goes forwards (see
+:func:`_walk`): in each view the free detection (one no person took) nearest the prediction within the
+gate joins it, scored as the tracker scores detections (:func:`body_cost`), unless it is nearer another
+person's skeleton; two views or more are triangulated as the tracker does (views that disagree dropped,
+keypoints nearer another person left out), one view moves the prediction onto its rays. The walk stops
+after ``coast_max_s`` without a frame seen by two views (as the tracker ends a person unseen that long),
+at the track's earlier frames, or at the take's start. A frame seen by one view gives no 3D point (the
+stages after take the person from its first frame seen by two views), but it bridges to the frames seen by
+two before it and its detection is counted as the person's.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ in 3D are never joined. Detections no track explains are grouped across views
 (:mod:`mocap.multi.associate`); a group seen by two or more views starts a tentative track, which
 becomes a person after ``birth_frames`` consecutive frames, unless a tracked person's torso is there
 (:mod:`mocap.multi.identity`). A person unseen for ``coast_max_s`` ends; afterwards, identities whose
-bodies coincide, and tracks that follow one another in time and space, are joined. The cost weighs the
+bodies coincide, and tracks that follow one another in time and space, are joined; each person is then
+followed backwards over the frames before it was confirmed (:mod:`mocap.multi.backward`). The cost weighs the
 torso as much as every joint (:mod:`mocap.multi.body`); the keypoints of a detection that are another
 person's are recorded per person (``keypoint_masks``, :func:`mocap.multi.slots.apply_slots`).
 """
