@@ -60,3 +60,15 @@ def test_refine_leaves_the_frames_before_a_person_arrives_empty():
     assert np.isnan(X[:5]).all() and np.isnan(X[-5:]).all()
     assert np.isfinite(X[5:-5]).all()
     assert np.percentile(np.linalg.norm(X[5:-5] - truth[5:-5], axis=-1), 95) < 0.01
+
+
+def test_a_person_seen_by_one_view_before_two_gets_no_point_there():
+    """A person entering through one camera's image (the association follows it back over those frames): seen by
+    one view in its first 10 frames, two views from frame 10. Its depth there is the motion's extrapolation (up to
+    0.1 m off a frame at a walk): no point before the first frame seen by two views, nor after the last."""
+    X, views = _body()
+    views[:10, :, 1:] = False
+    views[192:, :, 1:] = False
+    drop = unmeasured(X, views.any(-1), views, 30)
+    assert drop[:10].all() and drop[192:].all()
+    assert not drop[10:192].any()
