@@ -283,7 +283,8 @@ class Tracker:
                 X: np.ndarray, others: np.ndarray | None = None, near: float = 0.0) -> tuple[np.ndarray, list[int]]:
         """A track seen by one view only (its depth uncertain, so other views' detections fell outside
         its gate): free detections in other views that meet that view's detection (median ray distance
-        within ``match_max_m``) and land near the prediction join it."""
+        within ``match_max_m``) and land near the prediction join it, unless another person's prediction
+        explains one at half the cost or less."""
         s0 = got[c0][0]
         cand = np.argwhere(free)
         cand = cand[cand[:, 0] != c0]

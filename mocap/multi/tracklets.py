@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STALE_S = 0.5  # a joint not triangulated for this long is no reference when telling whose keypoints are whose
-ONE_VIEW_FADE = 0.95  # a person's velocity is multiplied by this in each frame it is seen by one view (a fade in
-# seconds, the same at 25 and 60 fps, lost identities on a 3-camera 25 fps take more often than it kept them)
+ONE_VIEW_FADE = 0.95  # a person's velocity is multiplied by this in each frame it is seen by one view (tried: the
+# same fade in seconds at every frame rate; on a 3-camera 25 fps take it lost identities more often than it kept them)
 
 
 @dataclass

@@ -40,8 +40,7 @@ def camera_noise(pixel_norms: np.ndarray, observed: np.ndarray, names=None,
     both measure alike; one of 3× the focal length: 3× the other). Such points are not counted: a person seen by
     two cameras but for a few frames got one of them weighed down 10× from those (its joints then refined from
     the other view alone, 0.3–0.7 m off where triangulation was 9–25 mm). A camera with too few residuals keeps
-    ratio 1. Logged (with the cameras' ``names``)
-    when applied."""
+    ratio 1. Logged (with the cameras' ``names``) when applied."""
     C = pixel_norms.shape[1]
     sig = np.full(C, np.nan)
     observed = observed & (observed.sum(axis=1, keepdims=True) >= 3)  # only points seen by three views or more

@@ -79,11 +79,11 @@ def unmeasured(X: np.ndarray, seen: np.ndarray, views: np.ndarray, max_gap: int)
     view, bridged over ``max_gap`` frames (``max_gap // 2`` at the ends of a joint's runs, but never before the
     first or after the last frame where two views saw a joint of the person: the motion extrapolated there put
     a person arriving or leaving unseen, or seen by one view, 60-280 mm off within 0.2 s); and those whose
-    depth nothing measured:
-    outside every run seen by two views or more (``views`` (T, J, C) kept), bridged the same, and either farther
-    than ``DEPTHLESS_REACH_M`` from the median of that frame's two-view joints or in a frame with none. A single
-    view fixes a ray, not a point on it: over a long run the motion model alone places it, and on crowds it placed
-    a joint 1-3 m off, or a whole person 2.3 m up from one camera's detections of something else."""
+    depth nothing measured: outside every run seen by two views or more (``views`` (T, J, C) kept), bridged
+    the same, and either farther than ``DEPTHLESS_REACH_M`` from the median of that frame's two-view joints or in
+    a frame with none. A single view fixes a ray, not a point on it: over a long run the motion model alone places
+    it, and on crowds it placed a joint 1-3 m off, or a whole person 2.3 m up from one camera's detections of
+    something else."""
     out = np.ones(seen.shape, bool)
     present = np.flatnonzero((views.sum(axis=-1) >= 2).any(axis=1))  # frames where two views saw a joint of it
     if not present.size:
