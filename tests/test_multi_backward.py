@@ -1,6 +1,7 @@
 """A person's first frames, before the tracker confirmed it (mocap.multi.backward): a person entering through one
-view's image first, then seen by two views in broken runs (too short for a two-view birth), was reconstructed only
-from its first frame in enough views; those frames are now its own, and only those."""
+view's image first, then seen by two views in broken runs (too short for a two-view birth), was the person's only
+from its first frame in enough views; those frames' detections are now its own, and only those (refine still
+starts its points where two views see it)."""
 
 from __future__ import annotations
 
