@@ -93,9 +93,7 @@ def _match(tr: Tracker, f: int, prior: np.ndarray, caps: np.ndarray, free: np.nd
     views = [c for c in range(tr.C) if np.isfinite(cost[c]).any()]
     sls = [int(np.argmin(cost[c])) for c in views]
     if others is not None and views:
-        R = tr.rays[f, views, sls]  # (V, J, 3)
-        d = point_ray_distance(others[:, None], tr.origins[views][None, :, None], R[None])  # (U, V, J)
-        theirs = body_cost(d, caps[views][None, :, None], tr.torso, tr.cfg.min_joints).min(axis=0)  # (V,)
+        theirs = tr.costs_to(f, views, sls, others, caps[views]).min(axis=0)  # (V,)
         keep = [k for k in range(len(views)) if not theirs[k] < cost[views[k], sls[k]]]
         views, sls = [views[k] for k in keep], [sls[k] for k in keep]
     if not views:

@@ -88,6 +88,13 @@ class Tracker:
         since = f - (t.last3d if t.last3d >= 0 else t.last) - 1  # one view alone leaves the depth unknown
         return self.cfg.track_max_m + self.cfg.coast_speed * max(0, since) / self.fps
 
+    def costs_to(self, f: int, views: list[int], slots: list[int], skeletons: np.ndarray, cap) -> np.ndarray:
+        """(U, V) the tracker's cost (:func:`body_cost`, joints capped at ``cap``: a float or (V,)) of frame f's
+        detections (one per view: ``views``, ``slots``) against skeletons (U, J, 3)."""
+        R = self.rays[f, views, slots]  # (V, J, 3)
+        d = point_ray_distance(skeletons[:, None], self.origins[views][None, :, None], R[None])  # (U, V, J)
+        return body_cost(d, np.asarray(cap, float)[..., None], self.torso, self.cfg.min_joints)
+
     def _assign(self, tracks: list[Track], f: int, free: np.ndarray, out: dict) -> None:
         """Hungarian per view of ``tracks`` against the free detections; fills out[track] = {view: (slot, cost)}."""
         if not tracks or not free.any():
@@ -302,9 +309,8 @@ class Tracker:
         if pick and others is not None:  # a detection far nearer (half the cost) another person's prediction is
             # that person's (one on the same line of sight from that view, its own gate missed this frame)
             cs = sorted(pick)
-            R = self.rays[f, cs, [pick[c][0] for c in cs]]  # (V, J, 3)
-            d = point_ray_distance(np.concatenate([prior[None], others])[:, None], self.origins[cs][None, :, None], R)
-            cost = body_cost(d, self._gate(t, f), self.torso, self.cfg.min_joints)  # (1 + others, V)
+            both = np.concatenate([prior[None], others])
+            cost = self.costs_to(f, cs, [pick[c][0] for c in cs], both, self._gate(t, f))  # (1 + others, V)
             pick = {c: pick[c] for c, k in zip(cs, cost.T, strict=True) if not np.any(k[1:] < 0.5 * k[0])}
         if not pick:
             return X, [c0]
