@@ -7,7 +7,8 @@
    joints, soft limits, and segment orientation (hands, feet, head, limb twist) from the vectors.
 4. Gaps (see :mod:`.gaps`): frames where a joint is unseen are solved again outwards from the
    well-observed frames, each from its solved neighbour, with the rotations the gap leaves free held
-   near the interpolation between the gap's edges; the summary lists each joint's gap frames.
+   near the interpolation between the gap's edges (far from where the hips were seen, with the legs unseen too,
+   a straight, upright trunk instead); the summary lists each joint's gap frames.
 Frames with no keypoint at all stay gaps (NaN); a joint whose subtree is unseen in a frame follows the
 interpolation between its nearest fitted values; a limb never seen in the take keeps its rest pose
 and is named in the summary.
@@ -222,7 +223,7 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
             wy_gap[:, cols] = np.where(enough[:, None], np.maximum(wyb[:, cols], 1.0), wyb[:, cols])
     bridged = bridge(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, np.radians(cfg.gap_sigma_deg), cfg.iterations,
                      wy_gap=wy_gap, wv_gap=None if wv_gap is None else wv_gap[:, vk],
-                     root_sigma=cfg.gap_root_sigma_mm / 1000)
+                     root_sigma=cfg.gap_root_sigma_mm / 1000, hold=int(round(cfg.max_gap_s * fps / 2)))
     gaps = joint_gaps(list(body.joint_names), wyb, has_data)
     _hold_unseen(body, lb, wyb, wvb, pb.vec_joint, has_data)
     local[:, keep] = lb
