@@ -2,6 +2,8 @@
 
 1. Temporal smoothing of the keypoints (acceleration prior, gap-aware; see :mod:`.smooth`); a keypoint
    unseen while its segment's other keypoints are seen is first carried with them (:mod:`.segments`).
+   Refined points (refine applied the same prior) are not smoothed again: their gaps of up to
+   ``SHORT_GAP_S`` are filled linearly in frames with other points.
 2. Joint centres from the skeleton's keypoint mapping; subject bone lengths once per take.
 3. Batched Levenberg–Marquardt IK for every frame (see :mod:`.ik`), confidence-weighted, with hinge
    joints, soft limits, and segment orientation (hands, feet, head, limb twist) from the vectors.
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mocap.filters import interpolate_gaps
 from mocap.fit.bones import estimate_bone_lengths
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
 from mocap.fit.hands import fit_fingers, joint_models, models_of, subject_bones, subset
@@ -60,6 +63,7 @@ class FitConfig:
     finger_max_gap_s: float = 0.1
 
 
+SHORT_GAP_S = 0.1  # points not smoothed by the fit (refine's): gaps up to this long are filled linearly
 MAX_USABLE_RMS_MM = 50.0  # a fit whose median residual is larger is not usable
 # with the 3D points' noise known (refine's summary): usable below this multiple of it, but never below the floor
 # (a rigid skeleton against keypoint-defined joints misses them by a few mm on good takes: 3.3-6.5 mm)
@@ -161,6 +165,11 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
         if hand.any():
             pts[:, hand] = smooth_trajectories(pts[:, hand], fps, noise, cfg.accel_sigma,
                                                min(cfg.finger_max_gap_s, cfg.max_gap_s))
+    else:  # refine's points: a gap of a few frames is filled linearly (as the smoothing fills it), so that the
+        # IK's first solve there starts on the motion (a body side missing for two frames: a hand 0.65 m off)
+        empty = ~np.isfinite(pts).any(axis=(1, 2))  # a frame without any point stays a gap (see below)
+        pts = interpolate_gaps(pts, int(round(SHORT_GAP_S * fps)))
+        pts[empty] = np.nan
     y = combine_keypoints(W, pts)
     y[:, ~mapped] = np.nan
     if spec.finger_joints:
