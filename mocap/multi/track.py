@@ -225,11 +225,14 @@ class Tracker:
                 continue
             if kept:
                 if len(kept) >= 2:
-                    # joints measured now (not filled in from the prediction), so the motion is not damped by it
-                    common = np.isfinite(X[:, 0]) & np.isfinite(t.X[:, 0]) & np.any(np.not_equal(X, prior), axis=1)
+                    # joints measured now (not filled in from the prediction), so the motion is not damped by it,
+                    # against the last fix in two views (one view's depth was the prediction's: a fix after it
+                    # measured over one frame read 18 m/s where another's clutter joined one view)
+                    ref, since = (t.X3d, f - t.last3d) if t.last3d >= 0 else (t.X, f - t.last)
+                    common = np.isfinite(X[:, 0]) & np.isfinite(ref[:, 0]) & np.any(np.not_equal(X, prior), axis=1)
                     if common.any():
                         # per axis: the median of the joints' moves (robust_median: np.median's values, cheaper)
-                        step = robust_median((X[common] - t.X[common]).T, 1) / (f - t.last)
+                        step = robust_median((X[common] - ref[common]).T, 1) / since
                         t.vel = step if t.hits == 1 else 0.5 * t.vel + 0.5 * step
                     t.hits += 1
                     t.last3d, t.X3d = f, X
