@@ -232,6 +232,20 @@ def test_a_trunk_with_nothing_below_it_seen_for_long_stands_upright():
     assert _flagged(summary, "Hips", slice(a, len(kp)))
 
 
+def test_a_trunk_never_seen_below_the_shoulders_stands_upright():
+    """Framed above the hips for the whole take: the pelvis was never a gap (a part never seen stays at rest), but a
+    root has no rest: it pivoted about the shoulders as above (0.35 m off at the median, the legs further)."""
+    truth = body_motion(240, seed=1)
+    kp = blazepose_keypoints(truth)
+    motion, summary = fit_motion(_remove(kp, LOWER, 0, len(kp)), "blazepose33", truth.fps, FitConfig(smooth=False))
+    _, pf = motion.fk()
+    _, pt = truth.fk()
+    err = np.linalg.norm(pf[:, 0] - pt[:, 0], axis=1)
+    assert err.max() < 0.15 and np.median(err) < 0.07, (err.max(), np.median(err))  # 0.60 / 0.35 before
+    assert _max_step(motion) < 1.5 * _max_step(truth) + 0.005
+    assert "Hips" not in summary.gap_frames  # never seen: not a gap (the legs are named as never seen)
+
+
 def test_the_fit_stage_records_the_gaps_for_the_report(tmp_path):
     import json
 

@@ -24,7 +24,8 @@ Such frames are solved again here:
   seconds away: the trunk pivoted about the shoulders, legs at rest thrown 0.5-1.8 m (a synthetic take framed
   above the knees: a person's fitted MPJPE 314 mm, max 1.79 m). Beyond ``hold`` frames from where the root was
   seen, the spine eases to its rest (straight) over ``hold`` more, and the root to upright (its heading kept)
-  while the neck → head direction is within 60° of up; its path is released there (:func:`_to_rest`).
+  while the neck → head direction is within 60° of up; its path is released there (:func:`_to_rest`). Hips
+  never seen in the take are such a gap in every frame where the legs are unseen too and the head is upright.
 
 The frames where each joint was unseen are returned as ranges, for the summary and the report.
 """
@@ -174,6 +175,9 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
     ``hold`` (frames): beyond it from where the root was seen, a trunk with nothing below it seen is eased straight
     and upright (:func:`_to_rest`); None: the interpolation everywhere."""
     aff = affected(pb, wy if wy_gap is None else wy_gap, wv if wv_gap is None else wv_gap, has_data)
+    if hold is not None and not pb.fixed_root and not (wy[:, 0] > 0).any():  # the root never seen: with nothing
+        chain, _, loose, up = _trunk(pb, y, wy)  # below it seen either, its rotation is free in every such frame
+        aff[:, [j for j in chain if not (wy[:, j] > 0).any()]] |= (has_data & loose & up)[:, None]
     known = np.broadcast_to(has_data[:, None], aff.shape) if known is None else known
     gap = has_data & aff.any(axis=1)
     G = np.flatnonzero(gap)
@@ -260,31 +264,38 @@ def up_chain(sk) -> list[int]:
         chain.append(int(kids[int(np.argmax(rise))]))
 
 
-def _to_rest(pb: IKProblem, ref: np.ndarray, ease: np.ndarray, local: np.ndarray, y: np.ndarray,
-             wy: np.ndarray, hold: int) -> None:
-    """In place, in the frames where nothing below the trunk is seen either (the legs: else the knees and the trunk
-    place the pelvis) and far from where the root was seen (``ease`` (F, J): 0 → 1): the trunk's unmapped joints
-    (the spine) eased towards their rest rotation (straight), and the root towards upright (the world is Z up)
-    with the heading of its rotation in ``local`` (averaged over 2 ``hold`` + 1 frames: one frame's solve is
-    noisy) where the trunk's two highest seen joints (neck, head) are within 60° of upright (a body lying down
-    keeps the interpolation). ``ease``'s root column is left at what was applied (the root's path is released
-    there)."""
+def _trunk(pb: IKProblem, y: np.ndarray, wy: np.ndarray) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+    """The trunk's chain (:func:`up_chain`); (J,) the joints below it (the root's other subtrees: the legs); (F,) the
+    frames where none of those is seen (``loose``: else the knees and the trunk place the pelvis), and those where
+    the trunk's two highest seen joints (neck, head) are within 60° of upright (``up``; the world is Z up)."""
     sk = pb.skeleton
     chain = up_chain(sk)
-    below = np.zeros(len(sk.parents), bool)  # the root's other subtrees: the legs
+    below = np.zeros(len(sk.parents), bool)
     for j in range(1, len(sk.parents)):
         below[j] = (sk.parents[j] == 0 and j not in chain) or below[sk.parents[j]]
     loose = ~(wy[:, below] > 0).any(axis=1)
     mapped = [j for j in chain if (wy[:, j] > 0).any()]
-    for a in (j for j in chain[1:] if j not in mapped):
-        m = np.flatnonzero((ease[:, a] > 0) & loose)
-        ref[m, a] = slerp(ref[m, a], np.tile(np.eye(3), (m.size, 1, 1)), ease[m, a])
     up = np.zeros(len(loose), bool)
     if len(mapped) >= 2 and mapped[-2] != 0:
         top, low = mapped[-1], mapped[-2]
         d = y[:, top] - y[:, low]
         with np.errstate(invalid="ignore"):
             up = (wy[:, top] > 0) & (wy[:, low] > 0) & (d[:, 2] >= UPRIGHT_COS * np.linalg.norm(d, axis=1))
+    return chain, below, loose, up
+
+
+def _to_rest(pb: IKProblem, ref: np.ndarray, ease: np.ndarray, local: np.ndarray, y: np.ndarray,
+             wy: np.ndarray, hold: int) -> None:
+    """In place, in the frames where nothing below the trunk is seen either (:func:`_trunk`) and far from where the
+    root was seen (``ease`` (F, J): 0 → 1): the trunk's unmapped joints (the spine) eased towards their rest
+    rotation (straight), and the root towards upright (the world is Z up) with the heading of its rotation in
+    ``local`` (averaged over 2 ``hold`` + 1 frames: one frame's solve is noisy) where the neck → head direction
+    is near upright (a body lying down keeps the interpolation). ``ease``'s root column is left at what was
+    applied (the root's path is released there)."""
+    chain, _, loose, up = _trunk(pb, y, wy)
+    for a in (j for j in chain[1:] if not (wy[:, j] > 0).any()):
+        m = np.flatnonzero((ease[:, a] > 0) & loose)
+        ref[m, a] = slerp(ref[m, a], np.tile(np.eye(3), (m.size, 1, 1)), ease[m, a])
     ease[:, 0] = np.where(up & loose, ease[:, 0], 0.0)
     m = np.flatnonzero(ease[:, 0] > 0)
     if m.size:
