@@ -3,7 +3,7 @@
 1. Temporal smoothing of the keypoints (acceleration prior, gap-aware; see :mod:`.smooth`); a keypoint
    unseen while its segment's other keypoints are seen is first carried with them (:mod:`.segments`).
    Refined points (refine applied the same prior) are not smoothed again: their gaps of up to
-   ``SHORT_GAP_S`` are filled linearly in frames with other points.
+   ``SHORT_GAP_S`` are filled linearly in frames where most of the body is there.
 2. Joint centres from the skeleton's keypoint mapping; subject bone lengths once per take.
 3. Batched Levenberg–Marquardt IK for every frame (see :mod:`.ik`), confidence-weighted, with hinge
    joints, soft limits, and segment orientation (hands, feet, head, limb twist) from the vectors.
@@ -166,10 +166,11 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
             pts[:, hand] = smooth_trajectories(pts[:, hand], fps, noise, cfg.accel_sigma,
                                                min(cfg.finger_max_gap_s, cfg.max_gap_s))
     else:  # refine's points: a gap of a few frames is filled linearly (as the smoothing fills it), so that the
-        # IK's first solve there starts on the motion (a body side missing for two frames: a hand 0.65 m off)
-        empty = ~np.isfinite(pts).any(axis=(1, 2))  # a frame without any point stays a gap (see below)
-        pts = interpolate_gaps(pts, int(round(SHORT_GAP_S * fps)))
-        pts[empty] = np.nan
+        # IK's first solve there starts on the motion (a body side missing for two frames: a hand 0.65 m off), in
+        # frames where most of the body is there (a frame with a few points is bridged as a whole, see gaps.py)
+        n = np.isfinite(pts).all(axis=2).sum(axis=1)
+        most = n >= 0.5 * np.median(n[n > 0]) if (n > 0).any() else np.zeros(F, bool)
+        pts = np.where(most[:, None, None], interpolate_gaps(pts, int(round(SHORT_GAP_S * fps))), pts)
     y = combine_keypoints(W, pts)
     y[:, ~mapped] = np.nan
     if spec.finger_joints:
