@@ -7,14 +7,13 @@ that grows while a track is unseen: the people located in 3D the frame before fi
 detections mixing two people (:mod:`mocap.multi.merged`), the people whose position is uncertain, then the
 tentative ones. Each track is re-triangulated from its own keypoints' rays (not those nearer another
 person), views that disagree with the others are dropped (a wrong detection); two tracks once seen apart
-in 3D are never joined. Detections no track explains are grouped across views
-(:mod:`mocap.multi.associate`); a group seen by two or more views starts a tentative track, which
-becomes a person after ``birth_frames`` consecutive frames, unless a tracked person's torso is there
-(:mod:`mocap.multi.identity`). A person unseen for ``coast_max_s`` ends; afterwards, identities whose
-bodies coincide, and tracks that follow one another in time and space, are joined; each person is then
-followed backwards over the frames before it was confirmed (:mod:`mocap.multi.backward`). The cost weighs the
-torso as much as every joint (:mod:`mocap.multi.body`); the keypoints of a detection that are another
-person's are recorded per person (``keypoint_masks``, :func:`mocap.multi.slots.apply_slots`).
+in 3D are never joined. Detections no track explains are grouped across views (:mod:`mocap.multi.associate`);
+a group seen by two or more views starts a tentative track, which becomes a person after ``birth_frames``
+consecutive frames, unless a tracked person's torso is there (:mod:`mocap.multi.identity`). A person unseen by
+every view resumes in one view only while its gate has not doubled; unseen for ``coast_max_s``, it ends;
+afterwards, identities whose bodies coincide, and tracks that follow one another in time and space, are joined;
+each person is then followed back over the frames before it was confirmed or resumed (:mod:`mocap.multi.backward`).
+The torso weighs as much as every joint; another person's keypoints in a detection are kept per person (masks).
 """
 
 from __future__ import annotations
@@ -219,15 +218,17 @@ class Tracker:
                     free[c, got[c][0]] = True  # back to the pool
             if t.confirmed and len(kept) == 1:
                 X, kept = self._extend(t, f, kept[0], got, free, X, others, near)
+                if len(kept) == 1 and self.cfg.coast_speed * (f - t.last - 1) / self.fps > self.cfg.track_max_m:
+                    free[kept[0], got[kept[0]][0]], kept = True, []  # unseen by all for longer than doubles its
+                    # gate: one view cannot tell it is this person (two can; the walk back then takes such frames)
             if not t.confirmed and len(kept) < 2:
                 if f - t.last <= BIRTH_GRACE_FRAMES:  # a tentative track survives a frame or two in < 2 views
                     survivors.append(t)
                 continue
             if kept:
                 if len(kept) >= 2:
-                    # joints measured now (not filled in from the prediction), so the motion is not damped by it,
-                    # against the last fix in two views (one view's depth was the prediction's: a fix after it
-                    # measured over one frame read 18 m/s where another's clutter joined one view)
+                    # joints measured now (not the prediction's), against the last two-view fix (one view's depth
+                    # was the prediction's: a fix after it read 18 m/s where another's clutter joined one view)
                     ref, since = (t.X3d, f - t.last3d) if t.last3d >= 0 else (t.X, f - t.last)
                     common = np.isfinite(X[:, 0]) & np.isfinite(ref[:, 0]) & np.any(np.not_equal(X, prior), axis=1)
                     if common.any():
@@ -373,8 +374,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         n_views = (slots[:, :, p] >= 0).sum(axis=1)
         seen = np.flatnonzero(n_views >= 2)
         people.append({"frames_present": int(len(seen)), "first": int(seen[0]) if len(seen) else None,
-                       "last": int(seen[-1]) if len(seen) else None,
-                       "frames_single_view": int(np.sum(n_views == 1)),
+                       "last": int(seen[-1]) if len(seen) else None, "frames_single_view": int(np.sum(n_views == 1)),
                        "views_mean": float(n_views[n_views > 0].mean()) if (n_views > 0).any() else 0.0,
                        "track_cost_mm": 1000 * float(np.median(t.costs)) if t.costs else None,
                        "views_rejected": int(t.dropped_views),
@@ -383,17 +383,17 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     f_, c_, p_ = np.nonzero(slots >= 0)
     taken[f_, c_, slots[f_, c_, p_]] = True
     lone = (tr.usable & ~taken).any(axis=2).sum(axis=0)  # frames with a detection no person explains
-    unexplained = {name: int(n) for name, n in zip(rig.names, lone, strict=True)}
-    requested = persons if persons == "auto" else int(persons)
-    summary = {"persons_requested": requested, "persons_found": len(kept), "people": people,
-               "tracks_dropped_short": dropped, "identities_joined": joined, "persons_outside_volume": outside,
-               "persons_unconfirmed": unconfirmed, "unconfirmed_not_body_sized": small, "views_not_people": not_people,
+    summary = {"persons_requested": persons if persons == "auto" else int(persons), "persons_found": len(kept),
+               "people": people, "tracks_dropped_short": dropped, "identities_joined": joined,
+               "persons_outside_volume": outside, "persons_unconfirmed": unconfirmed,
+               "unconfirmed_not_body_sized": small, "views_not_people": not_people,
                "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
                "views_checked_after_tracking": unchecked, "mirrored_views_rejoined": mirrored,
                "detections_before_start": before_start, "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
                "frames_with_unexplained_detections": tr.unexplained_frames,
-               "unexplained_frames_per_camera": unexplained, "ms_per_frame": 1000 * seconds / max(tr.F, 1),
-               "ms_per_frame_rays": 1000 * (t1 - t0) / max(tr.F, 1), "config": asdict(cfg)}
+               "unexplained_frames_per_camera": dict(zip(rig.names, lone.tolist(), strict=True)),
+               "ms_per_frame": 1000 * seconds / max(tr.F, 1), "ms_per_frame_rays": 1000 * (t1 - t0) / max(tr.F, 1),
+               "config": asdict(cfg)}
     if not quiet:
         warn_summary(summary)
     log.info("association: %d people in %d frames, %.2f ms/frame", len(kept), tr.F, summary["ms_per_frame"])
