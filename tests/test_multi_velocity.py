@@ -17,12 +17,16 @@ from mocap.types import Keypoints2D
 FPS = 60.0
 
 
+def _walker(cameras: int, seed: int):
+    """One synthetic walker for 3 s, seen by a ring of ``cameras`` (no clutter, no dropouts, slot 0 its own)."""
+    motions = [in_place(walking_figure(int(3 * FPS), fps=FPS, seed=seed), "coco17")]
+    return make_crowd(motions, "coco17", FPS, CrowdSpec(people=1, seed=seed, enter_leave=False, clutter_rate=0.0,
+                                                        shuffle=False), RigSpec(n_cameras=cameras),
+                      CorruptionSpec(noise_px=0.5, outliers=0.0, dropouts=0.0, seed=seed))
+
+
 def test_a_fix_after_one_view_frames_is_measured_from_the_last_two_view_fix(monkeypatch):
-    F = int(3 * FPS)
-    motions = [in_place(walking_figure(F, fps=FPS, seed=0), "coco17")]
-    take = make_crowd(motions, "coco17", FPS, CrowdSpec(people=1, seed=0, enter_leave=False, clutter_rate=0.0,
-                                                        shuffle=False), RigSpec(n_cameras=2),
-                      CorruptionSpec(noise_px=0.5, outliers=0.0, dropouts=0.0, seed=0))
+    take = _walker(2, seed=0)
     data = take.keypoints.data.copy()
     a, b = 90, 94  # camera 2 loses the person for 4 frames, then sees it 0.25 m further along camera 1's rays
     data[a:b, 1] = np.nan
@@ -52,11 +56,7 @@ def test_a_person_unseen_by_every_view_does_not_resume_in_one_view_alone():
     """A person left (no view sees it); half a second later one view detects something where it was: at 30 fps
     the identity took such a detection for 28 frames (3D unaffected, the report's "reconstructed" share fell under
     its gate: a false FAIL). Unseen by every view for longer than doubles its gate, one view alone is not it."""
-    F = int(3 * FPS)
-    motions = [in_place(walking_figure(F, fps=FPS, seed=1), "coco17")]
-    take = make_crowd(motions, "coco17", FPS, CrowdSpec(people=1, seed=1, enter_leave=False, clutter_rate=0.0,
-                                                        shuffle=False), RigSpec(n_cameras=3),
-                      CorruptionSpec(noise_px=0.5, outliers=0.0, dropouts=0.0, seed=1))
+    take = _walker(3, seed=1)
     data = take.keypoints.data.copy()
     a, b = 100, 130  # the person is gone from frame 100; from 130 camera 1 sees a body-like thing near its last place
     data[a:] = np.nan
