@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mocap.filters import runs
+from mocap.filters import gap_brackets, runs
 from mocap.fit.ik import IKProblem, solve_ik
 from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, rotation_between
 from mocap.optim.banded import second_difference_gram
@@ -175,8 +175,9 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
     ``hold`` (frames): beyond it from where the root was seen, a trunk with nothing below it seen is eased straight
     and upright (:func:`_to_rest`); None: the interpolation everywhere."""
     aff = affected(pb, wy if wy_gap is None else wy_gap, wv if wv_gap is None else wv_gap, has_data)
-    if hold is not None and not pb.fixed_root and not (wy[:, 0] > 0).any():  # the root never seen: with nothing
-        chain, _, loose, up = _trunk(pb, y, wy)  # below it seen either, its rotation is free in every such frame
+    trunk = _trunk(pb, y, wy) if hold is not None else None
+    if trunk is not None and not pb.fixed_root and not (wy[:, 0] > 0).any():  # the root never seen: with nothing
+        chain, _, loose, up = trunk  # below it seen either, its rotation is free in every such frame
         aff[:, [j for j in chain if not (wy[:, j] > 0).any()]] |= (has_data & loose & up)[:, None]
     known = np.broadcast_to(has_data[:, None], aff.shape) if known is None else known
     gap = has_data & aff.any(axis=1)
@@ -192,7 +193,7 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
     ease = None
     if hold is not None:
         ease = _ease(known & ~aff, aff, hold)  # (F, J) 0 near a joint's known frames → 1 far from them
-        _to_rest(pb, ref, ease, local, y, wy, hold)
+        _to_rest(trunk, ref, ease, local, wy, hold)
     pull = root_sigma is not None and not pb.fixed_root and aff[:, 0].any()
     rw = aff[:, 0] / root_sigma if pull else None
     good = np.flatnonzero(has_data & ~gap)
@@ -224,7 +225,7 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
         todo = np.flatnonzero(aff[:, a])
         ref[todo, a] = interpolate(local[:, a], known[:, a] & ~aff[:, a], todo, bones[a])
     if ease is not None:
-        _to_rest(pb, ref, ease, local, y, wy, hold)
+        _to_rest(trunk, ref, ease, local, wy, hold)
     rref = smooth_path(root, aff[:, 0], known[:, 0] & ~aff[:, 0]) if pull else None
     if pull and ease is not None:  # far from the frames where the root was seen, its path was never measured
         rw = rw * (1.0 - ease[:, 0])
@@ -237,19 +238,11 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
 def _ease(known: np.ndarray, aff: np.ndarray, hold: int) -> np.ndarray:
     """(F, J) per affected frame and joint: 0 within ``hold`` frames of the joint's nearest known frame, rising
     to 1 over the next ``hold`` frames (1 where the joint is never known)."""
-    F, J = aff.shape
-    out = np.zeros((F, J))
-    idx = np.arange(F)
-    for a in np.flatnonzero(aff.any(axis=0)):
-        good = np.flatnonzero(known[:, a])
-        if good.size == 0:
-            out[:, a] = aff[:, a]
-            continue
-        k = np.searchsorted(good, idx)
-        before, after = good[np.clip(k - 1, 0, good.size - 1)], good[np.clip(k, 0, good.size - 1)]
-        d = np.minimum(np.abs(idx - before), np.abs(after - idx))
-        out[:, a] = np.where(aff[:, a], np.clip((d - hold) / max(hold, 1), 0.0, 1.0), 0.0)
-    return out
+    t = np.arange(len(aff))[:, None]
+    a, b, _ = gap_brackets(known)
+    out = np.clip((np.minimum(np.abs(t - a), np.abs(b - t)) - hold) / max(hold, 1), 0.0, 1.0)
+    out[:, ~known.any(axis=0)] = 1.0
+    return np.where(aff, out, 0.0)
 
 
 def up_chain(sk) -> list[int]:
@@ -284,15 +277,14 @@ def _trunk(pb: IKProblem, y: np.ndarray, wy: np.ndarray) -> tuple[list[int], np.
     return chain, below, loose, up
 
 
-def _to_rest(pb: IKProblem, ref: np.ndarray, ease: np.ndarray, local: np.ndarray, y: np.ndarray,
-             wy: np.ndarray, hold: int) -> None:
-    """In place, in the frames where nothing below the trunk is seen either (:func:`_trunk`) and far from where the
-    root was seen (``ease`` (F, J): 0 → 1): the trunk's unmapped joints (the spine) eased towards their rest
+def _to_rest(trunk: tuple, ref: np.ndarray, ease: np.ndarray, local: np.ndarray, wy: np.ndarray, hold: int) -> None:
+    """In place, in the frames where nothing below the trunk is seen either (``trunk``: :func:`_trunk`'s) and far from
+    where the root was seen (``ease`` (F, J): 0 → 1): the trunk's unmapped joints (the spine) eased towards their rest
     rotation (straight), and the root towards upright (the world is Z up) with the heading of its rotation in
     ``local`` (averaged over 2 ``hold`` + 1 frames: one frame's solve is noisy) where the neck → head direction
     is near upright (a body lying down keeps the interpolation). ``ease``'s root column is left at what was
     applied (the root's path is released there)."""
-    chain, _, loose, up = _trunk(pb, y, wy)
+    chain, _, loose, up = trunk
     for a in (j for j in chain[1:] if not (wy[:, j] > 0).any()):
         m = np.flatnonzero((ease[:, a] > 0) & loose)
         ref[m, a] = slerp(ref[m, a], np.tile(np.eye(3), (m.size, 1, 1)), ease[m, a])
