@@ -22,6 +22,22 @@ def runs(finite: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)]
 
 
+def strays(finite: np.ndarray, max_len: int, isolation: int) -> np.ndarray:
+    """(T, ...) bool: the runs of ``finite`` (T, ...) along the first axis no longer than ``max_len`` samples with
+    more than ``isolation`` unknown samples between them and the column's next known one on each side (or none
+    there): lone points."""
+    f = np.asarray(finite, bool).reshape(len(finite), -1)
+    out = np.zeros_like(f)
+    for k in np.flatnonzero(f.any(axis=0)):
+        r = runs(f[:, k])
+        for i, (a, b) in enumerate(r):
+            before = a - r[i - 1][1] if i else np.inf
+            after = r[i + 1][0] - b if i + 1 < len(r) else np.inf
+            if b - a <= max_len and before > isolation and after > isolation:
+                out[a:b, k] = True
+    return out.reshape(np.shape(finite))
+
+
 def _columns(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, float)
     if x.ndim == 0:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mocap.filters import interpolate_gaps
+from mocap.filters import interpolate_gaps, strays
 from mocap.fit.bones import estimate_bone_lengths
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
 from mocap.fit.hands import fit_fingers, joint_models, models_of, subject_bones, subset
@@ -152,6 +152,13 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     if fps <= 0:
         raise ValueError(f"fit: fps must be positive, got {fps}")
     F = pts.shape[0]
+    # a keypoint's lone points (a run under SHORT_GAP_S, nothing within max_gap_s of it): a stray detection
+    # measures no limb (a foot otherwise never seen, kept once by refine 1.3 m off, held the leg there all take)
+    lone = strays(np.isfinite(pts).all(axis=2), max(1, int(SHORT_GAP_S * fps)), int(round(cfg.max_gap_s * fps)))
+    if lone.any():
+        pts = np.where(lone[..., None], np.nan, pts)
+        log.info("%d lone keypoints (seen under %.1f s, nothing within %.1f s) left out", int(lone.sum()),
+                 SHORT_GAP_S, cfg.max_gap_s)
     noise = cfg.noise_mm / 1000 if cfg.noise_mm else estimate_noise(pts)
     if cfg.smooth and F >= 3 and np.isfinite(noise) and noise > 0:
         hand = _finger_keypoints(spec, keypoint_set, W.shape[1])
