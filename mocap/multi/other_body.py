@@ -12,9 +12,19 @@ near one of its limbs or torso segments), is the other person's. It is left out 
 association's ``keypoint_masks``, :func:`add_masks`), so the person is triangulated, refined and reported
 without it. A keypoint far from its joint but on no other body is this person's detector error: kept
 (triangulation's outlier rejection handles it).
+
+A detection can also carry another person's whole body side in every view that sees it (people overlapping at
+the take's start, before the tracker knows either, so none of its keypoints is told apart): the views agree,
+the side is triangulated where that other person stands, metres from this body, and refine's gap filling
+then draws it back across the frames that follow. :func:`beyond_reach` finds such joints from the 3D alone: a
+joint farther from its body's centre (the per-axis median joint, as a running median over
+:data:`REACH_WINDOW_S`, so a frame whose detections mix two people does not move it) than its usual distance
+from it plus :data:`REACH_EXCESS_M` is no pose; the keypoints that triangulated it are left out too.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -23,6 +33,10 @@ from mocap.multi.slots import decode_masks, encode_masks
 from mocap.types import Keypoints2D, Rig
 
 BLOCK_ELEMENTS = 1 << 19  # candidates × people × segments measured at once (~50 MB of temporaries at most)
+REACH_WINDOW_S = 0.25  # the body's centre at a frame: the median of its per-frame centres over ± this
+# a joint this much farther from the body's centre than usual is not this body's: the joints of an adult vary
+# their distance from the median joint by ~0.5 m at most (arms overhead, a kick, a split)
+REACH_EXCESS_M = 1.0
 
 
 def on_other_body(rig: Rig, kp: Keypoints2D, X: np.ndarray, min_score: float, margin_px: float) -> np.ndarray:
@@ -70,6 +84,27 @@ def on_other_body(rig: Rig, kp: Keypoints2D, X: np.ndarray, min_score: float, ma
     return drop
 
 
+def beyond_reach(X: np.ndarray, views: np.ndarray, keypoint_set: str, fps: float) -> np.ndarray:
+    """(F, C, P, J) bool: the views that triangulated a joint of person p (X (F, P, J, 3), ``views`` (F, P, J, C)
+    as :class:`~mocap.types.Points3D` records them) that lies more than :data:`REACH_EXCESS_M` farther from
+    p's body centre than that joint's median distance from it over the take. The centre: the per-axis median
+    of the body joints (not the hands), then its running median over ± :data:`REACH_WINDOW_S`."""
+    from mocap.keypoint_sets import hand_joints
+
+    F, P, J, _ = X.shape
+    body = ~hand_joints(get_keypoint_set(keypoint_set))[:J]
+    half = max(1, int(round(REACH_WINDOW_S * fps)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames (and joints) never triangulated: NaN
+        centre = np.nanmedian(X[:, :, body], axis=2)  # (F, P, 3)
+        padded = np.pad(centre, ((half, half), (0, 0), (0, 0)), constant_values=np.nan)
+        centre = np.nanmedian(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=0)[:F], axis=-1)
+        dist = np.linalg.norm(X - centre[:, :, None], axis=-1)  # (F, P, J)
+        usual = np.nanmedian(dist, axis=0)  # (P, J)
+    far = dist > usual + REACH_EXCESS_M  # NaN (not triangulated): False
+    return np.moveaxis(views & far[..., None], 3, 1)
+
+
 def unrepaired(drop: np.ndarray, record: dict | None, keypoint_set: str) -> np.ndarray:
     """``drop`` (F, C, P, J) judged on keypoints whose left/right swaps were repaired, indexed as the detections
     were before (the association's masks are applied before the repair): in each view the swap repair
@@ -99,10 +134,10 @@ def unrepaired(drop: np.ndarray, record: dict | None, keypoint_set: str) -> np.n
     return out
 
 
-def add_masks(association: dict, drop: np.ndarray) -> dict:
+def add_masks(association: dict, drop: np.ndarray, counter: str = "other_body_keypoints") -> dict:
     """The association record with ``drop`` (F, C, P, J) also left out of each person's detections (its
-    ``keypoint_masks``: per (frame, view, person) the keypoints that are the person's) and counted
-    (``other_body_keypoints``)."""
+    ``keypoint_masks``: per (frame, view, person) the keypoints that are the person's) and counted (in
+    ``counter``)."""
     J = drop.shape[3]
     masks = decode_masks(association.get("keypoint_masks"), J)
     for f, c, p in zip(*np.nonzero(drop.any(axis=3)), strict=True):
@@ -110,5 +145,5 @@ def add_masks(association: dict, drop: np.ndarray) -> dict:
         masks[key] = masks.get(key, np.ones(J, bool)) & ~drop[f, c, p]
     out = dict(association)
     out["keypoint_masks"] = encode_masks(masks)
-    out["other_body_keypoints"] = int(association.get("other_body_keypoints", 0)) + int(drop.sum())
+    out[counter] = int(association.get(counter, 0)) + int(drop.sum())
     return out

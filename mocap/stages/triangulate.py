@@ -43,8 +43,9 @@ class Config:
     # such keypoints measured on the take (mocap.multi.overlap); refine follows what triangulate recorded
     occlusion_weights: bool = True
     # several people: a keypoint of a person's detection that lies on another person's projected body and beyond
-    # max_reproj_px of its own joint is left out of that person, and the people triangulated again
-    # (mocap.multi.other_body; the association's keypoint_masks, which refine and the report read too)
+    # max_reproj_px of its own joint is left out of that person, so are the keypoints that put a joint far beyond
+    # its body's reach, and the people triangulated again (mocap.multi.other_body; the association's keypoint_masks,
+    # which refine and the report read too)
     other_body: bool = True
     # detect.persons > 1 or "auto": who is who across views and time (see mocap.multi.track); its keys are
     # triangulate's: triangulate.match_max_m, triangulate.track_max_m, triangulate.coast_max_s, ...
@@ -327,21 +328,23 @@ def _without_other_bodies(session: Session, rig: Rig, cfg: Config, kp: list, rep
     masks), the swaps searched again and the people triangulated again. Nothing found: as given. ``kp`` and
     ``points`` come in one-item lists, emptied once judged: the first pass is not held through the second
     (memory on long takes)."""
-    from mocap.multi.other_body import add_masks, on_other_body, unrepaired
+    from mocap.multi.other_body import add_masks, beyond_reach, on_other_body, unrepaired
 
-    drop = on_other_body(rig, kp[0], points[0].xyz, cfg.min_score, cfg.max_reproj_px or 15.0)
-    drop = unrepaired(drop, repairs.get("swap_repairs"), kp[0].keypoint_set)
-    if not drop.any():
-        repairs["association"]["other_body_keypoints"] = 0
+    swaps, ks = repairs.get("swap_repairs"), kp[0].keypoint_set
+    drop = unrepaired(on_other_body(rig, kp[0], points[0].xyz, cfg.min_score, cfg.max_reproj_px or 15.0), swaps, ks)
+    far = unrepaired(beyond_reach(points[0].xyz, points[0].views, ks, kp[0].fps), swaps, ks) & ~drop
+    if not drop.any() and not far.any():
+        repairs["association"] |= {"other_body_keypoints": 0, "beyond_reach_keypoints": 0}
         return kp[0], repairs, points[0]
     kp.clear()
     points.clear()
     per_camera = {name: int(n) for name, n in zip(rig.names, drop.sum(axis=(0, 2, 3)), strict=True)}
-    log.info("%d keypoints of a person's detections lie on another person's body: left out of that person "
-             "(per camera %s)", int(drop.sum()), per_camera)
-    association = add_masks(repairs["association"], drop)
+    log.info("%d keypoints of a person's detections lie on another person's body, %d triangulated a joint "
+             "beyond the body's reach: left out of that person (on another body, per camera %s)", int(drop.sum()),
+             int(far.sum()), per_camera)
+    association = add_masks(add_masks(repairs["association"], drop), far, "beyond_reach_keypoints")
     association["other_body_per_camera"] = per_camera
-    del drop
+    del drop, far
     work: dict = {}
     kp2, repairs2 = read_session_keypoints(session, rig, cfg.single_performer, cfg=cfg, work=work,
                                            association=association)
