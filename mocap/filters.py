@@ -148,12 +148,24 @@ def one_euro(x: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0
     return out.reshape(np.shape(x))
 
 
+def _windows(cols: np.ndarray, half_window: int) -> np.ndarray:
+    """(T, N, 2·half_window + 1) the samples of (T, N) columns around each one (NaN beyond the ends)."""
+    padded = np.pad(cols, ((half_window, half_window), (0, 0)), constant_values=np.nan)
+    return np.lib.stride_tricks.sliding_window_view(padded, 2 * half_window + 1, axis=0)[: cols.shape[0]]
+
+
+def running_median(x: np.ndarray, half_window: int) -> np.ndarray:
+    """The median of x (T, ...) over ± ``half_window`` samples along the first axis, NaN ignored (NaN where the
+    whole window is)."""
+    with np.errstate(all="ignore"), np.testing.suppress_warnings() as sup:
+        sup.filter(RuntimeWarning)
+        return np.nanmedian(_windows(_columns(x), half_window), axis=-1).reshape(np.shape(x))
+
+
 def hampel(x: np.ndarray, half_window: int = 3, n_sigmas: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
     """Replace outliers by the running median. Returns (filtered, outlier mask)."""
     cols = _columns(x)
-    T = cols.shape[0]
-    padded = np.pad(cols, ((half_window, half_window), (0, 0)), constant_values=np.nan)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half_window + 1, axis=0)[:T]
+    windows = _windows(cols, half_window)
     with np.errstate(all="ignore"), np.testing.suppress_warnings() as sup:
         sup.filter(RuntimeWarning)
         med = np.nanmedian(windows, axis=-1)

@@ -108,10 +108,10 @@ def _reconstruct(take: CrowdTake, slots: np.ndarray, refine: bool, masks: list |
     cfg = triangulate.Config()
     points = triangulate.run(take.rig, kp, cfg)
     if cfg.other_body and kp.shape[2] > 1:  # as the stage: keypoints on another person's body (or putting a joint
-        from mocap.multi.other_body import beyond_reach, on_other_body  # beyond its body's reach) left out, again
+        from mocap.multi.other_body import left_out  # beyond its body's reach) left out, again
 
-        drop = on_other_body(take.rig, kp, points.xyz, cfg.min_score, cfg.max_reproj_px or 15.0)
-        drop |= beyond_reach(points.xyz, points.views, kp.keypoint_set, kp.fps)
+        other, far = left_out(take.rig, kp, points, cfg.min_score, cfg.max_reproj_px or 15.0)
+        drop = other | far
         if drop.any():
             kp = Keypoints2D(np.where(drop[..., None], np.nan, kp.data), kp.camera_names, kp.keypoint_set, kp.fps)
             points = triangulate.run(take.rig, kp, cfg)

@@ -174,8 +174,8 @@ def bridge(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: n
     fingers in one problem: a hand's frames without finger data are solved from the prior alone). Returns the
     number of frames solved again. ``root_sigma`` (m): how far the root's position may leave its smoothed path
     (:func:`smooth_path`) in the final solve where a gap leaves the root's rotation free; None: no such term.
-    ``hold`` (frames): beyond it from where the root was seen, a trunk with nothing below it seen is eased straight
-    and upright (:func:`_to_rest`); None: the interpolation everywhere."""
+    ``hold`` (frames): beyond it from where the root was seen, a trunk with one point below it at most is eased
+    straight and upright (:func:`_to_rest`); None: the interpolation everywhere."""
     aff = affected(pb, wy if wy_gap is None else wy_gap, wv if wv_gap is None else wv_gap, has_data)
     trunk = _trunk(pb, y, wy) if hold is not None else None
     if trunk is not None and not pb.fixed_root and not (wy[:, 0] > 0).any():  # the root never seen: with nothing
@@ -281,9 +281,9 @@ def _trunk(pb: IKProblem, y: np.ndarray, wy: np.ndarray) -> tuple[list[int], np.
 
 
 def _to_rest(trunk: tuple, ref: np.ndarray, ease: np.ndarray, local: np.ndarray, wy: np.ndarray, hold: int) -> None:
-    """In place, in the frames where nothing below the trunk is seen either (``trunk``: :func:`_trunk`'s) and far from
-    where the root was seen (``ease`` (F, J): 0 → 1): the trunk's unmapped joints (the spine) eased towards their rest
-    rotation (straight), and the root towards upright (the world is Z up) with the heading of its rotation in
+    """In place, in the frames where one point below the trunk at most is seen (``trunk``: :func:`_trunk`'s) and far
+    from where the root was seen (``ease`` (F, J): 0 → 1): the trunk's unmapped joints (the spine) eased towards their
+    rest rotation (straight), and the root towards upright (the world is Z up) with the heading of its rotation in
     ``local`` (averaged over 2 ``hold`` + 1 frames: one frame's solve is noisy) where the neck → head direction
     is near upright (a body lying down keeps the interpolation). ``ease``'s root column is left at what was
     applied (the root's path is released there)."""

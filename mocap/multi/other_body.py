@@ -28,7 +28,8 @@ import warnings
 
 import numpy as np
 
-from mocap.keypoint_sets import get_keypoint_set
+from mocap.filters import running_median
+from mocap.keypoint_sets import get_keypoint_set, hand_joints
 from mocap.multi.slots import decode_masks, encode_masks
 from mocap.types import Keypoints2D, Rig
 
@@ -89,20 +90,23 @@ def beyond_reach(X: np.ndarray, views: np.ndarray, keypoint_set: str, fps: float
     as :class:`~mocap.types.Points3D` records them) that lies more than :data:`REACH_EXCESS_M` farther from
     p's body centre than that joint's median distance from it over the take. The centre: the per-axis median
     of the body joints (not the hands), then its running median over ± :data:`REACH_WINDOW_S`."""
-    from mocap.keypoint_sets import hand_joints
-
-    F, P, J, _ = X.shape
+    J = X.shape[2]
     body = ~hand_joints(get_keypoint_set(keypoint_set))[:J]
-    half = max(1, int(round(REACH_WINDOW_S * fps)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # frames (and joints) never triangulated: NaN
-        centre = np.nanmedian(X[:, :, body], axis=2)  # (F, P, 3)
-        padded = np.pad(centre, ((half, half), (0, 0), (0, 0)), constant_values=np.nan)
-        centre = np.nanmedian(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=0)[:F], axis=-1)
+        centre = running_median(np.nanmedian(X[:, :, body], axis=2), max(1, int(round(REACH_WINDOW_S * fps))))
         dist = np.linalg.norm(X - centre[:, :, None], axis=-1)  # (F, P, J)
         usual = np.nanmedian(dist, axis=0)  # (P, J)
     far = dist > usual + REACH_EXCESS_M  # NaN (not triangulated): False
     return np.moveaxis(views & far[..., None], 3, 1)
+
+
+def left_out(rig: Rig, kp: Keypoints2D, points, min_score: float, margin_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Both rules on the people just triangulated (``points``: :class:`~mocap.types.Points3D` of ``kp``'s
+    persons): (F, C, P, J) the keypoints on another person's body (:func:`on_other_body`) and, apart from those,
+    the ones that put a joint beyond its body's reach (:func:`beyond_reach`)."""
+    drop = on_other_body(rig, kp, points.xyz, min_score, margin_px)
+    return drop, beyond_reach(points.xyz, points.views, kp.keypoint_set, kp.fps) & ~drop
 
 
 def unrepaired(drop: np.ndarray, record: dict | None, keypoint_set: str) -> np.ndarray:

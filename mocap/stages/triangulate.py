@@ -328,11 +328,11 @@ def _without_other_bodies(session: Session, rig: Rig, cfg: Config, kp: list, rep
     masks), the swaps searched again and the people triangulated again. Nothing found: as given. ``kp`` and
     ``points`` come in one-item lists, emptied once judged: the first pass is not held through the second
     (memory on long takes)."""
-    from mocap.multi.other_body import add_masks, beyond_reach, on_other_body, unrepaired
+    from mocap.multi.other_body import add_masks, left_out, unrepaired
 
     swaps, ks = repairs.get("swap_repairs"), kp[0].keypoint_set
-    drop = unrepaired(on_other_body(rig, kp[0], points[0].xyz, cfg.min_score, cfg.max_reproj_px or 15.0), swaps, ks)
-    far = unrepaired(beyond_reach(points[0].xyz, points[0].views, ks, kp[0].fps), swaps, ks) & ~drop
+    drop, far = (unrepaired(m, swaps, ks) for m in left_out(rig, kp[0], points[0], cfg.min_score,
+                                                              cfg.max_reproj_px or 15.0))
     if not drop.any() and not far.any():
         repairs["association"] |= {"other_body_keypoints": 0, "beyond_reach_keypoints": 0}
         return kp[0], repairs, points[0]
