@@ -33,7 +33,8 @@ def decode_slots(record: dict) -> np.ndarray:
 def encode_masks(masks: dict) -> list:
     """{(frame, view, person): (J,) bool, the keypoints of that detection that are the person's} → JSON rows
     [frame, view, person, hex bit mask of the joints]."""
-    return [[int(f), int(c), int(p), hex(int(sum(1 << int(j) for j in np.flatnonzero(m))))]
+    return [[int(f), int(c), int(p), hex(int.from_bytes(np.packbits(np.asarray(m, bool), bitorder="little").tobytes(),
+                                                         "little"))]
             for (f, c, p), m in sorted(masks.items())]
 
 

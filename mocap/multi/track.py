@@ -33,9 +33,10 @@ from mocap.multi.body import body_cost, torso_mask
 from mocap.multi.identity import births, drop_outside, drop_unconfirmed, merge_coinciding, one_owner, reacquire
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, check_unchecked, own_rays
 from mocap.multi.mirrored import rejoin_mirrored
-from mocap.multi.rays import FrameRays, point_ray_distance, robust_median, triangulate_rays
+from mocap.multi.rays import FrameRays, point_ray_distance, robust_median
 from mocap.multi.reidentify import join_to_persons
 from mocap.multi.slots import encode_masks
+from mocap.multi.solve import Job, solve_people, solve_person
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, split_resized, stitch
 from mocap.multi.warn import warn_summary
 from mocap.types import Keypoints2D, Rig
@@ -65,7 +66,6 @@ class TrackConfig:
 
 
 BIRTH_GRACE_FRAMES = 2  # a tentative person missing a second view this many frames is kept, not dropped
-BODY_REACH_M = 1.3  # no joint of a person is farther than this from the middle of its body (its median joint)
 TWO_VIEW_BIRTH = 4  # a person only ever seen by two views is confirmed after this many times birth_frames
 
 
@@ -119,63 +119,9 @@ class Tracker:
 
     def _solve(self, views: list[int], slots: list[int], f: int, prior: np.ndarray | None,
                costs: list[float] | None = None, others: np.ndarray | None = None,
-               near: float = 0.0, stale: np.ndarray | None = None) -> tuple[np.ndarray, list[int], list[int]]:
-        """Triangulate one person from its detections (rays); the view that disagrees most with the rest
-        is dropped until all agree (of two that disagree, the one farther from the prediction ``prior``;
-        without one, neither). Joints seen by fewer than two views: the prediction, moved onto the ray of
-        a single view. With ``others`` (the other people's predicted skeletons), keypoints nearer one of
-        them are left out (:func:`~mocap.multi.merged.own_rays`); a detection left with fewer than
-        ``min_joints`` keypoints is mostly the other body's (a weak view). Returns (J, 3), the views kept and
-        per view (J,) which of its usable keypoints are this person's (all of them without ``others``)."""
-        R = self.rays[f, views, slots]  # (V, J, 3)
-        O = self.origins[views]
-        weak: list[int] = []
-        if prior is not None and others is not None:
-            # a joint carried over for long (``stale`` (J,)) is no reference (a wrong one lost every later ray)
-            R = own_rays(R, O, prior if stale is None else np.where(stale[:, None], np.nan, prior), others, near)
-        mine = np.isfinite(R[..., 0])  # (V, J)
-        n_own = mine.sum(axis=1)
-        if prior is not None and others is not None:
-            weak = [k for k in range(len(views)) if n_own[k] < self.cfg.min_joints]
-        costs = costs if costs is not None else [0.0] * len(views)
-        keep = [k for k in range(len(views)) if k not in weak]
-        X = np.full((self.J, 3), np.nan)
-        while len(keep) >= 2:
-            X = triangulate_rays(O[keep][None], np.moveaxis(R[keep], 0, 1), np.ones((self.J, len(keep))))
-            dist = point_ray_distance(X[None], O[keep][:, None], R[keep])  # (V', J)
-            med = robust_median(dist, self.cfg.min_joints)
-            if np.all(med <= self.cfg.match_max_m):
-                X = self._robust_joints(O[keep], R[keep], dist, X)
-                break
-            if len(keep) == 2:
-                keep = [min(keep, key=lambda k: costs[k])] if prior is not None else []
-                X = np.full((self.J, 3), np.nan)
-                break
-            keep.pop(int(np.argmax(np.where(np.isfinite(med), med, np.inf))))
-        body = centre(prior if prior is not None and np.isfinite(prior).any() else X)
-        X[np.linalg.norm(X - body, axis=-1) > BODY_REACH_M] = np.nan  # two rays met far off: an outlying keypoint
-        if prior is not None:
-            if len(keep) == 1:
-                r, o = R[keep[0]], O[keep[0]]
-                t = np.sum((prior - o) * r, axis=-1, keepdims=True)
-                X = np.where(np.isfinite(X), X, o + t * r)
-                # an outlying keypoint's ray, metres from the body: not this joint's prediction from now on
-                X[np.linalg.norm(X - body, axis=-1) > BODY_REACH_M] = np.nan
-            X = np.where(np.isfinite(X), X, prior)
-        return X, [views[k] for k in keep], dict(zip(views, mine, strict=True))
-
-    def _robust_joints(self, O: np.ndarray, R: np.ndarray, dist: np.ndarray, X0: np.ndarray) -> np.ndarray:
-        """Per joint: rays far from the first solution ``X0`` are left out (an outlying keypoint); a joint
-        whose remaining rays still disagree is unknown (NaN)."""
-        thr = self.cfg.match_max_m
-        if not np.any(dist > thr):
-            return X0  # no ray to leave out: the same solution
-        w = np.where(dist <= thr, 1.0, 0.0).T  # (J, V)
-        X = triangulate_rays(O[None], np.moveaxis(R, 0, 1), w)
-        d = point_ray_distance(X[None], O[:, None], R)  # (V, J)
-        bad = np.any((w.T > 0) & ~(d <= thr), axis=0)
-        X[bad] = np.nan
-        return X
+               near: float = 0.0, stale: np.ndarray | None = None) -> tuple[np.ndarray, list[int], dict]:
+        """:func:`~mocap.multi.solve.solve_person` (one person's skeleton from its detections in frame f)."""
+        return solve_person(self, views, slots, f, prior, costs, others, near, stale)
 
     def step(self, f: int) -> None:
         free = self.usable[f].copy()
@@ -192,6 +138,13 @@ class Tracker:
         survivors = []
         stale = {id(t): t.stale(f, self.fps) for t in self.live}
         preds = {id(t): np.where(stale[id(t)][:, None], np.nan, t.predict(f)) for t in confirmed}
+        row = {k: r for r, k in enumerate(preds)}
+        usable_kp = np.isfinite(self.rays[f][..., 0]).sum(axis=-1)  # (C, S)
+        jobs = {id(t): Job(sorted(got), [got[c][0] for c in sorted(got)], t.predict(f),
+                           [got[c][1] for c in sorted(got)], row.get(id(t), -1), NOISE_COSTS * t.noise(RECENT),
+                           stale[id(t)]) for t in self.live if (got := out.get(id(t)))}
+        solved = dict(zip(jobs, solve_people(self, f, list(jobs.values()),
+                                             np.stack(list(preds.values())) if preds else None), strict=True))
         for t in self.live:
             got = out.get(id(t), {})
             views = sorted(got)
@@ -200,11 +153,11 @@ class Tracker:
             near = NOISE_COSTS * t.noise(RECENT)
             prior = t.predict(f)  # t itself changes only after its views are settled below
             # a weak view (mostly another person's keypoints) is not this person's detection: back to the pool
-            X, kept, own = (self._solve(views, [got[c][0] for c in views], f, prior, [got[c][1] for c in views],
-                                        others, near, stale[id(t)]) if views else (None, [], {}))
+            X, kept, own = solved.get(id(t)) or (self._solve(views, [got[c][0] for c in views], f, prior,
+                                                             [got[c][1] for c in views], others, near, stale[id(t)])
+                                                 if views else (None, [], {}))
             # keypoints of a view nearer another person (the other body in a merged detection): not this person's
-            t.own.update({(f, c): (got[c][0], own[c]) for c in views
-                          if own[c].sum() < np.isfinite(self.rays[f, c, got[c][0]][:, 0]).sum()})
+            t.own.update({(f, c): (got[c][0], own[c]) for c in views if own[c].sum() < usable_kp[c, got[c][0]]})
             if others is not None:
                 t.checked.update((f, c, got[c][0]) for c in views)
             if t.confirmed and len(kept) >= 2 and not apart(X, prior) <= self._gate(t, f):
@@ -253,7 +206,8 @@ class Tracker:
                 if not t.confirmed and t.hits >= self.cfg.birth_frames and (
                         t.max_views >= min(3, self.C) or t.hits >= self.two_view_birth * self.cfg.birth_frames):
                     t.confirmed = True
-                    if reacquire(self, t, f):
+                    if reacquire(self, t, f):  # t's history joined a track that may come later in this loop
+                        solved.pop(id(t.merged_into), None)
                         continue
             if f - t.last > self.cfg.coast_max_s * self.fps:
                 self.done.append(t)
