@@ -12,7 +12,8 @@ tracked (:func:`mocap.multi.track.associate_take`), and scored against the slot 
 * per-person MPJPE after triangulate (keypoints on another person's body left out and the people triangulated
   again, as the stage does: :mod:`mocap.multi.other_body`) + refine, against the same with the true association;
 * time per frame of the association (wall and this process's CPU), against people (1–10) and
-  cameras (4–16).
+  cameras (4–16), with every OpenBLAS at one thread as ``mocap run`` runs it (:mod:`mocap.blas_threads`: a
+  second thread only spins between the association's small products, and counted as CPU time).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mocap import blas_threads
 from mocap.multi.slots import apply_slots
 from mocap.multi.track import TrackConfig, associate_take
 from mocap.synth import CorruptionSpec, RigSpec
@@ -139,9 +141,10 @@ def make(cfg: MultiBenchConfig, people: int, cameras: int, frames: int) -> Crowd
 
 def accuracy_row(cfg: MultiBenchConfig, people: int, progress=None) -> dict:
     take = make(cfg, people, 4, cfg.frames)
-    t0, c0 = time.perf_counter(), time.process_time()
-    slots, summary = associate_take(take.rig, take.keypoints, people, progress=False)
-    ms, cpu = (1000 * (time.perf_counter() - t0) / cfg.frames, 1000 * (time.process_time() - c0) / cfg.frames)
+    with blas_threads.limited(1):
+        t0, c0 = time.perf_counter(), time.process_time()
+        slots, summary = associate_take(take.rig, take.keypoints, people, progress=False)
+        ms, cpu = (1000 * (time.perf_counter() - t0) / cfg.frames, 1000 * (time.process_time() - c0) / cfg.frames)
     row = {"people": people, "cameras": 4, "frames": cfg.frames, "ms_per_frame": ms, "cpu_ms_per_frame": cpu,
            **score(take, slots),
            "closest_approach_m": take.stats["closest_approach_m"], "merged": take.stats["merged_detections"],
@@ -167,10 +170,11 @@ def accuracy_row(cfg: MultiBenchConfig, people: int, progress=None) -> dict:
 
 def scaling_row(cfg: MultiBenchConfig, people: int, cameras: int) -> dict:
     take = make(cfg, people, cameras, cfg.scale_frames)
-    t0, c0 = time.perf_counter(), time.process_time()
-    slots, _ = associate_take(take.rig, take.keypoints, people, TrackConfig(), progress=False)
-    ms = 1000 * (time.perf_counter() - t0) / cfg.scale_frames
-    cpu = 1000 * (time.process_time() - c0) / cfg.scale_frames
+    with blas_threads.limited(1):
+        t0, c0 = time.perf_counter(), time.process_time()
+        slots, _ = associate_take(take.rig, take.keypoints, people, TrackConfig(), progress=False)
+        ms = 1000 * (time.perf_counter() - t0) / cfg.scale_frames
+        cpu = 1000 * (time.process_time() - c0) / cfg.scale_frames
     s = score(take, slots)
     return {"people": people, "cameras": cameras, "ms_per_frame": ms, "cpu_ms_per_frame": cpu,
             "accuracy": s["accuracy"], "identity_switches": s["identity_switches"], "identities": s["identities"]}
