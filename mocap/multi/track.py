@@ -69,6 +69,13 @@ BIRTH_GRACE_FRAMES = 2  # a tentative person missing a second view this many fra
 TWO_VIEW_BIRTH = 4  # a person only ever seen by two views is confirmed after this many times birth_frames
 
 
+def _others(P: np.ndarray | None, me: int) -> np.ndarray | None:
+    """The rows of the people's predictions P (U, J, 3) but ``me`` (-1: all of them); None where none is left."""
+    if P is None or (me >= 0 and len(P) == 1):
+        return None
+    return P if me < 0 else P[np.arange(len(P)) != me]
+
+
 class Tracker:
     def __init__(self, rig: Rig, kp: Keypoints2D, cfg: TrackConfig, min_score: float,
                  two_view_birth: int = TWO_VIEW_BIRTH):
@@ -140,22 +147,27 @@ class Tracker:
         preds = {id(t): np.where(stale[id(t)][:, None], np.nan, t.predict(f)) for t in confirmed}
         row = {k: r for r, k in enumerate(preds)}
         usable_kp = np.isfinite(self.rays[f][..., 0]).sum(axis=-1)  # (C, S)
-        jobs = {id(t): Job(sorted(got), [got[c][0] for c in sorted(got)], t.predict(f),
-                           [got[c][1] for c in sorted(got)], row.get(id(t), -1), NOISE_COSTS * t.noise(RECENT),
-                           stale[id(t)]) for t in self.live if (got := out.get(id(t)))}
-        solved = dict(zip(jobs, solve_people(self, f, list(jobs.values()),
-                                             np.stack(list(preds.values())) if preds else None), strict=True))
+
+        def job_of(t: Track) -> Job | None:  # t's detections this frame and what solving them takes (None: unseen)
+            got = out.get(id(t))
+            views = sorted(got) if got else []
+            return Job(views, [got[c][0] for c in views], t.predict(f), [got[c][1] for c in views],
+                       row.get(id(t), -1), NOISE_COSTS * t.noise(RECENT), stale[id(t)]) if views else None
+
+        jobs = {id(t): job for t in self.live if (job := job_of(t))}
+        P = np.stack(list(preds.values())) if preds else None  # (U, J, 3) the confirmed people's predictions
+        solved = dict(zip(jobs, solve_people(self, f, list(jobs.values()), P), strict=True))
         for t in self.live:
             got = out.get(id(t), {})
-            views = sorted(got)
-            others = [p for k, p in preds.items() if k != id(t)]
-            others = np.stack(others) if others else None
-            near = NOISE_COSTS * t.noise(RECENT)
-            prior = t.predict(f)  # t itself changes only after its views are settled below
-            # a weak view (mostly another person's keypoints) is not this person's detection: back to the pool
-            X, kept, own = solved.get(id(t)) or (self._solve(views, [got[c][0] for c in views], f, prior,
-                                                             [got[c][1] for c in views], others, near, stale[id(t)])
-                                                 if views else (None, [], {}))
+            job = jobs.get(id(t))  # t itself changes only after its views are settled below
+            if job is None:  # unseen in every view
+                views, X, kept, own, others = [], None, [], {}, None
+            else:
+                views, prior, near = job.views, job.prior, job.near
+                others = _others(P, job.me)  # the other people's predictions (None: nobody else)
+                # a weak view (mostly another person's keypoints) is not this person's detection: back to the pool
+                X, kept, own = solved.get(id(t)) or self._solve(views, job.slots, f, prior, job.costs, others, near,
+                                                                job.stale)
             # keypoints of a view nearer another person (the other body in a merged detection): not this person's
             t.own.update({(f, c): (got[c][0], own[c]) for c in views if own[c].sum() < usable_kp[c, got[c][0]]})
             if others is not None:
@@ -207,7 +219,10 @@ class Tracker:
                         t.max_views >= min(3, self.C) or t.hits >= self.two_view_birth * self.cfg.birth_frames):
                     t.confirmed = True
                     if reacquire(self, t, f):  # t's history joined a track that may come later in this loop
-                        solved.pop(id(t.merged_into), None)
+                        b = t.merged_into
+                        solved.pop(id(b), None)
+                        if id(b) in jobs:
+                            jobs[id(b)] = job_of(b)
                         continue
             if f - t.last > self.cfg.coast_max_s * self.fps:
                 self.done.append(t)
