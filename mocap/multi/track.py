@@ -6,7 +6,8 @@ detection's rays and the predicted joints (metres). Per view, a Hungarian assign
 that grows while a track is unseen: the people located in 3D the frame before first (a matching cascade),
 detections mixing two people (:mod:`mocap.multi.merged`), the people whose position is uncertain, then the
 tentative ones. Each track is re-triangulated from its own keypoints' rays (not those nearer another
-person), views that disagree with the others are dropped (a wrong detection); two tracks once seen apart
+person), views that disagree with the others are dropped (a wrong detection; :mod:`mocap.multi.solve`, every
+person of a frame at once); two tracks once seen apart
 in 3D are never joined. Detections no track explains are grouped across views (:mod:`mocap.multi.associate`);
 a group seen by two or more views starts a tentative track, which becomes a person after ``birth_frames``
 consecutive frames, unless a tracked person's torso is there (:mod:`mocap.multi.identity`). A person unseen by
