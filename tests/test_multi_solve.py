@@ -8,7 +8,7 @@ import numpy as np
 import mocap.multi.track as track_module
 from mocap.bench.multiperson import MultiBenchConfig, make
 from mocap.multi.solve import Job, solve_people, solve_person
-from mocap.multi.track import Tracker, TrackConfig, associate_take
+from mocap.multi.track import TrackConfig, Tracker, associate_take
 
 
 def _others(preds: np.ndarray | None, me: int) -> np.ndarray | None:
