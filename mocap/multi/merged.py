@@ -24,18 +24,20 @@ NOISE_COSTS = 2.0  # a keypoint's ray within this many usual costs of the person
 
 
 def own_rays(R: np.ndarray, O: np.ndarray, prior: np.ndarray, others: np.ndarray | None,
-             near: float = 0.0) -> np.ndarray:
+             near: float | np.ndarray = 0.0) -> np.ndarray:
     """Rays (V, J, 3) of one person's detections from origins O (V, 3), NaN where a keypoint's ray passes
     nearer the same joint of another tracked person (``others`` (U, J, 3), predicted) than this one's
     ``prior``: the other body's keypoints in a detection merging two people, a keypoint that jumped to
     the other person. They do not pull this person's skeleton towards the other. A ray within ``near``
-    of this person's joint (its usual distance: the noise) is kept wherever the other is."""
-    if others is None or not len(others):
+    of this person's joint (its usual distance: the noise) is kept wherever the other is. Several people at
+    once: a batch in front of every argument (R (..., V, J, 3), O (..., V, 3), prior (..., J, 3), others
+    (..., U, J, 3), near (...)); an other person's row of NaN is none."""
+    if others is None or not others.shape[-3]:
         return R
-    mine = point_ray_distance(prior[None], O[:, None], R)  # (V, J)
-    theirs = point_ray_distance(others[:, None], O[None, :, None], R[None])  # (U, V, J)
-    nearer = np.any(theirs < mine[None], axis=0) & ~(mine <= near)
-    return np.where(nearer[..., None], np.nan, R)
+    mine = point_ray_distance(prior[..., None, :, :], O[..., :, None, :], R)  # (..., V, J)
+    theirs = point_ray_distance(others[..., :, None, :, :], O[..., None, :, None, :], R[..., None, :, :, :])
+    nearer = np.any(theirs < mine[..., None, :, :], axis=-3) & ~(mine <= np.asarray(near)[..., None, None])
+    return np.where(nearer[..., None], np.nan, R)  # (theirs: (..., U, V, J))
 
 
 def assign_merged(tr: Tracker, tracks: list[Track], f: int, free: np.ndarray, out: dict) -> set:
