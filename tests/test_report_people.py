@@ -283,7 +283,7 @@ def test_ground_truth_is_scored_when_the_first_person_is_a_fragment_of_nobody(tm
     """A fragment (person1, a few frames where nobody truly is) matches no true person: the ground-truth section
     was dropped whole; now its figures are the first matched person's, and each matched person is listed."""
     from mocap.io.hdf5 import write_points3d
-    from mocap.report import _groundtruth
+    from mocap.report.truth import groundtruth as _groundtruth
     from mocap.types import Points3D
 
     session, truth = two_person_session(tmp_path / "frag", frames=45)

@@ -109,7 +109,7 @@ def test_verdict_wording():
         "median reprojection at the person could not be computed (needs at most 30 mm)"
     ok = {"reprojection_px": {"median": 1.0}, "reprojection_mm": {"median": 3.0}, "bone_length_cv": {"mean": 0.01},
           "reconstructed": {"points": 1.0}}
-    assert verdict(ok, 30, 0.05, 0.9) == {"usable": True, "failed": [], "summary": "PASS"}
+    assert verdict(ok, 30, 0.05, 0.9) == {"usable": True, "failed": [], "limited": [], "summary": "PASS"}
 
 
 def test_the_page_shows_the_error_against_the_ground_truth(tmp_path):

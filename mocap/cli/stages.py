@@ -182,7 +182,7 @@ def cmd_run(args) -> int:
             for note in focal_notes(cal):
                 print(f"  note: {note}")
         verdict = m.get("verdict", {})
-        if verdict.get("failed"):
+        if verdict.get("failed") or verdict.get("limited"):
             print(f"verdict: {verdict.get('summary', 'failed')}")
     return 0
 

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-import numpy as np
-
 from mocap.io.atomic import atomic_write_text
 from mocap.persons import person_name
 from mocap.report.calibration_html import AXIAL_SHARE, calibration_html
 from mocap.report.cameras import flag_text, intrinsics_doubt
-from mocap.report.metrics import compute, describe, verdict, warn_one_view
+from mocap.report.metrics import compute, summarised, verdict, warn_one_view
+from mocap.report.truth import groundtruth
 from mocap.session import Session
 
 log = logging.getLogger(__name__)
@@ -36,6 +35,9 @@ class Config:
     # (calibration, identity, sync), not detector noise
     max_reprojection_mm: float = 30.0
     max_reprojection_px: float = 0.0  # a pixel threshold as well (0: none; pixels depend on resolution, distance)
+    # a median under this many px is a keypoint detector's best: above max_reprojection_mm there, small people
+    # (far cameras, low resolution) limit the accuracy, said in the verdict, not failed (0: the mm check alone)
+    resolution_floor_px: float = 2.0
     max_bone_length_cv: float = 0.05  # mean coefficient of variation of the bone lengths
     min_points_reconstructed: float = 0.9  # share of (frame, keypoint) points in 3D
     camera_flag_ratio: float = 2.5  # a camera whose median (or P95) error is above this × the others' is flagged
@@ -47,6 +49,9 @@ class Config:
         if not self.max_reprojection_px >= 0:
             raise ValueError(f"report: max_reprojection_px must be ≥ 0 px (0: no pixel threshold), "
                              f"got {self.max_reprojection_px}")
+        if not self.resolution_floor_px >= 0:
+            raise ValueError(f"report: resolution_floor_px must be ≥ 0 px (0: the mm check alone), "
+                             f"got {self.resolution_floor_px}")
         if not self.camera_flag_ratio > 1:
             raise ValueError(f"report: camera_flag_ratio must be above 1, got {self.camera_flag_ratio}")
         if not isinstance(self.worst_frames, int) or isinstance(self.worst_frames, bool) or self.worst_frames < 0:
@@ -58,73 +63,6 @@ class Config:
 
 def outputs(session: Session, cfg: Config) -> list[Path]:
     return [session.root / "report" / "metrics.json", session.root / "report" / "report.html"]
-
-
-def _groundtruth(session: Session, pts) -> dict | None:
-    path = session.groundtruth_dir / "points3d.h5"
-    if not path.is_file():
-        return None
-    from mocap.io.hdf5 import read_points3d
-
-    truths = read_points3d(path).xyz  # (F, P_true, J, 3)
-    Xs = pts.xyz
-    true_rig = session.groundtruth_dir / "rig.toml"
-    aligned = False
-    if true_rig.is_file() and session.rig_path() != true_rig:  # a calibrated rig has its own world frame
-        from mocap.geometry.align import rig_alignment
-        from mocap.io.rig_files import read_rig
-
-        rig, truth_rig = session.rig(), read_rig(true_rig)
-        if len([n for n in truth_rig.names if n in rig.names]) >= 3:
-            R, t, _ = rig_alignment(rig, truth_rig)
-            Xs = Xs @ R.T + t
-            aligned = True
-    if truths.shape[:1] != Xs.shape[:1] or truths.shape[2:] != Xs.shape[2:]:
-        return None
-    match = _match_people(Xs, truths)  # several people: each reconstructed person's true person
-    if not match:
-        return None
-    first = min(match)  # the headline figures: the first person that is someone (a fragment may match nobody)
-    X, truth = Xs[:, first], truths[:, match[first]]
-    e = np.linalg.norm(X - truth, axis=-1)
-    if not np.isfinite(e).any():
-        return None
-    half = len(X) // 2  # a constant offset per keypoint (definition bias) from the first half, scored on the second
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # keypoints the truth does not have are all NaN
-        bias = np.nanmean((X - truth)[:half], axis=0)
-    e_bc = np.linalg.norm(X[half:] - np.nan_to_num(bias) - truth[half:], axis=-1)
-    out = {"mpjpe_mm": float(np.nanmean(e) * 1000), "p95_mm": float(np.nanpercentile(e, 95) * 1000),
-           "mpjpe_bias_corrected_mm": float(np.nanmean(e_bc) * 1000),
-           "keypoints_compared": int(np.isfinite(truth).all(axis=-1).any(axis=0).sum()),
-           "aligned_by_camera_centres": aligned}
-    if Xs.shape[1] > 1 or truths.shape[1] > 1:
-        out["headline_person"] = person_name(first)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out["persons"] = [{"name": person_name(p), "true_person": int(q),
-                               "mpjpe_mm": float(np.nanmean(np.linalg.norm(Xs[:, p] - truths[:, q], axis=-1)) * 1000)}
-                              for p, q in sorted(match.items())]
-    return out
-
-
-def _match_people(X: np.ndarray, truth: np.ndarray) -> dict[int, int]:
-    """{reconstructed person: true person}: the assignment of least mean distance over the frames both have
-    (one person each: 0 → 0)."""
-    P, Q = X.shape[1], truth.shape[1]
-    if P == 1 and Q == 1:
-        return {0: 0}
-    from scipy.optimize import linear_sum_assignment
-
-    cost = np.full((P, Q), 1e9)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for p in range(P):
-            for q in range(Q):
-                d = np.nanmean(np.linalg.norm(X[:, p] - truth[:, q], axis=-1))
-                cost[p, q] = d if np.isfinite(d) else 1e9
-    rows, cols = linear_sum_assignment(cost)
-    return {int(p): int(q) for p, q in zip(rows, cols, strict=True) if cost[p, q] < 1e9}
 
 
 def _swaps_repaired(session: Session, pts) -> dict | None:
@@ -262,7 +200,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     metrics |= {"points_source": src.name, "timings_s": timings or {}, "sync_offsets_frames": offsets}
     metrics |= {"sync_steps": steps} if (steps := read_steps(session)) else {}
     metrics["videos_not_used"] = unused_videos(session.root / "videos", rig.names)  # logged once, at the start
-    metrics |= {"groundtruth": gt} if (gt := _groundtruth(session, pts)) else {}
+    metrics |= {"groundtruth": gt} if (gt := groundtruth(session, pts)) else {}
     extra = dict(extra or {})
     person_gaps = extra.pop("person_gaps", None) or {}  # several people: each one's gap frames, by name
     metrics |= extra
@@ -279,22 +217,23 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                 "aligned_mm": calib.get("moves_aligned_mm", {}).get(name)}
             if row["flagged"] and calib and name in (calib.get("moved_too_far") or []):
                 row["hint"] = moved_too_far_hint(name, calib, row.get("hint"), rig.cameras[rig.names.index(name)])
-    checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px)
+    checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px,
+              cfg.resolution_floor_px)
     metrics["verdict"] = verdict(metrics, *checks)
     if P > 1:
         metrics["timeline"] = people.timeline(pts)
         metrics["persons"] = []
-        failed = []
+        failed, limited = [], []
         for p, (m, t) in enumerate(zip(per_person, metrics["timeline"], strict=True)):
             m["verdict"] = verdict(m, *checks) if t["frames_present"] else {
-                "usable": False, "failed": [], "summary": "absent"}
-            failed += [f | {"label": f"{t['name']}: {f['label']}", "metric": f"persons.{p}.{f['metric']}"}
-                       for f in m["verdict"]["failed"]]
+                "usable": False, "failed": [], "limited": [], "summary": "absent"}
+            for key, out in (("failed", failed), ("limited", limited)):
+                out += [f | {"label": f"{t['name']}: {f['label']}", "metric": f"persons.{p}.{f['metric']}"}
+                        for f in m["verdict"][key]]
             m |= {"gaps": person_gaps[t["name"]]} if person_gaps.get(t["name"]) else {}
             metrics["persons"].append({"name": t["name"], "frames_present": t["frames_present"], **m})
-        metrics["verdict"] = {"usable": not failed, "failed": failed,
-                              "summary": "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)}
-    if metrics["verdict"]["failed"]:
+        metrics["verdict"] = summarised(failed, limited)
+    if metrics["verdict"]["failed"] or metrics["verdict"]["limited"]:
         log.warning("report verdict: %s", metrics["verdict"]["summary"])
     warn_one_view([(q["name"], q) for q in metrics["persons"]] if P > 1 else [("the performer", metrics)],
                   cfg.min_points_reconstructed)

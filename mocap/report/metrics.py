@@ -247,13 +247,19 @@ def _nan_stat(fn, x: np.ndarray, *args) -> float:
 
 
 def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_points: float,
-            max_reprojection_px: float = 0.0) -> dict:
+            max_reprojection_px: float = 0.0, resolution_floor_px: float = 0.0) -> dict:
     """Whether the capture looks usable, and each check that failed with its value and threshold
     (a metric that could not be computed, NaN, fails). The reprojection check is at the person (mm:
     pixels × depth ÷ focal length), so one threshold holds for any resolution and distance; a pixel
     threshold is checked too when ``max_reprojection_px`` > 0. Each camera flagged in ``m["cameras"]``
-    fails too, named, so that a healthy overall median never hides a broken camera."""
+    fails too, named, so that a healthy overall median never hides a broken camera.
+
+    Small people (far cameras, wide lenses, low resolution) make a pixel many millimetres at the person: a
+    median under ``resolution_floor_px`` pixels (> 0) is what a keypoint detector gives at best, so a median
+    at the person above ``max_reprojection_mm`` there is the images' resolution, not a fault: it is listed
+    under ``limited`` (value, pixels, millimetres per pixel) instead of failing; the summary says so."""
     mm = m.get("reprojection_mm", {}).get("median", float("nan"))
+    px = float(m.get("reprojection_px", {}).get("median", float("nan")))
     checks = [("reprojection_mm.median", "median reprojection at the person", mm, ">", max_reprojection_mm, "mm")]
     if max_reprojection_px > 0:
         checks.append(("reprojection_px.median", "median reprojection", m["reprojection_px"]["median"], ">",
@@ -262,13 +268,16 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
                max_bone_length_cv, "fraction"),
               ("reconstructed.points", "points reconstructed", m["reconstructed"]["points"], "<", min_points,
                "fraction")]
-    failed = []
+    failed, limited = [], []
     for metric, label, value, op, threshold, unit in checks:
         value = float(value)
         bad = not np.isfinite(value) or (value > threshold if op == ">" else value < threshold)
-        if bad:
-            failed.append({"metric": metric, "label": label, "value": value, "comparison": op,
-                           "threshold": float(threshold), "unit": unit})
+        check = {"metric": metric, "label": label, "value": value, "comparison": op, "threshold": float(threshold),
+                 "unit": unit}
+        if bad and unit == "mm" and np.isfinite(value) and 0 < px <= resolution_floor_px:
+            limited.append(check | {"px": px, "mm_per_px": value / px, "floor_px": float(resolution_floor_px)})
+        elif bad:
+            failed.append(check)
     cameras = m.get("cameras")
     cameras = cameras if isinstance(cameras, dict) else {}
     seeing = sum(1 for r in cameras.values() if r.get("detections", 0) > 0)  # the cameras that detected the person
@@ -288,8 +297,16 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
                            "threshold": 0.0, "unit": "fraction",
                            "text": f"camera {name} never detected the person although it stood in its view in "
                                    f"{row['in_view_share']:.0%} of the frames"})
-    return {"usable": not failed, "failed": failed,
-            "summary": "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)}
+    return summarised(failed, limited)
+
+
+def summarised(failed: list[dict], limited: list[dict]) -> dict:
+    """The verdict from its failed and resolution-limited checks (see :func:`verdict`)."""
+    summary = "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)
+    if limited:
+        summary += ("; " if failed else " ") + "(limited by the images' resolution, not a fault: " + "; ".join(
+            describe(f) for f in limited) + ")"
+    return {"usable": not failed, "failed": failed, "limited": limited, "summary": summary}
 
 
 def describe(check: dict) -> str:
@@ -305,4 +322,7 @@ def describe(check: dict) -> str:
         needed = "at most" if check["comparison"] == ">" else "at least"
         return f"{check['label']} could not be computed (needs {needed} {fmt(check['threshold'])})"
     note = f" ({check['note']})" if check.get("note") else ""
+    if "floor_px" in check:  # resolution-limited (see verdict)
+        note = (f" at {check['px']:.3g} px, within the detector's floor of {check['floor_px']:g} px: "
+                f"1 px is {check['mm_per_px']:.3g} mm at the person here")
     return f"{check['label']} {fmt(check['value'])} {check['comparison']} {fmt(check['threshold'])}{note}"

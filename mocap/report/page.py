@@ -44,22 +44,33 @@ class PersonData:
     crops: list[Crop]
 
 
-def verdict_html(failed: list[dict]) -> str:
-    if not failed:
-        return "<p class=ok>PASS: looks usable (every check within its threshold).</p>"
+def _check_items(checks: list[dict], setting: str = "") -> str:
     items = []
-    for f in failed:
+    for f in checks:
         where = f"metric <code>{escape(f['metric'])}</code>"
         metric = re.sub(r"^persons\.\d+\.", "", f["metric"])  # one of several people: the same settings
         if metric in SETTINGS:
             where += f", threshold setting <code>{escape(SETTINGS[metric])}</code>"
         elif metric.startswith("cameras."):
             where += ", threshold setting <code>report.camera_flag_ratio</code>"
-        items.append(f"<li>{escape(describe(f))} ({where})</li>")
+        items.append(f"<li>{escape(describe(f))} ({where}{setting})</li>")
+    return "".join(items)
+
+
+def verdict_html(failed: list[dict], limited: list[dict] = ()) -> str:
+    """The verdict's paragraph: PASS or FAIL with each failed check, and the checks limited by resolution."""
+    note = "" if not limited else (
+        "<p>Limited by the images' resolution, not a fault: the error at the person is above its threshold, but in "
+        "pixels it is within what a keypoint detector gives at best (the people are small in the images: farther "
+        "or wider cameras, or fewer pixels). Closer cameras, longer lenses or more pixels would make it smaller:</p>"
+        f"<ul class=verdict>{_check_items(limited, ', floor setting <code>report.resolution_floor_px</code>')}</ul>")
+    if not failed:
+        return ("<p class=ok>PASS: looks usable (every check within its threshold"
+                + (", or limited by resolution: below" if limited else "") + ").</p>" + note)
     return ("<p class=bad>FAIL: " + escape("; ".join(describe(f) for f in failed)) + ".</p>"
             "<p>The checks that failed (value, threshold, and where the threshold is set):</p>"
-            f"<ul class='verdict bad'>{''.join(items)}</ul>"
-            "<p>Check before use: these are beyond what a good capture gives.</p>")
+            f"<ul class='verdict bad'>{_check_items(failed)}</ul>"
+            "<p>Check before use: these are beyond what a good capture gives.</p>" + note)
 
 
 def _num(x, f: str) -> str:
@@ -256,7 +267,7 @@ def page(title: str, m: dict, people: list[PersonData], pts, rig, cfg, extra_htm
 <h1>{escape(title)}</h1>
 <p>{m['frames']} frames at {fps:g} fps, cameras {cams}; 3D points: {escape(m['points_source'])}; {len(people)}
 {'person' if len(people) == 1 else 'people'}.</p>
-{verdict_html(m["verdict"]["failed"])}
+{verdict_html(m["verdict"]["failed"], m["verdict"].get("limited", ()))}
 {body}
 {extra_html}
 <h2>Review videos</h2><ul>{links or '<li>(no review videos: no camera videos, or report.overlay_videos off)</li>'}</ul>
