@@ -22,7 +22,7 @@ def get_keypoint_set(name: str) -> KeypointSet:
     if name not in preset_names("keypoints") and not name.endswith(".toml"):
         raise ValueError(f"unknown keypoint set {name!r}: expected one of {preset_names('keypoints')}")
     table, path = load_preset("keypoints", name)
-    check_keys(table, {"name", "joints", "limbs", "bones", "body"}, str(path))
+    check_keys(table, {"name", "joints", "limbs", "bones", "loose_bones", "body"}, str(path))
     set_name = table.get("name", path.stem)
     if not isinstance(set_name, str) or not set_name:
         raise ValueError(f"{path}: name must be a non-empty string, got {set_name!r}")
@@ -33,7 +33,7 @@ def get_keypoint_set(name: str) -> KeypointSet:
     repeated = sorted({n for n in joints if joints.count(n) > 1})
     if repeated:
         raise ValueError(f"{path}: joint names repeat: {repeated}")
-    for kind in ("limbs", "bones"):
+    for kind in ("limbs", "bones", "loose_bones"):
         value = table.get(kind, [])
         if not isinstance(value, list) or not all(
                 isinstance(p, list) and len(p) == 2 and all(isinstance(n, str) for n in p) for p in value):
@@ -61,6 +61,7 @@ def get_keypoint_set(name: str) -> KeypointSet:
         pairs=tuple(pairs),
         limbs=tuple(idx(p, "limbs") for p in table.get("limbs", [])),
         bones=tuple(idx(p, "bones") for p in table.get("bones", [])),
+        loose_bones=tuple(idx(p, "loose_bones") for p in table.get("loose_bones", [])),
     )
 
 

@@ -148,7 +148,8 @@ class KeypointSet:
     """Names and topology of a 2D keypoint detector's output.
 
     joints: J names. pairs: (left, right) index pairs. limbs: index pairs drawn as a skeleton.
-    bones: index pairs whose length is constant on a human body (used as constraints).
+    bones: index pairs whose length is constant on a human body (used as constraints). loose_bones: index pairs
+    whose length varies a little (the torso bends and twists, the head turns on the neck), held more loosely.
     """
 
     name: str
@@ -156,10 +157,11 @@ class KeypointSet:
     pairs: tuple[tuple[int, int], ...] = ()
     limbs: tuple[tuple[int, int], ...] = ()
     bones: tuple[tuple[int, int], ...] = ()
+    loose_bones: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         J = len(self.joints)
-        for kind in ("pairs", "limbs", "bones"):
+        for kind in ("pairs", "limbs", "bones", "loose_bones"):
             for a, b in getattr(self, kind):
                 if not (0 <= a < J and 0 <= b < J) or a == b:
                     raise ValueError(f"keypoint set {self.name!r}: {kind} entry ({a}, {b}) is not a pair of joints")

@@ -6,6 +6,7 @@ import numpy as np
 from mocap.geometry.camera import project
 from mocap.optim.banded import band_matvec
 from mocap.optim.refine import BAND_ROWS, RefineConfig, _Problem
+from mocap.optim.refine_bones import segment_lengths
 from mocap.synth import RigSpec
 from mocap.synth.groundtruth import ring_rig
 
@@ -39,6 +40,6 @@ def test_refine_band_holds_entries_only_in_band_rows():
     rows = {0, *BAND_ROWS}
     assert all(not ab[d].any() for d in range(7) if d not in rows)
     assert all(ab[d].any() for d in rows)
-    lengths = prob._bone_lengths(X)
+    lengths = segment_lengths(X, prob.ba, prob.bb)
     assert np.allclose(lengths, np.linalg.norm(X[:, [0, 1, 2]] - X[:, [1, 2, 3]], axis=2))
 

@@ -8,7 +8,9 @@ length of each bone of the keypoint set. Cost:
   + Σ_t,bone ((|X_ta − X_tb| − L_bone) / σ_bone)²              constant bone lengths, metres
 
 with σ_bone = min(bone_sigma, bone_share · L_bone): a short body segment (hand, foot, face) may vary by the
-same share of its length as a long one, not by the same centimetre (finger bones keep bone_sigma).
+same share of its length as a long one, not by the same centimetre (finger bones keep bone_sigma); the loose
+bones (torso, head, face) by loose_bone_sigma, in the frames one end of them has one view only
+(:mod:`mocap.optim.refine_bones`).
 
 Solved by Levenberg-Marquardt. The normal matrix is banded in time for each joint (bandwidth 6 in
 joint-major order) plus rank-one bone couplings between joints at equal frames; each step is a
@@ -51,6 +53,14 @@ from mocap.optim.banded import (
     strong_clusters,
 )
 from mocap.optim.lm import LMSettings, Schedule, robust_then_refit
+from mocap.optim.refine_bones import (
+    bone_pairs,
+    bone_terms,
+    bone_weights,
+    held_frames,
+    length_frames,
+    segment_lengths,
+)
 from mocap.optim.refine_noise import camera_noise, group_noise
 from mocap.optim.refine_obs import LOWER, Observations, data_cost, normal_terms
 from mocap.optim.refine_parts import independent_parts, noise_ratio, part_bones, parts_noise, unmeasured
@@ -84,6 +94,7 @@ class RefineConfig:
     tolerance: float = 1e-5  # final pass: stop when the relative cost decrease is smaller
     robust_tolerance: float = 1e-3  # robust pass: only has to separate inliers from outliers
     max_gap_s: float = 0.5  # longer runs with no view of a joint are NaN in the output (half of it at the ends)
+    loose_bone_sigma: float = 0.03  # m: the variation of the loose bones (torso, head, face) (0: not held)
 
     def __post_init__(self) -> None:
         if self.loss not in ("cauchy", "huber", "l2"):
@@ -91,8 +102,9 @@ class RefineConfig:
         for name in ("accel_sigma", "bone_sigma", "bone_share", "loss_scale", "outlier_sigma"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"refine: {name} must be positive, got {getattr(self, name)}")
-        if not self.max_gap_s >= 0:
-            raise ValueError(f"refine: max_gap_s must be ≥ 0 seconds, got {self.max_gap_s}")
+        for name, unit in (("loose_bone_sigma", "m (0: loose bones not held)"), ("max_gap_s", "seconds")):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"refine: {name} must be ≥ 0 {unit}, got {getattr(self, name)}")
         if self.noise_px is not None and not self.noise_px > 0:
             raise ValueError(f"refine: noise_px must be positive, got {self.noise_px}")
 
@@ -101,7 +113,8 @@ class _Problem:
     """One person's trajectory problem restricted to the joints that have observations; the
     :class:`mocap.optim.lm.RobustProblem` of the driver, with x the positions (T, Ja, 3)."""
 
-    def __init__(self, rig: Rig, uv, w, bones, fps: float, cfg: RefineConfig, groups=None, model_stop: bool = False):
+    def __init__(self, rig: Rig, uv, w, bones, fps: float, cfg: RefineConfig, groups=None, model_stop: bool = False,
+                 loose=()):
         self.rig, self.cfg, self.model_stop = rig, cfg, model_stop
         self.T, self.C, J = w.shape
         ok = np.isfinite(w) & (w > 0) & np.all(np.isfinite(uv), axis=-1)
@@ -111,16 +124,17 @@ class _Problem:
         self.w = np.where(ok, w, 0.0)[:, :, self.active]  # (T, C, Ja)
         self.obs = Observations(self.uv, ok[:, :, self.active], CHUNK)  # only the observations that exist
         self._lin = self.obs.weighted(self.w)  # those of the current pass, see set_pass
-        self.bones = [(remap[a], remap[b]) for a, b in bones if a in remap and b in remap]
+        self.bones, self.loose = bone_pairs(bones, loose, remap)  # see mocap.optim.refine_bones
         self.ba, self.bb = (np.array([bone[i] for bone in self.bones], int) for i in (0, 1))
         self.scatter = bone_scatter(self.ba, self.bb, self.active.size)
+        self.few, self.held = held_frames(self.w, self.ba, self.bb, self.loose)  # (T, Ja), (bones, T)
         self.lam2 = (fps**2 / cfg.accel_sigma) ** 2
         self.gram = acceleration_prior(self.T, fps, cfg.accel_sigma)
         # joint groups (body 0, hands 1, ...): each has its own 2D noise level, relative to the body's
         self.groups = np.zeros(self.active.size, int) if groups is None else np.asarray(groups)[self.active]
         self.scale = np.ones(self.active.size)  # σ of each joint's observations / σ of the body's
         self.cam_scale = np.ones(self.C)  # σ of each camera's observations / the cameras' median, see refine_noise
-        self.sb = np.full(len(self.bones), 1.0 / cfg.bone_sigma**2)  # per bone, see update
+        self.sb = np.where(self.held, 1.0 / cfg.bone_sigma**2, 0.0)  # (bones, T) weights, see update
         self._bone_weights_set = self._lengths_final = self._lengths_fixed = False
         self.lengths = np.zeros(len(self.bones))
         self.wobs, self.sigma, self.loss = self.w, 1.0, cfg.loss  # the current pass, see set_pass
@@ -231,16 +245,13 @@ class _Problem:
         if not self.bones:
             return
         seen = self.w.sum(axis=1) > 0
-        n = self._bone_lengths(X)  # (T, bones)
-        both = seen[:, self.ba] & seen[:, self.bb]
+        n = segment_lengths(X, self.ba, self.bb)  # (T, bones)
+        both = length_frames(seen, self.few, self.ba, self.bb, self.loose)
         self.lengths = column_median(np.where(both | ~both.any(axis=0), n, np.nan))  # all frames if none sees both
         if not self._bone_weights_set:  # from the first lengths, then fixed: a cost that keeps changing
-            sigma = np.minimum(self.cfg.bone_sigma, np.maximum(self.cfg.bone_share * self.lengths, 1e-4))
-            # finger bones keep bone_sigma: holding them by a share of their length (~1.5 mm for a phalanx)
-            # gained 0.2 mm and 0.3° on the hands bench for 2.7x the conjugate-gradient iterations
             fingers = (self.groups[self.ba] > 0) | (self.groups[self.bb] > 0)
-            sigma = np.where(fingers, self.cfg.bone_sigma, sigma)
-            self.sb, self._bone_weights_set = 1.0 / sigma**2, True  # would slow the solver's convergence
+            self.sb = bone_weights(self.lengths, fingers, self.loose, self.held, self.cfg)
+            self._bone_weights_set = True  # would slow the solver's convergence
 
     def cost(self, X: np.ndarray) -> float:
         """Total cost of the current pass at X, from the projections of the pass's observations only. The
@@ -251,15 +262,8 @@ class _Problem:
                                                  self.cfg.loss_scale)
             acc = X[2:] - 2 * X[1:-1] + X[:-2]
             self._terms = (X, float(data + np.sum(acc**2) * self.lam2), float(data))
-        bone = np.sum(self.sb * (self._bone_lengths(X) - self.lengths) ** 2)
+        bone = np.sum(self.sb.T * (segment_lengths(X, self.ba, self.bb) - self.lengths) ** 2)
         return float(self._terms[1] + bone)
-
-    def _bone_lengths(self, X: np.ndarray) -> np.ndarray:
-        """(T, bones) segment lengths, one coordinate at a time (a norm along a 3-long axis is slow); the ends
-        gathered by np.take (fancy indexing along the middle axis is ~6× slower, and a hand has 20 bones)."""
-        d = np.take(X, self.ba, axis=1)
-        d -= np.take(X, self.bb, axis=1)
-        return np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
 
     def linearize(self, X: np.ndarray):
         """Gradient (Ja·T·3,), banded block-diagonal part (7, Ja·T·3), bone couplings, the band's diagonal.
@@ -276,19 +280,7 @@ class _Problem:
         h = np.ascontiguousarray(acc[3:].reshape(6, T, Ja).transpose(0, 2, 1))  # (6, Ja, T)
         couplings = Couplings(self.ba, self.bb, np.zeros((len(self.bones), T, 3)), self.scatter)
         if self.bones:  # all bones at once; each end's terms summed into its joint by the scatter matrix
-            nb = len(self.bones)
-            Xj = np.moveaxis(X, 1, 0)
-            d = Xj[self.ba] - Xj[self.bb]  # (bones, T, 3)
-            n = np.maximum(np.sqrt(np.einsum("btk,btk->bt", d, d)), 1e-9)
-            u = d / n[..., None]
-            su = u * np.sqrt(self.sb)[:, None, None]
-            E = np.empty((2 * nb, T, 9))  # per bone end: gradient (3), then the LOWER entries of sb·u uᵀ (6)
-            E[:nb, :, :3] = u * ((n - self.lengths[:, None]) * self.sb[:, None])[..., None]
-            E[nb:, :, :3] = -E[:nb, :, :3]  # the gradient's sign at the bone's second end
-            for e, (i, k) in enumerate(LOWER):
-                E[:nb, :, 3 + e] = su[..., i] * su[..., k]
-            E[nb:, :, 3:] = E[:nb, :, 3:]
-            acc = (self.scatter @ E.reshape(2 * nb, -1)).reshape(Ja, T, 9)
+            acc, su = bone_terms(X, self.ba, self.bb, self.lengths, self.sb, self.scatter)
             g += acc[..., :3]
             h += np.moveaxis(acc[..., 3:], 2, 0)
             couplings = Couplings(self.ba, self.bb, su, self.scatter)
@@ -336,11 +328,12 @@ class _Problem:
 
 
 def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones, fps: float,
-                  cfg: RefineConfig = RefineConfig(), groups: np.ndarray | None = None):
+                  cfg: RefineConfig = RefineConfig(), groups: np.ndarray | None = None, loose=()):
     """Refine one person's trajectories.
 
     uv: (T, C, J, 2) pixels, NaN when missing. w: (T, C, J) confidences. X0: (T, J, 3) start,
-    NaN where unknown. bones: (a, b) joint index pairs. groups: (J,) joint groups with their own 2D
+    NaN where unknown. bones: (a, b) joint index pairs; loose: pairs held more loosely (``cfg.loose_bone_sigma``,
+    not at all when it is 0). groups: (J,) joint groups with their own 2D
     noise level (0: the body, 1: hands); None: one group. Groups that share no bone are solved as separate
     problems (:func:`mocap.optim.refine_parts.independent_parts`: the body, then the hands, which start from
     the body's wrists and measure their own noise). Returns X (T, J, 3), mean reprojection error of the kept
@@ -351,7 +344,8 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
     T, C, J = w.shape
     if uv.shape != (T, C, J, 2) or X0.shape != (T, J, 3) or len(rig) != C:
         raise ValueError(f"refine: shapes disagree: uv {uv.shape}, w {w.shape}, X0 {X0.shape}, rig of {len(rig)}")
-    parts = independent_parts(J, bones, groups)
+    loose = tuple(loose) if cfg.loose_bone_sigma > 0 else ()
+    parts = independent_parts(J, (*bones, *loose), groups)
     start = start_points(X0, groups)  # hands follow the body's wrists
     if not np.any(np.isfinite(start)):
         raise ValueError("refine: no joint could be triangulated; check calibration and detections")
@@ -362,7 +356,8 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
         whole = part.size == J
         sub = None if groups is None else np.asarray(groups)[part]
         prob = _Problem(rig, uv if whole else uv[:, :, part], w if whole else w[:, :, part],
-                        bones if whole else part_bones(bones, part), fps, cfg, sub, model_stop=bool(solved))
+                        bones if whole else part_bones(bones, part), fps, cfg, sub, model_stop=bool(solved),
+                        loose=loose if whole else part_bones(loose, part))
         if not prob.active.size:  # a hand no view ever saw: left empty
             continue
         X = start[:, part[prob.active]]
