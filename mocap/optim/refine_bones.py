@@ -29,7 +29,7 @@ def held_frames(w: np.ndarray, ba: np.ndarray, bb: np.ndarray, loose: np.ndarray
     """(T, J) the joints fewer than two views measure (``w`` (T, C, J) observation weights), and (bones, T) the
     frames each bone holds: every frame for a bone; for a loose one those where both ends are seen and one by a
     single view (the length then picks a point on that view's ray; with an end unseen it would only swing that
-    end about the other: the hips, unseen, turned about the shoulders' line 0.2-0.4 m off)."""
+    end about the other: the hips, unseen, turned about the shoulders' line 0.3-0.45 m off)."""
     views = (w > 0).sum(axis=1)
     few, seen = views < 2, views > 0
     return few, ~loose[:, None] | ((few[:, ba] | few[:, bb]) & seen[:, ba] & seen[:, bb]).T
