@@ -64,9 +64,8 @@ def test_a_loose_bone_holds_the_frames_with_one_view_at_an_end_and_both_ends_see
     from mocap.optim.refine_bones import held_frames, length_frames
 
     views = np.array([[2, 3], [1, 3], [0, 3], [1, 1], [2, 0]])  # (T, J) views of joints 0 and 1, frame by frame
-    w = (np.arange(4)[None, :, None] < views[:, None, :]).astype(float)  # (T, C=4, J=2)
     ba, bb = np.array([0, 0]), np.array([1, 1])
-    few, held = held_frames(w, ba, bb, np.array([False, True]))  # a bone, then a loose bone, both joining 0 and 1
+    few, held = held_frames(views, ba, bb, np.array([False, True]))  # a bone, then a loose bone, both joining 0 and 1
     assert few.tolist() == (views < 2).tolist()
     assert held[0].all()  # a bone holds every frame
     assert held[1].tolist() == [False, True, False, True, False]  # triangulated ends, an end unseen: not held

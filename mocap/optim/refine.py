@@ -127,7 +127,8 @@ class _Problem:
         self.bones, self.loose = bone_pairs(bones, loose, remap)  # see mocap.optim.refine_bones
         self.ba, self.bb = (np.array([bone[i] for bone in self.bones], int) for i in (0, 1))
         self.scatter = bone_scatter(self.ba, self.bb, self.active.size)
-        self.few, self.held = held_frames(self.w, self.ba, self.bb, self.loose)  # (T, Ja), (bones, T)
+        self.views = (self.w > 0).sum(axis=1)  # (T, Ja) the views observing each joint
+        self.few, self.held = held_frames(self.views, self.ba, self.bb, self.loose)  # (T, Ja), (bones, T)
         self.lam2 = (fps**2 / cfg.accel_sigma) ** 2
         self.gram = acceleration_prior(self.T, fps, cfg.accel_sigma)
         # joint groups (body 0, hands 1, ...): each has its own 2D noise level, relative to the body's
@@ -244,9 +245,8 @@ class _Problem:
         self._lengths_fixed = self._lengths_final
         if not self.bones:
             return
-        seen = self.w.sum(axis=1) > 0
         n = segment_lengths(X, self.ba, self.bb)  # (T, bones)
-        both = length_frames(seen, self.few, self.ba, self.bb, self.loose)
+        both = length_frames(self.views > 0, self.few, self.ba, self.bb, self.loose)
         self.lengths = column_median(np.where(both | ~both.any(axis=0), n, np.nan))  # all frames if none sees both
         if not self._bone_weights_set:  # from the first lengths, then fixed: a cost that keeps changing
             fingers = (self.groups[self.ba] > 0) | (self.groups[self.bb] > 0)

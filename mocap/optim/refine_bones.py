@@ -25,12 +25,11 @@ def bone_pairs(bones, loose, remap: dict[int, int]) -> tuple[list[tuple[int, int
     return [(remap[a], remap[b]) for a, b, _ in ends], np.array([soft for _, _, soft in ends], bool)
 
 
-def held_frames(w: np.ndarray, ba: np.ndarray, bb: np.ndarray, loose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(T, J) the joints fewer than two views measure (``w`` (T, C, J) observation weights), and (bones, T) the
+def held_frames(views: np.ndarray, ba: np.ndarray, bb: np.ndarray, loose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, J) the joints fewer than two views measure (``views`` (T, J): how many observe each), and (bones, T) the
     frames each bone holds: every frame for a bone; for a loose one those where both ends are seen and one by a
     single view (the length then picks a point on that view's ray; with an end unseen it would only swing that
     end about the other: the hips, unseen, turned about the shoulders' line 0.3-0.45 m off)."""
-    views = (w > 0).sum(axis=1)
     few, seen = views < 2, views > 0
     return few, ~loose[:, None] | ((few[:, ba] | few[:, bb]) & seen[:, ba] & seen[:, bb]).T
 
