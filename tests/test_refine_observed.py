@@ -224,12 +224,14 @@ def test_converged_joints_stop_paying_in_the_final_pass(take_missing_hands, monk
     assert max(frozen) == 0
     assert abs(s.final_cost - s_full.final_cost) < 1e-3 * s_full.final_cost
     e, e_full = (np.nanmean(np.linalg.norm(x[1:] - truth[1:], axis=-1)) * 1000 for x in (X, X_full))
-    assert e < e_full + 0.05, (e, e_full)  # no less accurate (here 2.69 against 2.76 mm)
+    assert e < e_full + 0.05, (e, e_full)  # no less accurate (here 2.64 against 2.76 mm)
     moved = np.linalg.norm(X - X_full, axis=-1)
     assert np.nanmax(moved[:, :33]) == 0.0  # the body is its own problem: never held, the same solve
     # a hand point seen by one view is held by its bones and the time prior alone: the full solve still moves
-    # some of those (here 99 % within 3.5 mm, the last 11 mm), no nearer the truth (above)
-    assert np.nanmedian(moved) < 1e-4 and np.nanpercentile(moved, 99) < 0.005
+    # some of those (here 99 % within 7.6 mm, the last 14 mm; 4.8 and 11 mm when the finger bones' lengths were
+    # medians over every frame that saw both ends rather than over those that triangulate them), no nearer the
+    # truth (above)
+    assert np.nanmedian(moved) < 1e-4 and np.nanpercentile(moved, 99) < 0.01
 
 
 def test_normal_terms_are_the_sum_over_observations_whatever_the_blocks_order():

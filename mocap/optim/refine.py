@@ -18,9 +18,9 @@ conjugate-gradient solve preconditioned by :class:`mocap.optim.banded.ClusterPre
 are grouped into small clusters along their strong bones (stiff against the joints' own terms:
 :func:`mocap.optim.banded.strong_clusters`) and each cluster's temporal bands and bone couplings are
 factored together (frame-major, bandwidth 6 × its joints), so the stiff short bones (hand, foot, face) are
-in the preconditioner and a step takes 1-5 CG iterations instead of 5-20 (BlazePose, 2,000 frames); time
-and memory grow linearly with the number of frames. Bone lengths are re-estimated as the median segment
-length before every step (block-coordinate descent).
+in the preconditioner and a step takes 1-5 CG iterations instead of 5-20 (BlazePose, 2,000 frames); time and
+memory grow linearly with the number of frames. Bone lengths are re-estimated as the median segment length
+before every step (block-coordinate descent; a side never triangulated takes the other side's lengths).
 
 Two passes (the schedule of :func:`mocap.optim.lm.robust_then_refit`, the driver shared with
 calibration's bundle adjustment): a robust pass (Cauchy or Huber loss), then observations whose
@@ -59,6 +59,8 @@ from mocap.optim.refine_bones import (
     bone_weights,
     held_frames,
     length_frames,
+    mirror_bones,
+    mirrored_lengths,
     segment_lengths,
 )
 from mocap.optim.refine_noise import camera_noise, group_noise
@@ -114,7 +116,7 @@ class _Problem:
     :class:`mocap.optim.lm.RobustProblem` of the driver, with x the positions (T, Ja, 3)."""
 
     def __init__(self, rig: Rig, uv, w, bones, fps: float, cfg: RefineConfig, groups=None, model_stop: bool = False,
-                 loose=()):
+                 loose=(), pairs=()):
         self.rig, self.cfg, self.model_stop = rig, cfg, model_stop
         self.T, self.C, J = w.shape
         ok = np.isfinite(w) & (w > 0) & np.all(np.isfinite(uv), axis=-1)
@@ -126,6 +128,7 @@ class _Problem:
         self._lin = self.obs.weighted(self.w)  # those of the current pass, see set_pass
         self.bones, self.loose = bone_pairs(bones, loose, remap)  # see mocap.optim.refine_bones
         self.ba, self.bb = (np.array([bone[i] for bone in self.bones], int) for i in (0, 1))
+        self.mirror = mirror_bones(self.bones, bone_pairs(pairs, (), remap)[0])  # (bones,) the other side's, or -1
         self.scatter = bone_scatter(self.ba, self.bb, self.active.size)
         self.views = (self.w > 0).sum(axis=1)  # (T, Ja) the views observing each joint
         self.few, self.held = held_frames(self.views, self.ba, self.bb, self.loose)  # (T, Ja), (bones, T)
@@ -248,6 +251,8 @@ class _Problem:
         n = segment_lengths(X, self.ba, self.bb)  # (T, bones)
         both = length_frames(self.views > 0, self.few, self.ba, self.bb, self.loose)
         self.lengths = column_median(np.where(both | ~both.any(axis=0), n, np.nan))  # all frames if none sees both
+        good = ~self.few[:, self.ba] & ~self.few[:, self.bb]  # a side never triangulated: the other side's lengths
+        self.lengths = mirrored_lengths(self.lengths, n, good, self.mirror)
         if not self._bone_weights_set:  # from the first lengths, then fixed: a cost that keeps changing
             fingers = (self.groups[self.ba] > 0) | (self.groups[self.bb] > 0)
             self.sb = bone_weights(self.lengths, fingers, self.loose, self.held, self.cfg)
@@ -328,17 +333,17 @@ class _Problem:
 
 
 def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones, fps: float,
-                  cfg: RefineConfig = RefineConfig(), groups: np.ndarray | None = None, loose=()):
+                  cfg: RefineConfig = RefineConfig(), groups: np.ndarray | None = None, loose=(), pairs=()):
     """Refine one person's trajectories.
 
     uv: (T, C, J, 2) pixels, NaN when missing. w: (T, C, J) confidences. X0: (T, J, 3) start,
     NaN where unknown. bones: (a, b) joint index pairs; loose: pairs held more loosely (``cfg.loose_bone_sigma``,
-    not at all when it is 0). groups: (J,) joint groups with their own 2D
-    noise level (0: the body, 1: hands); None: one group. Groups that share no bone are solved as separate
-    problems (:func:`mocap.optim.refine_parts.independent_parts`: the body, then the hands, which start from
-    the body's wrists and measure their own noise). Returns X (T, J, 3), mean reprojection error of the kept
-    views (T, J), kept views (T, J, C) and a :class:`RefineSummary` (σ is the body's; iterations, costs and
-    observations summed over the parts).
+    not at all when it is 0); pairs: (left, right) joints (:func:`mocap.optim.refine_bones.mirrored_lengths`).
+    groups: (J,) joint groups with their own 2D noise level (0: the body, 1: hands); None: one group. Groups that
+    share no bone are solved as separate problems (:func:`mocap.optim.refine_parts.independent_parts`: the body,
+    then the hands, which start from the body's wrists and measure their own noise). Returns X (T, J, 3), mean
+    reprojection error of the kept views (T, J), kept views (T, J, C) and a :class:`RefineSummary` (σ is the
+    body's; iterations, costs and observations summed over the parts).
     """
     t0 = time.perf_counter()
     T, C, J = w.shape
@@ -355,9 +360,9 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
     for part in parts:
         whole = part.size == J
         sub = None if groups is None else np.asarray(groups)[part]
-        prob = _Problem(rig, uv if whole else uv[:, :, part], w if whole else w[:, :, part],
-                        bones if whole else part_bones(bones, part), fps, cfg, sub, model_stop=bool(solved),
-                        loose=loose if whole else part_bones(loose, part))
+        bones_, loose_, pairs_ = (part_bones(p, part) for p in (bones, loose, pairs))  # in the part's indices
+        prob = _Problem(rig, uv if whole else uv[:, :, part], w if whole else w[:, :, part], bones_, fps, cfg, sub,
+                        model_stop=bool(solved), loose=loose_, pairs=pairs_)
         if not prob.active.size:  # a hand no view ever saw: left empty
             continue
         X = start[:, part[prob.active]]

@@ -63,6 +63,7 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     ks = get_keypoint_set(kp.keypoint_set)
     bones = ks.bones if cfg.bones else ()
     loose = ks.loose_bones if cfg.bones else ()  # held by refine.loose_bone_sigma
+    pairs = ks.pairs if cfg.bones else ()  # a side never triangulated takes the other side's bone lengths
     groups = joint_groups(ks)  # hands: their own noise level and finger bones
     w = triangulate.observation_weights(kp, cfg.min_score)
     ratio = init.info.get("occlusion", {}).get("sigma_ratio", 1.0)
@@ -80,10 +81,10 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
             continue
         try:
             xyz[:, p], err[:, p], views[:, p], s = refine_person(
-                rig, kp.xy[:, :, p], w[:, :, p], init.xyz[:, p], bones, kp.fps, cfg.solver, groups, loose)
+                rig, kp.xy[:, :, p], w[:, :, p], init.xyz[:, p], bones, kp.fps, cfg.solver, groups, loose, pairs)
             if cfg.swaps:
                 xyz[:, p], err[:, p], views[:, p], s, found = _with_swaps(
-                    rig, kp, w[:, :, p], p, (xyz[:, p], err[:, p], views[:, p], s), (bones, loose), groups, cfg)
+                    rig, kp, w[:, :, p], p, (xyz[:, p], err[:, p], views[:, p], s), (bones, loose, pairs), groups, cfg)
                 swaps.extend(refine_swaps.encode(found, p))
         except ValueError as e:
             if P == 1:
@@ -115,7 +116,7 @@ def _with_swaps(rig: Rig, kp: Keypoints2D, w: np.ndarray, p: int, solved: tuple,
     view groups with left and right exchanged (:mod:`mocap.stages.refine_swaps`; a group is exchanged once, at
     most :data:`~mocap.stages.refine_swaps.ROUNDS` rounds); returns the last solve and the exchanges (F, C, G)."""
     X, e, v, s = solved
-    bones, loose = segments
+    bones, loose, pairs = segments
     done = None
     for _ in range(refine_swaps.ROUNDS):
         xy, wp = (kp.xy[:, :, p], w) if done is None else \
@@ -130,7 +131,7 @@ def _with_swaps(rig: Rig, kp: Keypoints2D, w: np.ndarray, p: int, solved: tuple,
         log.info("%s: %d view-frames with left and right exchanged that the refined trajectory shows (the swap "
                  "repair needs three views): exchanged, refined again", person_name(p), int(found.any(axis=-1).sum()))
         xy, wp = refine_swaps.apply(kp.xy[:, :, p], done, kp.keypoint_set), refine_swaps.apply(w, done, kp.keypoint_set)
-        X, e, v, s = refine_person(rig, xy, wp, X, bones, kp.fps, cfg.solver, groups, loose)
+        X, e, v, s = refine_person(rig, xy, wp, X, bones, kp.fps, cfg.solver, groups, loose, pairs)
     if done is None:
         done = np.zeros(kp.shape[:2] + (0,), bool)
     return X, e, v, s, done
