@@ -52,8 +52,6 @@ def length_frames(seen: np.ndarray, few: np.ndarray, ba: np.ndarray, bb: np.ndar
     return np.where(enough, good, both)
 
 
-
-
 def mirror_bones(bones, pairs) -> np.ndarray:
     """(bones,) the index of each bone's mirror image among ``bones`` (a left bone's right one, a right bone's
     left one), -1 for none (a bone across the body or along its middle); ``pairs``: (left, right) joints."""
