@@ -133,6 +133,7 @@ class _Problem:
         self.views = (self.w > 0).sum(axis=1)  # (T, Ja) the views observing each joint
         self.few, self.held = held_frames(self.views, self.ba, self.bb, self.loose)  # (T, Ja), (bones, T)
         self.good = ~self.few[:, self.ba] & ~self.few[:, self.bb]  # (T, bones) frames that triangulate both ends
+        self.length_at = length_frames(self.views > 0, self.few, self.ba, self.bb, self.loose)  # (T, bones); none: all
         self.lam2 = (fps**2 / cfg.accel_sigma) ** 2
         self.gram = acceleration_prior(self.T, fps, cfg.accel_sigma)
         # joint groups (body 0, hands 1, ...): each has its own 2D noise level, relative to the body's
@@ -250,8 +251,7 @@ class _Problem:
         if not self.bones:
             return
         n = segment_lengths(X, self.ba, self.bb)  # (T, bones)
-        both = length_frames(self.views > 0, self.few, self.ba, self.bb, self.loose)
-        self.lengths = column_median(np.where(both | ~both.any(axis=0), n, np.nan))  # all frames if none sees both
+        self.lengths = column_median(np.where(self.length_at | ~self.length_at.any(axis=0), n, np.nan))
         self.lengths = mirrored_lengths(self.lengths, n, self.good, self.mirror)  # a side never triangulated
         if not self._bone_weights_set:  # from the first lengths, then fixed: a cost that keeps changing
             fingers = (self.groups[self.ba] > 0) | (self.groups[self.bb] > 0)
