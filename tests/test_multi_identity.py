@@ -407,4 +407,4 @@ def test_a_lasting_two_view_figure_not_body_sized_is_not_a_person(caplog, scale,
         slots, summary = associate_take(rig, kp, "auto", progress=False)
     assert summary["persons_found"] == (2 if kept else 1), summary["persons_found"]
     assert summary["unconfirmed_not_body_sized"] == (0 if kept else 1)
-    assert ("1 of them not body-sized" in caplog.text) != kept, caplog.text
+    assert ("1 not body-sized" in caplog.text) != kept, caplog.text

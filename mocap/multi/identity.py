@@ -11,7 +11,8 @@ wherever both are seen (the same body followed twice). In the output, a detectio
 the one with more keypoints of its own in it (:func:`one_owner`), and a person never where three cameras see
 is not reconstructed (:func:`drop_outside`), nor a short one only two cameras ever saw where a third camera sees
 the spot and detects nobody (:func:`drop_unconfirmed`: a poster or a reflection in two views, or two views'
-detections of different people or of a body's mirror that happen to meet in 3D for a moment).
+detections of different people or of a body's mirror that happen to meet in 3D for a moment), nor a longer one
+there whose two views' detections do not meet as one body.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ COINCIDE_SHARE = 0.8  # ... in this share of the frames both are seen in 3D are 
 UNCONFIRMED_S = 1.0  # an identity only two cameras saw, for less than this, ...
 UNCONFIRMED_SHARE = 0.5  # ... with a third camera seeing the spot empty in this share of its frames: no person
 BODY_MIN_M = 0.5  # ... or (however long) whose joints spread less than this (body_extent): no person
+APART_RATIO = 3.0  # ... or (however long) whose skeleton misses its own detections by this many times the median
+# of the people three cameras or more saw (residual_px), and by APART_MIN_PX: its two views' detections do not meet
+APART_MIN_PX = 2.0  # as one body (no detector places keypoints much better than this)
 SOMEONE_COVER = 0.5  # a detection whose box covers this share of a projected skeleton's may be that person (or
 # someone in front of it)
 
@@ -252,39 +256,77 @@ def body_extent(t: Track, min_joints: int = 4) -> float:
     return float(np.median(np.concatenate(ext))) if ext else float("nan")
 
 
+def residual_px(rig: Rig, kp, t: Track, min_score: float) -> float:
+    """The median distance (px) of ``t``'s skeleton, projected, to the keypoints of its own detections (scored
+    ``min_score`` or more), over the frames it was located in 3D, its views there and their joints (NaN: none).
+    A person seen by two views sits within the noise of both (nearer than one seen by three: two views leave a
+    point one degree of freedom less to miss by); two views' detections of different things meet in 3D nowhere
+    near both."""
+    pick = [(k, f) for k, f in enumerate(t.frames) if f in t.skel]
+    if not pick:
+        return float("nan")
+    S = np.stack([t.skel[f] for _, f in pick])  # (n, J, 3)
+    slots = np.stack([t.slots[k] for k, _ in pick])  # (n, C)
+    frames = np.array([f for _, f in pick])
+    out = []
+    for c, cam in enumerate(rig.cameras):
+        rows = np.flatnonzero(slots[:, c] >= 0)
+        if rows.size:
+            det = kp.data[frames[rows], c, slots[rows, c]]  # (m, J, 3)
+            d = np.linalg.norm(cam.project(S[rows]) - det[..., :2], axis=-1)
+            with np.errstate(invalid="ignore"):
+                out.append(d[np.isfinite(d) & (det[..., 2] >= min_score)])
+    d = np.concatenate(out) if out else np.empty(0)
+    return float(np.median(d)) if d.size else float("nan")
+
+
 def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_view_birth: int = 2
-                     ) -> tuple[list[Track], int, list, int]:
+                     ) -> tuple[list[Track], int, list, int, int]:
     """The identities but those no third camera confirms: only ever seen by two cameras, in at least
     ``UNCONFIRMED_SHARE`` of their frames in 3D in another camera's view with no detection there
-    (:func:`contradicted`), and either in 3D for less than ``UNCONFIRMED_S`` or not body-sized (:func:`body_extent`
-    under ``BODY_MIN_M``: a static false detection in each of two views meeting as a blob, however long). Returns
+    (:func:`contradicted`), and either in 3D for less than ``UNCONFIRMED_S``, or not body-sized (:func:`body_extent`
+    under ``BODY_MIN_M``: a static false detection in each of two views meeting as a blob, however long), or with
+    detections that do not meet as one body (:func:`residual_px` over ``APART_RATIO`` times the median of the
+    identities three cameras or more saw: a poster or a reflection in each of two views, however long). Returns
     them, how many were dropped (reported), their detections [frame, view, slot] (not a person's:
-    :func:`mocap.detect.select.performer` does not take them back) and how many of them were not body-sized. None
-    dropped for the detect stage's second pass (``two_view_birth`` 1): a two-view person is where it looks for the
-    detections the other views missed."""
-    if two_view_birth <= 1:
-        return tracks, 0, [], 0
+    :func:`mocap.detect.select.performer` does not take them back), how many of them were not body-sized and how
+    many did not meet. None dropped for the detect stage's second pass (``two_view_birth`` 1): a two-view person is
+    where it looks for the detections the other views missed."""
+    if two_view_birth <= 1 or len(rig) < 3:
+        return tracks, 0, [], 0, 0
     short = int(np.ceil(UNCONFIRMED_S * kp.fps))
-    gone, small, candidates = [], 0, []
+    seen3 = None  # the median residual of the identities three cameras or more saw (computed when needed)
+    gone, small, apart, candidates = [], 0, 0, []
     for t in tracks:
-        if len(rig) < 3 or t.max_views > 2:
+        if t.max_views > 2:
             continue
-        tiny = len(t.skel) >= short and body_extent(t) < BODY_MIN_M
-        if len(t.skel) < short or tiny:
-            candidates.append((t, tiny))
+        why = "short" if len(t.skel) < short else "small" if body_extent(t) < BODY_MIN_M else None
+        if why is None:
+            if seen3 is None:
+                own = [residual_px(rig, kp, u, min_score) for u in tracks if u.max_views > 2]
+                seen3 = float(np.nanmedian(own)) if np.isfinite(own).any() else np.nan
+            if np.isfinite(seen3) and residual_px(rig, kp, t, min_score) > max(APART_RATIO * seen3, APART_MIN_PX):
+                why = "apart"
+        if why is not None:
+            candidates.append((t, why))
     centres = _centres(tracks, set().union(*(t.skel for t, _ in candidates))) if candidates else {}
-    for t, tiny in candidates:
+    for t, why in candidates:
         if contradicted(rig, kp, t, min_score, centres) >= UNCONFIRMED_SHARE:
             gone.append(t)
-            small += tiny
+            small += why == "small"
+            apart += why == "apart"
     if gone:
-        log.warning("%d identities seen by two cameras only, where another camera saw the spot and detected nobody, "
-                    "%s (a poster or a reflection, or detections of different things meeting in 3D): not "
-                    "reconstructed", len(gone), f"{small} of them not body-sized" if small else "each for under "
-                    f"{UNCONFIRMED_S:.0f} s")
+        short_ones = len(gone) - small - apart
+        reasons = [f"{n} {text}" for n, text in (
+            (short_ones, f"seen for under {UNCONFIRMED_S:.0f} s"), (small, "not body-sized"),
+            (apart, f"whose two views' detections do not meet as one body (over {APART_RATIO:.0f}x the "
+                    "reprojection error of the people three cameras saw)")) if n]
+        log.warning("%d identities seen by two cameras only, where another camera saw the spot and detected nobody "
+                    "(%s; a poster or a reflection, or detections of different things meeting in 3D): not "
+                    "reconstructed", len(gone), ", ".join(reasons))
     views = [[int(f), c, int(s)] for t in gone for f, sl in zip(t.frames, t.slots, strict=True)
              for c, s in enumerate(sl) if s >= 0]
-    return [t for t in tracks if not any(t is g for g in gone)], len(gone), views, small
+    return [t for t in tracks if not any(t is g for g in gone)], len(gone), views, small, apart
 
 
 def _centres(tracks: list[Track], frames: set) -> dict:

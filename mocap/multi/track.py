@@ -329,7 +329,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     kept = [t for t in tracks if sum(int((s >= 0).sum() >= 2) for s in t.slots) >= cfg.min_person_frames]
     dropped = len(tracks) - len(kept)
     kept, outside = drop_outside(rig, kept)
-    kept, unconfirmed, not_people, small = drop_unconfirmed(rig, kp, kept, min_score, two_view_birth)
+    kept, unconfirmed, not_people, small, apart = drop_unconfirmed(rig, kp, kept, min_score, two_view_birth)
     kept, joined = join_to_persons(kept, persons, kp.fps, limbs)  # one lost > stitch_max_s, N people asked for
     before_start = extend_back(tr, kept)  # the frames before each was confirmed (or found again)
     kept.sort(key=lambda t: t.frames[0])
@@ -356,7 +356,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     summary = {"persons_requested": persons if persons == "auto" else int(persons), "persons_found": len(kept),
                "people": people, "tracks_dropped_short": dropped, "identities_joined": joined,
                "persons_outside_volume": outside, "persons_unconfirmed": unconfirmed,
-               "unconfirmed_not_body_sized": small, "views_not_people": not_people,
+               "unconfirmed_not_body_sized": small, "unconfirmed_apart": apart, "views_not_people": not_people,
                "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
                "views_checked_after_tracking": unchecked, "mirrored_views_rejoined": mirrored,
                "detections_before_start": before_start, "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
