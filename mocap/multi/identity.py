@@ -287,46 +287,47 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
     (:func:`contradicted`), and either in 3D for less than ``UNCONFIRMED_S``, or not body-sized (:func:`body_extent`
     under ``BODY_MIN_M``: a static false detection in each of two views meeting as a blob, however long), or with
     detections that do not meet as one body (:func:`residual_px` over ``APART_RATIO`` times the median of the
-    identities three cameras or more saw: a poster or a reflection in each of two views, however long). Returns
-    them, how many were dropped (reported), their detections [frame, view, slot] (not a person's:
-    :func:`mocap.detect.select.performer` does not take them back), how many of them were not body-sized and how
-    many did not meet. None dropped for the detect stage's second pass (``two_view_birth`` 1): a two-view person is
-    where it looks for the detections the other views missed."""
+    identities three cameras or more saw, and ``APART_MIN_PX``: a poster or a reflection in each of two views,
+    however long); one in 3D for less than ``UNCONFIRMED_S`` whose detections do not meet, whatever the other
+    cameras see. Returns them, how many were dropped (reported), their detections [frame, view, slot] (not a
+    person's: :func:`mocap.detect.select.performer` does not take them back), how many of them were not
+    body-sized and how many did not meet. None dropped for the detect stage's second pass (``two_view_birth`` 1):
+    a two-view person is where it looks for the detections the other views missed."""
     if two_view_birth <= 1 or len(rig) < 3:
         return tracks, 0, [], 0, 0
     short = int(np.ceil(UNCONFIRMED_S * kp.fps))
     seen3 = None  # the median residual of the identities three cameras or more saw (computed when needed)
-    gone, small, apart, candidates = [], 0, 0, []
+    gone, candidates = [], []
     for t in tracks:
         if t.max_views > 2:
             continue
-        why = "short" if len(t.skel) < short else "small" if body_extent(t) < BODY_MIN_M else None
-        if why is None:
-            if seen3 is None:
-                own = [residual_px(rig, kp, u, min_score) for u in tracks if u.max_views > 2]
-                seen3 = float(np.nanmedian(own)) if np.isfinite(own).any() else np.nan
-            if np.isfinite(seen3) and residual_px(rig, kp, t, min_score) > max(APART_RATIO * seen3, APART_MIN_PX):
-                why = "apart"
-        if why is not None:
+        if seen3 is None:
+            own = [residual_px(rig, kp, u, min_score) for u in tracks if u.max_views > 2]
+            seen3 = float(np.nanmedian(own)) if np.isfinite(own).any() else np.nan
+        brief = len(t.skel) < short
+        apart = bool(np.isfinite(seen3)) and residual_px(rig, kp, t, min_score) > max(APART_RATIO * seen3,
+                                                                                     APART_MIN_PX)
+        why = "apart" if apart else "short" if brief else "small" if body_extent(t) < BODY_MIN_M else None
+        if apart and brief:
+            gone.append((t, why))  # brief and not one body: nothing to confirm
+        elif why is not None:
             candidates.append((t, why))
     centres = _centres(tracks, set().union(*(t.skel for t, _ in candidates))) if candidates else {}
-    for t, why in candidates:
-        if contradicted(rig, kp, t, min_score, centres) >= UNCONFIRMED_SHARE:
-            gone.append(t)
-            small += why == "small"
-            apart += why == "apart"
+    gone += [(t, why) for t, why in candidates if contradicted(rig, kp, t, min_score, centres) >= UNCONFIRMED_SHARE]
+    count = {w: sum(why == w for _, why in gone) for w in ("short", "small", "apart")}
     if gone:
-        short_ones = len(gone) - small - apart
+        empty = "where another camera saw the spot and detected nobody"
         reasons = [f"{n} {text}" for n, text in (
-            (short_ones, f"seen for under {UNCONFIRMED_S:.0f} s"), (small, "not body-sized"),
-            (apart, f"whose two views' detections do not meet as one body (over {APART_RATIO:.0f}x the "
-                    "reprojection error of the people three cameras saw)")) if n]
-        log.warning("%d identities seen by two cameras only, where another camera saw the spot and detected nobody "
-                    "(%s; a poster or a reflection, or detections of different things meeting in 3D): not "
-                    "reconstructed", len(gone), ", ".join(reasons))
-    views = [[int(f), c, int(s)] for t in gone for f, sl in zip(t.frames, t.slots, strict=True)
+            (count["short"], f"seen for under {UNCONFIRMED_S:.0f} s {empty}"),
+            (count["small"], f"not body-sized {empty}"),
+            (count["apart"], f"whose two views' detections do not meet as one body (over {APART_RATIO:.0f}x the "
+                             f"reprojection error of the people three cameras saw), briefly or {empty}")) if n]
+        log.warning("%d identities seen by two cameras only were not reconstructed (a poster or a reflection, or "
+                    "detections of different things meeting in 3D): %s", len(gone), "; ".join(reasons))
+    views = [[int(f), c, int(s)] for t, _ in gone for f, sl in zip(t.frames, t.slots, strict=True)
              for c, s in enumerate(sl) if s >= 0]
-    return [t for t in tracks if not any(t is g for g in gone)], len(gone), views, small, apart
+    left = [t for t in tracks if not any(t is g for g, _ in gone)]
+    return left, len(gone), views, count["small"], count["apart"]
 
 
 def _centres(tracks: list[Track], frames: set) -> dict:
