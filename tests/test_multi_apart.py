@@ -18,6 +18,7 @@ from mocap.synth.figure import walking_figure
 from mocap.synth.groundtruth import ring_rig
 from mocap.synth.multiperson import in_place
 from mocap.types import Keypoints2D
+from tests.multi_views import people_views
 
 
 def two_view_take(shift_px: float, noise_px: float = 1.0):
@@ -28,11 +29,9 @@ def two_view_take(shift_px: float, noise_px: float = 1.0):
     figure = in_place(walking_figure(240, fps=60.0, seed=1), "coco17") + [1.5, 0.0, 0.0]
     truth = np.stack([walker, figure], axis=1)
     rig = ring_rig(RigSpec(), truth)
-    F, N, J, _ = truth.shape
-    uv = np.moveaxis(rig.project(truth.reshape(F, N * J, 3)).reshape(len(rig), F, N, J, 2), 0, 1)
-    seen = uv[:, :, 1].copy()
-    uv = uv + np.random.default_rng(3).normal(0.0, noise_px, uv.shape)
-    data = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)  # (F, C, 2, J, 3)
+    data = people_views(rig, truth)  # (F, C, 2, J, 3)
+    seen = data[:, :, 1, :, :2].copy()
+    data[..., :2] += np.random.default_rng(3).normal(0.0, noise_px, data[..., :2].shape)
     data[:, 2:, 1] = np.nan
     data[:, 1, 1, :, 1] += shift_px
     return rig, Keypoints2D(data, rig.names, "coco17", 60.0), seen

@@ -21,6 +21,7 @@ from mocap.synth.figure import walking_figure
 from mocap.synth.groundtruth import ring_rig
 from mocap.synth.multiperson import CrowdTake, in_place
 from mocap.types import Keypoints2D
+from tests.multi_views import people_views
 
 
 def kicker_beside_still(frames: int = 240, speed: float = 6.0, seed: int = 0, dup: bool = True) -> CrowdTake:
@@ -149,10 +150,10 @@ def test_a_bystander_beyond_the_capture_volume_is_not_reconstructed(caplog):
     assert outside_volume(rig, [inside, outside]) == [False, True]
     truth = np.stack([still, still + far], axis=1)
     F, N, J, _ = truth.shape
-    uv = np.moveaxis(rig.project(truth.reshape(F, N * J, 3)).reshape(len(rig), F, N, J, 2), 0, 1)
-    data = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)
+    data = people_views(rig, truth)
     depth = np.stack([(truth @ cam.R.T + cam.t)[..., 2] for cam in rig.cameras], axis=1)  # (F, C, N, J)
     w, h = rig.cameras[0].size
+    uv = data[..., :2]
     seen = (depth > 0) & (uv[..., 0] >= 0) & (uv[..., 0] < w) & (uv[..., 1] >= 0) & (uv[..., 1] < h)
     data[~seen.all(axis=-1)] = np.nan
     assert (np.isfinite(data[0, :, 1, 0, 0]).sum() == 2), "the bystander is in two views"
@@ -339,8 +340,7 @@ def test_a_short_two_view_figure_another_camera_sees_empty_is_not_a_person(caplo
     truth = np.stack([walker, figure], axis=1)
     rig = ring_rig(RigSpec(), truth)
     F, N, J, _ = truth.shape
-    uv = np.moveaxis(rig.project(truth.reshape(F, N * J, 3)).reshape(len(rig), F, N, J, 2), 0, 1)
-    data = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)  # (F, C, 2, J, 3)
+    data = people_views(rig, truth)  # (F, C, 2, J, 3)
     shown = np.zeros(F, bool)
     shown[100:130] = True
     data[~shown, :, 1] = np.nan  # the figure in 30 frames only ...
@@ -398,8 +398,7 @@ def test_a_lasting_two_view_figure_not_body_sized_is_not_a_person(caplog, scale,
     truth = np.stack([walker, figure], axis=1)
     rig = ring_rig(RigSpec(), truth)
     F, N, J, _ = truth.shape
-    uv = np.moveaxis(rig.project(truth.reshape(F, N * J, 3)).reshape(len(rig), F, N, J, 2), 0, 1)
-    data = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)  # (F, C, 2, J, 3)
+    data = people_views(rig, truth)  # (F, C, 2, J, 3)
     data[:, :, 1] += np.random.default_rng(0).normal(0, 1.0, data[:, :, 1].shape) * [1, 1, 0]
     data[:, 2:, 1] = np.nan  # in cameras 1 and 2 only
     kp = Keypoints2D(data, rig.names, "coco17", 60.0)

@@ -14,6 +14,7 @@ from mocap.synth.figure import walking_figure
 from mocap.synth.groundtruth import ring_rig
 from mocap.synth.multiperson import in_place
 from mocap.types import Keypoints2D
+from tests.multi_views import people_views
 
 
 @pytest.mark.parametrize("where, persons", [("behind", 2), ("in front", 3)])
@@ -33,8 +34,7 @@ def test_a_person_behind_a_two_view_figure_does_not_hide_it(where, persons):
     other = other - np.r_[np.nanmean(other[:, :, :2], axis=(0, 1)), 0] + np.r_[spot, 0]
     truth = np.stack([walker, figure, other], axis=1)
     F, N, J, _ = truth.shape
-    uv = np.moveaxis(rig.project(truth.reshape(F, N * J, 3)).reshape(len(rig), F, N, J, 2), 0, 1)
-    data = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)  # (F, C, 3, J, 3)
+    data = people_views(rig, truth)  # (F, C, 3, J, 3)
     shown = np.zeros(F, bool)
     shown[100:130] = True
     data[~shown, :, 1] = np.nan
