@@ -76,7 +76,41 @@ def test_residual_of_a_two_view_person_is_within_the_noise():
     for f in range(tr.F):
         tr.step(f)
     tracks = [t for t in tr.done + tr.live if t.confirmed]
-    res = sorted((t.max_views, residual_px(rig, kp, t, 0.2)) for t in tracks)
-    assert [v for v, _ in res] == [2, 4], res
+    res = sorted((t.max_views, *residual_px(rig, kp, t, 0.2)) for t in tracks)  # views, px, share of its size
+    assert [v for v, _, _ in res] == [2, 4], res
     assert res[0][1] < 1.5 and res[1][1] < 1.5, res  # σ 1 px: two views nearer than four
-    assert res[0][1] < res[1][1], res
+    assert res[0][1] < res[1][1] and res[0][2] < res[1][2], res
+
+
+@pytest.mark.parametrize("size, dropped", [(1.0, True), (4.0, False)])
+def test_a_two_view_identity_is_apart_by_pixels_and_by_its_size(size, dropped):
+    """Detections 4 px off their two-view skeleton against 1 px for a four-view walker: apart when the figure is
+    the walker's size in the images (4 times its share of the body too: dropped, the other cameras seeing its spot
+    empty), not when it is 4 times as large there (a person near two cameras: a detector misses it by as small a
+    share of its size as the walker; kept)."""
+    from mocap.multi.identity import drop_unconfirmed
+    from mocap.multi.tracklets import Track
+
+    rng = np.random.default_rng(0)
+    walker = in_place(walking_figure(90, fps=60.0, seed=0), "coco17")
+    figure = in_place(walking_figure(90, fps=60.0, seed=1), "coco17") + [1.5, 0.0, 0.0]
+    mid = np.nanmean(figure, axis=1, keepdims=True)
+    figure = mid + size * (figure - mid)  # as large in the images as a figure `size` times nearer
+    truth = np.stack([walker, figure], axis=1)
+    rig = ring_rig(RigSpec(), truth)
+    data = people_views(rig, truth)  # (F, C, 2, J, 3)
+    F, C = data.shape[:2]
+    data[:, :, 0, :, :2] += rng.normal(0.0, 1.0, data[:, :, 0, :, :2].shape)
+    data[:, :, 1, :, :2] += rng.normal(0.0, 4.0, data[:, :, 1, :, :2].shape)
+    data[:, 2:, 1] = np.nan  # the figure in cameras 1 and 2 only
+    kp = Keypoints2D(data, rig.names, "coco17", 60.0)
+
+    def track(p: int, views: int) -> Track:
+        sl = np.where(np.arange(C) < views, p, -1).astype(np.int16)
+        X = truth[:, p]
+        return Track(X[-1], F - 1, 0, frames=list(range(F)), slots=[sl] * F, costs=[0.0] * F, max_views=views,
+                     path={f: np.nanmean(X[f], axis=0) for f in range(F)}, skel={f: X[f] for f in range(F)})
+
+    tracks = [track(0, C), track(1, 2)]
+    left, n, _, _, apart = drop_unconfirmed(rig, kp, tracks, 0.2)
+    assert (n, apart, len(left)) == ((1, 1, 1) if dropped else (0, 0, 2))

@@ -39,8 +39,8 @@ UNCONFIRMED_S = 1.0  # an identity only two cameras saw, for less than this, ...
 UNCONFIRMED_SHARE = 0.5  # ... with a third camera seeing the spot empty in this share of its frames: no person
 BODY_MIN_M = 0.5  # ... or (however long) whose joints spread less than this (body_extent): no person
 APART_RATIO = 3.0  # ... or (however long) whose skeleton misses its own detections by this many times the median
-# of the people three cameras or more saw (residual_px), and by APART_MIN_PX: its two views' detections do not meet
-APART_MIN_PX = 2.0  # as one body (no detector places keypoints much better than this)
+# of the people three cameras or more saw, in pixels and in shares of each detection's size (residual_px), and by
+APART_MIN_PX = 2.0  # this: its two views' detections do not meet as one body (no detector does much better)
 SOMEONE_COVER = 0.5  # a detection whose box covers this share of a projected skeleton's may be that person (or
 # someone in front of it)
 
@@ -256,28 +256,35 @@ def body_extent(t: Track, min_joints: int = 4) -> float:
     return float(np.median(np.concatenate(ext))) if ext else float("nan")
 
 
-def residual_px(rig: Rig, kp, t: Track, min_score: float) -> float:
-    """The median distance (px) of ``t``'s skeleton, projected, to the keypoints of its own detections (scored
-    ``min_score`` or more), over the frames it was located in 3D, its views there and their joints (NaN: none).
-    A person seen by two views sits within the noise of both (nearer than one seen by three: two views leave a
-    point one degree of freedom less to miss by); two views' detections of different things meet in 3D nowhere
-    near both."""
+def residual_px(rig: Rig, kp, t: Track, min_score: float) -> tuple[float, float]:
+    """The median distance of ``t``'s skeleton, projected, to the keypoints of its own detections (scored
+    ``min_score`` or more), over the frames it was located in 3D, its views there and their joints: in pixels,
+    and in units of each detection's size (the diagonal of its keypoints' box; a detector misses by about a
+    share of the body it sees, a near person by more pixels than a far one). NaN: none. A person seen by two
+    views sits within the noise of both (nearer than one seen by three: two views leave a point one degree of
+    freedom less to miss by); two views' detections of different things meet in 3D nowhere near both."""
     pick = [(k, f) for k, f in enumerate(t.frames) if f in t.skel]
     if not pick:
-        return float("nan")
+        return float("nan"), float("nan")
     S = np.stack([t.skel[f] for _, f in pick])  # (n, J, 3)
     slots = np.stack([t.slots[k] for k, _ in pick])  # (n, C)
     frames = np.array([f for _, f in pick])
-    out = []
+    px, rel = [], []
     for c, cam in enumerate(rig.cameras):
         rows = np.flatnonzero(slots[:, c] >= 0)
         if rows.size:
             det = kp.data[frames[rows], c, slots[rows, c]]  # (m, J, 3)
             d = np.linalg.norm(cam.project(S[rows]) - det[..., :2], axis=-1)
             with np.errstate(invalid="ignore"):
-                out.append(d[np.isfinite(d) & (det[..., 2] >= min_score)])
-    d = np.concatenate(out) if out else np.empty(0)
-    return float(np.median(d)) if d.size else float("nan")
+                xy = np.where((det[..., 2] >= min_score)[..., None], det[..., :2], np.nan)
+                ok = np.isfinite(d) & np.isfinite(xy[..., 0])
+                box = np.nanmax(xy, axis=1, initial=-np.inf) - np.nanmin(xy, axis=1, initial=np.inf)  # (m, 2)
+                size = np.hypot(box[:, 0], box[:, 1])[:, None]  # (m, 1); inf - inf: NaN where none is scored
+                px.append(d[ok])
+                rel.append((d / size)[ok & (size > 0)])
+    px_all, rel_all = (np.concatenate(v) if v else np.empty(0) for v in (px, rel))
+    return (float(np.median(px_all)) if px_all.size else float("nan"),
+            float(np.median(rel_all)) if rel_all.size else float("nan"))
 
 
 def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_view_birth: int = 2
@@ -302,11 +309,11 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
         if t.max_views > 2:
             continue
         if seen3 is None:
-            own = [residual_px(rig, kp, u, min_score) for u in tracks if u.max_views > 2]
-            seen3 = float(np.nanmedian(own)) if np.isfinite(own).any() else np.nan
+            own = np.array([residual_px(rig, kp, u, min_score) for u in tracks if u.max_views > 2]).reshape(-1, 2)
+            seen3 = np.array([np.nanmedian(v) if np.isfinite(v).any() else np.nan for v in own.T])  # px, share
         brief = len(t.skel) < short
-        apart = bool(np.isfinite(seen3)) and residual_px(rig, kp, t, min_score) > max(APART_RATIO * seen3,
-                                                                                     APART_MIN_PX)
+        px, share = residual_px(rig, kp, t, min_score)
+        apart = bool(px > max(APART_RATIO * seen3[0], APART_MIN_PX) and share > APART_RATIO * seen3[1])  # NaN: no
         why = "apart" if apart else "short" if brief else "small" if body_extent(t) < BODY_MIN_M else None
         if apart and brief:
             gone.append((t, why))  # brief and not one body: nothing to confirm
