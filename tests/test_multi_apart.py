@@ -11,7 +11,7 @@ import logging
 import numpy as np
 import pytest
 
-from mocap.multi.identity import residual_px
+from mocap.multi.identity import residuals
 from mocap.multi.track import TrackConfig, Tracker, associate_take
 from mocap.synth import RigSpec
 from mocap.synth.figure import walking_figure
@@ -76,7 +76,7 @@ def test_residual_of_a_two_view_person_is_within_the_noise():
     for f in range(tr.F):
         tr.step(f)
     tracks = [t for t in tr.done + tr.live if t.confirmed]
-    res = sorted((t.max_views, *residual_px(rig, kp, t, 0.2)) for t in tracks)  # views, px, share of its size
+    res = sorted((t.max_views, *residuals(rig, kp, t, 0.2)) for t in tracks)  # views, px, share of its size
     assert [v for v, _, _ in res] == [2, 4], res
     assert res[0][1] < 1.5 and res[1][1] < 1.5, res  # σ 1 px: two views nearer than four
     assert res[0][1] < res[1][1] and res[0][2] < res[1][2], res
@@ -94,10 +94,10 @@ def test_a_two_view_identity_is_apart_by_pixels_and_by_its_size(size, dropped):
     rng = np.random.default_rng(0)
     walker = in_place(walking_figure(90, fps=60.0, seed=0), "coco17")
     figure = in_place(walking_figure(90, fps=60.0, seed=1), "coco17") + [1.5, 0.0, 0.0]
+    rig = ring_rig(RigSpec(), np.stack([walker, figure], axis=1))
     mid = np.nanmean(figure, axis=1, keepdims=True)
     figure = mid + size * (figure - mid)  # as large in the images as a figure `size` times nearer
     truth = np.stack([walker, figure], axis=1)
-    rig = ring_rig(RigSpec(), truth)
     data = people_views(rig, truth)  # (F, C, 2, J, 3)
     F, C = data.shape[:2]
     data[:, :, 0, :, :2] += rng.normal(0.0, 1.0, data[:, :, 0, :, :2].shape)

@@ -12,7 +12,8 @@ the one with more keypoints of its own in it (:func:`one_owner`), and a person n
 is not reconstructed (:func:`drop_outside`), nor a short one only two cameras ever saw where a third camera sees
 the spot and detects nobody (:func:`drop_unconfirmed`: a poster or a reflection in two views, or two views'
 detections of different people or of a body's mirror that happen to meet in 3D for a moment), nor a longer one
-there whose two views' detections do not meet as one body.
+there whose two views' detections do not meet as one body, nor a brief one whose detections do not meet, whatever
+the other cameras see.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ UNCONFIRMED_S = 1.0  # an identity only two cameras saw, for less than this, ...
 UNCONFIRMED_SHARE = 0.5  # ... with a third camera seeing the spot empty in this share of its frames: no person
 BODY_MIN_M = 0.5  # ... or (however long) whose joints spread less than this (body_extent): no person
 APART_RATIO = 3.0  # ... or (however long) whose skeleton misses its own detections by this many times the median
-# of the people three cameras or more saw, in pixels and in shares of each detection's size (residual_px), and by
+# of the people three cameras or more saw, in pixels and in shares of each detection's size (residuals), and by
 APART_MIN_PX = 2.0  # this: its two views' detections do not meet as one body (no detector does much better)
 SOMEONE_COVER = 0.5  # a detection whose box covers this share of a projected skeleton's may be that person (or
 # someone in front of it)
@@ -256,7 +257,7 @@ def body_extent(t: Track, min_joints: int = 4) -> float:
     return float(np.median(np.concatenate(ext))) if ext else float("nan")
 
 
-def residual_px(rig: Rig, kp, t: Track, min_score: float) -> tuple[float, float]:
+def residuals(rig: Rig, kp, t: Track, min_score: float) -> tuple[float, float]:
     """The median distance of ``t``'s skeleton, projected, to the keypoints of its own detections (scored
     ``min_score`` or more), over the frames it was located in 3D, its views there and their joints: in pixels,
     and in units of each detection's size (the diagonal of its keypoints' box; a detector misses by about a
@@ -275,11 +276,11 @@ def residual_px(rig: Rig, kp, t: Track, min_score: float) -> tuple[float, float]
         if rows.size:
             det = kp.data[frames[rows], c, slots[rows, c]]  # (m, J, 3)
             d = np.linalg.norm(cam.project(S[rows]) - det[..., :2], axis=-1)
-            with np.errstate(invalid="ignore"):
+            with np.errstate(invalid="ignore", divide="ignore"):
                 xy = np.where((det[..., 2] >= min_score)[..., None], det[..., :2], np.nan)
                 ok = np.isfinite(d) & np.isfinite(xy[..., 0])
                 box = np.nanmax(xy, axis=1, initial=-np.inf) - np.nanmin(xy, axis=1, initial=np.inf)  # (m, 2)
-                size = np.hypot(box[:, 0], box[:, 1])[:, None]  # (m, 1); inf - inf: NaN where none is scored
+                size = np.hypot(box[:, 0], box[:, 1])[:, None]  # (m, 1); inf where none is scored (ok: none)
                 px.append(d[ok])
                 rel.append((d / size)[ok & (size > 0)])
     px_all, rel_all = (np.concatenate(v) if v else np.empty(0) for v in (px, rel))
@@ -293,9 +294,10 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
     ``UNCONFIRMED_SHARE`` of their frames in 3D in another camera's view with no detection there
     (:func:`contradicted`), and either in 3D for less than ``UNCONFIRMED_S``, or not body-sized (:func:`body_extent`
     under ``BODY_MIN_M``: a static false detection in each of two views meeting as a blob, however long), or with
-    detections that do not meet as one body (:func:`residual_px` over ``APART_RATIO`` times the median of the
-    identities three cameras or more saw, and ``APART_MIN_PX``: a poster or a reflection in each of two views,
-    however long); one in 3D for less than ``UNCONFIRMED_S`` whose detections do not meet, whatever the other
+    detections that do not meet as one body (:func:`residuals` over ``APART_RATIO`` times the median of the
+    identities three cameras or more saw, in pixels and in shares of the detections' size, and over
+    ``APART_MIN_PX``: a poster or a reflection in each of two views, however long; counted as such when not
+    body-sized too); one in 3D for less than ``UNCONFIRMED_S`` whose detections do not meet, whatever the other
     cameras see. Returns them, how many were dropped (reported), their detections [frame, view, slot] (not a
     person's: :func:`mocap.detect.select.performer` does not take them back), how many of them were not
     body-sized and how many did not meet. None dropped for the detect stage's second pass (``two_view_birth`` 1):
@@ -309,11 +311,12 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
         if t.max_views > 2:
             continue
         if seen3 is None:
-            own = np.array([residual_px(rig, kp, u, min_score) for u in tracks if u.max_views > 2]).reshape(-1, 2)
+            own = np.array([residuals(rig, kp, u, min_score) for u in tracks if u.max_views > 2]).reshape(-1, 2)
             seen3 = np.array([np.nanmedian(v) if np.isfinite(v).any() else np.nan for v in own.T])  # px, share
         brief = len(t.skel) < short
-        px, share = residual_px(rig, kp, t, min_score)
-        apart = bool(px > max(APART_RATIO * seen3[0], APART_MIN_PX) and share > APART_RATIO * seen3[1])  # NaN: no
+        px, share = residuals(rig, kp, t, min_score)
+        apart = bool(np.isfinite(seen3).all() and px > max(APART_RATIO * seen3[0], APART_MIN_PX)
+                     and share > APART_RATIO * seen3[1])  # no one seen by three: none apart
         why = "apart" if apart else "short" if brief else "small" if body_extent(t) < BODY_MIN_M else None
         if apart and brief:
             gone.append((t, why))  # brief and not one body: nothing to confirm
@@ -328,7 +331,8 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
             (count["short"], f"seen for under {UNCONFIRMED_S:.0f} s {empty}"),
             (count["small"], f"not body-sized {empty}"),
             (count["apart"], f"whose two views' detections do not meet as one body (over {APART_RATIO:.0f}x the "
-                             f"reprojection error of the people three cameras saw), briefly or {empty}")) if n]
+                             "reprojection error of the people three cameras or more saw, in pixels and in shares "
+                             f"of the detections' size, and over {APART_MIN_PX:.0f} px), briefly or {empty}")) if n]
         log.warning("%d identities seen by two cameras only were not reconstructed (a poster or a reflection, or "
                     "detections of different things meeting in 3D): %s", len(gone), "; ".join(reasons))
     views = [[int(f), c, int(s)] for t, _ in gone for f, sl in zip(t.frames, t.slots, strict=True)
