@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mocap.geometry.triangulation import reprojection_errors
 from mocap.multi.associate import cluster, pair_affinity
 from mocap.multi.body import torso_centre
 from mocap.multi.tracklets import Track, apart, centre, join_tracks
@@ -205,6 +206,14 @@ def drop_outside(rig: Rig, tracks: list[Track]) -> tuple[list[Track], int]:
     return [t for t, o in zip(tracks, outside, strict=True) if not o], int(sum(outside))
 
 
+def scored_boxes(det: np.ndarray, min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detections (..., J, 3) → their keypoints scored ``min_score`` or more (..., J, 2) (NaN the others) and the
+    corners of their box, lo and hi (..., 2) (inf and -inf where none is)."""
+    with np.errstate(invalid="ignore"):
+        xy = np.where((det[..., 2] >= min_score)[..., None], det[..., :2], np.nan)
+    return xy, np.nanmin(xy, axis=-2, initial=np.inf), np.nanmax(xy, axis=-2, initial=-np.inf)
+
+
 def contradicted(rig: Rig, kp, t: Track, min_score: float, centres: dict | None = None) -> float:
     """The share of ``t``'s frames in 3D in which a camera that did not see it has at least half its skeleton
     inside its image (in front of it) and no detection there: no box of a detection (its keypoints scored
@@ -216,10 +225,7 @@ def contradicted(rig: Rig, kp, t: Track, min_score: float, centres: dict | None 
     if not frames:
         return 0.0
     mine = {f: {c for c in range(len(rig)) if t.slots[k][c] >= 0} for k, f in enumerate(t.frames)}
-    xy, score = kp.data[frames, ..., :2], kp.data[frames, ..., 2]  # (n, C, S, J, 2), (n, C, S, J)
-    with np.errstate(invalid="ignore"):
-        xy = np.where((score >= min_score)[..., None], xy, np.nan)
-    lo, hi = np.nanmin(xy, axis=-2, initial=np.inf), np.nanmax(xy, axis=-2, initial=-np.inf)  # (n, C, S, 2)
+    _, lo, hi = scored_boxes(kp.data[frames], min_score)  # (n, C, S, 2)
     S = np.stack([t.skel[f] for f in frames])  # (n, J, 3)
     empty = np.zeros(len(frames), bool)
     for c, cam in enumerate(rig.cameras):
@@ -269,23 +275,19 @@ def residuals(rig: Rig, kp, t: Track, min_score: float) -> tuple[float, float]:
         return float("nan"), float("nan")
     S = np.stack([t.skel[f] for _, f in pick])  # (n, J, 3)
     slots = np.stack([t.slots[k] for k, _ in pick])  # (n, C)
-    frames = np.array([f for _, f in pick])
-    px, rel = [], []
-    for c, cam in enumerate(rig.cameras):
-        rows = np.flatnonzero(slots[:, c] >= 0)
-        if rows.size:
-            det = kp.data[frames[rows], c, slots[rows, c]]  # (m, J, 3)
-            d = np.linalg.norm(cam.project(S[rows]) - det[..., :2], axis=-1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                xy = np.where((det[..., 2] >= min_score)[..., None], det[..., :2], np.nan)
-                ok = np.isfinite(d) & np.isfinite(xy[..., 0])
-                box = np.nanmax(xy, axis=1, initial=-np.inf) - np.nanmin(xy, axis=1, initial=np.inf)  # (m, 2)
-                size = np.hypot(box[:, 0], box[:, 1])[:, None]  # (m, 1); inf where none is scored (ok: none)
-                px.append(d[ok])
-                rel.append((d / size)[ok & (size > 0)])
-    px_all, rel_all = (np.concatenate(v) if v else np.empty(0) for v in (px, rel))
-    return (float(np.median(px_all)) if px_all.size else float("nan"),
-            float(np.median(rel_all)) if rel_all.size else float("nan"))
+    n, C = slots.shape
+    det = kp.data[np.array([f for _, f in pick])[:, None], np.arange(C), np.maximum(slots, 0)]  # (n, C, J, 3)
+    det[slots < 0] = np.nan  # views it was not seen in
+    xy, lo, hi = scored_boxes(det, min_score)
+    J = xy.shape[2]
+    d = reprojection_errors(rig, S.reshape(-1, 3), np.moveaxis(xy, 1, 2).reshape(-1, C, 2))  # (n·J, C)
+    d = np.moveaxis(d.reshape(n, J, C), 2, 1)  # (n, C, J); NaN: no scored keypoint, or no joint in 3D
+    size = np.hypot(*np.moveaxis(hi - lo, -1, 0))[..., None]  # (n, C, 1) the box's diagonal (inf where none)
+    ok = np.isfinite(d)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        px, rel = d[ok], (d / size)[ok & (size > 0)]
+    return (float(np.median(px)) if px.size else float("nan"),
+            float(np.median(rel)) if rel.size else float("nan"))
 
 
 def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_view_birth: int = 2
