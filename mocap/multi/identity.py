@@ -307,14 +307,12 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
     if two_view_birth <= 1 or len(rig) < 3:
         return tracks, 0, [], 0, 0
     short = int(np.ceil(UNCONFIRMED_S * kp.fps))
-    seen3 = None  # the median residual of the identities three cameras or more saw (computed when needed)
+    two = [t for t in tracks if t.max_views <= 2]
+    if two:  # the median residuals (px, share) of the identities three cameras or more saw
+        own = np.array([residuals(rig, kp, u, min_score) for u in tracks if u.max_views > 2]).reshape(-1, 2)
+        seen3 = np.array([np.nanmedian(v) if np.isfinite(v).any() else np.nan for v in own.T])
     gone, candidates = [], []
-    for t in tracks:
-        if t.max_views > 2:
-            continue
-        if seen3 is None:
-            own = np.array([residuals(rig, kp, u, min_score) for u in tracks if u.max_views > 2]).reshape(-1, 2)
-            seen3 = np.array([np.nanmedian(v) if np.isfinite(v).any() else np.nan for v in own.T])  # px, share
+    for t in two:
         brief = len(t.skel) < short
         px, share = residuals(rig, kp, t, min_score)
         apart = bool(np.isfinite(seen3).all() and px > max(APART_RATIO * seen3[0], APART_MIN_PX)
