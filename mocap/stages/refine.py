@@ -24,7 +24,7 @@ from mocap.keypoint_sets import get_keypoint_set, joint_groups
 from mocap.optim.refine import RefineConfig, RefineSummary, refine_person
 from mocap.persons import person_name
 from mocap.session import Session
-from mocap.stages import Flag, refine_swaps, triangulate
+from mocap.stages import Flag, refine_knees, refine_swaps, triangulate
 from mocap.types import Keypoints2D, Points3D, Rig
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ class Config:
     # left/right swaps of a view the triangulate stage's repair left (it needs three views) that the refined
     # trajectory shows: exchanged and the person refined again (mocap.stages.refine_swaps)
     swaps: bool = True
+    # one-view ankles whose knee the refined trajectory bends backwards: moved to the ray's other side and the
+    # person refined again (mocap.stages.refine_knees)
+    knees: bool = True
 
 
 FLAGS = (Flag("--noise-px", "noise_px", "2D noise σ in pixels (default: estimated)", float),
@@ -74,6 +77,7 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     views = np.zeros((F, P, J, C), bool)
     summaries, kept, skipped = [], [], []
     swaps: list[list[int]] = []
+    knees: dict[str, int] = {}  # per person: the (frame, leg) whose one-view ankle was moved (kept solves only)
     for p in range(P):
         if not np.any(np.isfinite(init.xyz[:, p])):
             log.warning("%s has no triangulated point; left empty", person_name(p))
@@ -82,10 +86,18 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
         try:
             xyz[:, p], err[:, p], views[:, p], s = refine_person(
                 rig, kp.xy[:, :, p], w[:, :, p], init.xyz[:, p], bones, kp.fps, cfg.solver, groups, loose, pairs)
+            xy, wp = kp.xy[:, :, p], w[:, :, p]
             if cfg.swaps:
                 xyz[:, p], err[:, p], views[:, p], s, found = _with_swaps(
                     rig, kp, w[:, :, p], p, (xyz[:, p], err[:, p], views[:, p], s), (bones, loose, pairs), groups, cfg)
                 swaps.extend(refine_swaps.encode(found, p))
+                if found.any():
+                    xy, wp = (refine_swaps.apply(a, found, kp.keypoint_set) for a in (xy, wp))
+            if cfg.knees:
+                xyz[:, p], err[:, p], views[:, p], s, n = _with_knees(
+                    rig, xy, wp, kp, p, (xyz[:, p], err[:, p], views[:, p], s), (bones, loose, pairs), groups, cfg)
+                if n:
+                    knees[person_name(p)] = n
         except ValueError as e:
             if P == 1:
                 raise
@@ -102,6 +114,8 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
         for _, c, _, _ in swaps:
             per_camera[rig.names[c]] += 1
         info["swaps"] = {"views": swaps, "per_camera": per_camera}
+    if cfg.knees:
+        info["knees"] = knees
     if P > 1 and ratio > 1:
         info["occlusion"] = {"sigma_ratio": float(ratio)}  # the weighting refine applied (triangulate's)
     if P > 1:
@@ -135,6 +149,29 @@ def _with_swaps(rig: Rig, kp: Keypoints2D, w: np.ndarray, p: int, solved: tuple,
     if done is None:
         done = np.zeros(kp.shape[:2] + (0,), bool)
     return X, e, v, s, done
+
+
+def _with_knees(rig: Rig, xy: np.ndarray, w: np.ndarray, kp: Keypoints2D, p: int, solved: tuple, segments, groups,
+                cfg: Config):
+    """Person p refined (``solved``; ``xy``, ``w`` its keypoints as refined, swaps exchanged) → refined again from
+    its one-view ankles on the other side of their ray where the knee bends backwards
+    (:func:`mocap.stages.refine_knees.unbend`), kept when that leaves fewer such knees; returns the solve kept
+    and how many (frame, leg) were moved (0: the first solve)."""
+    X, e, v, s = solved
+    bones, loose, pairs = segments
+    before = refine_knees.hyperextended(X, v, kp.keypoint_set)
+    if not before:
+        return X, e, v, s, 0
+    start, moved = refine_knees.unbend(rig, X, v, kp.keypoint_set)
+    if not moved.any():
+        return X, e, v, s, 0
+    again = refine_person(rig, xy, w, start, bones, kp.fps, cfg.solver, groups, loose, pairs)
+    after = refine_knees.hyperextended(again[0], again[2], kp.keypoint_set)
+    log.info("%s: %d one-view ankles with the knee bent backwards by more than %.0f°: %d moved to the other side of "
+             "their ray, refined again: %d left (%s)", person_name(p), before,
+             np.degrees(np.arcsin(refine_knees.HYPEREXTENDED)), int(moved.sum()), after,
+             "kept" if after < before else "the first solve kept")
+    return (*again, int(moved.sum())) if after < before else (X, e, v, s, 0)
 
 
 def summary(session: Session, settings) -> list[str]:
