@@ -8,7 +8,9 @@ that camera weigh as triangulate weighed them (the noise ratio it measured, ``in
 :mod:`mocap.multi.overlap`). A view's left/right swap that the triangulate stage could not repair (two views
 only) and the refined trajectory shows is exchanged and the person refined again (``refine.swaps``,
 :mod:`mocap.stages.refine_swaps`; ``info["swaps"]``: the exchanges and their count per camera, which the
-report applies to the keypoints it compares)."""
+report applies to the keypoints it compares). A one-view ankle whose knee the refined trajectory bends backwards
+is moved to its ray's other point and the person refined again (``refine.knees``, :mod:`mocap.stages.refine_knees`;
+``info["knees"]``: per person, the (frame, leg) moved, when that solve was kept)."""
 
 from __future__ import annotations
 

@@ -10,11 +10,12 @@ synthetic crowd take, for 1.5 s).
 
 :func:`unbend` finds, in a refined person, the one-view ankles whose knee is bent backwards
 (hyperextended) by more than :data:`HYPEREXTENDED` (the sine of the shin's bend about the hips' left-right
-axis; a knee reaches a few degrees, a noisy straight leg a few more). In each run of frames without two
-views of that ankle holding one, it moves each one-view ankle whose knee bends backwards at all to the
-other point of its ray at the same distance from the knee, if the knee bends less backwards there; an
-ankle no view sees there takes its offset from the knee interpolated between those of the frames either
-side (if the knee bends less backwards so). The keypoints below the ankle (heel, toes: those joined to it by
+axis; a knee reaches a few degrees, a noisy straight leg a few more), judged only where two views or more place
+the knee and both hips (:func:`_judged`). In each run of frames without two views of that ankle holding one, the
+ankle takes the ray's other point at the same distance from the knee there; through the rest of the run each
+one-view ankle takes, of its two points, the one that carries on the shin's motion from the frames so decided
+(where only one of them bends the knee backwards, the other: :func:`_track`), and an ankle no view sees the shin
+interpolated between the frames either side. The keypoints below the ankle (heel, toes: those joined to it by
 the keypoint set's bones, not through the knee) move with it. The stage refines the person again from there
 (``refine.knees``, :mod:`mocap.stages.refine`) and keeps that solve when it leaves fewer such knees.
 """
