@@ -49,18 +49,21 @@ def test_the_legs_of_a_set_and_what_lies_below_each_ankle():
     assert refine_knees.legs("coco17")[1][:3] == (coco.index("right_hip"), coco.index("right_knee"),
                                                   coco.index("right_ankle"))
     assert refine_knees.legs("coco17")[0][3] == ()  # no foot keypoints below coco's ankles
+    halpe = get_keypoint_set("halpe26").joints  # its small toes hang on limbs only, not bones
+    assert {halpe[j] for j in refine_knees.legs("halpe26")[1][3]} == {"right_big_toe", "right_small_toe", "right_heel"}
 
 
 def test_backward_bend_is_the_sine_of_a_knee_bent_the_wrong_way():
     X = np.zeros((2, 33, 3))
     X[:, J["left_hip"]], X[:, J["right_hip"]] = [0.1, 0, 1.0], [-0.1, 0, 1.0]  # facing -y: left is +x
-    X[:, J["left_knee"]] = [0.1, 0, 0.55]
     bent = np.radians(30)
-    X[0, J["left_ankle"]] = [0.1, 0.4 * np.sin(bent), 0.55 - 0.4 * np.cos(bent)]  # shin back (+y): a knee's bend
-    X[1, J["left_ankle"]] = [0.1, -0.4 * np.sin(bent), 0.55 - 0.4 * np.cos(bent)]  # shin forwards: hyperextended
-    b = refine_knees.backward_bend(X, (J["left_hip"], J["right_hip"]), J["left_hip"], J["left_knee"],
-                                   J["left_ankle"])
-    np.testing.assert_allclose(b, [-0.5, 0.5], atol=1e-12)
+    for side, x in (("left", 0.1), ("right", -0.1)):  # both knees bend the same way about the same axis
+        X[:, J[f"{side}_knee"]] = [x, 0, 0.55]
+        X[0, J[f"{side}_ankle"]] = [x, 0.4 * np.sin(bent), 0.55 - 0.4 * np.cos(bent)]  # shin back (+y): a knee's bend
+        X[1, J[f"{side}_ankle"]] = [x, -0.4 * np.sin(bent), 0.55 - 0.4 * np.cos(bent)]  # shin forwards: hyperextended
+        b = refine_knees.backward_bend(X, (J["left_hip"], J["right_hip"]), J[f"{side}_hip"], J[f"{side}_knee"],
+                                       J[f"{side}_ankle"])
+        np.testing.assert_allclose(b, [-0.5, 0.5], atol=1e-12)
 
 
 def test_unbend_puts_a_one_view_ankle_back_on_the_knees_side(walker):
@@ -127,3 +130,60 @@ def test_a_leg_is_not_judged_where_one_view_places_its_knee_or_a_hip(walker):
         assert refine_knees.hyperextended(wrong, v, "blazepose33") == 0
         fixed, moved = refine_knees.unbend(rig, wrong, v, "blazepose33")
         assert not moved.any() and np.array_equal(fixed, wrong)
+
+
+def test_a_point_refine_left_out_does_not_stop_the_track(walker):
+    """A one-view ankle refine left out (NaN, its view still listed) in the tracked part of the run: passed over,
+    the frames after it still tracked back to the truth (they stayed on the wrong side when it was taken as a
+    choice)."""
+    rig, X = walker
+    views = np.ones((len(X), 33, 4), bool)
+    views[ALONE, FOOT] = np.arange(4) == ONE
+    wrong = X.copy()
+    wrong[ALONE] = _mirrored(rig, X, ONE)[ALONE]
+    wrong[160, FOOT] = np.nan
+    fixed, moved = refine_knees.unbend(rig, wrong, views, "blazepose33")
+    err = np.linalg.norm(fixed[161:200, FOOT[0]] - X[161:200, FOOT[0]], axis=-1)
+    assert np.all(err < 1e-9) and moved[161:200, 0].all() and np.isnan(fixed[160, FOOT]).all()
+
+
+def test_a_solve_that_leaves_more_bent_knees_is_not_kept(walker, monkeypatch):
+    """Refined again from the moved ankles, a solve that leaves more knees bent backwards (on the frames the first
+    solve judged) is dropped: the first one stands, nothing recorded as moved."""
+    rig, X = walker
+    kp = _take(rig, X)
+    views = np.ones((len(X), 33, 4), bool)
+    views[ALONE, FOOT] = np.arange(4) == ONE
+    first = X.copy()
+    first[100:150] = _mirrored(rig, X, ONE)[100:150]  # bent backwards in some of these frames
+    worse = X.copy()
+    worse[ALONE] = _mirrored(rig, X, ONE)[ALONE]  # in more of them
+    assert 0 < refine_knees.hyperextended(first, views, "blazepose33") < refine_knees.hyperextended(worse, views,
+                                                                                                  "blazepose33")
+    err = np.zeros(first.shape[:2])
+    monkeypatch.setattr(refine, "refine_person", lambda *a, **k: (worse, err, views, "again"))
+    segments = (KS.bones, (), KS.pairs)
+    out = refine._with_knees(rig, kp.xy[:, :, 0], np.ones(kp.shape[:2] + (33,)), kp, 0, (first, err, views, "first"),
+                             segments, None, refine.Config())
+    assert out[3] == "first" and out[4] == 0 and out[0] is first
+    monkeypatch.setattr(refine, "refine_person", lambda *a, **k: (X, err, views, "again"))  # one that mends them
+    out = refine._with_knees(rig, kp.xy[:, :, 0], np.ones(kp.shape[:2] + (33,)), kp, 0, (first, err, views, "first"),
+                             segments, None, refine.Config())
+    assert out[3] == "again" and out[4] > 0
+
+
+def test_several_people_each_judged_on_their_own(walker):
+    """Two walkers 3 m apart, the second started on the wrong side: only the second is moved and recorded."""
+    rig0, X = walker
+    X2 = np.stack([X, X + [3.0, 0.0, 0.0]], axis=1)  # (F, 2, J, 3)
+    rig = ring_rig(RigSpec(n_cameras=4, size=(1280, 720)), X2)
+    kps = [_take(rig, X2[:, p], seed=p) for p in range(2)]
+    kp = Keypoints2D(np.concatenate([k.data for k in kps], axis=2), rig.names, "blazepose33", 60.0)
+    tri = triangulate.run(rig, kp)
+    start = tri.xyz.copy()
+    start[WRONG, 1] = _mirrored(rig, X2[:, 1], ONE)[WRONG]
+    init = Points3D(start, tri.reproj_err, tri.views, tri.camera_names, tri.keypoint_set, tri.fps, tri.info)
+    out = refine.run(rig, kp, init, refine.Config())[0]
+    assert set(out.info["knees"]) == {"person2"}
+    err = np.linalg.norm(out.xyz[ALONE, 1, FOOT[0]] - X2[ALONE, 1, FOOT[0]], axis=-1)
+    assert np.median(err) < 0.01

@@ -10,7 +10,7 @@ only) and the refined trajectory shows is exchanged and the person refined again
 :mod:`mocap.stages.refine_swaps`; ``info["swaps"]``: the exchanges and their count per camera, which the
 report applies to the keypoints it compares). A one-view ankle whose knee the refined trajectory bends backwards
 is moved to its ray's other point and the person refined again (``refine.knees``, :mod:`mocap.stages.refine_knees`;
-``info["knees"]``: per person, the (frame, leg) moved, when that solve was kept)."""
+``info["knees"]``: per person, how many (frame, leg) had their ankle moved, when that solve was kept)."""
 
 from __future__ import annotations
 
@@ -157,23 +157,28 @@ def _with_knees(rig: Rig, xy: np.ndarray, w: np.ndarray, kp: Keypoints2D, p: int
                 cfg: Config):
     """Person p refined (``solved``; ``xy``, ``w`` its keypoints as refined, swaps exchanged) → refined again from
     its one-view ankles on the other side of their ray where the knee bends backwards
-    (:func:`mocap.stages.refine_knees.unbend`), kept when that leaves fewer such knees; returns the solve kept
-    and how many (frame, leg) were moved (0: the first solve)."""
-    X, e, v, s = solved
+    (:func:`mocap.stages.refine_knees.unbend`), kept when that leaves fewer such knees on the frames the first solve
+    judged; returns the solve kept and how many (frame, leg) were moved (0: the first solve)."""
+    X, err, v, s = solved
     bones, loose, pairs = segments
     before = refine_knees.hyperextended(X, v, kp.keypoint_set)
     if not before:
-        return X, e, v, s, 0
+        return X, err, v, s, 0
     start, moved = refine_knees.unbend(rig, X, v, kp.keypoint_set)
     if not moved.any():
-        return X, e, v, s, 0
-    again = refine_person(rig, xy, w, start, bones, kp.fps, cfg.solver, groups, loose, pairs)
-    after = refine_knees.hyperextended(again[0], again[2], kp.keypoint_set)
+        return X, err, v, s, 0
+    try:
+        again = refine_person(rig, xy, w, start, bones, kp.fps, cfg.solver, groups, loose, pairs)
+    except ValueError as e:  # the first solve stands
+        log.warning("%s: refined again from its one-view ankles moved, the solve failed (%s): the first kept",
+                    person_name(p), e)
+        return X, err, v, s, 0
+    after = refine_knees.hyperextended(again[0], v, kp.keypoint_set)  # on the frames the first solve judged
     log.info("%s: %d one-view ankles with the knee bent backwards by more than %.0f°: %d moved to the other side of "
              "their ray, refined again: %d left (%s)", person_name(p), before,
              np.degrees(np.arcsin(refine_knees.HYPEREXTENDED)), int(moved.sum()), after,
              "kept" if after < before else "the first solve kept")
-    return (*again, int(moved.sum())) if after < before else (X, e, v, s, 0)
+    return (*again, int(moved.sum())) if after < before else (X, err, v, s, 0)
 
 
 def summary(session: Session, settings) -> list[str]:

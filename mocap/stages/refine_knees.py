@@ -16,7 +16,7 @@ ankle takes the ray's other point at the same distance from the knee there; thro
 one-view ankle takes, of its two points, the one that carries on the shin's motion from the frames so decided
 (where only one of them bends the knee backwards, the other: :func:`_track`), and an ankle no view sees the shin
 interpolated between the frames either side. The keypoints below the ankle (heel, toes: those joined to it by
-the keypoint set's bones, not through the knee) move with it. The stage refines the person again from there
+the keypoint set's bones or limbs, not through the knee) move with it. The stage refines the person again from there
 (``refine.knees``, :mod:`mocap.stages.refine`) and keeps that solve when it leaves fewer such knees.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mocap.filters import interpolate_gaps
+from mocap.filters import interpolate_gaps, runs
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.types import Rig
 
@@ -35,7 +35,7 @@ LEGS = (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "ri
 
 def legs(keypoint_set: str) -> list[tuple[int, int, int, tuple[int, ...]]]:
     """(hip, knee, ankle, the keypoints below the ankle) of each leg of the set, left then right; [] when it
-    names no such legs. Below the ankle: the joints its bones reach from there, not through the knee."""
+    names no such legs. Below the ankle: the joints its bones and limbs reach from there, not through the knee."""
     ks = get_keypoint_set(keypoint_set)
     idx = {n: i for i, n in enumerate(ks.joints)}
     if not all(n in idx for leg in LEGS for n in leg):
@@ -46,7 +46,7 @@ def legs(keypoint_set: str) -> list[tuple[int, int, int, tuple[int, ...]]]:
         seen, todo = {idx[ankle]}, [idx[ankle]]
         while todo:
             j = todo.pop()
-            for a, b in ks.bones:
+            for a, b in (*ks.bones, *ks.limbs):  # (halpe26 joins its small toes by limbs only)
                 for u, v in ((a, b), (b, a)):
                     if u == j and v not in seen and v not in stop:
                         seen.add(v)
@@ -64,12 +64,6 @@ def backward_bend(X: np.ndarray, hips: tuple[int, int], hip: int, knee: int, ank
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.linalg.norm(lateral, axis=-1) * np.linalg.norm(thigh, axis=-1) * np.linalg.norm(shin, axis=-1)
         return np.sum(np.cross(thigh, shin) * lateral, axis=-1) / scale
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) of each run of True."""
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True))
 
 
 def _hips(found: list) -> tuple[int, int]:
@@ -99,9 +93,12 @@ def _judged(views: np.ndarray, hips: tuple[int, int], knee: int, ankle: int) -> 
 def _track(frames: list[int], shins: np.ndarray, sure: np.ndarray, pick: np.ndarray, choice: np.ndarray) -> None:
     """``choice[f]`` (0: the refined point, 1: the ray's other point) along ``frames`` (the first one decided):
     where ``sure``, ``pick``; elsewhere the candidate whose shin (``shins`` (T, 2, 3), ankle less knee) is
-    nearer the shin the last two chosen frames extrapolate to (the last one alone at the start)."""
+    nearer the shin the last two chosen frames extrapolate to (the last one alone at the start); a frame without
+    both shins (a point refine left out) is passed over."""
     done: list[int] = [frames[0]]
     for f in frames[1:]:
+        if not np.isfinite(shins[f]).all():  # a point refine left out (or its knee): no shin to go by
+            continue
         if sure[f]:
             choice[f] = pick[f]
         else:
@@ -142,7 +139,7 @@ def unbend(rig: Rig, X: np.ndarray, views: np.ndarray, keypoint_set: str) -> tup
         pick = bent[:, 0].astype(int)
         shins = np.stack([X[:, ankle], other[:, ankle]], axis=1) - X[:, knee, None]  # (T, 2, 3)
         choice = np.zeros(len(X), int)
-        for a, b in _runs(n <= 1):  # runs without two views of the ankle
+        for a, b in runs(n <= 1):  # runs without two views of the ankle
             wrong = np.flatnonzero(sure[a:b] & (pick[a:b] == 1)) + a
             if not wrong.size:
                 continue
