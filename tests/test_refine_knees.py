@@ -187,3 +187,17 @@ def test_several_people_each_judged_on_their_own(walker):
     assert set(out.info["knees"]) == {"person2"}
     err = np.linalg.norm(out.xyz[ALONE, 1, FOOT[0]] - X2[ALONE, 1, FOOT[0]], axis=-1)
     assert np.median(err) < 0.01
+
+
+def test_the_track_goes_by_the_shins_motion_not_its_last_place():
+    """Two decided frames of a shin moving 0.1 m a frame; in the third, the ray's other point lies nearer the last
+    shin (0.03 m) than the shin's next place (0.1 m): the motion carried on (0.2 m) picks the right one."""
+    shins = np.zeros((4, 2, 3))
+    shins[:, 1, 0] = [0.0, 0.1, 0.2, 0.3]  # candidate 1: the shin moving on
+    shins[:, 0, 0] = [0.5, 0.5, 0.13, 0.5]  # candidate 0: near the last place in frame 2
+    sure = np.array([True, True, False, False])
+    pick = np.array([1, 1, 0, 0])
+    choice = np.zeros(4, int)
+    choice[0] = 1
+    refine_knees._track([0, 1, 2, 3], shins, sure, pick, choice)
+    assert choice.tolist() == [1, 1, 1, 1]
