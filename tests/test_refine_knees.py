@@ -201,3 +201,21 @@ def test_the_track_goes_by_the_shins_motion_not_its_last_place():
     choice[0] = 1
     refine_knees._track([0, 1, 2, 3], shins, sure, pick, choice)
     assert choice.tolist() == [1, 1, 1, 1]
+
+
+def test_the_report_counts_each_persons_moved_ankles(tmp_path):
+    """The report's person table says how many one-view ankles refine moved (``info["knees"]``), for that person."""
+    from test_view_synth import two_person_session
+
+    from mocap import report
+    from mocap.io.hdf5 import read_points3d, write_points3d
+
+    session, _ = two_person_session(tmp_path / "two", frames=30)
+    pts = read_points3d(session.points3d("triangulated"))
+    refined = Points3D(pts.xyz, pts.reproj_err, pts.views, pts.camera_names, pts.keypoint_set, pts.fps,
+                       {"stage": "refined", "knees": {"person2": 12}})
+    write_points3d(refined, session.points3d("refined"))
+    m = report.build(session, cfg=report.Config(overlay_videos=False, worst_frames=0))
+    assert "knees_moved" not in m["persons"][0] and m["persons"][1]["knees_moved"] == 12
+    html = (session.root / "report" / "report.html").read_text()
+    assert html.count("one-view ankles refine moved to their ray&#x27;s other side") == 1 and "12 (frame, leg)" in html

@@ -196,6 +196,10 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     swaps = _swaps_repaired(session, pts)
     own = people.swaps_per_person(session, pts, rig.names, P) if P > 1 and swaps else None
     per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, own[p] if own else swaps) for p in range(P)]
+    knees = pts.info.get("knees") if isinstance(pts.info.get("knees"), dict) else {}
+    for p, m in enumerate(per_person):  # one-view ankles refine moved to their ray's other side (refine_knees)
+        if knees.get(person_name(p)):
+            m["knees_moved"] = int(knees[person_name(p)])
     metrics = dict(per_person[0])
     metrics |= {"points_source": src.name, "timings_s": timings or {}, "sync_offsets_frames": offsets}
     metrics |= {"sync_steps": steps} if (steps := read_steps(session)) else {}

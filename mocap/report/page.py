@@ -208,6 +208,9 @@ def summary_rows(m: dict) -> str:
     if "hands_mean" in m["bone_length_cv"] and rec.get("hands_frames_any", 1) > 0:
         rows.append(("bone-length CV of the hands, mean / max", _num(m["bone_length_cv"]["hands_mean"], ".2%")
                      + " / " + _num(m["bone_length_cv"]["hands_max"], ".2%")))
+    if m.get("knees_moved"):
+        rows.append(("one-view ankles refine moved to their ray's other side (the knee bent backwards there)",
+                     f"{m['knees_moved']} (frame, leg)"))
     rows.append(("jitter (mean acceleration)", f"{m['jitter_mean_accel_m_s2']:.2f} m/s²"))
     if "groundtruth" in m:
         gt = m["groundtruth"]
