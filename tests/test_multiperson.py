@@ -227,6 +227,7 @@ def test_bench_runs_and_scores():
 def test_synth_keypoints_people_command(shared_data, tmp_path):
     from mocap.cli import main
     from mocap.io.hdf5 import read_points3d
+    from mocap.io.rig_files import read_rig
 
     out = tmp_path / "two"
     assert main(["synth", "keypoints", str(out), "--bvh", str(shared_data / "bvh" / "cmu_01_03.bvh"),
@@ -234,6 +235,11 @@ def test_synth_keypoints_people_command(shared_data, tmp_path):
     gt = read_points3d(out / "groundtruth" / "points3d.h5")
     assert gt.xyz.shape[:2] == (120, 2) and "slot_owner" in gt.info
     assert "persons = 2" in (out / "mocap.toml").read_text()
+    zoomed = tmp_path / "zoomed"  # --zoom: the same rig, its focal length doubled
+    assert main(["synth", "keypoints", str(zoomed), "--bvh", str(shared_data / "bvh" / "cmu_01_03.bvh"),
+                 "--people", "2", "--frames", "120", "--zoom", "2"]) == 0
+    a, b = (read_rig(d / "calibration" / "rig.toml") for d in (out, zoomed))
+    assert all(cb.K[0, 0] == pytest.approx(2 * ca.K[0, 0]) for ca, cb in zip(a, b, strict=True))
 
 
 def test_stages_before_sync_fall_back_to_the_performer_when_nobody_is_associated(take3, monkeypatch, caplog):

@@ -82,6 +82,19 @@ def test_an_arc_rig_puts_every_camera_on_one_side_looking_at_the_motion():
     assert np.allclose(az - az[0], [0, 90, 180, 270], atol=1e-9)  # a ring: as before
 
 
+def test_a_zoomed_rig_has_that_focal_length_and_loses_part_of_the_motion():
+    rng = np.random.default_rng(1)
+    pts = rng.normal(size=(500, 3)) * [0.5, 0.5, 0.4] + [0.0, 0.0, 1.0]
+    rig, zoomed = (ring_rig(RigSpec(n_cameras=3, zoom=z), pts) for z in (1.0, 2.0))
+    for cam, cam2 in zip(rig, zoomed, strict=True):
+        assert cam2.K[0, 0] == pytest.approx(2.0 * cam.K[0, 0])
+        np.testing.assert_allclose(cam2.cam_from_world, cam.cam_from_world)
+        inside = np.all((cam2.project(pts) >= 0) & (cam2.project(pts) < cam2.size), axis=1)
+        assert 0.2 < inside.mean() < 0.98  # part of the motion leaves the image
+    with pytest.raises(ValueError, match="zoom must be a positive number, got 0"):
+        RigSpec(zoom=0)
+
+
 @pytest.mark.shared_data
 def test_corruption_matches_the_requested_rates(clip):
     take = make_take(clip, 1000, corruption=CorruptionSpec(noise_px=0.0, outliers=0.05, dropouts=0.1, swaps=0.1))

@@ -49,7 +49,8 @@ def cmd_synth_keypoints(args) -> int:
                              "only; leave out one of the two")
 
         return synth_crowd(args)
-    take = make_take(args.bvh, args.frames, args.fps, RigSpec(n_cameras=args.cameras, arc_deg=args.arc_deg),
+    take = make_take(args.bvh, args.frames, args.fps, RigSpec(n_cameras=args.cameras, arc_deg=args.arc_deg,
+                                                              zoom=args.zoom),
                      CorruptionSpec(args.noise_px, args.outliers, args.dropouts, swaps=args.swaps, seed=args.seed,
                                     hand_noise_px=args.hand_noise_px if args.hands else None),
                      hands=args.hands)
@@ -206,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="several people on crossing paths, occluding one another (writes pose2d.h5)")
     k.add_argument("--arc-deg", type=float, default=360.0,
                    help="the cameras spread over this arc (360: a ring; 120: all on one side, as on one wall)")
+    k.add_argument("--zoom", type=float, default=1.0,
+                   help="focal length × this over the framing that shows the whole motion (2: people leave the "
+                        "images at their edges, feet and heads cut, seen by fewer cameras)")
     k.set_defaults(func=cmd_synth_keypoints)
 
     b = sub.add_parser("bench", help="benchmarks")

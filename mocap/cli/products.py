@@ -233,7 +233,7 @@ def synth_crowd(args) -> int:
     frames = args.frames or 2000
     motions, ks = load_motions(args.bvh, args.people, frames, args.fps)
     take = make_crowd(motions, ks, args.fps, CrowdSpec(people=args.people, seed=args.seed),
-                      RigSpec(n_cameras=args.cameras, arc_deg=args.arc_deg),
+                      RigSpec(n_cameras=args.cameras, arc_deg=args.arc_deg, zoom=args.zoom),
                       CorruptionSpec(args.noise_px, args.outliers, args.dropouts, swaps=args.swaps, seed=args.seed))
     out = write_crowd_session(take, args.out, json_2d=False)
     st = take.stats

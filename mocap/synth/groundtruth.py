@@ -80,6 +80,11 @@ class RigSpec:
     model: str = "pinhole"
     start_angle_deg: float = 30.0
     arc_deg: float = 360.0  # the cameras spread evenly over this arc (< 360: all on one side, ends included)
+    zoom: float = 1.0  # with focal_px None: that framing's focal length × this (> 1: people leave the images' edges)
+
+    def __post_init__(self) -> None:
+        if not (self.zoom > 0 and np.isfinite(self.zoom)):
+            raise ValueError(f"rig spec: zoom must be a positive number, got {self.zoom!r}")
 
 
 def _look_at(centre: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -118,7 +123,7 @@ def ring_rig(spec: RigSpec, points: np.ndarray) -> Rig:
             Xc = sample @ T[:3, :3].T + T[:3, 3]
             xy = np.abs(Xc[:, :2] / Xc[:, 2:])
             extent.append(min(0.85 * W / 2 / xy[:, 0].max(), 0.85 * H / 2 / xy[:, 1].max()))
-        focal = float(min(extent))
+        focal = float(min(extent)) * spec.zoom
     K = np.array([[focal, 0.0, (W - 1) / 2], [0.0, focal, (H - 1) / 2], [0.0, 0.0, 1.0]])
     return Rig(tuple(Camera(f"cam{i + 1:02d}", K, np.array(spec.dist, float), T, spec.size, spec.model)
                      for i, T in enumerate(poses)))
