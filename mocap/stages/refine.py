@@ -79,7 +79,7 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     views = np.zeros((F, P, J, C), bool)
     summaries, kept, skipped = [], [], []
     swaps: list[list[int]] = []
-    knees: dict[str, int] = {}  # per person: the (frame, leg) whose one-view ankle was moved (kept solves only)
+    knees: dict[str, int] = {}  # per person: how many (frame, leg) had their one-view ankle moved (kept solves)
     for p in range(P):
         if not np.any(np.isfinite(init.xyz[:, p])):
             log.warning("%s has no triangulated point; left empty", person_name(p))
