@@ -31,6 +31,7 @@ from mocap.keypoint_sets import get_keypoint_set
 from mocap.multi.associate import pair_affinity
 from mocap.multi.backward import extend_back
 from mocap.multi.body import body_cost, torso_mask
+from mocap.multi.exchange import exchange_views
 from mocap.multi.identity import births, drop_outside, drop_unconfirmed, merge_coinciding, one_owner, reacquire
 from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, check_unchecked, own_rays
 from mocap.multi.mirrored import rejoin_mirrored
@@ -90,6 +91,7 @@ class Tracker:
         self.live: list[Track] = []
         self.done: list[Track] = []
         self.unexplained_frames = 0
+        self.suspect: dict[int, int] = {}  # id(track) → consecutive frames its views did not meet (exchange)
 
     def _gate(self, t: Track, f: int) -> float:
         since = f - (t.last3d if t.last3d >= 0 else t.last) - 1  # one view alone leaves the depth unknown
@@ -143,16 +145,18 @@ class Tracker:
         shared = assign_merged(self, confirmed, f, free, out)
         self._assign([t for t in confirmed if t.last3d < f - 1], f, free, out)
         self._assign(tentative, f, free, out)
+        moved = exchange_views(self, f, confirmed, out, free, shared)  # {id: skeleton}: its views exchanged
         survivors = []
         stale = {id(t): t.stale(f, self.fps) for t in self.live}
-        preds = {id(t): np.where(stale[id(t)][:, None], np.nan, t.predict(f)) for t in confirmed}
+        preds = {id(t): moved[id(t)] if id(t) in moved else np.where(stale[id(t)][:, None], np.nan, t.predict(f))
+                 for t in confirmed}
         row = {k: r for r, k in enumerate(preds)}
         usable_kp = np.isfinite(self.rays[f][..., 0]).sum(axis=-1)  # (C, S)
 
         def job_of(t: Track) -> Job | None:  # t's detections this frame and what solving them takes (None: unseen)
             got = out.get(id(t))
             views = sorted(got) if got else []
-            return Job(views, [got[c][0] for c in views], t.predict(f), [got[c][1] for c in views],
+            return Job(views, [got[c][0] for c in views], moved.get(id(t), t.predict(f)), [got[c][1] for c in views],
                        row.get(id(t), -1), NOISE_COSTS * t.noise(RECENT), stale[id(t)]) if views else None
 
         jobs = {id(t): job for t in self.live if (job := job_of(t))}
@@ -197,7 +201,7 @@ class Tracker:
                     # was the prediction's: a fix after it read 18 m/s where another's clutter joined one view)
                     ref, since = (t.X3d, f - t.last3d) if t.last3d >= 0 else (t.X, f - t.last)
                     common = np.isfinite(X[:, 0]) & np.isfinite(ref[:, 0]) & np.any(np.not_equal(X, prior), axis=1)
-                    if common.any():
+                    if common.any() and id(t) not in moved:  # not across an exchange: the mixture's skeleton
                         # per axis: the median of the joints' moves (robust_median: np.median's values, cheaper)
                         step = robust_median((X[common] - ref[common]).T, 1) / since
                         t.vel = step if t.hits == 1 else 0.5 * t.vel + 0.5 * step

@@ -1,0 +1,182 @@
+"""Detections exchanged between people of one frame where another pairing meets as bodies far better.
+
+Where two people line up along one camera's line of sight, or stand close, their detections in that view
+lie near each other, and the tracker's per-view assignment (each detection to the nearest prediction)
+can give a person one view of each body. Two such views' rays can still meet within ``match_max_m``
+(a ghost between the two people, consistent in each of its views), so the person carries on as that
+mixture while the people move apart, the other body's view given to the other person or left over (a
+3-camera take: two people held as mixtures for 1.3 s while they walked 2 m apart). The geometry tells
+them apart: two detections of one body meet at the noise (millimetres), two of different bodies at the
+distance between their joints along the other view.
+
+After the assignment, every confirmed person's detections are compared pair by pair (the median ray
+distance over the joints both see); a person with a pair farther apart than ``SUSPECT_SHARE`` of
+``match_max_m``, in ``birth_frames`` consecutive frames (a lasting mixture; a detection wrong for a frame
+is the solve's to drop), is a suspect. For each view of a suspect, its detection is exchanged with
+another person's detection in that view, or with a detection nobody took, where that lowers the sum of
+the two people's pair distances to ``GAIN`` of it or less, by ``SUSPECT_SHARE`` of ``match_max_m`` or
+more; the best exchange first, until none is left. Here a pair's distance is the mean over the joints,
+each capped at ``2 * match_max_m``: a detection merging two people (one body side each) meets either body
+on half its joints, which a median would take for one body. The geometry says which detections are one
+body, the predictions say who is who: of the two people an exchange involves, each takes the set of
+detections that costs less against its prediction (the tracker's cost). The number of views of each set
+is unchanged; detections shared by two people (a merged detection) stay where they are. A person whose
+views changed starts its solve from their triangulation instead of its prediction (the prediction was
+the mixture's), and its velocity is not measured across the change.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mocap.multi.rays import ray_ray_distance, robust_median, triangulate_rays, truncated_mean
+
+if TYPE_CHECKING:
+    from mocap.multi.track import Tracker
+    from mocap.multi.tracklets import Track
+
+SUSPECT_SHARE = 0.2  # of match_max_m: views of one body meet far closer (the noise); the least gain accepted
+GAIN = 0.5  # an exchange must at least halve the two people's summed pair distances
+
+
+class _Pairs:
+    """Pair distances of detections (origins (N, 3), rays (N, J, 3)): the mean over the joints both see of their
+    rays' distance, each capped at ``cap`` (inf: fewer than ``min_joints`` such joints); computed when asked."""
+
+    def __init__(self, origins: np.ndarray, rays: np.ndarray, cap: float, min_joints: int):
+        self.origins, self.rays, self.cap, self.min_joints = origins, rays, cap, min_joints
+        self.known: dict[tuple[int, int], float] = {}
+        self.median: dict[tuple[int, int], float] = {}
+
+    def fill(self, groups: list[list[int]]) -> None:
+        """Compute, at once, every pair within the groups (lists of detection indices) not known yet."""
+        todo = sorted({(min(a, b), max(a, b)) for g in groups for n, a in enumerate(g) for b in g[n + 1:]}
+                      - self.known.keys())
+        if not todo:
+            return
+        I = np.array(todo)
+        d = ray_ray_distance(self.origins[I[:, 0]][:, None], self.rays[I[:, 0]], self.origins[I[:, 1]][:, None],
+                             self.rays[I[:, 1]])  # (pairs, J)
+        self.known.update(zip(todo, truncated_mean(d, self.cap, self.min_joints).tolist(), strict=True))
+        self.median.update(zip(todo, robust_median(d, self.min_joints).tolist(), strict=True))
+
+    def meets(self, a: int, members: list[int], limit: float) -> bool:
+        """Whether detection a meets every other one of ``members`` within ``limit`` (median over the joints)."""
+        return all(self.median[(min(a, b), max(a, b))] <= limit for b in members if b != a)
+
+    def total(self, members: list[int]) -> float:
+        """Sum over the pairs of ``members`` of their distances, each at most ``cap``."""
+        return sum(min(self.known[(min(a, b), max(a, b))], self.cap)
+                   for n, a in enumerate(members) for b in members[n + 1:])
+
+
+def _prediction_cost(tr: Tracker, f: int, det: list, t: Track, members: list[int]) -> float:
+    """The tracker's summed cost of the detections ``members`` (indices into det) against t's prediction."""
+    views, slots = [det[i][0] for i in members], [det[i][1] for i in members]
+    return float(tr.costs_to(f, views, slots, t.predict(f)[None], tr._gate(t, f)).sum())
+
+
+def _suspects(tr: Tracker, f: int, people: list[Track], own: list[list[int]], cams: np.ndarray, rays: np.ndarray,
+              limit: float) -> list[int]:
+    """Indices of the people whose detections (``own``: indices into cams/rays) hold a pair farther apart than
+    ``limit`` (median over their joints), in this frame and the ``birth_frames - 1`` before (``tr.suspect``
+    counts them: id(track) → frames)."""
+    I, K = [], []
+    for k, m in enumerate(own):
+        for n, i in enumerate(m):
+            I.extend((i, j) for j in m[n + 1:])
+            K.extend([k] * (len(m) - n - 1))
+    I = np.array(I)
+    d = ray_ray_distance(tr.origins[cams[I[:, 0]]][:, None], rays[I[:, 0]], tr.origins[cams[I[:, 1]]][:, None],
+                         rays[I[:, 1]])  # (pairs, J)
+    far = sorted({K[n] for n in np.flatnonzero(~(robust_median(d, tr.cfg.min_joints) <= limit))})
+    tr.suspect = {id(people[k]): tr.suspect.get(id(people[k]), 0) + 1 for k in far}
+    return [k for k in far if tr.suspect[id(people[k])] >= tr.cfg.birth_frames]
+
+
+def _best(pairs: _Pairs, own: list[list[int]], suspects: list[int], owner: dict, cams: np.ndarray, fixed: set,
+          limit: float) -> tuple | None:
+    """The exchange (gain, person, its detection, the other detection, that one's person or -1) that lowers the
+    pair distances most, within ``GAIN`` and ``limit`` (see the module); None: no such exchange."""
+    tries = []
+    for k in suspects:
+        for i in own[k]:
+            if i in fixed:
+                continue
+            for j in map(int, np.flatnonzero(cams == cams[i])):
+                k2 = owner.get(j, -1)
+                if j == i or j in fixed or k2 == k:
+                    continue
+                before = [own[k]] + ([own[k2]] if k2 >= 0 else [])
+                after = [[x if x != i else j for x in own[k]]] + ([[x if x != j else i for x in own[k2]]] if k2 >= 0
+                                                                  else [])
+                tries.append((k, i, j, k2, before, after))
+    pairs.fill([m for *_, before, after in tries for m in before + after])
+    best = None
+    for k, i, j, k2, before, after in tries:
+        b, a = sum(map(pairs.total, before)), sum(map(pairs.total, after))
+        if a <= GAIN * b and b - a >= limit and (best is None or b - a > best[0]) and \
+                pairs.meets(j, after[0], limit) and (k2 < 0 or pairs.meets(i, after[1], limit)):
+            best = (b - a, k, i, j, k2)
+    return best
+
+
+def exchange_views(tr: Tracker, f: int, tracks: list[Track], out: dict, free: np.ndarray,
+                   shared: set) -> dict[int, np.ndarray]:
+    """Exchange detections of frame f between the confirmed ``tracks`` (and the free ones) where the pairing
+    that results meets far better (see the module). ``out`` (id(track) → {view: (slot, cost)}) and ``free``
+    (C, S) are updated in place. Returns {id(track): (J, 3) its new detections' triangulation} for the
+    people whose views changed (their solve starts there)."""
+    cfg = tr.cfg
+    people = [t for t in tracks if len(out.get(id(t), {})) >= 2]
+    if not people:
+        tr.suspect = {}
+        return {}
+    limit = SUSPECT_SHARE * cfg.match_max_m
+    det = [(c, s) for t in people for c, (s, _) in sorted(out[id(t)].items())]  # the people's, then the free ones
+    own, n = [], 0
+    for t in people:
+        own.append(list(range(n, n + len(out[id(t)]))))
+        n += len(own[-1])
+    cams = np.array([c for c, _ in det])
+    rays = tr.rays[f][cams, [s for _, s in det]]  # (N, J, 3)
+    suspects = _suspects(tr, f, people, own, cams, rays, limit)  # most frames have none and stop here
+    if not suspects:
+        return {}
+    det += [(c, int(s)) for c in sorted(set(cams.tolist())) for s in np.flatnonzero(free[c])]
+    cams = np.array([c for c, _ in det])
+    rays = tr.rays[f][cams, [s for _, s in det]]
+    pairs = _Pairs(tr.origins[cams], rays, 2 * cfg.match_max_m, cfg.min_joints)
+    fixed = {i for i, cs in enumerate(det) if cs in shared}
+    owner = {i: k for k, m in enumerate(own) for i in m}
+    changed: set[int] = set()
+    while (best := _best(pairs, own, suspects, owner, cams, fixed, limit)) is not None:
+        _, k, i, j, k2 = best
+        own[k] = [x if x != i else j for x in own[k]]
+        owner.pop(i, None)
+        if k2 >= 0:
+            own[k2] = [x if x != j else i for x in own[k2]]
+            if _prediction_cost(tr, f, det, people[k], own[k2]) + _prediction_cost(tr, f, det, people[k2], own[k]) < \
+                    _prediction_cost(tr, f, det, people[k], own[k]) + _prediction_cost(tr, f, det, people[k2], own[k2]):
+                own[k], own[k2] = own[k2], own[k]  # who is who: as the predictions say
+            owner.update((x, k2) for x in own[k2])
+            changed.add(k2)
+            suspects = suspects if k2 in suspects else suspects + [k2]
+        owner.update((x, k) for x in own[k])
+        changed.add(k)
+    for k in changed:
+        for c, (s, _) in out[id(people[k])].items():
+            free[c, s] = True
+    new: dict[int, np.ndarray] = {}
+    for k in changed:
+        t, m = people[k], own[k]
+        X = triangulate_rays(tr.origins[cams[m]][None], np.moveaxis(rays[m], 0, 1), np.ones((tr.J, len(m))))
+        X = np.where(np.isfinite(X), X, t.predict(f))  # a joint fewer than two views see: as predicted
+        cost = tr.costs_to(f, [det[i][0] for i in m], [det[i][1] for i in m], X[None], tr._gate(t, f))[0]
+        out[id(t)] = {det[i][0]: (det[i][1], float(c)) for i, c in zip(m, cost, strict=True)}
+        for i in m:
+            free[det[i]] = False
+        new[id(t)] = X
+    return new
