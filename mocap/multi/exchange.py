@@ -9,9 +9,10 @@ mixture while the people move apart, the other body's view given to the other pe
 them apart: two detections of one body meet at the noise (millimetres), two of different bodies at the
 distance between their joints along the other view.
 
-After the assignment, every confirmed person's detections are compared pair by pair (the median ray
-distance over the joints both see); a person with a pair farther apart than ``SUSPECT_SHARE`` of
-``match_max_m``, in ``birth_frames`` consecutive frames (a lasting mixture; a detection wrong for a frame
+After the assignment, the detections of every confirmed person seen by two or three views are compared pair
+by pair (the median ray distance over the joints both see; a person seen by more, ``MAX_VIEWS``, is left to
+the solve, where a majority outvotes a wrong view); a person with a pair farther apart than ``SUSPECT_SHARE``
+of ``match_max_m`` in ``birth_frames`` consecutive frames (a lasting mixture; a detection wrong for a frame
 is the solve's to drop), is a suspect. For each view of a suspect, its detection is exchanged with
 another person's detection in that view, or with a detection nobody took, where that lowers the sum of
 the two people's pair distances to ``GAIN`` of it or less, by ``SUSPECT_SHARE`` of ``match_max_m`` or
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 SUSPECT_SHARE = 0.2  # of match_max_m: views of one body meet far closer (the noise); the least gain accepted
 GAIN = 0.5  # an exchange must at least halve the two people's summed pair distances
+MAX_VIEWS = 3  # a suspect is seen by this many views at most (more: a majority outvotes a wrong view)
 
 
 class _Pairs:
@@ -78,19 +80,25 @@ def _prediction_cost(tr: Tracker, f: int, det: list, t: Track, members: list[int
     return float(tr.costs_to(f, views, slots, t.predict(f)[None], tr._gate(t, f)).sum())
 
 
-def _suspects(tr: Tracker, f: int, people: list[Track], own: list[list[int]], cams: np.ndarray, rays: np.ndarray,
-              limit: float) -> list[int]:
-    """Indices of the people whose detections (``own``: indices into cams/rays) hold a pair farther apart than
-    ``limit`` (median over their joints), in this frame and the ``birth_frames - 1`` before (``tr.suspect``
-    counts them: id(track) → frames)."""
+def _suspects(tr: Tracker, f: int, people: list[Track], out: dict, limit: float) -> list[int]:
+    """Indices of the people seen by two or three views with two detections farther apart than ``limit`` (median
+    over their joints), in this frame and the ``birth_frames - 1`` before (``tr.suspect`` counts them:
+    id(track) → frames). A person seen by four views or more is left to the solve: a majority outvotes a wrong
+    view (and the pairs to compare grow with the square of the views)."""
     I, K = [], []
-    for k, m in enumerate(own):
-        for n, i in enumerate(m):
-            I.extend((i, j) for j in m[n + 1:])
-            K.extend([k] * (len(m) - n - 1))
-    I = np.array(I)
-    d = ray_ray_distance(tr.origins[cams[I[:, 0]]][:, None], rays[I[:, 0]], tr.origins[cams[I[:, 1]]][:, None],
-                         rays[I[:, 1]])  # (pairs, J)
+    for k, t in enumerate(people):
+        views = sorted(out[id(t)].items())
+        if len(views) <= MAX_VIEWS:
+            for n, (c, (s, _)) in enumerate(views):
+                I.extend((c, s, c2, s2) for c2, (s2, _) in views[n + 1:])
+                K.extend([k] * (len(views) - n - 1))
+    if not I:
+        tr.suspect = {}
+        return []
+    P = np.array(I)
+    rays = tr.rays[f]
+    d = ray_ray_distance(tr.origins[P[:, 0]][:, None], rays[P[:, 0], P[:, 1]], tr.origins[P[:, 2]][:, None],
+                         rays[P[:, 2], P[:, 3]])  # (pairs, J)
     far = sorted({K[n] for n in np.flatnonzero(~(robust_median(d, tr.cfg.min_joints) <= limit))})
     tr.suspect = {id(people[k]): tr.suspect.get(id(people[k]), 0) + 1 for k in far}
     return [k for k in far if tr.suspect[id(people[k])] >= tr.cfg.birth_frames]
@@ -131,21 +139,16 @@ def exchange_views(tr: Tracker, f: int, tracks: list[Track], out: dict, free: np
     people whose views changed (their solve starts there)."""
     cfg = tr.cfg
     people = [t for t in tracks if len(out.get(id(t), {})) >= 2]
-    if not people:
-        tr.suspect = {}
-        return {}
     limit = SUSPECT_SHARE * cfg.match_max_m
+    suspects = _suspects(tr, f, people, out, limit)  # most frames have none and stop here
+    if not suspects:
+        return {}
     det = [(c, s) for t in people for c, (s, _) in sorted(out[id(t)].items())]  # the people's, then the free ones
     own, n = [], 0
     for t in people:
         own.append(list(range(n, n + len(out[id(t)]))))
         n += len(own[-1])
-    cams = np.array([c for c, _ in det])
-    rays = tr.rays[f][cams, [s for _, s in det]]  # (N, J, 3)
-    suspects = _suspects(tr, f, people, own, cams, rays, limit)  # most frames have none and stop here
-    if not suspects:
-        return {}
-    det += [(c, int(s)) for c in sorted(set(cams.tolist())) for s in np.flatnonzero(free[c])]
+    det += [(c, int(s)) for c in sorted({c for c, _ in det}) for s in np.flatnonzero(free[c])]
     cams = np.array([c for c, _ in det])
     rays = tr.rays[f][cams, [s for _, s in det]]
     pairs = _Pairs(tr.origins[cams], rays, 2 * cfg.match_max_m, cfg.min_joints)
