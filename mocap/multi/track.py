@@ -5,7 +5,9 @@ detection's cost against a track is the mean capped distance, over the joints bo
 detection's rays and the predicted joints (metres). Per view, a Hungarian assignment gated by a distance
 that grows while a track is unseen: the people located in 3D the frame before first (a matching cascade),
 detections mixing two people (:mod:`mocap.multi.merged`), the people whose position is uncertain, then the
-tentative ones. Each track is re-triangulated from its own keypoints' rays (not those nearer another
+tentative ones; a person holding, for frames in a row, two views that are not one body has a detection exchanged with
+another person's or a free one where the pairing meets far better (:mod:`mocap.multi.exchange`). Each track is
+re-triangulated from its own keypoints' rays (not those nearer another
 person), views that disagree with the others are dropped (a wrong detection; :mod:`mocap.multi.solve`, every
 person of a frame at once); two tracks once seen apart
 in 3D are never joined. Detections no track explains are grouped across views (:mod:`mocap.multi.associate`);
