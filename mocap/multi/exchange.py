@@ -16,12 +16,15 @@ of ``match_max_m`` in ``birth_frames`` consecutive frames (a lasting mixture; a 
 is the solve's to drop), is a suspect. For each view of a suspect, its detection is exchanged with
 another person's detection in that view, or with a detection nobody took, where that lowers the sum of
 the two people's pair distances to ``GAIN`` of it or less, by ``SUSPECT_SHARE`` of ``match_max_m`` or
-more; the best exchange first, until none is left. Here a pair's distance is the mean over the joints,
+more, and where the detection moved meets each other one of its new set within ``SUSPECT_SHARE`` of
+``match_max_m`` (median); the best exchange first, until none is left (the other person of an exchange is a
+suspect from then on in this frame). Here a pair's distance is the mean over the joints,
 each capped at ``2 * match_max_m``: a detection merging two people (one body side each) meets either body
 on half its joints, which a median would take for one body. The geometry says which detections are one
 body, the predictions say who is who: of the two people an exchange involves, each takes the set of
 detections that costs less against its prediction (the tracker's cost). The number of views of each set
-is unchanged; detections shared by two people (a merged detection) stay where they are. A person whose
+is unchanged; detections shared by two people (a merged detection) stay where they are (an exchange whose
+who-is-who choice could move one is not made). A person whose
 views changed starts its solve from their triangulation instead of its prediction (the prediction was
 the mixture's), and its velocity is not measured across the change.
 """
@@ -43,6 +46,10 @@ GAIN = 0.5  # an exchange must at least halve the two people's summed pair dista
 MAX_VIEWS = 3  # a suspect is seen by this many views at most (more: a majority outvotes a wrong view)
 
 
+def _key(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
 class _Pairs:
     """Pair distances of detections (origins (N, 3), rays (N, J, 3)): the mean over the joints both see of their
     rays' distance, each capped at ``cap`` (inf: fewer than ``min_joints`` such joints); computed when asked."""
@@ -54,8 +61,7 @@ class _Pairs:
 
     def fill(self, groups: list[list[int]]) -> None:
         """Compute, at once, every pair within the groups (lists of detection indices) not known yet."""
-        todo = sorted({(min(a, b), max(a, b)) for g in groups for n, a in enumerate(g) for b in g[n + 1:]}
-                      - self.known.keys())
+        todo = sorted({_key(a, b) for g in groups for n, a in enumerate(g) for b in g[n + 1:]} - self.known.keys())
         if not todo:
             return
         I = np.array(todo)
@@ -66,12 +72,11 @@ class _Pairs:
 
     def meets(self, a: int, members: list[int], limit: float) -> bool:
         """Whether detection a meets every other one of ``members`` within ``limit`` (median over the joints)."""
-        return all(self.median[(min(a, b), max(a, b))] <= limit for b in members if b != a)
+        return all(self.median[_key(a, b)] <= limit for b in members if b != a)
 
     def total(self, members: list[int]) -> float:
         """Sum over the pairs of ``members`` of their distances, each at most ``cap``."""
-        return sum(min(self.known[(min(a, b), max(a, b))], self.cap)
-                   for n, a in enumerate(members) for b in members[n + 1:])
+        return sum(min(self.known[_key(a, b)], self.cap) for n, a in enumerate(members) for b in members[n + 1:])
 
 
 def _prediction_cost(tr: Tracker, f: int, det: list, t: Track, members: list[int]) -> float:
@@ -80,26 +85,15 @@ def _prediction_cost(tr: Tracker, f: int, det: list, t: Track, members: list[int
     return float(tr.costs_to(f, views, slots, t.predict(f)[None], tr._gate(t, f)).sum())
 
 
-def _suspects(tr: Tracker, f: int, people: list[Track], out: dict, limit: float) -> list[int]:
-    """Indices of the people seen by two or three views with two detections farther apart than ``limit`` (median
-    over their joints), in this frame and the ``birth_frames - 1`` before (``tr.suspect`` counts them:
-    id(track) → frames). A person seen by four views or more is left to the solve: a majority outvotes a wrong
-    view (and the pairs to compare grow with the square of the views)."""
-    I, K = [], []
-    for k, t in enumerate(people):
-        views = sorted(out[id(t)].items())
-        if len(views) <= MAX_VIEWS:
-            for n, (c, (s, _)) in enumerate(views):
-                I.extend((c, s, c2, s2) for c2, (s2, _) in views[n + 1:])
-                K.extend([k] * (len(views) - n - 1))
-    if not I:
-        tr.suspect = {}
-        return []
-    P = np.array(I)
-    rays = tr.rays[f]
-    d = ray_ray_distance(tr.origins[P[:, 0]][:, None], rays[P[:, 0], P[:, 1]], tr.origins[P[:, 2]][:, None],
-                         rays[P[:, 2], P[:, 3]])  # (pairs, J)
-    far = sorted({K[n] for n in np.flatnonzero(~(robust_median(d, tr.cfg.min_joints) <= limit))})
+def _suspects(tr: Tracker, people: list[Track], own: list[list[int]], pairs: _Pairs, limit: float) -> list[int]:
+    """Indices of the people seen by two or three views with two detections (``own``: indices into ``pairs``)
+    farther apart than ``limit`` (median over the joints both see), in this frame and the ``birth_frames - 1``
+    before (``tr.suspect`` counts them: id(track) → frames). A person seen by four views or more is left to the
+    solve: a majority outvotes a wrong view (and the pairs to compare grow with the square of the views)."""
+    few = [k for k, m in enumerate(own) if len(m) <= MAX_VIEWS]
+    pairs.fill([own[k] for k in few])
+    far = [k for k in few if any(limit < pairs.median[_key(a, b)] < np.inf
+                                 for n, a in enumerate(own[k]) for b in own[k][n + 1:])]
     tr.suspect = {id(people[k]): tr.suspect.get(id(people[k]), 0) + 1 for k in far}
     return [k for k in far if tr.suspect[id(people[k])] >= tr.cfg.birth_frames]
 
@@ -115,8 +109,8 @@ def _best(pairs: _Pairs, own: list[list[int]], suspects: list[int], owner: dict,
                 continue
             for j in map(int, np.flatnonzero(cams == cams[i])):
                 k2 = owner.get(j, -1)
-                if j == i or j in fixed or k2 == k:
-                    continue
+                if j == i or j in fixed or k2 == k or (k2 >= 0 and fixed.intersection(own[k] + own[k2])):
+                    continue  # (the who-is-who swap below would move a shared detection)
                 before = [own[k]] + ([own[k2]] if k2 >= 0 else [])
                 after = [[x if x != i else j for x in own[k]]] + ([[x if x != j else i for x in own[k2]]] if k2 >= 0
                                                                   else [])
@@ -135,13 +129,13 @@ def exchange_views(tr: Tracker, f: int, tracks: list[Track], out: dict, free: np
                    shared: set) -> dict[int, np.ndarray]:
     """Exchange detections of frame f between the confirmed ``tracks`` (and the free ones) where the pairing
     that results meets far better (see the module). ``out`` (id(track) → {view: (slot, cost)}) and ``free``
-    (C, S) are updated in place. Returns {id(track): (J, 3) its new detections' triangulation} for the
-    people whose views changed (their solve starts there)."""
+    (C, S) are updated in place; an exchanged person's costs are against its new detections' triangulation.
+    Returns {id(track): (J, 3) that triangulation (NaN: a joint fewer than two of them see)} for the people
+    whose views changed (their solve starts there)."""
     cfg = tr.cfg
     people = [t for t in tracks if len(out.get(id(t), {})) >= 2]
-    limit = SUSPECT_SHARE * cfg.match_max_m
-    suspects = _suspects(tr, f, people, out, limit)  # most frames have none and stop here
-    if not suspects:
+    if not people:
+        tr.suspect = {}
         return {}
     det = [(c, s) for t in people for c, (s, _) in sorted(out[id(t)].items())]  # the people's, then the free ones
     own, n = [], 0
@@ -149,9 +143,13 @@ def exchange_views(tr: Tracker, f: int, tracks: list[Track], out: dict, free: np
         own.append(list(range(n, n + len(out[id(t)]))))
         n += len(own[-1])
     det += [(c, int(s)) for c in sorted({c for c, _ in det}) for s in np.flatnonzero(free[c])]
-    cams = np.array([c for c, _ in det])
-    rays = tr.rays[f][cams, [s for _, s in det]]
+    cams = np.array([c for c, _ in det], np.intp)
+    rays = tr.rays[f][cams, np.array([s for _, s in det], np.intp)]  # (N, J, 3)
     pairs = _Pairs(tr.origins[cams], rays, 2 * cfg.match_max_m, cfg.min_joints)
+    limit = SUSPECT_SHARE * cfg.match_max_m
+    suspects = _suspects(tr, people, own, pairs, limit)  # most frames have none and stop here
+    if not suspects:
+        return {}
     fixed = {i for i, cs in enumerate(det) if cs in shared}
     owner = {i: k for k, m in enumerate(own) for i in m}
     changed: set[int] = set()
@@ -176,8 +174,8 @@ def exchange_views(tr: Tracker, f: int, tracks: list[Track], out: dict, free: np
     for k in changed:
         t, m = people[k], own[k]
         X = triangulate_rays(tr.origins[cams[m]][None], np.moveaxis(rays[m], 0, 1), np.ones((tr.J, len(m))))
-        X = np.where(np.isfinite(X), X, t.predict(f))  # a joint fewer than two views see: as predicted
-        cost = tr.costs_to(f, [det[i][0] for i in m], [det[i][1] for i in m], X[None], tr._gate(t, f))[0]
+        cost = tr.costs_to(f, [det[i][0] for i in m], [det[i][1] for i in m],
+                           np.where(np.isfinite(X), X, t.predict(f))[None], tr._gate(t, f))[0]
         out[id(t)] = {det[i][0]: (det[i][1], float(c)) for i, c in zip(m, cost, strict=True)}
         for i in m:
             free[det[i]] = False

@@ -158,7 +158,9 @@ class Tracker:
         def job_of(t: Track) -> Job | None:  # t's detections this frame and what solving them takes (None: unseen)
             got = out.get(id(t))
             views = sorted(got) if got else []
-            return Job(views, [got[c][0] for c in views], moved.get(id(t), t.predict(f)), [got[c][1] for c in views],
+            prior = t.predict(f)  # or its new views' triangulation, where they see a joint (an exchange)
+            prior = np.where(np.isfinite(moved[id(t)]), moved[id(t)], prior) if id(t) in moved else prior
+            return Job(views, [got[c][0] for c in views], prior, [got[c][1] for c in views],
                        row.get(id(t), -1), NOISE_COSTS * t.noise(RECENT), stale[id(t)]) if views else None
 
         jobs = {id(t): job for t in self.live if (job := job_of(t))}
@@ -209,7 +211,7 @@ class Tracker:
                         t.vel = step if t.hits == 1 else 0.5 * t.vel + 0.5 * step
                     t.hits += 1
                     t.last3d, t.X3d = f, X
-                    t.triangulated(f, X, prior)
+                    t.triangulated(f, X, prior if id(t) not in moved else t.predict(f))  # measured: not carried over
                     t.path[f] = centre(X)
                     t.skel[f] = X
                 else:  # one view: its depth is the prediction's; the motion model fades out
