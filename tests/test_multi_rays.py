@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mocap.multi.rays import point_ray_distance, robust_median, triangulate_rays
+from mocap.multi.associate import pair_affinity
+from mocap.multi.rays import point_ray_distance, ray_ray_distance, robust_median, triangulate_rays
 
 
 @pytest.mark.parametrize("shape", [(7,), (4, 17), (3, 3, 17), (2, 5, 1)])
@@ -36,6 +37,35 @@ def test_point_ray_distance_is_the_norm_of_the_cross_product_and_broadcasts():
     # a point on the ray is at distance 0, one a metre off its side at 1
     assert point_ray_distance(np.array([0, 0, 5.0]), np.zeros(3), np.array([0, 0, 1.0])) == 0
     assert point_ray_distance(np.array([1, 0, 5.0]), np.zeros(3), np.array([0, 0, 1.0])) == 1
+
+
+def test_ray_ray_distance_is_unknown_where_either_ray_is():
+    """A joint one of two detections does not see (its ray NaN) has no distance, whichever detection comes first:
+    it was the other camera's distance from the seen ray (metres) when the second ray was the missing one, so a
+    pair of detections seeing different joints (one body side hidden) read as far apart in one order only."""
+    o1, o2 = np.zeros(3), np.array([2.0, 0.0, 0.0])
+    up, skew, missing = np.array([0, 0, 1.0]), np.array([-1.0, 0, 1.0]) / np.sqrt(2), np.full(3, np.nan)
+    d1 = np.stack([up, missing, up, up])
+    d2 = np.stack([missing, up, up, skew])
+    got = ray_ray_distance(o1, d1, o2, d2)
+    np.testing.assert_array_equal(np.isnan(got), [True, True, False, False])
+    np.testing.assert_allclose(got[2:], [2.0, 0.0], atol=1e-12)  # parallel lines 2 m apart; lines that cross
+    np.testing.assert_array_equal(np.isnan(ray_ray_distance(o2, d2, o1, d1)), np.isnan(got))
+    # two detections of one body, the second missing most joints: they meet (median over the joints both see),
+    # in either order
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(17, 3)) * 0.3 + [0, 0, 4.0]
+    origins = np.array([[0.0, 0, 0], [3.0, 0, 0]])
+    rays = (X[None] - origins[:, None]) / np.linalg.norm(X[None] - origins[:, None], axis=-1, keepdims=True)
+    rays[1, :10] = np.nan
+    cost = pair_affinity(origins, rays, np.array([0, 1]), 3)
+    assert cost[0, 1] < 1e-9 and cost[1, 0] < 1e-9
+    # ``cover``: [a, b] over the joints a sees: the partial detection covers the few joints it sees of the whole
+    # one's, not the other way round (10 of its 17 joints unseen: far)
+    cover = pair_affinity(origins, rays, np.array([0, 1]), 3, cover=True)
+    assert cover[1, 0] < 1e-9 and cover[0, 1] > 100
+    rays[1, :15] = np.nan  # fewer joints in common than min_joints: no distance either way
+    assert np.isinf(pair_affinity(origins, rays, np.array([0, 1]), 3, cover=True)[[0, 1], [1, 0]]).all()
 
 
 def test_triangulate_rays_meets_the_point_and_refuses_one_line():

@@ -15,12 +15,24 @@ import numpy as np
 
 from mocap.multi.rays import ray_ray_distance, robust_median
 
+UNSEEN_M = 1e3  # the distance of a joint a detection sees and the other of a pair does not (``cover``)
 
-def pair_affinity(origins: np.ndarray, rays: np.ndarray, views: np.ndarray, min_joints: int) -> np.ndarray:
+
+def pair_affinity(origins: np.ndarray, rays: np.ndarray, views: np.ndarray, min_joints: int,
+                  cover: bool = False) -> np.ndarray:
     """rays (N, J, 3) of N detections, their views (N,), camera centres per detection origins (N, 3).
-    Returns (N, N): median ray distance over joints both detections see (inf: same view, too few)."""
+    Returns (N, N): median ray distance over joints both detections see (inf: same view, fewer than
+    ``min_joints``). ``cover``: [a, b] over the joints a sees, one b does not see counting as far
+    (``UNSEEN_M``): b meets a only where it sees most of a's joints, and they meet (a person seen by one view
+    takes another view's detection only where that covers its own; not a body side or a merged detection
+    that meets it on a few joints)."""
     o = origins[:, None, None, :]
     dist = ray_ray_distance(o, rays[:, None], origins[None, :, None, :], rays[None, :])  # (N, N, J)
+    if cover:
+        seen = np.isfinite(rays[..., 0])  # (N, J)
+        both = seen[:, None] & seen[None, :]
+        dist = np.where(seen[:, None] & ~both, UNSEEN_M, dist)
+        dist[both.sum(axis=-1) < min_joints] = np.nan  # too few joints in common
     cost = robust_median(dist, min_joints)
     cost[views[:, None] == views[None, :]] = np.inf
     return cost

@@ -9,22 +9,26 @@ mixture while the people move apart, the other body's view given to the other pe
 them apart: two detections of one body meet at the noise (millimetres), two of different bodies at the
 distance between their joints along the other view.
 
-After the assignment, the detections of every confirmed person seen by two or three views are compared pair
-by pair (the median ray distance over the joints both see; a person seen by more, ``MAX_VIEWS``, is left to
-the solve, where a majority outvotes a wrong view); a person with a pair farther apart than ``SUSPECT_SHARE``
+After the assignment, the detections of every person seen by two to four views (confirmed, or tentative: one
+just started from the other half of a mixture is the partner it needs) are compared pair
+by pair (the median ray distance over the joints both see; a person seen by more than ``MAX_VIEWS`` is left to
+the solve, where a majority outvotes a wrong view; four can split two and two, with no majority); a person with
+a pair farther apart than ``SUSPECT_SHARE``
 of ``match_max_m`` in ``birth_frames`` consecutive frames (a lasting mixture; a detection wrong for a frame
 is the solve's to drop), is a suspect. For each view of a suspect, its detection is exchanged with
 another person's detection in that view, or with a detection nobody took, where that lowers the sum of
 the two people's pair distances to ``GAIN`` of it or less, by ``SUSPECT_SHARE`` of ``match_max_m`` or
 more, and where the detection moved meets each other one of its new set within ``SUSPECT_SHARE`` of
-``match_max_m`` (median); the best exchange first, until none is left (the other person of an exchange is a
-suspect from then on in this frame). Here a pair's distance is the mean over the joints,
-each capped at ``2 * match_max_m``: a detection merging two people (one body side each) meets either body
-on half its joints, which a median would take for one body. The geometry says which detections are one
+``match_max_m`` (median); between two people, two views are also exchanged at once (four views split two and
+two: no one view's exchange halves the distances); the best exchange first, until none is left (the other
+person of an exchange is a suspect from then on in this frame). Here a pair's distance is the mean over the
+joints, each capped at ``2 * match_max_m``: a detection merging two people (one body side each) meets either
+body on half its joints, which a median would take for one body. The geometry says which detections are one
 body, the predictions say who is who: of the two people an exchange involves, each takes the set of
 detections that costs less against its prediction (the tracker's cost). The number of views of each set
-is unchanged; detections shared by two people (a merged detection) stay where they are (an exchange whose
-who-is-who choice could move one is not made). A person whose
+is unchanged; detections shared by two people (a merged detection, half another body for one of them) stay
+where they are and are left out of the distances and of the meeting test (an exchange between two people
+is made only where both hold the same shared ones: the who-is-who choice then moves none). A person whose
 views changed starts its solve from their triangulation instead of its prediction (the prediction was
 the mixture's), and its velocity is not measured across the change.
 """
@@ -43,7 +47,7 @@ if TYPE_CHECKING:
 
 SUSPECT_SHARE = 0.2  # of match_max_m: views of one body meet far closer (the noise); the least gain accepted
 GAIN = 0.5  # an exchange must at least halve the two people's summed pair distances
-MAX_VIEWS = 3  # a suspect is seen by this many views at most (more: a majority outvotes a wrong view)
+MAX_VIEWS = 4  # a suspect is seen by this many views at most (more: a majority outvotes a wrong view)
 
 
 def _key(a: int, b: int) -> tuple[int, int]:
@@ -70,12 +74,14 @@ class _Pairs:
         self.known.update(zip(todo, truncated_mean(d, self.cap, self.min_joints).tolist(), strict=True))
         self.median.update(zip(todo, robust_median(d, self.min_joints).tolist(), strict=True))
 
-    def meets(self, a: int, members: list[int], limit: float) -> bool:
-        """Whether detection a meets every other one of ``members`` within ``limit`` (median over the joints)."""
-        return all(self.median[_key(a, b)] <= limit for b in members if b != a)
+    def meets(self, a: int, members: list[int], limit: float, shared: set) -> bool:
+        """Whether detection a meets every other one of ``members`` but the ``shared`` ones (a merged detection:
+        half another body) within ``limit`` (median over the joints)."""
+        return all(self.median[_key(a, b)] <= limit for b in members if b != a and b not in shared)
 
-    def total(self, members: list[int]) -> float:
-        """Sum over the pairs of ``members`` of their distances, each at most ``cap``."""
+    def total(self, members: list[int], shared: set) -> float:
+        """Sum over the pairs of ``members`` but the ``shared`` ones of their distances, each at most ``cap``."""
+        members = [a for a in members if a not in shared]
         return sum(min(self.known[_key(a, b)], self.cap) for n, a in enumerate(members) for b in members[n + 1:])
 
 
@@ -86,48 +92,65 @@ def _prediction_cost(tr: Tracker, f: int, det: list, t: Track, members: list[int
 
 
 def _suspects(tr: Tracker, people: list[Track], own: list[list[int]], pairs: _Pairs, limit: float) -> list[int]:
-    """Indices of the people seen by two or three views with two detections (``own``: indices into ``pairs``)
-    farther apart than ``limit`` (median over the joints both see), in this frame and the ``birth_frames - 1``
-    before (``tr.suspect`` counts them: id(track) → frames). A person seen by four views or more is left to the
-    solve: a majority outvotes a wrong view (and the pairs to compare grow with the square of the views)."""
+    """Indices of the people seen by two to ``MAX_VIEWS`` views with two detections (``own``: indices into
+    ``pairs``) farther apart than ``limit`` (median over the joints both see), in this frame and the
+    ``birth_frames - 1`` before (``tr.suspect`` counts them: id(track) → (track, frames)). A person seen by more
+    views is left to the solve: a majority outvotes a wrong view (and the pairs to compare grow with the square of
+    the views)."""
     few = [k for k, m in enumerate(own) if len(m) <= MAX_VIEWS]
     pairs.fill([own[k] for k in few])
     far = [k for k in few if any(limit < pairs.median[_key(a, b)] < np.inf
                                  for n, a in enumerate(own[k]) for b in own[k][n + 1:])]
-    tr.suspect = {id(people[k]): tr.suspect.get(id(people[k]), 0) + 1 for k in far}
-    return [k for k in far if tr.suspect[id(people[k])] >= tr.cfg.birth_frames]
+    counts = {}
+    for k in far:
+        seen = tr.suspect.get(id(people[k]))  # the same track (a dropped one's id can be another's later)
+        counts[id(people[k])] = (people[k], (seen[1] if seen and seen[0] is people[k] else 0) + 1)
+    tr.suspect = counts
+    return [k for k in far if tr.suspect[id(people[k])][1] >= tr.cfg.birth_frames]
 
 
-def _best(pairs: _Pairs, own: list[list[int]], suspects: list[int], owner: dict, cams: np.ndarray, fixed: set,
+def _best(pairs: _Pairs, own: list[list[int]], suspects: list[int], owner: dict, det: list, fixed: set,
           limit: float) -> tuple | None:
-    """The exchange (gain, person, its detection, the other detection, that one's person or -1) that lowers the
-    pair distances most, within ``GAIN`` and ``limit`` (see the module); None: no such exchange."""
+    """The exchange (gain, person, the other person or -1, {its detection: the other detection}) that lowers the
+    pair distances most, within ``GAIN`` and ``limit`` (see the module); None: no such exchange. Between two
+    people, two views at once are tried too (four views split two and two: no one view's exchange halves it)."""
+    cams = np.array([c for c, _ in det], np.intp)
+    held = [{det[x] for x in m if x in fixed} for m in own]  # the shared detections each person holds
     tries = []
     for k in suspects:
+        singles: dict[int, list] = {}
         for i in own[k]:
             if i in fixed:
                 continue
             for j in map(int, np.flatnonzero(cams == cams[i])):
                 k2 = owner.get(j, -1)
-                if j == i or j in fixed or k2 == k or (k2 >= 0 and fixed.intersection(own[k] + own[k2])):
-                    continue  # (the who-is-who swap below would move a shared detection)
-                before = [own[k]] + ([own[k2]] if k2 >= 0 else [])
-                after = [[x if x != i else j for x in own[k]]] + ([[x if x != j else i for x in own[k2]]] if k2 >= 0
-                                                                  else [])
-                tries.append((k, i, j, k2, before, after))
-    pairs.fill([m for *_, before, after in tries for m in before + after])
+                if j == i or j in fixed or k2 == k or (k2 >= 0 and held[k] != held[k2]):
+                    continue  # (the who-is-who swap below would move a shared detection: one not held by both)
+                tries.append((k, k2, {i: j}))
+                singles.setdefault(k2, []).append((i, j))
+        for k2, moves in singles.items():  # two views at once, between two people
+            if k2 >= 0:
+                tries += [(k, k2, dict([m, x])) for n, m in enumerate(moves) for x in moves[n + 1:] if x[0] != m[0]]
+    rows = []
+    for k, k2, moves in tries:
+        back = {j: i for i, j in moves.items()}
+        before = [own[k]] + ([own[k2]] if k2 >= 0 else [])
+        after = [[moves.get(x, x) for x in own[k]]] + ([[back.get(x, x) for x in own[k2]]] if k2 >= 0 else [])
+        rows.append((k, k2, moves, before, after))
+    pairs.fill([m for *_, before, after in rows for m in before + after])
     best = None
-    for k, i, j, k2, before, after in tries:
-        b, a = sum(map(pairs.total, before)), sum(map(pairs.total, after))
+    for k, k2, moves, before, after in rows:
+        b, a = sum(pairs.total(m, fixed) for m in before), sum(pairs.total(m, fixed) for m in after)
         if a <= GAIN * b and b - a >= limit and (best is None or b - a > best[0]) and \
-                pairs.meets(j, after[0], limit) and (k2 < 0 or pairs.meets(i, after[1], limit)):
-            best = (b - a, k, i, j, k2)
+                all(pairs.meets(j, after[0], limit, fixed) for j in moves.values()) and \
+                (k2 < 0 or all(pairs.meets(i, after[1], limit, fixed) for i in moves)):
+            best = (b - a, k, k2, moves)
     return best
 
 
 def exchange_views(tr: Tracker, f: int, tracks: list[Track], out: dict, free: np.ndarray,
                    shared: set) -> dict[int, np.ndarray]:
-    """Exchange detections of frame f between the confirmed ``tracks`` (and the free ones) where the pairing
+    """Exchange detections of frame f between the ``tracks`` (and the free ones) where the pairing
     that results meets far better (see the module). ``out`` (id(track) → {view: (slot, cost)}) and ``free``
     (C, S) are updated in place; an exchanged person's costs are against its new detections' triangulation.
     Returns {id(track): (J, 3) that triangulation (NaN: a joint fewer than two of them see)} for the people
@@ -153,12 +176,14 @@ def exchange_views(tr: Tracker, f: int, tracks: list[Track], out: dict, free: np
     fixed = {i for i, cs in enumerate(det) if cs in shared}
     owner = {i: k for k, m in enumerate(own) for i in m}
     changed: set[int] = set()
-    while (best := _best(pairs, own, suspects, owner, cams, fixed, limit)) is not None:
-        _, k, i, j, k2 = best
-        own[k] = [x if x != i else j for x in own[k]]
-        owner.pop(i, None)
+    while (best := _best(pairs, own, suspects, owner, det, fixed, limit)) is not None:
+        _, k, k2, moves = best
+        own[k] = [moves.get(x, x) for x in own[k]]
+        for i in moves:
+            owner.pop(i, None)
         if k2 >= 0:
-            own[k2] = [x if x != j else i for x in own[k2]]
+            back = {j: i for i, j in moves.items()}
+            own[k2] = [back.get(x, x) for x in own[k2]]
             if _prediction_cost(tr, f, det, people[k], own[k2]) + _prediction_cost(tr, f, det, people[k2], own[k]) < \
                     _prediction_cost(tr, f, det, people[k], own[k]) + _prediction_cost(tr, f, det, people[k2], own[k2]):
                 own[k], own[k2] = own[k2], own[k]  # who is who: as the predictions say

@@ -121,14 +121,15 @@ def point_ray_distance(X: np.ndarray, origin: np.ndarray, d: np.ndarray) -> np.n
 
 
 def ray_ray_distance(o1: np.ndarray, d1: np.ndarray, o2: np.ndarray, d2: np.ndarray) -> np.ndarray:
-    """Closest distance between two rays (lines) given by origins and unit directions; broadcasts."""
+    """Closest distance between two rays (lines) given by origins and unit directions; broadcasts. NaN where
+    either ray is (a joint one of the detections does not see)."""
     n = cross(d1, d2)
     nn = np.sqrt(np.sum(n * n, axis=-1))
     w = o2 - o1
     skew = np.abs(np.sum(w * n, axis=-1)) / np.maximum(nn, 1e-12)
     c = cross(w, d1)
     parallel = np.sqrt(np.sum(c * c, axis=-1))
-    return np.where(nn > 1e-9, skew, parallel)
+    return np.where(nn <= 1e-9, parallel, skew)  # (NaN compares false: a missing ray gives skew's NaN)
 
 
 MIN_RAY_ANGLE_DEG = 5.0  # rays closer to parallel than this (opposite cameras, one line) fix no depth

@@ -5,9 +5,9 @@ detection's cost against a track is the mean capped distance, over the joints bo
 detection's rays and the predicted joints (metres). Per view, a Hungarian assignment gated by a distance
 that grows while a track is unseen: the people located in 3D the frame before first (a matching cascade),
 detections mixing two people (:mod:`mocap.multi.merged`), the people whose position is uncertain, then the
-tentative ones; a person holding, for frames in a row, two views that are not one body has a detection exchanged with
-another person's or a free one where the pairing meets far better (:mod:`mocap.multi.exchange`). Each track is
-re-triangulated from its own keypoints' rays (not those nearer another
+tentative ones; a person holding, for frames in a row, two views that are not one body has a detection exchanged
+with another person's (a tentative one's too) or a free one where the pairing meets far better
+(:mod:`mocap.multi.exchange`). Each track is re-triangulated from its own keypoints' rays (not those nearer another
 person), views that disagree with the others are dropped (a wrong detection; :mod:`mocap.multi.solve`, every
 person of a frame at once); two tracks once seen apart
 in 3D are never joined. Detections no track explains are grouped across views (:mod:`mocap.multi.associate`);
@@ -93,7 +93,7 @@ class Tracker:
         self.live: list[Track] = []
         self.done: list[Track] = []
         self.unexplained_frames = 0
-        self.suspect: dict[int, int] = {}  # id(track) → consecutive frames its views did not meet (exchange)
+        self.suspect: dict = {}  # id(track) → (track, consecutive frames its views did not meet) (exchange)
 
     def _gate(self, t: Track, f: int) -> float:
         since = f - (t.last3d if t.last3d >= 0 else t.last) - 1  # one view alone leaves the depth unknown
@@ -147,7 +147,7 @@ class Tracker:
         shared = assign_merged(self, confirmed, f, free, out)
         self._assign([t for t in confirmed if t.last3d < f - 1], f, free, out)
         self._assign(tentative, f, free, out)
-        moved = exchange_views(self, f, confirmed, out, free, shared)  # {id: skeleton}: its views exchanged
+        moved = exchange_views(self, f, confirmed + tentative, out, free, shared)  # {id: skeleton}: views exchanged
         survivors = []
         stale = {id(t): t.stale(f, self.fps) for t in self.live}
         preds = {id(t): moved[id(t)] if id(t) in moved else np.where(stale[id(t)][:, None], np.nan, t.predict(f))
@@ -283,7 +283,7 @@ class Tracker:
         rays = np.concatenate([self.rays[f, c0, s0][None], self.rays[f, cand[:, 0], cand[:, 1]]])
         prior = t.predict(f)
         rays = own_rays(rays, self.origins[views], prior, others, near)
-        aff = pair_affinity(self.origins[views], rays, views, self.cfg.min_joints)[0, 1:]
+        aff = pair_affinity(self.origins[views], rays, views, self.cfg.min_joints, cover=True)[0, 1:]
         pick: dict[int, tuple[int, float]] = {}
         for (c, sl), a in zip(cand, aff, strict=True):
             if a <= self.cfg.match_max_m and (c not in pick or a < pick[c][1]):
