@@ -140,15 +140,33 @@ def test_four_views_split_two_and_two_exchange_two_at_once():
     assert set(new) == {id(A), id(B)}
 
 
-def test_people_sharing_a_detection_still_exchange_the_others():
-    """A merged detection both people hold (camera 1's, given to both) is half another body for one of them:
-    it is left out of the distances, stays with both, and the two people still exchange camera 2's views."""
+@pytest.mark.parametrize("partner_confirmed", [True, False])
+def test_people_sharing_a_detection_still_exchange_the_others(partner_confirmed):
+    """A merged detection both people hold (camera 1's, given to both: B's body, so for A another body's) is left
+    out of the distances and of the meeting test, stays with both, and the two people still exchange camera 2's
+    views; B may be a tentative person (just started from the mixture's other half)."""
     tr, truth = scene()
     A, B = person(truth[F0, 0]), person(truth[F0, 1])
-    out = {id(A): assigned({0: 0, 1: 0, 2: 1}), id(B): assigned({0: 1, 1: 0, 2: 0})}
-    exchange(tr, [A, B], out, np.zeros((3, 2), bool), {(1, 0)})
-    assert {c: s for c, (s, _) in out[id(A)].items()} == {0: 0, 1: 0, 2: 0}
-    assert {c: s for c, (s, _) in out[id(B)].items()} == {0: 1, 1: 0, 2: 1}
+    B.confirmed = partner_confirmed
+    out = {id(A): assigned({0: 0, 1: 1, 2: 1}), id(B): assigned({0: 1, 1: 1, 2: 0})}
+    new = exchange(tr, [A, B], out, np.zeros((3, 2), bool), {(1, 1)})
+    assert {c: s for c, (s, _) in out[id(A)].items()} == {0: 0, 1: 1, 2: 0}
+    assert {c: s for c, (s, _) in out[id(B)].items()} == {0: 1, 1: 1, 2: 1}
+    # A's solve starts from its own two views, not the other body's half in the shared one
+    assert np.median(np.linalg.norm(new[id(A)] - truth[F0, 0], axis=-1)) < 0.02
+
+
+def test_a_dropped_person_s_count_is_not_another_s():
+    """The lasting-mixture count belongs to the track object: a new person whose id was a dropped one's starts at 0
+    (a mixture of one frame, left to the solve)."""
+    tr, truth = scene()
+    A, B = person(truth[F0, 0]), person(truth[F0, 1])
+    tr.suspect = {id(A): (person(truth[F0, 0]), 5)}  # another track, since dropped, held that id
+    out = {id(A): assigned({1: 1, 2: 0}), id(B): assigned({0: 1, 2: 1})}
+    free = np.zeros((3, 2), bool)
+    free[1, 0] = True
+    assert exchange_views(tr, F0, [A, B], out, free, set()) == {}
+    assert tr.suspect[id(A)] == (A, 1)
 
 
 def test_tentative_people_take_part(monkeypatch):

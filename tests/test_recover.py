@@ -276,6 +276,12 @@ def test_judge_lone():
     assert judge_lone(found, *args, uv[1, 1:] + 1.0, 10.0, 0.15, 0.2, 8)[1] == "duplicate"
     assert judge_lone(np.full((1, 33, 3), np.nan), *args, np.zeros((0, 33, 2)), 10.0, 0.15, 0.2, 8)[1] == \
         "nothing found"
+    # a lone detection seeing 13 of the 33 joints (the rest hidden) meets its person on those: recovered (the
+    # distance of a joint it lacks was the other camera's from the found ray, metres: "rays do not meet")
+    part = src.copy()
+    part[13:] = np.nan
+    got = judge_lone(found, rig[1], rig[0], part, np.zeros((0, 33, 2)), 10.0, 0.15, 0.2, 8)
+    assert got[:2] == (1, "recovered") and got[2] < 1e-6
 
 
 def test_whole_pass_finds_a_person_seen_by_one_view(lone_scene, monkeypatch):

@@ -91,30 +91,31 @@ def _prediction_cost(tr: Tracker, f: int, det: list, t: Track, members: list[int
     return float(tr.costs_to(f, views, slots, t.predict(f)[None], tr._gate(t, f)).sum())
 
 
-def _suspects(tr: Tracker, people: list[Track], own: list[list[int]], pairs: _Pairs, limit: float) -> list[int]:
+def _suspects(tr: Tracker, people: list[Track], own: list[list[int]], pairs: _Pairs, limit: float,
+              shared: set) -> list[int]:
     """Indices of the people seen by two to ``MAX_VIEWS`` views with two detections (``own``: indices into
-    ``pairs``) farther apart than ``limit`` (median over the joints both see), in this frame and the
-    ``birth_frames - 1`` before (``tr.suspect`` counts them: id(track) → (track, frames)). A person seen by more
-    views is left to the solve: a majority outvotes a wrong view (and the pairs to compare grow with the square of
-    the views)."""
+    ``pairs``; the ``shared`` ones left out) farther apart than ``limit`` (median over the joints both see), in
+    this frame and the ``birth_frames - 1`` before (``tr.suspect`` counts them: id(track) → (track, frames)). A
+    person seen by more views is left to the solve: a majority outvotes a wrong view (and the pairs to compare grow
+    with the square of the views)."""
+    mine = [[a for a in m if a not in shared] for m in own]
     few = [k for k, m in enumerate(own) if len(m) <= MAX_VIEWS]
-    pairs.fill([own[k] for k in few])
+    pairs.fill([mine[k] for k in few])
     far = [k for k in few if any(limit < pairs.median[_key(a, b)] < np.inf
-                                 for n, a in enumerate(own[k]) for b in own[k][n + 1:])]
+                                 for n, a in enumerate(mine[k]) for b in mine[k][n + 1:])]
     counts = {}
-    for k in far:
-        seen = tr.suspect.get(id(people[k]))  # the same track (a dropped one's id can be another's later)
+    for k in far:  # (the entry holds the track: its id is not another's while the count lives)
+        seen = tr.suspect.get(id(people[k]))
         counts[id(people[k])] = (people[k], (seen[1] if seen and seen[0] is people[k] else 0) + 1)
     tr.suspect = counts
     return [k for k in far if tr.suspect[id(people[k])][1] >= tr.cfg.birth_frames]
 
 
-def _best(pairs: _Pairs, own: list[list[int]], suspects: list[int], owner: dict, det: list, fixed: set,
-          limit: float) -> tuple | None:
+def _best(pairs: _Pairs, own: list[list[int]], suspects: list[int], owner: dict, det: list, cams: np.ndarray,
+          fixed: set, limit: float) -> tuple | None:
     """The exchange (gain, person, the other person or -1, {its detection: the other detection}) that lowers the
     pair distances most, within ``GAIN`` and ``limit`` (see the module); None: no such exchange. Between two
     people, two views at once are tried too (four views split two and two: no one view's exchange halves it)."""
-    cams = np.array([c for c, _ in det], np.intp)
     held = [{det[x] for x in m if x in fixed} for m in own]  # the shared detections each person holds
     tries = []
     for k in suspects:
@@ -130,14 +131,14 @@ def _best(pairs: _Pairs, own: list[list[int]], suspects: list[int], owner: dict,
                 singles.setdefault(k2, []).append((i, j))
         for k2, moves in singles.items():  # two views at once, between two people
             if k2 >= 0:
-                tries += [(k, k2, dict([m, x])) for n, m in enumerate(moves) for x in moves[n + 1:] if x[0] != m[0]]
+                tries += [(k, k2, dict([m, x])) for n, m in enumerate(moves) for x in moves[n + 1:]]  # two views
     rows = []
     for k, k2, moves in tries:
         back = {j: i for i, j in moves.items()}
         before = [own[k]] + ([own[k2]] if k2 >= 0 else [])
         after = [[moves.get(x, x) for x in own[k]]] + ([[back.get(x, x) for x in own[k2]]] if k2 >= 0 else [])
         rows.append((k, k2, moves, before, after))
-    pairs.fill([m for *_, before, after in rows for m in before + after])
+    pairs.fill([[x for x in m if x not in fixed] for *_, before, after in rows for m in before + after])
     best = None
     for k, k2, moves, before, after in rows:
         b, a = sum(pairs.total(m, fixed) for m in before), sum(pairs.total(m, fixed) for m in after)
@@ -170,13 +171,13 @@ def exchange_views(tr: Tracker, f: int, tracks: list[Track], out: dict, free: np
     rays = tr.rays[f][cams, np.array([s for _, s in det], np.intp)]  # (N, J, 3)
     pairs = _Pairs(tr.origins[cams], rays, 2 * cfg.match_max_m, cfg.min_joints)
     limit = SUSPECT_SHARE * cfg.match_max_m
-    suspects = _suspects(tr, people, own, pairs, limit)  # most frames have none and stop here
+    fixed = {i for i, cs in enumerate(det) if cs in shared}
+    suspects = _suspects(tr, people, own, pairs, limit, fixed)  # most frames have none and stop here
     if not suspects:
         return {}
-    fixed = {i for i, cs in enumerate(det) if cs in shared}
     owner = {i: k for k, m in enumerate(own) for i in m}
     changed: set[int] = set()
-    while (best := _best(pairs, own, suspects, owner, det, fixed, limit)) is not None:
+    while (best := _best(pairs, own, suspects, owner, det, cams, fixed, limit)) is not None:
         _, k, k2, moves = best
         own[k] = [moves.get(x, x) for x in own[k]]
         for i in moves:
@@ -198,7 +199,9 @@ def exchange_views(tr: Tracker, f: int, tracks: list[Track], out: dict, free: np
     new: dict[int, np.ndarray] = {}
     for k in changed:
         t, m = people[k], own[k]
-        X = triangulate_rays(tr.origins[cams[m]][None], np.moveaxis(rays[m], 0, 1), np.ones((tr.J, len(m))))
+        v = [i for i in m if i not in fixed]  # a shared detection is half another body: not where it starts
+        v = v if len(v) >= 2 else m
+        X = triangulate_rays(tr.origins[cams[v]][None], np.moveaxis(rays[v], 0, 1), np.ones((tr.J, len(v))))
         cost = tr.costs_to(f, [det[i][0] for i in m], [det[i][1] for i in m],
                            np.where(np.isfinite(X), X, t.predict(f))[None], tr._gate(t, f))[0]
         out[id(t)] = {det[i][0]: (det[i][1], float(c)) for i, c in zip(m, cost, strict=True)}

@@ -93,7 +93,7 @@ class Tracker:
         self.live: list[Track] = []
         self.done: list[Track] = []
         self.unexplained_frames = 0
-        self.suspect: dict = {}  # id(track) → (track, consecutive frames its views did not meet) (exchange)
+        self.suspect: dict[int, tuple[Track, int]] = {}  # id → (track, frames in a row its views did not meet)
 
     def _gate(self, t: Track, f: int) -> float:
         since = f - (t.last3d if t.last3d >= 0 else t.last) - 1  # one view alone leaves the depth unknown
@@ -272,8 +272,9 @@ class Tracker:
                 X: np.ndarray, others: np.ndarray | None = None, near: float = 0.0) -> tuple[np.ndarray, list[int]]:
         """A track seen by one view only (its depth uncertain, so other views' detections fell outside
         its gate): free detections in other views that meet that view's detection (median ray distance
-        within ``match_max_m``) and land near the prediction join it, unless another person's prediction
-        explains one at half the cost or less."""
+        within ``match_max_m`` over the joints its view sees, one the other does not see counting as far:
+        :func:`pair_affinity` ``cover``) and land near the prediction join it, unless another person's
+        prediction explains one at half the cost or less."""
         s0 = got[c0][0]
         cand = np.argwhere(free)
         cand = cand[cand[:, 0] != c0]
