@@ -10,13 +10,12 @@ them apart: two detections of one body meet at the noise (millimetres), two of d
 distance between their joints along the other view.
 
 After the assignment, the detections of every person seen by two to four views (confirmed, or tentative: one
-just started from the other half of a mixture is the partner it needs) are compared pair
-by pair (the median ray distance over the joints both see; a person seen by more than ``MAX_VIEWS`` is left to
-the solve, where a majority outvotes a wrong view; four can split two and two, with no majority); a person with
-a pair farther apart than ``SUSPECT_SHARE``
-of ``match_max_m`` in ``birth_frames`` consecutive frames (a lasting mixture; a detection wrong for a frame
-is the solve's to drop), is a suspect. For each view of a suspect, its detection is exchanged with
-another person's detection in that view, or with a detection nobody took, where that lowers the sum of
+just started from the other half of a mixture is the partner it needs) are compared pair by pair (the median
+ray distance over the joints both see; a person seen by more than ``MAX_VIEWS`` is left to the solve, where a
+majority outvotes a wrong view; four can split two and two, with no majority); a person with a pair farther
+apart than ``SUSPECT_SHARE`` of ``match_max_m`` in ``birth_frames`` consecutive frames (a lasting mixture; a
+detection wrong for a frame is the solve's to drop), is a suspect. For each view of a suspect, its detection is
+exchanged with another person's detection in that view, or with a detection nobody took, where that lowers the sum of
 the two people's pair distances to ``GAIN`` of it or less, by ``SUSPECT_SHARE`` of ``match_max_m`` or
 more, and where the detection moved meets each other one of its new set within ``SUSPECT_SHARE`` of
 ``match_max_m`` (median); between two people, two views are also exchanged at once (four views split two and
