@@ -59,18 +59,18 @@ class _Pairs:
 
     def __init__(self, origins: np.ndarray, rays: np.ndarray, cap: float, min_joints: int):
         self.origins, self.rays, self.cap, self.min_joints = origins, rays, cap, min_joints
-        self.known: dict[tuple[int, int], float] = {}
+        self.mean: dict[tuple[int, int], float] = {}
         self.median: dict[tuple[int, int], float] = {}
 
     def fill(self, groups: list[list[int]]) -> None:
         """Compute, at once, every pair within the groups (lists of detection indices) not known yet."""
-        todo = sorted({_key(a, b) for g in groups for n, a in enumerate(g) for b in g[n + 1:]} - self.known.keys())
+        todo = sorted({_key(a, b) for g in groups for n, a in enumerate(g) for b in g[n + 1:]} - self.mean.keys())
         if not todo:
             return
         I = np.array(todo)
         d = ray_ray_distance(self.origins[I[:, 0]][:, None], self.rays[I[:, 0]], self.origins[I[:, 1]][:, None],
                              self.rays[I[:, 1]])  # (pairs, J)
-        self.known.update(zip(todo, truncated_mean(d, self.cap, self.min_joints).tolist(), strict=True))
+        self.mean.update(zip(todo, truncated_mean(d, self.cap, self.min_joints).tolist(), strict=True))
         self.median.update(zip(todo, robust_median(d, self.min_joints).tolist(), strict=True))
 
     def meets(self, a: int, members: list[int], limit: float, shared: set) -> bool:
@@ -81,7 +81,7 @@ class _Pairs:
     def total(self, members: list[int], shared: set) -> float:
         """Sum over the pairs of ``members`` but the ``shared`` ones of their distances, each at most ``cap``."""
         members = [a for a in members if a not in shared]
-        return sum(min(self.known[_key(a, b)], self.cap) for n, a in enumerate(members) for b in members[n + 1:])
+        return sum(min(self.mean[_key(a, b)], self.cap) for n, a in enumerate(members) for b in members[n + 1:])
 
 
 def _prediction_cost(tr: Tracker, f: int, det: list, t: Track, members: list[int]) -> float:
@@ -184,8 +184,8 @@ def exchange_views(tr: Tracker, f: int, tracks: list[Track], out: dict, free: np
         if k2 >= 0:
             back = {j: i for i, j in moves.items()}
             own[k2] = [back.get(x, x) for x in own[k2]]
-            if _prediction_cost(tr, f, det, people[k], own[k2]) + _prediction_cost(tr, f, det, people[k2], own[k]) < \
-                    _prediction_cost(tr, f, det, people[k], own[k]) + _prediction_cost(tr, f, det, people[k2], own[k2]):
+            pc = [[_prediction_cost(tr, f, det, people[p], own[q]) for q in (k, k2)] for p in (k, k2)]
+            if pc[0][1] + pc[1][0] < pc[0][0] + pc[1][1]:
                 own[k], own[k2] = own[k2], own[k]  # who is who: as the predictions say
             owner.update((x, k2) for x in own[k2])
             changed.add(k2)
