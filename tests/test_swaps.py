@@ -9,7 +9,7 @@ from conftest import toy_motion
 from mocap.geometry.swaps import SwapConfig, find_swaps, swap_groups, viterbi
 from mocap.geometry.swaps_repair import apply_swaps, repair_keypoints
 from mocap.io.hdf5 import read_points3d
-from mocap.keypoint_sets import get_keypoint_set
+from mocap.keypoint_sets import get_keypoint_set, hand_joints
 from mocap.session import Session
 from mocap.stages import refine, triangulate
 from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
@@ -44,6 +44,34 @@ def test_groups_follow_the_body_sides():
     assert "nose" not in set().union(*side.values()) and member.sum() == 32
     names, member = swap_groups(get_keypoint_set("coco17"))
     assert names == ("head", "arms", "legs") and member.sum() == 16
+
+
+def test_every_finger_of_the_hand_points_is_in_the_arms_group():
+    ks = get_keypoint_set("blazepose33_hands")
+    names, member = swap_groups(ks)
+    side = {n: {ks.joints[j] for j in np.flatnonzero(member[:, g])} for g, n in enumerate(names)}
+    fingers = {n for n, hand in zip(ks.joints, hand_joints(ks), strict=True) if hand}
+    assert len(fingers) == 42 and fingers <= side["arms"]  # the middle and ring fingers were the face's
+    assert side["head"] == {n for n in ks.joints if any(t in n for t in ("eye", "ear", "mouth"))}
+
+
+@pytest.mark.shared_data
+def test_a_face_swapped_alone_on_a_hands_take_is_repaired_and_the_fingers_stay(shared_data):
+    from mocap.synth.groundtruth import make_take
+    ks = get_keypoint_set("blazepose33_hands")
+    take = make_take(str(shared_data / "bvh" / "cmu_01_01.bvh"), 300, 60.0, RigSpec(n_cameras=4),
+                     CorruptionSpec(1.0, 0.0, 0.0, seed=0), hands=True)
+    xy = take.keypoints.xy[:, :, 0].copy()
+    s = take.keypoints.score[:, :, 0]
+    w = np.where(np.isfinite(s) & np.isfinite(xy).all(-1), np.maximum(s, 1e-6), 0.0)
+    face = np.array([any(t in n for t in ("eye", "ear", "mouth")) for n in ks.joints])
+    flip = np.where(face, np.array(ks.flip_permutation), np.arange(len(ks.joints)))
+    frames = np.arange(100, 130)  # camera 1's detector mirrors the face alone in 30 frames
+    xy[frames, 1], w[frames, 1] = xy[frames, 1][:, flip], w[frames, 1][:, flip]
+    swapped, names = find_swaps(take.rig, xy, w, ks, fps=take.keypoints.fps)
+    decided = {n: int(swapped[frames, 1, g].sum()) for g, n in enumerate(names)}
+    assert decided == {"head": 30, "arms": 0, "legs": 0}  # before: the face outweighed by 16 finger points
+    assert swapped.sum() == 30
 
 
 def test_viterbi_takes_clear_runs_and_ignores_weak_blips():

@@ -49,7 +49,8 @@ from mocap.types import KeypointSet, Rig
 log = logging.getLogger(__name__)
 
 _LEGS = ("hip", "knee", "ankle", "heel", "foot", "toe")
-_ARMS = ("shoulder", "elbow", "wrist", "hand", "pinky", "index", "thumb", "finger")
+_ARMS = ("shoulder", "elbow", "wrist", "hand", "pinky", "index", "thumb", "finger", "middle", "ring")  # with
+# every finger of the hand points (``left_middle_tip``, ``left_ring_mcp``: not the face's group)
 
 
 @dataclass(frozen=True)
