@@ -2,6 +2,7 @@
 reads that camera's detections back into its pose before (mocap.geometry.camera_moves); a camera that stayed put
 gets no move."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -65,6 +66,16 @@ def test_a_bumped_camera_is_found_with_its_frame_and_pose():
     assert report["applied"] and not report["rig_refined"]
     h = found["cameras"]["cam02"]["heldout_px"]
     assert h["own_pose"] < 0.5 * h["rig_pose"], h
+
+
+def test_a_bump_is_found_when_the_sampled_frames_fall_every_two_blocks():
+    # a long take samples every ceil(F / moves_frames)-th frame: a step of two 0.5 s blocks (F = 9,000 at 60 fps)
+    # put every sample in an even block, nothing held out, the move never found; here the same step on 1,200
+    rig, kp, _, _ = _take()
+    cfg = dataclasses.replace(rig_refine.Config(), moves_frames=FRAMES // 60)  # frames 0, 60, 120, ...
+    report = search(rig, _xy(kp), FPS, cfg)
+    assert report["best"] == ("cam02", (AT, FRAMES)), report["best"]
+    assert report["cameras"]["cam02"]["heldout_px"]["own_pose"] < 2.0, report["cameras"]["cam02"]
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -301,7 +301,10 @@ def _judge(cam, X: np.ndarray, uv: np.ndarray, fr: np.ndarray, span: tuple[int, 
     """Whether camera ``cam`` was elsewhere in frames span[0] … span[1] − 1: its pose fitted to that part's even
     blocks, against the rig's pose and against one pose fitted to the whole take, on the part's odd blocks."""
     block = max(1, int(round(cfg.block_s * fps)))
-    est, inside = (fr // block) % 2 == 0, (fr >= span[0]) & (fr < span[1])
+    # even and odd blocks among those with samples: frames sampled every two blocks or more (a long take) would
+    # else all fall in even ones, nothing held out (every such take's move missed)
+    est = np.unique(fr // block, return_inverse=True)[1].ravel() % 2 == 0
+    inside = (fr >= span[0]) & (fr < span[1])
     single = _pose(cam, X[est], uv[est], cam.cam_from_world)  # one pose for the whole take fitted the same way:
     own = _pose(cam, X[est & inside], uv[est & inside], single)  # in a rig whose other cameras are off, the error
     held = ~est & inside  # follows the performer, and any split fits a little better
