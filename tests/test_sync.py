@@ -34,6 +34,21 @@ def test_recovers_integer_and_fractional_offsets():
     assert e < 1.0
 
 
+@pytest.mark.parametrize("enters", [400, 480])
+def test_an_offset_is_found_when_the_person_enters_late(enters):
+    """Nobody in view before frame ``enters`` of 720 (60 % of the take and more): the halves that test an offset split
+    the frames the person is seen in. Cut at the take's middle, the first half saw nothing, estimated the null,
+    and the 3.4-frame lag was refused as the halves disagreeing."""
+    rig, kp = _take({2: 3.4}, frames=720)
+    data = kp.data.copy()
+    data[:enters] = np.nan
+    r = sync.run(rig, Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps))
+    info = r["cameras"]["cam03"]
+    assert info["applied"] and abs(r["offsets_frames"]["cam03"] - 3.4) < 0.1, info
+    assert all(abs(h - 3.4) < 0.2 for h in info["halves_frames"]), info["halves_frames"]
+    assert abs(r["offsets_frames"]["cam02"]) < 0.25 and abs(r["offsets_frames"]["cam04"]) < 0.25, r["offsets_frames"]
+
+
 def test_a_camera_never_seeing_the_person_with_the_reference_is_reported_not_timed(caplog):
     """cam03 (3 frames late) sees the person only while the reference cam01 does not (two groups of cameras, the
     person sync follows in one of them at a time): nothing to time it on, said as a warning naming it; cameras

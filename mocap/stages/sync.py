@@ -230,13 +230,14 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
     else:
         null = {n: 0.0 for n in names}
         method = "epipolar consistency of the 2D keypoints"
-    block, half = halves(F, kp.fps, cfg.block_s, cfg.min_blocks)
+    seen = np.isfinite(xy[..., 0]).any(axis=2)  # (F, C): frames each camera sees the person in
     raw = [normalised(rig, c, xy[:, c]) for c in range(C)]  # undistorted once, not once per use
     smooth = _smoothed(rig, raw)
     cameras, offsets = {}, {names[0]: 0.0}
     for c in range(1, C):
         n = names[c]
         pair = EpipolarPair(rig, None, c, normals=(smooth[0], smooth[c]))
+        block, half = halves(F, kp.fps, cfg.block_s, cfg.min_blocks, seen[:, 0] & seen[:, c])
         info = cameras[n] = _camera(raw, pair, c, null[n], max_lag, cfg, block, half, use_audio, kp.fps)
         offsets[n] = info["estimate_frames"] if info["applied"] else null[n]
     steps = {n: info["steps"] for n, info in cameras.items() if info.get("steps")}

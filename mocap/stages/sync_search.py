@@ -280,15 +280,21 @@ class EpipolarPair:
         return golden(cauchy, lo, hi, tol=0.01)
 
 
-def halves(F: int, fps: float, block_s: float, min_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+def halves(F: int, fps: float, block_s: float, min_blocks: int,
+           seen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Block index of every frame (blocks of ``block_s`` seconds, shorter when the take would otherwise
     have fewer than ``min_blocks``) and its half: 0 for the first half of the take, 1 for the second. The
     halves are contiguous, as far apart in time as the take allows: a real offset is the same in both, an
-    offset that compensates a camera-pose error follows what the person does, and the halves disagree."""
-    length = max(1, min(int(round(block_s * fps)), F // max(1, min_blocks)))
+    offset that compensates a camera-pose error follows what the person does, and the halves disagree.
+    ``seen`` (F,) bool: the frames both cameras see the person in; the blocks are sized on their span and the
+    halves split the blocks holding them (a person who enters late or leaves early is in both halves: an empty
+    half estimated nothing, its offset the null, and every offset was refused for the halves' disagreement)."""
+    frames = np.flatnonzero(seen) if seen is not None and np.any(seen) else np.arange(F)
+    span = int(frames[-1] - frames[0] + 1) if len(frames) else F
+    length = max(1, min(int(round(block_s * fps)), span // max(1, min_blocks)))
     block = np.arange(F) // length
-    n = block[-1] + 1 if F else 0
-    return block, (block >= (n + 1) // 2).astype(int)
+    held = np.unique(block[frames]) if len(frames) else np.zeros(1, int)
+    return block, (block >= held[(len(held) + 1) // 2] if len(held) > 1 else block > held[0]).astype(int)
 
 
 def correlation_span(x: np.ndarray) -> int:
