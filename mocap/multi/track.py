@@ -261,12 +261,30 @@ class Tracker:
                         f <= young.first + self.cfg.coast_max_s * self.fps:
                     # a person just confirmed took over from one that lost it (unseen now, or seen by one view
                     # only, its depth unknown, since before the new one appeared): where that one is expected
-                    same = apart(old.predict(f), young.X) <= self._gate(old, f)
+                    same = apart(old.predict(f), young.X) <= self._gate(old, f) and self._took_over(old, young, f)
                 if not same or seen_apart(a, b, self.cfg.match_max_m, self.cfg.birth_frames):
                     continue
                 join_tracks(old, young)
                 gone.add(id(young))
         return [t for t in tracks if id(t) not in gone]
+
+    def _took_over(self, old: Track, young: Track, f: int) -> bool:
+        """For a takeover of ``old`` still seen in frame f by one view: ``young``'s skeleton lies on that view's
+        detection (the tracker's own acceptance, a mean capped distance within half of ``track_max_m``), or
+        ``young`` began where ``old`` was last seen in 3D (within the gate of the time between: the view then
+        followed another body). Else the two are two people: the gate of one followed by one view grows with
+        the time since it was last seen in 3D, and took in a person entering 2 m away."""
+        if not old.frames or old.frames[-1] != f:
+            return True
+        views = [int(c) for c in np.flatnonzero(old.slots[-1] >= 0)]
+        cost = self.costs_to(f, views, [int(old.slots[-1][c]) for c in views], young.X[None], self.cfg.track_max_m)
+        if np.all(cost <= self.cfg.track_max_m / 2):
+            return True
+        if old.X3d is None or not len(young.skel):
+            return False
+        g = next(iter(young.skel))  # young's first skeleton seen in 3D
+        since = max(0, g - old.last3d)
+        return apart(old.X3d, young.skel[g]) <= self.cfg.track_max_m + self.cfg.coast_speed * since / self.fps
 
     def _extend(self, t: Track, f: int, c0: int, got: dict, free: np.ndarray,
                 X: np.ndarray, others: np.ndarray | None = None, near: float = 0.0) -> tuple[np.ndarray, list[int]]:
