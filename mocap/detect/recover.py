@@ -209,6 +209,7 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
     Three rounds: tracked people missed in a view; then detections no person explains (a person found in
     one view only, :mod:`mocap.detect.recover_lone`); then, when that found any, tracked people again (the
     person now seen by two views is placed in the others)."""
+    from mocap.detect.recover_scan import scan_round
     from mocap.multi.track import associate_take
 
     t0 = time.perf_counter()
@@ -219,6 +220,7 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
              "withdrawn": dict.fromkeys(names, 0)}
     run.stats = stats
     try:
+        scan_round(run, persons)  # people small in the image that no view found: looked for in tiles
         for k, step in enumerate(("tracked", "lone", "tracked")):
             current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
             slots, summary = associate_take(rig, current, persons, track_cfg, min_score, progress=False,
@@ -245,9 +247,11 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
             run.pool.close()
     stats["detections"] = run.recovered_at  # [frame, camera, slot, person (-1: lone), distance, gate]
     stats["seconds"] = time.perf_counter() - t0
-    log.info("recover: %d person boxes looked at, %d detections recovered %s (%d of people seen in one view) in "
-             "%.1f s", sum(stats["looked"].values()), sum(stats["recovered"].values()), stats["recovered"],
-             sum(stats["recovered_lone"].values()), stats["seconds"])
+    scan = stats.get("scan", {})
+    log.info("recover: %d person boxes looked at, %d detections recovered %s (%d of people seen in one view, %d of "
+             "people found in tiles) in %.1f s", sum(stats["looked"].values()), sum(stats["recovered"].values()),
+             stats["recovered"], sum(stats["recovered_lone"].values()),
+             sum(scan.get("found", {}).values()) + sum(scan.get("followed", {}).values()), stats["seconds"])
     return run.data, stats
 
 
@@ -338,7 +342,7 @@ class _Run:
                 continue
             self.data[f, c, slot] = np.nan
             self.stats["recovered"][self.names[c]] -= 1
-            if person < 0:
+            if person == -1:
                 self.stats["recovered_lone"][self.names[c]] -= 1
             self.stats["withdrawn"][self.names[c]] += 1
         n = len(self.recovered_at) - len(keep)
@@ -388,7 +392,7 @@ def recover_session(session, detect_cfg, triangulate_cfg, work: Path, videos: di
         if stats["recovered"][name]:
             write_camera(work, c, data[:, c])
     found = stats["detections"] = [[int(v) for v in d[:4]] + [float(d[4]), float(d[5])] for d in stats["detections"]]
-    px, m = [d[4] for d in found if d[3] >= 0], [d[4] for d in found if d[3] < 0]
+    px, m = [d[4] for d in found if d[3] >= 0], [d[4] for d in found if d[3] == -1]
     stats["distance_px_median"] = float(np.median(px)) if px else None  # to the tracked person's projection
     stats["ray_distance_m_median"] = float(np.median(m)) if m else None  # to the rays of a lone detection
     update_keypoints2d_info(work, recover=stats)
