@@ -49,6 +49,21 @@ def test_an_offset_is_found_when_the_person_enters_late(enters):
     assert abs(r["offsets_frames"]["cam02"]) < 0.25 and abs(r["offsets_frames"]["cam04"]) < 0.25, r["offsets_frames"]
 
 
+@pytest.mark.parametrize("blind", [720, 540])
+def test_cameras_are_timed_against_another_where_the_first_hardly_sees_the_person(blind):
+    """cam01 sees nobody in its first ``blind`` frames of 720 (all, or three quarters): the cameras are timed
+    against the one that sees the person most, the offsets still given from cam01. Before: every offset 0 (no
+    block where cam01 saw the person), or cam03's 3.4-frame lag read from cam01's quarter only."""
+    rig, kp = _take({2: 3.4, 3: -1.5}, frames=720)
+    data = kp.data.copy()
+    data[:blind, 0] = np.nan
+    r = sync.run(rig, Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps))
+    off = r["offsets_frames"]
+    assert r["timed_against"] == "cam02" and r["reference"] == "cam01" and off["cam01"] == 0.0, r
+    assert abs(off["cam03"] - 3.4) < 0.1 and abs(off["cam04"] + 1.5) < 0.1 and abs(off["cam02"]) < 0.1, off
+    assert abs(r["cameras"]["cam01"]["estimate_frames"]) < 0.25 or not r["cameras"]["cam01"]["applied"]
+
+
 def test_a_camera_never_seeing_the_person_with_the_reference_is_reported_not_timed(caplog):
     """cam03 (3 frames late) sees the person only while the reference cam01 does not (two groups of cameras, the
     person sync follows in one of them at a time): nothing to time it on, said as a warning naming it; cameras

@@ -155,13 +155,13 @@ def apply_offsets(kp: Keypoints2D, offsets: dict[str, float], steps: dict[str, l
 
 
 def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_lag: int, cfg: Config,
-            block: np.ndarray, half: np.ndarray, audio: bool, fps: float) -> dict:
-    """Camera c's offset on the whole take and on each half, and the held-out test of it. ``raw``: every
-    camera's detections xy undistorted and normalised (homogeneous)."""
+            block: np.ndarray, half: np.ndarray, audio: bool, fps: float, ref: int = 0) -> dict:
+    """Camera c's offset against camera ``ref`` on the whole take and on each half, and the held-out test of it.
+    ``raw``: every camera's detections xy undistorted and normalised (homogeneous)."""
     held = _null_holds(pair, null, cfg, len(half))
     if held is not None and (audio or not suspect(pair, null, block, cfg, fps)):
         return held
-    search = None if audio else LagSearch(epipolar_lines(pair.E, raw[0], pair.focal), raw[c], max_lag)
+    search = None if audio else LagSearch(epipolar_lines(pair.E, raw[ref], pair.focal), raw[c], max_lag)
     if held is not None:  # near one end, some seconds at another offset (frames lost there)?
         return with_steps(held, find_steps(pair, search, block, cfg, fps), null, cfg, [])
 
@@ -233,16 +233,21 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
     seen = np.isfinite(xy[..., 0]).any(axis=2)  # (F, C): frames each camera sees the person in
     raw = [normalised(rig, c, xy[:, c]) for c in range(C)]  # undistorted once, not once per use
     smooth = _smoothed(rig, raw)
-    cameras, offsets = {}, {names[0]: 0.0}
-    for c in range(1, C):
+    counts = seen.sum(axis=0)  # the cameras are timed against the first, or, where it sees the person in under
+    ref = 0 if 2 * counts[0] >= counts.max() else int(np.argmax(counts))  # half the frames another does, that one
+    cameras, offsets, base = {}, {names[ref]: null[names[ref]]}, null[names[ref]]
+    for c in (k for k in range(C) if k != ref):
         n = names[c]
-        pair = EpipolarPair(rig, None, c, normals=(smooth[0], smooth[c]))
-        block, half = halves(F, kp.fps, cfg.block_s, cfg.min_blocks, seen[:, 0] & seen[:, c])
-        info = cameras[n] = _camera(raw, pair, c, null[n], max_lag, cfg, block, half, use_audio, kp.fps)
-        offsets[n] = info["estimate_frames"] if info["applied"] else null[n]
-    steps = {n: info["steps"] for n, info in cameras.items() if info.get("steps")}
+        pair = EpipolarPair(rig, None, c, ref, normals=(smooth[ref], smooth[c]))
+        block, half = halves(F, kp.fps, cfg.block_s, cfg.min_blocks, seen[:, ref] & seen[:, c])
+        info = cameras[n] = _camera(raw, pair, c, null[n] - base, max_lag, cfg, block, half, use_audio, kp.fps, ref)
+        offsets[n] = info["estimate_frames"] + base if info["applied"] else null[n]
+    shift = offsets[names[0]] - base if ref else 0.0  # back to offsets from the first camera (steps too)
+    offsets = {n: offsets[n] - shift for n in names}
+    steps = {n: [[f, d + base - shift] for f, d in info["steps"]] for n, info in cameras.items() if info.get("steps")}
     result = {"reference": names[0], "offsets_frames": offsets, "method": method, "cameras": cameras,
-              "fps": kp.fps, "config": asdict(cfg)} | ({"steps": steps} if steps else {})
+              "fps": kp.fps, "config": asdict(cfg)} | ({"steps": steps} if steps else {}) | (
+        {"timed_against": names[ref]} if ref else {})
     result["applied"] = any(info["applied"] for info in cameras.values())
     if any(offsets.values()) or steps:  # a last check on the whole take, all offsets together
         frames = np.arange(0, F, max(1, -(-F // cfg.check_frames)))  # evenly spread: a median needs no more
@@ -307,7 +312,7 @@ def log_result(result: dict) -> None:
                     "the camera and the reference %s (a take too short or too still, or cameras that see other people "
                     "only?); were these cameras not hardware-synchronised, their time offsets are unknown (the report "
                     "flags a camera out of time)",
-                    ", ".join(untested), least, result.get("reference", "camera"))
+                    ", ".join(untested), least, result.get("timed_against", result.get("reference", "camera")))
     px = result.get("triangulation_px")
     if px and not any(result["offsets_frames"].values()) and not result.get("steps"):
         log.info("sync: the offsets do not improve triangulation in the cameras they move (%.2f → %.2f px); "
