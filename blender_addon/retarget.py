@@ -3,8 +3,8 @@
 Works in world space on the evaluated poses: each mapped target bone turns by the same world rotation
 (from its rest) as its source bone, after its rest direction is aligned with the source bone's rest
 direction (so T-pose and A-pose rigs both work); unmapped bones follow their parent; the root moves
-with the source root, scaled by the ratio of hip heights (both worlds have their floor at z = 0 and
-their characters facing the same way at rest). The result is baked as keyframes on every frame.
+with the source root, its height above the source's floor and its travel from its first position scaled by the
+ratio of hip heights (the characters facing the same way at rest). The result is baked as keyframes on every frame.
 
 The library (``mocap.retarget``) scales the root the same way; its rest alignment differs on purpose:
 its rigs are joints without axes, so it aims each joint at the mapped joints below it, while a Blender
@@ -146,7 +146,7 @@ def retarget_armature(source, target, bone_map: dict[str, str], frame_start: int
     t_root_rest = np.array(tb[root].head_local)
     frames = np.arange(fs, fe + 1)
     quats = {n: np.zeros((len(frames), 3, 3)) for n in order}
-    loc = np.zeros((len(frames), 3))
+    loc, heads, lows = np.zeros((len(frames), 3)), np.zeros((len(frames), 3)), np.zeros(len(frames))
     for i, f in enumerate(frames):
         scene.frame_set(int(f))
         pose = {}
@@ -166,10 +166,16 @@ def retarget_armature(source, target, bone_map: dict[str, str], frame_start: int
                 local_rest = t_rest[b.parent.name].T @ t_rest[n]
                 basis = local_rest.T @ pose[b.parent.name].T @ pose[n]
             quats[n][i] = basis
-        head = s_mw[:3, :3] @ np.array(source.pose.bones[src_root].head) + s_mw[:3, 3]
-        # the floor is z = 0 in both worlds: the root's height above it, and its path, scale by hip height
-        want = t_mw_inv[:3, :3] @ (scale * head) + t_mw_inv[:3, 3]
-        loc[i] = _rot(tb[root].matrix_local).T @ (want - t_root_rest)
+        heads[i] = s_mw[:3, :3] @ np.array(source.pose.bones[src_root].head) + s_mw[:3, 3]
+        lows[i] = min((s_mw[:3, :3] @ np.array(b.head) + s_mw[:3, 3])[2] for b in source.pose.bones)
+    # as mocap.retarget.scaled_path: the root's height above the floor (the source's lowest joint, 2nd percentile)
+    # and its travel from its first position scale by hip height, the floor and that position kept
+    floor = float(np.percentile(lows, 2))
+    want = heads.copy()
+    want[:, :2] = heads[0, :2] + (heads[:, :2] - heads[0, :2]) * scale
+    want[:, 2] = floor + (heads[:, 2] - floor) * scale
+    for i in range(len(frames)):
+        loc[i] = _rot(tb[root].matrix_local).T @ (t_mw_inv[:3, :3] @ want[i] + t_mw_inv[:3, 3] - t_root_rest)
     if target.animation_data is None:
         target.animation_data_create()
     action = bpy.data.actions.new(f"{target.name}_retargeted")

@@ -162,8 +162,24 @@ def retarget(motion: Motion, target: Skeleton, source_of: dict[str, str], scale_
         else:
             G[:, t] = G[:, target.parents[t]]
     scale = hip_height(target) / hip_height(src) if scale_root else 1.0
-    root = ps[:, src.index(source_of[root_name])] * scale
-    return motion_from_world(target, G, root, motion.fps)
+    root = ps[:, src.index(source_of[root_name])]
+    return motion_from_world(target, G, scaled_path(root, ps, scale) if scale != 1.0 else root, motion.fps)
+
+
+def scaled_path(root: np.ndarray, joints: np.ndarray, scale: float) -> np.ndarray:
+    """The root's path (F, 3) for a body ``scale`` × the source's (joints (F, J, 3), Z up): its height above the
+    floor (the source's lowest joint, 2nd percentile over the take) and its travel from its first position
+    scaled, the floor and that position kept. Scaled about the world's origin, a floor above or below it made
+    the target float or sink by (scale − 1) × its height, and two people of different sizes changed places."""
+    low = np.nanmin(np.where(np.isfinite(joints[..., 2]), joints[..., 2], np.inf), axis=1)
+    low = low[np.isfinite(low)]
+    floor = float(np.percentile(low, 2)) if low.size else 0.0
+    seen = np.flatnonzero(np.isfinite(root).all(axis=-1))
+    start = root[seen[0]] if seen.size else np.zeros(3)
+    out = np.array(root, float, copy=True)
+    out[:, :2] = start[:2] + (root[:, :2] - start[:2]) * scale
+    out[:, 2] = floor + (root[:, 2] - floor) * scale
+    return out
 
 
 def retarget_to_rig(motion: Motion, rig: TargetRig, foot_lock_cfg: FootLock | None = None) -> Motion:
@@ -191,9 +207,43 @@ class FootLock:
     blend_s: float = 0.1  # ease in and out of a lock
 
 
+FLOOR_CELL_M = 0.25  # the floor under a foot: its lowest height in each cell of this size it crossed ...
+FLOOR_SPAN_M = 1.0  # ... a plane through them where the foot travels this far or more (else one height)
+
+
+def floor_heights(pos: np.ndarray) -> np.ndarray:
+    """(F,) the floor's height under a foot point (F, 3), Z up: a plane through the point's lowest height in each
+    ``FLOOR_CELL_M`` cell of the floor it crossed (cells above the plane by more than three median deviations,
+    where the foot only passed in the air, left out), where it travels ``FLOOR_SPAN_M`` or more; else its 2nd
+    percentile height. A world a few degrees off level (a calibration's) put one height over a 3.5 m walk
+    10–20 cm off the floor at one end: 3° took the contacts of CMU 01_01 from 72 % of the frames to 23 %."""
+    ok = np.isfinite(pos).all(axis=-1)
+    flat = np.full(len(pos), np.nanpercentile(pos[:, 2], 2) if ok.any() else np.nan)
+    if not ok.any() or np.ptp(pos[ok, :2], axis=0).max() < FLOOR_SPAN_M:
+        return flat
+    p = pos[ok]
+    cells, inverse = np.unique(np.floor(p[:, :2] / FLOOR_CELL_M).astype(np.int64), axis=0, return_inverse=True)
+    order = np.lexsort((p[:, 2], inverse.ravel()))  # by cell, lowest first
+    first = np.unique(inverse.ravel()[order], return_index=True)[1]
+    low = p[order[first]]  # (cells, 3): the lowest sample of each cell
+    if len(low) < 3:
+        return flat
+    centre = low[:, :2].mean(axis=0)
+    A = np.column_stack([low[:, :2] - centre, np.ones(len(low))])
+    keep = np.ones(len(low), bool)
+    for _ in range(3):
+        coef = np.linalg.lstsq(A[keep], low[keep, 2], rcond=None)[0]
+        r = low[:, 2] - A @ coef
+        mad = np.median(np.abs(r[keep] - np.median(r[keep])))
+        keep = r <= np.median(r[keep]) + 3 * max(mad, 1e-3)
+    out = flat.copy()
+    out[ok] = np.column_stack([pos[ok, :2] - centre, np.ones(ok.sum())]) @ coef
+    return out
+
+
 def foot_contacts(pos: np.ndarray, fps: float, cfg: FootLock = FootLock()) -> np.ndarray:
-    """(F,) bool: a foot point (F, 3) is planted (near its floor height and slow)."""
-    floor = np.nanpercentile(pos[:, 2], 2)
+    """(F,) bool: a foot point (F, 3) is planted (near the floor under it, :func:`floor_heights`, and slow)."""
+    floor = floor_heights(pos)
     speed = np.zeros(len(pos))
     speed[1:] = np.linalg.norm(np.diff(pos[:, :2], axis=0), axis=1) * fps
     c = (pos[:, 2] < floor + cfg.height_m) & (speed < cfg.speed_m_s)

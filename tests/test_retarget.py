@@ -6,6 +6,7 @@ from mocap.fit.bones import rest_positions
 from mocap.geometry.rotations import axis_angle_to_matrix
 from mocap.motion import motion_from_world
 from mocap.retarget import FootLock, foot_contacts, foot_lock, hip_height, load_target_rig, retarget_to_rig
+from mocap.types import Motion
 
 
 def _aim(sk, j):
@@ -38,9 +39,25 @@ def test_retargeted_bones_point_where_the_source_bones_point(rig_name):
         assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 0.5, (t, s)
         checked += 1
     assert checked >= 10
-    # root motion scaled by leg length
+    # root motion scaled by leg length: its travel from where it starts
     ratio = hip_height(rig.skeleton) / hip_height(src.skeleton)
-    assert np.allclose(out.root_positions, src.root_positions * ratio)
+    travel = lambda m: m.root_positions[:, :2] - m.root_positions[0, :2]  # noqa: E731
+    assert np.allclose(travel(out), travel(src) * ratio) and np.allclose(out.root_positions[0, :2],
+                                                                         src.root_positions[0, :2])
+
+
+@pytest.mark.parametrize("shift", [(0.0, 0.0, 1.0), (4.0, -2.0, -1.2)])
+def test_a_retargeted_body_stands_where_the_source_stands_wherever_the_world_origin_is(shift):
+    """The root is scaled about the source's floor and first position, not the world's origin: a floor 1 m above
+    or 1.2 m below it made a larger target float or sink by (ratio − 1) × that, and people changed places."""
+    src = body_motion(120, scale=0.85)
+    rig = load_target_rig("mixamo")
+    moved = Motion(src.skeleton, src.rotations, src.root_positions + shift, src.fps)
+    here, there = retarget_to_rig(src, rig, None), retarget_to_rig(moved, rig, None)
+    assert np.allclose(there.root_positions, here.root_positions + shift, atol=1e-9)
+    _, ps = src.fk()
+    _, pt = here.fk()
+    assert abs(pt[..., 2].min() - ps[..., 2].min()) < 0.05  # the target's feet on the source's floor (its own feet)
 
 
 def test_rig_files_are_checked(tmp_path):
@@ -110,3 +127,19 @@ def test_a_target_rig_is_loaded_once_per_file_content(tmp_path):
     rig.write_text(src.replace('units = "cm"', 'units = "m"'))
     b = load_target_rig(str(rig))
     assert b.units == "m" and b.skeleton is not a.skeleton and b.skeleton.joint_names == a.skeleton.joint_names
+
+
+@pytest.mark.parametrize("tilt_deg", [0.0, 3.0, 10.0])
+def test_foot_contacts_follow_a_floor_a_few_degrees_off_level(tilt_deg):
+    """A foot walking 3.5 m, planted half of each step, on a floor tilted ``tilt_deg`` from the world's XY (a
+    calibration a little off level): its contacts are found along the whole walk. One floor height (the take's
+    2nd percentile) lost the far end's: at 3° the floor there is 18 cm higher."""
+    fps, steps = 60.0, 10
+    t = np.arange(int(steps * fps)) / fps
+    phase = t % 1.0
+    x = 0.35 * (np.floor(t) + np.clip((phase - 0.5) / 0.5, 0, 1))  # planted in the first half of each step
+    lift = 0.12 * np.sin(np.pi * np.clip((phase - 0.5) / 0.5, 0, 1))
+    foot = np.stack([x, np.zeros_like(x), 0.05 + lift + x * np.tan(np.radians(tilt_deg))], axis=1)
+    planted = phase < 0.5
+    contact = foot_contacts(foot, fps)
+    assert (contact == planted).mean() > 0.95 and contact[planted].mean() > 0.9, (contact.mean(), planted.mean())
