@@ -40,6 +40,23 @@ def test_anipose_toml_round_trips(rig, tmp_path, unit):
     assert same_projection(read_anipose_toml(path, length_unit=unit), rig)
 
 
+def test_pose2sim_tables_named_after_the_calibration_folders_are_read_with_the_videos_names(rig, tmp_path):
+    """Pose2Sim's Calib*.toml names its tables and cameras after the intrinsics folders ([int_cam01_img]): the
+    file was refused as "not a rig file"; its cameras are named as their videos (cam01), a byte-order mark and
+    Windows line ends are read too."""
+    pinhole = Rig(tuple(Camera(f"cam0{k + 1}", c.K, c.dist, c.cam_from_world, c.size) for k, c in
+                        enumerate(rig.cameras[:2])))
+    text = write_anipose_toml(pinhole, tmp_path / "a.toml").read_text()
+    for k in (1, 2):
+        text = text.replace(f'name = "cam0{k}"', f'name = "int_cam0{k}_img"')
+    text = re.sub(r"\[cam_(\d)\]", lambda m: f"[int_cam0{int(m.group(1)) + 1}_img]", text)
+    assert "[int_cam01_img]" in text and "[cam_" not in text
+    path = tmp_path / "Calib_scene.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    back = read_rig(path)
+    assert back.names == ("cam01", "cam02") and same_projection(back, pinhole)
+
+
 def test_anipose_toml_loads_in_aniposelib(rig, tmp_path):
     aniposelib = pytest.importorskip("aniposelib.cameras")
     pinhole = Rig(rig.cameras[:2])

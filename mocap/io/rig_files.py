@@ -23,6 +23,7 @@ takes millimetres when the cameras sit more than 50 units from the origin on ave
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from pathlib import Path
 
@@ -40,8 +41,7 @@ UNITS = {"m": 1.0, "mm": 1e-3, "cm": 1e-2}
 
 def _read(path: Path) -> dict:
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        return tomllib.loads(Path(path).read_bytes().decode("utf-8-sig"))  # a byte-order mark (Windows) left out
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: rig file does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -126,9 +126,10 @@ def read_rig(path: str | Path) -> Rig:
     data = _read(path)
     if data.get("format") == FORMAT:
         return _from_own(path, data)
-    if any(k.startswith("cam") and isinstance(v, dict) for k, v in data.items()):
-        return read_anipose_toml(path)
-    raise ValueError(f"{path}: not a rig file (expected format = \"{FORMAT}\" or Anipose [cam_N] tables)")
+    if any(isinstance(v, dict) and (k.startswith("cam") or set(v) >= CAMERA_KEYS) for k, v in data.items()):
+        return read_anipose_toml(path)  # Anipose's [cam_N]; Pose2Sim's tables are named [int_cam01_img]
+    raise ValueError(f"{path}: not a rig file (expected format = \"{FORMAT}\", or camera tables with "
+                     f"{', '.join(sorted(CAMERA_KEYS))} as Anipose and Pose2Sim write)")
 
 
 def _rig(path: Path, cams: list[Camera]) -> Rig:
@@ -207,8 +208,13 @@ def write_rig(rig: Rig, path: str | Path) -> Path:
     return atomic_write_text(Path(path), "\n".join(lines) + "\n")
 
 
+CAMERA_KEYS = frozenset({"matrix", "distortions", "rotation", "translation"})  # an Anipose / Pose2Sim camera table
+POSE2SIM_NAME = re.compile(r"^(?:int|ext)_(.+)_img$")  # Pose2Sim names a camera after its intrinsics folder
+
+
 def read_anipose_toml(path: str | Path, length_unit: str = "auto") -> Rig:
-    """Read the calibration TOML written by aniposelib, Anipose, Pose2Sim or FreeMoCap."""
+    """Read the calibration TOML written by aniposelib, Anipose, Pose2Sim or FreeMoCap. A Pose2Sim camera named
+    after its calibration folder (``int_cam01_img``) is named as its videos are (``cam01``)."""
     path = Path(path)
     if length_unit != "auto" and length_unit not in UNITS:
         raise ValueError(f"length_unit must be auto or one of {sorted(UNITS)}, got {length_unit!r}")
@@ -223,6 +229,7 @@ def read_anipose_toml(path: str | Path, length_unit: str = "auto") -> Rig:
         if missing:
             raise ValueError(f"{path}: {where}: missing {sorted(missing)}")
         name = check_camera_name(path, c.get("name", key), f"[{key}]")
+        name = m.group(1) if (m := POSE2SIM_NAME.match(name)) else name
         R = _rodrigues(path, where, c["rotation"])
         t = matrix(path, where, "translation", c["translation"], (3,))
         fisheye = c.get("fisheye", False)
