@@ -112,6 +112,21 @@ def test_qualisys_demo_calibration_faces_the_volume(shared_data):
 
 
 @pytest.mark.shared_data
+def test_qualisys_marker_cameras_beside_video_cameras_are_left_out(shared_data, tmp_path):
+    """A QTM export lists a system's marker (IR) cameras with its video cameras: they record no video and were
+    read as rig cameras (detection then stopped: no video for them)."""
+    text = (shared_data / "pose2sim_demo" / "calibration" / "Calib.qca.txt").read_text()
+    assert text.count('model="none"') == 4
+    text = text.replace('model="none"', 'model="Miqus M3"', 1).replace('model="none"', 'model="Miqus Video"', 1)
+    path = tmp_path / "mixed.qca.txt"
+    path.write_text(text)
+    assert read_rig(path).names == ("cam02", "cam03", "cam04")
+    markers = text.replace('model="Miqus Video"', 'model="Miqus M3"').replace('model="none"', 'model="Arqus A12"')
+    path.write_text(markers)
+    assert read_rig(path).names == ("cam01", "cam02", "cam03", "cam04")  # no video model named: all kept
+
+
+@pytest.mark.shared_data
 def test_qualisys_rig_round_trips_through_every_format(shared_data, tmp_path):
     rig = read_rig(shared_data / "pose2sim_demo" / "calibration" / "Calib.qca.txt")
     for path in (write_rig(rig, tmp_path / "rig.toml"), write_anipose_toml(rig, tmp_path / "anipose.toml"),

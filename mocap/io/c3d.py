@@ -17,6 +17,7 @@ from mocap.io.atomic import atomic_write
 from mocap.io.exporters import Options, register
 from mocap.types import Motion
 
+MAX_FRAMES = 65535  # frames a C3D file holds (its header counts them in 16 bits)
 MM = 1000.0
 
 
@@ -43,6 +44,9 @@ def write_c3d(path: str | Path, labels: list[str], xyz: np.ndarray, fps: float) 
         raise ValueError(f"C3D {path}: expected (frames, {len(labels)}, 3) points, got {xyz.shape}")
     if not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"C3D {path}: frame rate must be positive, got {fps}")
+    if len(xyz) > MAX_FRAMES:  # the header's frame count is 16 bits: readers cut the rest, with no error
+        raise ValueError(f"C3D {path}: {len(xyz)} frames, more than C3D's {MAX_FRAMES} "
+                         f"({MAX_FRAMES / fps / 60:.1f} min at {fps:g} fps): export a shorter part (or BVH / FBX)")
     c = ezc3d.c3d()
     c["parameters"]["POINT"]["RATE"]["value"] = [float(fps)]
     c["parameters"]["POINT"]["LABELS"]["value"] = tuple(labels)
