@@ -71,3 +71,21 @@ def test_cmu_clip_round_trip_is_byte_identical(shared_data, tmp_path):
     _, p0 = m.fk()
     _, p1 = read_bvh(second).fk()
     assert np.allclose(p0, p1, atol=1e-4)  # file units (CMU units ≈ 5.6 cm): far below a millimetre
+
+
+def test_joint_names_with_spaces_are_written_as_one_word_and_read_back(tmp_path, caplog):
+    """A custom target rig's 3ds Max Biped names ("Bip01 L Thigh") were written as they are: a file no BVH reader
+    takes. Whitespace is written as _, with a warning; names that would then repeat are refused."""
+
+    def motion(names):
+        sk = Skeleton(names, np.array([-1, 0, 1]), np.array([[0, 0, 0], [0.1, 0, 0], [0, 0, -0.4]], float))
+        rot = np.zeros((2, 3, 4))
+        rot[..., 0] = 1.0
+        return Motion(sk, rot, np.zeros((2, 3)), 30.0)
+
+    with caplog.at_level("WARNING", logger="mocap.io.bvh"):
+        path = write_bvh(motion(("Bip01 Pelvis", "Bip01 L Thigh", "Bip01  L\tCalf")), tmp_path / "biped.bvh")
+    assert read_bvh(path).skeleton.joint_names[:3] == ("Bip01_Pelvis", "Bip01_L_Thigh", "Bip01_L_Calf")
+    assert "3 joint names hold spaces" in caplog.text
+    with pytest.raises(ValueError, match=r"joint names \['L_Thigh'\] would repeat"):
+        write_bvh(motion(("Pelvis", "L Thigh", "L_Thigh")), tmp_path / "clash.bvh")

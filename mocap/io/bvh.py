@@ -284,6 +284,20 @@ def _rows(values: np.ndarray, decimals: int) -> list[str]:
     return out
 
 
+def bvh_names(names: tuple[str, ...]) -> list[str]:
+    """Joint names as a BVH file can hold them: one word each (a name is the rest of its ``JOINT`` line's first
+    token; 3ds Max's ``Bip01 L Thigh`` became a file no reader takes), whitespace as ``_``; a clash refused."""
+    out = ["_".join(n.split()) for n in names]
+    changed = [n for n, o in zip(names, out, strict=True) if n != o]
+    if changed:
+        log.warning("BVH: %d joint names hold spaces, written with _ instead (e.g. %r → %r)", len(changed),
+                    changed[0], "_".join(changed[0].split()))
+        clash = sorted({o for o in out if out.count(o) > 1})
+        if clash:
+            raise ValueError(f"BVH: joint names {clash} would repeat once their spaces are written as _")
+    return out
+
+
 def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: int = 6,
               end_sites: dict[int, np.ndarray] | None = None) -> Path:
     """Write ``motion`` as BVH in its own axes and units (see :mod:`mocap.motion` to change them).
@@ -296,6 +310,7 @@ def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: in
         raise ValueError(f"BVH rotation order must be a permutation of XYZ, got {order!r}")
     sk = motion.skeleton
     J = len(sk.joint_names)
+    names = bvh_names(sk.joint_names)
     children: list[list[int]] = [[] for _ in range(J)]
     for j in range(1, J):
         children[sk.parents[j]].append(j)
@@ -313,7 +328,7 @@ def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: in
             lines.extend([f"{pad}End Site", f"{pad}{{", f"{pad}\t{offset(j)}", f"{pad}}}"])
             return
         kind = "ROOT" if j == 0 else "JOINT"
-        lines.extend([f"{pad}{kind} {sk.joint_names[j]}", f"{pad}{{", f"{pad}\t{offset(j)}"])
+        lines.extend([f"{pad}{kind} {names[j]}", f"{pad}{{", f"{pad}\t{offset(j)}"])
         chans = (["Xposition", "Yposition", "Zposition"] if j == 0 else []) + rot
         lines.append(f"{pad}\tCHANNELS {len(chans)} " + " ".join(chans))
         channel_joints.append(j)
