@@ -89,3 +89,23 @@ def test_joint_names_with_spaces_are_written_as_one_word_and_read_back(tmp_path,
     assert "3 joint names hold spaces" in caplog.text
     with pytest.raises(ValueError, match=r"joint names \['L_Thigh'\] would repeat"):
         write_bvh(motion(("Pelvis", "L Thigh", "L_Thigh")), tmp_path / "clash.bvh")
+
+
+def test_position_channels_on_joints_as_blender_writes_them_are_the_joints_offsets(tmp_path, caplog):
+    """Blender's BVH exporter (and Unreal's) writes position channels on every joint; they were refused ("only the
+    root may"). They are the joint's offset from its parent, read from the first frame (a warning if they move)."""
+    text = ("HIERARCHY\nROOT Hips\n{\n\tOFFSET 0 1 0\n\tCHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation "
+            "Yrotation\n\tJOINT Thigh.L\n\t{\n\t\tOFFSET 0 0 0\n\t\tCHANNELS 6 Xposition Yposition Zposition "
+            "Zrotation Xrotation Yrotation\n\t\tEnd Site\n\t\t{\n\t\t\tOFFSET 0 -0.4 0\n\t\t}\n\t}\n}\nMOTION\n"
+            "Frames: 2\nFrame Time: 0.033333\n0 1 0 0 0 0 0.1 0 0 10 0 0\n0 1.1 0 0 0 0 0.1 0 0 20 0 0\n")
+    path = tmp_path / "blender.bvh"
+    path.write_text(text)
+    m = read_bvh(path)
+    assert np.allclose(m.skeleton.offsets[1], [0.1, 0, 0]) and np.allclose(m.root_positions[:, 1], [1.0, 1.1])
+    _, p = m.fk()
+    assert np.allclose(p[:, 1], [[0.1, 1.0, 0], [0.1, 1.1, 0]])  # the thigh where its channels put it
+    assert caplog.text == ""
+    path.write_text(text.replace("0 0 0.1 0 0 20", "0 0 0.2 0 0 20"))
+    with caplog.at_level("WARNING", logger="mocap.io.bvh"):
+        assert np.allclose(read_bvh(path).skeleton.offsets[1], [0.1, 0, 0])
+    assert "joint 'Thigh.L' moves along Xposition by 0.1" in caplog.text

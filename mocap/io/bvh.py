@@ -2,7 +2,8 @@
 
 Rotations are read in the order the CHANNELS line lists them (``Zrotation Xrotation Yrotation``
 → ``Rz @ Rx @ Ry``). Positions stay in the file's units and axes; :func:`read_bvh` can scale
-them. The root's world position is its position channels (its OFFSET when it has none).
+them. The root's world position is its position channels (its OFFSET when it has none); another joint's position
+channels (Blender's and Unreal's exporters write them) are its offset, read from the first frame.
 
 The reader accepts what Blender's importer accepts (CRLF or CR line endings, tabs, a byte-order
 mark, more data rows than ``Frames:`` announces: the extras are ignored with a warning) and refuses
@@ -246,11 +247,11 @@ def read_bvh(path: str | Path, scale: float = 1.0) -> Motion:
     for j, chans in enumerate(channels):
         pos_axes = [c[0].upper() for c in chans if c.lower().endswith("position")]
         rot_axes = "".join(c[0].upper() for c in chans if c.lower().endswith("rotation"))
-        if pos_axes and j != 0:
-            raise ValueError(f"{path}: joint {names[j]!r} has position channels; only the root may")
         block = values[:, col : col + len(chans)]
         col += len(chans)
-        if pos_axes:
+        if pos_axes and j != 0:  # Blender's and Unreal's exporters write them on joints: a bone length (kept fixed)
+            _joint_positions(path, names[j], chans, block, offsets[j])
+        elif pos_axes:
             for k, c in enumerate(chans):
                 if c.lower().endswith("position"):
                     root[:, "XYZ".index(c[0].upper())] = block[:, k]
@@ -262,6 +263,21 @@ def read_bvh(path: str | Path, scale: float = 1.0) -> Motion:
             rot[:, j] = quat_continuous(matrix_to_quat(euler_to_matrix(angles, rot_axes)))
     skeleton = Skeleton(tuple(names), np.array(parents), np.asarray(offsets) * scale)
     return Motion(skeleton, rot, root * scale, fps=1.0 / frame_time)
+
+
+def _joint_positions(path: Path, name: str, chans: list[str], block: np.ndarray, offset: list) -> None:
+    """A joint's position channels (not the root's): its offset from its parent in every frame, which Blender's
+    and Unreal's BVH exporters write for every joint. The skeleton's bones keep one length: the first frame's
+    values become the offset (``offset``, changed in place), with a warning when they move over the take."""
+    for k, c in enumerate(chans):
+        if c.lower().endswith("position"):
+            axis = "XYZ".index(c[0].upper())
+            moved = float(np.ptp(block[:, k])) if len(block) else 0.0
+            if len(block):
+                offset[axis] = float(block[0, k])
+            if moved > 1e-3 * max(1.0, float(np.max(np.abs(block[:, k])))):
+                log.warning("%s: joint %r moves along %s by %.4g over the take (a stretching bone): held at its "
+                            "first frame's offset", path, name, c, moved)
 
 
 def _num(v: float, decimals: int) -> str:
