@@ -165,3 +165,20 @@ def test_finger_gap_before_the_hand_is_unseen_is_bridged_from_that_hands_data():
     assert summary.rest_frames == {"LeftHand": [(55, 150)]}
     err = np.linalg.norm(hand_keypoints(motion)[40:55, 8] - hands[40:55, 8], axis=1) * 1000
     assert np.median(err) < 15, np.median(err)  # held from the hand's own frames (was eased to rest: ~65 mm)
+
+
+def test_a_short_hand_gap_next_to_a_dropped_frame_is_bridged_not_eased_to_rest():
+    """A frame with no keypoint at all (a dropped frame) right after a 0.3 s hand gap made the gap look open-ended:
+    the fingers eased to the rest pose (fingertips 130 mm off) and the frames were reported at rest."""
+    truth, hands, pts = _take(240, seed=2)
+    pts[100:118, 33:54] = np.nan  # the left hand unseen for 0.3 s
+    results = []
+    for dropped in (False, True):
+        p = pts.copy()
+        if dropped:
+            p[118] = np.nan
+        motion, summary = fit_motion(p, "blazepose33_hands", FPS, FitConfig(skeleton="body52", smooth=False))
+        err = np.linalg.norm(hand_keypoints(motion)[100:118, :21] - hands[100:118, :21], axis=-1) * 1000
+        results.append((summary.rest_frames, float(np.max(err))))
+    (rest0, e0), (rest1, e1) = results
+    assert rest0 == rest1 == {} and e1 < 1.25 * e0 + 5, results

@@ -101,19 +101,22 @@ def _to_rest(local: np.ndarray, seen: np.ndarray, has_data: np.ndarray, max_gap:
     Returns the ranges held at rest."""
     F, n = local.shape[:2]
     rest = []
-    for a, b in runs(has_data & ~seen):
-        left, right = a > 0 and seen[a - 1], b < F and seen[b]
-        todo = np.arange(a, b)
+    frames = np.flatnonzero(has_data)  # a frame with no data at all (a dropped frame) neither ends nor splits a gap
+    for i, k in runs(~seen[frames]):
+        a, b = int(frames[i]), int(frames[k - 1]) + 1
+        left, right = i > 0, k < len(frames)  # the frames with data either side are seen
+        todo = np.arange(a, b)[has_data[a:b]]
         if left and right and b - a <= max_gap:
             for j in range(n):
                 local[todo, j] = interpolate(local[:, j], seen, todo)
             continue
         rest.append((a, b))
-        wl = np.clip(1 - (todo - a + 1) / (blend + 1), 0, 1) if left else np.zeros(b - a)
-        wr = np.clip(1 - (b - todo) / (blend + 1), 0, 1) if right else np.zeros(b - a)
-        edge = np.clip(np.where(wl >= wr, a - 1, b), 0, F - 1)
+        lo, hi = (int(frames[i - 1]) if left else a - 1), (int(frames[k]) if right else b)  # the seen frames
+        wl = np.clip(1 - (todo - lo) / (blend + 1), 0, 1) if left else np.zeros(len(todo))
+        wr = np.clip(1 - (hi - todo) / (blend + 1), 0, 1) if right else np.zeros(len(todo))
+        edge = np.clip(np.where(wl >= wr, lo, hi), 0, F - 1)
         for j in range(n):
-            local[todo, j] = slerp(np.tile(np.eye(3), (b - a, 1, 1)), local[edge, j], np.maximum(wl, wr))
+            local[todo, j] = slerp(np.tile(np.eye(3), (len(todo), 1, 1)), local[edge, j], np.maximum(wl, wr))
     return rest
 
 
