@@ -229,3 +229,18 @@ def test_bone_lengths_of_a_subject_with_its_own_proportions():
     for n in ["LeftLeg", "LeftFoot", "RightLeg", "LeftForeArm", "RightForeArm", "LeftHand"]:
         assert abs(got[names.index(n)] - want[names.index(n)]) < 2e-3, (n, got[names.index(n)], want[names.index(n)])
     assert got[names.index("LeftLeg")] == got[names.index("RightLeg")] and unseen == []
+
+
+@pytest.mark.parametrize("fps, frames", [(30.0, 3), (60.0, 6), (120.0, 12)])
+@pytest.mark.parametrize("smooth", [True, False])
+def test_a_take_of_a_tenth_of_a_second_is_fitted(fps, frames, smooth):
+    """Every keypoint's one run of a take this short was a "lone" stray (a run under 0.1 s with nothing near it):
+    all were left out and the fit failed with "no two connected joints are ever seen together"."""
+    truth = body_motion(frames, fps=fps)
+    kp = blazepose_keypoints(truth)
+    motion, summary = fit_motion(kp, "blazepose33", fps, FitConfig(smooth=smooth))
+    assert summary.fitted_frames == frames
+    spec = load_skeleton("body22")
+    W, mapped = spec.mapping_matrix("blazepose33")
+    _, p = motion.fk()
+    assert np.max(np.linalg.norm(p[:, mapped] - combine_keypoints(W, kp)[:, mapped], axis=-1)) < 0.002

@@ -154,8 +154,10 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     F = pts.shape[0]
     # a keypoint's lone points (a run under SHORT_GAP_S, nothing within max_gap_s of it): a stray detection
     # measures no limb (a foot otherwise never seen, kept once by refine 1.3 m off, held the leg there all take)
-    lone = strays(np.isfinite(pts).all(axis=2), max(1, int(SHORT_GAP_S * fps)), int(round(cfg.max_gap_s * fps)))
-    if lone.any():
+    seen = np.isfinite(pts).all(axis=2)
+    lone = strays(seen, max(1, int(SHORT_GAP_S * fps)), int(round(cfg.max_gap_s * fps)))
+    lone[:, lone.sum(axis=0) * 2 >= seen.any(axis=1).sum()] = False  # half the frames the person is in: a short
+    if lone.any():  # take (0.1 s or less: every keypoint's one run is short; it was "no two joints seen together")
         pts = np.where(lone[..., None], np.nan, pts)
         log.info("%d lone keypoints (seen under %.1f s, nothing within %.1f s) left out", int(lone.sum()),
                  SHORT_GAP_S, cfg.max_gap_s)
