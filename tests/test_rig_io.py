@@ -259,3 +259,22 @@ def test_malformed_qualisys_values_are_named(shared_data, tmp_path):
     bad.write_text(src.replace(f'serial="{serial}"', 'serial="../x"', 1))
     with pytest.raises(ValueError, match=r"Calib\.qca\.txt: <camera> #1 serial: camera name '\.\./x' is not a safe"):
         read_rig(bad)
+
+
+def test_opencv_yaml_with_eight_distortion_coefficients(rig, tmp_path):
+    """OpenCV writes 8 coefficients with CALIB_RATIONAL_MODEL (or some tools always): refused as a whole before
+    (a camera takes 5); read when k4 and later are 0, a clear error naming the flags when they are not."""
+    cams = Rig(rig.cameras[:2])
+    text = write_opencv_yaml(cams, tmp_path / "rig.yml").read_text()
+    name = cams.names[0]
+    head, rest = text.split(f"dist_{name}:", 1)
+    block, tail = rest.split("data:", 1)
+    values, after = tail.split("]", 1)
+    eight = values.rstrip() + ", 0., 0., 0. "
+    path = tmp_path / "eight.yml"
+    path.write_text(head + f"dist_{name}:" + block.replace("cols: 5", "cols: 8") + "data:" + eight + "]" + after)
+    assert same_projection(read_rig(path), cams, atol=1e-6)
+    path.write_text(head + f"dist_{name}:" + block.replace("cols: 5", "cols: 8") + "data:" + values.rstrip()
+                    + ", 0.5, 0., 0. ]" + after)
+    with pytest.raises(ValueError, match=r"8 coefficients with k4 and later not 0 .* CALIB_RATIONAL_MODEL"):
+        read_rig(path)

@@ -85,6 +85,12 @@ def read_opencv_yaml(path: str | Path, extri: str | Path | None = None) -> Rig:
         if K is None:
             raise ValueError(f"{path}: {where}: missing K_{n}")
         dist = _mat(path, fs, f"dist_{n}", where, (4, 5, 8, 12, 14))
+        if dist is not None and dist.size > 5:  # OpenCV's rational and thin-prism terms (k4..k6, s1..s4, τx, τy)
+            if np.any(dist[5:] != 0):
+                raise ValueError(f"{path}: {where}: dist_{n} has {dist.size} coefficients with k4 and later not 0 "
+                                 f"({dist[5:].tolist()}): only k1, k2, p1, p2, k3 (the Brown-Conrady model) are "
+                                 "supported; calibrate without CALIB_RATIONAL_MODEL / CALIB_THIN_PRISM_MODEL")
+            dist = dist[:5]
         R = _mat(ext_path, fs_ext, f"Rot_{n}", where, (9,))
         if R is None:
             rvec = _mat(ext_path, fs_ext, f"R_{n}", where, (3,))
