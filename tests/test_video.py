@@ -101,3 +101,12 @@ def test_an_empty_or_corrupt_video_is_named_and_ffmpeg_stays_off_the_terminal(tm
         probe(bad)
     assert "moov atom" not in capfd.readouterr().err  # FFmpeg's line: in the log, not on the terminal
     assert "moov atom not found" in caplog.text
+
+
+def test_an_image_folder_is_read_in_frame_order_with_unpadded_numbers(tmp_path):
+    """frame0 … frame11: a plain name sort read frame10 and frame11 after frame1 (no error, the motion scrambled)."""
+    for i in (0, 1, 2, 9, 10, 11):
+        cv2.imwrite(str(tmp_path / f"frame{i}.png"), np.full((8, 12, 3), 20 * i, np.uint8))
+    order = [int(img[0, 0, 0]) // 20 for _, img in read_frames(tmp_path)]
+    assert order == [0, 1, 2, 9, 10, 11]
+    assert probe(tmp_path).size == (12, 8) and probe(tmp_path).frames == 6

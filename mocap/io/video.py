@@ -7,6 +7,7 @@ count its header promises (with the last good frame).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,10 +30,16 @@ class FootageInfo:
 
 
 def image_files(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    """A folder's images in frame order: names compared with their numbers as numbers (``frame2`` before
+    ``frame10``, which a plain sort puts after ``frame1``)."""
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural)
     if not files:
         raise ValueError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return files
+
+
+def _natural(path: Path) -> list:
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name) if part]
 
 
 def probe(source: str | Path) -> FootageInfo:
@@ -40,7 +47,7 @@ def probe(source: str | Path) -> FootageInfo:
     source = Path(source)
     if source.is_dir():
         files = image_files(source)
-        first = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
+        first = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)  # as the frames are read: EXIF orientation applied
         if first is None:
             raise ValueError(f"{files[0]}: unreadable image")
         return FootageInfo(source, len(files), None, (first.shape[1], first.shape[0]))
