@@ -3,11 +3,13 @@
 Per camera: ``transform`` holds the camera centre (x, y, z, mm) and a rotation whose rows are the
 camera axes in the world with y up and z backwards (so OpenCV's ``R = diag(1, -1, -1) @ rows``);
 ``intrinsic`` holds focal lengths and principal point in sub-pixel units (÷ 64 for pixels),
-radial k1..k3 and tangential p1, p2; ``fov_video`` gives the image rectangle.
+radial k1..k3 and tangential p1, p2; ``fov_video`` gives the image rectangle. A system's marker cameras, exported
+beside its video cameras, are left out (:func:`_video`).
 """
 
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -18,6 +20,14 @@ from mocap.types import Camera, Rig
 
 SUBPIXEL = 64.0
 FLIP = np.diag([1.0, -1.0, -1.0])
+log = logging.getLogger(__name__)
+
+
+def _video(cam: ET.Element) -> bool:
+    """Whether a ``<camera>`` is a video camera: its model names video ("Miqus Video", "Miqus Video UnderWater"),
+    or none is given (as Pose2Sim reads QTM's exports); a marker camera ("Miqus M3", "Arqus A12") records none."""
+    model = (cam.get("model") or "none").strip().lower()
+    return model in ("", "none") or "video" in model
 
 
 def read_qualisys(path: str | Path) -> Rig:
@@ -31,7 +41,13 @@ def read_qualisys(path: str | Path) -> Rig:
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: cannot read the calibration file: {e}") from None
     cams = []
-    for i, cam in enumerate(root.iter("camera")):
+    entries = list(root.iter("camera"))
+    video = [_video(c) for c in entries]
+    if any(video) and not all(video):  # a system's marker (IR) cameras beside its video cameras: no videos of theirs
+        log.info("%s: %d marker cameras left out (%s): only video cameras are read", path, video.count(False),
+                 ", ".join(sorted({c.get("model", "") for c, v in zip(entries, video, strict=True) if not v})))
+        entries = [c for c, v in zip(entries, video, strict=True) if v]
+    for i, cam in enumerate(entries):
         name = check_camera_name(path, cam.get("serial") or f"cam{i + 1:02d}", f"<camera> #{i + 1} serial")
         where = f"{path}: camera {name!r}"
         tr, intr, fov = cam.find("transform"), cam.find("intrinsic"), cam.find("fov_video")
