@@ -44,6 +44,11 @@ def _observe(kind: str, frames: int = FRAMES):
     if kind == "swaps":  # cam02 has left and right exchanged in frames 40-69
         data[40:70, 1, 0] = data[40:70, 1, 0][:, get_keypoint_set("blazepose33").flip_permutation]
     given = rig
+    if kind == "behind":  # cam02's pose turned 180° about its own vertical axis: the same centre, facing away
+        cam = rig.cameras[1]
+        pose = cam.cam_from_world.copy()
+        pose[:3] = np.diag([-1.0, 1.0, -1.0]) @ pose[:3]
+        given = Rig(tuple(cam.with_pose(pose) if i == 1 else c for i, c in enumerate(rig.cameras)))
     if kind == "calibration":  # cam03's pose is off by 3°
         cam = rig.cameras[2]
         pose = cam.cam_from_world.copy()
@@ -346,3 +351,15 @@ def test_videos_exchanged_are_told_from_the_2d_when_the_3d_fit_does_not(tmp_path
             assert row["hint"].startswith("videos swapped? ") and na in row["hint"] and nb in row["hint"], row["hint"]
     if cameras == 3:  # no camera stands out: the 2D check runs on the take's epipolar error
         assert f"with {na}'s and {nb}'s detections exchanged every camera pair agrees" in m["cameras"][na]["hint"]
+
+
+def test_a_camera_facing_away_from_the_person_fails_the_take(reports):
+    """A pose turned the wrong way puts the person behind the camera: every reprojection there is NaN, and the row
+    read "ok" with its 3,000 detections, the take PASS."""
+    session, m = reports("behind")
+    cam = m["cameras"]["cam02"]
+    assert cam["behind"] and cam["detections"] > 2000 and np.isnan(cam["median_px"]), cam
+    assert not m["verdict"]["usable"] and "camera cam02: the person is behind it" in m["verdict"]["summary"]
+    assert not any(c["behind"] for k, c in m["cameras"].items() if k != "cam02")
+    html = (session.root / "report" / "report.html").read_text()
+    assert "the person is behind this camera in every frame" in html and "PASS" not in html.split("<h2>")[0]

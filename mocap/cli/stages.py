@@ -163,7 +163,7 @@ def cmd_run(args) -> int:
             for k, c in cams.items():
                 if c.get("unseen") and not c.get("flagged"):
                     print(f"camera {k} saw no one{' (' + pm['name'] + ')' if who else ''}: {c.get('hint')}")
-                elif (c.get("missed") or c.get("swapped_with")) and not c.get("flagged"):
+                elif (c.get("missed") or c.get("swapped_with") or c.get("behind")) and not c.get("flagged"):
                     print(f"camera {k}{' (' + pm['name'] + ')' if who else ''}: {c.get('hint')}")
         if m.get("videos_not_used"):
             print(f"videos not used: {', '.join(m['videos_not_used'])}: no camera of that name in the rig (a video's "

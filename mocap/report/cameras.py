@@ -43,6 +43,9 @@ IN_VIEW = 0.8  # a camera that never detects a person inside its view this share
 MISSED_HINT = ("never detected this person although it stood in this camera's view in {share:.0%} of the frames (the "
                "camera detected other people): two cameras' videos swapped (named the other way round), this "
                "camera's calibration another camera's or another setup's, or the person hidden from it throughout?")
+BEHIND_HINT = ("the person is behind this camera in every frame it detects them: its pose turned the wrong way "
+               "(rotation inverted or transposed), or its video another camera's?")
+MIN_BEHIND = 10  # detections (keypoints) of the person where it is in 3D, all behind the camera: said, and failed
 MIN_BAD_FRAMES = 5  # a P95 flag needs at least this many frames (and 5 %) whose median error is beyond the cutoff
 SPEED_CORRELATION = 0.5  # rank correlation of per-frame error and image speed that says "sync"
 OTHER_SCALE = 0.2  # |log| of the detected body's size over the reprojected one's: another body (a pose error: ~0.01)
@@ -223,7 +226,12 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
     # anyone: a camera that saw another person of the take saw someone (an operator outside its view is no fault)
     anyone = (np.isfinite(kp.score) & (kp.score >= MIN_SCORE) & np.isfinite(kp.xy).all(axis=-1)).any(axis=(0, 2, 3))
     in_view = _in_view(rig, uv, X)
+    known = np.isfinite(X).all(axis=-1)  # (F, J)
     for i, row in enumerate(rows.values()):  # not a fault of the 3D (the others carry it), but never "ok"
+        # its detections of the person where the person is in 3D, and the person behind it in every one of them
+        row["behind"] = bool((det[:, i] & known).sum() >= MIN_BEHIND and not np.isfinite(err[:, i]).any())
+        if row["behind"]:
+            row["hint"] = BEHIND_HINT
         row["unseen"] = row["detections"] == 0 and any(seen) and not anyone[i]
         row["in_view_share"] = float(in_view[i])
         # it saw other people but never this one, standing in its view: its video or pose is another camera's

@@ -289,6 +289,11 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
                            "value": float(flag["value"]), "comparison": ">", "threshold": float(flag["threshold"]),
                            "unit": "px", "note": f"{flag['ratio']:g} × the other cameras' {flag['reference']:.3g} px"
                            + (", at this camera's scale at the person" if flag.get("scaled") else "")})
+        if row.get("behind"):
+            failed.append({"metric": f"cameras.{name}.behind", "label": f"camera {name} sees the person behind it",
+                           "value": float(row.get("detections", 0)), "comparison": "behind", "threshold": 0.0,
+                           "unit": "detections", "text": f"camera {name}: the person is behind it in every frame it "
+                                                         "detects them (its pose turned the wrong way?)"})
         # said always; failed when the cameras left hold the person by two views (two cameras' names exchanged
         # split one person in two, each triangulated by a facing pair): one far camera missing a small person isn't
         if row.get("missed") and seeing <= 2:
