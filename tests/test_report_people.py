@@ -328,3 +328,21 @@ def test_points_seen_by_one_view_are_counted_apart_and_said(tmp_path, caplog):
     hand = np.zeros(4, bool)
     assert _reconstructed(np.ones((2, 4), bool), hand, np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)) == {
         "frames_all_joints": 1.0, "frames_any_joint": 1.0, "points": 1.0, "points_two_views": 0.75}
+
+
+def test_a_person_with_no_3d_point_fails_the_take(tmp_path):
+    """A person whose reconstruction failed (refine leaves it empty with several people) was "absent" with no failed
+    check: metrics.json's verdict PASS while that person's read unusable."""
+    session, _ = two_person_session(tmp_path / "a", frames=45)
+    cfg = report.Config(overlay_videos=False, worst_frames=0, max_bone_length_cv=0.2)
+    assert report.build(session, cfg=cfg)["verdict"]["usable"]
+    from mocap.io.hdf5 import read_points3d
+
+    pts = read_points3d(session.points3d("triangulated"))
+    xyz, views = pts.xyz.copy(), pts.views.copy()
+    xyz[:, 1], views[:, 1] = np.nan, False
+    triangulate.write_outputs(dataclasses.replace(pts, xyz=xyz, views=views), session.points3d("triangulated"))
+    m = report.build(session, cfg=cfg)
+    assert [p["verdict"]["usable"] for p in m["persons"]] == [True, False]
+    assert not m["verdict"]["usable"] and "person2: no 3D point in any frame" in m["verdict"]["summary"]
+    assert "PASS: looks usable" not in (session.root / "report" / "report.html").read_text()

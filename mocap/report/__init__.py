@@ -229,8 +229,11 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
         metrics["persons"] = []
         failed, limited = [], []
         for p, (m, t) in enumerate(zip(per_person, metrics["timeline"], strict=True)):
+            absent = {"metric": "frames_present", "label": "frames with 3D points", "value": 0.0, "comparison": "<",
+                      "threshold": 1.0, "unit": "frames", "text": f"{t['name']}: no 3D point in any frame (its "
+                                                                  "reconstruction failed: see the log)"}
             m["verdict"] = verdict(m, *checks) if t["frames_present"] else {
-                "usable": False, "failed": [], "limited": [], "summary": "absent"}
+                "usable": False, "failed": [absent], "limited": [], "summary": "absent"}  # fails the take too
             for key, out in (("failed", failed), ("limited", limited)):
                 out += [f | {"label": f"{t['name']}: {f['label']}", "metric": f"persons.{p}.{f['metric']}"}
                         for f in m["verdict"][key]]
