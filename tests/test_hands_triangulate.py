@@ -168,3 +168,13 @@ def test_swapped_views_get_their_hands_back():
     f, c = np.nonzero(masks["swapped"])
     err = np.linalg.norm(fixed.xy[f, c, 0][:, 33:] - uv[f, c][:, 33:], axis=-1)  # (views, 42)
     assert np.nanmedian(err) < 3.0 and np.mean(np.nanmax(err, axis=1) < 5.0) > 0.9
+
+
+@pytest.mark.parametrize("hand_noise_px", [3.0, 6.0])
+def test_hands_noisier_than_the_body_leave_refine_usable(hand_noise_px):
+    """Each part (body, hands) is checked against its own σ; the RMS of every part's pixels pooled against the
+    body's σ called these takes "NOT usable: RMS 2.8 px is large against σ 0.8 px"."""
+    rig, kp, _, _ = corrupted_hands_take(90, 4, CorruptionSpec(1.0, 0.0, 0.0, seed=0, hand_noise_px=hand_noise_px))
+    summary = refine.run(rig, kp, triangulate.run(rig, kp))[1][0]
+    assert summary.usable and summary.message == "converged", summary.message
+    assert summary.rms_px > 3 * summary.noise_px  # the pooled RMS the old check read

@@ -67,7 +67,10 @@ def summarize(solved, uv: np.ndarray, seconds: float, camera_noise: dict[str, fl
     if len(solved) > 1:
         problems += [f"{_part_name(p)}: {why}" for (p, f, _), n in zip(solved, norms, strict=True)
                      if (why := _part_problem(p, f, n))]
-    if rms > 3 * sigma and not any("RMS" in m for m in problems):
+    # several parts: each was checked against its own σ above (the hands' pixels pooled with the body's and read
+    # against the body's σ called a take whose hands are noisier NOT usable)
+    pooled = len(solved) == 1 and rms > 3 * sigma
+    if pooled and not any("RMS" in m for m in problems):
         problems.append(f"RMS {rms:.1f}px is large against σ {sigma:.1f}px")
     # the views-agree check is the body's (group 0): with hands it decides as for the body alone, and the hands'
     # 2D tracks (their own noise level, see set_group_noise) are not read a second time
@@ -76,7 +79,7 @@ def summarize(solved, uv: np.ndarray, seconds: float, camera_noise: dict[str, fl
     rms_b = rms if b.all() and len(solved) == 1 else float(np.sqrt(np.mean(nb[kb] ** 2))) if kb.any() else float("nan")
     proj = np.moveaxis(prob.uv[..., b, :] + prob.residuals(fit.x)[..., b, :], 1, 0)  # the projections of X
     noise, why = detection_noise(uv[:, :, idx[b]], prob.w[..., b], proj)
-    if np.isfinite(noise) and rms_b > 3 * noise and not (rms > 3 * sigma or rms_b > 3 * sigma):
+    if np.isfinite(noise) and rms_b > 3 * noise and not (pooled or rms_b > 3 * sigma):
         problems.append(f"RMS {rms_b:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
                         "disagree — another person's keypoints in this person's slot (mixed identities), "
                         "left/right swaps, or a camera's calibration or sync")
