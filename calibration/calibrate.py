@@ -13,6 +13,7 @@ from calibration.bundle import BundleConfig, BundleSummary, Observations, bundle
 from calibration.detect import Detections
 from calibration.extrinsics import board_poses, initial_board_poses, initial_rig, inverse
 from calibration.intrinsics import Intrinsics, calibrate_intrinsics
+from mocap.io.video import SIZE_TOLERANCE
 from mocap.types import Camera, Rig
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,24 @@ def check_detections(dets: dict[str, Detections], board: Board) -> None:
                              "check the board definition (type, corners, dictionary) and the lighting/focus")
 
 
+def sized_intrinsics(name: str, cam: Camera, size: tuple[int, int]) -> np.ndarray:
+    """K (3, 3) of intrinsics calibrated on ``cam.size`` images, for the board take's images of ``size``: the same
+    within 10 % each way (codec padding: 1080 against 1088 rows), scaled when the take is the same shape at
+    another resolution, else a clear error (the take another camera's, or turned; its focal and principal point
+    were used unchecked: a principal point off the image)."""
+    (w0, h0), (w, h) = cam.size, size
+    if abs(w / w0 - 1) <= SIZE_TOLERANCE and abs(h / h0 - 1) <= SIZE_TOLERANCE:
+        return cam.K
+    s = w / w0
+    if abs(h / h0 / s - 1) > 0.01:
+        raise ValueError(f"calibrate: camera {name!r}: its intrinsics are for {w0}×{h0} images, its board take is "
+                         f"{w}×{h}: another camera's intrinsics, or the take turned?")
+    K = np.array(cam.K, float)
+    K[:2, :2] *= s
+    K[:2, 2] = (K[:2, 2] + 0.5) * s - 0.5  # pixel centres at integer coordinates in both
+    return K
+
+
 def calibrate(board: Board, dets: dict[str, Detections], cfg: CalibrateConfig = CalibrateConfig(),
               intrinsics: dict[str, Camera] | None = None) -> Calibration:
     """Calibrate the rig. ``intrinsics`` (camera name → Camera) skips the intrinsic step and keeps
@@ -63,7 +82,8 @@ def calibrate(board: Board, dets: dict[str, Detections], cfg: CalibrateConfig = 
         d = dets[name]
         if intrinsics and name in intrinsics:
             c = intrinsics[name]
-            cams0[name] = Camera(name, c.K, c.dist, np.eye(4), d.image_size, c.model)
+            cams0[name] = Camera(name, sized_intrinsics(name, c, d.image_size), c.dist, np.eye(4), d.image_size,
+                                 c.model)
         else:
             intr[name] = calibrate_intrinsics(board, d, cfg.model, cfg.max_intrinsic_views, cfg.min_intrinsic_views)
             i = intr[name]

@@ -128,6 +128,10 @@ def detect_source(board: Board, source: Path, camera: str, stride: int = 1, min_
               unit="frame", disable=None) as bar:
         for i, gray in read_frames(source, stride, grey=True):
             size = size or (gray.shape[1], gray.shape[0])
+            if (gray.shape[1], gray.shape[0]) != size:  # a photo turned (EXIF) or from another camera
+                raise ValueError(f"camera {camera!r}: {source}: frame {i} is {gray.shape[1]}×{gray.shape[0]}, the "
+                                 f"first {size[0]}×{size[1]}: every image of a camera must be the same size and way "
+                                 "up (a phone turned for some photos?)")
             searched += 1
             pts, bad = detect_board(board, gray, min_corners)
             foreign.update(bad)

@@ -223,3 +223,27 @@ def test_pose2sim_intrinsics_agree_with_qualisys(shared_data):
         intr = calibrate_intrinsics(board, det, min_views=3)
         name = folder.name.removeprefix("int_").removesuffix("_img")
         assert abs(intr.K[0, 0] / qualisys[name].K[0, 0] - 1) < 0.02, (name, intr.K[0, 0], qualisys[name].K[0, 0])
+
+
+def test_images_of_one_camera_must_share_a_size_and_way_up(tmp_path):
+    board = load_board("checkerboard_9x6_25mm")
+    for i, shape in enumerate([(48, 64), (48, 64), (64, 48)]):  # the third photo turned (a phone held upright)
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), np.full(shape, 128, np.uint8))
+    with pytest.raises(ValueError, match=r"frame 2 is 48×64, the first 64×48: every image of a camera must be"):
+        detect_source(board, tmp_path, "cam1")
+
+
+def test_given_intrinsics_are_fitted_to_the_board_takes_image_size():
+    """Intrinsics calibrated on other images: the same within 10 % (codec padding) kept, the same shape at another
+    resolution scaled, another shape refused (they were used unchecked: a principal point off the image)."""
+    from calibration.calibrate import sized_intrinsics
+    from mocap.types import Camera
+
+    K = np.array([[1070.0, 0, 671.5], [0, 1068.0, 481.5], [0, 0, 1]])
+    cam = Camera("c", K, np.zeros(5), np.eye(4), (1280, 960))
+    assert np.array_equal(sized_intrinsics("c", cam, (1280, 1000)), K)
+    half = sized_intrinsics("c", cam, (640, 480))
+    assert np.allclose(half, [[535.0, 0, 335.5], [0, 534.0, 240.5], [0, 0, 1]])
+    with pytest.raises(ValueError, match=r"camera 'c': its intrinsics are for 1280×960 images, its board take is "
+                                         r"960×1280: another camera's intrinsics, or the take turned\?"):
+        sized_intrinsics("c", cam, (960, 1280))
