@@ -10,9 +10,9 @@ view along whose rays no crop agrees, has no such place.
 
 So, in each view whose people are small (the median side of its detections' boxes, or of every view's where that
 is smaller, as the people a view found are the larger ones there, below :data:`LARGE` of the image's short side),
-every :data:`SCAN_S` seconds the image
-is cut into overlapping square tiles of :data:`TILE_PEOPLE` person sizes (:func:`tiles`; the crops of the
-landmark model, as a tracked person's box is), and each tile goes through the landmark model. A skeleton found well
+every :data:`SCAN_S` seconds the image is cut into overlapping square tiles of :data:`TILE_PEOPLE` person sizes
+(:func:`tiles`; the crops of the landmark model, as a tracked person's box is), and each tile goes through the
+landmark model. A skeleton found well
 inside a tile (:data:`INSIDE` of its keypoints off the tile's border) that is no detection of that view already (its
 median keypoint distance to each above ``duplicate_px`` of its box) is a new detection; it is then looked for in
 the frames around (up to the next scanned frame's half way, each way) in the box around it, grown by the time

@@ -49,7 +49,8 @@ def summarize(solved, uv: np.ndarray, seconds: float, camera_noise: dict[str, fl
     divided by its camera's relative σ, as σ is); the views-agree check on the body's joints; ``camera_noise`` the
     cameras' relative σ refine applied. Each part is also checked on its own (its share of rejected observations,
     its RMS against its own σ): a body that is not usable alone is not usable with hands (the hands' observations
-    diluted its rejections), nor is a hand most of whose observations were rejected."""
+    diluted its rejections), nor is a hand most of whose observations were rejected; the RMS of all parts is read
+    against σ with one part only (the hands' own noise level is not the body's)."""
     # in each camera's noise units (pixels where the cameras are alike: cam_scale 1), as σ
     norms = [prob.pixel_norms(fit.x) / prob.cam_scale[None, :, None] for prob, fit, _ in solved]
     kept = np.concatenate([n[fit.keep] for n, (_, fit, _) in zip(norms, solved, strict=True)])
