@@ -29,6 +29,12 @@ class CalibrateConfig:
     world: str = "camera"  # "camera" (first camera, Z up along its image up), "camera:NAME", "board:FRAME"
     bundle: BundleConfig = field(default_factory=BundleConfig)
 
+    def __post_init__(self) -> None:  # the world's form checked now, not after detection and bundle adjustment
+        kind, _, arg = str(self.world).partition(":")
+        if kind not in ("camera", "board") or (kind == "board" and arg and not arg.isdigit()):
+            raise ValueError(f"calibrate: world must be 'camera', 'camera:NAME' or 'board:FRAME' (a frame number), "
+                             f"got {self.world!r}")
+
 
 @dataclass(frozen=True)
 class Calibration:

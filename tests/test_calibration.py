@@ -247,3 +247,12 @@ def test_given_intrinsics_are_fitted_to_the_board_takes_image_size():
     with pytest.raises(ValueError, match=r"camera 'c': its intrinsics are for 1280×960 images, its board take is "
                                          r"960×1280: another camera's intrinsics, or the take turned\?"):
         sized_intrinsics("c", cam, (960, 1280))
+
+
+@pytest.mark.parametrize("world", ["floor", "board:abc", "Board:1"])
+def test_a_malformed_world_is_refused_before_any_detection(world):
+    """It was read after detection and bundle adjustment (14 s on the stereo photos), board:abc as int()'s error."""
+    with pytest.raises(ValueError, match=r"calibrate: world must be 'camera', 'camera:NAME' or 'board:FRAME'"):
+        CalibrateConfig(world=world)
+    for fine in ("camera", "camera:cam02", "board", "board:12"):
+        assert CalibrateConfig(world=fine).world == fine
