@@ -346,3 +346,24 @@ def test_a_person_with_no_3d_point_fails_the_take(tmp_path):
     assert [p["verdict"]["usable"] for p in m["persons"]] == [True, False]
     assert not m["verdict"]["usable"] and "person2: no 3D point in any frame" in m["verdict"]["summary"]
     assert "PASS: looks usable" not in (session.root / "report" / "report.html").read_text()
+
+
+def test_every_persons_flagged_cameras_are_logged(caplog):
+    """The report's warnings named the first person's flagged cameras only (the run summary listed every person)."""
+    from mocap.report import log_cameras
+
+    ok = {"flagged": False, "hint": None}
+    bad = {"flagged": True, "flag": {"stat": "median_px", "value": 23.6, "threshold": 23.5, "reference": 9.4,
+                                     "ratio": 2.5}, "hint": "calibration?"}
+    behind = {"flagged": False, "behind": True, "hint": "the person is behind this camera"}
+    metrics = {"cameras": {"cam01": ok, "cam03": ok},
+               "persons": [{"name": "person1", "cameras": {"cam01": ok, "cam03": ok}},
+                           {"name": "person2", "cameras": {"cam01": behind, "cam03": bad}}]}
+    with caplog.at_level("WARNING", logger="mocap.report"):
+        log_cameras(metrics)
+    assert "camera flagged: person2: cam03: median 23.6 px > 2.5 × 9.4 px" in caplog.text
+    assert "camera cam01 (person2): the person is behind this camera" in caplog.text and "person1" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mocap.report"):
+        log_cameras({"cameras": {"cam03": bad}})
+    assert "camera flagged: cam03: median 23.6 px" in caplog.text

@@ -185,6 +185,21 @@ def _frames_of(session: Session):
     return read
 
 
+def log_cameras(metrics: dict) -> None:
+    """A warning for each camera flagged, seeing no one or seeing the person behind it: for every person (the
+    first person's cameras only were told before) or, with one, the performer."""
+    people = metrics.get("persons") or []
+    for who, q in [(f"{q['name']}: ", q) for q in people] if people else [("", metrics)]:
+        for name, row in (q.get("cameras") or {}).items():
+            of = f" ({who[:-2]})" if who else ""
+            if row.get("flagged"):
+                log.warning("camera flagged: %s%s; %s", who, flag_text(name, row), row["hint"])
+            elif row.get("unseen"):
+                log.warning("camera %s saw no one%s: %s", name, of, row["hint"])
+            elif row.get("behind"):
+                log.warning("camera %s%s: %s", name, of, row["hint"])
+
+
 def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config, detections) -> dict:
     from mocap.io.video import unused_videos
     from mocap.report import page, people
@@ -244,11 +259,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
         log.warning("report verdict: %s", metrics["verdict"]["summary"])
     warn_one_view([(q["name"], q) for q in metrics["persons"]] if P > 1 else [("the performer", metrics)],
                   cfg.min_points_reconstructed)
-    for name, row in metrics["cameras"].items():
-        if row["flagged"]:
-            log.warning("camera flagged: %s; %s", flag_text(name, row), row["hint"])
-        elif row.get("unseen"):
-            log.warning("camera %s saw no one: %s", name, row["hint"])
+    log_cameras(metrics)
     videos = _videos(session, rig, cfg)
     cache = CropCache(session.root / "report" / ".crops", cfg.overlay_height)
     data, moves = [], session.camera_moves()  # read once for every person's crops
