@@ -58,6 +58,11 @@ class Board:
             if self.dictionary not in aruco_dictionaries():
                 raise ValueError(f"{where}: unknown ArUco dictionary {self.dictionary!r}; expected one of "
                                  f"{aruco_dictionaries()}")
+            markers = self.squares_x * self.squares_y // 2  # one on every other square
+            held = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary)).bytesList.shape[0]
+            if markers > held:  # OpenCV failed deep inside on rendering or detecting it
+                raise ValueError(f"{where}: {self.squares_x} x {self.squares_y} squares need {markers} markers, "
+                                 f"{self.dictionary} holds {held}: a larger dictionary (e.g. DICT_4X4_250)")
         else:
             cx, cy = self.squares_x - 1, self.squares_y - 1
             if cx == cy:

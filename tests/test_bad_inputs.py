@@ -284,6 +284,7 @@ def test_malformed_points3d_h5_fails_at_read_time(tmp_path, take):
     ("squares_x = 100000000", r"squares_x = 100000000 is not a plausible board \(at most 1000\)"),
     ("squares_y = 1001", r"squares_y = 1001 is not a plausible board"),
     ("square_size = 50.0", r"square_size = 50.0 is not a plausible board \(at most 2 m\)"),
+    ("squares_x = 15", r"board 'board': 15 x 7 squares need 52 markers, DICT_4X4_50 holds 50: a larger dictionary"),
 ])
 def test_malformed_board_toml_is_named(tmp_path, line, message):
     from calibration.boards import load_board
