@@ -26,6 +26,7 @@ from mocap.filters import runs
 from mocap.fit.bones import rest_positions
 from mocap.geometry.align import kabsch
 from mocap.geometry.rotations import rotation_between
+from mocap.geometry.upright import floor_height
 from mocap.motion import motion_from_world
 from mocap.skeletons import check_joint_tables, tree_from_table
 from mocap.types import Motion, Skeleton
@@ -171,9 +172,7 @@ def scaled_path(root: np.ndarray, joints: np.ndarray, scale: float) -> np.ndarra
     floor (the source's lowest joint, 2nd percentile over the take) and its travel from its first position
     scaled, the floor and that position kept. Scaled about the world's origin, a floor above or below it made
     the target float or sink by (scale − 1) × its height, and two people of different sizes changed places."""
-    low = np.nanmin(np.where(np.isfinite(joints[..., 2]), joints[..., 2], np.inf), axis=1)
-    low = low[np.isfinite(low)]
-    floor = float(np.percentile(low, 2)) if low.size else 0.0
+    floor = floor_height(joints) or 0.0
     seen = np.flatnonzero(np.isfinite(root).all(axis=-1))
     start = root[seen[0]] if seen.size else np.zeros(3)
     out = np.array(root, float, copy=True)

@@ -71,6 +71,16 @@ def rotation_to_z(up: np.ndarray) -> np.ndarray:
     return np.eye(3) + s * K + (1 - c) * K @ K
 
 
+def floor_height(xyz: np.ndarray) -> float | None:
+    """The floor's height under points (F, ..., 3), Z up: the 2nd percentile over the frames of each frame's lowest
+    point (None without a finite one). The fit's floor (a turned world shifted to it) and the retarget's (the root
+    scaled about it)."""
+    z = np.asarray(xyz, float)[..., 2].reshape(len(xyz), -1)
+    low = np.min(np.where(np.isfinite(z), z, np.inf), axis=1)
+    low = low[np.isfinite(low)]
+    return float(np.percentile(low, 2)) if low.size else None
+
+
 def world_turn(rig: Rig, xyz: np.ndarray, joints: list[str], max_tilt_deg: float = 45.0,
                snap_deg: float = 2.0) -> tuple[np.ndarray | None, dict]:
     """(Q, what was seen): the rotation to apply to the world (x ↦ Q x) so that up is +Z, or None to keep it.

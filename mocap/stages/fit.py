@@ -22,7 +22,7 @@ import numpy as np
 from mocap.config import inline
 from mocap.fit import FitConfig, FitSummary, fit_motion
 from mocap.geometry.align import with_similarity
-from mocap.geometry.upright import world_turn
+from mocap.geometry.upright import floor_height, world_turn
 from mocap.io.atomic import atomic_write_text
 from mocap.io.capture import write_capture
 from mocap.io.hdf5 import read_points3d
@@ -191,8 +191,7 @@ def upright(points: Points3D, rig: Rig | None, world_up: str
     if Q is None:
         return points, rig, info, None
     xyz = points.xyz @ Q.T
-    low = np.nanmin(np.where(np.isfinite(xyz[..., 2]), xyz[..., 2], np.inf), axis=(1, 2))
-    t = np.array([0.0, 0.0, -float(np.percentile(low[np.isfinite(low)], 2))])
+    t = np.array([0.0, 0.0, -floor_height(xyz)])
     info["floor_shift_m"] = round(float(t[2]), 4)
     log.warning("the rig's world is not Z up: its cameras and the performer both point up along %s; the motion "
                 "(and the rig and points it carries) is turned %.1f° so that Z is up, the floor at 0 (the 3D points "
