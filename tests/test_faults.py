@@ -172,6 +172,19 @@ def test_the_verdict_names_a_flagged_camera_whatever_the_median():
     assert v["summary"] == "FAIL: " + describe(v["failed"][0])
 
 
+def test_two_cameras_videos_exchanged_fail_the_verdict_flagged_or_not():
+    """The report names two cameras whose videos were exchanged (``swapped_with``); the pair need not be flagged
+    (mocap.report.exchanged names it from the 2D when no camera stands out), and the take read PASS on a 3D made
+    from two wrong views. Once per pair."""
+    m = {"reprojection_px": {"median": 5.0}, "reprojection_mm": {"median": 9.0},
+         "bone_length_cv": {"mean": 0.01}, "reconstructed": {"points": 1.0},
+         "cameras": {"cam01": {"flagged": False}, "cam02": {"flagged": False, "swapped_with": "cam05"},
+                     "cam05": {"flagged": False, "swapped_with": "cam02"}}}
+    v = verdict(m, 30, 0.05, 0.9)
+    assert not v["usable"] and [f["metric"] for f in v["failed"]] == ["cameras.cam02.swapped_with"]
+    assert v["summary"] == "FAIL: cameras cam02 and cam05: their videos exchanged? (rename the two and run again)"
+
+
 def test_frame_runs():
     assert frame_runs(np.array([3, 4, 5, 9])) == "3–5, 9"
     assert frame_runs(np.array([0, 2, 4, 6, 7, 8, 9])) == "0, 2, 6–9, …"

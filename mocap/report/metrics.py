@@ -294,6 +294,12 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
                            "value": float(row.get("detections", 0)), "comparison": "behind", "threshold": 0.0,
                            "unit": "detections", "text": f"camera {name}: the person is behind it in every frame it "
                                                          "detects them (its pose turned the wrong way?)"})
+        other = row.get("swapped_with")
+        if other and (name < other or other not in cameras):  # the 3D was made with two videos exchanged: once a pair
+            failed.append({"metric": f"cameras.{name}.swapped_with", "label": f"cameras {name} and {other} exchanged",
+                           "value": 1.0, "comparison": "swapped", "threshold": 0.0, "unit": "camera",
+                           "text": f"cameras {name} and {other}: their videos exchanged? (rename the two and run "
+                                   "again)"})
         # said always; failed when the cameras left hold the person by two views (two cameras' names exchanged
         # split one person in two, each triangulated by a facing pair): one far camera missing a small person isn't
         if row.get("missed") and seeing <= 2:
