@@ -32,6 +32,17 @@ def write_report(cal: Calibration, folder: str | Path) -> dict[str, Path]:
     return paths
 
 
+def write_intrinsics_report(intrinsics: dict, folder: str | Path) -> Path:
+    """``intrinsics.json`` of ``mocap calibrate --intrinsics-only`` (``{camera: Intrinsics}``): each camera's RMS,
+    views used and camera matrix (the full calibration's ``report.json`` is left as it was)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"cameras": {name: {"rms_px": i.rms_px, "views_used": len(i.views), "fx": i.K[0, 0], "fy": i.K[1, 1],
+                               "cx": i.K[0, 2], "cy": i.K[1, 2], "dist": i.dist.tolist(), "model": i.model,
+                               "size": list(i.size)} for name, i in intrinsics.items()}}
+    return atomic_write_text(folder / "intrinsics.json", json.dumps(data, indent=2, default=float))
+
+
 def _plot_residuals(cal: Calibration, path: Path) -> Path:
     import matplotlib
 

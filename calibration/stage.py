@@ -106,6 +106,13 @@ def summary(s: Session, settings) -> list[str]:
     """Lines for the terminal after ``mocap calibrate``: per-camera RMS and the verdict."""
     import json
 
+    if settings.calibrate.intrinsics_only:  # not the last full calibration's report.json
+        report = s.calibration_dir / "report" / "intrinsics.json"
+        if not report.is_file():
+            return []
+        return [f"  {name}: RMS {cam['rms_px']:.3f} px, {cam['views_used']} views, f = {cam['fx']:.1f} px"
+                for name, cam in json.loads(report.read_text())["cameras"].items()] + [
+                f"intrinsics only (no camera poses) — report: {report}"]
     report = s.calibration_dir / "report" / "report.json"
     if not report.is_file():
         return []
@@ -161,11 +168,13 @@ def calibrate_session(session: str | Path, cfg: CalibrateConfig | None = None, b
         sources = find_sources(intr_dir)
         dets = detect_all(b, sources, stride, cfg.min_corners)
         check_detections(dets, b)
-        cams = []
-        for name, d in dets.items():
-            i = calibrate_intrinsics(b, d, cfg.model, cfg.max_intrinsic_views, cfg.min_intrinsic_views)
-            cams.append(Camera(name, i.K, i.dist, np.eye(4), i.size, i.model))
-        return write_rig(Rig(tuple(cams)), out)
+        from calibration.report import write_intrinsics_report
+
+        found = {name: calibrate_intrinsics(b, d, cfg.model, cfg.max_intrinsic_views, cfg.min_intrinsic_views)
+                 for name, d in dets.items()}
+        write_intrinsics_report(found, root / "report")
+        return write_rig(Rig(tuple(Camera(n, i.K, i.dist, np.eye(4), i.size, i.model) for n, i in found.items())),
+                         out)
     sources = find_sources(take)
     check_same_length(sources)
     dets = detect_all(b, sources, stride, cfg.min_corners)

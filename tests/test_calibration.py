@@ -256,3 +256,33 @@ def test_a_malformed_world_is_refused_before_any_detection(world):
         CalibrateConfig(world=world)
     for fine in ("camera", "camera:cam02", "board", "board:12"):
         assert CalibrateConfig(world=fine).world == fine
+
+
+def test_intrinsics_only_summary_is_of_this_run_not_the_last_full_calibration(take, tmp_path, monkeypatch):
+    """``mocap calibrate --intrinsics-only`` printed the last full calibration's report.json (its RMS, views and
+    focal lengths) under the new intrinsics.toml; it now writes and prints its own (report/intrinsics.json)."""
+    import json
+
+    import calibration.detect
+    import calibration.sources
+    from calibration.stage import Config, calibrate_session, summary
+    from mocap.session import Session
+    from mocap.settings import as_settings
+
+    board, spec, rig, poses, dets = take
+    dets = {name: d for name, d in list(dets.items())[:2]}
+    root = tmp_path / "S"
+    (root / "calibration" / "board").mkdir(parents=True)
+    stale = {"usable": True, "message": "converged", "cameras": {n: {"rms_px": 9.9, "views_used": 99, "fx": 1.0,
+                                                                      "intrinsics_rms_px": None} for n in dets}}
+    (root / "calibration" / "report").mkdir()
+    (root / "calibration" / "report" / "report.json").write_text(json.dumps(stale))
+    monkeypatch.setattr(calibration.sources, "find_sources", lambda folder: {n: folder / n for n in dets})
+    monkeypatch.setattr(calibration.detect, "detect_all", lambda b, sources, *a, **k: dets)
+    out = calibrate_session(root, board=str(board.name), intrinsics_only=True)
+    assert out.name == "intrinsics.toml"
+    lines = summary(Session(root), as_settings(Config(intrinsics_only=True)))
+    assert len(lines) == 3 and lines[-1].startswith("intrinsics only (no camera poses) — report: ")
+    for name, line in zip(dets, lines, strict=False):
+        fx = read_rig(out)[name].K[0, 0]
+        assert line.startswith(f"  {name}: RMS 0.") and f"f = {fx:.1f} px" in line and "99 views" not in line
