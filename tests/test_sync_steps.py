@@ -45,6 +45,20 @@ def test_frames_lost_mid_take_are_found_and_each_part_read_at_its_offset():
     assert np.nanmedian(before) > 5 * np.nanmedian(e)
 
 
+@pytest.mark.parametrize("seed, at", [(2, 600), (3, 700)])
+def test_detections_missing_near_the_change_do_not_move_it(seed, at):
+    """The change's frame is the split with the least error either side; a frame one offset could not read (the
+    person out of view around the change) counted as no error for it, and pulled the split 10–12 frames late (it
+    is now compared on the frames both offsets read; the 5 lost frames themselves are read right by neither)."""
+    rig, kp, _, _ = _take({at: 5}, seed=seed)
+    data = kp.data.copy()
+    rng = np.random.default_rng(seed)
+    for s in (at - 25 + rng.integers(0, 10), at + 5 + rng.integers(0, 10)):
+        data[s:s + 8, 1] = np.nan
+    parts = sync.run(rig, Keypoints2D(data, rig.names, "blazepose33", FPS))["steps"]["cam02"]
+    assert len(parts) == 2 and 0 <= parts[1][0] - at <= 5 and abs(parts[1][1] + 5) < 0.25, parts
+
+
 def test_two_losses_make_three_parts():
     rig, kp, _, _ = _take({500: 3, 1000: 4})
     parts = sync.run(rig, kp)["steps"]["cam02"]

@@ -156,7 +156,9 @@ def _frame(pair: EpipolarPair, block: np.ndarray, ids: np.ndarray, cut: int, d_l
     """The frame where the offset changes: in the blocks either side of the cut, the split that leaves the
     least per-frame error with ``d_left`` before it and ``d_right`` from it."""
     near = np.flatnonzero((block >= ids[cut - 1]) & (block <= ids[cut]))
-    e_l, e_r = (np.nan_to_num(pair.per_frame(d)[near], nan=0.0) for d in (d_left, d_right))
+    e_l, e_r = (pair.per_frame(d)[near] for d in (d_left, d_right))
+    both = np.isfinite(e_l) & np.isfinite(e_r)  # a frame one offset cannot read would count as no error for it
+    e_l, e_r = np.where(both, e_l, 0.0), np.where(both, e_r, 0.0)
     cost = np.concatenate([[0.0], np.cumsum(e_l)]) + (e_r.sum() - np.concatenate([[0.0], np.cumsum(e_r)]))
     return int(near[0] + np.argmin(cost))
 
