@@ -96,7 +96,7 @@ class GridComposer:
 
     def __init__(self, scene: Scene, size: tuple[int, int]):
         from mocap.io.video import find_videos
-        from mocap.stages.sync import read_offsets
+        from mocap.stages.sync import read_timing
 
         if scene.rig is None:
             raise ValueError(f"session {scene.session.root}: --grid needs the cameras' calibration")
@@ -107,10 +107,12 @@ class GridComposer:
         self.scene = scene
         self.cams = [c for c in scene.rig if c.name in videos]
         self.sources = [grid_mod.VideoSource(videos[c.name]) for c in self.cams]
-        self.offsets = read_offsets(scene.session)
+        self.offsets, self.steps = read_timing(scene.session)  # steps: a camera's parts read at their own offsets
         self.sampling = scene.session.video_sampling()
         self.layout = grid_mod.layout(size, [c.size[0] / c.size[1] for c in self.cams])
-        self.uv = [grid_mod.reprojected(c, scene.figures) for c in self.cams]
+        moves = scene.session.camera_moves()  # a camera moved mid-take: its frames from there through that pose
+        self.uv = [grid_mod.reprojected(c, scene.figures, moves, float(self.offsets.get(c.name, 0.0)))
+                   for c in self.cams]
         self.views = scene.views(self.layout.view[2:])
         self.pool = ThreadPoolExecutor(max(1, len(self.sources)), thread_name_prefix="view-video")
 
@@ -120,7 +122,8 @@ class GridComposer:
         x, y, w, h = self.layout.view
         canvas[y:y + h, x:x + w] = render(self.scene.figures, self.scene.stage, view or self.views[t], t,
                                           self.scene.fps)
-        idx = [grid_mod.video_frame(t, float(self.offsets.get(c.name, 0.0)), *self.sampling) for c in self.cams]
+        idx = [grid_mod.video_frame(t, grid_mod.offset_at(t, self.steps.get(c.name), self.offsets.get(c.name, 0.0)),
+                                    *self.sampling) for c in self.cams]
         images = list(self.pool.map(lambda s, i: s.get(i), self.sources, idx))  # decoding frees the GIL
         for cam, img, i, uv, box in zip(self.cams, images, idx, self.uv, self.layout.tiles, strict=True):
             grid_mod.draw_tile(canvas, box, img, cam, uv, self.scene.figures, t, i)

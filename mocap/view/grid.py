@@ -81,9 +81,21 @@ def layout(size: tuple[int, int], aspects: list[float], max_share: float = 0.6) 
     return Layout(size, (0, 0, vw, H), tiles)
 
 
-def reprojected(cam: Camera, figures: list[Figure]) -> list[np.ndarray]:
-    """Each person's points in this camera's pixels (F, N, 2), through its distortion."""
-    return [cam.project(f.X.reshape(-1, 3)).reshape(f.X.shape[0], -1, 2) for f in figures]
+def reprojected(cam: Camera, figures: list[Figure], moves=(), offset: float = 0.0) -> list[np.ndarray]:
+    """Each person's points in this camera's pixels (F, N, 2), through its distortion, and in the frames of each
+    of its moves mid-take (``moves``: :meth:`mocap.session.Session.camera_moves`) through that move's pose
+    (``offset``: the camera's sync offset, frames)."""
+    from mocap.geometry.camera_moves import project_moved
+
+    return [project_moved(cam, moves, f.X, 0, offset) for f in figures]
+
+
+def offset_at(t: int, parts: list | None, offset: float) -> float:
+    """The camera's sync offset at 3D frame ``t``: its part's when its offset changes mid-take (``parts``: sync's
+    ``steps`` [[first frame, offset], …], read by triangulate part by part), else ``offset``."""
+    if not parts:
+        return float(offset)
+    return float([d for first, d in parts if first <= t][-1] if parts[0][0] <= t else parts[0][1])
 
 
 def draw_tile(canvas: np.ndarray, box, img: np.ndarray | None, cam: Camera, uv: list[np.ndarray],

@@ -99,7 +99,8 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     pad = [(r, r)] + [(0, 0)] * (x.ndim - 1)
     num = np.apply_along_axis(lambda c: np.convolve(c, k, "valid"), 0, np.pad(v, pad, mode="edge"))
     den = np.convolve(np.pad(wts, r, mode="edge"), k, "valid")
-    return num / den.reshape((-1,) + (1,) * (x.ndim - 1)) if (den > 0).all() else x
+    den = den.reshape((-1,) + (1,) * (x.ndim - 1))
+    return np.divide(num, den, out=np.full_like(num, np.nan), where=den > 0)  # NaN far (> 3σ) from any data
 
 
 def frame_views(figures: list[Figure], size: tuple[int, int], azimuth: float, elevation: float, fps: float,
@@ -112,8 +113,8 @@ def frame_views(figures: list[Figure], size: tuple[int, int], azimuth: float, el
     lo = np.where(ok[..., None], X, np.inf).min(axis=1)
     hi = np.where(ok[..., None], X, -np.inf).max(axis=1)
     seen = ok.any(axis=1)
-    centre = np.where(seen[:, None], (lo + hi) / 2, np.nan)
-    extent = np.where(seen, np.linalg.norm(hi - lo, axis=1), np.nan)
+    lo, hi = np.where(seen[:, None], lo, np.nan), np.where(seen[:, None], hi, np.nan)  # no inf − inf: nobody there
+    centre, extent = (lo + hi) / 2, np.linalg.norm(hi - lo, axis=1)
     base = View(np.zeros(3), 1.0, azimuth, elevation, size)
     R = base.rotation()
     w, h = size
@@ -135,7 +136,9 @@ def frame_views(figures: list[Figure], size: tuple[int, int], azimuth: float, el
 
     sigma = follow_s * fps
     centre = _smooth(centre, sigma)
-    centre = np.where(np.isfinite(centre), centre, np.nanmean(centre, axis=0) if seen.any() else 0.0)
+    known = np.flatnonzero(np.isfinite(centre).all(axis=1))  # far from anyone: the nearest centre, eased between
+    centre = (np.stack([np.interp(np.arange(F), known, centre[known, i]) for i in range(3)], axis=1) if len(known)
+              else np.zeros((F, 3)))
     need = needed(centre)  # around the smoothed centre: whoever lags behind it still fits
     dist = np.fmax(_smooth(need, sigma), need)
     dist = np.where(np.isfinite(dist), dist, np.nanmedian(dist) if np.isfinite(dist).any() else 4.0)
