@@ -43,6 +43,17 @@ def test_a_dry_run_says_what_would_run_and_writes_nothing(session):
     assert run(session, sets=FAST, progress=False).ran == []
 
 
+def test_detect_persons_re_runs_the_stages_that_read_it_when_the_2d_keypoints_were_given(session):
+    """The session brings its 2D keypoints (detection not needed): ``detect.persons``, read by rig_refine, sync and
+    triangulate to pick one performer or follow several people, was in none of their keys, and changing it re-ran
+    nothing (triangulated.h5 kept two people after ``--set detect.persons=1``)."""
+    run(session, sets=FAST, progress=False)
+    rows = {r["stage"]: r for r in plan(session, sets=FAST + ["detect.persons=2"])}
+    assert rows["detect"]["would"] == "not needed"
+    assert all(rows[k]["would"] == "run" and rows[k]["why"] == "its inputs or settings changed"
+               for k in ("rig_refine", "sync", "triangulate")), rows
+
+
 def test_the_cli_dry_run_prints_the_plan(session, capsys):
     (session / "export" / "take_mixamo.bvh").unlink(missing_ok=True)
     assert cli(["run", str(session), "--dry-run", "--set", FAST[0]]) == 0

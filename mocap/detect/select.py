@@ -155,9 +155,10 @@ def two_bodies(rig: Rig, kp: Keypoints2D, min_score: float = 0.2) -> int:
 def association_key(settings) -> dict:
     """What the stages before triangulation (sync, camera refinement) associate people with, part of their cache
     key (``resolved``): triangulate's association settings and ``min_score`` (with ``detect.persons`` = 1 too:
-    :func:`performer` follows the people with them when a view holds several detections)."""
+    :func:`performer` follows the people with them when a view holds several detections) and ``detect.persons``
+    (one person or several: read by those stages whether or not detection ran, 2D keypoints given)."""
     t = settings.triangulate
-    return {"association": asdict(t.association), "min_score": t.min_score}
+    return {"association": asdict(t.association), "min_score": t.min_score, "persons": settings.detect.persons}
 
 
 def one_person(rig: Rig, kp: Keypoints2D, persons: int | str = 1, cfg: TrackConfig | None = None,

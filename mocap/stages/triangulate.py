@@ -371,6 +371,11 @@ def _recorded(session: Session) -> tuple[Config, dict | None, dict | None]:
     return cfg, info.get("swap_repairs"), info.get("association")
 
 
+def resolved(settings) -> dict:
+    """Part of the cache key: ``detect.persons``, read here whether or not detection ran (2D keypoints given)."""
+    return {"persons": settings.detect.persons}
+
+
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
     """``settings``: the pipeline's Settings, or this stage's Config."""
     from mocap.settings import as_settings
