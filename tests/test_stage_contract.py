@@ -341,3 +341,16 @@ def test_a_failure_of_the_work_started_ahead_is_not_blamed_on_a_stage(session, m
     log = max((session / "logs").glob("run-*.log")).read_text()
     assert "the work started ahead after triangulate failed: the ahead work broke on purpose" in log
     assert "stage triangulate failed" not in log
+
+
+@pytest.mark.parametrize("item, said", [
+    ("export.units=furlong", "export: units must be one of m, cm, cmu, got 'furlong'"),
+    ("export.bvh_order=ZXX", "export: bvh_order must be a permutation of XYZ"),
+    ("triangulate.min_score=5", "min_score in [0, 1], got 2, 5"),
+    ("sync.max_offset_s=-3", "sync: max_offset_s must be ≥ 0 s and min_score in [0, 1], got -3"),
+])
+def test_bad_values_are_refused_before_any_stage_runs(session, capsys, item, said):
+    """``export.units=furlong`` ran every stage, then failed with "error: 'furlong'" (a KeyError); the others were
+    taken silently (a min_score of 5 keeps no detection: "nothing to fit" at the fit)."""
+    assert cli(["run", str(session), "--set", item]) == 2
+    assert said in capsys.readouterr().err

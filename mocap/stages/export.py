@@ -18,7 +18,7 @@ from pathlib import Path
 from mocap.io import exporters
 from mocap.io.capture import read_capture
 from mocap.motion import fill_gaps, gap_counts
-from mocap.retarget import load_target_rig
+from mocap.retarget import UNITS, load_target_rig
 from mocap.session import Person, Session, safe_name
 from mocap.stages import Flag
 from mocap.stages.fit import fitted_persons, skeleton_name
@@ -49,6 +49,10 @@ class Config:
             safe_name(m, "export.motions entry")
         if self.up not in (None, "y", "z"):
             raise ValueError(f"export: up must be 'y' or 'z', got {self.up!r}")
+        if self.units is not None and self.units not in UNITS:  # before the run, not after every stage
+            raise ValueError(f"export: units must be one of {', '.join(UNITS)}, got {self.units!r}")
+        if sorted(str(self.bvh_order).upper()) != ["X", "Y", "Z"]:
+            raise ValueError(f"export: bvh_order must be a permutation of XYZ (ZXY, XYZ, ...), got {self.bvh_order!r}")
 
 
 def _formats(text: str) -> list[str]:

@@ -100,6 +100,9 @@ class Config:
     def __post_init__(self) -> None:
         if self.joints not in ("limbs", "all"):
             raise ValueError(f"sync: joints must be limbs or all, got {self.joints!r}")
+        if not (self.max_offset_s >= 0 and 0 <= self.min_score <= 1):
+            raise ValueError(f"sync: max_offset_s must be ≥ 0 s and min_score in [0, 1], got {self.max_offset_s}, "
+                             f"{self.min_score}")
         if not self.min_step_s >= 0:
             raise ValueError(f"sync: min_step_s must be ≥ 0 s (0: one offset per take), got {self.min_step_s}")
         if self.check_frames < 1:
