@@ -93,3 +93,30 @@ def test_no_work_below_three_cameras(cameras):
     fixed, work = repaired(rig, kp)
     assert work == {} or triangulate.reused_work(work, fixed, 0.2) is None
     assert_same(triangulate.run(rig, fixed), triangulate.run(rig, fixed, swap_work=work))
+
+
+def test_a_take_with_no_3d_point_is_an_error_naming_the_scores(tmp_path, capsys):
+    """Every detection under triangulate.min_score (a detector scoring 0–0.15): triangulate wrote an empty take at
+    INFO "0.0 % reconstructed", refine an empty one with no summary, and the fit said "nothing to fit"."""
+    from pipeline_synth import synthetic_session
+
+    from mocap.cli import main as cli
+    from mocap.io.hdf5 import read_keypoints2d, write_keypoints2d
+    from mocap.session import Session
+    from mocap.stages import refine
+
+    root = synthetic_session(tmp_path / "low", frames=40)
+    path = Session(root).pose2d_h5
+    kp = read_keypoints2d(path)
+    data = kp.data.copy()
+    data[..., 2] *= 0.15
+    write_keypoints2d(Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps), path)
+    assert cli(["triangulate", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "triangulate: no 3D point in 40 frames: keypoints at triangulate.min_score = 0.2 or more per camera " \
+           "{'cam01': 0, 'cam02': 0, 'cam03': 0, 'cam04': 0} (highest score 0.15)" in err, err
+    assert not Session(root).points3d("triangulated").exists()
+    rig = Session(root).rig()
+    empty = triangulate.run(rig, Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps))
+    with pytest.raises(ValueError, match="refine: no triangulated point in the whole take"):
+        refine.run(rig, kp, empty)

@@ -82,6 +82,9 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     knees: dict[str, int] = {}  # per person: how many (frame, leg) had their one-view ankle moved (kept solves)
     for p in range(P):
         if not np.any(np.isfinite(init.xyz[:, p])):
+            if P == 1:  # the one performer: nothing to refine is an error (it wrote an empty take, "usable")
+                raise ValueError("refine: no triangulated point in the whole take: nothing to refine (see "
+                                 "triangulate's log)")
             log.warning("%s has no triangulated point; left empty", person_name(p))
             skipped.append({"person": person_name(p), "reason": "no triangulated point"})
             continue

@@ -21,6 +21,7 @@ from mocap.persons import person_suffix
 from mocap.session import Session
 from mocap.stages import Flag
 from mocap.stages.rig_units import check_rig_units
+from mocap.stages.triangulate_checks import check_hands, check_reconstructed
 from mocap.types import Keypoints2D, Points3D, Rig
 
 log = logging.getLogger(__name__)
@@ -161,23 +162,6 @@ def reused_work(work: dict, kp: Keypoints2D, min_score: float) -> dict | None:
         xn[frames, p, :Jb] = np.moveaxis(np.take_along_axis(given, idx[..., None], axis=2), 1, 2)
         rows[frames, p, :Jb] = ~(idx != np.arange(Jb)).any(axis=1)  # no view of the row exchanged
     return {"xn": xn.reshape(-1, C, 2), "rows": rows.reshape(-1), "X": X.reshape(-1, 3), "err": err.reshape(-1, C)}
-
-
-def check_hands(kp: Keypoints2D, points: Points3D, min_score: float) -> dict | None:
-    """For a keypoint set with hands: each camera's share of frames with a usable hand keypoint, and the
-    share of frames with a triangulated hand (``info["hands"]``); one warning when no view saw a hand in
-    the whole take (the body is unaffected; fingers are then left to the fit's rest pose)."""
-    hands = hand_joints(get_keypoint_set(kp.keypoint_set))
-    if not hands.any():
-        return None
-    seen = observation_weights(kp, min_score)[..., hands] > 0  # (F, C, P, H)
-    per_camera = {c: float(seen[:, i].any(axis=(1, 2)).mean()) for i, c in enumerate(kp.camera_names)}
-    triangulated = float(np.isfinite(points.xyz[:, :, hands, 0]).any(axis=(1, 2)).mean())
-    points.info["hands"] = {"frames_with_hands": per_camera, "triangulated": triangulated}
-    if not seen.any():
-        log.warning("hands: no hand keypoint in any view for the whole take (cameras %s); the hand points are "
-                    "left empty, the body is unaffected", list(kp.camera_names))
-    return points.info["hands"]
 
 
 def write_outputs(points: Points3D, path: Path) -> Path:
@@ -398,6 +382,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         first_kp, first_points = [kp], [points]
         del kp, points
         kp, repairs, points = _without_other_bodies(session, rig, cfg, first_kp, repairs, first_points)
+    check_reconstructed(rig, kp, points, cfg.min_score, cfg.min_views)  # said here, not two stages on
     points.info.update(repairs)
     if "association" in repairs:
         points.info["persons"] = person_records(points, kp, rig, repairs["association"], cfg)
