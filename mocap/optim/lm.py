@@ -28,6 +28,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 RAYLEIGH_MEDIAN = float(np.sqrt(2 * np.log(2)))  # median of |r| for 2D Gaussian r with unit σ per axis
+SIGMA_FLOOR = 1e-3  # px: residuals this small are exact data (synthetic keypoints), not a noise level
 
 
 class Problem(Protocol):
@@ -107,9 +108,10 @@ def levenberg_marquardt(problem: Problem, x: np.ndarray, s: LMSettings, name: st
 
 
 def rayleigh_sigma(norms: np.ndarray) -> float:
-    """σ per axis of 2D Gaussian residuals from the median of their norms (finite ones); 1 if none."""
+    """σ per axis of 2D Gaussian residuals from the median of their norms (finite ones), at least ``SIGMA_FLOOR``
+    (exact detections: σ = 0 weighed every observation infinitely, its residual 0 × ∞ = NaN, dropped); 1 if none."""
     norms = norms[np.isfinite(norms)]
-    return float(np.median(norms) / RAYLEIGH_MEDIAN) if norms.size else 1.0
+    return max(float(np.median(norms) / RAYLEIGH_MEDIAN), SIGMA_FLOOR) if norms.size else 1.0
 
 
 @dataclass(frozen=True)
