@@ -53,6 +53,23 @@ def test_footage_problems_are_named(tmp_path):
         detect.detect_video("a", tmp_path / "videos" / "a.avi", detect.Config(variant="heavy"))
 
 
+def test_a_rate_drifting_a_frame_over_the_take_is_another_rate():
+    """59.94 fps (NTSC, 60000/1001) beside 60 fps is 0.1 % off, inside the old tolerance: taken as one rate, the
+    NTSC camera 7.2 frames behind after two minutes (sync's offsets are constant). A short clip, where the same
+    difference stays under a frame, and 59.94 against 59.9401 (rounding) are one rate."""
+    from mocap.io.video import FootageInfo, check_footage
+
+    def take(rates: dict, frames: int) -> dict:
+        return {c: FootageInfo(Path(f"{c}.mp4"), frames, f, (1920, 1080)) for c, f in rates.items()}
+
+    ntsc = 60000 / 1001
+    with pytest.raises(ValueError, match=r"different frame rates .* \(7.19 frames apart by the end of the take\); "
+                                         r"synchronised videos are expected: set cam02 to 60 fps"):
+        check_footage(take({"cam01": 60.0, "cam02": ntsc, "cam03": 60.0}, 7200))
+    assert check_footage(take({"cam01": 60.0, "cam02": ntsc, "cam03": 60.0}, 300))[1] == 60.0  # 0.3 frames
+    assert check_footage(take({"cam01": 59.94, "cam02": ntsc}, 36000))[0] == 36000
+
+
 def test_footage_not_at_the_calibrated_size_is_refused_before_detection(tmp_path):
     """Footage rotated, at another resolution or cropped against its camera's calibration: one clear error naming
     each camera, before any detection; 1080 rows against a calibrated 1088 (codec padding) is the same size."""
@@ -75,6 +92,21 @@ def test_footage_not_at_the_calibrated_size_is_refused_before_detection(tmp_path
             "another resolution; give the footage at 640×480, or scale that camera's intrinsics by 0.5") in text
     assert "cam04: the footage is 640×360, the rig's camera 640×480: another aspect ratio" in text
     assert not (tmp_path / "pose2d.h5").exists() and not (tmp_path / ".mocap" / "pose2d.partial.h5").exists()
+
+
+def test_footage_of_another_shape_within_a_tenth_in_each_side_is_refused():
+    """1920×1080 footage of a camera calibrated at 1920×1200 (a machine-vision sensor's other mode) is 10 % off in
+    height alone and passed as "the same size": every keypoint off by the principal point's 60 px. Codec padding
+    (1080 against 1088) still passes."""
+    from mocap.io.video import FootageInfo, check_sizes
+    from mocap.synth import RigSpec, ring_rig
+
+    rig = ring_rig(RigSpec(n_cameras=2, size=(1920, 1200)), np.random.default_rng(0).normal(size=(30, 3)))
+    with pytest.raises(ValueError, match=r"cam02: the footage is 1920×1080, the rig's camera 1920×1200: another "
+                                         r"aspect ratio"):
+        check_sizes({c: FootageInfo(Path(f"{c}.mp4"), 10, 30.0, (1920, 1080)) for c in rig.names}, rig, "rig.toml")
+    padded = ring_rig(RigSpec(n_cameras=2, size=(1920, 1088)), np.random.default_rng(0).normal(size=(30, 3)))
+    check_sizes({c: FootageInfo(Path(f"{c}.mp4"), 10, 30.0, (1920, 1080)) for c in rig.names}, padded, "rig.toml")
 
 
 def p2s_session(shared_data, tmp_path):

@@ -185,7 +185,9 @@ _told_unused: set[tuple[str, tuple[str, ...]]] = set()
 
 
 SIZE_TOLERANCE = 0.1  # a video within this share of its camera's calibrated size is taken as that size (codec
-# padding: 1080 against 1088 rows; a size guessed from the principal point: EasyMocap)
+# padding: 1080 against 1088 rows; a size guessed from the principal point: EasyMocap) ...
+ASPECT_TOLERANCE = 0.05  # ... when its shape is within this share too (1920×1080 footage of a 1920×1200 calibration
+# is 10 % off in height alone: another sensor mode, the keypoints 60 px off)
 
 
 def check_sizes(infos: dict[str, FootageInfo], rig, rig_source) -> None:
@@ -202,7 +204,7 @@ def check_sizes(infos: dict[str, FootageInfo], rig, rig_source) -> None:
         if c not in sizes or info.size is None:
             continue
         (w, h), (W, H) = info.size, sizes[c]
-        if near(w, W) and near(h, H):
+        if near(w, W) and near(h, H) and abs((w / h) / (W / H) - 1) <= ASPECT_TOLERANCE:
             continue
         if near(w, H) and near(h, W):
             why = "rotated by 90° (a phone's orientation tag, or width and height exchanged in the rig?)"
@@ -212,7 +214,9 @@ def check_sizes(infos: dict[str, FootageInfo], rig, rig_source) -> None:
                    f"{W}×{H}, or scale that camera's intrinsics by {k:.3g} (fx, fy; cx + 0.5 and cy + 0.5, then − 0.5) "
                    f"and set its size to [{w}, {h}]")
         else:
-            why = "another aspect ratio (cropped footage, or another camera's calibration?)"
+            why = ("another aspect ratio (cropped footage, another sensor mode, or another camera's calibration? a "
+                   "rig file without the image size, EasyMocap's intri.yml, takes it from the principal point: add "
+                   "size_<camera>)")
         problems.append(f"{c}: the footage is {w}×{h}, the rig's camera {W}×{H}: {why}")
     if problems:
         raise ValueError(f"the footage does not match the calibration {rig_source}: " + "; ".join(problems))
@@ -230,12 +234,19 @@ def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0, 
     if unknown:
         raise ValueError(f"cameras {unknown}: the video does not report its frame rate")
     ref = next(iter(fps.values()))
-    if any(abs(f - ref) > 1e-3 * ref for f in fps.values()):
-        most = max(fps.values(), key=lambda f: sum(abs(g - f) <= 1e-3 * f for g in fps.values()))
-        odd = sorted(c for c, f in fps.items() if abs(f - most) > 1e-3 * most)
-        raise ValueError(f"cameras record at different frame rates {fps}; synchronised videos are expected: set "
-                         f"{', '.join(odd)} to {most:g} fps and film again (converting a video's rate only repeats "
-                         "or blends frames; it cannot film the instants between them)")
+    seconds = max(frames.values()) / ref
+
+    def same(f: float, g: float) -> bool:  # within 0.1 %, and drifting apart by under a frame over the take
+        return abs(f - g) <= 1e-3 * g and abs(f - g) * seconds < 1.0  # (59.94 beside 60: 7 frames in 2 minutes)
+
+    if not all(same(f, ref) for f in fps.values()):
+        most = max(fps.values(), key=lambda f: sum(same(g, f) for g in fps.values()))
+        odd = sorted(c for c, f in fps.items() if not same(f, most))
+        drift = max(abs(fps[c] - most) for c in odd) * seconds
+        raise ValueError(f"cameras record at different frame rates {fps} ({drift:.3g} frames apart by the end of the "
+                         f"take); synchronised videos are expected: set {', '.join(odd)} to {most:g} fps and film "
+                         "again (converting a video's rate only repeats or blends frames; it cannot film the instants "
+                         "between them)")
     spread = max(frames.values()) - min(frames.values())
     if spread > max_difference_s * ref:
         raise ValueError(f"cameras have different frame counts {frames}: {spread} frames apart, more than the "
