@@ -210,3 +210,16 @@ def test_bench_sweeps_measure_against_the_unchunked_run(tmp_path, fakes):
     rows = speed_options(video, {"stride 2": replace(ref, stride=2)}, ref)
     assert [r["option"] for r in rows] == ["reference", "stride 2"] and [r["frames"] for r in rows] == [60, 30]
     assert rows[1]["median_px"] == 0.0 and rows[1]["p95_px"] == 0.0  # compared on the frames both detect
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_shorter_camera_ending_before_start_is_left_missing(tmp_path, fakes, caplog, workers):
+    """Cameras 60 and 30 frames long (within the length difference sync explains), --start 40: the shorter
+    camera's empty chunk failed the whole detection with "need stride ≥ 1, start ≥ 0 and stop > start" (its
+    Config rebuilt for 40–40). It is left missing, with a warning."""
+    session = session_with(tmp_path, [60, 30])
+    with caplog.at_level(logging.WARNING):
+        kp = read_keypoints2d(detect.main(session, detect.Config(detector="still", workers=workers, start=40)))
+    assert kp.data.shape[:2] == (20, 2)
+    assert np.isfinite(kp.data[:, 0]).all() and np.isnan(kp.data[:, 1]).all()
+    assert "camera cam2: its video ends at frame 30, before detect.start = 40: left missing (NaN)" in caplog.text

@@ -148,6 +148,17 @@ def camera_frames(frames: int, cfg) -> int:
     return len(range(cfg.start, stop, cfg.stride))
 
 
+def frames_to_detect(frames: dict[str, int], cfg) -> dict[str, int]:
+    """Each camera's output frames (:func:`camera_frames`) from its video frames; a shorter camera that ends
+    before ``detect.start`` is said to be left missing (its empty chunk: :func:`detect_chunk`)."""
+    out = {c: camera_frames(n, cfg) for c, n in frames.items()}
+    for c, n in frames.items():
+        if n > 0 and out[c] == 0 and any(out.values()):
+            log.warning("camera %s: its video ends at frame %d, before detect.start = %d: left missing (NaN)", c, n,
+                        cfg.start)
+    return out
+
+
 # ----- inside a pool worker -------------------------------------------------------------------------
 
 @dataclass
@@ -346,6 +357,15 @@ def detect_chunk(camera: str, path: Path, cfg, first: int, end: int, warmup: int
         remember(*probed)
 
     a, b = chunk_range(first, end, warmup)
+    if a == b and probe(path).frames > 0:  # a shorter camera ending before --start: missing (frames_to_detect)
+        from mocap.keypoint_sets import get_keypoint_set
+
+        joints = len(get_keypoint_set(probe_detector(cfg)).joints)
+        now, cpu = time.time(), time.process_time()
+        stats = {"frames": 0, "start": now, "end": now, "pid": os.getpid(), "process_cpu_start": cpu,
+                 "process_cpu_end": cpu} | dict.fromkeys(("decode_s", "infer_s", "setup_s", "decode_cpu_s",
+                                                          "infer_cpu_s", "proxy_cpu_s"), 0.0)
+        return camera, first, end, np.full((0, cfg.slots, joints, 3), np.nan), stats
     part = replace(cfg, start=cfg.start + a * cfg.stride, stop=cfg.start + b * cfg.stride)
     label = camera if (a, b) == (0, end) else f"{camera}[{first}:{end}]"
     _, data, stats = detect.detect_video(label, path, part, worker.slot if position < 0 else position, overlay,

@@ -264,7 +264,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     stateless = chunks.is_stateless(cfg.detector, cfg.hands)
     split = (cfg.split or stateless) and not cfg.overlay  # an overlay video is written by one whole-camera chunk
     workers = cfg.workers or min(chunks.cores(), len(pending) if not split else chunks.cores())
-    plan = chunks.plan_chunks({c: chunks.camera_frames(infos[c].frames, cfg) for c in pending}, workers, split)
+    plan = chunks.plan_chunks(chunks.frames_to_detect({c: infos[c].frames for c in pending}, cfg), workers, split)
     workers = min(workers, len(plan))  # more workers than chunks: the extra ones are not started
     warmup = 0 if stateless else WARMUP_FRAMES
     review = session.root / "review"
@@ -379,8 +379,8 @@ def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list,
         write_camera(work, names.index(cam), data)
         seen = np.mean(np.isfinite(data[:, 0, 0, 0]))
         log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
-                 sum(len(p) for p, _ in pieces), 100 * seen, 1000 * stats["decode_s"] / stats["frames"],
-                 1000 * stats["infer_s"] / stats["frames"])
+                 sum(len(p) for p, _ in pieces), 100 * seen, 1000 * stats["decode_s"] / max(stats["frames"], 1),
+                 1000 * stats["infer_s"] / max(stats["frames"], 1))
         if scans := [s["scans"] for _, s in pieces if "scans" in s]:
             log.info("camera %s: %s", cam, scan.describe(scans))
         if data.shape[2] == 75:
