@@ -64,6 +64,7 @@ def run_live(session: str | Path, cfg: LiveConfig | None = None, *, from_videos:
             "sources": {n: str(v) for n, v in sources.items()}, "detector": f"{cfg.detector} {cfg.variant}"}
         if recorder is not None:
             summary["recorded"] = str(recorder.close(summary))
+            summary["recorded_cameras"] = recorder.recorded
         if sink is not None:
             sink.show(render(engine.latest_update, engine.health(), engine.keypoints.limbs, summary))
             sink.close()

@@ -70,7 +70,14 @@ def cmd_live(args) -> int:
     if note:
         print(note)
     if s.get("recorded"):
-        print(f"recorded: {s['recorded']} (process it with: mocap run {s['recorded']})")
+        kept = s.get("recorded_cameras", [])
+        if len(kept) >= 2:
+            left = [c["camera"] for c in s["cameras"] if c["camera"] not in kept]
+            print(f"recorded: {s['recorded']} (process it with: mocap run {s['recorded']})"
+                  + (f"; without {', '.join(left)}, which delivered no frame" if left else ""))
+        else:
+            print(f"recorded: {s['recorded']}, but {'only ' + kept[0] if kept else 'no camera'} delivered frames: "
+                  "mocap run needs the videos of two cameras", file=sys.stderr)
     write_json(s, args.json)
     if not any(c["read"] for c in s["cameras"]):  # nothing to show, nothing measured: not a run that worked
         print(f"error: no camera delivered a frame ({', '.join(c['camera'] for c in s['cameras'])}; each one's "

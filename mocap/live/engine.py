@@ -11,7 +11,9 @@ camera has a new one (or after two frame periods), it triangulates the cameras w
 within ``sync_frames`` frame periods of the newest with the rig (robust DLT, the pipeline's
 :func:`mocap.geometry.triangulation.triangulate`) and publishes a 3D update. Latency of an update: the
 time from the exposure of the oldest frame it used to its publication. A camera that stops (or sends
-nothing for ``stall_s``) leaves the fusion and is reported; live goes on with the others.
+nothing for ``stall_s``: a stream hung in its read, or one that never sent a frame, counted from playback's
+start) leaves the fusion and is reported; live goes on with the others, and a stalled camera rejoins with
+its next frame.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class LiveEngine:
         self.lock = threading.Lock()
         self.sched = threading.Condition()  # picks the camera to detect next (see _next_camera)
         self.busy: set[int] = set()
+        self.silent: set[int] = set()  # running cameras left out of the fusion (nothing for stall_s)
         self.last_start = [0.0] * len(self.names)
         self.last_ms = [-1] * len(self.names)  # each detector's last timestamp
         for q in self.queues:
@@ -180,10 +183,31 @@ class LiveEngine:
                 st.last_t = time.monotonic()
             self.results.put((i, frame.index, frame.t_glass, kp))
 
+    def _silent_s(self, s: Source, now: float) -> float:
+        """How long a running source has sent nothing: since its last frame, or since playback's start when it
+        never delivered (a stream that opened, or is still opening, and hangs in its read)."""
+        return now - (s.last_frame_t if s.last_frame_t is not None else self.t0)
+
     def _active(self, now: float) -> set[int]:
-        return {i for i, (s, st) in enumerate(zip(self.sources, self.stats, strict=True))
-                if s.ended is None or (st.last_t is not None and now - st.last_t < self.cfg.stall_s
-                                       and len(self.queues[i]))}
+        """The cameras the fusion waits for: those running that delivered within ``stall_s`` (one silent longer
+        leaves the fusion, and rejoins with its next frame), and those that ended while their last frames are
+        still being detected."""
+        active = set()
+        for i, (s, st) in enumerate(zip(self.sources, self.stats, strict=True)):
+            if s.ended is None:
+                if self._silent_s(s, now) < self.cfg.stall_s:
+                    active.add(i)
+            elif st.last_t is not None and now - st.last_t < self.cfg.stall_s and len(self.queues[i]):
+                active.add(i)
+        silent = {i for i, s in enumerate(self.sources) if s.ended is None and i not in active}
+        for i in sorted(silent - self.silent):
+            log.warning("camera %s sent nothing for %.1f s: left out of the 3D until it sends again",
+                        self.names[i], self._silent_s(self.sources[i], now))
+        for i in sorted(self.silent - silent):
+            if self.sources[i].ended is None:
+                log.info("camera %s sends again: back in the 3D", self.names[i])
+        self.silent = silent
+        return active
 
     def _fuse(self) -> None:
         latest: dict[int, tuple[int, float, np.ndarray]] = {}
@@ -243,10 +267,12 @@ class LiveEngine:
             for i, (s, st, q) in enumerate(zip(self.sources, self.stats, self.queues, strict=True)):
                 state = "running"
                 if s.ended:  # stopped while another camera went on: mid-take (reported); else the take's end
-                    margin = 2.0 / (s.fps or 30.0)
-                    early = any(o is not s and (o.ended_at is None or o.ended_at - s.ended_at > margin)
-                                for o in self.sources)
+                    after = s.ended_at + 2.0 / (s.fps or 30.0)
+                    early = any(o is not s and self._went_on(o, after, now) for o in self.sources)
                     state = f"{'stopped mid-take' if early else 'ended'}: {s.ended}"
+                elif (silent := self._silent_s(s, now)) > self.cfg.stall_s:  # a hung read: alive, sends nothing
+                    state = (f"stalled ({silent:.1f} s without a frame)" if s.frames else
+                             f"stalled (no frame since the start, {silent:.1f} s)")
                 elif s.frames and st.last_t is not None and now - st.last_t > self.cfg.stall_s:
                     state = f"stalled ({now - st.last_t:.1f} s without a detection)"
                 rows.append({"camera": self.names[i], "read": s.frames, "detected": st.detected, "failed": st.failed,
@@ -254,6 +280,17 @@ class LiveEngine:
                              "recent_found": float(np.mean(st.recent)) if st.recent else 0.0, "state": state,
                              "late_s": s.late_s})
         return rows
+
+    def _went_on(self, o: Source, after: float, now: float) -> bool:
+        """Whether source ``o`` delivered past ``after`` (take time): it ended later, it still runs, or it stalled
+        after that; a camera that never delivered does not count."""
+        if not o.frames:
+            return False
+        if o.ended is not None:
+            return o.ended_at > after
+        if self._silent_s(o, now) <= self.cfg.stall_s:
+            return True
+        return o.delivered_until() > after
 
     def summary(self) -> dict:
         with self.lock:

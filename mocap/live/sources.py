@@ -111,6 +111,7 @@ class Source(threading.Thread):
         self.fps: float | None = None
         self.ended: str | None = None  # why it stopped, or None while it runs
         self.ended_at: float | None = None
+        self.last_frame_t: float | None = None  # time.monotonic() when the last frame was delivered (a hung read: old)
         self.late_s = 0.0  # file playback: how far behind its schedule the reader fell (decode too slow)
         self.expected: int | None = None  # file playback: the frame count its header gives
 
@@ -162,10 +163,17 @@ class Source(threading.Thread):
                 if self.recorder is not None:
                     self.recorder.write(self.camera, image, self.fps)
                 self.queue.put(Frame(self.camera, self.frames, t, image))
+                self.last_frame_t = time.monotonic()  # before the count: frames > 0 has a time
                 self.frames += 1
         finally:
             cap.release()
             self.queue.close()
+
+    def delivered_until(self) -> float | None:
+        """Up to when it delivered, in the take's time as ``ended_at`` (None before its first frame)."""
+        if not self.frames:
+            return None
+        return self.t0 + self.frames / self.fps if self.realtime and self.fps else self.last_frame_t
 
     def _why_no_frame(self) -> str:
         if not self.realtime:
