@@ -60,6 +60,30 @@ def test_rtmo_decoding_undoes_the_letterbox(tmp_path):
     assert np.all(np.isnan(out[1]))  # the low-score detection is dropped
 
 
+class ChannelMeans(torch.nn.Module):
+    """RTMO's signature; its one detection's box is the mean of each input channel."""
+
+    def forward(self, img):
+        dets = torch.cat([img.mean(dim=(2, 3)), torch.zeros(1, 1), torch.ones(1, 1)], dim=1)[:, None, :]
+        return dets, torch.zeros(1, 1, 17, 3) + 0 * img.mean()
+
+
+def test_rtmo_gets_the_image_as_it_is(tmp_path):
+    """RTMO is trained on BGR 0–255 (MMPose's configs: mean 0, std 1, no channel swap); it was fed RTMPose's
+    ImageNet-normalised RGB: B, G, R = 200, 100, 20 reached it as −1.78, −0.29, 1.68."""
+    path = export(ChannelMeans(), tmp_path / "rtmo_probe.onnx", ["dets", "keypoints"], shape=(1, 3, 640, 640))
+    det = OnnxPose(path)
+    seen = {}
+    run = det.session.run
+    outputs = det.session.get_outputs()
+    det.session = type("Spy", (), {"run": lambda self, names, feed: seen.update(feed) or run(names, feed),
+                                   "get_outputs": lambda self: outputs})()
+    img = np.zeros((640, 640, 3), np.uint8)
+    img[...] = (200, 100, 20)  # B, G, R
+    det(img, 0)
+    assert np.allclose(seen["input"][0].mean(axis=(1, 2)), [200.0, 100.0, 20.0])
+
+
 def test_unsupported_models_are_refused(tmp_path):
     class OneOutput(torch.nn.Module):
         def forward(self, img):

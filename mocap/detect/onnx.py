@@ -4,8 +4,9 @@ RTMPose: one input (1, 3, H, W), outputs ``simcc_x`` (1, K, W·r) and ``simcc_y`
 person box is the previous frame's keypoints grown by 25 % (the whole image at the start or after
 a loss); the crop keeps the model's aspect ratio; decoding takes the arg-max of each axis and the
 smaller of the two maxima as the score. RTMO: outputs ``dets`` (1, N, 5) and ``keypoints``
-(1, N, K, 3) in input pixels (letterboxed, pad value 114). Inputs are RGB, normalised with the
-ImageNet mean and std that both models were trained with.
+(1, N, K, 3) in input pixels (letterboxed, pad value 114). RTMPose's input is RGB normalised with the ImageNet
+mean and std, RTMO's the letterboxed image as it is, BGR 0–255 (MMPose's RTMO configs: mean 0, std 1, no
+channel swap; it was fed RTMPose's, values of −2 to 2.6 in the wrong channel order).
 
 Whole-body models (RTMW and DWPose with COCO-WholeBody 133 keypoints, Halpe 136) are mapped onto
 ``blazepose33_hands``: body, feet and both hands by name, BlazePose's eye corners and mouth from the
@@ -167,7 +168,8 @@ class OnnxPose:
         canvas = np.full((self.H, self.W, 3), 114, np.uint8)
         canvas[: round(h * s), : round(w * s)] = cv2.resize(image, (round(w * s), round(h * s)))
         res = dict(zip([o.name for o in self.session.get_outputs()],
-                       self.session.run(None, {self.input: self._blob(canvas)}), strict=True))
+                       self.session.run(None, {self.input: canvas.astype(np.float32).transpose(2, 0, 1)[None]}),
+                       strict=True))
         dets, kpts = res[self.dets_name][0], res[self.kpts_name][0]
         order = np.argsort(-dets[:, 4])
         out = np.full((self.num_poses, self.K, 3), np.nan)
