@@ -55,6 +55,35 @@ def test_truncated_video_names_file_and_last_good_frame(tmp_path):
             pass
 
 
+@pytest.mark.parametrize("stride, start, stop", [(1, 0, None), (2, 0, None), (1, 5, 13), (3, 1, None)])
+def test_a_damaged_frame_is_black_and_the_rest_read(tmp_path, caplog, stride, start, stop):
+    """One frame's JPEG header destroyed (a bad sector, a dropped packet): OpenCV decodes the next frames, in
+    step; the first failed grab stopped the whole detection as "truncated or corrupt". Now that frame is black,
+    the others as they are, one warning."""
+    import logging
+
+    path = write_video(tmp_path / "cam01.avi", n=20)
+    data = bytearray(path.read_bytes())
+    starts = [i for i in range(len(data) - 2) if data[i:i + 3] == b"\xff\xd8\xff"]
+    assert len(starts) == 20
+    data[starts[12]:starts[13] - 16] = bytes(starts[13] - 16 - starts[12])  # frame 13's chunk header kept
+    path.write_bytes(bytes(data))
+    good = dict(read_frames(write_video(tmp_path / "good.avi", n=20)))
+    with caplog.at_level(logging.WARNING):
+        got = list(read_frames(path, stride, start, stop))
+    assert [i for i, _ in got] == list(range(start, stop or 20, stride))
+    for i, img in got:
+        assert (img == 0).all() if i == 12 else np.array_equal(img, good[i]), i
+    assert ("cam01.avi: frames 12 cannot be decoded (damaged): given as black images" in caplog.text) == \
+        (12 in range(start, stop or 20))
+    data[starts[12]:starts[13]] = bytes(starts[13] - starts[12])  # frame 13's chunk header lost too: 13 came as 14
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"cam01.avi: corrupt video: frame 12 cannot be decoded and the video ends 1 "
+                                         r"frame\(s\) before its header's 20: frames were lost, those after frame 12 "
+                                         r"out of step"):
+        list(read_frames(path, stride, start))
+
+
 def test_unreadable_files(tmp_path):
     bad = tmp_path / "cam03.mp4"
     bad.write_bytes(b"not a video")

@@ -121,7 +121,9 @@ def read_frames(source: str | Path, stride: int = 1, start: int = 0, stop: int |
     """(frame number, image) for every ``stride``-th frame in [start, stop) of a video or image folder;
     ``threads``: the video decoder's (:func:`open_video`).
 
-    A video that ends before its header's frame count raises, naming the last good frame."""
+    A video that ends before its header's frame count raises, naming the last good frame; a frame that cannot be
+    decoded while later ones can (a damaged packet) is given as a black image (no detection there), said in one
+    warning naming those frames (it stopped the whole detection as "truncated or corrupt")."""
     source = Path(source)
     if stride < 1:
         raise ValueError(f"stride must be ≥ 1, got {stride}")
@@ -137,20 +139,45 @@ def read_frames(source: str | Path, stride: int = 1, start: int = 0, stop: int |
     info = probe(source)
     end = info.frames if stop is None else min(stop, info.frames)
     cap = open_video(source, threads)
+    bad: list[int] = []  # frames that could not be decoded while later ones could
+    blank = np.zeros((info.size[1], info.size[0]) + (() if grey else (3,)), np.uint8)
     try:
         if start:
             cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+        run: list[int] = []  # the frames failing since the last one decoded
         for i in range(start, end):
-            if not cap.grab():
-                raise ValueError(f"{source}: truncated or corrupt video: frame {i} of {info.frames} cannot be read "
-                                 f"(last good frame {i - 1})")
-            if (i - start) % stride == 0:
+            ok = cap.grab()
+            if ok and (i - start) % stride == 0:
                 ok, frame = cap.retrieve()
-                if not ok:
-                    raise ValueError(f"{source}: cannot decode frame {i} (last good frame {i - 1})")
+            if not ok:
+                run.append(i)
+                continue
+            yield from _blanks(run, bad, start, stride, blank)
+            if (i - start) % stride == 0:
                 yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if grey else frame
+        if run and end < info.frames and cap.grab():  # a range cut before the video's end: decoding resumes after
+            yield from _blanks(run, bad, start, stride, blank)
+        if run and bad:  # a packet lost (not only damaged): the frames after it came one early, out of step
+            raise ValueError(f"{source}: corrupt video: frame {bad[0]} cannot be decoded and the video ends "
+                             f"{len(run)} frame(s) before its header's {info.frames}: frames were lost, those after "
+                             f"frame {bad[0]} out of step; re-export or re-encode it")
+        if run:  # nothing decoded after: the video ends there
+            raise ValueError(f"{source}: truncated or corrupt video: frame {run[0]} of {info.frames} cannot be read "
+                             f"(last good frame {run[0] - 1})")
     finally:
         cap.release()
+        if bad and not run:
+            log.warning("%s: frames %s cannot be decoded (damaged): given as black images, no detection there",
+                        source.name, ", ".join(map(str, bad[:10])) + (", …" if len(bad) > 10 else ""))
+
+
+def _blanks(run: list[int], bad: list[int], start: int, stride: int, blank: np.ndarray):
+    """The undecodable frames of ``run`` (emptied) as black images, those on the stride; noted in ``bad``."""
+    for j in run:
+        if (j - start) % stride == 0:
+            yield j, blank.copy()
+    bad.extend(run)
+    run.clear()
 
 
 def unused_videos(folder: Path, cameras) -> list[str]:
