@@ -59,7 +59,8 @@ class Session:
     def __post_init__(self) -> None:
         root = Path(self.root)
         if not root.is_dir():
-            raise FileNotFoundError(f"session folder {root} does not exist")
+            raise FileNotFoundError(f"session folder {root} does not exist" if not root.exists() else
+                                    f"{root} is a file, not a session folder")
         object.__setattr__(self, "root", root)
 
     @property

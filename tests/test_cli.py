@@ -161,3 +161,14 @@ def test_ctrl_c_handled_inside_exec_still_exits_130(tmp_path, where):
     assert r.stderr.strip().splitlines()[-1].startswith("interrupted"), r.stderr
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode == 130, f"exit status {r.returncode}\n{r.stderr}"
+
+
+def test_a_session_path_that_is_a_file_is_said_to_be_one(tmp_path, capsys):
+    """`mocap run afile` said "session folder afile does not exist" of a file that exists."""
+    (tmp_path / "take.mp4").write_bytes(b"")
+    assert main(["run", str(tmp_path / "take.mp4")]) == 2
+    assert f"{tmp_path / 'take.mp4'} is a file, not a session folder" in capsys.readouterr().err
+    assert main(["config", "show", str(tmp_path / "take.mp4")]) == 2
+    assert "is a file, not a session folder" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "nothing")]) == 2
+    assert f"session folder {tmp_path / 'nothing'} does not exist" in capsys.readouterr().err

@@ -193,7 +193,8 @@ def cmd_config_show(args) -> int:
 
     root = args.session
     if root is not None and not root.is_dir():
-        raise FileNotFoundError(f"session folder {root} does not exist")
+        raise FileNotFoundError(f"session folder {root} does not exist" if not root.exists() else
+                                f"{root} is a file, not a session folder")
     settings, origin = resolve(sources(root, args.config, args.set))
     rows = show(settings, origin)
     for r in rows:
