@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 from mocap.dataset import KIND, SCHEMA_VERSION
+from mocap.dataset.compat import TakeMismatchError
 from mocap.dataset.store import Writer, info, new_event, open_dataset, write_arrays, write_index
 
 __all__ = ["BuildConfig", "BuildSummary", "build", "check_output", "info", "take_arrays", "take_id"]
@@ -55,22 +56,30 @@ def take_arrays(session: str | Path, sets: Iterable[str] = ()) -> dict:
     """Run the pipeline on a session (cached stages are skipped) and gather what a dataset keeps."""
     from mocap import __version__
     from mocap.io.capture import read_capture
-    from mocap.io.hdf5 import read_points3d
+    from mocap.io.hdf5 import read_points3d, read_points3d_info
     from mocap.motion import turn_world
     from mocap.pipeline import run
     from mocap.report.metrics import versions
     from mocap.session import Session
+    from mocap.stages import triangulate
     from mocap.stages.sync import read_offsets
 
     s = Session(Path(session))
     r = run(s, sets=list(sets), progress=False, remember=False,  # the build's own overrides, not the session's
             only=stages_for_a_take())
     rig = s.rig()
-    kp = s.keypoints2d(rig)
     pts = read_points3d(s.points3d("refined"))
     if pts.xyz.shape[1] > 1:  # a take is one performer: its 2D keypoints are one slot, its motion one fit
         raise ValueError(f"{s.root}: {pts.xyz.shape[1]} people in the take; a dataset take holds one performer "
                          "(build it from one-person takes: detect.persons = 1)")
+    # the 2D the points were made from, read as triangulate (and refine) read them: the performer picked across
+    # views when a view holds several detections (not slot 0 of pose2d.h5), sync offsets and swap repairs applied
+    single = read_points3d_info(s.points3d(triangulate.STAGE)).get("config", {}).get("single_performer", True)
+    kp = triangulate.session_keypoints(s, rig, single)
+    if kp.shape[2] != 1:
+        raise ValueError(f"{s.root}: the 2D keypoints, read as the triangulate stage read them, hold {kp.shape[2]} "
+                         "people per view; a dataset take holds one performer (detect.persons = 1 and "
+                         "triangulate.single_performer = true)")
     fitted = next(p for p in r.outputs["fit"] if p.endswith(".npz"))  # motion/<fit.skeleton>.npz
     motion, extra = read_capture(fitted)
     if "world_from_given" in extra:  # the fit turned the world Z up (fit.world_up): back to the rig's, as the rest
@@ -80,7 +89,8 @@ def take_arrays(session: str | Path, sets: Iterable[str] = ()) -> dict:
         "keypoints2d": kp.data[:, :, 0], "points3d": pts.xyz[:, 0], "reproj_err": pts.reproj_err[:, 0],
         "rotations": motion.rotations, "root_positions": motion.root_positions,
         "skeleton/parents": motion.skeleton.parents, "skeleton/offsets": motion.skeleton.offsets,
-        "cameras/K": np.stack([c.K for c in rig]), "cameras/dist": np.stack([np.resize(c.dist, 5) for c in rig]),
+        "cameras/K": np.stack([c.K for c in rig]), "cameras/dist": np.stack([_dist5(c.dist) for c in rig]),
+        "cameras/model": np.array([c.model for c in rig]),
         "cameras/cam_from_world": np.stack([c.cam_from_world for c in rig]),
         "cameras/size": np.array([c.size for c in rig]),
     }
@@ -104,6 +114,14 @@ def take_arrays(session: str | Path, sets: Iterable[str] = ()) -> dict:
     if joints.is_file():
         attrs["rig_joint_names"] = json.dumps([str(n) for n in np.load(joints)["names"]])
     return {"arrays": arrays, "attrs": attrs}
+
+
+def _dist5(dist: np.ndarray) -> np.ndarray:
+    """A camera's coefficients padded with zeros to 5 (fisheye: k1..k4, 0; ``cameras/model`` says which)."""
+    dist = np.asarray(dist, float).ravel()
+    if dist.size > 5:
+        raise ValueError(f"{dist.size} distortion coefficients ({dist.tolist()}): a dataset stores at most 5")
+    return np.concatenate([dist, np.zeros(5 - dist.size)])
 
 
 def stages_for_a_take() -> list[str]:
@@ -174,27 +192,41 @@ def build(sessions: list[str | Path], out: str | Path, cfg: BuildConfig = BuildC
     summary = BuildSummary(out)
     with Writer(out) as w:
         done = w.done()
-        jobs = []
+        jobs, given = [], {}
         for s in sessions:
             tid = take_id(s)
+            if tid in given:  # the same folder twice (another path, a link): one job, else both would run on it
+                log.warning("dataset build: %s is the session %s given again (take %s): built once", s, given[tid],
+                            tid)
+                continue
+            given[tid] = s
             if tid in done:
                 summary.skipped.append(tid)
             else:
                 jobs.append((tid, str(Path(s).resolve()), tuple(cfg.sets)))
         for tid, data, err, seconds in _run_jobs(jobs, workers, scheduler):
             summary.compute_seconds += seconds
+            if err is None:
+                try:
+                    w.add_take(tid, data, cfg, new_event(take=tid, status="committed", seconds=round(seconds, 2)))
+                except TakeMismatchError as e:  # another keypoint set or skeleton than the dataset's
+                    err = f"{type(e).__name__}: {e}"
             if err is not None:
                 summary.failed[tid] = err.splitlines()[0]
                 w.log_event(new_event(take=tid, status="failed", error=err))
                 log.warning("take %s failed: %s", tid, err.splitlines()[0])
             else:
-                w.add_take(tid, data, cfg, new_event(take=tid, status="committed", seconds=round(seconds, 2)))
                 summary.committed.append(tid)
                 if w.commit_due(cfg.commit_every_s):
                     w.commit()
             if progress:
                 progress(f"{tid}: {'failed' if err else 'committed'}")
         w.commit()
+        for tid, why in w.rejected.items():  # waiting takes of an earlier build that the dataset cannot hold
+            summary.failed[tid] = f"{TakeMismatchError.__name__}: {why}"
+            for kept in (summary.committed, summary.skipped):
+                if tid in kept:
+                    kept.remove(tid)
     summary.seconds = time.perf_counter() - t0
     return summary
 

@@ -1,7 +1,8 @@
 """Reading a dataset as windows of T frames: random access through memory maps of /index.
 
 ``Windows`` is a plain sequence (numpy); ``TorchWindows`` wraps it as a ``torch.utils.data.Dataset``
-(each DataLoader worker opens its own maps). ``iter_batches`` is a shuffled numpy iterator."""
+(each DataLoader worker opens its own maps). ``iter_batches`` is a shuffled numpy iterator. ``take_rig`` is a
+take's cameras as a :class:`mocap.types.Rig` (with their lens model)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,27 @@ class Windows:
         state = dict(self.__dict__)
         state["_maps"] = None
         return state
+
+
+def take_rig(path: str | Path, take: str):
+    """The cameras of take ``take`` as a :class:`mocap.types.Rig`: ``cameras/dist`` holds 5 coefficients padded
+    with zeros, ``cameras/model`` the lens model (pinhole: k1, k2, p1, p2, k3; fisheye: k1..k4); files built
+    before it was stored hold pinhole cameras."""
+    import json
+
+    from mocap.geometry.camera import DIST_SIZES
+    from mocap.types import Camera, Rig
+
+    with open_dataset(path) as f:
+        if take not in f["takes"]:
+            raise KeyError(f"{path}: no take {take!r} (takes: {', '.join(sorted(f['takes'])[:10])})")
+        g = f["takes"][take]
+        c = {k: g["cameras"][k][()] for k in g["cameras"]}
+        names = json.loads(g.attrs["camera_names"])
+    models = [m.decode() if isinstance(m, bytes) else str(m) for m in c.get("model", ["pinhole"] * len(names))]
+    return Rig([Camera(n, K.astype(float), d[:DIST_SIZES[m]].astype(float), T.astype(float), tuple(size), m)
+                for n, K, d, T, size, m in zip(names, c["K"], c["dist"], c["cam_from_world"], c["size"], models,
+                                               strict=True)])
 
 
 def iter_batches(path: str | Path, length: int = 32, batch: int = 64, shuffle: bool = True, seed: int = 0,

@@ -28,12 +28,12 @@ import h5py
 import numpy as np
 
 from mocap.dataset import KIND, SCHEMA_VERSION
+from mocap.dataset.compat import INDEX_FIELDS, TakeMismatchError, group_signature, mismatch, take_signature
 
 log = logging.getLogger(__name__)
 
 EVENTS = "events.jsonl"
 EVENT_ATTR = "_commit_event"  # the committed event carried by a pending take file
-INDEX_FIELDS = ("points3d", "rotations")
 
 
 def pending_dir(out: str | Path) -> Path:
@@ -121,6 +121,8 @@ def write_arrays(g: h5py.Group, data: dict, cfg) -> None:
     """A take's arrays and attributes into group ``g`` (chunked by frames and compressed)."""
     for name, arr in data["arrays"].items():
         arr = np.asarray(arr)
+        if arr.dtype.kind == "U":  # names (cameras/model): HDF5 variable-length UTF-8 strings
+            arr = arr.astype(object).astype(h5py.string_dtype())
         if name == "keypoints2d" and cfg.float16_2d:
             arr = arr.astype(np.float16)
         elif arr.dtype.kind == "f":
@@ -153,6 +155,11 @@ def write_index(f: h5py.File, old: h5py.File | None = None) -> None:
         if not ids:
             continue
         shape = (int(sum(lengths)),) + f["takes"][ids[0]][name].shape[1:]
+        for t in ids:  # the commit refuses such takes; a file written in place (benchmarks) may still hold one
+            if f["takes"][t][name].shape[1:] != shape[1:]:
+                raise TakeMismatchError(f"take {t}: {name} of {f['takes'][t][name].shape[1:]} per frame, take "
+                                        f"{ids[0]} {shape[1:]}: a dataset's takes hold one keypoint set and one "
+                                        "skeleton")
         ds = g.create_dataset(name, shape=shape, dtype=np.float32)  # contiguous: memory-mapped by readers
         pos = 0
         for t, n in zip(ids, lengths, strict=True):
@@ -174,6 +181,8 @@ class Writer:
         self._committed: set[str] = set()
         self.last_commit = time.monotonic()
         self.commit_seconds = 0.0
+        self._reference: tuple[str, dict] | None = None  # (take, signature) that every take must match
+        self.rejected: dict[str, str] = {}  # pending takes a commit refused (unlike the dataset's): why
 
     # -- lock and recovery -------------------------------------------------------------------------
     def __enter__(self) -> Writer:
@@ -232,6 +241,35 @@ class Writer:
     def pending_takes(self) -> dict[str, Path]:
         return {p.stem: p for p in sorted(self.pending.glob("*.h5")) if not _is_tmp(p)}
 
+    def _pending_in_order(self) -> dict[str, Path]:
+        """Waiting take files in the order they were added (their events), then by name."""
+        takes = self.pending_takes()
+        order = [e["take"] for e in read_events(self.pending / EVENTS)
+                 if e.get("status") == "committed" and e.get("take") in takes]
+        return {t: takes[t] for t in dict.fromkeys([*order, *takes])}
+
+    def reference(self) -> tuple[str, dict] | None:
+        """The take whose keypoint set and skeleton every take must share: the dataset's (its first take),
+        else the first waiting one; None while there is none."""
+        if self._reference is None and self.out.exists():
+            with open_dataset(self.out) as f:
+                first = sorted(f["takes"])[:1]
+                if first:
+                    self._reference = first[0], group_signature(f["takes"][first[0]])
+        if self._reference is None:
+            for t, path in self._pending_in_order().items():
+                with h5py.File(path, "r") as f:
+                    self._reference = t, group_signature(f)
+                break
+        return self._reference
+
+    def check_take(self, tid: str, sig: dict) -> None:
+        """TakeMismatchError (naming both) when the take's keypoint set or skeleton differs from the dataset's."""
+        ref = self.reference()
+        problem = None if ref is None or ref[0] == tid else mismatch(tid, sig, ref[0], ref[1], self.out)
+        if problem:
+            raise TakeMismatchError(problem)
+
     def done(self) -> set[str]:
         """Takes that need no work: in the dataset or waiting in the pending folder."""
         return self._committed | set(self.pending_takes())
@@ -244,7 +282,12 @@ class Writer:
             os.fsync(fh.fileno())
 
     def add_take(self, tid: str, data: dict, cfg, event: dict) -> None:
-        """Write a complete take file (temporary name, fsync, rename), then log its event."""
+        """Write a complete take file (temporary name, fsync, rename), then log its event. TakeMismatchError (nothing
+        written) when its keypoint set or skeleton differs from the dataset's."""
+        sig = take_signature(data)
+        self.check_take(tid, sig)
+        if self._reference is None:
+            self._reference = tid, sig
         path = self.pending / f"{tid}.h5"
         tmp = _tmp_name(path)
         with h5py.File(tmp, "w") as f:
@@ -262,7 +305,7 @@ class Writer:
     # -- commit ------------------------------------------------------------------------------------
     def commit(self, force: bool = False) -> bool:
         """Rewrite the dataset with the pending takes and events (old or new file, never half)."""
-        takes = self.pending_takes()
+        takes = self._pending_in_order()  # the first one sets the dataset's keypoint set and skeleton when new
         events_file = self.pending / EVENTS
         if not force and not takes and not events_file.is_file():
             return False
@@ -277,15 +320,24 @@ class Writer:
             if old is not None:
                 for t in old["takes"]:
                     old.copy(old["takes"][t], g, name=t)
-            events += read_events(events_file)
+            new_events, carried, rejected = read_events(events_file), [], {}
             for t, path in takes.items():
                 if t in g:  # already committed (a crash came after the rename, before the clean-up)
                     continue
                 with h5py.File(path, "r") as src:
+                    try:  # left by a build of a version that did not check (it would break /index for good)
+                        self.check_take(t, group_signature(src))
+                    except TakeMismatchError as e:
+                        rejected[t] = str(e)
+                        log.warning("%s", e)
+                        new_events.append(new_event(take=t, status="failed", error=str(e)))
+                        continue
                     src.copy(src["/"], g, name=t)
                 if EVENT_ATTR in g[t].attrs:
-                    events.append(json.loads(g[t].attrs[EVENT_ATTR]))
+                    carried.append(json.loads(g[t].attrs[EVENT_ATTR]))
                     del g[t].attrs[EVENT_ATTR]
+            events += [e for e in new_events if not (e.get("status") == "committed" and e.get("take") in rejected)]
+            events += carried
             seen, unique = set(), []
             for e in events:
                 if e.get("id") is None or e["id"] not in seen:
@@ -303,10 +355,11 @@ class Writer:
         events_file.unlink(missing_ok=True)
         fsync_dir(self.pending)
         self._committed = committed
+        self.rejected |= rejected
         self.last_commit = time.monotonic()
         self.commit_seconds = self.last_commit - t0
-        log.info("%s: committed %d new takes (%d in all) in %.2f s", self.out, len(takes), len(committed),
-                 self.commit_seconds)
+        log.info("%s: committed %d new takes (%d in all) in %.2f s", self.out, len(takes) - len(rejected),
+                 len(committed), self.commit_seconds)
         return True
 
 
