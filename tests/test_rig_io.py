@@ -72,6 +72,18 @@ def test_opencv_yaml_round_trips(rig, tmp_path):
     assert read_opencv_yaml(path)[2].model == "fisheye"
 
 
+def test_a_camera_name_opencv_cannot_key_is_refused_naming_it(rig, tmp_path):
+    """A name the rig files take ('Caméra-2') failed inside OpenCV ("Key names may only contain alphanumeric
+    characters"), naming neither the camera nor the file; a name with a space or a dash is written and read back."""
+    named = Rig(tuple(Camera(n, c.K, c.dist, c.cam_from_world, c.size, c.model)
+                      for n, c in zip(("cam 1", "side-2", "Caméra-3"), rig.cameras, strict=True)))
+    with pytest.raises(ValueError, match=r"rig.yml: camera names \['Caméra-3'\] cannot be OpenCV YAML keys"):
+        write_opencv_yaml(named, tmp_path / "rig.yml")
+    assert not (tmp_path / "rig.yml").exists()
+    ok = Rig(named.cameras[:2])
+    assert read_opencv_yaml(write_opencv_yaml(ok, tmp_path / "ok.yml")).names == ("cam 1", "side-2")
+
+
 def test_bad_focal_length_in_file_names_file_and_camera(rig, tmp_path):
     path = write_rig(rig, tmp_path / "rig.toml")
     text = path.read_text()

@@ -121,7 +121,15 @@ def read_opencv_yaml(path: str | Path, extri: str | Path | None = None) -> Rig:
 
 
 def write_opencv_yaml(rig: Rig, path: str | Path) -> Path:
-    """Write intrinsics and extrinsics of every camera into one OpenCV YAML file."""
+    """Write intrinsics and extrinsics of every camera into one OpenCV YAML file. Its keys hold the camera names
+    (K_<name>, ...): OpenCV takes ASCII letters, digits, '_', '-' and spaces there; another name is refused here,
+    naming it (OpenCV's own error named neither the camera nor the rule's cause)."""
+    import re
+
+    odd = [c.name for c in rig.cameras if not re.fullmatch(r"[A-Za-z0-9_\- ]+", c.name)]
+    if odd:
+        raise ValueError(f"{path}: camera names {odd} cannot be OpenCV YAML keys (K_<name>, ...): only ASCII letters, "
+                         "digits, '_', '-' and spaces; rename them in the rig, or write Anipose's calibration.toml")
 
     def write(tmp: Path) -> None:
         fs = cv2.FileStorage(str(tmp), cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_FORMAT_YAML)
