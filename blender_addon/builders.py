@@ -255,7 +255,8 @@ def _axes(up: str) -> dict:
 def export_animation(obj, path: str, up: str = "y", context=None) -> str:
     """Export ``obj`` (an armature) with its animation baked on every frame of the scene range: FBX
     without leaf bones, or glTF (GLB); the first frame of the scene is the first frame of the file
-    (FBX time 0, as BVH and glTF), so every export reimports on one timeline from frame 1."""
+    (FBX time 0, as BVH and glTF), so every export reimports on one timeline from frame 1. ``up``: the FBX's up
+    axis; glTF is Y up by its specification, whatever ``up`` says."""
     context = context or bpy.context
     for o in context.scene.objects:
         o.select_set(o == obj)
@@ -271,7 +272,7 @@ def export_animation(obj, path: str, up: str = "y", context=None) -> str:
     elif suffix in (".glb", ".gltf"):
         bpy.ops.export_scene.gltf(filepath=path, export_format="GLB" if suffix == ".glb" else "GLTF_SEPARATE",
                                   use_selection=True, export_animations=True, export_force_sampling=True,
-                                  export_yup=(up == "y"))
+                                  export_yup=True)  # glTF is Y up whatever `up` says (Z up: lying on its back)
     else:
         raise ValueError(f"{path}: can export .fbx or .glb, not {suffix!r}")
     return path

@@ -208,6 +208,8 @@ def test_every_export_starts_at_frame_one(addon, capture, tmp_path):
     arm = bpy.context.scene.mocap_source
     bpy.context.view_layer.objects.active = arm
     files = [write_motion(m, tmp_path / f"pipeline.{fmt}", fmt, units="m", up="y") for fmt in ("bvh", "fbx", "glb")]
+    files.append(write_motion(m, tmp_path / "pipeline_z.glb", "glb", units="m", up="z"))  # the ue5 rig's up: glTF is
+    # Y up whatever is asked (it was written Z up: lying on its back, 2.2 m off)
     for fmt in ("FBX", "GLB"):
         out = tmp_path / f"addon.{fmt.lower()}"
         assert bpy.ops.mocap.export(filepath=str(out), format=fmt) == {"FINISHED"}
