@@ -223,3 +223,13 @@ def test_a_shorter_camera_ending_before_start_is_left_missing(tmp_path, fakes, c
     assert kp.data.shape[:2] == (20, 2)
     assert np.isfinite(kp.data[:, 0]).all() and np.isnan(kp.data[:, 1]).all()
     assert "camera cam2: its video ends at frame 30, before detect.start = 40: left missing (NaN)" in caplog.text
+
+
+def test_a_finished_file_of_another_config_is_redone_not_refused(tmp_path, fakes):
+    """A detection that failed before writing anything (a model file missing) and was run again as the runner does
+    (resumed: the same settings) took the finished pose2d.h5 of the earlier settings for its work and refused:
+    "was started with another detection config; use --overwrite". Nothing of that file can be resumed: redone."""
+    session = session_with(tmp_path, [40, 40])
+    first = read_keypoints2d(detect.main(session, detect.Config(detector="still", workers=1))).data
+    again = read_keypoints2d(detect.main(session, detect.Config(detector="still", workers=1, stop=20))).data
+    assert first.shape[0] == 40 and again.shape[0] == 20 and np.array_equal(again, first[:20])

@@ -229,8 +229,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     if cfg.persons != "auto":
         config.pop("scan_every")  # only persons = auto scans (files of a given number of people read as before)
     work = partial_path(session)
-    if not overwrite and not work.exists() and out.exists():
-        work = out  # a finished file (or one from before partial files): resumed in place
+    if not overwrite and not work.exists() and out.exists() and keypoints2d_status(out)[1] == config:
+        work = out  # a finished file (or one from before partial files): resumed in place; another config's is redone
     resume = work.exists() and not overwrite
     complete = np.zeros(len(videos), bool)
     if resume:
