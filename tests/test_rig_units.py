@@ -59,3 +59,33 @@ def test_without_a_performer_to_measure_the_cameras_spread_says_it(tmp_path):
         check_rig_units(rig, two, s.rig_path(), s.root)
     metric = Session(synthetic_session(tmp_path / "metric", frames=30))
     check_rig_units(metric.rig(), two, metric.rig_path(), metric.root)
+
+
+def test_a_rig_in_metres_is_not_converted_and_a_rig_a_thousand_times_off_is_refused(tmp_path, capsys):
+    """`mocap calibration units SESSION mm` on a rig already in metres divided it by 1,000, and the run that
+    followed accepted it (the performer 1.3 mm tall: no unit fits, so nothing was said); a second conversion
+    overwrote the kept original."""
+    s = Session(synthetic_session(tmp_path / "take", frames=60))
+    before = s.rig_path().read_text()
+    assert cli(["calibration", "units", str(s.root), "mm"]) == 2
+    assert "rig.toml: not in mm: the performer measures 1.2" in capsys.readouterr().err
+    assert s.rig_path().read_text() == before and not (s.calibration_dir / "rig.toml.mm.orig").exists()
+    _scaled(s.root, 0.001)  # as that conversion left it
+    with pytest.raises(ValueError, match=r"the rig's scale is off: the performer measures 0.001.* of its units from "
+                                         r"shoulders to ankles \(an adult: about 1.25 m\), 0.001.* times that"):
+        triangulate.main(s)
+    mm = _scaled(synthetic_session(tmp_path / "mm", frames=60), 1000.0)
+    original = mm.rig_path().read_text()
+    assert cli(["calibration", "units", str(mm.root), "mm"]) == 0
+    assert cli(["calibration", "units", str(mm.root), "mm"]) == 2  # converted already: refused, the original kept
+    assert (mm.calibration_dir / "rig.toml.mm.orig").read_text() == original
+
+
+def test_without_keypoints_the_cameras_spread_checks_a_conversion(tmp_path):
+    from mocap.stages.rig_units import convert_rig
+
+    s = Session(synthetic_session(tmp_path / "take", frames=30))
+    s.pose2d_h5.unlink()
+    with pytest.raises(ValueError, match=r"not in mm: its cameras stand .* of its units from their centre, .* m "
+                                         r"converted \(already in metres\?\)"):
+        convert_rig(s, "mm")
