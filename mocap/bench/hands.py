@@ -120,6 +120,9 @@ def run(cfg: HandsBenchConfig, progress=lambda s: None) -> dict:
     body = Keypoints2D(kp.data[..., :33, :], kp.camera_names, "blazepose33", kp.fps)
     uv = np.moveaxis(take.rig.project(take.truth), 0, 1)
     hand_px = float(np.nanmedian(np.linalg.norm(uv[:, :, [45, 66]] - uv[:, :, [33, 54]], axis=-1)))
+    progress("warm-up")  # the first solve pays the imports and caches: untimed, so the order does not decide the ratio
+    _solve(take.rig, Keypoints2D(kp.data[:30], kp.camera_names, kp.keypoint_set, kp.fps))
+    _solve(take.rig, Keypoints2D(body.data[:30], body.camera_names, body.keypoint_set, body.fps))
     progress("body only")
     tri_b, ref_b, _, tb_tri, tb_ref = _solve(take.rig, body)
     progress("body + hands")
@@ -132,7 +135,7 @@ def run(cfg: HandsBenchConfig, progress=lambda s: None) -> dict:
                  "refined": float(np.nanmean(np.linalg.norm(ref_b.xyz[1:, 0] - truth[:, :33], axis=-1)))}
     for r in rows:
         r["body_only_mpjpe_mm"] = 1000 * body_only[r["method"]]
-    times = {"body_s": tb_tri + tb_ref, "hands_s": th_tri + th_ref,  # CPU seconds "body_triangulate_s": tb_tri,
+    times = {"body_s": tb_tri + tb_ref, "hands_s": th_tri + th_ref, "body_triangulate_s": tb_tri,  # CPU seconds
              "body_refine_s": tb_ref, "hands_triangulate_s": th_tri, "hands_refine_s": th_ref}
     times["ratio"] = times["hands_s"] / times["body_s"]
     return {"config": asdict(cfg), "hand_px": hand_px, "rows": rows, "times": times,

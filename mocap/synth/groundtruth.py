@@ -142,13 +142,14 @@ class CorruptionSpec:
 
 
 def _runs(rng: np.random.Generator, n: int, fraction: float, mean_len: float) -> np.ndarray:
-    """Boolean mask of length n covering about ``fraction`` of it with runs of random length."""
+    """Boolean mask of length n covering about ``fraction`` of it with runs of random length, each run at most
+    what is still missing (the last run went over by up to a run's length: 10 % of 100 frames asked, 18 % made)."""
     mask = np.zeros(n, bool)
     if fraction <= 0:
         return mask
     target = fraction * n
-    while mask.sum() < target:
-        length = max(1, int(rng.exponential(mean_len)))
+    while (covered := mask.sum()) < target:
+        length = min(max(1, int(rng.exponential(mean_len))), int(np.ceil(target - covered)))
         start = rng.integers(0, n)
         mask[start : start + length] = True
     return mask
