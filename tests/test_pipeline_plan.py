@@ -69,3 +69,14 @@ def test_a_dry_run_stops_where_a_run_would_with_the_same_message(tmp_path):
         plan(session, sets=FAST)
     with pytest.raises(FileNotFoundError, match="missing calibration: put a rig file in"):
         run(session, sets=FAST, progress=False)
+
+
+def test_a_one_off_mode_is_not_kept(session):
+    """`mocap calibrate S --intrinsics-only` was kept like a setting: every later plain `mocap run` calibrated
+    intrinsics only and failed further on ("rig_refine: input calibration/rig.toml is missing")."""
+    from mocap.settings import read_kept
+
+    run(session, sets=FAST + ["calibrate.intrinsics_only=true", "triangulate.max_reproj_px=9"], only=["triangulate"],
+        progress=False)
+    kept = read_kept(session)
+    assert kept["triangulate.max_reproj_px"]["value"] == 9 and "calibrate.intrinsics_only" not in kept, kept
