@@ -121,8 +121,18 @@ def keep(root: Path, items: list[tuple[str, str]]) -> None:
     kept = read_kept(root)
     for item, origin in items:
         for key, value in _flatten(parse_set(item)).items():
-            kept[key] = {"value": value, "from": origin}
+            kept[key] = {"value": _absolute(value), "from": origin}
     atomic_write_text(kept_path(root), json.dumps(kept, indent=1, sort_keys=True))
+
+
+def _absolute(value):
+    """A relative path to a file that exists here (``configs/rigs/mixamo.toml``, a model file) as an absolute one:
+    kept as given, it was read against the working directory of each later command (`retarget: input ... is
+    missing` from another folder). Names (``mixamo``) and other values are kept as they are."""
+    path = Path(value) if isinstance(value, str) else None
+    if path is not None and not path.is_absolute() and (len(path.parts) > 1 or path.suffix) and path.is_file():
+        return str(path.resolve())
+    return value
 
 
 def forget(root: Path, keys: list[str]) -> list[str]:

@@ -80,3 +80,18 @@ def test_a_one_off_mode_is_not_kept(session):
         progress=False)
     kept = read_kept(session)
     assert kept["triangulate.max_reproj_px"]["value"] == 9 and "calibrate.intrinsics_only" not in kept, kept
+
+
+def test_a_kept_relative_path_is_kept_absolute(session, tmp_path, monkeypatch):
+    """`mocap retarget S --target configs/rigs/mixamo.toml` kept the path as given; `mocap run S --from retarget`
+    from another folder then failed ("retarget: input configs/rigs/mixamo.toml is missing")."""
+    from mocap.settings import read_kept
+
+    (tmp_path / "rigs").mkdir()
+    rig = tmp_path / "rigs" / "mine.toml"
+    rig.write_text("")
+    monkeypatch.chdir(tmp_path)
+    run(session, sets=FAST + ["retarget.target=rigs/mine.toml", "detect.variant=full"], only=["triangulate"],
+        progress=False)
+    kept = read_kept(session)
+    assert kept["retarget.target"]["value"] == str(rig) and kept["detect.variant"]["value"] == "full"
