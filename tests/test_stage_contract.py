@@ -354,3 +354,11 @@ def test_bad_values_are_refused_before_any_stage_runs(session, capsys, item, sai
     taken silently (a min_score of 5 keeps no detection: "nothing to fit" at the fit)."""
     assert cli(["run", str(session), "--set", item]) == 2
     assert said in capsys.readouterr().err
+
+
+def test_an_unknown_retarget_target_is_refused_before_any_stage_runs(session, capsys):
+    """`--set retarget.target=nosuch` ran triangulate, refine and fit, then failed."""
+    assert cli(["run", str(session), "--set", "retarget.target=nosuch"]) == 2
+    assert "retarget.target: unknown rig 'nosuch': expected one of ['cmu', 'mixamo', 'ue5', 'unity']" in \
+        capsys.readouterr().err
+    assert not (session / "points3d").exists()

@@ -25,6 +25,13 @@ class Config:
     foot_lock: bool = True
     lock: FootLock = FootLock()
 
+    def __post_init__(self) -> None:  # when the settings are read, not after the stages before it ran
+        from mocap.config_files import preset_names
+
+        if not str(self.target).endswith(".toml") and self.target not in preset_names("rigs"):
+            raise ValueError(f"retarget.target: unknown rig {self.target!r}: expected one of {preset_names('rigs')} "
+                             "or a rig TOML file")
+
 
 FLAGS = (Flag("--target", "target", "mixamo | ue5 | unity | cmu | rig.toml", str),
          Flag("--no-foot-lock", "foot_lock", "do not pin planted feet", value=False))
