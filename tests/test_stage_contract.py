@@ -362,3 +362,12 @@ def test_an_unknown_retarget_target_is_refused_before_any_stage_runs(session, ca
     assert "retarget.target: unknown rig 'nosuch': expected one of ['cmu', 'mixamo', 'ue5', 'unity']" in \
         capsys.readouterr().err
     assert not (session / "points3d").exists()
+
+
+def test_a_motion_no_stage_makes_now_is_named_with_the_setting_that_makes_it(session, capsys):
+    """`mocap export S --motions ue5` (retarget made mixamo) said only "input motion/ue5.npz is missing"."""
+    assert cli(["run", str(session), "--set", "export.formats=['bvh']"]) == 0
+    capsys.readouterr()
+    assert cli(["export", str(session), "--motions", "ue5"]) == 2
+    assert (f"motion/ue5.npz is missing; the retarget stage makes it with that rig: `mocap retarget {session} "
+            "--target ue5`") in capsys.readouterr().err

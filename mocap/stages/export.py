@@ -75,6 +75,18 @@ def inputs(session: Session, settings) -> list[Path]:
     return [session.person_motion(m, p) for p in fitted_persons(session, settings) for m in motions(settings)]
 
 
+def missing_hint(session: Session, path: Path) -> str:
+    """Which stage, under which setting, makes a motion ``export.motions`` names that no stage makes now."""
+    from mocap.config_files import preset_names
+
+    name = path.stem.split("_person")[0]
+    if name in preset_names("rigs"):
+        return f"; the retarget stage makes it with that rig: `mocap retarget {session.root} --target {name}`"
+    if name in preset_names("skeletons"):
+        return f"; the fit stage makes it with that skeleton: `mocap fit {session.root} --skeleton {name}`"
+    return ""
+
+
 def path_of(session: Session, motion: str, fmt: str, person: Person | None = None) -> Path:
     """``export/<session>_<motion>.<ext>``; for a person of several ``export/<session>_person2_<motion>.<ext>``."""
     return session.person_export(motion, person or Person.of(0, 1), exporters.get(fmt).suffix)
