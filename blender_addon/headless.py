@@ -29,16 +29,17 @@ def _empty_scene() -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
 
 
-def export(capture: str, out: str, up: str = "y") -> None:
+def export(capture: str, out: str, up: str = "y", name: str | None = None) -> None:
+    """``name``: the armature's (its action ``<name>_action``); None: the output file's stem."""
     _empty_scene()
-    obj = build_armature(read_capture(capture), Path(out).stem)
+    obj = build_armature(read_capture(capture), name or Path(out).stem)
     export_animation(obj, out, up)
 
 
 def export_many(listing: str) -> None:
     """Every job of a JSON list in this one process (Blender starts once); a line on stdout after each."""
     for i, job in enumerate(json.loads(Path(listing).read_text())):
-        export(job["capture"], job["out"], job.get("up", "y"))
+        export(job["capture"], job["out"], job.get("up", "y"), job.get("name"))
         sys.stdout.write(f"mocap-export-done {i}\n")  # the caller moves file i into place
         sys.stdout.flush()
 

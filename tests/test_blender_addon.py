@@ -262,3 +262,21 @@ def test_broken_captures_are_reported_not_raised(addon, capture, tmp_path):
                                                  "IndexError)") as e:
             bpy.ops.mocap.import_animation(filepath=str(f))
         assert "Traceback" not in str(e.value) and "Location" not in str(e.value), str(e.value)
+
+
+@pytest.mark.slow
+def test_files_written_through_blender_name_the_armature_armature(capture, tmp_path):
+    """The armature (and the GLB's animation) took the temporary file's name, out0, out3_action: a name that changed
+    with the file's place in the run's list; now "Armature", as the native FBX writer's."""
+    import struct
+    from pathlib import Path
+
+    from mocap.io import blender
+
+    _, m, _ = capture
+    glb = blender.blender_export_many([(m, tmp_path / "take.glb", "y")])[0]
+    data = Path(glb).read_bytes()
+    (length,) = struct.unpack_from("<I", data, 12)
+    gltf = json.loads(data[20:20 + length])
+    assert "Armature" in [n.get("name") for n in gltf["nodes"]]
+    assert [a.get("name") for a in gltf["animations"]] == ["Armature_action"]

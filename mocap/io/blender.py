@@ -189,7 +189,8 @@ def blender_export_many(jobs: list[tuple[Motion, Path, str]]) -> list[Path]:
         for i, (motion, path, up) in enumerate(jobs):
             cap = write_capture(Path(tmp) / f"motion{i}.npz", motion)
             # exporters insist on the extension; the temporary folder may be on another file system
-            spec.append({"capture": str(cap), "out": str(Path(tmp) / f"out{i}{Path(path).suffix}"), "up": up})
+            spec.append({"capture": str(cap), "out": str(Path(tmp) / f"out{i}{Path(path).suffix}"), "up": up,
+                         "name": "Armature"})  # as the native FBX writer's (it was the temporary file's, out3)
         child = _take_warm()
         t0 = time.time()
         if child is not None:

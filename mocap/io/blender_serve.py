@@ -38,7 +38,7 @@ def serve() -> int:
             continue
         try:
             for i, job in enumerate(json.loads(line)):
-                headless.export(job["capture"], job["out"], job.get("up", "y"))
+                headless.export(job["capture"], job["out"], job.get("up", "y"), job.get("name"))
                 _reply(replies, f"{DONE} {i}")
         except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it naming the files
             _reply(replies, f"{FAILED} {type(e).__name__}: {e}".replace("\n", " "))
