@@ -130,7 +130,8 @@ class MOCAP_OT_import_animation(bpy.types.Operator, ImportHelper):
     filter_glob: StringProperty(default="*.bvh;*.fbx", options={"HIDDEN"})
     up: EnumProperty(name="Up axis", items=[("Y", "Y up", "BVH / FBX default"), ("Z", "Z up", "UE5 preset")],
                      default="Y")
-    units: EnumProperty(name="BVH units", items=[("M", "metres", ""), ("CM", "centimetres", "")], default="M")
+    units: EnumProperty(name="BVH units", items=[("M", "metres", ""), ("CM", "centimetres", ""),
+                                                 ("CMU", "CMU (× 0.056444)", "the cmu rig's BVH")], default="M")
 
     def execute(self, context):
         axes = {"axis_forward": "-Z", "axis_up": "Y"} if self.up == "Y" else {"axis_forward": "Y", "axis_up": "Z"}
@@ -140,7 +141,8 @@ class MOCAP_OT_import_animation(bpy.types.Operator, ImportHelper):
             return {"CANCELLED"}
         try:
             if path.endswith(".bvh"):
-                bpy.ops.import_anim.bvh(filepath=self.filepath, global_scale=0.01 if self.units == "CM" else 1.0,
+                scale = {"M": 1.0, "CM": 0.01, "CMU": 0.056444}[self.units]  # metres per file unit
+                bpy.ops.import_anim.bvh(filepath=self.filepath, global_scale=scale,
                                         update_scene_fps=True, update_scene_duration=True, **axes)
             elif path.endswith(".fbx"):
                 bpy.ops.import_scene.fbx(filepath=self.filepath, automatic_bone_orientation=False,

@@ -280,3 +280,17 @@ def test_files_written_through_blender_name_the_armature_armature(capture, tmp_p
     gltf = json.loads(data[20:20 + length])
     assert "Armature" in [n.get("name") for n in gltf["nodes"]]
     assert [a.get("name") for a in gltf["animations"]] == ["Armature_action"]
+
+
+def test_a_bvh_in_cmu_units_is_imported_at_its_size(addon, capture, tmp_path):
+    """The cmu rig's BVH is in CMU units (1 / 0.056444 per metre); the add-on offered metres and centimetres only:
+    its hips came in at 15.4 m or 0.15 m instead of 0.87 m."""
+    from mocap.stages.export import write_motion
+
+    _, m, _ = capture
+    _, p = m.fk()
+    path = write_motion(m, tmp_path / "take_cmu.bvh", "bvh", units="cmu", up="y")
+    assert bpy.ops.mocap.import_animation(filepath=str(path), units="CMU") == {"FINISHED"}
+    arm = bpy.context.view_layer.objects.active
+    hips = joint_world_positions(arm, [1])[0][0]
+    assert np.allclose(hips, p[0, 0], atol=1e-3), (hips, p[0, 0])
