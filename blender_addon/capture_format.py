@@ -134,16 +134,27 @@ def _check_shapes(path: str, cap: dict) -> None:
 
 
 def _hold_gaps(path: str, q: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Frames with NaN (gaps in the fit) take the previous valid frame (the first valid one at the start)."""
+    """Frames with NaN (gaps in the fit) filled as the exports fill them (``mocap.motion.fill_gaps``): rotations
+    by nlerp and the root linearly between the nearest valid frames, held before the first and after the last
+    (a gap held its last frame, then jumped: 0.5 m in one frame where the exported files moved smoothly)."""
     bad = ~(np.isfinite(q).all(axis=(1, 2)) & np.isfinite(root).all(axis=1))
     if not bad.any():
         return q, root
     good = np.flatnonzero(~bad)
     if good.size == 0:
         raise CaptureError(f"{path}: the capture has no valid frame (every rotation or root position is NaN)")
-    idx = np.maximum.accumulate(np.where(bad, 0, np.arange(len(q))))
-    idx[: good[0]] = good[0]
-    return q[idx], root[idx]
+    t = np.flatnonzero(bad)
+    k = np.searchsorted(good, t)
+    a, b = good[np.clip(k - 1, 0, len(good) - 1)], good[np.clip(k, 0, len(good) - 1)]
+    a, b = np.where(k == 0, b, a), np.where(k == len(good), a, b)  # before the first, after the last: held
+    s = np.where(b > a, (t - a) / np.maximum(b - a, 1), 0.0)[:, None]
+    q, root = q.copy(), root.copy()
+    qa, qb = q[a], q[b]
+    qb = np.where(np.sum(qa * qb, axis=-1, keepdims=True) < 0, -qb, qb)
+    mix = (1 - s[..., None]) * qa + s[..., None] * qb
+    q[t] = mix / np.linalg.norm(mix, axis=-1, keepdims=True)
+    root[t] = (1 - s) * root[a] + s * root[b]
+    return q, root
 
 
 def rest_positions(parents: np.ndarray, offsets: np.ndarray) -> np.ndarray:

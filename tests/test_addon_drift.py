@@ -179,3 +179,20 @@ def test_retargeted_root_path_agrees(retargeted, preset):
     pa, pl = retargeted[preset]
     err = np.linalg.norm(pa[:, 0] - pl[:, 0], axis=-1)
     assert err.max() < 1e-3, err.max()
+
+
+def test_gaps_are_filled_as_the_exports_fill_them():
+    """A capture with a gap mid-take (and at its ends): the add-on held the last frame and jumped 0.5 m when the
+    motion came back, where every exported file (``mocap.motion.fill_gaps``) moved smoothly through it."""
+    from mocap.motion import fill_gaps
+    from mocap.types import Motion
+
+    m = body_motion(60, fps=30.0)
+    q, root = m.rotations.copy(), m.root_positions.copy()
+    for frames in (slice(0, 3), slice(21, 36), slice(57, 60)):
+        q[frames], root[frames] = np.nan, np.nan
+    filled, _ = fill_gaps(Motion(m.skeleton, q, root, m.fps))
+    q_addon, root_addon = cf._hold_gaps("take.npz", q, root)
+    assert np.allclose(root_addon, filled.root_positions, atol=1e-9)
+    same_sign = np.where(np.sum(q_addon * filled.rotations, axis=-1, keepdims=True) < 0, -q_addon, q_addon)
+    assert np.allclose(same_sign, filled.rotations, atol=1e-9)
