@@ -76,6 +76,9 @@ def build_armature(cap: dict, name: str = "mocap", frame_start: int = 1, context
     """An armature in the T-pose rest with the capture's animation baked on every frame."""
     context = context or bpy.context
     names, parents, offsets = cap["joint_names"], np.asarray(cap["parents"]), np.asarray(cap["offsets"], float)
+    long = [n for n in names if len(str(n).encode()) > 63]  # Blender cuts a bone's name there: not found again
+    if long:
+        raise ValueError(f"joint names {long} are longer than Blender's 63 bytes for a bone's name: rename them")
     rest = rest_positions(parents, offsets)
     tails = _bone_tails(names, parents, offsets)
     arm = bpy.data.armatures.new(name)

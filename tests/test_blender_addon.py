@@ -294,3 +294,15 @@ def test_a_bvh_in_cmu_units_is_imported_at_its_size(addon, capture, tmp_path):
     arm = bpy.context.view_layer.objects.active
     hips = joint_world_positions(arm, [1])[0][0]
     assert np.allclose(hips, p[0, 0], atol=1e-3), (hips, p[0, 0])
+
+
+def test_a_joint_name_blender_would_cut_is_refused_naming_it(addon, capture):
+    """Blender cuts a bone's name at 63 bytes; the bone was then looked up by its full name: KeyError traceback."""
+    from blender_addon.capture_format import read_capture as read_addon_capture
+
+    path, _, _ = capture
+    cap = read_addon_capture(str(path))
+    long = "x" * 60 + "Hips"
+    cap["joint_names"] = [long] + list(cap["joint_names"][1:])
+    with pytest.raises(ValueError, match=rf"joint names \['{long}'\] are longer than Blender's 63 bytes"):
+        build_armature(cap, "take")
