@@ -93,6 +93,13 @@ def test_png_of_one_frame_and_the_skeleton_follows_the_motion(one, tmp_path):
     assert moved > 0.2 and np.linalg.norm(views[35].target - views[5].target) > 0.5 * moved  # the camera followed
 
 
+def test_an_output_of_another_kind_is_refused(one, tmp_path):
+    """`--out x.gif` made a folder named x.gif of PNG frames and said "rendered: x.gif"."""
+    with pytest.raises(ValueError, match=r"x.gif: cannot render a .gif file: give a video \(.mp4"):
+        view(one.root, out=tmp_path / "x.gif")
+    assert not (tmp_path / "x.gif").exists()
+
+
 def test_two_people_each_in_their_colours(tmp_path):
     session, _ = two_person_session(tmp_path / "two", frames=30)
     img = cv2.imread(str(view(session.root, out=tmp_path / "two.png", start=25, size=(W, H))))

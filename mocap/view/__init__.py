@@ -167,6 +167,9 @@ def view(session: str | Path, out: str | Path | None = None, frames: int = 0, tu
         out = scene.session.root / "review" / name
         log.info("no display: rendering to %s", out)
     out = Path(out)
+    if out.suffix and out.suffix.lower() not in (*VIDEO_SUFFIXES, ".png", ".jpg") and not out.is_dir():
+        raise ValueError(f"{out}: cannot render a {out.suffix} file: give a video ({', '.join(VIDEO_SUFFIXES)}), "
+                         "one image (.png, .jpg) or a folder for PNG frames")  # a folder named x.gif was made
     F = scene.frames
     one = out.suffix.lower() in (".png", ".jpg")
     if start is None:
