@@ -172,3 +172,11 @@ def test_a_session_path_that_is_a_file_is_said_to_be_one(tmp_path, capsys):
     assert "is a file, not a session folder" in capsys.readouterr().err
     assert main(["run", str(tmp_path / "nothing")]) == 2
     assert f"session folder {tmp_path / 'nothing'} does not exist" in capsys.readouterr().err
+
+
+def test_output_piped_into_a_reader_that_stops_is_no_error(tmp_path):
+    """`mocap config show S | head` said "error: [Errno 32] Broken pipe" and exited 2."""
+    r = subprocess.run(f"'{sys.executable}' -m mocap config show | head -1", shell=True, capture_output=True,
+                       text=True, executable="/bin/bash", cwd=Path(__file__).parent.parent,
+                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert r.stdout.startswith("key") and "Broken pipe" not in r.stderr and "error" not in r.stderr, r.stderr

@@ -370,6 +370,9 @@ def _main(argv: list[str] | None) -> int:
     try:
         with _logging(args.verbose):
             return args.func(args)
+    except BrokenPipeError:  # `mocap config show S | head`: the reader has what it wanted (it said "error: [Errno 32]")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes at exit
+        return 0
     except (ValueError, FileNotFoundError, KeyError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
