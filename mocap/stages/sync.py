@@ -98,21 +98,18 @@ class Config:
     null_probe_frames: int = 3
 
     def __post_init__(self) -> None:
-        if self.joints not in ("limbs", "all"):
-            raise ValueError(f"sync: joints must be limbs or all, got {self.joints!r}")
-        if not (self.max_offset_s >= 0 and 0 <= self.min_score <= 1):
-            raise ValueError(f"sync: max_offset_s must be ≥ 0 s and min_score in [0, 1], got {self.max_offset_s}, "
-                             f"{self.min_score}")
-        if not self.min_step_s >= 0:
-            raise ValueError(f"sync: min_step_s must be ≥ 0 s (0: one offset per take), got {self.min_step_s}")
-        if self.check_frames < 1:
-            raise ValueError(f"sync: check_frames must be ≥ 1, got {self.check_frames}")
-        if not 0 <= self.max_half_share < 1:
-            raise ValueError(f"sync: max_half_share must be in [0, 1), got {self.max_half_share}")
-        if not (self.null_tolerance >= 0 and 0 < self.null_sharpness <= 1 and self.null_probe_frames >= 1):
-            raise ValueError(f"sync: null_tolerance must be ≥ 0 frames, null_sharpness in (0, 1], null_probe_frames "
-                             f"≥ 1; got {self.null_tolerance}, {self.null_sharpness}, {self.null_probe_frames}")
-
+        checks = ((self.joints in ("limbs", "all"), f"joints must be limbs or all, got {self.joints!r}"),
+                  (self.max_offset_s >= 0, f"max_offset_s must be ≥ 0 s, got {self.max_offset_s}"),
+                  (0 <= self.min_score <= 1, f"min_score must be in [0, 1], got {self.min_score}"),
+                  (self.min_step_s >= 0, f"min_step_s must be ≥ 0 s (0: one offset per take), got {self.min_step_s}"),
+                  (self.check_frames >= 1, f"check_frames must be ≥ 1, got {self.check_frames}"),
+                  (0 <= self.max_half_share < 1, f"max_half_share must be in [0, 1), got {self.max_half_share}"),
+                  (self.null_tolerance >= 0 and 0 < self.null_sharpness <= 1 and self.null_probe_frames >= 1,
+                   f"null_tolerance must be ≥ 0 frames, null_sharpness in (0, 1], null_probe_frames ≥ 1; got "
+                   f"{self.null_tolerance}, {self.null_sharpness}, {self.null_probe_frames}"))
+        for ok, what in checks:
+            if not ok:
+                raise ValueError(f"sync: {what}")
 
 FLAGS = (Flag("--off", "enabled", "no synchronisation: the cameras are hardware-synchronised", value=False),
          Flag("--max-offset-s", "max_offset_s", "largest offset searched, s", float))

@@ -53,9 +53,10 @@ class Config:
     association: TrackConfig = inline(TrackConfig)
 
     def __post_init__(self) -> None:
-        if self.min_views < 2 or not 0 <= self.min_score <= 1:
-            raise ValueError(f"triangulate: min_views must be ≥ 2 and min_score in [0, 1], got {self.min_views}, "
-                             f"{self.min_score}")
+        if self.min_views < 2:
+            raise ValueError(f"triangulate: min_views must be ≥ 2, got {self.min_views}")
+        if not 0 <= self.min_score <= 1:
+            raise ValueError(f"triangulate: min_score must be in [0, 1], got {self.min_score}")
         if self.max_reproj_px is not None and not self.max_reproj_px >= 0:
             raise ValueError(f"triangulate: max_reproj_px must be positive (0: plain DLT), got {self.max_reproj_px}")
         if not 0 <= self.min_pair_angle_deg < 90:
