@@ -149,10 +149,14 @@ def test_more_workers_than_chunks_starts_only_what_is_needed(tmp_path, fakes):
 
 
 def test_split_is_a_checked_setting_kept_in_the_file(tmp_path, fakes):
+    """``split`` is part of the file's detection config: a finished file made without it is redone (not resumed)."""
+    from mocap.io.hdf5 import keypoints2d_status
+
     session = session_with(tmp_path, [30])
-    detect.main(session, detect.Config(detector="still", workers=1))
-    with pytest.raises(ValueError, match="started with another detection config"):
-        detect.main(session, detect.Config(detector="still", workers=1, split=True, stop=20))
+    out = detect.main(session, detect.Config(detector="still", workers=1))
+    assert "split" not in keypoints2d_status(out)[1]
+    out = detect.main(session, detect.Config(detector="still", workers=1, split=True, stop=20))
+    assert keypoints2d_status(out)[1]["split"] is True and read_keypoints2d(out).data.shape[0] == 20
 
 
 def test_deferred_module_loads_on_first_use():
