@@ -65,16 +65,14 @@ def test_the_exchanged_views_are_found(take, solved):
 
 def test_the_trajectory_through_the_two_view_frames_improves(take, solved):
     """The robust loss already discards most of the exchanged arm on this slow toy motion (4.8 mm; the real
-    kick was not discarded; 4.2 mm since the loose bones hold the shoulders where a view is left); the
-    exchanged observations, used, bring the arms to 4.16 mm: the weakest gain of seeds 5–10 (on the others the
-    arms' error is 0.68× to 0.03× of it without the repair; with the dropout runs that overshot the share asked,
-    this seed gave 4.13 → 3.95)."""
+    kick was not discarded; 4.1 mm since the loose bones hold the shoulders where a view is left); the
+    exchanged observations, used, bring the arms to 3.8-3.95 mm."""
     rig, kp, truth = take
     before, after = solved
     arms = np.flatnonzero(swap_groups(get_keypoint_set("coco17"))[1][:, ARMS])
     e0 = _error(before.xyz[:, :, arms], truth[:, arms], STRETCH)
     e1 = _error(after.xyz[:, :, arms], truth[:, arms], STRETCH)
-    assert e1 < 0.995 * e0, (e0, e1)
+    assert e1 < 0.97 * e0, (e0, e1)
     assert _error(after.xyz, truth) <= _error(before.xyz, truth)
 
 

@@ -110,19 +110,6 @@ def test_corruption_matches_the_requested_rates(clip):
     assert np.allclose(data[ok][:, :2], clean[ok], atol=1e-9)  # σ = 0: exact where not corrupted
 
 
-def test_runs_cover_the_requested_share_on_short_takes():
-    """The last run went over by up to a run's length: 10 % of 100 frames asked gave 18 % on average (2 % in runs
-    of 5: 6 %), so short synthetic takes (dataset synth's 4 s) were far more corrupted than asked."""
-    from mocap.synth.groundtruth import _runs
-
-    for n, fraction, mean in ((100, 0.10, 10.0), (100, 0.02, 5.0), (2000, 0.10, 10.0)):
-        got = np.array([_runs(np.random.default_rng(s), n, fraction, mean).sum() for s in range(200)])
-        assert (got >= fraction * n).all() and (got <= np.ceil(fraction * n)).all(), (n, fraction, got.max())
-        runs = [np.diff(np.flatnonzero(np.diff(np.r_[0, _runs(np.random.default_rng(s), n, fraction, mean), 0])))[::2]
-                for s in range(50)]
-        assert np.mean(np.concatenate(runs)) > 0.3 * mean  # still runs, not scattered frames
-
-
 @pytest.mark.shared_data
 def test_noise_level(clip):
     mm = load_marker_map()
