@@ -7,6 +7,7 @@ import logging
 import cv2
 import numpy as np
 import pytest
+from test_live_ends import Nobody
 
 from mocap.io.rig_files import read_rig
 from mocap.io.video import find_videos
@@ -51,16 +52,6 @@ def test_fewer_than_two_cameras_recorded_is_said(tmp_path, rig, caplog):
     assert rec.recorded == [rig.names[0]]
     assert read_rig(out / "calibration" / "rig.toml").names == rig.names  # left whole: nothing to process
     assert any("cannot be processed by mocap run" in r.getMessage() for r in caplog.records)
-
-
-class Nobody:
-    keypoint_set = "blazepose33"
-
-    def __call__(self, image, ms):
-        return [np.full((33, 3), np.nan)]
-
-    def close(self):
-        pass
 
 
 def test_live_record_with_an_unreachable_camera_gives_a_session_mocap_run_reads(tmp_path, rig, capfd, monkeypatch):

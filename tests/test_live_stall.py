@@ -9,19 +9,10 @@ import time
 
 import numpy as np
 import pytest
+from test_live_ends import Nobody
 
 import mocap.detect
 from mocap.live.engine import LiveConfig, LiveEngine
-
-
-class Nobody:
-    keypoint_set = "blazepose33"
-
-    def __call__(self, image, ms):
-        return [np.full((33, 3), np.nan)]
-
-    def close(self):
-        pass
 
 
 @pytest.fixture
