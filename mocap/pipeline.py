@@ -364,9 +364,6 @@ def _children_cpu_s() -> float:
     return t.children_user + t.children_system
 
 
-NOT_KEPT = ("calibrate.intrinsics_only",)  # one-off modes: kept, every later run calibrated intrinsics only
-
-
 def run(session: str | Path | Session, cfg=None, *, config_path: str | Path | None = None,
         sets: list[str] = (), from_stage: str | None = None, progress: bool = True,
         only: list[str] | None = None, force: bool = False, remember: bool = True,
@@ -378,8 +375,7 @@ def run(session: str | Path | Session, cfg=None, *, config_path: str | Path | No
     remembered = []
     if cfg is None:
         cfg, _ = resolve_settings(sources(s.root, config_path, list(sets)))
-        remembered = [(item, command or _command_line()) for item in sets
-                      if item.partition("=")[0].strip() not in NOT_KEPT] if remember else []
+        remembered = [(item, command or _command_line()) for item in sets] if remember else []
     try:
         result = run_stages(s, cfg, only=only, from_stage=from_stage, force=force, progress=progress,
                             command=command)

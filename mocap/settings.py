@@ -114,6 +114,9 @@ def read_kept(root: Path) -> dict[str, dict]:
     return kept
 
 
+NOT_KEPT = ("calibrate.intrinsics_only",)  # one-off modes: kept, every later run calibrated intrinsics only
+
+
 def keep(root: Path, items: list[tuple[str, str]]) -> None:
     """Remember ``(stage.key=value, origin)`` for later commands on this session."""
     if not items:
@@ -121,7 +124,8 @@ def keep(root: Path, items: list[tuple[str, str]]) -> None:
     kept = read_kept(root)
     for item, origin in items:
         for key, value in _flatten(parse_set(item)).items():
-            kept[key] = {"value": _absolute(value), "from": origin}
+            if key not in NOT_KEPT:
+                kept[key] = {"value": _absolute(value), "from": origin}
     atomic_write_text(kept_path(root), json.dumps(kept, indent=1, sort_keys=True))
 
 
