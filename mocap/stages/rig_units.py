@@ -60,10 +60,9 @@ def _check_conversion(session, rig: Rig, given: Path, unit: str) -> None:
             raise ValueError(f"{given}: not in {unit}: the performer measures {span[0]:.4g} of its units from "
                              f"shoulders to {'ankles' if span[1] > 1 else 'hips'}, {span[0] * UNITS[unit]:.4g} m "
                              f"converted (an adult: about {span[1]:g} m); nothing converted")
-    elif camera_spread(rig) * UNITS[unit] < 0.05:
-        raise ValueError(f"{given}: not in {unit}: its cameras stand {camera_spread(rig):.4g} of its units from their "
-                         f"centre, {camera_spread(rig) * UNITS[unit]:.3g} m converted (already in metres?); nothing "
-                         "converted")
+    elif (spread := camera_spread(rig)) * UNITS[unit] < 0.05:
+        raise ValueError(f"{given}: not in {unit}: its cameras stand {spread:.4g} of its units from their centre, "
+                         f"{spread * UNITS[unit]:.3g} m converted (already in metres?); nothing converted")
 
 
 def convert_rig(session, unit: str) -> Path:
