@@ -183,6 +183,7 @@ def test_unreachable_scheduler_is_a_clear_error_not_a_hang(sessions, tmp_path):
         with pytest.raises(RuntimeError, match="could not reach the Dask scheduler"):
             build(good, tmp_path / "x.h5", scheduler=f"tcp://127.0.0.1:{srv.getsockname()[1]}")
     assert time.monotonic() - t0 < 60
+    assert not (tmp_path / "x.h5").exists()  # no empty dataset left behind to be mistaken for a result
 
 
 def test_a_build_leaves_the_sessions_animation_files_and_report_as_they_were(tmp_path):

@@ -190,6 +190,20 @@ def build(sessions: list[str | Path], out: str | Path, cfg: BuildConfig = BuildC
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     summary = BuildSummary(out)
+    created = not out.exists()
+    try:
+        _build_into(out, sessions, cfg, workers, scheduler, progress, summary)
+    except BaseException:
+        if created and not summary.committed and out.is_file():  # e.g. the scheduler did not answer: no empty file
+            log.info("removing %s: the build that created it failed before any take was committed", out)
+            out.unlink()
+        raise
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _build_into(out: Path, sessions: list[str | Path], cfg: BuildConfig, workers: int, scheduler: str | None,
+                progress: Callable[[str], None] | None, summary: BuildSummary) -> None:
     with Writer(out) as w:
         done = w.done()
         jobs, given = [], {}
@@ -227,8 +241,6 @@ def build(sessions: list[str | Path], out: str | Path, cfg: BuildConfig = BuildC
             for kept in (summary.committed, summary.skipped):
                 if tid in kept:
                     kept.remove(tid)
-    summary.seconds = time.perf_counter() - t0
-    return summary
 
 
 def _exit_with_parent(parent: int) -> None:
