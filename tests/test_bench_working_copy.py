@@ -62,3 +62,20 @@ def test_work_earlier_copy_replaced(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert (working_copy(s, empty, "_e2e") / "videos").is_dir()
+
+
+def test_bench_e2e_on_the_embedded_sample_runs_in_the_current_folder(tmp_path, monkeypatch):
+    """Without --session the embedded sample was copied beside itself, into the installed package
+    (mocap/samples/rendered_e2e: a read-only site-packages fails, an editable checkout gets an untracked folder)."""
+    import mocap
+    from mocap.cli.products import e2e_folders
+    from mocap.demo import SAMPLE
+
+    if not (SAMPLE / "calibration").is_dir():
+        pytest.skip("no embedded sample")
+    monkeypatch.chdir(tmp_path)
+    session, work = e2e_folders(None, None)
+    assert session == SAMPLE and work == tmp_path / "bench_e2e"
+    assert Path(mocap.__file__).parent not in work.parents
+    assert e2e_folders(None, tmp_path / "w") == (SAMPLE, tmp_path / "w")
+    assert e2e_folders(tmp_path / "s", None) == (tmp_path / "s", None)

@@ -152,14 +152,8 @@ def cmd_bench_e2e(args) -> int:
     from mocap.bench.common import write_json
     from mocap.bench.e2e import E2EConfig, run
 
-    session = args.session
-    if session is None:
-        from mocap.demo import SAMPLE
-
-        if not (SAMPLE / "calibration").is_dir():
-            raise FileNotFoundError("no --session given and no embedded sample: render one with mocap synth render")
-        session = SAMPLE
-    r = run(E2EConfig(str(session), str(args.work) if args.work else ""))
+    session, work = e2e_folders(args.session, args.work)
+    r = run(E2EConfig(str(session), str(work) if work else ""))
     c = r["calibration_summary"]
     print(f"end to end from pixels: {r['frames']} frames × {r['cameras']} cameras, {r['seconds_total']:.1f} s")
     print(f"  calibration: centres {c['centre_mm']:.1f} mm, rotations {c['rotation_deg']:.3f}°, focal "
@@ -174,6 +168,19 @@ def cmd_bench_e2e(args) -> int:
         _print_e2e_hands(r["hands"])
     write_json(r, args.json)
     return 0
+
+
+def e2e_folders(session: Path | None, work: Path | None) -> tuple[Path, Path | None]:
+    """The session ``bench e2e`` scores and where it runs: without ``--session``, the embedded sample, run in
+    ``./bench_e2e`` (the current folder, as ``mocap demo``; beside the sample it wrote into the installed
+    package)."""
+    if session is not None:
+        return session, work
+    from mocap.demo import SAMPLE
+
+    if not (SAMPLE / "calibration").is_dir():
+        raise FileNotFoundError("no --session given and no embedded sample: render one with mocap synth render")
+    return SAMPLE, work if work else Path("bench_e2e").resolve()
 
 
 def _print_e2e_hands(h: dict) -> None:
@@ -338,7 +345,8 @@ def add_commands(sub: argparse._SubParsersAction, ssub: argparse._SubParsersActi
 
     be = bsub.add_parser("e2e", help="pipeline from pixels on a rendered take against its ground truth")
     be.add_argument("--session", type=Path, help="rendered session (default: the embedded sample)")
-    be.add_argument("--work", type=Path, help="where to run it (default: SESSION_e2e beside it)")
+    be.add_argument("--work", type=Path, help="where to run it (default: SESSION_e2e beside it; for the embedded "
+                    "sample ./bench_e2e)")
     be.add_argument("--json", type=Path)
     be.set_defaults(func=cmd_bench_e2e)
     bp = bsub.add_parser("people-e2e", help="several people from pixels on a take of mocap synth render --people N")
