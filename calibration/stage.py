@@ -45,6 +45,13 @@ class Config:
             raise ValueError(f"calibrate: model must be pinhole or fisheye, got {self.model!r}")
         if self.stride < 1:
             raise ValueError(f"calibrate: stride must be ≥ 1, got {self.stride}")
+        from calibration.bundle import DIST_NAMES
+
+        known = ("fx", "fy", "cx", "cy", *DIST_NAMES[self.model])  # checked now, not after the board's detection
+        unknown = [f for f in self.free if f not in known]
+        if unknown:
+            raise ValueError(f"calibrate: free has {', '.join(map(repr, unknown))}, not an intrinsic of the "
+                             f"{self.model} model; choose among {','.join(known)}")
 
 
 FLAGS = (Flag("--board", "board", "board preset or TOML (default: SESSION/calibration/board.toml)", str),
@@ -177,7 +184,7 @@ def calibrate_session(session: str | Path, cfg: CalibrateConfig | None = None, b
                          out)
     sources = find_sources(take)
     check_same_length(sources)
-    dets = detect_all(b, sources, stride, cfg.min_corners)
+    _check_names(cfg.world, sources, take)  # before the board's detection, which takes minutes
     given = None
     if intrinsics_rig is not None:
         rig = read_rig(intrinsics_rig)
@@ -185,7 +192,8 @@ def calibrate_session(session: str | Path, cfg: CalibrateConfig | None = None, b
         if missing:
             raise ValueError(f"{intrinsics_rig}: no intrinsics for cameras {missing}")
         given = {n: rig[n] for n in sources}
-    elif intr_dir != take:
+    dets = detect_all(b, sources, stride, cfg.min_corners)
+    if given is None and intr_dir != take:
         idets = detect_all(b, find_sources(intr_dir), stride, cfg.min_corners)
         check_detections(idets, b)
         given = {}
@@ -200,3 +208,11 @@ def calibrate_session(session: str | Path, cfg: CalibrateConfig | None = None, b
     if not cal.summary.usable:
         log.warning("calibration is NOT usable: %s", cal.summary.message)
     return write_rig(cal.rig, out)
+
+
+def _check_names(world: str, sources: dict, take: Path) -> None:
+    """``world = camera:NAME`` names a camera of the board take."""
+    kind, _, name = str(world).partition(":")
+    if kind == "camera" and name and name not in sources:
+        raise ValueError(f"calibrate: world {world!r} names no camera of the board take {take} (cameras: "
+                         f"{', '.join(sources)})")

@@ -258,6 +258,42 @@ def test_a_malformed_world_is_refused_before_any_detection(world):
         assert CalibrateConfig(world=fine).world == fine
 
 
+def test_free_intrinsics_are_checked_before_any_detection():
+    """``--free fx,zz`` (or k4 on a pinhole rig, p1 on a fisheye one) was refused by the bundle adjustment,
+    after the board's detection; k4 on a pinhole rig was silently ignored."""
+    from calibration.stage import Config
+
+    with pytest.raises(ValueError, match=r"calibrate: free has 'zz', not an intrinsic of the pinhole model; "
+                                         r"choose among fx,fy,cx,cy,k1,k2,p1,p2,k3"):
+        Config(free=("fx", "zz"))
+    with pytest.raises(ValueError, match=r"'k4', not an intrinsic of the pinhole model"):
+        Config(free=("k4",))
+    with pytest.raises(ValueError, match=r"'p1', not an intrinsic of the fisheye model"):
+        Config(model="fisheye", free=("p1",))
+    assert Config(model="fisheye", free=("fx", "k4")).free == ("fx", "k4")
+
+
+def test_world_camera_name_is_checked_before_any_detection(tmp_path, monkeypatch):
+    """``--world camera:cam09`` on a rig of cam01–cam03 was refused only after the board's detection."""
+    import calibration.detect
+    import calibration.sources
+    from calibration.stage import calibrate_session
+
+    root = tmp_path / "S"
+    (root / "calibration" / "board").mkdir(parents=True)
+    names = ["cam01", "cam02", "cam03"]
+    monkeypatch.setattr(calibration.sources, "find_sources", lambda folder: {n: folder / n for n in names})
+    monkeypatch.setattr(calibration.sources, "check_same_length", lambda sources: None)
+
+    def detect_all(*a, **k):
+        raise AssertionError("the board was detected before the world was checked")
+
+    monkeypatch.setattr(calibration.detect, "detect_all", detect_all)
+    with pytest.raises(ValueError, match=r"calibrate: world 'camera:cam09' names no camera of the board take "
+                                         r".*\(cameras: cam01, cam02, cam03\)"):
+        calibrate_session(root, CalibrateConfig(world="camera:cam09"), board="charuco_a1")
+
+
 def test_intrinsics_only_summary_is_of_this_run_not_the_last_full_calibration(take, tmp_path, monkeypatch):
     """``mocap calibrate --intrinsics-only`` printed the last full calibration's report.json (its RMS, views and
     focal lengths) under the new intrinsics.toml; it now writes and prints its own (report/intrinsics.json)."""
