@@ -11,6 +11,10 @@ import numpy as np
 from mocap.optim.noise import detection_noise
 
 log = logging.getLogger("mocap.optim.refine")
+# the 3D noise along the points' worst direction (per frame, before the smoothing, which lowers it 3-4× on
+# synthetic two-camera takes) above which a take is NOT usable: its views' rays meet at so small an angle that
+# depth is not measured (two cameras 1° apart: 466 mm, 363 mm off after refine; 5°: 67 mm, 16 mm off; 20°: 16 mm)
+MAX_DEPTH_MM = 100.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class RefineSummary:
     # the 3D noise σ (mm) the 2D noise σ makes of the body's points, from each kept view's depth and focal length
     # (median over points seen by two or more views; before the smoothing), None when no point has two views
     noise_mm_3d: float | None = None
+    # the same σ along each point's worst-measured direction (the inverse of its views' information, rays and
+    # all), median over those points: large where the rays meet at small angles (depth unmeasured), None as above
+    depth_mm_3d: float | None = None
 
     def __str__(self) -> str:
         return (f"refine: {self.iterations} iterations ({self.cg_iterations} CG), cost {self.initial_cost:.4g} → "
@@ -84,36 +91,56 @@ def summarize(solved, uv: np.ndarray, seconds: float, camera_noise: dict[str, fl
         problems.append(f"RMS {rms_b:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
                         "disagree — another person's keypoints in this person's slot (mixed identities), "
                         "left/right swaps, or a camera's calibration or sync")
-    noise3d = _noise_3d(prob, fit, sigma)
+    noise3d, depth3d = _noise_3d(prob, fit, sigma)
+    if depth3d is not None and not depth3d <= MAX_DEPTH_MM:
+        problems.append(f"depth not measured: the points' 3D noise along their worst direction is "
+                        f"{'unbounded' if not np.isfinite(depth3d) else f'{depth3d:.0f} mm'} (median, before "
+                        "smoothing): the cameras' rays meet at small angles (cameras at one place, or close together "
+                        "for their distance)")
     summary = RefineSummary(
         iterations=sum(f.iterations for _, f, _ in solved),
         initial_cost=sum(f.robust.initial_cost for _, f, _ in solved), final_cost=final, noise_px=sigma,
         observations=n_obs, rejected=rejected, rms_px=rms,
         cg_iterations=sum(f.inner_iterations for _, f, _ in solved), seconds=seconds,
         usable=not problems, message="; ".join(problems) or "converged", camera_noise=camera_noise,
-        noise_mm_3d=noise3d,
+        noise_mm_3d=noise3d, depth_mm_3d=depth3d,
     )
     log.info("%s", summary)
     return summary
 
 
-def _noise_3d(prob, fit, sigma: float) -> float | None:
+def _noise_3d(prob, fit, sigma: float, max_points: int = 4000) -> tuple[float | None, float | None]:
     """The body's 3D noise σ in mm: per kept observation the pixel σ (its camera's and joint group's share)
     times depth over focal length, combined over a point's views (inverse variances), median over the points
-    with two or more views."""
+    with two or more views; and the σ along each point's worst direction (its views' information, 2 × 3 per view
+    from the projection's Jacobian, inverted; inf when singular), median over up to ``max_points`` of them.
+    (None, None) when no point has two views."""
     X = np.asarray(fit.x, float)  # (T, Ja, 3)
     body = prob.groups == 0
     inv, views = np.zeros(X.shape[:2]), np.zeros(X.shape[:2], int)
+    info = np.zeros((*X.shape[:2], 3, 3))
     for c, cam in enumerate(prob.rig.cameras):
         M = np.asarray(cam.cam_from_world, float)
-        z = X @ M[2, :3] + M[2, 3]
+        Xc = X @ M[:3, :3].T + M[:3, 3]
+        z = Xc[..., 2]
         f = float(np.sqrt(cam.K[0, 0] * cam.K[1, 1]))
         sv = sigma * prob.cam_scale[c] * prob.scale[None, :] * np.abs(z) / f
         use = fit.keep[:, c] & body[None, :] & (z > 0) & (sv > 0)
-        inv += np.where(use, 1.0 / np.where(use, sv, 1.0) ** 2, 0.0)
+        w = np.where(use, 1.0 / np.where(use, sv, 1.0) ** 2, 0.0)
+        inv += w
         views += use
+        zs = np.where(use, z, 1.0)
+        for row in (0, 1):  # d(image coordinate)/dX in metres per metre: (R_row − (x_row / z) R_2) / z × z
+            a = M[row, :3] - (Xc[..., row] / zs)[..., None] * M[2, :3]
+            info += w[..., None, None] * a[..., :, None] * a[..., None, :]
     ok = views >= 2
-    return float(np.median(1.0 / np.sqrt(inv[ok])) * 1000) if ok.any() else None
+    if not ok.any():
+        return None, None
+    sub = info[ok][:: max(1, int(ok.sum()) // max_points)]
+    lowest = np.linalg.eigvalsh(sub)[:, 0]
+    worst = np.where(lowest > 1e-12 * np.max(np.linalg.eigvalsh(sub)[:, -1]), 1.0 / np.sqrt(np.maximum(lowest, 1e-300)),
+                     np.inf)
+    return float(np.median(1.0 / np.sqrt(inv[ok])) * 1000), float(np.median(worst) * 1000)
 
 
 def _part_name(prob) -> str:
