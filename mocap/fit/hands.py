@@ -6,7 +6,8 @@ Each hand's fingers are then solved on their own, batched over frames: a small p
 root held at its fitted pose, 15 finger joints: 2-DoF bases, hinge PIP/DIP/IP with limits) whose
 cost is a fraction of the body's. Frames where a finger is unseen are bridged from its neighbours
 (:func:`mocap.fit.gaps.bridge`); a hand unseen for longer than ``max_gap_s`` eases (over 0.2 s) into the
-rest pose (straight fingers) and those frames are flagged. A finger gap is solved once with the interpolation
+rest pose (straight fingers) and those frames are flagged; a shorter gap at the take's start or end holds
+the nearest seen pose. A finger gap is solved once with the interpolation
 prior (no outward rounds as for the body: a finger chain is short and its first solution near).
 """
 
@@ -96,9 +97,9 @@ def subject_bones(spec: SkeletonSpec, y: np.ndarray, mapped: np.ndarray, symmetr
 
 def _to_rest(local: np.ndarray, seen: np.ndarray, has_data: np.ndarray, max_gap: int, blend: int) -> list:
     """In place: frames of ``local`` (F, n, 3, 3) where the hand is unseen (``has_data & ~seen``) follow
-    the interpolation between their edges when the gap is at most ``max_gap`` frames and bounded on
-    both sides; longer gaps (and those at the ends) ease into the rest pose over ``blend`` frames.
-    Returns the ranges held at rest."""
+    the interpolation between their edges when the gap is at most ``max_gap`` frames, a gap at the take's
+    start or end holding its one seen edge (as the body's unseen joints are held at the ends); longer gaps
+    ease into the rest pose over ``blend`` frames. Returns the ranges held at rest (the longer gaps only)."""
     F, n = local.shape[:2]
     rest = []
     frames = np.flatnonzero(has_data)  # a frame with no data at all (a dropped frame) neither ends nor splits a gap
@@ -106,7 +107,7 @@ def _to_rest(local: np.ndarray, seen: np.ndarray, has_data: np.ndarray, max_gap:
         a, b = int(frames[i]), int(frames[k - 1]) + 1
         left, right = i > 0, k < len(frames)  # the frames with data either side are seen
         todo = np.arange(a, b)[has_data[a:b]]
-        if left and right and b - a <= max_gap:
+        if (left or right) and b - a <= max_gap:  # interpolated, or held beyond the first / last seen frame
             for j in range(n):
                 local[todo, j] = interpolate(local[:, j], seen, todo)
             continue
