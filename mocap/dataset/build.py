@@ -5,14 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import h5py
@@ -20,6 +16,7 @@ import numpy as np
 
 from mocap.dataset import KIND, SCHEMA_VERSION
 from mocap.dataset.compat import TakeMismatchError
+from mocap.dataset.jobs import daemon_hint, run_jobs
 from mocap.dataset.store import Writer, info, new_event, open_dataset, write_arrays, write_index
 
 __all__ = ["BuildConfig", "BuildSummary", "build", "check_output", "info", "take_arrays", "take_id"]
@@ -141,7 +138,8 @@ def _task(job: tuple[str, str, tuple[str, ...]]) -> tuple[str, dict | None, str 
     try:
         return tid, take_arrays(session, sets), None, time.perf_counter() - t0
     except Exception as e:  # noqa: BLE001 — a failed take is recorded and the others go on
-        return tid, None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}", time.perf_counter() - t0
+        return (tid, None, f"{type(e).__name__}: {e}{daemon_hint(e)}\n{traceback.format_exc(limit=3)}",
+                time.perf_counter() - t0)
 
 
 def _open(out: Path) -> h5py.File:
@@ -218,7 +216,7 @@ def _build_into(out: Path, sessions: list[str | Path], cfg: BuildConfig, workers
                 summary.skipped.append(tid)
             else:
                 jobs.append((tid, str(Path(s).resolve()), tuple(cfg.sets)))
-        for tid, data, err, seconds in _run_jobs(jobs, workers, scheduler):
+        for tid, data, err, seconds in run_jobs(_task, jobs, workers, scheduler):
             summary.compute_seconds += seconds
             if err is None:
                 try:
@@ -241,40 +239,3 @@ def _build_into(out: Path, sessions: list[str | Path], cfg: BuildConfig, workers
             for kept in (summary.committed, summary.skipped):
                 if tid in kept:
                     kept.remove(tid)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Pool worker initialiser: end this worker when the build process is gone (killed with -9, it cannot
-    stop its workers, which would otherwise wait for work forever)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
-
-
-def _run_jobs(jobs: list, workers: int, scheduler: str | None):
-    """Yield task results as they finish: Dask distributed when a scheduler is given, else processes."""
-    if not jobs:
-        return
-    if scheduler:
-        from distributed import as_completed as dask_completed
-
-        from mocap.distributed import connect
-
-        with connect(scheduler) as client:  # a clear error, never a hang, when it does not answer
-            futures = client.map(_task, jobs, pure=False)
-            for fut in dask_completed(futures, loop=client.loop):  # the client is not the default one
-                yield fut.result()
-        return
-    n = workers or min(len(jobs), os.cpu_count() or 1)
-    if n == 1:
-        for job in jobs:
-            yield _task(job)
-        return
-    with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_exit_with_parent,
-                             initargs=(os.getpid(),)) as pool:
-        for fut in as_completed([pool.submit(_task, j) for j in jobs]):
-            yield fut.result()
