@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import warnings
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+
+import numpy as np
 
 from mocap.io.atomic import atomic_write_text
 from mocap.persons import person_name
@@ -141,9 +144,15 @@ def build(session: Session, timings: dict[str, float] | None = None, extra: dict
     date, or joined where ``mocap run`` started them); returns the metrics."""
     rig, pts, src, offsets = _sources(session)
     kp, kp_raw, repairs = _keypoints(session, rig, pts)
-    videos = _start_videos(session, rig, pts, offsets, kp, kp_raw, cfg) if cfg.overlay_videos else None
-    try:
-        metrics = _metrics(session, rig, pts, src, offsets, timings, extra, cfg, (kp, kp_raw, repairs))
+    videos = None
+    if cfg.overlay_videos:
+        from mocap.report.overlay import camera_videos
+
+        camera_videos(session.root / "videos", rig.names, warn=True)  # a warning naming each camera without one
+        videos = _start_videos(session, rig, pts, offsets, kp, kp_raw, cfg)
+    try:  # the page links the review videos rendered, or up to date, for the cameras that have a video
+        metrics = _metrics(session, rig, pts, src, offsets, timings, extra, cfg, (kp, kp_raw, repairs),
+                           [p.name for p in videos.paths] if videos is not None else [])
         if videos is not None:
             metrics["overlay_videos"] = [str(p) for p in videos.result()]
     except BaseException:
@@ -157,12 +166,9 @@ def _videos(session: Session, rig, cfg: Config) -> dict[str, Path] | None:
     """camera → video for the crops, when the report reads videos (``overlay_videos``) and there are any."""
     if not cfg.overlay_videos or cfg.worst_frames == 0:
         return None
-    from mocap.io.video import find_videos
+    from mocap.report.overlay import camera_videos
 
-    try:
-        return find_videos(session.root / "videos", rig.names)
-    except (FileNotFoundError, ValueError):
-        return None
+    return camera_videos(session.root / "videos", rig.names) or None  # the cameras without one: drawn on grey
 
 
 def _person_metrics(rig, kp, pts, p: int, offsets, cfg: Config, swaps) -> dict:
@@ -200,7 +206,8 @@ def log_cameras(metrics: dict) -> None:
                 log.warning("camera %s%s: %s", name, of, row["hint"])
 
 
-def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config, detections) -> dict:
+def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config, detections,
+             review: list[str] = ()) -> dict:
     from mocap.io.video import unused_videos
     from mocap.report import page, people
     from mocap.report.crops import CropCache, camera_crops
@@ -272,16 +279,29 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     if videos:
         cache.prune()
     out = session.root / "report"
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, default=float))
-    review = [f"{c}_reprojected.mp4" for c in rig.names] if cfg.overlay_videos and (session.root / "videos").is_dir() \
-        else []
+    atomic_write_text(out / "metrics.json", json.dumps(json_safe(metrics), indent=1, allow_nan=False))
     extra_html = calibration_html(metrics.get("calibration_refinement")) + _gaps_html(metrics.get("gaps"))
     if P > 1:
         extra_html += "".join(_gaps_html(m.get("gaps"), m["name"]) for m in metrics["persons"])
     extra_html = people.association_html(assoc) + extra_html
     atomic_write_text(out / "report.html", page.page(session.name, metrics, data, pts, rig, cfg, extra_html,
-                                                     review))
+                                                     list(review)))
     return metrics
+
+
+def json_safe(x):
+    """``x`` as strict JSON takes it (RFC 8259: browsers, Node, jq): a non-finite number (NaN: a camera that saw
+    no one, a joint never detected; ±inf) as None (null), NumPy values as Python's, recursively."""
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [json_safe(v) for v in x]
+    if x is None or isinstance(x, (str, bool, np.bool_)):
+        return x if not isinstance(x, np.bool_) else bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    x = float(x)  # a float or a NumPy one (anything else raises, as json.dumps(default=float) did)
+    return x if math.isfinite(x) else None
 
 
 def _take_rows(metrics: dict, p: int, P: int) -> dict:

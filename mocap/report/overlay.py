@@ -236,6 +236,29 @@ class Pending:
                         del _JOBS[job.out]
 
 
+def camera_videos(folder: Path, names, warn: bool = False) -> dict[str, Path]:
+    """camera → its video in ``folder`` (file stem = camera name) for those of the cameras ``names`` that have one,
+    in that order ({}: no folder or no video in it); ``warn``: a warning naming each camera without one when
+    others have one (no review video for it, its worst frames drawn without the video)."""
+    from mocap.io.video import find_videos
+
+    try:
+        return find_videos(folder, tuple(names))  # every camera has one (videos of no camera: said once)
+    except FileNotFoundError:
+        return {}
+    except ValueError:  # no video at all, or cameras without one
+        try:
+            found = find_videos(folder)
+        except ValueError:
+            return {}
+    out = {c: found[c] for c in names if c in found}
+    for c in [c for c in names if c not in found] if warn and out else []:
+        log.warning("report: camera %s has no video in %s (none named %s.mp4, .mov, …: a video's file name is its "
+                    "camera's name): no review video %s for it, and any worst frame of it is drawn on grey", c,
+                    folder, c, video_path(Path(), c).name)
+    return out
+
+
 def workers() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores)
@@ -248,11 +271,10 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
     camera → video frames to keep for :func:`captured`; ``height``: of the videos, when lower than the
     source's (0: the source's size). Nothing to render: an already finished :class:`Pending`."""
     from mocap.io import proxy
-    from mocap.io.video import find_videos, probe
+    from mocap.io.video import probe
 
-    try:
-        videos = find_videos(session.root / "videos", rig.names)
-    except (FileNotFoundError, ValueError):
+    videos = camera_videos(session.root / "videos", rig.names)
+    if not videos:
         return Pending([], [], None)
     limbs = get_keypoint_set(pts.keypoint_set).limbs
     X = pts.xyz[:, person] if pts.xyz.shape[1] == 1 else pts.xyz  # several people: all of them
@@ -261,6 +283,9 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
     sampling = session.video_sampling()
     paths, jobs, todo = [], [], []
     for cam in rig:
+        if cam.name not in videos:  # no video of this camera (said once by the report): the others are rendered
+            log.info("%s: no video of camera %s to draw on", video_path(review, cam.name).name, cam.name)
+            continue
         info = probe(videos[cam.name])
         offset, fps = float(offsets.get(cam.name, 0.0)), float(info.fps or pts.fps)
         uv = project_moved(cam, moves, X, 0, offset)

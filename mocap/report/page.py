@@ -86,17 +86,18 @@ def _move_text(move: dict | None) -> str:
     return text + ("" if move["applied"] else " (not applied)")
 
 
-def camera_table(cameras: dict[str, dict], anchor: str) -> str:
-    """The per-camera table (header and rows)."""
+def camera_table(cameras: dict[str, dict], anchor: str, shown=()) -> str:
+    """The per-camera table (header and rows); ``shown``: the cameras whose worst frames the page shows."""
     head = ("<tr><td>camera</td><td>median px</td><td>median mm at the person</td><td>median / others' (at the "
             "person)</td><td>P95 px</td><td>detections</td>"
             "<td>kept</td><td>sync offset (frames)</td><td>left/right swaps repaired</td><td>calibration move</td>"
             "<td>flag</td><td>worst frames</td></tr>")
-    return f"<table>{head}{camera_rows(cameras, anchor)}</table>"
+    return f"<table>{head}{camera_rows(cameras, anchor, shown)}</table>"
 
 
-def camera_rows(cameras: dict[str, dict], anchor: str) -> str:
-    """One escaped row per camera; a flagged camera in red with what fired and what to check."""
+def camera_rows(cameras: dict[str, dict], anchor: str, shown=()) -> str:
+    """One escaped row per camera; a flagged camera in red with what fired and what to check; its worst frames
+    linked ("see below") when ``shown`` (the cameras whose worst frames the page shows) holds it, else "—"."""
     rows = []
     for name, r in cameras.items():
         cells = [escape(c) for c in (
@@ -107,7 +108,7 @@ def camera_rows(cameras: dict[str, dict], anchor: str) -> str:
             f"FLAGGED: {flag_text(name, r)}. {r['hint']}" if r["flagged"]
             else f"saw no one: {r['hint']}" if r.get("unseen") else r["hint"] if r.get("missed") or r.get("behind")
             else "ok")]
-        cells.append(f'<a href="#{escape(quote(anchor + "-" + name))}">see below</a>')
+        cells.append(f'<a href="#{escape(quote(anchor + "-" + name))}">see below</a>' if name in shown else "—")
         cls = " class=bad" if r["flagged"] or r.get("behind") else ""
         rows.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return "".join(rows)
@@ -126,6 +127,7 @@ def crops_html(crops: list[Crop], cameras: list[str], anchor: str) -> str:
     for cam in cameras:
         mine = [c for c in crops if c.camera == cam]
         if not mine:
+            out.append(f"<p>{escape(cam)}: no frame to show (no detection of this person compared in it).</p>")
             continue
         figs = []
         for c in mine:
@@ -240,7 +242,7 @@ def person_section(d: PersonData, pts, rig, fps: float, snapshots_n: int, headin
 <p>Error over all detections of each camera; a camera far above the others is flagged with what to check
 (from the time profile of its error). Swaps repaired: views where the detector's left and right were exchanged
 and put back before triangulation.</p>
-{camera_table(m["cameras"], anchor)}
+{camera_table(m["cameras"], anchor, {c.camera for c in d.crops})}
 <{h}>Worst frames per camera</{h}>
 {crops_html(d.crops, list(rig.names), anchor)}
 <{h}>Reprojection error per camera over time</{h}>

@@ -35,7 +35,9 @@ def _legend(names: list[str], colours: list[str], x0: float, y0: float, width: f
 def lines(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str, x_scale: float = 1.0,
           w: int = 860, h: int = 280, ymax: float | None = None, dashed: frozenset[str] = frozenset()) -> str:
     """One polyline per series (NaN breaks the line; a name in ``dashed``: a dashed line), the legend
-    below the plot with every name whole."""
+    below the plot with every name whole. The y axis ends at :func:`axis_top` (or ``ymax``): a value above it is
+    never hidden: a ▲ at the top edge over each peak cut off (its value in its tooltip), the highest labelled, and
+    the title says how many values are above the axis and up to what."""
     L, R, T, B = 50, 16, 24, 34
     colours, base = [], {}
     for name in series:  # a dashed series takes the colour of the series its name starts with
@@ -44,8 +46,8 @@ def lines(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str, x
         if not parent:
             base[name] = colours[-1]
     legend, lh = _legend(list(series), colours, L, h + 12, w - L - R)
-    vals = np.concatenate([v[np.isfinite(v)] for v in series.values()] or [np.zeros(1)])
-    top = ymax if ymax is not None else (float(np.percentile(vals, 99.5)) * 1.1 if vals.size else 1.0)
+    vals = np.concatenate([np.asarray(v, float)[np.isfinite(v)] for v in series.values()] or [np.zeros(1)])
+    top = ymax if ymax is not None else axis_top(vals)
     top = top if top > 0 else 1.0
     n = max(len(v) for v in series.values()) if series else 1
     sx = (w - L - R) / max(n - 1, 1)
@@ -61,13 +63,54 @@ def lines(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str, x
     body.append(f'<text x="{(L + w - R) / 2}" y="{h - 4}" text-anchor="middle">{escape(xlabel)}</text>')
     body.append(f'<text x="12" y="{(T + h - B) / 2}" transform="rotate(-90 12 {(T + h - B) / 2})" '
                 f'text-anchor="middle">{escape(ylabel)}</text>')
+    above = []  # (value, frame, series name, colour) of each peak above the axis
     for (name, v), colour in zip(series.items(), colours, strict=True):
         dash = ' stroke-dasharray="4 3"' if name in dashed else ""
         xs, ys = envelope(np.asarray(v, float), 2 * (w - L - R))
         for seg in _runs(L + np.asarray(xs) * sx, h - B - np.minimum(ys, top) * sy, np.isfinite(ys)):
             body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.3"{dash} points="{seg}"/>')
+        above += [(val, i, name, colour) for i, val in peaks_above(np.asarray(v, float), top, sx)]
+    if above:  # never hidden: a marker at the top edge over each peak cut off, the highest labelled
+        vmax, imax, who, _ = max(above)
+        for val, i, name, colour in above:
+            body.append(f'<text x="{L + i * sx:.1f}" y="{T + 8}" text-anchor="middle" font-size="10" fill="{colour}">'
+                        f'▲<title>{escape(name)}: {val:.3g} {escape(ylabel)} in frame {i} ({escape(xlabel)} = '
+                        f'{i * x_scale:.3g}), above the axis</title></text>')
+        right = L + imax * sx > (L + w - R) / 2
+        body.append(f'<text x="{L + imax * sx + (-8 if right else 8):.1f}" y="{T + 8}" fill="#b00" text-anchor='
+                    f'"{"end" if right else "start"}">max {vmax:.3g} {escape(ylabel)} ({escape(who)})</text>')
+        k = sum(int(np.sum(np.asarray(v, float) > top)) for v in series.values())
+        title = (f"{title}: axis cut at {top:.3g} {ylabel}; {k} value{'s' if k > 1 else ''} above it (▲), "
+                 f"up to {vmax:.3g} {ylabel} ({who})")
     body.append(legend)
     return _frame(w, int(h + 12 + lh), title, "".join(body))
+
+
+ROBUST_Q, CUT_SPAN = 99.5, 2.0
+
+
+def axis_top(vals: np.ndarray) -> float:
+    """The y axis's top for finite values ``vals``: their maximum (+5 %) when it is within ``CUT_SPAN`` × the robust
+    top (1.1 × the 99.5th percentile), else the robust top: the bulk stays readable, and :func:`lines` marks and
+    states what is above it."""
+    if not vals.size:
+        return 1.0
+    robust, vmax = float(np.percentile(vals, ROBUST_Q)) * 1.1, float(vals.max())
+    return vmax * 1.05 if vmax <= CUT_SPAN * robust else robust
+
+
+def peaks_above(v: np.ndarray, top: float, sx: float, px: float = 6.0) -> list[tuple[int, float]]:
+    """(frame, value) of the highest value above ``top`` in each run of consecutive frames above it, at most one
+    per ``px`` pixels of the plot (``sx``: pixels per frame), in frame order."""
+    with np.errstate(invalid="ignore"):
+        idx = np.flatnonzero(v > top)
+    best: dict[int, tuple[float, int]] = {}
+    for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1) if idx.size else []:
+        i = int(run[np.argmax(v[run])])
+        col = int(i * sx // px)
+        if col not in best or v[i] > best[col][0]:
+            best[col] = (float(v[i]), i)
+    return [(i, val) for val, i in sorted(best.values(), key=lambda b: b[1])]
 
 
 def _runs(px: np.ndarray, py: np.ndarray, ok: np.ndarray) -> list[str]:
@@ -126,25 +169,32 @@ def timeline(spans: dict[str, list[tuple[int, int]]], frames: int, fps: float, w
     return _frame(w, h, "who is where (frames each person is reconstructed)", "".join(body))
 
 
+NOT_DETECTED = "not detected"
+
+
 def bars(values: dict[str, float], title: str, unit: str, w: int = 860, h: int = 300) -> str:
-    """One bar per name, the names written whole below (rotated)."""
+    """One bar per name, the names written whole below (rotated); a name without a value (NaN or None: no camera
+    detected that joint) gets no bar but "not detected" written upright in its place."""
     L, T = 50, 24
-    longest = max((len(n) for n in values), default=4) * 5.6  # font-size 9, rotated 60°
+    names = list(values)
+    v = np.array([np.nan if values[n] is None else values[n] for n in names], float)
+    longest = max((len(n) for n in names), default=4) * 5.6  # font-size 9, rotated 60°
     B, R = int(16 + 0.87 * longest), int(10 + 0.5 * longest)
     h = max(h, B + 180)
-    names = list(values)
-    v = np.array([values[n] for n in names], float)
     top = float(np.nanmax(v)) * 1.1 if np.isfinite(v).any() and np.nanmax(v) > 0 else 1.0
     bw = (w - L - R) / max(len(names), 1)
     body = [f'<line x1="{L}" y1="{h - B}" x2="{w - R}" y2="{h - B}" stroke="#444"/>']
     for i, (n, x) in enumerate(zip(names, v, strict=True)):
-        if not np.isfinite(x):
-            x = 0.0
-        bh = x / top * (h - B - T)
         xl = L + i * bw
-        body.append(f'<rect x="{xl + 1:.1f}" y="{h - B - bh:.1f}" width="{bw - 2:.1f}" height="{bh:.1f}" '
-                    f'fill="{PALETTE[0]}"><title>{escape(n)}: {x:.3g} {escape(unit)}</title></rect>')
         cx = xl + bw / 2
+        if np.isfinite(x):
+            bh = x / top * (h - B - T)
+            body.append(f'<rect x="{xl + 1:.1f}" y="{h - B - bh:.1f}" width="{bw - 2:.1f}" height="{bh:.1f}" '
+                        f'fill="{PALETTE[0]}"><title>{escape(n)}: {x:.3g} {escape(unit)}</title></rect>')
+        else:  # no value (no camera detected it): no bar, which would read as the best of all
+            body.append(f'<text x="{cx + 3:.1f}" y="{h - B - 4}" transform="rotate(-90 {cx + 3:.1f} {h - B - 4})" '
+                        f'font-size="9" fill="#888">{NOT_DETECTED}<title>{escape(n)}: {NOT_DETECTED} (no value)'
+                        '</title></text>')
         body.append(f'<text x="{cx:.1f}" y="{h - B + 8}" transform="rotate(60 {cx:.1f} {h - B + 8})" '
                     f'font-size="9">{escape(n)}</text>')
     body.append(f'<text x="{L - 4}" y="{T + 4}" text-anchor="end">{top:.3g}</text>')
