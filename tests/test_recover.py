@@ -415,6 +415,9 @@ def test_second_pass_settings_are_part_of_detections_cache_key():
     assert two["recover_uses"] != wider["recover_uses"]
     one = stage.resolved(load_config(sets=["detect.persons=1", "triangulate.match_max_m=0.3"])[0])
     assert "recover_uses" not in one
+    # another detector has no second pass: a triangulate setting re-ran its whole detection (RTMO on a CPU)
+    onnx = stage.resolved(load_config(sets=["detect.persons=2", "detect.detector=onnx"])[0])
+    assert "recover_uses" not in onnx
 
 
 # ----- a person the first pass found in two views only, for a short while --------------------------------------

@@ -190,8 +190,8 @@ def all_people(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Trac
     from mocap.multi.memo import associate_once
     from mocap.multi.slots import apply_slots
 
-    if kp.shape[2] == 1 or persons == 1:
-        return one_person(rig, kp, persons)
+    if kp.shape[2] == 1 or persons == 1:  # the association's settings too: triangulate's performer, not another
+        return one_person(rig, kp, persons, cfg, min_score)
     try:  # as one_person: fewer than 2 cameras, or nobody associated (not synchronised yet) → the performer
         slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False, quiet=True)
         if slots.shape[2] == 0:

@@ -169,9 +169,11 @@ def partial_path(session: Session) -> Path:
 def resolved(settings) -> dict:
     """Part of the cache key: hand detection switched on by the fit skeleton (``detect.hands`` unset), so
     choosing body52 re-runs detection; with the second pass (``detect.recover``), the triangulate settings
-    its association uses (it writes into the detections, so changing them re-runs detection)."""
+    its association uses (it writes into the detections, so changing them re-runs detection), only where it runs:
+    with BlazePose (another detector has no second pass, and every triangulate setting re-ran its detection)."""
     out = {"hands": True} if settings.detect.hands is None and wants_hands(settings) else {}
-    if recover.recovering(settings.detect.recover, settings.detect.persons):
+    d = settings.detect
+    if recover.recovering(d.recover, d.persons) and d.detector == "blazepose":  # as recover.wanted, without its log
         t = settings.triangulate
         out["recover_uses"] = {"association": asdict(t.association), "min_score": t.min_score,
                                "max_reproj_px": t.max_reproj_px}
