@@ -352,7 +352,7 @@ def test_cross_check_with_a_third_view():
     data[0, :, 0, :, 2] = 0.9
     xy = np.full((1, C, 2, 33, 2), np.nan)
     xy[0, 0, 1] = uv[0, 1]  # B's lone detection in view 0, slot 1
-    run = SimpleNamespace(data=data, rig=rig, min_score=0.2, cfg=RecoverConfig())
+    run = SimpleNamespace(data=data, rig=rig, min_score=0.2, cfg=RecoverConfig(), mirror=None)
     uv_all = uv[:, None, :1]  # (C, F, P, J, 2): the tracked person A
 
     def with_score(p):

@@ -47,6 +47,7 @@ from mocap.detect.recover_when import (  # noqa: F401 (recover.X)
     still_skipped,
     wanted,
 )
+from mocap.keypoint_sets import get_keypoint_set
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -187,11 +188,16 @@ def free_slot(view: np.ndarray) -> int:
     return int(np.argmax(empty)) if empty.any() else -1
 
 
-def others_in_view(kp_view: np.ndarray, predicted_others: np.ndarray) -> np.ndarray:
-    """The skeletons a recovered one must not duplicate: the view's detections (S, J, 3) that hold any
-    keypoint, and the other people's projected joints (P', J, 2)."""
+def others_in_view(kp_view: np.ndarray, predicted_others: np.ndarray, mirror: np.ndarray | None = None) -> np.ndarray:
+    """The skeletons a recovered one must not duplicate: the view's detections (S, J, 3) with any keypoint, also
+    with their sides exchanged (``mirror``: a swapped detection is the same body, 15-29 px from it, where a
+    duplicate is within ~12), and the other people's projected joints (P', J, 2)."""
     dets = kp_view[np.isfinite(kp_view[..., 0]).any(axis=-1), :, :2]
-    return np.concatenate([dets, predicted_others.reshape(-1, *kp_view.shape[1:2], 2)])
+    n = kp_view.shape[1]
+    if mirror is not None and len(dets) and (mirror[:n] < n).all():
+        dets = np.concatenate([dets, dets[:, mirror[:n]]])
+    return np.concatenate([dets, predicted_others.reshape(-1, n, 2)])
+
 
 
 def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video_frames: np.ndarray,
@@ -263,6 +269,7 @@ class _Run:
         self.model, self.track_cfg, self.min_score, self.cfg, self.progress = model, track_cfg, min_score, cfg, progress
         self.data = kp.data.copy()
         self.names = list(kp.camera_names)
+        self.mirror = get_keypoint_set(kp.keypoint_set).flip_permutation  # sides exchanged: no other person
         self.recovered_at: list = []
         self.workers = workers  # processes computing a round's crops (0: one per core; see recover_pool)
         self.pool = None  # their recover_pool.Pool, once a round has used them
@@ -273,7 +280,8 @@ class _Run:
 
         def decide(cand: Candidate, found: np.ndarray) -> tuple[int, str, float]:
             f, c, n = cand.frame, cand.camera, found.shape[1]
-            others = others_in_view(self.data[f, c, :, :n], np.delete(uv_all[c, f, :, :n], cand.person, axis=0))
+            others = others_in_view(self.data[f, c, :, :n], np.delete(uv_all[c, f, :, :n], cand.person, axis=0),
+                                    self.mirror)
             k, why, dist = judge(found, cand.predicted[:n], cand.gate_px, others, self.min_score, self.cfg.min_joints,
                                  self.cfg.duplicate_px * cand.box[2])
             if k >= 0:  # a keypoint beyond the tracker's outlier distance (twice the gate) is an outlier

@@ -183,7 +183,7 @@ def lone_round(run, X: np.ndarray, slots: np.ndarray) -> None:
     def decide(cand, found: np.ndarray) -> tuple[int, str, float]:
         f, c, n = cand.frame, cand.camera, found.shape[1]
         c0, s0 = cand.source
-        others = others_in_view(run.data[f, c, :, :n], uv_all[c, f, :, :n])
+        others = others_in_view(run.data[f, c, :, :n], uv_all[c, f, :, :n], run.mirror)
         k, why, meet = judge_lone(found, run.rig[c], run.rig[c0], xy[f, c0, s0, :n], others, cand.gate_px,
                                   run.track_cfg.match_max_m, run.min_score, run.cfg.min_joints)
         if k < 0:
@@ -217,7 +217,7 @@ def cross_check(run, f: int, c: int, skeleton: np.ndarray, source: tuple[int, in
 
     n = len(skeleton)
     c0, s0 = source
-    others = others_in_view(run.data[f, c, :, :n], uv_all[c, f, :, :n])  # with what this round wrote so far
+    others = others_in_view(run.data[f, c, :, :n], uv_all[c, f, :, :n], run.mirror)  # with what this round wrote so far
     if not rest:  # the rays of the two views meet (judge_lone): left to check, that it is nobody already there
         xy_k = np.where(skeleton[:, 2:] >= run.min_score, skeleton[:, :2], np.nan)
         apart = robust_median(np.linalg.norm(xy_k[None] - others, axis=-1), run.cfg.min_joints)

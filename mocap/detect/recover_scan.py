@@ -148,7 +148,7 @@ def scan_round(run, persons: int | str) -> None:
     def decide_tile(cand, found: np.ndarray) -> tuple[int, str, float]:
         f, c, n = cand.frame, cand.camera, found.shape[1]
         stats["tiles"][run.names[c]] += 1
-        dets = others_in_view(data[f, c, :, :n], np.empty((0, n, 2)))
+        dets = others_in_view(data[f, c, :, :n], np.empty((0, n, 2)), run.mirror)
         k = new_skeleton(found, cand.box, dets, run.min_score, cfg.min_joints, cfg.duplicate_px, cfg.margin,
                          run.rig[c].size)
         if k < 0:
@@ -172,7 +172,7 @@ def scan_round(run, persons: int | str) -> None:
 
     def decide_follow(cand, found: np.ndarray) -> tuple[int, str, float]:
         f, c, n = cand.frame, cand.camera, found.shape[1]
-        others = others_in_view(data[f, c, :, :n], np.empty((0, n, 2)))
+        others = others_in_view(data[f, c, :, :n], np.empty((0, n, 2)), run.mirror)
         k, why, dist = judge(found, cand.predicted[:n], cand.gate_px, others, run.min_score, cfg.min_joints,
                              cfg.duplicate_px * cand.box[2])
         if k >= 0:
