@@ -9,7 +9,8 @@ larger. The other rounds look where the views that found a person place it; a pe
 view along whose rays no crop agrees, has no such place.
 
 So, in each view whose people are small (the median side of its detections' boxes, or of every view's where that
-is smaller, as the people a view found are the larger ones there, below :data:`LARGE` of the image's short side),
+is smaller, as the people a view found are the larger ones there, compared as angles: pixels ÷ focal length; below
+:data:`LARGE` of the image's short side),
 every :data:`SCAN_S` seconds the image is cut into overlapping square tiles of :data:`TILE_PEOPLE` person sizes
 (:func:`tiles`; the crops of the landmark model, as a tracked person's box is), and each tile goes through the
 landmark model. A skeleton found well
@@ -125,7 +126,10 @@ def scan_round(run, persons: int | str) -> None:
     if not several_people(data, persons):
         stats["skipped"] = "one person (no view holds two detections in a frame)"
         return
-    per_view = [extents(data[:, c], run.min_score, cfg.min_joints, run.rig[c].size) for c in range(C)]
+    # people's sizes as angles (pixels ÷ focal length): pooled across views of other resolutions or lenses (in
+    # pixels, two 2560 × 1440 cameras among 640 × 360 ones took the small views' people: 20 tiles where none were due)
+    focal = [float(np.sqrt(cam.K[0, 0] * cam.K[1, 1])) for cam in run.rig.cameras]
+    per_view = [extents(data[:, c], run.min_score, cfg.min_joints, run.rig[c].size) / focal[c] for c in range(C)]
     known = np.concatenate(per_view)
     if not known.size:
         stats["skipped"] = "no detection to size people by"
@@ -134,7 +138,8 @@ def scan_round(run, persons: int | str) -> None:
     todo = []
     everyone = float(np.median(known))
     for c, cam in enumerate(run.rig.cameras):  # the view's own people, or the others' where smaller (the ones
-        person = min(float(np.median(per_view[c])), everyone) if per_view[c].size else everyone  # it found: nearer)
+        angle = min(float(np.median(per_view[c])), everyone) if per_view[c].size else everyone  # it found: nearer)
+        person = angle * focal[c]
         if person * (1 + 2 * cfg.margin) >= LARGE * min(cam.size):
             continue  # large people: the whole-image detector sees them
         for f in frames:
