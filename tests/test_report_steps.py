@@ -91,3 +91,25 @@ def test_a_camera_bumped_mid_take_is_told_apart_from_dropped_frames():
 
 def test_a_clean_take_flags_no_step():
     assert not any(r["flagged"] for r in _take(None).values())
+
+
+def test_a_step_flag_states_the_figures_it_was_decided_on():
+    """The step is decided on the median of per-frame ratios; the flag stated the camera's median against ratio ×
+    the others' median over those frames, another statistic: "median in frames 600–1199 6.65 px > 21.6 px"."""
+    rng = np.random.default_rng(0)
+    F = 1200
+    own, others = np.full(F, 1.0), np.full(F, 1.0)
+    late = np.arange(600, F)
+    bad = late[rng.random(len(late)) < 0.6]  # the camera 2.6 × the others, who err 1-10 px
+    good = np.setdiff1d(late, bad)  # the others 10 px there, this camera 1 px
+    x = rng.uniform(1, 10, len(bad))
+    own[bad], others[bad] = 2.6 * x, x
+    own[good], others[good] = 1.0, 10.0
+    err = np.repeat(np.stack([own, others, others, others], axis=1)[:, :, None], 3, axis=2)  # (F, C, J): 3 joints
+    rows = {f"cam0{i}": {"median_px": 1.0, "flagged": False} for i in range(1, 5)}
+    from mocap.report.steps import flag_steps
+
+    flag_steps(rows, err, np.ones_like(err), np.ones((F, 4)), 2.5, 30.0, 1.0, 0.5)
+    flag = rows["cam01"]["flag"]
+    assert rows["cam01"]["step"]["ratio_median"] > 2.5
+    assert flag["value"] > flag["threshold"] and np.isclose(flag["threshold"], 2.5 * flag["reference"])

@@ -28,7 +28,8 @@ def step_change(own: np.ndarray, others: np.ndarray, ratio: float, fps: float, f
     """own, others: (F,) the camera's per-frame error and the other cameras' (same unit; NaN: not seen).
     Returns None, or {"first", "last": the bad side's first and last frame; "good_first", "good_last": the
     other side's; "later": the bad side is the later one; "bad", "good": the camera's median error on each
-    side; "reference": the other cameras' median on the bad side}."""
+    side; "reference": the other cameras' median on the bad side; "ratio_median": the median of the per-frame
+    ratios on the bad side, which the step was decided on}."""
     own, others = np.asarray(own, float), np.asarray(others, float)
     idx = np.flatnonzero(np.isfinite(own) & np.isfinite(others))
     n = len(idx)
@@ -56,7 +57,8 @@ def step_change(own: np.ndarray, others: np.ndarray, ratio: float, fps: float, f
     fb, fg = idx[bad_side], idx[good_side]
     return {"first": int(fb[0]), "last": int(fb[-1]), "good_first": int(fg[0]), "good_last": int(fg[-1]),
             "later": bool(cut == bad_side.start), "bad": float(np.median(own[fb])),
-            "good": float(np.median(own[fg])), "reference": float(np.median(others[fb]))}
+            "good": float(np.median(own[fg])), "reference": float(np.median(others[fb])),
+            "ratio_median": float(np.median(rb))}
 
 
 def step_hint(step: dict, speed_correlation: float, fps: float, follows_speed: float) -> str:
@@ -98,9 +100,11 @@ def flag_steps(rows: dict[str, dict], err: np.ndarray, speed: np.ndarray, scale:
         part = slice(step["first"], step["last"] + 1)
         corr = rank_corr(err[part, i].ravel(), speed[part, i].ravel())
         row["flagged"], row["step"] = True, step
-        row["flag"] = {"stat": "part_median_px", "value": step["bad"], "threshold": ratio * max(step["reference"],
-                       floor), "reference": step["reference"], "ratio": ratio, "scaled": False,
-                       "frames": [step["first"], step["last"]]}
+        # the rule's own figures: its median ratio to the others, frame by frame, as the others' error it implies
+        # (ratio × the others' median over those frames, another statistic, read "6.65 px > 21.6 px")
+        ref = step["bad"] / step["ratio_median"]
+        row["flag"] = {"stat": "part_median_px", "value": step["bad"], "threshold": ratio * ref, "reference": ref,
+                       "ratio": ratio, "scaled": False, "frames": [step["first"], step["last"]]}
         row["hint"] = step_hint(step, corr, fps, follows_speed)
 
 
