@@ -214,7 +214,7 @@ def summary_rows(m: dict) -> str:
     if m.get("knees_moved"):
         rows.append(("one-view ankles refine moved to their ray's other side (the knee bent backwards there)",
                      f"{m['knees_moved']} (frame, leg)"))
-    rows.append(("jitter (mean acceleration)", f"{m['jitter_mean_accel_m_s2']:.2f} m/s²"))
+    rows.append(("jitter (mean acceleration)", _num(m["jitter_mean_accel_m_s2"], ".2f") + " m/s²"))  # NaN: < 3 frames
     if "groundtruth" in m:
         gt = m["groundtruth"]
         rows.append(("error against ground truth (MPJPE / P95)", f"{gt['mpjpe_mm']:.1f} / {gt['p95_mm']:.1f} mm")
