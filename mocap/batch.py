@@ -85,7 +85,10 @@ def run_batch(sessions: list[str | Path], scheduler: str | None = None, workers:
               config_path: str | Path | None = None, timeout_s: float = 10.0,
               progress: Callable[[SessionResult], None] | None = None) -> list[SessionResult]:
     """Run every session (see the module). Returns one result per session, in the order given; on Ctrl-C the
-    running tasks are cancelled and KeyboardInterrupt carries on (finished sessions stay finished)."""
+    tasks are cancelled and KeyboardInterrupt carries on (finished sessions stay finished). Cancelling stops
+    only the sessions not started: on a cluster of its own (no ``scheduler``) the running ones end as it is
+    closed; on a ``scheduler``'s cluster they go on to the end of their run (a running Dask task cannot be
+    stopped), holding their session's lock until then."""
     from distributed import as_completed
 
     from mocap.detect import DETECTORS
@@ -114,6 +117,20 @@ def run_batch(sessions: list[str | Path], scheduler: str | None = None, workers:
     return [results[p] for p in paths]
 
 
+def display_names(sessions: list[str | Path]) -> dict[str, str]:
+    """Each session's name in the table and the progress lines: its folder's name, or where that clashes with
+    another session's, the shortest end of its path that tells them apart (``p1/take``, ``p2/take``)."""
+    parts = {str(s): Path(s).parts for s in sessions}
+    out = {}
+    for s, mine in parts.items():
+        k = 1
+        while k < len(mine) and any(other[-k:] == mine[-k:] for o, other in parts.items() if o != s):
+            k += 1
+        out[s] = str(Path(*mine[-k:]))
+    return out
+
+
 def summary_rows(results: list[SessionResult]) -> list[dict]:
-    return [{"session": Path(r.session).name, "status": r.status, "ran": ",".join(r.ran) or "—",
+    names = display_names([r.session for r in results])
+    return [{"session": names[r.session], "status": r.status, "ran": ",".join(r.ran) or "—",
              "seconds": r.seconds} for r in results]

@@ -199,11 +199,13 @@ def active():
 
 
 def plan_chunks(frames: dict[str, int], chunk_frames: int) -> list[tuple[str, int, int]]:
-    """(camera, first, end) output-frame ranges covering every camera; ``chunk_frames`` 0 → whole cameras."""
+    """(camera, first, end) output-frame ranges covering every camera; ``chunk_frames`` 0 → whole cameras. A
+    camera with no output frame (its video ends before ``detect.start``) gets one empty chunk, as a local run
+    (:func:`mocap.detect.chunks.plan_chunks`): it is then written missing and marked complete."""
     out = []
     for cam, n in frames.items():
         step = chunk_frames or max(n, 1)
-        out += [(cam, k, min(k + step, n)) for k in range(0, n, step)]
+        out += [(cam, k, min(k + step, n)) for k in range(0, n, step)] if n > 0 else [(cam, 0, 0)]
     return out
 
 
@@ -217,6 +219,11 @@ def detect_chunk(camera: str, path: str, cfg_fields: dict, first: int, end: int,
     for name, target in detectors.items():  # detectors registered in the client process (plugins, tests)
         DETECTORS.setdefault(name, target)
     cfg = detect.Config(**cfg_fields)
+    if first == end:  # a camera ending before detect.start: missing, as in a local run (an empty video still fails)
+        from mocap.detect import chunks
+
+        cam, a, b, data, stats = chunks.detect_chunk(camera, Path(path), cfg, first, end, 0, position=0)
+        return cam, a, b, data, stats | {"host": os.uname().nodename, "pid": os.getpid()}
     a = max(0, first - warmup)
     chunk = replace(cfg, start=cfg.start + a * cfg.stride, stop=cfg.start + end * cfg.stride)
     _, data, stats = detect.detect_video(camera, Path(path), chunk, overlay=Path(overlay) if overlay else None)
@@ -240,11 +247,12 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
     from tqdm import tqdm
 
     from mocap.detect import DETECTORS
+    from mocap.detect.chunks import frames_to_detect
     from mocap.io.hdf5 import write_camera
     from mocap.io.rig_files import check_camera_name
 
     client, opts = active()
-    frames = {c: camera_frames(infos[c].frames, cfg) for c in videos}
+    frames = frames_to_detect({c: infos[c].frames for c in videos}, cfg)  # warns of a camera ending before start
     chunks = plan_chunks(frames, 0 if review else opts.chunk_frames)  # an overlay video needs whole cameras
     fields = asdict(cfg)
     overlays = {c: str((review / f"{check_camera_name(review, c)}_pose2d.mp4").resolve()) if review else None

@@ -1,7 +1,8 @@
 """Measuring helpers shared by the benchmarks.
 
 Every benchmark's JSON goes through :func:`write_json`, which adds how the figures were obtained
-(:func:`run_record`): the command's wall and CPU time (this process and its children), the load average
+(:func:`run_record`): the command's wall and CPU time (this process, its children and the detect pool's
+workers under the multiprocessing fork server), the load average
 at its start and at its end, the cores it could use and the machine (CPU model, memory, platform).
 """
 
@@ -11,6 +12,7 @@ import json
 import multiprocessing
 import os
 import platform
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -55,8 +57,10 @@ def _child(fn: Callable[[], Any], conn, every: float) -> None:
         done.set()
         sampler.join()
         conn.send(("ok", out, seconds, max(peak, _rss_mb()) - rss0))
-    except Exception as e:  # noqa: BLE001 - handed to the parent, which re-raises
+    except BaseException as e:  # noqa: BLE001 - handed to the parent, which re-raises (SystemExit too)
         conn.send(("error", f"{type(e).__name__}: {e}", 0.0, 0.0))
+    finally:
+        conn.close()
 
 
 def measure(fn: Callable[[], Any], every: float = 0.005) -> tuple[Any, float, float]:
@@ -64,13 +68,23 @@ def measure(fn: Callable[[], Any], every: float = 0.005) -> tuple[Any, float, fl
 
     A fresh process per method keeps the memory figures apart and the timings free of
     instrumentation overhead; the RSS is sampled every ``every`` s (reading it costs about 0.3 ms per
-    process: for work spread over a pool of processes sample less often, e.g. 0.1 s).
+    process: for work spread over a pool of processes sample less often, e.g. 0.1 s). A process that dies
+    without answering (killed, a crash in native code) raises :class:`RuntimeError` with its exit code.
     """
     ctx = multiprocessing.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(fn, send, every))
     proc.start()
-    status, out, seconds, mem = recv.recv()
+    send.close()  # the child holds the only send end left: its death ends recv() with EOFError
+    try:
+        status, out, seconds, mem = recv.recv()
+    except EOFError:
+        proc.join()
+        code = proc.exitcode
+        how = f" ({signal.Signals(-code).name})" if code is not None and -code in signal.valid_signals() else ""
+        raise RuntimeError(f"benchmarked method's process died without a result: exit code {code}{how}") from None
+    finally:
+        recv.close()
     proc.join()
     if status != "ok":
         raise RuntimeError(f"benchmarked method failed: {out}")
@@ -155,14 +169,49 @@ def machine() -> dict:
             "platform": platform.platform(), "python": platform.python_version()}
 
 
+def _proc_cpu_s(pid: int | str) -> float:
+    """User + system CPU seconds of process ``pid`` and of its children it reaped (Linux ``/proc``), else 0."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # after the ")": utime is field 14, stime 15, cutime 16, cstime 17 (1-based, man 5 proc)
+        return sum(int(fields[k - 3]) for k in (14, 15, 16, 17)) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def fork_server_cpu_s() -> float:
+    """CPU seconds of this process's multiprocessing fork server (:mod:`mocap.detect.pool`) and of all its
+    children: the detect pool's workers, reaped (counted in the server's own children's time) or still
+    running. They are the server's children, not this process's, so ``os.times()`` here counts none of it;
+    0 when no server runs (one stopped was reaped by this process: ``os.times()`` counts it then)."""
+    from mocap.detect import pool
+
+    pid = pool.server_pid()
+    if pid is None:
+        return 0.0
+    own, reaped = pool.server_cpu()
+    live = 0.0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                live += sum(_proc_cpu_s(child) for child in f.read().split())
+    except OSError:  # no /proc, or the server just ended
+        pass
+    return own + reaped + live
+
+
 def run_record() -> dict:
     """How this process's figures were obtained: ``wall_s`` (since the process started), ``cpu_s`` (user +
-    system of this process and of its children that ended), the load average (1, 5, 15 min) now and when
-    the benchmark module was loaded, the cores and the machine."""
+    system of the whole process tree: this process, its children that ended and the fork server with the
+    detect pool's workers, of which ``fork_server_cpu_s`` is the part), the load average (1, 5, 15 min) now
+    and when the benchmark module was loaded, the cores and the machine."""
     t = os.times()
+    server = fork_server_cpu_s()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {"wall_s": round(_process_wall_s(), 3),
-            "cpu_s": round(t.user + t.system + t.children_user + t.children_system, 3),
+            "cpu_s": round(t.user + t.system + t.children_user + t.children_system + server, 3),
+            "fork_server_cpu_s": round(server, 3),
             "load_avg_1_5_15": [round(v, 2) for v in load] if load else None,
             "load_avg_1_5_15_at_start": [round(v, 2) for v in _LOAD_AT_IMPORT] if _LOAD_AT_IMPORT else None,
             "cores": cores(), "machine": machine()}

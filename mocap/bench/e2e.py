@@ -57,8 +57,8 @@ def working_copy(src: Path, work: str | Path | None, suffix: str, truth: bool = 
     """A fresh copy of a rendered session to run the pipeline in (``work``, or beside it with ``suffix``),
     without the renderer's scratch folder. ``truth``: the session must be a rendered take (its
     ``groundtruth/points3d.h5``), checked before anything is copied. ``work`` is replaced only when it is
-    empty or a session (a copy an earlier bench made); never the session itself, a folder inside it or
-    one holding it."""
+    an empty folder or a session (a copy an earlier bench made); never a file or a link, the session itself,
+    a folder inside it or one holding it."""
     src = Path(src)
     if not src.is_dir():
         raise FileNotFoundError(f"{src}: no such session folder")
@@ -71,12 +71,15 @@ def working_copy(src: Path, work: str | Path | None, suffix: str, truth: bool = 
     if a == b or b in a.parents or a in b.parents:
         raise ValueError(f"--work {work}: the working copy would replace or sit inside the session {src} "
                          "(or hold it); choose a folder outside it")
+    if work.is_symlink() or (work.exists() and not work.is_dir()):
+        raise FileExistsError(f"--work {work}: it exists and is not a folder (a file or a link); it would be "
+                              "replaced by the copy, so give a new or empty folder")
     if work.exists():
         is_session = any((work / d).is_dir() for d in (".mocap", "videos", "groundtruth"))
         if work.is_dir() and any(work.iterdir()) and not is_session:
             raise FileExistsError(f"--work {work}: the folder exists and is not a session (no .mocap, videos or "
                                   "groundtruth folder); it is replaced by the copy, so give a new or empty folder")
-        shutil.rmtree(work) if work.is_dir() else work.unlink()
+        shutil.rmtree(work)
     shutil.copytree(src, work, ignore=shutil.ignore_patterns(".render"))
     return work
 

@@ -31,19 +31,20 @@ def scheduler_from_args(args):
 
 
 def cmd_batch(args) -> int:
-    from mocap.batch import run_batch, summary_rows
+    from mocap.batch import check_sessions, display_names, run_batch, summary_rows
     from mocap.bench.common import format_table
 
+    names = display_names(check_sessions(args.sessions))
+
     def progress(r) -> None:
-        print(f"… {Path(r.session).name}: {r.status}" + (f" ({r.error})" if r.error else ""), file=sys.stderr,
-              flush=True)
+        name = names.get(r.session, Path(r.session).name)
+        print(f"… {name}: {r.status}" + (f" ({r.error})" if r.error else ""), file=sys.stderr, flush=True)
 
     try:
         results = run_batch(args.sessions, args.scheduler, args.workers, tuple(args.set), args.config,
                             args.connect_timeout, progress)
     except KeyboardInterrupt:
-        print("interrupted: finished sessions stay finished; run the same command again to do the others",
-              file=sys.stderr)
+        print(interrupted_message(args.scheduler), file=sys.stderr)
         return 130
     print(format_table(summary_rows(results), [("session", "session", "s"), ("status", "status", "s"),
                                                ("ran", "stages ran", "s"), ("seconds", "seconds", ".1f")]))
@@ -55,6 +56,18 @@ def cmd_batch(args) -> int:
         for r in failed:
             print(f"  {r.session}: {r.error}" + (f"\n    log: {r.log_file}" if r.log_file else ""))
     return 1 if failed else 0
+
+
+def interrupted_message(scheduler: str | None) -> str:
+    """What ``mocap batch`` says on Ctrl-C. A task cannot be stopped midway on Dask: on a cluster of its own the
+    batch closes it (its workers end, the sessions with them); on a ``--scheduler`` cluster only the sessions not
+    started are cancelled, the running ones go on there to the end of their run."""
+    if not scheduler:
+        return "interrupted: finished sessions stay finished; run the same command again to do the others"
+    return (f"interrupted: sessions not started are cancelled, but those already running on the cluster at "
+            f"{scheduler} finish their current run there (a running Dask task cannot be stopped) and hold their "
+            "session's lock until then; finished sessions stay finished; run the same command again to do the "
+            "others (one still running there fails as busy)")
 
 
 def add_scale_commands(sub: argparse._SubParsersAction, bsub: argparse._SubParsersAction) -> None:
