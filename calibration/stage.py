@@ -46,6 +46,9 @@ class Config:
         if self.stride < 1:
             raise ValueError(f"calibrate: stride must be ≥ 1, got {self.stride}")
         from calibration.bundle import DIST_NAMES
+        from calibration.calibrate import CalibrateConfig
+
+        CalibrateConfig(world=self.world)  # its form checked when the settings are read, also where a rig is given
 
         known = ("fx", "fy", "cx", "cy", *DIST_NAMES[self.model])  # checked now, not after the board's detection
         unknown = [f for f in self.free if f not in known]

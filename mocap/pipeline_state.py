@@ -78,7 +78,7 @@ def why_run(module, s: Session, settings, inputs: list[Path], key: str, state: d
     file (False: a dry run, nothing written)."""
     prev = state.get(module.NAME, {})
     outs = module.outputs(s, settings)
-    return "asked for (--from, --force)" if forced else "no earlier run" if not prev \
+    return "asked for (--from, --overwrite)" if forced else "no earlier run" if not prev \
         else "its last run did not finish" if prev.get("status") != "done" \
         else "an output is missing" if not all(p.exists() for p in outs) \
         else "its outputs changed since it wrote them" if prev.get("outputs") != _fingerprint(outs, s.root) \

@@ -1,11 +1,10 @@
 """The settings of a session: one table per stage, one dialect for files, ``--set`` and flags.
 
-Resolved from, lowest first: the defaults (each stage's typed ``Config``) ← ``configs/pipelines/
-<preset>.toml`` ← ``SESSION/mocap.toml`` ← settings kept from earlier commands on this session
-(``SESSION/.mocap/settings.json``: every ``--set`` and every flag of ``mocap run`` and the stage
-commands is kept, so ``mocap detect --persons 2`` then ``mocap run`` still detects two people) ←
-``--config FILE`` ← ``--set stage.key=value`` and flags of this command. Unknown keys and wrong types
-are errors naming the key and the file; ``mocap config show`` prints every key with its default, its
+Resolved from, lowest first: the defaults (each stage's typed ``Config``) ← ``SESSION/mocap.toml`` ← settings
+kept from earlier commands on this session (``SESSION/.mocap/settings.json``: every ``--set`` and every flag of
+``mocap run`` and the stage commands is kept, so ``mocap detect --persons 2`` then ``mocap run`` still detects
+two people) ← ``--config FILE`` ← ``--set stage.key=value`` and flags of this command. Unknown keys and wrong
+types are errors naming the key and the file; ``mocap config show`` prints every key with its default, its
 value and where the value came from.
 """
 
@@ -20,7 +19,7 @@ from pathlib import Path
 from mocap import stages as stage_registry
 from mocap.config import config_from_dict, config_to_dict
 from mocap.config import keys as config_keys
-from mocap.config_files import check_keys, load_preset, read_toml
+from mocap.config_files import check_keys, read_toml
 from mocap.io.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -157,13 +156,10 @@ def forget(root: Path, keys: list[str]) -> list[str]:
     return gone
 
 
-def sources(root: Path | None, path: str | Path | None = None, sets: list[str] = (), preset: str | None = None,
+def sources(root: Path | None, path: str | Path | None = None, sets: list[str] = (),
             use_kept: bool = True) -> list[tuple[dict, str]]:
     """(table, where) from the lowest precedence to the highest."""
     out = []
-    if preset:
-        t, p = load_preset("pipelines", preset)
-        out.append((t, str(p)))
     if root is not None and (Path(root) / "mocap.toml").is_file():
         out.append((read_toml(Path(root) / "mocap.toml"), str(Path(root) / "mocap.toml")))
     if root is not None and use_kept:
@@ -189,12 +185,11 @@ def resolve(srcs: list[tuple[dict, str]]) -> tuple[object, dict[str, str]]:
     return config_from_dict(Settings, table, "configuration"), origin
 
 
-def load_config(session=None, path: str | Path | None = None, sets: list[str] = (), preset: str | None = None,
-                use_kept: bool = True):
+def load_config(session=None, path: str | Path | None = None, sets: list[str] = (), use_kept: bool = True):
     """Resolve the configuration of a session (a Session or its folder); returns the Settings and the merged
     table."""
     root = session if session is None or isinstance(session, (str, Path)) else session.root  # Path.root is "/"
-    srcs = sources(root, path, list(sets), preset, use_kept)
+    srcs = sources(root, path, list(sets), use_kept)
     cfg, _ = resolve(srcs)
     table: dict = {}
     for t, _ in srcs:

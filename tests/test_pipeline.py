@@ -45,7 +45,7 @@ def test_changed_setting_reruns_that_stage_and_what_follows(session):
     r = run(session, sets=FAST + ["refine.accel_sigma=25"], progress=False)
     assert r.ran == ["export"] and r.why["export"] == "an output is missing", r.why  # the same file again: no report
     r = run(session, sets=FAST + ["refine.accel_sigma=25"], from_stage="retarget", progress=False)
-    assert r.ran == ["retarget", "export", "report"] and r.why["retarget"] == "asked for (--from, --force)"
+    assert r.ran == ["retarget", "export", "report"] and r.why["retarget"] == "asked for (--from, --overwrite)"
 
 
 def test_config_errors_name_the_key_and_the_file(tmp_path, session):

@@ -38,7 +38,7 @@ def test_a_dry_run_says_what_would_run_and_writes_nothing(session):
     assert rows["refine"]["why"] == "its inputs or settings changed"
     assert rows["fit"]["why"] == "if refine changes what it reads"
     rows = {r["stage"]: r for r in plan(session, sets=FAST, from_stage="retarget")}
-    assert rows["fit"]["would"] == "skip" and rows["retarget"]["why"] == "asked for (--from, --force)"
+    assert rows["fit"]["would"] == "skip" and rows["retarget"]["why"] == "asked for (--from, --overwrite)"
     assert (session / ".mocap" / "state.json").read_bytes() == state  # the settings were not kept either
     assert run(session, sets=FAST, progress=False).ran == []
 

@@ -348,6 +348,9 @@ def test_a_failure_of_the_work_started_ahead_is_not_blamed_on_a_stage(session, m
     ("export.bvh_order=ZXX", "export: bvh_order must be a permutation of XYZ"),
     ("triangulate.min_score=5", "triangulate: min_score must be in [0, 1], got 5"),
     ("sync.max_offset_s=-3", "sync: max_offset_s must be ≥ 0 s, got -3"),
+    ("fit.source=refind", "fit.source must be one of refined, triangulated, got 'refind'"),  # ran up to the fit
+    ("detect.variant=hevy", "detect: variant must be one of lite, full, heavy, got 'hevy'"),  # caught at detection
+    ("calibrate.world=floor", "calibrate: world must be 'camera', 'camera:NAME' or 'board:FRAME'"),  # ignored
 ])
 def test_bad_values_are_refused_before_any_stage_runs(session, capsys, item, said):
     """``export.units=furlong`` ran every stage, then failed with "error: 'furlong'" (a KeyError); the others were

@@ -77,6 +77,10 @@ class Config:
 
     def __post_init__(self) -> None:
         recover.check_mode(self.recover, self.detector)
+        from mocap.detect.blazepose import VARIANTS
+
+        if self.detector == "blazepose" and self.variant not in VARIANTS:  # refused before any stage runs
+            raise ValueError(f"detect: variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         if self.detector not in detector_names():
             raise ValueError(f"detect: unknown detector {self.detector!r} (expected one of {list(detector_names())})")
         p = self.persons

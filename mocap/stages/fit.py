@@ -36,6 +36,9 @@ NAME = "fit"
 HELP = "3D points → subject skeleton + joint rotations (motion/<skeleton>.npz, gaps in <skeleton>.gaps.json)"
 
 
+SOURCES = ("refined", "triangulated")  # the 3D points fit may read (points3d/<source>.h5)
+
+
 @dataclass(frozen=True)
 class Config:
     solver: FitConfig = inline(FitConfig)  # its keys are fit's: fit.skeleton, fit.accel_sigma, ...
@@ -47,7 +50,8 @@ class Config:
     def __post_init__(self) -> None:
         from mocap.config_files import preset_names
 
-        safe_name(self.source, "fit.source")
+        if self.source not in SOURCES:  # refused before any stage runs (a typo ran detect to refine, then failed)
+            raise ValueError(f"fit.source must be one of {', '.join(SOURCES)}, got {self.source!r}")
         if self.world_up not in ("auto", "z"):
             raise ValueError(f"fit.world_up must be auto or z, got {self.world_up!r}")
         sk = self.solver.skeleton
@@ -57,7 +61,7 @@ class Config:
 
 
 FLAGS = (Flag("--skeleton", "skeleton", "skeleton preset or TOML file (default body22)", str),
-         Flag("--source", "source", "3D points to fit", str, choices=("refined", "triangulated")),
+         Flag("--source", "source", "3D points to fit", str, choices=SOURCES),
          Flag("--symmetric", "symmetric", "left and right bones share their lengths"),
          Flag("--person", "person", "person index", int))
 
