@@ -322,9 +322,10 @@ def test_missing_model_is_refused_without_downloading(monkeypatch, tmp_path):
     assert missing, "every variant is in the mediapipe package: nothing to refuse"
     for variant in missing:
         with pytest.raises(FileNotFoundError, match=rf"the {variant} landmark model is not installed.*downloads "
-                                                    rf"nothing\. Pass the file with --model pose_landmark_{variant}"):
+                                                    rf"nothing\. Pass the file with --model-path "
+                                                    rf"pose_landmark_{variant}"):
             blazepose.landmark_model(variant)
-        with pytest.raises(FileNotFoundError, match=f"--model pose_landmark_{variant}.tflite"):
+        with pytest.raises(FileNotFoundError, match=f"--model-path pose_landmark_{variant}.tflite"):
             detect.detect_video("a", blank_video(tmp_path / "a.avi"), detect.Config(variant=variant))
     with pytest.raises(FileNotFoundError, match="nope.tflite does not exist"):
         blazepose.landmark_model("heavy", tmp_path / "nope.tflite")

@@ -374,3 +374,22 @@ def test_a_motion_no_stage_makes_now_is_named_with_the_setting_that_makes_it(ses
     assert cli(["export", str(session), "--motions", "ue5"]) == 2
     assert (f"motion/ue5.npz is missing; the retarget stage makes it with that rig: `mocap retarget {session} "
             "--target ue5`") in capsys.readouterr().err
+
+
+def test_flags_are_named_as_their_keys_and_former_names_still_read():
+    """One setting, one name: `detect --model` set detect.model_path, `export --format` export.formats,
+    `rig_refine --intrinsics` rig_refine.refine_intrinsics (and calibrate's --intrinsics is another setting)."""
+    from mocap.cli import build_parser
+    from mocap.cli.stages import _flag_sets
+    from mocap.stages import get
+
+    parser = build_parser()
+    for stage, new, old, value, key in [("detect", "--model-path", "--model", "m.onnx", "detect.model_path"),
+                                        ("export", "--formats", "--format", "bvh", "export.formats"),
+                                        ("rig_refine", "--refine-intrinsics", "--intrinsics", None,
+                                         "rig_refine.refine_intrinsics")]:
+        assert new == "--" + key.split(".")[1].replace("_", "-")
+        for flag in (new, old):
+            args = parser.parse_args([stage, "S", flag] + ([value] if value else []))
+            sets = _flag_sets(get(stage), args)
+            assert len(sets) == 1 and sets[0].startswith(key + "="), (flag, sets)

@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     bd = bsub.add_parser("detect", help="detector throughput and parallel efficiency")
     bd.add_argument("--videos", type=Path, help="folder of camera videos (default: the shared Pose2Sim demo)")
     bd.add_argument("--variant", choices=["lite", "full", "heavy"], default="full")
-    bd.add_argument("--model", help="landmark .tflite for lite/heavy")
+    bd.add_argument("--model-path", "--model", dest="model", help="landmark .tflite for lite/heavy")
     bd.add_argument("--stop", type=int, help="frames per camera")
     bd.add_argument("--repeat", type=int, default=1, help="parallel runs; the shortest is kept")
     bd.add_argument("--cameras", nargs="+", help="a subset of the cameras")

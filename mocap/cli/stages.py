@@ -59,9 +59,9 @@ def add_stage_commands(sub: argparse._SubParsersAction) -> None:
             if f.type is not None:
                 kw.setdefault("metavar", f.key.upper())
             if f.type is None:
-                p.add_argument(f.flag, action="store_const", const=f.value, default=None, **kw)
+                p.add_argument(f.flag, *f.aliases, action="store_const", const=f.value, default=None, **kw)
             else:
-                p.add_argument(f.flag, type=f.type, default=None, choices=f.choices or None, **kw)
+                p.add_argument(f.flag, *f.aliases, type=f.type, default=None, choices=f.choices or None, **kw)
         p.set_defaults(func=cmd_stage, stage=module.NAME)
 
     rn = sub.add_parser("run", help="the whole pipeline, cached (see README: mocap run)",

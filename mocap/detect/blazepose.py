@@ -59,13 +59,13 @@ def landmark_model(variant: str, model_path: str | Path | None = None) -> Path:
     if model_path:
         path = Path(model_path)
         if not path.is_file():
-            raise FileNotFoundError(f"blazepose: model file {path} does not exist (--model / detect.model_path)")
+            raise FileNotFoundError(f"blazepose: model file {path} does not exist (--model-path / detect.model_path)")
         return path
     path = _package_dir() / "modules" / "pose_landmark" / f"pose_landmark_{variant}.tflite"
     if not path.is_file():
         raise FileNotFoundError(
             f"blazepose: the {variant} landmark model is not installed: mediapipe {_mediapipe_version()} ships only "
-            f"'full', and mocap downloads nothing. Pass the file with --model pose_landmark_{variant}.tflite "
+            f"'full', and mocap downloads nothing. Pass the file with --model-path pose_landmark_{variant}.tflite "
             f"(detect.model_path in mocap.toml; e.g. from the npm package @mediapipe/pose), or use --variant full")
     return path
 

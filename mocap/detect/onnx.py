@@ -84,7 +84,7 @@ class OnnxPose:
         path = Path(model_path or "")
         if not path.is_file():
             raise FileNotFoundError(f"onnx detector: model file {str(path) if model_path else '(none given)'} does "
-                                    "not exist (detect.model_path, or --model)")
+                                    "not exist (detect.model_path, or --model-path)")
         self.providers = select_providers(ort.get_available_providers(), device or os.environ.get(DEVICE_ENV, "auto"))
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: graph-optimisation notes are nothing the user can act on

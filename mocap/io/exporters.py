@@ -1,4 +1,4 @@
-"""Animation file formats behind one registry: ``mocap export --format NAME``.
+"""Animation file formats behind one registry: ``mocap export --formats NAME``.
 
 An exporter is a function ``write(motion, extra, path, options) -> path`` registered under a name with
 its file suffix (:func:`register`). ``extra`` is what the capture file holds besides the motion (the 3D

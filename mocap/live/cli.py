@@ -28,8 +28,9 @@ def add_live_command(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--no-preview", action="store_true", help="measure only")
     lv.add_argument("--detector", default="blazepose")
     lv.add_argument("--variant", choices=("lite", "full", "heavy"), default="full",
-                    help="BlazePose model (lite needs its file: --model)")
-    lv.add_argument("--model", default="", help="landmark .tflite, or the .onnx of --detector onnx")
+                    help="BlazePose model (lite needs its file: --model-path)")
+    lv.add_argument("--model-path", "--model", dest="model", default="",
+                    help="landmark .tflite, or the .onnx of --detector onnx (detect.model_path)")
     lv.add_argument("--workers", type=int, default=0, help="detections at once (default: one per core)")
     lv.add_argument("--json", type=Path, help="write the measurements here")
     lv.set_defaults(func=cmd_live)
@@ -118,7 +119,7 @@ def add_bench_live(bsub: argparse._SubParsersAction) -> None:
     bl.add_argument("--fps", type=float, default=30.0)
     bl.add_argument("--seconds", type=float, default=10.0)
     bl.add_argument("--variant", choices=("lite", "full", "heavy"), default="full")
-    bl.add_argument("--model", default="")
+    bl.add_argument("--model-path", "--model", dest="model", default="")
     bl.add_argument("--workers", type=int, default=0, help="detections at once (default: one per core)")
     bl.add_argument("--json", type=Path)
     bl.set_defaults(func=cmd_bench_live)

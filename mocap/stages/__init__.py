@@ -49,6 +49,7 @@ class Flag:
     value: object = True
     choices: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()  # former names of the flag, still read (a flag is named as its key)
 
 
 def _entry_points() -> dict[str, ModuleType]:

@@ -133,7 +133,8 @@ def check_persons(detector, name: str, persons: int | str) -> None:
 
 FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=detector_names()),
          Flag("--variant", "variant", "BlazePose model", str, choices=("lite", "full", "heavy")),
-         Flag("--model", "model_path", "BlazePose lite/heavy landmark .tflite, or the RTMPose / RTMO .onnx file", str),
+         Flag("--model-path", "model_path", "BlazePose lite/heavy landmark .tflite, or the RTMPose / RTMO .onnx file",
+              str, aliases=("--model",)),
          Flag("--persons", "persons", "people per frame: a number or auto", persons_arg),
          Flag("--scan-every", "scan_every", "persons = auto: look for new people every N frames (1: every frame)", int),
          Flag("--stride", "stride", "every N-th frame", int),

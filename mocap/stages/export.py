@@ -59,7 +59,8 @@ def _formats(text: str) -> list[str]:
     return [f.strip() for f in text.split(",") if f.strip()]
 
 
-FLAGS = (Flag("--format", "formats", "comma-separated: " + ", ".join(exporters.names()), _formats),
+FLAGS = (Flag("--formats", "formats", "comma-separated: " + ", ".join(exporters.names()), _formats,
+              aliases=("--format",)),
          Flag("--motions", "motions", "comma-separated motion names (default: the fit and the retarget target)",
               _formats),
          Flag("--units", "units", "m | cm | cmu", str, choices=("m", "cm", "cmu")),

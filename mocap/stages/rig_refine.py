@@ -136,7 +136,8 @@ class Config:
 
 
 FLAGS = (Flag("--off", "enabled", "keep the given rig (no camera refinement)", value=False),
-         Flag("--intrinsics", "refine_intrinsics", "also refine focal length and principal point"))
+         Flag("--refine-intrinsics", "refine_intrinsics", "also refine focal length and principal point",
+              aliases=("--intrinsics",)))
 
 
 def inputs(session: Session, settings) -> list[Path]:
