@@ -155,28 +155,34 @@ def retargeted(addon_retarget, tmp_path_factory):
         pa = joint_world_positions(target, frames)
         order = [sk.joint_names.index(b.name) for b in target.pose.bones]
         _, pl = retarget(m, sk, rig.source).fk()
-        out[preset] = pa, pl[np.array(frames) - 1][:, order]
+        out[preset] = pa, pl[np.array(frames) - 1][:, order], [b.name for b in target.pose.bones]
     return out
 
 
-LEAF_AXIS = pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "by design: a Blender bone is aligned by its own axis, a library joint by the mapped joints below it; "
-    "they differ where a mapped bone has no mapped bone below (mixamo toes: 3 cm, ue5 head: 1.2 cm); "
-    "unity and cmu agree within 1 mm"))
+# by design: a Blender bone is aligned by its own axis, a library joint by the mapped joints below it; they differ where
+# a mapped bone has no mapped bone below (mixamo toes: 3.0 cm, ue5 head: 1.2 cm), and the joints hanging from it
+LEAF_AXIS = {"mixamo": 0.035, "ue5": 0.015}
+LEAF_JOINTS = {"mixamo": {"mixamorig:LeftToe_End", "mixamorig:RightToe_End"}, "ue5": {"neck_02", "head"}}
 
 
-@pytest.mark.parametrize("preset", [pytest.param("mixamo", marks=LEAF_AXIS), pytest.param("ue5", marks=LEAF_AXIS),
-                                    "unity", "cmu"])
+@pytest.mark.parametrize("preset", ["mixamo", "ue5", "unity", "cmu"])
 def test_retargeted_pose_agrees(retargeted, preset):
-    """Every target joint relative to the root, add-on vs library, within 1 mm."""
-    pa, pl = retargeted[preset]
-    err = np.linalg.norm((pa - pa[:, :1]) - (pl - pl[:, :1]), axis=-1)
-    assert err.max() < 1e-3, err.max()
+    """Every target joint relative to the root, add-on vs library, within 1 mm; where a mapped bone has no mapped
+    bone below (mixamo, ue5), within the leaf-axis difference, and only there (an xfail hid any error over 1 mm:
+    a ue5 shin driven from the thigh, 55 cm off, passed)."""
+    pa, pl, names = retargeted[preset]
+    err = np.linalg.norm((pa - pa[:, :1]) - (pl - pl[:, :1]), axis=-1).max(axis=0)  # (J,) worst over frames
+    over = {n for n, e in zip(names, err, strict=True) if e >= 1e-3}
+    if preset not in LEAF_AXIS:
+        assert not over, {n: round(float(e), 4) for n, e in zip(names, err, strict=True) if n in over}
+        return
+    assert err.max() < LEAF_AXIS[preset], err.max()
+    assert over == LEAF_JOINTS[preset], sorted(over)
 
 
 @pytest.mark.parametrize("preset", ["mixamo", "ue5", "unity", "cmu"])
 def test_retargeted_root_path_agrees(retargeted, preset):
-    pa, pl = retargeted[preset]
+    pa, pl, _ = retargeted[preset]
     err = np.linalg.norm(pa[:, 0] - pl[:, 0], axis=-1)
     assert err.max() < 1e-3, err.max()
 
