@@ -56,7 +56,8 @@ def test_fork_server_cpu_is_read_and_it_stops():
     proc.join()
     assert proc.exitcode == 0 and pool.server_pid() is not None
     own, children = pool.server_cpu()
-    assert own >= 0.0 and children >= 0.0
+    assert own > 0.0 and children >= 0.0  # the server imported mediapipe: its CPU is read, not (0, 0); its
+    # children's CPU (a worker that burns 1 s) is test_scale_edges_bench's run-record test
     pool.stop_server()
     assert pool.server_pid() is None
 

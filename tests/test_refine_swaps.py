@@ -73,7 +73,7 @@ def test_the_trajectory_through_the_two_view_frames_improves(take, solved):
     e0 = _error(before.xyz[:, :, arms], truth[:, arms], STRETCH)
     e1 = _error(after.xyz[:, :, arms], truth[:, arms], STRETCH)
     assert e1 < 0.97 * e0, (e0, e1)
-    assert _error(after.xyz, truth) <= _error(before.xyz, truth)
+    assert _error(after.xyz, truth) < _error(before.xyz, truth)  # strictly: a step that changes nothing fails
 
 
 def test_a_take_without_swaps_is_unchanged():
