@@ -77,3 +77,16 @@ def blazepose_keypoints(motion: Motion) -> np.ndarray:
             j, off = OFFSETS[name]
             out[:, k] = p[:, sk.index(j)] + Rw[:, sk.index(j)] @ np.asarray(off)
     return out
+
+
+def noisy_hands_take(frames: int, fps: float, seed: int, body_sigma: float, hand_sigma: float):
+    """A body with finger curls: its 42 hand keypoints (F, 42, 3) and the BlazePose body + hands keypoints with
+    Gaussian noise (metres) of σ ``body_sigma`` / ``hand_sigma`` (F, 75, 3)."""
+    from mocap.synth.fingers import add_fingers, finger_curls, hand_keypoints
+
+    m22 = body_motion(frames, fps, seed=seed)
+    m52 = add_fingers(m22, finger_curls(frames, fps, seed=seed + 1))
+    rng = np.random.default_rng(seed)
+    body, hands = blazepose_keypoints(m22), hand_keypoints(m52)
+    return hands, np.concatenate([body + rng.normal(0, body_sigma, body.shape),
+                                  hands + rng.normal(0, hand_sigma, hands.shape)], axis=1)

@@ -2,22 +2,18 @@
 did what the linear model predicted) saves steps and lands where the full iteration lands."""
 
 import numpy as np
-from body_synth import blazepose_keypoints, body_motion
+from body_synth import noisy_hands_take
 
 import mocap.fit.hands as hands_mod
 import mocap.fit.ik as ik
 from mocap.fit import FitConfig, fit_motion
-from mocap.synth.fingers import add_fingers, finger_curls, hand_keypoints
+from mocap.synth.fingers import hand_keypoints
 
 FPS = 60.0
 
 
 def _pts(frames=120, seed=3):
-    m22 = body_motion(frames, FPS, seed=seed)
-    m52 = add_fingers(m22, finger_curls(frames, FPS, seed=seed + 1))
-    rng = np.random.default_rng(seed)
-    body, hands = blazepose_keypoints(m22), hand_keypoints(m52)
-    return np.concatenate([body + rng.normal(0, 0.01, body.shape), hands + rng.normal(0, 0.004, hands.shape)], axis=1)
+    return noisy_hands_take(frames, FPS, seed, 0.01, 0.004)[1]
 
 
 def _finger_fit(monkeypatch, pts, model_stop):

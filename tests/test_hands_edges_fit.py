@@ -4,24 +4,19 @@ seen finger pose, with no warning and nothing reported at rest; a longer one sti
 import logging
 
 import numpy as np
-from body_synth import blazepose_keypoints, body_motion
+from body_synth import noisy_hands_take
 
 from mocap.fit import FitConfig, fit_motion
 from mocap.fit.hands import _to_rest
 from mocap.geometry.rotations import axis_angle_to_matrix
 from mocap.skeletons import load_skeleton
-from mocap.synth.fingers import add_fingers, finger_curls, hand_keypoints
+from mocap.synth.fingers import hand_keypoints
 
 FPS = 60.0
 
 
 def _take(frames=150, seed=0):
-    m22 = body_motion(frames, FPS, seed=seed)
-    m52 = add_fingers(m22, finger_curls(frames, FPS, seed=seed + 1))
-    rng = np.random.default_rng(seed)
-    body, hands = blazepose_keypoints(m22), hand_keypoints(m52)
-    pts = np.concatenate([body + rng.normal(0, 0.005, body.shape), hands + rng.normal(0, 0.003, hands.shape)], axis=1)
-    return hands, pts
+    return noisy_hands_take(frames, FPS, seed, 0.005, 0.003)
 
 
 def test_short_end_gaps_hold_the_nearest_seen_pose_and_a_long_one_eases_to_rest():
