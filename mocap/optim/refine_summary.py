@@ -137,9 +137,9 @@ def _noise_3d(prob, fit, sigma: float, max_points: int = 4000) -> tuple[float | 
     if not ok.any():
         return None, None
     sub = info[ok][:: max(1, int(ok.sum()) // max_points)]
-    lowest = np.linalg.eigvalsh(sub)[:, 0]
-    worst = np.where(lowest > 1e-12 * np.max(np.linalg.eigvalsh(sub)[:, -1]), 1.0 / np.sqrt(np.maximum(lowest, 1e-300)),
-                     np.inf)
+    eig = np.linalg.eigvalsh(sub)  # (n, 3) ascending
+    lowest = eig[:, 0]
+    worst = np.where(lowest > 1e-12 * eig[:, -1].max(), 1.0 / np.sqrt(np.maximum(lowest, 1e-300)), np.inf)
     return float(np.median(1.0 / np.sqrt(inv[ok])) * 1000), float(np.median(worst) * 1000)
 
 
