@@ -110,6 +110,14 @@ def test_a_step_flag_states_the_figures_it_was_decided_on():
     from mocap.report.steps import flag_steps
 
     flag_steps(rows, err, np.ones_like(err), np.ones((F, 4)), 2.5, 30.0, 1.0, 0.5)
-    flag = rows["cam01"]["flag"]
-    assert rows["cam01"]["step"]["ratio_median"] > 2.5
-    assert flag["value"] > flag["threshold"] and np.isclose(flag["threshold"], 2.5 * flag["reference"])
+    flag, step = rows["cam01"]["flag"], rows["cam01"]["step"]
+    assert step["ratio_median"] > 2.5 and flag["ratio_median"] == step["ratio_median"]
+    assert flag["value"] > flag["threshold"]
+    assert np.isclose(flag["threshold"], 2.5 * flag["value"] / step["ratio_median"])
+    assert flag["reference"] == step["reference"]  # the others' median there, as the hint says
+    assert f"{step['ratio_median']:.2f}× the other cameras frame by frame" in flag_text("cam01", rows["cam01"])
+    m = {"reprojection_mm": {"median": 5.0}, "bone_length_cv": {"mean": 0.01}, "reconstructed": {"points": 1.0},
+         "cameras": rows}
+    said = verdict(m, 20.0, 0.05, 0.9)["summary"]
+    assert f"> {flag['threshold']:.3g} px ({step['ratio_median']:.2f}× the other cameras frame by frame, over 2.5×" \
+        in said, said

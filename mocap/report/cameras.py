@@ -376,5 +376,8 @@ def flag_text(name: str, row: dict) -> str:
     f = row["flag"]
     what = stat_label(f)
     at = ", at this camera's scale at the person" if f.get("scaled") else ""
+    if "ratio_median" in f:  # a step: decided frame by frame against the others
+        return (f"{name}: {what} {f['value']:.3g} px, {f['ratio_median']:.2f}× the other cameras frame by frame "
+                f"(> {f['ratio']:g}×; their median there {f['reference']:.3g} px)")
     return (f"{name}: {what} {f['value']:.3g} px > {f['ratio']:g} × {f['reference']:.3g} px "
             f"(the other cameras' {what}{at})")

@@ -328,8 +328,7 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
             what = stat_label(flag)
             failed.append({"metric": f"cameras.{name}.{flag['stat']}", "label": f"camera {name} {what} reprojection",
                            "value": float(flag["value"]), "comparison": ">", "threshold": float(flag["threshold"]),
-                           "unit": "px", "note": f"{flag['ratio']:g} × the other cameras' {flag['reference']:.3g} px"
-                           + (", at this camera's scale at the person" if flag.get("scaled") else "")})
+                           "unit": "px", "note": _flag_note(flag)})
         if row.get("behind"):
             failed.append({"metric": f"cameras.{name}.behind", "label": f"camera {name} sees the person behind it",
                            "value": float(row.get("detections", 0)), "comparison": "behind", "threshold": 0.0,
@@ -350,6 +349,14 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
                            "text": f"camera {name} never detected the person although it stood in its view in "
                                    f"{row['in_view_share']:.0%} of the frames"})
     return summarised(failed, limited)
+
+
+def _flag_note(flag: dict) -> str:
+    if "ratio_median" in flag:  # a step: decided on the camera's ratio to the others, frame by frame
+        return (f"{flag['ratio_median']:.2f}× the other cameras frame by frame, over {flag['ratio']:g}×; their median "
+                f"there {flag['reference']:.3g} px")
+    return (f"{flag['ratio']:g} × the other cameras' {flag['reference']:.3g} px"
+            + (", at this camera's scale at the person" if flag.get("scaled") else ""))
 
 
 def summarised(failed: list[dict], limited: list[dict]) -> dict:

@@ -100,11 +100,13 @@ def flag_steps(rows: dict[str, dict], err: np.ndarray, speed: np.ndarray, scale:
         part = slice(step["first"], step["last"] + 1)
         corr = rank_corr(err[part, i].ravel(), speed[part, i].ravel())
         row["flagged"], row["step"] = True, step
-        # the rule's own figures: its median ratio to the others, frame by frame, as the others' error it implies
-        # (ratio × the others' median over those frames, another statistic, read "6.65 px > 21.6 px")
-        ref = step["bad"] / step["ratio_median"]
-        row["flag"] = {"stat": "part_median_px", "value": step["bad"], "threshold": ratio * ref, "reference": ref,
-                       "ratio": ratio, "scaled": False, "frames": [step["first"], step["last"]]}
+        # the rule's own figures: its median ratio to the others frame by frame (ratio × the others' median over
+        # those frames is another statistic, and read "6.65 px > 21.6 px"); the threshold is the camera's median
+        # that ratio would give, the reference the others' median there (as the hint says)
+        row["flag"] = {"stat": "part_median_px", "value": step["bad"],
+                       "threshold": ratio * step["bad"] / step["ratio_median"], "reference": step["reference"],
+                       "ratio": ratio, "ratio_median": step["ratio_median"], "scaled": False,
+                       "frames": [step["first"], step["last"]]}
         row["hint"] = step_hint(step, corr, fps, follows_speed)
 
 
