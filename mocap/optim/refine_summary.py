@@ -11,10 +11,11 @@ import numpy as np
 from mocap.optim.noise import detection_noise
 
 log = logging.getLogger("mocap.optim.refine")
-# the 3D noise along the points' worst direction (per frame, before the smoothing, which lowers it 3-4× on
-# synthetic two-camera takes) above which a take is NOT usable: its views' rays meet at so small an angle that
-# depth is not measured (two cameras 1° apart: 466 mm, 363 mm off after refine; 5°: 67 mm, 16 mm off; 20°: 16 mm)
-MAX_DEPTH_MM = 100.0
+# the ratio of the points' 3D noise along their worst direction to their noise across (median; geometry alone: the
+# noise level, the frame rate and the distance cancel) above which a take is NOT usable, depth not measured: its
+# views' rays meet at too small an angle (measured below; a millimetre threshold on the noise failed a 10° pair
+# at 120 fps, 28 mm off, and passed it at 30 fps, 36 mm off: the residual σ it scales by grows with the frame rate)
+MAX_DEPTH_RATIO = 25.0
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,10 @@ class RefineSummary:
     # (median over points seen by two or more views; before the smoothing), None when no point has two views
     noise_mm_3d: float | None = None
     # the same σ along each point's worst-measured direction (the inverse of its views' information, rays and
-    # all), median over those points: large where the rays meet at small angles (depth unmeasured), None as above
+    # all), median over those points: large where the rays meet at small angles (depth unmeasured), None as above;
+    # and its ratio to the noise across, median over the points (geometry only: 1.3-2 on a ring of cameras)
     depth_mm_3d: float | None = None
+    depth_ratio: float | None = None
 
     def __str__(self) -> str:
         return (f"refine: {self.iterations} iterations ({self.cg_iterations} CG), cost {self.initial_cost:.4g} → "
@@ -91,56 +94,69 @@ def summarize(solved, uv: np.ndarray, seconds: float, camera_noise: dict[str, fl
         problems.append(f"RMS {rms_b:.1f}px is more than 3× the detection noise σ {noise:.1f}px ({why}): the views "
                         "disagree — another person's keypoints in this person's slot (mixed identities), "
                         "left/right swaps, or a camera's calibration or sync")
-    noise3d, depth3d = _noise_3d(prob, fit, sigma)
-    if depth3d is not None and not depth3d <= MAX_DEPTH_MM:
+    noise3d, depth3d, ratio = _noise_3d(prob, fit, sigma)
+    if ratio is not None and not ratio <= MAX_DEPTH_RATIO:
         problems.append(f"depth not measured: the points' 3D noise along their worst direction is "
-                        f"{'unbounded' if not np.isfinite(depth3d) else f'{depth3d:.0f} mm'} (median, before "
-                        "smoothing): the cameras' rays meet at small angles (cameras at one place, or close together "
-                        "for their distance)")
+                        f"{'unbounded' if not np.isfinite(ratio) else f'{ratio:.0f}× their noise across'} (median; "
+                        f"{depth3d:.0f} mm before smoothing): the rays of the views that see them meet at small angles "
+                        "(cameras at one place, or close together for their distance)")
     summary = RefineSummary(
         iterations=sum(f.iterations for _, f, _ in solved),
         initial_cost=sum(f.robust.initial_cost for _, f, _ in solved), final_cost=final, noise_px=sigma,
         observations=n_obs, rejected=rejected, rms_px=rms,
         cg_iterations=sum(f.inner_iterations for _, f, _ in solved), seconds=seconds,
         usable=not problems, message="; ".join(problems) or "converged", camera_noise=camera_noise,
-        noise_mm_3d=noise3d, depth_mm_3d=depth3d,
+        noise_mm_3d=noise3d, depth_mm_3d=depth3d, depth_ratio=ratio,
     )
     log.info("%s", summary)
     return summary
 
 
-def _noise_3d(prob, fit, sigma: float, max_points: int = 4000) -> tuple[float | None, float | None]:
+def _noise_3d(prob, fit, sigma: float, max_points: int = 4000) -> tuple[float | None, float | None, float | None]:
     """The body's 3D noise σ in mm: per kept observation the pixel σ (its camera's and joint group's share)
     times depth over focal length, combined over a point's views (inverse variances), median over the points
-    with two or more views; and the σ along each point's worst direction (its views' information, 2 × 3 per view
-    from the projection's Jacobian, inverted; inf when singular), median over up to ``max_points`` of them.
-    (None, None) when no point has two views."""
+    with two or more views; the σ along each point's worst direction (its views' information, 2 × 3 per view from
+    the projection's Jacobian, inverted; inf when singular) and its ratio to the first, a point's geometry alone
+    (1.3-2 on a ring of cameras; the noise level cancels), medians over the points of up to ``max_points`` / (body
+    joints) frames spread over the take, all their joints. (None, None, None) when no point has two views."""
     X = np.asarray(fit.x, float)  # (T, Ja, 3)
     body = prob.groups == 0
     inv, views = np.zeros(X.shape[:2]), np.zeros(X.shape[:2], int)
-    info = np.zeros((*X.shape[:2], 3, 3))
+    focal = [float(np.sqrt(cam.K[0, 0] * cam.K[1, 1])) for cam in prob.rig.cameras]
+
+    def weights(c: int, Xc: np.ndarray, keep: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        z = Xc[..., 2]
+        sv = sigma * prob.cam_scale[c] * scale * np.abs(z) / focal[c]
+        use = keep & (z > 0) & (sv > 0)
+        return np.where(use, 1.0 / np.where(use, sv, 1.0) ** 2, 0.0)
+
     for c, cam in enumerate(prob.rig.cameras):
         M = np.asarray(cam.cam_from_world, float)
-        Xc = X @ M[:3, :3].T + M[:3, 3]
-        z = Xc[..., 2]
-        f = float(np.sqrt(cam.K[0, 0] * cam.K[1, 1]))
-        sv = sigma * prob.cam_scale[c] * prob.scale[None, :] * np.abs(z) / f
-        use = fit.keep[:, c] & body[None, :] & (z > 0) & (sv > 0)
-        w = np.where(use, 1.0 / np.where(use, sv, 1.0) ** 2, 0.0)
+        w = weights(c, X @ M[:3, :3].T + M[:3, 3], fit.keep[:, c] & body[None, :], prob.scale[None, :])
         inv += w
-        views += use
-        zs = np.where(use, z, 1.0)
-        for row in (0, 1):  # d(image coordinate)/dX in metres per metre: (R_row − (x_row / z) R_2) / z × z
-            a = M[row, :3] - (Xc[..., row] / zs)[..., None] * M[2, :3]
-            info += w[..., None, None] * a[..., :, None] * a[..., None, :]
+        views += w > 0
     ok = views >= 2
     if not ok.any():
-        return None, None
-    sub = info[ok][:: max(1, int(ok.sum()) // max_points)]
-    eig = np.linalg.eigvalsh(sub)  # (n, 3) ascending
-    lowest = eig[:, 0]
-    worst = np.where(lowest > 1e-12 * eig[:, -1].max(), 1.0 / np.sqrt(np.maximum(lowest, 1e-300)), np.inf)
-    return float(np.median(1.0 / np.sqrt(inv[ok])) * 1000), float(np.median(worst) * 1000)
+        return None, None, None
+    rows = np.flatnonzero(ok.any(axis=1))  # frames spread over the take, every joint of theirs (a stride over the
+    n = max(1, min(len(rows), max_points // max(1, int(ok[rows].sum(axis=1).mean()))))  # points kept one joint)
+    picked = rows[np.unique(np.linspace(0, len(rows) - 1, n).round().astype(int))]
+    t, j = np.nonzero(ok[picked])
+    t = picked[t]
+    Xs, info = X[t, j], np.zeros((len(t), 3, 3))
+    for c, cam in enumerate(prob.rig.cameras):
+        M = np.asarray(cam.cam_from_world, float)
+        Xc = Xs @ M[:3, :3].T + M[:3, 3]
+        w = weights(c, Xc, fit.keep[t, c, j], prob.scale[j])
+        zs = np.where(w > 0, Xc[:, 2], 1.0)
+        for row in (0, 1):  # d(image coordinate)/dX in metres per metre: (R_row − (x_row / z) R_2) / z × z
+            a = M[row, :3] - (Xc[:, row] / zs)[:, None] * M[2, :3]
+            info += w[:, None, None] * a[:, :, None] * a[:, None, :]
+    eig = np.linalg.eigvalsh(info)  # (n, 3) ascending
+    worst = np.where(eig[:, 0] > 1e-12 * eig[:, -1].max(), 1.0 / np.sqrt(np.maximum(eig[:, 0], 1e-300)), np.inf)
+    across = 1.0 / np.sqrt(inv[t, j])
+    return (float(np.median(1.0 / np.sqrt(inv[ok])) * 1000), float(np.median(worst) * 1000),
+            float(np.median(worst / across)))
 
 
 def _part_name(prob) -> str:
