@@ -33,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mocap.detect import DETECTORS, detector_names, recover, scan
+from mocap.detect.blazepose import VARIANTS
 from mocap.detect.chunks import detect_video
 from mocap.detect.factory import make_detector, wants_hands  # noqa: F401 (chunks and tests take make_detector from here)
 from mocap.io.video import check_footage, find_videos, probe, probe_key
@@ -77,8 +78,6 @@ class Config:
 
     def __post_init__(self) -> None:
         recover.check_mode(self.recover, self.detector)
-        from mocap.detect.blazepose import VARIANTS
-
         if self.detector == "blazepose" and self.variant not in VARIANTS:  # refused before any stage runs
             raise ValueError(f"detect: variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         if self.detector not in detector_names():
@@ -132,7 +131,7 @@ def check_persons(detector, name: str, persons: int | str) -> None:
 
 
 FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=detector_names()),
-         Flag("--variant", "variant", "BlazePose model", str, choices=("lite", "full", "heavy")),
+         Flag("--variant", "variant", "BlazePose model", str, choices=VARIANTS),
          Flag("--model-path", "model_path", "BlazePose lite/heavy landmark .tflite, or the RTMPose / RTMO .onnx file",
               str, aliases=("--model",)),
          Flag("--persons", "persons", "people per frame: a number or auto", persons_arg),
@@ -172,10 +171,10 @@ def partial_path(session: Session) -> Path:
 
 
 def resolved(settings) -> dict:
-    """Part of the cache key: hand detection switched on by the fit skeleton (``detect.hands`` unset), so
-    choosing body52 re-runs detection; with the second pass (``detect.recover``), the triangulate settings
-    its association uses (it writes into the detections, so changing them re-runs detection), only where it runs:
-    with BlazePose (another detector has no second pass, and every triangulate setting re-ran its detection)."""
+    """Part of the cache key: hand detection switched on by the fit skeleton (``detect.hands`` unset), so choosing
+    body52 re-runs detection; with the second pass (``detect.recover``, BlazePose only: with another detector every
+    triangulate setting re-ran detection), the triangulate settings its association uses (it writes into the
+    detections, so changing them re-runs detection)."""
     out = {"hands": True} if settings.detect.hands is None and wants_hands(settings) else {}
     d = settings.detect
     if recover.recovering(d.recover, d.persons) and d.detector == "blazepose":  # as recover.wanted, without its log
@@ -226,15 +225,11 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     stop = n_frames if cfg.stop is None else min(cfg.stop, n_frames)
     F = len(range(cfg.start, stop, cfg.stride))
     out = session.pose2d_h5
-    config = asdict(cfg)
-    if not cfg.hands:
-        config.pop("hands")  # body-only files read as before hands existed (resumable)
-    if not recover.recovering(cfg.recover, cfg.persons):
-        config.pop("recover")  # files without a second pass read as before it existed (one person)
-    if not cfg.split:
-        config.pop("split")  # results as before the setting existed (resumable)
-    if cfg.persons != "auto":
-        config.pop("scan_every")  # only persons = auto scans (files of a given number of people read as before)
+    config = asdict(cfg)  # settings at no effect left out: files read as before they existed (resumable)
+    for key, idle in (("hands", not cfg.hands), ("recover", not recover.recovering(cfg.recover, cfg.persons)),
+                      ("split", not cfg.split), ("scan_every", cfg.persons != "auto")):  # only auto scans
+        if idle:
+            config.pop(key)
     work = partial_path(session)
     if not overwrite and not work.exists() and out.exists() and keypoints2d_status(out)[1] == config:
         work = out  # a finished file (or one from before partial files): resumed in place; another config's is redone
