@@ -134,3 +134,51 @@ def test_real_demo_hardware_synchronised_gets_no_offset(shared_data, tmp_path):
     assert r["offsets_frames"]["cam03"] == r["offsets_frames"]["cam04"] == 0.0, r["cameras"]
     shifted = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
     assert sync._triangulation_error(rig, shifted, sync.Config()) > sync._triangulation_error(rig, kp, sync.Config())
+
+
+def _wavs(tmp_path, lags: dict[str, float], fps: float, seconds: float, silent=(), rate=8000):
+    """Each camera's audio track: the same claps, heard ``lags[name]`` frames late (as its keypoints lag)."""
+    from scipy.io import wavfile
+
+    rng = np.random.default_rng(0)
+    base = np.zeros(int(rate * seconds))
+    for t in rng.uniform(0.5, seconds - 0.5, 8):
+        i = int(t * rate)
+        base[i:i + 400] += rng.normal(size=400) * np.exp(-np.arange(400) / 80)
+    paths = {}
+    for name, d in lags.items():
+        x = np.roll(base, int(round(d / fps * rate))) + rng.normal(scale=0.01, size=base.size)
+        if name in silent:
+            x[:] = 0.0
+        paths[name] = tmp_path / f"{name}.wav"
+        wavfile.write(paths[name], rate, (x * 10000).astype(np.int16))
+    return paths
+
+
+def test_a_silent_audio_track_leaves_that_camera_to_the_keypoints_and_the_others_to_their_audio(tmp_path, caplog):
+    """cam03's track silent: its correlation is all zeros and its argmax the first lag searched, −120 frames, which
+    became its null; the search around it failed and the whole-take check then zeroed every camera, cam02's true
+    4-frame lag too."""
+    rig, kp = _take({1: 4.0}, frames=600)
+    wavs = _wavs(tmp_path, {"cam01": 0, "cam02": 4.0, "cam03": 0, "cam04": 0}, kp.fps, 10.0, silent=("cam03",))
+    off = sync.audio_offsets(wavs, kp.fps, 2.0)
+    assert off["cam03"] is None and abs(off["cam02"] - 4.0) < 0.2, off
+    with caplog.at_level("WARNING", logger="mocap.stages.sync"):
+        r = sync.run(rig, kp, sync.Config(), wavs)
+    assert "no clear audio peak for cam03" in caplog.text
+    o = r["offsets_frames"]
+    assert abs(o["cam02"] - 4.0) < 0.1 and abs(o["cam03"]) < 0.1 and abs(o["cam04"]) < 0.1, o
+
+
+def test_audio_offsets_stay_the_first_cameras_when_another_is_timed_against(tmp_path):
+    """cam01 never sees the performer, so the cameras are timed against cam02; the offsets were then all off by
+    the reference's audio offset (cam01 −1.98, cam02 −6.96, … for 0, −5, …)."""
+    rig, kp = _take({1: 5.0, 2: 5.0, 3: 2.0}, frames=600)
+    data = kp.data.copy()
+    data[:, 0] = np.nan
+    kp = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    wavs = _wavs(tmp_path, {"cam01": 0, "cam02": 5.0, "cam03": 5.0, "cam04": 2.0}, kp.fps, 10.0)
+    r = sync.run(rig, kp, sync.Config(), wavs)
+    o = r["offsets_frames"]
+    assert r.get("timed_against") and o["cam01"] == 0.0, r
+    assert abs(o["cam02"] - 5.0) < 0.2 and abs(o["cam03"] - 5.0) < 0.2 and abs(o["cam04"] - 2.0) < 0.2, o

@@ -223,13 +223,14 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
     joints = used_joints(kp.keypoint_set, cfg.joints)
     sub = np.take(kp.data[:, :, 0], joints, axis=2)  # (F, C, J, 3): one gather of the joints, not two
     xy = np.where(sub[..., 2:] >= cfg.min_score, sub[..., :2], np.nan)  # (F, C, J, 2)
-    use_audio = bool(audio) and cfg.audio
-    if use_audio:
-        null = audio_offsets(audio, kp.fps, cfg.max_offset_s)
-        method = "audio, refined on the epipolar consistency of the 2D keypoints"
-    else:
-        null = {n: 0.0 for n in names}
-        method = "epipolar consistency of the 2D keypoints"
+    heard = audio_offsets(audio, kp.fps, cfg.max_offset_s) if audio and cfg.audio else {}
+    if deaf := [n for n in names if heard and heard.get(n) is None]:  # no distinct peak: searched on the keypoints
+        log.warning("sync: no clear audio peak for %s (silent, or without the sound the others heard): timed on the "
+                    "2D keypoints alone", ", ".join(deaf))
+    use_audio = any(heard.get(n) is not None for n in names)
+    null = {n: heard.get(n) or 0.0 for n in names}
+    method = ("audio, refined on the epipolar consistency of the 2D keypoints" if use_audio else
+              "epipolar consistency of the 2D keypoints")
     seen = np.isfinite(xy[..., 0]).any(axis=2)  # (F, C): frames each camera sees the person in
     raw = [normalised(rig, c, xy[:, c]) for c in range(C)]  # undistorted once, not once per use
     smooth = _smoothed(rig, raw)
@@ -240,9 +241,10 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
         n = names[c]
         pair = EpipolarPair(rig, None, c, ref, normals=(smooth[ref], smooth[c]))
         block, half = halves(F, kp.fps, cfg.block_s, cfg.min_blocks, seen[:, ref] & seen[:, c])
-        info = cameras[n] = _camera(raw, pair, c, null[n] - base, max_lag, cfg, block, half, use_audio, kp.fps, ref)
+        by_audio = use_audio and heard.get(n) is not None and heard.get(names[ref]) is not None
+        info = cameras[n] = _camera(raw, pair, c, null[n] - base, max_lag, cfg, block, half, by_audio, kp.fps, ref)
         offsets[n] = info["estimate_frames"] + base if info["applied"] else null[n]
-    shift = offsets[names[0]] - base if ref else 0.0  # back to offsets from the first camera (steps too)
+    shift = offsets[names[0]] if ref else 0.0  # back to the first camera's time (it was off by the reference's audio)
     offsets = {n: offsets[n] - shift for n in names}
     steps = {n: [[f, d + base - shift] for f, d in info["steps"]] for n, info in cameras.items() if info.get("steps")}
     result = {"reference": names[0], "offsets_frames": offsets, "method": method, "cameras": cameras,
