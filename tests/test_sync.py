@@ -182,3 +182,15 @@ def test_audio_offsets_stay_the_first_cameras_when_another_is_timed_against(tmp_
     o = r["offsets_frames"]
     assert r.get("timed_against") and o["cam01"] == 0.0, r
     assert abs(o["cam02"] - 5.0) < 0.2 and abs(o["cam03"] - 5.0) < 0.2 and abs(o["cam04"] - 2.0) < 0.2, o
+
+
+def test_a_lag_beyond_the_search_is_not_applied_at_its_edge():
+    """cam02 150 frames late, the search ±120 (2 s at 60 fps): its best lag was the edge, −120 / +121, applied as
+    "significant" (P95 72.6 mm against 8.5 mm end to end)."""
+    rig, kp = _take({1: 150.0}, frames=1200)
+    r = sync.run(rig, kp)
+    info = r["cameras"]["cam02"]
+    assert not info["applied"] and "at the edge of the search (±120 frames" in info["reason"], info
+    assert r["offsets_frames"]["cam02"] == 0.0
+    rig, kp = _take({1: 100.0}, frames=1200)  # inside the search: found
+    assert abs(sync.run(rig, kp)["offsets_frames"]["cam02"] - 100.0) < 0.2

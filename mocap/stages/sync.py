@@ -178,6 +178,9 @@ def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_
         why.append(f"held-out gain {100 * test.gain:.1f} % < {100 * cfg.min_heldout_gain:.0f} %")
     if abs(d_a - d_b) > max(cfg.max_half_gap, cfg.max_half_share * abs(d_all - null)):
         why.append(f"the halves disagree ({d_a:+.2f} / {d_b:+.2f} frames)")
+    if search is not None and max(abs(d_all), abs(d_a), abs(d_b)) >= max_lag - 1:  # a lag of 150 read as 120
+        why.append(f"the best lag is at the edge of the search (±{max_lag} frames: sync.max_offset_s, at most a third "
+                   "of the take): the true one may lie beyond it")
     info = {"estimate_frames": d_all, "halves_frames": [d_a, d_b], "null_frames": null,
             "heldout_gain": test.gain, "p_value": test.p_value, "blocks": test.blocks,
             "heldout_px": list(test.error_px), "epipolar_px": pair.median(d_all, np.ones(len(half), bool)),
@@ -188,10 +191,9 @@ def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_
 
 
 def _null_holds(pair: EpipolarPair, null: float, cfg: Config, F: int) -> dict | None:
-    """Camera c's record when the null offset holds (see ``Config.null_tolerance``), else None: the sub-frame
-    estimate next to the null is within ``null_tolerance`` of it (an offset that small is below what sync
-    resolves), and the null is a sharp minimum of the epipolar error (a camera whose true lag is elsewhere
-    has no minimum there, and a slow take no sharp one: both are searched)."""
+    """Camera c's record when the null offset holds (``Config.null_tolerance``), else None: the sub-frame estimate
+    next to the null is within ``null_tolerance`` of it (below what sync resolves), at a sharp minimum of the
+    epipolar error (a camera whose true lag is elsewhere has none there, a slow take no sharp one: searched)."""
     if not cfg.null_tolerance > 0:
         return None
     everything = np.ones(F, bool)
