@@ -178,6 +178,8 @@ def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_
         why.append(f"held-out gain {100 * test.gain:.1f} % < {100 * cfg.min_heldout_gain:.0f} %")
     if abs(d_a - d_b) > max(cfg.max_half_gap, cfg.max_half_share * abs(d_all - null)):
         why.append(f"the halves disagree ({d_a:+.2f} / {d_b:+.2f} frames)")
+    elif not min(d_a, d_b) - cfg.max_half_gap <= d_all <= max(d_a, d_b) + cfg.max_half_gap:  # the value applied is
+        why.append(f"the whole take's {d_all:+.2f} frames is not what its halves found and tested")  # the tested one
     if search is not None and max(abs(d_all), abs(d_a), abs(d_b)) >= max_lag - 1:  # a lag of 150 read as 120
         why.append(f"the best lag is at the edge of the search (±{max_lag} frames: sync.max_offset_s, at most a third "
                    "of the take): the true one may lie beyond it")
