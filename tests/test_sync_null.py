@@ -32,10 +32,10 @@ def test_a_take_without_motion_is_searched():
     still = Keypoints2D(np.repeat(kp.data[:1], 120, axis=0), kp.camera_names, kp.keypoint_set, kp.fps)
     xy = np.where(still.score[..., None] >= 0.2, still.xy, np.nan)[:, :, 0]
     pair = EpipolarPair(rig, xy, 1)
-    assert sync._null_holds(pair, 0.0, sync.Config(), 120) is None  # the error is as low 3 frames away
+    assert sync.null_holds(pair, 0.0, sync.Config(), 120) is None  # the error is as low 3 frames away
     moving = EpipolarPair(rig, sync.smooth_tracks(np.where(kp.score[..., None] >= 0.2, kp.xy, np.nan)[:, :, 0]), 1)
-    assert HOLDS in sync._null_holds(moving, 0.0, sync.Config(), 120)["reason"]
-    assert sync._null_holds(moving, 0.0, sync.Config(null_tolerance=0), 120) is None  # switched off
+    assert HOLDS in sync.null_holds(moving, 0.0, sync.Config(), 120)["reason"]
+    assert sync.null_holds(moving, 0.0, sync.Config(null_tolerance=0), 120) is None  # switched off
 
 
 def test_bad_shortcut_settings_say_what_was_expected():

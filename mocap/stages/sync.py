@@ -54,6 +54,7 @@ from mocap.stages.sync_search import (
     epipolar_lines,
     halves,
     held_out,
+    null_holds,
     shift_tracks,
     smooth_tracks,
 )
@@ -158,7 +159,7 @@ def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_
             block: np.ndarray, half: np.ndarray, audio: bool, fps: float, ref: int = 0) -> dict:
     """Camera c's offset against camera ``ref`` on the whole take and on each half, and the held-out test of it.
     ``raw``: every camera's detections xy undistorted and normalised (homogeneous)."""
-    held = _null_holds(pair, null, cfg, len(half))
+    held = null_holds(pair, null, cfg, len(half))
     if held is not None and (audio or not suspect(pair, null, block, cfg, fps)):
         return held
     search = None if audio else LagSearch(epipolar_lines(pair.E, raw[ref], pair.focal), raw[c], max_lag)
@@ -190,31 +191,6 @@ def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_
     # the halves a frame or more apart, or a long run of blocks off at the offset taken: frames lost mid-take?
     look = search is not None and (abs(d_a - d_b) >= 1 or suspect(pair, null if why else d_all, block, cfg, fps))
     return with_steps(info, find_steps(pair, search, block, cfg, fps) if look else None, null, cfg, why)
-
-
-def _null_holds(pair: EpipolarPair, null: float, cfg: Config, F: int) -> dict | None:
-    """Camera c's record when the null offset holds (``Config.null_tolerance``), else None: the sub-frame estimate
-    next to the null is within ``null_tolerance`` of it (below what sync resolves), at a sharp minimum of the
-    epipolar error (a camera whose true lag is elsewhere has none there, a slow take no sharp one: searched)."""
-    if not cfg.null_tolerance > 0:
-        return None
-    everything = np.ones(F, bool)
-    if cfg.subframe:
-        d = pair.refine(null, everything)
-    else:  # whole frames: the lag of least error next to the null (a camera 0.7 frame late is 1 frame late)
-        near = [pair.median(null + s, everything) for s in (0, -1, 1)]
-        d = null + (0, -1, 1)[int(np.argmin(near))] if np.isfinite(near).any() else null
-    if not abs(d - null) <= cfg.null_tolerance:
-        return None
-    e0 = pair.median(null, everything)
-    around = [pair.median(null + s * cfg.null_probe_frames, everything) for s in (-1, 1)]
-    around = [e for e in around if np.isfinite(e)]
-    if not (np.isfinite(e0) and around and e0 < cfg.null_sharpness * min(around)):
-        return None
-    return {"estimate_frames": d, "halves_frames": None, "null_frames": null, "heldout_gain": 0.0, "p_value": None,
-            "blocks": 0, "heldout_px": None, "epipolar_px": e0, "probe_px": around, "applied": False,
-            "reason": f"the null offset holds: the estimate {d:+.2f} frames is within {cfg.null_tolerance} of it, "
-                      f"at a sharp minimum ({e0:.2f} px, {min(around):.2f} px {cfg.null_probe_frames} frames away)"}
 
 
 def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path] | None = None) -> dict:

@@ -363,3 +363,28 @@ def held_out(pair: EpipolarPair, estimates: tuple[float, float], null: float, bl
         # (which weighs how much) decides too; from 7 blocks the signed-rank test alone would pass them.
         p = min(p, t_greater(diffs))
     return HeldOut(1.0 - m1 / m0 if m0 > 0 else 0.0, p, len(diffs), (m0, m1))
+
+
+def null_holds(pair: EpipolarPair, null: float, cfg, F: int) -> dict | None:
+    """Camera c's record when the null offset holds (``Config.null_tolerance``), else None: the sub-frame estimate
+    next to the null is within ``null_tolerance`` of it (below what sync resolves), at a sharp minimum of the
+    epipolar error (a camera whose true lag is elsewhere has none there, a slow take no sharp one: searched)."""
+    if not cfg.null_tolerance > 0:
+        return None
+    everything = np.ones(F, bool)
+    if cfg.subframe:
+        d = pair.refine(null, everything)
+    else:  # whole frames: the lag of least error next to the null (a camera 0.7 frame late is 1 frame late)
+        near = [pair.median(null + s, everything) for s in (0, -1, 1)]
+        d = null + (0, -1, 1)[int(np.argmin(near))] if np.isfinite(near).any() else null
+    if not abs(d - null) <= cfg.null_tolerance:
+        return None
+    e0 = pair.median(null, everything)
+    around = [pair.median(null + s * cfg.null_probe_frames, everything) for s in (-1, 1)]
+    around = [e for e in around if np.isfinite(e)]
+    if not (np.isfinite(e0) and around and e0 < cfg.null_sharpness * min(around)):
+        return None
+    return {"estimate_frames": d, "halves_frames": None, "null_frames": null, "heldout_gain": 0.0, "p_value": None,
+            "blocks": 0, "heldout_px": None, "epipolar_px": e0, "probe_px": around, "applied": False,
+            "reason": f"the null offset holds: the estimate {d:+.2f} frames is within {cfg.null_tolerance} of it, "
+                      f"at a sharp minimum ({e0:.2f} px, {min(around):.2f} px {cfg.null_probe_frames} frames away)"}
