@@ -130,3 +130,32 @@ def test_the_cameras_are_refined_on_the_parts_read_right():
     clean = refine_with_lags(given, _take()[1], rig_refine.Config(), sync.Config())[0]
     (c, r), (c0, r0) = rig_errors(refined, rig), rig_errors(clean, rig)
     assert np.max(c) <= 1.5 * np.max(c0) + 0.5 and np.max(r) <= 1.5 * np.max(r0) + 0.005, (c, r, c0, r0)
+
+
+@pytest.mark.shared_data
+def test_a_cameras_pose_error_is_not_read_as_frames_lost(shared_data, tmp_path):
+    """A synchronised take, the rig's cameras turned 3° and moved 15 cm: sync cut cam04 in two parts at +96 and −117
+    frames (214 frames "lost" mid-take, beyond the ±120 searched), which fitted the pose error; on the true rig those
+    parts took its error from 1.0 to 64.7 px. A change beyond the search range is no frames lost."""
+    from scipy.spatial.transform import Rotation
+
+    from mocap.cli import main as cli
+    from mocap.session import Session
+    from mocap.types import Rig
+
+    out = tmp_path / "take"
+    assert cli(["synth", "keypoints", str(out), "--bvh", str(shared_data / "bvh" / "cmu_01_01.bvh"), "--frames",
+                "1200", "--cameras", "4", "--noise-px", "1", "--hdf5"]) == 0
+    s = Session(out)
+    rig = s.rig()
+    kp = s.keypoints2d(rig)
+    rng = np.random.default_rng(0)
+    cams = [rig.cameras[0]]
+    for c in rig.cameras[1:]:  # each camera but the first 3° and 15 cm off
+        T = c.cam_from_world.copy()
+        axis, t = rng.normal(size=3), rng.normal(size=3)
+        R = Rotation.from_rotvec(np.radians(3) * axis / np.linalg.norm(axis)).as_matrix()
+        T[:3, :3], T[:3, 3] = R @ T[:3, :3], R @ T[:3, 3] + 0.15 * t / np.linalg.norm(t)
+        cams.append(c.with_pose(T))
+    r = sync.run(Rig(tuple(cams)), kp)
+    assert not r.get("steps") and not any(r["offsets_frames"].values()), (r["offsets_frames"], r.get("steps"))

@@ -234,8 +234,10 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
     if any(offsets.values()) or steps:  # a last check on the whole take, all offsets together
         frames = np.arange(0, F, max(1, -(-F // cfg.check_frames)))  # evenly spread: a median needs no more
         moved = np.array([offsets[n] != 0 or n in steps for n in names])  # the error in the views they move
-        before = _triangulation_error(rig, kp, cfg, frames, moved)
-        after = _triangulation_error(rig, apply_offsets(kp, offsets, steps), cfg, frames, moved)
+        shifted = apply_offsets(kp, offsets, steps)  # both read where the shifted views still have a detection (parts
+        kept = np.isfinite(shifted.score)  # shifted far off empty frames: the median of the rest read as a gain)
+        before = _triangulation_error(rig, _masked(kp, kept), cfg, frames, moved)
+        after = _triangulation_error(rig, shifted, cfg, frames, moved)
         result["triangulation_px"] = {"without": before, "with": after}
         if not after < cfg.min_gain * before:
             result["offsets_frames"] = {n: 0.0 for n in names}
@@ -256,6 +258,11 @@ def _smoothed(rig: Rig, raw: list[np.ndarray]) -> list[np.ndarray]:
     sm = clean_tracks(np.stack([n[..., :2] for n in raw], axis=1) * f) / f  # (F, C, J, 2)
     return [np.concatenate([sm[:, c], np.ones(sm.shape[:1] + sm.shape[2:3] + (1,))], axis=-1)
             for c in range(sm.shape[1])]
+
+
+def _masked(kp: Keypoints2D, keep: np.ndarray) -> Keypoints2D:
+    """``kp`` with the detections where ``keep`` (F, C, P, J) is False made missing."""
+    return Keypoints2D(np.where(keep[..., None], kp.data, np.nan), kp.camera_names, kp.keypoint_set, kp.fps)
 
 
 def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config, frames: np.ndarray | None = None,

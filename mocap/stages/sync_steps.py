@@ -52,8 +52,9 @@ def find_steps(pair: EpipolarPair, search: LagSearch, block: np.ndarray, cfg, fp
         parts = [(block >= ids[bounds[i]]) & (block < (ids[bounds[i + 1]] if bounds[i + 1] < len(ids) else np.inf))
                  for i in range(len(bounds) - 1)]
         d = [_estimate(pair, search, u, cfg.subframe) for u in parts]
-        weak = next((i for i in range(len(cuts)) if not (
-            abs(d[i + 1] - d[i]) >= 1 and _holds(pair, search, block, cfg, parts[i], d[i], d[i + 1])
+        weak = next((i for i in range(len(cuts)) if not (  # a change beyond the search range (frames lost for
+            1 <= abs(d[i + 1] - d[i]) <= search.lags[-1]  # longer than sync.max_offset_s): a camera pose's error
+            and _holds(pair, search, block, cfg, parts[i], d[i], d[i + 1])
             and _holds(pair, search, block, cfg, parts[i + 1], d[i + 1], d[i]))), None)
         if weak is None:
             break
