@@ -168,7 +168,7 @@ def test_a_silent_audio_track_leaves_that_camera_to_the_keypoints_and_the_others
     assert off["cam03"] is None and abs(off["cam02"] - 4.0) < 0.2, off
     with caplog.at_level("WARNING", logger="mocap.stages.sync"):
         r = sync.run(rig, kp, sync.Config(), wavs)
-    assert "no clear audio peak for cam03" in caplog.text
+    assert "no usable audio for cam03 (no videos/<camera>.wav, silent" in caplog.text
     o = r["offsets_frames"]
     assert abs(o["cam02"] - 4.0) < 0.1 and abs(o["cam03"]) < 0.1 and abs(o["cam04"]) < 0.1, o
 
@@ -197,3 +197,22 @@ def test_a_lag_beyond_the_search_is_not_applied_at_its_edge():
     assert r["offsets_frames"]["cam02"] == 0.0
     rig, kp = _take({1: 100.0}, frames=1200)  # inside the search: found
     assert abs(sync.run(rig, kp)["offsets_frames"]["cam02"] - 100.0) < 0.2
+
+
+def test_audio_tracks_of_some_cameras_are_used_and_the_others_timed_on_their_keypoints(tmp_path, caplog):
+    """One missing track left every camera's audio unused, without a word."""
+    from mocap.session import Session
+
+    rig, kp = _take({1: 4.0, 3: -2.0}, frames=600)
+    (tmp_path / "videos").mkdir()
+    wavs = _wavs(tmp_path / "videos", {"cam01": 0, "cam02": 4.0, "cam03": 0}, kp.fps, 10.0)  # cam04 has none
+    assert sync.session_audio(Session(tmp_path), rig.names) == wavs
+    with caplog.at_level("WARNING", logger="mocap.stages.sync"):
+        r = sync.run(rig, kp, sync.Config(), wavs)
+    assert "no usable audio for cam04" in caplog.text and r["method"].startswith("audio")
+    o = r["offsets_frames"]
+    assert abs(o["cam02"] - 4.0) < 0.1 and abs(o["cam04"] + 2.0) < 0.1 and abs(o["cam03"]) < 0.1, o
+    (tmp_path / "videos" / "cam01.wav").unlink()  # the first camera's is needed: the offsets are from it
+    with caplog.at_level("WARNING", logger="mocap.stages.sync"):
+        assert sync.session_audio(Session(tmp_path), rig.names) is None
+    assert "none for the first camera cam01" in caplog.text

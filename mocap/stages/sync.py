@@ -73,7 +73,7 @@ class Config:
     enabled: bool = True
     max_offset_s: float = 2.0
     subframe: bool = True  # refine to a fraction of a frame (epipolar error against the reference camera)
-    audio: bool = True  # use videos/<camera>.wav when every camera has one
+    audio: bool = True  # use videos/<camera>.wav where cameras have one (the first camera's needed)
     min_score: float = 0.2
     joints: str = "limbs"  # keypoints searched and tested: limbs (shoulders … ankles, they move the most:
     # a lag shows most there; when the set has them) | all
@@ -205,8 +205,8 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
     xy = np.where(sub[..., 2:] >= cfg.min_score, sub[..., :2], np.nan)  # (F, C, J, 2)
     heard = audio_offsets(audio, kp.fps, cfg.max_offset_s) if audio and cfg.audio else {}
     if deaf := [n for n in names if heard and heard.get(n) is None]:  # no distinct peak: searched on the keypoints
-        log.warning("sync: no clear audio peak for %s (silent, or without the sound the others heard): timed on the "
-                    "2D keypoints alone", ", ".join(deaf))
+        log.warning("sync: no usable audio for %s (no videos/<camera>.wav, silent, or without the sound the others "
+                    "heard): timed on the 2D keypoints alone", ", ".join(deaf))
     use_audio = any(heard.get(n) is not None for n in names)
     null = {n: heard.get(n) or 0.0 for n in names}
     method = ("audio, refined on the epipolar consistency of the 2D keypoints" if use_audio else
@@ -355,9 +355,16 @@ def read_steps(session: Session) -> dict[str, list]:
 
 
 def session_audio(session: Session, names) -> dict[str, Path] | None:
-    """``videos/<camera>.wav`` of every camera, or None when one has none (no audio sync)."""
-    wavs = {c: session.root / "videos" / f"{c}.wav" for c in names}
-    return wavs if all(p.is_file() for p in wavs.values()) else None
+    """``videos/<camera>.wav`` of the cameras that have one, the first camera's among them (the offsets are
+    from it), else None (no audio sync; said when some camera has one). A camera without one is timed on its
+    keypoints (it took them all: one missing track left every camera's audio unused, without a word)."""
+    names = list(names)
+    wavs = {c: p for c in names if (p := session.root / "videos" / f"{c}.wav").is_file()}
+    if wavs and names[0] not in wavs:
+        log.warning("sync: audio tracks for %s but none for the first camera %s (the offsets are from it): audio "
+                    "not used", ", ".join(wavs), names[0])
+        return None
+    return wavs or None
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
