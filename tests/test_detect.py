@@ -356,3 +356,24 @@ def test_detect_frame_range_settings_are_checked(bad):
 
     with pytest.raises(ValueError, match="need stride ≥ 1, start ≥ 0 and stop > start"):
         Config(**bad)
+
+
+def test_footage_scaled_a_few_percent_is_refused_unless_the_rig_guessed_its_size():
+    """A video re-encoded at 0.93 of its calibrated size (1012×1786 for 1088×1920) passed the 10 % tolerance meant
+    for sizes guessed from the principal point; its keypoints, not scaled, were fitted by moving the camera 119 mm
+    (the 3D 59 mm off, PASS). A size the rig gives now allows codec padding only (16 px)."""
+    import dataclasses
+
+    from mocap.io.video import FootageInfo, check_sizes
+    from mocap.synth import RigSpec, ring_rig
+    from mocap.types import Rig
+
+    guessed = ring_rig(RigSpec(n_cameras=2, size=(1088, 1920)), np.random.default_rng(0).normal(size=(30, 3)))
+    real = Rig(tuple(dataclasses.replace(c, K=c.K + np.array([[0, 0, 7.5], [0, 0, -11.0], [0, 0, 0]]))
+                     for c in guessed.cameras))  # a real principal point, off the centre: the size is the rig's
+    scaled = {c: FootageInfo(Path(f"{c}.mp4"), 10, 30.0, (1012, 1786)) for c in guessed.names}
+    with pytest.raises(ValueError, match=r"cam01: the footage is 1012×1786, the rig's camera 1088×1920: 0\.93 × the "
+                                         r"calibrated size"):
+        check_sizes(scaled, real, "Calib.qca.txt")
+    check_sizes(scaled, guessed, "intri.yml")  # a size guessed from the principal point: within 10 %, as before
+    check_sizes({c: FootageInfo(Path(f"{c}.mp4"), 10, 30.0, (1080, 1920)) for c in guessed.names}, real, "x")

@@ -211,8 +211,11 @@ def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[st
 _told_unused: set[tuple[str, tuple[str, ...]]] = set()
 
 
-SIZE_TOLERANCE = 0.1  # a video within this share of its camera's calibrated size is taken as that size (codec
-# padding: 1080 against 1088 rows; a size guessed from the principal point: EasyMocap) ...
+SIZE_TOLERANCE = 0.1  # a video within this share of its camera's size guessed from the principal point (EasyMocap's
+# intri.yml has none) is taken as that size; a size the rig gives, within PADDING_PX (codec padding: 1080 against 1088
+# rows; a video scaled to 0.93 passed the 10 %, its keypoints not scaled: rig_refine moved the camera 119 mm to fit it,
+# the 3D 59 mm off, PASS) ...
+PADDING_PX = 16
 ASPECT_TOLERANCE = 0.05  # ... when its shape is within this share too (1920×1080 footage of a 1920×1200 calibration
 # is 10 % off in height alone: another sensor mode, the keypoints 60 px off)
 
@@ -222,16 +225,18 @@ def check_sizes(infos: dict[str, FootageInfo], rig, rig_source) -> None:
     (keypoints in its pixels would not fit the intrinsics): rotated, scaled (another resolution) or cropped.
     ``rig``: the :class:`~mocap.types.Rig` (None: nothing to check)."""
     sizes = {c.name: c.size for c in rig.cameras} if rig is not None else {}
+    guessed = {c.name: bool(np.all(np.round(2 * c.K[:2, 2] + 1) == np.asarray(c.size))) for c in rig.cameras} \
+        if rig is not None else {}  # the size may be the principal point's (then only roughly the footage's)
 
-    def near(a: float, b: float) -> bool:
-        return abs(a / b - 1) <= SIZE_TOLERANCE
+    def near(a: float, b: float, loose: bool = True) -> bool:
+        return abs(a / b - 1) <= SIZE_TOLERANCE and (loose or abs(a - b) <= PADDING_PX)
 
     problems = []
     for c, info in infos.items():
         if c not in sizes or info.size is None:
             continue
         (w, h), (W, H) = info.size, sizes[c]
-        if near(w, W) and near(h, H) and abs((w / h) / (W / H) - 1) <= ASPECT_TOLERANCE:
+        if near(w, W, guessed[c]) and near(h, H, guessed[c]) and abs((w / h) / (W / H) - 1) <= ASPECT_TOLERANCE:
             continue
         if near(w, H) and near(h, W):
             why = "rotated by 90° (a phone's orientation tag, or width and height exchanged in the rig?)"
