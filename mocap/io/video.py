@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,20 +193,32 @@ def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[st
     """camera → video in ``folder`` (file stem = camera name), in the rig's camera order when given."""
     if not folder.is_dir():
         raise FileNotFoundError(f"video folder {folder} does not exist")
-    found = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES}
-    if not found:
+    by_name: dict[str, list[Path]] = {}  # names compared in one Unicode form (macOS writes file names decomposed)
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() in VIDEO_SUFFIXES:
+            by_name.setdefault(unicodedata.normalize("NFC", p.stem), []).append(p)
+    if not by_name:
         raise ValueError(f"{folder}: no camera videos ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    given = None if cameras is None else list(cameras)  # the rig's names, as the caller keys them
+    cameras = None if cameras is None else [unicodedata.normalize("NFC", c) for c in cameras]
+    twice = {c: ps for c, ps in by_name.items() if len(ps) > 1 and (cameras is None or c in cameras)}
+    if twice:  # the later in sort order was taken, silently (cam01.webm over cam01.mp4)
+        raise ValueError(f"{folder}: several videos for one camera: " + "; ".join(
+            f"{c}: {', '.join(p.name for p in ps)}" for c, ps in twice.items()) + "; keep one in the folder")
+    found = {c: ps[0] for c, ps in by_name.items()}
     if cameras is None:
         return found
     missing = [c for c in cameras if c not in found]
     if missing:
-        raise ValueError(f"{folder}: no video for cameras {missing} of the rig (found {sorted(found)})")
+        case = [f"{found[f].name} for {c}" for c in missing for f in found if f.lower() == c.lower()]
+        raise ValueError(f"{folder}: no video for cameras {missing} of the rig (found {sorted(found)})"
+                         + (f"; names differ only in case: {', '.join(case)}" if case else ""))
     unused = tuple(sorted(found[c].name for c in set(found) - set(cameras)))
     if unused and (str(folder), unused) not in _told_unused:  # once per process: several stages look
         _told_unused.add((str(folder), unused))
         log.warning("%s: %s not used: no camera of that name in the rig %s (a file name is its camera's name)",
                     folder, ", ".join(unused), list(cameras))
-    return {c: found[c] for c in cameras}
+    return {g: found[c] for g, c in zip(given, cameras, strict=True)}
 
 
 _told_unused: set[tuple[str, tuple[str, ...]]] = set()
