@@ -58,6 +58,12 @@ def test_flags_are_keys_and_are_kept_for_later_commands(session, capsys):
     r = run(session, sets=FAST, progress=False)
     assert r.status["triangulate"] == "ran"  # sync ran first and wrote its offsets; the kept setting is used
     assert read_points3d(session / "points3d" / "triangulated.h5").info["config"]["max_reproj_px"] == 9.0
+    capsys.readouterr()
+    assert cli(["run", str(session), *sum([["--set", x] for x in FAST], [])]) == 0  # a kept setting is said
+    out = capsys.readouterr().out  # (a quick test's detect.stop=40 cut every later run to 40 frames, unsaid)
+    assert "kept from earlier commands: triangulate.max_reproj_px = 9.0 (from `" in out, out
+    assert f"drop one with: mocap config forget {session} KEY" in out
+    assert "kept from earlier commands: export" not in out  # given again by this command
     assert cli(["config", "show", str(session)]) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.strip().startswith("triangulate.max_reproj_px"))

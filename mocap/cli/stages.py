@@ -136,6 +136,8 @@ def cmd_run(args) -> int:
     print(format_table(rows, [("stage", "stage", "s"), ("status", "status", "s"), ("s", "seconds", ".2f"),
                               ("why", "why it ran", "s")]))
     print(f"total {sum(r.timings.values()):.2f} s; log {r.log_file}")
+    for line in kept_lines(args.session, sets):
+        print(line)
     for stage in ("export", "report"):
         for path in r.outputs.get(stage, []):
             print(f"{stage}: {path}")
@@ -185,6 +187,23 @@ def cmd_run(args) -> int:
         if verdict.get("failed") or verdict.get("limited"):
             print(f"verdict: {verdict.get('summary', 'failed')}")
     return 0
+
+
+def kept_lines(session: Path, sets: list[str]) -> list[str]:
+    """The settings kept from earlier commands that this one did not give (a quick test's ``detect.stop=40``
+    silently cut every later full run to 40 frames): one line each, and how to drop one."""
+    from mocap.settings import _flatten as flatten
+    from mocap.settings import parse_set, read_kept
+
+    given = {k for item in sets for k in flatten(parse_set(item))}
+    try:
+        kept = {k: v for k, v in read_kept(Path(session)).items() if k not in given}
+    except ValueError:
+        return []
+    if not kept:
+        return []
+    lines = [f"kept from earlier commands: {k} = {v['value']!r} (from `{v.get('from', '?')}`)" for k, v in kept.items()]
+    return lines + [f"  drop one with: mocap config forget {session} KEY"]
 
 
 def cmd_config_show(args) -> int:
