@@ -80,11 +80,17 @@ def needed(s: Session, settings) -> str | None:
     cfg = settings.calibrate
     rig = _rig_file(s)
     board = (s.calibration_dir / "board").exists()
+    if cfg.intrinsics_only:  # the photos in calibration/intrinsics/<camera>/ are enough (board/ was asked for)
+        if not board and not (s.calibration_dir / "intrinsics").is_dir():
+            raise FileNotFoundError(f"session {s.root}: --intrinsics-only needs each camera's board images in "
+                                    f"{s.calibration_dir / 'intrinsics'}/<camera>/ (or videos in "
+                                    f"{s.calibration_dir / 'board'}/<camera>.mp4)")
+        return None
     if rig is None and not board:
         raise FileNotFoundError(f"session {s.root}: missing calibration: put a rig file in {s.calibration_dir} "
                                 f"(rig.toml, calibration.toml, Calib*.toml, *.qca.txt, intri.yml) or the board "
                                 f"take in {s.calibration_dir / 'board'}/<camera>.mp4 to calibrate")
-    if rig is None or cfg.intrinsics_only:
+    if rig is None:
         return None
     ours = load_state(s).get(NAME, {}).get("status") in ("done", "started")
     if board and rig.name == "rig.toml" and ours:
@@ -96,8 +102,8 @@ def inputs(s: Session, settings) -> list[Path]:
     cfg = settings.calibrate
     extra = [Path(p) for p in (cfg.board, cfg.intrinsics) if p.endswith((".toml", ".yml", ".txt"))]
     board_file = [p for p in [s.calibration_dir / "board.toml"] if p.exists()]
-    take = [s.calibration_dir / "board"]
     intr = [p for p in [s.calibration_dir / "intrinsics"] if p.is_dir()]
+    take = [] if cfg.intrinsics_only and intr else [s.calibration_dir / "board"]  # intrinsics only: its photos
     return take + intr + board_file + extra
 
 

@@ -322,3 +322,22 @@ def test_intrinsics_only_summary_is_of_this_run_not_the_last_full_calibration(ta
     for name, line in zip(dets, lines, strict=False):
         fx = read_rig(out)[name].K[0, 0]
         assert line.startswith(f"  {name}: RMS 0.") and f"f = {fx:.1f} px" in line and "99 views" not in line
+
+
+def test_intrinsics_only_needs_only_the_intrinsics_photos(tmp_path):
+    """`calibrate --intrinsics-only` with the photos in calibration/intrinsics/<camera>/ (as the README lays out)
+    and no board/ folder was refused: "missing calibration: … the board take in …/board/<camera>.mp4"."""
+    from calibration.stage import Config, inputs, needed
+    from mocap.session import Session
+    from mocap.settings import as_settings
+
+    root = tmp_path / "S"
+    (root / "calibration" / "intrinsics" / "cam01").mkdir(parents=True)
+    settings = as_settings(Config(intrinsics_only=True))
+    assert needed(Session(root), settings) is None
+    assert inputs(Session(root), settings) == [root / "calibration" / "intrinsics"]
+    (root / "calibration" / "intrinsics" / "cam01").rmdir()
+    (root / "calibration" / "intrinsics").rmdir()
+    with pytest.raises(FileNotFoundError, match=r"--intrinsics-only needs each camera's board images in .*"
+                                                r"calibration/intrinsics/<camera>/"):
+        needed(Session(root), settings)
