@@ -20,6 +20,7 @@ lists who was fitted (see :meth:`Session.persons` and :func:`mocap.stages.fit.pe
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from mocap.persons import person_name, person_suffix
 from mocap.types import Keypoints2D, Rig
 
 # first match wins: ours, Anipose's, Pose2Sim's (Calib*.toml), Qualisys, OpenCV / EasyMocap
+log = logging.getLogger(__name__)
 RIG_PATTERNS = ("rig.toml", "calibration.toml", "[Cc]alib*.toml", "*.qca.txt", "intri.yml", "*.yml", "*.yaml")
 
 
@@ -228,6 +230,7 @@ class Session:
         for pattern in RIG_PATTERNS:
             found = sorted(self.calibration_dir.glob(pattern))
             if found:
+                _say_other_rigs(self.calibration_dir, found[0])
                 return found[0]
         raise FileNotFoundError(f"session {self.root}: no calibration found in {self.calibration_dir} "
                                 f"(expected one of {', '.join(RIG_PATTERNS)})")
@@ -364,3 +367,20 @@ def _points3d_persons(path: Path) -> int:
     if key not in _persons:
         _remember(_persons, key, points3d_persons(path))
     return _persons[key]
+
+
+_told_rigs: set[tuple[str, ...]] = set()
+
+
+def _say_other_rigs(folder: Path, used: Path) -> None:
+    """A warning (once per process) when ``folder`` holds other rig files than the one used (an old calibration.toml
+    beat a new Calib_2026-12-05.qca.txt, unsaid): this project's rig.toml with its Anipose copy calibration.toml,
+    and EasyMocap's intri.yml with its extri.yml, are one rig each."""
+    names = {p.name for pattern in RIG_PATTERNS for p in folder.glob(pattern)}
+    names -= {"calibration.toml"} if "rig.toml" in names else set()
+    names -= {"extri.yml"} if "intri.yml" in names else set()
+    others = sorted(names - {used.name})
+    if others and (key := (str(folder), used.name, *others)) not in _told_rigs:
+        _told_rigs.add(key)
+        log.warning("%s: several calibration files: %s is used (the first of %s), not %s; keep one", folder,
+                    used.name, ", ".join(RIG_PATTERNS), ", ".join(others))
