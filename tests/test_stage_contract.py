@@ -129,6 +129,20 @@ def test_skeleton_and_target_flow_to_retarget_and_export(session):
     assert (session / "export" / "take_body22.trc").is_file()
 
 
+def test_files_of_earlier_settings_are_moved_aside(session):
+    """A mixamo export and motion stayed beside the ue5 ones made after `retarget.target=ue5` (and a format dropped
+    stayed too), passing for current: they go to export/previous/ and motion/previous/, said."""
+    assert run(session, sets=FAST, progress=False).status["export"] == "ran"
+    assert (session / "export" / "take_mixamo.bvh").is_file() and (session / "motion" / "mixamo.npz").is_file()
+    run(session, sets=["export.formats=['bvh']", "report.overlay_videos=false", "retarget.target=ue5"], progress=False)
+    export = sorted(p.name for p in (session / "export").iterdir() if p.is_file())
+    assert export == ["take_body22.bvh", "take_ue5.bvh"], export
+    previous = sorted(p.name for p in (session / "export" / "previous").iterdir())
+    assert previous == ["take_body22.trc", "take_mixamo.bvh", "take_mixamo.trc"], previous
+    assert not (session / "motion" / "mixamo.npz").exists()
+    assert (session / "motion" / "previous" / "mixamo.npz").is_file()
+
+
 def test_missing_input_names_the_stage_that_makes_it(session, capsys):
     assert cli(["fit", str(session)]) == 2
     assert "refined.h5 is missing; the refine stage makes it: run `mocap refine" in capsys.readouterr().err

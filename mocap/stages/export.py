@@ -168,15 +168,29 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
 
 def _remove_stale(session: Session, settings, outs: list[Path]) -> None:
     """The files of this stage's motions and formats for people who are no longer in the take (or, after a
-    take of several, the unsuffixed ones of a one-person take and vice versa)."""
+    take of several, the unsuffixed ones of a one-person take and vice versa): removed. Those of another motion or
+    format (made under earlier settings: another target rig, skeleton or format list) are moved to
+    ``export/previous/``, said: beside the current ones they passed for current (a mixamo file of the fit before)."""
     import re
+    import shutil
+
+    from mocap.config_files import preset_names
 
     stem = re.escape(session.export_stem)
-    names = "|".join(re.escape(m) for m in motions(settings))
-    suffixes = "|".join(re.escape(exporters.get(f).suffix) for f in settings.export.formats)
+    now = set(motions(settings)), {exporters.get(f).suffix for f in settings.export.formats}
+    names = "|".join(re.escape(m) for m in {*now[0], *preset_names("rigs"), *preset_names("skeletons")})
+    suffixes = "|".join(re.escape(e.suffix) for e in exporters.exporters().values())
     pattern = re.compile(rf"{stem}(_person[0-9]+)?_({names})({suffixes})")
     kept = {p.name for p in outs}
     for f in sorted(session.export_dir.glob("*")) if session.export_dir.is_dir() else []:
-        if f.is_file() and pattern.fullmatch(f.name) and f.name not in kept:
+        if not (f.is_file() and (m := pattern.fullmatch(f.name)) and f.name not in kept):
+            continue
+        if m.group(2) in now[0] and m.group(3) in now[1]:
             log.info("removing %s: not a person of this take any more", f)
             f.unlink()
+        else:
+            (session.export_dir / "previous").mkdir(exist_ok=True)
+            shutil.move(f, session.export_dir / "previous" / f.name)
+            log.warning("moved %s to %s: made under earlier settings (another target rig, skeleton or format); "
+                        "the export folder holds what the current settings make", f.name,
+                        session.export_dir / "previous")

@@ -79,6 +79,25 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         person_name = str(extra["person"]) if "person" in extra else None
         write_capture(out, run(motion, settings.retarget), person=person_name)
     remove_stale(session.motion_dir, name, ".npz", outs)
+    _set_aside_other_targets(session.motion_dir, name)
     if not outs:
         log.warning("retarget: no person of %s was fitted; nothing to retarget", session.root)
     return outs[0] if outs else session.motion(name)
+
+
+def _set_aside_other_targets(folder: Path, name: str) -> None:
+    """The motions retargeted onto another target rig before (``motion/mixamo.npz`` after ``retarget.target`` became
+    ue5) moved to ``motion/previous/``, said: beside the current ones they passed for current."""
+    import re
+    import shutil
+
+    from mocap.config_files import preset_names
+
+    others = "|".join(re.escape(r) for r in preset_names("rigs") if r != name)
+    pattern = re.compile(rf"({others})(_person[0-9]+)?\.npz")
+    for f in sorted(folder.glob("*.npz")) if others and folder.is_dir() else []:
+        if pattern.fullmatch(f.name):
+            (folder / "previous").mkdir(exist_ok=True)
+            shutil.move(f, folder / "previous" / f.name)
+            log.warning("moved %s to %s: retargeted onto another target rig before (retarget.target is %s now)",
+                        f.name, folder / "previous", name)
