@@ -89,3 +89,22 @@ def test_without_keypoints_the_cameras_spread_checks_a_conversion(tmp_path):
     with pytest.raises(ValueError, match=r"not in mm: its cameras stand .* of its units from their centre, .* m "
                                          r"converted \(already in metres\?\)"):
         convert_rig(s, "mm")
+
+
+def test_an_anipose_file_in_centimetres_is_named_and_converts(tmp_path):
+    """An Anipose / Pose2Sim calibration.toml in cm (cameras ~300 units away) is read as millimetres (over 50):
+    the performer a tenth of an adult; the error blamed a board square size, and `calibration units SESSION cm`
+    refused ("not in cm"): no way out but editing the file."""
+    from mocap.io.rig_files import write_anipose_toml
+
+    s = Session(synthetic_session(tmp_path / "take", frames=60))
+    rig = read_rig(s.rig_path())
+    s.rig_path().unlink()
+    write_anipose_toml(rig, s.calibration_dir / "calibration.toml", "cm")
+    with pytest.raises(ValueError, match=r"the rig's scale is off: .* about a tenth: an Anipose / Pose2Sim file in "
+                                         rf"centimetres, read as millimetres .*mocap calibration units {s.root} cm"):
+        triangulate.main(s)
+    assert cli(["calibration", "units", str(s.root), "cm"]) == 0
+    converted = s.rig()
+    check_rig_units(converted, s.keypoints2d(converted), s.rig_path(), s.root)
+    assert np.allclose([c.center for c in converted.cameras], [c.center for c in rig.cameras], atol=1e-6)

@@ -132,6 +132,15 @@ def read_rig(path: str | Path) -> Rig:
                      f"{', '.join(sorted(CAMERA_KEYS))} as Anipose and Pose2Sim write)")
 
 
+def read_rig_as_written(path: str | Path) -> Rig:
+    """:func:`read_rig`, but an Anipose / Pose2Sim TOML with its lengths as written (not taken as millimetres when
+    its cameras stand over 50 units from the origin): for a conversion that names the file's unit."""
+    path = Path(path)
+    if path.name.lower().endswith(".toml") and _read(path).get("format") != FORMAT:
+        return read_anipose_toml(path, length_unit="m")
+    return read_rig(path)
+
+
 def _rig(path: Path, cams: list[Camera]) -> Rig:
     try:
         return Rig(tuple(cams))

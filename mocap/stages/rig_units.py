@@ -25,10 +25,15 @@ def check_rig_units(rig: Rig, kp: Keypoints2D, rig_source: Path | str, session: 
         unit = likely_unit(*span)
         what = (f"the performer measures {span[0]:.4g} of its units from shoulders to "
                 f"{'ankles' if span[1] > 1 else 'hips'} (an adult: about {span[1]:g} m)")
-        if unit is None and abs(np.log10(span[0] / span[1])) > 1:  # no unit fits, ten times off or more
+        if unit is None and abs(np.log10(span[0] / span[1])) > np.log10(4):  # no unit fits, 4× off or more (a tenth
+            # exactly passed: > 10× only; no person is a quarter of an adult, or four times one)
+            tenth = 0.05 < span[0] / span[1] < 0.2 and str(rig_source).lower().endswith(".toml")
             raise ValueError(f"{rig_source}: the rig's scale is off: {what}, {span[0] / span[1]:.3g} times that: a "
                              "rig converted twice (mocap calibration units), or calibrated with another board "
-                             "square size than the board's? Calibrate again, or scale the rig")
+                             "square size than the board's? Calibrate again, or scale the rig" + (
+                                 f"; about a tenth: an Anipose / Pose2Sim file in centimetres, read as millimetres "
+                                 f"(its cameras stand over 50 units away)? mocap calibration units {session} cm"
+                                 if tenth else ""))
         if unit in (None, "m"):
             return
     else:
@@ -71,12 +76,12 @@ def convert_rig(session, unit: str) -> Path:
     (:func:`_check_conversion`). Returns the file written."""
     from mocap.geometry.align import with_similarity
     from mocap.io.atomic import atomic_write_text
-    from mocap.io.rig_files import read_rig, write_rig
+    from mocap.io.rig_files import read_rig_as_written, write_rig
 
     if unit not in UNITS or unit == "m":
         raise ValueError(f"calibration units: the unit must be one of cm, mm, got {unit!r}")
     given = session.rig_path()
-    rig = read_rig(given)
+    rig = read_rig_as_written(given)  # an Anipose file in cm was read as mm (over 50 units): its numbers as written
     _check_conversion(session, rig, given, unit)
     out = session.calibration_dir / "rig.toml"
     keep = out.with_name(f"rig.toml.{unit}.orig")
