@@ -216,3 +216,21 @@ def test_audio_tracks_of_some_cameras_are_used_and_the_others_timed_on_their_key
     with caplog.at_level("WARNING", logger="mocap.stages.sync"):
         assert sync.session_audio(Session(tmp_path), rig.names) is None
     assert "none for the first camera cam01" in caplog.text
+
+
+def test_halves_far_apart_and_nothing_applied_are_a_warning(caplog):
+    """A camera that lost 6 frames mid-take, on a take too short to cut in parts: its halves disagree (+1 / −5) and
+    nothing is applied, said at INFO only: the report then passed it."""
+    rig, kp = _take({}, frames=360)
+    data = kp.data.copy()
+    data[150:, 1] = sync.shift_tracks(kp.data[150:, 1], 6)  # cam02 from frame 150 on: 6 frames lost
+    r = sync.run(rig, Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps))
+    info = r["cameras"]["cam02"]
+    assert not info["applied"] and abs(info["halves_frames"][0] - info["halves_frames"][1]) >= 2, info
+    with caplog.at_level("WARNING", logger="mocap.stages.sync"):
+        sync.log_result(r)
+    assert "sync cam02" in caplog.text and "frames dropped or repeated mid-take?" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mocap.stages.sync"):
+        sync.log_result(sync.run(*_take({})))
+    assert "frames dropped" not in caplog.text

@@ -289,10 +289,14 @@ def log_result(result: dict) -> None:
             log.warning("sync %s: %s", n, info["reason"])
         elif info["halves_frames"] is None:
             log.info("sync %s: %+.2f frames: %s", n, info["estimate_frames"], info["reason"])
-        else:
-            log.info("sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out gain %.1f %%, p = %.2g): %s", n,
-                     info["estimate_frames"], *info["halves_frames"], 100 * info["heldout_gain"], info["p_value"],
-                     "applied" if info["applied"] else f"not applied, {info['reason']}")
+        else:  # halves 2 frames or more apart, nothing applied: said (a camera that lost 6 frames mid-take, INFO only)
+            apart = not info["applied"] and abs(info["halves_frames"][0] - info["halves_frames"][1]) >= 2
+            log.log(logging.WARNING if apart else logging.INFO, "sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out "
+                    "gain %.1f %%, p = %.2g): %s%s", n, info["estimate_frames"], *info["halves_frames"],
+                    100 * info["heldout_gain"], info["p_value"],
+                    "applied" if info["applied"] else f"not applied, {info['reason']}",
+                    "; the halves 2 frames or more apart: frames dropped or repeated mid-take? (check the video's "
+                    "frame count; a take too short for sync.min_step_s parts is not cut)" if apart else "")
     least = max(2, (result.get("config") or {}).get("min_blocks", 16) // 4)
     untested = [n for n, info in result.get("cameras", {}).items()
                 if info["halves_frames"] is not None and not info["applied"] and info.get("blocks", 0) < least]
