@@ -413,3 +413,14 @@ def test_flags_are_named_as_their_keys_and_former_names_still_read():
             args = parser.parse_args([stage, "S", flag] + ([value] if value else []))
             sets = _flag_sets(get(stage), args)
             assert len(sets) == 1 and sets[0].startswith(key + "="), (flag, sets)
+
+
+def test_strict_run_exits_3_on_a_failed_verdict(session, capsys):
+    """`mocap run` exits 0 whatever the verdict (the run worked); `--strict` makes a FAIL verdict status 3, which a
+    batch script can tell from a success."""
+    bad = [*sum([["--set", x] for x in FAST], []), "--set", "report.max_bone_length_cv=0.00001"]
+    assert cli(["run", str(session), *bad]) == 0
+    assert cli(["run", str(session), *bad, "--strict"]) == 3
+    assert "verdict: FAIL" in capsys.readouterr().out
+    assert cli(["run", str(session), *sum([["--set", x] for x in FAST], []), "--set",
+                "report.max_bone_length_cv=0.05", "--strict"]) == 0

@@ -73,6 +73,8 @@ def add_stage_commands(sub: argparse._SubParsersAction) -> None:
                     help="redo this stage and every later one: " + ", ".join(registry.names()))
     rn.add_argument("--no-videos", action="store_true",
                     help="no review videos nor video crops in the report (key: report.overlay_videos=false)")
+    rn.add_argument("--strict", action="store_true",
+                    help="exit with status 3 when the report's verdict is FAIL (for scripts; 0 otherwise)")
     rn.add_argument("--dry-run", action="store_true",
                     help="only say which stages would run and why (after updating mocap: is detection redone?)")
     from mocap.cli.scale import add_scheduler_args
@@ -186,7 +188,22 @@ def cmd_run(args) -> int:
         verdict = m.get("verdict", {})
         if verdict.get("failed") or verdict.get("limited"):
             print(f"verdict: {verdict.get('summary', 'failed')}")
+    if getattr(args, "strict", False) and _failed(args.session, m):
+        return 3  # the run worked, the take did not pass (a script could not tell it from a success)
     return 0
+
+
+def _failed(session: Path, metrics: dict | None) -> bool:
+    """Whether the take's verdict failed: this run's report, or (the report up to date) the one it wrote before."""
+    import json
+
+    if not metrics:
+        path = Path(session) / "report" / "metrics.json"
+        try:
+            metrics = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, ValueError):
+            metrics = {}
+    return bool((metrics.get("verdict") or {}).get("failed"))
 
 
 def kept_lines(session: Path, sets: list[str]) -> list[str]:
