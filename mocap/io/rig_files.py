@@ -132,6 +132,19 @@ def read_rig(path: str | Path) -> Rig:
                      f"{', '.join(sorted(CAMERA_KEYS))} as Anipose and Pose2Sim write)")
 
 
+def read_as_millimetres(path: str | Path) -> bool:
+    """Whether :func:`read_rig` takes the file's lengths as millimetres by their size (an Anipose / Pose2Sim TOML
+    whose cameras stand over 50 units from the origin): a file in centimetres is then a tenth of its size."""
+    path = Path(path)
+    try:
+        if not (path.name.lower().endswith(".toml") and path.is_file() and _read(path).get("format") != FORMAT):
+            return False
+        raw = read_anipose_toml(path, length_unit="m")
+    except (OSError, ValueError):
+        return False
+    return bool(np.mean([np.linalg.norm(c.center) for c in raw.cameras]) > 50)
+
+
 def read_rig_as_written(path: str | Path) -> Rig:
     """:func:`read_rig`, but an Anipose / Pose2Sim TOML with its lengths as written (not taken as millimetres when
     its cameras stand over 50 units from the origin): for a conversion that names the file's unit."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.geometry.units import UNITS, camera_spread, likely_unit, performer_span
+from mocap.io.rig_files import read_as_millimetres
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.types import Keypoints2D, Rig
 
@@ -25,9 +26,8 @@ def check_rig_units(rig: Rig, kp: Keypoints2D, rig_source: Path | str, session: 
         unit = likely_unit(*span)
         what = (f"the performer measures {span[0]:.4g} of its units from shoulders to "
                 f"{'ankles' if span[1] > 1 else 'hips'} (an adult: about {span[1]:g} m)")
-        if unit is None and abs(np.log10(span[0] / span[1])) > np.log10(4):  # no unit fits, 4× off or more (a tenth
-            # exactly passed: > 10× only; no person is a quarter of an adult, or four times one)
-            tenth = 0.05 < span[0] / span[1] < 0.2 and str(rig_source).lower().endswith(".toml")
+        tenth = 0.05 < span[0] / span[1] < 0.2 and read_as_millimetres(rig_source)  # an Anipose file in cm
+        if unit is None and (abs(np.log10(span[0] / span[1])) > 1 or tenth):  # no unit fits, ten times off or more
             raise ValueError(f"{rig_source}: the rig's scale is off: {what}, {span[0] / span[1]:.3g} times that: a "
                              "rig converted twice (mocap calibration units), or calibrated with another board "
                              "square size than the board's? Calibrate again, or scale the rig" + (
