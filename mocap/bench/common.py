@@ -169,17 +169,6 @@ def machine() -> dict:
             "platform": platform.platform(), "python": platform.python_version()}
 
 
-def _proc_cpu_s(pid: int | str) -> float:
-    """User + system CPU seconds of process ``pid`` and of its children it reaped (Linux ``/proc``), else 0."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        # after the ")": utime is field 14, stime 15, cutime 16, cstime 17 (1-based, man 5 proc)
-        return sum(int(fields[k - 3]) for k in (14, 15, 16, 17)) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 def fork_server_cpu_s() -> float:
     """CPU seconds of this process's multiprocessing fork server (:mod:`mocap.detect.pool`) and of all its
     children: the detect pool's workers, reaped (counted in the server's own children's time) or still
@@ -195,7 +184,7 @@ def fork_server_cpu_s() -> float:
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{task}/children") as f:
-                live += sum(_proc_cpu_s(child) for child in f.read().split())
+                live += sum(sum(pool.process_cpu(child)) for child in f.read().split())
     except OSError:  # no /proc, or the server just ended
         pass
     return own + reaped + live

@@ -105,16 +105,19 @@ def server_cpu() -> tuple[float, float]:
     Linux's ``/proc``; (0, 0) when there is no server or no ``/proc``. A pool's workers are the server's
     children, not this process's: ``os.times()`` here counts none of their CPU."""
     pid = server_pid()
-    if pid is None:
-        return 0.0, 0.0
+    return (0.0, 0.0) if pid is None else process_cpu(pid)
+
+
+def process_cpu(pid: int | str) -> tuple[float, float]:
+    """(CPU seconds of process ``pid``, of its children it reaped), from Linux's ``/proc``; (0, 0) without."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
+        tick = os.sysconf("SC_CLK_TCK")
+        # after the ")": state is field 3, utime 14, stime 15, cutime 16, cstime 17 (1-based, man 5 proc)
+        utime, stime, cutime, cstime = (int(fields[k - 3]) / tick for k in (14, 15, 16, 17))
+    except (OSError, ValueError, IndexError):
         return 0.0, 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    # after the ")": state is field 3, utime 14, stime 15, cutime 16, cstime 17 (1-based, man 5 proc)
-    utime, stime, cutime, cstime = (int(fields[k - 3]) / tick for k in (14, 15, 16, 17))
     return utime + stime, cutime + cstime
 
 
