@@ -135,23 +135,30 @@ def read_rig(path: str | Path) -> Rig:
 def read_as_millimetres(path: str | Path) -> bool:
     """Whether :func:`read_rig` takes the file's lengths as millimetres by their size (an Anipose / Pose2Sim TOML
     whose cameras stand over 50 units from the origin): a file in centimetres is then a tenth of its size."""
-    path = Path(path)
     try:
-        if not (path.name.lower().endswith(".toml") and path.is_file() and _read(path).get("format") != FORMAT):
+        if not _is_anipose(Path(path)):
             return False
-        raw = read_anipose_toml(path, length_unit="m")
+        return _auto_unit([c.center for c in read_anipose_toml(path, length_unit="m").cameras]) == "mm"
     except (OSError, ValueError):
         return False
-    return bool(np.mean([np.linalg.norm(c.center) for c in raw.cameras]) > 50)
+
+
+def _is_anipose(path: Path) -> bool:
+    """A TOML rig of another tool (not this project's ``format``): Anipose, Pose2Sim, FreeMoCap."""
+    return path.name.lower().endswith(".toml") and path.is_file() and _read(path).get("format") != FORMAT
+
+
+def _auto_unit(centres: list[np.ndarray]) -> str:
+    """An Anipose-style file's length unit by its size: millimetres when its cameras' centres stand over 50 units
+    from the origin on average, else metres."""
+    return "mm" if np.mean([np.linalg.norm(c) for c in centres]) > 50 else "m"
 
 
 def read_rig_as_written(path: str | Path) -> Rig:
     """:func:`read_rig`, but an Anipose / Pose2Sim TOML with its lengths as written (not taken as millimetres when
     its cameras stand over 50 units from the origin): for a conversion that names the file's unit."""
     path = Path(path)
-    if path.name.lower().endswith(".toml") and _read(path).get("format") != FORMAT:
-        return read_anipose_toml(path, length_unit="m")
-    return read_rig(path)
+    return read_anipose_toml(path, length_unit="m") if _is_anipose(path) else read_rig(path)
 
 
 def _rig(path: Path, cams: list[Camera]) -> Rig:
@@ -259,8 +266,7 @@ def read_anipose_toml(path: str | Path, length_unit: str = "auto") -> Rig:
             raise ValueError(f"{path}: {where}: fisheye must be true or false, got {fisheye!r}")
         raw.append((name, c, where, R, t, fisheye))
     if length_unit == "auto":
-        centres = [np.linalg.norm(-R.T @ t) for _, _, _, R, t, _ in raw]
-        length_unit = "mm" if np.mean(centres) > 50 else "m"
+        length_unit = _auto_unit([-R.T @ t for _, _, _, R, t, _ in raw])
     scale = UNITS[length_unit]
     cams = []
     for name, c, where, R, t, fisheye in raw:
