@@ -21,7 +21,7 @@ from mocap.motion import fill_gaps, gap_counts
 from mocap.retarget import UNITS, load_target_rig
 from mocap.session import Person, Session, safe_name
 from mocap.stages import Flag
-from mocap.stages.fit import fitted_persons, skeleton_name
+from mocap.stages.fit import fitted_persons, set_aside, skeleton_name
 from mocap.stages.retarget import target_name
 from mocap.types import Motion
 
@@ -172,7 +172,6 @@ def _remove_stale(session: Session, settings, outs: list[Path]) -> None:
     format (made under earlier settings: another target rig, skeleton or format list) are moved to
     ``export/previous/``, said: beside the current ones they passed for current (a mixamo file of the fit before)."""
     import re
-    import shutil
 
     from mocap.config_files import preset_names
 
@@ -189,8 +188,5 @@ def _remove_stale(session: Session, settings, outs: list[Path]) -> None:
             log.info("removing %s: not a person of this take any more", f)
             f.unlink()
         else:
-            (session.export_dir / "previous").mkdir(exist_ok=True)
-            shutil.move(f, session.export_dir / "previous" / f.name)
-            log.warning("moved %s to %s: made under earlier settings (another target rig, skeleton or format); "
-                        "the export folder holds what the current settings make", f.name,
-                        session.export_dir / "previous")
+            set_aside(f, "made under earlier settings (another target rig, skeleton or format); the export folder "
+                         "holds what the current settings make")

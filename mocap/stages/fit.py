@@ -181,6 +181,15 @@ def remove_stale(folder: Path, stem: str, suffix: str, keep: list[Path]) -> None
             f.unlink()
 
 
+def set_aside(f: Path, why: str) -> None:
+    """Move ``f`` into ``previous/`` beside it, said (a file of earlier settings that would pass for current)."""
+    import shutil
+
+    (f.parent / "previous").mkdir(exist_ok=True)
+    shutil.move(f, f.parent / "previous" / f.name)
+    log.warning("moved %s to %s: %s", f.name, f.parent / "previous", why)
+
+
 def upright(points: Points3D, rig: Rig | None, world_up: str
             ) -> tuple[Points3D, Rig | None, dict | None, np.ndarray | None]:
     """The points and the rig the motion is fitted in and carries: as given, or, with ``world_up = auto`` and a

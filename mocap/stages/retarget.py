@@ -11,7 +11,7 @@ from mocap.io.capture import read_capture, write_capture
 from mocap.retarget import FootLock, load_target_rig, retarget_to_rig
 from mocap.session import Session
 from mocap.stages import Flag
-from mocap.stages.fit import fitted_persons, remove_stale, skeleton_name
+from mocap.stages.fit import fitted_persons, remove_stale, set_aside, skeleton_name
 from mocap.types import Motion
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,6 @@ def _set_aside_other_targets(folder: Path, name: str) -> None:
     """The motions retargeted onto another target rig before (``motion/mixamo.npz`` after ``retarget.target`` became
     ue5) moved to ``motion/previous/``, said: beside the current ones they passed for current."""
     import re
-    import shutil
 
     from mocap.config_files import preset_names
 
@@ -97,7 +96,4 @@ def _set_aside_other_targets(folder: Path, name: str) -> None:
     pattern = re.compile(rf"({others})(_person[0-9]+)?\.npz")
     for f in sorted(folder.glob("*.npz")) if others and folder.is_dir() else []:
         if pattern.fullmatch(f.name):
-            (folder / "previous").mkdir(exist_ok=True)
-            shutil.move(f, folder / "previous" / f.name)
-            log.warning("moved %s to %s: retargeted onto another target rig before (retarget.target is %s now)",
-                        f.name, folder / "previous", name)
+            set_aside(f, f"retargeted onto another target rig before (retarget.target is {name} now)")
