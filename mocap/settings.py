@@ -128,6 +128,12 @@ def keep(root: Path, items: list[tuple[str, str]]) -> None:
     atomic_write_text(kept_path(root), json.dumps(kept, indent=1, sort_keys=True))
 
 
+def kept_not_given(root: Path, sets: list[str]) -> dict[str, dict]:
+    """The settings kept from earlier commands (:func:`read_kept`) that ``sets`` (``stage.key=value``) do not give."""
+    given = {k for item in sets for k in _flatten(parse_set(item))}
+    return {k: v for k, v in read_kept(root).items() if k not in given}
+
+
 def _absolute(value):
     """A relative path to a file that exists here (``configs/rigs/mixamo.toml``, a model file) as an absolute one:
     kept as given, it was read against the working directory of each later command (`retarget: input ... is

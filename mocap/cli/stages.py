@@ -209,12 +209,10 @@ def _failed(session: Path, metrics: dict | None) -> bool:
 def kept_lines(session: Path, sets: list[str]) -> list[str]:
     """The settings kept from earlier commands that this one did not give (a quick test's ``detect.stop=40``
     silently cut every later full run to 40 frames): one line each, and how to drop one."""
-    from mocap.settings import _flatten as flatten
-    from mocap.settings import parse_set, read_kept
+    from mocap.settings import kept_not_given
 
-    given = {k for item in sets for k in flatten(parse_set(item))}
     try:
-        kept = {k: v for k, v in read_kept(Path(session)).items() if k not in given}
+        kept = kept_not_given(Path(session), sets)
     except ValueError:
         return []
     if not kept:
