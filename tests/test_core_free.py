@@ -7,6 +7,7 @@ from concurrent.futures import Future
 import numpy as np
 
 from mocap import ahead
+from mocap.detect import collect
 from mocap.io import blender
 from mocap.io.hdf5 import create_keypoints2d
 from mocap.stages import detect
@@ -64,7 +65,7 @@ def test_detection_says_a_core_is_free_once_fewer_chunks_are_left_than_workers(t
             f.set_result(_done(cam, F).result())
             yield f
 
-    monkeypatch.setattr(detect, "as_completed", finish_in_order)
+    monkeypatch.setattr(collect, "as_completed", finish_in_order)  # the gathering moved to mocap.detect.collect
     plan = [(c, 0, F) for c in names]
     detect._collect(pending, work, names, F, types.SimpleNamespace(update=lambda n: None), plan, {}, {}, 2)
     assert free == [1]  # told once: with 1 chunk left of 3, on 2 workers

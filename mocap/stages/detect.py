@@ -23,7 +23,7 @@ import dataclasses
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ from tqdm import tqdm
 from mocap.detect import DETECTORS, detector_names, recover, scan
 from mocap.detect.blazepose import VARIANTS
 from mocap.detect.chunks import detect_video
+from mocap.detect.collect import collect as _collect  # noqa: F401 (tests call detect._collect)
 from mocap.detect.factory import make_detector, wants_hands  # noqa: F401 (chunks and tests take make_detector from here)
 from mocap.io.video import check_footage, find_videos, probe, probe_key
 from mocap.stages import Flag
@@ -349,45 +350,6 @@ def _second_pass(session: Session, cfg: Config, settings, work: Path, videos: di
 WARMUP_FRAMES = 30  # detect.split with a tracking detector: frames run (and discarded) before a cut chunk
 WORKER_RETRIES = 1  # a pool whose worker died is started again this many times for the chunks not done
 last_run: dict = {}  # this process's last pooled detection: wall, start-up, idle tail (for mocap bench detect)
-
-
-def _collect(futures, work: Path, names: list[str], F: int, overall, plan: list, gathered: dict,
-             hands: dict[str, float], workers: int = 0) -> None:
-    """Write each camera once all its chunks are back (in ``gathered``, which outlives a broken pool; a chunk
-    that comes back twice is kept once), and mark it complete. With hands, each camera's share of frames with
-    at least one hand goes into ``hands`` as it is written (so a later broken pool does not lose it). Once
-    fewer chunks are left than ``workers``, a core is free: :func:`mocap.ahead.core_free`."""
-    from mocap import ahead
-    from mocap.io.hdf5 import write_camera
-
-    tail = workers > 0
-    for fut in as_completed(futures):
-        if tail and sum(not f.done() for f in futures) < workers:
-            tail = False
-            ahead.core_free()
-        cam, first, end, piece, stats = fut.result()
-        if (cam, first, end) in gathered:
-            continue
-        gathered[cam, first, end] = (piece, stats)
-        overall.update(1)
-        mine = sorted(k for k in plan if k[0] == cam)
-        if any(k not in gathered for k in mine):
-            continue
-        pieces = [gathered[k] for k in mine]
-        data = np.concatenate([p for p, _ in pieces])
-        stats = {k: sum(s[k] for _, s in pieces) for k in ("frames", "decode_s", "infer_s")}
-        if len(data) < F:  # a shorter camera: the missing end stays NaN
-            data = np.concatenate([data, np.full((F - len(data),) + data.shape[1:], np.nan, data.dtype)])
-        write_camera(work, names.index(cam), data)
-        seen = np.mean(np.isfinite(data[:, 0, 0, 0]))
-        log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
-                 sum(len(p) for p, _ in pieces), 100 * seen, 1000 * stats["decode_s"] / max(stats["frames"], 1),
-                 1000 * stats["infer_s"] / max(stats["frames"], 1))
-        if scans := [s["scans"] for _, s in pieces if "scans" in s]:
-            log.info("camera %s: %s", cam, scan.describe(scans))
-        if data.shape[2] == 75:
-            hands[cam] = float(np.mean(np.isfinite(data[:, :, 33:, 0]).any(axis=(1, 2))))
-            log.info("camera %s: hands in %.1f%% of frames", cam, 100 * hands[cam])
 
 
 def _finish(work: Path, out: Path, cfg: Config) -> Path:
