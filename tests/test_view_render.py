@@ -174,6 +174,18 @@ def test_window_controls_and_private_runtime_dir(monkeypatch):
     os.rmdir(d)
 
 
+def test_the_private_runtime_dir_is_removed_when_the_process_ends(tmp_path):
+    """One mocap-runtime-* folder was left in /tmp by every view opened without a usable XDG_RUNTIME_DIR."""
+    import subprocess
+    import sys
+
+    code = ("from mocap.view.window import private_runtime_dir as p; import os; p(); "
+            "print(os.environ['XDG_RUNTIME_DIR'])")
+    env = dict(os.environ, XDG_RUNTIME_DIR="/nonexistent")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert "mocap-runtime-" in out and not os.path.exists(out.strip())
+
+
 def test_window_plays_steps_scrubs_and_quits(one, monkeypatch):
     """The window's loop driven by scripted keys (OpenCV's GUI calls replaced: no display here)."""
     from mocap.view import window

@@ -48,8 +48,12 @@ def bpy_available() -> bool:
     return importlib.util.find_spec("bpy") is not None
 
 
-def _env() -> dict[str, str]:
-    return dict(os.environ, PYTHONHASHSEED="0")  # Blender's FBX ids are hashes: the same in every run
+def _env(tmp: str) -> dict[str, str]:
+    """The child's environment: a fixed hash seed (Blender's FBX ids are hashes: the same in every run) and
+    ``TMPDIR`` a folder of ours that the parent removes afterwards. Blender makes its session folder
+    (``/tmp/blender_XXXXXX``) under it and removes it only on a full exit: the warm child ends with
+    ``os._exit`` and a child may be killed, which left one empty folder in /tmp per run."""
+    return dict(os.environ, PYTHONHASHSEED="0", TMPDIR=tmp)
 
 
 class Child:
@@ -59,13 +63,15 @@ class Child:
 
     def __init__(self, command: list[str] | None = None):
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self.tmp = tempfile.mkdtemp(prefix="mocap-blender-")  # the child's TMPDIR, removed by close()
         self.started = time.time()
         self.ready_s: float | None = None  # seconds from the start to bpy loaded (once seen)
         try:
             self.proc = subprocess.Popen(command or SERVE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=self._err, text=True, env=_env(), start_new_session=True)
+                                         stderr=self._err, text=True, env=_env(self.tmp), start_new_session=True)
         except BaseException:
             self._err.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
             raise
 
     @property
@@ -124,6 +130,7 @@ class Child:
             if self.proc.stdout:
                 self.proc.stdout.close()
             self._err.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 _warm: Child | None = None
@@ -221,8 +228,9 @@ def blender_export_many(jobs: list[tuple[Motion, Path, str]]) -> list[Path]:
 def _one_shot(spec: list[dict], tmp: Path) -> tuple[set[int], str]:
     listing = tmp / "jobs.json"
     listing.write_text(json.dumps(spec))
+    (tmp / "tmp").mkdir()  # the child's TMPDIR, inside the export's temporary folder that is removed after
     r = subprocess.run([sys.executable, "-m", "blender_addon.headless", "export-many", str(listing)],
-                       capture_output=True, text=True, env=_env())
+                       capture_output=True, text=True, env=_env(str(tmp / "tmp")))
     done = {int(line.split()[1]) for line in r.stdout.splitlines()
             if line.startswith(DONE + " ") and line.split()[1].isdigit()}
     return done, r.stderr

@@ -6,8 +6,10 @@ button to orbit · wheel or + − to zoom · r reset the view · q or Esc quit. 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -21,7 +23,8 @@ HOME_KEYS, END_KEYS = {80, 2359296, 65360}, {87, 2293760, 65367}
 
 def private_runtime_dir() -> None:
     """Qt wants XDG_RUNTIME_DIR to be a directory of ours with mode 0700 and says so on stderr
-    otherwise ("XDG_RUNTIME_DIR is invalid"): give it a private one when the environment's is not."""
+    otherwise ("XDG_RUNTIME_DIR is invalid"): give it a private one when the environment's is not, removed
+    when the process ends (one was left in /tmp per view opened)."""
     cur = os.environ.get("XDG_RUNTIME_DIR")
     try:
         st = os.stat(cur) if cur else None
@@ -29,7 +32,9 @@ def private_runtime_dir() -> None:
     except OSError:
         ok = False
     if not ok:
-        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="mocap-runtime-")  # mkdtemp makes it 0700
+        own = tempfile.mkdtemp(prefix="mocap-runtime-")  # mkdtemp makes it 0700
+        os.environ["XDG_RUNTIME_DIR"] = own
+        atexit.register(shutil.rmtree, own, True)
     os.environ.setdefault("QT_LOGGING_RULES", "*.debug=false;qt.qpa.*=false")
 
 
