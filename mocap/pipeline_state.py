@@ -21,6 +21,8 @@ SMALL = 1 << 20  # files up to this size are fingerprinted by content, larger on
 
 
 def _fingerprint(paths: list[Path], root: Path) -> list:
+    from mocap.io.video import VIDEO_SUFFIXES  # not at import: OpenCV's import is not needed before a stage runs
+
     out = []
     for p in paths:
         files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
@@ -31,8 +33,22 @@ def _fingerprint(paths: list[Path], root: Path) -> list:
                 continue
             st = q.stat()
             out.append([rel, hashlib.sha256(q.read_bytes()).hexdigest()[:16] if st.st_size <= SMALL
+                        else _sampled(q, st.st_size) if q.suffix.lower() in VIDEO_SUFFIXES
                         else f"{st.st_size}:{st.st_mtime_ns}"])
     return out
+
+
+def _sampled(path: Path, size: int, parts: int = 16, chunk: int = 1 << 16) -> str:
+    """A large video's fingerprint: its size and the digest of ``parts`` chunks spread over it, the first and the
+    last included (a re-encode, a trim, another take change them), not its time: a session copied with ``cp -r``
+    (new times) kept its detection (which re-ran: minutes per take). Videos are never rewritten in place by this
+    project; other large files (its own HDF5 outputs, rewritten in place at one size) keep size and time."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for i in range(parts):
+            f.seek((size - chunk) * i // (parts - 1))
+            h.update(f.read(chunk))
+    return f"{size}:{h.hexdigest()[:16]}"
 
 
 def _key(module, settings, inputs: list[Path], root: Path, drop: tuple[str, ...] = ()) -> str:

@@ -424,3 +424,36 @@ def test_strict_run_exits_3_on_a_failed_verdict(session, capsys):
     assert "verdict: FAIL" in capsys.readouterr().out
     assert cli(["run", str(session), *sum([["--set", x] for x in FAST], []), "--set",
                 "report.max_bone_length_cv=0.05", "--strict"]) == 0
+
+
+def test_a_copied_video_keeps_its_fingerprint_and_an_edited_one_does_not(tmp_path):
+    """Large files were fingerprinted by size and time: a session copied with ``cp -r`` (new times) re-ran its
+    detection, minutes per take. A video is now fingerprinted by its size and chunks spread over it."""
+    import os
+    import shutil
+
+    from mocap.pipeline_state import SMALL, _fingerprint
+
+    rng = np.random.default_rng(0)
+    video = tmp_path / "a" / "videos" / "cam01.mp4"
+    video.parent.mkdir(parents=True)
+    video.write_bytes(rng.bytes(3 * SMALL + 12345))
+    copy = tmp_path / "b"
+    shutil.copytree(tmp_path / "a", copy)  # as cp -r: new times
+    os.utime(copy / "videos" / "cam01.mp4", ns=(1, 1))
+
+    def fp(root):
+        return _fingerprint([root / "videos" / "cam01.mp4"], root)
+
+    assert fp(tmp_path / "a") == fp(copy)
+    data = bytearray(video.read_bytes())
+    data[-5:] = b"12345"  # the last chunk of another take, same size
+    (copy / "videos" / "cam01.mp4").write_bytes(bytes(data))
+    assert fp(tmp_path / "a") != fp(copy)
+    (copy / "videos" / "cam01.mp4").write_bytes(bytes(data[:-1]))  # trimmed
+    assert fp(tmp_path / "a") != fp(copy)
+    h5 = tmp_path / "a" / "big.h5"  # other large files: size and time, as before (rewritten in place at one size)
+    h5.write_bytes(bytes(2 * SMALL))
+    before = _fingerprint([h5], tmp_path / "a")
+    os.utime(h5, ns=(5, 5))
+    assert _fingerprint([h5], tmp_path / "a") != before
