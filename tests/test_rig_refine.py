@@ -100,32 +100,35 @@ def test_too_short_a_take_is_refused_and_the_given_rig_kept(tmp_path):
 
 
 def test_a_camera_that_never_sees_the_performer_is_named(tmp_path):
+    """It keeps its given pose and the other cameras are refined (tests/test_rig_refine_dead_camera.py)."""
     root = synthetic_session(tmp_path / "take")
     s = Session(root)
     kp = s.keypoints2d()
     kp.data[:, 2] = np.nan
-    rig, report = rig_refine.run(s.rig(), kp)
-    assert rig is None and report["refused"] and "cam03 (0)" in report["reason"]
+    rig, report = rig_refine.candidate(s.rig(), kp)
+    assert rig is not None and not report.get("refused") and list(report["kept_cameras"]) == ["cam03"]
+    assert "cam03: 0 frames with the performer" in report["reason"] and "kept as given" in report["reason"]
 
 
 def test_a_reference_camera_that_sees_nothing_is_named_and_the_report_says_so(tmp_path):
-    """The first camera (the reference, kept fixed) without a detection: refused, the given rig kept, the
-    report's page says what was not done and why."""
+    """The first camera (the adjustment's reference) without a detection keeps its given pose, the others are
+    refined about the next one; the report's page names it."""
     root = synthetic_session(tmp_path / "take")
     s = Session(root)
     kp = s.keypoints2d()
     kp.data[:, 0] = np.nan
-    rig, report = rig_refine.run(s.rig(), kp)
-    assert rig is None and report["refused"] and not report["applied"]
-    assert "cam01 (0)" in report["reason"] and "the reference camera is cam01" in report["reason"]
+    rig, report = rig_refine.candidate(s.rig(), kp)
+    assert rig is not None and not report.get("refused") and report["reference_camera"] != "cam01"
+    assert np.allclose(rig["cam01"].cam_from_world, s.rig()["cam01"].cam_from_world)
+    assert "cam01: 0 frames with the performer" in report["reason"]
     from mocap.io.hdf5 import write_keypoints2d
 
     write_keypoints2d(kp, root / "pose2d.h5")
     run(root, sets=FAST, progress=False)
-    assert not (root / "calibration" / "refined" / "rig.toml").exists()
+    report = json.loads((root / "calibration" / "refined" / "report.json").read_text())
+    assert list(report["kept_cameras"]) == ["cam01"]
     page = (root / "report" / "report.html").read_text()
-    assert "Camera refinement from the performer: not done (refused: cameras hardly see the performer: cam01 (0)" \
-        in page
+    assert "kept as given (not refined): cam01: 0 frames with the performer" in page
 
 
 def test_the_pipeline_uses_the_refined_rig_downstream_and_the_switch_turns_it_off(tmp_path, capsys):

@@ -10,7 +10,10 @@ by ``min_views`` views), odd blocks judge it: their keypoints are triangulated (
 given rig and through the estimate, and the median reprojection error over every detection is compared.
 The refined rig is applied only when that held-out error drops by ``min_heldout_gain`` and no camera
 moves more than ``max_move_deg`` / ``max_move_m``. Refusals (too few frames seen by 3 views, too little
-motion, a camera that hardly sees the performer) say why. Switch: ``rig_refine.enabled = false``.
+motion, fewer than 3 cameras that see the performer) say why; a camera that hardly sees the performer (black,
+covered: fewer than ``min_camera_points`` keypoints) keeps its given pose, named in a warning and the report's
+``kept_cameras``, and the others are refined (:mod:`mocap.stages.rig_refine_kept`). Switch:
+``rig_refine.enabled = false``.
 
 Cost: the accuracy needs many points (a 6–8 camera ring needs ~12,000 for 0.05°), a solve from the
 given rig many iterations. With more than twice ``warm_points`` points, the adjustment first converges
@@ -58,6 +61,7 @@ from mocap.session import Session
 from mocap.stages import Flag
 from mocap.stages.rig_lags import refine_with_lags
 from mocap.stages.rig_moves import callbacks, check_moves_config, look_for_moves
+from mocap.stages.rig_refine_kept import kept_cameras, put_back, refusal, too_few, warn, without
 from mocap.stages.rig_units import check_rig_units
 from mocap.types import Keypoints2D, Rig
 
@@ -84,7 +88,7 @@ class Config:
     block_s: float = 0.5  # estimation and held-out blocks alternate, this long (seconds)
     min_frames: int = 30  # refused with fewer frames that 3 cameras see
     min_views: int = 3  # a keypoint is used when this many cameras see it
-    min_camera_points: int = 30  # refused when a camera sees fewer of the used keypoints
+    min_camera_points: int = 30  # a camera that sees fewer of the used keypoints keeps its given pose
     min_motion_m: float = 0.05  # refused when the keypoints move less than this (median per-joint spread)
     min_score: float = 0.2  # detections below this confidence are ignored
     max_move_deg: float = 5.0  # not applied when a camera turns more (nor a camera moved mid-take read back) ...
@@ -196,10 +200,24 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> 
 
 def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> tuple[Rig | None, dict]:
     """:func:`run`, with the refined rig also when it is not applied (None only when refused or switched off):
-    sync's check of a lagging camera (:mod:`mocap.stages.rig_lags`) runs on it."""
-    t0 = time.perf_counter()
+    sync's check of a lagging camera (:mod:`mocap.stages.rig_lags`) runs on it. Cameras that hardly see the
+    performer keep their given poses and the others are refined (:mod:`mocap.stages.rig_refine_kept`)."""
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"rig_refine: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
+    kept = kept_cameras(rig, kp, cfg, _observations, _split) if cfg.enabled else {}
+    if not kept:
+        return _candidate(rig, kp, cfg, persons)
+    if why := too_few(rig, kp, kept, cfg, _observations):
+        log.warning("rig_refine: refused: %s; the given rig is used", why)
+        return None, {"config": asdict(cfg), "cameras": list(rig.names), "applied": False, "refused": True,
+                      "reason": f"refused: {why}", "kept_cameras": kept}
+    warn(kept)
+    left = [n for n in rig.names if n not in kept]
+    return put_back(rig, *_candidate(rig.subset(left), without(kp, left), cfg, persons), kept)
+
+
+def _candidate(rig: Rig, kp: Keypoints2D, cfg: Config, persons: int) -> tuple[Rig | None, dict]:
+    t0 = time.perf_counter()
     report = {"config": asdict(cfg), "cameras": list(rig.names), "applied": False}
     if not cfg.enabled:
         return None, report | {"reason": "switched off (rig_refine.enabled = false): the given rig is used"}
@@ -210,7 +228,7 @@ def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 
     estimate = _split(F, kp.fps, cfg.block_s)
     report |= {"frames": int(F), "persons": int(persons), "frames_3_views": int(good.sum()),  # frames: of them all
                "joints": [int(j) for j in joints]}
-    why = _refusal(rig, xy, good, estimate, views, cfg)
+    why = refusal(len(rig), good, estimate, cfg)
     if why:
         log.warning("rig_refine: refused: %s; the given rig is used", why)
         return None, report | {"reason": f"refused: {why}", "refused": True}
@@ -337,25 +355,6 @@ def _points(xy: np.ndarray, frames: np.ndarray, most: int) -> np.ndarray:
     """(N, C, 2) observations of ``frames`` (at most ``most`` of them, evenly spread)."""
     frames = frames[::max(1, int(np.ceil(len(frames) / most)))]
     return xy[frames].transpose(0, 2, 1, 3).reshape(-1, xy.shape[1], 2)
-
-
-def _refusal(rig: Rig, xy: np.ndarray, good: np.ndarray, estimate: np.ndarray, views: np.ndarray,
-             cfg: Config) -> str:
-    """Why the take cannot refine the rig ('' when it can)."""
-    if len(rig) < 3:
-        return f"{len(rig)} cameras: at least 3 are needed"
-    if good.sum() < cfg.min_frames:
-        return f"only {good.sum()} frames seen well by 3 cameras (rig_refine.min_frames = {cfg.min_frames})"
-    for part, name in ((estimate, "estimation"), (~estimate, "held-out")):
-        if (good & part).sum() < max(3, cfg.min_frames // 3):
-            return f"only {(good & part).sum()} well-seen frames in the {name} blocks (take too short)"
-    seen = finite(xy) & (views >= cfg.min_views)[:, None]  # (F, C, J)
-    per_camera = (seen & (estimate & good)[:, None, None]).sum(axis=(0, 2))
-    blind = [f"{n} ({k})" for n, k in zip(rig.names, per_camera, strict=True) if k < cfg.min_camera_points]
-    if blind:
-        return f"cameras hardly see the performer: {', '.join(blind)} keypoints (rig_refine.min_camera_points = " \
-               f"{cfg.min_camera_points}); the reference camera is {rig.names[0]}"
-    return ""
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> Path:
