@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mocap.detect.worker_log import kept, said
+
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 10.0
 
@@ -226,8 +228,10 @@ def detect_chunk(camera: str, path: str, cfg_fields: dict, first: int, end: int,
         return cam, a, b, data, stats | {"host": os.uname().nodename, "pid": os.getpid()}
     a = max(0, first - warmup)
     chunk = replace(cfg, start=cfg.start + a * cfg.stride, stop=cfg.start + end * cfg.stride)
-    _, data, stats = detect.detect_video(camera, Path(path), chunk, overlay=Path(overlay) if overlay else None)
-    return camera, first, end, data[first - a:], stats | {"host": os.uname().nodename, "pid": os.getpid()}
+    with kept([]) as said:  # the worker's warnings (a damaged frame), logged by the client (mocap.detect.worker_log)
+        _, data, stats = detect.detect_video(camera, Path(path), chunk, overlay=Path(overlay) if overlay else None)
+    return camera, first, end, data[first - a:], stats | {"host": os.uname().nodename, "pid": os.getpid(),
+                                                         "said": said}
 
 
 def camera_frames(frames: int, cfg) -> int:
@@ -270,6 +274,7 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
             if (a, b) not in missing[cam]:
                 log.debug("chunk %s %d-%d came back twice; kept once", cam, a, b)
                 continue
+            said(stats.pop("said", None))
             if cam not in buffers:
                 buffers[cam] = np.full((F,) + data.shape[1:], np.nan)
             buffers[cam][a:a + len(data)] = data

@@ -27,6 +27,18 @@ _state = {"depth": 0, "saved": -1, "file": None, "loggers": []}
 _sink: dict = {"file": None, "pid": -1}
 
 
+FFMPEG_QUIET = {"OPENCV_FFMPEG_LOGLEVEL": "8"}  # AV_LOG_FATAL: FFmpeg's decoding errors not printed
+
+
+def quiet_ffmpeg() -> None:
+    """FFmpeg (inside OpenCV) prints every error of a damaged video to stderr, ~30 lines for 4 damaged frames,
+    again each time the video is read: the reader names those frames itself (:func:`mocap.io.video.read_frames`)
+    and a video that does not open gets FFmpeg's reason in its error (:func:`mocap.io.video.ffmpeg_reason`).
+    OpenCV reads the level at its first video opened in a process: call before (the user's own setting wins)."""
+    for k, v in FFMPEG_QUIET.items():
+        os.environ.setdefault(k, v)
+
+
 def quiet_environment() -> None:
     """Ask glog / TensorFlow for errors only (the user's own settings win); call before importing them."""
     for k, v in QUIET_ENV.items():

@@ -40,6 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mocap.detect.pool_detectors import keep, prepare, reuse, take
+from mocap.detect.worker_log import kept
 from mocap.io.video import probe, read_frames, remember
 from mocap.warm import DEFERRED, defer_import  # noqa: F401 - defer_import: also imported from here
 
@@ -368,9 +369,11 @@ def detect_chunk(camera: str, path: Path, cfg, first: int, end: int, warmup: int
         return camera, first, end, np.full((0, cfg.slots, joints, 3), np.nan), stats
     part = replace(cfg, start=cfg.start + a * cfg.stride, stop=cfg.start + b * cfg.stride)
     label = camera if (a, b) == (0, end) else f"{camera}[{first}:{end}]"
-    _, data, stats = detect.detect_video(label, path, part, worker.slot if position < 0 else position, overlay,
-                                         **({"proxy": proxy} if proxy else {}))
-    return camera, first, end, data[first - a:], stats
+    said: list = []  # a pool worker's warnings, logged by the run (mocap.detect.worker_log)
+    with kept(said) if worker.started else contextlib.nullcontext():
+        _, data, stats = detect.detect_video(label, path, part, worker.slot if position < 0 else position, overlay,
+                                             **({"proxy": proxy} if proxy else {}))
+    return camera, first, end, data[first - a:], stats | ({"said": said} if said else {})
 
 
 def probe_detector(cfg) -> str:

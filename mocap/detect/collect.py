@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.detect import scan
+from mocap.detect.worker_log import said
 
 log = logging.getLogger("mocap.stages.detect")
 
@@ -31,6 +32,7 @@ def collect(futures, work: Path, names: list[str], F: int, overall, plan: list, 
         cam, first, end, piece, stats = fut.result()
         if (cam, first, end) in gathered:
             continue
+        said(stats.pop("said", None))  # the worker's warnings (a damaged frame): on the console and in the run's log
         gathered[cam, first, end] = (piece, stats)
         overall.update(1)
         mine = sorted(k for k in plan if k[0] == cam)

@@ -56,6 +56,11 @@ def serial(video: Path, items: list[tuple[int, np.ndarray]], model: Callable[[np
             return None
         return to_image(model(crop_image(current[1], box, crop_px)), box, crop_px)
 
+    def close() -> None:  # the reader ends now, not when collected (its warnings: said within the caller's block)
+        if frames is not None:
+            frames.close()
+
+    found.close = close
     return found
 
 
@@ -133,7 +138,9 @@ class Pool:
             futures = {self._pool.submit(_crops, videos[c], items[c][a:b], crop_px): (c, a) for c, a, b in parts}
             for fut in as_completed(futures):
                 c, a = futures[fut]
-                found = fut.result()  # None past the video's end
+                found, said = fut.result()  # None past the video's end
+                for name, _, text in said:  # detection said them already (a damaged frame): the run's log only
+                    logging.getLogger(name).debug("%s", text)
                 out[c][a:a + len(found)] = found
                 done(len(found))
         except BaseException:
@@ -161,7 +168,13 @@ def _init(spec: dict) -> None:
     _worker["model"] = CropPose(**spec)
 
 
-def _crops(video: Path, items: list[tuple[int, np.ndarray]], crop_px: int) -> list[np.ndarray | None]:
-    """A worker's part: :func:`serial` on its items (one decoder thread: every core is busy inferring)."""
-    found = serial(video, items, _worker["model"], crop_px, threads=1)
-    return [found(k) for k in range(len(items))]
+def _crops(video: Path, items: list[tuple[int, np.ndarray]], crop_px: int) -> tuple[list[np.ndarray | None], list]:
+    """A worker's part: :func:`serial` on its items (one decoder thread: every core is busy inferring), and the
+    warnings logged meanwhile (:mod:`mocap.detect.worker_log`)."""
+    from mocap.detect.worker_log import kept
+
+    with kept([]) as said:  # the same video's warnings as detection's (its damaged frames): the run's log only
+        found = serial(video, items, _worker["model"], crop_px, threads=1)
+        out = [found(k) for k in range(len(items))]
+        found.close()
+    return out, said

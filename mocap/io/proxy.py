@@ -178,6 +178,9 @@ def read_frames(parts: list[tuple[Path, int, int]], total: int) -> Iterator[tupl
     """(video frame, image) for frames 0 to ``total`` from a proxy's segments (overlaps read once)."""
     import cv2
 
+    from mocap.quiet import quiet_ffmpeg
+
+    quiet_ffmpeg()
     nxt = 0
     for video, first, end in parts:
         cap = cv2.VideoCapture(str(video))

@@ -7,6 +7,7 @@ count its header promises (with the last good frame).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import unicodedata
@@ -17,6 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mocap.quiet import quiet_ffmpeg
+
+quiet_ffmpeg()  # before any video is opened in this process
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -92,8 +96,7 @@ def _probe_video(source: Path) -> FootageInfo:
         cap = open_video(source, 1)  # FFmpeg reads a few frames to know the stream: one thread, ~2 ms less each
     try:
         if not cap.isOpened():
-            raise ValueError(f"{source}: cannot open video (unsupported or corrupt file; FFmpeg's reason is in the "
-                             "run's log)")
+            raise ValueError(f"{source}: cannot open video (unsupported or corrupt file){ffmpeg_reason(source)}")
         fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
         size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -102,6 +105,24 @@ def _probe_video(source: Path) -> FootageInfo:
     if frames <= 0 or min(size) <= 0:
         raise ValueError(f"{source}: the video reports no frames")
     return FootageInfo(source, frames, fps, size)
+
+
+def ffmpeg_reason(source: Path, timeout_s: float = 30.0) -> str:
+    """What FFmpeg says opening ``source`` (": FFmpeg: moov atom not found"), or "": this process keeps FFmpeg
+    quiet (:func:`mocap.quiet.quiet_ffmpeg`), so a child opens it once more with FFmpeg's errors on."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    code = "import cv2, sys; cv2.VideoCapture(sys.argv[1], cv2.CAP_FFMPEG).release()"
+    try:
+        r = subprocess.run([sys.executable, "-c", code, str(source)], env=env, capture_output=True, text=True,
+                           timeout=timeout_s)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    lines = [re.sub(r"^\[[^]]*@ 0x[0-9a-f]+\] ", "", x).strip() for x in r.stderr.splitlines()]
+    lines = list(dict.fromkeys(x for x in lines if x and not x.startswith(("[ WARN", "WARN", "Traceback"))))
+    return f": FFmpeg: {'; '.join(lines[-3:])}" if lines else ""
 
 
 def open_video(source: Path, threads: int = 0):

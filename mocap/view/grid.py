@@ -21,6 +21,9 @@ class VideoSource:
     """Frames of one video by number: read on when asked for the next one, a seek otherwise."""
 
     def __init__(self, path: Path):
+        from mocap.quiet import quiet_ffmpeg
+
+        quiet_ffmpeg()  # a damaged frame's FFmpeg errors: said once, by detection
         self.path = Path(path)
         self.cap = cv2.VideoCapture(str(self.path))
         if not self.cap.isOpened():
