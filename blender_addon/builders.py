@@ -251,6 +251,23 @@ def first_frame_at_zero(obj, context=None):
             scene.frame_end, scene.frame_start = end, start
 
 
+@contextmanager
+def gltf_timeline(obj, context=None):
+    """While inside, Blender's glTF exporter writes frame i of the scene range at i / fps seconds from 0.
+    It writes frame f at f / (fps · fps_base) where Blender's rate is fps / fps_base (29.97 fps, 30 / 1.001,
+    came out at 30.03 fps; 27.5 as 28.5), and from frame 0 where the range starts at 1 (the first key at
+    1 / fps): the keys are shifted to start at frame 0 and fps_base set so that its product is the rate."""
+    scene = (context or bpy.context).scene
+    base = scene.render.fps_base
+    rate = scene.render.fps / base
+    with first_frame_at_zero(obj, context):
+        scene.render.fps_base = rate / scene.render.fps
+        try:
+            yield
+        finally:
+            scene.render.fps_base = base
+
+
 def _axes(up: str) -> dict:
     return {"axis_forward": "-Z", "axis_up": "Y"} if up == "y" else {"axis_forward": "Y", "axis_up": "Z"}
 
@@ -258,8 +275,8 @@ def _axes(up: str) -> dict:
 def export_animation(obj, path: str, up: str = "y", context=None) -> str:
     """Export ``obj`` (an armature) with its animation baked on every frame of the scene range: FBX
     without leaf bones, or glTF (GLB); the first frame of the scene is the first frame of the file
-    (FBX time 0, as BVH and glTF), so every export reimports on one timeline from frame 1. ``up``: the FBX's up
-    axis; glTF is Y up by its specification, whatever ``up`` says."""
+    (FBX and glTF time 0, frame i at i / fps), so every export reimports on one timeline from frame 1.
+    ``up``: the FBX's up axis; glTF is Y up by its specification, whatever ``up`` says."""
     context = context or bpy.context
     for o in context.scene.objects:
         o.select_set(o == obj)
@@ -273,9 +290,10 @@ def export_animation(obj, path: str, up: str = "y", context=None) -> str:
                 bake_anim_force_startend_keying=True, bake_anim_step=1.0, bake_anim_simplify_factor=0.0,
                 primary_bone_axis="Y", secondary_bone_axis="X", **_axes(up))
     elif suffix in (".glb", ".gltf"):
-        bpy.ops.export_scene.gltf(filepath=path, export_format="GLB" if suffix == ".glb" else "GLTF_SEPARATE",
-                                  use_selection=True, export_animations=True, export_force_sampling=True,
-                                  export_yup=True)  # glTF is Y up whatever `up` says (Z up: lying on its back)
+        with gltf_timeline(obj, context):  # the first frame at 0 s, frame i at i / fps
+            bpy.ops.export_scene.gltf(filepath=path, export_format="GLB" if suffix == ".glb" else "GLTF_SEPARATE",
+                                      use_selection=True, export_animations=True, export_force_sampling=True,
+                                      export_yup=True)  # glTF is Y up whatever `up` says (Z up: lying on its back)
     else:
         raise ValueError(f"{path}: can export .fbx or .glb, not {suffix!r}")
     return path

@@ -183,21 +183,25 @@ def _take_warm() -> Child | None:
     return child
 
 
-def blender_export_many(jobs: list[tuple[Motion, Path, str]]) -> list[Path]:
-    """Write every (motion, path, up) through one Blender child (the warm one, if started); returns the
-    paths. Files the child finished are in place even when a later one failed (which then raises, naming
-    the files missing)."""
+def blender_export_many(jobs: list[tuple]) -> list[Path]:
+    """Write every (motion, path, up) or (motion, path, up, units) through one Blender child (the warm one, if
+    started); returns the paths. ``units`` (:data:`mocap.retarget.UNITS`, "m" when not given) is an FBX
+    file's, written as the native writer does (lengths in the unit, ``UnitScaleFactor`` in centimetres per
+    unit); glTF is in metres by its specification. Files the child finished are in place even when a later one
+    failed (which then raises, naming the files missing)."""
     if not jobs:
         return []
-    for _, path, _ in jobs:
+    for _, path, *_ in jobs:
         _require_bpy(Path(path).suffix)
+    scales = [_unit_scale(job[3] if len(job) > 3 else "m") for job in jobs]
     with tempfile.TemporaryDirectory() as tmp:
         spec = []
-        for i, (motion, path, up) in enumerate(jobs):
+        for i, (motion, path, up, *_) in enumerate(jobs):
             cap = write_capture(Path(tmp) / f"motion{i}.npz", motion)
             # exporters insist on the extension; the temporary folder may be on another file system
             spec.append({"capture": str(cap), "out": str(Path(tmp) / f"out{i}{Path(path).suffix}"), "up": up,
-                         "name": "Armature"})  # as the native FBX writer's (it was the temporary file's, out3)
+                         "name": "Armature",  # as the native FBX writer's (it was the temporary file's, out3)
+                         "scale": scales[i]})
         child = _take_warm()
         t0 = time.time()
         if child is not None:
@@ -214,7 +218,7 @@ def blender_export_many(jobs: list[tuple[Motion, Path, str]]) -> list[Path]:
             done, error = _one_shot(spec, Path(tmp))
             log.info("Blender export of %d files in %.2f s (Blender started for it)", len(jobs), time.time() - t0)
         missing = []
-        for i, (_, path, _) in enumerate(jobs):
+        for i, (_, path, *_) in enumerate(jobs):
             target = Path(spec[i]["out"])
             if i in done and target.is_file():
                 atomic_write(Path(path), lambda part, target=target: shutil.move(target, part))
@@ -222,7 +226,15 @@ def blender_export_many(jobs: list[tuple[Motion, Path, str]]) -> list[Path]:
                 missing.append(Path(path).name)
         if missing:
             raise RuntimeError(f"Blender export of {', '.join(missing)} failed: {(error or '').strip()[-1500:]}")
-    return [Path(path) for _, path, _ in jobs]
+    return [Path(path) for _, path, *_ in jobs]
+
+
+def _unit_scale(units: str) -> float:
+    from mocap.retarget import UNITS
+
+    if units not in UNITS:
+        raise ValueError(f"export: units must be one of {', '.join(UNITS)}, got {units!r}")
+    return float(UNITS[units])
 
 
 def _one_shot(spec: list[dict], tmp: Path) -> tuple[set[int], str]:
@@ -236,13 +248,13 @@ def _one_shot(spec: list[dict], tmp: Path) -> tuple[set[int], str]:
     return done, r.stderr
 
 
-def blender_export(motion: Motion, path: Path, up: str = "y") -> Path:
-    return blender_export_many([(motion, Path(path), up)])[0]
+def blender_export(motion: Motion, path: Path, up: str = "y", units: str = "m") -> Path:
+    return blender_export_many([(motion, Path(path), up, units)])[0]
 
 
 def write_many(jobs: list[tuple[Motion, dict, Path, Options]]) -> list[Path]:
     """The GLB files of a run and its FBX files for Blender, any mix, in one Blender child."""
-    return blender_export_many([(motion, Path(path), opt.up) for motion, _, path, opt in jobs])
+    return blender_export_many([(motion, Path(path), opt.up, opt.units) for motion, _, path, opt in jobs])
 
 
 @register("glb", ".glb", "glTF binary with the armature and baked animation (Blender's glTF exporter)", write_many)

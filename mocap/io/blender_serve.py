@@ -1,7 +1,7 @@
 """The Blender child of a run (``python -m mocap.io.blender_serve``), started by :class:`mocap.io.blender.Child`.
 
 It loads bpy at once (that is its start-up cost: the parent starts it while other stages run), then
-serves export jobs read from stdin, one JSON list per line, each job ``{"capture", "out", "up"}`` as
+serves export jobs read from stdin, one JSON list per line, each job ``{"capture", "out", "up", "scale"}`` as
 for ``blender_addon.headless export-many``. Its stdout carries only the replies: ``mocap-export-ready``
 and the time once bpy is loaded, ``mocap-export-done I`` after file I of a list, then ``mocap-export-end`` (or
 ``mocap-export-failed MESSAGE``) after the list; everything bpy prints goes to stderr. It ends at the end
@@ -38,7 +38,7 @@ def serve() -> int:
             continue
         try:
             for i, job in enumerate(json.loads(line)):
-                headless.export(job["capture"], job["out"], job.get("up", "y"), job.get("name"))
+                headless.export_job(job)
                 _reply(replies, f"{DONE} {i}")
         except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it naming the files
             _reply(replies, f"{FAILED} {type(e).__name__}: {e}".replace("\n", " "))

@@ -1,4 +1,6 @@
-"""BVH motion files. End sites become joints named ``<parent>_end`` with no channels (and back).
+"""BVH motion files. End sites become joints named ``<parent>_end`` with no channels (and back: a leaf joint
+named so is written as its parent's End Site; a leaf named otherwise as a joint, with an End Site of its own
+unless a joint already holds the name the reader would give that End Site).
 
 Rotations are read in the order the CHANNELS line lists them (``Zrotation Xrotation Yrotation``
 → ``Rz @ Rx @ Ry``). Positions stay in the file's units and axes; :func:`read_bvh` can scale
@@ -117,6 +119,9 @@ def _hierarchy(tk: _Tokens):
             if not stack:
                 tk.fail("End Site outside a joint", line)
             name, parent = f"{names[stack[-1]]}_end", stack[-1]
+            k = 2
+            while name in names:  # a second End Site in one joint: not two joints of one name
+                name, k = f"{names[stack[-1]]}_end{k}", k + 1
         elif tok == "{":
             if pending is None:
                 tk.fail("unexpected '{'", line)
@@ -319,8 +324,9 @@ def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: in
     """Write ``motion`` as BVH in its own axes and units (see :mod:`mocap.motion` to change them).
 
     The root has position and rotation channels, every other joint rotations only, in ``order``.
-    Leaf joints named ``*_end`` are written as End Sites; other leaves get the End Site ``end_sites``
-    gives them (leaf joint index → offset: fingertips), else a zero one."""
+    A leaf joint named ``<parent>_end`` is written as its parent's End Site (as :func:`read_bvh` names them);
+    other leaves as joints with the End Site ``end_sites`` gives them (leaf joint index → offset:
+    fingertips), else a zero one, none when a joint is already named ``<leaf>_end``."""
     order = order.upper()
     if sorted(order) != ["X", "Y", "Z"]:
         raise ValueError(f"BVH rotation order must be a permutation of XYZ, got {order!r}")
@@ -330,7 +336,14 @@ def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: in
     children: list[list[int]] = [[] for _ in range(J)]
     for j in range(1, J):
         children[sk.parents[j]].append(j)
-    end_site = [not children[j] and j > 0 and sk.joint_names[j].endswith("_end") for j in range(J)]
+    # an End Site is read back as the joint "<parent>_end": only a leaf of that name is written as one (a leaf
+    # "Tip_end" under "Hand" came back as "Hand_end"; two under one joint as two joints "Hand_end")
+    end_site = [not children[j] and j > 0 and names[j] == f"{names[sk.parents[j]]}_end" for j in range(J)]
+    taken = set(names)
+    no_site = [j for j in range(J) if not children[j] and not end_site[j] and f"{names[j]}_end" in taken]
+    if no_site:  # its End Site would come back as a second joint of that name: the file would be refused
+        log.warning("BVH: leaf joint(s) %s written without an End Site: a joint is already named %r",
+                    [names[j] for j in no_site], f"{names[no_site[0]]}_end")
     rot = [f"{a}rotation" for a in order]
     lines = ["HIERARCHY"]
     channel_joints: list[int] = []
@@ -350,7 +363,7 @@ def write_bvh(motion: Motion, path: str | Path, order: str = "ZXY", decimals: in
         channel_joints.append(j)
         for c in children[j]:
             emit(c, depth + 1)
-        if not children[j]:
+        if not children[j] and j not in no_site:
             tip = (end_sites or {}).get(j)
             site = [_num(0, decimals)] * 3 if tip is None else [_num(v, decimals) for v in tip]
             lines.extend([f"{pad}\tEnd Site", f"{pad}\t{{", f"{pad}\t\tOFFSET " + " ".join(site), f"{pad}\t}}"])

@@ -314,5 +314,5 @@ def fbx(motion: Motion, extra: dict, path: Path, opt: Options) -> Path:
     if opt.fbx_writer not in FBX_WRITERS:
         raise ValueError(f"fbx: fbx_writer must be one of {', '.join(FBX_WRITERS)}, got {opt.fbx_writer!r}")
     if opt.fbx_writer == "blender":
-        return blender.blender_export(motion, path, opt.up)
+        return blender.blender_export(motion, path, opt.up, opt.units)
     return write_fbx(motion, path, opt.units, opt.up)
