@@ -169,3 +169,33 @@ def test_an_image_folder_is_read_in_frame_order_with_unpadded_numbers(tmp_path):
     order = [int(img[0, 0, 0]) // 20 for _, img in read_frames(tmp_path)]
     assert order == [0, 1, 2, 9, 10, 11]
     assert probe(tmp_path).size == (12, 8) and probe(tmp_path).frames == 6
+
+
+def test_a_phone_videos_rotation_tag_is_named_in_the_size_refusal(tmp_path):
+    """A phone video stored 160×120 with a 90° rotation tag (players show it 120×160) against a rig calibrated on
+    the turned picture: refused as "rotated by 90° (a phone's orientation tag, or …?)", a guess; the tag is now read
+    and named with what to do."""
+    import struct
+
+    from mocap.io.video import check_sizes
+    from mocap.synth import RigSpec, ring_rig
+
+    path = tmp_path / "cam01.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120))
+    for _ in range(5):
+        writer.write(np.zeros((120, 160, 3), np.uint8))
+    writer.release()
+    plain = probe(path)
+    data = bytearray(path.read_bytes())
+    at = data.find(b"tkhd") + 4 + 40  # the track header's matrix (version 0): a 90° turn
+    data[at:at + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    turned = tmp_path / "cam02.mp4"
+    turned.write_bytes(bytes(data))
+    info = probe(turned)
+    assert (plain.rotation, info.rotation, info.size) == (0, 90, (160, 120))
+    rig = ring_rig(RigSpec(n_cameras=2, size=(120, 160)), np.random.default_rng(0).normal(size=(30, 3)))
+    with pytest.raises(ValueError, match=r"cam02: the footage is 160×120, the rig's camera 120×160: rotated by 90°: "
+                                         r"cam02.mp4 carries a rotation tag of 90°"):
+        check_sizes({"cam01": info.__class__(path, 5, 30.0, (120, 160)), "cam02": info}, rig, "rig.toml")
+    with pytest.raises(ValueError, match=r"rotated by 90° \(width and height exchanged in the rig"):
+        check_sizes({"cam01": plain, "cam02": plain}, rig, "rig.toml")

@@ -31,7 +31,8 @@ class FootageInfo:
     path: Path
     frames: int
     fps: float | None  # None for image folders
-    size: tuple[int, int]  # width, height
+    size: tuple[int, int]  # width, height (of the frames as stored, as they are read)
+    rotation: int = 0  # the video's rotation tag (degrees a player turns it by; the frames are read unturned)
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -100,11 +101,12 @@ def _probe_video(source: Path) -> FootageInfo:
         fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
         size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        rotation = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0)) % 360
     finally:
         cap.release()
     if frames <= 0 or min(size) <= 0:
         raise ValueError(f"{source}: the video reports no frames")
-    return FootageInfo(source, frames, fps, size)
+    return FootageInfo(source, frames, fps, size, rotation)
 
 
 def ffmpeg_reason(source: Path, timeout_s: float = 30.0) -> str:
@@ -272,8 +274,12 @@ def check_sizes(infos: dict[str, FootageInfo], rig, rig_source) -> None:
         (w, h), (W, H) = info.size, sizes[c]
         if near(w, W, guessed[c]) and near(h, H, guessed[c]) and abs((w / h) / (W / H) - 1) <= ASPECT_TOLERANCE:
             continue
-        if near(w, H) and near(h, W):
-            why = "rotated by 90° (a phone's orientation tag, or width and height exchanged in the rig?)"
+        if near(w, H) and near(h, W) and info.rotation in (90, 270):
+            why = (f"rotated by 90°: {info.path.name} carries a rotation tag of {info.rotation}° (a phone's: players "
+                   f"show it turned, its frames are stored {w}×{h} and read so); calibrate on the stored frames, or "
+                   "re-encode the video with the rotation applied")
+        elif near(w, H) and near(h, W):
+            why = "rotated by 90° (width and height exchanged in the rig, or a video re-encoded turned?)"
         elif abs((w / W) / (h / H) - 1) <= 0.02:
             k = (w / W + h / H) / 2
             why = (f"{k:.3g} × the calibrated size: calibrated at another resolution; give the footage at "
