@@ -189,7 +189,8 @@ def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_
             "heldout_gain": test.gain, "p_value": test.p_value, "blocks": test.blocks,
             "heldout_px": list(test.error_px), "epipolar_px": pair.median(d_all, np.ones(len(half), bool)),
             "applied": not why, "reason": "; ".join(why) if why else "significant"}
-    if abs(d_a - d_b) >= 2:  # how much better each half triangulates at its own offset than at the other's
+    if abs(d_a - d_b) >= 2 and min(np.sum(half == 0), np.sum(half == 1)) >= cfg.block_s * fps:  # each half
+        # better at its own offset than at the other's, on a second of motion or more (60 frames' halves: +0.4 / +8)
         own = [(pair.median(d_a, half == 0), pair.median(d_b, half == 0)),
                (pair.median(d_b, half == 1), pair.median(d_a, half == 1))]
         info["halves_own_gain"] = [1.0 - a / b if np.isfinite(a) and b > 0 else 0.0 for a, b in own]
