@@ -139,6 +139,24 @@ def test_qualisys_marker_cameras_beside_video_cameras_are_left_out(shared_data, 
 
 
 @pytest.mark.shared_data
+def test_qualisys_inactive_cameras_are_left_out(shared_data, tmp_path, caplog):
+    """A camera the Qualisys calibration did not use (active="0") was read as a rig camera: detection then stopped,
+    no video for it. Left out now, said; a file whose cameras are all inactive keeps them (nothing else to read)."""
+    import logging
+
+    text = (shared_data / "pose2sim_demo" / "calibration" / "Calib.qca.txt").read_text()
+    path = tmp_path / "Calib.qca.txt"
+    path.write_text(text.replace('active="1" avg-residual="0.450323"', 'active="0" avg-residual="0.450323"'))
+    with caplog.at_level(logging.INFO, logger="mocap.io.qualisys"):
+        rig = read_rig(path)
+    assert rig.names == ("cam01", "cam02", "cam04") and 'inactive cameras left out (active="0"): cam03' in caplog.text
+    assert np.allclose(rig["cam04"].K, read_rig(shared_data / "pose2sim_demo" / "calibration" / "Calib.qca.txt")
+                       ["cam04"].K)
+    path.write_text(text.replace('active="1"', 'active="0"'))
+    assert len(read_rig(path)) == 4
+
+
+@pytest.mark.shared_data
 def test_qualisys_rig_round_trips_through_every_format(shared_data, tmp_path):
     rig = read_rig(shared_data / "pose2sim_demo" / "calibration" / "Calib.qca.txt")
     for path in (write_rig(rig, tmp_path / "rig.toml"), write_anipose_toml(rig, tmp_path / "anipose.toml"),

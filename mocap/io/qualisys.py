@@ -47,8 +47,14 @@ def read_qualisys(path: str | Path) -> Rig:
         log.info("%s: %d marker cameras left out (%s): only video cameras are read", path, video.count(False),
                  ", ".join(sorted({c.get("model", "") for c, v in zip(entries, video, strict=True) if not v})))
         entries = [c for c, v in zip(entries, video, strict=True) if v]
-    for i, cam in enumerate(entries):
-        name = check_camera_name(path, cam.get("serial") or f"cam{i + 1:02d}", f"<camera> #{i + 1} serial")
+    names = [cam.get("serial") or f"cam{i + 1:02d}" for i, cam in enumerate(entries)]  # as the loop below names them
+    off = [n for n, c in zip(names, entries, strict=True) if c.get("active", "1").strip() == "0"]
+    if off and len(off) < len(entries):  # a camera the calibration did not use (Qualisys' active="0"): no video of it
+        log.info("%s: inactive cameras left out (active=\"0\"): %s", path, ", ".join(off))
+        entries = [c for n, c in zip(names, entries, strict=True) if n not in off]
+        names = [n for n in names if n not in off]
+    for i, (cam, given) in enumerate(zip(entries, names, strict=True)):
+        name = check_camera_name(path, given, f"<camera> #{i + 1} serial")
         where = f"{path}: camera {name!r}"
         tr, intr, fov = cam.find("transform"), cam.find("intrinsic"), cam.find("fov_video")
         if tr is None or intr is None or fov is None:

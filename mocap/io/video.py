@@ -235,7 +235,9 @@ def find_videos(folder: Path, cameras: tuple[str, ...] | None = None) -> dict[st
     if missing:
         case = [f"{found[f].name} for {c}" for c in missing for f in found if f.lower() == c.lower()]
         raise ValueError(f"{folder}: no video for cameras {missing} of the rig (found {sorted(found)})"
-                         + (f"; names differ only in case: {', '.join(case)}" if case else ""))
+                         + (f"; names differ only in case: {', '.join(case)}" if case else
+                            "; add their videos, or leave those cameras out of the rig file (Qualisys: "
+                            "active=\"0\" on their <camera>; other formats: delete their entries)"))
     unused = tuple(sorted(found[c].name for c in set(found) - set(cameras)))
     if unused and (str(folder), unused) not in _told_unused:  # once per process: several stages look
         _told_unused.add((str(folder), unused))
