@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
+from mocap.report.consistency import flag_inconsistent
 from mocap.report.exchanged import outside_image, scaled_detections, tell_exchanged
 from mocap.report.stats import per_frame, rank_corr
 from mocap.report.steps import flag_steps, stat_label
@@ -222,6 +223,7 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
     scaled_detections(rows, uv, obs, det)
     _turned_footage(rows, rig, uv, obs, det, ratio, k, flip if err_flip is not None else None)
     _same_footage(rows, obs, det)
+    flag_inconsistent(rows, rig, obs, det, err, k, ratio, FLOOR_PX, speed, SPEED_CORRELATION)  # none stands out
     seen = [r["detections"] > 0 for r in rows.values()]
     # anyone: a camera that saw another person of the take saw someone (an operator outside its view is no fault)
     anyone = (np.isfinite(kp.score) & (kp.score >= MIN_SCORE) & np.isfinite(kp.xy).all(axis=-1)).any(axis=(0, 2, 3))
@@ -376,6 +378,9 @@ def flag_text(name: str, row: dict) -> str:
     f = row["flag"]
     what = stat_label(f)
     at = ", at this camera's scale at the person" if f.get("scaled") else ""
+    if f["stat"] == "epipolar_px":  # the camera pairs' agreement with the rig (mocap.report.consistency)
+        return (f"{name}: {what} {f['value']:.3g} px > {f['ratio']:g} × {f['reference']:.3g} px (where the other "
+                "cameras agree with the rig)")
     if "ratio_median" in f:  # a step: decided frame by frame against the others
         return (f"{name}: {what} {f['value']:.3g} px, {f['ratio_median']:.2f}× the other cameras frame by frame "
                 f"(> {f['ratio']:g}×; their median there {f['reference']:.3g} px)")

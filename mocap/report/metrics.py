@@ -329,7 +329,8 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
         flag = row.get("flag") if row.get("flagged") else None
         if flag:
             what = stat_label(flag)
-            failed.append({"metric": f"cameras.{name}.{flag['stat']}", "label": f"camera {name} {what} reprojection",
+            failed.append({"metric": f"cameras.{name}.{flag['stat']}", "label": f"camera {name} {what}"
+                           + ("" if flag["stat"] == "epipolar_px" else " reprojection"),
                            "value": float(flag["value"]), "comparison": ">", "threshold": float(flag["threshold"]),
                            "unit": "px", "note": _flag_note(flag)})
         if row.get("behind"):
@@ -355,6 +356,8 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
 
 
 def _flag_note(flag: dict) -> str:
+    if flag["stat"] == "epipolar_px":  # the camera pairs' agreement with the rig (mocap.report.consistency)
+        return f"{flag['ratio']:g} × {flag['reference']:.3g} px, where the other cameras agree with the rig"
     if "ratio_median" in flag:  # a step: decided on the camera's ratio to the others, frame by frame
         return (f"{flag['ratio_median']:.2f}× the other cameras frame by frame, over {flag['ratio']:g}×; their median "
                 f"there {flag['reference']:.3g} px")

@@ -111,7 +111,9 @@ def flag_steps(rows: dict[str, dict], err: np.ndarray, speed: np.ndarray, scale:
 
 
 def stat_label(flag: dict) -> str:
-    """'median', 'P95', or 'median in frames 1000–1999' for the rule that flagged a camera."""
+    """'median', 'P95', 'median in frames 1000–1999' or 'epipolar error' for the rule that flagged a camera."""
+    if flag["stat"] == "epipolar_px":
+        return "epipolar error"
     if flag["stat"] == "part_median_px":
         return f"median in frames {flag['frames'][0]}–{flag['frames'][1]}"
     return "median" if flag["stat"] == "median_px" else "P95"
