@@ -83,8 +83,10 @@ def overlaps_image(roi: np.ndarray, shape: tuple[int, ...]) -> bool:
 def in_image(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """(N,) whether each landmark (N, 2) lies in the image, [0, w - 1] × [0, h - 1]. Of a hand cut by the border
     the landmark model places all 21 points with the hand's one presence score, some beyond the border (the crop
-    hanging off the image is padded black): guesses. It pulls most cut-off points to just inside the border
-    instead (real frames: 17 of 47 placed beyond it), 5-35 px off, and those this test cannot tell."""
+    hanging off the image is padded black): guesses. The cut-off points it places inside (real frames cut through
+    986 hands: 2130 of 7126, 15 px off at the median) keep their score: no score within a quarter palm of a border
+    the hand crosses dropped 45 % of them but 17 % of the cut hands' good points, and the triangulated points then
+    missed a held-out view by more, not less (+0.1 px, 1609 more points lost; a score lowered near the border alike)."""
     h, w = shape[:2]
     x, y = points[:, 0], points[:, 1]
     return (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)

@@ -32,7 +32,7 @@ import numpy as np
 from mocap.filters import interpolate_gaps, strays
 from mocap.fit.bones import estimate_bone_lengths
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
-from mocap.fit.hands import fit_fingers, joint_models, models_of, subject_bones, subset
+from mocap.fit.hands import at_hand_wrists, fit_fingers, joint_models, models_of, subject_bones, subset
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
 from mocap.fit.segments import fill_from_segments, segment_groups
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
@@ -182,7 +182,8 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
         pts = np.where(most[:, None, None], interpolate_gaps(pts, int(round(SHORT_GAP_S * fps))), pts)
     y = combine_keypoints(W, pts)
     y[:, ~mapped] = np.nan
-    if spec.finger_joints:
+    if spec.finger_joints:  # the hands placed at the hand model's wrist, where it is seen
+        y = at_hand_wrists(spec.skeleton.joint_names, keypoint_set, pts, y, fps, cfg.max_gap_s)
         sk, unseen = subject_bones(spec, y, mapped, cfg.symmetric)
     else:
         sk, unseen = estimate_bone_lengths(spec.skeleton, y, mapped, cfg.symmetric)

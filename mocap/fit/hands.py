@@ -1,4 +1,5 @@
-"""Fingers: a second IK pass per hand, conditioned on the fitted wrist.
+"""Fingers: a second IK pass per hand, conditioned on the fitted wrist (the hand model's wrist where it is seen,
+:func:`at_hand_wrists`).
 
 The body pass (:func:`mocap.fit.fit_motion`) solves the body with the finger bases (knuckles, thumb
 CMC) as targets, so the hand's position and orientation come from the wrist and the palm together.
@@ -20,6 +21,7 @@ import numpy as np
 from mocap.filters import runs
 from mocap.fit.gaps import bridge, interpolate, joint_gaps, slerp
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
+from mocap.keypoint_sets import get_keypoint_set
 from mocap.optim.banded import column_median
 from mocap.skeletons import SkeletonSpec, flexion_spread_axes
 from mocap.types import Skeleton, forward_kinematics
@@ -93,6 +95,44 @@ def subject_bones(spec: SkeletonSpec, y: np.ndarray, mapped: np.ndarray, symmetr
             if mapped[j]:
                 unseen.append(sk.joint_names[j])
     return Skeleton(sk.joint_names, sk.parents, offsets), unseen
+
+
+def at_hand_wrists(names: tuple[str, ...], keypoint_set: str, pts: np.ndarray, y: np.ndarray, fps: float,
+                   max_gap_s: float) -> np.ndarray:
+    """The hand joints' targets ``y`` (F, J, 3) (the body model's wrist) moved, in place, onto the hand model's wrist
+    (``left_hand_wrist`` / ``right_hand_wrist`` of ``pts`` (F, K, 3)) where it is seen: the finger bases and fingers
+    are the hand model's points, placed from its wrist. On the real demo the two wrists are 19 / 28 mm apart, not by
+    a constant offset; fitted from the body's wrist, the finger joints (relative to the wrist) lay 11 / 21 mm from
+    the hand model's, from the hand model's wrist 5 / 7 mm. Where the hand is unseen: the body's wrist moved by the
+    two wrists' offset at the nearest seen frames (interpolated across a gap of at most ``max_gap_s``, held at the
+    take's ends, eased to nothing over 0.2 s in a longer gap), so the hand does not jump when it comes into view.
+    Returns ``y``."""
+    joints = get_keypoint_set(keypoint_set).joints
+    blend = max(int(round(0.2 * fps)), 1)
+    for side, hand in (("left", "LeftHand"), ("right", "RightHand")):
+        if hand not in names or f"{side}_hand_wrist" not in joints:
+            continue
+        j = names.index(hand)
+        hw, bw = pts[:, joints.index(f"{side}_hand_wrist")], y[:, j]
+        seen = np.isfinite(hw).all(axis=1)
+        both = seen & np.isfinite(bw).all(axis=1)
+        if not both.any():
+            y[seen, j] = hw[seen]
+            continue
+        gap = hw - bw
+        known = np.flatnonzero(both)
+        offset = np.zeros_like(bw)
+        for a, b in runs(~both):  # the hand (or the body's wrist) unseen: the offset at the seen frames either side
+            t = np.arange(a, b)
+            if (a > 0 or b < len(y)) and b - a <= max_gap_s * fps:  # held at the take's ends
+                offset[a:b] = np.stack([np.interp(t, known, gap[known, c]) for c in range(3)], axis=1)
+                continue
+            wl = np.clip(1 - (t - a + 1) / (blend + 1), 0, 1) if a > 0 else np.zeros(len(t))
+            wr = np.clip(1 - (b - t) / (blend + 1), 0, 1) if b < len(y) else np.zeros(len(t))
+            edge = np.where(wl >= wr, a - 1, min(b, len(y) - 1))
+            offset[a:b] = np.maximum(wl, wr)[:, None] * np.nan_to_num(gap[edge])
+        y[:, j] = np.where(seen[:, None], hw, bw + offset)
+    return y
 
 
 def _to_rest(local: np.ndarray, seen: np.ndarray, has_data: np.ndarray, max_gap: int, blend: int) -> list:
