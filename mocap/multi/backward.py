@@ -26,7 +26,7 @@ import numpy as np
 from mocap.multi.body import body_cost, torso_centre
 from mocap.multi.merged import NOISE_COSTS, RECENT
 from mocap.multi.rays import point_ray_distance, robust_median
-from mocap.multi.tracklets import ONE_VIEW_FADE, Track, apart, centre
+from mocap.multi.tracklets import Track, apart, centre, one_view_fade
 
 if TYPE_CHECKING:
     from mocap.multi.track import Tracker
@@ -110,9 +110,9 @@ def _walk(tr: Tracker, t: Track, others_at: _Others, k: int, taken: np.ndarray, 
     """The frames before t.frames[k] this track takes, latest first: (frame, slots (C,), cost, X (J, 3) or None
     when seen by one view, own {view: (J,) keypoints of this person}, whether others were there). As the tracker
     goes forwards: a frame seen by one view moves the prediction onto that view's rays (its depth kept, the
-    velocity fading, ``ONE_VIEW_FADE``), and a view that saw the person in the frame after keeps the
-    tight gate (its rays do not depend on the depth), the others the one widened since the last frame seen by
-    two views. Two views after a frame not seen by two count only ``birth_frames`` frames in a row, as a new
+    velocity fading: :func:`~mocap.multi.tracklets.one_view_fade`), and a view that saw the person in the frame
+    after keeps the tight gate (its rays do not depend on the depth), the others the one widened since the last frame
+    seen by two views. Two views after a frame not seen by two count only ``birth_frames`` frames in a row, as a new
     person is confirmed; fewer are kept in their best view alone."""
     state = _start_state(tr, t, k)
     if state is None:
@@ -150,7 +150,7 @@ def _walk(tr: Tracker, t: Track, others_at: _Others, k: int, taken: np.ndarray, 
             settle(False)
             if m is not None:
                 got.append((*row(f, m, m[4], None), others is not None))
-                vel = vel * ONE_VIEW_FADE ** (f_cur - f)
+                vel = vel * one_view_fade(f_cur - f, tr.fps)
                 X, f_cur, seen_by = m[3], f, np.isin(np.arange(tr.C), m[4])
             continue
         if pending or f_ref - f > 1:  # two views again after a gap: confirmed as a birth is

@@ -26,7 +26,7 @@ import numpy as np
 from mocap.geometry.triangulation import reprojection_errors
 from mocap.multi.associate import cluster, pair_affinity
 from mocap.multi.body import torso_centre
-from mocap.multi.tracklets import Track, apart, centre, join_tracks
+from mocap.multi.tracklets import Track, apart, centre, join_tracks, latest_measured
 
 if TYPE_CHECKING:
     from mocap.multi.track import Tracker
@@ -76,7 +76,8 @@ def births(tr: Tracker, f: int, free: np.ndarray) -> None:
         slots = np.full(tr.C, -1, np.int16)
         for c in kept:
             slots[c] = s[v.index(c)]
-        t = Track(X, f, f, frames=[f], slots=[slots], costs=[0.0], max_views=len(kept), last3d=f, X3d=X,
+        cost = float(np.median(tr.costs_to(f, kept, [s[v.index(c)] for c in kept], X[None], tr.cfg.track_max_m)))
+        t = Track(X, f, f, frames=[f], slots=[slots], costs=[cost], max_views=len(kept), last3d=f, X3d=X,
                   path={f: centre(X)}, skel={f: X})
         t.confirmed = tr.cfg.birth_frames <= 1 and len(kept) >= min(3, tr.C)
         tr.live.append(t)
@@ -379,5 +380,6 @@ def reacquire(tr: Tracker, new: Track, f: int) -> bool:
         best.last3d, best.X3d = new.last3d, new.X3d
     best.hits += new.hits
     best.max_views = max(best.max_views, new.max_views)
+    best.measured = latest_measured(best, new)
     new.merged_into = best
     return True

@@ -3,7 +3,8 @@
 Per frame: each live track predicts its skeleton (constant velocity of its body centre); each
 detection's cost against a track is the mean capped distance, over the joints both have, between the
 detection's rays and the predicted joints (metres). Per view, a Hungarian assignment gated by a distance
-that grows while a track is unseen: the people located in 3D the frame before first (a matching cascade),
+that grows while a track is unseen (bounded for one seen by one view: :mod:`mocap.multi.gates`): the people
+located in 3D the frame before first (a matching cascade),
 detections mixing two people (:mod:`mocap.multi.merged`), the people whose position is uncertain, then the
 tentative ones; a person holding, for frames in a row, two views that are not one body has a detection exchanged
 with another person's (a tentative one's too) or a free one where the pairing meets far better
@@ -34,8 +35,9 @@ from mocap.multi.associate import pair_affinity
 from mocap.multi.backward import extend_back
 from mocap.multi.body import body_cost, torso_mask
 from mocap.multi.exchange import exchange_views
+from mocap.multi.gates import assign, assign_gate, met_better, met_depth, took_over
 from mocap.multi.identity import births, drop_outside, drop_unconfirmed, merge_coinciding, one_owner, reacquire
-from mocap.multi.merged import BIG, NOISE_COSTS, RECENT, assign_merged, check_unchecked, own_rays
+from mocap.multi.merged import NOISE_COSTS, RECENT, assign_merged, check_unchecked, own_rays
 from mocap.multi.mirrored import rejoin_mirrored
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median
 from mocap.multi.reidentify import join_to_persons
@@ -106,28 +108,10 @@ class Tracker:
         d = point_ray_distance(skeletons[:, None], self.origins[views][None, :, None], R[None])  # (U, V, J)
         return body_cost(d, np.asarray(cap, float)[..., None], self.torso, self.cfg.min_joints)
 
-    def _assign(self, tracks: list[Track], f: int, free: np.ndarray, out: dict) -> None:
-        """Hungarian per view of ``tracks`` against the free detections; fills out[track] = {view: (slot, cost)}."""
-        if not tracks or not free.any():
-            return
-        Xp = np.stack([t.predict(f) for t in tracks])  # (T, J, 3)
-        d = point_ray_distance(Xp[:, None, None], self.origins[None, :, None, None], self.rays[f][None])
-        cap = np.array([self._gate(t, f) for t in tracks])  # a joint farther than this: an outlier
-        cost = body_cost(d, cap[:, None, None, None], self.torso, self.cfg.min_joints)  # (T, C, S)
-        cost = np.where(free[None], cost, np.inf)
-        gate = cap / 2  # the mean capped distance of a detection of this person
-        cost = np.where(cost <= gate[:, None, None], cost, np.inf)  # outside a track's gate: not a candidate
-        from scipy.optimize import linear_sum_assignment  # not at the top: see mocap.warm.EARLY
-
-        for c in range(self.C):
-            cc = cost[:, c]
-            if not np.isfinite(cc).any():
-                continue
-            rows, cols = linear_sum_assignment(np.where(np.isfinite(cc), cc, BIG))
-            for r, s in zip(rows, cols, strict=True):
-                if np.isfinite(cc[r, s]):
-                    out.setdefault(id(tracks[r]), {})[c] = (int(s), float(cc[r, s]))
-                    free[c, s] = False
+    def _assign(self, tracks: list[Track], f: int, free: np.ndarray, out: dict,
+                rivals: list[Track] | None = None) -> None:
+        """Hungarian per view of ``tracks`` against the free detections (:func:`~mocap.multi.gates.assign`)."""
+        assign(self, tracks, f, free, out, rivals)
 
     def _solve(self, views: list[int], slots: list[int], f: int, prior: np.ndarray | None,
                costs: list[float] | None = None, others: np.ndarray | None = None,
@@ -145,7 +129,8 @@ class Tracker:
         located = [t for t in confirmed if t.last3d >= f - 1]
         self._assign(located, f, free, out)
         shared = assign_merged(self, confirmed, f, free, out)
-        self._assign([t for t in confirmed if t.last3d < f - 1], f, free, out)
+        seen = [t for t in confirmed if t.last >= f - 1]  # ... and none takes a detection one seen explains better
+        self._assign([t for t in confirmed if t.last3d < f - 1], f, free, out, seen)
         self._assign(tentative, f, free, out)
         moved = exchange_views(self, f, confirmed + tentative, out, free, shared)  # {id: skeleton}: views exchanged
         survivors = []
@@ -190,8 +175,9 @@ class Tracker:
             for c in views:
                 if c not in kept and (c, got[c][0]) not in shared:
                     free[c, got[c][0]] = True  # back to the pool
+            gated = list(kept)  # the views measured against the prediction (an extension's meet its view's rays)
             if t.confirmed and len(kept) == 1:
-                X, kept = self._extend(t, f, kept[0], got, free, X, others, near)
+                X, kept = self._extend(t, f, kept[0], got, free, X, others, near, out)
                 if len(kept) == 1 and self.cfg.coast_speed * (f - t.last - 1) / self.fps > self.cfg.track_max_m:
                     free[kept[0], got[kept[0]][0]], kept = True, []  # unseen by all for longer than doubles its
                     # gate: one view cannot tell it is this person (two can; the walk back then takes such frames)
@@ -215,14 +201,14 @@ class Tracker:
                     t.path[f] = centre(X)
                     t.skel[f] = X
                 else:  # one view: its depth is the prediction's; the motion model fades out
-                    t.fade(f - t.last)
+                    t.fade(f - t.last, self.fps)
                 t.X, t.last = X, f
                 slots = np.full(self.C, -1, np.int16)
                 for c in kept:
                     slots[c] = got[c][0]
                 t.frames.append(f)
                 t.slots.append(slots)
-                t.costs.append(statistics.median([got[c][1] for c in kept]))
+                t.costs.append(statistics.median([got[c][1] for c in kept if c in gated]))  # as the gate's
                 t.max_views = max(t.max_views, len(kept))
                 if not t.confirmed and t.hits >= self.cfg.birth_frames and (
                         t.max_views >= min(3, self.C) or t.hits >= self.two_view_birth * self.cfg.birth_frames):
@@ -261,64 +247,54 @@ class Tracker:
                         f <= young.first + self.cfg.coast_max_s * self.fps:
                     # a person just confirmed took over from one that lost it (unseen now, or seen by one view
                     # only, its depth unknown, since before the new one appeared): where that one is expected
-                    same = apart(old.predict(f), young.X) <= self._gate(old, f) and self._took_over(old, young, f)
+                    same = apart(old.predict(f), young.X) <= self._gate(old, f) and took_over(self, old, young, f)
                 if not same or seen_apart(a, b, self.cfg.match_max_m, self.cfg.birth_frames):
                     continue
                 join_tracks(old, young)
                 gone.add(id(young))
         return [t for t in tracks if id(t) not in gone]
 
-    def _took_over(self, old: Track, young: Track, f: int) -> bool:
-        """For a takeover of ``old`` still seen in frame f by one view: ``young``'s skeleton lies on that view's
-        detection (the tracker's own acceptance, a mean capped distance within half of ``track_max_m``), or
-        ``young`` began where ``old`` was last seen in 3D (within the gate of the time between: the view then
-        followed another body). Else the two are two people: the gate of one followed by one view grows with
-        the time since it was last seen in 3D, and took in a person entering 2 m away."""
-        if not old.frames or old.frames[-1] != f:
-            return True
-        views = [int(c) for c in np.flatnonzero(old.slots[-1] >= 0)]
-        cost = self.costs_to(f, views, [int(old.slots[-1][c]) for c in views], young.X[None], self.cfg.track_max_m)
-        if np.all(cost <= self.cfg.track_max_m / 2):
-            return True
-        if old.X3d is None or not len(young.skel):
-            return False
-        g = next(iter(young.skel))  # young's first skeleton seen in 3D
-        since = max(0, g - old.last3d)
-        return apart(old.X3d, young.skel[g]) <= self.cfg.track_max_m + self.cfg.coast_speed * since / self.fps
-
     def _extend(self, t: Track, f: int, c0: int, got: dict, free: np.ndarray,
-                X: np.ndarray, others: np.ndarray | None = None, near: float = 0.0) -> tuple[np.ndarray, list[int]]:
+                X: np.ndarray, others: np.ndarray | None = None, near: float = 0.0,
+                out: dict | None = None) -> tuple[np.ndarray, list[int]]:
         """A track seen by one view only (its depth uncertain, so other views' detections fell outside
         its gate): free detections in other views that meet that view's detection (median ray distance
         within ``match_max_m`` over the joints its view sees, one the other does not see counting as far:
         :func:`pair_affinity` ``cover``) and land near the prediction join it, unless another person's
-        prediction explains one at half the cost or less."""
+        prediction explains one at half the cost or less, or another person seen by one view this frame (in ``out``)
+        meets it better (:func:`~mocap.multi.gates.met_better`)."""
         s0 = got[c0][0]
         cand = np.argwhere(free)
         cand = cand[cand[:, 0] != c0]
         if not len(cand):
             return X, [c0]
         views = np.concatenate([[c0], cand[:, 0]])
+        O = self.origins[views]
         rays = np.concatenate([self.rays[f, c0, s0][None], self.rays[f, cand[:, 0], cand[:, 1]]])
         prior = t.predict(f)
-        rays = own_rays(rays, self.origins[views], prior, others, near)
-        aff = pair_affinity(self.origins[views], rays, views, self.cfg.min_joints, cover=True)[0, 1:]
+        ref = np.concatenate([prior[None], met_depth(O, rays, prior)])  # (1 + N, J, 3): the depth is unknown
+        rays = own_rays(rays[:, None], O[:, None], ref, others, near)[:, 0]  # (told from where the views meet)
+        aff = pair_affinity(O, rays, views, self.cfg.min_joints, cover=True)[0, 1:]
         pick: dict[int, tuple[int, float]] = {}
-        for (c, sl), a in zip(cand, aff, strict=True):
+        at: dict[int, int] = {}
+        for k, ((c, sl), a) in enumerate(zip(cand, aff, strict=True)):
             if a <= self.cfg.match_max_m and (c not in pick or a < pick[c][1]):
-                pick[int(c)] = (int(sl), float(a))
-        if pick and others is not None:  # a detection far nearer (half the cost) another person's prediction is
-            # that person's (one on the same line of sight from that view, its own gate missed this frame)
-            cs = sorted(pick)
-            both = np.concatenate([prior[None], others])
-            cost = self.costs_to(f, cs, [pick[c][0] for c in cs], both, self._gate(t, f))  # (1 + others, V)
-            pick = {c: pick[c] for c, k in zip(cs, cost.T, strict=True) if not np.any(k[1:] < 0.5 * k[0])}
+                pick[int(c)], at[int(c)] = (int(sl), float(a)), k + 1
+        if pick and others is not None:  # a detection far nearer (half the cost) another person's prediction than
+            # where it meets this one's view is that person's (one on the same line of sight from that view)
+            cost = {c: self.costs_to(f, [c], [pick[c][0]], np.concatenate([ref[at[c]][None], others]),
+                                     self._gate(t, f))[:, 0] for c in pick}  # (1 + others,)
+            pick = {c: pick[c] for c in pick if not np.any(cost[c][1:] < 0.5 * cost[c][0])}
+        pick = met_better(self, f, (c0, s0), pick, out or {}, id(t))
         if not pick:
             return X, [c0]
         vs = [c0] + sorted(pick)
         sls = [s0] + [pick[c][0] for c in vs[1:]]
-        X2, kept, _ = self._solve(vs, sls, f, prior, [got[c0][1]] + [pick[c][1] for c in vs[1:]], others, near)
-        if len(kept) < 2 or c0 not in kept or not apart(X2, prior) <= self._gate(t, f):
+        met = np.stack([ref[at[c]] for c in vs[1:]])  # where its views meet (the mean over the picks)
+        n = np.isfinite(met).sum(axis=0)
+        start = np.where(n > 0, np.nansum(met, axis=0) / np.maximum(n, 1), prior)
+        X2, kept, _ = self._solve(vs, sls, f, start, [got[c0][1]] + [pick[c][1] for c in vs[1:]], others, near)
+        if len(kept) < 2 or c0 not in kept or not apart(X2, prior) <= assign_gate(self, t, f):  # its depth: bounded
             return X, [c0]
         for c in kept[1:] if kept[0] == c0 else [k for k in kept if k != c0]:
             got[c] = pick[c]

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STALE_S = 0.5  # a joint not triangulated for this long is no reference when telling whose keypoints are whose
-ONE_VIEW_FADE = 0.95  # a person's velocity is multiplied by this in each frame it is seen by one view (tried: the
-# same fade in seconds at every frame rate; on a 3-camera 25 fps take it lost identities more often than it kept them)
+ONE_VIEW_HALF_S = 0.5  # a person's velocity halves in this time while it is seen by one view (0.95 a frame at 27 fps;
+# 0.95 a frame at every rate, the velocity died twice as fast at 60 fps as at 30, the depth of a person seen by one
+# view stopped moving with it: a 5-person 3-camera take lost two identities at 60 fps, none at 30)
 
 
 @dataclass
@@ -61,9 +62,9 @@ class Track:
     def predict(self, f: int) -> np.ndarray:
         return self.X + self.vel * (f - self.last)
 
-    def fade(self, frames: int) -> None:
-        """``frames`` frames seen by one view (the depth unknown): the velocity fades (``ONE_VIEW_FADE``)."""
-        self.vel = self.vel * ONE_VIEW_FADE ** frames
+    def fade(self, frames: int, fps: float) -> None:
+        """``frames`` frames seen by one view (the depth unknown): the velocity fades (:func:`one_view_fade`)."""
+        self.vel = self.vel * one_view_fade(frames, fps)
 
     def stale(self, f: int, fps: float) -> np.ndarray:
         """(J,) bool: the joints last triangulated more than ``STALE_S`` before frame f (carried over since: their
@@ -81,6 +82,11 @@ class Track:
     def noise(self, recent: int) -> float:
         """The usual cost of this person's detections: the median over the last ``recent`` frames (0: none)."""
         return float(statistics.median(self.costs[-recent:])) if self.costs else 0.0
+
+
+def one_view_fade(frames: int, fps: float) -> float:
+    """The factor of a person's velocity after ``frames`` frames seen by one view: halved every ``ONE_VIEW_HALF_S``."""
+    return 0.5 ** (frames / (ONE_VIEW_HALF_S * fps))
 
 
 def centre(X: np.ndarray) -> np.ndarray:
@@ -137,6 +143,13 @@ def join_tracks(old: Track, young: Track) -> None:
     old.dropped_views += young.dropped_views
     old.max_views = max(old.max_views, young.max_views)
     old.stitched += young.stitched
+    old.measured = latest_measured(old, young)
+
+
+def latest_measured(a: Track, b: Track) -> np.ndarray:
+    """Per joint the later of two tracks' last triangulations (:attr:`Track.measured`; none yet: the track's first
+    frame, as :meth:`Track.stale` counts it), for the track joining them."""
+    return np.maximum(*(t.measured if t.measured is not None else np.full(len(t.X), t.first) for t in (a, b)))
 
 
 SIZE_RATIO = 1.15  # two tracks whose bones differ by more than this factor (median over the bones) are two people
