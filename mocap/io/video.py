@@ -326,6 +326,7 @@ def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0, 
         raise ValueError(f"cameras have different frame counts {frames}: {spread} frames apart, more than the "
                          f"{max_difference_s:g} s synchronisation can explain; trim the videos to the same take")
     if spread:
-        log.warning("cameras differ in length by %d frames %s; shorter ones are padded as missing, sync aligns them",
+        log.warning("cameras differ in length by %d frames %s; shorter ones are padded as missing; sync looks for "
+                    "their time offsets (applied when proven)",
                     spread, frames)
     return max(frames.values()), float(ref)

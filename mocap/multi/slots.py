@@ -69,15 +69,21 @@ def best_person(slots: np.ndarray, people: list[dict], motion: np.ndarray | None
     or refine them on: its errors follow what the people do, as a time offset would. ``motion`` (P,)
     (:func:`image_motion`): a person moving less than ``STILL_SHARE`` of the most moving one's comes after every
     other (a body standing still, a mannequin, tells no time offset: chosen for being seen in every frame by every
-    camera, sync found nothing and a camera stayed 3 frames late)."""
+    camera, sync found nothing and a camera stayed 3 frames late), and of the others the one with the most motion
+    seen, its motion × its detections, comes first (a lag shows as much as the person moves in the frames two
+    views see: on a real two-person take, the one moving 0.04 seen in 100 frames hid a 3-frame lag that the one
+    moving 0.10 seen in 96 proved)."""
     n_views = (slots >= 0).sum(axis=1)  # (F, P)
     in3d = n_views >= 2
     frames = in3d.sum(axis=0)
     detections = np.where(in3d, n_views, 0).sum(axis=0)
     cost = [p.get("track_cost_mm") for p in people]
     cost = np.array([np.inf if c is None else c for c in cost], float)
-    still = np.zeros(len(frames), bool) if motion is None else np.asarray(motion) < STILL_SHARE * np.max(motion)
-    return int(np.lexsort((cost, -detections, -frames, still))[0])
+    if motion is None:
+        return int(np.lexsort((cost, -detections, -frames))[0])
+    motion = np.asarray(motion, float)
+    still = motion < STILL_SHARE * np.max(motion)
+    return int(np.lexsort((cost, -detections, -frames, -motion * detections, still))[0])
 
 
 def image_motion(kp: Keypoints2D, seconds: float = MOTION_S, min_score: float = 0.2) -> np.ndarray:

@@ -68,9 +68,10 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
         offsets = {n: d for n, d in check["offsets_frames"].items() if d}
         unproven = {n: d for n, d in _unproven(check, sync_cfg).items() if n not in offsets}
         proposed = offsets | unproven
-        if r == ROUNDS or all(abs(proposed.get(n, 0.0) - used.get(n, 0.0)) <= SAME_FRAMES
-                              for n in proposed.keys() | used.keys()):
-            break  # sync's offsets on this rig are those it was refined with (or no more rounds)
+        if r == ROUNDS or not proposed or all(abs(proposed.get(n, 0.0) - used.get(n, 0.0)) <= SAME_FRAMES
+                                              for n in proposed.keys() | used.keys()):
+            break  # sync's offsets on this rig are those it was refined with, or none is left to try (refined
+            # again without the shift, the rig was the first one: 5 rounds alternated between two), or no more rounds
         tried |= bool(unproven)
         log.info("rig_refine: sync finds cameras lagging (%s frames%s): the cameras are refined again on the "
                  "keypoints shifted back", ", ".join(f"{n} {d:+.2f}" for n, d in proposed.items()),
@@ -81,8 +82,8 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
         last = {n: (used.get(n, 0.0), d) for n, d in proposed.items()}
         used = step
         refined, report = rig_refine.candidate(rig, refined_on(sync.apply_offsets(raw, used)), cfg, persons)
-    if tried and (unproven or not offsets):
-        # the lags tried are not significant on the rig they lead to: the first refinement stands
+    if used and (unproven or not offsets):
+        # the lags tried (or applied on the first rig) are not significant on the rig they lead to: the first stands
         log.info("rig_refine: the lags tried (%s frames) are not significant on the cameras refined with them (%s): "
                  "the first refinement is kept", ", ".join(f"{n} {d:+.2f}" for n, d in used.items()),
                  "; ".join(f"{n}: {check['cameras'].get(n, {}).get('reason', '?')}" for n in used))

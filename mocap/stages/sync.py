@@ -16,8 +16,8 @@ lag shows most there, and the search costs a third of what every joint of a 33-k
    (Keypoint-speed cross-correlation, the usual recipe, locked onto the wrong period for repetitive
    motion in our tests, so it is not used.)
 2. Fine: a search within ±1 frame on the same epipolar error (Cauchy loss), with the tracks cleaned of
-   outliers, smoothed, and camera c's interpolated in time (it needs only the reference camera, so the
-   cameras do not depend on each other).
+   outliers (camera c's left/right swaps read back, :mod:`mocap.stages.sync_swaps`), smoothed, and camera c's
+   interpolated in time (it needs only the reference camera, so the cameras do not depend on each other).
 3. Significance: an offset is not invented. It is estimated again on each half of the take alone (first
    and second half); each half then scores the other half's estimate against the null offset (0, or the
    audio offset when audio was used). The offset is applied only when the held-out error drops
@@ -25,7 +25,8 @@ lag shows most there, and the search costs a third of what every joint of a 33-k
    gain, and the two halves agree. A real offset is the same all take long; an offset that buys a lower
    error by compensating a camera-pose error follows what the person does, or gains little: on a
    hardware-synchronised rig the result is 0. ``sync.json`` records per camera both halves' estimates,
-   the held-out gain, the p-value, and whether the offset was applied (and why not).
+   the held-out gain, the p-value, and whether the offset was applied (and why not); a lag of a whole 2 frames or
+   more that both halves find, not applied, is said at WARNING (``possibly_out_of_time``: a video started late?).
 """
 
 from __future__ import annotations
@@ -47,23 +48,23 @@ from mocap.stages import Flag
 from mocap.stages.rig_refine import used_joints
 from mocap.stages.sync_audio import audio_offsets
 from mocap.stages.sync_search import (
-    EpipolarPair,
     LagSearch,
-    clean_tracks,
     epipolar_lag,
-    epipolar_lines,
     halves,
     held_out,
     null_holds,
     shift_tracks,
     smooth_tracks,
+    smoothed,
 )
 from mocap.stages.sync_steps import find_steps, suspect, with_steps
+from mocap.stages.sync_swaps import mirrors, pairs
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
 NAME = "sync"
 HELP = "camera time offsets (epipolar lag search, sub-frame; or audio), applied only when significant"
+WHOLE_FRAME = 0.25  # an estimate this near a whole lag of 2 frames or more, halves agreeing, not applied: said
 HALVES_OWN_GAIN = 0.2  # halves apart: frames lost when each is this much better at its own offset (see log_result)
 __all__ = ["Config", "apply_offsets", "audio_offsets", "read_offsets", "read_steps", "read_timing", "run", "main",
            "shift_tracks", "smooth_tracks", "epipolar_lag"]
@@ -156,16 +157,19 @@ def apply_offsets(kp: Keypoints2D, offsets: dict[str, float], steps: dict[str, l
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
-def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_lag: int, cfg: Config,
-            block: np.ndarray, half: np.ndarray, audio: bool, fps: float, ref: int = 0) -> dict:
-    """Camera c's offset against camera ``ref`` on the whole take and on each half, and the held-out test of it.
-    ``raw``: every camera's detections xy undistorted and normalised (homogeneous)."""
+def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, cfg: Config,
+            block: np.ndarray, half: np.ndarray, audio: bool, fps: float) -> dict:
+    """Camera c's offset against the reference camera on the whole take and on each half, and the held-out test of
+    it. ``raw``: every camera's detections xy undistorted and normalised (homogeneous); ``pair_at``: lag → the pair
+    of cameras with camera c's left/right swaps at that lag read back (:func:`~mocap.stages.sync_swaps.pairs`)."""
+    pair = pair_at(null)
     held = null_holds(pair, null, cfg, len(half))
     if held is not None and (audio or not suspect(pair, null, block, cfg, fps)):
         return held
-    search = None if audio else LagSearch(epipolar_lines(pair.E, raw[ref], pair.focal), raw[c], max_lag)
+    search = None if audio else LagSearch(pair_at.lines, raw[c], max_lag)
     if held is not None:  # near one end, some seconds at another offset (frames lost there)?
         return with_steps(held, find_steps(pair, search, block, cfg, fps), null, cfg, [])
+    pair = pair if audio else pair_at(search.best()[0])
 
     def estimate(use: np.ndarray) -> float:
         d = null if audio else search.best(use)[0]
@@ -178,7 +182,8 @@ def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_
         why.append(f"not significant (p = {test.p_value:.3g}, {test.blocks} blocks)")
     if test.gain < cfg.min_heldout_gain:
         why.append(f"held-out gain {100 * test.gain:.1f} % < {100 * cfg.min_heldout_gain:.0f} %")
-    if abs(d_a - d_b) > max(cfg.max_half_gap, cfg.max_half_share * abs(d_all - null)):
+    gap, lag = max(cfg.max_half_gap, cfg.max_half_share * abs(d_all - null)), int(round(d_all - null))
+    if abs(d_a - d_b) > gap:
         why.append(f"the halves disagree ({d_a:+.2f} / {d_b:+.2f} frames)")
     elif not min(d_a, d_b) - cfg.max_half_gap <= d_all <= max(d_a, d_b) + cfg.max_half_gap:  # the value applied is
         why.append(f"the whole take's {d_all:+.2f} frames is not what its halves found and tested")  # the tested one
@@ -189,6 +194,8 @@ def _camera(raw: list[np.ndarray], pair: EpipolarPair, c: int, null: float, max_
             "heldout_gain": test.gain, "p_value": test.p_value, "blocks": test.blocks,
             "heldout_px": list(test.error_px), "epipolar_px": pair.median(d_all, np.ones(len(half), bool)),
             "applied": not why, "reason": "; ".join(why) if why else "significant"}
+    if why and abs(lag) >= 2 and abs(d_all - null - lag) <= WHOLE_FRAME and abs(d_a - d_b) <= gap:
+        info["whole_lag_frames"] = lag  # not proven, yet what a video started late looks like: said (log_result)
     if abs(d_a - d_b) >= 2 and min(np.sum(half == 0), np.sum(half == 1)) >= cfg.block_s * fps:  # each half
         # better at its own offset than at the other's, on a second of motion or more (60 frames' halves: +0.4 / +8)
         own = [(pair.median(d_a, half == 0), pair.median(d_b, half == 0)),
@@ -219,16 +226,16 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
               "epipolar consistency of the 2D keypoints")
     seen = np.isfinite(xy[..., 0]).any(axis=2)  # (F, C): frames each camera sees the person in
     raw = [normalised(rig, c, xy[:, c]) for c in range(C)]  # undistorted once, not once per use
-    smooth = _smoothed(rig, raw)
+    smooth = smoothed(raw, [cam.K[0, 0] for cam in rig.cameras])
     counts = seen.sum(axis=0)  # the cameras are timed against the first, or, where it sees the person in under
     ref = 0 if 2 * counts[0] >= counts.max() else int(np.argmax(counts))  # half the frames another does, that one
     cameras, offsets, base = {}, {names[ref]: null[names[ref]]}, null[names[ref]]
     for c in (k for k in range(C) if k != ref):
         n = names[c]
-        pair = EpipolarPair(rig, None, c, ref, normals=(smooth[ref], smooth[c]))
         block, half = halves(F, kp.fps, cfg.block_s, cfg.min_blocks, seen[:, ref] & seen[:, c])
         by_audio = use_audio and heard.get(n) is not None and heard.get(names[ref]) is not None
-        info = cameras[n] = _camera(raw, pair, c, null[n] - base, max_lag, cfg, block, half, by_audio, kp.fps, ref)
+        pair_at = pairs(rig, raw, smooth, c, ref, mirrors(kp.keypoint_set, joints))  # left/right swaps read back
+        info = cameras[n] = _camera(raw, pair_at, c, null[n] - base, max_lag, cfg, block, half, by_audio, kp.fps)
         offsets[n] = info["estimate_frames"] + base if info["applied"] else null[n]
     shift = offsets[names[0]] if ref else 0.0  # back to the first camera's time (it was off by the reference's audio)
     offsets = {n: offsets[n] - shift for n in names}
@@ -237,6 +244,8 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
               "fps": kp.fps, "config": asdict(cfg)} | ({"steps": steps} if steps else {}) | (
         {"timed_against": names[ref]} if ref else {})
     result["applied"] = any(info["applied"] for info in cameras.values())
+    if late := {n: info["whole_lag_frames"] for n, info in cameras.items() if "whole_lag_frames" in info}:
+        result["possibly_out_of_time"] = late  # {camera: whole frames}
     if any(offsets.values()) or steps:  # a last check on the whole take, all offsets together
         frames = np.arange(0, F, max(1, -(-F // cfg.check_frames)))  # evenly spread: a median needs no more
         moved = np.array([offsets[n] != 0 or n in steps for n in names])  # the error in the views they move
@@ -253,17 +262,6 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
                 if info["applied"]:
                     info["applied"], info["reason"] = False, "the whole take triangulates no better with it"
     return result
-
-
-def _smoothed(rig: Rig, raw: list[np.ndarray]) -> list[np.ndarray]:
-    """Each camera's undistorted normalised track (F, J, 3) cleaned of outliers and smoothed in time
-    (:func:`clean_tracks`), done on the undistorted tracks scaled by each camera's focal length (pixels
-    without the distortion, which is smooth: cleaning and smoothing before or after it agree far below a
-    pixel, and the tracks are undistorted once)."""
-    f = np.array([cam.K[0, 0] for cam in rig.cameras])[None, :, None, None]
-    sm = clean_tracks(np.stack([n[..., :2] for n in raw], axis=1) * f) / f  # (F, C, J, 2)
-    return [np.concatenate([sm[:, c], np.ones(sm.shape[:1] + sm.shape[2:3] + (1,))], axis=-1)
-            for c in range(sm.shape[1])]
 
 
 def _masked(kp: Keypoints2D, keep: np.ndarray) -> Keypoints2D:
@@ -298,12 +296,14 @@ def log_result(result: dict) -> None:
         else:  # halves ≥ 2 frames apart, each 20 % better at its own offset (2 frames lost: 80-90 %), nothing applied:
             # said (6 frames lost mid-take: INFO only); apart on noise alone (0 / +2.8 frames, 1-15 % better): INFO
             apart = not info["applied"] and min(info.get("halves_own_gain") or [0.0]) >= HALVES_OWN_GAIN
-            log.log(logging.WARNING if apart else logging.INFO, "sync %s: %+.2f frames (halves %+.2f / %+.2f, held-out "
-                    "gain %.1f %%, p = %.2g): %s%s", n, info["estimate_frames"], *info["halves_frames"],
+            late = info.get("whole_lag_frames")  # a whole lag both halves find, not proven: said too
+            log.log(logging.WARNING if apart or late else logging.INFO, "sync %s: %+.2f frames (halves %+.2f / %+.2f, "
+                    "held-out gain %.1f %%, p = %.2g): %s%s", n, info["estimate_frames"], *info["halves_frames"],
                     100 * info["heldout_gain"], info["p_value"],
                     "applied" if info["applied"] else f"not applied, {info['reason']}",
                     "; the halves 2 frames or more apart: frames dropped or repeated mid-take? (check the video's "
-                    "frame count; a take too short for sync.min_step_s parts is not cut)" if apart else "")
+                    "frame count; a take too short for sync.min_step_s parts is not cut)" if apart else
+                    f"; both halves find {late:+d} frames: the camera may be out of time (late video?)" if late else "")
     least = max(2, (result.get("config") or {}).get("min_blocks", 16) // 4)
     untested = [n for n, info in result.get("cameras", {}).items()
                 if info["halves_frames"] is not None and not info["applied"] and info.get("blocks", 0) < least]

@@ -1,0 +1,114 @@
+"""A camera 3 frames late on a take with two people, one almost still (Pose2Sim's two-person demo, cam02's video
+started 3 frames late: its woman moved 0.04 of her size per quarter second, its man 0.10; timed on her, sync
+estimated -3.00 frames and could not prove it): sync times the cameras on the one whose motion shows the lag, and
+a stretch of that person's detections with left and right exchanged in the late camera does not hide it."""
+
+import numpy as np
+from body_synth import blazepose_keypoints, body_motion
+
+from mocap.detect.select import one_person
+from mocap.geometry.epipolar import normalised
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.multi.slots import STILL_SHARE, best_person, image_motion
+from mocap.settings import Settings
+from mocap.stages import sync
+from mocap.stages.rig_refine import used_joints
+from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
+from mocap.types import Keypoints2D
+
+F, FPS, LAG = 100, 60.0, -3.0
+SWAP = (45, 61)  # frames of camera 2 with the walker's left and right exchanged (the demo's: 16 frames)
+
+
+def two_people(swap: tuple[int, int] | None = None, seed: int = 0, noise: tuple[float, float] = (5.0, 3.0)):
+    """(rig, (F, 4, 2, 33, 3) keypoints): person 0 almost still (swaying at a quarter of a walk's motion), seen by
+    every camera in every frame; person 1 walking, lost by cameras 2-4 in a fifth of the frames each; camera 2
+    (index 1) 3 frames late (its frame t shows the others' t + 3: offset -3); ``swap``: frames of camera 2 where
+    person 1's left and right are exchanged. ``noise``: each one's detector noise (px)."""
+    walk = blazepose_keypoints(body_motion(F, FPS, seed=seed))
+    sway = blazepose_keypoints(body_motion(F, FPS, seed=seed + 1))
+    still = sway[0] + 0.25 * (sway - sway[:1]) + np.array([2.2, 0.0, 0.0])
+    X = np.stack([still, walk], axis=1)  # (F, 2, 33, 3)
+    rig = ring_rig(RigSpec(n_cameras=4), X.reshape(-1, 3))
+    data = []
+    for p in range(2):
+        uv = np.moveaxis(rig.project(X[:, p]), 0, 1)
+        data.append(corrupt(uv, rig, "blazepose33", CorruptionSpec(noise[p], 0.02, 0.05, seed=seed + p))[0][:, :, 0])
+    data = np.stack(data, axis=2)  # (F, C, 2, 33, 3)
+    lost = np.random.default_rng(seed).random((F, 3)) < 0.2
+    data[:, 1:, 1][lost] = np.nan
+    if swap is not None:
+        data[swap[0]:swap[1], 1, 1] = data[swap[0]:swap[1], 1, 1][:, _flip()]
+    data[:, 1] = sync.shift_tracks(data[:, 1], -LAG)
+    return rig, data
+
+
+def _flip() -> np.ndarray:
+    flip = np.arange(33)
+    for a, b in get_keypoint_set("blazepose33").pairs:
+        flip[a], flip[b] = b, a
+    return flip
+
+
+def _person(data: np.ndarray, p: int, rig) -> Keypoints2D:
+    return Keypoints2D(data[:, :, p:p + 1], rig.names, "blazepose33", FPS)
+
+
+def test_sync_times_the_cameras_on_the_person_who_moves():
+    rig, data = two_people()
+    kp = Keypoints2D(data, rig.names, "blazepose33", FPS)
+    motion = image_motion(kp)
+    assert STILL_SHARE * motion[1] < motion[0] < 0.5 * motion[1], motion  # moving a little: not a still body
+    slots = np.where(np.isfinite(data[..., 0, 0]), np.arange(2), -1).astype(np.int16)  # (F, C, P)
+    people = [{"track_cost_mm": 20.0}, {"track_cost_mm": 20.0}]
+    assert best_person(slots, people) == 0  # the most evidence: seen by every camera in every frame
+    assert best_person(slots, people, motion) == 1  # the most motion seen: the one a lag shows on
+    # what the sync stage works on with several people: the associated person it picks (the walker)
+    s = Settings()
+    one = one_person(rig, kp, "auto", s.triangulate.association, s.triangulate.min_score)
+    assert np.nanmean(np.abs(one.data[:, :, 0, :, :2] - data[:, :, 1, :, :2])) < 1e-9
+    r = sync.run(rig, one)
+    assert r["cameras"]["cam02"]["applied"] and abs(r["offsets_frames"]["cam02"] - LAG) < 0.25, r["cameras"]["cam02"]
+    assert r["offsets_frames"]["cam03"] == r["offsets_frames"]["cam04"] == 0.0, r["offsets_frames"]
+    still = sync.run(rig, _person(data, 0, rig))["cameras"]["cam02"]  # on the one barely moving: not proven
+    assert not still["applied"], still
+
+
+def test_a_left_right_swap_in_the_late_camera_is_read_back_and_does_not_hide_the_lag():
+    rig, data = two_people(swap=SWAP)
+    r = sync.run(rig, _person(data, 1, rig))
+    assert r["cameras"]["cam02"]["applied"] and abs(r["offsets_frames"]["cam02"] - LAG) < 0.25, r["cameras"]["cam02"]
+    # the pair sync tests camera 2 on: its swapped frames read back, as near the lines as the others
+    from mocap.stages.sync_search import EpipolarPair, smoothed
+    from mocap.stages.sync_swaps import mirrors, pairs
+
+    joints = used_joints("blazepose33", "limbs")
+    raw = [normalised(rig, c, data[:, c, 1][:, joints, :2]) for c in range(4)]
+    smooth = smoothed(raw, [cam.K[0, 0] for cam in rig.cameras])
+    given = EpipolarPair(rig, None, 1, 0, normals=(smooth[0], smooth[1])).per_frame(LAG)
+    read_back = pairs(rig, raw, smooth, 1, 0, mirrors("blazepose33", joints))(LAG).per_frame(LAG)
+    swapped = np.arange(SWAP[0] + 3, SWAP[1] - 3)  # the reference frames of the swap (its edges apart)
+    rest = np.nanmedian(np.delete(read_back, np.arange(SWAP[0] - 10, SWAP[1] + 10)))
+    assert np.nanmedian(given[swapped]) > 5 * rest and np.nanmedian(read_back[swapped]) < 2 * rest, (
+        np.nanmedian(given[swapped]), np.nanmedian(read_back[swapped]), rest)
+
+
+def test_a_whole_lag_both_halves_find_but_not_applied_is_said(caplog):
+    """Unproven (here: a held-out gain asked for beyond reach), a lag of a whole 3 frames that both halves find is
+    said at WARNING and recorded (a camera possibly out of time); a synchronised take says nothing."""
+    rig, data = two_people()
+    cfg = sync.Config(min_heldout_gain=0.99)
+    r = sync.run(rig, _person(data, 1, rig), cfg)
+    assert not r["cameras"]["cam02"]["applied"] and r["possibly_out_of_time"] == {"cam02": -3}, r["cameras"]["cam02"]
+    with caplog.at_level("INFO", logger="mocap.stages.sync"):
+        sync.log_result(r)
+    said = [rec for rec in caplog.records if rec.getMessage().startswith("sync cam02:")]
+    assert said[0].levelname == "WARNING" and "may be out of time" in said[0].getMessage(), said[0].getMessage()
+    caplog.clear()
+    synced = data.copy()
+    synced[:, 1] = sync.shift_tracks(data[:, 1], LAG)  # camera 2 back in time
+    r = sync.run(rig, _person(synced, 1, rig), cfg)
+    assert "possibly_out_of_time" not in r and not any(r["offsets_frames"].values()), r["cameras"]
+    with caplog.at_level("INFO", logger="mocap.stages.sync"):
+        sync.log_result(r)
+    assert not [rec for rec in caplog.records if rec.levelname == "WARNING"], caplog.records
