@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -302,6 +303,26 @@ class Tracker:
         return X2, kept
 
 
+def in_order(tracks: list, fps: float) -> list:
+    """The people in order of appearance, those appearing within the same half second by their place: along the line
+    their first positions spread most (the direction whose largest component is positive). Sorting by first frame
+    alone left people who are there from the start in the order their tracks were made, which the detector's slots
+    decide: "person1" was the man in some runs of a two-person take and the woman in others (a stride, a sub-range,
+    another count of people asked for)."""
+    if len(tracks) < 2:
+        return list(tracks)
+    with warnings.catch_warnings():  # a body without a located joint: its place unknown (0, the middle)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        start = np.array([np.nanmedian(t.X_start if getattr(t, "X_start", None) is not None else t.X, axis=0)
+                          for t in tracks])  # (N, 3) each one's first body centre
+    start = np.nan_to_num(start - np.nanmean(start, axis=0))
+    axis = np.linalg.svd(start, full_matrices=False)[2][0] if np.any(start) else np.array([1.0, 0.0, 0.0])
+    axis = axis * np.sign(axis[np.argmax(np.abs(axis))])
+    half = max(1, int(round(0.5 * fps)))
+    order = sorted(range(len(tracks)), key=lambda i: (tracks[i].frames[0] // half, float(start[i] @ axis)))
+    return [tracks[i] for i in order]
+
+
 def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),
                    min_score: float = 0.2, progress: bool = True,
                    two_view_birth: int = TWO_VIEW_BIRTH, quiet: bool = False) -> tuple[np.ndarray, dict]:
@@ -335,7 +356,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     kept, unconfirmed, not_people, small, apart = drop_unconfirmed(rig, kp, kept, min_score, two_view_birth)
     kept, joined = join_to_persons(kept, persons, kp.fps, limbs)  # one lost > stitch_max_s, N people asked for
     before_start = extend_back(tr, kept)  # the frames before each was confirmed (or found again)
-    kept.sort(key=lambda t: t.frames[0])
+    kept = in_order(kept, kp.fps)
     slots, people = np.full((tr.F, tr.C, len(kept)), -1, np.int16), []
     for p, t in enumerate(kept):
         slots[t.frames, :, p] = np.stack(t.slots)
