@@ -31,6 +31,7 @@ import numpy as np
 
 from mocap.filters import interpolate_gaps, strays
 from mocap.fit.bones import estimate_bone_lengths
+from mocap.fit.continuity import make_continuous
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
 from mocap.fit.hands import at_hand_wrists, fit_fingers, joint_models, models_of, subject_bones, subset
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
@@ -234,6 +235,7 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     retried += retry_from_neighbours(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, cfg.iterations)
     if retried:
         log.info("%d frames solved better from a neighbour's solution or a limb's other side (local minima)", retried)
+    make_continuous(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, cfg.iterations)  # no joint flipping in a frame
     wy_gap = None
     if len(keep) < J:  # a missing finger base leaves no gap while its hand is oriented (two bases or a vector)
         wy_gap = wyb.copy()
@@ -259,7 +261,8 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     if gaps:
         log.warning("joints unseen for a while, bridged from their neighbours (frames): %s", "; ".join(
             f"{n} {_ranges_text(r)}" for n, r in gaps.items()))
-    q = quat_continuous(matrix_to_quat(local), axis=0)
+    q = matrix_to_quat(local)
+    q[has_data] = quat_continuous(q[has_data], axis=0)  # signs follow across empty frames too (not via identity)
     q[~has_data] = np.nan
     motion = Motion(sk, q, root, fps)
     bone = np.linalg.norm(sk.offsets, axis=1)
