@@ -228,10 +228,10 @@ def detect_chunk(camera: str, path: str, cfg_fields: dict, first: int, end: int,
         return cam, a, b, data, stats | {"host": os.uname().nodename, "pid": os.getpid()}
     a = max(0, first - warmup)
     chunk = replace(cfg, start=cfg.start + a * cfg.stride, stop=cfg.start + end * cfg.stride)
-    with kept([]) as said:  # the worker's warnings (a damaged frame), logged by the client (mocap.detect.worker_log)
+    with kept([]) as warned:  # the worker's warnings (a damaged frame), logged by the client (worker_log.said)
         _, data, stats = detect.detect_video(camera, Path(path), chunk, overlay=Path(overlay) if overlay else None)
     return camera, first, end, data[first - a:], stats | {"host": os.uname().nodename, "pid": os.getpid(),
-                                                         "said": said}
+                                                         "said": warned}
 
 
 def camera_frames(frames: int, cfg) -> int:

@@ -41,6 +41,7 @@ def test_a_noisy_take_has_no_joint_flipping_in_one_frame(monkeypatch):
     plain, plain_summary = fit_motion(noisy, "blazepose33", FPS, FitConfig())  # each frame as solved alone
     steps = _steps(motion)
     assert steps.max() < 45, np.unravel_index(np.argmax(steps), steps.shape)
+    assert _steps(plain).max() > 90  # the take does flip when solved frame by frame (the test can fail)
     # positions: the fit's error per frame no worse than a small tolerance, MPJPE against the truth the same
     res, res0 = _residual(motion, noisy), _residual(plain, noisy)
     assert np.all(res <= res0 * 1.05 + 0.0005), np.max(res - res0)

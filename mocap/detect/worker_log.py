@@ -20,8 +20,13 @@ _users = [0]
 
 class _Keep(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed log call: logging's own report, never the chunk's end
+            self.handleError(record)
+            return
         with _lock:
-            _buffer.append((record.name, record.levelno, record.getMessage()))
+            _buffer.append((record.name, record.levelno, text))
 
 
 _handler = _Keep(logging.WARNING)

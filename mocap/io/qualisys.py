@@ -48,11 +48,11 @@ def read_qualisys(path: str | Path) -> Rig:
                  ", ".join(sorted({c.get("model", "") for c, v in zip(entries, video, strict=True) if not v})))
         entries = [c for c, v in zip(entries, video, strict=True) if v]
     names = [cam.get("serial") or f"cam{i + 1:02d}" for i, cam in enumerate(entries)]  # as the loop below names them
-    off = [n for n, c in zip(names, entries, strict=True) if c.get("active", "1").strip() == "0"]
+    off = [i for i, c in enumerate(entries) if c.get("active", "1").strip() == "0"]
     if off and len(off) < len(entries):  # a camera the calibration did not use (Qualisys' active="0"): no video of it
-        log.info("%s: inactive cameras left out (active=\"0\"): %s", path, ", ".join(off))
-        entries = [c for n, c in zip(names, entries, strict=True) if n not in off]
-        names = [n for n in names if n not in off]
+        log.info("%s: inactive cameras left out (active=\"0\"): %s", path, ", ".join(names[i] for i in off))
+        entries = [c for i, c in enumerate(entries) if i not in off]
+        names = [n for i, n in enumerate(names) if i not in off]
     for i, (cam, given) in enumerate(zip(entries, names, strict=True)):
         name = check_camera_name(path, given, f"<camera> #{i + 1} serial")
         where = f"{path}: camera {name!r}"

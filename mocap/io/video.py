@@ -102,6 +102,7 @@ def _probe_video(source: Path) -> FootageInfo:
         size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         rotation = int(round(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0)) % 360
+        rotation = rotation if rotation in (90, 180, 270) else 0  # a backend without it: -1 (read as 359)
     finally:
         cap.release()
     if frames <= 0 or min(size) <= 0:
@@ -121,6 +122,8 @@ def ffmpeg_reason(source: Path, timeout_s: float = 30.0) -> str:
         r = subprocess.run([sys.executable, "-c", code, str(source)], env=env, capture_output=True, text=True,
                            timeout=timeout_s)
     except (OSError, subprocess.SubprocessError):
+        return ""
+    if r.returncode != 0:  # the child itself failed (no OpenCV there?): its traceback is no reason of FFmpeg's
         return ""
     lines = [re.sub(r"^\[[^]]*@ 0x[0-9a-f]+\] ", "", x).strip() for x in r.stderr.splitlines()]
     lines = list(dict.fromkeys(x for x in lines if x and not x.startswith(("[ WARN", "WARN", "Traceback"))))

@@ -61,6 +61,9 @@ def apply_slots(kp: Keypoints2D, slots: np.ndarray, masks: dict | list | None = 
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
+SEEN_SHARE = 0.8  # of the longest-seen moving person's two-view frames: motion orders only those seen this long
+
+
 def best_person(slots: np.ndarray, people: list[dict], motion: np.ndarray | None = None) -> int:
     """The person with the most evidence: seen in the most frames by two views or more, then with the most
     detections in those frames (views × frames), then the lowest track cost (its detections agree best
@@ -83,7 +86,11 @@ def best_person(slots: np.ndarray, people: list[dict], motion: np.ndarray | None
         return int(np.lexsort((cost, -detections, -frames))[0])
     motion = np.asarray(motion, float)
     still = motion < STILL_SHARE * np.max(motion)
-    return int(np.lexsort((cost, -detections, -frames, -motion * detections, still))[0])
+    # motion decides only among the people seen in two views nearly as long as the longest seen (a bystander
+    # crossing the back, or one whose detections jitter, moves much and is seen little: never before the performer)
+    near = ~still & (frames >= SEEN_SHARE * np.max(np.where(still, 0, frames)))
+    seen_moving = np.where(near, -motion * detections, 0.0)
+    return int(np.lexsort((cost, -detections, -frames, seen_moving, ~near, still))[0])
 
 
 def image_motion(kp: Keypoints2D, seconds: float = MOTION_S, min_score: float = 0.2) -> np.ndarray:

@@ -304,23 +304,25 @@ class Tracker:
 
 
 def in_order(tracks: list, fps: float) -> list:
-    """The people in order of appearance, those appearing within the same half second by their place: along the line
-    their first positions spread most (the direction whose largest component is positive). Sorting by first frame
-    alone left people who are there from the start in the order their tracks were made, which the detector's slots
-    decide: "person1" was the man in some runs of a two-person take and the woman in others (a stride, a sub-range,
-    another count of people asked for)."""
+    """The people in order of appearance; those appearing within half a second of the one before (a chain) by their
+    place: along the world axis (x, y or z) their first positions spread most, in increasing order. Sorting by
+    first frame alone numbered people there from the start in the order their tracks were made, and one detected
+    a frame later than the other came second: "person1" was the man in some runs of a two-person take and the
+    woman in others (a stride, a sub-range, another count of people asked for)."""
     if len(tracks) < 2:
         return list(tracks)
     with warnings.catch_warnings():  # a body without a located joint: its place unknown (0, the middle)
         warnings.simplefilter("ignore", RuntimeWarning)
-        start = np.array([np.nanmedian(t.X_start if getattr(t, "X_start", None) is not None else t.X, axis=0)
-                          for t in tracks])  # (N, 3) each one's first body centre
-    start = np.nan_to_num(start - np.nanmean(start, axis=0))
-    axis = np.linalg.svd(start, full_matrices=False)[2][0] if np.any(start) else np.array([1.0, 0.0, 0.0])
-    axis = axis * np.sign(axis[np.argmax(np.abs(axis))])
-    half = max(1, int(round(0.5 * fps)))
-    order = sorted(range(len(tracks)), key=lambda i: (tracks[i].frames[0] // half, float(start[i] @ axis)))
-    return [tracks[i] for i in order]
+        start = np.nan_to_num(np.array([np.nanmedian(t.X_start if getattr(t, "X_start", None) is not None else t.X,
+                                                     axis=0) for t in tracks]))  # (N, 3) each one's first centre
+    by_time = sorted(range(len(tracks)), key=lambda i: tracks[i].frames[0])
+    group, groups = 0, {}
+    for prev, i in zip([None, *by_time], by_time, strict=False):
+        if prev is not None and tracks[i].frames[0] - tracks[prev].frames[0] > 0.5 * fps:
+            group += 1
+        groups[i] = group
+    axis = int(np.argmax(np.ptp(start, axis=0)))  # the world axis their first positions spread most along
+    return [tracks[i] for i in sorted(by_time, key=lambda i: (groups[i], float(start[i, axis])))]
 
 
 def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig = TrackConfig(),

@@ -16,8 +16,10 @@ one), and every camera of them when they share none: the calibration is inconsis
 demo's 3-camera subsets (pairs 8–20 px, its cam03 2–3° off as given) flag none, nor does a synthetic detector bias
 of 3 px.
 
-With no camera flagged the suspects are flagged (``flag["stat"]``: ``epipolar_px``), with a hint; a camera flagged
-with a pose hint whose only disagreeing pair holds an unflagged camera shares its flag and hint with it.
+Only with three cameras that saw the person (with more, a camera off stands out in its reprojection error, and pairs
+facing each other may disagree more than neighbouring ones). With no camera flagged the suspects are flagged
+(``flag["stat"]``: ``epipolar_px``), with a hint; a camera flagged with a pose hint whose only disagreeing pair
+holds an unflagged camera shares its flag and hint with it.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ def flag_inconsistent(rows: dict[str, dict], rig: Rig, obs: np.ndarray, det: np.
             flagged and not str(rows[names[flagged[0]]].get("hint") or "").startswith(POSE_HINTS)):
         return  # exchanged videos: their own hint (mocap.report.exchanged); flags of another kind: theirs
     seen = [c for c in range(len(names)) if det[:, c].any()]
+    if len(seen) != 3:  # four cameras or more: the reprojection rules above tell a camera off (the triangulation
+        return  # does not spread it over all); pairs facing each other may disagree more than neighbours there
     per_frame, pairs = pair_errors(rig, obs, det, k)
     errors = {p: float(np.nanmedian(per_frame[:, q])) for q, p in enumerate(pairs)
               if p[0] in seen and p[1] in seen and np.isfinite(per_frame[:, q]).sum() >= MIN_FRAMES}
