@@ -68,6 +68,21 @@ def test_an_unseen_hand_keeps_the_offset_of_its_seen_frames_no_jump():
     assert np.isnan(out[:, 2]).all()
 
 
+def test_another_hands_wrist_is_not_taken_for_this_arms():
+    """A hand crop that found the other (crossed) hand: its wrist 0.3 m from the body's was taken as this arm's hand
+    joint target, dragging the arm; now the body's wrist moved by the offset of the frames either side."""
+    F = 60
+    y = np.zeros((F, 3, 3))
+    y[:, 1] = np.linspace(0, 0.5, F)[:, None] * [1.0, 0, 0]
+    pts = np.full((F, 75, 3), np.nan)
+    offset = np.array([0.0, 0.02, 0.0])
+    pts[:, LHW] = y[:, 1] + offset
+    pts[30:34, LHW] += [0.3, 0.0, 0.0]  # the other hand, four frames
+    out = at_hand_wrists(NAMES, "blazepose33_hands", pts, y.copy(), FPS, 0.5)
+    np.testing.assert_allclose(out[30:34, 1], y[30:34, 1] + offset, atol=1e-12)
+    np.testing.assert_allclose(out[:30, 1], pts[:30, LHW])
+
+
 def test_a_hand_coming_into_view_moves_the_fitted_wrist_smoothly():
     truth, hands, pts = _take(240, seed=5)
     pts[60:150, LHW:LHW + 21] = np.nan  # the left hand unseen for 1.5 s

@@ -59,3 +59,19 @@ def test_a_damaged_frame_seen_by_a_pool_worker_is_in_the_runs_log(tmp_path, fake
     assert said_ == [("mocap.io.video", "cam1.avi: frames 12 cannot be decoded (damaged): given as black images, "
                                         "no detection there")]
     assert "cannot be decoded" not in capfd.readouterr().err  # not printed raw by the worker
+
+
+def test_a_malformed_log_call_in_a_worker_does_not_end_its_chunk():
+    """``log.warning("frame %d", "x")`` raised TypeError out of the keeping handler: the detection chunk died (outside
+    the block logging reports it and carries on). In a child: pytest's own log handler raises on such calls."""
+    code = """
+import logging
+from mocap.detect.worker_log import kept
+with kept([]) as out:
+    logging.getLogger("mocap.t").warning("frame %d", "x")
+    logging.getLogger("mocap.t").warning("after")
+print(out)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "[('mocap.t', 30, 'after')]", r.stderr
+    assert "Logging error" in r.stderr  # logging's own report of it

@@ -97,6 +97,9 @@ def subject_bones(spec: SkeletonSpec, y: np.ndarray, mapped: np.ndarray, symmetr
     return Skeleton(sk.joint_names, sk.parents, offsets), unseen
 
 
+MAX_WRIST_GAP_M = 0.1  # the hand model's wrist is this arm's within this of the body model's (real demo: 19-28 mm)
+
+
 def at_hand_wrists(names: tuple[str, ...], keypoint_set: str, pts: np.ndarray, y: np.ndarray, fps: float,
                    max_gap_s: float) -> np.ndarray:
     """The hand joints' targets ``y`` (F, J, 3) (the body model's wrist) moved, in place, onto the hand model's wrist
@@ -105,8 +108,8 @@ def at_hand_wrists(names: tuple[str, ...], keypoint_set: str, pts: np.ndarray, y
     a constant offset; fitted from the body's wrist, the finger joints (relative to the wrist) lay 11 / 21 mm from
     the hand model's, from the hand model's wrist 5 / 7 mm. Where the hand is unseen: the body's wrist moved by the
     two wrists' offset at the nearest seen frames (interpolated across a gap of at most ``max_gap_s``, held at the
-    take's ends, eased to nothing over 0.2 s in a longer gap), so the hand does not jump when it comes into view.
-    Returns ``y``."""
+    take's ends, eased to nothing over 0.2 s in a longer gap), so the hand does not jump when it comes into view;
+    so too where the hand model's wrist is over ``MAX_WRIST_GAP_M`` from the body's (another hand's). Returns ``y``."""
     joints = get_keypoint_set(keypoint_set).joints
     blend = max(int(round(0.2 * fps)), 1)
     for side, hand in (("left", "LeftHand"), ("right", "RightHand")):
@@ -114,6 +117,9 @@ def at_hand_wrists(names: tuple[str, ...], keypoint_set: str, pts: np.ndarray, y
             continue
         j = names.index(hand)
         hw, bw = pts[:, joints.index(f"{side}_hand_wrist")], y[:, j]
+        with np.errstate(invalid="ignore"):  # a hand model's wrist far from the body's: another hand (a crossed or
+            far = np.linalg.norm(hw - bw, axis=1) > MAX_WRIST_GAP_M  # the other hand's crop), not this arm's
+        hw = np.where(far[:, None], np.nan, hw)
         seen = np.isfinite(hw).all(axis=1)
         both = seen & np.isfinite(bw).all(axis=1)
         if not both.any():
