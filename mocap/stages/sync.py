@@ -5,16 +5,14 @@ Only the limb joints (shoulders … ankles, ``sync.joints``) are searched and te
 lag shows most there, and the search costs a third of what every joint of a 33-keypoint body costs.
 0. Shortcut: a camera whose sub-frame estimate next to the null offset (0, or the audio offset) is within
    ``null_tolerance`` (0.1 frame) of it, at a sharp minimum of the epipolar error (below half the error
-   3 frames either side), keeps the null: no lag search, no test (a synchronised camera, at a fifth of
-   the cost). A camera lagging elsewhere has no minimum at the null, a take without motion no sharp one:
-   those go through 1–3.
+   3 frames either side), keeps the null: no lag search, no test (a synchronised camera, at a fifth of the
+   cost). A camera lagging elsewhere has no minimum at the null, a take without motion no sharp one: 1–3.
 1. Coarse: the integer lag at which camera c's 2D keypoints best satisfy the epipolar geometry with
    the reference camera's (median distance to the epipolar lines; a moving person makes a sharp
    minimum; every lag ranked on ~150 frames, the best few by the median on a few hundred, see
    :class:`~mocap.stages.sync_search.LagSearch`), or cross-correlation of the audio envelopes when
-   every camera has ``videos/<camera>.wav``.
-   (Keypoint-speed cross-correlation, the usual recipe, locked onto the wrong period for repetitive
-   motion in our tests, so it is not used.)
+   every camera has ``videos/<camera>.wav`` (keypoint-speed cross-correlation, the usual recipe, locked onto the
+   wrong period for repetitive motion in our tests: not used).
 2. Fine: a search within ±1 frame on the same epipolar error (Cauchy loss), with the tracks cleaned of
    outliers (camera c's left/right swaps read back, :mod:`mocap.stages.sync_swaps`), smoothed, and camera c's
    interpolated in time (it needs only the reference camera, so the cameras do not depend on each other).
@@ -57,7 +55,7 @@ from mocap.stages.sync_search import (
     smooth_tracks,
     smoothed,
 )
-from mocap.stages.sync_steps import find_steps, suspect, with_steps
+from mocap.stages.sync_steps import find_steps, halves_own_gain, suspect, with_steps
 from mocap.stages.sync_swaps import mirrors, pairs
 from mocap.types import Keypoints2D, Rig
 
@@ -196,11 +194,8 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
             "applied": not why, "reason": "; ".join(why) if why else "significant"}
     if why and abs(lag) >= 2 and abs(d_all - null - lag) <= WHOLE_FRAME and abs(d_a - d_b) <= gap:
         info["whole_lag_frames"] = lag  # not proven, yet what a video started late looks like: said (log_result)
-    if abs(d_a - d_b) >= 2 and min(np.sum(half == 0), np.sum(half == 1)) >= cfg.block_s * fps:  # each half
-        # better at its own offset than at the other's, on a second of motion or more (60 frames' halves: +0.4 / +8)
-        own = [(pair.median(d_a, half == 0), pair.median(d_b, half == 0)),
-               (pair.median(d_b, half == 1), pair.median(d_a, half == 1))]
-        info["halves_own_gain"] = [1.0 - a / b if np.isfinite(a) and b > 0 else 0.0 for a, b in own]
+    if (gain := halves_own_gain(pair, d_a, d_b, half, cfg.block_s * fps)) is not None:  # frames lost? (log_result)
+        info["halves_own_gain"] = gain
     # the halves a frame or more apart, or a long run of blocks off at the offset taken: frames lost mid-take?
     look = search is not None and (abs(d_a - d_b) >= 1 or suspect(pair, null if why else d_all, block, cfg, fps))
     return with_steps(info, find_steps(pair, search, block, cfg, fps) if look else None, null, cfg, why)

@@ -195,9 +195,8 @@ def _whole_and_fraction(d: float) -> tuple[int, float]:
 
 def smoothed(raw: list[np.ndarray], focal: np.ndarray) -> list[np.ndarray]:
     """Each camera's undistorted normalised track (F, J, 3) cleaned of outliers and smoothed in time
-    (:func:`clean_tracks`), done on the undistorted tracks scaled by each camera's focal length ``focal`` (C,)
-    (pixels without the distortion, which is smooth: cleaning and smoothing before or after it agree far below a
-    pixel, and the tracks are undistorted once)."""
+    (:func:`clean_tracks`) in pixels without the distortion (× each camera's focal ``focal`` (C,): before or after
+    it agree far below a pixel, and the tracks are undistorted once)."""
     f = np.asarray(focal, float)[None, :, None, None]
     sm = clean_tracks(np.stack([n[..., :2] for n in raw], axis=1) * f) / f  # (F, C, J, 2)
     return [np.concatenate([sm[:, c], np.ones(sm.shape[:1] + sm.shape[2:3] + (1,))], axis=-1)
