@@ -40,6 +40,7 @@ import numpy as np
 from mocap.fit.gaps import bone_axes, slerp, swing_twist_slerp
 from mocap.fit.ik import IKProblem, solve_ik
 from mocap.fit.warm import data_cost
+from mocap.geometry.rotations import geodesic_deg
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,12 @@ EASE_SIGMA = 0.1  # rad: how far an eased joint may leave the interpolation acro
 
 def step_angles(local: np.ndarray) -> np.ndarray:
     """(n − 1, J) degrees: each joint's local rotation change between consecutive rows of ``local`` (n, J, 3, 3)."""
-    tr = np.einsum("fjab,fjab->fj", local[:-1], local[1:])
-    return np.degrees(np.arccos(np.clip((tr - 1) / 2, -1.0, 1.0)))
+    return geodesic_deg(local[1:], local[:-1])
 
 
 def _apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N,) the largest joint angle (degrees) between poses a and b (N, J, 3, 3)."""
-    tr = np.einsum("fjab,fjab->fj", a, b)
-    return np.degrees(np.arccos(np.clip((tr - 1) / 2, -1.0, 1.0))).max(axis=1)
+    return geodesic_deg(a, b).max(axis=1)
 
 
 def make_continuous(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv: np.ndarray,
@@ -121,8 +120,7 @@ def _turned(old: np.ndarray, anchor: np.ndarray) -> np.ndarray:
     the first frame's rotation onto the anchor's; the others keep their own (a rotation the data leave nearly free
     is not carried along the walk)."""
     C = np.swapaxes(old[0], -1, -2) @ anchor
-    tr = np.einsum("jab,jab->j", old[0], anchor)
-    keep = np.degrees(np.arccos(np.clip((tr - 1) / 2, -1.0, 1.0))) <= JUMP_DEG / 2
+    keep = geodesic_deg(old[0], anchor) <= JUMP_DEG / 2
     C[keep] = np.eye(3)
     out = old @ C
     out[0] = anchor
