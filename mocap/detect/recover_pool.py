@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from mocap.detect.boxes import crop_image, to_image
+from mocap.detect.worker_log import kept, said
 
 log = logging.getLogger(__name__)
 MIN_CROPS = 8  # crops per worker at least (~0.4 CPU s of model each)
@@ -138,9 +139,8 @@ class Pool:
             futures = {self._pool.submit(_crops, videos[c], items[c][a:b], crop_px): (c, a) for c, a, b in parts}
             for fut in as_completed(futures):
                 c, a = futures[fut]
-                found, said = fut.result()  # None past the video's end
-                for name, _, text in said:  # detection said them already (a damaged frame): the run's log only
-                    logging.getLogger(name).debug("%s", text)
+                found, warned = fut.result()  # None past the video's end
+                said(warned, logging.DEBUG)  # detection said them already (a damaged frame): the run's log only
                 out[c][a:a + len(found)] = found
                 done(len(found))
         except BaseException:
@@ -171,10 +171,8 @@ def _init(spec: dict) -> None:
 def _crops(video: Path, items: list[tuple[int, np.ndarray]], crop_px: int) -> tuple[list[np.ndarray | None], list]:
     """A worker's part: :func:`serial` on its items (one decoder thread: every core is busy inferring), and the
     warnings logged meanwhile (:mod:`mocap.detect.worker_log`)."""
-    from mocap.detect.worker_log import kept
-
-    with kept([]) as said:  # the same video's warnings as detection's (its damaged frames): the run's log only
+    with kept([]) as warned:  # the same video's warnings as detection's (its damaged frames): the run's log only
         found = serial(video, items, _worker["model"], crop_px, threads=1)
         out = [found(k) for k in range(len(items))]
         found.close()
-    return out, said
+    return out, warned

@@ -52,7 +52,7 @@ def kept(out: list):
                 logger.removeHandler(_handler)
 
 
-def said(records) -> None:
-    """Log, in the run's process, the records a worker kept (:func:`kept`)."""
-    for name, level, text in records or ():
-        logging.getLogger(name).log(level, "%s", text)
+def said(records, level: int | None = None) -> None:
+    """Log, in the run's process, the records a worker kept (:func:`kept`), at their level or at ``level``."""
+    for name, own, text in records or ():
+        logging.getLogger(name).log(own if level is None else level, "%s", text)

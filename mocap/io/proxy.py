@@ -176,14 +176,11 @@ def segments(root: Path, camera: str, source: Path, total: int, size) -> list[tu
 
 def read_frames(parts: list[tuple[Path, int, int]], total: int) -> Iterator[tuple[int, np.ndarray]]:
     """(video frame, image) for frames 0 to ``total`` from a proxy's segments (overlaps read once)."""
-    import cv2
+    from mocap.io.video import open_video  # FFmpeg kept quiet
 
-    from mocap.quiet import quiet_ffmpeg
-
-    quiet_ffmpeg()
     nxt = 0
     for video, first, end in parts:
-        cap = cv2.VideoCapture(str(video))
+        cap = open_video(video)
         try:
             for i in range(first, min(end, total)):
                 ok, img = cap.read()

@@ -153,10 +153,9 @@ def read_video_frames(path: Path, frames: list[int], hop: int = 250) -> dict[int
     """The ``frames`` of a video in one forward pass: frames in between are grabbed (decoded, never
     converted), a seek only over a jump longer than ``hop`` (a seek decodes from the keyframe before
     its target, which in a video of one keyframe is the first frame)."""
-    from mocap.quiet import quiet_ffmpeg
+    from mocap.io.video import open_video  # FFmpeg kept quiet: a damaged frame is said once, by detection
 
-    quiet_ffmpeg()  # a damaged frame's FFmpeg errors: said once, by detection
-    cap = cv2.VideoCapture(str(path))
+    cap = open_video(path)
     if not cap.isOpened():
         raise ValueError(f"{path}: cannot open the video")
     out: dict[int, np.ndarray] = {}

@@ -21,11 +21,10 @@ class VideoSource:
     """Frames of one video by number: read on when asked for the next one, a seek otherwise."""
 
     def __init__(self, path: Path):
-        from mocap.quiet import quiet_ffmpeg
+        from mocap.io.video import open_video  # FFmpeg kept quiet: a damaged frame is said once, by detection
 
-        quiet_ffmpeg()  # a damaged frame's FFmpeg errors: said once, by detection
         self.path = Path(path)
-        self.cap = cv2.VideoCapture(str(self.path))
+        self.cap = open_video(self.path)
         if not self.cap.isOpened():
             raise ValueError(f"{self.path}: cannot open the video")
         self.frames = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
