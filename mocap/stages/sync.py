@@ -55,7 +55,7 @@ from mocap.stages.sync_search import (
     smooth_tracks,
     smoothed,
 )
-from mocap.stages.sync_steps import find_steps, halves_own_gain, suspect, with_steps
+from mocap.stages.sync_steps import HALVES_OWN_GAIN, find_steps, halves_own_gain, suspect, with_steps
 from mocap.stages.sync_swaps import mirrors, pairs
 from mocap.types import Keypoints2D, Rig
 
@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 NAME = "sync"
 HELP = "camera time offsets (epipolar lag search, sub-frame; or audio), applied only when significant"
 WHOLE_FRAME = 0.25  # an estimate this near a whole lag of 2 frames or more, halves agreeing, not applied: said
-HALVES_OWN_GAIN = 0.2  # halves apart: frames lost when each is this much better at its own offset (see log_result)
 __all__ = ["Config", "apply_offsets", "audio_offsets", "read_offsets", "read_steps", "read_timing", "run", "main",
            "shift_tracks", "smooth_tracks", "epipolar_lag"]
 
@@ -167,13 +166,14 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
     search = None if audio else LagSearch(pair_at.lines, raw[c], max_lag)
     if held is not None:  # near one end, some seconds at another offset (frames lost there)?
         return with_steps(held, find_steps(pair, search, block, cfg, fps), null, cfg, [])
-    pair = pair if audio else pair_at(search.best()[0])
+    whole = None if audio else search.best()[0]  # the whole take's coarse lag: the swaps read back at it
+    pair = pair if audio else pair_at(whole)
 
-    def estimate(use: np.ndarray) -> float:
-        d = null if audio else search.best(use)[0]
+    def estimate(use: np.ndarray, coarse: float | None = None) -> float:
+        d = null if audio else coarse if coarse is not None else search.best(use)[0]
         return pair.refine(d, use) if cfg.subframe else d
 
-    d_all, d_a, d_b = (estimate(u) for u in (np.ones(len(half), bool), half == 0, half == 1))
+    d_all, d_a, d_b = estimate(np.ones(len(half), bool), whole), estimate(half == 0), estimate(half == 1)
     test = held_out(pair, (d_a, d_b), null, block, half)
     why = []
     if not test.p_value < cfg.alpha:

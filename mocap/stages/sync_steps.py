@@ -180,6 +180,9 @@ def apply_steps(data: np.ndarray, parts: list, shift) -> np.ndarray:
     return out
 
 
+HALVES_OWN_GAIN = 0.2  # halves apart are frames lost when each is this much better at its own offset (sync's log)
+
+
 def halves_own_gain(pair: EpipolarPair, d_a: float, d_b: float, half: np.ndarray, least_frames: float
                     ) -> list[float] | None:
     """How much better each half triangulates at its own offset than at the other's ([first, second]: 1 − own /
