@@ -19,7 +19,7 @@ from mocap.config_files import check_keys, load_preset
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.types import Skeleton
 
-JOINT_KEYS = {"parent", "offset", "type", "axis", "limits", "spread"}
+JOINT_KEYS = {"parent", "offset", "type", "axis", "limits", "spread", "twist"}
 JOINT_TYPES = ("ball", "hinge", "2dof")
 
 
@@ -29,6 +29,7 @@ class JointSpec:
     axis: tuple[float, float, float] | None = None  # hinge (or 2dof flexion) axis in the joint's rest frame
     limits_deg: tuple[float, float] | None = None
     spread_deg: tuple[float, float] | None = None  # 2dof: limits of the sideways spread
+    twist_deg: float | None = None  # 2dof: how far (σ) it may twist about its bone; None: held (the IK's default)
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,15 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
             raise ValueError(f"{path}: joint {j!r}: type must be one of {', '.join(JOINT_TYPES)}, got {kind!r}")
         if kind in ("hinge", "2dof") and "axis" not in s:
             raise ValueError(f"{path}: {kind} joint {j!r} needs an axis")
-        if "spread" in s and kind != "2dof":
-            raise ValueError(f"{path}: joint {j!r}: spread limits are for 2dof joints, not {kind}")
+        for key, what in (("spread", "spread limits are"), ("twist", "a twist is")):
+            if key in s and kind != "2dof":
+                raise ValueError(f"{path}: joint {j!r}: {what} for 2dof joints, not {kind}")
+        twist = None
+        if "twist" in s:
+            twist = s["twist"]
+            if isinstance(twist, bool) or not isinstance(twist, (int, float)) or not 0 < twist <= 180:
+                raise ValueError(f"{path}: joint {j!r}: twist must be a number of degrees in (0, 180], got {twist!r}")
+            twist = float(twist)
         axis = limits = spread = None
         if "axis" in s:
             axis = _numbers(s["axis"], 3, f"{path}: joint {j!r}", "axis")
@@ -196,7 +204,7 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
             limits = _degrees_range(s, "limits", f"{path}: joint {j!r}")
         if "spread" in s:
             spread = _degrees_range(s, "spread", f"{path}: joint {j!r}")
-        specs[j] = JointSpec(kind, axis, limits, spread)
+        specs[j] = JointSpec(kind, axis, limits, spread, twist)
     mappings = table.get("mappings", {})
     for set_name, mapping in mappings.items():
         try:

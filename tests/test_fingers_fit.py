@@ -129,14 +129,22 @@ def test_hand_unseen_for_a_second_eases_to_rest_and_is_flagged_a_finger_gap_is_b
     assert np.median(right) < 8  # the other hand is unaffected
 
 
-@pytest.mark.parametrize("bad", ["hinge_spread", "2dof_no_axis"])
+@pytest.mark.parametrize("bad", ["hinge_spread", "2dof_no_axis", "hinge_twist", "twist_zero", "twist_text"])
 def test_bad_finger_joint_specs_are_named(tmp_path, bad):
     text = load_preset("skeletons", "body52")[1].read_text()
     if bad == "hinge_spread":
         text = text.replace('limits = [-5.0, 115.0] }', 'limits = [-5.0, 115.0], spread = [-1.0, 1.0] }', 1)
         expect = "spread limits are for 2dof joints"
+    elif bad == "hinge_twist":
+        text = text.replace('limits = [-5.0, 115.0] }', 'limits = [-5.0, 115.0], twist = 10.0 }', 1)
+        expect = "a twist is for 2dof joints, not hinge"
+    elif bad in ("twist_zero", "twist_text"):
+        text = text.replace("twist = 17.0", "twist = 0.0" if bad == "twist_zero" else 'twist = "17"', 1)
+        expect = "joint 'LeftShoulder': twist must be a number of degrees in \\(0, 180\\], got " + (
+            "0.0" if bad == "twist_zero" else "'17'")
     else:
-        text = text.replace('type = "2dof", axis = [0.0, 1.0, 0.0], ', 'type = "2dof", ', 1)
+        index1 = 'offset = [0.092, -0.02, 0.0], type = "2dof", '
+        text = text.replace(index1 + "axis = [0.0, 1.0, 0.0], ", index1, 1)
         expect = "2dof joint 'LeftHandIndex1' needs an axis"
     path = tmp_path / "bad.toml"
     path.write_text(text)

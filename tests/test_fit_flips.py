@@ -82,7 +82,8 @@ def test_frames_put_on_the_other_branch_of_a_clavicle_twist_are_put_back(monkeyp
     monkeypatch.setattr(mocap.fit, "make_continuous", flip_then_mend)
     motion, _ = fit_motion(kp, "blazepose33", FPS, FitConfig())
     assert flipped["steps"] > 150  # the flip was there
-    assert _steps(motion).max() < 20
+    # no step over the frame-by-frame solve's own largest (15° where the spine and clavicles share a swing) + 10°
+    assert _steps(motion).max() < _steps(plain).max() + 10
     # back on the branch of the fit without the flip (up to where a re-solve settles in what the points leave free)
     diff = geodesic_deg(quat_to_matrix(motion.rotations), quat_to_matrix(plain.rotations))
     assert diff[:, [sh, arm]].max() < 20 and diff.max() < 30, np.unravel_index(np.argmax(diff), diff.shape)
@@ -103,3 +104,33 @@ def test_quaternion_signs_follow_across_empty_frames(caplog):
     assert not seen[340:410].any() and seen[339] and seen[410]
     qs = q[seen]
     assert np.sum(qs[1:] * qs[:-1], axis=-1).min() > 0.5
+
+
+def _twist_deg(R: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """(...) degrees: the twist of rotations R (..., 3, 3) about the unit ``axis`` (swing-twist decomposition)."""
+    from mocap.geometry.rotations import matrix_to_quat
+
+    q = matrix_to_quat(R)
+    return np.degrees(2 * np.abs(np.arctan2(q[..., 1:] @ axis, q[..., 0])))
+
+
+def test_a_clavicle_takes_no_twist_about_its_bone_the_upper_arm_does():
+    """Keypoints see where the shoulder is, not how the clavicle is turned about its own bone: a clavicle that
+    twists and an upper arm that twists back fit the points equally, and a frame-by-frame solve wandered between
+    them (real two-person footage: both clavicles 91-112° and an upper arm 93° in one frame; CMU clips: clavicle
+    angles 9-13° off the truth). The clavicles are 2-DoF joints (elevation and protraction, their twist held near
+    zero); the arm carries the twist."""
+    truth = body_motion(300, FPS, seed=4)
+    kp = blazepose_keypoints(truth)
+    noisy = kp + np.random.default_rng(4).normal(0, 0.02, kp.shape)
+    motion, _ = fit_motion(noisy, "blazepose33", FPS, FitConfig())
+    sk = motion.skeleton
+    L = quat_to_matrix(motion.rotations)
+    for side in ("Left", "Right"):
+        sh, arm = sk.index(f"{side}Shoulder"), sk.index(f"{side}Arm")
+        bone = sk.offsets[arm] / np.linalg.norm(sk.offsets[arm])
+        assert _twist_deg(L[:, sh], bone).max() < 5, (side, _twist_deg(L[:, sh], bone).max())
+        # the upper arm's orientation in the world as close to the truth as the points allow
+        G, _ = motion.fk()
+        Gt, _ = truth.fk()
+        assert np.median(geodesic_deg(G[:, arm], Gt[:, arm])) < 8

@@ -97,6 +97,9 @@ def run(cfg: FitBenchConfig) -> dict:
     loc_f = Gf[half[1]].copy()
     loc_f[:, 1:] = np.swapaxes(Gf[half[1]][:, par[1:]], -1, -2) @ Gf[half[1]][:, 1:]
     ang = geodesic_deg(loc_f[:, idx], loc_a[:, idx])
+    # the tails a skinned character shows: a joint turning over 45° between consecutive fitted frames (a flip)
+    fitted = quat_to_matrix(motion.rotations[ok])
+    steps = geodesic_deg(fitted[1:], fitted[:-1])[np.diff(ok) == 1]
     gang = geodesic_deg(Gf[half[1]][:, idx], Ga[:, idx])
     per_joint = {n: {"local_deg_median": float(np.median(ang[:, i])), "world_deg_median": float(np.median(gang[:, i])),
                      "raw_local_deg_median": float(np.median(raw_local[:, i])),
@@ -110,6 +113,8 @@ def run(cfg: FitBenchConfig) -> dict:
         "ratio_to_input_mpjpe": float(np.mean(err) / np.nanmean(in_err)),
         "joint_angle_deg_median": float(np.median(ang)), "joint_angle_deg_mean": float(np.mean(ang)),
         "world_angle_deg_median": float(np.median(gang)),
+        "joint_frames_over_45deg": int((steps > 45).sum()), "max_step_deg": float(steps.max(initial=0.0)),
+        "over_45deg_by_joint": {motion.skeleton.joint_names[j]: int(c) for j, c in enumerate((steps > 45).sum(0)) if c},
         "raw_joint_angle_deg_median": float(np.median(raw_local)),
         "raw_world_angle_deg_median": float(np.median(raw_world)),
         "frames_per_second": F / seconds, "seconds": seconds,

@@ -34,6 +34,8 @@ def cmd_bench_fit(args) -> int:
           f"{r['ratio_to_sigma']:.2f} × σ, {r['ratio_to_input_mpjpe']:.2f} × the input error")
     print(f"joint angle median {r['joint_angle_deg_median']:.1f}° (raw, rest definitions not aligned: "
           f"{r['raw_joint_angle_deg_median']:.1f}°); segment orientation median {r['world_angle_deg_median']:.1f}°")
+    print(f"joints turning over 45° in one frame (flips): {r['joint_frames_over_45deg']} joint-frames; largest turn "
+          f"in one frame {r['max_step_deg']:.0f}°")
     print(f"speed {r['frames_per_second']:.0f} frames/s ({r['seconds']:.2f} s wall, {r['cpu_seconds']:.2f} CPU s: "
           f"{r['frames_per_cpu_second']:.0f} frames per CPU second)")
     write_json(r, args.json)
