@@ -19,7 +19,7 @@ from mocap.config_files import check_keys, load_preset
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.types import Skeleton
 
-JOINT_KEYS = {"parent", "offset", "type", "axis", "limits", "spread", "twist"}
+JOINT_KEYS = {"parent", "offset", "type", "axis", "limits", "spread", "twist", "twist_axis"}
 JOINT_TYPES = ("ball", "hinge", "2dof")
 
 
@@ -29,7 +29,10 @@ class JointSpec:
     axis: tuple[float, float, float] | None = None  # hinge (or 2dof flexion) axis in the joint's rest frame
     limits_deg: tuple[float, float] | None = None
     spread_deg: tuple[float, float] | None = None  # 2dof: limits of the sideways spread
-    twist_deg: float | None = None  # 2dof: how far (σ) it may twist about its bone; None: held (the IK's default)
+    # 2dof: how far it may twist about its bone: σ (a number), or [low, high] limits it turns freely within;
+    # None: held (the IK's default σ)
+    twist_deg: float | tuple[float, float] | None = None
+    twist_axis: tuple[float, float, float] | None = None  # 2dof: the axis of that twist when not its bone (rest frame)
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,27 @@ def tree_from_table(joints: dict, where: str, allow_zero_bones: bool = False
     return order, parents, offsets
 
 
+def _twist(s: dict, axis, where: str) -> tuple[float | tuple[float, float] | None, tuple[float, float, float] | None]:
+    """A 2dof joint's ``twist`` (σ in degrees, or [low, high] limits) and ``twist_axis`` (across its ``axis``),
+    checked; None where not given."""
+    twist = twist_axis = None
+    if isinstance(s.get("twist"), list):
+        twist = _degrees_range(s, "twist", where)
+    elif "twist" in s:
+        twist = s["twist"]
+        if isinstance(twist, bool) or not isinstance(twist, int | float) or not 0 < twist <= 180:
+            raise ValueError(f"{where}: twist must be a number of degrees in (0, 180] or [low, high] limits, got "
+                             f"{twist!r}")
+        twist = float(twist)
+    if "twist_axis" in s:
+        t = _numbers(s["twist_axis"], 3, where, "twist_axis")
+        a = np.asarray(axis, float) / np.linalg.norm(axis)
+        if np.linalg.norm(np.cross(t, a)) < 1e-3 * max(np.linalg.norm(t), 1e-9):
+            raise ValueError(f"{where}: twist_axis must be a direction across its axis, got {s['twist_axis']!r}")
+        twist_axis = tuple(float(v) for v in t)
+    return twist, twist_axis
+
+
 def load_skeleton(name: str = "body22") -> SkeletonSpec:
     """Load and check a skeleton preset (or TOML file)."""
     table, path = load_preset("skeletons", name)
@@ -185,15 +209,9 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
             raise ValueError(f"{path}: joint {j!r}: type must be one of {', '.join(JOINT_TYPES)}, got {kind!r}")
         if kind in ("hinge", "2dof") and "axis" not in s:
             raise ValueError(f"{path}: {kind} joint {j!r} needs an axis")
-        for key, what in (("spread", "spread limits are"), ("twist", "a twist is")):
+        for key, what in (("spread", "spread limits are"), ("twist", "a twist is"), ("twist_axis", "a twist axis is")):
             if key in s and kind != "2dof":
                 raise ValueError(f"{path}: joint {j!r}: {what} for 2dof joints, not {kind}")
-        twist = None
-        if "twist" in s:
-            twist = s["twist"]
-            if isinstance(twist, bool) or not isinstance(twist, (int, float)) or not 0 < twist <= 180:
-                raise ValueError(f"{path}: joint {j!r}: twist must be a number of degrees in (0, 180], got {twist!r}")
-            twist = float(twist)
         axis = limits = spread = None
         if "axis" in s:
             axis = _numbers(s["axis"], 3, f"{path}: joint {j!r}", "axis")
@@ -204,7 +222,7 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
             limits = _degrees_range(s, "limits", f"{path}: joint {j!r}")
         if "spread" in s:
             spread = _degrees_range(s, "spread", f"{path}: joint {j!r}")
-        specs[j] = JointSpec(kind, axis, limits, spread, twist)
+        specs[j] = JointSpec(kind, axis, limits, spread, *_twist(s, axis, f"{path}: joint {j!r}"))
     mappings = table.get("mappings", {})
     for set_name, mapping in mappings.items():
         try:
@@ -257,10 +275,14 @@ def fingertip_sites(sk: Skeleton, preset: str = "body52") -> dict[int, np.ndarra
 
 def flexion_spread_axes(spec: SkeletonSpec, joint: str) -> tuple[np.ndarray, np.ndarray]:
     """A hinge or 2-DoF joint's unit flexion axis (its ``axis``) and spread axis (bone × flexion axis, the bone
-    going to its child, or to its tip for a fingertip joint) in its rest frame."""
+    going to its child, or to its tip for a fingertip joint; its ``twist_axis`` × flexion axis where it has one:
+    an ankle, whose twist about the shin is what it holds, not about the foot) in its rest frame."""
     sk = spec.skeleton
     axis = np.asarray(spec.joints[joint].axis, float)
     axis /= np.linalg.norm(axis)
+    if spec.joints[joint].twist_axis is not None:
+        spread = np.cross(np.asarray(spec.joints[joint].twist_axis, float), axis)
+        return axis, spread / np.linalg.norm(spread)
     kids = [c for c in range(len(sk.joint_names)) if sk.parents[c] == sk.index(joint)]
     bone = np.asarray(sk.offsets[kids[0]] if kids else spec.tips[joint], float)
     spread = np.cross(bone, axis)

@@ -129,7 +129,8 @@ def test_hand_unseen_for_a_second_eases_to_rest_and_is_flagged_a_finger_gap_is_b
     assert np.median(right) < 8  # the other hand is unaffected
 
 
-@pytest.mark.parametrize("bad", ["hinge_spread", "2dof_no_axis", "hinge_twist", "twist_zero", "twist_text"])
+@pytest.mark.parametrize("bad", ["hinge_spread", "2dof_no_axis", "hinge_twist", "twist_zero", "twist_text",
+                                 "twist_reversed", "twist_axis_along"])
 def test_bad_finger_joint_specs_are_named(tmp_path, bad):
     text = load_preset("skeletons", "body52")[1].read_text()
     if bad == "hinge_spread":
@@ -140,8 +141,14 @@ def test_bad_finger_joint_specs_are_named(tmp_path, bad):
         expect = "a twist is for 2dof joints, not hinge"
     elif bad in ("twist_zero", "twist_text"):
         text = text.replace("twist = 17.0", "twist = 0.0" if bad == "twist_zero" else 'twist = "17"', 1)
-        expect = "joint 'LeftShoulder': twist must be a number of degrees in \\(0, 180\\], got " + (
-            "0.0" if bad == "twist_zero" else "'17'")
+        expect = ("joint 'LeftShoulder': twist must be a number of degrees in \\(0, 180\\] or \\[low, high\\] limits, "
+                  "got " + ("0.0" if bad == "twist_zero" else "'17'"))
+    elif bad == "twist_reversed":
+        text = text.replace("twist = [-30.0, 30.0]", "twist = [30.0, -30.0]", 1)
+        expect = "joint 'LeftFoot': twist must be \\[low, high\\] with low < high, got \\[30.0, -30.0\\]"
+    elif bad == "twist_axis_along":
+        text = text.replace("twist_axis = [0.0, 0.0, 1.0]", "twist_axis = [2.0, 0.0, 0.0]", 1)
+        expect = "joint 'LeftFoot': twist_axis must be a direction across its axis, got \\[2.0, 0.0, 0.0\\]"
     else:
         index1 = 'offset = [0.092, -0.02, 0.0], type = "2dof", '
         text = text.replace(index1 + "axis = [0.0, 1.0, 0.0], ", index1, 1)

@@ -56,7 +56,7 @@ def joint_models(spec: SkeletonSpec, names: tuple[str, ...]) -> tuple[dict, dict
             rows = np.stack([flex, spread, np.cross(flex, spread)])
             lo = tuple(np.radians(s.limits_deg)) if s.limits_deg else (-np.inf, np.inf)
             sp = tuple(np.radians(s.spread_deg)) if s.spread_deg else (-np.inf, np.inf)
-            dof2[i] = (rows, lo, sp) + ((np.radians(s.twist_deg),) if s.twist_deg else ())
+            dof2[i] = (rows, lo, sp) + ((np.radians(s.twist_deg),) if s.twist_deg is not None else ())
     return hinges, limits, dof2
 
 

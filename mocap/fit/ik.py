@@ -44,7 +44,7 @@ class IKProblem:
     prior_sigma: float = 5.0  # rad: weak prior on local rotations (decides only what the data leave free)
     limit_sigma: float = 0.02  # rad: hinge limits
     # 2-DoF joint → (rows: unit flexion, spread and twist axes (3, 3) in its rest frame, flexion limits,
-    # spread limits (radians)[, its own twist σ (radians)])
+    # spread limits (radians)[, its own twist: σ, or (low, high) limits (radians)])
     dof2: dict[int, tuple] = field(default_factory=dict)
     twist_sigma: float = 0.03  # rad: how far a 2-DoF joint may twist about its bone (where it gives none)
     fixed_root: bool = False  # the root's position and rotation stay as given (a hand under its fitted wrist)
@@ -168,7 +168,10 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
     d2_axes = np.array([pb.dof2[j][0] for j in d2], float).reshape(-1, 3, 3)
     lims = np.array([[pb.dof2[j][1], pb.dof2[j][2]] for j in d2], float).reshape(-1, 2, 2)  # (flexion, spread)
     f_lo, f_hi, s_lo, s_hi = lims[:, 0, 0], lims[:, 0, 1], lims[:, 1, 0], lims[:, 1, 1]
-    t_sig = np.array([pb.dof2[j][3] if len(pb.dof2[j]) > 3 else pb.twist_sigma for j in d2], float)
+    # the twist's residual: how far it lies outside [t_lo, t_hi] over t_sig (a σ: both 0; limits: limit_sigma)
+    twists = [np.atleast_1d(pb.dof2[j][3] if len(pb.dof2[j]) > 3 else pb.twist_sigma) for j in d2]
+    t_lo, t_hi = (np.array([t[i] if t.size == 2 else 0.0 for t in twists], float) for i in (0, -1))
+    t_sig = np.array([pb.limit_sigma if t.size == 2 else t[0] for t in twists], float)
     AR = np.arange(3)
     b_cols, h_cols, d2_cols = L.col[balls][:, None] + AR, L.col[hj][:, None], L.col[d2][:, None] + AR
     par = np.maximum(sk.parents, 0)
@@ -213,7 +216,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             psi = phi[:, d2_in_balls] if refT is None else aa[:, len(balls) + len(hj):]
             c = np.einsum("fni,nki->fnk", psi, d2_axes)
             r.append(np.stack([_over(c[..., 0], f_lo, f_hi) / pb.limit_sigma,
-                               _over(c[..., 1], s_lo, s_hi) / pb.limit_sigma, c[..., 2] / t_sig],
+                               _over(c[..., 1], s_lo, s_hi) / pb.limit_sigma, _over(c[..., 2], t_lo, t_hi) / t_sig],
                               axis=2).reshape(F, -1))
         if pull:  # the root's position against its reference: the last 3 rows
             r.append((root - root_ref[sel]) * root_w[sel, None])
@@ -285,7 +288,7 @@ def solve_ik(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarray, wv:
             c = np.einsum("fni,nki->fnk", psi, d2_axes)
             scale = np.stack([((c[..., 0] < f_lo) | (c[..., 0] > f_hi)) / pb.limit_sigma,
                               ((c[..., 1] < s_lo) | (c[..., 1] > s_hi)) / pb.limit_sigma,
-                              np.broadcast_to(1.0 / t_sig, c.shape[:2])], axis=2)
+                              ((c[..., 2] < t_lo) | (c[..., 2] > t_hi) | (t_lo == t_hi)) / t_sig], axis=2)
             Jd2 = Jl[:, d2_in_balls] if refT is None else so3_log_jacobian_inv(psi)
             P = scale[..., None] * (d2_axes @ Jd2 @ np.swapaxes(Gpar[:, d2], -1, -2))
             groups.append((d2_cols, P, r[:, nh + 2 * len(hj):r.shape[1] - 3 * pull].reshape(F, -1, 3)))
