@@ -452,8 +452,15 @@ def test_a_copied_video_keeps_its_fingerprint_and_an_edited_one_does_not(tmp_pat
     assert fp(tmp_path / "a") != fp(copy)
     (copy / "videos" / "cam01.mp4").write_bytes(bytes(data[:-1]))  # trimmed
     assert fp(tmp_path / "a") != fp(copy)
-    h5 = tmp_path / "a" / "big.h5"  # other large files: size and time, as before (rewritten in place at one size)
-    h5.write_bytes(bytes(2 * SMALL))
+    # other large files (a real take's pose2d.h5, 1-100 MB) by their whole content: a copy keeps its stages (a
+    # 1.1 MB pose2d.h5 re-ran detection on a cp -r copy, 127 s), a byte changed in the middle (an HDF5 rewritten in
+    # place at one size) is seen
+    h5 = tmp_path / "a" / "pose2d.h5"
+    h5.write_bytes(rng.bytes(2 * SMALL + 7))
     before = _fingerprint([h5], tmp_path / "a")
     os.utime(h5, ns=(5, 5))
+    assert _fingerprint([h5], tmp_path / "a") == before
+    data = bytearray(h5.read_bytes())
+    data[SMALL + 3] ^= 1
+    h5.write_bytes(bytes(data))
     assert _fingerprint([h5], tmp_path / "a") != before
