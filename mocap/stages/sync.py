@@ -55,7 +55,7 @@ from mocap.stages.sync_search import (
     smooth_tracks,
     smoothed,
 )
-from mocap.stages.sync_steps import HALVES_OWN_GAIN, find_steps, halves_own_gain, suspect, with_steps
+from mocap.stages.sync_steps import HALVES_OWN_GAIN, find_steps, halves_apart, halves_own_gain, suspect, with_steps
 from mocap.stages.sync_swaps import mirrors, pairs
 from mocap.types import Keypoints2D, Rig
 
@@ -81,8 +81,8 @@ class Config:
     min_blocks: int = 16  # ... shortened so that the take has at least this many blocks
     alpha: float = 0.01  # significance: p-value of the one-sided signed-rank test over held-out blocks
     min_heldout_gain: float = 0.05  # and the held-out median epipolar error must drop by this fraction
-    max_half_gap: float = 0.5  # and the two halves' estimates must agree within this many frames, or within
-    max_half_share: float = 0.1  # this share of the offset (a 10-frame lag on a 100-frame take: halves -9.75 / -9.25)
+    max_half_gap: float = 0.5  # and the two halves' estimates must agree within this many frames, or this share of
+    max_half_share: float = 0.1  # the offset, or neither half fit its own min_heldout_gain better than the other's
     min_gain: float = 1.0  # the applied offsets must make the whole take triangulate better in the cameras they
     # move (the median reprojection error of those cameras' detections below min_gain × the error without them;
     # over every view, one moved camera of eight hardly shows, and with 2 % swaps its interpolated neighbours
@@ -181,7 +181,7 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
     if test.gain < cfg.min_heldout_gain:
         why.append(f"held-out gain {100 * test.gain:.1f} % < {100 * cfg.min_heldout_gain:.0f} %")
     gap, lag = max(cfg.max_half_gap, cfg.max_half_share * abs(d_all - null)), int(round(d_all - null))
-    if abs(d_a - d_b) > gap:
+    if apart := (abs(d_a - d_b) > gap and halves_apart(pair, d_a, d_b, half, cfg.min_heldout_gain)):  # it matters
         why.append(f"the halves disagree ({d_a:+.2f} / {d_b:+.2f} frames)")
     elif not min(d_a, d_b) - cfg.max_half_gap <= d_all <= max(d_a, d_b) + cfg.max_half_gap:  # the value applied is
         why.append(f"the whole take's {d_all:+.2f} frames is not what its halves found and tested")  # the tested one
@@ -192,7 +192,7 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
             "heldout_gain": test.gain, "p_value": test.p_value, "blocks": test.blocks,
             "heldout_px": list(test.error_px), "epipolar_px": pair.median(d_all, np.ones(len(half), bool)),
             "applied": not why, "reason": "; ".join(why) if why else "significant"}
-    if why and abs(lag) >= 2 and abs(d_all - null - lag) <= WHOLE_FRAME and abs(d_a - d_b) <= gap:
+    if why and abs(lag) >= 2 and abs(d_all - null - lag) <= WHOLE_FRAME and not apart:
         info["whole_lag_frames"] = lag  # not proven, yet what a video started late looks like: said (log_result)
     if (gain := halves_own_gain(pair, d_a, d_b, half, cfg.block_s * fps)) is not None:  # frames lost? (log_result)
         info["halves_own_gain"] = gain
