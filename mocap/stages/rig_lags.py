@@ -31,6 +31,7 @@ SAME_FRAMES = 0.1  # offsets that differ by no more than this (what sync resolve
 ROUND_KEYS = ("applied", "reason", "moves_deg", "moves_mm", "error_px")  # what the report keeps of each round before
 EXPLORE_FRAMES = 1.0  # a lag sync found but could not prove, at least this far from the null: tried (see below)
 MAX_CONTRACTION = 0.75  # the secant step assumes the refinement absorbs at most this share of a lag
+LENGTH_FRAMES = 2  # a camera whose detections end at least this many frames before or after the first camera's
 
 
 def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str, Path] | None = None,
@@ -50,7 +51,12 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     both halves on its side, a held-out gain) is tried as well: the cameras are refined again on the keypoints
     shifted by it, and so on; each round the rig absorbs less and the estimate comes closer (a secant step per
     camera from the last two rounds). The tried offsets stand only when sync's test on the rig they end with
-    applies them; else the first refinement and no offset, as before."""
+    applies them; else the first refinement and no offset, as before. A camera whose detections end
+    ``LENGTH_FRAMES`` or more before the first camera's (a video started late is that much shorter: padded as
+    missing) is tried at that lag in the first round too where sync applied none and found none to try (then
+    followed like the others; :func:`_length_lags`: the
+    real demo with cam03's video started 5 frames late: sync on the first refinement saw −2.38 frames, held-out
+    gain 3 %, nothing tried; from the lengths −5.62 applied, cam03 P95 86 → 41 px)."""
     from mocap.stages import rig_refine, sync
 
     kp = refined_on(raw)
@@ -62,11 +68,14 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     used: dict[str, float] = {}  # the offsets the keypoints of the rig at hand were shifted back by
     last: dict[str, tuple[float, float]] = {}  # per camera, the previous round's (offset refined with, estimate)
     rounds, tried = [], False
+    lengths = _length_lags(raw)
     for r in range(ROUNDS + 1):
         now = _judge(rig, refined, report)
         check = sync.remembered_run(now, synced_on(raw, now), sync_cfg, audio)
         offsets = {n: d for n, d in check["offsets_frames"].items() if d}
         unproven = {n: d for n, d in _unproven(check, sync_cfg).items() if n not in offsets}
+        if r == 0:  # the first round only: a later one follows what sync finds on the rig refined with them
+            unproven |= {n: d for n, d in lengths.items() if n not in offsets and n not in unproven}
         proposed = offsets | unproven
         if r == ROUNDS or not proposed or all(abs(proposed.get(n, 0.0) - used.get(n, 0.0)) <= SAME_FRAMES
                                               for n in proposed.keys() | used.keys()):
@@ -100,7 +109,7 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
         check = sync.remembered_run(now, synced_on(raw, now), sync_cfg, audio)  # what the sync stage reuses
         offsets = {n: d for n, d in check["offsets_frames"].items() if d}
     report["lags"] = {"offsets_frames": used, "applied_frames": offsets, "refined_again": len(rounds),
-                      "method": check["method"], "tried_unproven": tried, "before": rounds,
+                      "method": check["method"], "tried_unproven": tried, "before": rounds, "from_lengths": lengths,
                       "refined_on_parts": sorted(parts or {})}
     return _applied(refined, report)
 
@@ -119,6 +128,19 @@ def _unproven(check: dict, sync_cfg) -> dict[str, float]:
                 c.get("heldout_gain", 0.0) >= sync_cfg.min_heldout_gain):
             out[n] = float(d)
     return out
+
+
+def _length_lags(raw: Keypoints2D) -> dict[str, float]:
+    """The lags the cameras' lengths suggest: a camera whose last frame with a detection is at least
+    ``LENGTH_FRAMES`` before (or after) the first camera's, by that many frames ({camera: −N}, sync's sign). Only
+    evidence: a camera stopped early, or a person who left one view first, read alike, and a lag tried from it
+    stands only where sync's test proves it."""
+    seen = (np.nan_to_num(raw.data[..., 2]) > 0).any(axis=(2, 3))  # (F, C): any detection
+    last = [int(np.flatnonzero(seen[:, c])[-1]) if seen[:, c].any() else None for c in range(seen.shape[1])]
+    if not last or last[0] is None:
+        return {}
+    return {n: float(e - last[0]) for n, e in zip(raw.camera_names[1:], last[1:], strict=True)
+            if e is not None and abs(e - last[0]) >= LENGTH_FRAMES}
 
 
 def _secant(used: float, estimate: float, last: tuple[float, float] | None) -> float:
