@@ -211,6 +211,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     from mocap.io.video import unused_videos
     from mocap.report import page, people
     from mocap.report.crops import CropCache, camera_crops
+    from mocap.report.mirrored_people import turned_people
+    from mocap.stages import triangulate
     from mocap.stages.sync import read_steps
 
     P = pts.xyz.shape[1]
@@ -218,6 +220,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     swaps = _swaps_repaired(session, pts)
     own = people.swaps_per_person(session, pts, rig.names, P) if P > 1 and swaps else None
     per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, own[p] if own else swaps) for p in range(P)]
+    turned_people([m["cameras"] for m in per_person], rig, pts,  # a mirrored camera: its people nobody or mixed
+                  triangulate.read_session_keypoints(session, rig, False, False, persons=1)[0], cfg.camera_flag_ratio)
     knees = pts.info.get("knees") if isinstance(pts.info.get("knees"), dict) else {}
     for p, m in enumerate(per_person):  # one-view ankles refine moved to their ray's other side (refine_knees)
         if knees.get(person_name(p)):

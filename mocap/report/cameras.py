@@ -302,21 +302,34 @@ TURNS = (("mirrored left-right", "mirrored back", True, False, True),
          ("mirrored top-bottom", "mirrored back", False, True, True))
 
 
+def turned(obs: np.ndarray, det: np.ndarray, size, mx: bool, my: bool, lr: bool,
+           flip: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Detections (..., J, 2) and their mask (..., J) of a camera of image ``size`` (w, h) mirrored or turned back
+    (a row of :data:`TURNS`: x mirrored, y mirrored, left and right exchanged by the keypoint set's ``flip``)."""
+    (w, h), (o, d) = size, ((obs[..., flip, :], det[..., flip]) if lr else (obs, det))
+    return np.stack([w - 1 - o[..., 0] if mx else o[..., 0], h - 1 - o[..., 1] if my else o[..., 1]], axis=-1), d
+
+
+def turned_hint(what: str, undo: str, whose: str, fit: float, given: float) -> str:
+    """The hint of a camera whose footage is mirrored or turned: ``whose`` detections, ``undo``, fit ``fit`` px."""
+    return (f"footage {what}? {whose} {undo} fit its pose ({fit:.3g} px, against {given:.3g} px as they are): the "
+            "camera or its export flips the picture (a webcam's mirrored preview, a camera mounted upside down); "
+            "flip the video back (ffmpeg -vf hflip, vflip, or both) and run again")
+
+
 def _turned_footage(rows: dict[str, dict], rig: Rig, uv: np.ndarray, obs: np.ndarray, det: np.ndarray,
                     ratio: float, k: np.ndarray, flip: np.ndarray | None) -> None:
     """A flagged camera whose detections, mirrored or turned back (:data:`TURNS`), fit its pose near the other
     cameras' level (within the P95 rule's ratio) and 4× better than as they are: its footage is mirrored or upside
-    down; its hint says so (``turned``), whatever its error's profile suggested."""
+    down; its hint says so (``turned``), whatever its error's profile suggested. (A camera of a take of several
+    people whose mirror images are nobody's or another person's: :mod:`mocap.report.mirrored_people`.)"""
     for i, (name, row) in enumerate(rows.items()):
         if not row["flagged"] or row.get("swapped_with"):
             continue
-        w, h = rig.cameras[i].size
         for what, undo, mx, my, lr in TURNS:
             if lr and flip is None:
                 continue
-            o = obs[:, i][:, flip] if lr else obs[:, i]
-            d = det[:, i][:, flip] if lr else det[:, i]
-            o = np.stack([w - 1 - o[..., 0] if mx else o[..., 0], h - 1 - o[..., 1] if my else o[..., 1]], axis=-1)
+            o, d = turned(obs[:, i], det[:, i], rig.cameras[i].size, mx, my, lr, flip)
             e = per_frame(np.where(d, np.linalg.norm(uv[:, i] - o, axis=-1), np.nan))
             fit = float(np.nanmedian(e)) if np.isfinite(e).any() else float("nan")
             # far better turned back, and near the others (a camera whose footage is flipped is left out of the
@@ -324,10 +337,7 @@ def _turned_footage(rows: dict[str, dict], rig: Rig, uv: np.ndarray, obs: np.nda
             if fit <= P95_FACTOR * ratio * max(_others(rows, "median_px", i, k), FLOOR_PX) and (
                     fit < TURNED_GAIN * row["median_px"]):
                 row["turned"] = what
-                row["hint"] = (f"footage {what}? {name}'s detections {undo} fit its pose ({fit:.3g} px, against "
-                               f"{row['median_px']:.3g} px as they are): the camera or its export flips the picture "
-                               "(a webcam's mirrored preview, a camera mounted upside down); flip the video back "
-                               "(ffmpeg -vf hflip, vflip, or both) and run again")
+                row["hint"] = turned_hint(what, undo, f"{name}'s detections", fit, row["median_px"])
                 break
 
 
