@@ -78,10 +78,10 @@ def test_a_camera_whose_video_is_shorter_is_tried_at_that_lag_and_stands_when_sy
     """Sync's estimate on the first refinement (−2.38 frames, 3 % held-out gain) is not tried; cam02's detections
     end 5 frames before cam01's (a video started late is that much shorter): the cameras are refined again on the
     keypoints shifted by −5, sync proves −5.05 on that rig, and it stands."""
-    from mocap.stages.rig_lags import _length_lags
+    from mocap.stages.rig_lags import length_lags
 
     raw = _late()
-    assert _length_lags(raw) == {"cam02": -5.0}
+    assert length_lags(raw) == {"cam02": -5.0}
     seen, (refined, report) = _length_loop(monkeypatch, raw, proven_on_shifted=True)
     lags = report["lags"]
     assert refined == "shifted" and lags["applied_frames"] == {"cam02": -5.05}, lags
@@ -97,9 +97,9 @@ def test_a_shorter_video_whose_lag_sync_does_not_prove_leaves_the_first_refineme
 
 
 def test_no_lag_from_lengths_within_a_frame_or_without_detections():
-    from mocap.stages.rig_lags import _length_lags
+    from mocap.stages.rig_lags import length_lags
 
-    assert _length_lags(_late(late=1)) == {}
+    assert length_lags(_late(late=1)) == {}
     raw = _late(late=0)
     raw.data[:, 0] = np.nan  # the first camera saw nothing
-    assert _length_lags(raw) == {}
+    assert length_lags(raw) == {}

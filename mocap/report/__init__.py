@@ -204,6 +204,9 @@ def log_cameras(metrics: dict) -> None:
                 log.warning("camera %s saw no one%s: %s", name, of, row["hint"])
             elif row.get("behind"):
                 log.warning("camera %s%s: %s", name, of, row["hint"])
+    for name, late in (metrics.get("late_cameras") or {}).items():  # a flagged camera's hint said it already
+        if not any((q.get("cameras") or {}).get(name, {}).get("flagged") for q in people or [metrics]):
+            log.warning("camera %s: %s", name, late["text"])
 
 
 def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config, detections,
@@ -211,6 +214,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     from mocap.io.video import unused_videos
     from mocap.report import page, people
     from mocap.report.crops import CropCache, camera_crops
+    from mocap.report.late import late_cameras
     from mocap.report.mirrored_people import turned_people
     from mocap.stages import triangulate
     from mocap.stages.sync import read_steps
@@ -247,6 +251,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                 "aligned_mm": calib.get("moves_aligned_mm", {}).get(name)}
             if row["flagged"] and calib and name in (calib.get("moved_too_far") or []):
                 row["hint"] = moved_too_far_hint(name, calib, row.get("hint"), rig.cameras[rig.names.index(name)])
+    if late := late_cameras(kp, offsets, [m["cameras"] for m in per_person], _video_frames(session, rig)):
+        metrics["late_cameras"] = late  # a video started late, no offset proven: a flagged camera's hint says so
     checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px,
               cfg.resolution_floor_px)
     metrics["verdict"] = verdict(metrics, *checks)
@@ -327,6 +333,16 @@ def overlay_videos(session: Session, rig, pts, offsets: dict[str, float], cfg: C
     from mocap.report import overlay
 
     return overlay.overlay_videos(session, rig, pts, offsets, cfg.person)
+
+
+def _video_frames(session: Session, rig) -> dict[str, int] | None:
+    """camera → its video's frames (probed once per run), None without videos (2D keypoints brought along)."""
+    from mocap.io.video import find_videos, probe
+
+    try:
+        return {n: probe(p).frames for n, p in find_videos(session.root / "videos", rig.names).items()}
+    except (FileNotFoundError, ValueError, OSError):
+        return None
 
 
 def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> str:

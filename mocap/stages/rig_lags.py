@@ -54,7 +54,7 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     applies them; else the first refinement and no offset, as before. A camera whose detections end
     ``LENGTH_FRAMES`` or more before the first camera's (a video started late is that much shorter: padded as
     missing) is tried at that lag in the first round too where sync applied none and found none to try (then
-    followed like the others; :func:`_length_lags`: the
+    followed like the others; :func:`length_lags`: the
     real demo with cam03's video started 5 frames late: sync on the first refinement saw −2.38 frames, held-out
     gain 3 %, nothing tried; from the lengths −5.62 applied, cam03 P95 86 → 41 px)."""
     from mocap.stages import rig_refine, sync
@@ -68,7 +68,7 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     used: dict[str, float] = {}  # the offsets the keypoints of the rig at hand were shifted back by
     last: dict[str, tuple[float, float]] = {}  # per camera, the previous round's (offset refined with, estimate)
     rounds, tried = [], False
-    lengths = _length_lags(raw)
+    lengths = length_lags(raw)
     for r in range(ROUNDS + 1):
         now = _judge(rig, refined, report)
         check = sync.remembered_run(now, synced_on(raw, now), sync_cfg, audio)
@@ -130,7 +130,7 @@ def _unproven(check: dict, sync_cfg) -> dict[str, float]:
     return out
 
 
-def _length_lags(raw: Keypoints2D) -> dict[str, float]:
+def length_lags(raw: Keypoints2D) -> dict[str, float]:
     """The lags the cameras' lengths suggest: a camera whose last frame with a detection is at least
     ``LENGTH_FRAMES`` before (or after) the first camera's, by that many frames ({camera: −N}, sync's sign). Only
     evidence: a camera stopped early, or a person who left one view first, read alike, and a lag tried from it

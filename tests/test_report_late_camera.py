@@ -1,0 +1,70 @@
+"""A camera whose video looks started late (its detections end frames before the first camera's) while sync applied
+it no offset: named at the end of the run, and a flagged camera's hint starts with it instead of blaming its
+calibration (Pose2Sim's two-person demo with cam03's video 12 frames late: "bumped? recalibrate")."""
+
+import logging
+
+import numpy as np
+
+from mocap.report import log_cameras
+from mocap.report.late import late_cameras
+from mocap.types import Keypoints2D
+
+VIDEOS = {"cam01": 100, "cam02": 100, "cam03": 95}  # cam03's video 5 frames shorter
+
+
+def _kp(late: int = 5, frames: int = 100) -> Keypoints2D:
+    data = np.random.default_rng(0).uniform(1, 100, (frames, 3, 1, 33, 3))
+    data[frames - late:, 2] = np.nan  # cam03 started `late` frames after the others: as many frames shorter
+    return Keypoints2D(data, ("cam01", "cam02", "cam03"), "blazepose33", 60.0)
+
+
+def _tables(flagged: bool) -> list[dict[str, dict]]:
+    row = {"flagged": flagged, "hint": "calibration? its error is high in 84% of frames" if flagged else None,
+           "flag": {"stat": "median_px", "value": 55.1, "ratio": 2.5, "reference": 9.4} if flagged else None}
+    return [{"cam01": {"flagged": False}, "cam02": {"flagged": False}, "cam03": dict(row)} for _ in range(2)]
+
+
+def test_a_flagged_camera_that_started_late_is_told_sync_before_its_calibration(caplog):
+    tables = _tables(flagged=True)
+    late = late_cameras(_kp(), {"cam01": 0.0, "cam02": 0.0, "cam03": 0.0}, tables, VIDEOS)
+    assert set(late) == {"cam03"} and late["cam03"]["frames"] == -5.0
+    for t in tables:
+        assert t["cam03"]["late"] == -5.0
+        assert t["cam03"]["hint"].startswith("sync? cam03's detections end 5 frames before cam01's: its video started "
+                                             "5 frames late?"), t["cam03"]["hint"]
+        assert "cut 5 frames from the start of the other cameras' videos" in t["cam03"]["hint"]
+        assert t["cam03"]["hint"].endswith("else: calibration? its error is high in 84% of frames")
+    metrics = {"persons": [{"name": f"person{p + 1}", "cameras": t} for p, t in enumerate(tables)],
+               "late_cameras": late}
+    with caplog.at_level(logging.WARNING, logger="mocap.report"):
+        log_cameras(metrics)
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("5 frames late?" in m for m in said) == 2, said  # in each person's flag, not once more
+
+
+def test_a_late_camera_not_flagged_is_named_once_at_the_end(caplog):
+    tables = _tables(flagged=False)
+    late = late_cameras(_kp(), {}, tables, VIDEOS)
+    metrics = {"persons": [{"name": f"person{p + 1}", "cameras": t} for p, t in enumerate(tables)],
+               "late_cameras": late}
+    with caplog.at_level(logging.WARNING, logger="mocap.report"):
+        log_cameras(metrics)
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["camera cam03: " + late["cam03"]["text"]], said
+    assert tables[0]["cam03"]["hint"] is None
+
+
+def test_no_late_camera_when_sync_applied_its_offset_or_the_lengths_agree():
+    assert late_cameras(_kp(), {"cam03": -5.1}, _tables(True), VIDEOS) == {}
+    assert late_cameras(_kp(late=1), {}, _tables(True), VIDEOS) == {}
+    assert late_cameras(_kp(late=0), {}, _tables(True), VIDEOS) == {}
+
+
+def test_a_person_who_left_one_view_first_is_not_a_late_video():
+    """cam03's detections end 5 frames early, its video as long as the others (the person walked out of its view),
+    or no videos to tell (2D keypoints brought along): nothing said."""
+    tables = _tables(True)
+    assert late_cameras(_kp(), {}, tables, {"cam01": 100, "cam02": 100, "cam03": 100}) == {}
+    assert late_cameras(_kp(), {}, tables, None) == {}
+    assert tables[0]["cam03"]["hint"].startswith("calibration?") and "late" not in tables[0]["cam03"]
