@@ -17,8 +17,9 @@ log = logging.getLogger("mocap.pipeline")
 
 
 CONFIRMED = 8  # full keys a stage keyed without MAYBE_UNUSED is remembered to stand under (the last ones)
-SMALL = 1 << 20  # files up to this size are fingerprinted by their whole content, in one read
-WHOLE = 256 << 20  # other files up to this size (not videos) too, read in blocks; larger ones by sampled chunks
+SMALL = 1 << 20  # files up to this size are fingerprinted by their whole content, in one read; larger ones (not
+# videos) too, read in blocks, once per process while their size and time stay (_whole)
+_digests: dict[tuple[str, int, int], str] = {}
 
 
 def _fingerprint(paths: list[Path], root: Path) -> list:
@@ -35,26 +36,30 @@ def _fingerprint(paths: list[Path], root: Path) -> list:
             st = q.stat()
             video = q.suffix.lower() in VIDEO_SUFFIXES
             out.append([rel, hashlib.sha256(q.read_bytes()).hexdigest()[:16] if st.st_size <= SMALL
-                        else _whole(q) if st.st_size <= WHOLE and not video else _sampled(q, st.st_size)])
+                        else _sampled(q, st.st_size) if video else _whole(q, st)])
     return out
 
 
-def _whole(path: Path, block: int = 1 << 20) -> str:
+def _whole(path: Path, st, block: int = 1 << 20) -> str:
     """A large file's digest, read in blocks, not its time: a session copied with ``cp -r`` (new times) re-ran
     every stage whose input or output was a file over 1 MB (a real take's pose2d.h5: its detection, minutes).
-    The project rewrites its HDF5 outputs in place at one size, so they are read whole (~0.4 GB/s), not sampled."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    The project rewrites its HDF5 outputs in place at one size, so they are read whole (~0.4 GB/s), not sampled;
+    once per process while the file's size and time stay (a run asks for pose2d.h5's four or more times)."""
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _digests:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(block):
+                h.update(chunk)
+        _digests[key] = h.hexdigest()[:16]
+    return _digests[key]
 
 
 def _sampled(path: Path, size: int, parts: int = 16, chunk: int = 1 << 16) -> str:
     """A large video's fingerprint: its size and the digest of ``parts`` chunks spread over it, the first and the
     last included (a re-encode, a trim, another take change them), not its time: a session copied with ``cp -r``
     (new times) kept its detection (which re-ran: minutes per take). Videos are never rewritten in place by this
-    project; other files over :data:`WHOLE` are sampled alike (reading them whole each run would cost seconds)."""
+    project (other large files: :func:`_whole`)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for i in range(parts):

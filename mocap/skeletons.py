@@ -179,13 +179,15 @@ def _twist(s: dict, axis, where: str) -> tuple[float | tuple[float, float] | Non
     twist = twist_axis = None
     if isinstance(s.get("twist"), list):
         twist = _degrees_range(s, "twist", where)
+        if not -180 <= twist[0] < twist[1] <= 180:
+            raise ValueError(f"{where}: twist limits must lie within [-180, 180] degrees, got {s['twist']!r}")
     elif "twist" in s:
         twist = s["twist"]
         if isinstance(twist, bool) or not isinstance(twist, int | float) or not 0 < twist <= 180:
             raise ValueError(f"{where}: twist must be a number of degrees in (0, 180] or [low, high] limits, got "
                              f"{twist!r}")
         twist = float(twist)
-    if "twist_axis" in s:
+    if "twist_axis" in s:  # the twist measured about its part across ``axis``
         t = _numbers(s["twist_axis"], 3, where, "twist_axis")
         a = np.asarray(axis, float) / np.linalg.norm(axis)
         if np.linalg.norm(np.cross(t, a)) < 1e-3 * max(np.linalg.norm(t), 1e-9):
@@ -252,6 +254,10 @@ def load_skeleton(name: str = "body22") -> SkeletonSpec:
         if j not in joints:
             raise ValueError(f"{path}: [tips] names unknown joint {j!r}")
         tips[j] = tuple(float(x) for x in _numbers(v, 3, f"{path}: [tips] {j!r}", "tip"))
+    for j, sp in specs.items():  # a 2dof joint's twist is about its bone: to its child, its tip, or its twist_axis
+        if sp.type == "2dof" and sp.twist_axis is None and j not in tips and not np.any(parents == order.index(j)):
+            raise ValueError(f"{path}: 2dof joint {j!r} has no bone to twist about: give it a child, a [tips] entry "
+                             "or a twist_axis")
     return SkeletonSpec(table.get("name", Path(path).stem), Skeleton(tuple(order), parents, offsets), specs,
                         mappings, vectors, tips)
 

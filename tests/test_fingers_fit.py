@@ -130,7 +130,7 @@ def test_hand_unseen_for_a_second_eases_to_rest_and_is_flagged_a_finger_gap_is_b
 
 
 @pytest.mark.parametrize("bad", ["hinge_spread", "2dof_no_axis", "hinge_twist", "twist_zero", "twist_text",
-                                 "twist_reversed", "twist_axis_along"])
+                                 "twist_reversed", "twist_axis_along", "twist_wide", "2dof_leaf"])
 def test_bad_finger_joint_specs_are_named(tmp_path, bad):
     text = load_preset("skeletons", "body52")[1].read_text()
     if bad == "hinge_spread":
@@ -146,6 +146,15 @@ def test_bad_finger_joint_specs_are_named(tmp_path, bad):
     elif bad == "twist_reversed":
         text = text.replace("twist = [-30.0, 30.0]", "twist = [30.0, -30.0]", 1)
         expect = "joint 'LeftFoot': twist must be \\[low, high\\] with low < high, got \\[30.0, -30.0\\]"
+    elif bad == "twist_wide":
+        text = text.replace("twist = [-30.0, 30.0]", "twist = [-400.0, 400.0]", 1)
+        expect = "joint 'LeftFoot': twist limits must lie within \\[-180, 180\\] degrees, got \\[-400.0, 400.0\\]"
+    elif bad == "2dof_leaf":
+        text = text.replace('LeftToeBase = { parent = "LeftFoot", offset = [0.0, -0.13, -0.06] }',
+                            'LeftToeBase = { parent = "LeftFoot", offset = [0.0, -0.13, -0.06], type = "2dof", '
+                            'axis = [1.0, 0.0, 0.0] }', 1)
+        expect = ("2dof joint 'LeftToeBase' has no bone to twist about: give it a child, a \\[tips\\] entry or a "
+                  "twist_axis")
     elif bad == "twist_axis_along":
         text = text.replace("twist_axis = [0.0, 0.0, 1.0]", "twist_axis = [2.0, 0.0, 0.0]", 1)
         expect = "joint 'LeftFoot': twist_axis must be a direction across its axis, got \\[2.0, 0.0, 0.0\\]"

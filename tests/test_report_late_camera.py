@@ -31,8 +31,8 @@ def test_a_flagged_camera_that_started_late_is_told_sync_before_its_calibration(
     assert set(late) == {"cam03"} and late["cam03"]["frames"] == -5.0
     for t in tables:
         assert t["cam03"]["late"] == -5.0
-        assert t["cam03"]["hint"].startswith("sync? cam03's detections end 5 frames before cam01's: its video started "
-                                             "5 frames late?"), t["cam03"]["hint"]
+        assert t["cam03"]["hint"].startswith("sync? cam03's video is 5 frames shorter than cam01's and its detections "
+                                             "end as early: it started 5 frames late?"), t["cam03"]["hint"]
         assert "cut 5 frames from the start of the other cameras' videos" in t["cam03"]["hint"]
         assert t["cam03"]["hint"].endswith("else: calibration? its error is high in 84% of frames")
     metrics = {"persons": [{"name": f"person{p + 1}", "cameras": t} for p, t in enumerate(tables)],
@@ -68,3 +68,25 @@ def test_a_person_who_left_one_view_first_is_not_a_late_video():
     assert late_cameras(_kp(), {}, tables, {"cam01": 100, "cam02": 100, "cam03": 100}) == {}
     assert late_cameras(_kp(), {}, tables, None) == {}
     assert tables[0]["cam03"]["hint"].startswith("calibration?") and "late" not in tables[0]["cam03"]
+
+
+def test_detections_ending_far_earlier_than_the_video_is_shorter_is_not_a_late_start():
+    """Videos a couple of frames apart (common) and a person who left cam03's view 40 frames early: the lengths do
+    not tell a late start of 40 frames (it was told to cut 40 frames)."""
+    assert late_cameras(_kp(late=40), {}, _tables(True), {"cam01": 100, "cam02": 100, "cam03": 98}) == {}
+    assert set(late_cameras(_kp(late=2), {}, _tables(True), {"cam01": 100, "cam02": 100, "cam03": 97})) == {"cam03"}
+
+
+def test_the_first_camera_started_late_is_named_not_every_other():
+    data = np.random.default_rng(0).uniform(1, 100, (100, 3, 1, 33, 3))
+    data[95:, 0] = np.nan  # cam01's video 5 frames shorter: each other camera's detections end 5 frames after it
+    kp = Keypoints2D(data, ("cam01", "cam02", "cam03"), "blazepose33", 60.0)
+    tables = [{"cam01": {"flagged": False}, "cam02": {"flagged": False}, "cam03": {"flagged": False}}]
+    late = late_cameras(kp, {}, tables, {"cam01": 95, "cam02": 100, "cam03": 100})
+    assert list(late) == ["cam01"] and late["cam01"]["frames"] == -5.0, late
+    assert late["cam01"]["text"].startswith("cam01's video is 5 frames shorter than the other cameras'")
+
+
+def test_with_a_stride_the_lengths_compare_in_keypoint_frames():
+    videos = {"cam01": 200, "cam02": 200, "cam03": 190}  # every other video frame detected: 5 keypoint frames
+    assert set(late_cameras(_kp(), {}, _tables(True), videos, stride=2)) == {"cam03"}

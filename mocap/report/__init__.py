@@ -251,7 +251,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                 "aligned_mm": calib.get("moves_aligned_mm", {}).get(name)}
             if row["flagged"] and calib and name in (calib.get("moved_too_far") or []):
                 row["hint"] = moved_too_far_hint(name, calib, row.get("hint"), rig.cameras[rig.names.index(name)])
-    if late := late_cameras(kp, offsets, [m["cameras"] for m in per_person], _video_frames(session, rig)):
+    if late := late_cameras(kp, offsets, [m["cameras"] for m in per_person], _video_frames(session, rig),
+                            session.video_sampling()[1]):
         metrics["late_cameras"] = late  # a video started late, no offset proven: a flagged camera's hint says so
     checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px,
               cfg.resolution_floor_px)

@@ -10,29 +10,45 @@ changed nothing). So such a camera is named at the end of the run, and a flagged
 
 from __future__ import annotations
 
+import numpy as np
+
 from mocap.stages.rig_lags import length_lags
 from mocap.types import Keypoints2D
 
 
 def late_cameras(kp: Keypoints2D, offsets: dict[str, float], tables: list[dict[str, dict]],
-                 video_frames: dict[str, int] | None) -> dict[str, dict]:
-    """{camera: {"frames": its lag from the lengths (sync's sign), "text": what to tell}} for the cameras whose
-    detections ``kp`` end 2 or more frames before or after the first camera's, whose video (``video_frames``:
-    camera → frames; None: no videos, nothing said) is shorter or longer alike (not a person who left one view
-    first) and whose offset in ``offsets`` (sync's, applied) is 0; each person's camera table in ``tables`` gets
-    ``late`` on that camera's row, and a flagged row (not explained by mirrored or exchanged footage) its hint
-    prefixed."""
-    out = {}
-    ref = kp.camera_names[0] if kp.camera_names else ""
+                 video_frames: dict[str, int] | None, stride: int = 1) -> dict[str, dict]:
+    """{camera: {"frames": its lag (sync's sign), "text": what to tell}} for the cameras whose detections ``kp``
+    end 2 or more frames before or after the first camera's, whose video (``video_frames``: camera → frames, keypoint
+    frame t being video frame t × ``stride``; None: no videos, nothing said) is as much shorter or longer, within a
+    frame (not a person who left one view first, on videos a frame or two apart), and whose offset in ``offsets``
+    (sync's, applied) is 0. When every other camera reads the first one's video as shorter by the same frames, the
+    first camera is the late one. Each person's camera table in ``tables`` gets ``late`` on that camera's row, and a
+    flagged row (not explained by mirrored or exchanged footage) its hint prefixed."""
+    if not video_frames or not kp.camera_names:
+        return {}
+    names = list(kp.camera_names)
+    ref = names[0]
+    lags = {}
     for name, lag in length_lags(kp).items():
-        shorter = (video_frames or {}).get(name, 0) - (video_frames or {}).get(ref, 0)
-        if offsets.get(name) or not video_frames or shorter * lag <= 0 or abs(shorter) < 2:
-            continue
+        shorter = (video_frames.get(name, 0) - video_frames.get(ref, 0)) / stride
+        if not offsets.get(name) and name in video_frames and abs(shorter - lag) <= 1:
+            lags[name] = lag
+    if len(names) > 2 and set(lags) == set(names[1:]) and min(lags.values()) > 0 and \
+            max(lags.values()) - min(lags.values()) <= 1:  # the first camera started late: every other reads it
+        lags = {ref: -float(np.median(list(lags.values())))}
+    out = {}
+    for name, lag in lags.items():
         n = abs(int(round(lag)))
-        where = "the other cameras' videos" if lag < 0 else f"{name}'s video"
-        text = (f"{name}'s detections end {n} frames {'before' if lag < 0 else 'after'} {ref}'s: its video started "
-                f"{n} frames {'late' if lag < 0 else 'early'}? sync applied it no offset (none proven on this take); "
-                f"if so, cut {n} frames from the start of {where} and run again")
+        than = "the other cameras'" if name == ref else f"{ref}'s"
+        if lag < 0:
+            text = (f"{name}'s video is {n} frames shorter than {than} and its detections end as early: it started "
+                    f"{n} frames late? sync applied it no offset (none proven on this take); if so, cut {n} frames "
+                    "from the start of the other cameras' videos and run again")
+        else:
+            text = (f"{name}'s video is {n} frames longer than {than} and its detections end as late: it started "
+                    f"{n} frames early? sync applied it no offset (none proven on this take); if so, cut {n} frames "
+                    f"from the start of {name}'s video and run again")
         out[name] = {"frames": lag, "text": text}
         for table in tables:
             row = table.get(name)
