@@ -103,3 +103,10 @@ def test_no_lag_from_lengths_within_a_frame_or_without_detections():
     raw = _late(late=0)
     raw.data[:, 0] = np.nan  # the first camera saw nothing
     assert length_lags(raw) == {}
+
+
+def test_detections_ending_beyond_what_sync_searches_are_not_tried(monkeypatch):
+    """A person who left cam02's view 60 frames before the end of a 100-frame take is no lag sync could find (it
+    searches a third of the take): not tried, one refinement."""
+    seen, (refined, report) = _length_loop(monkeypatch, _late(late=60), proven_on_shifted=True)
+    assert seen == ["first"] and report["lags"]["from_lengths"] == {}, (seen, report["lags"])

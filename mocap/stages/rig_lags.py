@@ -52,7 +52,7 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     shifted by it, and so on; each round the rig absorbs less and the estimate comes closer (a secant step per
     camera from the last two rounds). The tried offsets stand only when sync's test on the rig they end with
     applies them; else the first refinement and no offset, as before. A camera whose detections end
-    ``LENGTH_FRAMES`` or more before the first camera's (a video started late is that much shorter: padded as
+    ``LENGTH_FRAMES`` or more before (after) the first camera's (a video started late is that much shorter: padded as
     missing) is tried at that lag in the first round too where sync applied none and found none to try (then
     followed like the others; :func:`length_lags`: the
     real demo with cam03's video started 5 frames late: sync on the first refinement saw −2.38 frames, held-out
@@ -68,7 +68,8 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     used: dict[str, float] = {}  # the offsets the keypoints of the rig at hand were shifted back by
     last: dict[str, tuple[float, float]] = {}  # per camera, the previous round's (offset refined with, estimate)
     rounds, tried = [], False
-    lengths = length_lags(raw)
+    reach = min(sync_cfg.max_offset_s * raw.fps, raw.data.shape[0] / 3)  # what sync searches (a person who left
+    lengths = {n: d for n, d in length_lags(raw).items() if abs(d) <= reach}  # one view long before: not a lag)
     for r in range(ROUNDS + 1):
         now = _judge(rig, refined, report)
         check = sync.remembered_run(now, synced_on(raw, now), sync_cfg, audio)
