@@ -5,18 +5,17 @@ half fitting its own estimate hardly better than the other's (3 %): refused as t
 own estimate ``sync.min_heldout_gain`` better than the other's; an offset that compensates a camera-pose error
 follows what the person does, fits each half's own far better, and is still refused."""
 
-import dataclasses
 
 import numpy as np
 import pytest
 from body_synth import blazepose_keypoints, body_motion
+from test_sync_significance import perturbed
 
-from mocap.geometry.rotations import axis_angle_to_matrix
 from mocap.stages import sync
 from mocap.stages.sync_search import EpipolarPair
 from mocap.stages.sync_steps import halves_apart
 from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
-from mocap.types import Keypoints2D, Rig
+from mocap.types import Keypoints2D
 
 FRAMES, FPS = 100, 60.0
 
@@ -32,15 +31,7 @@ def short_take(lag: float, seed: int, noise_px: float = 6.0, slow: float = 2.0, 
     if lag:
         data[:, 1] = sync.shift_tracks(data[:, 1], -lag)
     if perturb is not None:
-        c, deg, metres = perturb
-        rng = np.random.default_rng(seed + 100)
-        axis, move = rng.normal(size=3), rng.normal(size=3)
-        D = np.eye(4)
-        D[:3, :3] = axis_angle_to_matrix(np.radians(deg) * axis / np.linalg.norm(axis))
-        D[:3, 3] = metres * move / np.linalg.norm(move)
-        cams = list(rig.cameras)
-        cams[c] = dataclasses.replace(cams[c], cam_from_world=D @ cams[c].cam_from_world)
-        rig = Rig(tuple(cams))
+        rig = perturbed(rig, *perturb, seed)
     return rig, Keypoints2D(data, rig.names, "blazepose33", FPS)
 
 

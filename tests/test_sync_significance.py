@@ -24,16 +24,20 @@ def take(shifts: dict[int, float], frames=360, cameras=4, noise_px=2.0, seed=0, 
     for c, d in shifts.items():  # camera c sees at t + d what the others see at t
         data[:, c] = sync.shift_tracks(data[:, c], -d)
     if perturb is not None:
-        c, deg, metres = perturb
-        rng = np.random.default_rng(seed + 100)
-        axis, move = rng.normal(size=3), rng.normal(size=3)
-        D = np.eye(4)
-        D[:3, :3] = axis_angle_to_matrix(np.radians(deg) * axis / np.linalg.norm(axis))
-        D[:3, 3] = metres * move / np.linalg.norm(move)
-        cams = list(rig.cameras)
-        cams[c] = dataclasses.replace(cams[c], cam_from_world=D @ cams[c].cam_from_world)
-        rig = Rig(tuple(cams))
+        rig = perturbed(rig, *perturb, seed)
     return rig, Keypoints2D(data, rig.names, "blazepose33", 60.0)
+
+
+def perturbed(rig: Rig, c: int, deg: float, metres: float, seed: int) -> Rig:
+    """The rig with camera c's pose off by a rotation of ``deg`` and a move of ``metres`` in random directions."""
+    rng = np.random.default_rng(seed + 100)
+    axis, move = rng.normal(size=3), rng.normal(size=3)
+    D = np.eye(4)
+    D[:3, :3] = axis_angle_to_matrix(np.radians(deg) * axis / np.linalg.norm(axis))
+    D[:3, 3] = metres * move / np.linalg.norm(move)
+    cams = list(rig.cameras)
+    cams[c] = dataclasses.replace(cams[c], cam_from_world=D @ cams[c].cam_from_world)
+    return Rig(tuple(cams))
 
 
 @pytest.mark.parametrize("shift, frames", [(3.0, 360), (7.0, 360), (0.4, 600), (-0.4, 600)])
