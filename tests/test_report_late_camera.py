@@ -90,3 +90,16 @@ def test_the_first_camera_started_late_is_named_not_every_other():
 def test_with_a_stride_the_lengths_compare_in_keypoint_frames():
     videos = {"cam01": 200, "cam02": 200, "cam03": 190}  # every other video frame detected: 5 keypoint frames
     assert set(late_cameras(_kp(), {}, _tables(True), videos, stride=2)) == {"cam03"}
+
+
+def test_the_page_s_time_offsets_row_says_which_video_looks_started_late():
+    from mocap.report.page import summary_rows
+
+    late = late_cameras(_kp(), {}, _tables(False), VIDEOS)
+    m = {"reprojection_px": {"median": 5.0, "p95": 9.0, "median_views_used": 5.0, "views_used_share": 0.9},
+         "reconstructed": {"frames_all_joints": 1.0, "points": 1.0}, "bone_length_cv": {"mean": 0.01, "max": 0.02},
+         "jitter_mean_accel_m_s2": 1.0, "sync_offsets_frames": {"cam01": 0.0, "cam02": 0.0, "cam03": 0.0},
+         "late_cameras": late}
+    html = summary_rows(m)
+    assert ("cam03 +0.00 (its video 5 frames shorter: started late? no offset proven)" in html
+            and "cam02 +0.00, cam03" in html), html

@@ -318,7 +318,8 @@ def json_safe(x):
 def _take_rows(metrics: dict, p: int, P: int) -> dict:
     """What the take's metrics hold that person p's summary on the page shows too: the cameras' time offsets,
     videos not used, and that person's error against the ground truth (one person: the MPJPE and P95)."""
-    out = {k: metrics[k] for k in ("sync_offsets_frames", "sync_steps", "videos_not_used") if metrics.get(k)}
+    out = {k: metrics[k] for k in ("sync_offsets_frames", "sync_steps", "late_cameras", "videos_not_used")
+           if metrics.get(k)}
     gt = metrics.get("groundtruth")
     if gt and P == 1:
         out["groundtruth"] = gt

@@ -220,10 +220,12 @@ def summary_rows(m: dict) -> str:
         rows.append(("error against ground truth (MPJPE / P95)", f"{gt['mpjpe_mm']:.1f} / {gt['p95_mm']:.1f} mm")
                     if "p95_mm" in gt else ("error against ground truth (MPJPE)", f"{gt['mpjpe_mm']:.1f} mm"))
     if m.get("sync_offsets_frames"):
-        steps = m.get("sync_steps") or {}
+        steps, late = m.get("sync_steps") or {}, m.get("late_cameras") or {}
         rows.append(("camera time offsets (frames)", ", ".join(
             f"{k} {v:+.2f}" + (" then " + ", ".join(f"{d:+.2f} from frame {f}" for f, d in steps[k][1:])
                                + " (frames lost)" if steps.get(k) else "")
+            + (f" (its video {abs(late[k]['frames']):.0f} frames {'shorter' if late[k]['frames'] < 0 else 'longer'}: "
+               f"started {'late' if late[k]['frames'] < 0 else 'early'}? no offset proven)" if k in late else "")
             for k, v in m["sync_offsets_frames"].items())))
     if m.get("videos_not_used"):
         rows.append(("videos not used (no camera of that name in the rig)", ", ".join(m["videos_not_used"])))
