@@ -6,6 +6,7 @@ so it is in the run's log file (``logs/run-*.log``) and not on the screen."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
@@ -99,6 +100,7 @@ def _empty_sink():
     sink = _sink["file"]
     if sink is None or _sink["pid"] != os.getpid():  # a forked child shares its parent's file offset: a new one
         sink = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the process's later blocks
+        atexit.register(sink.close)  # closed as the process ends (else "ResourceWarning: unclosed file" at exit)
         _sink.update(file=sink, pid=os.getpid())
     else:  # on the descriptor: the file object's buffer would skip a seek it thinks it needs not make
         os.ftruncate(sink.fileno(), 0)

@@ -35,3 +35,15 @@ def test_detector_names_scan_once_and_see_registered_detectors(monkeypatch):
     monkeypatch.setitem(detect.DETECTORS, "extra_test", "x:Y")
     names = detect.detector_names()
     assert "extra_test" in names and "blazepose" in names and calls == []
+
+
+def test_the_native_stderr_sink_is_closed_as_the_process_ends():
+    """The sink file stays open for a process's later blocks: it was left for the interpreter to collect, and every
+    run with warnings on (the test suite's end) printed "ResourceWarning: unclosed file <_io.BufferedRandom>"."""
+    import subprocess
+    import sys
+
+    code = ("import logging\nfrom mocap.quiet import native_stderr_to_log\n"
+            "with native_stderr_to_log(logging.getLogger('x')):\n    pass\n")
+    done = subprocess.run([sys.executable, "-X", "dev", "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "ResourceWarning" not in done.stderr, done.stderr
