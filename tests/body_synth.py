@@ -90,3 +90,16 @@ def noisy_hands_take(frames: int, fps: float, seed: int, body_sigma: float, hand
     body, hands = blazepose_keypoints(m22), hand_keypoints(m52)
     return hands, np.concatenate([body + rng.normal(0, body_sigma, body.shape),
                                   hands + rng.normal(0, hand_sigma, hands.shape)], axis=1)
+
+
+def body22_problem(vector_joint: str):
+    """(IK problem, joint names) of body22 with every joint's model (hinges, 2-DoF) and one orientation vector on
+    ``vector_joint``, rest direction −Y (forward)."""
+    from mocap.fit.hands import joint_models, models_of
+    from mocap.fit.ik import IKProblem
+
+    spec = load_skeleton("body22")
+    names = list(spec.skeleton.joint_names)
+    hinges, limits, dof2 = models_of(joint_models(spec, names), list(range(len(names))))
+    return IKProblem(spec.skeleton, hinges, limits, np.array([names.index(vector_joint)]),
+                     np.array([[0.0, -1.0, 0.0]]), dof2=dof2), names

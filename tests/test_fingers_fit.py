@@ -129,41 +129,36 @@ def test_hand_unseen_for_a_second_eases_to_rest_and_is_flagged_a_finger_gap_is_b
     assert np.median(right) < 8  # the other hand is unaffected
 
 
-@pytest.mark.parametrize("bad", ["hinge_spread", "2dof_no_axis", "hinge_twist", "twist_zero", "twist_text",
-                                 "twist_reversed", "twist_axis_along", "twist_wide", "2dof_leaf"])
+TOE = 'LeftToeBase = { parent = "LeftFoot", offset = [0.0, -0.13, -0.06]'
+INDEX1 = 'offset = [0.092, -0.02, 0.0], type = "2dof", '
+TWIST_TEXT = "twist must be a number of degrees in \\(0, 180\\] or \\[low, high\\] limits, got "
+BAD_SPECS = {  # a case: (text in body52, what replaces its first occurrence, the error expected)
+    "hinge_spread": ("limits = [-5.0, 115.0] }", "limits = [-5.0, 115.0], spread = [-1.0, 1.0] }",
+                     "spread limits are for 2dof joints"),
+    "hinge_twist": ("limits = [-5.0, 115.0] }", "limits = [-5.0, 115.0], twist = 10.0 }",
+                    "a twist is for 2dof joints, not hinge"),
+    "twist_zero": ("twist = 17.0", "twist = 0.0", "joint 'LeftShoulder': " + TWIST_TEXT + "0.0"),
+    "twist_text": ("twist = 17.0", 'twist = "17"', "joint 'LeftShoulder': " + TWIST_TEXT + "'17'"),
+    "twist_reversed": ("twist = [-30.0, 30.0]", "twist = [30.0, -30.0]",
+                       "joint 'LeftFoot': twist must be \\[low, high\\] with low < high, got \\[30.0, -30.0\\]"),
+    "twist_wide": ("twist = [-30.0, 30.0]", "twist = [-400.0, 400.0]",
+                   "joint 'LeftFoot': twist limits must lie within \\[-180, 180\\] degrees, got \\[-400.0, 400.0\\]"),
+    "2dof_leaf": (TOE + " }", TOE + ', type = "2dof", axis = [1.0, 0.0, 0.0] }',
+                  "2dof joint 'LeftToeBase' has no bone to twist about: give it a child, a \\[tips\\] entry or a "
+                  "twist_axis"),
+    "twist_axis_along": ("twist_axis = [0.0, 0.0, 1.0]", "twist_axis = [2.0, 0.0, 0.0]",
+                         "joint 'LeftFoot': twist_axis must be a direction across its axis, got \\[2.0, 0.0, 0.0\\]"),
+    "2dof_no_axis": (INDEX1 + "axis = [0.0, 1.0, 0.0], ", INDEX1, "2dof joint 'LeftHandIndex1' needs an axis"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_SPECS))
 def test_bad_finger_joint_specs_are_named(tmp_path, bad):
+    old, new, expect = BAD_SPECS[bad]
     text = load_preset("skeletons", "body52")[1].read_text()
-    if bad == "hinge_spread":
-        text = text.replace('limits = [-5.0, 115.0] }', 'limits = [-5.0, 115.0], spread = [-1.0, 1.0] }', 1)
-        expect = "spread limits are for 2dof joints"
-    elif bad == "hinge_twist":
-        text = text.replace('limits = [-5.0, 115.0] }', 'limits = [-5.0, 115.0], twist = 10.0 }', 1)
-        expect = "a twist is for 2dof joints, not hinge"
-    elif bad in ("twist_zero", "twist_text"):
-        text = text.replace("twist = 17.0", "twist = 0.0" if bad == "twist_zero" else 'twist = "17"', 1)
-        expect = ("joint 'LeftShoulder': twist must be a number of degrees in \\(0, 180\\] or \\[low, high\\] limits, "
-                  "got " + ("0.0" if bad == "twist_zero" else "'17'"))
-    elif bad == "twist_reversed":
-        text = text.replace("twist = [-30.0, 30.0]", "twist = [30.0, -30.0]", 1)
-        expect = "joint 'LeftFoot': twist must be \\[low, high\\] with low < high, got \\[30.0, -30.0\\]"
-    elif bad == "twist_wide":
-        text = text.replace("twist = [-30.0, 30.0]", "twist = [-400.0, 400.0]", 1)
-        expect = "joint 'LeftFoot': twist limits must lie within \\[-180, 180\\] degrees, got \\[-400.0, 400.0\\]"
-    elif bad == "2dof_leaf":
-        text = text.replace('LeftToeBase = { parent = "LeftFoot", offset = [0.0, -0.13, -0.06] }',
-                            'LeftToeBase = { parent = "LeftFoot", offset = [0.0, -0.13, -0.06], type = "2dof", '
-                            'axis = [1.0, 0.0, 0.0] }', 1)
-        expect = ("2dof joint 'LeftToeBase' has no bone to twist about: give it a child, a \\[tips\\] entry or a "
-                  "twist_axis")
-    elif bad == "twist_axis_along":
-        text = text.replace("twist_axis = [0.0, 0.0, 1.0]", "twist_axis = [2.0, 0.0, 0.0]", 1)
-        expect = "joint 'LeftFoot': twist_axis must be a direction across its axis, got \\[2.0, 0.0, 0.0\\]"
-    else:
-        index1 = 'offset = [0.092, -0.02, 0.0], type = "2dof", '
-        text = text.replace(index1 + "axis = [0.0, 1.0, 0.0], ", index1, 1)
-        expect = "2dof joint 'LeftHandIndex1' needs an axis"
+    assert old in text
     path = tmp_path / "bad.toml"
-    path.write_text(text)
+    path.write_text(text.replace(old, new, 1))
     with pytest.raises(ValueError, match=expect):
         load_skeleton(str(path))
 

@@ -155,17 +155,15 @@ def test_a_twist_vector_on_the_shoulder_with_the_elbow_unseen_keeps_the_start_po
     """A skeleton of the user's with a limb-twist vector on the upper arm: where the elbow is unseen and the
     vector seen, the shoulder is aimed by the vector alone; the hinge-plane turn (about the shoulder → elbow
     bone, NaN there) must leave such frames alone (it made their start pose, then their fit, NaN)."""
-    from mocap.fit.hands import joint_models, models_of
-    from mocap.fit.ik import IKProblem, initial_pose, solve_ik
+    from body_synth import body22_problem
+
+    from mocap.fit.ik import initial_pose, solve_ik
     from mocap.geometry.rotations import axis_angle_to_matrix
     from mocap.types import forward_kinematics
 
-    spec = load_skeleton("body22")
-    sk, names = spec.skeleton, list(spec.skeleton.joint_names)
-    J = len(names)
-    hinges, limits, dof2 = models_of(joint_models(spec, names), list(range(J)))
-    arm, fore, hand = names.index("LeftArm"), names.index("LeftForeArm"), names.index("LeftHand")
-    pb = IKProblem(sk, hinges, limits, np.array([arm]), np.array([[0.0, -1.0, 0.0]]), dof2=dof2)
+    pb, names = body22_problem("LeftArm")
+    sk, J = pb.skeleton, len(names)
+    fore, hand = names.index("LeftForeArm"), names.index("LeftHand")
     F = 6
     local = np.tile(np.eye(3), (F, J, 1, 1))
     local[:, fore] = axis_angle_to_matrix(np.array([0, 0, -1.0]) * np.linspace(0.2, 1.5, F)[:, None])

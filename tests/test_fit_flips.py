@@ -142,17 +142,15 @@ def test_a_nearly_straight_knee_seen_bending_sideways_does_not_turn_the_foot_abo
     heel-to-toe vector, fits the points exactly, and frame-by-frame fits traded between the two (real two-person
     footage: a thigh 78°, its foot 75° in one frame). The ankle turns about the shin within ±30° (its `twist`
     limits): the foot stays within them and the knee's points are missed by a few millimetres."""
-    from mocap.fit.hands import joint_models, models_of
-    from mocap.fit.ik import IKProblem, solve_ik
+    from body_synth import body22_problem
+
+    from mocap.fit.ik import solve_ik
     from mocap.geometry.rotations import matrix_to_quat
     from mocap.types import forward_kinematics
 
-    spec = load_skeleton("body22")
-    sk, names = spec.skeleton, list(spec.skeleton.joint_names)
-    J = len(names)
-    hinges, limits, dof2 = models_of(joint_models(spec, names), list(range(J)))
+    pb, names = body22_problem("LeftFoot")
+    sk, J = pb.skeleton, len(names)
     foot, knee, thigh = names.index("LeftFoot"), names.index("LeftLeg"), names.index("LeftUpLeg")
-    pb = IKProblem(sk, hinges, limits, np.array([foot]), np.array([[0.0, -1.0, 0.0]]), dof2=dof2)
     start = np.tile(np.eye(3), (1, J, 1, 1))
     start[0, knee] = axis_angle_to_matrix(np.radians(3) * np.array([1.0, 0.0, 0.0]))
     seen = start.copy()  # the knee's bend seen 80° round, the foot where it was
