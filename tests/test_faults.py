@@ -140,6 +140,30 @@ def test_another_person_in_a_burst_gets_a_wrong_person_hint(reports):
     assert cam["hint"].startswith("wrong person?") and cam["profile"]["bad_frames"] == "30–59", cam["profile"]
 
 
+def test_a_burst_in_a_take_where_every_person_was_looked_for_is_called_failed_detections(reports, tmp_path):
+    """The report stage passes detect's ``persons``: with ``auto`` (the default) or a number above 1 every person
+    was looked for, so a camera's burst of another body is failed detections (a JPEG-quality-3 or noisy camera of
+    the real demo read "wrong person? … --set detect.persons=auto, the default", the setting it ran with);
+    with 1 the advice to look for everyone stays."""
+    import dataclasses
+    import shutil
+    from pathlib import Path
+
+    from mocap.settings import Settings
+    from mocap.stages import report as report_stage
+
+    session, _ = reports("person")
+    copy = Session(Path(shutil.copytree(session.root, tmp_path / "person")))
+    for persons, start in (("auto", "detections failed?"), (3, "detections failed?"), (1, "wrong person?")):
+        settings = Settings()
+        settings = dataclasses.replace(settings, detect=dataclasses.replace(settings.detect, persons=persons),
+                                       report=dataclasses.replace(settings.report, overlay_videos=False))
+        cam = report_stage.main(copy, settings)["cameras"]["cam02"]
+        assert cam["flagged"] and cam["hint"].startswith(start), (persons, cam["hint"])
+        assert ("--set detect.persons=auto" in cam["hint"]) == (persons == 1), cam["hint"]
+        assert persons == 1 or "poor image there (dark, blurred, heavily compressed)" in cam["hint"]
+
+
 def test_another_person_near_the_performer_throughout_is_not_called_a_calibration_fault(reports):
     _, m = reports("near")
     assert list(_flagged(m)) == ["cam02"], {k: (c["median_px"], c["p95_px"]) for k, c in m["cameras"].items()}

@@ -304,7 +304,8 @@ def test_ground_truth_is_scored_when_the_first_person_is_a_fragment_of_nobody(tm
 def test_points_seen_by_one_view_are_counted_apart_and_said(tmp_path, caplog):
     """A point refine estimated from one view (the others' image borders cut that body part) is in 3D but not
     measured: "points reconstructed" stays 100 %, the page and metrics.json show the share two cameras or more
-    see, and a share under report.min_points_reconstructed is a warning naming the person."""
+    see, and a share under report.min_points_reconstructed is a warning naming the person; under
+    report.min_points_two_views (0.8) the take fails (two cameras: legs 0.3–0.56 m off read 4.8 px, PASS)."""
     from mocap import report
     from mocap.io.hdf5 import read_points3d, write_points3d
     from mocap.report.metrics import _reconstructed
@@ -325,6 +326,15 @@ def test_points_seen_by_one_view_are_counted_apart_and_said(tmp_path, caplog):
     assert not re.search(r"person1: \d+ % of the points", caplog.text)
     html = (session.root / "report" / "report.html").read_text()
     assert "points seen by two cameras or more" in html and "75.8%" in html
+    failed = [f for f in m["verdict"]["failed"] if f["metric"].endswith("points_two_views")]
+    assert [(f["metric"], f["label"]) for f in failed] == [
+        ("persons.1.reconstructed.points_two_views", "person2: points seen by two cameras or more")], m["verdict"]
+    assert not m["verdict"]["usable"] and "report.min_points_two_views" in html
+    assert "person2: points seen by two cameras or more 75.76% < 80.00%" in m["verdict"]["summary"]
+    m = report.build(session, cfg=report.Config(overlay_videos=False, min_points_two_views=0.7))
+    assert not any(f["metric"].endswith("points_two_views") for f in m["verdict"]["failed"]), m["verdict"]
+    with pytest.raises(ValueError, match="min_points_two_views must be a share between 0 and 1"):
+        report.Config(min_points_two_views=80)
     hand = np.zeros(4, bool)
     assert _reconstructed(np.ones((2, 4), bool), hand, np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)) == {
         "frames_all_joints": 1.0, "frames_any_joint": 1.0, "points": 1.0, "points_two_views": 0.75}

@@ -139,7 +139,7 @@ def test_intrinsics_from_another_resolution_come_before_allowing_a_larger_move()
     import dataclasses
 
     from mocap.report import moved_too_far_hint
-    from mocap.report.cameras import intrinsics_doubt
+    from mocap.report.calibration_html import intrinsics_doubt
 
     rig = ring_rig(RigSpec(n_cameras=4, size=SIZE), blazepose_keypoints(body_motion(10, FPS)).reshape(-1, 3))
     cam = rig.cameras[1]

@@ -15,8 +15,8 @@ import numpy as np
 
 from mocap.io.atomic import atomic_write_text
 from mocap.persons import person_name
-from mocap.report.calibration_html import AXIAL_SHARE, calibration_html
-from mocap.report.cameras import flag_text, intrinsics_doubt
+from mocap.report.calibration_html import calibration_html, moved_too_far_hint
+from mocap.report.cameras import flag_text
 from mocap.report.metrics import compute, summarised, verdict, warn_one_view
 from mocap.report.truth import groundtruth
 from mocap.session import Session
@@ -43,6 +43,10 @@ class Config:
     resolution_floor_px: float = 2.0
     max_bone_length_cv: float = 0.05  # mean coefficient of variation of the bone lengths
     min_points_reconstructed: float = 0.9  # share of (frame, keypoint) points in 3D
+    # share of the points two cameras or more see (the others: one view, the bone lengths and the motion; tens
+    # of mm to half a metre off, while their reprojection error stays low): under it the take fails; under
+    # min_points_reconstructed a warning (0: no check)
+    min_points_two_views: float = 0.8
     camera_flag_ratio: float = 2.5  # a camera whose median (or P95) error is above this × the others' is flagged
     worst_frames: int = 3  # per camera, the frames of highest error shown as crops (0: none)
 
@@ -55,6 +59,9 @@ class Config:
         if not self.resolution_floor_px >= 0:
             raise ValueError(f"report: resolution_floor_px must be ≥ 0 px (0: the mm check alone), "
                              f"got {self.resolution_floor_px}")
+        if not 0 <= self.min_points_two_views <= 1:
+            raise ValueError(f"report: min_points_two_views must be a share between 0 and 1 (0: no check), "
+                             f"got {self.min_points_two_views}")
         if not self.camera_flag_ratio > 1:
             raise ValueError(f"report: camera_flag_ratio must be above 1, got {self.camera_flag_ratio}")
         if not isinstance(self.worst_frames, int) or isinstance(self.worst_frames, bool) or self.worst_frames < 0:
@@ -171,10 +178,10 @@ def _videos(session: Session, rig, cfg: Config) -> dict[str, Path] | None:
     return camera_videos(session.root / "videos", rig.names) or None  # the cameras without one: drawn on grey
 
 
-def _person_metrics(rig, kp, pts, p: int, offsets, cfg: Config, swaps) -> dict:
+def _person_metrics(rig, kp, pts, p: int, offsets, cfg: Config, swaps, detect_persons=None) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # frames where this person is absent: all-NaN slices
-        return compute(rig, kp, pts, p, offsets, cfg.camera_flag_ratio, swaps)
+        return compute(rig, kp, pts, p, offsets, cfg.camera_flag_ratio, swaps, detect_persons)
 
 
 def _frames_of(session: Session):
@@ -221,9 +228,12 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
 
     P = pts.xyz.shape[1]
     kp, kp_raw, repairs = detections
+    extra = dict(extra or {})
+    detect_persons = extra.pop("detect_persons", None)  # the detect stage's setting (a flagged camera's hint)
     swaps = _swaps_repaired(session, pts)
     own = people.swaps_per_person(session, pts, rig.names, P) if P > 1 and swaps else None
-    per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, own[p] if own else swaps) for p in range(P)]
+    per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, own[p] if own else swaps, detect_persons)
+                  for p in range(P)]
     turned_people([m["cameras"] for m in per_person], rig, pts,  # a mirrored camera: its people nobody or mixed
                   triangulate.read_session_keypoints(session, rig, False, False, persons=1)[0], cfg.camera_flag_ratio)
     knees = pts.info.get("knees") if isinstance(pts.info.get("knees"), dict) else {}
@@ -235,7 +245,6 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     metrics |= {"sync_steps": steps} if (steps := read_steps(session)) else {}
     metrics["videos_not_used"] = unused_videos(session.root / "videos", rig.names)  # logged once, at the start
     metrics |= {"groundtruth": gt} if (gt := groundtruth(session, pts)) else {}
-    extra = dict(extra or {})
     person_gaps = extra.pop("person_gaps", None) or {}  # several people: each one's gap frames, by name
     metrics |= extra
     assoc = people.association_summary(session, pts)  # several people asked for: who was found
@@ -255,7 +264,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                             session.video_sampling()[1]):
         metrics["late_cameras"] = late  # a video started late, no offset proven: a flagged camera's hint says so
     checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px,
-              cfg.resolution_floor_px)
+              cfg.resolution_floor_px, cfg.min_points_two_views)
     metrics["verdict"] = verdict(metrics, *checks)
     if P > 1:
         metrics["timeline"] = people.timeline(pts)
@@ -345,33 +354,6 @@ def _video_frames(session: Session, rig) -> dict[str, int] | None:
         return {n: probe(p).frames for n, p in find_videos(session.root / "videos", rig.names).items()}
     except (FileNotFoundError, ValueError, OSError):
         return None
-
-
-def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> str:
-    """A flagged camera the camera refinement would have moved beyond its limits: its pose is off (bumped, or
-    a calibration of another setup), whatever its error's profile suggested (``before``); first its intrinsics
-    when they look wrong for its image (``cam``; allowing the move then fitted a wrong pose to them)."""
-    doubt = intrinsics_doubt(cam) if cam is not None else None
-    deg, mm = calib.get("moves_deg", {}).get(name, float("nan")), calib.get("moves_mm", {}).get(name, float("nan"))
-    limits = calib.get("config", {})
-    max_deg, max_m = limits.get("max_move_deg", float("inf")), limits.get("max_move_m", float("inf"))
-    over = [k for k, v, lim in (("max_move_deg", deg, max_deg), ("max_move_m", mm / 1000, max_m)) if v > lim] \
-        or ["max_move_deg"]
-    text = (f"calibration? the camera refinement from the performer would move {name} by {deg:.1f}° / {mm:.0f} mm, "
-            f"more than rig_refine.max_move_deg = {max_deg}° / max_move_m = {max_m} m, so the given pose was "
-            "kept: the camera was bumped or its calibration is another setup's; recalibrate, or allow the move "
-            f"(mocap run SESSION {' '.join(f'--set rig_refine.{k}=N' for k in over)}) and check the held-out error "
-            "in calibration/refined/report.json")
-    along = abs(calib.get("moves_along_axis_mm", {}).get(name, 0.0))
-    if over == ["max_move_m"] and along >= AXIAL_SHARE * mm:  # forward or back with little turn: the image's scale
-        text = (f"focal length? the camera refinement from the performer would move {name} {along:.0f} mm along "
-                f"its line of sight with {deg:.1f}° of turn: a focal length off (the performer's size in its image) "
-                "looks like that; check its intrinsics, or refine them (mocap run SESSION --set "
-                "rig_refine.refine_intrinsics=true) and check the held-out error in calibration/refined/report.json")
-    if before and before.startswith(("videos swapped?", "footage ", "the same video as", "camera moved mid-take?",
-                                     "image size?", "frames dropped?", "detections scaled?")):
-        return before  # swapped, flipped or copied footage, or a change mid-take: no one move of it explains that
-    return f"{doubt}; else {text}" if doubt else text
 
 
 def _camera_rows(cameras: dict[str, dict]) -> str:

@@ -1,8 +1,11 @@
-"""The report's paragraph on the camera refinement from the performer (``calibration/refined/report.json``)."""
+"""The report's paragraph on the camera refinement from the performer (``calibration/refined/report.json``), and
+the hints for a camera whose calibration looks wrong (its intrinsics, a move beyond the refinement's limits)."""
 
 from __future__ import annotations
 
 from html import escape
+
+import numpy as np
 
 AXIAL_SHARE = 0.8  # a camera move this much along its line of sight with little turn reads as a focal length off
 
@@ -73,3 +76,45 @@ def focal_notes(calib: dict, share: float = AXIAL_SHARE, least_mm: float = 50.0,
                        "length may be off (the refinement made up for it with the camera's place); check its "
                        "intrinsics, or refine them: --set rig_refine.refine_intrinsics=true")
     return out
+
+
+OFF_CENTRE = 0.1  # a principal point farther than this share of the image's size from its centre (real: < 3 %)
+
+
+def intrinsics_doubt(cam) -> str | None:
+    """What looks wrong in a camera's intrinsics for its image size (a camera matrix from another resolution puts
+    the principal point far from the centre), or None."""
+    (w, h), cx, cy = cam.size, cam.K[0, 2], cam.K[1, 2]
+    if abs(cx - (w - 1) / 2) <= OFF_CENTRE * w and abs(cy - (h - 1) / 2) <= OFF_CENTRE * h:
+        return None
+    scale = np.mean([(w - 1) / (2 * cx), (h - 1) / (2 * cy)]) if cx > 0 and cy > 0 else float("nan")
+    return (f"intrinsics? {cam.name}'s principal point ({cx:.0f}, {cy:.0f}) is far from its image's centre "
+            f"({(w - 1) / 2:.0f}, {(h - 1) / 2:.0f}) for {w}×{h}: its camera matrix may be from another resolution "
+            f"(about ×{scale:.2f}): fix the calibration's intrinsics before allowing a larger move")
+
+
+def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> str:
+    """A flagged camera the camera refinement would have moved beyond its limits: its pose is off (bumped, or
+    a calibration of another setup), whatever its error's profile suggested (``before``); first its intrinsics
+    when they look wrong for its image (``cam``; allowing the move then fitted a wrong pose to them)."""
+    doubt = intrinsics_doubt(cam) if cam is not None else None
+    deg, mm = calib.get("moves_deg", {}).get(name, float("nan")), calib.get("moves_mm", {}).get(name, float("nan"))
+    limits = calib.get("config", {})
+    max_deg, max_m = limits.get("max_move_deg", float("inf")), limits.get("max_move_m", float("inf"))
+    over = [k for k, v, lim in (("max_move_deg", deg, max_deg), ("max_move_m", mm / 1000, max_m)) if v > lim] \
+        or ["max_move_deg"]
+    text = (f"calibration? the camera refinement from the performer would move {name} by {deg:.1f}° / {mm:.0f} mm, "
+            f"more than rig_refine.max_move_deg = {max_deg}° / max_move_m = {max_m} m, so the given pose was "
+            "kept: the camera was bumped or its calibration is another setup's; recalibrate, or allow the move "
+            f"(mocap run SESSION {' '.join(f'--set rig_refine.{k}=N' for k in over)}) and check the held-out error "
+            "in calibration/refined/report.json")
+    along = abs(calib.get("moves_along_axis_mm", {}).get(name, 0.0))
+    if over == ["max_move_m"] and along >= AXIAL_SHARE * mm:  # forward or back with little turn: the image's scale
+        text = (f"focal length? the camera refinement from the performer would move {name} {along:.0f} mm along "
+                f"its line of sight with {deg:.1f}° of turn: a focal length off (the performer's size in its image) "
+                "looks like that; check its intrinsics, or refine them (mocap run SESSION --set "
+                "rig_refine.refine_intrinsics=true) and check the held-out error in calibration/refined/report.json")
+    if before and before.startswith(("videos swapped?", "footage ", "the same video as", "camera moved mid-take?",
+                                     "image size?", "frames dropped?", "detections scaled?")):
+        return before  # swapped, flipped or copied footage, or a change mid-take: no one move of it explains that
+    return f"{doubt}; else {text}" if doubt else text

@@ -109,9 +109,10 @@ def _profile(err: np.ndarray, err_flip: np.ndarray | None, obs: np.ndarray, spee
             "speed_correlation": rank_corr(err.ravel(), speed.ravel())}
 
 
-def hint(p: dict, several: bool = False) -> str:
-    """What to check for a flagged camera, from its error's time profile (:func:`_profile`); ``several``:
-    the take already has several people (a wrong person there is an identity mix-up)."""
+def hint(p: dict, several: bool = False, detect_persons: int | str | None = None) -> str:
+    """What to check for a flagged camera, from its error's time profile (:func:`_profile`); ``several``: the
+    take has several people (a wrong person: identities mixed); ``detect_persons``: detect's setting (not 1 nor
+    None, unknown: every person was looked for, so its detections failed, or a bystander only it sees)."""
     share, frames = p["bad_frames_share"], p["bad_frames"]
     if not frames:
         return ("scattered large errors (no frame is bad as a whole): outlier detections or a few joints "
@@ -127,6 +128,10 @@ def hint(p: dict, several: bool = False) -> str:
                f"the detected body's size differs from the reprojected one's by a factor of {np.exp(scale):.2f}"
                if scale >= OTHER_SCALE else
                f"the detected body's shape differs from the reprojected one by {shape:.0%} of its size")
+        if not several and detect_persons not in (None, 1):
+            return (f"detections failed? in its bad frames ({frames}) {why}: a poor image there (dark, blurred, "
+                    "heavily compressed), the body cut by the image border or hidden, or a bystander this camera "
+                    "alone sees? (check the review video)")
         what = ("identities mixed between the people in this view?" if several else
                 "several people in the volume? with detect.persons = 1 a camera may follow another one: mocap run "
                 "with --set detect.persons=auto, the default, or the number of people")
@@ -143,7 +148,8 @@ def hint(p: dict, several: bool = False) -> str:
 
 def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: dict | None = None,
                  ratio: float = 2.5, swaps_repaired: dict | None = None,
-                 scales: np.ndarray | None = None, mpp: np.ndarray | None = None) -> dict[str, dict]:
+                 scales: np.ndarray | None = None, mpp: np.ndarray | None = None,
+                 detect_persons: int | str | None = None) -> dict[str, dict]:
     """{camera: median_px, p95_px, median_mm, p95_mm (at the person), detections, kept_share,
     sync_offset_frames, swaps_repaired (None when no repair ran; default: ``pts.info["swaps_repaired"]``),
     ratio_to_others, flagged, flag (the rule that fired), unseen (no detection while another camera has some:
@@ -151,7 +157,7 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
     profile (what the hint was read from)}. ``scales``: (C,) each camera's metres per pixel at the person
     (:func:`mocap.report.metrics.camera_scales`); without them, or with one missing, pixels are compared.
     ``mpp``: (F, C) the same frame by frame (:func:`mocap.report.metrics.metres_per_px`), for the check of an
-    error that changes mid-take (:func:`mocap.report.steps.flag_steps`)."""
+    error that changes mid-take (:func:`mocap.report.steps.flag_steps`). ``detect_persons``: see :func:`hint`."""
     X = pts.xyz[:, person]  # (F, J, 3)
     F, J = X.shape[:2]
     uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape((len(rig), F, J, 2)), 0, 1)  # (F, C, J, 2)
@@ -211,7 +217,7 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
                                "ratio": threshold / max(ref, FLOOR_PX),
                                "scaled": bool(scaled and abs(ref - raw) > 0.1 * max(raw, FLOOR_PX))}
                 row["profile"] = p
-                row["hint"] = hint(p, several=pts.xyz.shape[1] > 1)
+                row["hint"] = hint(p, pts.xyz.shape[1] > 1, detect_persons)
                 break
     # frame by frame at the person's scale where known: a person who walks up to one camera for a while has larger
     # pixel errors there, not a step
@@ -359,21 +365,6 @@ def _same_footage(rows: dict[str, dict], obs: np.ndarray, det: np.ndarray) -> No
                                       f"in {same.sum() / both.sum():.0%} of the keypoints both have: one file copied "
                                       f"under two names; put {name}'s own video in its place")
                 break
-
-
-OFF_CENTRE = 0.1  # a principal point farther than this share of the image's size from its centre (real: < 3 %)
-
-
-def intrinsics_doubt(cam) -> str | None:
-    """What looks wrong in a camera's intrinsics for its image size (a camera matrix from another resolution puts
-    the principal point far from the centre), or None."""
-    (w, h), cx, cy = cam.size, cam.K[0, 2], cam.K[1, 2]
-    if abs(cx - (w - 1) / 2) <= OFF_CENTRE * w and abs(cy - (h - 1) / 2) <= OFF_CENTRE * h:
-        return None
-    scale = np.mean([(w - 1) / (2 * cx), (h - 1) / (2 * cy)]) if cx > 0 and cy > 0 else float("nan")
-    return (f"intrinsics? {cam.name}'s principal point ({cx:.0f}, {cy:.0f}) is far from its image's centre "
-            f"({(w - 1) / 2:.0f}, {(h - 1) / 2:.0f}) for {w}×{h}: its camera matrix may be from another resolution "
-            f"(about ×{scale:.2f}): fix the calibration's intrinsics before allowing a larger move")
 
 
 def _others(rows: dict[str, dict], stat: str, i: int, k: np.ndarray) -> float:

@@ -23,7 +23,8 @@ from mocap.view.scene import LEFT, RIGHT, keypoint_segments, segment_sides, side
 
 SETTINGS = {"reprojection_mm.median": "report.max_reprojection_mm",
             "reprojection_px.median": "report.max_reprojection_px", "bone_length_cv.mean": "report.max_bone_length_cv",
-            "reconstructed.points": "report.min_points_reconstructed"}
+            "reconstructed.points": "report.min_points_reconstructed",
+            "reconstructed.points_two_views": "report.min_points_two_views"}
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
 td{padding:2px 10px;vertical-align:top} table{border-collapse:collapse} tr:nth-child(even){background:#f4f4f4}
 .ok{color:#080;font-weight:bold} .bad{color:#b00;font-weight:bold} svg{margin:4px;max-width:100%;height:auto}

@@ -52,10 +52,12 @@ def outputs(session: Session, settings) -> list[Path]:
 
 
 def run(session: Session, timings: dict[str, float], cfg: Config | None = None, gaps: dict | None = None,
-        calibration: dict | None = None, person_gaps: dict[str, dict] | None = None) -> dict:
-    """``person_gaps``: a take of several people, each person's gap frames by name."""
+        calibration: dict | None = None, person_gaps: dict[str, dict] | None = None,
+        detect_persons: int | str | None = None) -> dict:
+    """``person_gaps``: a take of several people, each person's gap frames by name; ``detect_persons``: the
+    detect stage's ``persons`` (a flagged camera's hint: another person followed is a cause with 1 only)."""
     extra = {k: v for k, v in (("gaps", gaps), ("calibration_refinement", calibration),
-                               ("person_gaps", person_gaps)) if v}
+                               ("person_gaps", person_gaps), ("detect_persons", detect_persons)) if v}
     return report.build(session, timings, extra or None, cfg=cfg or Config())
 
 
@@ -83,4 +85,5 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     settings = as_settings(settings)
     person_gaps = {name: _read_json(p) for name, p in _person_gaps(session, settings).items()}
     return run(session, stage_seconds(session), settings.report, _read_json(gaps_path(session, settings)),
-               _read_json(_calibration_report(session)), {k: v for k, v in person_gaps.items() if v})
+               _read_json(_calibration_report(session)), {k: v for k, v in person_gaps.items() if v},
+               settings.detect.persons)
