@@ -129,3 +129,17 @@ def test_a_bystander_moving_much_and_seen_little_is_not_chosen_over_the_performe
     both = np.full((100, 4, 2), -1, np.int16)
     both[:, :, 0], both[4:, :, 1] = 0, 1  # seen nearly as long: the one moving more (the real two-person take)
     assert best_person(both, people, np.array([0.043, 0.104])) == 1
+
+
+def test_a_whole_lag_is_said_only_where_both_halves_find_it():
+    """Pose2Sim's two-person take with the woman leaving part of cam04's view (in sync): halves −0.00 / +2.00, the
+    whole take +2.00, was said as "both halves find +2 frames: the camera may be out of time"; each half must be
+    within a frame of the lag (a true 5-frame lag on a short take read −4.50 / −5.40: still said)."""
+    from mocap.stages.sync_steps import whole_lag
+
+    assert whole_lag(2.0, -0.0, 2.0, 0.0, sync.WHOLE_FRAME) is None
+    assert whole_lag(-3.0, -2.95, -3.1, 0.0, sync.WHOLE_FRAME) == -3
+    assert whole_lag(-5.0, -4.5, -5.4, 0.0, sync.WHOLE_FRAME) == -5
+    assert whole_lag(4.0, 3.9, 4.1, 1.0, sync.WHOLE_FRAME) == 3  # from the audio's null
+    assert whole_lag(2.4, 2.4, 2.4, 0.0, sync.WHOLE_FRAME) is None  # not near a whole lag
+    assert whole_lag(1.0, 1.0, 1.0, 0.0, sync.WHOLE_FRAME) is None  # one frame: not said

@@ -10,9 +10,8 @@ lag shows most there, and the search costs a third of what every joint of a 33-k
 1. Coarse: the integer lag at which camera c's 2D keypoints best satisfy the epipolar geometry with
    the reference camera's (median distance to the epipolar lines; a moving person makes a sharp
    minimum; every lag ranked on ~150 frames, the best few by the median on a few hundred, see
-   :class:`~mocap.stages.sync_search.LagSearch`), or cross-correlation of the audio envelopes when
-   every camera has ``videos/<camera>.wav`` (keypoint-speed cross-correlation, the usual recipe, locked onto the
-   wrong period for repetitive motion in our tests: not used).
+   :class:`~mocap.stages.sync_search.LagSearch`), or cross-correlation of the audio envelopes when every camera
+   has ``videos/<camera>.wav`` (keypoint-speed cross-correlation locked onto the wrong period for repetitive motion).
 2. Fine: a search within ±1 frame on the same epipolar error (Cauchy loss), with the tracks cleaned of
    outliers (camera c's left/right swaps read back, :mod:`mocap.stages.sync_swaps`), smoothed, and camera c's
    interpolated in time (it needs only the reference camera, so the cameras do not depend on each other).
@@ -45,6 +44,7 @@ from mocap.session import Session
 from mocap.stages import Flag
 from mocap.stages.rig_refine import used_joints
 from mocap.stages.sync_audio import audio_offsets
+from mocap.stages.sync_log import log_result
 from mocap.stages.sync_search import (
     LagSearch,
     epipolar_lag,
@@ -55,16 +55,16 @@ from mocap.stages.sync_search import (
     smooth_tracks,
     smoothed,
 )
-from mocap.stages.sync_steps import HALVES_OWN_GAIN, find_steps, halves_apart, halves_own_gain, suspect, with_steps
+from mocap.stages.sync_steps import find_steps, halves_apart, halves_own_gain, suspect, whole_lag, with_steps
 from mocap.stages.sync_swaps import mirrors, pairs
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
 NAME = "sync"
 HELP = "camera time offsets (epipolar lag search, sub-frame; or audio), applied only when significant"
-WHOLE_FRAME = 0.25  # an estimate this near a whole lag of 2 frames or more, halves agreeing, not applied: said
-__all__ = ["Config", "apply_offsets", "audio_offsets", "read_offsets", "read_steps", "read_timing", "run", "main",
-           "shift_tracks", "smooth_tracks", "epipolar_lag"]
+WHOLE_FRAME = 0.25  # an estimate this near a whole lag of 2 frames or more, both halves near it, not applied: said
+__all__ = ["Config", "apply_offsets", "audio_offsets", "log_result", "read_offsets", "read_steps", "read_timing", "run",
+           "main", "shift_tracks", "smooth_tracks", "epipolar_lag"]
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
         why.append(f"not significant (p = {test.p_value:.3g}, {test.blocks} blocks)")
     if test.gain < cfg.min_heldout_gain:
         why.append(f"held-out gain {100 * test.gain:.1f} % < {100 * cfg.min_heldout_gain:.0f} %")
-    gap, lag = max(cfg.max_half_gap, cfg.max_half_share * abs(d_all - null)), int(round(d_all - null))
+    gap = max(cfg.max_half_gap, cfg.max_half_share * abs(d_all - null))
     if apart := (abs(d_a - d_b) > gap and halves_apart(pair, d_a, d_b, half, cfg.min_heldout_gain)):  # it matters
         why.append(f"the halves disagree ({d_a:+.2f} / {d_b:+.2f} frames)")
     elif not min(d_a, d_b) - cfg.max_half_gap <= d_all <= max(d_a, d_b) + cfg.max_half_gap:  # the value applied is
@@ -192,7 +192,7 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
             "heldout_gain": test.gain, "p_value": test.p_value, "blocks": test.blocks,
             "heldout_px": list(test.error_px), "epipolar_px": pair.median(d_all, np.ones(len(half), bool)),
             "applied": not why, "reason": "; ".join(why) if why else "significant"}
-    if why and abs(lag) >= 2 and abs(d_all - null - lag) <= WHOLE_FRAME and not apart:
+    if why and not apart and (lag := whole_lag(d_all, d_a, d_b, null, WHOLE_FRAME)) is not None:
         info["whole_lag_frames"] = lag  # not proven, yet what a video started late looks like: said (log_result)
     if (gain := halves_own_gain(pair, d_a, d_b, half, cfg.block_s * fps)) is not None:  # frames lost? (log_result)
         info["halves_own_gain"] = gain
@@ -278,40 +278,6 @@ def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config, frames: np.ndar
     e = reprojection_errors(rig, X, uv)[:, cameras]
     e = e[(w[:, cameras] > 0) & np.isfinite(e)]
     return float(np.median(e)) if e.size else float("nan")
-
-
-def log_result(result: dict) -> None:
-    """What :func:`run` found, per camera, and the last check's verdict (the stage logs it: the camera
-    refinement's check of the same test stays quiet)."""
-    for n, info in result.get("cameras", {}).items():
-        if info.get("steps") and n in result.get("steps", {}):
-            log.warning("sync %s: %s", n, info["reason"])
-        elif info["halves_frames"] is None:
-            log.info("sync %s: %+.2f frames: %s", n, info["estimate_frames"], info["reason"])
-        else:  # halves ≥ 2 frames apart, each 20 % better at its own offset (2 frames lost: 80-90 %), nothing applied:
-            # said (6 frames lost mid-take: INFO only); apart on noise alone (0 / +2.8 frames, 1-15 % better): INFO
-            apart = not info["applied"] and min(info.get("halves_own_gain") or [0.0]) >= HALVES_OWN_GAIN
-            late = info.get("whole_lag_frames")  # a whole lag both halves find, not proven: said too
-            log.log(logging.WARNING if apart or late else logging.INFO, "sync %s: %+.2f frames (halves %+.2f / %+.2f, "
-                    "held-out gain %.1f %%, p = %.2g): %s%s", n, info["estimate_frames"], *info["halves_frames"],
-                    100 * info["heldout_gain"], info["p_value"],
-                    "applied" if info["applied"] else f"not applied, {info['reason']}",
-                    "; the halves 2 frames or more apart: frames dropped or repeated mid-take? (check the video's "
-                    "frame count; a take too short for sync.min_step_s parts is not cut)" if apart else
-                    f"; both halves find {late:+d} frames: the camera may be out of time (late video?)" if late else "")
-    least = max(2, (result.get("config") or {}).get("min_blocks", 16) // 4)
-    untested = [n for n, info in result.get("cameras", {}).items()
-                if info["halves_frames"] is not None and not info["applied"] and info.get("blocks", 0) < least]
-    if untested:
-        log.warning("sync: %s not timed: fewer than %d test blocks where the person sync works on is seen by both "
-                    "the camera and the reference %s (a take too short or too still, or cameras that see other people "
-                    "only?); were these cameras not hardware-synchronised, their time offsets are unknown (the report "
-                    "flags a camera out of time)",
-                    ", ".join(untested), least, result.get("timed_against", result.get("reference", "camera")))
-    px = result.get("triangulation_px")
-    if px and not any(result["offsets_frames"].values()) and not result.get("steps"):
-        log.info("sync: the offsets do not improve triangulation in the cameras they move (%.2f → %.2f px); "
-                 "cameras kept as they are", px["without"], px["with"])
 
 
 _remembered: list[tuple[bytes, dict]] = []  # the last (key, result) of remembered_run: one take at a time

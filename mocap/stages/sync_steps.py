@@ -200,6 +200,15 @@ def _own_and_other(pair: EpipolarPair, d_a: float, d_b: float, half: np.ndarray)
             (pair.median(d_b, half == 1), pair.median(d_a, half == 1))]
 
 
+def whole_lag(d_all: float, d_a: float, d_b: float, null: float, near: float) -> int | None:
+    """The whole lag of 2 frames or more (from the null) that the whole take's estimate ``d_all`` is within
+    ``near`` of and each half's (``d_a``, ``d_b``) within a frame of: what a video started late looks like; None
+    else (halves 0 / +2 and the whole take +2, a person leaving part of one view: not "both halves find +2")."""
+    lag = int(round(d_all - null))
+    ok = abs(lag) >= 2 and abs(d_all - null - lag) <= near and max(abs(d_a - null - lag), abs(d_b - null - lag)) < 1
+    return lag if ok else None
+
+
 def halves_apart(pair: EpipolarPair, d_a: float, d_b: float, half: np.ndarray, min_gain: float) -> bool:
     """Whether the halves' estimates differ by more than matters: either half fits its own estimate ``min_gain``
     (``sync.min_heldout_gain``, what an offset must gain to be applied) better than the other half's (1 − own /
