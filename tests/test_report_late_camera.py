@@ -103,3 +103,32 @@ def test_the_page_s_time_offsets_row_says_which_video_looks_started_late():
     html = summary_rows(m)
     assert ("cam03 +0.00 (its video 5 frames shorter: started late? no offset proven)" in html
             and "cam02 +0.00, cam03" in html), html
+
+
+def test_frames_dropped_mid_take_are_told_apart_from_a_late_start_by_sync_s_halves():
+    """A video shortened by frames dropped mid-take ends as early as one started late; sync's halves tell them apart
+    (the single-person demo, 3 frames of cam03 dropped at frame 50: halves −0.73 / −2.00, told "started 3 frames late?
+    cut 3 frames from the start of the other cameras' videos"). Halves both near the lag: a late start."""
+    from mocap.report.page import summary_rows
+
+    tables = _tables(flagged=True)
+    late = late_cameras(_kp(), {}, tables, VIDEOS, halves={"cam03": [-0.73, -4.1], "cam02": [0.1, -0.2]})
+    assert late["cam03"]["mid_take"] and late["cam03"]["frames"] == -5.0, late
+    text = late["cam03"]["text"]
+    assert ("first half is in time (-0.73 frames) and its second off (-4.10): 5 frames dropped mid-take?" in text
+            and "-fps_mode cfr -r 60" in text and "cut 5 frames" not in text), text
+    assert tables[0]["cam03"]["hint"].startswith("sync? cam03's video is 5 frames shorter") and \
+        tables[0]["cam03"]["hint"].endswith("else: calibration? its error is high in 84% of frames")
+    m = {"reprojection_px": {"median": 5.0, "p95": 9.0, "median_views_used": 5.0, "views_used_share": 0.9},
+         "reconstructed": {"frames_all_joints": 1.0, "points": 1.0}, "bone_length_cv": {"mean": 0.01, "max": 0.02},
+         "jitter_mean_accel_m_s2": 1.0, "sync_offsets_frames": {"cam01": 0.0, "cam02": 0.0, "cam03": 0.0},
+         "late_cameras": late}
+    assert "cam03 +0.00 (its video 5 frames shorter: frames dropped mid-take? no offset proven)" in summary_rows(m)
+    for halves in ([-3.5, -5.0], [-7.0, -10.0], [-4.9, -5.1]):  # both halves nearer the lag than 0: started late
+        late = late_cameras(_kp(), {}, _tables(True), VIDEOS, halves={"cam03": halves})
+        assert "mid_take" not in late["cam03"] and "started 5 frames late?" in late["cam03"]["text"], halves
+    kp = _kp(late=0)
+    kp.data[95:, :2] = np.nan  # cam03's detections end 5 frames after the others', its video 5 frames longer
+    videos = {"cam01": 95, "cam02": 95, "cam03": 100}
+    late = late_cameras(kp, {}, _tables(True), videos, halves={"cam03": [0.2, 4.4]})
+    assert "5 frames repeated mid-take?" in late["cam03"]["text"] and "shown twice" in late["cam03"]["text"], late

@@ -224,7 +224,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     from mocap.report.late import late_cameras
     from mocap.report.mirrored_people import turned_people
     from mocap.stages import triangulate
-    from mocap.stages.sync import read_steps
+    from mocap.stages.sync import read_halves, read_steps
 
     P = pts.xyz.shape[1]
     kp, kp_raw, repairs = detections
@@ -261,7 +261,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
             if row["flagged"] and calib and name in (calib.get("moved_too_far") or []):
                 row["hint"] = moved_too_far_hint(name, calib, row.get("hint"), rig.cameras[rig.names.index(name)])
     if late := late_cameras(kp, offsets, [m["cameras"] for m in per_person], _video_frames(session, rig),
-                            session.video_sampling()[1]):
+                            session.video_sampling()[1], read_halves(session)):
         metrics["late_cameras"] = late  # a video started late, no offset proven: a flagged camera's hint says so
     checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px,
               cfg.resolution_floor_px, cfg.min_points_two_views)

@@ -226,7 +226,9 @@ def summary_rows(m: dict) -> str:
             f"{k} {v:+.2f}" + (" then " + ", ".join(f"{d:+.2f} from frame {f}" for f, d in steps[k][1:])
                                + " (frames lost)" if steps.get(k) else "")
             + (f" (its video {abs(late[k]['frames']):.0f} frames {'shorter' if late[k]['frames'] < 0 else 'longer'}: "
-               f"started {'late' if late[k]['frames'] < 0 else 'early'}? no offset proven)" if k in late else "")
+               + (f"frames {'dropped' if late[k]['frames'] < 0 else 'repeated'} mid-take?" if late[k].get("mid_take")
+                  else f"started {'late' if late[k]['frames'] < 0 else 'early'}?") + " no offset proven)"
+               if k in late else "")
             for k, v in m["sync_offsets_frames"].items())))
     if m.get("videos_not_used"):
         rows.append(("videos not used (no camera of that name in the rig)", ", ".join(m["videos_not_used"])))

@@ -318,6 +318,13 @@ def read_timing(session: Session) -> tuple[dict[str, float], dict[str, list]]:
             {k: [[int(f), float(d)] for f, d in v] for k, v in (record.get("steps") or {}).items()})
 
 
+def read_halves(session: Session) -> dict[str, list[float]]:
+    """{camera: [first half's, second half's estimate (frames)]} from ``sync.json`` where sync tested them."""
+    path = session.root / "sync.json"
+    cameras = json.loads(path.read_text()).get("cameras", {}) if path.is_file() else {}
+    return {k: [float(d) for d in v["halves_frames"]] for k, v in cameras.items() if v.get("halves_frames")}
+
+
 def read_offsets(session: Session) -> dict[str, float]:
     return read_timing(session)[0]
 
