@@ -221,8 +221,10 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     from mocap.io.video import unused_videos
     from mocap.report import page, people
     from mocap.report.crops import CropCache, camera_crops
+    from mocap.report.dark import dark_cameras
     from mocap.report.late import late_cameras
     from mocap.report.mirrored_people import turned_people
+    from mocap.report.overlay import camera_videos
     from mocap.stages import triangulate
     from mocap.stages.sync import read_halves, read_steps
 
@@ -260,9 +262,11 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                 "aligned_mm": calib.get("moves_aligned_mm", {}).get(name)}
             if row["flagged"] and calib and name in (calib.get("moved_too_far") or []):
                 row["hint"] = moved_too_far_hint(name, calib, row.get("hint"), rig.cameras[rig.names.index(name)])
-    if late := late_cameras(kp, offsets, [m["cameras"] for m in per_person], _video_frames(session, rig),
-                            session.video_sampling()[1], read_halves(session)):
+    tables, lengths = [m["cameras"] for m in per_person], _video_frames(session, rig)
+    if late := late_cameras(kp, offsets, tables, lengths, session.video_sampling()[1], read_halves(session)):
         metrics["late_cameras"] = late  # a video started late, no offset proven: a flagged camera's hint says so
+    if dark := dark_cameras(tables, camera_videos(session.root / "videos", rig.names), lengths):
+        metrics["dark_cameras"] = dark  # a camera that saw no one, or flagged, whose footage is dark: its hint says
     checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px,
               cfg.resolution_floor_px, cfg.min_points_two_views)
     metrics["verdict"] = verdict(metrics, *checks)
