@@ -35,13 +35,14 @@ LENGTH_FRAMES = 2  # a camera whose detections end at least this many frames bef
 
 
 def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str, Path] | None = None,
-                     refined_on: Callable[[Keypoints2D], Keypoints2D] = lambda kp: kp,
+                     refined_on: Callable[[Keypoints2D, Rig], Keypoints2D] | None = None,
                      synced_on: Callable[[Keypoints2D, Rig], Keypoints2D] = lambda kp, rig: kp
                      ) -> tuple[Rig | None, dict]:
     """rig_refine's (refined rig or None, report) for the raw keypoints ``raw`` (F, C, P, J, 3), given that
     sync (``sync_cfg``, None or switched off: no check) may shift cameras in time afterwards. ``refined_on``: the
-    keypoints the refinement works on (every associated person one after another,
-    :func:`mocap.detect.select.all_people`), ``synced_on``: the ones sync works on (one person, associated
+    keypoints the refinement works on, associated through a rig (every associated person one after another,
+    :func:`mocap.detect.select.all_people`; associated again through the refined rig, :mod:`mocap.stages.rig_people`;
+    None: the keypoints as they are), ``synced_on``: the ones sync works on (one person, associated
     through the rig given with them). The report's ``lags``: what the check found, whether the cameras were refined
     again.
 
@@ -57,11 +58,9 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     followed like the others; :func:`length_lags`: the
     real demo with cam03's video started 5 frames late: sync on the first refinement saw −2.38 frames, held-out
     gain 3 %, nothing tried; from the lengths −5.62 applied, cam03 P95 86 → 41 px)."""
-    from mocap.stages import rig_refine, sync
+    from mocap.stages import rig_people, sync
 
-    kp = refined_on(raw)
-    persons = len(kp.data) // len(raw.data) if len(raw.data) else 1
-    refined, report = rig_refine.candidate(rig, kp, cfg, persons)
+    refined, report = rig_people.candidate(rig, raw, cfg, refined_on)
     if sync_cfg is None or not sync_cfg.enabled or not cfg.enabled:
         return _applied(refined, report)
     first = (refined, report)
@@ -91,7 +90,7 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
         step = {n: _secant(used.get(n, 0.0), d, last.get(n)) for n, d in proposed.items()}
         last = {n: (used.get(n, 0.0), d) for n, d in proposed.items()}
         used = step
-        refined, report = rig_refine.candidate(rig, refined_on(sync.apply_offsets(raw, used)), cfg, persons)
+        refined, report = rig_people.candidate(rig, sync.apply_offsets(raw, used), cfg, refined_on)
     if used and (unproven or not offsets):
         # the lags tried (or applied on the first rig) are not significant on the rig they lead to: the first stands
         log.info("rig_refine: the lags tried (%s frames) are not significant on the cameras refined with them (%s): "
@@ -104,8 +103,8 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
         used = {}
     parts = check.get("steps")
     if parts:  # a camera whose offset changes mid-take (frames lost): the cameras refined on each part read right
-        refined, report = rig_refine.candidate(rig, refined_on(sync.apply_offsets(raw, check["offsets_frames"], parts)),
-                                               cfg, persons)
+        refined, report = rig_people.candidate(rig, sync.apply_offsets(raw, check["offsets_frames"], parts), cfg,
+                                               refined_on)
         now = _judge(rig, refined, report)
         check = sync.remembered_run(now, synced_on(raw, now), sync_cfg, audio)  # what the sync stage reuses
         offsets = {n: d for n, d in check["offsets_frames"].items() if d}

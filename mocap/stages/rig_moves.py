@@ -175,15 +175,16 @@ def _one_association(kp: Keypoints2D, observations: Callable[[Keypoints2D, Rig],
 def callbacks(given: Rig, cfg, people: dict, refine: Callable, observations: Callable) -> tuple[Callable, Callable]:
     """The rig_refine stage's ``observations(kp, rig)`` and ``refit(kp)`` for :func:`look_for_moves`: on the person
     sync works on, and every associated person refined (``people``: the stage's ``synced_on`` / ``refined_on``
-    when a view holds several), ``refine(rig, kp, cfg, persons)`` and ``observations(kp, cfg)`` its own."""
-    one, on = people.get("synced_on", lambda k, r: k), people.get("refined_on", lambda k: k)
+    when a view holds several), ``refine(rig, kp, cfg, refined_on)`` (:func:`mocap.stages.rig_people.run`: the
+    people associated through the given rig, then again through the refined one) and ``observations(kp, cfg)``
+    its own."""
+    one, on = people.get("synced_on", lambda k, r: k), people.get("refined_on")
 
     def seen(kp: Keypoints2D, rig: Rig) -> np.ndarray:
         return observations(one(kp, rig), cfg)[0]
 
     def refit(kp: Keypoints2D) -> tuple[Rig | None, dict]:
-        all_of = on(kp)
-        return refine(given, all_of, cfg, max(1, len(all_of.data) // len(kp.data)))
+        return refine(given, kp, cfg, on)
 
     return seen, refit
 

@@ -58,7 +58,7 @@ from mocap.keypoint_sets import get_keypoint_set
 from mocap.optim.rig_anchor import anchor, placed, refine_rig_about
 from mocap.optim.rig_refine import RigRefineConfig, along_axis, moves
 from mocap.session import Session
-from mocap.stages import Flag
+from mocap.stages import Flag, rig_people
 from mocap.stages.rig_lags import refine_with_lags
 from mocap.stages.rig_moves import callbacks, check_moves_config, look_for_moves
 from mocap.stages.rig_refine_kept import kept_cameras, put_back, refusal, too_few, warn, without
@@ -159,7 +159,7 @@ def outputs(session: Session, settings) -> list[Path]:
 
 def resolved(settings) -> dict:
     """Part of the cache key: with several people (``detect.persons`` ≠ 1), the refinement runs on every person
-    associated with triangulate's association settings (:func:`mocap.detect.select.all_people`); sync's settings,
+    associated with triangulate's settings (:func:`mocap.detect.select.all_people`, :mod:`.rig_people`); sync's,
     whose test on the refined rig decides whether the cameras are refined again on keypoints shifted back in time
     (:mod:`mocap.stages.rig_lags`)."""
     from mocap.detect.select import association_key
@@ -375,17 +375,17 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     rig = read_rig(given)
     kp = session.keypoints2d(rig, moves=False)  # as detected (a camera moved mid-take is looked for here)
     check_rig_units(rig, kp, given, session.root)  # a rig in mm or cm: refused here, with the command to convert
-    s = as_settings(settings)
-    people = {}
+    s, people = as_settings(settings), {}
     if kp.shape[2] > 1:  # several people per view: every associated person, never two mixed in one frame (sync's
         from mocap.detect.select import all_people, one_person  # check: the person it works on)
 
         a = (s.detect.persons, s.triangulate.association, s.triangulate.min_score)  # associated as triangulate does
-        people = {"refined_on": lambda k: all_people(rig, k, *a), "synced_on": lambda k, r: one_person(r, k, *a)}
+        people = {"refined_on": lambda k, r, gates=1.0: all_people(r, k, a[0], rig_people.loosened(a[1], gates), a[2]),
+                  "synced_on": lambda k, r: one_person(r, k, *a)}  # (rig_people: gates wider to start with)
     # sync may shift cameras in time afterwards: checked on the refined rig, refined again when it does
     refined, report = refine_with_lags(rig, kp, cfg, s.sync, sync.session_audio(session, rig.names), **people)
     refined, camera_moves, report = look_for_moves(rig, refined, kp, cfg, report,  # a camera moved mid-take
-                                                   *callbacks(rig, cfg, people, run, _observations))
+                                                   *callbacks(rig, cfg, people, rig_people.run, _observations))
     report["given_rig"] = str(given.relative_to(session.root)) if given.is_relative_to(session.root) else str(given)
     report["given_rig_sha256"] = hashlib.sha256(given.read_bytes()).hexdigest()  # a stale refinement is not used
     d.mkdir(parents=True, exist_ok=True)
