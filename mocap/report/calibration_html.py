@@ -99,16 +99,30 @@ def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> 
     when they look wrong for its image (``cam``; allowing the move then fitted a wrong pose to them)."""
     doubt = intrinsics_doubt(cam) if cam is not None else None
     deg, mm = calib.get("moves_deg", {}).get(name, float("nan")), calib.get("moves_mm", {}).get(name, float("nan"))
+    kept = (calib.get("moved_too_far_kept") or {}).get(name)  # kept as given, the others refined without it
+    if isinstance(kept, dict):
+        deg, mm = kept.get("deg", deg), kept.get("mm", mm)
     limits = calib.get("config", {})
     max_deg, max_m = limits.get("max_move_deg", float("inf")), limits.get("max_move_m", float("inf"))
     over = [k for k, v, lim in (("max_move_deg", deg, max_deg), ("max_move_m", mm / 1000, max_m)) if v > lim] \
         or ["max_move_deg"]
     text = (f"calibration? the camera refinement from the performer would move {name} by {deg:.1f}° / {mm:.0f} mm, "
             f"more than rig_refine.max_move_deg = {max_deg}° / max_move_m = {max_m} m, so the given pose was "
-            "kept: the camera was bumped or its calibration is another setup's; recalibrate, or allow the move "
+            f"kept{' (the other cameras were refined without it)' if kept else ''}: the camera was bumped or its "
+            "calibration is another setup's; recalibrate, or allow the move "
             f"(mocap run SESSION {' '.join(f'--set rig_refine.{k}=N' for k in over)}) and check the held-out error "
             "in calibration/refined/report.json")
-    along = abs(calib.get("moves_along_axis_mm", {}).get(name, 0.0))
+    step = (kept or {}).get("error_step") if isinstance(kept, dict) else None
+    if step:  # one pose for the whole take would not fit a camera that moved partway: no "allow the move"
+        lo, hi = step["levels_px"]
+        text = (f"camera moved mid-take? {name}'s error against the other cameras' points steps near frame "
+                f"{step['cut_frame']} ({lo:.1f} px before, {hi:.1f} px after), and the camera refinement from the "
+                f"performer would move it by {deg:.1f}° / {mm:.0f} mm, more than rig_refine.max_move_deg = "
+                f"{max_deg}° / max_move_m = {max_m} m: its given pose was kept and the other cameras were refined "
+                "without it; check its mount, and recalibrate it for the frames "
+                f"{'from' if hi > lo else 'until'} {step['cut_frame']} or leave them out of the take (start / stop)")
+        return f"{doubt}; else {text}" if doubt else text
+    along = abs((kept or {}).get("along_axis_mm") or calib.get("moves_along_axis_mm", {}).get(name, 0.0))
     if over == ["max_move_m"] and along >= AXIAL_SHARE * mm:  # forward or back with little turn: the image's scale
         text = (f"focal length? the camera refinement from the performer would move {name} {along:.0f} mm along "
                 f"its line of sight with {deg:.1f}° of turn: a focal length off (the performer's size in its image) "

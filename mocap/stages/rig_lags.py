@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mocap.stages.rig_refine_kept import every_camera, rig_off
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,20 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     followed like the others; :func:`length_lags`: the
     real demo with cam03's video started 5 frames late: sync on the first refinement saw −2.38 frames, held-out
     gain 3 %, nothing tried; from the lengths −5.62 applied, cam03 P95 86 → 41 px)."""
+    with every_camera():  # a lagging camera moved too far is what sync's check reads its lag from
+        refined, report, kp = _with_lags(rig, raw, cfg, sync_cfg, audio, refined_on, synced_on)
+    return _applied(*_keep_far(rig, kp, cfg, refined_on, refined, report))
+
+
+def _with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio, refined_on, synced_on
+               ) -> tuple[Rig | None, dict, Keypoints2D]:
+    """:func:`refine_with_lags`' rounds: (the candidate, its report, the keypoints it was refined on)."""
     from mocap.stages import rig_people, sync
 
     refined, report = rig_people.candidate(rig, raw, cfg, refined_on)
     if sync_cfg is None or not sync_cfg.enabled or not cfg.enabled:
-        return _applied(refined, report)
+        return refined, report, raw
+    kp = raw  # the keypoints the rig at hand was refined on
     first = (refined, report)
     used: dict[str, float] = {}  # the offsets the keypoints of the rig at hand were shifted back by
     last: dict[str, tuple[float, float]] = {}  # per camera, the previous round's (offset refined with, estimate)
@@ -90,28 +100,44 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
         step = {n: _secant(used.get(n, 0.0), d, last.get(n)) for n, d in proposed.items()}
         last = {n: (used.get(n, 0.0), d) for n, d in proposed.items()}
         used = step
-        refined, report = rig_people.candidate(rig, sync.apply_offsets(raw, used), cfg, refined_on)
+        kp = sync.apply_offsets(raw, used)
+        refined, report = rig_people.candidate(rig, kp, cfg, refined_on)
     if used and (unproven or not offsets):
         # the lags tried (or applied on the first rig) are not significant on the rig they lead to: the first stands
         log.info("rig_refine: the lags tried (%s frames) are not significant on the cameras refined with them (%s): "
                  "the first refinement is kept", ", ".join(f"{n} {d:+.2f}" for n, d in used.items()),
                  "; ".join(f"{n}: {check['cameras'].get(n, {}).get('reason', '?')}" for n in used))
-        refined, report = first
+        (refined, report), kp = first, raw
         now = _judge(rig, refined, report)
         check = sync.remembered_run(now, synced_on(raw, now), sync_cfg, audio)  # what the sync stage reuses
         offsets = {n: d for n, d in check["offsets_frames"].items() if d}
         used = {}
     parts = check.get("steps")
     if parts:  # a camera whose offset changes mid-take (frames lost): the cameras refined on each part read right
-        refined, report = rig_people.candidate(rig, sync.apply_offsets(raw, check["offsets_frames"], parts), cfg,
-                                               refined_on)
+        kp = sync.apply_offsets(raw, check["offsets_frames"], parts)
+        refined, report = rig_people.candidate(rig, kp, cfg, refined_on)
         now = _judge(rig, refined, report)
         check = sync.remembered_run(now, synced_on(raw, now), sync_cfg, audio)  # what the sync stage reuses
         offsets = {n: d for n, d in check["offsets_frames"].items() if d}
     report["lags"] = {"offsets_frames": used, "applied_frames": offsets, "refined_again": len(rounds),
                       "method": check["method"], "tried_unproven": tried, "before": rounds, "from_lengths": lengths,
                       "refined_on_parts": sorted(parts or {})}
-    return _applied(refined, report)
+    return refined, report, kp
+
+
+def _keep_far(rig: Rig, kp: Keypoints2D, cfg, refined_on, refined: Rig | None, report: dict
+              ) -> tuple[Rig | None, dict]:
+    """Once the lags are settled (found on the refinement of every camera: a lagging camera moved too far is what
+    sync's check reads the lag from), a minority of cameras the refinement would move too far keep their given
+    poses and the others are refined without them (:func:`mocap.stages.rig_refine_kept.keeping`)."""
+    from mocap.stages import rig_people
+
+    if not report.get("moved_too_far") or report.get("moved_too_far_kept"):
+        return refined, report
+    again, new = rig_people.candidate(rig, kp, cfg, refined_on)
+    if not new.get("moved_too_far_kept"):
+        return refined, report
+    return again, new | {k: report[k] for k in ("lags",) if k in report}
 
 
 def _unproven(check: dict, sync_cfg) -> dict[str, float]:
@@ -160,7 +186,7 @@ def _judge(given: Rig, refined: Rig | None, report: dict) -> Rig:
     refused it while its held-out frames improve (a lag of a few frames makes the refinement move the lagging
     camera that far, and on the given rig, off by a degree or two, sync finds no significant offset: neither
     would ever come right); else the given one (the rig the sync stage then works on: its result is reused)."""
-    if refined is None or not (report["applied"] or report.get("moved_too_far")):
+    if refined is None or not (report["applied"] or rig_off(report)):
         return given
     errors = report.get("error_px", {})
     return refined if report["applied"] or errors.get("heldout_refined", np.inf) < errors.get(

@@ -39,6 +39,7 @@ from mocap.geometry.normal_terms import finite
 from mocap.geometry.rig_errors import points3d
 from mocap.geometry.rotations import geodesic_deg
 from mocap.optim.rig_refine import moves as pose_moves
+from mocap.stages.rig_refine_kept import rig_off
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,8 @@ def look_for_moves(given: Rig, refined: Rig | None, kp: Keypoints2D, cfg, report
     without it, then the next. Returns (the rig to write: the last refinement's, or the given one; None when no
     move; the moves, in the world of that rig; the report: the last refinement's, with ``camera_moves`` and
     ``rig_refined`` (that refinement's own verdict); ``applied`` when a camera moved)."""
-    if not cfg.enabled or report.get("refused") or report.get("moved_too_far"):  # on a rig whose cameras are off,
-        why = ("the rig's cameras are off further than the refinement may move them" if report.get("moved_too_far")
+    if not cfg.enabled or report.get("refused") or rig_off(report):  # on a rig whose cameras are off,
+        why = ("the rig's cameras are off further than the refinement may move them" if rig_off(report)
                else "the camera refinement did not run")  # errors follow the performer: any split fits better
         return refined, [], report | {"camera_moves": {"searched": False, "moves": [], "reason": why}}
     lags = report.get("lags") or {}

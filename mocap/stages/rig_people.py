@@ -40,8 +40,8 @@ import logging
 from collections.abc import Callable
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from mocap.stages.rig_refine_kept import rig_off
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -74,13 +74,13 @@ def candidate(rig: Rig, raw: Keypoints2D, cfg, refined_on: Callable[..., Keypoin
     for kp, through in starts + [(first, "given rig")]:  # loose first; the usual gates when that one is refused
         refined, report = rig_refine.candidate(rig, kp, cfg, _persons(kp, raw))
         rounds = [_round(report, through, associated_share(raw, kp, cfg))]
-        if refined is not None and not report.get("moved_too_far"):
+        if refined is not None and not rig_off(report):
             break
         if through != "given rig":
             log.info("rig_refine: on the loosely associated people the refinement was refused or moved a camera "
                      "too far: refined on the people associated with the usual gates")
     loose = kp is not first  # then refined again on the people associated with the usual gates in any case
-    while len(rounds) < ROUNDS and refined is not None and not report.get("moved_too_far"):
+    while len(rounds) < ROUNDS and refined is not None and not rig_off(report):
         again = refined_on(raw, refined)
         changed = changed_share(kp, again, len(raw.data))
         if not max(changed.values(), default=0.0) > CHANGED and not (loose and len(rounds) == 1):
@@ -151,6 +151,8 @@ def changed_share(old: Keypoints2D, new: Keypoints2D, frames: int) -> dict[str, 
     for i in range(len(a)):
         for j in range(len(b)):
             same[i, j] = (a[i] == b[j]).any(-1).sum(0)
+    from scipy.optimize import linear_sum_assignment  # not at import: building the parser imports every stage
+
     rows, cols = linear_sum_assignment(-same.sum(-1))
     kept = same[rows, cols].sum(0)
     either = seen_a.sum((0, 1)) + seen_b.sum((0, 1)) - kept  # each camera's detections in one or the other

@@ -9,10 +9,11 @@ blocks of ``block_s`` seconds; even blocks estimate the rig (every ``stride``-th
 by ``min_views`` views), odd blocks judge it: their keypoints are triangulated (robust DLT) through the
 given rig and through the estimate, and the median reprojection error over every detection is compared.
 The refined rig is applied only when that held-out error drops by ``min_heldout_gain`` and no camera
-moves more than ``max_move_deg`` / ``max_move_m``. Refusals (too few frames seen by 3 views, too little
-motion, fewer than 3 cameras that see the performer) say why; a camera that hardly sees the performer (black,
-covered: fewer than ``min_camera_points`` keypoints) keeps its given pose, named in a warning and the report's
-``kept_cameras``, and the others are refined (:mod:`mocap.stages.rig_refine_kept`). Switch:
+moves more than ``max_move_deg`` / ``max_move_m`` (fewer than half of the cameras that would: kept as given, the
+others refined without them, :func:`mocap.stages.rig_refine_kept.keeping`). Refusals (too few frames seen by 3
+views, too little motion, fewer than 3 cameras that see the performer) say why; a camera that hardly sees the
+performer (black, covered: fewer than ``min_camera_points`` keypoints) keeps its given pose, named in a warning and
+the report's ``kept_cameras``, and the others are refined (:mod:`mocap.stages.rig_refine_kept`). Switch:
 ``rig_refine.enabled = false``.
 
 Cost: the accuracy needs many points (a 6–8 camera ring needs ~12,000 for 0.05°), a solve from the
@@ -61,7 +62,7 @@ from mocap.session import Session
 from mocap.stages import Flag, rig_people
 from mocap.stages.rig_lags import refine_with_lags
 from mocap.stages.rig_moves import callbacks, check_moves_config, look_for_moves
-from mocap.stages.rig_refine_kept import kept_cameras, put_back, refusal, too_few, warn, without
+from mocap.stages.rig_refine_kept import keeping, kept_cameras, refusal
 from mocap.stages.rig_units import check_rig_units
 from mocap.types import Keypoints2D, Rig
 
@@ -201,19 +202,13 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> 
 def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> tuple[Rig | None, dict]:
     """:func:`run`, with the refined rig also when it is not applied (None only when refused or switched off):
     sync's check of a lagging camera (:mod:`mocap.stages.rig_lags`) runs on it. Cameras that hardly see the
-    performer keep their given poses and the others are refined (:mod:`mocap.stages.rig_refine_kept`)."""
+    performer keep their given poses and the others are refined, and so do a minority of cameras that would move
+    further than ``max_move_deg`` / ``max_move_m`` (:mod:`mocap.stages.rig_refine_kept`; not in sync's lag
+    rounds, :mod:`mocap.stages.rig_lags`)."""
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"rig_refine: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
     kept = kept_cameras(rig, kp, cfg, _observations, _split) if cfg.enabled else {}
-    if not kept:
-        return _candidate(rig, kp, cfg, persons)
-    if why := too_few(rig, kp, kept, cfg, _observations):
-        log.warning("rig_refine: refused: %s; the given rig is used", why)
-        return None, {"config": asdict(cfg), "cameras": list(rig.names), "applied": False, "refused": True,
-                      "reason": f"refused: {why}", "kept_cameras": kept}
-    warn(kept)
-    left = [n for n in rig.names if n not in kept]
-    return put_back(rig, *_candidate(rig.subset(left), without(kp, left), cfg, persons), kept)
+    return keeping(rig, kp, cfg, kept, lambda r, k: _candidate(r, k, cfg, persons), _observations)
 
 
 def _candidate(rig: Rig, kp: Keypoints2D, cfg: Config, persons: int) -> tuple[Rig | None, dict]:

@@ -13,12 +13,27 @@ few frames that 3 cameras see well) are here too (:func:`refusal`).
 
 The report (``calibration/refined/report.json``) then lists ``cameras`` (the ones refined) and ``kept_cameras``
 ({camera: why}); its moves hold only the refined cameras, and its ``reason`` ends with the cameras kept.
+
+A camera bumped, or calibrated in another setup, is kept the same way (:func:`keeping`). When the refinement would
+move fewer than half of its cameras further than ``max_move_deg`` / ``max_move_m`` (and at least 3 others are
+left), those cameras keep their given poses and the others are refined without them, judged on the held-out frames
+as usual (again, while a minority of the rig is kept); the report names them in ``kept_cameras`` and
+``moved_too_far_kept`` ({camera: the move refused, the refinement with every camera's reason and held-out error}),
+and ``moved_too_far`` still lists them (the report's "recalibrate" hint). On the real demo (100 frames, 4 cameras)
+cam02 turned 1.5° from frame 50 would have moved 5.3° / 385 mm: the whole rig was refused and cam01, cam03 lost
+their refinement (12.8, 16.7 px median against 7.0, 8.2 px on the unbumped take). When every camera, or half of
+them or more, would move that far the rig is another setup's: refused as before. On a take long enough for the
+mid-take move search (:mod:`mocap.stages.rig_moves`), that search then runs on the rig refined without the kept
+camera, whose given pose still fits the part before its bump.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -27,6 +42,18 @@ from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
 LEAST_CAMERAS = 3  # the refinement needs this many cameras that see the performer
+_KEEP_FAR: ContextVar[bool] = ContextVar("keep_far", default=True)
+
+
+@contextmanager
+def every_camera() -> Iterator[None]:
+    """Within it, cameras the refinement would move too far are not kept aside (:func:`keeping`): sync's lag
+    rounds (:mod:`mocap.stages.rig_lags`) read a lagging camera's lag from the rig that moved it too far."""
+    token = _KEEP_FAR.set(False)
+    try:
+        yield
+    finally:
+        _KEEP_FAR.reset(token)
 
 
 def kept_cameras(rig: Rig, kp: Keypoints2D, cfg, observations: Callable, split: Callable) -> dict[str, str]:
@@ -109,3 +136,80 @@ def put_back(rig: Rig, refined: Rig | None, report: dict, kept: dict[str, str]) 
     if refined is None:
         return None, report
     return Rig(tuple(refined[n] if n in refined.names else rig[n] for n in rig.names)), report
+
+
+def rig_off(report: dict) -> bool:
+    """Whether the refinement would move cameras further than its limits that were not kept as given (a rig of
+    another setup: the report's ``moved_too_far`` less ``moved_too_far_kept``)."""
+    return bool(set(report.get("moved_too_far") or []) - set(report.get("moved_too_far_kept") or {}))
+
+
+def keeping(rig: Rig, kp: Keypoints2D, cfg, kept: dict[str, str], refine: Callable, observations: Callable
+            ) -> tuple[Rig | None, dict]:
+    """The refinement (``refine(rig, kp)``: (rig or None, report)) with the cameras ``kept`` ({camera: why}, too
+    blind) left at their given poses, and then also the cameras it would move further than ``cfg.max_move_deg`` /
+    ``cfg.max_move_m`` while they are fewer than half of the rig's cameras and 3 others are left (again with
+    those left out, while it finds more; not inside :func:`every_camera`)."""
+    refined, report = _kept(rig, kp, cfg, kept, refine, observations)
+    far: dict[str, dict] = {}
+    while _KEEP_FAR.get():
+        big = [n for n in report.get("moved_too_far") or [] if n not in far]
+        if not big or 2 * (len(far) + len(big)) >= len(rig) or len(rig) - len(kept) - len(big) < LEAST_CAMERAS:
+            break  # none, or most of the rig's cameras would move that far: another setup's rig, refused as before
+        for n in big:
+            deg, mm = report["moves_deg"][n], report["moves_mm"][n]
+            far[n] = {"deg": deg, "mm": mm, "along_axis_mm": report.get("moves_along_axis_mm", {}).get(n),
+                      "with_it": {"reason": report.get("reason"), "error_px": report.get("error_px"),
+                                  "cameras": report.get("cameras")}}
+            kept = kept | {n: (f"the refinement would move it {deg:.1f}° / {mm:.0f} mm, more than "
+                               f"rig_refine.max_move_deg = {cfg.max_move_deg}° / max_move_m = {cfg.max_move_m} m "
+                               "(bumped, or calibrated in another setup)")}
+        refined, report = _kept(rig, kp, cfg, kept, refine, observations)
+    if far:
+        xy, now = observations(kp, cfg)[0], refined if refined is not None else rig
+        for n in far:  # a camera bumped mid-take: its given pose fits one part of the take, not the other
+            if step := error_step(now, xy, now.names.index(n), kp.fps, cfg):
+                far[n]["error_step"] = step
+                log.warning("rig_refine: %s's error against the other cameras' points steps at frame %d (%.1f → "
+                            "%.1f px): moved mid-take?", n, step["cut_frame"], *step["levels_px"])
+        report = report | {"moved_too_far": sorted(set(report.get("moved_too_far") or []) | set(far),
+                                                   key=rig.names.index), "moved_too_far_kept": far}
+    return refined, report
+
+
+def error_step(rig: Rig, xy: np.ndarray, c: int, fps: float, cfg) -> dict | None:
+    """Camera c's error (its detections xy (F, C, J, 2) against the points the other cameras triangulate, the
+    median per frame) when it splits into two levels at least ``CLEAR_STEP`` apart at one frame, each side at
+    least ``cfg.block_s`` and a fifth of the frames long: {"cut_frame", "levels_px"}, else None. The report's own
+    step test (:mod:`mocap.report.steps`) needs 2 s a side; this is what a short take shows."""
+    from mocap.stages.rig_moves import CLEAR_STEP, _leave_one_out
+
+    F = xy.shape[0]
+    X, uv, fr = _leave_one_out(rig, xy, np.arange(F), c, cfg.max_reproj_px)
+    e = np.linalg.norm(rig.cameras[c].project(X) - uv, axis=-1)
+    frames = np.unique(fr)
+    per = np.array([np.nanmedian(e[fr == f]) for f in frames])
+    ok = np.isfinite(per)
+    frames, per = frames[ok], per[ok]
+    side = max(int(round(cfg.block_s * fps)), int(np.ceil(F / 5)))
+    cuts = [k for k in range(1, len(frames)) if frames[k] >= side and F - frames[k] >= side]
+    if not cuts:
+        return None
+    cost = [np.abs(per[:k] - np.median(per[:k])).sum() + np.abs(per[k:] - np.median(per[k:])).sum() for k in cuts]
+    k = cuts[int(np.argmin(cost))]
+    lo, hi = float(np.median(per[:k])), float(np.median(per[k:]))
+    return {"cut_frame": int(frames[k]), "levels_px": [lo, hi]} if max(lo, hi) >= CLEAR_STEP * min(lo, hi) else None
+
+
+def _kept(rig: Rig, kp: Keypoints2D, cfg, kept: dict[str, str], refine: Callable, observations: Callable
+          ) -> tuple[Rig | None, dict]:
+    """``refine`` on the cameras not ``kept``, put back in the whole rig; refused with fewer than 3 left."""
+    if not kept:
+        return refine(rig, kp)
+    if why := too_few(rig, kp, kept, cfg, observations):
+        log.warning("rig_refine: refused: %s; the given rig is used", why)
+        return None, {"config": dataclasses.asdict(cfg), "cameras": list(rig.names), "applied": False,
+                      "refused": True, "reason": f"refused: {why}", "kept_cameras": kept}
+    warn(kept)
+    left = [n for n in rig.names if n not in kept]
+    return put_back(rig, *refine(rig.subset(left), without(kp, left)), kept)
