@@ -138,9 +138,10 @@ def reanchor(tr: Tracker, t: Track, f: int, group: dict[int, int], free: np.ndar
 
 
 def merge_coinciding(tracks: list[Track]) -> list[Track]:
-    """Join identities seen together in 3D whose body centres are within ``COINCIDE_M`` in at least
-    ``COINCIDE_SHARE`` of those frames (one body followed twice); per frame the assignment with more views, and
-    the end (``X_end``) of the one seen in 3D last."""
+    """Join identities seen together in 3D whose bodies are within ``COINCIDE_M`` in at least ``COINCIDE_SHARE``
+    of those frames (one body followed twice): their centres, or the joints both have (the median distance: a
+    partial body's centre is not the whole body's); per frame the assignment with more views, and the end
+    (``X_end``) of the one seen in 3D last."""
     tracks = sorted(tracks, key=lambda t: t.frames[0] if t.frames else 0)
     out: list[Track] = []
     for t in tracks:
@@ -148,7 +149,7 @@ def merge_coinciding(tracks: list[Track]) -> list[Track]:
             both = sorted(set(o.path) & set(t.path))
             if len(both) < 3:
                 continue
-            d = [np.linalg.norm(o.path[k] - t.path[k]) for k in both]
+            d = [min(np.linalg.norm(o.path[k] - t.path[k]), _joints_apart(o.skel.get(k), t.skel.get(k))) for k in both]
             if np.mean(np.asarray(d) <= COINCIDE_M) >= COINCIDE_SHARE:
                 later = t.last3d >= o.last3d
                 join_tracks(o, t)
@@ -158,6 +159,12 @@ def merge_coinciding(tracks: list[Track]) -> list[Track]:
         else:
             out.append(t)
     return out
+
+
+def _joints_apart(a: np.ndarray | None, b: np.ndarray | None, least: int = 4) -> float:
+    """The median distance between the joints two skeletons (J, 3) both have; inf with fewer than ``least``."""
+    ok = np.zeros(0, bool) if a is None or b is None else np.isfinite(a[:, 0]) & np.isfinite(b[:, 0])
+    return float(np.median(np.linalg.norm(a[ok] - b[ok], axis=1))) if ok.sum() >= least else np.inf
 
 
 def one_owner(slots: np.ndarray, tracks: list[Track], n_joints: int) -> int:

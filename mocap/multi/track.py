@@ -15,7 +15,8 @@ in 3D are never joined. Detections no track explains are grouped across views (:
 a group seen by two or more views starts a tentative track, which becomes a person after ``birth_frames``
 consecutive frames, unless a tracked person's torso is there (:mod:`mocap.multi.identity`). A person unseen by
 every view resumes in one view only while its gate has not doubled; unseen for ``coast_max_s``, it ends;
-afterwards, identities whose bodies coincide, and tracks that follow one another in time and space, are joined;
+afterwards, identities whose bodies coincide, those made of a person's own partial detections (on its body in
+every view: :mod:`mocap.multi.partial`), and tracks that follow one another in time and space, are joined;
 each person is then followed back over the frames before it was confirmed or resumed (:mod:`mocap.multi.backward`).
 The torso weighs as much as every joint; another person's keypoints in a detection are kept per person (masks).
 """
@@ -40,6 +41,7 @@ from mocap.multi.gates import assign, assign_gate, met_better, met_depth, took_o
 from mocap.multi.identity import births, drop_outside, drop_unconfirmed, merge_coinciding, one_owner, reacquire
 from mocap.multi.merged import NOISE_COSTS, RECENT, assign_merged, check_unchecked, own_rays
 from mocap.multi.mirrored import rejoin_mirrored
+from mocap.multi.partial import merge_partial
 from mocap.multi.rays import FrameRays, point_ray_distance, robust_median
 from mocap.multi.reidentify import join_to_persons
 from mocap.multi.slots import encode_masks
@@ -350,7 +352,8 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         k = next((k for k, sl in enumerate(t.slots) if (sl >= 0).sum() >= 2), 0)
         v = [c for c in range(tr.C) if t.slots[k][c] >= 0]
         t.X_start = tr._solve(v, [int(t.slots[k][c]) for c in v], t.frames[k], None)[0]
-    tracks = stitch(merge_coinciding(tracks), cfg, kp.fps, limbs)
+    tracks, inside = merge_partial(tr, merge_coinciding(tracks))  # a person's partial views
+    tracks = stitch(tracks, cfg, kp.fps, limbs)
     seconds = time.perf_counter() - t0
     kept = [t for t in tracks if sum(int((s >= 0).sum() >= 2) for s in t.slots) >= cfg.min_person_frames]
     dropped = len(tracks) - len(kept)
@@ -381,7 +384,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     lone = (tr.usable & ~taken).any(axis=2).sum(axis=0)  # frames with a detection no person explains
     summary = {"persons_requested": persons if persons == "auto" else int(persons), "persons_found": len(kept),
                "people": people, "tracks_dropped_short": dropped, "identities_joined": joined,
-               "persons_outside_volume": outside, "persons_unconfirmed": unconfirmed,
+               "persons_outside_volume": outside, "persons_unconfirmed": unconfirmed, "partial_identities": inside,
                "unconfirmed_not_body_sized": small, "unconfirmed_apart": apart, "views_not_people": not_people,
                "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
                "views_checked_after_tracking": unchecked, "mirrored_views_rejoined": mirrored,
