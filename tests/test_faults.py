@@ -141,10 +141,8 @@ def test_another_person_in_a_burst_gets_a_wrong_person_hint(reports):
 
 
 def test_a_burst_in_a_take_where_every_person_was_looked_for_is_called_failed_detections(reports, tmp_path):
-    """The report stage passes detect's ``persons``: with ``auto`` (the default) or a number above 1 every person
-    was looked for, so a camera's burst of another body is failed detections (a JPEG-quality-3 or noisy camera of
-    the real demo read "wrong person? … --set detect.persons=auto, the default", the setting it ran with);
-    with 1 the advice to look for everyone stays."""
+    """The report stage passes detect's ``persons``: with ``auto`` or a number above 1 every person was looked for
+    (the real demo's JPEG-3 camera read "--set detect.persons=auto, the default"), with 1 the advice stays."""
     import dataclasses
     import shutil
     from pathlib import Path

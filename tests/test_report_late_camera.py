@@ -124,6 +124,7 @@ def test_frames_dropped_mid_take_are_told_apart_from_a_late_start_by_sync_s_halv
          "jitter_mean_accel_m_s2": 1.0, "sync_offsets_frames": {"cam01": 0.0, "cam02": 0.0, "cam03": 0.0},
          "late_cameras": late}
     assert "cam03 +0.00 (its video 5 frames shorter: frames dropped mid-take? no offset proven)" in summary_rows(m)
+    assert late_cameras(_kp(), {}, _tables(True), VIDEOS, halves={"cam03": [0.2, -0.3]}) == {}  # stopped early
     for halves in ([-3.5, -5.0], [-7.0, -10.0], [-4.9, -5.1]):  # both halves nearer the lag than 0: started late
         late = late_cameras(_kp(), {}, _tables(True), VIDEOS, halves={"cam03": halves})
         assert "mid_take" not in late["cam03"] and "started 5 frames late?" in late["cam03"]["text"], halves

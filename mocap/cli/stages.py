@@ -160,7 +160,7 @@ def cmd_run(args) -> int:
             worst = "".join(f" ({k} {stat_label(c['flag'])} "
                             f"{c['flag']['value']:.1f} px: FLAGGED)" for k, c in flagged.items())
             two = pm["reconstructed"].get("points_two_views")  # the others estimated: their error says little
-            two = f", {two:.0%} of points seen by two cameras or more" if two is not None and two < 1 else ""
+            two = f", {two:.0%} of points seen by two cameras or more" if two is not None and two < 0.995 else ""
             print(f"quality: {who}reprojection median {rp['median']:.2f} px{at}{worst}, bone-length CV "
                   f"{pm['bone_length_cv']['mean']:.2%}, {pm['reconstructed']['frames_all_joints']:.0%} of frames "
                   f"complete{two}")

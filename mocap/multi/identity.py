@@ -149,7 +149,8 @@ def merge_coinciding(tracks: list[Track]) -> list[Track]:
             both = sorted(set(o.path) & set(t.path))
             if len(both) < 3:
                 continue
-            d = [min(np.linalg.norm(o.path[k] - t.path[k]), _joints_apart(o.skel.get(k), t.skel.get(k))) for k in both]
+            d = [c if (c := np.linalg.norm(o.path[k] - t.path[k])) <= COINCIDE_M else  # the joints only where needed
+                 min(c, _joints_apart(o.skel.get(k), t.skel.get(k))) for k in both]
             if np.mean(np.asarray(d) <= COINCIDE_M) >= COINCIDE_SHARE:
                 later = t.last3d >= o.last3d
                 join_tracks(o, t)

@@ -46,7 +46,8 @@ MIN_FRAMES = 3  # ... over at least this many frames where the other person is l
 def inside_share(rig: Rig, kp, t: Track, o: Track, min_score: float) -> tuple[float, int]:
     """The share of ``t``'s detections lying on ``o``'s body (``KEYPOINTS_INSIDE`` of their keypoints scored
     ``min_score`` or more inside the box of ``o``'s skeleton projected in that view, grown by ``BOX_MARGIN``), over
-    the frames ``t`` is seen in and ``o`` located in 3D; and how many such frames there are."""
+    the frames ``t`` is seen in and ``o`` located in 3D, in the view where it is least (every view must agree: one
+    beside the body is another person); and how many such frames there are."""
     pick = [k for k, f in enumerate(t.frames) if f in o.skel and (t.slots[k] >= 0).any()]
     if not pick:
         return 0.0, 0
@@ -67,7 +68,7 @@ def inside_share(rig: Rig, kp, t: Track, o: Track, min_score: float) -> tuple[fl
         seen = np.isfinite(xy).all(axis=-1)
         n = seen.sum(axis=1)
         inside.append((n > 0) & ((ok & seen).sum(axis=1) >= KEYPOINTS_INSIDE * np.maximum(n, 1)))
-    return float(np.concatenate(inside).mean()), len(pick)
+    return min(float(x.mean()) for x in inside), len(pick)
 
 
 def absorb(tr: Tracker, o: Track, t: Track) -> int:
@@ -75,7 +76,8 @@ def absorb(tr: Tracker, o: Track, t: Track) -> int:
     keypoints whose rays pass within ``match_max_m`` of ``o``'s joints (a keypoint mask; at least ``min_joints`` of
     them, else not the view), the others being where the detector squeezed the part it did not see: ``o``'s
     skeleton stays its own. Where ``o`` is not (lost, or seen by one view), they are its only views there: given
-    as they are, with ``t``'s skeleton. Returns how many views were given."""
+    as they are, ``t``'s skeleton not (tens of centimetres to a metre off: triangulate solves the views again).
+    Returns how many views were given."""
     mine = dict(zip(o.frames, zip(o.slots, o.costs, strict=True), strict=True))
     masks_of: dict[int, dict] = {}  # frame → view → t's (slot, keypoint mask) there
     for (f, c), v in t.own.items():
@@ -94,8 +96,6 @@ def absorb(tr: Tracker, o: Track, t: Track) -> int:
             o.own.update({(f, int(c)): (int(sl[c]), m) for c, m in zip(views, masks, strict=True)})
         else:
             o.own.update({(f, c): v for c, v in masks_of.get(f, {}).items() if c in views and v[0] == sl[c]})
-            if f in t.skel:
-                o.skel[f], o.path[f] = t.skel[f], t.path[f]
         if len(views):
             have = have.copy()
             have[views] = sl[views]
@@ -122,7 +122,7 @@ def merge_partial(tr: Tracker, tracks: list[Track]) -> tuple[list[Track], int]:
         for k, o in enumerate(tracks):
             if i != k and len(t.skel) <= len(o.skel):
                 share, n = inside_share(rig, kp, t, o, min_score)
-                if n >= MIN_FRAMES and share >= INSIDE_SHARE:
+                if n >= max(MIN_FRAMES, len(t.frames) / 2) and share >= INSIDE_SHARE:  # judged on most of t
                     pairs.append((share, n, i, k))
     gone: set[int] = set()
     into: dict[int, int] = {}

@@ -112,16 +112,6 @@ def moved_too_far_hint(name: str, calib: dict, before: str | None, cam=None) -> 
             "calibration is another setup's; recalibrate, or allow the move "
             f"(mocap run SESSION {' '.join(f'--set rig_refine.{k}=N' for k in over)}) and check the held-out error "
             "in calibration/refined/report.json")
-    step = (kept or {}).get("error_step") if isinstance(kept, dict) else None
-    if step:  # one pose for the whole take would not fit a camera that moved partway: no "allow the move"
-        lo, hi = step["levels_px"]
-        text = (f"camera moved mid-take? {name}'s error against the other cameras' points steps near frame "
-                f"{step['cut_frame']} ({lo:.1f} px before, {hi:.1f} px after), and the camera refinement from the "
-                f"performer would move it by {deg:.1f}° / {mm:.0f} mm, more than rig_refine.max_move_deg = "
-                f"{max_deg}° / max_move_m = {max_m} m: its given pose was kept and the other cameras were refined "
-                "without it; check its mount, and recalibrate it for the frames "
-                f"{'from' if hi > lo else 'until'} {step['cut_frame']} or leave them out of the take (start / stop)")
-        return f"{doubt}; else {text}" if doubt else text
     along = abs((kept or {}).get("along_axis_mm") or calib.get("moves_along_axis_mm", {}).get(name, 0.0))
     if over == ["max_move_m"] and along >= AXIAL_SHARE * mm:  # forward or back with little turn: the image's scale
         text = (f"focal length? the camera refinement from the performer would move {name} {along:.0f} mm along "

@@ -31,7 +31,8 @@ def late_cameras(kp: Keypoints2D, offsets: dict[str, float], tables: list[dict[s
     first camera is the late one. Each person's camera table in ``tables`` gets ``late`` on that camera's row, and a
     flagged row (not explained by mirrored or exchanged footage) its hint prefixed. ``halves``: sync's estimate on
     each half of the take, {camera: [first, second]}: a camera whose first half is in time and second off lost (or
-    repeated) frames mid-take instead (``"mid_take": True``)."""
+    repeated) frames mid-take instead (``"mid_take": True``); one whose halves are both in time stopped early (or
+    late): not said."""
     if not video_frames or not kp.camera_names:
         return {}
     names = list(kp.camera_names)
@@ -49,6 +50,8 @@ def late_cameras(kp: Keypoints2D, offsets: dict[str, float], tables: list[dict[s
         n = abs(int(round(lag)))
         than = "the other cameras'" if name == ref else f"{ref}'s"
         d_a, d_b = (halves or {}).get(name, (np.nan, np.nan))
+        if name != ref and abs(d_a) < abs(d_a - lag) and abs(d_b) < abs(d_b - lag):
+            continue  # both halves in time: its video stopped early (or late), no start to cut
         if name != ref and abs(d_a) < abs(d_a - lag) and abs(d_b - lag) < abs(d_b):  # in time, then off
             what = ("shorter", "early", "dropped") if lag < 0 else ("longer", "late", "repeated")
             fix = (f"check its frame timestamps: re-encoded at a constant frame rate from them (ffmpeg -i {name}.mp4 "

@@ -141,10 +141,8 @@ def _versions() -> dict[str, str]:  # read once per process (a package's metadat
 
 
 def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: dict | None = None,
-            camera_flag_ratio: float = 2.5, swaps_repaired: dict | None = None,
-            detect_persons: int | str | None = None) -> dict:
-    """The metrics; ``cameras`` is the per-camera table (:func:`mocap.report.cameras.camera_table`);
-    ``detect_persons``: the detect stage's ``persons``, for a flagged camera's hint (None: not known)."""
+            camera_flag_ratio: float = 2.5, swaps_repaired: dict | None = None, detect_persons=None) -> dict:
+    """The metrics; ``cameras``: the per-camera table (:func:`~mocap.report.cameras.camera_table`, its hints)."""
     err = reprojection(rig, kp, pts, person=person)
     mpp = metres_per_px(rig, pts, person)
     scales = camera_scales(mpp)
@@ -303,12 +301,9 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
     Small people (far cameras, wide lenses, low resolution) make a pixel many millimetres at the person: a
     median under ``resolution_floor_px`` pixels (> 0) is what a keypoint detector gives at best, so a median
     at the person above ``max_reprojection_mm`` there is the images' resolution, not a fault: it is listed
-    under ``limited`` (value, pixels, millimetres per pixel) instead of failing; the summary says so.
-
-    Points one view sees are estimated from it, the bone lengths and the motion: their reprojection error is
-    low whatever their depth (two cameras: a take whose legs were 0.3–0.56 m off in a quarter of its frames,
-    46 % of its points from one view, read 4.8 px, PASS), so a share of points two cameras or more see
-    (``points_two_views``) under ``min_points_two_views`` (> 0) fails."""
+    under ``limited`` (value, pixels, millimetres per pixel) instead of failing; the summary says so. A share of
+    points two cameras or more see (``points_two_views``) under ``min_points_two_views`` (> 0) fails: one view's
+    points reproject well whatever their depth (two cameras: legs 0.3–0.56 m off read 4.8 px)."""
     mm = m.get("reprojection_mm", {}).get("median", float("nan"))
     px = float(m.get("reprojection_px", {}).get("median", float("nan")))
     checks = [("reprojection_mm.median", "median reprojection at the person", mm, ">", max_reprojection_mm, "mm")]

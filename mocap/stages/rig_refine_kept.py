@@ -166,39 +166,9 @@ def keeping(rig: Rig, kp: Keypoints2D, cfg, kept: dict[str, str], refine: Callab
                                "(bumped, or calibrated in another setup)")}
         refined, report = _kept(rig, kp, cfg, kept, refine, observations)
     if far:
-        xy, now = observations(kp, cfg)[0], refined if refined is not None else rig
-        for n in far:  # a camera bumped mid-take: its given pose fits one part of the take, not the other
-            if step := error_step(now, xy, now.names.index(n), kp.fps, cfg):
-                far[n]["error_step"] = step
-                log.warning("rig_refine: %s's error against the other cameras' points steps at frame %d (%.1f → "
-                            "%.1f px): moved mid-take?", n, step["cut_frame"], *step["levels_px"])
         report = report | {"moved_too_far": sorted(set(report.get("moved_too_far") or []) | set(far),
                                                    key=rig.names.index), "moved_too_far_kept": far}
     return refined, report
-
-
-def error_step(rig: Rig, xy: np.ndarray, c: int, fps: float, cfg) -> dict | None:
-    """Camera c's error (its detections xy (F, C, J, 2) against the points the other cameras triangulate, the
-    median per frame) when it splits into two levels at least ``CLEAR_STEP`` apart at one frame, each side at
-    least ``cfg.block_s`` and a fifth of the frames long: {"cut_frame", "levels_px"}, else None. The report's own
-    step test (:mod:`mocap.report.steps`) needs 2 s a side; this is what a short take shows."""
-    from mocap.stages.rig_moves import CLEAR_STEP, _leave_one_out
-
-    F = xy.shape[0]
-    X, uv, fr = _leave_one_out(rig, xy, np.arange(F), c, cfg.max_reproj_px)
-    e = np.linalg.norm(rig.cameras[c].project(X) - uv, axis=-1)
-    frames = np.unique(fr)
-    per = np.array([np.nanmedian(e[fr == f]) for f in frames])
-    ok = np.isfinite(per)
-    frames, per = frames[ok], per[ok]
-    side = max(int(round(cfg.block_s * fps)), int(np.ceil(F / 5)))
-    cuts = [k for k in range(1, len(frames)) if frames[k] >= side and F - frames[k] >= side]
-    if not cuts:
-        return None
-    cost = [np.abs(per[:k] - np.median(per[:k])).sum() + np.abs(per[k:] - np.median(per[k:])).sum() for k in cuts]
-    k = cuts[int(np.argmin(cost))]
-    lo, hi = float(np.median(per[:k])), float(np.median(per[k:]))
-    return {"cut_frame": int(frames[k]), "levels_px": [lo, hi]} if max(lo, hi) >= CLEAR_STEP * min(lo, hi) else None
 
 
 def _kept(rig: Rig, kp: Keypoints2D, cfg, kept: dict[str, str], refine: Callable, observations: Callable

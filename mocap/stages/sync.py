@@ -319,10 +319,12 @@ def read_timing(session: Session) -> tuple[dict[str, float], dict[str, list]]:
 
 
 def read_halves(session: Session) -> dict[str, list[float]]:
-    """{camera: [first half's, second half's estimate (frames)]} from ``sync.json`` where sync tested them."""
+    """{camera: [first half's, second half's estimate (frames, less the null: 0, or audio's)]} from ``sync.json``
+    where sync tested them."""
     path = session.root / "sync.json"
     cameras = json.loads(path.read_text()).get("cameras", {}) if path.is_file() else {}
-    return {k: [float(d) for d in v["halves_frames"]] for k, v in cameras.items() if v.get("halves_frames")}
+    return {k: [float(d) - float(v.get("null_frames") or 0.0) for d in v["halves_frames"]]
+            for k, v in cameras.items() if v.get("halves_frames")}
 
 
 def read_offsets(session: Session) -> dict[str, float]:
