@@ -24,7 +24,7 @@ def test_a_lag_no_longer_proposed_on_the_rig_refined_with_it_ends_the_loop(monke
     raw = Keypoints2D(rng.uniform(0, 100, (60, 2, 1, 33, 3)), ("cam01", "cam02"), "blazepose33", 60.0)
     refinements = []
 
-    def candidate(rig, kp, cfg, persons):  # the rig refined on the keypoints as detected, or shifted back
+    def candidate(rig, kp, cfg, persons, keep_far=True):  # refined on the keypoints as detected, or shifted back
         name = "first" if np.array_equal(kp.data, raw.data, equal_nan=True) else "shifted"
         refinements.append(name)
         return name, {"applied": True, "reason": "held-out frames improve"}
@@ -58,7 +58,7 @@ def _length_loop(monkeypatch, raw, proven_on_shifted: bool):
     real demo, cam03 5 frames late: −2.38, 3 %), and on the rig refined with the shift ``proven_on_shifted``."""
     seen = []
 
-    def candidate(rig, kp, cfg, persons):
+    def candidate(rig, kp, cfg, persons, keep_far=True):
         shifted = not np.array_equal(kp.data, raw.data, equal_nan=True)
         seen.append("shifted" if shifted else "first")
         return seen[-1], {"applied": True, "reason": "held-out frames improve"}

@@ -146,9 +146,10 @@ def prestart(session: Session, cfg: Config = Config()):
 
 
 def build(session: Session, timings: dict[str, float] | None = None, extra: dict | None = None,
-          cfg: Config = Config()) -> dict:
+          cfg: Config = Config(), detect_persons: int | str | None = None) -> dict:
     """Compute the metrics and write the report files (the overlay videos rendered meanwhile, where out of
-    date, or joined where ``mocap run`` started them); returns the metrics."""
+    date, or joined where ``mocap run`` started them); returns the metrics. ``detect_persons``: the detect stage's
+    ``persons`` (a flagged camera's hint, :func:`mocap.report.cameras.hint`; None: not known)."""
     rig, pts, src, offsets = _sources(session)
     kp, kp_raw, repairs = _keypoints(session, rig, pts)
     videos = None
@@ -159,7 +160,7 @@ def build(session: Session, timings: dict[str, float] | None = None, extra: dict
         videos = _start_videos(session, rig, pts, offsets, kp, kp_raw, cfg)
     try:  # the page links the review videos rendered, or up to date, for the cameras that have a video
         metrics = _metrics(session, rig, pts, src, offsets, timings, extra, cfg, (kp, kp_raw, repairs),
-                           [p.name for p in videos.paths] if videos is not None else [])
+                           [p.name for p in videos.paths] if videos is not None else [], detect_persons)
         if videos is not None:
             metrics["overlay_videos"] = [str(p) for p in videos.result()]
     except BaseException:
@@ -217,7 +218,7 @@ def log_cameras(metrics: dict) -> None:
 
 
 def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config, detections,
-             review: list[str] = ()) -> dict:
+             review: list[str] = (), detect_persons: int | str | None = None) -> dict:
     from mocap.io.video import unused_videos
     from mocap.report import page, people
     from mocap.report.crops import CropCache, camera_crops
@@ -230,8 +231,6 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
 
     P = pts.xyz.shape[1]
     kp, kp_raw, repairs = detections
-    extra = dict(extra or {})
-    detect_persons = extra.pop("detect_persons", None)  # the detect stage's setting (a flagged camera's hint)
     swaps = _swaps_repaired(session, pts)
     own = people.swaps_per_person(session, pts, rig.names, P) if P > 1 and swaps else None
     per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, own[p] if own else swaps, detect_persons)
@@ -247,6 +246,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     metrics |= {"sync_steps": steps} if (steps := read_steps(session)) else {}
     metrics["videos_not_used"] = unused_videos(session.root / "videos", rig.names)  # logged once, at the start
     metrics |= {"groundtruth": gt} if (gt := groundtruth(session, pts)) else {}
+    extra = dict(extra or {})
     person_gaps = extra.pop("person_gaps", None) or {}  # several people: each one's gap frames, by name
     metrics |= extra
     assoc = people.association_summary(session, pts)  # several people asked for: who was found

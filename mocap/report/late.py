@@ -50,9 +50,11 @@ def late_cameras(kp: Keypoints2D, offsets: dict[str, float], tables: list[dict[s
         n = abs(int(round(lag)))
         than = "the other cameras'" if name == ref else f"{ref}'s"
         d_a, d_b = (halves or {}).get(name, (np.nan, np.nan))
-        if name != ref and abs(d_a) < abs(d_a - lag) and abs(d_b) < abs(d_b - lag):
+        first = name != ref and abs(d_a) < abs(d_a - lag)  # sync's first half in time (nearer 0 than the lag)
+        if first and abs(d_b) < abs(d_b - lag):
             continue  # both halves in time: its video stopped early (or late), no start to cut
-        if name != ref and abs(d_a) < abs(d_a - lag) and abs(d_b - lag) < abs(d_b):  # in time, then off
+        mid = first and abs(d_b - lag) < abs(d_b)  # in time, then off
+        if mid:
             what = ("shorter", "early", "dropped") if lag < 0 else ("longer", "late", "repeated")
             fix = (f"check its frame timestamps: re-encoded at a constant frame rate from them (ffmpeg -i {name}.mp4 "
                    f"-fps_mode cfr -r {kp.fps * stride:g} …) a dropped frame is repeated and the camera stays in time"
@@ -60,7 +62,6 @@ def late_cameras(kp: Keypoints2D, offsets: dict[str, float], tables: list[dict[s
             text = (f"{name}'s video is {n} frames {what[0]} than {than} and its detections end as {what[1]}, but its "
                     f"first half is in time ({d_a:+.2f} frames) and its second off ({d_b:+.2f}): {n} frames {what[2]} "
                     f"mid-take? sync applied it no offset (none proven on this take); {fix}")
-            out[name] = {"frames": lag, "text": text, "mid_take": True}
         elif lag < 0:
             text = (f"{name}'s video is {n} frames shorter than {than} and its detections end as early: it started "
                     f"{n} frames late? sync applied it no offset (none proven on this take); if so, cut {n} frames "
@@ -69,12 +70,12 @@ def late_cameras(kp: Keypoints2D, offsets: dict[str, float], tables: list[dict[s
             text = (f"{name}'s video is {n} frames longer than {than} and its detections end as late: it started "
                     f"{n} frames early? sync applied it no offset (none proven on this take); if so, cut {n} frames "
                     f"from the start of {name}'s video and run again")
-        out.setdefault(name, {"frames": lag, "text": text})
+        out[name] = {"frames": lag, "text": text} | ({"mid_take": True} if mid else {})
         for table in tables:
             row = table.get(name)
             if row is None:
                 continue
             row["late"] = lag
             if row.get("flagged") and not (row.get("turned") or row.get("swapped_with") or row.get("same_as")):
-                row["hint"] = f"sync? {out[name]['text']}; else: {row['hint']}"
+                row["hint"] = f"sync? {text}; else: {row['hint']}"
     return out

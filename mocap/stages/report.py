@@ -57,8 +57,8 @@ def run(session: Session, timings: dict[str, float], cfg: Config | None = None, 
     """``person_gaps``: a take of several people, each person's gap frames by name; ``detect_persons``: the
     detect stage's ``persons`` (a flagged camera's hint: another person followed is a cause with 1 only)."""
     extra = {k: v for k, v in (("gaps", gaps), ("calibration_refinement", calibration),
-                               ("person_gaps", person_gaps), ("detect_persons", detect_persons)) if v}
-    return report.build(session, timings, extra or None, cfg=cfg or Config())
+                               ("person_gaps", person_gaps)) if v}
+    return report.build(session, timings, extra or None, cfg=cfg or Config(), detect_persons=detect_persons)
 
 
 def _read_json(path: Path) -> dict | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.stages.rig_refine_kept import every_camera, rig_off
+from mocap.stages.rig_refine_kept import rig_off
 from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
@@ -59,17 +59,17 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     followed like the others; :func:`length_lags`: the
     real demo with cam03's video started 5 frames late: sync on the first refinement saw −2.38 frames, held-out
     gain 3 %, nothing tried; from the lengths −5.62 applied, cam03 P95 86 → 41 px)."""
-    with every_camera():  # a lagging camera moved too far is what sync's check reads its lag from
-        refined, report, kp = _with_lags(rig, raw, cfg, sync_cfg, audio, refined_on, synced_on)
+    refined, report, kp = _with_lags(rig, raw, cfg, sync_cfg, audio, refined_on, synced_on)
     return _applied(*_keep_far(rig, kp, cfg, refined_on, refined, report))
 
 
 def _with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio, refined_on, synced_on
                ) -> tuple[Rig | None, dict, Keypoints2D]:
-    """:func:`refine_with_lags`' rounds: (the candidate, its report, the keypoints it was refined on)."""
+    """:func:`refine_with_lags`' rounds, every camera refined (a lagging camera moved too far is what sync's check
+    reads its lag from): (the candidate, its report, the keypoints it was refined on)."""
     from mocap.stages import rig_people, sync
 
-    refined, report = rig_people.candidate(rig, raw, cfg, refined_on)
+    refined, report = rig_people.candidate(rig, raw, cfg, refined_on, keep_far=False)
     if sync_cfg is None or not sync_cfg.enabled or not cfg.enabled:
         return refined, report, raw
     kp = raw  # the keypoints the rig at hand was refined on
@@ -101,7 +101,7 @@ def _with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio, refined_on, syn
         last = {n: (used.get(n, 0.0), d) for n, d in proposed.items()}
         used = step
         kp = sync.apply_offsets(raw, used)
-        refined, report = rig_people.candidate(rig, kp, cfg, refined_on)
+        refined, report = rig_people.candidate(rig, kp, cfg, refined_on, keep_far=False)
     if used and (unproven or not offsets):
         # the lags tried (or applied on the first rig) are not significant on the rig they lead to: the first stands
         log.info("rig_refine: the lags tried (%s frames) are not significant on the cameras refined with them (%s): "
@@ -115,7 +115,7 @@ def _with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio, refined_on, syn
     parts = check.get("steps")
     if parts:  # a camera whose offset changes mid-take (frames lost): the cameras refined on each part read right
         kp = sync.apply_offsets(raw, check["offsets_frames"], parts)
-        refined, report = rig_people.candidate(rig, kp, cfg, refined_on)
+        refined, report = rig_people.candidate(rig, kp, cfg, refined_on, keep_far=False)
         now = _judge(rig, refined, report)
         check = sync.remembered_run(now, synced_on(raw, now), sync_cfg, audio)  # what the sync stage reuses
         offsets = {n: d for n, d in check["offsets_frames"].items() if d}

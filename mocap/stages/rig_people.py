@@ -52,17 +52,18 @@ LOOSE = 3.0  # ... this many times the association's match_max_m / track_max_m (
 MIN_JOINTS = 4  # a detection: this many used joints (the association's min_joints)
 
 
-def candidate(rig: Rig, raw: Keypoints2D, cfg, refined_on: Callable[..., Keypoints2D] | None = None
-              ) -> tuple[Rig | None, dict]:
+def candidate(rig: Rig, raw: Keypoints2D, cfg, refined_on: Callable[..., Keypoints2D] | None = None,
+              keep_far: bool = True) -> tuple[Rig | None, dict]:
     """:func:`mocap.stages.rig_refine.candidate` on the people of ``raw`` (F, C, P, J, 3) associated through
     ``rig`` by ``refined_on(raw, rig)`` (every associated person one after another; ``refined_on(raw, rig, gates)``:
     with the association's gates that many times wider; None: ``raw`` as it is), then, with several people, through
-    the candidate, refined again while that association changes (see the module)."""
+    the candidate, refined again while that association changes (see the module); ``keep_far``: see
+    :func:`mocap.stages.rig_refine_kept.keeping`."""
     from mocap.stages import rig_refine
 
     first = raw if refined_on is None else refined_on(raw, rig)
     if refined_on is None or _persons(first, raw) < 2:
-        return rig_refine.candidate(rig, first, cfg, _persons(first, raw))
+        return rig_refine.candidate(rig, first, cfg, _persons(first, raw), keep_far)
     shares = associated_share(raw, first, cfg)
     low = [n for n, s in shares.items() if s < UNDER * np.median(list(shares.values()))]
     if low:
@@ -72,7 +73,7 @@ def candidate(rig: Rig, raw: Keypoints2D, cfg, refined_on: Callable[..., Keypoin
                  "its" if len(low) == 1 else "their", LOOSE)
     starts = [(refined_on(raw, rig, LOOSE), f"given rig, gates × {LOOSE:g}")] if low else []
     for kp, through in starts + [(first, "given rig")]:  # loose first; the usual gates when that one is refused
-        refined, report = rig_refine.candidate(rig, kp, cfg, _persons(kp, raw))
+        refined, report = rig_refine.candidate(rig, kp, cfg, _persons(kp, raw), keep_far)
         rounds = [_round(report, through, associated_share(raw, kp, cfg))]
         if refined is not None and not rig_off(report):
             break
@@ -90,7 +91,7 @@ def candidate(rig: Rig, raw: Keypoints2D, cfg, refined_on: Callable[..., Keypoin
                  "the cameras are refined again on that association", ", ".join(
                      f"{n} {100 * s:.0f} %" for n, s in changed.items() if s > CHANGED) or "gates as usual")
         kp = again
-        refined, report = rig_refine.candidate(rig, kp, cfg, _persons(kp, raw))
+        refined, report = rig_refine.candidate(rig, kp, cfg, _persons(kp, raw), keep_far)
         rounds.append(_round(report, f"refinement {len(rounds)}", associated_share(raw, kp, cfg), changed))
     return refined, report | {"people_rounds": rounds}
 

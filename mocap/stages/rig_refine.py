@@ -199,16 +199,16 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> 
     return (refined if report["applied"] else None), report
 
 
-def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1) -> tuple[Rig | None, dict]:
+def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 1, keep_far: bool = True
+              ) -> tuple[Rig | None, dict]:
     """:func:`run`, with the refined rig also when it is not applied (None only when refused or switched off):
     sync's check of a lagging camera (:mod:`mocap.stages.rig_lags`) runs on it. Cameras that hardly see the
     performer keep their given poses and the others are refined, and so do a minority of cameras that would move
-    further than ``max_move_deg`` / ``max_move_m`` (:mod:`mocap.stages.rig_refine_kept`; not in sync's lag
-    rounds, :mod:`mocap.stages.rig_lags`)."""
+    further than ``max_move_deg`` / ``max_move_m`` (``keep_far``, :func:`mocap.stages.rig_refine_kept.keeping`)."""
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"rig_refine: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
     kept = kept_cameras(rig, kp, cfg, _observations, _split) if cfg.enabled else {}
-    return keeping(rig, kp, cfg, kept, lambda r, k: _candidate(r, k, cfg, persons), _observations)
+    return keeping(rig, kp, cfg, kept, lambda r, k: _candidate(r, k, cfg, persons), _observations, keep_far)
 
 
 def _candidate(rig: Rig, kp: Keypoints2D, cfg: Config, persons: int) -> tuple[Rig | None, dict]:

@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 
 import numpy as np
 
@@ -42,18 +40,6 @@ from mocap.types import Keypoints2D, Rig
 
 log = logging.getLogger(__name__)
 LEAST_CAMERAS = 3  # the refinement needs this many cameras that see the performer
-_KEEP_FAR: ContextVar[bool] = ContextVar("keep_far", default=True)
-
-
-@contextmanager
-def every_camera() -> Iterator[None]:
-    """Within it, cameras the refinement would move too far are not kept aside (:func:`keeping`): sync's lag
-    rounds (:mod:`mocap.stages.rig_lags`) read a lagging camera's lag from the rig that moved it too far."""
-    token = _KEEP_FAR.set(False)
-    try:
-        yield
-    finally:
-        _KEEP_FAR.reset(token)
 
 
 def kept_cameras(rig: Rig, kp: Keypoints2D, cfg, observations: Callable, split: Callable) -> dict[str, str]:
@@ -144,15 +130,16 @@ def rig_off(report: dict) -> bool:
     return bool(set(report.get("moved_too_far") or []) - set(report.get("moved_too_far_kept") or {}))
 
 
-def keeping(rig: Rig, kp: Keypoints2D, cfg, kept: dict[str, str], refine: Callable, observations: Callable
-            ) -> tuple[Rig | None, dict]:
+def keeping(rig: Rig, kp: Keypoints2D, cfg, kept: dict[str, str], refine: Callable, observations: Callable,
+            keep_far: bool = True) -> tuple[Rig | None, dict]:
     """The refinement (``refine(rig, kp)``: (rig or None, report)) with the cameras ``kept`` ({camera: why}, too
-    blind) left at their given poses, and then also the cameras it would move further than ``cfg.max_move_deg`` /
-    ``cfg.max_move_m`` while they are fewer than half of the rig's cameras and 3 others are left (again with
-    those left out, while it finds more; not inside :func:`every_camera`)."""
+    blind) left at their given poses, and then (``keep_far``) also the cameras it would move further than
+    ``cfg.max_move_deg`` / ``cfg.max_move_m`` while they are fewer than half of the rig's cameras and 3 others are
+    left (again with those left out, while it finds more; sync's lag rounds, :mod:`mocap.stages.rig_lags`, read a
+    lagging camera's lag from the rig that moved it too far: not there)."""
     refined, report = _kept(rig, kp, cfg, kept, refine, observations)
     far: dict[str, dict] = {}
-    while _KEEP_FAR.get():
+    while keep_far:
         big = [n for n in report.get("moved_too_far") or [] if n not in far]
         if not big or 2 * (len(far) + len(big)) >= len(rig) or len(rig) - len(kept) - len(big) < LEAST_CAMERAS:
             break  # none, or most of the rig's cameras would move that far: another setup's rig, refused as before

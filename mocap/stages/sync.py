@@ -310,10 +310,8 @@ def forget_remembered() -> None:
 def read_timing(session: Session) -> tuple[dict[str, float], dict[str, list]]:
     """``sync.json`` read once: each camera's offset (frames), and the cameras whose offset changes mid-take,
     {camera: [[first frame, offset], ...]} (see :func:`apply_offsets`); both empty without the file."""
-    path = session.root / "sync.json"
-    if not path.is_file():
+    if not (record := _record(session)):
         return {}, {}
-    record = json.loads(path.read_text())
     return ({k: float(v) for k, v in record["offsets_frames"].items()},
             {k: [[int(f), float(d)] for f, d in v] for k, v in (record.get("steps") or {}).items()})
 
@@ -321,10 +319,14 @@ def read_timing(session: Session) -> tuple[dict[str, float], dict[str, list]]:
 def read_halves(session: Session) -> dict[str, list[float]]:
     """{camera: [first half's, second half's estimate (frames, less the null: 0, or audio's)]} from ``sync.json``
     where sync tested them."""
-    path = session.root / "sync.json"
-    cameras = json.loads(path.read_text()).get("cameras", {}) if path.is_file() else {}
     return {k: [float(d) - float(v.get("null_frames") or 0.0) for d in v["halves_frames"]]
-            for k, v in cameras.items() if v.get("halves_frames")}
+            for k, v in _record(session).get("cameras", {}).items() if v.get("halves_frames")}
+
+
+def _record(session: Session) -> dict:
+    """``sync.json`` as written ({} without it)."""
+    path = session.root / "sync.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def read_offsets(session: Session) -> dict[str, float]:
