@@ -133,9 +133,13 @@ def combine_keypoints(W: np.ndarray, kp: np.ndarray) -> np.ndarray:
 
 
 def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig = FitConfig(),
-               spec: SkeletonSpec | None = None, weights: np.ndarray | None = None) -> tuple[Motion, FitSummary]:
+               spec: SkeletonSpec | None = None, weights: np.ndarray | None = None,
+               certainty: np.ndarray | None = None) -> tuple[Motion, FitSummary]:
     """Fit the skeleton to world keypoints ``points`` (F, K, 3) in metres (NaN = missing).
-    ``weights`` (F, K): confidence in [0, 1] (default 1 where present)."""
+    ``weights`` (F, K): confidence in [0, 1] (default 1 where present). ``certainty`` (F, K) in [0, 1] (default 1):
+    how far each point is measured (refine's points seen by one camera or none are estimates: :func:`mocap.stages.fit.
+    view_certainty`); it scales the data only where the continuity pass judges which of two rotation branches fits
+    as well (:func:`.continuity.make_continuous`), not in the solves."""
     t0 = time.perf_counter()
     spec = spec or load_skeleton(cfg.skeleton)
     pts = np.asarray(points, float)
@@ -146,6 +150,7 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
         n = len(get_keypoint_set(base).joints)
         pts = pts[:, :n] if pts.ndim == 3 and pts.shape[1] == len(get_keypoint_set(keypoint_set).joints) else pts
         weights = None if weights is None else np.asarray(weights)[:, :n]
+        certainty = None if certainty is None else np.asarray(certainty)[:, :n]
         keypoint_set = base
     W, mapped = spec.mapping_matrix(keypoint_set)
     if pts.ndim != 3 or pts.shape[1:] != (W.shape[1], 3):
@@ -235,7 +240,15 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     retried += retry_from_neighbours(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, cfg.iterations)
     if retried:
         log.info("%d frames solved better from a neighbour's solution or a limb's other side (local minima)", retried)
-    make_continuous(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, cfg.iterations)  # no joint flipping in a frame
+    judge = None  # the continuity pass judges branches on the points as measured (the solves fit them all)
+    if certainty is not None:
+        if np.shape(certainty) != pts.shape[:2]:
+            raise ValueError(f"fit: expected certainty (frames, keypoints) {pts.shape[:2]}, got {np.shape(certainty)}")
+        cj = conf * np.clip(np.asarray(certainty, float), 0, 1)
+        wyj = np.where(wy > 0, (cj @ np.abs(W).T) / np.maximum(np.abs(W).sum(1), 1e-12), 0.0)
+        wvj = np.where(wv > 0, (cj @ np.abs(A).T) / np.maximum(np.abs(A).sum(1), 1e-12), 0.0)
+        judge = (wyj[:, keep], wvj[:, vk])
+    make_continuous(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, cfg.iterations, judge=judge)  # no flipping
     wy_gap = None
     if len(keep) < J:  # a missing finger base leaves no gap while its hand is oriented (two bases or a vector)
         wy_gap = wyb.copy()
