@@ -35,7 +35,7 @@ and hand 135-171° in a frame, fitting the estimated points a few millimetres be
 Measured (mocap fit on two-person footage, 60 fps): a clavicle's 151° and an upper arm's 153° jump in one frame
 went to 35° and 30°, the fit's residual median unchanged; on CMU clips with 10-30 mm noise the joints over 45° a
 frame went from 6-42 to 0-7 joint-frames, joint-angle error and MPJPE unchanged. Judged on the points as measured
-(103 person-takes: the two real Pose2Sim demos and 50 variations of them, one camera dark, blurred, compressed,
+(103 person-takes, 72 runs of the two real Pose2Sim demos and variations: one camera dark, blurred, compressed,
 turned, bumped, occluded, dropped, ...): joint-frames over 45° 588 → 540, takes with a step over 90° 38 → 31, none
 added; the two-person demo's woman RightHand 84° → 45°, her right arm at JPEG quality 3 (0-1 views for 30 frames)
 173° → 54°; the fit's residual at points seen by two cameras unchanged.
