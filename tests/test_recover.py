@@ -26,6 +26,10 @@ F, FPS, HIDDEN_VIEW = 30, 30.0, 0
 
 @pytest.fixture(scope="module")
 def scene():
+    return build_scene()
+
+
+def build_scene():
     """Two people 1.2 m apart, 4 cameras (640 × 360), 1 px noise; person 1 missing in view 0 everywhere."""
     a = blazepose_keypoints(body_motion(F, FPS, seed=1))
     b = blazepose_keypoints(body_motion(F, FPS, seed=2))

@@ -19,8 +19,9 @@ are left out. Accepted skeletons go into the free person slots of that view (wit
 triangulation then associates them as any detection. A person the first pass found in one view only is looked for
 along its rays (:mod:`mocap.detect.recover_lone`), then placed in the remaining views as a tracked person. The
 counts per camera (recovered, looked at, rejected and why) and the recovered detections ([frame, view, slot, person
-or -1, distance, gate]) are written to ``pose2d.h5``'s ``info["recover"]``. The pure functions below work on arrays;
-:func:`recover_detections` is the entry point (it reads the needed video frames and runs the model),
+or -1, distance, gate]; ``detections_roi``: [frame, view, slot] of those found on the ROI of a prediction,
+:mod:`mocap.detect.recover_roi`) are written to ``pose2d.h5``'s ``info["recover"]``. The pure functions below work
+on arrays; :func:`recover_detections` is the entry point (it reads the needed video frames and runs the model),
 :func:`recover_session` the detect stage's call. The crops of a round are computed by worker processes, one per
 core (``detect.workers``), then judged here in order (:mod:`mocap.detect.recover_pool`: the same detections). Not
 done: sync offsets are unknown at detection (the cameras are taken as in sync), and a run interrupted during this
@@ -40,6 +41,7 @@ from tqdm import tqdm
 
 from mocap.detect.boxes import person_box
 from mocap.detect.recover_judge import judge, median_distance, others_in_view  # noqa: F401 (recover.X)
+from mocap.detect.recover_roi import RETRY, look_on_rois
 from mocap.detect.recover_when import (  # noqa: F401 (recover.X)
     MODES,
     check_mode,
@@ -159,14 +161,16 @@ def free_slot(view: np.ndarray) -> int:
 def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video_frames: np.ndarray,
                        model: Callable[[np.ndarray], np.ndarray], persons: int | str, track_cfg,
                        min_score: float, max_reproj_px: float | None = None, cfg: RecoverConfig = RecoverConfig(),
-                       progress: bool = True, workers: int = 0) -> tuple[np.ndarray, dict]:
+                       progress: bool = True, workers: int = 0, roi_model=None) -> tuple[np.ndarray, dict]:
     """The second pass on a whole take. ``kp``: the first pass (F, C, S, J, 3), cameras in ``rig``'s order;
     ``videos``: camera → video; ``video_frames`` (F,): the video frame of each keypoint frame; ``model``:
     crop (BGR) → (N, J', 3) skeletons in crop pixels (J' ≤ J: the body joints; hands stay empty);
     ``track_cfg``: the association's :class:`~mocap.multi.track.TrackConfig`; ``workers``: processes computing a
     round's crops when ``model`` is a :class:`~mocap.detect.blazepose.CropPose` (0: one per core;
-    :mod:`mocap.detect.recover_pool`). Returns the keypoints with the recovered detections in free slots, and a
-    summary (per camera: recovered, rejected by reason).
+    :mod:`mocap.detect.recover_pool`); ``roi_model``: a :class:`~mocap.detect.pose_roi.RoiPose` giving a tracked
+    person the crop did not give one more look on the ROI of their prediction (:mod:`mocap.detect.recover_roi`;
+    None: not). Returns the keypoints with the recovered detections in free slots, and a summary (per camera:
+    recovered, rejected by reason).
 
     Three rounds: tracked people missed in a view; then detections no person explains (a person found in
     one view only, :mod:`mocap.detect.recover_lone`); then, when that found any, tracked people again (the
@@ -176,7 +180,7 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
 
     t0 = time.perf_counter()
     names = list(kp.camera_names)
-    run = _Run(rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress, workers)
+    run = _Run(rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress, workers, roi_model)
     stats = {"recovered": dict.fromkeys(names, 0), "recovered_lone": dict.fromkeys(names, 0),
              "looked": dict.fromkeys(names, 0), "rejected": {}, "no_free_slot": dict.fromkeys(names, 0),
              "withdrawn": dict.fromkeys(names, 0)}
@@ -208,11 +212,14 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
         if run.pool is not None:
             run.pool.close()
     stats["detections"] = run.recovered_at  # [frame, camera, slot, person (-1: lone), distance, gate]
+    roi = [[int(v) for v in row[:3]] for row in run.recovered_at if tuple(row[:3]) in run.from_roi]  # on an ROI
+    stats["detections_roi"], stats["recovered_roi"] = roi, {n: sum(r[1] == c for r in roi) for c, n in enumerate(names)}
     stats["seconds"] = time.perf_counter() - t0
     scan = stats.get("scan", {})
-    log.info("recover: %d person boxes looked at, %d detections recovered %s (%d of people seen in one view, %d of "
-             "people found in tiles) in %.1f s", sum(stats["looked"].values()), sum(stats["recovered"].values()),
-             stats["recovered"], sum(stats["recovered_lone"].values()),
+    log.info("recover: %d person boxes looked at, %d detections recovered %s (%d of people seen in one view, %d on "
+             "the ROI of their prediction, %d of people found in tiles) in %.1f s", sum(stats["looked"].values()),
+             sum(stats["recovered"].values()), stats["recovered"], sum(stats["recovered_lone"].values()),
+             len(stats["detections_roi"]),
              sum(scan.get("found", {}).values()) + sum(scan.get("followed", {}).values()), stats["seconds"])
     return run.data, stats
 
@@ -220,13 +227,16 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
 class _Run:
     """The crops of one take: frames read once per round and camera, the model on each box, the verdicts."""
 
-    def __init__(self, rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress, workers=1):
+    def __init__(self, rig, kp, videos, video_frames, model, track_cfg, min_score, cfg, progress, workers=1,
+                 roi_model=None):
         self.rig, self.kp, self.videos, self.video_frames = rig, kp, videos, video_frames
+        self.roi_model = roi_model  # a RoiPose: the last look at a tracked person the crop did not give
         self.model, self.track_cfg, self.min_score, self.cfg, self.progress = model, track_cfg, min_score, cfg, progress
         self.data = kp.data.copy()
         self.names = list(kp.camera_names)
         self.mirror = get_keypoint_set(kp.keypoint_set).flip_permutation  # sides exchanged: no other person
         self.recovered_at: list = []
+        self.from_roi: set = set()  # (frame, camera, slot) of the recovered found on an ROI (recover_roi)
         self.workers = workers  # processes computing a round's crops (0: one per core; see recover_pool)
         self.pool = None  # their recover_pool.Pool, once a round has used them
         self.stats: dict = {}
@@ -245,7 +255,20 @@ class _Run:
                 found[k, far] = np.nan
             return k, why, dist
 
-        self.look(candidates(self.rig, X, radius, slots, self.cfg), decide, lambda cand: cand.person)
+        retry: list = []  # (candidate, the crop's verdict): looked at once more on its ROI
+
+        recent = radius <= self.track_cfg.track_max_m  # (F, P): the prediction's gate has not doubled (see recover_roi)
+
+        def first(cand: Candidate, found: np.ndarray) -> tuple[int, str, float]:
+            k, why, dist = decide(cand, found)
+            if k < 0 and why in RETRY and self.roi_model is not None and recent[cand.frame, cand.person]:
+                retry.append((cand, why))
+                return k, "", dist  # "": its verdict is the ROI's (counted there)
+            return k, why, dist
+
+        self.look(candidates(self.rig, X, radius, slots, self.cfg), first, lambda cand: cand.person)
+        if retry:
+            look_on_rois(self, retry, decide, lambda cand: cand.person)
 
     def lone(self, X: np.ndarray, slots: np.ndarray) -> None:
         from mocap.detect.recover_lone import lone_round
@@ -331,6 +354,7 @@ def recover_session(session, detect_cfg, triangulate_cfg, work: Path, videos: di
     detections are written into it, and their counts into its ``info["recover"]``. Needs the given rig
     (the people are associated on it); without one the pass is skipped with a warning. Returns the summary."""
     from mocap.detect.blazepose import CropPose
+    from mocap.detect.pose_roi import RoiPose
     from mocap.io.hdf5 import read_keypoints2d, update_keypoints2d_info, write_camera
     from mocap.io.rig_files import read_rig
 
@@ -346,12 +370,15 @@ def recover_session(session, detect_cfg, triangulate_cfg, work: Path, videos: di
         return None
     frames = detect_cfg.start + detect_cfg.stride * np.arange(kp.shape[0])
     model = CropPose(detect_cfg.variant, detect_cfg.model_path or None, cfg.poses_per_crop, cfg.min_detection)
+    roi_model = RoiPose(detect_cfg.variant, detect_cfg.model_path or None)
     try:
         data, stats = recover_detections(rig, kp, videos, frames, model, detect_cfg.persons,
                                          triangulate_cfg.association, triangulate_cfg.min_score,
-                                         triangulate_cfg.max_reproj_px or None, cfg, progress, detect_cfg.workers)
+                                         triangulate_cfg.max_reproj_px or None, cfg, progress, detect_cfg.workers,
+                                         roi_model)
     finally:
         model.close()
+        roi_model.close()
     for c, name in enumerate(kp.camera_names):
         if stats["recovered"][name]:
             write_camera(work, c, data[:, c])

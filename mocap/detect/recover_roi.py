@@ -1,0 +1,82 @@
+"""The second pass's last look at a tracked person the crop did not give: the landmark model alone on the ROI their
+predicted skeleton makes in that view (:class:`mocap.detect.pose_roi.RoiPose`), as MediaPipe's tracking does.
+
+The crop (:mod:`mocap.detect.recover`) runs BlazePose's landmarker in IMAGE mode: its person detector first, and
+that detector is face-driven. A performer whose face is hidden, blurred or turned away is not found in the crop,
+or the crop gives the person in front again; the first pass only kept such a performer while it tracked them. On
+Pose2Sim's two-person take played forward and back (397 frames; the man's face is blurred in the footage) cam01 lost
+the man in 28 of the 99 frames of the last pass (first pass and crop), his predicted skeleton in plain view
+behind the woman: the crop found her (rejected as a duplicate) or nothing.
+
+Here each tracked candidate whose crop was rejected (nothing found, outside the gate, a duplicate) is looked at once
+more: the ROI from its predicted joints (:func:`mocap.detect.pose_roi.roi_from_points`: centred on the hips, turned
+upright, MediaPipe's size), the landmark model on it, and the skeleton judged exactly as a crop's
+(:func:`mocap.detect.recover_judge.judge`: within the person's gate, not a duplicate of anyone in the view), kept
+only when the model's pose flag is at least :data:`MIN_PRESENCE` (MediaPipe's own threshold for a tracked pose).
+Only while the prediction's gate has not doubled (the person triangulated within ~10 frames at 60 fps; the
+association's rule for a track resuming in one view): the ROI is made from the prediction alone, and the model
+fills an ROI with a pose whether or not one is there (its flag stays near 1 with the arms wrong); on the long
+take, ROIs of predictions coasting with 200-390 px gates gave skeletons 50-370 px off the people's final
+reprojection.
+A frame is decoded once per camera for all its ROIs; the model alone costs ~19 CPU ms an ROI (BlazePose full;
+heavy 61 ms; the crop's landmarker 31 ms: 2 vCPUs, both busy).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+RETRY = frozenset({"nothing found", "outside the gate", "duplicate"})  # a crop's verdicts worth the ROI's look
+MIN_PRESENCE = 0.5  # the model's pose flag: MediaPipe keeps a tracked pose at this or more
+
+
+def look_on_rois(run, todo: list, decide: Callable, person: Callable) -> None:
+    """For each (candidate, the crop's verdict) in ``todo`` (:class:`mocap.detect.recover.Candidate` of
+    ``run``, a :class:`mocap.detect.recover._Run` with a ``roi_model``): the landmark model on the candidate's ROI,
+    judged by ``decide(cand, found)`` and written as the crop's would be; a candidate still not recovered counts
+    under the ROI's verdict (the crop's where no ROI could be made or the video had no such frame)."""
+    from mocap.detect.pose_roi import roi_from_points
+    from mocap.detect.recover import free_slot
+    from mocap.io import video as video_io
+
+    by_camera: dict[int, list] = {}
+    for cand, why in todo:
+        by_camera.setdefault(cand.camera, []).append((cand, why))
+    stats = run.stats
+    for c, items in sorted(by_camera.items()):
+        name = run.names[c]
+        items.sort(key=lambda t: int(run.video_frames[t[0].frame]))
+        wanted = [(int(run.video_frames[cand.frame]), cand, why, roi_from_points(cand.predicted[:33]))
+                  for cand, why in items]
+        left = [(i, cand, why, roi) for i, cand, why, roi in wanted if roi is not None]
+        for w in wanted:
+            if w[3] is None:
+                run.reject(c, w[2])
+        if not left:
+            continue
+        frames = video_io.read_frames(run.videos[name], 1, left[0][0], left[-1][0] + 1)
+        current: tuple[float, np.ndarray | None] = (-1, None)
+        try:
+            for i, cand, why, roi in left:
+                while current[0] < i:
+                    current = next(frames, (np.inf, None))
+                if current[0] != i or free_slot(run.data[cand.frame, c]) < 0:
+                    run.reject(c, why)
+                    continue
+                stats.setdefault("looked_roi", dict.fromkeys(run.names, 0))[name] += 1
+                landmarks, presence = run.roi_model(current[1], [roi])
+                if presence[0] < MIN_PRESENCE:
+                    run.reject(c, "nothing found")
+                    continue
+                found = landmarks[:, :cand.predicted.shape[0]].copy()
+                best, why2, dist = decide(cand, found)
+                if best >= 0 and run.write(cand.frame, c, found[best], person(cand), dist, cand.gate_px):
+                    run.from_roi.add(tuple(run.recovered_at[-1][:3]))  # (frame, camera, slot)
+                elif best < 0:
+                    run.reject(c, why2)
+        finally:
+            frames.close()

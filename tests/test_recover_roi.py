@@ -1,0 +1,107 @@
+"""detect.recover_roi: a tracked person the crop did not give (BlazePose's face-driven detector finds the person in
+front again, or nobody) is looked at once more with the landmark model alone on the ROI of their prediction.
+
+The synthetic scene of ``test_recover`` (two people, four views, person 1 missed in view 0's first pass), a crop
+model that finds only the person in front, and stand-in ROI models that read the frame and camera from the
+image's pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_recover import HIDDEN_VIEW, CoordinateVideo, F, build_scene
+
+from mocap.detect import recover_roi
+from mocap.detect.recover import RecoverConfig, recover_detections
+from mocap.multi.track import TrackConfig
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return build_scene()
+
+
+class RoiStandIn:
+    """(image, rois) → landmarks (N, 33, 3) of person ``person`` in the frame and camera the image encodes (its
+    pixels' third channel: 10 × frame + camera), and the pose flag ``presence``; the ROIs it was given."""
+
+    def __init__(self, uv: np.ndarray, person: int, presence: float):
+        self.uv, self.person, self.presence, self.rois, self.seen = uv, person, presence, [], []
+
+    def __call__(self, image: np.ndarray, rois: list) -> tuple[np.ndarray, np.ndarray]:
+        frame, camera = divmod(int(round(float(image[0, 0, 2]))), 10)
+        self.rois += rois
+        self.seen += [(frame, camera)] * len(rois)
+        out = np.zeros((len(rois), 33, 3))
+        out[:, :, :2] = self.uv[camera, frame, self.person]
+        out[:, :, 2] = 0.8
+        return out, np.full(len(rois), self.presence)
+
+
+def run(scene, monkeypatch, roi_model, kp=None):
+    import mocap.io.video
+
+    rig, truth, kp0, uv = scene
+    kp = kp0 if kp is None else kp
+    video = CoordinateVideo(uv, rig.names, (0,))  # the crop finds only the person in front
+    monkeypatch.setattr(mocap.io.video, "read_frames", video.frames)
+    videos = {n: Path(f"/nonexistent/{n}.mp4") for n in rig.names}
+    return recover_detections(rig, kp, videos, np.arange(F), video.model, 2, TrackConfig(), 0.2, 15.0,
+                              RecoverConfig(), progress=False, roi_model=roi_model)
+
+
+def test_a_person_the_crop_misses_is_found_on_the_roi_of_the_prediction(scene, monkeypatch):
+    rig, truth, kp, uv = scene
+    hidden = rig.names[HIDDEN_VIEW]
+    data0, stats0 = run(scene, monkeypatch, None)  # without the ROI's look: the crop's verdict stands
+    assert sum(stats0["recovered"].values()) == 0 and stats0["rejected"]["outside the gate"][hidden] == F
+    model = RoiStandIn(uv, 1, 0.9)
+    data, stats = run(scene, monkeypatch, model)
+    assert stats["recovered"][hidden] == F and stats["recovered_roi"][hidden] == F
+    assert sorted(r[:3] for r in stats["detections"]) == sorted(stats["detections_roi"])  # every one from an ROI
+    assert stats["looked_roi"][hidden] == F and "outside the gate" not in stats["rejected"]
+    err = np.linalg.norm(data[:, HIDDEN_VIEW, 0, :, :2] - uv[HIDDEN_VIEW, :, 1], axis=-1)
+    assert err.max() < 1e-6 and np.all(data[:, HIDDEN_VIEW, 0, :, 2] == 0.8)
+    untouched = np.ones(data.shape[:3], bool)
+    untouched[:, HIDDEN_VIEW, 0] = False
+    assert np.array_equal(data[untouched], kp.data[untouched], equal_nan=True)
+    # the ROIs: on the predicted hips, upright, about MediaPipe's size for the body (2 × 1.25 × its radius)
+    cx, cy, side, angle = np.array(model.rois).T
+    hips = uv[HIDDEN_VIEW, :, 1, 23:25].mean(axis=1)
+    assert np.abs(np.c_[cx, cy] - hips).max() < 10 and np.abs(angle).max() < np.radians(30)
+    radius = np.linalg.norm(uv[HIDDEN_VIEW, :, 1] - hips[:, None], axis=-1).max(axis=1)
+    assert np.all((side > 2 * 1.25 * radius * 0.9) & (side < 2 * 1.25 * radius * 2.0))
+
+
+@pytest.mark.parametrize("person, presence, why", [(1, 0.3, "nothing found"), (0, 0.9, "outside the gate")])
+def test_an_roi_is_kept_only_with_the_pose_flag_on_the_person_looked_for(scene, monkeypatch, person, presence,
+                                                                          why):
+    """The model's pose flag under MediaPipe's 0.5: nothing; the ROI giving the person in front: judged as a crop's
+    (1.2 m away: outside the gate). Nothing is written and the ROI's verdict is counted."""
+    rig, truth, kp, uv = scene
+    data, stats = run(scene, monkeypatch, RoiStandIn(uv, person, presence))
+    assert sum(stats["recovered"].values()) == 0 and np.array_equal(data, kp.data, equal_nan=True)
+    assert stats["rejected"][why][rig.names[HIDDEN_VIEW]] == F
+    assert recover_roi.MIN_PRESENCE == 0.5
+
+
+def test_no_roi_from_a_prediction_coasting_until_its_gate_doubled(scene, monkeypatch):
+    """Person 1 missed by every view from frame 15 on: their prediction coasts and its gate grows (0.125 m + 1.5 m/s
+    ÷ 2 a second: doubled after 5 frames at 30 fps). The ROI is made from the prediction alone, so it is looked at
+    only while the gate has not doubled (frames 15-20 in the views that lost them, every frame to 20 in view 0)."""
+    import dataclasses
+
+    rig, truth, kp, uv = scene
+    data = kp.data.copy()
+    gone = np.zeros(data.shape[:3], bool)  # (F, C, S): person 1's slot in every view from frame 15
+    for c in range(1, data.shape[1]):
+        s = int(np.argmin([np.nanmedian(np.abs(data[5, c, k, :, :2] - uv[c, 5, 1])) for k in range(2)]))
+        gone[15:, c, s] = True
+    data[gone] = np.nan
+    model = RoiStandIn(uv, 1, 0.9)
+    _, stats = run(scene, monkeypatch, model, dataclasses.replace(kp, data=data))
+    frames = np.array([f for f, _ in model.seen])
+    assert len(frames) and frames.max() <= 20 and frames.min() == 0, sorted(set(frames.tolist()))
+    assert sum(stats["looked"].values()) > len(frames)  # the crops looked at the later frames too
