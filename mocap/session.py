@@ -274,7 +274,8 @@ class Session:
     def keypoints2d(self, rig: Rig | None = None, moves: bool = True) -> Keypoints2D:
         """2D keypoints from ``pose2d.h5`` or the OpenPose folders, checked against the rig; with ``moves``, the
         detections of a camera moved mid-take read back into its pose in the refined rig
-        (:meth:`camera_moves_file`; ``rig``: that rig, the default)."""
+        (:meth:`camera_moves_file`; ``rig``: that rig, the default). The detections of frames a camera repeated
+        (a frozen video: :mod:`mocap.detect.repeats`) are left out."""
         moved = self.camera_moves() if moves else []
         if moved:
             from mocap.geometry.camera_moves import apply_moves
@@ -284,7 +285,11 @@ class Session:
         rig = rig or self.rig()
         meta = self.metadata()
         if self.pose2d_h5.is_file():
+            from mocap.io.hdf5 import keypoints2d_info
+            from mocap.repeated_frames import mask_repeated  # a camera's repeated frames: stale detections, not used
+
             kp, source = read_keypoints2d_shared(self.pose2d_h5), self.pose2d_h5
+            kp = mask_repeated(kp, keypoints2d_info(self.pose2d_h5))[0]
         elif self.pose2d_json.is_dir():
             folders = sorted(p.name.removesuffix("_json") for p in self.pose2d_json.iterdir() if p.is_dir())
             if sorted(rig.names) != folders:

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mocap.detect import repeats
 from mocap.detect.pool_detectors import keep, prepare, reuse, take
 from mocap.detect.worker_log import kept
 from mocap.io.video import probe, read_frames, remember
@@ -267,6 +268,8 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
                 continue
         return False
 
+    changes = repeats.Changes()  # each frame's change from the one before (mocap.detect.repeats)
+
     def reader() -> None:
         nonlocal decode_s, decode_cpu, proxy_cpu
         source = read_frames(path, cfg.stride, cfg.start, stop, threads=worker.decoder_threads)
@@ -275,6 +278,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
             segment = proxies.open_segment(proxy, path, cfg.start, cfg.stride, info.fps)
             t, c = time.perf_counter(), time.thread_time()
             for item in source:
+                changes.add(item[1])
                 decode_s += time.perf_counter() - t
                 decode_cpu += time.thread_time() - c
                 if segment is not None:
@@ -343,7 +347,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
                          "decode_cpu_s": decode_cpu, "infer_cpu_s": infer_cpu, "proxy_cpu_s": proxy_cpu,
                          "start": t_start, "end": time.time(), "pid": os.getpid(),
                          "process_cpu_start": cpu_start, "process_cpu_end": time.process_time(),
-                         **({"scans": scans} if scans else {})}
+                         "change": changes.values[:len(indices)], **({"scans": scans} if scans else {})}
 
 
 def detect_chunk(camera: str, path: Path, cfg, first: int, end: int, warmup: int, position: int = -1,
@@ -373,6 +377,7 @@ def detect_chunk(camera: str, path: Path, cfg, first: int, end: int, warmup: int
     with kept(said) if worker.started else contextlib.nullcontext():
         _, data, stats = detect.detect_video(label, path, part, worker.slot if position < 0 else position, overlay,
                                              **({"proxy": proxy} if proxy else {}))
+    stats["change"] = stats.get("change", [])[first - a:]  # the warm-up frames' left out, as their detections
     return camera, first, end, data[first - a:], stats | ({"said": said} if said else {})
 
 

@@ -44,6 +44,7 @@ def collect(futures, work: Path, names: list[str], F: int, overall, plan: list, 
         if len(data) < F:  # a shorter camera: the missing end stays NaN
             data = np.concatenate([data, np.full((F - len(data),) + data.shape[1:], np.nan, data.dtype)])
         write_camera(work, names.index(cam), data)
+        _still(work, cam, [s.get("change") for _, s in pieces], [len(p) for p, _ in pieces])
         seen = np.mean(np.isfinite(data[:, 0, 0, 0]))
         log.info("camera %s: %d frames, person in %.1f%%, decode %.1f ms/frame, inference %.1f ms/frame", cam,
                  sum(len(p) for p, _ in pieces), 100 * seen, 1000 * stats["decode_s"] / max(stats["frames"], 1),
@@ -53,3 +54,16 @@ def collect(futures, work: Path, names: list[str], F: int, overall, plan: list, 
         if data.shape[2] == 75:
             hands[cam] = float(np.mean(np.isfinite(data[:, :, 33:, 0]).any(axis=(1, 2))))
             log.info("camera %s: hands in %.1f%% of frames", cam, 100 * hands[cam])
+
+
+def _still(work: Path, cam: str, changes: list, lengths: list[int]) -> None:
+    """The camera's still frames (:mod:`mocap.detect.repeats`) into the file's ``info["still_frames"]``, from its
+    chunks' per-frame changes (none recorded, e.g. a stand-in detector: nothing written)."""
+    from mocap.detect import repeats
+    from mocap.io.hdf5 import keypoints2d_info, update_keypoints2d_info
+
+    if any(c is None or len(c) != n for c, n in zip(changes, lengths, strict=True)):
+        return
+    still = repeats.still_frames(np.concatenate([np.asarray(c, float) for c in changes]))
+    record = keypoints2d_info(work).get("still_frames") or {}
+    update_keypoints2d_info(work, still_frames=record | {cam: still})

@@ -230,6 +230,9 @@ def summary_rows(m: dict) -> str:
                   else f"started {'late' if late[k]['frames'] < 0 else 'early'}?") + " no offset proven)"
                if k in late else "")
             for k, v in m["sync_offsets_frames"].items())))
+    if m.get("repeated_frames"):
+        rows.append(("frames a camera repeated (frozen video; their detections not used)", ", ".join(
+            f"{k} {r['text']} ({r['frames']})" for k, r in m["repeated_frames"].items())))
     if m.get("videos_not_used"):
         rows.append(("videos not used (no camera of that name in the rig)", ", ".join(m["videos_not_used"])))
     return "<table>" + "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows) + "</table>"

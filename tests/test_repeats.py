@@ -1,0 +1,117 @@
+"""Frames a camera repeats (a frozen video, a recorder filling dropped frames with copies): measured while detection
+decodes, their detections left out where a session's keypoints are read, named by the report
+(:mod:`mocap.detect.repeats`, :mod:`mocap.repeated_frames`)."""
+
+import cv2
+import numpy as np
+import pytest
+from test_detect_pool import fakes  # noqa: F401 (the stand-in detectors)
+
+from mocap.detect.repeats import Changes, still_frames
+from mocap.io.hdf5 import keypoints2d_info, read_keypoints2d
+from mocap.repeated_frames import mask_repeated, ranges_text, repeated_frames
+from mocap.stages import detect
+from mocap.types import Keypoints2D
+
+
+def noisy_video(path, n, seed, frozen=(), size=(96, 64)):
+    """Frames of sensor-like noise around a grey level (each differs from the one before); frames in ``frozen``
+    are copies of the frame before the first of them."""
+    rng = np.random.default_rng(seed)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size)
+    last = None
+    for i in range(n):
+        if i in frozen and last is not None:
+            frame = last
+        else:
+            frame = np.clip(120 + rng.normal(0, 12, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
+        writer.write(frame)
+        last = frame
+    writer.release()
+
+
+def take(tmp_path, frozen: dict):
+    (tmp_path / "videos").mkdir(parents=True)
+    for k in range(3):
+        noisy_video(tmp_path / "videos" / f"cam{k + 1}.avi", 60, k, frozen.get(k, ()))
+    return tmp_path
+
+
+def test_a_frozen_stretch_of_one_camera_is_found_while_detecting(tmp_path, fakes):  # noqa: F811
+    session = take(tmp_path, {1: range(20, 30)})
+    out = detect.main(session, detect.Config(detector="still", workers=1))
+    still = keypoints2d_info(out)["still_frames"]
+    assert still == {"cam1": [], "cam2": list(range(20, 30)), "cam3": []}
+    kp = read_keypoints2d(out)
+    masked, rep = mask_repeated(kp, {"still_frames": still})
+    assert rep == {"cam2": list(range(20, 30))}
+    assert np.isnan(masked.data[20:30, 1]).all() and np.isfinite(masked.data[:20, 1, 0, 0, 0]).all()
+    assert np.array_equal(masked.data[:, [0, 2]], kp.data[:, [0, 2]], equal_nan=True)
+    # cut into chunks (a stateless detector is split over the workers): the same frames
+    again = detect.main(session, detect.Config(detector="still", workers=2, split=True), overwrite=True)
+    assert keypoints2d_info(again)["still_frames"]["cam2"] == list(range(20, 30))
+
+
+def test_a_scene_standing_still_in_every_camera_repeats_nothing(tmp_path, fakes):  # noqa: F811
+    """Every camera still over the same frames (nobody moving in a noise-free render): nothing is repeated; the
+    cameras still at once with one other of three are not either (half the others)."""
+    session = take(tmp_path, {0: range(20, 30), 1: range(20, 30), 2: range(25, 35)})
+    out = detect.main(session, detect.Config(detector="still", workers=1))
+    still = keypoints2d_info(out)["still_frames"]
+    assert still["cam1"] == list(range(20, 30)) and still["cam3"] == list(range(25, 35))
+    assert repeated_frames(still, ["cam1", "cam2", "cam3"], 60) == {"cam3": list(range(30, 35))}
+
+
+def test_changes_and_still_frames_on_arrays():
+    rng = np.random.default_rng(0)
+    meter = Changes()
+    frames = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(10)]
+    for i, f in enumerate(frames):
+        meter.add(frames[4] if i in (5, 6) else f)  # 5 and 6 copies of 4
+    c = np.array(meter.values)
+    assert np.isnan(c[0]) and c[5] == 0 and c[6] == 0 and (np.delete(c, [0, 5, 6]) > 50).all()
+    assert still_frames(c) == [5, 6]
+    assert still_frames(np.zeros(10)) == [] and still_frames(np.full(5, np.nan)) == []  # no change anywhere
+    assert ranges_text([3, 4, 5, 9, 11, 12]) == "3-5, 9, 11-12"
+
+
+@pytest.mark.parametrize("still, expect", [({"a": [1, 2]}, {}),  # one camera recorded: nothing to compare
+                                           ({"a": [1, 2], "b": [2]}, {"a": [1]})])
+def test_repeated_needs_the_other_cameras_moving(still, expect):
+    assert repeated_frames(still, ["a", "b"], 5) == expect
+
+
+def test_masking_leaves_keypoints_without_a_record_alone():
+    kp = Keypoints2D(np.ones((4, 2, 1, 33, 3)), ("a", "b"), "blazepose33", 30.0)
+    same, rep = mask_repeated(kp, {})
+    assert same is kp and rep == {}
+
+
+def test_a_session_leaves_repeated_detections_out_and_the_report_names_them(tmp_path, caplog):
+    import json
+    import logging
+
+    from pipeline_synth import synthetic_session
+
+    from mocap.io.hdf5 import update_keypoints2d_info
+    from mocap.pipeline import run_stages
+    from mocap.session import Session
+
+    s = Session(synthetic_session(tmp_path / "take", frames=60))
+    names = list(s.rig().names)
+    before = s.keypoints2d()
+    update_keypoints2d_info(s.pose2d_h5, still_frames={n: list(range(10, 20)) if n == names[1] else []
+                                                      for n in names})
+    kp = s.keypoints2d()
+    assert np.isnan(kp.data[10:20, 1]).all()
+    keep = np.ones(kp.shape[:2], bool)
+    keep[10:20, 1] = False
+    assert np.array_equal(kp.data[keep], before.data[keep], equal_nan=True)
+    with caplog.at_level(logging.WARNING, logger="mocap"):
+        run_stages(s, only=["triangulate", "report"], progress=False)
+    metrics = json.loads((s.root / "report" / "metrics.json").read_text())
+    assert metrics["repeated_frames"] == {names[1]: {"frames": 10, "ranges": [[10, 20]], "text": "10-19"}}
+    assert any(f"camera {names[1]}: frames 10-19 repeat the frame before them (10 frames" in r.getMessage()
+               and "not used" in r.getMessage() for r in caplog.records)
+    html = (s.root / "report" / "report.html").read_text()
+    assert "frozen video; their detections not used" in html and f"{names[1]} 10-19 (10)" in html
