@@ -8,24 +8,39 @@ import dataclasses
 
 import numpy as np
 
+MAX_SHARE = 0.2  # a camera repeating more of its frames is not masked (a lower frame rate? said instead)
 
-def repeated_frames(still: dict[str, list[int]], cameras: list[str], frames: int) -> dict[str, list[int]]:
-    """{camera: frames} where a camera is still and fewer than half of the other cameras (those with a record)
-    are; ``still``: ``info["still_frames"]``. Needs two cameras with a record."""
+
+def repeated_frames(info: dict, cameras: list[str], frames: int) -> dict[str, list[int]]:
+    """{camera: frames} where a camera is still and fewer than half of the other cameras with a record are quiet
+    (their still frames where they have no quiet record); ``info``: the ``pose2d.h5`` info. Needs two cameras with
+    a record."""
+    still, quiet = info.get("still_frames") or {}, info.get("quiet_frames") or {}
     known = [c for c in cameras if c in still]
     if len(known) < 2:
         return {}
-    S = np.zeros((len(known), frames), bool)
-    for k, c in enumerate(known):
-        f = np.asarray([i for i in still[c] if 0 <= i < frames], int)
-        S[k, f] = True
+
+    def rows(record: dict) -> np.ndarray:
+        out = np.zeros((len(known), frames), bool)
+        for k, c in enumerate(known):
+            out[k, [i for i in record.get(c, still[c]) if 0 <= i < frames]] = True
+        return out
+
+    S, Q = rows(still), rows(quiet)
+    Q |= S
     out = {}
     for k, c in enumerate(known):
-        others = (S.sum(axis=0) - S[k]) / (len(known) - 1)
+        others = (Q.sum(axis=0) - Q[k]) / (len(known) - 1)
         rep = np.flatnonzero(S[k] & (others < 0.5))
         if rep.size:
             out[c] = rep.tolist()
     return out
+
+
+def frequent(rep: dict[str, list[int]], frames: int) -> set[str]:
+    """The cameras of ``rep`` repeating more than :data:`MAX_SHARE` of the ``frames``: not a freeze (a camera
+    recording at half the others' frame rate repeats every other frame); their detections are kept."""
+    return {c for c, f in rep.items() if len(f) > MAX_SHARE * frames}
 
 
 def ranges(frames: list[int]) -> list[list[int]]:
@@ -39,15 +54,19 @@ def ranges(frames: list[int]) -> list[list[int]]:
     return out
 
 
-def ranges_text(frames: list[int]) -> str:
-    """``41-54, 70`` for the frames (inclusive, as a user reads them)."""
-    return ", ".join(f"{a}-{b - 1}" if b - a > 1 else f"{a}" for a, b in ranges(frames))
+def ranges_text(frames: list[int], most: int = 8) -> str:
+    """``41-54, 70`` for the frames (inclusive, as a user reads them); past ``most`` ranges, ``… (N ranges)``."""
+    r = ranges(frames)
+    text = ", ".join(f"{a}-{b - 1}" if b - a > 1 else f"{a}" for a, b in r[:most])
+    return text + (f", … ({len(r)} ranges)" if len(r) > most else "")
 
 
 def mask_repeated(kp, info: dict):
     """``kp`` (a :class:`~mocap.types.Keypoints2D`) with the detections of repeated frames removed (NaN), and
-    {camera: frames} removed; ``info``: the ``pose2d.h5`` info (no ``still_frames``: unchanged)."""
-    rep = repeated_frames(info.get("still_frames") or {}, list(kp.camera_names), kp.shape[0])
+    {camera: frames} removed; ``info``: the ``pose2d.h5`` info (no ``still_frames``: unchanged). A camera that
+    repeats too many (:func:`frequent`) keeps its detections."""
+    rep = repeated_frames(info, list(kp.camera_names), kp.shape[0])
+    rep = {c: f for c, f in rep.items() if c not in frequent(rep, kp.shape[0])}
     if not rep:
         return kp, {}
     data = np.array(kp.data, copy=True)

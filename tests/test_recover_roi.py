@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from test_recover import HIDDEN_VIEW, CoordinateVideo, F, build_scene
 
-from mocap.detect import recover_roi
 from mocap.detect.recover import RecoverConfig, recover_detections
 from mocap.multi.track import TrackConfig
 
@@ -84,7 +83,6 @@ def test_an_roi_is_kept_only_with_the_pose_flag_on_the_person_looked_for(scene, 
     data, stats = run(scene, monkeypatch, RoiStandIn(uv, person, presence))
     assert sum(stats["recovered"].values()) == 0 and np.array_equal(data, kp.data, equal_nan=True)
     assert stats["rejected"][why][rig.names[HIDDEN_VIEW]] == F
-    assert recover_roi.MIN_PRESENCE == 0.5
 
 
 def test_no_roi_from_a_prediction_coasting_until_its_gate_doubled(scene, monkeypatch):

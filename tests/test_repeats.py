@@ -40,8 +40,10 @@ def take(tmp_path, frozen: dict):
 def test_a_frozen_stretch_of_one_camera_is_found_while_detecting(tmp_path, fakes):  # noqa: F811
     session = take(tmp_path, {1: range(20, 30)})
     out = detect.main(session, detect.Config(detector="still", workers=1))
-    still = keypoints2d_info(out)["still_frames"]
+    info = keypoints2d_info(out)
+    still = info["still_frames"]
     assert still == {"cam1": [], "cam2": list(range(20, 30)), "cam3": []}
+    assert set(info["quiet_frames"]["cam2"]) >= set(range(20, 30))
     kp = read_keypoints2d(out)
     masked, rep = mask_repeated(kp, {"still_frames": still})
     assert rep == {"cam2": list(range(20, 30))}
@@ -59,7 +61,7 @@ def test_a_scene_standing_still_in_every_camera_repeats_nothing(tmp_path, fakes)
     out = detect.main(session, detect.Config(detector="still", workers=1))
     still = keypoints2d_info(out)["still_frames"]
     assert still["cam1"] == list(range(20, 30)) and still["cam3"] == list(range(25, 35))
-    assert repeated_frames(still, ["cam1", "cam2", "cam3"], 60) == {"cam3": list(range(30, 35))}
+    assert repeated_frames({"still_frames": still}, ["cam1", "cam2", "cam3"], 60) == {"cam3": list(range(30, 35))}
 
 
 def test_changes_and_still_frames_on_arrays():
@@ -78,7 +80,31 @@ def test_changes_and_still_frames_on_arrays():
 @pytest.mark.parametrize("still, expect", [({"a": [1, 2]}, {}),  # one camera recorded: nothing to compare
                                            ({"a": [1, 2], "b": [2]}, {"a": [1]})])
 def test_repeated_needs_the_other_cameras_moving(still, expect):
-    assert repeated_frames(still, ["a", "b"], 5) == expect
+    assert repeated_frames({"still_frames": still}, ["a", "b"], 5) == expect
+
+
+def test_a_clean_camera_still_while_the_others_are_quiet_repeats_nothing():
+    """The performer pausing: a clean camera's frames change as little as copies (still), the noisier cameras' drop
+    to their noise (quiet, not still): nothing is repeated; with the others moving, it is."""
+    still = {"a": list(range(20, 30)), "b": [], "c": []}
+    quiet = {"a": list(range(20, 30)), "b": list(range(18, 31)), "c": list(range(19, 32))}
+    assert repeated_frames({"still_frames": still, "quiet_frames": quiet}, ["a", "b", "c"], 60) == {}
+    moving = {"a": list(range(20, 30)), "b": [5], "c": []}
+    assert repeated_frames({"still_frames": still, "quiet_frames": moving}, ["a", "b", "c"], 60) == {
+        "a": list(range(20, 30))}
+
+
+def test_a_camera_repeating_every_other_frame_keeps_its_detections():
+    """A camera at half the others' frame rate (30 fps in a 60 fps file) repeats every other frame: no freeze; its
+    detections are kept (dropping them halved its data) and the report says so."""
+    from mocap.repeated_frames import frequent
+
+    info = {"still_frames": {"a": list(range(1, 100, 2)), "b": [], "c": []}}
+    kp = Keypoints2D(np.ones((100, 3, 1, 33, 3)), ("a", "b", "c"), "blazepose33", 60.0)
+    assert len(repeated_frames(info, ["a", "b", "c"], 100)["a"]) == 50 and frequent({"a": [1] * 50}, 100) == {"a"}
+    same, rep = mask_repeated(kp, info)
+    assert same is kp and rep == {}
+    assert ranges_text(list(range(1, 100, 2))) == "1, 3, 5, 7, 9, 11, 13, 15, … (50 ranges)"
 
 
 def test_masking_leaves_keypoints_without_a_record_alone():
@@ -110,7 +136,8 @@ def test_a_session_leaves_repeated_detections_out_and_the_report_names_them(tmp_
     with caplog.at_level(logging.WARNING, logger="mocap"):
         run_stages(s, only=["triangulate", "report"], progress=False)
     metrics = json.loads((s.root / "report" / "metrics.json").read_text())
-    assert metrics["repeated_frames"] == {names[1]: {"frames": 10, "ranges": [[10, 20]], "text": "10-19"}}
+    assert metrics["repeated_frames"] == {names[1]: {"frames": 10, "ranges": [[10, 20]], "text": "10-19",
+                                                     "used": False}}
     assert any(f"camera {names[1]}: frames 10-19 repeat the frame before them (10 frames" in r.getMessage()
                and "not used" in r.getMessage() for r in caplog.records)
     html = (s.root / "report" / "report.html").read_text()

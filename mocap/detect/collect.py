@@ -57,13 +57,16 @@ def collect(futures, work: Path, names: list[str], F: int, overall, plan: list, 
 
 
 def _still(work: Path, cam: str, changes: list, lengths: list[int]) -> None:
-    """The camera's still frames (:mod:`mocap.detect.repeats`) into the file's ``info["still_frames"]``, from its
-    chunks' per-frame changes (none recorded, e.g. a stand-in detector: nothing written)."""
+    """The camera's still and quiet frames (:mod:`mocap.detect.repeats`) into the file's ``info["still_frames"]``
+    and ``info["quiet_frames"]``, from its chunks' per-frame changes (none recorded, e.g. a stand-in detector:
+    nothing written)."""
     from mocap.detect import repeats
     from mocap.io.hdf5 import keypoints2d_info, update_keypoints2d_info
 
     if any(c is None or len(c) != n for c, n in zip(changes, lengths, strict=True)):
         return
-    still = repeats.still_frames(np.concatenate([np.asarray(c, float) for c in changes]))
-    record = keypoints2d_info(work).get("still_frames") or {}
-    update_keypoints2d_info(work, still_frames=record | {cam: still})
+    c = np.concatenate([np.asarray(c, float) for c in changes])
+    info = keypoints2d_info(work)
+    still, quiet = repeats.still_frames(c), repeats.still_frames(c, repeats.QUIET)
+    update_keypoints2d_info(work, still_frames=(info.get("still_frames") or {}) | {cam: still},
+                            quiet_frames=(info.get("quiet_frames") or {}) | {cam: quiet})

@@ -29,12 +29,10 @@ graph: ~0.1 s (full) / 0.3 s (heavy) once mediapipe is imported.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger(__name__)
 SCALE = 1.25  # MediaPipe's RectTransformationCalculator on the pose ROI (detection → ROI and landmarks → ROI)
 HIPS, SHOULDERS = (23, 24), (11, 12)
 EXTENT, TORSO = 1.09, 1.74  # MediaPipe's body radius |AB| over the farthest landmark's distance / the torso length

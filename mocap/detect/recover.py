@@ -328,6 +328,7 @@ class _Run:
                 keep.append(row)
                 continue
             self.data[f, c, slot] = np.nan
+            self.from_roi.discard((f, c, slot))  # the slot may take a crop's skeleton next
             self.stats["recovered"][self.names[c]] -= 1
             if person == -1:
                 self.stats["recovered_lone"][self.names[c]] -= 1

@@ -24,12 +24,10 @@ heavy 61 ms; the crop's landmarker 31 ms: 2 vCPUs, both busy).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import numpy as np
 
-log = logging.getLogger(__name__)
 RETRY = frozenset({"nothing found", "outside the gate", "duplicate"})  # a crop's verdicts worth the ROI's look
 MIN_PRESENCE = 0.5  # the model's pose flag: MediaPipe keeps a tracked pose at this or more
 
@@ -64,8 +62,11 @@ def look_on_rois(run, todo: list, decide: Callable, person: Callable) -> None:
             for i, cand, why, roi in left:
                 while current[0] < i:
                     current = next(frames, (np.inf, None))
-                if current[0] != i or free_slot(run.data[cand.frame, c]) < 0:
+                if current[0] != i:  # the video has no such frame: the crop's verdict stands
                     run.reject(c, why)
+                    continue
+                if free_slot(run.data[cand.frame, c]) < 0:  # another person's skeleton took the last slot
+                    stats["no_free_slot"][name] += 1
                     continue
                 stats.setdefault("looked_roi", dict.fromkeys(run.names, 0))[name] += 1
                 landmarks, presence = run.roi_model(current[1], [roi])

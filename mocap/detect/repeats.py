@@ -1,17 +1,21 @@
 """Frames a camera repeats: a video that froze, or a recorder that filled the frames it dropped with copies.
 
-A repeated frame shows an earlier instant, so its detections are stale: measured at the wrong time. The reviewer's
-real demo with cam03 frozen for 14 frames (frames 41-54 copies of frame 40, the video's length unchanged) passed
+A repeated frame shows an earlier instant, so its detections are stale: measured at the wrong time. Pose2Sim's real
+demo with cam03 frozen for 14 frames (frames 41-54 made copies of frame 40, the video's length unchanged) passed
 silently with cam03's P95 39 → 48 px and the take's median 7.79 → 7.97 px.
 
 While detection decodes a video, each frame's *change* is measured: the mean absolute difference of every 16th
 pixel (each channel) from the frame before (NaN for a chunk's first frame). A live camera's consecutive frames differ
 by its sensor noise at least; a copy differs only by the encoder's residual: on Pose2Sim's demo videos consecutive
 frames change by 0.36-1.5 × their camera's median, copies re-encoded into the video by 0.00-0.19 ×. A frame whose
-change is under :data:`RATIO` × its camera's median is *still* (``pose2d.h5``'s ``info["still_frames"]``, per
-camera: written when the camera's detection is complete). A still frame is *repeated* when fewer than half of the
-other cameras are still at that frame: when the whole scene stands still (nobody moving in a noise-free render)
-every camera is still together, and nothing is repeated. The detections of repeated frames are not used
+change is under :data:`RATIO` × its camera's median is *still*, one under :data:`QUIET` × the median *quiet*
+(``pose2d.h5``'s ``info["still_frames"]`` and ``info["quiet_frames"]``, per camera: written when the camera's
+detection is complete). A still frame is *repeated* when fewer than half of the other cameras are quiet at that
+frame: where the scene stands still (the performer pausing, nobody moving in a noise-free render) a clean camera's
+frames can change as little as a copy, but the other cameras are quiet too, and nothing is repeated. A frame is
+compared with the frame decoded before it (``detect.stride`` apart); the detection's frames are compared across
+cameras as they are, before any sync offset. The Dask path (``--scheduler``) records nothing (nothing is
+repeated there), nor did detections made before this record existed. The detections of repeated frames are not used
 (:func:`mocap.repeated_frames.mask_repeated`, applied where a session's keypoints are read: the stages after
 detection depend on that module, not on detection's); the report names them.
 """
@@ -22,6 +26,7 @@ import numpy as np
 
 STEP = 16  # every STEP-th pixel of each row and column is compared
 RATIO = 0.25  # a frame changing less than this share of its camera's median change is still
+QUIET = 0.6  # ... less than this share, quiet (the demos' live frames: 0.36-1.5, their quiet stretches 0.36-0.5)
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
@@ -49,9 +54,9 @@ class Changes:
         self._last = thumb
 
 
-def still_frames(changes: np.ndarray) -> list[int]:
-    """Indices of the frames whose change is under :data:`RATIO` × the median change (none when the median is 0:
-    a video with no change anywhere tells nothing)."""
+def still_frames(changes: np.ndarray, ratio: float = RATIO) -> list[int]:
+    """Indices of the frames whose change is under ``ratio`` × the median change (none when the median is 0: a
+    video with no change anywhere tells nothing). :data:`QUIET` as ``ratio``: the quiet frames."""
     c = np.asarray(changes, float)
     if not np.isfinite(c).any():
         return []
@@ -59,4 +64,4 @@ def still_frames(changes: np.ndarray) -> list[int]:
     if not med > 0:
         return []
     with np.errstate(invalid="ignore"):
-        return np.flatnonzero(c < RATIO * med).astype(int).tolist()
+        return np.flatnonzero(c < ratio * med).astype(int).tolist()

@@ -18,6 +18,7 @@ from mocap.persons import person_name
 from mocap.report.calibration_html import calibration_html, moved_too_far_hint
 from mocap.report.cameras import flag_text
 from mocap.report.metrics import compute, summarised, verdict, warn_one_view
+from mocap.report.repeated import log_repeated, repeated_record
 from mocap.report.truth import groundtruth
 from mocap.session import Session
 
@@ -199,17 +200,6 @@ def _frames_of(session: Session):
     return read
 
 
-def repeated_record(session: Session, cameras: list[str], frames: int) -> dict:
-    """{camera: {"frames", "ranges", "text"}} of the frames each camera repeated (:mod:`mocap.repeated_frames`)."""
-    from mocap.io.hdf5 import keypoints2d_info
-    from mocap.repeated_frames import ranges, ranges_text, repeated_frames
-
-    if not session.pose2d_h5.is_file():
-        return {}
-    rep = repeated_frames(keypoints2d_info(session.pose2d_h5).get("still_frames") or {}, cameras, frames)
-    return {c: {"frames": len(f), "ranges": ranges(f), "text": ranges_text(f)} for c, f in rep.items()}
-
-
 def log_cameras(metrics: dict) -> None:
     """A warning for each camera flagged, seeing no one or seeing the person behind it: for every person (the
     first person's cameras only were told before) or, with one, the performer."""
@@ -223,10 +213,7 @@ def log_cameras(metrics: dict) -> None:
                 log.warning("camera %s saw no one%s: %s", name, of, row["hint"])
             elif row.get("behind"):
                 log.warning("camera %s%s: %s", name, of, row["hint"])
-    for name, rep in (metrics.get("repeated_frames") or {}).items():
-        log.warning("camera %s: frames %s repeat the frame before them (%d frames: the video froze, or its recorder "
-                    "filled frames it dropped with copies); their detections were not used", name, rep["text"],
-                    rep["frames"])
+    log_repeated(metrics)
     for name, late in (metrics.get("late_cameras") or {}).items():  # a flagged camera's hint said it already
         if not any((q.get("cameras") or {}).get(name, {}).get("flagged") for q in people or [metrics]):
             log.warning("camera %s: %s", name, late["text"])
@@ -282,7 +269,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
         metrics["late_cameras"] = late  # a video started late, no offset proven: a flagged camera's hint says so
     if dark := dark_cameras(tables, camera_videos(session.root / "videos", rig.names), lengths):
         metrics["dark_cameras"] = dark  # a camera that saw no one, or flagged, whose footage is dark: its hint says
-    if rep := repeated_record(session, list(rig.names), pts.xyz.shape[0]):
+    if rep := repeated_record(session, list(rig.names), pts.xyz.shape[0]):  # (mocap.report.repeated)
         metrics["repeated_frames"] = rep  # frames a camera repeated (frozen): their detections were not used
     checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px,
               cfg.resolution_floor_px, cfg.min_points_two_views)

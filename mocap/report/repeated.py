@@ -1,0 +1,32 @@
+"""The frames each camera repeated (a frozen video, :mod:`mocap.repeated_frames`): for ``metrics.json``'s
+``repeated_frames``, the log and the page."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("mocap.report")
+
+
+def repeated_record(session, cameras: list[str], frames: int) -> dict:
+    """{camera: {"frames", "ranges", "text", "used"}} of the frames each camera repeated
+    (:mod:`mocap.repeated_frames`); ``used``: too many for a freeze, the detections kept."""
+    from mocap.io.hdf5 import keypoints2d_info
+    from mocap.repeated_frames import frequent, ranges, ranges_text, repeated_frames
+
+    if not session.pose2d_h5.is_file():
+        return {}
+    rep = repeated_frames(keypoints2d_info(session.pose2d_h5), cameras, frames)
+    kept = frequent(rep, frames)  # too many to be a freeze: kept, said
+    return {c: {"frames": len(f), "ranges": ranges(f), "text": ranges_text(f), "used": c in kept}
+            for c, f in rep.items()}
+
+
+def log_repeated(metrics: dict) -> None:
+    """A warning per camera that repeated frames: not used, or kept where too many for a freeze."""
+    for name, rep in (metrics.get("repeated_frames") or {}).items():
+        why = ("too many for a freeze: a video at a lower frame rate than the others'? its detections were kept)"
+               if rep["used"] else "the video froze, or its recorder filled frames it dropped with copies); their "
+               "detections were not used")
+        log.warning("camera %s: frames %s repeat the frame before them (%d frames: %s", name, rep["text"],
+                    rep["frames"], why)
