@@ -137,9 +137,9 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
                certainty: np.ndarray | None = None) -> tuple[Motion, FitSummary]:
     """Fit the skeleton to world keypoints ``points`` (F, K, 3) in metres (NaN = missing).
     ``weights`` (F, K): confidence in [0, 1] (default 1 where present). ``certainty`` (F, K) in [0, 1] (default 1):
-    how far each point is measured (refine's points seen by one camera or none are estimates: :func:`mocap.stages.fit.
-    view_certainty`); it scales the data only where the continuity pass judges which of two rotation branches fits
-    as well (:func:`.continuity.make_continuous`), not in the solves."""
+    how far each point is measured (refine's points seen by one camera or none are estimates:
+    :func:`mocap.stages.fit.view_certainty`); it scales the data only where the continuity pass judges which of two
+    rotation branches fits as well (:func:`.continuity.make_continuous`), not in the solves."""
     t0 = time.perf_counter()
     spec = spec or load_skeleton(cfg.skeleton)
     pts = np.asarray(points, float)

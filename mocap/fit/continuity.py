@@ -28,12 +28,12 @@ hand's keypoints turning 70° in a frame) stays: following it is what fits them.
 
 Which branch fits "as well" is judged on the points as measured: with ``judge`` weights (the fit's ``certainty``),
 a point seen by one camera or none (refine's estimate, its depth from the motion prior) counts for little in the
-costs compared, while every solve still fits all the points. :data:`ABS_TOL` stays in the judged cost's unit, so a
-frame whose points are all estimates may miss them by up to ~100 mm (one view) more on the kept branch; scaling it
-by the frame's judged share of weight instead was tried: joint-frames over 45° 540 → 578 and one new 116° step over
-the takes below. A limb seen by one view or none for a while can bend
+costs compared, while every solve still fits all the points. A limb seen by one view or none for a while can bend
 its estimated points nearly straight with their bend plane turning 45° a frame; following it turned the upper arm
-and hand 135-171° in a frame, fitting the estimated points a few millimetres better.
+and hand 135-171° in a frame, fitting the estimated points a few millimetres better. :data:`ABS_TOL` stays in the
+judged cost's unit, so a frame whose points are all estimates may miss them by up to ~100 mm (one view) more on the
+kept branch; scaling it by the frame's judged share of weight instead was tried: joint-frames over 45° 540 → 578
+and one new 116° step over the takes below.
 
 Measured (mocap fit on two-person footage, 60 fps): a clavicle's 151° and an upper arm's 153° jump in one frame
 went to 35° and 30°, the fit's residual median unchanged; on CMU clips with 10-30 mm noise the joints over 45° a

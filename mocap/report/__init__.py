@@ -270,7 +270,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     if dark := dark_cameras(tables, camera_videos(session.root / "videos", rig.names), lengths):
         metrics["dark_cameras"] = dark  # a camera that saw no one, or flagged, whose footage is dark: its hint says
     if rep := repeated_record(session, list(rig.names), pts.xyz.shape[0]):  # (mocap.report.repeated)
-        metrics["repeated_frames"] = rep  # frames a camera repeated (frozen): their detections were not used
+        metrics["repeated_frames"] = rep  # frames a camera repeated (frozen): their detections not used, or kept
     checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px,
               cfg.resolution_floor_px, cfg.min_points_two_views)
     metrics["verdict"] = verdict(metrics, *checks)
