@@ -39,12 +39,12 @@ class RoiStandIn:
         return out, np.full(len(rois), self.presence)
 
 
-def run(scene, monkeypatch, roi_model, kp=None):
+def run(scene, monkeypatch, roi_model, kp=None, show=(0,), off=None):
     import mocap.io.video
 
     rig, truth, kp0, uv = scene
     kp = kp0 if kp is None else kp
-    video = CoordinateVideo(uv, rig.names, (0,))  # the crop finds only the person in front
+    video = CoordinateVideo(uv, rig.names, show, off)  # by default the crop finds only the person in front
     monkeypatch.setattr(mocap.io.video, "read_frames", video.frames)
     videos = {n: Path(f"/nonexistent/{n}.mp4") for n in rig.names}
     return recover_detections(rig, kp, videos, np.arange(F), video.model, 2, TrackConfig(), 0.2, 15.0,
@@ -103,3 +103,15 @@ def test_no_roi_from_a_prediction_coasting_until_its_gate_doubled(scene, monkeyp
     frames = np.array([f for f, _ in model.seen])
     assert len(frames) and frames.max() <= 20 and frames.min() == 0, sorted(set(frames.tolist()))
     assert sum(stats["looked"].values()) > len(frames)  # the crops looked at the later frames too
+
+
+def test_no_roi_where_the_crop_found_a_body_no_one_known_is(scene, monkeypatch):
+    """The crop finds a body outside the gate that is no detection of the view and no other person's projection:
+    the person looked for, away from a prediction that is off (a camera's pose turned, a person faster than the gate).
+    No ROI is made; the crop's verdict stands."""
+    rig, truth, kp, uv = scene
+    model = RoiStandIn(uv, 1, 0.9)
+    away = {j: (0.0, -150.0) for j in range(33)}  # person 1 found 150 px above where the rig puts them
+    data, stats = run(scene, monkeypatch, model, show=(1,), off=away)
+    assert model.rois == [] and sum(stats["recovered"].values()) == 0
+    assert stats["rejected"]["outside the gate"][rig.names[HIDDEN_VIEW]] == F

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from mocap.detect.boxes import person_box
 from mocap.detect.recover_judge import judge, median_distance, others_in_view  # noqa: F401 (recover.X)
-from mocap.detect.recover_roi import RETRY, look_on_rois
+from mocap.detect.recover_roi import RETRY, look_on_rois, unexplained
 from mocap.detect.recover_when import (  # noqa: F401 (recover.X)
     MODES,
     check_mode,
@@ -262,8 +262,12 @@ class _Run:
         def first(cand: Candidate, found: np.ndarray) -> tuple[int, str, float]:
             k, why, dist = decide(cand, found)
             if k < 0 and why in RETRY and self.roi_model is not None and recent[cand.frame, cand.person]:
-                retry.append((cand, why))
-                return k, "", dist  # "": its verdict is the ROI's (counted there)
+                f, c, n = cand.frame, cand.camera, found.shape[1]
+                others = others_in_view(self.data[f, c, :, :n], np.delete(uv_all[c, f, :, :n], cand.person, axis=0),
+                                        self.mirror)
+                if not unexplained(found, others, cand.gate_px, self.min_score, self.cfg.min_joints):
+                    retry.append((cand, why))
+                    return k, "", dist  # "": its verdict is the ROI's (counted there)
             return k, why, dist
 
         self.look(candidates(self.rig, X, radius, slots, self.cfg), first, lambda cand: cand.person)

@@ -8,16 +8,16 @@ Pose2Sim's two-person take played forward and back (397 frames; the man's face i
 the man in 28 of the 99 frames of the last pass (first pass and crop), his predicted skeleton in plain view
 behind the woman: the crop found her (rejected as a duplicate) or nothing.
 
-Here each tracked candidate whose crop was rejected (nothing found, outside the gate, a duplicate) is looked at once
-more: the ROI from its predicted joints (:func:`mocap.detect.pose_roi.roi_from_points`: centred on the hips, turned
-upright, MediaPipe's size), the landmark model on it, and the skeleton judged exactly as a crop's
+Here each tracked candidate whose crop was rejected (nothing found, a duplicate, or outside the gate with every
+body it found someone already known in the view: :func:`unexplained`) is looked at once more: the ROI from its
+predicted joints (:func:`mocap.detect.pose_roi.roi_from_points`: centred on the hips, turned upright, MediaPipe's
+size), the landmark model on it, and the skeleton judged exactly as a crop's
 (:func:`mocap.detect.recover_judge.judge`: within the person's gate, not a duplicate of anyone in the view), kept
 only when the model's pose flag is at least :data:`MIN_PRESENCE` (MediaPipe's own threshold for a tracked pose).
 Only while the prediction's gate has not doubled (the person triangulated within ~10 frames at 60 fps; the
 association's rule for a track resuming in one view): the ROI is made from the prediction alone, and the model
-fills an ROI with a pose whether or not one is there (its flag stays near 1 with the arms wrong); on the long
-take, ROIs of predictions coasting with 200-390 px gates gave skeletons 50-370 px off the people's final
-reprojection.
+fills an ROI with a pose whether or not one is there (its flag stays near 1 with the arms wrong); on the long take,
+ROIs of predictions coasting with 200-390 px gates gave skeletons 50-370 px off the people's final reprojection.
 A frame is decoded once per camera for all its ROIs; the model alone costs ~19 CPU ms an ROI (BlazePose full;
 heavy 61 ms; the crop's landmarker 31 ms: 2 vCPUs, both busy).
 """
@@ -30,6 +30,25 @@ import numpy as np
 
 RETRY = frozenset({"nothing found", "outside the gate", "duplicate"})  # a crop's verdicts worth the ROI's look
 MIN_PRESENCE = 0.5  # the model's pose flag: MediaPipe keeps a tracked pose at this or more
+
+
+def unexplained(found: np.ndarray, others: np.ndarray, gate_px: float, min_score: float, min_joints: int) -> bool:
+    """Whether a crop's skeletons ``found`` (N, J, 3) hold a body that is no one already known in the view: farther
+    than ``gate_px`` from every skeleton of ``others`` (M, J, 2: the view's detections and the other people's
+    projections). Then the person looked for may be that body, away from a prediction that is off (a camera's pose
+    off, a person moving faster than the gate): no ROI is made there, where the model would find a pose whatever is
+    there (one detection fewer on Pose2Sim's two-person demo with cam02's pose turned 3°, none on the others tried)."""
+    from mocap.detect.recover_judge import median_distance
+
+    found = np.asarray(found, float)
+    xy = np.where((found[..., 2:] >= min_score) & np.isfinite(found[..., 2:]), found[..., :2], np.nan)
+    body = np.isfinite(xy[..., 0]).sum(axis=-1) >= min_joints
+    if not body.any():
+        return False
+    if not len(others):
+        return True
+    d = median_distance(xy[:, None], np.asarray(others, float)[None], min_joints).min(axis=1)
+    return bool(np.any(body & (d > gate_px)))
 
 
 def look_on_rois(run, todo: list, decide: Callable, person: Callable) -> None:
