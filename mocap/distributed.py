@@ -230,6 +230,7 @@ def detect_chunk(camera: str, path: str, cfg_fields: dict, first: int, end: int,
     chunk = replace(cfg, start=cfg.start + a * cfg.stride, stop=cfg.start + end * cfg.stride)
     with kept([]) as warned:  # the worker's warnings (a damaged frame), logged by the client (worker_log.said)
         _, data, stats = detect.detect_video(camera, Path(path), chunk, overlay=Path(overlay) if overlay else None)
+    stats["change"] = stats.get("change", [])[first - a:]  # each frame's change (mocap.detect.repeats), no warm-up
     return camera, first, end, data[first - a:], stats | {"host": os.uname().nodename, "pid": os.getpid(),
                                                          "said": warned}
 
@@ -252,6 +253,7 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
 
     from mocap.detect import DETECTORS
     from mocap.detect.chunks import frames_to_detect
+    from mocap.detect.collect import record_still
     from mocap.io.hdf5 import write_camera
     from mocap.io.rig_files import check_camera_name
 
@@ -266,6 +268,7 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
                              pure=False, retries=opts.retries) for cam, a, b in chunks]
     log.info("detection: %d chunks of %d cameras sent to %s", len(chunks), len(videos), client.scheduler.address)
     buffers: dict[str, np.ndarray] = {}
+    changes = {c: np.full(F, np.nan) for c in videos}  # each frame's change from the one before (repeated frames)
     missing = {c: {(a, b) for cc, a, b in chunks if cc == c} for c in videos}
     bar = tqdm(total=len(chunks), desc="    chunks", unit="chunk", disable=None)
     try:
@@ -278,12 +281,15 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
             if cam not in buffers:
                 buffers[cam] = np.full((F,) + data.shape[1:], np.nan)
             buffers[cam][a:a + len(data)] = data
+            if len(stats.get("change", [])) == len(data):
+                changes[cam][a:a + len(data)] = stats["change"]
             missing[cam].discard((a, b))
             bar.update(1)
             log.debug("chunk %s %d-%d on %s (pid %s): decode %.1f s, inference %.1f s", cam, a, b, stats["host"],
                       stats["pid"], stats["decode_s"], stats["infer_s"])
             if not missing[cam]:
                 write_camera(work, names.index(cam), buffers.pop(cam))
+                record_still(work, cam, changes[cam])
                 log.info("camera %s detected on the cluster (%d frames)", cam, frames[cam])
     except BaseException:
         client.cancel(futures)

@@ -60,12 +60,17 @@ def _still(work: Path, cam: str, changes: list, lengths: list[int]) -> None:
     """The camera's still and quiet frames (:mod:`mocap.detect.repeats`) into the file's ``info["still_frames"]``
     and ``info["quiet_frames"]``, from its chunks' per-frame changes (none recorded, e.g. a stand-in detector:
     nothing written)."""
+    if any(c is None or len(c) != n for c, n in zip(changes, lengths, strict=True)):
+        return
+    record_still(work, cam, np.concatenate([np.asarray(c, float) for c in changes]))
+
+
+def record_still(work: Path, cam: str, c: np.ndarray) -> None:
+    """A camera's per-frame changes ``c`` (NaN: not measured) → its still and quiet frames in ``work``'s info (the
+    local pool's and the Dask path's)."""
     from mocap.detect import repeats
     from mocap.io.hdf5 import keypoints2d_info, update_keypoints2d_info
 
-    if any(c is None or len(c) != n for c, n in zip(changes, lengths, strict=True)):
-        return
-    c = np.concatenate([np.asarray(c, float) for c in changes])
     info = keypoints2d_info(work)
     still, quiet = repeats.still_frames(c), repeats.still_frames(c, repeats.QUIET)
     update_keypoints2d_info(work, still_frames=(info.get("still_frames") or {}) | {cam: still},

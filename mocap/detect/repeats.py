@@ -5,19 +5,19 @@ demo with cam03 frozen for 14 frames (frames 41-54 made copies of frame 40, the 
 silently with cam03's P95 39 → 48 px and the take's median 7.79 → 7.97 px.
 
 While detection decodes a video, each frame's *change* is measured: the mean absolute difference of every 16th
-pixel (each channel) from the frame before (NaN for a chunk's first frame). A live camera's consecutive frames differ
-by its sensor noise at least; a copy differs only by the encoder's residual: on Pose2Sim's demo videos consecutive
-frames change by 0.36-1.5 × their camera's median, copies re-encoded into the video by 0.00-0.19 ×. A frame whose
-change is under :data:`RATIO` × its camera's median is *still*, one under :data:`QUIET` × the median *quiet*
-(``pose2d.h5``'s ``info["still_frames"]`` and ``info["quiet_frames"]``, per camera: written when the camera's
-detection is complete). A still frame is *repeated* when fewer than half of the other cameras are quiet at that
-frame: where the scene stands still (the performer pausing, nobody moving in a noise-free render) a clean camera's
-frames can change as little as a copy, but the other cameras are quiet too, and nothing is repeated. A frame is
-compared with the frame decoded before it (``detect.stride`` apart); the detection's frames are compared across
-cameras as they are, before any sync offset. The Dask path (``--scheduler``) records nothing (nothing is
-repeated there), nor did detections made before this record existed. The detections of repeated frames are not used
-(:func:`mocap.repeated_frames.mask_repeated`, applied where a session's keypoints are read: the stages after
-detection depend on that module, not on detection's); the report names them.
+pixel (each channel) from the frame before (NaN for a chunk's first frame). A live camera's consecutive frames
+differ by its sensor noise at least; a copy differs only by the encoder's residual: on Pose2Sim's demo videos
+consecutive frames change by 0.36-1.5 × their camera's median, copies re-encoded into the video by 0.00-0.19 ×. A
+frame whose change is under :data:`RATIO` × its camera's median is *still*, one under :data:`QUIET` × the median
+*quiet* (``pose2d.h5``'s ``info["still_frames"]`` and ``info["quiet_frames"]``, per camera: written when the
+camera's detection is complete). A still frame is *repeated* when fewer than half of the other cameras are quiet at
+that frame: where the scene stands still (the performer pausing, nobody moving in a noise-free render) a clean
+camera's frames can change as little as a copy, but the other cameras are quiet too, and nothing is repeated. A
+frame is compared with the frame decoded before it (``detect.stride`` apart); the detection's frames are compared
+across cameras as they are, before any sync offset. The local pool and the Dask path (``--scheduler``) record the
+same; detections made before this record existed have none (nothing is repeated there). The detections of repeated
+frames are not used (:func:`mocap.repeated_frames.mask_repeated`, applied where a session's keypoints are read: the
+stages after detection depend on that module, not on detection's); the report names them.
 """
 
 from __future__ import annotations
