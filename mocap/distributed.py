@@ -281,8 +281,8 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
             if cam not in buffers:
                 buffers[cam] = np.full((F,) + data.shape[1:], np.nan)
             buffers[cam][a:a + len(data)] = data
-            if len(stats.get("change", [])) == len(data):
-                changes[cam][a:a + len(data)] = stats["change"]
+            if len(data) and len(change := stats.get("change") or []) == len(data):
+                changes[cam][a:a + len(data)] = change
             missing[cam].discard((a, b))
             bar.update(1)
             log.debug("chunk %s %d-%d on %s (pid %s): decode %.1f s, inference %.1f s", cam, a, b, stats["host"],
