@@ -244,7 +244,7 @@ class _Run:
     def tracked(self, X: np.ndarray, radius: np.ndarray, slots: np.ndarray) -> None:
         uv_all = self.rig.project(X)  # (C, F, P, J, 2)
 
-        def decide(cand: Candidate, found: np.ndarray) -> tuple[int, str, float]:
+        def verdict(cand: Candidate, found: np.ndarray) -> tuple[int, str, float, np.ndarray]:
             f, c, n = cand.frame, cand.camera, found.shape[1]
             others = others_in_view(self.data[f, c, :, :n], np.delete(uv_all[c, f, :, :n], cand.person, axis=0),
                                     self.mirror)
@@ -253,21 +253,20 @@ class _Run:
             if k >= 0:  # a keypoint beyond the tracker's outlier distance (twice the gate) is an outlier
                 far = np.linalg.norm(found[k, :, :2] - cand.predicted[:n], axis=-1) > 2 * cand.gate_px
                 found[k, far] = np.nan
-            return k, why, dist
+            return k, why, dist, others
+
+        def decide(cand: Candidate, found: np.ndarray) -> tuple[int, str, float]:
+            return verdict(cand, found)[:3]
 
         retry: list = []  # (candidate, the crop's verdict): looked at once more on its ROI
-
         recent = radius <= self.track_cfg.track_max_m  # (F, P): the prediction's gate has not doubled (see recover_roi)
 
         def first(cand: Candidate, found: np.ndarray) -> tuple[int, str, float]:
-            k, why, dist = decide(cand, found)
-            if k < 0 and why in RETRY and self.roi_model is not None and recent[cand.frame, cand.person]:
-                f, c, n = cand.frame, cand.camera, found.shape[1]
-                others = others_in_view(self.data[f, c, :, :n], np.delete(uv_all[c, f, :, :n], cand.person, axis=0),
-                                        self.mirror)
-                if not unexplained(found, others, cand.gate_px, self.min_score, self.cfg.min_joints):
-                    retry.append((cand, why))
-                    return k, "", dist  # "": its verdict is the ROI's (counted there)
+            k, why, dist, others = verdict(cand, found)
+            if (k < 0 and why in RETRY and self.roi_model is not None and recent[cand.frame, cand.person]
+                    and not unexplained(found, others, cand.gate_px, self.min_score, self.cfg.min_joints)):
+                retry.append((cand, why))
+                return k, "", dist  # "": its verdict is the ROI's (counted there)
             return k, why, dist
 
         self.look(candidates(self.rig, X, radius, slots, self.cfg), first, lambda cand: cand.person)
