@@ -91,6 +91,44 @@ def test_frames_put_on_the_other_branch_of_a_clavicle_twist_are_put_back(monkeyp
     assert np.all(_residual(motion, kp) <= _residual(plain, kp) * 1.05 + 0.0005)
 
 
+def test_a_turn_the_data_make_in_another_joint_does_not_stop_the_walk_back(monkeypatch):
+    """Real two-person footage: the trunk (spine, neck, both clavicles) went onto its mirror branch for the take's
+    last frames (the clavicles 157° in one frame) in the very frame where the left hand's keypoints turned 88°:
+    the walk back was refused because its first frame, the trunk back on the neighbours' branch, was still 88°
+    from them in the hand. A joint that turns there as its own solution did is the data's turn, not the walk's:
+    the left clavicle's flip over the take's last 60 frames, starting at the frame where the right hand's
+    keypoints turn 150° about the forearm, is put back, the hand's turn stays."""
+    truth = body_motion(120, FPS, seed=0)
+    kp = blazepose_keypoints(truth) + np.random.default_rng(0).normal(0, 0.003, (120, 33, 3))
+    elbow, wrist, hand_pts = 14, 16, [18, 20, 22]  # the right elbow, wrist, pinky, index and thumb
+    axis = kp[60:, wrist] - kp[60:, elbow]
+    turn = axis_angle_to_matrix(np.radians(150) * axis / np.linalg.norm(axis, axis=1, keepdims=True))
+    kp[60:, hand_pts] = kp[60:, wrist, None] + np.einsum("fij,fkj->fki", turn, kp[60:, hand_pts] - kp[60:, wrist, None])
+    names = list(load_skeleton().skeleton.joint_names)
+    sh, arm, hand = names.index("LeftShoulder"), names.index("LeftArm"), names.index("RightHand")
+    real = mocap.fit.make_continuous
+
+    def flip_then_mend(pb, y, wy, vecs, wv, local, root, rms, has_data, iterations=20, judge=None):
+        bone = pb.skeleton.offsets[arm] / np.linalg.norm(pb.skeleton.offsets[arm])
+        half = axis_angle_to_matrix(np.pi * bone)
+        local[60:, sh] = local[60:, sh] @ half
+        local[60:, arm] = half.T @ local[60:, arm]
+        return real(pb, y, wy, vecs, wv, local, root, rms, has_data, iterations, judge=judge)
+
+    plain, _ = fit_motion(kp, "blazepose33", FPS, FitConfig())
+    assert _steps(plain)[59, hand] > 90  # the data's own turn of the hand
+    monkeypatch.setattr(mocap.fit, "make_continuous", flip_then_mend)
+    motion, _ = fit_motion(kp, "blazepose33", FPS, FitConfig())
+    steps = _steps(motion)
+    assert steps[59, hand] > 90  # the hand still turns with its keypoints
+    others = np.delete(steps, hand, axis=1)
+    assert others.max() < np.delete(_steps(plain), hand, axis=1).max() + 10, np.unravel_index(np.argmax(others),
+                                                                                                others.shape)
+    diff = geodesic_deg(quat_to_matrix(motion.rotations), quat_to_matrix(plain.rotations))
+    assert diff[:, [sh, arm]].max() < 20, np.unravel_index(np.argmax(diff), diff.shape)
+    assert np.all(_residual(motion, kp) <= _residual(plain, kp) * 1.05 + 0.0005)
+
+
 def test_quaternion_signs_follow_across_empty_frames(caplog):
     """A performer turning about (the hips' rotation past half a turn) while nobody is seen for 70 frames: the
     quaternions after the gap follow the ones before it (their sign was chained through the identity of the empty

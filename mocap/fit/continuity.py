@@ -17,10 +17,12 @@ then four times as many), all walks in one batched solve per chunk. A walk stops
 :data:`SAME_DEG` of its own solution or of the next old frame (the branches joined, or there was only one), where a
 frame fits the data worse than its own solution by more than :data:`REL_TOL` of its cost plus :data:`ABS_TOL`
 (never a worse position fit beyond that, judged as below), where a chunk's first frame does not follow (a jump the
-data make comes back from any start), or after as many frames as the branch it copies holds on its side of the
-boundary (a short run on another branch is put back; a long one is not overruled by a short one). A walk is kept
-where it removes jumps over :data:`JUMP_DEG` (one that ends at a jump has moved it, not removed it); of walks that
-touch the same frames, the one that removes more (then changes fewer frames) is kept. Rounds repeat while
+data make comes back from any start; a joint back on its own solution there, turning as the data turn it, does not
+count against the others that follow: :func:`_follows`), or after as many frames as the branch it copies holds on
+its side of the boundary (a short run on another branch is put back; a long one is not overruled by a short one).
+A walk is kept where it removes joints' jumps over :data:`JUMP_DEG` (one that ends at a jump has moved it, not
+removed it; a turn the data make in another joint in the same frame stays and is not held against it); of walks
+that touch the same frames, the one that removes more (then changes fewer frames) is kept. Rounds repeat while
 boundaries go. A jump left (a joint winding away over a few frames and snapping back) is then eased: a window
 around it solved again with the joints that turn there held near the interpolation between its edges
 (:func:`_ease`), kept on the same terms. A jump the points make (a knee's bend seen reversing through straight, a
@@ -95,8 +97,8 @@ def make_continuous(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarr
     changed = np.zeros(n, bool)
     tried = np.zeros(n - 1, bool)
     for _ in range(ROUNDS):
-        jump = step_angles(L).max(axis=1)
-        over = jump > JUMP_DEG
+        steps = step_angles(L)
+        over = steps.max(axis=1) > JUMP_DEG
         todo = np.flatnonzero(over & ~tried)
         if todo.size == 0:
             break
@@ -106,11 +108,11 @@ def make_continuous(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarr
             lo, hi = max(int(seg[0]) - 1, 0), min(int(seg[-1]) + 1, n - 1)
             trial = L[lo:hi + 1].copy()
             trial[seg - lo] = new[0]
-            after = step_angles(trial).max(axis=1)
-            # the jumps it removes in its span (one that ends at a jump has moved it, not removed it), and how much
-            # of the steps over SAME_DEG there goes
-            gone = int(over[lo:hi].sum() - (after > JUMP_DEG).sum())
-            gain = float(np.maximum(jump[lo:hi] - SAME_DEG, 0).sum() - np.maximum(after - SAME_DEG, 0).sum())
+            after = step_angles(trial)
+            # the joints' jumps it removes in its span (one that ends at a jump has moved it, not removed it; a turn
+            # the data make in another joint there stays), and how much of the steps over SAME_DEG there goes
+            gone = int((steps[lo:hi] > JUMP_DEG).sum() - (after > JUMP_DEG).sum())
+            gain = float(np.maximum(steps[lo:hi] - SAME_DEG, 0).sum() - np.maximum(after - SAME_DEG, 0).sum())
             if gain > 0 and gone > 0:
                 scored.append((-gone, seg.size, -gain, lo, hi, seg, new))
         used = np.zeros(n - 1, bool)  # the frame pairs a kept walk touched
@@ -141,6 +143,18 @@ def _turned(old: np.ndarray, anchor: np.ndarray) -> np.ndarray:
     out = old @ C
     out[0] = anchor
     return out
+
+
+def _follows(anchor: np.ndarray, new: np.ndarray, old: np.ndarray) -> bool:
+    """Whether a walk's frame solved again, ``new`` (J, 3, 3), follows the pose it was started from, ``anchor``,
+    rather than coming back to its own solution ``old``: every joint within half the old step of the anchor (at
+    least :data:`JUMP_DEG`); or some joint left its own solution by :data:`SAME_DEG` and each of the others is
+    back within that of its own (a turn the data make there, which the old solution made as well: a hand's
+    keypoints turning 88° in a frame does not stop the trunk's walk across it)."""
+    to_anchor, to_old = geodesic_deg(anchor, new), geodesic_deg(new, old)
+    limit = max(JUMP_DEG, float(geodesic_deg(anchor, old).max()) / 2)
+    near = to_anchor <= limit
+    return bool(near.all() or (np.all(near | (to_old <= SAME_DEG)) and to_old.max() >= SAME_DEG))
 
 
 def _walks(pb, args, jargs, L, R, cost, over, todo, iterations):
@@ -179,8 +193,7 @@ def _walks(pb, args, jargs, L, R, cost, over, todo, iterations):
             sl = slice(s, s + m)
             s += m
             d, first, anchor, size, done, cap = walks[w]
-            limit = max(JUMP_DEG, _apart(anchor[None], L[first][None])[0] / 2)
-            if _apart(anchor[None], l2[s - m][None])[0] > limit:  # the chunk's first frame does not follow
+            if not _follows(anchor, l2[s - m], L[first]):
                 continue
             bad = np.flatnonzero(~fits[sl])
             # joined: a frame back on its own solution, or one whose next old frame follows it
