@@ -121,3 +121,38 @@ def test_a_round_computed_by_the_pool_writes_what_one_process_writes(monkeypatch
     n = s2["recovered"][rig.names[HIDDEN_VIEW]]
     assert n == len([f for f in range(F - 2) if f % 3]), s2  # free slot and a frame to crop: recovered
     assert s2["no_free_slot"][rig.names[HIDDEN_VIEW]] == len(range(0, F, 3))
+
+
+@pytest.mark.shared_data
+def test_workers_look_at_rois_as_one_process_does(shared_data):
+    """Real ROIs of the Pose2Sim demo through the pose landmark model alone (RoiPose, the second pass's last look):
+    two workers return, item for item, the landmarks and pose flags this process computes reading the frames in
+    order, with the workers started by a crop round first (the pass's order) and then given the ROIs."""
+    from mocap.detect.blazepose import CropPose
+    from mocap.detect.pose_roi import RoiPose
+    from mocap.io.video import probe
+
+    videos = {c: shared_data / "pose2sim_demo" / "videos" / f"cam0{c + 1}.mp4" for c in range(2)}
+    items = {}
+    for c, path in videos.items():
+        w, h = probe(path).size
+        items[c] = [(f, (w / 2, h / 2, float(w), 0.0)) for f in (2, 2, 5, 11, 12)]  # the performer's middle square
+    model = RoiPose()
+    try:
+        readers = {c: recover_pool.serial_rois(videos[c], v, model) for c, v in items.items()}
+        one = {c: [readers[c](k) for k in range(len(v))] for c, v in items.items()}
+    finally:
+        model.close()
+    pool = recover_pool.Pool(CropPose().spec, 2)
+    try:
+        w, h = probe(videos[0]).size
+        pool.run({0: videos[0]}, {0: [(1, np.array([0.0, (h - w) / 2, float(w)]))] * 2}, 256, 2)  # a crop round
+        many = pool.run_rois(videos, items, model.spec, 3)
+    finally:
+        pool.close()
+    for c in items:
+        assert len(many[c]) == len(items[c])
+        for (a, pa), (b, pb) in zip(one[c], many[c], strict=True):
+            assert pa > 0.5 and np.isfinite(a[:, :2]).all()  # a pose found: the comparison means something
+            np.testing.assert_array_equal(a, b)
+            assert pa == pb

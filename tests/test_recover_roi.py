@@ -115,3 +115,67 @@ def test_no_roi_where_the_crop_found_a_body_no_one_known_is(scene, monkeypatch):
     data, stats = run(scene, monkeypatch, model, show=(1,), off=away)
     assert model.rois == [] and sum(stats["recovered"].values()) == 0
     assert stats["rejected"]["outside the gate"][rig.names[HIDDEN_VIEW]] == F
+
+
+def test_rois_computed_ahead_by_the_pool_write_what_one_process_writes(scene, monkeypatch):
+    """The ROI looks computed ahead (the pool's path: the views with a free slot, each camera's ROIs in frame order,
+    the results mapped back to each candidate) against the ROIs computed as they are judged: the same keypoints and
+    counts. The workers are stood in for by this process (a stand-in model cannot reach them); every third frame of
+    the hidden view has no free slot (not computed), and its video ends before the last two frames."""
+    import dataclasses
+
+    import mocap.io.video
+    from mocap.detect import recover_pool
+
+    rig, truth, kp, uv = scene
+    hidden = rig.names[HIDDEN_VIEW]
+    data = kp.data.copy()
+    data[::3, HIDDEN_VIEW, 0] = data[::3, HIDDEN_VIEW, 1]  # a second detection of the person seen there: no slot
+    data[::3, HIDDEN_VIEW, 0, :, 0] += 200
+    kp = dataclasses.replace(kp, data=data)
+    video = CoordinateVideo(uv, rig.names, (0,))  # the crop finds only the person in front
+
+    def frames(path, stride=1, start=0, stop=None, grey=False, threads=0):
+        stop = min(stop, F - 2) if Path(path).stem == hidden else stop
+        yield from video.frames(path, stride, start, stop)
+
+    monkeypatch.setattr(mocap.io.video, "read_frames", frames)
+
+    class Crops:
+        spec = {"stand-in": True}
+
+        def __call__(self, crop):
+            return video.model(crop)
+
+    class Rois(RoiStandIn):
+        spec = {"stand-in": True}
+
+    rounds = []
+
+    def run_crops(pool, videos, items, crop_px, workers, done=lambda n: None):
+        return {c: [recover_pool.serial(videos[c], v, Crops(), crop_px)(k) for k in range(len(v))]
+                for c, v in items.items()}
+
+    def run_rois(pool, videos, items, roi_spec, workers, done=lambda n: None):
+        rounds.append({c: len(v) for c, v in items.items()})
+        model = Rois(uv, 1, 0.9)
+        out = {}
+        for c, v in items.items():
+            found = recover_pool.serial_rois(videos[c], v, model)
+            out[c] = [found(k) for k in range(len(v))]
+        return out
+
+    monkeypatch.setattr(recover_pool.Pool, "run", run_crops)
+    monkeypatch.setattr(recover_pool.Pool, "run_rois", run_rois)
+    videos = {n: Path(f"/nonexistent/{n}.mp4") for n in rig.names}
+    args = (rig, kp, videos, np.arange(F), Crops(), 2, TrackConfig(), 0.2, 15.0, RecoverConfig(), False)
+    one, s1 = recover_detections(*args, workers=1, roi_model=Rois(uv, 1, 0.9))
+    assert rounds == []  # one process asked for: the ROIs as they are judged
+    many, s2 = recover_detections(*args, workers=2, roi_model=Rois(uv, 1, 0.9))
+    looked = len([f for f in range(F - 2) if f % 3])  # a free slot, and a frame for the crop to miss the person in
+    assert rounds and rounds[0][HIDDEN_VIEW] == looked, rounds
+    np.testing.assert_array_equal(one, many)
+    for key in ("recovered", "recovered_roi", "no_free_slot", "looked_roi", "rejected", "detections_roi"):
+        assert s1[key] == s2[key], key
+    assert s2["recovered_roi"][hidden] == looked, s2
+    assert s2["no_free_slot"][hidden] == len(range(0, F, 3))

@@ -1,5 +1,6 @@
-"""The second pass's crops (:mod:`mocap.detect.recover`): read and run through the landmark model in this
-process, or in worker processes, one camera's part of a round each.
+"""The second pass's crops (:mod:`mocap.detect.recover`) and its last looks on ROIs (:mod:`mocap.detect.recover_roi`):
+read and run through the landmark model in this process, or in worker processes, one camera's part of a round
+each.
 
 The model is the pass's cost: on Pose2Sim's real two-person take (4 cameras, 100 frames of 1080×1920) a round
 looks at ~300 boxes, each a video frame decoded (every frame of the range is, as the video is read in order) and a
@@ -28,6 +29,7 @@ from mocap.detect.worker_log import kept, said
 
 log = logging.getLogger(__name__)
 MIN_CROPS = 8  # crops per worker at least (~0.4 CPU s of model each)
+MIN_ROIS = 24  # ROI looks per worker at least (the model alone: ~19 CPU ms an ROI, a third of a crop's)
 _worker: dict = {}  # in a worker process: its model
 
 
@@ -35,27 +37,50 @@ def serial(video: Path, items: list[tuple[int, np.ndarray]], model: Callable[[np
            crop_px: int, threads: int = 0) -> Callable[[int], np.ndarray | None]:
     """found(k) for the ``items`` [(video frame, box)] in frame order, computed when asked (k not decreasing): the
     frames read in order from the first asked, a crop through ``model`` each."""
+    boxes = [box for _, box in items]
+
+    def one(image: np.ndarray, k: int) -> np.ndarray:
+        return to_image(model(crop_image(image, boxes[k], crop_px)), boxes[k], crop_px)
+
+    return _in_order(video, [i for i, _ in items], one, threads)
+
+
+def serial_rois(video: Path, items: list[tuple[int, tuple]], model: Callable, threads: int = 0) -> Callable:
+    """found(k) for the ``items`` [(video frame, ROI)] in frame order, as :func:`serial` for crops: the pose
+    landmark model alone (:class:`~mocap.detect.pose_roi.RoiPose`) on the item's ROI of its frame, (landmarks (33,
+    3), pose flag), or None where the video ends before the frame."""
+    rois = [roi for _, roi in items]
+
+    def one(image: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+        landmarks, presence = model(image, [rois[k]])
+        return landmarks[0], float(presence[0])
+
+    return _in_order(video, [i for i, _ in items], one, threads)
+
+
+def _in_order(video: Path, frames_at: list[int], compute: Callable, threads: int) -> Callable:
+    """found(k) = compute(the video's frame ``frames_at[k]``, k), asked with k not decreasing: the frames read in
+    order from the first asked; None where the video ends before the frame."""
     from mocap.io import video as video_io  # looked up now: the tests put a stand-in reader there
 
     frames: Iterator | None = None
     current: tuple[float, np.ndarray | None] = (-1, None)
     asked = [-1]
 
-    def found(k: int) -> np.ndarray | None:
-        """None: the video ends before the item's frame (nothing to crop, as the frames read in turn gave)."""
+    def found(k: int):
         nonlocal frames, current
-        i, box = items[k]
+        i = frames_at[k]
         if i < asked[0]:
-            raise ValueError(f"recover: crops asked out of frame order ({i} after {asked[0]})")
+            raise ValueError(f"recover: frames asked out of order ({i} after {asked[0]})")
         asked[0] = i
         if frames is None:
             extra = {"threads": threads} if threads else {}  # (the tests' stand-in readers take no threads)
-            frames = video_io.read_frames(video, 1, i, items[-1][0] + 1, **extra)
+            frames = video_io.read_frames(video, 1, i, frames_at[-1] + 1, **extra)
         while current[0] < i:
             current = next(frames, (np.inf, None))
         if current[0] != i:
             return None
-        return to_image(model(crop_image(current[1], box, crop_px)), box, crop_px)
+        return compute(current[1], k)
 
     def close() -> None:  # the reader ends now, not when collected (its warnings: said within the caller's block)
         if frames is not None:
@@ -63,6 +88,29 @@ def serial(video: Path, items: list[tuple[int, np.ndarray]], model: Callable[[np
 
     found.close = close
     return found
+
+
+def computed_rois(run, items: dict[int, list[tuple[int, tuple]]]) -> dict[int, list] | None:
+    """The ROI looks of ``run`` (:mod:`mocap.detect.recover_roi`; ``items``: {camera: [(video frame, ROI)]} in frame
+    order, those of views with a free slot now) computed in the worker processes: {camera: [(landmarks, pose flag)
+    or None]}; None where this process computes them as it goes (one worker and no pool started, or a model that
+    cannot be rebuilt in a worker)."""
+    spec = getattr(run.model, "spec", None)
+    roi_spec = getattr(run.roi_model, "spec", None)
+    n = sum(map(len, items.values()))
+    workers = max(1, min(run.workers or _cores(), n // MIN_ROIS))
+    if run.pool is not None:  # a pool already started takes a few ROIs too (its models are made)
+        workers = max(workers, min(run.pool.size, n))
+    if spec is None or roi_spec is None or n == 0 or workers < 2 and run.pool is None:
+        return None
+    run.pool = run.pool or Pool(spec, run.workers)
+    return run.pool.run_rois({c: run.videos[run.names[c]] for c in items}, items, roi_spec, workers)
+
+
+def _cores() -> int:
+    from mocap.detect.chunks import cores
+
+    return cores()
 
 
 def computed(run, by_camera: dict[int, list], bar) -> dict[int, list] | None:
@@ -126,6 +174,17 @@ class Pool:
             workers: int, done: Callable[[int], None] = lambda n: None) -> dict[int, list[np.ndarray]]:
         """Every camera's found skeletons (image pixels), one per item [(video frame, box)] in frame order, in
         ``workers`` processes; ``done(n)``: n more crops computed. Ctrl-C (any error) stops the workers."""
+        return self._map(_crops, videos, items, (crop_px,), workers, done)
+
+    def run_rois(self, videos: dict[int, Path], items: dict[int, list[tuple[int, tuple]]], roi_spec: dict,
+                 workers: int, done: Callable[[int], None] = lambda n: None) -> dict[int, list]:
+        """Every camera's (landmarks, pose flag) of the ROI looks, one per item [(video frame, ROI)] in frame order
+        (None past the video's end), in ``workers`` processes: each worker makes the ROI model
+        (:class:`~mocap.detect.pose_roi.RoiPose` of ``roi_spec``) on its first ROI."""
+        return self._map(_rois, videos, items, (roi_spec,), workers, done)
+
+    def _map(self, task: Callable, videos: dict[int, Path], items: dict[int, list], args: tuple, workers: int,
+             done: Callable[[int], None]) -> dict[int, list]:
         from mocap.detect import pool as pool_start
 
         parts = split(items, workers)
@@ -136,7 +195,7 @@ class Pool:
                                              initializer=_init, initargs=(self.spec,))
         out: dict[int, list] = {c: [None] * len(v) for c, v in items.items()}
         try:
-            futures = {self._pool.submit(_crops, videos[c], items[c][a:b], crop_px): (c, a) for c, a, b in parts}
+            futures = {self._pool.submit(task, videos[c], items[c][a:b], *args): (c, a) for c, a, b in parts}
             for fut in as_completed(futures):
                 c, a = futures[fut]
                 found, warned = fut.result()  # None past the video's end
@@ -166,6 +225,22 @@ def _init(spec: dict) -> None:
     from mocap.detect.blazepose import CropPose
 
     _worker["model"] = CropPose(**spec)
+
+
+def _rois(video: Path, items: list[tuple[int, tuple]], roi_spec: dict) -> tuple[list, list]:
+    """A worker's part of the ROI looks: :func:`serial_rois` on its items with its ROI model (made on the first)."""
+    from mocap.detect.pose_roi import RoiPose
+
+    key = tuple(sorted(roi_spec.items()))
+    if _worker.get("roi_key") != key:
+        if "roi" in _worker:
+            _worker["roi"].close()
+        _worker["roi"], _worker["roi_key"] = RoiPose(**roi_spec), key
+    with kept([]) as warned:
+        found = serial_rois(video, items, _worker["roi"], threads=1)
+        out = [found(k) for k in range(len(items))]
+        found.close()
+    return out, warned
 
 
 def _crops(video: Path, items: list[tuple[int, np.ndarray]], crop_px: int) -> tuple[list[np.ndarray | None], list]:

@@ -19,7 +19,9 @@ association's rule for a track resuming in one view): the ROI is made from the p
 fills an ROI with a pose whether or not one is there (its flag stays near 1 with the arms wrong); on the long take,
 ROIs of predictions coasting with 200-390 px gates gave skeletons 50-370 px off the people's final reprojection.
 A frame is decoded once per camera for all its ROIs; the model alone costs ~19 CPU ms an ROI (BlazePose full;
-heavy 61 ms; the crop's landmarker 31 ms: 2 vCPUs, both busy).
+heavy 61 ms; the crop's landmarker 31 ms: 2 vCPUs, both busy). The ROIs of a round are computed ahead in the
+pass's worker processes (:mod:`mocap.detect.recover_pool`, as its crops are) and judged here in frame order, so
+the detections are those of one process looking at them in turn.
 """
 
 from __future__ import annotations
@@ -55,48 +57,57 @@ def look_on_rois(run, todo: list, decide: Callable, person: Callable) -> None:
     """For each (candidate, the crop's verdict) in ``todo`` (:class:`mocap.detect.recover.Candidate` of
     ``run``, a :class:`mocap.detect.recover._Run` with a ``roi_model``): the landmark model on the candidate's ROI,
     judged by ``decide(cand, found)`` and written as the crop's would be; a candidate still not recovered counts
-    under the ROI's verdict (the crop's where no ROI could be made or the video had no such frame)."""
+    under the ROI's verdict (the crop's where no ROI could be made or the video had no such frame). The ROIs of
+    views with a free slot are computed ahead in the pass's worker processes when it has them (or enough ROIs to
+    start them, :func:`mocap.detect.recover_pool.computed_rois`), else in turn here; judged in this process in
+    frame order either way, so the detections written are the same."""
+    from mocap.detect import recover_pool
     from mocap.detect.pose_roi import roi_from_points
     from mocap.detect.recover import free_slot
-    from mocap.io import video as video_io
 
     by_camera: dict[int, list] = {}
     for cand, why in todo:
         by_camera.setdefault(cand.camera, []).append((cand, why))
     stats = run.stats
+    wanted: dict[int, list] = {}  # camera: [(video frame, candidate, the crop's verdict, ROI)], in frame order
     for c, items in sorted(by_camera.items()):
-        name = run.names[c]
         items.sort(key=lambda t: int(run.video_frames[t[0].frame]))
-        wanted = [(int(run.video_frames[cand.frame]), cand, why, roi_from_points(cand.predicted[:33]))
-                  for cand, why in items]
-        left = [(i, cand, why, roi) for i, cand, why, roi in wanted if roi is not None]
-        for w in wanted:
-            if w[3] is None:
-                run.reject(c, w[2])
-        if not left:
-            continue
-        frames = video_io.read_frames(run.videos[name], 1, left[0][0], left[-1][0] + 1)
-        current: tuple[float, np.ndarray | None] = (-1, None)
+        rows = [(int(run.video_frames[cand.frame]), cand, why, roi_from_points(cand.predicted[:33]))
+                for cand, why in items]
+        for row in rows:
+            if row[3] is None:
+                run.reject(c, row[2])
+        if rows := [row for row in rows if row[3] is not None]:
+            wanted[c] = rows
+    free = {c: [k for k, row in enumerate(rows) if free_slot(run.data[row[1].frame, c]) >= 0]
+            for c, rows in wanted.items()}
+    ready = recover_pool.computed_rois(run, {c: [wanted[c][k][0::3] for k in ks] for c, ks in free.items() if ks})
+    for c, rows in wanted.items():
+        name = run.names[c]
+        if ready is None:
+            found_at = recover_pool.serial_rois(run.videos[name], [row[0::3] for row in rows], run.roi_model)
+        else:  # slots only fill during the round: a view without one when it started has none now
+            found_at = dict(zip(free[c], ready.get(c, []), strict=True)).get
         try:
-            for i, cand, why, roi in left:
-                while current[0] < i:
-                    current = next(frames, (np.inf, None))
-                if current[0] != i:  # the video has no such frame: the crop's verdict stands
-                    run.reject(c, why)
-                    continue
+            for k, (_, cand, why, _) in enumerate(rows):
                 if free_slot(run.data[cand.frame, c]) < 0:  # another person's skeleton took the last slot
                     stats["no_free_slot"][name] += 1
                     continue
+                got = found_at(k)
+                if got is None:  # the video has no such frame: the crop's verdict stands
+                    run.reject(c, why)
+                    continue
                 stats.setdefault("looked_roi", dict.fromkeys(run.names, 0))[name] += 1
-                landmarks, presence = run.roi_model(current[1], [roi])
-                if presence[0] < MIN_PRESENCE:
+                landmarks, presence = got
+                if presence < MIN_PRESENCE:
                     run.reject(c, "nothing found")
                     continue
-                found = landmarks[:, :cand.predicted.shape[0]].copy()
+                found = np.array(landmarks[None, :cand.predicted.shape[0]], float)
                 best, why2, dist = decide(cand, found)
                 if best >= 0 and run.write(cand.frame, c, found[best], person(cand), dist, cand.gate_px):
                     run.from_roi.add(tuple(run.recovered_at[-1][:3]))  # (frame, camera, slot)
                 elif best < 0:
                     run.reject(c, why2)
         finally:
-            frames.close()
+            if ready is None:
+                found_at.close()
