@@ -342,6 +342,10 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
     if frames.size:
         suspect = np.arange(C) == strength[frames].argmax(axis=1)[:, None]
         again(frames, np.zeros((frames.size, C, len(names)), bool), ~suspect)
+        # with three views, the suspect left out leaves each other view one view to be judged by: their
+        # references fell back to every other view, the suspect's included, so their evidence is its pull
+        three = ((w[frames] > 0).any(axis=2).sum(axis=1) <= 3)[:, None, None] & ~suspect[..., None]
+        cg[frames], cs[frames] = np.where(three, 0.0, cg[frames]), np.where(three, 0.0, cs[frames])
     swapped = decide(cg, cs, cfg)
     seen = np.zeros_like(swapped)  # the exchanges each frame's evidence was last found with (none: as given)
     for _ in range(cfg.rounds):  # again where views changed, against references of the views left as they are

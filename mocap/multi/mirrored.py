@@ -5,9 +5,9 @@ as much as another person's and the person goes unseen in that view, although de
 After tracking, :func:`rejoin_mirrored` looks at the views a person seen by two views or more has no
 detection in: a free detection there whose cost against the person's skeleton of that frame is within the
 tracker's gate with its left and right exchanged (and not as given: that one the tracker had its chance
-at), as well as the person's usual detections fit (within ``NOISE_COSTS`` times its usual cost, as
-:mod:`mocap.multi.merged` takes a detection merging two people), and which fits no other person of that
-frame as well, is the person's. The labels are left as
+at), nearly as well as the person's usual detections fit (within :data:`MIRRORED_COSTS` times its usual cost:
+a body the detector mirrors is seen from behind or side-on, and its keypoints are rougher), and which fits no
+other person of that frame as well, is the person's. The labels are left as
 detected: the swap repair after the association exchanges them back against the other views
 (:mod:`mocap.geometry.swaps_repair`), and refine checks each view's body sides again.
 """
@@ -20,12 +20,16 @@ import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.multi.body import body_cost
-from mocap.multi.merged import NOISE_COSTS, RECENT
+from mocap.multi.merged import RECENT
 from mocap.multi.rays import point_ray_distance
 
 if TYPE_CHECKING:
     from mocap.multi.track import Tracker
     from mocap.multi.tracklets import Track
+
+MIRRORED_COSTS = 4.0  # a mirrored detection within this many usual costs of the person's skeleton: on real
+# two-person footage (the man seen from behind in cam02 for 40 frames, his other views two) his mirrored detections
+# cost 1.7-3.6 × his usual, the other person 12 × (the cap); at 2 × (a merged detection's rule) most were left out
 
 
 def rejoin_mirrored(tr: Tracker, tracks: list[Track], slots: np.ndarray, keypoint_set: str) -> int:
@@ -65,8 +69,8 @@ def rejoin_mirrored(tr: Tracker, tracks: list[Track], slots: np.ndarray, keypoin
                 if not mirrored[k, s] <= gate:
                     break
                 p = people[k]
-                if not mirrored[k, s] <= NOISE_COSTS * tracks[p].noise(RECENT):
-                    continue  # as well as this person's usual detections fit (as a detection merging two people)
+                if not mirrored[k, s] <= MIRRORED_COSTS * tracks[p].noise(RECENT):
+                    continue  # nearly as well as this person's usual detections fit
                 others = np.delete(best[:, s], k)
                 if k not in want or slots[f, c, p] >= 0 or not free[f, c, sl[s]] or as_given[k, s] <= gate \
                         or np.any(others <= mirrored[k, s]):
