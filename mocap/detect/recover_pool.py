@@ -98,19 +98,13 @@ def computed_rois(run, items: dict[int, list[tuple[int, tuple]]]) -> dict[int, l
     spec = getattr(run.model, "spec", None)
     roi_spec = getattr(run.roi_model, "spec", None)
     n = sum(map(len, items.values()))
-    workers = max(1, min(run.workers or _cores(), n // MIN_ROIS))
+    workers = workers_for(run.workers, n, MIN_ROIS)
     if run.pool is not None:  # a pool already started takes a few ROIs too (its models are made)
         workers = max(workers, min(run.pool.size, n))
     if spec is None or roi_spec is None or n == 0 or workers < 2 and run.pool is None:
         return None
     run.pool = run.pool or Pool(spec, run.workers)
     return run.pool.run_rois({c: run.videos[run.names[c]] for c in items}, items, roi_spec, workers)
-
-
-def _cores() -> int:
-    from mocap.detect.chunks import cores
-
-    return cores()
 
 
 def computed(run, by_camera: dict[int, list], bar) -> dict[int, list] | None:
@@ -140,12 +134,13 @@ def computed(run, by_camera: dict[int, list], bar) -> dict[int, list] | None:
     return out
 
 
-def workers_for(asked: int, crops: int) -> int:
+def workers_for(asked: int, crops: int, least: int = MIN_CROPS) -> int:
     """Worker processes for a round of ``crops`` crops: ``asked`` (detect.workers; 0: one per core), each with at
-    least :data:`MIN_CROPS` (a worker's start, ~0.3 CPU s with its model, is then a small share); 1: this process."""
+    least ``least`` (:data:`MIN_CROPS`; :data:`MIN_ROIS` for ROI looks: a worker's start, ~0.3 CPU s with its
+    model, is then a small share); 1: this process."""
     from mocap.detect.chunks import cores
 
-    return max(1, min(asked or cores(), crops // MIN_CROPS))
+    return max(1, min(asked or cores(), crops // least))
 
 
 def split(items: dict[int, list], workers: int) -> list[tuple[int, int, int]]:
