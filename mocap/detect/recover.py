@@ -264,7 +264,8 @@ class _Run:
         def first(cand: Candidate, found: np.ndarray) -> tuple[int, str, float]:
             k, why, dist, others = verdict(cand, found)
             if (k < 0 and why in RETRY and self.roi_model is not None and recent[cand.frame, cand.person]
-                    and not unexplained(found, others, cand.gate_px, self.min_score, self.cfg.min_joints)):
+                    and not unexplained(found, others, cand.gate_px, self.min_score, self.cfg.min_joints,
+                                        cand.predicted[:found.shape[1]], self.mirror)):
                 retry.append((cand, why))
                 return k, "", dist  # "": its verdict is the ROI's (counted there)
             return k, why, dist

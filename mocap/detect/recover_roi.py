@@ -32,25 +32,49 @@ import numpy as np
 
 RETRY = frozenset({"nothing found", "outside the gate", "duplicate"})  # a crop's verdicts worth the ROI's look
 MIN_PRESENCE = 0.5  # the model's pose flag: MediaPipe keeps a tracked pose at this or more
+SIZE_RATIO = 2.0  # an unknown body in the crop is taken for the person looked for within this ratio of its size
 
 
-def unexplained(found: np.ndarray, others: np.ndarray, gate_px: float, min_score: float, min_joints: int) -> bool:
+def unexplained(found: np.ndarray, others: np.ndarray, gate_px: float, min_score: float, min_joints: int,
+                predicted: np.ndarray | None = None, mirror: np.ndarray | None = None) -> bool:
     """Whether a crop's skeletons ``found`` (N, J, 3) hold a body that is no one already known in the view: farther
     than ``gate_px`` from every skeleton of ``others`` (M, J, 2: the view's detections and the other people's
-    projections). Then the person looked for may be that body, away from a prediction that is off (a camera's pose
-    off, a person moving faster than the gate): no ROI is made there, where the model would find a pose whatever is
-    there (one detection fewer on Pose2Sim's two-person demo with cam02's pose turned 3°, none on the others tried)."""
+    projections), and, with ``predicted`` (J, 2: the person looked for), of the person's size (within
+    :data:`SIZE_RATIO` of the prediction's extent) and not the person with left and right exchanged (within the gate
+    of the prediction mirrored by ``mirror``, the keypoint set's flip permutation). Then the person looked for may
+    be that body, away from a prediction that is off (a camera's pose off, a person moving faster than the gate): no
+    ROI is made there, where the model would find a pose whatever is there (one detection fewer on Pose2Sim's
+    two-person demo with cam02's pose turned 3°, none on the others tried). A body of another size is someone else
+    (a bystander farther off, a part of a body); one that is the person mirrored (seen from behind) is the person,
+    known: on that demo with the man walking out of views, his mirrored detections in cam02 (100-350 px from his
+    prediction as given) had stopped the ROI looks that kept his track (98 → 84 frames)."""
     from mocap.detect.recover_judge import median_distance
 
     found = np.asarray(found, float)
     xy = np.where((found[..., 2:] >= min_score) & np.isfinite(found[..., 2:]), found[..., :2], np.nan)
     body = np.isfinite(xy[..., 0]).sum(axis=-1) >= min_joints
+    if predicted is not None and body.any():
+        pred = np.asarray(predicted, float)[:, :2]
+        ratio = _extent(xy) / max(float(_extent(pred[None])[0]), 1.0)
+        body &= (ratio >= 1 / SIZE_RATIO) & (ratio <= SIZE_RATIO)
+        n = pred.shape[0]
+        if mirror is not None and len(mirror) >= n and (np.asarray(mirror[:n]) < n).all():
+            body &= ~(median_distance(xy, pred[np.asarray(mirror[:n])][None], min_joints) <= gate_px)
     if not body.any():
         return False
     if not len(others):
         return True
     d = median_distance(xy[:, None], np.asarray(others, float)[None], min_joints).min(axis=1)
     return bool(np.any(body & (d > gate_px)))
+
+
+def _extent(xy: np.ndarray) -> np.ndarray:
+    """(N,) the diagonal of each skeleton's (N, J, 2) bounding box over its finite points (0: none)."""
+    with np.errstate(invalid="ignore"):
+        lo, hi = np.nanmin(np.where(np.isfinite(xy), xy, np.inf), axis=1), np.nanmax(
+            np.where(np.isfinite(xy), xy, -np.inf), axis=1)
+    d = np.linalg.norm(hi - lo, axis=-1)
+    return np.where(np.isfinite(d), d, 0.0)
 
 
 def look_on_rois(run, todo: list, decide: Callable, person: Callable) -> None:
