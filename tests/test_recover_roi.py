@@ -120,8 +120,9 @@ def test_no_roi_where_the_crop_found_a_body_no_one_known_is(scene, monkeypatch):
 def test_rois_computed_ahead_by_the_pool_write_what_one_process_writes(scene, monkeypatch):
     """The ROI looks computed ahead (the pool's path: the views with a free slot, each camera's ROIs in frame order,
     the results mapped back to each candidate) against the ROIs computed as they are judged: the same keypoints and
-    counts. The workers are stood in for by this process (a stand-in model cannot reach them); every third frame of
-    the hidden view has no free slot (not computed), and its video ends before the last two frames."""
+    counts. The workers are stood in for by this process (a stand-in model cannot reach them). Every third frame of
+    the hidden view has no free slot and its video ends before the last two frames: those candidates stop at the
+    crop's round (counted there), so the ROI round gets the others only."""
     import dataclasses
 
     import mocap.io.video

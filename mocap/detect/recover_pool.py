@@ -29,7 +29,8 @@ from mocap.detect.worker_log import kept, said
 
 log = logging.getLogger(__name__)
 MIN_CROPS = 8  # crops per worker at least (~0.4 CPU s of model each)
-MIN_ROIS = 24  # ROI looks per worker at least (the model alone: ~19 CPU ms an ROI, a third of a crop's)
+MIN_ROIS = 64  # ROI looks per worker at least (the model alone: ~19 CPU ms an ROI; a new worker pays ~1 CPU s to
+# import MediaPipe and make its graphs: a pool the crops started takes fewer)
 _worker: dict = {}  # in a worker process: its model
 
 
@@ -158,9 +159,9 @@ def split(items: dict[int, list], workers: int) -> list[tuple[int, int, int]]:
 
 
 class Pool:
-    """Worker processes computing crops, made on the first round that wants them and kept for the pass's next
-    rounds (each worker's model is made once: ~0.3 CPU s). ``spec``: :class:`~mocap.detect.blazepose.CropPose`'s
-    arguments; ``asked``: detect.workers (0: one per core)."""
+    """Worker processes computing crops and ROI looks, made on the first round that wants them and kept for the
+    pass's next rounds (each worker's model is made once: ~0.3 CPU s). ``spec``:
+    :class:`~mocap.detect.blazepose.CropPose`'s arguments; ``asked``: detect.workers (0: one per core)."""
 
     def __init__(self, spec: dict, asked: int):
         self.spec, self.asked, self._pool, self.size = spec, asked, None, 0
@@ -233,8 +234,10 @@ def _rois(video: Path, items: list[tuple[int, tuple]], roi_spec: dict) -> tuple[
         _worker["roi"], _worker["roi_key"] = RoiPose(**roi_spec), key
     with kept([]) as warned:
         found = serial_rois(video, items, _worker["roi"], threads=1)
-        out = [found(k) for k in range(len(items))]
-        found.close()
+        try:
+            out = [found(k) for k in range(len(items))]
+        finally:
+            found.close()
     return out, warned
 
 
@@ -243,6 +246,8 @@ def _crops(video: Path, items: list[tuple[int, np.ndarray]], crop_px: int) -> tu
     warnings logged meanwhile (:mod:`mocap.detect.worker_log`)."""
     with kept([]) as warned:  # the same video's warnings as detection's (its damaged frames): the run's log only
         found = serial(video, items, _worker["model"], crop_px, threads=1)
-        out = [found(k) for k in range(len(items))]
-        found.close()
+        try:
+            out = [found(k) for k in range(len(items))]
+        finally:
+            found.close()
     return out, warned

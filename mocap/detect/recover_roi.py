@@ -55,7 +55,8 @@ def unexplained(found: np.ndarray, others: np.ndarray, gate_px: float, min_score
     body = np.isfinite(xy[..., 0]).sum(axis=-1) >= min_joints
     if predicted is not None and body.any():
         pred = np.asarray(predicted, float)[:, :2]
-        ratio = _extent(xy) / max(float(_extent(pred[None])[0]), 1.0)
+        # the prediction over the joints each body has (a body cut by the crop's edge is compared part for part)
+        ratio = _extent(xy) / np.maximum(_extent(np.where(np.isfinite(xy), pred[None], np.nan)), 1.0)
         body &= (ratio >= 1 / SIZE_RATIO) & (ratio <= SIZE_RATIO)
         n = pred.shape[0]
         if mirror is not None and len(mirror) >= n and (np.asarray(mirror[:n]) < n).all():
@@ -111,7 +112,7 @@ def look_on_rois(run, todo: list, decide: Callable, person: Callable) -> None:
         if ready is None:
             found_at = recover_pool.serial_rois(run.videos[name], [row[0::3] for row in rows], run.roi_model)
         else:  # slots only fill during the round: a view without one when it started has none now
-            found_at = dict(zip(free[c], ready.get(c, []), strict=True)).get
+            found_at = dict(zip(free[c], ready.get(c, []), strict=True)).__getitem__
         try:
             for k, (_, cand, why, _) in enumerate(rows):
                 if free_slot(run.data[cand.frame, c]) < 0:  # another person's skeleton took the last slot

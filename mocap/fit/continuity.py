@@ -148,13 +148,15 @@ def _turned(old: np.ndarray, anchor: np.ndarray) -> np.ndarray:
 def _follows(anchor: np.ndarray, new: np.ndarray, old: np.ndarray) -> bool:
     """Whether a walk's frame solved again, ``new`` (J, 3, 3), follows the pose it was started from, ``anchor``,
     rather than coming back to its own solution ``old``: every joint within half the old step of the anchor (at
-    least :data:`JUMP_DEG`); or some joint left its own solution by :data:`SAME_DEG` and each of the others is
-    back within that of its own (a turn the data make there, which the old solution made as well: a hand's
-    keypoints turning 88° in a frame does not stop the trunk's walk across it)."""
-    to_anchor, to_old = geodesic_deg(anchor, new), geodesic_deg(new, old)
-    limit = max(JUMP_DEG, float(geodesic_deg(anchor, old).max()) / 2)
+    least :data:`JUMP_DEG`); or some joint that jumped there (over :data:`JUMP_DEG` from the anchor) left its own
+    solution by :data:`SAME_DEG` and each of the others is back within that of its own (a turn the data make
+    there, which the old solution made as well: a hand's keypoints turning 88° in a frame does not stop the trunk's
+    walk across it)."""
+    to_anchor, to_old, step = geodesic_deg(anchor, new), geodesic_deg(new, old), geodesic_deg(anchor, old)
+    limit = max(JUMP_DEG, float(step.max()) / 2)
     near = to_anchor <= limit
-    return bool(near.all() or (np.all(near | (to_old <= SAME_DEG)) and to_old.max() >= SAME_DEG))
+    moved = (to_old >= SAME_DEG) & (step > JUMP_DEG)
+    return bool(near.all() or (np.all(near | (to_old <= SAME_DEG)) and moved.any()))
 
 
 def _walks(pb, args, jargs, L, R, cost, over, todo, iterations):

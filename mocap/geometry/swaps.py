@@ -62,20 +62,19 @@ class SwapConfig:
     max_reproj_px: float = 15.0  # inlier threshold of the robust reference triangulation
     min_noise_px: float = 0.5  # floor of the per-camera noise scale
     rounds: int = 2  # re-evaluations of the frames that changed, with the repaired views
-    clear_margin: float | None = 24.0  # a view whose exchange costs more than dead_zone + this on the point of
-    # all views (its own included) in every group keeps that evidence; only the others (and every
-    # ``scale_frames``-th part of the take, for the noise scale) are tested against the other views' point
-    # (None: every view is)
+    clear_margin: float | None = 24.0  # a view whose exchange costs more than dead_zone + this on the point of all
+    # views (its own included) in every group keeps that evidence; only the others (and every ``scale_frames``-th
+    # part of the take, for the noise scale) are tested against the other views' point (None: every view is)
     scale_frames: int = 100  # the noise scale is measured on about this many frames spread over the take
     mirrored_frames: bool = True  # frames whose views' consensus is mirrored (most views swapped) found in 3D
     lone_views: int | None = 6  # a frame where one view alone shows evidence of an exchange is evaluated again
-    # without it (its exchange may hide another view's from the references) only when fewer than this many
-    # views see it: with more, one view pulls the others' references by a sixth or less (8 cameras: the same
-    # repairs, a fifth less cost with 2 % swaps); None: always
+    # without it (its exchange may hide another view's from the references) only when fewer than this many views
+    # see it: with more, one view pulls the others' references by a sixth or less (8 cameras: the same repairs, a
+    # fifth less cost with 2 % swaps); None: always
     broken_ratio: float = 5.0  # a camera this many times the others' typical error (and > max_reproj_px) takes
     # no part in the test (:mod:`mocap.geometry.swaps_broken`: a wrong pose, another camera's video)
-    two_views: bool = True  # where a group is seen by two views only, those views decided from continuity in 3D
-    # (:mod:`mocap.geometry.swaps_two`) instead of following their decisions of the neighbouring frames
+    two_views: bool = True  # a group seen by two views only: those views decided from continuity in 3D
+    # (:mod:`mocap.geometry.swaps_two`), not following their neighbouring frames' decisions
 
     def __post_init__(self) -> None:
         for k in ("truncate", "max_reproj_px", "min_noise_px"):
@@ -331,9 +330,8 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         g2, s2 = group_costs(e2g, e2m, member, scale, cfg.truncate)
         cg[frames], cs[frames] = np.where(flip, s2, g2), np.where(flip, g2, s2)
 
-    # a swapped view also makes the others look swapped where it is in their references: the view with
-    # the strongest evidence in a frame is left out of the others' references
-    # (with ``lone_views`` or more views in a frame, one view's pull on the others' references is too weak to hide
+    # a swapped view makes the others look swapped where it is in their references: the view with the strongest
+    # evidence in a frame is left out of them (with ``lone_views`` or more views, one view's pull is too weak to hide
     # a second swapped view: a frame where only one view shows evidence keeps it as it is)
     strength = np.maximum(cg - cs - cfg.dead_zone, 0.0).sum(axis=2)  # (F, C)
     many = (w > 0).any(axis=2).sum(axis=1) >= (cfg.lone_views or C + 1)  # (F,) frames seen by lone_views views
@@ -342,9 +340,10 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
     if frames.size:
         suspect = np.arange(C) == strength[frames].argmax(axis=1)[:, None]
         again(frames, np.zeros((frames.size, C, len(names)), bool), ~suspect)
-        # with three views, the suspect left out leaves each other view one view to be judged by: their
-        # references fell back to every other view, the suspect's included, so their evidence is its pull
-        three = ((w[frames] > 0).any(axis=2).sum(axis=1) <= 3)[:, None, None] & ~suspect[..., None]
+        # a group three views see: the suspect left out leaves the others one view each, their references fell
+        # back to every view, the suspect's included: their evidence is its pull, none
+        seen = ((w[frames] > 0).astype(np.float32) @ member.astype(np.float32) > 0).sum(axis=1)  # (n, G) views
+        three = (seen <= 3)[:, None, :] & ~suspect[..., None]
         cg[frames], cs[frames] = np.where(three, 0.0, cg[frames]), np.where(three, 0.0, cs[frames])
     swapped = decide(cg, cs, cfg)
     seen = np.zeros_like(swapped)  # the exchanges each frame's evidence was last found with (none: as given)

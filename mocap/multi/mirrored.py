@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from mocap.multi.track import Tracker
     from mocap.multi.tracklets import Track
 
-MIRRORED_COSTS = 4.0  # a mirrored detection within this many usual costs of the person's skeleton: on real
-# two-person footage (the man seen from behind in cam02 for 40 frames, his other views two) his mirrored detections
-# cost 1.7-3.6 × his usual, the other person 12 × (the cap); at 2 × (a merged detection's rule) most were left out
+# A mirrored detection is the person's within this many of their usual costs: on real two-person footage (the man
+# seen from behind in cam02 for 40 frames, his other views two) his mirrored detections cost 1.7-3.6 × his usual,
+# the other person 12 × (the cap); at 2 × (a merged detection's rule) most were left out.
+MIRRORED_COSTS = 4.0
 
 
 def rejoin_mirrored(tr: Tracker, tracks: list[Track], slots: np.ndarray, keypoint_set: str) -> int:
