@@ -41,7 +41,15 @@ from mocap.geometry.camera import pixels_to_normalised
 from mocap.geometry.normal_terms import count_views, distance, finite, normal_terms, solve_terms, sum_views
 from mocap.geometry.swaps_broken import broken_views
 from mocap.geometry.swaps_split import fill_split, may_split
-from mocap.geometry.swaps_time import NEAR, consensus_points, mirrored_frames, redecide, swap_permutations, viterbi
+from mocap.geometry.swaps_time import (  # noqa: F401 (viterbi: swaps.viterbi)
+    NEAR,
+    consensus_points,
+    decide,
+    mirrored_frames,
+    redecide,
+    swap_permutations,
+    viterbi,
+)
 from mocap.geometry.swaps_two import decide_two_views
 from mocap.geometry.triangulation import normalise_observations
 from mocap.types import KeypointSet, Rig
@@ -256,23 +264,6 @@ def group_costs(e_given: np.ndarray, e_mirror: np.ndarray, member: np.ndarray, s
 
     m = member.astype(float)
     return rho(e_given) @ m, rho(e_mirror) @ m
-
-
-def decide(cost_given: np.ndarray, cost_swapped: np.ndarray, cfg: SwapConfig) -> np.ndarray:
-    """(F, C, G) costs → (F, C, G) bool, the groups to exchange: dead zone, then Viterbi over frames;
-    then once more with a pull of ``cfg.follow`` towards the other groups' choice where they agree (a
-    detector flips a whole body more often than a part, and a group with little evidence follows)."""
-    F, C, G = cost_given.shape
-    delta = cost_given - cost_swapped  # > 0: the exchange explains the view better
-    c0 = np.maximum(delta - cfg.dead_zone, 0.0)
-    c1 = np.maximum(-delta - cfg.dead_zone, 0.0)
-    state = viterbi(c0.reshape(F, -1), c1.reshape(F, -1), cfg.switch).reshape(F, C, G)
-    if G < 2 or cfg.follow <= 0:
-        return state
-    n = state.sum(axis=2, keepdims=True) - state  # how many other groups are exchanged
-    c0 = c0 + cfg.follow * (n == G - 1)
-    c1 = c1 + cfg.follow * (n == 0)
-    return viterbi(c0.reshape(F, -1), c1.reshape(F, -1), cfg.switch).reshape(F, C, G)
 
 
 def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: SwapConfig = SwapConfig(),

@@ -21,10 +21,15 @@ Shapes: F frames, C cameras, J joints, G groups, as in :mod:`mocap.geometry.swap
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from mocap.geometry.normal_terms import count_views, distance, finite, normal_terms, solve_terms, sum_views
 from mocap.types import Rig
+
+if TYPE_CHECKING:
+    from mocap.geometry.swaps import SwapConfig
 
 TRUNCATE = 8.0  # a joint's motion cost is clipped at this many motion scales
 PRIOR = 16.0  # cost of each mirrored frame (a joint at 4 motion scales)
@@ -228,6 +233,23 @@ def redecide(rig: Rig, xy: np.ndarray, w: np.ndarray, R: np.ndarray, where: np.n
         decided = np.where(evidence, cx < cg, swapped[frames, c] ^ m)
         out[frames, c] = np.where(where[frames], decided, swapped[frames, c])
     return out
+
+
+def decide(cost_given: np.ndarray, cost_swapped: np.ndarray, cfg: SwapConfig) -> np.ndarray:
+    """(F, C, G) costs → (F, C, G) bool, the groups to exchange: dead zone, then Viterbi over frames;
+    then once more with a pull of ``cfg.follow`` towards the other groups' choice where they agree (a
+    detector flips a whole body more often than a part, and a group with little evidence follows)."""
+    F, C, G = cost_given.shape
+    delta = cost_given - cost_swapped  # > 0: the exchange explains the view better
+    c0 = np.maximum(delta - cfg.dead_zone, 0.0)
+    c1 = np.maximum(-delta - cfg.dead_zone, 0.0)
+    state = viterbi(c0.reshape(F, -1), c1.reshape(F, -1), cfg.switch).reshape(F, C, G)
+    if G < 2 or cfg.follow <= 0:
+        return state
+    n = state.sum(axis=2, keepdims=True) - state  # how many other groups are exchanged
+    c0 = c0 + cfg.follow * (n == G - 1)
+    c1 = c1 + cfg.follow * (n == 0)
+    return viterbi(c0.reshape(F, -1), c1.reshape(F, -1), cfg.switch).reshape(F, C, G)
 
 
 def viterbi(cost0: np.ndarray, cost1: np.ndarray, switch: float) -> np.ndarray:
