@@ -43,6 +43,13 @@ def frequent(rep: dict[str, list[int]], frames: int) -> set[str]:
     return {c for c, f in rep.items() if len(f) > MAX_SHARE * frames}
 
 
+def repeated_and_kept(info: dict, cameras: list[str], frames: int) -> tuple[dict[str, list[int]], set[str]]:
+    """:func:`repeated_frames` and the cameras among them whose detections are kept (:func:`frequent`): the one rule
+    the keypoints' masking and the report both read."""
+    rep = repeated_frames(info, cameras, frames)
+    return rep, frequent(rep, frames)
+
+
 def ranges(frames: list[int]) -> list[list[int]]:
     """Consecutive frames as half-open [start, stop) ranges."""
     out: list[list[int]] = []
@@ -65,8 +72,8 @@ def mask_repeated(kp, info: dict):
     """``kp`` (a :class:`~mocap.types.Keypoints2D`) with the detections of repeated frames removed (NaN), and
     {camera: frames} removed; ``info``: the ``pose2d.h5`` info (no ``still_frames``: unchanged). A camera that
     repeats too many (:func:`frequent`) keeps its detections."""
-    rep = repeated_frames(info, list(kp.camera_names), kp.shape[0])
-    rep = {c: f for c, f in rep.items() if c not in frequent(rep, kp.shape[0])}
+    rep, kept = repeated_and_kept(info, list(kp.camera_names), kp.shape[0])
+    rep = {c: f for c, f in rep.items() if c not in kept}
     if not rep:
         return kp, {}
     data = np.array(kp.data, copy=True)

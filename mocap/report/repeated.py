@@ -12,12 +12,11 @@ def repeated_record(session, cameras: list[str], frames: int) -> dict:
     """{camera: {"frames", "ranges", "text", "used"}} of the frames each camera repeated
     (:mod:`mocap.repeated_frames`); ``used``: too many for a freeze, the detections kept."""
     from mocap.io.hdf5 import keypoints2d_info
-    from mocap.repeated_frames import frequent, ranges, ranges_text, repeated_frames
+    from mocap.repeated_frames import ranges, ranges_text, repeated_and_kept
 
     if not session.pose2d_h5.is_file():
         return {}
-    rep = repeated_frames(keypoints2d_info(session.pose2d_h5), cameras, frames)
-    kept = frequent(rep, frames)  # too many to be a freeze: kept, said
+    rep, kept = repeated_and_kept(keypoints2d_info(session.pose2d_h5), cameras, frames)  # kept: too many, said
     return {c: {"frames": len(f), "ranges": ranges(f), "text": ranges_text(f), "used": c in kept}
             for c, f in rep.items()}
 
