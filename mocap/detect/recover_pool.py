@@ -232,22 +232,22 @@ def _rois(video: Path, items: list[tuple[int, tuple]], roi_spec: dict) -> tuple[
         if "roi" in _worker:
             _worker["roi"].close()
         _worker["roi"], _worker["roi_key"] = RoiPose(**roi_spec), key
-    with kept([]) as warned:
-        found = serial_rois(video, items, _worker["roi"], threads=1)
-        try:
-            out = [found(k) for k in range(len(items))]
-        finally:
-            found.close()
-    return out, warned
+    return _part(lambda: serial_rois(video, items, _worker["roi"], threads=1), len(items))
 
 
 def _crops(video: Path, items: list[tuple[int, np.ndarray]], crop_px: int) -> tuple[list[np.ndarray | None], list]:
     """A worker's part: :func:`serial` on its items (one decoder thread: every core is busy inferring), and the
     warnings logged meanwhile (:mod:`mocap.detect.worker_log`)."""
-    with kept([]) as warned:  # the same video's warnings as detection's (its damaged frames): the run's log only
-        found = serial(video, items, _worker["model"], crop_px, threads=1)
+    return _part(lambda: serial(video, items, _worker["model"], crop_px, threads=1), len(items))
+
+
+def _part(reader: Callable[[], Callable], n: int) -> tuple[list, list]:
+    """Every item of a part, ``reader()``'s found(k) for k < ``n`` (its reader closed, also on an error), and the
+    warnings logged meanwhile: the same video's as detection's (its damaged frames), for the run's log only."""
+    with kept([]) as warned:
+        found = reader()
         try:
-            out = [found(k) for k in range(len(items))]
+            out = [found(k) for k in range(n)]
         finally:
             found.close()
     return out, warned
