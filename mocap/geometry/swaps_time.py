@@ -21,15 +21,10 @@ Shapes: F frames, C cameras, J joints, G groups, as in :mod:`mocap.geometry.swap
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from mocap.geometry.normal_terms import count_views, distance, finite, normal_terms, solve_terms, sum_views
 from mocap.types import Rig
-
-if TYPE_CHECKING:
-    from mocap.geometry.swaps import SwapConfig
 
 TRUNCATE = 8.0  # a joint's motion cost is clipped at this many motion scales
 PRIOR = 16.0  # cost of each mirrored frame (a joint at 4 motion scales)
@@ -235,10 +230,11 @@ def redecide(rig: Rig, xy: np.ndarray, w: np.ndarray, R: np.ndarray, where: np.n
     return out
 
 
-def decide(cost_given: np.ndarray, cost_swapped: np.ndarray, cfg: SwapConfig) -> np.ndarray:
-    """(F, C, G) costs → (F, C, G) bool, the groups to exchange: dead zone, then Viterbi over frames;
-    then once more with a pull of ``cfg.follow`` towards the other groups' choice where they agree (a
-    detector flips a whole body more often than a part, and a group with little evidence follows)."""
+def decide(cost_given: np.ndarray, cost_swapped: np.ndarray, cfg) -> np.ndarray:
+    """(F, C, G) costs → (F, C, G) bool, the groups to exchange: dead zone, then Viterbi over frames; then once more
+    with a pull of ``cfg.follow`` towards the other groups' choice where they agree (a detector flips a whole body
+    more often than a part, and a group with little evidence follows). ``cfg``: a
+    :class:`~mocap.geometry.swaps.SwapConfig` (its dead_zone, switch, follow; not imported: swaps imports this)."""
     F, C, G = cost_given.shape
     delta = cost_given - cost_swapped  # > 0: the exchange explains the view better
     c0 = np.maximum(delta - cfg.dead_zone, 0.0)
