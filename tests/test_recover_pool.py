@@ -22,7 +22,7 @@ def test_split_covers_every_item_once_in_contiguous_parts():
 
 
 def test_few_crops_stay_in_this_process(monkeypatch):
-    monkeypatch.setattr("mocap.detect.chunks.cores", lambda: 16)
+    monkeypatch.setattr("mocap.threads.cores", lambda: 16)
     assert recover_pool.workers_for(0, recover_pool.MIN_CROPS - 1) == 1
     assert recover_pool.workers_for(0, 3 * recover_pool.MIN_CROPS) == 3
     assert recover_pool.workers_for(2, 100 * recover_pool.MIN_CROPS) == 2

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from mocap.threads import cores
+
 _IMPORTED = time.monotonic()
 _LOAD_AT_IMPORT = os.getloadavg() if hasattr(os, "getloadavg") else None
 
@@ -122,11 +124,6 @@ def format_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
              for c in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-def cores() -> int:
-    """The cores this process may run on (its affinity), else the machine's logical CPUs."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _process_wall_s() -> float:

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mocap.bench.common import cores
 from mocap.bench.common import measure as common_measure
 from mocap.detect import pool
 from mocap.io.video import find_videos
 from mocap.stages import detect
+from mocap.threads import cores
 
 
 @dataclass(frozen=True)

@@ -139,11 +139,6 @@ def stop_pool(pool) -> None:
     pool.shutdown(wait=True, cancel_futures=True)
 
 
-def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def camera_frames(frames: int, cfg) -> int:
     """Output frames of a camera with ``frames`` video frames under the detect config."""
     stop = frames if cfg.stop is None else min(cfg.stop, frames)

@@ -139,7 +139,7 @@ def workers_for(asked: int, crops: int, least: int = MIN_CROPS) -> int:
     """Worker processes for a round of ``crops`` crops: ``asked`` (detect.workers; 0: one per core), each with at
     least ``least`` (:data:`MIN_CROPS`; :data:`MIN_ROIS` for ROI looks: a worker's start, ~0.3 CPU s with its
     model, is then a small share); 1: this process."""
-    from mocap.detect.chunks import cores
+    from mocap.threads import cores
 
     return max(1, min(asked or cores(), crops // least))
 

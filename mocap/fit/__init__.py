@@ -41,6 +41,7 @@ from mocap.fit.warm import flip_pinned, retry_from_neighbours
 from mocap.geometry.rotations import matrix_to_quat, quat_continuous
 from mocap.keypoint_sets import body_keypoint_set, get_keypoint_set
 from mocap.skeletons import SkeletonSpec, load_skeleton
+from mocap.threads import thread_map
 from mocap.types import Motion
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class FitConfig:
     symmetric: bool = False  # left and right bones share their lengths (people are rarely symmetric)
     iterations: int = 20
     chunk_frames: int = 1024
+    workers: int = 0  # threads for the first solve's chunks (0: one per core); the results do not depend on it
     gap_sigma_deg: float = 15.0  # how far a rotation left free by unseen joints may leave the interpolation
     # how far (mm) an unseen root (the hips) may leave the interpolation of its offset from the seen trunk and knees
     gap_root_sigma_mm: float = 50.0
@@ -232,10 +234,12 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     yb, wyb, vb, wvb = y[:, keep], wy[:, keep], vecs[:, vk], wv[:, vk]
     lb = np.tile(np.eye(3), (F, len(keep), 1, 1))
     idx = np.flatnonzero(has_data)
-    for s in range(0, idx.size, cfg.chunk_frames):
-        f = idx[s:s + cfg.chunk_frames]
-        l0, r0 = initial_pose(pb, yb[f], vb[f])
-        lb[f], root[f], rms[f] = solve_ik(pb, yb[f], wyb[f], vb[f], wvb[f], l0, r0, cfg.iterations)
+    chunks = [idx[s:s + cfg.chunk_frames] for s in range(0, idx.size, cfg.chunk_frames)]
+
+    def first(f):  # a chunk's frames from their initial pose (each frame its own solve: chunks on threads)
+        return solve_ik(pb, yb[f], wyb[f], vb[f], wvb[f], *initial_pose(pb, yb[f], vb[f]), cfg.iterations)
+    for f, (lf, rf, ef) in zip(chunks, thread_map(first, chunks, cfg.workers), strict=True):
+        lb[f], root[f], rms[f] = lf, rf, ef
     retried = flip_pinned(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, cfg.iterations)
     retried += retry_from_neighbours(pb, yb, wyb, vb, wvb, lb, root, rms, has_data, cfg.iterations)
     if retried:

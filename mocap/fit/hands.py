@@ -24,6 +24,7 @@ from mocap.fit.ik import IKProblem, initial_pose, solve_ik
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.optim.banded import column_median
 from mocap.skeletons import SkeletonSpec, flexion_spread_axes
+from mocap.threads import thread_map
 from mocap.types import Skeleton, forward_kinematics
 
 log = logging.getLogger(__name__)
@@ -222,10 +223,13 @@ def fit_fingers(spec: SkeletonSpec, sk: Skeleton, y: np.ndarray, wy: np.ndarray,
     rms = np.full(F, np.nan)
     idx = np.flatnonzero(any_seen)
     iters = min(cfg.iterations, 10)  # a finger chain starts near its solution (Kabsch per joint)
-    for s in range(0, idx.size, cfg.chunk_frames):
-        f = idx[s:s + cfg.chunk_frames]
+    chunks = [idx[s:s + cfg.chunk_frames] for s in range(0, idx.size, cfg.chunk_frames)]
+
+    def first(f):  # as the body's first solve: each frame its own, chunks on threads
         l0, _ = initial_pose(pb, ys[f], vs[f], root_rotation=np.tile(np.eye(3), (len(f), 1, 1)))
-        ls[f], rs[f], rms[f] = solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, rs[f], iters, model_stop=True)
+        return solve_ik(pb, ys[f], ws[f], vs[f], wvs[f], l0, rs[f], iters, model_stop=True)
+    for f, (lf, rf, ef) in zip(chunks, thread_map(first, chunks, cfg.workers), strict=True):
+        ls[f], rs[f], rms[f] = lf, rf, ef
     # a hand with no finger data in a frame is no gap there (it is held or eased to rest below)
     wy_gap, wv_gap = ws.copy(), wvs.copy()
     for hand, _ in hands:

@@ -78,13 +78,19 @@ def damped_step(Jd: np.ndarray, rd: np.ndarray, groups: list[tuple[np.ndarray, n
     g = np.einsum("fmn,fm->fn", Jd, rd)
     for cols, P, r in groups:
         if cols.size:
-            A[:, cols[:, :, None], cols[:, None, :]] += np.swapaxes(P, -1, -2) @ P
+            A[:, cols[:, :, None], cols[:, None, :]] += _gram(P)
             g[:, cols] += np.einsum("fbkw,fbk->fbw", P, r)
     diag = np.einsum("fii->fi", A)
     A[:, np.arange(n), np.arange(n)] += mu[:, None] * (diag + 1e-6)
     delta = -solve_spd(A, g)  # not np.linalg.solve: see mocap.geometry.linalg
     quad = np.sum(np.einsum("fmn,fn->fm", Jd, delta) ** 2, axis=1)
     return delta, -(2 * np.sum(g * delta, axis=1) + quad + _group_quad(groups, delta))
+
+
+def _gram(P: np.ndarray) -> np.ndarray:
+    """Pᵀ P over the last two axes, for a batch of small matrices: the transpose made contiguous first (the
+    same products, bit for bit, about twice as fast for 3 × 3 blocks as through the strided view)."""
+    return np.ascontiguousarray(np.swapaxes(P, -1, -2)) @ P
 
 
 def _group_quad(groups, delta: np.ndarray) -> np.ndarray:
@@ -118,7 +124,7 @@ def _block_step(Jb, rb, groups, mu, blocks: Blocks, border) -> tuple[np.ndarray,
         gT = np.einsum("fmb,fm->fb", Jt, rt) + np.einsum("fkb,fk->fb", Sr, g[..., :a].reshape(F, P * a))
     for cols, Pm, r in groups:
         if cols.size:
-            PtP, Ptr = np.swapaxes(Pm, -1, -2) @ Pm, np.einsum("fbkw,fbk->fbw", Pm, r)
+            PtP, Ptr = _gram(Pm), np.einsum("fbkw,fbk->fbw", Pm, r)
             on = blocks.bpos[cols[:, 0]] >= 0
             if on.any():
                 bp = blocks.bpos[cols[on]]

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from mocap import threads
 from mocap.detect import DETECTORS, detector_names, recover, scan
 from mocap.detect.blazepose import VARIANTS
 from mocap.detect.chunks import detect_video
@@ -266,7 +267,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
 
     stateless = chunks.is_stateless(cfg.detector, cfg.hands)
     split = (cfg.split or stateless) and not cfg.overlay  # an overlay video is written by one whole-camera chunk
-    workers = cfg.workers or min(chunks.cores(), len(pending) if not split else chunks.cores())
+    workers = cfg.workers or min(threads.cores(), len(pending) if not split else threads.cores())
     plan = chunks.plan_chunks(chunks.frames_to_detect({c: infos[c].frames for c in pending}, cfg), workers, split)
     workers = min(workers, len(plan))  # more workers than chunks: the extra ones are not started
     warmup = 0 if stateless else WARMUP_FRAMES
@@ -290,7 +291,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
             pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
                                        initializer=chunks.worker_init,
                                        initargs=(dict(DETECTORS), slots, cfg, dict(os.environ),
-                                                 max(1, chunks.cores() // min(workers, len(todo)))))
+                                                 max(1, threads.cores() // min(workers, len(todo)))))
             done = False
             try:
                 futures = []
