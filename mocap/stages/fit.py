@@ -27,6 +27,7 @@ from mocap.io.atomic import atomic_write_text
 from mocap.io.capture import write_capture
 from mocap.io.hdf5 import read_points3d
 from mocap.keypoint_sets import get_keypoint_set
+from mocap.persons import speaking_of
 from mocap.session import Person, Session, safe_name
 from mocap.stages import Flag
 from mocap.types import Motion, Points3D, Rig
@@ -360,7 +361,8 @@ def _main_persons(session: Session, settings, src: Path, overwrite: bool) -> Pat
                         quality[p.name]["points_message"])
         if why is None:
             try:
-                motion, summary = run(points, replace(cfg, person=p.index))
+                with speaking_of(p.name):  # the fit's own lines (gaps, unseen joints, ...) name the person
+                    motion, summary = run(points, replace(cfg, person=p.index))
             except ValueError as e:  # one person's failure does not lose the others' fits
                 why = entry["reason"] = f"the fit failed: {e}"
         if why is not None:

@@ -24,7 +24,7 @@ from mocap.config import inline
 from mocap.io.hdf5 import read_points3d
 from mocap.keypoint_sets import get_keypoint_set, joint_groups
 from mocap.optim.refine import RefineConfig, RefineSummary, refine_person
-from mocap.persons import person_name
+from mocap.persons import person_name, speaking_of
 from mocap.session import Session
 from mocap.stages import Flag, refine_knees, refine_swaps, triangulate
 from mocap.types import Keypoints2D, Points3D, Rig
@@ -88,27 +88,29 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
             log.warning("%s has no triangulated point; left empty", person_name(p))
             skipped.append({"person": person_name(p), "reason": "no triangulated point"})
             continue
-        try:
-            xyz[:, p], err[:, p], views[:, p], s = refine_person(
-                rig, kp.xy[:, :, p], w[:, :, p], init.xyz[:, p], bones, kp.fps, cfg.solver, groups, loose, pairs)
-            xy, wp = kp.xy[:, :, p], w[:, :, p]
-            if cfg.swaps:
-                xyz[:, p], err[:, p], views[:, p], s, found = _with_swaps(
-                    rig, kp, w[:, :, p], p, (xyz[:, p], err[:, p], views[:, p], s), (bones, loose, pairs), groups, cfg)
-                swaps.extend(refine_swaps.encode(found, p))
-                if found.any():
-                    xy, wp = (refine_swaps.apply(a, found, kp.keypoint_set) for a in (xy, wp))
-            if cfg.knees:
-                xyz[:, p], err[:, p], views[:, p], s, n = _with_knees(
-                    rig, xy, wp, kp, p, (xyz[:, p], err[:, p], views[:, p], s), (bones, loose, pairs), groups, cfg)
-                if n:
-                    knees[person_name(p)] = n
-        except ValueError as e:
-            if P == 1:
-                raise
-            log.warning("%s is not refined, left empty: %s", person_name(p), e)
-            skipped.append({"person": person_name(p), "reason": str(e)})
-            continue
+        with speaking_of(person_name(p) if P > 1 else None):  # the solvers' own lines name the person
+            try:
+                xyz[:, p], err[:, p], views[:, p], s = refine_person(
+                    rig, kp.xy[:, :, p], w[:, :, p], init.xyz[:, p], bones, kp.fps, cfg.solver, groups, loose, pairs)
+                xy, wp = kp.xy[:, :, p], w[:, :, p]
+                if cfg.swaps:
+                    xyz[:, p], err[:, p], views[:, p], s, found = _with_swaps(
+                        rig, kp, w[:, :, p], p, (xyz[:, p], err[:, p], views[:, p], s), (bones, loose, pairs), groups,
+                        cfg)
+                    swaps.extend(refine_swaps.encode(found, p))
+                    if found.any():
+                        xy, wp = (refine_swaps.apply(a, found, kp.keypoint_set) for a in (xy, wp))
+                if cfg.knees:
+                    xyz[:, p], err[:, p], views[:, p], s, n = _with_knees(
+                        rig, xy, wp, kp, p, (xyz[:, p], err[:, p], views[:, p], s), (bones, loose, pairs), groups, cfg)
+                    if n:
+                        knees[person_name(p)] = n
+            except ValueError as e:
+                if P == 1:
+                    raise
+                log.warning("%s is not refined, left empty: %s", person_name(p), e)
+                skipped.append({"person": person_name(p), "reason": str(e)})
+                continue
         summaries.append(s)
         # the solver's wall time goes to the log, not into the file: the same input gives the same bytes
         kept.append(({"name": person_name(p)} if P > 1 else {})
