@@ -9,6 +9,7 @@ import pytest
 from body_synth import blazepose_keypoints, body_motion
 
 from mocap.fit import FitConfig, fit_motion
+from mocap.persons import _about, speaking_of
 from mocap.synth.fingers import add_fingers, finger_curls, hand_keypoints
 from mocap.threads import cores, thread_map
 
@@ -44,6 +45,8 @@ def test_finger_chunks_on_threads_give_the_one_thread_fit():
 
 def test_thread_map_keeps_order_and_uses_threads():
     seen = set()
+    with speaking_of("person2"):  # the caller's context variables reach the pool's threads
+        assert thread_map(lambda i: (i, _about.get()), range(4), workers=2) == [(i, "person2") for i in range(4)]
 
     def work(i):
         seen.add(threading.get_ident())
@@ -67,5 +70,5 @@ def test_thread_map_raises_the_first_error_and_names_a_bad_worker_count():
         thread_map(work, range(10), workers=2)
     with pytest.raises(ValueError, match="workers must be 0 \\(one per core\\) or more, got -1"):
         thread_map(work, range(10), workers=-1)
-    with pytest.raises(ValueError, match="workers must be 0"):
+    with pytest.raises(ValueError, match=r"fit.workers must be 0 \(one thread per core\) or more, got -2"):
         fit_motion(blazepose_keypoints(body_motion(30, 60.0)), "blazepose33", 60.0, FitConfig(workers=-2))

@@ -159,6 +159,8 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
         raise ValueError(f"fit: expected keypoints (frames, {W.shape[1]}, 3) for {keypoint_set}, got {pts.shape}")
     if fps <= 0:
         raise ValueError(f"fit: fps must be positive, got {fps}")
+    if cfg.workers < 0:
+        raise ValueError(f"fit.workers must be 0 (one thread per core) or more, got {cfg.workers}")
     F = pts.shape[0]
     # a keypoint's lone points (a run under SHORT_GAP_S, nothing within max_gap_s of it): a stray detection
     # measures no limb (a foot otherwise never seen, kept once by refine 1.3 m off, held the leg there all take)
