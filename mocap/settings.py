@@ -168,9 +168,11 @@ def sources(root: Path | None, path: str | Path | None = None, sets: list[str] =
     out = []
     if root is not None and (Path(root) / "mocap.toml").is_file():
         out.append((read_toml(Path(root) / "mocap.toml"), str(Path(root) / "mocap.toml")))
-    if root is not None and use_kept:
-        for key, entry in read_kept(root).items():
-            out.append((nest(key, entry["value"]), f"{kept_path(root)} (from {entry.get('from', '?')})"))
+    if root is not None and use_kept:  # a kept value this command gives again is not read: a bad one (kept before
+        # its check existed, or by an older version) would else refuse the very command that replaces it
+        for key, entry in kept_not_given(root, list(sets)).items():
+            out.append((nest(key, entry["value"]), f"{kept_path(root)} (from {entry.get('from', '?')}; "
+                                                   f"`mocap config forget {root} {key}` drops it)"))
     if path is not None:
         if not Path(path).is_file():
             raise FileNotFoundError(f"--config {path}: no such file")

@@ -78,6 +78,20 @@ def test_flags_are_keys_and_are_kept_for_later_commands(session, capsys):
     assert load_config(Session(session))[0].triangulate.max_reproj_px == 15.0
 
 
+def test_a_bad_kept_value_names_its_remedy_and_a_set_of_the_same_key_replaces_it(session):
+    """A value kept by an earlier command that a check now refuses (kept before the check existed): the error names
+    the command that kept it and how to drop it, and the command that gives the key again is not refused by it."""
+    (session / ".mocap").mkdir(exist_ok=True)
+    (session / ".mocap" / "settings.json").write_text(json.dumps(
+        {"fit.workers": {"value": -1, "from": "mocap fit take --set fit.workers=-1"}}))
+    with pytest.raises(ValueError, match=r"settings.json \(from mocap fit take --set fit.workers=-1; `mocap config "
+                                         r"forget .* fit.workers` drops it\) \[fit\]: fit.workers must be 0"):
+        load_config(Session(session))
+    assert load_config(Session(session), sets=["fit.workers=1"])[0].fit.solver.workers == 1
+    with pytest.raises(ValueError, match="fit.workers must be 0 .one thread per core. or more, got -2"):
+        load_config(Session(session), sets=["fit.workers=-2"])  # refused before any stage runs
+
+
 def test_a_failing_command_keeps_nothing(session, capsys):
     assert cli(["triangulate", str(session), "--set", "triangulate.min_views=1"]) == 2
     assert "min_views must be ≥ 2" in capsys.readouterr().err

@@ -55,6 +55,8 @@ class Config:
             raise ValueError(f"fit.source must be one of {', '.join(SOURCES)}, got {self.source!r}")
         if self.world_up not in ("auto", "z"):
             raise ValueError(f"fit.world_up must be auto or z, got {self.world_up!r}")
+        if self.solver.workers < 0:  # refused before any stage runs (else every person's fit failed on it)
+            raise ValueError(f"fit.workers must be 0 (one thread per core) or more, got {self.solver.workers}")
         sk = self.solver.skeleton
         if not sk.endswith(".toml") and sk not in preset_names("skeletons"):
             raise ValueError(f"fit.skeleton: unknown skeleton {sk!r}: expected one of {preset_names('skeletons')} "
