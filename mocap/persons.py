@@ -27,14 +27,14 @@ def person_suffix(p: int, persons: int) -> str:
 
 
 # the person the current work is about (several people: the stages that go person by person say so), and the log
-# filter that names them in every line logged meanwhile (a solver's own lines do not know whose points they are)
+# format that names them in every line logged meanwhile (a solver's own lines do not know whose points they are)
 _about: ContextVar[str | None] = ContextVar("mocap_person", default=None)
 
 
 @contextmanager
 def speaking_of(name: str | None) -> Iterator[None]:
-    """Inside the block, the lines this project logs (through a handler with :func:`name_person`) start with
-    ``name:`` (None: as they are). Per thread and task (a context variable)."""
+    """Inside the block, the lines this project logs through a :class:`NamedFormatter` start with ``name:`` (None:
+    as they are). Per thread and task (a context variable; :func:`mocap.threads.thread_map` carries it)."""
     token = _about.set(name)
     try:
         yield
@@ -42,13 +42,19 @@ def speaking_of(name: str | None) -> Iterator[None]:
         _about.reset(token)
 
 
-def name_person(record: logging.LogRecord) -> bool:
-    """A handler's filter: a line logged inside :func:`speaking_of` gets the person's name in front (once,
-    however many handlers see the record; not again where the message already starts with it)."""
-    name = _about.get()
-    if name and not getattr(record, "person", None):
-        record.person = name
-        text = record.getMessage()
-        if not text.startswith(f"{name}:") and not text.startswith(f"{name} "):
-            record.msg, record.args = f"{name}: {text}", None
-    return True
+class NamedFormatter(logging.Formatter):
+    """A format ending in ``%(message)s`` whose lines logged inside :func:`speaking_of` get the person's name in front
+    of the message (not again where the message already starts with it). The record itself is left as it is: other
+    handlers (and pytest's caplog) see the message as logged. Handlers format in the thread that logs."""
+
+    def __init__(self, fmt: str, datefmt: str | None = None):
+        if not fmt.endswith("%(message)s"):
+            raise ValueError(f"NamedFormatter: the format must end with %(message)s, got {fmt!r}")
+        super().__init__(fmt, datefmt)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        text, name = super().formatMessage(record), _about.get()
+        message = record.message  # set by format() before this
+        if not name or message.startswith(f"{name}:") or message.startswith(f"{name} "):
+            return text
+        return f"{text[:len(text) - len(message)]}{name}: {message}"

@@ -25,7 +25,7 @@ from mocap import blas_threads
 from mocap import stages as registry
 from mocap.ahead import Ahead
 from mocap.io.atomic import atomic_write_text
-from mocap.persons import name_person
+from mocap.persons import NamedFormatter
 from mocap.pipeline_state import _fingerprint, _key, _save_state, load_state, why_run  # noqa: F401 (load_state: from here)
 from mocap.session import Session
 from mocap.settings import Settings, keep, load_config, parse_set, sources, to_toml
@@ -391,9 +391,8 @@ def _log_to_file(s: Session) -> logging.FileHandler:
     logs = s.root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     h = logging.FileHandler(logs / f"run-{datetime.now():%Y%m%d-%H%M%S}.log")
-    h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    h.setFormatter(NamedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))  # names the person
     h.setLevel(logging.DEBUG)  # the file keeps what the terminal leaves out (native libraries' chatter)
-    h.addFilter(name_person)  # several people: the lines of a stage's work on one person name them
     for name in ("mocap", "calibration"):
         lg = logging.getLogger(name)
         lg.addHandler(h)

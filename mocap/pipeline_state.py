@@ -73,8 +73,11 @@ def _key(module, settings, inputs: list[Path], root: Path, drop: tuple[str, ...]
     ``drop``: resolved values its finished outputs turned out not to depend on (a
     stage's ``MAYBE_UNUSED`` and ``unused(session, settings, again=False)``; ``again``: asked before a skip under
     other settings, whether the outputs still would not depend on them)."""
+    config = config_to_dict(getattr(settings, module.NAME), True)
+    for k in getattr(module, "NOT_IN_KEY", ()):  # settings the outputs never depend on (a thread count)
+        config.pop(k, None)
     payload = {"code": code_digest(module.__name__),  # not the package's version: a release re-runs what changed
-               "config": config_to_dict(getattr(settings, module.NAME), True), "inputs": _fingerprint(inputs, root)}
+               "config": config, "inputs": _fingerprint(inputs, root)}
     derived = getattr(module, "resolved", None)
     values = {k: v for k, v in (derived(settings) if derived is not None else {}).items() if k not in drop}
     if values:  # only when some value is derived: keys stay

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shlex
 import tomllib
 from pathlib import Path
 
@@ -171,8 +172,7 @@ def sources(root: Path | None, path: str | Path | None = None, sets: list[str] =
     if root is not None and use_kept:  # a kept value this command gives again is not read: a bad one (kept before
         # its check existed, or by an older version) would else refuse the very command that replaces it
         for key, entry in kept_not_given(root, list(sets)).items():
-            out.append((nest(key, entry["value"]), f"{kept_path(root)} (from {entry.get('from', '?')}; "
-                                                   f"`mocap config forget {root} {key}` drops it)"))
+            out.append((nest(key, entry["value"]), f"{kept_path(root)} (from {entry.get('from', '?')})"))
     if path is not None:
         if not Path(path).is_file():
             raise FileNotFoundError(f"--config {path}: no such file")
@@ -187,7 +187,14 @@ def resolve(srcs: list[tuple[dict, str]]) -> tuple[object, dict[str, str]]:
     table: dict = {}
     origin: dict[str, str] = {}
     for t, where in srcs:
-        _check_table(t, where)
+        try:
+            _check_table(t, where)
+        except ValueError as e:  # a value kept by an earlier command: say how to drop it
+            kept = f"{Path('.mocap') / 'settings.json'} (from "
+            if kept not in where or len(keys := list(_flatten(t))) != 1:
+                raise
+            root = where[:where.index(kept)].rstrip("/\\") or "."
+            raise ValueError(f"{e}; `mocap config forget {shlex.quote(root)} {keys[0]}` drops it") from None
         table = _merge(table, t)
         origin.update({k: where for k in _flatten(t)})
     return config_from_dict(Settings, table, "configuration"), origin

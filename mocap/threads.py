@@ -1,10 +1,11 @@
 """The cores this process may use, and a map over threads for NumPy work that releases the GIL.
 
 The fit's first solve is batched Levenberg–Marquardt over chunks of frames (:func:`mocap.fit.fit_motion`):
-each chunk's work is NumPy's batched products, reductions and fancy indexing, which run with the GIL
-released, and every frame's solve is its own, so chunks solved on threads give the results of one thread,
-bit for bit, in a fraction of the wall time (two threads on 2 cores: the CMU 01_03 take's first solve
-3.4 → 2.4 s; the rest is Python between the products and the memory both threads share).
+most of a chunk's time is in NumPy's batched products and reductions, which run with the GIL released (the
+Python between those calls holds it), and every frame's solve is its own, so chunks solved on threads give the
+results of one thread, bit for bit, in less wall time (two threads on 2 cores: the CMU 01_03 take's first solve
+3.4 → 2.4 s, for ~1 CPU s more of contention). The items run in copies of the caller's context variables; NumPy's
+error state (``np.errstate``, per thread in NumPy 1.x) is not carried: the pool's threads have the defaults.
 """
 
 from __future__ import annotations

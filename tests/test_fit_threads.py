@@ -19,19 +19,34 @@ def _same(a, b):
     assert np.array_equal(a.root_positions, b.root_positions, equal_nan=True)
 
 
+def _spy(monkeypatch, module: str) -> list:
+    """Record the chunks and worker count each ``thread_map`` of ``module`` (mocap.fit, mocap.fit.hands) is given."""
+    calls = []
+
+    def spy(fn, items, workers=0):
+        items = list(items)
+        calls.append((len(items), workers))
+        return thread_map(fn, items, workers)
+
+    monkeypatch.setattr(f"{module}.thread_map", spy)
+    return calls
+
+
 @pytest.mark.parametrize("workers", [2, 3])
-def test_chunks_on_threads_give_the_one_thread_fit_bit_for_bit(workers):
+def test_chunks_on_threads_give_the_one_thread_fit_bit_for_bit(workers, monkeypatch):
     truth = body_motion(240, 60.0, seed=3)
     rng = np.random.default_rng(3)
     kp = blazepose_keypoints(truth) + rng.normal(scale=0.01, size=(240, 33, 3))
     kp[rng.random((240, 33)) < 0.05] = np.nan  # dropouts: the chunks differ in what they see
     one, s1 = fit_motion(kp, "blazepose33", 60.0, FitConfig(chunk_frames=64, workers=1))
+    calls = _spy(monkeypatch, "mocap.fit")
     many, sn = fit_motion(kp, "blazepose33", 60.0, FitConfig(chunk_frames=64, workers=workers))
+    assert calls == [(4, workers)]  # the first solve's 4 chunks went to the pool
     _same(one, many)
     assert s1.rms_mm_median == sn.rms_mm_median and s1.rms_mm_median < 15
 
 
-def test_finger_chunks_on_threads_give_the_one_thread_fit():
+def test_finger_chunks_on_threads_give_the_one_thread_fit(monkeypatch):
     m22 = body_motion(120, 60.0, seed=1)
     m52 = add_fingers(m22, finger_curls(120, 60.0, seed=2))
     rng = np.random.default_rng(1)
@@ -39,7 +54,9 @@ def test_finger_chunks_on_threads_give_the_one_thread_fit():
     pts = np.concatenate([body + rng.normal(0, 0.01, body.shape), hands + rng.normal(0, 0.004, hands.shape)], axis=1)
     cfg = dict(skeleton="body52", chunk_frames=40)
     one, _ = fit_motion(pts, "blazepose33_hands", 60.0, FitConfig(workers=1, **cfg))
+    calls = _spy(monkeypatch, "mocap.fit.hands")
     two, _ = fit_motion(pts, "blazepose33_hands", 60.0, FitConfig(workers=2, **cfg))
+    assert calls == [(3, 2)]  # the fingers' 3 chunks went to the pool
     _same(one, two)
 
 
@@ -53,6 +70,13 @@ def test_thread_map_keeps_order_and_uses_threads():
         return i * i
 
     assert thread_map(work, range(20), workers=4) == [i * i for i in range(20)]
+    together = threading.Barrier(2, timeout=10)  # passes only when two items run at the same time
+
+    def meet(i):
+        together.wait()
+        return i
+
+    assert thread_map(meet, range(4), workers=2) == [0, 1, 2, 3]
     assert thread_map(work, [], workers=4) == []
     seen.clear()
     assert thread_map(work, range(5), workers=1) == [0, 1, 4, 9, 16]

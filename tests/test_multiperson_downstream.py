@@ -12,7 +12,7 @@ from body_synth import blazepose_keypoints, body_motion
 from mocap.io.capture import read_capture
 from mocap.io.hdf5 import read_points3d, write_keypoints2d, write_points3d
 from mocap.io.rig_files import write_rig
-from mocap.persons import name_person, speaking_of
+from mocap.persons import NamedFormatter, speaking_of
 from mocap.pipeline import load_config, run_stages
 from mocap.session import Person, Session
 from mocap.stages import export, fit, refine, retarget, triangulate
@@ -289,21 +289,21 @@ def test_the_dataset_builder_refuses_a_take_of_several_people(tmp_path, take2, m
 
 
 class _Lines(logging.Handler):
-    """The lines a run's handler writes (the terminal's and the log file's carry :func:`name_person`)."""
+    """The lines a run's handler writes (the terminal's and the log file's format: :class:`NamedFormatter`)."""
 
     def __init__(self):
         super().__init__(logging.INFO)
-        self.addFilter(name_person)
+        self.setFormatter(NamedFormatter("%(name)s: %(message)s"))
         self.lines: list[str] = []
 
     def emit(self, record):
-        self.lines.append(f"{record.name}: {record.getMessage()}")
+        self.lines.append(self.format(record))
 
 
-def test_the_solvers_lines_name_the_person_they_are_about(tmp_path, take2):
+def test_the_solvers_lines_name_the_person_they_are_about(tmp_path, take2, caplog):
     """Refine's and the fit's own lines (their solvers do not know whose points they are) start with the person's
     name in a take of several people; a line that already names it does not name it twice; outside a person's
-    work nothing is added."""
+    work nothing is added; the record itself is not changed (caplog, other handlers)."""
     rig, kp, X = take2
     s = write_take(tmp_path / "take", rig, kp, points(X, rig.names))
     triangulate.write_outputs(triangulate.run(rig, kp, triangulate.Config(single_performer=False)),
@@ -313,9 +313,10 @@ def test_the_solvers_lines_name_the_person_they_are_about(tmp_path, take2):
     level = mocap_log.level
     mocap_log.setLevel(logging.INFO)
     try:
-        refine.main(s, overwrite=True)
-        fit.main(s, settings(s), overwrite=True)
-        logging.getLogger("mocap.test").info("person2 is mentioned here, outside any person's work")
+        with caplog.at_level(logging.INFO, logger="mocap"):
+            refine.main(s, overwrite=True)
+            fit.main(s, settings(s), overwrite=True)
+            logging.getLogger("mocap.test").info("person2 is mentioned here, outside any person's work")
     finally:
         mocap_log.removeHandler(lines)
         mocap_log.setLevel(level)
@@ -325,6 +326,11 @@ def test_the_solvers_lines_name_the_person_they_are_about(tmp_path, take2):
     assert [ln.split(": ")[1] for ln in fitted] == ["person1", "person2"], fitted
     assert not any("person1: person1" in ln or "person2: person2" in ln for ln in lines.lines)
     assert lines.lines[-1] == "mocap.test: person2 is mentioned here, outside any person's work"
+    assert any(r.name == "mocap.fit" and r.getMessage().startswith("fit ") for r in caplog.records)  # as logged
+    fmt = NamedFormatter("%(levelname)s %(message)s")
+    record = logging.LogRecord("mocap.x", logging.INFO, __file__, 1, "%d%% done", (50,), None)
     with speaking_of("person7"):
-        record = logging.LogRecord("mocap.x", logging.INFO, __file__, 1, "%d%% done", (50,), None)
-        assert name_person(record) and name_person(record) and record.getMessage() == "person7: 50% done"
+        assert fmt.format(record) == "INFO person7: 50% done" and record.getMessage() == "50% done"
+    assert fmt.format(record) == "INFO 50% done"
+    with pytest.raises(ValueError, match="must end with %\\(message\\)s"):
+        NamedFormatter("%(message)s %(name)s")

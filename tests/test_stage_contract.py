@@ -84,8 +84,9 @@ def test_a_bad_kept_value_names_its_remedy_and_a_set_of_the_same_key_replaces_it
     (session / ".mocap").mkdir(exist_ok=True)
     (session / ".mocap" / "settings.json").write_text(json.dumps(
         {"fit.workers": {"value": -1, "from": "mocap fit take --set fit.workers=-1"}}))
-    with pytest.raises(ValueError, match=r"settings.json \(from mocap fit take --set fit.workers=-1; `mocap config "
-                                         r"forget .* fit.workers` drops it\) \[fit\]: fit.workers must be 0"):
+    with pytest.raises(ValueError, match=r"settings.json \(from mocap fit take --set fit.workers=-1\) \[fit\]: fit."
+                                         r"workers must be 0 .*, got -1; `mocap config forget .*take fit.workers` "
+                                         r"drops it"):
         load_config(Session(session))
     assert load_config(Session(session), sets=["fit.workers=1"])[0].fit.solver.workers == 1
     with pytest.raises(ValueError, match="fit.workers must be 0 .one thread per core. or more, got -2"):
@@ -478,3 +479,11 @@ def test_a_copied_video_keeps_its_fingerprint_and_an_edited_one_does_not(tmp_pat
     data[SMALL + 3] ^= 1
     h5.write_bytes(bytes(data))
     assert _fingerprint([h5], tmp_path / "a") != before
+
+
+def test_the_fits_thread_count_reruns_nothing_another_fit_setting_reruns_the_fit(session):
+    """``fit.workers`` gives the same motion bit for bit (tests/test_fit_threads.py): not in the stage's cache key."""
+    assert run(session, sets=FAST, progress=False).status["fit"] == "ran"
+    again = run(session, sets=FAST + ["fit.workers=1"], progress=False)
+    assert again.status["fit"] == "skipped", again.status
+    assert run(session, sets=FAST + ["fit.workers=1", "fit.iterations=15"], progress=False).status["fit"] == "ran"

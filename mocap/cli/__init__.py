@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from mocap import __version__
-from mocap.persons import name_person
+from mocap.persons import NamedFormatter
 
 log = logging.getLogger("mocap")
 
@@ -313,10 +313,10 @@ def _logging(verbose: bool):
     stream, own = _terminal_stream()
     handler = logging.StreamHandler(stream)
     handler.setLevel(logging.DEBUG if verbose else logging.INFO)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    # several people: the lines of a stage's work on one person name them (mocap.persons.speaking_of)
+    handler.setFormatter(NamedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     if not verbose:  # a library that sets its own logger to INFO (Dask's scheduler, nannies) stays off the terminal
         handler.addFilter(_ours_or_warnings)
-    handler.addFilter(name_person)  # several people: the lines of a stage's work on one person name them
     root = logging.getLogger()
     ours = [logging.getLogger(n) for n in ("mocap", "calibration")]
     saved = (root.level, [lg.level for lg in ours])

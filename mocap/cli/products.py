@@ -48,7 +48,7 @@ def _bench_fit_fingers(args, bvh: str) -> int:
     from mocap.bench.fit import FingersBenchConfig, run_fingers
 
     cfg = FingersBenchConfig(bvh, args.frames or 0, args.noise_mm, args.hand_noise_mm, args.dropouts, seed=args.seed,
-                             repeats=args.repeats)
+                             repeats=args.repeats, workers=args.workers)
     r = run_fingers(cfg)
     print(f"fit benchmark, fingers: {r['frames']} frames at {r['fps_clip']:.0f} fps, 3D noise σ {cfg.noise_mm} mm "
           f"body, {cfg.hand_noise_mm} mm hands, {cfg.dropouts:.0%} dropouts")

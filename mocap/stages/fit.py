@@ -38,6 +38,7 @@ HELP = "3D points → subject skeleton + joint rotations (motion/<skeleton>.npz,
 
 
 SOURCES = ("refined", "triangulated")  # the 3D points fit may read (points3d/<source>.h5)
+NOT_IN_KEY = ("workers",)  # the first solve's threads: the same motion bit for bit (mocap.pipeline_state._key)
 
 
 @dataclass(frozen=True)
