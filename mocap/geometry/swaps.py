@@ -332,10 +332,12 @@ def find_swaps(rig: Rig, xy: np.ndarray, w: np.ndarray, ks: KeypointSet, cfg: Sw
         suspect = np.arange(C) == strength[frames].argmax(axis=1)[:, None]
         again(frames, np.zeros((frames.size, C, len(names)), bool), ~suspect)
         # a group three views see: the suspect left out leaves the others one view each, their references fell
-        # back to every view, the suspect's included: their evidence is its pull, none
+        # back to every view, the suspect's included: their evidence is its pull, none; with none, the decision over
+        # frames carried a neighbouring run's exchange across them, so they are as given at a switch per frame
         seen = ((w[frames] > 0).astype(np.float32) @ member.astype(np.float32) > 0).sum(axis=1)  # (n, G) views
         three = (seen <= 3)[:, None, :] & ~suspect[..., None]
-        cg[frames], cs[frames] = np.where(three, 0.0, cg[frames]), np.where(three, 0.0, cs[frames])
+        cg[frames] = np.where(three, 0.0, cg[frames])
+        cs[frames] = np.where(three, cfg.dead_zone + cfg.switch, cs[frames])
     swapped = decide(cg, cs, cfg)
     seen = np.zeros_like(swapped)  # the exchanges each frame's evidence was last found with (none: as given)
     for _ in range(cfg.rounds):  # again where views changed, against references of the views left as they are
