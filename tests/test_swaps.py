@@ -204,6 +204,22 @@ def test_swaps_in_two_percent_of_views_on_a_cmu_take(shared_data):
     assert ratio <= 1.1, ratio  # the cost is measured by `mocap bench robustness --swaps 0.02`, not here
 
 
+def _three_camera_scores(bvh, seed: int) -> tuple[float, float]:
+    """(repaired, false) shares of the swap search on a 1,000-frame take of ``bvh`` seen by 3 cameras, 2 % of views
+    swapped (more than 50 of them)."""
+    from mocap.synth import make_take
+
+    take = make_take(bvh, 1000, rig_spec=RigSpec(n_cameras=3),
+                     corruption=CorruptionSpec(2.0, 0.05, 0.1, swaps=0.02, seed=seed))
+    rig, kp = take.rig, take.keypoints
+    ks = get_keypoint_set(kp.keypoint_set)
+    w = triangulate.observation_weights(kp, 0.2)[:, :, 0]
+    swapped, _ = find_swaps(rig, kp.xy[:, :, 0], w, ks, SwapConfig(), kp.fps)
+    repaired, false = scores(swapped, take.masks["swapped"], w, swap_groups(ks)[1])
+    assert take.masks["swapped"].sum() > 50
+    return repaired, false
+
+
 def test_three_cameras_a_swapped_view_does_not_make_the_others_look_swapped(shared_data):
     """With three views, a swapped view is in each other view's reference (leaving it out leaves one view): they
     looked swapped too, and the round that exchanged both found the pair inconsistent and undid both (real
@@ -211,16 +227,7 @@ def test_three_cameras_a_swapped_view_does_not_make_the_others_look_swapped(shar
     cam04; cam04 exchanged with it, both undone, cam02's detections then left out of him). Their evidence there is
     the swapped view's pull: none. A 3-camera CMU take with 2 % of views swapped: 73.6 % of 72 repaired (0.24 %
     false) before, 94.4 % (0.03 %) then, 97.2 % (0.03 %) with the rule below."""
-    from mocap.synth import make_take
-
-    take = make_take(shared_data / "bvh" / "cmu_01_01.bvh", 1000, rig_spec=RigSpec(n_cameras=3),
-                     corruption=CorruptionSpec(2.0, 0.05, 0.1, swaps=0.02, seed=0))
-    rig, kp = take.rig, take.keypoints
-    ks = get_keypoint_set(kp.keypoint_set)
-    w = triangulate.observation_weights(kp, 0.2)[:, :, 0]
-    swapped, _ = find_swaps(rig, kp.xy[:, :, 0], w, ks, SwapConfig(), kp.fps)
-    repaired, false = scores(swapped, take.masks["swapped"], w, swap_groups(ks)[1])
-    assert take.masks["swapped"].sum() > 50
+    repaired, false = _three_camera_scores(shared_data / "bvh" / "cmu_01_01.bvh", seed=0)
     assert repaired >= 0.9 and false <= 0.002, (repaired, false)
 
 
@@ -230,16 +237,7 @@ def test_three_cameras_a_view_left_without_evidence_keeps_its_detections_as_give
     where the next view was, and the rounds then undid every exchange there). Such a view now costs the exchange a
     switch per frame. CMU 01_03, 3 cameras, 2 % swaps (runs overlapping across views): 69.4 % repaired (0.58 %
     false) before, 98.8 % (0.00 %) now."""
-    from mocap.synth import make_take
-
-    take = make_take(shared_data / "bvh" / "cmu_01_03.bvh", 1000, rig_spec=RigSpec(n_cameras=3),
-                     corruption=CorruptionSpec(2.0, 0.05, 0.1, swaps=0.02, seed=1))
-    rig, kp = take.rig, take.keypoints
-    ks = get_keypoint_set(kp.keypoint_set)
-    w = triangulate.observation_weights(kp, 0.2)[:, :, 0]
-    swapped, _ = find_swaps(rig, kp.xy[:, :, 0], w, ks, SwapConfig(), kp.fps)
-    repaired, false = scores(swapped, take.masks["swapped"], w, swap_groups(ks)[1])
-    assert take.masks["swapped"].sum() > 50
+    repaired, false = _three_camera_scores(shared_data / "bvh" / "cmu_01_03.bvh", seed=1)
     assert repaired >= 0.95 and false <= 0.002, (repaired, false)
 
 
