@@ -25,8 +25,8 @@ from mocap import blas_threads
 from mocap import stages as registry
 from mocap.ahead import Ahead
 from mocap.io.atomic import atomic_write_text
-from mocap.persons import NamedFormatter
 from mocap.pipeline_state import _fingerprint, _key, _save_state, load_state, why_run  # noqa: F401 (load_state: from here)
+from mocap.run_log import log_to_file
 from mocap.session import Session
 from mocap.settings import Settings, keep, load_config, parse_set, sources, to_toml
 from mocap.settings import resolve as resolve_settings
@@ -199,7 +199,7 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
     first_forced = names.index(from_stage) if from_stage else len(names)
     result = RunResult(s.root)
     with session_lock(s, command or _command_line()), _ctrl_c_never_lost():
-        handler = _log_to_file(s)
+        handler = log_to_file(s.root)
         result.log_file = Path(handler.baseFilename)
         state = _State(s, load_state(s))
         from tqdm import tqdm
@@ -386,16 +386,3 @@ def run(session: str | Path | Session, cfg=None, *, config_path: str | Path | No
     keep(s.root, remembered)  # a command that failed leaves the kept settings as they were
     return result
 
-
-def _log_to_file(s: Session) -> logging.FileHandler:
-    logs = s.root / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    h = logging.FileHandler(logs / f"run-{datetime.now():%Y%m%d-%H%M%S}.log")
-    h.setFormatter(NamedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))  # names the person
-    h.setLevel(logging.DEBUG)  # the file keeps what the terminal leaves out (native libraries' chatter)
-    for name in ("mocap", "calibration"):
-        lg = logging.getLogger(name)
-        lg.addHandler(h)
-        if lg.getEffectiveLevel() > logging.INFO:
-            lg.setLevel(logging.INFO)
-    return h

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from mocap import __version__
 from mocap.persons import NamedFormatter
+from mocap.run_log import LOG_FORMAT
 
 log = logging.getLogger("mocap")
 
@@ -314,7 +315,7 @@ def _logging(verbose: bool):
     handler = logging.StreamHandler(stream)
     handler.setLevel(logging.DEBUG if verbose else logging.INFO)
     # several people: the lines of a stage's work on one person name them (mocap.persons.speaking_of)
-    handler.setFormatter(NamedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.setFormatter(NamedFormatter(LOG_FORMAT, "%H:%M:%S"))
     if not verbose:  # a library that sets its own logger to INFO (Dask's scheduler, nannies) stays off the terminal
         handler.addFilter(_ours_or_warnings)
     root = logging.getLogger()
