@@ -240,67 +240,6 @@ def test_run_help_lists_stages_and_points_to_the_keys():
     assert "mocap config show" in out and "export.formats=['bvh','glb']" in " ".join(out.split())
 
 
-def test_a_failing_detection_keeps_the_previous_2d(tmp_path, monkeypatch):
-    from test_detect import _InlinePool, blank_video
-
-    from mocap.stages import detect
-
-    (tmp_path / "videos").mkdir()
-    for cam in ("a", "b"):
-        blank_video(tmp_path / "videos" / f"{cam}.avi")
-    out = detect.main(tmp_path, detect.Config(workers=1))
-    before = out.read_bytes()
-    real = detect.detect_video
-
-    def second_camera_fails(cam, *a, **k):
-        if cam == "b":
-            raise ValueError("camera 'b': decoder gave up")
-        return real(cam, *a, **k)
-
-    monkeypatch.setattr(detect, "ProcessPoolExecutor", _InlinePool)
-    monkeypatch.setattr(detect, "detect_video", second_camera_fails)
-    with pytest.raises(ValueError, match="decoder gave up"):
-        detect.main(tmp_path, detect.Config(workers=1, stride=2), overwrite=True)
-    assert out.read_bytes() == before  # the earlier 2D is untouched; the new run waits in the partial file
-    partial = tmp_path / ".mocap" / "pose2d.partial.h5"
-    assert partial.is_file()
-    monkeypatch.setattr(detect, "detect_video", real)
-    detect.main(tmp_path, detect.Config(workers=1, stride=2))  # resumes with camera b, then replaces pose2d.h5
-    assert not partial.exists()
-    from mocap.io.hdf5 import read_keypoints2d
-
-    assert read_keypoints2d(out).shape[0] == 6
-
-
-@pytest.mark.slow
-def test_ctrl_c_during_detection_stops_every_worker_with_one_line(tmp_path):
-    import os
-    import signal
-    import time
-
-    from test_detect import blank_video
-
-    (tmp_path / "videos").mkdir()
-    for cam in ("a", "b"):
-        blank_video(tmp_path / "videos" / f"{cam}.avi", n=600)
-    p = subprocess.Popen([sys.executable, "-m", "mocap", "detect", str(tmp_path), "--workers", "2"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    partial = tmp_path / ".mocap" / "pose2d.partial.h5"
-    deadline = time.time() + 60
-    while not partial.exists() and time.time() < deadline and p.poll() is None:
-        time.sleep(0.05)
-    time.sleep(3.0)  # the workers are detecting
-    os.killpg(p.pid, signal.SIGINT)  # what a terminal does: the whole process group
-    _, err = p.communicate(timeout=60)
-    assert p.returncode == 130, err
-    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted")
-    assert not (tmp_path / "pose2d.h5").exists()
-    r = subprocess.run([sys.executable, "-m", "mocap", "detect", str(tmp_path), "--workers", "2"],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "pose2d.h5").is_file() and not partial.exists()
-
-
 NEW_STAGE = '''
 from dataclasses import dataclass
 from mocap.stages import Flag
