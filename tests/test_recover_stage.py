@@ -19,7 +19,7 @@ def test_second_pass_runs_once_and_after_an_interrupted_run(tmp_path, monkeypatc
     work = create_keypoints2d(tmp_path / "pose2d.h5", 4, ["cam01", "cam02"], 2, "blazepose33", 30.0)
     calls = []
 
-    def fake(session, cfg, tri, path, videos):
+    def fake(session, cfg, tri, path, videos, guide=None):
         calls.append(path)
         update_keypoints2d_info(path, recover={"recovered": {}})
 
@@ -34,14 +34,18 @@ def test_second_pass_runs_once_and_after_an_interrupted_run(tmp_path, monkeypatc
 
 
 def test_second_pass_settings_are_part_of_detections_cache_key():
-    """The second pass associates people with the triangulate settings and writes into the detections: with it,
-    those settings are part of detection's cache key; with one person (no pass) they are not."""
+    """The second pass associates people with the triangulate settings, through cameras refined with the rig_refine
+    settings, and writes into the detections: with it, those settings are part of detection's cache key; with one
+    person (no pass) they are not."""
     from mocap.settings import load_config
     from mocap.stages import detect as stage
 
     two = stage.resolved(load_config(sets=["detect.persons=2"])[0])
     wider = stage.resolved(load_config(sets=["detect.persons=2", "triangulate.match_max_m=0.3"])[0])
     assert two["recover_uses"] != wider["recover_uses"]
+    # the camera refinement it places people through (mocap.detect.recover_rig)
+    refined = stage.resolved(load_config(sets=["detect.persons=2", "rig_refine.min_heldout_gain=0.1"])[0])
+    assert two["recover_uses"] != refined["recover_uses"]
     one = stage.resolved(load_config(sets=["detect.persons=1", "triangulate.match_max_m=0.3"])[0])
     assert "recover_uses" not in one
     # another detector has no second pass: a triangulate setting re-ran its whole detection (RTMO on a CPU)

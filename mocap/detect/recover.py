@@ -1,8 +1,9 @@
 """A second detection pass guided by the other views: people the detector missed in a view (typically
 one behind another), looked for again in the box where the other views place them.
 
-After the first pass, the people are associated across views and tracked (:mod:`mocap.multi`, on the given rig; one
-seen by two views only counts after ``birth_frames``, not 4 × that). Each person is triangulated from the detections
+After the first pass, the people are associated across views and tracked (:mod:`mocap.multi`, through the cameras
+refined from these detections where that refinement applies, else the given rig: :mod:`mocap.detect.recover_rig`;
+one seen by two views only counts after ``birth_frames``, not 4 × that). Each person is triangulated from the detections
 assigned to it; frames where it is not seen by two views take the motion between the nearest frames where it is
 (held at the ends), and its uncertainty grows with the time since, as the tracker's gate does. Wherever a person
 projects inside a view with no detection assigned there, the projected skeleton gives a square *person box* (with a
@@ -41,6 +42,8 @@ from tqdm import tqdm
 
 from mocap.detect.boxes import person_box
 from mocap.detect.recover_judge import judge, median_distance, others_in_view  # noqa: F401 (recover.X)
+from mocap.detect.recover_predict import predict_people
+from mocap.detect.recover_rig import Guide, guided_rig
 from mocap.detect.recover_roi import RETRY, look_on_rois, unexplained
 from mocap.detect.recover_when import (  # noqa: F401 (recover.X)
     MODES,
@@ -79,46 +82,6 @@ class RecoverConfig:
         if self.crop_px < 32 or self.min_joints < 1 or self.poses_per_crop < 1 or self.two_view_birth < 1:
             raise ValueError(f"recover: need crop_px ≥ 32, min_joints ≥ 1, poses_per_crop ≥ 1, two_view_birth ≥ 1, "
                              f"got {self.crop_px}, {self.min_joints}, {self.poses_per_crop}, {self.two_view_birth}")
-
-
-def predict_people(rig: Rig, kp: Keypoints2D, slots: np.ndarray, min_score: float, min_joints: int,
-                   gate_m: float, speed: float, coast_frames: int,
-                   max_reproj_px: float | None = None, masks: list | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Every tracked person's skeleton in every frame and its uncertainty.
-
-    ``slots`` (F, C, P) from :func:`mocap.multi.track.associate_take`. Returns X (F, P, J, 3): triangulated
-    from the person's detections where it has ``min_joints`` joints, else the linear motion between the nearest
-    such frames (held past the ends), NaN farther than ``coast_frames`` from one; and radius (F, P) in
-    metres: ``gate_m`` (the tracker's acceptance radius) plus ``speed`` (m/frame) times the frames since the
-    nearest triangulated one (inf where NaN)."""
-    from mocap.geometry.triangulation import observation_weights, triangulate
-    from mocap.multi.slots import apply_slots
-
-    own = apply_slots(kp, slots, masks)  # ``masks``: the association's keypoint_masks (another body's keypoints)
-    F, C, P, J = own.shape
-    uv = np.moveaxis(own.xy, 1, 3).reshape(-1, C, 2)
-    w = np.moveaxis(observation_weights(own, min_score), 1, 3).reshape(-1, C)
-    X = triangulate(rig, uv, w, min_views=2, max_reproj_px=max_reproj_px)[0].reshape(F, P, J, 3)
-    fixed = np.isfinite(X[..., 0]).sum(axis=-1) >= min_joints  # (F, P)
-    out = np.full_like(X, np.nan)
-    radius = np.full((F, P), np.inf)
-    frames = np.arange(F)
-    for p in range(P):
-        known = np.flatnonzero(fixed[:, p])
-        if not len(known):
-            continue
-        k = np.searchsorted(known, frames)  # the first fix at or after each frame
-        lo, hi = known[np.maximum(k - 1, 0)], known[np.minimum(k, len(known) - 1)]  # past the ends: held
-        t = np.where(hi > lo, (frames - lo) / np.maximum(hi - lo, 1), 0.0)[:, None, None]
-        a, b = X[lo, p], X[hi, p]
-        Xp = np.where(np.isfinite(a) & np.isfinite(b), (1 - t) * a + t * b, np.where(np.isfinite(a), a, b))
-        age = np.minimum(np.abs(frames - lo), np.abs(frames - hi))
-        age = np.where(fixed[:, p], 0, age)
-        Xp[fixed[:, p]] = X[fixed[:, p], p]
-        near = age <= coast_frames
-        out[near, p] = Xp[near]
-        radius[near, p] = gate_m + speed * age[near]
-    return out, radius
 
 
 @dataclass
@@ -161,7 +124,8 @@ def free_slot(view: np.ndarray) -> int:
 def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video_frames: np.ndarray,
                        model: Callable[[np.ndarray], np.ndarray], persons: int | str, track_cfg,
                        min_score: float, max_reproj_px: float | None = None, cfg: RecoverConfig = RecoverConfig(),
-                       progress: bool = True, workers: int = 0, roi_model=None) -> tuple[np.ndarray, dict]:
+                       progress: bool = True, workers: int = 0, roi_model=None, guide: Guide | None = None
+                       ) -> tuple[np.ndarray, dict]:
     """The second pass on a whole take. ``kp``: the first pass (F, C, S, J, 3), cameras in ``rig``'s order;
     ``videos``: camera → video; ``video_frames`` (F,): the video frame of each keypoint frame; ``model``:
     crop (BGR) → (N, J', 3) skeletons in crop pixels (J' ≤ J: the body joints; hands stay empty);
@@ -169,8 +133,9 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
     round's crops when ``model`` is a :class:`~mocap.detect.blazepose.CropPose` (0: one per core;
     :mod:`mocap.detect.recover_pool`); ``roi_model``: a :class:`~mocap.detect.pose_roi.RoiPose` giving a tracked
     person the crop did not give one more look on the ROI of their prediction (:mod:`mocap.detect.recover_roi`;
-    None: not). Returns the keypoints with the recovered detections in free slots, and a summary (per camera:
-    recovered, rejected by reason).
+    None: not); ``guide``: the camera refinement whose rig places the people once two are tracked
+    (:mod:`mocap.detect.recover_rig`; None: the given rig). Returns the keypoints with the recovered detections in
+    free slots, and a summary (per camera: recovered, rejected by reason; the rig looked through).
 
     Three rounds: tracked people missed in a view; then detections no person explains (a person found in
     one view only, :mod:`mocap.detect.recover_lone`); then, when that found any, tracked people again (the
@@ -185,16 +150,22 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
              "looked": dict.fromkeys(names, 0), "rejected": {}, "no_free_slot": dict.fromkeys(names, 0),
              "withdrawn": dict.fromkeys(names, 0)}
     run.stats = stats
+
+    def associate(through: Rig, current: Keypoints2D) -> tuple[np.ndarray, dict]:
+        return associate_take(through, current, persons, track_cfg, min_score, progress=False,
+                              two_view_birth=cfg.two_view_birth, quiet=True)
     try:
         scan_round(run, persons)  # people small in the image that no view found: looked for in tiles
         for k, step in enumerate(("tracked", "lone", "tracked")):
             current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
-            slots, summary = associate_take(rig, current, persons, track_cfg, min_score, progress=False,
-                                            two_view_birth=cfg.two_view_birth, quiet=True)
+            slots, summary = associate(rig, current)
             stats.setdefault("persons_tracked", slots.shape[2])
             if k == 0 and persons == "auto" and slots.shape[2] < 2:  # nobody to be hidden behind another: a detection
                 stats["skipped"] = "fewer than 2 people tracked"  # no person explains is a bystander or the person's
                 break  # own misdetection (e.g. left/right swapped), costly to look for along its rays
+            if k == 0 and (guided := guided_rig(rig, current, guide, stats)) is not rig:  # refined cameras
+                rig = run.rig = guided
+                slots, summary = associate(rig, current)
             if k == 2 and run.withdraw(slots):  # recovered skeletons no person took: looked for again, as tracked
                 current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
             coast = int(round(track_cfg.coast_max_s * kp.fps))
@@ -354,10 +325,12 @@ class _Run:
 
 
 def recover_session(session, detect_cfg, triangulate_cfg, work: Path, videos: dict[str, Path],
-                    cfg: RecoverConfig = RecoverConfig(), progress: bool = True) -> dict | None:
+                    cfg: RecoverConfig = RecoverConfig(), progress: bool = True, guide: Guide | None = None
+                    ) -> dict | None:
     """The detect stage's second pass on its finished file ``work`` (every camera detected): the recovered
-    detections are written into it, and their counts into its ``info["recover"]``. Needs the given rig
-    (the people are associated on it); without one the pass is skipped with a warning. Returns the summary."""
+    detections are written into it, and their counts into its ``info["recover"]``. Needs the given rig (the people
+    are associated on it, or on the cameras ``guide`` refines from it); without one the pass is skipped with a
+    warning. Returns the summary."""
     from mocap.detect.blazepose import CropPose
     from mocap.detect.pose_roi import RoiPose
     from mocap.io.hdf5 import read_keypoints2d, update_keypoints2d_info, write_camera
@@ -380,7 +353,7 @@ def recover_session(session, detect_cfg, triangulate_cfg, work: Path, videos: di
         data, stats = recover_detections(rig, kp, videos, frames, model, detect_cfg.persons,
                                          triangulate_cfg.association, triangulate_cfg.min_score,
                                          triangulate_cfg.max_reproj_px or None, cfg, progress, detect_cfg.workers,
-                                         roi_model)
+                                         roi_model, guide)
     finally:
         model.close()
         roi_model.close()

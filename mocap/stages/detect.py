@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
 NAME = "detect"
 HELP = "camera videos → 2D keypoints (BlazePose, ONNX RTMPose/RTMO; resumable)"
 RESUMABLE = True
-CODE_IGNORED = ("mocap.ahead", "mocap.warm")  # start later stages' work early, put imports off: no output changes
+# start later stages' work early, put imports off: no output changes; the camera refinement that guides where the
+# second pass looks (its settings are in the key: recover_uses; a change of its code does not re-run the detection)
+CODE_IGNORED = ("mocap.ahead", "mocap.warm", "mocap.stages.rig_people")
 PRESETS = ("keypoints",)  # the shipped presets its outputs depend on (mocap.stage_code)
 
 
@@ -182,7 +184,7 @@ def resolved(settings) -> dict:
     if recover.recovering(d.recover, d.persons) and d.detector == "blazepose":  # as recover.wanted, without its log
         t = settings.triangulate
         out["recover_uses"] = {"association": asdict(t.association), "min_score": t.min_score,
-                               "max_reproj_px": t.max_reproj_px}
+                               "max_reproj_px": t.max_reproj_px, "rig_refine": asdict(settings.rig_refine)}
     return out
 
 
@@ -345,7 +347,19 @@ def _second_pass(session: Session, cfg: Config, settings, work: Path, videos: di
     from mocap.io.hdf5 import keypoints2d_info
 
     if recover.wanted(cfg) and "recover" not in keypoints2d_info(work):
-        recover.recover_session(session, cfg, settings.triangulate, work, videos)
+        recover.recover_session(session, cfg, settings.triangulate, work, videos, guide=_guide(settings))
+
+
+def _guide(settings):
+    """The camera refinement the second pass places people through (:mod:`mocap.detect.recover_rig`): the rig_refine
+    stage's computation with the run's settings; None when it is switched off."""
+    rr = getattr(settings, "rig_refine", None)
+    if rr is None or not rr.enabled:
+        return None
+    from mocap.stages import rig_people
+
+    on = rig_people.refined_on(settings)
+    return lambda rig, kp: rig_people.run(rig, kp, rr, on)
 
 
 WARMUP_FRAMES = 30  # detect.split with a tracking detector: frames run (and discarded) before a cut chunk

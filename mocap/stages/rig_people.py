@@ -103,6 +103,16 @@ def run(rig: Rig, raw: Keypoints2D, cfg, refined_on: Callable[..., Keypoints2D] 
     return (refined if report["applied"] else None), report
 
 
+def refined_on(settings) -> Callable[..., Keypoints2D]:
+    """``refined_on(raw, rig, gates=1)`` for :func:`candidate` with the run's ``settings``: every person of ``raw``
+    associated through ``rig`` as triangulate associates them (:func:`mocap.detect.select.all_people`), with the
+    association's gates ``gates`` times wider."""
+    from mocap.detect.select import all_people
+
+    a = (settings.detect.persons, settings.triangulate.association, settings.triangulate.min_score)
+    return lambda kp, rig, gates=1.0: all_people(rig, kp, a[0], loosened(a[1], gates), a[2])
+
+
 def loosened(association, gates: float):
     """The association's settings (a :class:`mocap.multi.track.TrackConfig`, None: its defaults) with its gates
     (``match_max_m``, ``track_max_m``) ``gates`` times wider."""
