@@ -13,8 +13,9 @@ __version__``) bring in its module-level imports. Files are hashed with their li
 
 A stage may name modules it imports that do not shape its outputs in ``CODE_IGNORED`` (detection: the work a run
 starts ahead of later stages, :mod:`mocap.ahead`, the imports put off, :mod:`mocap.warm`, and the camera refinement
-its second pass looks through, whose settings its key holds); they and what only they import are left out. The presets shipped in ``configs/`` count too: every kind of :data:`PRESET_KINDS`, or
-those the stage's ``PRESETS`` names (detection: the keypoint sets). Installed packages (mediapipe, NumPy) do not."""
+its second pass looks through, whose settings its key holds); they and what only they import are left out. The
+presets shipped in ``configs/`` count too: every kind of :data:`PRESET_KINDS`, or those the stage's ``PRESETS``
+names (detection: the keypoint sets). Installed packages (mediapipe, NumPy) do not."""
 
 from __future__ import annotations
 

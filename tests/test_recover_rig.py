@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
-from test_recover import F, HIDDEN_VIEW, CoordinateVideo, build_scene
+from test_recover import HIDDEN_VIEW, CoordinateVideo, F, build_scene
 
 from mocap.detect.recover import RecoverConfig, recover_detections
 from mocap.detect.recover_rig import guided_rig
