@@ -12,8 +12,10 @@ reaches the whole pipeline from inside a function); names taken from a package (
 __version__``) bring in its module-level imports. Files are hashed with their line ends as LF.
 
 A stage may name modules it imports that do not shape its outputs in ``CODE_IGNORED`` (detection: the work a run
-starts ahead of later stages, :mod:`mocap.ahead`, the imports put off, :mod:`mocap.warm`, and the camera refinement
-its second pass looks through, whose settings its key holds); they and what only they import are left out. The
+starts ahead of later stages, :mod:`mocap.ahead`, and the imports put off, :mod:`mocap.warm`); they and what only
+they import are left out. One deliberate exception: detection also names the camera refinement its second pass looks
+through (:mod:`mocap.stages.rig_people`, :mod:`mocap.detect.recover_rig`), which shapes where it looks: a change of
+that code does not redo minutes of detection (its settings are in detection's key; ``--from detect`` redoes it). The
 presets shipped in ``configs/`` count too: every kind of :data:`PRESET_KINDS`, or those the stage's ``PRESETS``
 names (detection: the keypoint sets). Installed packages (mediapipe, NumPy) do not."""
 

@@ -81,3 +81,45 @@ def test_guided_rig_keeps_the_given_rig_when_the_refinement_is_not_applied_or_fa
     assert guided_rig(given, kp, fails, stats) is given
     assert stats["rig"]["why"] == "no person is seen by two cameras or more"
     assert "could not be refined from the first pass (no person is seen by two cameras or more)" in caplog.text
+
+
+def test_a_turned_view_that_sees_both_people_is_associated_through_the_refined_rig(scene, monkeypatch):
+    """Camera 1 (which sees both people) turned 3° in the given rig: its detections join no person through it, so
+    each person gets boxes in camera 1 too (360 looked at); re-associated and projected through the guide's rig,
+    only person 1's box in view 0 is looked at, every frame, and found."""
+    rig, truth, kp, uv = scene
+    given = turned(rig, 1, 3.0)
+    _, off = second_pass(rig, given, kp, uv, monkeypatch, None)
+    assert sum(off["looked"].values()) > 3 * F
+    _, on = second_pass(rig, given, kp, uv, monkeypatch, lambda r, k: (rig, {}))
+    assert sum(on["looked"].values()) == F and on["recovered"][rig.names[HIDDEN_VIEW]] == F
+    assert on["persons_tracked"] == 2
+
+
+def test_a_failing_refinement_leaves_the_pass_on_the_given_rig(scene, monkeypatch):
+    """Any error of the guide (not only a ValueError) leaves the given rig (else the pass's summary is never written
+    and every later run would stop at the same place)."""
+    rig, truth, kp, uv = scene
+
+    def broken(r, k):
+        raise KeyError("cam09")
+
+    _, stats = second_pass(rig, rig, kp, uv, monkeypatch, broken)
+    assert stats["rig"] == {"through": "given rig", "why": "KeyError: 'cam09'"}
+    assert stats["recovered"][rig.names[HIDDEN_VIEW]] == F
+
+
+def test_the_detect_stage_gives_the_pass_the_runs_camera_refinement():
+    """The stage's guide: the rig_refine computation with the run's settings, none when it is switched off; its key
+    holds the settings it reads (a switched-off refinement's other settings, and the moved-camera search, not)."""
+    from mocap.settings import load_config
+    from mocap.stages import detect as stage
+
+    def key(*sets):
+        return stage.resolved(load_config(sets=["detect.persons=2", *sets])[0])["recover_uses"]["rig_refine"]
+
+    assert callable(stage._guide(load_config()[0]))
+    assert stage._guide(load_config(sets=["rig_refine.enabled=false"])[0]) is None
+    assert key("rig_refine.enabled=false") == key("rig_refine.enabled=false", "rig_refine.min_heldout_gain=0.1")
+    assert key() != key("rig_refine.min_heldout_gain=0.1")
+    assert key() == key("rig_refine.moves_frames=300")

@@ -128,3 +128,23 @@ def test_a_skipped_second_pass_reruns_detection_when_the_association_would_now_t
     assert once("triangulate.match_max_m=0.3") == "skipped" and once("triangulate.match_max_m=0.3") == "skipped"
     assert seen == [0.3, 0.05, 0.3]  # once per settings: remembered while the detections stay
     assert once("triangulate.match_max_m=0.05") == "skipped" and len(seen) == 3  # those it last ran under: no asking
+
+
+def test_the_second_pass_is_handed_the_runs_camera_refinement(tmp_path, monkeypatch):
+    """The stage hands the pass the camera refinement it looks through (mocap.detect.recover_rig), from the run's
+    settings; none with rig_refine.enabled = false."""
+    from mocap.io.hdf5 import create_keypoints2d, update_keypoints2d_info
+    from mocap.settings import load_config
+    from mocap.stages import detect as stage
+
+    guides = []
+
+    def fake(session, cfg, tri, path, videos, guide=None):
+        guides.append(guide)
+        update_keypoints2d_info(path, recover={"recovered": {}})
+
+    monkeypatch.setattr(recover, "recover_session", fake)
+    for k, sets in enumerate(([], ["rig_refine.enabled=false"])):
+        work = create_keypoints2d(tmp_path / f"pose2d{k}.h5", 4, ["cam01", "cam02"], 2, "blazepose33", 30.0)
+        stage._second_pass(None, stage.Config(persons=2), load_config(sets=sets)[0], work, {})
+    assert callable(guides[0]) and guides[1] is None

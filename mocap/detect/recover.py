@@ -166,6 +166,7 @@ def recover_detections(rig: Rig, kp: Keypoints2D, videos: dict[str, Path], video
             if k == 0 and (guided := guided_rig(rig, current, guide, stats)) is not rig:  # refined cameras
                 rig = run.rig = guided
                 slots, summary = associate(rig, current)
+                stats["persons_tracked"] = slots.shape[2]  # the people the pass works on
             if k == 2 and run.withdraw(slots):  # recovered skeletons no person took: looked for again, as tracked
                 current = Keypoints2D(run.data, kp.camera_names, kp.keypoint_set, kp.fps)
             coast = int(round(track_cfg.coast_max_s * kp.fps))

@@ -34,14 +34,17 @@ def guided_rig(rig: Rig, kp: Keypoints2D, guide: Guide | None, stats: dict) -> R
     """The rig the second pass looks through: ``guide(rig, kp)``'s refined cameras when it applies them, else
     ``rig``; what was decided goes to ``stats["rig"]`` (the pass's summary)."""
     if guide is None:
-        stats["rig"] = {"through": "given rig", "why": "no camera refinement (rig_refine.enabled = false)"}
+        stats["rig"] = {"through": "given rig", "why": "no camera refinement to look through (rig_refine.enabled = "
+                                                       "false)"}
         return rig
     try:
         refined, report = guide(rig, kp)
-    except ValueError as e:  # e.g. nobody associated in two views: nothing to refine on
+    except Exception as e:  # it only guides where to look: whatever fails, the given rig does that (an error
+        # escaping here would stop every later run at the same place: the pass's summary is never written)
+        why = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
         log.warning("recover: the cameras could not be refined from the first pass (%s): the given rig places the "
-                    "people", e)
-        stats["rig"] = {"through": "given rig", "why": str(e)}
+                    "people", why, exc_info=not isinstance(e, ValueError))
+        stats["rig"] = {"through": "given rig", "why": why}
         return rig
     if refined is None:
         stats["rig"] = {"through": "given rig", "why": str(report.get("reason", "not applied"))}
@@ -51,7 +54,8 @@ def guided_rig(rig: Rig, kp: Keypoints2D, guide: Guide | None, stats: dict) -> R
     stats["rig"] = {"through": "cameras refined from the first pass", "moves_deg": deg, "moves_mm": mm,
                     "heldout_px": [err.get("heldout_given"), err.get("heldout_refined")]}
     log.info("recover: the people are placed through the cameras refined from the first pass's detections (moved "
-             "up to %.2f° / %.0f mm; held-out %.2f → %.2f px); the rig_refine stage refines them again afterwards",
+             "up to %.2f° / %.0f mm; held-out %.2f → %.2f px; the rig_refine stage refines the cameras again, on "
+             "every detection)",
              max(deg.values(), default=0.0), max(mm.values(), default=0.0), err.get("heldout_given", float("nan")),
              err.get("heldout_refined", float("nan")))
     return refined

@@ -184,7 +184,7 @@ def resolved(settings) -> dict:
     if recover.recovering(d.recover, d.persons) and d.detector == "blazepose":  # as recover.wanted, without its log
         t = settings.triangulate
         out["recover_uses"] = {"association": asdict(t.association), "min_score": t.min_score,
-                               "max_reproj_px": t.max_reproj_px, "rig_refine": asdict(settings.rig_refine)}
+                               "max_reproj_px": t.max_reproj_px, "rig_refine": _guide_key(settings.rig_refine)}
     return out
 
 
@@ -348,6 +348,12 @@ def _second_pass(session: Session, cfg: Config, settings, work: Path, videos: di
 
     if recover.wanted(cfg) and "recover" not in keypoints2d_info(work):
         recover.recover_session(session, cfg, settings.triangulate, work, videos, guide=_guide(settings))
+
+
+def _guide_key(rr) -> dict:
+    """The rig_refine settings the second pass's camera refinement reads (:func:`_guide`): not the search for a
+    camera moved mid-take (``moves_*``), which it does not run; only that it is off when it is."""
+    return {k: v for k, v in asdict(rr).items() if not k.startswith("moves_")} if rr.enabled else {"enabled": False}
 
 
 def _guide(settings):
