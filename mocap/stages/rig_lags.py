@@ -129,13 +129,14 @@ def _keep_far(rig: Rig, kp: Keypoints2D, cfg, refined_on, refined: Rig | None, r
               ) -> tuple[Rig | None, dict]:
     """Once the lags are settled (found on the refinement of every camera: a lagging camera moved too far is what
     sync's check reads the lag from), a minority of cameras the refinement would move too far keep their given
-    poses and the others are refined without them (:func:`mocap.stages.rig_refine_kept.keeping`)."""
+    poses and the others are refined without them (:func:`mocap.stages.rig_refine_kept.keeping`), or the cameras are
+    refined about another reference (:mod:`mocap.stages.rig_refine_reference`: the first camera is the one off)."""
     from mocap.stages import rig_people
 
     if not report.get("moved_too_far") or report.get("moved_too_far_kept"):
         return refined, report
     again, new = rig_people.candidate(rig, kp, cfg, refined_on)
-    if not new.get("moved_too_far_kept"):
+    if not new.get("moved_too_far_kept") and not new.get("reference_from"):
         return refined, report
     return again, new | {k: report[k] for k in ("lags",) if k in report}
 

@@ -63,6 +63,7 @@ from mocap.stages import Flag, rig_people
 from mocap.stages.rig_lags import refine_with_lags
 from mocap.stages.rig_moves import callbacks, check_moves_config, look_for_moves
 from mocap.stages.rig_refine_kept import keeping, kept_cameras, refusal
+from mocap.stages.rig_refine_reference import about_another
 from mocap.stages.rig_units import check_rig_units
 from mocap.types import Keypoints2D, Rig
 
@@ -208,7 +209,12 @@ def candidate(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), persons: int = 
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"rig_refine: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
     kept = kept_cameras(rig, kp, cfg, _observations, _split) if cfg.enabled else {}
-    return keeping(rig, kp, cfg, kept, lambda r, k: _candidate(r, k, cfg, persons), _observations, keep_far)
+
+    def refine(r: Rig, k: Keypoints2D) -> tuple[Rig | None, dict]:
+        return keeping(r, k, cfg, kept, lambda r2, k2: _candidate(r2, k2, cfg, persons), _observations, keep_far)
+    refined, report = refine(rig, kp)  # about the first camera; where it is the one off, about another
+    other = about_another(rig, kp, cfg, report, refine) if keep_far else None
+    return other or (refined, report)
 
 
 def _candidate(rig: Rig, kp: Keypoints2D, cfg: Config, persons: int) -> tuple[Rig | None, dict]:
