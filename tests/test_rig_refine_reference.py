@@ -44,3 +44,29 @@ def test_a_rig_whose_first_camera_moves_nothing_too_far_is_refined_about_it(take
     truth, kp = take
     refined, report = rig_refine.run(turned(truth, {"cam02": (1.5, 0.05), "cam03": (1.0, 0.04)}), kp)
     assert report["applied"] and report["reference_camera"] == "cam01" and "reference_from" not in report
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_bumped_camera_that_is_not_the_first_keeps_the_world_on_the_first(take, seed):
+    """cam03 bumped 7° (kept as given either way), cam02 and cam04 1° off, cam01 right: about another camera only the
+    gauge would differ, and the world would follow a camera 1° off; the refinement about cam01 stands."""
+    truth, kp = take
+    given = turned(truth, {"cam02": (1.0, 0.04), "cam03": (7.0, 0.05), "cam04": (1.0, 0.04)}, seed=seed)
+    refined, report = rig_refine.run(given, kp)
+    assert report["applied"] and report["reference_camera"] == "cam01" and "reference_from" not in report
+    assert list(report["moved_too_far_kept"]) == ["cam03"]
+    assert max(off(refined, truth, n)[0] for n in ("cam01", "cam02", "cam04")) < 0.2
+
+
+def test_syncs_lag_check_takes_the_refinement_about_another_camera(take):
+    """The stage refines through sync's lag rounds (mocap.stages.rig_lags), whose candidates keep no camera: once
+    the lags are settled the refinement about another camera is the one kept."""
+    from mocap.stages import sync
+    from mocap.stages.rig_lags import refine_with_lags
+
+    truth, kp = take
+    given = turned(truth, {"cam01": (4.0, 0.0), "cam02": (1.0, 0.04), "cam03": (1.0, 0.04), "cam04": (1.0, 0.04)},
+                   seed=1)
+    refined, report = refine_with_lags(given, kp, rig_refine.Config(), sync.Config())
+    assert refined is not None and report["applied"] and report["reference_from"]["first"] == "cam01"
+    assert "lags" in report
