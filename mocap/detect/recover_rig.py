@@ -12,10 +12,10 @@ detection, from the given rig: this one only guides where to look.
 
 Measured on Pose2Sim's real two-person demo (4 cameras, 100 frames; its Qualisys rig ~2° off the people), each run
 once: with cam03 turned 3° about its vertical axis in the given rig, the pass looked at 802 boxes and recovered 2
-detections in cam03 (87 on the unmodified take), detection 33.8 s; through the refined cameras 482 boxes, 87 in cam03,
-25.3 s, the woman's median reprojection 7.57 → 7.07 px. With cam02 turned 3°: 1,024 → 484 boxes, 25 → 68 in cam02,
-the woman 8.12 → 7.21 px, both people's points seen by two views 89 → 95 %. The unmodified take: 467 → 478 boxes,
-267 detections recovered either way, the people 8.06 / 7.15 → 8.00 / 7.06 px.
+detections in cam03 (87 on the unmodified take), detection 33.8 s; through the refined cameras 482 boxes, 87 in
+cam03, 25.3 s, the woman's median reprojection 7.57 → 7.07 px. With cam02 turned 3°: 1,024 → 484 boxes, 25 → 68 in
+cam02, the woman 8.12 → 7.21 px (the man 7.81 → 8.05 px), both people's points seen by two views 89 → 95 %. The
+unmodified take: 467 → 478 boxes, 267 detections recovered either way, the people 8.06 / 7.15 → 8.00 / 7.06 px.
 """
 
 from __future__ import annotations
