@@ -92,11 +92,11 @@ def run_batch(sessions: list[str | Path], scheduler: str | None = None, workers:
     from distributed import as_completed
 
     from mocap.detect import DETECTORS
-    from mocap.distributed import client_for
+    from mocap.distributed import client_for, quiet_after_ctrl_c
 
     paths = check_sessions(sessions)
     results = {p: SessionResult(p, "not run") for p in paths}
-    with client_for(scheduler, local_workers(workers, len(paths)), timeout_s) as client:
+    with quiet_after_ctrl_c(), client_for(scheduler, local_workers(workers, len(paths)), timeout_s) as client:
         futures = {client.submit(run_session, p, tuple(sets), str(Path(config_path).resolve()) if config_path else None,
                                  dict(DETECTORS), key=f"mocap-session-{i}-{Path(p).name}-{time.time_ns()}",
                                  pure=False): p

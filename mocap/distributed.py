@@ -179,6 +179,48 @@ def _workers_ignore_ctrl_c():
         signal.signal(signal.SIGINT, previous)
 
 
+# loggers of the libraries under Dask whose errors after a Ctrl-C are their own shutdown races, not the user's: e.g.
+# distributed's ``sync`` cancels the call Ctrl-C interrupted in a loop callback that can run before its future exists
+# (``NameError: cannot access free variable 'future'``), which tornado logged with a traceback, once in a few runs
+SHUTDOWN_NOISE = ("tornado.application", "asyncio", "distributed")
+
+
+@contextmanager
+def quiet_after_ctrl_c(loggers: tuple[str, ...] = SHUTDOWN_NOISE):
+    """While inside: once Ctrl-C arrives (SIGINT, in the main thread; KeyboardInterrupt raised as Python's own
+    handler raises it), the records of level ERROR and above of the ``loggers`` (and their children) are dropped by
+    the root logger's handlers (their warnings still show): the interrupt is said in one line by the command, not
+    by the libraries' tracebacks as they stop. Yields the event that is set at Ctrl-C."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping = threading.Event()
+
+    def on_ctrl_c(signum, frame):
+        stopping.set()
+        raise KeyboardInterrupt
+
+    class _Quiet(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not (stopping.is_set() and record.levelno >= logging.ERROR and
+                        any(record.name == n or record.name.startswith(n + ".") for n in loggers))
+
+    quiet = _Quiet()  # on the handlers: a logger's own filter does not see its children's records
+    handlers = list(logging.getLogger().handlers)
+    for h in handlers:
+        h.addFilter(quiet)
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield stopping
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for h in handlers:
+            h.removeFilter(quiet)
+
+
 @contextmanager
 def use_scheduler(address: str | None, options: ClusterOptions = ClusterOptions(),
                   timeout_s: float = CONNECT_TIMEOUT_S):
