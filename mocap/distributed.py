@@ -187,21 +187,23 @@ SHUTDOWN_NOISE = ("tornado.application", "asyncio", "distributed")
 
 @contextmanager
 def quiet_after_ctrl_c(loggers: tuple[str, ...] = SHUTDOWN_NOISE):
-    """While inside: once Ctrl-C arrives (SIGINT, in the main thread; KeyboardInterrupt raised as Python's own
-    handler raises it), the records of level ERROR and above of the ``loggers`` (and their children) are dropped by
-    the root logger's handlers (their warnings still show): the interrupt is said in one line by the command, not
-    by the libraries' tracebacks as they stop. Yields the event that is set at Ctrl-C."""
+    """While inside: once Ctrl-C arrives (SIGINT, in the main thread, whose handler then runs as before: Python's own
+    raises KeyboardInterrupt; nothing changes where SIGINT is ignored), the records of level ERROR and above of the
+    ``loggers`` (and their children) are dropped by the root logger's handlers (their warnings still show): the
+    interrupt is said in one line by the command, not by the libraries' tracebacks as they stop. Yields the event that
+    is set at Ctrl-C."""
     import signal
     import threading
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     stopping = threading.Event()
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if not callable(previous):  # not the main thread, or SIGINT ignored (a background job) or left to the system
+        yield stopping
+        return
 
     def on_ctrl_c(signum, frame):
         stopping.set()
-        raise KeyboardInterrupt
+        previous(signum, frame)  # Python's own raises KeyboardInterrupt
 
     class _Quiet(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
@@ -212,7 +214,7 @@ def quiet_after_ctrl_c(loggers: tuple[str, ...] = SHUTDOWN_NOISE):
     handlers = list(logging.getLogger().handlers)
     for h in handlers:
         h.addFilter(quiet)
-    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    signal.signal(signal.SIGINT, on_ctrl_c)
     try:
         yield stopping
     finally:

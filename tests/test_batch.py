@@ -164,3 +164,19 @@ def test_after_ctrl_c_the_libraries_shutdown_errors_are_not_shown(caplog):
         signal.signal(signal.SIGINT, previous)
     assert caplog.messages == ["before Ctrl-C: shown", "Worker process still alive: shown", "ours: shown",
                                "after: shown"]
+
+
+def test_where_ctrl_c_is_ignored_it_stays_ignored():
+    """A batch started as a background job (SIGINT ignored) is not made interruptible by the quieting."""
+    from mocap.distributed import quiet_after_ctrl_c
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with quiet_after_ctrl_c() as stopping:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            assert not stopping.is_set()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
