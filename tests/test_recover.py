@@ -188,14 +188,15 @@ class CoordinateVideo:
         return out
 
 
-def run_pass(rig, kp, uv, show, monkeypatch, off=None):
+def run_pass(rig, kp, uv, show, monkeypatch, off=None, guide=None):
+    """The second pass through ``rig`` on frames holding the true projections ``uv`` (the video knows no rig)."""
     import mocap.io.video
 
     video = CoordinateVideo(uv, rig.names, show, off)
     monkeypatch.setattr(mocap.io.video, "read_frames", video.frames)
     videos = {n: Path(f"/nonexistent/{n}.mp4") for n in rig.names}
     return recover_detections(rig, kp, videos, np.arange(F), video.model, 2, TrackConfig(), 0.2, 15.0,
-                              RecoverConfig(), progress=False)
+                              RecoverConfig(), progress=False, guide=guide)
 
 
 @pytest.mark.parametrize("show, expect", [((0, 1), "recovered"), ((0,), "outside the gate"), ((), "nothing found")])

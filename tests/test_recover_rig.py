@@ -4,16 +4,12 @@ given rig they fall outside the gate. The stand-in landmark model of tests/test_
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
-from test_recover import HIDDEN_VIEW, CoordinateVideo, F, build_scene
+from test_recover import HIDDEN_VIEW, F, build_scene, run_pass
 
-from mocap.detect.recover import RecoverConfig, recover_detections
 from mocap.detect.recover_rig import guided_rig
-from mocap.multi.track import TrackConfig
 from mocap.types import Rig
 
 
@@ -32,16 +28,6 @@ def turned(rig: Rig, view: int, deg: float) -> Rig:
     return Rig(tuple(cams))
 
 
-def second_pass(true_rig, given, kp, uv, monkeypatch, guide):
-    import mocap.io.video
-
-    video = CoordinateVideo(uv, true_rig.names, (0, 1))  # the pixels are the true ones: the video knows no rig
-    monkeypatch.setattr(mocap.io.video, "read_frames", video.frames)
-    videos = {n: Path(f"/nonexistent/{n}.mp4") for n in true_rig.names}
-    return recover_detections(given, kp, videos, np.arange(F), video.model, 2, TrackConfig(), 0.2, 15.0,
-                              RecoverConfig(), progress=False, guide=guide)
-
-
 def test_a_camera_turned_in_the_given_rig_is_looked_through_its_refined_pose(scene, monkeypatch):
     """Camera 0 turned 4° in the given rig (2° is enough): through it, person 1 (missed there by the first pass)
     projects outside the gate and is not recovered; through the rig the guide refines (here: the true one), it is,
@@ -56,10 +42,10 @@ def test_a_camera_turned_in_the_given_rig_is_looked_through_its_refined_pose(sce
                                                                                "heldout_refined": 1.0}}
 
     name = rig.names[HIDDEN_VIEW]
-    _, off = second_pass(rig, given, kp, uv, monkeypatch, None)
+    _, off = run_pass(given, kp, uv, (0, 1), monkeypatch, guide=None)
     assert off["recovered"][name] < F // 3
     assert off["rig"]["through"] == "given rig"
-    data, on = second_pass(rig, given, kp, uv, monkeypatch, guide)
+    data, on = run_pass(given, kp, uv, (0, 1), monkeypatch, guide=guide)
     assert seen == [(given, kp.shape)]
     assert on["rig"]["through"] == "cameras refined from the first pass" and on["rig"]["heldout_px"] == [30.0, 1.0]
     assert on["recovered"][name] == F
@@ -89,9 +75,9 @@ def test_a_turned_view_that_sees_both_people_is_associated_through_the_refined_r
     only person 1's box in view 0 is looked at, every frame, and found."""
     rig, truth, kp, uv = scene
     given = turned(rig, 1, 3.0)
-    _, off = second_pass(rig, given, kp, uv, monkeypatch, None)
+    _, off = run_pass(given, kp, uv, (0, 1), monkeypatch, guide=None)
     assert sum(off["looked"].values()) > 3 * F
-    _, on = second_pass(rig, given, kp, uv, monkeypatch, lambda r, k: (rig, {}))
+    _, on = run_pass(given, kp, uv, (0, 1), monkeypatch, guide=lambda r, k: (rig, {}))
     assert sum(on["looked"].values()) == F and on["recovered"][rig.names[HIDDEN_VIEW]] == F
     assert on["persons_tracked"] == 2
 
@@ -104,7 +90,7 @@ def test_a_failing_refinement_leaves_the_pass_on_the_given_rig(scene, monkeypatc
     def broken(r, k):
         raise KeyError("cam09")
 
-    _, stats = second_pass(rig, rig, kp, uv, monkeypatch, broken)
+    _, stats = run_pass(rig, kp, uv, (0, 1), monkeypatch, guide=broken)
     assert stats["rig"] == {"through": "given rig", "why": "KeyError: 'cam09'"}
     assert stats["recovered"][rig.names[HIDDEN_VIEW]] == F
 
