@@ -192,7 +192,7 @@ def test_the_camera_refinement_gets_every_person_one_after_another_never_two_mix
         assert len(held) > 0.9 * F * len(take.rig)
     assert sorted(owners) == [0, 1]
     small = Keypoints2D(take.keypoints.data[:60], take.keypoints.camera_names, "coco17", 60.0)
-    assert np.array_equal(all_people(take.rig, small, 1).data, one_person(take.rig, small, 1).data, equal_nan=True)
+    assert np.array_equal(all_people(take.rig, small, 1).data, one_person(take.rig, small).data, equal_nan=True)
 
 
 def test_the_other_bodys_keypoints_in_a_merged_detection_are_left_out_of_the_person():
@@ -246,7 +246,7 @@ def test_a_lunge_beyond_the_gate_stays_one_identity_without_lost_frames(jump):
 
 def test_the_camera_refinement_with_one_camera_refuses_instead_of_failing_in_the_association(caplog):
     """Several detections per view on a one-camera rig: the association needs two cameras; all_people falls
-    back to the performer (as one_person does) and the camera refinement refuses with its own reason."""
+    back to the performer (as people_in_time does) and the camera refinement refuses with its own reason."""
     from mocap.detect.select import all_people, select_performer
     from mocap.stages import rig_refine
     from mocap.types import Rig
@@ -290,7 +290,7 @@ def test_a_body_followed_twice_ends_where_the_later_of_the_two_ends_for_the_stit
 @pytest.mark.parametrize("stage", ["rig_refine", "sync"])
 def test_the_stages_before_triangulate_associate_people_with_its_settings_and_key_on_them(tmp_path, monkeypatch,
                                                                                           stage):
-    """rig_refine (all_people) and sync (one_person) run the association before triangulate does: with
+    """rig_refine (all_people) and sync (people_in_time) run the association before triangulate does: with
     triangulate's association settings and min_score, which are then part of their cache key (with one person
     too: several detections per view are followed in 3D with them, mocap.detect.select.performer)."""
     import importlib
@@ -324,7 +324,7 @@ def test_the_stages_before_triangulate_associate_people_with_its_settings_and_ke
         seen.update(persons=persons, cfg=cfg, min_score=min_score)
         return given(rig, kp)
 
-    monkeypatch.setattr(select, "all_people" if stage == "rig_refine" else "one_person", spy)
+    monkeypatch.setattr(select, "all_people" if stage == "rig_refine" else "people_in_time", spy)
     module.main(session, load_config(session, sets=wider)[0], overwrite=True)
     assert seen["persons"] == "auto" and seen["cfg"].match_max_m == 0.3 and seen["min_score"] == 0.4
 

@@ -95,7 +95,7 @@ def test_camera_refinement_on_the_given_rig_is_quiet(monkeypatch, caplog):
 
     from test_multiperson import crowd
 
-    from mocap.detect.select import all_people, main_person
+    from mocap.detect.select import all_people, people_in_time
 
     take = crowd(2, 240, enter_leave=False)
     monkeypatch.setattr(memo, "_kept", type(memo._kept)())
@@ -105,6 +105,6 @@ def test_camera_refinement_on_the_given_rig_is_quiet(monkeypatch, caplog):
         kp = all_people(take.rig, take.keypoints, 3)
         assert kp.shape[2] == 1 and kp.shape[0] == 2 * take.keypoints.shape[0]
         assert said not in caplog.text
-        main_person(take.rig, take.keypoints, 3)
-        main_person(take.rig, take.keypoints, 3)
+        people_in_time(take.rig, take.keypoints, 3)
+        people_in_time(take.rig, take.keypoints, 3)
     assert caplog.text.count(said) == 1

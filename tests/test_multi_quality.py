@@ -1,11 +1,11 @@
-"""Several people: which associated person the stages before triangulation use, and the per-person quality
+"""Several people: which associated people sync times the cameras on, and the per-person quality
 rules of the final triangulation (synthetic arrays, fast)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from mocap.multi.slots import STILL_SHARE, best_person, image_motion
+from mocap.multi.slots import STILL_SHARE, image_motion, moving
 from mocap.types import Keypoints2D
 
 
@@ -19,24 +19,9 @@ def _slots(views_per_frame: list[list[int]], C: int = 4) -> np.ndarray:
     return slots
 
 
-def test_best_person_prefers_frames_then_views_then_agreement():
-    # both seen in every frame: the one seen by more views (its detections not lost behind the other)
-    slots = _slots([[2, 3, 2, 3, 2], [4, 4, 4, 4, 4]])
-    people = [{"track_cost_mm": 20.0}, {"track_cost_mm": 40.0}]
-    assert best_person(slots, people) == 1
-    # more frames in two views or more beat more views in fewer frames; one view alone does not count
-    slots = _slots([[1, 1, 4, 4, 4], [2, 2, 2, 2, 0]])
-    assert best_person(slots, people) == 1
-    # the same evidence: the lower track cost (detections agreeing best across the views)
-    slots = _slots([[3, 3, 3], [3, 3, 3]])
-    assert best_person(slots, [{"track_cost_mm": 50.0}, {"track_cost_mm": 30.0}]) == 1
-    assert best_person(slots, [{"track_cost_mm": None}, {"track_cost_mm": 30.0}]) == 1
-    assert best_person(slots, [{"track_cost_mm": 30.0}, {"track_cost_mm": 30.0}]) == 0  # a tie: the first
-
-
-def test_a_still_body_is_not_the_person_to_time_the_cameras_on():
-    """A mannequin seen by every camera in every frame has the most evidence by frames and views, and no timing
-    information: a moving performer is chosen over it; people who all move keep the evidence ranking."""
+def test_a_still_body_is_not_timed_on():
+    """A mannequin seen by every camera in every frame tells no time offset: it is left out of what sync times the
+    cameras on, the performer is not (however briefly seen); people who all move are all kept."""
     rng = np.random.default_rng(1)
     F, C, J, fps = 120, 4, 12, 30.0
     t = np.arange(F) / fps
@@ -50,11 +35,12 @@ def test_a_still_body_is_not_the_person_to_time_the_cameras_on():
     data[::7, 1:, 1] = np.nan  # less motion summed over the take than the mannequin's noise; lost in some views
     motion = image_motion(Keypoints2D(data, tuple(f"c{c}" for c in range(C)), "blazepose33", fps))
     assert motion[0] < STILL_SHARE * motion[1], motion
-    slots = np.where(np.isfinite(data[..., 0, 0]), np.arange(2)[None, None], -1).astype(np.int16)  # (F, C, P)
-    people = [{"track_cost_mm": 10.0}, {"track_cost_mm": 30.0}]
-    assert best_person(slots, people) == 0  # without motion: the most evidence
-    assert best_person(slots, people, motion) == 1
-    assert best_person(slots, people, np.array([0.5, 1.0]) * motion[1]) == 0  # both move: evidence decides
+    assert moving(motion).tolist() == [False, True]
+    assert moving(np.array([0.5, 1.0]) * motion[1]).tolist() == [True, True]  # both move: both kept
+    # a performer moving slowly beside a bystander moving much (seen little): both kept (the bystander's views
+    # alone would leave the cameras only the performer sees untimed)
+    assert moving(np.array([0.05, 0.2])).tolist() == [True, True]
+    assert moving(np.zeros(2)).tolist() == [True, True] and moving(np.zeros(0)).tolist() == []
     assert image_motion(Keypoints2D(data[:5], tuple(f"c{c}" for c in range(C)), "blazepose33", fps)).tolist() == [0, 0]
 
 

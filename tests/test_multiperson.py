@@ -163,26 +163,28 @@ def test_detector_that_finds_one_person_is_refused(caplog):
     check_persons(Many(), "plugin", 5)  # a detector saying nothing is trusted with num_poses
 
 
-def test_one_person_for_sync_is_never_two_mixed(take3):
-    from mocap.detect.select import one_person, performer
+def test_people_for_sync_are_never_two_mixed(take3):
+    from mocap.detect.select import one_person, people_in_time, performer
 
-    kp = one_person(take3.rig, take3.keypoints, 3)
-    assert kp.shape[2] == 1
-    # the detections kept are one true person's (a detection merging two people counts for both)
-    held = np.isfinite(kp.data[:, :, 0, :, 0]).any(-1)
-    owners, merged = [], []
-    for f, c in np.argwhere(held):
-        kept = np.isfinite(kp.data[f, c, 0, :, 0])  # another body's keypoints in a merged detection: left out
-        k = next(k for k in range(take3.owner.shape[2])
-                 if np.array_equal(take3.keypoints.data[f, c, k][kept], kp.data[f, c, 0][kept]))
-        owners.append(take3.owner[f, c, k])
-        merged.append(take3.merged_with[f, c, k])
-    owners, merged = np.array(owners), np.array(merged)
-    main = np.bincount(owners[owners >= 0]).argmax()
-    assert np.mean((owners == main) | (merged == main)) > 0.99
+    kp = people_in_time(take3.rig, take3.keypoints, 3)
+    assert kp.shape[2] >= 2
+    # each slot holds one true person in every view and frame (a detection merging two people counts for both)
+    for p in range(kp.shape[2]):
+        held = np.isfinite(kp.data[:, :, p, :, 0]).any(-1)
+        owners, merged = [], []
+        for f, c in np.argwhere(held):
+            kept = np.isfinite(kp.data[f, c, p, :, 0])  # another body's keypoints in a merged detection: left out
+            k = next(k for k in range(take3.owner.shape[2])
+                     if np.array_equal(take3.keypoints.data[f, c, k][kept], kp.data[f, c, p][kept]))
+            owners.append(take3.owner[f, c, k])
+            merged.append(take3.merged_with[f, c, k])
+        owners, merged = np.array(owners), np.array(merged)
+        main = np.bincount(owners[owners >= 0]).argmax()
+        assert np.mean((owners == main) | (merged == main)) > 0.99, p
     # persons = 1: the person followed in 3D that the frame-by-frame pick chose most often (mocap.detect.select)
     small = Keypoints2D(take3.keypoints.data[:60], take3.keypoints.camera_names, "coco17", 60.0)
-    assert np.array_equal(one_person(take3.rig, small, 1).data, performer(take3.rig, small).data, equal_nan=True)
+    assert np.array_equal(people_in_time(take3.rig, small, 1).data, performer(take3.rig, small).data, equal_nan=True)
+    assert np.array_equal(one_person(take3.rig, small).data, performer(take3.rig, small).data, equal_nan=True)
 
 
 def test_mixed_identities_are_flagged_not_usable(take3):
@@ -243,9 +245,10 @@ def test_synth_keypoints_people_command(shared_data, tmp_path):
 
 
 def test_stages_before_sync_fall_back_to_the_performer_when_nobody_is_associated(take3, monkeypatch, caplog):
-    """Sync and the camera refinement need one person before the cameras are synchronised; when the
+    """Sync and the camera refinement need people before the cameras are synchronised; when the
     association finds nobody (views out of sync), the performer most consistent across views is used."""
     from mocap.detect import select
+    from mocap.multi import memo
     from mocap.types import Keypoints2D
 
     rig, kp = take3.rig, take3.keypoints
@@ -254,11 +257,13 @@ def test_stages_before_sync_fall_back_to_the_performer_when_nobody_is_associated
     def nobody(*a, **k):
         raise ValueError("no person is seen by two cameras")
 
-    monkeypatch.setattr(select, "main_person", nobody)
-    with caplog.at_level(logging.WARNING, logger="mocap.detect.select"):
-        one = select.one_person(rig, kp, 3)
-    assert one.shape[2] == 1 and np.isfinite(one.xy).any()
-    assert any("using the performer most consistent" in r.getMessage() for r in caplog.records)
+    monkeypatch.setattr(memo, "associate_once", nobody)
+    for pick in (select.people_in_time, select.all_people):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="mocap.detect.select"):
+            one = pick(rig, kp, 3)
+        assert one.shape[2] == 1 and np.isfinite(one.xy).any()
+        assert any("using the performer most consistent" in r.getMessage() for r in caplog.records), pick
 
 
 def test_a_person_seen_by_two_cameras_only_is_reconstructed():

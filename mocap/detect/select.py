@@ -161,22 +161,10 @@ def association_key(settings) -> dict:
     return {"association": asdict(t.association), "min_score": t.min_score, "persons": settings.detect.persons}
 
 
-def one_person(rig: Rig, kp: Keypoints2D, persons: int | str = 1, cfg: TrackConfig | None = None,
-               min_score: float = 0.2) -> Keypoints2D:
-    """The person the stages before triangulation (sync, camera refinement) work on: with ``persons`` = 1
-    the performer (:func:`performer`, as triangulate keeps it); with several people, the associated person with the
-    most evidence (:func:`main_person`; ``cfg``, ``min_score``: the association's), never detections of two
-    people mixed."""
-    if kp.shape[2] == 1:
-        return kp
-    if persons == 1:
-        return performer(rig, kp, cfg, min_score)
-    try:
-        return main_person(rig, kp, persons, cfg, min_score)
-    except ValueError as e:  # e.g. cameras not yet synchronised: no person meets in two views
-        log.warning("several people: no associated person for this stage (%s); using the performer most "
-                    "consistent across the views instead", e)
-        return select_performer(rig, kp)
+def one_person(rig: Rig, kp: Keypoints2D, cfg: TrackConfig | None = None, min_score: float = 0.2) -> Keypoints2D:
+    """``detect.persons`` = 1: the performer (:func:`performer`, as triangulate keeps it); ``kp`` itself when its
+    views hold one detection each."""
+    return kp if kp.shape[2] == 1 else performer(rig, kp, cfg, min_score)
 
 
 def all_people(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig | None = None,
@@ -191,7 +179,7 @@ def all_people(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Trac
     from mocap.multi.slots import apply_slots
 
     if kp.shape[2] == 1 or persons == 1:  # the association's settings too: triangulate's performer, not another
-        return one_person(rig, kp, persons, cfg, min_score)
+        return one_person(rig, kp, cfg, min_score)
     try:  # as one_person: fewer than 2 cameras, or nobody associated (not synchronised yet) → the performer
         slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False, quiet=True)
         if slots.shape[2] == 0:
@@ -206,23 +194,32 @@ def all_people(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Trac
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
-def main_person(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig | None = None,
-                min_score: float = 0.2) -> Keypoints2D:
-    """One associated person, never two mixed: what sync and the camera refinement use when several people
-    are in the views (:func:`mocap.multi.slots.best_person`)."""
+def people_in_time(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig | None = None,
+                   min_score: float = 0.2) -> Keypoints2D:
+    """The associated people who move (:func:`mocap.multi.slots.moving`), each in its own slot, the same in every
+    view: (F, C, P, J). What sync times the cameras on (and the camera refinement looks for a camera moved mid-take
+    on): each person's points against that person's own in the other views, never two people mixed, and every
+    moving person's evidence together (on real two-person footage with one video started 8 frames late, the person
+    with most motion seen alone did not prove the lag; both did). With ``persons`` = 1: :func:`one_person`;
+    nobody associated (e.g. cameras not yet synchronised): the performer picked frame by frame."""
     from mocap.multi.memo import associate_once
-    from mocap.multi.slots import apply_slots, best_person, image_motion
+    from mocap.multi.slots import apply_slots, image_motion, moving
 
-    slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False)
-    if slots.shape[2] == 0:
-        raise ValueError("no person is seen by two cameras or more: nothing to synchronise or refine on")
-    motion = image_motion(apply_slots(kp, slots, summary.get("keypoint_masks")), min_score=min_score)
-    best = best_person(slots, summary["people"], motion)
-    p = summary["people"][best]
-    log.info("using %s of %d people (seen in %d frames, %.1f views on average, track cost %s mm, motion %.3f, the "
-             "most moving %.3f)", f"person{best + 1}", slots.shape[2], p["frames_present"], p["views_mean"],
-             "n/a" if p.get("track_cost_mm") is None else f"{p['track_cost_mm']:.0f}", motion[best], motion.max())
-    return _one(kp, slots, summary, best)
+    if kp.shape[2] == 1 or persons == 1:
+        return one_person(rig, kp, cfg, min_score)
+    try:
+        slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False)  # said once: the capture's
+        if slots.shape[2] == 0:
+            raise ValueError("no person is seen by two cameras or more: nothing to synchronise on")
+    except ValueError as e:
+        log.warning("several people: no associated person to synchronise on (%s); using the performer most "
+                    "consistent across the views instead", e)
+        return select_performer(rig, kp)
+    own = apply_slots(kp, slots, summary.get("keypoint_masks"))
+    keep = moving(image_motion(own, min_score=min_score))
+    log.info("timing the cameras on %s of %d people%s", ", ".join(f"person{p + 1}" for p in np.flatnonzero(keep)),
+             keep.size, "" if keep.all() else " (the others stand still)")
+    return Keypoints2D(own.data[:, :, keep], kp.camera_names, kp.keypoint_set, kp.fps)
 
 
 def _one(kp: Keypoints2D, slots: np.ndarray, summary: dict, p: int) -> Keypoints2D:

@@ -12,7 +12,7 @@ import numpy as np
 from mocap.types import Keypoints2D
 
 MOTION_S = 0.25  # a person's motion is measured as its keypoints' displacement over this time
-STILL_SHARE = 0.25  # a person moving less than this share of the most moving one is still (best_person)
+STILL_SHARE = 0.25  # a person moving less than this share of the most moving one is still (moving)
 
 
 def encode_slots(slots: np.ndarray) -> dict:
@@ -61,36 +61,13 @@ def apply_slots(kp: Keypoints2D, slots: np.ndarray, masks: dict | list | None = 
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
-SEEN_SHARE = 0.8  # of the longest-seen moving person's two-view frames: motion orders only those seen this long
-
-
-def best_person(slots: np.ndarray, people: list[dict], motion: np.ndarray | None = None) -> int:
-    """The person with the most evidence: seen in the most frames by two views or more, then with the most
-    detections in those frames (views × frames), then the lowest track cost (its detections agree best
-    across the views). Of two people seen all take long, the one often seen by fewer views, or whose
-    detections mix in the other's limbs (where one hides the other), is the worse one to time the cameras
-    or refine them on: its errors follow what the people do, as a time offset would. ``motion`` (P,)
-    (:func:`image_motion`): a person moving less than ``STILL_SHARE`` of the most moving one's comes after every
-    other (a body standing still, a mannequin, tells no time offset: chosen for being seen in every frame by every
-    camera, sync found nothing and a camera stayed 3 frames late), and of the others the one with the most motion
-    seen, its motion × its detections, comes first (a lag shows as much as the person moves in the frames two
-    views see: on a real two-person take, the one moving 0.04 seen in 100 frames hid a 3-frame lag that the one
-    moving 0.10 seen in 96 proved)."""
-    n_views = (slots >= 0).sum(axis=1)  # (F, P)
-    in3d = n_views >= 2
-    frames = in3d.sum(axis=0)
-    detections = np.where(in3d, n_views, 0).sum(axis=0)
-    cost = [p.get("track_cost_mm") for p in people]
-    cost = np.array([np.inf if c is None else c for c in cost], float)
-    if motion is None:
-        return int(np.lexsort((cost, -detections, -frames))[0])
+def moving(motion: np.ndarray) -> np.ndarray:
+    """(P,) bool: the people who move (:func:`image_motion` ``motion`` (P,) at least ``STILL_SHARE`` of the most
+    moving one's): a body standing still (a mannequin) tells no time offset, and its points, the same at every lag,
+    only dilute those of the people who do (on a real two-person take, the one moving 0.04 hid a 3-frame lag that the
+    one moving 0.10 proved). Every person when none moves."""
     motion = np.asarray(motion, float)
-    still = motion < STILL_SHARE * np.max(motion)
-    # motion decides only among the people seen in two views nearly as long as the longest seen (a bystander
-    # crossing the back, or one whose detections jitter, moves much and is seen little: never before the performer)
-    near = ~still & (frames >= SEEN_SHARE * np.max(np.where(still, 0, frames)))
-    seen_moving = np.where(near, -motion * detections, 0.0)
-    return int(np.lexsort((cost, -detections, -frames, seen_moving, ~near, still))[0])
+    return motion >= STILL_SHARE * np.max(motion) if motion.size and np.max(motion) > 0 else np.ones(motion.size, bool)
 
 
 def image_motion(kp: Keypoints2D, seconds: float = MOTION_S, min_score: float = 0.2) -> np.ndarray:

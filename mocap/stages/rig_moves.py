@@ -157,9 +157,9 @@ def _as_detected(m: CameraMove, lag: float, frames: int) -> CameraMove:
 def _one_association(kp: Keypoints2D, observations: Callable[[Keypoints2D, Rig], np.ndarray]
                      ) -> Callable[[Rig, dict], np.ndarray]:
     """``seen(rig, parts)``: the used joints' pixels of ``kp`` through ``rig`` with the cameras' ``parts``
-    ({camera: (first, end) frames}) left out, from one association per rig: with several people the person
-    ``observations`` follows is the association's choice, and keypoints with a part hidden, associated anew, may
-    give another (a camera's moved part fitted to the other cameras' points of someone else read 119° / 10 m)."""
+    ({camera: (first, end) frames}) left out, from one association per rig: with several people who is in which
+    slot is the association's choice, and keypoints with a part hidden, associated anew, may choose otherwise (a
+    camera's moved part fitted to the other cameras' points of someone else read 119° / 10 m)."""
     memo: dict[int, tuple[Rig, np.ndarray]] = {}
 
     def seen(rig: Rig, parts: dict) -> np.ndarray:
@@ -174,15 +174,17 @@ def _one_association(kp: Keypoints2D, observations: Callable[[Keypoints2D, Rig],
 
 
 def callbacks(given: Rig, cfg, people: dict, refine: Callable, observations: Callable) -> tuple[Callable, Callable]:
-    """The rig_refine stage's ``observations(kp, rig)`` and ``refit(kp)`` for :func:`look_for_moves`: on the person
+    """The rig_refine stage's ``observations(kp, rig)`` and ``refit(kp)`` for :func:`look_for_moves`: on the people
     sync works on, and every associated person refined (``people``: the stage's ``synced_on`` / ``refined_on``
     when a view holds several), ``refine(rig, kp, cfg, refined_on)`` (:func:`mocap.stages.rig_people.run`: the
     people associated through the given rig, then again through the refined one) and ``observations(kp, cfg)``
     its own."""
     one, on = people.get("synced_on", lambda k, r: k), people.get("refined_on")
 
-    def seen(kp: Keypoints2D, rig: Rig) -> np.ndarray:
-        return observations(one(kp, rig), cfg)[0]
+    def seen(kp: Keypoints2D, rig: Rig) -> np.ndarray:  # several people: each one's joints one after another
+        k = one(kp, rig)
+        return np.concatenate([observations(Keypoints2D(k.data[:, :, p:p + 1], k.camera_names, k.keypoint_set,
+                                                        k.fps), cfg)[0] for p in range(k.shape[2])], axis=2)
 
     def refit(kp: Keypoints2D) -> tuple[Rig | None, dict]:
         return refine(given, kp, cfg, on)

@@ -378,11 +378,11 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     check_rig_units(rig, kp, given, session.root)  # a rig in mm or cm: refused here, with the command to convert
     s, people = as_settings(settings), {}
     if kp.shape[2] > 1:  # several people per view: every associated person, never two mixed in one frame (sync's
-        from mocap.detect.select import one_person  # check: the person it works on)
+        from mocap.detect.select import people_in_time  # check: the people it works on)
 
         a = (s.detect.persons, s.triangulate.association, s.triangulate.min_score)  # associated as triangulate does
         people = {"refined_on": rig_people.refined_on(s),  # (rig_people: gates wider to start with)
-                  "synced_on": lambda k, r: one_person(r, k, *a)}
+                  "synced_on": lambda k, r: people_in_time(r, k, *a)}
     # sync may shift cameras in time afterwards: checked on the refined rig, refined again when it does
     refined, report = refine_with_lags(rig, kp, cfg, s.sync, sync.session_audio(session, rig.names), **people)
     refined, camera_moves, report = look_for_moves(rig, refined, kp, cfg, report,  # a camera moved mid-take

@@ -2,7 +2,10 @@
 
 Offset d_c (frames, sub-frame): what the reference camera sees at frame t, camera c sees at t + d_c.
 Only the limb joints (shoulders … ankles, ``sync.joints``) are searched and tested: they move the most, so a
-lag shows most there, and the search costs a third of what every joint of a 33-keypoint body costs.
+lag shows most there, and the search costs a third of what every joint of a 33-keypoint body costs. With several
+people (``kp``'s persons axis: one associated person per slot, the same in every view,
+:func:`mocap.detect.select.people_in_time`), every person's joints, each against their own in the other views;
+per frame the mean of each person's median error.
 0. Shortcut: a camera whose sub-frame estimate next to the null offset (0, or the audio offset) is within
    ``null_tolerance`` (0.1 frame) of it, at a sharp minimum of the epipolar error (below half the error
    3 frames either side), keeps the null: no lag search, no test (a synchronised camera, at a fifth of the
@@ -19,11 +22,12 @@ lag shows most there, and the search costs a third of what every joint of a 33-k
    and second half); each half then scores the other half's estimate against the null offset (0, or the
    audio offset when audio was used). The offset is applied only when the held-out error drops
    significantly (one-sided Wilcoxon signed-rank test over blocks of about 1 s), by a minimum relative
-   gain, and the two halves agree. A real offset is the same all take long; an offset that buys a lower
-   error by compensating a camera-pose error follows what the person does, or gains little: on a
-   hardware-synchronised rig the result is 0. ``sync.json`` records per camera both halves' estimates,
-   the held-out gain, the p-value, and whether the offset was applied (and why not); a lag of a whole 2 frames or
-   more that both halves find, not applied, is said at WARNING (``possibly_out_of_time``: a video started late?).
+   gain, and the two halves agree (neither nearer the null than the offset). A real offset is the same all
+   take long; an offset that buys a lower error by compensating a camera-pose error follows what the person
+   does, or gains little: on a hardware-synchronised rig the result is 0. ``sync.json`` records per camera
+   both halves' estimates, the held-out gain, the p-value, and whether the offset was applied (and why not); a
+   lag of a whole 2 frames or more that both halves find, not applied, is said at WARNING
+   (``possibly_out_of_time``: a video started late?).
 """
 
 from __future__ import annotations
@@ -50,12 +54,20 @@ from mocap.stages.sync_search import (
     epipolar_lag,
     halves,
     held_out,
-    null_holds,
     shift_tracks,
     smooth_tracks,
     smoothed,
 )
-from mocap.stages.sync_steps import find_steps, halves_apart, halves_own_gain, suspect, whole_lag, with_steps
+from mocap.stages.sync_steps import (
+    find_steps,
+    half_at_null,
+    halves_apart,
+    halves_own_gain,
+    null_holds,
+    suspect,
+    whole_lag,
+    with_steps,
+)
 from mocap.stages.sync_swaps import mirrors, pairs
 from mocap.types import Keypoints2D, Rig
 
@@ -185,6 +197,8 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
         why.append(f"the halves disagree ({d_a:+.2f} / {d_b:+.2f} frames)")
     elif not min(d_a, d_b) - cfg.max_half_gap <= d_all <= max(d_a, d_b) + cfg.max_half_gap:  # the value applied is
         why.append(f"the whole take's {d_all:+.2f} frames is not what its halves found and tested")  # the tested one
+    elif half_at_null(d_all, d_a, d_b, null):  # within max_half_gap, yet one half finds no offset
+        why.append(f"a half finds the null offset ({d_a:+.2f} / {d_b:+.2f} frames)")
     if search is not None and max(abs(d_all), abs(d_a), abs(d_b)) >= max_lag - 1:  # a lag of 150 read as 120
         why.append(f"the best lag is at the edge of the search (±{max_lag} frames: sync.max_offset_s, at most a third "
                    "of the take): the true one may lie beyond it")
@@ -202,14 +216,16 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
 
 
 def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path] | None = None) -> dict:
-    """Offsets of every camera relative to the first (frames), and how they were found and tested."""
+    """Offsets of every camera relative to the first (frames), and how they were found and tested. ``kp``
+    (F, C, P, J): P people, each in its own slot in every view (one person: P = 1)."""
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"sync: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
     F, C = kp.shape[:2]
     max_lag = int(min(cfg.max_offset_s * kp.fps, F // 3))
     names = list(kp.camera_names)
     joints = used_joints(kp.keypoint_set, cfg.joints)
-    sub = np.take(kp.data[:, :, 0], joints, axis=2)  # (F, C, J, 3): one gather of the joints, not two
+    P = kp.shape[2]  # every person's joints one after another (each person in its own slot in every view)
+    sub = np.take(kp.data, joints, axis=3).reshape(F, C, P * len(joints), 3)  # one gather of the joints, not two
     xy = np.where(sub[..., 2:] >= cfg.min_score, sub[..., :2], np.nan)  # (F, C, J, 2)
     heard = audio_offsets(audio, kp.fps, cfg.max_offset_s) if audio and cfg.audio else {}
     if deaf := [n for n in names if heard and heard.get(n) is None]:  # no distinct peak: searched on the keypoints
@@ -269,9 +285,9 @@ def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config, frames: np.ndar
     """Median reprojection error (px) of the keypoints of ``frames`` (all by default) triangulated (weighted
     DLT): over the detections of the ``cameras`` (C,) bool, or, None, each point's mean over its views."""
     frames = np.arange(kp.shape[0]) if frames is None else frames
-    w = np.where(np.isfinite(kp.score) & (kp.score >= cfg.min_score), kp.score, 0.0)[frames, :, 0]
-    uv = np.moveaxis(kp.xy[frames, :, 0], 1, 2).reshape(-1, kp.shape[1], 2)
-    w = np.moveaxis(w, 1, 2).reshape(-1, kp.shape[1])
+    w = np.where(np.isfinite(kp.score) & (kp.score >= cfg.min_score), kp.score, 0.0)[frames]
+    uv = np.moveaxis(kp.xy[frames], 1, 3).reshape(-1, kp.shape[1], 2)  # every person's points
+    w = np.moveaxis(w, 1, 3).reshape(-1, kp.shape[1])
     X, err, _ = triangulate(rig, uv, w)
     if cameras is None:
         return float(np.nanmedian(err))
@@ -362,11 +378,11 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         return out
     rig = session.rig()
     kp = session.keypoints2d(rig)
-    if kp.shape[2] > 1:  # several people per view: one person, never two mixed
-        from mocap.detect.select import one_person
+    if kp.shape[2] > 1:  # several people per view: each in its own slot, never two mixed
+        from mocap.detect.select import people_in_time
 
         s = as_settings(settings)  # associated as triangulate does (its settings)
-        kp = one_person(rig, kp, s.detect.persons, s.triangulate.association, s.triangulate.min_score)
+        kp = people_in_time(rig, kp, s.detect.persons, s.triangulate.association, s.triangulate.min_score)
     audio = session_audio(session, rig.names)
     if not cfg.enabled:
         result = {"reference": rig.names[0], "offsets_frames": {c: 0.0 for c in rig.names}, "method": "disabled",

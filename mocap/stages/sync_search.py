@@ -211,10 +211,12 @@ class EpipolarPair:
     distance interpolates between theirs, and a sub-frame search costs one interpolation per trial."""
 
     def __init__(self, rig: Rig, smoothed: np.ndarray | None, c: int, ref: int = 0,
-                 normals: tuple[np.ndarray, np.ndarray] | None = None):
+                 normals: tuple[np.ndarray, np.ndarray] | None = None, person_joints: int = 0):
         """``smoothed``: pixel tracks (F, C, J, 2), or None with ``normals``, the reference camera's and
-        camera c's smoothed tracks already undistorted (homogeneous normalised, (F, J, 3))."""
+        camera c's smoothed tracks already undistorted (homogeneous normalised, (F, J, 3)). ``person_joints``:
+        the J are several people's, this many each, one after another (0: one person's)."""
         self.E, self.focal = essential(rig, ref, c), float(rig[c].K[0, 0])
+        self.person_joints = person_joints
         if normals is None:
             normals = normalised(rig, ref, smoothed[:, ref]), normalised(rig, c, smoothed[:, c])
         self.n_ref, self.n_c = normals
@@ -251,15 +253,25 @@ class EpipolarPair:
         return float(np.mean(np.log1p((e / scale) ** 2))) if e.size > 20 else np.inf
 
     def per_frame(self, d: float, min_joints: int = 3) -> np.ndarray:
-        """(F,) median over joints of each reference frame's errors; NaN with fewer than ``min_joints``."""
+        """(F,) median over joints of each reference frame's errors; NaN with fewer than ``min_joints``. With
+        several people, the mean over the people seen of each one's median: a person standing still, whose
+        errors are the same at every lag, adds the same to both sides of a difference (pooled in one median, the
+        still body's points outnumbered the performer's and hid a 3-frame lag)."""
         e = self.errors(d)
+        F, J = e.shape[0], self.person_joints or e.shape[1]
+        e = e.reshape(-1, J)  # rows (frame, person)
         n = np.isfinite(e).sum(axis=1)
         out = np.full(len(e), np.nan)
         ok = np.flatnonzero(n >= min_joints)
         srt = np.sort(np.where(np.isfinite(e[ok]), e[ok], np.inf), axis=1)  # the unknown last (nanmedian is slow)
         k = n[ok]
         out[ok] = (srt[np.arange(len(ok)), (k - 1) // 2] + srt[np.arange(len(ok)), k // 2]) / 2
-        return out
+        if len(out) == F:
+            return out
+        out = out.reshape(F, -1)
+        seen = np.isfinite(out).sum(axis=1)
+        total = np.where(np.isfinite(out), out, 0.0).sum(axis=1)
+        return np.where(seen > 0, total / np.maximum(seen, 1), np.nan)
 
     def refine(self, centre: float, use: np.ndarray, reach: float = 1.0) -> float:
         """Sub-frame offset within ``centre`` ± ``reach`` on the frames ``use``: a grid of quarter frames, then
@@ -373,28 +385,3 @@ def held_out(pair: EpipolarPair, estimates: tuple[float, float], null: float, bl
         # (which weighs how much) decides too; from 7 blocks the signed-rank test alone would pass them.
         p = min(p, t_greater(diffs))
     return HeldOut(1.0 - m1 / m0 if m0 > 0 else 0.0, p, len(diffs), (m0, m1))
-
-
-def null_holds(pair: EpipolarPair, null: float, cfg, F: int) -> dict | None:
-    """Camera c's record when the null offset holds (``Config.null_tolerance``), else None: the sub-frame estimate
-    next to the null is within ``null_tolerance`` of it (below what sync resolves), at a sharp minimum of the
-    epipolar error (a camera whose true lag is elsewhere has none there, a slow take no sharp one: searched)."""
-    if not cfg.null_tolerance > 0:
-        return None
-    everything = np.ones(F, bool)
-    if cfg.subframe:
-        d = pair.refine(null, everything)
-    else:  # whole frames: the lag of least error next to the null (a camera 0.7 frame late is 1 frame late)
-        near = [pair.median(null + s, everything) for s in (0, -1, 1)]
-        d = null + (0, -1, 1)[int(np.argmin(near))] if np.isfinite(near).any() else null
-    if not abs(d - null) <= cfg.null_tolerance:
-        return None
-    e0 = pair.median(null, everything)
-    around = [pair.median(null + s * cfg.null_probe_frames, everything) for s in (-1, 1)]
-    around = [e for e in around if np.isfinite(e)]
-    if not (np.isfinite(e0) and around and e0 < cfg.null_sharpness * min(around)):
-        return None
-    return {"estimate_frames": d, "halves_frames": None, "null_frames": null, "heldout_gain": 0.0, "p_value": None,
-            "blocks": 0, "heldout_px": None, "epipolar_px": e0, "probe_px": around, "applied": False,
-            "reason": f"the null offset holds: the estimate {d:+.2f} frames is within {cfg.null_tolerance} of it, "
-                      f"at a sharp minimum ({e0:.2f} px, {min(around):.2f} px {cfg.null_probe_frames} frames away)"}

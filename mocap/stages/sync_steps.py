@@ -20,7 +20,9 @@ constant offset:
    error best between the two offsets (cumulative sums); the frames that neither offset reads right there (the
    change, rounded up, either side of it) have no detection of that camera (:func:`apply_steps`).
 
-Returned as the parts' first frames and offsets; :func:`apply_steps` reads each part at its offset.
+Returned as the parts' first frames and offsets; :func:`apply_steps` reads each part at its offset. Also here,
+the rules :mod:`mocap.stages.sync` judges a camera's estimates by: :func:`null_holds`, :func:`halves_apart`,
+:func:`half_at_null`, :func:`whole_lag`.
 """
 
 from __future__ import annotations
@@ -209,6 +211,14 @@ def whole_lag(d_all: float, d_a: float, d_b: float, null: float, near: float) ->
     return lag if ok else None
 
 
+def half_at_null(d_all: float, d_a: float, d_b: float, null: float) -> bool:
+    """Whether a half's estimate (``d_a``, ``d_b``) is nearer the null offset than the whole take's ``d_all``: that
+    half finds no offset, whatever the halves' gap (under ``sync.max_half_gap`` for a sub-frame offset). On Pose2Sim's
+    hardware-synchronised two-person take, timed on both people: +0.30 frames, halves +0.24 / -0.00, held-out gain
+    8 %, p 0.003 (a camera-pose error the offset compensated in half the take)."""
+    return any(abs(d - null) < abs(d - d_all) for d in (d_a, d_b))
+
+
 def halves_apart(pair: EpipolarPair, d_a: float, d_b: float, half: np.ndarray, min_gain: float) -> bool:
     """Whether the halves' estimates differ by more than matters: either half fits its own estimate ``min_gain``
     (``sync.min_heldout_gain``, what an offset must gain to be applied) better than the other half's (1 − own /
@@ -218,3 +228,28 @@ def halves_apart(pair: EpipolarPair, d_a: float, d_b: float, half: np.ndarray, m
     frames a half, read −4.50 / −5.40 frames, each half 3 % better or worse at its own, and was refused for it."""
     own = _own_and_other(pair, d_a, d_b, half)
     return any(not (np.isfinite(a) and b > 0) or 1.0 - a / b >= min_gain for a, b in own)
+
+
+def null_holds(pair: EpipolarPair, null: float, cfg, F: int) -> dict | None:
+    """Camera c's record when the null offset holds (``Config.null_tolerance``), else None: the sub-frame estimate
+    next to the null is within ``null_tolerance`` of it (below what sync resolves), at a sharp minimum of the
+    epipolar error (a camera whose true lag is elsewhere has none there, a slow take no sharp one: searched)."""
+    if not cfg.null_tolerance > 0:
+        return None
+    everything = np.ones(F, bool)
+    if cfg.subframe:
+        d = pair.refine(null, everything)
+    else:  # whole frames: the lag of least error next to the null (a camera 0.7 frame late is 1 frame late)
+        near = [pair.median(null + s, everything) for s in (0, -1, 1)]
+        d = null + (0, -1, 1)[int(np.argmin(near))] if np.isfinite(near).any() else null
+    if not abs(d - null) <= cfg.null_tolerance:
+        return None
+    e0 = pair.median(null, everything)
+    around = [pair.median(null + s * cfg.null_probe_frames, everything) for s in (-1, 1)]
+    around = [e for e in around if np.isfinite(e)]
+    if not (np.isfinite(e0) and around and e0 < cfg.null_sharpness * min(around)):
+        return None
+    return {"estimate_frames": d, "halves_frames": None, "null_frames": null, "heldout_gain": 0.0, "p_value": None,
+            "blocks": 0, "heldout_px": None, "epipolar_px": e0, "probe_px": around, "applied": False,
+            "reason": f"the null offset holds: the estimate {d:+.2f} frames is within {cfg.null_tolerance} of it, "
+                      f"at a sharp minimum ({e0:.2f} px, {min(around):.2f} px {cfg.null_probe_frames} frames away)"}

@@ -35,31 +35,35 @@ def mirrors(keypoint_set: str, joints: list[int]) -> np.ndarray:
 
 
 def unswapped(lines: np.ndarray, nc: np.ndarray, lag: int, mirror: np.ndarray) -> np.ndarray:
-    """Camera c's points ``nc`` (F, J, 3) with the frames a detector exchanged left for right read back: at the
-    whole ``lag`` (camera c's frame t + lag against the reference camera's epipolar lines ``lines`` of frame t),
-    its points that have a mirror (``mirror``, :func:`mirrors`) read left for right are off by less than
-    ``MIRROR_SHARE`` of their median distance as given, itself ``MIRROR_GROSS`` times the median frame's; ``nc``
-    itself where no frame is. A swap (a whole body for 16 frames, on real two-person footage) is 10× a lag's
-    error: its blocks outweighed the rest of the held-out test, and smoothed into its neighbours spoilt them too."""
-    F = len(nc)
+    """Camera c's points ``nc`` (F, P·J, 3: P people's J points one after another) with each person's frames a
+    detector exchanged left for right read back: at the whole ``lag`` (camera c's frame t + lag against the
+    reference camera's epipolar lines ``lines`` of frame t), a person's points that have a mirror (``mirror`` (J,),
+    :func:`mirrors`) read left for right are off by less than ``MIRROR_SHARE`` of their median distance as given,
+    itself ``MIRROR_GROSS`` times the median person-frame's; ``nc`` itself where none is. A swap (a whole body for
+    16 frames, on real two-person footage) is 10× a lag's error: its blocks outweighed the rest of the held-out
+    test, and smoothed into its neighbours spoilt them too."""
+    F, J = len(nc), len(mirror)
+    P = nc.shape[1] // J
     lo, hi = max(0, -lag), min(F, F - lag)
-    has = mirror != np.arange(len(mirror))
+    has = mirror != np.arange(J)
     if hi <= lo or not has.any():
         return nc
-    L, P = lines[lo:hi, has], nc[lo + lag:hi + lag]
-    a, b = np.abs(dot3(L, P[:, has])), np.abs(dot3(L, P[:, mirror[has]]))
+    L, Q = lines[lo:hi].reshape(hi - lo, P, J, 3)[:, :, has], nc[lo + lag:hi + lag].reshape(hi - lo, P, J, 3)
+    a, b = np.abs(dot3(L, Q[:, :, has])), np.abs(dot3(L, Q[:, :, mirror[has]]))  # (frames, P, points)
     both = np.isfinite(a) & np.isfinite(b)
-    n = both.sum(axis=1)
-    rows = np.arange(len(n))
-    a, b = (np.sort(np.where(both, x, np.inf), axis=1) for x in (a, b))  # medians over the points known both
-    a, b = ((x[rows, np.maximum(n - 1, 0) // 2] + x[rows, n // 2]) / 2 for x in (a, b))  # ways (the unknown last)
+    n = both.sum(axis=2)[..., None]
+    a, b = (np.sort(np.where(both, x, np.inf), axis=2) for x in (a, b))  # medians over the points known both
+    a, b = ((np.take_along_axis(x, np.maximum(n - 1, 0) // 2, 2) + np.take_along_axis(x, n // 2, 2))[..., 0] / 2
+            for x in (a, b))  # ways (the unknown last)
+    n = n[..., 0]
     typical = np.median(a[n >= 2]) if np.any(n >= 2) else np.inf
-    flip = np.flatnonzero((n >= 2) & (b < MIRROR_SHARE * a) & (a > MIRROR_GROSS * typical)) + lo + lag
-    if not flip.size:
+    frames, people = np.nonzero((n >= 2) & (b < MIRROR_SHARE * a) & (a > MIRROR_GROSS * typical))
+    if not frames.size:
         return nc
-    out = nc.copy()
-    out[flip] = nc[flip][:, mirror]
-    return out
+    out = nc.copy().reshape(F, P, J, 3)
+    frames += lo + lag
+    out[frames, people] = out[frames, people][:, mirror]
+    return out.reshape(nc.shape)
 
 
 def pairs(rig: Rig, raw: list[np.ndarray], smooth: list[np.ndarray], c: int, ref: int, mirror: np.ndarray):
@@ -67,13 +71,14 @@ def pairs(rig: Rig, raw: list[np.ndarray], smooth: list[np.ndarray], c: int, ref
     for right at that lag read back (:func:`unswapped`) and its track smoothed again; the pair of the tracks as
     given where none is. ``raw``/``smooth``: every camera's track undistorted (homogeneous normalised) as
     detected / :func:`smoothed`. The function's ``lines``: the reference camera's epipolar lines in camera c."""
-    base = EpipolarPair(rig, None, c, ref, normals=(smooth[ref], smooth[c]))
+    group = len(mirror) if raw[c].shape[1] > len(mirror) else 0  # several people, one after another
+    base = EpipolarPair(rig, None, c, ref, normals=(smooth[ref], smooth[c]), person_joints=group)
     lines = epipolar_lines(base.E, raw[ref], base.focal)
 
     def at(lag: float) -> EpipolarPair:
         nc = unswapped(lines, raw[c], int(round(lag)), mirror)
         return base if nc is raw[c] else EpipolarPair(rig, None, c, ref, normals=(
-            smooth[ref], smoothed([nc], np.array([base.focal]))[0]))
+            smooth[ref], smoothed([nc], np.array([base.focal]))[0]), person_joints=group)
 
     at.lines = lines
     return at

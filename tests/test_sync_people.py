@@ -1,0 +1,74 @@
+"""Sync with several people in the views: every associated person's points, each person's against their own in the
+other views (never two mixed): left/right swaps read back per person, and per frame the mean of each person's median
+epipolar error (synthetic two-person take of test_sync_real_lag)."""
+
+import numpy as np
+from test_sync_real_lag import FPS, LAG, SWAP, two_people
+
+from mocap.geometry.epipolar import normalised
+from mocap.stages import sync
+from mocap.stages.rig_refine import used_joints
+from mocap.stages.sync_search import EpipolarPair, epipolar_lines, smoothed
+from mocap.stages.sync_swaps import mirrors, unswapped
+from mocap.types import Keypoints2D
+
+
+def _tracks(rig, data, people):
+    """Every camera's undistorted tracks of the limb joints, the ``people``'s one after another (F, P·J, 3)."""
+    joints = used_joints("blazepose33", "limbs")
+    raw = [np.concatenate([normalised(rig, c, data[:, c, p][:, joints, :2]) for p in people], axis=1)
+           for c in range(4)]
+    return raw, joints
+
+
+def test_a_swap_is_read_back_in_the_person_it_is_in_only():
+    rig, data = two_people(swap=SWAP)
+    raw, joints = _tracks(rig, data, (0, 1))
+    mirror = mirrors("blazepose33", joints)
+    J = len(joints)
+    pair = EpipolarPair(rig, None, 1, 0, normals=(raw[0], raw[1]))
+    lines = epipolar_lines(pair.E, raw[0], pair.focal)
+    out = unswapped(lines, raw[1], int(LAG), mirror)
+    changed = ~np.all((out == raw[1]) | np.isnan(raw[1]), axis=2)  # (F, 2·J)
+    first, second = changed[:, :J].any(axis=1), changed[:, J:].any(axis=1)
+    assert not first.any()  # the still person: never exchanged
+    f = np.flatnonzero(second)  # the walker's swapped frames, in camera 2's time (its frame t is the reference's t + 3)
+    swapped = np.arange(SWAP[0], SWAP[1]) + int(LAG)
+    assert np.isin(f, swapped).all() and np.isin(swapped, f).mean() > 0.7, f
+    # one person alone: as before the people were pooled
+    alone = unswapped(lines[:, J:], raw[1][:, J:], int(LAG), mirror)
+    assert np.array_equal(alone, out[:, J:], equal_nan=True)
+
+
+def test_each_frame_is_the_mean_of_each_persons_median():
+    rig, data = two_people()
+    raw, joints = _tracks(rig, data, (0, 1))
+    J = len(joints)
+    smooth = smoothed(raw, [cam.K[0, 0] for cam in rig.cameras])
+    both = EpipolarPair(rig, None, 1, 0, normals=(smooth[0], smooth[1]), person_joints=J)
+    each = [EpipolarPair(rig, None, 1, 0, normals=(smooth[0][:, s], smooth[1][:, s]))
+            for s in (slice(0, J), slice(J, 2 * J))]
+    for d in (0.0, LAG, -1.5):
+        per = np.stack([p.per_frame(d) for p in each], axis=1)
+        n = np.isfinite(per).sum(axis=1)
+        want = np.where(n > 0, np.where(np.isfinite(per), per, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
+        assert (n == 1).any() and (n == 2).any()  # frames with the walker lost in camera 2 count the still one only
+        assert np.allclose(both.per_frame(d), want, equal_nan=True, atol=1e-12)
+    pooled = EpipolarPair(rig, None, 1, 0, normals=(smooth[0], smooth[1]))  # one median over both: not the same
+    assert not np.allclose(pooled.per_frame(LAG), both.per_frame(LAG), equal_nan=True)
+
+
+def test_both_people_prove_the_lag_the_still_one_alone_does_not():
+    rig, data = two_people()
+    r = sync.run(rig, Keypoints2D(data, rig.names, "blazepose33", FPS))
+    cam = r["cameras"]["cam02"]
+    assert cam["applied"] and abs(r["offsets_frames"]["cam02"] - LAG) < 0.25, cam
+    assert r["offsets_frames"]["cam03"] == r["offsets_frames"]["cam04"] == 0.0, r["offsets_frames"]
+
+
+def test_a_half_that_finds_the_null_offset_is_no_support_for_it():
+    from mocap.stages.sync_steps import half_at_null
+
+    assert half_at_null(0.30, 0.24, -0.00, 0.0)  # the real synchronised take's cam03 (refused)
+    assert not half_at_null(0.40, 0.38, 0.43, 0.0) and not half_at_null(-7.42, -7.50, -6.14, 0.0)  # real lags
+    assert half_at_null(2.3, 2.4, 0.9, 1.0)  # about an audio offset: the null is 1 frame
