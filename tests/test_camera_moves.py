@@ -217,12 +217,12 @@ def test_the_stage_writes_no_moves_on_a_take_without_one_and_removes_a_stale_fil
     assert not stale.exists() and Session(root).camera_moves_file() is None
 
 
-def test_a_bumped_camera_among_several_people_is_fitted_to_one_person(tmp_path):
+def test_a_bumped_camera_among_several_people_is_fitted_to_the_same_peoples_points(tmp_path):
     """Two people, slots shuffled in every view, cam02 bumped 1° / 20 mm from frame AT: the moved part's pose comes
-    from the same person's detections and points. The association picks the person the refinement follows; with
-    cam02's moved part hidden, associated anew, it picked the other one (A loses more detections to the hiding than
-    B: B is out of cam02's view there), and cam02's pose was fitted to the other person's points (119° / 10 m on
-    a four-person take)."""
+    from each person's detections against that person's points. The association decides who is in which slot; with
+    cam02's moved part hidden, associated anew, it chose otherwise (when one person was followed: A loses more
+    detections to the hiding than B, B is out of cam02's view there), and cam02's pose was fitted to the other
+    person's points (119° / 10 m on a four-person take)."""
     rng = np.random.default_rng(5)
     A = blazepose_keypoints(body_motion(FRAMES, FPS, seed=0))
     B = blazepose_keypoints(body_motion(FRAMES, FPS, seed=1)) + np.array([2.5, 0.0, 0.0])

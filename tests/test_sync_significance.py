@@ -113,8 +113,8 @@ def test_held_out_blocks_are_no_shorter_than_the_correlation_of_the_differences(
     e0 = 5 + np.convolve(rng.normal(size=F + 7), np.ones(8) / 8, mode="valid") * 3
 
     class Pair:  # an offset that lowers the error in a slowly varying, correlated way
-        def per_frame(self, d):
-            return e0 - (0.25 + 0.4 * np.sin(np.arange(F) / 4.0)) if d else e0
+        def per_person(self, d):
+            return (e0 - (0.25 + 0.4 * np.sin(np.arange(F) / 4.0)) if d else e0)[:, None]
 
     block, half = np.arange(F), (np.arange(F) >= F // 2).astype(int)
     test = held_out(Pair(), (1.0, 1.0), 0.0, block, half)

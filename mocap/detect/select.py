@@ -174,7 +174,8 @@ def all_people(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Trac
     move, so the frames need not follow in time): several people cover more of the volume than one, and a
     person standing still constrains the cameras at one spot only (on real two-person footage, refined on
     the one standing still the other's error grew from 12 to 19 px; on both, 10 and 8 px). Sync needs the
-    frames in time: :func:`one_person`. With ``persons`` = 1, or nobody associated: :func:`one_person`."""
+    frames in time: :func:`people_in_time`. With ``persons`` = 1: :func:`one_person`; nobody associated: the
+    performer picked frame by frame."""
     from mocap.multi.memo import associate_once
     from mocap.multi.slots import apply_slots
 
@@ -217,8 +218,9 @@ def people_in_time(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
         return select_performer(rig, kp)
     own = apply_slots(kp, slots, summary.get("keypoint_masks"))
     keep = moving(image_motion(own, min_score=min_score))
-    log.info("timing the cameras on %s of %d people%s", ", ".join(f"person{p + 1}" for p in np.flatnonzero(keep)),
-             keep.size, "" if keep.all() else " (the others stand still)")
+    log.log(logging.DEBUG if keep.all() else logging.INFO, "timing the cameras on %s of %d people%s",
+            ", ".join(f"person{p + 1}" for p in np.flatnonzero(keep)), keep.size,
+            "" if keep.all() else " (the others stand still)")  # (sync's check runs several times a run)
     return Keypoints2D(own.data[:, :, keep], kp.camera_names, kp.keypoint_set, kp.fps)
 
 

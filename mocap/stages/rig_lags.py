@@ -5,7 +5,7 @@ a lower epipolar error by compensating the pose, and sync invented one on a hard
 keypoints a lagging camera has not been shifted back on, the refinement turns and moves that camera to make up
 for the lag instead: `mocap bench robustness --shift 10` (4 cameras, CMU 01_03) gave camera centres 30 mm and
 rotations 0.71° off (target 5 mm, 0.05°) and an MPJPE 1.15× the true rig's, although sync then found the lag
-within 0.01 frame. So after refining, sync's own test (:func:`mocap.stages.sync.run`, its settings, on the person
+within 0.01 frame. So after refining, sync's own test (:func:`mocap.stages.sync.run`, its settings, on the people
 it uses) is run on the refined rig; when it applies an offset, the refinement is done again from the given rig
 on the keypoints shifted back, and sync's test again on that rig, until the offsets it finds are those the rig
 was refined with (an offset estimated on a rig that made up for the lag falls a little short: 7.84 frames for
@@ -37,15 +37,16 @@ LENGTH_FRAMES = 2  # a camera whose detections end at least this many frames bef
 
 def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str, Path] | None = None,
                      refined_on: Callable[[Keypoints2D, Rig], Keypoints2D] | None = None,
-                     synced_on: Callable[[Keypoints2D, Rig], Keypoints2D] = lambda kp, rig: kp
+                     synced_on: Callable[[Keypoints2D, Rig], Keypoints2D] | None = None
                      ) -> tuple[Rig | None, dict]:
     """rig_refine's (refined rig or None, report) for the raw keypoints ``raw`` (F, C, P, J, 3), given that
     sync (``sync_cfg``, None or switched off: no check) may shift cameras in time afterwards. ``refined_on``: the
     keypoints the refinement works on, associated through a rig (every associated person one after another,
     :func:`mocap.detect.select.all_people`; associated again through the refined rig, :mod:`mocap.stages.rig_people`;
-    None: the keypoints as they are), ``synced_on``: the ones sync works on (one person, associated
-    through the rig given with them). The report's ``lags``: what the check found, whether the cameras were refined
-    again.
+    None: the keypoints as they are), ``synced_on``: the ones sync works on (the people who move, each in its
+    own slot, associated through the rig given with them, :func:`mocap.detect.select.people_in_time`; None: the
+    keypoints as they are, one detection per view). The report's ``lags``: what the check found, whether the
+    cameras were refined again.
 
     On a short take the first refinement absorbs much of a real lag (the real demo, 100 frames, one video started
     10 frames late: the refined rig turned that camera 2.6° / 189 mm, and sync on it saw -5.7 frames, halves
@@ -59,8 +60,17 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     followed like the others; :func:`length_lags`: the
     real demo with cam03's video started 5 frames late: sync on the first refinement saw −2.38 frames, held-out
     gain 3 %, nothing tried; from the lengths −5.62 applied, cam03 P95 86 → 41 px)."""
+    if synced_on is None:  # one detection per view: sync works on them as they are (several: who is who first)
+        if raw.shape[2] > 1:
+            raise ValueError("rig_refine: keypoints with several detections per view need synced_on (the people "
+                             "associated across the views, mocap.detect.select.people_in_time)")
+        synced_on = _as_they_are
     refined, report, kp = _with_lags(rig, raw, cfg, sync_cfg, audio, refined_on, synced_on)
     return _applied(*_keep_far(rig, kp, cfg, refined_on, refined, report))
+
+
+def _as_they_are(kp: Keypoints2D, rig: Rig) -> Keypoints2D:
+    return kp
 
 
 def _with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio, refined_on, synced_on

@@ -17,9 +17,9 @@ camera best wins, its part is hidden and the cameras refined again without it, t
 part's detections are read back into the rig's pose (:mod:`mocap.geometry.camera_moves`), so every later stage
 works on one rig. When sync shifts cameras in time (the refinement then ran on keypoints shifted back), the
 search runs on those too and each move's frames are told in its camera's own. With several people every search
-reads one association of the take per rig (the person it follows is the association's choice; keypoints with a
-part hidden, associated anew, may give another, and a moved part fitted to another person's points read 119° /
-10 m). A part whose pose is further from the rig's than
+reads one association of the take per rig, every person who moves, each one's joints after another's (who is in
+which slot is the association's choice; keypoints with a part hidden, associated anew, may choose otherwise, and
+a moved part fitted to another person's points read 119° / 10 m). A part whose pose is further from the rig's than
 ``max_move_deg`` / ``max_move_m`` is not a bump: not read back (a warning). One move per camera; not looked for when
 sync reads a camera's parts at different offsets (a camera that lost frames: its parts are sync's).
 """
@@ -61,7 +61,8 @@ def look_for_moves(given: Rig, refined: Rig | None, kp: Keypoints2D, cfg, report
                    ) -> tuple[Rig | None, list[CameraMove], dict]:
     """For the rig_refine stage: the cameras moved mid-take, on the keypoints ``kp``, after the refinement
     (``refined``: its rig, None when not applied; ``report``: its report). ``observations(kp, rig)``: the used
-    joints' pixels (F, C, J, 2); ``refit(kp)``: the refinement again (rig or None when not applied, report).
+    joints' pixels (F, C, J, 2) (several people: each one's J after another's); ``refit(kp)``: the refinement
+    again (rig or None when not applied, report).
     Looked for on the rig at hand and, the first time, on the given one too (a refinement on a take whose camera
     moved averages its two poses and the other cameras make up for it: its errors follow the performer); each move
     found (the largest held-out gain first) hides that camera's moved part and the cameras are refined again
@@ -179,10 +180,13 @@ def callbacks(given: Rig, cfg, people: dict, refine: Callable, observations: Cal
     when a view holds several), ``refine(rig, kp, cfg, refined_on)`` (:func:`mocap.stages.rig_people.run`: the
     people associated through the given rig, then again through the refined one) and ``observations(kp, cfg)``
     its own."""
-    one, on = people.get("synced_on", lambda k, r: k), people.get("refined_on")
+    one, on = people.get("synced_on"), people.get("refined_on")
 
     def seen(kp: Keypoints2D, rig: Rig) -> np.ndarray:  # several people: each one's joints one after another
-        k = one(kp, rig)
+        if one is None and kp.shape[2] > 1:
+            raise ValueError("rig_refine: keypoints with several detections per view need synced_on (the people "
+                             "associated across the views, mocap.detect.select.people_in_time)")
+        k = kp if one is None else one(kp, rig)
         return np.concatenate([observations(Keypoints2D(k.data[:, :, p:p + 1], k.camera_names, k.keypoint_set,
                                                         k.fps), cfg)[0] for p in range(k.shape[2])], axis=2)
 

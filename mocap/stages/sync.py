@@ -5,7 +5,8 @@ Only the limb joints (shoulders … ankles, ``sync.joints``) are searched and te
 lag shows most there, and the search costs a third of what every joint of a 33-keypoint body costs. With several
 people (``kp``'s persons axis: one associated person per slot, the same in every view,
 :func:`mocap.detect.select.people_in_time`), every person's joints, each against their own in the other views;
-per frame the mean of each person's median error.
+per frame the mean of each person's median error, over the people seen at both offsets compared (the coarse
+search and the sub-frame fit pool the points: a still person's read the same at every lag).
 0. Shortcut: a camera whose sub-frame estimate next to the null offset (0, or the audio offset) is within
    ``null_tolerance`` (0.1 frame) of it, at a sharp minimum of the epipolar error (below half the error
    3 frames either side), keeps the null: no lag search, no test (a synchronised camera, at a fifth of the
@@ -141,8 +142,8 @@ def outputs(session: Session, settings) -> list[Path]:
 
 
 def resolved(settings) -> dict:
-    """Part of the cache key: with several people (``detect.persons`` ≠ 1), sync runs on the associated person
-    with most evidence, associated with triangulate's settings (:func:`mocap.detect.select.one_person`)."""
+    """Part of the cache key: with several people (``detect.persons`` ≠ 1), sync runs on the associated people
+    who move, associated with triangulate's settings (:func:`mocap.detect.select.people_in_time`)."""
     from mocap.detect.select import association_key
 
     return association_key(settings)
@@ -197,7 +198,7 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
         why.append(f"the halves disagree ({d_a:+.2f} / {d_b:+.2f} frames)")
     elif not min(d_a, d_b) - cfg.max_half_gap <= d_all <= max(d_a, d_b) + cfg.max_half_gap:  # the value applied is
         why.append(f"the whole take's {d_all:+.2f} frames is not what its halves found and tested")  # the tested one
-    elif half_at_null(d_all, d_a, d_b, null):  # within max_half_gap, yet one half finds no offset
+    elif half_at_null(d_a, d_b, null, cfg.null_tolerance):  # within max_half_gap, yet one half finds no offset
         why.append(f"a half finds the null offset ({d_a:+.2f} / {d_b:+.2f} frames)")
     if search is not None and max(abs(d_all), abs(d_a), abs(d_b)) >= max_lag - 1:  # a lag of 150 read as 120
         why.append(f"the best lag is at the edge of the search (±{max_lag} frames: sync.max_offset_s, at most a third "
@@ -235,15 +236,16 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path
     null = {n: heard.get(n) or 0.0 for n in names}
     method = ("audio, refined on the epipolar consistency of the 2D keypoints" if use_audio else
               "epipolar consistency of the 2D keypoints")
-    seen = np.isfinite(xy[..., 0]).any(axis=2)  # (F, C): frames each camera sees the person in
+    own = np.isfinite(xy[..., 0]).reshape(F, C, P, len(joints)).any(axis=3)  # (F, C, P): who each camera sees
+    seen = own.any(axis=2)  # (F, C): frames each camera sees someone in
     raw = [normalised(rig, c, xy[:, c]) for c in range(C)]  # undistorted once, not once per use
     smooth = smoothed(raw, [cam.K[0, 0] for cam in rig.cameras])
-    counts = seen.sum(axis=0)  # the cameras are timed against the first, or, where it sees the person in under
+    counts = seen.sum(axis=0)  # the cameras are timed against the first, or, where it sees anyone in under
     ref = 0 if 2 * counts[0] >= counts.max() else int(np.argmax(counts))  # half the frames another does, that one
     cameras, offsets, base = {}, {names[ref]: null[names[ref]]}, null[names[ref]]
     for c in (k for k in range(C) if k != ref):
         n = names[c]
-        block, half = halves(F, kp.fps, cfg.block_s, cfg.min_blocks, seen[:, ref] & seen[:, c])
+        block, half = halves(F, kp.fps, cfg.block_s, cfg.min_blocks, (own[:, ref] & own[:, c]).any(axis=1))
         by_audio = use_audio and heard.get(n) is not None and heard.get(names[ref]) is not None
         pair_at = pairs(rig, raw, smooth, c, ref, mirrors(kp.keypoint_set, joints))  # left/right swaps read back
         info = cameras[n] = _camera(raw, pair_at, c, null[n] - base, max_lag, cfg, block, half, by_audio, kp.fps)

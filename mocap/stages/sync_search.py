@@ -203,6 +203,15 @@ def smoothed(raw: list[np.ndarray], focal: np.ndarray) -> list[np.ndarray]:
             for c in range(sm.shape[1])]
 
 
+def common_means(*per_person: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Each (F, P) array's per-frame mean over the people known in every one of them (NaN where none is): errors
+    at two offsets compared on the same people (one lost, entering or leaving at one offset only would compare
+    someone else's error, not the lag's)."""
+    both = np.logical_and.reduce([np.isfinite(a) for a in per_person])
+    n = both.sum(axis=1)
+    return tuple(np.where(n > 0, np.where(both, a, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan) for a in per_person)
+
+
 class EpipolarPair:
     """Camera c against the reference camera on smoothed tracks (F, C, J, 2). Both tracks are undistorted
     once; camera c's normalised track is then shifted in time (undistortion is smooth, so interpolating
@@ -254,9 +263,14 @@ class EpipolarPair:
 
     def per_frame(self, d: float, min_joints: int = 3) -> np.ndarray:
         """(F,) median over joints of each reference frame's errors; NaN with fewer than ``min_joints``. With
-        several people, the mean over the people seen of each one's median: a person standing still, whose
-        errors are the same at every lag, adds the same to both sides of a difference (pooled in one median, the
-        still body's points outnumbered the performer's and hid a 3-frame lag)."""
+        several people, the mean over the people seen of each one's median (:meth:`per_person`)."""
+        return common_means(self.per_person(d, min_joints))[0]
+
+    def per_person(self, d: float, min_joints: int = 3) -> np.ndarray:
+        """(F, P) each person's median over its joints of each reference frame's errors (NaN with fewer than
+        ``min_joints``); P = 1 for one person. Compared per person, a person standing still, whose errors are the
+        same at every lag, adds the same to both sides of a difference (pooled in one median, the still body's
+        points outnumbered the performer's and hid a 3-frame lag)."""
         e = self.errors(d)
         F, J = e.shape[0], self.person_joints or e.shape[1]
         e = e.reshape(-1, J)  # rows (frame, person)
@@ -266,12 +280,7 @@ class EpipolarPair:
         srt = np.sort(np.where(np.isfinite(e[ok]), e[ok], np.inf), axis=1)  # the unknown last (nanmedian is slow)
         k = n[ok]
         out[ok] = (srt[np.arange(len(ok)), (k - 1) // 2] + srt[np.arange(len(ok)), k // 2]) / 2
-        if len(out) == F:
-            return out
-        out = out.reshape(F, -1)
-        seen = np.isfinite(out).sum(axis=1)
-        total = np.where(np.isfinite(out), out, 0.0).sum(axis=1)
-        return np.where(seen > 0, total / np.maximum(seen, 1), np.nan)
+        return out.reshape(F, -1)
 
     def refine(self, centre: float, use: np.ndarray, reach: float = 1.0) -> float:
         """Sub-frame offset within ``centre`` ± ``reach`` on the frames ``use``: a grid of quarter frames, then
@@ -359,8 +368,8 @@ def held_out(pair: EpipolarPair, estimates: tuple[float, float], null: float, bl
     synchronised rig, or the audio offset): the gain, and a paired test over blocks (frames next to each
     other are not independent, blocks about are: never shorter than the differences' correlation span).
     ``use``: (F,) bool, the frames scored (all by default; a part of the take, :mod:`mocap.stages.sync_steps`)."""
-    e0 = pair.per_frame(null)
-    held = np.where(half == 1, pair.per_frame(estimates[0]), pair.per_frame(estimates[1]))
+    e0, held = common_means(pair.per_person(null), np.where((half == 1)[:, None], pair.per_person(estimates[0]),
+                                                            pair.per_person(estimates[1])))
     ok = np.isfinite(e0) & np.isfinite(held) & (True if use is None else use)
     if ok.sum() < 20:
         return HeldOut(0.0, 1.0, 0, (float("nan"), float("nan")))

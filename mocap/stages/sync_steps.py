@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mocap.stages.sync_search import EpipolarPair, LagSearch, held_out
+from mocap.stages.sync_search import EpipolarPair, LagSearch, common_means, held_out
 
 MAX_DEPTH = 3
 PER_BLOCK = 4  # coarse frames of the lag search in each block (a lag needs 20 keypoint pairs)
@@ -159,7 +159,7 @@ def _frame(pair: EpipolarPair, block: np.ndarray, ids: np.ndarray, cut: int, d_l
     """The frame where the offset changes: in the blocks either side of the cut, the split that leaves the
     least per-frame error with ``d_left`` before it and ``d_right`` from it."""
     near = np.flatnonzero((block >= ids[cut - 1]) & (block <= ids[cut]))
-    e_l, e_r = (pair.per_frame(d)[near] for d in (d_left, d_right))
+    e_l, e_r = (e[near] for e in common_means(pair.per_person(d_left), pair.per_person(d_right)))
     both = np.isfinite(e_l) & np.isfinite(e_r)  # a frame one offset cannot read would count as no error for it
     e_l, e_r = np.where(both, e_l, 0.0), np.where(both, e_r, 0.0)
     cost = np.concatenate([[0.0], np.cumsum(e_l)]) + (e_r.sum() - np.concatenate([[0.0], np.cumsum(e_r)]))
@@ -211,12 +211,13 @@ def whole_lag(d_all: float, d_a: float, d_b: float, null: float, near: float) ->
     return lag if ok else None
 
 
-def half_at_null(d_all: float, d_a: float, d_b: float, null: float) -> bool:
-    """Whether a half's estimate (``d_a``, ``d_b``) is nearer the null offset than the whole take's ``d_all``: that
-    half finds no offset, whatever the halves' gap (under ``sync.max_half_gap`` for a sub-frame offset). On Pose2Sim's
-    hardware-synchronised two-person take, timed on both people: +0.30 frames, halves +0.24 / -0.00, held-out gain
-    8 %, p 0.003 (a camera-pose error the offset compensated in half the take)."""
-    return any(abs(d - null) < abs(d - d_all) for d in (d_a, d_b))
+def half_at_null(d_a: float, d_b: float, null: float, tolerance: float) -> bool:
+    """Whether a half's estimate (``d_a``, ``d_b``) is within ``tolerance`` (``sync.null_tolerance``, what sync
+    resolves) of the null offset: that half finds no offset, whatever the halves' gap (under ``sync.max_half_gap``
+    for a sub-frame offset). On Pose2Sim's hardware-synchronised two-person take, timed on both people: +0.30
+    frames, halves +0.24 / -0.00 (a camera-pose error the offset compensated in half the take), held-out gain 8 %,
+    p 0.003 while each frame's people were taken as seen at each offset."""
+    return any(abs(d - null) <= tolerance for d in (d_a, d_b))
 
 
 def halves_apart(pair: EpipolarPair, d_a: float, d_b: float, half: np.ndarray, min_gain: float) -> bool:
