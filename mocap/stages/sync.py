@@ -23,8 +23,8 @@ search and the sub-frame fit pool the points: a still person's read the same at 
    and second half); each half then scores the other half's estimate against the null offset (0, or the
    audio offset when audio was used). The offset is applied only when the held-out error drops
    significantly (one-sided Wilcoxon signed-rank test over blocks of about 1 s), by a minimum relative
-   gain, and the two halves agree (neither nearer the null than the offset). A real offset is the same all
-   take long; an offset that buys a lower error by compensating a camera-pose error follows what the person
+   gain, and the two halves agree (and neither is within ``null_tolerance`` of the null). A real offset is the
+   same all take long; an offset that buys a lower error by compensating a camera-pose error follows what the person
    does, or gains little: on a hardware-synchronised rig the result is 0. ``sync.json`` records per camera
    both halves' estimates, the held-out gain, the p-value, and whether the offset was applied (and why not); a
    lag of a whole 2 frames or more that both halves find, not applied, is said at WARNING
@@ -106,7 +106,7 @@ class Config:
     # null_sharpness × the error null_probe_frames either side), the offset is the null: no lag search, no test
     min_step_s: float = 5.0  # an offset that changes mid-take (frames dropped): each part at least this long,
     # s (0: one offset per take; see mocap.stages.sync_steps)
-    null_tolerance: float = 0.1  # frames (0: always search and test)
+    null_tolerance: float = 0.1  # frames (0: always search and test); a half's estimate this near the null: no offset
     null_sharpness: float = 0.5
     null_probe_frames: int = 3
 
