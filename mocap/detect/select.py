@@ -176,23 +176,33 @@ def all_people(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: Trac
     the one standing still the other's error grew from 12 to 19 px; on both, 10 and 8 px). Sync needs the
     frames in time: :func:`people_in_time`. With ``persons`` = 1: :func:`one_person`; nobody associated: the
     performer picked frame by frame."""
+    if kp.shape[2] == 1 or persons == 1:  # the association's settings too: triangulate's performer, not another
+        return one_person(rig, kp, cfg, min_score)
+    own = _associated(rig, kp, persons, cfg, min_score, "for the camera refinement", quiet=True)
+    if own is None:
+        return select_performer(rig, kp)
+    data = np.concatenate([own.data[:, :, p: p + 1] for p in range(own.shape[2])], axis=0)
+    log.info("camera refinement on all %d people (%d frames each, one after another)", own.shape[2], kp.shape[0])
+    return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+
+
+def _associated(rig: Rig, kp: Keypoints2D, persons: int | str, cfg: TrackConfig | None, min_score: float,
+                what: str, quiet: bool) -> Keypoints2D | None:
+    """Every associated person in its own slot (F, C, P, J) (:func:`mocap.multi.memo.associate_once`; ``quiet``:
+    its warnings left to a later call), or None, said, where nobody is (fewer than 2 cameras, or cameras not
+    synchronised yet: no person meets in two views)."""
     from mocap.multi.memo import associate_once
     from mocap.multi.slots import apply_slots
 
-    if kp.shape[2] == 1 or persons == 1:  # the association's settings too: triangulate's performer, not another
-        return one_person(rig, kp, cfg, min_score)
-    try:  # as one_person: fewer than 2 cameras, or nobody associated (not synchronised yet) → the performer
-        slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False, quiet=True)
+    try:
+        slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False, quiet=quiet)
         if slots.shape[2] == 0:
             raise ValueError("no person is seen by two cameras or more")
     except ValueError as e:
-        log.warning("several people: no associated person for the camera refinement (%s); using the performer "
-                    "most consistent across the views instead", e)
-        return select_performer(rig, kp)
-    own = apply_slots(kp, slots, summary.get("keypoint_masks"))  # (F, C, P, J, 3)
-    data = np.concatenate([own.data[:, :, p: p + 1] for p in range(slots.shape[2])], axis=0)
-    log.info("camera refinement on all %d people (%d frames each, one after another)", slots.shape[2], kp.shape[0])
-    return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+        log.warning("several people: no associated person %s (%s); using the performer most consistent across the "
+                    "views instead", what, e)
+        return None
+    return apply_slots(kp, slots, summary.get("keypoint_masks"))
 
 
 def people_in_time(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig | None = None,
@@ -203,20 +213,13 @@ def people_in_time(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     moving person's evidence together (on real two-person footage with one video started 8 frames late, the person
     with most motion seen alone did not prove the lag; both did). With ``persons`` = 1: :func:`one_person`;
     nobody associated (e.g. cameras not yet synchronised): the performer picked frame by frame."""
-    from mocap.multi.memo import associate_once
-    from mocap.multi.slots import apply_slots, image_motion, moving
+    from mocap.multi.slots import image_motion, moving
 
     if kp.shape[2] == 1 or persons == 1:
         return one_person(rig, kp, cfg, min_score)
-    try:
-        slots, summary = associate_once(rig, kp, persons, cfg, min_score, progress=False)  # said once: the capture's
-        if slots.shape[2] == 0:
-            raise ValueError("no person is seen by two cameras or more: nothing to synchronise on")
-    except ValueError as e:
-        log.warning("several people: no associated person to synchronise on (%s); using the performer most "
-                    "consistent across the views instead", e)
+    own = _associated(rig, kp, persons, cfg, min_score, "to synchronise on", quiet=False)  # said: the capture's
+    if own is None:
         return select_performer(rig, kp)
-    own = apply_slots(kp, slots, summary.get("keypoint_masks"))
     keep = moving(image_motion(own, min_score=min_score))
     log.log(logging.DEBUG if keep.all() else logging.INFO, "timing the cameras on %s of %d people%s",
             ", ".join(f"person{p + 1}" for p in np.flatnonzero(keep)), keep.size,
