@@ -123,3 +123,51 @@ def test_a_lag_in_a_short_crowd_take_is_found_on_every_person():
     cam = r["cameras"]["cam02"]
     assert cam["applied"] and abs(r["offsets_frames"]["cam02"] + 4.0) < 0.25, cam
     assert r["offsets_frames"]["cam03"] == r["offsets_frames"]["cam04"] == 0.0, r["offsets_frames"]
+
+
+def test_people_seen_briefly_do_not_starve_the_lag_search():
+    """A lag needs a tenth of its candidate pairs known: with several people, a person counts only in the frames the
+    reference camera sees them (nine walkers each seen in 3 % of the frames beside the performer left no lag enough
+    pairs when every person's joints counted all take long)."""
+    from mocap.stages.sync_search import LagSearch
+
+    rig, data = two_people()
+    raw, joints = _tracks(rig, data, (1,))  # the walker, camera 2 three frames late
+    J, F = len(joints), len(data)
+    rng = np.random.default_rng(0)
+    extra = []
+    for _ in range(9):  # nine more people, each in 3 frames: elsewhere unseen
+        cam = [np.full_like(raw[c], np.nan) for c in (0, 1)]
+        at = rng.choice(F, 3, replace=False)
+        for c in (0, 1):
+            cam[c][at] = raw[c][at]
+        extra.append(cam)
+    ref = np.concatenate([raw[0]] + [e[0] for e in extra], axis=1)
+    late = np.concatenate([raw[1]] + [e[1] for e in extra], axis=1)
+    pair = EpipolarPair(rig, None, 1, 0, normals=(ref, late), person_joints=J)
+    lines = epipolar_lines(pair.E, ref, pair.focal)
+    lag, err = LagSearch(lines, late, 30, person_joints=J).best()
+    assert lag == int(LAG) and np.isfinite(err), (lag, err)
+    starved = LagSearch(lines, late, 30).best()  # every column counted in every frame: no lag has enough pairs
+    assert not np.isfinite(starved[1]), starved
+
+
+def test_the_held_out_test_compares_the_same_people_at_both_offsets():
+    """A person seen at the estimate's offset only (entering there) is left out of that frame: their larger error
+    would read as the offset being worse."""
+    from mocap.stages.sync_search import held_out
+
+    F = 120
+    rng = np.random.default_rng(1)
+    base = 4 + rng.normal(0, 0.2, F)
+
+    class Pair:
+        def per_person(self, d):
+            still = np.full(F, 3.0)
+            if d == 0:
+                return np.stack([base, np.full(F, np.nan), still], axis=1)  # the second person unseen at the null
+            return np.stack([base - 1.0, np.full(F, 20.0), still], axis=1)  # ... seen at the offset, far off
+
+    block, half = np.arange(F) // 6, (np.arange(F) >= F // 2).astype(int)
+    test = held_out(Pair(), (2.0, 2.0), 0.0, block, half)
+    assert test.gain > 0.1 and test.p_value < 0.01, test

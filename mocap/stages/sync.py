@@ -53,7 +53,6 @@ from mocap.stages.sync_log import log_result
 from mocap.stages.sync_search import (
     LagSearch,
     epipolar_lag,
-    halves,
     held_out,
     shift_tracks,
     smooth_tracks,
@@ -62,6 +61,7 @@ from mocap.stages.sync_search import (
 from mocap.stages.sync_steps import (
     find_steps,
     half_at_null,
+    halves,
     halves_apart,
     halves_own_gain,
     null_holds,
@@ -176,7 +176,7 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
     held = null_holds(pair, null, cfg, len(half))
     if held is not None and (audio or not suspect(pair, null, block, cfg, fps)):
         return held
-    search = None if audio else LagSearch(pair_at.lines, raw[c], max_lag)
+    search = None if audio else LagSearch(pair_at.lines, raw[c], max_lag, person_joints=pair_at.person_joints)
     if held is not None:  # near one end, some seconds at another offset (frames lost there)?
         return with_steps(held, find_steps(pair, search, block, cfg, fps), null, cfg, [])
     whole = None if audio else search.best()[0]  # the whole take's coarse lag: the swaps read back at it

@@ -33,9 +33,9 @@ def log_result(result: dict) -> None:
     untested = [n for n, info in result.get("cameras", {}).items()
                 if info["halves_frames"] is not None and not info["applied"] and info.get("blocks", 0) < least]
     if untested:
-        log.warning("sync: %s not timed: fewer than %d test blocks where the person sync works on is seen by both "
-                    "the camera and the reference %s (a take too short or too still, or cameras that see other people "
-                    "only?); were these cameras not hardware-synchronised, their time offsets are unknown (the report "
+        log.warning("sync: %s not timed: fewer than %d test blocks where a person sync works on is seen by both "
+                    "the camera and the reference %s (a take too short or too still, or cameras that see different "
+                    "people only?); were these cameras not hardware-synchronised, their time offsets are unknown (the report "
                     "flags a camera out of time)",
                     ", ".join(untested), least, result.get("timed_against", result.get("reference", "camera")))
     px = result.get("triangulation_px")

@@ -26,18 +26,31 @@ def epipolar_lines(E: np.ndarray, ni: np.ndarray, focal: float) -> np.ndarray:
         return line / np.hypot(line[..., 0], line[..., 1])[..., None] * focal
 
 
-def _gather(lines: np.ndarray, nc: np.ndarray, t: np.ndarray, lags: np.ndarray):
+def _known(lines: np.ndarray, t: np.ndarray, person_joints: int = 0) -> np.ndarray:
+    """(n,) the pairs each reference frame of ``t`` can make: the joints of every person the reference camera sees
+    there (``person_joints`` each, 0: one person, seen or not). A person seen briefly counts only where seen (their
+    joints counted all take long, ten people each seen in 3 % of the frames left no lag enough pairs)."""
+    J = lines.shape[1]
+    if not person_joints or person_joints >= J:
+        return np.full(len(t), J)
+    seen = np.isfinite(lines[t, :, 0]).reshape(len(t), -1, person_joints).any(axis=2)  # (n, P)
+    return seen.sum(axis=1) * person_joints
+
+
+def _gather(lines: np.ndarray, nc: np.ndarray, t: np.ndarray, lags: np.ndarray, person_joints: int = 0):
     """Epipolar errors (L, n·J) px at each lag of ``lags`` over the reference frames ``t`` (NaN where
     unknown or outside the take), yielded per chunk of lags with their count of pairs inside the take
-    (L,). ``nc`` is homogeneous (its third coordinate 1), so only its first two are gathered per lag."""
+    (L,) (:func:`_known`). ``nc`` is homogeneous (its third coordinate 1), so only its first two are gathered per
+    lag."""
     F, J = lines.shape[:2]
+    known = _known(lines, t, person_joints)
     pad = int(np.abs(lags).max()) if lags.size else 0
     x, y = (np.concatenate([np.full((pad, J), np.nan), nc[..., i], np.full((pad, J), np.nan)]) for i in (0, 1))
     a, b, c = (lines[t, :, i][None] for i in range(3))  # (1, n, J)
     for i0 in range(0, len(lags), 64):  # a few tens of MB at a time
         idx = t[None, :] + lags[i0:i0 + 64, None]  # (L, n)
         e = np.abs(a * x[idx + pad] + b * y[idx + pad] + c).reshape(len(idx), -1)
-        yield i0, e, ((idx >= 0) & (idx < F)).sum(axis=1) * J
+        yield i0, e, ((idx >= 0) & (idx < F)) @ known
 
 
 def _enough(finite: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -45,11 +58,12 @@ def _enough(finite: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return finite.sum(axis=1) >= np.maximum(20, pairs // 10)
 
 
-def _lag_medians(lines: np.ndarray, nc: np.ndarray, t: np.ndarray, lags: np.ndarray) -> np.ndarray:
+def _lag_medians(lines: np.ndarray, nc: np.ndarray, t: np.ndarray, lags: np.ndarray,
+                 person_joints: int = 0) -> np.ndarray:
     """Median epipolar error (px) at each integer lag of ``lags`` over the reference frames ``t``; inf where
     fewer than a tenth of the pairs inside the take (and at least 20) are finite."""
     out = np.full(len(lags), np.inf)
-    for i0, e, pairs in _gather(lines, nc, t, lags):
+    for i0, e, pairs in _gather(lines, nc, t, lags, person_joints):
         n = np.isfinite(e).sum(axis=1)
         rows = np.flatnonzero(_enough(np.isfinite(e), pairs))
         if rows.size:  # every row sorted at once, the unknown last: the median of each row's n finite errors
@@ -66,15 +80,16 @@ class LagSearch:
     their neighbours by the median on a few hundred frames of the subset (plenty: the minimum is sharp)."""
 
     def __init__(self, lines: np.ndarray, nc: np.ndarray, max_lag: int, coarse_frames: int = 150,
-                 candidates: int = 8):
-        self.lines, self.nc, self.candidates = lines, nc, candidates
+                 candidates: int = 8, person_joints: int = 0):
+        """``person_joints``: the points are several people's, this many each (0: one person's)."""
+        self.lines, self.nc, self.candidates, self.person_joints = lines, nc, candidates, person_joints
         F, J = lines.shape[:2]
         self.lags = np.arange(-max_lag, max_lag + 1)
         self.t = np.arange(0, F, max(1, F // coarse_frames))
         # per lag and coarse frame: the sum of the finite errors clipped at their median over every lag (wrong
         # lags sit mostly above it, the right one mostly below, and outliers weigh no more than the clip), and
         # their count; a subset of frames is ranked by its mean, cheaper than a median per lag and subset
-        chunks = list(_gather(lines, nc, self.t, self.lags))
+        chunks = list(_gather(lines, nc, self.t, self.lags, person_joints))
         values = np.concatenate([e[np.isfinite(e)] for _, e, _ in chunks])
         cap = np.median(values[::max(1, values.size // 20000)]) if values.size else np.inf
         self.sums = np.zeros((len(self.lags), len(self.t)))
@@ -85,7 +100,7 @@ class LagSearch:
             self.sums[i0:i0 + len(e)] = np.where(finite, np.minimum(e, cap), 0.0).sum(axis=2)
             self.counts[i0:i0 + len(e)] = finite.sum(axis=2)
         idx = self.t[None, :] + self.lags[:, None]
-        self.pairs = ((idx >= 0) & (idx < F)) * J  # (L, n) pairs of each frame inside the take
+        self.pairs = ((idx >= 0) & (idx < F)) * _known(lines, self.t, person_joints)  # (L, n) each frame's pairs
 
     def best(self, use: np.ndarray | None = None) -> tuple[float, float]:
         """(lag, its median error px) over the reference frames ``use`` (all by default); (0, inf) when no
@@ -105,7 +120,8 @@ class LagSearch:
         near = np.unique(np.clip((best[:, None] + np.arange(-1, 2)).ravel(), -max_lag, max_lag))
         if near.size == 0:
             return 0.0, np.inf
-        fine = _lag_medians(self.lines, self.nc, frames[::max(1, len(frames) // 400)], near)  # a few hundred
+        fine = _lag_medians(self.lines, self.nc, frames[::max(1, len(frames) // 400)], near,  # a few hundred
+                            self.person_joints)
         i = int(np.argmin(fine))
         return (float(near[i]), float(fine[i])) if np.isfinite(fine[i]) else (0.0, np.inf)
 
@@ -309,23 +325,6 @@ class EpipolarPair:
         i = int(np.argmin([cauchy(d) for d in grid]))
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
         return golden(cauchy, lo, hi, tol=0.01)
-
-
-def halves(F: int, fps: float, block_s: float, min_blocks: int,
-           seen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Block index of every frame (blocks of ``block_s`` seconds, shorter when the take would otherwise
-    have fewer than ``min_blocks``) and its half: 0 for the first half of the take, 1 for the second. The
-    halves are contiguous, as far apart in time as the take allows: a real offset is the same in both, an
-    offset that compensates a camera-pose error follows what the person does, and the halves disagree.
-    ``seen`` (F,) bool: the frames both cameras see the person in; the blocks are sized on their span and the
-    halves split the blocks holding them (a person who enters late or leaves early is in both halves: an empty
-    half estimated nothing, its offset the null, and every offset was refused for the halves' disagreement)."""
-    frames = np.flatnonzero(seen) if seen is not None and np.any(seen) else np.arange(F)
-    span = int(frames[-1] - frames[0] + 1) if len(frames) else F
-    length = max(1, min(int(round(block_s * fps)), span // max(1, min_blocks)))
-    block = np.arange(F) // length
-    held = np.unique(block[frames]) if len(frames) else np.zeros(1, int)
-    return block, (block >= held[(len(held) + 1) // 2] if len(held) > 1 else block > held[0]).astype(int)
 
 
 def correlation_span(x: np.ndarray) -> int:

@@ -21,8 +21,8 @@ constant offset:
    change, rounded up, either side of it) have no detection of that camera (:func:`apply_steps`).
 
 Returned as the parts' first frames and offsets; :func:`apply_steps` reads each part at its offset. Also here,
-the rules :mod:`mocap.stages.sync` judges a camera's estimates by: :func:`null_holds`, :func:`halves_apart`,
-:func:`half_at_null`, :func:`whole_lag`.
+the take's halves (:func:`halves`) and the rules :mod:`mocap.stages.sync` judges a camera's estimates by:
+:func:`null_holds`, :func:`halves_apart`, :func:`half_at_null`, :func:`whole_lag`.
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ SUSPECT = 2.0  # see suspect()
 def find_steps(pair: EpipolarPair, search: LagSearch, block: np.ndarray, cfg, fps: float) -> list | None:
     """[[first frame, offset], ...] of the camera's parts (the first from frame 0; a part's first frames may be
     lost, see :func:`apply_steps`), or None when its offset does not change. ``block``: (F,) every frame's
-    block (:func:`~mocap.stages.sync_search.halves`); ``cfg``: :class:`mocap.stages.sync.Config`."""
+    block (:func:`halves`); ``cfg``: :class:`mocap.stages.sync.Config`."""
     side = _side(block, cfg, fps)
     if side is None:
         return None
     ids = np.unique(block)
     if len(search.t) < PER_BLOCK * len(ids):  # the whole take's search scores ~150 frames: too few for each block
-        search = LagSearch(search.lines, search.nc, int(search.lags[-1]), coarse_frames=PER_BLOCK * len(ids))
+        search = LagSearch(search.lines, search.nc, int(search.lags[-1]), coarse_frames=PER_BLOCK * len(ids),
+                           person_joints=search.person_joints)
     lags = np.array([_lag(search, block == b) for b in ids])
     cuts = sorted(_cuts(lags, 0, len(ids), side, MAX_DEPTH))
     d: list[float] = []
@@ -209,6 +210,23 @@ def whole_lag(d_all: float, d_a: float, d_b: float, null: float, near: float) ->
     lag = int(round(d_all - null))
     ok = abs(lag) >= 2 and abs(d_all - null - lag) <= near and max(abs(d_a - null - lag), abs(d_b - null - lag)) < 1
     return lag if ok else None
+
+
+def halves(F: int, fps: float, block_s: float, min_blocks: int,
+           seen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Block index of every frame (blocks of ``block_s`` seconds, shorter when the take would otherwise
+    have fewer than ``min_blocks``) and its half: 0 for the first half of the take, 1 for the second. The
+    halves are contiguous, as far apart in time as the take allows: a real offset is the same in both, an
+    offset that compensates a camera-pose error follows what the person does, and the halves disagree.
+    ``seen`` (F,) bool: the frames both cameras see the same person in; the blocks are sized on their span and the
+    halves split the blocks holding them (a person who enters late or leaves early is in both halves: an empty
+    half estimated nothing, its offset the null, and every offset was refused for the halves' disagreement)."""
+    frames = np.flatnonzero(seen) if seen is not None and np.any(seen) else np.arange(F)
+    span = int(frames[-1] - frames[0] + 1) if len(frames) else F
+    length = max(1, min(int(round(block_s * fps)), span // max(1, min_blocks)))
+    block = np.arange(F) // length
+    held = np.unique(block[frames]) if len(frames) else np.zeros(1, int)
+    return block, (block >= held[(len(held) + 1) // 2] if len(held) > 1 else block > held[0]).astype(int)
 
 
 def half_at_null(d_a: float, d_b: float, null: float, tolerance: float) -> bool:

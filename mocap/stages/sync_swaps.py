@@ -80,7 +80,7 @@ def pairs(rig: Rig, raw: list[np.ndarray], smooth: list[np.ndarray], c: int, ref
         return base if nc is raw[c] else EpipolarPair(rig, None, c, ref, normals=(
             smooth[ref], smoothed([nc], np.array([base.focal]))[0]), person_joints=group)
 
-    at.lines = lines
+    at.lines, at.person_joints = lines, group
     return at
 
 
