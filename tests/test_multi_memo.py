@@ -105,6 +105,8 @@ def test_camera_refinement_on_the_given_rig_is_quiet(monkeypatch, caplog):
         kp = all_people(take.rig, take.keypoints, 3)
         assert kp.shape[2] == 1 and kp.shape[0] == 2 * take.keypoints.shape[0]
         assert said not in caplog.text
+        people_in_time(take.rig, take.keypoints, 3, quiet=True)  # the camera refinement's lag check: quiet
+        assert said not in caplog.text
         people_in_time(take.rig, take.keypoints, 3)
         people_in_time(take.rig, take.keypoints, 3)
     assert caplog.text.count(said) == 1

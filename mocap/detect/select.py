@@ -206,18 +206,19 @@ def _associated(rig: Rig, kp: Keypoints2D, persons: int | str, cfg: TrackConfig 
 
 
 def people_in_time(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: TrackConfig | None = None,
-                   min_score: float = 0.2) -> Keypoints2D:
+                   min_score: float = 0.2, quiet: bool = False) -> Keypoints2D:
     """The associated people who move (:func:`mocap.multi.slots.moving`), each in its own slot, the same in every
     view: (F, C, P, J). What sync times the cameras on (and the camera refinement looks for a camera moved mid-take
     on): each person's points against that person's own in the other views, never two people mixed, and every
     moving person's evidence together (on real two-person footage with one video started 8 frames late, the person
     with most motion seen alone did not prove the lag; both did). With ``persons`` = 1: :func:`one_person`;
-    nobody associated (e.g. cameras not yet synchronised): the performer picked frame by frame."""
+    nobody associated (e.g. cameras not yet synchronised): the performer picked frame by frame. ``quiet``: the
+    association's warnings left to a later call (the camera refinement's lag check, on each rig it tries)."""
     from mocap.multi.slots import image_motion, moving
 
     if kp.shape[2] == 1 or persons == 1:
         return one_person(rig, kp, cfg, min_score)
-    own = _associated(rig, kp, persons, cfg, min_score, "to synchronise on", quiet=False)  # said: the capture's
+    own = _associated(rig, kp, persons, cfg, min_score, "to synchronise on", quiet)
     if own is None:
         return select_performer(rig, kp)
     keep = moving(image_motion(own, min_score=min_score))

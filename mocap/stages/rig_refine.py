@@ -382,7 +382,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
 
         a = (s.detect.persons, s.triangulate.association, s.triangulate.min_score)  # associated as triangulate does
         people = {"refined_on": rig_people.refined_on(s),  # (rig_people: gates wider to start with)
-                  "synced_on": lambda k, r: people_in_time(r, k, *a)}
+                  "synced_on": lambda k, r: people_in_time(r, k, *a, quiet=True)}  # said by sync, triangulate
     # sync may shift cameras in time afterwards: checked on the refined rig, refined again when it does
     refined, report = refine_with_lags(rig, kp, cfg, s.sync, sync.session_audio(session, rig.names), **people)
     refined, camera_moves, report = look_for_moves(rig, refined, kp, cfg, report,  # a camera moved mid-take

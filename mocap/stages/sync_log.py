@@ -35,8 +35,8 @@ def log_result(result: dict) -> None:
     if untested:
         log.warning("sync: %s not timed: fewer than %d test blocks where a person sync works on is seen by both "
                     "the camera and the reference %s (a take too short or too still, or cameras that see different "
-                    "people only?); were these cameras not hardware-synchronised, their time offsets are unknown (the report "
-                    "flags a camera out of time)",
+                    "people only?); were these cameras not hardware-synchronised, their time offsets are unknown (the "
+                    "report flags a camera out of time)",
                     ", ".join(untested), least, result.get("timed_against", result.get("reference", "camera")))
     px = result.get("triangulation_px")
     if px and not any(result["offsets_frames"].values()) and not result.get("steps"):
