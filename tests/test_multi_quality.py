@@ -37,10 +37,15 @@ def test_a_still_body_is_not_timed_on():
     assert motion[0] < STILL_SHARE * motion[1], motion
     assert moving(motion).tolist() == [False, True]
     assert moving(np.array([0.5, 1.0]) * motion[1]).tolist() == [True, True]  # both move: both kept
-    # the rule: under a quarter of the most moving one's motion is still, however long each is seen (a performer
-    # moving 0.04 beside a bystander moving 0.2, seen little, is left out, as sync's choice of one person was)
+    jitter = image_motion(Keypoints2D(data, tuple(f"c{c}" for c in range(C)), "blazepose33", fps), 1 / fps)
+    assert motion[0] < 2 * jitter[0] and motion[1] > 2 * jitter[1], (motion, jitter)  # noise only / a walk
+    assert moving(motion, jitter).tolist() == [False, True]
+    # under a quarter of the most moving one's motion: still, unless it moves further than its own jitter does
+    # (a performer moving 0.04, 4 times its jitter, beside a bystander moving 0.2: kept; without the jitter, not)
     assert moving(np.array([0.06, 0.2])).tolist() == [True, True]
     assert moving(np.array([0.04, 0.2])).tolist() == [False, True]
+    assert moving(np.array([0.04, 0.2]), np.array([0.01, 0.05])).tolist() == [True, True]
+    assert moving(np.array([0.012, 0.2]), np.array([0.01, 0.05])).tolist() == [False, True]  # detector noise
     assert moving(np.zeros(2)).tolist() == [True, True] and moving(np.zeros(0)).tolist() == []
     assert image_motion(Keypoints2D(data[:5], tuple(f"c{c}" for c in range(C)), "blazepose33", fps)).tolist() == [0, 0]
 

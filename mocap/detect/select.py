@@ -221,7 +221,7 @@ def people_in_time(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     own = _associated(rig, kp, persons, cfg, min_score, "to synchronise on", quiet)
     if own is None:
         return select_performer(rig, kp)
-    keep = moving(image_motion(own, min_score=min_score))
+    keep = moving(image_motion(own, min_score=min_score), image_motion(own, 1 / kp.fps, min_score))
     log.log(logging.DEBUG if keep.all() else logging.INFO, "timing the cameras on %s of %d people%s",
             ", ".join(f"person{p + 1}" for p in np.flatnonzero(keep)), keep.size,
             "" if keep.all() else " (the others stand still)")  # (sync's check runs several times a run)
