@@ -60,13 +60,18 @@ def refine_with_lags(rig: Rig, raw: Keypoints2D, cfg, sync_cfg, audio: dict[str,
     followed like the others; :func:`length_lags`: the
     real demo with cam03's video started 5 frames late: sync on the first refinement saw −2.38 frames, held-out
     gain 3 %, nothing tried; from the lengths −5.62 applied, cam03 P95 86 → 41 px)."""
-    if synced_on is None:  # one detection per view: sync works on them as they are (several: who is who first)
-        if raw.shape[2] > 1:
-            raise ValueError("rig_refine: keypoints with several detections per view need synced_on (the people "
-                             "associated across the views, mocap.detect.select.people_in_time)")
-        synced_on = _as_they_are
+    check_people(raw, synced_on)
+    synced_on = synced_on or _as_they_are  # one detection per view: sync works on them as they are
     refined, report, kp = _with_lags(rig, raw, cfg, sync_cfg, audio, refined_on, synced_on)
     return _applied(*_keep_far(rig, kp, cfg, refined_on, refined, report))
+
+
+def check_people(kp: Keypoints2D, synced_on: Callable | None) -> None:
+    """Raw detector slots of several people (slot k is not the same person in every view) without ``synced_on``, the
+    people associated across the views: refused (read as one person, slot 0 mixed people)."""
+    if synced_on is None and kp.shape[2] > 1:
+        raise ValueError("rig_refine: keypoints with several detections per view need synced_on (the people "
+                         "associated across the views, mocap.detect.select.people_in_time)")
 
 
 def _as_they_are(kp: Keypoints2D, rig: Rig) -> Keypoints2D:

@@ -39,6 +39,7 @@ from mocap.geometry.normal_terms import finite
 from mocap.geometry.rig_errors import points3d
 from mocap.geometry.rotations import geodesic_deg
 from mocap.optim.rig_refine import moves as pose_moves
+from mocap.stages.rig_lags import check_people
 from mocap.stages.rig_refine_kept import rig_off
 from mocap.types import Keypoints2D, Rig
 
@@ -183,9 +184,7 @@ def callbacks(given: Rig, cfg, people: dict, refine: Callable, observations: Cal
     one, on = people.get("synced_on"), people.get("refined_on")
 
     def seen(kp: Keypoints2D, rig: Rig) -> np.ndarray:  # several people: each one's joints one after another
-        if one is None and kp.shape[2] > 1:
-            raise ValueError("rig_refine: keypoints with several detections per view need synced_on (the people "
-                             "associated across the views, mocap.detect.select.people_in_time)")
+        check_people(kp, one)
         k = kp if one is None else one(kp, rig)
         return np.concatenate([observations(Keypoints2D(k.data[:, :, p:p + 1], k.camera_names, k.keypoint_set,
                                                         k.fps), cfg)[0] for p in range(k.shape[2])], axis=2)
