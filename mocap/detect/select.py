@@ -152,6 +152,13 @@ def two_bodies(rig: Rig, kp: Keypoints2D, min_score: float = 0.2) -> int:
     return n
 
 
+def association_args(settings) -> tuple:
+    """(``detect.persons``, ``triangulate.association``, ``triangulate.min_score``): how the stages before
+    triangulate associate people, as triangulate does (:func:`all_people`, :func:`people_in_time`)."""
+    t = settings.triangulate
+    return settings.detect.persons, t.association, t.min_score
+
+
 def association_key(settings) -> dict:
     """What the stages before triangulation (sync, camera refinement) associate people with, part of their cache
     key (``resolved``): triangulate's association settings and ``min_score`` (with ``detect.persons`` = 1 too:

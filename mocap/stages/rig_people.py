@@ -109,9 +109,9 @@ def refined_on(settings) -> Callable[..., Keypoints2D]:
     """``refined_on(raw, rig, gates=1)`` for :func:`candidate` with the run's ``settings``: every person of ``raw``
     associated through ``rig`` as triangulate associates them (:func:`mocap.detect.select.all_people`), with the
     association's gates ``gates`` times wider."""
-    from mocap.detect.select import all_people
+    from mocap.detect.select import all_people, association_args
 
-    a = (settings.detect.persons, settings.triangulate.association, settings.triangulate.min_score)
+    a = association_args(settings)
     return lambda kp, rig, gates=1.0: all_people(rig, kp, a[0], loosened(a[1], gates), a[2])
 
 

@@ -378,9 +378,9 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     check_rig_units(rig, kp, given, session.root)  # a rig in mm or cm: refused here, with the command to convert
     s, people = as_settings(settings), {}
     if kp.shape[2] > 1:  # several people per view: every associated person, never two mixed in one frame (sync's
-        from mocap.detect.select import people_in_time  # check: the people it works on)
+        from mocap.detect.select import association_args, people_in_time  # check: the people it works on)
 
-        a = (s.detect.persons, s.triangulate.association, s.triangulate.min_score)  # associated as triangulate does
+        a = association_args(s)  # associated as triangulate does
         people = {"refined_on": rig_people.refined_on(s),  # (rig_people: gates wider to start with)
                   "synced_on": lambda k, r: people_in_time(r, k, *a, quiet=True)}  # said by sync, triangulate
     # sync may shift cameras in time afterwards: checked on the refined rig, refined again when it does

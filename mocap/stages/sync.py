@@ -381,10 +381,9 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     rig = session.rig()
     kp = session.keypoints2d(rig)
     if kp.shape[2] > 1:  # several people per view: each in its own slot, never two mixed
-        from mocap.detect.select import people_in_time
+        from mocap.detect.select import association_args, people_in_time
 
-        s = as_settings(settings)  # associated as triangulate does (its settings)
-        kp = people_in_time(rig, kp, s.detect.persons, s.triangulate.association, s.triangulate.min_score)
+        kp = people_in_time(rig, kp, *association_args(as_settings(settings)))  # associated as triangulate does
     audio = session_audio(session, rig.names)
     if not cfg.enabled:
         result = {"reference": rig.names[0], "offsets_frames": {c: 0.0 for c in rig.names}, "method": "disabled",
