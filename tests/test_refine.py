@@ -3,6 +3,7 @@ import pytest
 from conftest import toy_take
 
 from mocap.config import config_from_dict
+from mocap.keypoint_sets import get_keypoint_set
 from mocap.optim.refine import RefineConfig, refine_person
 from mocap.stages import refine, triangulate
 from mocap.types import Keypoints2D, Points3D
@@ -149,3 +150,35 @@ def test_exact_detections_stay_exact():
     pts, (s,) = refine.run(rig, kp, triangulate.run(rig, kp))
     assert s.usable, s
     assert np.nanmax(np.linalg.norm(pts.xyz[:, 0] - truth, axis=-1)) < 1e-4
+
+
+def test_a_person_seen_in_part_of_the_take_is_solved_over_that_part_only(take, monkeypatch):
+    """A person seen in frames 150-230 of 400: the solver is given those 80 frames, not the 400 (the frames
+    outside hold nothing but the motion prior: a person seen for 2 s of a 100 s take took 25-44 s a solve); the
+    points are those of the same person's take cut to the span, NaN outside it."""
+    import mocap.optim.refine as refine_module
+
+    rig, kp, truth, _ = take
+    data = kp.data.copy()
+    data[:150] = np.nan
+    data[230:] = np.nan
+    kp2 = Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
+    tri = triangulate.run(rig, kp2)
+    sizes = []
+    real = refine_module._Problem
+
+    def spy(rig_, uv, *a, **k):
+        sizes.append(len(uv))
+        return real(rig_, uv, *a, **k)
+
+    monkeypatch.setattr(refine_module, "_Problem", spy)
+    w = triangulate.observation_weights(kp2, 0.0)[:, :, 0]
+    bones = get_keypoint_set(kp.keypoint_set).bones
+    X, err, views, s = refine_person(rig, kp2.xy[:, :, 0], w, tri.xyz[:, 0], bones, kp.fps)
+    assert sizes and set(sizes) == {80}
+    assert np.all(np.isnan(X[:150])) and np.all(np.isnan(X[230:])) and not views[:150].any()
+    assert np.all(np.isfinite(X[150:230]))
+    assert mpjpe(X[150:230], truth[150:230]) < 0.7 * mpjpe(tri.xyz[150:230, 0], truth[150:230])
+    cut = refine_person(rig, kp2.xy[150:230, :, 0], w[150:230], tri.xyz[150:230, 0], bones, kp.fps)
+    assert np.array_equal(X[150:230], cut[0], equal_nan=True) and np.array_equal(views[150:230], cut[2])
+    assert s.iterations == cut[3].iterations and s.usable

@@ -65,7 +65,7 @@ from mocap.optim.refine_bones import (
 )
 from mocap.optim.refine_noise import camera_noise, group_noise
 from mocap.optim.refine_obs import LOWER, Observations, data_cost, normal_terms
-from mocap.optim.refine_parts import independent_parts, noise_ratio, part_bones, parts_noise, unmeasured
+from mocap.optim.refine_parts import independent_parts, noise_ratio, on_span, part_bones, parts_noise, unmeasured
 from mocap.optim.refine_start import start_points
 from mocap.optim.refine_summary import RefineSummary, summarize  # noqa: F401 (RefineSummary: the stage's import)
 from mocap.types import Rig
@@ -343,12 +343,14 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
     share no bone are solved as separate problems (:func:`mocap.optim.refine_parts.independent_parts`: the body,
     then the hands, which start from the body's wrists and measure their own noise). Returns X (T, J, 3), mean
     reprojection error of the kept views (T, J), kept views (T, J, C) and a :class:`RefineSummary` (σ is the
-    body's; iterations, costs and observations summed over the parts).
-    """
+    body's; iterations, costs and observations summed over the parts). Only the frames from the person's first
+    observation to the last are solved (:func:`mocap.optim.refine_parts.on_span`)."""
     t0 = time.perf_counter()
     T, C, J = w.shape
     if uv.shape != (T, C, J, 2) or X0.shape != (T, J, 3) or len(rig) != C:
         raise ValueError(f"refine: shapes disagree: uv {uv.shape}, w {w.shape}, X0 {X0.shape}, rig of {len(rig)}")
+    if (cropped := on_span(refine_person, rig, uv, w, X0, bones, fps, cfg, groups, loose, pairs)) is not None:
+        return cropped
     loose = tuple(loose) if cfg.loose_bone_sigma > 0 else ()
     parts = independent_parts(J, (*bones, *loose), groups)
     start = start_points(X0, groups)  # hands follow the body's wrists

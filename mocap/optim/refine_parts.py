@@ -22,6 +22,9 @@ A bone between two groups keeps everything in one problem.
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import numpy as np
 
 from mocap.filters import bridged
@@ -106,3 +109,30 @@ def unmeasured(X: np.ndarray, seen: np.ndarray, views: np.ndarray, max_gap: int)
     depthless = np.isfinite(X[..., 0]) & ~bridged(two, max_gap, max_gap // 2) & far
     out[a:b] = ~bridged(seen, max_gap, max_gap // 2) | depthless
     return out
+
+
+
+def observed_span(uv: np.ndarray, w: np.ndarray, X0: np.ndarray) -> tuple[int, int]:
+    """Frames [a, b) from a person's first observation or start point (uv (T, C, J, 2) with weight w (T, C, J) > 0,
+    X0 (T, J, 3) finite) to the last; (0, 0) with none."""
+    seen = ((w > 0) & np.isfinite(uv).all(axis=-1)).any(axis=(1, 2)) | np.isfinite(X0).all(axis=-1).any(axis=1)
+    frames = np.flatnonzero(seen)
+    return (int(frames[0]), int(frames[-1]) + 1) if frames.size else (0, 0)
+
+
+def on_span(solve, rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, *rest):
+    """``solve`` (:func:`mocap.optim.refine.refine_person`) over the person's :func:`observed_span` only, its
+    points, errors and views put back in the whole take's frames (NaN, none outside); None when the span is the
+    whole take (or empty: the solver's own error). The frames outside hold no term but the motion prior's, which
+    they meet exactly (the motion carried on straight): solving them changes nothing refine keeps (it leaves
+    points out past the last frame two views saw) and leaves directions the solver wanders along: a person seen
+    for 2 s of a 100 s take took 25-44 s a solve (24 iterations, 211-486 CG) instead of well under one."""
+    t0 = time.perf_counter()
+    T, C, J = w.shape
+    a, b = observed_span(uv, w, X0)
+    if b <= a or (a == 0 and b == T):
+        return None
+    X, e, v, s = solve(rig, uv[a:b], w[a:b], X0[a:b], *rest)
+    out, err, views = np.full((T, J, 3), np.nan), np.full((T, J), np.nan), np.zeros((T, J, C), bool)
+    out[a:b], err[a:b], views[a:b] = X, e, v
+    return out, err, views, replace(s, seconds=time.perf_counter() - t0)
