@@ -75,4 +75,28 @@ def test_people_associated_alike_are_refined_once(tmp_path):
     report = json.loads(rig_refine.main(session, load_config(session)[0]).read_text())
     rounds = report["people_rounds"]
     assert len(rounds) == 1 and rounds[0]["associated_through"] == "given rig", rounds
-    assert max(rounds[0]["changed_after"].values()) <= 0.10 and min(rounds[0]["associated_share"].values()) > 0.9
+    # the candidate moves the rays at the people by millimetres: not associated again (the same people)
+    assert rounds[0]["ray_shift_m"] < 0.2 * 0.15 and "changed_after" not in rounds[0], rounds
+    assert min(rounds[0]["associated_share"].values()) > 0.9
+
+
+def test_ray_shift_is_a_cameras_move_at_the_people(tmp_path):
+    """ray_shift_m: 0 between a rig and itself; a camera turned 1° moves its rays by its distance to the people
+    (the ground truth's) times 1° in radians, and moved 5 cm as well by 5 cm more."""
+    from mocap.detect.select import all_people
+    from mocap.io.hdf5 import read_points3d
+    from mocap.stages import rig_people
+
+    session, truth = _two_people(tmp_path, 0, 2, (0, 1, 0))
+    people = all_people(truth, session.keypoints2d(truth, moves=False), "auto", None, 0.2)
+    assert rig_people.ray_shift_m(truth, truth, people) == 0.0
+    turned = _turned(truth, 1, (0, 1, 0), 1.0)
+    shift = rig_people.ray_shift_m(truth, turned, people)
+    X = read_points3d(session.root / "groundtruth" / "points3d.h5").xyz.reshape(-1, 3)
+    depth = np.nanmedian(np.linalg.norm(X - truth.cameras[1].center, axis=1))
+    assert 2.0 < depth < 10.0 and shift == pytest.approx(np.radians(1.0) * depth, rel=0.05), (shift, depth)
+    cams = list(turned.cameras)
+    T = cams[1].cam_from_world.copy()
+    T[:3, 3] -= cams[1].R @ np.array([0.05, 0.0, 0.0])  # its centre 5 cm along x
+    cams[1] = cams[1].with_pose(T)
+    assert rig_people.ray_shift_m(truth, Rig(tuple(cams)), people) == pytest.approx(shift + 0.05, rel=1e-6)
