@@ -142,3 +142,33 @@ def test_occlusion_is_the_same_computed_by_blocks(monkeypatch):
     whole = occluded(rig, uv, truth, "coco17")
     monkeypatch.setattr(overlap, "BLOCK_ELEMENTS", 7 * 30)  # blocks of a few keypoints, the last one shorter
     assert np.array_equal(overlap.occluded(rig, uv, truth, "coco17"), whole)
+
+
+def test_only_the_rows_with_an_occluded_keypoint_are_triangulated_again(monkeypatch):
+    """The weighted triangulation redoes the points (frame, person, joint) that have an occluded view, and only
+    those (a point is solved from its own views; on a 100 s take of 3 people, 3 % of them): the others are the
+    unweighted ones, the redone ones what a weighted triangulation of every point gives."""
+    from mocap.multi.overlap import occlusion_factors
+
+    rig, truth = one_behind_the_other()
+    kp, hidden = detections(rig, truth, 1.5, 4.5)
+    sizes = []
+    real = triangulate.triangulate
+
+    def spy(rig_, uv, w, **k):
+        sizes.append(len(uv))
+        return real(rig_, uv, w, **k)
+
+    monkeypatch.setattr(triangulate, "triangulate", spy)
+    on = triangulate.run(rig, kp, triangulate.Config())
+    off = triangulate.run(rig, kp, triangulate.Config(occlusion_weights=False))
+    F, P, J = truth.shape[:3]
+    occ = occluded(rig, kp.xy, off.xyz, "coco17")  # against the first skeletons, as triangulate judges
+    rows = occ.any(axis=1)  # (F, P, J)
+    assert sizes == [F * P * J, rows.sum(), F * P * J] and 0 < rows.sum() < F * P * J
+    assert np.array_equal(on.xyz[~rows], off.xyz[~rows]) and np.array_equal(on.views[~rows], off.views[~rows])
+    factor = np.moveaxis(occlusion_factors(occ, on.info["occlusion"]["sigma_ratio"]), 1, 3).reshape(-1, len(rig))
+    uv = np.moveaxis(kp.xy, 1, 3).reshape(-1, len(rig), 2)
+    w = np.moveaxis(triangulate.observation_weights(kp, 0.2), 1, 3).reshape(-1, len(rig)) * factor
+    X = real(rig, uv, w, min_views=2, max_reproj_px=triangulate.Config().max_reproj_px)[0].reshape(F, P, J, 3)
+    assert np.allclose(on.xyz[rows], X[rows], rtol=0, atol=1e-12, equal_nan=True)

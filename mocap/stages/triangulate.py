@@ -93,11 +93,12 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | Non
     occlusion = None
     if P > 1 and cfg.occlusion_weights:
         factor, occlusion = occlusion_weighting(rig, kp, X.reshape(F, P, J, 3), cfg.min_score)
-        if occlusion["sigma_ratio"] > 1:  # again with the occluded keypoints weighing less
-            w = w * np.moveaxis(factor, 1, 3).reshape(-1, C)
-            X, err, views = triangulate(rig, uv, w, min_views=cfg.min_views,
-                                        max_reproj_px=cfg.max_reproj_px or None,
-                                        min_pair_angle_deg=cfg.min_pair_angle_deg or None)
+        if occlusion["sigma_ratio"] > 1:  # again with the occluded keypoints weighing less: the rows they are in
+            factor = np.moveaxis(factor, 1, 3).reshape(-1, C)  # (a point is solved from its own row alone)
+            rows = np.flatnonzero(((factor != 1) & (w > 0)).any(axis=1))
+            X[rows], err[rows], views[rows] = triangulate(
+                rig, uv[rows], w[rows] * factor[rows], min_views=cfg.min_views,
+                max_reproj_px=cfg.max_reproj_px or None, min_pair_angle_deg=cfg.min_pair_angle_deg or None)
     log.info("triangulated %d points in %.2fs (%.1f%% reconstructed)", X.shape[0], time.perf_counter() - t0,
              100 * np.mean(np.isfinite(X[:, 0])))
     points = Points3D(X.reshape(F, P, J, 3), err.reshape(F, P, J), views.reshape(F, P, J, C), rig.names,
