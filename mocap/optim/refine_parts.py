@@ -111,7 +111,6 @@ def unmeasured(X: np.ndarray, seen: np.ndarray, views: np.ndarray, max_gap: int)
     return out
 
 
-
 def observed_span(uv: np.ndarray, w: np.ndarray, X0: np.ndarray) -> tuple[int, int]:
     """Frames [a, b) from a person's first observation or start point (uv (T, C, J, 2) with weight w (T, C, J) > 0,
     X0 (T, J, 3) finite) to the last; (0, 0) with none."""
