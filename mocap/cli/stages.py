@@ -166,7 +166,12 @@ def cmd_run(args) -> int:
                   f"complete{two}")
             for k, c in flagged.items():
                 print(f"camera flagged: {pm['name'] + ': ' if who else ''}{flag_text(k, c)}\n  hint: {c.get('hint')}")
+            ghost = [k for k, c in cams.items() if c.get("missed")] if pm.get("not_a_person") else []
+            if ghost:  # one line for the cameras that say so (mocap.report.people.not_a_person)
+                print(f"cameras {', '.join(ghost)} ({pm['name']}): {cams[ghost[0]].get('hint')}")
             for k, c in cams.items():
+                if k in ghost:
+                    continue
                 if c.get("unseen") and not c.get("flagged"):
                     print(f"camera {k} saw no one{' (' + pm['name'] + ')' if who else ''}: {c.get('hint')}")
                 elif (c.get("missed") or c.get("swapped_with") or c.get("behind")) and not c.get("flagged"):

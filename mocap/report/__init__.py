@@ -255,6 +255,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     metrics |= {"association": assoc} if assoc else {}
     calib = extra.get("calibration_refinement")
     people.person_specific(per_person)
+    people.not_a_person(per_person)
     for m in per_person:
         for name, row in m["cameras"].items():  # the camera refinement's move, when it ran
             row["calibration_move"] = None if not calib or name not in calib.get("moves_deg", {}) else {

@@ -135,3 +135,28 @@ def person_specific(per_person: list[dict]) -> None:
                                "person's detections there are off (partly hidden by another person, far from the "
                                "camera, or found by a second look where the person stood): check them in the "
                                f"review video (was: {row['hint']})")
+
+
+def not_a_person(per_person: list[dict]) -> None:
+    """A "person" two cameras or fewer detect while the others, with it in their view, never do (``missed``) but
+    detect every other person of the take, each unflagged: those cameras' hint says what it most likely is, two
+    cameras' detections of something else (a reflection, a picture, clutter) meeting in 3D, not someone (a synthetic
+    100 s take of 3 people and 6 cameras made one of 2 s from two cameras' clutter; the hint had asked whether two
+    cameras' videos were swapped). Changes the rows' ``hint`` and sets the person's ``not_a_person``."""
+    for p, m in enumerate(per_person):
+        rows = m["cameras"]
+        missed = [n for n, r in rows.items() if r.get("missed")]
+        seeing = [n for n, r in rows.items() if r.get("detections", 0) > 0]
+        if len(missed) < 2 or len(seeing) > 2:
+            continue
+        others = [q["cameras"] for k, q in enumerate(per_person) if k != p]
+        if not others or any(o[n].get("detections", 0) == 0 or o[n].get("flagged") for o in others for n in missed
+                             if n in o):
+            continue
+        m["not_a_person"] = True
+        for n in missed:
+            rows[n]["hint"] = (f"never detected this person although it stood in its view in "
+                               f"{rows[n]['in_view_share']:.0%} of the frames, while it detects every other person "
+                               f"well: not a person? Only {' and '.join(seeing)} saw it: their detections of "
+                               "something else (a reflection, a picture, clutter) meeting in 3D; check it in their "
+                               "review video")
