@@ -287,32 +287,6 @@ def test_a_body_followed_twice_ends_where_the_later_of_the_two_ends_for_the_stit
     assert len(out) == 1 and out[0].frames == list(range(151)) + list(range(170, 240))
 
 
-def test_a_track_whose_last_skeleton_was_two_peoples_views_is_stitched_where_the_body_stood():
-    """A person standing still, half hidden by another for a few frames: the last frames of her track paired her
-    view with the other person's in another camera (its last skeleton 0.55 m from where she stood, as on Pose2Sim's
-    two-person take with the man hidden for 0.5 s); found again 4 frames later where she stood: the same person
-    (the median of her last 0.5 s is where the track ended, :func:`mocap.multi.tracklets.settled`). Someone
-    appearing 1 m away is not her."""
-    from mocap.multi.track import TrackConfig
-    from mocap.multi.tracklets import settled, stitch
-
-    def located(path: dict, end=None) -> Track:
-        t = _track(path)
-        t.last3d = t.frames[-1]
-        t.X_start = np.tile(path[t.frames[0]], (17, 1)).astype(float)
-        t.X_end = t.X3d = np.tile(path[t.frames[-1]] if end is None else end, (17, 1)).astype(float)
-        return t
-
-    still = {f: (0.2, -0.4, 0.8) for f in range(54)} | {f: (-0.2, 0.0, 0.9) for f in range(54, 57)}  # paired wrong
-    her = located(still)
-    assert np.allclose(settled(her, 60.0, True), (0.2, -0.4, 0.8))
-    again = located({f: (0.22, -0.45, 0.85) for f in range(61, 100)})
-    out = stitch([her, again], TrackConfig(), 60.0)
-    assert len(out) == 1 and out[0].frames == list(range(57)) + list(range(61, 100))
-    other = located({f: (1.2, -0.4, 0.8) for f in range(61, 100)})
-    assert len(stitch([located(still), other], TrackConfig(), 60.0)) == 2
-
-
 @pytest.mark.parametrize("stage", ["rig_refine", "sync"])
 def test_the_stages_before_triangulate_associate_people_with_its_settings_and_key_on_them(tmp_path, monkeypatch,
                                                                                           stage):

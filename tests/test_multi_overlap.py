@@ -170,5 +170,7 @@ def test_only_the_rows_with_an_occluded_keypoint_are_triangulated_again(monkeypa
     factor = np.moveaxis(occlusion_factors(occ, on.info["occlusion"]["sigma_ratio"]), 1, 3).reshape(-1, len(rig))
     uv = np.moveaxis(kp.xy, 1, 3).reshape(-1, len(rig), 2)
     w = np.moveaxis(triangulate.observation_weights(kp, 0.2), 1, 3).reshape(-1, len(rig)) * factor
-    X = real(rig, uv, w, min_views=2, max_reproj_px=triangulate.Config().max_reproj_px)[0].reshape(F, P, J, 3)
+    cfg = triangulate.Config()
+    X = real(rig, uv, w, min_views=cfg.min_views, max_reproj_px=cfg.max_reproj_px,
+             min_pair_angle_deg=cfg.min_pair_angle_deg)[0].reshape(F, P, J, 3)
     assert np.allclose(on.xyz[rows], X[rows], rtol=0, atol=1e-12, equal_nan=True)

@@ -154,8 +154,8 @@ def test_exact_detections_stay_exact():
 
 def test_a_person_seen_in_part_of_the_take_is_solved_over_that_part_only(take, monkeypatch):
     """A person seen in frames 150-230 of 400: the solver is given those 80 frames, not the 400 (the frames
-    outside hold nothing but the motion prior: a person seen for 2 s of a 100 s take took 25-44 s a solve); the
-    points are those of the same person's take cut to the span, NaN outside it."""
+    outside hold nothing to measure: a person seen for 2 s of a 100 s take took 25-44 s a solve); NaN outside, and
+    within millimetres of the whole take's solve (whose empty frames' bone terms pulled on the edges a little)."""
     import mocap.optim.refine as refine_module
 
     rig, kp, truth, _ = take
@@ -175,10 +175,12 @@ def test_a_person_seen_in_part_of_the_take_is_solved_over_that_part_only(take, m
     w = triangulate.observation_weights(kp2, 0.0)[:, :, 0]
     bones = get_keypoint_set(kp.keypoint_set).bones
     X, err, views, s = refine_person(rig, kp2.xy[:, :, 0], w, tri.xyz[:, 0], bones, kp.fps)
-    assert sizes and set(sizes) == {80}
+    assert sizes and set(sizes) == {80} and s.usable
     assert np.all(np.isnan(X[:150])) and np.all(np.isnan(X[230:])) and not views[:150].any()
     assert np.all(np.isfinite(X[150:230]))
-    assert mpjpe(X[150:230], truth[150:230]) < 0.7 * mpjpe(tri.xyz[150:230, 0], truth[150:230])
-    cut = refine_person(rig, kp2.xy[150:230, :, 0], w[150:230], tri.xyz[150:230, 0], bones, kp.fps)
-    assert np.array_equal(X[150:230], cut[0], equal_nan=True) and np.array_equal(views[150:230], cut[2])
-    assert s.iterations == cut[3].iterations and s.usable
+    monkeypatch.setattr(refine_module, "on_span", lambda *a: None)  # the whole take, as before
+    whole = refine_person(rig, kp2.xy[:, :, 0], w, tri.xyz[:, 0], bones, kp.fps)[0]
+    assert set(sizes) == {80, 400} and np.array_equal(np.isnan(X), np.isnan(whole))
+    assert np.nanmax(np.linalg.norm(X - whole, axis=-1)) < 0.01
+    e, e_whole = (mpjpe(Y[150:230], truth[150:230]) for Y in (X, whole))
+    assert e < 1.03 * e_whole and e < 0.7 * mpjpe(tri.xyz[150:230, 0], truth[150:230])

@@ -166,11 +166,14 @@ def cmd_run(args) -> int:
                   f"complete{two}")
             for k, c in flagged.items():
                 print(f"camera flagged: {pm['name'] + ': ' if who else ''}{flag_text(k, c)}\n  hint: {c.get('hint')}")
-            ghost = [k for k, c in cams.items() if c.get("missed")] if pm.get("not_a_person") else []
-            if ghost:  # one line for the cameras that say so (mocap.report.people.not_a_person)
-                print(f"cameras {', '.join(ghost)} ({pm['name']}): {cams[ghost[0]].get('hint')}")
+            no_one = pm.get("not_a_person") or {"missed": []}
+            if no_one["missed"]:  # one line for the cameras that say so (mocap.report.people.not_a_person)
+                from mocap.report.people import no_one_hint
+
+                print(f"cameras {', '.join(no_one['missed'])} ({pm['name']}): "
+                      f"{no_one_hint(cams, no_one['missed'], no_one['seeing'])}")
             for k, c in cams.items():
-                if k in ghost:
+                if k in no_one["missed"]:
                     continue
                 if c.get("unseen") and not c.get("flagged"):
                     print(f"camera {k} saw no one{' (' + pm['name'] + ')' if who else ''}: {c.get('hint')}")

@@ -334,23 +334,21 @@ class _Problem:
 
 def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones, fps: float,
                   cfg: RefineConfig = RefineConfig(), groups: np.ndarray | None = None, loose=(), pairs=()):
-    """Refine one person's trajectories.
-
-    uv: (T, C, J, 2) pixels, NaN when missing. w: (T, C, J) confidences. X0: (T, J, 3) start,
-    NaN where unknown. bones: (a, b) joint index pairs; loose: pairs held more loosely (``cfg.loose_bone_sigma``,
-    not at all when it is 0); pairs: (left, right) joints (:func:`mocap.optim.refine_bones.mirrored_lengths`).
-    groups: (J,) joint groups with their own 2D noise level (0: the body, 1: hands); None: one group. Groups that
-    share no bone are solved as separate problems (:func:`mocap.optim.refine_parts.independent_parts`: the body,
-    then the hands, which start from the body's wrists and measure their own noise). Returns X (T, J, 3), mean
-    reprojection error of the kept views (T, J), kept views (T, J, C) and a :class:`RefineSummary` (σ is the
-    body's; iterations, costs and observations summed over the parts). Only the frames from the person's first
-    observation to the last are solved (:func:`mocap.optim.refine_parts.on_span`)."""
+    """Refine one person's trajectories. uv: (T, C, J, 2) pixels, NaN when missing. w: (T, C, J) confidences. X0:
+    (T, J, 3) start, NaN where unknown. bones: (a, b) joint index pairs; loose: pairs held more loosely
+    (``cfg.loose_bone_sigma``, not at all when it is 0); pairs: (left, right) joints
+    (:func:`mocap.optim.refine_bones.mirrored_lengths`). groups: (J,) joint groups with their own 2D noise level (0:
+    the body, 1: hands); None: one group. Groups that share no bone are solved as separate problems
+    (:func:`mocap.optim.refine_parts.independent_parts`: the body, then the hands, which start from the body's
+    wrists and measure their own noise). Returns X (T, J, 3), mean reprojection error of the kept views (T, J), kept
+    views (T, J, C) and a :class:`RefineSummary` (σ is the body's; iterations, costs and observations summed over
+    the parts), solved from the first observation to the last (:func:`mocap.optim.refine_parts.on_span`)."""
     t0 = time.perf_counter()
     T, C, J = w.shape
     if uv.shape != (T, C, J, 2) or X0.shape != (T, J, 3) or len(rig) != C:
         raise ValueError(f"refine: shapes disagree: uv {uv.shape}, w {w.shape}, X0 {X0.shape}, rig of {len(rig)}")
-    if (cropped := on_span(refine_person, rig, uv, w, X0, bones, fps, cfg, groups, loose, pairs)) is not None:
-        return cropped
+    if (span := on_span(refine_person, rig, uv, w, X0, bones, fps, cfg, groups, loose, pairs)) is not None:
+        return span
     loose = tuple(loose) if cfg.loose_bone_sigma > 0 else ()
     parts = independent_parts(J, (*bones, *loose), groups)
     start = start_points(X0, groups)  # hands follow the body's wrists

@@ -122,10 +122,12 @@ def observed_span(uv: np.ndarray, w: np.ndarray, X0: np.ndarray) -> tuple[int, i
 def on_span(solve, rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, *rest):
     """``solve`` (:func:`mocap.optim.refine.refine_person`) over the person's :func:`observed_span` only, its
     points, errors and views put back in the whole take's frames (NaN, none outside); None when the span is the
-    whole take (or empty: the solver's own error). The frames outside hold no term but the motion prior's, which
-    they meet exactly (the motion carried on straight): solving them changes nothing refine keeps (it leaves
-    points out past the last frame two views saw) and leaves directions the solver wanders along: a person seen
-    for 2 s of a 100 s take took 25-44 s a solve (24 iterations, 211-486 CG) instead of well under one."""
+    whole take (or empty: the solver's own error). The frames outside hold nothing to measure, only the motion prior
+    and the bone terms, and refine leaves them out (past the last frame two views saw); solved with the rest they
+    cost the whole take's time and leave directions the solver wanders along: a person seen for 2 s of a 100 s take
+    took 25-44 s a solve (24 iterations, 211-486 CG) instead of well under one. Their bone terms pulled on the span's
+    edges a little: points within millimetres (toy takes of 400 frames cut at either end: MPJPE and P95 within
+    0.04 mm; the 100 s take: each person's MPJPE, P95 and maximum the same)."""
     t0 = time.perf_counter()
     T, C, J = w.shape
     a, b = observed_span(uv, w, X0)

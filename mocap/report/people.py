@@ -142,21 +142,27 @@ def not_a_person(per_person: list[dict]) -> None:
     detect every other person of the take, each unflagged: those cameras' hint says what it most likely is, two
     cameras' detections of something else (a reflection, a picture, clutter) meeting in 3D, not someone (a synthetic
     100 s take of 3 people and 6 cameras made one of 2 s from two cameras' clutter; the hint had asked whether two
-    cameras' videos were swapped). Changes the rows' ``hint`` and sets the person's ``not_a_person``."""
+    cameras' videos were swapped). Changes those rows' ``hint``; the person's ``not_a_person``: {missed, seeing}."""
     for p, m in enumerate(per_person):
         rows = m["cameras"]
         missed = [n for n, r in rows.items() if r.get("missed")]
         seeing = [n for n, r in rows.items() if r.get("detections", 0) > 0]
-        if len(missed) < 2 or len(seeing) > 2:
+        if len(missed) < 2 or not seeing or len(seeing) > 2:
             continue
         others = [q["cameras"] for k, q in enumerate(per_person) if k != p]
         if not others or any(o[n].get("detections", 0) == 0 or o[n].get("flagged") for o in others for n in missed
                              if n in o):
             continue
-        m["not_a_person"] = True
+        m["not_a_person"] = {"missed": missed, "seeing": seeing}
         for n in missed:
-            rows[n]["hint"] = (f"never detected this person although it stood in its view in "
-                               f"{rows[n]['in_view_share']:.0%} of the frames, while it detects every other person "
-                               f"well: not a person? Only {' and '.join(seeing)} saw it: their detections of "
-                               "something else (a reflection, a picture, clutter) meeting in 3D; check it in their "
-                               "review video")
+            rows[n]["hint"] = no_one_hint(rows, [n], seeing)
+
+
+def no_one_hint(rows: dict, missed: list[str], seeing: list[str]) -> str:
+    """What :func:`not_a_person` says for the cameras ``missed`` (one or several) of a person only ``seeing`` saw."""
+    one = len(missed) == 1
+    share = ", ".join(f"{n} {rows[n]['in_view_share']:.0%}" for n in missed)
+    return (f"never detected this person although it stood in {'its' if one else 'their'} view ({share} of the "
+            f"frames), while {'it detects' if one else 'they detect'} every other person well: not a person? Only "
+            f"{' and '.join(seeing)} saw it: their detections of something else (a reflection, a picture, clutter) "
+            "meeting in 3D; check it in their review video")

@@ -20,8 +20,8 @@ So, with several people:
   nobody, to someone else, or new; people matched between the two associations), the cameras are refined again from
   the given rig on it and judged on it; at most ``ROUNDS`` refinements. The last one's verdict stands. A refinement
   that moves every camera's rays at the people by less than ``STILL`` × the association's smallest gate
-  (:func:`ray_shift_m`: a few millimetres on a well-calibrated rig) is not associated through again: the same people
-  (a 100 s take of 3 people and 6 cameras: one association of 16 s saved, rig_refine 43 → 25 s).
+  (:func:`ray_shift_m`, two cameras' together: a few millimetres on a well-calibrated rig) is not associated through
+  again: the same people (a 100 s take of 3 people and 6 cameras: one association of 16 s saved, rig_refine 43 → 24 s).
 
 Results (reference: the unmodified demo's refined rig): cam03 turned 3° about y came back within 0.48° / 12 mm
 (was 2.45° / 122 mm; the woman's cam03 median error 32.6 → 10.9 px), 2° within 0.41° (was 2.33°), 3° about x
@@ -56,7 +56,8 @@ UNDER = 0.7  # a camera whose share of associated detections is below this × th
 LOOSE = 3.0  # ... this many times the association's match_max_m / track_max_m (a camera 5° off at 5 m: 0.44 m)
 MIN_JOINTS = 4  # a detection: this many used joints (the association's min_joints)
 # not associated again through a refinement that moves every camera's rays at the people (ray_shift_m) by less than
-# this share of the association's smallest gate (0.15 m: 3 cm, the rays' own scatter at 2-5 px of detector noise)
+# half this share of the association's smallest gate (two cameras' rays: their distance changes by under 0.2 × 0.15 m
+# = 3 cm, the rays' own scatter at 2-5 px of detector noise)
 STILL = 0.2
 SAMPLE = 200  # frames the people are triangulated in for ray_shift_m
 
@@ -93,8 +94,8 @@ def candidate(rig: Rig, raw: Keypoints2D, cfg, refined_on: Callable[..., Keypoin
     via, gate = rig, getattr(refined_on, "gate_m", None) or _gate(None)  # the rig kp was associated through
     while len(rounds) < ROUNDS and refined is not None and not rig_off(report):
         rounds[-1]["ray_shift_m"] = shift = ray_shift_m(via, refined, kp)
-        if shift < STILL * gate and not (loose and len(rounds) == 1):
-            break  # its rays at the people within the noise of the association's gates: the same people
+        if shift is not None and 2 * shift < STILL * gate and not (loose and len(rounds) == 1):
+            break  # two cameras' rays at the people closer or farther by under STILL × the gate: the same people
         again, via = refined_on(raw, refined), refined
         changed = changed_share(kp, again, len(raw.data))
         if not max(changed.values(), default=0.0) > CHANGED and not (loose and len(rounds) == 1):
@@ -136,12 +137,11 @@ def _gate(association) -> float:
     return float(min(a.match_max_m, a.track_max_m))
 
 
-def ray_shift_m(a: Rig, b: Rig, kp: Keypoints2D, sample: int = SAMPLE) -> float:
+def ray_shift_m(a: Rig, b: Rig, kp: Keypoints2D, sample: int = SAMPLE) -> float | None:
     """The most rig ``b`` moves a camera's rays from rig ``a``'s at the people of ``kp`` (every person one after
-    another, one slot): per camera, its centre's move plus its turn (radians) times its median distance to the
-    people's joints (triangulated through ``a`` in ``sample`` frames spread over the take); inf with no joint
-    triangulated."""
-    from mocap.geometry.rotations import matrix_to_axis_angle
+    another, one slot): per camera, the P95 over the people's joints (triangulated through ``a`` in ``sample``
+    frames spread over the take) of how far apart the two rigs project each joint, in pixels, taken back to metres
+    at the joint's depth (a turn, a move, the intrinsics refined: all of them); None with no joint triangulated."""
     from mocap.geometry.triangulation import dlt, normalise_observations, observation_weights
 
     frames = np.unique(np.linspace(0, len(kp.data) - 1, min(sample, len(kp.data))).astype(int))
@@ -149,14 +149,13 @@ def ray_shift_m(a: Rig, b: Rig, kp: Keypoints2D, sample: int = SAMPLE) -> float:
     w = np.moveaxis(observation_weights(kp, 0.0)[frames, :, 0], 1, 2).reshape(-1, len(a))
     X = dlt(np.stack([c.cam_from_world for c in a.cameras]), normalise_observations(a, uv), w)
     X = X[np.isfinite(X).all(axis=1)]
-    if not len(X):
-        return float("inf")
-    shift = 0.0
+    shifts = []
     for ca, cb in zip(a.cameras, b.cameras, strict=True):
-        turn = np.linalg.norm(matrix_to_axis_angle(cb.R @ ca.R.T))
-        depth = np.median(np.linalg.norm(X - ca.center, axis=1))
-        shift = max(shift, float(np.linalg.norm(cb.center - ca.center) + turn * depth))
-    return shift
+        depth = X @ ca.R[2] + ca.t[2]
+        px = np.linalg.norm(cb.project(X) - ca.project(X), axis=-1)
+        m = (px * depth / np.mean(np.diag(ca.K)[:2]))[np.isfinite(px) & (depth > 0)]
+        shifts += [float(np.percentile(m, 95))] if m.size else []
+    return max(shifts) if shifts else None
 
 
 def loosened(association, gates: float):
