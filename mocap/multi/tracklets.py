@@ -222,7 +222,7 @@ def stitch(tracks: list[Track], cfg: TrackConfig, fps: float,
 def settled(t: Track, fps: float, end: bool) -> np.ndarray:
     """Where track ``t`` ended (``end``) or began: the median of its body centres over its last (first)
     :data:`SETTLED_S` seen in two views or more (NaN: none). Its last skeleton alone can be a pairing of two
-    people's partial views: a person half hidden by another for 0.3 s on real footage ended 0.45 m from where she
+    people's partial views: a person half hidden by another for 0.3 s on real footage ended 0.55 m from where she
     stood, came back there as another identity (:func:`stitch` reads both)."""
     frames = list(t.path)
     if not frames:
