@@ -153,6 +153,9 @@ def cmd_run(args) -> int:
         people = m.get("persons") if isinstance(m.get("persons"), list) and len(m["persons"]) > 1 else [m]
         for pm in people:  # one line per person (its own cameras, flags and hints) when there are several
             who = f"{pm['name']} ({pm['frames_present']} of {pm['frames']} frames): " if pm is not m else ""
+            rec = pm["reconstructed"]  # one performer entering late or leaving early: judged from first to last seen
+            seen = f"seen in frames {rec['first_frame']}–{rec['last_frame']} of {pm['frames']}, " \
+                if rec.get("frames_outside") and not who else ""
             rp, mm = pm["reprojection_px"], pm.get("reprojection_mm", {}).get("median")
             at = f" ({mm:.0f} mm at the person)" if mm is not None and mm == mm else ""
             cams = pm.get("cameras") if isinstance(pm.get("cameras"), dict) else {}
@@ -161,7 +164,7 @@ def cmd_run(args) -> int:
                             f"{c['flag']['value']:.1f} px: FLAGGED)" for k, c in flagged.items())
             two = pm["reconstructed"].get("points_two_views")  # the others estimated: their error says little
             two = f", {two:.0%} of points seen by two cameras or more" if two is not None and two < 0.995 else ""
-            print(f"quality: {who}reprojection median {rp['median']:.2f} px{at}{worst}, bone-length CV "
+            print(f"quality: {who}{seen}reprojection median {rp['median']:.2f} px{at}{worst}, bone-length CV "
                   f"{pm['bone_length_cv']['mean']:.2%}, {pm['reconstructed']['frames_all_joints']:.0%} of frames "
                   f"complete{two}")
             for k, c in flagged.items():

@@ -107,10 +107,8 @@ def _across_ray(cam, centre: np.ndarray, mpp: np.ndarray) -> np.ndarray:
 def camera_scales(mpp: np.ndarray) -> np.ndarray:
     """(C,) each camera's typical metres per pixel at the person (median over the frames of
     :func:`metres_per_px`; NaN for a camera with none)."""
-    out = np.full(mpp.shape[1], np.nan)
-    ok = np.isfinite(mpp).any(axis=0)
-    if ok.any():
-        out[ok] = nanmedian(mpp[:, ok], axis=0)
+    out, ok = np.full(mpp.shape[1], np.nan), np.isfinite(mpp).any(axis=0)
+    out[ok] = nanmedian(mpp[:, ok], axis=0) if ok.any() else out[ok]
     return out
 
 
@@ -153,16 +151,16 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
     X = pts.xyz[:, person]
     present = np.isfinite(X).all(axis=2)  # (F, J)
     seen2 = pts.views[:, person].sum(axis=-1) >= 2 if pts.views is not None else present  # (F, J) measured in 3D
-    away = 0
-    if pts.xyz.shape[1] > 1:  # one of several people: judged from the frame it enters to the one it leaves (in 3D
-        # or in a camera's detections of it: a person the association lost for good while a camera still saw it
-        # was "98 % reconstructed" over the 60 % of the take it had in 3D), but for where it was away (out of the
-        # volume a while: no 3D and no camera's detection)
-        detected = (np.nan_to_num(kp.score[:, :, person]) >= MIN_SCORE).any(axis=(1, 2)) \
-            if kp.shape[2] > person else np.zeros(len(present), bool)
-        rows = np.flatnonzero(present.any(axis=1) | detected)
-        span = slice(rows[0], rows[-1] + 1) if rows.size else slice(None)
-        present, seen2, detected = present[span], seen2[span], detected[span]
+    # judged from the frame the person enters to the one it leaves, in 3D or in its detections (one performer: two
+    # cameras'; walking in 1 s late failed "points reconstructed 70 %"); one of several people but for where it was
+    # away (no 3D, no detection a while); one performer unseen mid-take counts (a detector's failure, or away)
+    many = pts.xyz.shape[1] > 1
+    detected = (np.nan_to_num(kp.score[:, :, person]) >= MIN_SCORE).any(axis=2).sum(axis=1) >= (1 if many else 2) \
+        if kp.shape[2] > person else np.zeros(len(present), bool)
+    rows = np.flatnonzero(present.any(axis=1) | detected)
+    span = slice(rows[0], rows[-1] + 1) if rows.size else slice(None)
+    present, seen2, detected, away = present[span], seen2[span], detected[span], 0
+    if many:
         gone = _runs_at_least(~present.any(axis=1) & ~detected, int(np.ceil(AWAY_S * pts.fps)))
         present, seen2, away = present[~gone], seen2[~gone], int(gone.sum())
     names, L = bone_lengths(pts, person)
@@ -189,7 +187,9 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
             "per_frame_median": _frame_medians(err_mm),  # (F,): the tails over time (verdict's frames off)
         },
         "reconstructed": _reconstructed(present, hand_joints(kps), present & seen2)
-        | ({"frames_away": away} if away else {}),
+        | ({"frames_away": away} if away else {})
+        | ({"frames_outside": int(X.shape[0] - rows[-1] - 1 + rows[0]), "first_frame": int(rows[0]),
+            "last_frame": int(rows[-1])} if rows.size and rows[-1] - rows[0] + 1 < X.shape[0] else {}),
         "bone_length_cv": _bone_cv(kps, names, cv),
         "jitter_mean_accel_m_s2": float(np.nanmean(acc_norm)),
         "versions": versions(),

@@ -203,6 +203,9 @@ def summary_rows(m: dict) -> str:
                 "motion)" + body, f"{rec['points_two_views']:.1%}")] if "points_two_views" in rec else []),
             *([("frames away (seen nowhere for a while: not counted above)", f"{rec['frames_away']}")]
               if rec.get("frames_away") else []),
+            *([("frames before the person was first seen or after the last (not counted above)",
+                f"{rec['frames_outside']} (seen in frames {rec['first_frame']}–{rec['last_frame']})")]
+              if rec.get("frames_outside") else []),
             ("bone-length CV, mean / max" + (" (body; hands apart)" if "hands_mean" in m["bone_length_cv"] else ""),
              f"{m['bone_length_cv']['mean']:.2%} / {m['bone_length_cv']['max']:.2%}")]
     if "hands_points" in rec:
