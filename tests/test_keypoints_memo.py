@@ -59,8 +59,13 @@ def test_read_once_and_the_same_as_a_fresh_read(session, computed):
     assert first[1]["swaps_repaired"]  # the take has swaps: the repair's record is part of what is shared
     assert_same(first, again)
     assert_same(again, fresh(session, rig))
-    unrepaired = triangulate.session_keypoints(session, rig, repair_swaps=False)  # other arguments: read
-    assert len(computed) == 3 and not np.array_equal(unrepaired.data, first[0].data, equal_nan=True)
+    # the same read without the repair: kept on the way (the report reads both): no third read, a fresh one's result
+    unrepaired = triangulate.read_session_keypoints(session, rig, repair_swaps=False)
+    assert len(computed) == 2 and not np.array_equal(unrepaired[0].data, first[0].data, equal_nan=True)
+    assert_same(unrepaired, fresh(session, rig, repair_swaps=False))
+    assert len(computed) == 3 and "swaps_repaired" not in unrepaired[1]
+    other = triangulate.read_session_keypoints(session, rig, single_performer=False, repair_swaps=False)
+    assert len(computed) == 4 and other[0].shape == unrepaired[0].shape  # other arguments: read
 
 
 def test_every_caller_gets_its_own_copy(session, computed):

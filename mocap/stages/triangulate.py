@@ -210,16 +210,20 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
     if hit is not None:
         log.debug("2D keypoints as read earlier in this run (unchanged files, rig, offsets and settings)")
         return hit
+    unrepaired: list = []  # the keypoints before the swap repair: the same call with repair_swaps=False (the report's)
     result = _read_session_keypoints(session, rig, offsets, single_performer, repair_swaps, cfg, persons, work,
-                                     association, steps)
+                                     association, steps, unrepaired)
     keypoints_memo.put(memo, result)
+    if unrepaired:
+        keypoints_memo.put(keypoints_memo.key(session, rig, offsets, cfg, (single_performer, False, persons, given,
+                                                                           repr(steps))), unrepaired[0])
     return result
 
 
 def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float], single_performer: bool,
                             repair_swaps: bool | None, cfg: Config | None, persons: int | str | None,
-                            work: dict | None, association: dict | None = None,
-                            steps: dict | None = None) -> tuple[Keypoints2D, dict]:
+                            work: dict | None, association: dict | None = None, steps: dict | None = None,
+                            unrepaired: list | None = None) -> tuple[Keypoints2D, dict]:
     from mocap.stages.sync import apply_offsets
 
     kp = session.keypoints2d(rig)
@@ -243,6 +247,8 @@ def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float
         kp = performer(rig, kp, cfg.association, cfg.min_score)
     if not (cfg.repair_swaps if repair_swaps is None else repair_swaps):
         return kp, extra
+    if unrepaired is not None:
+        unrepaired.append((kp, dict(extra)))
     from mocap.geometry.swaps import SwapConfig
     from mocap.geometry.swaps_repair import repair_keypoints
 
