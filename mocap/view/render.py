@@ -253,12 +253,14 @@ def draw_hud(img: np.ndarray, t: int, frames: int, fps: float, title: str, figur
     text(img, title, (org[0], org[1] + int(30 * s)), 0.55 * s, TEXT, max(1, round(s)))
     text(img, f"grid: {GRID_STEP:g} m squares", (org[0], h - int(14 * s)), 0.5 * s, GRID_MAJOR, max(1, round(s)))
     y = org[1] + int(64 * s)
+    width = max((cv2.getTextSize(f.name, FONT, 0.55 * s, max(1, round(s)))[0][0]
+                 for f in figures), default=0)  # the swatches after the longest name ("person3 (not a person?)")
     for p, fig in enumerate(figures):
         c = palette(p)
         x = org[0]
         text(img, fig.name, (x, y), 0.55 * s, c[CENTRE], max(1, round(s)))
         for k, (side, name) in enumerate(((LEFT, "left"), (RIGHT, "right"))):
-            x0 = x + int((100 + 75 * k) * s)
+            x0 = x + max(int(100 * s), width + int(12 * s)) + int(75 * k * s)
             cv2.rectangle(img, (x0, y - int(11 * s)), (x0 + int(14 * s), y + int(2 * s)), c[side], -1)
             text(img, name, (x0 + int(18 * s), y), 0.5 * s, TEXT, max(1, round(s)))
         y += int(24 * s)

@@ -133,7 +133,7 @@ def load_figures(session: Session) -> tuple[list[Figure], float]:
             names = m.skeleton.joint_names
             figures.append(Figure(person_name(k), X, segs, segment_sides(names, segs), names))
             fps = m.fps
-        return _same_length(figures), fps
+        return _doubted(session, _same_length(figures)), fps
     if pts is None:
         raise FileNotFoundError(f"session {session.root}: nothing to show yet (run mocap run first)")
     kps = get_keypoint_set(pts.keypoint_set)
@@ -142,7 +142,26 @@ def load_figures(session: Session) -> tuple[list[Figure], float]:
     if not figures:
         raise ValueError(f"{points}: no 3D point in any frame")
     log.debug("view: %d person(s) from %s%s", len(figures), points.name, person_suffix(0, P))
-    return figures, pts.fps
+    return _doubted(session, figures), pts.fps
+
+
+def _doubted(session: Session, figures: list[Figure]) -> list[Figure]:
+    """``figures``, those the report judged likely no one (``metrics.json`` persons' ``not_a_person``: two cameras'
+    detections of something else meeting in 3D) named so ("person3 (not a person?)"); as they are without a report
+    newer than the 3D points."""
+    import json
+
+    path = session.root / "report" / "metrics.json"
+    points = [p for p in (session.points3d("refined"), session.points3d("triangulated")) if p.is_file()]
+    try:
+        if not points or path.stat().st_mtime < max(p.stat().st_mtime for p in points):
+            return figures
+        persons = json.loads(path.read_text()).get("persons") or []
+    except (OSError, ValueError, AttributeError):
+        return figures
+    doubt = {p.get("name") for p in persons if isinstance(p, dict) and p.get("not_a_person")}
+    return [Figure(f"{f.name} (not a person?)", f.X, f.segments, f.sides, f.joint_names) if f.name in doubt else f
+            for f in figures]
 
 
 def _same_length(figures: list[Figure]) -> list[Figure]:
