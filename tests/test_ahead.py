@@ -130,13 +130,36 @@ def _parent(tmp_path: Path, body: str) -> subprocess.Popen:
 def test_no_orphan_child_when_the_parent_is_killed(tmp_path):
     parent = _parent(tmp_path, """
         child = blender.warm()
-        print(child.pid, flush=True)
+        print(child.pid, child.tmp, flush=True)
         time.sleep(120)
         """)
-    pid = int(parent.stdout.readline())
+    pid, tmp = parent.stdout.readline().split()
+    assert Path(tmp).is_dir()
     parent.kill()  # SIGKILL: no clean-up in the parent at all
     parent.wait()
-    assert _ended(pid), "the Blender child outlived its killed parent"
+    assert _ended(int(pid)), "the Blender child outlived its killed parent"
+    # the child removed its temporary folder (Blender's session folder in it), which the parent could not
+    deadline = time.time() + 5
+    while Path(tmp).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert not Path(tmp).exists(), f"{tmp} was left behind"
+
+
+def test_the_child_removes_only_the_folder_its_parent_made_for_it(tmp_path, monkeypatch):
+    from mocap.io import blender_serve
+
+    ours, users = tmp_path / (blender_serve.TMP_PREFIX + "x"), tmp_path / "users-tmp"
+    for d in (ours, users):
+        (d / "blender_1").mkdir(parents=True)
+    monkeypatch.setenv(blender_serve.OWN_TMP, str(users))  # not a folder of the parent's: kept
+    blender_serve._remove_own_tmp()
+    monkeypatch.delenv(blender_serve.OWN_TMP)  # not named at all (TMPDIR alone): nothing removed
+    monkeypatch.setenv("TMPDIR", str(ours))
+    blender_serve._remove_own_tmp()
+    assert users.is_dir() and ours.is_dir()
+    monkeypatch.setenv(blender_serve.OWN_TMP, str(ours))
+    blender_serve._remove_own_tmp()
+    assert not ours.exists() and users.is_dir()
 
 
 def test_ctrl_c_ends_the_child_at_once(tmp_path):

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mocap.io.atomic import atomic_write
-from mocap.io.blender_serve import DONE, END, FAILED, READY
+from mocap.io.blender_serve import DONE, END, FAILED, OWN_TMP, READY, TMP_PREFIX
 from mocap.io.capture import write_capture
 from mocap.io.exporters import Options, register
 from mocap.types import Motion
@@ -48,12 +48,16 @@ def bpy_available() -> bool:
     return importlib.util.find_spec("bpy") is not None
 
 
-def _env(tmp: str) -> dict[str, str]:
+def _env(tmp: str, own: bool = False) -> dict[str, str]:
     """The child's environment: a fixed hash seed (Blender's FBX ids are hashes: the same in every run) and
     ``TMPDIR`` a folder of ours that the parent removes afterwards. Blender makes its session folder
     (``/tmp/blender_XXXXXX``) under it and removes it only on a full exit: the warm child ends with
-    ``os._exit`` and a child may be killed, which left one empty folder in /tmp per run."""
-    return dict(os.environ, PYTHONHASHSEED="0", TMPDIR=tmp)
+    ``os._exit`` and a child may be killed, which left one empty folder in /tmp per run. ``own``: the warm
+    child removes that folder itself when its input ends (the parent may have been killed outright)."""
+    env = dict(os.environ, PYTHONHASHSEED="0", TMPDIR=tmp)
+    if own:
+        env[OWN_TMP] = tmp
+    return env
 
 
 class Child:
@@ -63,12 +67,13 @@ class Child:
 
     def __init__(self, command: list[str] | None = None):
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
-        self.tmp = tempfile.mkdtemp(prefix="mocap-blender-")  # the child's TMPDIR, removed by close()
+        self.tmp = tempfile.mkdtemp(prefix=TMP_PREFIX)  # the child's TMPDIR, removed by close() (and by the child)
         self.started = time.time()
         self.ready_s: float | None = None  # seconds from the start to bpy loaded (once seen)
         try:
             self.proc = subprocess.Popen(command or SERVE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=self._err, text=True, env=_env(self.tmp), start_new_session=True)
+                                         stderr=self._err, text=True, env=_env(self.tmp, own=True),
+                                         start_new_session=True)
         except BaseException:
             self._err.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
