@@ -72,10 +72,11 @@ def register() -> None:
 
 
 def video_session(root: Path, bvh: Path, frames: int = 48, cameras: int = 3, fps: float = 30.0,
-                  size=SIZE) -> tuple[Path, Path]:
-    """A synthetic take as videos (``root/videos``) + rig; returns (session, keypoints .npz for ``replay``)."""
+                  size=SIZE, people: int = 1) -> tuple[Path, Path]:
+    """A synthetic take as videos (``root/videos``) + rig; returns (session, keypoints .npz for ``replay``).
+    ``people`` > 1: a crowd (``mocap synth keypoints --people``: slots shuffled, people hiding one another)."""
     assert cli(["synth", "keypoints", str(root), "--bvh", str(bvh), "--frames", str(frames), "--cameras",
-                str(cameras), "--fps", str(fps), "--hdf5"]) == 0
+                str(cameras), "--fps", str(fps), "--hdf5"] + (["--people", str(people)] if people > 1 else [])) == 0
     kp = read_keypoints2d(root / "pose2d.h5")
     data = _at_size(root / "calibration" / "rig.toml", kp.data, size)
     truth = root.parent / f"{root.name}_keypoints.npz"

@@ -32,8 +32,21 @@ def add_live_command(sub: argparse._SubParsersAction) -> None:
     lv.add_argument("--model-path", "--model", dest="model", default="",
                     help="landmark .tflite, or the .onnx of --detector onnx (detect.model_path)")
     lv.add_argument("--workers", type=int, default=0, help="detections at once (default: one per core)")
+    lv.add_argument("--persons", type=int, default=None,
+                    help="people to follow (default: the session's detect.persons when it is a number, else 1)")
     lv.add_argument("--json", type=Path, help="write the measurements here")
     lv.set_defaults(func=cmd_live)
+
+
+def live_persons(session, given: int | None) -> int:
+    """The people live follows: ``given`` (--persons), else the session's ``detect.persons`` when it is a number
+    (a take of N people configured for ``mocap run``), else 1 ('auto' counts people over a whole take: offline's)."""
+    if given is not None:
+        return given
+    from mocap.settings import load_config
+
+    persons = load_config(session)[0].detect.persons
+    return persons if isinstance(persons, int) and not isinstance(persons, bool) and persons >= 1 else 1
 
 
 def cmd_live(args) -> int:
@@ -57,13 +70,21 @@ def cmd_live(args) -> int:
     else:
         sink = PngSink(args.session / "live" / "preview.png")
         print(f"no display: preview in {sink.path} (--mjpeg PORT for a stream)", file=sys.stderr)
-    cfg = LiveConfig(detector=args.detector, variant=args.variant, model_path=args.model, workers=args.workers)
+    cfg = LiveConfig(detector=args.detector, variant=args.variant, model_path=args.model, workers=args.workers,
+                     persons=live_persons(session, args.persons))
     s = run_live(args.session, cfg, from_videos=args.from_videos, loop=args.loop, seconds=args.seconds,
                  record=args.record, codec=args.codec, sink=sink)
     print(_camera_table(s, ("state", "state", "s")))
     print(f"3D updates {s['updates']} at {s['update_fps']:.1f} /s; latency exposure → skeleton median "
           f"{s['latency_ms_median']:.0f} ms, P95 {s['latency_ms_p95']:.0f} ms; {s['cores']} cores, CPU "
           f"{s['cpu_s']:.1f} s in {s['seconds']:.1f} s, load {s['load_avg']}")
+    if "persons" in s:
+        from mocap.live.people import FORGET_S
+
+        n = s["person_numbers"]
+        print(f"people: up to {s['people_most']} at once of {s['persons']} followed; numbered "
+              f"{', '.join(str(k) for k in n) or 'none'} ({len(n)} identities: a person lost for {FORGET_S:g} s comes "
+              "back under a new number; mocap run on the recording associates the take offline)")
     stopped = [f"{c['camera']} ({c['state']})" for c in s["cameras"] if c["state"].startswith(("stopped", "stalled"))]
     if stopped:
         print(f"cameras that stopped: {', '.join(stopped)}")
@@ -121,6 +142,7 @@ def add_bench_live(bsub: argparse._SubParsersAction) -> None:
     bl.add_argument("--variant", choices=("lite", "full", "heavy"), default="full")
     bl.add_argument("--model-path", "--model", dest="model", default="")
     bl.add_argument("--workers", type=int, default=0, help="detections at once (default: one per core)")
+    bl.add_argument("--persons", type=int, default=1, help="people to follow (the detectors' several-pose mode)")
     bl.add_argument("--json", type=Path)
     bl.set_defaults(func=cmd_bench_live)
 
@@ -154,12 +176,15 @@ def cmd_bench_live(args) -> int:
                                     args.fps)
         sink = MjpegSink(0)  # the preview is encoded as for a viewer (nobody connected)
         print(f"… live for {args.seconds:g} s (preview {sink.address})", file=sys.stderr, flush=True)
-        cfg = LiveConfig(variant=args.variant, model_path=args.model, workers=args.workers)
+        cfg = LiveConfig(variant=args.variant, model_path=args.model, workers=args.workers, persons=args.persons)
         s = run_live(session, cfg, from_videos=True, loop=True, seconds=args.seconds, sink=sink)
     print(_camera_table(s, ("late_s", "reader late s", ".2f")))
     print(f"3D update rate {s['update_fps']:.1f} /s (target ≥ 15); exposure → skeleton latency median "
           f"{s['latency_ms_median']:.0f} ms, P95 {s['latency_ms_p95']:.0f} ms (target ≤ 200); CPU {s['cpu_s']:.1f} s "
           f"in {s['seconds']:.1f} s on {s['cores']} cores, load {[round(v, 2) for v in s['load_avg']]}")
+    if "persons" in s:
+        print(f"people: up to {s['people_most']} at once of {s['persons']} followed, numbers "
+              f"{', '.join(str(k) for k in s['person_numbers']) or 'none'}")
     cpu_per_update = s["cpu_s"] / max(s["updates"], 1)
     projected = s["cores"] / cpu_per_update
     print(f"CPU per 3D update {1000 * cpu_per_update:.0f} ms (4 detections, decoding, fusion, preview): "

@@ -16,35 +16,54 @@ import numpy as np
 log = logging.getLogger(__name__)
 W, H = 960, 600
 GREEN, AMBER, RED, GREY = (80, 200, 80), (0, 180, 255), (60, 60, 230), (150, 150, 150)
+# several people: person N drawn in PEOPLE[(N - 1) % len(PEOPLE)] (BGR), its number beside its head
+PEOPLE = ((80, 200, 80), (230, 160, 40), (60, 120, 240), (200, 90, 200), (40, 210, 220), (180, 180, 180))
 
 
 def _panel(points: np.ndarray, limbs, axes: tuple[int, int], flip: tuple[bool, bool], box, centre, scale,
-           img: np.ndarray) -> None:
+           img: np.ndarray, colour=GREEN, label: str = "") -> None:
     x0, y0, w, h = box
-    cv2.rectangle(img, (x0, y0), (x0 + w, y0 + h), (60, 60, 60), 1)
     uv = np.full((len(points), 2), np.nan)
     for k, (a, f) in enumerate(zip(axes, flip, strict=True)):
         uv[:, k] = (points[:, a] - centre[a]) * scale * (-1 if f else 1)
     uv += [x0 + w / 2, y0 + h / 2]
     for a, b in limbs:
         if np.isfinite(uv[[a, b]]).all():
-            cv2.line(img, tuple(int(v) for v in uv[a]), tuple(int(v) for v in uv[b]), GREEN, 2, cv2.LINE_AA)
-    for p in uv[np.isfinite(uv).all(1)]:
+            cv2.line(img, tuple(int(v) for v in uv[a]), tuple(int(v) for v in uv[b]), colour, 2, cv2.LINE_AA)
+    seen = uv[np.isfinite(uv).all(1)]
+    for p in seen:
         cv2.circle(img, (int(p[0]), int(p[1])), 3, (255, 255, 255), -1, cv2.LINE_AA)
+    if label and len(seen):
+        top = seen[np.argmin(seen[:, 1])]
+        cv2.putText(img, label, (int(top[0]) + 8, int(top[1]) - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1,
+                    cv2.LINE_AA)
 
 
 def render(update, health: list[dict], limbs, summary: dict | None = None) -> np.ndarray:
-    """One preview image (H × W BGR) of the latest 3D update and the cameras' health."""
+    """One preview image (H × W BGR) of the latest 3D update (every person, when it holds several) and the
+    cameras' health."""
     img = np.full((H, W, 3), 24, np.uint8)
-    if update is not None and np.isfinite(update.points).any():
-        pts = update.points
-        centre = np.nanmedian(pts, axis=0)
-        extent = max(float(np.nanmax(np.abs(pts - centre))), 0.5)
+    several = update is not None and update.people is not None
+    people = (update.people if several else update.points[None]) if update is not None else None
+    if people is not None and np.isfinite(people).any():
+        flat = people.reshape(-1, 3)
+        centre = np.nanmedian(flat, axis=0)
+        extent = max(float(np.nanmax(np.abs(flat - centre))), 0.5)
         scale = 180 / extent
-        _panel(pts, limbs, (0, 2), (False, True), (10, 10, 460, 400), centre, scale, img)  # front: X right, Z up
-        _panel(pts, limbs, (0, 1), (False, True), (490, 10, 460, 400), centre, scale, img)  # top: X right, Y up
+        for box in ((10, 10, 460, 400), (490, 10, 460, 400)):
+            cv2.rectangle(img, box[:2], (box[0] + box[2], box[1] + box[3]), (60, 60, 60), 1)
+        for k, pts in enumerate(people):
+            colour = PEOPLE[(update.numbers[k] - 1) % len(PEOPLE)] if several else GREEN
+            label = f"person {update.numbers[k]}" if several else ""
+            _panel(pts, limbs, (0, 2), (False, True), (10, 10, 460, 400), centre, scale, img, colour, label)  # front
+            _panel(pts, limbs, (0, 1), (False, True), (490, 10, 460, 400), centre, scale, img, colour)  # top
         cv2.putText(img, "front (x, z)", (16, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5, GREY, 1)
         cv2.putText(img, "top (x, y)", (496, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5, GREY, 1)
+        if several:
+            cv2.putText(img, f"{len(people)} of {summary.get('persons', '?') if summary else '?'} people",
+                        (16, 402), cv2.FONT_HERSHEY_SIMPLEX, 0.5, GREY, 1)
+    elif several:
+        cv2.putText(img, "nobody seen by two cameras", (300, 210), cv2.FONT_HERSHEY_SIMPLEX, 0.8, AMBER, 2)
     else:
         cv2.putText(img, "no 3D skeleton yet", (340, 210), cv2.FONT_HERSHEY_SIMPLEX, 0.8, AMBER, 2)
     y = 440

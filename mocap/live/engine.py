@@ -30,6 +30,7 @@ import numpy as np
 from mocap.live.sources import LatestQueue, Source
 
 log = logging.getLogger(__name__)
+SCAN_EVERY = 15  # several people: each camera's detector looks for new people every this many of its frames
 
 
 @dataclass(frozen=True)
@@ -43,21 +44,39 @@ class LiveConfig:
     stall_s: float = 1.0  # a camera silent this long leaves the fusion (and is reported)
     sync_frames: float = 1.5  # detections within this many frame periods of the newest are fused
     workers: int = 0  # detections running at once (0: one per core); the others wait for the CPU
+    persons: int = 1  # people followed: each camera detects up to this many, grouped across cameras (live.people)
 
     def __post_init__(self) -> None:
         if self.queue < 1 or self.stall_s <= 0 or self.sync_frames <= 0 or not 0 <= self.min_score <= 1:
             raise ValueError(f"live: need queue ≥ 1, stall_s > 0, sync_frames > 0 and 0 ≤ min_score ≤ 1, got "
                              f"{self.queue}, {self.stall_s}, {self.sync_frames}, {self.min_score}")
+        if isinstance(self.persons, bool) or not isinstance(self.persons, int) or self.persons < 1:
+            raise ValueError(f"live: persons must be a whole number ≥ 1 (the people to follow; offline's 'auto' "
+                             f"counts them over the whole take), got {self.persons!r}")
+
+
+def _detector(cfg: LiveConfig, get_detector):
+    """One camera's detector: with several people, BlazePose follows the people it has and looks for new ones
+    every :data:`SCAN_EVERY` frames (:class:`mocap.detect.scan.ScanningPose`: its several-pose mode otherwise runs
+    its person detector on every frame with fewer people than ``persons``: 13.1 against 19.5 updates/s on one
+    person, 4 cameras at 640×480 on 2 cores)."""
+    if cfg.persons > 1 and cfg.detector == "blazepose":
+        from mocap.detect.scan import ScanningPose
+
+        return ScanningPose(cfg.variant, cfg.model_path or None, num_poses=cfg.persons, scan_every=SCAN_EVERY)
+    return get_detector(cfg.detector, variant=cfg.variant, model_path=cfg.model_path or None, num_poses=cfg.persons)
 
 
 @dataclass
 class Update:
-    points: np.ndarray  # (J, 3) world, NaN where unseen
+    points: np.ndarray  # (J, 3) world, NaN where unseen (several people: the lowest-numbered one's)
     error_px: np.ndarray  # (J,)
     cameras: list[int]  # cameras fused
     t_glass: float  # exposure of the oldest frame used
     t_published: float
     frame_index: dict[int, int]  # camera → frame index used
+    people: np.ndarray | None = None  # (P, J, 3) with ``persons`` > 1: every person found, by number
+    numbers: list[int] = field(default_factory=list)  # (P,) their numbers ("person N", kept from update to update)
 
 
 @dataclass
@@ -83,9 +102,15 @@ class LiveEngine:
         self.queues = [LatestQueue(cfg.queue) for _ in self.names]
         self.sources = [Source(i, n, sources[n], self.queues[i], realtime, self.t0, loop, recorder,
                                (stop_after or {}).get(n)) for i, n in enumerate(self.names)]
-        self.detectors = [get_detector(cfg.detector, variant=cfg.variant, model_path=cfg.model_path or None,
-                                       num_poses=1) for _ in self.names]
+        self.detectors = [_detector(cfg, get_detector) for _ in self.names]
         self.keypoints = get_keypoint_set(self.detectors[0].keypoint_set)
+        self.people = None
+        if cfg.persons > 1:
+            from mocap.live.people import LivePeople
+
+            self.people = LivePeople(rig, self.keypoints.name, cfg.persons, cfg.min_score, cfg.max_reproj_px)
+        self.numbers_seen: set[int] = set()  # every person number shown
+        self.people_most = 0  # the most people in one update
         self.stats = [CameraStats(n) for n in self.names]
         self.results = LatestQueue(4 * len(self.names))
         self.halt = threading.Event()
@@ -164,7 +189,8 @@ class LiveEngine:
                     continue
                 ms = max(int(round((frame.t_glass - self.t0) * 1000)), self.last_ms[i] + 1)  # strictly increasing
                 self.last_ms[i] = ms
-                kp = self.detectors[i](frame.image, ms)[0]
+                poses = self.detectors[i](frame.image, ms)
+                kp = poses[0] if self.people is None else np.asarray(poses, float)[:self.cfg.persons]
             except Exception:  # noqa: BLE001 - one bad frame must not stop this worker (and the preview)
                 log.exception("live: detection failed on camera %s; the frame is dropped", self.names[i])
                 with self.lock:
@@ -174,7 +200,7 @@ class LiveEngine:
                 with self.sched:
                     self.busy.discard(i)
                     self.sched.notify_all()
-            found = bool(np.isfinite(kp[:, 0]).any())
+            found = bool(np.isfinite(kp[..., 0]).any())
             st = self.stats[i]
             with self.lock:
                 st.detected += 1
@@ -240,18 +266,27 @@ class LiveEngine:
         from mocap.geometry.triangulation import triangulate
 
         J, C = len(self.keypoints.joints), len(self.rig)
-        uv = np.full((J, C, 2), np.nan)
-        w = np.zeros((J, C))
-        for i in use:
-            kp = latest[i][2]
-            ok = np.isfinite(kp[:, 0]) & (kp[:, 2] >= self.cfg.min_score)
-            uv[ok, self.index[i]] = kp[ok, :2]
-            w[ok, self.index[i]] = kp[ok, 2]
-        X, err, _ = triangulate(self.rig, uv, w, max_reproj_px=self.cfg.max_reproj_px)
         t_glass = min(latest[i][1] for i in use)
+        people, numbers = None, []
+        if self.people is not None:  # several people: grouped across the cameras, each triangulated
+            people, errors, numbers = self.people.fuse({self.index[i]: latest[i][2] for i in use}, t_glass)
+            X = people[0] if len(people) else np.full((J, 3), np.nan)
+            err = errors[0] if len(people) else np.full(J, np.nan)
+        else:
+            uv = np.full((J, C, 2), np.nan)
+            w = np.zeros((J, C))
+            for i in use:
+                kp = latest[i][2]
+                ok = np.isfinite(kp[:, 0]) & (kp[:, 2] >= self.cfg.min_score)
+                uv[ok, self.index[i]] = kp[ok, :2]
+                w[ok, self.index[i]] = kp[ok, 2]
+            X, err, _ = triangulate(self.rig, uv, w, max_reproj_px=self.cfg.max_reproj_px)
         now = time.monotonic()
-        update = Update(X, err, [self.index[i] for i in use], t_glass, now, {i: latest[i][0] for i in use})
+        update = Update(X, err, [self.index[i] for i in use], t_glass, now, {i: latest[i][0] for i in use}, people,
+                        numbers)
         with self.lock:
+            self.numbers_seen.update(numbers)
+            self.people_most = max(self.people_most, len(numbers))
             self.latest_update = update
             self.updates += 1
             self.first_update = self.first_update or now
@@ -297,6 +332,9 @@ class LiveEngine:
             lat = np.array(self.latencies) if self.latencies else np.array([np.nan])
             span = (self.last_update_t - self.first_update) if self.updates > 1 else 0.0
             rate = (self.updates - 1) / span if span > 0 else 0.0
-        return {"updates": self.updates, "update_fps": rate, "latency_ms_median": 1000 * float(np.median(lat)),
-                "latency_ms_p95": 1000 * float(np.percentile(lat, 95)), "latency_ms_max": 1000 * float(np.max(lat)),
-                "cameras": self.health()}
+            people = {} if self.people is None else {"persons": self.cfg.persons, "people_most": self.people_most,
+                                                      "person_numbers": sorted(self.numbers_seen)}
+        return people | {"updates": self.updates, "update_fps": rate,
+                         "latency_ms_median": 1000 * float(np.median(lat)),
+                         "latency_ms_p95": 1000 * float(np.percentile(lat, 95)),
+                         "latency_ms_max": 1000 * float(np.max(lat)), "cameras": self.health()}

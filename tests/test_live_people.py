@@ -1,0 +1,167 @@
+"""mocap live with several people: each update's detections grouped across cameras, every person triangulated
+and kept under one number from update to update (mocap.live.people), drawn in its own colour."""
+
+import time
+
+import numpy as np
+import pytest
+
+from mocap.live.display import PEOPLE, render
+from mocap.live.engine import LiveConfig, Update
+from mocap.live.people import FORGET_S, LivePeople
+from mocap.synth.groundtruth import RigSpec, ring_rig
+
+J = 33
+FPS = 30.0
+
+
+def _body(seed: int) -> np.ndarray:
+    """(J, 3) a body-sized cloud of keypoints about the origin, feet at z = 0."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform([-0.25, -0.15, 0.0], [0.25, 0.15, 1.75], (J, 3))
+
+
+def _crossing(frames: int = 60) -> np.ndarray:
+    """(F, 2, J, 3): two people walking towards each other along x, passing 0.6 m apart half-way."""
+    t = np.linspace(0.0, 1.0, frames)
+    a = _body(1)[None] + np.stack([-1.5 + 3.0 * t, np.full_like(t, -0.3), 0 * t], 1)[:, None]
+    b = _body(2)[None] + np.stack([1.5 - 3.0 * t, np.full_like(t, 0.3), 0 * t], 1)[:, None]
+    return np.stack([a, b], 1)
+
+
+def _detections(rig, truth: np.ndarray, rng, noise_px: float = 1.0, clutter: bool = True) -> dict[int, np.ndarray]:
+    """One update's detections per camera: each person's projection (noisy), slots shuffled, and one camera
+    with a detection of something else (seen by that camera alone)."""
+    out = {}
+    for c, cam in enumerate(rig.cameras):
+        dets = []
+        for X in truth:
+            uv = cam.project(X) + rng.normal(0, noise_px, (J, 2))
+            dets.append(np.concatenate([uv, np.full((J, 1), 0.9)], 1))
+        if clutter and c == 1:
+            junk = np.concatenate([rng.uniform(0, 500, (J, 2)), np.full((J, 1), 0.9)], 1)
+            dets.append(junk)
+        out[c] = np.stack(dets)[rng.permutation(len(dets))]
+    return out
+
+
+@pytest.fixture(scope="module")
+def scene():
+    truth = _crossing()
+    return ring_rig(RigSpec(n_cameras=4, size=(1280, 720)), truth), truth
+
+
+def test_two_people_are_grouped_triangulated_and_keep_their_numbers_through_a_crossing(scene):
+    rig, truth = scene
+    rng = np.random.default_rng(0)
+    live = LivePeople(rig, "blazepose33", persons=3, min_score=0.5, max_reproj_px=25.0)
+    owner: dict[int, int] = {}  # number → true person
+    for f in range(len(truth)):
+        X, err, numbers = live.fuse(_detections(rig, truth[f], rng), f / FPS)
+        assert len(numbers) == 2, f"frame {f}: {numbers}"  # the clutter (one camera) is nobody
+        for k, n in enumerate(numbers):
+            gap = np.linalg.norm(X[k][None] - truth[f], axis=-1).mean(axis=1)  # (2,) to each person
+            who = int(np.argmin(gap))
+            assert gap[who] < 0.01, (f, gap)
+            assert owner.setdefault(n, who) == who, f"frame {f}: person {n} switched"
+    assert sorted(owner) == [1, 2] and sorted(owner.values()) == [0, 1]
+
+
+def test_persons_keeps_the_people_seen_by_the_most_cameras(scene):
+    rig, truth = scene
+    rng = np.random.default_rng(1)
+    live = LivePeople(rig, "blazepose33", persons=1, min_score=0.5, max_reproj_px=25.0)
+    dets = _detections(rig, truth[0], rng, clutter=False)
+    for c in (2, 3):  # person 2 (index 1) seen by cameras 1 and 2 only
+        far = [s for s in range(2) if np.linalg.norm(dets[c][s, :, :2] - rig.cameras[c].project(truth[0][1]),
+                                                     axis=1).mean() < 10]
+        dets[c] = np.delete(dets[c], far, axis=0)
+    X, _, numbers = live.fuse(dets, 0.0)
+    assert numbers == [1] and np.linalg.norm(X[0] - truth[0][0], axis=1).mean() < 0.01
+
+
+def test_a_person_lost_longer_than_forget_s_comes_back_under_a_new_number(scene):
+    rig, truth = scene
+    rng = np.random.default_rng(2)
+    live = LivePeople(rig, "blazepose33", persons=2, min_score=0.5, max_reproj_px=25.0)
+    assert live.fuse(_detections(rig, truth[0], rng, clutter=False), 0.0)[2] == [1, 2]
+    nobody = {c: np.full((2, J, 3), np.nan) for c in range(len(rig))}
+    assert live.fuse(nobody, 0.5)[2] == []
+    assert live.fuse(_detections(rig, truth[1], rng, clutter=False), 1.0)[2] == [1, 2]  # within FORGET_S: the same
+    assert live.fuse(_detections(rig, truth[2], rng, clutter=False), 1.0 + FORGET_S + 0.5)[2] == [3, 4]
+
+
+def test_live_persons_must_be_a_whole_number():
+    for bad in (0, -1, "auto", 2.0, True):
+        with pytest.raises(ValueError, match="live: persons must be a whole number ≥ 1"):
+            LiveConfig(persons=bad)
+    with pytest.raises(ValueError, match="live: persons must be at least 1, got 0"):
+        LivePeople(None, "blazepose33", 0, 0.5, 25.0)
+
+
+def test_the_preview_draws_each_person_in_its_own_colour(scene):
+    rig, truth = scene
+    limbs = [(11, 13), (13, 15), (12, 14), (14, 16), (23, 25), (24, 26)]
+    people = truth[30]
+    u = Update(people[0], np.zeros(J), [0, 1], 0.0, 0.0, {0: 30, 1: 30}, people, [1, 2])
+    img = render(u, [], limbs, {"persons": 2, "update_fps": 0.0, "latency_ms_median": 0.0})
+    for n in (1, 2):
+        assert (img == np.array(PEOPLE[n - 1], np.uint8)).all(axis=-1).sum() > 50, n
+    none = Update(np.full((J, 3), np.nan), np.zeros(J), [0, 1], 0.0, 0.0, {}, np.zeros((0, J, 3)), [])
+    assert render(none, [], limbs).shape == (600, 960, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_live_follows_two_people_from_their_videos(shared_data, tmp_path):
+    """The engine end to end: 4 cameras' videos of a two-person crowd take played at their rate, each camera's
+    detector (the take's keypoints replayed) giving up to 3 detections in shuffled slots; every update's people
+    against the ground truth, each number one true person."""
+    import scale_helpers as helpers
+
+    from mocap.io.hdf5 import read_points3d
+    from mocap.live import run_live
+    from mocap.live.engine import LiveEngine
+    from mocap.live.sources import session_sources
+    from mocap.session import Session
+
+    helpers.register()
+    session, truth = helpers.video_session(tmp_path / "take", shared_data / "bvh" / "cmu_01_01.bvh", frames=45,
+                                           cameras=4, people=2)
+    gt = read_points3d(session / "groundtruth" / "points3d.h5").xyz  # (F, 2, J, 3)
+    s = Session(session)
+    cfg = LiveConfig(detector="replay", model_path=str(truth), persons=3)
+    engine = LiveEngine(s.rig(), session_sources(s, s.rig().names, True), cfg, realtime=True)
+    engine.start()
+    owner: dict[int, int] = {}
+    errors, counts = [], []
+    try:
+        while engine.running():
+            u = engine.latest_update
+            if u is not None and len(set(u.frame_index.values())) == 1:  # every camera on the same frame
+                f = next(iter(u.frame_index.values()))
+                counts.append((len(u.numbers), int(np.isfinite(gt[f, :, :, 0]).any(axis=1).sum())))  # found, there
+                for X, n in zip(u.people, u.numbers, strict=True):
+                    d = np.linalg.norm(X[None] - gt[f], axis=-1)  # (2, J)
+                    gap = np.array([np.nanmean(r) if np.isfinite(r).any() else np.inf for r in d])
+                    who = int(np.argmin(gap))
+                    errors.append(gap[who])
+                    assert owner.setdefault(n, who) == who, f"frame {f}: person {n} switched"
+            time.sleep(0.03)
+    finally:
+        engine.stop()
+    found, there = np.array(counts).T  # the second person walks in at frame 9
+    assert len(counts) >= 10 and np.mean(found == there) >= 0.8 and (found <= there).all(), counts
+    assert np.median(errors) < 0.03, np.median(errors)  # the synthetic 2 px noise
+    assert sorted(set(owner.values())) == [0, 1]
+    summary = run_live(session, cfg, from_videos=True)
+    assert summary["persons"] == 3 and summary["people_most"] == 2 and len(summary["person_numbers"]) >= 2
+
+
+def test_live_follows_the_sessions_detect_persons_when_it_is_a_number(tmp_path):
+    from mocap.live.cli import live_persons
+
+    assert live_persons(tmp_path, None) == 1  # the default, auto: one (auto counts people over a whole take)
+    (tmp_path / "mocap.toml").write_text("[detect]\npersons = 3\n")
+    assert live_persons(tmp_path, None) == 3
+    assert live_persons(tmp_path, 2) == 2  # --persons
