@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from mocap.live.display import PEOPLE, render
+from mocap.live.display import AMBER, GREEN, PEOPLE, render
 from mocap.live.engine import LiveConfig, Update
 from mocap.live.people import FORGET_S, LivePeople
 from mocap.synth.groundtruth import RigSpec, ring_rig
@@ -104,9 +104,14 @@ def test_the_preview_draws_each_person_in_its_own_colour(scene):
     limbs = [(11, 13), (13, 15), (12, 14), (14, 16), (23, 25), (24, 26)]
     people = truth[30]
     u = Update(people[0], np.zeros(J), [0, 1], 0.0, 0.0, {0: 30, 1: 30}, people, [1, 2])
-    img = render(u, [], limbs, {"persons": 2, "update_fps": 0.0, "latency_ms_median": 0.0})
+    health = [{"camera": "cam01", "read": 3, "detected": 2, "dropped": 1, "found": 1.0, "recent_found": 1.0,
+               "recent_people": 1.0, "state": "running"}]  # a camera that lost one of the two people: amber
+    img = render(u, health, limbs, {"persons": 2, "update_fps": 0.0, "latency_ms_median": 0.0})
     for n in (1, 2):
         assert (img == np.array(PEOPLE[n - 1], np.uint8)).all(axis=-1).sum() > 50, n
+    row = img[425:445].reshape(-1, 3).astype(float)
+    ink = row[np.abs(row - 24).max(axis=1) > 100].mean(axis=0)  # the health line's text colour
+    assert np.linalg.norm(ink - AMBER) < np.linalg.norm(ink - GREEN), ink
     none = Update(np.full((J, 3), np.nan), np.zeros(J), [0, 1], 0.0, 0.0, {}, np.zeros((0, J, 3)), [])
     assert render(none, [], limbs).shape == (600, 960, 3)
 
@@ -156,6 +161,7 @@ def test_live_follows_two_people_from_their_videos(shared_data, tmp_path):
     assert sorted(set(owner.values())) == [0, 1]
     summary = run_live(session, cfg, from_videos=True)
     assert summary["persons"] == 3 and summary["people_most"] == 2 and len(summary["person_numbers"]) >= 2
+    assert all(c["recent_people"] == 2 for c in summary["cameras"]), summary["cameras"]  # both, at the end
 
 
 def test_live_follows_the_sessions_detect_persons_when_it_is_a_number(tmp_path):

@@ -128,9 +128,10 @@ def _camera_table(summary: dict, last: tuple[str, str, str]) -> str:
     """Per camera: frames read, detected, dropped, failed, share with a person, and ``last``."""
     from mocap.bench.common import format_table
 
+    people = [("recent_people", "people", ".0f")] if "persons" in summary else []  # several: detected at the end
     return format_table(summary["cameras"], [("camera", "camera", "s"), ("read", "read", "d"),
                                              ("detected", "detected", "d"), ("dropped", "dropped", "d"),
-                                             ("failed", "failed", "d"), ("found", "person", ".0%"), last])
+                                             ("failed", "failed", "d"), ("found", "person", ".0%"), *people, last])
 
 
 def add_bench_live(bsub: argparse._SubParsersAction) -> None:

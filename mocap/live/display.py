@@ -69,9 +69,15 @@ def render(update, health: list[dict], limbs, summary: dict | None = None) -> np
     y = 440
     for row in health:
         ok = row["state"] == "running"
-        colour = GREEN if ok and row["recent_found"] > 0.8 else AMBER if ok else RED
+        persons = (summary or {}).get("persons", 1)
+        if persons > 1:  # several people: how many this camera detects (median of its last detections)
+            colour = GREEN if ok and row.get("recent_people", 0) >= persons else AMBER if ok else RED
+            seen = f"people {row.get('recent_people', 0):.0f}/{persons}"
+        else:
+            colour = GREEN if ok and row["recent_found"] > 0.8 else AMBER if ok else RED
+            seen = f"person {100 * row['recent_found']:>3.0f}%"
         text = (f"{row['camera'][:12]:<12} read {row['read']:>6}  detected {row['detected']:>6}  dropped "
-                f"{row['dropped']:>5}  person {100 * row['recent_found']:>3.0f}%  {row['state'][:40]}")
+                f"{row['dropped']:>5}  {seen}  {row['state'][:40]}")
         cv2.putText(img, text, (14, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
         y += 20
     if summary:

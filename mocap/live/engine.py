@@ -87,6 +87,7 @@ class CameraStats:
     failed: int = 0  # detections that raised (logged, frame dropped)
     last_t: float | None = None
     recent: deque = field(default_factory=lambda: deque(maxlen=60))  # person found, last detections
+    people: deque = field(default_factory=lambda: deque(maxlen=60))  # people detected, last detections
 
 
 class LiveEngine:
@@ -201,11 +202,13 @@ class LiveEngine:
                     self.busy.discard(i)
                     self.sched.notify_all()
             found = bool(np.isfinite(kp[..., 0]).any())
+            people = int(np.isfinite(kp[..., 0]).any(axis=-1).sum()) if kp.ndim == 3 else int(found)
             st = self.stats[i]
             with self.lock:
                 st.detected += 1
                 st.found += found
                 st.recent.append(found)
+                st.people.append(people)
                 st.last_t = time.monotonic()
             self.results.put((i, frame.index, frame.t_glass, kp))
 
@@ -313,6 +316,7 @@ class LiveEngine:
                 rows.append({"camera": self.names[i], "read": s.frames, "detected": st.detected, "failed": st.failed,
                              "dropped": q.dropped, "found": st.found / st.detected if st.detected else 0.0,
                              "recent_found": float(np.mean(st.recent)) if st.recent else 0.0, "state": state,
+                             "recent_people": float(np.median(st.people)) if st.people else 0.0,
                              "late_s": s.late_s})
         return rows
 
