@@ -22,10 +22,11 @@ def _body(seed: int) -> np.ndarray:
 
 
 def _crossing(frames: int = 60) -> np.ndarray:
-    """(F, 2, J, 3): two people walking towards each other along x, passing 0.6 m apart half-way."""
+    """(F, 2, J, 3): two people walking towards each other along x, passing 0.3 m apart half-way (issue 15's
+    crossing)."""
     t = np.linspace(0.0, 1.0, frames)
-    a = _body(1)[None] + np.stack([-1.5 + 3.0 * t, np.full_like(t, -0.3), 0 * t], 1)[:, None]
-    b = _body(2)[None] + np.stack([1.5 - 3.0 * t, np.full_like(t, 0.3), 0 * t], 1)[:, None]
+    a = _body(1)[None] + np.stack([-1.5 + 3.0 * t, np.full_like(t, -0.15), 0 * t], 1)[:, None]
+    b = _body(2)[None] + np.stack([1.5 - 3.0 * t, np.full_like(t, 0.15), 0 * t], 1)[:, None]
     return np.stack([a, b], 1)
 
 

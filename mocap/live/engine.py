@@ -9,7 +9,8 @@ order). The worker hands the
 2D keypoints to the fusion thread. Fusion keeps each camera's latest detection; once every running
 camera has a new one (or after two frame periods), it triangulates the cameras whose detections lie
 within ``sync_frames`` frame periods of the newest with the rig (robust DLT, the pipeline's
-:func:`mocap.geometry.triangulation.triangulate`) and publishes a 3D update. Latency of an update: the
+:func:`mocap.geometry.triangulation.triangulate`) and publishes a 3D update; with ``persons`` > 1 the detections
+are first grouped into people across the cameras and each person keeps a number (:mod:`mocap.live.people`). Latency of an update: the
 time from the exposure of the oldest frame it used to its publication. A camera that stops (or sends
 nothing for ``stall_s``: a stream hung in its read, or one that never sent a frame, counted from playback's
 start) leaves the fusion and is reported; live goes on with the others, and a stalled camera rejoins with
