@@ -145,6 +145,24 @@ def test_no_orphan_child_when_the_parent_is_killed(tmp_path):
     assert not Path(tmp).exists(), f"{tmp} was left behind"
 
 
+@pytest.mark.skipif(not blender.bpy_available(), reason="needs bpy (Blender's Python module)")
+def test_the_real_blender_child_removes_its_folder_when_its_parent_is_killed(tmp_path):
+    script = tmp_path / "parent.py"  # the real child (python -m mocap.io.blender_serve), killed while it loads bpy
+    script.write_text("import time\nfrom mocap.io import blender\nc = blender.warm()\nprint(c.pid, c.tmp, flush=True)\n"
+                      "time.sleep(120)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    pid, tmp = parent.stdout.readline().split()
+    parent.kill()
+    parent.wait()
+    parent.stdout.close()
+    assert _ended(int(pid), within=60.0), "the Blender child outlived its killed parent"
+    deadline = time.time() + 10
+    while Path(tmp).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert not Path(tmp).exists(), f"{tmp} was left behind"
+
+
 def test_the_child_removes_only_the_folder_its_parent_made_for_it(tmp_path, monkeypatch):
     from mocap.io import blender_serve
 

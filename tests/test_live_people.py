@@ -92,6 +92,28 @@ def test_a_person_lost_longer_than_forget_s_comes_back_under_a_new_number(scene)
     assert live.fuse(_detections(rig, truth[2], rng, clutter=False), 1.0 + FORGET_S + 0.5)[2] == [3, 4]
 
 
+def test_one_body_split_over_two_camera_pairs_is_one_person(scene, monkeypatch):
+    import mocap.live.people as lp
+
+    rig, truth = scene
+    dets = _detections(rig, truth[0][:1], np.random.default_rng(3), noise_px=0.5, clutter=False)  # one person
+    dets[2][0, :, :2] += 40.0  # cameras 3 and 4 shifted together: their rays still meet, but not 1's and 2's
+    dets[3][0, :, :2] += 40.0
+    X, _, numbers = LivePeople(rig, "blazepose33", 2, 0.5, 25.0).fuse(dets, 0.0)
+    assert numbers == [1], numbers
+    monkeypatch.setattr(lp, "_merged", lambda live, d, groups: groups)  # the grouping alone: two pairs, two people
+    assert LivePeople(rig, "blazepose33", 2, 0.5, 25.0).fuse(dets, 0.0)[2] == [1, 2]
+
+
+def test_numbers_follow_the_nearest_within_the_gate_and_the_gate_grows_while_unseen():
+    live = LivePeople(None, "blazepose33", persons=2, min_score=0.5, max_reproj_px=25.0)
+    a, b = np.zeros(3), np.array([2.0, 0.0, 0.0])
+    assert live._identify([a, b], 0.0) == [1, 2]
+    assert live._identify([b + 0.1, a + 0.1], 0.1) == [2, 1]  # listed the other way round: the same people
+    assert live._identify([a + [0.0, 0.9, 0.0]], 0.2) == [3]  # 0.9 m in 0.1 s: beyond 0.5 + 3 × 0.1 m
+    assert live._identify([b + [0.0, 1.4, 0.0]], 0.5) == [2]  # unseen 0.4 s: 0.5 + 3 × 0.4 m reaches 1.4 m
+
+
 def test_live_persons_must_be_a_whole_number():
     for bad in (0, -1, "auto", 2.0, True):
         with pytest.raises(ValueError, match="live: persons must be a whole number ≥ 1"):
@@ -113,6 +135,8 @@ def test_the_preview_draws_each_person_in_its_own_colour(scene):
     row = img[425:445].reshape(-1, 3).astype(float)
     ink = row[np.abs(row - 24).max(axis=1) > 100].mean(axis=0)  # the health line's text colour
     assert np.linalg.norm(ink - AMBER) < np.linalg.norm(ink - GREEN), ink
+    img = render(Update(people[0], np.zeros(J), [0, 1], 0.0, 0.0, {}, people, [3, 4]), [], limbs)  # numbers: colours
+    assert all((img == np.array(PEOPLE[n - 1], np.uint8)).all(axis=-1).sum() > 50 for n in (3, 4))
     none = Update(np.full((J, 3), np.nan), np.zeros(J), [0, 1], 0.0, 0.0, {}, np.zeros((0, J, 3)), [])
     assert render(none, [], limbs).shape == (600, 960, 3)
 
@@ -172,3 +196,49 @@ def test_live_follows_the_sessions_detect_persons_when_it_is_a_number(tmp_path):
     (tmp_path / "mocap.toml").write_text("[detect]\npersons = 3\n")
     assert live_persons(tmp_path, None) == 3
     assert live_persons(tmp_path, 2) == 2  # --persons
+
+
+def test_a_detector_finding_nobody_as_an_empty_list_neither_stops_live_nor_counts_as_a_failure(tmp_path, monkeypatch):
+    """With several people a detector may return [] (nobody): the worker used to die on it outside its guard, and
+    live, its frames left in the queues, never ended."""
+    import cv2
+
+    import mocap.detect
+    from mocap.live import run_live
+    from mocap.types import Camera, Rig
+
+    class Sometimes:
+        keypoint_set = "blazepose33"
+
+        def __init__(self):
+            self.n = 0
+
+        def __call__(self, image, ms):
+            self.n += 1
+            return [] if self.n % 2 else np.full((2, J, 3), np.nan)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(mocap.detect, "get_detector", lambda *a, **k: Sometimes())
+    cams = []
+    for k in range(2):
+        T = np.eye(4)
+        T[:3, 3] = [0.2 * k, 0.0, 3.0]
+        cams.append(Camera(f"cam0{k + 1}", np.array([[60.0, 0, 32], [0, 60.0, 24], [0, 0, 1]]), np.zeros(5), T,
+                           (64, 48)))
+    from mocap.io.rig_files import write_rig
+
+    (tmp_path / "calibration").mkdir()
+    write_rig(Rig(tuple(cams)), tmp_path / "calibration" / "rig.toml")
+    (tmp_path / "videos").mkdir()
+    for c in cams:
+        w = cv2.VideoWriter(str(tmp_path / "videos" / f"{c.name}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (64, 48))
+        for _ in range(10):
+            w.write(np.zeros((48, 64, 3), np.uint8))
+        w.release()
+    t0 = time.monotonic()
+    s = run_live(tmp_path, LiveConfig(detector="sometimes", persons=2), from_videos=True, seconds=20.0)
+    assert time.monotonic() - t0 < 10, "live did not end with its videos"
+    assert all(c["failed"] == 0 and c["detected"] + c["dropped"] == 10 for c in s["cameras"]), s["cameras"]
+    assert s["people_most"] == 0 and all(c["recent_people"] == 0 for c in s["cameras"])

@@ -43,9 +43,16 @@ def live_persons(session, given: int | None) -> int:
     (a take of N people configured for ``mocap run``), else 1 ('auto' counts people over a whole take: offline's)."""
     if given is not None:
         return given
+    import logging
+
     from mocap.settings import load_config
 
-    persons = load_config(session)[0].detect.persons
+    try:
+        persons = load_config(session)[0].detect.persons
+    except (ValueError, OSError) as e:  # a broken mocap.toml is mocap run's to refuse: live follows one person
+        logging.getLogger(__name__).warning("live: the session's settings are unreadable (%s): following one person "
+                                            "(--persons N to choose)", e)
+        return 1
     return persons if isinstance(persons, int) and not isinstance(persons, bool) and persons >= 1 else 1
 
 
@@ -58,6 +65,8 @@ def cmd_live(args) -> int:
 
     session = Session(args.session)  # no rig, no live.toml: said before a preview is announced or a port opened
     session_sources(session, session.rig().names, args.from_videos)
+    cfg = LiveConfig(detector=args.detector, variant=args.variant, model_path=args.model, workers=args.workers,
+                     persons=live_persons(args.session, args.persons))
     if args.mjpeg is not None:
         sink = MjpegSink(args.mjpeg)
         print(f"preview: {sink.address}", file=sys.stderr)
@@ -70,8 +79,6 @@ def cmd_live(args) -> int:
     else:
         sink = PngSink(args.session / "live" / "preview.png")
         print(f"no display: preview in {sink.path} (--mjpeg PORT for a stream)", file=sys.stderr)
-    cfg = LiveConfig(detector=args.detector, variant=args.variant, model_path=args.model, workers=args.workers,
-                     persons=live_persons(session, args.persons))
     s = run_live(args.session, cfg, from_videos=args.from_videos, loop=args.loop, seconds=args.seconds,
                  record=args.record, codec=args.codec, sink=sink)
     print(_camera_table(s, ("state", "state", "s")))
@@ -128,7 +135,7 @@ def _camera_table(summary: dict, last: tuple[str, str, str]) -> str:
     """Per camera: frames read, detected, dropped, failed, share with a person, and ``last``."""
     from mocap.bench.common import format_table
 
-    people = [("recent_people", "people", ".0f")] if "persons" in summary else []  # several: detected at the end
+    people = [("recent_people", "people", "d")] if "persons" in summary else []  # several: detected at the end
     return format_table(summary["cameras"], [("camera", "camera", "s"), ("read", "read", "d"),
                                              ("detected", "detected", "d"), ("dropped", "dropped", "d"),
                                              ("failed", "failed", "d"), ("found", "person", ".0%"), *people, last])

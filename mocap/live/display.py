@@ -72,7 +72,7 @@ def render(update, health: list[dict], limbs, summary: dict | None = None) -> np
         persons = (summary or {}).get("persons", 1)
         if persons > 1:  # several people: how many this camera detects (median of its last detections)
             colour = GREEN if ok and row.get("recent_people", 0) >= persons else AMBER if ok else RED
-            seen = f"people {row.get('recent_people', 0):.0f}/{persons}"
+            seen = f"people {row.get('recent_people', 0)}/{persons}"
         else:
             colour = GREEN if ok and row["recent_found"] > 0.8 else AMBER if ok else RED
             seen = f"person {100 * row['recent_found']:>3.0f}%"

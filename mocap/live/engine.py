@@ -10,11 +10,11 @@ order). The worker hands the
 camera has a new one (or after two frame periods), it triangulates the cameras whose detections lie
 within ``sync_frames`` frame periods of the newest with the rig (robust DLT, the pipeline's
 :func:`mocap.geometry.triangulation.triangulate`) and publishes a 3D update; with ``persons`` > 1 the detections
-are first grouped into people across the cameras and each person keeps a number (:mod:`mocap.live.people`). Latency of an update: the
-time from the exposure of the oldest frame it used to its publication. A camera that stops (or sends
-nothing for ``stall_s``: a stream hung in its read, or one that never sent a frame, counted from playback's
-start) leaves the fusion and is reported; live goes on with the others, and a stalled camera rejoins with
-its next frame.
+are first grouped into people across the cameras and each person keeps a number (:mod:`mocap.live.people`).
+Latency of an update: the time from the exposure of the oldest frame it used to its publication. A camera that
+stops (or sends nothing for ``stall_s``: a stream hung in its read, or one that never sent a frame, counted from
+playback's start) leaves the fusion and is reported; live goes on with the others, and a stalled camera rejoins
+with its next frame.
 """
 
 from __future__ import annotations
@@ -192,7 +192,10 @@ class LiveEngine:
                 ms = max(int(round((frame.t_glass - self.t0) * 1000)), self.last_ms[i] + 1)  # strictly increasing
                 self.last_ms[i] = ms
                 poses = self.detectors[i](frame.image, ms)
-                kp = poses[0] if self.people is None else np.asarray(poses, float)[:self.cfg.persons]
+                J = len(self.keypoints.joints)  # several people: (S, J, 3), none found (an empty list) is (0, J, 3)
+                kp = poses[0] if self.people is None else np.asarray(poses, float).reshape(-1, J, 3)[:self.cfg.persons]
+                found = bool(np.isfinite(kp[..., 0]).any())
+                people = int(np.isfinite(kp[..., 0]).any(axis=-1).sum()) if kp.ndim == 3 else int(found)
             except Exception:  # noqa: BLE001 - one bad frame must not stop this worker (and the preview)
                 log.exception("live: detection failed on camera %s; the frame is dropped", self.names[i])
                 with self.lock:
@@ -202,8 +205,6 @@ class LiveEngine:
                 with self.sched:
                     self.busy.discard(i)
                     self.sched.notify_all()
-            found = bool(np.isfinite(kp[..., 0]).any())
-            people = int(np.isfinite(kp[..., 0]).any(axis=-1).sum()) if kp.ndim == 3 else int(found)
             st = self.stats[i]
             with self.lock:
                 st.detected += 1
@@ -264,7 +265,10 @@ class LiveEngine:
                          if newest - t <= self.cfg.sync_frames * period and (i in active))
             fresh, first_fresh = set(), None
             if len(use) >= 2:
-                self._publish(use, latest)
+                try:
+                    self._publish(use, latest)
+                except Exception:  # noqa: BLE001 - one bad update must not stop the fusion (the preview would freeze)
+                    log.exception("live: the 3D update of cameras %s failed; skipped", [self.names[i] for i in use])
 
     def _publish(self, use: list[int], latest: dict) -> None:
         from mocap.geometry.triangulation import triangulate
@@ -317,7 +321,9 @@ class LiveEngine:
                 rows.append({"camera": self.names[i], "read": s.frames, "detected": st.detected, "failed": st.failed,
                              "dropped": q.dropped, "found": st.found / st.detected if st.detected else 0.0,
                              "recent_found": float(np.mean(st.recent)) if st.recent else 0.0, "state": state,
-                             "recent_people": float(np.median(st.people)) if st.people else 0.0,
+                             # several people: the lower median of the people it detected (a whole number)
+                             **({"recent_people": sorted(st.people)[(len(st.people) - 1) // 2] if st.people else 0}
+                                if self.people is not None else {}),
                              "late_s": s.late_s})
         return rows
 

@@ -9,10 +9,11 @@ rays meet within ``match_max_m`` (median over the joints both see) are grouped b
 one detection per camera and every pair of a group agreeing (:func:`mocap.multi.associate.cluster`, the offline
 births' grouping: consistent around every cycle of three cameras or more). A group of two cameras or more is a
 person, triangulated as the single-person preview triangulates (robust DLT with the camera-subset search); the
-``persons`` groups with the most cameras are kept. Identity: the groups' body centres are matched to where the
-people were last seen (Hungarian, gated at :data:`GATE_M` plus :data:`SPEED_MPS` per second unseen), a group that
-matches nobody is a new person, and one unseen for :data:`FORGET_S` is forgotten. Live shows who is where;
-``mocap run`` on the recording associates the take offline at full quality.
+``persons`` groups with the most cameras are kept, after joining two groups of different cameras whose points lie
+within 0.4 m (one body whose cameras did not all meet: 2 + 2 cameras). Identity: the groups' body centres are
+matched to where the people were last seen (Hungarian, gated at :data:`GATE_M` plus :data:`SPEED_MPS` per second
+unseen), a group that matches nobody is a new person, and one unseen for :data:`FORGET_S` is forgotten. Live shows
+who is where; ``mocap run`` on the recording associates the take offline at full quality.
 """
 
 from __future__ import annotations
@@ -72,17 +73,7 @@ class LivePeople:
             views = cs[:, 0]
             cost = pair_affinity(origins[views], rays[0, views, cs[:, 1]], views, self.min_joints)
             groups = [[(int(views[g]), int(cs[g, 1])) for g in grp] for grp in cluster(cost, views, self.match_max_m)]
-        solved = []
-        for grp in groups:
-            uv = np.full((J, C, 2), np.nan)
-            w = np.zeros((J, C))
-            for c, s in grp:
-                kp = data[0, c, s]
-                ok = np.isfinite(kp[:, :2]).all(axis=1) & (kp[:, 2] >= self.min_score)
-                uv[ok, c], w[ok, c] = kp[ok, :2], kp[ok, 2]
-            X, err, _ = triangulate(self.rig, uv, w, max_reproj_px=self.max_reproj_px)
-            if np.isfinite(X[:, 0]).sum() >= self.min_joints:
-                solved.append((len(grp), -float(np.nanmedian(err)), X, err))
+        solved = [s for s in (self._solve(data[0], grp) for grp in _merged(self, data[0], groups)) if s is not None]
         solved.sort(key=lambda s: s[:2], reverse=True)  # the most cameras first, then the best agreement
         solved = solved[:self.persons]
         numbers = self._identify([np.nanmedian(X, axis=0) for *_, X, _ in solved], t)
@@ -91,6 +82,21 @@ class LivePeople:
         order = np.argsort(numbers)
         return (np.stack([solved[k][2] for k in order]), np.stack([solved[k][3] for k in order]),
                 [numbers[k] for k in order])
+
+    def _solve(self, dets: np.ndarray, grp: list[tuple[int, int]]) -> tuple | None:
+        """One group's (cameras, −median error, points (J, 3), errors (J,)) from the detections ``dets`` (C, S, J, 3)
+        of its (camera, slot) pairs; None when fewer than ``min_joints`` joints are placed."""
+        C, J = len(self.rig), dets.shape[2]
+        uv = np.full((J, C, 2), np.nan)
+        w = np.zeros((J, C))
+        for c, s in grp:
+            kp = dets[c, s]
+            ok = np.isfinite(kp[:, :2]).all(axis=1) & (kp[:, 2] >= self.min_score)
+            uv[ok, c], w[ok, c] = kp[ok, :2], kp[ok, 2]
+        X, err, _ = triangulate(self.rig, uv, w, max_reproj_px=self.max_reproj_px)
+        if np.isfinite(X[:, 0]).sum() < self.min_joints:
+            return None
+        return len(grp), -float(np.nanmedian(err)), X, err
 
     def _identify(self, centres: list[np.ndarray], t: float) -> list[int]:
         """Each centre's person number (see the module); updates the people's last positions."""
@@ -110,3 +116,29 @@ class LivePeople:
                 numbers[r] = self.numbers
                 self.people.append(LivePerson(self.numbers, c, t))
         return numbers
+
+
+def _merged(live: LivePeople, dets: np.ndarray, groups: list[list[tuple[int, int]]]) -> list[list[tuple[int, int]]]:
+    """The groups with those of one body joined: two groups of different cameras whose points' centres lie within
+    :data:`~mocap.multi.identity.DUPLICATE_M` (one person whose cameras' detections did not all meet within
+    ``match_max_m``: 2 + 2 cameras, shown twice under two numbers otherwise), the nearest first."""
+    from mocap.multi.identity import DUPLICATE_M
+
+    groups = [list(g) for g in groups]
+    while len(groups) > 1:
+        centres = []
+        for g in groups:
+            got = live._solve(dets, g)
+            centres.append(np.nanmedian(got[2], axis=0) if got is not None else np.full(3, np.nan))
+        best = None
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                d = float(np.linalg.norm(centres[a] - centres[b]))
+                apart = not ({c for c, _ in groups[a]} & {c for c, _ in groups[b]})
+                if apart and d < DUPLICATE_M and (best is None or d < best[0]):
+                    best = (d, a, b)
+        if best is None:
+            return groups
+        _, a, b = best
+        groups[a] += groups.pop(b)
+    return groups
