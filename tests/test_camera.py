@@ -92,3 +92,21 @@ def test_camera_centre_and_projection_matrix():
     cam = make_camera()
     assert np.allclose(cam.R @ cam.center + cam.t, 0)
     assert cam.P.shape == (3, 4)
+
+
+def test_undistort_skips_missing_points_with_the_same_result():
+    """Missing detections (NaN, half of a multi-person take's slots) are not iterated on: every other point as when
+    undistorted alone, NaN where a coordinate is missing, the shape kept."""
+    rng = np.random.default_rng(4)
+    xy = rng.uniform(-0.6, 0.6, (50, 3, 2))
+    gone = rng.random((50, 3)) < 0.4
+    holes = xy.copy()
+    holes[gone] = np.nan
+    holes[0, 0, 1] = np.nan  # one coordinate of a point
+    dist = np.array([-0.08, 0.02, 0.0005, -0.0005, 0.0])
+    out = undistort(distort(holes, dist, "pinhole")[0], dist, "pinhole")
+    assert out.shape == xy.shape
+    kept = ~gone & ~np.isnan(holes).any(axis=-1)
+    assert np.isnan(out[~kept]).all()
+    assert np.array_equal(out[kept], undistort(distort(xy[kept], dist, "pinhole")[0], dist, "pinhole"))
+    assert np.allclose(out[kept], xy[kept], atol=1e-12)

@@ -85,7 +85,13 @@ def undistort(xy_d: np.ndarray, dist: np.ndarray, model: str, iterations: int = 
     if not np.any(dist):
         return xy_d.copy()
     if model == "pinhole":
-        return _undistort_brown(xy_d, dist, iterations)
+        flat = xy_d.reshape(-1, 2)
+        seen = np.isfinite(flat).all(axis=1)
+        if seen.all():
+            return _undistort_brown(xy_d, dist, iterations)
+        out = np.full(flat.shape, np.nan)  # missing detections (NaN: often half a multi-person take's slots) skipped:
+        out[seen] = _undistort_brown(flat[seen], dist, iterations)  # each point its own Newton steps, the same stop
+        return out.reshape(xy_d.shape)
     xy = xy_d.copy()
     for _ in range(iterations):
         d, J = distort(xy, dist, model)
