@@ -16,9 +16,27 @@ FPS = 30.0
 
 
 def _body(seed: int) -> np.ndarray:
-    """(J, 3) a body-sized cloud of keypoints about the origin, feet at z = 0."""
+    """(J, 3) keypoints of a body about the origin: each part of the keypoint set's limb graph grown from a point
+    near the chest, every limb 0.1–0.35 m long (so no limb exceeds what live.people.plausible allows)."""
+    from mocap.keypoint_sets import get_keypoint_set
+
     rng = np.random.default_rng(seed)
-    return rng.uniform([-0.25, -0.15, 0.0], [0.25, 0.15, 1.75], (J, 3))
+    limbs = get_keypoint_set("blazepose33").limbs
+    X = np.full((J, 3), np.nan)
+    for start in range(J):
+        if np.isfinite(X[start, 0]):
+            continue
+        X[start] = rng.uniform([-0.15, -0.1, 1.0], [0.15, 0.1, 1.5])
+        todo = [start]
+        while todo:
+            a = todo.pop()
+            for p, q in limbs:
+                b = q if p == a else p if q == a else None
+                if b is not None and not np.isfinite(X[b, 0]):
+                    v = rng.normal(size=3)
+                    X[b] = X[a] + rng.uniform(0.1, 0.35) * v / np.linalg.norm(v)
+                    todo.append(b)
+    return X
 
 
 def _crossing(frames: int = 60) -> np.ndarray:
@@ -58,8 +76,9 @@ def test_two_people_are_grouped_triangulated_and_keep_their_numbers_through_a_cr
     live = LivePeople(rig, "blazepose33", persons=3, min_score=0.5, max_reproj_px=25.0)
     owner: dict[int, int] = {}  # number → true person
     for f in range(len(truth)):
-        X, err, numbers = live.fuse(_detections(rig, truth[f], rng), f / FPS)
+        X, err, numbers, seen_by = live.fuse(_detections(rig, truth[f], rng), f / FPS)
         assert len(numbers) == 2, f"frame {f}: {numbers}"  # the clutter (one camera) is nobody
+        assert seen_by == [4, 4]
         for k, n in enumerate(numbers):
             gap = np.linalg.norm(X[k][None] - truth[f], axis=-1).mean(axis=1)  # (2,) to each person
             who = int(np.argmin(gap))
@@ -77,7 +96,8 @@ def test_persons_keeps_the_people_seen_by_the_most_cameras(scene):
         far = [s for s in range(2) if np.linalg.norm(dets[c][s, :, :2] - rig.cameras[c].project(truth[0][1]),
                                                      axis=1).mean() < 10]
         dets[c] = np.delete(dets[c], far, axis=0)
-    X, _, numbers = live.fuse(dets, 0.0)
+    X, _, numbers, seen_by = live.fuse(dets, 0.0)
+    assert seen_by == [4]  # person 1, the other (seen by cameras 1 and 2 only) left out
     assert numbers == [1] and np.linalg.norm(X[0] - truth[0][0], axis=1).mean() < 0.01
 
 
@@ -99,8 +119,8 @@ def test_one_body_split_over_two_camera_pairs_is_one_person(scene, monkeypatch):
     dets = _detections(rig, truth[0][:1], np.random.default_rng(3), noise_px=0.5, clutter=False)  # one person
     dets[2][0, :, :2] += 40.0  # cameras 3 and 4 shifted together: their rays still meet, but not 1's and 2's
     dets[3][0, :, :2] += 40.0
-    X, _, numbers = LivePeople(rig, "blazepose33", 2, 0.5, 25.0).fuse(dets, 0.0)
-    assert numbers == [1], numbers
+    X, _, numbers, seen_by = LivePeople(rig, "blazepose33", 2, 0.5, 25.0).fuse(dets, 0.0)
+    assert numbers == [1] and seen_by == [4], (numbers, seen_by)
     monkeypatch.setattr(lp, "_merged", lambda live, d, groups: groups)  # the grouping alone: two pairs, two people
     assert LivePeople(rig, "blazepose33", 2, 0.5, 25.0).fuse(dets, 0.0)[2] == [1, 2]
 
@@ -112,6 +132,23 @@ def test_numbers_follow_the_nearest_within_the_gate_and_the_gate_grows_while_uns
     assert live._identify([b + 0.1, a + 0.1], 0.1) == [2, 1]  # listed the other way round: the same people
     assert live._identify([a + [0.0, 0.9, 0.0]], 0.2) == [3]  # 0.9 m in 0.1 s: beyond 0.5 + 3 × 0.1 m
     assert live._identify([b + [0.0, 1.4, 0.0]], 0.5) == [2]  # unseen 0.4 s: 0.5 + 3 × 0.4 m reaches 1.4 m
+
+
+def test_joints_no_body_could_have_are_left_out():
+    from mocap.keypoint_sets import get_keypoint_set
+    from mocap.live.people import plausible
+
+    limbs = get_keypoint_set("blazepose33").limbs
+    body = _body(5)
+    assert np.array_equal(plausible(body, limbs), body)  # a body as it is: untouched
+    bad = body.copy()
+    bad[15] += [1.9, 0.0, 0.0]  # the left wrist of a view with left and right exchanged, 1.9 m off
+    out = plausible(bad, limbs)
+    assert np.isnan(out[15]).all()
+    kept = np.ones(J, bool)
+    kept[[15, 17, 19, 21]] = False  # the wrist and the hand joints joined to nothing else that is kept
+    kept[[17, 19]] = True  # 17 and 19 are joined to each other: both kept
+    assert np.array_equal(out[kept], body[kept]) and np.isnan(out[~kept]).all()
 
 
 def test_live_persons_must_be_a_whole_number():

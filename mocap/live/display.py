@@ -16,7 +16,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 W, H = 960, 600
 GREEN, AMBER, RED, GREY = (80, 200, 80), (0, 180, 255), (60, 60, 230), (150, 150, 150)
-# several people: person N drawn in PEOPLE[(N - 1) % len(PEOPLE)] (BGR), its number beside its head
+# several people: person N drawn in PEOPLE[(N - 1) % len(PEOPLE)] (BGR), its number (and cameras) beside its head
 PEOPLE = ((80, 200, 80), (230, 160, 40), (60, 120, 240), (200, 90, 200), (40, 210, 220), (180, 180, 180))
 
 
@@ -54,7 +54,9 @@ def render(update, health: list[dict], limbs, summary: dict | None = None) -> np
             cv2.rectangle(img, box[:2], (box[0] + box[2], box[1] + box[3]), (60, 60, 60), 1)
         for k, pts in enumerate(people):
             colour = PEOPLE[(update.numbers[k] - 1) % len(PEOPLE)] if several else GREEN
-            label = f"person {update.numbers[k]}" if several else ""
+            label = ""  # several: "person N (C cams)": a person two cameras see is one camera from being lost
+            if several:
+                label = f"person {update.numbers[k]}" + (f" ({update.seen_by[k]} cams)" if update.seen_by else "")
             _panel(pts, limbs, (0, 2), (False, True), (10, 10, 460, 400), centre, scale, img, colour, label)  # front
             _panel(pts, limbs, (0, 1), (False, True), (490, 10, 460, 400), centre, scale, img, colour)  # top
         cv2.putText(img, "front (x, z)", (16, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5, GREY, 1)

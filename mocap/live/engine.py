@@ -78,6 +78,7 @@ class Update:
     frame_index: dict[int, int]  # camera → frame index used
     people: np.ndarray | None = None  # (P, J, 3) with ``persons`` > 1: every person found, by number
     numbers: list[int] = field(default_factory=list)  # (P,) their numbers ("person N", kept from update to update)
+    seen_by: list[int] = field(default_factory=list)  # (P,) the cameras each one's points use
 
 
 @dataclass
@@ -272,12 +273,13 @@ class LiveEngine:
 
     def _publish(self, use: list[int], latest: dict) -> None:
         from mocap.geometry.triangulation import triangulate
+        from mocap.live.people import plausible
 
         J, C = len(self.keypoints.joints), len(self.rig)
         t_glass = min(latest[i][1] for i in use)
-        people, numbers = None, []
+        people, numbers, seen_by = None, [], []
         if self.people is not None:  # several people: grouped across the cameras, each triangulated
-            people, errors, numbers = self.people.fuse({self.index[i]: latest[i][2] for i in use}, t_glass)
+            people, errors, numbers, seen_by = self.people.fuse({self.index[i]: latest[i][2] for i in use}, t_glass)
             X = people[0] if len(people) else np.full((J, 3), np.nan)
             err = errors[0] if len(people) else np.full(J, np.nan)
         else:
@@ -289,9 +291,10 @@ class LiveEngine:
                 uv[ok, self.index[i]] = kp[ok, :2]
                 w[ok, self.index[i]] = kp[ok, 2]
             X, err, _ = triangulate(self.rig, uv, w, max_reproj_px=self.cfg.max_reproj_px)
+            X = plausible(X, self.keypoints.limbs)
         now = time.monotonic()
         update = Update(X, err, [self.index[i] for i in use], t_glass, now, {i: latest[i][0] for i in use}, people,
-                        numbers)
+                        numbers, seen_by)
         with self.lock:
             self.numbers_seen.update(numbers)
             self.people_most = max(self.people_most, len(numbers))

@@ -8,7 +8,8 @@ several-pose mode; one found twice in a view counted once, :func:`mocap.multi.ra
 rays meet within ``match_max_m`` (median over the joints both see) are grouped by complete linkage with at most
 one detection per camera and every pair of a group agreeing (:func:`mocap.multi.associate.cluster`, the offline
 births' grouping: consistent around every cycle of three cameras or more). A group of two cameras or more is a
-person, triangulated as the single-person preview triangulates (robust DLT with the camera-subset search); the
+person, triangulated as the single-person preview triangulates (robust DLT with the camera-subset search, joints
+no body could have left out: :func:`plausible`); the
 ``persons`` groups with the most cameras are kept, after joining two groups of different cameras whose points lie
 within 0.4 m (one body whose cameras did not all meet: 2 + 2 cameras). Identity: the groups' body centres are
 matched to where the people were last seen (Hungarian, gated at :data:`GATE_M` plus :data:`SPEED_MPS` per second
@@ -28,6 +29,7 @@ from mocap.multi.associate import cluster, pair_affinity
 from mocap.multi.rays import detection_rays, duplicates
 from mocap.types import Keypoints2D, Rig
 
+MAX_LIMB_M = 0.8  # no two joints joined by a limb of the keypoint set are further apart (femur, torso: ~0.5 m)
 GATE_M = 0.5  # a group whose body centre is this far from where a person was last seen can be that person ...
 SPEED_MPS = 3.0  # ... plus this much per second the person was unseen (a run)
 FORGET_S = 2.0  # a person unseen this long is forgotten (seen again: a new number)
@@ -50,13 +52,17 @@ class LivePeople:
         self.rig, self.keypoint_set, self.persons = rig, keypoint_set, int(persons)
         self.min_score, self.max_reproj_px = min_score, max_reproj_px
         self.match_max_m, self.min_joints = match_max_m, min_joints
+        from mocap.keypoint_sets import get_keypoint_set
+
+        self.limbs = get_keypoint_set(keypoint_set).limbs
         self.people: list[LivePerson] = []
         self.numbers = 0
 
-    def fuse(self, detections: dict[int, np.ndarray], t: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    def fuse(self, detections: dict[int, np.ndarray], t: float
+             ) -> tuple[np.ndarray, np.ndarray, list[int], list[int]]:
         """``detections``: rig camera index → its detections (S, J, 3) (x, y, score; NaN: none) of this update;
-        ``t``: the update's time (s). Returns the people's points (P, J, 3), mean reprojection errors (P, J) and
-        numbers (P,), ordered by number."""
+        ``t``: the update's time (s). Returns the people's points (P, J, 3), mean reprojection errors (P, J),
+        numbers (P,) and the cameras each one's points use (P,), ordered by number."""
         C = len(self.rig)
         S = max(d.shape[0] for d in detections.values())
         J = next(iter(detections.values())).shape[1]
@@ -76,16 +82,17 @@ class LivePeople:
         solved = [s for s in (self._solve(data[0], grp) for grp in _merged(self, data[0], groups)) if s is not None]
         solved.sort(key=lambda s: s[:2], reverse=True)  # the most cameras first, then the best agreement
         solved = solved[:self.persons]
-        numbers = self._identify([np.nanmedian(X, axis=0) for *_, X, _ in solved], t)
+        numbers = self._identify([np.nanmedian(s[2], axis=0) for s in solved], t)
         if not solved:
-            return np.zeros((0, J, 3)), np.zeros((0, J)), []
+            return np.zeros((0, J, 3)), np.zeros((0, J)), [], []
         order = np.argsort(numbers)
         return (np.stack([solved[k][2] for k in order]), np.stack([solved[k][3] for k in order]),
-                [numbers[k] for k in order])
+                [numbers[k] for k in order], [solved[k][4] for k in order])
 
     def _solve(self, dets: np.ndarray, grp: list[tuple[int, int]]) -> tuple | None:
-        """One group's (cameras, −median error, points (J, 3), errors (J,)) from the detections ``dets`` (C, S, J, 3)
-        of its (camera, slot) pairs; None when fewer than ``min_joints`` joints are placed."""
+        """One group's (cameras, −median error, points (J, 3), errors (J,), cameras its points use) from the
+        detections ``dets`` (C, S, J, 3) of its (camera, slot) pairs; None when fewer than ``min_joints`` joints
+        are placed."""
         C, J = len(self.rig), dets.shape[2]
         uv = np.full((J, C, 2), np.nan)
         w = np.zeros((J, C))
@@ -93,10 +100,11 @@ class LivePeople:
             kp = dets[c, s]
             ok = np.isfinite(kp[:, :2]).all(axis=1) & (kp[:, 2] >= self.min_score)
             uv[ok, c], w[ok, c] = kp[ok, :2], kp[ok, 2]
-        X, err, _ = triangulate(self.rig, uv, w, max_reproj_px=self.max_reproj_px)
+        X, err, views = triangulate(self.rig, uv, w, max_reproj_px=self.max_reproj_px)
+        X = plausible(X, self.limbs)
         if np.isfinite(X[:, 0]).sum() < self.min_joints:
             return None
-        return len(grp), -float(np.nanmedian(err)), X, err
+        return len(grp), -float(np.nanmedian(err)), X, err, int(views.any(axis=0).sum())
 
     def _identify(self, centres: list[np.ndarray], t: float) -> list[int]:
         """Each centre's person number (see the module); updates the people's last positions."""
@@ -142,3 +150,36 @@ def _merged(live: LivePeople, dets: np.ndarray, groups: list[list[tuple[int, int
         _, a, b = best
         groups[a] += groups.pop(b)
     return groups
+
+
+def plausible(X: np.ndarray, limbs) -> np.ndarray:
+    """``X`` (J, 3) with the joints no body could have left out (NaN), a copy: while a limb (a pair of ``limbs``)
+    is longer than :data:`MAX_LIMB_M`, its end further from the median joint goes, then every joint whose limbs
+    all lead to joints that went. A preview's triangulation of one instant has no swap repair: a view with left
+    and right exchanged that meets another view placed the two-person take's wrist 1.9 m from the body."""
+    X = np.array(X, float)
+    pairs = np.array([p for p in limbs if max(p) < len(X)], int).reshape(-1, 2)
+    if not len(pairs):
+        return X
+    centre = np.nanmedian(X, axis=0) if np.isfinite(X).any() else np.zeros(3)
+    reach = np.linalg.norm(X - centre, axis=1)
+    linked = np.zeros(len(X), bool)
+    linked[pairs.ravel()] = True
+    gone = np.zeros(len(X), bool)
+    while True:
+        length = np.linalg.norm(X[pairs[:, 0]] - X[pairs[:, 1]], axis=1)
+        long = np.flatnonzero(length > MAX_LIMB_M)  # NaN compares False: a limb with a joint gone is no evidence
+        if not len(long):
+            break
+        a, b = pairs[long[np.argmax(length[long])]]
+        far = a if reach[a] >= reach[b] else b
+        X[far], gone[far] = np.nan, True
+    if gone.any():  # a joint left joined only to joints that went cannot be told right: it goes too
+        seen = np.isfinite(X[:, 0])
+        kept_by = np.zeros(len(X), bool)
+        both = seen[pairs[:, 0]] & seen[pairs[:, 1]]
+        kept_by[pairs[both].ravel()] = True
+        touches = np.zeros(len(X), bool)
+        touches[pairs[gone[pairs[:, 0]] | gone[pairs[:, 1]]].ravel()] = True
+        X[seen & linked & touches & ~kept_by] = np.nan
+    return X
