@@ -292,6 +292,7 @@ class LiveEngine:
                 w[ok, self.index[i]] = kp[ok, 2]
             X, err, _ = triangulate(self.rig, uv, w, max_reproj_px=self.cfg.max_reproj_px)
             X = plausible(X, self.keypoints.limbs)
+            err = np.where(np.isfinite(X[:, 0]), err, np.nan)
         now = time.monotonic()
         update = Update(X, err, [self.index[i] for i in use], t_glass, now, {i: latest[i][0] for i in use}, people,
                         numbers, seen_by)

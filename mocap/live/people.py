@@ -25,6 +25,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from mocap.geometry.triangulation import triangulate
+from mocap.keypoint_sets import get_keypoint_set
 from mocap.multi.associate import cluster, pair_affinity
 from mocap.multi.rays import detection_rays, duplicates
 from mocap.types import Keypoints2D, Rig
@@ -52,8 +53,6 @@ class LivePeople:
         self.rig, self.keypoint_set, self.persons = rig, keypoint_set, int(persons)
         self.min_score, self.max_reproj_px = min_score, max_reproj_px
         self.match_max_m, self.min_joints = match_max_m, min_joints
-        from mocap.keypoint_sets import get_keypoint_set
-
         self.limbs = get_keypoint_set(keypoint_set).limbs
         self.people: list[LivePerson] = []
         self.numbers = 0
@@ -102,6 +101,7 @@ class LivePeople:
             uv[ok, c], w[ok, c] = kp[ok, :2], kp[ok, 2]
         X, err, views = triangulate(self.rig, uv, w, max_reproj_px=self.max_reproj_px)
         X = plausible(X, self.limbs)
+        err = np.where(np.isfinite(X[:, 0]), err, np.nan)
         if np.isfinite(X[:, 0]).sum() < self.min_joints:
             return None
         return len(grp), -float(np.nanmedian(err)), X, err, int(views.any(axis=0).sum())
