@@ -136,7 +136,7 @@ def test_numbers_follow_the_nearest_within_the_gate_and_the_gate_grows_while_uns
 
 def test_joints_no_body_could_have_are_left_out():
     from mocap.keypoint_sets import get_keypoint_set
-    from mocap.live.people import plausible
+    from mocap.live.people import LIMB_SEEN, LimbLengths, plausible
 
     limbs = get_keypoint_set("blazepose33").limbs
     body = _body(5)
@@ -146,9 +146,17 @@ def test_joints_no_body_could_have_are_left_out():
     out = plausible(bad, limbs)
     assert np.isnan(out[15]).all()
     kept = np.ones(J, bool)
-    kept[[15, 17, 19, 21]] = False  # the wrist and the hand joints joined to nothing else that is kept
-    kept[[17, 19]] = True  # 17 and 19 are joined to each other: both kept
+    kept[[15, 17, 19, 21]] = False  # the wrist, and the hand joints it alone joined to the body
     assert np.array_equal(out[kept], body[kept]) and np.isnan(out[~kept]).all()
+    heel = body.copy()
+    away = body[30] - (body[28] + body[32]) / 2  # moved 0.4 m away from the ankle and the toe it is joined to:
+    heel[30] += 0.4 * away / np.linalg.norm(away)  # under 0.8 m, only bounds of this person's own lengths find it
+    assert np.array_equal(plausible(heel, limbs), heel, equal_nan=True)
+    lengths = LimbLengths(limbs, J)
+    for _ in range(LIMB_SEEN):
+        lengths.add(body)
+    out = plausible(heel, limbs, lengths.bounds())
+    assert np.isnan(out[30]).all() and np.array_equal(np.delete(out, 30, 0), np.delete(body, 30, 0))  # the heel
 
 
 def test_live_persons_must_be_a_whole_number():

@@ -107,6 +107,9 @@ class LiveEngine:
                                (stop_after or {}).get(n)) for i, n in enumerate(self.names)]
         self.detectors = [_detector(cfg, get_detector) for _ in self.names]
         self.keypoints = get_keypoint_set(self.detectors[0].keypoint_set)
+        from mocap.live.people import LimbLengths
+
+        self.lengths = LimbLengths(self.keypoints.limbs, len(self.keypoints.joints))  # one person: its limbs
         self.people = None
         if cfg.persons > 1:
             from mocap.live.people import LivePeople
@@ -291,7 +294,8 @@ class LiveEngine:
                 uv[ok, self.index[i]] = kp[ok, :2]
                 w[ok, self.index[i]] = kp[ok, 2]
             X, err, _ = triangulate(self.rig, uv, w, max_reproj_px=self.cfg.max_reproj_px)
-            X = plausible(X, self.keypoints.limbs)
+            X = plausible(X, self.keypoints.limbs, self.lengths.bounds())  # the fusion thread's alone
+            self.lengths.add(X)
             err = np.where(np.isfinite(X[:, 0]), err, np.nan)
         now = time.monotonic()
         update = Update(X, err, [self.index[i] for i in use], t_glass, now, {i: latest[i][0] for i in use}, people,

@@ -13,13 +13,16 @@ no body could have left out: :func:`plausible`); the
 ``persons`` groups with the most cameras are kept, after joining two groups of different cameras whose points lie
 within 0.4 m (one body whose cameras did not all meet: 2 + 2 cameras). Identity: the groups' body centres are
 matched to where the people were last seen (Hungarian, gated at :data:`GATE_M` plus :data:`SPEED_MPS` per second
-unseen), a group that matches nobody is a new person, and one unseen for :data:`FORGET_S` is forgotten. Live shows
+unseen), each person's limbs then held to its own recent lengths (:class:`LimbLengths`), a group that matches
+nobody is a new person, and one unseen for :data:`FORGET_S` is forgotten. Live shows
 who is where; ``mocap run`` on the recording associates the take offline at full quality.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -31,6 +34,8 @@ from mocap.multi.rays import detection_rays, duplicates
 from mocap.types import Keypoints2D, Rig
 
 MAX_LIMB_M = 0.8  # no two joints joined by a limb of the keypoint set are further apart (femur, torso: ~0.5 m)
+LIMB_HISTORY, LIMB_SEEN = 30, 5  # a person's limb: its median over the last 30 updates, once seen 5 times ...
+LIMB_SLACK_M, LIMB_RATIO = 0.15, 1.5  # ... bounds it: at most this much (or this many times) longer
 GATE_M = 0.5  # a group whose body centre is this far from where a person was last seen can be that person ...
 SPEED_MPS = 3.0  # ... plus this much per second the person was unseen (a run)
 FORGET_S = 2.0  # a person unseen this long is forgotten (seen again: a new number)
@@ -41,6 +46,7 @@ class LivePerson:
     number: int  # shown as "person N"; never reused
     centre: np.ndarray  # (3,) body centre when last seen
     seen_t: float  # when (exposure time of the update)
+    lengths: LimbLengths | None = field(default=None)  # its limbs' recent lengths (see plausible)
 
 
 class LivePeople:
@@ -84,6 +90,13 @@ class LivePeople:
         numbers = self._identify([np.nanmedian(s[2], axis=0) for s in solved], t)
         if not solved:
             return np.zeros((0, J, 3)), np.zeros((0, J)), [], []
+        by_number = {p.number: p for p in self.people}
+        for k, n in enumerate(numbers):  # each person's limbs against its own recent lengths
+            person = by_number[n]
+            person.lengths = person.lengths or LimbLengths(self.limbs, J)
+            X = plausible(solved[k][2], self.limbs, person.lengths.bounds())
+            person.lengths.add(X)
+            solved[k] = (*solved[k][:2], X, np.where(np.isfinite(X[:, 0]), solved[k][3], np.nan), solved[k][4])
         order = np.argsort(numbers)
         return (np.stack([solved[k][2] for k in order]), np.stack([solved[k][3] for k in order]),
                 [numbers[k] for k in order], [solved[k][4] for k in order])
@@ -152,34 +165,69 @@ def _merged(live: LivePeople, dets: np.ndarray, groups: list[list[tuple[int, int
     return groups
 
 
-def plausible(X: np.ndarray, limbs) -> np.ndarray:
-    """``X`` (J, 3) with the joints no body could have left out (NaN), a copy: while a limb (a pair of ``limbs``)
-    is longer than :data:`MAX_LIMB_M`, its end further from the median joint goes, then every joint whose limbs
-    all lead to joints that went. A preview's triangulation of one instant has no swap repair: a view with left
-    and right exchanged that meets another view placed the two-person take's wrist 1.9 m from the body."""
+def limb_pairs(limbs, J: int) -> np.ndarray:
+    """(L, 2) the limbs (joint pairs) of a keypoint set that lie within J joints."""
+    return np.array([p for p in limbs if max(p) < J], int).reshape(-1, 2)
+
+
+def plausible(X: np.ndarray, limbs, bounds: np.ndarray | None = None) -> np.ndarray:
+    """``X`` (J, 3) with the joints no body could have left out (NaN), a copy. A limb (a pair of ``limbs``,
+    :func:`limb_pairs`) longer than its bound (``bounds`` (L,), this person's own lengths: :class:`LimbLengths`; at
+    most :data:`MAX_LIMB_M`) holds nothing: in each part of the limb graph that has such a limb, the joints the
+    limbs within their bounds still join to the most joints of that part stay (of two as many, those with the joint
+    nearest the median joint), the others go: a hand whose wrist went 1.9 m off with it, a heel 0.7 m off alone. A
+    preview's triangulation of one instant has no swap repair: a view with left and right exchanged that meets
+    another view placed the two-person take's wrist 1.9 m from the body."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     X = np.array(X, float)
-    pairs = np.array([p for p in limbs if max(p) < len(X)], int).reshape(-1, 2)
+    J = len(X)
+    pairs = limb_pairs(limbs, J)
     if not len(pairs):
         return X
-    centre = np.nanmedian(X, axis=0) if np.isfinite(X).any() else np.zeros(3)
-    reach = np.linalg.norm(X - centre, axis=1)
-    linked = np.zeros(len(X), bool)
-    linked[pairs.ravel()] = True
-    gone = np.zeros(len(X), bool)
-    while True:
-        length = np.linalg.norm(X[pairs[:, 0]] - X[pairs[:, 1]], axis=1)
-        long = np.flatnonzero(length > MAX_LIMB_M)  # NaN compares False: a limb with a joint gone is no evidence
-        if not len(long):
-            break
-        a, b = pairs[long[np.argmax(length[long])]]
-        far = a if reach[a] >= reach[b] else b
-        X[far], gone[far] = np.nan, True
-    if gone.any():  # a joint left joined only to joints that went cannot be told right: it goes too
-        seen = np.isfinite(X[:, 0])
-        kept_by = np.zeros(len(X), bool)
-        both = seen[pairs[:, 0]] & seen[pairs[:, 1]]
-        kept_by[pairs[both].ravel()] = True
-        touches = np.zeros(len(X), bool)
-        touches[pairs[gone[pairs[:, 0]] | gone[pairs[:, 1]]].ravel()] = True
-        X[seen & linked & touches & ~kept_by] = np.nan
+    bound = np.full(len(pairs), MAX_LIMB_M) if bounds is None else np.minimum(bounds, MAX_LIMB_M)
+    seen = np.isfinite(X).all(axis=1)
+    length = np.linalg.norm(X[pairs[:, 0]] - X[pairs[:, 1]], axis=1)
+    long = length > bound  # NaN compares False: a limb with a joint unseen is no evidence either way
+    if not long.any():
+        return X
+
+    def parts(edges: np.ndarray) -> np.ndarray:
+        graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(J, J))
+        return connected_components(graph, directed=False)[1]
+
+    whole, held = parts(pairs), parts(pairs[seen[pairs[:, 0]] & seen[pairs[:, 1]] & ~long])
+    centre = np.nanmedian(X[seen], axis=0)
+    reach = np.where(seen, np.linalg.norm(np.nan_to_num(X) - centre, axis=1), np.inf)
+    for part in np.unique(whole[pairs[long, 0]]):
+        members = np.flatnonzero((whole == part) & seen)
+        labels, sizes = np.unique(held[members], return_counts=True)
+        best = labels[sizes == sizes.max()]
+        keep = held[members[np.argmin(np.where(np.isin(held[members], best), reach[members], np.inf))]]
+        X[members[held[members] != keep]] = np.nan
     return X
+
+
+class LimbLengths:
+    """One person's limb lengths over its recent updates: a limb seen :data:`LIMB_SEEN` times or more may be at
+    most :data:`LIMB_SLACK_M` (or :data:`LIMB_RATIO` ×) longer than its median of the last :data:`LIMB_HISTORY`
+    (a heel placed 0.7 m from its ankle by one view's error, under :data:`MAX_LIMB_M`, then goes)."""
+
+    def __init__(self, limbs, J: int):
+        self.pairs = limb_pairs(limbs, J)
+        self.recent: deque = deque(maxlen=LIMB_HISTORY)
+
+    def bounds(self) -> np.ndarray:
+        if not self.recent:
+            return np.full(len(self.pairs), MAX_LIMB_M)
+        lengths = np.stack(self.recent)
+        seen = np.isfinite(lengths).sum(axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a limb never seen: its median is NaN (no bound)
+            typical = np.nanmedian(lengths, axis=0)
+        own = np.maximum(typical + LIMB_SLACK_M, LIMB_RATIO * typical)
+        return np.where(seen >= LIMB_SEEN, np.minimum(own, MAX_LIMB_M), MAX_LIMB_M)
+
+    def add(self, X: np.ndarray) -> None:
+        self.recent.append(np.linalg.norm(X[self.pairs[:, 0]] - X[self.pairs[:, 1]], axis=1))
