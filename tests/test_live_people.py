@@ -159,6 +159,27 @@ def test_joints_no_body_could_have_are_left_out():
     assert np.isnan(out[30]).all() and np.array_equal(np.delete(out, 30, 0), np.delete(body, 30, 0))  # the heel
 
 
+def test_limb_bounds_learn_a_body_that_differs_from_the_last_one():
+    """The lengths are kept as triangulated, so another body under the same number (or one measured differently)
+    is learnt within half the history, not refused for ever."""
+    from mocap.keypoint_sets import get_keypoint_set
+    from mocap.live.people import LIMB_HISTORY, LimbLengths, plausible
+
+    limbs = get_keypoint_set("blazepose33").limbs
+    small = _body(6)
+    big = 2.0 * small  # every limb twice as long: beyond the bounds the small body's lengths set, under 0.8 m
+    assert np.array_equal(plausible(big, limbs), big)
+    lengths = LimbLengths(limbs, J)
+    for _ in range(LIMB_HISTORY):
+        lengths.add(small)
+    kept = []
+    for _ in range(LIMB_HISTORY):
+        bounds = lengths.bounds()
+        lengths.add(big)
+        kept.append(np.isfinite(plausible(big, limbs, bounds)[:, 0]).mean())
+    assert kept[0] < 0.5 and kept[-1] == 1.0 and kept.index(1.0) <= LIMB_HISTORY // 2 + 1, kept
+
+
 def test_live_persons_must_be_a_whole_number():
     for bad in (0, -1, "auto", 2.0, True):
         with pytest.raises(ValueError, match="live: persons must be a whole number ≥ 1"):

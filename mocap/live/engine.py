@@ -294,8 +294,9 @@ class LiveEngine:
                 uv[ok, self.index[i]] = kp[ok, :2]
                 w[ok, self.index[i]] = kp[ok, 2]
             X, err, _ = triangulate(self.rig, uv, w, max_reproj_px=self.cfg.max_reproj_px)
-            X = plausible(X, self.keypoints.limbs, self.lengths.bounds())  # the fusion thread's alone
-            self.lengths.add(X)
+            bounds = self.lengths.bounds()  # this person's recent limbs (the fusion thread's alone)
+            self.lengths.add(X)  # as triangulated (see LimbLengths)
+            X = plausible(X, self.keypoints.limbs, bounds)
             err = np.where(np.isfinite(X[:, 0]), err, np.nan)
         now = time.monotonic()
         update = Update(X, err, [self.index[i] for i in use], t_glass, now, {i: latest[i][0] for i in use}, people,

@@ -95,7 +95,8 @@ class LivePeople:
             person = by_number[n]
             person.lengths = person.lengths or LimbLengths(self.limbs, J)
             X = plausible(solved[k][2], self.limbs, person.lengths.bounds())
-            person.lengths.add(X)
+            person.lengths.add(solved[k][2])  # as triangulated: the median takes a wrong limb now and then, and a
+            # body whose limbs differ from the last one's (another person under the number) is learnt in 15 updates
             solved[k] = (*solved[k][:2], X, np.where(np.isfinite(X[:, 0]), solved[k][3], np.nan), solved[k][4])
         order = np.argsort(numbers)
         return (np.stack([solved[k][2] for k in order]), np.stack([solved[k][3] for k in order]),
@@ -210,9 +211,10 @@ def plausible(X: np.ndarray, limbs, bounds: np.ndarray | None = None) -> np.ndar
 
 
 class LimbLengths:
-    """One person's limb lengths over its recent updates: a limb seen :data:`LIMB_SEEN` times or more may be at
-    most :data:`LIMB_SLACK_M` (or :data:`LIMB_RATIO` ×) longer than its median of the last :data:`LIMB_HISTORY`
-    (a heel placed 0.7 m from its ankle by one view's error, under :data:`MAX_LIMB_M`, then goes)."""
+    """One person's limb lengths over its recent updates, as triangulated: a limb seen :data:`LIMB_SEEN` times or
+    more may be at most :data:`LIMB_SLACK_M` (or :data:`LIMB_RATIO` ×) longer than its median of the last
+    :data:`LIMB_HISTORY` (a heel placed 0.7 m from its ankle by one view's error, under :data:`MAX_LIMB_M`, then
+    goes)."""
 
     def __init__(self, limbs, J: int):
         self.pairs = limb_pairs(limbs, J)
