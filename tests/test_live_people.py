@@ -121,7 +121,8 @@ def test_one_body_split_over_two_camera_pairs_is_one_person(scene, monkeypatch):
     dets[3][0, :, :2] += 40.0
     X, _, numbers, seen_by = LivePeople(rig, "blazepose33", 2, 0.5, 25.0).fuse(dets, 0.0)
     assert numbers == [1] and seen_by == [4], (numbers, seen_by)
-    monkeypatch.setattr(lp, "_merged", lambda live, d, groups: groups)  # the grouping alone: two pairs, two people
+    monkeypatch.setattr(lp, "_merged", lambda live, d, groups: [live._solve(d, g) for g in groups])  # the grouping
+    # alone: two pairs, two people
     assert LivePeople(rig, "blazepose33", 2, 0.5, 25.0).fuse(dets, 0.0)[2] == [1, 2]
 
 

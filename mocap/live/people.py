@@ -84,7 +84,7 @@ class LivePeople:
             views = cs[:, 0]
             cost = pair_affinity(origins[views], rays[0, views, cs[:, 1]], views, self.min_joints)
             groups = [[(int(views[g]), int(cs[g, 1])) for g in grp] for grp in cluster(cost, views, self.match_max_m)]
-        solved = [s for s in (self._solve(data[0], grp) for grp in _merged(self, data[0], groups)) if s is not None]
+        solved = [s for s in _merged(self, data[0], groups) if s is not None]
         solved.sort(key=lambda s: s[:2], reverse=True)  # the most cameras first, then the best agreement
         solved = solved[:self.persons]
         numbers = self._identify([np.nanmedian(s[2], axis=0) for s in solved], t)
@@ -140,18 +140,17 @@ class LivePeople:
         return numbers
 
 
-def _merged(live: LivePeople, dets: np.ndarray, groups: list[list[tuple[int, int]]]) -> list[list[tuple[int, int]]]:
-    """The groups with those of one body joined: two groups of different cameras whose points' centres lie within
-    :data:`~mocap.multi.identity.DUPLICATE_M` (one person whose cameras' detections did not all meet within
-    ``match_max_m``: 2 + 2 cameras, shown twice under two numbers otherwise), the nearest first."""
+def _merged(live: LivePeople, dets: np.ndarray, groups: list[list[tuple[int, int]]]) -> list[tuple | None]:
+    """Each group solved (:meth:`LivePeople._solve`), with those of one body joined first: two groups of different
+    cameras whose points' centres lie within :data:`~mocap.multi.identity.DUPLICATE_M` (one person whose cameras'
+    detections did not all meet within ``match_max_m``: 2 + 2 cameras, shown twice under two numbers otherwise),
+    the nearest first; a group is solved once, and again only when another joins it."""
     from mocap.multi.identity import DUPLICATE_M
 
     groups = [list(g) for g in groups]
+    solved = [live._solve(dets, g) for g in groups]
     while len(groups) > 1:
-        centres = []
-        for g in groups:
-            got = live._solve(dets, g)
-            centres.append(np.nanmedian(got[2], axis=0) if got is not None else np.full(3, np.nan))
+        centres = [np.nanmedian(s[2], axis=0) if s is not None else np.full(3, np.nan) for s in solved]
         best = None
         for a in range(len(groups)):
             for b in range(a + 1, len(groups)):
@@ -160,10 +159,12 @@ def _merged(live: LivePeople, dets: np.ndarray, groups: list[list[tuple[int, int
                 if apart and d < DUPLICATE_M and (best is None or d < best[0]):
                     best = (d, a, b)
         if best is None:
-            return groups
+            break
         _, a, b = best
         groups[a] += groups.pop(b)
-    return groups
+        solved.pop(b)
+        solved[a] = live._solve(dets, groups[a])
+    return solved
 
 
 def limb_pairs(limbs, J: int) -> np.ndarray:
