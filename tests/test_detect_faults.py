@@ -67,3 +67,49 @@ def test_ctrl_c_during_detection_stops_every_worker_with_one_line(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "pose2d.h5").is_file() and not partial.exists()
+
+
+def _hold_open(path, seconds: float) -> subprocess.Popen:
+    """Another process that opens ``path`` for writing (HDF5 locks it), says so, and keeps it ``seconds``."""
+    code = ("import sys, time, h5py\nf = h5py.File(sys.argv[1], 'r+')\nprint('open', flush=True)\n"
+            "time.sleep(float(sys.argv[2]))\nf.close()\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "open"
+    return p
+
+
+def test_a_file_another_ending_process_holds_is_waited_for(tmp_path):
+    """A run interrupted a moment ago may still hold the partial file's lock as its processes end: the next
+    run's open waits for it instead of failing with HDF5's 'unable to lock file'."""
+    import time
+
+    import numpy as np
+
+    from mocap.io.hdf5 import create_keypoints2d, keypoints2d_status, write_camera
+
+    path = create_keypoints2d(tmp_path / "p.h5", 4, ["a", "b"], 1, "coco17", 30.0)
+    holder = _hold_open(path, 1.0)
+    t0 = time.monotonic()
+    write_camera(path, 1, np.zeros((4, 1, 17, 3)))
+    assert time.monotonic() - t0 > 0.5  # it did wait for the other process
+    assert keypoints2d_status(path)[0].tolist() == [False, True]
+    holder.wait(timeout=30)
+
+
+def test_a_file_open_in_another_process_is_a_clear_error(tmp_path, monkeypatch):
+    import numpy as np
+
+    from mocap.io import hdf5
+
+    path = hdf5.create_keypoints2d(tmp_path / "p.h5", 4, ["a", "b"], 1, "coco17", 30.0)
+    monkeypatch.setattr(hdf5, "LOCK_WAIT_S", 0.3)
+    holder = _hold_open(path, 30.0)
+    try:
+        write, read = lambda: hdf5.write_camera(path, 0, np.zeros((4, 1, 17, 3))), lambda: hdf5.keypoints2d_status(path)
+        for call in (write, read):
+            with pytest.raises(hdf5.FileInUseError, match=r"open in another process \(another mocap command on this "
+                                                          r"session\?\); let it end, or stop it, and run again"):
+                call()
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
