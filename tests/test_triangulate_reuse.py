@@ -120,3 +120,19 @@ def test_a_take_with_no_3d_point_is_an_error_naming_the_scores(tmp_path, capsys)
     empty = triangulate.run(rig, Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps))
     with pytest.raises(ValueError, match="refine: no triangulated point in the whole take"):
         refine.run(rig, kp, empty)
+
+
+def test_blocks_of_points_give_the_points_of_one_block(monkeypatch):
+    """Long takes are triangulated block by block (memory): with blocks of a few points, the same views and
+    points (to rounding: another batch size, another order of sums) as in one block, with the swap repair's work
+    and without it (outliers searched: the robust path)."""
+    rig, kp, _, _ = swapped_take(120, swaps=0.05, n_cameras=6)  # 5 % outliers: every robust path taken
+    fixed, work = repaired(rig, kp)
+    whole = triangulate.run(rig, fixed), triangulate.run(rig, fixed, swap_work=work)
+    assert np.isfinite(whole[0].xyz).mean() > 0.9
+    monkeypatch.setattr(triangulation, "BLOCK", 97)  # not a divisor of the rows: a short last block
+    blocked = triangulate.run(rig, fixed), triangulate.run(rig, fixed, swap_work=work)
+    for a, b in zip(whole, blocked, strict=True):
+        assert np.array_equal(a.views, b.views)
+        np.testing.assert_allclose(a.xyz, b.xyz, rtol=0, atol=1e-12)  # NaN where NaN
+        np.testing.assert_allclose(a.reproj_err, b.reproj_err, rtol=0, atol=1e-9)

@@ -27,6 +27,7 @@ from mocap.geometry.normal_terms import consensus_views, finite
 from mocap.types import Keypoints2D, Rig
 
 PAIR_BATCH = 100_000  # points (suspect points × camera pairs) the pair search solves and projects at once
+BLOCK = 1 << 16  # points triangulated at once (each solved on its own; to rounding): memory bounded on long takes
 
 
 def observation_weights(kp: Keypoints2D, min_score: float) -> np.ndarray:
@@ -151,6 +152,12 @@ def triangulate(
         raise ValueError(f"weights: expected shape {uv.shape[:-1]}, got {w.shape}")
     if min_views < 2:
         raise ValueError(f"min_views must be at least 2, got {min_views}")
+    if len(w) > BLOCK:  # block by block: the same points, the work's arrays (a few per view and point) bounded
+        blocks = [triangulate(rig, uv[s], w[s], min_views=min_views, max_reproj_px=max_reproj_px,
+                              known=None if known is None else {k: v[s] for k, v in known.items()},
+                              min_pair_angle_deg=min_pair_angle_deg, consensus_first=consensus_first)
+                  for s in (slice(a, a + BLOCK) for a in range(0, len(w), BLOCK))]
+        return tuple(np.concatenate(parts) for parts in zip(*blocks, strict=True))
     valid = finite(uv) & np.isfinite(w) & (w > 0)
     w = np.where(valid, w, 0.0)
     enough = valid.sum(axis=1) >= min_views

@@ -204,9 +204,14 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
     from mocap.stages.sync import read_timing
 
     offsets, steps = read_timing(session)
+    if work is not None:  # the triangulate stage's own passes, which search the swaps: not kept, as nothing reads
+        # them again (refine and the report read through the points' recorded settings, another key), and two
+        # copies held through the second pass and the stages after it weigh on long takes
+        return _read_session_keypoints(session, rig, offsets, single_performer, repair_swaps, cfg, persons, work,
+                                       association, steps)
     given = None if association is None else repr(association.get("keypoint_masks"))
     memo = keypoints_memo.key(session, rig, offsets, cfg, (single_performer, repair_swaps, persons, given, repr(steps)))
-    hit = keypoints_memo.get(memo) if work is None else None  # ``work`` asks for the repair's search
+    hit = keypoints_memo.get(memo)
     if hit is not None:
         log.debug("2D keypoints as read earlier in this run (unchanged files, rig, offsets and settings)")
         return hit
