@@ -114,7 +114,13 @@ def test_the_reviewers_case_two_people_matched_to_no_one_in_a_mirrored_view():
     kp, raw = (Keypoints2D(x, rig.names, "blazepose33", fps) for x in (kp, raw))
     tables = [camera_table(rig, kp, pts, person=p) for p in range(2)]
     assert all(t["cam04"]["unseen"] and t["cam04"]["hint"] == UNSEEN_HINT for t in tables)  # what the report said
-    turned_people(tables, rig, pts, raw)
+    healthy = [camera_table(rig, raw, pts, person=p) for p in range(2)]
+    healthy[0]["cam04"] = healthy[0]["cam01"]  # nothing to look at: the detections are never read (long takes)
+    healthy[1]["cam04"] = healthy[1]["cam01"]
+    turned_people(healthy, rig, pts, lambda: pytest.fail("the detections were read with no camera to look at"))
+    reads = []
+    turned_people(tables, rig, pts, lambda: reads.append(1) or raw)  # read when needed, once
+    assert reads == [1]
     for t in tables:
         row = t["cam04"]
         assert row["flagged"] and row["turned"] == "mirrored left-right" and not row["unseen"], row["hint"]

@@ -18,6 +18,7 @@ camera that detected no one, or people no turn brings onto anyone (a bystander),
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -31,13 +32,21 @@ MAX_FRAMES = 2000  # frames with detections compared, evenly spread (the decisio
 # people, 4 detections a view, 33 keypoints took 1.3 s and 360 MB per camera and turn)
 
 
-def turned_people(tables: list[dict[str, dict]], rig: Rig, pts: Points3D, raw: Keypoints2D | None,
-                  ratio: float = 2.5) -> None:
+def turned_people(tables: list[dict[str, dict]], rig: Rig, pts: Points3D,
+                  raw: Keypoints2D | Callable[[], Keypoints2D | None] | None, ratio: float = 2.5) -> None:
     """``tables``: each person's camera table (:func:`mocap.report.cameras.camera_table`), changed in place;
     ``raw``: every detection of the take (F, C, D, J), aligned in time as the report's, before any association or
-    repair; ``ratio``: the camera flag's."""
-    if raw is None or len(tables) < 2 or len(tables) != pts.xyz.shape[1] or raw.shape[0] != pts.xyz.shape[0] or \
-            raw.shape[3] != pts.xyz.shape[2] or tuple(raw.camera_names) != tuple(rig.names):
+    repair, or what reads them (called only when a camera is to be looked at: a long take's detections are a
+    few hundred MB); ``ratio``: the camera flag's."""
+    if len(tables) < 2 or len(tables) != pts.xyz.shape[1]:
+        return
+    todos = {name: [p for p, t in enumerate(tables) if not t[name].get("turned") and not t[name].get("behind") and (
+        t[name]["detections"] == 0 if not t[name]["flagged"] else not _own_hint(t[name]))] for name in rig.names}
+    if not any(todos.values()):
+        return
+    raw = raw() if callable(raw) else raw
+    if raw is None or raw.shape[0] != pts.xyz.shape[0] or raw.shape[3] != pts.xyz.shape[2] or \
+            tuple(raw.camera_names) != tuple(rig.names):
         return
     J = raw.shape[3]
     flip = np.asarray(get_keypoint_set(pts.keypoint_set).flip_permutation)
@@ -45,8 +54,7 @@ def turned_people(tables: list[dict[str, dict]], rig: Rig, pts: Points3D, raw: K
     ok = np.isfinite(raw.score) & (raw.score >= MIN_SCORE) & np.isfinite(raw.xy).all(axis=-1)  # (F, C, D, J)
     X = pts.xyz  # (F, P, J, 3)
     for i, name in enumerate(rig.names):
-        todo = [p for p, t in enumerate(tables) if not t[name].get("turned") and not t[name].get("behind") and (
-            t[name]["detections"] == 0 if not t[name]["flagged"] else not _own_hint(t[name]))]
+        todo = todos[name]  # each camera's rows are changed in its own turn only
         if not todo or ok[:, i].sum() < MIN_JOINTS:
             continue
         seen = np.flatnonzero(ok[:, i].any(axis=(1, 2)))  # frames with a detection, at most MAX_FRAMES of them
