@@ -107,9 +107,11 @@ def test_a_file_open_in_another_process_is_a_clear_error(tmp_path, monkeypatch):
     try:
         write, read = lambda: hdf5.write_camera(path, 0, np.zeros((4, 1, 17, 3))), lambda: hdf5.keypoints2d_status(path)
         for call in (write, read):
-            with pytest.raises(hdf5.FileInUseError, match=r"open in another process \(another mocap command on this "
-                                                          r"session\?\); let it end, or stop it, and run again"):
+            with pytest.raises(hdf5.FileInUseError, match=r"open in another process \(process \d+: .*python.*-c.*\) "
+                                                          r"\(another mocap command on this session\?\); let it end, "
+                                                          r"or stop it, and run again") as e:
                 call()
+            assert f"process {holder.pid}:" in str(e.value)  # the holder named
     finally:
         holder.kill()
         holder.wait(timeout=30)

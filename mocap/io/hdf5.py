@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -53,12 +54,31 @@ def _h5(path: Path, mode: str) -> h5py.File:
             if "unable to lock file" not in str(e):
                 raise
             if time.monotonic() >= deadline:
-                raise FileInUseError(f"{path}: the file is open in another process (another mocap command on this "
-                                     f"session?); let it end, or stop it, and run again") from None
+                raise FileInUseError(f"{path}: the file is open in another process{_holders(path)} (another mocap "
+                                     f"command on this session?); let it end, or stop it, and run again") from None
             if not waited:
                 log.info("%s is open in another process: waiting up to %.0f s for it to close", path, LOCK_WAIT_S)
                 waited = True
             time.sleep(0.1)
+
+
+def _holders(path: Path) -> str:
+    """The other processes that have ``path`` open, as Linux's ``/proc`` shows them (this user's), for a message:
+    ``" (process 123: mocap detect …)"``; "" when none can be seen."""
+    try:
+        target, found = os.path.realpath(path), []
+        for pid in (d for d in os.listdir("/proc") if d.isdigit() and int(d) != os.getpid()):
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+                if any(os.path.realpath(f"/proc/{pid}/fd/{fd}") == target for fd in fds):
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        command = " ".join(f.read().replace(b"\0", b" ").decode(errors="replace").split())
+                    found.append(f"process {pid}: {command[:120]}")
+            except OSError:  # gone, or another user's
+                continue
+    except OSError:  # no /proc
+        return ""
+    return f" ({'; '.join(found)})" if found else ""
 
 
 def _open(path: Path, fmt: str) -> h5py.File:
