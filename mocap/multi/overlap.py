@@ -17,13 +17,17 @@ occluded by another: its weights are unchanged.
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
 
+from mocap.geometry.triangulation import observation_weights
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.multi.body import torso_centre, torso_mask
-from mocap.types import Rig
+from mocap.types import Keypoints2D, Rig
+
+log = logging.getLogger(__name__)
 
 BODY_RADIUS_M = 0.1  # a body part hides what is behind it this far from its limb's axis (arm ~ 0.05, torso ~ 0.15)
 MIN_OCCLUDED = 20  # occluded keypoints needed to measure their noise (fewer: no reweighting)
@@ -146,3 +150,21 @@ def sigma_ratio(rig: Rig, xy: np.ndarray, X: np.ndarray, usable: np.ndarray, occ
 def occlusion_factors(occ: np.ndarray, ratio: float) -> np.ndarray:
     """(F, C, P, J) weight factors: 1 / ratio² where occluded, 1 elsewhere."""
     return np.where(occ, 1.0 / ratio**2, 1.0)
+
+
+def occlusion_weighting(rig: Rig, kp: Keypoints2D, X: np.ndarray, min_score: float,
+                        ratio: float | None = None) -> tuple[np.ndarray, dict]:
+    """Several people: (F, C, P, J) factors on the observation weights, 1 / ratio² for a keypoint on the body
+    of another person nearer that camera (:func:`occluded`; X (F, P, J, 3) the people's first
+    skeletons), and the record (``sigma_ratio``: that noise relative to the others', measured on the take
+    unless ``ratio`` is given; how many keypoints were occluded)."""
+    occ = occluded(rig, kp.xy, X, kp.keypoint_set)
+    usable = observation_weights(kp, min_score) > 0
+    if ratio is None:
+        ratio, record = sigma_ratio(rig, kp.xy, X, usable, occ)
+    else:
+        record = {"occluded_observations": int(np.sum(usable & occ)), "sigma_ratio": float(ratio)}
+    if ratio > 1:
+        log.info("%d keypoints lie on the body of another person nearer the camera: %.2f× the noise of the others, "
+                 "weighted by 1/%.1f", record["occluded_observations"], ratio, ratio**2)
+    return occlusion_factors(occ, ratio), record

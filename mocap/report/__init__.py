@@ -238,8 +238,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, own[p] if own else swaps, detect_persons)
                   for p in range(P)]
     turned_people([m["cameras"] for m in per_person], rig, pts,  # a mirrored camera: its people nobody or mixed
-                  lambda: triangulate.read_session_keypoints(session, rig, False, False, persons=1)[0],
-                  cfg.camera_flag_ratio)
+                  lambda: triangulate.every_detection(session, rig), cfg.camera_flag_ratio)
     knees = pts.info.get("knees") if isinstance(pts.info.get("knees"), dict) else {}
     for p, m in enumerate(per_person):  # one-view ankles refine moved to their ray's other side (refine_knees)
         if knees.get(person_name(p)):

@@ -73,7 +73,9 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     w = triangulate.observation_weights(kp, cfg.min_score)
     ratio = init.info.get("occlusion", {}).get("sigma_ratio", 1.0)
     if P > 1 and ratio > 1:  # the occluded keypoints weigh as triangulate weighed them (measured there)
-        w = w * triangulate.occlusion_weighting(rig, kp, init.xyz, cfg.min_score, ratio)[0]
+        from mocap.multi.overlap import occlusion_weighting
+
+        w = w * occlusion_weighting(rig, kp, init.xyz, cfg.min_score, ratio)[0]
     xyz = np.full((F, P, J, 3), np.nan)
     err = np.full((F, P, J), np.nan)
     views = np.zeros((F, P, J, C), bool)

@@ -92,6 +92,8 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | Non
                                 consensus_first=known is not None)
     occlusion = None
     if P > 1 and cfg.occlusion_weights:
+        from mocap.multi.overlap import occlusion_weighting
+
         factor, occlusion = occlusion_weighting(rig, kp, X.reshape(F, P, J, 3), cfg.min_score)
         if occlusion["sigma_ratio"] > 1:  # again with the occluded keypoints weighing less: the rows they are in
             factor = np.moveaxis(factor, 1, 3).reshape(-1, C)  # (a point is solved from its own row alone)
@@ -107,26 +109,6 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | Non
         points.info["occlusion"] = occlusion
     check_hands(kp, points, cfg.min_score)
     return points
-
-
-def occlusion_weighting(rig: Rig, kp: Keypoints2D, X: np.ndarray, min_score: float,
-                        ratio: float | None = None) -> tuple[np.ndarray, dict]:
-    """Several people: (F, C, P, J) factors on the observation weights, 1 / ratio² for a keypoint on the body
-    of another person nearer that camera (:mod:`mocap.multi.overlap`; X (F, P, J, 3) the people's first
-    skeletons), and the record (``sigma_ratio``: that noise relative to the others', measured on the take
-    unless ``ratio`` is given; how many keypoints were occluded)."""
-    from mocap.multi.overlap import occluded, occlusion_factors, sigma_ratio
-
-    occ = occluded(rig, kp.xy, X, kp.keypoint_set)
-    usable = observation_weights(kp, min_score) > 0
-    if ratio is None:
-        ratio, record = sigma_ratio(rig, kp.xy, X, usable, occ)
-    else:
-        record = {"occluded_observations": int(np.sum(usable & occ)), "sigma_ratio": float(ratio)}
-    if ratio > 1:
-        log.info("%d keypoints lie on the body of another person nearer the camera: %.2f× the noise of the others, "
-                 "weighted by 1/%.1f", record["occluded_observations"], ratio, ratio**2)
-    return occlusion_factors(occ, ratio), record
 
 
 def reused_work(work: dict, kp: Keypoints2D, min_score: float) -> dict | None:
@@ -204,9 +186,8 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
     from mocap.stages.sync import read_timing
 
     offsets, steps = read_timing(session)
-    if work is not None:  # the triangulate stage's own passes, which search the swaps: not kept, as nothing reads
-        # them again (refine and the report read through the points' recorded settings, another key), and two
-        # copies held through the second pass and the stages after it weigh on long takes
+    if work is not None:  # the stage's own passes: not kept (never read again: refine and the report read through
+        # the points' recorded settings, another key; two copies held through the second pass weigh on long takes)
         return _read_session_keypoints(session, rig, offsets, single_performer, repair_swaps, cfg, persons, work,
                                        association, steps)
     given = None if association is None else repr(association.get("keypoint_masks"))
@@ -225,10 +206,15 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
     return result
 
 
-def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float], single_performer: bool,
-                            repair_swaps: bool | None, cfg: Config | None, persons: int | str | None,
-                            work: dict | None, association: dict | None = None, steps: dict | None = None,
-                            unrepaired: list | None = None) -> tuple[Keypoints2D, dict]:
+def every_detection(session: Session, rig: Rig) -> Keypoints2D:
+    """Every detection (all slots), aligned in time by ``sync.json``, nothing associated or repaired, for one reader
+    (the report's mirrored-camera check): not kept in the keypoints memo (a long take's are a few hundred MB)."""
+    from mocap.stages.sync import read_timing
+
+    return _aligned(session, rig, *read_timing(session))
+
+
+def _aligned(session: Session, rig: Rig, offsets: dict[str, float], steps: dict | None) -> Keypoints2D:
     from mocap.stages.sync import apply_offsets
 
     kp = session.keypoints2d(rig)
@@ -237,6 +223,14 @@ def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float
                  "".join(f"; {k} by parts from frames {[f for f, _ in v]}: {[round(d, 2) for _, d in v]}"
                          for k, v in (steps or {}).items()))
         kp = apply_offsets(kp, offsets, steps)
+    return kp
+
+
+def _read_session_keypoints(session: Session, rig: Rig, offsets: dict[str, float], single_performer: bool,
+                            repair_swaps: bool | None, cfg: Config | None, persons: int | str | None,
+                            work: dict | None, association: dict | None = None, steps: dict | None = None,
+                            unrepaired: list | None = None) -> tuple[Keypoints2D, dict]:
+    kp = _aligned(session, rig, offsets, steps)
     stored, recorded = None, None
     if cfg is None:
         cfg, stored, recorded = _recorded(session)
