@@ -245,10 +245,12 @@ class Session:
         settings stored in ``pose2d.h5``; (0, 1) for keypoints from elsewhere)."""
         if not self.pose2d_h5.is_file():
             return 0, 1
-        from mocap.io.hdf5 import keypoints2d_status
+        from mocap.io.hdf5 import FileInUseError, keypoints2d_status
 
         try:
             config = keypoints2d_status(self.pose2d_h5)[1]
+        except FileInUseError:  # not unreadable: open in another process (said as it is)
+            raise
         except (OSError, KeyError, ValueError):
             return 0, 1
         start, stride = config.get("start", 0), config.get("stride", 1)

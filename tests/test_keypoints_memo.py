@@ -147,3 +147,26 @@ def test_a_touched_pose2d_file_is_read_again(session, monkeypatch):
     os.utime(session.pose2d_h5, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     session.keypoints2d(rig)
     assert len(reads) == 2
+
+
+def test_the_stage_s_own_passes_are_not_kept_and_the_later_readers_are(session, computed):
+    """The triangulate stage's passes (which search the swaps) are never read again under their key: not kept
+    (memory on long takes); refine's and the report's reads, through the recorded settings, are."""
+    triangulate.main(session, overwrite=True)
+    assert not keypoints_memo._MEMO and len(computed) == 1
+    later = triangulate.read_session_keypoints(session, session.rig())
+    assert len(keypoints_memo._MEMO) == 2  # with and without the swap repair (the report reads both)
+    assert_same(later, triangulate.read_session_keypoints(session, session.rig()))
+    assert len(computed) == 2
+
+
+def test_every_detection_is_the_aligned_keypoints_and_not_kept(session):
+    """What the report's mirrored-camera check reads: every slot aligned by sync.json, nothing selected or
+    repaired (as read_session_keypoints with persons=1 and no repair gives), not kept in the memo."""
+    (session.root / "sync.json").write_text(json.dumps({"offsets_frames": {"cam02": 1.5}}))
+    rig = session.rig()
+    got = triangulate.every_detection(session, rig)
+    assert not keypoints_memo._MEMO
+    want = fresh(session, rig, single_performer=False, repair_swaps=False, persons=1)[0]
+    assert_same((got, {}), (want, {}))
+    assert not np.array_equal(got.data, session.keypoints2d(rig).data, equal_nan=True)  # the offset applied

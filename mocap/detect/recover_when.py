@@ -60,12 +60,14 @@ def skipped_alone(session, triangulate_cfg, again: bool = False) -> bool:
     """Whether the session's finished ``pose2d.h5`` skipped the second pass with one person slot per view (its
     detections then do not depend on the triangulate settings); with ``again``, only while the association under
     ``triangulate_cfg`` would still skip it (:func:`still_skipped`). False for a missing or unreadable file."""
-    from mocap.io.hdf5 import keypoints2d_info, keypoints2d_persons
+    from mocap.io.hdf5 import FileInUseError, keypoints2d_info, keypoints2d_persons
 
     path = session.pose2d_h5
     try:
         if not keypoints2d_info(path).get("recover", {}).get("skipped") or keypoints2d_persons(path) != 1:
             return False
         return not again or still_skipped(session, triangulate_cfg)
+    except FileInUseError:  # not unreadable: open in another process (said as it is)
+        raise
     except (OSError, ValueError, KeyError):
         return False

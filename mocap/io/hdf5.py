@@ -21,71 +21,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import os
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from mocap.io.atomic import atomic_write
+from mocap.io.h5lock import FileInUseError, open_h5
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.types import Keypoints2D, Points3D
 
 VERSION = 1
-LOCK_WAIT_S = 10.0  # how long an open waits for another process to close the file (one that is ending does)
-log = logging.getLogger(__name__)
-
-
-class FileInUseError(OSError):
-    """The file is open in another process (HDF5 locks a file while a process has it open)."""
-
-
-def _h5(path: Path, mode: str) -> h5py.File:
-    """``h5py.File(path, mode)``, waiting up to :data:`LOCK_WAIT_S` while another process holds the file's lock:
-    a process that is ending (a run just interrupted, its workers exiting) releases it a moment later. Still
-    locked then: :class:`FileInUseError`, naming the likely cause."""
-    deadline, waited = time.monotonic() + LOCK_WAIT_S, False
-    while True:
-        try:
-            return h5py.File(path, mode)
-        except OSError as e:
-            if "unable to lock file" not in str(e):
-                raise
-            if time.monotonic() >= deadline:
-                raise FileInUseError(f"{path}: the file is open in another process{_holders(path)} (another mocap "
-                                     f"command on this session?); let it end, or stop it, and run again") from None
-            if not waited:
-                log.info("%s is open in another process: waiting up to %.0f s for it to close", path, LOCK_WAIT_S)
-                waited = True
-            time.sleep(0.1)
-
-
-def _holders(path: Path) -> str:
-    """The other processes that have ``path`` open, as Linux's ``/proc`` shows them (this user's), for a message:
-    ``" (process 123: mocap detect …)"``; "" when none can be seen."""
-    try:
-        target, found = os.path.realpath(path), []
-        for pid in (d for d in os.listdir("/proc") if d.isdigit() and int(d) != os.getpid()):
-            try:
-                fds = os.listdir(f"/proc/{pid}/fd")
-                if any(os.path.realpath(f"/proc/{pid}/fd/{fd}") == target for fd in fds):
-                    with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        command = " ".join(f.read().replace(b"\0", b" ").decode(errors="replace").split())
-                    found.append(f"process {pid}: {command[:120]}")
-            except OSError:  # gone, or another user's
-                continue
-    except OSError:  # no /proc
-        return ""
-    return f" ({'; '.join(found)})" if found else ""
-
-
 def _open(path: Path, fmt: str) -> h5py.File:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file does not exist")
     try:
-        f = _h5(path, "r")
+        f = open_h5(path, "r")
     except FileInUseError:
         raise
     except OSError as e:
@@ -342,7 +293,7 @@ def keypoints2d_status(path: str | Path) -> tuple[np.ndarray, dict]:
 
 def write_camera(path: str | Path, camera: int, data: np.ndarray) -> None:
     """Store one camera's detections (F, P, J, 3), then mark it complete (in that order)."""
-    with _h5(Path(path), "r+") as f:
+    with open_h5(Path(path), "r+") as f:
         f["keypoints"][:, camera] = data.astype(np.float32)
         f.flush()
         f["complete"][camera] = True
@@ -396,5 +347,5 @@ def update_keypoints2d_info(path: str | Path, **items) -> None:
     """Add or replace keys of a ``pose2d.h5``'s ``info`` attribute."""
     path = Path(path)
     info = keypoints2d_info(path) | items
-    with _h5(Path(path), "r+") as f:
+    with open_h5(Path(path), "r+") as f:
         f.attrs["info"] = json.dumps(info, sort_keys=True)

@@ -23,6 +23,7 @@ import numpy as np
 from mocap.config import inline
 from mocap.io.hdf5 import read_points3d
 from mocap.keypoint_sets import get_keypoint_set, joint_groups
+from mocap.multi.overlap import occlusion_weighting
 from mocap.optim.refine import RefineConfig, RefineSummary, refine_person
 from mocap.persons import person_name, speaking_of
 from mocap.session import Session
@@ -73,8 +74,6 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     w = triangulate.observation_weights(kp, cfg.min_score)
     ratio = init.info.get("occlusion", {}).get("sigma_ratio", 1.0)
     if P > 1 and ratio > 1:  # the occluded keypoints weigh as triangulate weighed them (measured there)
-        from mocap.multi.overlap import occlusion_weighting
-
         w = w * occlusion_weighting(rig, kp, init.xyz, cfg.min_score, ratio)[0]
     xyz = np.full((F, P, J, 3), np.nan)
     err = np.full((F, P, J), np.nan)

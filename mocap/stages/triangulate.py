@@ -15,6 +15,7 @@ from mocap.geometry.triangulation import observation_weights, triangulate
 from mocap.io.hdf5 import write_points3d
 from mocap.io.trc import write_trc
 from mocap.keypoint_sets import body_keypoint_set, get_keypoint_set, hand_joints
+from mocap.multi.overlap import occlusion_weighting
 from mocap.multi.records import person_records
 from mocap.multi.track import TrackConfig
 from mocap.persons import person_suffix
@@ -92,8 +93,6 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | Non
                                 consensus_first=known is not None)
     occlusion = None
     if P > 1 and cfg.occlusion_weights:
-        from mocap.multi.overlap import occlusion_weighting
-
         factor, occlusion = occlusion_weighting(rig, kp, X.reshape(F, P, J, 3), cfg.min_score)
         if occlusion["sigma_ratio"] > 1:  # again with the occluded keypoints weighing less: the rows they are in
             factor = np.moveaxis(factor, 1, 3).reshape(-1, C)  # (a point is solved from its own row alone)
