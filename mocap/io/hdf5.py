@@ -32,6 +32,8 @@ from mocap.keypoint_sets import get_keypoint_set
 from mocap.types import Keypoints2D, Points3D
 
 VERSION = 1
+
+
 def _open(path: Path, fmt: str) -> h5py.File:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file does not exist")
@@ -293,7 +295,7 @@ def keypoints2d_status(path: str | Path) -> tuple[np.ndarray, dict]:
 
 def write_camera(path: str | Path, camera: int, data: np.ndarray) -> None:
     """Store one camera's detections (F, P, J, 3), then mark it complete (in that order)."""
-    with open_h5(Path(path), "r+") as f:
+    with open_h5(path, "r+") as f:
         f["keypoints"][:, camera] = data.astype(np.float32)
         f.flush()
         f["complete"][camera] = True
@@ -347,5 +349,5 @@ def update_keypoints2d_info(path: str | Path, **items) -> None:
     """Add or replace keys of a ``pose2d.h5``'s ``info`` attribute."""
     path = Path(path)
     info = keypoints2d_info(path) | items
-    with open_h5(Path(path), "r+") as f:
+    with open_h5(path, "r+") as f:
         f.attrs["info"] = json.dumps(info, sort_keys=True)
