@@ -170,3 +170,20 @@ def test_every_detection_is_the_aligned_keypoints_and_not_kept(session):
     want = fresh(session, rig, single_performer=False, repair_swaps=False, persons=1)[0]
     assert_same((got, {}), (want, {}))
     assert not np.array_equal(got.data, session.keypoints2d(rig).data, equal_nan=True)  # the offset applied
+
+
+def test_the_last_reader_is_handed_the_entries(session, computed):
+    """The report's page, the run's last reader: the memo's entries handed over (no copies held beside them on
+    long takes), the same keypoints; a later reader reads again."""
+    rig = session.rig()
+    first = triangulate.read_session_keypoints(session, rig)
+    assert len(keypoints_memo._MEMO) == 2  # with and without the swap repair
+    last = triangulate.read_session_keypoints(session, rig, last=True)
+    assert len(computed) == 1 and len(keypoints_memo._MEMO) == 1  # handed over, no longer kept
+    assert_same(first, last)
+    raw = triangulate.session_keypoints(session, rig, repair_swaps=False, last=True)
+    assert not keypoints_memo._MEMO and len(computed) == 1
+    again = triangulate.read_session_keypoints(session, rig)
+    assert len(computed) == 2
+    assert_same(first, again)
+    assert_same((raw, {}), (fresh(session, rig, repair_swaps=False)[0], {}))

@@ -100,16 +100,17 @@ def _sources(session: Session):
     return session.rig(), read_points3d(src), src, read_offsets(session)
 
 
-def _keypoints(session: Session, rig, pts):
+def _keypoints(session: Session, rig, pts, last: bool = False):
     """The detections as the report compares them: (repaired, as detected or None when no repair ran, the
-    repairs), each person's in the 3D points' order."""
+    repairs), each person's in the 3D points' order. ``last``: the run's last read of them (the report's page): the
+    memo's entries handed over (long takes: no copies held beside them)."""
     from mocap.report import people
     from mocap.stages import triangulate
 
     P = pts.xyz.shape[1]
-    kp, repairs = triangulate.read_session_keypoints(session, rig, single_performer=P == 1)
+    kp, repairs = triangulate.read_session_keypoints(session, rig, single_performer=P == 1, last=last)
     repaired = bool(repairs.get("swaps_repaired") and any(repairs["swaps_repaired"].values()))
-    kp_raw = triangulate.session_keypoints(session, rig, single_performer=P == 1, repair_swaps=False) \
+    kp_raw = triangulate.session_keypoints(session, rig, single_performer=P == 1, repair_swaps=False, last=last) \
         if repaired else None
     if "association" not in repairs or kp.shape[2] != P:  # no recorded association: match by proximity
         kp = people.aligned_keypoints(rig, kp, pts)
@@ -152,7 +153,7 @@ def build(session: Session, timings: dict[str, float] | None = None, extra: dict
     date, or joined where ``mocap run`` started them); returns the metrics. ``detect_persons``: the detect stage's
     ``persons`` (a flagged camera's hint, :func:`mocap.report.cameras.hint`; None: not known)."""
     rig, pts, src, offsets = _sources(session)
-    kp, kp_raw, repairs = _keypoints(session, rig, pts)
+    kp, kp_raw, repairs = _keypoints(session, rig, pts, last=True)
     videos = None
     if cfg.overlay_videos:
         from mocap.report.overlay import camera_videos

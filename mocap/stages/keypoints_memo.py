@@ -51,6 +51,11 @@ def get(k: tuple | None) -> tuple[Keypoints2D, dict] | None:
     return None if hit is None else _copy(hit)
 
 
+def take(k: tuple | None) -> tuple[Keypoints2D, dict] | None:
+    """What :func:`get` gives, handed over to its last reader: the memo's own entry, no longer kept (no copy)."""
+    return _MEMO.pop(k, None) if k is not None else None
+
+
 def put(k: tuple | None, value: tuple[Keypoints2D, dict]) -> None:
     if k is None:
         return

@@ -158,18 +158,18 @@ def write_outputs(points: Points3D, path: Path) -> Path:
 
 
 def session_keypoints(session: Session, rig: Rig, single_performer: bool = True,
-                      repair_swaps: bool | None = None) -> Keypoints2D:
+                      repair_swaps: bool | None = None, last: bool = False) -> Keypoints2D:
     """The session's 2D keypoints, aligned in time by ``sync.json`` when present; with several people
     per view, only the performer when asked, or (several people tracked) the persons axis made the
     identity of ``points3d/triangulated.h5``; left/right swaps repaired (``repair_swaps``; None: as the
     triangulate stage did, see :func:`read_session_keypoints`)."""
-    return read_session_keypoints(session, rig, single_performer, repair_swaps)[0]
+    return read_session_keypoints(session, rig, single_performer, repair_swaps, last=last)[0]
 
 
 def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = True,
                            repair_swaps: bool | None = None, cfg: Config | None = None,
                            persons: int | str | None = None, work: dict | None = None,
-                           association: dict | None = None) -> tuple[Keypoints2D, dict]:
+                           association: dict | None = None, last: bool = False) -> tuple[Keypoints2D, dict]:
     """:func:`session_keypoints` and what the swap repair did: {"swaps_repaired": {camera: views},
     "swap_repairs": the repairs themselves (reused by later readers of the same keypoints)}; with
     several people, also "association" (the summary and the slots of every person, see
@@ -180,7 +180,8 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
     applied as they are while the keypoints are unchanged). ``persons``: ``detect.persons`` (the
     triangulate stage); None: as recorded in the triangulated points. ``work``: filled with the swap
     repair's reusable work (for :func:`run`'s ``swap_work``) when it searched. ``association``: this record
-    applied (its slots and keypoint masks, while made on these keypoints) instead of ``persons``."""
+    applied (its slots and keypoint masks, while made on these keypoints) instead of ``persons``. ``last``: the
+    run's last reader (the report): the memo's entry handed over, not copied nor kept (memory on long takes)."""
     from mocap.stages import keypoints_memo
     from mocap.stages.sync import read_timing
 
@@ -191,14 +192,15 @@ def read_session_keypoints(session: Session, rig: Rig, single_performer: bool = 
                                        association, steps)
     given = None if association is None else repr(association.get("keypoint_masks"))
     memo = keypoints_memo.key(session, rig, offsets, cfg, (single_performer, repair_swaps, persons, given, repr(steps)))
-    hit = keypoints_memo.get(memo)
+    hit = (keypoints_memo.take if last else keypoints_memo.get)(memo)
     if hit is not None:
         log.debug("2D keypoints as read earlier in this run (unchanged files, rig, offsets and settings)")
         return hit
     unrepaired: list = []  # the keypoints before the swap repair: the same call with repair_swaps=False (the report's)
     result = _read_session_keypoints(session, rig, offsets, single_performer, repair_swaps, cfg, persons, work,
                                      association, steps, unrepaired)
-    keypoints_memo.put(memo, result)
+    if not last:
+        keypoints_memo.put(memo, result)
     if unrepaired:
         keypoints_memo.put(keypoints_memo.key(session, rig, offsets, cfg, (single_performer, False, persons, given,
                                                                            repr(steps))), unrepaired[0])
