@@ -60,10 +60,11 @@ def test_run_record_cpu_counts_the_fork_servers_workers(tmp_path):
         import json, multiprocessing, os, time
         from mocap.bench.common import run_record
 
-        def burn(go):
+        def burn(go, burnt):
             t = time.process_time()
             while time.process_time() - t < 1.0:
                 pass
+            burnt.set()
             go.wait()
 
         def own():
@@ -72,10 +73,10 @@ def test_run_record_cpu_counts_the_fork_servers_workers(tmp_path):
 
         if __name__ == "__main__":
             ctx = multiprocessing.get_context("forkserver")
-            go = ctx.Event()
-            p = ctx.Process(target=burn, args=(go,))
+            go, burnt = ctx.Event(), ctx.Event()
+            p = ctx.Process(target=burn, args=(go, burnt))
             p.start()
-            time.sleep(1.5)  # its second of CPU spent, it waits
+            assert burnt.wait(120)  # its second of CPU spent (however loaded the machine), it waits
             alive = (own(), run_record())
             go.set()
             p.join()  # reaped by the fork server

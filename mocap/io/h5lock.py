@@ -40,7 +40,8 @@ def open_h5(path: str | Path, mode: str) -> h5py.File:
                 raise FileInUseError(f"{path} is open in another process{_holders(path)}: another mocap command on "
                                      f"this session? Let it end (or stop it) and run again") from None
             if not waited:
-                log.info("%s is open in another process: waiting up to %.0f s for it to close", path, LOCK_WAIT_S)
+                log.info("%s is open in another process%s: waiting up to %.0f s for it to close", path, _holders(path),
+                         LOCK_WAIT_S)
                 waited = True
             time.sleep(0.1)
 
