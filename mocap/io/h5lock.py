@@ -48,8 +48,7 @@ def open_h5(path: str | Path, mode: str) -> h5py.File:
 
 def _held(e: OSError) -> bool:
     """Whether HDF5's open failed on another process's lock (not on a file system without locks)."""
-    return isinstance(e, BlockingIOError) or e.errno in (errno.EAGAIN, errno.EWOULDBLOCK) or (
-        "unable to lock file" in str(e) and "errno = 11," in str(e))
+    return e.errno in (errno.EAGAIN, errno.EWOULDBLOCK) or "unable to lock file, errno = 11," in str(e)
 
 
 def _holders(path: str | Path) -> str:

@@ -276,7 +276,6 @@ class LiveEngine:
 
     def _publish(self, use: list[int], latest: dict) -> None:
         from mocap.geometry.triangulation import triangulate
-        from mocap.live.people import plausible
 
         J, C = len(self.keypoints.joints), len(self.rig)
         t_glass = min(latest[i][1] for i in use)
@@ -294,9 +293,7 @@ class LiveEngine:
                 uv[ok, self.index[i]] = kp[ok, :2]
                 w[ok, self.index[i]] = kp[ok, 2]
             X, err, _ = triangulate(self.rig, uv, w, max_reproj_px=self.cfg.max_reproj_px)
-            bounds = self.lengths.bounds()  # this person's recent limbs (the fusion thread's alone)
-            self.lengths.add(X)  # as triangulated (see LimbLengths)
-            X = plausible(X, self.keypoints.limbs, bounds)
+            X = self.lengths.held(X)  # this person's recent limbs (the fusion thread's alone)
             err = np.where(np.isfinite(X[:, 0]), err, np.nan)
         now = time.monotonic()
         update = Update(X, err, [self.index[i] for i in use], t_glass, now, {i: latest[i][0] for i in use}, people,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -46,7 +46,7 @@ class LivePerson:
     number: int  # shown as "person N"; never reused
     centre: np.ndarray  # (3,) body centre when last seen
     seen_t: float  # when (exposure time of the update)
-    lengths: LimbLengths | None = field(default=None)  # its limbs' recent lengths (see plausible)
+    lengths: LimbLengths | None = None  # its limbs' recent lengths (see plausible)
 
 
 class LivePeople:
@@ -94,9 +94,7 @@ class LivePeople:
         for k, n in enumerate(numbers):  # each person's limbs against its own recent lengths
             person = by_number[n]
             person.lengths = person.lengths or LimbLengths(self.limbs, J)
-            X = plausible(solved[k][2], self.limbs, person.lengths.bounds())
-            person.lengths.add(solved[k][2])  # as triangulated: the median takes a wrong limb now and then, and a
-            # body whose limbs differ from the last one's (another person under the number) is learnt in 15 updates
+            X = person.lengths.held(solved[k][2])
             solved[k] = (*solved[k][:2], X, np.where(np.isfinite(X[:, 0]), solved[k][3], np.nan), solved[k][4])
         order = np.argsort(numbers)
         return (np.stack([solved[k][2] for k in order]), np.stack([solved[k][3] for k in order]),
@@ -234,3 +232,11 @@ class LimbLengths:
 
     def add(self, X: np.ndarray) -> None:
         self.recent.append(np.linalg.norm(X[self.pairs[:, 0]] - X[self.pairs[:, 1]], axis=1))
+
+    def held(self, X: np.ndarray) -> np.ndarray:
+        """:func:`plausible` ``X`` (J, 3) against this person's recent lengths, then ``X`` added to them as
+        triangulated: the median takes a wrong limb now and then, and a body whose limbs differ from the last one's
+        (another person under the number) is learnt in half the history."""
+        bounds = self.bounds()
+        self.add(X)
+        return plausible(X, self.pairs, bounds)
