@@ -43,8 +43,9 @@ MODULES = (
 # per view) costs 0.3-0.5 s: imported at the top of mocap.multi.track, which building the parser imports, it made
 # every command that much slower to start; in the warm-up thread it would run past detection's idle tail into the
 # stages after detection. scipy.linalg and scipy.sparse (refine's banded solver, the fit's smoothing: 0.25-0.35 s)
-# likewise, from the top of mocap.optim.banded, mocap.fit.smooth and mocap.fit.gaps.
-EARLY = {"scipy.optimize": ("rig_refine", "sync", "triangulate"), "scipy.linalg": ("refine", "fit"),
+# likewise, from the top of mocap.optim.banded, mocap.fit.smooth and mocap.fit.gaps. The detect stage imports its
+# own (the second pass's association) while its workers' fork server starts, when it runs alone (``mocap detect``).
+EARLY = {"scipy.optimize": ("detect", "rig_refine", "sync", "triangulate"), "scipy.linalg": ("refine", "fit"),
          "scipy.sparse": ("refine",)}
 PEOPLE_ONLY = ("scipy.optimize",)  # needed only where the take may hold several people (detect.persons ≠ 1)
 

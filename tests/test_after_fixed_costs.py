@@ -167,3 +167,34 @@ def test_trc_rows_with_and_without_gaps(tmp_path):
     back, names, fps = read_trc(path)
     assert names == ["a", "b", "c"] and fps == 30.0
     np.testing.assert_allclose(back, xyz, atol=1e-6)
+
+
+@pytest.mark.parametrize(("persons", "recover", "warming", "imports"),
+                         [("auto", "auto", True, True), (2, "auto", True, True), (1, "on", True, True),
+                          (1, "auto", True, False), ("auto", "off", True, False), ("auto", "auto", False, False)])
+def test_detect_alone_imports_its_second_pass_while_the_fork_server_starts(tmp_path, monkeypatch, persons, recover,
+                                                                            warming, imports):
+    """``mocap detect`` on its own: the second pass's association needs scipy.optimize (0.4 s to import), imported
+    as the workers' fork server starts (the parent waits for it anyway), not after the pool when every core is
+    free and the stage only waits on it; only when that pass will run and a detection does."""
+    from mocap.detect import pool
+    from mocap.stages import detect
+
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "cam01.mp4").write_bytes(b"")
+
+    class Reached(Exception):
+        pass
+
+    calls = []
+    monkeypatch.setattr(pool, "warm_for", lambda *a, **k: warming)
+    monkeypatch.setattr(detect, "import_early", lambda names, **k: calls.append(names))
+
+    def probed(path):
+        raise Reached  # what comes next: the videos probed
+
+    monkeypatch.setattr(detect, "probe_key", probed)
+    with pytest.raises(Reached):
+        detect.main(tmp_path, detect.Config(persons=persons, recover=recover))
+    assert calls == ([["detect"]] if imports else [])
+    assert "detect" in warm.EARLY["scipy.optimize"]

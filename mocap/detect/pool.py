@@ -70,13 +70,15 @@ def warm() -> None:
         context()
 
 
-def warm_for(pose2d: Path, overwrite: bool = False) -> None:
+def warm_for(pose2d: Path, overwrite: bool = False) -> bool:
     """:func:`warm` when a detection will run in this process: its output ``pose2d`` is to be (re)written and
-    no Dask cluster takes the chunks (``mocap run --scheduler``)."""
+    no Dask cluster takes the chunks (``mocap run --scheduler``). Returns whether one will."""
     from mocap import distributed
 
     if (overwrite or not Path(pose2d).exists()) and not distributed.active():
         warm()
+        return True
+    return False
 
 
 def prestart(pool, workers: int) -> None:

@@ -40,6 +40,7 @@ from mocap.detect.collect import collect as _collect  # noqa: F401 (tests call d
 from mocap.detect.factory import make_detector, wants_hands  # noqa: F401 (chunks and tests take make_detector from here)
 from mocap.io.video import check_footage, find_videos, probe, probe_key
 from mocap.stages import Flag
+from mocap.warm import import_early
 
 if TYPE_CHECKING:  # imported where used: pool workers import this module and need no session (nor its h5py)
     from mocap.session import Session
@@ -222,7 +223,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     from mocap import distributed
     from mocap.detect import pool as pool_start
 
-    pool_start.warm_for(session.pose2d_h5, overwrite)  # the workers' fork server imports while this probes
+    if pool_start.warm_for(session.pose2d_h5, overwrite) and recover.recovering(cfg.recover, cfg.persons):
+        import_early(["detect"])  # the second pass's imports, while the fork server starts (after the pool: 0.4 s)
     keys = {c: probe_key(p) for c, p in videos.items()}  # before probing: a file changed since is probed again
     infos = {c: probe(p) for c, p in videos.items()}
     n_frames, fps = check_footage(infos, cfg.max_length_difference_s, rig, rig and session.rig_path())
