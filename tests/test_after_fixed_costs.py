@@ -183,7 +183,7 @@ def test_detect_alone_imports_its_second_pass_while_the_fork_server_starts(tmp_p
     (tmp_path / "videos").mkdir()
     (tmp_path / "videos" / "cam01.mp4").write_bytes(b"")
 
-    class Reached(Exception):
+    class ReachedError(Exception):
         pass
 
     calls = []
@@ -191,10 +191,10 @@ def test_detect_alone_imports_its_second_pass_while_the_fork_server_starts(tmp_p
     monkeypatch.setattr(detect, "import_early", lambda names, **k: calls.append(names))
 
     def probed(path):
-        raise Reached  # what comes next: the videos probed
+        raise ReachedError  # what comes next: the videos probed
 
     monkeypatch.setattr(detect, "probe_key", probed)
-    with pytest.raises(Reached):
+    with pytest.raises(ReachedError):
         detect.main(tmp_path, detect.Config(persons=persons, recover=recover))
     assert calls == ([["detect"]] if imports else [])
     assert "detect" in warm.EARLY["scipy.optimize"]

@@ -146,7 +146,7 @@ def test_no_camera_that_opens_is_an_error_naming_each_reason(tmp_path, rig4, eng
                                         'cam02 = "http://127.0.0.1:9/b.mjpg"\n')
     assert cli(["live", str(tmp_path), "--no-preview", "--seconds", "5"]) == 2
     out, err = capfd.readouterr()
-    assert "ended: cannot open 'http://127.0.0.1:9/a.mjpg'" in out
+    assert "no frame: cannot open 'http://127.0.0.1:9/a.mjpg'" in out
     assert "error: no camera delivered a frame (cam01, cam02" in err and "live.toml" in err
     assert "camera cam01: camera cam01" not in err and "Connection refused" not in err
 
@@ -161,5 +161,68 @@ def test_one_camera_alone_says_why_there_is_no_3d(tmp_path, rig4, engine, capfd)
     good = video(tmp_path / "cam01.avi", 6, fps=30.0)
     (tmp_path / "live.toml").write_text(f'[cameras]\ncam01 = "{good}"\ncam02 = "http://127.0.0.1:9/b.mjpg"\n')
     assert cli(["live", str(tmp_path), "--no-preview", "--seconds", "2"]) == 0
-    _, err = capfd.readouterr()
+    out, err = capfd.readouterr()
     assert "no 3D: only cam01 delivered frames, and a point needs two cameras" in err, err
+    # a camera that never delivered is not one that "stopped mid-take"; no "nan ms" latency, the load rounded
+    assert "no frame: cannot open 'http://127.0.0.1:9/b.mjpg'" in out and "mid-take" not in out, out
+    assert "cameras that stopped or never delivered: cam02 (no frame: cannot open" in out
+    assert "no latency (no 3D update)" in out and "nan" not in out
+    load = out.split("load [")[1].split("]")[0]
+    assert all(len(v.strip().split(".")[-1]) <= 2 for v in load.split(",")), load
+
+
+def test_a_display_that_cannot_be_reached_never_opens_a_window(tmp_path, rig4, monkeypatch, capsys):
+    """A stale DISPLAY (an old ssh -X session's, a stopped X server's): OpenCV's Qt aborted the whole process
+    (SIGABRT, "reinstalling the application may fix this problem"). Without --window the preview goes to a PNG,
+    saying why; --window is an error naming what to use instead."""
+    from mocap import live as live_pkg
+    from mocap.cli import main as cli
+    from mocap.io.rig_files import write_rig
+    from mocap.live.display import PngSink
+
+    (tmp_path / "calibration").mkdir()
+    write_rig(rig4, tmp_path / "calibration" / "rig.toml")
+    (tmp_path / "live.toml").write_text('[cameras]\ncam01 = 0\ncam02 = 1\n')
+
+    class StartedError(Exception):
+        pass
+
+    sinks = []
+
+    def started(*a, sink=None, **k):
+        sinks.append(sink)
+        raise StartedError
+
+    monkeypatch.setattr(live_pkg, "run_live", started)
+    monkeypatch.setenv("DISPLAY", ":97")  # no X server there
+    with pytest.raises(StartedError):
+        cli(["live", str(tmp_path)])
+    assert isinstance(sinks[-1], PngSink)
+    assert "display :97 cannot be reached: preview in" in capsys.readouterr().err
+    assert cli(["live", str(tmp_path), "--window"]) == 2
+    assert "error: --window: no display to open it on (DISPLAY=':97' cannot be reached); use --png FILE or " \
+           "--mjpeg PORT" in capsys.readouterr().err
+    assert len(sinks) == 1  # refused before anything started
+
+
+def test_has_display_asks_the_display_itself(tmp_path):
+    import socket
+
+    from mocap.display import X11_TCP_BASE, has_display
+
+    assert not has_display("") and not has_display(":97") and not has_display("nonsense")
+    (tmp_path / "org.xquartz").touch()  # macOS XQuartz: DISPLAY is its socket's path
+    assert has_display(f"{tmp_path}/org.xquartz:0") and not has_display(f"{tmp_path}/gone:0")
+    server = socket.socket()
+    for n in range(40, 100):  # a free port 6000 + n on this machine stands for an ssh tunnel's display
+        try:
+            server.bind(("127.0.0.1", X11_TCP_BASE + n))
+            break
+        except OSError:
+            continue
+    server.listen(1)
+    try:
+        assert has_display(f"127.0.0.1:{n}.0")
+    finally:
+        server.close()
+    assert not has_display(f"127.0.0.1:{n}.0")  # the tunnel closed

@@ -58,6 +58,7 @@ def live_persons(session, given: int | None) -> int:
 
 def cmd_live(args) -> int:
     from mocap.bench.common import write_json
+    from mocap.display import has_display
     from mocap.live import LiveConfig, run_live
     from mocap.live.display import MjpegSink, PngSink, WindowSink
     from mocap.live.sources import session_sources
@@ -74,17 +75,22 @@ def cmd_live(args) -> int:
         sink = PngSink(args.png)
     elif args.no_preview:
         sink = None
-    elif args.window or os.environ.get("DISPLAY"):
+    elif (args.window or os.environ.get("DISPLAY")) and has_display():
         sink = WindowSink()
+    elif args.window:  # Qt would abort the process (SIGABRT) on a display it cannot open
+        raise ValueError(f"--window: no display to open it on (DISPLAY={os.environ.get('DISPLAY', '')!r} cannot be "
+                         "reached); use --png FILE or --mjpeg PORT for the preview")
     else:
         sink = PngSink(args.session / "live" / "preview.png")
-        print(f"no display: preview in {sink.path} (--mjpeg PORT for a stream)", file=sys.stderr)
+        why = f"display {os.environ['DISPLAY']} cannot be reached" if os.environ.get("DISPLAY") else "no display"
+        print(f"{why}: preview in {sink.path} (--mjpeg PORT for a stream)", file=sys.stderr)
     s = run_live(args.session, cfg, from_videos=args.from_videos, loop=args.loop, seconds=args.seconds,
                  record=args.record, codec=args.codec, sink=sink)
     print(_camera_table(s, ("state", "state", "s")))
-    print(f"3D updates {s['updates']} at {s['update_fps']:.1f} /s; latency exposure → skeleton median "
-          f"{s['latency_ms_median']:.0f} ms, P95 {s['latency_ms_p95']:.0f} ms; {s['cores']} cores, CPU "
-          f"{s['cpu_s']:.1f} s in {s['seconds']:.1f} s, load {s['load_avg']}")
+    latency = (f"latency exposure → skeleton median {s['latency_ms_median']:.0f} ms, P95 {s['latency_ms_p95']:.0f} ms"
+               if s["updates"] else "no latency (no 3D update)")
+    print(f"3D updates {s['updates']} at {s['update_fps']:.1f} /s; {latency}; {s['cores']} cores, CPU "
+          f"{s['cpu_s']:.1f} s in {s['seconds']:.1f} s, load {[round(v, 2) for v in s['load_avg'] or []]}")
     if "persons" in s:
         from mocap.live.people import FORGET_S
 
@@ -92,9 +98,9 @@ def cmd_live(args) -> int:
         print(f"people: up to {s['people_most']} at once of {s['persons']} followed; numbered "
               f"{', '.join(str(k) for k in n) or 'none'} ({len(n)} identities: a person lost for {FORGET_S:g} s comes "
               "back under a new number; mocap run on the recording associates the take offline)")
-    stopped = [f"{c['camera']} ({c['state']})" for c in s["cameras"] if c["state"].startswith(("stopped", "stalled"))]
+    stopped = [f"{c['camera']} ({c['state']})" for c in s["cameras"] if c["state"].startswith(("stopped", "stalled", "no frame"))]
     if stopped:
-        print(f"cameras that stopped: {', '.join(stopped)}")
+        print(f"cameras that stopped or never delivered: {', '.join(stopped)}")
     note = late_note(s)
     if note:
         print(note)

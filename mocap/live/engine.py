@@ -315,7 +315,9 @@ class LiveEngine:
         with self.lock:
             for i, (s, st, q) in enumerate(zip(self.sources, self.stats, self.queues, strict=True)):
                 state = "running"
-                if s.ended:  # stopped while another camera went on: mid-take (reported); else the take's end
+                if s.ended and not s.frames:  # it never delivered (a device index that does not exist)
+                    state = f"no frame: {s.ended}"
+                elif s.ended:  # stopped while another camera went on: mid-take (reported); else the take's end
                     after = s.ended_at + 2.0 / (s.fps or 30.0)
                     early = any(o is not s and self._went_on(o, after, now) for o in self.sources)
                     state = f"{'stopped mid-take' if early else 'ended'}: {s.ended}"

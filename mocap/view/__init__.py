@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mocap.display import has_display
 from mocap.session import Session
 from mocap.types import Rig
 from mocap.view import grid as grid_mod
@@ -135,17 +136,6 @@ class GridComposer:
             s.close()
 
 
-def _has_display() -> bool:
-    """An X display to open the window on (OpenCV's Qt speaks X11 only; under Wayland through XWayland):
-    a local display needs its socket (a stale DISPLAY would make Qt abort the process)."""
-    display = os.environ.get("DISPLAY", "")
-    if not display:
-        return False
-    if display.startswith(":"):
-        return Path(f"/tmp/.X11-unix/X{display[1:].split('.')[0]}").exists()
-    return True
-
-
 def view(session: str | Path, out: str | Path | None = None, frames: int = 0, turntable: bool = False,
          size: tuple[int, int] | None = None, grid: bool = False, start: int | None = None) -> Path | None:
     """Open a window (a display and no ``out``) or render to ``out``: a video (.mp4 …), one image (.png:
@@ -155,7 +145,7 @@ def view(session: str | Path, out: str | Path | None = None, frames: int = 0, tu
     Without a display and without ``out``: ``review/view.mp4`` (``grid_view.mp4``, ``turntable.mp4``)."""
     scene = load_scene(session)
     size = size or ((1920, 1080) if grid else (1280, 720))
-    if out is None and _has_display():
+    if out is None and has_display():
         from mocap.view.window import show
 
         show(scene, size, grid)
