@@ -98,7 +98,8 @@ def cmd_live(args) -> int:
         print(f"people: up to {s['people_most']} at once of {s['persons']} followed; numbered "
               f"{', '.join(str(k) for k in n) or 'none'} ({len(n)} identities: a person lost for {FORGET_S:g} s comes "
               "back under a new number; mocap run on the recording associates the take offline)")
-    stopped = [f"{c['camera']} ({c['state']})" for c in s["cameras"] if c["state"].startswith(("stopped", "stalled", "no frame"))]
+    stopped = [f"{c['camera']} ({c['state']})" for c in s["cameras"]
+               if c["state"].startswith(("stopped", "stalled", "no frame"))]
     if stopped:
         print(f"cameras that stopped or never delivered: {', '.join(stopped)}")
     note = late_note(s)
