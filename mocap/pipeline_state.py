@@ -23,7 +23,7 @@ _digests: dict[tuple[str, int, int], str] = {}
 
 
 def _fingerprint(paths: list[Path], root: Path) -> list:
-    from mocap.io.video import VIDEO_SUFFIXES  # not at import: OpenCV's import is not needed before a stage runs
+    from mocap.io.video import VIDEO_SUFFIXES, fingerprint  # not at import: OpenCV's is not needed before a stage
 
     out = []
     for p in paths:
@@ -36,7 +36,7 @@ def _fingerprint(paths: list[Path], root: Path) -> list:
             st = q.stat()
             video = q.suffix.lower() in VIDEO_SUFFIXES
             out.append([rel, hashlib.sha256(q.read_bytes()).hexdigest()[:16] if st.st_size <= SMALL
-                        else _sampled(q, st.st_size) if video else _whole(q, st)])
+                        else fingerprint(q, st.st_size) if video else _whole(q, st)])
     return out
 
 
@@ -53,19 +53,6 @@ def _whole(path: Path, st, block: int = 1 << 20) -> str:
                 h.update(chunk)
         _digests[key] = h.hexdigest()[:16]
     return _digests[key]
-
-
-def _sampled(path: Path, size: int, parts: int = 16, chunk: int = 1 << 16) -> str:
-    """A large video's fingerprint: its size and the digest of ``parts`` chunks spread over it, the first and the
-    last included (a re-encode, a trim, another take change them), not its time: a session copied with ``cp -r``
-    (new times) kept its detection (which re-ran: minutes per take). Videos are never rewritten in place by this
-    project (other large files: :func:`_whole`)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for i in range(parts):
-            f.seek((size - chunk) * i // (parts - 1))
-            h.update(f.read(chunk))
-    return f"{size}:{h.hexdigest()[:16]}"
 
 
 def _key(module, settings, inputs: list[Path], root: Path, drop: tuple[str, ...] = ()) -> str:

@@ -40,6 +40,51 @@ def test_a_failing_detection_keeps_the_previous_2d(tmp_path, monkeypatch):
     assert read_keypoints2d(out).shape[0] == 6
 
 
+def test_a_camera_that_fails_does_not_cost_the_others(tmp_path, monkeypatch):
+    """A video cut short mid-file failed its chunk and with it the whole detection: the cameras done by then, and
+    those not started, were dropped, and every run again redid them all before failing the same way. Now the
+    other cameras are detected and kept, the error says so, and the next run detects only the one that failed."""
+    from concurrent.futures import Future
+
+    from test_detect import _InlinePool, blank_video
+
+    from mocap.io.hdf5 import keypoints2d_status
+    from mocap.stages import detect
+
+    class Pool(_InlinePool):  # a chunk's error in its future, as a process pool gives it
+        def submit(self, fn, *args):
+            fut = Future()
+            try:
+                fut.set_result(fn(*args))
+            except Exception as e:  # noqa: BLE001
+                fut.set_exception(e)
+            return fut
+
+    (tmp_path / "videos").mkdir()
+    for cam in ("a", "b", "c"):
+        blank_video(tmp_path / "videos" / f"{cam}.avi")
+    real, calls = detect.detect_video, []
+
+    def first_camera_cut_short(cam, *a, **k):
+        calls.append(cam)
+        if cam == "a":
+            raise ValueError("videos/a.avi: truncated or corrupt video: frame 3 of 6 cannot be read (last good 2)")
+        return real(cam, *a, **k)
+
+    monkeypatch.setattr(detect, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(detect, "detect_video", first_camera_cut_short)
+    with pytest.raises(ValueError) as e:
+        detect.main(tmp_path, detect.Config(workers=1))
+    assert str(e.value).startswith("videos/a.avi: truncated or corrupt video: frame 3 of 6 cannot be read")
+    assert "the other cameras' detections are kept" in str(e.value) and "detects only a again" in str(e.value)
+    assert calls == ["a", "b", "c"]  # b and c were not dropped
+    assert keypoints2d_status(tmp_path / ".mocap" / "pose2d.partial.h5")[0].tolist() == [False, True, True]
+    calls.clear()
+    monkeypatch.setattr(detect, "detect_video", lambda cam, *a, **k: calls.append(cam) or real(cam, *a, **k))
+    detect.main(tmp_path, detect.Config(workers=1))  # the file mended: only a is detected
+    assert calls == ["a"] and (tmp_path / "pose2d.h5").is_file()
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_detection_stops_every_worker_with_one_line(tmp_path):
     import os

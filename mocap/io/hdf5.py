@@ -301,6 +301,17 @@ def write_camera(path: str | Path, camera: int, data: np.ndarray) -> None:
         f["complete"][camera] = True
 
 
+def reopen_cameras(path: str | Path, cameras: list[int], **info) -> None:
+    """Mark ``cameras`` (indices) not complete, to be detected again, and add or replace ``info`` keys, in one
+    write (an interruption between the two would keep old detections under a new record)."""
+    path = Path(path)
+    merged = keypoints2d_info(path) | info
+    with open_h5(path, "r+") as f:
+        for c in cameras:
+            f["complete"][c] = False
+        f.attrs["info"] = json.dumps(merged, sort_keys=True)
+
+
 def points3d_persons(path: str | Path) -> int:
     """The number of people (P) of a ``points3d/*.h5`` from its header, without reading the points."""
     path = Path(path)

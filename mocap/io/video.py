@@ -6,6 +6,7 @@ count its header promises (with the last good frame).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -73,6 +74,25 @@ def probe(source: str | Path) -> FootageInfo:
 
 _probed: dict[tuple, FootageInfo] = {}
 _probed_lock = threading.Lock()
+
+
+def fingerprint(path: Path, size: int | None = None, parts: int = 16, chunk: int = 1 << 16) -> str:
+    """A video's identity: its size and the digest of ``parts`` chunks spread over it, the first and the last
+    included (a re-encode, a trim, another take change them; a small file is read whole), not its time: a session
+    copied with ``cp -r`` (new times) keeps its detection. The pipeline's cache key of a large video
+    (:mod:`mocap.pipeline_state`), and what a partial detection records per camera (:mod:`mocap.stages.detect`).
+    Videos are never rewritten in place by this project."""
+    path = Path(path)
+    size = path.stat().st_size if size is None else size
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        if size <= parts * chunk:
+            h.update(f.read())
+        else:
+            for i in range(parts):
+                f.seek((size - chunk) * i // (parts - 1))
+                h.update(f.read(chunk))
+    return f"{size}:{h.hexdigest()[:16]}"
 
 
 def probe_key(source: Path) -> tuple:
@@ -190,7 +210,7 @@ def read_frames(source: str | Path, stride: int = 1, start: int = 0, stop: int |
                              f"frame {bad[0]} out of step; re-export or re-encode it")
         if run:  # nothing decoded after: the video ends there
             raise ValueError(f"{source}: truncated or corrupt video: frame {run[0]} of {info.frames} cannot be read "
-                             f"(last good frame {run[0] - 1})")
+                             + (f"(last good frame {run[0] - 1})" if run[0] > 0 else "(nor any frame of it)"))
     finally:
         cap.release()
         if bad and not run:

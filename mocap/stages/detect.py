@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from mocap import threads
 from mocap.detect import DETECTORS, detector_names, recover, scan
+from mocap.detect import resume as detect_resume
 from mocap.detect.blazepose import VARIANTS
 from mocap.detect.chunks import detect_video
 from mocap.detect.collect import collect as _collect  # noqa: F401 (tests call detect._collect)
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 NAME = "detect"
 HELP = "camera videos → 2D keypoints (BlazePose, ONNX RTMPose/RTMO; resumable)"
 RESUMABLE = True
+RESUMES_PER_INPUT = True  # a resumed run detects again the cameras whose video changed (mocap.detect.resume)
 # start later stages' work early, put imports off: no output changes; the camera refinement that guides where the
 # second pass looks (its settings are in the key: recover_uses; a change of its code does not re-run the detection)
 CODE_IGNORED = ("mocap.ahead", "mocap.warm", "mocap.stages.rig_people")
@@ -241,10 +243,14 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         work = out  # a finished file (or one from before partial files): resumed in place; another config's is redone
     resume = work.exists() and not overwrite
     complete = np.zeros(len(videos), bool)
+    sources = detect_resume.identities(videos)
     if resume:
         complete, started = keypoints2d_status(work)
         if started != config:
             raise ValueError(f"{work} was started with another detection config {started}; use --overwrite")
+        complete = detect_resume.still_valid(work, sources, F, complete)  # cameras whose video changed: again
+        if complete is None:  # other cameras or frames: nothing to resume
+            work, resume, complete = partial_path(session), False, np.zeros(len(videos), bool)
     pending = [c for c, done in zip(videos, complete, strict=True) if not done]
     if not pending:
         log.info("%s complete, skipping detection", out)
@@ -257,6 +263,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     def create(keypoint_set: str) -> None:
         work.parent.mkdir(parents=True, exist_ok=True)
         create_keypoints2d(work, F, names, cfg.slots, keypoint_set, fps / cfg.stride, config)
+        detect_resume.record(work, sources)
 
     if distributed.active():  # mocap run --scheduler: (camera, frame range) chunks on a Dask cluster
         if not resume:
@@ -306,13 +313,13 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                         resume = True
                     futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1, overlays[c],
                                            proxies[c], (keys[c], infos[c])) for c, a, b in todo]
-                    _collect(futures, work, names, F, overall, plan, gathered, hands, workers)
+                    _collect(futures, work, names, F, overall, plan, gathered, hands, workers, keys=todo)
                     done = True
                 except KeyboardInterrupt:
                     chunks.stop_pool(pool)
                     raise
                 except BaseException:
-                    for f in futures:  # a camera failed: the chunks not started are dropped (the next run redoes them)
+                    for f in futures:  # a broken pool, an error in the stage: the chunks not started are dropped
                         f.cancel()
                     raise
             finally:

@@ -1,0 +1,79 @@
+"""Detection resumed camera by camera (mocap.detect.resume): a video cut short fails its camera, not the others;
+once the file is mended the runner resumes (its settings unchanged, one input changed) and detects only the
+cameras whose video is not the one they were detected from."""
+
+import logging
+
+import numpy as np
+import pytest
+from test_detect_pool import fakes, ramp_video, session_with  # noqa: F401 (fakes: a fixture)
+
+from mocap.io.hdf5 import keypoints2d_info, keypoints2d_status, read_keypoints2d
+from mocap.pipeline import run_stages
+from mocap.settings import load_config
+
+
+def _detected(caplog) -> list[str]:
+    return sorted(r.getMessage().split(":")[0].split()[-1] for r in caplog.records
+                  if r.name == "mocap.stages.detect" and r.getMessage().startswith("camera ")
+                  and " frames, person in " in r.getMessage())
+
+
+def test_a_mended_video_is_the_only_camera_detected_again(tmp_path, fakes, caplog):  # noqa: F811
+    root = session_with(tmp_path / "s", [24, 24, 24])
+    settings = load_config(root, sets=["detect.detector=still", "detect.workers=1"])[0]
+    cam2 = root / "videos" / "cam2.avi"
+    whole = cam2.read_bytes()
+    cam2.write_bytes(whole[: len(whole) // 2])  # cut short: its header promises 24 frames
+    with caplog.at_level(logging.INFO), pytest.raises(ValueError) as e:
+        run_stages(root, settings, only=["detect"], progress=False)
+    assert "cam2.avi: truncated or corrupt video" in str(e.value) and "detects only cam2 again" in str(e.value)
+    partial = root / ".mocap" / "pose2d.partial.h5"
+    assert keypoints2d_status(partial)[0].tolist() == [True, False, True]  # cam1 and cam3 kept
+    assert _detected(caplog) == ["cam1", "cam3"]
+    caplog.clear()
+    cam2.write_bytes(whole)  # mended; and cam3 replaced by another take of the same length
+    ramp_video(root / "videos" / "cam3.avi", 24, seed=7)
+    with caplog.at_level(logging.INFO):
+        r = run_stages(root, settings, only=["detect"], progress=False)
+    assert r.status["detect"] == "ran" and "resuming" in caplog.text
+    assert _detected(caplog) == ["cam2", "cam3"]  # not cam1: its video is the one it was detected from
+    assert "camera(s) cam3: the video changed since it was detected: detected again" in caplog.text
+    # the same as a detection from scratch of these videos
+    fresh = session_with(tmp_path / "f", [24, 24, 24])
+    ramp_video(fresh / "videos" / "cam3.avi", 24, seed=7)
+    run_stages(fresh, load_config(fresh, sets=["detect.detector=still", "detect.workers=1"])[0], only=["detect"],
+               progress=False)
+    a, b = read_keypoints2d(root / "pose2d.h5").data, read_keypoints2d(fresh / "pose2d.h5").data
+    assert np.array_equal(a, b, equal_nan=True)
+    assert keypoints2d_info(root / "pose2d.h5")["videos"] == keypoints2d_info(fresh / "pose2d.h5")["videos"]
+
+
+def test_other_settings_or_other_cameras_start_again(tmp_path, fakes, caplog):  # noqa: F811
+    """Resuming is for the same settings (a changed setting redoes every camera, as before) and the same cameras
+    and frames (a camera added: the partial file cannot hold it, detected from the start)."""
+    root = session_with(tmp_path / "s", [24, 24])
+    cam2 = root / "videos" / "cam2.avi"
+    whole = cam2.read_bytes()
+    cam2.write_bytes(whole[: len(whole) // 2])
+    settings = load_config(root, sets=["detect.detector=still", "detect.workers=1"])[0]
+    with pytest.raises(ValueError):
+        run_stages(root, settings, only=["detect"], progress=False)
+    cam2.write_bytes(whole)
+    caplog.clear()
+    other = load_config(root, sets=["detect.detector=still", "detect.workers=1", "detect.stride=2"])[0]
+    with caplog.at_level(logging.INFO):
+        run_stages(root, other, only=["detect"], progress=False)
+    assert _detected(caplog) == ["cam1", "cam2"] and "stage detect: running" in caplog.text
+    assert read_keypoints2d(root / "pose2d.h5").data.shape[0] == 12
+    caplog.clear()
+    cam2.write_bytes(whole[: len(whole) // 2])  # fails again, then a third camera comes
+    with pytest.raises(ValueError):
+        run_stages(root, other, only=["detect"], progress=False, force=True)
+    cam2.write_bytes(whole)
+    ramp_video(root / "videos" / "cam3.avi", 24, seed=3)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        run_stages(root, other, only=["detect"], progress=False)
+    assert _detected(caplog) == ["cam1", "cam2", "cam3"] and "detected again from the start" in caplog.text
+    assert read_keypoints2d(root / "pose2d.h5").data.shape[:2] == (12, 3)
