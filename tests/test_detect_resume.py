@@ -77,3 +77,15 @@ def test_other_settings_or_other_cameras_start_again(tmp_path, fakes, caplog):  
         run_stages(root, other, only=["detect"], progress=False)
     assert _detected(caplog) == ["cam1", "cam2", "cam3"] and "detected again from the start" in caplog.text
     assert read_keypoints2d(root / "pose2d.h5").data.shape[:2] == (12, 3)
+
+
+def test_a_shorter_camera_says_its_share_of_its_own_frames(tmp_path, fakes, caplog):  # noqa: F811
+    """A camera with fewer frames than the others is padded (missing) to the take's length: its log line said
+    "person in 50.0%" for a person seen in every one of its frames (the share of the padded length)."""
+    from mocap.stages import detect
+
+    root = session_with(tmp_path, [24, 12])
+    with caplog.at_level(logging.INFO):
+        detect.main(root, detect.Config(detector="still", workers=1, max_length_difference_s=1.0))
+    assert "camera cam2: 12 frames, person in 100.0%" in caplog.text, caplog.text
+    assert read_keypoints2d(root / "pose2d.h5").data.shape[0] == 24
