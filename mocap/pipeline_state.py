@@ -65,6 +65,8 @@ def _key(module, settings, inputs: list[Path], root: Path, drop: tuple[str, ...]
         config.pop(k, None)
     payload = {"code": code_digest(module.__name__),  # not the package's version: a release re-runs what changed
                "config": config, "inputs": _fingerprint(inputs, root)}
+    if getattr(module, "NAMED_BY_SESSION", False):  # its outputs carry the session folder's name (a page's title)
+        payload["session"] = Path(root).resolve().name
     derived = getattr(module, "resolved", None)
     values = {k: v for k, v in (derived(settings) if derived is not None else {}).items() if k not in drop}
     if values:  # only when some value is derived: keys stay

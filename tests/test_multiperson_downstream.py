@@ -334,3 +334,28 @@ def test_the_solvers_lines_name_the_person_they_are_about(tmp_path, take2, caplo
     assert fmt.format(record) == "INFO 50% done"
     with pytest.raises(ValueError, match="must end with %\\(message\\)s"):
         NamedFormatter("%(message)s %(name)s")
+
+
+def test_a_copied_session_sets_the_old_names_files_aside_and_titles_its_report_anew(tmp_path, take3, caplog):
+    """``cp -r take copy; mocap run copy``: the export ran (its files, named after the session, were missing) and
+    left take's files beside copy's, passing for current; the report (titled with the session's name) was kept."""
+    import shutil
+
+    from mocap.pipeline_state import _key
+    from mocap.stages import report
+
+    rig, kp, X = take3
+    s = write_take(tmp_path / "take", rig, kp, points(X[:, 1:2], rig.names))
+    run_stages(s, settings(s), only=STAGES, progress=False)
+    shutil.copytree(s.root, tmp_path / "copy")
+    c = Session(tmp_path / "copy")
+    with caplog.at_level(logging.WARNING):
+        r = run_stages(c, settings(c), only=STAGES, progress=False)
+    assert r.status == {"fit": "skipped", "retarget": "skipped", "export": "ran"}
+    assert sorted(p.name for p in c.export_dir.iterdir() if p.is_file()) == ["copy_body22.bvh", "copy_mixamo.bvh"]
+    assert sorted(p.name for p in (c.export_dir / "previous").iterdir()) == ["take_body22.bvh", "take_mixamo.bvh"]
+    assert "moved take_body22.bvh to" in caplog.text and "named after another session, 'take'" in caplog.text
+    assert sorted(p.name for p in s.export_dir.iterdir()) == ["take_body22.bvh", "take_mixamo.bvh"]  # untouched
+    cfg = settings(s)
+    assert _key(report, cfg, [], s.root) != _key(report, cfg, [], c.root)  # its page is titled with the name
+    assert _key(export, cfg, [], s.root) == _key(export, cfg, [], c.root)  # its files' names are its outputs

@@ -170,19 +170,26 @@ def _remove_stale(session: Session, settings, outs: list[Path]) -> None:
     """The files of this stage's motions and formats for people who are no longer in the take (or, after a
     take of several, the unsuffixed ones of a one-person take and vice versa): removed. Those of another motion or
     format (made under earlier settings: another target rig, skeleton or format list) are moved to
-    ``export/previous/``, said: beside the current ones they passed for current (a mixamo file of the fit before)."""
+    ``export/previous/``, said: beside the current ones they passed for current (a mixamo file of the fit before);
+    so are those named after another session (this one copied or renamed: ``cp -r s1 s2`` left s1's files in s2's
+    export folder beside its own)."""
     import re
 
     from mocap.config_files import preset_names
 
-    stem = re.escape(session.export_stem)
     now = set(motions(settings)), {exporters.get(f).suffix for f in settings.export.formats}
     names = "|".join(re.escape(m) for m in {*now[0], *preset_names("rigs"), *preset_names("skeletons")})
     suffixes = "|".join(re.escape(e.suffix) for e in exporters.exporters().values())
-    pattern = re.compile(rf"{stem}(_person[0-9]+)?_({names})({suffixes})")
+    pattern = re.compile(rf"{re.escape(session.export_stem)}(_person[0-9]+)?_({names})({suffixes})")
+    another = re.compile(rf"(.+?)(_person[0-9]+)?_({names})({suffixes})")  # the session copied or renamed
     kept = {p.name for p in outs}
     for f in sorted(session.export_dir.glob("*")) if session.export_dir.is_dir() else []:
-        if not (f.is_file() and (m := pattern.fullmatch(f.name)) and f.name not in kept):
+        if not f.is_file() or f.name in kept:
+            continue
+        if not (m := pattern.fullmatch(f.name)):
+            if o := another.fullmatch(f.name):
+                set_aside(f, f"named after another session, {o.group(1)!r} (this one copied or renamed); the "
+                             f"export folder holds what this session, {session.export_stem!r}, makes")
             continue
         if m.group(2) in now[0] and m.group(3) in now[1]:
             log.info("removing %s: not a person of this take any more", f)

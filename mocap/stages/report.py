@@ -18,6 +18,7 @@ from mocap.stages.fit import gaps_path
 log = logging.getLogger(__name__)
 NAME = "report"
 HELP = "quality report: metrics.json, report.html, reprojected videos"
+NAMED_BY_SESSION = True  # the page's title is the session folder's name: a copied or renamed session makes it again
 Config = report.Config
 FLAGS = (Flag("--no-videos", "overlay_videos", "skip review/<camera>_reprojected.mp4", value=False),
          Flag("--overlay-height", "overlay_height", "height of those videos in px (default 540; 0: the camera's); "
