@@ -59,7 +59,8 @@ def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S):
     def fail(e: BaseException) -> RuntimeError:
         return RuntimeError(f"could not reach the Dask scheduler at {address!r} within {timeout_s:g} s "
                             f"({type(e).__name__}: {str(e) or 'no answer'}); start one (`dask scheduler`, see "
-                            "README: Dask cluster), check the address, or leave out --scheduler to run on this machine")
+                            "README: Scale-out on Dask), check the address, or leave out --scheduler to run on this "
+                            "machine")
 
     def not_scheduler(why: str) -> RuntimeError:  # e.g. the dashboard's HTTP port given for the scheduler's
         return RuntimeError(f"{address!r} answered but is not a Dask scheduler: {why}; check the address (a "
@@ -83,7 +84,8 @@ def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S):
         raise not_scheduler(str(e)) from None
     except Exception as e:  # noqa: BLE001 — anything that is not a scheduler answering in time is this error
         if reached and not isinstance(e, OSError | TimeoutError):  # it answered, in something else than Dask's protocol
-            raise not_scheduler(f"its reply is not Dask's protocol ({type(e).__name__})") from None
+            raise not_scheduler("its reply is not Dask's protocol (another service on that port: a web server, an "
+                                "HTTP proxy?)") from None
         raise fail(e) from None
     try:
         return Client(address, timeout=f"{timeout_s}s", set_as_default=False)

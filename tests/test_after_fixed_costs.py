@@ -198,3 +198,32 @@ def test_detect_alone_imports_its_second_pass_while_the_fork_server_starts(tmp_p
         detect.main(tmp_path, detect.Config(persons=persons, recover=recover))
     assert calls == ([["detect"]] if imports else [])
     assert "detect" in warm.EARLY["scipy.optimize"]
+
+
+def test_a_session_that_cannot_be_written_says_what_to_do(tmp_path, monkeypatch, capsys):
+    """A read-only session folder said "error: [Errno 13] Permission denied: 'ro/.mocap'": what, not why."""
+    from mocap.cli import main as cli
+
+    def refused(*a, **k):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".mocap"))
+
+    monkeypatch.setattr(pipeline, "run", refused)
+    assert cli(["run", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / '.mocap'}: permission denied: mocap reads the session's inputs and "
+                          "writes its results inside the session folder"), err
+    assert "copy the session where you can write" in err and "Errno" not in err
+
+
+def test_the_refined_rig_line_names_the_cameras_it_speaks_of():
+    """"moved up to 2.61° / 143 mm" put cam03's turn beside cam04's shift, read as one camera's."""
+    from mocap.cli.stages import refined_line
+
+    cal = {"moves_deg": {"cam02": 1.9, "cam03": 2.61, "cam04": 2.0}, "moves_mm": {"cam02": 96, "cam03": 130,
+                                                                                   "cam04": 143},
+           "error_px": {"heldout_given": 9.27, "heldout_refined": 7.05}}
+    assert refined_line(cal).startswith("cameras refined from the performer: moved up to cam03 2.61°, cam04 143 mm "
+                                        "(held-out error 9.27 → 7.05 px)")
+    cal["moves_mm"]["cam03"] = 150
+    assert "moved up to cam03 2.61° / 150 mm (" in refined_line(cal)
+    assert "moved up to 0° / 0 mm" in refined_line({})

@@ -180,3 +180,22 @@ def test_output_piped_into_a_reader_that_stops_is_no_error(tmp_path):
                        text=True, executable="/bin/bash", cwd=Path(__file__).parent.parent,
                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert r.stdout.startswith("key") and "Broken pipe" not in r.stderr and "error" not in r.stderr, r.stderr
+
+
+def test_a_stage_flag_given_to_run_says_whose_it_is(tmp_path, capsys):
+    """``mocap run S --persons 2`` was "unrecognized arguments: --persons 2" under the top-level usage: the flag is
+    the detect command's, and ``mocap run`` takes it as ``--set detect.persons=2``."""
+    from mocap.cli import main as cli
+
+    with pytest.raises(SystemExit) as e:
+        cli(["run", str(tmp_path), "--persons", "2"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --persons 2; --persons is the detect stage's flag (mocap detect SESSION " \
+           "--persons 2); with mocap run: --set detect.persons=2" in err, err
+    with pytest.raises(SystemExit):
+        cli(["run", str(tmp_path), "--overlay"])
+    assert "with mocap run: --set detect.overlay=true" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(["run", str(tmp_path), "--bogus"])
+    assert capsys.readouterr().err.strip().endswith("unrecognized arguments: --bogus")

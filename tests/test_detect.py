@@ -68,6 +68,13 @@ def test_a_rate_drifting_a_frame_over_the_take_is_another_rate():
         check_footage(take({"cam01": 60.0, "cam02": ntsc, "cam03": 60.0}, 7200))
     assert check_footage(take({"cam01": 60.0, "cam02": ntsc, "cam03": 60.0}, 300))[1] == 60.0  # 0.3 frames
     assert check_footage(take({"cam01": 59.94, "cam02": ntsc}, 36000))[0] == 36000
+    # a camera at half the rate for the same 100 frames of 60 fps: 50 frames apart by the end (it said 100, the
+    # take's length taken at the first camera's rate); an integer ratio: the synchronised frames can be kept
+    with pytest.raises(ValueError, match=r"\(50 frames apart by the end of the take\); .*set cam01 to 60 fps.*; or, "
+                                         r"where the cameras were synchronised by hardware, keep one frame in 2 of "
+                                         r"the 60 fps videos"):
+        check_footage({"cam01": FootageInfo(Path("cam01.mp4"), 50, 30.0, (1920, 1080)),
+                       **take({"cam02": 60.0, "cam03": 60.0}, 100)})
 
 
 def test_footage_not_at_the_calibrated_size_is_refused_before_detection(tmp_path):

@@ -89,3 +89,23 @@ def test_a_shorter_camera_says_its_share_of_its_own_frames(tmp_path, fakes, capl
         detect.main(root, detect.Config(detector="still", workers=1, max_length_difference_s=1.0))
     assert "camera cam2: 12 frames, person in 100.0%" in caplog.text, caplog.text
     assert read_keypoints2d(root / "pose2d.h5").data.shape[0] == 24
+
+
+def test_videos_left_in_the_session_folder_are_named(tmp_path, capsys):
+    """A first session often has its videos beside calibration/ rather than in videos/: the error said only that
+    videos/ held none."""
+    from mocap.cli import main as cli
+    from mocap.io.rig_files import write_rig
+    from mocap.types import Camera, Rig
+
+    (tmp_path / "calibration").mkdir()
+    K = np.array([[60.0, 0, 32], [0, 60.0, 24], [0, 0, 1]])
+    write_rig(Rig(tuple(Camera(name=c, K=K, dist=np.zeros(5), cam_from_world=np.eye(4), size=(64, 48))
+                        for c in ("cam01", "cam02"))), tmp_path / "calibration" / "rig.toml")
+    for c in ("cam01", "cam02"):
+        ramp_video(tmp_path / f"{c}.avi", 4, 0)
+    assert cli(["run", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"no camera videos in {tmp_path / 'videos'}" in err
+    videos = tmp_path / "videos"
+    assert f"2 video(s) lie in the session folder itself (cam01.avi, cam02.avi): move them into {videos}/" in err, err

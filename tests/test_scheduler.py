@@ -34,6 +34,9 @@ def test_unreachable_scheduler_is_a_clear_error_after_the_timeout(tmp_path, caps
     assert time.perf_counter() - t0 < 15  # two tries of 1 s each, not a hang
     err = capsys.readouterr().err
     assert "could not reach the Dask scheduler at 'tcp://127.0.0.1:9' within 1 s" in err and "--scheduler" in err
+    assert "README: Scale-out on Dask" in err  # a section the README has
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "### Scale-out on Dask" in readme
 
 
 def test_addresses_that_are_no_scheduler(capsys):
@@ -81,6 +84,7 @@ def test_an_http_server_given_as_the_scheduler_is_named_so(capsys):
     msg = str(e.value)
     assert msg.startswith(f"'{address}' answered but is not a Dask scheduler"), msg
     assert "8786" in msg and "8787" in msg and "EiB" not in msg and "could not reach" not in msg
+    assert "another service on that port" in msg and "MemoryError" not in msg  # not a memory problem
 
 
 @pytest.fixture(scope="module")

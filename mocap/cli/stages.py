@@ -118,6 +118,22 @@ def cmd_stage(args) -> int:
     return 0
 
 
+def refined_line(cal: dict) -> str:
+    """The run summary's line on the rig refined from the performer (``metrics["calibration_refinement"]``): the
+    camera turned most and the one moved most, each named (one maximum of each, side by side, read as one camera)."""
+    deg, mm, err = cal.get("moves_deg") or {}, cal.get("moves_mm") or {}, cal.get("error_px") or {}
+    turned, shifted = (max(d, key=d.get) if d else None for d in (deg, mm))
+    if turned is None:
+        most = "0° / 0 mm"
+    elif shifted in (None, turned):
+        most = f"{turned} {deg[turned]:.2f}° / {mm.get(turned, 0):.0f} mm"
+    else:
+        most = f"{turned} {deg[turned]:.2f}°, {shifted} {mm[shifted]:.0f} mm"
+    return (f"cameras refined from the performer: moved up to {most} (held-out error "
+            f"{err.get('heldout_given', float('nan')):.2f} → {err.get('heldout_refined', float('nan')):.2f} px); the "
+            "given rig is unchanged, the refined one is calibration/refined/rig.toml")
+
+
 def cmd_run(args) -> int:
     from mocap.bench.common import format_table
     from mocap.cli.scale import scheduler_from_args
@@ -191,11 +207,7 @@ def cmd_run(args) -> int:
                   f"{mv['shift_mm']:.0f} mm from its pose in the others; its detections there are read back into "
                   "that pose (calibration/refined/moves.json); check its mount")
         if cal.get("rig_refined", cal.get("applied")):
-            deg, mm, err = cal.get("moves_deg", {}), cal.get("moves_mm", {}), cal.get("error_px", {})
-            print(f"cameras refined from the performer: moved up to {max(deg.values(), default=0):.2f}° / "
-                  f"{max(mm.values(), default=0):.0f} mm (held-out error {err.get('heldout_given', float('nan')):.2f} "
-                  f"→ {err.get('heldout_refined', float('nan')):.2f} px); the given rig is unchanged, the refined one "
-                  "is calibration/refined/rig.toml")
+            print(refined_line(cal))
             for note in focal_notes(cal):
                 print(f"  note: {note}")
         verdict = m.get("verdict", {})

@@ -331,7 +331,7 @@ def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0, 
     if unknown:
         raise ValueError(f"cameras {unknown}: the video does not report its frame rate")
     ref = next(iter(fps.values()))
-    seconds = max(frames.values()) / ref
+    seconds = min(frames[c] / fps[c] for c in frames)  # the take's length (each camera at its own rate)
 
     def same(f: float, g: float) -> bool:  # within 0.1 %, and drifting apart by under a frame over the take
         return abs(f - g) <= 1e-3 * g and abs(f - g) * seconds < 1.0  # (59.94 beside 60: 7 frames in 2 minutes)
@@ -340,10 +340,14 @@ def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0, 
         most = max(fps.values(), key=lambda f: sum(same(g, f) for g in fps.values()))
         odd = sorted(c for c, f in fps.items() if not same(f, most))
         drift = max(abs(fps[c] - most) for c in odd) * seconds
+        low, high = min(fps.values()), max(fps.values())
+        k = round(high / low)
+        keep = (f"; or, where the cameras were synchronised by hardware, keep one frame in {k} of the {high:g} fps "
+                f"videos (the same instants as the {low:g} fps ones)" if k > 1 and abs(high / low - k) < 1e-3 else "")
         raise ValueError(f"cameras record at different frame rates {fps} ({drift:.3g} frames apart by the end of the "
                          f"take); synchronised videos are expected: set {', '.join(odd)} to {most:g} fps and film "
                          "again (converting a video's rate only repeats or blends frames; it cannot film the instants "
-                         "between them)")
+                         f"between them){keep}")
     spread = max(frames.values()) - min(frames.values())
     if spread > max_difference_s * ref:
         raise ValueError(f"cameras have different frame counts {frames}: {spread} frames apart, more than the "

@@ -160,8 +160,13 @@ def needed(session: Session, settings) -> str | None:
         return None
     if session.pose2d_h5.is_file() or session.pose2d_json.is_dir():
         return "2D keypoints given"
+    from mocap.io.video import VIDEO_SUFFIXES
+
+    beside = sorted(p.name for p in session.root.glob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    hint = (f"; {len(beside)} video(s) lie in the session folder itself ({', '.join(beside[:4])}"
+            f"{', …' if len(beside) > 4 else ''}): move them into {session.root / 'videos'}/" if beside else "")
     raise FileNotFoundError(f"session {session.root}: no camera videos in {session.root / 'videos'} and no 2D "
-                            f"keypoints ({session.pose2d_h5.name} or {session.pose2d_json.name}/)")
+                            f"keypoints ({session.pose2d_h5.name} or {session.pose2d_json.name}/){hint}")
 
 
 def inputs(session: Session, settings) -> list[Path]:
