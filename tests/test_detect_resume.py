@@ -109,3 +109,26 @@ def test_videos_left_in_the_session_folder_are_named(tmp_path, capsys):
     assert f"no camera videos in {tmp_path / 'videos'}" in err
     videos = tmp_path / "videos"
     assert f"2 video(s) lie in the session folder itself (cam01.avi, cam02.avi): move them into {videos}/" in err, err
+
+
+def test_progress_lines_when_no_terminal_shows_the_bars(tmp_path, fakes, monkeypatch, caplog):  # noqa: F811
+    """Under nohup, a batch job or CI (stderr not a terminal) tqdm draws no bars: nothing was said between "stage
+    detect: running" and the end of each camera (on an hour-long take, for hours). The workers count their
+    frames in a shared array; the stage logs frames done of all, cameras done, the rate and the time left."""
+    from mocap.detect import progress
+    from mocap.stages import detect
+
+    monkeypatch.setattr(progress, "EVERY_S", 0.02)
+    root = session_with(tmp_path, [300, 300, 300])
+    with caplog.at_level(logging.INFO):
+        detect.main(root, detect.Config(detector="still", workers=2))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("detection: ")]
+    assert lines, caplog.text
+    done = [int(x.split()[1].replace(",", "")) for x in lines]
+    assert all(x.split(" of ")[1].startswith("900 frames") for x in lines) and done == sorted(done) and done[-1] > 0
+    assert all(" of 3 cameras done, " in x and " frames/s" in x for x in lines)
+    r = progress.Reporter([450, 0], 900, 3, lambda: 1, every_s=60)
+    r.t0 -= 10.0
+    assert r.line() == "detection: 450 of 900 frames (50%), 1 of 3 cameras done, 45.0 frames/s, about 10 s left"
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    assert not progress.wanted()  # on a terminal: the bars

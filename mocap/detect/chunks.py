@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mocap.detect import repeats
+from mocap.detect import progress, repeats
 from mocap.detect.pool_detectors import keep, prepare, reuse, take
 from mocap.detect.worker_log import kept
 from mocap.io.video import probe, read_frames, remember
@@ -170,7 +170,7 @@ worker = WorkerState()
 
 
 def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None, env: dict | None = None,
-                decoder_threads: int = 0) -> None:
+                decoder_threads: int = 0, counts=None) -> None:
     """Ctrl-C reaches the whole process group: a worker only notes it, ends its chunk at the next frame
     and stays quiet (no traceback per worker); the main process reports it once. ``detectors``: the
     parent's registry (detectors added with register_detector reach the workers). ``slots``: a queue of
@@ -178,7 +178,8 @@ def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None, e
     while the pool starts, for the worker's first chunk. ``env``: the parent's environment now (a worker forked
     from the fork server would otherwise see the server's, from when it started: see :func:`take_environment`).
     ``decoder_threads``: its video decoder's, the cores per worker (1 with a worker per core, each busy inferring:
-    FFmpeg's own threads would only add their hand-offs, 0.2-0.3 CPU s on the demo's 400 frames)."""
+    FFmpeg's own threads would only add their hand-offs, 0.2-0.3 CPU s on the demo's 400 frames). ``counts``: the
+    shared frame counts its frames go into (:mod:`mocap.detect.progress`)."""
     import signal
 
     from mocap.detect import DETECTORS
@@ -197,6 +198,7 @@ def worker_init(detectors: dict[str, str] | None = None, slots=None, cfg=None, e
     if slots is not None:
         with contextlib.suppress(queue.Empty):
             worker.slot = slots.get(timeout=5.0)
+    progress.attach(counts)
     for name in DEFERRED:
         defer_import(name)
     if multiprocessing.parent_process() is not None:  # a pool's child (not a test calling this in its process)
@@ -326,6 +328,7 @@ def detect_video(camera: str, path: Path, cfg, position: int = 0,
                     review.write(draw_keypoints(img, det, kps))
                 k += 1
                 bar.update(1)
+                progress.tick(worker.slot)
         infer_cpu = time.process_time() - cpu0 - (decode_cpu - decode_cpu0) - (proxy_cpu - proxy_cpu0)
         scans = dict(getattr(getattr(detector, "body", detector), "stats", None) or {})  # persons = auto's scans
         ok = True

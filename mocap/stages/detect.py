@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mocap import threads
-from mocap.detect import DETECTORS, detector_names, recover, scan
+from mocap.detect import DETECTORS, detector_names, progress, recover, scan
 from mocap.detect import resume as detect_resume
 from mocap.detect.blazepose import VARIANTS
 from mocap.detect.chunks import detect_video
@@ -297,6 +297,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     overall = tqdm(total=len(plan), desc="   cameras" if len(plan) == len(pending) else "    chunks", unit="chunk",
                    position=workers, disable=None)
     hands: dict[str, float] = {}
+    counts, lines = progress.for_pool(pool_start.context(), workers, plan, warmup, gathered)  # lines without bars
     for attempt in range(WORKER_RETRIES + 1):
         todo = [k for k in plan if k not in gathered]
         ctx = pool_start.context()  # Linux: forked from a server that has imported the workers' modules
@@ -307,7 +308,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
             pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
                                        initializer=chunks.worker_init,
                                        initargs=(dict(DETECTORS), slots, cfg, dict(os.environ),
-                                                 max(1, threads.cores() // min(workers, len(todo)))))
+                                                 max(1, threads.cores() // min(workers, len(todo))), counts))
             done = False
             try:
                 futures = []
@@ -318,7 +319,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                         resume = True
                     futures = [pool.submit(chunks.detect_chunk, c, videos[c], cfg, a, b, warmup, -1, overlays[c],
                                            proxies[c], (keys[c], infos[c])) for c, a, b in todo]
-                    _collect(futures, work, names, F, overall, plan, gathered, hands, workers, keys=todo)
+                    with lines:
+                        _collect(futures, work, names, F, overall, plan, gathered, hands, workers, keys=todo)
                     done = True
                 except KeyboardInterrupt:
                     chunks.stop_pool(pool)
