@@ -311,7 +311,8 @@ def start(session, rig, pts, offsets: dict[str, float], person: int = 0, threads
                   size=tuple(info.size))
         parts = proxy.segments(session.root, cam.name, videos[cam.name], info.frames, size) \
             if size != tuple(info.size) else None
-        log.info("%s: rendering from %s", out.name, "its proxy" if parts else "the source video")
+        log.info("%s: drawn on %s", out.name, "the small copy of the video detection made (its proxy)" if parts
+                 else "the source video")
         todo.append((job, (videos[cam.name], out, uv, limbs, offset, fps, info.size, cam.name, key, job, sampling,
                            height, parts)))
     if not todo:
