@@ -72,8 +72,6 @@ def collect(futures, work: Path, names: list[str], F: int, overall, plan: list, 
         if data.shape[2] == 75:
             hands[cam] = float(np.mean(np.isfinite(data[:, :, 33:, 0]).any(axis=(1, 2))))
             log.info("camera %s: hands in %.1f%% of frames", cam, 100 * hands[cam])
-
-
     if failed:
         raise failed_cameras(failed)
 
