@@ -130,8 +130,10 @@ class MOCAP_OT_import_animation(bpy.types.Operator, ImportHelper):
     filter_glob: StringProperty(default="*.bvh;*.fbx", options={"HIDDEN"})
     up: EnumProperty(name="Up axis", items=[("Y", "Y up", "BVH / FBX default"), ("Z", "Z up", "UE5 preset")],
                      default="Y")
-    units: EnumProperty(name="BVH units", items=[("M", "metres", ""), ("CM", "centimetres", ""),
-                                                 ("CMU", "CMU (× 0.056444)", "the cmu rig's BVH")], default="M")
+    units: EnumProperty(name="BVH units", items=[("AUTO", "from the skeleton's size", "metres, centimetres or CMU "
+                                                 "units, whichever makes the longest bone human-sized"),
+                                                 ("M", "metres", ""), ("CM", "centimetres", ""),
+                                                 ("CMU", "CMU (× 0.056444)", "the cmu rig's BVH")], default="AUTO")
 
     def execute(self, context):
         axes = {"axis_forward": "-Z", "axis_up": "Y"} if self.up == "Y" else {"axis_forward": "Y", "axis_up": "Z"}
@@ -141,9 +143,12 @@ class MOCAP_OT_import_animation(bpy.types.Operator, ImportHelper):
             return {"CANCELLED"}
         try:
             if path.endswith(".bvh"):
-                scale = {"M": 1.0, "CM": 0.01, "CMU": 0.056444}[self.units]  # metres per file unit
+                units = bvh_units(self.filepath) if self.units == "AUTO" else self.units
+                scale = BVH_SCALE[units]  # metres per file unit
                 bpy.ops.import_anim.bvh(filepath=self.filepath, global_scale=scale,
                                         update_scene_fps=True, update_scene_duration=True, **axes)
+                if self.units == "AUTO":
+                    self.report({"INFO"}, f"{os.path.basename(self.filepath)}: read in {units.lower()} units")
             elif path.endswith(".fbx"):
                 bpy.ops.import_scene.fbx(filepath=self.filepath, automatic_bone_orientation=False,
                                          ignore_leaf_bones=False, **axes)
@@ -152,7 +157,40 @@ class MOCAP_OT_import_animation(bpy.types.Operator, ImportHelper):
                 return {"CANCELLED"}
         except FAILURES as e:
             return _failed(self, self.filepath, "Blender's importer could not read it", e)
+        _scene_range_of(context.scene, context.active_object)
         return {"FINISHED"}
+
+
+BVH_SCALE = {"M": 1.0, "CM": 0.01, "CMU": 0.056444}  # metres per file unit
+
+
+def bvh_units(path: str) -> str:
+    """A BVH's length unit from its skeleton (the file does not say it): the longest OFFSET of its hierarchy is
+    a human's longest bone (a thigh or a shin, 0.35-0.5 m): under 2 it is in metres, under 15 in CMU units (0.4 m
+    is 7 of them), else centimetres (the mixamo rig's BVH, 40 for a thigh)."""
+    longest = 0.0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            words = line.split()
+            if words and words[0] == "MOTION":
+                break
+            if len(words) == 4 and words[0] == "OFFSET":
+                try:
+                    longest = max(longest, sum(float(v) ** 2 for v in words[1:]) ** 0.5)
+                except ValueError:
+                    continue
+    return "M" if longest < 2.0 else "CMU" if longest < 15.0 else "CM"
+
+
+def _scene_range_of(scene, obj) -> None:
+    """The scene's frame range set to the imported animation's (Blender's BVH importer only ever extends it, the
+    FBX one leaves it: a 100-frame take played 150 held frames more in the default 1-250)."""
+    action = getattr(getattr(obj, "animation_data", None), "action", None)
+    if action is None:
+        return
+    first, last = (int(round(v)) for v in action.frame_range)
+    if last > first:
+        scene.frame_start, scene.frame_end = first, last
 
 
 def _bone_map(context, preset: str) -> dict[str, str]:

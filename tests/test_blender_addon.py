@@ -296,6 +296,25 @@ def test_a_bvh_in_cmu_units_is_imported_at_its_size(addon, capture, tmp_path):
     assert np.allclose(hips, p[0, 0], atol=1e-3), (hips, p[0, 0])
 
 
+def test_a_bvh_is_read_in_its_own_units_and_sets_the_scene_range(addon, capture, tmp_path):
+    """BVH does not say its unit: the mixamo rig's file (centimetres) imported with the default metres stood 164 m
+    tall. By default (AUTO) the unit is read from the skeleton's size; and the scene's range is the take's (it
+    stayed 1-250: 150 held frames after a 100-frame take)."""
+    from mocap.stages.export import write_motion
+
+    _, m, _ = capture
+    _, p = m.fk()
+    for units in ("m", "cm", "cmu"):
+        path = write_motion(m, tmp_path / f"take_{units}.bvh", "bvh", units=units, up="y")
+        assert bpy.ops.mocap.import_animation(filepath=str(path)) == {"FINISHED"}
+        arm = bpy.context.view_layer.objects.active
+        hips = joint_world_positions(arm, [1])[0][0]
+        assert np.allclose(hips, p[0, 0], atol=1e-3), (units, hips, p[0, 0])
+        scene = bpy.context.scene
+        assert (scene.frame_start, scene.frame_end) == (1, m.n_frames), (units, scene.frame_start, scene.frame_end)
+        scene.frame_end = 250
+
+
 def test_a_joint_name_blender_would_cut_is_refused_naming_it(addon, capture):
     """Blender cuts a bone's name at 63 bytes; the bone was then looked up by its full name: KeyError traceback."""
     from blender_addon.capture_format import read_capture as read_addon_capture

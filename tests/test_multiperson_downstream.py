@@ -4,6 +4,7 @@ too rarely seen is skipped and recorded, and a person whose 2D mixes identities 
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -359,3 +360,19 @@ def test_a_copied_session_sets_the_old_names_files_aside_and_titles_its_report_a
     cfg = settings(s)
     assert _key(report, cfg, [], s.root) != _key(report, cfg, [], c.root)  # its page is titled with the name
     assert _key(export, cfg, [], s.root) == _key(export, cfg, [], c.root)  # its files' names are its outputs
+
+
+def test_the_run_says_each_bvh_files_unit():
+    """The mixamo BVH is in centimetres beside the fitted skeleton's in metres; BVH does not say its unit, and
+    imported as metres the character stood 164 m tall: the run's list of files says it."""
+    from types import SimpleNamespace
+
+    from mocap.stages.export import unit_note
+
+    def cfg(units=None):
+        return SimpleNamespace(export=SimpleNamespace(units=units, motions=("body22", "mixamo")))
+
+    assert unit_note(cfg(), Path("export/take_mixamo.bvh")) == " (centimetres: the mixamo rig's unit)"
+    assert unit_note(cfg(), Path("export/take_person2_body22.bvh")) == " (metres: the fitted skeleton's unit)"
+    assert unit_note(cfg("cm"), Path("export/take_body22.bvh")) == " (centimetres: export.units)"
+    assert unit_note(cfg(), Path("export/take_mixamo.fbx")) == ""  # FBX carries its unit

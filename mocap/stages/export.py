@@ -106,6 +106,28 @@ def _preferences(name: str) -> tuple[str, str]:
         return "m", "y"
 
 
+UNIT_WORDS = {"m": "metres", "cm": "centimetres", "cmu": "CMU's inches × 0.45"}
+
+
+def unit_note(settings, path: Path) -> str:
+    """For the run's list of files: the unit of a BVH's offsets and positions (BVH does not say it; the mixamo
+    rig's file is in centimetres beside the fitted skeleton's in metres: imported as metres, 100× too large),
+    e.g. " (centimetres: the mixamo rig's unit)"; "" for the other formats (they carry their unit)."""
+    if Path(path).suffix.lower() != ".bvh":
+        return ""
+    motion = next((m for m in sorted(motions(settings), key=len, reverse=True) if Path(path).stem.endswith(f"_{m}")),
+                  None)
+    if motion is None:
+        return ""
+    try:
+        units, why = load_target_rig(motion).units, f"the {motion} rig's unit"
+    except ValueError:  # the fitted skeleton's motion
+        units, why = "m", "the fitted skeleton's unit"
+    if settings.export.units:
+        units, why = settings.export.units, "export.units"
+    return f" ({UNIT_WORDS.get(units, units)}: {why})"
+
+
 def write_motion(motion: Motion, path: Path, fmt: str, units: str = "m", up: str = "y", order: str = "ZXY",
                  extra: dict | None = None, fbx_writer: str = "native") -> Path:
     """One animation file. Gaps (NaN frames) are filled by interpolation first."""
