@@ -376,3 +376,18 @@ def test_the_run_says_each_bvh_files_unit():
     assert unit_note(cfg(), Path("export/take_person2_body22.bvh")) == " (metres: the fitted skeleton's unit)"
     assert unit_note(cfg("cm"), Path("export/take_body22.bvh")) == " (centimetres: export.units)"
     assert unit_note(cfg(), Path("export/take_mixamo.fbx")) == ""  # FBX carries its unit
+
+
+def test_the_held_frames_are_said_without_a_zero(caplog, monkeypatch):
+    """"held over the 0 frames before it and the last over the 60 after it": only the side that holds frames."""
+    from mocap.stages import export as ex
+
+    for counts, text in [((0, 0, 60), "m.npz: the last fitted pose over the 60 frames after it held"),
+                         ((0, 12, 0), "m.npz: the first fitted pose over the 12 frames before it held"),
+                         ((0, 12, 60), "the first fitted pose over the 12 frames before it and the last over the 60 "
+                                       "after it held")]:
+        caplog.clear()
+        monkeypatch.setattr(ex, "gap_counts", lambda m, c=counts: c)
+        with caplog.at_level(logging.WARNING):
+            ex._warn_gaps(None, "m.npz")
+        assert text in caplog.text and " 0 frames" not in caplog.text, caplog.text

@@ -143,9 +143,11 @@ def _warn_gaps(motion: Motion, name: str) -> None:
     inner, before, after = gap_counts(motion)
     if inner:
         log.warning("%s: %d frames without a fit between fitted frames were interpolated", name, inner)
-    if before or after:
-        log.warning("%s: the first fitted pose is held over the %d frames before it and the last over the %d after "
-                    "it (the person was not there, or not reconstructed)", name, before, after)
+    held = ([f"the first fitted pose over the {before} frames before it"] if before else []) + \
+        ([f"the last over the {after} after it" if before else f"the last fitted pose over the {after} frames after it"]
+         if after else [])
+    if held:
+        log.warning("%s: %s held (the person was not there, or not reconstructed)", name, " and ".join(held))
 
 
 def run(motion: Motion, extra: dict, path: Path, fmt: str, options: exporters.Options) -> Path:
