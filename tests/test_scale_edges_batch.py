@@ -63,5 +63,23 @@ def test_ctrl_c_with_a_scheduler_says_running_sessions_finish_there(tmp_path, mo
             "their session's lock until then") in err
     assert "run the same command again to do the others" in err
     assert cli(["batch", str(s)]) == 130  # a cluster of its own: closed, its sessions end with it
-    assert capsys.readouterr().err.strip() == ("interrupted: finished sessions stay finished; run the same command "
-                                               "again to do the others")
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "interrupted: finished sessions stay finished; run the same command again to do the others",
+        "finished: none; not finished: take"]
+
+
+def test_ctrl_c_says_which_sessions_finished(tmp_path, monkeypatch, capsys):
+    """The interrupted batch said only "finished sessions stay finished": which ones, from their state files."""
+    import json
+
+    sessions = _sessions(tmp_path)
+    (sessions[1] / ".mocap").mkdir()
+    (sessions[1] / ".mocap" / "state.json").write_text(json.dumps(
+        {"detect": {"status": "done"}, "fit": {"status": "done"}, "report": {"status": "done"}}))
+    (sessions[2] / ".mocap").mkdir()
+    (sessions[2] / ".mocap" / "state.json").write_text(json.dumps(
+        {"detect": {"status": "done"}, "fit": {"status": "started"}}))
+    monkeypatch.setattr(mocap.batch, "run_batch", _interrupted)
+    assert cli(["batch", *map(str, sessions)]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "finished: p2/take; not finished: p1/take, p3/take, other")

@@ -45,6 +45,7 @@ def cmd_batch(args) -> int:
                             args.connect_timeout, progress)
     except KeyboardInterrupt:
         print(interrupted_message(args.scheduler), file=sys.stderr)
+        print(where_stopped(names), file=sys.stderr)
         return 130
     print(format_table(summary_rows(results), [("session", "session", "s"), ("status", "status", "s"),
                                                ("ran", "stages ran", "s"), ("seconds", "seconds", ".1f")]))
@@ -56,6 +57,23 @@ def cmd_batch(args) -> int:
         for r in failed:
             print(f"  {r.session}: {r.error}" + (f"\n    log: {r.log_file}" if r.log_file else ""))
     return 1 if failed else 0
+
+
+def where_stopped(names: dict) -> str:
+    """After a Ctrl-C: which sessions' last run finished every stage (from their ``.mocap/state.json``; one that
+    was about to end may have finished as the cluster closed) and which did not."""
+    from mocap.pipeline_state import load_state
+    from mocap.session import Session
+
+    done, left = [], []
+    for session, name in names.items():
+        try:
+            state = load_state(Session(Path(session)))
+        except (OSError, ValueError):
+            state = {}
+        finished = bool(state) and "report" in state and all(v.get("status") == "done" for v in state.values())
+        (done if finished else left).append(name)
+    return f"finished: {', '.join(done) or 'none'}; not finished: {', '.join(left) or 'none'}"
 
 
 def interrupted_message(scheduler: str | None) -> str:
