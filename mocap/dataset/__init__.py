@@ -4,7 +4,9 @@ Layout (``schema_version`` 1)::
 
     /                         attrs: schema_version, kind="mocap-dataset"
     /takes/<id>/              one complete take (attrs: fps, keypoint_set, keypoint_names, camera_names,
-                              joint_names, session, config (TOML), versions (JSON), frames)
+                              joint_names (those three JSON lists: json.loads them), session, config (TOML),
+                              versions (JSON), frames, sync_offsets_frames (JSON: camera → the offset applied,
+                              frames), rig_joint_names (JSON, rendered takes only))
         keypoints2d           (F, C, K, 3) x, y, score (float32, or float16 with --float16): the performer's 2D
                               as triangulate read them (the detection picked across views when a view holds
                               several; sync offsets applied, left/right swaps repaired), not slot 0 of pose2d.h5
