@@ -37,3 +37,26 @@ def test_each_persons_gaps_reported_and_a_new_fit_reruns_the_report(tmp_path):
     m = json.loads((s.root / "report" / "metrics.json").read_text())
     for p in (1, 2):
         assert m["persons"][p - 1]["gaps"] == json.loads((s.motion_dir / f"body52_person{p}.gaps.json").read_text())
+
+
+def test_turns_the_continuity_pass_left_are_said_and_shown():
+    """A thigh turning 88° in one frame and back 82° six frames later (a twist over a straight knee on the real
+    Pose2Sim demo) reached the exports without a word: the fit now lists such turns (frame, degrees) in its log,
+    its gaps file and the report."""
+    from mocap.fit.continuity import left_turns
+    from mocap.geometry.rotations import axis_angle_to_matrix
+    from mocap.report import _gaps_html
+
+    F = 12
+    angle = np.zeros((F, 2))
+    angle[:, 0] = np.linspace(0, 0.3, F)  # a slow turn: not listed
+    angle[5:9, 1] = np.radians(88)  # in at frame 5, back at frame 9
+    local = axis_angle_to_matrix(np.stack([np.zeros((F, 2)), np.zeros((F, 2)), angle], axis=-1))
+    has = np.ones(F, bool)
+    has[2] = False  # a frame without a fit: no step across it
+    turns = left_turns(["Spine", "RightUpLeg"], local, has)
+    assert turns == {"RightUpLeg": [[5, 88.0], [9, 88.0]]}, turns
+    html = _gaps_html({"joints": {}, "turns": turns})
+    assert "Joints turning over 45° from one frame to the next" in html and "5: 88°, 9: 88°" in html
+    assert "Every joint was seen in every fitted frame" in html
+    assert "turning" not in _gaps_html({"joints": {}, "turns": {}})

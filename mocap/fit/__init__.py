@@ -31,7 +31,7 @@ import numpy as np
 
 from mocap.filters import interpolate_gaps, strays
 from mocap.fit.bones import estimate_bone_lengths
-from mocap.fit.continuity import make_continuous
+from mocap.fit.continuity import JUMP_DEG, left_turns, make_continuous
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
 from mocap.fit.hands import at_hand_wrists, fit_fingers, joint_models, models_of, subject_bones, subset
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
@@ -91,6 +91,8 @@ class FitSummary:
     # skeletons with fingers: the fingers' residual, and per hand the frame ranges held at rest (unseen)
     finger_rms_mm_median: float | None = None
     rest_frames: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    # joint → [[frame, degrees], ...]: local rotations still turning over continuity.JUMP_DEG in one frame
+    turns: dict[str, list] = field(default_factory=dict)
     # the 3D points' noise σ (mm) when known (refine's estimate from the 2D noise), see usable_below_mm
     points_noise_mm: float | None = None
 
@@ -267,6 +269,11 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
                      root_sigma=cfg.gap_root_sigma_mm / 1000, hold=int(round(cfg.max_gap_s * fps / 2)))
     gaps = joint_gaps(list(body.joint_names), wyb, has_data)
     _hold_unseen(body, lb, wyb, wvb, pb.vec_joint, has_data)
+    turns = left_turns([body.joint_names[j] for j in keep], lb, has_data)
+    if turns:
+        log.warning("joint rotations turning over %.0f° in one frame (frame: degrees): %s: a fast turn, or a twist the "
+                    "points leave free (over a nearly straight knee or elbow); check these frames before use",
+                    JUMP_DEG, "; ".join(f"{n} " + ", ".join(f"{a}: {d:.0f}°" for a, d in v) for n, v in turns.items()))
     local[:, keep] = lb
     finger_rms, rest = None, {}
     if fingers:
@@ -289,7 +296,7 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
                          float(np.nanmedian(rms) * 1000) if has_data.any() else float("nan"),
                          float(np.nanpercentile(rms, 95) * 1000) if has_data.any() else float("nan"),
                          unseen, {n: float(b) for n, b in zip(names[1:], bone[1:], strict=True)},
-                         time.perf_counter() - t0, gaps, bridged, finger_rms, rest)
+                         time.perf_counter() - t0, gaps, bridged, finger_rms, rest, turns=turns)
     log.info("fit %d/%d frames in %.2f s, residual median %.1f mm", summary.fitted_frames, F, summary.seconds,
              summary.rms_mm_median)
     return motion, summary

@@ -132,6 +132,24 @@ def make_continuous(pb: IKProblem, y: np.ndarray, wy: np.ndarray, vecs: np.ndarr
     return int(changed.sum())
 
 
+def left_turns(names: list[str], local: np.ndarray, has_data: np.ndarray, most: int = 20) -> dict[str, list]:
+    """The jumps the continuity pass left: joint → [[frame, degrees], ...] where its local rotation (``local``
+    (F, J, 3, 3)) turns over :data:`JUMP_DEG` from the frame before (both fitted, ``has_data``), the largest
+    ``most`` of the take. What stays is what the points make (a fast turn, a knee's bend seen reversing), or a
+    twist they leave free over a nearly straight knee or elbow that neither branch fits clearly better (a thigh
+    88° for 6 frames on the real Pose2Sim demo): said, for an animator to check those frames."""
+    f = np.flatnonzero(has_data[1:] & has_data[:-1])
+    if f.size == 0:
+        return {}
+    steps = geodesic_deg(local[f + 1], local[f])  # (n, J)
+    k, j = np.nonzero(steps > JUMP_DEG)
+    order = np.argsort(-steps[k, j])[:most]
+    out: dict[str, list] = {}
+    for i in sorted(order, key=lambda i: (j[i], k[i])):
+        out.setdefault(names[j[i]], []).append([int(f[k[i]] + 1), round(float(steps[k[i], j[i]]), 1)])
+    return out
+
+
 def _turned(old: np.ndarray, anchor: np.ndarray) -> np.ndarray:
     """Start poses for frames ``old`` (m, J, 3, 3), the first of which should follow ``anchor`` (J, 3, 3): each
     joint that differs there by more than half :data:`JUMP_DEG` turned, in its own frame, by the turn that takes

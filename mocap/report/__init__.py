@@ -382,8 +382,13 @@ def _gaps_html(gaps: dict | None, who: str = "") -> str:
     rows = "".join(f"<tr><td>{escape(str(j))}</td><td>{int(g.get('frames', 0))}</td><td>"
                    + escape(", ".join(f"{a}–{b - 1}" for a, b in g.get("ranges", [])))
                    + "</td></tr>" for j, g in sorted(gaps.get("joints", {}).items()))
+    turns = "".join(f"<tr><td>{escape(str(j))}</td><td>" + escape(", ".join(f"{f}: {d:.0f}°" for f, d in v))
+                    + "</td></tr>" for j, v in sorted((gaps.get("turns") or {}).items()))
+    turns = (f"<p>Joints turning over 45° from one frame to the next (a fast turn, or a twist the points leave free "
+             f"over a nearly straight knee or elbow): check these frames.</p><table><tr><td>joint</td><td>frame: "
+             f"degrees</td></tr>{turns}</table>") if turns else ""
     if not rows:
-        return f"<h2>{title}</h2><p>Every joint was seen in every fitted frame.</p>"
+        return f"<h2>{title}</h2><p>Every joint was seen in every fitted frame.</p>{turns}"
     return (f"<h2>{title}</h2><p>Frames where a joint was seen by no camera: the fit bridged them from the joints "
             "that were seen and the neighbouring frames; check them before use.</p>"
-            f"<table><tr><td>joint</td><td>frames</td><td>frames (ranges)</td></tr>{rows}</table>")
+            f"<table><tr><td>joint</td><td>frames</td><td>frames (ranges)</td></tr>{rows}</table>{turns}")

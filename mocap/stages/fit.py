@@ -230,7 +230,8 @@ def gaps_json(summary: FitSummary, fps: float, world: dict | None = None) -> str
                        "unseen_joints": summary.unseen_joints, "joints": joints,
                        # skeletons with fingers: per hand, the frames its fingers were eased to rest (unseen)
                        "fingers_at_rest": {h: [[a, b] for a, b in r] for h, r in summary.rest_frames.items()},
-                      "world_up": world},
+                       # joint → [[frame, degrees], ...]: turning over 45° from the frame before (check them)
+                       "turns": summary.turns, "world_up": world},
                       indent=1) + "\n"
 
 
