@@ -130,7 +130,7 @@ def test_frames_without_a_fit_are_told_apart_interpolated_or_held(fitted, tmp_pa
         path = write_motion(Motion(fitted.skeleton, q, root, fitted.fps), tmp_path / "take.bvh", "bvh")
     text = caplog.text
     assert "2 frames without a fit between fitted frames were interpolated" in text, text
-    assert "the first fitted pose over the 3 frames before it and the last over the 4 after it held" in text, text
+    assert "the first fitted pose is held over the 3 frames before it and the last over the 4 after it" in text, text
     back = read_bvh(path)
     assert np.allclose(back.root_positions[0], back.root_positions[3], atol=1e-4)
     assert np.allclose(back.root_positions[T - 1], back.root_positions[T - 5], atol=1e-4)

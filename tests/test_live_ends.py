@@ -205,14 +205,27 @@ def test_a_display_that_cannot_be_reached_never_opens_a_window(tmp_path, rig4, m
     assert len(sinks) == 1  # refused before anything started
 
 
-def test_has_display_asks_the_display_itself(tmp_path):
+def test_has_display_asks_the_display_itself(tmp_path, monkeypatch):
     import socket
+    import sys
 
-    from mocap.display import X11_TCP_BASE, has_display
+    from mocap.display import X11_TCP_BASE, has_display, window_possible
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "darwin")  # native windows: no DISPLAY needed (--window worked there)
+    assert window_possible()
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert not window_possible()
 
     assert not has_display("") and not has_display(":97") and not has_display("nonsense")
-    (tmp_path / "org.xquartz").touch()  # macOS XQuartz: DISPLAY is its socket's path
-    assert has_display(f"{tmp_path}/org.xquartz:0") and not has_display(f"{tmp_path}/gone:0")
+    xq = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # macOS XQuartz: DISPLAY is its socket's whole path
+    xq.bind(str(tmp_path / "org.xquartz:0"))
+    xq.listen(1)
+    try:
+        assert has_display(f"{tmp_path}/org.xquartz:0") and not has_display(f"{tmp_path}/gone:0")
+    finally:
+        xq.close()
+    assert not has_display(f"{tmp_path}/org.xquartz:0")  # a socket file left behind answers no more
     server = socket.socket()
     for n in range(40, 100):  # a free port 6000 + n on this machine stands for an ssh tunnel's display
         try:

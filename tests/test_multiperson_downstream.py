@@ -382,10 +382,10 @@ def test_the_held_frames_are_said_without_a_zero(caplog, monkeypatch):
     """"held over the 0 frames before it and the last over the 60 after it": only the side that holds frames."""
     from mocap.stages import export as ex
 
-    for counts, text in [((0, 0, 60), "m.npz: the last fitted pose over the 60 frames after it held"),
-                         ((0, 12, 0), "m.npz: the first fitted pose over the 12 frames before it held"),
-                         ((0, 12, 60), "the first fitted pose over the 12 frames before it and the last over the 60 "
-                                       "after it held")]:
+    for counts, text in [((0, 0, 60), "m.npz: the last fitted pose is held over the 60 frames after it ("),
+                         ((0, 12, 0), "m.npz: the first fitted pose is held over the 12 frames before it ("),
+                         ((0, 12, 60), "the first fitted pose is held over the 12 frames before it and the last over "
+                                       "the 60 after it (")]:
         caplog.clear()
         monkeypatch.setattr(ex, "gap_counts", lambda m, c=counts: c)
         with caplog.at_level(logging.WARNING):

@@ -58,7 +58,7 @@ def live_persons(session, given: int | None) -> int:
 
 def cmd_live(args) -> int:
     from mocap.bench.common import write_json
-    from mocap.display import has_display
+    from mocap.display import window_possible
     from mocap.live import LiveConfig, run_live
     from mocap.live.display import MjpegSink, PngSink, WindowSink
     from mocap.live.sources import session_sources
@@ -75,7 +75,7 @@ def cmd_live(args) -> int:
         sink = PngSink(args.png)
     elif args.no_preview:
         sink = None
-    elif (args.window or os.environ.get("DISPLAY")) and has_display():
+    elif (args.window or os.environ.get("DISPLAY")) and window_possible():
         sink = WindowSink()
     elif args.window:  # Qt would abort the process (SIGABRT) on a display it cannot open
         raise ValueError(f"--window: no display to open it on (DISPLAY={os.environ.get('DISPLAY', '')!r} cannot be "

@@ -143,11 +143,13 @@ def _warn_gaps(motion: Motion, name: str) -> None:
     inner, before, after = gap_counts(motion)
     if inner:
         log.warning("%s: %d frames without a fit between fitted frames were interpolated", name, inner)
-    held = ([f"the first fitted pose over the {before} frames before it"] if before else []) + \
-        ([f"the last over the {after} after it" if before else f"the last fitted pose over the {after} frames after it"]
-         if after else [])
-    if held:
-        log.warning("%s: %s held (the person was not there, or not reconstructed)", name, " and ".join(held))
+    first = f"the first fitted pose is held over the {before} frames before it"
+    if before and after:
+        log.warning("%s: %s and the last over the %d after it (the person was not there, or not reconstructed)", name,
+                    first, after)
+    elif before or after:
+        log.warning("%s: %s (the person was not there, or not reconstructed)", name,
+                    first if before else f"the last fitted pose is held over the {after} frames after it")
 
 
 def run(motion: Motion, extra: dict, path: Path, fmt: str, options: exporters.Options) -> Path:
