@@ -329,12 +329,13 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
         result.outputs[name] = [str(p) for p in outs]
         return
     result.why[name] = why
-    # resumed: an interrupted run of the same key; a stage that checks its inputs itself (RESUMES_PER_INPUT: detection,
-    # per camera), of the same settings and code whatever its inputs (one video replaced: that camera again)
-    settings_key = _key(module, settings, [], s.root)
+    # resumed: an interrupted run of the same key; of a stage that checks some inputs itself (``checked_inputs``:
+    # detection, each camera's video), of the same key but for those (one video replaced: that camera again)
+    checked = getattr(module, "checked_inputs", None)
+    rest = _key(module, settings, [p for p in inputs if p not in set(checked(s, settings))], s.root) if checked else key
     resume = getattr(module, "RESUMABLE", False) and not forced and prev.get("status") == "started" and (
-        prev.get("key") == key or getattr(module, "RESUMES_PER_INPUT", False) and prev.get("settings") == settings_key)
-    state[name] = {"key": key, "settings": settings_key, "status": "started"}
+        prev.get("key") == key or checked is not None and prev.get("unchecked") == rest)
+    state[name] = {"key": key, "unchecked": rest, "status": "started"}
     _save(s, state)
     log.info("stage %s: %s (%s)", name, "resuming" if resume else "running", why)
     t0, c0, k0 = time.perf_counter(), _cpu_s(), _children_cpu_s()

@@ -43,11 +43,21 @@ MODULES = (
 # per view) costs 0.3-0.5 s: imported at the top of mocap.multi.track, which building the parser imports, it made
 # every command that much slower to start; in the warm-up thread it would run past detection's idle tail into the
 # stages after detection. scipy.linalg and scipy.sparse (refine's banded solver, the fit's smoothing: 0.25-0.35 s)
-# likewise, from the top of mocap.optim.banded, mocap.fit.smooth and mocap.fit.gaps. The detect stage imports its
-# own (the second pass's association) while its workers' fork server starts, when it runs alone (``mocap detect``).
-EARLY = {"scipy.optimize": ("detect", "rig_refine", "sync", "triangulate"), "scipy.linalg": ("refine", "fit"),
+# likewise, from the top of mocap.optim.banded, mocap.fit.smooth and mocap.fit.gaps. The detect stage imports its own
+# (:data:`SECOND_PASS`) while its workers' fork server starts, when a detection with a second pass runs.
+EARLY = {"scipy.optimize": ("rig_refine", "sync", "triangulate"), "scipy.linalg": ("refine", "fit"),
          "scipy.sparse": ("refine",)}
 PEOPLE_ONLY = ("scipy.optimize",)  # needed only where the take may hold several people (detect.persons ≠ 1)
+
+
+SECOND_PASS = ("scipy.optimize",)  # detection's second pass: the association's assignments
+
+
+def import_second_pass() -> None:
+    """The modules detection's second pass imports (:data:`SECOND_PASS`: 0.3-0.5 s), imported while the workers'
+    fork server starts (the stage waits for it then): after the pool, every core idle, the stage waited on them."""
+    for module in SECOND_PASS:
+        importlib.import_module(module)
 
 
 def import_early(names: list[str], several_people: bool = True) -> None:

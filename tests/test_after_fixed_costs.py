@@ -188,7 +188,7 @@ def test_detect_alone_imports_its_second_pass_while_the_fork_server_starts(tmp_p
 
     calls = []
     monkeypatch.setattr(pool, "warm_for", lambda *a, **k: warming)
-    monkeypatch.setattr(detect, "import_early", lambda names, **k: calls.append(names))
+    monkeypatch.setattr(detect, "import_second_pass", lambda: calls.append(warm.SECOND_PASS))
 
     def probed(path):
         raise ReachedError  # what comes next: the videos probed
@@ -196,8 +196,8 @@ def test_detect_alone_imports_its_second_pass_while_the_fork_server_starts(tmp_p
     monkeypatch.setattr(detect, "probe_key", probed)
     with pytest.raises(ReachedError):
         detect.main(tmp_path, detect.Config(persons=persons, recover=recover))
-    assert calls == ([["detect"]] if imports else [])
-    assert "detect" in warm.EARLY["scipy.optimize"]
+    assert calls == ([("scipy.optimize",)] if imports else [])
+    assert "detect" not in warm.EARLY["scipy.optimize"]  # a run whose detection is skipped does not import it
 
 
 def test_a_session_that_cannot_be_written_says_what_to_do(tmp_path, monkeypatch, capsys):

@@ -70,7 +70,7 @@ def collect(futures, work: Path, names: list[str], F: int, overall, plan: list, 
         if scans := [s["scans"] for _, s in pieces if "scans" in s]:
             log.info("camera %s: %s", cam, scan.describe(scans))
         if data.shape[2] == 75:
-            hands[cam] = float(np.mean(np.isfinite(data[:, :, 33:, 0]).any(axis=(1, 2))))
+            hands[cam] = float(np.mean(np.isfinite(data[:own, :, 33:, 0]).any(axis=(1, 2)))) if own else 0.0
             log.info("camera %s: hands in %.1f%% of frames", cam, 100 * hands[cam])
     if failed:
         raise failed_cameras(failed)
@@ -83,9 +83,9 @@ def failed_cameras(failed: list[tuple[str | None, Exception]]) -> Exception:
     first = failed[0][1]
     which = ", ".join(cams) if cams else "the cameras that failed"
     more = f" ({len(failed) - 1} more chunk(s) failed, see the log)" if len(failed) > 1 else ""
-    text = (f"{first}{more}; the other cameras' detections are kept: once the video is replaced or re-encoded "
-            f"(or its camera left out: the video and its rig camera removed), the same command detects only "
-            f"{which} again")
+    text = (f"{first}{more}; the other cameras' detections are kept: once the video is replaced or re-encoded, "
+            f"the same command detects only {which} again (leaving a camera out instead, its video and its rig "
+            "camera removed, detects every camera again)")
     out = ValueError(text) if isinstance(first, ValueError) else RuntimeError(text)
     out.__cause__ = first
     return out

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from mocap.detect import scan
+
+log = logging.getLogger("mocap.stages.detect")
 
 
 def wants_hands(settings) -> bool:
@@ -41,3 +45,19 @@ def make_detector(cfg):
     except ValueError:
         detector.close()
         raise
+
+
+def check_persons(detector, name: str, persons: int | str) -> None:
+    """A detector that finds one person per view (``max_poses`` = 1) cannot fill several: a clear error (with
+    ``auto``, the default, a warning: it detects the one person it can)."""
+    most = getattr(detector, "max_poses", None)
+    if persons == 1 or most is None or (persons != "auto" and persons <= most):
+        return
+    what = getattr(detector, "description", name)
+    if persons == "auto":
+        log.warning("detect: the %r detector (%s) finds at most %d person per view: persons = auto detects that many "
+                    "(several people: blazepose, or onnx with an RTMO model)", name, what, most)
+        return
+    raise ValueError(f"detect: the {name!r} detector ({what}) finds at most {most} person per view, but "
+                     f"persons = {persons!r}; use a multi-person detector (blazepose, or onnx with an RTMO "
+                     f"model) or persons = 1")

@@ -28,11 +28,14 @@ def record(work: Path, videos: dict[str, str]) -> None:
     update_keypoints2d_info(work, videos=videos)
 
 
-def still_valid(work: Path, videos: dict[str, str], frames: int, complete: np.ndarray) -> np.ndarray | None:
+def still_valid(work: Path, videos: dict[str, str], frames: int, complete: np.ndarray,
+                in_place: bool = False) -> np.ndarray | None:
     """The cameras of ``work`` (complete (C,)) that stay complete now that its ``videos`` (camera → fingerprint,
     in the file's camera order) are these: those whose video is the one they were detected from (a file without
-    that record: none). The others are marked incomplete in the file, under the new record. None when the file
-    holds other cameras or another number of frames (nothing of it can be resumed)."""
+    that record: none). The others are marked incomplete in the file, under the new record. None when nothing of
+    it can be resumed: it holds other cameras or another number of frames; or a camera's video changed and the file
+    is a finished ``pose2d.h5`` (``in_place``: redone in a partial file, the last good 2D kept until then) or its
+    second pass ran (its recoveries were made with the old detections)."""
     from mocap.io.hdf5 import keypoints2d_cameras, keypoints2d_info, reopen_cameras
 
     header = keypoints2d_cameras(work)
@@ -44,8 +47,13 @@ def still_valid(work: Path, videos: dict[str, str], frames: int, complete: np.nd
         log.info("%s was started for other cameras or frames (%s, %d frames): detected again from the start", work,
                  list(names), F)
         return None
-    before = keypoints2d_info(work).get("videos") or {}
+    info = keypoints2d_info(work)
+    before = info.get("videos") or {}
     changed = [k for k, c in enumerate(videos) if before.get(c) != videos[c]]
+    if changed and (in_place or "recover" in info):
+        log.info("%s: camera(s) %s changed since %s: detected again from the start", work,
+                 ", ".join(list(videos)[k] for k in changed), "it was finished" if in_place else "its second pass")
+        return None
     if changed:
         again = [list(videos)[k] for k in changed if complete[k]]
         if again:

@@ -16,8 +16,8 @@
 ``main(session, settings, overwrite=False)``
     reads its inputs, calls ``run``, writes its outputs atomically; it never calls another stage.
 Optional: ``needed(session, settings) -> str | None`` (a reason not to run, or None), ``RESUMABLE``
-(an interrupted run continues; with ``RESUMES_PER_INPUT`` also after its inputs changed: its ``main`` then
-checks them itself, e.g. detection each camera's video), ``NAMED_BY_SESSION`` (its outputs carry the session
+(an interrupted run continues; with ``checked_inputs(session, settings)`` also after those inputs changed: its
+``main`` checks them itself, e.g. detection each camera's video), ``NAMED_BY_SESSION`` (its outputs carry the session
 folder's name: part of its cache key), ``HELP`` (one line for ``mocap --help``), ``FLAGS``
 (command-line sugar: each flag is one documented key, see :class:`Flag`) and ``resolved(settings) -> dict`` (values
 the stage derives from other stages' settings, e.g. detection's hands from the fit skeleton: part of its

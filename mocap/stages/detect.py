@@ -38,10 +38,10 @@ from mocap.detect import resume as detect_resume
 from mocap.detect.blazepose import VARIANTS
 from mocap.detect.chunks import detect_video
 from mocap.detect.collect import collect as _collect  # noqa: F401 (tests call detect._collect)
-from mocap.detect.factory import make_detector, wants_hands  # noqa: F401 (chunks and tests take make_detector from here)
+from mocap.detect.factory import check_persons, make_detector, wants_hands  # noqa: F401 (chunks, tests take them here)
 from mocap.io.video import check_footage, find_videos, probe, probe_key
 from mocap.stages import Flag
-from mocap.warm import import_early
+from mocap.warm import import_second_pass
 
 if TYPE_CHECKING:  # imported where used: pool workers import this module and need no session (nor its h5py)
     from mocap.session import Session
@@ -50,10 +50,9 @@ log = logging.getLogger(__name__)
 NAME = "detect"
 HELP = "camera videos → 2D keypoints (BlazePose, ONNX RTMPose/RTMO; resumable)"
 RESUMABLE = True
-RESUMES_PER_INPUT = True  # a resumed run detects again the cameras whose video changed (mocap.detect.resume)
 # start later stages' work early, put imports off: no output changes; the camera refinement that guides where the
 # second pass looks (its settings are in the key: recover_uses; a change of its code does not re-run the detection)
-CODE_IGNORED = ("mocap.ahead", "mocap.warm", "mocap.stages.rig_people")
+CODE_IGNORED = ("mocap.ahead", "mocap.warm", "mocap.stages.rig_people", "mocap.detect.progress")
 PRESETS = ("keypoints",)  # the shipped presets its outputs depend on (mocap.stage_code)
 
 
@@ -121,22 +120,6 @@ def persons_arg(text: str) -> int | str:
 persons_arg.__name__ = "persons (a number or auto)"
 
 
-def check_persons(detector, name: str, persons: int | str) -> None:
-    """A detector that finds one person per view (``max_poses`` = 1) cannot fill several: a clear error (with
-    ``auto``, the default, a warning: it detects the one person it can)."""
-    most = getattr(detector, "max_poses", None)
-    if persons == 1 or most is None or (persons != "auto" and persons <= most):
-        return
-    what = getattr(detector, "description", name)
-    if persons == "auto":
-        log.warning("detect: the %r detector (%s) finds at most %d person per view: persons = auto detects that many "
-                    "(several people: blazepose, or onnx with an RTMO model)", name, what, most)
-        return
-    raise ValueError(f"detect: the {name!r} detector ({what}) finds at most {most} person per view, but "
-                     f"persons = {persons!r}; use a multi-person detector (blazepose, or onnx with an RTMO "
-                     f"model) or persons = 1")
-
-
 FLAGS = (Flag("--detector", "detector", "2D detector", str, choices=detector_names()),
          Flag("--variant", "variant", "BlazePose model", str, choices=VARIANTS),
          Flag("--model-path", "model_path", "BlazePose lite/heavy landmark .tflite, or the RTMPose / RTMO .onnx file",
@@ -176,6 +159,13 @@ def inputs(session: Session, settings) -> list[Path]:
 
 def outputs(session: Session, settings) -> list[Path]:
     return [session.pose2d_h5]
+
+
+def checked_inputs(session: Session, settings) -> list[Path]:
+    """The inputs a resumed run checks itself (each camera's video, :mod:`mocap.detect.resume`): the runner
+    resumes an interrupted detection whose other inputs, settings and code are unchanged (one video replaced:
+    that camera again)."""
+    return session.videos()
 
 
 def partial_path(session: Session) -> Path:
@@ -231,7 +221,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     from mocap.detect import pool as pool_start
 
     if pool_start.warm_for(session.pose2d_h5, overwrite) and recover.recovering(cfg.recover, cfg.persons):
-        import_early(["detect"])  # the second pass's imports, while the fork server starts (after the pool: 0.4 s)
+        import_second_pass()  # while the fork server starts (after the pool: 0.4 s the stage waited on)
     keys = {c: probe_key(p) for c, p in videos.items()}  # before probing: a file changed since is probed again
     infos = {c: probe(p) for c, p in videos.items()}
     n_frames, fps = check_footage(infos, cfg.max_length_difference_s, rig, rig and session.rig_path())
@@ -253,7 +243,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         complete, started = keypoints2d_status(work)
         if started != config:
             raise ValueError(f"{work} was started with another detection config {started}; use --overwrite")
-        complete = detect_resume.still_valid(work, sources, F, complete)  # cameras whose video changed: again
+        complete = detect_resume.still_valid(work, sources, F, complete, work == out)  # changed videos: again
         if complete is None:  # other cameras or frames: nothing to resume
             work, resume, complete = partial_path(session), False, np.zeros(len(videos), bool)
     pending = [c for c, done in zip(videos, complete, strict=True) if not done]
