@@ -210,8 +210,8 @@ def test_a_session_that_cannot_be_written_says_what_to_do(tmp_path, monkeypatch,
     monkeypatch.setattr(pipeline, "run", refused)
     assert cli(["run", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {tmp_path / '.mocap'}: permission denied: mocap reads the session's inputs and "
-                          "writes its results inside the session folder"), err
+    assert err.startswith(f"error: {tmp_path / '.mocap'}: permission denied: mocap reads its inputs and writes its "
+                          "results (in a session: .mocap/"), err
     assert "copy the session where you can write" in err and "Errno" not in err
 
 

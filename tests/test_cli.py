@@ -191,7 +191,7 @@ def test_a_stage_flag_given_to_run_says_whose_it_is(tmp_path, capsys):
         cli(["run", str(tmp_path), "--persons", "2"])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert "unrecognized arguments: --persons 2; --persons is the detect stage's flag (mocap detect SESSION " \
+    assert "unrecognized arguments: --persons 2; --persons is a stage command's flag (mocap detect SESSION " \
            "--persons 2); with mocap run: --set detect.persons=2" in err, err
     with pytest.raises(SystemExit):
         cli(["run", str(tmp_path), "--overlay"])

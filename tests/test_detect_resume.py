@@ -119,6 +119,7 @@ def test_progress_lines_when_no_terminal_shows_the_bars(tmp_path, fakes, monkeyp
     from mocap.stages import detect
 
     monkeypatch.setattr(progress, "EVERY_S", 0.02)
+    monkeypatch.setattr(progress, "wanted", lambda: True)  # as under nohup (also with pytest -s on a terminal)
     root = session_with(tmp_path, [300, 300, 300])
     with caplog.at_level(logging.INFO):
         detect.main(root, detect.Config(detector="still", workers=2))
@@ -130,6 +131,7 @@ def test_progress_lines_when_no_terminal_shows_the_bars(tmp_path, fakes, monkeyp
     r = progress.Reporter([450, 0], 900, 3, lambda: 1, every_s=60)
     r.t0 -= 10.0
     assert r.line() == "detection: 450 of 900 frames (50%), 1 of 3 cameras done, 45.0 frames/s, about 10 s left"
+    monkeypatch.undo()
     monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
     assert not progress.wanted()  # on a terminal: the bars
 

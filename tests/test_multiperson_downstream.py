@@ -350,10 +350,13 @@ def test_a_copied_session_sets_the_old_names_files_aside_and_titles_its_report_a
     run_stages(s, settings(s), only=STAGES, progress=False)
     shutil.copytree(s.root, tmp_path / "copy")
     c = Session(tmp_path / "copy")
+    (c.export_dir / "COPY_body22.bvh").write_text("x")  # this session's name in another case (a case-insensitive
+    # file system keeps a renamed folder's old spelling): not another session's, never moved aside
     with caplog.at_level(logging.WARNING):
         r = run_stages(c, settings(c), only=STAGES, progress=False)
     assert r.status == {"fit": "skipped", "retarget": "skipped", "export": "ran"}
-    assert sorted(p.name for p in c.export_dir.iterdir() if p.is_file()) == ["copy_body22.bvh", "copy_mixamo.bvh"]
+    assert sorted(p.name for p in c.export_dir.iterdir() if p.is_file()) == ["COPY_body22.bvh", "copy_body22.bvh",
+                                                                             "copy_mixamo.bvh"]
     assert sorted(p.name for p in (c.export_dir / "previous").iterdir()) == ["take_body22.bvh", "take_mixamo.bvh"]
     assert "moved take_body22.bvh to" in caplog.text and "named after another session, 'take'" in caplog.text
     assert sorted(p.name for p in s.export_dir.iterdir()) == ["take_body22.bvh", "take_mixamo.bvh"]  # untouched

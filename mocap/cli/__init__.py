@@ -336,26 +336,6 @@ def _logging(verbose: bool):
             lg.setLevel(level)
 
 
-def _stage_flag_hint(args, extra: list[str]) -> str:
-    """For ``mocap run`` given a stage command's flag (``--persons 2``): whose it is, and its ``--set`` form."""
-    if getattr(args, "command", None) not in ("run", "batch"):
-        return ""
-    from mocap import stages as registry
-
-    flags = {name: (m.NAME, f) for m in registry.stages() for f in getattr(m, "FLAGS", ())
-             for name in (f.flag, *f.aliases)}
-    for k, token in enumerate(extra):
-        name, _, inline = token.partition("=")
-        if name in flags:
-            stage, f = flags[name]
-            value = inline or (extra[k + 1] if f.type is not None and k + 1 < len(extra) else
-                               str(f.value).lower() if f.type is None else "VALUE")
-            return (f"; {name} is the {stage} stage's flag (mocap {stage} SESSION {name}"
-                    f"{' ' + value if f.type is not None else ''}); with mocap {args.command}: --set "
-                    f"{stage}.{f.key}={value}")
-    return ""
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -387,7 +367,9 @@ def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}{_stage_flag_hint(args, extra)}")
+        from mocap.cli.stages import stage_flag_hint
+
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{stage_flag_hint(args, extra)}")
     args.command_line = " ".join(["mocap"] + list(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "func", None):
         parser.print_help()
@@ -399,9 +381,9 @@ def _main(argv: list[str] | None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes at exit
         return 0
     except PermissionError as e:  # "[Errno 13] Permission denied: 'take/.mocap'" said what, not why or what to do
-        print(f"error: {e.filename or e}: permission denied: mocap reads the session's inputs and writes its results "
-              "inside the session folder (.mocap/, pose2d.h5, points3d/, motion/, export/, report/, logs/); make them "
-              "readable and the folder writable for you, or copy the session where you can write", file=sys.stderr)
+        print(f"error: {e.filename or e}: permission denied: mocap reads its inputs and writes its results (in a "
+              "session: .mocap/, pose2d.h5, points3d/, motion/, export/, report/, logs/); make that readable, and the "
+              "folder written to writable, for you, or copy the session where you can write", file=sys.stderr)
         return 2
     except (ValueError, FileNotFoundError, KeyError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -71,7 +71,8 @@ def where_stopped(names: dict) -> str:
             state = load_state(Session(Path(session)))
         except (OSError, ValueError):
             state = {}
-        finished = bool(state) and "report" in state and all(v.get("status") == "done" for v in state.values())
+        finished = bool(state) and "report" in state and all(isinstance(v, dict) and v.get("status") == "done"
+                                                               for v in state.values())
         (done if finished else left).append(name)
     return f"finished: {', '.join(done) or 'none'}; not finished: {', '.join(left) or 'none'}"
 

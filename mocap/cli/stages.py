@@ -118,6 +118,30 @@ def cmd_stage(args) -> int:
     return 0
 
 
+def stage_flag_hint(args, extra: list[str]) -> str:
+    """For ``mocap run`` (or ``batch``) given a stage command's flag (``--persons 2``): whose it is (every stage
+    whose command has it), and its ``--set`` form."""
+    if getattr(args, "command", None) not in ("run", "batch"):
+        return ""
+    flags: dict[str, list] = {}
+    for m in registry.stages():
+        for f in getattr(m, "FLAGS", ()):
+            for name in (f.flag, *f.aliases):
+                flags.setdefault(name, []).append((m.NAME, f))
+    for k, token in enumerate(extra):
+        name, _, inline = token.partition("=")
+        if name not in flags:
+            continue
+        owners = flags[name]
+        takes = owners[0][1].type is not None
+        value = inline or (extra[k + 1] if takes and k + 1 < len(extra) and not extra[k + 1].startswith("-") else
+                           "VALUE" if takes else str(owners[0][1].value).lower())
+        commands = " and ".join(f"mocap {st} SESSION {name}{' ' + value if takes else ''}" for st, _ in owners)
+        sets = " or ".join(f"--set {st}.{f.key}={value}" for st, f in owners)
+        return f"; {name} is a stage command's flag ({commands}); with mocap {args.command}: {sets}"
+    return ""
+
+
 def refined_line(cal: dict) -> str:
     """The run summary's line on the rig refined from the performer (``metrics["calibration_refinement"]``): the
     camera turned most and the one moved most, each named (one maximum of each, side by side, read as one camera)."""

@@ -331,7 +331,7 @@ def check_footage(infos: dict[str, FootageInfo], max_difference_s: float = 0.0, 
     if unknown:
         raise ValueError(f"cameras {unknown}: the video does not report its frame rate")
     ref = next(iter(fps.values()))
-    seconds = min(frames[c] / fps[c] for c in frames)  # the take's length (each camera at its own rate)
+    seconds = max(frames[c] / fps[c] for c in frames)  # the take's length (each camera at its own rate)
 
     def same(f: float, g: float) -> bool:  # within 0.1 %, and drifting apart by under a frame over the take
         return abs(f - g) <= 1e-3 * g and abs(f - g) * seconds < 1.0  # (59.94 beside 60: 7 frames in 2 minutes)

@@ -42,14 +42,10 @@ def _projected(rig: Rig, X: np.ndarray) -> np.ndarray:
     """(F, J, 3) world points seen in each camera of the rig: (F, C, J, 2) pixels. The report projects the same
     points with the same rig several times (the metrics, the crops, the page's repaired and raw errors): the
     last ones are kept, keyed by digests of the rig's parameters and of the points."""
-    import hashlib
-
-    from mocap.stages.keypoints_memo import rig_digest
+    from mocap.stages.keypoints_memo import array_digest, rig_digest
 
     X = np.ascontiguousarray(X, dtype=float)
-    h = hashlib.sha256(repr(X.shape).encode())
-    h.update(X)  # the array's buffer, not a copy of it
-    key = (rig_digest(rig), h.hexdigest())
+    key = (rig_digest(rig), array_digest(X))
     uv = _PROJECTED.get(key)
     if uv is None:
         uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape((len(rig),) + X.shape[:2] + (2,)), 0, 1)

@@ -106,7 +106,7 @@ def _preferences(name: str) -> tuple[str, str]:
         return "m", "y"
 
 
-UNIT_WORDS = {"m": "metres", "cm": "centimetres", "cmu": "CMU's inches × 0.45"}
+UNIT_WORDS = {"m": "metres", "cm": "centimetres", "cmu": "CMU units of 0.056444 m"}
 
 
 def unit_note(settings, path: Path) -> str:
@@ -206,11 +206,13 @@ def _remove_stale(session: Session, settings, outs: list[Path]) -> None:
     now = set(motions(settings)), {exporters.get(f).suffix for f in settings.export.formats}
     names = "|".join(re.escape(m) for m in {*now[0], *preset_names("rigs"), *preset_names("skeletons")})
     suffixes = "|".join(re.escape(e.suffix) for e in exporters.exporters().values())
-    pattern = re.compile(rf"{re.escape(session.export_stem)}(_person[0-9]+)?_({names})({suffixes})")
+    # names compared without case: on a case-insensitive file system a folder renamed Take → take keeps its files'
+    # old spelling, and they are this session's (moved aside, they would take the current files with them)
+    pattern = re.compile(rf"{re.escape(session.export_stem)}(_person[0-9]+)?_({names})({suffixes})", re.IGNORECASE)
     another = re.compile(rf"(.+?)(_person[0-9]+)?_({names})({suffixes})")  # the session copied or renamed
-    kept = {p.name for p in outs}
+    kept = {p.name.lower() for p in outs}
     for f in sorted(session.export_dir.glob("*")) if session.export_dir.is_dir() else []:
-        if not f.is_file() or f.name in kept:
+        if not f.is_file() or f.name.lower() in kept:
             continue
         if not (m := pattern.fullmatch(f.name)):
             if o := another.fullmatch(f.name):

@@ -26,6 +26,15 @@ KEEP = 4  # results kept (a run makes two: with and without the swap repair)
 _MEMO: dict[tuple, tuple[Keypoints2D, dict]] = {}
 
 
+def array_digest(a: np.ndarray, *also) -> str:
+    """A digest of an array's shape and values (SHA-256 of its own buffer, no copy of it when it is C-contiguous
+    float64) and of ``also`` (their repr)."""
+    a = np.ascontiguousarray(a, dtype=float)
+    h = hashlib.sha256(repr((a.shape, *also)).encode())
+    h.update(a)
+    return h.hexdigest()
+
+
 def rig_digest(rig: Rig) -> str:
     """A digest of every camera's name, model, image size and parameters (equal rigs read from two files
     share it)."""

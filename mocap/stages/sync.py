@@ -34,7 +34,6 @@ search and the sub-frame fit pool the points: a still person's read the same at 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -298,20 +297,17 @@ def _triangulation_error(rig: Rig, kp: Keypoints2D, cfg: Config, frames: np.ndar
     return float(np.median(e)) if e.size else float("nan")
 
 
-_remembered: list[tuple[bytes, dict]] = []  # the last (key, result) of remembered_run: one take at a time
+_remembered: list[tuple[tuple, dict]] = []  # the last (key, result) of remembered_run: one take at a time
 
 
 def remembered_run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), audio: dict[str, Path] | None = None) -> dict:
     """:func:`run`, the last result kept for the same rig, keypoints, settings and audio files (their paths, sizes
     and times): the camera refinement runs sync's test on the rig it ends with (:mod:`mocap.stages.rig_lags`)
     and the sync stage, next in the same process on the same rig, reuses it."""
-    from mocap.stages.keypoints_memo import rig_digest
+    from mocap.stages.keypoints_memo import array_digest, rig_digest
 
-    h = hashlib.sha256(rig_digest(rig).encode())  # SHA-256 (the CPU's SHA extensions): 2× BLAKE2b here
-    h.update(np.ascontiguousarray(kp.data))  # the array's buffer, not a copy of it
     files = [(c, str(p), p.stat().st_size, p.stat().st_mtime_ns) for c, p in sorted((audio or {}).items())]
-    h.update(repr((kp.camera_names, kp.keypoint_set, kp.fps, kp.data.shape, asdict(cfg), files)).encode())
-    key = h.digest()
+    key = (rig_digest(rig), array_digest(kp.data, kp.camera_names, kp.keypoint_set, kp.fps, asdict(cfg), files))
     if _remembered and _remembered[0][0] == key:
         log.debug("sync: the result of the same rig and keypoints reused")
         return copy.deepcopy(_remembered[0][1])
