@@ -157,7 +157,7 @@ class MOCAP_OT_import_animation(bpy.types.Operator, ImportHelper):
                 return {"CANCELLED"}
         except FAILURES as e:
             return _failed(self, self.filepath, "Blender's importer could not read it", e)
-        _scene_range_of(context.scene, context.active_object)
+        _scene_range_of(context.scene, [context.active_object, *context.selected_objects])
         return {"FINISHED"}
 
 
@@ -182,15 +182,18 @@ def bvh_units(path: str) -> str:
     return "M" if longest < 2.0 else "CMU" if longest < 15.0 else "CM"
 
 
-def _scene_range_of(scene, obj) -> None:
+def _scene_range_of(scene, objects) -> None:
     """The scene's frame range set to the imported animation's (Blender's BVH importer only ever extends it, the
-    FBX one leaves it: a 100-frame take played 150 held frames more in the default 1-250)."""
-    action = getattr(getattr(obj, "animation_data", None), "action", None)
-    if action is None:
+    FBX one leaves it: a 100-frame take played 150 held frames more in the default 1-250): the first of
+    ``objects`` (the importer's active, then selected objects) that holds an action."""
+    for obj in objects:
+        action = getattr(getattr(obj, "animation_data", None), "action", None)
+        if action is None:
+            continue
+        first, last = (int(round(v)) for v in action.frame_range)
+        if last > first:
+            scene.frame_start, scene.frame_end = first, last
         return
-    first, last = (int(round(v)) for v in action.frame_range)
-    if last > first:
-        scene.frame_start, scene.frame_end = first, last
 
 
 def _bone_map(context, preset: str) -> dict[str, str]:

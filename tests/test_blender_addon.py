@@ -313,6 +313,10 @@ def test_a_bvh_is_read_in_its_own_units_and_sets_the_scene_range(addon, capture,
         scene = bpy.context.scene
         assert (scene.frame_start, scene.frame_end) == (1, m.n_frames), (units, scene.frame_start, scene.frame_end)
         scene.frame_end = 250
+    fbx = write_motion(m, tmp_path / "take.fbx", "fbx", units="m", up="y")  # the native writer: no Blender child
+    assert bpy.ops.mocap.import_animation(filepath=str(fbx)) == {"FINISHED"}
+    assert bpy.context.scene.frame_end - bpy.context.scene.frame_start + 1 == m.n_frames, (
+        bpy.context.scene.frame_start, bpy.context.scene.frame_end)
 
 
 def test_a_joint_name_blender_would_cut_is_refused_naming_it(addon, capture):

@@ -45,17 +45,20 @@ class Reporter:
         self.halt = threading.Event()
         self.thread = None
 
-    def __enter__(self) -> Reporter:  # again for a pool started again (a worker died): the same count and clock
+    def __enter__(self) -> Reporter:
+        """Start logging (again for a pool started again after a worker died: the same count and clock)."""
         self.halt.clear()
         self.thread = threading.Thread(target=self._run, name="detect-progress", daemon=True)
         self.thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        """Stop logging (the chunks are back, or the pool failed)."""
         self.halt.set()
         self.thread.join()
 
     def line(self) -> str:
+        """The progress line now: frames done of all, cameras done, the rate since the start, the time left."""
         done = min(int(sum(self.counts)), self.total)
         dt = time.perf_counter() - self.t0
         rate = done / dt if dt > 0 else 0.0
@@ -84,6 +87,7 @@ def for_pool(ctx, workers: int, plan: list, warmup: int, gathered: dict):
 
 
 def _duration(s: float) -> str:
+    """Seconds as a person reads a time left: 45 s, 12 min, 1.5 h."""
     if s < 90:
         return f"{s:.0f} s"
     if s < 5400:
