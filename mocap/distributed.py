@@ -299,7 +299,7 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
 
     from mocap.detect import DETECTORS
     from mocap.detect.chunks import frames_to_detect
-    from mocap.detect.collect import record_still
+    from mocap.detect.collect import failed_cameras, record_still
     from mocap.io.hdf5 import write_camera
     from mocap.io.rig_files import check_camera_name
 
@@ -317,9 +317,17 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
     changes = {c: np.full(F, np.nan) for c in videos}  # each frame's change from the one before (repeated frames)
     missing = {c: {(a, b) for cc, a, b in chunks if cc == c} for c in videos}
     bar = tqdm(total=len(chunks), desc="    chunks", unit="chunk", disable=None)
+    chunk_of = {f.key: k for f, k in zip(futures, chunks, strict=True)}
+    failed: list[tuple[str | None, Exception]] = []  # a camera that fails does not cost the others (as locally)
     try:
         for fut in as_completed(futures, loop=client.loop):
-            cam, a, b, data, stats = fut.result()
+            try:
+                cam, a, b, data, stats = fut.result()
+            except Exception as e:  # noqa: BLE001 - raised once the other cameras are in (failed_cameras)
+                cam = chunk_of.get(fut.key, (None,))[0]
+                failed.append((cam, e))
+                log.error("%s%s; the other cameras go on", f"camera {cam}: " if cam else "", e)
+                continue
             if (a, b) not in missing[cam]:
                 log.debug("chunk %s %d-%d came back twice; kept once", cam, a, b)
                 continue
@@ -337,6 +345,8 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
                 write_camera(work, names.index(cam), buffers.pop(cam))
                 record_still(work, cam, changes[cam])
                 log.info("camera %s detected on the cluster (%d frames)", cam, frames[cam])
+        if failed:
+            raise failed_cameras(failed)
     except BaseException:
         client.cancel(futures)
         raise

@@ -171,3 +171,24 @@ def test_more_workers_than_chunks(local_run, cluster, tmp_path):
     got = read_keypoints2d(out).data[:, 0]
     want = read_keypoints2d(session / "pose2d.h5").data[:, 0]
     assert np.array_equal(got, want, equal_nan=True)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_a_video_cut_short_fails_its_camera_not_the_others_on_the_cluster(local_run, cluster, tmp_path):
+    """As locally: a camera whose video cannot be read to its end no longer cancels the others' chunks; they are
+    kept, and once the video is mended the next run (here a local one) detects only that camera."""
+    from mocap.io.hdf5 import keypoints2d_status
+
+    session, truth = local_run
+    other = copy_without_results(session, tmp_path / "take")
+    video = sorted((other / "videos").iterdir())[1]
+    whole = video.read_bytes()
+    video.write_bytes(whole[: len(whole) // 3])
+    assert cli(["run", str(other), "--scheduler", cluster.scheduler_address, "--chunk-frames", "16"]
+               + helpers.replay_sets(truth)) == 2
+    done = keypoints2d_status(other / ".mocap" / "pose2d.partial.h5")[0]
+    assert not done[1] and done[[0, *range(2, len(done))]].all(), done
+    video.write_bytes(whole)
+    assert cli(["run", str(other)] + helpers.replay_sets(truth)) == 0
+    same_pose2d(session / "pose2d.h5", other / "pose2d.h5")
