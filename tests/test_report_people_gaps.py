@@ -60,3 +60,22 @@ def test_turns_the_continuity_pass_left_are_said_and_shown():
     assert "Joints turning over 45° from one frame to the next" in html and "5: 88°, 9: 88°" in html
     assert "Every joint was seen in every fitted frame" in html
     assert "turning" not in _gaps_html({"joints": {}, "turns": {}})
+
+
+def test_keypoints_no_camera_saw_are_listed():
+    """A right ear unseen for 14 frames: refine placed it (it drifted 229 mm), the fit followed it and turned the
+    head 100°, and neither the gaps file nor the report said a word (the head joint counted as seen)."""
+    from mocap.fit.gaps import unseen_keypoints
+    from mocap.report import _gaps_html
+
+    F, fps = 60, 60.0
+    xyz = np.zeros((F, 3, 3))
+    views = np.ones((F, 3, 4), bool)
+    views[10:24, 2] = False  # unseen 14 frames: listed
+    views[40:43, 1] = False  # 3 frames (under 0.1 s): not
+    xyz[50:, 0] = np.nan  # missing in the points: not placed
+    views[50:, 0] = False
+    got = unseen_keypoints(["nose", "left_ear", "right_ear"], xyz, views, fps)
+    assert got == {"right_ear": [(10, 24)]}, got
+    html = _gaps_html({"joints": {}, "unseen_keypoints": {"right_ear": [[10, 24]]}})
+    assert "Keypoints no camera saw for 0.1 s or longer" in html and "right_ear</td><td>10–23" in html

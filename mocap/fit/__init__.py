@@ -93,6 +93,8 @@ class FitSummary:
     rest_frames: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     # joint → [[frame, degrees], ...]: local rotations still turning over continuity.JUMP_DEG in one frame
     turns: dict[str, list] = field(default_factory=dict)
+    # keypoint → frame ranges the points hold it while no camera saw it (refine placed it), 0.1 s or longer
+    unseen_keypoints: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     # the 3D points' noise σ (mm) when known (refine's estimate from the 2D noise), see usable_below_mm
     points_noise_mm: float | None = None
 

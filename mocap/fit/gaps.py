@@ -57,6 +57,23 @@ def joint_gaps(names: list[str], wy: np.ndarray, has_data: np.ndarray) -> dict[s
     return out
 
 
+def unseen_keypoints(names, xyz: np.ndarray, views: np.ndarray, fps: float,
+                     shortest_s: float = 0.1) -> dict[str, list[tuple[int, int]]]:
+    """Keypoint → frame ranges [start, stop) of at least ``shortest_s`` where the points hold it (``xyz`` (F, K,
+    3)) while no camera saw it (``views`` (F, K, C)): placed by refine from the motion and the bones alone, and
+    fitted as if measured (an ear unseen for 14 frames drifted 229 mm and turned a fitted head 100°: said)."""
+    from mocap.filters import runs
+
+    placed = np.isfinite(xyz).all(axis=-1) & ~np.asarray(views, bool).any(axis=-1)  # (F, K)
+    least = max(1, int(round(shortest_s * fps)))
+    out = {}
+    for k in np.flatnonzero(placed.any(axis=0)):
+        r = [(a, b) for a, b in runs(placed[:, k]) if b - a >= least]
+        if r:
+            out[str(names[k])] = r
+    return out
+
+
 def slerp(Ra: np.ndarray, Rb: np.ndarray, t: np.ndarray) -> np.ndarray:
     """(N, 3, 3) rotations from Ra (t = 0) to Rb (t = 1) along the shortest arc."""
     w = matrix_to_axis_angle(np.swapaxes(Ra, -1, -2) @ Rb)

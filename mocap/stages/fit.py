@@ -21,6 +21,7 @@ import numpy as np
 
 from mocap.config import inline
 from mocap.fit import FitConfig, FitSummary, fit_motion
+from mocap.fit.gaps import unseen_keypoints
 from mocap.geometry.align import with_similarity
 from mocap.geometry.upright import floor_height, world_turn
 from mocap.io.atomic import atomic_write_text
@@ -231,7 +232,8 @@ def gaps_json(summary: FitSummary, fps: float, world: dict | None = None) -> str
                        # skeletons with fingers: per hand, the frames its fingers were eased to rest (unseen)
                        "fingers_at_rest": {h: [[a, b] for a, b in r] for h, r in summary.rest_frames.items()},
                        # joint → [[frame, degrees], ...]: turning over 45° from the frame before (check them)
-                       "turns": summary.turns, "world_up": world},
+                       "turns": summary.turns, "world_up": world,
+                       "unseen_keypoints": {k: [[a, b] for a, b in r] for k, r in summary.unseen_keypoints.items()}},
                       indent=1) + "\n"
 
 
@@ -246,7 +248,14 @@ def run(points: Points3D, cfg: Config = Config()) -> tuple[Motion, FitSummary]:
         log.info("fitting refined points: the fit's own smoothing is skipped")
     motion, summary = fit_motion(xyz, points.keypoint_set, points.fps, solver,
                                  certainty=view_certainty(points.views[:, cfg.person]))
-    return motion, replace(summary, points_noise_mm=points_noise_mm(points.info, cfg.person, P))
+    names = get_keypoint_set(points.keypoint_set).joints
+    unseen = unseen_keypoints(names, xyz, points.views[:, cfg.person], points.fps)
+    if unseen:
+        log.warning("keypoints no camera saw for 0.1 s or longer, placed by refine and fitted as if measured (frames): "
+                    "%s; check them", "; ".join(f"{k} " + ", ".join(f"{a}-{b - 1}" for a, b in r)
+                                               for k, r in unseen.items()))
+    return motion, replace(summary, points_noise_mm=points_noise_mm(points.info, cfg.person, P),
+                           unseen_keypoints=unseen)
 
 
 # how much a point seen by one camera, or by none (placed by refine's motion prior alone), counts against one seen by
