@@ -384,16 +384,16 @@ def _gaps_html(gaps: dict | None, who: str = "") -> str:
                    + "</td></tr>" for j, g in sorted(gaps.get("joints", {}).items()))
     turns = "".join(f"<tr><td>{escape(str(j))}</td><td>" + escape(", ".join(f"{f}: {d:.0f}°" for f, d in v))
                     + "</td></tr>" for j, v in sorted((gaps.get("turns") or {}).items()))
-    turns = (f"<p>Joints turning over 45° from one frame to the next (a fast turn, or a twist the points leave free "
-             f"over a nearly straight knee or elbow): check these frames.</p><table><tr><td>joint</td><td>frame: "
-             f"degrees</td></tr>{turns}</table>") if turns else ""
     placed = "".join(f"<tr><td>{escape(str(k))}</td><td>" + escape(", ".join(f"{a}–{b - 1}" for a, b in r))
                      + "</td></tr>" for k, r in sorted((gaps.get("unseen_keypoints") or {}).items()))
-    turns += (f"<p>Keypoints no camera saw for 0.1 s or longer, placed by refine from the motion and the bones and "
-              f"fitted as if measured: check these frames.</p><table><tr><td>keypoint</td><td>frames</td></tr>"
-              f"{placed}</table>") if placed else ""
+    notes = ((f"<p>Joints turning over 45° from one frame to the next (a fast turn, or a twist the points leave free "
+              f"over a nearly straight knee or elbow): check these frames.</p><table><tr><td>joint</td><td>frame: "
+              f"degrees</td></tr>{turns}</table>") if turns else "") + (
+        (f"<p>Keypoints no camera saw for 0.1 s or longer, placed by refine from the motion and the bones and fitted "
+         f"as if measured: check these frames.</p><table><tr><td>keypoint</td><td>frames</td></tr>{placed}</table>")
+        if placed else "")
     if not rows:
-        return f"<h2>{title}</h2><p>Every joint was seen in every fitted frame.</p>{turns}"
+        return f"<h2>{title}</h2><p>Every joint was seen in every fitted frame.</p>{notes}"
     return (f"<h2>{title}</h2><p>Frames where a joint was seen by no camera: the fit bridged them from the joints "
             "that were seen and the neighbouring frames; check them before use.</p>"
-            f"<table><tr><td>joint</td><td>frames</td><td>frames (ranges)</td></tr>{rows}</table>{turns}")
+            f"<table><tr><td>joint</td><td>frames</td><td>frames (ranges)</td></tr>{rows}</table>{notes}")

@@ -231,8 +231,7 @@ def gaps_json(summary: FitSummary, fps: float, world: dict | None = None) -> str
                        "unseen_joints": summary.unseen_joints, "joints": joints,
                        # skeletons with fingers: per hand, the frames its fingers were eased to rest (unseen)
                        "fingers_at_rest": {h: [[a, b] for a, b in r] for h, r in summary.rest_frames.items()},
-                       # joint → [[frame, degrees], ...]: turning over 45° from the frame before (check them)
-                       "turns": summary.turns, "world_up": world,
+                       "turns": summary.turns, "world_up": world,  # turns, unseen_keypoints: see FitSummary
                        "unseen_keypoints": {k: [[a, b] for a, b in r] for k, r in summary.unseen_keypoints.items()}},
                       indent=1) + "\n"
 
@@ -253,7 +252,8 @@ def run(points: Points3D, cfg: Config = Config()) -> tuple[Motion, FitSummary]:
     if unseen:
         log.warning("keypoints no camera saw for 0.1 s or longer, placed by refine and fitted as if measured (frames): "
                     "%s; check them", "; ".join(f"{k} " + ", ".join(f"{a}-{b - 1}" for a, b in r)
-                                               for k, r in unseen.items()))
+                                               for k, r in list(unseen.items())[:8])
+                    + (f" and {len(unseen) - 8} more (gaps.json)" if len(unseen) > 8 else ""))
     return motion, replace(summary, points_noise_mm=points_noise_mm(points.info, cfg.person, P),
                            unseen_keypoints=unseen)
 
