@@ -21,13 +21,6 @@ def identities(videos: dict[str, Path]) -> dict[str, str]:
     return {c: fingerprint(p) for c, p in videos.items()}
 
 
-def record(work: Path, videos: dict[str, str]) -> None:
-    """The videos (camera → fingerprint) a new partial file is detected from, into its info."""
-    from mocap.io.hdf5 import update_keypoints2d_info
-
-    update_keypoints2d_info(work, videos=videos)
-
-
 def still_valid(work: Path, videos: dict[str, str], frames: int, complete: np.ndarray,
                 in_place: bool = False) -> np.ndarray | None:
     """The cameras of ``work`` (complete (C,)) that stay complete now that its ``videos`` (camera → fingerprint,

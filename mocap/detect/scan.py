@@ -237,7 +237,6 @@ def fit_persons_axis(path: Path, slots: int | None = None) -> None:
         keypoints2d_cameras,
         keypoints2d_info,
         keypoints2d_status,
-        update_keypoints2d_info,
         write_camera,
     )
 
@@ -253,7 +252,7 @@ def fit_persons_axis(path: Path, slots: int | None = None) -> None:
     complete, config = keypoints2d_status(path)
     info = keypoints2d_info(path)
     tmp = path.with_name(path.stem + ".persons.h5")
-    create_keypoints2d(tmp, F, list(names), n, keypoint_set, fps, config)
+    create_keypoints2d(tmp, F, list(names), n, keypoint_set, fps, config, info)
     keep = min(n, P)
     try:
         with closing(keypoints2d_cameras(path)) as cameras:
@@ -263,8 +262,6 @@ def fit_persons_axis(path: Path, slots: int | None = None) -> None:
                     data = np.full((F, n, J, 3), np.nan, np.float32)
                     data[:, :keep] = piece[:, :keep]
                     write_camera(tmp, c, data)
-        if info:
-            update_keypoints2d_info(tmp, **info)
     except BaseException:  # a failed copy (disk full, Ctrl-C) leaves the file as it was and no half copy beside it
         tmp.unlink(missing_ok=True)
         raise

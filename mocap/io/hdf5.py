@@ -270,8 +270,9 @@ def _read_points3d(path: str | Path) -> Points3D:
 
 
 def create_keypoints2d(path: str | Path, frames: int, camera_names: list[str] | tuple[str, ...], persons: int,
-                       keypoint_set: str, fps: float, config: dict | None = None) -> Path:
-    """An empty (all NaN, no camera complete) 2D file to be filled camera by camera."""
+                       keypoint_set: str, fps: float, config: dict | None = None, info: dict | None = None) -> Path:
+    """An empty (all NaN, no camera complete) 2D file to be filled camera by camera; ``info``: its info attribute
+    from the start (:func:`keypoints2d_info`)."""
     joints = get_keypoint_set(keypoint_set).joints
     C, J = len(camera_names), len(joints)
 
@@ -280,6 +281,8 @@ def create_keypoints2d(path: str | Path, frames: int, camera_names: list[str] | 
             f.attrs.update(format="mocap-pose2d", version=VERSION, keypoint_set=keypoint_set, fps=fps,
                            joint_names=list(joints), camera_names=list(camera_names),
                            config=json.dumps(config or {}, sort_keys=True))
+            if info:
+                f.attrs["info"] = json.dumps(info, sort_keys=True)
             f.create_dataset("keypoints", shape=(frames, C, persons, J, 3), dtype=np.float32, fillvalue=np.nan,
                              compression="gzip", chunks=(max(1, min(frames, 256)), 1, persons, J, 3))
             f.create_dataset("complete", data=np.zeros(C, bool))

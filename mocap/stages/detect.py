@@ -257,8 +257,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
 
     def create(keypoint_set: str) -> None:
         work.parent.mkdir(parents=True, exist_ok=True)
-        create_keypoints2d(work, F, names, cfg.slots, keypoint_set, fps / cfg.stride, config)
-        detect_resume.record(work, sources)
+        create_keypoints2d(work, F, names, cfg.slots, keypoint_set, fps / cfg.stride, config, {"videos": sources})
 
     if distributed.active():  # mocap run --scheduler: (camera, frame range) chunks on a Dask cluster
         if not resume:
