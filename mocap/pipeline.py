@@ -60,6 +60,7 @@ class RunResult:
     outputs: dict[str, list[str]] = field(default_factory=dict)
     metrics: dict | None = None
     log_file: Path | None = None
+    settings: object = None  # the resolved settings the stages ran with
 
     @property
     def ran(self) -> list[str]:
@@ -197,7 +198,7 @@ def run_stages(session: str | Path | Session, settings=None, *, only: list[str] 
         if n not in names:
             raise ValueError(f"unknown stage {n!r} (stages: {', '.join(names)})")
     first_forced = names.index(from_stage) if from_stage else len(names)
-    result = RunResult(s.root)
+    result = RunResult(s.root, settings=settings)
     with session_lock(s, command or _command_line()), _ctrl_c_never_lost():
         handler = log_to_file(s.root)
         result.log_file = Path(handler.baseFilename)

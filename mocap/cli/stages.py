@@ -180,14 +180,11 @@ def cmd_run(args) -> int:
     print(f"total {sum(r.timings.values()):.2f} s; log {r.log_file}")
     for line in kept_lines(args.session, sets):
         print(line)
-    from mocap.session import Session
-    from mocap.settings import load_config
     from mocap.stages.export import unit_note
 
-    settings = load_config(Session(args.session), args.config, sets)[0] if r.outputs.get("export") else None
     for stage in ("export", "report"):
         for path in r.outputs.get(stage, []):
-            print(f"{stage}: {path}{unit_note(settings, path) if stage == 'export' else ''}")
+            print(f"{stage}: {path}{unit_note(r.settings, path) if stage == 'export' else ''}")
     m = r.metrics
     if m:
         from mocap.report.calibration_html import focal_notes
