@@ -299,7 +299,7 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
 
     from mocap.detect import DETECTORS
     from mocap.detect.chunks import frames_to_detect
-    from mocap.detect.collect import failed_cameras, record_still
+    from mocap.detect.collect import chunk_failed, failed_cameras, record_still
     from mocap.io.hdf5 import write_camera
     from mocap.io.rig_files import check_camera_name
 
@@ -324,9 +324,7 @@ def detect_on_cluster(videos: dict[str, Path], infos: dict, cfg, work: Path, nam
             try:
                 cam, a, b, data, stats = fut.result()
             except Exception as e:  # noqa: BLE001 - raised once the other cameras are in (failed_cameras)
-                cam = chunk_of.get(fut.key, (None,))[0]
-                failed.append((cam, e))
-                log.error("%s%s; the other cameras go on", f"camera {cam}: " if cam else "", e)
+                failed.append(chunk_failed(chunk_of.get(fut.key, (None,))[0], e))
                 continue
             if (a, b) not in missing[cam]:
                 log.debug("chunk %s %d-%d came back twice; kept once", cam, a, b)

@@ -43,9 +43,7 @@ def collect(futures, work: Path, names: list[str], F: int, overall, plan: list, 
         except BrokenProcessPool:
             raise
         except Exception as e:  # noqa: BLE001 - raised once the other cameras are in (failed_cameras)
-            key = index.get(id(fut))
-            failed.append((key[0] if key else None, e))
-            log.error("%s%s; the other cameras go on", f"camera {key[0]}: " if key else "", e)
+            failed.append(chunk_failed(index.get(id(fut), (None,))[0], e))
             continue
         if (cam, first, end) in gathered:
             continue
@@ -74,6 +72,12 @@ def collect(futures, work: Path, names: list[str], F: int, overall, plan: list, 
             log.info("camera %s: hands in %.1f%% of frames", cam, 100 * hands[cam])
     if failed:
         raise failed_cameras(failed)
+
+
+def chunk_failed(camera: str | None, e: Exception) -> tuple[str | None, Exception]:
+    """A chunk's failure, said at once (the other cameras go on), as :func:`failed_cameras` takes it."""
+    log.error("%s%s; the other cameras go on", f"camera {camera}: " if camera else "", e)
+    return camera, e
 
 
 def failed_cameras(failed: list[tuple[str | None, Exception]]) -> Exception:
