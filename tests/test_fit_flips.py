@@ -237,3 +237,44 @@ def test_certainty_of_the_wrong_shape_is_refused():
     kp = blazepose_keypoints(body_motion(10, FPS, seed=0))
     with pytest.raises(ValueError, match=r"expected certainty \(frames, keypoints\) \(10, 33\), got \(10, 17\)"):
         fit_motion(kp, "blazepose33", FPS, FitConfig(), certainty=np.ones((10, 17)))
+
+
+def test_easing_every_window_width_in_one_solve_gives_what_width_by_width_gives(monkeypatch):
+    """The jumps no walk removes are eased over windows, the narrowest that works kept; with few jumps every width
+    is solved in one batched call (one solve instead of four on the real demo). Two short flips of the left
+    clavicle (3 and 2 frames, the walks switched off so that easing mends them): the same motion, to rounding,
+    whether the widths are solved together or one by one, and both flips mended."""
+    import mocap.fit.continuity as continuity
+
+    truth = body_motion(120, FPS, seed=0)
+    kp = blazepose_keypoints(truth) + np.random.default_rng(0).normal(0, 0.003, (120, 33, 3))
+    names = list(load_skeleton().skeleton.joint_names)
+    sh, arm = names.index("LeftShoulder"), names.index("LeftArm")
+    real = mocap.fit.make_continuous
+    eased = []
+
+    def flip_then_mend(pb, y, wy, vecs, wv, local, root, rms, has_data, iterations=20, judge=None):
+        bone = pb.skeleton.offsets[arm] / np.linalg.norm(pb.skeleton.offsets[arm])
+        half = axis_angle_to_matrix(np.pi * bone)
+        for f in (60, 61, 62, 100, 101):
+            local[f, sh] = local[f, sh] @ half
+            local[f, arm] = half.T @ local[f, arm]
+        return real(pb, y, wy, vecs, wv, local, root, rms, has_data, iterations, judge=judge)
+
+    real_ease = continuity._ease
+
+    def counted(*a):
+        out = real_ease(*a)
+        eased.append(int(out.sum()))
+        return out
+
+    monkeypatch.setattr(continuity, "_walks", lambda *a: [])
+    monkeypatch.setattr(continuity, "_ease", counted)
+    monkeypatch.setattr(mocap.fit, "make_continuous", flip_then_mend)
+    together, _ = fit_motion(kp, "blazepose33", FPS, FitConfig())
+    monkeypatch.setattr(continuity, "EASE_BATCH", 0)
+    apart, _ = fit_motion(kp, "blazepose33", FPS, FitConfig())
+    assert eased[0] > 0 and eased[0] == eased[1]
+    assert np.abs(together.rotations - apart.rotations).max() < 1e-9
+    assert np.abs(together.root_positions - apart.root_positions).max() < 1e-12
+    assert _steps(together)[:, [sh, arm]].max() < 45
