@@ -10,7 +10,7 @@ from body_synth import blazepose_keypoints, body_motion
 
 import mocap.fit
 from mocap.fit import FitConfig, combine_keypoints, fit_motion
-from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg, quat_to_matrix
+from mocap.geometry.rotations import axis_angle_to_matrix, geodesic_deg, matrix_to_quat, quat_to_matrix
 from mocap.skeletons import load_skeleton
 
 FPS = 60.0
@@ -207,14 +207,19 @@ def test_a_nearly_straight_knee_seen_bending_sideways_does_not_turn_the_foot_abo
     assert rms[0] < 0.01  # m: the knee's bend missed by millimetres
 
 
-def test_branches_are_judged_on_the_points_as_measured_not_on_estimates():
+def test_branches_are_judged_on_the_points_as_measured_not_on_estimates(monkeypatch):
     """Refine's points seen by one camera or none are estimates (their depth from the motion prior): noisier, and
     where they leave a limb nearly straight, its bend plane turns with the noise. Which rotation branch fits "as
     well" is judged with them counting for little (``certainty``), the solves still fitting them: an arm whose five
     points are estimates for one second (σ 20 mm against 3 mm) turned over 45° in a frame at 5, 5 and 11
     joint-frames of three takes (up to 124°); judged on the points as measured, at 1, 1 and 2, no take more, and
-    neither the joints' distance from the truth nor their orientation changes."""
+    neither the joints' distance from the truth nor their orientation changes. (Judged on every point, the easing's
+    allowance for a nearly straight elbow's bend plane now mends some of them too: 1, 1 and 7; it is switched off
+    here to see the judging alone, then both are checked with it.)"""
+    import mocap.fit.continuity as continuity
+
     F = 200
+    takes = []
     for seed in (0, 3, 4):
         truth = body_motion(F, FPS, seed=seed)
         kp = blazepose_keypoints(truth)
@@ -224,13 +229,20 @@ def test_branches_are_judged_on_the_points_as_measured_not_on_estimates():
         noisy[60:120, arm] = kp[60:120, arm] + rng.normal(0, 0.02, (60, len(arm), 3))
         certainty = np.ones((F, 33))
         certainty[60:120, arm] = 0.01
+        monkeypatch.setattr(continuity, "_plane_allowance", lambda pb, y, wy, frames: np.zeros(len(frames)))
         plain, _ = fit_motion(noisy, "blazepose33", FPS, FitConfig())
         judged, _ = fit_motion(noisy, "blazepose33", FPS, FitConfig(), certainty=certainty)
         n0, n1 = (int((_steps(m) > 45).sum()) for m in (plain, judged))
         assert n0 >= 5 and n1 <= max(2, n0 // 3), (seed, n0, n1)  # the take flips when judged on every point
+        takes.append((noisy, certainty, n0))
         (G0, p0), (G1, p1), (Gt, pt) = plain.fk(), judged.fk(), truth.fk()
         assert np.linalg.norm(p1 - pt, axis=2).mean() <= np.linalg.norm(p0 - pt, axis=2).mean() + 0.0002
         assert geodesic_deg(G1, Gt).mean() <= geodesic_deg(G0, Gt).mean() + 0.2
+    monkeypatch.undo()
+    for noisy, certainty, n0 in takes:
+        n = [int((_steps(fit_motion(noisy, "blazepose33", FPS, FitConfig(), certainty=c)[0]) > 45).sum())
+             for c in (None, certainty)]
+        assert n[0] <= n0 and n[1] <= 2, (n0, n)
 
 
 def test_certainty_of_the_wrong_shape_is_refused():
@@ -278,3 +290,33 @@ def test_easing_every_window_width_in_one_solve_gives_what_width_by_width_gives(
     assert np.abs(together.rotations - apart.rotations).max() < 1e-9
     assert np.abs(together.root_positions - apart.root_positions).max() < 1e-12
     assert _steps(together)[:, [sh, arm]].max() < 45
+
+
+def test_a_nearly_straight_knee_whose_points_bend_sideways_does_not_twist_the_thigh_for_a_few_frames():
+    """The real Pose2Sim demo: the right knee 5° from straight, its point a little to the side of the thigh's plane
+    for six frames (a detector's bias turns the bend plane of so small a bend 90°): the thigh turned 88° about itself
+    in one frame and 82° back six frames later, the ankle at its twist limit, and no easing within the walk's
+    tolerance undid it. A knee bent 4° whose keypoint sits 40 mm to the side in frames 60-69 (refined points, 2 mm
+    noise) turned the thigh 64° in and 47° out, the foot 65°: now no step over 45°, the thigh within 35° of the
+    truth all along (69° on the twisted branch), the knee at most 45 mm from its displaced point (the bend plane
+    the data leave free: twice the knee point's distance from the hip-ankle line)."""
+    truth = body_motion(120, FPS, seed=1)
+    sk = truth.skeleton
+    names = list(sk.joint_names)
+    leg, knee = names.index("RightUpLeg"), names.index("RightLeg")
+    local = quat_to_matrix(truth.rotations).copy()
+    local[:, knee] = axis_angle_to_matrix(np.tile(np.radians(4.0) * np.array([1.0, 0, 0]), (120, 1)))
+    straight = type(truth)(sk, matrix_to_quat(local), truth.root_positions, FPS)
+    kp = blazepose_keypoints(straight)
+    world, _ = straight.fk()
+    k = 26  # right_knee
+    kp[60:70, k] += 0.04 * (world[60:70, leg] @ np.array([1.0, 0, 0]))  # across the thigh's bend plane
+    kp += np.random.default_rng(1).normal(0, 0.002, kp.shape)
+    motion, summary = fit_motion(kp, "blazepose33", FPS, FitConfig(smooth=False))  # as refine's points are
+    fitted = quat_to_matrix(motion.rotations)
+    steps = _steps(motion)
+    assert steps[:, [leg, names.index("RightFoot")]].max() < 45, steps[:, leg].max()
+    assert "RightUpLeg" not in summary.turns
+    assert geodesic_deg(fitted[:, leg], local[:, leg]).max() < 35
+    _, p = motion.fk()
+    assert np.linalg.norm(p[:, knee] - kp[:, k], axis=1).max() < 0.045

@@ -25,8 +25,10 @@ removed it; a turn the data make in another joint in the same frame stays and is
 that touch the same frames, the one that removes more (then changes fewer frames) is kept. Rounds repeat while
 boundaries go. A jump left (a joint winding away over a few frames and snapping back) is then eased: a window
 around it solved again with the joints that turn there held near the interpolation between its edges
-(:func:`_ease`), kept on the same terms. A jump the points make (a knee's bend seen reversing through straight, a
-hand's keypoints turning 70° in a frame) stays: following it is what fits them.
+(:func:`_ease`; two jumps close together, into a run on another branch and out of it, over one window), kept on the
+same terms but for what a nearly straight hinge's bend plane leaves free (:func:`_plane_allowance`). A jump the
+points make (a knee's bend seen reversing through straight, a hand's keypoints turning 70° in a frame) stays:
+following it is what fits them.
 
 Which branch fits "as well" is judged on the points as measured: with ``judge`` weights (the fit's ``certainty``),
 a point seen by one camera or none (refine's estimate, its depth from the motion prior) counts for little in the
@@ -68,6 +70,8 @@ ROUNDS = 4
 EASE = (2, 4, 8, 16)  # half-widths (frames) of the windows a remaining jump is eased over, the narrowest first
 EASE_SIGMA = 0.1  # rad: how far an eased joint may leave the interpolation across the window
 EASE_BATCH = 8  # jumps left at most this many: every window width in one solve (fewer calls; see _ease)
+EASE_GROUP = 2 * EASE[-1]  # jumps closer than this (frames) are eased together first (a run on another branch)
+STRAIGHT_DEG = 15.0  # a hinge whose points bend less than this leaves its bend plane to the detector's noise
 
 
 def step_angles(local: np.ndarray) -> np.ndarray:
@@ -137,8 +141,8 @@ def left_turns(names: list[str], local: np.ndarray, has_data: np.ndarray, most: 
     """The jumps the continuity pass left: joint → [[frame, degrees], ...] where its local rotation (``local``
     (F, J, 3, 3)) turns over :data:`JUMP_DEG` from the frame before (both fitted, ``has_data``), the largest
     ``most`` of the take. What stays is what the points make (a fast turn, a knee's bend seen reversing), or a
-    twist they leave free over a nearly straight knee or elbow that neither branch fits clearly better (a thigh
-    88° for 6 frames on the real Pose2Sim demo): said, for an animator to check those frames."""
+    twist they leave free over a nearly straight knee or elbow that neither branch fits clearly better where even
+    the easing's allowance does not cover it: said, for an animator to check those frames."""
     f = np.flatnonzero(has_data[1:] & has_data[:-1])
     if f.size == 0:
         return {}
@@ -242,17 +246,18 @@ def _ease(pb, args, jargs, L, R, E, cost, iterations) -> np.ndarray:
     """In place: each jump over :data:`JUMP_DEG` that no walk removed (a joint that winds away from its neighbours
     over a few frames and snaps back, with the same residual) solved again over a window around it with the joints
     that turn over :data:`SAME_DEG` there held near the interpolation between the window's edges (σ
-    :data:`EASE_SIGMA`); kept where every frame fits as well (as for a walk) and the window's largest step is
-    under :data:`JUMP_DEG`, the narrowest window first. A jump the data make (a limb's bend seen reversing) stays.
-    Returns the frames changed (n,).
+    :data:`EASE_SIGMA`); kept where every frame fits as well (as for a walk, up to what a nearly straight hinge's
+    bend plane leaves free: :func:`_plane_allowance`) and the window's largest step is under :data:`JUMP_DEG`, the
+    narrowest window first. Jumps less than :data:`EASE_GROUP` frames apart (into a run of frames on another branch
+    and out of it) are first eased over one window from before the first to after the last, whose edges are both
+    on the neighbours' branch: the run is put back, not ramped into. A jump the data make (a limb's bend seen
+    reversing) stays. Returns the frames changed (n,).
 
     A window is solved only while none of its frames has changed, so its solve depends on the frames as they were:
     with few jumps left (:data:`EASE_BATCH`) every width is solved in one batched call and the results are taken
-    narrowest first, as the width-by-width order takes them (the same windows, the same answers: on the real
-    Pose2Sim demo one solve instead of four, the fit 0.24 → 0.17 s); with more, width by width (the wider windows
-    of a jump the narrow one eased are not solved)."""
-    n = len(L)
-    changed = np.zeros(n, bool)
+    in the width-by-width order (on the real Pose2Sim demo one solve instead of four); with more, width by width
+    (the wider windows of a jump a narrow one eased are not solved)."""
+    changed = np.zeros(len(L), bool)
     bones = bone_axes(pb.skeleton)
     pending = np.flatnonzero(step_angles(L).max(axis=1) > JUMP_DEG).tolist()
     rounds = [EASE] if 0 < len(pending) <= EASE_BATCH else [(W,) for W in EASE]
@@ -262,15 +267,16 @@ def _ease(pb, args, jargs, L, R, E, cost, iterations) -> np.ndarray:
             continue
         solved = _solve_windows(pb, args, jargs, L, R, parts, bones, iterations)
         done = set()
-        for (i, win, _, worst), (l2, r2, e2, c2) in zip(parts, solved, strict=True):
+        for (jumps, win, _, worst), (l2, r2, e2, c2) in zip(parts, solved, strict=True):
             a, b = win[0] - 1, win[-1] + 1
-            if i in done or changed[a:b + 1].any():
+            if done.intersection(jumps) or changed[a:b + 1].any():
                 continue
             trial = np.concatenate([L[a:a + 1], l2, L[b:b + 1]])
-            if np.all(c2 <= cost[win] * (1 + REL_TOL) + ABS_TOL) and step_angles(trial).max() < min(JUMP_DEG, worst):
+            allowed = cost[win] + _plane_allowance(pb, jargs[0], jargs[1], win)
+            if np.all(c2 <= allowed * (1 + REL_TOL) + ABS_TOL) and step_angles(trial).max() < min(JUMP_DEG, worst):
                 L[win], R[win], E[win], cost[win] = l2, r2, e2, c2
                 changed[win] = True
-                done.add(i)
+                done.update(jumps)
         pending = [i for i in pending if i not in done]
         if not pending:
             break
@@ -278,17 +284,48 @@ def _ease(pb, args, jargs, L, R, E, cost, iterations) -> np.ndarray:
 
 
 def _windows(L, pending, changed, W):
-    """The windows of half-width ``W`` around the jumps ``pending`` (after frame i each) that fit in the take and
-    touch no changed frame: (i, frames inside the kept edges, joints turning over SAME_DEG there (J,), the largest
-    step there)."""
-    n = len(L)
+    """The windows of half-width ``W`` that fit in the take and touch no changed frame: first around each group of
+    two or more of the jumps ``pending`` (after frame i each) less than :data:`EASE_GROUP` frames apart, from W
+    before its first to W after its last, then around each jump alone: (the jumps, the frames inside the kept
+    edges, the joints turning over SAME_DEG there (J,), the largest step there)."""
+    groups: list[list[int]] = []
+    for i in sorted(pending):
+        if groups and i - groups[-1][-1] < EASE_GROUP:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
     out = []
-    for i in pending:
-        a, b = i - W, i + W + 1  # the edges, kept
-        if a < 0 or b >= n or changed[a:b + 1].any():
+    for jumps in [g for g in groups if len(g) > 1] + [[i] for i in pending]:
+        a, b = jumps[0] - W, jumps[-1] + W + 1  # the edges, kept
+        if a < 0 or b >= len(L) or changed[a:b + 1].any():
             continue
         steps = step_angles(L[a:b + 1])
-        out.append((i, np.arange(a + 1, b), (steps > SAME_DEG).any(axis=0), steps.max()))
+        out.append((tuple(jumps), np.arange(a + 1, b), (steps > SAME_DEG).any(axis=0), steps.max()))
+    return out
+
+
+def _plane_allowance(pb: IKProblem, y: np.ndarray, wy: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """(len(frames),) how much more an eased frame may cost: per hinge (knee, elbow) whose target points bend less
+    than :data:`STRAIGHT_DEG` there, the cost of its joint's target (``wy``-weighted, in the cost's unit) moved by
+    twice its distance from the line through its parent's and its child's targets, which is what turning the bend
+    plane half a turn moves it. A limb 5° from straight bends its points 17 mm off that line; a few millimetres of
+    the detector's bias turn their plane 90°, and a thigh followed it 88° in one frame and back six frames later
+    (the real Pose2Sim demo, the ankle at its twist limit all along), which no easing within the walk's tolerance
+    undid; with this the twist stays with the neighbours' (its steps under 12° there) while the knee misses its
+    points by up to 19 mm where it missed them by up to 13 mm on the twisted branch."""
+    sk = pb.skeleton
+    out = np.zeros(len(frames))
+    for h in pb.hinge_axes:
+        kids = np.flatnonzero(sk.parents == h)
+        if kids.size != 1 or sk.parents[h] < 0:
+            continue
+        a, b, c = y[frames, sk.parents[h]], y[frames, h], y[frames, kids[0]]
+        u, v, line = b - a, c - b, c - a
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cos = np.sum(u * v, axis=-1) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+            d = np.linalg.norm(np.cross(u, line), axis=-1) / np.linalg.norm(line, axis=-1)
+        straight = np.isfinite(d) & (cos > np.cos(np.radians(STRAIGHT_DEG))) & (wy[frames, h] > 0)
+        out += np.where(straight, wy[frames, h] * (2 * np.nan_to_num(d) / pb.pos_sigma) ** 2, 0.0)
     return out
 
 
