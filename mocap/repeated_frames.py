@@ -11,10 +11,13 @@ import numpy as np
 MAX_SHARE = 0.2  # a camera repeating more of its frames is not masked (a lower frame rate? said instead)
 
 
-def repeated_frames(info: dict, cameras: list[str], frames: int) -> dict[str, list[int]]:
+def repeated_frames(info: dict, cameras: list[str], frames: int,
+                    detected: np.ndarray | None = None) -> dict[str, list[int]]:
     """{camera: frames} where a camera is still and fewer than half of the other cameras with a record are quiet
     (their still frames where they have no quiet record); ``info``: the ``pose2d.h5`` info. Needs two cameras with
-    a record."""
+    a record. ``detected`` (frames, cameras): where each camera detected someone; a still frame where it detected
+    no one has no stale detection and is no copy that matters: an empty or covered view (the real demo's cam02 with
+    its performer blacked out for 30 frames was said to repeat 27 frames, "a video at a lower frame rate?")."""
     still, quiet = info.get("still_frames") or {}, info.get("quiet_frames") or {}
     known = [c for c in cameras if c in still]
     if len(known) < 2:
@@ -31,7 +34,10 @@ def repeated_frames(info: dict, cameras: list[str], frames: int) -> dict[str, li
     out = {}
     for k, c in enumerate(known):
         others = (Q.sum(axis=0) - Q[k]) / (len(known) - 1)
-        rep = np.flatnonzero(S[k] & (others < 0.5))
+        rep = S[k] & (others < 0.5)
+        if detected is not None:
+            rep &= np.asarray(detected, bool)[:frames, list(cameras).index(c)]
+        rep = np.flatnonzero(rep)
         if rep.size:
             out[c] = rep.tolist()
     return out
@@ -43,10 +49,11 @@ def frequent(rep: dict[str, list[int]], frames: int) -> set[str]:
     return {c for c, f in rep.items() if len(f) > MAX_SHARE * frames}
 
 
-def repeated_and_kept(info: dict, cameras: list[str], frames: int) -> tuple[dict[str, list[int]], set[str]]:
+def repeated_and_kept(info: dict, cameras: list[str], frames: int,
+                      detected: np.ndarray | None = None) -> tuple[dict[str, list[int]], set[str]]:
     """:func:`repeated_frames` and the cameras among them whose detections are kept (:func:`frequent`): the one rule
-    the keypoints' masking and the report both read."""
-    rep = repeated_frames(info, cameras, frames)
+    the keypoints' masking and the report both read (``detected``: see :func:`detections`)."""
+    rep = repeated_frames(info, cameras, frames, detected)
     return rep, frequent(rep, frames)
 
 
@@ -68,11 +75,16 @@ def ranges_text(frames: list[int], most: int = 8) -> str:
     return text + (f", … ({len(r)} ranges)" if len(r) > most else "")
 
 
+def detections(kp) -> np.ndarray:
+    """(frames, cameras) bool: where each camera of ``kp`` (a :class:`~mocap.types.Keypoints2D`) detected anyone."""
+    return np.isfinite(kp.xy).all(axis=-1).any(axis=(2, 3))
+
+
 def mask_repeated(kp, info: dict):
     """``kp`` (a :class:`~mocap.types.Keypoints2D`) with the detections of repeated frames removed (NaN), and
     {camera: frames} removed; ``info``: the ``pose2d.h5`` info (no ``still_frames``: unchanged). A camera that
     repeats too many (:func:`frequent`) keeps its detections."""
-    rep, kept = repeated_and_kept(info, list(kp.camera_names), kp.shape[0])
+    rep, kept = repeated_and_kept(info, list(kp.camera_names), kp.shape[0], detections(kp))
     rep = {c: f for c, f in rep.items() if c not in kept}
     if not rep:
         return kp, {}

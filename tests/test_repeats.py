@@ -142,3 +142,36 @@ def test_a_session_leaves_repeated_detections_out_and_the_report_names_them(tmp_
                and "not used" in r.getMessage() for r in caplog.records)
     html = (s.root / "report" / "report.html").read_text()
     assert "frozen video; their detections not used" in html and f"{names[1]} 10-19 (10)" in html
+
+
+def test_still_frames_with_no_one_detected_are_not_called_repeated(tmp_path, caplog):
+    """The real demo with cam02's performer blacked out for 30 frames: its still picture was said to repeat 27 frames
+    ("too many for a freeze: a video at a lower frame rate than the others'?"), where nothing was repeated and there
+    was no detection to leave out. A still frame where the camera detected no one is not a repeated frame: the
+    report names only the still frames that have detections."""
+    import json
+    import logging
+
+    from pipeline_synth import synthetic_session
+
+    from mocap.io.hdf5 import update_keypoints2d_info, write_keypoints2d
+    from mocap.pipeline import run_stages
+    from mocap.session import Session
+
+    s = Session(synthetic_session(tmp_path / "take", frames=60))
+    names = list(s.rig().names)
+    kp = read_keypoints2d(s.pose2d_h5)
+    data = np.array(kp.data)
+    data[10:40, 1] = np.nan  # covered: no one detected in camera 1 for 30 frames
+    write_keypoints2d(Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps), s.pose2d_h5)
+    update_keypoints2d_info(s.pose2d_h5, still_frames={n: list(range(10, 40)) + [50, 51] if n == names[1] else []
+                                                      for n in names})
+    assert repeated_frames(keypoints2d_info(s.pose2d_h5), names, 60) == {names[1]: list(range(10, 40)) + [50, 51]}
+    with caplog.at_level(logging.WARNING, logger="mocap"):
+        run_stages(s, only=["triangulate", "report"], progress=False)
+    metrics = json.loads((s.root / "report" / "metrics.json").read_text())
+    assert metrics["repeated_frames"] == {names[1]: {"frames": 2, "ranges": [[50, 52]], "text": "50-51",
+                                                     "used": False}}
+    said = [r.getMessage() for r in caplog.records if "repeat the frame before them" in r.getMessage()]
+    assert len(said) == 1 and "frames 50-51" in said[0] and "lower frame rate" not in said[0]
+    assert np.isnan(s.keypoints2d().data[50:52, 1]).all()  # the stale detections left out, as before

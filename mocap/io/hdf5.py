@@ -167,12 +167,13 @@ _KEYPOINTS_MEMO: dict[str, tuple[tuple, Keypoints2D]] = {}  # resolved path → 
 MEMO_FILES = 2  # pose2d.h5 files kept read (a run reads one, up to six times)
 
 
-def read_keypoints2d_shared(path: str | Path) -> Keypoints2D:
+def read_keypoints2d_shared(path: str | Path, copy: bool = True) -> Keypoints2D:
     """:func:`read_keypoints2d`, read once per content of the file in this process: the stages of one
     ``mocap run`` each read the session's ``pose2d.h5`` (rig_refine, sync, triangulate, refine, the report
-    twice); later calls, while :func:`file_key` is unchanged, get a copy of what was read (theirs to change)."""
+    twice); later calls, while :func:`file_key` is unchanged, get a copy of what was read (theirs to change), or
+    with ``copy=False`` what was read itself (to read only: a long take's keypoints are not copied again)."""
     kp, _ = read_once(_KEYPOINTS_MEMO, MEMO_FILES, path, read_keypoints2d)
-    return Keypoints2D(kp.data.copy(), kp.camera_names, kp.keypoint_set, kp.fps)
+    return Keypoints2D(kp.data.copy(), kp.camera_names, kp.keypoint_set, kp.fps) if copy else kp
 
 
 def read_once(memo: dict, limit: int, path: str | Path, read):

@@ -5,18 +5,30 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 log = logging.getLogger("mocap.report")
 
 
 def repeated_record(session, cameras: list[str], frames: int) -> dict:
     """{camera: {"frames", "ranges", "text", "used"}} of the frames each camera repeated
     (:mod:`mocap.repeated_frames`); ``used``: too many for a freeze, the detections kept."""
-    from mocap.io.hdf5 import keypoints2d_info
-    from mocap.repeated_frames import ranges, ranges_text, repeated_and_kept
+    from mocap.io.hdf5 import keypoints2d_info, read_keypoints2d_shared
+    from mocap.repeated_frames import detections, ranges, ranges_text, repeated_and_kept
 
     if not session.pose2d_h5.is_file():
         return {}
-    rep, kept = repeated_and_kept(keypoints2d_info(session.pose2d_h5), cameras, frames)  # kept: too many, said
+    info = keypoints2d_info(session.pose2d_h5)
+    if not info.get("still_frames"):
+        return {}
+    kp = read_keypoints2d_shared(session.pose2d_h5, copy=False)  # the session's keypoints read them already
+    found = detections(kp)
+    names = list(kp.camera_names)
+    detected = np.zeros((frames, len(cameras)), bool)  # in the rig's order; frames past the file's: none
+    for i, c in enumerate(cameras):
+        if c in names:
+            detected[:min(frames, len(found)), i] = found[:frames, names.index(c)]
+    rep, kept = repeated_and_kept(info, cameras, frames, detected)  # kept: too many, said
     return {c: {"frames": len(f), "ranges": ranges(f), "text": ranges_text(f), "used": c in kept}
             for c, f in rep.items()}
 
