@@ -133,3 +133,27 @@ def test_frames_dropped_mid_take_are_told_apart_from_a_late_start_by_sync_s_halv
     videos = {"cam01": 95, "cam02": 95, "cam03": 100}
     late = late_cameras(kp, {}, _tables(True), videos, halves={"cam03": [0.2, 4.4]})
     assert "5 frames repeated mid-take?" in late["cam03"]["text"] and "shown twice" in late["cam03"]["text"], late
+
+
+def test_a_camera_out_of_time_after_frames_dropped_mid_take_fails_the_verdict():
+    """The real demo with 6 frames of cam03 dropped at frame 50: the warning said "6 frames dropped mid-take?" but the
+    verdict read PASS (7.94 px) while cam03's P95 went 39 → 89 px and the 3D after the drop was 17 mm off; and the
+    advice (re-encode from its timestamps) cannot help a file that lost them. Now every camera row says so and the
+    verdict fails naming the camera; the advice says what to do when the timestamps are lost too."""
+    from mocap.report.metrics import verdict
+
+    tables = _tables(flagged=False)
+    late = late_cameras(_kp(), {}, tables, VIDEOS, halves={"cam03": [-0.49, -4.43]})
+    assert tables[0]["cam03"]["mid_take"] == {"frames": 5, "kind": "dropped", "second_half_frames": -4.43}
+    assert 'leave the camera out of the rig (Qualisys: active="0"' in late["cam03"]["text"]
+    m = {"reprojection_px": {"median": 5.0}, "reprojection_mm": {"median": 10.0},
+         "reconstructed": {"frames_all_joints": 1.0, "points": 1.0}, "bone_length_cv": {"mean": 0.01, "max": 0.02},
+         "cameras": tables[0]}
+    v = verdict(m, 30.0, 0.05, 0.9)
+    assert not v["usable"] and [f["metric"] for f in v["failed"]] == ["cameras.cam03.mid_take"], v
+    assert v["summary"] == ("FAIL: camera cam03: 5 frames dropped mid-take? its second half is -4.43 frames out of "
+                            "time (see its warning)")
+    started_late = _tables(flagged=False)
+    late_cameras(_kp(), {}, started_late, VIDEOS, halves={"cam03": [-4.9, -5.1]})
+    assert "mid_take" not in started_late[0]["cam03"]
+    assert verdict(m | {"cameras": started_late[0]}, 30.0, 0.05, 0.9)["usable"]

@@ -12,6 +12,7 @@ import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set, hand_joints
 from mocap.report.cameras import MIN_SCORE, camera_table
+from mocap.report.late import mid_take_check
 from mocap.report.stats import nanmedian
 from mocap.report.steps import stat_label
 from mocap.types import Keypoints2D, Points3D, Rig
@@ -294,7 +295,8 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
     (a metric that could not be computed, NaN, fails). The reprojection check is at the person (mm:
     pixels × depth ÷ focal length), so one threshold holds for any resolution and distance; a pixel
     threshold is checked too when ``max_reprojection_px`` > 0. Each camera flagged in ``m["cameras"]``
-    fails too, named, so that a healthy overall median never hides a broken camera.
+    fails too, named, so that a healthy overall median never hides a broken camera, and so does one whose video
+    lost (or repeated) frames mid-take (``mid_take``, :mod:`mocap.report.late`).
 
     Small people (far cameras, wide lenses, low resolution) make a pixel many millimetres at the person: a
     median under ``resolution_floor_px`` pixels (> 0) is what a keypoint detector gives at best, so a median
@@ -343,6 +345,8 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
                            "value": float(row.get("detections", 0)), "comparison": "behind", "threshold": 0.0,
                            "unit": "detections", "text": f"camera {name}: the person is behind it in every frame it "
                                                          "detects them (its pose turned the wrong way?)"})
+        if row.get("mid_take"):  # frames dropped (or repeated) mid-take: its second half out of time
+            failed.append(mid_take_check(name, row["mid_take"]))
         other = row.get("swapped_with")
         if other and (name < other or other not in cameras):  # the 3D was made with two videos exchanged: once a pair
             failed.append({"metric": f"cameras.{name}.swapped_with", "label": f"cameras {name} and {other} exchanged",
