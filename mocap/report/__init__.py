@@ -215,6 +215,10 @@ def log_cameras(metrics: dict) -> None:
             elif row.get("behind"):
                 log.warning("camera %s%s: %s", name, of, row["hint"])
     log_repeated(metrics)
+    for name, lost in (metrics.get("lost_cameras") or {}).items():  # a flagged one's or one seeing no one's said
+        rows = [(q.get("cameras") or {}).get(name, {}) for q in people or [metrics]]
+        if not any(r.get("flagged") or r.get("unseen") or r.get("behind") for r in rows):
+            log.warning("camera %s: %s", name, rows[0].get("hint") or lost["text"])
     for name, late in (metrics.get("late_cameras") or {}).items():  # a flagged camera's hint said it already
         if not any((q.get("cameras") or {}).get(name, {}).get("flagged") for q in people or [metrics]):
             log.warning("camera %s: %s", name, late["text"])
@@ -227,6 +231,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     from mocap.report.crops import CropCache, camera_crops
     from mocap.report.dark import dark_cameras
     from mocap.report.late import late_cameras
+    from mocap.report.lost import lost_cameras
     from mocap.report.mirrored_people import turned_people
     from mocap.report.overlay import camera_videos
     from mocap.stages import triangulate
@@ -269,6 +274,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     tables, lengths = [m["cameras"] for m in per_person], _video_frames(session, rig)
     if late := late_cameras(kp, offsets, tables, lengths, session.video_sampling()[1], read_halves(session)):
         metrics["late_cameras"] = late  # a video started late, no offset proven: a flagged camera's hint says so
+    if lost := lost_cameras(tables):  # losing the people in its view far more than the others (mocap.report.lost)
+        metrics["lost_cameras"] = lost
     if dark := dark_cameras(tables, camera_videos(session.root / "videos", rig.names), lengths):
         metrics["dark_cameras"] = dark  # a camera that saw no one, or flagged, whose footage is dark: its hint says
     if rep := repeated_record(session, list(rig.names), pts.xyz.shape[0]):  # (mocap.report.repeated)

@@ -27,6 +27,7 @@ import numpy as np
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.report.consistency import flag_inconsistent
 from mocap.report.exchanged import outside_image, scaled_detections, tell_exchanged
+from mocap.report.lost import crossed, in_view_frames, lost_counts
 from mocap.report.stats import per_frame, rank_corr
 from mocap.report.steps import flag_steps, stat_label
 from mocap.types import Keypoints2D, Points3D, Rig
@@ -233,7 +234,8 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
     seen = [r["detections"] > 0 for r in rows.values()]
     # anyone: a camera that saw another person of the take saw someone (an operator outside its view is no fault)
     anyone = (np.isfinite(kp.score) & (kp.score >= MIN_SCORE) & np.isfinite(kp.xy).all(axis=-1)).any(axis=(0, 2, 3))
-    in_view = _in_view(rig, uv, X)
+    view, present = in_view_frames(rig, uv, X)
+    in_view = view[present].mean(axis=0) if present.any() else np.zeros(len(rig))
     known = np.isfinite(X).all(axis=-1)  # (F, J)
     for i, row in enumerate(rows.values()):  # not a fault of the 3D (the others carry it), but never "ok"
         # its detections of the person where the person is in 3D, and the person behind it in every one of them
@@ -248,21 +250,8 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
             row["hint"] = UNSEEN_HINT
         elif row["missed"]:
             row["hint"] = MISSED_HINT.format(share=in_view[i])
+    lost_counts(rows, view & ~crossed(rig, pts.xyz, person, uv), det)  # said over the take (mocap.report.lost)
     return rows
-
-
-def _in_view(rig: Rig, uv: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """(C,) the share of the person's frames in which at least half its known joints project inside each camera's
-    image (in front of it). uv (F, C, J, 2) projected, X (F, J, 3)."""
-    known = np.isfinite(X).all(axis=-1)  # (F, J)
-    present = known.sum(axis=1) > 0
-    if not present.any():
-        return np.zeros(len(rig))
-    size = np.array([c.size for c in rig.cameras], float)[None, :, None]  # (1, C, 1, 2)
-    with np.errstate(invalid="ignore"):
-        inside = np.all((uv >= -0.5) & (uv <= size - 0.5), axis=-1) & known[:, None]  # (F, C, J)
-    share = inside.sum(axis=-1) / np.maximum(known.sum(axis=-1), 1)[:, None]
-    return (share[present] >= 0.5).mean(axis=0)
 
 
 def _swapped_videos(rows: dict[str, dict], names, uv: np.ndarray, obs: np.ndarray, det: np.ndarray, ratio: float,

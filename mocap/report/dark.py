@@ -3,8 +3,9 @@
 A camera with its lens cap on, its exposure or iris set for another scene, or lights off on its side gives the
 detector nothing: it finds no one (the real demo with cam02's pixels × 0.1 or × 0.13: "saw no one … unplugged,
 the wrong video, pointed elsewhere?") or a body in a few frames (× 0.2: flagged, P95 471 px). So a camera that saw
-no one or is flagged has a few frames of every camera's video read (only then) and, when its images' mean
-brightness is under ``DARK_SHARE`` of the other cameras' median, its hint starts with it.
+no one, is flagged or loses the person far more often than the others (:mod:`mocap.report.lost`) has a few frames
+of every camera's video read (only then) and, when its images' mean brightness is under ``DARK_SHARE`` of the other
+cameras' median, its hint starts with it.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ def brightness(path: Path, frames: int, samples: int = SAMPLES) -> float:
 
 
 def dark_cameras(tables: list[dict[str, dict]], videos: dict[str, Path], frames: dict[str, int] | None) -> dict:
-    """{camera: {"brightness", "others"}} for each camera that saw no one or is flagged in one of the ``tables``
-    (each person's camera table) and whose footage is dark beside the others'; those rows' hints are prefixed."""
-    suspects = {n for t in tables for n, r in t.items() if r.get("unseen") or r.get("flagged")} & set(videos)
+    """{camera: {"brightness", "others"}} for each camera that saw no one, is flagged or lost the person in one of the
+    ``tables`` (each person's camera table) and whose footage is dark beside the others'; those rows' hints are
+    prefixed."""
+    suspects = {n for t in tables for n, r in t.items() if r.get("unseen") or r.get("flagged") or r.get("lost")}
+    suspects &= set(videos)
     if not suspects or len(videos) < 2:
         return {}
     level = {n: brightness(p, (frames or {}).get(n, 1)) for n, p in videos.items()}
@@ -50,7 +53,7 @@ def dark_cameras(tables: list[dict[str, dict]], videos: dict[str, Path], frames:
                 "the detector finds few people or none in it")
         for table in tables:
             row = table.get(name)
-            if row is not None and (row.get("unseen") or row.get("flagged")):
+            if row is not None and (row.get("unseen") or row.get("flagged") or row.get("lost")):
                 row["dark"] = out[name]
                 row["hint"] = f"{text}; else: {row['hint']}" if row.get("hint") else text
     return out

@@ -107,7 +107,8 @@ def camera_rows(cameras: dict[str, dict], anchor: str, shown=()) -> str:
             str(r["detections"]), _num(r["kept_share"], ".0%"), f"{r['sync_offset_frames']:+.2f}",
             "—" if r["swaps_repaired"] is None else str(r["swaps_repaired"]), _move_text(r.get("calibration_move")),
             f"FLAGGED: {flag_text(name, r)}. {r['hint']}" if r["flagged"]
-            else f"saw no one: {r['hint']}" if r.get("unseen") else r["hint"] if r.get("missed") or r.get("behind")
+            else f"saw no one: {r['hint']}" if r.get("unseen")
+            else r["hint"] if r.get("missed") or r.get("behind") or r.get("lost")
             else "ok")]
         cells.append(f'<a href="#{escape(quote(anchor + "-" + name))}">see below</a>' if name in shown else "—")
         cls = " class=bad" if r["flagged"] or r.get("behind") else ""
