@@ -46,24 +46,38 @@ def crossed(rig: Rig, xyz: np.ndarray, person: int, uv: np.ndarray) -> np.ndarra
     projection of the corners of that person's 3D box, of the take's ``xyz`` (F, P, J, 3)) in that camera: frames
     where a detector may miss them for being hidden or merged, left out of what a camera lost. All False with one
     person."""
-    F, P = xyz.shape[:2]
+    P = xyz.shape[1]
     out = np.zeros(uv.shape[:2], bool)
     if P < 2:
         return out
+    boxes = _boxes(rig, xyz)  # (F, C, P, 4)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # frames without the person: NaN boxes, meeting nothing
-        mine = np.concatenate([np.nanmin(uv, axis=2), np.nanmax(uv, axis=2)], axis=-1)  # (F, C, 4)
-        for q in range(P):
-            if q == person:
-                continue
-            lo, hi = np.nanmin(xyz[:, q], axis=1), np.nanmax(xyz[:, q], axis=1)  # (F, 3)
-            corners = np.stack([np.where(np.array([i >> k & 1 for k in range(3)], bool), hi, lo) for i in range(8)],
-                               axis=1)  # (F, 8, 3)
-            pr = np.moveaxis(rig.project(corners.reshape(-1, 3)).reshape((len(rig), F, 8, 2)), 0, 1)
-            other = np.concatenate([np.nanmin(pr, axis=2), np.nanmax(pr, axis=2)], axis=-1)
-            out |= ((mine[..., 0] <= other[..., 2]) & (other[..., 0] <= mine[..., 2])
-                    & (mine[..., 1] <= other[..., 3]) & (other[..., 1] <= mine[..., 3]))
-    return out
+        mine = np.concatenate([np.nanmin(uv, axis=2), np.nanmax(uv, axis=2)], axis=-1)[:, :, None]  # (F, C, 1, 4)
+        meets = ((mine[..., 0] <= boxes[..., 2]) & (boxes[..., 0] <= mine[..., 2])
+                 & (mine[..., 1] <= boxes[..., 3]) & (boxes[..., 1] <= mine[..., 3]))  # (F, C, P)
+    meets[:, :, person] = False
+    return meets.any(axis=2)
+
+
+_LAST: list = []  # the last take's (xyz, rig, boxes): each person's camera table asks for the same
+
+
+def _boxes(rig: Rig, xyz: np.ndarray) -> np.ndarray:
+    """(F, C, P, 4) each person's image box in each camera (min x, min y, max x, max y of the projected corners of
+    its 3D box; NaN where the person has no point), computed once per take (the arrays held, so not mistaken)."""
+    if _LAST and _LAST[0][0] is xyz and _LAST[0][1] is rig:
+        return _LAST[0][2]
+    F, P = xyz.shape[:2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanmin(xyz, axis=2), np.nanmax(xyz, axis=2)  # (F, P, 3)
+        bits = np.array([[i >> k & 1 for k in range(3)] for i in range(8)], bool)  # (8, 3)
+        corners = np.where(bits[None, None], hi[:, :, None], lo[:, :, None])  # (F, P, 8, 3)
+        pr = rig.project(corners.reshape(-1, 3)).reshape((len(rig), F, P, 8, 2))
+        boxes = np.moveaxis(np.concatenate([np.nanmin(pr, axis=3), np.nanmax(pr, axis=3)], axis=-1), 0, 1)
+    _LAST[:] = [(xyz, rig, boxes)]
+    return boxes
 
 
 def lost_counts(rows: dict[str, dict], view: np.ndarray, det: np.ndarray) -> None:
