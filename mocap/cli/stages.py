@@ -195,6 +195,10 @@ def cmd_run(args) -> int:
         people = m.get("persons") if isinstance(m.get("persons"), list) and len(m["persons"]) > 1 else [m]
         for pm in people:  # one line per person (its own cameras, flags and hints) when there are several
             who = f"{pm['name']} ({pm['frames_present']} of {pm['frames']} frames): " if pm is not m else ""
+            if who and not pm["frames_present"]:  # no 3D: nothing to measure (mocap.report.people.never_met)
+                print(f"quality: {who}no 3D point" + (": its detections never met as one body: not a person?"
+                      if pm["name"] in (m.get("not_a_person") or []) else ": its reconstruction failed (see the log)"))
+                continue
             rec = pm["reconstructed"]  # one performer entering late or leaving early: judged from first to last seen
             seen = f"seen in frames {rec['first_frame']}–{rec['last_frame']} of {pm['frames']}, " \
                 if rec.get("frames_outside") and not who else ""

@@ -286,19 +286,24 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     if P > 1:
         metrics["timeline"] = people.timeline(pts)
         metrics["persons"] = []
-        failed, limited = [], []
+        failed, limited, ghosts = [], [], people.never_met(pts)
         for p, (m, t) in enumerate(zip(per_person, metrics["timeline"], strict=True)):
+            ghost = t["name"] in ghosts and len(ghosts) < P  # not a person: said, left out of the take's verdict
             absent = {"metric": "frames_present", "label": "frames with 3D points", "value": 0.0, "comparison": "<",
-                      "threshold": 1.0, "unit": "frames", "text": f"{t['name']}: no 3D point in any frame (its "
-                                                                  "reconstruction failed: see the log)"}
+                      "threshold": 1.0, "unit": "frames", "text": f"{t['name']}: no 3D point in any frame " + (
+                          "(its detections never met as one body: not a person?)" if ghost else
+                          "(its reconstruction failed: see the log)")}
             m["verdict"] = verdict(m, *checks) if t["frames_present"] else {
                 "usable": False, "failed": [absent], "limited": [], "summary": "absent"}  # fails the take too
-            for key, out in (("failed", failed), ("limited", limited)):
+            for key, out in (("failed", failed), ("limited", limited)) if not ghost else ():
                 out += [f | {"label": f"{t['name']}: {f['label']}", "metric": f"persons.{p}.{f['metric']}"}
                         for f in m["verdict"][key]]
             m |= {"gaps": person_gaps[t["name"]]} if person_gaps.get(t["name"]) else {}
             metrics["persons"].append({"name": t["name"], "frames_present": t["frames_present"], **m})
         metrics["verdict"] = summarised(failed, limited)
+        if ghosts := [g for g in ghosts if len(ghosts) < P]:
+            metrics["not_a_person"] = ghosts
+            people.say_never_met(ghosts)
     if metrics["verdict"]["failed"] or metrics["verdict"]["limited"]:
         log.warning("report verdict: %s", metrics["verdict"]["summary"])
     warn_one_view([(q["name"], q) for q in metrics["persons"]] if P > 1 else [("the performer", metrics)],

@@ -3,6 +3,7 @@ person is present (the timeline), and each person's metrics (``metrics.json`` ``
 
 from __future__ import annotations
 
+import logging
 import warnings
 from html import escape
 
@@ -166,3 +167,19 @@ def no_one_hint(rows: dict, missed: list[str], seeing: list[str]) -> str:
             f"frames), while {'it detects' if one else 'they detect'} every other person well: not a person? Only "
             f"{' and '.join(seeing)} saw it: their detections of something else (a reflection, a picture, clutter) "
             "meeting in 3D; check it in their review video")
+
+
+def never_met(pts) -> list[str]:
+    """The people of ``pts`` whose triangulation (its record in ``info["persons"]``) made no point: an identity the
+    tracker followed whose views never met as one body there (a 12-camera, 5-person take of 6,000 frames: "person7",
+    built from detections that are not people, failed a take whose five people were all reconstructed)."""
+    return [r["name"] for r in pts.info.get("persons") or []
+            if isinstance(r, dict) and r.get("frames_present") == 0 and isinstance(r.get("name"), str)]
+
+
+def say_never_met(ghosts: list[str]) -> None:
+    """The warning for the identities of :func:`never_met` (left out of the take's verdict)."""
+    logging.getLogger("mocap.report").warning(
+        "%s: no 3D point in any frame: the detections followed as %s never met as one body in triangulation (a "
+        "poster, a reflection, detections of different things): not a person?, left out of the take's verdict",
+        ", ".join(ghosts), "this identity" if len(ghosts) == 1 else "these identities")
