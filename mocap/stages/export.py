@@ -211,17 +211,20 @@ def _remove_stale(session: Session, settings, outs: list[Path]) -> None:
     pattern = re.compile(rf"{re.escape(session.export_stem)}(_person[0-9]+)?_({names})({suffixes})", re.IGNORECASE)
     another = re.compile(rf"(.+?)(_person[0-9]+)?_({names})({suffixes})")  # the session copied or renamed
     kept = {p.name.lower() for p in outs}
+    aside: dict[str, list[Path]] = {}  # why → files, each reason said once
     for f in sorted(session.export_dir.glob("*")) if session.export_dir.is_dir() else []:
         if not f.is_file() or f.name.lower() in kept:
             continue
         if not (m := pattern.fullmatch(f.name)):
             if o := another.fullmatch(f.name):
-                set_aside(f, f"named after another session, {o.group(1)!r} (this one copied or renamed); the "
-                             f"export folder holds what this session, {session.export_stem!r}, makes")
+                aside.setdefault(f"named after another session, {o.group(1)!r} (this one copied or renamed); the "
+                                 f"export folder holds what this session, {session.export_stem!r}, makes", []).append(f)
             continue
         if m.group(2) in now[0] and m.group(3) in now[1]:
             log.info("removing %s: not a person of this take any more", f)
             f.unlink()
         else:
-            set_aside(f, "made under earlier settings (another target rig, skeleton or format); the export folder "
-                         "holds what the current settings make")
+            aside.setdefault("made under earlier settings (another target rig, skeleton or format); the export "
+                             "folder holds what the current settings make", []).append(f)
+    for why, files in aside.items():
+        set_aside(files, why, log)

@@ -94,6 +94,5 @@ def _set_aside_other_targets(folder: Path, name: str) -> None:
 
     others = "|".join(re.escape(r) for r in preset_names("rigs") if r != name)
     pattern = re.compile(rf"({others})(_person[0-9]+)?\.npz")
-    for f in sorted(folder.glob("*.npz")) if others and folder.is_dir() else []:
-        if pattern.fullmatch(f.name):
-            set_aside(f, f"retargeted onto another target rig before (retarget.target is {name} now)")
+    files = [f for f in sorted(folder.glob("*.npz")) if others and folder.is_dir() and pattern.fullmatch(f.name)]
+    set_aside(files, f"retargeted onto another target rig before (retarget.target is {name} now)", log)
