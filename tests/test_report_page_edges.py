@@ -76,9 +76,11 @@ def test_values_near_the_top_scale_the_axis_to_their_maximum_with_no_mark():
     v[10] = 1.9  # above 1.1 × the 99.5th percentile, within twice it: the axis reaches it, nothing is cut
     out = lines({"a": v}, "t", "time (s)", "px")
     assert "▲" not in out and "axis cut" not in out
-    assert float(re.findall(r'text-anchor="end">([0-9.e+]+)</text>', out)[-1]) == pytest.approx(1.9 * 1.05, 0.01)
+    ticks = [float(t) for t in re.findall(r'text-anchor="end">([0-9.e+]+)</text>', out)]
+    assert ticks == [0, 0.5, 1, 1.5]  # round values up to the axis's top (1.05 × 1.9): not "0.499, 0.998, 1.5, 2"
     points = [float(p.split(",")[1]) for p in re.search(r'points="([^"]+)"', out).group(1).split()]
-    assert min(points) > 24  # under the plot's top edge (y = 24): drawn where it is
+    top, bottom = 24, 280 - 34  # the plot's top edge and axis: the peak drawn where it is, 1/1.05 of the way up
+    assert min(points) == pytest.approx(bottom - (bottom - top) / 1.05, abs=0.2)
 
 
 def test_a_3d_glitch_in_the_page_is_marked_with_its_true_error(tmp_path):
@@ -225,3 +227,18 @@ def test_a_camera_without_video_is_named_and_the_others_are_rendered_and_linked(
     captions = re.findall(r"<figcaption>([^<]*)</figcaption>", html)
     assert any(c.startswith("cam01, frame ") and "(video frame " in c for c in captions)
     assert any(c.startswith("cam04, frame ") and "(no video: drawn on grey)" in c for c in captions)
+
+
+def test_sixteen_cameras_get_sixteen_colours_and_more_series_repeat_them_dashed():
+    """A 16-camera rig's per-camera plot used a 10-colour palette: cam01 and cam11, cam04 and cam14 looked the same.
+    Twenty colours, then the same colours dashed (the bone-length plot's 26 series); time ticks at round seconds."""
+    from mocap.report.svg import SERIES_COLOURS
+
+    out = lines({f"cam{i:02d}": np.full(600, float(i)) for i in range(1, 17)}, "t", "time (s)", "px", x_scale=1 / 60)
+    strokes = re.findall(r'<polyline fill="none" stroke="([^"]+)"', out)
+    assert len(strokes) == 16 and len(set(strokes)) == 16 and "stroke-dasharray" not in out
+    out = lines({f"bone{i}": np.full(600, float(i)) for i in range(26)}, "t", "time (s)", "m", x_scale=1 / 60)
+    dashed = re.findall(r'<polyline fill="none" stroke="([^"]+)" stroke-width="1.3" stroke-dasharray', out)
+    assert dashed == SERIES_COLOURS[:6] and out.count('stroke-dasharray="4 3"/>') == 6  # the legend's swatches too
+    times = re.findall(r'text-anchor="middle">([0-9.]+)</text>', out)
+    assert times == ["0", "2.5", "5", "7.5"], times  # 599 frames at 60 fps: not "0, 2.5, 4.99, 7.49, 9.98"

@@ -9,6 +9,21 @@ import numpy as np
 CHAR_PX = 6.6  # width of a character at font-size 11 (sans-serif), generously
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
+# the paler half of a 20-colour palette, after PALETTE: a 16-camera rig's cam11 was cam01's blue; past these,
+# colours repeat dashed
+PALE = ["#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
+SERIES_COLOURS = PALETTE + PALE
+
+
+def nice_ticks(top: float, most: int = 5) -> list[float]:
+    """Tick values from 0 up to ``top`` at a round step (1, 2, 2.5 or 5 × a power of ten), at most ``most`` of them:
+    "0, 1, 2, 3" rather than "0, 0.964, 1.93, 2.89, 3.86"."""
+    if not top > 0 or not np.isfinite(top):
+        return [0.0]
+    raw = top / max(most - 1, 1)
+    power = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    return [float(f"{k * step:.12g}") for k in range(int(np.floor(top / step + 1e-9)) + 1)]
 
 
 def _frame(w: int, h: int, title: str, body: str) -> str:
@@ -17,8 +32,10 @@ def _frame(w: int, h: int, title: str, body: str) -> str:
             f'<text x="{w / 2}" y="14" text-anchor="middle" font-size="13">{escape(title)}</text>{body}</svg>')
 
 
-def _legend(names: list[str], colours: list[str], x0: float, y0: float, width: float) -> tuple[str, float]:
-    """Names in columns as wide as the longest (never cut); returns (svg, height used)."""
+def _legend(names: list[str], colours: list[str], x0: float, y0: float, width: float,
+            dashed: set[str] | frozenset[str] = frozenset()) -> tuple[str, float]:
+    """Names in columns as wide as the longest (never cut), a dashed series' swatch dashed; returns (svg, height
+    used)."""
     if not names:
         return "", 0.0
     col = max(len(n) for n in names) * CHAR_PX + 24
@@ -27,8 +44,10 @@ def _legend(names: list[str], colours: list[str], x0: float, y0: float, width: f
     out = []
     for i, (n, c) in enumerate(zip(names, colours, strict=True)):
         x, y = x0 + (i % cols) * col, y0 + (i // cols) * 14
-        out.append(f'<rect x="{x:.1f}" y="{y - 8:.1f}" width="12" height="3" fill="{c}"/>'
-                   f'<text x="{x + 16:.1f}" y="{y:.1f}" fill="{c}">{escape(n)}</text>')
+        swatch = (f'<line x1="{x:.1f}" y1="{y - 6.5:.1f}" x2="{x + 12:.1f}" y2="{y - 6.5:.1f}" stroke="{c}" '
+                  f'stroke-width="3" stroke-dasharray="4 3"/>' if n in dashed else
+                  f'<rect x="{x:.1f}" y="{y - 8:.1f}" width="12" height="3" fill="{c}"/>')
+        out.append(f'{swatch}<text x="{x + 16:.1f}" y="{y:.1f}" fill="{c}">{escape(n)}</text>')
     return "".join(out), rows * 14 + 6
 
 
@@ -40,12 +59,15 @@ def lines(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str, x
     the title says how many values are above the axis and up to what."""
     L, R, T, B = 50, 16, 24, 34
     colours, base = [], {}
+    dashed = set(dashed)
     for name in series:  # a dashed series takes the colour of the series its name starts with
         parent = next((n for n in base if name in dashed and name.startswith(n + " ")), None)
-        colours.append(base[parent] if parent else PALETTE[len(base) % len(PALETTE)])
+        colours.append(base[parent] if parent else SERIES_COLOURS[len(base) % len(SERIES_COLOURS)])
         if not parent:
+            if len(base) >= len(SERIES_COLOURS):  # past the palette: its colours again, dashed
+                dashed.add(name)
             base[name] = colours[-1]
-    legend, lh = _legend(list(series), colours, L, h + 12, w - L - R)
+    legend, lh = _legend(list(series), colours, L, h + 12, w - L - R, dashed)
     vals = np.concatenate([np.asarray(v, float)[np.isfinite(v)] for v in series.values()] or [np.zeros(1)])
     top = ymax if ymax is not None else axis_top(vals)
     top = top if top > 0 else 1.0
@@ -54,12 +76,10 @@ def lines(series: dict[str, np.ndarray], title: str, xlabel: str, ylabel: str, x
     sy = (h - T - B) / top
     body = [f'<line x1="{L}" y1="{h - B}" x2="{w - R}" y2="{h - B}" stroke="#444"/>',
             f'<line x1="{L}" y1="{T}" x2="{L}" y2="{h - B}" stroke="#444"/>']
-    for k in range(5):
-        y = top * k / 4
-        body.append(f'<text x="{L - 4}" y="{h - B - y * sy + 4:.1f}" text-anchor="end">{y:.3g}</text>')
-    for k in range(5):
-        f = (n - 1) * k / 4
-        body.append(f'<text x="{L + f * sx:.1f}" y="{h - B + 14}" text-anchor="middle">{f * x_scale:.3g}</text>')
+    for y in nice_ticks(top):
+        body.append(f'<text x="{L - 4}" y="{h - B - y * sy + 4:.1f}" text-anchor="end">{y:g}</text>')
+    for t in nice_ticks((n - 1) * x_scale) if x_scale > 0 else []:  # at round values of the x unit
+        body.append(f'<text x="{L + t / x_scale * sx:.1f}" y="{h - B + 14}" text-anchor="middle">{t:g}</text>')
     body.append(f'<text x="{(L + w - R) / 2}" y="{h - 4}" text-anchor="middle">{escape(xlabel)}</text>')
     body.append(f'<text x="12" y="{(T + h - B) / 2}" transform="rotate(-90 12 {(T + h - B) / 2})" '
                 f'text-anchor="middle">{escape(ylabel)}</text>')
@@ -162,9 +182,8 @@ def timeline(spans: dict[str, list[tuple[int, int]]], frames: int, fps: float, w
                         f'height="{row - 6}" fill="{c}"><title>{escape(name)}: frames {a}–{b}</title></rect>')
     base = T + row * max(len(spans), 1)
     body.append(f'<line x1="{L}" y1="{base}" x2="{w - R}" y2="{base}" stroke="#444"/>')
-    for k in range(5):
-        f = frames * k / 4
-        body.append(f'<text x="{L + f * sx:.1f}" y="{base + 14}" text-anchor="middle">{f / fps:.3g}</text>')
+    for t in nice_ticks(frames / fps) if fps > 0 else []:
+        body.append(f'<text x="{L + t * fps * sx:.1f}" y="{base + 14}" text-anchor="middle">{t:g}</text>')
     body.append(f'<text x="{(L + w - R) / 2}" y="{base + 30}" text-anchor="middle">time (s)</text>')
     return _frame(w, h, "who is where (frames each person is reconstructed)", "".join(body))
 
