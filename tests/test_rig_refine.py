@@ -228,4 +228,18 @@ def test_report_shows_the_calibration_moves(tmp_path):
         move = row["calibration_move"]
         assert move["deg"] == calib["moves_deg"][name] and move["applied"] is False
         assert move["aligned_deg"] == calib["moves_aligned_deg"][name] and np.isfinite(move["aligned_mm"])
-    assert "calibration move" in html and "(not applied)" in html and "with the whole rig aligned" in html
+    differ = any(f"{r['calibration_move']['deg']:.2f} {r['calibration_move']['mm']:.0f}" !=
+                 f"{r['calibration_move']['aligned_deg']:.2f} {r['calibration_move']['aligned_mm']:.0f}"
+                 for r in m["cameras"].values())  # said only where aligning the whole rig changes the figures
+    assert "calibration move" in html and "(not applied)" in html and ("with the whole rig aligned" in html) == differ
+
+
+def test_a_camera_move_is_said_once_where_aligning_the_whole_rig_changes_nothing():
+    """A 16-camera rig's "calibration move" cells wrapped to five lines: "0.01° / 1 mm (0.01° / 1 mm with the whole
+    rig aligned) (not applied)"."""
+    from mocap.report.page import _move_text
+
+    same = {"deg": 0.011, "mm": 1.2, "aligned_deg": 0.012, "aligned_mm": 0.9, "applied": False}
+    assert _move_text(same) == "0.01° / 1 mm (not applied)"
+    moved = same | {"aligned_deg": 0.5, "aligned_mm": 12.0, "applied": True}
+    assert _move_text(moved) == "0.01° / 1 mm (0.50° / 12 mm with the whole rig aligned)"

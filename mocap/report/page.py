@@ -83,7 +83,9 @@ def _move_text(move: dict | None) -> str:
         return "—"
     text = f"{move['deg']:.2f}° / {move['mm']:.0f} mm"
     if move.get("aligned_deg") is not None and move.get("aligned_mm") is not None:  # older reports lack it
-        text += f" ({move['aligned_deg']:.2f}° / {move['aligned_mm']:.0f} mm with the whole rig aligned)"
+        aligned = f"{move['aligned_deg']:.2f}° / {move['aligned_mm']:.0f} mm"
+        if aligned != text:  # the same when the whole rig did not move: said once (16 rows of 5 lines)
+            text += f" ({aligned} with the whole rig aligned)"
     return text + ("" if move["applied"] else " (not applied)")
 
 
