@@ -229,7 +229,7 @@ def test_branches_are_judged_on_the_points_as_measured_not_on_estimates(monkeypa
         noisy[60:120, arm] = kp[60:120, arm] + rng.normal(0, 0.02, (60, len(arm), 3))
         certainty = np.ones((F, 33))
         certainty[60:120, arm] = 0.01
-        monkeypatch.setattr(continuity, "_plane_allowance", lambda pb, y, wy, frames: np.zeros(len(frames)))
+        monkeypatch.setattr(continuity, "_plane_allowance", lambda pb, y, wy, frames, free: np.zeros(len(frames)))
         plain, _ = fit_motion(noisy, "blazepose33", FPS, FitConfig())
         judged, _ = fit_motion(noisy, "blazepose33", FPS, FitConfig(), certainty=certainty)
         n0, n1 = (int((_steps(m) > 45).sum()) for m in (plain, judged))
@@ -296,27 +296,49 @@ def test_a_nearly_straight_knee_whose_points_bend_sideways_does_not_twist_the_th
     """The real Pose2Sim demo: the right knee 5° from straight, its point a little to the side of the thigh's plane
     for six frames (a detector's bias turns the bend plane of so small a bend 90°): the thigh turned 88° about itself
     in one frame and 82° back six frames later, the ankle at its twist limit, and no easing within the walk's
-    tolerance undid it. A knee bent 4° whose keypoint sits 40 mm to the side in frames 60-69 (refined points, 2 mm
-    noise) turned the thigh 64° in and 47° out, the foot 65°: now no step over 45°, the thigh within 35° of the
-    truth all along (69° on the twisted branch), the knee at most 45 mm from its displaced point (the bend plane
-    the data leave free: twice the knee point's distance from the hip-ankle line)."""
+    tolerance undid it. A knee bent 3° whose keypoint sits 25 mm to the side in frames 60-69 (its points bending
+    under 10°; refined points, 2 mm noise) turned the thigh 51° in, the foot 50° in and 46° out: now no step over 45°,
+    the thigh within 35° of the truth all along (63° on the twisted branch), the knee at most 35 mm from its
+    displaced point (the bend plane the data leave free: twice the knee point's distance from the hip-ankle line)."""
     truth = body_motion(120, FPS, seed=1)
     sk = truth.skeleton
     names = list(sk.joint_names)
     leg, knee = names.index("RightUpLeg"), names.index("RightLeg")
     local = quat_to_matrix(truth.rotations).copy()
-    local[:, knee] = axis_angle_to_matrix(np.tile(np.radians(4.0) * np.array([1.0, 0, 0]), (120, 1)))
+    local[:, knee] = axis_angle_to_matrix(np.tile(np.radians(3.0) * np.array([1.0, 0, 0]), (120, 1)))
     straight = type(truth)(sk, matrix_to_quat(local), truth.root_positions, FPS)
     kp = blazepose_keypoints(straight)
     world, _ = straight.fk()
     k = 26  # right_knee
-    kp[60:70, k] += 0.04 * (world[60:70, leg] @ np.array([1.0, 0, 0]))  # across the thigh's bend plane
+    kp[60:70, k] += 0.025 * (world[60:70, leg] @ np.array([1.0, 0, 0]))  # across the thigh's bend plane
     kp += np.random.default_rng(1).normal(0, 0.002, kp.shape)
     motion, summary = fit_motion(kp, "blazepose33", FPS, FitConfig(smooth=False))  # as refine's points are
     fitted = quat_to_matrix(motion.rotations)
     steps = _steps(motion)
     assert steps[:, [leg, names.index("RightFoot")]].max() < 45, steps[:, leg].max()
-    assert "RightUpLeg" not in summary.turns
+    assert "RightUpLeg" not in summary.turns and "RightFoot" not in summary.turns
     assert geodesic_deg(fitted[:, leg], local[:, leg]).max() < 35
     _, p = motion.fk()
-    assert np.linalg.norm(p[:, knee] - kp[:, k], axis=1).max() < 0.045
+    assert np.linalg.norm(p[:, knee] - kp[:, k], axis=1).max() < 0.035
+
+
+def test_a_twist_or_a_turn_the_points_make_is_not_eased_away():
+    """The easing's bend-plane allowance is for a run put back between two jumps and for the hinge below a joint that
+    turns there (a review: it spread a hand's real 70° turn over five frames, the knees being straight, and ramped a
+    real thigh twist over a 12° knee): a thigh twisted 70° for six frames, the whole leg with it (its foot points
+    too), over a knee bent 4°, is kept as the points make it; so is a hand turning 70° and staying turned."""
+    truth = body_motion(120, FPS, seed=1)
+    sk = truth.skeleton
+    names = list(sk.joint_names)
+    leg, knee, hand = names.index("RightUpLeg"), names.index("RightLeg"), names.index("LeftHand")
+    local = quat_to_matrix(truth.rotations).copy()
+    local[:, knee] = axis_angle_to_matrix(np.tile(np.radians(4.0) * np.array([1.0, 0, 0]), (120, 1)))
+    bone = sk.offsets[knee] / np.linalg.norm(sk.offsets[knee])
+    local[60:66, leg] = local[60:66, leg] @ axis_angle_to_matrix(np.radians(70.0) * bone)
+    local[90:, hand] = local[90:, hand] @ axis_angle_to_matrix(np.radians(70.0) * np.array([0, 1.0, 0]))
+    moved = type(truth)(sk, matrix_to_quat(local), truth.root_positions, FPS)
+    kp = blazepose_keypoints(moved) + np.random.default_rng(1).normal(0, 0.002, (120, 33, 3))
+    motion, summary = fit_motion(kp, "blazepose33", FPS, FitConfig(smooth=False))
+    steps = _steps(motion)
+    assert steps[59, leg] > 45 and steps[65, leg] > 45 and steps[89, hand] > 45  # followed, and listed
+    assert "RightUpLeg" in summary.turns and "LeftHand" in summary.turns

@@ -70,8 +70,8 @@ ROUNDS = 4
 EASE = (2, 4, 8, 16)  # half-widths (frames) of the windows a remaining jump is eased over, the narrowest first
 EASE_SIGMA = 0.1  # rad: how far an eased joint may leave the interpolation across the window
 EASE_BATCH = 8  # jumps left at most this many: every window width in one solve (fewer calls; see _ease)
-EASE_GROUP = 2 * EASE[-1]  # jumps closer than this (frames) are eased together first (a run on another branch)
-STRAIGHT_DEG = 15.0  # a hinge whose points bend less than this leaves its bend plane to the detector's noise
+EASE_GROUP = 2 * EASE[-1]  # two jumps left closer than this (frames): eased together (a run on another branch)
+STRAIGHT_DEG = 10.0  # a hinge whose points bend less than this leaves its bend plane to the detector's noise
 
 
 def step_angles(local: np.ndarray) -> np.ndarray:
@@ -246,78 +246,100 @@ def _ease(pb, args, jargs, L, R, E, cost, iterations) -> np.ndarray:
     """In place: each jump over :data:`JUMP_DEG` that no walk removed (a joint that winds away from its neighbours
     over a few frames and snaps back, with the same residual) solved again over a window around it with the joints
     that turn over :data:`SAME_DEG` there held near the interpolation between the window's edges (σ
-    :data:`EASE_SIGMA`); kept where every frame fits as well (as for a walk, up to what a nearly straight hinge's
-    bend plane leaves free: :func:`_plane_allowance`) and the window's largest step is under :data:`JUMP_DEG`, the
-    narrowest window first. Jumps less than :data:`EASE_GROUP` frames apart (into a run of frames on another branch
-    and out of it) are first eased over one window from before the first to after the last, whose edges are both
-    on the neighbours' branch: the run is put back, not ramped into. A jump the data make (a limb's bend seen
-    reversing) stays. Returns the frames changed (n,).
+    :data:`EASE_SIGMA`); kept where every frame fits as well (as for a walk) and the window's largest step is under
+    :data:`JUMP_DEG`, the narrowest window first. Before that, two consecutive jumps less than :data:`EASE_GROUP`
+    frames apart (into a run of frames on another branch and out of it) are eased over one window from before the
+    first to after the second, whose edges are both on the neighbours' branch (the run put back, not ramped into),
+    where a nearly straight hinge below a joint the window turns leaves its bend plane free: its frames may cost more
+    by what turning that plane costs (:func:`_plane_allowance`). A run eased so can keep a jump next to it from its
+    own easing (an arm winding through a straight elbow, two runs beside two jumps: 4 frames left where jump by jump
+    left 2): both orders are tried and the one that leaves fewer jumps kept (runs first on a tie). A jump the data
+    make (a limb's bend seen reversing, a hand turning) stays. Returns the frames changed (n,).
 
-    A window is solved only while none of its frames has changed, so its solve depends on the frames as they were:
-    with few jumps left (:data:`EASE_BATCH`) every width is solved in one batched call and the results are taken
-    in the width-by-width order (on the real Pose2Sim demo one solve instead of four); with more, width by width
-    (the wider windows of a jump a narrow one eased are not solved)."""
-    changed = np.zeros(len(L), bool)
-    bones = bone_axes(pb.skeleton)
-    pending = np.flatnonzero(step_angles(L).max(axis=1) > JUMP_DEG).tolist()
-    rounds = [EASE] if 0 < len(pending) <= EASE_BATCH else [(W,) for W in EASE]
-    for widths in rounds:
-        parts = [p for W in widths for p in _windows(L, pending, changed, W)]
-        if not parts:
-            continue
-        solved = _solve_windows(pb, args, jargs, L, R, parts, bones, iterations)
-        done = set()
-        for (jumps, win, _, worst), (l2, r2, e2, c2) in zip(parts, solved, strict=True):
-            a, b = win[0] - 1, win[-1] + 1
-            if done.intersection(jumps) or changed[a:b + 1].any():
-                continue
-            trial = np.concatenate([L[a:a + 1], l2, L[b:b + 1]])
-            allowed = cost[win] + _plane_allowance(pb, jargs[0], jargs[1], win)
-            if np.all(c2 <= allowed * (1 + REL_TOL) + ABS_TOL) and step_angles(trial).max() < min(JUMP_DEG, worst):
-                L[win], R[win], E[win], cost[win] = l2, r2, e2, c2
-                changed[win] = True
-                done.update(jumps)
-        pending = [i for i in pending if i not in done]
-        if not pending:
+    A window is solved only while none of its frames has changed and its jumps are left, so its solve depends on
+    the frames as they were: with few jumps left (:data:`EASE_BATCH`) every width is solved in one batched call and
+    the results are taken in the width-by-width order (the same windows, the same answers); with more, width by
+    width (the wider windows of a jump a narrow one eased are not solved)."""
+    best = None
+    for order in ((True, False), (False,)):  # runs first, then jump by jump; and jump by jump alone
+        trial = L.copy(), R.copy(), E.copy(), cost.copy()
+        changed, used_runs = _ease_pass(pb, args, jargs, *trial, iterations, order)
+        left = int((step_angles(trial[0]).max(axis=1) > JUMP_DEG).sum())
+        if best is None or left < best[0]:
+            best = (left, changed, trial)
+        if not used_runs:  # nothing eased as a run: the second order would do the same
             break
+    _, changed, (L[:], R[:], E[:], cost[:]) = best
     return changed
 
 
-def _windows(L, pending, changed, W):
-    """The windows of half-width ``W`` that fit in the take and touch no changed frame: first around each group of
-    two or more of the jumps ``pending`` (after frame i each) less than :data:`EASE_GROUP` frames apart, from W
-    before its first to W after its last, then around each jump alone: (the jumps, the frames inside the kept
-    edges, the joints turning over SAME_DEG there (J,), the largest step there)."""
-    groups: list[list[int]] = []
-    for i in sorted(pending):
-        if groups and i - groups[-1][-1] < EASE_GROUP:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
+def _ease_pass(pb, args, jargs, L, R, E, cost, iterations, order) -> tuple[np.ndarray, bool]:
+    """One pass of :func:`_ease` over the windows of ``order`` (True: runs, False: single jumps), in place: the frames
+    changed, and whether a run was eased."""
+    changed = np.zeros(len(L), bool)
+    bones = bone_axes(pb.skeleton)
+    pending = np.flatnonzero(step_angles(L).max(axis=1) > JUMP_DEG).tolist()
+    used_runs = False
+    for runs in order:
+        groups = [(i, j) for i, j in zip(pending, pending[1:], strict=False) if j - i < EASE_GROUP] if runs else \
+            [(i,) for i in pending]  # the same for both orders of widths
+        rounds = [EASE] if 0 < len(pending) <= EASE_BATCH else [(W,) for W in EASE]
+        for widths in rounds:
+            parts = [p for W in widths for p in _windows(L, groups, pending, changed, W)]
+            if not parts:
+                continue
+            solved = _solve_windows(pb, args, jargs, L, R, parts, bones, iterations)
+            done = set()
+            for (jumps, win, free, worst), (l2, r2, e2, c2) in zip(parts, solved, strict=True):
+                a, b = win[0] - 1, win[-1] + 1
+                if done.intersection(jumps) or changed[a:b + 1].any():
+                    continue
+                allowance = _plane_allowance(pb, jargs[0], jargs[1], win, free) if runs else 0.0
+                if runs and not np.any(allowance):  # a run no straight hinge explains: eased jump by jump
+                    continue
+                trial = np.concatenate([L[a:a + 1], l2, L[b:b + 1]])
+                if np.all(c2 <= (cost[win] + allowance) * (1 + REL_TOL) + ABS_TOL) and \
+                        step_angles(trial).max() < min(JUMP_DEG, worst):
+                    L[win], R[win], E[win], cost[win] = l2, r2, e2, c2
+                    changed[win] = True
+                    done.update(jumps)
+                    used_runs |= runs
+            pending = [i for i in pending if i not in done]
+            if not pending:
+                return changed, used_runs
+    return changed, used_runs
+
+
+def _windows(L, groups, pending, changed, W):
+    """The windows of half-width ``W`` around each of ``groups`` (one jump, or two: after frames i and j) whose jumps
+    are all still ``pending``, from W before its first jump to W after its last, that fit in the take and touch no
+    changed frame: (the jumps, the frames inside the kept edges, the joints turning over SAME_DEG there (J,), the
+    largest step there)."""
     out = []
-    for jumps in [g for g in groups if len(g) > 1] + [[i] for i in pending]:
+    for jumps in groups:
         a, b = jumps[0] - W, jumps[-1] + W + 1  # the edges, kept
-        if a < 0 or b >= len(L) or changed[a:b + 1].any():
+        if any(i not in pending for i in jumps) or a < 0 or b >= len(L) or changed[a:b + 1].any():
             continue
         steps = step_angles(L[a:b + 1])
         out.append((tuple(jumps), np.arange(a + 1, b), (steps > SAME_DEG).any(axis=0), steps.max()))
     return out
 
 
-def _plane_allowance(pb: IKProblem, y: np.ndarray, wy: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """(len(frames),) how much more an eased frame may cost: per hinge (knee, elbow) whose target points bend less
-    than :data:`STRAIGHT_DEG` there, the cost of its joint's target (``wy``-weighted, in the cost's unit) moved by
-    twice its distance from the line through its parent's and its child's targets, which is what turning the bend
-    plane half a turn moves it. A limb 5° from straight bends its points 17 mm off that line; a few millimetres of
-    the detector's bias turn their plane 90°, and a thigh followed it 88° in one frame and back six frames later
-    (the real Pose2Sim demo, the ankle at its twist limit all along), which no easing within the walk's tolerance
-    undid; with this the twist stays with the neighbours' (its steps under 12° there) while the knee misses its
-    points by up to 19 mm where it missed them by up to 13 mm on the twisted branch."""
+def _plane_allowance(pb: IKProblem, y: np.ndarray, wy: np.ndarray, frames: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """(len(frames),) how much more a frame of a window that puts a run back may cost: per hinge (knee, elbow) whose
+    parent turns in the window (``free`` (J,)) and whose target points bend less than :data:`STRAIGHT_DEG` there, the
+    cost of its joint's target (``wy``-weighted, in the cost's unit) moved by twice its distance from the line through
+    its parent's and its child's targets, which is what turning the bend plane half a turn moves it. A limb 5° from
+    straight bends its points 17 mm off that line; a few millimetres of the detector's bias turn their plane 90°, and
+    a thigh followed it 88° in one frame and back six frames later (the real Pose2Sim demo, the ankle at its twist
+    limit all along), which no easing within the walk's tolerance undid; with this the twist stays with the
+    neighbours' (its steps under 12° there) while the knee misses its points by up to 19 mm where it missed them by
+    up to 13 mm on the twisted branch."""
     sk = pb.skeleton
     out = np.zeros(len(frames))
     for h in pb.hinge_axes:
         kids = np.flatnonzero(sk.parents == h)
-        if kids.size != 1 or sk.parents[h] < 0:
+        if kids.size != 1 or sk.parents[h] < 0 or not free[sk.parents[h]]:
             continue
         a, b, c = y[frames, sk.parents[h]], y[frames, h], y[frames, kids[0]]
         u, v, line = b - a, c - b, c - a
