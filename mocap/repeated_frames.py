@@ -43,10 +43,12 @@ def repeated_frames(info: dict, cameras: list[str], frames: int,
     return out
 
 
-def frequent(rep: dict[str, list[int]], frames: int) -> set[str]:
-    """The cameras of ``rep`` repeating more than :data:`MAX_SHARE` of the ``frames``: not a freeze (a camera
-    recording at half the others' frame rate repeats every other frame); their detections are kept."""
-    return {c for c, f in rep.items() if len(f) > MAX_SHARE * frames}
+def frequent(rep: dict[str, list[int]], frames: int | dict[str, int]) -> set[str]:
+    """The cameras of ``rep`` repeating more than :data:`MAX_SHARE` of the ``frames`` (a number, or per camera: the
+    frames it detected someone in): not a freeze (a camera recording at half the others' frame rate repeats every
+    other frame); their detections are kept."""
+    of = frames if isinstance(frames, dict) else dict.fromkeys(rep, frames)
+    return {c for c, f in rep.items() if len(f) > MAX_SHARE * of.get(c, 0)}
 
 
 def repeated_and_kept(info: dict, cameras: list[str], frames: int,
@@ -54,7 +56,12 @@ def repeated_and_kept(info: dict, cameras: list[str], frames: int,
     """:func:`repeated_frames` and the cameras among them whose detections are kept (:func:`frequent`): the one rule
     the keypoints' masking and the report both read (``detected``: see :func:`detections`)."""
     rep = repeated_frames(info, cameras, frames, detected)
-    return rep, frequent(rep, frames)
+    if detected is None:
+        return rep, frequent(rep, frames)
+    # the repeats counted among the frames with a detection: against those (a half-rate camera seeing the performer
+    # a quarter of the take repeats every other one of them, not a fifth of the take)
+    counts = np.asarray(detected, bool)[:frames].sum(axis=0)
+    return rep, frequent(rep, {c: int(counts[list(cameras).index(c)]) for c in rep})
 
 
 def ranges(frames: list[int]) -> list[list[int]]:

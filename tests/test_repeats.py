@@ -175,3 +175,17 @@ def test_still_frames_with_no_one_detected_are_not_called_repeated(tmp_path, cap
     said = [r.getMessage() for r in caplog.records if "repeat the frame before them" in r.getMessage()]
     assert len(said) == 1 and "frames 50-51" in said[0] and "lower frame rate" not in said[0]
     assert np.isnan(s.keypoints2d().data[50:52, 1]).all()  # the stale detections left out, as before
+
+
+def test_a_half_rate_camera_seeing_the_performer_for_a_quarter_of_the_take_keeps_its_detections():
+    """Repeats are counted among the frames with a detection, so "too many for a freeze" is judged against those too:
+    a 30 fps camera in a 60 fps rig, the performer in its view for 100 of 400 frames, repeats 50 of them (every
+    other one) — not a freeze (its detections kept), where 50 of 400 read as one and half were masked (a review)."""
+    from mocap.repeated_frames import repeated_and_kept
+
+    info = {"still_frames": {"a": list(range(1, 400, 2)), "b": [], "c": []}}
+    detected = np.zeros((400, 3), bool)
+    detected[100:200, 0] = True
+    detected[:, 1:] = True
+    rep, kept = repeated_and_kept(info, ["a", "b", "c"], 400, detected)
+    assert len(rep["a"]) == 50 and kept == {"a"}
