@@ -9,7 +9,7 @@ from pipeline_synth import synthetic_session
 
 from mocap.io.hdf5 import read_keypoints2d, write_keypoints2d
 from mocap.pipeline import run_stages
-from mocap.report.lost import crossed, lost_cameras
+from mocap.report.lost import crossed, image_boxes, lost_cameras
 from mocap.session import Session
 from mocap.synth import RigSpec, ring_rig
 from mocap.types import Keypoints2D
@@ -48,7 +48,7 @@ def test_frames_where_people_cross_in_a_camera_s_image_do_not_count_against_it()
     toward = rig.cameras[0].center - body.mean(axis=0)
     xyz[3:7, 1] = body + 1.0 * toward / np.linalg.norm(toward)  # person 1 between person 0 and camera 0 in frames 3-6
     uv = np.moveaxis(rig.project(xyz[:, 0].reshape(-1, 3)).reshape((4, F, 17, 2)), 0, 1)
-    met = crossed(rig, xyz, 0, uv)
+    met = crossed(image_boxes(rig, xyz), 0, uv)
     assert met[3:7, 0].all() and not met[:3].any() and not met[7:].any()
     rows = {n: {"detections": 100, "in_view_frames": 100, "lost_frames": 2} for n in rig.names}
     assert lost_cameras([rows]) == {}

@@ -16,9 +16,10 @@ import numpy as np
 from mocap.io.atomic import atomic_write_text
 from mocap.persons import person_name
 from mocap.report.calibration_html import calibration_html, moved_too_far_hint
-from mocap.report.cameras import flag_text
+from mocap.report.cameras import flag_text  # noqa: F401 (mocap.report.flag_text, as before)
 from mocap.report.metrics import compute, summarised, verdict, warn_one_view
-from mocap.report.repeated import log_repeated, repeated_record
+from mocap.report.repeated import repeated_record
+from mocap.report.said import log_cameras
 from mocap.report.truth import groundtruth
 from mocap.session import Session
 
@@ -181,10 +182,10 @@ def _videos(session: Session, rig, cfg: Config) -> dict[str, Path] | None:
     return camera_videos(session.root / "videos", rig.names) or None  # the cameras without one: drawn on grey
 
 
-def _person_metrics(rig, kp, pts, p: int, offsets, cfg: Config, swaps, detect_persons=None) -> dict:
+def _person_metrics(rig, kp, pts, p: int, offsets, cfg: Config, swaps, detect_persons=None, boxes=None) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # frames where this person is absent: all-NaN slices
-        return compute(rig, kp, pts, p, offsets, cfg.camera_flag_ratio, swaps, detect_persons)
+        return compute(rig, kp, pts, p, offsets, cfg.camera_flag_ratio, swaps, detect_persons, boxes)
 
 
 def _frames_of(session: Session):
@@ -201,29 +202,6 @@ def _frames_of(session: Session):
     return read
 
 
-def log_cameras(metrics: dict) -> None:
-    """A warning for each camera flagged, seeing no one or seeing the person behind it: for every person (the
-    first person's cameras only were told before) or, with one, the performer."""
-    people = metrics.get("persons") or []
-    for who, q in [(f"{q['name']}: ", q) for q in people] if people else [("", metrics)]:
-        for name, row in (q.get("cameras") or {}).items():
-            of = f" ({who[:-2]})" if who else ""
-            if row.get("flagged"):
-                log.warning("camera flagged: %s%s; %s", who, flag_text(name, row), row["hint"])
-            elif row.get("unseen"):
-                log.warning("camera %s saw no one%s: %s", name, of, row["hint"])
-            elif row.get("behind"):
-                log.warning("camera %s%s: %s", name, of, row["hint"])
-    log_repeated(metrics)
-    for name, lost in (metrics.get("lost_cameras") or {}).items():  # a flagged one's or one seeing no one's said
-        rows = [(q.get("cameras") or {}).get(name, {}) for q in people or [metrics]]
-        if not any(r.get("flagged") or r.get("unseen") or r.get("behind") for r in rows):
-            log.warning("camera %s: %s", name, rows[0].get("hint") or lost["text"])
-    for name, late in (metrics.get("late_cameras") or {}).items():  # a flagged camera's hint said it already
-        if not any((q.get("cameras") or {}).get(name, {}).get("flagged") for q in people or [metrics]):
-            log.warning("camera %s: %s", name, late["text"])
-
-
 def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extra, cfg: Config, detections,
              review: list[str] = (), detect_persons: int | str | None = None) -> dict:
     from mocap.io.video import unused_videos
@@ -231,7 +209,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     from mocap.report.crops import CropCache, camera_crops
     from mocap.report.dark import dark_cameras
     from mocap.report.late import late_cameras
-    from mocap.report.lost import lost_cameras
+    from mocap.report.lost import image_boxes, lost_cameras
     from mocap.report.mirrored_people import turned_people
     from mocap.report.overlay import camera_videos
     from mocap.stages import triangulate
@@ -241,7 +219,8 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     kp, kp_raw, repairs = detections
     swaps = _swaps_repaired(session, pts)
     own = people.swaps_per_person(session, pts, rig.names, P) if P > 1 and swaps else None
-    per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, own[p] if own else swaps, detect_persons)
+    boxes = image_boxes(rig, pts.xyz)  # the people's image boxes, once (mocap.report.lost)
+    per_person = [_person_metrics(rig, kp, pts, p, offsets, cfg, own[p] if own else swaps, detect_persons, boxes)
                   for p in range(P)]
     turned_people([m["cameras"] for m in per_person], rig, pts,  # a mirrored camera: its people nobody or mixed
                   lambda: triangulate.every_detection(session, rig), cfg.camera_flag_ratio)
@@ -297,9 +276,10 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                 "usable": False, "failed": [absent], "limited": [], "summary": "absent"}  # fails the take too
             for key, out in (("failed", failed), ("limited", limited)) if not ghost else ():
                 out += [f | {"label": f"{t['name']}: {f['label']}", "metric": f"persons.{p}.{f['metric']}"}
-                        for f in m["verdict"][key]]
+                        for f in m["verdict"][key] if not f["metric"].endswith(".mid_take")]  # the take's: once
             m |= {"gaps": person_gaps[t["name"]]} if person_gaps.get(t["name"]) else {}
             metrics["persons"].append({"name": t["name"], "frames_present": t["frames_present"], **m})
+        failed += [f for f in metrics["verdict"]["failed"] if f["metric"].endswith(".mid_take")]  # a camera's
         metrics["verdict"] = summarised(failed, limited)
         if ghosts := [g for g in ghosts if len(ghosts) < P]:
             metrics["not_a_person"] = ghosts

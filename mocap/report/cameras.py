@@ -27,7 +27,7 @@ import numpy as np
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.report.consistency import flag_inconsistent
 from mocap.report.exchanged import outside_image, scaled_detections, tell_exchanged
-from mocap.report.lost import crossed, in_view_frames, lost_counts
+from mocap.report.lost import crossed, image_boxes, in_view_frames, lost_counts
 from mocap.report.stats import per_frame, rank_corr
 from mocap.report.steps import flag_steps, stat_label
 from mocap.types import Keypoints2D, Points3D, Rig
@@ -150,7 +150,7 @@ def hint(p: dict, several: bool = False, detect_persons: int | str | None = None
 def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: dict | None = None,
                  ratio: float = 2.5, swaps_repaired: dict | None = None,
                  scales: np.ndarray | None = None, mpp: np.ndarray | None = None,
-                 detect_persons: int | str | None = None) -> dict[str, dict]:
+                 detect_persons: int | str | None = None, boxes: np.ndarray | None = None) -> dict[str, dict]:
     """{camera: median_px, p95_px, median_mm, p95_mm (at the person), detections, kept_share,
     sync_offset_frames, swaps_repaired (None when no repair ran; default: ``pts.info["swaps_repaired"]``),
     ratio_to_others, flagged, flag (the rule that fired), unseen (no detection while another camera has some:
@@ -158,7 +158,8 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
     profile (what the hint was read from)}. ``scales``: (C,) each camera's metres per pixel at the person
     (:func:`mocap.report.metrics.camera_scales`); without them, or with one missing, pixels are compared.
     ``mpp``: (F, C) the same frame by frame (:func:`mocap.report.metrics.metres_per_px`), for the check of an
-    error that changes mid-take (:func:`mocap.report.steps.flag_steps`). ``detect_persons``: see :func:`hint`."""
+    error that changes mid-take (:func:`mocap.report.steps.flag_steps`). ``detect_persons``: see :func:`hint`.
+    ``boxes``: the take's people's image boxes (:func:`mocap.report.lost.image_boxes`; computed when not given)."""
     X = pts.xyz[:, person]  # (F, J, 3)
     F, J = X.shape[:2]
     uv = np.moveaxis(rig.project(X.reshape(-1, 3)).reshape((len(rig), F, J, 2)), 0, 1)  # (F, C, J, 2)
@@ -250,7 +251,8 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
             row["hint"] = UNSEEN_HINT
         elif row["missed"]:
             row["hint"] = MISSED_HINT.format(share=in_view[i])
-    lost_counts(rows, view & ~crossed(rig, pts.xyz, person, uv), det)  # said over the take (mocap.report.lost)
+    boxes = image_boxes(rig, pts.xyz) if boxes is None else boxes  # the take's people's (mocap.report.lost)
+    lost_counts(rows, view & ~crossed(boxes, person, uv), det)  # said over the take's people
     return rows
 
 

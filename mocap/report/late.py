@@ -63,8 +63,8 @@ def late_cameras(kp: Keypoints2D, offsets: dict[str, float], tables: list[dict[s
                    f"-fps_mode cfr -r {kp.fps * stride:g} …) a dropped frame is repeated and the camera stays in time"
                    if lag < 0 else "look for frames shown twice in it and remove them")
             fix += ("; if its file holds no timestamps to mend it by, leave the camera out of the rig (Qualisys: "
-                    'active="0" on its <camera>; other rig files: remove it) and run again: its detections after the '
-                    "drop are measured at the wrong instants")
+                    'active="0" on its <camera>; other rig files: remove it) and run again: its detections from there '
+                    "on are measured at the wrong instants")
             text = (f"{name}'s video is {n} frames {what[0]} than {than} and its detections end as {what[1]}, but its "
                     f"first half is in time ({d_a:+.2f} frames) and its second off ({d_b:+.2f}): {n} frames {what[2]} "
                     f"mid-take? sync applied it no offset (none proven on this take); {fix}")

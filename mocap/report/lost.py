@@ -9,7 +9,8 @@ times the other cameras' median share, is said: ``lost_cameras`` in ``metrics.js
 ``lost`` (its hint, unless the row has one: flagged or seeing no one say more), and the dark footage check
 (:mod:`mocap.report.dark`) looks at it. Not a fault of the 3D: the verdict is unchanged.
 
-The frames where a person's image box meets another person's in that camera (:func:`crossed`) do not count: one
+The frames where a person's image box meets another person's in that camera (:func:`crossed`, from the take's
+:func:`image_boxes`) do not count: one
 person hidden behind another is no fault of the camera (on 12 synthetic takes of 2-5 people crossing, cameras lost
 a person in up to 38 % of its frames in view, and the real two-person take's cam03 one in 30 %, all where they
 crossed; the rest: 0-4 %).
@@ -41,16 +42,13 @@ def in_view_frames(rig: Rig, uv: np.ndarray, X: np.ndarray) -> tuple[np.ndarray,
     return (share >= 0.5) & present[:, None], present
 
 
-def crossed(rig: Rig, xyz: np.ndarray, person: int, uv: np.ndarray) -> np.ndarray:
-    """(F, C) where the person's image box (its projected joints ``uv`` (F, C, J, 2)) meets another person's (the
-    projection of the corners of that person's 3D box, of the take's ``xyz`` (F, P, J, 3)) in that camera: frames
-    where a detector may miss them for being hidden or merged, left out of what a camera lost. All False with one
-    person."""
-    P = xyz.shape[1]
+def crossed(boxes: np.ndarray | None, person: int, uv: np.ndarray) -> np.ndarray:
+    """(F, C) where the person's image box (its projected joints ``uv`` (F, C, J, 2)) meets another person's box
+    (``boxes`` (F, C, P, 4) from :func:`image_boxes`) in that camera: frames where a detector may miss them for being
+    hidden or merged, left out of what a camera lost. All False without boxes (one person)."""
     out = np.zeros(uv.shape[:2], bool)
-    if P < 2:
+    if boxes is None or boxes.shape[2] < 2:
         return out
-    boxes = _boxes(rig, xyz)  # (F, C, P, 4)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # frames without the person: NaN boxes, meeting nothing
         mine = np.concatenate([np.nanmin(uv, axis=2), np.nanmax(uv, axis=2)], axis=-1)[:, :, None]  # (F, C, 1, 4)
@@ -60,24 +58,19 @@ def crossed(rig: Rig, xyz: np.ndarray, person: int, uv: np.ndarray) -> np.ndarra
     return meets.any(axis=2)
 
 
-_LAST: list = []  # the last take's (xyz, rig, boxes): each person's camera table asks for the same
-
-
-def _boxes(rig: Rig, xyz: np.ndarray) -> np.ndarray:
+def image_boxes(rig: Rig, xyz: np.ndarray) -> np.ndarray | None:
     """(F, C, P, 4) each person's image box in each camera (min x, min y, max x, max y of the projected corners of
-    its 3D box; NaN where the person has no point), computed once per take (the arrays held, so not mistaken)."""
-    if _LAST and _LAST[0][0] is xyz and _LAST[0][1] is rig:
-        return _LAST[0][2]
+    its 3D box; NaN where the person has no point), once per take; None with one person."""
     F, P = xyz.shape[:2]
+    if P < 2:
+        return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         lo, hi = np.nanmin(xyz, axis=2), np.nanmax(xyz, axis=2)  # (F, P, 3)
         bits = np.array([[i >> k & 1 for k in range(3)] for i in range(8)], bool)  # (8, 3)
         corners = np.where(bits[None, None], hi[:, :, None], lo[:, :, None])  # (F, P, 8, 3)
         pr = rig.project(corners.reshape(-1, 3)).reshape((len(rig), F, P, 8, 2))
-        boxes = np.moveaxis(np.concatenate([np.nanmin(pr, axis=3), np.nanmax(pr, axis=3)], axis=-1), 0, 1)
-    _LAST[:] = [(xyz, rig, boxes)]
-    return boxes
+        return np.moveaxis(np.concatenate([np.nanmin(pr, axis=3), np.nanmax(pr, axis=3)], axis=-1), 0, 1)
 
 
 def lost_counts(rows: dict[str, dict], view: np.ndarray, det: np.ndarray) -> None:
@@ -96,8 +89,11 @@ def lost_cameras(tables: list[dict[str, dict]]) -> dict[str, dict]:
     module), from each person's camera table in ``tables`` (their :func:`lost_counts`); those rows get ``lost`` and,
     without a hint, its text."""
     names = list(tables[0]) if tables else []
-    lost = np.array([sum(t[n].get("lost_frames", 0) for t in tables) for n in names], float)
-    frames = np.array([sum(t[n].get("in_view_frames", 0) for t in tables) for n in names], float)
+    # a person the camera never detected is said as such (missed, saw no one): not counted again here
+    lost = np.array([sum(t[n].get("lost_frames", 0) for t in tables if t[n].get("detections", 0)) for n in names],
+                    float)
+    frames = np.array([sum(t[n].get("in_view_frames", 0) for t in tables if t[n].get("detections", 0))
+                       for n in names], float)
     share = np.where(frames > 0, lost / np.maximum(frames, 1), np.nan)
     one = len(tables) == 1
     out = {}
@@ -111,7 +107,8 @@ def lost_cameras(tables: list[dict[str, dict]]) -> dict[str, dict]:
             text = LOST_HINT.format(who="the performer" if one else "the people", they="they", share=share[i],
                                     others=ref)
             out[name] = {"share": float(share[i]), "others": ref, "text": text}
-            for t in tables:
-                t[name]["lost"] = out[name]
-                t[name]["hint"] = t[name].get("hint") or text
+            for t in tables:  # the rows of the people it had in view
+                if t[name].get("in_view_frames", 0):
+                    t[name]["lost"] = out[name]
+                    t[name]["hint"] = t[name].get("hint") or text
     return out

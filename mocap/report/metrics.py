@@ -138,7 +138,8 @@ def _versions() -> dict[str, str]:  # read once per process (a package's metadat
 
 
 def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: dict | None = None,
-            camera_flag_ratio: float = 2.5, swaps_repaired: dict | None = None, detect_persons=None) -> dict:
+            camera_flag_ratio: float = 2.5, swaps_repaired: dict | None = None, detect_persons=None,
+            boxes: np.ndarray | None = None) -> dict:
     """The metrics; ``cameras``: the per-camera table (:func:`~mocap.report.cameras.camera_table`, its hints)."""
     err = reprojection(rig, kp, pts, person=person)
     mpp = metres_per_px(rig, pts, person)
@@ -171,7 +172,7 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
     return {
         "frames": int(X.shape[0]), "fps": float(pts.fps),
         "cameras": camera_table(rig, kp, pts, person, offsets, camera_flag_ratio, swaps_repaired, scales, mpp,
-                                detect_persons),
+                                detect_persons, boxes),
         "reprojection_px": {
             "median": float(np.nanmedian(err)), "mean": float(np.nanmean(err)),
             "median_views_used": float(np.nanmedian(err_used)),  # over the views the solver kept
