@@ -195,9 +195,8 @@ def cmd_run(args) -> int:
         people = m.get("persons") if isinstance(m.get("persons"), list) and len(m["persons"]) > 1 else [m]
         for pm in people:  # one line per person (its own cameras, flags and hints) when there are several
             who = f"{pm['name']} ({pm['frames_present']} of {pm['frames']} frames): " if pm is not m else ""
-            if who and not pm["frames_present"]:  # no 3D: nothing to measure (mocap.report.people.never_met)
-                print(f"quality: {who}no 3D point" + (": its detections never met as one body: not a person?"
-                      if pm["name"] in (m.get("not_a_person") or []) else ": its reconstruction failed (see the log)"))
+            if who and not pm["frames_present"]:  # no 3D: nothing to measure
+                print(no_points_line(who, pm["name"], m))
                 continue
             rec = pm["reconstructed"]  # one performer entering late or leaving early: judged from first to last seen
             seen = f"seen in frames {rec['first_frame']}–{rec['last_frame']} of {pm['frames']}, " \
@@ -246,6 +245,14 @@ def cmd_run(args) -> int:
     if getattr(args, "strict", False) and _failed(args.session, m):
         return 3  # the run worked, the take did not pass (a script could not tell it from a success)
     return 0
+
+
+def no_points_line(who: str, name: str, metrics: dict) -> str:
+    """The summary's line for a person with no 3D point: not a person (its views never met as one body,
+    :func:`mocap.report.people.never_met`), or a reconstruction that failed."""
+    return f"quality: {who}no 3D point" + (": its detections never met as one body: not a person?"
+                                           if name in (metrics.get("never_met") or [])
+                                           else ": its reconstruction failed (see the log)")
 
 
 def _failed(session: Path, metrics: dict | None) -> bool:

@@ -282,7 +282,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
         failed += [f for f in metrics["verdict"]["failed"] if f["metric"].endswith(".mid_take")]  # a camera's
         metrics["verdict"] = summarised(failed, limited)
         if ghosts := [g for g in ghosts if len(ghosts) < P]:
-            metrics["not_a_person"] = ghosts
+            metrics["never_met"] = ghosts
             people.say_never_met(ghosts)
     if metrics["verdict"]["failed"] or metrics["verdict"]["limited"]:
         log.warning("report verdict: %s", metrics["verdict"]["summary"])
