@@ -21,7 +21,8 @@ from mocap.motion import fill_gaps, gap_counts
 from mocap.retarget import UNITS, load_target_rig
 from mocap.session import Person, Session, safe_name
 from mocap.stages import Flag
-from mocap.stages.fit import fitted_persons, set_aside, skeleton_name
+from mocap.stages.aside import set_aside
+from mocap.stages.fit import fitted_persons, skeleton_name
 from mocap.stages.retarget import target_name
 from mocap.types import Motion
 

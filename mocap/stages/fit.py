@@ -186,22 +186,6 @@ def remove_stale(folder: Path, stem: str, suffix: str, keep: list[Path]) -> None
             f.unlink()
 
 
-def set_aside(files: list[Path], why: str, logger: logging.Logger, most: int = 4) -> None:
-    """Move ``files`` (of one folder) into ``previous/`` beside them, said once by ``logger`` (the stage's) with the
-    first ``most`` names: files of earlier settings, or of another session's name, that would pass for current (a
-    copied 5-person session's export said so in 20 lines, under the fit's name)."""
-    import shutil
-
-    if not files:
-        return
-    folder = files[0].parent / "previous"
-    folder.mkdir(exist_ok=True)
-    for f in files:
-        shutil.move(f, folder / f.name)
-    names = ", ".join(f.name for f in files[:most]) + (f" and {len(files) - most} more" if len(files) > most else "")
-    logger.warning("moved %s to %s: %s", names, folder, why)
-
-
 def upright(points: Points3D, rig: Rig | None, world_up: str
             ) -> tuple[Points3D, Rig | None, dict | None, np.ndarray | None]:
     """The points and the rig the motion is fitted in and carries: as given, or, with ``world_up = auto`` and a

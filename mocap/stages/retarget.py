@@ -11,7 +11,8 @@ from mocap.io.capture import read_capture, write_capture
 from mocap.retarget import FootLock, load_target_rig, retarget_to_rig
 from mocap.session import Session
 from mocap.stages import Flag
-from mocap.stages.fit import fitted_persons, remove_stale, set_aside, skeleton_name
+from mocap.stages.aside import set_aside
+from mocap.stages.fit import fitted_persons, remove_stale, skeleton_name
 from mocap.types import Motion
 
 log = logging.getLogger(__name__)
