@@ -173,7 +173,11 @@ def read_keypoints2d_shared(path: str | Path, copy: bool = True) -> Keypoints2D:
     twice); later calls, while :func:`file_key` is unchanged, get a copy of what was read (theirs to change), or
     with ``copy=False`` what was read itself (to read only: a long take's keypoints are not copied again)."""
     kp, _ = read_once(_KEYPOINTS_MEMO, MEMO_FILES, path, read_keypoints2d)
-    return Keypoints2D(kp.data.copy(), kp.camera_names, kp.keypoint_set, kp.fps) if copy else kp
+    if copy:
+        return Keypoints2D(kp.data.copy(), kp.camera_names, kp.keypoint_set, kp.fps)
+    view = kp.data.view()  # the memo's values, not writable through this view
+    view.setflags(write=False)
+    return Keypoints2D(view, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
 def read_once(memo: dict, limit: int, path: str | Path, read):
