@@ -384,3 +384,22 @@ def test_footage_scaled_a_few_percent_is_refused_unless_the_rig_guessed_its_size
         check_sizes(scaled, real, "Calib.qca.txt")
     check_sizes(scaled, guessed, "intri.yml")  # a size guessed from the principal point: within 10 %, as before
     check_sizes({c: FootageInfo(Path(f"{c}.mp4"), 10, 30.0, (1080, 1920)) for c in guessed.names}, real, "x")
+
+
+def test_footage_at_another_resolution_than_a_qualisys_calibration_names_the_file_s_fields(tmp_path):
+    """The real demo with cam04 at half resolution: the error said to scale the intrinsics, but a Qualisys user had to
+    work out its fields (focal lengths and principal point in 1/64 pixel, the image rectangle): named now."""
+    from mocap.io.video import FootageInfo, check_sizes
+    from mocap.synth import RigSpec, ring_rig
+
+    rig = ring_rig(RigSpec(n_cameras=2, size=(1088, 1920)), np.random.default_rng(0).normal(size=(30, 3)))
+    infos = {"cam01": FootageInfo(tmp_path / "cam01.mp4", 100, 60.0, (1088, 1920)),
+             "cam02": FootageInfo(tmp_path / "cam02.mp4", 100, 60.0, (544, 960))}
+    with pytest.raises(ValueError) as e:
+        check_sizes(infos, rig, tmp_path / "calibration" / "Calib.qca.txt")
+    assert ("cam02: the footage is 544×960, the rig's camera 1088×1920: 0.5 × the calibrated size" in str(e.value)
+            and 'focalLengthU and focalLengthV × 0.5; centerPointU and centerPointV: ÷ 64, + 0.5, × 0.5, − 0.5, × 64; '
+                '<fov_video> right="543" bottom="959")' in str(e.value)), str(e.value)
+    with pytest.raises(ValueError) as e:
+        check_sizes(infos, rig, tmp_path / "calibration" / "rig.toml")
+    assert "Qualisys" not in str(e.value)
