@@ -1,5 +1,6 @@
 """A camera that loses the people in its view far more often than the other cameras (dark, blurred footage) is said,
-not passed in silence (:mod:`mocap.report.lost`); people crossing in its image do not count against it."""
+not passed in silence (:mod:`mocap.report.lost`); people crossing in its image do not count against it. And a camera
+flagged where only two cameras compare says the other may be the one at fault."""
 
 import json
 import logging
@@ -54,3 +55,25 @@ def test_frames_where_people_cross_in_a_camera_s_image_do_not_count_against_it()
     assert lost_cameras([rows]) == {}
     rows[rig.names[2]]["lost_frames"] = 20
     assert list(lost_cameras([rows])) == [rig.names[2]] and rows[rig.names[2]]["lost"]["others"] == 0.02
+
+
+def test_with_two_cameras_a_flagged_camera_s_hint_says_the_other_may_be_at_fault():
+    """Two cameras left (the real demo with cam03 and cam04 left out): cam02 was flagged "wrong person or failed
+    detections?" while with one other camera to compare with, the comparison cannot tell which of the two is wrong."""
+    from body_synth import blazepose_keypoints, body_motion
+
+    from mocap.report.cameras import TWO_CAMERAS_NOTE, camera_table
+    from mocap.types import Points3D
+
+    X = blazepose_keypoints(body_motion(60, 30.0))
+    for n in (2, 3):
+        rig = ring_rig(RigSpec(n_cameras=n), X)
+        uv = np.moveaxis(rig.project(X), 0, 1) + np.random.default_rng(0).normal(0, 1.0, (60, n, 33, 2))
+        uv[:, 1] += 25.0  # the second camera's detections 25 px off
+        data = np.concatenate([uv, np.ones(uv.shape[:3] + (1,))], axis=-1)[:, :, None]
+        kp = Keypoints2D(data, rig.names, "blazepose33", 30.0)
+        pts = Points3D(X[:, None], np.zeros((60, 1, 33)), np.ones((60, 1, 33, n), bool), rig.names, "blazepose33",
+                       30.0)
+        rows = camera_table(rig, kp, pts)
+        assert rows[rig.names[1]]["flagged"] and not rows[rig.names[0]]["flagged"], n
+        assert rows[rig.names[1]]["hint"].endswith(TWO_CAMERAS_NOTE) == (n == 2), rows[rig.names[1]]["hint"]

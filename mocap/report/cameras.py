@@ -45,6 +45,8 @@ IN_VIEW = 0.8  # a camera that never detects a person inside its view this share
 MISSED_HINT = ("never detected this person although it stood in this camera's view in {share:.0%} of the frames (the "
                "camera detected other people): two cameras' videos swapped (named the other way round), this "
                "camera's calibration another camera's or another setup's, or the person hidden from it throughout?")
+TWO_CAMERAS_NOTE = ("; with two cameras only, each one's error is the other's as much: the other camera may be the one "
+                    "at fault (a third camera would tell)")
 BEHIND_HINT = ("the person is behind this camera in every frame it detects them: its pose turned the wrong way "
                "(rotation inverted or transposed), or its video another camera's?")
 MIN_BEHIND = 10  # detections (keypoints) of the person where it is in 3D, all behind the camera: said, and failed
@@ -220,6 +222,8 @@ def camera_table(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offs
                                "scaled": bool(scaled and abs(ref - raw) > 0.1 * max(raw, FLOOR_PX))}
                 row["profile"] = p
                 row["hint"] = hint(p, pts.xyz.shape[1] > 1, detect_persons)
+                if compared.sum() == 2:  # one other camera to compare with: either may be the one at fault
+                    row["hint"] += TWO_CAMERAS_NOTE
                 break
     # frame by frame at the person's scale where known: a person who walks up to one camera for a while has larger
     # pixel errors there, not a step
