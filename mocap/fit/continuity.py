@@ -286,16 +286,18 @@ def _ease_pass(pb, args, jargs, L, R, E, cost, iterations, order) -> tuple[np.nd
         rounds = [EASE] if 0 < len(pending) <= EASE_BATCH else [(W,) for W in EASE]
         for widths in rounds:
             parts = [p for W in widths for p in _windows(L, groups, pending, changed, W)]
+            allow = [_plane_allowance(pb, jargs[0], jargs[1], p[1], p[2]) if runs else 0.0 for p in parts]
+            if runs:  # a run no straight hinge explains is eased jump by jump: not solved here
+                keep = [np.any(a) for a in allow]
+                parts, allow = [p for p, k in zip(parts, keep, strict=True) if k], [a for a, k in zip(allow, keep,
+                                                                                                     strict=True) if k]
             if not parts:
                 continue
             solved = _solve_windows(pb, args, jargs, L, R, parts, bones, iterations)
             done = set()
-            for (jumps, win, free, worst), (l2, r2, e2, c2) in zip(parts, solved, strict=True):
+            for (jumps, win, _, worst), (l2, r2, e2, c2), allowance in zip(parts, solved, allow, strict=True):
                 a, b = win[0] - 1, win[-1] + 1
                 if done.intersection(jumps) or changed[a:b + 1].any():
-                    continue
-                allowance = _plane_allowance(pb, jargs[0], jargs[1], win, free) if runs else 0.0
-                if runs and not np.any(allowance):  # a run no straight hinge explains: eased jump by jump
                     continue
                 trial = np.concatenate([L[a:a + 1], l2, L[b:b + 1]])
                 if np.all(c2 <= (cost[win] + allowance) * (1 + REL_TOL) + ABS_TOL) and \
