@@ -10,10 +10,9 @@ times the other cameras' median share, is said: ``lost_cameras`` in ``metrics.js
 (:mod:`mocap.report.dark`) looks at it. Not a fault of the 3D: the verdict is unchanged.
 
 The frames where a person's image box meets another person's in that camera (:func:`crossed`, from the take's
-:func:`image_boxes`) do not count: one
-person hidden behind another is no fault of the camera (on 12 synthetic takes of 2-5 people crossing, cameras lost
-a person in up to 38 % of its frames in view, and the real two-person take's cam03 one in 30 %, all where they
-crossed; the rest: 0-4 %).
+:func:`image_boxes`) do not count: one person hidden behind another is no fault of the camera (on 12 synthetic takes
+of 2-5 people crossing, cameras lost a person in up to 38 % of its frames in view, and the real two-person take's
+cam03 one in 30 %, all where they crossed; the rest: 0-4 %).
 """
 
 from __future__ import annotations
