@@ -242,3 +242,27 @@ def test_sixteen_cameras_get_sixteen_colours_and_more_series_repeat_them_dashed(
     assert dashed == SERIES_COLOURS[:6] and out.count('stroke-dasharray="4 3"/>') == 6  # the legend's swatches too
     times = re.findall(r'text-anchor="middle">([0-9.]+)</text>', out)
     assert times == ["0", "2.5", "5", "7.5"], times  # 599 frames at 60 fps: not "0, 2.5, 4.99, 7.49, 9.98"
+
+
+def test_a_rig_of_many_cameras_shows_the_worst_frames_of_its_eight_worst_cameras():
+    """A 16-camera rig's page showed 3 worst frames of every camera and person (48 crops a person, the healthy
+    cameras' too: 7.4 MB for 8 people): past 8 cameras, the cameras whose worst frame is worst."""
+    from mocap.report.crops import CROP_CAMERAS, crop_frames
+    from mocap.synth import RigSpec, ring_rig
+    from mocap.types import Keypoints2D, Points3D
+
+    X = blazepose_keypoints(body_motion(40, 30.0))
+
+    def worst_of(n: int, bad: int) -> dict:
+        rig = ring_rig(RigSpec(n_cameras=n), X)
+        uv = np.moveaxis(rig.project(X), 0, 1) + np.random.default_rng(0).normal(0, 1.0, (40, n, 33, 2))
+        uv[20, bad] += 40.0  # one camera misses by 40 px in one frame
+        kp = Keypoints2D(np.concatenate([uv, np.ones(uv.shape[:3] + (1,))], axis=-1)[:, :, None], rig.names,
+                         "blazepose33", 30.0)
+        pts = Points3D(X[:, None], np.zeros((40, 1, 33)), np.ones((40, 1, 33, n), bool), rig.names, "blazepose33",
+                       30.0)
+        return crop_frames(rig, kp, pts, 0, 3)[1]
+
+    worst = worst_of(12, 10)
+    assert len(worst) == CROP_CAMERAS == 8 and 10 in worst and 20 in worst[10], worst
+    assert sorted(worst_of(4, 2)) == [0, 1, 2, 3]  # a few cameras: every one
