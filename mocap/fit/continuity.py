@@ -247,14 +247,16 @@ def _ease(pb, args, jargs, L, R, E, cost, iterations) -> np.ndarray:
     over a few frames and snaps back, with the same residual) solved again over a window around it with the joints
     that turn over :data:`SAME_DEG` there held near the interpolation between the window's edges (σ
     :data:`EASE_SIGMA`); kept where every frame fits as well (as for a walk) and the window's largest step is under
-    :data:`JUMP_DEG`, the narrowest window first. Before that, two consecutive jumps less than :data:`EASE_GROUP`
-    frames apart (into a run of frames on another branch and out of it) are eased over one window from before the
-    first to after the second, whose edges are both on the neighbours' branch (the run put back, not ramped into),
-    where a nearly straight hinge below a joint the window turns leaves its bend plane free: its frames may cost more
-    by what turning that plane costs (:func:`_plane_allowance`). A run eased so can keep a jump next to it from its
-    own easing (an arm winding through a straight elbow, two runs beside two jumps: 4 frames left where jump by jump
-    left 2): both orders are tried and the one that leaves fewer jumps kept (runs first on a tie). A jump the data
-    make (a limb's bend seen reversing, a hand turning) stays. Returns the frames changed (n,).
+    :data:`JUMP_DEG`, the narrowest window first. Before that, two consecutive jumps that share a joint, less than
+    :data:`EASE_GROUP` frames apart (into a run of frames on another branch and out of it), are eased over one window
+    from before the first to after the second, whose edges are both on the neighbours' branch (the run put back, not
+    ramped into), where a nearly straight hinge below a joint the window turns leaves its bend plane free between
+    them: its frames may cost more by what turning that plane costs (:func:`_plane_allowance`; a hand's real turn
+    10 frames before such a run was smoothed away with it while any two jumps were paired). A run eased so can keep a
+    jump next to it from its own easing (an arm winding through a straight elbow, two runs beside two jumps: 4 frames
+    left where jump by jump left 2): both orders are tried and the one that leaves fewer joint-frames over
+    :data:`JUMP_DEG` kept (runs first on a tie). A jump the data make (a limb's bend seen reversing, a hand turning)
+    stays. Returns the frames changed (n,).
 
     A window is solved only while none of its frames has changed and its jumps are left, so its solve depends on
     the frames as they were: with few jumps left (:data:`EASE_BATCH`) every width is solved in one batched call and
@@ -264,7 +266,7 @@ def _ease(pb, args, jargs, L, R, E, cost, iterations) -> np.ndarray:
     for order in ((True, False), (False,)):  # runs first, then jump by jump; and jump by jump alone
         trial = L.copy(), R.copy(), E.copy(), cost.copy()
         changed, used_runs = _ease_pass(pb, args, jargs, *trial, iterations, order)
-        left = int((step_angles(trial[0]).max(axis=1) > JUMP_DEG).sum())
+        left = int((step_angles(trial[0]) > JUMP_DEG).sum())  # joint-frames left, as the turns are listed
         if best is None or left < best[0]:
             best = (left, changed, trial)
         if not used_runs:  # nothing eased as a run: the second order would do the same
@@ -280,17 +282,20 @@ def _ease_pass(pb, args, jargs, L, R, E, cost, iterations, order) -> tuple[np.nd
     bones = bone_axes(pb.skeleton)
     pending = np.flatnonzero(step_angles(L).max(axis=1) > JUMP_DEG).tolist()
     used_runs = False
+    over = step_angles(L) > JUMP_DEG  # (n - 1, J): which joints jump where
     for runs in order:
-        groups = [(i, j) for i, j in zip(pending, pending[1:], strict=False) if j - i < EASE_GROUP] if runs else \
-            [(i,) for i in pending]  # the same for both orders of widths
+        groups = [(i, j) for i, j in zip(pending, pending[1:], strict=False)  # the same for both orders of widths
+                  if j - i < EASE_GROUP and (over[i] & over[j]).any()] if runs else [(i,) for i in pending]
         rounds = [EASE] if 0 < len(pending) <= EASE_BATCH else [(W,) for W in EASE]
         for widths in rounds:
             parts = [p for W in widths for p in _windows(L, groups, pending, changed, W)]
-            allow = [_plane_allowance(pb, jargs[0], jargs[1], p[1], p[2]) if runs else 0.0 for p in parts]
-            if runs:  # a run no straight hinge explains is eased jump by jump: not solved here
-                keep = [np.any(a) for a in allow]
-                parts, allow = [p for p, k in zip(parts, keep, strict=True) if k], [a for a, k in zip(allow, keep,
-                                                                                                     strict=True) if k]
+            allow = [_plane_allowance(pb, jargs[0], jargs[1], p[1], p[2]) if runs else (0.0, None) for p in parts]
+            if runs:  # a run no straight hinge explains (over the frames between its jumps) is eased jump by jump
+                keep = [bool(st[(p[1] > p[0][0]) & (p[1] <= p[0][1])].any()) for p, (_, st) in zip(parts, allow,
+                                                                                                   strict=True)]
+                parts = [p for p, k in zip(parts, keep, strict=True) if k]
+                allow = [a for a, k in zip(allow, keep, strict=True) if k]
+            allow = [a for a, _ in allow]
             if not parts:
                 continue
             solved = _solve_windows(pb, args, jargs, L, R, parts, bones, iterations)
@@ -317,18 +322,22 @@ def _windows(L, groups, pending, changed, W):
     are all still ``pending``, from W before its first jump to W after its last, that fit in the take and touch no
     changed frame: (the jumps, the frames inside the kept edges, the joints turning over SAME_DEG there (J,), the
     largest step there)."""
-    out = []
+    out, left = [], set(pending)
     for jumps in groups:
         a, b = jumps[0] - W, jumps[-1] + W + 1  # the edges, kept
-        if any(i not in pending for i in jumps) or a < 0 or b >= len(L) or changed[a:b + 1].any():
+        if any(i not in left for i in jumps) or a < 0 or b >= len(L) or changed[a:b + 1].any():
             continue
+        if len(jumps) > 1 and any(a <= i < b and i not in jumps for i in left):  # another jump in a run's window:
+            continue  # held with it, a turn the points make there would be smoothed away (a hand's, 2 frames before)
         steps = step_angles(L[a:b + 1])
         out.append((tuple(jumps), np.arange(a + 1, b), (steps > SAME_DEG).any(axis=0), steps.max()))
     return out
 
 
-def _plane_allowance(pb: IKProblem, y: np.ndarray, wy: np.ndarray, frames: np.ndarray, free: np.ndarray) -> np.ndarray:
-    """(len(frames),) how much more a frame of a window that puts a run back may cost: per hinge (knee, elbow) whose
+def _plane_allowance(pb: IKProblem, y: np.ndarray, wy: np.ndarray, frames: np.ndarray,
+                     free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(len(frames),) how much more a frame of a window that puts a run back may cost, and (len(frames),) bool where
+    such a hinge is there at all (its points on a line, exactly straight, cost nothing): per hinge (knee, elbow) whose
     parent turns in the window (``free`` (J,)) and whose target points bend less than :data:`STRAIGHT_DEG` there, the
     cost of its joint's target (``wy``-weighted, in the cost's unit) moved by twice its distance from the line through
     its parent's and its child's targets, which is what turning the bend plane half a turn moves it. A limb 5° from
@@ -338,7 +347,7 @@ def _plane_allowance(pb: IKProblem, y: np.ndarray, wy: np.ndarray, frames: np.nd
     neighbours' (its steps under 12° there) while the knee misses its points by up to 19 mm where it missed them by
     up to 13 mm on the twisted branch."""
     sk = pb.skeleton
-    out = np.zeros(len(frames))
+    out, some = np.zeros(len(frames)), np.zeros(len(frames), bool)
     for h in pb.hinge_axes:
         kids = np.flatnonzero(sk.parents == h)
         if kids.size != 1 or sk.parents[h] < 0 or not free[sk.parents[h]]:
@@ -350,7 +359,8 @@ def _plane_allowance(pb: IKProblem, y: np.ndarray, wy: np.ndarray, frames: np.nd
             d = np.linalg.norm(np.cross(u, line), axis=-1) / np.linalg.norm(line, axis=-1)
         straight = np.isfinite(d) & (cos > np.cos(np.radians(STRAIGHT_DEG))) & (wy[frames, h] > 0)
         out += np.where(straight, wy[frames, h] * (2 * np.nan_to_num(d) / pb.pos_sigma) ** 2, 0.0)
-    return out
+        some |= straight
+    return out, some
 
 
 def _solve_windows(pb, args, jargs, L, R, parts, bones, iterations):
