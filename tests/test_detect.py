@@ -398,8 +398,9 @@ def test_footage_at_another_resolution_than_a_qualisys_calibration_names_the_fil
     with pytest.raises(ValueError) as e:
         check_sizes(infos, rig, tmp_path / "calibration" / "Calib.qca.txt")
     assert ("cam02: the footage is 544×960, the rig's camera 1088×1920: 0.5 × the calibrated size" in str(e.value)
-            and 'focalLengthU and focalLengthV × 0.5; centerPointU and centerPointV: ÷ 64, + 0.5, × 0.5, − 0.5, × 64; '
-                '<fov_video> right="543" bottom="959")' in str(e.value)), str(e.value)
+            and "focalLengthU and focalLengthV × 0.5; centerPointU: ÷ 64, − left, + 0.5, × 0.5, − 0.5, + left, × 64, "
+                "and centerPointV likewise with top; <fov_video> right = left + 543, bottom = top + 959)"
+            in str(e.value)), str(e.value)
     with pytest.raises(ValueError) as e:
         check_sizes(infos, rig, tmp_path / "calibration" / "rig.toml")
     assert "Qualisys" not in str(e.value)

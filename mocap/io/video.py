@@ -311,9 +311,9 @@ def check_sizes(infos: dict[str, FootageInfo], rig, rig_source) -> None:
                    f"{W}×{H}, or scale that camera's intrinsics by {k:.3g} (fx, fy; cx + 0.5 and cy + 0.5, then − 0.5) "
                    f"and set its size to [{w}, {h}]")
             if str(rig_source).lower().endswith(".qca.txt"):  # the file's own fields (units of 1/64 pixel)
-                why += (f" (in the Qualisys file, its <camera>: focalLengthU and focalLengthV × {k:.3g}; centerPointU "
-                        f"and centerPointV: ÷ 64, + 0.5, × {k:.3g}, − 0.5, × 64; <fov_video> right=\"{w - 1}\" "
-                        f"bottom=\"{h - 1}\")")
+                why += (f" (in the Qualisys file, its <camera>: focalLengthU and focalLengthV × {k:.4g}; centerPointU: "
+                        f"÷ 64, − left, + 0.5, × {k:.4g}, − 0.5, + left, × 64, and centerPointV likewise with top; "
+                        f"<fov_video> right = left + {w - 1}, bottom = top + {h - 1})")
         else:
             why = ("another aspect ratio (cropped footage, another sensor mode, or another camera's calibration? a "
                    "rig file without the image size, EasyMocap's intri.yml, takes it from the principal point: add "

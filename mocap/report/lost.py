@@ -88,11 +88,12 @@ def lost_cameras(tables: list[dict[str, dict]]) -> dict[str, dict]:
     module), from each person's camera table in ``tables`` (their :func:`lost_counts`); those rows get ``lost`` and,
     without a hint, its text."""
     names = list(tables[0]) if tables else []
-    # a person the camera never detected is said as such (missed, saw no one): not counted again here
-    lost = np.array([sum(t[n].get("lost_frames", 0) for t in tables if t[n].get("detections", 0)) for n in names],
-                    float)
-    frames = np.array([sum(t[n].get("in_view_frames", 0) for t in tables if t[n].get("detections", 0))
-                       for n in names], float)
+    # a person the camera is said never to detect (missed, saw no one): not counted again here
+    said = [[bool(t[n].get("missed") or t[n].get("unseen")) for t in tables] for n in names]
+    lost = np.array([sum(t[n].get("lost_frames", 0) for t, s in zip(tables, said[i], strict=True) if not s)
+                     for i, n in enumerate(names)], float)
+    frames = np.array([sum(t[n].get("in_view_frames", 0) for t, s in zip(tables, said[i], strict=True) if not s)
+                       for i, n in enumerate(names)], float)
     share = np.where(frames > 0, lost / np.maximum(frames, 1), np.nan)
     one = len(tables) == 1
     out = {}

@@ -16,7 +16,7 @@ import numpy as np
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.report import svg
 from mocap.report.cameras import flag_text
-from mocap.report.crops import SIDE_CSS, Crop
+from mocap.report.crops import CROP_CAMERAS, SIDE_CSS, Crop
 from mocap.report.metrics import bone_lengths, describe, reprojection
 from mocap.report.stats import per_frame
 from mocap.view.scene import LEFT, RIGHT, keypoint_segments, segment_sides, side_of
@@ -128,10 +128,13 @@ def crops_html(crops: list[Crop], cameras: list[str], anchor: str) -> str:
            "lines (and blue on red): left and right exchanged; dots on another body: a wrong person; every dot "
            "shifted the same way: calibration or sync.</p>")
     out = [key]
+    left_out = len(cameras) > CROP_CAMERAS  # the others' worst frames: not shown (mocap.report.crops.crop_frames)
     for cam in cameras:
         mine = [c for c in crops if c.camera == cam]
         if not mine:
-            out.append(f"<p>{escape(cam)}: no frame to show (no detection of this person compared in it).</p>")
+            out.append(f"<p>{escape(cam)}: no frame to show (" + (
+                f"worst frames shown for the {CROP_CAMERAS} cameras with the highest P95 error" if left_out else
+                "no detection of this person compared in it") + ").</p>")
             continue
         figs = []
         for c in mine:
