@@ -293,6 +293,21 @@ def test_easing_every_window_width_in_one_solve_gives_what_width_by_width_gives(
     assert _steps(together)[:, [sh, arm]].max() < 45
 
 
+def _bent_knee_take(bend_deg: float):
+    """``body_motion`` (120 frames, seed 1) with the right knee held bent ``bend_deg``: (truth, joint names, local
+    rotations to change); :func:`_moved` makes the motion of the changed rotations."""
+    truth = body_motion(120, FPS, seed=1)
+    names = list(truth.skeleton.joint_names)
+    local = quat_to_matrix(truth.rotations).copy()
+    local[:, names.index("RightLeg")] = axis_angle_to_matrix(np.tile(np.radians(bend_deg) * np.array([1.0, 0, 0]),
+                                                                     (120, 1)))
+    return truth, names, local
+
+
+def _moved(truth, local):
+    return type(truth)(truth.skeleton, matrix_to_quat(local), truth.root_positions, FPS)
+
+
 def test_a_nearly_straight_knee_whose_points_bend_sideways_does_not_twist_the_thigh_for_a_few_frames():
     """The real Pose2Sim demo: the right knee 5° from straight, its point a little to the side of the thigh's plane
     for six frames (a detector's bias turns the bend plane of so small a bend 90°): the thigh turned 88° about itself
@@ -301,13 +316,9 @@ def test_a_nearly_straight_knee_whose_points_bend_sideways_does_not_twist_the_th
     under 10°; refined points, 2 mm noise) turned the thigh 51° in, the foot 50° in and 46° out: now no step over 45°,
     the thigh within 35° of the truth all along (63° on the twisted branch), the knee at most 35 mm from its
     displaced point (the bend plane the data leave free: twice the knee point's distance from the hip-ankle line)."""
-    truth = body_motion(120, FPS, seed=1)
-    sk = truth.skeleton
-    names = list(sk.joint_names)
+    truth, names, local = _bent_knee_take(3.0)
     leg, knee = names.index("RightUpLeg"), names.index("RightLeg")
-    local = quat_to_matrix(truth.rotations).copy()
-    local[:, knee] = axis_angle_to_matrix(np.tile(np.radians(3.0) * np.array([1.0, 0, 0]), (120, 1)))
-    straight = type(truth)(sk, matrix_to_quat(local), truth.root_positions, FPS)
+    straight = _moved(truth, local)
     kp = blazepose_keypoints(straight)
     world, _ = straight.fk()
     k = 26  # right_knee
@@ -328,17 +339,12 @@ def test_a_twist_or_a_turn_the_points_make_is_not_eased_away():
     turns there (a review: it spread a hand's real 70° turn over five frames, the knees being straight, and ramped a
     real thigh twist over a 12° knee): a thigh twisted 70° for six frames, the whole leg with it (its foot points
     too), over a knee bent 4°, is kept as the points make it; so is a hand turning 70° and staying turned."""
-    truth = body_motion(120, FPS, seed=1)
-    sk = truth.skeleton
-    names = list(sk.joint_names)
+    truth, names, local = _bent_knee_take(4.0)
     leg, knee, hand = names.index("RightUpLeg"), names.index("RightLeg"), names.index("LeftHand")
-    local = quat_to_matrix(truth.rotations).copy()
-    local[:, knee] = axis_angle_to_matrix(np.tile(np.radians(4.0) * np.array([1.0, 0, 0]), (120, 1)))
-    bone = sk.offsets[knee] / np.linalg.norm(sk.offsets[knee])
+    bone = truth.skeleton.offsets[knee] / np.linalg.norm(truth.skeleton.offsets[knee])
     local[60:66, leg] = local[60:66, leg] @ axis_angle_to_matrix(np.radians(70.0) * bone)
     local[90:, hand] = local[90:, hand] @ axis_angle_to_matrix(np.radians(70.0) * np.array([0, 1.0, 0]))
-    moved = type(truth)(sk, matrix_to_quat(local), truth.root_positions, FPS)
-    kp = blazepose_keypoints(moved) + np.random.default_rng(1).normal(0, 0.002, (120, 33, 3))
+    kp = blazepose_keypoints(_moved(truth, local)) + np.random.default_rng(1).normal(0, 0.002, (120, 33, 3))
     motion, summary = fit_motion(kp, "blazepose33", FPS, FitConfig(smooth=False))
     steps = _steps(motion)
     assert steps[59, leg] > 45 and steps[65, leg] > 45 and steps[89, hand] > 45  # followed, and listed
@@ -351,14 +357,10 @@ def test_a_hand_turning_beside_a_run_put_back_keeps_its_turn(hand_at):
     before the knee run (any two jumps paired, or the hand's jump inside the run's window) was smoothed away with it
     (57.7° off the truth, not listed). Runs pair two jumps of a same joint, and a window holding another jump is not
     eased as a run: the hand turns as its points do, and is listed."""
-    truth = body_motion(120, FPS, seed=1)
-    sk = truth.skeleton
-    names = list(sk.joint_names)
-    leg, knee, hand = names.index("RightUpLeg"), names.index("RightLeg"), names.index("RightHand")
-    local = quat_to_matrix(truth.rotations).copy()
-    local[:, knee] = axis_angle_to_matrix(np.tile(np.radians(3.0) * np.array([1.0, 0, 0]), (120, 1)))
+    truth, names, local = _bent_knee_take(3.0)
+    leg, hand = names.index("RightUpLeg"), names.index("RightHand")
     local[hand_at:, hand] = local[hand_at:, hand] @ axis_angle_to_matrix(np.radians(70.0) * np.array([0, 1.0, 0]))
-    moved = type(truth)(sk, matrix_to_quat(local), truth.root_positions, FPS)
+    moved = _moved(truth, local)
     kp = blazepose_keypoints(moved)
     world, _ = moved.fk()
     kp[60:70, 26] += 0.025 * (world[60:70, leg] @ np.array([1.0, 0, 0]))  # the knee run of the test above
