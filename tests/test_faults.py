@@ -13,7 +13,7 @@ from body_synth import blazepose_keypoints, body_motion
 from mocap import report
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.report.cameras import frame_runs
-from mocap.report.metrics import describe, verdict
+from mocap.report.verdict import describe, verdict
 from mocap.session import Session
 from mocap.stages import refine, triangulate
 from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig

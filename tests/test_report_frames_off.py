@@ -6,7 +6,8 @@ import dataclasses
 import numpy as np
 from body_synth import blazepose_keypoints, body_motion
 
-from mocap.report.metrics import FRAMES_OFF_S, compute, verdict
+from mocap.report.metrics import compute
+from mocap.report.verdict import FRAMES_OFF_S, verdict
 from mocap.stages import triangulate
 from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
 from mocap.types import Keypoints2D

@@ -140,7 +140,7 @@ def test_a_camera_out_of_time_after_frames_dropped_mid_take_fails_the_verdict():
     verdict read PASS (7.94 px) while cam03's P95 went 39 → 89 px and the 3D after the drop was 17 mm off; and the
     advice (re-encode from its timestamps) cannot help a file that lost them. Now every camera row says so and the
     verdict fails naming the camera; the advice says what to do when the timestamps are lost too."""
-    from mocap.report.metrics import verdict
+    from mocap.report.verdict import verdict
 
     tables = _tables(flagged=False)
     late = late_cameras(_kp(), {}, tables, VIDEOS, halves={"cam03": [-0.49, -4.43]})

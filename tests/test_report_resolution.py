@@ -11,8 +11,8 @@ import pytest
 from body_synth import blazepose_keypoints, body_motion
 
 from mocap import report
-from mocap.report.metrics import verdict
 from mocap.report.page import verdict_html
+from mocap.report.verdict import verdict
 from mocap.session import Session
 from mocap.stages import triangulate
 from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig

@@ -9,8 +9,8 @@ import pytest
 from body_synth import blazepose_keypoints, body_motion
 
 from mocap import report
-from mocap.report.metrics import describe, verdict
 from mocap.report.svg import bars, lines, skeleton
+from mocap.report.verdict import describe, verdict
 from mocap.session import Session
 from mocap.stages import triangulate
 from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig

@@ -11,7 +11,8 @@ import pytest
 from body_synth import blazepose_keypoints, body_motion
 
 from mocap import report
-from mocap.report.metrics import describe, metres_per_px, verdict
+from mocap.report.metrics import metres_per_px
+from mocap.report.verdict import describe, verdict
 from mocap.session import Session
 from mocap.stages import triangulate
 from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
@@ -209,7 +210,7 @@ def test_hands_no_camera_saw_leave_the_body_verdict_alone():
     rec = m["reconstructed"]
     assert rec["points"] == 1.0 and rec["frames_all_joints"] == 1.0
     assert rec["hands_points"] == 0.0 and rec["hands_frames_any"] == 0.0
-    v = metrics.verdict(m, 30.0, 0.05, 0.9)
+    v = verdict(m, 30.0, 0.05, 0.9)
     assert v["usable"], v["summary"]
     html = summary_rows(m)
     assert "no camera saw a hand" in html and "nan" not in html.lower()

@@ -7,8 +7,8 @@ import pytest
 from body_synth import blazepose_keypoints, body_motion
 
 from mocap.report.cameras import camera_table, flag_text
-from mocap.report.metrics import verdict
 from mocap.report.steps import step_change
+from mocap.report.verdict import verdict
 from mocap.stages import refine, triangulate
 from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
 from mocap.types import Keypoints2D

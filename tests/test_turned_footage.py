@@ -99,7 +99,7 @@ def test_a_camera_that_never_detects_a_person_standing_in_its_view_fails_the_ver
     fit through the other's pose, so each person is 'seen' by two cameras and never by the other two, which saw
     the other person. Those cameras are said (not 'ok') and the verdict fails; a camera the person is outside of
     is not."""
-    from mocap.report.metrics import verdict
+    from mocap.report.verdict import verdict
     from mocap.types import Points3D
 
     A = blazepose_keypoints(body_motion(FRAMES, FPS))

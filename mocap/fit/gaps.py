@@ -62,8 +62,6 @@ def unseen_keypoints(names, xyz: np.ndarray, views: np.ndarray, fps: float,
     """Keypoint → frame ranges [start, stop) of at least ``shortest_s`` where the points hold it (``xyz`` (F, K,
     3)) while no camera saw it (``views`` (F, K, C)): placed by refine from the motion and the bones alone, and
     fitted as if measured (an ear unseen for 14 frames drifted 229 mm and turned a fitted head 100°: said)."""
-    from mocap.filters import runs
-
     placed = np.isfinite(xyz).all(axis=-1) & ~np.asarray(views, bool).any(axis=-1)  # (F, K)
     least = max(1, int(round(shortest_s * fps)))
     out = {}

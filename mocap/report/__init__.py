@@ -17,10 +17,11 @@ from mocap.io.atomic import atomic_write_text
 from mocap.persons import person_name
 from mocap.report.calibration_html import calibration_html, moved_too_far_hint
 from mocap.report.cameras import flag_text  # noqa: F401 (mocap.report.flag_text, as before)
-from mocap.report.metrics import compute, summarised, verdict, warn_one_view
+from mocap.report.metrics import compute, warn_one_view
 from mocap.report.repeated import repeated_record
 from mocap.report.said import log_cameras
 from mocap.report.truth import groundtruth
+from mocap.report.verdict import summarised, verdict
 from mocap.session import Session
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,7 @@ P95_FACTOR = 2.0  # the P95 rule's ratio is this × the median's: a tail varies 
 UNSEEN_HINT = ("no detection of this person in the whole take while other cameras saw it: unplugged, the "
                "wrong video, pointed elsewhere, or the person outside its view?")
 IN_VIEW = 0.8  # a camera that never detects a person inside its view this share of the frames: said (and failed
-# when two cameras or fewer see that person, see mocap.report.metrics.verdict)
+# when two cameras or fewer see that person, see mocap.report.verdict.verdict)
 MISSED_HINT = ("never detected this person although it stood in this camera's view in {share:.0%} of the frames (the "
                "camera detected other people): two cameras' videos swapped (named the other way round), this "
                "camera's calibration another camera's or another setup's, or the person hidden from it throughout?")

@@ -82,7 +82,7 @@ def late_cameras(kp: Keypoints2D, offsets: dict[str, float], tables: list[dict[s
             if row is None:
                 continue
             row["late"] = lag
-            if mid:  # out of time over the take's second half: the verdict fails it (mocap.report.metrics.verdict)
+            if mid:  # out of time over the take's second half: the verdict fails it (mocap.report.verdict.verdict)
                 row["mid_take"] = {"frames": n, "kind": what[2], "second_half_frames": float(d_b)}
             if row.get("flagged") and not (row.get("turned") or row.get("swapped_with") or row.get("same_as")):
                 row["hint"] = f"sync? {text}; else: {row['hint']}"

@@ -17,8 +17,9 @@ from mocap.keypoint_sets import get_keypoint_set
 from mocap.report import svg
 from mocap.report.cameras import flag_text
 from mocap.report.crops import CROP_CAMERAS, SIDE_CSS, Crop
-from mocap.report.metrics import bone_lengths, describe, reprojection
+from mocap.report.metrics import bone_lengths, reprojection
 from mocap.report.stats import per_frame
+from mocap.report.verdict import describe
 from mocap.view.scene import LEFT, RIGHT, keypoint_segments, segment_sides, side_of
 
 SETTINGS = {"reprojection_mm.median": "report.max_reprojection_mm",
