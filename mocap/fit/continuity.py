@@ -280,9 +280,9 @@ def _ease_pass(pb, args, jargs, L, R, E, cost, iterations, order) -> tuple[np.nd
     changed, and whether a run was eased."""
     changed = np.zeros(len(L), bool)
     bones = bone_axes(pb.skeleton)
-    pending = np.flatnonzero(step_angles(L).max(axis=1) > JUMP_DEG).tolist()
-    used_runs = False
     over = step_angles(L) > JUMP_DEG  # (n - 1, J): which joints jump where
+    pending = np.flatnonzero(over.any(axis=1)).tolist()
+    used_runs = False
     for runs in order:
         groups = [(i, j) for i, j in zip(pending, pending[1:], strict=False)  # the same for both orders of widths
                   if j - i < EASE_GROUP and (over[i] & over[j]).any()] if runs else [(i,) for i in pending]
