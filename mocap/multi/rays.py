@@ -121,15 +121,25 @@ def point_ray_distance(X: np.ndarray, origin: np.ndarray, d: np.ndarray) -> np.n
 
 
 def ray_ray_distance(o1: np.ndarray, d1: np.ndarray, o2: np.ndarray, d2: np.ndarray) -> np.ndarray:
-    """Closest distance between two rays (lines) given by origins and unit directions; broadcasts. NaN where
-    either ray is (a joint one of the detections does not see)."""
+    """Closest distance between two rays given by origins and unit directions; broadcasts. NaN where either ray
+    is (a joint one of the detections does not see). Rays, not lines: where the lines meet behind a camera, the
+    distance between the half-lines (two cameras' detections of different things met 12 m behind both as a
+    "person" of a 12-camera take)."""
     n = cross(d1, d2)
     nn = np.sqrt(np.sum(n * n, axis=-1))
     w = o2 - o1
     skew = np.abs(np.sum(w * n, axis=-1)) / np.maximum(nn, 1e-12)
     c = cross(w, d1)
     parallel = np.sqrt(np.sum(c * c, axis=-1))
-    return np.where(nn <= 1e-9, parallel, skew)  # (NaN compares false: a missing ray gives skew's NaN)
+    out = np.where(nn <= 1e-9, parallel, skew)  # (NaN compares false: a missing ray gives skew's NaN)
+    b, e1, e2 = np.sum(d1 * d2, axis=-1), np.sum(d1 * w, axis=-1), np.sum(d2 * w, axis=-1)
+    with np.errstate(invalid="ignore"):  # where the lines' closest points are, along each ray (× 1 − b²)
+        behind = (nn > 1e-9) & ((e1 - b * e2 < 0) | (b * e1 - e2 < 0))
+    if not behind.any():
+        return out
+    s1, s2 = np.maximum(e1, 0.0)[..., None], np.maximum(-e2, 0.0)[..., None]  # the nearest point of each ray to
+    near = np.minimum(np.linalg.norm(w - s1 * d1, axis=-1), np.linalg.norm(w + s2 * d2, axis=-1))  # the other's origin
+    return np.where(behind, near, out)
 
 
 MIN_RAY_ANGLE_DEG = 5.0  # rays closer to parallel than this (opposite cameras, one line) fix no depth
