@@ -84,3 +84,40 @@ def test_a_two_view_identity_a_third_camera_sees_at_times_is_judged_as_two_view(
     assert summary["persons_found"] == persons, summary
     if persons == 2:
         assert ((slots[:, 2, 1] >= 0) == shown).mean() > 0.9  # camera 3's view is the figure's
+
+
+def left_take(covered: bool):
+    """Two walkers eight cameras see; the second leaves at frame 120 (no view detects it after), while camera 1
+    goes on detecting something else for 1.5 s where it was (its view of the walker had it stayed, 10 px
+    lower). ``covered``: every other camera has a detection over that spot (its keypoints in another order in
+    each: someone who may hide it there)."""
+    F, leave = 240, 120
+    a = in_place(walking_figure(F, fps=60.0, seed=0), "coco17")
+    b = in_place(walking_figure(F, fps=60.0, seed=1), "coco17") + [1.5, 0.0, 0.0]
+    truth = np.stack([a, b], axis=1)
+    rig = ring_rig(RigSpec(n_cameras=8), truth)
+    seen = people_views(rig, truth)  # (F, C, 2, J, 3)
+    data = np.concatenate([seen, np.full((F, 8, 1, 17, 3), np.nan)], axis=2)
+    data[leave:, :, 1] = np.nan
+    data[leave:, 0, 1] = seen[leave:, 0, 1] + [0.0, 10.0, 0.0]
+    if covered:
+        for c in range(1, 8):
+            data[leave:, c, 2] = seen[leave:, c, 1][:, np.random.default_rng(c).permutation(17)]
+    return rig, Keypoints2D(data, rig.names, "coco17", 60.0), leave
+
+
+@pytest.mark.parametrize("covered", [False, True])
+def test_one_cameras_detections_after_a_person_left_are_not_its_own(covered):
+    """The person's track ends where it left (old code: it went on, on camera 1's detections, for 1.5 s: no 3D
+    point, yet counted as frames the person was there, their points missing); with someone in every other
+    camera who may hide it there, those frames stay its own."""
+    rig, kp, leave = left_take(covered)
+    slots, summary = associate_take(rig, kp, "auto", progress=False)
+    assert summary["persons_found"] == 2, summary
+    seen = np.flatnonzero((slots[:, :, 1] >= 0).any(axis=1))
+    assert seen[0] == 0 and (slots[:leave, :, 1] >= 0).sum(axis=1).min() >= 2
+    if covered:
+        assert seen[-1] == len(slots) - 1 and summary["one_view_tails_dropped"] == 0, summary
+    else:
+        assert seen[-1] == leave - 1, seen[-1]
+        assert summary["one_view_tails_dropped"] == len(slots) - leave

@@ -37,7 +37,7 @@ from mocap.multi.associate import pair_affinity
 from mocap.multi.backward import extend_back
 from mocap.multi.body import body_cost, torso_mask
 from mocap.multi.exchange import exchange_views
-from mocap.multi.gates import assign, assign_gate, met_better, met_depth, took_over
+from mocap.multi.gates import assign, assign_gate, drop_lone_tails, met_better, met_depth, took_over
 from mocap.multi.identity import births, drop_outside, drop_unconfirmed, merge_coinciding, one_owner, reacquire
 from mocap.multi.merged import NOISE_COSTS, RECENT, assign_merged, check_unchecked, own_rays
 from mocap.multi.mirrored import rejoin_mirrored
@@ -361,6 +361,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     kept, unconfirmed, not_people, small, apart = drop_unconfirmed(rig, kp, kept, min_score, two_view_birth)
     kept, joined = join_to_persons(kept, persons, kp.fps, limbs)  # one lost > stitch_max_s, N people asked for
     before_start = extend_back(tr, kept)  # the frames before each was confirmed (or found again)
+    lone_tails = drop_lone_tails(tr, kept)  # and those after it left, one view's detections of something else
     kept = in_order(kept, kp.fps)
     slots, people = np.full((tr.F, tr.C, len(kept)), -1, np.int16), []
     for p, t in enumerate(kept):
@@ -388,8 +389,8 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
                "unconfirmed_not_body_sized": small, "unconfirmed_apart": apart, "views_not_people": not_people,
                "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
                "views_checked_after_tracking": unchecked, "mirrored_views_rejoined": mirrored,
-               "detections_before_start": before_start, "frames": tr.F, "cameras": tr.C, "slots_per_view": tr.S,
-               "frames_with_unexplained_detections": tr.unexplained_frames,
+               "detections_before_start": before_start, "one_view_tails_dropped": lone_tails, "frames": tr.F,
+               "cameras": tr.C, "slots_per_view": tr.S, "frames_with_unexplained_detections": tr.unexplained_frames,
                "unexplained_frames_per_camera": dict(zip(rig.names, lone.tolist(), strict=True)),
                "ms_per_frame": 1000 * seconds / max(tr.F, 1), "ms_per_frame_rays": 1000 * (t1 - t0) / max(tr.F, 1),
                "config": asdict(cfg)}
