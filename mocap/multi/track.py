@@ -4,20 +4,20 @@ Per frame: each live track predicts its skeleton (constant velocity of its body 
 detection's cost against a track is the mean capped distance, over the joints both have, between the
 detection's rays and the predicted joints (metres). Per view, a Hungarian assignment gated by a distance
 that grows while a track is unseen (bounded for one seen by one view: :mod:`mocap.multi.gates`): the people
-located in 3D the frame before first (a matching cascade),
-detections mixing two people (:mod:`mocap.multi.merged`), the people whose position is uncertain, then the
-tentative ones; a person holding, for frames in a row, two views that are not one body has a detection exchanged
-with another person's (a tentative one's too) or a free one where the pairing meets far better
-(:mod:`mocap.multi.exchange`). Each track is re-triangulated from its own keypoints' rays (not those nearer another
-person), views that disagree with the others are dropped (a wrong detection; :mod:`mocap.multi.solve`, every
-person of a frame at once); two tracks once seen apart
-in 3D are never joined. Detections no track explains are grouped across views (:mod:`mocap.multi.associate`);
+located in 3D the frame before first (a matching cascade), detections mixing two people (:mod:`mocap.multi.merged`),
+the people whose position is uncertain, then the tentative ones; a person holding, for frames in a row, two views
+that are not one body has a detection exchanged with another person's (a tentative one's too) or a free one
+where the pairing meets far better (:mod:`mocap.multi.exchange`). Each track is re-triangulated from its own
+keypoints' rays (not those nearer another person), views that disagree with the others are dropped (a wrong
+detection; :mod:`mocap.multi.solve`, every person of a frame at once); two tracks once seen apart in 3D are never
+joined. Detections no track explains are grouped across views (:mod:`mocap.multi.associate`);
 a group seen by two or more views starts a tentative track, which becomes a person after ``birth_frames``
 consecutive frames, unless a tracked person's torso is there (:mod:`mocap.multi.identity`). A person unseen by
 every view resumes in one view only while its gate has not doubled; unseen for ``coast_max_s``, it ends;
 afterwards, identities whose bodies coincide, those made of a person's own partial detections (on its body in
 every view: :mod:`mocap.multi.partial`), and tracks that follow one another in time and space, are joined;
-each person is then followed back over the frames before it was confirmed or resumed (:mod:`mocap.multi.backward`).
+each person is then followed back over the frames before it was confirmed or resumed (:mod:`mocap.multi.backward`),
+and its last frames seen by one view where the others see its spot empty are left out (:mod:`mocap.multi.gates`).
 The torso weighs as much as every joint; another person's keypoints in a detection are kept per person (masks).
 """
 
@@ -361,7 +361,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
     kept, unconfirmed, not_people, small, apart = drop_unconfirmed(rig, kp, kept, min_score, two_view_birth)
     kept, joined = join_to_persons(kept, persons, kp.fps, limbs)  # one lost > stitch_max_s, N people asked for
     before_start = extend_back(tr, kept)  # the frames before each was confirmed (or found again)
-    lone_tails = drop_lone_tails(tr, kept)  # and those after it left, one view's detections of something else
+    lone_tails = drop_lone_tails(tr, kept) if two_view_birth > 1 else 0  # (see drop_unconfirmed: not in detect's)
     kept = in_order(kept, kp.fps)
     slots, people = np.full((tr.F, tr.C, len(kept)), -1, np.int16), []
     for p, t in enumerate(kept):
