@@ -172,3 +172,25 @@ def test_more_identities_than_requested_says_whether_they_were_there_at_once(cap
         warn_summary(summary([(0, 99), (0, 99), (0, 40), (60, 99)]))  # one left, another came: never four at once
     assert "4 identities found (never more than 3 at once, but bodies of another size: people entering" \
         in caplog.text
+
+
+def test_cameras_with_detections_no_person_explains_are_said_in_one_line(caplog):
+    """A 12-camera take with clutter said "camera camNN: N frames with a detection no person explains ..." twelve
+    times; now one line names them with their frame counts (one camera: as before)."""
+    from mocap.multi.track import warn_summary
+
+    def summary(counts):
+        return {"frames": 100, "unexplained_frames_per_camera": counts, "persons_requested": "auto",
+                "persons_found": 1, "tracks_dropped_short": 0, "people": [{"first": 0, "last": 99}],
+                "config": {"stitch_max_s": 2.0, "min_person_frames": 10}}
+
+    with caplog.at_level("WARNING", logger="mocap.multi.track"):
+        warn_summary(summary({"cam01": 40, "cam02": 3, "cam03": 12}))
+    lines = [r.getMessage() for r in caplog.records if "no person explains" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("cameras cam01 40, cam03 12: frames with a detection"), lines
+    assert "seen by one camera alone" in lines[0] and "cam02" not in lines[0]  # 3 of 100 frames: not said
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mocap.multi.track"):
+        warn_summary(summary({"cam01": 40, "cam02": 0}))
+    assert "camera cam01 40: frames with a detection no person explains (a person seen by this camera alone" \
+        in caplog.text

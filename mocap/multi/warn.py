@@ -11,10 +11,11 @@ log = logging.getLogger("mocap.multi.track")  # the association's warnings, as t
 def warn_summary(summary: dict) -> None:
     """Warnings on an association (``summary``: :func:`associate_take`'s): cameras with many detections no person
     explains, fewer or more people than requested, short tracks dropped."""
-    for name, n in summary["unexplained_frames_per_camera"].items():
-        if n > 0.05 * summary["frames"]:
-            log.warning("camera %s: %d frames with a detection no person explains (a person seen by this camera "
-                        "alone, beyond the capture volume, or not a person): not reconstructed", name, n)
+    many = {k: n for k, n in summary["unexplained_frames_per_camera"].items() if n > 0.05 * summary["frames"]}
+    if many:  # one line for them all (a 12-camera take with reflections and clutter said it 12 times)
+        log.warning("%s %s: frames with a detection no person explains (a person seen by %s alone, beyond the "
+                    "capture volume, or not a person): not reconstructed", "camera" if len(many) == 1 else "cameras",
+                    ", ".join(f"{k} {n}" for k, n in many.items()), "this camera" if len(many) == 1 else "one camera")
     requested, found = summary["persons_requested"], summary["persons_found"]
     stitched = [(p, q["stitched"]) for p, q in enumerate(summary["people"]) if q.get("stitched")]
     if requested != "auto" and found < requested:
