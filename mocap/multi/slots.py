@@ -34,14 +34,28 @@ def decode_slots(record: dict) -> np.ndarray:
 def encode_masks(masks: dict) -> list:
     """{(frame, view, person): (J,) bool, the keypoints of that detection that are the person's} → JSON rows
     [frame, view, person, hex bit mask of the joints]."""
-    return [[int(f), int(c), int(p), hex(int.from_bytes(np.packbits(np.asarray(m, bool), bitorder="little").tobytes(),
-                                                         "little"))]
-            for (f, c, p), m in sorted(masks.items())]
+    keys = sorted(masks)
+    if not keys:
+        return []
+    rows = [np.asarray(masks[k], bool) for k in keys]
+    if len({len(m) for m in rows}) == 1:  # the bytes of every row at once (a long crowd take has 10⁵ of them)
+        packed = np.packbits(np.stack(rows), axis=1, bitorder="little")
+    else:
+        packed = [np.packbits(m, bitorder="little") for m in rows]
+    return [[int(f), int(c), int(p), hex(int.from_bytes(b.tobytes(), "little"))]
+            for (f, c, p), b in zip(keys, packed, strict=True)]
 
 
 def decode_masks(rows: list | None, n_joints: int) -> dict:
-    return {(int(f), int(c), int(p)): np.array([(int(h, 16) >> j) & 1 for j in range(n_joints)], bool)
-            for f, c, p, h in rows or []}
+    """:func:`encode_masks`'s rows → {(frame, view, person): (n_joints,) bool} (the joints' bits; any beyond them
+    ignored). Decoded together: bit by bit in Python, a 12-camera, 5-person take's 10⁵ rows took 2 s a time."""
+    if not rows:
+        return {}
+    width, keep = (n_joints + 7) // 8, (1 << n_joints) - 1
+    raw = b"".join((int(h, 16) & keep).to_bytes(width, "little") for *_, h in rows)
+    bits = np.unpackbits(np.frombuffer(raw, np.uint8).reshape(len(rows), width), axis=1, bitorder="little")
+    bits = bits[:, :n_joints].astype(bool)
+    return {(int(f), int(c), int(p)): m for (f, c, p, _), m in zip(rows, bits, strict=True)}
 
 
 def apply_slots(kp: Keypoints2D, slots: np.ndarray, masks: dict | list | None = None) -> Keypoints2D:
@@ -56,9 +70,18 @@ def apply_slots(kp: Keypoints2D, slots: np.ndarray, masks: dict | list | None = 
     data = np.where((slots >= 0)[..., None, None], data, np.nan)
     if isinstance(masks, list):
         masks = decode_masks(masks, J)
-    for (f, c, p), m in (masks or {}).items():
-        if f < F and c < C and p < data.shape[2]:
-            data[f, c, p, :len(m)][~m] = np.nan
+    at = [(k, m) for k, m in (masks or {}).items() if k[0] < F and k[1] < C and k[2] < data.shape[2]]
+    if at:  # every mask at once: True beyond a mask's length (a mask shorter than the joints leaves the rest)
+        f, c, p = np.array([k for k, _ in at], np.intp).T
+        if all(len(m) == J for _, m in at):
+            mine = np.stack([np.asarray(m, bool) for _, m in at])
+        else:
+            mine = np.ones((len(at), J), bool)
+            for i, (_, m) in enumerate(at):
+                mine[i, : len(m)] = np.asarray(m, bool)[:J]
+        part = data[f, c, p]  # (N, J, 3)
+        part[~mine] = np.nan
+        data[f, c, p] = part
     return Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps)
 
 
