@@ -187,10 +187,11 @@ def test_cameras_with_detections_no_person_explains_are_said_in_one_line(caplog)
     with caplog.at_level("WARNING", logger="mocap.multi.track"):
         warn_summary(summary({"cam01": 40, "cam02": 3, "cam03": 12}))
     lines = [r.getMessage() for r in caplog.records if "no person explains" in r.getMessage()]
-    assert len(lines) == 1 and lines[0].startswith("cameras cam01 40, cam03 12: frames with a detection"), lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("cameras cam01 (40 frames), cam03 (12 frames) with a detection"), lines
     assert "seen by one camera alone" in lines[0] and "cam02" not in lines[0]  # 3 of 100 frames: not said
     caplog.clear()
     with caplog.at_level("WARNING", logger="mocap.multi.track"):
         warn_summary(summary({"cam01": 40, "cam02": 0}))
-    assert "camera cam01 40: frames with a detection no person explains (a person seen by this camera alone" \
+    assert "camera cam01 (40 frames) with a detection no person explains (a person seen by this camera alone" \
         in caplog.text

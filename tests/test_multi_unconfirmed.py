@@ -1,4 +1,4 @@
-"""A two-view identity in a packed group (mocap.multi.identity.contradicted): the third camera's view of its spot
+"""A two-view identity in a packed group (mocap.multi.seen.contradicted): the third camera's view of its spot
 is inside some person's detection box, but a person standing behind it (farther from that camera) cannot hide it:
 the spot is seen empty. Helper's packed take (4 people 0.6 m apart, 5 cameras): a 17-frame phantom from two
 views' false detections was a 5th person and failed the take; now 4 people."""

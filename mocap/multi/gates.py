@@ -21,9 +21,10 @@ import numpy as np
 
 from mocap.multi.associate import pair_affinity
 from mocap.multi.body import body_cost
-from mocap.multi.identity import DUPLICATE_M, SOMEONE_COVER, scored_boxes
+from mocap.multi.identity import DUPLICATE_M
 from mocap.multi.merged import BIG
 from mocap.multi.rays import point_ray_distance, triangulate_rays
+from mocap.multi.seen import seen_empty
 from mocap.multi.tracklets import Track, apart
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 ONE_VIEW_REACH_M = DUPLICATE_M  # a one-view person's gate grows by this at most: the least distance between two
 # people's torsos (half the gate, a detection's mean distance, then stays under it)
-EMPTY_VIEWS = 2  # a person seen by one view whose spot this many other cameras see empty: not that view's detection
 
 
 def assign_gate(tr: Tracker, t: Track, f: int) -> float:
@@ -129,58 +129,35 @@ def met_depth(origins: np.ndarray, rays: np.ndarray, prior: np.ndarray) -> np.nd
     return np.where(np.isfinite(X), X, prior)
 
 
-def seen_empty(tr: Tracker, f: int, X: np.ndarray, c0: int) -> bool:
-    """Whether ``EMPTY_VIEWS`` cameras or more besides ``c0`` have half of the skeleton X (J, 3), a person seen by
-    view c0 alone, in front of them and inside their image, and no detection of frame f whose box covers
-    ``SOMEONE_COVER`` of its projection's (someone in front may hide it)."""
-    ok = np.isfinite(X[:, 0])
-    if ok.sum() < tr.cfg.min_joints:
-        return False
-    _, lo, hi = scored_boxes(tr.rays.kp.data[f], tr.rays.min_score)  # (C, S, 2)
-    empty = 0
-    for c, cam in enumerate(tr.rays.rig.cameras):
-        if c == c0:
-            continue
-        uv = cam.project(X[ok])  # (n, 2); NaN behind
-        w, h = cam.size
-        with np.errstate(invalid="ignore"):
-            inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
-        if inside.sum() < 0.5 * len(uv):
-            continue
-        a, b = np.nanmin(uv, axis=0), np.nanmax(uv, axis=0)
-        with np.errstate(invalid="ignore"):
-            inter = np.prod(np.clip(np.minimum(b, hi[c]) - np.maximum(a, lo[c]), 0, None), axis=-1)  # (S,)
-            if np.any(inter >= SOMEONE_COVER * np.prod(b - a)):
-                continue
-        empty += 1
-        if empty >= EMPTY_VIEWS:
-            return True
-    return False
-
-
 def drop_lone_tails(tr: Tracker, tracks: list[Track]) -> int:
     """Each track's frames after its last one seen by two views or more (seen by one view: no 3D point) left out
-    where in most of them :func:`seen_empty` holds at the spot of that view's detection at the distances of the
-    last skeleton in 3D: that view's detections are something else's, after the person left (a 16-camera take kept
-    a person 1.8 s after it left on one camera's detections of something else, and the report failed it at 89 %
-    of its points reconstructed). Kept where someone in the other views may hide that spot, or they do not see it;
+    from where to its end :func:`seen_empty` holds in most of them (the longest such end), at the spot of that
+    view's detection at the distances of its last skeleton in 3D: that view's detections are something else's,
+    after the person left (a 16-camera take kept a person 1.8 s after it left on one camera's detections of
+    something else, and the report failed it at 89 % of its points reconstructed). Kept where someone in the
+    other views may hide that spot, or they do not see it;
     a person walking out of every view but one, past a spot the others still see, loses those frames too (they
     have no 3D point either way). A run seen by one view between two seen by two is kept whatever the others see
-    (a person behind a prop). Returns how many detections were left out."""
+    (a person behind a prop). Returns how many frames (one detection each) were left out."""
     dropped = 0
     for t in tracks:
         many = [k for k, s in enumerate(t.slots) if (s >= 0).sum() >= 2]
-        if not many or many[-1] == len(t.frames) - 1 or t.frames[many[-1]] not in t.skel:
+        if not many or many[-1] == len(t.frames) - 1:
             continue
         last = many[-1]
-        X3d = np.asarray(t.skel[t.frames[last]])
-        empty = 0
+        fixed = [f for f in t.skel if f <= t.frames[last]]  # its last skeleton (a frame that views joined after
+        if not fixed:  # tracking, two views, may have none)
+            continue
+        X3d = np.asarray(t.skel[max(fixed)])
+        score = []  # +1 where the others see the spot empty, -1 where not
         for k in range(last + 1, len(t.frames)):
             c0 = int(np.flatnonzero(t.slots[k] >= 0)[0])
             o = tr.origins[c0]
             X = o + tr.rays[t.frames[k], c0, int(t.slots[k][c0])] * np.linalg.norm(X3d - o, axis=-1)[:, None]
-            empty += seen_empty(tr, t.frames[k], X, c0)
-        if 2 * empty > len(t.frames) - last - 1:
-            dropped += len(t.frames) - last - 1
-            t.frames, t.slots, t.costs = t.frames[: last + 1], t.slots[: last + 1], t.costs[: last + 1]
+            score.append(1 if seen_empty(tr, t.frames[k], X, c0) else -1)
+        suffix = np.cumsum(score[::-1])[::-1]  # from each frame of the tail to its end: mostly empty where > 0
+        if suffix.max() > 0:
+            cut = last + 1 + int(np.argmax(suffix))  # the longest such end (the first maximum)
+            dropped += len(t.frames) - cut
+            t.frames, t.slots, t.costs = t.frames[:cut], t.slots[:cut], t.costs[:cut]
     return dropped

@@ -26,6 +26,7 @@ import numpy as np
 from mocap.geometry.triangulation import reprojection_errors
 from mocap.multi.associate import cluster, pair_affinity
 from mocap.multi.body import torso_centre
+from mocap.multi.seen import BODY_DEPTH_M, centres, contradicted, scored_boxes
 from mocap.multi.tracklets import Track, apart, centre, join_tracks, latest_measured
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DUPLICATE_M = 0.4  # torso centres nearer than this: one body (two people's torsos are at least this far apart)
-BODY_DEPTH_M = 0.2  # torso centres nearer than this cannot be two people, even hugging (a torso's depth)
 COINCIDE_M = 0.15  # two identities whose body centres are this near ...
 COINCIDE_SHARE = 0.8  # ... in this share of the frames both are seen in 3D are one person
 UNCONFIRMED_S = 1.0  # an identity only two cameras saw, for less than this, ...
@@ -43,8 +43,6 @@ BODY_MIN_M = 0.5  # ... or (however long) whose joints spread less than this (bo
 APART_RATIO = 3.0  # ... or (however long) whose skeleton misses its own detections by this many times the median
 # of the people three cameras or more saw, in pixels and in shares of each detection's size (residuals), and by
 APART_MIN_PX = 2.0  # this: its two views' detections do not meet as one body (no detector does much better)
-SOMEONE_COVER = 0.5  # a detection whose box covers this share of a projected skeleton's may be that person (or
-# someone in front of it)
 
 
 def births(tr: Tracker, f: int, free: np.ndarray) -> None:
@@ -215,49 +213,6 @@ def drop_outside(rig: Rig, tracks: list[Track]) -> tuple[list[Track], int]:
     return [t for t, o in zip(tracks, outside, strict=True) if not o], int(sum(outside))
 
 
-def scored_boxes(det: np.ndarray, min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Detections (..., J, 3) → their keypoints scored ``min_score`` or more (..., J, 2) (NaN the others) and the
-    corners of their box, lo and hi (..., 2) (inf and -inf where none is)."""
-    with np.errstate(invalid="ignore"):
-        xy = np.where((det[..., 2] >= min_score)[..., None], det[..., :2], np.nan)
-    return xy, np.nanmin(xy, axis=-2, initial=np.inf), np.nanmax(xy, axis=-2, initial=-np.inf)
-
-
-def contradicted(rig: Rig, kp, t: Track, min_score: float, centres: dict | None = None) -> float:
-    """The share of ``t``'s frames in 3D in which a camera that did not see it has at least half its skeleton
-    inside its image (in front of it) and no detection there: no box of a detection (its keypoints scored
-    ``min_score`` or more) covers ``SOMEONE_COVER`` of the box of the skeleton's projection (a person hidden
-    behind another in that view: the other's box, as large or larger, covers it). ``centres``: (frame, view, slot)
-    → the body centre (3,) of the person that detection is, where known: a person farther from that camera than
-    ``t`` (by more than a body's depth) cannot hide it (in a packed group every spot is inside someone's box)."""
-    frames = list(t.skel)
-    if not frames:
-        return 0.0
-    mine = {f: {c for c in range(len(rig)) if t.slots[k][c] >= 0} for k, f in enumerate(t.frames)}
-    _, lo, hi = scored_boxes(kp.data[frames], min_score)  # (n, C, S, 2)
-    S = np.stack([t.skel[f] for f in frames])  # (n, J, 3)
-    empty = np.zeros(len(frames), bool)
-    for c, cam in enumerate(rig.cameras):
-        uv = cam.project(S)  # (n, J, 2); NaN behind
-        w, h = cam.size
-        with np.errstate(invalid="ignore"):
-            inside = (uv[..., 0] >= 0) & (uv[..., 0] < w) & (uv[..., 1] >= 0) & (uv[..., 1] < h)
-        in_view = inside.sum(axis=1) >= 0.5 * S.shape[1]
-        a, b = np.nanmin(uv, axis=1, initial=np.inf)[:, None], np.nanmax(uv, axis=1, initial=-np.inf)[:, None]
-        with np.errstate(invalid="ignore"):
-            inter = np.prod(np.clip(np.minimum(b, hi[:, c]) - np.maximum(a, lo[:, c]), 0, None), axis=-1)  # (n, S)
-            cover = inter >= SOMEONE_COVER * np.prod(b - a, axis=-1)  # (n, S); NaN (none): False
-        if centres:
-            mid = np.linalg.norm(np.nanmedian(S, axis=1) - cam.center, axis=-1)  # (n,) t's depth from the camera
-            for i, s in zip(*np.nonzero(cover), strict=True):
-                other = centres.get((frames[i], c, int(s)))
-                cover[i, s] = other is None or np.linalg.norm(other - cam.center) < mid[i] + BODY_DEPTH_M
-        overlap = cover.any(axis=1)
-        missed = np.array([c not in mine.get(f, ()) for f in frames])
-        empty |= in_view & missed & ~overlap
-    return float(empty.mean())
-
-
 def body_extent(t: Track, min_joints: int = 4) -> float:
     """How far ``t``'s joints spread: per frame it was located in 3D (with ``min_joints`` joints or more) the 90th
     percentile of the distances between two of its joints (a few outlying joints aside), the median over those
@@ -299,12 +254,15 @@ def residuals(rig: Rig, kp, t: Track, min_score: float) -> tuple[float, float]:
             float(np.median(rel)) if rel.size else float("nan"))
 
 
-def two_views(t: Track) -> bool:
-    """``t`` was seen by two cameras (a third at times: in under half of its frames in 3D): what two views'
-    detections of something else can make (a 12-camera take of 6,000 frames: three cameras' clutter met in 18 of
-    a phantom's 95 frames in 3D, and it was kept as a sixth actor of five)."""
+def two_views(t: Track, cameras: int) -> bool:
+    """``t`` was seen by two cameras (with four ``cameras`` or more, a third at times: in under half of its frames
+    in 3D): what two views' detections of something else can make (a 12-camera take of 6,000 frames: three
+    cameras' clutter met in 18 of a phantom's 95 frames in 3D, and it was kept as a sixth actor of five). With
+    three cameras, one all three saw at times was seen by every camera there is."""
     if t.max_views <= 2:
         return True
+    if cameras < 4:
+        return False
     views = [int((s >= 0).sum()) for f, s in zip(t.frames, t.slots, strict=True) if f in t.skel]
     return bool(views) and 2 * sum(v > 2 for v in views) < len(views)
 
@@ -326,9 +284,10 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
     if two_view_birth <= 1 or len(rig) < 3:
         return tracks, 0, [], 0, 0
     short = int(np.ceil(UNCONFIRMED_S * kp.fps))
-    two = [t for t in tracks if two_views(t)]
-    if two:  # the median residuals (px, share) of the identities three cameras or more saw
-        own = np.array([residuals(rig, kp, u, min_score) for u in tracks if not two_views(u)]).reshape(-1, 2)
+    two = [t for t in tracks if two_views(t, len(rig))]
+    if two:  # the median residuals (px, share) of the identities three cameras or more saw (most of the time, else
+        seen3 = [u for u in tracks if not two_views(u, len(rig))] or [u for u in tracks if u.max_views > 2]  # once)
+        own = np.array([residuals(rig, kp, u, min_score) for u in seen3]).reshape(-1, 2)
         seen3 = np.array([np.nanmedian(v) if np.isfinite(v).any() else np.nan for v in own.T])
     gone, candidates = [], []
     for t in two:
@@ -341,8 +300,8 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
             gone.append((t, why))  # brief and not one body: nothing to confirm
         elif why is not None:
             candidates.append((t, why))
-    centres = _centres(tracks, set().union(*(t.skel for t, _ in candidates))) if candidates else {}
-    gone += [(t, why) for t, why in candidates if contradicted(rig, kp, t, min_score, centres) >= UNCONFIRMED_SHARE]
+    near = centres(tracks, set().union(*(t.skel for t, _ in candidates))) if candidates else {}
+    gone += [(t, why) for t, why in candidates if contradicted(rig, kp, t, min_score, near) >= UNCONFIRMED_SHARE]
     count = {w: sum(why == w for _, why in gone) for w in ("short", "small", "apart")}
     if gone:
         empty = "where another camera saw the spot and detected nobody"
@@ -358,19 +317,6 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
              for c, s in enumerate(sl) if s >= 0]
     left = [t for t in tracks if not any(t is g for g, _ in gone)]
     return left, len(gone), views, count["small"], count["apart"]
-
-
-def _centres(tracks: list[Track], frames: set) -> dict:
-    """(frame, view, slot) → the body centre (3,) of the identity that detection is, in ``frames`` where that
-    identity was located in 3D (a candidate's own detections are in views it saw: :func:`contradicted` skips
-    those)."""
-    out = {}
-    for u in tracks:
-        for f, sl in zip(u.frames, u.slots, strict=True):
-            if f in frames and f in u.path:
-                centre = u.path[f]
-                out.update({(f, c, int(s)): centre for c, s in enumerate(sl) if s >= 0})
-    return out
 
 
 def reacquire(tr: Tracker, new: Track, f: int) -> bool:

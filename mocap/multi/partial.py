@@ -10,7 +10,7 @@ body in its view, and the person's other views see nobody where it is said to be
 
 :func:`merge_partial` joins such an identity into the person whose projected body holds its detections (every
 view's, in ``INSIDE_SHARE`` of the frames both are seen), when the views that do not see it see its spot empty
-(:func:`~mocap.multi.identity.contradicted`): its views go to that person where the person has no detection
+(:func:`~mocap.multi.seen.contradicted`): its views go to that person where the person has no detection
 of its own in them, with the keypoints that fit the person's skeleton (:func:`absorb`; all of them where the
 person was lost). Two real people stay two: however close, a person is beside the other in some view, and the
 views that do not see it see someone there (the other person's detection covers it, or its own).
@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mocap.multi.identity import UNCONFIRMED_SHARE, contradicted, scored_boxes
+from mocap.multi.identity import UNCONFIRMED_SHARE
 from mocap.multi.rays import point_ray_distance
+from mocap.multi.seen import contradicted, scored_boxes
 from mocap.multi.tracklets import Track
 from mocap.types import Rig
 

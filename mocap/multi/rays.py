@@ -122,23 +122,24 @@ def point_ray_distance(X: np.ndarray, origin: np.ndarray, d: np.ndarray) -> np.n
 
 def ray_ray_distance(o1: np.ndarray, d1: np.ndarray, o2: np.ndarray, d2: np.ndarray) -> np.ndarray:
     """Closest distance between two rays given by origins and unit directions; broadcasts. NaN where either ray
-    is (a joint one of the detections does not see). Rays, not lines: where the lines meet behind a camera, the
-    distance between the half-lines (two cameras' detections of different things met 12 m behind both as a
-    "person" of a 12-camera take)."""
-    n = cross(d1, d2)
-    nn = np.sqrt(np.sum(n * n, axis=-1))
+    is (a joint one of the detections does not see). Rays, not lines: where the lines' closest points lie behind a
+    camera, the distance between the half-lines (two cameras' detections of different things met 12 m behind both
+    as a "person" of a 12-camera take)."""
+    n0, n1, n2 = _cross_parts(d1, d2)
+    nn = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
     w = o2 - o1
-    skew = np.abs(np.sum(w * n, axis=-1)) / np.maximum(nn, 1e-12)
-    c = cross(w, d1)
-    parallel = np.sqrt(np.sum(c * c, axis=-1))
-    out = np.where(nn <= 1e-9, parallel, skew)  # (NaN compares false: a missing ray gives skew's NaN)
-    b, e1, e2 = np.sum(d1 * d2, axis=-1), np.sum(d1 * w, axis=-1), np.sum(d2 * w, axis=-1)
-    with np.errstate(invalid="ignore"):  # where the lines' closest points are, along each ray (× 1 − b²)
-        behind = (nn > 1e-9) & ((e1 - b * e2 < 0) | (b * e1 - e2 < 0))
+    skew = np.abs(w[..., 0] * n0 + w[..., 1] * n1 + w[..., 2] * n2) / np.maximum(nn, 1e-12)
+    c0, c1, c2 = _cross_parts(w, d1)
+    out = np.where(nn <= 1e-9, np.sqrt(c0 * c0 + c1 * c1 + c2 * c2), skew)  # (NaN compares false: skew's NaN)
+    b, e1, e2 = _add(d1 * d2, -1), _add(d1 * w, -1), _add(d2 * w, -1)
+    with np.errstate(invalid="ignore"):  # where the lines' closest points are along each ray (times 1 - b²)
+        behind = np.where(nn > 1e-9, (e1 - b * e2 < 0) | (b * e1 - e2 < 0), (b < 0) & (e1 < 0))  # parallel: opposite
     if not behind.any():
         return out
-    s1, s2 = np.maximum(e1, 0.0)[..., None], np.maximum(-e2, 0.0)[..., None]  # the nearest point of each ray to
-    near = np.minimum(np.linalg.norm(w - s1 * d1, axis=-1), np.linalg.norm(w + s2 * d2, axis=-1))  # the other's origin
+    # then (or parallel, pointing away from each other) one ray's origin is the nearest point to the other ray:
+    # |w - s d1|² = |w|² - s², s = max(e1, 0), and |w + t d2|² = |w|² - t², t = max(-e2, 0), the smaller of the two
+    reach = np.maximum(np.maximum(e1, 0.0), np.maximum(-e2, 0.0))
+    near = np.sqrt(np.maximum(_add(w * w, -1) - reach * reach, 0.0))
     return np.where(behind, near, out)
 
 

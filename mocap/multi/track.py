@@ -389,7 +389,7 @@ def associate_take(rig: Rig, kp: Keypoints2D, persons: int | str = "auto", cfg: 
                "unconfirmed_not_body_sized": small, "unconfirmed_apart": apart, "views_not_people": not_people,
                "shared_views_given_to_one": shared, "keypoint_masks": encode_masks(masks),
                "views_checked_after_tracking": unchecked, "mirrored_views_rejoined": mirrored,
-               "detections_before_start": before_start, "one_view_tails_dropped": lone_tails, "frames": tr.F,
+               "detections_before_start": before_start, "one_view_tail_frames_dropped": lone_tails, "frames": tr.F,
                "cameras": tr.C, "slots_per_view": tr.S, "frames_with_unexplained_detections": tr.unexplained_frames,
                "unexplained_frames_per_camera": dict(zip(rig.names, lone.tolist(), strict=True)),
                "ms_per_frame": 1000 * seconds / max(tr.F, 1), "ms_per_frame_rays": 1000 * (t1 - t0) / max(tr.F, 1),

@@ -13,9 +13,10 @@ def warn_summary(summary: dict) -> None:
     explains, fewer or more people than requested, short tracks dropped."""
     many = {k: n for k, n in summary["unexplained_frames_per_camera"].items() if n > 0.05 * summary["frames"]}
     if many:  # one line for them all (a 12-camera take with reflections and clutter said it 12 times)
-        log.warning("%s %s: frames with a detection no person explains (a person seen by %s alone, beyond the "
-                    "capture volume, or not a person): not reconstructed", "camera" if len(many) == 1 else "cameras",
-                    ", ".join(f"{k} {n}" for k, n in many.items()), "this camera" if len(many) == 1 else "one camera")
+        one = len(many) == 1
+        log.warning("%s %s with a detection no person explains (a person seen by %s alone, beyond the capture volume, "
+                    "or not a person): not reconstructed", "camera" if one else "cameras",
+                    ", ".join(f"{k} ({n} frames)" for k, n in many.items()), "this camera" if one else "one camera")
     requested, found = summary["persons_requested"], summary["persons_found"]
     stitched = [(p, q["stitched"]) for p, q in enumerate(summary["people"]) if q.get("stitched")]
     if requested != "auto" and found < requested:
