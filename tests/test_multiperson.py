@@ -296,3 +296,9 @@ def test_frame_rays_index_like_the_whole_array(take3):
         assert np.array_equal(lazy[f], full[f], equal_nan=True)
         assert np.array_equal(lazy[f, [0, 2], [1, 0]], full[f, [0, 2], [1, 0]], equal_nan=True)
         assert np.array_equal(lazy[f, 1, 0], full[f, 1, 0], equal_nan=True)
+    assert len(lazy._cache) == 3  # every block of the take kept (the walks back read them again)
+    lazy.MAX_BYTES = 1  # two blocks at most, the least recently used dropped first
+    lazy._cache.clear()
+    for f in (0, 300, 0, 599, 10):
+        assert np.array_equal(lazy[f], full[f], equal_nan=True) and len(lazy._cache) <= 2
+    assert list(lazy._cache) == [512, 0]
