@@ -135,10 +135,10 @@ def drop_lone_tails(tr: Tracker, tracks: list[Track]) -> int:
     view's detection at the distances of its last skeleton in 3D: that view's detections are something else's,
     after the person left (a 16-camera take kept a person 1.8 s after it left on one camera's detections of
     something else, and the report failed it at 89 % of its points reconstructed). Kept where someone in the
-    other views may hide that spot, or they do not see it;
-    a person walking out of every view but one, past a spot the others still see, loses those frames too (they
-    have no 3D point either way). A run seen by one view between two seen by two is kept whatever the others see
-    (a person behind a prop). Returns how many frames (one detection each) were left out."""
+    other views may hide that spot, or they do not see it; a person walking out of every view but one, past a spot
+    the others still see, loses those frames too (they have no 3D point either way). A run seen by one view
+    between two seen by two is kept whatever the others see (a person behind a prop). Returns how many frames (one
+    detection each) were left out."""
     dropped = 0
     for t in tracks:
         many = [k for k, s in enumerate(t.slots) if (s >= 0).sum() >= 2]

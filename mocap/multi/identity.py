@@ -9,11 +9,11 @@ on the same body. :func:`births` starts a person only where no tracked person's 
 one lost where it is; :func:`merge_coinciding` joins, after tracking, identities whose bodies coincide
 wherever both are seen (the same body followed twice). In the output, a detection two people shared goes to
 the one with more keypoints of its own in it (:func:`one_owner`), and a person never where three cameras see
-is not reconstructed (:func:`drop_outside`), nor a short one only two cameras ever saw where a third camera sees
-the spot and detects nobody (:func:`drop_unconfirmed`: a poster or a reflection in two views, or two views'
-detections of different people or of a body's mirror that happen to meet in 3D for a moment), nor a longer one
-there whose two views' detections do not meet as one body, nor a brief one whose detections do not meet, whatever
-the other cameras see.
+is not reconstructed (:func:`drop_outside`), nor a short one two cameras saw (a third at times, with four or
+more: :func:`two_views`) where a third camera sees the spot and detects nobody (:func:`drop_unconfirmed`: a
+poster or a reflection in two views, or two views' detections of different people or of a body's mirror that
+happen to meet in 3D for a moment), nor a longer one there whose two views' detections do not meet as one body,
+nor a brief one whose detections do not meet, whatever the other cameras see.
 """
 
 from __future__ import annotations
@@ -286,8 +286,8 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
     short = int(np.ceil(UNCONFIRMED_S * kp.fps))
     two = [t for t in tracks if two_views(t, len(rig))]
     if two:  # the median residuals (px, share) of the identities three cameras or more saw (most of the time, else
-        seen3 = [u for u in tracks if not two_views(u, len(rig))] or [u for u in tracks if u.max_views > 2]  # once)
-        own = np.array([residuals(rig, kp, u, min_score) for u in seen3]).reshape(-1, 2)
+        ref = [u for u in tracks if not two_views(u, len(rig))] or [u for u in tracks if u.max_views > 2]  # once)
+        own = np.array([residuals(rig, kp, u, min_score) for u in ref]).reshape(-1, 2)
         seen3 = np.array([np.nanmedian(v) if np.isfinite(v).any() else np.nan for v in own.T])
     gone, candidates = [], []
     for t in two:
