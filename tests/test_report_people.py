@@ -248,6 +248,33 @@ def test_a_person_lost_for_good_while_a_camera_still_sees_it_is_missing_points(t
     assert rec["frames_all_joints"] == pytest.approx((span - 20) / span, abs=0.02), rec
 
 
+def test_one_cameras_detections_before_a_person_entered_are_not_missing_points(tmp_path):
+    """Several people: a person's slot holding one camera's detections for 10 frames before it entered (something
+    else's, taken by the walk back over frames seen by one view) counted those frames as its points missing (a
+    16-camera take's person read 97 % reconstructed, all its true frames in 3D); a person is judged from its first
+    frame in 3D or in two cameras' detections, as one performer is."""
+    import warnings
+
+    from mocap.io.hdf5 import read_keypoints2d, read_points3d
+    from mocap.report.metrics import compute
+
+    session, truth = two_person_session(tmp_path / "before", frames=90)
+    pts = read_points3d(session.points3d("triangulated"))
+    kp, rig = read_keypoints2d(session.root / "pose2d.h5"), session.rig()
+    early = slice(SECOND_ENTERS - 10, SECOND_ENTERS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        data = _in_person_order(kp, rig, truth)
+        data[early, 0, 1] = data[SECOND_ENTERS, 0, 1]  # camera 1 alone, the person's first detection held still
+        rec = compute(rig, type(kp)(data, kp.camera_names, kp.keypoint_set, kp.fps), pts, 1)["reconstructed"]
+        assert rec["frames_all_joints"] == pytest.approx(1.0), rec
+        assert rec["first_frame"] == SECOND_ENTERS, rec
+        data[early, 1, 1] = data[SECOND_ENTERS, 1, 1]  # two cameras' detections there: the person's frames
+        rec = compute(rig, type(kp)(data, kp.camera_names, kp.keypoint_set, kp.fps), pts, 1)["reconstructed"]
+    span = 90 - SECOND_ENTERS + 10
+    assert rec["first_frame"] == SECOND_ENTERS - 10 and rec["frames_all_joints"] == pytest.approx((span - 10) / span)
+
+
 def test_a_person_away_for_a_while_is_not_missing_points(tmp_path):
     """One of several people seen nowhere for a second in the middle of the take (out of the volume, back in):
     those frames are away, not points missing (they failed a perfect person's verdict); frames without 3D while

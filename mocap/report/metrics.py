@@ -144,13 +144,18 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
     X = pts.xyz[:, person]
     present = np.isfinite(X).all(axis=2)  # (F, J)
     seen2 = pts.views[:, person].sum(axis=-1) >= 2 if pts.views is not None else present  # (F, J) measured in 3D
-    # judged from the frame the person enters to the one it leaves, in 3D or in its detections (one performer: two
-    # cameras'; walking in 1 s late failed "points reconstructed 70 %"); one of several people but for where it was
-    # away (no 3D, no detection a while); one performer unseen mid-take counts (a detector's failure, or away)
+    # judged from the frame the person enters to the one it leaves, in 3D or in two cameras' detections (walking in
+    # 1 s late failed "points reconstructed 70 %"; one of several people's first frames seen by one camera, often
+    # another thing's detection before it entered, read 97 %), to its last in one camera's with several people (one
+    # the association lost while a camera still saw it); one of several but for where it was away (no 3D, no
+    # detection a while); one performer unseen mid-take counts (a detector's failure, or away)
     many = pts.xyz.shape[1] > 1
-    detected = (np.nan_to_num(kp.score[:, :, person]) >= MIN_SCORE).any(axis=2).sum(axis=1) >= (1 if many else 2) \
-        if kp.shape[2] > person else np.zeros(len(present), bool)
+    views = (np.nan_to_num(kp.score[:, :, person]) >= MIN_SCORE).any(axis=2).sum(axis=1) \
+        if kp.shape[2] > person else np.zeros(len(present), int)
+    detected = views >= (1 if many else 2)
     rows = np.flatnonzero(present.any(axis=1) | detected)
+    first = np.flatnonzero(present.any(axis=1) | (views >= 2))
+    rows = rows[rows >= first[0]] if first.size else rows
     span = slice(rows[0], rows[-1] + 1) if rows.size else slice(None)
     present, seen2, detected, away = present[span], seen2[span], detected[span], 0
     if many:
