@@ -284,9 +284,11 @@ def drop_unconfirmed(rig: Rig, kp, tracks: list[Track], min_score: float, two_vi
     if two_view_birth <= 1 or len(rig) < 3:
         return tracks, 0, [], 0, 0
     short = int(np.ceil(UNCONFIRMED_S * kp.fps))
-    two = [t for t in tracks if two_views(t, len(rig))]
-    if two:  # the median residuals (px, share) of the identities three cameras or more saw (most of the time, else
-        ref = [u for u in tracks if not two_views(u, len(rig))] or [u for u in tracks if u.max_views > 2]  # once)
+    judged = [two_views(t, len(rig)) for t in tracks]
+    two = [t for t, j in zip(tracks, judged, strict=True) if j]
+    if two:  # the median residuals (px, share) of the identities three cameras or more saw (most of the time;
+        # else at least once)
+        ref = [u for u, j in zip(tracks, judged, strict=True) if not j] or [u for u in tracks if u.max_views > 2]
         own = np.array([residuals(rig, kp, u, min_score) for u in ref]).reshape(-1, 2)
         seen3 = np.array([np.nanmedian(v) if np.isfinite(v).any() else np.nan for v in own.T])
     gone, candidates = [], []

@@ -46,16 +46,7 @@ def contradicted(rig: Rig, kp, t: Track, min_score: float, centres: dict | None 
     S = np.stack([t.skel[f] for f in frames])  # (n, J, 3)
     empty = np.zeros(len(frames), bool)
     for c, cam in enumerate(rig.cameras):
-        uv = cam.project(S)  # (n, J, 2); NaN behind
-        w, h = cam.size
-        with np.errstate(invalid="ignore"):
-            inside = (uv[..., 0] >= 0) & (uv[..., 0] < w) & (uv[..., 1] >= 0) & (uv[..., 1] < h)
-        in_view = inside.sum(axis=1) >= 0.5 * S.shape[1]
-        a, b = np.nanmin(uv, axis=1, initial=np.inf)[:, None], np.nanmax(uv, axis=1, initial=-np.inf)[:, None]
-        a, b = np.clip(a, 0, cam.size), np.clip(b, 0, cam.size)  # its part in the image, as a detection's box is
-        with np.errstate(invalid="ignore"):
-            inter = np.prod(np.clip(np.minimum(b, hi[:, c]) - np.maximum(a, lo[:, c]), 0, None), axis=-1)  # (n, S)
-            cover = inter >= SOMEONE_COVER * np.prod(b - a, axis=-1)  # (n, S); NaN (none): False
+        in_view, cover = _spot(cam, cam.project(S), lo[:, c], hi[:, c])  # (n,), (n, S)
         if centres:
             mid = np.linalg.norm(np.nanmedian(S, axis=1) - cam.center, axis=-1)  # (n,) t's depth from the camera
             for i, s in zip(*np.nonzero(cover), strict=True):
@@ -65,6 +56,21 @@ def contradicted(rig: Rig, kp, t: Track, min_score: float, centres: dict | None 
         missed = np.array([c not in mine.get(f, ()) for f in frames])
         empty |= in_view & missed & ~overlap
     return float(empty.mean())
+
+
+def _spot(cam, uv: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For skeletons projected in ``cam`` (uv (n, J, 2), NaN behind it): (n,) whether half their joints are in its
+    image, and (n, S) which detection boxes (lo, hi (n, S, 2)) cover ``SOMEONE_COVER`` of the box of their part in
+    the image (a detection's box is of what the image shows: one at its edge covers only the part there)."""
+    w, h = cam.size
+    with np.errstate(invalid="ignore"):
+        inside = (uv[..., 0] >= 0) & (uv[..., 0] < w) & (uv[..., 1] >= 0) & (uv[..., 1] < h)
+    a = np.clip(np.nanmin(uv, axis=1, initial=np.inf), 0, cam.size)[:, None]  # (n, 1, 2)
+    b = np.clip(np.nanmax(uv, axis=1, initial=-np.inf), 0, cam.size)[:, None]
+    with np.errstate(invalid="ignore"):
+        inter = np.prod(np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0, None), axis=-1)  # (n, S)
+        cover = inter >= SOMEONE_COVER * np.prod(b - a, axis=-1)  # NaN (none): False
+    return inside.sum(axis=1) >= 0.5 * uv.shape[1], cover
 
 
 def centres(tracks: list[Track], frames: set) -> dict:
@@ -93,17 +99,9 @@ def seen_empty(tr: Tracker, f: int, X: np.ndarray, c0: int) -> bool:
     for c, cam in enumerate(tr.rays.rig.cameras):
         if c == c0:
             continue
-        uv = cam.project(X[ok])  # (n, 2); NaN behind
-        w, h = cam.size
-        with np.errstate(invalid="ignore"):
-            inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
-        if inside.sum() < 0.5 * len(uv):
+        in_view, cover = _spot(cam, cam.project(X[ok])[None], lo[c][None], hi[c][None])  # (1,), (1, S)
+        if not in_view[0] or cover.any():
             continue
-        a, b = np.clip(np.nanmin(uv, axis=0), 0, cam.size), np.clip(np.nanmax(uv, axis=0), 0, cam.size)  # in the
-        with np.errstate(invalid="ignore"):  # image: a detection's box is (one at its edge covers its part there)
-            inter = np.prod(np.clip(np.minimum(b, hi[c]) - np.maximum(a, lo[c]), 0, None), axis=-1)  # (S,)
-            if np.any(inter >= SOMEONE_COVER * np.prod(b - a)):
-                continue
         empty += 1
         if empty >= EMPTY_VIEWS:
             return True
