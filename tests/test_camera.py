@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mocap.geometry.camera import distort, pixels_to_normalised, project, undistort
+from mocap.geometry.camera import distort, fold_r2, pixels_to_normalised, project, project_rows, undistort
 from mocap.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from mocap.types import Camera, Rig
 
@@ -63,6 +63,51 @@ def test_points_behind_camera_are_nan():
     cam = make_camera()
     behind = cam.center - 2.0 * cam.R[2]  # two metres behind the optical centre
     assert np.all(np.isnan(project(cam, behind)))
+
+
+def _looking_down_z(model, dist):
+    K = np.array([[600.0, 0.0, 640.0], [0.0, 600.0, 360.0], [0.0, 0.0, 1.0]])
+    return Camera("wide", K, np.asarray(dist, float), np.eye(4), (1280, 720), model)
+
+
+@pytest.mark.parametrize("model, dist", [("pinhole", [-0.3, 0.0, 0.0, 0.0, 0.0]),
+                                         ("pinhole", [-0.35, 0.05, 0.001, -0.001, 0.0]),
+                                         ("fisheye", [-0.3, 0.0, 0.0, 0.0])])
+def test_points_past_the_lens_fold_are_nan_not_wrapped_into_the_image(model, dist):
+    """A wide lens' k1 < 0 calibration is a polynomial that turns back: a point far off axis lands inside the
+    image, on top of points that are there (emptiness checks then read a camera as seeing a spot it cannot)."""
+    cam = _looking_down_z(model, dist)
+    fold = fold_r2(cam.dist, model)
+    assert 0 < fold < np.inf
+    r = np.sqrt(fold) * np.array([0.3, 0.6, 0.9, 0.99, 1.01, 1.5, 3.0])
+    X = np.stack([r, np.zeros_like(r), np.ones_like(r)], axis=-1)
+    radial, _ = distort(X[:, :2], cam.dist, model)  # the polynomial itself: past the fold it comes back
+    assert radial[5, 0] < radial[3, 0]
+    uv = project(cam, X)
+    inside, past = slice(0, 4), slice(4, None)
+    assert np.allclose(uv[inside], radial[inside] @ cam.K[:2, :2].T + cam.K[:2, 2])
+    assert np.isnan(uv[past]).all()
+    uv_j, J = project(cam, X, jacobian=True)
+    assert np.isnan(uv_j[past]).all() and np.isnan(J[past]).all() and np.isfinite(J[inside]).all()
+    rows, J_rows = project_rows(cam, X)
+    assert np.isnan(rows[:, past]).all() and np.allclose(rows[:, inside].T, uv[inside])
+    # the fold is where the radial map stops growing (its slope 1 at the centre; the tangential terms, left
+    # out of the fold, tilt it by under 1 %)
+    h = 1e-6 * np.sqrt(fold)
+    at = np.array([[np.sqrt(fold) - h, 0.0], [np.sqrt(fold) + h, 0.0]])
+    d = distort(at, cam.dist, model)[0][:, 0]
+    assert abs(d[1] - d[0]) / (2 * h) < 0.01
+
+
+def test_lenses_that_never_fold_project_everything_in_front():
+    assert fold_r2(np.zeros(5), "pinhole") == np.inf
+    assert fold_r2(np.array([0.1, 0.02, 0.0, 0.0, 0.0]), "pinhole") == np.inf
+    assert fold_r2(np.zeros(4), "fisheye") == np.inf
+    assert fold_r2(np.array([-0.0462, 0.14, 0.0006, 0.0007, 0.0]), "pinhole") == np.inf  # a Qualisys lens
+    cam = _looking_down_z("pinhole", [0.1, 0.02, 0.0, 0.0, 0.0])
+    assert np.isfinite(project(cam, np.array([[30.0, 0.0, 1.0]]))).all()
+    with pytest.raises(ValueError, match="unknown camera model 'orthographic'"):
+        fold_r2(np.zeros(5), "orthographic")
 
 
 @pytest.mark.parametrize("fx, message", [(np.nan, "focal length must be positive and finite"),

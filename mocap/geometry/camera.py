@@ -14,6 +14,7 @@ has them); this module does not import :mod:`mocap.types`, which imports it.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -30,6 +31,33 @@ class CameraModel(Protocol):
     dist: np.ndarray
     cam_from_world: np.ndarray
     model: str
+
+
+def fold_r2(dist: np.ndarray, model: str) -> float:
+    """Squared normalised radius (x² + y², x = X/z) where the lens model folds back: where the radial map's
+    derivative, d(r·(1 + k1 r² + k2 r⁴ + k3 r⁶))/dr for ``pinhole`` (d(θ_d)/dθ for ``fisheye``, θ = atan r),
+    first reaches zero; ``inf`` where it never does. Beyond it the polynomial maps points *back towards the
+    image centre* (a wide lens' k1 < 0 calibration: a point 80° off axis lands inside the image, on points
+    that are there), so :func:`project` gives NaN there: no camera images a point past its model's fold."""
+    return _fold_r2(model, tuple(float(v) for v in np.asarray(dist, dtype=float).ravel()))
+
+
+@lru_cache(maxsize=256)
+def _fold_r2(model: str, dist: tuple[float, ...]) -> float:
+    if model == "pinhole":  # 1 + 3 k1 s + 5 k2 s² + 7 k3 s³ in s = r²
+        coefficients = (1.0, 3 * dist[0], 5 * dist[1], 7 * dist[4])
+    elif model == "fisheye":  # 1 + 3 k1 t + 5 k2 t² + 7 k3 t³ + 9 k4 t⁴ in t = θ²
+        coefficients = (1.0, 3 * dist[0], 5 * dist[1], 7 * dist[2], 9 * dist[3])
+    else:
+        raise ValueError(f"unknown camera model {model!r}: expected one of {sorted(DIST_SIZES)}")
+    roots = np.polynomial.polynomial.polyroots(coefficients) if any(coefficients[1:]) else np.empty(0)
+    real = roots.real[(np.abs(roots.imag) <= 1e-9 * np.maximum(1.0, np.abs(roots.real))) & (roots.real > 0)]
+    if not real.size:
+        return float("inf")
+    first = float(real.min())
+    if model == "fisheye":  # θ² → r² = tan²θ; a fold at or past 90° is behind the camera already
+        return float(np.tan(np.sqrt(first)) ** 2) if first < (np.pi / 2) ** 2 else float("inf")
+    return first
 
 
 def distort(xy: np.ndarray, dist: np.ndarray, model: str,
@@ -147,7 +175,8 @@ def pixels_to_normalised(cam: CameraModel, uv: np.ndarray) -> np.ndarray:
 
 
 def project(cam: CameraModel, X: np.ndarray, jacobian: bool = False):
-    """Project world points (..., 3) to pixels (..., 2); NaN where the point is not in front.
+    """Project world points (..., 3) to pixels (..., 2); NaN where the point is not in front, or past the
+    lens model's fold (:func:`fold_r2`: where the distortion polynomial turns back into the image).
 
     With ``jacobian=True`` also returns d(pixel)/d(X_world), shape (..., 2, 3).
     """
@@ -160,6 +189,12 @@ def project(cam: CameraModel, X: np.ndarray, jacobian: bool = False):
     behind = ~(z > 1e-9)
     zs = np.where(behind, np.nan, z)
     xy = Xc[..., :2] / zs[..., None]
+    fold = fold_r2(cam.dist, cam.model)
+    if fold < np.inf:
+        past = np.einsum("...i,...i->...", xy, xy) >= fold
+        if past.any():
+            zs = np.where(past, np.nan, zs)
+            xy = np.where(past[..., None], np.nan, xy)
     xyd, Jd = distort(xy, cam.dist, cam.model, jacobian)
     A = cam.K[:2, :2]
     uv = xyd @ A.T + cam.K[:2, 2]
@@ -214,6 +249,11 @@ def _pinhole(cam: CameraModel, Xf: np.ndarray, jacobian: bool):
     inv_z = 1.0 / z
     x = (Xf @ R[0] + t[0]) * inv_z
     y = (Xf @ R[1] + t[1]) * inv_z
+    fold = fold_r2(cam.dist, "pinhole")
+    if fold < np.inf:
+        past = x * x + y * y >= fold
+        if past.any():
+            x[past] = y[past] = inv_z[past] = np.nan
     (a00, a01, cx), (a10, a11, cy) = cam.K[:2]
     if not jacobian:
         xd, yd = _brown(x, y, cam.dist, False)
