@@ -219,3 +219,68 @@ def test_the_report_counts_each_persons_moved_ankles(tmp_path):
     assert "knees_moved" not in m["persons"][0] and m["persons"][1]["knees_moved"] == 12
     html = (session.root / "report" / "report.html").read_text()
     assert html.count("one-view ankles refine moved to their ray&#x27;s other side") == 1 and "12 (frame, leg)" in html
+
+
+def test_two_views_a_shins_length_from_the_knee_take_a_run_back_the_bend_cannot_tell(walker):
+    """Where the ray's other point bends the knee the right way too (frames 150-200 of this walker), the bend tells
+    nothing; two views that triangulated the ankle a shin's length from the knee, that refine left out (a run it
+    carried on the wrong side), do: the run goes back to the truth. Two views elsewhere (an outlier pair, 0.5 m
+    from the truth, not a shin's length from the knee) are no anchor: nothing moves."""
+    rig, X = walker
+    views = np.ones((len(X), 33, 4), bool)
+    views[ALONE, FOOT] = np.arange(4) == ONE
+    wrong = X.copy()
+    late = slice(150, 200)
+    wrong[late] = _mirrored(rig, X, ONE)[late]
+    assert refine_knees.hyperextended(wrong, views, "blazepose33") == 0  # the bend sees nothing wrong
+    assert refine_knees.implausible(rig, wrong, views, "blazepose33") == 0
+    tri_views = views.copy()
+    tri_views[170:176, FOOT[0]] = np.arange(4) < 2  # two views placed the ankle there (refine kept one)
+    for off, moves in ((0.0, True), (0.5, False)):
+        tri_xyz = X.copy()
+        tri_xyz[170:176, FOOT[0]] += [0.0, off, 0.0]
+        tri = (tri_xyz, tri_views)
+        assert (refine_knees.implausible(rig, wrong, views, "blazepose33", tri=tri) > 0) == moves
+        fixed, moved = refine_knees.unbend(rig, wrong, views, "blazepose33", tri=tri)
+        if not moves:
+            assert not moved.any() and np.array_equal(fixed, wrong)
+            continue
+        err = np.linalg.norm(fixed[late][:, FOOT] - X[late][:, FOOT], axis=-1)
+        assert np.max(err) < 1e-6 and moved[late, 0].all()
+        assert not moved[:150].any() and not moved[:, 1].any()  # the frames before were right: kept
+        assert refine_knees.implausible(rig, fixed, views, "blazepose33", tri=tri) == 0
+
+
+def test_a_camera_sees_an_ankle_missing_only_well_inside_its_image_and_where_no_one_may_hide_it(walker):
+    """The free-space evidence: a camera that detected the person (three keypoints or more) and not the ankle says
+    the ankle is not where it would have seen it, well inside its image; not the one view itself, not near the
+    image's edges, and not where another person's box covers the spot (they may hide it)."""
+    rig, X = walker
+    T = len(X)
+    ankle = FOOT[0]
+    seen = np.ones((T, 4, 33), bool)
+    seen[:, :, ankle] = False
+    own = np.full(T, ONE)
+    P = X[:, ankle]
+    empty, hidden = refine_knees._seen_empty(rig, P, seen, ankle, own)
+    uv = rig[0].project(P)
+    assert np.isfinite(uv).all() and empty.all() and not hidden.any()  # the walker is well inside every image
+    only = seen.copy()
+    only[:, np.arange(4) != ONE] = False  # the one view's camera alone detected the person: no one says it
+    assert not np.any(refine_knees._seen_empty(rig, P, only, ankle, own))
+    few = seen.copy()
+    few[:, :, :] = False
+    few[:, :, :2] = True  # two keypoints: not enough to say the person was seen
+    assert not np.any(refine_knees._seen_empty(rig, P, few, ankle, own))
+    xy = np.stack([cam.project(X) for cam in rig], axis=1)  # (T, C, J, 2)
+    boxes = refine_knees.person_boxes(xy[:, :, None], np.ones((T, 4, 1, 33), bool))
+    assert boxes.shape == (T, 4, 1, 4)
+    lo, hi = xy.min(axis=2), xy.max(axis=2)
+    pad = 0.1 * (hi - lo)
+    assert np.allclose(boxes[:, :, 0, :2], lo - pad) and np.allclose(boxes[:, :, 0, 2:], hi + pad)
+    empty, hidden = refine_knees._seen_empty(rig, P, seen, ankle, own, boxes)
+    assert not empty.any() and hidden.all()  # someone there may hide it
+    far = boxes + 5000.0  # someone elsewhere in the image
+    assert refine_knees._seen_empty(rig, P, seen, ankle, own, far)[0].all()
+    none = np.full((T, 4, 1, 4), np.nan)  # no one else in these views
+    assert refine_knees._seen_empty(rig, P, seen, ankle, own, none)[0].all()

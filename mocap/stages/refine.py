@@ -81,6 +81,7 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     summaries, kept, skipped = [], [], []
     swaps: list[list[int]] = []
     knees: dict[str, int] = {}  # per person: how many (frame, leg) had their one-view ankle moved (kept solves)
+    boxes = refine_knees.person_boxes(kp.xy, w > 0) if cfg.knees and P > 1 else None  # who may hide whose feet
     for p in range(P):
         if not np.any(np.isfinite(init.xyz[:, p])):
             if P == 1:  # the one performer: nothing to refine is an error (it wrote an empty take, "usable")
@@ -103,7 +104,9 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
                         xy, wp = (refine_swaps.apply(a, found, kp.keypoint_set) for a in (xy, wp))
                 if cfg.knees:
                     xyz[:, p], err[:, p], views[:, p], s, n = _with_knees(
-                        rig, xy, wp, kp, p, (xyz[:, p], err[:, p], views[:, p], s), (bones, loose, pairs), groups, cfg)
+                        rig, xy, wp, kp, p, (xyz[:, p], err[:, p], views[:, p], s), (bones, loose, pairs), groups, cfg,
+                        (init.xyz[:, p], init.views[:, p]) if init.views is not None else None,
+                        None if boxes is None else np.delete(boxes, p, axis=2))
                     if n:
                         knees[person_name(p)] = n
             except ValueError as e:
@@ -160,17 +163,20 @@ def _with_swaps(rig: Rig, kp: Keypoints2D, w: np.ndarray, p: int, solved: tuple,
 
 
 def _with_knees(rig: Rig, xy: np.ndarray, w: np.ndarray, kp: Keypoints2D, p: int, solved: tuple, segments, groups,
-                cfg: Config):
-    """Person p refined (``solved``; ``xy``, ``w`` its keypoints as refined, swaps exchanged) → refined again from
-    its one-view ankles on the other side of their ray where the knee bends backwards
-    (:func:`mocap.stages.refine_knees.unbend`), kept when that leaves fewer such knees on the frames the first solve
-    judged; returns the solve kept and how many (frame, leg) were moved (0: the first solve)."""
+                cfg: Config, tri: tuple[np.ndarray, np.ndarray] | None = None, others: np.ndarray | None = None):
+    """Person p refined (``solved``; ``xy``, ``w`` its keypoints as refined, swaps exchanged; ``tri``: its triangulated
+    points and views; ``others``: the other people's boxes in each view) → refined again from its one-view ankles
+    moved to the other side of their ray where that one is the side the evidence takes
+    (:func:`mocap.stages.refine_knees.unbend`: the knee bent backwards, a camera that would have seen the ankle there
+    and did not, two views that place it there), kept when that leaves fewer such ankles on the frames the first
+    solve judged; returns the solve kept and how many (frame, leg) were moved (0: the first solve)."""
     X, err, v, s = solved
     bones, loose, pairs = segments
-    before = refine_knees.hyperextended(X, v, kp.keypoint_set)
+    seen = w > 0
+    before = refine_knees.implausible(rig, X, v, kp.keypoint_set, seen, tri, others)
     if not before:
         return X, err, v, s, 0
-    start, moved = refine_knees.unbend(rig, X, v, kp.keypoint_set)
+    start, moved = refine_knees.unbend(rig, X, v, kp.keypoint_set, seen, tri, others)
     if not moved.any():
         return X, err, v, s, 0
     try:
@@ -179,9 +185,10 @@ def _with_knees(rig: Rig, xy: np.ndarray, w: np.ndarray, kp: Keypoints2D, p: int
         log.warning("%s: refined again from its one-view ankles moved, the solve failed (%s): the first kept",
                     person_name(p), e)
         return X, err, v, s, 0
-    after = refine_knees.hyperextended(again[0], v, kp.keypoint_set)  # on the frames the first solve judged
-    log.info("%s: %d one-view ankles with the knee bent backwards by more than %.0f°: %d moved to the other side of "
-             "their ray, refined again: %d left (%s)", person_name(p), before,
+    after = refine_knees.implausible(rig, again[0], v, kp.keypoint_set, seen, tri, others)  # the first solve's frames
+    log.info("%s: %d one-view ankles on the side of their ray the evidence rules out (the knee bent backwards by more "
+             "than %.0f°, a camera that would have seen it, two views that place it elsewhere): %d moved to the other "
+             "side, refined again: %d left (%s)", person_name(p), before,
              np.degrees(np.arcsin(refine_knees.HYPEREXTENDED)), int(moved.sum()), after,
              "kept" if after < before else "the first solve kept")
     return (*again, int(moved.sum())) if after < before else (X, err, v, s, 0)

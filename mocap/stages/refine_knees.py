@@ -8,19 +8,30 @@ cameras lost at the bottom of their frames, or behind another person, then swing
 back, the knee bent the way no knee bends, up to a shin's length twice over from the truth (0.9 m on a
 synthetic crowd take, for 1.5 s).
 
-:func:`unbend` finds, in a refined person, the one-view ankles whose knee is bent backwards
-(hyperextended) by more than :data:`HYPEREXTENDED` (the sine of the shin's bend about the hips' left-right
-axis; a knee reaches a few degrees, a noisy straight leg a few more), judged only where two views or more place
-the knee and both hips (:func:`_judged`). In each run of frames without two views of that ankle holding one, the
-ankle takes the ray's other point at the same distance from the knee there; through the rest of the run each
-one-view ankle takes, of its two points, the one that carries on the shin's motion from the frames so decided
-(where only one of them bends the knee backwards, the other: :func:`_track`), and an ankle no view sees the shin
+:func:`unbend` finds, in a refined person, the one-view ankles on the side of their ray the evidence rules out,
+of three kinds: the knee bent backwards (hyperextended) by more than :data:`HYPEREXTENDED` (the sine of the shin's
+bend about the hips' left-right axis; a knee reaches a few degrees, a noisy straight leg a few more) where the
+other side does not, judged only where two views or more place the knee and both hips (:func:`_judged`); a point
+another camera would have seen well inside its image (:data:`EDGE_SHARE` in from its edges) while it detected the
+person there and not that ankle, where the other side lies outside every such camera's image (a foot the other
+cameras lost at their images' edges: on a 3-camera take refine followed the ray to its side in front of them, the
+knee bent the right way on both, 0.43 m off); and two views that triangulated the ankle a shin's length from the
+knee (within :data:`SHIN_TOLERANCE` of its length where two views place both) that refine left out, its point
+farther than :data:`DROPPED_SHARE` of a shin from theirs (a run it carried on the wrong side across six frames
+that two cameras saw within 13 mm: 0.64 m off). In each run of frames without two views of that ankle holding
+one, the ankle takes the other side there (the two views' point at such an anchor); through the rest of the run
+each one-view ankle takes, of its two points, the one that carries on the shin's motion from the frames so
+decided (where the evidence rules one out, the other: :func:`_track`), and an ankle no view sees the shin
 interpolated between the frames either side. The keypoints below the ankle (heel, toes: those joined to it by
 the keypoint set's bones or limbs, not through the knee) move with it. The stage refines the person again from there
-(``refine.knees``, :mod:`mocap.stages.refine`) and keeps that solve when it leaves fewer such knees.
+(``refine.knees``, :mod:`mocap.stages.refine`) and keeps that solve when it leaves fewer such ankles
+(:func:`implausible`). A foot on the wrong side that nothing rules out (both sides outside the other images, no
+two views) stays where refine put it.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -30,6 +41,12 @@ from mocap.types import Rig
 
 HYPEREXTENDED = 0.3  # sine of a knee bent backwards (about 17°): beyond what knees and a straight leg's noise do
 MOVED_M = 0.01  # an ankle no view sees, whose interpolated start is farther than this from the refined point: moved
+MIN_SEEN = 3  # a camera with this many of the person's keypoints detected in a frame sees the person there
+EDGE_SHARE = 0.03  # "well in its image": this share of the image's smaller side in from its edges
+SHIN_TOLERANCE = 0.2  # two views' ankle within this share of the shin's length of it, from the knee: an anchor ...
+DROPPED_SHARE = 0.25  # ... where refine's ankle is farther from it than this share of the shin's length
+MIN_RUN = 3  # the evidence of cameras that would have seen an ankle, or of two views: in this many frames of a run
+BOX_PAD = 0.1  # another person's box (its keypoints' extent, each side padded by this share) may hide an ankle
 LEGS = (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle"))
 
 
@@ -111,46 +128,154 @@ def _track(frames: list[int], shins: np.ndarray, sure: np.ndarray, pick: np.ndar
         done.append(f)
 
 
-def unbend(rig: Rig, X: np.ndarray, views: np.ndarray, keypoint_set: str) -> tuple[np.ndarray, np.ndarray]:
+def _seen_empty(rig: Rig, P: np.ndarray, seen: np.ndarray, ankle: int, own: np.ndarray,
+                others: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(empty, hidden) (T,) each: whether a camera other than ``own`` (T,) (the one view; -1: none) that detected the
+    person but not this ankle (``seen`` (T, C, J): the detections used) would see the points P (T, 3) well inside its
+    image: in the open (empty), or where another person's box of ``others`` (T, C, Q, 4: x0, y0, x1, y1; NaN: none)
+    covers them (hidden: that person may hide the ankle there)."""
+    empty, hidden = np.zeros(len(P), bool), np.zeros(len(P), bool)
+    sees = (seen.sum(axis=2) >= MIN_SEEN) & ~seen[:, :, ankle]  # (T, C) the person there, its ankle not
+    for c, cam in enumerate(rig):
+        todo = np.flatnonzero(sees[:, c] & (own != c) & np.isfinite(P).all(axis=-1))
+        if not todo.size:
+            continue
+        uv = cam.project(P[todo])
+        w, h = cam.size
+        m = EDGE_SHARE * min(w, h)
+        inside = (uv[:, 0] >= m) & (uv[:, 0] <= w - 1 - m) & (uv[:, 1] >= m) & (uv[:, 1] <= h - 1 - m)
+        covered = np.zeros(todo.size, bool)
+        if others is not None and others.shape[2]:
+            b = others[todo, c]  # (n, Q, 4)
+            with np.errstate(invalid="ignore"):
+                covered = ((uv[:, None, 0] >= b[..., 0]) & (uv[:, None, 0] <= b[..., 2]) & (uv[:, None, 1] >= b[..., 1])
+                           & (uv[:, None, 1] <= b[..., 3])).any(axis=1)
+        empty[todo[inside & ~covered]] = True
+        hidden[todo[inside & covered]] = True
+    return empty, hidden
+
+
+def person_boxes(xy: np.ndarray, used: np.ndarray, pad: float = BOX_PAD) -> np.ndarray:
+    """(F, C, P, 4) each person's box in each view (x0, y0, x1, y1 of its used keypoints, each side padded by
+    ``pad`` of its size; NaN where none): xy (F, C, P, J, 2), used (F, C, P, J) bool."""
+    x = np.where(used[..., None], xy, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no box
+        lo, hi = np.nanmin(x, axis=3), np.nanmax(x, axis=3)
+    margin = pad * (hi - lo)
+    return np.concatenate([lo - margin, hi + margin], axis=-1)
+
+
+def _lasting(mask: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``mask`` (T,) kept only in the runs of frames without two views of the ankle (``n`` (T,) its views) where it
+    holds in :data:`MIN_RUN` frames or more: a camera missing a keypoint in a frame or two (a dropout), two views
+    meeting by chance in a frame, are no evidence."""
+    out = np.zeros_like(mask)
+    for a, b in runs(n <= 1):
+        if mask[a:b].sum() >= MIN_RUN:
+            out[a:b] = mask[a:b]
+    return out
+
+
+def _evidence(rig: Rig, X: np.ndarray, views: np.ndarray, hips: tuple[int, int], leg: tuple, seen, tri,
+              others=None):
+    """One leg's evidence (see the module): (n (T,) the views of its ankle, other (T, J, 3) X with the ankle on
+    its other candidate, sure (T,) the frames where one candidate only is contradicted, pick (T,) which is not
+    (0: the refined point), anchor (T,) the frames where the other candidate is the two views' point)."""
+    hip, knee, ankle, _ = leg
+    T = len(X)
+    n = views[:, ankle].sum(axis=-1)
+    one, judged = n == 1, _judged(views, hips, knee, ankle)
+    own = np.where(one, np.argmax(views[:, ankle], axis=-1), -1)
+    o = np.stack([cam.center for cam in rig])[np.maximum(own, 0)]  # (T, 3) the one camera (where there is one)
+    ray = X[:, ankle] - o
+    with np.errstate(invalid="ignore"):
+        ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
+    near = o + np.sum((X[:, knee] - o) * ray, axis=-1, keepdims=True) * ray  # the ray's point nearest the knee
+    other = X.copy()
+    other[:, ankle] = np.where(one[:, None], 2 * near - X[:, ankle], np.nan)  # the ray's other point, as far
+    bent = np.stack([backward_bend(X, hips, hip, knee, ankle), backward_bend(other, hips, hip, knee, ankle)],
+                    axis=1) > HYPEREXTENDED  # (T, 2)
+    sure = judged & (bent[:, 0] != bent[:, 1])  # one side only bends the knee backwards: the other is right
+    pick = bent[:, 0].astype(int)
+    knee_placed = views[:, knee].sum(axis=-1) >= 2
+    if seen is not None:  # one side where another camera saw the person and not this ankle, well in its image and
+        # in the open, the other side out of every such camera's sight (not merely where someone else may hide it)
+        (e0, h0), (e1, h1) = (_seen_empty(rig, P[:, ankle], seen, ankle, own, others) for P in (X, other))
+        empty = np.stack([e0, e1], axis=1)
+        free = _lasting(one & knee_placed & ((e0 & ~e1 & ~h1) | (e1 & ~e0 & ~h0)), n)
+        clash = free & sure & (pick != empty[:, 0])  # the two kinds disagree: neither is sure
+        sure, pick = (sure | free) & ~clash, np.where(free, empty[:, 0].astype(int), pick)
+    anchor = np.zeros(T, bool)
+    if tri is not None:  # two views triangulated it a shin's length from the knee, refine left them far from it
+        tx, tv = tri
+        two = tv[:, ankle].sum(axis=-1) >= 2
+        both = (n >= 2) & knee_placed
+        shin = np.linalg.norm(X[:, ankle] - X[:, knee], axis=-1)
+        if both.any():
+            length = float(np.median(shin[both]))
+            to_knee = np.linalg.norm(tx[:, ankle] - X[:, knee], axis=-1)
+            with np.errstate(invalid="ignore"):
+                anchor = (two & (n < 2) & knee_placed & (np.abs(to_knee - length) < SHIN_TOLERANCE * length)
+                          & (np.linalg.norm(tx[:, ankle] - X[:, ankle], axis=-1) > DROPPED_SHARE * length))
+            anchor = _lasting(anchor, n)
+            other[anchor, ankle] = tx[anchor, ankle]
+            sure, pick = sure | anchor, np.where(anchor, 1, pick)
+    return n, other, sure, pick, anchor
+
+
+def implausible(rig: Rig, X: np.ndarray, views: np.ndarray, keypoint_set: str, seen: np.ndarray | None = None,
+                tri: tuple[np.ndarray, np.ndarray] | None = None, others: np.ndarray | None = None) -> int:
+    """How many (frame, leg) of a person (X (T, J, 3), views (T, J, C)) have a one-view ankle whose knee bends
+    backwards by more than :data:`HYPEREXTENDED` (where :func:`_judged`), or (with ``seen`` (T, C, J), the
+    person's detections used; ``others`` (T, C, Q, 4): the other people's boxes, :func:`person_boxes`, where
+    they may hide it) whose refined point only, of the ray's two, another camera would have seen, or
+    (with ``tri``: the triangulated points (T, J, 3) and views (T, J, C)) that two views place elsewhere."""
+    found = legs(keypoint_set)
+    if not found:
+        return 0
+    hips = _hips(found)
+    count = 0
+    for leg in found:
+        hip, knee, ankle, _ = leg
+        n, _, sure, pick, anchor = _evidence(rig, X, views, hips, leg, seen, tri, others)
+        bad = _judged(views, hips, knee, ankle) & (backward_bend(X, hips, hip, knee, ankle) > HYPEREXTENDED)
+        count += int(np.sum(bad | (sure & (pick == 1))))
+    return count
+
+
+def unbend(rig: Rig, X: np.ndarray, views: np.ndarray, keypoint_set: str, seen: np.ndarray | None = None,
+           tri: tuple[np.ndarray, np.ndarray] | None = None, others: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
     """A refined person's points (X (T, J, 3), views (T, J, C)) with the ankles of knees bent backwards moved
-    (see the module); returns the points and (T, 2) the (frame, leg) whose ankle moved."""
+    (see the module; ``seen``, ``tri``, ``others``: the other evidence, see :func:`implausible`); returns the points and
+    (T, 2) the (frame, leg) whose ankle moved."""
     found = legs(keypoint_set)
     moved = np.zeros((len(X), len(found)), bool)
     if not found:
         return X, moved
     hips = _hips(found)
     X = np.array(X, float)
-    centres = np.stack([cam.center for cam in rig])
-    for g, (hip, knee, ankle, below) in enumerate(found):
-        n = views[:, ankle].sum(axis=-1)
-        one, judged = n == 1, _judged(views, hips, knee, ankle)
-        bend = backward_bend(X, hips, hip, knee, ankle)
-        if not np.any(judged & (bend > HYPEREXTENDED)):
+    for g, leg in enumerate(found):
+        _, knee, ankle, below = leg
+        n, other, sure, pick, anchor = _evidence(rig, X, views, hips, leg, seen, tri, others)
+        if not np.any(sure & (pick == 1)):
             continue
-        o = centres[np.argmax(views[:, ankle], axis=-1)]  # (T, 3) the one camera (where there is one)
-        ray = X[:, ankle] - o
-        with np.errstate(invalid="ignore"):
-            ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
-        near = o + np.sum((X[:, knee] - o) * ray, axis=-1, keepdims=True) * ray  # the ray's point nearest the knee
-        other = X.copy()
-        other[:, ankle] = 2 * near - X[:, ankle]  # the ray's other point as far from the knee
-        bent = np.stack([bend, backward_bend(other, hips, hip, knee, ankle)], axis=1) > HYPEREXTENDED  # (T, 2)
-        sure = judged & (bent[:, 0] != bent[:, 1])  # one side only bends the knee backwards: the other is right
-        pick = bent[:, 0].astype(int)
+        placed = (n == 1) | anchor  # the frames with two candidates
         shins = np.stack([X[:, ankle], other[:, ankle]], axis=1) - X[:, knee, None]  # (T, 2, 3)
         choice = np.zeros(len(X), int)
         for a, b in runs(n <= 1):  # runs without two views of the ankle
             wrong = np.flatnonzero(sure[a:b] & (pick[a:b] == 1)) + a
             if not wrong.size:
                 continue
-            seen = [f for f in range(a, b) if one[f]]
-            k = seen.index(int(wrong[0]))
+            tracked = [f for f in range(a, b) if placed[f]]
+            k = tracked.index(int(wrong[0]))
             choice[wrong[0]] = 1
-            _track(seen[k:], shins, sure, pick, choice)  # from there on, and back to the run's start
-            _track(seen[k::-1], shins, sure, pick, choice)
-            unseen = np.arange(a, b)[n[a:b] == 0]
+            _track(tracked[k:], shins, sure, pick, choice)  # from there on, and back to the run's start
+            _track(tracked[k::-1], shins, sure, pick, choice)
+            unseen = np.arange(a, b)[~placed[a:b]]
             if unseen.size:  # no view: the shin between the frames either side (as now chosen)
-                shin = np.where((n == 0)[:, None], np.nan, shins[np.arange(len(X)), choice])
+                shin = np.where(~placed[:, None], np.nan, shins[np.arange(len(X)), choice])
                 other[unseen, ankle] = X[unseen, knee] + interpolate_gaps(shin, None, None)[unseen]
                 choice[unseen] = np.linalg.norm(other[unseen, ankle] - X[unseen, ankle], axis=-1) > MOVED_M
         t = np.flatnonzero(choice == 1)
