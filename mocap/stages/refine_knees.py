@@ -158,12 +158,14 @@ def _seen_empty(rig: Rig, P: np.ndarray, seen: np.ndarray, ankle: int, own: np.n
 def person_boxes(xy: np.ndarray, used: np.ndarray, pad: float = BOX_PAD) -> np.ndarray:
     """(F, C, P, 4) each person's box in each view (x0, y0, x1, y1 of its used keypoints, each side padded by
     ``pad`` of its size; NaN where none): xy (F, C, P, J, 2), used (F, C, P, J) bool."""
-    x = np.where(used[..., None], xy, np.nan)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no box
-        lo, hi = np.nanmin(x, axis=3), np.nanmax(x, axis=3)
-    margin = pad * (hi - lo)
-    return np.concatenate([lo - margin, hi + margin], axis=-1)
+    out = np.full(xy.shape[:3] + (4,), np.nan)
+    for p in range(xy.shape[2]):  # one person at a time: a long take's keypoints are not copied whole
+        x = np.where(used[:, :, p, :, None], xy[:, :, p], np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no box
+            lo, hi = np.nanmin(x, axis=2), np.nanmax(x, axis=2)
+        out[:, :, p] = np.concatenate([lo - pad * (hi - lo), hi + pad * (hi - lo)], axis=-1)
+    return out
 
 
 def _lasting(mask: np.ndarray, n: np.ndarray) -> np.ndarray:
