@@ -284,3 +284,24 @@ def test_a_camera_sees_an_ankle_missing_only_well_inside_its_image_and_where_no_
     assert refine_knees._seen_empty(rig, P, seen, ankle, own, far)[0].all()
     none = np.full((T, 4, 1, 4), np.nan)  # no one else in these views
     assert refine_knees._seen_empty(rig, P, seen, ankle, own, none)[0].all()
+
+
+def test_a_solve_that_leaves_ankles_out_is_no_mending(walker, monkeypatch):
+    """A solve again that drops the one view of ankles the first placed leaves no side to judge there: those count
+    against it (a 3-camera take's re-solve left 37 good ankles out and read as mended)."""
+    rig, X = walker
+    kp = _take(rig, X)
+    views = np.ones((len(X), 33, 4), bool)
+    views[ALONE, FOOT] = np.arange(4) == ONE
+    first = X.copy()
+    first[100:150] = _mirrored(rig, X, ONE)[100:150]
+    dropped = X.copy()
+    dropped[100:150, FOOT[0]] = np.nan  # the bent frames' ankles left out, nothing left to judge there
+    assert refine_knees.hyperextended(dropped, views, "blazepose33") == 0
+    assert refine_knees.lost_ankles(first, dropped, "blazepose33") == 50
+    err = np.zeros(first.shape[:2])
+    monkeypatch.setattr(refine, "refine_person", lambda *a, **k: (dropped, err, views, "again"))
+    segments = (KS.bones, (), KS.pairs)
+    out = refine._with_knees(rig, kp.xy[:, :, 0], np.ones(kp.shape[:2] + (33,)), kp, 0, (first, err, views, "first"),
+                             segments, None, refine.Config())
+    assert out[3] == "first" and out[4] == 0

@@ -169,7 +169,8 @@ def _with_knees(rig: Rig, xy: np.ndarray, w: np.ndarray, kp: Keypoints2D, p: int
     moved to the other side of their ray where that one is the side the evidence takes
     (:func:`mocap.stages.refine_knees.unbend`: the knee bent backwards, a camera that would have seen the ankle there
     and did not, two views that place it there), kept when that leaves fewer such ankles on the frames the first
-    solve judged; returns the solve kept and how many (frame, leg) were moved (0: the first solve)."""
+    solve judged, counting those it leaves out (:func:`~mocap.stages.refine_knees.lost_ankles`); returns the solve
+    kept and how many (frame, leg) were moved (0: the first solve)."""
     X, err, v, s = solved
     bones, loose, pairs = segments
     seen = w > 0
@@ -186,6 +187,7 @@ def _with_knees(rig: Rig, xy: np.ndarray, w: np.ndarray, kp: Keypoints2D, p: int
                     person_name(p), e)
         return X, err, v, s, 0
     after = refine_knees.implausible(rig, again[0], v, kp.keypoint_set, seen, tri, others)  # the first solve's frames
+    after += refine_knees.lost_ankles(X, again[0], kp.keypoint_set)  # and the ankles it no longer places
     log.info("%s: %d one-view ankles on the side of their ray the evidence rules out (the knee bent backwards by more "
              "than %.0f°, a camera that would have seen it, two views that place it elsewhere): %d moved to the other "
              "side, refined again: %d left (%s)", person_name(p), before,

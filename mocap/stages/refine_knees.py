@@ -246,6 +246,13 @@ def implausible(rig: Rig, X: np.ndarray, views: np.ndarray, keypoint_set: str, s
     return count
 
 
+def lost_ankles(before: np.ndarray, after: np.ndarray, keypoint_set: str) -> int:
+    """How many (frame, leg) ankles a solve ``after`` (T, J, 3) left out that ``before`` placed: a solve that drops
+    an ankle's one view has no side left to judge there, which is no mending."""
+    return int(sum(np.sum(np.isfinite(before[:, a]).all(axis=-1) & ~np.isfinite(after[:, a]).all(axis=-1))
+                   for _, _, a, _ in legs(keypoint_set)))
+
+
 def unbend(rig: Rig, X: np.ndarray, views: np.ndarray, keypoint_set: str, seen: np.ndarray | None = None,
            tri: tuple[np.ndarray, np.ndarray] | None = None, others: np.ndarray | None = None
            ) -> tuple[np.ndarray, np.ndarray]:
