@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from body_synth import blazepose_keypoints, body_motion
 
+from mocap.geometry.camera import pixels_to_normalised
 from mocap.keypoint_sets import get_keypoint_set
 from mocap.stages import refine, refine_knees, triangulate
 from mocap.synth import RigSpec, ring_rig
@@ -234,11 +235,13 @@ def test_two_views_a_shins_length_from_the_knee_take_a_run_back_the_bend_cannot_
     wrong[late] = _mirrored(rig, X, ONE)[late]
     assert refine_knees.hyperextended(wrong, views, "blazepose33") == 0  # the bend sees nothing wrong
     assert refine_knees.implausible(rig, wrong, views, "blazepose33") == 0
-    tri_views = views.copy()
-    tri_views[170:176, FOOT[0]] = np.arange(4) < 2  # two views placed the ankle there (refine kept one)
-    for off, moves in ((0.0, True), (0.5, False)):
+    cases = ((slice(170, 176), 0.0, True), (slice(170, 176), 0.5, False),
+             (slice(170, 172), 0.0, False))  # (two frames: two views meeting by chance, no evidence)
+    for span, off, moves in cases:
+        tri_views = views.copy()
+        tri_views[span, FOOT[0]] = np.arange(4) < 2  # two views placed the ankle there (refine kept one)
         tri_xyz = X.copy()
-        tri_xyz[170:176, FOOT[0]] += [0.0, off, 0.0]
+        tri_xyz[span, FOOT[0]] += [0.0, off, 0.0]
         tri = (tri_xyz, tri_views)
         assert (refine_knees.implausible(rig, wrong, views, "blazepose33", tri=tri) > 0) == moves
         fixed, moved = refine_knees.unbend(rig, wrong, views, "blazepose33", tri=tri)
@@ -252,38 +255,55 @@ def test_two_views_a_shins_length_from_the_knee_take_a_run_back_the_bend_cannot_
 
 
 def test_a_camera_sees_an_ankle_missing_only_well_inside_its_image_and_where_no_one_may_hide_it(walker):
-    """The free-space evidence: a camera that detected the person (three keypoints or more) and not the ankle says
-    the ankle is not where it would have seen it, well inside its image; not the one view itself, not near the
-    image's edges, and not where another person's box covers the spot (they may hide it)."""
+    """The free-space evidence: a camera that detected the person (three keypoints or more) and the leg's knee and
+    not the ankle says the ankle is not where it would have seen it, well inside its image; not the one view
+    itself, not a camera that missed the knee too, not near the image's edges (visible there, not empty), and not
+    where another person's box covers the spot (they may hide it)."""
     rig, X = walker
     T = len(X)
-    ankle = FOOT[0]
+    ankle, knee = FOOT[0], J["left_knee"]
     seen = np.ones((T, 4, 33), bool)
     seen[:, :, ankle] = False
-    own = np.full(T, ONE)
+    own, todo = np.full(T, ONE), np.ones(T, bool)
     P = X[:, ankle]
-    empty, hidden = refine_knees._seen_empty(rig, P, seen, ankle, own)
-    uv = rig[0].project(P)
-    assert np.isfinite(uv).all() and empty.all() and not hidden.any()  # the walker is well inside every image
+
+    def check(seen=seen, own=own, todo=todo, others=None, P=P):
+        return refine_knees._seen_empty(rig, P, seen, knee, ankle, own, todo, others)
+
+    empty, visible = check()
+    assert empty.all() and visible.all()  # the walker is well inside every image
+    assert not np.any(check(todo=np.zeros(T, bool)))  # only the frames asked about
     only = seen.copy()
     only[:, np.arange(4) != ONE] = False  # the one view's camera alone detected the person: no one says it
-    assert not np.any(refine_knees._seen_empty(rig, P, only, ankle, own))
-    few = seen.copy()
-    few[:, :, :] = False
+    assert not np.any(check(seen=only))
+    few = np.zeros_like(seen)
     few[:, :, :2] = True  # two keypoints: not enough to say the person was seen
-    assert not np.any(refine_knees._seen_empty(rig, P, few, ankle, own))
+    assert not np.any(check(seen=few))
+    kneeless = seen.copy()
+    kneeless[:, :, knee] = False  # the knee missed too: the leg may be hidden (the other leg, a prop)
+    assert not np.any(check(seen=kneeless))
     xy = np.stack([cam.project(X) for cam in rig], axis=1)  # (T, C, J, 2)
     boxes = refine_knees.person_boxes(xy[:, :, None], np.ones((T, 4, 1, 33), bool))
     assert boxes.shape == (T, 4, 1, 4)
     lo, hi = xy.min(axis=2), xy.max(axis=2)
     pad = 0.1 * (hi - lo)
     assert np.allclose(boxes[:, :, 0, :2], lo - pad) and np.allclose(boxes[:, :, 0, 2:], hi + pad)
-    empty, hidden = refine_knees._seen_empty(rig, P, seen, ankle, own, boxes)
-    assert not empty.any() and hidden.all()  # someone there may hide it
-    far = boxes + 5000.0  # someone elsewhere in the image
-    assert refine_knees._seen_empty(rig, P, seen, ankle, own, far)[0].all()
-    none = np.full((T, 4, 1, 4), np.nan)  # no one else in these views
-    assert refine_knees._seen_empty(rig, P, seen, ankle, own, none)[0].all()
+    none = refine_knees.person_boxes(xy[:, :, None], np.zeros((T, 4, 1, 33), bool))
+    assert np.isnan(none).all()  # no keypoint used: no box
+    empty, visible = check(others=boxes)
+    assert not empty.any() and visible.all()  # someone there may hide it
+    assert check(others=boxes + 5000.0)[0].all()  # someone elsewhere in the image
+    assert check(others=none)[0].all()  # no one else in these views
+    w, h = rig[0].size  # a point one pixel in from camera 0's left edge: visible there, not empty
+    xn = pixels_to_normalised(rig[0], np.array([1.0, h / 2.0]))
+    edge = rig[0].R.T @ (3.0 * np.array([xn[0], xn[1], 1.0]) - rig[0].t)  # 3 m in front of camera 0
+    alone = seen[:1].copy()
+    alone[:, [1, 2]] = False  # cameras 1 and 2 saw no one: camera 0 alone judges
+    e, v = refine_knees._seen_empty(rig, edge[None], alone, knee, ankle, np.array([ONE]), np.array([True]))
+    assert v[0] and not e[0]
+    inner = rig[0].R.T @ (3.0 * np.append(pixels_to_normalised(rig[0], np.array([w / 2.0, h / 2.0])), 1.0) - rig[0].t)
+    e, v = refine_knees._seen_empty(rig, inner[None], alone, knee, ankle, np.array([ONE]), np.array([True]))
+    assert v[0] and e[0]
 
 
 def test_a_solve_that_leaves_ankles_out_is_no_mending(walker, monkeypatch):
@@ -300,8 +320,9 @@ def test_a_solve_that_leaves_ankles_out_is_no_mending(walker, monkeypatch):
     assert refine_knees.hyperextended(dropped, views, "blazepose33") == 0
     assert refine_knees.lost_ankles(first, dropped, "blazepose33") == 50
     err = np.zeros(first.shape[:2])
-    monkeypatch.setattr(refine, "refine_person", lambda *a, **k: (dropped, err, views, "again"))
+    calls = []
+    monkeypatch.setattr(refine, "refine_person", lambda *a, **k: calls.append(1) or (dropped, err, views, "again"))
     segments = (KS.bones, (), KS.pairs)
     out = refine._with_knees(rig, kp.xy[:, :, 0], np.ones(kp.shape[:2] + (33,)), kp, 0, (first, err, views, "first"),
                              segments, None, refine.Config())
-    assert out[3] == "first" and out[4] == 0
+    assert calls == [1] and out[3] == "first" and out[4] == 0  # solved again, and that solve not kept

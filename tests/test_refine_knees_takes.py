@@ -24,6 +24,7 @@ def _ankle_errors(shared_data, frames, arc_deg, outliers, seed, leg, knees):
 
 
 @pytest.mark.shared_data
+@pytest.mark.slow
 def test_a_foot_the_other_cameras_would_have_seen_goes_to_the_side_they_do_not(shared_data):
     """The right foot leaves two cameras' images at frame 1,146: refine alone follows cam01's ray to its other
     point, in front of cam03 (and cam02 later), which saw the person and not that foot: 0.43 m off at the end."""
@@ -33,6 +34,7 @@ def test_a_foot_the_other_cameras_would_have_seen_goes_to_the_side_they_do_not(s
     err, knees = _ankle_errors(shared_data, 1200, 180.0, 0.08, 13, 1, knees=True)
     assert knees["person1"] > 0
     assert np.nanmax(err[span]) < 0.05 and np.nanpercentile(err, 99) < 0.05
+    assert np.isfinite(err[span]).sum() >= np.isfinite(alone[span]).sum()  # mended, not left out (60 of 60 here)
 
 
 @pytest.mark.shared_data
@@ -46,3 +48,4 @@ def test_two_views_refine_left_out_take_a_foot_back_to_their_side(shared_data):
     err, knees = _ankle_errors(shared_data, 1500, 120.0, 0.05, 19, 0, knees=True)
     assert knees["person1"] > 0
     assert np.nanmax(err[span]) < 0.05
+    assert np.isfinite(err[span]).sum() >= np.isfinite(alone[span]).sum()  # 109 of 140 placed here, 69 before

@@ -8,8 +8,9 @@ that camera weigh as triangulate weighed them (the noise ratio it measured, ``in
 :mod:`mocap.multi.overlap`). A view's left/right swap that the triangulate stage could not repair (two views
 only) and the refined trajectory shows is exchanged and the person refined again (``refine.swaps``,
 :mod:`mocap.stages.refine_swaps`; ``info["swaps"]``: the exchanges and their count per camera, which the
-report applies to the keypoints it compares). A one-view ankle whose knee the refined trajectory bends backwards
-is moved to its ray's other point and the person refined again (``refine.knees``, :mod:`mocap.stages.refine_knees`;
+report applies to the keypoints it compares). A one-view ankle on the side of its ray the evidence rules out (the
+knee bent backwards, a camera that would have seen it there and did not, two views that place it on the other) is
+moved to its ray's other point and the person refined again (``refine.knees``, :mod:`mocap.stages.refine_knees`;
 ``info["knees"]``: per person, how many (frame, leg) had their ankle moved, when that solve was kept)."""
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ class Config:
     # left/right swaps of a view the triangulate stage's repair left (it needs three views) that the refined
     # trajectory shows: exchanged and the person refined again (mocap.stages.refine_swaps)
     swaps: bool = True
-    # one-view ankles whose knee the refined trajectory bends backwards: moved to the ray's other side and the
-    # person refined again (mocap.stages.refine_knees)
+    # one-view ankles on the side of their ray the evidence rules out (a knee bent backwards, a camera that would
+    # have seen them, two views placing them): moved to the ray's other side, the person refined again
+    # (mocap.stages.refine_knees)
     knees: bool = True
 
 

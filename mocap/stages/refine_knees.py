@@ -8,30 +8,30 @@ cameras lost at the bottom of their frames, or behind another person, then swing
 back, the knee bent the way no knee bends, up to a shin's length twice over from the truth (0.9 m on a
 synthetic crowd take, for 1.5 s).
 
-:func:`unbend` finds, in a refined person, the one-view ankles on the side of their ray the evidence rules out,
-of three kinds: the knee bent backwards (hyperextended) by more than :data:`HYPEREXTENDED` (the sine of the shin's
-bend about the hips' left-right axis; a knee reaches a few degrees, a noisy straight leg a few more) where the
-other side does not, judged only where two views or more place the knee and both hips (:func:`_judged`); a point
-another camera would have seen well inside its image (:data:`EDGE_SHARE` in from its edges) while it detected the
-person there and not that ankle, where the other side lies outside every such camera's image (a foot the other
-cameras lost at their images' edges: on a 3-camera take refine followed the ray to its side in front of them, the
-knee bent the right way on both, 0.43 m off); and two views that triangulated the ankle a shin's length from the
-knee (within :data:`SHIN_TOLERANCE` of its length where two views place both) that refine left out, its point
-farther than :data:`DROPPED_SHARE` of a shin from theirs (a run it carried on the wrong side across six frames
-that two cameras saw within 13 mm: 0.64 m off). In each run of frames without two views of that ankle holding
-one, the ankle takes the other side there (the two views' point at such an anchor); through the rest of the run
-each one-view ankle takes, of its two points, the one that carries on the shin's motion from the frames so
-decided (where the evidence rules one out, the other: :func:`_track`), and an ankle no view sees the shin
-interpolated between the frames either side. The keypoints below the ankle (heel, toes: those joined to it by
-the keypoint set's bones or limbs, not through the knee) move with it. The stage refines the person again from there
-(``refine.knees``, :mod:`mocap.stages.refine`) and keeps that solve when it leaves fewer such ankles
-(:func:`implausible`). A foot on the wrong side that nothing rules out (both sides outside the other images, no
+:func:`unbend` finds, in a refined person, the one-view ankles on the side of their ray the evidence rules out, of
+three kinds: the knee bent backwards (hyperextended) by more than :data:`HYPEREXTENDED` (the sine of the shin's bend
+about the hips' left-right axis; a knee reaches a few degrees, a noisy straight leg a few more) where the other side
+does not, judged only where two views or more place the knee and both hips (:func:`_judged`); a point another camera
+would have seen well inside its image (:data:`EDGE_SHARE` in from its edges, where no other person's box covers it)
+while it detected the person and that leg's knee there and not the ankle, where the other side lies outside every
+such camera's image (a foot the other cameras lost at their images' edges: on a 3-camera take refine followed the
+ray to its side in front of them, the knee bent the right way on both, 0.43 m off); and two views that triangulated
+the ankle a shin's length from the knee (within :data:`SHIN_TOLERANCE` of its length where two views place both)
+that refine left out (one view or none holds the ankle there), its point farther than :data:`DROPPED_SHARE` of a
+shin from theirs (a run it carried on the wrong side across six frames that two cameras saw within 13 mm: 0.64 m
+off). In each run of frames without two views of that ankle holding one, the ankle takes the other side there (the
+two views' point at such an anchor); through the rest of the run each one-view ankle takes, of its two points, the
+one that carries on the shin's motion from the frames so decided (where the evidence rules one out, the other:
+:func:`_track`), and an ankle no view sees the shin interpolated between the frames either side. The keypoints below
+the ankle (heel, toes: those joined to it by the keypoint set's bones or limbs, not through the knee) move with it.
+The stage refines the person again from there (``refine.knees``, :mod:`mocap.stages.refine`) and keeps that solve
+when it leaves fewer such ankles (:func:`implausible`), the ankles it leaves out counted against it
+(:func:`lost_ankles`). The camera and two-view kinds count only where they hold in :data:`MIN_RUN` frames or more of
+a run (:func:`_lasting`). A foot on the wrong side that nothing rules out (both sides outside the other images, no
 two views) stays where refine put it.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -128,43 +128,47 @@ def _track(frames: list[int], shins: np.ndarray, sure: np.ndarray, pick: np.ndar
         done.append(f)
 
 
-def _seen_empty(rig: Rig, P: np.ndarray, seen: np.ndarray, ankle: int, own: np.ndarray,
+def _seen_empty(rig: Rig, P: np.ndarray, seen: np.ndarray, knee: int, ankle: int, own: np.ndarray, todo: np.ndarray,
                 others: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(empty, hidden) (T,) each: whether a camera other than ``own`` (T,) (the one view; -1: none) that detected the
-    person but not this ankle (``seen`` (T, C, J): the detections used) would see the points P (T, 3) well inside its
-    image: in the open (empty), or where another person's box of ``others`` (T, C, Q, 4: x0, y0, x1, y1; NaN: none)
-    covers them (hidden: that person may hide the ankle there)."""
-    empty, hidden = np.zeros(len(P), bool), np.zeros(len(P), bool)
-    sees = (seen.sum(axis=2) >= MIN_SEEN) & ~seen[:, :, ankle]  # (T, C) the person there, its ankle not
+    """(empty, visible) (T,) each, in the frames ``todo`` (T,) bool: whether a camera other than ``own`` (T,) (the one
+    view; -1: none) that detected the person and this leg's knee but not its ankle (``seen`` (T, C, J): the
+    detections used) would see the points P (T, 3) well inside its image (:data:`EDGE_SHARE` in from its edges) where
+    no other person's box of ``others`` (T, C, Q, 4: x0, y0, x1, y1; NaN: none) covers them (empty: nothing hides
+    the ankle there), or anywhere in its image, covered or not (visible)."""
+    empty, visible = np.zeros(len(P), bool), np.zeros(len(P), bool)
+    sees = (seen.sum(axis=2) >= MIN_SEEN) & seen[:, :, knee] & ~seen[:, :, ankle]  # (T, C)
     for c, cam in enumerate(rig):
-        todo = np.flatnonzero(sees[:, c] & (own != c) & np.isfinite(P).all(axis=-1))
-        if not todo.size:
+        at = np.flatnonzero(todo & sees[:, c] & (own != c) & np.isfinite(P).all(axis=-1))
+        if not at.size:
             continue
-        uv = cam.project(P[todo])
+        uv = cam.project(P[at])
         w, h = cam.size
         m = EDGE_SHARE * min(w, h)
-        inside = (uv[:, 0] >= m) & (uv[:, 0] <= w - 1 - m) & (uv[:, 1] >= m) & (uv[:, 1] <= h - 1 - m)
-        covered = np.zeros(todo.size, bool)
+        with np.errstate(invalid="ignore"):
+            inside = (uv[:, 0] >= m) & (uv[:, 0] <= w - 1 - m) & (uv[:, 1] >= m) & (uv[:, 1] <= h - 1 - m)
+            anywhere = (uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)
+        covered = np.zeros(at.size, bool)
         if others is not None and others.shape[2]:
-            b = others[todo, c]  # (n, Q, 4)
+            b = others[at, c]  # (n, Q, 4)
             with np.errstate(invalid="ignore"):
                 covered = ((uv[:, None, 0] >= b[..., 0]) & (uv[:, None, 0] <= b[..., 2]) & (uv[:, None, 1] >= b[..., 1])
                            & (uv[:, None, 1] <= b[..., 3])).any(axis=1)
-        empty[todo[inside & ~covered]] = True
-        hidden[todo[inside & covered]] = True
-    return empty, hidden
+        empty[at[inside & ~covered]] = True
+        visible[at[anywhere]] = True
+    return empty, visible
 
 
 def person_boxes(xy: np.ndarray, used: np.ndarray, pad: float = BOX_PAD) -> np.ndarray:
     """(F, C, P, 4) each person's box in each view (x0, y0, x1, y1 of its used keypoints, each side padded by
     ``pad`` of its size; NaN where none): xy (F, C, P, J, 2), used (F, C, P, J) bool."""
     out = np.full(xy.shape[:3] + (4,), np.nan)
-    for p in range(xy.shape[2]):  # one person at a time: a long take's keypoints are not copied whole
-        x = np.where(used[:, :, p, :, None], xy[:, :, p], np.nan)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no box
-            lo, hi = np.nanmin(x, axis=2), np.nanmax(x, axis=2)
-        out[:, :, p] = np.concatenate([lo - pad * (hi - lo), hi + pad * (hi - lo)], axis=-1)
+    for p in range(xy.shape[2]):  # one person at a time, no copy of its keypoints (a long take's are large)
+        m = used[:, :, p, :, None] & np.isfinite(xy[:, :, p])
+        lo = np.min(xy[:, :, p], axis=2, where=m, initial=np.inf)
+        hi = np.max(xy[:, :, p], axis=2, where=m, initial=-np.inf)
+        size = hi - lo
+        box = np.concatenate([lo - pad * size, hi + pad * size], axis=-1)
+        out[:, :, p] = np.where(np.isfinite(box), box, np.nan)
     return out
 
 
@@ -201,11 +205,12 @@ def _evidence(rig: Rig, X: np.ndarray, views: np.ndarray, hips: tuple[int, int],
     sure = judged & (bent[:, 0] != bent[:, 1])  # one side only bends the knee backwards: the other is right
     pick = bent[:, 0].astype(int)
     knee_placed = views[:, knee].sum(axis=-1) >= 2
-    if seen is not None:  # one side where another camera saw the person and not this ankle, well in its image and
-        # in the open, the other side out of every such camera's sight (not merely where someone else may hide it)
-        (e0, h0), (e1, h1) = (_seen_empty(rig, P[:, ankle], seen, ankle, own, others) for P in (X, other))
+    if seen is not None:  # one side where another camera saw the person's knee and not this ankle, well in its image
+        # and in the open, the other side out of every such camera's image (not merely where someone may hide it)
+        todo = one & knee_placed
+        (e0, v0), (e1, v1) = (_seen_empty(rig, P[:, ankle], seen, knee, ankle, own, todo, others) for P in (X, other))
         empty = np.stack([e0, e1], axis=1)
-        free = _lasting(one & knee_placed & ((e0 & ~e1 & ~h1) | (e1 & ~e0 & ~h0)), n)
+        free = _lasting(todo & ((e0 & ~v1) | (e1 & ~v0)), n)
         clash = free & sure & (pick != empty[:, 0])  # the two kinds disagree: neither is sure
         sure, pick = (sure | free) & ~clash, np.where(free, empty[:, 0].astype(int), pick)
     anchor = np.zeros(T, bool)
