@@ -326,3 +326,34 @@ def test_a_solve_that_leaves_ankles_out_is_no_mending(walker, monkeypatch):
     out = refine._with_knees(rig, kp.xy[:, :, 0], np.ones(kp.shape[:2] + (33,)), kp, 0, (first, err, views, "first"),
                              segments, None, refine.Config())
     assert calls == [1] and out[3] == "first" and out[4] == 0  # solved again, and that solve not kept
+
+
+@pytest.mark.parametrize("other_visible, moves", [(False, True), (True, False)])
+def test_a_side_a_camera_would_have_seen_is_left_for_one_out_of_its_sight(walker, monkeypatch, other_visible, moves):
+    """The decision on the free-space evidence (its geometry in the test above): where cameras that saw the
+    person see the refined side empty and the other side is out of their images, the run goes to the other side;
+    where the other side is in their images too (at their edge, behind someone), nothing is sure: nothing moves.
+    Frames 150-200, where the bend tells nothing."""
+    rig, X = walker
+    views = np.ones((len(X), 33, 4), bool)
+    views[ALONE, FOOT] = np.arange(4) == ONE
+    wrong = X.copy()
+    late = slice(150, 200)
+    wrong[late] = _mirrored(rig, X, ONE)[late]
+    seen = np.ones((len(X), 4, 33), bool)
+    seen[:, np.arange(4) != ONE, FOOT[0]] = False
+
+    def fake(rig, P, seen, knee, ankle, own, todo, others=None):  # empty where P is the wrong point, in late
+        wrong_here = np.zeros(len(P), bool)
+        wrong_here[late] = np.linalg.norm(P[late] - wrong[late, ankle], axis=-1) < 1e-9
+        return wrong_here & todo, (wrong_here | other_visible) & todo
+
+    monkeypatch.setattr(refine_knees, "_seen_empty", fake)
+    assert (refine_knees.implausible(rig, wrong, views, "blazepose33", seen) > 0) == moves
+    fixed, moved = refine_knees.unbend(rig, wrong, views, "blazepose33", seen)
+    if not moves:
+        assert not moved.any() and np.array_equal(fixed, wrong)
+        return
+    err = np.linalg.norm(fixed[late][:, FOOT] - X[late][:, FOOT], axis=-1)
+    assert np.max(err) < 1e-6 and moved[late, 0].all() and not moved[:150].any()
+    assert refine_knees.implausible(rig, fixed, views, "blazepose33", seen) == 0
