@@ -220,7 +220,7 @@ def _evidence(rig: Rig, X: np.ndarray, views: np.ndarray, hips: tuple[int, int],
         both = (n >= 2) & knee_placed
         shin = np.linalg.norm(X[:, ankle] - X[:, knee], axis=-1)
         if both.any():
-            length = float(np.median(shin[both]))
+            length = float(np.nanmedian(shin[both])) if np.isfinite(shin[both]).any() else np.nan
             to_knee = np.linalg.norm(tx[:, ankle] - X[:, knee], axis=-1)
             with np.errstate(invalid="ignore"):
                 anchor = (two & (n < 2) & knee_placed & (np.abs(to_knee - length) < SHIN_TOLERANCE * length)
