@@ -222,17 +222,26 @@ def test_the_report_counts_each_persons_moved_ankles(tmp_path):
     assert html.count("one-view ankles refine moved to their ray&#x27;s other side") == 1 and "12 (frame, leg)" in html
 
 
+LATE = slice(150, 200)  # the part of ALONE where the ray's other point bends this walker's knee the right way too
+
+
+def _wrong_late(rig, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(views (T, J, C): the left foot seen by camera ONE alone in ALONE; the points with that foot on the ray's
+    wrong side in LATE)."""
+    views = np.ones((len(X), 33, 4), bool)
+    views[ALONE, FOOT] = np.arange(4) == ONE
+    wrong = X.copy()
+    wrong[LATE] = _mirrored(rig, X, ONE)[LATE]
+    return views, wrong
+
+
 def test_two_views_a_shins_length_from_the_knee_take_a_run_back_the_bend_cannot_tell(walker):
     """Where the ray's other point bends the knee the right way too (frames 150-200 of this walker), the bend tells
     nothing; two views that triangulated the ankle a shin's length from the knee, that refine left out (a run it
     carried on the wrong side), do: the run goes back to the truth. Two views elsewhere (an outlier pair, 0.5 m
     from the truth, not a shin's length from the knee) are no anchor: nothing moves."""
     rig, X = walker
-    views = np.ones((len(X), 33, 4), bool)
-    views[ALONE, FOOT] = np.arange(4) == ONE
-    wrong = X.copy()
-    late = slice(150, 200)
-    wrong[late] = _mirrored(rig, X, ONE)[late]
+    views, wrong = _wrong_late(rig, X)
     assert refine_knees.hyperextended(wrong, views, "blazepose33") == 0  # the bend sees nothing wrong
     assert refine_knees.implausible(rig, wrong, views, "blazepose33") == 0
     cases = ((slice(170, 176), 0.0, True), (slice(170, 176), 0.5, False),
@@ -248,8 +257,8 @@ def test_two_views_a_shins_length_from_the_knee_take_a_run_back_the_bend_cannot_
         if not moves:
             assert not moved.any() and np.array_equal(fixed, wrong)
             continue
-        err = np.linalg.norm(fixed[late][:, FOOT] - X[late][:, FOOT], axis=-1)
-        assert np.max(err) < 1e-6 and moved[late, 0].all()
+        err = np.linalg.norm(fixed[LATE][:, FOOT] - X[LATE][:, FOOT], axis=-1)
+        assert np.max(err) < 1e-6 and moved[LATE, 0].all()
         assert not moved[:150].any() and not moved[:, 1].any()  # the frames before were right: kept
         assert refine_knees.implausible(rig, fixed, views, "blazepose33", tri=tri) == 0
 
@@ -335,17 +344,13 @@ def test_a_side_a_camera_would_have_seen_is_left_for_one_out_of_its_sight(walker
     where the other side is in their images too (at their edge, behind someone), nothing is sure: nothing moves.
     Frames 150-200, where the bend tells nothing."""
     rig, X = walker
-    views = np.ones((len(X), 33, 4), bool)
-    views[ALONE, FOOT] = np.arange(4) == ONE
-    wrong = X.copy()
-    late = slice(150, 200)
-    wrong[late] = _mirrored(rig, X, ONE)[late]
+    views, wrong = _wrong_late(rig, X)
     seen = np.ones((len(X), 4, 33), bool)
     seen[:, np.arange(4) != ONE, FOOT[0]] = False
 
-    def fake(rig, P, seen, knee, ankle, own, todo, others=None):  # empty where P is the wrong point, in late
+    def fake(rig, P, seen, knee, ankle, own, todo, others=None):  # empty where P is the wrong point, in LATE
         wrong_here = np.zeros(len(P), bool)
-        wrong_here[late] = np.linalg.norm(P[late] - wrong[late, ankle], axis=-1) < 1e-9
+        wrong_here[LATE] = np.linalg.norm(P[LATE] - wrong[LATE, ankle], axis=-1) < 1e-9
         return wrong_here & todo, (wrong_here | other_visible) & todo
 
     monkeypatch.setattr(refine_knees, "_seen_empty", fake)
@@ -354,6 +359,6 @@ def test_a_side_a_camera_would_have_seen_is_left_for_one_out_of_its_sight(walker
     if not moves:
         assert not moved.any() and np.array_equal(fixed, wrong)
         return
-    err = np.linalg.norm(fixed[late][:, FOOT] - X[late][:, FOOT], axis=-1)
-    assert np.max(err) < 1e-6 and moved[late, 0].all() and not moved[:150].any()
+    err = np.linalg.norm(fixed[LATE][:, FOOT] - X[LATE][:, FOOT], axis=-1)
+    assert np.max(err) < 1e-6 and moved[LATE, 0].all() and not moved[:150].any()
     assert refine_knees.implausible(rig, fixed, views, "blazepose33", seen) == 0

@@ -187,7 +187,8 @@ def _evidence(rig: Rig, X: np.ndarray, views: np.ndarray, hips: tuple[int, int],
               others=None):
     """One leg's evidence (see the module): (n (T,) the views of its ankle, other (T, J, 3) X with the ankle on
     its other candidate, sure (T,) the frames where one candidate only is contradicted, pick (T,) which is not
-    (0: the refined point), anchor (T,) the frames where the other candidate is the two views' point)."""
+    (0: the refined point), anchor (T,) the frames where the other candidate is the two views' point, bent (T,)
+    the frames where the refined point bends the knee backwards, judged (:func:`_judged`))."""
     hip, knee, ankle, _ = leg
     T = len(X)
     n = views[:, ankle].sum(axis=-1)
@@ -228,7 +229,7 @@ def _evidence(rig: Rig, X: np.ndarray, views: np.ndarray, hips: tuple[int, int],
             anchor = _lasting(anchor, n)
             other[anchor, ankle] = tx[anchor, ankle]
             sure, pick = sure | anchor, np.where(anchor, 1, pick)
-    return n, other, sure, pick, anchor
+    return n, other, sure, pick, anchor, judged & bent[:, 0]
 
 
 def implausible(rig: Rig, X: np.ndarray, views: np.ndarray, keypoint_set: str, seen: np.ndarray | None = None,
@@ -244,10 +245,8 @@ def implausible(rig: Rig, X: np.ndarray, views: np.ndarray, keypoint_set: str, s
     hips = _hips(found)
     count = 0
     for leg in found:
-        hip, knee, ankle, _ = leg
-        n, _, sure, pick, anchor = _evidence(rig, X, views, hips, leg, seen, tri, others)
-        bad = _judged(views, hips, knee, ankle) & (backward_bend(X, hips, hip, knee, ankle) > HYPEREXTENDED)
-        count += int(np.sum(bad | (sure & (pick == 1))))
+        _, _, sure, pick, _, bent = _evidence(rig, X, views, hips, leg, seen, tri, others)
+        count += int(np.sum(bent | (sure & (pick == 1))))
     return count
 
 
@@ -272,7 +271,7 @@ def unbend(rig: Rig, X: np.ndarray, views: np.ndarray, keypoint_set: str, seen: 
     X = np.array(X, float)
     for g, leg in enumerate(found):
         _, knee, ankle, below = leg
-        n, other, sure, pick, anchor = _evidence(rig, X, views, hips, leg, seen, tri, others)
+        n, other, sure, pick, anchor, _ = _evidence(rig, X, views, hips, leg, seen, tri, others)
         if not np.any(sure & (pick == 1)):
             continue
         placed = (n == 1) | anchor  # the frames with two candidates
