@@ -395,6 +395,6 @@ def refine_person(rig: Rig, uv: np.ndarray, w: np.ndarray, X0: np.ndarray, bones
         raise ValueError("refine: no joint has an observation; check the detections")
     if len(solved) > 1 and groups is not None:  # each part measured its own σ
         log.info("refine: 2D noise of each joint group relative to the body's: %s", parts_noise(solved))
-    out[unmeasured(out, seen, views, int(round(cfg.max_gap_s * fps)))] = np.nan
+    out[unmeasured(out, seen, views, int(round(cfg.max_gap_s * fps)), (*bones, *loose))] = np.nan
     named = None if cams is None else {n: round(float(r), 2) for n, r in zip(rig.names, cams, strict=True)}
     return out, err, views, summarize(solved, uv, time.perf_counter() - t0, named)
