@@ -1,10 +1,11 @@
 """Points refine leaves out because one view placed them out of reach of the joints near them
-(mocap.optim.refine_parts.out_of_reach): a ray fixes no depth, and where no bone holds the point on it (a loose
-bone holds only while its other end is seen) the motion model or a bad start placed it metres from the body."""
+(mocap.optim.refine_reach): a ray fixes no depth, and where no bone holds the point on it (a loose bone holds only
+while its other end is seen) the motion model or a bad start placed it metres from the body."""
 
 import numpy as np
 
-from mocap.optim.refine_parts import REACH_FRAMES, REACH_MARGIN_M, near_pairs, out_of_reach, unmeasured
+from mocap.optim.refine_parts import unmeasured
+from mocap.optim.refine_reach import REACH_FRAMES, REACH_MARGIN_M, out_of_reach, reach_limits
 
 CHAIN = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]  # a chain of six joints 0.1 m apart
 
@@ -17,11 +18,16 @@ def _chain(T=200):
     return X, views
 
 
-def test_near_pairs_are_the_joints_within_the_hops():
-    a, b = near_pairs(6, CHAIN, 3)
-    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
-    assert (5, 2) in pairs and (2, 5) in pairs and (5, 1) not in pairs and (0, 0) not in pairs
-    assert len(pairs) == 2 * (5 + 4 + 3)
+def test_reach_limits_are_the_shortest_chains_of_measured_bones():
+    X, views = _chain()
+    two = views.sum(-1) >= 2
+    D = reach_limits(X, two, CHAIN, hops=3)
+    assert abs(D[5, 2] - 0.3) < 0.01 and abs(D[2, 5] - 0.3) < 0.01  # three bones of 0.1 m
+    assert np.isinf(D[5, 1]) and np.isinf(D[0, 0])  # four links apart; a joint and itself
+    D = reach_limits(X, two, CHAIN + [(0, 3)], hops=3)
+    assert abs(D[5, 0] - 0.5) < 0.01  # 5-4-3-0: three links, 0.1 + 0.1 + 0.3
+    two[REACH_FRAMES - 1:, 4] = False  # bone 4-5 measured in too few frames: no chain through it
+    assert np.isinf(reach_limits(X, two, CHAIN)[5, 2])
 
 
 def test_a_one_view_point_far_from_its_neighbours_goes_with_the_bridge_to_it():
@@ -51,24 +57,42 @@ def test_only_points_fewer_than_two_views_measure_and_only_against_two_view_neig
     assert out_of_reach(X, views, CHAIN)[80:90, 5].all()
 
 
-def test_a_pair_two_views_measured_in_too_few_frames_is_not_compared():
+def test_a_bone_two_views_measured_in_too_few_frames_bounds_nothing():
     X, views = _chain()
     views[:, 5, 1:] = False
-    views[:REACH_FRAMES - 1, 5] = True  # joint 5 measured by two views in too few frames to know its reach
+    views[:REACH_FRAMES - 1, 5] = True  # joint 5 measured by two views in too few frames to know its bone
     X[100:105, 5] += [0.0, 0.0, 1.0]
     assert not out_of_reach(X, views, CHAIN).any()
     views[:REACH_FRAMES, 5] = True
     assert out_of_reach(X, views, CHAIN)[100:105, 5].all()
 
 
-def test_the_margin_is_beyond_the_largest_two_view_distance():
+def test_the_margin_is_beyond_the_chain_of_bones():
     X, views = _chain()
-    X[:20, 5, 0] += 0.3  # two views once measured joint 5 0.3 m farther from its neighbours
     views[100:110, 5, 1:] = False
-    X[100:105, 5, 0] += 0.3 + REACH_MARGIN_M - 0.05  # within that distance plus the margin: kept
-    X[105:110, 5, 0] += 0.3 + REACH_MARGIN_M + 0.05
+    # moved square to the chain: from joint 4 (one 0.1 m bone) sqrt(0.1² + d²), within 0.1 + the margin or not
+    X[100:105, 5, 2] += np.sqrt((0.1 + REACH_MARGIN_M - 0.02) ** 2 - 0.01)
+    X[105:110, 5, 2] += np.sqrt((0.1 + REACH_MARGIN_M + 0.02) ** 2 - 0.01)
     drop = out_of_reach(X, views, CHAIN)
-    assert not drop[100:105].any() and drop[105:110, 5].all()
+    assert drop[105:110, 5].all() and drop.sum() == 5
+
+
+def test_a_limb_stretched_further_than_two_views_saw_it_is_within_reach():
+    """Two views only ever saw the last two bones folded back (the end 0.3 m from joint 3); one view then sees them
+    stretched (0.42 m from joint 3, 0.67 m from joint 2): farther than two views ever measured the pairs, plus the
+    margin, but not than the chain of bones between them."""
+    T, L = 200, 0.3
+    base = np.cumsum(np.random.default_rng(2).normal(0, 0.01, (T, 3)), axis=0)
+    X = np.zeros((T, 6, 3))
+    for j in range(4):
+        X[:, j] = base + [j * L, 0.0, 0.0]
+    X[:, 4] = X[:, 3] + [0.0, L, 0.0]
+    X[:, 5] = X[:, 4] + [-L, 0.0, 0.0]  # folded back
+    views = np.ones((T, 6, 4), bool)
+    views[100:110, 5, 1:] = False
+    X[100:110, 5] = X[100:110, 4] + [L, 0.0, 0.0]  # stretched, seen by one view
+    assert np.linalg.norm(X[105, 5] - X[105, 2]) > np.sqrt(2) * L + REACH_MARGIN_M + 0.02
+    assert not out_of_reach(X, views, CHAIN).any()
 
 
 def test_refine_leaves_out_an_eye_one_view_placed_a_metre_from_the_head():

@@ -22,15 +22,13 @@ A bone between two groups keeps everything in one problem.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import replace
 
 import numpy as np
 
 from mocap.filters import bridged
-
-log = logging.getLogger(__name__)
+from mocap.optim.refine_reach import out_of_reach
 
 
 def independent_parts(n_joints: int, bones, groups: np.ndarray | None) -> list[np.ndarray]:
@@ -93,8 +91,8 @@ def unmeasured(X: np.ndarray, seen: np.ndarray, views: np.ndarray, max_gap: int,
     A whole body one view sees is another matter: its bones fix its size, so its depth (the size it is seen at),
     and the motion model joins it to the two-view frames either side; left out, the fit's slerp between them
     was 2-3× as far off (a walker seen by one of four cameras for 0.7-3 s: 138-259 mm mean against 51-132 mm).
-    Then the points :func:`out_of_reach` of the joints near them (``links``: the bones, loose ones too, as (a, b)
-    joint indices)."""
+    Then the points :func:`mocap.optim.refine_reach.out_of_reach` of the joints near them (``links``: the bones,
+    loose ones too, as (a, b) joint indices)."""
     out = np.ones(seen.shape, bool)
     present = np.flatnonzero((views.sum(axis=-1) >= 2).any(axis=1))  # frames where two views saw a joint of it
     if not present.size:
@@ -116,59 +114,6 @@ def unmeasured(X: np.ndarray, seen: np.ndarray, views: np.ndarray, max_gap: int,
     if len(links):
         out[a:b] |= out_of_reach(np.where(out[a:b, ..., None], np.nan, X), views, links)
     return out
-
-
-REACH_HOPS = 3  # a point is compared with the joints this many bones from it (an eye: the nose, shoulders, elbows)
-REACH_MARGIN_M = 0.2  # farther than the largest distance two views measured between them plus this: out of reach
-REACH_FRAMES = 20  # frames in which two views measure both joints that a pair needs to be compared
-
-
-def near_pairs(n_joints: int, links, hops: int = REACH_HOPS) -> tuple[np.ndarray, np.ndarray]:
-    """Ordered pairs (a, b), a ≠ b, of joints at most ``hops`` links apart (``links``: (a, b) joint indices)."""
-    A = np.eye(n_joints, dtype=np.int64)
-    for a, b in links:
-        A[a, b] = A[b, a] = 1
-    near = A.copy()
-    for _ in range(hops - 1):
-        near = np.minimum(near @ A, 1)
-    np.fill_diagonal(near, 0)
-    return np.nonzero(near)
-
-
-def out_of_reach(X: np.ndarray, views: np.ndarray, links) -> np.ndarray:
-    """(T, J) the points X (T, J, 3) fewer than two views measure (``views`` (T, J, C) kept) that lie farther from
-    a joint near them (:func:`near_pairs`: within ``REACH_HOPS`` bones) that two views measure in that frame than
-    the largest distance two views measured between the two over the take (in ``REACH_FRAMES`` frames or more)
-    plus ``REACH_MARGIN_M``; with the frames no view measures joined to them (the motion model's bridge to them).
-    One view fixes a ray; where no bone holds the point on it (a loose bone holds only while its other end is
-    seen) the motion model places it: from one view of an eye whose face no camera had seen for a second, it put
-    the eye 1.9 m from the head and bridged back to the face over 13 frames."""
-    T, J, _ = X.shape
-    out = np.zeros((T, J), bool)
-    two = views.sum(axis=-1) >= 2
-    a, b = near_pairs(J, links)
-    both = two[:, a] & two[:, b]
-    enough = both.sum(axis=0) >= REACH_FRAMES
-    if not enough.any():
-        return out
-    a, b, both = a[enough], b[enough], both[:, enough]
-    coords = np.moveaxis(X, -1, 0).astype(np.float32)  # (3, T, J): distances to well under a millimetre
-    for s in range(0, a.size, 64):  # pairs a few at a time: (T, pairs) arrays of a long take stay small
-        pa, pb = a[s:s + 64], b[s:s + 64]
-        d2 = sum((c[:, pa] - c[:, pb]) ** 2 for c in coords)  # squared distances (T, pairs), NaN where unplaced
-        with np.errstate(invalid="ignore"):
-            limit = np.sqrt(np.max(d2, axis=0, where=both[:, s:s + 64], initial=0.0)) + REACH_MARGIN_M
-            t, k = np.nonzero((d2 > limit**2) & two[:, pb] & ~two[:, pa])
-        out[t, pa[k]] = True
-    if not out.any():
-        return out
-    run = out | (np.isfinite(X[..., 0]) & ~views.any(axis=-1))  # with the frames no view measures
-    start = run & ~np.vstack([np.zeros((1, J), bool), run[:-1]])
-    key = (np.cumsum(start, axis=0) + np.arange(J) * (T + 1)) * run  # one number per run of each joint, 0 outside
-    hit = np.isin(key, np.unique(key[out])) & run
-    log.info("refine: %d points one view placed out of reach of the joints near them left out (%d joint(s))",
-             int(hit.sum()), int(hit.any(axis=0).sum()))
-    return hit
 
 
 def observed_span(uv: np.ndarray, w: np.ndarray, X0: np.ndarray) -> tuple[int, int]:
