@@ -11,7 +11,9 @@ only) and the refined trajectory shows is exchanged and the person refined again
 report applies to the keypoints it compares). A one-view ankle on the side of its ray the evidence rules out (the
 knee bent backwards, a camera that would have seen it there and did not, two views that place it on the other) is
 moved to its ray's other point and the person refined again (``refine.knees``, :mod:`mocap.stages.refine_knees`;
-``info["knees"]``: per person, how many (frame, leg) had their ankle moved, when that solve was kept)."""
+``info["knees"]``: per person, how many (frame, leg) had their ankle moved, when that solve was kept). A one-view toe
+on the side of its ray the foot does not point to is moved likewise (``refine.toes``, :mod:`mocap.stages.refine_toes`;
+``info["toes"]``)."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from mocap.multi.overlap import occlusion_weighting
 from mocap.optim.refine import RefineConfig, RefineSummary, refine_person
 from mocap.persons import person_name, speaking_of
 from mocap.session import Session
-from mocap.stages import Flag, refine_knees, refine_swaps, triangulate
+from mocap.stages import Flag, refine_knees, refine_swaps, refine_toes, triangulate
 from mocap.types import Keypoints2D, Points3D, Rig
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ class Config:
     # have seen them, two views placing them): moved to the ray's other side, the person refined again
     # (mocap.stages.refine_knees)
     knees: bool = True
+    # one-view toes on the side of their ray the foot does not point to (far from the foot's usual direction along
+    # the shin, the other side nearer): moved there, the person refined again (mocap.stages.refine_toes)
+    toes: bool = True
 
 
 FLAGS = (Flag("--noise-px", "noise_px", "2D noise σ in pixels (default: estimated)", float),
@@ -83,6 +88,7 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
     summaries, kept, skipped = [], [], []
     swaps: list[list[int]] = []
     knees: dict[str, int] = {}  # per person: how many (frame, leg) had their one-view ankle moved (kept solves)
+    toes: dict[str, int] = {}  # per person: how many one-view toes were moved (kept solves)
     boxes = refine_knees.person_boxes(kp.xy, w > 0) if cfg.knees and P > 1 else None  # who may hide whose feet
     for p in range(P):
         if not np.any(np.isfinite(init.xyz[:, p])):
@@ -111,6 +117,13 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
                         None if boxes is None else np.delete(boxes, p, axis=2))
                     if n:
                         knees[person_name(p)] = n
+                if cfg.toes:
+                    xyz[:, p], err[:, p], views[:, p], s, n = refine_toes.with_toes(
+                        lambda start, xy=xy, wp=wp: refine_person(rig, xy, wp, start, bones, kp.fps, cfg.solver, groups,
+                                                                  loose, pairs),
+                        rig, (xyz[:, p], err[:, p], views[:, p], s), kp.keypoint_set)
+                    if n:
+                        toes[person_name(p)] = n
             except ValueError as e:
                 if P == 1:
                     raise
@@ -129,6 +142,8 @@ def run(rig: Rig, kp: Keypoints2D, init: Points3D, cfg: Config = Config()) -> tu
         info["swaps"] = {"views": swaps, "per_camera": per_camera}
     if cfg.knees:
         info["knees"] = knees
+    if cfg.toes:
+        info["toes"] = toes
     if P > 1 and ratio > 1:
         info["occlusion"] = {"sigma_ratio": float(ratio)}  # the weighting refine applied (triangulate's)
     if P > 1:
