@@ -204,8 +204,9 @@ def test_the_track_goes_by_the_shins_motion_not_its_last_place():
     assert choice.tolist() == [1, 1, 1, 1]
 
 
-def test_the_report_counts_each_persons_moved_ankles(tmp_path):
-    """The report's person table says how many one-view ankles refine moved (``info["knees"]``), for that person."""
+def test_the_report_counts_each_persons_moved_ankles_and_toes(tmp_path):
+    """The report's person table says how many one-view ankles and toes refine moved (``info["knees"]``,
+    ``info["toes"]``), for that person."""
     from test_view_synth import two_person_session
 
     from mocap import report
@@ -214,12 +215,14 @@ def test_the_report_counts_each_persons_moved_ankles(tmp_path):
     session, _ = two_person_session(tmp_path / "two", frames=30)
     pts = read_points3d(session.points3d("triangulated"))
     refined = Points3D(pts.xyz, pts.reproj_err, pts.views, pts.camera_names, pts.keypoint_set, pts.fps,
-                       {"stage": "refined", "knees": {"person2": 12}})
+                       {"stage": "refined", "knees": {"person2": 12}, "toes": {"person1": 7}})
     write_points3d(refined, session.points3d("refined"))
     m = report.build(session, cfg=report.Config(overlay_videos=False, worst_frames=0))
     assert "knees_moved" not in m["persons"][0] and m["persons"][1]["knees_moved"] == 12
     html = (session.root / "report" / "report.html").read_text()
     assert html.count("one-view ankles refine moved to their ray&#x27;s other side") == 1 and "12 (frame, leg)" in html
+    assert m["persons"][0]["toes_moved"] == 7 and "toes_moved" not in m["persons"][1]
+    assert html.count("one-view toes refine moved to their ray&#x27;s other side") == 1
 
 
 LATE = slice(150, 200)  # the part of ALONE where the ray's other point bends this walker's knee the right way too

@@ -225,10 +225,11 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
                   for p in range(P)]
     turned_people([m["cameras"] for m in per_person], rig, pts,  # a mirrored camera: its people nobody or mixed
                   lambda: triangulate.every_detection(session, rig), cfg.camera_flag_ratio)
-    knees = pts.info.get("knees") if isinstance(pts.info.get("knees"), dict) else {}
-    for p, m in enumerate(per_person):  # one-view ankles refine moved to their ray's other side (refine_knees)
-        if knees.get(person_name(p)):
-            m["knees_moved"] = int(knees[person_name(p)])
+    for key in ("knees", "toes"):  # one-view ankles, toes refine moved to their ray's other side (refine_knees, _toes)
+        moved = pts.info.get(key) if isinstance(pts.info.get(key), dict) else {}
+        for p, m in enumerate(per_person):
+            if moved.get(person_name(p)):
+                m[f"{key}_moved"] = int(moved[person_name(p)])
     metrics = dict(per_person[0])
     metrics |= {"points_source": src.name, "timings_s": timings or {}, "sync_offsets_frames": offsets}
     metrics |= {"sync_steps": steps} if (steps := read_steps(session)) else {}

@@ -225,6 +225,9 @@ def summary_rows(m: dict) -> str:
     if m.get("knees_moved"):
         rows.append(("one-view ankles refine moved to their ray's other side (the knee bent backwards there)",
                      f"{m['knees_moved']} (frame, leg)"))
+    if m.get("toes_moved"):
+        rows.append(("one-view toes refine moved to their ray's other side (the foot pointing away from the shin)",
+                     f"{m['toes_moved']}"))
     rows.append(("jitter (mean acceleration)", _num(m["jitter_mean_accel_m_s2"], ".2f") + " m/s²"))  # NaN: < 3 frames
     if "groundtruth" in m:
         gt = m["groundtruth"]
