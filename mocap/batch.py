@@ -44,20 +44,36 @@ def run_session(session: str, sets: tuple[str, ...] = (), config_path: str | Non
     for name, target in (detectors or {}).items():
         DETECTORS.setdefault(name, target)
 
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     worker = socket.gethostname()
     try:
         r = run(session, config_path=config_path, sets=list(sets), progress=False, command="mocap batch")
     except Exception as e:  # noqa: BLE001 — one failed session is reported and the others go on
-        logs = sorted((Path(session) / "logs").glob("run-*.log"))
         return SessionResult(session, "failed", seconds=time.perf_counter() - t0, worker=worker,
-                             error=f"{type(e).__name__}: {e}".splitlines()[0],
-                             log_file=str(logs[-1]) if logs else "")
+                             error=f"{type(e).__name__}: {e}".splitlines()[0], log_file=failure_log(session, started))
     except KeyboardInterrupt:
         return SessionResult(session, "not run", seconds=time.perf_counter() - t0, worker=worker,
                              error="interrupted")
     return SessionResult(session, "done" if r.ran else "up to date", r.ran, time.perf_counter() - t0,
                          log_file=str(r.log_file or ""), worker=worker)
+
+
+def failure_log(session: str, started: float) -> str:
+    """The log of a session's run that failed (``started``: its wall-clock start): the run's own log file when it
+    opened one, else ``logs/batch-<time>.log`` written here with the error's traceback (a run that failed before
+    its log opened, on a misspelt ``--set`` say, named the newest log there, an earlier run's that did not say
+    it); "" when neither can be had."""
+    folder = Path(session) / "logs"
+    own = [p for p in folder.glob("run-*.log") if p.stat().st_mtime >= started - 1]
+    if own:
+        return str(max(own, key=lambda p: p.stat().st_mtime))
+    try:
+        folder.mkdir(exist_ok=True)
+        path = folder / time.strftime("batch-%Y%m%d-%H%M%S.log", time.localtime(started))
+        path.write_text(traceback.format_exc())
+        return str(path)
+    except OSError:
+        return ""
 
 
 def check_sessions(sessions: list[str | Path]) -> list[str]:

@@ -180,3 +180,18 @@ def test_where_ctrl_c_is_ignored_it_stays_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_session_that_fails_before_its_log_opens_names_a_log_that_says_why(tmp_path):
+    """A misspelt --set fails the run before it opens its log: the failure named the newest log in the session, an
+    earlier run's, which did not mention it. Now the traceback goes to logs/batch-<time>.log, named."""
+    from mocap.batch import run_session
+
+    session = tmp_path / "take"
+    (session / "logs").mkdir(parents=True)
+    earlier = session / "logs" / "run-20260101-000000.log"
+    earlier.write_text("an earlier run's log\n")
+    os.utime(earlier, (time.time() - 3600,) * 2)
+    r = run_session(str(session), sets=("fit.skeletn=body22",))
+    assert r.status == "failed" and "skeletn" in r.error
+    assert Path(r.log_file).name.startswith("batch-") and "skeletn" in Path(r.log_file).read_text()

@@ -194,6 +194,28 @@ def test_a_detection_mirrored_as_a_whole_is_given_back_to_its_person():
     assert rejoin_mirrored(tr2, tracks, got, "coco17") == 0 and (got == slots).all()
 
 
+def test_one_person_found_gets_its_mirrored_detections_back_too():
+    """``detect.persons = 2`` on the real single-performer demo: the association found one person, and cam02's
+    detections of him with left and right exchanged (25 frames) were left out: the report said cam02 lost him (dark,
+    blurred footage?). With one person the mirrored detections are his as with several."""
+    from mocap.multi.mirrored import rejoin_mirrored
+    from mocap.multi.track import TrackConfig, Tracker
+    from mocap.multi.tracklets import Track
+
+    rig, truth, kp, _ = two_people()
+    F, C, P, J = kp.shape
+    flip = np.asarray(KS.flip_permutation)
+    uv = np.stack([cam.project(truth[:, :1]) for cam in rig.cameras], axis=1)  # (F, C, 1, J, 2): person 0 alone
+    data = np.concatenate([uv, np.full(uv.shape[:-1] + (1,), 0.9)], axis=-1)
+    data[:, 1, 0] = data[:, 1, 0][:, flip]  # camera 1 sees the person mirrored
+    tr = Tracker(rig, Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps), TrackConfig(), 0.2)
+    slots = np.zeros((F, C, 1), np.int16)
+    slots[:, 1, 0] = -1
+    tracks = [Track(truth[0, 0], F - 1, 0, costs=[0.02], skel={f: truth[f, 0] for f in range(F)})]
+    assert rejoin_mirrored(tr, tracks, slots, "coco17") == F
+    assert (slots[:, 1, 0] == 0).all()
+
+
 def test_the_candidates_are_measured_in_blocks_of_bounded_memory(monkeypatch):
     """Every keypoint far from its joint is a candidate measured against every person's every segment: a long
     take of several people (with hands) has millions; the memory stays that of a block, the result the same."""

@@ -37,10 +37,10 @@ def rejoin_mirrored(tr: Tracker, tracks: list[Track], slots: np.ndarray, keypoin
     """Gives each person (``tracks``, the persons axis of ``slots`` (F, C, P), changed in place) the mirrored
     detections of its own in the views it has none in (see the module); they count as checked
     (``Track.checked``: the tracker's keypoint check compares joints of the same name, which a mirrored
-    detection's are not). Returns how many views were given (none with one person)."""
+    detection's are not). Returns how many views were given."""
     flip = np.asarray(get_keypoint_set(keypoint_set).flip_permutation)
-    if len(tracks) < 2 or len(flip) != tr.J or np.all(flip == np.arange(tr.J)):
-        return 0  # one person: its take as it always was (several people are what this is for)
+    if not tracks or len(flip) != tr.J or np.all(flip == np.arange(tr.J)):
+        return 0
     gate = tr.cfg.track_max_m / 2  # the tracker's: the mean capped distance of a detection of this person
     taken = np.zeros(tr.usable.shape, bool)
     f_, c_, p_ = np.nonzero(slots >= 0)
