@@ -46,6 +46,9 @@ def test_changed_setting_reruns_that_stage_and_what_follows(session):
     assert r.ran == ["export"] and r.why["export"] == "an output is missing", r.why  # the same file again: no report
     r = run(session, sets=FAST + ["refine.accel_sigma=25"], from_stage="retarget", progress=False)
     assert r.ran == ["retarget", "export", "report"] and r.why["retarget"] == "asked for (--from, --overwrite)"
+    # other export formats: a settings change, not a file missing or edited by hand
+    r = run(session, sets=FAST + ["refine.accel_sigma=25", "export.formats=['bvh']"], progress=False)
+    assert r.ran == ["export"] and r.why["export"] == "its settings changed (it writes other outputs)", r.why
 
 
 def test_config_errors_name_the_key_and_the_file(tmp_path, session):
