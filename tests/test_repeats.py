@@ -7,21 +7,23 @@ import numpy as np
 import pytest
 from test_detect_pool import fakes  # noqa: F401 (the stand-in detectors)
 
-from mocap.detect.repeats import Changes, still_frames
+from mocap.detect.repeats import BLANK, Changes, blank_frames, still_frames
 from mocap.io.hdf5 import keypoints2d_info, read_keypoints2d
 from mocap.repeated_frames import mask_repeated, ranges_text, repeated_frames
 from mocap.stages import detect
 from mocap.types import Keypoints2D
 
 
-def noisy_video(path, n, seed, frozen=(), size=(96, 64)):
+def noisy_video(path, n, seed, frozen=(), size=(96, 64), black=()):
     """Frames of sensor-like noise around a grey level (each differs from the one before); frames in ``frozen``
-    are copies of the frame before the first of them."""
+    are copies of the frame before the first of them; frames in ``black`` black (as a damaged frame is given)."""
     rng = np.random.default_rng(seed)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size)
     last = None
     for i in range(n):
-        if i in frozen and last is not None:
+        if i in black:
+            frame = np.zeros((size[1], size[0], 3), np.uint8)
+        elif i in frozen and last is not None:
             frame = last
         else:
             frame = np.clip(120 + rng.normal(0, 12, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
@@ -77,6 +79,43 @@ def test_changes_and_still_frames_on_arrays():
     assert ranges_text([3, 4, 5, 9, 11, 12]) == "3-5, 9, 11-12"
 
 
+def test_black_frames_are_blank_not_still():
+    """Frames the decoder cannot read are given as black images: blank, neither still nor quiet (two in a row
+    changed by 0, and read as a frozen camera)."""
+    rng = np.random.default_rng(0)
+    meter = Changes()
+    for i in range(10):
+        meter.add(np.zeros((64, 64, 3), np.uint8) if i in (4, 5) else rng.integers(0, 255, (64, 64, 3), np.uint8))
+    c = np.array(meter.values)
+    assert c[4] == BLANK and c[5] == BLANK and blank_frames(c) == [4, 5]
+    assert still_frames(c) == [] and c[6] > 50
+
+
+def test_a_video_with_black_frames_records_them_and_the_report_names_them(tmp_path, fakes, caplog):  # noqa: F811
+    """A damaged file's undecodable frames, given as black images (mocap.io.video.read_frames), read in the report
+    as a camera that lost the performer: "footage dark, blurred...?". Detection records them (info["blank_frames"])
+    and the report names them, in metrics.json, the log, the page and the lost camera's hint."""
+    import logging
+
+    from mocap.report.lost import lost_cameras
+    from mocap.report.repeated import log_repeated
+
+    session = take(tmp_path, {})
+    noisy_video(session / "videos" / "cam2.avi", 60, 1, black=range(20, 32))
+    info = keypoints2d_info(detect.main(session, detect.Config(detector="still", workers=1)))
+    assert info["blank_frames"] == {"cam1": [], "cam2": list(range(20, 32)), "cam3": []}
+    assert info["still_frames"]["cam2"] == []
+    blank = {"cam2": {"frames": 12, "ranges": [[20, 32]], "text": "20-31"}}
+    tables = [{c: {"detections": 50, "in_view_frames": 60, "lost_frames": 12 if c == "cam2" else 0}
+               for c in ("cam1", "cam2", "cam3")}]
+    assert "footage dark" in lost_cameras([{c: dict(r) for c, r in tables[0].items()}])["cam2"]["text"]
+    text = lost_cameras(tables, blank)["cam2"]["text"]
+    assert "12 frames of its video are black" in text and "damaged file" in text and "footage dark" not in text
+    with caplog.at_level(logging.WARNING, logger="mocap"):
+        log_repeated({"blank_frames": blank})
+    assert any("camera cam2: frames 20-31 of its video are black (12 frames)" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.parametrize("still, expect", [({"a": [1, 2]}, {}),  # one camera recorded: nothing to compare
                                            ({"a": [1, 2], "b": [2]}, {"a": [1]})])
 def test_repeated_needs_the_other_cameras_moving(still, expect):
@@ -127,7 +166,8 @@ def test_a_session_leaves_repeated_detections_out_and_the_report_names_them(tmp_
     names = list(s.rig().names)
     before = s.keypoints2d()
     update_keypoints2d_info(s.pose2d_h5, still_frames={n: list(range(10, 20)) if n == names[1] else []
-                                                      for n in names})
+                                                      for n in names},
+                            blank_frames={n: [5, 6, 7] if n == names[2] else [] for n in names})
     kp = s.keypoints2d()
     assert np.isnan(kp.data[10:20, 1]).all()
     keep = np.ones(kp.shape[:2], bool)
@@ -142,6 +182,8 @@ def test_a_session_leaves_repeated_detections_out_and_the_report_names_them(tmp_
                and "not used" in r.getMessage() for r in caplog.records)
     html = (s.root / "report" / "report.html").read_text()
     assert "frozen video; their detections not used" in html and f"{names[1]} 10-19 (10)" in html
+    assert metrics["blank_frames"] == {names[2]: {"frames": 3, "ranges": [[5, 8]], "text": "5-7"}}
+    assert "black frames of a video (undecodable: a damaged file?" in html and f"{names[2]} 5-7 (3)" in html
 
 
 def test_still_frames_with_no_one_detected_are_not_called_repeated(tmp_path, caplog):

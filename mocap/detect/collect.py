@@ -105,12 +105,13 @@ def _still(work: Path, cam: str, changes: list, lengths: list[int]) -> None:
 
 
 def record_still(work: Path, cam: str, c: np.ndarray) -> None:
-    """A camera's per-frame changes ``c`` (NaN: not measured) → its still and quiet frames in ``work``'s info (the
-    local pool's and the Dask path's)."""
+    """A camera's per-frame changes ``c`` (NaN: not measured) → its still, quiet and blank frames in ``work``'s info
+    (the local pool's and the Dask path's)."""
     from mocap.detect import repeats
     from mocap.io.hdf5 import keypoints2d_info, update_keypoints2d_info
 
     info = keypoints2d_info(work)
     still, quiet = repeats.still_frames(c), repeats.still_frames(c, repeats.QUIET)
     update_keypoints2d_info(work, still_frames=(info.get("still_frames") or {}) | {cam: still},
-                            quiet_frames=(info.get("quiet_frames") or {}) | {cam: quiet})
+                            quiet_frames=(info.get("quiet_frames") or {}) | {cam: quiet},
+                            blank_frames=(info.get("blank_frames") or {}) | {cam: repeats.blank_frames(c)})

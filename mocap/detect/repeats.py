@@ -18,6 +18,11 @@ across cameras as they are, before any sync offset. The local pool and the Dask 
 same; detections made before this record existed have none (nothing is repeated there). The detections of repeated
 frames are not used (:func:`mocap.repeated_frames.mask_repeated`, applied where a session's keypoints are read: the
 stages after detection depend on that module, not on detection's); the report names them.
+
+A frame whose compared pixels are all black is *blank* (its change :data:`BLANK`, neither still nor quiet):
+frames the decoder could not read are given as black images (:func:`mocap.io.video.read_frames`), and a damaged
+file in the middle of a take then read in the report as a camera that lost the performer ("footage dark?");
+``info["blank_frames"]``, per camera, names them for the report.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 STEP = 16  # every STEP-th pixel of each row and column is compared
 RATIO = 0.25  # a frame changing less than this share of its camera's median change is still
 QUIET = 0.6  # ... less than this share, quiet (the demos' live frames: 0.36-1.5, their quiet stretches 0.36-0.5)
+BLANK = -1.0  # the change recorded for a frame whose compared pixels are all black (no change is negative)
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
@@ -50,14 +56,19 @@ class Changes:
 
     def add(self, image: np.ndarray) -> None:
         thumb = thumbnail(image)
-        self.values.append(change(self._last, thumb))
+        self.values.append(BLANK if not thumb.any() else change(self._last, thumb))
         self._last = thumb
+
+
+def blank_frames(changes: np.ndarray) -> list[int]:
+    """Indices of the :data:`BLANK` frames of per-frame ``changes``."""
+    return np.flatnonzero(np.asarray(changes, float) == BLANK).astype(int).tolist()
 
 
 def still_frames(changes: np.ndarray, ratio: float = RATIO) -> list[int]:
     """Indices of the frames whose change is under ``ratio`` × the median change (none when the median is 0: a
     video with no change anywhere tells nothing). :data:`QUIET` as ``ratio``: the quiet frames."""
-    c = np.asarray(changes, float)
+    c = np.where(np.asarray(changes, float) == BLANK, np.nan, np.asarray(changes, float))  # a blank frame: no change
     if not np.isfinite(c).any():
         return []
     med = float(np.nanmedian(c))

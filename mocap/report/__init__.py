@@ -18,7 +18,7 @@ from mocap.persons import person_name
 from mocap.report.calibration_html import calibration_html, moved_too_far_hint
 from mocap.report.cameras import flag_text  # noqa: F401 (mocap.report.flag_text, as before)
 from mocap.report.metrics import compute, warn_one_view
-from mocap.report.repeated import repeated_record
+from mocap.report.repeated import blank_record, repeated_record
 from mocap.report.said import log_cameras
 from mocap.report.truth import groundtruth
 from mocap.report.verdict import summarised, verdict
@@ -255,7 +255,9 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     tables, lengths = [m["cameras"] for m in per_person], _video_frames(session, rig)
     if late := late_cameras(kp, offsets, tables, lengths, session.video_sampling()[1], read_halves(session)):
         metrics["late_cameras"] = late  # a video started late, no offset proven: a flagged camera's hint says so
-    if lost := lost_cameras(tables):  # losing the people in its view far more than the others (mocap.report.lost)
+    if blank := blank_record(session, list(rig.names)):  # black frames: undecodable (mocap.report.repeated)
+        metrics["blank_frames"] = blank
+    if lost := lost_cameras(tables, blank):  # losing the people in its view far more than the others (report.lost)
         metrics["lost_cameras"] = lost
     if dark := dark_cameras(tables, camera_videos(session.root / "videos", rig.names), lengths):
         metrics["dark_cameras"] = dark  # a camera that saw no one, or flagged, whose footage is dark: its hint says
@@ -332,7 +334,7 @@ def _take_rows(metrics: dict, p: int, P: int) -> dict:
     """What the take's metrics hold that person p's summary on the page shows too: the cameras' time offsets,
     videos not used, and that person's error against the ground truth (one person: the MPJPE and P95)."""
     out = {k: metrics[k] for k in ("sync_offsets_frames", "sync_steps", "late_cameras", "repeated_frames",
-                                   "videos_not_used")
+                                   "blank_frames", "videos_not_used")
            if metrics.get(k)}
     gt = metrics.get("groundtruth")
     if gt and P == 1:

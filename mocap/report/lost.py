@@ -27,6 +27,9 @@ LOST_SHARE = 0.1  # a camera losing the people in this share of the frames they 
 LOST_RATIO = 3.0  # ... and this many times the other cameras' median share: said
 LOST_HINT = ("lost {who} in {share:.0%} of the frames {they} stood in its view (the other cameras: {others:.0%}): "
              "footage dark, blurred or out of focus, a smeared lens, or {who} hidden from this camera?")
+LOST_BLANK_HINT = ("lost {who} in {share:.0%} of the frames {they} stood in its view (the other cameras: "
+                   "{others:.0%}); {blank} frames of its video are black, most likely frames that could not be decoded "
+                   "(a damaged file: re-export or re-encode it)")
 
 
 def in_view_frames(rig: Rig, uv: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,10 +86,11 @@ def lost_counts(rows: dict[str, dict], view: np.ndarray, det: np.ndarray) -> Non
                 "lost_share": float(lost[i] / frames[i]) if frames[i] else float("nan")}
 
 
-def lost_cameras(tables: list[dict[str, dict]]) -> dict[str, dict]:
+def lost_cameras(tables: list[dict[str, dict]], blank: dict | None = None) -> dict[str, dict]:
     """{camera: {"share", "others", "text"}} for the cameras that lose the people far more than the others (see the
     module), from each person's camera table in ``tables`` (their :func:`lost_counts`); those rows get ``lost`` and,
-    without a hint, its text."""
+    without a hint, its text. ``blank``: {camera: {"frames": n, ...}} the frames of its video that were black (not
+    decodable, :func:`mocap.report.repeated.blank_record`): the text names them instead of dark footage."""
     names = list(tables[0]) if tables else []
     # a person the camera is said never to detect (missed, saw no one): not counted again here
     said = [[bool(t[n].get("missed") or t[n].get("unseen")) for t in tables] for n in names]
@@ -104,8 +108,9 @@ def lost_cameras(tables: list[dict[str, dict]]) -> dict[str, dict]:
             continue
         ref = float(np.median(others))
         if share[i] >= LOST_SHARE and share[i] >= LOST_RATIO * ref:
-            text = LOST_HINT.format(who="the performer" if one else "the people", they="they", share=share[i],
-                                    others=ref)
+            black = (blank or {}).get(name, {}).get("frames", 0)
+            text = (LOST_BLANK_HINT if black else LOST_HINT).format(
+                who="the performer" if one else "the people", they="they", share=share[i], others=ref, blank=black)
             out[name] = {"share": float(share[i]), "others": ref, "text": text}
             for t in tables:  # the rows of the people it had in view
                 if t[name].get("in_view_frames", 0):

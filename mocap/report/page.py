@@ -247,6 +247,9 @@ def summary_rows(m: dict) -> str:
         rows.append(("frames a camera repeated (frozen video; their detections not used)", ", ".join(
             f"{k} {r['text']} ({r['frames']}{': too many for a freeze, kept' if r.get('used') else ''})"
             for k, r in m["repeated_frames"].items())))
+    if m.get("blank_frames"):
+        rows.append(("black frames of a video (undecodable: a damaged file? no detection there)", ", ".join(
+            f"{k} {r['text']} ({r['frames']})" for k, r in m["blank_frames"].items())))
     if m.get("videos_not_used"):
         rows.append(("videos not used (no camera of that name in the rig)", ", ".join(m["videos_not_used"])))
     return "<table>" + "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td></tr>" for a, b in rows) + "</table>"

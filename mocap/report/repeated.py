@@ -1,5 +1,6 @@
-"""The frames each camera repeated (a frozen video, :mod:`mocap.repeated_frames`): for ``metrics.json``'s
-``repeated_frames``, the log and the page."""
+"""The frames each camera repeated (a frozen video, :mod:`mocap.repeated_frames`), and those it gave as black images
+(frames its video could not decode, :mod:`mocap.detect.repeats`): for ``metrics.json``'s ``repeated_frames`` and
+``blank_frames``, the log and the page."""
 
 from __future__ import annotations
 
@@ -33,6 +34,19 @@ def repeated_record(session, cameras: list[str], frames: int) -> dict:
             for c, f in rep.items()}
 
 
+def blank_record(session, cameras: list[str]) -> dict:
+    """{camera: {"frames", "ranges", "text"}} of the frames whose image was all black (``pose2d.h5``'s
+    ``info["blank_frames"]``): frames the decoder could not read, given as black images, or black footage."""
+    from mocap.io.hdf5 import keypoints2d_info
+    from mocap.repeated_frames import ranges, ranges_text
+
+    if not session.pose2d_h5.is_file():
+        return {}
+    blank = keypoints2d_info(session.pose2d_h5).get("blank_frames") or {}
+    return {c: {"frames": len(f), "ranges": ranges(f), "text": ranges_text(f)}
+            for c in cameras if (f := blank.get(c))}
+
+
 def log_repeated(metrics: dict) -> None:
     """A warning per camera that repeated frames: not used, or kept where too many for a freeze."""
     for name, rep in (metrics.get("repeated_frames") or {}).items():
@@ -41,3 +55,7 @@ def log_repeated(metrics: dict) -> None:
                "detections were not used")
         log.warning("camera %s: frames %s repeat the frame before them (%d frames: %s", name, rep["text"],
                     rep["frames"], why)
+    for name, blank in (metrics.get("blank_frames") or {}).items():
+        log.warning("camera %s: frames %s of its video are black (%d frames): frames the decoder could not read (a "
+                    "damaged file: re-export or re-encode it), or black footage; no detection there", name,
+                    blank["text"], blank["frames"])
