@@ -56,7 +56,7 @@ def test_a_damaged_frame_seen_by_a_pool_worker_is_in_the_runs_log(tmp_path, fake
         detect.main(session, detect.Config(detector="still", workers=2))
     assert detect.last_run["workers"] == 2
     said_ = [(x.name, x.getMessage()) for x in caplog.records if "cannot be decoded" in x.getMessage()]
-    assert said_ == [("mocap.io.video", "cam1.avi: frames 12 cannot be decoded (damaged): given as black images, "
+    assert said_ == [("mocap.io.video", "cam1.avi: frames 12 (1) cannot be decoded (damaged): given as black images, "
                                         "no detection there")]
     assert "cannot be decoded" not in capfd.readouterr().err  # not printed raw by the worker
 

@@ -214,8 +214,8 @@ def read_frames(source: str | Path, stride: int = 1, start: int = 0, stop: int |
     finally:
         cap.release()
         if bad and not run:
-            log.warning("%s: frames %s cannot be decoded (damaged): given as black images, no detection there",
-                        source.name, ", ".join(map(str, bad[:10])) + (", …" if len(bad) > 10 else ""))
+            log.warning("%s: frames %s (%d) cannot be decoded (damaged): given as black images, no detection there",
+                        source.name, ", ".join(map(str, bad[:10])) + (", …" if len(bad) > 10 else ""), len(bad))
 
 
 def _blanks(run: list[int], bad: list[int], start: int, stride: int, blank: np.ndarray):
