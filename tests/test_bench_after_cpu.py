@@ -38,3 +38,15 @@ def test_the_run_records_its_children_cpu():
                    env=dict(os.environ))
     assert pipeline._children_cpu_s() > before
     assert pipeline.RunResult(session=".").cpu_children == {}
+
+
+def test_a_figure_s_own_wall_and_cpu_are_kept_beside_the_process_s():
+    """``mocap live --json``: the summary's CPU of its loop was replaced by the whole process's (16.7 s where the
+    printed line said 15.1); a result's own wall_s and cpu_s stay, the process's beside them."""
+    from mocap.bench.common import with_run_record
+
+    out = with_run_record({"cpu_s": 1.5, "wall_s": 2.0, "cores": 1})
+    assert out["cpu_s"] == 1.5 and out["wall_s"] == 2.0 and out["cores"] == 1
+    assert out["process_cpu_s"] >= 0 and out["process_wall_s"] > 0
+    plain = with_run_record({"x": 1})
+    assert "cpu_s" in plain and "process_cpu_s" not in plain

@@ -204,13 +204,17 @@ def run_record() -> dict:
 
 
 def with_run_record(data: dict) -> dict:
-    """``data`` with :func:`run_record`'s keys added (a ``machine`` table it has is completed, not replaced)."""
+    """``data`` with :func:`run_record`'s keys added (a ``machine`` table it has is completed, not replaced; its own
+    ``wall_s`` and ``cpu_s`` kept, the process's then as ``process_wall_s`` and ``process_cpu_s``: ``mocap live``'s
+    CPU of its loop was replaced by the whole process's, which its printed summary did not match)."""
     out = dict(data)
     for key, value in run_record().items():
         if key == "machine" and isinstance(out.get(key), dict):
             out[key] = value | out[key]
         elif key == "cores" and key in out:
             continue  # the benchmark's own count (the same affinity)
+        elif key in ("wall_s", "cpu_s") and key in out:
+            out[f"process_{key}"] = value
         else:
             out[key] = value
     return out
