@@ -25,7 +25,7 @@ from mocap import blas_threads
 from mocap import stages as registry
 from mocap.ahead import Ahead
 from mocap.io.atomic import atomic_write_text
-from mocap.pipeline_state import _fingerprint, _key, _save_state, load_state, why_run  # noqa: F401 (load_state: from here)
+from mocap.pipeline_state import _fingerprint, _key, _save_state, load_state, settings_digest, why_run  # noqa: F401
 from mocap.run_log import log_to_file
 from mocap.session import Session
 from mocap.settings import Settings, keep, load_config, parse_set, sources, to_toml
@@ -353,7 +353,8 @@ def _one_stage(module, s: Session, settings, state: dict, result: RunResult, for
     if maybe and (drop := tuple(k for k in module.unused(s, settings) if k in maybe)):
         key = _key(module, settings, inputs, s.root, drop)  # what the outputs did not depend on: not in the key
     state[name] = {"key": key, "code": code_digest(module.__name__), "status": "done", "seconds": dt,
-                   "finished": datetime.now().isoformat(), "outputs": _fingerprint(module.outputs(s, settings), s.root)}
+                   "finished": datetime.now().isoformat(), "outputs": _fingerprint(module.outputs(s, settings), s.root),
+                   "settings": settings_digest(module, settings)}
     if key != full:
         state[name]["confirmed"] = [full]  # the full keys the outputs are known to be right under
     _save(s, state, later=not getattr(module, "RESUMABLE", False))  # later: with the next stage's start, or at the end

@@ -105,18 +105,29 @@ def why_run(module, s: Session, settings, inputs: list[Path], key: str, state: d
     outs = module.outputs(s, settings)
     return "asked for (--from, --overwrite)" if forced else "no earlier run" if not prev \
         else "its last run did not finish" if prev.get("status") != "done" \
-        else "its settings changed (it writes other outputs)" if _other_outputs(prev, outs, s.root) \
+        else "its settings changed (it writes other outputs)" if _other_outputs(module, settings, prev, outs, s.root) \
         else "an output is missing" if not all(p.exists() for p in outs) \
         else "its outputs changed since it wrote them" if prev.get("outputs") != _fingerprint(outs, s.root) \
         else "its code changed (mocap was updated)" if prev.get("code") != code_digest(module.__name__) \
         else None if _same(module, s, settings, inputs, key, state, save) else "its inputs or settings changed"
 
 
-def _other_outputs(prev: dict, outs: list[Path], root: Path) -> bool:
-    """Whether the settings now ask for other output files than the ones the stage's last run wrote (export
-    formats): an output then is "missing", or the outputs "changed since it wrote them", which read as a file
-    deleted or edited by hand. Files only: a folder's contents are the stage's own."""
-    if any(p.is_dir() for p in outs) or not isinstance(prev.get("outputs"), list):
+def settings_digest(module, settings) -> str:
+    """A digest of the stage's own settings (as in its key: without ``NOT_IN_KEY``), kept with its last run: other
+    outputs under other settings are a settings change (its outputs can differ with its inputs too: the people
+    fitted, a refined rig kept or not)."""
+    config = config_to_dict(getattr(settings, module.NAME), True)
+    for k in getattr(module, "NOT_IN_KEY", ()):
+        config.pop(k, None)
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _other_outputs(module, settings, prev: dict, outs: list[Path], root: Path) -> bool:
+    """Whether the stage's own settings changed since its last run and ask for other output files than that run
+    wrote (export formats): an output then is "missing", or the outputs "changed since it wrote them", which read
+    as a file deleted or edited by hand. Files only: a folder's contents are the stage's own."""
+    if prev.get("settings") in (None, settings_digest(module, settings)) or any(p.is_dir() for p in outs) \
+            or not isinstance(prev.get("outputs"), list):
         return False
     wrote = {rel for rel, _ in prev["outputs"]}
     return wrote != {str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in outs}

@@ -190,3 +190,19 @@ def test_real_footage_end_to_end(shared_data, tmp_path):
     assert all((session / "review" / f"cam0{i}_reprojected.mp4").is_file() for i in range(1, 5))
     after = sum(v for k, v in m["timings_s"].items() if k not in ("detect", "calibrate"))
     print(f"detection {m['timings_s']['detect']:.1f} s, after detection {after:.1f} s: {m['timings_s']}")
+
+
+def test_other_outputs_are_a_settings_change_only_under_other_settings(tmp_path):
+    """A stage writing other files under the same settings (the people fitted, a refined rig kept or not: its
+    inputs) is not said to have changed its settings; under other settings it is."""
+    from mocap.pipeline_state import _other_outputs, settings_digest
+    from mocap.settings import Settings
+    from mocap.stages import export
+
+    same = {"settings": settings_digest(export, Settings()), "outputs": [["export/take_body22.bvh", "x"]]}
+    other = dict(same, settings="0" * 16)
+    outs = [tmp_path / "export" / "take_body22.bvh", tmp_path / "export" / "take_body22.fbx"]
+    assert not _other_outputs(export, Settings(), same, outs, tmp_path)
+    assert _other_outputs(export, Settings(), other, outs, tmp_path)
+    assert not _other_outputs(export, Settings(), other, outs[:1], tmp_path)  # the same files
+    assert not _other_outputs(export, Settings(), {"outputs": []}, outs, tmp_path)  # a run before this record

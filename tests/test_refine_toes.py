@@ -89,6 +89,15 @@ def test_with_toes_keeps_the_second_solve_only_when_it_leaves_fewer():
     lost[:, toe] = np.nan
     out = with_toes(lambda start: (lost, np.zeros(X.shape[:2]), views, "again"), rig, solved, "blazepose33")
     assert out[3] == "summary"  # a solve that drops the toes mends nothing
+    unseen = views.copy()
+    unseen[:, toe] = False  # a second solve that drops the toes' one view, leaving them where they were
+    out = with_toes(lambda start: (X, np.zeros(X.shape[:2]), unseen, "again"), rig, solved, "blazepose33")
+    assert out[3] == "summary"  # judged on the first solve's views: as wrong as before
+    fixed = X.copy()
+    fixed[wrong, toe] = truth[wrong, toe]
+    fixed[:100, ankle] = np.nan  # the toes mended, but 100 ankles no longer placed
+    out = with_toes(lambda start: (fixed, np.zeros(X.shape[:2]), views, "again"), rig, solved, "blazepose33")
+    assert out[3] == "summary" and n < 100
 
 
 @pytest.mark.shared_data

@@ -104,16 +104,18 @@ def test_a_video_with_black_frames_records_them_and_the_report_names_them(tmp_pa
     noisy_video(session / "videos" / "cam2.avi", 60, 1, black=range(20, 32))
     info = keypoints2d_info(detect.main(session, detect.Config(detector="still", workers=1)))
     assert info["blank_frames"] == {"cam1": [], "cam2": list(range(20, 32)), "cam3": []}
-    assert info["still_frames"]["cam2"] == []
+    assert info["still_frames"]["cam2"] == [] and set(info["quiet_frames"]["cam2"]) >= set(range(20, 32))
     blank = {"cam2": {"frames": 12, "ranges": [[20, 32]], "text": "20-31"}}
     tables = [{c: {"detections": 50, "in_view_frames": 60, "lost_frames": 12 if c == "cam2" else 0}
                for c in ("cam1", "cam2", "cam3")}]
     assert "footage dark" in lost_cameras([{c: dict(r) for c, r in tables[0].items()}])["cam2"]["text"]
     text = lost_cameras(tables, blank)["cam2"]["text"]
-    assert "12 frames of its video are black" in text and "damaged file" in text and "footage dark" not in text
+    assert "12 frame(s) of its video are black" in text and "damaged file" in text and "footage dark" not in text
+    few = {"cam2": dict(blank["cam2"], frames=5)}  # black frames explaining less than half of what it lost: as before
+    assert "footage dark" in lost_cameras([{c: dict(r) for c, r in tables[0].items()}], few)["cam2"]["text"]
     with caplog.at_level(logging.WARNING, logger="mocap"):
         log_repeated({"blank_frames": blank})
-    assert any("camera cam2: frames 20-31 of its video are black (12 frames)" in r.getMessage() for r in caplog.records)
+    assert any("camera cam2: frames 20-31 are black (12 frame(s))" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("still, expect", [({"a": [1, 2]}, {}),  # one camera recorded: nothing to compare
@@ -231,3 +233,27 @@ def test_a_half_rate_camera_seeing_the_performer_for_a_quarter_of_the_take_keeps
     detected[:, 1:] = True
     rep, kept = repeated_and_kept(info, ["a", "b", "c"], 400, detected)
     assert len(rep["a"]) == 50 and kept == {"a"}
+
+
+def test_a_camera_still_while_another_is_black_is_not_repeated():
+    """A black stretch (a damaged file) shows nothing of the scene moving: it counts as quiet, so a camera still
+    there (someone holding a pose) is not called repeated on its account (review: with two cameras it was)."""
+    import tempfile
+    from pathlib import Path
+
+    from mocap.detect.collect import record_still
+    from mocap.io.hdf5 import write_keypoints2d
+
+    rng = np.random.default_rng(3)
+    moving = rng.uniform(5, 10, 60)
+    a, b = moving.copy(), moving.copy()
+    a[20:32] = -1.0  # camera A black (repeats.BLANK)
+    b[21:32] = 0.0  # camera B still over those frames
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "pose2d.h5"
+        write_keypoints2d(Keypoints2D(np.zeros((60, 2, 1, 17, 3)), ["A", "B"], "coco17", 30.0), path)
+        record_still(path, "A", a)
+        record_still(path, "B", b)
+        info = keypoints2d_info(path)
+    assert info["blank_frames"]["A"] == list(range(20, 32)) and info["still_frames"]["B"] == list(range(21, 32))
+    assert repeated_frames(info, ["A", "B"], 60) == {}

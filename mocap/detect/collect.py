@@ -111,7 +111,8 @@ def record_still(work: Path, cam: str, c: np.ndarray) -> None:
     from mocap.io.hdf5 import keypoints2d_info, update_keypoints2d_info
 
     info = keypoints2d_info(work)
-    still, quiet = repeats.still_frames(c), repeats.still_frames(c, repeats.QUIET)
+    still, blank = repeats.still_frames(c), repeats.blank_frames(c)
+    quiet = sorted(set(repeats.still_frames(c, repeats.QUIET)) | set(blank))  # black: no sign the scene moves
     update_keypoints2d_info(work, still_frames=(info.get("still_frames") or {}) | {cam: still},
                             quiet_frames=(info.get("quiet_frames") or {}) | {cam: quiet},
-                            blank_frames=(info.get("blank_frames") or {}) | {cam: repeats.blank_frames(c)})
+                            blank_frames=(info.get("blank_frames") or {}) | {cam: blank})

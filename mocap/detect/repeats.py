@@ -19,10 +19,12 @@ same; detections made before this record existed have none (nothing is repeated 
 frames are not used (:func:`mocap.repeated_frames.mask_repeated`, applied where a session's keypoints are read: the
 stages after detection depend on that module, not on detection's); the report names them.
 
-A frame whose compared pixels are all black is *blank* (its change :data:`BLANK`, neither still nor quiet):
-frames the decoder could not read are given as black images (:func:`mocap.io.video.read_frames`), and a damaged
-file in the middle of a take then read in the report as a camera that lost the performer ("footage dark?");
-``info["blank_frames"]``, per camera, names them for the report.
+A frame whose compared pixels are all black is *blank* (its change :data:`BLANK`): not still (two black frames in a
+row changed by nothing and read as a frozen camera), but quiet (it shows nothing of the scene moving, so another
+camera still there is not called repeated on its account). Frames the decoder could not read are given as black
+images (:func:`mocap.io.video.read_frames`), and a damaged file in the middle of a take then read in the report as
+a camera that lost the performer ("footage dark?"); ``info["blank_frames"]``, per camera, names them for the
+report.
 """
 
 from __future__ import annotations

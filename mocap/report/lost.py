@@ -28,8 +28,8 @@ LOST_RATIO = 3.0  # ... and this many times the other cameras' median share: sai
 LOST_HINT = ("lost {who} in {share:.0%} of the frames {they} stood in its view (the other cameras: {others:.0%}): "
              "footage dark, blurred or out of focus, a smeared lens, or {who} hidden from this camera?")
 LOST_BLANK_HINT = ("lost {who} in {share:.0%} of the frames {they} stood in its view (the other cameras: "
-                   "{others:.0%}); {blank} frames of its video are black, most likely frames that could not be decoded "
-                   "(a damaged file: re-export or re-encode it)")
+                   "{others:.0%}); {blank} frame(s) of its video are black, most likely frames that could not be "
+                   "decoded (a damaged file: re-export or re-encode it)")
 
 
 def in_view_frames(rig: Rig, uv: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -90,7 +90,8 @@ def lost_cameras(tables: list[dict[str, dict]], blank: dict | None = None) -> di
     """{camera: {"share", "others", "text"}} for the cameras that lose the people far more than the others (see the
     module), from each person's camera table in ``tables`` (their :func:`lost_counts`); those rows get ``lost`` and,
     without a hint, its text. ``blank``: {camera: {"frames": n, ...}} the frames of its video that were black (not
-    decodable, :func:`mocap.report.repeated.blank_record`): the text names them instead of dark footage."""
+    decodable, :func:`mocap.report.repeated.blank_record`): where they are half its lost frames or more, the text names
+    them instead of dark footage."""
     names = list(tables[0]) if tables else []
     # a person the camera is said never to detect (missed, saw no one): not counted again here
     said = [[bool(t[n].get("missed") or t[n].get("unseen")) for t in tables] for n in names]
@@ -109,6 +110,7 @@ def lost_cameras(tables: list[dict[str, dict]], blank: dict | None = None) -> di
         ref = float(np.median(others))
         if share[i] >= LOST_SHARE and share[i] >= LOST_RATIO * ref:
             black = (blank or {}).get(name, {}).get("frames", 0)
+            black = black if black >= lost[i] / 2 else 0  # the black frames explain much of what it lost
             text = (LOST_BLANK_HINT if black else LOST_HINT).format(
                 who="the performer" if one else "the people", they="they", share=share[i], others=ref, blank=black)
             out[name] = {"share": float(share[i]), "others": ref, "text": text}

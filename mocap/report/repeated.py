@@ -56,6 +56,6 @@ def log_repeated(metrics: dict) -> None:
         log.warning("camera %s: frames %s repeat the frame before them (%d frames: %s", name, rep["text"],
                     rep["frames"], why)
     for name, blank in (metrics.get("blank_frames") or {}).items():
-        log.warning("camera %s: frames %s of its video are black (%d frames): frames the decoder could not read (a "
-                    "damaged file: re-export or re-encode it), or black footage; no detection there", name,
-                    blank["text"], blank["frames"])
+        log.warning("camera %s: frames %s are black (%d frame(s)): frames its video could not decode (a damaged "
+                    "file: re-export or re-encode it), or black footage; no detection there", name, blank["text"],
+                    blank["frames"])

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 OFF_DEG = 50.0  # a foot this far from its usual direction in the shin's frame ...
 GAIN_DEG = 20.0  # ... whose ray's other crossing is this much nearer to it: on the wrong side
 MIN_FRAMES = 20  # frames two views measure a foot in that its usual direction needs
+MIN_TOES = 3  # fewer wrong toes in a person than this are not worth refining it again
 TOES = ("foot_index", "big_toe")
 
 
@@ -102,12 +103,14 @@ def wrong_toes(rig: Rig, X: np.ndarray, views: np.ndarray, keypoint_set: str) ->
 
 def with_toes(solve: Callable[[np.ndarray], tuple], rig: Rig, solved: tuple, keypoint_set: str) -> tuple:
     """A refined person (``solved``: points, errors, views, summary) → refined again (``solve(start)``) from its
-    :func:`wrong_toes` moved to their ray's other side, kept when that leaves fewer such toes (those it leaves out
-    counted against it); returns the solve kept and how many toes were moved (0: the first solve)."""
+    :func:`wrong_toes` (:data:`MIN_TOES` or more) moved to their ray's other side, kept when that leaves fewer such
+    toes, judged on the first solve's views (a toe whose one view the second solve dropped is no mending), the
+    points it no longer places counted against it; returns the solve kept and how many toes were moved (0: the
+    first solve)."""
     X, err, v, s = solved
     wrong, other = wrong_toes(rig, X, v, keypoint_set)
     before = int(wrong.sum())
-    if not before:
+    if before < MIN_TOES:
         return X, err, v, s, 0
     start = X.copy()
     for leg, (_, _, toe, _, _) in enumerate(feet(keypoint_set)):
@@ -117,9 +120,8 @@ def with_toes(solve: Callable[[np.ndarray], tuple], rig: Rig, solved: tuple, key
     except ValueError as e:  # the first solve stands
         log.warning("refined again from its one-view toes moved, the solve failed (%s): the first kept", e)
         return X, err, v, s, 0
-    toes = [toe for _, _, toe, _, _ in feet(keypoint_set)]
-    lost = int(np.sum(np.isfinite(X[:, toes, 0]) & ~np.isfinite(again[0][:, toes, 0])))
-    after = int(wrong_toes(rig, again[0], again[2], keypoint_set)[0].sum()) + lost
+    lost = int(np.sum(np.isfinite(X[..., 0]) & ~np.isfinite(again[0][..., 0])))  # any point it no longer places
+    after = int(wrong_toes(rig, again[0], v, keypoint_set)[0].sum()) + lost  # judged on the first solve's views
     log.info("%d one-view toes on the side of their ray the foot does not point to (over %.0f° from its usual "
              "direction along the shin, the other side %.0f° nearer): moved, refined again: %d left (%s)", before,
              OFF_DEG, GAIN_DEG, after, "kept" if after < before else "the first solve kept")
