@@ -11,10 +11,10 @@ square to it): an ankle flexes some tens of degrees. :func:`wrong_toes` takes th
 (the median over the frames two views measure the toe, the ankle, the knee and both hips, :data:`MIN_FRAMES` or
 more) and finds the one-view toes, their ankle and knee seen, whose direction is more than :data:`OFF_DEG` from
 it while the ray's other crossing of the sphere is :data:`GAIN_DEG` nearer to it. :func:`with_toes` moves them
-there, refines the person again from there and keeps that solve when it leaves fewer such toes, the toes it
-leaves out counted against it (``refine.toes``, :mod:`mocap.stages.refine`). Measured on those takes, per frame
-before the second solve: of 273 toes moved, 189 came within 50 mm of the truth and 49 moved further off (an
-ankle on its wrong side too); median 243 → 14 mm.
+there (:data:`MIN_TOES` or more), refines the person again from there and keeps that solve when it leaves fewer
+such toes, judged on the first solve's views, every point it no longer places counted against it (``refine.toes``,
+:mod:`mocap.stages.refine`). Measured on those takes, per frame before the second solve: of 273 toes moved, 189
+came within 50 mm of the truth and 49 moved further off (an ankle on its wrong side too); median 243 → 14 mm.
 """
 
 from __future__ import annotations
@@ -123,6 +123,6 @@ def with_toes(solve: Callable[[np.ndarray], tuple], rig: Rig, solved: tuple, key
     lost = int(np.sum(np.isfinite(X[..., 0]) & ~np.isfinite(again[0][..., 0])))  # any point it no longer places
     after = int(wrong_toes(rig, again[0], v, keypoint_set)[0].sum()) + lost  # judged on the first solve's views
     log.info("%d one-view toes on the side of their ray the foot does not point to (over %.0f° from its usual "
-             "direction along the shin, the other side %.0f° nearer): moved, refined again: %d left (%s)", before,
-             OFF_DEG, GAIN_DEG, after, "kept" if after < before else "the first solve kept")
+             "direction along the shin, the other side %.0f° nearer): moved, refined again: %d left or unplaced "
+             "(%s)", before, OFF_DEG, GAIN_DEG, after, "kept" if after < before else "the first solve kept")
     return (*again, before) if after < before else (X, err, v, s, 0)
