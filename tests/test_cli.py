@@ -199,3 +199,28 @@ def test_a_stage_flag_given_to_run_says_whose_it_is(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli(["run", str(tmp_path), "--bogus"])
     assert capsys.readouterr().err.strip().endswith("unrecognized arguments: --bogus")
+
+
+def test_a_stage_command_up_to_date_says_an_earlier_stage_is_not(tmp_path, capsys):
+    """`mocap fit S` after the 2D keypoints changed: the fit's own inputs did not, so it said "up to date" while a
+    run would redo the stages before it (a helper replaced a video: `mocap fit` said up to date, detection stale).
+    It now names them."""
+    from pipeline_synth import synthetic_session
+
+    from mocap.io.hdf5 import read_keypoints2d, write_keypoints2d
+    from mocap.types import Keypoints2D
+
+    s = synthetic_session(tmp_path / "take", frames=40)
+    assert main(["run", str(s), "--set", "export.formats=['bvh']", "--no-videos"]) == 0
+    capsys.readouterr()
+    assert main(["fit", str(s)]) == 0
+    out = capsys.readouterr().out
+    assert "fit: up to date" in out and "out of date" not in out
+    kp = read_keypoints2d(s / "pose2d.h5")
+    data = np.array(kp.data)
+    data[5, 0, 0, 0, :2] += 3.0  # one keypoint moved: the stages that read the keypoints are out of date
+    write_keypoints2d(Keypoints2D(data, kp.camera_names, kp.keypoint_set, kp.fps), s / "pose2d.h5")
+    assert main(["fit", str(s)]) == 0
+    out = capsys.readouterr().out
+    assert "fit: up to date" in out and "but earlier stages are out of date: rig_refine (" in out
+    assert f"`mocap run {s}` redoes them and this" in out

@@ -103,7 +103,8 @@ def cmd_stage(args) -> int:
             command=args.command_line)
     status = r.status.get(module.NAME, "")
     if status == "skipped":
-        status = "up to date (nothing changed since its last run; --overwrite redoes it)"
+        status = "up to date (nothing changed since its last run; --overwrite redoes it)" \
+            + _stale_upstream(args, module.NAME, sets)
     print(f"{module.NAME}: {status}" + (f" in {r.timings[module.NAME]:.2f} s" if status == "ran" else ""))
     summary = getattr(module, "summary", None)
     if summary is not None:
@@ -116,6 +117,24 @@ def cmd_stage(args) -> int:
     for path in r.outputs.get(module.NAME, []):
         print(f"  {path}")
     return 0
+
+
+def _stale_upstream(args, name: str, sets: list[str]) -> str:
+    """For a stage command that found its stage up to date: the earlier stages a ``mocap run`` would redo (their
+    inputs, settings or code changed: a video replaced, mocap updated), which this command does not look at (it
+    said "up to date" while detection was out of date); "" when none."""
+    from mocap.pipeline_plan import plan
+
+    try:
+        rows = plan(args.session, config_path=args.config, sets=sets)
+    except (OSError, ValueError):  # the plan is a hint: the stage's own answer stands
+        return ""
+    before = registry.names()[:registry.names().index(name)]
+    stale = [f"{r['stage']} ({r['why']})" for r in rows if r["stage"] in before and r["would"] == "run"]
+    if not stale:
+        return ""
+    return (f"; but {'earlier stages are' if len(stale) > 1 else 'an earlier stage is'} out of date: "
+            f"{', '.join(stale)}: `mocap run {args.session}` redoes {'them' if len(stale) > 1 else 'it'} and this")
 
 
 def stage_flag_hint(args, extra: list[str]) -> str:
