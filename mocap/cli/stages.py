@@ -125,11 +125,13 @@ def _stale_upstream(args, name: str, sets: list[str]) -> str:
     said "up to date" while detection was out of date); "" when none."""
     from mocap.pipeline_plan import plan
 
+    before = registry.names()[:registry.names().index(name)]
+    if not before:
+        return ""
     try:
         rows = plan(args.session, config_path=args.config, sets=sets)
     except (OSError, ValueError):  # the plan is a hint: the stage's own answer stands
         return ""
-    before = registry.names()[:registry.names().index(name)]
     stale = [f"{r['stage']} ({r['why']})" for r in rows if r["stage"] in before and r["would"] == "run"]
     if not stale:
         return ""

@@ -72,6 +72,19 @@ def legs(keypoint_set: str) -> list[tuple[int, int, int, tuple[int, ...]]]:
     return out
 
 
+def other_side(rig: Rig, X: np.ndarray, views: np.ndarray, joint: int, centre: int) -> np.ndarray:
+    """(T, 3) where the ray of the one view of ``joint`` (``views`` (T, J, C)) meets the sphere round ``centre``
+    through its point X[:, joint] a second time (X (T, J, 3)): the other point the bone's length and that view allow;
+    NaN in the frames with no view or several."""
+    one = views[:, joint].sum(axis=-1) == 1
+    o = np.stack([cam.center for cam in rig])[np.argmax(views[:, joint], axis=-1)]  # (T, 3) that view's camera
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ray = X[:, joint] - o
+        ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
+        near = o + np.sum((X[:, centre] - o) * ray, axis=-1, keepdims=True) * ray  # the ray's point nearest the centre
+    return np.where(one[:, None], 2 * near - X[:, joint], np.nan)
+
+
 def backward_bend(X: np.ndarray, hips: tuple[int, int], hip: int, knee: int, ankle: int) -> np.ndarray:
     """(...,) the sine of the knee's bend about the hips' left-right axis, positive when the shin bends
     forwards of the thigh's line (a knee bent backwards, hyperextended); NaN where a point is unknown.
@@ -194,13 +207,8 @@ def _evidence(rig: Rig, X: np.ndarray, views: np.ndarray, hips: tuple[int, int],
     n = views[:, ankle].sum(axis=-1)
     one, judged = n == 1, _judged(views, hips, knee, ankle)
     own = np.where(one, np.argmax(views[:, ankle], axis=-1), -1)
-    o = np.stack([cam.center for cam in rig])[np.maximum(own, 0)]  # (T, 3) the one camera (where there is one)
-    ray = X[:, ankle] - o
-    with np.errstate(invalid="ignore"):
-        ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
-    near = o + np.sum((X[:, knee] - o) * ray, axis=-1, keepdims=True) * ray  # the ray's point nearest the knee
     other = X.copy()
-    other[:, ankle] = np.where(one[:, None], 2 * near - X[:, ankle], np.nan)  # the ray's other point, as far
+    other[:, ankle] = other_side(rig, X, views, ankle, knee)
     bent = np.stack([backward_bend(X, hips, hip, knee, ankle), backward_bend(other, hips, hip, knee, ankle)],
                     axis=1) > HYPEREXTENDED  # (T, 2)
     sure = judged & (bent[:, 0] != bent[:, 1])  # one side only bends the knee backwards: the other is right

@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from mocap.keypoint_sets import get_keypoint_set
+from mocap.stages.refine_knees import other_side
 from mocap.types import Rig
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,6 @@ def wrong_toes(rig: Rig, X: np.ndarray, views: np.ndarray, keypoint_set: str) ->
     T = len(X)
     wrong, other = np.zeros((T, len(found)), bool), np.full((T, len(found), 3), np.nan)
     n = views.sum(axis=-1)
-    centres = np.array([cam.center for cam in rig.cameras])
     for leg, (knee, ankle, toe, lh, rh) in enumerate(found):
         B = shin_frames(X, knee, ankle, lh, rh)
         d = X[:, toe] - X[:, ankle]
@@ -91,9 +91,7 @@ def wrong_toes(rig: Rig, X: np.ndarray, views: np.ndarray, keypoint_set: str) ->
         t = np.flatnonzero(one)
         if not t.size:
             continue
-        ray = X[t, toe] - centres[np.argmax(views[t, toe], axis=-1)]
-        ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
-        across = X[t, toe] - 2 * np.sum((X[t, toe] - X[t, ankle]) * ray, axis=-1, keepdims=True) * ray
+        across = other_side(rig, X, views, toe, ankle)[t]
         now, then = _angle(B[t], d[t], usual), _angle(B[t], across - X[t, ankle], usual)
         bad = (now > OFF_DEG) & (then < now - GAIN_DEG)
         wrong[t[bad], leg] = True
