@@ -22,7 +22,7 @@ def get_keypoint_set(name: str) -> KeypointSet:
     if name not in preset_names("keypoints") and not name.endswith(".toml"):
         raise ValueError(f"unknown keypoint set {name!r}: expected one of {preset_names('keypoints')}")
     table, path = load_preset("keypoints", name)
-    check_keys(table, {"name", "joints", "limbs", "bones", "loose_bones", "body"}, str(path))
+    check_keys(table, {"name", "joints", "limbs", "bones", "loose_bones", "body", "head"}, str(path))
     set_name = table.get("name", path.stem)
     if not isinstance(set_name, str) or not set_name:
         raise ValueError(f"{path}: name must be a non-empty string, got {set_name!r}")
@@ -45,6 +45,9 @@ def get_keypoint_set(name: str) -> KeypointSet:
                 raise ValueError(f"{path}: {kind} names unknown joint {n!r}")
         return joints.index(pair[0]), joints.index(pair[1])
 
+    head = table.get("head", [])
+    if not isinstance(head, list) or not all(isinstance(n, str) and n in joints for n in head):
+        raise ValueError(f"{path}: head must be a list of this set's joint names, got {head!r}")
     body = table.get("body")
     if body is not None:
         base = get_keypoint_set(body).joints if isinstance(body, str) and body != set_name else None
@@ -62,6 +65,7 @@ def get_keypoint_set(name: str) -> KeypointSet:
         limbs=tuple(idx(p, "limbs") for p in table.get("limbs", [])),
         bones=tuple(idx(p, "bones") for p in table.get("bones", [])),
         loose_bones=tuple(idx(p, "loose_bones") for p in table.get("loose_bones", [])),
+        head=tuple(joints.index(n) for n in head),
     )
 
 

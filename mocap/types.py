@@ -150,6 +150,7 @@ class KeypointSet:
     joints: J names. pairs: (left, right) index pairs. limbs: index pairs drawn as a skeleton.
     bones: index pairs whose length is constant on a human body (used as constraints). loose_bones: index pairs
     whose length varies a little (the torso bends and twists, the head turns on the neck), held more loosely.
+    head: the indices of the keypoints on the skull (one rigid body: :mod:`mocap.fit.head`).
     """
 
     name: str
@@ -158,9 +159,12 @@ class KeypointSet:
     limbs: tuple[tuple[int, int], ...] = ()
     bones: tuple[tuple[int, int], ...] = ()
     loose_bones: tuple[tuple[int, int], ...] = ()
+    head: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         J = len(self.joints)
+        if any(not 0 <= k < J for k in self.head) or len(set(self.head)) != len(self.head):
+            raise ValueError(f"keypoint set {self.name!r}: head {self.head} are not distinct joints")
         for kind in ("pairs", "limbs", "bones", "loose_bones"):
             for a, b in getattr(self, kind):
                 if not (0 <= a < J and 0 <= b < J) or a == b:

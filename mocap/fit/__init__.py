@@ -1,5 +1,7 @@
 """Kinematic skeleton fit: 3D keypoints → subject skeleton + local joint rotations (a Motion).
 
+0. The head's keypoints that are missing or off placed where the rest of the head puts them (:mod:`.head`: the
+   skull is one rigid body; an ear no camera sees for seconds otherwise leaves the head's turn to the bridge).
 1. Temporal smoothing of the keypoints (acceleration prior, gap-aware; see :mod:`.smooth`); a keypoint
    unseen while its segment's other keypoints are seen is first carried with them (:mod:`.segments`).
    Refined points (refine applied the same prior) are not smoothed again: their gaps of up to
@@ -34,6 +36,7 @@ from mocap.fit.bones import estimate_bone_lengths
 from mocap.fit.continuity import JUMP_DEG, left_turns, make_continuous
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
 from mocap.fit.hands import at_hand_wrists, fit_fingers, joint_models, models_of, subject_bones, subset
+from mocap.fit.head import HEAD_OFF_M, place_head
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
 from mocap.fit.segments import fill_from_segments, segment_groups
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
@@ -97,6 +100,7 @@ class FitSummary:
     unseen_keypoints: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     # the 3D points' noise σ (mm) when known (refine's estimate from the 2D noise), see usable_below_mm
     points_noise_mm: float | None = None
+    head_placed: int = 0  # head keypoints placed from the rest of the head (missing, or off it: mocap.fit.head)
 
     @property
     def usable_below_mm(self) -> float:
@@ -175,6 +179,11 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
         pts = np.where(lone[..., None], np.nan, pts)
         log.info("%d lone keypoints (seen under %.1f s, nothing within %.1f s) left out", int(lone.sum()),
                  SHORT_GAP_S, cfg.max_gap_s)
+    if certainty is not None and np.shape(certainty) != pts.shape[:2]:
+        raise ValueError(f"fit: expected certainty (frames, keypoints) {pts.shape[:2]}, got {np.shape(certainty)}")
+    pts, head_placed = _place_head(pts, keypoint_set, certainty)
+    if certainty is not None and head_placed.any():  # placed from points two views measure
+        certainty = np.where(head_placed, 1.0, certainty)
     noise = cfg.noise_mm / 1000 if cfg.noise_mm else estimate_noise(pts)
     if cfg.smooth and F >= 3 and np.isfinite(noise) and noise > 0:
         hand = _finger_keypoints(spec, keypoint_set, W.shape[1])
@@ -252,8 +261,6 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
         log.info("%d frames solved better from a neighbour's solution or a limb's other side (local minima)", retried)
     judge = None  # the continuity pass judges branches on the points as measured (the solves fit them all)
     if certainty is not None:
-        if np.shape(certainty) != pts.shape[:2]:
-            raise ValueError(f"fit: expected certainty (frames, keypoints) {pts.shape[:2]}, got {np.shape(certainty)}")
         cj = conf * np.clip(np.asarray(certainty, float), 0, 1)
         wyj = np.where(wy > 0, (cj @ np.abs(W).T) / np.maximum(np.abs(W).sum(1), 1e-12), 0.0)
         wvj = np.where(wv > 0, (cj @ np.abs(A).T) / np.maximum(np.abs(A).sum(1), 1e-12), 0.0)
@@ -298,10 +305,24 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
                          float(np.nanmedian(rms) * 1000) if has_data.any() else float("nan"),
                          float(np.nanpercentile(rms, 95) * 1000) if has_data.any() else float("nan"),
                          unseen, {n: float(b) for n, b in zip(names[1:], bone[1:], strict=True)},
-                         time.perf_counter() - t0, gaps, bridged, finger_rms, rest, turns=turns)
+                         time.perf_counter() - t0, gaps, bridged, finger_rms, rest, turns=turns,
+                         head_placed=int(head_placed.sum()))
     log.info("fit %d/%d frames in %.2f s, residual median %.1f mm", summary.fitted_frames, F, summary.seconds,
              summary.rms_mm_median)
     return motion, summary
+
+
+def _place_head(pts: np.ndarray, keypoint_set: str, certainty: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The head's keypoints that are missing or off placed from the rest of the head (:mod:`.head`), resting on the
+    points two views measure (``certainty`` 1; every point when it is not given); and where they were placed."""
+    ks = get_keypoint_set(keypoint_set)
+    seen = np.isfinite(pts).all(axis=2)
+    trusted = seen if certainty is None else seen & (np.asarray(certainty) >= 1.0)
+    out, placed = place_head(pts, trusted, ks.head, ks.flip_permutation)
+    if placed.any():
+        log.info("%d head keypoints (%d missing) placed where the rest of the head puts them (missing, or over "
+                 "%.0f mm off it)", int(placed.sum()), int((placed & ~seen).sum()), HEAD_OFF_M * 1000)
+    return out, placed
 
 
 def _base_set(spec: SkeletonSpec, keypoint_set: str) -> str | None:

@@ -387,7 +387,8 @@ def _gaps_html(gaps: dict | None, who: str = "") -> str:
               f"degrees</td></tr>{turns}</table>") if turns else "") + (
         (f"<p>Keypoints no camera saw for 0.1 s or longer, placed by refine from the motion and the bones and fitted "
          f"as if measured: check these frames.</p><table><tr><td>keypoint</td><td>frames</td></tr>{placed}</table>")
-        if placed else "")
+        if placed else "") + (f"<p>{int(gaps['head_placed'])} head keypoints missing or off the head placed where the "
+                              "rest of the head put them (the skull is rigid).</p>" if gaps.get("head_placed") else "")
     if not rows:
         return f"<h2>{title}</h2><p>Every joint was seen in every fitted frame.</p>{notes}"
     return (f"<h2>{title}</h2><p>Frames where a joint was seen by no camera: the fit bridged them from the joints "

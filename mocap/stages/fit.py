@@ -223,6 +223,7 @@ def gaps_json(summary: FitSummary, fps: float, world: dict | None = None) -> str
                        # skeletons with fingers: per hand, the frames its fingers were eased to rest (unseen)
                        "fingers_at_rest": {h: [[a, b] for a, b in r] for h, r in summary.rest_frames.items()},
                        "turns": summary.turns, "world_up": world,  # turns, unseen_keypoints: see FitSummary
+                       "head_placed": summary.head_placed,
                        "unseen_keypoints": {k: [[a, b] for a, b in r] for k, r in summary.unseen_keypoints.items()}},
                       indent=1) + "\n"
 

@@ -1,0 +1,111 @@
+"""The head's keypoints that are missing or off are placed from the rest of the head (mocap.fit.head): an ear unseen
+for seconds, or far off, no longer turns the fitted head; a support that cannot tell left from right places nothing."""
+
+import json
+
+import numpy as np
+import pytest
+from body_synth import blazepose_keypoints, body_motion
+
+from mocap.fit import FitConfig, fit_motion
+from mocap.fit.head import HEAD_FRAMES, place_head
+from mocap.geometry.rotations import geodesic_deg
+from mocap.keypoint_sets import get_keypoint_set
+from mocap.report import _gaps_html
+from mocap.stages.fit import gaps_json
+
+KS = get_keypoint_set("blazepose33")
+HEAD = np.array(KS.head)
+MIRROR = KS.flip_permutation
+
+
+def _take(frames=600, seed=1, sigma=0.003):
+    motion = body_motion(frames, 60.0, seed=seed)
+    kp = blazepose_keypoints(motion)
+    noisy = kp + np.random.default_rng(seed).normal(scale=sigma, size=kp.shape)
+    return motion, kp, noisy
+
+
+def _head_error_deg(fitted, truth):
+    h = truth.skeleton.index("Head")
+    return geodesic_deg(fitted.fk()[0][:, h], truth.fk()[0][:, h])
+
+
+def test_an_ear_unseen_for_seconds_is_placed_and_the_head_keeps_turning_with_the_face():
+    truth, kp, noisy = _take()
+    gap = slice(100, 400)  # 5 s, far beyond fit.max_gap_s: the head joint had no data there and was bridged
+    noisy[gap, KS.index("right_ear")] = np.nan
+    motion, summary = fit_motion(noisy, "blazepose33", 60.0, FitConfig())
+    err = _head_error_deg(motion, truth)
+    assert summary.head_placed >= 300
+    assert np.percentile(err[gap], 95) < 8.0, np.percentile(err[gap], [50, 95, 100])
+    assert "Head" not in summary.gap_frames
+    record = json.loads(gaps_json(summary, 60.0))  # motion/<skeleton>.gaps.json, and the report's gaps section
+    assert record["head_placed"] == summary.head_placed
+    assert f"{summary.head_placed} head keypoints missing or off the head placed" in _gaps_html(record)
+
+
+def test_an_ear_far_off_the_head_is_moved_back_onto_it():
+    truth, kp, noisy = _take(seed=2)
+    ear = KS.index("left_ear")
+    bad = slice(200, 230)
+    noisy[bad, ear] += [0.0, 0.15, 0.05]  # two views agreeing on a point 158 mm off (an outlier met by another)
+    points, placed = place_head(noisy, np.ones(noisy.shape[:2], bool), HEAD, MIRROR)
+    assert placed[bad, ear].all() and placed[:, ear].sum() <= 32
+    assert np.linalg.norm(points[bad, ear] - kp[bad, ear], axis=-1).max() < 0.02
+    motion, _ = fit_motion(noisy, "blazepose33", 60.0, FitConfig())
+    assert _head_error_deg(motion, truth)[bad].max() < 10.0
+
+
+def test_points_one_view_measures_do_not_place_the_head():
+    _, kp, noisy = _take(seed=3)
+    trusted = np.ones(noisy.shape[:2], bool)
+    noisy[100:200, KS.index("right_ear")] = np.nan
+    trusted[150:200, HEAD] = False  # the face seen by one camera there: refine's estimates
+    _, placed = place_head(noisy, trusted, HEAD, MIRROR)
+    assert placed[100:150, KS.index("right_ear")].all()
+    assert not placed[150:200].any()
+
+
+def test_a_face_swapped_left_right_places_nothing():
+    """Eyes, nose and mouth swapped left/right (a back view the detector read as a front one) fit the shape turned
+    half round as well as the right one: the ears are not placed from them (they went in front of the face)."""
+    _, kp, noisy = _take(seed=4)
+    front = [k for k in HEAD if "ear" not in KS.joints[k]]
+    ears = [KS.index("left_ear"), KS.index("right_ear")]
+    f = slice(300, 340)
+    noisy[f, front] = noisy[f][:, MIRROR[front]]
+    noisy[f, ears] = np.nan
+    _, placed = place_head(noisy, np.ones(noisy.shape[:2], bool), HEAD, MIRROR)
+    assert not placed[f].any()
+    noisy[f, front] = noisy[f][:, MIRROR[front]]  # the same frames, not swapped: placed
+    _, placed = place_head(noisy, np.ones(noisy.shape[:2], bool), HEAD, MIRROR)
+    assert placed[f, ears].all()
+    assert np.linalg.norm(_[f, ears] - kp[f, ears], axis=-1).max() < 0.03
+
+
+def test_a_point_never_measured_is_left_out_of_the_shape_and_too_few_points_place_nothing():
+    _, kp, noisy = _take(frames=300, seed=5)
+    corner, ear = KS.index("left_eye_outer"), KS.index("right_ear")
+    noisy[:, corner] = np.nan  # a detector without eye corners: the shape is learnt without them
+    noisy[100:200, ear] = np.nan
+    points, placed = place_head(noisy, np.ones(noisy.shape[:2], bool), HEAD, MIRROR)
+    assert placed[100:200, ear].all() and not placed[:, corner].any()
+    assert np.linalg.norm(points[100:200, ear] - kp[100:200, ear], axis=-1).max() < 0.03
+    noisy[:, HEAD[1:8]] = np.nan  # nose, right ear and mouth: three points, no shape to place the others
+    _, placed = place_head(noisy, np.ones(noisy.shape[:2], bool), HEAD, MIRROR)
+    assert not placed.any()
+    noisy = kp.copy()
+    noisy[HEAD_FRAMES - 1:, ear] = np.nan  # whole in too few frames with the ear: the shape goes without it
+    _, placed = place_head(noisy, np.ones(noisy.shape[:2], bool), HEAD, MIRROR)
+    assert not placed[:, ear].any()
+
+
+def test_the_head_group_is_read_and_checked(tmp_path):
+    for name in ("blazepose33", "blazepose33_hands", "coco17", "body25", "halpe26"):
+        ks = get_keypoint_set(name)
+        assert {ks.joints[k] for k in ks.head} >= {"nose", "left_ear", "right_ear", "left_eye", "right_eye"}, name
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\njoints = ["nose", "left_ear"]\nhead = ["nose", "chin"]\n')
+    with pytest.raises(ValueError, match="head must be a list of this set's joint names"):
+        get_keypoint_set(str(bad))
