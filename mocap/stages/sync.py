@@ -23,11 +23,13 @@ search and the sub-frame fit pool the points: a still person's read the same at 
    and second half); each half then scores the other half's estimate against the null offset (0, or the
    audio offset when audio was used). The offset is applied only when the held-out error drops
    significantly (one-sided Wilcoxon signed-rank test over blocks of about 1 s), by a minimum relative
-   gain, and the two halves agree (and neither is within ``null_tolerance`` of the null). A real offset is the
-   same all take long; an offset that buys a lower error by compensating a camera-pose error follows what the person
-   does, or gains little: on a hardware-synchronised rig the result is 0. ``sync.json`` records per camera
-   both halves' estimates, the held-out gain, the p-value, and whether the offset was applied (and why not); a
-   lag of a whole 2 frames or more that both halves find, not applied, is said at WARNING
+   gain, and the two halves agree (and neither is within ``null_tolerance`` of the null); a whole lag that both
+   halves find and that halves the held-out error in most blocks is applied without the test
+   (:func:`~mocap.stages.sync_steps.strong_lag`: a camera out of time mixed the people it sees before sync).
+   A real offset is the same all take long; an offset that buys a lower error by compensating a camera-pose error
+   follows what the person does, or gains little: on a hardware-synchronised rig the result is 0. ``sync.json``
+   records per camera both halves' estimates, the held-out gain, the p-value, and whether the offset was applied
+   (and why not); a lag of a whole 2 frames or more that both halves find, not applied, is said at WARNING
    (``possibly_out_of_time``: a video started late?).
 """
 
@@ -64,6 +66,7 @@ from mocap.stages.sync_steps import (
     halves_apart,
     halves_own_gain,
     null_holds,
+    strong_lag,
     suspect,
     whole_lag,
     with_steps,
@@ -188,7 +191,8 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
     d_all, d_a, d_b = estimate(np.ones(len(half), bool), whole), estimate(half == 0), estimate(half == 1)
     test = held_out(pair, (d_a, d_b), null, block, half)
     why = []
-    if not test.p_value < cfg.alpha:
+    late = strong_lag(test, d_all, d_a, d_b, null, WHOLE_FRAME)
+    if not test.p_value < cfg.alpha and late is None:
         why.append(f"not significant (p = {test.p_value:.3g}, {test.blocks} blocks)")
     if test.gain < cfg.min_heldout_gain:
         why.append(f"held-out gain {100 * test.gain:.1f} % < {100 * cfg.min_heldout_gain:.0f} %")
@@ -205,7 +209,9 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
     info = {"estimate_frames": d_all, "halves_frames": [d_a, d_b], "null_frames": null,
             "heldout_gain": test.gain, "p_value": test.p_value, "blocks": test.blocks,
             "heldout_px": list(test.error_px), "epipolar_px": pair.median(d_all, np.ones(len(half), bool)),
-            "applied": not why, "reason": "; ".join(why) if why else "significant"}
+            "applied": not why, "reason": "; ".join(why) if why else "significant" if test.p_value < cfg.alpha else (
+                f"a whole lag of {late:+d} frames both halves find, the held-out error {100 * test.gain:.0f} % lower, "
+                f"in {100 * test.favoured:.0f} % of the blocks (p = {test.p_value:.3g})")}
     if why and not apart and (lag := whole_lag(d_all, d_a, d_b, null, WHOLE_FRAME)) is not None:
         info["whole_lag_frames"] = lag  # not proven, yet what a video started late looks like: said (log_result)
     if (gain := halves_own_gain(pair, d_a, d_b, half, cfg.block_s * fps)) is not None:  # frames lost? (log_result)

@@ -359,6 +359,7 @@ class HeldOut:
     p_value: float  # one-sided Wilcoxon signed-rank test over blocks: the offsets do not lower the error
     blocks: int  # blocks in the test
     error_px: tuple[float, float]  # median held-out error with the null offset, with the estimates
+    favoured: float = 0.0  # the share of the blocks whose error the estimates lower
 
 
 def held_out(pair: EpipolarPair, estimates: tuple[float, float], null: float, block: np.ndarray,
@@ -392,4 +393,5 @@ def held_out(pair: EpipolarPair, estimates: tuple[float, float], null: float, bl
         # one 3-4× better shifted, p = 1/64 at best). When every block favours the offset, the t-test on them
         # (which weighs how much) decides too; from 7 blocks the signed-rank test alone would pass them.
         p = min(p, t_greater(diffs))
-    return HeldOut(1.0 - m1 / m0 if m0 > 0 else 0.0, p, len(diffs), (m0, m1))
+    return HeldOut(1.0 - m1 / m0 if m0 > 0 else 0.0, p, len(diffs), (m0, m1),
+                   float(np.mean(diffs > 0)) if len(diffs) else 0.0)
