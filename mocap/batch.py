@@ -30,6 +30,7 @@ class SessionResult:
     error: str = ""
     log_file: str = ""
     worker: str = ""
+    verdict: str = ""  # the take's report: PASS, or FAIL: why (report/metrics.json); "" without one
 
 
 def run_session(session: str, sets: tuple[str, ...] = (), config_path: str | None = None,
@@ -55,7 +56,22 @@ def run_session(session: str, sets: tuple[str, ...] = (), config_path: str | Non
         return SessionResult(session, "not run", seconds=time.perf_counter() - t0, worker=worker,
                              error="interrupted")
     return SessionResult(session, "done" if r.ran else "up to date", r.ran, time.perf_counter() - t0,
-                         log_file=str(r.log_file or ""), worker=worker)
+                         log_file=str(r.log_file or ""), worker=worker, verdict=take_verdict(session))
+
+
+def take_verdict(session: str | Path) -> str:
+    """The verdict of the session's report (``report/metrics.json``): ``PASS``, or ``FAIL: ...`` with why; "" when
+    there is no report (a run that ended before it, or a report that cannot be read)."""
+    import json
+
+    path = Path(session) / "report" / "metrics.json"
+    try:
+        verdict = json.loads(path.read_text()).get("verdict") if path.is_file() else None
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(verdict, dict):
+        return ""
+    return str(verdict.get("summary") or ("FAIL" if verdict.get("failed") else "PASS"))
 
 
 def failure_log(session: str, started: float) -> str:
@@ -149,4 +165,4 @@ def display_names(sessions: list[str | Path]) -> dict[str, str]:
 def summary_rows(results: list[SessionResult]) -> list[dict]:
     names = display_names([r.session for r in results])
     return [{"session": names[r.session], "status": r.status, "ran": ",".join(r.ran) or "—",
-             "seconds": r.seconds} for r in results]
+             "verdict": r.verdict.split(":")[0] or "—", "seconds": r.seconds} for r in results]

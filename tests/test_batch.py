@@ -195,3 +195,24 @@ def test_a_session_that_fails_before_its_log_opens_names_a_log_that_says_why(tmp
     r = run_session(str(session), sets=("fit.skeletn=body22",))
     assert r.status == "failed" and "skeletn" in r.error
     assert Path(r.log_file).name.startswith("batch-") and "skeletn" in Path(r.log_file).read_text()
+
+
+@pytest.mark.shared_data
+def test_the_summary_gives_each_takes_verdict_and_strict_fails_on_a_failed_one(shared_data, tmp_path, capsys):
+    """A night's batch said "2 done", exit 0, while one take's report said FAIL: the table gives every take's verdict,
+    the summary lists those that failed it, and ``--strict`` exits 3 for them (as ``mocap run --strict`` does)."""
+    good, bad = tmp_path / "take0", tmp_path / "take1"
+    for i, s in enumerate((good, bad)):
+        assert cli(["synth", "keypoints", str(s), "--bvh", str(shared_data / "bvh" / "cmu_01_01.bvh"), "--frames", "40",
+                    "--cameras", "6", "--seed", str(i), "--hdf5"]) == 0
+    (bad / "mocap.toml").write_text("[report]\nmax_bone_length_cv = 1e-6\n")  # no body passes that
+    args = ["batch", str(good), str(bad), "--workers", "1", *[a for s in SETS for a in ("--set", s)]]
+    assert cli(args) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("take")}
+    assert "PASS" in rows["take0"] and "FAIL" in rows["take1"], out
+    assert "2 done; 1 whose report's verdict is FAIL" in out
+    failed = out.split("verdict FAIL")[1]
+    assert "  take1: mean bone-length variation" in failed and "take0" not in failed
+    assert cli(args + ["--strict"]) == 3  # up to date: the verdicts read from the reports
+    assert "1 whose report's verdict is FAIL" in capsys.readouterr().out

@@ -48,15 +48,22 @@ def cmd_batch(args) -> int:
         print(where_stopped(names), file=sys.stderr)
         return 130
     print(format_table(summary_rows(results), [("session", "session", "s"), ("status", "status", "s"),
-                                               ("ran", "stages ran", "s"), ("seconds", "seconds", ".1f")]))
+                                               ("ran", "stages ran", "s"), ("verdict", "verdict", "s"),
+                                               ("seconds", "seconds", ".1f")]))
     failed = [r for r in results if r.status != "done" and r.status != "up to date"]
     counts = {s: sum(r.status == s for r in results) for s in ("done", "up to date", "failed", "not run")}
-    print(", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    rejected = [r for r in results if r.verdict.startswith("FAIL")]
+    print(", ".join(f"{n} {s}" for s, n in counts.items() if n)
+          + (f"; {len(rejected)} whose report's verdict is FAIL" if rejected else ""))
     if failed:
         print("failures:")
         for r in failed:
             print(f"  {r.session}: {r.error}" + (f"\n    log: {r.log_file}" if r.log_file else ""))
-    return 1 if failed else 0
+    if rejected:
+        print("verdict FAIL (the run worked, the take did not pass: see its report):")
+        for r in rejected:
+            print(f"  {names.get(r.session, r.session)}: {r.verdict[len('FAIL: '):] or 'FAIL'}")
+    return 1 if failed else 3 if rejected and args.strict else 0
 
 
 def where_stopped(names: dict) -> str:
@@ -101,6 +108,8 @@ def add_scale_commands(sub: argparse._SubParsersAction, bsub: argparse._SubParse
     b.add_argument("--config", type=Path, help="TOML settings applied to every session")
     b.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE",
                    help="override one setting in every session (kept for later commands on each)")
+    b.add_argument("--strict", action="store_true",
+                   help="exit with status 3 when a session's report verdict is FAIL (1 when a session failed to run)")
     b.set_defaults(func=cmd_batch)
     from mocap.live.cli import add_bench_live, add_live_command
 
