@@ -197,15 +197,19 @@ def stitch(tracks: list[Track], cfg: TrackConfig, fps: float,
     tracks = sorted(tracks, key=first3d)
     size = {id(t): body_size(t, segments or []) for t in tracks}
     ends = {id(t): settled(t, fps, True) for t in tracks}
+    going = {id(t): moving(t, fps, True) for t in tracks}
     out: list[Track] = []
     for t in tracks:
         best, best_d = None, np.inf
-        begun = settled(t, fps, False)
+        begun, coming = settled(t, fps, False), moving(t, fps, False)
         for a in out:
             gap = first3d(t) - max(a.last3d, a.first)
             if gap <= 0 or gap > cfg.stitch_max_s * fps:
                 continue
-            d = np.fmin(np.linalg.norm(centre(a.X_end) - centre(t.X_start)), np.linalg.norm(ends[id(a)] - begun))
+            (p_a, v_a), (p_t, v_t) = going[id(a)], coming  # each carried on to the middle of the gap
+            d = np.fmin.reduce([np.linalg.norm(centre(a.X_end) - centre(t.X_start)),
+                                np.linalg.norm(ends[id(a)] - begun),
+                                np.linalg.norm(p_a + v_a * (gap / 2) - (p_t - v_t * (gap / 2)))])
             near = d <= cfg.track_max_m + cfg.coast_speed * gap / fps
             if near and d < best_d and not other_size(size[id(a)], size[id(t)]):
                 best, best_d = a, d
@@ -215,7 +219,7 @@ def stitch(tracks: list[Track], cfg: TrackConfig, fps: float,
             best.stitched.append((max(best.last3d, best.first), first3d(t)))
             join_tracks(best, t)
             best.X_end, best.last3d = t.X_end, t.last3d
-            size[id(best)], ends[id(best)] = body_size(best, segments or []), ends[id(t)]
+            size[id(best)], ends[id(best)], going[id(best)] = body_size(best, segments or []), ends[id(t)], going[id(t)]
     return out
 
 
@@ -230,6 +234,22 @@ def settled(t: Track, fps: float, end: bool) -> np.ndarray:
     edge = frames[-1] if end else frames[0]
     near = [f for f in frames if abs(f - edge) <= SETTLED_S * fps]
     return np.median(np.stack([t.path[f] for f in near]), axis=0)
+
+
+def moving(t: Track, fps: float, end: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Where track ``t`` ended (``end``) or began and how it moved there: its body centre at that edge and its
+    velocity (per frame), both robust over its last (first) :data:`SETTLED_S` seen in two views or more (the median of
+    the steps between its centres, then the median of its centres carried to the edge by it); NaN with fewer than
+    three. A walker's last skeleton can be a bad pairing of partial views, and the median over half a second lags a
+    walker by 0.3 m: one person lost for 0.1 s was read 0.36 m from where she came back, and split in two."""
+    frames = sorted(t.path)
+    edge = frames[-1] if end and frames else frames[0] if frames else 0
+    near = np.array([f for f in frames if abs(f - edge) <= SETTLED_S * fps])
+    if len(near) < 3:
+        return np.full(3, np.nan), np.full(3, np.nan)
+    X = np.stack([t.path[int(f)] for f in near])
+    v = np.median(np.diff(X, axis=0) / np.diff(near)[:, None], axis=0)
+    return np.median(X - v * (near - edge)[:, None], axis=0), v
 
 
 def split_resized(tracks: list[Track], fps: float, segments: list[tuple[int, int]],
