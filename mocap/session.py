@@ -33,6 +33,7 @@ from mocap.io.hdf5 import read_keypoints2d_shared
 from mocap.io.openpose import read_openpose
 from mocap.io.rig_files import read_rig
 from mocap.persons import person_name, person_suffix
+from mocap.session_checks import check_cameras, say_once
 from mocap.types import Keypoints2D, Rig
 
 # first match wins: ours, Anipose's, Pose2Sim's (Calib*.toml), Qualisys, OpenCV / EasyMocap
@@ -301,10 +302,18 @@ class Session:
                     f"no keypoints for: {sorted(set(rig.names) - set(folders))}")
             kp = read_openpose(self.pose2d_json, rig.names, float(meta.get("fps", 30.0)), meta.get("keypoint_set"))
             source = self.pose2d_json
+            if "fps" not in meta:  # OpenPose's JSON holds no frame rate: the BVH's frame time, the motion priors
+                say_once(f"{source}: OpenPose JSON holds no frame rate and {self.metadata_file} names none: read at "
+                          f"{kp.fps:g} fps; give the cameras' rate as fps = ... in {self.metadata_file} (a 60 fps "
+                          "take read at 30 plays at half speed)")
         else:
             raise FileNotFoundError(f"session {self.root}: no 2D keypoints ({self.pose2d_h5.name} or "
                                     f"{self.pose2d_json.name}/<camera>/*.json)")
         check_cameras(kp, rig, source, self.rig_path())
+        if source == self.pose2d_h5 and "fps" in meta and abs(float(meta["fps"]) - kp.fps) > 0.01 * kp.fps:
+            say_once(f"{source}: its frame rate {kp.fps:g} fps differs from {self.metadata_file}'s fps = "
+                      f"{meta['fps']:g}: the keypoints are read at {kp.fps:g} fps (the file's, from its videos); "
+                      f"correct or remove fps in {self.metadata_file}")
         if meta.get("keypoint_set", kp.keypoint_set) != kp.keypoint_set:
             raise ValueError(f"{source}: keypoint set {kp.keypoint_set!r} differs from {self.metadata_file}'s "
                              f"keypoint_set = {meta['keypoint_set']!r}")
@@ -325,17 +334,6 @@ def safe_name(name: str, what: str = "name", source: str | Path | None = None) -
         raise ValueError(f"{where}{what} {name!r} cannot be used in a file name: use letters, digits, '_', '-', "
                          "'.', '+' (not starting with '.', no '..', at most 128 characters)")
     return name
-
-
-def check_cameras(kp: Keypoints2D, rig: Rig, source: Path | str, rig_source: Path | str) -> None:
-    """Raise when the keypoints' cameras are not the rig's, naming both files and the cameras."""
-    if tuple(kp.camera_names) != tuple(rig.names):
-        missing = [c for c in kp.camera_names if c not in rig.names]
-        unused = [c for c in rig.names if c not in kp.camera_names]
-        raise ValueError(
-            f"{source}: keypoint cameras {list(kp.camera_names)} do not match rig {rig_source} cameras "
-            f"{list(rig.names)}" + (f"; not in the rig: {missing}" if missing else "")
-            + (f"; no keypoints for: {unused}" if unused else ""))
 
 
 # ----- what the stages of a run ask again and again, read once per file content -----------------------------

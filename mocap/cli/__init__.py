@@ -43,6 +43,9 @@ def _epilog() -> str:
 def cmd_synth_keypoints(args) -> int:
     from mocap.synth import CorruptionSpec, RigSpec, make_take, write_session
 
+    if args.cameras < 2:
+        raise SystemExit(f"error: --cameras {args.cameras}: a take needs two cameras or more (a point in 3D is where "
+                         "two views' rays meet)")
     if args.people != 1:
         from mocap.cli.products import synth_crowd
 
