@@ -178,7 +178,7 @@ def _check_inputs(module, s: Session, settings, inputs: list[Path]) -> None:
     p = missing[0]
     maker = made_by.get(Path(p))
     hint = (f"; the {maker} stage makes it: run `mocap {maker} {s.root}` or `mocap run {s.root}`" if maker
-            else getattr(module, "missing_hint", lambda *a: "")(s, Path(p)))
+            else getattr(module, "missing_hint", lambda *a: "")(s, Path(p), settings))
     raise FileNotFoundError(f"{module.NAME}: input {p} is missing{hint}")
 
 

@@ -386,3 +386,20 @@ def test_the_fits_thread_count_reruns_nothing_another_fit_setting_reruns_the_fit
     again = run(session, sets=FAST + ["fit.workers=1"], progress=False)
     assert again.status["fit"] == "skipped", again.status
     assert run(session, sets=FAST + ["fit.workers=1", "fit.iterations=15"], progress=False).status["fit"] == "ran"
+
+
+def test_a_kept_export_motions_that_a_new_target_leaves_behind_is_named_with_how_to_drop_it(session, capsys):
+    """`mocap export S --motions body22,mixamo` (the README's example) kept export.motions; a later run with
+    retarget.target=ue5 failed at the export on the missing mixamo motion, and the hint only said how to make it
+    (undoing the new target): the kept setting and `mocap config forget` are named too."""
+    assert cli(["run", str(session), "--set", "export.formats=['bvh']"]) == 0
+    assert cli(["export", str(session), "--motions", "body22,mixamo"]) == 0
+    capsys.readouterr()
+    assert cli(["run", str(session), "--set", "retarget.target=ue5"]) != 0
+    err = capsys.readouterr().err
+    assert "motion/mixamo.npz is missing; the retarget stage makes it with that rig" in err
+    assert (f"export.motions = ['body22', 'mixamo'] names it while retarget.target is 'ue5': to export what the run "
+            f"makes, `mocap config forget {session} export.motions`") in err
+    assert cli(["config", "forget", str(session), "export.motions"]) == 0
+    assert cli(["run", str(session), "--set", "retarget.target=ue5"]) == 0
+    assert (session / "export" / f"{session.name}_ue5.bvh").is_file()

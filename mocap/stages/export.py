@@ -77,13 +77,19 @@ def inputs(session: Session, settings) -> list[Path]:
     return [session.person_motion(m, p) for p in fitted_persons(session, settings) for m in motions(settings)]
 
 
-def missing_hint(session: Session, path: Path) -> str:
-    """Which stage, under which setting, makes a motion ``export.motions`` names that no stage makes now."""
+def missing_hint(session: Session, path: Path, settings=None) -> str:
+    """Which stage, under which setting, makes a motion ``export.motions`` names that no stage makes now; first, where
+    ``export.motions`` names it while the run makes another rig (kept from an earlier ``mocap export --motions``, then
+    ``--set retarget.target=ue5``), that setting and how to drop it."""
     from mocap.config_files import preset_names
 
     name = path.stem.split("_person")[0]
     if name in preset_names("rigs"):
-        return f"; the retarget stage makes it with that rig: `mocap retarget {session.root} --target {name}`"
+        kept = settings is not None and settings.export.motions and name != target_name(settings)
+        return f"; the retarget stage makes it with that rig: `mocap retarget {session.root} --target {name}`" + (
+            f"; export.motions = {list(settings.export.motions)} names it while retarget.target is "
+            f"{target_name(settings)!r}: to export what the run makes, `mocap config forget {session.root} "
+            "export.motions` (or --set export.motions=[...])" if kept else "")
     if name in preset_names("skeletons"):
         return f"; the fit stage makes it with that skeleton: `mocap fit {session.root} --skeleton {name}`"
     return ""

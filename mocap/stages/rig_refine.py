@@ -295,7 +295,7 @@ def _candidate(rig: Rig, kp: Keypoints2D, cfg: Config, persons: int) -> tuple[Ri
              if n in h0c and n in h1c and np.isfinite(h0c[n]) and np.isfinite(h1c[n]) and h0c[n] > 0}
     best = max(drops, key=drops.get) if drops else None
     if best is None or not drops[best] >= cfg.min_camera_gain:
-        shown = f" (largest: {best} −{100 * drops[best]:.0f} %)" if best else ""
+        shown = f" (largest: {best} {-100 * drops[best]:+.0f} %)" if best else ""  # an error that grew: +
         why.append(f"no camera's held-out error drops by {100 * cfg.min_camera_gain:.0f} %{shown}: what is left "
                    "looks like the detector's bias, not a camera's pose")
     big = [n for n in rig.names
