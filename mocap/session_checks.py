@@ -12,11 +12,11 @@ log = logging.getLogger("mocap.session")
 _said: set[str] = set()
 
 
-def say_once(text: str) -> None:
+def say_once(text: str, logger: logging.Logger = log) -> None:
     """A warning about a session's inputs, once per process (every stage reads the keypoints)."""
     if text not in _said:
         _said.add(text)
-        log.warning(text)
+        logger.warning(text)
 
 
 def check_cameras(kp: Keypoints2D, rig: Rig, source: Path | str, rig_source: Path | str) -> None:

@@ -10,6 +10,14 @@ from mocap.synth import CorruptionSpec, RigSpec, corrupt, ring_rig
 from mocap.types import Keypoints2D
 
 
+@pytest.fixture(autouse=True)
+def _warnings_said_once_are_said_again():
+    """Warnings a process says once (mocap.session_checks.say_once) are said again in each test."""
+    from mocap.session_checks import _said
+
+    _said.clear()
+
+
 @pytest.fixture(scope="session")
 def shared_data():
     root = shared_data_dir()

@@ -63,7 +63,8 @@ def test_a_frame_rate_that_differs_from_session_toml_is_said(tmp_path, caplog):
     session, _ = _session(tmp_path, fps=30.0, toml="fps = 60.0\n")
     with caplog.at_level("WARNING"):
         assert session.keypoints2d().fps == 30.0
-    assert "its frame rate 30 fps differs from" in caplog.text and "fps = 60: the keypoints are read at 30" in caplog.text
+    assert "its frame rate 30 fps differs from" in caplog.text
+    assert "fps = 60: the keypoints are read at 30" in caplog.text
     caplog.clear()
     session, _ = _session(tmp_path / "b", fps=29.97, toml="fps = 30.0\n")  # within 1 %: the same rate, rounded
     with caplog.at_level("WARNING"):

@@ -117,9 +117,11 @@ def performer(rig: Rig, kp: Keypoints2D, cfg: TrackConfig | None = None, min_sco
         mine = kp.data[f, c, slots[f, c, p]]
         same[p] = int(np.sum(np.all((mine == picked.data[f, c, 0]) | np.isnan(mine), axis=(-1, -2))))
     best = int(np.argmax(same))
-    if slots.shape[2] > 1:
-        log.warning("detect.persons = 1 but the views hold %d people: only person%d, the performer, is reconstructed "
-                    "(--set detect.persons=auto reconstructs every one)", slots.shape[2], best + 1)
+    if slots.shape[2] > 1:  # every stage reads the keypoints: said once
+        from mocap.session_checks import say_once
+
+        say_once(f"detect.persons = 1 but the views hold {slots.shape[2]} people: only person{best + 1}, the "
+                 "performer, is reconstructed (--set detect.persons=auto reconstructs every one)", log)
     one = _one(kp, slots, summary, best)
     # where that identity has no detection (lost for a while, a part of the take too short to be a person), the
     # frame-by-frame pick, unless another person holds that detection
