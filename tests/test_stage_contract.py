@@ -403,3 +403,17 @@ def test_a_kept_export_motions_that_a_new_target_leaves_behind_is_named_with_how
     assert cli(["config", "forget", str(session), "export.motions"]) == 0
     assert cli(["run", str(session), "--set", "retarget.target=ue5"]) == 0
     assert (session / "export" / f"{session.name}_ue5.bvh").is_file()
+
+
+def test_a_kept_setting_says_which_value_of_the_sessions_own_file_it_overrides(session):
+    """`mocap run S --set detect.persons=auto` once, then mocap.toml edited to persons = 2: the runs went on with auto,
+    and the kept note did not say it overrode the file the user had just edited."""
+    from mocap.cli.stages import kept_lines
+
+    assert cli(["triangulate", str(session), "--max-reproj-px", "9"]) == 0
+    (session / "mocap.toml").write_text("[triangulate]\nmax_reproj_px = 12.0\n")
+    lines = kept_lines(session, [])
+    assert any(x.startswith("kept from earlier commands: triangulate.max_reproj_px = 9.0 (from `") and
+               x.endswith("; it overrides mocap.toml's 12.0") for x in lines), lines
+    (session / "mocap.toml").write_text("[triangulate]\nmax_reproj_px = 9.0\n")  # the same value: nothing to say
+    assert not any("overrides" in x for x in kept_lines(session, []))

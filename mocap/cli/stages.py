@@ -292,6 +292,7 @@ def _failed(session: Path, metrics: dict | None) -> bool:
 def kept_lines(session: Path, sets: list[str]) -> list[str]:
     """The settings kept from earlier commands that this one did not give (a quick test's ``detect.stop=40``
     silently cut every later full run to 40 frames): one line each, and how to drop one."""
+    from mocap.config_files import read_toml
     from mocap.settings import kept_not_given
 
     try:
@@ -300,7 +301,18 @@ def kept_lines(session: Path, sets: list[str]) -> list[str]:
         return []
     if not kept:
         return []
-    lines = [f"kept from earlier commands: {k} = {v['value']!r} (from `{v.get('from', '?')}`)" for k, v in kept.items()]
+    own = Path(session) / "mocap.toml"  # the session's own settings, which a kept value overrides
+    try:
+        table = read_toml(own) if own.is_file() else {}
+    except ValueError:
+        table = {}
+
+    def over(key: str) -> str:
+        stage, _, name = key.partition(".")
+        mine = table.get(stage, {}).get(name, kept[key]["value"]) if isinstance(table.get(stage), dict) else None
+        return f"; it overrides {own.name}'s {mine!r}" if mine is not None and mine != kept[key]["value"] else ""
+    lines = [f"kept from earlier commands: {k} = {v['value']!r} (from `{v.get('from', '?')}`){over(k)}"
+             for k, v in kept.items()]
     return lines + [f"  drop one with: mocap config forget {session} KEY"]
 
 
