@@ -63,3 +63,25 @@ def test_a_walker_lost_for_a_few_frames_is_stitched_where_her_walk_takes_her():
     assert len(stitch([located(walk | {59: bad}, end=bad), back], TrackConfig(), 30.0)) == 2  # 0.6 m ahead, coming
     ahead = located({f: (-2.0 + step * 62 + 1.0, 0.1, 0.9) for f in range(62, 120)})
     assert len(stitch([located(walk | {59: bad}, end=bad), ahead], TrackConfig(), 30.0)) == 2
+
+
+def test_people_are_numbered_by_the_first_frame_two_views_see_them():
+    """The backward walk gave a person entering at frame 60 someone else's lone detection at frame 10: numbered with
+    those there from the start (by place), the entrant became person1. Numbered by the first frame two views see
+    each one, the entrant comes last."""
+    from test_multi_identity import _track
+
+    from mocap.multi.track import in_order
+
+    def placed(path: dict, lone: int | None = None) -> Track:
+        t = _track(path)
+        t.X_start = np.tile(path[min(path)], (17, 1)).astype(float)
+        if lone is not None:  # one view's detection, walked back onto
+            t.frames.insert(0, lone)
+            t.slots.insert(0, np.array([0, -1, -1, -1], np.int16))
+        return t
+
+    a = placed({f: (0.0, 0.0, 1.0) for f in range(100)})
+    b = placed({f: (1.0, 0.0, 1.0) for f in range(100)})
+    entrant = placed({f: (-1.0, 0.0, 1.0) for f in range(60, 100)}, lone=10)
+    assert in_order([entrant, b, a], 30.0) == [a, b, entrant]

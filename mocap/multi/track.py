@@ -306,21 +306,21 @@ class Tracker:
 
 
 def in_order(tracks: list, fps: float) -> list:
-    """The people in order of appearance; those appearing within half a second of the one before (a chain) by their
-    place: along the world axis (x, y or z) their first positions spread most, in increasing order. Sorting by
-    first frame alone numbered people there from the start in the order their tracks were made, and one detected
-    a frame later than the other came second: "person1" was the man in some runs of a two-person take and the
-    woman in others (a stride, a sub-range, another count of people asked for)."""
+    """The people in order of appearance (the first frame two views see them, not a lone detection walked back onto),
+    those within half a second of the one before (a chain) by place: along the world axis their first positions spread
+    most (by first frame alone "person1" was the man in some runs of a two-person take, the woman in others)."""
     if len(tracks) < 2:
         return list(tracks)
     with warnings.catch_warnings():  # a body without a located joint: its place unknown (0, the middle)
         warnings.simplefilter("ignore", RuntimeWarning)
         start = np.nan_to_num(np.array([np.nanmedian(t.X_start if getattr(t, "X_start", None) is not None else t.X,
                                                      axis=0) for t in tracks]))  # (N, 3) each one's first centre
-    by_time = sorted(range(len(tracks)), key=lambda i: tracks[i].frames[0])
+    first = [next((f for f, v in zip(t.frames, t.slots, strict=True) if np.sum(np.asarray(v) >= 0) > 1), t.frames[0])
+             for t in tracks]
+    by_time = sorted(range(len(tracks)), key=lambda i: first[i])
     group, groups = 0, {}
     for prev, i in zip([None, *by_time], by_time, strict=False):
-        if prev is not None and tracks[i].frames[0] - tracks[prev].frames[0] > 0.5 * fps:
+        if prev is not None and first[i] - first[prev] > 0.5 * fps:
             group += 1
         groups[i] = group
     axis = int(np.argmax(np.ptp(start, axis=0)))  # the world axis their first positions spread most along
