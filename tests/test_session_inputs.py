@@ -70,3 +70,11 @@ def test_a_frame_rate_that_differs_from_session_toml_is_said(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert np.isclose(session.keypoints2d().fps, 29.97)
     assert "frame rate" not in caplog.text
+
+
+def test_more_views_asked_per_point_than_the_rig_has_cameras_is_a_clear_error():
+    from mocap.stages import triangulate
+
+    rig, kp, _, _ = toy_take(frames=20, rig_spec=RigSpec(n_cameras=4))
+    with pytest.raises(ValueError, match="triangulate.min_views = 5 but the rig has 4 cameras: no point is seen"):
+        triangulate.run(rig, kp, triangulate.Config(min_views=5))

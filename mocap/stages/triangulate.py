@@ -83,6 +83,9 @@ def run(rig: Rig, kp: Keypoints2D, cfg: Config = Config(), swap_work: dict | Non
     search (``consensus_first``; the same points, to rounding)."""
     if tuple(kp.camera_names) != rig.names:
         raise ValueError(f"triangulate: keypoint cameras {list(kp.camera_names)} differ from rig {list(rig.names)}")
+    if cfg.min_views > len(rig):
+        raise ValueError(f"triangulate.min_views = {cfg.min_views} but the rig has {len(rig)} cameras: no point is "
+                         "seen by that many")
     F, C, P, J = kp.shape
     uv = np.moveaxis(kp.xy, 1, 3).reshape(-1, C, 2)  # (F·P·J, C, 2)
     w = np.moveaxis(observation_weights(kp, cfg.min_score), 1, 3).reshape(-1, C)
