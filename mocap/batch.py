@@ -165,4 +165,5 @@ def display_names(sessions: list[str | Path]) -> dict[str, str]:
 def summary_rows(results: list[SessionResult]) -> list[dict]:
     names = display_names([r.session for r in results])
     return [{"session": names[r.session], "status": r.status, "ran": ",".join(r.ran) or "—",
-             "verdict": r.verdict.split(":")[0] or "—", "seconds": r.seconds} for r in results]
+             "verdict": "FAIL" if r.verdict.startswith("FAIL") else "PASS" if r.verdict else "—",
+             "seconds": r.seconds} for r in results]

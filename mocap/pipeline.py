@@ -28,6 +28,7 @@ from mocap.io.atomic import atomic_write_text
 from mocap.pipeline_state import _fingerprint, _key, _save_state, load_state, settings_digest, why_run  # noqa: F401
 from mocap.run_log import log_to_file
 from mocap.session import Session
+from mocap.session_checks import forget_said
 from mocap.settings import Settings, keep, load_config, parse_set, sources, to_toml
 from mocap.settings import resolve as resolve_settings
 from mocap.stage_code import code_digest
@@ -379,6 +380,7 @@ def run(session: str | Path | Session, cfg=None, *, config_path: str | Path | No
     ``sets`` of a run that succeeds (or is interrupted) are kept for later commands on this session
     (``remember=False``: this run only)."""
     s = session if isinstance(session, Session) else Session(Path(session))
+    forget_said()  # what a run says once about its inputs, each run says (one process runs many sessions in a batch)
     remembered = []
     if cfg is None:
         cfg, _ = resolve_settings(sources(s.root, config_path, list(sets)))

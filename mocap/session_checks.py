@@ -12,6 +12,11 @@ log = logging.getLogger("mocap.session")
 _said: set[str] = set()
 
 
+def forget_said() -> None:
+    """Each run says its warnings once (:func:`mocap.pipeline.run` calls this first)."""
+    _said.clear()
+
+
 def say_once(text: str, logger: logging.Logger = log) -> None:
     """A warning about a session's inputs, once per process (every stage reads the keypoints)."""
     if text not in _said:

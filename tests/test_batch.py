@@ -216,3 +216,12 @@ def test_the_summary_gives_each_takes_verdict_and_strict_fails_on_a_failed_one(s
     assert "  take1: mean bone-length variation" in failed and "take0" not in failed
     assert cli(args + ["--strict"]) == 3  # up to date: the verdicts read from the reports
     assert "1 whose report's verdict is FAIL" in capsys.readouterr().out
+
+
+def test_the_verdict_column_reads_pass_or_fail_whatever_the_reason_says():
+    from mocap.batch import SessionResult, summary_rows
+
+    rows = summary_rows([SessionResult("a/t1", "done", verdict="PASS (limited by the images' resolution: x)"),
+                         SessionResult("a/t2", "done", verdict="FAIL: person2: bone-length CV 9% > 5%"),
+                         SessionResult("a/t3", "failed")])
+    assert [r["verdict"] for r in rows] == ["PASS", "FAIL", "—"]

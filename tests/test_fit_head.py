@@ -92,9 +92,9 @@ def test_a_point_never_measured_is_left_out_of_the_shape_and_too_few_points_plac
     points, placed = place_head(noisy, np.ones(noisy.shape[:2], bool), HEAD, MIRROR)
     assert placed[100:200, ear].all() and not placed[:, corner].any()
     assert np.linalg.norm(points[100:200, ear] - kp[100:200, ear], axis=-1).max() < 0.03
-    noisy[:, HEAD[1:8]] = np.nan  # nose, right ear and mouth: three points, no shape to place the others
-    _, placed = place_head(noisy, np.ones(noisy.shape[:2], bool), HEAD, MIRROR)
-    assert not placed.any()
+    noisy[:, HEAD[1:8]] = np.nan  # nose, right ear and the mouth's corners: four points, never three eyes
+    _, placed = place_head(noisy, np.ones(noisy.shape[:2], bool), HEAD, MIRROR)  # the right ear out in 100-199:
+    assert not placed.any()  # three points to rest on there, under the four a head needs
     noisy = kp.copy()
     noisy[HEAD_FRAMES - 1:, ear] = np.nan  # whole in too few frames with the ear: the shape goes without it
     _, placed = place_head(noisy, np.ones(noisy.shape[:2], bool), HEAD, MIRROR)

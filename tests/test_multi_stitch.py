@@ -54,7 +54,7 @@ def test_a_walker_lost_for_a_few_frames_is_stitched_where_her_walk_takes_her():
     walk = {f: (-2.0 + step * f, 0.1, 0.9) for f in range(60)}
     bad = (walk[59][0] - 0.3, walk[59][1] - 0.35, 0.8)  # her last skeleton: two people's partial views
     her = located(walk | {59: bad}, end=bad)
-    p, v = moving(her, 30.0, True)
+    p, v = moving(her, 30.0, True, 2.0)
     assert np.allclose(v, (step, 0, 0), atol=1e-6) and np.allclose(p, walk[59], atol=1e-6)
     again = located({f: (-2.0 + step * f, 0.12, 0.92) for f in range(62, 120)})
     out = stitch([her, again], TrackConfig(), 30.0)

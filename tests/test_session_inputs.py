@@ -78,3 +78,17 @@ def test_more_views_asked_per_point_than_the_rig_has_cameras_is_a_clear_error():
     rig, kp, _, _ = toy_take(frames=20, rig_spec=RigSpec(n_cameras=4))
     with pytest.raises(ValueError, match="triangulate.min_views = 5 but the rig has 4 cameras: no point is seen"):
         triangulate.run(rig, kp, triangulate.Config(min_views=5))
+
+
+def test_each_run_says_its_input_warnings_again(tmp_path, caplog):
+    """Said once per process, a batch worker's second session (or a second run in one Python) lost the warning from
+    its own log: each run of the pipeline says them again."""
+    from mocap.session_checks import forget_said
+
+    session, _ = _session(tmp_path, fps=60.0, h5=False)
+    with caplog.at_level("WARNING"):
+        session.keypoints2d()
+        session.keypoints2d()
+        forget_said()  # what mocap.pipeline.run does first
+        session.keypoints2d()
+    assert caplog.text.count("OpenPose JSON holds no frame rate and") == 2

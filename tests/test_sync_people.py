@@ -204,9 +204,11 @@ def test_a_whole_lag_is_applied_without_the_test_only_when_it_halves_the_error_i
     from mocap.stages.sync_search import HeldOut
     from mocap.stages.sync_steps import strong_lag
 
-    def test(gain, favoured):
-        return HeldOut(gain, 0.08, 9, (15.0, 15.0 * (1 - gain)), favoured)
+    def test(gain, favoured, blocks=9):
+        return HeldOut(gain, 0.08, blocks, (15.0, 15.0 * (1 - gain)), favoured)
     assert strong_lag(test(0.92, 7 / 9), -14.95, -14.93, -14.98, 0.0, 0.25) == -15
+    assert strong_lag(test(0.92, 1.0, blocks=3), -14.95, -14.93, -14.98, 0.0, 0.25) is None  # too few blocks
+    assert strong_lag(test(0.92, 7 / 9), -14.95, -14.93, -14.98, 0.0, 0.25, gain=0.0) is None  # sync.strong_gain = 0
     assert strong_lag(test(0.45, 7 / 9), -14.95, -14.93, -14.98, 0.0, 0.25) is None  # under half
     assert strong_lag(test(0.92, 5 / 9), -14.95, -14.93, -14.98, 0.0, 0.25) is None  # too few blocks for it
     assert strong_lag(test(0.92, 7 / 9), -14.6, -14.5, -14.7, 0.0, 0.25) is None  # not a whole lag

@@ -304,7 +304,7 @@ def kept_lines(session: Path, sets: list[str]) -> list[str]:
     own = Path(session) / "mocap.toml"  # the session's own settings, which a kept value overrides
     try:
         table = read_toml(own) if own.is_file() else {}
-    except ValueError:
+    except (OSError, ValueError):
         table = {}
 
     def over(key: str) -> str:

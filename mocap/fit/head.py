@@ -102,11 +102,11 @@ def place_head(points: np.ndarray, trusted: np.ndarray, head, mirror) -> tuple[n
     off = np.maximum(HEAD_OFF_M, 3 * p95)  # (N,)
     Pz = np.nan_to_num(P)
     use = ok.copy()
-    for _ in range(3):  # the fit, the points it puts farther than `off` left out of it
+    for k in range(4):  # the fit, the points it puts farther than `off` left out of it (the last fit: on `use`)
         R, t = rigid_fit(shape, Pz, use)
         dev = np.linalg.norm(_placed(shape, R, t) - P, axis=-1)  # NaN where missing
         now = ok & ~(dev > off)
-        if np.array_equal(now, use):
+        if np.array_equal(now, use) or k == 3:
             break
         use = now
     todo = (use.sum(axis=1) >= MIN_SUPPORT) & (~np.isfinite(dev) | (dev > off)).any(axis=1)

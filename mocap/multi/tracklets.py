@@ -197,11 +197,11 @@ def stitch(tracks: list[Track], cfg: TrackConfig, fps: float,
     tracks = sorted(tracks, key=first3d)
     size = {id(t): body_size(t, segments or []) for t in tracks}
     ends = {id(t): settled(t, fps, True) for t in tracks}
-    going = {id(t): moving(t, fps, True) for t in tracks}
+    going = {id(t): moving(t, fps, True, cfg.coast_speed) for t in tracks}
     out: list[Track] = []
     for t in tracks:
         best, best_d = None, np.inf
-        begun, coming = settled(t, fps, False), moving(t, fps, False)
+        begun, coming = settled(t, fps, False), moving(t, fps, False, cfg.coast_speed)
         for a in out:
             gap = first3d(t) - max(a.last3d, a.first)
             if gap <= 0 or gap > cfg.stitch_max_s * fps:
@@ -236,19 +236,21 @@ def settled(t: Track, fps: float, end: bool) -> np.ndarray:
     return np.median(np.stack([t.path[f] for f in near]), axis=0)
 
 
-def moving(t: Track, fps: float, end: bool) -> tuple[np.ndarray, np.ndarray]:
+def moving(t: Track, fps: float, end: bool, top_speed: float) -> tuple[np.ndarray, np.ndarray]:
     """Where track ``t`` ended (``end``) or began and how it moved there: its body centre at that edge and its
-    velocity (per frame), both robust over its last (first) :data:`SETTLED_S` seen in two views or more (the median of
-    the steps between its centres, then the median of its centres carried to the edge by it); NaN with fewer than
-    three. A walker's last skeleton can be a bad pairing of partial views, and the median over half a second lags a
-    walker by 0.3 m: one person lost for 0.1 s was read 0.36 m from where she came back, and split in two."""
+    velocity (per frame, at most ``top_speed`` m/s), both robust over its last (first) :data:`SETTLED_S` seen in two
+    views or more (the median of the steps between its centres, then the median of its centres carried to the edge
+    by it); NaN with under half of that. A walker's last skeleton can be a bad pairing of partial views, and the
+    median over half a second lags a walker by 0.3 m: one person lost for 0.1 s was read 0.36 m from where she came
+    back, and split in two."""
     frames = sorted(t.path)
     edge = frames[-1] if end and frames else frames[0] if frames else 0
     near = np.array([f for f in frames if abs(f - edge) <= SETTLED_S * fps])
-    if len(near) < 3:
+    if len(near) < max(3, SETTLED_S * fps / 2):
         return np.full(3, np.nan), np.full(3, np.nan)
     X = np.stack([t.path[int(f)] for f in near])
     v = np.median(np.diff(X, axis=0) / np.diff(near)[:, None], axis=0)
+    v *= min(1.0, top_speed / fps / max(float(np.linalg.norm(v)), 1e-12))
     return np.median(X - v * (near - edge)[:, None], axis=0), v
 
 

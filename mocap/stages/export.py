@@ -85,7 +85,10 @@ def missing_hint(session: Session, path: Path, settings=None) -> str:
 
     name = path.stem.split("_person")[0]
     if name in preset_names("rigs"):
-        kept = settings is not None and settings.export.motions and name != target_name(settings)
+        from mocap.settings import read_kept
+
+        kept = settings is not None and settings.export.motions and name != target_name(settings) and \
+            "export.motions" in read_kept(session.root)  # kept from an earlier command: forgetting it helps
         return f"; the retarget stage makes it with that rig: `mocap retarget {session.root} --target {name}`" + (
             f"; export.motions = {list(settings.export.motions)} names it while retarget.target is "
             f"{target_name(settings)!r}: to export what the run makes, `mocap config forget {session.root} "

@@ -23,9 +23,9 @@ search and the sub-frame fit pool the points: a still person's read the same at 
    and second half); each half then scores the other half's estimate against the null offset (0, or the
    audio offset when audio was used). The offset is applied only when the held-out error drops
    significantly (one-sided Wilcoxon signed-rank test over blocks of about 1 s), by a minimum relative
-   gain, and the two halves agree (and neither is within ``null_tolerance`` of the null); a whole lag that both
-   halves find and that halves the held-out error in most blocks is applied without the test
-   (:func:`~mocap.stages.sync_steps.strong_lag`: a camera out of time mixed the people it sees before sync).
+   gain, and the two halves agree (and neither is within ``null_tolerance`` of the null); a whole lag both halves
+   find, the held-out median halved (``strong_gain``), lower in two blocks of three of six or more, is applied
+   without the test (:func:`~mocap.stages.sync_steps.strong_lag`: a camera out of time mixed its people first).
    A real offset is the same all take long; an offset that buys a lower error by compensating a camera-pose error
    follows what the person does, or gains little: on a hardware-synchronised rig the result is 0. ``sync.json``
    records per camera both halves' estimates, the held-out gain, the p-value, and whether the offset was applied
@@ -95,6 +95,7 @@ class Config:
     block_s: float = 1.0  # the paired test compares held-out blocks of this length (seconds) ...
     min_blocks: int = 16  # ... shortened so that the take has at least this many blocks
     alpha: float = 0.01  # significance: p-value of the one-sided signed-rank test over held-out blocks
+    strong_gain: float = 0.5  # or a whole lag both halves find, lowering the held-out median this much (0: never)
     min_heldout_gain: float = 0.05  # and the held-out median epipolar error must drop by this fraction
     max_half_gap: float = 0.5  # and the two halves' estimates must agree within this many frames, or this share of
     max_half_share: float = 0.1  # the offset, or neither half fit its own min_heldout_gain better than the other's
@@ -191,7 +192,7 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
     d_all, d_a, d_b = estimate(np.ones(len(half), bool), whole), estimate(half == 0), estimate(half == 1)
     test = held_out(pair, (d_a, d_b), null, block, half)
     why = []
-    late = strong_lag(test, d_all, d_a, d_b, null, WHOLE_FRAME)
+    late = strong_lag(test, d_all, d_a, d_b, null, WHOLE_FRAME, cfg.strong_gain)
     if not test.p_value < cfg.alpha and late is None:
         why.append(f"not significant (p = {test.p_value:.3g}, {test.blocks} blocks)")
     if test.gain < cfg.min_heldout_gain:
@@ -210,8 +211,8 @@ def _camera(raw: list[np.ndarray], pair_at, c: int, null: float, max_lag: int, c
             "heldout_gain": test.gain, "p_value": test.p_value, "blocks": test.blocks,
             "heldout_px": list(test.error_px), "epipolar_px": pair.median(d_all, np.ones(len(half), bool)),
             "applied": not why, "reason": "; ".join(why) if why else "significant" if test.p_value < cfg.alpha else (
-                f"a whole lag of {late:+d} frames both halves find, the held-out error {100 * test.gain:.0f} % lower, "
-                f"in {100 * test.favoured:.0f} % of the blocks (p = {test.p_value:.3g})")}
+                f"a whole lag of {late:+d} frames both halves find, the held-out median {100 * test.gain:.0f} % lower, "
+                f"lower in {100 * test.favoured:.0f} % of the {test.blocks} blocks (p = {test.p_value:.3g})")}
     if why and not apart and (lag := whole_lag(d_all, d_a, d_b, null, WHOLE_FRAME)) is not None:
         info["whole_lag_frames"] = lag  # not proven, yet what a video started late looks like: said (log_result)
     if (gain := halves_own_gain(pair, d_a, d_b, half, cfg.block_s * fps)) is not None:  # frames lost? (log_result)

@@ -183,12 +183,12 @@ def apply_steps(data: np.ndarray, parts: list, shift) -> np.ndarray:
     return out
 
 
-# a whole lag both halves find (:func:`whole_lag`) is applied without the blocks' test when it at least halves the
-# held-out error (STRONG_GAIN) in two blocks of three or more (STRONG_SHARE): a camera out of time mixes the people
-# it sees with the others' before sync, and the few blocks where it did, far worse at the right lag, sank the
-# signed-rank test (15 frames late on a 10 s take of three people: held-out error 15.5 → 1.2 px, both halves −14.9,
-# p = 0.08 over 9 blocks: refused)
-STRONG_GAIN = 0.5
+# a whole lag both halves find (:func:`whole_lag`) is applied without the blocks' test when it lowers the held-out
+# median by sync.strong_gain (half) or more, and the error in STRONG_SHARE of the blocks, of STRONG_BLOCKS or more: a
+# camera out of time mixes the people it sees with the others' before sync, and the few blocks where it did, far
+# worse at the right lag, sank the signed-rank test (15 frames late on a 10 s take of three people: held-out median
+# 15.5 → 1.2 px, both halves −14.9, 7 of 9 blocks lower, p = 0.08: refused)
+STRONG_BLOCKS = 6
 STRONG_SHARE = 2 / 3
 HALVES_OWN_GAIN = 0.2  # halves apart are frames lost when each is this much better at its own offset (sync's log)
 
@@ -210,11 +210,11 @@ def _own_and_other(pair: EpipolarPair, d_a: float, d_b: float, half: np.ndarray)
             (pair.median(d_b, half == 1), pair.median(d_a, half == 1))]
 
 
-def strong_lag(test, d_all: float, d_a: float, d_b: float, null: float, near: float) -> int | None:
+def strong_lag(test, d_all: float, d_a: float, d_b: float, null: float, near: float, gain: float = 0.5) -> int | None:
     """The whole lag (frames from the null) applied without the blocks' significance: both halves find it (what a
-    video started late looks like, :func:`whole_lag`) and its held-out error is
-    :data:`STRONG_GAIN` lower or more, in :data:`STRONG_SHARE` of the blocks or more; None else."""
-    if test.gain < STRONG_GAIN or test.favoured < STRONG_SHARE:
+    video started late looks like, :func:`whole_lag`), it lowers the held-out median by ``gain`` or more (0: never)
+    and the error in :data:`STRONG_SHARE` of the blocks or more, of :data:`STRONG_BLOCKS` or more; None else."""
+    if not gain > 0 or test.gain < gain or test.favoured < STRONG_SHARE or test.blocks < STRONG_BLOCKS:
         return None
     return whole_lag(d_all, d_a, d_b, null, near)
 
