@@ -8,6 +8,15 @@ from test_multi_identity import _track
 from mocap.multi.tracklets import Track
 
 
+def located(path: dict, end=None) -> Track:
+    """A track through the body centres ``path`` (frame → centre), located in 3D; its last skeleton at ``end``."""
+    t = _track(path)
+    t.last3d = t.frames[-1]
+    t.X_start = np.tile(path[t.frames[0]], (17, 1)).astype(float)
+    t.X_end = t.X3d = np.tile(path[t.frames[-1]] if end is None else end, (17, 1)).astype(float)
+    return t
+
+
 def test_a_track_whose_last_skeleton_was_two_peoples_views_is_stitched_where_the_body_stood():
     """A person standing still, half hidden by another for a few frames: the last frames of her track paired her
     view with the other person's in another camera (its last skeleton 0.55 m from where she stood, as on Pose2Sim's
@@ -16,13 +25,6 @@ def test_a_track_whose_last_skeleton_was_two_peoples_views_is_stitched_where_the
     appearing 1 m away is not her."""
     from mocap.multi.track import TrackConfig
     from mocap.multi.tracklets import settled, stitch
-
-    def located(path: dict, end=None) -> Track:
-        t = _track(path)
-        t.last3d = t.frames[-1]
-        t.X_start = np.tile(path[t.frames[0]], (17, 1)).astype(float)
-        t.X_end = t.X3d = np.tile(path[t.frames[-1]] if end is None else end, (17, 1)).astype(float)
-        return t
 
     still = {f: (0.2, -0.4, 0.8) for f in range(54)} | {f: (-0.2, 0.0, 0.9) for f in range(54, 57)}  # paired wrong
     her = located(still)
@@ -42,13 +44,6 @@ def test_a_walker_lost_for_a_few_frames_is_stitched_where_her_walk_takes_her():
     other way, or standing 1 m ahead of her, is not her."""
     from mocap.multi.track import TrackConfig
     from mocap.multi.tracklets import moving, stitch
-
-    def located(path: dict, end=None) -> Track:
-        t = _track(path)
-        t.last3d = t.frames[-1]
-        t.X_start = np.tile(path[t.frames[0]], (17, 1)).astype(float)
-        t.X_end = t.X3d = np.tile(path[t.frames[-1]] if end is None else end, (17, 1)).astype(float)
-        return t
 
     step = 1.2 / 30  # m per frame along x
     walk = {f: (-2.0 + step * f, 0.1, 0.9) for f in range(60)}
