@@ -109,3 +109,16 @@ def test_the_head_group_is_read_and_checked(tmp_path):
     bad.write_text('name = "bad"\njoints = ["nose", "left_ear"]\nhead = ["nose", "chin"]\n')
     with pytest.raises(ValueError, match="head must be a list of this set's joint names"):
         get_keypoint_set(str(bad))
+
+
+def test_gaps_the_smoothing_bridges_are_left_to_it():
+    """The fit smooths raw points over gaps up to fit.max_gap_s (refine's points: up to 0.1 s, filled linearly):
+    an ear missing for 10 frames there is left to that; one missing for 300 frames is placed from the head."""
+    _, kp, noisy = _take(seed=6)
+    ear = KS.index("right_ear")
+    noisy[50:60, ear] = np.nan  # 1/6 s at 60 fps: bridged by the smoothing (max_gap_s 0.5 s)
+    noisy[200:500, ear] = np.nan
+    _, summary = fit_motion(noisy, "blazepose33", 60.0, FitConfig())
+    assert summary.head_placed == 300
+    _, summary = fit_motion(noisy, "blazepose33", 60.0, FitConfig(smooth=False))  # refined points: 0.1 s
+    assert summary.head_placed == 310

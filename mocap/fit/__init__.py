@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mocap.filters import interpolate_gaps, strays
+from mocap.filters import interpolate_gaps, runs, strays
 from mocap.fit.bones import estimate_bone_lengths
 from mocap.fit.continuity import JUMP_DEG, left_turns, make_continuous
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
@@ -181,7 +181,8 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
                  SHORT_GAP_S, cfg.max_gap_s)
     if certainty is not None and np.shape(certainty) != pts.shape[:2]:
         raise ValueError(f"fit: expected certainty (frames, keypoints) {pts.shape[:2]}, got {np.shape(certainty)}")
-    pts, head_placed = _place_head(pts, keypoint_set, certainty)
+    bridged_by = int(round((cfg.max_gap_s if cfg.smooth else SHORT_GAP_S) * fps))  # gaps the next step fills
+    pts, head_placed = _place_head(pts, keypoint_set, certainty, bridged_by)
     if certainty is not None and head_placed.any():  # placed from points two views measure
         certainty = np.where(head_placed, 1.0, certainty)
     noise = cfg.noise_mm / 1000 if cfg.noise_mm else estimate_noise(pts)
@@ -312,13 +313,20 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     return motion, summary
 
 
-def _place_head(pts: np.ndarray, keypoint_set: str, certainty: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _place_head(pts: np.ndarray, keypoint_set: str, certainty: np.ndarray | None, bridged_by: int
+                ) -> tuple[np.ndarray, np.ndarray]:
     """The head's keypoints that are missing or off placed from the rest of the head (:mod:`.head`), resting on the
-    points two views measure (``certainty`` 1; every point when it is not given); and where they were placed."""
+    points two views measure (``certainty`` 1; every point when it is not given), but for the gaps of ``bridged_by``
+    frames or fewer between seen samples, which the smoothing (or the short gaps' fill) bridges; and where they were
+    placed."""
     ks = get_keypoint_set(keypoint_set)
     seen = np.isfinite(pts).all(axis=2)
     trusted = seen if certainty is None else seen & (np.asarray(certainty) >= 1.0)
     out, placed = place_head(pts, trusted, ks.head, ks.flip_permutation)
+    for k in np.flatnonzero(placed.any(axis=0)):
+        for a, b in runs(~seen[:, k]):
+            if a > 0 and b < len(seen) and b - a <= bridged_by:
+                out[a:b, k], placed[a:b, k] = np.nan, False
     if placed.any():
         log.info("%d head keypoints (%d missing) placed where the rest of the head puts them (missing, or over "
                  "%.0f mm off it)", int(placed.sum()), int((placed & ~seen).sum()), HEAD_OFF_M * 1000)
