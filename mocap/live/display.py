@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mocap.labels import drawable
+
 log = logging.getLogger(__name__)
 W, H = 960, 600
 GREEN, AMBER, RED, GREY = (80, 200, 80), (0, 180, 255), (60, 60, 230), (150, 150, 150)
@@ -35,7 +37,7 @@ def _panel(points: np.ndarray, limbs, axes: tuple[int, int], flip: tuple[bool, b
         cv2.circle(img, (int(p[0]), int(p[1])), 3, (255, 255, 255), -1, cv2.LINE_AA)
     if label and len(seen):
         top = seen[np.argmin(seen[:, 1])]
-        cv2.putText(img, label, (int(top[0]) + 8, int(top[1]) - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1,
+        cv2.putText(img, drawable(label), (int(top[0]) + 8, int(top[1]) - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1,
                     cv2.LINE_AA)
 
 
@@ -80,7 +82,7 @@ def render(update, health: list[dict], limbs, summary: dict | None = None) -> np
             seen = f"person {100 * row['recent_found']:>3.0f}%"
         text = (f"{row['camera'][:12]:<12} read {row['read']:>6}  detected {row['detected']:>6}  dropped "
                 f"{row['dropped']:>5}  {seen}  {row['state'][:40]}")
-        cv2.putText(img, text, (14, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+        cv2.putText(img, drawable(text), (14, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
         y += 20
     if summary:
         cv2.putText(img, f"3D {summary['update_fps']:.1f} fps, latency median {summary['latency_ms_median']:.0f} ms",

@@ -31,6 +31,7 @@ from mocap.geometry.camera_moves import project_moved
 from mocap.io.atomic import atomic_write_text
 from mocap.io.proxy import scaled_size, shrink
 from mocap.keypoint_sets import get_keypoint_set
+from mocap.labels import drawable
 from mocap.view.render import palette
 from mocap.view.scene import CENTRE
 
@@ -168,8 +169,8 @@ def _draw(frames, out: Path, uv: np.ndarray, limbs, fps: float, size, label: str
                     for a, b in limbs:
                         if good[a] and good[b]:
                             cv2.line(img, tuple(q[a]), tuple(q[b]), colour, thick, cv2.LINE_AA)
-            cv2.putText(img, f"{label} frame {i}", (round(20 * scale), round(40 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
-                        scale, (255, 255, 255), max(1, round(2 * scale)))
+            cv2.putText(img, drawable(f"{label} frame {i}"), (round(20 * scale), round(40 * scale)),
+                        cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), max(1, round(2 * scale)))
             writer.write(img)
         ok = True
     finally:

@@ -12,6 +12,7 @@ from functools import cache, cached_property
 import cv2
 import numpy as np
 
+from mocap.labels import drawable
 from mocap.types import Rig
 from mocap.view.scene import CENTRE, LEFT, RIGHT, Figure
 
@@ -180,7 +181,8 @@ def draw_floor(img: np.ndarray, view: View, floor: float, centre: np.ndarray, ha
 
 
 def text(img: np.ndarray, s: str, org: tuple[int, int], scale: float, colour=TEXT, thickness: int = 1) -> None:
-    """Text with a dark outline, readable on any background."""
+    """Text with a dark outline, readable on any background (ASCII: :func:`mocap.labels.drawable`)."""
+    s = drawable(s)
     cv2.putText(img, s, org, FONT, scale, (0, 0, 0), thickness + 3, cv2.LINE_AA)
     cv2.putText(img, s, org, FONT, scale, colour, thickness, cv2.LINE_AA)
 
