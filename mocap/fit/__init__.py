@@ -36,7 +36,7 @@ from mocap.fit.bones import estimate_bone_lengths
 from mocap.fit.continuity import JUMP_DEG, left_turns, make_continuous
 from mocap.fit.gaps import bone_axes, bridge, interpolate, joint_gaps
 from mocap.fit.hands import at_hand_wrists, fit_fingers, joint_models, models_of, subject_bones, subset
-from mocap.fit.head import HEAD_OFF_M, place_head
+from mocap.fit.head import HEAD_OFF_M, NEAR_S, place_head
 from mocap.fit.ik import IKProblem, initial_pose, solve_ik
 from mocap.fit.segments import fill_from_segments, segment_groups
 from mocap.fit.smooth import estimate_noise, smooth_trajectories
@@ -182,7 +182,7 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     if certainty is not None and np.shape(certainty) != pts.shape[:2]:
         raise ValueError(f"fit: expected certainty (frames, keypoints) {pts.shape[:2]}, got {np.shape(certainty)}")
     bridged_by = int(round((cfg.max_gap_s if cfg.smooth else SHORT_GAP_S) * fps))  # gaps the next step fills
-    pts, head_placed = _place_head(pts, keypoint_set, certainty, bridged_by)
+    pts, head_placed = _place_head(pts, keypoint_set, certainty, bridged_by, int(round(NEAR_S * fps)))
     if certainty is not None and head_placed.any():  # placed from points two views measure
         certainty = np.where(head_placed, 1.0, certainty)
     noise = cfg.noise_mm / 1000 if cfg.noise_mm else estimate_noise(pts)
@@ -313,16 +313,16 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
     return motion, summary
 
 
-def _place_head(pts: np.ndarray, keypoint_set: str, certainty: np.ndarray | None, bridged_by: int
+def _place_head(pts: np.ndarray, keypoint_set: str, certainty: np.ndarray | None, bridged_by: int, near: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The head's keypoints that are missing or off placed from the rest of the head (:mod:`.head`), resting on the
     points two views measure (``certainty`` 1; every point when it is not given), but for the gaps of ``bridged_by``
     frames or fewer between seen samples, which the smoothing (or the short gaps' fill) bridges; and where they were
-    placed."""
+    placed; ``near``: :func:`.head.place_head`'s."""
     ks = get_keypoint_set(keypoint_set)
     seen = np.isfinite(pts).all(axis=2)
     trusted = seen if certainty is None else seen & (np.asarray(certainty) >= 1.0)
-    out, placed = place_head(pts, trusted, ks.head, ks.flip_permutation)
+    out, placed = place_head(pts, trusted, ks.head, ks.flip_permutation, near)
     for k in np.flatnonzero(placed.any(axis=0)):
         for a, b in runs(~seen[:, k]):
             if a > 0 and b < len(seen) and b - a <= bridged_by:

@@ -19,7 +19,8 @@ holds:
 - it tells left from right: the shape with its left and right points exchanged fits those points
   :data:`MIRROR_RATIO` times worse or more. A face whose points are swapped left/right in the views, or eyes, nose
   and mouth alone (nearly a plane, which a half turn mirrors), fit a turned shape as well as the right one: the ears
-  were placed in front of the face, 224 mm off.
+  were placed in front of the face, 224 mm off. Or it is turned within :data:`NEAR_DEG` of the nearest frame that
+  tells, :data:`NEAR_S` away or less (a head does not turn half round in a tenth of a second).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ HEAD_FRAMES = 20  # frames where two views measure every point of the group that
 HEAD_OFF_M = 0.05  # a point farther than this from where the rest of the head puts it is off
 MIRROR_RATIO = 2.0  # the mirrored shape must fit the support this many times worse
 MIN_SUPPORT = 4  # points that place the head in a frame
+NEAR_S = 0.1  # a support that cannot tell left from right is taken when a frame this near that can is turned alike,
+NEAR_DEG = 45.0  # within this
 
 
 def rigid_fit(shape: np.ndarray, pts: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,11 +82,13 @@ def _group(trusted: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
-def place_head(points: np.ndarray, trusted: np.ndarray, head, mirror) -> tuple[np.ndarray, np.ndarray]:
+def place_head(points: np.ndarray, trusted: np.ndarray, head, mirror, near: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
     """``points`` (F, K, 3) with the ``head`` group's points (K indices) that are missing or off placed from the
     rest of the head (see the module), and (F, K) bool: the points placed. ``trusted`` (F, K): the points the fit may
     rest on (two views measure them); ``mirror``: each head point's left/right counterpart (K indices; itself when
-    it has none)."""
+    it has none); ``near``: the frames (:data:`NEAR_S` of them) within which a frame whose support tells left from
+    right vouches for one whose support does not, turned alike."""
     out = np.array(points, float)
     placed = np.zeros(out.shape[:2], bool)
     head = np.asarray(head, int)
@@ -109,10 +114,14 @@ def place_head(points: np.ndarray, trusted: np.ndarray, head, mirror) -> tuple[n
         if np.array_equal(now, use) or k == 3:
             break
         use = now
-    todo = (use.sum(axis=1) >= MIN_SUPPORT) & (~np.isfinite(dev) | (dev > off)).any(axis=1)
+    rests = use.sum(axis=1) >= MIN_SUPPORT
+    tells = np.zeros(len(P), bool)  # the support tells left from right
+    tells[rests] = _tells(shape, swap, Pz[rests], use[rests])
+    todo = rests & (~np.isfinite(dev) | (dev > off)).any(axis=1)
     f = np.flatnonzero(todo)
     if f.size:
-        good = _holds(shape, swap, Pz[f], use[f], dev[f], off, p95)
+        sided = tells[f] | _turned_as_near(R, tells, f, near)
+        good = sided[:, None] & _spread_holds(shape, use[f], dev[f], p95)
         pred = _placed(shape, R[f], t[f])
         change = good & (~np.isfinite(dev[f]) | (dev[f] > off))  # (n, N)
         rows, cols = np.nonzero(change)
@@ -121,17 +130,37 @@ def place_head(points: np.ndarray, trusted: np.ndarray, head, mirror) -> tuple[n
     return out, placed
 
 
-def _holds(shape, swap, Pz, use, dev, off, p95) -> np.ndarray:
-    """(n, N) where the fit of the frames' ``use`` points (four or more) holds at each point: it tells left from right,
-    and its own spread there is under a third of :data:`HEAD_OFF_M` (see the module)."""
+def _tells(shape, swap, Pz, use) -> np.ndarray:
+    """(n,) whether the shape fits the frames' ``use`` points :data:`MIRROR_RATIO` times better than the shape with its
+    left and right points exchanged (see the module)."""
     w = use.astype(float)
-    n = w.sum(axis=1)
+    n = np.maximum(w.sum(axis=1), 1)
 
     def rms(s):
         R, t = rigid_fit(s, Pz, w)
-        d = np.linalg.norm(_placed(s, R, t) - Pz, axis=-1)
-        return np.sqrt((w * d**2).sum(axis=1) / np.maximum(n, 1))
-    holds = rms(shape[swap]) >= MIRROR_RATIO * rms(shape)
+        return np.sqrt((w * np.linalg.norm(_placed(s, R, t) - Pz, axis=-1) ** 2).sum(axis=1) / n)
+    return rms(shape[swap]) >= MIRROR_RATIO * rms(shape)
+
+
+def _turned_as_near(R: np.ndarray, tells: np.ndarray, frames: np.ndarray, near: int) -> np.ndarray:
+    """(n,) whether each of ``frames`` is turned within :data:`NEAR_DEG` of the nearest frame whose support tells left
+    from right, ``near`` frames away or fewer (a head does not turn half round in a tenth of a second: eyes, nose and
+    mouth whose ears were both off in two frames, next to frames with the ears, are the same head, not its mirror)."""
+    sure = np.flatnonzero(tells)
+    if not sure.size or near < 1:
+        return np.zeros(len(frames), bool)
+    i = np.clip(np.searchsorted(sure, frames), 1, len(sure)) - 1
+    j = np.minimum(i + 1, len(sure) - 1)
+    g = np.where(np.abs(sure[j] - frames) < np.abs(sure[i] - frames), sure[j], sure[i])
+    cos = (np.trace(np.swapaxes(R[frames], 1, 2) @ R[g], axis1=1, axis2=2) - 1) / 2
+    return (np.abs(g - frames) <= near) & (cos >= np.cos(np.radians(NEAR_DEG)))
+
+
+def _spread_holds(shape, use, dev, p95) -> np.ndarray:
+    """(n, N) where the fit of the frames' ``use`` points (four or more) is under a third of :data:`HEAD_OFF_M` apart
+    at each point: its spread (see the module)."""
+    w = use.astype(float)
+    n = w.sum(axis=1)
     # the fit's spread at each point: σ² (3/n + the turn's variance carried to the point's offset from the support)
     c = (w @ shape) / np.maximum(n, 1)[:, None]
     r = shape[None] - c[:, None]  # (n, N, 3)
@@ -142,4 +171,4 @@ def _holds(shape, swap, Pz, use, dev, off, p95) -> np.ndarray:
     # the variance of the turn carried to an offset r: trace([r]× A [r]×ᵀ) = |r|² trace(A) − rᵀ A r
     turn = (r**2).sum(axis=-1) * np.trace(A, axis1=1, axis2=2)[:, None] - np.einsum("fni,fij,fnj->fn", r, A, r)
     spread = np.sqrt(sigma2[:, None] * (3 / np.maximum(n, 1)[:, None] + turn))
-    return holds[:, None] & (3 * spread <= HEAD_OFF_M)
+    return 3 * spread <= HEAD_OFF_M
