@@ -18,7 +18,7 @@ from mocap.persons import person_name
 from mocap.report.calibration_html import calibration_html, moved_too_far_hint
 from mocap.report.cameras import flag_text  # noqa: F401 (mocap.report.flag_text, as before)
 from mocap.report.metrics import compute, warn_one_view
-from mocap.report.repeated import blank_record, repeated_record
+from mocap.report.repeated import blank_record, pose2d_info, repeated_record
 from mocap.report.said import log_cameras
 from mocap.report.truth import groundtruth
 from mocap.report.verdict import summarised, verdict
@@ -255,13 +255,14 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     tables, lengths = [m["cameras"] for m in per_person], _video_frames(session, rig)
     if late := late_cameras(kp, offsets, tables, lengths, session.video_sampling()[1], read_halves(session)):
         metrics["late_cameras"] = late  # a video started late, no offset proven: a flagged camera's hint says so
-    if blank := blank_record(session, list(rig.names)):  # black frames: undecodable (mocap.report.repeated)
+    info2d = pose2d_info(session)  # what detection recorded of the frames: black ones, repeated ones
+    if blank := blank_record(info2d, list(rig.names)):  # black frames: undecodable (mocap.report.repeated)
         metrics["blank_frames"] = blank
     if lost := lost_cameras(tables, blank):  # losing the people in its view far more than the others (report.lost)
         metrics["lost_cameras"] = lost
     if dark := dark_cameras(tables, camera_videos(session.root / "videos", rig.names), lengths):
         metrics["dark_cameras"] = dark  # a camera that saw no one, or flagged, whose footage is dark: its hint says
-    if rep := repeated_record(session, list(rig.names), pts.xyz.shape[0]):  # (mocap.report.repeated)
+    if rep := repeated_record(session, info2d, list(rig.names), pts.xyz.shape[0]):  # (mocap.report.repeated)
         metrics["repeated_frames"] = rep  # frames a camera repeated (frozen): their detections not used, or kept
     checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px,
               cfg.resolution_floor_px, cfg.min_points_two_views)

@@ -11,15 +11,21 @@ import numpy as np
 log = logging.getLogger("mocap.report")
 
 
-def repeated_record(session, cameras: list[str], frames: int) -> dict:
+def pose2d_info(session) -> dict:
+    """``pose2d.h5``'s ``info`` (what detection recorded of each camera's frames), read once for both records; {}
+    without the file."""
+    from mocap.io.hdf5 import keypoints2d_info
+
+    return keypoints2d_info(session.pose2d_h5) if session.pose2d_h5.is_file() else {}
+
+
+def repeated_record(session, info: dict, cameras: list[str], frames: int) -> dict:
     """{camera: {"frames", "ranges", "text", "used"}} of the frames each camera repeated
-    (:mod:`mocap.repeated_frames`); ``used``: too many for a freeze, the detections kept."""
-    from mocap.io.hdf5 import keypoints2d_info, read_keypoints2d_shared
+    (:mod:`mocap.repeated_frames`; ``info``: :func:`pose2d_info`); ``used``: too many for a freeze, the detections
+    kept."""
+    from mocap.io.hdf5 import read_keypoints2d_shared
     from mocap.repeated_frames import detections, ranges, ranges_text, repeated_and_kept
 
-    if not session.pose2d_h5.is_file():
-        return {}
-    info = keypoints2d_info(session.pose2d_h5)
     if not info.get("still_frames"):
         return {}
     kp = read_keypoints2d_shared(session.pose2d_h5, copy=False)  # the session's keypoints read them already
@@ -34,15 +40,12 @@ def repeated_record(session, cameras: list[str], frames: int) -> dict:
             for c, f in rep.items()}
 
 
-def blank_record(session, cameras: list[str]) -> dict:
-    """{camera: {"frames", "ranges", "text"}} of the frames whose image was all black (``pose2d.h5``'s
-    ``info["blank_frames"]``): frames the decoder could not read, given as black images, or black footage."""
-    from mocap.io.hdf5 import keypoints2d_info
+def blank_record(info: dict, cameras: list[str]) -> dict:
+    """{camera: {"frames", "ranges", "text"}} of the frames whose image was all black (``info["blank_frames"]``,
+    :func:`pose2d_info`): frames the decoder could not read, given as black images, or black footage."""
     from mocap.repeated_frames import ranges, ranges_text
 
-    if not session.pose2d_h5.is_file():
-        return {}
-    blank = keypoints2d_info(session.pose2d_h5).get("blank_frames") or {}
+    blank = info.get("blank_frames") or {}
     return {c: {"frames": len(f), "ranges": ranges(f), "text": ranges_text(f)}
             for c in cameras if (f := blank.get(c))}
 
