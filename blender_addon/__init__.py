@@ -77,6 +77,9 @@ class MOCAP_OT_import_capture(bpy.types.Operator, ImportHelper):
     persons: BoolProperty(name="Every person", default=True,
                           description="A take of several people: import each person's capture (the "
                                       "<motion>_person<k>.npz files beside this one) as its own armature")
+    hide_absent: BoolProperty(name="Hide where absent", default=True,
+                              description="Scale the armature to nothing before the person's first fitted frame "
+                                          "and after the last (off: the nearest pose held there)")
 
     def execute(self, context):
         if not os.path.isfile(self.filepath):
@@ -94,7 +97,7 @@ class MOCAP_OT_import_capture(bpy.types.Operator, ImportHelper):
         for path, cap in caps:
             who = cap.get("person") or name  # a person of several is named by the pipeline (person2)
             try:
-                obj = build_armature(cap, who, context=context)
+                obj = build_armature(cap, who, context=context, hide_absent=self.hide_absent)
                 if len(caps) > 1 or "person" in cap:
                     colour_person(obj, _person_index(who))  # person k's colour everywhere, whoever was skipped
                 n_pts += len(add_points(cap, f"{who} keypoints", context=context)) if self.keypoints else 0

@@ -63,17 +63,24 @@ def _fcurves(action, obj):
     return action_ensure_channelbag_for_slot(action, slot).fcurves
 
 
-def _set_curve(curves, path: str, index: int, frames: np.ndarray, values: np.ndarray, group: str) -> None:
+def _set_curve(curves, path: str, index: int, frames: np.ndarray, values: np.ndarray, group: str,
+               interpolation: int = 1) -> None:
+    """One F-curve keyed on ``frames``; ``interpolation``: 1 LINEAR, 0 CONSTANT."""
     fc = curves.new(path, index=index)
     fc.keyframe_points.add(len(frames))
     fc.keyframe_points.foreach_set("co", np.column_stack([frames, values]).astype(np.float32).ravel())
-    fc.keyframe_points.foreach_set("interpolation", np.ones(len(frames), dtype=np.int32))  # LINEAR
+    fc.keyframe_points.foreach_set("interpolation", np.full(len(frames), interpolation, dtype=np.int32))
     fc.update()
     del group
 
 
-def build_armature(cap: dict, name: str = "mocap", frame_start: int = 1, context=None) -> bpy.types.Object:
-    """An armature in the T-pose rest with the capture's animation baked on every frame."""
+def build_armature(cap: dict, name: str = "mocap", frame_start: int = 1, context=None,
+                   hide_absent: bool = True) -> bpy.types.Object:
+    """An armature in the T-pose rest with the capture's animation baked on every frame. Where the person is not
+    (``cap["absent"]``, :func:`.capture_format.read_capture`: before the first fitted frame, after the last) the
+    root bone is scaled to 0 (constant keys; ``hide_absent`` False: the nearest pose held, a statue), which the
+    glTF and FBX exports carry; the object's ``mocap_present`` holds the first and last frames it is there, its
+    ``mocap_hidden_bone`` the root's name."""
     context = context or bpy.context
     names, parents, offsets = cap["joint_names"], np.asarray(cap["parents"]), np.asarray(cap["offsets"], float)
     long = [n for n in names if len(str(n).encode()) > 63]  # Blender cuts a bone's name there: not found again
@@ -113,6 +120,14 @@ def build_armature(cap: dict, name: str = "mocap", frame_start: int = 1, context
             _set_curve(curves, f'pose.bones["{n}"].rotation_quaternion', i, frames, q[:, j, i], n)
     for i in range(3):
         _set_curve(curves, f'pose.bones["{names[0]}"].location', i, frames, root_loc[:, i], names[0])
+    absent = np.asarray(cap.get("absent", np.zeros(F, bool)), bool)
+    if hide_absent and absent.shape == (F,) and absent.any() and not absent.all():
+        size = np.where(absent, 0.0, 1.0)
+        for i in range(3):
+            _set_curve(curves, f'pose.bones["{names[0]}"].scale', i, frames, size, names[0], interpolation=0)
+        there = np.flatnonzero(~absent)
+        obj["mocap_present"] = [int(frames[there[0]]), int(frames[there[-1]])]
+        obj["mocap_hidden_bone"] = names[0]  # the bone whose scale hides the person (hidden_by_object)
     scene = context.scene
     fps = float(cap["fps"])
     scene.render.fps = max(int(round(fps)), 1)
@@ -231,6 +246,47 @@ def _shift_keys(curves: list, delta: float) -> None:
 
 
 @contextmanager
+def hidden_by_object(obj):
+    """While inside, the root bone's scale keys (0 where the person is not, :func:`build_armature`) are muted and
+    the armature object scaled instead: Blender's FBX exporter bakes each bone relative to its parent's inverse,
+    and a root scaled to 0 made NaN keys (read back NaN on every later frame); glTF's exporter takes the armature
+    object's scale at rest from a frame of the take (0: Blender's importer divides by it), hence the bone there.
+    The root bone's scale is set to 1 meanwhile (a muted curve leaves the value it last set, and the exporter
+    takes the rest transforms from it: 0, at a frame where the person was not, wrote the add-on's FBX export
+    at scale 0 on every frame); the frame is evaluated again after."""
+    root = obj.get("mocap_hidden_bone")
+    path = f'pose.bones["{root}"].scale'
+    bone = [fc for fc in _object_fcurves(obj) if root and fc.data_path == path and not fc.mute]
+    if not bone:
+        yield
+        return
+    ad = obj.animation_data
+    curves = ad.action.fcurves if action_get_channelbag_for_slot is None else \
+        action_get_channelbag_for_slot(ad.action, ad.action_slot).fcurves
+    made = []
+    for fc in bone:
+        fc.mute = True
+        new = curves.new("scale", index=fc.array_index)
+        new.keyframe_points.add(len(fc.keyframe_points))
+        co = np.zeros(2 * len(fc.keyframe_points), np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        new.keyframe_points.foreach_set("co", co)
+        new.keyframe_points.foreach_set("interpolation", np.zeros(len(fc.keyframe_points), np.int32))
+        new.update()
+        made.append(new)
+    obj.pose.bones[root].scale = (1.0, 1.0, 1.0)
+    try:
+        yield
+    finally:
+        for fc in made:
+            curves.remove(fc)
+        for fc in bone:
+            fc.mute = False
+        obj.scale = (1.0, 1.0, 1.0)
+        bpy.context.scene.frame_set(bpy.context.scene.frame_current)
+
+
+@contextmanager
 def first_frame_at_zero(obj, context=None):
     """While inside, the scene range and ``obj``'s keys are shifted so that the scene's first frame is
     frame 0. Blender's FBX exporter writes frame f at time f / fps, and FBX readers (Blender's importer
@@ -283,7 +339,7 @@ def export_animation(obj, path: str, up: str = "y", context=None) -> str:
     context.view_layer.objects.active = obj
     suffix = Path(path).suffix.lower()
     if suffix == ".fbx":
-        with first_frame_at_zero(obj, context):
+        with first_frame_at_zero(obj, context), hidden_by_object(obj):
             bpy.ops.export_scene.fbx(
                 filepath=path, use_selection=True, object_types={"ARMATURE"}, add_leaf_bones=False, bake_anim=True,
                 bake_anim_use_all_bones=True, bake_anim_use_nla_strips=False, bake_anim_use_all_actions=False,

@@ -61,7 +61,8 @@ def read_capture(path: str) -> dict:
                            f"({SCHEMA_VERSION}); update the add-on")
     _check_shapes(path, cap)
     cap["joint_names"] = [str(n) for n in cap["joint_names"]]
-    cap["rotations"], cap["root_positions"] = _hold_gaps(path, cap["rotations"], cap["root_positions"])
+    cap["rotations"], cap["root_positions"], absent = _hold_gaps(path, cap["rotations"], cap["root_positions"])
+    cap["absent"] = absent  # (F,) bool: before the first fitted frame, after the last: the person not there
     for key in ("point_names", "camera_names", "camera_videos"):
         if key in cap:
             cap[key] = [str(n) for n in cap[key]]
@@ -133,13 +134,16 @@ def _check_shapes(path: str, cap: dict) -> None:
             raise bad(f"points should have shape ({F}, {K}, 3), got {cap['points'].shape}")
 
 
-def _hold_gaps(path: str, q: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _hold_gaps(path: str, q: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frames with NaN (gaps in the fit) filled as the exports fill them (``mocap.motion.fill_gaps``): rotations
     by nlerp and the root linearly between the nearest valid frames, held before the first and after the last
-    (a gap held its last frame, then jumped: 0.5 m in one frame where the exported files moved smoothly)."""
+    (a gap held its last frame, then jumped: 0.5 m in one frame where the exported files moved smoothly); and
+    (F,) bool, those before the first and after the last (``mocap.motion.absent_frames``: the person not there,
+    hidden by :func:`.builders.build_armature`)."""
     bad = ~(np.isfinite(q).all(axis=(1, 2)) & np.isfinite(root).all(axis=1))
+    absent = np.zeros(len(bad), bool)
     if not bad.any():
-        return q, root
+        return q, root, absent
     good = np.flatnonzero(~bad)
     if good.size == 0:
         raise CaptureError(f"{path}: the capture has no valid frame (every rotation or root position is NaN)")
@@ -154,7 +158,8 @@ def _hold_gaps(path: str, q: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, 
     mix = (1 - s[..., None]) * qa + s[..., None] * qb
     q[t] = mix / np.linalg.norm(mix, axis=-1, keepdims=True)
     root[t] = (1 - s) * root[a] + s * root[b]
-    return q, root
+    absent[: good[0]] = absent[good[-1] + 1:] = True
+    return q, root, absent
 
 
 def rest_positions(parents: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ from .builders import (
     build_armature,
     export_animation,
     first_frame_at_zero,
+    hidden_by_object,
     joint_world_positions,
 )
 from .capture_format import read_capture
@@ -56,7 +57,7 @@ def _export_fbx(obj, path: str, up: str, scale: float) -> None:
     cm = abs(scale - 100.0) < 1e-9
     units.system, units.scale_length = "METRIC", 1.0 if cm else 1.0 / scale
     try:
-        with first_frame_at_zero(obj, context):
+        with first_frame_at_zero(obj, context), hidden_by_object(obj):
             bpy.ops.export_scene.fbx(
                 filepath=path, use_selection=True, object_types={"ARMATURE"}, add_leaf_bones=False, bake_anim=True,
                 bake_anim_use_all_bones=True, bake_anim_use_nla_strips=False, bake_anim_use_all_actions=False,

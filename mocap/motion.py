@@ -76,15 +76,28 @@ def gap_counts(motion: Motion) -> tuple[int, int, int]:
     return inner, int(idx[0]), int(len(good) - 1 - idx[-1])
 
 
-def fill_gaps(motion: Motion) -> tuple[Motion, int]:
+def absent_frames(motion: Motion) -> np.ndarray:
+    """(T,) bool: the frames before the first fitted frame and after the last one (a person not yet in the
+    take, or gone; one who was never fitted: every frame)."""
+    good = _fitted(motion)
+    idx = np.flatnonzero(good)
+    out = np.ones(len(good), bool)
+    if idx.size:
+        out[idx[0]: idx[-1] + 1] = False
+    return out
+
+
+def fill_gaps(motion: Motion, ends: bool = True) -> tuple[Motion, int]:
     """Frames with NaN (gaps) filled: rotations by slerp and root by linear interpolation between the
-    nearest valid frames, held at the ends. Returns the motion and how many frames were filled."""
-    bad = ~_fitted(motion)
+    nearest valid frames, held at the ends (``ends`` False: the frames before the first fitted one and after
+    the last, :func:`absent_frames`, are left NaN). Returns the motion and how many frames were filled."""
+    good = _fitted(motion)
+    bad = ~good if ends else ~good & ~absent_frames(motion)
     if not bad.any():
         return motion, 0
-    if bad.all():
+    if not good.any():
         raise ValueError("motion has no valid frame to fill gaps from")
-    a, b, t = gap_brackets(~bad)
+    a, b, t = gap_brackets(good)
     a, b, t = a[bad], b[bad], t[bad][:, None]
     qa, qb = motion.rotations[a], motion.rotations[b]
     qb = np.where(np.sum(qa * qb, axis=-1, keepdims=True) < 0, -qb, qb)

@@ -127,10 +127,15 @@ def test_frames_without_a_fit_are_told_apart_interpolated_or_held(fitted, tmp_pa
     for f in [0, 1, 2, 50, 51, T - 4, T - 3, T - 2, T - 1]:
         q[f], root[f] = np.nan, np.nan
     with caplog.at_level("WARNING"):
-        path = write_motion(Motion(fitted.skeleton, q, root, fitted.fps), tmp_path / "take.bvh", "bvh")
+        path = write_motion(Motion(fitted.skeleton, q, root, fitted.fps), tmp_path / "take.bvh", "bvh", absent="hold")
     text = caplog.text
     assert "2 frames without a fit between fitted frames were interpolated" in text, text
     assert "the first fitted pose is held over the 3 frames before it and the last over the 4 after it" in text, text
     back = read_bvh(path)
     assert np.allclose(back.root_positions[0], back.root_positions[3], atol=1e-4)
     assert np.allclose(back.root_positions[T - 1], back.root_positions[T - 5], atol=1e-4)
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # hidden (the default), a BVH holds them all the same, said
+        hidden = write_motion(Motion(fitted.skeleton, q, root, fitted.fps), tmp_path / "hidden.bvh", "bvh")
+    assert "hidden over the 3 frames before the first fitted frame and the 4 after the last" in caplog.text
+    assert np.allclose(read_bvh(hidden).root_positions, back.root_positions, atol=1e-6)

@@ -15,6 +15,7 @@ import numpy as np
 
 from mocap.io.atomic import atomic_write
 from mocap.io.exporters import Options, register
+from mocap.motion import fill_gaps
 from mocap.types import Motion
 
 MAX_FRAMES = 65535  # frames a C3D file holds (its header counts them in 16 bits)
@@ -22,8 +23,9 @@ MM = 1000.0
 
 
 def c3d_points(motion: Motion, extra: dict) -> tuple[list[str], np.ndarray]:
-    """Labels and (F, N, 3) positions in metres: keypoints (if any), then joint centres."""
-    _, joints = motion.fk()
+    """Labels and (F, N, 3) positions in metres: keypoints (if any), then joint centres (none where the person
+    is not: the motion's NaN frames before its first fitted frame and after its last)."""
+    _, joints = fill_gaps(motion, ends=False)[0].fk()
     labels = [f"J_{n}" for n in motion.skeleton.joint_names]
     points = [joints]
     kp, names = extra.get("points"), extra.get("point_names")

@@ -1,13 +1,14 @@
 """Animation file formats behind one registry: ``mocap export --formats NAME``.
 
-An exporter is a function ``write(motion, extra, path, options) -> path`` registered under a name with
-its file suffix (:func:`register`). ``extra`` is what the capture file holds besides the motion (the 3D
-keypoints ``points`` and their ``point_names``, when the motion is a fit). BVH and TRC are written here,
-FBX natively (:mod:`mocap.io.fbx`; through Blender with ``Options.fbx_writer="blender"``), GLB by Blender
-in a child process (:mod:`mocap.io.blender`), C3D in :mod:`mocap.io.c3d`.
-An exporter may also register ``write_many(jobs) -> paths`` for a list of ``(motion, extra, path, options)``
-(one start-up for many files: Blender's), and ``batched(options) -> bool`` when only some of its files
-go there (FBX: those for Blender); :func:`write_files` gives each such function all its files of a run at
+An exporter is a function ``write(motion, extra, path, options) -> path`` registered under a name with its file
+suffix (:func:`register`). A motion's NaN frames before its first fitted frame and after its last are where the
+person is not (:func:`mocap.motion.absent_frames`): a writer hides the person there if its format can. ``extra`` is
+what the capture file holds besides the motion (the 3D keypoints ``points`` and their ``point_names``, when the
+motion is a fit). BVH and TRC are written here, FBX natively (:mod:`mocap.io.fbx`; through Blender with
+``Options.fbx_writer="blender"``), GLB by Blender in a child process (:mod:`mocap.io.blender`), C3D in
+:mod:`mocap.io.c3d`. An exporter may also register ``write_many(jobs) -> paths`` for a list of ``(motion, extra,
+path, options)`` (one start-up for many files: Blender's), and ``batched(options) -> bool`` when only some of its
+files go there (FBX: those for Blender); :func:`write_files` gives each such function all its files of a run at
 once, exporters that share the function (Blender's FBX and GLB) together, and the others one file at a time.
 Adding a format: one module that calls :func:`register`, named in :data:`MODULES` (or exposed through
 the ``mocap.exporters`` entry point by another package).
@@ -32,6 +33,9 @@ class Options:
     up: str = "y"  # y | z
     order: str = "ZXY"  # BVH rotation order
     fbx_writer: str = "native"  # native | blender (FBX_WRITERS)
+    # the export stage's export.absent: "hide" leaves a person's frames before the first fitted frame and after the
+    # last NaN for the writers to hide (FBX, glTF: the root scaled to 0; TRC, C3D: no markers; BVH holds the pose)
+    absent: str = "hide"
 
 
 Job = tuple[Motion, dict, Path, Options]  # what one file is written from

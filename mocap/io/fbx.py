@@ -1,14 +1,15 @@
 """FBX written natively (numpy and :mod:`mocap.io.fbx_binary`, no Blender): an armature with its animation.
 
 The scene, as Mixamo's files hold one: a root ``Null`` named "Armature" with one ``LimbNode`` model (and its
-``NodeAttribute``) per joint, parented as the skeleton; each joint's ``Lcl Translation`` is its offset and
-its rest rotation the identity (the T-pose of :class:`mocap.types.Motion`). One animation stack and layer;
-per joint an ``R`` curve node (and ``T`` on the root) with three curves keyed on every frame: times in FBX
-ticks (46,186,158,000 per second), frame 1 of the motion at time 0 (as the BVH and glTF files start), values
-in degrees (Euler XYZ, the models' ``RotationOrder`` 0: R = Rz Ry Rx), each angle continuous over time (no
-±180° jump for a reader to interpolate across). Axes and units as the BVH export: the world turned to Y up
-(``up="y"``: forward −Z) or kept Z up (forward Y), lengths in the unit asked, which ``UnitScaleFactor``
-(centimetres per unit) names. The bytes depend only on the motion and options, but for the
+``NodeAttribute``) per joint, parented as the skeleton; each joint's ``Lcl Translation`` is its offset and its rest
+rotation the identity (the T-pose of :class:`mocap.types.Motion`). One animation stack and layer; per joint an
+``R`` curve node (and ``T`` on the root, and ``S`` there where the person is not: scaled to 0 over the frames
+before the motion's first fitted frame and after its last) with three curves keyed on every frame: times in FBX
+ticks (46,186,158,000 per second), frame 1 of the motion at time 0 (as the BVH and glTF files start), values in
+degrees (Euler XYZ, the models' ``RotationOrder`` 0: R = Rz Ry Rx), each angle continuous over time (no ±180° jump
+for a reader to interpolate across). Axes and units as the BVH export: the world turned to Y up (``up="y"``:
+forward −Z) or kept Z up (forward Y), lengths in the unit asked, which ``UnitScaleFactor`` (centimetres per unit)
+names. The bytes depend only on the motion and options, but for the
 ``CreationTimeStamp`` (the time of writing).
 """
 
@@ -27,7 +28,7 @@ from mocap.io import blender
 from mocap.io.atomic import atomic_write
 from mocap.io.exporters import FBX_WRITERS, Options, register
 from mocap.io.fbx_binary import CREATION_TIME, FILE_ID, Int64, Node, Raw, encode
-from mocap.motion import Z_UP_TO_Y_UP
+from mocap.motion import Z_UP_TO_Y_UP, absent_frames, fill_gaps
 from mocap.retarget import UNITS
 from mocap.types import Motion
 
@@ -41,6 +42,7 @@ TIME_MODES = ((120.0, 1), (100.0, 2), (60.0, 3), (50.0, 4), (48.0, 5), (30.0, 6)
 # (axis, sign) of up, front and coordinate axes: Y up with −Z forward, or Z up with Y forward (Blender's world)
 AXES = {"y": ((1, 1), (2, 1), (0, 1)), "z": ((2, 1), (1, -1), (0, 1))}
 KEY_FLAGS = 0x4 | 0x100  # linear interpolation, auto tangents
+STEP_FLAGS = 0x2  # constant interpolation: the root's scale, 0 where the person is not, 1 where they are
 KEY_DATA = np.array([0.0, 0.0, 9.419963346924634e-30, 0.0], np.float32)  # slopes, default weights (0x0F3F halves)
 TAKE = "Take 001"
 
@@ -201,9 +203,9 @@ def _model(ids: _Ids, name: str, kind: str, translation, size: float) -> tuple[N
 
 
 def _curves(ids: _Ids, prop: str, values: np.ndarray, times: np.ndarray, layer: Int64, model: Int64,
-            objects: Node, links: list) -> None:
-    """A curve node ``prop`` ("R" or "T") of ``model`` with one curve per column of ``values`` (F, 3)."""
-    target = {"R": "Lcl Rotation", "T": "Lcl Translation"}[prop]
+            objects: Node, links: list, flags: int = KEY_FLAGS) -> None:
+    """A curve node ``prop`` ("R", "T" or "S") of ``model`` with one curve per column of ``values`` (F, 3)."""
+    target = {"R": "Lcl Rotation", "T": "Lcl Translation", "S": "Lcl Scaling"}[prop]
     node_id = ids()
     cnode = objects.add("AnimationCurveNode", node_id, f"{prop}\x00\x01AnimCurveNode", "")
     props = cnode.add("Properties70")
@@ -218,14 +220,17 @@ def _curves(ids: _Ids, prop: str, values: np.ndarray, times: np.ndarray, layer: 
         curve.add("KeyVer", 4008)
         curve.add("KeyTime", times)
         curve.add("KeyValueFloat", column)
-        curve.add("KeyAttrFlags", np.array([KEY_FLAGS], np.int32))
+        curve.add("KeyAttrFlags", np.array([flags], np.int32))
         curve.add("KeyAttrDataFloat", KEY_DATA)
         curve.add("KeyAttrRefCount", refcount)
         links.append(("OP", curve_id, node_id, f"d|{axis}"))
 
 
-def fbx_nodes(motion: Motion, units: str = "m", up: str = "y", now: datetime.datetime | None = None) -> list[Node]:
-    """The top-level nodes of the FBX file of ``motion`` (checked: finite, named joints, a frame rate)."""
+def fbx_nodes(motion: Motion, units: str = "m", up: str = "y", now: datetime.datetime | None = None,
+              hidden: np.ndarray | None = None) -> list[Node]:
+    """The top-level nodes of the FBX file of ``motion`` (checked: finite, named joints, a frame rate);
+    ``hidden`` (F,) bool: frames where the person is not, the root joint scaled to 0 there (an ``S`` curve node,
+    constant interpolation; none when no frame is hidden)."""
     _check(motion, units, up)
     scale = UNITS[units]
     M = Z_UP_TO_Y_UP if up == "y" else np.eye(3)  # the world seen in the file's axes (as motion.change_axes)
@@ -273,6 +278,11 @@ def fbx_nodes(motion: Motion, units: str = "m", up: str = "y", now: datetime.dat
     objects.add("AnimationLayer", layer_id, "BaseLayer\x00\x01AnimLayer", "")
     links.append(("OO", layer_id, stack_id))
     _curves(ids, "T", root, times, layer_id, model_ids[0], objects, links)
+    if hidden is not None and np.any(hidden):
+        if np.shape(hidden) != (F,):
+            raise ValueError(f"fbx: hidden should have shape ({F},), one per frame, got {np.shape(hidden)}")
+        size = np.repeat(np.where(hidden, 0.0, 1.0)[:, None], 3, axis=1)
+        _curves(ids, "S", size, times, layer_id, model_ids[0], objects, links, STEP_FLAGS)
     for j in range(len(sk.joint_names)):
         _curves(ids, "R", angles[:, j], times, layer_id, model_ids[j], objects, links)
 
@@ -298,9 +308,14 @@ def fbx_nodes(motion: Motion, units: str = "m", up: str = "y", now: datetime.dat
 
 
 def write_fbx(motion: Motion, path: Path, units: str = "m", up: str = "y") -> Path:
-    """``motion`` as a binary FBX file at ``path`` (written atomically); see the module's description."""
+    """``motion`` as a binary FBX file at ``path`` (written atomically); see the module's description. NaN
+    frames between fitted ones are interpolated; those before the first fitted frame and after the last (the
+    person not there) are hidden: the root scaled to 0 (:func:`mocap.motion.absent_frames`)."""
     t0 = time.perf_counter()
-    data = encode(fbx_nodes(motion, units, up), VERSION)
+    hidden = absent_frames(motion)
+    if hidden.any() and not hidden.all():
+        motion = fill_gaps(motion)[0]
+    data = encode(fbx_nodes(motion, units, up, hidden=hidden if not hidden.all() else None), VERSION)
     atomic_write(Path(path), lambda part: part.write_bytes(data))
     log.debug("%s: %d frames, %d joints, %.1f kB in %.3f s", Path(path).name, motion.n_frames,
               len(motion.skeleton.joint_names), len(data) / 1024, time.perf_counter() - t0)

@@ -1,10 +1,13 @@
 """Stage: animation files from the motions (``export/<session>_<motion>.<ext>``).
 
-The formats come from the exporter registry (:mod:`mocap.io.exporters`: bvh, fbx, glb, trc, c3d).
-Which motions: ``export.motions``, by default the fitted skeleton (``fit.skeleton``) and the
-retarget target (``retarget.target``). Units and up axis follow each rig's preference unless set.
-Every file starts at frame 1. FBX is written natively (:mod:`mocap.io.fbx`, no Blender) unless
-``export.fbx_writer = "blender"`` (Blender's FBX exporter in a child process, as GLB). With several
+The formats come from the exporter registry (:mod:`mocap.io.exporters`: bvh, fbx, glb, trc, c3d). Which motions:
+``export.motions``, by default the fitted skeleton (``fit.skeleton``) and the retarget target
+(``retarget.target``). Units and up axis follow each rig's preference unless set. Every file starts at frame 1 and
+spans the take. Where a person is not (the frames before their first fitted frame and after the last: one who walks
+in late, or leaves), ``export.absent = "hide"`` hides them: the root joint scaled to 0 in FBX and glTF, no markers
+in TRC and C3D; BVH, which cannot hide a joint, holds the nearest pose (as ``"hold"`` does in every format: a
+statue where nobody stands). FBX is written natively (:mod:`mocap.io.fbx`, no Blender) unless ``export.fbx_writer =
+"blender"`` (Blender's FBX exporter in a child process, as GLB). With several
 people, every fitted person's motions, each file named by the person:
 ``export/<session>_person2_<motion>.<ext>`` from ``motion/<motion>_person2.npz``.
 """
@@ -29,6 +32,7 @@ from mocap.types import Motion
 log = logging.getLogger(__name__)
 NAME = "export"
 HELP = "animation files: " + " / ".join(n.upper() for n in exporters.names())
+ABSENT = ("hide", "hold")  # Config.absent
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,13 @@ class Config:
     units: str | None = None  # m | cm | cmu; None: the rig's preference (m for the fitted skeleton)
     up: str | None = None  # y | z; None: the rig's preference (y for the fitted skeleton)
     fbx_writer: str = "native"  # native (mocap.io.fbx, no Blender) | blender (Blender's FBX exporter in a child)
+    # the frames before a person's first fitted frame and after the last: "hide" (root scaled to 0 in FBX and
+    # glTF, no markers in TRC and C3D; BVH cannot hide: the pose is held) or "hold" (the nearest pose, everywhere)
+    absent: str = "hide"
 
     def __post_init__(self) -> None:
+        if self.absent not in ABSENT:
+            raise ValueError(f"export: absent must be one of {', '.join(ABSENT)}, got {self.absent!r}")
         for f in self.formats:
             exporters.get(f)
         if self.fbx_writer not in exporters.FBX_WRITERS:
@@ -66,7 +75,9 @@ FLAGS = (Flag("--formats", "formats", "comma-separated: " + ", ".join(exporters.
               _formats),
          Flag("--units", "units", "m | cm | cmu", str, choices=("m", "cm", "cmu")),
          Flag("--up", "up", "y | z", str, choices=("y", "z")),
-         Flag("--fbx-writer", "fbx_writer", "native | blender", str, choices=exporters.FBX_WRITERS))
+         Flag("--fbx-writer", "fbx_writer", "native | blender", str, choices=exporters.FBX_WRITERS),
+         Flag("--absent", "absent", "hide | hold: where a person is not (before entering, after leaving)", str,
+              choices=ABSENT))
 
 
 def motions(settings) -> tuple[str, ...]:
@@ -139,20 +150,28 @@ def unit_note(settings, path: Path) -> str:
 
 
 def write_motion(motion: Motion, path: Path, fmt: str, units: str = "m", up: str = "y", order: str = "ZXY",
-                 extra: dict | None = None, fbx_writer: str = "native") -> Path:
-    """One animation file. Gaps (NaN frames) are filled by interpolation first."""
+                 extra: dict | None = None, fbx_writer: str = "native", absent: str = "hide") -> Path:
+    """One animation file. Gaps (NaN frames) between fitted frames are interpolated first; those before the first
+    and after the last are hidden or held (``absent``, :class:`Config`)."""
     exporter = exporters.get(fmt)
-    _warn_gaps(motion, path.name)
-    motion, _ = fill_gaps(motion)
-    return exporter.write(motion, extra or {}, Path(path), exporters.Options(units, up, order, fbx_writer))
+    _warn_gaps(motion, path.name, absent)
+    motion, _ = fill_gaps(motion, ends=absent == "hold")
+    return exporter.write(motion, extra or {}, Path(path), exporters.Options(units, up, order, fbx_writer, absent))
 
 
-def _warn_gaps(motion: Motion, name: str) -> None:
+def _warn_gaps(motion: Motion, name: str, absent: str = "hold") -> None:
     """Say which frames without a fit the file fills, and how: interpolated between fitted frames, or held at the
-    first (last) fitted pose before (after) them, where the person was not there or not reconstructed."""
+    first (last) fitted pose before (after) them, where the person was not there or not reconstructed; with
+    ``absent`` "hide", hidden there but in BVH."""
     inner, before, after = gap_counts(motion)
     if inner:
         log.warning("%s: %d frames without a fit between fitted frames were interpolated", name, inner)
+    if absent == "hide" and (before or after):
+        log.warning("%s: the person is hidden over the %d frames before the first fitted frame and the %d after the "
+                    "last (not there, or not reconstructed): the root scaled to 0 in FBX and glTF, no markers in TRC "
+                    "and C3D; a BVH, which cannot hide a joint, holds the nearest fitted pose there "
+                    "(export.absent = \"hold\": held in every format)", name, before, after)
+        return
     first = f"the first fitted pose is held over the {before} frames before it"
     if before and after:
         log.warning("%s: %s and the last over the %d after it (the person was not there, or not reconstructed)", name,
@@ -163,7 +182,8 @@ def _warn_gaps(motion: Motion, name: str) -> None:
 
 
 def run(motion: Motion, extra: dict, path: Path, fmt: str, options: exporters.Options) -> Path:
-    return write_motion(motion, path, fmt, options.units, options.up, options.order, extra, options.fbx_writer)
+    return write_motion(motion, path, fmt, options.units, options.up, options.order, extra, options.fbx_writer,
+                        options.absent)
 
 
 def main(session: Session | str | Path, settings=None, overwrite: bool = False) -> list[Path]:
@@ -182,7 +202,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
             raise FileNotFoundError(f"export: {src} is missing; the fit stage (or retarget, for a game rig) makes "
                                     f"it (mocap run {session.root})")
         units, up = _preferences(name)
-        options = exporters.Options(cfg.units or units, cfg.up or up, cfg.bvh_order, cfg.fbx_writer)
+        options = exporters.Options(cfg.units or units, cfg.up or up, cfg.bvh_order, cfg.fbx_writer, cfg.absent)
         loaded = None
         for fmt in cfg.formats:
             out = path_of(session, name, fmt, person)
@@ -192,8 +212,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
                 continue
             if loaded is None:
                 motion, extra = read_capture(src)
-                _warn_gaps(motion, src.name)
-                motion, _ = fill_gaps(motion)
+                _warn_gaps(motion, src.name, cfg.absent)
+                motion, _ = fill_gaps(motion, ends=cfg.absent == "hold")
                 loaded = motion, extra
             jobs.append((fmt, loaded[0], loaded[1], out, options))
     for path in exporters.write_files(jobs):
