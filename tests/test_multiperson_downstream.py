@@ -125,8 +125,14 @@ def test_a_change_in_the_number_of_people_reruns_and_renames(tmp_path, take3):
     write_points3d(points(X[:, 1:2], rig.names, seed=2), s.points3d("refined"))  # one person: today's names
     r = run_stages(s, cfg, only=STAGES, progress=False)
     assert r.ran == STAGES and s.persons() == [Person(0, "person1", "")]
-    assert sorted(p.name for p in s.motion_dir.iterdir()) == ["body22.gaps.json", "body22.npz", "mixamo.npz"]
-    assert sorted(p.name for p in s.export_dir.iterdir()) == ["take_body22.bvh", "take_mixamo.bvh"]
+    assert sorted(p.name for p in s.motion_dir.iterdir() if p.is_file()) == ["body22.gaps.json", "body22.npz",
+                                                                             "mixamo.npz"]
+    assert sorted(p.name for p in s.export_dir.iterdir() if p.is_file()) == ["take_body22.bvh", "take_mixamo.bvh"]
+    # the earlier people's files set aside, not deleted (person3 of the first run was never fitted)
+    assert sorted(p.name for p in (s.export_dir / "previous").iterdir()) == [
+        f"take_person{k}_{m}.bvh" for k in (1, 2) for m in ("body22", "mixamo")]
+    assert {"body22_person1.npz", "body22_person2.gaps.json", "mixamo_person2.npz"} <= {
+        p.name for p in (s.motion_dir / "previous").iterdir()}
     assert "person" not in read_capture(s.motion("body22"))[1]
     assert joints_mm(s.motion("body22"), X[:, 1]) < 30
     assert run_stages(s, cfg, only=STAGES, progress=False).status == {n: "skipped" for n in STAGES}

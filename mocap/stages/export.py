@@ -224,7 +224,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
 
 def _remove_stale(session: Session, settings, outs: list[Path]) -> None:
     """The files of this stage's motions and formats for people who are no longer in the take (or, after a
-    take of several, the unsuffixed ones of a one-person take and vice versa): removed. Those of another motion or
+    take of several, the unsuffixed ones of a one-person take and vice versa): moved to ``export/previous/`` (they
+    were deleted: a run with another ``persons`` lost the earlier people's files). Those of another motion or
     format (made under earlier settings: another target rig, skeleton or format list) are moved to
     ``export/previous/``, said: beside the current ones they passed for current (a mixamo file of the fit before);
     so are those named after another session (this one copied or renamed: ``cp -r s1 s2`` left s1's files in s2's
@@ -251,8 +252,7 @@ def _remove_stale(session: Session, settings, outs: list[Path]) -> None:
                                  f"export folder holds what this session, {session.export_stem!r}, makes", []).append(f)
             continue
         if m.group(2) in now[0] and m.group(3) in now[1]:
-            log.info("removing %s: not a person of this take any more", f)
-            f.unlink()
+            aside.setdefault("of people not in this take any more (its people changed)", []).append(f)
         else:
             aside.setdefault("made under earlier settings (another target rig, skeleton or format); the export "
                              "folder holds what the current settings make", []).append(f)

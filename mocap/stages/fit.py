@@ -173,17 +173,19 @@ def person_files(session: Session, settings) -> list[dict]:
             for p, why in person_plan(session, settings)]
 
 
-def remove_stale(folder: Path, stem: str, suffix: str, keep: list[Path]) -> None:
-    """Remove ``<stem><suffix>`` and ``<stem>_person<k><suffix>`` files in ``folder`` that are not in
-    ``keep``: a take's people changed (P, or who could be fitted) and the old files would pass for current."""
+def remove_stale(folder: Path, stem: str, suffixes: tuple[str, ...], keep: list[Path]) -> None:
+    """Move ``<stem><suffix>`` and ``<stem>_person<k><suffix>`` files in ``folder`` that are not in ``keep`` to
+    ``previous/`` beside them, said once: a take's people changed (P, or who could be fitted) and the old files
+    would pass for current (they were deleted: a run with another ``persons`` lost the earlier people's work)."""
     import re
 
-    pattern = re.compile(re.escape(stem) + r"(_person[0-9]+)?" + re.escape(suffix))
+    from mocap.stages.aside import set_aside
+
+    pattern = re.compile(re.escape(stem) + r"(_person[0-9]+)?(" + "|".join(re.escape(x) for x in suffixes) + ")")
     kept = {Path(k).name for k in keep}
-    for f in sorted(folder.glob(f"{stem}*{suffix}")) if folder.is_dir() else []:
-        if f.is_file() and pattern.fullmatch(f.name) and f.name not in kept:
-            log.info("removing %s: not a person of this take's fit any more", f)
-            f.unlink()
+    stale = [f for f in (sorted(folder.glob(f"{stem}*")) if folder.is_dir() else [])
+             if f.is_file() and pattern.fullmatch(f.name) and f.name not in kept]
+    set_aside(stale, "of people not in this take's fit any more (its people changed)", log)
 
 
 def upright(points: Points3D, rig: Rig | None, world_up: str
@@ -306,8 +308,8 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
     names = get_keypoint_set(points.keypoint_set).joints
     out = write_capture(out, motion, rig, np.asarray(points.xyz[:, cfg.person]), names, videos,
                         world_from_given=turn)
-    remove_stale(session.motion_dir, skeleton_name(settings), ".npz", [out])
-    remove_stale(session.motion_dir, skeleton_name(settings), ".gaps.json", [gaps_path(session, settings)])
+    remove_stale(session.motion_dir, skeleton_name(settings), (".npz", ".gaps.json"),
+                 [out, gaps_path(session, settings)])
     persons_path(session, settings).unlink(missing_ok=True)
     return out
 
@@ -385,8 +387,7 @@ def _main_persons(session: Session, settings, src: Path, overwrite: bool) -> Pat
                   "rms_mm_median": summary.rms_mm_median if np.isfinite(summary.rms_mm_median) else None,
                   "fitted_frames": summary.fitted_frames}
         people.append(entry)
-    remove_stale(session.motion_dir, sk, ".npz", written)
-    remove_stale(session.motion_dir, sk, ".gaps.json", written)
+    remove_stale(session.motion_dir, sk, (".npz", ".gaps.json"), written)
     atomic_write_text(record, json.dumps({"skeleton": sk, "source": src.name, "persons": people}, indent=1) + "\n")
     log.info("fitted %d of %d people", sum(e["fitted"] for e in people), len(people))
     return next((w for w in written if w.suffix == ".npz"), record)

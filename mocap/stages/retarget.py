@@ -79,7 +79,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
         motion, extra = read_capture(src)
         person_name = str(extra["person"]) if "person" in extra else None
         write_capture(out, run(motion, settings.retarget), person=person_name)
-    remove_stale(session.motion_dir, name, ".npz", outs)
+    remove_stale(session.motion_dir, name, (".npz",), outs)
     _set_aside_other_targets(session.motion_dir, name)
     if not outs:
         log.warning("retarget: no person of %s was fitted; nothing to retarget", session.root)
