@@ -101,6 +101,8 @@ class FitSummary:
     # the 3D points' noise σ (mm) when known (refine's estimate from the 2D noise), see usable_below_mm
     points_noise_mm: float | None = None
     head_placed: int = 0  # head keypoints placed from the rest of the head (missing, or off it: mocap.fit.head)
+    # keypoint → frame ranges [start, stop) where the head fit placed it (not refine: see unseen_keypoints)
+    head_placed_ranges: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     @property
     def usable_below_mm(self) -> float:
@@ -307,7 +309,10 @@ def fit_motion(points: np.ndarray, keypoint_set: str, fps: float, cfg: FitConfig
                          float(np.nanpercentile(rms, 95) * 1000) if has_data.any() else float("nan"),
                          unseen, {n: float(b) for n, b in zip(names[1:], bone[1:], strict=True)},
                          time.perf_counter() - t0, gaps, bridged, finger_rms, rest, turns=turns,
-                         head_placed=int(head_placed.sum()))
+                         head_placed=int(head_placed.sum()), head_placed_ranges={
+                             str(get_keypoint_set(keypoint_set).joints[k]): [(int(a), int(b)) for a, b in
+                                                                              runs(head_placed[:, k])]
+                             for k in np.flatnonzero(head_placed.any(axis=0))})
     log.info("fit %d/%d frames in %.2f s, residual median %.1f mm", summary.fitted_frames, F, summary.seconds,
              summary.rms_mm_median)
     return motion, summary

@@ -57,12 +57,18 @@ def joint_gaps(names: list[str], wy: np.ndarray, has_data: np.ndarray) -> dict[s
     return out
 
 
-def unseen_keypoints(names, xyz: np.ndarray, views: np.ndarray, fps: float,
-                     shortest_s: float = 0.1) -> dict[str, list[tuple[int, int]]]:
+def unseen_keypoints(names, xyz: np.ndarray, views: np.ndarray, fps: float, shortest_s: float = 0.1,
+                     elsewhere: dict[str, list[tuple[int, int]]] | None = None) -> dict[str, list[tuple[int, int]]]:
     """Keypoint → frame ranges [start, stop) of at least ``shortest_s`` where the points hold it (``xyz`` (F, K,
     3)) while no camera saw it (``views`` (F, K, C)): placed by refine from the motion and the bones alone, and
-    fitted as if measured (an ear unseen for 14 frames drifted 229 mm and turned a fitted head 100°: said)."""
+    fitted as if measured (an ear unseen for 14 frames drifted 229 mm and turned a fitted head 100°: said).
+    ``elsewhere``: keypoint → ranges the fit placed otherwise (the head fit, ``FitSummary.head_placed_ranges``),
+    not refine's there."""
     placed = np.isfinite(xyz).all(axis=-1) & ~np.asarray(views, bool).any(axis=-1)  # (F, K)
+    index = {str(n): k for k, n in enumerate(names)}
+    for name, ranges in (elsewhere or {}).items():
+        for a, b in ranges:
+            placed[a:b, index[name]] = False
     least = max(1, int(round(shortest_s * fps)))
     out = {}
     for k in np.flatnonzero(placed.any(axis=0)):

@@ -371,6 +371,12 @@ def _camera_rows(cameras: dict[str, dict]) -> str:
     return camera_rows(cameras, "worst-person1")
 
 
+def _head_keypoints(gaps: dict) -> str:
+    """": right_ear 300 frames, left_ear 12" from the gaps file's ``head_placed_keypoints`` ("" without it)."""
+    per = sorted(((-sum(b - a for a, b in r), k) for k, r in (gaps.get("head_placed_keypoints") or {}).items()))
+    return (": " + ", ".join(f"{k} {-n} frames" for n, k in per)) if per else ""
+
+
 def _gaps_html(gaps: dict | None, who: str = "") -> str:
     """The fit's gap frames per joint (``motion/<skeleton>[_person<k>].gaps.json``): where a joint was unseen."""
     if not gaps:
@@ -389,7 +395,8 @@ def _gaps_html(gaps: dict | None, who: str = "") -> str:
         (f"<p>Keypoints no camera saw for 0.1 s or longer, placed by refine from the motion and the bones and fitted "
          f"as if measured: check these frames.</p><table><tr><td>keypoint</td><td>frames</td></tr>{placed}</table>")
         if placed else "") + (f"<p>{int(gaps['head_placed'])} head keypoints missing or off the head placed where the "
-                              "rest of the head put them (the skull is rigid).</p>" if gaps.get("head_placed") else "")
+                              "rest of the head put them (the skull is rigid)" + escape(_head_keypoints(gaps))
+                              + ".</p>" if gaps.get("head_placed") else "")
     if not rows:
         return f"<h2>{title}</h2><p>Every joint was seen in every fitted frame.</p>{notes}"
     return (f"<h2>{title}</h2><p>Frames where a joint was seen by no camera: the fit bridged them from the joints "

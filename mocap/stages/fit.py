@@ -225,7 +225,9 @@ def gaps_json(summary: FitSummary, fps: float, world: dict | None = None) -> str
                        # skeletons with fingers: per hand, the frames its fingers were eased to rest (unseen)
                        "fingers_at_rest": {h: [[a, b] for a, b in r] for h, r in summary.rest_frames.items()},
                        "turns": summary.turns, "world_up": world,  # turns, unseen_keypoints: see FitSummary
-                       "head_placed": summary.head_placed,
+                       "head_placed": summary.head_placed,  # and where: keypoint → ranges
+                       "head_placed_keypoints": {k: [[a, b] for a, b in r]
+                                                 for k, r in summary.head_placed_ranges.items()},
                        "unseen_keypoints": {k: [[a, b] for a, b in r] for k, r in summary.unseen_keypoints.items()}},
                       indent=1) + "\n"
 
@@ -242,7 +244,8 @@ def run(points: Points3D, cfg: Config = Config()) -> tuple[Motion, FitSummary]:
     motion, summary = fit_motion(xyz, points.keypoint_set, points.fps, solver,
                                  certainty=view_certainty(points.views[:, cfg.person]))
     names = get_keypoint_set(points.keypoint_set).joints
-    unseen = unseen_keypoints(names, xyz, points.views[:, cfg.person], points.fps)
+    unseen = unseen_keypoints(names, xyz, points.views[:, cfg.person], points.fps,
+                              elsewhere=summary.head_placed_ranges)
     if unseen:
         log.warning("keypoints no camera saw for 0.1 s or longer, placed by refine and fitted as if measured (frames): "
                     "%s; check them", "; ".join(f"{k} " + ", ".join(f"{a}-{b - 1}" for a, b in r)
