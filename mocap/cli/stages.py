@@ -229,7 +229,10 @@ def cmd_run(args) -> int:
             worst = "".join(f" ({k} {stat_label(c['flag'])} "
                             f"{c['flag']['value']:.1f} px: FLAGGED)" for k, c in flagged.items())
             two = pm["reconstructed"].get("points_two_views")  # the others estimated: their error says little
-            two = f", {two:.0%} of points seen by two cameras or more" if two is not None and two < 0.995 else ""
+            long = pm["reconstructed"].get("points_one_view_long") or 0.0  # beyond what the motion bridges
+            two = (f", {two:.0%} of points seen by two cameras or more" + (
+                f" ({long:.0%} without for 0.5 s or longer)" if long >= 0.005 else "")) \
+                if two is not None and two < 0.995 else ""
             print(f"quality: {who}{seen}reprojection median {rp['median']:.2f} px{at}{worst}, bone-length CV "
                   f"{pm['bone_length_cv']['mean']:.2%}, {pm['reconstructed']['frames_all_joints']:.0%} of frames "
                   f"complete{two}")

@@ -8,7 +8,6 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from mocap.io.atomic import atomic_write_text
 from mocap.persons import person_name
 from mocap.report.calibration_html import calibration_html, moved_too_far_hint
 from mocap.report.cameras import flag_text  # noqa: F401 (mocap.report.flag_text, as before)
+from mocap.report.gaps_html import gaps_html as _gaps_html
 from mocap.report.metrics import compute, warn_one_view
 from mocap.report.repeated import blank_record, pose2d_info, repeated_record
 from mocap.report.said import log_cameras
@@ -46,10 +46,13 @@ class Config:
     resolution_floor_px: float = 2.0
     max_bone_length_cv: float = 0.05  # mean coefficient of variation of the bone lengths
     min_points_reconstructed: float = 0.9  # share of (frame, keypoint) points in 3D
-    # share of the points two cameras or more see (the others: one view, the bone lengths and the motion; tens
-    # of mm to half a metre off, while their reprojection error stays low): under it the take fails; under
-    # min_points_reconstructed a warning (0: no check)
-    min_points_two_views: float = 0.8
+    # share of the points two cameras or more see (the others: one view, the bone lengths and the motion): under it
+    # the take fails (0: no check, the default); under min_points_reconstructed a warning
+    min_points_two_views: float = 0.0
+    # share of the points without two views for 0.5 s or longer in a row (metrics.ONE_VIEW_RUN_S: refine's motion
+    # no longer bridges them; 0.1-0.6 m off where a whole side is one view's, while their reprojection error stays
+    # low): over it the take fails (1: no check)
+    max_points_one_view_long: float = 0.1
     camera_flag_ratio: float = 2.5  # a camera whose median (or P95) error is above this × the others' is flagged
     worst_frames: int = 3  # per camera, the frames of highest error shown as crops (0: none)
 
@@ -62,6 +65,9 @@ class Config:
         if not self.resolution_floor_px >= 0:
             raise ValueError(f"report: resolution_floor_px must be ≥ 0 px (0: the mm check alone), "
                              f"got {self.resolution_floor_px}")
+        if not 0 <= self.max_points_one_view_long <= 1:
+            raise ValueError(f"report: max_points_one_view_long must be a share between 0 and 1 (1: no check), "
+                             f"got {self.max_points_one_view_long}")
         if not 0 <= self.min_points_two_views <= 1:
             raise ValueError(f"report: min_points_two_views must be a share between 0 and 1 (0: no check), "
                              f"got {self.min_points_two_views}")
@@ -265,7 +271,7 @@ def _metrics(session: Session, rig, pts, src: Path, offsets: dict, timings, extr
     if rep := repeated_record(session, info2d, list(rig.names), pts.xyz.shape[0]):  # (mocap.report.repeated)
         metrics["repeated_frames"] = rep  # frames a camera repeated (frozen): their detections not used, or kept
     checks = (cfg.max_reprojection_mm, cfg.max_bone_length_cv, cfg.min_points_reconstructed, cfg.max_reprojection_px,
-              cfg.resolution_floor_px, cfg.min_points_two_views)
+              cfg.resolution_floor_px, cfg.min_points_two_views, cfg.max_points_one_view_long)
     metrics["verdict"] = verdict(metrics, *checks)
     if P > 1:
         metrics["timeline"] = people.timeline(pts)
@@ -369,36 +375,3 @@ def _camera_rows(cameras: dict[str, dict]) -> str:
     from mocap.report.page import camera_rows
 
     return camera_rows(cameras, "worst-person1")
-
-
-def _head_keypoints(gaps: dict) -> str:
-    """": right_ear 300 frames, left_ear 12" from the gaps file's ``head_placed_keypoints`` ("" without it)."""
-    per = sorted(((-sum(b - a for a, b in r), k) for k, r in (gaps.get("head_placed_keypoints") or {}).items()))
-    return (": " + ", ".join(f"{k} {-n} frames" for n, k in per)) if per else ""
-
-
-def _gaps_html(gaps: dict | None, who: str = "") -> str:
-    """The fit's gap frames per joint (``motion/<skeleton>[_person<k>].gaps.json``): where a joint was unseen."""
-    if not gaps:
-        return ""
-    title = f"Gaps: {escape(who)}" if who else "Gaps"
-    rows = "".join(f"<tr><td>{escape(str(j))}</td><td>{int(g.get('frames', 0))}</td><td>"
-                   + escape(", ".join(f"{a}–{b - 1}" for a, b in g.get("ranges", [])))
-                   + "</td></tr>" for j, g in sorted(gaps.get("joints", {}).items()))
-    turns = "".join(f"<tr><td>{escape(str(j))}</td><td>" + escape(", ".join(f"{f}: {d:.0f}°" for f, d in v))
-                    + "</td></tr>" for j, v in sorted((gaps.get("turns") or {}).items()))
-    placed = "".join(f"<tr><td>{escape(str(k))}</td><td>" + escape(", ".join(f"{a}–{b - 1}" for a, b in r))
-                     + "</td></tr>" for k, r in sorted((gaps.get("unseen_keypoints") or {}).items()))
-    notes = ((f"<p>Joints turning over 45° from one frame to the next (a fast turn, or a twist the points leave free "
-              f"over a nearly straight knee or elbow): check these frames.</p><table><tr><td>joint</td><td>frame: "
-              f"degrees</td></tr>{turns}</table>") if turns else "") + (
-        (f"<p>Keypoints no camera saw for 0.1 s or longer, placed by refine from the motion and the bones and fitted "
-         f"as if measured: check these frames.</p><table><tr><td>keypoint</td><td>frames</td></tr>{placed}</table>")
-        if placed else "") + (f"<p>{int(gaps['head_placed'])} head keypoints missing or off the head placed where the "
-                              "rest of the head put them (the skull is rigid)" + escape(_head_keypoints(gaps))
-                              + ".</p>" if gaps.get("head_placed") else "")
-    if not rows:
-        return f"<h2>{title}</h2><p>Every joint was seen in every fitted frame.</p>{notes}"
-    return (f"<h2>{title}</h2><p>Frames where a joint was seen by no camera: the fit bridged them from the joints "
-            "that were seen and the neighbouring frames; check them before use.</p>"
-            f"<table><tr><td>joint</td><td>frames</td><td>frames (ranges)</td></tr>{rows}</table>{notes}")

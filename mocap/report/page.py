@@ -25,7 +25,8 @@ from mocap.view.scene import LEFT, RIGHT, keypoint_segments, segment_sides, side
 SETTINGS = {"reprojection_mm.median": "report.max_reprojection_mm",
             "reprojection_px.median": "report.max_reprojection_px", "bone_length_cv.mean": "report.max_bone_length_cv",
             "reconstructed.points": "report.min_points_reconstructed",
-            "reconstructed.points_two_views": "report.min_points_two_views"}
+            "reconstructed.points_two_views": "report.min_points_two_views",
+            "reconstructed.points_one_view_long": "report.max_points_one_view_long"}
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
 td{padding:2px 10px;vertical-align:top} table{border-collapse:collapse} tr:nth-child(even){background:#f4f4f4}
 .ok{color:#080;font-weight:bold} .bad{color:#b00;font-weight:bold} svg{margin:4px;max-width:100%;height:auto}
@@ -208,6 +209,9 @@ def summary_rows(m: dict) -> str:
             ("points reconstructed" + body, f"{rec['points']:.1%}"),
             *([("points seen by two cameras or more (the others estimated from one view, the bone lengths and the "
                 "motion)" + body, f"{rec['points_two_views']:.1%}")] if "points_two_views" in rec else []),
+            *([("points without two cameras for 0.5 s or longer (the motion no longer bridges them: tens of mm to "
+                "half a metre off)" + body, f"{rec['points_one_view_long']:.1%}")]
+              if "points_one_view_long" in rec else []),
             *([("frames away (seen nowhere for a while: not counted above)", f"{rec['frames_away']}")]
               if rec.get("frames_away") else []),
             *([("frames before the person was first seen or after the last (not counted above)",

@@ -44,7 +44,7 @@ def frames_off(m: dict, max_reprojection_mm: float) -> dict | None:
 
 def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_points: float,
             max_reprojection_px: float = 0.0, resolution_floor_px: float = 0.0,
-            min_points_two_views: float = 0.0) -> dict:
+            min_points_two_views: float = 0.0, max_points_one_view_long: float = 1.0) -> dict:
     """Whether the capture looks usable, and each check that failed with its value and threshold
     (a metric that could not be computed, NaN, fails). The reprojection check is at the person (mm:
     pixels × depth ÷ focal length), so one threshold holds for any resolution and distance; a pixel
@@ -56,8 +56,10 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
     median under ``resolution_floor_px`` pixels (> 0) is what a keypoint detector gives at best, so a median
     at the person above ``max_reprojection_mm`` there is the images' resolution, not a fault: it is listed
     under ``limited`` (value, pixels, millimetres per pixel) instead of failing; the summary says so. A share of
-    points two cameras or more see (``points_two_views``) under ``min_points_two_views`` (> 0) fails: one view's
-    points reproject well whatever their depth (two cameras: legs 0.3–0.56 m off read 4.8 px)."""
+    points two cameras or more see (``points_two_views``) under ``min_points_two_views`` (> 0) fails, and so does a
+    share of points without two views for half a second or longer (``points_one_view_long``) over
+    ``max_points_one_view_long`` (< 1): one view's points reproject well whatever their depth (two cameras: legs
+    0.3–0.56 m off read 4.8 px), and short runs of them the motion bridges (a crowd's brief occlusions: 5-14 mm)."""
     mm = m.get("reprojection_mm", {}).get("median", float("nan"))
     px = float(m.get("reprojection_px", {}).get("median", float("nan")))
     checks = [("reprojection_mm.median", "median reprojection at the person", mm, ">", max_reprojection_mm, "mm")]
@@ -71,6 +73,9 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
     if min_points_two_views > 0 and "points_two_views" in m["reconstructed"]:
         checks.append(("reconstructed.points_two_views", "points seen by two cameras or more",
                        m["reconstructed"]["points_two_views"], "<", min_points_two_views, "fraction"))
+    if max_points_one_view_long < 1 and "points_one_view_long" in m["reconstructed"]:
+        checks.append(("reconstructed.points_one_view_long", "points without two cameras for 0.5 s or longer",
+                       m["reconstructed"]["points_one_view_long"], ">", max_points_one_view_long, "fraction"))
     failed, limited = [], []
     for metric, label, value, op, threshold, unit in checks:
         value = float(value)
