@@ -234,6 +234,14 @@ def _object_fcurves(obj) -> list:
     return list(bag.fcurves) if bag is not None else []
 
 
+def channel_curves(obj):
+    """The F-curve collection of ``obj``'s action (its slot's channel bag on layered actions): curves can be added."""
+    ad = obj.animation_data
+    if action_get_channelbag_for_slot is None:
+        return ad.action.fcurves
+    return action_get_channelbag_for_slot(ad.action, ad.action_slot).fcurves
+
+
 def _shift_keys(curves: list, delta: float) -> None:
     for fc in curves:
         n = len(fc.keyframe_points)
@@ -246,44 +254,57 @@ def _shift_keys(curves: list, delta: float) -> None:
 
 
 @contextmanager
-def hidden_by_object(obj):
-    """While inside, the root bone's scale keys (0 where the person is not, :func:`build_armature`) are muted and
-    the armature object scaled instead: Blender's FBX exporter bakes each bone relative to its parent's inverse,
-    and a root scaled to 0 made NaN keys (read back NaN on every later frame); glTF's exporter takes the armature
-    object's scale at rest from a frame of the take (0: Blender's importer divides by it), hence the bone there.
-    The root bone's scale is set to 1 meanwhile (a muted curve leaves the value it last set, and the exporter
-    takes the rest transforms from it: 0, at a frame where the person was not, wrote the add-on's FBX export
-    at scale 0 on every frame); the frame is evaluated again after."""
+def unhidden(obj):
+    """While inside, the person is shown on every frame: the root bone's scale keys (0 where the person is not,
+    :func:`build_armature`) muted and its scale 1 (a muted curve leaves the value it last set). What reads the pose
+    frame by frame sees the nearest pose held there, not a skeleton scaled to nothing (the retarget read each bone's
+    orientation from a zero matrix: a character in a random pose where the source was hidden). Yields the scale
+    keys muted (``[]``: the armature hides nothing); the frame is evaluated again after."""
     root = obj.get("mocap_hidden_bone")
     path = f'pose.bones["{root}"].scale'
     bone = [fc for fc in _object_fcurves(obj) if root and fc.data_path == path and not fc.mute]
-    if not bone:
-        yield
-        return
-    ad = obj.animation_data
-    curves = ad.action.fcurves if action_get_channelbag_for_slot is None else \
-        action_get_channelbag_for_slot(ad.action, ad.action_slot).fcurves
-    made = []
     for fc in bone:
         fc.mute = True
-        new = curves.new("scale", index=fc.array_index)
-        new.keyframe_points.add(len(fc.keyframe_points))
-        co = np.zeros(2 * len(fc.keyframe_points), np.float32)
-        fc.keyframe_points.foreach_get("co", co)
-        new.keyframe_points.foreach_set("co", co)
-        new.keyframe_points.foreach_set("interpolation", np.zeros(len(fc.keyframe_points), np.int32))
-        new.update()
-        made.append(new)
-    obj.pose.bones[root].scale = (1.0, 1.0, 1.0)
+    if bone:
+        obj.pose.bones[root].scale = (1.0, 1.0, 1.0)
     try:
-        yield
+        yield bone
     finally:
-        for fc in made:
-            curves.remove(fc)
         for fc in bone:
             fc.mute = False
-        obj.scale = (1.0, 1.0, 1.0)
-        bpy.context.scene.frame_set(bpy.context.scene.frame_current)
+        if bone:
+            bpy.context.scene.frame_set(bpy.context.scene.frame_current)
+
+
+@contextmanager
+def hidden_by_object(obj):
+    """While inside, the root bone's scale keys (0 where the person is not, :func:`build_armature`) are muted
+    (:func:`unhidden`) and the armature object scaled instead: Blender's FBX exporter bakes each bone relative to its
+    parent's inverse, and a root scaled to 0 made NaN keys (read back NaN on every later frame); glTF's exporter
+    takes the armature object's scale at rest from a frame of the take (0: Blender's importer divides by it), hence
+    the bone there. The root bone's scale at 1 meanwhile matters: the exporter takes the rest transforms from it (0,
+    at a frame where the person was not, wrote the add-on's FBX export at scale 0 on every frame)."""
+    with unhidden(obj) as bone:
+        if not bone:
+            yield
+            return
+        curves = channel_curves(obj)
+        made = []
+        for fc in bone:
+            new = curves.new("scale", index=fc.array_index)
+            new.keyframe_points.add(len(fc.keyframe_points))
+            co = np.zeros(2 * len(fc.keyframe_points), np.float32)
+            fc.keyframe_points.foreach_get("co", co)
+            new.keyframe_points.foreach_set("co", co)
+            new.keyframe_points.foreach_set("interpolation", np.zeros(len(fc.keyframe_points), np.int32))
+            new.update()
+            made.append(new)
+        try:
+            yield
+        finally:
+            for fc in made:
+                curves.remove(fc)
+            obj.scale = (1.0, 1.0, 1.0)
 
 
 @contextmanager

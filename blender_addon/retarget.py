@@ -21,7 +21,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .builders import _fcurves, _set_curve
+from .builders import _fcurves, _set_curve, channel_curves, unhidden
 from .capture_format import matrix_to_quat
 
 MAPS_FILE = Path(__file__).with_name("bone_maps.json")
@@ -105,8 +105,24 @@ def _hip_height(obj, root: str) -> float:
 
 def retarget_armature(source, target, bone_map: dict[str, str], frame_start: int | None = None,
                       frame_end: int | None = None, context=None):
-    """Bake the source armature's animation onto ``target`` (an action keyed on every frame)."""
+    """Bake the source armature's animation onto ``target`` (an action keyed on every frame); where the source is
+    hidden (a person not yet in the take, or gone: its root scaled to 0), the target's root is scaled to 0 too, its
+    pose there the source's held one."""
     context = context or bpy.context
+    with unhidden(source) as hidden:
+        action = _retarget(source, target, bone_map, frame_start, frame_end, context)
+    if hidden:
+        fs, fe = (int(round(v)) for v in action.frame_range)
+        frames = np.arange(fs, fe + 1)
+        size = np.array([1.0 if hidden[0].evaluate(float(f)) > 0.5 else 0.0 for f in frames])
+        root = next(b.name for b in target.data.bones if b.parent is None)
+        curves = channel_curves(target)
+        for k in range(3):
+            _set_curve(curves, f'pose.bones["{root}"].scale', k, frames.astype(float), size, root, interpolation=0)
+    return action
+
+
+def _retarget(source, target, bone_map: dict[str, str], frame_start: int | None, frame_end: int | None, context):
     scene = context.scene
     bone_map = check_map(source, target, bone_map)
     fs, fe = scene.frame_start, scene.frame_end

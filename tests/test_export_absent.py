@@ -177,3 +177,38 @@ def test_addon_import_hides_where_absent_unless_asked_not_to(motions, tmp_path):
         there = np.r_[BEFORE:INNER, INNER + 1:AFTER]
         assert np.isfinite(pos).all() and np.abs(pos[there] - p[there]).max() < 1e-4, fmt
         assert np.array_equal(np.flatnonzero(size < 1e-6), np.r_[0:BEFORE, AFTER:F]), fmt
+
+
+@pytest.mark.slow
+def test_a_retarget_of_a_hidden_person_is_hidden_where_the_source_is(motions, tmp_path):
+    """The add-on's retarget read each source bone's orientation from its pose matrix: scaled to 0 where the person is
+    not, a random pose there on the character. Now the character's root is scaled to 0 there, and where the person
+    is the pose is the one a retarget of the same capture without hiding gives."""
+    bpy = pytest.importorskip("bpy")
+    from blender_addon.builders import build_armature, joint_world_positions
+    from blender_addon.capture_format import read_capture
+    from blender_addon.retarget import preset_maps, retarget_armature
+    from mocap.io.capture import write_capture
+
+    truth, m = motions
+    path = write_capture(tmp_path / "take.npz", m)
+    sk = truth.skeleton
+    inv = {s: t for t, s in preset_maps()["mixamo"].items()}
+    rest = {"joint_names": [inv[n] for n in sk.joint_names], "parents": sk.parents, "offsets": sk.offsets * 100,
+            "rotations": np.tile([1.0, 0, 0, 0], (1, len(sk.joint_names), 1)), "root_positions": np.zeros((1, 3)),
+            "fps": np.array(truth.fps)}
+    out = {}
+    for hide in (True, False):
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        source = build_armature(read_capture(str(path)), "source", hide_absent=hide)
+        target = build_armature(rest, "mixamo_rig")
+        target.animation_data_clear()
+        target.scale = (0.01,) * 3
+        retarget_armature(source, target, preset_maps()["mixamo"], 1, F)
+        out[hide] = joint_world_positions(target, list(range(1, F + 1)))
+        if hide:  # the source is left hidden as it was
+            assert np.ptp(joint_world_positions(source, [1])[0], axis=0).max() < 1e-6
+    size = np.ptp(out[True], axis=1).max(axis=1)
+    assert np.array_equal(np.flatnonzero(size < 1e-6), np.r_[0:BEFORE, AFTER:F])
+    there = np.r_[BEFORE:AFTER]
+    assert np.isfinite(out[True]).all() and np.abs(out[True][there] - out[False][there]).max() < 1e-5
