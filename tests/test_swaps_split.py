@@ -79,3 +79,25 @@ def test_a_long_run_of_one_halfs_points_is_as_likely_mirrored_as_not():
     assert not mirrored_frames(X, PERM, MEMBER, 60.0, candidates)[200:400].any()  # 200 priors outweigh two jumps
     found = mirrored_frames(X, PERM, MEMBER, 60.0, candidates, even=candidates)
     assert found[200:400].all() and not found[:200].any() and not found[400:].any()
+
+
+def test_group_medians_are_numpys_nanmedian_without_a_warning_per_empty_row():
+    """The per-key medians (NaN where a key has no value) equal np.nanmedian's to the bit, without numpy's warning
+    for every all-NaN row (11,000 of them in a 2,000-frame take, a tenth of the swap repair's time)."""
+    import warnings
+
+    from mocap.geometry.swaps_split import _group_medians, nan_median_last
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 40, 6))
+    x[rng.random(x.shape) < 0.6] = np.nan
+    x[:, :5] = np.nan  # rows with no value at all
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = np.nanmedian(x, axis=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none raised
+        got = nan_median_last(x)
+        grouped = _group_medians(np.array([[1.0, np.nan, 3.0, 5.0]]), np.array([0, 0, 2, 2]), 4)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(grouped, [[1.0, np.nan, 4.0, np.nan]], equal_nan=True)
