@@ -283,28 +283,37 @@ def hidden_by_object(obj):
     parent's inverse, and a root scaled to 0 made NaN keys (read back NaN on every later frame); glTF's exporter
     takes the armature object's scale at rest from a frame of the take (0: Blender's importer divides by it), hence
     the bone there. The root bone's scale at 1 meanwhile matters: the exporter takes the rest transforms from it (0,
-    at a frame where the person was not, wrote the add-on's FBX export at scale 0 on every frame)."""
+    at a frame where the person was not, wrote the add-on's FBX export at scale 0 on every frame). The object's own
+    scale (a character's 0.01, kept or keyed) multiplies the hiding meanwhile and is as it was after."""
     with unhidden(obj) as bone:
         if not bone:
             yield
             return
-        curves = channel_curves(obj)
+        curves, saved = channel_curves(obj), tuple(obj.scale)
+        own = {fc.array_index: fc for fc in curves if fc.data_path == "scale"}
         made = []
-        for fc in bone:
-            new = curves.new("scale", index=fc.array_index)
-            new.keyframe_points.add(len(fc.keyframe_points))
-            co = np.zeros(2 * len(fc.keyframe_points), np.float32)
-            fc.keyframe_points.foreach_get("co", co)
-            new.keyframe_points.foreach_set("co", co)
-            new.keyframe_points.foreach_set("interpolation", np.zeros(len(fc.keyframe_points), np.int32))
-            new.update()
-            made.append(new)
         try:
+            for fc in own.values():  # its keys set aside under another name: one curve per channel
+                fc.data_path = "mocap_own_scale"
+            for fc in bone:
+                co = np.zeros(2 * len(fc.keyframe_points), np.float32)
+                fc.keyframe_points.foreach_get("co", co)
+                i = fc.array_index
+                base = [own[i].evaluate(float(f)) for f in co[0::2]] if i in own else saved[i]
+                co[1::2] *= np.asarray(base, np.float32)
+                new = curves.new("scale", index=i)
+                made.append(new)
+                new.keyframe_points.add(len(fc.keyframe_points))
+                new.keyframe_points.foreach_set("co", co)
+                new.keyframe_points.foreach_set("interpolation", np.zeros(len(fc.keyframe_points), np.int32))
+                new.update()
             yield
         finally:
             for fc in made:
                 curves.remove(fc)
-            obj.scale = (1.0, 1.0, 1.0)
+            for fc in own.values():
+                fc.data_path = "scale"
+            obj.scale = saved
 
 
 @contextmanager

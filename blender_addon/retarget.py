@@ -119,6 +119,10 @@ def retarget_armature(source, target, bone_map: dict[str, str], frame_start: int
         curves = channel_curves(target)
         for k in range(3):
             _set_curve(curves, f'pose.bones["{root}"].scale', k, frames.astype(float), size, root, interpolation=0)
+        there = frames[size > 0]
+        if there.size:  # as build_armature marks a hidden armature: its exports move the hiding to the object
+            target["mocap_present"] = [int(there[0]), int(there[-1])]
+        target["mocap_hidden_bone"] = root
     return action
 
 

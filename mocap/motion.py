@@ -67,7 +67,7 @@ def _fitted(motion: Motion) -> np.ndarray:
 
 def gap_counts(motion: Motion) -> tuple[int, int, int]:
     """The frames :func:`fill_gaps` fills: (between two fitted frames: interpolated, before the first fitted frame,
-    after the last one: both held at that frame's pose)."""
+    after the last one: both held at that frame's pose, or left empty with ``ends`` False, :func:`absent_frames`)."""
     good = _fitted(motion)
     idx = np.flatnonzero(good)
     if not idx.size:

@@ -5,6 +5,7 @@ the nearest pose; ``"hold"`` holds it everywhere (a statue where nobody stands).
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,6 +104,27 @@ def test_absent_setting_is_checked_and_said(motions, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="mocap.stages.export"):
         write_motion(m, tmp_path / "held.trc", "trc", absent="hold")
     assert "first fitted pose is held over the 10 frames before it" in " ".join(r.getMessage() for r in caplog.records)
+
+
+def test_an_exporter_that_does_not_hide_gets_the_pose_held(motions, tmp_path, monkeypatch):
+    """NaN frames at a motion's ends go only to writers registered as hiding them; another package's exporter (and
+    any writer with export.absent = "hold") gets the motion filled, as before (it never saw NaN frames)."""
+    from mocap.io import exporters
+
+    _, m = motions
+    seen = {}
+
+    def write(motion, extra, path, opt):
+        seen[opt.absent] = np.isfinite(motion.rotations).all()
+        Path(path).write_text("x")
+        return Path(path)
+
+    monkeypatch.setitem(exporters._REGISTRY, "plain", exporters.Exporter("plain", ".txt", write))
+    for absent in ("hide", "hold"):
+        exporters.write_files([("plain", m, {}, tmp_path / f"{absent}.txt", exporters.Options(absent=absent))])
+    assert seen == {"hide": True, "hold": True}
+    held = write_motion(m, tmp_path / "held.trc", "trc", absent="hold")  # a hiding writer, asked to hold
+    assert np.isfinite(read_trc(held)[0]).all()
 
 
 @pytest.mark.slow
@@ -208,7 +230,29 @@ def test_a_retarget_of_a_hidden_person_is_hidden_where_the_source_is(motions, tm
         out[hide] = joint_world_positions(target, list(range(1, F + 1)))
         if hide:  # the source is left hidden as it was
             assert np.ptp(joint_world_positions(source, [1])[0], axis=0).max() < 1e-6
+        if hide:  # the character exported by the add-on (its root bone's hiding moved onto its 0.01 scale, keyed
+            # here as a user's character may be), read back: hidden where the person is not, and its scale kept
+            target.keyframe_insert("scale", frame=1)
+            bpy.context.view_layer.objects.active = target
+            bpy.context.scene.frame_start, bpy.context.scene.frame_end = 1, F  # the rest pose's build set 1–1
+            import blender_addon
+
+            blender_addon.register()
+            try:
+                assert bpy.ops.mocap.export(filepath=str(tmp_path / "character.fbx"), format="FBX") == {"FINISHED"}
+            finally:
+                blender_addon.unregister()
+            assert tuple(target.scale) == pytest.approx((0.01,) * 3)
+            assert np.abs(joint_world_positions(target, list(range(1, F + 1))) - out[True]).max() < 1e-6
     size = np.ptp(out[True], axis=1).max(axis=1)
     assert np.array_equal(np.flatnonzero(size < 1e-6), np.r_[0:BEFORE, AFTER:F])
     there = np.r_[BEFORE:AFTER]
     assert np.isfinite(out[True]).all() and np.abs(out[True][there] - out[False][there]).max() < 1e-5
+    r = subprocess.run([sys.executable, "-m", "blender_addon.headless", "positions", str(tmp_path / "character.fbx"),
+                        str(tmp_path / "c.npz"), "--fps", "30"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    z = np.load(tmp_path / "c.npz")
+    back = z["positions"]
+    size = np.ptp(back, axis=1).max(axis=1)
+    assert np.isfinite(back).all() and np.array_equal(np.flatnonzero(size < 1e-6), np.r_[0:BEFORE, AFTER:F])
+    assert 1.0 < np.median(size[BEFORE:AFTER]) < 2.5  # a person's size in metres: the 0.01 of centimetres kept

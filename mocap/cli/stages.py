@@ -211,6 +211,7 @@ def cmd_run(args) -> int:
         from mocap.report.calibration_html import focal_notes
         from mocap.report.calibration_html import frames as move_frames
         from mocap.report.cameras import flag_text
+        from mocap.report.metrics import ONE_VIEW_RUN_S
         from mocap.report.steps import stat_label
 
         people = m.get("persons") if isinstance(m.get("persons"), list) and len(m["persons"]) > 1 else [m]
@@ -231,7 +232,7 @@ def cmd_run(args) -> int:
             two = pm["reconstructed"].get("points_two_views")  # the others estimated: their error says little
             long = pm["reconstructed"].get("points_one_view_long") or 0.0  # beyond what the motion bridges
             two = (f", {two:.0%} of points seen by two cameras or more" + (
-                f" ({long:.0%} without for 0.5 s or longer)" if long >= 0.005 else "")) \
+                f" ({long:.0%} without for {ONE_VIEW_RUN_S:g} s or longer)" if long >= 0.005 else "")) \
                 if two is not None and two < 0.995 else ""
             print(f"quality: {who}{seen}reprojection median {rp['median']:.2f} px{at}{worst}, bone-length CV "
                   f"{pm['bone_length_cv']['mean']:.2%}, {pm['reconstructed']['frames_all_joints']:.0%} of frames "

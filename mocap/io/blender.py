@@ -262,7 +262,8 @@ def write_many(jobs: list[tuple[Motion, dict, Path, Options]]) -> list[Path]:
     return blender_export_many([(motion, Path(path), opt.up, opt.units) for motion, _, path, opt in jobs])
 
 
-@register("glb", ".glb", "glTF binary with the armature and baked animation (Blender's glTF exporter)", write_many)
+@register("glb", ".glb", "glTF binary with the armature and baked animation (Blender's glTF exporter)", write_many,
+          hides=True)
 def glb(motion: Motion, extra: dict, path: Path, opt: Options) -> Path:
     return blender_export(motion, path, opt.up)
 

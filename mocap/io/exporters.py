@@ -49,6 +49,7 @@ class Exporter:
     help: str = ""
     write_many: Callable[[list[Job]], list[Path]] | None = None  # optional: many files at once
     batched: Callable[[Options], bool] | None = None  # which files go to write_many (None: all)
+    hides: bool = False  # takes a motion's NaN frames at its ends and hides the person there (else: filled first)
 
     def goes_to_many(self, options: Options) -> bool:
         """Whether a file with these options is written by ``write_many`` (with others), not ``write``."""
@@ -60,13 +61,14 @@ _loaded = False
 
 
 def register(name: str, suffix: str, help: str = "", write_many: Callable[[list[Job]], list[Path]] | None = None,
-             batched: Callable[[Options], bool] | None = None):
+             batched: Callable[[Options], bool] | None = None, hides: bool = False):
     """Decorator: ``@register("c3d", ".c3d", "...")`` on ``write(motion, extra, path, options)``;
     ``write_many``, when given, writes a list of jobs at once (see :func:`write_files`), those whose options
-    ``batched`` accepts when it is given."""
+    ``batched`` accepts when it is given; ``hides``: the writer takes NaN frames at the motion's ends (where the
+    person is not) and hides them as its format can (an exporter without it gets them filled: the pose held)."""
 
     def wrap(func):
-        _REGISTRY[name] = Exporter(name, suffix, func, help, write_many, batched)
+        _REGISTRY[name] = Exporter(name, suffix, func, help, write_many, batched, hides)
         return func
 
     return wrap
@@ -101,10 +103,16 @@ def write_files(jobs: list[tuple[str, Motion, dict, Path, Options]]) -> list[Pat
     files of exporters without ``write_many`` (or that it does not take: ``batched``) are written first,
     one by one; then each ``write_many`` is called once with all its files (those of every format that
     shares it)."""
+    from mocap.motion import fill_gaps
+
     batches: dict[Callable, list[int]] = {}
+    jobs = list(jobs)
     out: list[Path | None] = [None] * len(jobs)
     for i, (fmt, motion, extra, path, options) in enumerate(jobs):
         exporter = get(fmt)
+        if options.absent == "hold" or not exporter.hides:  # the pose held where the person is not
+            motion = fill_gaps(motion)[0]
+            jobs[i] = (fmt, motion, extra, path, options)
         if not exporter.goes_to_many(options):
             out[i] = Path(exporter.write(motion, extra, Path(path), options))
         else:

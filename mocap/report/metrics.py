@@ -164,9 +164,12 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
     rows = rows[rows >= first[0]] if first.size else rows
     span = slice(rows[0], rows[-1] + 1) if rows.size else slice(None)
     present, seen2, detected, away = present[span], seen2[span], detected[span], 0
+    # runs measured on the take's own frames, before the frames away are left out (two short runs either side of
+    # a stretch away were one long run)
+    long = _runs_at_least(present & ~seen2, int(np.ceil(ONE_VIEW_RUN_S * pts.fps)))
     if many:
         gone = _runs_at_least(~present.any(axis=1) & ~detected, int(np.ceil(AWAY_S * pts.fps)))
-        present, seen2, away = present[~gone], seen2[~gone], int(gone.sum())
+        present, seen2, long, away = present[~gone], seen2[~gone], long[~gone], int(gone.sum())
     names, L = bone_lengths(pts, person)
     with warnings.catch_warnings():  # a bone never reconstructed (hands no camera saw): NaN, said as such
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -190,8 +193,7 @@ def compute(rig: Rig, kp: Keypoints2D, pts: Points3D, person: int = 0, offsets: 
             "per_camera_median": {c: _nan_stat(np.nanmedian, err_mm[:, i]) for i, c in enumerate(rig.names)},
             "per_frame_median": _frame_medians(err_mm),  # (F,): the tails over time (verdict's frames off)
         },
-        "reconstructed": _reconstructed(present, hand_joints(kps), present & seen2,
-                                        int(np.ceil(ONE_VIEW_RUN_S * pts.fps)))
+        "reconstructed": _reconstructed(present, hand_joints(kps), present & seen2, long)
         | ({"frames_away": away} if away else {})
         | ({"frames_outside": int(X.shape[0] - rows[-1] - 1 + rows[0]), "first_frame": int(rows[0]),
             "last_frame": int(rows[-1])} if rows.size and rows[-1] - rows[0] + 1 < X.shape[0] else {}),
@@ -234,25 +236,24 @@ def _runs_at_least(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def _reconstructed(present: np.ndarray, hand: np.ndarray, measured: np.ndarray | None = None,
-                   long_run: int = 0) -> dict:
-    """Shares of frames and points reconstructed, ``present`` (F, J); ``measured`` (F, J): the points two
-    cameras or more support (``points_two_views``; the others refine estimated from one view, the bone lengths
-    and the motion: a person whose feet and head the image borders cut in most views was 97 % "reconstructed",
-    a third of its points from one view, 33 mm off on average there against 5 mm), and with ``long_run`` > 0
-    the share of points in runs of ``long_run`` frames or more of a keypoint present but not measured
-    (``points_one_view_long``, :data:`ONE_VIEW_RUN_S`: short runs refine's motion bridges from the measured
-    frames around them, long ones it cannot: the verdict's check). With hands in the set the
+                   long: np.ndarray | None = None) -> dict:
+    """Shares of frames and points reconstructed, ``present`` (F, J); ``measured`` (F, J): the points two cameras or
+    more support (``points_two_views``; the others refine estimated from one view, the bone lengths and the motion: a
+    person whose feet and head the image borders cut in most views was 97 % "reconstructed", a third of its points
+    from one view, 33 mm off on average there against 5 mm); ``long`` (F, J): those of them in runs of
+    :data:`ONE_VIEW_RUN_S` or longer, whose share is ``points_one_view_long`` (short runs refine's motion bridges
+    from the measured frames around them, long ones it cannot: the verdict's check). With hands in the set the
     verdict's figures are the body's, the hands' apart (``hands_points``, ``hands_frames_any``): hands leave the
-    view, or hide behind the body, far more often than it does, and a take whose hands no camera saw is still a
-    body capture."""
+    view, or hide behind the body, far more often than it does, and a take whose hands no camera saw is still a body
+    capture."""
     body = present[:, ~hand] if hand.any() and (~hand).any() else present
     out = {"frames_all_joints": float(body.all(axis=1).mean()), "frames_any_joint": float(present.any(axis=1).mean()),
            "points": float(body.mean())}
     if measured is not None:
-        two = measured[:, ~hand] if hand.any() and (~hand).any() else measured
-        out["points_two_views"] = float(two.mean())
-        if long_run > 0:
-            out["points_one_view_long"] = float(_runs_at_least(body & ~two, long_run).mean()) if body.size else 0.0
+        out["points_two_views"] = float((measured[:, ~hand] if hand.any() and (~hand).any() else measured).mean())
+    if long is not None:
+        out["points_one_view_long"] = float((long[:, ~hand] if hand.any() and (~hand).any() else long).mean()) \
+            if long.size else 0.0
     if hand.any() and (~hand).any():
         out |= {"hands_points": float(present[:, hand].mean()),
                 "hands_frames_any": float(present[:, hand].any(axis=1).mean())}

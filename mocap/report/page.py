@@ -17,7 +17,7 @@ from mocap.keypoint_sets import get_keypoint_set
 from mocap.report import svg
 from mocap.report.cameras import flag_text
 from mocap.report.crops import CROP_CAMERAS, SIDE_CSS, Crop
-from mocap.report.metrics import bone_lengths, reprojection
+from mocap.report.metrics import ONE_VIEW_RUN_S, bone_lengths, reprojection
 from mocap.report.stats import per_frame
 from mocap.report.verdict import describe
 from mocap.view.scene import LEFT, RIGHT, keypoint_segments, segment_sides, side_of
@@ -209,8 +209,8 @@ def summary_rows(m: dict) -> str:
             ("points reconstructed" + body, f"{rec['points']:.1%}"),
             *([("points seen by two cameras or more (the others estimated from one view, the bone lengths and the "
                 "motion)" + body, f"{rec['points_two_views']:.1%}")] if "points_two_views" in rec else []),
-            *([("points without two cameras for 0.5 s or longer (the motion no longer bridges them: tens of mm to "
-                "half a metre off)" + body, f"{rec['points_one_view_long']:.1%}")]
+            *([(f"points without two cameras for {ONE_VIEW_RUN_S:g} s or longer (the motion no longer bridges them: "
+                "tens of mm to half a metre off)" + body, f"{rec['points_one_view_long']:.1%}")]
               if "points_one_view_long" in rec else []),
             *([("frames away (seen nowhere for a while: not counted above)", f"{rec['frames_away']}")]
               if rec.get("frames_away") else []),

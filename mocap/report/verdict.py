@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap.report.late import mid_take_check
+from mocap.report.metrics import ONE_VIEW_RUN_S
 from mocap.report.steps import stat_label
 
 # a frame whose median reprojection at the person is over this many times the threshold (or the take's own median,
@@ -74,7 +75,8 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
         checks.append(("reconstructed.points_two_views", "points seen by two cameras or more",
                        m["reconstructed"]["points_two_views"], "<", min_points_two_views, "fraction"))
     if max_points_one_view_long < 1 and "points_one_view_long" in m["reconstructed"]:
-        checks.append(("reconstructed.points_one_view_long", "points without two cameras for 0.5 s or longer",
+        checks.append(("reconstructed.points_one_view_long",
+                       f"points without two cameras for {ONE_VIEW_RUN_S:g} s or longer",
                        m["reconstructed"]["points_one_view_long"], ">", max_points_one_view_long, "fraction"))
     failed, limited = [], []
     for metric, label, value, op, threshold, unit in checks:

@@ -153,13 +153,13 @@ def write_motion(motion: Motion, path: Path, fmt: str, units: str = "m", up: str
                  extra: dict | None = None, fbx_writer: str = "native", absent: str = "hide") -> Path:
     """One animation file. Gaps (NaN frames) between fitted frames are interpolated first; those before the first
     and after the last are hidden or held (``absent``, :class:`Config`)."""
-    exporter = exporters.get(fmt)
     _warn_gaps(motion, path.name, absent)
     motion, _ = fill_gaps(motion, ends=absent == "hold")
-    return exporter.write(motion, extra or {}, Path(path), exporters.Options(units, up, order, fbx_writer, absent))
+    options = exporters.Options(units, up, order, fbx_writer, absent)
+    return exporters.write_files([(fmt, motion, extra or {}, Path(path), options)])[0]
 
 
-def _warn_gaps(motion: Motion, name: str, absent: str = "hold") -> None:
+def _warn_gaps(motion: Motion, name: str, absent: str = "hide") -> None:
     """Say which frames without a fit the file fills, and how: interpolated between fitted frames, or held at the
     first (last) fitted pose before (after) them, where the person was not there or not reconstructed; with
     ``absent`` "hide", hidden there but in BVH."""
