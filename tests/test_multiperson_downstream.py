@@ -403,5 +403,14 @@ def test_the_held_frames_are_said_without_a_zero(caplog, monkeypatch):
         caplog.clear()
         monkeypatch.setattr(ex, "gap_counts", lambda m, c=counts: c)
         with caplog.at_level(logging.WARNING):
-            ex._warn_gaps(None, "m.npz")
+            ex._warn_gaps(None, "m.npz", "hold")
         assert text in caplog.text and " 0 frames" not in caplog.text, caplog.text
+    for counts, text in [((0, 0, 60), "m.npz: the person is hidden over the 60 frames after the last fitted frame ("),
+                         ((0, 12, 0), "m.npz: the person is hidden over the 12 frames before the first fitted frame ("),
+                         ((0, 12, 60), "hidden over the 12 frames before the first fitted frame and the 60 after the "
+                                       "last (")]:
+        caplog.clear()
+        monkeypatch.setattr(ex, "gap_counts", lambda m, c=counts: c)
+        with caplog.at_level(logging.WARNING):
+            ex._warn_gaps(None, "m.npz")  # export.absent = "hide", the default
+        assert text in caplog.text and " 0 frames" not in caplog.text and "the 0 " not in caplog.text, caplog.text

@@ -263,7 +263,7 @@ def write_many(jobs: list[tuple[Motion, dict, Path, Options]]) -> list[Path]:
 
 
 @register("glb", ".glb", "glTF binary with the armature and baked animation (Blender's glTF exporter)", write_many,
-          hides=True)
+          takes_absent=True)
 def glb(motion: Motion, extra: dict, path: Path, opt: Options) -> Path:
     return blender_export(motion, path, opt.up)
 

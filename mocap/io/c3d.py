@@ -92,7 +92,7 @@ def read_c3d(path: str | Path) -> tuple[list[str], np.ndarray, float]:
     return labels, xyz, float(c["parameters"]["POINT"]["RATE"]["value"][0])
 
 
-@register("c3d", ".c3d", "3D keypoints and fitted joint centres, mm, Z up (ezc3d)", hides=True)
+@register("c3d", ".c3d", "3D keypoints and fitted joint centres, mm, Z up (ezc3d)", takes_absent=True)
 def c3d(motion: Motion, extra: dict, path: Path, opt: Options) -> Path:
     labels, xyz = c3d_points(motion, extra)
     return write_c3d(path, labels, xyz, motion.fps)

@@ -49,7 +49,9 @@ class Exporter:
     help: str = ""
     write_many: Callable[[list[Job]], list[Path]] | None = None  # optional: many files at once
     batched: Callable[[Options], bool] | None = None  # which files go to write_many (None: all)
-    hides: bool = False  # takes a motion's NaN frames at its ends and hides the person there (else: filled first)
+    # takes a motion's NaN frames at its ends (where the person is not) and hides the person there as its format can,
+    # or holds the pose itself (else: the pose held, filled before it is called)
+    takes_absent: bool = False
 
     def goes_to_many(self, options: Options) -> bool:
         """Whether a file with these options is written by ``write_many`` (with others), not ``write``."""
@@ -61,14 +63,15 @@ _loaded = False
 
 
 def register(name: str, suffix: str, help: str = "", write_many: Callable[[list[Job]], list[Path]] | None = None,
-             batched: Callable[[Options], bool] | None = None, hides: bool = False):
+             batched: Callable[[Options], bool] | None = None, takes_absent: bool = False):
     """Decorator: ``@register("c3d", ".c3d", "...")`` on ``write(motion, extra, path, options)``;
     ``write_many``, when given, writes a list of jobs at once (see :func:`write_files`), those whose options
-    ``batched`` accepts when it is given; ``hides``: the writer takes NaN frames at the motion's ends (where the
-    person is not) and hides them as its format can (an exporter without it gets them filled: the pose held)."""
+    ``batched`` accepts when it is given; ``takes_absent``: the writer takes NaN frames at the motion's ends (where
+    the person is not) and hides the person there as its format can (an exporter without it gets them filled: the
+    pose held)."""
 
     def wrap(func):
-        _REGISTRY[name] = Exporter(name, suffix, func, help, write_many, batched, hides)
+        _REGISTRY[name] = Exporter(name, suffix, func, help, write_many, batched, takes_absent)
         return func
 
     return wrap
@@ -110,7 +113,7 @@ def write_files(jobs: list[tuple[str, Motion, dict, Path, Options]]) -> list[Pat
     out: list[Path | None] = [None] * len(jobs)
     for i, (fmt, motion, extra, path, options) in enumerate(jobs):
         exporter = get(fmt)
-        if options.absent == "hold" or not exporter.hides:  # the pose held where the person is not
+        if options.absent == "hold" or not exporter.takes_absent:  # the pose held where the person is not
             motion = fill_gaps(motion)[0]
             jobs[i] = (fmt, motion, extra, path, options)
         if not exporter.goes_to_many(options):

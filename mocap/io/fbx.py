@@ -324,7 +324,7 @@ def write_fbx(motion: Motion, path: Path, units: str = "m", up: str = "y") -> Pa
 
 @register("fbx", ".fbx", "armature with its animation on every frame, no leaf bones (written natively; "
           "export.fbx_writer=blender: Blender's FBX exporter)", blender.write_many,
-          batched=lambda opt: opt.fbx_writer == "blender", hides=True)
+          batched=lambda opt: opt.fbx_writer == "blender", takes_absent=True)
 def fbx(motion: Motion, extra: dict, path: Path, opt: Options) -> Path:
     if opt.fbx_writer not in FBX_WRITERS:
         raise ValueError(f"fbx: fbx_writer must be one of {', '.join(FBX_WRITERS)}, got {opt.fbx_writer!r}")

@@ -167,10 +167,12 @@ def _warn_gaps(motion: Motion, name: str, absent: str = "hide") -> None:
     if inner:
         log.warning("%s: %d frames without a fit between fitted frames were interpolated", name, inner)
     if absent == "hide" and (before or after):
-        log.warning("%s: the person is hidden over the %d frames before the first fitted frame and the %d after the "
-                    "last (not there, or not reconstructed): the root scaled to 0 in FBX and glTF, no markers in TRC "
-                    "and C3D; a BVH, which cannot hide a joint, holds the nearest fitted pose there "
-                    "(export.absent = \"hold\": held in every format)", name, before, after)
+        where = " and ".join(([f"the {before} frames before the first fitted frame"] if before else [])
+                             + ([f"the {after} after the last" if before else f"the {after} frames after the last "
+                                 "fitted frame"] if after else []))
+        log.warning("%s: the person is hidden over %s (not there, or not reconstructed): the root scaled to 0 in FBX "
+                    "and glTF, no markers in TRC and C3D; a BVH, which cannot hide a joint, holds the nearest fitted "
+                    "pose there (export.absent = \"hold\": held in every format)", name, where)
         return
     first = f"the first fitted pose is held over the {before} frames before it"
     if before and after:
