@@ -227,3 +227,4 @@ def test_the_refined_rig_line_names_the_cameras_it_speaks_of():
     cal["moves_mm"]["cam03"] = 150
     assert "moved up to cam03 2.61° / 150 mm (" in refined_line(cal)
     assert "moved up to 0° / 0 mm" in refined_line({})
+    assert refined_line(cal | {"persons": 3}).startswith("cameras refined from the people: ")  # a take of three

@@ -174,7 +174,8 @@ def refined_line(cal: dict) -> str:
         most = f"{turned} {deg[turned]:.2f}° / {mm.get(turned, 0):.0f} mm"
     else:
         most = f"{turned} {deg[turned]:.2f}°, {shifted} {mm[shifted]:.0f} mm"
-    return (f"cameras refined from the performer: moved up to {most} (held-out error "
+    who = "the people" if (cal.get("persons") or 1) > 1 else "the performer"  # several: from all of them
+    return (f"cameras refined from {who}: moved up to {most} (held-out error "
             f"{err.get('heldout_given', float('nan')):.2f} → {err.get('heldout_refined', float('nan')):.2f} px); the "
             "given rig is unchanged, the refined one is calibration/refined/rig.toml")
 
