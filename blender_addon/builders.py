@@ -377,8 +377,11 @@ def export_animation(obj, path: str, up: str = "y", context=None) -> str:
                 primary_bone_axis="Y", secondary_bone_axis="X", **_axes(up))
     elif suffix in (".glb", ".gltf"):
         with gltf_timeline(obj, context):  # the first frame at 0 s, frame i at i / fps
+            # the selected armature's own action only (by default every action of the file went in: in a take of
+            # several people each person's GLB held them all, and a reader played the first, another person's)
             bpy.ops.export_scene.gltf(filepath=path, export_format="GLB" if suffix == ".glb" else "GLTF_SEPARATE",
                                       use_selection=True, export_animations=True, export_force_sampling=True,
+                                      export_animation_mode="ACTIVE_ACTIONS",
                                       export_yup=True)  # glTF is Y up whatever `up` says (Z up: lying on its back)
     else:
         raise ValueError(f"{path}: can export .fbx or .glb, not {suffix!r}")
