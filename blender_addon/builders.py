@@ -354,6 +354,11 @@ def gltf_timeline(obj, context=None):
             scene.render.fps_base = base
 
 
+def _action_name(obj) -> str:
+    ad = obj.animation_data
+    return ad.action.name if ad is not None and ad.action is not None else "Animation"
+
+
 def _axes(up: str) -> dict:
     return {"axis_forward": "-Z", "axis_up": "Y"} if up == "y" else {"axis_forward": "Y", "axis_up": "Z"}
 
@@ -381,7 +386,8 @@ def export_animation(obj, path: str, up: str = "y", context=None) -> str:
             # several people each person's GLB held them all, and a reader played the first, another person's)
             bpy.ops.export_scene.gltf(filepath=path, export_format="GLB" if suffix == ".glb" else "GLTF_SEPARATE",
                                       use_selection=True, export_animations=True, export_force_sampling=True,
-                                      export_animation_mode="ACTIVE_ACTIONS",
+                                      export_animation_mode="ACTIVE_ACTIONS",  # named as the action, not "Animation"
+                                      export_nla_strips_merged_animation_name=_action_name(obj),
                                       export_yup=True)  # glTF is Y up whatever `up` says (Z up: lying on its back)
     else:
         raise ValueError(f"{path}: can export .fbx or .glb, not {suffix!r}")
