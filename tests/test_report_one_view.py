@@ -18,7 +18,7 @@ def test_points_seen_by_one_view_are_counted_apart_and_said(tmp_path, caplog):
     """A point refine estimated from one view (the others' image borders cut that body part) is in 3D but not
     measured: "points reconstructed" stays 100 %, the page and metrics.json show the share two cameras or more
     see, and a share under report.min_points_reconstructed is a warning naming the person; over
-    report.max_points_one_view_long (0.1) of points without two views for 0.5 s or longer the take fails (two
+    report.max_points_one_view_long (0.2) of points without two views for 0.5 s or longer the take fails (two
     cameras: legs 0.3–0.56 m off read 4.8 px, PASS); report.min_points_two_views, when set, fails it too."""
     from mocap import report
     from mocap.io.hdf5 import read_points3d, write_points3d
@@ -45,11 +45,18 @@ def test_points_seen_by_one_view_are_counted_apart_and_said(tmp_path, caplog):
         ("persons.1.reconstructed.points_one_view_long", "person2: points without two cameras for 0.5 s or longer")
     ], m["verdict"]
     assert not m["verdict"]["usable"] and "report.max_points_one_view_long" in html
-    assert "person2: points without two cameras for 0.5 s or longer 24.24% > 10.00%" in m["verdict"]["summary"]
+    assert "person2: points without two cameras for 0.5 s or longer 24.24% > 20.00%" in m["verdict"]["summary"]
     m = report.build(session, cfg=report.Config(overlay_videos=False, min_points_two_views=0.8,
                                                 max_points_one_view_long=0.25))
     assert [f["label"] for f in m["verdict"]["failed"] if "two" in f["label"]] == [
         "person2: points seen by two cameras or more"], m["verdict"]
+    # between metrics.ONE_VIEW_LIMITED (0.1) and the threshold: limited by occlusion, said, not failed
+    assert [(f["label"], f["why"]) for f in m["verdict"]["limited"]] == [
+        ("person2: points without two cameras for 0.5 s or longer", "occlusion")], m["verdict"]
+    assert "(limited by occlusion: points estimated from one view for long: person2: points without two cameras " \
+           "for 0.5 s or longer 24.24% > 10.00%)" in m["verdict"]["summary"], m["verdict"]["summary"]
+    html = (session.root / "report" / "report.html").read_text()
+    assert "Limited by occlusion: these points were seen by one camera" in html
     # brief occlusions (a crowd passing): as many points from one view, in runs of 0.2 s between measured frames,
     # which refine's motion bridges (5-14 mm on synthetic crowds): said, not failed
     views = pts.views.copy()
@@ -100,3 +107,19 @@ def test_runs_are_measured_on_the_takes_own_frames_not_across_frames_away():
     hands_long[:, 2:] = True  # the hands' long runs do not count against the body
     assert _reconstructed(np.ones((40, J), bool), hand, np.ones((40, J), bool), hands_long)[
         "points_one_view_long"] == 0.0
+
+
+def test_each_kind_of_limit_is_said_apart():
+    from mocap.report.verdict import summarised
+
+    pixels = {"metric": "reprojection_mm.median", "label": "median reprojection at the person", "value": 40.0,
+              "comparison": ">", "threshold": 30.0, "unit": "mm", "px": 1.5, "mm_per_px": 26.7, "floor_px": 2.0}
+    hidden = {"metric": "reconstructed.points_one_view_long", "label": "points without two cameras for 0.5 s or "
+              "longer", "value": 0.15, "comparison": ">", "threshold": 0.1, "unit": "fraction", "why": "occlusion"}
+    v = summarised([], [pixels, hidden])
+    assert v["usable"] and v["summary"].startswith("PASS (limited by the images' resolution, not a fault: median ")
+    assert v["summary"].endswith(") (limited by occlusion: points estimated from one view for long: points without "
+                                 "two cameras for 0.5 s or longer 15.0% > 10.0%)"), v["summary"]
+    failed = summarised([dict(hidden, value=0.3, threshold=0.2)], [])
+    assert not failed["usable"] and failed["summary"] == "FAIL: points without two cameras for 0.5 s or longer " \
+                                                         "30.0% > 20.0%"

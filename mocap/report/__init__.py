@@ -51,8 +51,8 @@ class Config:
     min_points_two_views: float = 0.0
     # share of the points without two views for 0.5 s or longer in a row (metrics.ONE_VIEW_RUN_S: refine's motion
     # no longer bridges them; 0.1-0.6 m off where a whole side is one view's, while their reprojection error stays
-    # low): over it the take fails (1: no check)
-    max_points_one_view_long: float = 0.1
+    # low): over it the take fails (1: no check); over metrics.ONE_VIEW_LIMITED (0.1) it is limited by occlusion
+    max_points_one_view_long: float = 0.2
     camera_flag_ratio: float = 2.5  # a camera whose median (or P95) error is above this × the others' is flagged
     worst_frames: int = 3  # per camera, the frames of highest error shown as crops (0: none)
 

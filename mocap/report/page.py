@@ -61,15 +61,23 @@ def _check_items(checks: list[dict], setting: str = "") -> str:
 
 
 def verdict_html(failed: list[dict], limited: list[dict] = ()) -> str:
-    """The verdict's paragraph: PASS or FAIL with each failed check, and the checks limited by resolution."""
-    note = "" if not limited else (
+    """The verdict's paragraph: PASS or FAIL with each failed check, and the checks limited by resolution or by
+    occlusion."""
+    pixels = [f for f in limited if f.get("why", "resolution") == "resolution"]
+    hidden = [f for f in limited if f.get("why") == "occlusion"]
+    note = "" if not pixels else (
         "<p>Limited by the images' resolution, not a fault: the error at the person is above its threshold, but in "
         "pixels it is within what a keypoint detector gives at best (the people are small in the images: farther "
         "or wider cameras, or fewer pixels). Closer cameras, longer lenses or more pixels would make it smaller:</p>"
-        f"<ul class=verdict>{_check_items(limited, ', floor setting <code>report.resolution_floor_px</code>')}</ul>")
+        f"<ul class=verdict>{_check_items(pixels, ', floor setting <code>report.resolution_floor_px</code>')}</ul>")
+    note += "" if not hidden else (
+        "<p>Limited by occlusion: these points were seen by one camera (or none) for half a second or longer, and "
+        "refine estimated them from that view, the bone lengths and the motion: most within tens of millimetres, "
+        "some up to half a metre off. More cameras, or cameras placed to see around the people, would measure "
+        "them:</p>" f"<ul class=verdict>{_check_items(hidden)}</ul>")
     if not failed:
         return ("<p class=ok>PASS: looks usable (every check within its threshold"
-                + (", or limited by resolution: below" if limited else "") + ").</p>" + note)
+                + (", or limited: below" if limited else "") + ").</p>" + note)
     return ("<p class=bad>FAIL: " + escape("; ".join(describe(f) for f in failed)) + ".</p>"
             "<p>The checks that failed (value, threshold, and where the threshold is set):</p>"
             f"<ul class='verdict bad'>{_check_items(failed)}</ul>"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocap.report.late import mid_take_check
-from mocap.report.metrics import ONE_VIEW_RUN_S
+from mocap.report.metrics import ONE_VIEW_LIMITED, ONE_VIEW_RUN_S
 from mocap.report.steps import stat_label
 
 # a frame whose median reprojection at the person is over this many times the threshold (or the take's own median,
@@ -60,7 +60,9 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
     points two cameras or more see (``points_two_views``) under ``min_points_two_views`` (> 0) fails, and so does a
     share of points without two views for half a second or longer (``points_one_view_long``) over
     ``max_points_one_view_long`` (< 1): one view's points reproject well whatever their depth (two cameras: legs
-    0.3–0.56 m off read 4.8 px), and short runs of them the motion bridges (a crowd's brief occlusions: 5-14 mm)."""
+    0.3–0.56 m off read 4.8 px), and short runs of them the motion bridges (a crowd's brief occlusions: 5-14 mm);
+    over :data:`~mocap.report.metrics.ONE_VIEW_LIMITED` of them, up to that threshold, the capture is limited by
+    occlusion (``limited``, ``why`` "occlusion"), said, not failed."""
     mm = m.get("reprojection_mm", {}).get("median", float("nan"))
     px = float(m.get("reprojection_px", {}).get("median", float("nan")))
     checks = [("reprojection_mm.median", "median reprojection at the person", mm, ">", max_reprojection_mm, "mm")]
@@ -74,11 +76,15 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
     if min_points_two_views > 0 and "points_two_views" in m["reconstructed"]:
         checks.append(("reconstructed.points_two_views", "points seen by two cameras or more",
                        m["reconstructed"]["points_two_views"], "<", min_points_two_views, "fraction"))
-    if max_points_one_view_long < 1 and "points_one_view_long" in m["reconstructed"]:
-        checks.append(("reconstructed.points_one_view_long",
-                       f"points without two cameras for {ONE_VIEW_RUN_S:g} s or longer",
-                       m["reconstructed"]["points_one_view_long"], ">", max_points_one_view_long, "fraction"))
+    long = m["reconstructed"].get("points_one_view_long")
+    long_label = f"points without two cameras for {ONE_VIEW_RUN_S:g} s or longer"
+    if max_points_one_view_long < 1 and long is not None:
+        checks.append(("reconstructed.points_one_view_long", long_label, long, ">", max_points_one_view_long,
+                       "fraction"))
     failed, limited = [], []
+    if long is not None and ONE_VIEW_LIMITED < long <= max_points_one_view_long:
+        limited.append({"metric": "reconstructed.points_one_view_long", "label": long_label, "value": float(long),
+                        "comparison": ">", "threshold": ONE_VIEW_LIMITED, "unit": "fraction", "why": "occlusion"})
     for metric, label, value, op, threshold, unit in checks:
         value = float(value)
         bad = not np.isfinite(value) or (value > threshold if op == ">" else value < threshold)
@@ -135,12 +141,18 @@ def _flag_note(flag: dict) -> str:
             + (", at this camera's scale at the person" if flag.get("scaled") else ""))
 
 
+LIMITS = {"resolution": "limited by the images' resolution, not a fault",
+          "occlusion": "limited by occlusion: points estimated from one view for long"}
+
+
 def summarised(failed: list[dict], limited: list[dict]) -> dict:
-    """The verdict from its failed and resolution-limited checks (see :func:`verdict`)."""
+    """The verdict from its failed and limited checks (see :func:`verdict`): each kind of limit said apart."""
     summary = "PASS" if not failed else "FAIL: " + "; ".join(describe(f) for f in failed)
-    if limited:
-        summary += ("; " if failed else " ") + "(limited by the images' resolution, not a fault: " + "; ".join(
-            describe(f) for f in limited) + ")"
+    for why, words in LIMITS.items():
+        these = [f for f in limited if f.get("why", "resolution") == why]
+        if these:
+            summary += ("; " if summary != "PASS" and not summary.endswith(")") else " ") + f"({words}: " + \
+                "; ".join(describe(f) for f in these) + ")"
     return {"usable": not failed, "failed": failed, "limited": limited, "summary": summary}
 
 
