@@ -82,7 +82,7 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
         checks.append(("reconstructed.points_one_view_long", long_label, long, ">", max_points_one_view_long,
                        "fraction"))
     failed, limited = [], []
-    if long is not None and ONE_VIEW_LIMITED < long <= max_points_one_view_long:
+    if long is not None and max_points_one_view_long < 1 and ONE_VIEW_LIMITED < long <= max_points_one_view_long:
         limited.append({"metric": "reconstructed.points_one_view_long", "label": long_label, "value": float(long),
                         "comparison": ">", "threshold": ONE_VIEW_LIMITED, "unit": "fraction", "why": "occlusion"})
     for metric, label, value, op, threshold, unit in checks:
