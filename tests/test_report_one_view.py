@@ -35,7 +35,7 @@ def test_points_seen_by_one_view_are_counted_apart_and_said(tmp_path, caplog):
     rec = [p["reconstructed"] for p in m["persons"]]
     assert rec[0]["points_two_views"] > 0.99 and rec[1]["points"] == 1.0
     assert abs(rec[1]["points_two_views"] - 25 / 33) < 0.01, rec[1]
-    assert "person2: 76 % of the points are seen by two cameras or more" in caplog.text
+    assert "person2: 76 % of the points are seen by two cameras or more; the others are estimated" in caplog.text
     assert not re.search(r"person1: \d+ % of the points", caplog.text)
     html = (session.root / "report" / "report.html").read_text()
     assert "points seen by two cameras or more" in html and "75.8%" in html
@@ -66,9 +66,14 @@ def test_points_seen_by_one_view_are_counted_apart_and_said(tmp_path, caplog):
         views[a + 6:a + 12, 1, 15:25] = False
         views[a + 6:a + 12, 1, 15:25, 0] = True
     write_points3d(dataclasses.replace(pts, views=views), path)
-    m = report.build(session, cfg=report.Config(overlay_videos=False))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="mocap.report"):
+        m = report.build(session, cfg=report.Config(overlay_videos=False))
     rec = m["persons"][1]["reconstructed"]
     assert rec["points_two_views"] < 0.8 and rec["points_one_view_long"] == 0.0, rec
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if "seen by two cameras or more" in r.getMessage()]
+    assert said and all(level == "INFO" for level, _ in said), said  # bridged: a line of the log, no warning
+    assert "0 % went without two for 0.5 s or longer (the motion bridges shorter runs)" in said[0][1]
     assert not any("two" in f["label"] for f in m["verdict"]["failed"]), m["verdict"]
     with pytest.raises(ValueError, match="max_points_one_view_long must be a share between 0 and 1"):
         report.Config(max_points_one_view_long=10)
