@@ -46,8 +46,8 @@ def fake_formats(monkeypatch):
 
 
 def test_write_files_batches_formats_sharing_write_many(fake_formats, tmp_path):
-    opt = exporters.Options()
-    jobs = [(fmt, None, {}, tmp_path / f"{m}.{fmt}", opt) for m in ("m1", "m2") for fmt in ("xa", "xc", "xb")]
+    opt, motion = exporters.Options(), body_motion(5, fps=30.0)
+    jobs = [(fmt, motion, {}, tmp_path / f"{m}.{fmt}", opt) for m in ("m1", "m2") for fmt in ("xa", "xc", "xb")]
     out = exporters.write_files(jobs)
     assert out == [j[3] for j in jobs]  # in the jobs' order
     assert fake_formats["many"] == [["m1.xa", "m1.xb", "m2.xa", "m2.xb"]]  # one call for both formats
