@@ -46,7 +46,7 @@ from mocap.multi.rays import FrameRays, point_ray_distance, robust_median
 from mocap.multi.reidentify import join_to_persons
 from mocap.multi.slots import encode_masks
 from mocap.multi.solve import Job, solve_people, solve_person
-from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, split_resized, stitch
+from mocap.multi.tracklets import Track, apart, centre, join_tracks, seen_apart, solved_apart, split_resized, stitch
 from mocap.multi.warn import warn_summary
 from mocap.types import Keypoints2D, Rig
 
@@ -297,7 +297,7 @@ class Tracker:
         n = np.isfinite(met).sum(axis=0)
         start = np.where(n > 0, np.nansum(met, axis=0) / np.maximum(n, 1), prior)
         X2, kept, _ = self._solve(vs, sls, f, start, [got[c0][1]] + [pick[c][1] for c in vs[1:]], others, near)
-        if len(kept) < 2 or c0 not in kept or not apart(X2, prior) <= assign_gate(self, t, f):  # its depth: bounded
+        if len(kept) < 2 or c0 not in kept or not solved_apart(X2, prior) <= assign_gate(self, t, f):  # its depth
             return X, [c0]
         for c in kept[1:] if kept[0] == c0 else [k for k in kept if k != c0]:
             got[c] = pick[c]
