@@ -396,21 +396,17 @@ def test_the_held_frames_are_said_without_a_zero(caplog, monkeypatch):
     """"held over the 0 frames before it and the last over the 60 after it": only the side that holds frames."""
     from mocap.stages import export as ex
 
-    for counts, text in [((0, 0, 60), "m.npz: the last fitted pose is held over the 60 frames after it ("),
-                         ((0, 12, 0), "m.npz: the first fitted pose is held over the 12 frames before it ("),
-                         ((0, 12, 60), "the first fitted pose is held over the 12 frames before it and the last over "
-                                       "the 60 after it (")]:
+    cases = [("hold", (0, 0, 60), "m.npz: the last fitted pose is held over the 60 frames after it ("),
+             ("hold", (0, 12, 0), "m.npz: the first fitted pose is held over the 12 frames before it ("),
+             ("hold", (0, 12, 60), "the first fitted pose is held over the 12 frames before it and the last over the "
+                                   "60 after it ("),
+             ("hide", (0, 0, 60), "m.npz: the person is hidden over the 60 frames after the last fitted frame ("),
+             ("hide", (0, 12, 0), "m.npz: the person is hidden over the 12 frames before the first fitted frame ("),
+             ("hide", (0, 12, 60), "hidden over the 12 frames before the first fitted frame and the 60 after the "
+                                   "last (")]  # hide: export.absent's default
+    for absent, counts, text in cases:
         caplog.clear()
         monkeypatch.setattr(ex, "gap_counts", lambda m, c=counts: c)
         with caplog.at_level(logging.WARNING):
-            ex._warn_gaps(None, "m.npz", "hold")
-        assert text in caplog.text and " 0 frames" not in caplog.text, caplog.text
-    for counts, text in [((0, 0, 60), "m.npz: the person is hidden over the 60 frames after the last fitted frame ("),
-                         ((0, 12, 0), "m.npz: the person is hidden over the 12 frames before the first fitted frame ("),
-                         ((0, 12, 60), "hidden over the 12 frames before the first fitted frame and the 60 after the "
-                                       "last (")]:
-        caplog.clear()
-        monkeypatch.setattr(ex, "gap_counts", lambda m, c=counts: c)
-        with caplog.at_level(logging.WARNING):
-            ex._warn_gaps(None, "m.npz")  # export.absent = "hide", the default
+            ex._warn_gaps(None, "m.npz", absent)
         assert text in caplog.text and " 0 frames" not in caplog.text and "the 0 " not in caplog.text, caplog.text
