@@ -78,13 +78,14 @@ def verdict(m: dict, max_reprojection_mm: float, max_bone_length_cv: float, min_
                        m["reconstructed"]["points_two_views"], "<", min_points_two_views, "fraction"))
     long = m["reconstructed"].get("points_one_view_long")
     long_label = f"points without two cameras for {ONE_VIEW_RUN_S:g} s or longer"
+    failed, limited = [], []
     if max_points_one_view_long < 1 and long is not None:
         checks.append(("reconstructed.points_one_view_long", long_label, long, ">", max_points_one_view_long,
                        "fraction"))
-    failed, limited = [], []
-    if long is not None and max_points_one_view_long < 1 and ONE_VIEW_LIMITED < long <= max_points_one_view_long:
-        limited.append({"metric": "reconstructed.points_one_view_long", "label": long_label, "value": float(long),
-                        "comparison": ">", "threshold": ONE_VIEW_LIMITED, "unit": "fraction", "why": "occlusion"})
+        if ONE_VIEW_LIMITED < long <= max_points_one_view_long:
+            limited.append({"metric": "reconstructed.points_one_view_long", "label": long_label,
+                            "value": float(long), "comparison": ">", "threshold": ONE_VIEW_LIMITED,
+                            "unit": "fraction", "why": "occlusion"})
     for metric, label, value, op, threshold, unit in checks:
         value = float(value)
         bad = not np.isfinite(value) or (value > threshold if op == ">" else value < threshold)

@@ -154,7 +154,7 @@ def write_motion(motion: Motion, path: Path, fmt: str, units: str = "m", up: str
     """One animation file. Gaps (NaN frames) between fitted frames are interpolated first; those before the first
     and after the last are hidden or held (``absent``, :class:`Config`)."""
     _warn_gaps(motion, path.name, absent)
-    motion, _ = fill_gaps(motion, ends=absent == "hold")
+    motion, _ = fill_gaps(motion, ends=False)  # the ends: held or left to the writer by write_files, as absent says
     options = exporters.Options(units, up, order, fbx_writer, absent)
     return exporters.write_files([(fmt, motion, extra or {}, Path(path), options)])[0]
 
@@ -215,7 +215,7 @@ def main(session: Session | str | Path, settings=None, overwrite: bool = False) 
             if loaded is None:
                 motion, extra = read_capture(src)
                 _warn_gaps(motion, src.name, cfg.absent)
-                motion, _ = fill_gaps(motion, ends=cfg.absent == "hold")
+                motion, _ = fill_gaps(motion, ends=False)  # the ends: write_files (export.absent)
                 loaded = motion, extra
             jobs.append((fmt, loaded[0], loaded[1], out, options))
     for path in exporters.write_files(jobs):
